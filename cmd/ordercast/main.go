@@ -1,0 +1,58 @@
+// Command ordercast runs the ordercast service and its tools.
+//
+//	ordercast serve [flags]   run the service
+//	ordercast help            list the subcommands
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "ordercast:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `ordercast pushes live order status to customers over Server-Sent Events.
+
+Usage:
+  ordercast serve [flags]    run the service (ordercast serve --help lists the flags)
+
+Every flag can also be set through an ORDERCAST_* environment variable.
+`
+
+// run dispatches a subcommand. It returns when the command is done or ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no subcommand given")
+	}
+	switch args[0] {
+	case "serve":
+		m := NewMain(stdout, stderr)
+		if err := m.ParseFlags(args[1:]); err != nil {
+			return err
+		}
+		return m.Serve(ctx)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown subcommand %q", args[0])
+}

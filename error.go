@@ -1,0 +1,68 @@
+package ordercast
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They are stable: clients match on them, so they never change meaning.
+const (
+	EInternal          = "internal"
+	EMalformed         = "malformed_request"
+	EBodyTooLarge      = "body_too_large"
+	EUnsupportedMedia  = "unsupported_media_type"
+	ENotFound          = "not_found"
+	EInvalid           = "invalid_argument"
+	EInvalidID         = "invalid_order_id"
+	EInvalidStatus     = "invalid_status"
+	EInvalidDetails    = "invalid_details"
+	EInvalidTransition = "invalid_transition"
+	EVersionConflict   = "version_conflict"
+	EOrderExists       = "order_exists"
+	EUnauthenticated   = "unauthenticated"
+	EForbidden         = "forbidden"
+	ERateLimited       = "rate_limited"
+	ETooManyStreams    = "too_many_streams"
+	EUnavailable       = "unavailable"
+)
+
+// Error is the one error type of the domain: a stable code for programs and a message for people.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("ordercast: %s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EInternal for any other error,
+// and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	}
+	return EInternal
+}
+
+// ErrorMessage returns the message of the first *Error in err's chain; other errors are internal
+// and their text is not shown to clients.
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	}
+	return "internal error"
+}

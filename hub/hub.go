@@ -1,0 +1,203 @@
+// Package hub fans committed events out to the watchers on this node. It is keyed by order id and
+// sharded so that publishers for different orders rarely share a lock, and it never blocks a
+// publisher on a slow watcher: each watcher has a small bounded mailbox and is told when it
+// overflowed, so that it can catch up from the store instead of being left with a hole.
+package hub
+
+import (
+	"encoding/json"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ordercast/ordercast"
+)
+
+// Defaults for the hub's tunables.
+const (
+	// DefaultMailboxSize is how many undelivered messages one order's watcher may hold. Orders
+	// change a handful of times in their life, so a watcher this far behind is stuck, not busy.
+	DefaultMailboxSize = 16
+	// DefaultAllMailboxSize is the mailbox of a watcher of every order (an operator's console),
+	// which sees the whole node's traffic.
+	DefaultAllMailboxSize = 1024
+
+	shardCount = 64
+)
+
+// Message is one committed event as delivered to watchers. JSON is the event encoded once per
+// publish; its bytes are shared, read-only, by every watcher of the order.
+type Message struct {
+	Event ordercast.Event
+	JSON  []byte
+}
+
+// NewMessage encodes ev once for delivery.
+func NewMessage(ev ordercast.Event) *Message {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		// An Event is strings, integers and a time: encoding cannot fail.
+		panic("hub: encode event: " + err.Error())
+	}
+	return &Message{Event: ev, JSON: b}
+}
+
+// Hub is the in-memory fan-out of one node. The zero value is not usable; call New.
+type Hub struct {
+	// MailboxSize and AllMailboxSize bound each watcher's undelivered messages; set before use.
+	MailboxSize    int
+	AllMailboxSize int
+
+	seed   maphash.Seed
+	shards [shardCount]shard
+
+	allMu sync.RWMutex
+	all   map[*Subscription]struct{}
+
+	watchers atomic.Int64
+}
+
+type shard struct {
+	mu     sync.RWMutex
+	topics map[string]*topic
+}
+
+// topic is the set of watchers of one order and the highest seq published to them.
+type topic struct {
+	subs    map[*Subscription]struct{}
+	lastSeq atomic.Int64
+}
+
+var _ ordercast.Publisher = (*Hub)(nil)
+
+// New returns an empty hub with the default mailbox sizes.
+func New() *Hub {
+	h := &Hub{
+		MailboxSize:    DefaultMailboxSize,
+		AllMailboxSize: DefaultAllMailboxSize,
+		seed:           maphash.MakeSeed(),
+		all:            make(map[*Subscription]struct{}),
+	}
+	for i := range h.shards {
+		h.shards[i].topics = make(map[string]*topic)
+	}
+	return h
+}
+
+func (h *Hub) shard(orderID string) *shard {
+	return &h.shards[maphash.String(h.seed, orderID)%shardCount]
+}
+
+// Subscribe registers a watcher of one order. The caller must Close the subscription.
+func (h *Hub) Subscribe(orderID string) *Subscription {
+	s := newSubscription(h, orderID, h.MailboxSize)
+	sh := h.shard(orderID)
+	sh.mu.Lock()
+	t := sh.topics[orderID]
+	if t == nil {
+		t = &topic{subs: make(map[*Subscription]struct{}, 1)}
+		sh.topics[orderID] = t
+	}
+	t.subs[s] = struct{}{}
+	sh.mu.Unlock()
+	h.watchers.Add(1)
+	return s
+}
+
+// SubscribeAll registers a watcher of every order. The caller must Close the subscription.
+func (h *Hub) SubscribeAll() *Subscription {
+	s := newSubscription(h, "", h.AllMailboxSize)
+	s.everyOrder = true
+	h.allMu.Lock()
+	h.all[s] = struct{}{}
+	h.allMu.Unlock()
+	h.watchers.Add(1)
+	return s
+}
+
+func (h *Hub) unsubscribe(s *Subscription) {
+	if s.everyOrder {
+		h.allMu.Lock()
+		delete(h.all, s)
+		h.allMu.Unlock()
+	} else {
+		sh := h.shard(s.orderID)
+		sh.mu.Lock()
+		if t := sh.topics[s.orderID]; t != nil {
+			delete(t.subs, s)
+			if len(t.subs) == 0 {
+				delete(sh.topics, s.orderID) // no memory stays behind the last watcher
+			}
+		}
+		sh.mu.Unlock()
+	}
+	h.watchers.Add(-1)
+}
+
+// Publish delivers ev to every watcher of its order and to every watcher of all orders. It never
+// blocks on a watcher, and encodes the event only if someone is watching.
+func (h *Hub) Publish(ev ordercast.Event) {
+	var m *Message
+	msg := func() *Message {
+		if m == nil {
+			m = NewMessage(ev)
+		}
+		return m
+	}
+
+	sh := h.shard(ev.OrderID)
+	sh.mu.RLock()
+	if t := sh.topics[ev.OrderID]; t != nil {
+		for {
+			// Remember the highest seq seen, so that a bus that lost its feed knows where to resume.
+			last := t.lastSeq.Load()
+			if ev.Seq <= last || t.lastSeq.CompareAndSwap(last, ev.Seq) {
+				break
+			}
+		}
+		for s := range t.subs {
+			s.deliver(msg())
+		}
+	}
+	sh.mu.RUnlock()
+
+	h.allMu.RLock()
+	for s := range h.all {
+		s.deliver(msg())
+	}
+	h.allMu.RUnlock()
+}
+
+// Watched describes one order that has watchers on this node.
+type Watched struct {
+	OrderID string
+	// LastSeq is the highest seq published to the order's watchers since the first of them
+	// subscribed; 0 if none yet.
+	LastSeq int64
+}
+
+// Watched lists the orders that have watchers now. A bus that lost its feed uses it to catch up.
+func (h *Hub) Watched() []Watched {
+	var out []Watched
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for id, t := range sh.topics {
+			out = append(out, Watched{OrderID: id, LastSeq: t.lastSeq.Load()})
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// WatchesAll reports whether any watcher of every order is subscribed.
+func (h *Hub) WatchesAll() bool {
+	h.allMu.RLock()
+	defer h.allMu.RUnlock()
+	return len(h.all) > 0
+}
+
+// Watchers returns the number of open subscriptions.
+func (h *Hub) Watchers() int {
+	return int(h.watchers.Load())
+}

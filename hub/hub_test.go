@@ -1,0 +1,189 @@
+package hub_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+func event(order string, seq int64) ordercast.Event {
+	return ordercast.Event{OrderID: order, Seq: seq, Status: ordercast.StatusConfirmed, At: time.Unix(0, 0).UTC()}
+}
+
+// receive waits for the subscription's signal and takes what is queued.
+func receive(t *testing.T, s *hub.Subscription) ([]*hub.Message, bool) {
+	t.Helper()
+	select {
+	case <-s.Ready():
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery within 5s")
+	}
+	return s.Take()
+}
+
+func seqs(msgs []*hub.Message) []int64 {
+	var out []int64
+	for _, m := range msgs {
+		out = append(out, m.Event.Seq)
+	}
+	return out
+}
+
+func TestPublishReachesOnlyThatOrdersWatchers(t *testing.T) {
+	h := hub.New()
+	a1, a2, b := h.Subscribe("a"), h.Subscribe("a"), h.Subscribe("b")
+	all := h.SubscribeAll()
+	t.Cleanup(func() { a1.Close(); a2.Close(); b.Close(); all.Close() })
+
+	h.Publish(event("a", 2))
+	for _, s := range []*hub.Subscription{a1, a2, all} {
+		msgs, over := receive(t, s)
+		if got := seqs(msgs); len(got) != 1 || got[0] != 2 || over {
+			t.Fatalf("got %v overflow=%v, want [2] without overflow", got, over)
+		}
+	}
+	if msgs, _ := b.Take(); len(msgs) != 0 {
+		t.Fatalf("watcher of b got %d messages of a", len(msgs))
+	}
+}
+
+func TestMessageEncodedOnceAndShared(t *testing.T) {
+	h := hub.New()
+	s1, s2 := h.Subscribe("a"), h.Subscribe("a")
+	t.Cleanup(func() { s1.Close(); s2.Close() })
+	ev := event("a", 3)
+	h.Publish(ev)
+	m1, _ := receive(t, s1)
+	m2, _ := receive(t, s2)
+	if m1[0] != m2[0] {
+		t.Fatal("each watcher got its own message; want one shared message")
+	}
+	var got ordercast.Event
+	if err := json.Unmarshal(m1[0].JSON, &got); err != nil || got != ev {
+		t.Fatalf("JSON decodes to %+v (%v), want %+v", got, err, ev)
+	}
+}
+
+func TestSlowWatcherDoesNotBlockPublisherOrOthers(t *testing.T) {
+	h := hub.New()
+	h.MailboxSize = 4
+	slow := h.Subscribe("a") // never reads
+	fast := h.Subscribe("a")
+	t.Cleanup(func() { slow.Close(); fast.Close() })
+
+	const n = 100
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(1); i <= n; i++ {
+			h.Publish(event("a", i))
+			// The fast watcher keeps up; the slow one fills its mailbox and is flagged.
+			msgs, over := receive(t, fast)
+			if got := seqs(msgs); len(got) != 1 || got[0] != i || over {
+				t.Errorf("fast watcher got %v overflow=%v, want [%d]", got, over, i)
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("publisher blocked by a slow watcher")
+	}
+	msgs, over := slow.Take()
+	if got := seqs(msgs); len(got) != 4 || got[0] != 1 || got[3] != 4 || !over {
+		t.Fatalf("slow watcher holds %v overflow=%v, want [1 2 3 4] with overflow", got, over)
+	}
+	// Taking clears the flag: the watcher has been told once and catches up from the store.
+	if _, over := slow.Take(); over {
+		t.Fatal("overflow flag not cleared by Take")
+	}
+}
+
+func TestOverflowSignalsWatcherEvenAfterItDrained(t *testing.T) {
+	h := hub.New()
+	h.MailboxSize = 1
+	s := h.Subscribe("a")
+	t.Cleanup(s.Close)
+	h.Publish(event("a", 1))
+	h.Publish(event("a", 2)) // dropped: mailbox full
+	msgs, over := receive(t, s)
+	if got := seqs(msgs); len(got) != 1 || !over {
+		t.Fatalf("got %v overflow=%v, want one message and overflow", got, over)
+	}
+	h.Publish(event("a", 3))
+	msgs, over = receive(t, s)
+	if got := seqs(msgs); len(got) != 1 || got[0] != 3 || over {
+		t.Fatalf("after catching up got %v overflow=%v, want [3] without overflow", got, over)
+	}
+}
+
+func TestCloseLeavesNothingBehind(t *testing.T) {
+	h := hub.New()
+	var subs []*hub.Subscription
+	for i := range 100 {
+		subs = append(subs, h.Subscribe(fmt.Sprintf("o%d", i%10)))
+	}
+	subs = append(subs, h.SubscribeAll())
+	if got := h.Watchers(); got != 101 {
+		t.Fatalf("Watchers() = %d, want 101", got)
+	}
+	if got := len(h.Watched()); got != 10 {
+		t.Fatalf("len(Watched()) = %d, want 10", got)
+	}
+	for _, s := range subs {
+		s.Close()
+		s.Close() // idempotent
+	}
+	if got := h.Watchers(); got != 0 {
+		t.Fatalf("Watchers() = %d after Close, want 0", got)
+	}
+	if got := h.Watched(); len(got) != 0 {
+		t.Fatalf("Watched() = %v after Close, want no topics left", got)
+	}
+	if h.WatchesAll() {
+		t.Fatal("WatchesAll() after Close")
+	}
+	h.Publish(event("o1", 9)) // must not reach a closed watcher
+	if msgs, _ := subs[1].Take(); len(msgs) != 0 {
+		t.Fatalf("closed watcher received %d messages", len(msgs))
+	}
+}
+
+func TestWatchedReportsLastSeq(t *testing.T) {
+	h := hub.New()
+	s := h.Subscribe("a")
+	t.Cleanup(s.Close)
+	h.Publish(event("a", 5))
+	h.Publish(event("a", 3)) // late arrival must not move it back
+	h.Publish(event("b", 7)) // unwatched order is not tracked
+	got := h.Watched()
+	if len(got) != 1 || got[0] != (hub.Watched{OrderID: "a", LastSeq: 5}) {
+		t.Fatalf("Watched() = %v, want [{a 5}]", got)
+	}
+}
+
+func TestConcurrentPublishSubscribe(t *testing.T) {
+	h := hub.New()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 200 {
+				id := fmt.Sprintf("o%d", (i+j)%5)
+				s := h.Subscribe(id)
+				h.Publish(event(id, int64(j+1)))
+				s.Take()
+				s.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if h.Watchers() != 0 || len(h.Watched()) != 0 {
+		t.Fatalf("left behind: %d watchers, %d topics", h.Watchers(), len(h.Watched()))
+	}
+}

@@ -1,0 +1,122 @@
+package ordercast_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+)
+
+// allowed is the whole transition table, written out by hand so that a change to the rules has to
+// change this table too.
+var allowed = map[ordercast.Status][]ordercast.Status{
+	"placed":           {"confirmed", "preparing", "ready", "out_for_delivery", "delivered", "cancelled"},
+	"confirmed":        {"preparing", "ready", "out_for_delivery", "delivered", "cancelled"},
+	"preparing":        {"ready", "out_for_delivery", "delivered", "cancelled"},
+	"ready":            {"out_for_delivery", "delivered", "cancelled"},
+	"out_for_delivery": {"delivered", "cancelled"},
+	"delivered":        {},
+	"cancelled":        {},
+}
+
+func TestCheckTransitionExhaustive(t *testing.T) {
+	for _, from := range ordercast.Statuses {
+		for _, to := range ordercast.Statuses {
+			if from == to {
+				continue
+			}
+			want := ""
+			if !contains(allowed[from], to) {
+				want = ordercast.EInvalidTransition
+			}
+			if got := ordercast.ErrorCode(ordercast.CheckTransition(from, to)); got != want {
+				t.Errorf("%s -> %s: got code %q, want %q", from, to, got, want)
+			}
+		}
+		if got := ordercast.ErrorCode(ordercast.CheckTransition(from, "eaten")); got != ordercast.EInvalidStatus {
+			t.Errorf("%s -> eaten: got %q, want %q", from, got, ordercast.EInvalidStatus)
+		}
+	}
+}
+
+func contains(list []ordercast.Status, s ordercast.Status) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestApply(t *testing.T) {
+	o := ordercast.Order{ID: "o1", Status: ordercast.StatusPreparing, Version: 3}
+	tests := []struct {
+		name        string
+		change      ordercast.StatusChange
+		wantChanged bool
+		wantCode    string
+	}{
+		{"forward", ordercast.StatusChange{Status: "ready"}, true, ""},
+		{"skip ahead", ordercast.StatusChange{Status: "delivered"}, true, ""},
+		{"cancel", ordercast.StatusChange{Status: "cancelled"}, true, ""},
+		{"backward", ordercast.StatusChange{Status: "confirmed"}, false, ordercast.EInvalidTransition},
+		{"idempotent repeat", ordercast.StatusChange{Status: "preparing"}, false, ""},
+		{"idempotent repeat with stale version", ordercast.StatusChange{Status: "preparing", ExpectedVersion: 2}, false, ""},
+		{"expected version matches", ordercast.StatusChange{Status: "ready", ExpectedVersion: 3}, true, ""},
+		{"stale version", ordercast.StatusChange{Status: "ready", ExpectedVersion: 2}, false, ordercast.EVersionConflict},
+		{"future version", ordercast.StatusChange{Status: "ready", ExpectedVersion: 4}, false, ordercast.EVersionConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			changed, err := tt.change.Apply(o)
+			if changed != tt.wantChanged || ordercast.ErrorCode(err) != tt.wantCode {
+				t.Fatalf("got changed=%v err=%v, want changed=%v code=%q", changed, err, tt.wantChanged, tt.wantCode)
+			}
+		})
+	}
+	done := ordercast.Order{ID: "o2", Status: ordercast.StatusDelivered, Version: 6}
+	if _, err := (ordercast.StatusChange{Status: "cancelled"}).Apply(done); ordercast.ErrorCode(err) != ordercast.EInvalidTransition {
+		t.Fatalf("cancel after delivered: got %v, want %s", err, ordercast.EInvalidTransition)
+	}
+}
+
+func TestValidateID(t *testing.T) {
+	good := []string{"a", "ORDER-1", "shop:42.7_x", strings.Repeat("z", 64)}
+	bad := []string{"", strings.Repeat("z", 65), "a b", "a/b", "é", "a\x00", "<script>"}
+	for _, id := range good {
+		if err := ordercast.ValidateID(id); err != nil {
+			t.Errorf("ValidateID(%q) = %v, want nil", id, err)
+		}
+	}
+	for _, id := range bad {
+		if got := ordercast.ErrorCode(ordercast.ValidateID(id)); got != ordercast.EInvalidID {
+			t.Errorf("ValidateID(%q) code = %q, want %q", id, got, ordercast.EInvalidID)
+		}
+	}
+	if err := ordercast.ValidateID(ordercast.NewID()); err != nil {
+		t.Errorf("generated id is invalid: %v", err)
+	}
+}
+
+func TestNormalizeDetails(t *testing.T) {
+	a, err := ordercast.NormalizeDetails(json.RawMessage(`{"b":1,"a":{"y":2,"x":1.50}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ordercast.NormalizeDetails(json.RawMessage(` {"a":{"x":1.50,"y":2},"b":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != string(b) {
+		t.Fatalf("same object normalised differently: %s vs %s", a, b)
+	}
+	if got, _ := ordercast.NormalizeDetails(nil); string(got) != "{}" {
+		t.Fatalf("empty details = %s, want {}", got)
+	}
+	for _, raw := range []string{`[1]`, `"x"`, `3`, `{"a":`, `{"a":"` + strings.Repeat("x", ordercast.MaxDetailsBytes) + `"}`} {
+		if _, err := ordercast.NormalizeDetails(json.RawMessage(raw)); ordercast.ErrorCode(err) != ordercast.EInvalidDetails {
+			t.Errorf("NormalizeDetails(%.20q) = %v, want %s", raw, err, ordercast.EInvalidDetails)
+		}
+	}
+}

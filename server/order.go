@@ -1,0 +1,176 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/ordercast/ordercast"
+)
+
+// createOrderRequest is the body of POST /v1/orders.
+type createOrderRequest struct {
+	ID      string          `json:"id"`
+	Details json.RawMessage `json:"details"`
+	Note    string          `json:"note"`
+}
+
+// setStatusRequest is the body of POST /v1/orders/{id}/status.
+type setStatusRequest struct {
+	Status          ordercast.Status `json:"status"`
+	Note            string           `json:"note"`
+	ExpectedVersion *int64           `json:"expected_version"`
+}
+
+// statusResponse answers a status change: the order after it, the event it appended (or the
+// latest one, for an idempotent repeat), and whether anything changed.
+type statusResponse struct {
+	Order   ordercast.Order `json:"order"`
+	Event   ordercast.Event `json:"event"`
+	Changed bool            `json:"changed"`
+}
+
+// eventsResponse is the order's history.
+type eventsResponse struct {
+	OrderID string            `json:"order_id"`
+	Events  []ordercast.Event `json:"events"`
+}
+
+// handleCreateOrder serves POST /v1/orders: 201 with the new order, 200 for an idempotent repeat.
+func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
+	var req createOrderRequest
+	if err := s.decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	n, err := ordercast.NewOrder{ID: req.ID, Details: req.Details, Note: req.Note}.Normalize()
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, created, err := s.Store.CreateOrder(r.Context(), n)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+		w.Header().Set("Location", "/v1/orders/"+o.ID)
+	}
+	writeJSON(w, status, o)
+}
+
+// handleGetOrder serves GET /v1/orders/{id}: the order's current state.
+func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := ordercast.ValidateID(id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, err := s.Store.Order(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, o)
+}
+
+// handleSetStatus serves POST /v1/orders/{id}/status: apply a status change.
+func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
+	var req setStatusRequest
+	if err := s.decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c := ordercast.StatusChange{OrderID: r.PathValue("id"), Status: req.Status, Note: req.Note}
+	if req.ExpectedVersion != nil {
+		if *req.ExpectedVersion < 1 {
+			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "expected_version must be at least 1"))
+			return
+		}
+		c.ExpectedVersion = *req.ExpectedVersion
+	}
+	if err := c.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, ev, changed, err := s.Store.AppendStatus(r.Context(), c)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, statusResponse{Order: o, Event: ev, Changed: changed})
+}
+
+// handleEvents serves GET /v1/orders/{id}/events?after=N: the order's history after seq N.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := ordercast.ValidateID(id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var after int64
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "after must be a non-negative integer"))
+			return
+		}
+		after = n
+	}
+	events, err := s.Store.EventsAfter(r.Context(), id, after, 0)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if events == nil {
+		events = []ordercast.Event{}
+	}
+	writeJSON(w, http.StatusOK, eventsResponse{OrderID: id, Events: events})
+}
+
+// decode reads a JSON request body into v strictly: JSON content type, one object, no unknown
+// fields, nothing after it, at most MaxBodyBytes.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Type must be application/json")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
+	return DecodeJSON(r.Body, v)
+}
+
+// DecodeJSON decodes exactly one JSON value from body into v, refusing unknown fields and
+// trailing data, and translates failures into domain errors.
+func DecodeJSON(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		// One value only: anything but whitespace after it is malformed.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+			if terr != nil {
+				err = terr
+			}
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var tooBig *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return ordercast.Errorf(ordercast.EBodyTooLarge, "request body exceeds %d bytes", tooBig.Limit)
+	case errors.Is(err, io.EOF):
+		return ordercast.Errorf(ordercast.EMalformed, "request body is empty")
+	case errors.As(err, &typeErr):
+		return ordercast.Errorf(ordercast.EMalformed, "field %q has the wrong type", typeErr.Field)
+	}
+	return ordercast.Errorf(ordercast.EMalformed, "malformed JSON: %v", err)
+}

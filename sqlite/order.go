@@ -1,0 +1,270 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/ordercast/ordercast"
+)
+
+// queryer is what *sql.DB and *sql.Tx share, so lookups work inside and outside a transaction.
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const orderColumns = `id, status, version, details, created_at, updated_at`
+
+// CreateOrder creates an order in status placed with its event seq 1, or returns the existing
+// order when the same id is created again with the same details.
+func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
+	n, err := n.Normalize()
+	if err != nil {
+		return ordercast.Order{}, false, err
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return ordercast.Order{}, false, fmt.Errorf("sqlite: create order: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit
+
+	existing, err := findOrder(ctx, tx, n.ID)
+	switch {
+	case err == nil:
+		// Details are canonical on both sides (Normalize), so bytes compare as values.
+		if !bytes.Equal(existing.Details, n.Details) {
+			return ordercast.Order{}, false, ordercast.Errorf(ordercast.EOrderExists,
+				"order %s already exists with different details", n.ID)
+		}
+		return existing, false, nil
+	case ordercast.ErrorCode(err) != ordercast.ENotFound:
+		return ordercast.Order{}, false, err
+	}
+
+	now := s.now()
+	o := ordercast.Order{
+		ID:        n.ID,
+		Status:    ordercast.StatusPlaced,
+		Version:   1,
+		Details:   n.Details,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	ev := ordercast.Event{OrderID: o.ID, Seq: 1, Status: o.Status, At: now, Note: n.Note, Actor: n.Actor}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		o.ID, string(o.Status), o.Version, string(o.Details), now.UnixMicro(), now.UnixMicro(),
+	); err != nil {
+		return ordercast.Order{}, false, fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
+	}
+	if err := insertEvent(ctx, tx, ev); err != nil {
+		return ordercast.Order{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return ordercast.Order{}, false, fmt.Errorf("sqlite: create order %s: commit: %w", o.ID, err)
+	}
+	s.publish(ev)
+	return o, true, nil
+}
+
+// Order returns the current state of one order.
+func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
+	return findOrder(ctx, s.readers, id)
+}
+
+// AppendStatus applies a status change in one transaction: the domain's StatusChange decides
+// whether and how the order moves; the store bumps the version and appends the event.
+func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
+	if err := c.Validate(); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: append status: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit; the only end of a no-op change
+
+	o, err := findOrder(ctx, tx, c.OrderID)
+	if err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	changed, err := c.Apply(o)
+	if err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	if !changed {
+		ev, err := findEvent(ctx, tx, o.ID, o.Version)
+		if err != nil {
+			return ordercast.Order{}, ordercast.Event{}, false, err
+		}
+		return o, ev, false, nil
+	}
+
+	prev := o.Version
+	now := s.now()
+	o.Status, o.Version, o.UpdatedAt = c.Status, o.Version+1, now
+	ev := ordercast.Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: now, Note: c.Note, Actor: c.Actor}
+
+	// The version guard is redundant while s.mu and the single writer serialise writes, but keeps
+	// the invariant in SQL should another process write the same file.
+	res, err := tx.ExecContext(ctx,
+		`UPDATE orders SET status = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?`,
+		string(o.Status), o.Version, now.UnixMicro(), o.ID, prev)
+	if err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: update order %s: %w", o.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: update order %s: %w", o.ID, err)
+	} else if n != 1 {
+		return ordercast.Order{}, ordercast.Event{}, false, ordercast.Errorf(ordercast.EVersionConflict,
+			"order %s changed concurrently", o.ID)
+	}
+	if err := insertEvent(ctx, tx, ev); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	if err := tx.Commit(); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: append status %s: commit: %w", o.ID, err)
+	}
+	s.publish(ev)
+	return o, ev, true, nil
+}
+
+// EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
+// means all.
+func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.readers.QueryContext(ctx, `
+		SELECT order_id, seq, status, at, note, actor FROM order_events
+		WHERE order_id = ? AND seq > ? ORDER BY seq LIMIT ?`, orderID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: events of %s: %w", orderID, err)
+	}
+	defer rows.Close()
+	events := []ordercast.Event{}
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: events of %s: %w", orderID, err)
+		}
+		events = append(events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: events of %s: %w", orderID, err)
+	}
+	if len(events) == 0 {
+		// Only an empty answer needs the existence check. Orders are never deleted, so asking
+		// outside the query's snapshot cannot turn a real order into a false not-found.
+		if _, err := findOrder(ctx, s.readers, orderID); err != nil {
+			return nil, err
+		}
+	}
+	return events, nil
+}
+
+// ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
+// means all.
+func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	// The WHERE clause matches the orders_active partial index exactly.
+	rows, err := s.readers.QueryContext(ctx, `
+		SELECT `+orderColumns+` FROM orders
+		WHERE status NOT IN ('delivered', 'cancelled')
+		ORDER BY updated_at DESC, id LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: active orders: %w", err)
+	}
+	defer rows.Close()
+	orders := []ordercast.Order{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: active orders: %w", err)
+		}
+		orders = append(orders, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: active orders: %w", err)
+	}
+	return orders, nil
+}
+
+// findOrder reads one order, translating a missing row into ENotFound.
+func findOrder(ctx context.Context, q queryer, id string) (ordercast.Order, error) {
+	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "order %s not found", id)
+	} else if err != nil {
+		return ordercast.Order{}, fmt.Errorf("sqlite: find order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// findEvent reads one event of an order; it exists for every seq up to the order's version.
+func findEvent(ctx context.Context, q queryer, orderID string, seq int64) (ordercast.Event, error) {
+	ev, err := scanEvent(q.QueryRowContext(ctx, `
+		SELECT order_id, seq, status, at, note, actor FROM order_events
+		WHERE order_id = ? AND seq = ?`, orderID, seq))
+	if err != nil {
+		// A missing row here is a broken invariant, not a client's unknown id: report it as internal.
+		return ordercast.Event{}, fmt.Errorf("sqlite: find event %s/%d: %w", orderID, seq, err)
+	}
+	return ev, nil
+}
+
+func insertEvent(ctx context.Context, tx *sql.Tx, ev ordercast.Event) error {
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO order_events (order_id, seq, status, at, note, actor) VALUES (?, ?, ?, ?, ?, ?)`,
+		ev.OrderID, ev.Seq, string(ev.Status), ev.At.UnixMicro(), ev.Note, ev.Actor,
+	); err != nil {
+		return fmt.Errorf("sqlite: insert event %s/%d: %w", ev.OrderID, ev.Seq, err)
+	}
+	return nil
+}
+
+// scanner is what *sql.Row and *sql.Rows share.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanOrder(row scanner) (ordercast.Order, error) {
+	var (
+		o                ordercast.Order
+		status, details  string
+		created, updated int64
+	)
+	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated); err != nil {
+		return ordercast.Order{}, err
+	}
+	o.Status = ordercast.Status(status)
+	o.Details = []byte(details)
+	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return o, nil
+}
+
+func scanEvent(row scanner) (ordercast.Event, error) {
+	var (
+		ev     ordercast.Event
+		status string
+		at     int64
+	)
+	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &at, &ev.Note, &ev.Actor); err != nil {
+		return ordercast.Event{}, err
+	}
+	ev.Status = ordercast.Status(status)
+	ev.At = fromMicros(at)
+	return ev, nil
+}

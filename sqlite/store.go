@@ -1,0 +1,193 @@
+// Package sqlite implements ordercast.Store on an SQLite file, the embedded default store. It uses
+// the pure-Go driver modernc.org/sqlite so the binary needs no C toolchain.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/ordercast/ordercast"
+)
+
+var _ ordercast.Store = (*Store)(nil)
+
+// Defaults for the tunable fields of Store.
+const (
+	// DefaultBusyTimeout is how long a connection waits for a lock held by another process (a
+	// second ordercast on the same file, or a backup tool) before failing with SQLITE_BUSY.
+	DefaultBusyTimeout = 5 * time.Second
+	// DefaultMaxReaders bounds the read pool; WAL lets readers run beside the one writer.
+	DefaultMaxReaders = 8
+)
+
+// Store is an ordercast.Store backed by one SQLite database file in WAL mode. Set the exported
+// fields after New and before Open.
+type Store struct {
+	// Path is the database file; it is created when missing.
+	Path string
+
+	// Publisher receives every committed event, in commit order. Nil publishes nothing.
+	Publisher ordercast.Publisher
+	// Now returns the current time; tests replace it. Defaults to time.Now.
+	Now func() time.Time
+	// Logger receives operational messages. Nil discards them.
+	Logger *slog.Logger
+
+	// BusyTimeout is SQLite's busy_timeout; zero means DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// MaxReaders is the size of the read connection pool; zero means DefaultMaxReaders.
+	MaxReaders int
+
+	// writer has exactly one connection, so writes never contend for SQLite's write lock
+	// among themselves; readers is a separate pool so reads never wait behind a write.
+	writer  *sql.DB
+	readers *sql.DB
+
+	// mu is held across each write transaction and the Publish that follows its commit, so the
+	// publisher sees events in commit order. The single writer connection alone would serialise
+	// the transactions but not the publishes after them.
+	mu sync.Mutex
+}
+
+// New returns a Store for the database file at path. Call Open before using it.
+func New(path string) *Store {
+	return &Store{Path: path, Now: time.Now}
+}
+
+// Open validates the settings, opens the connection pools, sets the pragmas and applies any
+// pending migrations. On error nothing stays open.
+func (s *Store) Open(ctx context.Context) (err error) {
+	if s.Path == "" {
+		return fmt.Errorf("sqlite: path required")
+	}
+	// The driver cuts a plain file name at the first '?' to find its parameters.
+	if strings.ContainsRune(s.Path, '?') {
+		return fmt.Errorf("sqlite: path %q must not contain '?'", s.Path)
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.BusyTimeout == 0 {
+		s.BusyTimeout = DefaultBusyTimeout
+	}
+	if s.MaxReaders == 0 {
+		s.MaxReaders = DefaultMaxReaders
+	}
+	if s.BusyTimeout < 0 || s.MaxReaders < 0 {
+		return fmt.Errorf("sqlite: BusyTimeout and MaxReaders must not be negative")
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Close() // the Open error is the one worth reporting
+		}
+	}()
+
+	// Pragmas go in the DSN so the driver applies them to every connection the pool opens,
+	// not just the one an Exec happens to land on. synchronous=NORMAL is safe in WAL mode: a
+	// power loss may lose the last commits but never corrupts the file.
+	common := url.Values{}
+	common.Add("_pragma", "busy_timeout("+strconv.FormatInt(s.BusyTimeout.Milliseconds(), 10)+")")
+	common.Add("_pragma", "foreign_keys(1)")
+	common.Add("_pragma", "synchronous(NORMAL)")
+
+	// BEGIN IMMEDIATE takes the write lock at the start of the transaction, so a write never
+	// fails half-way when upgrading a read lock (SQLITE_BUSY that busy_timeout cannot retry).
+	w := cloneValues(common)
+	w.Add("_pragma", "journal_mode(WAL)")
+	w.Set("_txlock", "immediate")
+	if s.writer, err = sql.Open("sqlite", s.Path+"?"+w.Encode()); err != nil {
+		return fmt.Errorf("sqlite: open writer: %w", err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+	if err := s.writer.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: open %s: %w", s.Path, err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+
+	// query_only guards against a write slipping onto a reader and bypassing the writer's lock.
+	r := cloneValues(common)
+	r.Add("_pragma", "query_only(1)")
+	if s.readers, err = sql.Open("sqlite", s.Path+"?"+r.Encode()); err != nil {
+		return fmt.Errorf("sqlite: open readers: %w", err)
+	}
+	s.readers.SetMaxOpenConns(s.MaxReaders)
+	s.readers.SetMaxIdleConns(s.MaxReaders)
+	if err := s.readers.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: open readers %s: %w", s.Path, err)
+	}
+	return nil
+}
+
+// Close closes both connection pools. It is safe to call on a Store that failed to open.
+func (s *Store) Close() error {
+	var errs []error
+	if s.readers != nil {
+		if err := s.readers.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sqlite: close readers: %w", err))
+		}
+		s.readers = nil
+	}
+	if s.writer != nil {
+		if err := s.writer.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sqlite: close writer: %w", err))
+		}
+		s.writer = nil
+	}
+	return errors.Join(errs...)
+}
+
+// Ping reports whether both the writer and the readers can reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.writer == nil || s.readers == nil {
+		return fmt.Errorf("sqlite: store not open")
+	}
+	if err := s.writer.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping writer: %w", err)
+	}
+	if err := s.readers.PingContext(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping readers: %w", err)
+	}
+	return nil
+}
+
+// now returns the store's clock reading at the precision it stores: UTC microseconds.
+func (s *Store) now() time.Time {
+	return s.Now().UTC().Truncate(time.Microsecond)
+}
+
+// publish hands a committed event to the Publisher; callers hold s.mu.
+func (s *Store) publish(ev ordercast.Event) {
+	if s.Publisher != nil {
+		s.Publisher.Publish(ev)
+	}
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+func fromMicros(us int64) time.Time {
+	return time.UnixMicro(us).UTC()
+}

@@ -1,0 +1,159 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/sqlite"
+	"github.com/ordercast/ordercast/storetest"
+)
+
+func TestStore(t *testing.T) {
+	storetest.Exercise(t, func(t *testing.T, pub ordercast.Publisher) ordercast.Store {
+		t.Helper()
+		s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+		s.Publisher = pub
+		return mustOpen(t, s)
+	})
+}
+
+func mustOpen(t *testing.T, s *sqlite.Store) *sqlite.Store {
+	t.Helper()
+	if err := s.Open(t.Context()); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// rawDB opens the file directly, to look at what the Store wrote without going through it.
+func rawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func TestOpen_MigrationsIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+
+	first := sqlite.New(path)
+	if err := first.Open(t.Context()); err != nil {
+		t.Fatalf("first Open: %v", err)
+	}
+	if _, _, err := first.CreateOrder(t.Context(), ordercast.NewOrder{ID: "kept"}); err != nil {
+		t.Fatalf("CreateOrder: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatalf("first Close: %v", err)
+	}
+
+	// Reopening must neither fail on existing tables nor lose data.
+	second := mustOpen(t, sqlite.New(path))
+	o, err := second.Order(t.Context(), "kept")
+	if err != nil {
+		t.Fatalf("Order after reopen: %v", err)
+	}
+	if got, want := o.Version, int64(1); got != want {
+		t.Errorf("Version after reopen = %d, want %d", got, want)
+	}
+
+	rows, err := rawDB(t, path).QueryContext(t.Context(), `SELECT version, name FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatalf("query schema_migrations: %v", err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var (
+			v    int
+			name string
+		)
+		if err := rows.Scan(&v, &name); err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+		got = append(got, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("rows: %v", err)
+	}
+	if want := []string{"orders"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("schema_migrations = %v, want %v, each once", got, want)
+	}
+}
+
+func TestOpen_WALMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	mustOpen(t, sqlite.New(path))
+
+	// journal_mode=WAL is stored in the file, so a fresh connection without pragmas sees it.
+	var mode string
+	if err := rawDB(t, path).QueryRowContext(t.Context(), `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatalf("PRAGMA journal_mode: %v", err)
+	}
+	if got, want := strings.ToLower(mode), "wal"; got != want {
+		t.Errorf("journal_mode = %q, want %q", got, want)
+	}
+}
+
+func TestOpen_BadPath(t *testing.T) {
+	for _, path := range []string{"", filepath.Join(t.TempDir(), "what?.db"), filepath.Join(t.TempDir(), "missing", "dir", "x.db")} {
+		s := sqlite.New(path)
+		if err := s.Open(t.Context()); err == nil {
+			_ = s.Close()
+			t.Errorf("Open(%q) succeeded, want an error", path)
+		}
+	}
+}
+
+// TestStore_Clock checks that the store takes its times from Now, at microsecond precision in
+// UTC whatever the clock's zone, and that UpdatedAt follows each change while CreatedAt stays.
+func TestStore_Clock(t *testing.T) {
+	zone := time.FixedZone("UTC+9", 9*3600)
+	clock := time.Date(2026, 11, 23, 19, 40, 0, 123456789, zone)
+	s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+	s.Now = func() time.Time { return clock }
+	mustOpen(t, s)
+	ctx := t.Context()
+
+	created := clock.UTC().Truncate(time.Microsecond)
+	o, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: "ord-1"})
+	if err != nil {
+		t.Fatalf("CreateOrder: %v", err)
+	}
+	if !o.CreatedAt.Equal(created) || o.CreatedAt.Location() != time.UTC {
+		t.Errorf("CreatedAt = %v, want %v", o.CreatedAt, created)
+	}
+
+	clock = clock.Add(90 * time.Second)
+	updated := clock.UTC().Truncate(time.Microsecond)
+	o, ev, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: "ord-1", Status: ordercast.StatusConfirmed})
+	if err != nil {
+		t.Fatalf("AppendStatus: %v", err)
+	}
+	if !o.UpdatedAt.Equal(updated) || !ev.At.Equal(updated) {
+		t.Errorf("UpdatedAt = %v, event At = %v, want %v", o.UpdatedAt, ev.At, updated)
+	}
+	if !o.CreatedAt.Equal(created) {
+		t.Errorf("CreatedAt = %v after a change, want %v", o.CreatedAt, created)
+	}
+
+	got, err := s.Order(ctx, "ord-1")
+	if err != nil {
+		t.Fatalf("Order: %v", err)
+	}
+	if got.UpdatedAt != o.UpdatedAt || got.CreatedAt != o.CreatedAt {
+		t.Errorf("read back %v / %v, want %v / %v", got.CreatedAt, got.UpdatedAt, o.CreatedAt, o.UpdatedAt)
+	}
+}
