@@ -1,0 +1,262 @@
+// Package client is the Go client of the ordercast HTTP API: order calls and a status stream that
+// resumes by itself. Tests and the bench command use it.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+// Bounds on response bodies read into memory, so a misbehaving server cannot exhaust the client.
+const (
+	maxResponseBytes = 8 << 20
+	maxErrorBytes    = 64 << 10
+)
+
+// Client calls one ordercast server. The zero value is not usable: BaseURL must be set. A Client
+// is safe for concurrent use.
+type Client struct {
+	// BaseURL is the server's root, such as "http://localhost:8080"; a trailing slash is ignored.
+	BaseURL string
+	// HTTPClient makes the requests; nil means http.DefaultClient. Its Timeout, if set, also cuts
+	// streams, so give Watch a client without one and bound calls with contexts instead.
+	HTTPClient *http.Client
+	// Token, when set, is sent as "Authorization: Bearer <Token>".
+	Token string
+}
+
+// CreateOrderRequest is the body of POST /v1/orders.
+type CreateOrderRequest struct {
+	// ID is the order's id; empty asks the server to generate one.
+	ID string `json:"id,omitempty"`
+	// Details is a JSON object describing the order; empty means {}.
+	Details json.RawMessage `json:"details,omitempty"`
+	// Note goes on the order's first event.
+	Note string `json:"note,omitempty"`
+}
+
+// SetStatusRequest is the body of POST /v1/orders/{id}/status.
+type SetStatusRequest struct {
+	// Status is the status to move to.
+	Status ordercast.Status `json:"status"`
+	// Note goes on the event.
+	Note string `json:"note,omitempty"`
+	// ExpectedVersion, when not zero, makes the change apply only at that version.
+	ExpectedVersion int64 `json:"expected_version,omitempty"`
+}
+
+// StatusResult is the answer to a status change. Changed is false for an idempotent repeat of the
+// current status; Event is then the order's latest event.
+type StatusResult struct {
+	Order   ordercast.Order `json:"order"`
+	Event   ordercast.Event `json:"event"`
+	Changed bool            `json:"changed"`
+}
+
+// eventsResponse is the body of GET /v1/orders/{id}/events.
+type eventsResponse struct {
+	OrderID string            `json:"order_id"`
+	Events  []ordercast.Event `json:"events"`
+}
+
+// Error is an error answer from the server. It unwraps to an *ordercast.Error with the same code
+// and message, so ordercast.ErrorCode works on anything a Client returns.
+type Error struct {
+	// StatusCode is the HTTP status of the answer.
+	StatusCode int
+	// Code is the stable error code, such as ordercast.ENotFound.
+	Code string
+	// Message is the server's explanation for people.
+	Message string
+	// RetryAfter is the Retry-After header's delay, zero when absent or unparseable.
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("ordercast: HTTP %d: %s: %s", e.StatusCode, e.Code, e.Message)
+}
+
+// Unwrap returns the domain form of the error.
+func (e *Error) Unwrap() error {
+	return &ordercast.Error{Code: e.Code, Message: e.Message}
+}
+
+// CreateOrder creates an order (POST /v1/orders). created is false when the server answered an
+// idempotent repeat of an earlier create with 200 instead of 201.
+func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest) (o ordercast.Order, created bool, err error) {
+	status, err := c.do(ctx, http.MethodPost, "/v1/orders", req, &o)
+	if err != nil {
+		return ordercast.Order{}, false, fmt.Errorf("create order: %w", err)
+	}
+	return o, status == http.StatusCreated, nil
+}
+
+// Order returns the current state of one order (GET /v1/orders/{id}).
+func (c *Client) Order(ctx context.Context, id string) (ordercast.Order, error) {
+	var o ordercast.Order
+	if _, err := c.do(ctx, http.MethodGet, orderPath(id), nil, &o); err != nil {
+		return ordercast.Order{}, fmt.Errorf("get order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+// SetStatus moves an order to a new status (POST /v1/orders/{id}/status).
+func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest) (StatusResult, error) {
+	var res StatusResult
+	if _, err := c.do(ctx, http.MethodPost, orderPath(id)+"/status", req, &res); err != nil {
+		return StatusResult{}, fmt.Errorf("set status of %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// Events returns an order's events with seq greater than after, in seq order
+// (GET /v1/orders/{id}/events?after=N).
+func (c *Client) Events(ctx context.Context, id string, after int64) ([]ordercast.Event, error) {
+	var res eventsResponse
+	p := orderPath(id) + "/events?after=" + strconv.FormatInt(after, 10)
+	if _, err := c.do(ctx, http.MethodGet, p, nil, &res); err != nil {
+		return nil, fmt.Errorf("list events of %s: %w", id, err)
+	}
+	return res.Events, nil
+}
+
+func orderPath(id string) string { return "/v1/orders/" + url.PathEscape(id) }
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTPClient != nil {
+		return c.HTTPClient
+	}
+	return http.DefaultClient
+}
+
+// newRequest builds a request to path (which may carry a query) with the headers every call shares.
+func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	if c.BaseURL == "" {
+		return nil, errors.New("client: BaseURL is empty")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
+	if err != nil {
+		return nil, err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	req.Header.Set("User-Agent", "ordercast-client")
+	return req, nil
+}
+
+// do sends one JSON call and decodes a 2xx answer into out, returning the HTTP status.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) (int, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := c.newRequest(ctx, method, path, body)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer closeBody(resp.Body)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp.StatusCode, readError(resp)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(out); err != nil {
+		return resp.StatusCode, fmt.Errorf("decode response (HTTP %d): %w", resp.StatusCode, err)
+	}
+	return resp.StatusCode, nil
+}
+
+// closeBody drains a little of what is left so the connection can be reused, then closes.
+func closeBody(b io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(b, 4<<10))
+	_ = b.Close()
+}
+
+// readError turns a non-2xx answer into an *Error. A body that is not the API's error JSON (a
+// proxy's HTML page, say) still gets a code, derived from the status, so callers can match on it.
+func readError(resp *http.Response) *Error {
+	e := &Error{StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
+	var body struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
+		e.Code, e.Message = body.Error.Code, body.Error.Message
+		return e
+	}
+	e.Code = codeForStatus(resp.StatusCode)
+	e.Message = http.StatusText(resp.StatusCode)
+	if s := strings.TrimSpace(string(raw)); s != "" && len(s) <= 200 {
+		e.Message += ": " + s
+	}
+	return e
+}
+
+// codeForStatus guesses the code of an error answer without a JSON body.
+func codeForStatus(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return ordercast.EMalformed
+	case http.StatusUnauthorized:
+		return ordercast.EUnauthenticated
+	case http.StatusForbidden:
+		return ordercast.EForbidden
+	case http.StatusNotFound:
+		return ordercast.ENotFound
+	case http.StatusRequestEntityTooLarge:
+		return ordercast.EBodyTooLarge
+	case http.StatusUnsupportedMediaType:
+		return ordercast.EUnsupportedMedia
+	case http.StatusUnprocessableEntity:
+		return ordercast.EInvalid
+	case http.StatusTooManyRequests:
+		return ordercast.ERateLimited
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return ordercast.EUnavailable
+	}
+	return ordercast.EInternal
+}
+
+// parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date. Anything else, or a
+// date in the past, is zero.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(365*24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -1,0 +1,366 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+// Defaults for WatchOptions' zero values.
+const (
+	// DefaultMinRetry is the shortest wait before a reconnect, and the base wait when the server
+	// has sent no retry field.
+	DefaultMinRetry = time.Second
+	// DefaultMaxRetry is the longest wait before a reconnect, however many attempts have failed.
+	DefaultMaxRetry = 30 * time.Second
+)
+
+// sseEventType is the SSE event name the server gives status events.
+const sseEventType = "status"
+
+// ErrWatchClosed is returned by Watch.Next after Close.
+var ErrWatchClosed = errors.New("client: watch closed")
+
+// WatchOptions tune a Watch. The zero value watches from the order's current state with the
+// default backoff.
+type WatchOptions struct {
+	// LastEventID is the seq of the last event the caller already has; the stream resumes after
+	// it. Zero starts from the order's current state.
+	LastEventID int64
+	// LastEventIDInQuery sends the resume point as "?lastEventId=N" instead of the Last-Event-ID
+	// header, the way a browser's EventSource must on its first connect.
+	LastEventIDInQuery bool
+	// MinRetry and MaxRetry bound the wait before a reconnect: the server's retry field (or
+	// MinRetry when it sent none), doubled for each consecutive failed attempt, plus jitter, never
+	// more than MaxRetry. Zero means DefaultMinRetry and DefaultMaxRetry.
+	MinRetry, MaxRetry time.Duration
+	// MaxFailures ends the watch with an error after this many consecutive attempts that failed
+	// to connect or ended without delivering anything. Zero means retry until the context ends.
+	MaxFailures int
+	// OnComment, when set, is called with the text of every SSE comment (heartbeats arrive as
+	// "ping"), on the goroutine calling Next.
+	OnComment func(text string)
+}
+
+// Watch is a resuming subscription to one order's status events (GET /v1/orders/{id}/stream).
+// Next is not safe for concurrent use; Close, Reconnects and LastEventID may be called from any
+// goroutine.
+type Watch struct {
+	c       *Client
+	orderID string
+	opts    WatchOptions
+	ctx     context.Context // the watch's lifetime; every connection's context derives from it
+	cancel  context.CancelCauseFunc
+
+	mu         sync.Mutex // guards body, connCancel and inNext against Close and interrupt
+	body       io.ReadCloser
+	connCancel context.CancelFunc
+	inNext     bool
+
+	// Owned by the goroutine in Next.
+	sse       *SSEReader
+	delivered bool // the current connection proved healthy: an event or comment arrived
+	attempted bool
+	failures  int // consecutive failed attempts
+	wait      time.Duration
+	retry     time.Duration
+	hasRetry  bool
+	err       error // once set, the watch is over and Next returns it
+
+	lastID     atomic.Int64
+	reconnects atomic.Int64
+}
+
+// Watch returns a subscription to the status events of one order. It connects on the first call
+// to Next. ctx bounds the whole watch; Close ends it early and frees the connection.
+func (c *Client) Watch(ctx context.Context, orderID string, opts WatchOptions) *Watch {
+	if opts.MinRetry <= 0 {
+		opts.MinRetry = DefaultMinRetry
+	}
+	if opts.MaxRetry <= 0 {
+		opts.MaxRetry = DefaultMaxRetry
+	}
+	opts.MaxRetry = max(opts.MaxRetry, opts.MinRetry)
+	wctx, cancel := context.WithCancelCause(ctx)
+	w := &Watch{c: c, orderID: orderID, opts: opts, ctx: wctx, cancel: cancel}
+	w.lastID.Store(opts.LastEventID)
+	return w
+}
+
+// Reconnects returns how many connection attempts the watch has made after its first.
+func (w *Watch) Reconnects() int { return int(w.reconnects.Load()) }
+
+// LastEventID returns the seq of the last event Next returned (or WatchOptions.LastEventID before
+// the first); it is what a reconnect resumes after.
+func (w *Watch) LastEventID() int64 { return w.lastID.Load() }
+
+// Close ends the watch and frees its connection. A Next in progress returns ErrWatchClosed.
+func (w *Watch) Close() error {
+	w.cancel(ErrWatchClosed)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.inNext {
+		w.closeConnLocked()
+	}
+	return nil
+}
+
+// Next returns the order's next status event. Events come in seq order, each at most once: after
+// a dropped connection the watch reconnects by itself, resuming after the last event returned, and
+// skips any seq it has already returned. Next returns io.EOF after it has returned a terminal
+// event (delivered or cancelled) or when the server answers 204 No Content, and an *Error when the
+// server answers 4xx; both are final. When ctx ends, Next returns ctx.Err() and the watch stays
+// usable: the next call resumes where this one stopped. When the watch's own context ends or
+// Close is called, Next returns its cause for good.
+func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
+	if w.err != nil {
+		return ordercast.Event{}, w.err
+	}
+	w.setInNext(true)
+	defer w.setInNext(false)
+	// A blocked read can only be broken by ending its connection; the next call reconnects.
+	stop := context.AfterFunc(ctx, w.interrupt)
+	defer stop()
+	for {
+		if w.ctx.Err() != nil {
+			return w.finish(context.Cause(w.ctx))
+		}
+		if err := ctx.Err(); err != nil {
+			return ordercast.Event{}, err
+		}
+		if w.sse == nil {
+			if err := w.sleep(ctx); err != nil {
+				continue // the checks above say which context ended
+			}
+			final, err := w.connect(ctx)
+			if final {
+				return w.finish(err)
+			}
+			if err != nil {
+				if w.ctx.Err() != nil || ctx.Err() != nil {
+					w.wait = 0
+					continue
+				}
+				if ferr := w.failed(err); ferr != nil {
+					return w.finish(ferr)
+				}
+				continue
+			}
+		}
+		sev, err := w.sse.Next()
+		if err != nil {
+			if r, ok := w.sse.Retry(); ok {
+				w.retry, w.hasRetry = r, true
+			}
+			healthy := w.delivered || w.sse.Comments() > 0
+			w.dropConn()
+			if w.ctx.Err() != nil || ctx.Err() != nil {
+				w.wait = 0 // our own interruption, not the server's doing: resume at once
+				continue
+			}
+			if healthy {
+				w.failures = 0
+			}
+			if ferr := w.failed(fmt.Errorf("read stream: %w", err)); ferr != nil {
+				return w.finish(ferr)
+			}
+			continue
+		}
+		w.delivered = true
+		if sev.Type != sseEventType {
+			continue // other kinds may be added by the server; this client only knows status
+		}
+		var ev ordercast.Event
+		if err := json.Unmarshal([]byte(sev.Data), &ev); err != nil {
+			return w.finish(fmt.Errorf("watch %s: decode event %q: %w", w.orderID, sev.ID, err))
+		}
+		if ev.OrderID != w.orderID {
+			return w.finish(fmt.Errorf("watch %s: server sent an event of order %q", w.orderID, ev.OrderID))
+		}
+		if ev.Seq <= w.lastID.Load() {
+			continue // already returned, typically replayed around a reconnect
+		}
+		w.lastID.Store(ev.Seq)
+		w.failures = 0
+		if ev.Status.Terminal() {
+			w.err = io.EOF
+			w.dropConn()
+		}
+		return ev, nil
+	}
+}
+
+// connect opens one stream. final reports that the watch is over with err (204, 4xx, a response
+// that is not an event stream); a non-final err is worth retrying. ctx is the calling Next's,
+// checked here so that an interrupt arriving just before the connection exists is not lost.
+func (w *Watch) connect(ctx context.Context) (final bool, err error) {
+	if w.attempted {
+		w.reconnects.Add(1)
+	}
+	w.attempted = true
+	lastID := w.lastID.Load()
+	path := orderPath(w.orderID) + "/stream"
+	if lastID > 0 && w.opts.LastEventIDInQuery {
+		path += "?lastEventId=" + strconv.FormatInt(lastID, 10)
+	}
+	connCtx, cancel := context.WithCancel(w.ctx)
+	req, err := w.c.newRequest(connCtx, http.MethodGet, path, nil)
+	if err != nil {
+		cancel()
+		return true, fmt.Errorf("watch %s: %w", w.orderID, err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if lastID > 0 && !w.opts.LastEventIDInQuery {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
+	}
+	w.mu.Lock()
+	w.connCancel = cancel
+	w.mu.Unlock()
+	if ctx.Err() != nil {
+		// interrupt may have run before connCancel was set; it cannot have run after this check.
+		cancel()
+	}
+	resp, err := w.c.httpClient().Do(req)
+	if err != nil {
+		w.dropConn()
+		return false, fmt.Errorf("watch %s: %w", w.orderID, err)
+	}
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
+		mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		if mt != "text/event-stream" {
+			w.dropConn() // cancel first: the body may be endless
+			_ = resp.Body.Close()
+			return true, fmt.Errorf("watch %s: response is %q, not text/event-stream", w.orderID, mt)
+		}
+	case code == http.StatusNoContent:
+		// The server's way of saying the order is over and there is nothing after Last-Event-ID.
+		closeBody(resp.Body)
+		w.dropConn()
+		return true, io.EOF
+	case code >= 500:
+		e := readError(resp)
+		closeBody(resp.Body)
+		w.dropConn()
+		w.wait = max(w.wait, min(e.RetryAfter, w.opts.MaxRetry))
+		return false, fmt.Errorf("watch %s: %w", w.orderID, e)
+	default:
+		e := readError(resp)
+		closeBody(resp.Body)
+		w.dropConn()
+		return true, fmt.Errorf("watch %s: %w", w.orderID, e)
+	}
+	w.mu.Lock()
+	w.body = resp.Body
+	w.mu.Unlock()
+	w.sse = NewSSEReader(resp.Body)
+	w.sse.OnComment = w.opts.OnComment
+	w.delivered = false
+	return false, nil
+}
+
+// failed counts a failed attempt, sets the wait before the next, and returns an error once
+// MaxFailures is reached.
+func (w *Watch) failed(err error) error {
+	w.failures++
+	if w.opts.MaxFailures > 0 && w.failures >= w.opts.MaxFailures {
+		return fmt.Errorf("watch %s: giving up after %d failed attempts: %w", w.orderID, w.failures, err)
+	}
+	w.wait = max(w.wait, w.backoff())
+	return nil
+}
+
+// backoff returns the wait before the next attempt: the server's reconnection time (which the
+// WHATWG rules say a client waits at least), doubled per consecutive failure, plus up to half
+// again of jitter so that many clients dropped at once do not return at once.
+func (w *Watch) backoff() time.Duration {
+	lo, hi := w.opts.MinRetry, w.opts.MaxRetry
+	d := lo
+	if w.hasRetry {
+		d = min(max(w.retry, lo), hi)
+	}
+	for i := 1; i < w.failures && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	d += rand.N(d/2 + 1)
+	if d > hi {
+		d = hi*3/4 + rand.N(hi/4+1) // still jittered at the cap
+	}
+	return d
+}
+
+// sleep waits out w.wait, returning early with an error when either context ends.
+func (w *Watch) sleep(ctx context.Context) error {
+	if w.wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(w.wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		w.wait = 0
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	}
+}
+
+func (w *Watch) finish(err error) (ordercast.Event, error) {
+	w.err = err
+	w.dropConn()
+	return ordercast.Event{}, err
+}
+
+// interrupt ends the current connection so that a read blocked in Next returns.
+func (w *Watch) interrupt() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.connCancel != nil {
+		w.connCancel()
+	}
+}
+
+func (w *Watch) setInNext(in bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.inNext = in
+	if !in && w.ctx.Err() != nil {
+		w.closeConnLocked() // Close ran while Next was reading
+	}
+}
+
+// dropConn ends the current connection; only the goroutine in Next calls it.
+func (w *Watch) dropConn() {
+	w.mu.Lock()
+	w.closeConnLocked()
+	w.mu.Unlock()
+	w.sse = nil
+}
+
+func (w *Watch) closeConnLocked() {
+	if w.connCancel != nil {
+		// Cancel before Close: the transport then drops the connection instead of trying to
+		// drain an endless stream for reuse.
+		w.connCancel()
+		w.connCancel = nil
+	}
+	if w.body != nil {
+		_ = w.body.Close()
+		w.body = nil
+	}
+}

@@ -1,0 +1,472 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
+)
+
+const orderID = "o-1"
+
+// waitLimit bounds every wait in these tests so a bug fails the test instead of hanging it; it
+// is a deadline, not a timing assertion.
+const waitLimit = 10 * time.Second
+
+// fastRetry keeps reconnects quick without depending on how quick.
+var fastRetry = client.WatchOptions{MinRetry: time.Millisecond, MaxRetry: 5 * time.Millisecond}
+
+// streamServer runs handlers[i] for the i-th request (the last handler for any later ones) and
+// records every request.
+type streamServer struct {
+	c    *client.Client
+	mu   sync.Mutex
+	reqs []*http.Request
+}
+
+func newStreamServer(t *testing.T, handlers ...func(w http.ResponseWriter, r *http.Request)) *streamServer {
+	t.Helper()
+	s := &streamServer{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		n := len(s.reqs)
+		s.reqs = append(s.reqs, r.Clone(context.Background()))
+		s.mu.Unlock()
+		if want := "/v1/orders/" + orderID + "/stream"; r.URL.Path != want {
+			t.Errorf("path = %q, want %q", r.URL.Path, want)
+		}
+		handlers[min(n, len(handlers)-1)](w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s.c = &client.Client{BaseURL: srv.URL, HTTPClient: srv.Client()}
+	return s
+}
+
+func (s *streamServer) requests() []*http.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.reqs)
+}
+
+// lastEventIDs returns the Last-Event-ID header of every request so far.
+func (s *streamServer) lastEventIDs() []string {
+	var ids []string
+	for _, r := range s.requests() {
+		ids = append(ids, r.Header.Get("Last-Event-ID"))
+	}
+	return ids
+}
+
+func openStream(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+}
+
+func event(seq int64, st ordercast.Status) ordercast.Event {
+	return ordercast.Event{OrderID: orderID, Seq: seq, Status: st, At: time.Date(2026, 11, 23, 19, 40, 0, 0, time.UTC)}
+}
+
+var statuses = []ordercast.Status{"", ordercast.StatusPlaced, ordercast.StatusConfirmed, ordercast.StatusPreparing,
+	ordercast.StatusReady, ordercast.StatusOutForDelivery, ordercast.StatusDelivered}
+
+// send writes events seq from..to (statuses by seq, so 6 is delivered) in the wire format.
+func send(w http.ResponseWriter, from, to int64) {
+	for seq := from; seq <= to; seq++ {
+		writeEvent(w, event(seq, statuses[seq]))
+	}
+}
+
+func writeEvent(w http.ResponseWriter, ev ordercast.Event) {
+	b, _ := json.Marshal(ev)
+	fmt.Fprintf(w, "id: %d\nevent: status\ndata: %s\n\n", ev.Seq, b)
+	w.(http.Flusher).Flush()
+}
+
+// collect calls Next until it fails, returning the seqs it got and the error.
+func collect(t *testing.T, w *client.Watch) ([]int64, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	var seqs []int64
+	for {
+		ev, err := w.Next(ctx)
+		if err != nil {
+			return seqs, err
+		}
+		seqs = append(seqs, ev.Seq)
+	}
+}
+
+func watch(t *testing.T, c *client.Client, opts client.WatchOptions) *client.Watch {
+	t.Helper()
+	w := c.Watch(context.Background(), orderID, opts)
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+func TestWatchResumesAfterDrop(t *testing.T) {
+	s := newStreamServer(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			fmt.Fprint(w, "retry: 1\n\n")
+			send(w, 1, 3)
+			// Half an event, then the connection dies without a clean end.
+			fmt.Fprint(w, "id: 4\nevent: status\ndata: {\"order_id\":")
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			send(w, 2, 5) // 2 and 3 again: the client must drop them
+			// A clean end of a stream whose order is not over is also a drop.
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			send(w, 5, 6)
+		},
+	)
+	w := watch(t, s.c, fastRetry)
+	got, err := collect(t, w)
+	if err != io.EOF {
+		t.Fatalf("Next ended with %v, want io.EOF", err)
+	}
+	if want := []int64{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
+		t.Errorf("seqs = %v, want %v", got, want)
+	}
+	if got, want := s.lastEventIDs(), []string{"", "3", "5"}; !slices.Equal(got, want) {
+		t.Errorf("Last-Event-ID headers = %q, want %q", got, want)
+	}
+	if got := w.Reconnects(); got != 2 {
+		t.Errorf("Reconnects = %d, want 2", got)
+	}
+	if got := w.LastEventID(); got != 6 {
+		t.Errorf("LastEventID = %d, want 6", got)
+	}
+}
+
+func TestWatchQueryFormAndToken(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 3, 6)
+	})
+	s.c.Token = "secret"
+	opts := fastRetry
+	opts.LastEventID, opts.LastEventIDInQuery = 2, true
+	got, err := collect(t, watch(t, s.c, opts))
+	if err != io.EOF || !slices.Equal(got, []int64{3, 4, 5, 6}) {
+		t.Fatalf("got %v, %v; want [3 4 5 6], io.EOF", got, err)
+	}
+	r := s.requests()[0]
+	if q := r.URL.Query().Get("lastEventId"); q != "2" {
+		t.Errorf("lastEventId query = %q, want 2", q)
+	}
+	if h := r.Header.Get("Last-Event-ID"); h != "" {
+		t.Errorf("Last-Event-ID header = %q, want none with the query form", h)
+	}
+	if h := r.Header.Get("Authorization"); h != "Bearer secret" {
+		t.Errorf("Authorization = %q", h)
+	}
+	if h := r.Header.Get("Accept"); h != "text/event-stream" {
+		t.Errorf("Accept = %q", h)
+	}
+}
+
+func TestWatchStopsOn204(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	})
+	opts := fastRetry
+	opts.LastEventID = 6
+	w := watch(t, s.c, opts)
+	for range 2 {
+		if _, err := w.Next(context.Background()); err != io.EOF {
+			t.Fatalf("Next = %v, want io.EOF", err)
+		}
+	}
+	if got := s.lastEventIDs(); !slices.Equal(got, []string{"6"}) {
+		t.Errorf("Last-Event-ID headers = %q, want one request with 6", got)
+	}
+}
+
+func TestWatchStopsAfterTerminalEvent(t *testing.T) {
+	gone := make(chan struct{})
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		writeEvent(w, event(1, ordercast.StatusPlaced))
+		writeEvent(w, event(2, ordercast.StatusCancelled))
+		// Keep the stream open: the client must stop on the event, not on the end of stream.
+		<-r.Context().Done()
+		close(gone)
+	})
+	w := watch(t, s.c, fastRetry)
+	got, err := collect(t, w)
+	if err != io.EOF || !slices.Equal(got, []int64{1, 2}) {
+		t.Fatalf("got %v, %v; want [1 2], io.EOF", got, err)
+	}
+	select {
+	case <-gone:
+	case <-time.After(waitLimit):
+		t.Fatal("the watch kept its connection open after the terminal event")
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+func TestWatchNotFoundIsFinal(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"error":{"code":"not_found","message":"order o-1 not found"}}`)
+	})
+	w := watch(t, s.c, fastRetry)
+	for range 2 {
+		_, err := w.Next(context.Background())
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.StatusCode != http.StatusNotFound {
+			t.Fatalf("Next = %v, want a 404 *client.Error", err)
+		}
+		if code := ordercast.ErrorCode(err); code != ordercast.ENotFound {
+			t.Errorf("ErrorCode = %q, want %q", code, ordercast.ENotFound)
+		}
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d requests, want 1: a 4xx must not be retried", n)
+	}
+}
+
+func TestWatchRetriesServerErrors(t *testing.T) {
+	s := newStreamServer(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "0")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"error":{"code":"unavailable","message":"draining"}}`)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "oops", http.StatusInternalServerError)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			send(w, 6, 6)
+		},
+	)
+	w := watch(t, s.c, fastRetry)
+	got, err := collect(t, w)
+	if err != io.EOF || !slices.Equal(got, []int64{6}) {
+		t.Fatalf("got %v, %v; want [6], io.EOF", got, err)
+	}
+	if got := w.Reconnects(); got != 2 {
+		t.Errorf("Reconnects = %d, want 2", got)
+	}
+}
+
+func TestWatchMaxFailures(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
+	opts := fastRetry
+	opts.MaxFailures = 3
+	_, err := watch(t, s.c, opts).Next(context.Background())
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("Next = %v, want the last 503", err)
+	}
+	if n := len(s.requests()); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
+}
+
+func TestWatchSkipsDuplicatesAndOtherEvents(t *testing.T) {
+	var comments []string
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 1, 2)
+		send(w, 1, 2)
+		fmt.Fprint(w, ": ping\n\nevent: hello\ndata: not json\n\n")
+		send(w, 3, 3)
+		send(w, 6, 6)
+	})
+	opts := fastRetry
+	opts.OnComment = func(s string) { comments = append(comments, s) }
+	got, err := collect(t, watch(t, s.c, opts))
+	if err != io.EOF || !slices.Equal(got, []int64{1, 2, 3, 6}) {
+		t.Fatalf("got %v, %v; want [1 2 3 6], io.EOF", got, err)
+	}
+	if !slices.Equal(comments, []string{"ping"}) {
+		t.Errorf("comments = %q, want [ping]", comments)
+	}
+}
+
+func TestWatchRejectsNonStream(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<html></html>")
+	})
+	if _, err := watch(t, s.c, fastRetry).Next(context.Background()); err == nil || err == io.EOF {
+		t.Fatalf("Next = %v, want an error", err)
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+// blockingStream sends events from..to, then holds the stream open until the client leaves,
+// reporting that on gone.
+func blockingStream(from, to int64, gone chan<- struct{}) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, from, to)
+		<-r.Context().Done()
+		gone <- struct{}{}
+	}
+}
+
+func waitGone(t *testing.T, gone <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-gone:
+	case <-time.After(waitLimit):
+		t.Fatal("the server never saw the client leave")
+	}
+}
+
+func TestWatchNextContextCancel(t *testing.T) {
+	gone := make(chan struct{}, 2)
+	s := newStreamServer(t, blockingStream(1, 1, gone), func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 2, 6)
+	})
+	w := watch(t, s.c, fastRetry)
+	ctx, cancel := context.WithCancel(context.Background())
+	if ev, err := w.Next(ctx); err != nil || ev.Seq != 1 {
+		t.Fatalf("Next = %+v, %v; want seq 1", ev, err)
+	}
+	go cancel() // Next is blocked on a quiet stream, or about to be; either way it must return
+	if _, err := w.Next(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next = %v, want context.Canceled", err)
+	}
+	waitGone(t, gone)
+	// The watch is still usable and resumes where it stopped.
+	got, err := collect(t, w)
+	if err != io.EOF || !slices.Equal(got, []int64{2, 3, 4, 5, 6}) {
+		t.Fatalf("got %v, %v; want [2 3 4 5 6], io.EOF", got, err)
+	}
+	if got, want := s.lastEventIDs(), []string{"", "1"}; !slices.Equal(got, want) {
+		t.Errorf("Last-Event-ID headers = %q, want %q", got, want)
+	}
+}
+
+func TestWatchContextCancelIsFinal(t *testing.T) {
+	gone := make(chan struct{}, 1)
+	s := newStreamServer(t, blockingStream(1, 2, gone))
+	ctx, cancel := context.WithCancel(context.Background())
+	w := s.c.Watch(ctx, orderID, fastRetry)
+	t.Cleanup(func() { w.Close() })
+	if ev, err := w.Next(context.Background()); err != nil || ev.Seq != 1 {
+		t.Fatalf("Next = %+v, %v; want seq 1", ev, err)
+	}
+	cancel()
+	for range 2 {
+		if _, err := w.Next(context.Background()); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Next = %v, want context.Canceled", err)
+		}
+	}
+	waitGone(t, gone)
+}
+
+func TestWatchCloseDuringNext(t *testing.T) {
+	gone := make(chan struct{}, 1)
+	s := newStreamServer(t, blockingStream(1, 1, gone))
+	w := watch(t, s.c, fastRetry)
+	if ev, err := w.Next(context.Background()); err != nil || ev.Seq != 1 {
+		t.Fatalf("Next = %+v, %v; want seq 1", ev, err)
+	}
+	go w.Close()
+	if _, err := w.Next(context.Background()); !errors.Is(err, client.ErrWatchClosed) {
+		t.Fatalf("Next = %v, want ErrWatchClosed", err)
+	}
+	waitGone(t, gone)
+}
+
+func TestWatchCloseBetweenNexts(t *testing.T) {
+	gone := make(chan struct{}, 1)
+	s := newStreamServer(t, blockingStream(1, 1, gone))
+	w := watch(t, s.c, fastRetry)
+	if ev, err := w.Next(context.Background()); err != nil || ev.Seq != 1 {
+		t.Fatalf("Next = %+v, %v; want seq 1", ev, err)
+	}
+	w.Close()
+	waitGone(t, gone) // Close alone frees the connection
+	if _, err := w.Next(context.Background()); !errors.Is(err, client.ErrWatchClosed) {
+		t.Fatalf("Next = %v, want ErrWatchClosed", err)
+	}
+}
+
+// roundTripFunc lets a test answer requests without a network, so the watch can run inside a
+// synctest bubble whose fake clock makes its waits exact.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestWatchBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		streamOf := func(body string) *http.Response {
+			return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/event-stream"}},
+				Body: io.NopCloser(strings.NewReader(body))}
+		}
+		unavailable := func() *http.Response {
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(""))}
+		}
+		ev := func(seq int64, st ordercast.Status) string {
+			b, _ := json.Marshal(event(seq, st))
+			return fmt.Sprintf("id: %d\nevent: status\ndata: %s\n\n", seq, b)
+		}
+		var at []time.Time
+		answers := []func() *http.Response{
+			func() *http.Response { return streamOf("retry: 2000\n\n" + ev(1, ordercast.StatusPlaced)) }, // then EOF
+			unavailable,
+			unavailable,
+			func() *http.Response { return streamOf(ev(6, ordercast.StatusDelivered)) },
+		}
+		c := &client.Client{BaseURL: "http://ordercast.test", HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			at = append(at, time.Now())
+			return answers[len(at)-1](), nil
+		})}}
+		w := c.Watch(t.Context(), orderID, client.WatchOptions{MinRetry: time.Second, MaxRetry: 10 * time.Second})
+		defer w.Close()
+		var got []int64
+		var err error
+		for err == nil {
+			var ev ordercast.Event
+			if ev, err = w.Next(t.Context()); err == nil {
+				got = append(got, ev.Seq)
+			}
+		}
+		if err != io.EOF || !slices.Equal(got, []int64{1, 6}) {
+			t.Fatalf("got %v, %v; want [1 6], io.EOF", got, err)
+		}
+		// The server's retry after a healthy stream, then doubled per failure plus up to half
+		// again of jitter, then held under MaxRetry (still jittered there).
+		bounds := [][2]time.Duration{{2 * time.Second, 3 * time.Second}, {4 * time.Second, 6 * time.Second}, {7500 * time.Millisecond, 10 * time.Second}}
+		for i, b := range bounds {
+			if gap := at[i+1].Sub(at[i]); gap < b[0] || gap > b[1] {
+				t.Errorf("wait before attempt %d = %v, want within %v", i+2, gap, b)
+			}
+		}
+	})
+}

@@ -1,0 +1,149 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/server"
+)
+
+func TestCreateGetAndChange(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+
+	o := mustCreate(t, base, "o-1")
+	if o.Status != ordercast.StatusPlaced || o.Version != 1 || string(o.Details) != `{"items":2}` {
+		t.Fatalf("created %+v", o)
+	}
+	// The same create again is an idempotent 200 with the same order.
+	code, body := do(t, "POST", base+"/v1/orders", "application/json", `{"id":"o-1","details":{"items":2}}`)
+	if code != http.StatusOK {
+		t.Fatalf("repeat create: %d %s, want 200", code, body)
+	}
+	// Without an id, one is generated.
+	code, body = do(t, "POST", base+"/v1/orders", "application/json", `{}`)
+	var gen ordercast.Order
+	if code != http.StatusCreated || json.Unmarshal(body, &gen) != nil || ordercast.ValidateID(gen.ID) != nil {
+		t.Fatalf("create without id: %d %s", code, body)
+	}
+
+	ev := mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
+	if ev.Seq != 2 || ev.Status != ordercast.StatusConfirmed {
+		t.Fatalf("event %+v, want seq 2 confirmed", ev)
+	}
+	// Repeating the status is a no-op 200 with changed=false and no new event.
+	code, body = do(t, "POST", base+"/v1/orders/o-1/status", "application/json", `{"status":"confirmed"}`)
+	var res struct {
+		Order   ordercast.Order
+		Changed bool
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &res) != nil || res.Changed || res.Order.Version != 2 {
+		t.Fatalf("repeat status: %d %s, want 200 changed=false version 2", code, body)
+	}
+	code, body = do(t, "POST", base+"/v1/orders/o-1/status", "application/json", `{"status":"ready","note":"hot","expected_version":2}`)
+	if code != http.StatusOK {
+		t.Fatalf("change with expected_version: %d %s", code, body)
+	}
+
+	code, body = do(t, "GET", base+"/v1/orders/o-1", "", "")
+	var got ordercast.Order
+	if code != http.StatusOK || json.Unmarshal(body, &got) != nil || got.Status != ordercast.StatusReady || got.Version != 3 {
+		t.Fatalf("get: %d %s, want ready at version 3", code, body)
+	}
+	code, body = do(t, "GET", base+"/v1/orders/o-1/events", "", "")
+	var hist struct {
+		OrderID string            `json:"order_id"`
+		Events  []ordercast.Event `json:"events"`
+	}
+	if code != http.StatusOK || json.Unmarshal(body, &hist) != nil || len(hist.Events) != 3 || hist.Events[2].Note != "hot" {
+		t.Fatalf("events: %d %s, want 3 events, the last with note", code, body)
+	}
+	code, body = do(t, "GET", base+"/v1/orders/o-1/events?after=2", "", "")
+	if code != http.StatusOK || json.Unmarshal(body, &hist) != nil || len(hist.Events) != 1 || hist.Events[0].Seq != 3 {
+		t.Fatalf("events after 2: %d %s, want only seq 3", code, body)
+	}
+}
+
+// TestBadInputChangesNothing sends each kind of bad request and checks its status, its stable
+// error code, and that the store is exactly as it was.
+func TestBadInputChangesNothing(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) { s.MaxBodyBytes = 1024 })
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", ordercast.StatusPreparing)
+	mustCreate(t, base, "o-done")
+	mustSetStatus(t, base, "o-done", ordercast.StatusDelivered)
+	ids := []string{"o-1", "o-done", "o-new"}
+
+	const js = "application/json"
+	tests := []struct {
+		name, method, path, ctype, body string
+		wantStatus                      int
+		wantCode                        string
+	}{
+		{"malformed JSON", "POST", "/v1/orders/o-1/status", js, `{"status":`, 400, ordercast.EMalformed},
+		{"empty body", "POST", "/v1/orders/o-1/status", js, ``, 400, ordercast.EMalformed},
+		{"unknown field", "POST", "/v1/orders/o-1/status", js, `{"status":"ready","colour":"red"}`, 400, ordercast.EMalformed},
+		{"wrong type", "POST", "/v1/orders/o-1/status", js, `{"status":7}`, 400, ordercast.EMalformed},
+		{"trailing data", "POST", "/v1/orders/o-1/status", js, `{"status":"ready"} {"status":"delivered"}`, 400, ordercast.EMalformed},
+		{"create malformed", "POST", "/v1/orders", js, `[`, 400, ordercast.EMalformed},
+		{"create unknown field", "POST", "/v1/orders", js, `{"id":"o-new","price":3}`, 400, ordercast.EMalformed},
+		{"unknown order", "POST", "/v1/orders/o-nope/status", js, `{"status":"ready"}`, 404, ordercast.ENotFound},
+		{"get unknown order", "GET", "/v1/orders/o-nope", "", ``, 404, ordercast.ENotFound},
+		{"events of unknown order", "GET", "/v1/orders/o-nope/events", "", ``, 404, ordercast.ENotFound},
+		{"stream of unknown order", "GET", "/v1/orders/o-nope/stream", "", ``, 404, ordercast.ENotFound},
+		{"backwards", "POST", "/v1/orders/o-1/status", js, `{"status":"confirmed"}`, 409, ordercast.EInvalidTransition},
+		{"after terminal", "POST", "/v1/orders/o-done/status", js, `{"status":"cancelled"}`, 409, ordercast.EInvalidTransition},
+		{"stale version", "POST", "/v1/orders/o-1/status", js, `{"status":"ready","expected_version":1}`, 409, ordercast.EVersionConflict},
+		{"create with other details", "POST", "/v1/orders", js, `{"id":"o-1","details":{"items":3}}`, 409, ordercast.EOrderExists},
+		{"body too large", "POST", "/v1/orders/o-1/status", js, `{"status":"ready","note":"` + strings.Repeat("x", 2000) + `"}`, 413, ordercast.EBodyTooLarge},
+		{"create too large", "POST", "/v1/orders", js, `{"id":"o-new","details":{"x":"` + strings.Repeat("x", 2000) + `"}}`, 413, ordercast.EBodyTooLarge},
+		{"no content type", "POST", "/v1/orders/o-1/status", "", `{"status":"ready"}`, 415, ordercast.EUnsupportedMedia},
+		{"form content type", "POST", "/v1/orders", "application/x-www-form-urlencoded", `id=o-new`, 415, ordercast.EUnsupportedMedia},
+		{"unknown status", "POST", "/v1/orders/o-1/status", js, `{"status":"eaten"}`, 422, ordercast.EInvalidStatus},
+		{"missing status", "POST", "/v1/orders/o-1/status", js, `{}`, 422, ordercast.EInvalidStatus},
+		{"zero expected version", "POST", "/v1/orders/o-1/status", js, `{"status":"ready","expected_version":0}`, 422, ordercast.EInvalid},
+		{"note too long", "POST", "/v1/orders/o-1/status", js, `{"status":"ready","note":"` + strings.Repeat("x", 501) + `"}`, 422, ordercast.EInvalid},
+		{"bad id in create", "POST", "/v1/orders", js, `{"id":"o new"}`, 422, ordercast.EInvalidID},
+		{"long id in create", "POST", "/v1/orders", js, `{"id":"` + strings.Repeat("x", 65) + `"}`, 422, ordercast.EInvalidID},
+		{"bad id in path", "POST", "/v1/orders/o%20new/status", js, `{"status":"ready"}`, 422, ordercast.EInvalidID},
+		{"details not an object", "POST", "/v1/orders", js, `{"id":"o-new","details":[1,2]}`, 422, ordercast.EInvalidDetails},
+		{"bad after", "GET", "/v1/orders/o-1/events?after=-1", "", ``, 422, ordercast.EInvalid},
+		{"bad Last-Event-ID", "GET", "/v1/orders/o-1/stream?lastEventId=x", "", ``, 400, ordercast.EMalformed},
+		{"negative Last-Event-ID", "GET", "/v1/orders/o-1/stream?lastEventId=-3", "", ``, 400, ordercast.EMalformed},
+	}
+	before := snapshot(t, ts.store, ids...)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := do(t, tt.method, base+tt.path, tt.ctype, tt.body)
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Fatalf("body %q is not a JSON error: %v", body, err)
+			}
+			if code != tt.wantStatus || e.Error.Code != tt.wantCode || e.Error.Message == "" {
+				t.Fatalf("got %d %s, want %d with code %s and a message", code, body, tt.wantStatus, tt.wantCode)
+			}
+			if after := snapshot(t, ts.store, ids...); after != before {
+				t.Fatalf("store changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+func TestParseLastEventID(t *testing.T) {
+	for in, want := range map[string]int64{"": 0, "0": 0, "7": 7, "9223372036854775807": 1<<63 - 1} {
+		if got, err := server.ParseLastEventID(in); err != nil || got != want {
+			t.Errorf("ParseLastEventID(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"-1", "+1", "1.0", "x", " 1", "9223372036854775808", "0x10"} {
+		if _, err := server.ParseLastEventID(in); ordercast.ErrorCode(err) != ordercast.EMalformed {
+			t.Errorf("ParseLastEventID(%q) = %v, want %s", in, err, ordercast.EMalformed)
+		}
+	}
+}

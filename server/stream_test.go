@@ -1,0 +1,364 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/server"
+)
+
+// rawStream opens the SSE stream of an order with an optional Last-Event-ID and returns the
+// response; the caller reads it with client.NewSSEReader.
+func rawStream(t *testing.T, base, id string, lastEventID string) *http.Response {
+	t.Helper()
+	// The deadline turns a stream that never delivers into a failure instead of a hang.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/"+id+"/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// next reads the next status event from a raw stream, failing on anything else.
+func next(t *testing.T, r *client.SSEReader) ordercast.Event {
+	t.Helper()
+	ev, err := r.Next()
+	if err != nil {
+		t.Fatalf("read event: %v", err)
+	}
+	if ev.Type != "status" {
+		t.Fatalf("event type %q, want status", ev.Type)
+	}
+	return decodeEvent(t, ev)
+}
+
+func decodeEvent(t *testing.T, ev client.SSEEvent) ordercast.Event {
+	t.Helper()
+	var got ordercast.Event
+	if err := json.Unmarshal([]byte(ev.Data), &got); err != nil {
+		t.Fatalf("data %q: %v", ev.Data, err)
+	}
+	if strconv.FormatInt(got.Seq, 10) != ev.ID {
+		t.Fatalf("id %q does not match seq %d", ev.ID, got.Seq)
+	}
+	return got
+}
+
+// watchNext reads the next event from a client watch with a deadline.
+func watchNext(t *testing.T, w *client.Watch) ordercast.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ev, err := w.Next(ctx)
+	if err != nil {
+		t.Fatalf("watch: %v", err)
+	}
+	return ev
+}
+
+func wantSeqStatus(t *testing.T, ev ordercast.Event, seq int64, status ordercast.Status) {
+	t.Helper()
+	if ev.Seq != seq || ev.Status != status {
+		t.Fatalf("got event seq %d %s, want seq %d %s", ev.Seq, ev.Status, seq, status)
+	}
+}
+
+func TestStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
+
+	resp := rawStream(t, base, "o-1", "")
+	for h, want := range map[string]string{
+		"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+	} {
+		if got := resp.Header.Get(h); got != want {
+			t.Errorf("%s = %q, want %q", h, got, want)
+		}
+	}
+	r := client.NewSSEReader(resp.Body)
+	first := next(t, r)
+	wantSeqStatus(t, first, 2, ordercast.StatusConfirmed)
+	if d, ok := r.Retry(); !ok || d != server.DefaultRetry {
+		t.Fatalf("retry = %v (sent %v), want %v", d, ok, server.DefaultRetry)
+	}
+	if r.LastEventID() != "2" {
+		t.Fatalf("id = %q, want 2", r.LastEventID())
+	}
+	for seq, st := range []ordercast.Status{"preparing", "ready", "out_for_delivery"} {
+		mustSetStatus(t, base, "o-1", st)
+		wantSeqStatus(t, next(t, r), int64(seq+3), st)
+	}
+}
+
+func TestStreamResumesAfterLastEventID(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	for _, st := range []ordercast.Status{"confirmed", "preparing", "ready"} {
+		mustSetStatus(t, base, "o-1", st)
+	}
+	// Header form: exactly the events after 2, then live.
+	r := client.NewSSEReader(rawStream(t, base, "o-1", "2").Body)
+	wantSeqStatus(t, next(t, r), 3, "preparing")
+	wantSeqStatus(t, next(t, r), 4, "ready")
+	mustSetStatus(t, base, "o-1", "out_for_delivery")
+	wantSeqStatus(t, next(t, r), 5, "out_for_delivery")
+
+	// Query form, through the client, which must see no duplicate.
+	c := &client.Client{BaseURL: base}
+	w := c.Watch(context.Background(), "o-1", client.WatchOptions{LastEventID: 3, LastEventIDInQuery: true})
+	t.Cleanup(func() { w.Close() })
+	wantSeqStatus(t, watchNext(t, w), 4, "ready")
+	wantSeqStatus(t, watchNext(t, w), 5, "out_for_delivery")
+	mustSetStatus(t, base, "o-1", "delivered")
+	wantSeqStatus(t, watchNext(t, w), 6, "delivered")
+	if _, err := w.Next(context.Background()); !errors.Is(err, io.EOF) {
+		t.Fatalf("after terminal event: %v, want io.EOF", err)
+	}
+}
+
+// raceStore commits a status change right after the stream's first read of the store, i.e.
+// between that read and the live feed: the window design rule 2 closes.
+type raceStore struct {
+	ordercast.Store
+	armed atomic.Bool
+}
+
+func (s *raceStore) EventsAfter(ctx context.Context, id string, after int64, limit int) ([]ordercast.Event, error) {
+	evs, err := s.Store.EventsAfter(ctx, id, after, limit)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		if _, _, _, err := s.Store.AppendStatus(ctx, ordercast.StatusChange{OrderID: id, Status: "preparing"}); err != nil {
+			return nil, err
+		}
+	}
+	return evs, err
+}
+
+func TestStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
+	var rs *raceStore
+	ts := newServer(t, func(s *server.Server) {
+		rs = &raceStore{Store: s.Store}
+		s.Store = rs
+	})
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", "confirmed")
+	rs.armed.Store(true)
+
+	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
+	wantSeqStatus(t, next(t, r), 2, "confirmed") // the snapshot, read before the change
+	if rs.armed.Load() {
+		t.Fatal("the racing change was not made")
+	}
+	wantSeqStatus(t, next(t, r), 3, "preparing") // the change that committed in the window
+}
+
+func TestStreamFillsGapFromStore(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
+	wantSeqStatus(t, next(t, r), 1, "placed")
+
+	// Commit two changes with the hub detached, then publish only the second: a hole at seq 2.
+	ts.store.Publisher = nil
+	ctx := context.Background()
+	if _, _, _, err := ts.store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: "confirmed"}); err != nil {
+		t.Fatal(err)
+	}
+	_, ev3, _, err := ts.store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: "ready"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.hub.Publish(ev3)
+	wantSeqStatus(t, next(t, r), 2, "confirmed")
+	wantSeqStatus(t, next(t, r), 3, "ready")
+}
+
+func TestStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
+	ts := newServer(t, nil)
+	ts.hub.MailboxSize = 1
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	// Open the stream but do not read it yet; the handler blocks on nothing, so to force an
+	// overflow publish more events at once than the mailbox holds, bypassing the store's order.
+	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
+	wantSeqStatus(t, next(t, r), 1, "placed")
+	ts.store.Publisher = nil
+	var evs []ordercast.Event
+	for _, st := range []ordercast.Status{"confirmed", "preparing", "ready", "out_for_delivery"} {
+		_, ev, _, err := ts.store.AppendStatus(context.Background(), ordercast.StatusChange{OrderID: "o-1", Status: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	// Only the first fits the mailbox; the last three are dropped, and the last one is not
+	// followed by anything that would reveal a gap: only the overflow flag can.
+	for _, ev := range evs {
+		ts.hub.Publish(ev)
+	}
+	for i, st := range []ordercast.Status{"confirmed", "preparing", "ready", "out_for_delivery"} {
+		wantSeqStatus(t, next(t, r), int64(i+2), st)
+	}
+}
+
+func TestStreamHeartbeat(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 20 * time.Millisecond })
+	mustCreate(t, ts.URL(), "o-1")
+	c := &client.Client{BaseURL: ts.URL()}
+	pings := 0
+	w := c.Watch(context.Background(), "o-1", client.WatchOptions{OnComment: func(text string) {
+		// Called on this goroutine, inside Next: once a ping is seen, make the change Next waits for.
+		if text == "ping" {
+			if pings++; pings == 1 {
+				mustSetStatus(t, ts.URL(), "o-1", "confirmed")
+			}
+		}
+	}})
+	t.Cleanup(func() { w.Close() })
+	wantSeqStatus(t, watchNext(t, w), 1, "placed")
+	wantSeqStatus(t, watchNext(t, w), 2, "confirmed")
+}
+
+// TestWriteTimeoutDoesNotCutStreams holds a stream open for many times the server-wide
+// WriteTimeout (counted in heartbeats, not slept) and then still receives an event on it.
+func TestWriteTimeoutDoesNotCutStreams(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.WriteTimeout = 50 * time.Millisecond
+		s.Heartbeat = 20 * time.Millisecond
+	})
+	mustCreate(t, ts.URL(), "o-1")
+	resp := rawStream(t, ts.URL(), "o-1", "")
+	start := time.Now()
+	r := client.NewSSEReader(resp.Body)
+	wantSeqStatus(t, next(t, r), 1, "placed")
+	pings := 0
+	r.OnComment = func(string) {
+		pings++
+		if pings == 10 { // ≥ 200 ms in: four times the WriteTimeout
+			mustSetStatus(t, ts.URL(), "o-1", "confirmed")
+		}
+	}
+	wantSeqStatus(t, next(t, r), 2, "confirmed")
+	if el := time.Since(start); el < 4*50*time.Millisecond {
+		t.Fatalf("only %v passed; the test did not outlast the WriteTimeout", el)
+	}
+}
+
+func TestStreamEndsAfterTerminalThen204(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
+	wantSeqStatus(t, next(t, r), 1, "placed")
+	mustSetStatus(t, base, "o-1", "cancelled")
+	wantSeqStatus(t, next(t, r), 2, "cancelled")
+	if _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the terminal event: %v, want the stream to end", err)
+	}
+	resp := rawStream(t, base, "o-1", "2")
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("reconnect after the terminal event: %d, want 204", resp.StatusCode)
+	}
+	// A client that missed the terminal event still gets it, then the end.
+	r = client.NewSSEReader(rawStream(t, base, "o-1", "1").Body)
+	wantSeqStatus(t, next(t, r), 2, "cancelled")
+	if _, err := r.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the terminal event: %v, want the stream to end", err)
+	}
+}
+
+func TestClientLeavingFreesWatcher(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	for i := range 20 {
+		mustCreate(t, base, "o-"+strconv.Itoa(i))
+	}
+	baseline := runtime.NumGoroutine()
+	c := &client.Client{BaseURL: base}
+	var watches []*client.Watch
+	for i := range 20 {
+		w := c.Watch(context.Background(), "o-"+strconv.Itoa(i), client.WatchOptions{})
+		watchNext(t, w)
+		watches = append(watches, w)
+	}
+	if got := ts.hub.Watchers(); got != 20 {
+		t.Fatalf("hub has %d watchers, want 20", got)
+	}
+	for _, w := range watches {
+		w.Close()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	waitFor(t, "hub watchers to reach 0", func() bool { return ts.hub.Watchers() == 0 })
+	waitFor(t, "goroutines to return to the baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+	if got := ts.hub.Watched(); len(got) != 0 {
+		t.Fatalf("hub still tracks %v", got)
+	}
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestShutdownClosesStreamsAndClientResumesAfterRestart stops the server under an open watch,
+// commits a change while it is down, starts it again on the same address and database, and
+// checks the watch resumes with exactly the events it missed.
+func TestShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) { s.Retry = 20 * time.Millisecond })
+	base, path := ts.URL(), ts.path
+	mustCreate(t, base, "o-1")
+	c := &client.Client{BaseURL: base}
+	w := c.Watch(context.Background(), "o-1", client.WatchOptions{MaxRetry: 100 * time.Millisecond})
+	t.Cleanup(func() { w.Close() })
+	wantSeqStatus(t, watchNext(t, w), 1, "placed")
+	mustSetStatus(t, base, "o-1", "confirmed")
+	wantSeqStatus(t, watchNext(t, w), 2, "confirmed")
+
+	ts.close(t)
+	if got := ts.hub.Watchers(); got != 0 {
+		t.Fatalf("%d watchers left after shutdown", got)
+	}
+	// While the node is down, another writer moves the order on.
+	down := openServer(t, path, func(s *server.Server) { s.Addr = "127.0.0.1:0" })
+	mustSetStatus(t, down.URL(), "o-1", "preparing")
+	down.close(t)
+
+	restarted := openServer(t, path, func(s *server.Server) { s.Addr = base[len("http://"):] })
+	wantSeqStatus(t, watchNext(t, w), 3, "preparing")
+	mustSetStatus(t, restarted.URL(), "o-1", "ready")
+	wantSeqStatus(t, watchNext(t, w), 4, "ready")
+	if w.Reconnects() < 1 {
+		t.Fatalf("Reconnects() = %d, want the watch to have resumed", w.Reconnects())
+	}
+}
