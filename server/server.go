@@ -212,8 +212,7 @@ func (s *Server) Close(ctx context.Context) error {
 			t.Stop()
 		}
 	}
-	s.drain.Store(newDrainSchedule(s.DrainWindow, s.streams.Load()))
-	close(s.closing)
+	s.beginDrain()
 	// Shutdown closes the listener at once and waits for requests, streams included, to finish.
 	err := s.http.Shutdown(ctx)
 	s.cancel()
@@ -232,6 +231,12 @@ func (s *Server) Close(ctx context.Context) error {
 
 // Draining reports whether Close has begun; the node is then not ready for new work.
 func (s *Server) Draining() bool { return s.draining.Load() }
+
+// beginDrain refuses new streams and schedules the open ones to close over DrainWindow.
+func (s *Server) beginDrain() {
+	s.drain.Store(newDrainSchedule(s.DrainWindow, s.streams.Load()))
+	close(s.closing)
+}
 
 // streamsClosing reports whether the drain has started: new streams go elsewhere.
 func (s *Server) streamsClosing() bool {
