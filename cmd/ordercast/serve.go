@@ -66,6 +66,14 @@ func NewMain(stdout, stderr io.Writer) *Main {
 // ParseFlags reads the serve flags, with ORDERCAST_* environment variables as fallbacks, and
 // checks their values.
 func (m *Main) ParseFlags(args []string) error {
+	if err := parseWithEnv(m.flagSet(), args); err != nil {
+		return err
+	}
+	return m.validate()
+}
+
+// flagSet declares the serve flags, bound to m's fields.
+func (m *Main) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("ordercast serve", flag.ContinueOnError)
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address`")
@@ -88,10 +96,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fmt.Fprintf(m.stderr, "Usage: ordercast serve [flags]\n\nFlags:\n")
 		printDefaults(m.stderr, fs)
 	}
-	if err := parseWithEnv(fs, args); err != nil {
-		return err
-	}
-	return m.validate()
+	return fs
 }
 
 func (m *Main) validate() error {
