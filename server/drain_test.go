@@ -74,6 +74,32 @@ func TestDrainSpreadsStreamClosings(t *testing.T) {
 	})
 }
 
+// TestStreamLifetime: with a lifetime set, a stream ends after at most that long (and no less
+// than nine tenths of it), counted as closed for its lifetime.
+func TestStreamLifetime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const lifetime = time.Minute
+		at := time.Now().UTC()
+		srv := server.New(&oneOrderStore{
+			order: ordercast.Order{ID: "o-1", Status: ordercast.StatusPlaced, Version: 1, CreatedAt: at, UpdatedAt: at},
+			event: ordercast.Event{OrderID: "o-1", Seq: 1, Status: ordercast.StatusPlaced, At: at},
+		}, hub.New())
+		srv.StreamLifetime = lifetime
+		start := time.Now()
+		srv.Handler().ServeHTTP(&flushRecorder{header: http.Header{}}, httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/stream", nil))
+		if d := time.Since(start); d > lifetime || d < lifetime*9/10 {
+			t.Errorf("stream lasted %v, want between %v and %v", d, lifetime*9/10, lifetime)
+		}
+		mfs, err := srv.Metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := value(families(mfs), "ordercast_streams_closed_total", "reason", "lifetime"); got != 1 {
+			t.Errorf("streams closed for their lifetime: %v, want 1", got)
+		}
+	})
+}
+
 // TestDrainRefusesNewStreams: once the drain has begun a new stream is sent elsewhere with 503.
 func TestDrainRefusesNewStreams(t *testing.T) {
 	at := time.Now().UTC()
