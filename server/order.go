@@ -58,6 +58,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	status := http.StatusOK
 	if created {
+		s.Metrics.eventsCommitted.Inc() // the order's first event
 		status = http.StatusCreated
 		w.Header().Set("Location", "/v1/orders/"+o.ID)
 	}
@@ -102,6 +103,9 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if changed {
+		s.Metrics.eventsCommitted.Inc()
 	}
 	writeJSON(w, http.StatusOK, statusResponse{Order: o, Event: ev, Changed: changed})
 }

@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +52,27 @@ type Server struct {
 	// DrainWindow spreads the closing of open streams on Close over this long, so that clients do
 	// not all reconnect to the remaining nodes at once. Zero closes them at once.
 	DrainWindow time.Duration
+	// ShutdownDelay is how long Close reports not-ready while still serving everything normally,
+	// before it stops accepting and starts the drain: time for a load balancer that polls
+	// /readyz to stop sending new work here. Zero skips it.
+	ShutdownDelay time.Duration
+	// StreamLifetime, when positive, ends each stream after about this long (minus up to a tenth,
+	// so they do not end together); the client resumes, possibly on another node, which spreads
+	// long-lived streams over nodes added since they opened. Zero keeps streams open forever.
+	StreamLifetime time.Duration
+
+	// TLSCertFile and TLSKeyFile, both set, serve HTTPS with HTTP/2 (and HTTP/1.1) negotiated.
+	TLSCertFile string
+	TLSKeyFile  string
+	// H2C serves cleartext HTTP/2 (prior knowledge) beside HTTP/1.1, for use behind a proxy that
+	// speaks HTTP/2 to its upstreams. It cannot be combined with TLS.
+	H2C bool
+
+	// Metrics are served at /metrics; New creates them, on a registry of their own.
+	Metrics *Metrics
+	// ReadyChecks are asked by /readyz besides the store's Ping (a bus adds "listening"); any
+	// error makes the node not ready. Append before Open.
+	ReadyChecks []func(context.Context) error
 
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
@@ -58,8 +80,11 @@ type Server struct {
 
 	ln       net.Listener
 	http     *http.Server
-	closing  chan struct{} // closed when Close starts: streams begin to drain
-	draining atomic.Bool
+	tls      bool
+	closing  chan struct{} // closed when the drain starts: streams close, new ones are refused
+	drain    atomic.Pointer[drainSchedule]
+	streams  atomic.Int64 // open streams, counted for the drain schedule
+	draining atomic.Bool  // set when Close starts: the node is not ready
 	ctx      context.Context
 	cancel   context.CancelFunc
 	serveErr chan error
@@ -77,6 +102,7 @@ func New(store ordercast.Store, h *hub.Hub) *Server {
 		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
 		IdleTimeout:        DefaultIdleTimeout,
 		WriteTimeout:       DefaultWriteTimeout,
+		Metrics:            NewMetrics(),
 		closing:            make(chan struct{}),
 	}
 }
@@ -93,26 +119,59 @@ func (s *Server) Open() error {
 		return errors.New("server: stream write timeout must be positive")
 	case s.MaxBodyBytes <= 0:
 		return errors.New("server: max body bytes must be positive")
+	case s.DrainWindow < 0 || s.ShutdownDelay < 0 || s.StreamLifetime < 0:
+		return errors.New("server: drain window, shutdown delay and stream lifetime must not be negative")
+	case (s.TLSCertFile == "") != (s.TLSKeyFile == ""):
+		return errors.New("server: TLS needs both a certificate and a key file")
+	case s.H2C && s.TLSCertFile != "":
+		return errors.New("server: h2c is cleartext HTTP/2 and cannot be combined with TLS")
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	if s.Metrics == nil {
+		s.Metrics = NewMetrics()
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(s.H2C)
+	var tlsConfig *tls.Config
+	if s.TLSCertFile != "" {
+		// Load now, so that a bad certificate stops start-up instead of failing every handshake.
+		cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		protocols.SetHTTP2(true)
+		s.tls = true
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
+		s.cancel()
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
 	s.ln = ln
 	s.http = &http.Server{
 		Handler:           s.Handler(),
+		Protocols:         &protocols,
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: s.ReadHeaderTimeout,
 		IdleTimeout:       s.IdleTimeout,
 		WriteTimeout:      s.WriteTimeout,
+		ConnState:         s.Metrics.connState,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
 	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.http.Serve(ln) }()
+	go func() {
+		if s.tls {
+			s.serveErr <- s.http.ServeTLS(ln, "", "")
+			return
+		}
+		s.serveErr <- s.http.Serve(ln)
+	}()
 	return nil
 }
 
@@ -123,11 +182,21 @@ func (s *Server) URL() string {
 	if addr.IP.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+	scheme := "http://"
+	if s.tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, fmt.Sprint(addr.Port))
 }
 
-// Close stops accepting connections, ends open streams (spread over DrainWindow, so that clients
-// resume elsewhere without a thundering herd) and waits for them until ctx ends.
+// Close shuts the server down gracefully, in this order:
+//
+//  1. /readyz turns 503 at once, while everything else is still served for ShutdownDelay, so a
+//     load balancer that polls readiness stops sending new work before connections are refused;
+//  2. new streams are refused and the open ones close spread evenly over DrainWindow, so their
+//     clients resume (Last-Event-ID) on other nodes without a thundering herd;
+//  3. the listener closes and Close waits for the remaining requests until ctx ends, then cuts
+//     what is left.
 func (s *Server) Close(ctx context.Context) error {
 	if s.http == nil {
 		return nil
@@ -135,7 +204,15 @@ func (s *Server) Close(ctx context.Context) error {
 	if !s.draining.CompareAndSwap(false, true) {
 		return nil
 	}
-	close(s.closing)
+	if s.ShutdownDelay > 0 {
+		t := time.NewTimer(s.ShutdownDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	s.beginDrain()
 	// Shutdown closes the listener at once and waits for requests, streams included, to finish.
 	err := s.http.Shutdown(ctx)
 	s.cancel()
@@ -155,17 +232,48 @@ func (s *Server) Close(ctx context.Context) error {
 // Draining reports whether Close has begun; the node is then not ready for new work.
 func (s *Server) Draining() bool { return s.draining.Load() }
 
-// Handler returns the routes of the API.
+// beginDrain refuses new streams and schedules the open ones to close over DrainWindow.
+func (s *Server) beginDrain() {
+	s.drain.Store(newDrainSchedule(s.DrainWindow, s.streams.Load()))
+	close(s.closing)
+}
+
+// streamsClosing reports whether the drain has started: new streams go elsewhere.
+func (s *Server) streamsClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Route patterns the request log and metrics single out.
+const (
+	patHealthz = "GET /healthz"
+	patReadyz  = "GET /readyz"
+	patMetrics = "GET /metrics"
+)
+
+// Handler returns the routes of the API, wrapped so that every request gets an id, a log line
+// and a count in the metrics.
 func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Metrics == nil {
+		s.Metrics = NewMetrics()
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.handleCreateOrder)
 	mux.HandleFunc("GET /v1/orders/{id}", s.handleGetOrder)
 	mux.HandleFunc("POST /v1/orders/{id}/status", s.handleSetStatus)
 	mux.HandleFunc("GET /v1/orders/{id}/events", s.handleEvents)
 	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	return mux
+	mux.HandleFunc(patHealthz, s.handleHealthz)
+	mux.HandleFunc(patReadyz, s.handleReadyz)
+	mux.Handle(patMetrics, s.Metrics.Handler())
+	return s.observe(mux)
 }
 
 // handleHealthz serves GET /healthz: the process is up.
@@ -173,7 +281,8 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReadyz serves GET /readyz: the node can take new work (store reachable, not draining).
+// handleReadyz serves GET /readyz: the node can take new work (not shutting down, store
+// reachable, and every ReadyCheck passes).
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if s.Draining() {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "shutting down"))
@@ -182,9 +291,17 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {
-		s.Logger.Warn("readiness: store unreachable", "err", err)
+		s.Logger.Warn("readiness: store unreachable", "request_id", RequestID(ctx), "err", err)
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "store unreachable"))
 		return
+	}
+	for _, check := range s.ReadyChecks {
+		if err := check(ctx); err != nil {
+			// The reason goes to the log, not to whoever can reach /readyz.
+			s.Logger.Warn("readiness check failed", "request_id", RequestID(ctx), "err", err)
+			s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "not ready (see the log)"))
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -25,7 +28,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if s.Draining() {
+	if s.streamsClosing() {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "shutting down"))
 		return
 	}
@@ -59,46 +62,91 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	st := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.StreamWriteTimeout, last: lastID}
+	st := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.StreamWriteTimeout, last: lastID, metrics: s.Metrics}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
 	w.WriteHeader(http.StatusOK)
+	s.streams.Add(1)
+	s.Metrics.streamOpened()
+	reason, err := s.pump(r, st, sub, backlog)
+	s.streams.Add(-1)
+	s.Metrics.streamClosed(reason)
+	logAttrs(ctx, slog.String("reason", reason), slog.Int64("events", st.sent))
+	if err != nil {
+		logAttrs(ctx, slog.String("err", err.Error()))
+		if reason == ReasonStoreError {
+			s.Logger.Error("stream catch-up failed", "request_id", RequestID(ctx), "order", id, "err", err)
+		}
+	}
+}
+
+// pump writes the backlog, then live events, heartbeats and the drain, until the stream ends;
+// it returns why it ended.
+func (s *Server) pump(r *http.Request, st *sseWriter, sub *hub.Subscription, backlog []ordercast.Event) (reason string, err error) {
+	ctx := r.Context()
 	st.retry(s.Retry)
 	st.events(backlog)
 	if err := st.flush(); err != nil {
-		s.Logger.Debug("stream write failed", "order", id, "err", err)
-		return
+		return s.writeFailure(ctx, err), err
 	}
+	st.live = true // from here on, events feed the delivery latency histogram
 
 	heartbeat := time.NewTicker(s.Heartbeat)
 	defer heartbeat.Stop()
-	var drain <-chan time.Time // armed when the server starts closing
+	var lifetime <-chan time.Time
+	if s.StreamLifetime > 0 {
+		t := time.NewTimer(s.StreamLifetime - rand.N(s.StreamLifetime/10+1))
+		defer t.Stop()
+		lifetime = t.C
+	}
+	var drain <-chan time.Time // armed when the drain starts
 	closing := s.closing
 	for !st.ended {
 		select {
 		case <-ctx.Done():
-			return
+			if s.ctx.Err() != nil {
+				return ReasonShutdown, nil // the shutdown deadline passed and cut the stream
+			}
+			return ReasonClientGone, nil
 		case <-closing:
 			closing = nil
-			drain = time.After(s.drainDelay())
+			t := time.NewTimer(s.drain.Load().delay())
+			defer t.Stop()
+			drain = t.C
 		case <-drain:
-			return // the client resumes, with Last-Event-ID, on another node
+			return ReasonShutdown, nil // the client resumes, with Last-Event-ID, on another node
+		case <-lifetime:
+			return ReasonLifetime, nil
 		case <-heartbeat.C:
 			st.comment("ping")
 		case <-sub.Ready():
 			msgs, overflowed := sub.Take()
 			if err := s.forward(r, st, msgs, overflowed); err != nil {
-				s.Logger.Error("stream catch-up failed", "order", id, "err", err)
-				return
+				return ReasonStoreError, err
 			}
 		}
 		if err := st.flush(); err != nil {
-			s.Logger.Debug("stream write failed", "order", id, "err", err)
-			return
+			return s.writeFailure(ctx, err), err
 		}
 	}
+	return ReasonTerminal, nil
+}
+
+// writeFailure names why a write failed: a missed deadline is a stuck client; a failed write
+// after the client left is just the client leaving.
+func (s *Server) writeFailure(ctx context.Context, err error) string {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ReasonWriteTimeout
+	case ctx.Err() != nil:
+		if s.ctx.Err() != nil {
+			return ReasonShutdown
+		}
+		return ReasonClientGone
+	}
+	return ReasonWriteError
 }
 
 // forward writes live messages in seq order. A duplicate is skipped; a gap, or a mailbox that
@@ -120,20 +168,13 @@ func (s *Server) forward(r *http.Request, st *sseWriter, msgs []*hub.Message, ov
 	if !overflowed {
 		return nil
 	}
+	s.Metrics.caughtUp.Inc()
 	missed, err := s.Store.EventsAfter(r.Context(), r.PathValue("id"), st.last, 0)
 	if err != nil {
 		return err
 	}
 	st.events(missed)
 	return nil
-}
-
-// drainDelay picks when, within the drain window, this stream closes.
-func (s *Server) drainDelay() time.Duration {
-	if s.DrainWindow <= 0 {
-		return 0
-	}
-	return rand.N(s.DrainWindow)
 }
 
 // LastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
@@ -167,7 +208,12 @@ type sseWriter struct {
 	buf     []byte
 	last    int64
 	ended   bool // a terminal event was written; the stream is complete
-	err     error
+
+	metrics *Metrics
+	live    bool        // past the backlog: events are fresh commits, their latency is measured
+	pending int         // events in buf
+	liveAt  []time.Time // commit times of the live events in buf
+	sent    int64       // events flushed over the stream's life
 }
 
 func (st *sseWriter) retry(d time.Duration) {
@@ -197,6 +243,10 @@ func (st *sseWriter) events(evs []ordercast.Event) {
 
 func (st *sseWriter) message(m *hub.Message) {
 	st.buf = AppendEvent(st.buf, m)
+	st.pending++
+	if st.live {
+		st.liveAt = append(st.liveAt, m.Event.At)
+	}
 	st.last = m.Event.Seq
 	st.ended = m.Event.Status.Terminal()
 }
@@ -223,5 +273,13 @@ func (st *sseWriter) flush() error {
 		return err
 	}
 	st.buf = st.buf[:0]
-	return st.rc.Flush()
+	if err := st.rc.Flush(); err != nil {
+		return err
+	}
+	if st.pending > 0 {
+		st.metrics.delivered(st.pending, st.liveAt, time.Now())
+		st.sent += int64(st.pending)
+		st.pending, st.liveAt = 0, st.liveAt[:0]
+	}
+	return nil
 }

@@ -43,7 +43,10 @@ func parseWithEnv(fs *flag.FlagSet, args []string) error {
 func printDefaults(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
-		fmt.Fprintf(w, "  --%s %s\n    \t%s (env %s", f.Name, name, usage, envName(f.Name))
+		if name != "" {
+			name = " " + name
+		}
+		fmt.Fprintf(w, "  --%s%s\n    \t%s (env %s", f.Name, name, usage, envName(f.Name))
 		if f.DefValue != "" {
 			fmt.Fprintf(w, ", default %s", f.DefValue)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -24,7 +25,13 @@ type Main struct {
 	StreamWriteTimeout time.Duration
 	MaxBodyBytes       int64
 	DrainWindow        time.Duration
+	ShutdownDelay      time.Duration
 	ShutdownTimeout    time.Duration
+	StreamLifetime     time.Duration
+	TLSCert            string
+	TLSKey             string
+	H2C                bool
+	Pprof              string
 	LogFormat          string
 	LogLevel           string
 
@@ -32,6 +39,8 @@ type Main struct {
 	Hub    *hub.Hub
 	Server *server.Server
 	Logger *slog.Logger
+
+	pprof *pprofServer
 
 	stdout, stderr io.Writer
 }
@@ -57,6 +66,14 @@ func NewMain(stdout, stderr io.Writer) *Main {
 // ParseFlags reads the serve flags, with ORDERCAST_* environment variables as fallbacks, and
 // checks their values.
 func (m *Main) ParseFlags(args []string) error {
+	if err := parseWithEnv(m.flagSet(), args); err != nil {
+		return err
+	}
+	return m.validate()
+}
+
+// flagSet declares the serve flags, bound to m's fields.
+func (m *Main) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("ordercast serve", flag.ContinueOnError)
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address`")
@@ -66,17 +83,20 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.StreamWriteTimeout, "stream-write-timeout", m.StreamWriteTimeout, "deadline of each write to a stream; slower clients are dropped")
 	fs.Int64Var(&m.MaxBodyBytes, "max-body", m.MaxBodyBytes, "largest request body accepted, in `bytes`")
 	fs.DurationVar(&m.DrainWindow, "drain", m.DrainWindow, "on shutdown, close open streams spread over this window")
+	fs.DurationVar(&m.ShutdownDelay, "shutdown-delay", m.ShutdownDelay, "on shutdown, report not-ready this long before closing the listener, so a load balancer polling /readyz stops sending first")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "longest a shutdown may take before connections are cut")
+	fs.DurationVar(&m.StreamLifetime, "stream-lifetime", m.StreamLifetime, "end each stream after about this long so clients rebalance over nodes (0: never)")
+	fs.StringVar(&m.TLSCert, "tls-cert", m.TLSCert, "TLS certificate `file` (PEM); with --tls-key serves HTTPS and HTTP/2")
+	fs.StringVar(&m.TLSKey, "tls-key", m.TLSKey, "TLS private key `file` (PEM)")
+	fs.BoolVar(&m.H2C, "h2c", m.H2C, "also serve cleartext HTTP/2 (prior knowledge), for a proxy in front")
+	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintf(m.stderr, "Usage: ordercast serve [flags]\n\nFlags:\n")
 		printDefaults(m.stderr, fs)
 	}
-	if err := parseWithEnv(fs, args); err != nil {
-		return err
-	}
-	return m.validate()
+	return fs
 }
 
 func (m *Main) validate() error {
@@ -92,11 +112,34 @@ func (m *Main) validate() error {
 			return fmt.Errorf("--%s must be positive, got %s", p.flag, p.d)
 		}
 	}
+	nonNegative := []struct {
+		flag string
+		d    time.Duration
+	}{
+		{"drain", m.DrainWindow}, {"shutdown-delay", m.ShutdownDelay}, {"stream-lifetime", m.StreamLifetime},
+	}
+	for _, p := range nonNegative {
+		if p.d < 0 {
+			return fmt.Errorf("--%s must not be negative, got %s", p.flag, p.d)
+		}
+	}
+	if err := checkAddr(m.Addr); err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	if m.Pprof != "" {
+		if err := checkAddr(m.Pprof); err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+	}
 	switch {
-	case m.DrainWindow < 0:
-		return fmt.Errorf("--drain must not be negative, got %s", m.DrainWindow)
-	case m.DrainWindow >= m.ShutdownTimeout:
-		return fmt.Errorf("--drain (%s) must be shorter than --shutdown-timeout (%s)", m.DrainWindow, m.ShutdownTimeout)
+	case m.ShutdownDelay+m.DrainWindow >= m.ShutdownTimeout:
+		return fmt.Errorf("--shutdown-delay (%s) plus --drain (%s) must be shorter than --shutdown-timeout (%s)", m.ShutdownDelay, m.DrainWindow, m.ShutdownTimeout)
+	case m.TLSCert != "" && m.TLSKey == "":
+		return errors.New("--tls-cert needs --tls-key")
+	case m.TLSKey != "" && m.TLSCert == "":
+		return errors.New("--tls-key needs --tls-cert")
+	case m.H2C && m.TLSCert != "":
+		return errors.New("--h2c is cleartext HTTP/2 and cannot be combined with --tls-cert (TLS already negotiates HTTP/2)")
 	case m.MaxBodyBytes <= 0:
 		return fmt.Errorf("--max-body must be positive, got %d", m.MaxBodyBytes)
 	case m.DB == "":
@@ -106,7 +149,7 @@ func (m *Main) validate() error {
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(m.LogLevel)); err != nil {
-		return fmt.Errorf("--log-level: %v", err)
+		return fmt.Errorf("--log-level must be debug, info, warn or error, got %q", m.LogLevel)
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if m.LogFormat == "json" {
@@ -124,12 +167,21 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	if m.Pprof != "" {
+		// First, so that a busy profiling port fails start-up before anything else is open.
+		p, err := openPprof(m.Pprof, m.Logger)
+		if err != nil {
+			return err
+		}
+		m.pprof = p
+		m.Logger.Info("pprof listening", "url", p.URL())
+	}
 	m.Hub = hub.New()
 	st := sqlite.New(m.DB)
 	st.Publisher = m.Hub
 	st.Logger = m.Logger
 	if err := st.Open(ctx); err != nil {
-		return fmt.Errorf("open database %s: %w", m.DB, err)
+		return errors.Join(fmt.Errorf("open database %s: %w", m.DB, err), m.Close())
 	}
 	m.Store = st
 
@@ -141,17 +193,28 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.StreamWriteTimeout = m.StreamWriteTimeout
 	srv.MaxBodyBytes = m.MaxBodyBytes
 	srv.DrainWindow = m.DrainWindow
+	srv.ShutdownDelay = m.ShutdownDelay
+	srv.StreamLifetime = m.StreamLifetime
+	srv.TLSCertFile = m.TLSCert
+	srv.TLSKeyFile = m.TLSKey
+	srv.H2C = m.H2C
 	if err := srv.Open(); err != nil {
-		return errors.Join(err, m.Store.Close())
+		return errors.Join(err, m.Close())
 	}
 	m.Server = srv
-	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", m.DB)
+	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", m.DB, "h2c", m.H2C, "tls", m.TLSCert != "")
 	return nil
 }
 
 // Close drains the server's streams and closes the store.
 func (m *Main) Close() error {
 	var errs []error
+	if m.pprof != nil {
+		if err := m.pprof.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		m.pprof = nil
+	}
 	if m.Server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
 		defer cancel()
@@ -174,10 +237,21 @@ func (m *Main) Serve(ctx context.Context) error {
 	}
 	fmt.Fprintf(m.stdout, "ordercast is serving on %s\n", m.Server.URL())
 	<-ctx.Done()
-	m.Logger.Info("shutting down", "drain", m.DrainWindow)
+	m.Logger.Info("shutting down", "shutdown_delay", m.ShutdownDelay, "drain", m.DrainWindow)
 	if err := m.Close(); err != nil {
 		return err
 	}
 	m.Logger.Info("stopped")
+	return nil
+}
+
+// checkAddr accepts a listen address: host:port, where the host may be empty and the port is a
+// number (0 picks a free one) or a service name.
+func checkAddr(addr string) error {
+	if _, port, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	} else if port == "" {
+		return fmt.Errorf("%q has no port", addr)
+	}
 	return nil
 }

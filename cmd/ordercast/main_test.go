@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBadConfigurationStopsStartUp: a bad value, from a flag or from its environment variable,
+// stops start-up with a message that names the flag.
+func TestBadConfigurationStopsStartUp(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string // in the error
+	}{
+		{"duration not a duration", []string{"--heartbeat", "soon"}, nil, "heartbeat"},
+		{"zero heartbeat", []string{"--heartbeat", "0s"}, nil, "--heartbeat must be positive"},
+		{"negative drain", []string{"--drain", "-1s"}, nil, "--drain must not be negative"},
+		{"drain longer than the shutdown", []string{"--drain", "40s"}, nil, "--shutdown-timeout"},
+		{"delay and drain longer than the shutdown", []string{"--shutdown-delay", "25s"}, nil, "--shutdown-delay"},
+		{"negative stream lifetime", []string{"--stream-lifetime", "-5m"}, nil, "--stream-lifetime"},
+		{"max body not a number", []string{"--max-body", "lots"}, nil, "max-body"},
+		{"max body zero", []string{"--max-body", "0"}, nil, "--max-body"},
+		{"address without port", []string{"--addr", "localhost"}, nil, "--addr"},
+		{"pprof address without port", []string{"--pprof", "localhost"}, nil, "--pprof"},
+		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
+		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"certificate without key", []string{"--tls-cert", "c.pem"}, nil, "--tls-key"},
+		{"key without certificate", []string{"--tls-key", "k.pem"}, nil, "--tls-cert"},
+		{"h2c with TLS", []string{"--h2c", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, nil, "--h2c"},
+		{"h2c not a boolean", []string{"--h2c=maybe"}, nil, "h2c"},
+		{"unknown flag", []string{"--colour", "blue"}, nil, "colour"},
+		{"stray argument", []string{"extra"}, nil, `"extra"`},
+		{"env duration", nil, map[string]string{"ORDERCAST_HEARTBEAT": "often"}, "ORDERCAST_HEARTBEAT (flag --heartbeat)"},
+		{"env number", nil, map[string]string{"ORDERCAST_MAX_BODY": "-"}, "ORDERCAST_MAX_BODY (flag --max-body)"},
+		{"env boolean", nil, map[string]string{"ORDERCAST_H2C": "sometimes"}, "ORDERCAST_H2C (flag --h2c)"},
+		{"env value checked like a flag", nil, map[string]string{"ORDERCAST_LOG_FORMAT": "yaml"}, "--log-format"},
+		{"env drain", nil, map[string]string{"ORDERCAST_DRAIN": "1m"}, "--drain"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stderr bytes.Buffer
+			err := NewMain(io.Discard, &stderr).ParseFlags(tc.args)
+			if err == nil {
+				t.Fatal("ParseFlags accepted the configuration")
+			}
+			if msg := err.Error() + stderr.String(); !strings.Contains(msg, tc.want) {
+				t.Errorf("error %q (stderr %q) does not mention %q", err, stderr.String(), tc.want)
+			}
+		})
+	}
+}
+
+// TestEnvironmentFillsFlags: ORDERCAST_* variables set what the command line leaves out, and the
+// command line wins over them.
+func TestEnvironmentFillsFlags(t *testing.T) {
+	t.Setenv("ORDERCAST_DRAIN", "3s")
+	t.Setenv("ORDERCAST_H2C", "true")
+	t.Setenv("ORDERCAST_PPROF", "127.0.0.1:6060")
+	t.Setenv("ORDERCAST_ADDR", ":9999")
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"--addr", ":7070"}); err != nil {
+		t.Fatal(err)
+	}
+	if m.DrainWindow != 3*time.Second || !m.H2C || m.Pprof != "127.0.0.1:6060" || m.Addr != ":7070" {
+		t.Errorf("got drain %s, h2c %v, pprof %q, addr %q; want 3s, true, 127.0.0.1:6060, :7070", m.DrainWindow, m.H2C, m.Pprof, m.Addr)
+	}
+}
+
+// TestServeHelp: `ordercast serve --help` lists every flag with its environment variable and its
+// default, and is not an error for the shell.
+func TestServeHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"serve", "--help"}, &stdout, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("run serve --help: %v, want flag.ErrHelp (exit 0)", err)
+	}
+	help := stderr.String()
+	for _, want := range []string{
+		"--addr", "ORDERCAST_ADDR", "default :8080",
+		"--db", "--heartbeat", "--retry", "--stream-write-timeout", "--max-body",
+		"--drain", "ORDERCAST_DRAIN", "default 10s",
+		"--shutdown-delay", "--shutdown-timeout", "default 30s", "--stream-lifetime",
+		"--tls-cert", "ORDERCAST_TLS_CERT", "--tls-key", "--h2c", "ORDERCAST_H2C",
+		"--pprof", "ORDERCAST_PPROF", "--log-format", "default text", "--log-level",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("serve --help lacks %q:\n%s", want, help)
+		}
+	}
+	// Every flag is listed, new ones included.
+	NewMain(io.Discard, io.Discard).flagSet().VisitAll(func(f *flag.Flag) {
+		if !strings.Contains(help, "  --"+f.Name+"\n") && !strings.Contains(help, "  --"+f.Name+" ") || !strings.Contains(help, envName(f.Name)) {
+			t.Errorf("serve --help lacks --%s or %s", f.Name, envName(f.Name))
+		}
+		if f.DefValue != "" && !strings.Contains(help, "default "+f.DefValue) {
+			t.Errorf("serve --help lacks the default of --%s, %s", f.Name, f.DefValue)
+		}
+	})
+}
+
+// TestServeStopsOnSignal runs `ordercast serve` until its context ends, as on SIGTERM, and
+// checks that it then returns without error (exit 0).
+func TestServeStopsOnSignal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--drain", "100ms",
+			"--db", filepath.Join(t.TempDir(), "ordercast.db")}, w, io.Discard)
+	}()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the serving line: %v", err)
+	}
+	url := strings.TrimSpace(strings.TrimPrefix(line, "ordercast is serving on "))
+	if got := getStatus(t, url+"/readyz"); got != http.StatusOK {
+		t.Fatalf("readyz: %d, want 200", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve after the signal: %v, want nil (exit 0)", err)
+	}
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestServeRunsAndStops runs the real service on 127.0.0.1:0 with profiling on its own port:
+// /metrics is served, pprof is on the separate listener only, and the service stops cleanly
+// when its context ends (a signal).
+func TestServeRunsAndStops(t *testing.T) {
+	m := NewMain(io.Discard, io.Discard)
+	err := m.ParseFlags([]string{
+		"--addr", "127.0.0.1:0", "--pprof", "127.0.0.1:0", "--drain", "0s",
+		"--db", filepath.Join(t.TempDir(), "ordercast.db"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{
+		{m.Server.URL() + "/metrics", http.StatusOK},
+		{m.Server.URL() + "/readyz", http.StatusOK},
+		{m.Server.URL() + "/debug/pprof/", http.StatusNotFound},
+		{m.pprof.URL(), http.StatusOK},
+		{m.pprof.URL() + "goroutine?debug=1", http.StatusOK},
+	} {
+		resp, err := http.Get(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s: %d, want %d", tc.url, resp.StatusCode, tc.want)
+		}
+	}
+}

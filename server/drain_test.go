@@ -1,0 +1,179 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/server"
+)
+
+// TestDrainSpreadsStreamClosings opens 50 streams in a synctest bubble (fake clock), starts the
+// drain with a 1 s window and records when each stream's handler returns: they close one by
+// one, evenly spaced over the window, not all in one instant.
+func TestDrainSpreadsStreamClosings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n, window = 50, time.Second
+		at := time.Now().UTC()
+		store := &oneOrderStore{
+			order: ordercast.Order{ID: "o-1", Status: ordercast.StatusPlaced, Version: 1, CreatedAt: at, UpdatedAt: at},
+			event: ordercast.Event{OrderID: "o-1", Seq: 1, Status: ordercast.StatusPlaced, At: at},
+		}
+		srv := server.New(store, hub.New())
+		srv.DrainWindow = window
+		handler := srv.Handler()
+
+		writers := make([]*flushRecorder, n)
+		closedAt := make([]time.Time, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			writers[i] = &flushRecorder{header: http.Header{}}
+			req := httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/stream", nil)
+			wg.Go(func() {
+				handler.ServeHTTP(writers[i], req)
+				closedAt[i] = time.Now()
+			})
+		}
+		synctest.Wait() // every stream has sent its backlog and waits in its loop
+		for i, w := range writers {
+			if !bytes.Contains(w.body(), []byte("id: 1\n")) {
+				t.Fatalf("stream %d did not open: %q", i, w.body())
+			}
+		}
+
+		start := time.Now()
+		server.BeginDrain(srv)
+		wg.Wait()
+
+		offsets := make([]time.Duration, n)
+		for i, c := range closedAt {
+			offsets[i] = c.Sub(start)
+		}
+		slices.Sort(offsets)
+		for k, got := range offsets {
+			if want := window / n * time.Duration(k); got != want {
+				t.Errorf("closing %d at %v after the drain began, want %v (evenly spread over %v)", k, got, want, window)
+			}
+		}
+		mfs, err := srv.Metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := value(families(mfs), "ordercast_streams_closed_total", "reason", "shutdown"); got != n {
+			t.Errorf("streams closed for shutdown: %v, want %d", got, n)
+		}
+	})
+}
+
+// TestStreamLifetime: with a lifetime set, a stream ends after at most that long (and no less
+// than nine tenths of it), counted as closed for its lifetime.
+func TestStreamLifetime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const lifetime = time.Minute
+		at := time.Now().UTC()
+		srv := server.New(&oneOrderStore{
+			order: ordercast.Order{ID: "o-1", Status: ordercast.StatusPlaced, Version: 1, CreatedAt: at, UpdatedAt: at},
+			event: ordercast.Event{OrderID: "o-1", Seq: 1, Status: ordercast.StatusPlaced, At: at},
+		}, hub.New())
+		srv.StreamLifetime = lifetime
+		start := time.Now()
+		srv.Handler().ServeHTTP(&flushRecorder{header: http.Header{}}, httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/stream", nil))
+		if d := time.Since(start); d > lifetime || d < lifetime*9/10 {
+			t.Errorf("stream lasted %v, want between %v and %v", d, lifetime*9/10, lifetime)
+		}
+		mfs, err := srv.Metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := value(families(mfs), "ordercast_streams_closed_total", "reason", "lifetime"); got != 1 {
+			t.Errorf("streams closed for their lifetime: %v, want 1", got)
+		}
+	})
+}
+
+// TestDrainRefusesNewStreams: once the drain has begun a new stream is sent elsewhere with 503.
+func TestDrainRefusesNewStreams(t *testing.T) {
+	at := time.Now().UTC()
+	srv := server.New(&oneOrderStore{
+		order: ordercast.Order{ID: "o-1", Status: ordercast.StatusPlaced, Version: 1, CreatedAt: at, UpdatedAt: at},
+		event: ordercast.Event{OrderID: "o-1", Seq: 1, Status: ordercast.StatusPlaced, At: at},
+	}, hub.New())
+	handler := srv.Handler()
+	server.BeginDrain(srv)
+	rec := httptest.NewRecorder()
+	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/stream", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("stream during drain: status %d, want 503", rec.Code)
+	}
+}
+
+// flushRecorder is a ResponseWriter that supports Flush, so the stream handler can run on it.
+type flushRecorder struct {
+	header http.Header
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	code   int
+}
+
+func (w *flushRecorder) Header() http.Header { return w.header }
+func (w *flushRecorder) WriteHeader(code int) {
+	w.mu.Lock()
+	w.code = code
+	w.mu.Unlock()
+}
+func (w *flushRecorder) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(b)
+}
+func (w *flushRecorder) Flush() {}
+func (w *flushRecorder) body() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return bytes.Clone(w.buf.Bytes())
+}
+
+// oneOrderStore holds one order with one event, enough to open streams without I/O (which a
+// synctest bubble cannot wait on).
+type oneOrderStore struct {
+	order ordercast.Order
+	event ordercast.Event
+}
+
+var errReadOnly = errors.New("oneOrderStore is read-only")
+
+func (s *oneOrderStore) CreateOrder(context.Context, ordercast.NewOrder) (ordercast.Order, bool, error) {
+	return ordercast.Order{}, false, errReadOnly
+}
+func (s *oneOrderStore) Order(_ context.Context, id string) (ordercast.Order, error) {
+	if id != s.order.ID {
+		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "no order %s", id)
+	}
+	return s.order, nil
+}
+func (s *oneOrderStore) AppendStatus(context.Context, ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
+	return ordercast.Order{}, ordercast.Event{}, false, errReadOnly
+}
+func (s *oneOrderStore) EventsAfter(_ context.Context, id string, after int64, _ int) ([]ordercast.Event, error) {
+	if id != s.order.ID {
+		return nil, ordercast.Errorf(ordercast.ENotFound, "no order %s", id)
+	}
+	if after >= s.event.Seq {
+		return nil, nil
+	}
+	return []ordercast.Event{s.event}, nil
+}
+func (s *oneOrderStore) ActiveOrders(context.Context, int) ([]ordercast.Order, error) {
+	return []ordercast.Order{s.order}, nil
+}
+func (s *oneOrderStore) Ping(context.Context) error { return nil }
+func (s *oneOrderStore) Close() error               { return nil }

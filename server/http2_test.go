@@ -1,0 +1,181 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/server"
+)
+
+// TestH2CStreamsShareOneConnection opens 100 streams over cleartext HTTP/2 and shows that they
+// all ride on one TCP connection and each gets its events.
+func TestH2CStreamsShareOneConnection(t *testing.T) {
+	srv := startServer(t, "", func(s *server.Server) { s.H2C = true })
+	base := srv.URL()
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true) // HTTP/2 with prior knowledge only: no HTTP/1.1 fallback
+	tr := &http.Transport{Protocols: &protocols}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr}
+
+	// One request first, so that the streams find the connection up instead of racing to dial.
+	resp, err := c.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
+	}
+
+	const orders, perOrder = 4, 25
+	for i := range orders {
+		createOrder(t, c, base, fmt.Sprintf("h2-%d", i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	streams := make([]*stream, 0, orders*perOrder)
+	for i := range orders * perOrder {
+		st, err := openStream(ctx, c, base, fmt.Sprintf("h2-%d", i%orders), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Resp.ProtoMajor != 2 {
+			t.Fatalf("stream %d: protocol %s, want HTTP/2", i, st.Resp.Proto)
+		}
+		if ev := st.next(t); ev.Seq != 1 {
+			t.Fatalf("stream %d: first seq %d, want 1", i, ev.Seq)
+		}
+		streams = append(streams, st)
+	}
+	for i := range orders {
+		setStatus(t, c, base, fmt.Sprintf("h2-%d", i), ordercast.StatusConfirmed)
+	}
+	for i, st := range streams {
+		if ev := st.next(t); ev.Seq != 2 || ev.Status != ordercast.StatusConfirmed {
+			t.Fatalf("stream %d: got seq %d %s, want 2 confirmed", i, ev.Seq, ev.Status)
+		}
+	}
+	mfs := scrape(t, c, base)
+	if got := value(mfs, "ordercast_streams_open"); got != orders*perOrder {
+		t.Errorf("streams open: %v, want %d", got, orders*perOrder)
+	}
+	if got := value(mfs, "ordercast_http_connections_accepted_total"); got != 1 {
+		t.Errorf("TCP connections accepted: %v, want 1 for all %d streams", got, orders*perOrder)
+	}
+}
+
+// TestTLSServesHTTP2 serves HTTPS from a certificate file pair and negotiates HTTP/2 for a stream.
+func TestTLSServesHTTP2(t *testing.T) {
+	certFile, keyFile, pool := selfSignedCert(t)
+	srv := startServer(t, "", func(s *server.Server) { s.TLSCertFile, s.TLSKeyFile = certFile, keyFile })
+	base := srv.URL()
+	if base[:8] != "https://" {
+		t.Fatalf("URL %s, want https", base)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr}
+
+	createOrder(t, c, base, "tls-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := openStream(ctx, c, base, "tls-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", st.Resp.Proto)
+	}
+	if ev := st.next(t); ev.Seq != 1 {
+		t.Fatalf("first seq %d, want 1", ev.Seq)
+	}
+	setStatus(t, c, base, "tls-1", ordercast.StatusPreparing)
+	if ev := st.next(t); ev.Status != ordercast.StatusPreparing {
+		t.Fatalf("got %s, want preparing", ev.Status)
+	}
+}
+
+// TestTLSNeedsAValidPair checks that a bad certificate stops Open instead of every handshake.
+func TestTLSNeedsAValidPair(t *testing.T) {
+	bogus := filepath.Join(t.TempDir(), "bogus.pem")
+	if err := os.WriteFile(bogus, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certFile, _, _ := selfSignedCert(t)
+	for _, tc := range []struct {
+		name, cert, key string
+		h2c             bool
+	}{
+		{"cert without key", certFile, "", false},
+		{"key without cert", "", bogus, false},
+		{"unreadable pair", bogus, bogus, false},
+		{"h2c with TLS", certFile, bogus, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := unopenedServer(t, "")
+			srv.TLSCertFile, srv.TLSKeyFile, srv.H2C = tc.cert, tc.key, tc.h2c
+			if err := srv.Open(); err == nil {
+				_ = srv.Close(context.Background())
+				t.Fatal("Open succeeded")
+			}
+		})
+	}
+}
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key, and returns the files and a pool
+// that trusts the certificate.
+func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "ordercast test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}

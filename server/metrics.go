@@ -1,0 +1,139 @@
+package server
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Why a stream ended: the values of the reason label of ordercast_streams_closed_total, and of the
+// reason key of a stream's request log line.
+const (
+	ReasonClientGone   = "client_gone"   // the client disconnected (or its context ended)
+	ReasonLifetime     = "lifetime"      // the stream reached StreamLifetime; the client resumes
+	ReasonShutdown     = "shutdown"      // the node is draining; the client resumes elsewhere
+	ReasonWriteTimeout = "write_timeout" // a write missed StreamWriteTimeout: a stuck client
+	ReasonWriteError   = "write_error"   // any other write failure
+	ReasonTerminal     = "terminal"      // the order reached delivered or cancelled
+	ReasonStoreError   = "store_error"   // catching up from the store failed
+)
+
+var closeReasons = []string{
+	ReasonClientGone, ReasonLifetime, ReasonShutdown, ReasonWriteTimeout,
+	ReasonWriteError, ReasonTerminal, ReasonStoreError,
+}
+
+// Metrics are the server's Prometheus metrics. Each Server has its own registry rather than the
+// global one, so that tests (and one process) can run several servers side by side.
+type Metrics struct {
+	// Registry holds the server's metrics plus the Go and process collectors. Other parts of the
+	// node (a bus, a store) may register their own metrics on it; /metrics serves all of it.
+	Registry *prometheus.Registry
+
+	streamsOpen     prometheus.Gauge
+	streamsClosed   *prometheus.CounterVec
+	eventsCommitted prometheus.Counter
+	eventsDelivered prometheus.Counter
+	deliveryLatency prometheus.Histogram
+	caughtUp        prometheus.Counter
+	requests        *prometheus.CounterVec
+	connsAccepted   prometheus.Counter
+	connsOpen       prometheus.Gauge
+}
+
+// NewMetrics returns the server metrics registered on a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		streamsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ordercast_streams_open",
+			Help: "SSE streams open now.",
+		}),
+		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordercast_streams_closed_total",
+			Help: "SSE streams closed, by reason: client_gone, lifetime, shutdown, write_timeout, write_error, terminal, store_error.",
+		}, []string{"reason"}),
+		eventsCommitted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordercast_events_committed_total",
+			Help: "Order events committed through this node's API (each node counts its own commits).",
+		}),
+		eventsDelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordercast_events_delivered_total",
+			Help: "Events written and flushed to SSE streams, replayed backlog included.",
+		}),
+		deliveryLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ordercast_delivery_latency_seconds",
+			Help:    "Time from an event's commit (its at) to its bytes being flushed to a stream, for live events (not the backlog replayed when a stream opens).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		caughtUp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordercast_watchers_caught_up_total",
+			Help: "Times a stream's mailbox overflowed (or showed a gap) and the stream was caught up from the store.",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordercast_http_requests_total",
+			Help: "HTTP requests finished, by route pattern and status code; a stream counts when it ends.",
+		}, []string{"route", "code"}),
+		connsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordercast_http_connections_accepted_total",
+			Help: "TCP connections accepted; with HTTP/2 many streams share one.",
+		}),
+		connsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ordercast_http_connections_open",
+			Help: "TCP connections open now.",
+		}),
+	}
+	for _, r := range closeReasons {
+		m.streamsClosed.WithLabelValues(r) // every reason is exported from the start, at 0
+	}
+	m.Registry.MustRegister(
+		m.streamsOpen, m.streamsClosed, m.eventsCommitted, m.eventsDelivered, m.deliveryLatency,
+		m.caughtUp, m.requests, m.connsAccepted, m.connsOpen,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus text (or OpenMetrics) format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
+
+func (m *Metrics) streamOpened() { m.streamsOpen.Inc() }
+
+func (m *Metrics) streamClosed(reason string) {
+	m.streamsOpen.Dec()
+	m.streamsClosed.WithLabelValues(reason).Inc()
+}
+
+// delivered records events just flushed to a stream; live ones also feed the latency histogram.
+func (m *Metrics) delivered(n int, liveAt []time.Time, flushed time.Time) {
+	for _, at := range liveAt {
+		m.deliveryLatency.Observe(flushed.Sub(at).Seconds())
+	}
+	m.eventsDelivered.Add(float64(n)) // last: a test that saw this count sees the latencies too
+}
+
+func (m *Metrics) request(route string, code int) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+}
+
+// connState is the http.Server's ConnState hook.
+func (m *Metrics) connState(_ net.Conn, state http.ConnState) {
+	switch state {
+	case http.StateNew:
+		m.connsAccepted.Inc()
+		m.connsOpen.Inc()
+	case http.StateClosed, http.StateHijacked:
+		m.connsOpen.Dec()
+	}
+}

@@ -1,0 +1,104 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+)
+
+// TestMetricsFollowStreams scrapes /metrics as a stream opens, receives a live event and closes,
+// once because the client left and once because the order ended.
+func TestMetricsFollowStreams(t *testing.T) {
+	srv := startServer(t, "", nil)
+	base, c := srv.URL(), http.DefaultClient
+
+	createOrder(t, c, base, "m-1")
+	mfs := scrape(t, c, base)
+	for _, m := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"ordercast_streams_open", nil, 0},
+		{"ordercast_events_committed_total", nil, 1},
+		{"ordercast_events_delivered_total", nil, 0},
+		{"ordercast_http_requests_total", []string{"route", "POST /v1/orders", "code", "201"}, 1},
+	} {
+		if got := value(mfs, m.name, m.labels...); got != m.want {
+			t.Errorf("before any stream: %s%v = %v, want %v", m.name, m.labels, got, m.want)
+		}
+	}
+	for _, name := range []string{"go_goroutines", "process_open_fds"} {
+		if mfs[name] == nil {
+			t.Errorf("%s missing: the Go and process collectors are not registered", name)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := openStream(ctx, c, base, "m-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := st.next(t); ev.Seq != 1 {
+		t.Fatalf("first event seq %d, want 1", ev.Seq)
+	}
+	// The backlog is delivered but is no commit-to-write latency sample. Deliveries are counted
+	// just after the flush the client reads from, hence the wait.
+	waitMetric(t, c, base, 1, "ordercast_events_delivered_total")
+	mfs = scrape(t, c, base)
+	if got := value(mfs, "ordercast_streams_open"); got != 1 {
+		t.Errorf("streams open after connecting: %v, want 1", got)
+	}
+	if got := value(mfs, "ordercast_delivery_latency_seconds"); got != 0 {
+		t.Errorf("latency samples after the backlog: %v, want 0", got)
+	}
+
+	setStatus(t, c, base, "m-1", ordercast.StatusConfirmed)
+	if ev := st.next(t); ev.Seq != 2 {
+		t.Fatalf("live event seq %d, want 2", ev.Seq)
+	}
+	waitMetric(t, c, base, 2, "ordercast_events_delivered_total")
+	mfs = scrape(t, c, base)
+	if got := value(mfs, "ordercast_events_committed_total"); got != 2 {
+		t.Errorf("events committed: %v, want 2", got)
+	}
+	if got := value(mfs, "ordercast_delivery_latency_seconds"); got != 1 {
+		t.Errorf("latency samples after one live event: %v, want 1", got)
+	}
+
+	// A repeat of the same status commits nothing.
+	setStatus(t, c, base, "m-1", ordercast.StatusConfirmed)
+	if got := value(scrape(t, c, base), "ordercast_events_committed_total"); got != 2 {
+		t.Errorf("events committed after a no-op repeat: %v, want 2", got)
+	}
+
+	cancel() // the client goes away
+	waitMetric(t, c, base, 1, "ordercast_streams_closed_total", "reason", "client_gone")
+	waitMetric(t, c, base, 0, "ordercast_streams_open")
+	waitMetric(t, c, base, 1, "ordercast_http_requests_total", "route", "GET /v1/orders/{id}/stream", "code", "200")
+
+	// A stream that sees the order end closes as terminal.
+	st, err = openStream(context.Background(), c, base, "m-1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setStatus(t, c, base, "m-1", ordercast.StatusDelivered)
+	if ev := st.next(t); ev.Status != ordercast.StatusDelivered {
+		t.Fatalf("got %s, want delivered", ev.Status)
+	}
+	waitMetric(t, c, base, 1, "ordercast_streams_closed_total", "reason", "terminal")
+	waitMetric(t, c, base, 0, "ordercast_streams_open")
+}
+
+// TestMetricsPerServer shows that two servers in one process keep separate counts.
+func TestMetricsPerServer(t *testing.T) {
+	a := startServer(t, "", nil)
+	b := startServer(t, "", nil)
+	createOrder(t, http.DefaultClient, a.URL(), "only-on-a")
+	if got := value(scrape(t, http.DefaultClient, b.URL()), "ordercast_events_committed_total"); got != 0 {
+		t.Errorf("server b counted server a's commit: %v", got)
+	}
+}

@@ -1,0 +1,143 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/server"
+)
+
+// TestRequestIDs: a sane incoming X-Request-ID is kept, anything else is replaced by a fresh id,
+// and the id is always on the response.
+func TestRequestIDs(t *testing.T) {
+	srv := startServer(t, "", nil)
+	for _, tc := range []struct {
+		name, in string
+		keep     bool
+	}{
+		{"none", "", false},
+		{"uuid", "0b6f3c8e-4a1d-4f7e-9d55-2a4c6e1f0b9a", true},
+		{"tracing format", "Root=1-67891233-abcdef012345678912345678", true},
+		{"spaces", "hello world", false},
+		{"too long", strings.Repeat("a", 200), false},
+		{"quotes and semicolons", `id";drop`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, srv.URL()+"/healthz", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.in != "" {
+				req.Header.Set("X-Request-ID", tc.in)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := resp.Header.Get("X-Request-ID")
+			switch {
+			case tc.keep && got != tc.in:
+				t.Errorf("X-Request-ID %q, want the incoming %q", got, tc.in)
+			case !tc.keep && (got == "" || got == tc.in):
+				t.Errorf("X-Request-ID %q, want a fresh id", got)
+			}
+		})
+	}
+}
+
+// TestRequestLog: one line per request with its id, route, status, bytes and duration; a stream
+// logs its line once, when it ends, with why it ended and how many events it sent.
+func TestRequestLog(t *testing.T) {
+	var logs lockedBuffer
+	srv := startServer(t, "", func(s *server.Server) {
+		s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	base, c := srv.URL(), http.DefaultClient
+
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/orders", strings.NewReader(`{"id":"log-1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-ID", "create-log-1")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	st, err := openStream(context.Background(), c, base, "log-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.next(t)
+	streamID := st.Resp.Header.Get("X-Request-ID")
+	setStatus(t, c, base, "log-1", ordercast.StatusCancelled)
+	st.next(t)
+
+	var create, stream map[string]any
+	deadline := time.Now().Add(10 * time.Second)
+	for stream == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for the stream %s in:\n%s", streamID, logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("log line %q: %v", line, err)
+			}
+			switch m["request_id"] {
+			case "create-log-1":
+				create = m
+			case streamID:
+				stream = m
+			}
+		}
+	}
+	if create == nil {
+		t.Fatalf("no log line for the create in:\n%s", logs.String())
+	}
+	for key, want := range map[string]any{"msg": "request", "method": "POST", "route": "POST /v1/orders", "status": 201.0} {
+		if create[key] != want {
+			t.Errorf("create log %s = %v, want %v", key, create[key], want)
+		}
+	}
+	if b, _ := create["bytes"].(float64); b <= 0 {
+		t.Errorf("create log bytes = %v, want > 0", create["bytes"])
+	}
+	if _, ok := create["duration"]; !ok {
+		t.Error("create log has no duration")
+	}
+	for key, want := range map[string]any{"route": "GET /v1/orders/{id}/stream", "status": 200.0, "reason": "terminal", "events": 2.0} {
+		if stream[key] != want {
+			t.Errorf("stream log %s = %v, want %v", key, stream[key], want)
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
