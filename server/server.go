@@ -51,6 +51,9 @@ type Server struct {
 	// DrainWindow spreads the closing of open streams on Close over this long, so that clients do
 	// not all reconnect to the remaining nodes at once. Zero closes them at once.
 	DrainWindow time.Duration
+	// Readiness lists extra checks GET /readyz runs after the store's Ping; any failing one makes
+	// the node not ready (503).
+	Readiness []ReadinessCheck
 
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
@@ -185,6 +188,13 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		s.Logger.Warn("readiness: store unreachable", "err", err)
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "store unreachable"))
 		return
+	}
+	for _, c := range s.Readiness {
+		if err := c.Check(ctx); err != nil {
+			s.Logger.Warn("readiness check failed", "check", c.Name, "err", err)
+			s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "%s not ready", c.Name))
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
-	"github.com/ordercast/ordercast/sqlite"
 )
 
 // Main is the ordercast service: its configuration, and once opened, its parts.
@@ -32,6 +32,9 @@ type Main struct {
 	Hub    *hub.Hub
 	Server *server.Server
 	Logger *slog.Logger
+
+	// Listener feeds the hub from PostgreSQL; nil with SQLite.
+	Listener *postgres.Listener
 
 	stdout, stderr io.Writer
 }
@@ -60,7 +63,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("ordercast serve", flag.ContinueOnError)
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address`")
-	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`")
+	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
 	fs.DurationVar(&m.Heartbeat, "heartbeat", m.Heartbeat, "interval of keep-alive comments on idle streams")
 	fs.DurationVar(&m.Retry, "retry", m.Retry, "reconnection delay advised to SSE clients")
 	fs.DurationVar(&m.StreamWriteTimeout, "stream-write-timeout", m.StreamWriteTimeout, "deadline of each write to a stream; slower clients are dropped")
@@ -125,13 +128,9 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	m.Hub = hub.New()
-	st := sqlite.New(m.DB)
-	st.Publisher = m.Hub
-	st.Logger = m.Logger
-	if err := st.Open(ctx); err != nil {
-		return fmt.Errorf("open database %s: %w", m.DB, err)
+	if err := m.openStore(ctx); err != nil {
+		return err
 	}
-	m.Store = st
 
 	srv := server.New(m.Store, m.Hub)
 	srv.Addr = m.Addr
@@ -141,11 +140,12 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.StreamWriteTimeout = m.StreamWriteTimeout
 	srv.MaxBodyBytes = m.MaxBodyBytes
 	srv.DrainWindow = m.DrainWindow
+	srv.Readiness = append(srv.Readiness, m.readiness()...)
 	if err := srv.Open(); err != nil {
-		return errors.Join(err, m.Store.Close())
+		return errors.Join(err, m.closeStore())
 	}
 	m.Server = srv
-	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", m.DB)
+	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", redactURL(m.DB))
 	return nil
 }
 
@@ -159,10 +159,8 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if m.Store != nil {
-		if err := m.Store.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close store: %w", err))
-		}
+	if err := m.closeStore(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
