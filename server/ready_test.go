@@ -25,12 +25,12 @@ func TestReadyz_Checks(t *testing.T) {
 	var down atomic.Bool
 	srv := server.New(st, hub.New())
 	srv.Addr = "127.0.0.1:0"
-	srv.Readiness = []server.ReadinessCheck{{Name: "listener", Check: func(context.Context) error {
+	srv.ReadyChecks = append(srv.ReadyChecks, func(context.Context) error {
 		if down.Load() {
 			return errors.New("reconnecting")
 		}
 		return nil
-	}}}
+	})
 	if err := srv.Open(); err != nil {
 		t.Fatalf("Open: %v", err)
 	}

@@ -51,9 +51,9 @@ type Server struct {
 	// DrainWindow spreads the closing of open streams on Close over this long, so that clients do
 	// not all reconnect to the remaining nodes at once. Zero closes them at once.
 	DrainWindow time.Duration
-	// Readiness lists extra checks GET /readyz runs after the store's Ping; any failing one makes
-	// the node not ready (503).
-	Readiness []ReadinessCheck
+	// ReadyChecks are asked by /readyz besides the store's Ping (a bus adds "listening"); any
+	// error makes the node not ready. Append before Open.
+	ReadyChecks []func(context.Context) error
 
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
@@ -189,10 +189,11 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "store unreachable"))
 		return
 	}
-	for _, c := range s.Readiness {
-		if err := c.Check(ctx); err != nil {
-			s.Logger.Warn("readiness check failed", "check", c.Name, "err", err)
-			s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "%s not ready", c.Name))
+	for _, check := range s.ReadyChecks {
+		if err := check(ctx); err != nil {
+			// The reason goes to the log, not to whoever can reach /readyz.
+			s.Logger.Warn("readiness check failed", "err", err)
+			s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "not ready (see the log)"))
 			return
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"net/url"
 
 	"github.com/ordercast/ordercast/postgres"
-	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
 )
 
@@ -39,12 +38,13 @@ func (m *Main) openStore(ctx context.Context) error {
 	return nil
 }
 
-// readiness lists the checks the store brings to GET /readyz.
-func (m *Main) readiness() []server.ReadinessCheck {
+// readiness lists the checks the store brings to GET /readyz: a cluster node that cannot listen
+// would not hear other nodes' changes.
+func (m *Main) readiness() []func(context.Context) error {
 	if m.Listener == nil {
 		return nil
 	}
-	return []server.ReadinessCheck{{Name: "cluster listener", Check: m.Listener.Ready}}
+	return []func(context.Context) error{m.Listener.Ready}
 }
 
 // closeStore stops the listener, then closes the store it reads from.

@@ -140,7 +140,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.StreamWriteTimeout = m.StreamWriteTimeout
 	srv.MaxBodyBytes = m.MaxBodyBytes
 	srv.DrainWindow = m.DrainWindow
-	srv.Readiness = append(srv.Readiness, m.readiness()...)
+	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	if err := srv.Open(); err != nil {
 		return errors.Join(err, m.closeStore())
 	}
