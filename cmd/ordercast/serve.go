@@ -12,8 +12,8 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
-	"github.com/ordercast/ordercast/sqlite"
 )
 
 // Main is the ordercast service: its configuration, and once opened, its parts.
@@ -41,6 +41,8 @@ type Main struct {
 	Logger *slog.Logger
 
 	pprof *pprofServer
+	// Listener feeds the hub from PostgreSQL; nil with SQLite.
+	Listener *postgres.Listener
 
 	stdout, stderr io.Writer
 }
@@ -77,7 +79,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("ordercast serve", flag.ContinueOnError)
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address`")
-	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`")
+	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
 	fs.DurationVar(&m.Heartbeat, "heartbeat", m.Heartbeat, "interval of keep-alive comments on idle streams")
 	fs.DurationVar(&m.Retry, "retry", m.Retry, "reconnection delay advised to SSE clients")
 	fs.DurationVar(&m.StreamWriteTimeout, "stream-write-timeout", m.StreamWriteTimeout, "deadline of each write to a stream; slower clients are dropped")
@@ -177,13 +179,9 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Logger.Info("pprof listening", "url", p.URL())
 	}
 	m.Hub = hub.New()
-	st := sqlite.New(m.DB)
-	st.Publisher = m.Hub
-	st.Logger = m.Logger
-	if err := st.Open(ctx); err != nil {
-		return errors.Join(fmt.Errorf("open database %s: %w", m.DB, err), m.Close())
+	if err := m.openStore(ctx); err != nil {
+		return errors.Join(err, m.Close())
 	}
-	m.Store = st
 
 	srv := server.New(m.Store, m.Hub)
 	srv.Addr = m.Addr
@@ -198,11 +196,12 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.TLSCertFile = m.TLSCert
 	srv.TLSKeyFile = m.TLSKey
 	srv.H2C = m.H2C
+	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	if err := srv.Open(); err != nil {
 		return errors.Join(err, m.Close())
 	}
 	m.Server = srv
-	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", m.DB, "h2c", m.H2C, "tls", m.TLSCert != "")
+	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", redactURL(m.DB), "h2c", m.H2C, "tls", m.TLSCert != "")
 	return nil
 }
 
@@ -222,10 +221,8 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	if m.Store != nil {
-		if err := m.Store.Close(); err != nil {
-			errs = append(errs, fmt.Errorf("close store: %w", err))
-		}
+	if err := m.closeStore(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,491 @@
+package main_test
+
+// The cluster tests run real `ordercast serve` processes sharing one PostgreSQL database, with
+// watchers spread over the nodes, and check that every watcher sees every event exactly once, in
+// order: through a plain cluster, when a node is killed, when a node's LISTEN connection is
+// terminated, and through a real nginx.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/pgtest"
+)
+
+// path is the forward path every test order walks; six events per order.
+var path = []ordercast.Status{
+	ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady,
+	ordercast.StatusOutForDelivery, ordercast.StatusDelivered,
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+	buildDir  string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// binary builds ./cmd/ordercast once for all the tests of this package.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "ordercast-cluster-"); buildErr != nil {
+			return
+		}
+		binPath = filepath.Join(buildDir, "ordercast")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out.Bytes())
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// node is one running `ordercast serve` process.
+type node struct {
+	url    string
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when the process has exited
+	stderr *lockedBuffer
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var servingLine = regexp.MustCompile(`ordercast is serving on (http://\S+)`)
+
+// startNode runs `ordercast serve` on a free loopback port against db and waits until it is ready.
+func startNode(t *testing.T, db string) *node {
+	t.Helper()
+	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--drain", "0s",
+		"--shutdown-timeout", "5s", "--log-level", "info")
+	// --db through the environment, as a deployment would pass a secret.
+	cmd.Env = append(os.Environ(), "ORDERCAST_DB="+db)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{cmd: cmd, done: make(chan struct{}), stderr: &lockedBuffer{}}
+	cmd.Stderr = n.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start ordercast: %v", err)
+	}
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := servingLine.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+		_ = cmd.Wait()
+		close(n.done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-n.done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-n.done
+		}
+		if t.Failed() {
+			t.Logf("node %s (pid %d) log:\n%s", n.url, cmd.Process.Pid, n.stderr.String())
+		}
+	})
+	select {
+	case n.url = <-urls:
+	case <-n.done:
+		t.Fatalf("ordercast exited before serving:\n%s", n.stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("ordercast did not start:\n%s", n.stderr.String())
+	}
+	waitReady(t, n.url)
+	return n
+}
+
+// kill ends the node with SIGKILL: no drain, no goodbye.
+func (n *node) kill(t *testing.T) {
+	t.Helper()
+	if err := n.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill: %v", err)
+	}
+	<-n.done
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became ready (last: %v)", base, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling readiness with a deadline
+	}
+}
+
+// cluster starts n nodes on a fresh database.
+func cluster(t *testing.T, n int) (db string, nodes []*node) {
+	t.Helper()
+	db = pgtest.NewDatabase(t)
+	nodes = make([]*node, n)
+	var wg sync.WaitGroup
+	for i := range nodes {
+		// Started at once: their migrations race, and the advisory lock must sort it out.
+		wg.Go(func() { nodes[i] = startNode(t, db) })
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return db, nodes
+}
+
+func postJSON(ctx context.Context, url string, body any) error {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("POST %s: %s: %s", url, resp.Status, msg)
+	}
+	return nil
+}
+
+func createOrder(t *testing.T, base, id string) {
+	t.Helper()
+	if err := postJSON(t.Context(), base+"/v1/orders", map[string]any{"id": id}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setStatus(t *testing.T, base, id string, st ordercast.Status) {
+	t.Helper()
+	if err := postJSON(t.Context(), base+"/v1/orders/"+id+"/status", map[string]any{"status": st}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func urlsOf(nodes []*node) []string {
+	var out []string
+	for _, n := range nodes {
+		out = append(out, n.url)
+	}
+	return out
+}
+
+// TestCluster_EveryWatcherSeesEveryEvent spreads watchers of each order over three nodes and sends
+// each change to a random node: every watcher must see every event once, in order.
+func TestCluster_EveryWatcherSeesEveryEvent(t *testing.T) {
+	t.Parallel()
+	_, nodes := cluster(t, 3)
+	runWorkload(t, urlsOf(nodes), urlsOf(nodes), 8, 2)
+}
+
+// runWorkload creates orders through random write URLs, opens perNode watchers of each order on
+// every watch URL, walks every order to delivered through random write URLs, and checks what
+// each watcher saw.
+func runWorkload(t *testing.T, watchURLs, writeURLs []string, orders, perURL int) {
+	t.Helper()
+	var ws []*watcher
+	for i := range orders {
+		id := fmt.Sprintf("ord-%d", i)
+		createOrder(t, writeURLs[rand.N(len(writeURLs))], id)
+		for _, u := range watchURLs {
+			for range perURL {
+				ws = append(ws, watch(t, id, u))
+			}
+		}
+	}
+	for _, w := range ws {
+		w.waitFor(t, 1) // every stream is open and live before the changes start
+	}
+	for _, st := range path {
+		for i := range orders {
+			setStatus(t, writeURLs[rand.N(len(writeURLs))], fmt.Sprintf("ord-%d", i), st)
+		}
+	}
+	for _, w := range ws {
+		w.checkComplete(t)
+	}
+}
+
+// TestCluster_KillNode kills one node with SIGKILL while its watchers wait for changes: they must
+// resume on another node and miss nothing.
+func TestCluster_KillNode(t *testing.T) {
+	t.Parallel()
+	_, nodes := cluster(t, 3)
+	const orders = 6
+	var ws, onVictim []*watcher
+	for i := range orders {
+		id := fmt.Sprintf("ord-%d", i)
+		createOrder(t, nodes[1].url, id)
+		for j, n := range nodes {
+			// Each watcher resumes on the nodes after its own, in turn.
+			w := watch(t, id, n.url, nodes[(j+1)%3].url, nodes[(j+2)%3].url)
+			ws = append(ws, w)
+			if j == 0 {
+				onVictim = append(onVictim, w)
+			}
+		}
+	}
+	for _, w := range ws {
+		w.waitFor(t, 1)
+	}
+	live := []string{nodes[1].url, nodes[2].url}
+	for k, st := range path {
+		if k == 2 {
+			nodes[0].kill(t)
+		}
+		for i := range orders {
+			setStatus(t, live[rand.N(len(live))], fmt.Sprintf("ord-%d", i), st)
+		}
+	}
+	for _, w := range ws {
+		w.checkComplete(t)
+	}
+	for _, w := range onVictim {
+		if w.reconnects() == 0 {
+			t.Errorf("%s: watcher on the killed node never reconnected", w.id)
+		}
+	}
+}
+
+// TestCluster_ListenerTerminated terminates one node's LISTEN connection while changes keep coming
+// through another node: the node's watchers must still get every event, in order, on the same
+// stream (no reconnect), and the node must be listening again afterwards.
+func TestCluster_ListenerTerminated(t *testing.T) {
+	t.Parallel()
+	db, nodes := cluster(t, 2)
+	victim, writer := nodes[0], nodes[1]
+	conn := pgtest.Connect(t, db)
+	listenPID := func() int {
+		t.Helper()
+		var pid int
+		err := conn.QueryRow(t.Context(), `
+			SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE $1`,
+			fmt.Sprintf("ordercast-listen %d %%", victim.cmd.Process.Pid)).Scan(&pid)
+		if err != nil {
+			t.Fatalf("find the LISTEN connection of pid %d: %v", victim.cmd.Process.Pid, err)
+		}
+		return pid
+	}
+	before := listenPID()
+
+	const orders = 10
+	var ws []*watcher
+	for i := range orders {
+		id := fmt.Sprintf("ord-%d", i)
+		createOrder(t, writer.url, id)
+		ws = append(ws, watch(t, id, victim.url))
+	}
+	for _, w := range ws {
+		w.waitFor(t, 1)
+	}
+
+	// Changes keep coming from another node while the connection is terminated mid-way.
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for _, st := range path {
+			for i := range orders {
+				if err := postJSON(t.Context(), writer.url+"/v1/orders/"+fmt.Sprintf("ord-%d", i)+"/status",
+					map[string]any{"status": st}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	}()
+	ws[0].waitFor(t, 2)
+	var terminated bool
+	if err := conn.QueryRow(t.Context(), `SELECT pg_terminate_backend($1)`, before).Scan(&terminated); err != nil || !terminated {
+		t.Fatalf("pg_terminate_backend(%d) = %v, %v", before, terminated, err)
+	}
+	for err := range errs {
+		t.Fatalf("writer: %v", err)
+	}
+	for _, w := range ws {
+		w.checkComplete(t)
+		if n := w.reconnects(); n != 0 {
+			t.Errorf("%s: watcher reconnected %d times, want 0 (the stream must stay open)", w.id, n)
+		}
+	}
+	waitReady(t, victim.url)
+	if after := listenPID(); after == before {
+		t.Errorf("LISTEN connection is still backend %d after pg_terminate_backend", before)
+	}
+}
+
+// TestCluster_Nginx runs the workload through a real nginx in front of three nodes, configured
+// with the example of docs/deploy.md.
+func TestCluster_Nginx(t *testing.T) {
+	t.Parallel()
+	nginx := "/usr/sbin/nginx"
+	if _, err := os.Stat(nginx); err != nil {
+		msg := "nginx tests need " + nginx + " (apt-get install nginx; bash .ci/run does)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	_, nodes := cluster(t, 3)
+	front := startNginx(t, nginx, urlsOf(nodes))
+	runWorkload(t, []string{front}, []string{front}, 6, 6)
+}
+
+var nginxBlock = regexp.MustCompile("(?s)```nginx\n(.*?)```")
+
+// startNginx runs nginx in the foreground with the docs' configuration, its upstream servers and
+// listen address replaced by the test's, and returns its base URL.
+func startNginx(t *testing.T, bin string, upstreams []string) string {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nginxBlock.FindSubmatch(doc)
+	if m == nil {
+		t.Fatal("docs/deploy.md has no ```nginx block")
+	}
+	conf := string(m[1])
+	var servers strings.Builder
+	for _, u := range upstreams {
+		fmt.Fprintf(&servers, "        server %s;\n", strings.TrimPrefix(u, "http://"))
+	}
+	serverLines := regexp.MustCompile(`(?m)^\s*server 10\.0\.0\.\d+:8080;\n`)
+	if got := len(serverLines.FindAllString(conf, -1)); got != 3 {
+		t.Fatalf("docs' nginx config has %d upstream server lines, want 3", got)
+	}
+	conf = serverLines.ReplaceAllString(conf, "")
+	conf = strings.Replace(conf, "        keepalive 32;\n", servers.String()+"        keepalive 32;\n", 1)
+	port := freePort(t)
+	if !strings.Contains(conf, "listen 80;") {
+		t.Fatal("docs' nginx config does not listen on 80")
+	}
+	conf = strings.Replace(conf, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
+	conf = strings.Replace(conf, "worker_processes auto;", "worker_processes 1;", 1)
+
+	dir := t.TempDir()
+	// Temporary files under the test's directory; with proxy_buffering off they stay empty.
+	conf = strings.Replace(conf, "http {\n", "http {\n"+
+		"    client_body_temp_path "+dir+"/body;\n    proxy_temp_path "+dir+"/proxy;\n"+
+		"    fastcgi_temp_path "+dir+"/fastcgi;\n    uwsgi_temp_path "+dir+"/uwsgi;\n    scgi_temp_path "+dir+"/scgi;\n", 1)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errorLog := filepath.Join(dir, "error.log")
+	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", errorLog,
+		"-g", fmt.Sprintf("daemon off; master_process on; pid %s/nginx.pid; error_log %s warn;", dir, errorLog))
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start nginx: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // fast stop: nothing to drain in a test
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			log, _ := os.ReadFile(errorLog)
+			t.Logf("nginx output:\n%s\nerror log:\n%s", out.String(), log)
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-done:
+			log, _ := os.ReadFile(errorLog)
+			t.Fatalf("nginx exited:\n%s\n%s", out.String(), log)
+		default:
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"github.com/ordercast/ordercast/postgres"
+	"github.com/ordercast/ordercast/sqlite"
+)
+
+// openStore opens the store --db names. A postgres:// URL selects PostgreSQL, whose Listener
+// feeds the hub with every node's commits (the store itself then publishes nothing, or each
+// event would arrive twice); anything else is an SQLite file, which publishes to the hub itself.
+func (m *Main) openStore(ctx context.Context) error {
+	if !postgres.IsURL(m.DB) {
+		st := sqlite.New(m.DB)
+		st.Publisher = m.Hub
+		st.Logger = m.Logger
+		if err := st.Open(ctx); err != nil {
+			return fmt.Errorf("open database %s: %w", m.DB, err)
+		}
+		m.Store = st
+		return nil
+	}
+	st := postgres.New(m.DB)
+	st.Logger = m.Logger
+	if err := st.Open(ctx); err != nil {
+		return fmt.Errorf("open database %s: %w", redactURL(m.DB), err)
+	}
+	l := postgres.NewListener(m.DB, st, m.Hub)
+	l.Logger = m.Logger
+	if err := l.Open(ctx); err != nil {
+		return errors.Join(fmt.Errorf("listen on database %s: %w", redactURL(m.DB), err), st.Close())
+	}
+	m.Store, m.Listener = st, l
+	return nil
+}
+
+// readiness lists the checks the store brings to GET /readyz: a cluster node that cannot listen
+// would not hear other nodes' changes.
+func (m *Main) readiness() []func(context.Context) error {
+	if m.Listener == nil {
+		return nil
+	}
+	return []func(context.Context) error{m.Listener.Ready}
+}
+
+// closeStore stops the listener, then closes the store it reads from.
+func (m *Main) closeStore() error {
+	var errs []error
+	if m.Listener != nil {
+		if err := m.Listener.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close listener: %w", err))
+		}
+	}
+	if m.Store != nil {
+		if err := m.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// redactURL hides a password in a database URL, for logs and errors; a file path is returned
+// as it is.
+func redactURL(db string) string {
+	if !postgres.IsURL(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,314 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// Defaults for the tunable fields of Listener.
+const (
+	// DefaultMinBackoff and DefaultMaxBackoff bound the wait between reconnection attempts; the
+	// wait doubles from the first to the second, with jitter so that many nodes losing the
+	// database at once do not all come back in the same instant.
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+	// DefaultHealthInterval is how long the LISTEN connection may stay silent before the
+	// listener checks it with a query. A connection cut without a TCP reset would otherwise
+	// wait for notifications that never come.
+	DefaultHealthInterval = 15 * time.Second
+	// DefaultCatchUpMargin widens the window of a catch-up for watchers of every order, to cover
+	// events stamped (by the database clock) a little before this node noticed the loss.
+	DefaultCatchUpMargin = 5 * time.Second
+	// DefaultCatchUpLimit bounds how many recent events a catch-up for watchers of every order reads.
+	DefaultCatchUpLimit = 10000
+)
+
+// Listener holds a node's one LISTEN connection and feeds every committed event, from any node,
+// into the node's hub. When the connection is lost it reconnects with exponential backoff and
+// then catches the hub up from the store, so watchers miss nothing and their streams stay open.
+type Listener struct {
+	// URL is the database's connection string.
+	URL string
+	// Store reads what notifications do not carry: events announced by id only, and what was
+	// committed while the connection was down.
+	Store *Store
+	// Hub receives the events.
+	Hub *hub.Hub
+	// Logger receives operational messages. Nil discards them.
+	Logger *slog.Logger
+	// ApplicationName names the connection in pg_stat_activity; empty means
+	// "ordercast-listen <pid> <hostname>", so an operator can tell the nodes' listeners apart.
+	ApplicationName string
+
+	MinBackoff, MaxBackoff time.Duration
+	HealthInterval         time.Duration
+	CatchUpMargin          time.Duration
+
+	listening  atomic.Bool
+	reconnects atomic.Int64
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+}
+
+// NewListener returns a Listener for the database at url that feeds h, reading from s.
+func NewListener(url string, s *Store, h *hub.Hub) *Listener {
+	return &Listener{URL: url, Store: s, Hub: h}
+}
+
+// Open connects and starts listening. The first connection is made here, so a bad URL or an
+// unreachable database fails the start of the node instead of being retried forever.
+func (l *Listener) Open(ctx context.Context) error {
+	if l.Store == nil || l.Hub == nil {
+		return errors.New("postgres: listener needs a Store and a Hub")
+	}
+	if l.Logger == nil {
+		l.Logger = slog.New(slog.DiscardHandler)
+	}
+	if l.ApplicationName == "" {
+		host, _ := os.Hostname() // only a label: an empty one is fine
+		l.ApplicationName = fmt.Sprintf("ordercast-listen %d %s", os.Getpid(), host)
+	}
+	if len(l.ApplicationName) > 63 {
+		l.ApplicationName = l.ApplicationName[:63] // PostgreSQL's limit; it would cut it anyway
+	}
+	if l.MinBackoff <= 0 {
+		l.MinBackoff = DefaultMinBackoff
+	}
+	if l.MaxBackoff < l.MinBackoff {
+		l.MaxBackoff = max(DefaultMaxBackoff, l.MinBackoff)
+	}
+	if l.HealthInterval <= 0 {
+		l.HealthInterval = DefaultHealthInterval
+	}
+	if l.CatchUpMargin <= 0 {
+		l.CatchUpMargin = DefaultCatchUpMargin
+	}
+	conn, err := l.connect(ctx)
+	if err != nil {
+		return err
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.listening.Store(true)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		l.run(conn)
+	}()
+	return nil
+}
+
+// Close stops listening and waits for the listener's goroutine to end.
+func (l *Listener) Close() error {
+	if l.cancel == nil {
+		return nil
+	}
+	l.cancel()
+	l.wg.Wait()
+	l.listening.Store(false)
+	return nil
+}
+
+// Ready reports whether the node is listening: while it is not, changes made through other nodes
+// do not reach its watchers, so it should not take new ones. Its signature fits a readiness check.
+func (l *Listener) Ready(context.Context) error {
+	if !l.listening.Load() {
+		return errors.New("postgres: not listening for changes (reconnecting)")
+	}
+	return nil
+}
+
+// Reconnects returns how many times the listener has re-established its connection.
+func (l *Listener) Reconnects() int64 { return l.reconnects.Load() }
+
+// connect opens the LISTEN connection.
+func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(l.URL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: listener: parse url: %w", err)
+	}
+	cfg.RuntimeParams["application_name"] = l.ApplicationName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: listener: connect: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{Channel}.Sanitize()); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("postgres: listener: listen: %w", err)
+	}
+	return conn, nil
+}
+
+// run receives until Close; each lost connection is replaced and followed by a catch-up.
+func (l *Listener) run(conn *pgx.Conn) {
+	ctx := l.ctx
+	lastHeard := time.Now()
+	for {
+		err := l.receive(ctx, conn, &lastHeard)
+		_ = conn.Close(context.Background())
+		if ctx.Err() != nil {
+			return
+		}
+		l.listening.Store(false)
+		l.Logger.Warn("listener lost its connection; reconnecting", "err", err)
+		// Everything committed after the last moment the connection was known good may have been
+		// missed. The margin covers the events' database clock running a little ahead of ours.
+		since := lastHeard.Add(-l.CatchUpMargin)
+		for {
+			if conn = l.reconnect(ctx); conn == nil {
+				return
+			}
+			// LISTEN is in place before the store is read, so a commit after the read is
+			// notified and one before it is read: nothing falls in between.
+			if err = l.catchUp(ctx, since); err == nil {
+				break
+			}
+			_ = conn.Close(context.Background())
+			if ctx.Err() != nil {
+				return
+			}
+			l.Logger.Warn("listener catch-up failed; reconnecting", "err", err)
+		}
+		l.reconnects.Add(1)
+		lastHeard = time.Now()
+		l.listening.Store(true)
+		l.Logger.Info("listener reconnected and caught up", "since", since)
+	}
+}
+
+// receive hands notifications to the hub until the connection fails or ctx ends. A silent
+// connection is checked with a query every HealthInterval.
+func (l *Listener) receive(ctx context.Context, conn *pgx.Conn, lastHeard *time.Time) error {
+	for {
+		wctx, cancel := context.WithTimeout(ctx, l.HealthInterval)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			// Only the health interval ran out; ask the connection whether it is alive. A
+			// timed-out wait leaves the pgx connection usable.
+			pctx, cancel := context.WithTimeout(ctx, l.HealthInterval)
+			err = conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("health check: %w", err)
+			}
+			*lastHeard = time.Now()
+			continue
+		case err != nil:
+			return err
+		}
+		*lastHeard = time.Now()
+		if err := l.handle(ctx, n.Payload); err != nil {
+			return err
+		}
+	}
+}
+
+// handle publishes one notification. A payload that is only order id and seq (the event was too
+// large for NOTIFY) is completed from the store; a failure there is treated like a lost
+// connection, whose catch-up delivers the event.
+func (l *Listener) handle(ctx context.Context, payload string) error {
+	var ev ordercast.Event
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil || ev.OrderID == "" || ev.Seq < 1 {
+		l.Logger.Error("listener: ignoring a malformed notification", "payload", payload, "err", err)
+		return nil
+	}
+	if ev.Status == "" {
+		evs, err := l.Store.EventsAfter(ctx, ev.OrderID, ev.Seq-1, 1)
+		if err != nil {
+			return fmt.Errorf("read announced event %s/%d: %w", ev.OrderID, ev.Seq, err)
+		}
+		if len(evs) == 0 || evs[0].Seq != ev.Seq {
+			return fmt.Errorf("announced event %s/%d is not in the store", ev.OrderID, ev.Seq)
+		}
+		ev = evs[0]
+	}
+	l.Hub.Publish(ev)
+	return nil
+}
+
+// reconnect retries connect with exponential backoff until it succeeds or ctx ends (nil).
+func (l *Listener) reconnect(ctx context.Context) *pgx.Conn {
+	wait := l.MinBackoff
+	for {
+		// Full jitter in [wait/2, wait).
+		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		conn, err := l.connect(cctx)
+		cancel()
+		if err == nil {
+			return conn
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		l.Logger.Warn("listener reconnect failed", "err", err, "retry_in", wait)
+		wait = min(2*wait, l.MaxBackoff)
+	}
+}
+
+// catchUp publishes what the hub's watchers may have missed while the connection was down. For
+// each watched order only the latest event is published, and only when newer than what the hub
+// last saw: a stream that sees the jump fills the gap from the store. Watchers of every order get
+// the latest event of each order changed since `since`.
+func (l *Listener) catchUp(ctx context.Context, since time.Time) error {
+	done := map[string]bool{}
+	for _, w := range l.Hub.Watched() {
+		evs, err := l.Store.EventsAfter(ctx, w.OrderID, w.LastSeq, 0)
+		if ordercast.ErrorCode(err) == ordercast.ENotFound {
+			continue // a watcher of an order that does not exist gets a 404, not events
+		} else if err != nil {
+			return fmt.Errorf("catch up %s: %w", w.OrderID, err)
+		}
+		if len(evs) > 0 {
+			l.Hub.Publish(evs[len(evs)-1])
+		}
+		done[w.OrderID] = true // its watchers of every order got it through Publish too
+	}
+	if !l.Hub.WatchesAll() {
+		return nil
+	}
+	evs, err := l.Store.EventsSince(ctx, since, DefaultCatchUpLimit)
+	if err != nil {
+		return fmt.Errorf("catch up all orders: %w", err)
+	}
+	latest := map[string]ordercast.Event{}
+	var order []string
+	for _, ev := range evs {
+		if done[ev.OrderID] {
+			continue
+		}
+		if _, ok := latest[ev.OrderID]; !ok {
+			order = append(order, ev.OrderID)
+		}
+		if ev.Seq > latest[ev.OrderID].Seq {
+			latest[ev.OrderID] = ev
+		}
+	}
+	for _, id := range order {
+		l.Hub.Publish(latest[id])
+	}
+	return nil
+}

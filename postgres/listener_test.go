@@ -1,0 +1,335 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/postgres"
+)
+
+// node is one store, hub and listener on a database, as `ordercast serve` wires them.
+type node struct {
+	store *postgres.Store
+	hub   *hub.Hub
+	l     *postgres.Listener
+	all   *hub.Subscription
+}
+
+func newNode(t *testing.T, dbURL, listenURL string, configure func(*postgres.Store, *postgres.Listener)) *node {
+	t.Helper()
+	n := &node{store: postgres.New(dbURL), hub: hub.New()}
+	n.l = postgres.NewListener(listenURL, n.store, n.hub)
+	n.l.HealthInterval = 200 * time.Millisecond // exercise the health check's timeout path too
+	n.l.MinBackoff, n.l.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
+	if configure != nil {
+		configure(n.store, n.l)
+	}
+	mustOpen(t, n.store)
+	n.all = n.hub.SubscribeAll()
+	t.Cleanup(n.all.Close)
+	if err := n.l.Open(t.Context()); err != nil {
+		t.Fatalf("Listener.Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := n.l.Close(); err != nil {
+			t.Errorf("Listener.Close: %v", err)
+		}
+	})
+	return n
+}
+
+// collect waits until sub has received an event for which done is true, and returns everything
+// it received up to then.
+func collect(t *testing.T, sub *hub.Subscription, done func(ordercast.Event) bool) []ordercast.Event {
+	t.Helper()
+	var got []ordercast.Event
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-sub.Ready():
+		case <-deadline:
+			t.Fatalf("timed out; received %+v", got)
+		}
+		msgs, overflowed := sub.Take()
+		if overflowed {
+			t.Fatalf("mailbox overflowed")
+		}
+		for _, m := range msgs {
+			got = append(got, m.Event)
+			if done(m.Event) {
+				return got
+			}
+		}
+	}
+}
+
+func is(id string, seq int64) func(ordercast.Event) bool {
+	return func(ev ordercast.Event) bool { return ev.OrderID == id && ev.Seq == seq }
+}
+
+func move(t *testing.T, s ordercast.Store, id string, to ordercast.Status) ordercast.Event {
+	t.Helper()
+	_, ev, changed, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: id, Status: to})
+	if err != nil || !changed {
+		t.Fatalf("AppendStatus(%s -> %s): changed=%v err=%v", id, to, changed, err)
+	}
+	return ev
+}
+
+func create(t *testing.T, s ordercast.Store, id string) {
+	t.Helper()
+	if _, created, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: id}); err != nil || !created {
+		t.Fatalf("CreateOrder(%s): created=%v err=%v", id, created, err)
+	}
+}
+
+func stored(t *testing.T, s ordercast.Store, ids ...string) []ordercast.Event {
+	t.Helper()
+	var out []ordercast.Event
+	for _, id := range ids {
+		evs, err := s.EventsAfter(t.Context(), id, 0, 0)
+		if err != nil {
+			t.Fatalf("EventsAfter(%s): %v", id, err)
+		}
+		out = append(out, evs...)
+	}
+	return out
+}
+
+func equalEvents(t *testing.T, what string, got, want []ordercast.Event) {
+	t.Helper()
+	eq := func(a, b ordercast.Event) bool {
+		return a.OrderID == b.OrderID && a.Seq == b.Seq && a.Status == b.Status && a.At.Equal(b.At) &&
+			a.Note == b.Note && a.Actor == b.Actor
+	}
+	if !slices.EqualFunc(got, want, eq) {
+		t.Errorf("%s:\n got  %+v\n want %+v", what, got, want)
+	}
+}
+
+// TestListener_AnnouncesCommittedOnly checks that every committed create and change reaches the
+// hub of another node through NOTIFY, in commit order, and that rejected and no-op requests
+// announce nothing.
+func TestListener_AnnouncesCommittedOnly(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	writer := newNode(t, db, db, nil)
+	reader := newNode(t, db, db, nil)
+	s := writer.store
+
+	create(t, s, "a")
+	move(t, s, "a", ordercast.StatusConfirmed)
+	create(t, s, "b")
+	move(t, s, "a", ordercast.StatusPreparing)
+	// None of these commits anything.
+	_, _, _ = s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "a"})                                                 // idempotent repeat
+	_, _, _ = s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "a", Note: "x", Details: []byte(`{"x":1}`)})          // conflict
+	_, _, _, _ = s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusPreparing}) // no-op
+	_, _, _, _ = s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusPlaced})    // backward
+	_, _, _, _ = s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "b", Status: ordercast.StatusReady, ExpectedVersion: 7})
+	_, _, _, _ = s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "nope", Status: ordercast.StatusReady})
+	// A sentinel: notifications arrive in commit order, so anything announced by the requests
+	// above would arrive before it.
+	create(t, s, "sentinel")
+
+	want := stored(t, s, "a", "b", "sentinel")
+	slices.SortStableFunc(want, func(x, y ordercast.Event) int { return x.At.Compare(y.At) })
+	for name, n := range map[string]*node{"writer": writer, "reader": reader} {
+		got := collect(t, n.all, is("sentinel", 1))
+		equalEvents(t, name+" received", got, want)
+	}
+}
+
+// TestListener_LargeEventByID checks the fallback for events too large for NOTIFY: the payload
+// carries only order id and seq, and the listener reads the event from the store.
+func TestListener_LargeEventByID(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	n := newNode(t, db, db, func(s *postgres.Store, _ *postgres.Listener) {
+		s.MaxNotifyPayload = 40 // smaller than any event's JSON
+	})
+	create(t, n.store, "a")
+	move(t, n.store, "a", ordercast.StatusConfirmed)
+	got := collect(t, n.all, is("a", 2))
+	equalEvents(t, "received", got, stored(t, n.store, "a"))
+}
+
+// TestListener_ReconnectCatchUp cuts the listener's connection and keeps it from reconnecting
+// while changes commit, then lets it back: it must report not ready while down, and on return
+// publish the latest event of every watched order and of every order changed meanwhile.
+func TestListener_ReconnectCatchUp(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	proxy := newProxy(t, db)
+	n := newNode(t, db, proxy.url(t, db), nil)
+	s := n.store
+	create(t, s, "watched")
+	create(t, s, "other")
+	watched := n.hub.Subscribe("watched")
+	t.Cleanup(watched.Close)
+	collect(t, n.all, is("other", 1))
+	if err := n.l.Ready(t.Context()); err != nil {
+		t.Fatalf("Ready before the cut: %v", err)
+	}
+
+	proxy.cut()
+	waitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
+	move(t, s, "watched", ordercast.StatusConfirmed)
+	latest := move(t, s, "watched", ordercast.StatusPreparing)
+	other := move(t, s, "other", ordercast.StatusCancelled)
+	if err := n.l.Ready(t.Context()); err == nil {
+		t.Fatalf("Ready while the database is unreachable = nil, want an error")
+	}
+
+	proxy.resume()
+	got := collect(t, watched, is("watched", latest.Seq))
+	equalEvents(t, "watched order after catch-up", got, []ordercast.Event{latest})
+	waitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
+	if got := n.l.Reconnects(); got != 1 {
+		t.Errorf("Reconnects = %d, want 1", got)
+	}
+	all := collect(t, n.all, is("other", other.Seq))
+	if !slices.ContainsFunc(all, is("watched", latest.Seq)) {
+		t.Errorf("watcher of every order got %+v, want the latest of watched too", all)
+	}
+
+	// Live again: a new change arrives through NOTIFY.
+	next := move(t, s, "watched", ordercast.StatusReady)
+	equalEvents(t, "after reconnect", collect(t, watched, is("watched", next.Seq)), []ordercast.Event{next})
+}
+
+// TestListener_OpenFailsFast checks that a listener that cannot connect at start says so.
+func TestListener_OpenFailsFast(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	s := mustOpen(t, postgres.New(db))
+	u, _ := url.Parse(db)
+	u.Path = "/no_such_database_here"
+	l := postgres.NewListener(u.String(), s, hub.New())
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := l.Open(ctx); err == nil {
+		_ = l.Close()
+		t.Fatalf("Open on a missing database succeeded, want an error")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+}
+
+// proxy forwards TCP to the database and can cut every connection and refuse new ones, which
+// is how a network partition looks to the listener.
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu      sync.Mutex
+	refuse  bool
+	conns   map[net.Conn]bool
+	wg      sync.WaitGroup
+	stopped bool
+}
+
+func newProxy(t *testing.T, dbURL string) *proxy {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: u.Host, conns: map[net.Conn]bool{}}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *proxy) url(t *testing.T, dbURL string) string {
+	t.Helper()
+	u, _ := url.Parse(dbURL)
+	u.Host = p.ln.Addr().String()
+	return u.String()
+}
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.refuse || p.stopped {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		p.conns[c], p.conns[up] = true, true
+		p.wg.Add(2)
+		p.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			defer p.wg.Done()
+			_, _ = io.Copy(dst, src)
+			_ = dst.Close()
+			_ = src.Close()
+		}
+		go pipe(up, c)
+		go pipe(c, up)
+	}
+}
+
+// cut closes every forwarded connection and refuses new ones until resume.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuse = true
+	for c := range p.conns {
+		_ = c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func (p *proxy) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuse = false
+}
+
+func (p *proxy) close() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.cut()
+	err := p.ln.Close()
+	p.wg.Wait()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		panic(err)
+	}
+}

@@ -1,0 +1,135 @@
+// Package postgres implements ordercast.Store on PostgreSQL (through pgx), and the bus that lets
+// many ordercast nodes share it: every committed change is announced with pg_notify inside its
+// own transaction, and each node's Listener holds one LISTEN connection that feeds its hub.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordercast/ordercast"
+)
+
+var _ ordercast.Store = (*Store)(nil)
+
+// Defaults for the tunable fields of Store.
+const (
+	// DefaultMaxConns bounds the connection pool of one node. PostgreSQL's own limit (100 by
+	// default) is shared by every node, so a node takes a modest share.
+	DefaultMaxConns = 16
+	// DefaultMaxNotifyPayload is the largest NOTIFY payload sent; PostgreSQL refuses payloads of
+	// 8000 bytes or more. Larger events are announced by order id and seq only.
+	DefaultMaxNotifyPayload = 7900
+	// DefaultApplicationName names the pool's connections in pg_stat_activity.
+	DefaultApplicationName = "ordercast"
+)
+
+// Channel is the NOTIFY channel that carries committed events.
+const Channel = "ordercast_events"
+
+// IsURL reports whether db names a PostgreSQL database (a postgres:// or postgresql:// URL)
+// rather than an SQLite file.
+func IsURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// Store is an ordercast.Store backed by PostgreSQL. Set the exported fields after New and before
+// Open.
+type Store struct {
+	// URL is the connection string, postgres://user@host:port/db?sslmode=…
+	URL string
+
+	// Publisher, when set, also receives every committed event right after its commit, in this
+	// process. A cluster node leaves it nil: its Listener hears every node's commits, its own
+	// included, so publishing here too would only deliver each event twice.
+	Publisher ordercast.Publisher
+	// Logger receives operational messages. Nil discards them.
+	Logger *slog.Logger
+
+	// MaxConns is the size of the connection pool; zero means DefaultMaxConns.
+	MaxConns int32
+	// MaxNotifyPayload is the largest payload sent with pg_notify; zero means
+	// DefaultMaxNotifyPayload.
+	MaxNotifyPayload int
+	// ApplicationName is set on the pool's connections; empty means DefaultApplicationName.
+	ApplicationName string
+
+	pool *pgxpool.Pool
+}
+
+// New returns a Store for the database at url. Call Open before using it.
+func New(url string) *Store {
+	return &Store{URL: url}
+}
+
+// Open validates the settings, connects the pool and applies any pending migrations. It fails
+// fast when the database is unreachable. On error nothing stays open.
+func (s *Store) Open(ctx context.Context) (err error) {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxConns == 0 {
+		s.MaxConns = DefaultMaxConns
+	}
+	if s.MaxNotifyPayload == 0 {
+		s.MaxNotifyPayload = DefaultMaxNotifyPayload
+	}
+	if s.ApplicationName == "" {
+		s.ApplicationName = DefaultApplicationName
+	}
+	if s.MaxConns < 0 || s.MaxNotifyPayload < 0 || s.MaxNotifyPayload >= 8000 {
+		return errors.New("postgres: MaxConns must not be negative and MaxNotifyPayload must be in [0, 8000)")
+	}
+	cfg, err := pgxpool.ParseConfig(s.URL)
+	if err != nil {
+		return fmt.Errorf("postgres: parse url: %w", err)
+	}
+	cfg.MaxConns = s.MaxConns
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = s.ApplicationName
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Close() // the Open error is the one worth reporting
+		}
+	}()
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+	}
+	return s.migrate(ctx)
+}
+
+// Close closes the connection pool. It is safe to call on a Store that failed to open.
+func (s *Store) Close() error {
+	if s.pool != nil {
+		s.pool.Close()
+		s.pool = nil
+	}
+	return nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.pool == nil {
+		return errors.New("postgres: store not open")
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// publish hands a committed event to the in-process Publisher, if any.
+func (s *Store) publish(ev ordercast.Event) {
+	if s.Publisher != nil {
+		s.Publisher.Publish(ev)
+	}
+}
