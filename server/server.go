@@ -163,6 +163,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/orders/{id}/status", s.handleSetStatus)
 	mux.HandleFunc("GET /v1/orders/{id}/events", s.handleEvents)
 	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
+	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
+	mux.HandleFunc("GET /{$}", s.handleHome)
+	mux.HandleFunc("GET /track/{id}", s.handleTrack)
+	mux.HandleFunc("GET /console", s.handleConsole)
+	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	return mux
