@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/ordercast/ordercast"
 )
@@ -19,8 +20,21 @@ var (
 	//go:embed templates
 	templateFiles embed.FS
 
-	pageTemplates = template.Must(template.ParseFS(templateFiles, "templates/*.html"))
+	pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{"label": statusLabel}).
+			ParseFS(templateFiles, "templates/*.html"))
 )
+
+// statusLabel is how people read a status; static/api.js has the same words for the scripts.
+func statusLabel(st ordercast.Status) string {
+	if st == ordercast.StatusOutForDelivery {
+		return "Out for delivery"
+	}
+	s := string(st)
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
 
 // DefaultHomeOrders is how many active orders the home page links to.
 const DefaultHomeOrders = 20

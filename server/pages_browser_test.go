@@ -474,6 +474,11 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#create button[type="submit"]`)),
 	)
 	b.waitFor(`li.order[data-order-id="o-form"][data-status="placed"]`)
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](
+		`document.querySelector('li.order[data-order-id="o-form"] .order-meta').textContent.includes('Saffron House')`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the new order's details never showed: %v", err)
+	}
 	screenshots(b, "console")
 	b.do("cancel", chromedp.Click(chromedp.CSS(`li.order[data-order-id="o-form"] .cancel`)))
 	b.waitFor(`li.order[data-order-id="o-form"][data-status="cancelled"]`)
@@ -501,5 +506,7 @@ func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 	b.do("follow the order link", chromedp.Click(chromedp.CSS(`a[href="/track/o-home"]`)))
 	b.waitFor(`#status-line[data-status="placed"]`)
 	b.waitFor(`#conn[data-state="live"]`)
+	b.do("back home", chromedp.Navigate(srv.url+"/"))
+	b.waitFor(`a[href="/track/o-home"]`)
+	screenshots(b, "home")
 }
-

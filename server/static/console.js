@@ -114,7 +114,14 @@
   // upsert shows an order's state unless the row already has a newer version.
   function upsert(o) {
     var row = rows.get(o.id);
-    if (row && row.order.version >= o.version) return;
+    if (row && row.order.version >= o.version) {
+      // Events carry no details: a row first seen through one learns them from the order.
+      if (!row.order.details && o.details) {
+        row.order.details = o.details;
+        render(row);
+      }
+      return;
+    }
     if (!row) {
       if (oc.terminal(o.status)) return; // an order that ended before we ever saw it
       row = { order: o, el: buildRow(o.id) };
@@ -131,11 +138,15 @@
   // applyEvent folds one status event into its order's row.
   function applyEvent(ev) {
     var row = rows.get(ev.order_id);
-    var base = row ? row.order : { id: ev.order_id, details: {}, created_at: ev.at };
+    var base = row ? row.order : { id: ev.order_id, details: null, created_at: ev.at };
     if (row && row.order.version >= ev.seq) return;
     upsert(Object.assign({}, base, { status: ev.status, version: ev.seq, updated_at: ev.at }));
-    if (rows.has(ev.order_id)) {
-      announce.textContent = 'Order ' + ev.order_id + ' is now ' + oc.label(ev.status) + '.';
+    if (!rows.has(ev.order_id)) return;
+    announce.textContent = 'Order ' + ev.order_id + ' is now ' + oc.label(ev.status) + '.';
+    if (!row) {
+      oc.request('GET', '/v1/orders/' + encodeURIComponent(ev.order_id)).then(upsert, function (err) {
+        showRowError(ev.order_id, err.message);
+      });
     }
   }
 

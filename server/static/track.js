@@ -112,7 +112,7 @@
   }
 
   // apply takes events from the history or the stream, in any order and with repeats.
-  function apply(list, announce) {
+  function apply(list) {
     var moved = false;
     list.forEach(function (ev) {
       if (events.has(ev.seq)) return;
@@ -123,9 +123,12 @@
     if (!moved) return;
     renderStepper();
     // The status line is a polite live region: screen readers announce each change.
-    var text = oc.label(latest.status) + ' since ' + oc.formatTime(latest.at);
-    if (announce) text = 'Order is now ' + text;
-    statusLine.textContent = text;
+    var name = document.createElement('span');
+    name.textContent = oc.label(latest.status);
+    var since = document.createElement('span');
+    since.className = 'since';
+    since.textContent = ' since ' + oc.formatTime(latest.at);
+    statusLine.replaceChildren(name, since);
     statusLine.dataset.status = latest.status;
     document.title = oc.label(latest.status) + ' · Order ' + id;
   }
@@ -140,7 +143,7 @@
       onState: function (s) { oc.showConnection(conn, s); },
       events: {
         status: function (ev) {
-          apply([ev], true);
+          apply([ev]);
           // The server ends the stream after a terminal event; closing first keeps the browser
           // from asking again.
           if (oc.terminal(latest.status)) stream.close();
@@ -151,7 +154,7 @@
 
   Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
     showDetails(res[0].details);
-    apply(res[1].events, false);
+    apply(res[1].events);
     follow();
   }, function (err) {
     oc.showConnection(conn, 'ended');
