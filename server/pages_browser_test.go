@@ -506,6 +506,12 @@ func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 	b.do("follow the order link", chromedp.Click(chromedp.CSS(`a[href="/track/o-home"]`)))
 	b.waitFor(`#status-line[data-status="placed"]`)
 	b.waitFor(`#conn[data-state="live"]`)
+	b.do("open an unknown order", chromedp.Navigate(srv.url+"/track/o-nope"))
+	b.waitFor(`#problem`)
+	if msg := eval[string](b, `document.getElementById('problem').textContent`); msg != "There is no order o-nope." {
+		t.Fatalf("unknown order shows %q", msg)
+	}
+	b.waitFor(`#conn[data-state="ended"]`)
 	b.do("back home", chromedp.Navigate(srv.url+"/"))
 	b.waitFor(`a[href="/track/o-home"]`)
 	screenshots(b, "home")
