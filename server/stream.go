@@ -62,7 +62,24 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	st := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.StreamWriteTimeout, last: lastID, metrics: s.Metrics}
+	st := s.newSSEWriter(w, lastID)
+	st.retry(s.Retry)
+	st.events(backlog)
+	s.runStream(w, r, st, sub, func(msgs []*hub.Message, overflowed bool) error {
+		return s.forward(r, st, msgs, overflowed)
+	})
+}
+
+// newSSEWriter returns the writer of one stream whose client has every event up to seq last.
+func (s *Server) newSSEWriter(w http.ResponseWriter, last int64) *sseWriter {
+	return &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.StreamWriteTimeout, last: last, metrics: s.Metrics}
+}
+
+// runStream sends the SSE headers and what st holds, then pumps the stream until it ends, and
+// keeps the count, metrics and log line of open streams. deliver writes the live messages the
+// subscription takes; it is where the per-order and the all-orders streams differ.
+func (s *Server) runStream(w http.ResponseWriter, r *http.Request, st *sseWriter, sub *hub.Subscription, deliver func(msgs []*hub.Message, overflowed bool) error) {
+	ctx := r.Context()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -70,24 +87,21 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	s.streams.Add(1)
 	s.Metrics.streamOpened()
-	reason, err := s.pump(r, st, sub, backlog)
+	reason, err := s.pump(ctx, st, sub, deliver)
 	s.streams.Add(-1)
 	s.Metrics.streamClosed(reason)
 	logAttrs(ctx, slog.String("reason", reason), slog.Int64("events", st.sent))
 	if err != nil {
 		logAttrs(ctx, slog.String("err", err.Error()))
 		if reason == ReasonStoreError {
-			s.Logger.Error("stream catch-up failed", "request_id", RequestID(ctx), "order", id, "err", err)
+			s.Logger.Error("stream catch-up failed", "request_id", RequestID(ctx), "path", r.URL.Path, "err", err)
 		}
 	}
 }
 
-// pump writes the backlog, then live events, heartbeats and the drain, until the stream ends;
-// it returns why it ended.
-func (s *Server) pump(r *http.Request, st *sseWriter, sub *hub.Subscription, backlog []ordercast.Event) (reason string, err error) {
-	ctx := r.Context()
-	st.retry(s.Retry)
-	st.events(backlog)
+// pump flushes what st holds, then writes live events, heartbeats and the drain, until the
+// stream ends; it returns why it ended.
+func (s *Server) pump(ctx context.Context, st *sseWriter, sub *hub.Subscription, deliver func(msgs []*hub.Message, overflowed bool) error) (reason string, err error) {
 	if err := st.flush(); err != nil {
 		return s.writeFailure(ctx, err), err
 	}
@@ -123,7 +137,7 @@ func (s *Server) pump(r *http.Request, st *sseWriter, sub *hub.Subscription, bac
 			st.comment("ping")
 		case <-sub.Ready():
 			msgs, overflowed := sub.Take()
-			if err := s.forward(r, st, msgs, overflowed); err != nil {
+			if err := deliver(msgs, overflowed); err != nil {
 				return ReasonStoreError, err
 			}
 		}

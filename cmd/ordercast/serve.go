@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/demo"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
@@ -34,11 +35,14 @@ type Main struct {
 	Pprof              string
 	LogFormat          string
 	LogLevel           string
+	// Demo runs the order simulator in the process, so the pages show live movement at once.
+	Demo bool
 
 	Store  ordercast.Store
 	Hub    *hub.Hub
 	Server *server.Server
 	Logger *slog.Logger
+	Sim    *demo.Simulator
 
 	pprof *pprofServer
 	// Listener feeds the hub from PostgreSQL; nil with SQLite.
@@ -94,6 +98,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
+	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live")
 	fs.Usage = func() {
 		fmt.Fprintf(m.stderr, "Usage: ordercast serve [flags]\n\nFlags:\n")
 		printDefaults(m.stderr, fs)
@@ -202,12 +207,25 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Server = srv
 	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", redactURL(m.DB), "h2c", m.H2C, "tls", m.TLSCert != "")
+	if m.Demo {
+		m.Sim = demo.New(m.Store)
+		m.Sim.Logger = m.Logger.With("component", "demo")
+		if err := m.Sim.Open(); err != nil {
+			return errors.Join(fmt.Errorf("start demo: %w", err), m.Close())
+		}
+	}
 	return nil
 }
 
 // Close drains the server's streams and closes the store.
 func (m *Main) Close() error {
 	var errs []error
+	if m.Sim != nil {
+		// First, so that no simulated change lands while the streams drain.
+		if err := m.Sim.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop demo: %w", err))
+		}
+	}
 	if m.pprof != nil {
 		if err := m.pprof.Close(); err != nil {
 			errs = append(errs, err)
@@ -233,6 +251,9 @@ func (m *Main) Serve(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(m.stdout, "ordercast is serving on %s\n", m.Server.URL())
+	if m.Demo {
+		fmt.Fprintf(m.stdout, "demo mode: orders are being simulated; open %s/ to watch them\n", m.Server.URL())
+	}
 	<-ctx.Done()
 	m.Logger.Info("shutting down", "shutdown_delay", m.ShutdownDelay, "drain", m.DrainWindow)
 	if err := m.Close(); err != nil {

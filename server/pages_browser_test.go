@@ -1,0 +1,518 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/server"
+	"github.com/ordercast/ordercast/sqlite"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// testRetry is the reconnection delay the pages' EventSource is told in these tests, short so
+// that a resume happens quickly.
+const testRetry = 250 * time.Millisecond
+
+// pageServer is the real server on a real SQLite file, which a test can stop and start again
+// on the same port, as an operator restarting the service would.
+type pageServer struct {
+	t      *testing.T
+	db     string
+	addr   string
+	url    string
+	store  *sqlite.Store
+	server *server.Server
+}
+
+func startPageServer(t *testing.T) *pageServer {
+	t.Helper()
+	p := &pageServer{t: t, db: filepath.Join(t.TempDir(), "pages.db"), addr: "127.0.0.1:0"}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *pageServer) start() {
+	p.t.Helper()
+	h := hub.New()
+	st := sqlite.New(p.db)
+	st.Publisher = h
+	if err := st.Open(context.Background()); err != nil {
+		p.t.Fatal(err)
+	}
+	srv := server.New(st, h)
+	srv.Addr = p.addr
+	srv.Retry = testRetry
+	if err := srv.Open(); err != nil {
+		st.Close()
+		p.t.Fatal(err)
+	}
+	p.store, p.server = st, srv
+	p.url = srv.URL()
+	p.addr = strings.TrimPrefix(p.url, "http://") // a restart binds the same port
+}
+
+// stop closes the server and the store; it is safe to call twice.
+func (p *pageServer) stop() {
+	p.t.Helper()
+	if p.server == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.server.Close(ctx); err != nil {
+		p.t.Errorf("close server: %v", err)
+	}
+	if err := p.store.Close(); err != nil {
+		p.t.Errorf("close store: %v", err)
+	}
+	p.server, p.store = nil, nil
+}
+
+// call sends a JSON request to the API and decodes the answer into out (when not nil).
+func (p *pageServer) call(method, path string, body any, out any) int {
+	p.t.Helper()
+	var r *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		r = bytes.NewReader(b)
+	} else {
+		r = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequest(method, p.url+path, r)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			p.t.Fatalf("%s %s: decode: %v", method, path, err)
+		}
+	}
+	return res.StatusCode
+}
+
+func (p *pageServer) createOrder(id string) {
+	p.t.Helper()
+	body := map[string]any{"id": id, "details": map[string]any{"restaurant": "Luigi's", "items": 2}}
+	if code := p.call("POST", "/v1/orders", body, nil); code != http.StatusCreated {
+		p.t.Fatalf("create %s: HTTP %d", id, code)
+	}
+}
+
+func (p *pageServer) setStatus(id string, st ordercast.Status, note string) {
+	p.t.Helper()
+	body := map[string]any{"status": st, "note": note}
+	if code := p.call("POST", "/v1/orders/"+id+"/status", body, nil); code != http.StatusOK {
+		p.t.Fatalf("set %s to %s: HTTP %d", id, st, code)
+	}
+}
+
+func (p *pageServer) order(id string) ordercast.Order {
+	p.t.Helper()
+	var o ordercast.Order
+	if code := p.call("GET", "/v1/orders/"+id, nil, &o); code != http.StatusOK {
+		p.t.Fatalf("get %s: HTTP %d", id, code)
+	}
+	return o
+}
+
+// browser is one headless Chromium tab. It records the page's JavaScript errors (failing the
+// test at the end if there were any) and the URLs it requested.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+
+	mu       sync.Mutex
+	requests []string
+	seen     chan string // every requested URL, for tests that wait for one
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("browser tests need %s under CI: %v", chromiumPath, err)
+		}
+		t.Skipf("browser tests skipped: %s not found; install the Debian package chromium (apt-get install chromium) to run them", chromiumPath)
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	b := &browser{t: t, ctx: ctx, seen: make(chan string, 1024)}
+
+	var errMu sync.Mutex
+	var jsErrors []string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			text := d.Text
+			if d.Exception != nil {
+				text += " " + d.Exception.Description
+			}
+			errMu.Lock()
+			jsErrors = append(jsErrors, "exception: "+text)
+			errMu.Unlock()
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, a := range ev.Args {
+					parts = append(parts, string(a.Value)+a.Description)
+				}
+				errMu.Lock()
+				jsErrors = append(jsErrors, "console.error: "+strings.Join(parts, " "))
+				errMu.Unlock()
+			}
+		case *network.EventRequestWillBeSent:
+			b.mu.Lock()
+			b.requests = append(b.requests, ev.Request.URL)
+			b.mu.Unlock()
+			select {
+			case b.seen <- ev.Request.URL:
+			default: // nobody is waiting for this many; the list above keeps them all
+			}
+		}
+	}); err != nil {
+		cancel()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		errMu.Lock()
+		defer errMu.Unlock()
+		for _, e := range jsErrors {
+			t.Errorf("JavaScript error in the page: %s", e)
+		}
+	})
+	return b
+}
+
+// do runs browser actions with a bound, failing the test with what was being done.
+func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitFor waits until the CSS selector matches a visible element.
+func (b *browser) waitFor(sel string) {
+	b.t.Helper()
+	b.do("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+func eval[T any](b *browser, expr string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// countRequests returns how many requested URLs contain part.
+func (b *browser) countRequests(part string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, u := range b.requests {
+		if strings.Contains(u, part) {
+			n++
+		}
+	}
+	return n
+}
+
+// timelineSeqs lists the seq of each timeline row, top to bottom.
+func timelineSeqs(b *browser) []string {
+	b.t.Helper()
+	return eval[[]string](b, `Array.from(document.querySelectorAll('#timeline li')).map(li => li.dataset.seq)`)
+}
+
+func checkSeqs(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("timeline rows have seqs %v, want %v (newest first, each once)", got, want)
+	}
+}
+
+// screenshots saves the page at phone and desktop size into $ORDERCAST_SCREENSHOTS, when set,
+// so that a person can look at them; the tests assert nothing about pixels.
+func screenshots(b *browser, name string) {
+	b.t.Helper()
+	dir := os.Getenv("ORDERCAST_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	for _, size := range []struct {
+		label string
+		w, h  int64
+	}{{"phone", 390, 844}, {"desktop", 1280, 860}} {
+		b.do("resize to "+size.label, chromedp.EmulateViewport(size.w, size.h))
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		cancel()
+		if err != nil {
+			b.t.Fatalf("screenshot: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name+"-"+size.label+".png"), png, 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+	}
+}
+
+func TestTrackingPageShowsStatusAndLiveChanges(t *testing.T) {
+	srv := startPageServer(t)
+	b := newBrowser(t)
+	srv.createOrder("o-live")
+
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-live"))
+	b.waitFor(`#status-line[data-status="placed"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`#stepper li[data-status="placed"][aria-current="step"]`)
+	if live := eval[string](b, `document.getElementById('status-line').getAttribute('aria-live')`); live != "polite" {
+		t.Fatalf("status line aria-live = %q, want polite: changes must be announced", live)
+	}
+
+	// A marker on window survives only if the page is not reloaded.
+	eval[bool](b, `window.noReload = true`)
+	srv.setStatus("o-live", ordercast.StatusConfirmed, "Luigi accepted")
+	b.waitFor(`#status-line[data-status="confirmed"]`)
+	b.waitFor(`#stepper li[data-status="confirmed"][aria-current="step"]`)
+	b.waitFor(`#stepper li[data-status="placed"][data-state="done"] time`)
+	b.waitFor(`#timeline li[data-seq="2"] .row-note`)
+	if !eval[bool](b, `window.noReload === true`) {
+		t.Fatal("the page reloaded to show the change")
+	}
+	if note := eval[string](b, `document.querySelector('#timeline li[data-seq="2"] .row-note').textContent`); note != "Luigi accepted" {
+		t.Fatalf("timeline note = %q, want %q", note, "Luigi accepted")
+	}
+	checkSeqs(t, timelineSeqs(b), "2", "1")
+	if got := eval[string](b, `document.getElementById('status-line').textContent`); !strings.Contains(got, "Confirmed") {
+		t.Fatalf("status line = %q, want it to name the new status", got)
+	}
+	srv.setStatus("o-live", ordercast.StatusPreparing, "")
+	b.waitFor(`#status-line[data-status="preparing"]`)
+	screenshots(b, "track")
+}
+
+func TestTrackingPageResumesAfterServerRestart(t *testing.T) {
+	srv := startPageServer(t)
+	b := newBrowser(t)
+	srv.createOrder("o-restart")
+	srv.setStatus("o-restart", ordercast.StatusConfirmed, "")
+
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-restart"))
+	b.waitFor(`#status-line[data-status="confirmed"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	checkSeqs(t, timelineSeqs(b), "2", "1")
+
+	srv.stop()
+	b.waitFor(`#conn[data-state="reconnecting"]`)
+
+	// A change made while the page is away, straight into the same database file.
+	st := sqlite.New(srv.db)
+	if err := st.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := st.AppendStatus(context.Background(), ordercast.StatusChange{
+		OrderID: "o-restart", Status: ordercast.StatusPreparing, Note: "changed while away",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.start() // the same port: the page's EventSource reconnects by itself
+	b.waitFor(`#status-line[data-status="preparing"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`#timeline li[data-seq="3"] .row-note`)
+	checkSeqs(t, timelineSeqs(b), "3", "2", "1")
+
+	srv.setStatus("o-restart", ordercast.StatusReady, "")
+	b.waitFor(`#status-line[data-status="ready"]`)
+	checkSeqs(t, timelineSeqs(b), "4", "3", "2", "1")
+}
+
+func TestTrackingPageEndsAfterTerminalStatus(t *testing.T) {
+	srv := startPageServer(t)
+	b := newBrowser(t)
+	srv.createOrder("o-end")
+	streamPath := "/v1/orders/o-end/stream"
+
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-end"))
+	b.waitFor(`#conn[data-state="live"]`)
+	srv.setStatus("o-end", ordercast.StatusDelivered, "at the door")
+	b.waitFor(`#conn[data-state="ended"]`)
+	b.waitFor(`#stepper li[data-status="delivered"][aria-current="step"]`)
+	streams := b.countRequests(streamPath)
+
+	// Had the page left its EventSource open, the browser would reconnect after the retry delay.
+	// The page waits several of those, then asks for a marker URL; once the marker request is
+	// seen, any reconnect would have been seen before it.
+	marker := srv.url + "/healthz?after-ended"
+	eval[bool](b, `new Promise(done => setTimeout(() => fetch('/healthz?after-ended').then(() => done(true)), `+
+		durationMS(4*testRetry)+`))`)
+	waitForRequest(t, b, marker)
+	if got := b.countRequests(streamPath); got != streams {
+		t.Fatalf("the page asked for its stream %d more times after it ended", got-streams)
+	}
+	checkSeqs(t, timelineSeqs(b), "2", "1")
+
+	// An order that has already ended is shown without opening a stream at all.
+	before := b.countRequests(streamPath)
+	b.do("reload", chromedp.Navigate(srv.url+"/track/o-end"))
+	b.waitFor(`#conn[data-state="ended"]`)
+	b.waitFor(`#status-line[data-status="delivered"]`)
+	eval[bool](b, `fetch('/healthz?after-reload').then(() => true)`)
+	waitForRequest(t, b, srv.url+"/healthz?after-reload")
+	if got := b.countRequests(streamPath); got != before {
+		t.Fatalf("the page opened a stream for an order that had ended")
+	}
+}
+
+func waitForRequest(t *testing.T, b *browser, url string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case u := <-b.seen:
+			if u == url {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("the page never requested %s", url)
+		}
+	}
+}
+
+func durationMS(d time.Duration) string {
+	return strconv.FormatInt(d.Milliseconds(), 10)
+}
+
+func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
+	srv := startPageServer(t)
+	b := newBrowser(t)
+	srv.createOrder("o-console")
+	row := `li.order[data-order-id="o-console"]`
+
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row + `[data-status="placed"]`)
+
+	b.do("advance", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + `[data-status="confirmed"]`)
+	if got := srv.order("o-console").Status; got != ordercast.StatusConfirmed {
+		t.Fatalf("after Advance the API says %s, want confirmed", got)
+	}
+
+	// Backwards is refused; the console shows the API's message and the order stays.
+	b.do("pick placed", chromedp.SetValue(chromedp.CSS(row+` .pick`), "placed"))
+	b.do("set", chromedp.Click(chromedp.CSS(row+` .set`)))
+	b.waitFor(row + ` .row-error`)
+	msg := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`)
+	if want := "cannot move from confirmed back to placed"; msg != want {
+		t.Fatalf("error shown = %q, want the API's message %q", msg, want)
+	}
+	if got := srv.order("o-console").Status; got != ordercast.StatusConfirmed {
+		t.Fatalf("after a refused change the API says %s, want confirmed", got)
+	}
+
+	// Changes made elsewhere arrive through the stream of all orders.
+	srv.setStatus("o-console", ordercast.StatusReady, "")
+	b.waitFor(row + `[data-status="ready"]`)
+
+	// An order created in the form appears and can be cancelled.
+	b.do("create",
+		chromedp.SendKeys(chromedp.CSS(`#create input[name="id"]`), "o-form"),
+		chromedp.SendKeys(chromedp.CSS(`#create input[name="restaurant"]`), "Saffron House"),
+		chromedp.Click(chromedp.CSS(`#create button[type="submit"]`)),
+	)
+	b.waitFor(`li.order[data-order-id="o-form"][data-status="placed"]`)
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](
+		`document.querySelector('li.order[data-order-id="o-form"] .order-meta').textContent.includes('Saffron House')`,
+		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Fatalf("the new order's details never showed: %v", err)
+	}
+	screenshots(b, "console")
+	b.do("cancel", chromedp.Click(chromedp.CSS(`li.order[data-order-id="o-form"] .cancel`)))
+	b.waitFor(`li.order[data-order-id="o-form"][data-status="cancelled"]`)
+	if got := srv.order("o-form").Status; got != ordercast.StatusCancelled {
+		t.Fatalf("after Cancel the API says %s, want cancelled", got)
+	}
+
+	// Creating an order that exists with other details shows the API's refusal.
+	b.do("create a clash",
+		chromedp.SendKeys(chromedp.CSS(`#create input[name="id"]`), "o-console"),
+		chromedp.Click(chromedp.CSS(`#create button[type="submit"]`)),
+	)
+	b.waitFor(`#create-error`)
+	if msg := eval[string](b, `document.getElementById('create-error').textContent`); !strings.Contains(msg, "already exists") {
+		t.Fatalf("create error shown = %q, want the API's order_exists message", msg)
+	}
+}
+
+func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
+	srv := startPageServer(t)
+	b := newBrowser(t)
+	srv.createOrder("o-home")
+	b.do("open the home page", chromedp.Navigate(srv.url+"/"))
+	b.waitFor(`a[href="/console"]`)
+	b.do("follow the order link", chromedp.Click(chromedp.CSS(`a[href="/track/o-home"]`)))
+	b.waitFor(`#status-line[data-status="placed"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	b.do("open an unknown order", chromedp.Navigate(srv.url+"/track/o-nope"))
+	b.waitFor(`#problem`)
+	if msg := eval[string](b, `document.getElementById('problem').textContent`); msg != "There is no order o-nope." {
+		t.Fatalf("unknown order shows %q", msg)
+	}
+	b.waitFor(`#conn[data-state="ended"]`)
+	b.do("back home", chromedp.Navigate(srv.url+"/"))
+	b.waitFor(`a[href="/track/o-home"]`)
+	screenshots(b, "home")
+}

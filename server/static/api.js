@@ -1,0 +1,130 @@
+// ordercast's one door to the server. Every fetch and EventSource of the pages goes through
+// here, so that credentials (an auth token, later) are added in one place.
+(function () {
+  'use strict';
+
+  var TERMINAL = { delivered: true, cancelled: true };
+
+  // Forward stages in order, and how people read them.
+  var STAGES = ['placed', 'confirmed', 'preparing', 'ready', 'out_for_delivery', 'delivered'];
+  var LABELS = {
+    placed: 'Placed', confirmed: 'Confirmed', preparing: 'Preparing', ready: 'Ready',
+    out_for_delivery: 'Out for delivery', delivered: 'Delivered', cancelled: 'Cancelled'
+  };
+
+  // url builds a same-origin URL with query parameters; the one place a token would be added to
+  // EventSource, which cannot send headers.
+  function url(path, params) {
+    var u = new URL(path, window.location.href);
+    Object.keys(params || {}).forEach(function (k) {
+      if (params[k] !== undefined && params[k] !== '') u.searchParams.set(k, params[k]);
+    });
+    return u.toString();
+  }
+
+  // ApiError carries the API's stable code and its message for people.
+  function ApiError(status, code, message) {
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.message = message;
+  }
+  ApiError.prototype = Object.create(Error.prototype);
+
+  // request calls the JSON API and resolves with the decoded body, or rejects with an ApiError
+  // holding the server's error message.
+  function request(method, path, body) {
+    var init = { method: method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    return fetch(url(path), init).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!res.ok) {
+          var err = data && data.error;
+          throw new ApiError(res.status, err ? err.code : 'http_' + res.status,
+            err ? err.message : 'The server answered ' + res.status + '.');
+        }
+        return data;
+      });
+    }, function () {
+      throw new ApiError(0, 'network', 'The server cannot be reached.');
+    });
+  }
+
+  // stream keeps an EventSource open on path. The browser reconnects by itself after a network
+  // error, sending Last-Event-ID; when it gives up instead (an error status, such as 503 from a
+  // draining node), stream opens a new one from the last id seen, backing off. opts:
+  //   events:      {name: function(data, messageEvent)}, data decoded from JSON
+  //   lastEventId: where to resume on the first connect
+  //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'ended'
+  // It returns {close()}: close ends it for good and reports 'ended'.
+  function stream(path, opts) {
+    var es = null, timer = null, closed = false, backoff = 1000;
+    var lastId = opts.lastEventId ? String(opts.lastEventId) : '';
+    var state = '';
+    function setState(s) {
+      if (s === state) return;
+      state = s;
+      if (opts.onState) opts.onState(s);
+    }
+    function open() {
+      timer = null;
+      es = new EventSource(url(path, { lastEventId: lastId }));
+      es.onopen = function () { backoff = 1000; setState('live'); };
+      es.onerror = function () {
+        if (closed) return;
+        if (es.readyState === EventSource.CLOSED) {
+          es = null;
+          timer = setTimeout(open, backoff);
+          backoff = Math.min(backoff * 2, 30000);
+        }
+        setState('reconnecting');
+      };
+      Object.keys(opts.events).forEach(function (name) {
+        es.addEventListener(name, function (ev) {
+          if (closed) return;
+          if (ev.lastEventId) lastId = ev.lastEventId;
+          opts.events[name](JSON.parse(ev.data), ev);
+        });
+      });
+    }
+    setState('connecting');
+    open();
+    return {
+      close: function () {
+        if (closed) return;
+        closed = true;
+        if (timer) clearTimeout(timer);
+        if (es) es.close();
+        setState('ended');
+      }
+    };
+  }
+
+  // showConnection mirrors a stream's state in the header's indicator.
+  function showConnection(el, s) {
+    var text = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', ended: 'ended' };
+    el.dataset.state = s;
+    el.textContent = text[s] || s;
+  }
+
+  function formatTime(iso) {
+    var d = new Date(iso);
+    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+
+  window.ordercast = {
+    STAGES: STAGES,
+    LABELS: LABELS,
+    terminal: function (status) { return TERMINAL[status] === true; },
+    label: function (status) { return LABELS[status] || status; },
+    request: request,
+    stream: stream,
+    showConnection: showConnection,
+    formatTime: formatTime
+  };
+})();

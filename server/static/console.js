@@ -1,0 +1,224 @@
+// The operator's console: creates orders and moves them along through the JSON API, and stays live
+// through one stream of every active order's changes (GET /v1/stream: a snapshot, then status
+// events). A row keeps the highest version it has seen, so a late or repeated event is ignored.
+(function () {
+  'use strict';
+  var oc = window.ordercast;
+  var list = document.getElementById('orders');
+  var empty = document.getElementById('empty');
+  var count = document.getElementById('order-count');
+  var announce = document.getElementById('announce');
+  var conn = document.getElementById('conn');
+  var form = document.getElementById('create');
+  var createError = document.getElementById('create-error');
+
+  // How long a finished order stays on screen, so the operator sees how it ended.
+  var ENDED_LINGER_MS = 8000;
+
+  var rows = new Map(); // order id -> {order, el}
+
+  function next(status) {
+    var i = oc.STAGES.indexOf(status);
+    return i >= 0 && i < oc.STAGES.length - 1 ? oc.STAGES[i + 1] : '';
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function summary(details) {
+    var parts = [];
+    if (details && details.restaurant) parts.push(details.restaurant);
+    if (details && details.items) parts.push(details.items + (details.items === 1 ? ' item' : ' items'));
+    return parts.join(' · ');
+  }
+
+  function buildRow(id) {
+    var li = el('li', 'order');
+    li.dataset.orderId = id;
+    var head = el('div', 'order-head');
+    var link = el('a', 'order-id', id);
+    link.href = '/track/' + encodeURIComponent(id);
+    var badge = el('span', 'badge');
+    head.append(link, badge);
+    var meta = el('div', 'order-meta');
+    var actions = el('div', 'actions');
+    var advance = el('button', 'advance');
+    advance.type = 'button';
+    var cancel = el('button', 'cancel danger', 'Cancel');
+    cancel.type = 'button';
+    var pick = el('select', 'pick');
+    pick.setAttribute('aria-label', 'Status for order ' + id);
+    oc.STAGES.concat(['cancelled']).forEach(function (s) {
+      var o = el('option', '', oc.label(s));
+      o.value = s;
+      pick.append(o);
+    });
+    var set = el('button', 'set', 'Set');
+    set.type = 'button';
+    actions.append(advance, cancel, pick, set);
+    var error = el('p', 'problem row-error');
+    error.setAttribute('role', 'alert');
+    error.hidden = true;
+    li.append(head, meta, actions, error);
+
+    advance.addEventListener('click', function () { change(id, next(rows.get(id).order.status)); });
+    cancel.addEventListener('click', function () { change(id, 'cancelled'); });
+    set.addEventListener('click', function () { change(id, pick.value); });
+    return li;
+  }
+
+  function render(row) {
+    var o = row.order, li = row.el;
+    var ended = oc.terminal(o.status);
+    li.dataset.status = o.status;
+    li.dataset.version = String(o.version);
+    var badge = li.querySelector('.badge');
+    badge.textContent = oc.label(o.status);
+    badge.dataset.status = o.status;
+    var meta = summary(o.details);
+    li.querySelector('.order-meta').textContent =
+      (meta ? meta + ' · ' : '') + 'updated ' + oc.formatTime(o.updated_at);
+    var n = next(o.status);
+    var advance = li.querySelector('.advance');
+    advance.textContent = n ? 'Advance to ' + oc.label(n) : 'Advance';
+    advance.disabled = ended || !n || row.busy;
+    li.querySelector('.cancel').disabled = ended || row.busy;
+    li.querySelector('.set').disabled = ended || row.busy;
+    li.querySelector('.pick').disabled = ended || row.busy;
+    if (n && !row.picked) li.querySelector('.pick').value = n;
+    if (ended && !row.removeTimer) {
+      row.removeTimer = setTimeout(function () { remove(o.id); }, ENDED_LINGER_MS);
+    }
+  }
+
+  function remove(id) {
+    var row = rows.get(id);
+    if (!row) return;
+    if (row.removeTimer) clearTimeout(row.removeTimer);
+    row.el.remove();
+    rows.delete(id);
+    updateCount();
+  }
+
+  function updateCount() {
+    var active = 0;
+    rows.forEach(function (r) { if (!oc.terminal(r.order.status)) active++; });
+    count.textContent = '(' + active + ')';
+    empty.hidden = rows.size > 0;
+  }
+
+  // upsert shows an order's state unless the row already has a newer version.
+  function upsert(o) {
+    var row = rows.get(o.id);
+    if (row && row.order.version >= o.version) {
+      // Events carry no details: a row first seen through one learns them from the order.
+      if (!row.order.details && o.details) {
+        row.order.details = o.details;
+        render(row);
+      }
+      return;
+    }
+    if (!row) {
+      if (oc.terminal(o.status)) return; // an order that ended before we ever saw it
+      row = { order: o, el: buildRow(o.id) };
+      rows.set(o.id, row);
+      list.prepend(row.el);
+    } else {
+      if (row.order.status !== o.status) row.picked = false; // a new status resets the choice
+      row.order = Object.assign({}, row.order, o);
+    }
+    render(row);
+    updateCount();
+  }
+
+  // applyEvent folds one status event into its order's row.
+  function applyEvent(ev) {
+    var row = rows.get(ev.order_id);
+    var base = row ? row.order : { id: ev.order_id, details: null, created_at: ev.at };
+    if (row && row.order.version >= ev.seq) return;
+    upsert(Object.assign({}, base, { status: ev.status, version: ev.seq, updated_at: ev.at }));
+    if (!rows.has(ev.order_id)) return;
+    announce.textContent = 'Order ' + ev.order_id + ' is now ' + oc.label(ev.status) + '.';
+    if (!row) {
+      oc.request('GET', '/v1/orders/' + encodeURIComponent(ev.order_id)).then(upsert, function (err) {
+        showRowError(ev.order_id, err.message);
+      });
+    }
+  }
+
+  // snapshot replaces what the console shows with the server's current list.
+  function snapshot(orders) {
+    var keep = new Set(orders.map(function (o) { return o.id; }));
+    rows.forEach(function (row, id) {
+      if (!keep.has(id) && !oc.terminal(row.order.status)) remove(id);
+    });
+    orders.slice().reverse().forEach(upsert); // oldest first, so the newest ends up on top
+    updateCount();
+  }
+
+  function showRowError(id, text) {
+    var row = rows.get(id);
+    if (!row) return;
+    var p = row.el.querySelector('.row-error');
+    p.textContent = text;
+    p.hidden = !text;
+  }
+
+  function change(id, status) {
+    var row = rows.get(id);
+    if (!row || !status) return;
+    row.busy = true;
+    render(row);
+    showRowError(id, '');
+    oc.request('POST', '/v1/orders/' + encodeURIComponent(id) + '/status',
+      { status: status, note: 'set in the console', expected_version: row.order.version })
+      .then(function (res) {
+        upsert(res.order);
+      }, function (err) {
+        showRowError(id, err.message);
+      })
+      .then(function () {
+        var r = rows.get(id);
+        if (!r) return;
+        r.busy = false;
+        render(r);
+      });
+  }
+
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var data = new FormData(form);
+    var details = {};
+    var restaurant = String(data.get('restaurant') || '').trim();
+    var items = Number(data.get('items'));
+    if (restaurant) details.restaurant = restaurant;
+    if (items > 0) details.items = items;
+    var body = { details: details, note: 'created in the console' };
+    var id = String(data.get('id') || '').trim();
+    if (id) body.id = id;
+    createError.hidden = true;
+    oc.request('POST', '/v1/orders', body).then(function (o) {
+      upsert(o);
+      form.reset();
+    }, function (err) {
+      createError.textContent = err.message;
+      createError.hidden = false;
+    });
+  });
+
+  list.addEventListener('change', function (e) {
+    if (!e.target.classList.contains('pick')) return;
+    var row = rows.get(e.target.closest('.order').dataset.orderId);
+    if (row) row.picked = true;
+  });
+
+  updateCount();
+  oc.stream('/v1/stream', {
+    onState: function (s) { oc.showConnection(conn, s); },
+    events: { snapshot: snapshot, status: applyEvent }
+  });
+})();

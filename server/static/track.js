@@ -1,0 +1,164 @@
+// The live tracking page: loads the order's history, then follows its stream until it ends.
+// Timeline rows are keyed by seq, so history and stream may overlap without duplicating a row.
+(function () {
+  'use strict';
+  var oc = window.ordercast;
+  var root = document.getElementById('track');
+  var id = root.dataset.orderId;
+  var base = '/v1/orders/' + encodeURIComponent(id);
+  var conn = document.getElementById('conn');
+  var statusLine = document.getElementById('status-line');
+  var problem = document.getElementById('problem');
+  var stepper = document.getElementById('stepper');
+  var timeline = document.getElementById('timeline');
+
+  var events = new Map(); // seq -> event
+  var latest = null;      // the event with the highest seq
+  var stream = null;
+
+  function showProblem(text) {
+    problem.textContent = text;
+    problem.hidden = !text;
+  }
+
+  function showDetails(details) {
+    var dl = document.getElementById('details');
+    dl.textContent = '';
+    Object.keys(details || {}).forEach(function (k) {
+      var v = details[k];
+      if (v === null || typeof v === 'object') return;
+      var dt = document.createElement('dt');
+      dt.textContent = k.replace(/_/g, ' ');
+      var dd = document.createElement('dd');
+      dd.textContent = String(v);
+      dl.append(dt, dd);
+    });
+    dl.hidden = dl.childElementCount === 0;
+  }
+
+  // renderStepper draws every forward stage, marks those reached (with the time each was
+  // reached), the current one, and a cancelled order's last step.
+  function renderStepper() {
+    var reachedAt = {};
+    events.forEach(function (ev) {
+      if (!reachedAt[ev.status]) reachedAt[ev.status] = ev.at;
+    });
+    var current = latest ? latest.status : '';
+    var cancelled = current === 'cancelled';
+    var rank = oc.STAGES.indexOf(current);
+    if (cancelled) {
+      // The furthest stage reached before the cancellation.
+      rank = -1;
+      events.forEach(function (ev) { rank = Math.max(rank, oc.STAGES.indexOf(ev.status)); });
+    }
+    var steps = oc.STAGES.map(function (s, i) {
+      var state = i < rank || (i === rank && cancelled) ? 'done' : i === rank ? 'current' : 'todo';
+      if (state === 'done' && !reachedAt[s]) state = 'skipped';
+      if (cancelled && state === 'todo') state = 'void';
+      return { status: s, state: state, at: reachedAt[s] };
+    });
+    if (cancelled) steps.push({ status: 'cancelled', state: 'current', at: reachedAt.cancelled });
+
+    stepper.textContent = '';
+    steps.forEach(function (step) {
+      var li = document.createElement('li');
+      li.className = 'step';
+      li.dataset.status = step.status;
+      li.dataset.state = step.state;
+      if (step.state === 'current') li.setAttribute('aria-current', 'step');
+      var name = document.createElement('span');
+      name.className = 'step-name';
+      name.textContent = oc.label(step.status);
+      var when = document.createElement('span');
+      when.className = 'step-time';
+      if (step.at) {
+        var t = document.createElement('time');
+        t.dateTime = step.at;
+        t.textContent = oc.formatTime(step.at);
+        when.append(t);
+      } else if (step.state === 'skipped') {
+        when.textContent = 'skipped';
+      }
+      li.append(name, when);
+      stepper.append(li);
+    });
+  }
+
+  // addRow puts one event in the timeline, newest first, unless its seq is already there.
+  function addRow(ev) {
+    if (timeline.querySelector('li[data-seq="' + ev.seq + '"]')) return;
+    var li = document.createElement('li');
+    li.className = 'row';
+    li.dataset.seq = String(ev.seq);
+    li.dataset.status = ev.status;
+    var t = document.createElement('time');
+    t.dateTime = ev.at;
+    t.textContent = oc.formatTime(ev.at);
+    var what = document.createElement('span');
+    what.className = 'row-status';
+    what.textContent = oc.label(ev.status);
+    li.append(t, what);
+    if (ev.note) {
+      var note = document.createElement('span');
+      note.className = 'row-note';
+      note.textContent = ev.note;
+      li.append(note);
+    }
+    var after = null; // the first row with a lower seq: the new row goes before it
+    timeline.querySelectorAll('li[data-seq]').forEach(function (row) {
+      if (!after && Number(row.dataset.seq) < ev.seq) after = row;
+    });
+    timeline.insertBefore(li, after);
+  }
+
+  // apply takes events from the history or the stream, in any order and with repeats.
+  function apply(list) {
+    var moved = false;
+    list.forEach(function (ev) {
+      if (events.has(ev.seq)) return;
+      events.set(ev.seq, ev);
+      addRow(ev);
+      if (!latest || ev.seq > latest.seq) { latest = ev; moved = true; }
+    });
+    if (!moved) return;
+    renderStepper();
+    // The status line is a polite live region: screen readers announce each change.
+    var name = document.createElement('span');
+    name.textContent = oc.label(latest.status);
+    var since = document.createElement('span');
+    since.className = 'since';
+    since.textContent = ' since ' + oc.formatTime(latest.at);
+    statusLine.replaceChildren(name, since);
+    statusLine.dataset.status = latest.status;
+    document.title = oc.label(latest.status) + ' · Order ' + id;
+  }
+
+  function follow() {
+    if (oc.terminal(latest.status)) {
+      oc.showConnection(conn, 'ended');
+      return;
+    }
+    stream = oc.stream(base + '/stream', {
+      lastEventId: latest.seq,
+      onState: function (s) { oc.showConnection(conn, s); },
+      events: {
+        status: function (ev) {
+          apply([ev]);
+          // The server ends the stream after a terminal event; closing first keeps the browser
+          // from asking again.
+          if (oc.terminal(latest.status)) stream.close();
+        }
+      }
+    });
+  }
+
+  Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
+    showDetails(res[0].details);
+    apply(res[1].events);
+    follow();
+  }, function (err) {
+    oc.showConnection(conn, 'ended');
+    statusLine.textContent = '';
+    showProblem(err.code === 'not_found' ? 'There is no order ' + id + '.' : err.message);
+  });
+})();

@@ -1,0 +1,117 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/server"
+)
+
+// allStreamEvent is one event read from GET /v1/stream.
+type allStreamEvent struct {
+	name, id, data string
+}
+
+// openAllStream connects to GET /v1/stream and returns a function that reads the next event.
+func openAllStream(t *testing.T, srv *pageServer) func() allStreamEvent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, "GET", srv.url+"/v1/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET /v1/stream: HTTP %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	r := bufio.NewReader(res.Body)
+	return func() allStreamEvent {
+		t.Helper()
+		var ev allStreamEvent
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("read stream: %v", err)
+			}
+			line = strings.TrimSuffix(line, "\n")
+			switch {
+			case line == "":
+				if ev.name != "" || ev.data != "" {
+					return ev
+				}
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				ev.data = strings.TrimPrefix(line, "data: ")
+			case strings.HasPrefix(line, "id: "):
+				ev.id = strings.TrimPrefix(line, "id: ")
+			}
+		}
+	}
+}
+
+func snapshotIDs(t *testing.T, ev allStreamEvent) map[string]ordercast.Status {
+	t.Helper()
+	if ev.name != server.EventSnapshot {
+		t.Fatalf("got event %q, want %q", ev.name, server.EventSnapshot)
+	}
+	var orders []ordercast.Order
+	if err := json.Unmarshal([]byte(ev.data), &orders); err != nil {
+		t.Fatalf("snapshot data %q: %v", ev.data, err)
+	}
+	out := map[string]ordercast.Status{}
+	for _, o := range orders {
+		out[o.ID] = o.Status
+	}
+	return out
+}
+
+func TestStreamAllSendsSnapshotThenChanges(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("a-active")
+	srv.createOrder("a-done")
+	srv.setStatus("a-done", ordercast.StatusDelivered, "")
+	srv.setStatus("a-active", ordercast.StatusConfirmed, "")
+
+	next := openAllStream(t, srv)
+	snap := snapshotIDs(t, next())
+	if len(snap) != 1 || snap["a-active"] != ordercast.StatusConfirmed {
+		t.Fatalf("snapshot = %v, want only a-active, confirmed (no terminal orders)", snap)
+	}
+
+	srv.setStatus("a-active", ordercast.StatusPreparing, "on it")
+	srv.createOrder("a-new")
+	for _, want := range []ordercast.Event{
+		{OrderID: "a-active", Seq: 3, Status: ordercast.StatusPreparing, Note: "on it"},
+		{OrderID: "a-new", Seq: 1, Status: ordercast.StatusPlaced},
+	} {
+		ev := next()
+		var got ordercast.Event
+		if err := json.Unmarshal([]byte(ev.data), &got); err != nil {
+			t.Fatal(err)
+		}
+		if ev.name != server.EventStatus || ev.id != "" {
+			t.Fatalf("got event %q with id %q, want %q without id (a reconnect gets a snapshot)", ev.name, ev.id, server.EventStatus)
+		}
+		if got.OrderID != want.OrderID || got.Seq != want.Seq || got.Status != want.Status || got.Note != want.Note {
+			t.Fatalf("got %+v, want %+v", got, want)
+		}
+	}
+
+	// A reconnect is a fresh snapshot of the current state.
+	snap = snapshotIDs(t, openAllStream(t, srv)())
+	if len(snap) != 2 || snap["a-active"] != ordercast.StatusPreparing || snap["a-new"] != ordercast.StatusPlaced {
+		t.Fatalf("snapshot after reconnect = %v, want a-active preparing and a-new placed", snap)
+	}
+}
