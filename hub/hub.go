@@ -168,6 +168,17 @@ func (h *Hub) Publish(ev ordercast.Event) {
 	h.allMu.RUnlock()
 }
 
+// ResyncAll tells every watcher of all orders that it may have missed events, exactly as if its
+// mailbox had overflowed, so that it re-reads the current state from the store. A bus that lost
+// its feed calls it: those watchers see every order, and the store knows best what changed.
+func (h *Hub) ResyncAll() {
+	h.allMu.RLock()
+	for s := range h.all {
+		s.deliver(nil)
+	}
+	h.allMu.RUnlock()
+}
+
 // Watched describes one order that has watchers on this node.
 type Watched struct {
 	OrderID string

@@ -187,3 +187,17 @@ func TestConcurrentPublishSubscribe(t *testing.T) {
 		t.Fatalf("left behind: %d watchers, %d topics", h.Watchers(), len(h.Watched()))
 	}
 }
+
+func TestResyncAllFlagsOnlyWatchersOfEveryOrder(t *testing.T) {
+	h := hub.New()
+	all, one := h.SubscribeAll(), h.Subscribe("a")
+	t.Cleanup(func() { all.Close(); one.Close() })
+	h.ResyncAll()
+	msgs, over := receive(t, all)
+	if len(msgs) != 0 || !over {
+		t.Fatalf("watcher of every order got %d messages, overflow=%v; want none and overflow", len(msgs), over)
+	}
+	if msgs, over := one.Take(); len(msgs) != 0 || over {
+		t.Fatalf("watcher of one order got %d messages, overflow=%v; want nothing", len(msgs), over)
+	}
+}

@@ -54,13 +54,14 @@ func (s *Subscription) Close() {
 	s.hub.unsubscribe(s)
 }
 
+// deliver queues m, or with m nil (or a full mailbox) flags the watcher as having missed events.
 func (s *Subscription) deliver(m *Message) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	if len(s.queue) < s.size {
+	if m != nil && len(s.queue) < s.size {
 		if s.queue == nil {
 			s.queue = make([]*Message, 0, min(s.size, 4))
 		}

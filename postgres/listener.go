@@ -29,11 +29,6 @@ const (
 	// listener checks it with a query. A connection cut without a TCP reset would otherwise
 	// wait for notifications that never come.
 	DefaultHealthInterval = 15 * time.Second
-	// DefaultCatchUpMargin widens the window of a catch-up for watchers of every order, to cover
-	// events stamped (by the database clock) a little before this node noticed the loss.
-	DefaultCatchUpMargin = 5 * time.Second
-	// DefaultCatchUpLimit bounds how many recent events a catch-up for watchers of every order reads.
-	DefaultCatchUpLimit = 10000
 )
 
 // Listener holds a node's one LISTEN connection and feeds every committed event, from any node,
@@ -55,7 +50,6 @@ type Listener struct {
 
 	MinBackoff, MaxBackoff time.Duration
 	HealthInterval         time.Duration
-	CatchUpMargin          time.Duration
 
 	listening  atomic.Bool
 	reconnects atomic.Int64
@@ -93,9 +87,6 @@ func (l *Listener) Open(ctx context.Context) error {
 	}
 	if l.HealthInterval <= 0 {
 		l.HealthInterval = DefaultHealthInterval
-	}
-	if l.CatchUpMargin <= 0 {
-		l.CatchUpMargin = DefaultCatchUpMargin
 	}
 	conn, err := l.connect(ctx)
 	if err != nil {
@@ -155,25 +146,21 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 // run receives until Close; each lost connection is replaced and followed by a catch-up.
 func (l *Listener) run(conn *pgx.Conn) {
 	ctx := l.ctx
-	lastHeard := time.Now()
 	for {
-		err := l.receive(ctx, conn, &lastHeard)
+		err := l.receive(ctx, conn)
 		_ = conn.Close(context.Background())
 		if ctx.Err() != nil {
 			return
 		}
 		l.listening.Store(false)
 		l.Logger.Warn("listener lost its connection; reconnecting", "err", err)
-		// Everything committed after the last moment the connection was known good may have been
-		// missed. The margin covers the events' database clock running a little ahead of ours.
-		since := lastHeard.Add(-l.CatchUpMargin)
 		for {
 			if conn = l.reconnect(ctx); conn == nil {
 				return
 			}
 			// LISTEN is in place before the store is read, so a commit after the read is
 			// notified and one before it is read: nothing falls in between.
-			if err = l.catchUp(ctx, since); err == nil {
+			if err = l.catchUp(ctx); err == nil {
 				break
 			}
 			_ = conn.Close(context.Background())
@@ -183,15 +170,14 @@ func (l *Listener) run(conn *pgx.Conn) {
 			l.Logger.Warn("listener catch-up failed; reconnecting", "err", err)
 		}
 		l.reconnects.Add(1)
-		lastHeard = time.Now()
 		l.listening.Store(true)
-		l.Logger.Info("listener reconnected and caught up", "since", since)
+		l.Logger.Info("listener reconnected and caught up")
 	}
 }
 
 // receive hands notifications to the hub until the connection fails or ctx ends. A silent
 // connection is checked with a query every HealthInterval.
-func (l *Listener) receive(ctx context.Context, conn *pgx.Conn, lastHeard *time.Time) error {
+func (l *Listener) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
 		wctx, cancel := context.WithTimeout(ctx, l.HealthInterval)
 		n, err := conn.WaitForNotification(wctx)
@@ -208,12 +194,10 @@ func (l *Listener) receive(ctx context.Context, conn *pgx.Conn, lastHeard *time.
 			if err != nil {
 				return fmt.Errorf("health check: %w", err)
 			}
-			*lastHeard = time.Now()
 			continue
 		case err != nil:
 			return err
 		}
-		*lastHeard = time.Now()
 		if err := l.handle(ctx, n.Payload); err != nil {
 			return err
 		}
@@ -271,10 +255,9 @@ func (l *Listener) reconnect(ctx context.Context) *pgx.Conn {
 
 // catchUp publishes what the hub's watchers may have missed while the connection was down. For
 // each watched order only the latest event is published, and only when newer than what the hub
-// last saw: a stream that sees the jump fills the gap from the store. Watchers of every order get
-// the latest event of each order changed since `since`.
-func (l *Listener) catchUp(ctx context.Context, since time.Time) error {
-	done := map[string]bool{}
+// last saw: a stream that sees the jump fills the gap from the store. Watchers of every order are
+// told to re-read the current state, as after an overflow: no window of time to guess.
+func (l *Listener) catchUp(ctx context.Context) error {
 	for _, w := range l.Hub.Watched() {
 		evs, err := l.Store.EventsAfter(ctx, w.OrderID, w.LastSeq, 0)
 		if ordercast.ErrorCode(err) == ordercast.ENotFound {
@@ -285,30 +268,7 @@ func (l *Listener) catchUp(ctx context.Context, since time.Time) error {
 		if len(evs) > 0 {
 			l.Hub.Publish(evs[len(evs)-1])
 		}
-		done[w.OrderID] = true // its watchers of every order got it through Publish too
 	}
-	if !l.Hub.WatchesAll() {
-		return nil
-	}
-	evs, err := l.Store.EventsSince(ctx, since, DefaultCatchUpLimit)
-	if err != nil {
-		return fmt.Errorf("catch up all orders: %w", err)
-	}
-	latest := map[string]ordercast.Event{}
-	var order []string
-	for _, ev := range evs {
-		if done[ev.OrderID] {
-			continue
-		}
-		if _, ok := latest[ev.OrderID]; !ok {
-			order = append(order, ev.OrderID)
-		}
-		if ev.Seq > latest[ev.OrderID].Seq {
-			latest[ev.OrderID] = ev
-		}
-	}
-	for _, id := range order {
-		l.Hub.Publish(latest[id])
-	}
+	l.Hub.ResyncAll()
 	return nil
 }

@@ -73,6 +73,22 @@ func collect(t *testing.T, sub *hub.Subscription, done func(ordercast.Event) boo
 	}
 }
 
+// resynced drains sub until it reports an overflow (true) or 10 s pass (false).
+func resynced(t *testing.T, sub *hub.Subscription) bool {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case <-sub.Ready():
+			if _, overflowed := sub.Take(); overflowed {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
 func is(id string, seq int64) func(ordercast.Event) bool {
 	return func(ev ordercast.Event) bool { return ev.OrderID == id && ev.Seq == seq }
 }
@@ -166,7 +182,8 @@ func TestListener_LargeEventByID(t *testing.T) {
 
 // TestListener_ReconnectCatchUp cuts the listener's connection and keeps it from reconnecting
 // while changes commit, then lets it back: it must report not ready while down, and on return
-// publish the latest event of every watched order and of every order changed meanwhile.
+// publish the latest event of every watched order and tell watchers of every order to re-read
+// the state (the overflow signal).
 func TestListener_ReconnectCatchUp(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
@@ -198,9 +215,11 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 	if got := n.l.Reconnects(); got != 1 {
 		t.Errorf("Reconnects = %d, want 1", got)
 	}
-	all := collect(t, n.all, is("other", other.Seq))
-	if !slices.ContainsFunc(all, is("watched", latest.Seq)) {
-		t.Errorf("watcher of every order got %+v, want the latest of watched too", all)
+	if !resynced(t, n.all) {
+		t.Errorf("watcher of every order was not told to re-read the state after the outage")
+	}
+	if o, err := s.Order(t.Context(), "other"); err != nil || o.Version != other.Seq {
+		t.Fatalf("other = %+v, %v; want version %d for a resync to find", o, err, other.Seq)
 	}
 
 	// Live again: a new change arrives through NOTIFY.

@@ -198,25 +198,6 @@ func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, li
 	return events, nil
 }
 
-// EventsSince returns up to limit events stamped at or after since, oldest first, across all
-// orders. A Listener uses it after an outage to tell watchers of every order what changed.
-func (s *Store) EventsSince(ctx context.Context, since time.Time, limit int) ([]ordercast.Event, error) {
-	var lim *int
-	if limit > 0 {
-		lim = &limit
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT `+eventColumns+` FROM order_events WHERE at >= $1 ORDER BY at, order_id, seq LIMIT $2`, since, lim)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: events since %s: %w", since, err)
-	}
-	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Event, error) { return scanEvent(r) })
-	if err != nil {
-		return nil, fmt.Errorf("postgres: events since %s: %w", since, err)
-	}
-	return events, nil
-}
-
 // ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
 // means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {

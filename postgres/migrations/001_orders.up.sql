@@ -25,6 +25,3 @@ CREATE TABLE order_events (
 -- The query repeats this WHERE clause verbatim so the planner can use the index.
 CREATE INDEX orders_active ON orders (updated_at DESC, id)
 	WHERE status NOT IN ('delivered', 'cancelled');
-
--- For a listener that lost its connection: which events were written while it was away.
-CREATE INDEX order_events_at ON order_events (at);
