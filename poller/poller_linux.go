@@ -1,0 +1,358 @@
+//go:build linux
+
+package poller
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Supported reports whether connections can be held on this platform.
+const Supported = true
+
+const (
+	wakeID     = 0 // the epoll id of the eventfd that wakes the loop to stop
+	watchRead  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
+	watchWrite = watchRead | unix.EPOLLOUT
+)
+
+// Poller watches held connections with one epoll instance and one goroutine.
+type Poller struct {
+	// MaxPending bounds each connection's queue of unwritten bytes; set before Open.
+	MaxPending int
+
+	epfd, wakefd int
+	done         chan struct{}
+
+	mu     sync.Mutex
+	conns  map[uint64]*Conn
+	nextID uint64
+	closed bool
+}
+
+// Conn is one held connection. Its methods are safe for concurrent use.
+type Conn struct {
+	p       *Poller
+	id      uint64
+	nc      net.Conn
+	raw     syscall.RawConn
+	onClose func(error)
+
+	mu           sync.Mutex
+	pending      []byte
+	pendingSince time.Time
+	closed       bool
+}
+
+// New returns a Poller with the default limits; call Open before Hold.
+func New() *Poller {
+	return &Poller{MaxPending: DefaultMaxPending}
+}
+
+// Open creates the epoll instance and starts the goroutine that watches it.
+func (p *Poller) Open() error {
+	if p.MaxPending <= 0 {
+		p.MaxPending = DefaultMaxPending
+	}
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("poller: epoll_create: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return fmt.Errorf("poller: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	setID(&ev, wakeID)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return fmt.Errorf("poller: epoll_ctl: %w", err)
+	}
+	p.epfd, p.wakefd = epfd, wakefd
+	p.conns = make(map[uint64]*Conn)
+	p.nextID = wakeID
+	p.done = make(chan struct{})
+	go p.loop()
+	return nil
+}
+
+// Close closes every held connection (their callbacks get ErrClosed), stops the goroutine and
+// releases the epoll instance.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if p.closed || p.done == nil {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	conns := make([]*Conn, 0, len(p.conns))
+	for _, c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		c.Close(ErrClosed)
+	}
+	var one [8]byte
+	one[0] = 1 // eventfd counters are host-endian; any non-zero value wakes the loop
+	if _, err := unix.Write(p.wakefd, one[:]); err != nil {
+		return fmt.Errorf("poller: wake: %w", err)
+	}
+	<-p.done
+	return errors.Join(unix.Close(p.epfd), unix.Close(p.wakefd))
+}
+
+// Len returns the number of connections held now.
+func (p *Poller) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// Hold takes over nc, which must be a socket (a *net.TCPConn or *net.UnixConn) that nobody else
+// reads or writes any more. onClose is called once, from any goroutine, when the connection is
+// closed, with the reason. Deadlines set on nc are cleared: held connections have none.
+func (p *Poller) Hold(nc net.Conn, onClose func(error)) (*Conn, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, ErrUnsupported
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("poller: %w", err)
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("poller: clear deadline: %w", err)
+	}
+	p.mu.Lock()
+	if p.closed || p.done == nil {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	p.nextID++
+	c := &Conn{p: p, id: p.nextID, nc: nc, raw: raw, onClose: onClose}
+	p.conns[c.id] = c
+	p.mu.Unlock()
+
+	// Epoll reports a peer that left before this call as soon as the fd is added.
+	if err := c.ctl(unix.EPOLL_CTL_ADD, watchRead); err != nil {
+		p.mu.Lock()
+		delete(p.conns, c.id)
+		p.mu.Unlock()
+		return nil, err
+	}
+	return c, nil
+}
+
+func setID(ev *unix.EpollEvent, id uint64) {
+	ev.Fd, ev.Pad = int32(uint32(id)), int32(uint32(id>>32))
+}
+
+func getID(ev *unix.EpollEvent) uint64 {
+	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+}
+
+// loop dispatches epoll events until Close wakes it.
+func (p *Poller) loop() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, 256)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			// Only a bad epfd makes epoll_wait fail: nothing more can be watched.
+			p.mu.Lock()
+			p.closed = true
+			p.mu.Unlock()
+			return
+		}
+		for i := range events[:n] {
+			id := getID(&events[i])
+			if id == wakeID {
+				return
+			}
+			p.mu.Lock()
+			c := p.conns[id]
+			p.mu.Unlock()
+			if c != nil {
+				c.handle(events[i].Events)
+			}
+		}
+	}
+}
+
+// handle reacts to the readiness epoll reported for c.
+func (c *Conn) handle(events uint32) {
+	if events&(unix.EPOLLERR|unix.EPOLLHUP|unix.EPOLLRDHUP) != 0 {
+		c.Close(ErrPeerClosed)
+		return
+	}
+	if events&unix.EPOLLIN != 0 {
+		// A watcher has nothing more to say after its request; whatever it sends is drained and
+		// dropped, and end of file means it left.
+		if err := c.drainInput(); err != nil {
+			c.Close(err)
+			return
+		}
+	}
+	if events&unix.EPOLLOUT != 0 {
+		c.mu.Lock()
+		err := c.flushLocked()
+		c.mu.Unlock()
+		if err != nil {
+			c.Close(err)
+		}
+	}
+}
+
+func (c *Conn) drainInput() error {
+	var buf [512]byte
+	for range 64 { // bounded: a client flooding us must not starve the others
+		var n int
+		var rerr error
+		if err := c.raw.Read(func(fd uintptr) bool {
+			n, rerr = unix.Read(int(fd), buf[:])
+			return true
+		}); err != nil {
+			return err
+		}
+		switch {
+		case errors.Is(rerr, unix.EAGAIN) || errors.Is(rerr, unix.EINTR):
+			return nil
+		case rerr != nil:
+			return rerr
+		case n == 0:
+			return ErrPeerClosed
+		}
+	}
+	return nil
+}
+
+// Write sends b now, as far as the socket takes it, and queues the rest to be sent when the
+// socket is writable. It never blocks. A connection whose queue would pass MaxPending is closed
+// with ErrBacklog; a closed connection returns ErrClosed.
+func (c *Conn) Write(b []byte) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	var err error
+	switch {
+	case len(c.pending)+len(b) > c.p.MaxPending:
+		err = ErrBacklog
+	case len(c.pending) > 0:
+		c.pending = append(c.pending, b...) // keep order: the queue goes first
+	default:
+		var n int
+		n, err = c.write(b)
+		if err == nil && n < len(b) {
+			c.pending = append(c.pending[:0:0], b[n:]...)
+			c.pendingSince = time.Now()
+			err = c.ctl(unix.EPOLL_CTL_MOD, watchWrite)
+		}
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.Close(err)
+	}
+	return err
+}
+
+// write makes one non-blocking write attempt; a full socket is n < len(b) with no error.
+func (c *Conn) write(b []byte) (int, error) {
+	var n int
+	var werr error
+	if err := c.raw.Write(func(fd uintptr) bool {
+		n, werr = unix.Write(int(fd), b)
+		return true // never wait: epoll tells us when to try again
+	}); err != nil {
+		return 0, err
+	}
+	if errors.Is(werr, unix.EAGAIN) || errors.Is(werr, unix.EINTR) {
+		return 0, nil
+	}
+	if werr != nil {
+		return 0, werr
+	}
+	return n, nil
+}
+
+// flushLocked writes what is queued; once the queue is empty it stops watching for writability.
+func (c *Conn) flushLocked() error {
+	if c.closed || len(c.pending) == 0 {
+		return nil
+	}
+	n, err := c.write(c.pending)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		c.pendingSince = time.Now() // progress: the client is slow, not stuck
+	}
+	if n < len(c.pending) {
+		c.pending = c.pending[n:]
+		return nil
+	}
+	c.pending = nil
+	return c.ctl(unix.EPOLL_CTL_MOD, watchRead)
+}
+
+// Stalled reports whether bytes have waited in c's queue, without any progress, since before
+// now-timeout: the client is not reading.
+func (c *Conn) Stalled(now time.Time, timeout time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) > 0 && now.Sub(c.pendingSince) > timeout
+}
+
+// Close stops holding c and closes it; the close callback runs once, with err.
+func (c *Conn) Close(err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.pending = nil
+	// Out of the epoll set before the fd is closed, so a new socket reusing the number is never
+	// mistaken for this one.
+	_ = c.ctl(unix.EPOLL_CTL_DEL, 0) // fails only if the fd is already gone, which is the goal
+	c.mu.Unlock()
+	c.p.mu.Lock()
+	delete(c.p.conns, c.id)
+	c.p.mu.Unlock()
+	_ = c.nc.Close() // the socket is done with either way; there is no one to tell of an error
+	if c.onClose != nil {
+		c.onClose(err)
+	}
+}
+
+// RemoteAddr returns the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+func (c *Conn) ctl(op int, events uint32) error {
+	var cerr error
+	err := c.raw.Control(func(fd uintptr) {
+		ev := unix.EpollEvent{Events: events}
+		setID(&ev, c.id)
+		cerr = unix.EpollCtl(c.p.epfd, op, int(fd), &ev)
+	})
+	if err != nil {
+		return fmt.Errorf("poller: %w", err)
+	}
+	if cerr != nil {
+		return fmt.Errorf("poller: epoll_ctl: %w", cerr)
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+//go:build linux
+
+package poller_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast/poller"
+)
+
+func openPoller(t *testing.T) *poller.Poller {
+	t.Helper()
+	p := poller.New()
+	if err := p.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("close poller: %v", err)
+		}
+	})
+	return p
+}
+
+// pair returns both ends of a loopback TCP connection.
+func pair(t *testing.T) (server, client net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, ok := <-accepted
+	if !ok {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// hold holds the server end and returns the channel its close reason arrives on.
+func hold(t *testing.T, p *poller.Poller, nc net.Conn) (*poller.Conn, chan error) {
+	t.Helper()
+	closed := make(chan error, 1)
+	c, err := p.Hold(nc, func(err error) { closed <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, closed
+}
+
+func waitClosed(t *testing.T, closed chan error) error {
+	t.Helper()
+	select {
+	case err := <-closed:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not closed within 10s")
+		return nil
+	}
+}
+
+func TestWriteReachesPeer(t *testing.T) {
+	p := openPoller(t)
+	s, cl := pair(t)
+	c, _ := hold(t, p, s)
+	for _, msg := range []string{"id: 1\n\n", "id: 2\n\n"} {
+		if err := c.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(msg))
+		cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(cl, got); err != nil || string(got) != msg {
+			t.Fatalf("peer read %q, %v; want %q", got, err, msg)
+		}
+	}
+}
+
+func TestPeerClosingIsNoticed(t *testing.T) {
+	p := openPoller(t)
+	s, cl := pair(t)
+	_, closed := hold(t, p, s)
+	cl.Close()
+	if err := waitClosed(t, closed); !errors.Is(err, poller.ErrPeerClosed) {
+		t.Fatalf("close reason %v, want ErrPeerClosed", err)
+	}
+	if p.Len() != 0 {
+		t.Fatalf("Len() = %d after the peer left, want 0", p.Len())
+	}
+}
+
+func TestInputIsDrainedAndIgnored(t *testing.T) {
+	p := openPoller(t)
+	s, cl := pair(t)
+	c, closed := hold(t, p, s)
+	if _, err := cl.Write([]byte("GET /pipelined HTTP/1.1\r\n\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// Still held and writable after the input.
+	if err := c.Write([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 2)
+	cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(cl, got); err != nil || string(got) != "ok" {
+		t.Fatalf("peer read %q, %v", got, err)
+	}
+	select {
+	case err := <-closed:
+		t.Fatalf("closed by input: %v", err)
+	default:
+	}
+}
+
+// TestSlowReaderGetsQueuedBytesInOrder fills the socket of a peer that is not reading, then
+// lets it read, and checks every byte arrives once and in order.
+func TestSlowReaderGetsQueuedBytesInOrder(t *testing.T) {
+	p := openPoller(t)
+	p.MaxPending = 64 << 20 // no backlog limit in this test
+	s, cl := pair(t)
+	c, _ := hold(t, p, s)
+	var want bytes.Buffer
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
+	for i := range 64 {                                      // 4 MiB: far more than socket buffers
+		chunk[0] = byte('A' + i%26)
+		want.Write(chunk)
+		if err := c.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.Stalled(time.Now().Add(time.Hour), time.Minute) {
+		t.Fatal("a peer that has not read 4 MiB does not count as stalled")
+	}
+	got := make([]byte, want.Len())
+	cl.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadFull(cl, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatal("bytes arrived out of order or corrupted")
+	}
+	if c.Stalled(time.Now().Add(time.Hour), time.Minute) {
+		t.Fatal("stalled after the peer read everything")
+	}
+}
+
+func TestBacklogLimitClosesStuckConnection(t *testing.T) {
+	p := openPoller(t)
+	p.MaxPending = 1024
+	s, _ := pair(t)
+	c, closed := hold(t, p, s)
+	chunk := make([]byte, 64<<10)
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ { // bounded: socket buffers are a few MiB at most
+		err = c.Write(chunk)
+	}
+	if !errors.Is(err, poller.ErrBacklog) {
+		t.Fatalf("write error %v, want ErrBacklog", err)
+	}
+	if got := waitClosed(t, closed); !errors.Is(got, poller.ErrBacklog) {
+		t.Fatalf("close reason %v, want ErrBacklog", got)
+	}
+	if err := c.Write([]byte("x")); !errors.Is(err, poller.ErrClosed) {
+		t.Fatalf("write after close: %v, want ErrClosed", err)
+	}
+}
+
+func TestCloseClosesHeldConnections(t *testing.T) {
+	p := poller.New()
+	if err := p.Open(); err != nil {
+		t.Fatal(err)
+	}
+	s, cl := pair(t)
+	_, closed := hold(t, p, s)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitClosed(t, closed); !errors.Is(err, poller.ErrClosed) {
+		t.Fatalf("close reason %v, want ErrClosed", err)
+	}
+	cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := cl.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("peer read %v, want EOF", err)
+	}
+	s2, _ := pair(t)
+	if _, err := p.Hold(s2, nil); !errors.Is(err, poller.ErrClosed) {
+		t.Fatalf("Hold after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestHoldingCostsNoGoroutines holds many connections and checks the goroutine count stays put:
+// the point of the package.
+func TestHoldingCostsNoGoroutines(t *testing.T) {
+	p := openPoller(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const n = 300
+	var clients []net.Conn
+	t.Cleanup(func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	})
+	before := runtime.NumGoroutine()
+	for range n {
+		cl, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, cl)
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Hold(s, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := runtime.NumGoroutine(); got > before+5 {
+		t.Fatalf("%d goroutines holding %d connections, started with %d", got, n, before)
+	}
+	if p.Len() != n {
+		t.Fatalf("Len() = %d, want %d", p.Len(), n)
+	}
+}
