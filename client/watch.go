@@ -131,7 +131,8 @@ func (w *Watch) Close() error {
 
 // Next returns the order's next status event. Events come in seq order, each at most once: after
 // a dropped connection the watch reconnects by itself, resuming after the last event returned, and
-// skips any seq it has already returned. Next returns io.EOF after it has returned a terminal
+// skips any seq it has already returned (counted in Duplicates). An event whose SSE id is not its
+// seq ends the watch with an error. Next returns io.EOF after it has returned a terminal
 // event (delivered or cancelled) or when the server answers 204 No Content, and an *Error when the
 // server answers 4xx; both are final. When ctx ends, Next returns ctx.Err() and the watch stays
 // usable: the next call resumes where this one stopped. When the watch's own context ends or
