@@ -142,10 +142,15 @@ func (c *Client) httpClient() *http.Client {
 
 // newRequest builds a request to path (which may carry a query) with the headers every call shares.
 func (c *Client) newRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
-	if c.BaseURL == "" {
+	return c.newRequestTo(ctx, c.BaseURL, method, path, body)
+}
+
+// newRequestTo is newRequest to another server than BaseURL, for a watch's failover.
+func (c *Client) newRequestTo(ctx context.Context, base, method, path string, body io.Reader) (*http.Request, error) {
+	if base == "" {
 		return nil, errors.New("client: BaseURL is empty")
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.BaseURL, "/")+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, body)
 	if err != nil {
 		return nil, err
 	}

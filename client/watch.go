@@ -51,6 +51,12 @@ type WatchOptions struct {
 	// OnComment, when set, is called with the text of every SSE comment (heartbeats arrive as
 	// "ping"), on the goroutine calling Next.
 	OnComment func(text string)
+	// FailoverURLs are the base URLs of other nodes serving the same orders. The watch first
+	// connects to Client.BaseURL; after each connection that fails or is dropped by the server it
+	// moves on to the next URL of Client.BaseURL, FailoverURLs[0], FailoverURLs[1], … in turn,
+	// resuming there with Last-Event-ID, as a client behind a load balancer lands on another node.
+	// A reconnect after the caller's own context ended stays on the same URL.
+	FailoverURLs []string
 }
 
 // Watch is a resuming subscription to one order's status events (GET /v1/orders/{id}/stream).
@@ -78,8 +84,10 @@ type Watch struct {
 	hasRetry  bool
 	err       error // once set, the watch is over and Next returns it
 
+	base       int // index of the URL in use: 0 is Client.BaseURL, i is FailoverURLs[i-1]
 	lastID     atomic.Int64
 	reconnects atomic.Int64
+	duplicates atomic.Int64
 }
 
 // Watch returns a subscription to the status events of one order. It connects on the first call
@@ -101,6 +109,11 @@ func (c *Client) Watch(ctx context.Context, orderID string, opts WatchOptions) *
 // Reconnects returns how many connection attempts the watch has made after its first.
 func (w *Watch) Reconnects() int { return int(w.reconnects.Load()) }
 
+// Duplicates returns how many events the server sent that the watch skipped because it had
+// already returned them (or a later seq). A correct server resumes exactly after Last-Event-ID,
+// so this stays 0; tests use it to tell a server that replays from a client that hides it.
+func (w *Watch) Duplicates() int { return int(w.duplicates.Load()) }
+
 // LastEventID returns the seq of the last event Next returned (or WatchOptions.LastEventID before
 // the first); it is what a reconnect resumes after.
 func (w *Watch) LastEventID() int64 { return w.lastID.Load() }
@@ -118,7 +131,8 @@ func (w *Watch) Close() error {
 
 // Next returns the order's next status event. Events come in seq order, each at most once: after
 // a dropped connection the watch reconnects by itself, resuming after the last event returned, and
-// skips any seq it has already returned. Next returns io.EOF after it has returned a terminal
+// skips any seq it has already returned (counted in Duplicates). An event whose SSE id is not its
+// seq ends the watch with an error. Next returns io.EOF after it has returned a terminal
 // event (delivered or cancelled) or when the server answers 204 No Content, and an *Error when the
 // server answers 4xx; both are final. When ctx ends, Next returns ctx.Err() and the watch stays
 // usable: the next call resumes where this one stopped. When the watch's own context ends or
@@ -188,7 +202,13 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 		if ev.OrderID != w.orderID {
 			return w.finish(fmt.Errorf("watch %s: server sent an event of order %q", w.orderID, ev.OrderID))
 		}
+		// The watch resumes after the seq while a browser's EventSource resumes after the id; the
+		// two must agree or the two kinds of client would resume at different places.
+		if sev.ID != strconv.FormatInt(ev.Seq, 10) {
+			return w.finish(fmt.Errorf("watch %s: server sent id %q with seq %d", w.orderID, sev.ID, ev.Seq))
+		}
 		if ev.Seq <= w.lastID.Load() {
+			w.duplicates.Add(1)
 			continue // already returned, typically replayed around a reconnect
 		}
 		w.lastID.Store(ev.Seq)
@@ -214,8 +234,12 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	if lastID > 0 && w.opts.LastEventIDInQuery {
 		path += "?lastEventId=" + strconv.FormatInt(lastID, 10)
 	}
+	base := w.c.BaseURL
+	if w.base > 0 {
+		base = w.opts.FailoverURLs[w.base-1]
+	}
 	connCtx, cancel := context.WithCancel(w.ctx)
-	req, err := w.c.newRequest(connCtx, http.MethodGet, path, nil)
+	req, err := w.c.newRequestTo(connCtx, base, http.MethodGet, path, nil)
 	if err != nil {
 		cancel()
 		return true, fmt.Errorf("watch %s: %w", w.orderID, err)
@@ -271,10 +295,11 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	return false, nil
 }
 
-// failed counts a failed attempt, sets the wait before the next, and returns an error once
-// MaxFailures is reached.
+// failed counts a failed attempt, sets the wait before the next, moves on to the next failover
+// URL, and returns an error once MaxFailures is reached.
 func (w *Watch) failed(err error) error {
 	w.failures++
+	w.base = (w.base + 1) % (len(w.opts.FailoverURLs) + 1)
 	if w.opts.MaxFailures > 0 && w.failures >= w.opts.MaxFailures {
 		return fmt.Errorf("watch %s: giving up after %d failed attempts: %w", w.orderID, w.failures, err)
 	}

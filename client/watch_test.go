@@ -303,12 +303,80 @@ func TestWatchSkipsDuplicatesAndOtherEvents(t *testing.T) {
 	})
 	opts := fastRetry
 	opts.OnComment = func(s string) { comments = append(comments, s) }
-	got, err := collect(t, watch(t, s.c, opts))
+	w := watch(t, s.c, opts)
+	got, err := collect(t, w)
 	if err != io.EOF || !slices.Equal(got, []int64{1, 2, 3, 6}) {
 		t.Fatalf("got %v, %v; want [1 2 3 6], io.EOF", got, err)
 	}
 	if !slices.Equal(comments, []string{"ping"}) {
 		t.Errorf("comments = %q, want [ping]", comments)
+	}
+	if got := w.Duplicates(); got != 2 {
+		t.Errorf("Duplicates = %d, want 2 (seqs 1 and 2 sent twice)", got)
+	}
+}
+
+// TestWatchFailsOver: after each failed or dropped connection the watch moves on to the next
+// URL, round the ring of BaseURL and FailoverURLs, resuming after the last event it returned.
+func TestWatchFailsOver(t *testing.T) {
+	a := newStreamServer(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			send(w, 1, 2) // then a drop: the stream ends before the order does
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			send(w, 5, 6)
+		},
+	)
+	b := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+	})
+	c := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 3, 4)
+	})
+	opts := fastRetry
+	opts.FailoverURLs = []string{b.c.BaseURL, c.c.BaseURL}
+	w := watch(t, a.c, opts)
+	got, err := collect(t, w)
+	if err != io.EOF {
+		t.Fatalf("Next ended with %v, want io.EOF", err)
+	}
+	if want := []int64{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
+		t.Errorf("seqs = %v, want %v", got, want)
+	}
+	for _, tc := range []struct {
+		name string
+		s    *streamServer
+		want []string
+	}{{"BaseURL", a, []string{"", "4"}}, {"first failover", b, []string{"2"}}, {"second failover", c, []string{"2"}}} {
+		if got := tc.s.lastEventIDs(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: Last-Event-ID headers = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if got := w.Reconnects(); got != 3 {
+		t.Errorf("Reconnects = %d, want 3", got)
+	}
+	if got := w.Duplicates(); got != 0 {
+		t.Errorf("Duplicates = %d, want 0", got)
+	}
+}
+
+// TestWatchRejectsIDThatIsNotTheSeq: the watch resumes after the seq, a browser after the id, so
+// a server that lets them differ is an error, not something to resume from.
+func TestWatchRejectsIDThatIsNotTheSeq(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		b, _ := json.Marshal(event(1, ordercast.StatusPlaced))
+		fmt.Fprintf(w, "id: 7\nevent: status\ndata: %s\n\n", b)
+	})
+	_, err := watch(t, s.c, fastRetry).Next(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `id "7" with seq 1`) {
+		t.Fatalf("Next = %v, want an error about id 7 and seq 1", err)
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d requests, want 1 (the error is final)", n)
 	}
 }
 

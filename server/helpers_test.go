@@ -10,7 +10,12 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
@@ -30,7 +35,22 @@ func newServer(t *testing.T, configure func(*server.Server)) *testServer {
 	return openServer(t, filepath.Join(t.TempDir(), "ordercast.db"), configure)
 }
 
+// openServer starts a server over the SQLite file at path, which other servers may share.
 func openServer(t *testing.T, path string, configure func(*server.Server)) *testServer {
+	t.Helper()
+	ts := prepareServer(t, path)
+	if configure != nil {
+		configure(ts.Server)
+	}
+	if err := ts.Open(); err != nil {
+		t.Fatalf("open server: %v", err)
+	}
+	return ts
+}
+
+// prepareServer returns a server on 127.0.0.1:0 over the SQLite file at path with its store
+// open, for a test to configure and Open itself. It closes at cleanup.
+func prepareServer(t *testing.T, path string) *testServer {
 	t.Helper()
 	h := hub.New()
 	st := sqlite.New(path)
@@ -40,18 +60,13 @@ func openServer(t *testing.T, path string, configure func(*server.Server)) *test
 	}
 	srv := server.New(st, h)
 	srv.Addr = "127.0.0.1:0"
-	if configure != nil {
-		configure(srv)
-	}
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
 	ts := &testServer{Server: srv, store: st, hub: h, path: path}
 	t.Cleanup(func() { ts.close(t) })
 	return ts
 }
 
-// close shuts the server down and closes its store; safe to call twice.
+// close shuts the server down and closes its store; safe to call twice, and on a server that
+// never opened.
 func (ts *testServer) close(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -89,13 +104,15 @@ func do(t *testing.T, method, url, contentType, body string) (int, []byte) {
 // mustCreate creates an order through the API.
 func mustCreate(t *testing.T, base, id string) ordercast.Order {
 	t.Helper()
-	code, body := do(t, "POST", base+"/v1/orders", "application/json", `{"id":"`+id+`","details":{"items":2}}`)
-	if code != http.StatusCreated {
-		t.Fatalf("create %s: %d %s", id, code, body)
-	}
-	var o ordercast.Order
-	if err := json.Unmarshal(body, &o); err != nil {
-		t.Fatal(err)
+	return mustCreateWith(t, &client.Client{BaseURL: base}, id)
+}
+
+// mustCreateWith creates an order through api, whose HTTPClient may speak HTTP/2 or TLS.
+func mustCreateWith(t *testing.T, api *client.Client, id string) ordercast.Order {
+	t.Helper()
+	o, created, err := api.CreateOrder(context.Background(), client.CreateOrderRequest{ID: id, Details: json.RawMessage(`{"items":2}`)})
+	if err != nil || !created {
+		t.Fatalf("create %s: created %v, %v", id, created, err)
 	}
 	return o
 }
@@ -103,15 +120,17 @@ func mustCreate(t *testing.T, base, id string) ordercast.Order {
 // mustSetStatus changes an order's status through the API.
 func mustSetStatus(t *testing.T, base, id string, status ordercast.Status) ordercast.Event {
 	t.Helper()
-	code, body := do(t, "POST", base+"/v1/orders/"+id+"/status", "application/json", `{"status":"`+string(status)+`"}`)
-	if code != http.StatusOK {
-		t.Fatalf("set %s to %s: %d %s", id, status, code, body)
+	return mustSetStatusWith(t, &client.Client{BaseURL: base}, id, status)
+}
+
+// mustSetStatusWith changes an order's status through api.
+func mustSetStatusWith(t *testing.T, api *client.Client, id string, status ordercast.Status) ordercast.Event {
+	t.Helper()
+	res, err := api.SetStatus(context.Background(), id, client.SetStatusRequest{Status: status})
+	if err != nil {
+		t.Fatalf("set %s to %s: %v", id, status, err)
 	}
-	var resp struct{ Event ordercast.Event }
-	if err := json.Unmarshal(body, &resp); err != nil {
-		t.Fatal(err)
-	}
-	return resp.Event
+	return res.Event
 }
 
 // snapshot is everything the store holds about some orders, to prove a request changed nothing.
@@ -144,4 +163,69 @@ func snapshot(t *testing.T, st ordercast.Store, ids ...string) string {
 	j, _ := json.Marshal(active)
 	b.Write(j)
 	return b.String()
+}
+
+// scrape fetches /metrics and parses the Prometheus text format.
+func scrape(t *testing.T, c *http.Client, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := c.Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: status %d", resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return mfs
+}
+
+// value returns the value of the sample of name whose labels include labels (pairs of name and
+// value); for a histogram, its sample count. Absent is 0.
+func value(mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	mf := mfs[name]
+	if mf == nil {
+		return 0
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		have := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			have[lp.GetName()] = lp.GetValue()
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if have[labels[i]] != labels[i+1] {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return 0
+}
+
+// waitMetric polls /metrics until the sample equals want, or fails after 10 s.
+func waitMetric(t *testing.T, c *http.Client, base string, want float64, name string, labels ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := value(scrape(t, c, base), name, labels...)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -19,13 +19,14 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/server"
 )
 
 // TestH2CStreamsShareOneConnection opens 100 streams over cleartext HTTP/2 and shows that they
 // all ride on one TCP connection and each gets its events.
 func TestH2CStreamsShareOneConnection(t *testing.T) {
-	srv := startServer(t, "", func(s *server.Server) { s.H2C = true })
+	srv := newServer(t, func(s *server.Server) { s.H2C = true })
 	base := srv.URL()
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true) // HTTP/2 with prior knowledge only: no HTTP/1.1 fallback
@@ -44,30 +45,28 @@ func TestH2CStreamsShareOneConnection(t *testing.T) {
 	}
 
 	const orders, perOrder = 4, 25
+	api := &client.Client{BaseURL: base, HTTPClient: c}
 	for i := range orders {
-		createOrder(t, c, base, fmt.Sprintf("h2-%d", i))
+		mustCreateWith(t, api, fmt.Sprintf("h2-%d", i))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	streams := make([]*stream, 0, orders*perOrder)
+	streams := make([]*client.SSEReader, 0, orders*perOrder)
 	for i := range orders * perOrder {
-		st, err := openStream(ctx, c, base, fmt.Sprintf("h2-%d", i%orders), 0)
-		if err != nil {
-			t.Fatal(err)
+		resp, st := openStream(t, ctx, c, base, fmt.Sprintf("h2-%d", i%orders), "")
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("stream %d: protocol %s, want HTTP/2", i, resp.Proto)
 		}
-		if st.Resp.ProtoMajor != 2 {
-			t.Fatalf("stream %d: protocol %s, want HTTP/2", i, st.Resp.Proto)
-		}
-		if ev := st.next(t); ev.Seq != 1 {
+		if ev := next(t, st); ev.Seq != 1 {
 			t.Fatalf("stream %d: first seq %d, want 1", i, ev.Seq)
 		}
 		streams = append(streams, st)
 	}
 	for i := range orders {
-		setStatus(t, c, base, fmt.Sprintf("h2-%d", i), ordercast.StatusConfirmed)
+		mustSetStatusWith(t, api, fmt.Sprintf("h2-%d", i), ordercast.StatusConfirmed)
 	}
 	for i, st := range streams {
-		if ev := st.next(t); ev.Seq != 2 || ev.Status != ordercast.StatusConfirmed {
+		if ev := next(t, st); ev.Seq != 2 || ev.Status != ordercast.StatusConfirmed {
 			t.Fatalf("stream %d: got seq %d %s, want 2 confirmed", i, ev.Seq, ev.Status)
 		}
 	}
@@ -83,7 +82,7 @@ func TestH2CStreamsShareOneConnection(t *testing.T) {
 // TestTLSServesHTTP2 serves HTTPS from a certificate file pair and negotiates HTTP/2 for a stream.
 func TestTLSServesHTTP2(t *testing.T) {
 	certFile, keyFile, pool := selfSignedCert(t)
-	srv := startServer(t, "", func(s *server.Server) { s.TLSCertFile, s.TLSKeyFile = certFile, keyFile })
+	srv := newServer(t, func(s *server.Server) { s.TLSCertFile, s.TLSKeyFile = certFile, keyFile })
 	base := srv.URL()
 	if base[:8] != "https://" {
 		t.Fatalf("URL %s, want https", base)
@@ -92,21 +91,19 @@ func TestTLSServesHTTP2(t *testing.T) {
 	t.Cleanup(tr.CloseIdleConnections)
 	c := &http.Client{Transport: tr}
 
-	createOrder(t, c, base, "tls-1")
+	api := &client.Client{BaseURL: base, HTTPClient: c}
+	mustCreateWith(t, api, "tls-1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := openStream(ctx, c, base, "tls-1", 0)
-	if err != nil {
-		t.Fatal(err)
+	resp, st := openStream(t, ctx, c, base, "tls-1", "")
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("protocol %s, want HTTP/2", resp.Proto)
 	}
-	if st.Resp.ProtoMajor != 2 {
-		t.Fatalf("protocol %s, want HTTP/2", st.Resp.Proto)
-	}
-	if ev := st.next(t); ev.Seq != 1 {
+	if ev := next(t, st); ev.Seq != 1 {
 		t.Fatalf("first seq %d, want 1", ev.Seq)
 	}
-	setStatus(t, c, base, "tls-1", ordercast.StatusPreparing)
-	if ev := st.next(t); ev.Status != ordercast.StatusPreparing {
+	mustSetStatusWith(t, api, "tls-1", ordercast.StatusPreparing)
+	if ev := next(t, st); ev.Status != ordercast.StatusPreparing {
 		t.Fatalf("got %s, want preparing", ev.Status)
 	}
 }
@@ -128,7 +125,7 @@ func TestTLSNeedsAValidPair(t *testing.T) {
 		{"h2c with TLS", certFile, bogus, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := unopenedServer(t, "")
+			srv := prepareServer(t, filepath.Join(t.TempDir(), "ordercast.db"))
 			srv.TLSCertFile, srv.TLSKeyFile, srv.H2C = tc.cert, tc.key, tc.h2c
 			if err := srv.Open(); err == nil {
 				_ = srv.Close(context.Background())

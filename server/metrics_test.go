@@ -11,10 +11,10 @@ import (
 // TestMetricsFollowStreams scrapes /metrics as a stream opens, receives a live event and closes,
 // once because the client left and once because the order ended.
 func TestMetricsFollowStreams(t *testing.T) {
-	srv := startServer(t, "", nil)
+	srv := newServer(t, nil)
 	base, c := srv.URL(), http.DefaultClient
 
-	createOrder(t, c, base, "m-1")
+	mustCreate(t, base, "m-1")
 	mfs := scrape(t, c, base)
 	for _, m := range []struct {
 		name   string
@@ -38,11 +38,8 @@ func TestMetricsFollowStreams(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := openStream(ctx, c, base, "m-1", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ev := st.next(t); ev.Seq != 1 {
+	_, st := openStream(t, ctx, c, base, "m-1", "")
+	if ev := next(t, st); ev.Seq != 1 {
 		t.Fatalf("first event seq %d, want 1", ev.Seq)
 	}
 	// The backlog is delivered but is no commit-to-write latency sample. Deliveries are counted
@@ -56,8 +53,8 @@ func TestMetricsFollowStreams(t *testing.T) {
 		t.Errorf("latency samples after the backlog: %v, want 0", got)
 	}
 
-	setStatus(t, c, base, "m-1", ordercast.StatusConfirmed)
-	if ev := st.next(t); ev.Seq != 2 {
+	mustSetStatus(t, base, "m-1", ordercast.StatusConfirmed)
+	if ev := next(t, st); ev.Seq != 2 {
 		t.Fatalf("live event seq %d, want 2", ev.Seq)
 	}
 	waitMetric(t, c, base, 2, "ordercast_events_delivered_total")
@@ -70,7 +67,7 @@ func TestMetricsFollowStreams(t *testing.T) {
 	}
 
 	// A repeat of the same status commits nothing.
-	setStatus(t, c, base, "m-1", ordercast.StatusConfirmed)
+	mustSetStatus(t, base, "m-1", ordercast.StatusConfirmed)
 	if got := value(scrape(t, c, base), "ordercast_events_committed_total"); got != 2 {
 		t.Errorf("events committed after a no-op repeat: %v, want 2", got)
 	}
@@ -81,12 +78,9 @@ func TestMetricsFollowStreams(t *testing.T) {
 	waitMetric(t, c, base, 1, "ordercast_http_requests_total", "route", "GET /v1/orders/{id}/stream", "code", "200")
 
 	// A stream that sees the order end closes as terminal.
-	st, err = openStream(context.Background(), c, base, "m-1", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	setStatus(t, c, base, "m-1", ordercast.StatusDelivered)
-	if ev := st.next(t); ev.Status != ordercast.StatusDelivered {
+	_, st = openStream(t, context.Background(), c, base, "m-1", "2")
+	mustSetStatus(t, base, "m-1", ordercast.StatusDelivered)
+	if ev := next(t, st); ev.Status != ordercast.StatusDelivered {
 		t.Fatalf("got %s, want delivered", ev.Status)
 	}
 	waitMetric(t, c, base, 1, "ordercast_streams_closed_total", "reason", "terminal")
@@ -95,9 +89,9 @@ func TestMetricsFollowStreams(t *testing.T) {
 
 // TestMetricsPerServer shows that two servers in one process keep separate counts.
 func TestMetricsPerServer(t *testing.T) {
-	a := startServer(t, "", nil)
-	b := startServer(t, "", nil)
-	createOrder(t, http.DefaultClient, a.URL(), "only-on-a")
+	a := newServer(t, nil)
+	b := newServer(t, nil)
+	mustCreate(t, a.URL(), "only-on-a")
 	if got := value(scrape(t, http.DefaultClient, b.URL()), "ordercast_events_committed_total"); got != 0 {
 		t.Errorf("server b counted server a's commit: %v", got)
 	}

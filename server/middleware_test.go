@@ -18,7 +18,7 @@ import (
 // TestRequestIDs: a sane incoming X-Request-ID is kept, anything else is replaced by a fresh id,
 // and the id is always on the response.
 func TestRequestIDs(t *testing.T) {
-	srv := startServer(t, "", nil)
+	srv := newServer(t, nil)
 	for _, tc := range []struct {
 		name, in string
 		keep     bool
@@ -58,7 +58,7 @@ func TestRequestIDs(t *testing.T) {
 // logs its line once, when it ends, with why it ended and how many events it sent.
 func TestRequestLog(t *testing.T) {
 	var logs lockedBuffer
-	srv := startServer(t, "", func(s *server.Server) {
+	srv := newServer(t, func(s *server.Server) {
 		s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	base, c := srv.URL(), http.DefaultClient
@@ -69,20 +69,17 @@ func TestRequestLog(t *testing.T) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Request-ID", "create-log-1")
-	resp, err := c.Do(req)
+	created, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	created.Body.Close()
 
-	st, err := openStream(context.Background(), c, base, "log-1", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.next(t)
-	streamID := st.Resp.Header.Get("X-Request-ID")
-	setStatus(t, c, base, "log-1", ordercast.StatusCancelled)
-	st.next(t)
+	resp, st := openStream(t, context.Background(), c, base, "log-1", "")
+	next(t, st)
+	streamID := resp.Header.Get("X-Request-ID")
+	mustSetStatus(t, base, "log-1", ordercast.StatusCancelled)
+	next(t, st)
 
 	var create, stream map[string]any
 	deadline := time.Now().Add(10 * time.Second)

@@ -1,10 +1,8 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,7 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
-	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
 )
@@ -33,113 +31,58 @@ const testRetry = 250 * time.Millisecond
 // pageServer is the real server on a real SQLite file, which a test can stop and start again
 // on the same port, as an operator restarting the service would.
 type pageServer struct {
-	t      *testing.T
-	db     string
-	addr   string
-	url    string
-	store  *sqlite.Store
-	server *server.Server
+	t    *testing.T
+	db   string
+	addr string
+	url  string
+	ts   *testServer
+	api  *client.Client
 }
 
 func startPageServer(t *testing.T) *pageServer {
 	t.Helper()
 	p := &pageServer{t: t, db: filepath.Join(t.TempDir(), "pages.db"), addr: "127.0.0.1:0"}
 	p.start()
-	t.Cleanup(p.stop)
 	return p
 }
 
 func (p *pageServer) start() {
 	p.t.Helper()
-	h := hub.New()
-	st := sqlite.New(p.db)
-	st.Publisher = h
-	if err := st.Open(context.Background()); err != nil {
-		p.t.Fatal(err)
-	}
-	srv := server.New(st, h)
-	srv.Addr = p.addr
-	srv.Retry = testRetry
-	if err := srv.Open(); err != nil {
-		st.Close()
-		p.t.Fatal(err)
-	}
-	p.store, p.server = st, srv
-	p.url = srv.URL()
+	p.ts = openServer(p.t, p.db, func(s *server.Server) {
+		s.Addr = p.addr
+		s.Retry = testRetry
+	})
+	p.url = p.ts.URL()
 	p.addr = strings.TrimPrefix(p.url, "http://") // a restart binds the same port
+	p.api = &client.Client{BaseURL: p.url}
 }
 
 // stop closes the server and the store; it is safe to call twice.
 func (p *pageServer) stop() {
 	p.t.Helper()
-	if p.server == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.server.Close(ctx); err != nil {
-		p.t.Errorf("close server: %v", err)
-	}
-	if err := p.store.Close(); err != nil {
-		p.t.Errorf("close store: %v", err)
-	}
-	p.server, p.store = nil, nil
-}
-
-// call sends a JSON request to the API and decodes the answer into out (when not nil).
-func (p *pageServer) call(method, path string, body any, out any) int {
-	p.t.Helper()
-	var r *bytes.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			p.t.Fatal(err)
-		}
-		r = bytes.NewReader(b)
-	} else {
-		r = bytes.NewReader(nil)
-	}
-	req, err := http.NewRequest(method, p.url+path, r)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	if out != nil {
-		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
-			p.t.Fatalf("%s %s: decode: %v", method, path, err)
-		}
-	}
-	return res.StatusCode
+	p.ts.close(p.t)
 }
 
 func (p *pageServer) createOrder(id string) {
 	p.t.Helper()
-	body := map[string]any{"id": id, "details": map[string]any{"restaurant": "Luigi's", "items": 2}}
-	if code := p.call("POST", "/v1/orders", body, nil); code != http.StatusCreated {
-		p.t.Fatalf("create %s: HTTP %d", id, code)
+	req := client.CreateOrderRequest{ID: id, Details: json.RawMessage(`{"restaurant":"Luigi's","items":2}`)}
+	if _, created, err := p.api.CreateOrder(context.Background(), req); err != nil || !created {
+		p.t.Fatalf("create %s: created %v, %v", id, created, err)
 	}
 }
 
 func (p *pageServer) setStatus(id string, st ordercast.Status, note string) {
 	p.t.Helper()
-	body := map[string]any{"status": st, "note": note}
-	if code := p.call("POST", "/v1/orders/"+id+"/status", body, nil); code != http.StatusOK {
-		p.t.Fatalf("set %s to %s: HTTP %d", id, st, code)
+	if _, err := p.api.SetStatus(context.Background(), id, client.SetStatusRequest{Status: st, Note: note}); err != nil {
+		p.t.Fatalf("set %s to %s: %v", id, st, err)
 	}
 }
 
 func (p *pageServer) order(id string) ordercast.Order {
 	p.t.Helper()
-	var o ordercast.Order
-	if code := p.call("GET", "/v1/orders/"+id, nil, &o); code != http.StatusOK {
-		p.t.Fatalf("get %s: HTTP %d", id, code)
+	o, err := p.api.Order(context.Background(), id)
+	if err != nil {
+		p.t.Fatalf("get %s: %v", id, err)
 	}
 	return o
 }

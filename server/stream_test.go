@@ -21,8 +21,26 @@ import (
 // response; the caller reads it with client.NewSSEReader.
 func rawStream(t *testing.T, base, id string, lastEventID string) *http.Response {
 	t.Helper()
+	return rawStreamWith(t, context.Background(), http.DefaultClient, base, id, lastEventID)
+}
+
+// openStream opens the SSE stream of an order through hc, failing the test unless it answers
+// 200, and returns the response and a reader of it. Ending ctx ends the stream as a client that
+// leaves does.
+func openStream(t *testing.T, ctx context.Context, hc *http.Client, base, id, lastEventID string) (*http.Response, *client.SSEReader) {
+	t.Helper()
+	resp := rawStreamWith(t, ctx, hc, base, id, lastEventID)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream %s: status %d, want 200", id, resp.StatusCode)
+	}
+	return resp, client.NewSSEReader(resp.Body)
+}
+
+// rawStreamWith is rawStream through hc, ended by ctx.
+func rawStreamWith(t *testing.T, ctx context.Context, hc *http.Client, base, id, lastEventID string) *http.Response {
+	t.Helper()
 	// The deadline turns a stream that never delivers into a failure instead of a hang.
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	t.Cleanup(cancel)
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/"+id+"/stream", nil)
 	if err != nil {
@@ -31,7 +49,7 @@ func rawStream(t *testing.T, base, id string, lastEventID string) *http.Response
 	if lastEventID != "" {
 		req.Header.Set("Last-Event-ID", lastEventID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

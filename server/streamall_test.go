@@ -1,15 +1,14 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -35,29 +34,14 @@ func openAllStream(t *testing.T, srv *pageServer) func() allStreamEvent {
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("GET /v1/stream: HTTP %d, Content-Type %q", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	r := bufio.NewReader(res.Body)
+	r := client.NewSSEReader(res.Body)
 	return func() allStreamEvent {
 		t.Helper()
-		var ev allStreamEvent
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatalf("read stream: %v", err)
-			}
-			line = strings.TrimSuffix(line, "\n")
-			switch {
-			case line == "":
-				if ev.name != "" || ev.data != "" {
-					return ev
-				}
-			case strings.HasPrefix(line, "event: "):
-				ev.name = strings.TrimPrefix(line, "event: ")
-			case strings.HasPrefix(line, "data: "):
-				ev.data = strings.TrimPrefix(line, "data: ")
-			case strings.HasPrefix(line, "id: "):
-				ev.id = strings.TrimPrefix(line, "id: ")
-			}
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatalf("read stream: %v", err)
 		}
+		return allStreamEvent{name: ev.Type, id: ev.ID, data: ev.Data}
 	}
 }
 

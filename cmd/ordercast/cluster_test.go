@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -19,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/internal/pgtest"
 )
 
@@ -192,37 +193,136 @@ func cluster(t *testing.T, n int) (db string, nodes []*node) {
 	return db, nodes
 }
 
-func postJSON(ctx context.Context, url string, body any) error {
-	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("POST %s: %s: %s", url, resp.Status, msg)
-	}
-	return nil
-}
-
 func createOrder(t *testing.T, base, id string) {
 	t.Helper()
-	if err := postJSON(t.Context(), base+"/v1/orders", map[string]any{"id": id}); err != nil {
+	c := &client.Client{BaseURL: base}
+	if _, created, err := c.CreateOrder(t.Context(), client.CreateOrderRequest{ID: id}); err != nil || !created {
+		t.Fatalf("create %s on %s: created %v, %v", id, base, created, err)
+	}
+}
+
+// setStatus changes an order's status; it returns an error rather than failing the test so that
+// a writer goroutine can call it.
+func setStatus(ctx context.Context, base, id string, st ordercast.Status) error {
+	c := &client.Client{BaseURL: base}
+	_, err := c.SetStatus(ctx, id, client.SetStatusRequest{Status: st})
+	return err
+}
+
+func mustSetStatus(t *testing.T, base, id string, st ordercast.Status) {
+	t.Helper()
+	if err := setStatus(t.Context(), base, id, st); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func setStatus(t *testing.T, base, id string, st ordercast.Status) {
+// follower reads one order's client.Watch on its own goroutine until the watch ends, keeping
+// every event it returns, so that the tests can wait on it while changes are still being made.
+type follower struct {
+	id string
+	w  *client.Watch
+
+	mu      sync.Mutex
+	events  []ordercast.Event
+	err     error         // why the watch ended: io.EOF after the terminal event
+	changed chan struct{} // signalled on every event
+	done    chan struct{}
+}
+
+// follow watches order id on urls[0], failing over to the others in turn whenever a stream
+// breaks, as a client behind a load balancer lands on another node. It stops when the test ends.
+func follow(t *testing.T, id string, urls ...string) *follower {
 	t.Helper()
-	if err := postJSON(t.Context(), base+"/v1/orders/"+id+"/status", map[string]any{"status": st}); err != nil {
-		t.Fatal(err)
+	c := &client.Client{BaseURL: urls[0]}
+	f := &follower{id: id, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	f.w = c.Watch(context.Background(), id, client.WatchOptions{
+		FailoverURLs: urls[1:],
+		MinRetry:     50 * time.Millisecond, // the server's retry, shortened
+		MaxRetry:     50 * time.Millisecond,
+		MaxFailures:  50,
+	})
+	go f.run()
+	t.Cleanup(func() { f.w.Close(); <-f.done })
+	return f
+}
+
+func (f *follower) run() {
+	defer close(f.done)
+	for {
+		ev, err := f.w.Next(context.Background())
+		f.mu.Lock()
+		if err != nil {
+			f.err = err
+		} else {
+			f.events = append(f.events, ev)
+		}
+		f.mu.Unlock()
+		if err != nil {
+			return
+		}
+		select {
+		case f.changed <- struct{}{}:
+		default:
+		}
 	}
+}
+
+func (f *follower) received() []ordercast.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.events)
+}
+
+// waitFor waits until the follower has received at least n events.
+func (f *follower) waitFor(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for len(f.received()) < n {
+		select {
+		case <-f.changed:
+		case <-f.done:
+			if len(f.received()) < n {
+				t.Fatalf("%s: watch ended after %d events with %v, want %d events", f.id, len(f.received()), f.err, n)
+			}
+		case <-deadline:
+			t.Fatalf("%s: timed out with %d events, want %d", f.id, len(f.received()), n)
+		}
+	}
+}
+
+// checkComplete waits for the terminal event and checks that the follower saw the order's whole
+// history, seq 1 to the end, each once and in order: Watch skips a replayed seq, so a server
+// that sent one shows in Duplicates, and a hole shows in the seqs.
+func (f *follower) checkComplete(t *testing.T) {
+	t.Helper()
+	select {
+	case <-f.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s: stream did not reach the terminal event; got %v", f.id, seqs(f.received()))
+	}
+	if f.err != io.EOF {
+		t.Errorf("%s: watch ended with %v, want io.EOF after the terminal event", f.id, f.err)
+	}
+	if n := f.w.Duplicates(); n != 0 {
+		t.Errorf("%s: the servers sent %d events the watch already had", f.id, n)
+	}
+	got := f.received()
+	want := append([]ordercast.Status{ordercast.StatusPlaced}, path...)
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = got[i].Seq == int64(i+1) && got[i].Status == want[i] && got[i].OrderID == f.id
+	}
+	if !ok {
+		t.Errorf("%s: watch saw %v, want seqs 1..%d with statuses %v, each once, in order", f.id, seqs(got), len(want), want)
+	}
+}
+
+func seqs(evs []ordercast.Event) []string {
+	var out []string
+	for _, ev := range evs {
+		out = append(out, fmt.Sprintf("%d:%s", ev.Seq, ev.Status))
+	}
+	return out
 }
 
 func urlsOf(nodes []*node) []string {
@@ -246,13 +346,13 @@ func TestCluster_EveryWatcherSeesEveryEvent(t *testing.T) {
 // each watcher saw.
 func runWorkload(t *testing.T, watchURLs, writeURLs []string, orders, perURL int) {
 	t.Helper()
-	var ws []*watcher
+	var ws []*follower
 	for i := range orders {
 		id := fmt.Sprintf("ord-%d", i)
 		createOrder(t, writeURLs[rand.N(len(writeURLs))], id)
 		for _, u := range watchURLs {
 			for range perURL {
-				ws = append(ws, watch(t, id, u))
+				ws = append(ws, follow(t, id, u))
 			}
 		}
 	}
@@ -261,7 +361,7 @@ func runWorkload(t *testing.T, watchURLs, writeURLs []string, orders, perURL int
 	}
 	for _, st := range path {
 		for i := range orders {
-			setStatus(t, writeURLs[rand.N(len(writeURLs))], fmt.Sprintf("ord-%d", i), st)
+			mustSetStatus(t, writeURLs[rand.N(len(writeURLs))], fmt.Sprintf("ord-%d", i), st)
 		}
 	}
 	for _, w := range ws {
@@ -275,13 +375,13 @@ func TestCluster_KillNode(t *testing.T) {
 	t.Parallel()
 	_, nodes := cluster(t, 3)
 	const orders = 6
-	var ws, onVictim []*watcher
+	var ws, onVictim []*follower
 	for i := range orders {
 		id := fmt.Sprintf("ord-%d", i)
 		createOrder(t, nodes[1].url, id)
 		for j, n := range nodes {
 			// Each watcher resumes on the nodes after its own, in turn.
-			w := watch(t, id, n.url, nodes[(j+1)%3].url, nodes[(j+2)%3].url)
+			w := follow(t, id, n.url, nodes[(j+1)%3].url, nodes[(j+2)%3].url)
 			ws = append(ws, w)
 			if j == 0 {
 				onVictim = append(onVictim, w)
@@ -297,14 +397,14 @@ func TestCluster_KillNode(t *testing.T) {
 			nodes[0].kill(t)
 		}
 		for i := range orders {
-			setStatus(t, live[rand.N(len(live))], fmt.Sprintf("ord-%d", i), st)
+			mustSetStatus(t, live[rand.N(len(live))], fmt.Sprintf("ord-%d", i), st)
 		}
 	}
 	for _, w := range ws {
 		w.checkComplete(t)
 	}
 	for _, w := range onVictim {
-		if w.reconnects() == 0 {
+		if w.w.Reconnects() == 0 {
 			t.Errorf("%s: watcher on the killed node never reconnected", w.id)
 		}
 	}
@@ -332,11 +432,11 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 	before := listenPID()
 
 	const orders = 10
-	var ws []*watcher
+	var ws []*follower
 	for i := range orders {
 		id := fmt.Sprintf("ord-%d", i)
 		createOrder(t, writer.url, id)
-		ws = append(ws, watch(t, id, victim.url))
+		ws = append(ws, follow(t, id, victim.url))
 	}
 	for _, w := range ws {
 		w.waitFor(t, 1)
@@ -348,8 +448,7 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 		defer close(errs)
 		for _, st := range path {
 			for i := range orders {
-				if err := postJSON(t.Context(), writer.url+"/v1/orders/"+fmt.Sprintf("ord-%d", i)+"/status",
-					map[string]any{"status": st}); err != nil {
+				if err := setStatus(t.Context(), writer.url, fmt.Sprintf("ord-%d", i), st); err != nil {
 					errs <- err
 					return
 				}
@@ -366,7 +465,7 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 	}
 	for _, w := range ws {
 		w.checkComplete(t)
-		if n := w.reconnects(); n != 0 {
+		if n := w.w.Reconnects(); n != 0 {
 			t.Errorf("%s: watcher reconnected %d times, want 0 (the stream must stay open)", w.id, n)
 		}
 	}
