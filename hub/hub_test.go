@@ -201,3 +201,35 @@ func TestResyncAllFlagsOnlyWatchersOfEveryOrder(t *testing.T) {
 		t.Fatalf("watcher of one order got %d messages, overflow=%v; want nothing", len(msgs), over)
 	}
 }
+
+func TestOnReadyCallsBackInsteadOfSignalling(t *testing.T) {
+	h := hub.New()
+	s := h.Subscribe("a")
+	t.Cleanup(s.Close)
+	h.Publish(event("a", 1)) // queued before the callback is set: OnReady calls at once
+	calls := 0
+	s.OnReady(func() { calls++ })
+	if calls != 1 {
+		t.Fatalf("OnReady with a queued message called back %d times, want 1", calls)
+	}
+	h.Publish(event("a", 2))
+	if calls != 2 {
+		t.Fatalf("publish called back %d times in all, want 2", calls)
+	}
+	msgs, _ := s.Take()
+	if got := seqs(msgs); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("took %v, want [1 2]", got)
+	}
+}
+
+func TestReadySignalsWhatWasQueuedBeforeIt(t *testing.T) {
+	h := hub.New()
+	s := h.Subscribe("a")
+	t.Cleanup(s.Close)
+	h.Publish(event("a", 1))
+	select {
+	case <-s.Ready():
+	default:
+		t.Fatal("Ready not signalled for a message queued before it was first asked for")
+	}
+}

@@ -3,16 +3,16 @@ package hub
 import "sync"
 
 // Subscription is one watcher's bounded mailbox. The hub puts messages in without blocking; the
-// watcher waits on Ready and then Takes everything queued.
+// watcher waits on Ready (or is called back, see OnReady) and then Takes everything queued.
 type Subscription struct {
 	hub        *Hub
 	orderID    string
 	everyOrder bool
 	size       int
 
-	ready chan struct{} // capacity 1: "something is queued", coalesced
-
 	mu       sync.Mutex
+	ready    chan struct{} // capacity 1: "something is queued", coalesced; made on first Ready
+	notify   func()        // set by OnReady instead of ready
 	queue    []*Message
 	overflow bool
 	closed   bool
@@ -22,14 +22,39 @@ func newSubscription(h *Hub, orderID string, size int) *Subscription {
 	if size < 1 {
 		size = 1
 	}
-	return &Subscription{hub: h, orderID: orderID, size: size, ready: make(chan struct{}, 1)}
+	return &Subscription{hub: h, orderID: orderID, size: size}
 }
 
 // OrderID returns the watched order, or "" for a watcher of every order.
 func (s *Subscription) OrderID() string { return s.orderID }
 
-// Ready is signalled when messages are queued or the mailbox overflowed.
-func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+// Ready is signalled when messages are queued or the mailbox overflowed. It is for a watcher
+// with a goroutine of its own; do not mix it with OnReady.
+func (s *Subscription) Ready() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready == nil {
+		s.ready = make(chan struct{}, 1)
+		if len(s.queue) > 0 || s.overflow {
+			s.ready <- struct{}{} // queued before anyone asked: say so at once
+		}
+	}
+	return s.ready
+}
+
+// OnReady makes the hub call fn, instead of signalling Ready, whenever messages are queued or the
+// mailbox overflowed; at once if that happened already. fn runs on the publisher's goroutine, so
+// it must only schedule work, never do it: this is how a watcher without a goroutine of its own
+// (a connection held by a poller) is woken.
+func (s *Subscription) OnReady(fn func()) {
+	s.mu.Lock()
+	s.notify = fn
+	pending := len(s.queue) > 0 || s.overflow
+	s.mu.Unlock()
+	if pending {
+		fn()
+	}
+}
 
 // Take returns the queued messages in publish order and whether any message was dropped because
 // the mailbox was full since the last Take. A watcher that overflowed must catch up from the store.
@@ -69,11 +94,17 @@ func (s *Subscription) deliver(m *Message) {
 	} else {
 		s.overflow = true
 	}
+	ready, notify := s.ready, s.notify
 	s.mu.Unlock()
 	// Signal after unlocking: the flag and the queue are already visible, so a watcher woken by
 	// this (or by an earlier signal it has not consumed yet) sees them. No update can be missed.
-	select {
-	case s.ready <- struct{}{}:
-	default:
+	switch {
+	case notify != nil:
+		notify()
+	case ready != nil:
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
 	}
 }
