@@ -48,6 +48,7 @@ type Conn struct {
 	pending      []byte
 	pendingSince time.Time
 	closed       bool
+	closeAfter   error // set by CloseAfterFlush: close with it once pending is written
 }
 
 // New returns a Poller with the default limits; call Open before Hold.
@@ -243,7 +244,7 @@ func (c *Conn) drainInput() error {
 // with ErrBacklog; a closed connection returns ErrClosed.
 func (c *Conn) Write(b []byte) error {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed || c.closeAfter != nil {
 		c.mu.Unlock()
 		return ErrClosed
 	}
@@ -305,7 +306,26 @@ func (c *Conn) flushLocked() error {
 		return nil
 	}
 	c.pending = nil
+	if c.closeAfter != nil {
+		return c.closeAfter // all written: the caller closes
+	}
 	return c.ctl(unix.EPOLL_CTL_MOD, watchRead)
+}
+
+// CloseAfterFlush closes c with err once everything written to it has reached the socket; at
+// once if nothing is queued. Writes after it fail with ErrClosed.
+func (c *Conn) CloseAfterFlush(err error) {
+	c.mu.Lock()
+	if c.closed || c.closeAfter != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.closeAfter = err
+	now := len(c.pending) == 0
+	c.mu.Unlock()
+	if now {
+		c.Close(err)
+	}
 }
 
 // Stalled reports whether bytes have waited in c's queue, without any progress, since before

@@ -41,5 +41,8 @@ func (c *Conn) Stalled(time.Time, time.Duration) bool { return false }
 // Close does nothing.
 func (c *Conn) Close(error) {}
 
+// CloseAfterFlush does nothing.
+func (c *Conn) CloseAfterFlush(error) {}
+
 // RemoteAddr returns nil.
 func (c *Conn) RemoteAddr() net.Addr { return nil }

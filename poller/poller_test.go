@@ -245,3 +245,31 @@ func TestHoldingCostsNoGoroutines(t *testing.T) {
 		t.Fatalf("Len() = %d, want %d", p.Len(), n)
 	}
 }
+
+// TestCloseAfterFlushDeliversEverything queues more than the socket takes, asks for a close
+// after the flush, and checks the peer reads every byte and then the end of the stream.
+func TestCloseAfterFlushDeliversEverything(t *testing.T) {
+	p := openPoller(t)
+	p.MaxPending = 64 << 20
+	s, cl := pair(t)
+	c, closed := hold(t, p, s)
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	for range 8 {
+		if err := c.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := errors.New("done")
+	c.CloseAfterFlush(done)
+	if err := c.Write([]byte("late")); !errors.Is(err, poller.ErrClosed) {
+		t.Fatalf("write after CloseAfterFlush: %v, want ErrClosed", err)
+	}
+	cl.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.ReadAll(cl)
+	if err != nil || len(got) != 8<<20 {
+		t.Fatalf("peer read %d bytes, %v; want %d and EOF", len(got), err, 8<<20)
+	}
+	if err := waitClosed(t, closed); err != done {
+		t.Fatalf("close reason %v, want the one given", err)
+	}
+}
