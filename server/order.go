@@ -65,11 +65,16 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, o)
 }
 
-// handleGetOrder serves GET /v1/orders/{id}: the order's current state.
+// handleGetOrder serves GET /v1/orders/{id}: the order's current state. With ?wait= it is a
+// long poll (see handleLongPoll).
 func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	if r.URL.Query().Has("wait") {
+		s.handleLongPoll(w, r, id)
 		return
 	}
 	o, err := s.Store.Order(r.Context(), id)

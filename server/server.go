@@ -270,6 +270,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/orders/{id}/status", s.handleSetStatus)
 	mux.HandleFunc("GET /v1/orders/{id}/events", s.handleEvents)
 	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
+	mux.HandleFunc("GET /v1/orders/{id}/ws", s.handleWebSocket)
 	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /track/{id}", s.handleTrack)

@@ -62,46 +62,54 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	st := s.newSSEWriter(w, lastID)
-	st.retry(s.Retry)
+	st, sse := s.newSSEStream(w, lastID)
+	sse.retry(s.Retry)
 	st.events(backlog)
-	s.runStream(w, r, st, sub, func(msgs []*hub.Message, overflowed bool) error {
+	s.serveSSE(w, r, st, sub, func(msgs []*hub.Message, overflowed bool) error {
 		return s.forward(r, st, msgs, overflowed)
 	})
 }
 
-// newSSEWriter returns the writer of one stream whose client has every event up to seq last.
-func (s *Server) newSSEWriter(w http.ResponseWriter, last int64) *sseWriter {
-	return &sseWriter{w: w, rc: http.NewResponseController(w), timeout: s.StreamWriteTimeout, last: last, metrics: s.Metrics}
+// newSSEStream returns a stream whose client has every event up to seq last, written as SSE
+// frames on w; the frames are returned too, for what only SSE has (retry, comments, named events).
+func (s *Server) newSSEStream(w http.ResponseWriter, last int64) (*stream, *sseFrames) {
+	f := &sseFrames{w: w, rc: http.NewResponseController(w), timeout: s.StreamWriteTimeout}
+	return &stream{out: f, last: last, metrics: s.Metrics}, f
 }
 
-// runStream sends the SSE headers and what st holds, then pumps the stream until it ends, and
-// keeps the count, metrics and log line of open streams. deliver writes the live messages the
-// subscription takes; it is where the per-order and the all-orders streams differ.
-func (s *Server) runStream(w http.ResponseWriter, r *http.Request, st *sseWriter, sub *hub.Subscription, deliver func(msgs []*hub.Message, overflowed bool) error) {
-	ctx := r.Context()
+// serveSSE sends the SSE headers, then runs the stream.
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, st *stream, sub *hub.Subscription, deliver func(msgs []*hub.Message, overflowed bool) error) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
 	w.WriteHeader(http.StatusOK)
+	s.runStream(r.Context(), r, st, sub, deliver)
+}
+
+// runStream writes what st holds, then pumps the stream until it ends, and keeps the count,
+// metrics and log line of open streams; it returns why the stream ended. deliver writes the live
+// messages the subscription takes; it is where the per-order and the all-orders streams differ.
+// It serves every transport (SSE, WebSocket): only st's frames differ.
+func (s *Server) runStream(ctx context.Context, r *http.Request, st *stream, sub *hub.Subscription, deliver func(msgs []*hub.Message, overflowed bool) error) string {
 	s.streams.Add(1)
 	s.Metrics.streamOpened()
 	reason, err := s.pump(ctx, st, sub, deliver)
 	s.streams.Add(-1)
 	s.Metrics.streamClosed(reason)
-	logAttrs(ctx, slog.String("reason", reason), slog.Int64("events", st.sent))
+	logAttrs(r.Context(), slog.String("reason", reason), slog.Int64("events", st.sent))
 	if err != nil {
-		logAttrs(ctx, slog.String("err", err.Error()))
+		logAttrs(r.Context(), slog.String("err", err.Error()))
 		if reason == ReasonStoreError {
-			s.Logger.Error("stream catch-up failed", "request_id", RequestID(ctx), "path", r.URL.Path, "err", err)
+			s.Logger.Error("stream catch-up failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 		}
 	}
+	return reason
 }
 
 // pump flushes what st holds, then writes live events, heartbeats and the drain, until the
 // stream ends; it returns why it ended.
-func (s *Server) pump(ctx context.Context, st *sseWriter, sub *hub.Subscription, deliver func(msgs []*hub.Message, overflowed bool) error) (reason string, err error) {
+func (s *Server) pump(ctx context.Context, st *stream, sub *hub.Subscription, deliver func(msgs []*hub.Message, overflowed bool) error) (reason string, err error) {
 	if err := st.flush(); err != nil {
 		return s.writeFailure(ctx, err), err
 	}
@@ -134,7 +142,7 @@ func (s *Server) pump(ctx context.Context, st *sseWriter, sub *hub.Subscription,
 		case <-lifetime:
 			return ReasonLifetime, nil
 		case <-heartbeat.C:
-			st.comment("ping")
+			st.out.heartbeat()
 		case <-sub.Ready():
 			msgs, overflowed := sub.Take()
 			if err := deliver(msgs, overflowed); err != nil {
@@ -165,7 +173,7 @@ func (s *Server) writeFailure(ctx context.Context, err error) string {
 
 // forward writes live messages in seq order. A duplicate is skipped; a gap, or a mailbox that
 // overflowed, is filled from the store, which is the truth.
-func (s *Server) forward(r *http.Request, st *sseWriter, msgs []*hub.Message, overflowed bool) error {
+func (s *Server) forward(r *http.Request, st *stream, msgs []*hub.Message, overflowed bool) error {
 	for _, m := range msgs {
 		switch seq := m.Event.Seq; {
 		case seq <= st.last:
@@ -213,37 +221,35 @@ func ParseLastEventID(v string) (int64, error) {
 	return n, nil
 }
 
-// sseWriter writes the SSE wire format to one response. It keeps the seq of the last event
-// written, and remembers the first write error so callers check once per batch.
-type sseWriter struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	buf     []byte
-	last    int64
-	ended   bool // a terminal event was written; the stream is complete
+// stream is the transport-neutral state of one open stream: the seq of the last event queued,
+// whether the order ended, and what the metrics need. Its frames put events on the wire.
+type stream struct {
+	out   frames
+	last  int64
+	ended bool // a terminal event was queued; the stream is complete
+	// lastStatus is the status of the last event queued.
+	lastStatus ordercast.Status
 
 	metrics *Metrics
 	live    bool        // past the backlog: events are fresh commits, their latency is measured
-	pending int         // events in buf
-	liveAt  []time.Time // commit times of the live events in buf
+	pending int         // events queued since the last flush
+	liveAt  []time.Time // commit times of the live events queued
 	sent    int64       // events flushed over the stream's life
 }
 
-func (st *sseWriter) retry(d time.Duration) {
-	st.buf = append(st.buf, "retry: "...)
-	st.buf = strconv.AppendInt(st.buf, d.Milliseconds(), 10)
-	st.buf = append(st.buf, "\n\n"...)
+// frames is how a stream's events reach the wire: SSE text on a response, or WebSocket
+// messages. Everything else (ordering, dedupe, catch-up, drain, metrics) is the stream's.
+type frames interface {
+	// event queues one event for the next flush.
+	event(m *hub.Message)
+	// heartbeat queues a keep-alive for an idle stream.
+	heartbeat()
+	// flush writes what is queued, under a fresh write deadline, and pushes it to the client.
+	flush() error
 }
 
-func (st *sseWriter) comment(text string) {
-	st.buf = append(st.buf, ": "...)
-	st.buf = append(st.buf, text...)
-	st.buf = append(st.buf, "\n\n"...)
-}
-
-// events writes events read from the store; only the next seqs in order are taken.
-func (st *sseWriter) events(evs []ordercast.Event) {
+// events queues events read from the store; only the next seqs in order are taken.
+func (st *stream) events(evs []ordercast.Event) {
 	for _, ev := range evs {
 		if ev.Seq <= st.last {
 			continue
@@ -255,15 +261,55 @@ func (st *sseWriter) events(evs []ordercast.Event) {
 	}
 }
 
-func (st *sseWriter) message(m *hub.Message) {
-	st.buf = AppendEvent(st.buf, m)
+func (st *stream) message(m *hub.Message) {
+	st.out.event(m)
 	st.pending++
 	if st.live {
 		st.liveAt = append(st.liveAt, m.Event.At)
 	}
 	st.last = m.Event.Seq
+	st.lastStatus = m.Event.Status
 	st.ended = m.Event.Status.Terminal()
 }
+
+// flush writes what is queued and counts the events it delivered.
+func (st *stream) flush() error {
+	if err := st.out.flush(); err != nil {
+		return err
+	}
+	if st.pending > 0 {
+		st.metrics.delivered(st.pending, st.liveAt, time.Now())
+		st.sent += int64(st.pending)
+		st.pending, st.liveAt = 0, st.liveAt[:0]
+	}
+	return nil
+}
+
+// sseFrames writes the SSE wire format to one response, batching a flush's frames in one write.
+type sseFrames struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+}
+
+var _ frames = (*sseFrames)(nil)
+
+func (f *sseFrames) retry(d time.Duration) {
+	f.buf = append(f.buf, "retry: "...)
+	f.buf = strconv.AppendInt(f.buf, d.Milliseconds(), 10)
+	f.buf = append(f.buf, "\n\n"...)
+}
+
+func (f *sseFrames) comment(text string) {
+	f.buf = append(f.buf, ": "...)
+	f.buf = append(f.buf, text...)
+	f.buf = append(f.buf, "\n\n"...)
+}
+
+func (f *sseFrames) heartbeat() { f.comment("ping") }
+
+func (f *sseFrames) event(m *hub.Message) { f.buf = AppendEvent(f.buf, m) }
 
 // AppendEvent appends one event in the SSE wire format: id, event type and one JSON data line.
 // The JSON never holds a raw newline, so one data line is always enough.
@@ -275,25 +321,16 @@ func AppendEvent(b []byte, m *hub.Message) []byte {
 	return append(b, "\n\n"...)
 }
 
-// flush writes what is buffered under a fresh deadline and pushes it to the client.
-func (st *sseWriter) flush() error {
-	if len(st.buf) == 0 {
+func (f *sseFrames) flush() error {
+	if len(f.buf) == 0 {
 		return nil
 	}
-	if err := st.rc.SetWriteDeadline(time.Now().Add(st.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := f.rc.SetWriteDeadline(time.Now().Add(f.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
-	if _, err := st.w.Write(st.buf); err != nil {
+	if _, err := f.w.Write(f.buf); err != nil {
 		return err
 	}
-	st.buf = st.buf[:0]
-	if err := st.rc.Flush(); err != nil {
-		return err
-	}
-	if st.pending > 0 {
-		st.metrics.delivered(st.pending, st.liveAt, time.Now())
-		st.sent += int64(st.pending)
-		st.pending, st.liveAt = 0, st.liveAt[:0]
-	}
-	return nil
+	f.buf = f.buf[:0]
+	return f.rc.Flush()
 }

@@ -42,10 +42,10 @@ func (s *Server) handleStreamAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	st := s.newSSEWriter(w, 0)
-	st.retry(s.Retry)
-	seen := snap.write(st)
-	s.runStream(w, r, st, sub, func(msgs []*hub.Message, overflowed bool) error {
+	st, sse := s.newSSEStream(w, 0)
+	sse.retry(s.Retry)
+	seen := snap.write(sse)
+	s.serveSSE(w, r, st, sub, func(msgs []*hub.Message, overflowed bool) error {
 		if overflowed {
 			// Some changes were dropped; status is state, so the current state replaces them.
 			s.Metrics.caughtUp.Inc()
@@ -53,11 +53,11 @@ func (s *Server) handleStreamAll(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return err
 			}
-			seen = snap.write(st)
+			seen = snap.write(sse)
 			return nil
 		}
 		for _, m := range msgs {
-			writeStatusChange(st, seen, m)
+			writeStatusChange(sse, seen, m)
 		}
 		return nil
 	})
@@ -86,7 +86,7 @@ func (s *Server) activeSnapshot(ctx context.Context) (snapshot, error) {
 
 // write sends the snapshot and returns the version of each order in it, so that changes queued
 // before the snapshot was read, and already part of it, are not sent again.
-func (snap snapshot) write(st *sseWriter) map[string]int64 {
+func (snap snapshot) write(st *sseFrames) map[string]int64 {
 	seen := make(map[string]int64, len(snap.orders))
 	for _, o := range snap.orders {
 		seen[o.ID] = o.Version
@@ -97,7 +97,7 @@ func (snap snapshot) write(st *sseWriter) map[string]int64 {
 
 // writeStatusChange sends m unless the watcher already has it. seen forgets an order once it
 // ends, so it holds only orders that are still active.
-func writeStatusChange(st *sseWriter, seen map[string]int64, m *hub.Message) {
+func writeStatusChange(st *sseFrames, seen map[string]int64, m *hub.Message) {
 	id := m.Event.OrderID
 	if m.Event.Seq <= seen[id] {
 		return
@@ -111,10 +111,10 @@ func writeStatusChange(st *sseWriter, seen map[string]int64, m *hub.Message) {
 }
 
 // named appends an event without an id: a named event with one JSON data line.
-func (st *sseWriter) named(event string, data []byte) {
-	st.buf = append(st.buf, "event: "...)
-	st.buf = append(st.buf, event...)
-	st.buf = append(st.buf, "\ndata: "...)
-	st.buf = append(st.buf, data...)
-	st.buf = append(st.buf, "\n\n"...)
+func (f *sseFrames) named(event string, data []byte) {
+	f.buf = append(f.buf, "event: "...)
+	f.buf = append(f.buf, event...)
+	f.buf = append(f.buf, "\ndata: "...)
+	f.buf = append(f.buf, data...)
+	f.buf = append(f.buf, "\n\n"...)
 }

@@ -1,6 +1,7 @@
 // Command ordercast runs the ordercast service and its tools.
 //
 //	ordercast serve [flags]   run the service
+//	ordercast bench [flags]   measure capacity, latency and the cost of each transport
 //	ordercast help            list the subcommands
 package main
 
@@ -13,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/ordercast/ordercast/bench"
 )
 
 func main() {
@@ -32,6 +35,7 @@ const usage = `ordercast pushes live order status to customers over Server-Sent 
 
 Usage:
   ordercast serve [flags]    run the service (ordercast serve --help lists the flags)
+  ordercast bench [flags]    measure watchers, memory, latency and transports on loopback
 
 Every flag can also be set through an ORDERCAST_* environment variable.
 `
@@ -49,6 +53,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return m.Serve(ctx)
+	case "bench":
+		return runBench(ctx, args[1:], stdout, stderr)
+	case "bench-worker": // hidden: a client process of bench, commanded over stdin/stdout
+		return bench.RunWorker(ctx, os.Stdin, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,0 +1,499 @@
+// Package bench measures ordercast: how many watchers a node holds, what each costs in memory,
+// how fast a committed change reaches them, and what each way of watching (polling, long polling,
+// SSE, WebSocket) costs in requests, bytes and server CPU per delivered change.
+//
+// All load goes to loopback (or the URL it is given); every phase is bounded in time.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
+)
+
+// Defaults of the bench's knobs.
+const (
+	DefaultWatchers         = 1000
+	DefaultRate             = 100
+	DefaultDuration         = 10 * time.Second
+	DefaultPollInterval     = time.Second
+	DefaultTimeout          = 10 * time.Minute
+	DefaultWatchersPerGroup = 9000 // per client process, under its 20,000 open files
+)
+
+// statusCycle is the path the bench moves each order along. It stops short of delivered, so
+// every watcher stays open for the whole run; the bench makes enough orders instead.
+var statusCycle = []ordercast.Status{"confirmed", "preparing", "ready", "out_for_delivery"}
+
+// Config is one bench invocation.
+type Config struct {
+	// URL targets running servers (comma-separated for several nodes); empty starts children.
+	URL string
+	// DB is the database of child servers: empty for a fresh SQLite file, or postgres://….
+	DB string
+	// Nodes is how many child servers to start (several need a postgres:// DB).
+	Nodes int
+	// Exe is the ordercast binary to re-execute for servers and workers.
+	Exe string
+
+	Watchers     int
+	PerOrder     int
+	Rate         float64
+	Duration     time.Duration
+	Transports   []string
+	PollInterval time.Duration
+	// Workers is how many bench-worker processes hold the watchers: 0 runs them in this
+	// process, -1 picks ceil(Watchers/DefaultWatchersPerGroup) when more than one is needed.
+	Workers int
+	// Timeout bounds the whole bench.
+	Timeout time.Duration
+
+	// Progress receives live progress; TTY makes it one \r-updated line.
+	Progress io.Writer
+	TTY      bool
+	// Stderr receives the children's logs.
+	Stderr io.Writer
+}
+
+// Run runs the workload over each of cfg.Transports in turn, each on fresh servers.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	limit := RaiseFileLimit()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	rep := &Report{
+		Started: time.Now().UTC(), Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Rate: cfg.Rate,
+		Duration: cfg.Duration.String(), Nodes: cfg.Nodes, FileLimit: limit, Machine: machine(),
+	}
+	for _, tr := range cfg.Transports {
+		res, err := runOne(ctx, cfg, tr)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", tr, err)
+		}
+		rep.Runs = append(rep.Runs, res)
+	}
+	return rep, nil
+}
+
+func (cfg *Config) check() error {
+	if cfg.PerOrder == 0 {
+		cfg.PerOrder = 1
+	}
+	if cfg.Nodes == 0 {
+		cfg.Nodes = 1
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	if cfg.Stderr == nil {
+		cfg.Stderr = io.Discard
+	}
+	switch {
+	case cfg.Watchers < 1:
+		return errors.New("--watchers must be at least 1")
+	case cfg.PerOrder < 1:
+		return errors.New("--per-order must be at least 1")
+	case cfg.Rate <= 0 || cfg.Duration <= 0:
+		return errors.New("--rate and --duration must be positive")
+	case cfg.PollInterval < 0:
+		return errors.New("--poll-interval must be positive")
+	case len(cfg.Transports) == 0:
+		return errors.New("no transport")
+	case cfg.URL == "" && cfg.Exe == "":
+		return errors.New("no ordercast binary to start servers from")
+	case cfg.Nodes > 1 && cfg.URL == "" && !strings.HasPrefix(cfg.DB, "postgres"):
+		return errors.New("--nodes above 1 needs --db postgres://… (a shared database)")
+	case cfg.Workers > 0 && cfg.Exe == "":
+		return errors.New("bench workers need the ordercast binary")
+	}
+	for _, tr := range cfg.Transports {
+		if !slices.Contains(Transports, tr) {
+			return fmt.Errorf("unknown transport %q (want poll, longpoll, sse or ws)", tr)
+		}
+	}
+	if cfg.Workers < 0 {
+		cfg.Workers = 0
+		if n := (cfg.Watchers + DefaultWatchersPerGroup - 1) / DefaultWatchersPerGroup; n > 1 {
+			cfg.Workers = n
+		}
+	}
+	return nil
+}
+
+// run is the state of one transport's run.
+type run struct {
+	cfg    Config
+	tr     string
+	target *target
+	groups []group
+	phase  atomic.Value // string
+	start  time.Time
+	mem    []MemSample
+	memMu  sync.Mutex
+}
+
+func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) {
+	r := &run{cfg: cfg, tr: tr, start: time.Now()}
+	r.phase.Store("starting servers")
+	res = Result{Transport: tr, Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Nodes: cfg.Nodes, Workers: cfg.Workers}
+	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.DB, cfg.Nodes, cfg.Stderr); err != nil {
+		return res, err
+	}
+	res.Nodes = len(r.target.urls)
+	defer func() {
+		for _, g := range r.groups {
+			g.Close()
+		}
+		if cerr := r.target.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	stopProgress := r.progress(ctx)
+	defer stopProgress()
+
+	api := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	defer api.CloseIdleConnections()
+	orders := (cfg.Watchers + cfg.PerOrder - 1) / cfg.PerOrder
+	res.Orders = orders
+	prefix := fmt.Sprintf("b%x-%s-", time.Now().UnixNano(), tr)
+	r.phase.Store("creating orders")
+	if err := createOrders(ctx, api, r.target.urls, prefix, orders); err != nil {
+		return res, err
+	}
+
+	if res.RSSBefore, err = r.target.rss(ctx); err != nil {
+		return res, err
+	}
+	r.phase.Store("opening watchers")
+	openStart := time.Now()
+	if err := r.openGroups(prefix); err != nil {
+		return res, err
+	}
+	r.sampleMemory(ctx, res.RSSBefore) // the origin of the memory curve
+	if err := r.waitOpen(ctx, res.RSSBefore); err != nil {
+		return res, err
+	}
+	c := r.counts(false)
+	res.Opened, res.Failed = c.Opened, c.Failed
+	res.ConnectSeconds = time.Since(openStart).Seconds()
+	res.ConnectRate = float64(c.Opened) / res.ConnectSeconds
+	if res.RSSAfter, err = r.target.rss(ctx); err != nil {
+		return res, err
+	}
+	r.sampleMemory(ctx, res.RSSBefore)
+	if c.Opened > 0 {
+		res.BytesPerStream = float64(res.RSSAfter-res.RSSBefore) / float64(c.Opened)
+	}
+
+	// The load: mark, then drive the changes, then wait for the watchers to have them.
+	before := r.counts(false)
+	cpuBefore, err := r.target.cpu(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, g := range r.groups {
+		g.Mark()
+	}
+	markAt := time.Now()
+	r.phase.Store("driving changes")
+	d := newDriver(api, r.target.urls, prefix, orders, cfg.Rate, cfg.Duration)
+	d.run(ctx)
+	res.Committed, res.CommitErrors, res.Capped = d.committed.Load(), d.errors.Load(), d.capped
+	res.AchievedRate = float64(res.Committed) / d.elapsed.Seconds()
+	res.Expected = d.expected(cfg.Watchers, cfg.PerOrder)
+	r.phase.Store("settling")
+	settle := 10*time.Second + 2*cfg.PollInterval
+	deadline := time.Now().Add(settle)
+	for r.counts(false).Delivered-before.Delivered < res.Expected && time.Now().Before(deadline) && ctx.Err() == nil {
+		sleep(ctx, 50*time.Millisecond)
+	}
+	window := time.Since(markAt).Seconds()
+	cpuAfter, err := r.target.cpu(ctx)
+	if err != nil {
+		return res, err
+	}
+	final := r.counts(true).Sub(before)
+	res.Delivered, res.Duplicates, res.OutOfOrder, res.Gaps, res.Coalesced = final.Delivered, final.Duplicates, final.OutOfOrder, final.Gaps, final.Coalesced
+	res.Reconnects = final.Reconnects
+	res.WindowSeconds = window
+	res.Requests = final.Requests
+	res.RequestsPerSecond = float64(final.Requests) / window
+	res.BytesRead = final.BytesRead
+	res.CPUSeconds = cpuAfter - cpuBefore
+	if final.Delivered > 0 {
+		res.BytesPerDelivered = float64(final.BytesRead) / float64(final.Delivered)
+		res.CPUPerDeliveredMicros = res.CPUSeconds / float64(final.Delivered) * 1e6
+	}
+	lat := final.LatencyMicros
+	slices.Sort(lat)
+	res.setLatency(lat)
+	r.memMu.Lock()
+	res.Memory = r.mem
+	r.memMu.Unlock()
+	r.phase.Store("closing")
+	return res, ctx.Err()
+}
+
+// openGroups starts the watchers: in this process, or spread over worker processes.
+func (r *run) openGroups(prefix string) error {
+	spec := GroupSpec{URLs: r.target.urls, Transport: r.tr, PollInterval: r.cfg.PollInterval, OrderPrefix: prefix, PerOrder: r.cfg.PerOrder}
+	if r.cfg.Workers == 0 {
+		spec.Count = r.cfg.Watchers
+		g, err := OpenGroup(spec)
+		if err != nil {
+			return err
+		}
+		r.groups = append(r.groups, g)
+		return nil
+	}
+	per := (r.cfg.Watchers + r.cfg.Workers - 1) / r.cfg.Workers
+	for first := 0; first < r.cfg.Watchers; first += per {
+		s := spec
+		s.First, s.Count = first, min(per, r.cfg.Watchers-first)
+		g, err := startWorker(r.cfg.Exe, s, r.cfg.Stderr)
+		if err != nil {
+			return err
+		}
+		r.groups = append(r.groups, g)
+	}
+	return nil
+}
+
+// openTimeout bounds the opening phase.
+const openTimeout = 3 * time.Minute
+
+func (r *run) waitOpen(ctx context.Context, rssBefore int64) error {
+	deadline := time.Now().Add(openTimeout)
+	next := time.Now()
+	for {
+		c := r.counts(false)
+		if c.Opened+c.Failed >= int64(r.cfg.Watchers) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d watchers opened in %s", c.Opened, r.cfg.Watchers, openTimeout)
+		}
+		if time.Now().After(next) {
+			r.sampleMemory(ctx, rssBefore)
+			next = time.Now().Add(500 * time.Millisecond)
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *run) sampleMemory(ctx context.Context, rssBefore int64) {
+	rss, err := r.target.rss(ctx)
+	if err != nil {
+		return
+	}
+	c := r.counts(false)
+	r.memMu.Lock()
+	r.mem = append(r.mem, MemSample{Watchers: c.Opened, RSSBytes: rss, DeltaBytes: rss - rssBefore})
+	r.memMu.Unlock()
+}
+
+func (r *run) counts(latencies bool) Counts {
+	var c Counts
+	for _, g := range r.groups {
+		c.Add(g.Counts(latencies))
+	}
+	return c
+}
+
+// progress prints a progress line every second until the returned func is called.
+func (r *run) progress(ctx context.Context) func() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	every := time.Second
+	if !r.cfg.TTY {
+		every = 5 * time.Second
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				if r.cfg.TTY {
+					fmt.Fprintln(r.cfg.Progress)
+				}
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c := r.counts(false)
+				line := fmt.Sprintf("%-8s %5.0fs  %-17s open %d/%d failed %d  delivered %d  dup %d ooo %d gaps %d  reconnects %d",
+					r.tr, time.Since(r.start).Seconds(), r.phase.Load(), c.Opened, r.cfg.Watchers, c.Failed,
+					c.Delivered, c.Duplicates, c.OutOfOrder, c.Gaps, c.Reconnects)
+				if r.cfg.TTY {
+					fmt.Fprintf(r.cfg.Progress, "\r%-120s", line)
+				} else {
+					fmt.Fprintln(r.cfg.Progress, line)
+				}
+			}
+		}
+	}()
+	return func() { close(stop); <-done }
+}
+
+// createOrders creates orders prefix0… through the API, spread over the nodes.
+func createOrders(ctx context.Context, hc *http.Client, urls []string, prefix string, n int) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, 1)
+	for w := range min(32, n) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &client.Client{BaseURL: urls[w%len(urls)], HTTPClient: hc}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				_, _, err := c.CreateOrder(cctx, client.CreateOrderRequest{ID: OrderID(prefix, i)})
+				cancel()
+				if err != nil {
+					select {
+					case errc <- fmt.Errorf("create order: %w", err):
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return ctx.Err()
+	}
+}
+
+// driver commits status changes at a steady rate, round-robin over the orders, each order moving
+// one step along statusCycle per round.
+type driver struct {
+	api      *http.Client
+	urls     []string
+	prefix   string
+	orders   int
+	rate     float64
+	total    int
+	capped   bool
+	perOrder []atomic.Int32 // changes committed per order
+
+	committed, errors atomic.Int64
+	elapsed           time.Duration
+}
+
+func newDriver(api *http.Client, urls []string, prefix string, orders int, rate float64, dur time.Duration) *driver {
+	total := int(math.Round(rate * dur.Seconds()))
+	d := &driver{api: api, urls: urls, prefix: prefix, orders: orders, rate: rate, total: total, perOrder: make([]atomic.Int32, orders)}
+	if most := orders * len(statusCycle); total > most {
+		d.total, d.capped = most, true
+	}
+	return d
+}
+
+// run sends the changes on schedule from a bounded pool of senders; a slow server makes the
+// achieved rate lower, never the schedule longer than twice the duration.
+func (d *driver) run(ctx context.Context) {
+	start := time.Now()
+	jobs := make(chan int, 256)
+	var wg sync.WaitGroup
+	for w := range min(32, d.orders) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &client.Client{BaseURL: d.urls[w%len(d.urls)], HTTPClient: d.api}
+			for k := range jobs {
+				i, step := k%d.orders, k/d.orders
+				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				_, err := c.SetStatus(cctx, OrderID(d.prefix, i), client.SetStatusRequest{Status: statusCycle[step]})
+				cancel()
+				if err != nil {
+					d.errors.Add(1)
+					continue
+				}
+				d.perOrder[i].Add(1)
+				d.committed.Add(1)
+			}
+		}()
+	}
+	hardStop := start.Add(2*time.Duration(float64(d.total)/d.rate*float64(time.Second)) + 5*time.Second)
+	for k := 0; k < d.total && ctx.Err() == nil && time.Now().Before(hardStop); k++ {
+		due := start.Add(time.Duration(float64(k) / d.rate * float64(time.Second)))
+		if wait := time.Until(due); wait > 0 {
+			sleep(ctx, wait)
+		}
+		jobs <- k
+	}
+	close(jobs)
+	wg.Wait()
+	d.elapsed = time.Since(start)
+}
+
+// expected is the deliveries the committed changes owe: each change once to each watcher of its
+// order (watcher g watches order g/perOrder).
+func (d *driver) expected(watchers, perOrder int) int64 {
+	var n int64
+	for i := range d.perOrder {
+		w := min(perOrder, watchers-i*perOrder)
+		if w > 0 {
+			n += int64(d.perOrder[i].Load()) * int64(w)
+		}
+	}
+	return n
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// machine describes the host in one line: cores and memory.
+func machine() string {
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				var kb int64
+				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+				mem = fmt.Sprintf(", %.0f GiB memory", float64(kb)/(1<<20))
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores%s", numCPU(), mem)
+}

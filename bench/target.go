@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// target is the server side of a run: child serve processes the bench started (whose memory
+// and CPU it reads from /proc), or a server at a URL (read from its /metrics).
+type target struct {
+	urls  []string
+	procs []*exec.Cmd
+	dir   string
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100 on Linux.
+const clockTicks = 100
+
+// startTarget starts nodes serve processes of exe on db (a fresh SQLite file in a temp dir
+// when db is empty), each on its own loopback port, or uses url.
+func startTarget(ctx context.Context, exe, url, db string, nodes int, stderr io.Writer) (*target, error) {
+	if url != "" {
+		t := &target{}
+		for _, u := range strings.Split(url, ",") {
+			t.urls = append(t.urls, strings.TrimSuffix(u, "/"))
+		}
+		return t, nil
+	}
+	t := &target{}
+	if db == "" {
+		if nodes > 1 {
+			return nil, errors.New("several nodes need a shared database: give --db postgres://…")
+		}
+		dir, err := os.MkdirTemp("", "ordercast-bench-")
+		if err != nil {
+			return nil, err
+		}
+		t.dir = dir
+		db = filepath.Join(dir, "bench.db")
+	}
+	for range nodes {
+		u, cmd, err := startServe(ctx, exe, db, stderr)
+		if err != nil {
+			return nil, errors.Join(err, t.close())
+		}
+		t.urls = append(t.urls, u)
+		t.procs = append(t.procs, cmd)
+	}
+	return t, nil
+}
+
+// startServe starts one `serve` child and returns its URL once it listens.
+func startServe(ctx context.Context, exe, db string, stderr io.Writer) (string, *exec.Cmd, error) {
+	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--db", db, "--drain", "0s", "--log-level", "warn")
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start server: %w", err)
+	}
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if _, u, ok := strings.Cut(sc.Text(), "serving on "); ok {
+				urlc <- strings.TrimSpace(u)
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case u := <-urlc:
+		return u, cmd, nil
+	case <-time.After(30 * time.Second):
+	case <-ctx.Done():
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return "", nil, errors.New("server did not start listening within 30s")
+}
+
+// rss returns the resident memory of the server side, summed over nodes.
+func (t *target) rss(ctx context.Context) (int64, error) {
+	var sum int64
+	if len(t.procs) == 0 {
+		for _, u := range t.urls {
+			v, err := scrape(ctx, u, "process_resident_memory_bytes")
+			if err != nil {
+				return 0, err
+			}
+			sum += int64(v)
+		}
+		return sum, nil
+	}
+	for _, p := range t.procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Process.Pid))
+		if err != nil {
+			return 0, err
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("parse VmRSS %q: %w", v, err)
+				}
+				sum += kb << 10
+			}
+		}
+	}
+	return sum, nil
+}
+
+// cpu returns the CPU seconds (user and system) the server side has used, summed over nodes.
+func (t *target) cpu(ctx context.Context) (float64, error) {
+	var sum float64
+	if len(t.procs) == 0 {
+		for _, u := range t.urls {
+			v, err := scrape(ctx, u, "process_cpu_seconds_total")
+			if err != nil {
+				return 0, err
+			}
+			sum += v
+		}
+		return sum, nil
+	}
+	for _, p := range t.procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+		if err != nil {
+			return 0, err
+		}
+		// The command name (field 2) may hold spaces; count fields after its closing paren.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			return 0, fmt.Errorf("short /proc/%d/stat", p.Process.Pid)
+		}
+		utime, err1 := strconv.ParseFloat(f[11], 64)
+		stime, err2 := strconv.ParseFloat(f[12], 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return 0, err
+		}
+		sum += (utime + stime) / clockTicks
+	}
+	return sum, nil
+}
+
+// scrape reads one unlabelled sample from a server's /metrics.
+func scrape(ctx context.Context, base, name string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("scrape %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("scrape %s: no %s in /metrics", base, name)
+}
+
+// close stops the child servers (SIGTERM, then SIGKILL after 20 s) and removes the temp dir.
+func (t *target) close() error {
+	var errs []error
+	for _, p := range t.procs {
+		p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range t.procs {
+		done := make(chan error, 1)
+		go func() { done <- p.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				errs = append(errs, fmt.Errorf("server %d: %w", p.Process.Pid, err))
+			}
+		case <-time.After(20 * time.Second):
+			p.Process.Kill()
+			<-done
+			errs = append(errs, fmt.Errorf("server %d did not stop in 20s; killed", p.Process.Pid))
+		}
+	}
+	t.procs = nil
+	if t.dir != "" {
+		errs = append(errs, os.RemoveAll(t.dir))
+	}
+	return errors.Join(errs...)
+}

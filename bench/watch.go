@@ -1,0 +1,382 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
+)
+
+// The ways to watch an order that the bench compares.
+const (
+	TransportPoll     = "poll"
+	TransportLongPoll = "longpoll"
+	TransportSSE      = "sse"
+	TransportWS       = "ws"
+)
+
+// Transports lists every transport, in the order --compare runs them.
+var Transports = []string{TransportPoll, TransportLongPoll, TransportSSE, TransportWS}
+
+// LongPollWait is the wait the bench's long-polling watchers ask for.
+const LongPollWait = 30 * time.Second
+
+// watchersPerSourceIP is how many watchers share one loopback source address: far below the
+// ~28,000 ephemeral ports one address has, so the bench is never short of ports.
+const watchersPerSourceIP = 2000
+
+// maxOpening bounds the watchers opening at once in one process, so connects do not overflow
+// the server's accept queue.
+const maxOpening = 256
+
+// GroupSpec says which watchers a group (one process) runs. Watcher g (First <= g <
+// First+Count) watches order g/PerOrder on node g%len(URLs), from source address
+// 127.0.0.(2+g/2000%250).
+type GroupSpec struct {
+	URLs         []string      `json:"urls"`
+	Transport    string        `json:"transport"`
+	PollInterval time.Duration `json:"poll_interval"`
+	OrderPrefix  string        `json:"order_prefix"`
+	PerOrder     int           `json:"per_order"`
+	First        int           `json:"first"`
+	Count        int           `json:"count"`
+}
+
+// OrderID names order i of a run.
+func OrderID(prefix string, i int) string { return prefix + strconv.Itoa(i) }
+
+// Group runs a share of the watchers in this process and keeps their accounting.
+type Group struct {
+	spec    GroupSpec
+	rec     Recorder
+	clients map[int]*http.Client // by source address
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// OpenGroup starts opening the watchers of spec in the background; Counts shows progress.
+func OpenGroup(spec GroupSpec) (*Group, error) {
+	switch spec.Transport {
+	case TransportPoll, TransportLongPoll, TransportSSE, TransportWS:
+	default:
+		return nil, fmt.Errorf("unknown transport %q", spec.Transport)
+	}
+	if len(spec.URLs) == 0 || spec.PerOrder < 1 || spec.Count < 0 {
+		return nil, fmt.Errorf("bad group spec %+v", spec)
+	}
+	if spec.Transport == TransportPoll && spec.PollInterval <= 0 {
+		return nil, fmt.Errorf("poll interval must be positive")
+	}
+	g := &Group{spec: spec, clients: map[int]*http.Client{}}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	sem := make(chan struct{}, maxOpening)
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for i := range spec.Count {
+			select {
+			case sem <- struct{}{}:
+			case <-g.ctx.Done():
+				return
+			}
+			n := spec.First + i
+			g.wg.Add(1)
+			go func() {
+				defer g.wg.Done()
+				g.watch(n, sync.OnceFunc(func() { <-sem }))
+			}()
+		}
+	}()
+	return g, nil
+}
+
+// Mark starts counting the load's events.
+func (g *Group) Mark() { g.rec.Mark() }
+
+// Counts returns the group's counters; with latencies, its latency samples too.
+func (g *Group) Counts(latencies bool) Counts { return g.rec.Counts(latencies) }
+
+// Close stops every watcher and waits for them.
+func (g *Group) Close() {
+	g.cancel()
+	g.wg.Wait()
+	for _, c := range g.clients {
+		c.CloseIdleConnections()
+	}
+}
+
+// httpClient returns the client of a source address, creating it on first use. Only the
+// opening loop's goroutines call it before Close, under clientsMu.
+func (g *Group) httpClient(n int) *http.Client {
+	ip := 2 + n/watchersPerSourceIP%250
+	clientsMu.Lock()
+	defer clientsMu.Unlock()
+	if c, ok := g.clients[ip]; ok {
+		return c
+	}
+	d := &net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(ip))},
+		Timeout:   10 * time.Second,
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &countingConn{Conn: c, rec: &g.rec}, nil
+		},
+		MaxIdleConnsPerHost: 4096,
+		DisableCompression:  true,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	c := &http.Client{Transport: tr}
+	g.clients[ip] = c
+	return c
+}
+
+var clientsMu sync.Mutex
+
+// countingConn counts the bytes a watcher's connection reads: headers, frames, heartbeats.
+type countingConn struct {
+	net.Conn
+	rec *Recorder
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.rec.Read(n)
+	return n, err
+}
+
+// watch runs watcher n until the group closes or its order ends; opened is called once the
+// watcher has its first answer or has given up.
+func (g *Group) watch(n int, opened func()) {
+	s := g.spec
+	w := &watcherRun{
+		g: g, w: &Watcher{}, hc: g.httpClient(n), opened: opened,
+		base: strings.TrimSuffix(s.URLs[n%len(s.URLs)], "/") + "/v1/orders/" + OrderID(s.OrderPrefix, n/s.PerOrder),
+	}
+	defer w.open(false) // never leave the opening slot taken
+	switch s.Transport {
+	case TransportSSE:
+		w.sse(g.ctx)
+	case TransportWS:
+		w.ws(g.ctx)
+	case TransportLongPoll:
+		w.poll(g.ctx, 0)
+	case TransportPoll:
+		w.poll(g.ctx, s.PollInterval)
+	}
+}
+
+// watcherRun is one watcher's loop state.
+type watcherRun struct {
+	g      *Group
+	w      *Watcher
+	hc     *http.Client
+	base   string
+	opened func()
+	isOpen bool
+	done   bool // the open slot was released
+}
+
+// open records the outcome of opening, once.
+func (r *watcherRun) open(ok bool) {
+	if r.done {
+		return
+	}
+	r.done = true
+	if ok {
+		r.isOpen = true
+		r.g.rec.Opened()
+	} else {
+		r.g.rec.Failed()
+	}
+	r.opened()
+}
+
+// maxReconnects bounds how often one stream is resumed after breaking.
+const maxReconnects = 10
+
+// retry waits before a reconnect; it reports false when the watcher should stop.
+func (r *watcherRun) retry(ctx context.Context, attempt int) bool {
+	if ctx.Err() != nil || !r.isOpen || attempt >= maxReconnects {
+		return false
+	}
+	r.g.rec.Reconnect()
+	t := time.NewTimer(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (r *watcherRun) sse(ctx context.Context) {
+	for attempt := 0; ; attempt++ {
+		ended := r.sseOnce(ctx)
+		if ended || !r.retry(ctx, attempt) {
+			return
+		}
+	}
+}
+
+// sseOnce reads one SSE connection; it reports whether the order's stream is complete.
+func (r *watcherRun) sseOnce(ctx context.Context) bool {
+	req, err := http.NewRequestWithContext(ctx, "GET", r.base+"/stream", nil)
+	if err != nil {
+		return true
+	}
+	if r.w.Last() > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(r.w.Last(), 10))
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	r.g.rec.Request()
+	if resp.StatusCode == http.StatusNoContent {
+		return true
+	}
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	rd := client.NewSSEReader(resp.Body)
+	for {
+		sev, err := rd.Next()
+		if err != nil {
+			return false
+		}
+		var ev ordercast.Event
+		if json.Unmarshal([]byte(sev.Data), &ev) != nil {
+			continue
+		}
+		r.open(true)
+		r.g.rec.Observe(r.w, ev.Seq, ev.At, time.Now(), true)
+		if ev.Status.Terminal() {
+			return true
+		}
+	}
+}
+
+func (r *watcherRun) ws(ctx context.Context) {
+	for attempt := 0; ; attempt++ {
+		ended := r.wsOnce(ctx)
+		if ended || !r.retry(ctx, attempt) {
+			return
+		}
+	}
+}
+
+func (r *watcherRun) wsOnce(ctx context.Context) bool {
+	u := "ws" + strings.TrimPrefix(r.base, "http") + "/ws"
+	if r.w.Last() > 0 {
+		u += "?lastEventId=" + strconv.FormatInt(r.w.Last(), 10)
+	}
+	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: r.hc})
+	if err != nil {
+		return false
+	}
+	defer c.CloseNow()
+	r.g.rec.Request()
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return websocket.CloseStatus(err) == websocket.StatusNormalClosure
+		}
+		var ev ordercast.Event
+		if json.Unmarshal(b, &ev) != nil {
+			continue
+		}
+		r.open(true)
+		r.g.rec.Observe(r.w, ev.Seq, ev.At, time.Now(), true)
+	}
+}
+
+// poll asks for the order every interval, or with interval 0 long-polls it back to back.
+func (r *watcherRun) poll(ctx context.Context, interval time.Duration) {
+	var tick <-chan time.Time
+	phase := true // a poller's first request goes at once, then it waits a random phase
+	failures := 0
+	for ctx.Err() == nil {
+		u := r.base
+		if interval == 0 {
+			u += "?wait=" + LongPollWait.String() + "&after_version=" + strconv.FormatInt(r.w.Last(), 10)
+		}
+		o, err := r.get(ctx, u)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			if failures++; !r.isOpen || failures > maxReconnects {
+				return
+			}
+		default:
+			r.open(true)
+			if o.Version != r.w.Last() {
+				r.g.rec.Observe(r.w, o.Version, o.UpdatedAt, time.Now(), false)
+			}
+			if o.Status.Terminal() {
+				return
+			}
+		}
+		if interval > 0 && phase {
+			// Spread the watchers' requests over the interval rather than all on one beat.
+			phase = false
+			if sleep(ctx, rand.N(interval)) != nil {
+				return
+			}
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			tick = t.C
+			continue
+		}
+		if tick != nil || err != nil {
+			wait := tick
+			if wait == nil {
+				wait = time.After(time.Second)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-wait:
+			}
+		}
+	}
+}
+
+func (r *watcherRun) get(ctx context.Context, u string) (ordercast.Order, error) {
+	var o ordercast.Order
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return o, err
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return o, err
+	}
+	defer resp.Body.Close()
+	r.g.rec.Request()
+	if resp.StatusCode != http.StatusOK {
+		return o, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&o)
+	return o, err
+}

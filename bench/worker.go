@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"sync"
+	"time"
+)
+
+// The bench talks to its worker processes in JSON lines: commands on the worker's stdin, and
+// progress and results on its stdout.
+type workerCommand struct {
+	Op   string     `json:"op"` // open, mark, finish, close
+	Spec *GroupSpec `json:"spec,omitempty"`
+}
+
+type workerMessage struct {
+	Type   string `json:"type"` // progress, result, error
+	Counts Counts `json:"counts"`
+	Error  string `json:"error,omitempty"`
+}
+
+// progressEvery is how often a worker reports its counts.
+const progressEvery = 250 * time.Millisecond
+
+// RunWorker is the bench-worker subcommand: it runs one group of watchers as the parent
+// commands, until the parent says close or its stdin ends.
+func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
+	RaiseFileLimit()
+	var mu sync.Mutex
+	enc := json.NewEncoder(out)
+	send := func(m workerMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return enc.Encode(m)
+	}
+	var g *Group
+	stop := make(chan struct{})
+	defer close(stop)
+	defer func() {
+		if g != nil {
+			g.Close()
+		}
+	}()
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var cmd workerCommand
+		if err := json.Unmarshal(sc.Bytes(), &cmd); err != nil {
+			return fmt.Errorf("bad command %q: %w", sc.Text(), err)
+		}
+		switch cmd.Op {
+		case "open":
+			if g != nil || cmd.Spec == nil {
+				return errors.New("open: a worker runs one group")
+			}
+			var err error
+			if g, err = OpenGroup(*cmd.Spec); err != nil {
+				send(workerMessage{Type: "error", Error: err.Error()})
+				return err
+			}
+			go func() {
+				t := time.NewTicker(progressEvery)
+				defer t.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-ctx.Done():
+						return
+					case <-t.C:
+						if send(workerMessage{Type: "progress", Counts: g.Counts(false)}) != nil {
+							return
+						}
+					}
+				}
+			}()
+		case "mark":
+			if g != nil {
+				g.Mark()
+			}
+		case "finish":
+			if g == nil {
+				return errors.New("finish before open")
+			}
+			if err := send(workerMessage{Type: "result", Counts: g.Counts(true)}); err != nil {
+				return err
+			}
+		case "close":
+			return nil
+		default:
+			return fmt.Errorf("unknown command %q", cmd.Op)
+		}
+	}
+	return sc.Err()
+}
+
+// group is a share of the watchers: in this process, or in a worker process.
+type group interface {
+	Mark()
+	Counts(latencies bool) Counts
+	Close()
+}
+
+// remoteGroup is a group run by a bench-worker child process.
+type remoteGroup struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	enc   *json.Encoder
+
+	mu      sync.Mutex
+	last    Counts
+	err     error
+	results chan Counts
+	done    chan struct{}
+}
+
+// startWorker re-executes exe as a bench-worker and has it open spec's watchers.
+func startWorker(exe string, spec GroupSpec, stderr io.Writer) (*remoteGroup, error) {
+	cmd := exec.Command(exe, "bench-worker")
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start bench worker: %w", err)
+	}
+	g := &remoteGroup{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), results: make(chan Counts, 1), done: make(chan struct{})}
+	go g.read(stdout)
+	if err := g.send(workerCommand{Op: "open", Spec: &spec}); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *remoteGroup) read(r io.Reader) {
+	defer close(g.done)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 256<<20) // a result carries every latency sample
+	for sc.Scan() {
+		var m workerMessage
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			g.fail(fmt.Errorf("bench worker: %w", err))
+			return
+		}
+		switch m.Type {
+		case "progress":
+			g.mu.Lock()
+			g.last = m.Counts
+			g.mu.Unlock()
+		case "result":
+			g.results <- m.Counts
+		case "error":
+			g.fail(errors.New("bench worker: " + m.Error))
+		}
+	}
+}
+
+func (g *remoteGroup) fail(err error) {
+	g.mu.Lock()
+	g.err = err
+	g.mu.Unlock()
+}
+
+func (g *remoteGroup) send(c workerCommand) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.enc.Encode(c)
+}
+
+func (g *remoteGroup) Mark() { g.send(workerCommand{Op: "mark"}) }
+
+func (g *remoteGroup) Counts(latencies bool) Counts {
+	if latencies {
+		if g.send(workerCommand{Op: "finish"}) == nil {
+			select {
+			case c := <-g.results:
+				return c
+			case <-g.done:
+			case <-time.After(30 * time.Second):
+			}
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.last
+}
+
+func (g *remoteGroup) Close() {
+	g.send(workerCommand{Op: "close"})
+	g.stdin.Close()
+	select {
+	case <-g.done:
+	case <-time.After(30 * time.Second):
+		g.cmd.Process.Kill()
+	}
+	g.cmd.Wait()
+}
+
+// RaiseFileLimit lifts the soft limit of open files to the hard limit: every watcher is a
+// socket. It is best effort; the limit in force shows in the report.
+func RaiseFileLimit() uint64 {
+	return raiseFileLimit()
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/ordercast/ordercast/bench"
+)
+
+// runBench is the bench subcommand: it parses the flags and hands the work to package bench.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg := bench.Config{
+		Watchers: bench.DefaultWatchers, Rate: bench.DefaultRate, Duration: bench.DefaultDuration,
+		PollInterval: bench.DefaultPollInterval, Timeout: bench.DefaultTimeout, Workers: -1, Nodes: 1, PerOrder: 1,
+	}
+	fs := flag.NewFlagSet("ordercast bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.Watchers, "watchers", cfg.Watchers, "watchers to open (`N`)")
+	fs.IntVar(&cfg.PerOrder, "per-order", cfg.PerOrder, "watchers per order (`K`)")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "status changes per second to commit")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to commit changes")
+	transport := fs.String("transport", bench.TransportSSE, "how watchers watch: poll, longpoll, sse or ws")
+	compare := fs.Bool("compare", false, "run every transport in turn and compare them")
+	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "interval of the poll transport")
+	fs.StringVar(&cfg.URL, "url", "", "bench running servers at this `URL` (comma-separated for several nodes) instead of starting them")
+	fs.StringVar(&cfg.DB, "db", "", "database of the servers the bench starts: empty for a fresh SQLite file, or a postgres:// URL")
+	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "server nodes to start (more than 1 needs --db postgres://…)")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "client processes holding the watchers (0: this one; -1: one per 9,000 watchers)")
+	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "hard limit on the whole bench")
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
+	htmlFile := fs.String("html", "", "also write a self-contained HTML report to this `file`")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ordercast bench [flags]\n\nMeasures watchers, memory per stream, delivery latency and cost per transport, on loopback.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg.Transports = []string{*transport}
+	if *compare {
+		cfg.Transports = bench.Transports
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	cfg.Exe = exe
+	cfg.Progress, cfg.Stderr = stderr, stderr
+	if f, ok := stderr.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			cfg.TTY = true
+		}
+	}
+	rep, err := bench.Run(ctx, cfg)
+	if rep != nil {
+		rep.Command = "ordercast bench " + strings.Join(args, " ")
+		var werr error
+		if *asJSON {
+			werr = rep.WriteJSON(stdout)
+		} else {
+			werr = rep.WriteTable(stdout)
+		}
+		if *htmlFile != "" {
+			werr = errors.Join(werr, writeHTML(*htmlFile, rep))
+		}
+		err = errors.Join(err, werr)
+	}
+	return err
+}
+
+func writeHTML(path string, rep *bench.Report) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteHTML(f); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Close()
+}

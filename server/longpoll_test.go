@@ -1,0 +1,137 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/server"
+)
+
+// longPoll sends GET /v1/orders/{id}?query and returns the status and the order answered.
+func longPoll(t *testing.T, ctx context.Context, base, id, query string) (int, ordercast.Order, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/"+id+"?"+query, nil)
+	if err != nil {
+		return 0, ordercast.Order{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, ordercast.Order{}, err
+	}
+	defer resp.Body.Close()
+	var o ordercast.Order
+	if resp.StatusCode == http.StatusOK {
+		err = json.NewDecoder(resp.Body).Decode(&o)
+	}
+	return resp.StatusCode, o, err
+}
+
+func mustLongPoll(t *testing.T, base, id, query string) ordercast.Order {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	code, o, err := longPoll(t, ctx, base, id, query)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("long poll %s: %d %v", query, code, err)
+	}
+	return o
+}
+
+func TestLongPollAnswersAtOnceWhenPastVersion(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", "confirmed")
+	// The wait is far beyond the test's deadline: only an immediate answer passes.
+	o := mustLongPoll(t, base, "o-1", "wait=60s&after_version=1")
+	if o.Version != 2 || o.Status != "confirmed" {
+		t.Fatalf("got version %d %s, want 2 confirmed", o.Version, o.Status)
+	}
+	if o := mustLongPoll(t, base, "o-1", "wait=60s"); o.Version != 2 {
+		t.Fatalf("without after_version: version %d, want 2", o.Version)
+	}
+}
+
+func TestLongPollHoldsUntilChange(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	got := make(chan ordercast.Order, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_, o, _ := longPoll(t, ctx, base, "o-1", "wait=60s&after_version=1")
+		got <- o
+	}()
+	waitFor(t, "the long poll to subscribe", func() bool { return ts.hub.Watchers() == 1 })
+	select {
+	case o := <-got:
+		t.Fatalf("answered before any change: %+v", o)
+	default:
+	}
+	mustSetStatus(t, base, "o-1", "confirmed")
+	o := <-got
+	if o.Version != 2 || o.Status != "confirmed" {
+		t.Fatalf("got version %d %s, want 2 confirmed", o.Version, o.Status)
+	}
+	waitFor(t, "the watcher to be freed", func() bool { return ts.hub.Watchers() == 0 })
+}
+
+// TestLongPollTimesOutWithUnchangedOrder also outlasts the server's WriteTimeout several times:
+// the handler moves its own write deadline past the wait.
+func TestLongPollTimesOutWithUnchangedOrder(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) { s.WriteTimeout = 20 * time.Millisecond })
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	o := mustLongPoll(t, base, "o-1", "wait=150ms&after_version=1")
+	if o.Version != 1 || o.Status != "placed" {
+		t.Fatalf("got version %d %s, want the unchanged order", o.Version, o.Status)
+	}
+}
+
+func TestLongPollAnswersAtOnceForEndedOrder(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", "cancelled")
+	if o := mustLongPoll(t, base, "o-1", "wait=60s&after_version=2"); o.Status != "cancelled" {
+		t.Fatalf("status %s, want cancelled", o.Status)
+	}
+}
+
+func TestLongPollRejectsBadInput(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	for _, q := range []string{
+		"wait=soon", "wait=-1s", "wait=", "wait=1e3", "wait=30s&after_version=x", "wait=30s&after_version=-1",
+	} {
+		code, body := do(t, "GET", base+"/v1/orders/o-1?"+q, "", "")
+		if code != http.StatusUnprocessableEntity {
+			t.Errorf("%s: %d %s, want 422", q, code, body)
+		}
+	}
+	if code, _ := do(t, "GET", base+"/v1/orders/nope?wait=1s", "", ""); code != http.StatusNotFound {
+		t.Errorf("unknown order: %d, want 404", code)
+	}
+}
+
+func TestLongPollClientLeavingFreesWatcher(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		longPoll(t, ctx, base, "o-1", "wait=60s&after_version=1")
+	}()
+	waitFor(t, "the long poll to subscribe", func() bool { return ts.hub.Watchers() == 1 })
+	cancel()
+	<-done
+	waitFor(t, "the watcher to be freed", func() bool { return ts.hub.Watchers() == 0 })
+}

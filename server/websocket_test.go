@@ -1,0 +1,221 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/server"
+)
+
+// dialWS opens the WebSocket of an order, resuming after lastEventID when it is not empty.
+func dialWS(t *testing.T, base, id, lastEventID string) *websocket.Conn {
+	t.Helper()
+	c, resp, err := tryDialWS(t, base, id, lastEventID)
+	if err != nil {
+		t.Fatalf("dial: %v (response %v)", err, resp)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+func tryDialWS(t *testing.T, base, id, lastEventID string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u := "ws" + strings.TrimPrefix(base, "http") + "/v1/orders/" + id + "/ws"
+	if lastEventID != "" {
+		u += "?lastEventId=" + lastEventID
+	}
+	return websocket.Dial(ctx, u, nil)
+}
+
+// wsNext reads the next message, which must be one JSON event.
+func wsNext(t *testing.T, c *websocket.Conn) ordercast.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	typ, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.MessageText {
+		t.Fatalf("message type %v, want text", typ)
+	}
+	var ev ordercast.Event
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatalf("message %q: %v", b, err)
+	}
+	return ev
+}
+
+// wantWSClosed reads once more and expects the server's close with code.
+func wantWSClosed(t *testing.T, c *websocket.Conn, code websocket.StatusCode) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, b, err := c.Read(ctx)
+	if err == nil {
+		t.Fatalf("got message %q, want the connection closed with %v", b, code)
+	}
+	if got := websocket.CloseStatus(err); got != code {
+		t.Fatalf("closed with %v (%v), want %v", got, err, code)
+	}
+}
+
+func TestWebSocketSendsCurrentStatusThenEveryChange(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
+
+	c := dialWS(t, base, "o-1", "")
+	wantSeqStatus(t, wsNext(t, c), 2, ordercast.StatusConfirmed)
+	for seq, st := range []ordercast.Status{"preparing", "ready", "out_for_delivery"} {
+		mustSetStatus(t, base, "o-1", st)
+		wantSeqStatus(t, wsNext(t, c), int64(seq+3), st)
+	}
+}
+
+func TestWebSocketResumesAfterLastEventID(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	for _, st := range []ordercast.Status{"confirmed", "preparing", "ready"} {
+		mustSetStatus(t, base, "o-1", st)
+	}
+	c := dialWS(t, base, "o-1", "2")
+	wantSeqStatus(t, wsNext(t, c), 3, "preparing")
+	wantSeqStatus(t, wsNext(t, c), 4, "ready")
+	mustSetStatus(t, base, "o-1", "out_for_delivery")
+	wantSeqStatus(t, wsNext(t, c), 5, "out_for_delivery")
+
+	// A resume point past the order's version is not from its history: the current state.
+	c = dialWS(t, base, "o-1", "99")
+	wantSeqStatus(t, wsNext(t, c), 5, "out_for_delivery")
+}
+
+// TestWebSocketFillsGapFromStore shows the WebSocket shares the stream's gap filling.
+func TestWebSocketFillsGapFromStore(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	c := dialWS(t, base, "o-1", "")
+	wantSeqStatus(t, wsNext(t, c), 1, "placed")
+
+	ts.store.Publisher = nil
+	ctx := context.Background()
+	if _, _, _, err := ts.store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: "confirmed"}); err != nil {
+		t.Fatal(err)
+	}
+	_, ev3, _, err := ts.store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: "ready"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.hub.Publish(ev3)
+	ts.hub.Publish(ev3) // a duplicate is dropped
+	wantSeqStatus(t, wsNext(t, c), 2, "confirmed")
+	wantSeqStatus(t, wsNext(t, c), 3, "ready")
+}
+
+func TestWebSocketEndsAfterTerminalThenClosesAtOnce(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	c := dialWS(t, base, "o-1", "")
+	wantSeqStatus(t, wsNext(t, c), 1, "placed")
+	mustSetStatus(t, base, "o-1", "cancelled")
+	wantSeqStatus(t, wsNext(t, c), 2, "cancelled")
+	wantWSClosed(t, c, websocket.StatusNormalClosure)
+
+	// Reconnecting with the terminal event's id: closed normally before any message.
+	wantWSClosed(t, dialWS(t, base, "o-1", "2"), websocket.StatusNormalClosure)
+	// A client that missed the terminal event still gets it, then the close.
+	c = dialWS(t, base, "o-1", "1")
+	wantSeqStatus(t, wsNext(t, c), 2, "cancelled")
+	wantWSClosed(t, c, websocket.StatusNormalClosure)
+}
+
+func TestWebSocketRejectsBadInput(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	for _, tc := range []struct {
+		id, last string
+		want     int
+	}{
+		{"o-1", "x", http.StatusBadRequest},
+		{"o-1", "-1", http.StatusBadRequest},
+		{"nope", "", http.StatusNotFound},
+		{"bad%20id", "", http.StatusUnprocessableEntity},
+	} {
+		_, resp, err := tryDialWS(t, base, tc.id, tc.last)
+		if err == nil || resp == nil || resp.StatusCode != tc.want {
+			t.Errorf("id %q lastEventId %q: %v, %v; want HTTP %d", tc.id, tc.last, resp, err, tc.want)
+		}
+	}
+}
+
+func TestWebSocketClientLeavingFreesWatcher(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	var conns []*websocket.Conn
+	for i := range 20 {
+		id := "o-" + strconv.Itoa(i)
+		mustCreate(t, base, id)
+		c := dialWS(t, base, id, "")
+		wsNext(t, c)
+		conns = append(conns, c)
+	}
+	if got := ts.hub.Watchers(); got != 20 {
+		t.Fatalf("hub has %d watchers, want 20", got)
+	}
+	for _, c := range conns {
+		c.CloseNow() // gone without a close handshake, like a dropped network
+	}
+	waitFor(t, "hub watchers to reach 0", func() bool { return ts.hub.Watchers() == 0 })
+}
+
+// TestWebSocketHeartbeatOutlastsWriteTimeout keeps an idle WebSocket open across many server
+// WriteTimeouts (counted in server pings, which the client answers while it reads) and then still
+// receives an event on it.
+func TestWebSocketHeartbeatOutlastsWriteTimeout(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.WriteTimeout = 50 * time.Millisecond
+		s.Heartbeat = 20 * time.Millisecond
+	})
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	c := dialWS(t, base, "o-1", "")
+	wantSeqStatus(t, wsNext(t, c), 1, "placed")
+	// Reading in the background answers the server's pings while six WriteTimeouts pass.
+	done := make(chan ordercast.Event, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, b, err := c.Read(ctx)
+		var ev ordercast.Event
+		if err == nil {
+			err = json.Unmarshal(b, &ev)
+		}
+		if err != nil {
+			ev.Note = "error: " + err.Error()
+		}
+		done <- ev
+	}()
+	start := time.Now()
+	waitFor(t, "several write timeouts to pass", func() bool { return time.Since(start) > 300*time.Millisecond })
+	mustSetStatus(t, base, "o-1", "confirmed")
+	ev := <-done
+	if ev.Note != "" {
+		t.Fatal(ev.Note)
+	}
+	wantSeqStatus(t, ev, 2, "confirmed")
+}
