@@ -50,6 +50,26 @@ func openServer(t *testing.T, path string, configure func(*server.Server)) *test
 
 // prepareServer returns a server on 127.0.0.1:0 over the SQLite file at path with its store
 // open, for a test to configure and Open itself. It closes at cleanup.
+// holdStreams is whether test servers hand streams to the poller (where the platform can);
+// bothHoldings runs a test once each way. Tests in this package do not run in parallel.
+var holdStreams = true
+
+// bothHoldings runs test with streams held by the poller and with a goroutine each: the
+// delivery rules must hold the same on both paths.
+func bothHoldings(t *testing.T, test func(t *testing.T)) {
+	for _, hold := range []bool{true, false} {
+		name := "goroutine"
+		if hold {
+			name = "held"
+		}
+		t.Run(name, func(t *testing.T) {
+			holdStreams = hold
+			t.Cleanup(func() { holdStreams = true })
+			test(t)
+		})
+	}
+}
+
 func prepareServer(t *testing.T, path string) *testServer {
 	t.Helper()
 	h := hub.New()
@@ -60,6 +80,7 @@ func prepareServer(t *testing.T, path string) *testServer {
 	}
 	srv := server.New(st, h)
 	srv.Addr = "127.0.0.1:0"
+	srv.HoldStreams = srv.HoldStreams && holdStreams
 	ts := &testServer{Server: srv, store: st, hub: h, path: path}
 	t.Cleanup(func() { ts.close(t) })
 	return ts

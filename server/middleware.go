@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -19,8 +20,42 @@ const maxRequestIDLength = 128
 // requestLog is what one request's log line says; handlers add to it through the context (a
 // stream adds why it ended and how many events it sent).
 type requestLog struct {
-	id    string
-	attrs []slog.Attr
+	id string
+
+	mu        sync.Mutex
+	attrs     []slog.Attr
+	remaining int    // parts still running: the handler, and a stream handed over by it
+	emit      func() // writes the line; set when the handler returns
+}
+
+// handOver tells the request log that the request goes on after its handler returns (a stream
+// held by the poller): its line is written when the returned finish is called, with attrs added.
+func handOver(ctx context.Context) (finish func(attrs ...slog.Attr)) {
+	l, ok := ctx.Value(requestLogKey{}).(*requestLog)
+	if !ok {
+		return func(...slog.Attr) {}
+	}
+	l.mu.Lock()
+	l.remaining++
+	l.mu.Unlock()
+	return func(attrs ...slog.Attr) {
+		l.mu.Lock()
+		l.attrs = append(l.attrs, attrs...)
+		l.partDone()
+	}
+}
+
+// partDone ends one part of the request, with l.mu held, which it releases; the last part to end
+// writes the line.
+func (l *requestLog) partDone() {
+	l.remaining--
+	emit := l.emit
+	if l.remaining > 0 || emit == nil {
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	emit()
 }
 
 type requestLogKey struct{}
@@ -36,7 +71,9 @@ func RequestID(ctx context.Context) string {
 // logAttrs adds attributes to the request's log line.
 func logAttrs(ctx context.Context, attrs ...slog.Attr) {
 	if l, ok := ctx.Value(requestLogKey{}).(*requestLog); ok {
+		l.mu.Lock()
 		l.attrs = append(l.attrs, attrs...)
+		l.mu.Unlock()
 	}
 }
 
@@ -51,32 +88,38 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		l := &requestLog{id: id}
+		l := &requestLog{id: id, remaining: 1}
 		r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, l))
 		rw := &recordingWriter{ResponseWriter: w}
 
 		mux.ServeHTTP(rw, r) // sets r.Pattern on this same request
 
-		status := rw.status
-		if status == 0 {
-			status = http.StatusOK
+		l.mu.Lock()
+		l.emit = func() {
+			status := rw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			s.Metrics.request(r.Pattern, status)
+			level := slog.LevelInfo
+			switch r.Pattern {
+			case patHealthz, patReadyz, patMetrics:
+				level = slog.LevelDebug
+			}
+			l.mu.Lock()
+			attrs := append([]slog.Attr{
+				slog.String("request_id", id),
+				slog.String("method", r.Method),
+				slog.String("route", r.Pattern),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status),
+				slog.Int64("bytes", rw.bytes),
+				slog.Duration("duration", time.Since(start)),
+			}, l.attrs...)
+			l.mu.Unlock()
+			s.Logger.LogAttrs(r.Context(), level, "request", attrs...)
 		}
-		s.Metrics.request(r.Pattern, status)
-		level := slog.LevelInfo
-		switch r.Pattern {
-		case patHealthz, patReadyz, patMetrics:
-			level = slog.LevelDebug
-		}
-		attrs := append([]slog.Attr{
-			slog.String("request_id", id),
-			slog.String("method", r.Method),
-			slog.String("route", r.Pattern),
-			slog.String("path", r.URL.Path),
-			slog.Int("status", status),
-			slog.Int64("bytes", rw.bytes),
-			slog.Duration("duration", time.Since(start)),
-		}, l.attrs...)
-		s.Logger.LogAttrs(r.Context(), level, "request", attrs...)
+		l.partDone() // the handler's part; a held stream may still be running
 	})
 }
 

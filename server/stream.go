@@ -17,63 +17,115 @@ import (
 // handleStream serves GET /v1/orders/{id}/stream: the order's status changes as Server-Sent
 // Events. It follows the delivery rules of DESIGN.md: subscribe to the hub first, then read the
 // store, then forward live events, skipping seqs already written and filling gaps from the store.
+// A cleartext HTTP/1.1 stream is handed to the poller once it is set up (see held.go); others
+// keep their goroutine.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	ws, ok := s.startWatch(w, r)
+	if !ok {
+		return
+	}
+	if ws.ended {
+		ws.sub.Close()
+		// The client already has the final event: 204 tells EventSource to stop reconnecting.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if s.holdable(r) {
+		if err := s.hold(w, r, ws); err == nil {
+			return // the poller owns the stream now, subscription included
+		} else if !errors.Is(err, http.ErrNotSupported) {
+			ws.sub.Close()
+			s.Logger.Debug("stream hand-over failed", "request_id", RequestID(r.Context()), "err", err)
+			return
+		}
+	}
+	defer ws.sub.Close()
+	st, sse := s.newSSEStream(w, ws.last)
+	sse.retry(s.Retry)
+	st.events(ws.backlog)
+	s.serveSSE(w, r, st, ws.sub, func(msgs []*hub.Message, overflowed bool) error {
+		return s.forward(r.Context(), ws.orderID, st, msgs, overflowed)
+	})
+}
+
+// watchStart is where a new watcher of one order starts: subscribed, with what the store held
+// when it was read.
+type watchStart struct {
+	orderID string
+	sub     *hub.Subscription // the caller closes it
+	order   ordercast.Order
+	last    int64             // the client has every event up to this seq
+	backlog []ordercast.Event // the events after last, to send first
+	ended   bool              // the client already has the terminal event
+}
+
+// startWatch validates a watch request on GET /v1/orders/{id}/… and sets the watcher up by design
+// rule 2: subscribe first, then read the store, so no change falls in between. On failure it has
+// answered the request and returns false.
+func (s *Server) startWatch(w http.ResponseWriter, r *http.Request) (*watchStart, bool) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
 		s.writeError(w, r, err)
-		return
+		return nil, false
 	}
 	lastID, err := LastEventID(r)
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return nil, false
 	}
 	if s.streamsClosing() {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "shutting down"))
-		return
+		return nil, false
 	}
-	// Subscribe before reading, so that a change committed in between is queued, not lost.
 	sub := s.Hub.Subscribe(id)
-	defer sub.Close()
+	ws, err := s.readWatchStart(r.Context(), id, lastID)
+	if err != nil {
+		sub.Close()
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	ws.sub = sub
+	return ws, true
+}
 
-	ctx := r.Context()
+func (s *Server) readWatchStart(ctx context.Context, id string, lastID int64) (*watchStart, error) {
 	o, err := s.Store.Order(ctx, id)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	// A Last-Event-ID past the order's version cannot come from this order's history (a reset
 	// database, a forged header): treat it as a fresh connect and send the current state.
 	if lastID > o.Version {
 		lastID = 0
 	}
-	if lastID == o.Version && o.Status.Terminal() {
-		// The client already has the final event: 204 tells EventSource to stop reconnecting.
-		w.WriteHeader(http.StatusNoContent)
-		return
+	ws := &watchStart{orderID: id, order: o, last: lastID}
+	if lastID == o.Version {
+		ws.ended = o.Status.Terminal()
+		return ws, nil // up to date: only live events follow
 	}
 	after := lastID
 	if lastID == 0 {
 		after = o.Version - 1 // the current status is the first event
 	}
-	backlog, err := s.Store.EventsAfter(ctx, id, after, 0)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if ws.backlog, err = s.Store.EventsAfter(ctx, id, after, 0); err != nil {
+		return nil, err
 	}
-
-	st, sse := s.newSSEStream(w, lastID)
-	sse.retry(s.Retry)
-	st.events(backlog)
-	s.serveSSE(w, r, st, sub, func(msgs []*hub.Message, overflowed bool) error {
-		return s.forward(r, st, msgs, overflowed)
-	})
+	return ws, nil
 }
 
 // newSSEStream returns a stream whose client has every event up to seq last, written as SSE
 // frames on w; the frames are returned too, for what only SSE has (retry, comments, named events).
 func (s *Server) newSSEStream(w http.ResponseWriter, last int64) (*stream, *sseFrames) {
-	f := &sseFrames{w: w, rc: http.NewResponseController(w), timeout: s.StreamWriteTimeout}
+	rc := http.NewResponseController(w)
+	f := &sseFrames{send: func(b []byte) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(s.StreamWriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}}
 	return &stream{out: f, last: last, metrics: s.Metrics}, f
 }
 
@@ -173,7 +225,7 @@ func (s *Server) writeFailure(ctx context.Context, err error) string {
 
 // forward writes live messages in seq order. A duplicate is skipped; a gap, or a mailbox that
 // overflowed, is filled from the store, which is the truth.
-func (s *Server) forward(r *http.Request, st *stream, msgs []*hub.Message, overflowed bool) error {
+func (s *Server) forward(ctx context.Context, orderID string, st *stream, msgs []*hub.Message, overflowed bool) error {
 	for _, m := range msgs {
 		switch seq := m.Event.Seq; {
 		case seq <= st.last:
@@ -191,7 +243,7 @@ func (s *Server) forward(r *http.Request, st *stream, msgs []*hub.Message, overf
 		return nil
 	}
 	s.Metrics.caughtUp.Inc()
-	missed, err := s.Store.EventsAfter(r.Context(), r.PathValue("id"), st.last, 0)
+	missed, err := s.Store.EventsAfter(ctx, orderID, st.last, 0)
 	if err != nil {
 		return err
 	}
@@ -285,12 +337,14 @@ func (st *stream) flush() error {
 	return nil
 }
 
-// sseFrames writes the SSE wire format to one response, batching a flush's frames in one write.
+// sseFrames builds the SSE wire format and hands each flush's frames, batched, to send: a write
+// to the response under a deadline, or a chunk to a held connection.
 type sseFrames struct {
-	w       http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	buf     []byte
+	send func([]byte) error
+	buf  []byte
+	// release drops the buffer after each flush: a held stream is idle nearly always, and its
+	// memory is what decides how many one node holds.
+	release bool
 }
 
 var _ frames = (*sseFrames)(nil)
@@ -325,12 +379,11 @@ func (f *sseFrames) flush() error {
 	if len(f.buf) == 0 {
 		return nil
 	}
-	if err := f.rc.SetWriteDeadline(time.Now().Add(f.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
+	err := f.send(f.buf)
+	if f.release {
+		f.buf = nil
+	} else {
+		f.buf = f.buf[:0]
 	}
-	if _, err := f.w.Write(f.buf); err != nil {
-		return err
-	}
-	f.buf = f.buf[:0]
-	return f.rc.Flush()
+	return err
 }

@@ -102,6 +102,10 @@ func wantSeqStatus(t *testing.T, ev ordercast.Event, seq int64, status ordercast
 }
 
 func TestStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
+	bothHoldings(t, testStreamSendsCurrentStatusThenEveryChange)
+}
+
+func testStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -131,6 +135,10 @@ func TestStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
 }
 
 func TestStreamResumesAfterLastEventID(t *testing.T) {
+	bothHoldings(t, testStreamResumesAfterLastEventID)
+}
+
+func testStreamResumesAfterLastEventID(t *testing.T) {
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -175,6 +183,10 @@ func (s *raceStore) EventsAfter(ctx context.Context, id string, after int64, lim
 }
 
 func TestStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
+	bothHoldings(t, testStreamDoesNotLoseChangeCommittedDuringFirstRead)
+}
+
+func testStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
 	var rs *raceStore
 	ts := newServer(t, func(s *server.Server) {
 		rs = &raceStore{Store: s.Store}
@@ -193,7 +205,9 @@ func TestStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
 	wantSeqStatus(t, next(t, r), 3, "preparing") // the change that committed in the window
 }
 
-func TestStreamFillsGapFromStore(t *testing.T) {
+func TestStreamFillsGapFromStore(t *testing.T) { bothHoldings(t, testStreamFillsGapFromStore) }
+
+func testStreamFillsGapFromStore(t *testing.T) {
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -216,6 +230,10 @@ func TestStreamFillsGapFromStore(t *testing.T) {
 }
 
 func TestStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
+	bothHoldings(t, testStreamCatchesUpAfterMailboxOverflow)
+}
+
+func testStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
 	ts := newServer(t, nil)
 	ts.hub.MailboxSize = 1
 	base := ts.URL()
@@ -243,7 +261,9 @@ func TestStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
 	}
 }
 
-func TestStreamHeartbeat(t *testing.T) {
+func TestStreamHeartbeat(t *testing.T) { bothHoldings(t, testStreamHeartbeat) }
+
+func testStreamHeartbeat(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 20 * time.Millisecond })
 	mustCreate(t, ts.URL(), "o-1")
 	c := &client.Client{BaseURL: ts.URL()}
@@ -264,6 +284,10 @@ func TestStreamHeartbeat(t *testing.T) {
 // TestWriteTimeoutDoesNotCutStreams holds a stream open for many times the server-wide
 // WriteTimeout (counted in heartbeats, not slept) and then still receives an event on it.
 func TestWriteTimeoutDoesNotCutStreams(t *testing.T) {
+	bothHoldings(t, testWriteTimeoutDoesNotCutStreams)
+}
+
+func testWriteTimeoutDoesNotCutStreams(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) {
 		s.WriteTimeout = 50 * time.Millisecond
 		s.Heartbeat = 20 * time.Millisecond
@@ -287,6 +311,10 @@ func TestWriteTimeoutDoesNotCutStreams(t *testing.T) {
 }
 
 func TestStreamEndsAfterTerminalThen204(t *testing.T) {
+	bothHoldings(t, testStreamEndsAfterTerminalThen204)
+}
+
+func testStreamEndsAfterTerminalThen204(t *testing.T) {
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -309,7 +337,9 @@ func TestStreamEndsAfterTerminalThen204(t *testing.T) {
 	}
 }
 
-func TestClientLeavingFreesWatcher(t *testing.T) {
+func TestClientLeavingFreesWatcher(t *testing.T) { bothHoldings(t, testClientLeavingFreesWatcher) }
+
+func testClientLeavingFreesWatcher(t *testing.T) {
 	ts := newServer(t, nil)
 	base := ts.URL()
 	for i := range 20 {
@@ -353,6 +383,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // commits a change while it is down, starts it again on the same address and database, and
 // checks the watch resumes with exactly the events it missed.
 func TestShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
+	bothHoldings(t, testShutdownClosesStreamsAndClientResumesAfterRestart)
+}
+
+func testShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) { s.Retry = 20 * time.Millisecond })
 	base, path := ts.URL(), ts.path
 	mustCreate(t, base, "o-1")

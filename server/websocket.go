@@ -10,7 +10,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 )
 
@@ -21,64 +20,31 @@ import (
 // WebSocket reports as a clean close (an HTTP 204 would only show as a failed handshake). A
 // draining node closes with 1001 (going away): the client resumes elsewhere.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := ordercast.ValidateID(id); err != nil {
-		s.writeError(w, r, err)
+	// The watch-authorization check goes in startWatch, shared with handleStream.
+	ws, ok := s.startWatch(w, r)
+	if !ok {
 		return
 	}
-	lastID, err := LastEventID(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if s.streamsClosing() {
-		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "shutting down"))
-		return
-	}
-	// The watch-authorization check goes here, as in handleStream: before subscribing or reading.
-
-	// Subscribe before reading, so that a change committed in between is queued, not lost.
-	sub := s.Hub.Subscribe(id)
-	defer sub.Close()
-
+	defer ws.sub.Close()
 	ctx := r.Context()
-	o, err := s.Store.Order(ctx, id)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if lastID > o.Version {
-		lastID = 0 // not from this order's history: start from the current state
-	}
-	after := lastID
-	if lastID == 0 {
-		after = o.Version - 1 // the current status is the first event
-	}
-	var backlog []ordercast.Event
-	if lastID < o.Version {
-		if backlog, err = s.Store.EventsAfter(ctx, id, after, 0); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
 
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		return // Accept has answered the failed handshake
 	}
-	if lastID == o.Version && o.Status.Terminal() {
+	if ws.ended {
 		// The client already has the final event: nothing more will come.
-		c.Close(websocket.StatusNormalClosure, "order is "+string(o.Status))
+		c.Close(websocket.StatusNormalClosure, "order is "+string(ws.order.Status))
 		return
 	}
 	// The client sends nothing; reading in the background answers pings and closes, and ends
 	// ctx when the client goes (a hijacked connection's request context does not notice).
 	ctx = c.CloseRead(ctx)
 	f := &wsFrames{ctx: ctx, conn: c, timeout: s.StreamWriteTimeout}
-	st := &stream{out: f, last: lastID, metrics: s.Metrics}
-	st.events(backlog)
-	reason := s.runStream(ctx, r, st, sub, func(msgs []*hub.Message, overflowed bool) error {
-		return s.forward(r, st, msgs, overflowed)
+	st := &stream{out: f, last: ws.last, metrics: s.Metrics}
+	st.events(ws.backlog)
+	reason := s.runStream(ctx, r, st, ws.sub, func(msgs []*hub.Message, overflowed bool) error {
+		return s.forward(ctx, ws.orderID, st, msgs, overflowed)
 	})
 	switch reason {
 	case ReasonTerminal:
