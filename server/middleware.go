@@ -94,30 +94,34 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 
 		mux.ServeHTTP(rw, r) // sets r.Pattern on this same request
 
+		// The line is written when the last part of the request ends: now, or when a held stream
+		// closes. Capture plain values only: the response and the request must not outlive the
+		// handler, or every held stream would keep net/http's buffers alive.
+		status := rw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		pattern, method, path, written := r.Pattern, r.Method, r.URL.Path, rw.bytes
+		level := slog.LevelInfo
+		switch pattern {
+		case patHealthz, patReadyz, patMetrics:
+			level = slog.LevelDebug
+		}
 		l.mu.Lock()
 		l.emit = func() {
-			status := rw.status
-			if status == 0 {
-				status = http.StatusOK
-			}
-			s.Metrics.request(r.Pattern, status)
-			level := slog.LevelInfo
-			switch r.Pattern {
-			case patHealthz, patReadyz, patMetrics:
-				level = slog.LevelDebug
-			}
+			s.Metrics.request(pattern, status)
 			l.mu.Lock()
 			attrs := append([]slog.Attr{
 				slog.String("request_id", id),
-				slog.String("method", r.Method),
-				slog.String("route", r.Pattern),
-				slog.String("path", r.URL.Path),
+				slog.String("method", method),
+				slog.String("route", pattern),
+				slog.String("path", path),
 				slog.Int("status", status),
-				slog.Int64("bytes", rw.bytes),
+				slog.Int64("bytes", written),
 				slog.Duration("duration", time.Since(start)),
 			}, l.attrs...)
 			l.mu.Unlock()
-			s.Logger.LogAttrs(r.Context(), level, "request", attrs...)
+			s.Logger.LogAttrs(context.Background(), level, "request", attrs...)
 		}
 		l.partDone() // the handler's part; a held stream may still be running
 	})

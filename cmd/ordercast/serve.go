@@ -13,6 +13,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/demo"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/poller"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
 )
@@ -32,6 +33,7 @@ type Main struct {
 	TLSCert            string
 	TLSKey             string
 	H2C                bool
+	HoldStreams        bool
 	Pprof              string
 	LogFormat          string
 	LogLevel           string
@@ -62,6 +64,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		MaxBodyBytes:       server.DefaultMaxBodyBytes,
 		DrainWindow:        10 * time.Second,
 		ShutdownTimeout:    30 * time.Second,
+		HoldStreams:        poller.Supported,
 		LogFormat:          "text",
 		LogLevel:           "info",
 		stdout:             stdout,
@@ -95,6 +98,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.TLSCert, "tls-cert", m.TLSCert, "TLS certificate `file` (PEM); with --tls-key serves HTTPS and HTTP/2")
 	fs.StringVar(&m.TLSKey, "tls-key", m.TLSKey, "TLS private key `file` (PEM)")
 	fs.BoolVar(&m.H2C, "h2c", m.H2C, "also serve cleartext HTTP/2 (prior knowledge), for a proxy in front")
+	fs.BoolVar(&m.HoldStreams, "hold-streams", m.HoldStreams, "hold idle HTTP/1.1 streams on a shared epoll poller instead of a goroutine each (Linux)")
 	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
@@ -201,6 +205,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.TLSCertFile = m.TLSCert
 	srv.TLSKeyFile = m.TLSKey
 	srv.H2C = m.H2C
+	srv.HoldStreams = m.HoldStreams
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	if err := srv.Open(); err != nil {
 		return errors.Join(err, m.Close())
