@@ -145,7 +145,8 @@ type run struct {
 	cfg    Config
 	tr     string
 	target *target
-	groups []group
+	groups []group // appended while opening; read by the progress line
+	gmu    sync.Mutex
 	phase  atomic.Value // string
 	start  time.Time
 	mem    []MemSample
@@ -263,7 +264,7 @@ func (r *run) openGroups(prefix string) error {
 		if err != nil {
 			return err
 		}
-		r.groups = append(r.groups, g)
+		r.addGroup(g)
 		return nil
 	}
 	per := (r.cfg.Watchers + r.cfg.Workers - 1) / r.cfg.Workers
@@ -274,9 +275,15 @@ func (r *run) openGroups(prefix string) error {
 		if err != nil {
 			return err
 		}
-		r.groups = append(r.groups, g)
+		r.addGroup(g)
 	}
 	return nil
+}
+
+func (r *run) addGroup(g group) {
+	r.gmu.Lock()
+	r.groups = append(r.groups, g)
+	r.gmu.Unlock()
 }
 
 // openTimeout bounds the opening phase.
@@ -315,8 +322,11 @@ func (r *run) sampleMemory(ctx context.Context, rssBefore int64) {
 }
 
 func (r *run) counts(latencies bool) Counts {
+	r.gmu.Lock()
+	groups := slices.Clone(r.groups)
+	r.gmu.Unlock()
 	var c Counts
-	for _, g := range r.groups {
+	for _, g := range groups {
 		c.Add(g.Counts(latencies))
 	}
 	return c
