@@ -145,7 +145,8 @@ type run struct {
 	cfg    Config
 	tr     string
 	target *target
-	groups []group
+	groups []group // appended while opening; read by the progress line
+	gmu    sync.Mutex
 	phase  atomic.Value // string
 	start  time.Time
 	mem    []MemSample
@@ -263,7 +264,7 @@ func (r *run) openGroups(prefix string) error {
 		if err != nil {
 			return err
 		}
-		r.groups = append(r.groups, g)
+		r.addGroup(g)
 		return nil
 	}
 	per := (r.cfg.Watchers + r.cfg.Workers - 1) / r.cfg.Workers
@@ -274,9 +275,15 @@ func (r *run) openGroups(prefix string) error {
 		if err != nil {
 			return err
 		}
-		r.groups = append(r.groups, g)
+		r.addGroup(g)
 	}
 	return nil
+}
+
+func (r *run) addGroup(g group) {
+	r.gmu.Lock()
+	r.groups = append(r.groups, g)
+	r.gmu.Unlock()
 }
 
 // openTimeout bounds the opening phase.
@@ -315,8 +322,11 @@ func (r *run) sampleMemory(ctx context.Context, rssBefore int64) {
 }
 
 func (r *run) counts(latencies bool) Counts {
+	r.gmu.Lock()
+	groups := slices.Clone(r.groups)
+	r.gmu.Unlock()
 	var c Counts
-	for _, g := range r.groups {
+	for _, g := range groups {
 		c.Add(g.Counts(latencies))
 	}
 	return c
@@ -326,14 +336,18 @@ func (r *run) counts(latencies bool) Counts {
 func (r *run) progress(ctx context.Context) func() {
 	stop := make(chan struct{})
 	done := make(chan struct{})
+	// A terminal gets one line redrawn every second; a log gets a line per phase, and one
+	// every five seconds within a long phase.
 	every := time.Second
 	if !r.cfg.TTY {
 		every = 5 * time.Second
 	}
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
+		t := time.NewTicker(250 * time.Millisecond)
 		defer t.Stop()
+		var last time.Time
+		var lastPhase any
 		for {
 			select {
 			case <-stop:
@@ -343,10 +357,15 @@ func (r *run) progress(ctx context.Context) func() {
 				return
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case now := <-t.C:
+				phase := r.phase.Load()
+				if now.Sub(last) < every && (r.cfg.TTY || phase == lastPhase) {
+					continue
+				}
+				last, lastPhase = now, phase
 				c := r.counts(false)
 				line := fmt.Sprintf("%-8s %5.0fs  %-17s open %d/%d failed %d  delivered %d  dup %d ooo %d gaps %d  reconnects %d",
-					r.tr, time.Since(r.start).Seconds(), r.phase.Load(), c.Opened, r.cfg.Watchers, c.Failed,
+					r.tr, time.Since(r.start).Seconds(), phase, c.Opened, r.cfg.Watchers, c.Failed,
 					c.Delivered, c.Duplicates, c.OutOfOrder, c.Gaps, c.Reconnects)
 				if r.cfg.TTY {
 					fmt.Fprintf(r.cfg.Progress, "\r%-120s", line)

@@ -155,7 +155,7 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
-<meta charset="utf-8">
+<meta charset="utf-8"/>
 <title>ordercast bench</title>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }

@@ -58,9 +58,10 @@ func OrderID(prefix string, i int) string { return prefix + strconv.Itoa(i) }
 
 // Group runs a share of the watchers in this process and keeps their accounting.
 type Group struct {
-	spec    GroupSpec
-	rec     Recorder
-	clients map[int]*http.Client // by source address
+	spec      GroupSpec
+	rec       Recorder
+	clientsMu sync.Mutex
+	clients   map[int]*http.Client // by source address
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -118,12 +119,11 @@ func (g *Group) Close() {
 	}
 }
 
-// httpClient returns the client of a source address, creating it on first use. Only the
-// opening loop's goroutines call it before Close, under clientsMu.
+// httpClient returns the client of a source address, creating it on first use.
 func (g *Group) httpClient(n int) *http.Client {
 	ip := 2 + n/watchersPerSourceIP%250
-	clientsMu.Lock()
-	defer clientsMu.Unlock()
+	g.clientsMu.Lock()
+	defer g.clientsMu.Unlock()
 	if c, ok := g.clients[ip]; ok {
 		return c
 	}
@@ -147,8 +147,6 @@ func (g *Group) httpClient(n int) *http.Client {
 	g.clients[ip] = c
 	return c
 }
-
-var clientsMu sync.Mutex
 
 // countingConn counts the bytes a watcher's connection reads: headers, frames, heartbeats.
 type countingConn struct {

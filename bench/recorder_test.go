@@ -1,0 +1,77 @@
+package bench_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast/bench"
+)
+
+func TestRecorderCountsLiveEventsAndLatency(t *testing.T) {
+	var r bench.Recorder
+	w := &bench.Watcher{}
+	t0 := time.Unix(1000, 0)
+	r.Observe(w, 1, t0, t0.Add(time.Second), true) // the state it opened with: not counted
+	r.Mark()
+	for seq := int64(2); seq <= 5; seq++ {
+		r.Observe(w, seq, t0, t0.Add(time.Duration(seq)*time.Millisecond), true)
+	}
+	c := r.Counts(true)
+	if c.Delivered != 4 || c.Duplicates+c.OutOfOrder+c.Gaps+c.Coalesced != 0 {
+		t.Fatalf("counts %+v, want 4 delivered and no errors", c)
+	}
+	want := []int64{2000, 3000, 4000, 5000}
+	if len(c.LatencyMicros) != len(want) {
+		t.Fatalf("latencies %v, want %v", c.LatencyMicros, want)
+	}
+	for i := range want {
+		if c.LatencyMicros[i] != want[i] {
+			t.Fatalf("latencies %v, want %v", c.LatencyMicros, want)
+		}
+	}
+	if w.Last() != 5 {
+		t.Fatalf("last = %d, want 5", w.Last())
+	}
+}
+
+func TestRecorderDetectsDuplicateOutOfOrderAndGap(t *testing.T) {
+	at := time.Now()
+	for _, tc := range []struct {
+		name  string
+		seqs  []int64
+		every bool
+		want  bench.Counts
+	}{
+		{"in order", []int64{1, 2, 3}, true, bench.Counts{Delivered: 3}},
+		{"duplicate", []int64{1, 2, 2, 3}, true, bench.Counts{Delivered: 3, Duplicates: 1}},
+		{"out of order", []int64{1, 3, 2}, true, bench.Counts{Delivered: 2, OutOfOrder: 1, Gaps: 1}},
+		{"gap", []int64{1, 2, 5}, true, bench.Counts{Delivered: 3, Gaps: 2}},
+		{"polling skips versions", []int64{1, 2, 5}, false, bench.Counts{Delivered: 3, Coalesced: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var r bench.Recorder
+			r.Mark()
+			w := &bench.Watcher{}
+			for _, s := range tc.seqs {
+				r.Observe(w, s, at, at, tc.every)
+			}
+			got := r.Counts(false)
+			if got.Delivered != tc.want.Delivered || got.Duplicates != tc.want.Duplicates ||
+				got.OutOfOrder != tc.want.OutOfOrder || got.Gaps != tc.want.Gaps || got.Coalesced != tc.want.Coalesced {
+				t.Fatalf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	v := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for p, want := range map[float64]int64{50: 5, 90: 9, 99: 10, 100: 10, 0: 1} {
+		if got := bench.Percentile(v, p); got != want {
+			t.Errorf("p%v = %d, want %d", p, got, want)
+		}
+	}
+	if bench.Percentile(nil, 50) != 0 {
+		t.Error("empty: want 0")
+	}
+}

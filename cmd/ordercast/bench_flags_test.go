@@ -1,0 +1,26 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestBenchRejectsBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--transport", "pigeon"}, "unknown transport"},
+		{[]string{"--nodes", "3"}, "postgres"},
+		{[]string{"--watchers", "0"}, "--watchers"},
+		{[]string{"--rate", "0"}, "--rate"},
+		{[]string{"extra"}, "unexpected argument"},
+	} {
+		err := run(context.Background(), append([]string{"bench"}, tc.args...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error about %q", tc.args, err, tc.want)
+		}
+	}
+}
