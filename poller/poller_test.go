@@ -140,7 +140,7 @@ func TestSlowReaderGetsQueuedBytesInOrder(t *testing.T) {
 	c, _ := hold(t, p, s)
 	var want bytes.Buffer
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
-	for i := range 64 {                                      // 4 MiB: far more than socket buffers
+	for i := range 64 {                                     // 4 MiB: far more than socket buffers
 		chunk[0] = byte('A' + i%26)
 		want.Write(chunk)
 		if err := c.Write(chunk); err != nil {
