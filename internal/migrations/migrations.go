@@ -1,0 +1,49 @@
+// Package migrations reads the numbered schema migrations that each store embeds, so that both
+// stores name, order and check them the same way.
+package migrations
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Migration is one numbered schema change from a file dir/NNN_name.up.sql.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+}
+
+// Load returns the migrations in dir of fsys in version order. Names are checked here, so that a
+// misnamed or duplicated file fails every start loudly instead of being skipped.
+func Load(fsys fs.FS, dir string) ([]Migration, error) {
+	names, err := fs.Glob(fsys, path.Join(dir, "*.up.sql"))
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	var ms []Migration
+	seen := make(map[int]string)
+	for _, p := range names {
+		base := strings.TrimSuffix(path.Base(p), ".up.sql")
+		num, name, ok := strings.Cut(base, "_")
+		version, err := strconv.Atoi(num)
+		if !ok || err != nil || version <= 0 || name == "" {
+			return nil, fmt.Errorf("migration %s: name must be NNN_name.up.sql", p)
+		}
+		if prev, dup := seen[version]; dup {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, p, version)
+		}
+		seen[version] = p
+		body, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", p, err)
+		}
+		ms = append(ms, Migration{Version: version, Name: name, SQL: string(body)})
+	}
+	slices.SortFunc(ms, func(a, b Migration) int { return a.Version - b.Version })
+	return ms, nil
+}
