@@ -4,9 +4,9 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"github.com/ordercast/ordercast/internal/migrations"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/ordercast/ordercast/internal/migrations"
 )
 
 // migrationFS holds the schema, embedded so the binary carries it and applies it on Open.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+
 	"github.com/ordercast/ordercast/internal/migrations"
 )
 
