@@ -43,7 +43,7 @@ func logAttrs(ctx context.Context, attrs ...slog.Attr) {
 // observe wraps the routes: it gives each request an id, and when the request ends (for a
 // stream, when the stream ends) logs one line and counts it by route pattern and status.
 // Health checks and scrapes log at debug level, so that they do not drown the log.
-func (s *Server) observe(mux *http.ServeMux) http.Handler {
+func (s *Server) observe(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(RequestIDHeader)
@@ -55,7 +55,7 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, l))
 		rw := &recordingWriter{ResponseWriter: w}
 
-		mux.ServeHTTP(rw, r) // sets r.Pattern on this same request
+		mux.ServeHTTP(rw, r) // the mux sets r.Pattern on this same request
 
 		status := rw.status
 		if status == 0 {

@@ -23,6 +23,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if err := s.authorizeWatch(r, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	lastID, err := LastEventID(r)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -32,6 +36,12 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "shutting down"))
 		return
 	}
+	release, err := s.admitStream(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 	// Subscribe before reading, so that a change committed in between is queued, not lost.
 	sub := s.Hub.Subscribe(id)
 	defer sub.Close()
