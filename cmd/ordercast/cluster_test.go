@@ -103,8 +103,10 @@ func startNode(t *testing.T, db string) *node {
 	t.Helper()
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "info")
-	// --db through the environment, as a deployment would pass a secret.
-	cmd.Env = append(os.Environ(), "ORDERCAST_DB="+db)
+	// --db through the environment, as a deployment would pass a secret. Watching is public and
+	// the write and stream limits are off: these tests are about the cluster, not about auth.
+	cmd.Env = append(os.Environ(), "ORDERCAST_DB="+db, "ORDERCAST_SECRET="+testSecret,
+		"ORDERCAST_PUBLIC_TRACKING=true", "ORDERCAST_WRITE_RATE=0", "ORDERCAST_MAX_STREAMS_PER_CLIENT=0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -199,6 +201,7 @@ func postJSON(ctx context.Context, url string, body any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 // Command ordercast runs the ordercast service and its tools.
 //
 //	ordercast serve [flags]   run the service
+//	ordercast token [flags]   print a token signed with the server's secret
 //	ordercast help            list the subcommands
 package main
 
@@ -32,6 +33,7 @@ const usage = `ordercast pushes live order status to customers over Server-Sent 
 
 Usage:
   ordercast serve [flags]    run the service (ordercast serve --help lists the flags)
+  ordercast token [flags]    print an actor or tracking token (ordercast token --help)
 
 Every flag can also be set through an ORDERCAST_* environment variable.
 `
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		return m.Serve(ctx)
+	case "token":
+		return runToken(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
