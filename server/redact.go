@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log"
 	"log/slog"
 	"regexp"
 )
@@ -85,4 +86,9 @@ func redactAttr(a slog.Attr) slog.Attr {
 		}
 	}
 	return a
+}
+
+// httpErrorLog is the http.Server's ErrorLog: its lines go through the redacting Logger.
+func (s *Server) httpErrorLog() *log.Logger {
+	return slog.NewLogLogger(redacting(s.Logger).Handler(), slog.LevelWarn)
 }

@@ -173,7 +173,7 @@ func (s *Server) Open() error {
 		IdleTimeout:       s.IdleTimeout,
 		WriteTimeout:      s.WriteTimeout,
 		ConnState:         s.Metrics.connState,
-		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:          s.httpErrorLog(),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
 	s.serveErr = make(chan error, 1)
