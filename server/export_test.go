@@ -8,3 +8,9 @@ func BeginDrain(s *Server) { s.beginDrain() }
 
 // ErrorLog returns the logger s's http.Server reports its own errors to.
 func ErrorLog(s *Server) *log.Logger { return s.httpErrorLog() }
+
+// The request bodies, for the decoders' fuzz targets.
+type (
+	CreateOrderRequest = createOrderRequest
+	SetStatusRequest   = setStatusRequest
+)
