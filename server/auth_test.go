@@ -257,8 +257,14 @@ func TestRolesAgainstTransitions(t *testing.T) {
 	tok := createAs(t, base, admin, "hdr")
 	before := snapshot(t, ts.store, "hdr")
 	for name, r := range map[string]func() *http.Response{
-		"no token":       func() *http.Response { resp, _ := call(t, "POST", base+"/v1/orders/hdr/status", "", `{"status":"cancelled"}`); return resp },
-		"tracking token": func() *http.Response { resp, _ := call(t, "POST", base+"/v1/orders/hdr/status", tok, `{"status":"cancelled"}`); return resp },
+		"no token": func() *http.Response {
+			resp, _ := call(t, "POST", base+"/v1/orders/hdr/status", "", `{"status":"cancelled"}`)
+			return resp
+		},
+		"tracking token": func() *http.Response {
+			resp, _ := call(t, "POST", base+"/v1/orders/hdr/status", tok, `{"status":"cancelled"}`)
+			return resp
+		},
 		"query token": func() *http.Response {
 			resp, _ := call(t, "POST", base+"/v1/orders/hdr/status?token="+admin, "", `{"status":"cancelled"}`)
 			return resp
