@@ -1,5 +1,16 @@
 package server
 
+import "log"
+
 // BeginDrain starts the drain of s's streams without an HTTP server, for tests that call the
 // handler directly inside a testing/synctest bubble.
 func BeginDrain(s *Server) { s.beginDrain() }
+
+// ErrorLog returns the logger s's http.Server reports its own errors to.
+func ErrorLog(s *Server) *log.Logger { return s.httpErrorLog() }
+
+// The request bodies, for the decoders' fuzz targets.
+type (
+	CreateOrderRequest = createOrderRequest
+	SetStatusRequest   = setStatusRequest
+)

@@ -73,6 +73,7 @@ type heldStream struct {
 	set     *heldSet
 	conn    *poller.Conn
 	sub     *hub.Subscription
+	watch   *watchStart // done when the stream closes
 	orderID string
 	bucket  int
 	expires time.Time // zero: no lifetime
@@ -139,7 +140,7 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, ws *watchStart) er
 
 	set := s.held
 	hs := &heldStream{
-		set: set, sub: ws.sub, orderID: ws.orderID,
+		set: set, sub: ws.sub, watch: ws, orderID: ws.orderID,
 		bucket: int(set.next.Add(1) % sweepBuckets),
 		opened: time.Now(), reqID: RequestID(r.Context()), path: r.URL.Path,
 		logDone: handOver(r.Context()),
@@ -274,7 +275,7 @@ func (hs *heldStream) closed(err error) {
 	default:
 		reason = ReasonWriteError
 	}
-	hs.sub.Close()
+	hs.watch.done()
 	set := hs.set
 	set.remove(hs)
 	s := set.s

@@ -36,7 +36,13 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id strin
 		}
 		after = n
 	}
-	// The watch-authorization check goes here, as in handleStream: before subscribing or reading.
+	// Authorized by handleGetOrder. A held request counts against the stream limits.
+	release, err := s.admitStream(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 
 	// Subscribe before reading, so that a change committed in between is queued, not lost.
 	sub := s.Hub.Subscribe(id)

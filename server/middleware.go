@@ -80,7 +80,7 @@ func logAttrs(ctx context.Context, attrs ...slog.Attr) {
 // observe wraps the routes: it gives each request an id, and when the request ends (for a
 // stream, when the stream ends) logs one line and counts it by route pattern and status.
 // Health checks and scrapes log at debug level, so that they do not drown the log.
-func (s *Server) observe(mux *http.ServeMux) http.Handler {
+func (s *Server) observe(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get(RequestIDHeader)
@@ -92,7 +92,7 @@ func (s *Server) observe(mux *http.ServeMux) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, l))
 		rw := &recordingWriter{ResponseWriter: w}
 
-		mux.ServeHTTP(rw, r) // sets r.Pattern on this same request
+		mux.ServeHTTP(rw, r) // the mux sets r.Pattern on this same request
 
 		// The line is written when the last part of the request ends: now, or when a held stream
 		// closes. Capture plain values only: the response and the request must not outlive the

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -39,14 +40,35 @@ type eventsResponse struct {
 	Events  []ordercast.Event `json:"events"`
 }
 
+// createResponse is the created order with the tracking token for its customer (absent when
+// the server is open). Only the creation hands the token out; GET /v1/orders/{id} does not.
+type createResponse struct {
+	ordercast.Order
+	TrackingToken string `json:"tracking_token,omitempty"`
+}
+
 // handleCreateOrder serves POST /v1/orders: 201 with the new order, 200 for an idempotent repeat.
+// It needs an admin or system actor token when auth is on.
 func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
+	if err := s.allowWrite(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	actor, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.permitCreate(actor); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var req createOrderRequest
 	if err := s.decode(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	n, err := ordercast.NewOrder{ID: req.ID, Details: req.Details, Note: req.Note}.Normalize()
+	n, err := ordercast.NewOrder{ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor)}.Normalize()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -62,7 +84,12 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusCreated
 		w.Header().Set("Location", "/v1/orders/"+o.ID)
 	}
-	writeJSON(w, status, o)
+	tok, err := s.trackingToken(o.ID)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
+		return
+	}
+	writeJSON(w, status, createResponse{Order: o, TrackingToken: tok})
 }
 
 // handleGetOrder serves GET /v1/orders/{id}: the order's current state. With ?wait= it is a
@@ -70,6 +97,10 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.authorizeWatch(r, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -85,14 +116,24 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
-// handleSetStatus serves POST /v1/orders/{id}/status: apply a status change.
+// handleSetStatus serves POST /v1/orders/{id}/status: apply a status change. When auth is on it
+// needs an actor token whose role may set the requested status; the event records the actor.
 func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
+	if err := s.allowWrite(w, r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	actor, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var req setStatusRequest
 	if err := s.decode(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	c := ordercast.StatusChange{OrderID: r.PathValue("id"), Status: req.Status, Note: req.Note}
+	c := ordercast.StatusChange{OrderID: r.PathValue("id"), Status: req.Status, Note: req.Note, Actor: s.recordedActor(actor)}
 	if req.ExpectedVersion != nil {
 		if *req.ExpectedVersion < 1 {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "expected_version must be at least 1"))
@@ -101,6 +142,10 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		c.ExpectedVersion = *req.ExpectedVersion
 	}
 	if err := c.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.permitStatus(actor, c.Status); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -119,6 +164,10 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.authorizeWatch(r, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

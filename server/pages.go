@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"embed"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -61,11 +62,16 @@ type homePage struct {
 }
 
 // handleHome serves GET /{$}: links to the console and to the tracking pages of active orders.
+// Without public tracking the list is left out: it would hand every order to every visitor.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	orders, err := s.Store.ActiveOrders(r.Context(), DefaultHomeOrders)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	var orders []ordercast.Order
+	if s.authorizeWatchAll(r) == nil {
+		var err error
+		orders, err = s.Store.ActiveOrders(r.Context(), DefaultHomeOrders)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	s.renderPage(w, r, "home.html", homePage{Orders: orders})
 }
@@ -77,18 +83,33 @@ type trackPage struct {
 
 // handleTrack serves GET /track/{id}: the live tracking page of one order. Whether the order
 // exists is the script's question (it asks the API), so the page is the same for every valid id.
+// With ?token=… it sets the tracking cookie and redirects to the clean URL (setTrackingCookie).
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	if s.setTrackingCookie(w, r, id) {
+		return
+	}
 	s.renderPage(w, r, "track.html", trackPage{ID: id})
+}
+
+// consolePage is what the console template shows: in demo mode, the admin token its script
+// sends with every change.
+type consolePage struct {
+	Token string
 }
 
 // handleConsole serves GET /console: the operator's console.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
-	s.renderPage(w, r, "console.html", nil)
+	tok, err := s.consoleToken()
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("sign console token: %w", err))
+		return
+	}
+	s.renderPage(w, r, "console.html", consolePage{Token: tok})
 }
 
 // renderPage renders into a buffer first, so a template error becomes a clean 500, not half a page.

@@ -83,6 +83,13 @@ type Server struct {
 	IdleTimeout       time.Duration
 	WriteTimeout      time.Duration
 
+	// Auth is who may watch and change orders; nil means open (see Auth).
+	Auth *Auth
+	// Limits keep one client from starving the rest; the zero value sets none.
+	Limits Limits
+
+	clients clientTable // per-client write rates and stream counts
+
 	ln       net.Listener
 	http     *http.Server
 	tls      bool
@@ -132,10 +139,15 @@ func (s *Server) Open() error {
 		return errors.New("server: TLS needs both a certificate and a key file")
 	case s.H2C && s.TLSCertFile != "":
 		return errors.New("server: h2c is cleartext HTTP/2 and cannot be combined with TLS")
+	case s.Auth != nil && s.Auth.Tokens == nil:
+		return errors.New("server: Auth needs Tokens")
+	case s.Limits.MaxStreams < 0 || s.Limits.MaxStreamsPerClient < 0 || s.Limits.WriteRate < 0 || s.Limits.WriteBurst < 0:
+		return errors.New("server: limits must not be negative")
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	s.Logger = redacting(s.Logger) // tokens in query strings never reach a log line
 	if s.Metrics == nil {
 		s.Metrics = NewMetrics()
 	}
@@ -168,7 +180,7 @@ func (s *Server) Open() error {
 		IdleTimeout:       s.IdleTimeout,
 		WriteTimeout:      s.WriteTimeout,
 		ConnState:         s.Metrics.connState,
-		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:          s.httpErrorLog(),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
 	if s.HoldStreams {
@@ -283,6 +295,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	s.Logger = redacting(s.Logger)
 	if s.Metrics == nil {
 		s.Metrics = NewMetrics()
 	}
@@ -301,7 +314,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(patHealthz, s.handleHealthz)
 	mux.HandleFunc(patReadyz, s.handleReadyz)
 	mux.Handle(patMetrics, s.Metrics.Handler())
-	return s.observe(mux)
+	return s.observe(s.cors(mux))
 }
 
 // handleHealthz serves GET /healthz: the process is up.

@@ -25,7 +25,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ws.ended {
-		ws.sub.Close()
+		ws.done()
 		// The client already has the final event: 204 tells EventSource to stop reconnecting.
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -34,12 +34,12 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		if err := s.hold(w, r, ws); err == nil {
 			return // the poller owns the stream now, subscription included
 		} else if !errors.Is(err, http.ErrNotSupported) {
-			ws.sub.Close()
+			ws.done()
 			s.Logger.Debug("stream hand-over failed", "request_id", RequestID(r.Context()), "err", err)
 			return
 		}
 	}
-	defer ws.sub.Close()
+	defer ws.done()
 	st, sse := s.newSSEStream(w, ws.last)
 	sse.retry(s.Retry)
 	st.events(ws.backlog)
@@ -52,19 +52,31 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 // when it was read.
 type watchStart struct {
 	orderID string
-	sub     *hub.Subscription // the caller closes it
+	sub     *hub.Subscription // closed by done
+	release func()            // gives back the stream's place under the limits; called by done
 	order   ordercast.Order
 	last    int64             // the client has every event up to this seq
 	backlog []ordercast.Event // the events after last, to send first
 	ended   bool              // the client already has the terminal event
 }
 
-// startWatch validates a watch request on GET /v1/orders/{id}/… and sets the watcher up by design
+// done ends the watch: it unsubscribes and gives back its place under the stream limits.
+func (ws *watchStart) done() {
+	ws.sub.Close()
+	ws.release()
+}
+
+// startWatch validates and authorizes a watch request on GET /v1/orders/{id}/…, admits it under the stream
+// limits, and sets the watcher up by design
 // rule 2: subscribe first, then read the store, so no change falls in between. On failure it has
 // answered the request and returns false.
 func (s *Server) startWatch(w http.ResponseWriter, r *http.Request) (*watchStart, bool) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	if err := s.authorizeWatch(r, id); err != nil {
 		s.writeError(w, r, err)
 		return nil, false
 	}
@@ -77,14 +89,20 @@ func (s *Server) startWatch(w http.ResponseWriter, r *http.Request) (*watchStart
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "shutting down"))
 		return nil, false
 	}
+	release, err := s.admitStream(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
 	sub := s.Hub.Subscribe(id)
 	ws, err := s.readWatchStart(r.Context(), id, lastID)
 	if err != nil {
 		sub.Close()
+		release()
 		s.writeError(w, r, err)
 		return nil, false
 	}
-	ws.sub = sub
+	ws.sub, ws.release = sub, release
 	return ws, true
 }
 

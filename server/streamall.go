@@ -27,10 +27,20 @@ const (
 // carry no id: status is state, so a reconnect gets a fresh snapshot instead of a replay, and a
 // watcher whose mailbox overflowed gets one too.
 func (s *Server) handleStreamAll(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorizeWatchAll(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if s.streamsClosing() {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "shutting down"))
 		return
 	}
+	release, err := s.admitStream(w, r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer release()
 	// Subscribe before reading, so that a change committed in between is queued, not lost.
 	sub := s.Hub.SubscribeAll()
 	defer sub.Close()

@@ -20,12 +20,11 @@ import (
 // WebSocket reports as a clean close (an HTTP 204 would only show as a failed handshake). A
 // draining node closes with 1001 (going away): the client resumes elsewhere.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
-	// The watch-authorization check goes in startWatch, shared with handleStream.
 	ws, ok := s.startWatch(w, r)
 	if !ok {
 		return
 	}
-	defer ws.sub.Close()
+	defer ws.done()
 	ctx := r.Context()
 
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})

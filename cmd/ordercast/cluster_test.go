@@ -104,8 +104,10 @@ func startNode(t *testing.T, db string) *node {
 	t.Helper()
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "info")
-	// --db through the environment, as a deployment would pass a secret.
-	cmd.Env = append(os.Environ(), "ORDERCAST_DB="+db)
+	// --db through the environment, as a deployment would pass a secret. Watching is public and
+	// the write and stream limits are off: these tests are about the cluster, not about auth.
+	cmd.Env = append(os.Environ(), "ORDERCAST_DB="+db, "ORDERCAST_SECRET="+testSecret,
+		"ORDERCAST_PUBLIC_TRACKING=true", "ORDERCAST_WRITE_RATE=0", "ORDERCAST_MAX_STREAMS_PER_CLIENT=0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +197,7 @@ func cluster(t *testing.T, n int) (db string, nodes []*node) {
 
 func createOrder(t *testing.T, base, id string) {
 	t.Helper()
-	c := &client.Client{BaseURL: base}
+	c := &client.Client{BaseURL: base, Token: adminToken()}
 	if _, created, err := c.CreateOrder(t.Context(), client.CreateOrderRequest{ID: id}); err != nil || !created {
 		t.Fatalf("create %s on %s: created %v, %v", id, base, created, err)
 	}
@@ -204,7 +206,7 @@ func createOrder(t *testing.T, base, id string) {
 // setStatus changes an order's status; it returns an error rather than failing the test so that
 // a writer goroutine can call it.
 func setStatus(ctx context.Context, base, id string, st ordercast.Status) error {
-	c := &client.Client{BaseURL: base}
+	c := &client.Client{BaseURL: base, Token: adminToken()}
 	_, err := c.SetStatus(ctx, id, client.SetStatusRequest{Status: st})
 	return err
 }
@@ -233,7 +235,7 @@ type follower struct {
 // breaks, as a client behind a load balancer lands on another node. It stops when the test ends.
 func follow(t *testing.T, id string, urls ...string) *follower {
 	t.Helper()
-	c := &client.Client{BaseURL: urls[0]}
+	c := &client.Client{BaseURL: urls[0], Token: adminToken()}
 	f := &follower{id: id, changed: make(chan struct{}, 1), done: make(chan struct{})}
 	f.w = c.Watch(context.Background(), id, client.WatchOptions{
 		FailoverURLs: urls[1:],

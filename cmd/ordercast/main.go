@@ -2,6 +2,7 @@
 //
 //	ordercast serve [flags]   run the service
 //	ordercast bench [flags]   measure capacity, latency and the cost of each transport
+//	ordercast token [flags]   print a token signed with the server's secret
 //	ordercast help            list the subcommands
 package main
 
@@ -36,6 +37,7 @@ const usage = `ordercast pushes live order status to customers over Server-Sent 
 Usage:
   ordercast serve [flags]    run the service (ordercast serve --help lists the flags)
   ordercast bench [flags]    measure watchers, memory, latency and transports on loopback
+  ordercast token [flags]    print an actor or tracking token (ordercast token --help)
 
 Every flag can also be set through an ORDERCAST_* environment variable.
 `
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, args[1:], stdout, stderr)
 	case "bench-worker": // hidden: a client process of bench, commanded over stdin/stdout
 		return bench.RunWorker(ctx, os.Stdin, stdout)
+	case "token":
+		return runToken(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

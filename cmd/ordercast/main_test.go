@@ -66,6 +66,7 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 // TestEnvironmentFillsFlags: ORDERCAST_* variables set what the command line leaves out, and the
 // command line wins over them.
 func TestEnvironmentFillsFlags(t *testing.T) {
+	t.Setenv("ORDERCAST_SECRET", testSecret)
 	t.Setenv("ORDERCAST_DRAIN", "3s")
 	t.Setenv("ORDERCAST_H2C", "true")
 	t.Setenv("ORDERCAST_PPROF", "127.0.0.1:6060")
@@ -114,6 +115,7 @@ func TestServeHelp(t *testing.T) {
 // TestServeStopsOnSignal runs `ordercast serve` until its context ends, as on SIGTERM, and
 // checks that it then returns without error (exit 0).
 func TestServeStopsOnSignal(t *testing.T) {
+	t.Setenv("ORDERCAST_SECRET", testSecret)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out, w := io.Pipe()
@@ -150,6 +152,7 @@ func getStatus(t *testing.T, url string) int {
 // /metrics is served, pprof is on the separate listener only, and the service stops cleanly
 // when its context ends (a signal).
 func TestServeRunsAndStops(t *testing.T) {
+	t.Setenv("ORDERCAST_SECRET", testSecret)
 	m := NewMain(io.Discard, io.Discard)
 	err := m.ParseFlags([]string{
 		"--addr", "127.0.0.1:0", "--pprof", "127.0.0.1:0", "--drain", "0s",

@@ -39,6 +39,8 @@ type Main struct {
 	LogLevel           string
 	// Demo runs the order simulator in the process, so the pages show live movement at once.
 	Demo bool
+	// securityConfig holds the tokens, roles and limits flags (security.go).
+	securityConfig
 
 	Store  ordercast.Store
 	Hub    *hub.Hub
@@ -55,7 +57,7 @@ type Main struct {
 
 // NewMain returns a Main with the defaults that `ordercast serve` uses.
 func NewMain(stdout, stderr io.Writer) *Main {
-	return &Main{
+	m := &Main{
 		Addr:               ":8080",
 		DB:                 "ordercast.db",
 		Heartbeat:          server.DefaultHeartbeat,
@@ -63,13 +65,16 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		StreamWriteTimeout: server.DefaultStreamWriteTimeout,
 		MaxBodyBytes:       server.DefaultMaxBodyBytes,
 		DrainWindow:        10 * time.Second,
+		StreamLifetime:     DefaultStreamLifetime,
 		ShutdownTimeout:    30 * time.Second,
 		HoldStreams:        poller.Supported,
 		LogFormat:          "text",
 		LogLevel:           "info",
 		stdout:             stdout,
 		stderr:             stderr,
+		securityConfig:     defaultSecurity(),
 	}
+	return m
 }
 
 // ParseFlags reads the serve flags, with ORDERCAST_* environment variables as fallbacks, and
@@ -102,7 +107,8 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
-	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live")
+	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking and gives the console an admin token")
+	m.securityFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(m.stderr, "Usage: ordercast serve [flags]\n\nFlags:\n")
 		printDefaults(m.stderr, fs)
@@ -168,7 +174,7 @@ func (m *Main) validate() error {
 	} else {
 		m.Logger = slog.New(slog.NewTextHandler(m.stderr, opts))
 	}
-	return nil
+	return m.validateSecurity(m.Demo)
 }
 
 // Open opens the store and starts listening. After it returns, Server.URL is reachable.
@@ -207,6 +213,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.H2C = m.H2C
 	srv.HoldStreams = m.HoldStreams
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
+	m.configure(srv, m.Demo)
 	if err := srv.Open(); err != nil {
 		return errors.Join(err, m.Close())
 	}

@@ -12,6 +12,11 @@
     out_for_delivery: 'Out for delivery', delivered: 'Delivered', cancelled: 'Cancelled'
   };
 
+  // token is the actor token the page was served with (the demo console only); the tracking page
+  // has none, its HttpOnly cookie does the work.
+  var tokenMeta = document.querySelector('meta[name="ordercast-token"]');
+  var TOKEN = tokenMeta ? tokenMeta.getAttribute('content') : '';
+
   // url builds a same-origin URL with query parameters; the one place a token would be added to
   // EventSource, which cannot send headers.
   function url(path, params) {
@@ -35,6 +40,7 @@
   // holding the server's error message.
   function request(method, path, body) {
     var init = { method: method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+    if (TOKEN) init.headers.Authorization = 'Bearer ' + TOKEN;
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -73,7 +79,7 @@
     }
     function open() {
       timer = null;
-      es = new EventSource(url(path, { lastEventId: lastId }));
+      es = new EventSource(url(path, { lastEventId: lastId, token: TOKEN }));
       es.onopen = function () { backoff = 1000; setState('live'); };
       es.onerror = function () {
         if (closed) return;

@@ -1,0 +1,347 @@
+// Package auth decides who may watch and who may change an order. It issues and verifies two kinds
+// of token, both JWTs verified by golang-jwt:
+//
+//   - tracking tokens, which this server signs (HS256 with its secret) for one order when the order
+//     is created, and which let whoever holds them watch that order and nothing else;
+//   - actor tokens, which carry a role (restaurant, courier, admin, system) and optionally the id the
+//     actor acts for, signed with the same secret (HS256) or by another service with a key whose
+//     public half is configured (RS256, ES256).
+//
+// It speaks the domain's errors: a missing, malformed, expired or forged token is
+// ordercast.EUnauthenticated; a good token that does not cover the request is ordercast.EForbidden.
+package auth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ordercast/ordercast"
+)
+
+// Defaults for token lifetimes and clock skew.
+const (
+	// DefaultTrackingTTL is how long a tracking token lets its holder watch the order: a day covers
+	// any delivery, and the token is useless afterwards.
+	DefaultTrackingTTL = 24 * time.Hour
+	// DefaultActorTTL is the lifetime of actor tokens that `ordercast token` mints.
+	DefaultActorTTL = time.Hour
+	// DefaultLeeway tolerates this much clock difference between the signer and this server when
+	// checking exp, nbf and iat.
+	DefaultLeeway = 30 * time.Second
+	// MinSecretBytes is the shortest HMAC secret accepted: HS256 is as strong as its key, and 32
+	// bytes matches the hash's output.
+	MinSecretBytes = 32
+)
+
+// Issuer is the iss claim of the tokens this server signs.
+const Issuer = "ordercast"
+
+// TrackingAudience is the aud claim of tracking tokens. It keeps the two kinds of token apart: an
+// actor token is never accepted as a tracking token (it lacks this audience) and a tracking token
+// is never accepted as an actor token (it has it, and has no role).
+const TrackingAudience = "ordercast-tracking"
+
+// Role is what an actor is, and so which changes it may make.
+type Role string
+
+// The roles.
+const (
+	RoleRestaurant Role = "restaurant"
+	RoleCourier    Role = "courier"
+	RoleAdmin      Role = "admin"
+	RoleSystem     Role = "system"
+)
+
+// Roles lists every role.
+var Roles = []Role{RoleRestaurant, RoleCourier, RoleAdmin, RoleSystem}
+
+// roleStatuses is what each role may set an order's status to. Admin and system may make any
+// valid transition, so they are not listed here.
+var roleStatuses = map[Role][]ordercast.Status{
+	RoleRestaurant: {ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady, ordercast.StatusCancelled},
+	RoleCourier:    {ordercast.StatusOutForDelivery, ordercast.StatusDelivered},
+}
+
+// Valid reports whether r is one of the known roles.
+func (r Role) Valid() bool { return slices.Contains(Roles, r) }
+
+// privileged roles are other services and support staff: they act on any order.
+func (r Role) privileged() bool { return r == RoleAdmin || r == RoleSystem }
+
+// MayCreate reports whether r may create orders. Only admin and system may: an order is created by
+// the platform's checkout (system) or by support (admin). A restaurant may not, because nothing in
+// an order binds it to a restaurant that a token could be checked against, and the tracking token
+// the creation returns would let it mint watch access at will.
+func (r Role) MayCreate() bool { return r.privileged() }
+
+// MayWatchAny reports whether r may read and watch every order with its own token.
+func (r Role) MayWatchAny() bool { return r.privileged() }
+
+// MaySet reports whether r may move an order to status st. Whether the move is a valid transition
+// is the domain's question, asked against the stored order.
+func (r Role) MaySet(st ordercast.Status) bool {
+	if r.privileged() {
+		return true
+	}
+	return slices.Contains(roleStatuses[r], st)
+}
+
+// Actor is who makes a change: a role and, optionally, the id of the restaurant or courier.
+type Actor struct {
+	Role Role
+	Sub  string
+}
+
+// String is how the actor is recorded in an event: "courier:c-42", or the bare role without a sub.
+func (a Actor) String() string {
+	if a.Sub == "" {
+		return string(a.Role)
+	}
+	return string(a.Role) + ":" + a.Sub
+}
+
+// actorClaims are the claims of an actor token.
+type actorClaims struct {
+	Role Role `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// Authority holds the keys and issues and verifies tokens. Create it with New.
+type Authority struct {
+	secret []byte
+	rsa    []jwt.VerificationKey
+	ec     []jwt.VerificationKey
+	// Leeway is the clock skew tolerated on exp, nbf and iat.
+	Leeway time.Duration
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// New returns an Authority that signs with secret (at least MinSecretBytes) and also accepts actor
+// tokens signed by the private halves of publicKeys (*rsa.PublicKey for RS256, *ecdsa.PublicKey on
+// P-256 for ES256).
+func New(secret []byte, publicKeys ...crypto.PublicKey) (*Authority, error) {
+	if len(secret) < MinSecretBytes {
+		return nil, fmt.Errorf("the secret must be at least %d bytes, got %d", MinSecretBytes, len(secret))
+	}
+	a := &Authority{secret: slices.Clone(secret), Leeway: DefaultLeeway}
+	for _, k := range publicKeys {
+		switch k := k.(type) {
+		case *rsa.PublicKey:
+			if k.N.BitLen() < 2048 {
+				return nil, fmt.Errorf("RSA public key of %d bits is too short (at least 2048)", k.N.BitLen())
+			}
+			a.rsa = append(a.rsa, k)
+		case *ecdsa.PublicKey:
+			if k.Curve != elliptic.P256() {
+				return nil, errors.New("ECDSA public keys must be on P-256 (ES256)")
+			}
+			a.ec = append(a.ec, k)
+		default:
+			return nil, fmt.Errorf("unsupported public key type %T (RSA or ECDSA P-256)", k)
+		}
+	}
+	return a, nil
+}
+
+// ParsePublicKeys reads every PUBLIC KEY (PKIX) or RSA PUBLIC KEY (PKCS #1) block of a PEM file.
+func ParsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
+	var keys []crypto.PublicKey
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			break
+		}
+		switch block.Type {
+		case "PUBLIC KEY":
+			k, err := x509.ParsePKIXPublicKey(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("parse public key: %w", err)
+			}
+			keys = append(keys, k)
+		case "RSA PUBLIC KEY":
+			k, err := x509.ParsePKCS1PublicKey(block.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("parse RSA public key: %w", err)
+			}
+			keys = append(keys, k)
+		default:
+			return nil, fmt.Errorf("PEM block %q is not a public key", block.Type)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no PEM public key found")
+	}
+	return keys, nil
+}
+
+func (a *Authority) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// SignActor returns an HS256 actor token for actor, valid for ttl.
+func (a *Authority) SignActor(actor Actor, ttl time.Duration) (string, error) {
+	if !actor.Role.Valid() {
+		return "", fmt.Errorf("unknown role %q (one of restaurant, courier, admin, system)", actor.Role)
+	}
+	if ttl <= 0 {
+		return "", errors.New("token lifetime must be positive")
+	}
+	now := a.now()
+	claims := actorClaims{Role: actor.Role, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer:    Issuer,
+		Subject:   actor.Sub,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
+}
+
+// SignTracking returns a tracking token for one order, valid for ttl, and when it expires.
+func (a *Authority) SignTracking(orderID string, ttl time.Duration) (string, time.Time, error) {
+	if err := ordercast.ValidateID(orderID); err != nil {
+		return "", time.Time{}, err
+	}
+	if ttl <= 0 {
+		return "", time.Time{}, errors.New("token lifetime must be positive")
+	}
+	now := a.now()
+	exp := now.Add(ttl)
+	claims := jwt.RegisteredClaims{
+		Issuer:    Issuer,
+		Subject:   orderID,
+		Audience:  jwt.ClaimStrings{TrackingAudience},
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(exp),
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
+	return tok, exp.Truncate(time.Second), err
+}
+
+// ParseTracking verifies a tracking token and returns the order it is for and when it expires.
+// Only HS256 with this server's secret is accepted: tracking tokens are never signed elsewhere.
+func (a *Authority) ParseTracking(token string) (orderID string, exp time.Time, err error) {
+	var claims jwt.RegisteredClaims
+	_, err = jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		return a.secret, nil // the method is pinned to HS256 below
+	}, a.options(jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(TrackingAudience))...)
+	if err != nil {
+		return "", time.Time{}, tokenError(err)
+	}
+	if ordercast.ValidateID(claims.Subject) != nil {
+		return "", time.Time{}, ordercast.Errorf(ordercast.EUnauthenticated, "invalid token")
+	}
+	return claims.Subject, claims.ExpiresAt.Time, nil
+}
+
+// ParseActor verifies an actor token and returns its actor. The key is chosen by the token's
+// algorithm family and each family has only its own keys, so an RSA public key can never be used
+// as an HMAC secret (the classic algorithm confusion); "none" and every other algorithm are refused.
+func (a *Authority) ParseActor(token string) (Actor, error) {
+	methods := []string{"HS256"}
+	if len(a.rsa) > 0 {
+		methods = append(methods, "RS256")
+	}
+	if len(a.ec) > 0 {
+		methods = append(methods, "ES256")
+	}
+	var claims actorClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		switch t.Method.(type) {
+		case *jwt.SigningMethodHMAC:
+			return a.secret, nil
+		case *jwt.SigningMethodRSA:
+			return jwt.VerificationKeySet{Keys: a.rsa}, nil
+		case *jwt.SigningMethodECDSA:
+			return jwt.VerificationKeySet{Keys: a.ec}, nil
+		}
+		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
+	}, a.options(jwt.WithValidMethods(methods))...)
+	if err != nil {
+		return Actor{}, tokenError(err)
+	}
+	if slices.Contains(claims.Audience, TrackingAudience) {
+		return Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "a tracking token cannot change orders")
+	}
+	if !claims.Role.Valid() {
+		return Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "token has no valid role")
+	}
+	if len(claims.Subject) > 64 {
+		return Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "token subject is too long")
+	}
+	return Actor{Role: claims.Role, Sub: claims.Subject}, nil
+}
+
+// AuthorizeWatch decides whether token lets its holder read and watch order orderID: a tracking
+// token for that order, or an actor token of a role that may watch any order. The errors say
+// nothing about the order itself.
+func (a *Authority) AuthorizeWatch(token, orderID string) error {
+	if token == "" {
+		return ordercast.Errorf(ordercast.EUnauthenticated, "a tracking token is required")
+	}
+	id, _, terr := a.ParseTracking(token)
+	if terr == nil {
+		if id != orderID {
+			return ordercast.Errorf(ordercast.EForbidden, "the token is for another order")
+		}
+		return nil
+	}
+	if err := a.AuthorizeWatchAll(token); err == nil {
+		return nil
+	} else if ordercast.ErrorCode(err) == ordercast.EForbidden {
+		return err
+	}
+	return terr
+}
+
+// AuthorizeWatchAll decides whether token lets its holder watch every order: an admin or system
+// actor token.
+func (a *Authority) AuthorizeWatchAll(token string) error {
+	if token == "" {
+		return ordercast.Errorf(ordercast.EUnauthenticated, "an admin or system token is required")
+	}
+	actor, err := a.ParseActor(token)
+	if err != nil {
+		return err
+	}
+	if !actor.Role.MayWatchAny() {
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may not watch orders it holds no tracking token for", actor.Role)
+	}
+	return nil
+}
+
+// options are the checks every token gets: exp required, nbf and iat honoured, with leeway.
+func (a *Authority) options(extra ...jwt.ParserOption) []jwt.ParserOption {
+	return append([]jwt.ParserOption{
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(a.Leeway),
+		jwt.WithTimeFunc(a.now),
+	}, extra...)
+}
+
+// tokenError turns a verification failure into a domain error that says what is wrong with the
+// token in general terms, never why a signature failed to match.
+func tokenError(err error) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ordercast.Errorf(ordercast.EUnauthenticated, "token has expired")
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ordercast.Errorf(ordercast.EUnauthenticated, "token is not valid yet")
+	}
+	return ordercast.Errorf(ordercast.EUnauthenticated, "invalid token")
+}

@@ -1,0 +1,211 @@
+package auth_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+func newAuthority(t testing.TB) *auth.Authority {
+	t.Helper()
+	a, err := auth.New(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if got := ordercast.ErrorCode(err); got != code {
+		t.Errorf("error %v: code %q, want %q", err, got, code)
+	}
+}
+
+func TestShortSecretRefused(t *testing.T) {
+	if _, err := auth.New([]byte("short")); err == nil {
+		t.Fatal("New accepted a 5-byte secret")
+	}
+}
+
+// TestRolesMaySet is the table of who may set which status.
+func TestRolesMaySet(t *testing.T) {
+	want := map[auth.Role][]ordercast.Status{
+		auth.RoleRestaurant: {ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady, ordercast.StatusCancelled},
+		auth.RoleCourier:    {ordercast.StatusOutForDelivery, ordercast.StatusDelivered},
+		auth.RoleAdmin:      ordercast.Statuses,
+		auth.RoleSystem:     ordercast.Statuses,
+	}
+	for _, r := range auth.Roles {
+		for _, st := range ordercast.Statuses {
+			allowed := false
+			for _, w := range want[r] {
+				allowed = allowed || w == st
+			}
+			if got := r.MaySet(st); got != allowed {
+				t.Errorf("%s may set %s: %v, want %v", r, st, got, allowed)
+			}
+		}
+		if got, want := r.MayCreate(), r == auth.RoleAdmin || r == auth.RoleSystem; got != want {
+			t.Errorf("%s may create: %v, want %v", r, got, want)
+		}
+	}
+	if auth.Role("root").Valid() || auth.Role("").MaySet(ordercast.StatusDelivered) {
+		t.Error("an unknown role is valid or may set a status")
+	}
+}
+
+func TestActorString(t *testing.T) {
+	if got := (auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}).String(); got != "courier:c-42" {
+		t.Errorf("got %q", got)
+	}
+	if got := (auth.Actor{Role: auth.RoleSystem}).String(); got != "system" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestTrackingToken(t *testing.T) {
+	a := newAuthority(t)
+	tok, exp, err := a.SignTracking("ord-a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, gotExp, err := a.ParseTracking(tok)
+	if err != nil || id != "ord-a" || !gotExp.Equal(exp) {
+		t.Fatalf("ParseTracking: %q %v %v, want ord-a %v", id, gotExp, err, exp)
+	}
+	if err := a.AuthorizeWatch(tok, "ord-a"); err != nil {
+		t.Errorf("watch own order: %v", err)
+	}
+	wantCode(t, a.AuthorizeWatch(tok, "ord-b"), ordercast.EForbidden)
+	// A tracking token is not an actor token.
+	_, err = a.ParseActor(tok)
+	wantCode(t, err, ordercast.EUnauthenticated)
+	wantCode(t, a.AuthorizeWatchAll(tok), ordercast.EUnauthenticated)
+}
+
+func TestBadTokensRefused(t *testing.T) {
+	a := newAuthority(t)
+	good, _, err := a.SignTracking("ord-a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := auth.New([]byte(strings.Repeat("x", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, _, _ := other.SignTracking("ord-a", time.Hour)
+	past := newAuthority(t)
+	past.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	expired, _, _ := past.SignTracking("ord-a", time.Hour)
+	parts := strings.Split(good, ".")
+	tampered := parts[0] + "." + strings.TrimRight(jwtSegment(`{"iss":"ordercast","sub":"ord-b","aud":["ordercast-tracking"],"exp":99999999999,"iat":1}`), "=") + "." + parts[2]
+	none := jwtSegment(`{"alg":"none","typ":"JWT"}`) + "." + parts[1] + "."
+	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "ord-a", Audience: jwt.ClaimStrings{auth.TrackingAudience}}).SignedString(testSecret)
+	for name, tok := range map[string]string{
+		"missing": "", "garbage": "not-a-token", "other secret": foreign, "expired": expired,
+		"tampered payload": tampered, "alg none": none, "no exp": noExp,
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantCode(t, a.AuthorizeWatch(tok, "ord-a"), ordercast.EUnauthenticated)
+			_, err := a.ParseActor(tok)
+			wantCode(t, err, ordercast.EUnauthenticated)
+		})
+	}
+}
+
+func jwtSegment(s string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+func TestActorTokens(t *testing.T) {
+	a := newAuthority(t)
+	tok, err := a.SignActor(auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.ParseActor(tok)
+	if err != nil || got != (auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}) {
+		t.Fatalf("ParseActor: %v %v", got, err)
+	}
+	// A courier may not watch orders it has no tracking token for; an admin may.
+	wantCode(t, a.AuthorizeWatch(tok, "ord-a"), ordercast.EForbidden)
+	admin, _ := a.SignActor(auth.Actor{Role: auth.RoleAdmin}, time.Minute)
+	if err := a.AuthorizeWatch(admin, "ord-a"); err != nil {
+		t.Errorf("admin watch: %v", err)
+	}
+	// A role outside the list is refused.
+	bad, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "root", "exp": time.Now().Add(time.Minute).Unix()}).SignedString(testSecret)
+	_, err = a.ParseActor(bad)
+	wantCode(t, err, ordercast.EUnauthenticated)
+	// nbf in the future, beyond the leeway.
+	early, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "admin", "exp": time.Now().Add(time.Hour).Unix(), "nbf": time.Now().Add(10 * time.Minute).Unix()}).SignedString(testSecret)
+	_, err = a.ParseActor(early)
+	wantCode(t, err, ordercast.EUnauthenticated)
+	// Small clock skew is tolerated.
+	skewed, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "admin", "exp": time.Now().Add(-5 * time.Second).Unix()}).SignedString(testSecret)
+	if _, err := a.ParseActor(skewed); err != nil {
+		t.Errorf("token expired 5 s ago, within the leeway: %v", err)
+	}
+}
+
+// TestPublicKeys: RS256 and ES256 tokens verify with configured public keys; HS256 tokens signed
+// with the RSA public key's bytes as the secret (algorithm confusion) do not.
+func TestPublicKeys(t *testing.T) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pemData []byte
+	for _, k := range []any{&rk.PublicKey, &ek.PublicKey} {
+		der, err := x509.MarshalPKIXPublicKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pemData = append(pemData, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})...)
+	}
+	keys, err := auth.ParsePublicKeys(pemData)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("ParsePublicKeys: %d keys, %v", len(keys), err)
+	}
+	a, err := auth.New(testSecret, keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := jwt.MapClaims{"role": "system", "sub": "checkout", "exp": time.Now().Add(time.Minute).Unix()}
+	rs, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(rk)
+	es, _ := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(ek)
+	for name, tok := range map[string]string{"RS256": rs, "ES256": es} {
+		if got, err := a.ParseActor(tok); err != nil || got.String() != "system:checkout" {
+			t.Errorf("%s: %v %v", name, got, err)
+		}
+	}
+	confused, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(pemData)
+	_, err = a.ParseActor(confused)
+	wantCode(t, err, ordercast.EUnauthenticated)
+	// RS384 is not on the list even with an RSA key configured.
+	rs384, _ := jwt.NewWithClaims(jwt.SigningMethodRS384, claims).SignedString(rk)
+	_, err = a.ParseActor(rs384)
+	wantCode(t, err, ordercast.EUnauthenticated)
+	// Without public keys, RS256 is refused.
+	_, err = newAuthority(t).ParseActor(rs)
+	wantCode(t, err, ordercast.EUnauthenticated)
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"crypto"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/server"
+)
+
+// securityConfig is the part of Main's configuration that decides who may watch and change
+// orders and how much one client may take.
+type securityConfig struct {
+	// Secret is the HMAC key of tracking tokens and of HS256 actor tokens.
+	Secret string
+	// JWTPublicKeys are PEM files of public keys that verify RS256/ES256 actor tokens.
+	JWTPublicKeys listFlag
+	// PublicTracking lets anyone watch any order without a token (demos); --demo implies it.
+	PublicTracking bool
+	TrackingTTL    time.Duration
+
+	MaxStreams          int
+	MaxStreamsPerClient int
+	WriteRate           float64
+	WriteBurst          int
+	ReadHeaderTimeout   time.Duration
+	IdleTimeout         time.Duration
+	TrustedProxies      listFlag
+	CORSOrigins         listFlag
+
+	// Parsed by validateSecurity.
+	authority *auth.Authority
+	proxies   []netip.Prefix
+}
+
+func defaultSecurity() securityConfig {
+	return securityConfig{
+		TrackingTTL:         auth.DefaultTrackingTTL,
+		MaxStreams:          server.DefaultMaxStreams,
+		MaxStreamsPerClient: server.DefaultMaxStreamsPerClient,
+		WriteRate:           server.DefaultWriteRate,
+		WriteBurst:          server.DefaultWriteBurst,
+		ReadHeaderTimeout:   server.DefaultReadHeaderTimeout,
+		IdleTimeout:         server.DefaultIdleTimeout,
+	}
+}
+
+// DefaultStreamLifetime is --stream-lifetime's default: streams rebalance over nodes hourly, and
+// a leaked or expired token keeps an already open stream for at most this long.
+const DefaultStreamLifetime = time.Hour
+
+// listFlag is a flag that may be repeated, each value a comma-separated list.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// securityFlags declares the flags of securityConfig.
+func (c *securityConfig) securityFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo")
+	fs.Var(&c.JWTPublicKeys, "jwt-public-key", "PEM `file` of public keys that verify RS256/ES256 actor tokens (repeatable or comma-separated)")
+	fs.BoolVar(&c.PublicTracking, "public-tracking", c.PublicTracking, "anyone may watch any order without a token (demos; --demo implies it)")
+	fs.DurationVar(&c.TrackingTTL, "tracking-ttl", c.TrackingTTL, "lifetime of the tracking token returned with a created order")
+	fs.IntVar(&c.MaxStreams, "max-streams", c.MaxStreams, "most open streams on this node, 503 above (0: no limit)")
+	fs.IntVar(&c.MaxStreamsPerClient, "max-streams-per-client", c.MaxStreamsPerClient, "most open streams per client address, 429 above (0: no limit)")
+	fs.Float64Var(&c.WriteRate, "write-rate", c.WriteRate, "write requests per second allowed per client address, 429 above (0: no limit)")
+	fs.IntVar(&c.WriteBurst, "write-burst", c.WriteBurst, "write requests a client address may send at once before --write-rate applies")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "longest time to read a request's headers")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
+	fs.Var(&c.TrustedProxies, "trusted-proxies", "`CIDR`s of proxies whose X-Forwarded-For names the client (comma-separated)")
+	fs.Var(&c.CORSOrigins, "cors-origins", "`origins` (https://app.example) whose pages may call the API with credentials (comma-separated)")
+}
+
+// validateSecurity checks the security flags and builds the token authority. In demo mode
+// without a secret it makes a random one, which lasts as long as the process.
+func (c *securityConfig) validateSecurity(demo bool) error {
+	switch {
+	case c.TrackingTTL <= 0:
+		return fmt.Errorf("--tracking-ttl must be positive, got %s", c.TrackingTTL)
+	case c.MaxStreams < 0 || c.MaxStreamsPerClient < 0:
+		return errors.New("--max-streams and --max-streams-per-client must not be negative")
+	case c.WriteRate < 0 || c.WriteBurst < 0:
+		return errors.New("--write-rate and --write-burst must not be negative")
+	case c.WriteRate > 0 && c.WriteBurst < 1:
+		return errors.New("--write-burst must be at least 1 when --write-rate is set")
+	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0:
+		return errors.New("--read-header-timeout and --idle-timeout must be positive")
+	}
+	c.proxies = nil
+	for _, p := range c.TrustedProxies {
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return fmt.Errorf("--trusted-proxies: %q is not a CIDR or an address", p)
+			}
+			prefix = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.proxies = append(c.proxies, prefix.Masked())
+	}
+	for _, o := range c.CORSOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || o != u.Scheme+"://"+u.Host {
+			return fmt.Errorf("--cors-origins: %q is not an origin like https://app.example.com", o)
+		}
+	}
+	secret := c.Secret
+	if secret == "" {
+		if !demo {
+			return fmt.Errorf("--secret is required: set --secret or ORDERCAST_SECRET to at least %d bytes of random text (e.g. the output of `openssl rand -hex 32`), or run with --demo", auth.MinSecretBytes)
+		}
+		var b [32]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+		secret = hex.EncodeToString(b[:])
+	}
+	if len(secret) < auth.MinSecretBytes {
+		return fmt.Errorf("--secret must be at least %d bytes, got %d", auth.MinSecretBytes, len(secret))
+	}
+	var keys []crypto.PublicKey
+	for _, file := range c.JWTPublicKeys {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("--jwt-public-key: %w", err)
+		}
+		k, err := auth.ParsePublicKeys(data)
+		if err != nil {
+			return fmt.Errorf("--jwt-public-key %s: %w", file, err)
+		}
+		keys = append(keys, k...)
+	}
+	a, err := auth.New([]byte(secret), keys...)
+	if err != nil {
+		return fmt.Errorf("--jwt-public-key: %w", err)
+	}
+	c.authority = a
+	return nil
+}
+
+// configure applies the security configuration to srv. Demo mode makes tracking public and gives
+// the console page an admin token; otherwise both stay off.
+func (c *securityConfig) configure(srv *server.Server, demo bool) {
+	srv.Auth = &server.Auth{
+		Tokens:         c.authority,
+		PublicTracking: c.PublicTracking || demo,
+		TrackingTTL:    c.TrackingTTL,
+		ConsoleToken:   demo,
+	}
+	srv.Limits = server.Limits{
+		MaxStreams:          c.MaxStreams,
+		MaxStreamsPerClient: c.MaxStreamsPerClient,
+		WriteRate:           c.WriteRate,
+		WriteBurst:          c.WriteBurst,
+		TrustedProxies:      c.proxies,
+		CORSOrigins:         c.CORSOrigins,
+	}
+	srv.ReadHeaderTimeout = c.ReadHeaderTimeout
+	srv.IdleTimeout = c.IdleTimeout
+}
+
+const tokenUsage = `Usage: ordercast token --role ROLE --secret S [--sub ID] [--ttl D]
+       ordercast token --order ID --secret S [--ttl D]
+
+Prints a token signed with the server's secret on its last line: an actor token for a role
+(restaurant, courier, admin, system), or with --order a tracking token for that one order.
+The secret may also come from ORDERCAST_SECRET.
+
+Flags:
+`
+
+// runToken is `ordercast token`: it mints a token for local use and scripts.
+func runToken(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ordercast token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	role := fs.String("role", "", "the actor's `role`: restaurant, courier, admin or system")
+	sub := fs.String("sub", "", "the restaurant or courier `id` the actor acts for")
+	secret := fs.String("secret", "", "the server's HMAC `secret` (env ORDERCAST_SECRET)")
+	ttl := fs.Duration("ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")
+	order := fs.String("order", "", "make a tracking token for this order `id` instead of an actor token")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, tokenUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *secret == "" {
+		*secret = os.Getenv("ORDERCAST_SECRET")
+	}
+	if *secret == "" {
+		return errors.New("--secret (or ORDERCAST_SECRET) is required: the server's secret signs the token")
+	}
+	a, err := auth.New([]byte(*secret))
+	if err != nil {
+		return fmt.Errorf("--secret: %w", err)
+	}
+	if *ttl < 0 {
+		return fmt.Errorf("--ttl must be positive, got %s", *ttl)
+	}
+	var tok string
+	switch {
+	case *order != "" && *role != "":
+		return errors.New("--order makes a tracking token, which has no role: give one of --order and --role")
+	case *order != "":
+		if *ttl == 0 {
+			*ttl = auth.DefaultTrackingTTL
+		}
+		tok, _, err = a.SignTracking(*order, *ttl)
+	case *role != "":
+		if *ttl == 0 {
+			*ttl = auth.DefaultActorTTL
+		}
+		tok, err = a.SignActor(auth.Actor{Role: auth.Role(*role), Sub: *sub}, *ttl)
+	default:
+		return errors.New("give --role for an actor token or --order for a tracking token")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast/auth"
+)
+
+// testSecret is the HMAC secret the tests run the service with.
+const testSecret = "test-secret-0123456789abcdef0123456789"
+
+// adminToken is an admin actor token for testSecret.
+func adminToken() string {
+	a, err := auth.New([]byte(testSecret))
+	if err != nil {
+		panic(err)
+	}
+	tok, err := a.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "tests"}, time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	return tok
+}
+
+// TestServeNeedsSecret: outside demo mode start-up fails without a secret, with a message that
+// says how to set one; a short one is refused; demo mode makes its own.
+func TestServeNeedsSecret(t *testing.T) {
+	err := NewMain(io.Discard, io.Discard).ParseFlags(nil)
+	if err == nil || !strings.Contains(err.Error(), "ORDERCAST_SECRET") || !strings.Contains(err.Error(), "--secret") {
+		t.Errorf("no secret: %v, want an error naming --secret and ORDERCAST_SECRET", err)
+	}
+	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--secret", "short"}); err == nil || !strings.Contains(err.Error(), "32 bytes") {
+		t.Errorf("short secret: %v, want an error asking for 32 bytes", err)
+	}
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"--demo"}); err != nil || m.authority == nil {
+		t.Errorf("demo without a secret: %v, want a generated secret", err)
+	}
+}
+
+func TestBadSecurityFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--trusted-proxies", "10.0.0.0/33"}, "--trusted-proxies"},
+		{[]string{"--cors-origins", "https://app.example/path"}, "--cors-origins"},
+		{[]string{"--cors-origins", "*"}, "--cors-origins"},
+		{[]string{"--jwt-public-key", "/nonexistent.pem"}, "--jwt-public-key"},
+		{[]string{"--write-rate", "-1"}, "--write-rate"},
+		{[]string{"--max-streams", "-1"}, "--max-streams"},
+		{[]string{"--tracking-ttl", "0s"}, "--tracking-ttl"},
+		{[]string{"--idle-timeout", "0s"}, "--idle-timeout"},
+	} {
+		err := NewMain(io.Discard, io.Discard).ParseFlags(append([]string{"--secret", testSecret}, tc.args...))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error naming %s", tc.args, err, tc.want)
+		}
+	}
+	m := NewMain(io.Discard, io.Discard)
+	err := m.ParseFlags([]string{"--secret", testSecret, "--trusted-proxies", "10.0.0.0/8,192.168.1.1", "--trusted-proxies", "::1/128",
+		"--cors-origins", "https://a.example,http://localhost:3000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.proxies) != 3 || len(m.CORSOrigins) != 2 {
+		t.Errorf("proxies %v, origins %v", m.proxies, m.CORSOrigins)
+	}
+}
+
+// TestTokenCommand: `ordercast token` prints on its last line a token the server accepts.
+func TestTokenCommand(t *testing.T) {
+	a, err := auth.New([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastLine := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := run(context.Background(), append([]string{"token"}, args...), &out, io.Discard); err != nil {
+			t.Fatalf("token %v: %v", args, err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		return lines[len(lines)-1]
+	}
+	actor, err := a.ParseActor(lastLine("--role", "courier", "--sub", "c-42", "--secret", testSecret, "--ttl", "5m"))
+	if err != nil || actor.String() != "courier:c-42" {
+		t.Errorf("actor token: %v %v", actor, err)
+	}
+	t.Setenv("ORDERCAST_SECRET", testSecret)
+	id, _, err := a.ParseTracking(lastLine("--order", "ord-1"))
+	if err != nil || id != "ord-1" {
+		t.Errorf("tracking token: %q %v", id, err)
+	}
+	for _, args := range [][]string{{"--role", "chef"}, {}, {"--role", "admin", "--order", "x"}, {"--role", "admin", "--secret", "short"}} {
+		if err := run(context.Background(), append([]string{"token"}, args...), io.Discard, io.Discard); err == nil {
+			t.Errorf("token %v succeeded", args)
+		}
+	}
+}
+
+// TestServeAuthEndToEnd runs the real service with a secret: creating needs an admin token and
+// returns a tracking token that opens that order (and not another); in demo mode the console page
+// carries an admin token and watching needs none.
+func TestServeAuthEndToEnd(t *testing.T) {
+	open := func(args ...string) string {
+		t.Helper()
+		m := NewMain(io.Discard, io.Discard)
+		if err := m.ParseFlags(append([]string{"--addr", "127.0.0.1:0", "--drain", "0s",
+			"--db", filepath.Join(t.TempDir(), "ordercast.db")}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := m.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+		})
+		return m.Server.URL()
+	}
+	call := func(method, url, token, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	base := open("--secret", testSecret)
+	if code, _ := call("POST", base+"/v1/orders", "", `{"id":"a"}`); code != http.StatusUnauthorized {
+		t.Errorf("create without a token: %d, want 401", code)
+	}
+	code, body := call("POST", base+"/v1/orders", adminToken(), `{"id":"a"}`)
+	var created struct {
+		ID            string `json:"id"`
+		TrackingToken string `json:"tracking_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &created); code != http.StatusCreated || err != nil || created.TrackingToken == "" {
+		t.Fatalf("create: %d %s", code, body)
+	}
+	call("POST", base+"/v1/orders", adminToken(), `{"id":"b"}`)
+	if code, _ := call("GET", base+"/v1/orders/a", created.TrackingToken, ""); code != http.StatusOK {
+		t.Errorf("GET own order: %d", code)
+	}
+	if code, body := call("GET", base+"/v1/orders/b", created.TrackingToken, ""); code != http.StatusForbidden || strings.Contains(body, `"b"`) {
+		t.Errorf("GET other order: %d %s", code, body)
+	}
+	if code, _ := call("GET", base+"/v1/orders/a", "", ""); code != http.StatusUnauthorized {
+		t.Errorf("GET without token: %d, want 401", code)
+	}
+	if _, body := call("GET", base+"/console", "", ""); strings.Contains(body, "ordercast-token") {
+		t.Error("the console page carries a token outside demo mode")
+	}
+
+	demo := open("--demo")
+	resp, err := http.Get(demo + "/v1/stream") // a stream: read the status, then hang up
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("demo: watching all orders without a token: %d", resp.StatusCode)
+	}
+	if _, body := call("GET", demo+"/console", "", ""); !strings.Contains(body, `name="ordercast-token"`) {
+		t.Error("demo: the console page carries no token")
+	}
+}

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+)
+
+// Auth is who may watch and who may change orders. A Server whose Auth is nil is open: anyone may
+// watch and change any order, and created orders carry no tracking token. That suits tests and
+// embedding; `ordercast serve` always sets it.
+type Auth struct {
+	// Tokens verifies tracking and actor tokens and signs tracking tokens. Required.
+	Tokens *auth.Authority
+	// PublicTracking lets anyone read and watch any order without a token (demos). Changes still
+	// need an actor token.
+	PublicTracking bool
+	// TrackingTTL is the lifetime of the tracking tokens handed out on creation.
+	TrackingTTL time.Duration
+	// ConsoleToken makes the console page carry a short-lived admin token, so that it works without
+	// a login. Only for demo mode: whoever can load the page can change every order.
+	ConsoleToken bool
+}
+
+// TrackingCookie is the name of the HttpOnly cookie that carries a tracking token for the pages.
+// Its path is the order's API path, so each order's cookie goes only to that order's endpoints.
+const TrackingCookie = "ordercast_track"
+
+// consoleTokenTTL is the lifetime of the admin token embedded in the demo console page.
+const consoleTokenTTL = 12 * time.Hour
+
+// bearer returns the token of an "Authorization: Bearer" header, or "".
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// watchToken finds the token a watcher presents: the Authorization header (apps), the token query
+// parameter (EventSource cannot send headers), or the tracking cookie (the tracking page).
+func watchToken(r *http.Request) string {
+	if t := bearer(r); t != "" {
+		return t
+	}
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	if c, err := r.Cookie(TrackingCookie); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// authorizeWatch decides whether r may read and watch order id. Every endpoint that reveals an
+// order calls it before it reads anything, so a refusal carries no order data.
+func (s *Server) authorizeWatch(r *http.Request, id string) error {
+	if s.Auth == nil || s.Auth.PublicTracking {
+		return nil
+	}
+	return s.Auth.Tokens.AuthorizeWatch(watchToken(r), id)
+}
+
+// authorizeWatchAll decides whether r may watch every order (the console's stream, the home
+// page's list): public tracking, or an admin or system token.
+func (s *Server) authorizeWatchAll(r *http.Request) error {
+	if s.Auth == nil || s.Auth.PublicTracking {
+		return nil
+	}
+	return s.Auth.Tokens.AuthorizeWatchAll(watchToken(r))
+}
+
+// authenticate returns who makes a change, from the Authorization header only: a cookie or a
+// query parameter never authorizes a change, which keeps cross-site requests and leaked links
+// harmless. An open server (nil Auth) returns the zero Actor.
+func (s *Server) authenticate(r *http.Request) (auth.Actor, error) {
+	if s.Auth == nil {
+		return auth.Actor{}, nil
+	}
+	tok := bearer(r)
+	if tok == "" {
+		return auth.Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "an actor token is required (Authorization: Bearer)")
+	}
+	return s.Auth.Tokens.ParseActor(tok)
+}
+
+// permitCreate decides whether actor may create an order.
+func (s *Server) permitCreate(a auth.Actor) error {
+	if s.Auth != nil && !a.Role.MayCreate() {
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may not create orders", a.Role)
+	}
+	return nil
+}
+
+// permitStatus decides whether actor may move an order to status to.
+func (s *Server) permitStatus(a auth.Actor, to ordercast.Status) error {
+	if s.Auth != nil && !a.Role.MaySet(to) {
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may not set status %s", a.Role, to)
+	}
+	return nil
+}
+
+// recordedActor is how the actor is recorded in the event; "" for an open server.
+func (s *Server) recordedActor(a auth.Actor) string {
+	if s.Auth == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// trackingToken signs the tracking token handed out with a created order, or "" when open.
+func (s *Server) trackingToken(id string) (string, error) {
+	if s.Auth == nil {
+		return "", nil
+	}
+	ttl := s.Auth.TrackingTTL
+	if ttl <= 0 {
+		ttl = auth.DefaultTrackingTTL
+	}
+	tok, _, err := s.Auth.Tokens.SignTracking(id, ttl)
+	return tok, err
+}
+
+// setTrackingCookie handles GET /track/{id}?token=…: a valid token for this order becomes an
+// HttpOnly cookie scoped to the order's API path, and the browser is sent to the clean URL so the
+// token leaves the address bar, the history and any Referer. It reports whether it redirected.
+func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id string) bool {
+	tok := r.URL.Query().Get("token")
+	if tok == "" {
+		return false
+	}
+	if s.Auth != nil {
+		if orderID, exp, err := s.Auth.Tokens.ParseTracking(tok); err == nil && orderID == id {
+			http.SetCookie(w, &http.Cookie{
+				Name:     TrackingCookie,
+				Value:    tok,
+				Path:     "/v1/orders/" + id,
+				Expires:  exp,
+				MaxAge:   max(int(time.Until(exp).Seconds()), 1),
+				HttpOnly: true,
+				Secure:   r.TLS != nil,
+				SameSite: http.SameSiteStrictMode,
+			})
+		}
+		// A bad token sets nothing; the page then shows the API's refusal.
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, "/track/"+id, http.StatusSeeOther)
+	return true
+}
+
+// consoleToken is the admin token the demo console page carries, or "".
+func (s *Server) consoleToken() (string, error) {
+	if s.Auth == nil || !s.Auth.ConsoleToken {
+		return "", nil
+	}
+	return s.Auth.Tokens.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "console"}, consoleTokenTTL)
+}

@@ -1,0 +1,337 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/server"
+)
+
+var authSecret = []byte("server-test-secret-0123456789abcdef")
+
+func authority(t *testing.T) *auth.Authority {
+	t.Helper()
+	a, err := auth.New(authSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// newAuthServer starts a server with auth on (tracking not public).
+func newAuthServer(t *testing.T, configure func(*server.Server)) *testServer {
+	t.Helper()
+	a := authority(t)
+	return newServer(t, func(s *server.Server) {
+		s.Auth = &server.Auth{Tokens: a}
+		if configure != nil {
+			configure(s)
+		}
+	})
+}
+
+func actorToken(t *testing.T, role auth.Role, sub string) string {
+	t.Helper()
+	tok, err := authority(t).SignActor(auth.Actor{Role: role, Sub: sub}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// call sends a request with an optional bearer token and extra headers.
+func call(t *testing.T, method, url, token, body string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
+}
+
+// createAs creates an order with an admin token and returns its tracking token.
+func createAs(t *testing.T, base, token, id string) string {
+	t.Helper()
+	resp, body := call(t, "POST", base+"/v1/orders", token, `{"id":"`+id+`"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
+	}
+	var got struct {
+		TrackingToken string `json:"tracking_token"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil || got.TrackingToken == "" {
+		t.Fatalf("create %s: no tracking_token in %s", id, body)
+	}
+	return got.TrackingToken
+}
+
+// TestWatchNeedsTheOrdersToken: every endpoint that reveals an order refuses a missing, wrong,
+// expired or tampered token (401) and another order's token (403), with no order data in the body.
+func TestWatchNeedsTheOrdersToken(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "")
+	tokA := createAs(t, base, admin, "order-a")
+	createAs(t, base, admin, "order-b")
+
+	other, _ := auth.New([]byte(strings.Repeat("z", 32)))
+	foreign, _, _ := other.SignTracking("order-a", time.Hour)
+	past := authority(t)
+	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
+	expired, _, _ := past.SignTracking("order-a", time.Hour)
+	tampered := tokA[:len(tokA)-4] + "AAAA"
+	courier := actorToken(t, auth.RoleCourier, "c-1")
+
+	for _, path := range []string{"/v1/orders/order-a", "/v1/orders/order-a/events", "/v1/orders/order-a/stream"} {
+		for _, tc := range []struct {
+			name  string
+			token string
+			want  int
+		}{
+			{"missing", "", 401}, {"garbage", "nope", 401}, {"other secret", foreign, 401},
+			{"expired", expired, 401}, {"tampered", tampered, 401}, {"courier actor", courier, 403},
+		} {
+			resp, body := call(t, "GET", base+path, tc.token, "")
+			if resp.StatusCode != tc.want || bytes.Contains(body, []byte("placed")) || bytes.Contains(body, []byte(`"version"`)) {
+				t.Errorf("%s with %s token: %d %s, want %d and no order data", path, tc.name, resp.StatusCode, body, tc.want)
+			}
+		}
+	}
+	// Order A's token on order B.
+	for _, path := range []string{"/v1/orders/order-b", "/v1/orders/order-b/events", "/v1/orders/order-b/stream"} {
+		resp, body := call(t, "GET", base+path, tokA, "")
+		if resp.StatusCode != http.StatusForbidden || bytes.Contains(body, []byte("placed")) || bytes.Contains(body, []byte("order-b")) {
+			t.Errorf("%s with order A's token: %d %s, want 403 without data", path, resp.StatusCode, body)
+		}
+	}
+	// The right token opens A; an admin token opens anything; GET has no tracking_token.
+	for _, tok := range []string{tokA, admin} {
+		resp, body := call(t, "GET", base+"/v1/orders/order-a", tok, "")
+		if resp.StatusCode != http.StatusOK || bytes.Contains(body, []byte("tracking_token")) {
+			t.Errorf("GET order-a: %d %s", resp.StatusCode, body)
+		}
+	}
+	// The all-orders stream needs admin or system.
+	if resp, _ := call(t, "GET", base+"/v1/stream", tokA, ""); resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("/v1/stream with a tracking token: %d", resp.StatusCode)
+	}
+	// The home page lists no orders to strangers.
+	if _, body := call(t, "GET", base+"/", "", ""); bytes.Contains(body, []byte("order-a")) {
+		t.Error("the home page lists orders without public tracking")
+	}
+}
+
+// TestQueryTokenStreamsAndIsRedacted: the token query parameter opens the stream, as
+// EventSource needs, and appears in no log line.
+func TestQueryTokenStreamsAndIsRedacted(t *testing.T) {
+	var logs lockedBuffer
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	base := ts.URL()
+	tok := createAs(t, base, actorToken(t, auth.RoleSystem, "checkout"), "q-1")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/q-1/stream?token="+url.QueryEscape(tok), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream with ?token=: %d", resp.StatusCode)
+	}
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	for err == nil && !strings.HasPrefix(line, "data:") {
+		line, err = br.ReadString('\n')
+	}
+	if err != nil {
+		t.Fatalf("reading the stream: %v", err)
+	}
+	cancel()
+	resp.Body.Close()
+	// A refused stream with a bad query token is logged too.
+	call(t, "GET", base+"/v1/orders/q-1/stream?token=bad"+tok[:20], "", "")
+	// And the http.Server's own error log goes through the same redaction.
+	server.ErrorLog(ts.Server).Printf("http: something about GET /v1/orders/q-1/stream?lastEventId=1&token=%s failed", tok)
+	ts.close(t)
+
+	out := logs.String()
+	if !strings.Contains(out, "/v1/orders/q-1/stream") {
+		t.Fatalf("the stream was not logged:\n%s", out)
+	}
+	if strings.Contains(out, tok) || strings.Contains(out, tok[:20]) {
+		t.Errorf("the token appears in the log:\n%s", out)
+	}
+	if !strings.Contains(out, "token=REDACTED") {
+		t.Errorf("the error log line was not redacted:\n%s", out)
+	}
+}
+
+// TestRolesAgainstTransitions: each role against each status, from an order in placed; the event
+// records the actor, and a refusal changes nothing.
+func TestRolesAgainstTransitions(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "")
+	targets := []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady,
+		ordercast.StatusOutForDelivery, ordercast.StatusDelivered, ordercast.StatusCancelled}
+	allowed := map[auth.Role][]ordercast.Status{
+		auth.RoleRestaurant: {ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady, ordercast.StatusCancelled},
+		auth.RoleCourier:    {ordercast.StatusOutForDelivery, ordercast.StatusDelivered},
+		auth.RoleAdmin:      targets,
+		auth.RoleSystem:     targets,
+	}
+	n := 0
+	for _, role := range auth.Roles {
+		tok := actorToken(t, role, "x-"+string(role))
+		for _, st := range targets {
+			n++
+			id := "rt-" + string(role) + "-" + string(st)
+			createAs(t, base, admin, id)
+			before := snapshot(t, ts.store, id)
+			resp, body := call(t, "POST", base+"/v1/orders/"+id+"/status", tok, `{"status":"`+string(st)+`"}`)
+			want := http.StatusForbidden
+			for _, a := range allowed[role] {
+				if a == st {
+					want = http.StatusOK
+				}
+			}
+			if resp.StatusCode != want {
+				t.Errorf("%s sets %s: %d %s, want %d", role, st, resp.StatusCode, body, want)
+				continue
+			}
+			if want != http.StatusOK {
+				if after := snapshot(t, ts.store, id); after != before {
+					t.Errorf("%s sets %s: refused, but the store changed", role, st)
+				}
+				continue
+			}
+			var got struct{ Event ordercast.Event }
+			_ = json.Unmarshal(body, &got)
+			if wantActor := string(role) + ":x-" + string(role); got.Event.Actor != wantActor {
+				t.Errorf("%s sets %s: actor %q, want %q", role, st, got.Event.Actor, wantActor)
+			}
+		}
+	}
+	// Creation: admin and system only; restaurant and courier refused, nothing stored.
+	for _, role := range []auth.Role{auth.RoleRestaurant, auth.RoleCourier} {
+		id := "by-" + string(role)
+		before := snapshot(t, ts.store, id)
+		resp, _ := call(t, "POST", base+"/v1/orders", actorToken(t, role, ""), `{"id":"`+id+`"}`)
+		if resp.StatusCode != http.StatusForbidden || snapshot(t, ts.store, id) != before {
+			t.Errorf("%s creates: %d, want 403 and nothing stored", role, resp.StatusCode)
+		}
+	}
+	// Changes need the header: no token, a tracking token, or a token only in the query are refused.
+	tok := createAs(t, base, admin, "hdr")
+	before := snapshot(t, ts.store, "hdr")
+	for name, r := range map[string]func() *http.Response{
+		"no token": func() *http.Response {
+			resp, _ := call(t, "POST", base+"/v1/orders/hdr/status", "", `{"status":"cancelled"}`)
+			return resp
+		},
+		"tracking token": func() *http.Response {
+			resp, _ := call(t, "POST", base+"/v1/orders/hdr/status", tok, `{"status":"cancelled"}`)
+			return resp
+		},
+		"query token": func() *http.Response {
+			resp, _ := call(t, "POST", base+"/v1/orders/hdr/status?token="+admin, "", `{"status":"cancelled"}`)
+			return resp
+		},
+	} {
+		if resp := r(); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s: %d, want 401", name, resp.StatusCode)
+		}
+	}
+	if snapshot(t, ts.store, "hdr") != before {
+		t.Error("a refused change changed the store")
+	}
+}
+
+// TestTrackingCookieFlow: /track/{id}?token= sets an HttpOnly, SameSite=Strict cookie scoped to
+// the order's API path and redirects to the clean URL; the cookie then opens the order.
+func TestTrackingCookieFlow(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	tok := createAs(t, base, actorToken(t, auth.RoleAdmin, ""), "ck-1")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.Get(base + "/track/ck-1?token=" + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/track/ck-1" {
+		t.Fatalf("got %d to %q, want 303 to /track/ck-1", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cookies := resp.Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("cookies: %v", cookies)
+	}
+	c := cookies[0]
+	if c.Name != server.TrackingCookie || c.Path != "/v1/orders/ck-1" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure {
+		t.Errorf("cookie %+v", c)
+	}
+	req, _ := http.NewRequest("GET", base+"/v1/orders/ck-1", nil)
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	got, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Body.Close()
+	if got.StatusCode != http.StatusOK {
+		t.Errorf("GET with the cookie: %d", got.StatusCode)
+	}
+	// Another order's token sets no cookie.
+	resp, err = noRedirect.Get(base + "/track/ck-2?token=" + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(resp.Cookies()) != 0 {
+		t.Errorf("a token for ck-1 set a cookie for ck-2")
+	}
+}
+
+// TestPublicTracking: with PublicTracking, watching needs no token but changing still does.
+func TestPublicTracking(t *testing.T) {
+	ts := newAuthServer(t, func(s *server.Server) { s.Auth.PublicTracking = true })
+	base := ts.URL()
+	createAs(t, base, actorToken(t, auth.RoleAdmin, ""), "pub")
+	if resp, _ := call(t, "GET", base+"/v1/orders/pub", "", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("public GET: %d", resp.StatusCode)
+	}
+	if resp, _ := call(t, "POST", base+"/v1/orders/pub/status", "", `{"status":"confirmed"}`); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("public change without a token: %d, want 401", resp.StatusCode)
+	}
+}

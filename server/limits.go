@@ -1,0 +1,250 @@
+package server
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/ordercast/ordercast"
+)
+
+// Defaults for the limits that `ordercast serve` applies. The library's Server leaves every limit
+// off (zero) so that tests and embedders opt in.
+const (
+	// DefaultMaxStreams bounds open streams on the node, under the process's open-file limit
+	// (each stream holds a socket) with room for ordinary requests.
+	DefaultMaxStreams = 10000
+	// DefaultMaxStreamsPerClient bounds the streams of one client address: a person has a few tabs,
+	// a NAT a few hundred people; one client cannot take the whole node.
+	DefaultMaxStreamsPerClient = 100
+	// DefaultWriteRate and DefaultWriteBurst bound write requests (create, status change) per
+	// client address: steady per second, and how many may come at once.
+	DefaultWriteRate  = 20
+	DefaultWriteBurst = 40
+	// DefaultMaxClients bounds the per-client table; past it, idle clients are forgotten early.
+	DefaultMaxClients = 100000
+	// clientIdle is how long a client with no open stream is remembered after its last request;
+	// it is at least the time its bucket takes to refill, so forgetting gives nothing away.
+	clientIdle = time.Minute
+	// streamRetryAfter is what refused streams are told to wait, in seconds.
+	streamRetryAfter = 5
+)
+
+// Limits keep one client from starving the rest. A zero value turns each limit off.
+type Limits struct {
+	// MaxStreams bounds open streams on this node (503 above it).
+	MaxStreams int
+	// MaxStreamsPerClient bounds open streams per client address (429 above it).
+	MaxStreamsPerClient int
+	// WriteRate is the steady number of write requests per second allowed per client address, and
+	// WriteBurst how many may come at once (429 above it). Zero WriteRate turns the limit off.
+	WriteRate  float64
+	WriteBurst int
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed; the client address is
+	// then the rightmost forwarded address that is not itself a trusted proxy. Empty means the
+	// peer's address is the client's.
+	TrustedProxies []netip.Prefix
+	// CORSOrigins are the origins (scheme://host[:port]) whose pages may call the API with
+	// credentials. Empty means no cross-origin access.
+	CORSOrigins []string
+}
+
+// client is what the server remembers about one client address.
+type client struct {
+	writes  *rate.Limiter
+	streams int
+	seen    time.Time
+}
+
+// clientTable holds the per-client state, with idle clients evicted so memory stays bounded.
+type clientTable struct {
+	mu        sync.Mutex
+	m         map[netip.Addr]*client
+	lastSweep time.Time
+	total     int // streams admitted on the node
+}
+
+// get returns the state of addr, creating it; callers hold mu.
+func (t *clientTable) get(addr netip.Addr, l Limits, now time.Time) *client {
+	if t.m == nil {
+		t.m = make(map[netip.Addr]*client)
+	}
+	if now.Sub(t.lastSweep) > clientIdle || len(t.m) >= DefaultMaxClients {
+		t.sweep(now)
+	}
+	c := t.m[addr]
+	if c == nil {
+		c = &client{}
+		if l.WriteRate > 0 {
+			c.writes = rate.NewLimiter(rate.Limit(l.WriteRate), max(l.WriteBurst, 1))
+		}
+		t.m[addr] = c
+	}
+	c.seen = now
+	return c
+}
+
+// sweep forgets clients with no open stream that have been idle for clientIdle; when the table is
+// still full (many addresses at once), it forgets idle ones regardless of age.
+func (t *clientTable) sweep(now time.Time) {
+	t.lastSweep = now
+	for a, c := range t.m {
+		if c.streams == 0 && now.Sub(c.seen) > clientIdle {
+			delete(t.m, a)
+		}
+	}
+	for a, c := range t.m {
+		if len(t.m) < DefaultMaxClients {
+			break
+		}
+		if c.streams == 0 {
+			delete(t.m, a)
+		}
+	}
+}
+
+// clientAddr is the address limits are counted against: the peer, or when the peer is a trusted
+// proxy, the rightmost address in X-Forwarded-For that is not a trusted proxy.
+func (s *Server) clientAddr(r *http.Request) netip.Addr {
+	peer := peerAddr(r.RemoteAddr)
+	if len(s.Limits.TrustedProxies) == 0 || !trusted(s.Limits.TrustedProxies, peer) {
+		return peer
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a garbled hop: stop believing what is left of it
+		}
+		a = a.Unmap()
+		if !trusted(s.Limits.TrustedProxies, a) {
+			return a
+		}
+		peer = a
+	}
+	return peer
+}
+
+func peerAddr(remote string) netip.Addr {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
+
+func trusted(proxies []netip.Prefix, a netip.Addr) bool {
+	for _, p := range proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// allowWrite counts a write request against its client's rate, refusing it with 429 and
+// Retry-After when the client is over.
+func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request) error {
+	if s.Limits.WriteRate <= 0 {
+		return nil
+	}
+	addr := s.clientAddr(r)
+	now := time.Now()
+	s.clients.mu.Lock()
+	c := s.clients.get(addr, s.Limits, now)
+	res := c.writes.ReserveN(now, 1)
+	delay := res.DelayFrom(now)
+	if delay > 0 {
+		res.CancelAt(now) // a refused request does not use up the client's future allowance
+	}
+	s.clients.mu.Unlock()
+	if delay <= 0 {
+		return nil
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
+	return ordercast.Errorf(ordercast.ERateLimited, "too many write requests from your address; retry later")
+}
+
+// admitStream counts a new stream against the node's and its client's limits. It refuses with 503
+// (node full) or 429 (client full), with Retry-After; on success release must be called when the
+// stream ends.
+func (s *Server) admitStream(w http.ResponseWriter, r *http.Request) (release func(), err error) {
+	l := s.Limits
+	if l.MaxStreams <= 0 && l.MaxStreamsPerClient <= 0 {
+		return func() {}, nil
+	}
+	addr := s.clientAddr(r)
+	s.clients.mu.Lock()
+	defer s.clients.mu.Unlock()
+	c := s.clients.get(addr, l, time.Now())
+	switch {
+	case l.MaxStreams > 0 && s.clients.total >= l.MaxStreams:
+		w.Header().Set("Retry-After", strconv.Itoa(streamRetryAfter))
+		return nil, ordercast.Errorf(ordercast.ETooManyStreams, "this node holds as many streams as it may; retry later")
+	case l.MaxStreamsPerClient > 0 && c.streams >= l.MaxStreamsPerClient:
+		w.Header().Set("Retry-After", strconv.Itoa(streamRetryAfter))
+		return nil, ordercast.Errorf(ordercast.ERateLimited, "too many open streams from your address (at most %d)", l.MaxStreamsPerClient)
+	}
+	c.streams++
+	s.clients.total++
+	return func() {
+		s.clients.mu.Lock()
+		c.streams--
+		s.clients.total--
+		c.seen = time.Now()
+		s.clients.mu.Unlock()
+	}, nil
+}
+
+// cors answers preflights and marks responses for the allowed origins, with credentials. A
+// disallowed origin gets no CORS headers (the browser hides the response from its page) and its
+// preflight is refused, so its page can send neither a body nor an Authorization header.
+func (s *Server) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Add("Vary", "Origin")
+		allowed := slices.Contains(s.Limits.CORSOrigins, origin)
+		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+		if preflight {
+			w.Header().Add("Vary", "Access-Control-Request-Method")
+			w.Header().Add("Vary", "Access-Control-Request-Headers")
+			if !allowed {
+				s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "origin %s may not call this API", origin))
+				return
+			}
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Set("Access-Control-Allow-Methods", "GET, POST")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, X-Request-ID")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if allowed {
+			w.Header().Set("Access-Control-Allow-Origin", origin)
+			w.Header().Set("Access-Control-Allow-Credentials", "true")
+			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Location")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

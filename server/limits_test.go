@@ -1,0 +1,167 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast/server"
+)
+
+// openStreamAs opens a stream as client addr (X-Forwarded-For, believed from loopback in these
+// tests) and returns the response; the stream stays open until the test ends.
+func openStreamAs(t *testing.T, url, addr string) *http.Response {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	return resp
+}
+
+var loopbackProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+func wantRefusal(t *testing.T, what string, resp *http.Response, status int) {
+	t.Helper()
+	if resp.StatusCode != status || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("%s: %d (Retry-After %q), want %d with Retry-After", what, resp.StatusCode, resp.Header.Get("Retry-After"), status)
+	}
+}
+
+// TestStreamLimits: the node's total and each client's streams are bounded; refused clients get
+// 503 or 429 with Retry-After, and others (or the same, once a stream ends) are still served.
+func TestStreamLimits(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.Limits = server.Limits{MaxStreams: 3, MaxStreamsPerClient: 2, TrustedProxies: loopbackProxy}
+	})
+	base := ts.URL()
+	mustCreate(t, base, "s-1")
+	url := base + "/v1/orders/s-1/stream"
+
+	if resp := openStreamAs(t, url, "10.0.0.1"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first stream: %d", resp.StatusCode)
+	}
+	second := openStreamAs(t, url, "10.0.0.1")
+	if second.StatusCode != http.StatusOK {
+		t.Fatalf("second stream: %d", second.StatusCode)
+	}
+	wantRefusal(t, "third stream of one client", openStreamAs(t, url, "10.0.0.1"), http.StatusTooManyRequests)
+	if resp := openStreamAs(t, url, "10.0.0.2"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another client's stream: %d", resp.StatusCode)
+	}
+	wantRefusal(t, "fourth stream on the node", openStreamAs(t, url, "10.0.0.3"), http.StatusServiceUnavailable)
+	// The all-orders stream counts too.
+	wantRefusal(t, "all-orders stream on a full node", openStreamAs(t, base+"/v1/stream", "10.0.0.3"), http.StatusServiceUnavailable)
+	// Ordinary requests are still served.
+	if code, _ := do(t, "GET", base+"/v1/orders/s-1", "", ""); code != http.StatusOK {
+		t.Errorf("GET on a full node: %d", code)
+	}
+	// When a stream ends its place is free again; poll with a deadline, as the server notices the
+	// client leaving asynchronously.
+	second.Body.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp := openStreamAs(t, url, "10.0.0.3")
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream admitted after one closed: %d", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the server to see the close
+	}
+}
+
+// TestWriteRateLimit: write requests beyond a client's rate get 429 with Retry-After and change
+// nothing; other clients are still served. Without a trusted proxy, X-Forwarded-For is ignored.
+func TestWriteRateLimit(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.Limits = server.Limits{WriteRate: 0.001, WriteBurst: 2, TrustedProxies: loopbackProxy}
+	})
+	base := ts.URL()
+	create := func(id, addr string) *http.Response {
+		t.Helper()
+		resp, _ := call(t, "POST", base+"/v1/orders", "", `{"id":"`+id+`"}`, "X-Forwarded-For", addr)
+		return resp
+	}
+	for i, id := range []string{"w-1", "w-2"} {
+		if resp := create(id, "10.1.0.1"); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("write %d: %d", i, resp.StatusCode)
+		}
+	}
+	before := snapshot(t, ts.store, "w-3")
+	wantRefusal(t, "third write", create("w-3", "10.1.0.1"), http.StatusTooManyRequests)
+	if snapshot(t, ts.store, "w-3") != before {
+		t.Error("a refused write changed the store")
+	}
+	if resp := create("w-4", "10.1.0.2"); resp.StatusCode != http.StatusCreated {
+		t.Errorf("another client's write: %d", resp.StatusCode)
+	}
+	// Reads are not writes.
+	if code, _ := do(t, "GET", base+"/v1/orders/w-1", "", ""); code != http.StatusOK {
+		t.Errorf("read after the limit: %d", code)
+	}
+
+	direct := newServer(t, func(s *server.Server) { s.Limits = server.Limits{WriteRate: 0.001, WriteBurst: 1} })
+	call(t, "POST", direct.URL()+"/v1/orders", "", `{"id":"d-1"}`, "X-Forwarded-For", "10.2.0.1")
+	resp, _ := call(t, "POST", direct.URL()+"/v1/orders", "", `{"id":"d-2"}`, "X-Forwarded-For", "10.2.0.2")
+	wantRefusal(t, "spoofed X-Forwarded-For from an untrusted peer", resp, http.StatusTooManyRequests)
+}
+
+// TestBodyLimit: an oversized body is refused with 413 and changes nothing.
+func TestBodyLimit(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) { s.MaxBodyBytes = 200 })
+	base := ts.URL()
+	before := snapshot(t, ts.store, "big")
+	resp, body := call(t, "POST", base+"/v1/orders", "", `{"id":"big","details":{"x":"`+strings.Repeat("a", 500)+`"}}`)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "body_too_large") {
+		t.Errorf("oversized body: %d %s", resp.StatusCode, body)
+	}
+	if snapshot(t, ts.store, "big") != before {
+		t.Error("an oversized body changed the store")
+	}
+	mustCreate(t, base, "small")
+}
+
+// TestCORS: allowed origins get credentials and their preflight answered; others get a refused
+// preflight and no CORS headers; every response to a request with an Origin varies on it.
+func TestCORS(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) { s.Limits.CORSOrigins = []string{"https://app.example"} })
+	base := ts.URL()
+	mustCreate(t, base, "c-1")
+	preflight := func(origin string) *http.Response {
+		resp, _ := call(t, "OPTIONS", base+"/v1/orders/c-1/status", "", "",
+			"Origin", origin, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization, content-type")
+		return resp
+	}
+	ok := preflight("https://app.example")
+	if ok.StatusCode != http.StatusNoContent || ok.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		ok.Header.Get("Access-Control-Allow-Credentials") != "true" || !strings.Contains(ok.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Errorf("allowed preflight: %d %v", ok.StatusCode, ok.Header)
+	}
+	before := snapshot(t, ts.store, "c-1")
+	bad := preflight("https://evil.example")
+	if bad.StatusCode != http.StatusForbidden || bad.Header.Get("Access-Control-Allow-Origin") != "" || !strings.Contains(strings.Join(bad.Header.Values("Vary"), ","), "Origin") {
+		t.Errorf("disallowed preflight: %d %v", bad.StatusCode, bad.Header)
+	}
+	resp, _ := call(t, "GET", base+"/v1/orders/c-1", "", "", "Origin", "https://evil.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" || resp.Header.Get("Vary") == "" {
+		t.Errorf("disallowed origin's GET: %v", resp.Header)
+	}
+	resp, _ = call(t, "GET", base+"/v1/orders/c-1", "", "", "Origin", "https://app.example")
+	if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || resp.StatusCode != http.StatusOK {
+		t.Errorf("allowed origin's GET: %d %v", resp.StatusCode, resp.Header)
+	}
+	if snapshot(t, ts.store, "c-1") != before {
+		t.Error("a preflight changed the store")
+	}
+}
