@@ -47,6 +47,9 @@ type Config struct {
 	Nodes int
 	// Exe is the ordercast binary to re-execute for servers and workers.
 	Exe string
+	// Token is the actor token (admin or system) the bench's writes carry with URL. Servers the
+	// bench starts get a fresh secret, and the bench signs its own token.
+	Token string
 
 	Watchers     int
 	PerOrder     int
@@ -157,7 +160,7 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	r := &run{cfg: cfg, tr: tr, start: time.Now()}
 	r.phase.Store("starting servers")
 	res = Result{Transport: tr, Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Nodes: cfg.Nodes, Workers: cfg.Workers}
-	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.DB, cfg.Nodes, cfg.Stderr); err != nil {
+	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.DB, cfg.Nodes, cfg.Token, cfg.Stderr); err != nil {
 		return res, err
 	}
 	res.Nodes = len(r.target.urls)
@@ -178,7 +181,7 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	res.Orders = orders
 	prefix := fmt.Sprintf("b%x-%s-", time.Now().UnixNano(), tr)
 	r.phase.Store("creating orders")
-	if err := createOrders(ctx, api, r.target.urls, prefix, orders); err != nil {
+	if err := createOrders(ctx, api, r.target.urls, r.target.token, prefix, orders); err != nil {
 		return res, err
 	}
 
@@ -217,7 +220,7 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	}
 	markAt := time.Now()
 	r.phase.Store("driving changes")
-	d := newDriver(api, r.target.urls, prefix, orders, cfg.Rate, cfg.Duration)
+	d := newDriver(api, r.target.urls, r.target.token, prefix, orders, cfg.Rate, cfg.Duration)
 	d.run(ctx)
 	res.Committed, res.CommitErrors, res.Capped = d.committed.Load(), d.errors.Load(), d.capped
 	res.AchievedRate = float64(res.Committed) / d.elapsed.Seconds()
@@ -379,7 +382,7 @@ func (r *run) progress(ctx context.Context) func() {
 }
 
 // createOrders creates orders prefix0… through the API, spread over the nodes.
-func createOrders(ctx context.Context, hc *http.Client, urls []string, prefix string, n int) error {
+func createOrders(ctx context.Context, hc *http.Client, urls []string, token, prefix string, n int) error {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
@@ -387,7 +390,7 @@ func createOrders(ctx context.Context, hc *http.Client, urls []string, prefix st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &client.Client{BaseURL: urls[w%len(urls)], HTTPClient: hc}
+			c := &client.Client{BaseURL: urls[w%len(urls)], HTTPClient: hc, Token: token}
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n || ctx.Err() != nil {
@@ -419,6 +422,7 @@ func createOrders(ctx context.Context, hc *http.Client, urls []string, prefix st
 // one step along statusCycle per round.
 type driver struct {
 	api      *http.Client
+	token    string
 	urls     []string
 	prefix   string
 	orders   int
@@ -431,9 +435,9 @@ type driver struct {
 	elapsed           time.Duration
 }
 
-func newDriver(api *http.Client, urls []string, prefix string, orders int, rate float64, dur time.Duration) *driver {
+func newDriver(api *http.Client, urls []string, token, prefix string, orders int, rate float64, dur time.Duration) *driver {
 	total := int(math.Round(rate * dur.Seconds()))
-	d := &driver{api: api, urls: urls, prefix: prefix, orders: orders, rate: rate, total: total, perOrder: make([]atomic.Int32, orders)}
+	d := &driver{api: api, urls: urls, token: token, prefix: prefix, orders: orders, rate: rate, total: total, perOrder: make([]atomic.Int32, orders)}
 	if most := orders * len(statusCycle); total > most {
 		d.total, d.capped = most, true
 	}
@@ -450,7 +454,7 @@ func (d *driver) run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &client.Client{BaseURL: d.urls[w%len(d.urls)], HTTPClient: d.api}
+			c := &client.Client{BaseURL: d.urls[w%len(d.urls)], HTTPClient: d.api, Token: d.token}
 			for k := range jobs {
 				i, step := k%d.orders, k/d.orders
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,12 +17,15 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ordercast/ordercast/auth"
 )
 
 // target is the server side of a run: child serve processes the bench started (whose memory
 // and CPU it reads from /proc), or a server at a URL (read from its /metrics).
 type target struct {
 	urls  []string
+	token string // the actor token the bench's writes carry
 	procs []*exec.Cmd
 	dir   string
 }
@@ -29,10 +34,10 @@ type target struct {
 const clockTicks = 100
 
 // startTarget starts nodes serve processes of exe on db (a fresh SQLite file in a temp dir
-// when db is empty), each on its own loopback port, or uses url.
-func startTarget(ctx context.Context, exe, url, db string, nodes int, stderr io.Writer) (*target, error) {
+// when db is empty), each on its own loopback port, or uses url with token for its writes.
+func startTarget(ctx context.Context, exe, url, db string, nodes int, token string, stderr io.Writer) (*target, error) {
 	if url != "" {
-		t := &target{}
+		t := &target{token: token}
 		for _, u := range strings.Split(url, ",") {
 			t.urls = append(t.urls, strings.TrimSuffix(u, "/"))
 		}
@@ -50,8 +55,18 @@ func startTarget(ctx context.Context, exe, url, db string, nodes int, stderr io.
 		t.dir = dir
 		db = filepath.Join(dir, "bench.db")
 	}
+	// A fresh secret per run: the nodes share it, and the bench signs its admin token with it.
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret) // crypto/rand.Read never fails on supported platforms
+	a, err := auth.New([]byte(hex.EncodeToString(secret)))
+	if err != nil {
+		return nil, err
+	}
+	if t.token, err = a.SignActor(auth.Actor{Role: auth.RoleSystem, Sub: "bench"}, 24*time.Hour); err != nil {
+		return nil, err
+	}
 	for range nodes {
-		u, cmd, err := startServe(ctx, exe, db, stderr)
+		u, cmd, err := startServe(ctx, exe, db, hex.EncodeToString(secret), stderr)
 		if err != nil {
 			return nil, errors.Join(err, t.close())
 		}
@@ -61,9 +76,14 @@ func startTarget(ctx context.Context, exe, url, db string, nodes int, stderr io.
 	return t, nil
 }
 
-// startServe starts one `serve` child and returns its URL once it listens.
-func startServe(ctx context.Context, exe, db string, stderr io.Writer) (string, *exec.Cmd, error) {
-	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--db", db, "--drain", "0s", "--log-level", "warn")
+// startServe starts one `serve` child and returns its URL once it listens. Its limits are off
+// (the bench is one client address opening thousands of streams and sending every write) and
+// tracking is public (the watchers carry no tokens); writes need the bench's actor token.
+func startServe(ctx context.Context, exe, db, secret string, stderr io.Writer) (string, *exec.Cmd, error) {
+	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--db", db, "--drain", "0s", "--log-level", "warn",
+		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--write-rate", "0",
+		"--stream-lifetime", "0")
+	cmd.Env = append(os.Environ(), "ORDERCAST_SECRET="+secret) // not on the command line, where ps shows it
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

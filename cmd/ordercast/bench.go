@@ -28,6 +28,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	compare := fs.Bool("compare", false, "run every transport in turn and compare them")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "interval of the poll transport")
 	fs.StringVar(&cfg.URL, "url", "", "bench running servers at this `URL` (comma-separated for several nodes) instead of starting them")
+	fs.StringVar(&cfg.Token, "token", os.Getenv("ORDERCAST_TOKEN"), "with --url: an admin or system actor token for the bench's writes (ordercast token --role system); the servers need --public-tracking and limits that admit the load")
 	fs.StringVar(&cfg.DB, "db", "", "database of the servers the bench starts: empty for a fresh SQLite file, or a postgres:// URL")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "server nodes to start (more than 1 needs --db postgres://…)")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "client processes holding the watchers (0: this one; -1: one per 9,000 watchers)")
