@@ -65,6 +65,15 @@ func startTarget(ctx context.Context, exe, url, db string, nodes int, token stri
 	if t.token, err = a.SignActor(auth.Actor{Role: auth.RoleSystem, Sub: "bench"}, 24*time.Hour); err != nil {
 		return nil, err
 	}
+	if nodes > 4 && strings.HasPrefix(db, "postgres") && !strings.Contains(db, "pool_max_conns") {
+		// Each node's pool defaults to 16 connections plus its listener; PostgreSQL allows 100 by
+		// default. Share about 80 among the nodes.
+		sep := "?"
+		if strings.Contains(db, "?") {
+			sep = "&"
+		}
+		db += fmt.Sprintf("%spool_max_conns=%d", sep, max(2, 80/nodes-1))
+	}
 	for range nodes {
 		u, cmd, err := startServe(ctx, exe, db, hex.EncodeToString(secret), stderr)
 		if err != nil {

@@ -51,7 +51,8 @@ type Store struct {
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
 
-	// MaxConns is the size of the connection pool; zero means DefaultMaxConns.
+	// MaxConns is the size of the connection pool; zero means DefaultMaxConns. A pool_max_conns
+	// parameter in URL overrides it.
 	MaxConns int32
 	// MaxNotifyPayload is the largest payload sent with pg_notify; zero means
 	// DefaultMaxNotifyPayload.
@@ -89,7 +90,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("postgres: parse url: %w", err)
 	}
-	cfg.MaxConns = s.MaxConns
+	if !strings.Contains(s.URL, "pool_max_conns") {
+		cfg.MaxConns = s.MaxConns // the URL's pool_max_conns, when given, is the operator's word
+	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = s.ApplicationName
 	}

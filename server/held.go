@@ -60,7 +60,6 @@ type heldSet struct {
 	}
 	next  atomic.Uint64 // spreads streams over buckets
 	count atomic.Int64
-	gone  chan struct{} // signalled when a stream closes, for Close to wait on
 
 	work   workQueue
 	ctx    context.Context
@@ -97,7 +96,7 @@ func (s *Server) openHeld() error {
 	if err := p.Open(); err != nil {
 		return fmt.Errorf("open poller: %w", err)
 	}
-	h := &heldSet{s: s, poller: p, gone: make(chan struct{}, 1)}
+	h := &heldSet{s: s, poller: p}
 	for i := range h.buckets {
 		h.buckets[i].streams = make(map[*heldStream]struct{})
 	}
@@ -279,8 +278,7 @@ func (hs *heldStream) closed(err error) {
 	set := hs.set
 	set.remove(hs)
 	s := set.s
-	s.streams.Add(-1)
-	s.Metrics.streamClosed(reason)
+	s.streamClosed(reason)
 	hs.mu.Lock()
 	sent := hs.st.sent
 	hs.mu.Unlock()
@@ -293,8 +291,7 @@ func (h *heldSet) add(hs *heldStream) {
 	b.streams[hs] = struct{}{}
 	b.mu.Unlock()
 	h.count.Add(1)
-	h.s.streams.Add(1)
-	h.s.Metrics.streamOpened()
+	h.s.streamOpened()
 }
 
 func (h *heldSet) remove(hs *heldStream) {
@@ -303,10 +300,6 @@ func (h *heldSet) remove(hs *heldStream) {
 	delete(b.streams, hs)
 	b.mu.Unlock()
 	h.count.Add(-1)
-	select {
-	case h.gone <- struct{}{}:
-	default:
-	}
 }
 
 // snapshot returns the streams of one bucket, or of all when bucket is -1.
@@ -389,18 +382,6 @@ func (h *heldSet) drain(schedule *drainSchedule) {
 			hs.close(ReasonShutdown) // the client resumes, with Last-Event-ID, on another node
 		}
 	})
-}
-
-// wait blocks until no stream is held or ctx ends.
-func (h *heldSet) wait(ctx context.Context) error {
-	for h.count.Load() > 0 {
-		select {
-		case <-h.gone:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
 }
 
 // close closes whatever is still held (their clients resume) and stops the goroutines.

@@ -90,17 +90,18 @@ type Server struct {
 
 	clients clientTable // per-client write rates and stream counts
 
-	ln       net.Listener
-	http     *http.Server
-	tls      bool
-	held     *heldSet      // streams held by the poller; nil when HoldStreams is off
-	closing  chan struct{} // closed when the drain starts: streams close, new ones are refused
-	drain    atomic.Pointer[drainSchedule]
-	streams  atomic.Int64 // open streams, counted for the drain schedule
-	draining atomic.Bool  // set when Close starts: the node is not ready
-	ctx      context.Context
-	cancel   context.CancelFunc
-	serveErr chan error
+	ln         net.Listener
+	http       *http.Server
+	tls        bool
+	held       *heldSet      // streams held by the poller; nil when HoldStreams is off
+	closing    chan struct{} // closed when the drain starts: streams close, new ones are refused
+	drain      atomic.Pointer[drainSchedule]
+	streams    atomic.Int64  // open streams, counted for the drain schedule and for Close
+	streamGone chan struct{} // signalled (capacity 1) when a stream closes
+	draining   atomic.Bool   // set when Close starts: the node is not ready
+	ctx        context.Context
+	cancel     context.CancelFunc
+	serveErr   chan error
 }
 
 // New returns a server with the default tunables.
@@ -118,6 +119,7 @@ func New(store ordercast.Store, h *hub.Hub) *Server {
 		Metrics:            NewMetrics(),
 		HoldStreams:        poller.Supported,
 		closing:            make(chan struct{}),
+		streamGone:         make(chan struct{}, 1),
 	}
 }
 
@@ -240,9 +242,8 @@ func (s *Server) Close(ctx context.Context) error {
 	s.beginDrain()
 	// Shutdown closes the listener at once and waits for requests, streams included, to finish.
 	err := s.http.Shutdown(ctx)
+	err = errors.Join(err, s.waitStreams(ctx))
 	if s.held != nil {
-		// Held streams are hijacked connections, which Shutdown does not wait for.
-		err = errors.Join(err, s.held.wait(ctx))
 		err = errors.Join(err, s.held.close())
 	}
 	s.cancel()

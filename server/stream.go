@@ -162,11 +162,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, st *stream, su
 // messages the subscription takes; it is where the per-order and the all-orders streams differ.
 // It serves every transport (SSE, WebSocket): only st's frames differ.
 func (s *Server) runStream(ctx context.Context, r *http.Request, st *stream, sub *hub.Subscription, deliver func(msgs []*hub.Message, overflowed bool) error) string {
-	s.streams.Add(1)
-	s.Metrics.streamOpened()
+	s.streamOpened()
 	reason, err := s.pump(ctx, st, sub, deliver)
-	s.streams.Add(-1)
-	s.Metrics.streamClosed(reason)
+	s.streamClosed(reason)
 	logAttrs(r.Context(), slog.String("reason", reason), slog.Int64("events", st.sent))
 	if err != nil {
 		logAttrs(r.Context(), slog.String("err", err.Error()))
@@ -175,6 +173,35 @@ func (s *Server) runStream(ctx context.Context, r *http.Request, st *stream, sub
 		}
 	}
 	return reason
+}
+
+// streamOpened counts a stream in, for the drain schedule and the metrics.
+func (s *Server) streamOpened() {
+	s.streams.Add(1)
+	s.Metrics.streamOpened()
+}
+
+// streamClosed counts a stream out, and tells a Close waiting for the last one.
+func (s *Server) streamClosed(reason string) {
+	s.streams.Add(-1)
+	s.Metrics.streamClosed(reason)
+	select {
+	case s.streamGone <- struct{}{}:
+	default:
+	}
+}
+
+// waitStreams blocks until no stream is open or ctx ends. Shutdown does not wait for streams on
+// hijacked connections (held by the poller, or WebSockets), so Close waits here.
+func (s *Server) waitStreams(ctx context.Context) error {
+	for s.streams.Load() > 0 {
+		select {
+		case <-s.streamGone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // pump flushes what st holds, then writes live events, heartbeats and the drain, until the
