@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,6 +133,11 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("postgres: listener: parse url: %w", err)
 	}
 	cfg.RuntimeParams["application_name"] = l.ApplicationName
+	for k := range cfg.RuntimeParams {
+		if strings.HasPrefix(k, "pool_") {
+			delete(cfg.RuntimeParams, k) // the store's pool settings, not server parameters
+		}
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: listener: connect: %w", err)

@@ -352,3 +352,27 @@ func (p *proxy) close() {
 		panic(err)
 	}
 }
+
+// TestListener_AcceptsPoolParameters: the one URL a node is given carries the store's pool
+// settings, which are not server parameters; the listener must not send them to the server.
+func TestListener_AcceptsPoolParameters(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "3")
+	u.RawQuery = q.Encode()
+	s := mustOpen(t, postgres.New(u.String()))
+	l := postgres.NewListener(u.String(), s, hub.New())
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := l.Open(ctx); err != nil {
+		t.Fatalf("Open with pool_max_conns in the URL: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
