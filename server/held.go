@@ -70,7 +70,7 @@ type heldSet struct {
 // heldStream is one stream held by the poller.
 type heldStream struct {
 	set     *heldSet
-	conn    *poller.Conn
+	conn    atomic.Pointer[poller.Conn] // set once held; the sweeper skips a stream without one
 	sub     *hub.Subscription
 	watch   *watchStart // done when the stream closes
 	orderID string
@@ -152,15 +152,19 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, ws *watchStart) er
 	f.retry(s.Retry)
 	hs.st.events(ws.backlog)
 
+	// Counted in before the poller has it: its close callback, which counts it out, may run as
+	// soon as Hold registers the socket (a client that already left).
+	set.add(hs)
 	conn, err := set.poller.Hold(nc, hs.closed)
 	if err != nil {
 		_ = nc.Close() // taken over but not held: nobody else will close it
+		set.remove(hs)
+		s.streamClosed(ReasonWriteError)
 		hs.logDone(slog.String("err", err.Error()))
 		return fmt.Errorf("hold connection: %w", err)
 	}
-	hs.conn = conn
+	hs.conn.Store(conn)
 	f.send = func(b []byte) error { return conn.Write(appendChunk(nil, b)) }
-	set.add(hs)
 
 	hs.mu.Lock()
 	err = conn.Write(head)
@@ -247,15 +251,18 @@ func (hs *heldStream) deliver() {
 
 // finish ends the response after the terminal event and closes once the client has it all.
 func (hs *heldStream) finish() {
-	if err := hs.conn.Write(lastChunk); err != nil {
+	conn := hs.conn.Load()
+	if err := conn.Write(lastChunk); err != nil {
 		return // closed already
 	}
-	hs.conn.CloseAfterFlush(closeReason(ReasonTerminal))
+	conn.CloseAfterFlush(closeReason(ReasonTerminal))
 }
 
 // close closes the stream's connection with reason.
 func (hs *heldStream) close(reason string) {
-	hs.conn.Close(closeReason(reason))
+	if conn := hs.conn.Load(); conn != nil {
+		conn.Close(closeReason(reason))
+	}
 }
 
 // closed is the poller's close callback: it runs once, whoever closed the connection.
@@ -279,10 +286,9 @@ func (hs *heldStream) closed(err error) {
 	set.remove(hs)
 	s := set.s
 	s.streamClosed(reason)
-	hs.mu.Lock()
-	sent := hs.st.sent
-	hs.mu.Unlock()
-	hs.logDone(slog.String("reason", reason), slog.Int64("events", sent), slog.Bool("held", true))
+	// No hs.mu here: a write failing inside deliver, under hs.mu, closes the connection and so
+	// calls this on the same goroutine.
+	hs.logDone(slog.String("reason", reason), slog.Int64("events", hs.st.sent.Load()), slog.Bool("held", true))
 }
 
 func (h *heldSet) add(hs *heldStream) {
@@ -343,13 +349,16 @@ func (h *heldSet) sweep() {
 			return
 		case now := <-t.C:
 			for _, hs := range h.snapshot(bucket) {
+				conn := hs.conn.Load()
 				switch {
+				case conn == nil:
+					// Being handed over right now; its first bytes are on their way.
 				case !hs.expires.IsZero() && now.After(hs.expires):
 					hs.close(ReasonLifetime)
-				case hs.conn.Stalled(now, s.StreamWriteTimeout):
+				case conn.Stalled(now, s.StreamWriteTimeout):
 					hs.close(ReasonWriteTimeout)
 				default:
-					_ = hs.conn.Write(pingChunk) // a failure closes the stream, reason and all
+					_ = conn.Write(pingChunk) // a failure closes the stream, reason and all
 				}
 			}
 			bucket = (bucket + 1) % sweepBuckets

@@ -73,3 +73,41 @@ func TestHeldStreamsCostNoGoroutineEach(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldStreamsWhoseClientsVanishMidWrite resets many clients' connections and commits a change
+// at once, so that delivery writes may race the poller noticing the resets: every stream must be
+// counted out either way.
+func TestHeldStreamsWhoseClientsVanishMidWrite(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	var conns []*net.TCPConn
+	for range 50 {
+		req, _ := http.NewRequest("GET", base+"/v1/orders/o-1/stream", nil)
+		c, err := net.Dial("tcp", req.URL.Host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := req.Write(c); err != nil {
+			t.Fatal(err)
+		}
+		r := client.NewSSEReader(mustResponse(t, c, req).Body)
+		wantSeqStatus(t, next(t, r), 1, "placed")
+		conns = append(conns, c.(*net.TCPConn))
+	}
+	for _, c := range conns {
+		c.SetLinger(0) // close with a reset, as a vanished phone's network does
+		c.Close()
+	}
+	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
+	waitFor(t, "every stream to be counted out", func() bool { return ts.hub.Watchers() == 0 })
+}
+
+func mustResponse(t *testing.T, c net.Conn, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -165,7 +166,7 @@ func (s *Server) runStream(ctx context.Context, r *http.Request, st *stream, sub
 	s.streamOpened()
 	reason, err := s.pump(ctx, st, sub, deliver)
 	s.streamClosed(reason)
-	logAttrs(r.Context(), slog.String("reason", reason), slog.Int64("events", st.sent))
+	logAttrs(r.Context(), slog.String("reason", reason), slog.Int64("events", st.sent.Load()))
 	if err != nil {
 		logAttrs(r.Context(), slog.String("err", err.Error()))
 		if reason == ReasonStoreError {
@@ -331,7 +332,9 @@ type stream struct {
 	live    bool        // past the backlog: events are fresh commits, their latency is measured
 	pending int         // events queued since the last flush
 	liveAt  []time.Time // commit times of the live events queued
-	sent    int64       // events flushed over the stream's life
+	// sent counts the events flushed over the stream's life. Atomic: a held stream's close
+	// callback reads it while a worker may be inside a flush, holding the stream's lock.
+	sent atomic.Int64
 }
 
 // frames is how a stream's events reach the wire: SSE text on a response, or WebSocket
@@ -376,7 +379,7 @@ func (st *stream) flush() error {
 	}
 	if st.pending > 0 {
 		st.metrics.delivered(st.pending, st.liveAt, time.Now())
-		st.sent += int64(st.pending)
+		st.sent.Add(int64(st.pending))
 		st.pending, st.liveAt = 0, st.liveAt[:0]
 	}
 	return nil
