@@ -128,6 +128,14 @@ func (n NewOrder) Normalize() (NewOrder, error) {
 	return n, nil
 }
 
+// Place returns the order n creates at time at, in status placed at version 1, and its first
+// event. Stores call it, so that every store starts an order the same way.
+func (n NewOrder) Place(at time.Time) (Order, Event) {
+	at = at.UTC()
+	o := Order{ID: n.ID, Status: StatusPlaced, Version: 1, Details: n.Details, CreatedAt: at, UpdatedAt: at}
+	return o, Event{OrderID: o.ID, Seq: 1, Status: o.Status, At: at, Note: n.Note, Actor: n.Actor}
+}
+
 // StatusChange is a request to move an order to a new status. ExpectedVersion, when not zero, must
 // equal the order's version for the change to apply (optimistic concurrency).
 type StatusChange struct {

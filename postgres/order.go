@@ -57,12 +57,7 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	} else if err != nil {
 		return ordercast.Order{}, false, fmt.Errorf("postgres: create order %s: %w", n.ID, err)
 	}
-	at = at.UTC()
-	o := ordercast.Order{
-		ID: n.ID, Status: ordercast.StatusPlaced, Version: 1, Details: n.Details,
-		CreatedAt: at, UpdatedAt: at,
-	}
-	ev := ordercast.Event{OrderID: o.ID, Seq: 1, Status: o.Status, At: at, Note: n.Note, Actor: n.Actor}
+	o, ev := n.Place(at)
 	if err := s.appendEvent(ctx, tx, ev); err != nil {
 		return ordercast.Order{}, false, err
 	}

@@ -48,15 +48,7 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	}
 
 	now := s.now()
-	o := ordercast.Order{
-		ID:        n.ID,
-		Status:    ordercast.StatusPlaced,
-		Version:   1,
-		Details:   n.Details,
-		CreatedAt: now,
-		UpdatedAt: now,
-	}
-	ev := ordercast.Event{OrderID: o.ID, Seq: 1, Status: o.Status, At: now, Note: n.Note, Actor: n.Actor}
+	o, ev := n.Place(now)
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		o.ID, string(o.Status), o.Version, string(o.Details), now.UnixMicro(), now.UnixMicro(),
