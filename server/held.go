@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -132,10 +132,10 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, ws *watchStart) er
 	h.Set("Transfer-Encoding", "chunked")
 	h.Set("Connection", "close")
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
-	head := make([]byte, 0, 512)
-	head = append(head, "HTTP/1.1 200 OK\r\n"...)
-	head = appendHeader(head, h)
-	head = append(head, "\r\n"...)
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = h.Write(&head) // a bytes.Buffer takes every write; Write also strips CR and LF from values
+	head.WriteString("\r\n")
 
 	set := s.held
 	hs := &heldStream{
@@ -167,7 +167,7 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, ws *watchStart) er
 	f.send = func(b []byte) error { return conn.Write(appendChunk(nil, b)) }
 
 	hs.mu.Lock()
-	err = conn.Write(head)
+	err = conn.Write(head.Bytes())
 	if err == nil {
 		err = hs.st.flush()
 	}
@@ -183,24 +183,6 @@ func (s *Server) hold(w http.ResponseWriter, r *http.Request, ws *watchStart) er
 		ws.sub.OnReady(hs.schedule) // live events from now on; at once if some already queued
 	}
 	return nil
-}
-
-// appendHeader appends the header lines of h, as net/http would write them.
-func appendHeader(b []byte, h http.Header) []byte {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		for _, v := range h[k] {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = append(b, v...)
-			b = append(b, "\r\n"...)
-		}
-	}
-	return b
 }
 
 // appendChunk appends b as one chunk of a chunked HTTP/1.1 body.
