@@ -99,3 +99,24 @@ func TestStreamAllSendsSnapshotThenChanges(t *testing.T) {
 		t.Fatalf("snapshot after reconnect = %v, want a-active preparing and a-new placed", snap)
 	}
 }
+
+// TestStreamAllResendsSnapshotAfterMissedChanges commits a change the hub never hears of, then
+// tells the all-orders watchers they may have missed events (what a mailbox overflow or a
+// reconnected cluster listener does): the console's stream must send a fresh snapshot that has it.
+func TestStreamAllResendsSnapshotAfterMissedChanges(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("a-1")
+	next := openAllStream(t, srv)
+	if snap := snapshotIDs(t, next()); snap["a-1"] != ordercast.StatusPlaced {
+		t.Fatalf("first snapshot = %v, want a-1 placed", snap)
+	}
+	st := srv.ts.store
+	st.Publisher = nil // the change below commits unannounced
+	if _, _, _, err := st.AppendStatus(context.Background(), ordercast.StatusChange{OrderID: "a-1", Status: ordercast.StatusReady}); err != nil {
+		t.Fatal(err)
+	}
+	srv.ts.hub.ResyncAll()
+	if snap := snapshotIDs(t, next()); snap["a-1"] != ordercast.StatusReady {
+		t.Fatalf("snapshot after the resync = %v, want a-1 ready", snap)
+	}
+}
