@@ -397,7 +397,7 @@ func createOrders(ctx context.Context, hc *http.Client, urls []string, token, pr
 					return
 				}
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				_, _, err := c.CreateOrder(cctx, client.CreateOrderRequest{ID: OrderID(prefix, i)})
+				_, err := c.CreateOrder(cctx, client.CreateOrderRequest{ID: OrderID(prefix, i)})
 				cancel()
 				if err != nil {
 					select {

@@ -46,6 +46,17 @@ type CreateOrderRequest struct {
 	Note string `json:"note,omitempty"`
 }
 
+// CreatedOrder is the answer to CreateOrder: the order, and the tracking token its customer
+// watches it with.
+type CreatedOrder struct {
+	ordercast.Order
+	// TrackingToken lets whoever holds it read and watch this one order (set the watching
+	// Client's Token to it). Empty when the server runs with public tracking.
+	TrackingToken string `json:"tracking_token,omitempty"`
+	// Created is false when the order existed already with the same details.
+	Created bool `json:"-"`
+}
+
 // SetStatusRequest is the body of POST /v1/orders/{id}/status.
 type SetStatusRequest struct {
 	// Status is the status to move to.
@@ -94,12 +105,14 @@ func (e *Error) Unwrap() error {
 
 // CreateOrder creates an order (POST /v1/orders). created is false when the server answered an
 // idempotent repeat of an earlier create with 200 instead of 201.
-func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest) (o ordercast.Order, created bool, err error) {
-	status, err := c.do(ctx, http.MethodPost, "/v1/orders", req, &o)
+func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest) (CreatedOrder, error) {
+	var res CreatedOrder
+	status, err := c.do(ctx, http.MethodPost, "/v1/orders", req, &res)
 	if err != nil {
-		return ordercast.Order{}, false, fmt.Errorf("create order: %w", err)
+		return CreatedOrder{}, fmt.Errorf("create order: %w", err)
 	}
-	return o, status == http.StatusCreated, nil
+	res.Created = status == http.StatusCreated
+	return res, nil
 }
 
 // Order returns the current state of one order (GET /v1/orders/{id}).

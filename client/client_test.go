@@ -46,15 +46,22 @@ func apiServer(t *testing.T, status int, body string, header http.Header) (*clie
 
 const orderJSON = `{"id":"o-1","status":"placed","version":1,"details":{"a":1},"created_at":"2026-11-23T19:40:00Z","updated_at":"2026-11-23T19:40:00Z"}`
 
+// createdJSON is a create answer: the order with its customer's tracking token.
+const createdJSON = `{"id":"o-1","status":"placed","version":1,"details":{"a":1},"created_at":"2026-11-23T19:40:00Z","updated_at":"2026-11-23T19:40:00Z","tracking_token":"trk"}`
+
 func TestCreateOrder(t *testing.T) {
 	for _, tt := range []struct {
 		status      int
 		wantCreated bool
 	}{{http.StatusCreated, true}, {http.StatusOK, false}} {
-		c, reqs := apiServer(t, tt.status, orderJSON, nil)
-		o, created, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{ID: "o-1", Details: json.RawMessage(`{"a":1}`)})
+		c, reqs := apiServer(t, tt.status, createdJSON, nil)
+		res, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{ID: "o-1", Details: json.RawMessage(`{"a":1}`)})
 		if err != nil {
 			t.Fatal(err)
+		}
+		o, created := res.Order, res.Created
+		if res.TrackingToken != "trk" {
+			t.Errorf("tracking token = %q, want trk", res.TrackingToken)
 		}
 		if o.ID != "o-1" || o.Status != ordercast.StatusPlaced || o.Version != 1 || string(o.Details) != `{"a":1}` {
 			t.Errorf("order = %+v", o)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -333,5 +334,37 @@ func TestPublicTracking(t *testing.T) {
 	}
 	if resp, _ := call(t, "POST", base+"/v1/orders/pub/status", "", `{"status":"confirmed"}`); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("public change without a token: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestClientWatchesWithTheTrackingToken is the flow of a checkout service and its customer's
+// app through the Go client: create with an actor token, hand the returned tracking token on,
+// watch with it; the same token on another order is refused for good.
+func TestClientWatchesWithTheTrackingToken(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	checkout := &client.Client{BaseURL: ts.URL(), Token: actorToken(t, auth.RoleSystem, "checkout")}
+	created, err := checkout.CreateOrder(context.Background(), client.CreateOrderRequest{ID: "o-mine"})
+	if err != nil || !created.Created || created.TrackingToken == "" {
+		t.Fatalf("create: %+v, %v; want a new order with a tracking token", created, err)
+	}
+	if _, err := checkout.CreateOrder(context.Background(), client.CreateOrderRequest{ID: "o-other"}); err != nil {
+		t.Fatal(err)
+	}
+
+	app := &client.Client{BaseURL: ts.URL(), Token: created.TrackingToken}
+	w := app.Watch(context.Background(), "o-mine", client.WatchOptions{})
+	t.Cleanup(func() { w.Close() })
+	wantSeqStatus(t, watchNext(t, w), 1, "placed")
+	if _, err := checkout.SetStatus(context.Background(), "o-mine", client.SetStatusRequest{Status: "confirmed"}); err != nil {
+		t.Fatal(err)
+	}
+	wantSeqStatus(t, watchNext(t, w), 2, "confirmed")
+
+	other := app.Watch(context.Background(), "o-other", client.WatchOptions{})
+	t.Cleanup(func() { other.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := other.Next(ctx); ordercast.ErrorCode(err) != ordercast.EForbidden {
+		t.Fatalf("watching another order with this token: %v, want %s", err, ordercast.EForbidden)
 	}
 }

@@ -131,11 +131,11 @@ func mustCreate(t *testing.T, base, id string) ordercast.Order {
 // mustCreateWith creates an order through api, whose HTTPClient may speak HTTP/2 or TLS.
 func mustCreateWith(t *testing.T, api *client.Client, id string) ordercast.Order {
 	t.Helper()
-	o, created, err := api.CreateOrder(context.Background(), client.CreateOrderRequest{ID: id, Details: json.RawMessage(`{"items":2}`)})
-	if err != nil || !created {
-		t.Fatalf("create %s: created %v, %v", id, created, err)
+	res, err := api.CreateOrder(context.Background(), client.CreateOrderRequest{ID: id, Details: json.RawMessage(`{"items":2}`)})
+	if err != nil || !res.Created {
+		t.Fatalf("create %s: created %v, %v", id, res.Created, err)
 	}
-	return o
+	return res.Order
 }
 
 // mustSetStatus changes an order's status through the API.

@@ -66,8 +66,8 @@ func (p *pageServer) stop() {
 func (p *pageServer) createOrder(id string) {
 	p.t.Helper()
 	req := client.CreateOrderRequest{ID: id, Details: json.RawMessage(`{"restaurant":"Luigi's","items":2}`)}
-	if _, created, err := p.api.CreateOrder(context.Background(), req); err != nil || !created {
-		p.t.Fatalf("create %s: created %v, %v", id, created, err)
+	if res, err := p.api.CreateOrder(context.Background(), req); err != nil || !res.Created {
+		p.t.Fatalf("create %s: created %v, %v", id, res.Created, err)
 	}
 }
 

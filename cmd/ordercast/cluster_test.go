@@ -198,8 +198,8 @@ func cluster(t *testing.T, n int) (db string, nodes []*node) {
 func createOrder(t *testing.T, base, id string) {
 	t.Helper()
 	c := &client.Client{BaseURL: base, Token: adminToken()}
-	if _, created, err := c.CreateOrder(t.Context(), client.CreateOrderRequest{ID: id}); err != nil || !created {
-		t.Fatalf("create %s on %s: created %v, %v", id, base, created, err)
+	if res, err := c.CreateOrder(t.Context(), client.CreateOrderRequest{ID: id}); err != nil || !res.Created {
+		t.Fatalf("create %s on %s: created %v, %v", id, base, res.Created, err)
 	}
 }
 
