@@ -259,20 +259,35 @@ func (l *Listener) reconnect(ctx context.Context) *pgx.Conn {
 	}
 }
 
+// catchUpBatch bounds the orders asked about in one catch-up query.
+const catchUpBatch = 1000
+
 // catchUp publishes what the hub's watchers may have missed while the connection was down. For
 // each watched order only the latest event is published, and only when newer than what the hub
-// last saw: a stream that sees the jump fills the gap from the store. Watchers of every order are
-// told to re-read the current state, as after an overflow: no window of time to guess.
+// last saw: a stream that sees the jump fills the gap from the store. The latest events are read
+// in batches, not one query per order, so a node watching many orders does not flood the database
+// as it comes back. Watchers of every order are told to re-read the current state, as after an
+// overflow: no window of time to guess.
 func (l *Listener) catchUp(ctx context.Context) error {
-	for _, w := range l.Hub.Watched() {
-		evs, err := l.Store.EventsAfter(ctx, w.OrderID, w.LastSeq, 0)
-		if ordercast.ErrorCode(err) == ordercast.ENotFound {
-			continue // a watcher of an order that does not exist gets a 404, not events
-		} else if err != nil {
-			return fmt.Errorf("catch up %s: %w", w.OrderID, err)
+	watched := l.Hub.Watched()
+	last := make(map[string]int64, len(watched))
+	ids := make([]string, 0, len(watched))
+	for _, w := range watched {
+		last[w.OrderID] = w.LastSeq
+		ids = append(ids, w.OrderID)
+	}
+	for len(ids) > 0 {
+		batch := ids[:min(catchUpBatch, len(ids))]
+		ids = ids[len(batch):]
+		evs, err := l.Store.LatestEvents(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("catch up: %w", err)
 		}
-		if len(evs) > 0 {
-			l.Hub.Publish(evs[len(evs)-1])
+		for _, ev := range evs {
+			// An order with no row here does not exist: its watchers got a 404, not events.
+			if ev.Seq > last[ev.OrderID] {
+				l.Hub.Publish(ev)
+			}
 		}
 	}
 	l.Hub.ResyncAll()

@@ -193,6 +193,22 @@ func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, li
 	return events, nil
 }
 
+// LatestEvents returns the latest event of each of the given orders that exists, in one query.
+// A listener that lost its connection uses it to catch up every watched order at once.
+func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) ([]ordercast.Event, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT DISTINCT ON (order_id) `+eventColumns+` FROM order_events
+		WHERE order_id = ANY($1) ORDER BY order_id, seq DESC`, orderIDs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: latest events: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Event, error) { return scanEvent(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: latest events: %w", err)
+	}
+	return events, nil
+}
+
 // ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
 // means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {

@@ -31,3 +31,29 @@ func mustOpen(t *testing.T, s *postgres.Store) *postgres.Store {
 	})
 	return s
 }
+
+func TestLatestEvents(t *testing.T) {
+	s := mustOpen(t, postgres.New(pgtest.NewDatabase(t)))
+	ctx := t.Context()
+	for _, id := range []string{"a", "b"} {
+		if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id, Details: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, st := range []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusReady} {
+		if _, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: "a", Status: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.LatestEvents(ctx, []string{"a", "b", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]ordercast.Event{}
+	for _, ev := range evs {
+		got[ev.OrderID] = ev
+	}
+	if len(got) != 2 || got["a"].Seq != 3 || got["a"].Status != ordercast.StatusReady || got["b"].Seq != 1 {
+		t.Fatalf("LatestEvents = %+v, want a at seq 3 (ready) and b at seq 1, nothing for missing", evs)
+	}
+}
