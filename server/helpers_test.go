@@ -138,6 +138,22 @@ func mustCreateWith(t *testing.T, api *client.Client, id string) ordercast.Order
 	return res.Order
 }
 
+// commitUnannounced moves an order through statuses in the store with the hub detached, so the
+// watchers hear of none of it unless the test publishes some; it returns the events committed.
+func (ts *testServer) commitUnannounced(t *testing.T, id string, statuses ...ordercast.Status) []ordercast.Event {
+	t.Helper()
+	ts.store.Publisher = nil
+	var evs []ordercast.Event
+	for _, st := range statuses {
+		_, ev, _, err := ts.store.AppendStatus(context.Background(), ordercast.StatusChange{OrderID: id, Status: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
 // mustSetStatus changes an order's status through the API.
 func mustSetStatus(t *testing.T, base, id string, status ordercast.Status) ordercast.Event {
 	t.Helper()

@@ -215,16 +215,8 @@ func testStreamFillsGapFromStore(t *testing.T) {
 	wantSeqStatus(t, next(t, r), 1, "placed")
 
 	// Commit two changes with the hub detached, then publish only the second: a hole at seq 2.
-	ts.store.Publisher = nil
-	ctx := context.Background()
-	if _, _, _, err := ts.store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: "confirmed"}); err != nil {
-		t.Fatal(err)
-	}
-	_, ev3, _, err := ts.store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: "ready"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.hub.Publish(ev3)
+	evs := ts.commitUnannounced(t, "o-1", "confirmed", "ready")
+	ts.hub.Publish(evs[1])
 	wantSeqStatus(t, next(t, r), 2, "confirmed")
 	wantSeqStatus(t, next(t, r), 3, "ready")
 }
@@ -242,15 +234,7 @@ func testStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
 	// overflow publish more events at once than the mailbox holds, bypassing the store's order.
 	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
 	wantSeqStatus(t, next(t, r), 1, "placed")
-	ts.store.Publisher = nil
-	var evs []ordercast.Event
-	for _, st := range []ordercast.Status{"confirmed", "preparing", "ready", "out_for_delivery"} {
-		_, ev, _, err := ts.store.AppendStatus(context.Background(), ordercast.StatusChange{OrderID: "o-1", Status: st})
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
+	evs := ts.commitUnannounced(t, "o-1", "confirmed", "preparing", "ready", "out_for_delivery")
 	// Only the first fits the mailbox; the last three are dropped, and the last one is not
 	// followed by anything that would reveal a gap: only the overflow flag can.
 	for _, ev := range evs {

@@ -110,11 +110,7 @@ func TestStreamAllResendsSnapshotAfterMissedChanges(t *testing.T) {
 	if snap := snapshotIDs(t, next()); snap["a-1"] != ordercast.StatusPlaced {
 		t.Fatalf("first snapshot = %v, want a-1 placed", snap)
 	}
-	st := srv.ts.store
-	st.Publisher = nil // the change below commits unannounced
-	if _, _, _, err := st.AppendStatus(context.Background(), ordercast.StatusChange{OrderID: "a-1", Status: ordercast.StatusReady}); err != nil {
-		t.Fatal(err)
-	}
+	srv.ts.commitUnannounced(t, "a-1", ordercast.StatusReady)
 	srv.ts.hub.ResyncAll()
 	if snap := snapshotIDs(t, next()); snap["a-1"] != ordercast.StatusReady {
 		t.Fatalf("snapshot after the resync = %v, want a-1 ready", snap)

@@ -110,15 +110,7 @@ func TestWebSocketFillsGapFromStore(t *testing.T) {
 	c := dialWS(t, base, "o-1", "")
 	wantSeqStatus(t, wsNext(t, c), 1, "placed")
 
-	ts.store.Publisher = nil
-	ctx := context.Background()
-	if _, _, _, err := ts.store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: "confirmed"}); err != nil {
-		t.Fatal(err)
-	}
-	_, ev3, _, err := ts.store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: "ready"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev3 := ts.commitUnannounced(t, "o-1", "confirmed", "ready")[1]
 	ts.hub.Publish(ev3)
 	ts.hub.Publish(ev3) // a duplicate is dropped
 	wantSeqStatus(t, wsNext(t, c), 2, "confirmed")
