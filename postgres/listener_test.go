@@ -15,6 +15,7 @@ import (
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/postgres"
+	"github.com/ordercast/ordercast/storetest"
 )
 
 // node is one store, hub and listener on a database, as `ordercast serve` wires them.
@@ -34,7 +35,7 @@ func newNode(t *testing.T, dbURL, listenURL string, configure func(*postgres.Sto
 	if configure != nil {
 		configure(n.store, n.l)
 	}
-	mustOpen(t, n.store)
+	storetest.MustOpen(t, n.store)
 	n.all = n.hub.SubscribeAll()
 	t.Cleanup(n.all.Close)
 	if err := n.l.Open(t.Context()); err != nil {
@@ -231,7 +232,7 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 func TestListener_OpenFailsFast(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	s := mustOpen(t, postgres.New(db))
+	s := storetest.MustOpen(t, postgres.New(db))
 	u, _ := url.Parse(db)
 	u.Path = "/no_such_database_here"
 	l := postgres.NewListener(u.String(), s, hub.New())
@@ -365,7 +366,7 @@ func TestListener_AcceptsPoolParameters(t *testing.T) {
 	q := u.Query()
 	q.Set("pool_max_conns", "3")
 	u.RawQuery = q.Encode()
-	s := mustOpen(t, postgres.New(u.String()))
+	s := storetest.MustOpen(t, postgres.New(u.String()))
 	l := postgres.NewListener(u.String(), s, hub.New())
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()

@@ -15,25 +15,12 @@ func TestStore(t *testing.T) {
 		t.Helper()
 		s := postgres.New(pgtest.NewDatabase(t))
 		s.Publisher = pub
-		return mustOpen(t, s)
+		return storetest.MustOpen(t, s)
 	})
-}
-
-func mustOpen(t *testing.T, s *postgres.Store) *postgres.Store {
-	t.Helper()
-	if err := s.Open(t.Context()); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
 }
 
 func TestLatestEvents(t *testing.T) {
-	s := mustOpen(t, postgres.New(pgtest.NewDatabase(t)))
+	s := storetest.MustOpen(t, postgres.New(pgtest.NewDatabase(t)))
 	ctx := t.Context()
 	for _, id := range []string{"a", "b"} {
 		if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id, Details: []byte("{}")}); err != nil {

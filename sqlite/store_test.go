@@ -17,21 +17,8 @@ func TestStore(t *testing.T) {
 		t.Helper()
 		s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
 		s.Publisher = pub
-		return mustOpen(t, s)
+		return storetest.MustOpen(t, s)
 	})
-}
-
-func mustOpen(t *testing.T, s *sqlite.Store) *sqlite.Store {
-	t.Helper()
-	if err := s.Open(t.Context()); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
 }
 
 // rawDB opens the file directly, to look at what the Store wrote without going through it.
@@ -60,7 +47,7 @@ func TestOpen_MigrationsIdempotent(t *testing.T) {
 	}
 
 	// Reopening must neither fail on existing tables nor lose data.
-	second := mustOpen(t, sqlite.New(path))
+	second := storetest.MustOpen(t, sqlite.New(path))
 	o, err := second.Order(t.Context(), "kept")
 	if err != nil {
 		t.Fatalf("Order after reopen: %v", err)
@@ -95,7 +82,7 @@ func TestOpen_MigrationsIdempotent(t *testing.T) {
 
 func TestOpen_WALMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ordercast.db")
-	mustOpen(t, sqlite.New(path))
+	storetest.MustOpen(t, sqlite.New(path))
 
 	// journal_mode=WAL is stored in the file, so a fresh connection without pragmas sees it.
 	var mode string
@@ -124,7 +111,7 @@ func TestStore_Clock(t *testing.T) {
 	clock := time.Date(2026, 11, 23, 19, 40, 0, 123456789, zone)
 	s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
 	s.Now = func() time.Time { return clock }
-	mustOpen(t, s)
+	storetest.MustOpen(t, s)
 	ctx := t.Context()
 
 	created := clock.UTC().Truncate(time.Microsecond)

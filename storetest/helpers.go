@@ -287,3 +287,23 @@ func eventsOf(evs []ordercast.Event, id string) []ordercast.Event {
 	}
 	return out
 }
+
+// Opener is a store before it is opened: what MustOpen needs of it.
+type Opener interface {
+	Open(ctx context.Context) error
+	Close() error
+}
+
+// MustOpen opens s for a test, failing it on error, and closes s when the test ends.
+func MustOpen[S Opener](t *testing.T, s S) S {
+	t.Helper()
+	if err := s.Open(t.Context()); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
