@@ -14,8 +14,8 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/postgres"
-	"github.com/ordercast/ordercast/storetest"
 )
 
 // node is one store, hub and listener on a database, as `ordercast serve` wires them.

@@ -5,8 +5,8 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/postgres"
-	"github.com/ordercast/ordercast/storetest"
 )
 
 func TestStore(t *testing.T) {

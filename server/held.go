@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast/hub"
-	"github.com/ordercast/ordercast/poller"
+	"github.com/ordercast/ordercast/internal/poller"
 )
 
 // Holding streams without a goroutine each.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
-	"github.com/ordercast/ordercast/poller"
+	"github.com/ordercast/ordercast/internal/poller"
 	"github.com/ordercast/ordercast/server"
 )
 

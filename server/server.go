@@ -15,7 +15,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
-	"github.com/ordercast/ordercast/poller"
+	"github.com/ordercast/ordercast/internal/poller"
 )
 
 // Defaults for the server's tunables.

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/sqlite"
-	"github.com/ordercast/ordercast/storetest"
 )
 
 func TestStore(t *testing.T) {

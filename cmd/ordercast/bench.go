@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/ordercast/ordercast/bench"
+	"github.com/ordercast/ordercast/internal/bench"
 )
 
 // runBench is the bench subcommand: it parses the flags and hands the work to package bench.

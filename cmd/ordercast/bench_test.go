@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ordercast/ordercast/bench"
+	"github.com/ordercast/ordercast/internal/bench"
 )
 
 // TestBenchWithChildServerAndWorkers runs the real binary's bench end to end at small scale: it

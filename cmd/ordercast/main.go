@@ -16,7 +16,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/ordercast/ordercast/bench"
+	"github.com/ordercast/ordercast/internal/bench"
 )
 
 func main() {

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
-	"github.com/ordercast/ordercast/demo"
 	"github.com/ordercast/ordercast/hub"
-	"github.com/ordercast/ordercast/poller"
+	"github.com/ordercast/ordercast/internal/demo"
+	"github.com/ordercast/ordercast/internal/poller"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
 )

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
-	"github.com/ordercast/ordercast/demo"
+	"github.com/ordercast/ordercast/internal/demo"
+	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/sqlite"
-	"github.com/ordercast/ordercast/storetest"
 )
 
 func TestSimulatorMovesOrdersThroughTheStoreToTheEnd(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ordercast/ordercast/poller"
+	"github.com/ordercast/ordercast/internal/poller"
 )
 
 func openPoller(t *testing.T) *poller.Poller {

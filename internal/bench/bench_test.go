@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ordercast/ordercast/bench"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/bench"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
 )

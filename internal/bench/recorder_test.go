@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ordercast/ordercast/bench"
+	"github.com/ordercast/ordercast/internal/bench"
 )
 
 func TestRecorderCountsLiveEventsAndLatency(t *testing.T) {
