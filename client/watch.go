@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 )
 
 // Defaults for WatchOptions' zero values.
@@ -25,9 +26,6 @@ const (
 	// DefaultMaxRetry is the longest wait before a reconnect, however many attempts have failed.
 	DefaultMaxRetry = 30 * time.Second
 )
-
-// sseEventType is the SSE event name the server gives status events.
-const sseEventType = "status"
 
 // ErrWatchClosed is returned by Watch.Next after Close.
 var ErrWatchClosed = errors.New("client: watch closed")
@@ -192,7 +190,7 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 			continue
 		}
 		w.delivered = true
-		if sev.Type != sseEventType {
+		if sev.Type != api.EventStatus {
 			continue // other kinds may be added by the server; this client only knows status
 		}
 		var ev ordercast.Event
@@ -230,9 +228,9 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	}
 	w.attempted = true
 	lastID := w.lastID.Load()
-	path := orderPath(w.orderID) + "/stream"
-	if lastID > 0 && w.opts.LastEventIDInQuery {
-		path += "?lastEventId=" + strconv.FormatInt(lastID, 10)
+	path := api.StreamPath(w.orderID)
+	if w.opts.LastEventIDInQuery {
+		path += api.ResumeQuery(lastID)
 	}
 	base := w.c.BaseURL
 	if w.base > 0 {
@@ -247,7 +245,7 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
 	if lastID > 0 && !w.opts.LastEventIDInQuery {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
+		req.Header.Set(api.HeaderLastEventID, strconv.FormatInt(lastID, 10))
 	}
 	w.mu.Lock()
 	w.connCancel = cancel

@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
 )
 
@@ -166,7 +167,7 @@ func (g *Group) watch(n int, opened func()) {
 	s := g.spec
 	w := &watcherRun{
 		g: g, w: &Watcher{}, hc: g.httpClient(n), opened: opened,
-		base: strings.TrimSuffix(s.URLs[n%len(s.URLs)], "/") + "/v1/orders/" + OrderID(s.OrderPrefix, n/s.PerOrder),
+		base: strings.TrimSuffix(s.URLs[n%len(s.URLs)], "/"), orderID: OrderID(s.OrderPrefix, n/s.PerOrder),
 	}
 	defer w.open(false) // never leave the opening slot taken
 	switch s.Transport {
@@ -183,13 +184,14 @@ func (g *Group) watch(n int, opened func()) {
 
 // watcherRun is one watcher's loop state.
 type watcherRun struct {
-	g      *Group
-	w      *Watcher
-	hc     *http.Client
-	base   string
-	opened func()
-	isOpen bool
-	done   bool // the open slot was released
+	g       *Group
+	w       *Watcher
+	hc      *http.Client
+	base    string // the node's URL
+	orderID string
+	opened  func()
+	isOpen  bool
+	done    bool // the open slot was released
 }
 
 // open records the outcome of opening, once.
@@ -237,12 +239,12 @@ func (r *watcherRun) sse(ctx context.Context) {
 
 // sseOnce reads one SSE connection; it reports whether the order's stream is complete.
 func (r *watcherRun) sseOnce(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, "GET", r.base+"/stream", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", r.base+api.StreamPath(r.orderID), nil)
 	if err != nil {
 		return true
 	}
 	if r.w.Last() > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(r.w.Last(), 10))
+		req.Header.Set(api.HeaderLastEventID, strconv.FormatInt(r.w.Last(), 10))
 	}
 	resp, err := r.hc.Do(req)
 	if err != nil {
@@ -284,10 +286,7 @@ func (r *watcherRun) ws(ctx context.Context) {
 }
 
 func (r *watcherRun) wsOnce(ctx context.Context) bool {
-	u := "ws" + strings.TrimPrefix(r.base, "http") + "/ws"
-	if r.w.Last() > 0 {
-		u += "?lastEventId=" + strconv.FormatInt(r.w.Last(), 10)
-	}
+	u := "ws" + strings.TrimPrefix(r.base, "http") + api.WebSocketPath(r.orderID) + api.ResumeQuery(r.w.Last())
 	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: r.hc})
 	if err != nil {
 		return false
@@ -314,9 +313,9 @@ func (r *watcherRun) poll(ctx context.Context, interval time.Duration) {
 	phase := true // a poller's first request goes at once, then it waits a random phase
 	failures := 0
 	for ctx.Err() == nil {
-		u := r.base
+		u := r.base + api.OrderPath(r.orderID)
 		if interval == 0 {
-			u += "?wait=" + LongPollWait.String() + "&after_version=" + strconv.FormatInt(r.w.Last(), 10)
+			u += api.LongPollQuery(LongPollWait.String(), r.w.Last())
 		}
 		o, err := r.get(ctx, u)
 		switch {
