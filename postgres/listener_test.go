@@ -29,7 +29,7 @@ type node struct {
 func newNode(t *testing.T, dbURL, listenURL string, configure func(*postgres.Store, *postgres.Listener)) *node {
 	t.Helper()
 	n := &node{store: postgres.New(dbURL), hub: hub.New()}
-	n.l = postgres.NewListener(listenURL, n.store, n.hub)
+	n.l = postgres.NewListener(listenURL, n.store, hub.NewFeed(n.hub, n.store))
 	n.l.HealthInterval = 200 * time.Millisecond // exercise the health check's timeout path too
 	n.l.MinBackoff, n.l.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	if configure != nil {
@@ -193,9 +193,12 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 	s := n.store
 	create(t, s, "watched")
 	create(t, s, "other")
+	// Notices arrive in commit order: once other's creation is heard, watched's has been
+	// published too, so a subscription made now cannot receive it. Subscribing before this wait
+	// raced with that notice (issue 16: "got [seq1 seq3] want [seq3]").
+	collect(t, n.all, is("other", 1))
 	watched := n.hub.Subscribe("watched")
 	t.Cleanup(watched.Close)
-	collect(t, n.all, is("other", 1))
 	if err := n.l.Ready(t.Context()); err != nil {
 		t.Fatalf("Ready before the cut: %v", err)
 	}
@@ -235,7 +238,7 @@ func TestListener_OpenFailsFast(t *testing.T) {
 	s := storetest.MustOpen(t, postgres.New(db))
 	u, _ := url.Parse(db)
 	u.Path = "/no_such_database_here"
-	l := postgres.NewListener(u.String(), s, hub.New())
+	l := postgres.NewListener(u.String(), s, hub.NewFeed(hub.New(), s))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := l.Open(ctx); err == nil {
@@ -367,7 +370,7 @@ func TestListener_AcceptsPoolParameters(t *testing.T) {
 	q.Set("pool_max_conns", "3")
 	u.RawQuery = q.Encode()
 	s := storetest.MustOpen(t, postgres.New(u.String()))
-	l := postgres.NewListener(u.String(), s, hub.New())
+	l := postgres.NewListener(u.String(), s, hub.NewFeed(hub.New(), s))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := l.Open(ctx); err != nil {
