@@ -30,6 +30,12 @@ const (
 // Transports lists every transport, in the order --compare runs them.
 var Transports = []string{TransportPoll, TransportLongPoll, TransportSSE, TransportWS}
 
+// The ways a server holds idle streams, as Result.Holding names them.
+const (
+	HoldingPoller    = "poller"
+	HoldingGoroutine = "goroutine"
+)
+
 // LongPollWait is the wait the bench's long-polling watchers ask for.
 const LongPollWait = 30 * time.Second
 
@@ -105,8 +111,11 @@ func OpenGroup(spec GroupSpec) (*Group, error) {
 	return g, nil
 }
 
-// Mark starts counting the load's events.
-func (g *Group) Mark() { g.rec.Mark() }
+// Mark starts counting the load's events; it never fails in process.
+func (g *Group) Mark() error {
+	g.rec.Mark()
+	return nil
+}
 
 // Counts returns the group's counters; with latencies, its latency samples too.
 func (g *Group) Counts(latencies bool) Counts { return g.rec.Counts(latencies) }
