@@ -237,53 +237,39 @@ func (r *watcherRun) retry(ctx context.Context, attempt int) bool {
 	}
 }
 
+// sse watches with the Go client's resuming watch, the client the project ships: the bench
+// measures what users run. OnEvent shows every event as the server sent it, so a replay or a
+// reorder is counted here even though Next would hide it.
 func (r *watcherRun) sse(ctx context.Context) {
-	for attempt := 0; ; attempt++ {
-		ended := r.sseOnce(ctx)
-		if ended || !r.retry(ctx, attempt) {
+	c := &client.Client{BaseURL: r.base, HTTPClient: r.hc}
+	w := c.Watch(ctx, r.orderID, client.WatchOptions{
+		MinRetry: sseMinRetry, MaxRetry: sseMaxRetry, MaxFailures: maxReconnects,
+		OnConnect: func(reconnect bool) {
+			r.g.rec.Request()
+			if reconnect {
+				r.g.rec.Reconnect()
+			}
+		},
+		OnEvent: func(ev ordercast.Event, received time.Time) {
+			r.open(true)
+			r.g.rec.Observe(r.w, ev.Seq, ev.At, received, true)
+		},
+	})
+	defer w.Close()
+	for {
+		// The events themselves were recorded by OnEvent; Next drives the watch until the order
+		// ends, the watch gives up, or the group closes.
+		if _, err := w.Next(ctx); err != nil {
 			return
 		}
 	}
 }
 
-// sseOnce reads one SSE connection; it reports whether the order's stream is complete.
-func (r *watcherRun) sseOnce(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, "GET", r.base+api.StreamPath(r.orderID), nil)
-	if err != nil {
-		return true
-	}
-	if r.w.Last() > 0 {
-		req.Header.Set(api.HeaderLastEventID, strconv.FormatInt(r.w.Last(), 10))
-	}
-	resp, err := r.hc.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	r.g.rec.Request()
-	if resp.StatusCode == http.StatusNoContent {
-		return true
-	}
-	if resp.StatusCode != http.StatusOK {
-		return false
-	}
-	rd := client.NewSSEReader(resp.Body)
-	for {
-		sev, err := rd.Next()
-		if err != nil {
-			return false
-		}
-		var ev ordercast.Event
-		if json.Unmarshal([]byte(sev.Data), &ev) != nil {
-			continue
-		}
-		r.open(true)
-		r.g.rec.Observe(r.w, ev.Seq, ev.At, time.Now(), true)
-		if ev.Status.Terminal() {
-			return true
-		}
-	}
-}
+// The SSE watchers' reconnection waits: short, so that a broken stream resumes within the run.
+const (
+	sseMinRetry = 100 * time.Millisecond
+	sseMaxRetry = 500 * time.Millisecond
+)
 
 func (r *watcherRun) ws(ctx context.Context) {
 	for attempt := 0; ; attempt++ {
