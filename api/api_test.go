@@ -98,3 +98,31 @@ func TestSetStatusRequestTellsAbsentFromZero(t *testing.T) {
 		t.Fatalf("encoded %s, want no expected_version", b)
 	}
 }
+
+// TestPathsMatchRoutes: each path helper lands on its route pattern in a ServeMux, so a server
+// that registers the routes and a client that builds the paths meet.
+func TestPathsMatchRoutes(t *testing.T) {
+	mux := http.NewServeMux()
+	routes := []string{api.RouteCreateOrder, api.RouteOrder, api.RouteSetStatus, api.RouteEvents,
+		api.RouteStream, api.RouteWebSocket, api.RouteStreamAll}
+	for _, r := range routes {
+		mux.HandleFunc(r, func(http.ResponseWriter, *http.Request) {})
+	}
+	for _, tc := range []struct{ method, path, route string }{
+		{"POST", api.PathOrders, api.RouteCreateOrder},
+		{"GET", api.OrderPath("o:1.a_b-c") + api.LongPollQuery("30s", 1), api.RouteOrder},
+		{"POST", api.StatusPath("o-1"), api.RouteSetStatus},
+		{"GET", api.EventsPath("o-1") + "?" + api.ParamAfter + "=2", api.RouteEvents},
+		{"GET", api.StreamPath("o-1") + api.ResumeQuery(3), api.RouteStream},
+		{"GET", api.WebSocketPath("o-1"), api.RouteWebSocket},
+		{"GET", api.PathStreamAll, api.RouteStreamAll},
+	} {
+		req, err := http.NewRequest(tc.method, "http://x"+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, pattern := mux.Handler(req); pattern != tc.route {
+			t.Errorf("%s %s matched %q, want %q", tc.method, tc.path, pattern, tc.route)
+		}
+	}
+}
