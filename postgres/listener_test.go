@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -378,5 +379,50 @@ func TestListener_AcceptsPoolParameters(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// failingFeed fails its first catch-ups, as a store that is still unreachable would.
+type failingFeed struct {
+	ordercast.Feed
+	fails, calls atomic.Int32
+}
+
+func (f *failingFeed) CatchUp(ctx context.Context) error {
+	f.calls.Add(1)
+	if f.fails.Add(-1) >= 0 {
+		return errors.New("store unreachable")
+	}
+	return f.Feed.CatchUp(ctx)
+}
+
+// TestListener_RetriesFailedCatchUp: a catch-up that fails makes the listener drop the new
+// connection and try again, staying not ready until one succeeds; only then is it reconnected.
+func TestListener_RetriesFailedCatchUp(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	proxy := newProxy(t, db)
+	feed := &failingFeed{}
+	n := newNode(t, db, proxy.url(t, db), func(_ *postgres.Store, l *postgres.Listener) {
+		feed.Feed = l.Feed
+		l.Feed = feed
+	})
+	create(t, n.store, "a")
+	collect(t, n.all, is("a", 1))
+	watched := n.hub.Subscribe("a")
+	t.Cleanup(watched.Close)
+
+	feed.fails.Store(2)
+	proxy.cut()
+	waitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
+	latest := move(t, n.store, "a", ordercast.StatusConfirmed)
+	proxy.resume()
+	equalEvents(t, "after the third catch-up", collect(t, watched, is("a", latest.Seq)), []ordercast.Event{latest})
+	waitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
+	if got := feed.calls.Load(); got != 3 {
+		t.Errorf("CatchUp called %d times, want 3 (two failures, then success)", got)
+	}
+	if got := n.l.Reconnects(); got != 1 {
+		t.Errorf("Reconnects = %d, want 1 (a reconnect counts once it has caught up)", got)
 	}
 }
