@@ -40,6 +40,10 @@ const (
 
 // Limits keep one client from starving the rest. A zero value turns each limit off.
 type Limits struct {
+	// MaxConnsPerPeer bounds the open connections of one peer address, refused at accept above
+	// it. It counts the TCP peer, not the X-Forwarded-For client: peers in TrustedProxies are
+	// not capped. Zero turns it off.
+	MaxConnsPerPeer int
 	// MaxStreams bounds open streams on this node (503 above it).
 	MaxStreams int
 	// MaxStreamsPerClient bounds open streams per client address (429 above it).

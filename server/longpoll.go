@@ -60,6 +60,10 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id strin
 	}
 	// The server-wide WriteTimeout is shorter than the longest wait: move this response's
 	// deadline past the wait, as the streams do before each write.
+	if err := streamReadsNothing(w); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	rc := http.NewResponseController(w)
 	if err := rc.SetWriteDeadline(time.Now().Add(wait + s.StreamWriteTimeout)); err != nil {
 		s.writeError(w, r, err)

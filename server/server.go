@@ -25,7 +25,13 @@ const (
 	DefaultStreamWriteTimeout = 10 * time.Second
 	DefaultMaxBodyBytes       = 64 << 10
 	DefaultReadHeaderTimeout  = 10 * time.Second
-	DefaultIdleTimeout        = 120 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included, so a client that sends
+	// headers and never the body cannot hold a connection; streams clear it once set up.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultMaxHeaderBytes bounds request headers: tokens and cookies fit many times over, and
+	// unfinished header lines cannot pin a MiB per connection (net/http's default).
+	DefaultMaxHeaderBytes = 32 << 10
+	DefaultIdleTimeout    = 120 * time.Second
 	// DefaultWriteTimeout bounds ordinary responses; streams move their own deadline forward
 	// before every write, so it never cuts them.
 	DefaultWriteTimeout = 30 * time.Second
@@ -80,8 +86,12 @@ type Server struct {
 	ReadyChecks []func(context.Context) error
 
 	ReadHeaderTimeout time.Duration
-	IdleTimeout       time.Duration
-	WriteTimeout      time.Duration
+	// ReadTimeout bounds reading each request, headers and body; a stream clears it once it is
+	// set up, since it reads nothing more.
+	ReadTimeout    time.Duration
+	IdleTimeout    time.Duration
+	WriteTimeout   time.Duration
+	MaxHeaderBytes int
 
 	// Auth is who may watch and change orders; nil means open (see Auth).
 	Auth *Auth
@@ -114,6 +124,8 @@ func New(store ordercast.Store, h *hub.Hub) *Server {
 		StreamWriteTimeout: DefaultStreamWriteTimeout,
 		MaxBodyBytes:       DefaultMaxBodyBytes,
 		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
+		ReadTimeout:        DefaultReadTimeout,
+		MaxHeaderBytes:     DefaultMaxHeaderBytes,
 		IdleTimeout:        DefaultIdleTimeout,
 		WriteTimeout:       DefaultWriteTimeout,
 		Metrics:            NewMetrics(),
@@ -143,6 +155,8 @@ func (s *Server) Open() error {
 		return errors.New("server: h2c is cleartext HTTP/2 and cannot be combined with TLS")
 	case s.Auth != nil && s.Auth.Tokens == nil:
 		return errors.New("server: Auth needs Tokens")
+	case s.ReadTimeout < 0 || s.MaxHeaderBytes < 0 || s.Limits.MaxConnsPerPeer < 0:
+		return errors.New("server: read timeout, max header bytes and max connections per peer must not be negative")
 	case s.Limits.MaxStreams < 0 || s.Limits.MaxStreamsPerClient < 0 || s.Limits.WriteRate < 0 || s.Limits.WriteBurst < 0:
 		return errors.New("server: limits must not be negative")
 	}
@@ -174,11 +188,16 @@ func (s *Server) Open() error {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
 	s.ln = ln
+	if s.Limits.MaxConnsPerPeer > 0 {
+		ln = newPeerCapListener(ln, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies, s.Logger)
+	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		Protocols:         &protocols,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		ReadTimeout:       s.ReadTimeout,
+		MaxHeaderBytes:    s.MaxHeaderBytes,
 		IdleTimeout:       s.IdleTimeout,
 		WriteTimeout:      s.WriteTimeout,
 		ConnState:         s.Metrics.connState,

@@ -104,6 +104,11 @@ func (s *Server) startWatch(w http.ResponseWriter, r *http.Request) (*watchStart
 		return nil, false
 	}
 	ws.sub, ws.release = sub, release
+	if err := streamReadsNothing(w); err != nil {
+		ws.done()
+		s.Logger.Debug("stream set-up: clear read deadline", "request_id", RequestID(r.Context()), "err", err)
+		return nil, false
+	}
 	return ws, true
 }
 

@@ -52,6 +52,10 @@ func (s *Server) handleStreamAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if err := streamReadsNothing(w); err != nil {
+		s.Logger.Debug("stream set-up: clear read deadline", "request_id", RequestID(ctx), "err", err)
+		return
+	}
 	st, sse := s.newSSEStream(w, 0)
 	sse.retry(s.Retry)
 	seen := snap.write(sse)

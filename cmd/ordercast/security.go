@@ -34,6 +34,9 @@ type securityConfig struct {
 	WriteRate           float64
 	WriteBurst          int
 	ReadHeaderTimeout   time.Duration
+	ReadTimeout         time.Duration
+	MaxHeaderBytes      int
+	MaxConnsPerPeer     int
 	IdleTimeout         time.Duration
 	TrustedProxies      listFlag
 	CORSOrigins         listFlag
@@ -51,6 +54,9 @@ func defaultSecurity() securityConfig {
 		WriteRate:           server.DefaultWriteRate,
 		WriteBurst:          server.DefaultWriteBurst,
 		ReadHeaderTimeout:   server.DefaultReadHeaderTimeout,
+		ReadTimeout:         server.DefaultReadTimeout,
+		MaxHeaderBytes:      server.DefaultMaxHeaderBytes,
+		MaxConnsPerPeer:     server.DefaultMaxConnsPerPeer,
 		IdleTimeout:         server.DefaultIdleTimeout,
 	}
 }
@@ -84,6 +90,9 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.WriteRate, "write-rate", c.WriteRate, "write requests per second allowed per client address, 429 above (0: no limit)")
 	fs.IntVar(&c.WriteBurst, "write-burst", c.WriteBurst, "write requests a client address may send at once before --write-rate applies")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "longest time to read a request's headers")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "longest time to read a whole request, body included (streams clear it once open)")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block accepted, in `bytes` (431 above)")
+	fs.IntVar(&c.MaxConnsPerPeer, "max-conns-per-peer", c.MaxConnsPerPeer, "most open connections per peer address, refused at accept above; counts the TCP peer, and peers in --trusted-proxies are not capped (0: no limit)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Var(&c.TrustedProxies, "trusted-proxies", "`CIDR`s of proxies whose X-Forwarded-For names the client (comma-separated)")
 	fs.Var(&c.CORSOrigins, "cors-origins", "`origins` (https://app.example) whose pages may call the API with credentials (comma-separated)")
@@ -101,8 +110,12 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 		return errors.New("--write-rate and --write-burst must not be negative")
 	case c.WriteRate > 0 && c.WriteBurst < 1:
 		return errors.New("--write-burst must be at least 1 when --write-rate is set")
-	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0:
-		return errors.New("--read-header-timeout and --idle-timeout must be positive")
+	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.ReadTimeout <= 0:
+		return errors.New("--read-header-timeout, --read-timeout and --idle-timeout must be positive")
+	case c.MaxHeaderBytes < 1024:
+		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.MaxHeaderBytes)
+	case c.MaxConnsPerPeer < 0:
+		return errors.New("--max-conns-per-peer must not be negative")
 	}
 	c.proxies = nil
 	for _, p := range c.TrustedProxies {
@@ -164,6 +177,7 @@ func (c *securityConfig) configure(srv *server.Server, demo bool) {
 		ConsoleToken:   demo,
 	}
 	srv.Limits = server.Limits{
+		MaxConnsPerPeer:     c.MaxConnsPerPeer,
 		MaxStreams:          c.MaxStreams,
 		MaxStreamsPerClient: c.MaxStreamsPerClient,
 		WriteRate:           c.WriteRate,
@@ -173,6 +187,8 @@ func (c *securityConfig) configure(srv *server.Server, demo bool) {
 	}
 	srv.ReadHeaderTimeout = c.ReadHeaderTimeout
 	srv.IdleTimeout = c.IdleTimeout
+	srv.ReadTimeout = c.ReadTimeout
+	srv.MaxHeaderBytes = c.MaxHeaderBytes
 }
 
 const tokenUsage = `Usage: ordercast token --role ROLE --secret S [--sub ID] [--ttl D]
