@@ -20,6 +20,11 @@ const eventColumns = `order_id, seq, status, at, note, actor`
 // order when the same id is created again with the same details. The creation is announced with
 // pg_notify in the same transaction.
 func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
+	o, created, err := s.createOrder(ctx, n)
+	return o, created, s.health(err, true)
+}
+
+func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
 	n, err := n.Normalize()
 	if err != nil {
 		return ordercast.Order{}, false, err
@@ -70,7 +75,8 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 
 // Order returns the current state of one order.
 func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
-	return findOrder(ctx, s.pool, id)
+	o, err := findOrder(ctx, s.pool, id)
+	return o, s.health(err, false)
 }
 
 // AppendStatus applies a status change in one transaction: the order's row is locked, the
@@ -78,6 +84,11 @@ func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
 // the event and announces it with pg_notify, which PostgreSQL delivers only if the transaction
 // commits.
 func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
+	o, ev, changed, err := s.appendStatus(ctx, c)
+	return o, ev, changed, s.health(err, true)
+}
+
+func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
 	if err := c.Validate(); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
@@ -168,6 +179,11 @@ func notifyPayload(ev ordercast.Event, max int) (string, error) {
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
 // means all.
 func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
+	evs, err := s.eventsAfter(ctx, orderID, after, limit)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
 	var lim *int
 	if limit > 0 {
 		lim = &limit // NULL is no limit
@@ -196,6 +212,11 @@ func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, li
 // LatestEvents returns the latest event of each of the given orders that exists, in one query.
 // A listener that lost its connection uses it to catch up every watched order at once.
 func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) ([]ordercast.Event, error) {
+	evs, err := s.latestEvents(ctx, orderIDs)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) latestEvents(ctx context.Context, orderIDs []string) ([]ordercast.Event, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT DISTINCT ON (order_id) `+eventColumns+` FROM order_events
 		WHERE order_id = ANY($1) ORDER BY order_id, seq DESC`, orderIDs)
@@ -212,6 +233,11 @@ func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) ([]ordercas
 // ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
 // means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
+	orders, err := s.activeOrders(ctx, limit)
+	return orders, s.health(err, false)
+}
+
+func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
 	var lim *int
 	if limit > 0 {
 		lim = &limit

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 var _ ordercast.Store = (*Store)(nil)
@@ -60,7 +61,8 @@ type Store struct {
 	// ApplicationName is set on the pool's connections; empty means DefaultApplicationName.
 	ApplicationName string
 
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	tracker storehealth.Tracker // whether the database is away, and why
 }
 
 // New returns a Store for the database at url. Call Open before using it.
@@ -74,6 +76,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	s.tracker.Logger = s.Logger
 	if s.MaxConns == 0 {
 		s.MaxConns = DefaultMaxConns
 	}
@@ -105,6 +108,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	if err := s.pool.Ping(ctx); err != nil {
+		if reason := unavailableReason(err); reason != "" {
+			err = storehealth.Unavailable(reason, err) // start-up waits for it (see cmd/ordercast)
+		}
 		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
 	return s.migrate(ctx)
@@ -124,7 +130,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
 		return errors.New("postgres: store not open")
 	}
-	if err := s.pool.Ping(ctx); err != nil {
+	if err := s.health(s.pool.Ping(ctx), true); err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
 	return nil

@@ -50,6 +50,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code == ordercast.EInternal {
 		s.Logger.Error("request failed", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if code == ordercast.EUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", s.retryAfterSeconds())
+	}
 	var body errorBody
 	body.Error.Code = code
 	body.Error.Message = ordercast.ErrorMessage(err)

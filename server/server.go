@@ -307,6 +307,8 @@ const (
 	patHealthz = "GET /healthz"
 	patReadyz  = "GET /readyz"
 	patMetrics = "GET /metrics"
+	// patWebSocket is singled out by the stream set-up: a WebSocket client is not an EventSource.
+	patWebSocket = "GET /v1/orders/{id}/ws"
 )
 
 // Handler returns the routes of the API, wrapped so that every request gets an id, a log line
@@ -325,7 +327,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/orders/{id}/status", s.handleSetStatus)
 	mux.HandleFunc("GET /v1/orders/{id}/events", s.handleEvents)
 	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
-	mux.HandleFunc("GET /v1/orders/{id}/ws", s.handleWebSocket)
+	mux.HandleFunc(patWebSocket, s.handleWebSocket)
 	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /track/{id}", s.handleTrack)
@@ -352,8 +354,15 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {
-		s.Logger.Warn("readiness: store unreachable", "request_id", RequestID(ctx), "err", err)
-		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "store unreachable"))
+		// The store logs an outage once when it starts; say why here, in the store's own words
+		// for an outage it recognised ("the database is read-only; …"), never the driver's text.
+		msg := "store unreachable"
+		if ordercast.ErrorCode(err) == ordercast.EUnavailable {
+			msg = "store unavailable: " + ordercast.ErrorMessage(err)
+		} else {
+			s.Logger.Warn("readiness: store unreachable", "request_id", RequestID(ctx), "err", err)
+		}
+		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "%s", msg))
 		return
 	}
 	for _, check := range s.ReadyChecks {

@@ -100,6 +100,9 @@ func (s *Server) startWatch(w http.ResponseWriter, r *http.Request) (*watchStart
 	if err != nil {
 		sub.Close()
 		release()
+		if r.Pattern != patWebSocket && s.answerStreamStoreAway(w, r, err) {
+			return nil, false
+		}
 		s.writeError(w, r, err)
 		return nil, false
 	}

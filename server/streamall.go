@@ -48,6 +48,9 @@ func (s *Server) handleStreamAll(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	snap, err := s.activeSnapshot(ctx)
 	if err != nil {
+		if s.answerStreamStoreAway(w, r, err) {
+			return
+		}
 		s.writeError(w, r, err)
 		return
 	}

@@ -20,6 +20,11 @@ const orderColumns = `id, status, version, details, created_at, updated_at`
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same details.
 func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
+	o, created, err := s.createOrder(ctx, n)
+	return o, created, s.health(err, true)
+}
+
+func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
 	n, err := n.Normalize()
 	if err != nil {
 		return ordercast.Order{}, false, err
@@ -67,12 +72,18 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 
 // Order returns the current state of one order.
 func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
-	return findOrder(ctx, s.readers, id)
+	o, err := findOrder(ctx, s.readers, id)
+	return o, s.health(err, false)
 }
 
 // AppendStatus applies a status change in one transaction: the domain's StatusChange decides
 // whether and how the order moves; the store bumps the version and appends the event.
 func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
+	o, ev, changed, err := s.appendStatus(ctx, c)
+	return o, ev, changed, s.health(err, true)
+}
+
+func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
 	if err := c.Validate(); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
@@ -134,6 +145,11 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
 // means all.
 func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
+	evs, err := s.eventsAfter(ctx, orderID, after, limit)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
@@ -168,6 +184,11 @@ func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, li
 // ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
 // means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
+	orders, err := s.activeOrders(ctx, limit)
+	return orders, s.health(err, false)
+}
+
+func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
 	if limit <= 0 {
 		limit = -1
 	}

@@ -102,6 +102,14 @@ var servingLine = regexp.MustCompile(`ordercast is serving on (http://\S+)`)
 // startNode runs `ordercast serve` on a free loopback port against db and waits until it is ready.
 func startNode(t *testing.T, db string) *node {
 	t.Helper()
+	n, urls := launchNode(t, db)
+	n.awaitServing(t, urls)
+	return n
+}
+
+// launchNode starts `ordercast serve` against db; awaitServing then waits for it to serve.
+func launchNode(t *testing.T, db string) (*node, chan string) {
+	t.Helper()
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "info")
 	// --db through the environment, as a deployment would pass a secret. Watching is public and
@@ -140,6 +148,11 @@ func startNode(t *testing.T, db string) *node {
 			t.Logf("node %s (pid %d) log:\n%s", n.url, cmd.Process.Pid, n.stderr.String())
 		}
 	})
+	return n, urls
+}
+
+func (n *node) awaitServing(t *testing.T, urls chan string) {
+	t.Helper()
 	select {
 	case n.url = <-urls:
 	case <-n.done:
@@ -148,7 +161,6 @@ func startNode(t *testing.T, db string) *node {
 		t.Fatalf("ordercast did not start:\n%s", n.stderr.String())
 	}
 	waitReady(t, n.url)
-	return n
 }
 
 // kill ends the node with SIGKILL: no drain, no goodbye.

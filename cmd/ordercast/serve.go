@@ -22,6 +22,7 @@ import (
 type Main struct {
 	Addr               string
 	DB                 string
+	DBWait             time.Duration
 	Heartbeat          time.Duration
 	Retry              time.Duration
 	StreamWriteTimeout time.Duration
@@ -60,6 +61,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	m := &Main{
 		Addr:               ":8080",
 		DB:                 "ordercast.db",
+		DBWait:             DefaultDBWait,
 		Heartbeat:          server.DefaultHeartbeat,
 		Retry:              server.DefaultRetry,
 		StreamWriteTimeout: server.DefaultStreamWriteTimeout,
@@ -92,6 +94,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address`")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
+	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
 	fs.DurationVar(&m.Heartbeat, "heartbeat", m.Heartbeat, "interval of keep-alive comments on idle streams")
 	fs.DurationVar(&m.Retry, "retry", m.Retry, "reconnection delay advised to SSE clients")
 	fs.DurationVar(&m.StreamWriteTimeout, "stream-write-timeout", m.StreamWriteTimeout, "deadline of each write to a stream; slower clients are dropped")
@@ -133,7 +136,7 @@ func (m *Main) validate() error {
 		flag string
 		d    time.Duration
 	}{
-		{"drain", m.DrainWindow}, {"shutdown-delay", m.ShutdownDelay}, {"stream-lifetime", m.StreamLifetime},
+		{"drain", m.DrainWindow}, {"db-wait", m.DBWait}, {"shutdown-delay", m.ShutdownDelay}, {"stream-lifetime", m.StreamLifetime},
 	}
 	for _, p := range nonNegative {
 		if p.d < 0 {
