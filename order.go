@@ -104,6 +104,8 @@ type NewOrder struct {
 	Details json.RawMessage
 	Note    string
 	Actor   string
+	// Idem, when set, records the answer in the creation's transaction (see Idempotency).
+	Idem *Idempotency
 }
 
 // Normalize validates the request and puts it in canonical form: an ID (generated when empty)
@@ -144,6 +146,8 @@ type StatusChange struct {
 	Note            string
 	Actor           string
 	ExpectedVersion int64
+	// Idem, when set, records the answer in the change's transaction (see Idempotency).
+	Idem *Idempotency
 }
 
 // Validate checks the request's own values; whether the transition is allowed is decided against
@@ -254,6 +258,8 @@ type Store interface {
 	EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]Event, error)
 	// ActiveOrders returns up to limit non-terminal orders, most recently updated first.
 	ActiveOrders(ctx context.Context, limit int) ([]Order, error)
+	// IdempotentAnswer finds the answer recorded for a request's idempotency key.
+	IdempotencyStore
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

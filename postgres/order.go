@@ -58,12 +58,27 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 			return ordercast.Order{}, false, ordercast.Errorf(ordercast.EOrderExists,
 				"order %s already exists with different details", n.ID)
 		}
+		if n.Idem != nil { // the idempotency step: a repeat's answer is recorded too
+			first, err := findEvent(ctx, tx, existing.ID, 1)
+			if err != nil {
+				return ordercast.Order{}, false, err
+			}
+			if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: existing, Event: first}); err != nil {
+				return ordercast.Order{}, false, err
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return ordercast.Order{}, false, fmt.Errorf("postgres: create order %s: commit: %w", n.ID, err)
+			}
+		}
 		return existing, false, nil
 	} else if err != nil {
 		return ordercast.Order{}, false, fmt.Errorf("postgres: create order %s: %w", n.ID, err)
 	}
 	o, ev := n.Place(at)
 	if err := s.appendEvent(ctx, tx, ev); err != nil {
+		return ordercast.Order{}, false, err
+	}
+	if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: o, Event: ev, Created: true}); err != nil {
 		return ordercast.Order{}, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -114,6 +129,14 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 		if err != nil {
 			return ordercast.Order{}, ordercast.Event{}, false, err
 		}
+		if c.Idem != nil { // the idempotency step: a repeat's answer is recorded too
+			if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev}); err != nil {
+				return ordercast.Order{}, ordercast.Event{}, false, err
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: append status %s: commit: %w", o.ID, err)
+			}
+		}
 		return o, ev, false, nil
 	}
 
@@ -129,6 +152,9 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 	o.Status, o.Version, o.UpdatedAt = c.Status, o.Version+1, at.UTC()
 	ev := ordercast.Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor}
 	if err := s.appendEvent(ctx, tx, ev); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev, Changed: true}); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {

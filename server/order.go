@@ -73,23 +73,51 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	idem, done := s.idempotent(w, r, actor, req)
+	if done {
+		return
+	}
+	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
+		tok, err := s.trackingToken(res.Order.ID)
+		if err != nil {
+			return ordercast.Answer{}, fmt.Errorf("sign tracking token: %w", err)
+		}
+		status := http.StatusOK
+		if res.Created {
+			status = http.StatusCreated
+		}
+		return encodeAnswer(status, createResponse{Order: res.Order, TrackingToken: tok})
+	})
+	if idem != nil {
+		idem.Render, n.Idem = record, idem
+	}
 	o, created, err := s.Store.CreateOrder(r.Context(), n)
+	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem) {
+		return
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	status := http.StatusOK
 	if created {
 		s.Metrics.eventsCommitted.Inc() // the order's first event
-		status = http.StatusCreated
 		w.Header().Set("Location", "/v1/orders/"+o.ID)
 	}
-	tok, err := s.trackingToken(o.ID)
+	a, err := answer(ordercast.Result{Order: o, Created: created})
 	if err != nil {
-		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
+		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, status, createResponse{Order: o, TrackingToken: tok})
+	writeRawJSON(w, a.Status, a.Body)
+}
+
+// encodeAnswer encodes an answer's body as writeJSON would send it.
+func encodeAnswer(status int, v any) (ordercast.Answer, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return ordercast.Answer{}, fmt.Errorf("encode answer: %w", err)
+	}
+	return ordercast.Answer{Status: status, Body: append(body, '\n')}, nil
 }
 
 // handleGetOrder serves GET /v1/orders/{id}: the order's current state. With ?wait= it is a
@@ -149,7 +177,20 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	idem, done := s.idempotent(w, r, actor, req)
+	if done {
+		return
+	}
+	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
+		return encodeAnswer(http.StatusOK, statusResponse{Order: res.Order, Event: res.Event, Changed: res.Changed})
+	})
+	if idem != nil {
+		idem.Render, c.Idem = record, idem
+	}
 	o, ev, changed, err := s.Store.AppendStatus(r.Context(), c)
+	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem) {
+		return
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -157,7 +198,12 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	if changed {
 		s.Metrics.eventsCommitted.Inc()
 	}
-	writeJSON(w, http.StatusOK, statusResponse{Order: o, Event: ev, Changed: changed})
+	a, err := answer(ordercast.Result{Order: o, Event: ev, Changed: changed})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeRawJSON(w, a.Status, a.Body)
 }
 
 // handleEvents serves GET /v1/orders/{id}/events?after=N: the order's history after seq N.

@@ -93,6 +93,10 @@ type Server struct {
 	WriteTimeout   time.Duration
 	MaxHeaderBytes int
 
+	// IdempotencyTTL is how long the answer to a write with an Idempotency-Key is kept for its
+	// retries.
+	IdempotencyTTL time.Duration
+
 	// Auth is who may watch and change orders; nil means open (see Auth).
 	Auth *Auth
 	// Limits keep one client from starving the rest; the zero value sets none.
@@ -126,6 +130,7 @@ func New(store ordercast.Store, h *hub.Hub) *Server {
 		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
 		ReadTimeout:        DefaultReadTimeout,
 		MaxHeaderBytes:     DefaultMaxHeaderBytes,
+		IdempotencyTTL:     DefaultIdempotencyTTL,
 		IdleTimeout:        DefaultIdleTimeout,
 		WriteTimeout:       DefaultWriteTimeout,
 		Metrics:            NewMetrics(),
@@ -155,6 +160,8 @@ func (s *Server) Open() error {
 		return errors.New("server: h2c is cleartext HTTP/2 and cannot be combined with TLS")
 	case s.Auth != nil && s.Auth.Tokens == nil:
 		return errors.New("server: Auth needs Tokens")
+	case s.IdempotencyTTL <= 0:
+		return errors.New("server: idempotency TTL must be positive")
 	case s.ReadTimeout < 0 || s.MaxHeaderBytes < 0 || s.Limits.MaxConnsPerPeer < 0:
 		return errors.New("server: read timeout, max header bytes and max connections per peer must not be negative")
 	case s.Limits.MaxStreams < 0 || s.Limits.MaxStreamsPerClient < 0 || s.Limits.WriteRate < 0 || s.Limits.WriteBurst < 0:

@@ -47,6 +47,18 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 			return ordercast.Order{}, false, ordercast.Errorf(ordercast.EOrderExists,
 				"order %s already exists with different details", n.ID)
 		}
+		if n.Idem != nil { // the idempotency step: a repeat's answer is recorded too
+			first, err := findEvent(ctx, tx, existing.ID, 1)
+			if err != nil {
+				return ordercast.Order{}, false, err
+			}
+			if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: existing, Event: first}); err != nil {
+				return ordercast.Order{}, false, err
+			}
+			if err := tx.Commit(); err != nil {
+				return ordercast.Order{}, false, fmt.Errorf("sqlite: create order %s: commit: %w", n.ID, err)
+			}
+		}
 		return existing, false, nil
 	case ordercast.ErrorCode(err) != ordercast.ENotFound:
 		return ordercast.Order{}, false, err
@@ -61,6 +73,9 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 		return ordercast.Order{}, false, fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
 	}
 	if err := insertEvent(ctx, tx, ev); err != nil {
+		return ordercast.Order{}, false, err
+	}
+	if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: o, Event: ev, Created: true}); err != nil {
 		return ordercast.Order{}, false, err
 	}
 	if err := tx.Commit(); err != nil {
@@ -110,6 +125,14 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 		if err != nil {
 			return ordercast.Order{}, ordercast.Event{}, false, err
 		}
+		if c.Idem != nil { // the idempotency step: a repeat's answer is recorded too
+			if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev}); err != nil {
+				return ordercast.Order{}, ordercast.Event{}, false, err
+			}
+			if err := tx.Commit(); err != nil {
+				return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: append status %s: commit: %w", o.ID, err)
+			}
+		}
 		return o, ev, false, nil
 	}
 
@@ -133,6 +156,9 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 			"order %s changed concurrently", o.ID)
 	}
 	if err := insertEvent(ctx, tx, ev); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev, Changed: true}); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
 	if err := tx.Commit(); err != nil {
