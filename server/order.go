@@ -34,6 +34,14 @@ type statusResponse struct {
 	Changed bool            `json:"changed"`
 }
 
+// statusAck answers a status change to a caller who may change the order but not read it (a
+// restaurant or courier token): only what it sent, and whether the change applied.
+type statusAck struct {
+	OrderID string           `json:"order_id"`
+	Status  ordercast.Status `json:"status"`
+	Changed bool             `json:"changed"`
+}
+
 // eventsResponse is the order's history.
 type eventsResponse struct {
 	OrderID string            `json:"order_id"`
@@ -181,7 +189,13 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	if done {
 		return
 	}
+	// A caller who may change but not read the order learns nothing about it from the answer
+	// (see blindAnswer); the decision is made before anything is read.
+	reader := s.mayRead(actor)
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
+		if !reader {
+			return encodeAnswer(http.StatusOK, statusAck{OrderID: c.OrderID, Status: c.Status, Changed: res.Changed})
+		}
 		return encodeAnswer(http.StatusOK, statusResponse{Order: res.Order, Event: res.Event, Changed: res.Changed})
 	})
 	if idem != nil {
@@ -192,6 +206,9 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
+		if !reader {
+			err = blindError(actor, err)
+		}
 		s.writeError(w, r, err)
 		return
 	}
