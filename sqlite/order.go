@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -42,8 +41,8 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	existing, err := findOrder(ctx, tx, n.ID)
 	switch {
 	case err == nil:
-		// Details are canonical on both sides (Normalize), so bytes compare as values.
-		if !bytes.Equal(existing.Details, n.Details) {
+		// Details are kept as given, so compare their values, not their spelling.
+		if !ordercast.SameDetails(existing.Details, n.Details) {
 			return ordercast.Order{}, false, ordercast.Errorf(ordercast.EOrderExists,
 				"order %s already exists with different details", n.ID)
 		}
@@ -289,7 +288,7 @@ func scanOrder(row scanner) (ordercast.Order, error) {
 		return ordercast.Order{}, err
 	}
 	o.Status = ordercast.Status(status)
-	o.Details = []byte(details)
+	o.Details = ordercast.ServedDetails([]byte(details))
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return o, nil
 }
