@@ -25,6 +25,11 @@ type securityConfig struct {
 	Secret string
 	// JWTPublicKeys are PEM files of public keys that verify RS256/ES256 actor tokens.
 	JWTPublicKeys listFlag
+	// JWTAudience, required with JWTPublicKeys, must be an aud of every RS256/ES256 token;
+	// JWTIssuer, when set, its iss; JWTMaxLifetime caps their lifetime.
+	JWTAudience    string
+	JWTIssuer      string
+	JWTMaxLifetime time.Duration
 	// PublicTracking lets anyone watch any order without a token (demos); --demo implies it.
 	PublicTracking bool
 	TrackingTTL    time.Duration
@@ -49,6 +54,7 @@ type securityConfig struct {
 func defaultSecurity() securityConfig {
 	return securityConfig{
 		TrackingTTL:         auth.DefaultTrackingTTL,
+		JWTMaxLifetime:      auth.DefaultExternalMaxLifetime,
 		MaxStreams:          server.DefaultMaxStreams,
 		MaxStreamsPerClient: server.DefaultMaxStreamsPerClient,
 		WriteRate:           server.DefaultWriteRate,
@@ -83,6 +89,9 @@ func (l *listFlag) Set(v string) error {
 func (c *securityConfig) securityFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo")
 	fs.Var(&c.JWTPublicKeys, "jwt-public-key", "PEM `file` of public keys that verify RS256/ES256 actor tokens (repeatable or comma-separated)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "`audience` every RS256/ES256 token must name in aud (required with --jwt-public-key)")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "`issuer` every RS256/ES256 token must name in iss (optional)")
+	fs.DurationVar(&c.JWTMaxLifetime, "jwt-max-lifetime", c.JWTMaxLifetime, "longest lifetime (exp minus iat) accepted of an RS256/ES256 token")
 	fs.BoolVar(&c.PublicTracking, "public-tracking", c.PublicTracking, "anyone may watch any order without a token (demos; --demo implies it)")
 	fs.DurationVar(&c.TrackingTTL, "tracking-ttl", c.TrackingTTL, "lifetime of the tracking token returned with a created order")
 	fs.IntVar(&c.MaxStreams, "max-streams", c.MaxStreams, "most open streams on this node, 503 above (0: no limit)")
@@ -114,6 +123,10 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 		return errors.New("--read-header-timeout, --read-timeout and --idle-timeout must be positive")
 	case c.MaxHeaderBytes < 1024:
 		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.MaxHeaderBytes)
+	case len(c.JWTPublicKeys) > 0 && c.JWTAudience == "":
+		return errors.New("--jwt-public-key needs --jwt-audience: without it a token your identity provider minted for another service would act here")
+	case c.JWTMaxLifetime <= 0:
+		return fmt.Errorf("--jwt-max-lifetime must be positive, got %s", c.JWTMaxLifetime)
 	case c.MaxConnsPerPeer < 0:
 		return errors.New("--max-conns-per-peer must not be negative")
 	}
@@ -163,6 +176,7 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 	if err != nil {
 		return fmt.Errorf("--jwt-public-key: %w", err)
 	}
+	a.ExternalAudience, a.ExternalIssuer, a.ExternalMaxLifetime = c.JWTAudience, c.JWTIssuer, c.JWTMaxLifetime
 	c.authority = a
 	return nil
 }
