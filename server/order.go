@@ -58,11 +58,11 @@ type createResponse struct {
 // handleCreateOrder serves POST /v1/orders: 201 with the new order, 200 for an idempotent repeat.
 // It needs an admin or system actor token when auth is on.
 func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
-	if err := s.allowWrite(w, r); err != nil {
-		s.writeError(w, r, err)
+	actor, err := s.authenticate(r)
+	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
+		s.writeError(w, r, lerr)
 		return
 	}
-	actor, err := s.authenticate(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -155,11 +155,11 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 // handleSetStatus serves POST /v1/orders/{id}/status: apply a status change. When auth is on it
 // needs an actor token whose role may set the requested status; the event records the actor.
 func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
-	if err := s.allowWrite(w, r); err != nil {
-		s.writeError(w, r, err)
+	actor, err := s.authenticate(r)
+	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
+		s.writeError(w, r, lerr)
 		return
 	}
-	actor, err := s.authenticate(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -38,6 +38,8 @@ type securityConfig struct {
 	MaxStreamsPerClient int
 	WriteRate           float64
 	WriteBurst          int
+	AnonWriteRate       float64
+	AnonWriteBurst      int
 	ReadHeaderTimeout   time.Duration
 	ReadTimeout         time.Duration
 	MaxHeaderBytes      int
@@ -98,6 +100,8 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxStreamsPerClient, "max-streams-per-client", c.MaxStreamsPerClient, "most open streams per client address, 429 above (0: no limit)")
 	fs.Float64Var(&c.WriteRate, "write-rate", c.WriteRate, "write requests per second allowed per client address, 429 above (0: no limit)")
 	fs.IntVar(&c.WriteBurst, "write-burst", c.WriteBurst, "write requests a client address may send at once before --write-rate applies")
+	fs.Float64Var(&c.AnonWriteRate, "anon-write-rate", c.AnonWriteRate, "write requests per second per client address that fail authentication (401), a budget apart from --write-rate (0: a quarter of --write-rate)")
+	fs.IntVar(&c.AnonWriteBurst, "anon-write-burst", c.AnonWriteBurst, "unauthenticated write requests a client address may send at once (0: a quarter of --write-burst)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "longest time to read a request's headers")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "longest time to read a whole request, body included (streams clear it once open)")
 	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block accepted, in `bytes` (431 above)")
@@ -115,8 +119,8 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 		return fmt.Errorf("--tracking-ttl must be positive, got %s", c.TrackingTTL)
 	case c.MaxStreams < 0 || c.MaxStreamsPerClient < 0:
 		return errors.New("--max-streams and --max-streams-per-client must not be negative")
-	case c.WriteRate < 0 || c.WriteBurst < 0:
-		return errors.New("--write-rate and --write-burst must not be negative")
+	case c.WriteRate < 0 || c.WriteBurst < 0 || c.AnonWriteRate < 0 || c.AnonWriteBurst < 0:
+		return errors.New("--write-rate, --write-burst, --anon-write-rate and --anon-write-burst must not be negative")
 	case c.WriteRate > 0 && c.WriteBurst < 1:
 		return errors.New("--write-burst must be at least 1 when --write-rate is set")
 	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.ReadTimeout <= 0:
@@ -196,6 +200,8 @@ func (c *securityConfig) configure(srv *server.Server, demo bool) {
 		MaxStreamsPerClient: c.MaxStreamsPerClient,
 		WriteRate:           c.WriteRate,
 		WriteBurst:          c.WriteBurst,
+		AnonWriteRate:       c.AnonWriteRate,
+		AnonWriteBurst:      c.AnonWriteBurst,
 		TrustedProxies:      c.proxies,
 		CORSOrigins:         c.CORSOrigins,
 	}
