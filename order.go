@@ -187,10 +187,15 @@ func (c StatusChange) Apply(o Order) (changed bool, err error) {
 	return true, nil
 }
 
-// ValidateID checks a client-supplied order id: 1–64 characters of A-Z a-z 0-9 . _ : -.
+// ValidateID checks a client-supplied order id: 1–64 characters of A-Z a-z 0-9 . _ : -, and
+// neither . nor ..
 func ValidateID(id string) error {
 	if id == "" || len(id) > MaxIDLength {
 		return Errorf(EInvalidID, "order id must be 1 to %d characters", MaxIDLength)
+	}
+	if id == "." || id == ".." {
+		// URL paths resolve these away: such an order could never be reached.
+		return Errorf(EInvalidID, "order id must not be . or ..")
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]

@@ -357,6 +357,9 @@ func (a *Authority) AuthorizeWatchAll(token string) error {
 	if token == "" {
 		return ordercast.Errorf(ordercast.EUnauthenticated, "an admin or system token is required")
 	}
+	if _, _, err := a.ParseTracking(token); err == nil {
+		return ordercast.Errorf(ordercast.EForbidden, "a tracking token watches its one order only (/v1/orders/{id}/stream); watching every order needs an admin or system token")
+	}
 	actor, err := a.ParseActor(token)
 	if err != nil {
 		return err

@@ -95,7 +95,8 @@ func TestTrackingToken(t *testing.T) {
 	// A tracking token is not an actor token.
 	_, err = a.ParseActor(tok)
 	wantCode(t, err, ordercast.EUnauthenticated)
-	wantCode(t, a.AuthorizeWatchAll(tok), ordercast.EUnauthenticated)
+	// It is a valid token for something else: 403 saying so, not a misleading 401.
+	wantCode(t, a.AuthorizeWatchAll(tok), ordercast.EForbidden)
 }
 
 func TestBadTokensRefused(t *testing.T) {

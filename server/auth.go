@@ -142,7 +142,7 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 				Expires:  exp,
 				MaxAge:   max(int(time.Until(exp).Seconds()), 1),
 				HttpOnly: true,
-				Secure:   r.TLS != nil,
+				Secure:   s.viaHTTPS(r),
 				SameSite: http.SameSiteStrictMode,
 			})
 		}
@@ -182,4 +182,17 @@ func blindError(a auth.Actor, err error) error {
 		return ordercast.Errorf(ordercast.EInvalidTransition, "the order cannot move to this status from where it is; no change was made")
 	}
 	return err
+}
+
+// viaHTTPS reports whether the client reached us over HTTPS: directly, or through a trusted
+// proxy that terminated TLS and says so in X-Forwarded-Proto (from anyone else it is ignored).
+func (s *Server) viaHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !trusted(s.Limits.TrustedProxies, peerAddr(r.RemoteAddr)) {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }

@@ -140,7 +140,7 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if r.URL.Query().Has("wait") {
+	if r.URL.Query().Has("wait") && r.Method != http.MethodHead { // HEAD is answered at once
 		s.handleLongPoll(w, r, id)
 		return
 	}

@@ -336,6 +336,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
 	mux.HandleFunc(patWebSocket, s.handleWebSocket)
 	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
+	// HEAD would otherwise reach the GET handlers and open (and hold) a stream.
+	mux.HandleFunc("HEAD /v1/orders/{id}/stream", s.handleStreamHead)
+	mux.HandleFunc("HEAD /v1/orders/{id}/ws", s.handleStreamHead)
+	mux.HandleFunc("HEAD /v1/stream", s.handleStreamHead)
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /track/{id}", s.handleTrack)
 	mux.HandleFunc("GET /console", s.handleConsole)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -111,5 +112,13 @@ func redactURL(db string) string {
 	if err != nil {
 		return "(unparsable URL)"
 	}
+	// libpq also takes the password (and a client key's passphrase) as query parameters.
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.Redacted()
 }

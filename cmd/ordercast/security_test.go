@@ -187,3 +187,17 @@ func TestServeAuthEndToEnd(t *testing.T) {
 		t.Error("demo: the console page carries no token")
 	}
 }
+
+// TestRedactURL: a database password is hidden in logs wherever the URL carries it: user:pass,
+// or libpq's password query parameter.
+func TestRedactURL(t *testing.T) {
+	for _, u := range []string{
+		"postgres://app:hunter2@db:5432/ordercast?sslmode=disable",
+		"postgres://app@db:5432/ordercast?password=hunter2&sslmode=disable",
+		"postgresql://db/ordercast?sslpassword=hunter2",
+	} {
+		if got := redactURL(u); strings.Contains(got, "hunter2") || !strings.Contains(got, "db") {
+			t.Errorf("redactURL(%s) = %s", u, got)
+		}
+	}
+}
