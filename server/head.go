@@ -22,7 +22,9 @@ func (s *Server) handleStreamHead(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
+	if r.Pattern != "HEAD /v1/orders/{id}/ws" { // a WebSocket's GET is an upgrade, with no body type
+		w.Header().Set("Content-Type", "text/event-stream")
+	}
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 }

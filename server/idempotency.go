@@ -64,6 +64,13 @@ func (s *Server) replayIdempotent(w http.ResponseWriter, r *http.Request, idem *
 			"this Idempotency-Key was used with another request; use a new key for a new request"))
 	default:
 		w.Header().Set(IdempotentReplayedHeader, "true")
+		if a.Status == http.StatusCreated {
+			// The first answer's Location too: it names the order the body describes.
+			var created struct{ ID string }
+			if json.Unmarshal(a.Body, &created) == nil && ordercast.ValidateID(created.ID) == nil {
+				w.Header().Set("Location", "/v1/orders/"+created.ID)
+			}
+		}
 		writeRawJSON(w, a.Status, a.Body)
 	}
 	return true

@@ -44,7 +44,8 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Fatalf("first create: %d %s", first.StatusCode, firstBody)
 	}
 	again, againBody := post(t, base+"/v1/orders", "create-1", `{"details":{"items":2}}`)
-	if again.StatusCode != http.StatusCreated || againBody != firstBody || again.Header.Get(server.IdempotentReplayedHeader) != "true" {
+	if again.StatusCode != http.StatusCreated || againBody != firstBody || again.Header.Get(server.IdempotentReplayedHeader) != "true" ||
+		again.Header.Get("Location") != first.Header.Get("Location") {
 		t.Fatalf("retry: %d %s (replayed %q), want 201 %s", again.StatusCode, againBody, again.Header.Get(server.IdempotentReplayedHeader), firstBody)
 	}
 	active, err := ts.store.ActiveOrders(context.Background(), 0)
