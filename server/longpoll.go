@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -60,6 +62,10 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id strin
 	}
 	// The server-wide WriteTimeout is shorter than the longest wait: move this response's
 	// deadline past the wait, as the streams do before each write.
+	if err := streamReadsNothing(w); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	rc := http.NewResponseController(w)
 	if err := rc.SetWriteDeadline(time.Now().Add(wait + s.StreamWriteTimeout)); err != nil {
 		s.writeError(w, r, err)
@@ -103,7 +109,10 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id strin
 func parseWait(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		n, nerr := strconv.ParseUint(v, 10, 32)
+		n, nerr := strconv.ParseUint(v, 10, 64)
+		if errors.Is(nerr, strconv.ErrRange) {
+			n, nerr = math.MaxUint64, nil // all digits, just very many: as capped as any long wait
+		}
 		if nerr != nil {
 			return 0, ordercast.Errorf(ordercast.EInvalid, "wait must be a duration such as 30s")
 		}

@@ -88,6 +88,11 @@ func (s *Server) observe(mux http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
+		// Every answer is what its Content-Type says; browsers must not guess otherwise.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		l := &requestLog{id: id, remaining: 1}
 		r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, l))
 		rw := &recordingWriter{ResponseWriter: w}

@@ -25,7 +25,13 @@ const (
 	DefaultStreamWriteTimeout = 10 * time.Second
 	DefaultMaxBodyBytes       = 64 << 10
 	DefaultReadHeaderTimeout  = 10 * time.Second
-	DefaultIdleTimeout        = 120 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included, so a client that sends
+	// headers and never the body cannot hold a connection; streams clear it once set up.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultMaxHeaderBytes bounds request headers: tokens and cookies fit many times over, and
+	// unfinished header lines cannot pin a MiB per connection (net/http's default).
+	DefaultMaxHeaderBytes = 32 << 10
+	DefaultIdleTimeout    = 120 * time.Second
 	// DefaultWriteTimeout bounds ordinary responses; streams move their own deadline forward
 	// before every write, so it never cuts them.
 	DefaultWriteTimeout = 30 * time.Second
@@ -80,8 +86,16 @@ type Server struct {
 	ReadyChecks []func(context.Context) error
 
 	ReadHeaderTimeout time.Duration
-	IdleTimeout       time.Duration
-	WriteTimeout      time.Duration
+	// ReadTimeout bounds reading each request, headers and body; a stream clears it once it is
+	// set up, since it reads nothing more.
+	ReadTimeout    time.Duration
+	IdleTimeout    time.Duration
+	WriteTimeout   time.Duration
+	MaxHeaderBytes int
+
+	// IdempotencyTTL is how long the answer to a write with an Idempotency-Key is kept for its
+	// retries.
+	IdempotencyTTL time.Duration
 
 	// Auth is who may watch and change orders; nil means open (see Auth).
 	Auth *Auth
@@ -114,6 +128,9 @@ func New(store ordercast.Store, h *hub.Hub) *Server {
 		StreamWriteTimeout: DefaultStreamWriteTimeout,
 		MaxBodyBytes:       DefaultMaxBodyBytes,
 		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
+		ReadTimeout:        DefaultReadTimeout,
+		MaxHeaderBytes:     DefaultMaxHeaderBytes,
+		IdempotencyTTL:     DefaultIdempotencyTTL,
 		IdleTimeout:        DefaultIdleTimeout,
 		WriteTimeout:       DefaultWriteTimeout,
 		Metrics:            NewMetrics(),
@@ -143,6 +160,10 @@ func (s *Server) Open() error {
 		return errors.New("server: h2c is cleartext HTTP/2 and cannot be combined with TLS")
 	case s.Auth != nil && s.Auth.Tokens == nil:
 		return errors.New("server: Auth needs Tokens")
+	case s.IdempotencyTTL <= 0:
+		return errors.New("server: idempotency TTL must be positive")
+	case s.ReadTimeout < 0 || s.MaxHeaderBytes < 0 || s.Limits.MaxConnsPerPeer < 0:
+		return errors.New("server: read timeout, max header bytes and max connections per peer must not be negative")
 	case s.Limits.MaxStreams < 0 || s.Limits.MaxStreamsPerClient < 0 || s.Limits.WriteRate < 0 || s.Limits.WriteBurst < 0:
 		return errors.New("server: limits must not be negative")
 	}
@@ -174,11 +195,16 @@ func (s *Server) Open() error {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
 	s.ln = ln
+	if s.Limits.MaxConnsPerPeer > 0 {
+		ln = newPeerCapListener(ln, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies, s.Logger)
+	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		Protocols:         &protocols,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		ReadTimeout:       s.ReadTimeout,
+		MaxHeaderBytes:    s.MaxHeaderBytes,
 		IdleTimeout:       s.IdleTimeout,
 		WriteTimeout:      s.WriteTimeout,
 		ConnState:         s.Metrics.connState,
@@ -288,6 +314,8 @@ const (
 	patHealthz = "GET /healthz"
 	patReadyz  = "GET /readyz"
 	patMetrics = "GET /metrics"
+	// patWebSocket is singled out by the stream set-up: a WebSocket client is not an EventSource.
+	patWebSocket = "GET /v1/orders/{id}/ws"
 )
 
 // Handler returns the routes of the API, wrapped so that every request gets an id, a log line
@@ -306,8 +334,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/orders/{id}/status", s.handleSetStatus)
 	mux.HandleFunc("GET /v1/orders/{id}/events", s.handleEvents)
 	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
-	mux.HandleFunc("GET /v1/orders/{id}/ws", s.handleWebSocket)
+	mux.HandleFunc(patWebSocket, s.handleWebSocket)
 	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
+	// HEAD would otherwise reach the GET handlers and open (and hold) a stream.
+	mux.HandleFunc("HEAD /v1/orders/{id}/stream", s.handleStreamHead)
+	mux.HandleFunc("HEAD /v1/orders/{id}/ws", s.handleStreamHead)
+	mux.HandleFunc("HEAD /v1/stream", s.handleStreamHead)
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /track/{id}", s.handleTrack)
 	mux.HandleFunc("GET /console", s.handleConsole)
@@ -333,8 +365,15 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {
-		s.Logger.Warn("readiness: store unreachable", "request_id", RequestID(ctx), "err", err)
-		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "store unreachable"))
+		// The store logs an outage once when it starts; say why here, in the store's own words
+		// for an outage it recognised ("the database is read-only; …"), never the driver's text.
+		msg := "store unreachable"
+		if ordercast.ErrorCode(err) == ordercast.EUnavailable {
+			msg = "store unavailable: " + ordercast.ErrorMessage(err)
+		} else {
+			s.Logger.Warn("readiness: store unreachable", "request_id", RequestID(ctx), "err", err)
+		}
+		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "%s", msg))
 		return
 	}
 	for _, check := range s.ReadyChecks {

@@ -100,10 +100,18 @@ func (s *Server) startWatch(w http.ResponseWriter, r *http.Request) (*watchStart
 	if err != nil {
 		sub.Close()
 		release()
+		if r.Pattern != patWebSocket && s.answerStreamStoreAway(w, r, err) {
+			return nil, false
+		}
 		s.writeError(w, r, err)
 		return nil, false
 	}
 	ws.sub, ws.release = sub, release
+	if err := streamReadsNothing(w); err != nil {
+		ws.done()
+		s.Logger.Debug("stream set-up: clear read deadline", "request_id", RequestID(r.Context()), "err", err)
+		return nil, false
+	}
 	return ws, true
 }
 

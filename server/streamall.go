@@ -48,10 +48,17 @@ func (s *Server) handleStreamAll(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	snap, err := s.activeSnapshot(ctx)
 	if err != nil {
+		if s.answerStreamStoreAway(w, r, err) {
+			return
+		}
 		s.writeError(w, r, err)
 		return
 	}
 
+	if err := streamReadsNothing(w); err != nil {
+		s.Logger.Debug("stream set-up: clear read deadline", "request_id", RequestID(ctx), "err", err)
+		return
+	}
 	st, sse := s.newSSEStream(w, 0)
 	sse.retry(s.Retry)
 	seen := snap.write(sse)

@@ -103,6 +103,14 @@ var servingLine = regexp.MustCompile(`ordercast is serving on (http://\S+)`)
 // env adds ORDERCAST_* variables, overriding the defaults below.
 func startNode(t *testing.T, db string, env ...string) *node {
 	t.Helper()
+	n, urls := launchNode(t, db, env...)
+	n.awaitServing(t, urls)
+	return n
+}
+
+// launchNode starts `ordercast serve` against db; awaitServing then waits for it to serve.
+func launchNode(t *testing.T, db string, env ...string) (*node, chan string) {
+	t.Helper()
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "info")
 	// --db through the environment, as a deployment would pass a secret. Watching is public and
@@ -142,6 +150,11 @@ func startNode(t *testing.T, db string, env ...string) *node {
 			t.Logf("node %s (pid %d) log:\n%s", n.url, cmd.Process.Pid, n.stderr.String())
 		}
 	})
+	return n, urls
+}
+
+func (n *node) awaitServing(t *testing.T, urls chan string) {
+	t.Helper()
 	select {
 	case n.url = <-urls:
 	case <-n.done:
@@ -150,7 +163,6 @@ func startNode(t *testing.T, db string, env ...string) *node {
 		t.Fatalf("ordercast did not start:\n%s", n.stderr.String())
 	}
 	waitReady(t, n.url)
-	return n
 }
 
 // kill ends the node with SIGKILL: no drain, no goodbye.
