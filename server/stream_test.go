@@ -105,8 +105,8 @@ func TestStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
 	bothHoldings(t, testStreamSendsCurrentStatusThenEveryChange)
 }
 
-func testStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamSendsCurrentStatusThenEveryChange(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
 	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
@@ -138,8 +138,8 @@ func TestStreamResumesAfterLastEventID(t *testing.T) {
 	bothHoldings(t, testStreamResumesAfterLastEventID)
 }
 
-func testStreamResumesAfterLastEventID(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamResumesAfterLastEventID(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
 	for _, st := range []ordercast.Status{"confirmed", "preparing", "ready"} {
@@ -186,9 +186,9 @@ func TestStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
 	bothHoldings(t, testStreamDoesNotLoseChangeCommittedDuringFirstRead)
 }
 
-func testStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
+func testStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T, hold holding) {
 	var rs *raceStore
-	ts := newServer(t, func(s *server.Server) {
+	ts := hold.newServer(t, func(s *server.Server) {
 		rs = &raceStore{Store: s.Store}
 		s.Store = rs
 	})
@@ -207,8 +207,8 @@ func testStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
 
 func TestStreamFillsGapFromStore(t *testing.T) { bothHoldings(t, testStreamFillsGapFromStore) }
 
-func testStreamFillsGapFromStore(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamFillsGapFromStore(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
 	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
@@ -225,8 +225,8 @@ func TestStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
 	bothHoldings(t, testStreamCatchesUpAfterMailboxOverflow)
 }
 
-func testStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamCatchesUpAfterMailboxOverflow(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	ts.hub.MailboxSize = 1
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -247,8 +247,8 @@ func testStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
 
 func TestStreamHeartbeat(t *testing.T) { bothHoldings(t, testStreamHeartbeat) }
 
-func testStreamHeartbeat(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 20 * time.Millisecond })
+func testStreamHeartbeat(t *testing.T, hold holding) {
+	ts := hold.newServer(t, func(s *server.Server) { s.Heartbeat = 20 * time.Millisecond })
 	mustCreate(t, ts.URL(), "o-1")
 	c := &client.Client{BaseURL: ts.URL()}
 	pings := 0
@@ -271,8 +271,8 @@ func TestWriteTimeoutDoesNotCutStreams(t *testing.T) {
 	bothHoldings(t, testWriteTimeoutDoesNotCutStreams)
 }
 
-func testWriteTimeoutDoesNotCutStreams(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) {
+func testWriteTimeoutDoesNotCutStreams(t *testing.T, hold holding) {
+	ts := hold.newServer(t, func(s *server.Server) {
 		s.WriteTimeout = 50 * time.Millisecond
 		s.Heartbeat = 20 * time.Millisecond
 	})
@@ -300,8 +300,8 @@ func TestStreamEndsAfterTerminalThen204(t *testing.T) {
 	bothHoldings(t, testStreamEndsAfterTerminalThen204)
 }
 
-func testStreamEndsAfterTerminalThen204(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamEndsAfterTerminalThen204(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
 	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
@@ -325,8 +325,8 @@ func testStreamEndsAfterTerminalThen204(t *testing.T) {
 
 func TestClientLeavingFreesWatcher(t *testing.T) { bothHoldings(t, testClientLeavingFreesWatcher) }
 
-func testClientLeavingFreesWatcher(t *testing.T) {
-	ts := newServer(t, nil)
+func testClientLeavingFreesWatcher(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	for i := range 20 {
 		mustCreate(t, base, "o-"+strconv.Itoa(i))
@@ -372,8 +372,8 @@ func TestShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
 	bothHoldings(t, testShutdownClosesStreamsAndClientResumesAfterRestart)
 }
 
-func testShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) { s.Retry = 20 * time.Millisecond })
+func testShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T, hold holding) {
+	ts := hold.newServer(t, func(s *server.Server) { s.Retry = 20 * time.Millisecond })
 	base, path := ts.URL(), ts.path
 	mustCreate(t, base, "o-1")
 	c := &client.Client{BaseURL: base}
@@ -388,11 +388,11 @@ func testShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
 		t.Fatalf("%d watchers left after shutdown", got)
 	}
 	// While the node is down, another writer moves the order on.
-	down := openServer(t, path, func(s *server.Server) { s.Addr = "127.0.0.1:0" })
+	down := hold.openServer(t, path, func(s *server.Server) { s.Addr = "127.0.0.1:0" })
 	mustSetStatus(t, down.URL(), "o-1", "preparing")
 	down.close(t)
 
-	restarted := openServer(t, path, func(s *server.Server) { s.Addr = base[len("http://"):] })
+	restarted := hold.openServer(t, path, func(s *server.Server) { s.Addr = base[len("http://"):] })
 	wantSeqStatus(t, watchNext(t, w), 3, "preparing")
 	mustSetStatus(t, restarted.URL(), "o-1", "ready")
 	wantSeqStatus(t, watchNext(t, w), 4, "ready")

@@ -9,7 +9,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
-	"github.com/ordercast/ordercast/server"
+	"github.com/ordercast/ordercast/stream"
 )
 
 // allStreamEvent is one event read from GET /v1/stream.
@@ -47,8 +47,8 @@ func openAllStream(t *testing.T, srv *pageServer) func() allStreamEvent {
 
 func snapshotIDs(t *testing.T, ev allStreamEvent) map[string]ordercast.Status {
 	t.Helper()
-	if ev.name != server.EventSnapshot {
-		t.Fatalf("got event %q, want %q", ev.name, server.EventSnapshot)
+	if ev.name != stream.EventSnapshot {
+		t.Fatalf("got event %q, want %q", ev.name, stream.EventSnapshot)
 	}
 	var orders []ordercast.Order
 	if err := json.Unmarshal([]byte(ev.data), &orders); err != nil {
@@ -85,8 +85,8 @@ func TestStreamAllSendsSnapshotThenChanges(t *testing.T) {
 		if err := json.Unmarshal([]byte(ev.data), &got); err != nil {
 			t.Fatal(err)
 		}
-		if ev.name != server.EventStatus || ev.id != "" {
-			t.Fatalf("got event %q with id %q, want %q without id (a reconnect gets a snapshot)", ev.name, ev.id, server.EventStatus)
+		if ev.name != stream.EventStatus || ev.id != "" {
+			t.Fatalf("got event %q with id %q, want %q without id (a reconnect gets a snapshot)", ev.name, ev.id, stream.EventStatus)
 		}
 		if got.OrderID != want.OrderID || got.Seq != want.Seq || got.Status != want.Status || got.Note != want.Note {
 			t.Fatalf("got %+v, want %+v", got, want)
