@@ -102,6 +102,7 @@ func wantSeqStatus(t *testing.T, ev ordercast.Event, seq int64, status ordercast
 }
 
 func TestStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamSendsCurrentStatusThenEveryChange)
 }
 
@@ -135,6 +136,7 @@ func testStreamSendsCurrentStatusThenEveryChange(t *testing.T, hold holding) {
 }
 
 func TestStreamResumesAfterLastEventID(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamResumesAfterLastEventID)
 }
 
@@ -183,6 +185,7 @@ func (s *raceStore) EventsAfter(ctx context.Context, id string, after int64, lim
 }
 
 func TestStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamDoesNotLoseChangeCommittedDuringFirstRead)
 }
 
@@ -205,7 +208,10 @@ func testStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T, hold hold
 	wantSeqStatus(t, next(t, r), 3, "preparing") // the change that committed in the window
 }
 
-func TestStreamFillsGapFromStore(t *testing.T) { bothHoldings(t, testStreamFillsGapFromStore) }
+func TestStreamFillsGapFromStore(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, testStreamFillsGapFromStore)
+}
 
 func testStreamFillsGapFromStore(t *testing.T, hold holding) {
 	ts := hold.newServer(t, nil)
@@ -222,6 +228,7 @@ func testStreamFillsGapFromStore(t *testing.T, hold holding) {
 }
 
 func TestStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamCatchesUpAfterMailboxOverflow)
 }
 
@@ -245,7 +252,10 @@ func testStreamCatchesUpAfterMailboxOverflow(t *testing.T, hold holding) {
 	}
 }
 
-func TestStreamHeartbeat(t *testing.T) { bothHoldings(t, testStreamHeartbeat) }
+func TestStreamHeartbeat(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, testStreamHeartbeat)
+}
 
 func testStreamHeartbeat(t *testing.T, hold holding) {
 	ts := hold.newServer(t, func(s *server.Server) { s.Heartbeat = 20 * time.Millisecond })
@@ -268,6 +278,7 @@ func testStreamHeartbeat(t *testing.T, hold holding) {
 // TestWriteTimeoutDoesNotCutStreams holds a stream open for many times the server-wide
 // WriteTimeout (counted in heartbeats, not slept) and then still receives an event on it.
 func TestWriteTimeoutDoesNotCutStreams(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testWriteTimeoutDoesNotCutStreams)
 }
 
@@ -297,6 +308,7 @@ func testWriteTimeoutDoesNotCutStreams(t *testing.T, hold holding) {
 }
 
 func TestStreamEndsAfterTerminalThen204(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamEndsAfterTerminalThen204)
 }
 
@@ -323,7 +335,10 @@ func testStreamEndsAfterTerminalThen204(t *testing.T, hold holding) {
 	}
 }
 
-func TestClientLeavingFreesWatcher(t *testing.T) { bothHoldings(t, testClientLeavingFreesWatcher) }
+func TestClientLeavingFreesWatcher(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, testClientLeavingFreesWatcher)
+}
 
 func testClientLeavingFreesWatcher(t *testing.T, hold holding) {
 	ts := hold.newServer(t, nil)
@@ -369,6 +384,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // commits a change while it is down, starts it again on the same address and database, and
 // checks the watch resumes with exactly the events it missed.
 func TestShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testShutdownClosesStreamsAndClientResumesAfterRestart)
 }
 

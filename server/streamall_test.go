@@ -62,7 +62,12 @@ func snapshotIDs(t *testing.T, ev allStreamEvent) map[string]ordercast.Status {
 }
 
 func TestStreamAllSendsSnapshotThenChanges(t *testing.T) {
-	srv := startPageServer(t)
+	t.Parallel()
+	bothHoldings(t, testStreamAllSendsSnapshotThenChanges)
+}
+
+func testStreamAllSendsSnapshotThenChanges(t *testing.T, hold holding) {
+	srv := startPageServerHolding(t, hold)
 	srv.createOrder("a-active")
 	srv.createOrder("a-done")
 	srv.setStatus("a-done", ordercast.StatusDelivered, "")
@@ -104,7 +109,12 @@ func TestStreamAllSendsSnapshotThenChanges(t *testing.T) {
 // tells the all-orders watchers they may have missed events (what a mailbox overflow or a
 // reconnected cluster listener does): the console's stream must send a fresh snapshot that has it.
 func TestStreamAllResendsSnapshotAfterMissedChanges(t *testing.T) {
-	srv := startPageServer(t)
+	t.Parallel()
+	bothHoldings(t, testStreamAllResendsSnapshotAfterMissedChanges)
+}
+
+func testStreamAllResendsSnapshotAfterMissedChanges(t *testing.T, hold holding) {
+	srv := startPageServerHolding(t, hold)
 	srv.createOrder("a-1")
 	next := openAllStream(t, srv)
 	if snap := snapshotIDs(t, next()); snap["a-1"] != ordercast.StatusPlaced {

@@ -63,7 +63,7 @@ func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Wat
 		s.writeError(w, r, err)
 		return nil, false
 	}
-	lastID, err := LastEventID(r)
+	lastID, err := lastEventID(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return nil, false
@@ -114,9 +114,9 @@ func (s *Server) streamEnd(r *http.Request) func(stream.End) {
 	}
 }
 
-// LastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
+// lastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
 // parameter for clients that cannot set headers. Absent means 0 (from the current state).
-func LastEventID(r *http.Request) (int64, error) {
+func lastEventID(r *http.Request) (int64, error) {
 	v := r.Header.Get("Last-Event-ID")
 	if v == "" {
 		v = r.URL.Query().Get("lastEventId")
@@ -136,9 +136,9 @@ func ParseLastEventID(v string) (int64, error) {
 	return n, nil
 }
 
-// MaxLongPollWait caps the wait of a long poll: longer asks are shortened to it. Proxies and
+// maxLongPollWait caps the wait of a long poll: longer asks are shortened to it. Proxies and
 // load balancers commonly cut idle requests at 60 s.
-const MaxLongPollWait = 60 * time.Second
+const maxLongPollWait = 60 * time.Second
 
 // handleLongPoll serves GET /v1/orders/{id}?wait=30s&after_version=N (authorized by
 // handleGetOrder): the order as soon as its version is past N. It answers at once when it already
@@ -146,7 +146,7 @@ const MaxLongPollWait = 60 * time.Second
 // change commits or the wait ends, and then answers 200 with the order either way: the client
 // compares the version, so a timeout needs no status of its own (304 would need validators, and
 // some clients and proxies treat it specially). wait is a Go duration or a number of seconds,
-// capped at MaxLongPollWait; after_version defaults to 0. A held request counts against the stream
+// capped at maxLongPollWait; after_version defaults to 0. A held request counts against the stream
 // limits.
 func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id string) {
 	q := r.URL.Query()
@@ -180,7 +180,7 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id strin
 }
 
 // parseWait reads the wait of a long poll: a Go duration ("30s") or whole seconds ("30"), not
-// negative, capped at MaxLongPollWait.
+// negative, capped at maxLongPollWait.
 func parseWait(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
 	if err != nil {
@@ -188,10 +188,10 @@ func parseWait(v string) (time.Duration, error) {
 		if nerr != nil {
 			return 0, ordercast.Errorf(ordercast.EInvalid, "wait must be a duration such as 30s")
 		}
-		d = time.Duration(min(n, uint64(MaxLongPollWait/time.Second))) * time.Second
+		d = time.Duration(min(n, uint64(maxLongPollWait/time.Second))) * time.Second
 	}
 	if d < 0 {
 		return 0, ordercast.Errorf(ordercast.EInvalid, "wait must not be negative")
 	}
-	return min(d, MaxLongPollWait), nil
+	return min(d, maxLongPollWait), nil
 }

@@ -5,7 +5,7 @@
 // A watch is set up one way (Engine.Watch: admit, subscribe to the hub, then read the store, so no
 // change falls in between), then run by the same delivery rules whoever holds it: dedupe by seq,
 // gap and overflow catch-up from the store, heartbeats, lifetime, drain, write deadlines, end
-// reasons, counting. A Transport only moves frames; a holder only moves bytes and time.
+// reasons, counting. A transport only moves frames; a holder only moves bytes and time.
 package stream
 
 import (
@@ -21,9 +21,9 @@ import (
 	"github.com/ordercast/ordercast/hub"
 )
 
-// DefaultSnapshotLimit bounds the active orders sent in one snapshot of the all-orders stream: an
+// snapshotLimit bounds the active orders sent in one snapshot of the all-orders stream: an
 // operator's console shows a screenful, and a snapshot is re-sent on every reconnect.
-const DefaultSnapshotLimit = 500
+const snapshotLimit = 500
 
 // Why a stream ended: the values of End.Reason, for metrics labels and the request log.
 const (
@@ -166,8 +166,8 @@ func (e *Engine) BeginDrain(window time.Duration) {
 	}
 }
 
-// Closing reports whether the drain has begun: new streams go elsewhere.
-func (e *Engine) Closing() bool {
+// draining reports whether the drain has begun: new streams go elsewhere.
+func (e *Engine) draining() bool {
 	select {
 	case <-e.closing:
 		return true

@@ -62,7 +62,7 @@ type holder struct {
 	wg     sync.WaitGroup
 }
 
-// heldStream is one stream held by the poller. It is its own Transport: its frames go to the
+// heldStream is one stream held by the poller. It is its own transport: its frames go to the
 // poller's connection as HTTP/1.1 chunks.
 type heldStream struct {
 	h       *holder
@@ -75,7 +75,7 @@ type heldStream struct {
 	queued atomic.Bool // on the work queue, or about to be
 }
 
-var _ Transport = (*heldStream)(nil)
+var _ transport = (*heldStream)(nil)
 
 func openHolder(e *Engine) (*holder, error) {
 	p := poller.New()

@@ -148,7 +148,7 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 func (e *Engine) LongPoll(ctx context.Context, w http.ResponseWriter, wt *Watch, after int64, wait time.Duration) (ordercast.Order, error) {
 	defer wt.Close()
 	o := wt.order
-	if o.Version > after || o.Status.Terminal() || wait == 0 || e.Closing() {
+	if o.Version > after || o.Status.Terminal() || wait == 0 || e.draining() {
 		return o, nil
 	}
 	// The server-wide WriteTimeout is shorter than the longest wait: move this response's

@@ -13,10 +13,10 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-// Transport moves a stream's frames to its client. It knows no delivery rule: what to send, when,
+// transport moves a stream's frames to its client. It knows no delivery rule: what to send, when,
 // and why a stream ends are the engine's. A new transport implements these three and nothing else
 // (after centrifugal/centrifuge's Transport).
-type Transport interface {
+type transport interface {
 	// Write sends one frame and pushes it to the client.
 	Write(frame []byte) error
 	// WriteMany sends frames in order, under one write deadline, and pushes them to the client.
@@ -26,9 +26,9 @@ type Transport interface {
 	Close(reason string, last ordercast.Status) error
 }
 
-// Pinger is a Transport with keep-alives of its own (WebSocket pings), sent instead of the
+// pinger is a transport with keep-alives of its own (WebSocket pings), sent instead of the
 // framing's heartbeat frame. Ping waits for the answer: a client that cannot answer in time is stuck.
-type Pinger interface {
+type pinger interface {
 	Ping() error
 }
 
@@ -41,7 +41,7 @@ type responseTransport struct {
 	timeout time.Duration
 }
 
-var _ Transport = (*responseTransport)(nil)
+var _ transport = (*responseTransport)(nil)
 
 func (t *responseTransport) Write(frame []byte) error { return t.WriteMany(frame) }
 
@@ -71,8 +71,8 @@ type wsTransport struct {
 }
 
 var (
-	_ Transport = (*wsTransport)(nil)
-	_ Pinger    = (*wsTransport)(nil)
+	_ transport = (*wsTransport)(nil)
+	_ pinger    = (*wsTransport)(nil)
 )
 
 func (t *wsTransport) Write(frame []byte) error { return t.WriteMany(frame) }

@@ -51,7 +51,7 @@ type Watch struct {
 // read the store. Subscribing before reading (DESIGN.md rule 2) is what guarantees that no change
 // falls between the snapshot and the live feed. Errors are the domain's (ordercast.Error).
 func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
-	if req.Scope != OrderState && e.Closing() {
+	if req.Scope != OrderState && e.draining() {
 		return nil, ordercast.Errorf(ordercast.EUnavailable, "shutting down")
 	}
 	release := func() {}
@@ -110,12 +110,6 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
 	return err
 }
 
-// Ended reports whether the client already has the order's terminal event: nothing will follow.
-func (w *Watch) Ended() bool { return w.ended }
-
-// Order is the order as read when the watch was set up.
-func (w *Watch) Order() ordercast.Order { return w.order }
-
 // Close unsubscribes and gives the watch's place under the limits back. Serve calls do it.
 func (w *Watch) Close() {
 	w.sub.Close()
@@ -129,7 +123,7 @@ type snapshot struct {
 }
 
 func (e *Engine) activeSnapshot(ctx context.Context) (snapshot, error) {
-	orders, err := e.store.ActiveOrders(ctx, DefaultSnapshotLimit)
+	orders, err := e.store.ActiveOrders(ctx, snapshotLimit)
 	if err != nil {
 		return snapshot{}, fmt.Errorf("read active orders: %w", err)
 	}

@@ -14,7 +14,7 @@ import (
 // its holder serialises calls, except for the counters.
 type watcher struct {
 	e       *Engine
-	t       Transport
+	t       transport
 	f       framing
 	scope   Scope
 	orderID string
@@ -29,7 +29,7 @@ type watcher struct {
 
 	out     []byte // frames queued for the next flush, back to back
 	ends    []int  // where each queued frame ends in out
-	ping    bool   // a Pinger transport owes a ping
+	ping    bool   // a pinger transport owes a ping
 	pending int    // events queued since the last flush
 	liveAt  []time.Time
 	live    bool // past the backlog: events are fresh commits, their latency is measured
@@ -44,7 +44,7 @@ type watcher struct {
 
 // init sets w up from a watch and queues what opens the stream: the preamble, then the backlog or
 // the snapshot. The watch's subscription and place under the limits move to w.
-func (w *watcher) init(e *Engine, t Transport, f framing, wt *Watch, end func(End)) {
+func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(End)) {
 	*w = watcher{
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
 		end: end, last: wt.last,
@@ -92,7 +92,7 @@ func (w *watcher) queue(m *hub.Message) {
 
 // heartbeat queues a keep-alive.
 func (w *watcher) heartbeat() {
-	if _, ok := w.t.(Pinger); ok {
+	if _, ok := w.t.(pinger); ok {
 		w.ping = true
 		return
 	}
@@ -192,7 +192,7 @@ func (w *watcher) flush() error {
 	}
 	if w.ping {
 		w.ping = false
-		if err := w.t.(Pinger).Ping(); err != nil {
+		if err := w.t.(pinger).Ping(); err != nil {
 			return err
 		}
 	}
