@@ -106,8 +106,14 @@ func openHolder(e *Engine) (*holder, error) {
 // connection is closed and end called.
 func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 	nc, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return err // ErrNotSupported when the writer cannot hijack: nothing was written
+	switch {
+	case errors.Is(err, http.ErrNotSupported):
+		return err // the writer cannot hijack: nothing was written
+	case err != nil:
+		err = fmt.Errorf("take the connection over: %w", err)
+		wt.Close()
+		end(End{Err: err})
+		return err
 	}
 	// Nothing is buffered for writing yet; a pipelined request in the reader is ignored, as the
 	// poller ignores anything else the client sends.
@@ -155,9 +161,9 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 	hs.mu.Unlock()
 	switch {
 	case err != nil:
-		hs.closeWith(ReasonWriteError, err) // the poller closed it already; the reason it gave wins
+		hs.end(ReasonWriteError, err) // the poller closed it already; the reason it gave wins
 	case ended:
-		_ = hs.Close(ReasonTerminal, hs.w.lastStatus)
+		hs.end(ReasonTerminal, nil)
 	default:
 		hs.w.sub.OnReady(hs.schedule) // live events from now on; at once if some already queued
 	}
@@ -182,28 +188,33 @@ func (hs *heldStream) WriteMany(frames ...[]byte) error {
 	return hs.conn.Load().Write(chunk)
 }
 
-// Close ends the response after the terminal event and closes once the client has it all;
-// for any other reason it closes at once.
+// Close ends the stream for reason; see end.
 func (hs *heldStream) Close(reason string, _ ordercast.Status) error {
-	conn := hs.conn.Load()
-	if conn == nil {
-		return nil
-	}
-	if reason != ReasonTerminal {
-		conn.Close(&closeCause{reason: reason})
-		return nil
-	}
-	if err := conn.Write(hs.h.lastChunk); err != nil {
-		return err // closed already, with its own reason
-	}
-	conn.CloseAfterFlush(&closeCause{reason: ReasonTerminal})
+	hs.end(reason, nil)
 	return nil
 }
 
-// closeWith closes the connection for reason, keeping err for the log line.
-func (hs *heldStream) closeWith(reason string, err error) {
-	if conn := hs.conn.Load(); conn != nil {
-		conn.Close(&closeCause{reason: reason, err: err})
+// end closes the stream's connection for reason, keeping err for the log line. A stream the
+// engine chose to end (terminal, lifetime, drain, a failed catch-up) ends its body, as net/http
+// does when a handler returns, and closes once the client has it all; a connection that failed
+// or went closes at once.
+func (hs *heldStream) end(reason string, err error) {
+	conn := hs.conn.Load()
+	if conn == nil {
+		return
+	}
+	cause := &closeCause{reason: reason, err: err}
+	switch reason {
+	case ReasonWriteTimeout, ReasonWriteError, ReasonClientGone:
+		conn.Close(cause)
+		return
+	}
+	// The end of the body and the close go together, so a client that hangs up on reading the
+	// end cannot make the stream look gone.
+	if conn.WriteClose(hs.h.lastChunk, cause) != nil {
+		// Closed already (its own reason stands), or ending already with its last bytes stuck
+		// behind a client that does not read: close now.
+		conn.Close(cause)
 	}
 }
 
@@ -228,17 +239,17 @@ func (hs *heldStream) deliver() {
 	cancel()
 	if err != nil {
 		hs.mu.Unlock()
-		hs.closeWith(ReasonStoreError, fmt.Errorf("catch up from the store: %w", err))
+		hs.end(ReasonStoreError, fmt.Errorf("catch up from the store: %w", err))
 		return
 	}
 	err = hs.w.flush()
-	ended, last := hs.w.ended, hs.w.lastStatus
+	ended := hs.w.ended
 	hs.mu.Unlock()
 	switch {
 	case err != nil:
-		hs.closeWith(ReasonWriteError, err) // the poller closed it already; the reason it gave wins
+		hs.end(ReasonWriteError, err) // the poller closed it already; the reason it gave wins
 	case ended:
-		_ = hs.Close(ReasonTerminal, last) // an error means it closed already, reason and all
+		hs.end(ReasonTerminal, nil)
 	}
 }
 
@@ -344,18 +355,19 @@ func (h *holder) sweep() {
 	}
 }
 
-// tick is a held stream's clock, once per heartbeat interval: the end of a stream whose lifetime
-// is over, or whose client has not taken a byte for the write timeout (the goroutine holder's
-// write deadline, here measured on the poller's queue), else a heartbeat.
+// tick is a held stream's clock, once per heartbeat interval: the end of a stream whose client
+// has not taken a byte for the write timeout (the goroutine holder's write deadline, measured
+// here on the poller's queue; checked first, as a goroutine stuck in a write misses its lifetime
+// too), or whose lifetime is over; else a heartbeat.
 func (hs *heldStream) tick(now time.Time) {
 	conn := hs.conn.Load()
 	switch {
 	case conn == nil:
 		// Being handed over right now; its first bytes are on their way.
-	case !hs.expires.IsZero() && now.After(hs.expires):
-		hs.closeWith(ReasonLifetime, nil)
 	case conn.Stalled(now, hs.h.e.cfg.WriteTimeout):
-		hs.closeWith(ReasonWriteTimeout, nil)
+		hs.end(ReasonWriteTimeout, nil)
+	case !hs.expires.IsZero() && now.After(hs.expires):
+		hs.end(ReasonLifetime, nil)
 	default:
 		hs.heartbeat(conn)
 	}
@@ -383,7 +395,7 @@ func (h *holder) drain(schedule *drainSchedule) {
 					return
 				}
 			}
-			hs.closeWith(ReasonShutdown, nil) // the client resumes, with Last-Event-ID, on another node
+			hs.end(ReasonShutdown, nil) // the client resumes, with Last-Event-ID, on another node
 		}
 	})
 }
