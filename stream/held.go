@@ -171,7 +171,9 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 }
 
 // Write sends one frame as a chunk; the poller never blocks on it.
-func (hs *heldStream) Write(frame []byte) error { return hs.WriteMany(frame) }
+func (hs *heldStream) Write(frame []byte) error {
+	return hs.conn.Load().Write(appendChunk(make([]byte, 0, len(frame)+20), frame)) // 20: size line and CRLF
+}
 
 // WriteMany sends frames as one chunk.
 func (hs *heldStream) WriteMany(frames ...[]byte) error {
@@ -179,7 +181,7 @@ func (hs *heldStream) WriteMany(frames ...[]byte) error {
 	for _, f := range frames {
 		n += len(f)
 	}
-	chunk := make([]byte, 0, n+20)
+	chunk := make([]byte, 0, n+20) // 20: room for the size line and the closing CRLF
 	chunk = appendChunkHeader(chunk, n)
 	for _, f := range frames {
 		chunk = append(chunk, f...)

@@ -24,13 +24,10 @@ func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end
 		end(End{})
 		return
 	}
-	if e.holdable(r) {
-		if err := e.held.hold(w, wt, end); err == nil {
-			return // the poller owns the stream now, subscription included
-		} else if !errors.Is(err, http.ErrNotSupported) {
-			// Taken over but not held: hold has closed the connection and reported the end.
-			return
-		}
+	// Once hold has taken the connection over, the stream is the poller's (or, if holding failed,
+	// over and reported); only a connection that cannot be taken over stays here.
+	if e.holdable(r) && !errors.Is(e.held.hold(w, wt, end), http.ErrNotSupported) {
+		return
 	}
 	h := w.Header()
 	setSSEHeaders(h)

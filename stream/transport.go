@@ -43,17 +43,37 @@ type responseTransport struct {
 
 var _ transport = (*responseTransport)(nil)
 
-func (t *responseTransport) Write(frame []byte) error { return t.WriteMany(frame) }
+func (t *responseTransport) Write(frame []byte) error {
+	if err := t.deadline(); err != nil {
+		return err
+	}
+	if _, err := t.w.Write(frame); err != nil {
+		return fmt.Errorf("write stream: %w", err)
+	}
+	return t.flush()
+}
 
 func (t *responseTransport) WriteMany(frames ...[]byte) error {
-	if err := t.rc.SetWriteDeadline(time.Now().Add(t.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return fmt.Errorf("set write deadline: %w", err)
+	if err := t.deadline(); err != nil {
+		return err
 	}
 	for _, f := range frames {
 		if _, err := t.w.Write(f); err != nil {
 			return fmt.Errorf("write stream: %w", err)
 		}
 	}
+	return t.flush()
+}
+
+// deadline moves the connection's write deadline to the write timeout from now.
+func (t *responseTransport) deadline() error {
+	if err := t.rc.SetWriteDeadline(time.Now().Add(t.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	return nil
+}
+
+func (t *responseTransport) flush() error {
 	if err := t.rc.Flush(); err != nil {
 		return fmt.Errorf("flush stream: %w", err)
 	}

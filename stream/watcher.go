@@ -171,13 +171,18 @@ func (w *watcher) snapshot(snap snapshot) {
 // flush writes what is queued and counts the events it delivered.
 func (w *watcher) flush() error {
 	if len(w.ends) > 0 {
-		frames := make([][]byte, len(w.ends))
-		start := 0
-		for i, end := range w.ends {
-			frames[i] = w.out[start:end]
-			start = end
+		var err error
+		if len(w.ends) == 1 {
+			err = w.t.Write(w.out) // the usual flush of a live stream: one event, or a heartbeat
+		} else {
+			frames := make([][]byte, len(w.ends))
+			start := 0
+			for i, end := range w.ends {
+				frames[i] = w.out[start:end]
+				start = end
+			}
+			err = w.t.WriteMany(frames...)
 		}
-		err := w.t.WriteMany(frames...)
 		if err == nil {
 			w.bytes.Add(int64(len(w.out)))
 		}
