@@ -157,14 +157,7 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 		err = hs.w.flush()
 	}
 	hs.w.live = true // from here on, events feed the delivery latency histogram
-	ended := hs.w.ended
-	hs.mu.Unlock()
-	switch {
-	case err != nil:
-		hs.end(ReasonWriteError, err) // the poller closed it already; the reason it gave wins
-	case ended:
-		hs.end(ReasonTerminal, nil)
-	default:
+	if hs.flushed(err) {
 		hs.w.sub.OnReady(hs.schedule) // live events from now on; at once if some already queued
 	}
 	return nil
@@ -244,7 +237,12 @@ func (hs *heldStream) deliver() {
 		hs.end(ReasonStoreError, fmt.Errorf("catch up from the store: %w", err))
 		return
 	}
-	err = hs.w.flush()
+	hs.flushed(hs.w.flush())
+}
+
+// flushed ends the stream after a flush that failed (err) or sent the terminal event, and
+// reports whether it goes on. It is called with hs.mu held, and releases it.
+func (hs *heldStream) flushed(err error) bool {
 	ended := hs.w.ended
 	hs.mu.Unlock()
 	switch {
@@ -252,7 +250,10 @@ func (hs *heldStream) deliver() {
 		hs.end(ReasonWriteError, err) // the poller closed it already; the reason it gave wins
 	case ended:
 		hs.end(ReasonTerminal, nil)
+	default:
+		return true
 	}
+	return false
 }
 
 // heartbeat writes a keep-alive without taking the stream's lock (a worker may hold it while it

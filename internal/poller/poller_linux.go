@@ -248,26 +248,31 @@ func (c *Conn) Write(b []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	var err error
-	switch {
-	case len(c.pending)+len(b) > c.p.MaxPending:
-		err = ErrBacklog
-	case len(c.pending) > 0:
-		c.pending = append(c.pending, b...) // keep order: the queue goes first
-	default:
-		var n int
-		n, err = c.write(b)
-		if err == nil && n < len(b) {
-			c.pending = append(c.pending[:0:0], b[n:]...)
-			c.pendingSince = time.Now()
-			err = c.ctl(unix.EPOLL_CTL_MOD, watchWrite)
-		}
-	}
+	err := c.sendLocked(b)
 	c.mu.Unlock()
 	if err != nil {
 		c.Close(err)
 	}
 	return err
+}
+
+// sendLocked writes b as far as the socket takes it and queues the rest behind what is queued
+// already, with c.mu held; past MaxPending it fails with ErrBacklog.
+func (c *Conn) sendLocked(b []byte) error {
+	switch {
+	case len(c.pending)+len(b) > c.p.MaxPending:
+		return ErrBacklog
+	case len(c.pending) > 0:
+		c.pending = append(c.pending, b...) // keep order: the queue goes first
+		return nil
+	}
+	n, err := c.write(b)
+	if err != nil || n == len(b) {
+		return err
+	}
+	c.pending = append(c.pending[:0:0], b[n:]...)
+	c.pendingSince = time.Now()
+	return c.ctl(unix.EPOLL_CTL_MOD, watchWrite)
 }
 
 // write makes one non-blocking write attempt; a full socket is n < len(b) with no error.
@@ -330,21 +335,7 @@ func (c *Conn) WriteClose(b []byte, err error) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	var werr error
-	switch {
-	case len(c.pending)+len(b) > c.p.MaxPending:
-		werr = ErrBacklog
-	case len(c.pending) > 0:
-		c.pending = append(c.pending, b...) // keep order: the queue goes first
-	default:
-		var n int
-		n, werr = c.write(b)
-		if werr == nil && n < len(b) {
-			c.pending = append(c.pending[:0:0], b[n:]...)
-			c.pendingSince = time.Now()
-			werr = c.ctl(unix.EPOLL_CTL_MOD, watchWrite)
-		}
-	}
+	werr := c.sendLocked(b)
 	switch {
 	case werr != nil:
 		c.mu.Unlock()
