@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
-	"github.com/ordercast/ordercast/stream"
 )
 
 // allStreamEvent is one event read from GET /v1/stream.
@@ -47,8 +47,8 @@ func openAllStream(t *testing.T, srv *pageServer) func() allStreamEvent {
 
 func snapshotIDs(t *testing.T, ev allStreamEvent) map[string]ordercast.Status {
 	t.Helper()
-	if ev.name != stream.EventSnapshot {
-		t.Fatalf("got event %q, want %q", ev.name, stream.EventSnapshot)
+	if ev.name != api.EventSnapshot {
+		t.Fatalf("got event %q, want %q", ev.name, api.EventSnapshot)
 	}
 	var orders []ordercast.Order
 	if err := json.Unmarshal([]byte(ev.data), &orders); err != nil {
@@ -90,8 +90,8 @@ func testStreamAllSendsSnapshotThenChanges(t *testing.T, hold holding) {
 		if err := json.Unmarshal([]byte(ev.data), &got); err != nil {
 			t.Fatal(err)
 		}
-		if ev.name != stream.EventStatus || ev.id != "" {
-			t.Fatalf("got event %q with id %q, want %q without id (a reconnect gets a snapshot)", ev.name, ev.id, stream.EventStatus)
+		if ev.name != api.EventStatus || ev.id != "" {
+			t.Fatalf("got event %q with id %q, want %q without id (a reconnect gets a snapshot)", ev.name, ev.id, api.EventStatus)
 		}
 		if got.OrderID != want.OrderID || got.Seq != want.Seq || got.Status != want.Status || got.Note != want.Note {
 			t.Fatalf("got %+v, want %+v", got, want)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/stream"
 )
 
@@ -117,9 +118,9 @@ func (s *Server) streamEnd(r *http.Request) func(stream.End) {
 // lastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
 // parameter for clients that cannot set headers. Absent means 0 (from the current state).
 func lastEventID(r *http.Request) (int64, error) {
-	v := r.Header.Get("Last-Event-ID")
+	v := r.Header.Get(api.HeaderLastEventID)
 	if v == "" {
-		v = r.URL.Query().Get("lastEventId")
+		v = r.URL.Query().Get(api.ParamLastEventID)
 	}
 	return ParseLastEventID(v)
 }
@@ -150,13 +151,13 @@ const maxLongPollWait = 60 * time.Second
 // limits.
 func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id string) {
 	q := r.URL.Query()
-	wait, err := parseWait(q.Get("wait"))
+	wait, err := parseWait(q.Get(api.ParamWait))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	var after int64
-	if v := q.Get("after_version"); v != "" {
+	if v := q.Get(api.ParamAfterVersion); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "after_version must be a non-negative integer"))

@@ -4,14 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/hub"
-)
-
-// The event names of the SSE streams. An order's events are "status"; the all-orders stream
-// sends a "snapshot" (a JSON array of orders) and then "status" events with the same JSON.
-const (
-	EventSnapshot = "snapshot"
-	EventStatus   = "status"
 )
 
 // framing is how a stream's content looks on one wire format. Each method appends one frame to b.
@@ -52,7 +46,7 @@ func (sseFraming) heartbeat(b []byte) []byte { return append(b, ": ping\n\n"...)
 func appendEvent(b []byte, m *hub.Message) []byte {
 	b = append(b, "id: "...)
 	b = strconv.AppendInt(b, m.Event.Seq, 10)
-	b = append(b, "\nevent: "+EventStatus+"\ndata: "...)
+	b = append(b, "\nevent: "+api.EventStatus+"\ndata: "...)
 	b = append(b, m.JSON...)
 	return append(b, "\n\n"...)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/hub"
 )
 
@@ -147,7 +148,7 @@ func (w *watcher) deliverAll(ctx context.Context, msgs []*hub.Message, overflowe
 		if m.Event.Seq <= w.seen[id] {
 			continue
 		}
-		w.frame(w.f.named(w.out, EventStatus, m.JSON))
+		w.frame(w.f.named(w.out, api.EventStatus, m.JSON))
 		// seen forgets an order once it ends, so it holds only orders that are still active.
 		if m.Event.Status.Terminal() {
 			delete(w.seen, id)
@@ -165,7 +166,7 @@ func (w *watcher) snapshot(snap snapshot) {
 	for _, o := range snap.orders {
 		w.seen[o.ID] = o.Version
 	}
-	w.frame(w.f.named(w.out, EventSnapshot, snap.json))
+	w.frame(w.f.named(w.out, api.EventSnapshot, snap.json))
 }
 
 // flush writes what is queued and counts the events it delivered.
