@@ -169,6 +169,24 @@ func (ts *testServer) commitUnannounced(t *testing.T, id string, statuses ...ord
 	return evs
 }
 
+// mustCreateInStore creates an order in the store, not through the API, for tests whose server has
+// a WriteTimeout too short to trust an ordinary response to under load.
+func (ts *testServer) mustCreateInStore(t *testing.T, id string) {
+	t.Helper()
+	if _, _, err := ts.store.CreateOrder(context.Background(), ordercast.NewOrder{ID: id}); err != nil {
+		t.Fatalf("create %s: %v", id, err)
+	}
+}
+
+// mustCommit changes an order's status in the store, announced to the hub as an API change is,
+// for the same tests as mustCreateInStore.
+func (ts *testServer) mustCommit(t *testing.T, id string, status ordercast.Status) {
+	t.Helper()
+	if _, _, _, err := ts.store.AppendStatus(context.Background(), ordercast.StatusChange{OrderID: id, Status: status}); err != nil {
+		t.Fatalf("set %s to %s: %v", id, status, err)
+	}
+}
+
 // mustSetStatus changes an order's status through the API.
 func mustSetStatus(t *testing.T, base, id string, status ordercast.Status) ordercast.Event {
 	t.Helper()

@@ -89,7 +89,7 @@ func TestLongPollTimesOutWithUnchangedOrder(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t, func(s *server.Server) { s.WriteTimeout = 20 * time.Millisecond })
 	base := ts.URL()
-	mustCreate(t, base, "o-1")
+	ts.mustCreateInStore(t, "o-1") // a 20 ms WriteTimeout is too short to trust a create to under load
 	o := mustLongPoll(t, base, "o-1", "wait=150ms&after_version=1")
 	if o.Version != 1 || o.Status != "placed" {
 		t.Fatalf("got version %d %s, want the unchanged order", o.Version, o.Status)

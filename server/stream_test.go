@@ -287,7 +287,9 @@ func testWriteTimeoutDoesNotCutStreams(t *testing.T, hold holding) {
 		s.WriteTimeout = 50 * time.Millisecond
 		s.Heartbeat = 20 * time.Millisecond
 	})
-	mustCreate(t, ts.URL(), "o-1")
+	// Orders are made through the store: a 50 ms WriteTimeout is too short to trust an ordinary
+	// response to on a loaded machine, and the streams are what this test is about.
+	ts.mustCreateInStore(t, "o-1")
 	resp := rawStream(t, ts.URL(), "o-1", "")
 	start := time.Now()
 	r := client.NewSSEReader(resp.Body)
@@ -298,7 +300,7 @@ func testWriteTimeoutDoesNotCutStreams(t *testing.T, hold holding) {
 	r.OnComment = func(string) {
 		if !changed && time.Since(start) > 4*50*time.Millisecond {
 			changed = true
-			mustSetStatus(t, ts.URL(), "o-1", "confirmed")
+			ts.mustCommit(t, "o-1", "confirmed")
 		}
 	}
 	wantSeqStatus(t, next(t, r), 2, "confirmed")

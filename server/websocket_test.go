@@ -191,7 +191,9 @@ func TestWebSocketHeartbeatOutlastsWriteTimeout(t *testing.T) {
 		s.Heartbeat = 20 * time.Millisecond
 	})
 	base := ts.URL()
-	mustCreate(t, base, "o-1")
+	// Orders are changed through the store: a 50 ms WriteTimeout is too short to trust an
+	// ordinary response to on a loaded machine, and the WebSocket is what this test is about.
+	ts.mustCreateInStore(t, "o-1")
 	c := dialWS(t, base, "o-1", "")
 	wantSeqStatus(t, wsNext(t, c), 1, "placed")
 	// Reading in the background answers the server's pings while six WriteTimeouts pass.
@@ -211,7 +213,7 @@ func TestWebSocketHeartbeatOutlastsWriteTimeout(t *testing.T) {
 	}()
 	start := time.Now()
 	waitFor(t, "several write timeouts to pass", func() bool { return time.Since(start) > 300*time.Millisecond })
-	mustSetStatus(t, base, "o-1", "confirmed")
+	ts.mustCommit(t, "o-1", "confirmed")
 	ev := <-done
 	if ev.Note != "" {
 		t.Fatal(ev.Note)
