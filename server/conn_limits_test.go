@@ -60,8 +60,8 @@ func TestReadTimeoutDoesNotCutStreams(t *testing.T) {
 	bothHoldings(t, testReadTimeoutDoesNotCutStreams)
 }
 
-func testReadTimeoutDoesNotCutStreams(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) {
+func testReadTimeoutDoesNotCutStreams(t *testing.T, hold holding) {
+	ts := hold.newServer(t, func(s *server.Server) {
 		s.ReadTimeout = 50 * time.Millisecond
 		s.Heartbeat = 20 * time.Millisecond
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/poller"
+	"github.com/ordercast/ordercast/stream"
 )
 
 // Defaults for the server's tunables.
@@ -104,18 +105,14 @@ type Server struct {
 
 	clients clientTable // per-client write rates and stream counts
 
-	ln         net.Listener
-	http       *http.Server
-	tls        bool
-	held       *heldSet      // streams held by the poller; nil when HoldStreams is off
-	closing    chan struct{} // closed when the drain starts: streams close, new ones are refused
-	drain      atomic.Pointer[drainSchedule]
-	streams    atomic.Int64  // open streams, counted for the drain schedule and for Close
-	streamGone chan struct{} // signalled (capacity 1) when a stream closes
-	draining   atomic.Bool   // set when Close starts: the node is not ready
-	ctx        context.Context
-	cancel     context.CancelFunc
-	serveErr   chan error
+	ln       net.Listener
+	http     *http.Server
+	tls      bool
+	engine   *stream.Engine // runs every watch; made by Handler from the fields above
+	draining atomic.Bool    // set when Close starts: the node is not ready
+	ctx      context.Context
+	cancel   context.CancelFunc
+	serveErr chan error
 }
 
 // New returns a server with the default tunables.
@@ -135,8 +132,6 @@ func New(store ordercast.Store, h *hub.Hub) *Server {
 		WriteTimeout:       DefaultWriteTimeout,
 		Metrics:            NewMetrics(),
 		HoldStreams:        poller.Supported,
-		closing:            make(chan struct{}),
-		streamGone:         make(chan struct{}, 1),
 	}
 }
 
@@ -211,11 +206,9 @@ func (s *Server) Open() error {
 		ErrorLog:          s.httpErrorLog(),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
-	if s.HoldStreams {
-		if err := s.openHeld(); err != nil {
-			s.cancel()
-			return errors.Join(err, ln.Close())
-		}
+	if err := s.engine.Open(); err != nil {
+		s.cancel()
+		return errors.Join(err, ln.Close())
 	}
 	s.serveErr = make(chan error, 1)
 	go func() {
@@ -268,10 +261,8 @@ func (s *Server) Close(ctx context.Context) error {
 	s.beginDrain()
 	// Shutdown closes the listener at once and waits for requests, streams included, to finish.
 	err := s.http.Shutdown(ctx)
-	err = errors.Join(err, s.waitStreams(ctx))
-	if s.held != nil {
-		err = errors.Join(err, s.held.close())
-	}
+	err = errors.Join(err, s.engine.Wait(ctx))
+	err = errors.Join(err, s.engine.Close())
 	s.cancel()
 	if err != nil {
 		// Past the deadline: cut what is left rather than hang the process.
@@ -290,24 +281,7 @@ func (s *Server) Close(ctx context.Context) error {
 func (s *Server) Draining() bool { return s.draining.Load() }
 
 // beginDrain refuses new streams and schedules the open ones to close over DrainWindow.
-func (s *Server) beginDrain() {
-	schedule := newDrainSchedule(s.DrainWindow, s.streams.Load())
-	s.drain.Store(schedule)
-	close(s.closing)
-	if s.held != nil {
-		s.held.drain(schedule)
-	}
-}
-
-// streamsClosing reports whether the drain has started: new streams go elsewhere.
-func (s *Server) streamsClosing() bool {
-	select {
-	case <-s.closing:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) beginDrain() { s.streamEngine().BeginDrain(s.DrainWindow) }
 
 // Route patterns the request log and metrics single out.
 const (
@@ -328,6 +302,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics == nil {
 		s.Metrics = NewMetrics()
 	}
+	s.streamEngine()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.handleCreateOrder)
 	mux.HandleFunc("GET /v1/orders/{id}", s.handleGetOrder)
@@ -348,6 +323,24 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(patReadyz, s.handleReadyz)
 	mux.Handle(patMetrics, s.Metrics.Handler())
 	return s.observe(s.cors(mux))
+}
+
+// streamEngine returns the engine that runs the watches, made on first use from the server's
+// tunables (set them before Handler or Open).
+func (s *Server) streamEngine() *stream.Engine {
+	if s.engine == nil {
+		if s.Metrics == nil {
+			s.Metrics = NewMetrics()
+		}
+		s.engine = stream.New(s.Store, s.Hub, stream.Config{
+			Heartbeat:    s.Heartbeat,
+			Retry:        s.Retry,
+			WriteTimeout: s.StreamWriteTimeout,
+			Lifetime:     s.StreamLifetime,
+			Hold:         s.HoldStreams,
+		}, streamObserver{s.Metrics})
+	}
+	return s.engine
 }
 
 // handleHealthz serves GET /healthz: the process is up.
