@@ -108,17 +108,16 @@ func TestBenchFindMaxWithChildServer(t *testing.T) {
 	if len(fm.Steps) < 2 || len(fm.Steps) > most || !strings.Contains(fm.Stopped, "ran out of orders") {
 		t.Fatalf("%d steps, stopped %q; want 2 to %d, out of orders\n%+v", len(fm.Steps), fm.Stopped, most, fm.Steps)
 	}
-	best, committed := 0.0, int64(0)
+	best, committed, allHeld := 0.0, int64(0), true
 	for i, s := range fm.Steps {
 		if s.Committed == 0 || s.Delivered != s.Expected || s.P99Ms < s.CommitP99Ms || s.Achieved > s.Offered*1.001 {
 			t.Errorf("step %d: %+v", i+1, s)
 		}
-		if i > 0 {
-			// Doubling while every step held, halving while none had.
-			if prev := fm.Steps[i-1]; prev.Held && s.Offered != 2*prev.Offered || !prev.Held && i == 1 && s.Offered != prev.Offered/2 {
-				t.Errorf("step %d at %v/s after %v/s (held %v)", i+1, s.Offered, prev.Offered, prev.Held)
-			}
+		// Doubling while every step held; halving after a first step that did not.
+		if prev := fm.Steps[max(0, i-1)]; i > 0 && (allHeld && s.Offered != 2*prev.Offered || i == 1 && !prev.Held && s.Offered != prev.Offered/2) {
+			t.Errorf("step %d at %v/s after %v/s (held %v)", i+1, s.Offered, prev.Offered, prev.Held)
 		}
+		allHeld = allHeld && s.Held
 		if s.Held {
 			best = max(best, s.Offered)
 		}

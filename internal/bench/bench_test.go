@@ -174,8 +174,12 @@ func TestFindMaxStopsWhenNoRateHolds(t *testing.T) {
 	}
 	var committed int64
 	for i, s := range fm.Steps {
-		if want := []float64{40, 20, 10}[i]; s.Offered != want || s.Held || !strings.Contains(s.Why, "p99") {
-			t.Errorf("step %d: offered %v held %v (%s); want %v, not held for its p99", i+1, s.Offered, s.Held, s.Why, want)
+		// Not held: for its p99, or, on a machine too busy to keep a schedule, for its rate.
+		if want := []float64{40, 20, 10}[i]; s.Offered != want || s.Held || s.Why == "" {
+			t.Errorf("step %d: offered %v held %v (%s); want %v, not held", i+1, s.Offered, s.Held, s.Why, want)
+		}
+		if s.P99Ms <= 0 {
+			t.Errorf("step %d: p99 %v ms, above a 1 ns bound it must be", i+1, s.P99Ms)
 		}
 		if s.Committed == 0 || s.Delivered != s.Expected || s.Samples != s.Delivered || s.P99Ms < s.CommitP99Ms {
 			t.Errorf("step %d: %+v", i+1, s)
@@ -189,9 +193,19 @@ func TestFindMaxStopsWhenNoRateHolds(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"find-max", "no: p99", "no rate held down to 10/s"} {
+	for _, want := range []string{"find-max", "no: ", "no rate held down to 10/s"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var html bytes.Buffer
+	if err := rep.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	checkWellFormed(t, html.Bytes())
+	for _, want := range []string{"Find-max steps", "no rate held down to 10/s"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("HTML report lacks %q", want)
 		}
 	}
 }
