@@ -126,11 +126,19 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 	due := func(k int) time.Time { return start.Add(time.Duration(float64(k) / rate * float64(time.Second))) }
 	hardStop := due(l.planned).Add(due(l.planned).Sub(start) + 5*time.Second)
 	sent := 0
-	for ; sent < l.planned && ctx.Err() == nil && time.Now().Before(hardStop); sent++ {
+send:
+	for ; sent < l.planned && time.Now().Before(hardStop); sent++ {
 		if wait := time.Until(due(sent)); wait > 0 {
-			sleep(ctx, wait)
+			if sleep(ctx, wait) != nil {
+				break
+			}
 		}
-		jobs <- first + sent
+		// Blocks while every writer is busy: that is the writer falling behind the schedule.
+		select {
+		case jobs <- first + sent:
+		case <-ctx.Done():
+			break send
+		}
 	}
 	close(jobs)
 	wg.Wait()

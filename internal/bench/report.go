@@ -315,7 +315,7 @@ func (r Result) notes() []string {
 		n = append(n, fmt.Sprintf("WARNING: offered %.0f changes/s, achieved %.0f/s (%.0f %%); the writer ended %.2f s behind schedule: the latencies are those of the achieved rate",
 			r.OfferedRate, r.AchievedRate, 100*r.AchievedRate/r.OfferedRate, r.BehindSeconds))
 	}
-	if r.Capped {
+	if r.Capped && r.FindMax == nil { // a search says when it ran out of orders
 		n = append(n, fmt.Sprintf("changes capped at %d (%d orders × %d steps): add watchers or lower --rate/--duration", r.Committed+r.CommitErrors+r.Unsent, r.Orders, len(statusCycle)))
 	}
 	if r.CommitErrors > 0 {
