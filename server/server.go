@@ -311,6 +311,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
 	mux.HandleFunc(patWebSocket, s.handleWebSocket)
 	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
+	mux.HandleFunc("PUT /v1/orders/{id}/courier", s.handleSetCourier)
 	// HEAD would otherwise reach the GET handlers and open (and hold) a stream.
 	mux.HandleFunc("HEAD /v1/orders/{id}/stream", s.handleStreamHead)
 	mux.HandleFunc("HEAD /v1/orders/{id}/ws", s.handleStreamHead)
