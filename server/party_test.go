@@ -244,7 +244,7 @@ func TestPartyStreamPermissions(t *testing.T) {
 	tracking := createAs(t, base, admin, "t-1")
 	for _, c := range []struct {
 		who, token, path string
-		want            int
+		want             int
 	}{
 		{"own restaurant", actorToken(t, auth.RoleRestaurant, "r-1"), "/v1/restaurants/r-1/stream", http.StatusOK},
 		{"other restaurant", actorToken(t, auth.RoleRestaurant, "r-2"), "/v1/restaurants/r-1/stream", http.StatusForbidden},
