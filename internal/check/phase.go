@@ -86,20 +86,20 @@ func (p *phase) leak(c net.Conn) {
 
 // PhaseReport is what one phase found.
 type PhaseReport struct {
-	Store          string                   `json:"store"`
-	Nodes          int                      `json:"nodes"`
-	Nginx          bool                     `json:"nginx"`
-	PostgreSQL     string                   `json:"postgresql,omitempty"`
-	Watchers       int                      `json:"watchers"`
-	Duration       string                   `json:"duration"`
-	Judgement      Judgement                `json:"judgement"`
-	ReadBack       int                      `json:"writes_settled_by_reading_history"`
-	WriteErrors    map[string]int           `json:"write_errors"`
-	Faults         map[string]int           `json:"faults"`
-	Recovery       map[string]RecoveryStats `json:"recovery"`
-	FaultLog       []*fault                 `json:"fault_log"`
-	SelfTest       []SelfTestResult         `json:"self_test,omitempty"`
-	records        Records
+	Store       string                   `json:"store"`
+	Nodes       int                      `json:"nodes"`
+	Nginx       bool                     `json:"nginx"`
+	PostgreSQL  string                   `json:"postgresql,omitempty"`
+	Watchers    int                      `json:"watchers"`
+	Duration    string                   `json:"duration"`
+	Judgement   Judgement                `json:"judgement"`
+	ReadBack    int                      `json:"writes_settled_by_reading_history"`
+	WriteErrors map[string]int           `json:"write_errors"`
+	Faults      map[string]int           `json:"faults"`
+	Recovery    map[string]RecoveryStats `json:"recovery"`
+	FaultLog    []*fault                 `json:"fault_log"`
+	SelfTest    []SelfTestResult         `json:"self_test,omitempty"`
+	records     Records
 }
 
 // RecoveryStats is the recovery time of one fault kind: from its start until every watcher had
