@@ -109,6 +109,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if pr.Judgement.Total() > 0 {
 			errs = append(errs, fmt.Errorf("%s: %d %w", pc.Store, pr.Judgement.Total(), ErrAnomalies))
 		}
+		if len(pr.NotInjected) > 0 {
+			errs = append(errs, fmt.Errorf("%s: fault kinds on but never injected (run longer): %s", pc.Store, strings.Join(pr.NotInjected, ", ")))
+		}
 		if cfg.SelfTest {
 			if err := selfTestError(pr.SelfTest); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", pc.Store, err))

@@ -99,6 +99,8 @@ type PhaseReport struct {
 	Recovery    map[string]RecoveryStats `json:"recovery"`
 	FaultLog    []*fault                 `json:"fault_log"`
 	SelfTest    []SelfTestResult         `json:"self_test,omitempty"`
+	// NotInjected lists fault kinds that were on but never happened (the run was too short).
+	NotInjected []string `json:"not_injected,omitempty"`
 	records     Records
 }
 
@@ -330,6 +332,11 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 		st.MedianMS = float64(ds[len(ds)/2].Microseconds()) / 1000
 		st.MaxMS = float64(ds[len(ds)-1].Microseconds()) / 1000
 		rep.Recovery[k] = st
+	}
+	for _, k := range kinds {
+		if rep.Faults[k] == 0 {
+			rep.NotInjected = append(rep.NotInjected, k)
+		}
 	}
 	if cfg.SelfTest {
 		rep.SelfTest = SelfTest(recs)
