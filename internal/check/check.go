@@ -98,8 +98,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	var errs []error
 	for _, pc := range cfg.Phases {
 		if err := pc.validate(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", pc.Store, err)
 		}
+	}
+	for _, pc := range cfg.Phases {
 		pr, err := runPhase(ctx, cfg, pc, cfg.Out)
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", pc.Store, err)

@@ -241,7 +241,13 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 			w.hitAt.Store(f.Start.UnixNano())
 			w.vanish.Store(true)
 		}
-		f.Detail = fmt.Sprintf("%d watchers vanished without closing", len(ws))
+		// Lifted once every one of them is back (each notices at its next read, within a
+		// heartbeat, and returns after a pause of its own); bounded.
+		deadline := time.Now().Add(15 * time.Second)
+		for slices.ContainsFunc(ws, func(w *watcher) bool { return w.vanish.Load() }) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond) // polling the watchers with a deadline
+		}
+		f.Detail = fmt.Sprintf("%d watchers vanished without closing, back after %s", len(ws), time.Since(f.Start).Round(time.Millisecond))
 	default:
 		return fmt.Errorf("unknown fault kind %q", f.Kind)
 	}

@@ -101,7 +101,8 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 				s.Reconnects++
 			}
 			d := time.Duration(20+w.r.IntN(200)) * time.Millisecond
-			if w.vanish.Swap(false) {
+			vanished := w.vanish.Load()
+			if vanished {
 				// A vanished watcher comes back a while later, like a phone back in coverage.
 				d = time.Duration(500+w.r.IntN(2000)) * time.Millisecond
 			}
@@ -109,6 +110,9 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 			case <-ctx.Done():
 				return
 			case <-time.After(d): // reconnect delay
+			}
+			if vanished {
+				w.vanish.Store(false) // back: the fault is lifted for this watcher
 			}
 		}
 		last := w.last()
