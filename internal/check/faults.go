@@ -32,6 +32,7 @@ type fault struct {
 	Recovered time.Duration `json:"recovered_ns"` // start until every watcher had what committed before the lift; <0 not measured
 	Detail    string        `json:"detail"`
 	targets   map[*watcher]target
+	hit       []*watcher // the watchers a watcher fault hit
 }
 
 type target struct {
@@ -54,7 +55,11 @@ const maxRecovery = 2 * time.Minute
 func (p *phase) lift(f *fault) {
 	f.Lifted = time.Now()
 	f.targets = map[*watcher]target{}
-	for _, w := range p.watchers {
+	ws := p.watchers
+	if f.hit != nil {
+		ws = f.hit // a watcher fault is measured on the watchers it hit
+	}
+	for _, w := range ws {
 		if o, _, _ := w.position(); o != nil {
 			f.targets[w] = target{o, o.known.Load()}
 		}
@@ -87,7 +92,8 @@ func (p *phase) watchRecovery(ctx context.Context) {
 			for w, tg := range f.targets {
 				o, last, _ := w.position()
 				// A watcher a watcher fault hit after this fault began is that fault's to measure.
-				excused := f.Kind != FWatchPause && f.Kind != FWatchVanish && w.hitAt.Load() >= f.Start.UnixNano()
+				// (A pause lasts at most 8 s, so one begun up to 10 s before this fault may overlap it.)
+				excused := f.hit == nil && w.hitAt.Load() >= f.Start.Add(-10*time.Second).UnixNano()
 				if o != tg.o || last >= tg.seq || excused {
 					delete(f.targets, w) // caught up, or moved on after the final event
 				}
@@ -226,6 +232,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		d := time.Duration(2000+r.IntN(6000)) * time.Millisecond
 		until := time.Now().Add(d).UnixNano()
 		ws := p.someWatchers(r, 10)
+		f.hit = ws
 		for _, w := range ws {
 			w.hitAt.Store(f.Start.UnixNano())
 			w.pauseUntil.Store(until)
@@ -237,6 +244,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		f.Detail = fmt.Sprintf("%d watchers stopped reading for %s", len(ws), d)
 	case FWatchVanish:
 		ws := p.someWatchers(r, 5)
+		f.hit = ws
 		for _, w := range ws {
 			w.hitAt.Store(f.Start.UnixNano())
 			w.vanish.Store(true)

@@ -77,6 +77,7 @@ const (
 	ADoubleCommit   = "double_commit"     // one attempt committed twice
 	ABadHistory     = "bad_history"       // the history itself breaks the rules (holes, moves back, after the end)
 	AMissingHistory = "missing_history"   // an order watched or written has no history
+	AProcessExited  = "process_exited"    // a node or PostgreSQL died without the checker ending it
 )
 
 // Anomaly is one broken promise, with what is needed to reproduce the reasoning.

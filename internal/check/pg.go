@@ -119,7 +119,7 @@ func (s *pgServer) start(ctx context.Context) error {
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
-	p, err := s.procs.start(cmd)
+	p, err := s.procs.start("postgres", cmd)
 	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}

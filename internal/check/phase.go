@@ -53,6 +53,9 @@ type phase struct {
 
 	leakMu sync.Mutex
 	leaked []net.Conn
+
+	exitMu sync.Mutex
+	exits  []string // processes that exited without the checker ending them
 }
 
 func (p *phase) logf(format string, args ...any) {
@@ -118,7 +121,23 @@ type RecoveryStats struct {
 func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (rep *PhaseReport, err error) {
 	p := &phase{store: pc.Store, cfg: pc, seed: cfg.Seed, out: out, start: time.Now(),
 		orders: max(1, pc.Watchers/max(1, pc.PerOrder)), rate: pc.Rate}
-	p.procs = &procs{}
+	p.procs = &procs{unexpected: func(pr *proc, state string) {
+		// A node or PostgreSQL that dies without being told to is a finding in itself. A node is
+		// started again on its port so the run goes on.
+		p.exitMu.Lock()
+		p.exits = append(p.exits, fmt.Sprintf("%s (pid %d) exited unexpectedly: %s", pr.name, pr.pid(), state))
+		p.exitMu.Unlock()
+		p.logf("%s (pid %d) exited unexpectedly: %s", pr.name, pr.pid(), state)
+		for _, n := range p.nodes {
+			if n.proc() == pr && ctx.Err() == nil {
+				go func() {
+					if err := p.startNode(ctx, n); err != nil {
+						p.logf("restart node %d after its unexpected exit: %v", n.idx, err)
+					}
+				}()
+			}
+		}
+	}}
 	p.burst.Store(1)
 	dir, err := os.MkdirTemp("", "ordercast-check-")
 	if err != nil {
@@ -307,6 +326,11 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	}
 	rep.Duration = time.Since(p.start).Round(time.Second).String()
 	rep.Judgement = Judge(recs)
+	p.exitMu.Lock()
+	for _, e := range p.exits {
+		rep.Judgement.add(AProcessExited, "", "%s", e)
+	}
+	p.exitMu.Unlock()
 	rep.records = recs
 	p.led.mu.Lock()
 	rep.ReadBack, rep.WriteErrors = p.led.readback, p.led.errors
@@ -371,19 +395,22 @@ func (p *phase) progress(ctx context.Context) {
 // waitCaughtUp waits, at most d, until every watcher has at least one event and the last event
 // of the order it follows (as the history says), and none is in the middle of ending a session.
 func (p *phase) waitCaughtUp(ctx context.Context, d time.Duration) error {
-	// The writers' picture may lag after unclear outcomes: settle every order in progress first.
+	// The writers' picture may lag after unclear outcomes: settle every order in progress first,
+	// within the same deadline.
+	deadline := time.Now().Add(d)
+	hctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	p.led.mu.Lock()
 	active := slices.Clone(p.led.active)
 	p.led.mu.Unlock()
 	for _, o := range active {
 		o.mu.Lock()
-		h, err := history(ctx, p.endpoints, o.id)
+		h, err := history(hctx, p.endpoints, o.id)
 		if err == nil && len(h) > 0 {
 			p.applied(o, h[len(h)-1].Seq, h[len(h)-1].Status)
 		}
 		o.mu.Unlock()
 	}
-	deadline := time.Now().Add(d)
 	for {
 		behind := 0
 		var example string
@@ -436,26 +463,32 @@ func (p *phase) records(ctx context.Context) (Records, error) {
 	}
 	p.led.mu.Unlock()
 	recs.Histories = make(map[string][]HistEvent, len(ids))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var mu sync.Mutex
-	var g errGroup
+	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	for _, id := range ids {
 		sem <- struct{}{}
-		g.Go(func() error {
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
 			defer func() { <-sem }()
 			h, err := history(ctx, p.endpoints, id)
 			if err != nil {
-				return err
+				cancel(err) // the first failure ends the reading; it is the one reported
+				return
 			}
 			if h != nil {
 				mu.Lock()
 				recs.Histories[id] = h
 				mu.Unlock()
 			}
-			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
 		return recs, fmt.Errorf("read histories: %w", err)
 	}
 	return recs, nil

@@ -11,16 +11,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
 // proc is one child process the checker started. Only these are ever signalled, by PID.
 type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
+	cmd      *exec.Cmd
+	name     string
+	done     chan struct{} // closed when the process has exited
+	expected atomic.Bool   // the checker ended it (a fault, or the end of the run)
 }
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
@@ -39,6 +43,7 @@ func (p *proc) kill() {
 	if p.exited() {
 		return
 	}
+	p.expected.Store(true)
 	_ = p.cmd.Process.Signal(syscall.SIGCONT)
 	_ = p.cmd.Process.Kill()
 	<-p.done
@@ -49,6 +54,7 @@ func (p *proc) stop(sig syscall.Signal, d time.Duration) error {
 	if p.exited() {
 		return nil
 	}
+	p.expected.Store(true)
 	_ = p.cmd.Process.Signal(syscall.SIGCONT)
 	_ = p.cmd.Process.Signal(sig)
 	select {
@@ -64,18 +70,51 @@ func (p *proc) stop(sig syscall.Signal, d time.Duration) error {
 type procs struct {
 	mu  sync.Mutex
 	all map[*proc]struct{}
+	// unexpected is told of every child that exited without the checker ending it.
+	unexpected func(p *proc, state string)
+
+	spawnOnce sync.Once
+	spawn     chan spawnReq
+	quit      chan struct{}
+	quitOnce  sync.Once
 }
 
-func (r *procs) start(cmd *exec.Cmd) (*proc, error) {
+type spawnReq struct {
+	cmd *exec.Cmd
+	err chan error
+}
+
+// spawner starts every child from one goroutine locked to its OS thread for the whole run. The
+// kernel sends a child its parent-death signal when the thread that forked it ends, not the
+// process (go.dev/issue/27505); from this thread, that is when the checker is done, or dies.
+func (r *procs) spawner() {
+	runtime.LockOSThread() // never unlocked: the thread ends with the goroutine, after the run
+	for {
+		select {
+		case req := <-r.spawn:
+			req.err <- req.cmd.Start()
+		case <-r.quit:
+			return
+		}
+	}
+}
+
+func (r *procs) start(name string, cmd *exec.Cmd) (*proc, error) {
+	r.spawnOnce.Do(func() {
+		r.spawn, r.quit = make(chan spawnReq), make(chan struct{})
+		go r.spawner()
+	})
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	// Should the checker itself be killed, its children go with it.
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	if err := cmd.Start(); err != nil {
+	req := spawnReq{cmd: cmd, err: make(chan error, 1)}
+	r.spawn <- req
+	if err := <-req.err; err != nil {
 		return nil, err
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, name: name, done: make(chan struct{})}
 	r.mu.Lock()
 	if r.all == nil {
 		r.all = map[*proc]struct{}{}
@@ -88,6 +127,9 @@ func (r *procs) start(cmd *exec.Cmd) (*proc, error) {
 		delete(r.all, p)
 		r.mu.Unlock()
 		close(p.done)
+		if !p.expected.Load() && r.unexpected != nil {
+			r.unexpected(p, cmd.ProcessState.String())
+		}
 	}()
 	return p, nil
 }
@@ -102,6 +144,9 @@ func (r *procs) killAll() {
 	r.mu.Unlock()
 	for _, p := range ps {
 		p.kill()
+	}
+	if r.quit != nil {
+		r.quitOnce.Do(func() { close(r.quit) })
 	}
 }
 
@@ -149,7 +194,7 @@ func (w *world) startNode(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
-	p, err := w.procs.start(cmd)
+	p, err := w.procs.start(fmt.Sprintf("node %d", n.idx), cmd)
 	if err != nil {
 		return fmt.Errorf("start node %d: %w", n.idx, err)
 	}

@@ -93,7 +93,6 @@ func Start(ctx context.Context, bin string, upstreams []string, port int, dir st
 	n.Cmd = exec.Command(bin, "-p", dir, "-c", confPath, "-e", n.ErrorLog,
 		"-g", fmt.Sprintf("daemon off; master_process on; pid %s/nginx.pid; error_log %s warn;", dir, n.ErrorLog))
 	n.Cmd.Stdout, n.Cmd.Stderr = n.Output, n.Output
-	n.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := n.Cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start nginx: %w", err)
 	}
