@@ -23,10 +23,10 @@ import (
 const (
 	DefaultNodes          = 3
 	DefaultWatchers       = 3000
-	DefaultPerOrder       = 5
+	DefaultPerOrder       = 6
 	DefaultRate           = 200
 	DefaultDuration       = 14 * time.Minute
-	DefaultSQLiteDuration = 3 * time.Minute
+	DefaultSQLiteDuration = 4 * time.Minute
 	DefaultSQLiteWatchers = 1000
 	DefaultSQLiteRate     = 100
 	DefaultQuiet          = 20 * time.Second

@@ -81,10 +81,16 @@ func (p *phase) endpoint(r *mrand.Rand) string {
 	return eps[r.IntN(len(eps))]
 }
 
+// leakHold is how long a vanished watcher's connection stays open, unread, before it is closed
+// (as a NAT or a phone's radio would finally drop it). Bounded, so that a long run's vanished
+// connections do not pile up to the open-files limit of the checker, the nodes or nginx.
+const leakHold = 20 * time.Second
+
 func (p *phase) leak(c net.Conn) {
 	p.leakMu.Lock()
 	p.leaked = append(p.leaked, c)
 	p.leakMu.Unlock()
+	time.AfterFunc(leakHold, func() { c.Close() })
 }
 
 // PhaseReport is what one phase found.
