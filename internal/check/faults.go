@@ -129,8 +129,10 @@ func (p *phase) faultLane(ctx context.Context, kinds []string, gap time.Duration
 		kind := order[0]
 		order = order[1:]
 		f := &fault{Kind: kind, Start: time.Now()}
-		if err := p.inject(ctx, f, r); err != nil {
-			if ctx.Err() != nil {
+		// ctx only says whether to begin another fault: one begun runs to its end (a killed
+		// node is started again, a stopped one continued) under the phase's own context.
+		if err := p.inject(p.ctx, f, r); err != nil {
+			if p.ctx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("fault %s: %w", kind, err)
@@ -138,10 +140,9 @@ func (p *phase) faultLane(ctx context.Context, kinds []string, gap time.Duration
 		p.lift(f)
 		// The next fault of this lane waits for this one's recovery (bounded), so that each
 		// recovery time is the fault's own and not the sum of a chain.
-		p.waitRecovered(ctx, f)
 		rec := "not measured"
-		if f.Recovered > 0 {
-			rec = f.Recovered.Round(time.Millisecond).String()
+		if d, ok := p.waitRecovered(p.ctx, f); ok {
+			rec = d.Round(time.Millisecond).String()
 		}
 		p.logf("fault %-18s at %6.1fs: %s; recovered in %s", kind, f.Start.Sub(p.start).Seconds(), f.Detail, rec)
 		d := gap/2 + time.Duration(r.Int64N(int64(gap)))
@@ -153,22 +154,24 @@ func (p *phase) faultLane(ctx context.Context, kinds []string, gap time.Duration
 	return nil
 }
 
-// waitRecovered polls until the recovery watcher has measured f, for at most maxRecovery.
-func (p *phase) waitRecovered(ctx context.Context, f *fault) {
+// waitRecovered polls until the recovery watcher is done with f, for at most maxRecovery, and
+// returns its recovery time; false when it was not measured.
+func (p *phase) waitRecovered(ctx context.Context, f *fault) (time.Duration, bool) {
 	deadline := time.Now().Add(maxRecovery + time.Second)
 	for time.Now().Before(deadline) {
 		p.rec.mu.Lock()
-		done := slices.Contains(p.rec.done, f)
+		done, d := slices.Contains(p.rec.done, f), f.Recovered
 		p.rec.mu.Unlock()
 		if done {
-			return
+			return d, d >= 0
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return 0, false
 		case <-time.After(50 * time.Millisecond): // polling the recovery watcher with a deadline
 		}
 	}
+	return 0, false
 }
 
 // inject makes one fault happen and returns once it is lifted.

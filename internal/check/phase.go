@@ -33,7 +33,8 @@ type world struct {
 // phase is one run against one store: its world, its watchers and writers, and their records.
 type phase struct {
 	world
-	store    string // "postgres" or "sqlite"
+	ctx      context.Context // the phase's: ends only with the whole check
+	store    string          // "postgres" or "sqlite"
 	cfg      PhaseConfig
 	seed     int64
 	token    string
@@ -127,6 +128,7 @@ type RecoveryStats struct {
 func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (rep *PhaseReport, err error) {
 	p := &phase{store: pc.Store, cfg: pc, seed: cfg.Seed, out: out, start: time.Now(),
 		orders: max(1, pc.Watchers/max(1, pc.PerOrder)), rate: pc.Rate}
+	p.ctx = ctx
 	p.procs = &procs{unexpected: func(pr *proc, state string) {
 		// A node or PostgreSQL that dies without being told to is a finding in itself. A node is
 		// started again on its port so the run goes on.
