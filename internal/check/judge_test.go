@@ -134,3 +134,20 @@ func TestJudge_ExamplesAreBounded(t *testing.T) {
 		t.Fatalf("examples = %d, want %d", got, maxExamples)
 	}
 }
+
+func TestLoopbackOnly(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"postgres://postgres@127.0.0.1:5432/postgres", true},
+		{"postgres://postgres@127.0.0.2/postgres", true},
+		{"postgres://postgres@localhost/postgres", true},
+		{"postgres://postgres@db.internal:5432/postgres", false},
+		{"postgres://postgres@10.0.0.5/postgres", false},
+	} {
+		if err := loopbackOnly(tc.url); (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want ok=%v", tc.url, err, tc.ok)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -164,6 +165,9 @@ func tail(b []byte, n int) string {
 
 // useExternalPG checks the server at u and whether it may be restarted.
 func useExternalPG(ctx context.Context, u string, allowRestart bool, r *procs) (*pgServer, error) {
+	if err := loopbackOnly(u); err != nil {
+		return nil, err
+	}
 	s := &pgServer{adminURL: u, procs: r}
 	if allowRestart {
 		conn, err := pgx.Connect(ctx, u)
@@ -198,6 +202,29 @@ func (s *pgServer) describe() string {
 		return fmt.Sprintf("existing PostgreSQL at %s; restarts it with pg_ctl on %s (--allow-pg-restart)", redactURL(s.adminURL), s.dataDir)
 	}
 	return fmt.Sprintf("existing PostgreSQL at %s; never restarts it (no --allow-pg-restart)", redactURL(s.adminURL))
+}
+
+// loopbackOnly refuses a server outside 127.0.0.0/8 (or a local socket): the checker kills,
+// stops and floods what it runs against, and must never reach beyond this machine.
+func loopbackOnly(u string) error {
+	cfg, err := pgx.ParseConfig(u)
+	if err != nil {
+		return fmt.Errorf("--db: %w", err)
+	}
+	hosts := []string{cfg.Host}
+	for _, fb := range cfg.Fallbacks {
+		hosts = append(hosts, fb.Host)
+	}
+	for _, h := range hosts {
+		if strings.HasPrefix(h, "/") || h == "localhost" {
+			continue
+		}
+		if ip := net.ParseIP(h); ip != nil && ip.To4() != nil && ip.To4()[0] == 127 {
+			continue
+		}
+		return fmt.Errorf("--db host %q is not on 127.0.0.0/8: the checker only runs against this machine", h)
+	}
+	return nil
 }
 
 func redactURL(u string) string {
