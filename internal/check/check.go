@@ -25,7 +25,7 @@ const (
 	DefaultWatchers       = 3000
 	DefaultPerOrder       = 6
 	DefaultRate           = 200
-	DefaultDuration       = 14 * time.Minute
+	DefaultDuration       = 15 * time.Minute
 	DefaultSQLiteDuration = 4 * time.Minute
 	DefaultSQLiteWatchers = 1000
 	DefaultSQLiteRate     = 100
