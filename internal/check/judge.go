@@ -25,7 +25,7 @@ type Session struct {
 	// AfterFinal is the HTTP status of every answered reconnect made with Last-Event-ID at the
 	// order's final event (204 expected); transport errors are not answers and are retried.
 	AfterFinal []int `json:"after_final,omitempty"`
-	// Ended204 is set when a reconnect got 204 before the watcher had the final event.
+	// Unexpected204 is set when a reconnect got 204 before the watcher had the final event.
 	Unexpected204 bool `json:"unexpected_204,omitempty"`
 }
 
@@ -63,21 +63,21 @@ type Records struct {
 
 // Anomaly kinds.
 const (
-	AGap            = "gap"        // a watcher skipped a seq (lost event)
-	ADuplicate      = "duplicate"  // a watcher got a seq twice
-	AReorder        = "reorder"    // a watcher got a seq lower than one it had
-	AMismatch       = "mismatch"   // a received seq is not in the history, or its status differs
-	ATail           = "incomplete" // a watcher did not end on the order's last event
-	ANoEvents       = "no_events"  // a watcher never got a first event
-	ANot204         = "after_final_not_204"
-	AMissing204     = "missing_204"       // a watcher had the final event but no reconnect got 204
-	AUnexpected204  = "unexpected_204"    // 204 before the watcher had the final event
-	ALostAck        = "lost_ack"          // an acknowledged write is not in the history as acknowledged
-	AUnintended     = "unintended_commit" // a committed event no writer meant
-	ADoubleCommit   = "double_commit"     // one attempt committed twice
-	ABadHistory     = "bad_history"       // the history itself breaks the rules (holes, moves back, after the end)
-	AMissingHistory = "missing_history"   // an order watched or written has no history
-	AProcessExited  = "process_exited"    // a node or PostgreSQL died without the checker ending it
+	AGap            = "gap"                 // a watcher skipped a seq (lost event)
+	ADuplicate      = "duplicate"           // a watcher got a seq twice
+	AReorder        = "reorder"             // a watcher got a seq lower than one it had
+	AMismatch       = "mismatch"            // a received seq is not in the history, or its status differs
+	ATail           = "incomplete"          // a watcher did not end on the order's last event
+	ANoEvents       = "no_events"           // a watcher never got a first event
+	ANot204         = "after_final_not_204" // a reconnect after the final event got neither 204 nor a retryable 5xx
+	AMissing204     = "missing_204"         // a watcher had the final event but no reconnect got 204
+	AUnexpected204  = "unexpected_204"      // 204 before the watcher had the final event
+	ALostAck        = "lost_ack"            // an acknowledged write is not in the history as acknowledged
+	AUnintended     = "unintended_commit"   // a committed event no writer meant
+	ADoubleCommit   = "double_commit"       // one attempt committed twice
+	ABadHistory     = "bad_history"         // the history itself breaks the rules (holes, moves back, after the end)
+	AMissingHistory = "missing_history"     // an order watched or written has no history
+	AProcessExited  = "process_exited"      // a node or PostgreSQL died without the checker ending it
 )
 
 // Anomaly is one broken promise, with what is needed to reproduce the reasoning.

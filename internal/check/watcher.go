@@ -27,11 +27,9 @@ type watcher struct {
 
 	mu       sync.Mutex
 	sessions []Session
-	cur      *Session
 	curOrder *orderState
 	lastSeq  int64
 	waiting  bool // has the final event, awaiting the 204
-	settled  bool // caught up at the last look: at least one event, not awaiting a 204
 
 	pauseUntil atomic.Int64 // unix nanos: stop reading until then (fault)
 	vanish     atomic.Bool  // abandon the connection without closing it (fault)
@@ -86,12 +84,12 @@ func (w *watcher) run(ctx context.Context) {
 func (w *watcher) follow(ctx context.Context, o *orderState) {
 	s := &Session{Watcher: w.idx, Order: o.id}
 	w.mu.Lock()
-	w.cur, w.curOrder, w.lastSeq, w.waiting, w.settled = s, o, 0, false, false
+	w.curOrder, w.lastSeq, w.waiting = o, 0, false
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
 		w.sessions = append(w.sessions, *s)
-		w.cur, w.curOrder = nil, nil
+		w.curOrder = nil
 		w.mu.Unlock()
 	}()
 	haveFinal := false
@@ -232,8 +230,8 @@ func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session,
 	}
 }
 
-// caughtUp reports whether the watcher has every event of its order up to version v of the
-// writers' picture, has at least one event, and is not in the middle of ending a session.
+// position is where the watcher is: the order it follows (nil between sessions), the last seq
+// it has of it, and whether it has the final event and awaits the 204 that ends the session.
 func (w *watcher) position() (o *orderState, last int64, waiting bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
