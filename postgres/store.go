@@ -69,7 +69,7 @@ type Store struct {
 	// beforeCommit, set only by tests (export_test.go), runs after a change wrote everything and
 	// before it commits: a test holds a writer there to interleave commits.
 	beforeCommit func(ordercast.Event)
-	tracker   storehealth.Tracker // whether the database is away, and why
+	tracker      storehealth.Tracker // whether the database is away, and why
 }
 
 // New returns a Store for the database at url. Call Open before using it.
