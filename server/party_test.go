@@ -273,3 +273,24 @@ func TestPartyStreamPermissions(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// TestHomePageLinksToParties: in demo mode the home page links to each simulated party's page
+// (a courier, which has no page, to its stream).
+func TestHomePageLinksToParties(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.PartyLinks = []server.PartyLink{
+			{Party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}, Name: "Luigi's"},
+			{Party: ordercast.Party{Kind: ordercast.PartyCustomer, ID: "ana"}, Name: "Ana"},
+			{Party: ordercast.Party{Kind: ordercast.PartyCourier, ID: "ines"}, Name: "Ines"},
+		}
+	})
+	status, body := do(t, "GET", ts.URL()+"/", "", "")
+	if status != http.StatusOK {
+		t.Fatalf("GET /: %d", status)
+	}
+	for _, href := range []string{`href="/restaurants/luigis"`, `href="/customers/ana"`, `href="/v1/couriers/ines/stream"`} {
+		if !strings.Contains(string(body), href) {
+			t.Errorf("home page lacks %s", href)
+		}
+	}
+}

@@ -79,6 +79,8 @@ type Server struct {
 	// instead of keeping a goroutine and net/http's buffers for it: a few hundred bytes per idle
 	// stream instead of about 25 KB. New turns it on where the platform supports it.
 	HoldStreams bool
+	// PartyLinks are the parties the home page links to (demo mode sets them).
+	PartyLinks []PartyLink
 
 	// Metrics are served at /metrics; New creates them, on a registry of their own.
 	Metrics *Metrics
