@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -293,4 +294,37 @@ func TestHomePageLinksToParties(t *testing.T) {
 			t.Errorf("home page lacks %s", href)
 		}
 	}
+}
+
+// TestPartyCursorAt500ActiveOrders: the cursor a restaurant's stream hands out stays one small
+// number at 500 active orders with several events each, and resuming from it is exact.
+func TestPartyCursorAt500ActiveOrders(t *testing.T) {
+	base, st := partyServer(t, "sqlite", false)
+	wr := partyWriter{t, st}
+	for i := range 500 {
+		id := fmt.Sprintf("ord-%04d", i)
+		wr.create(id, "r-1", "")
+		wr.move(id, ordercast.StatusConfirmed)
+		wr.assign(id, "c-1")
+	}
+	c := &client.Client{BaseURL: base}
+	w := c.WatchRestaurant(t.Context(), "r-1", client.WatchOptions{})
+	defer w.Close()
+	snap := wantSnapshot(t, w, func() []string {
+		var ids []string
+		for i := range 500 {
+			ids = append(ids, fmt.Sprintf("ord-%04d", i))
+		}
+		return ids
+	}()...)
+	cursor := strconv.FormatInt(snap.Pos, 10)
+	if snap.Pos != 1500 || len(cursor) > 8 {
+		t.Fatalf("cursor at 500 active orders = %q (%d bytes), want 1500", cursor, len(cursor))
+	}
+	t.Logf("cursor at 500 active orders, 1500 events: Last-Event-ID: %s (%d bytes)", cursor, len(cursor))
+	w.Close()
+	wr.move("ord-0007", ordercast.StatusPreparing)
+	again := c.WatchRestaurant(t.Context(), "r-1", client.WatchOptions{LastEventID: snap.Pos})
+	defer again.Close()
+	wantEvents(t, again, "ord-0007/4")
 }
