@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/groupcommit"
 )
 
 var _ ordercast.Store = (*Store)(nil)
@@ -23,7 +24,8 @@ const (
 	// default) is shared by every node, so a node takes a modest share.
 	DefaultMaxConns = 16
 	// DefaultMaxNotifyPayload is the largest NOTIFY payload sent; PostgreSQL refuses payloads of
-	// 8000 bytes or more. Larger events are announced by order id and seq only.
+	// 8000 bytes or more. A batch whose events do not fit is announced in several payloads; an
+	// event that alone does not fit is announced by order id and seq only.
 	DefaultMaxNotifyPayload = 7900
 	// DefaultApplicationName names the pool's connections in pg_stat_activity.
 	DefaultApplicationName = "ordercast"
@@ -59,8 +61,12 @@ type Store struct {
 	MaxNotifyPayload int
 	// ApplicationName is set on the pool's connections; empty means DefaultApplicationName.
 	ApplicationName string
+	// MaxBatch bounds the writes committed in one transaction; zero means
+	// groupcommit.DefaultMaxBatch.
+	MaxBatch int
 
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	batches *groupcommit.Writer
 }
 
 // New returns a Store for the database at url. Call Open before using it.
@@ -83,8 +89,8 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.ApplicationName == "" {
 		s.ApplicationName = DefaultApplicationName
 	}
-	if s.MaxConns < 0 || s.MaxNotifyPayload < 0 || s.MaxNotifyPayload >= 8000 {
-		return errors.New("postgres: MaxConns must not be negative and MaxNotifyPayload must be in [0, 8000)")
+	if s.MaxConns < 0 || s.MaxBatch < 0 || s.MaxNotifyPayload < 0 || s.MaxNotifyPayload >= 8000 {
+		return errors.New("postgres: MaxConns and MaxBatch must not be negative and MaxNotifyPayload must be in [0, 8000)")
 	}
 	cfg, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {
@@ -107,11 +113,20 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
-	return s.migrate(ctx)
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch)
+	return nil
 }
 
-// Close closes the connection pool. It is safe to call on a Store that failed to open.
+// Close stops the writer (writes still queued fail with an error) and closes the connection
+// pool. It is safe to call on a Store that failed to open.
 func (s *Store) Close() error {
+	if s.batches != nil {
+		s.batches.Close()
+		s.batches = nil
+	}
 	if s.pool != nil {
 		s.pool.Close()
 		s.pool = nil
@@ -130,9 +145,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// publish hands a committed event to the in-process Publisher, if any.
-func (s *Store) publish(ev ordercast.Event) {
-	if s.Publisher != nil {
-		s.Publisher.Publish(ev)
-	}
-}
+// HoldWrites makes the writer commit nothing until n writes are queued, then commit them in
+// one batch. Tests use it, with WaitQueued, to choose a batch.
+func (s *Store) HoldWrites(n int) { s.batches.Hold(n) }
+
+// WaitQueued blocks until n writes have been queued since HoldWrites.
+func (s *Store) WaitQueued(n int) { s.batches.WaitQueued(n) }

@@ -35,6 +35,7 @@ func Exercise(t *testing.T, open func(t *testing.T, pub ordercast.Publisher) ord
 		}
 	})
 	t.Run("RejectedRequestsChangeNothing", func(t *testing.T) { exerciseRejected(t, open) })
+	t.Run("Batches", func(t *testing.T) { exerciseBatches(t, open) })
 }
 
 func exerciseCreate(t *testing.T, open opener) {

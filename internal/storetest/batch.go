@@ -1,0 +1,178 @@
+package storetest
+
+import (
+	"encoding/json"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+)
+
+// BatchHolder is how the suite puts chosen writes into one batch of a group-committing store
+// without sleeping: HoldWrites(n) makes its writer take nothing until n writes are queued, then
+// all n together; WaitQueued(k) returns once k writes are queued, so the suite queues them one at
+// a time and knows their order.
+type BatchHolder interface {
+	HoldWrites(n int)
+	WaitQueued(n int)
+}
+
+// write is one request of a held batch and what it must do.
+type write struct {
+	create  *ordercast.NewOrder
+	change  *ordercast.StatusChange
+	code    string // the error code it must fail with, "" for success
+	changed bool   // created, or changed, when it succeeds
+	version int64  // the order's version in its answer, when it succeeds
+}
+
+// result is one write's answer.
+type result struct {
+	o       ordercast.Order
+	ev      ordercast.Event
+	changed bool
+	err     error
+}
+
+// inOneBatch queues writes in order and lets the store commit them as one batch.
+func (h *harness) inOneBatch(t *testing.T, writes []write) []result {
+	t.Helper()
+	hb, ok := h.s.(BatchHolder)
+	if !ok {
+		t.Fatalf("%T does not implement storetest.BatchHolder", h.s)
+	}
+	hb.HoldWrites(len(writes))
+	out := make([]result, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Go(func() {
+			r := &out[i]
+			if w.create != nil {
+				r.o, r.changed, r.err = h.s.CreateOrder(h.ctx, *w.create)
+			} else {
+				r.o, r.ev, r.changed, r.err = h.s.AppendStatus(h.ctx, *w.change)
+			}
+		})
+		hb.WaitQueued(i + 1) // in place before the next one is sent
+	}
+	wg.Wait()
+	for i, w := range writes {
+		r := out[i]
+		if w.code != "" {
+			wantCode(t, r.err, w.code)
+			if r.changed {
+				t.Errorf("write %d: changed = true for a refused write", i)
+			}
+			continue
+		}
+		if r.err != nil {
+			t.Errorf("write %d (%s): %v", i, w.orderID(), r.err)
+			continue
+		}
+		if r.changed != w.changed {
+			t.Errorf("write %d (%s): changed = %v, want %v", i, w.orderID(), r.changed, w.changed)
+		}
+		if r.o.Version != w.version {
+			t.Errorf("write %d (%s): version = %d, want %d", i, w.orderID(), r.o.Version, w.version)
+		}
+	}
+	return out
+}
+
+func (w write) orderID() string {
+	if w.create != nil {
+		return w.create.ID
+	}
+	return w.change.OrderID
+}
+
+func change(id string, to ordercast.Status, expected int64) *ordercast.StatusChange {
+	return &ordercast.StatusChange{OrderID: id, Status: to, ExpectedVersion: expected, Note: "to " + string(to)}
+}
+
+func exerciseBatches(t *testing.T, open opener) {
+	t.Run("OneOrderGoodAndBad", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, open)
+		h.create(t, ordercast.NewOrder{ID: "o"})
+		before := h.pub.Len()
+
+		// Each change is judged against the order as the changes before it in the batch left it.
+		res := h.inOneBatch(t, []write{
+			{change: change("o", ordercast.StatusConfirmed, 0), changed: true, version: 2},
+			{change: change("o", ordercast.StatusPlaced, 0), code: ordercast.EInvalidTransition},
+			{change: change("o", ordercast.StatusConfirmed, 0), changed: false, version: 2}, // repeat
+			{change: change("o", ordercast.StatusReady, 2), changed: true, version: 3},
+			{change: change("o", ordercast.StatusPreparing, 2), code: ordercast.EVersionConflict},
+			{change: change("o", ordercast.StatusDelivered, 0), changed: true, version: 4},
+			{change: change("o", ordercast.StatusCancelled, 0), code: ordercast.EInvalidTransition},
+		})
+		stored := h.events(t, "o")
+		checkSeqs(t, "o", stored)
+		var got []ordercast.Status
+		for _, ev := range stored {
+			got = append(got, ev.Status)
+		}
+		want := []ordercast.Status{ordercast.StatusPlaced, ordercast.StatusConfirmed, ordercast.StatusReady, ordercast.StatusDelivered}
+		if !slices.Equal(got, want) {
+			t.Fatalf("stored statuses = %v, want %v", got, want)
+		}
+		// Every answer carries the stored event; the repeat answers with the latest one.
+		equalEvents(t, "answers vs stored",
+			[]ordercast.Event{res[0].ev, res[2].ev, res[3].ev, res[5].ev},
+			[]ordercast.Event{stored[1], stored[1], stored[2], stored[3]})
+		equalOrder(t, "last answer vs stored order", res[5].o, h.order(t, "o"))
+		equalEvents(t, "published, in commit order", h.pub.Events()[before:], stored[1:])
+	})
+
+	t.Run("ManyOrdersGoodAndBad", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, open)
+		h.create(t, ordercast.NewOrder{ID: "a", Details: json.RawMessage(`{"n":1}`)})
+		h.walk(t, "b", ordercast.StatusDelivered)
+		h.create(t, ordercast.NewOrder{ID: "c"})
+		before := h.pub.Len()
+		untouched := h.snapshot(t, "b", "x")
+		untouched.Active, untouched.Published = nil, nil // other orders do change
+
+		res := h.inOneBatch(t, []write{
+			{create: &ordercast.NewOrder{ID: "n", Details: json.RawMessage(`{"k":1.0}`)}, changed: true, version: 1},
+			{change: change("a", ordercast.StatusConfirmed, 0), changed: true, version: 2},
+			{change: change("b", ordercast.StatusCancelled, 0), code: ordercast.EInvalidTransition},
+			{change: change("x", ordercast.StatusConfirmed, 0), code: ordercast.ENotFound},
+			{change: change("n", ordercast.StatusConfirmed, 1), changed: true, version: 2}, // sees its creation
+			{change: change("c", ordercast.StatusReady, 5), code: ordercast.EVersionConflict},
+			{create: &ordercast.NewOrder{ID: "a", Details: json.RawMessage(`{"n":2}`)}, code: ordercast.EOrderExists},
+			{create: &ordercast.NewOrder{ID: "n", Details: json.RawMessage(`{"k":1}`)}, changed: false, version: 2}, // same value
+			{change: change("c", ordercast.StatusPreparing, 1), changed: true, version: 2},
+		})
+		after := h.snapshot(t, "b", "x")
+		after.Active, after.Published = nil, nil
+		if !reflect.DeepEqual(after, untouched) {
+			t.Errorf("refused writes changed orders b or x")
+		}
+		wantStored := map[string][]ordercast.Status{
+			"a": {ordercast.StatusPlaced, ordercast.StatusConfirmed},
+			"n": {ordercast.StatusPlaced, ordercast.StatusConfirmed},
+			"c": {ordercast.StatusPlaced, ordercast.StatusPreparing},
+		}
+		for id, want := range wantStored {
+			evs := h.events(t, id)
+			checkSeqs(t, id, evs)
+			var got []ordercast.Status
+			for _, ev := range evs {
+				got = append(got, ev.Status)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: stored statuses = %v, want %v", id, got, want)
+			}
+		}
+		equalOrder(t, "repeated create answers the order as the batch left it", res[7].o, h.order(t, "n"))
+		// Published in the order the writes came, which is the order of commit.
+		nEvs := h.events(t, "n")
+		want := []ordercast.Event{nEvs[0], h.events(t, "a")[1], nEvs[1], h.events(t, "c")[1]}
+		equalEvents(t, "published, in commit order", h.pub.Events()[before:], want)
+	})
+}
