@@ -10,10 +10,15 @@ import (
 
 // BenchmarkAppendStatusParallel: go test -run '^$' -bench AppendStatusParallel -benchtime 20000x -count 3 ./sqlite/
 func BenchmarkAppendStatusParallel(b *testing.B) {
-	s := sqlite.New(filepath.Join(b.TempDir(), "ordercast.db"))
-	if err := s.Open(b.Context()); err != nil {
-		b.Fatal(err)
+	for _, sync := range []string{"FULL", "NORMAL"} {
+		b.Run("synchronous="+sync, func(b *testing.B) {
+			s := sqlite.New(filepath.Join(b.TempDir(), "ordercast.db"))
+			s.Synchronous = sync
+			if err := s.Open(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = s.Close() })
+			storetest.BenchmarkWrites(b, s)
+		})
 	}
-	b.Cleanup(func() { _ = s.Close() })
-	storetest.BenchmarkWrites(b, s)
 }

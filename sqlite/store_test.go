@@ -144,3 +144,17 @@ func TestStore_Clock(t *testing.T) {
 		t.Errorf("read back %v / %v, want %v / %v", got.CreatedAt, got.UpdatedAt, o.CreatedAt, o.UpdatedAt)
 	}
 }
+
+func TestStore_FailedCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	storetest.FailedCommit(t, func(t *testing.T, pub ordercast.Publisher) ordercast.Store {
+		s := sqlite.New(path)
+		s.Publisher = pub
+		return storetest.MustOpen(t, s)
+	}, func(t *testing.T, id string, seq int64) {
+		if _, err := rawDB(t, path).ExecContext(t.Context(),
+			`INSERT INTO order_events (order_id, seq, status, at) VALUES (?, ?, 'confirmed', 0)`, id, seq); err != nil {
+			t.Fatalf("plant event: %v", err)
+		}
+	})
+}

@@ -176,3 +176,55 @@ func exerciseBatches(t *testing.T, open opener) {
 		equalEvents(t, "published, in commit order", h.pub.Events()[before:], want)
 	})
 }
+
+// FailedCommit checks that a batch whose commit fails fails every write in it, good ones
+// included, stores and publishes nothing, and leaves the store working. plant must write an
+// event with the given order id and seq behind the store's back, so that the batch's own insert
+// of that event breaks the primary key: the only way to make a commit fail on demand.
+func FailedCommit(t *testing.T, open func(t *testing.T, pub ordercast.Publisher) ordercast.Store, plant func(t *testing.T, orderID string, seq int64)) {
+	h := newHarness(t, open)
+	h.create(t, ordercast.NewOrder{ID: "p"})
+	h.create(t, ordercast.NewOrder{ID: "q"})
+	plant(t, "p", 2)
+	before := h.pub.Len()
+
+	hb, ok := h.s.(BatchHolder)
+	if !ok {
+		t.Fatalf("%T does not implement storetest.BatchHolder", h.s)
+	}
+	hb.HoldWrites(3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	writes := []func() error{
+		func() error {
+			_, _, _, err := h.s.AppendStatus(h.ctx, *change("q", ordercast.StatusConfirmed, 0))
+			return err
+		},
+		func() error {
+			_, _, _, err := h.s.AppendStatus(h.ctx, *change("p", ordercast.StatusConfirmed, 0))
+			return err
+		},
+		func() error { _, _, err := h.s.CreateOrder(h.ctx, ordercast.NewOrder{ID: "r"}); return err },
+	}
+	for i, w := range writes {
+		wg.Go(func() { errs[i] = w() })
+		hb.WaitQueued(i + 1)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err == nil || ordercast.ErrorCode(err) != ordercast.EInternal {
+			t.Errorf("write %d of the failed batch: err = %v, want an internal error", i, err)
+		}
+	}
+	if got := h.pub.Len(); got != before {
+		t.Errorf("a failed batch published %d events", got-before)
+	}
+	if got := h.order(t, "q"); got.Version != 1 {
+		t.Errorf("q: version %d after a failed batch, want 1", got.Version)
+	}
+	if _, err := h.s.Order(h.ctx, "r"); ordercast.ErrorCode(err) != ordercast.ENotFound {
+		t.Errorf("r after a failed batch: err = %v, want not found", err)
+	}
+	// The store goes on: a lone change commits.
+	h.move(t, "q", ordercast.StatusConfirmed)
+}
