@@ -70,11 +70,12 @@ type batchOrder struct {
 
 // NewBatch returns a batch of writes, in the order they are to be applied.
 func NewBatch(writes []Write) *Batch {
-	b := &Batch{writes: writes, orders: make(map[string]*batchOrder, len(writes))}
-	for _, w := range writes {
+	b := &Batch{writes: writes, orders: make(map[string]*batchOrder, len(writes)), Events: make([]Event, 0, len(writes))}
+	states := make([]batchOrder, len(writes)) // one allocation for every order's state
+	for i, w := range writes {
 		id := w.OrderID()
 		if _, ok := b.orders[id]; !ok {
-			b.orders[id] = &batchOrder{}
+			b.orders[id] = &states[i]
 			b.ids = append(b.ids, id)
 		}
 	}
@@ -96,6 +97,7 @@ func (b *Batch) Found(o Order, latest Event) {
 func (b *Batch) Apply(now time.Time) {
 	now = now.UTC()
 	b.Results = make([]WriteResult, len(b.writes))
+	b.Updated = make([]Order, 0, len(b.ids))
 	for i, w := range b.writes {
 		bo := b.orders[w.OrderID()]
 		if w.Create != nil {
