@@ -9,10 +9,10 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/storetest"
@@ -52,8 +52,8 @@ func BenchmarkPostStatus(b *testing.B) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 1024}
 	b.Cleanup(tr.CloseIdleConnections)
 	c := &http.Client{Transport: tr}
-	post := func(path, body string) error {
-		req, err := http.NewRequest(http.MethodPost, ts.URL+path, strings.NewReader(body))
+	post := func(ctx context.Context, path, body string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.URL+path, strings.NewReader(body))
 		if err != nil {
 			return err
 		}
@@ -72,29 +72,9 @@ func BenchmarkPostStatus(b *testing.B) {
 		}
 		return nil
 	}
-	stages := []string{"confirmed", "preparing", "ready", "out_for_delivery", "delivered"}
-
-	var goroutines atomic.Int64
-	b.SetParallelism(storetest.BenchmarkParallelism)
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		g := goroutines.Add(1)
-		var id string
-		for n := 0; pb.Next(); n++ {
-			var err error
-			if step := n % (len(stages) + 1); step == 0 {
-				id = fmt.Sprintf("b%d-%d", g, n)
-				err = post("/v1/orders", `{"id":"`+id+`"}`)
-			} else {
-				err = post("/v1/orders/"+id+"/status", `{"status":"`+stages[step-1]+`"}`)
-			}
-			if err != nil {
-				b.Error(err)
-				return
-			}
-		}
+	storetest.RunWrites(b, func(ctx context.Context, id string) error {
+		return post(ctx, "/v1/orders", `{"id":"`+id+`"}`)
+	}, func(ctx context.Context, id string, to ordercast.Status) error {
+		return post(ctx, "/v1/orders/"+id+"/status", `{"status":"`+string(to)+`"}`)
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "changes/s")
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -9,14 +10,26 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-// BenchmarkParallelism is how many goroutines per GOMAXPROCS the write benchmark runs: many
+// BenchmarkParallelism is how many goroutines per GOMAXPROCS the write benchmarks run: many
 // concurrent writers, as many HTTP handlers would be, so that a store can group their commits.
 const BenchmarkParallelism = 32
 
-// BenchmarkWrites measures concurrent durable writes on s: each goroutine creates an order and
-// moves it through its five forward stages, one write per iteration. It reports changes/s (every
-// creation and status change counts, as each is one durable commit).
+// BenchmarkWrites measures concurrent durable writes on s (see RunWrites).
 func BenchmarkWrites(b *testing.B, s ordercast.Store) {
+	b.Helper()
+	RunWrites(b, func(ctx context.Context, id string) error {
+		_, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id})
+		return err
+	}, func(ctx context.Context, id string, to ordercast.Status) error {
+		_, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: id, Status: to})
+		return err
+	})
+}
+
+// RunWrites runs a write benchmark: each goroutine creates an order and moves it through its
+// five forward stages, one write per iteration, with create and move. It reports changes/s
+// (every creation and status change counts, as each is one durable commit).
+func RunWrites(b *testing.B, create func(ctx context.Context, id string) error, move func(ctx context.Context, id string, to ordercast.Status) error) {
 	b.Helper()
 	ctx := b.Context()
 	var goroutines atomic.Int64
@@ -28,17 +41,15 @@ func BenchmarkWrites(b *testing.B, s ordercast.Store) {
 		g := goroutines.Add(1)
 		var id string
 		for n := 0; pb.Next(); n++ {
-			step := n % len(forward)
-			if step == 0 {
+			var err error
+			if step := n % len(forward); step == 0 {
 				id = fmt.Sprintf("b%d-%d", g, n)
-				if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id}); err != nil {
-					b.Errorf("CreateOrder: %v", err)
-					return
-				}
-				continue
+				err = create(ctx, id)
+			} else {
+				err = move(ctx, id, forward[step])
 			}
-			if _, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: id, Status: forward[step]}); err != nil {
-				b.Errorf("AppendStatus: %v", err)
+			if err != nil {
+				b.Error(err)
 				return
 			}
 		}
