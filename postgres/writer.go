@@ -33,7 +33,8 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 			return b.Results, nil
 		}
 		var pgErr *pgconn.PgError
-		lostRace := errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "40P01")
+		lostRace := errors.As(err, &pgErr) &&
+			(pgErr.Code == "23505" && pgErr.ConstraintName == "orders_pkey" || pgErr.Code == "40P01")
 		if !lostRace || attempt == batchAttempts || ctx.Err() != nil {
 			return nil, err
 		}

@@ -28,10 +28,12 @@ const (
 	DefaultBusyTimeout = 5 * time.Second
 	// DefaultMaxReaders bounds the read pool; WAL lets readers run beside the one writer.
 	DefaultMaxReaders = 8
-	// DefaultSynchronous makes every commit durable: SQLite syncs the WAL before COMMIT returns,
-	// so a change acknowledged to a client survives a power loss or an OS crash, not only a crash
-	// of the process. Group commit pays that sync once per batch, not once per change.
-	DefaultSynchronous = "FULL"
+	// DefaultSynchronous is NORMAL, SQLite's advice for WAL mode: a commit is written to the WAL
+	// before COMMIT returns but synced only at checkpoints, so it survives a crash of the process
+	// (the OS holds the write), while a power loss or an OS crash may roll back the last commits;
+	// the file is never corrupted. FULL syncs the WAL on every commit, once per batch with group
+	// commit, and makes commits durable against power loss too, at the disk's sync latency.
+	DefaultSynchronous = "NORMAL"
 	// DefaultCheckpointInterval is the least time between two looks at the WAL's size.
 	DefaultCheckpointInterval = time.Second
 	// DefaultCheckpointSize is the WAL size past which a PASSIVE checkpoint runs (about 1,000
@@ -62,9 +64,9 @@ type Store struct {
 	// MaxBatch bounds the writes committed in one transaction; zero means
 	// groupcommit.DefaultMaxBatch.
 	MaxBatch int
-	// Synchronous is SQLite's synchronous setting: FULL (durable on COMMIT) or NORMAL (a power
-	// loss may roll back the last commits; a process crash loses nothing). Empty means
-	// DefaultSynchronous.
+	// Synchronous is SQLite's synchronous setting: NORMAL (a power loss may roll back the last
+	// commits; a process crash loses nothing), FULL (durable against power loss on COMMIT) or
+	// EXTRA. Empty means DefaultSynchronous.
 	Synchronous string
 	// CheckpointInterval, CheckpointSize and MaxWALSize drive the background checkpointer; zero
 	// means the Default of each.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/ordercast/ordercast"
@@ -45,6 +46,7 @@ type request struct {
 	ctx   context.Context
 	write ordercast.Write
 	done  chan ordercast.WriteResult // capacity 1: the writer never blocks answering
+	taken bool                       // in a batch; guarded by Writer.mu
 }
 
 // Start starts a writer that commits with commit, at most maxBatch writes at a time (zero means
@@ -64,8 +66,9 @@ func Start(commit CommitFunc, maxBatch int) *Writer {
 	return w
 }
 
-// Do queues one write and waits for its result. When ctx ends first Do returns ctx's error; the
-// write may still commit if its batch was already taken, as with any write whose caller gives up.
+// Do queues one write and waits for its result. When ctx ends while the write is still queued,
+// it leaves the queue and Do returns ctx's error: nothing was written. Once its batch is taken
+// Do waits for the batch's outcome, so a caller never hears "cancelled" of a write that commits.
 func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResult {
 	req := &request{ctx: ctx, write: wr, done: make(chan ordercast.WriteResult, 1)}
 	w.mu.Lock()
@@ -85,8 +88,17 @@ func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResu
 	case res := <-req.done:
 		return res
 	case <-ctx.Done():
-		return ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", wr.OrderID(), ctx.Err())}
 	}
+	w.mu.Lock()
+	if !req.taken {
+		if i := slices.Index(w.queue, req); i >= 0 {
+			w.queue = slices.Delete(w.queue, i, i+1)
+			w.mu.Unlock()
+			return ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", wr.OrderID(), ctx.Err())}
+		}
+	}
+	w.mu.Unlock()
+	return <-req.done // taken, or answered by Close
 }
 
 // Close stops the writer after the batch in progress and answers every write still queued with
@@ -150,6 +162,7 @@ func (w *Writer) take() []*request {
 	n := min(len(w.queue), w.maxBatch)
 	batch := make([]*request, 0, n)
 	for _, req := range w.queue[:n] {
+		req.taken = true
 		if err := req.ctx.Err(); err != nil {
 			req.done <- ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", req.write.OrderID(), err)}
 			continue

@@ -77,3 +77,44 @@ func TestClose(t *testing.T) {
 		t.Errorf("write after Close: err = %v, want ErrClosed", err)
 	}
 }
+
+// TestCancelWhileQueued: a write whose caller gives up while it is queued leaves the queue and
+// is never committed; one already in a batch is answered with the batch's outcome.
+func TestCancelWhileQueued(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var committed []string
+	w := groupcommit.Start(func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+		for _, wr := range writes {
+			committed = append(committed, wr.OrderID())
+		}
+		if len(committed) == 1 {
+			close(started)
+			<-release
+		}
+		return make([]ordercast.WriteResult, len(writes)), nil
+	}, 0)
+	t.Cleanup(w.Close)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	first := make(chan error, 1)
+	go func() { first <- w.Do(ctx, change("taken")).Err }()
+	<-started
+	w.Hold(1)
+	queued := make(chan error, 1)
+	go func() { queued <- w.Do(ctx, change("queued")).Err }()
+	w.WaitQueued(1)
+	cancel()
+	if err := <-queued; !errors.Is(err, context.Canceled) {
+		t.Errorf("queued write: err = %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Errorf("write in the batch when its caller gave up: err = %v, want its commit's nil", err)
+	}
+	if err := w.Do(t.Context(), change("after")).Err; err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"taken", "after"}; len(committed) != 2 || committed[0] != want[0] || committed[1] != want[1] {
+		t.Errorf("committed %v, want %v", committed, want)
+	}
+}
