@@ -237,9 +237,10 @@ func validateText(field, s string, max int) error {
 	return nil
 }
 
-// Store is the system of record for orders and their events. Implementations must make every
-// write one transaction, serialise changes to one order by its version, and announce each
-// committed event (and only committed events) to their Publisher.
+// Store is the system of record for orders and their events. Implementations must commit every
+// write in one transaction (which may carry other writes: group commit, judged by Batch, so a
+// refused write changes nothing), serialise changes to one order by its version, and announce
+// each committed event (and only committed events) to their Publisher, in commit order.
 type Store interface {
 	// CreateOrder creates an order in status placed with event seq 1. A repeat with the same id and
 	// details returns the existing order and created=false; different details are a conflict.
