@@ -1,10 +1,7 @@
 package ordercast
 
 import (
-	"bytes"
-	"encoding/json"
-	"strconv"
-	"strings"
+	"fmt"
 	"time"
 )
 
@@ -36,17 +33,29 @@ type WriteResult struct {
 	Err     error
 }
 
+// Idem is the write's idempotency step, or nil.
+func (w Write) Idem() *Idempotency {
+	if w.Create != nil {
+		return w.Create.Idem
+	}
+	return w.Change.Idem
+}
+
 // Batch applies a batch of writes in order against the stored state of the orders they touch,
 // in memory, each write seeing the ones before it. A write that breaks a rule fails alone and
-// changes nothing; the store then writes what the others did (Created, Updated, Events) in one
-// transaction. The rules live here, once, so both stores judge a batch the same way.
+// changes nothing; the store then writes what the others did (Created, Updated, Events,
+// Answers) in one transaction. The rules live here, once, so both stores judge a batch the
+// same way.
 //
-// A store reads the orders named by OrderIDs inside its transaction, hands each one found to
-// Found, then calls Apply.
+// A store reads, inside its transaction, the orders named by OrderIDs, handing each one found to
+// Found, and the unexpired idempotency keys named by Keys, handing each one recorded to
+// Answered; then it calls Apply.
 type Batch struct {
 	writes []Write
 	ids    []string
 	orders map[string]*batchOrder
+	keys   []IdempotencyKey
+	taken  map[IdempotencyKey]bool // recorded in the store, or by an earlier write of the batch
 
 	// Results has one entry per write, in the order of the writes; set by Apply.
 	Results []WriteResult
@@ -57,6 +66,18 @@ type Batch struct {
 	// Events holds every event the batch appends, in the order the writes came: the order of
 	// commit, in which they must be published.
 	Events []Event
+	// Answers holds the answer of each accepted write that carries an idempotency key, to record
+	// in the same transaction.
+	Answers []RecordedAnswer
+}
+
+// IdempotencyKey names a recorded answer: a client's key within its scope.
+type IdempotencyKey struct{ Scope, Key string }
+
+// RecordedAnswer is an answer a batch records under a write's idempotency key.
+type RecordedAnswer struct {
+	IdempotencyKey
+	Answer
 }
 
 // batchOrder is one order's state as the batch moves it.
@@ -78,12 +99,25 @@ func NewBatch(writes []Write) *Batch {
 			b.orders[id] = &states[i]
 			b.ids = append(b.ids, id)
 		}
+		if idem := w.Idem(); idem != nil {
+			if b.taken == nil {
+				b.taken = make(map[IdempotencyKey]bool)
+			}
+			k := IdempotencyKey{idem.Scope, idem.Key}
+			if _, ok := b.taken[k]; !ok {
+				b.taken[k] = false
+				b.keys = append(b.keys, k)
+			}
+		}
 	}
 	return b
 }
 
 // OrderIDs returns the distinct orders the writes touch, each once, in first-seen order.
 func (b *Batch) OrderIDs() []string { return b.ids }
+
+// Keys returns the distinct idempotency keys the writes carry, each once, in first-seen order.
+func (b *Batch) Keys() []IdempotencyKey { return b.keys }
 
 // Found records an order as stored before the batch, with its latest event (seq = version).
 func (b *Batch) Found(o Order, latest Event) {
@@ -92,19 +126,26 @@ func (b *Batch) Found(o Order, latest Event) {
 	}
 }
 
+// Answered records that key already has an unexpired answer in the store.
+func (b *Batch) Answered(k IdempotencyKey) {
+	if _, ok := b.taken[k]; ok {
+		b.taken[k] = true
+	}
+}
+
 // Apply judges each write in turn. now stamps the batch's changes; an order's time never goes
 // back, should the clock step back past its last change.
+//
+// A write whose idempotency key is already answered (in the store, or by an earlier write of
+// the batch) fails alone with EIdempotencyKeyInUse before any rule is judged, so its caller
+// replays that answer. An accepted write's answer is rendered here; a render that fails fails
+// its write alone, which then changes nothing.
 func (b *Batch) Apply(now time.Time) {
 	now = now.UTC()
 	b.Results = make([]WriteResult, len(b.writes))
 	b.Updated = make([]Order, 0, len(b.ids))
 	for i, w := range b.writes {
-		bo := b.orders[w.OrderID()]
-		if w.Create != nil {
-			b.Results[i] = b.create(bo, *w.Create, now)
-		} else {
-			b.Results[i] = b.change(bo, *w.Change, now)
-		}
+		b.Results[i] = b.apply(w, now)
 	}
 	for _, id := range b.ids {
 		bo := b.orders[id]
@@ -117,29 +158,65 @@ func (b *Batch) Apply(now time.Time) {
 	}
 }
 
-func (b *Batch) create(bo *batchOrder, n NewOrder, now time.Time) WriteResult {
-	if bo.exists {
-		if !SameDetails(bo.order.Details, n.Details) {
-			return WriteResult{Err: Errorf(EOrderExists, "order %s already exists with different details", n.ID)}
-		}
-		return WriteResult{Order: bo.order, Event: bo.latest}
+func (b *Batch) apply(w Write, now time.Time) WriteResult {
+	idem := w.Idem()
+	if idem != nil && b.taken[IdempotencyKey{idem.Scope, idem.Key}] {
+		return WriteResult{Err: Errorf(EIdempotencyKeyInUse, "a request with this Idempotency-Key was answered meanwhile")}
 	}
-	o, ev := n.Place(now)
-	*bo = batchOrder{order: o, latest: ev, exists: true, dirty: true}
-	b.Events = append(b.Events, ev)
-	return WriteResult{Order: o, Event: ev, Changed: true}
+	bo := b.orders[w.OrderID()]
+	var (
+		next batchOrder
+		res  WriteResult
+	)
+	if w.Create != nil {
+		next, res = b.create(*bo, *w.Create, now)
+	} else {
+		next, res = b.change(*bo, *w.Change, now)
+	}
+	if res.Err != nil {
+		return res
+	}
+	if idem != nil {
+		a, err := idem.Render(Result{Order: res.Order, Event: res.Event, Created: w.Create != nil && res.Changed,
+			Changed: w.Change != nil && res.Changed})
+		if err != nil {
+			return WriteResult{Err: fmt.Errorf("render idempotent answer: %w", err)}
+		}
+		a.Fingerprint, a.Expires = idem.Fingerprint, idem.Expires
+		k := IdempotencyKey{idem.Scope, idem.Key}
+		b.taken[k] = true
+		b.Answers = append(b.Answers, RecordedAnswer{IdempotencyKey: k, Answer: a})
+	}
+	if res.Changed {
+		*bo = next
+		b.Events = append(b.Events, res.Event)
+	}
+	return res
 }
 
-func (b *Batch) change(bo *batchOrder, c StatusChange, now time.Time) WriteResult {
+// create judges a creation against the order's state bo, returning the state it leads to.
+func (b *Batch) create(bo batchOrder, n NewOrder, now time.Time) (batchOrder, WriteResult) {
+	if bo.exists {
+		if !SameDetails(bo.order.Details, n.Details) {
+			return bo, WriteResult{Err: Errorf(EOrderExists, "order %s already exists with different details", n.ID)}
+		}
+		return bo, WriteResult{Order: bo.order, Event: bo.latest}
+	}
+	o, ev := n.Place(now)
+	return batchOrder{order: o, latest: ev, exists: true, dirty: true}, WriteResult{Order: o, Event: ev, Changed: true}
+}
+
+// change judges a status change against the order's state bo, returning the state it leads to.
+func (b *Batch) change(bo batchOrder, c StatusChange, now time.Time) (batchOrder, WriteResult) {
 	if !bo.exists {
-		return WriteResult{Err: Errorf(ENotFound, "order %s not found", c.OrderID)}
+		return bo, WriteResult{Err: Errorf(ENotFound, "order %s not found", c.OrderID)}
 	}
 	changed, err := c.Apply(bo.order)
 	if err != nil {
-		return WriteResult{Err: err}
+		return bo, WriteResult{Err: err}
 	}
 	if !changed {
-		return WriteResult{Order: bo.order, Event: bo.latest}
+		return bo, WriteResult{Order: bo.order, Event: bo.latest}
 	}
 	o := bo.order
 	o.Status, o.Version, o.UpdatedAt = c.Status, o.Version+1, now
@@ -148,82 +225,5 @@ func (b *Batch) change(bo *batchOrder, c StatusChange, now time.Time) WriteResul
 	}
 	ev := Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor}
 	bo.order, bo.latest, bo.dirty = o, ev, true
-	b.Events = append(b.Events, ev)
-	return WriteResult{Order: o, Event: ev, Changed: true}
-}
-
-// SameDetails reports whether two details documents hold the same value: object keys in any
-// order, any spacing, numbers compared by decimal value (1, 1.0 and 10e-1 are one value), as
-// PostgreSQL's jsonb compares them, so both stores judge a repeated creation alike.
-func SameDetails(a, b json.RawMessage) bool {
-	if bytes.Equal(a, b) {
-		return true
-	}
-	va, errA := decodeDetails(a)
-	vb, errB := decodeDetails(b)
-	return errA == nil && errB == nil && sameValue(va, vb)
-}
-
-func decodeDetails(raw json.RawMessage) (any, error) {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	err := dec.Decode(&v)
-	return v, err
-}
-
-func sameValue(a, b any) bool {
-	switch x := a.(type) {
-	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			if w, ok := y[k]; !ok || !sameValue(v, w) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !sameValue(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case json.Number:
-		y, ok := b.(json.Number)
-		return ok && decimalKey(string(x)) == decimalKey(string(y))
-	}
-	return a == b // string, bool or nil
-}
-
-// decimalKey spells a JSON number's value one way: sign, significant digits without trailing
-// zeros, and the power of ten of the last one. No arithmetic, so a huge exponent costs nothing.
-func decimalKey(s string) string {
-	sign := ""
-	if rest, ok := strings.CutPrefix(s, "-"); ok {
-		sign, s = "-", rest
-	}
-	mant, exp := s, "0"
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		mant, exp = s[:i], s[i+1:]
-	}
-	e, err := strconv.ParseInt(exp, 10, 32)
-	if err != nil {
-		return "?" + s // an exponent beyond any store's range: compared as spelled
-	}
-	whole, frac, _ := strings.Cut(mant, ".")
-	digits := strings.TrimLeft(whole+frac, "0")
-	if digits == "" {
-		return "0" // -0 is 0
-	}
-	sig := strings.TrimRight(digits, "0")
-	e += int64(len(digits)-len(sig)) - int64(len(frac))
-	return sign + sig + "e" + strconv.FormatInt(e, 10)
+	return bo, WriteResult{Order: o, Event: ev, Changed: true}
 }

@@ -8,7 +8,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -104,10 +105,13 @@ type NewOrder struct {
 	Details json.RawMessage
 	Note    string
 	Actor   string
+	// Idem, when set, records the answer in the transaction of the creation's batch (see Idempotency
+	// and Batch).
+	Idem *Idempotency
 }
 
-// Normalize validates the request and puts it in canonical form: an ID (generated when empty)
-// and details re-encoded with sorted keys, so that a repeated create can be compared byte for byte.
+// Normalize validates the request and puts it in the form stores keep: an ID (generated when
+// empty) and details as given, compacted (see NormalizeDetails).
 func (n NewOrder) Normalize() (NewOrder, error) {
 	if n.ID == "" {
 		n.ID = NewID()
@@ -144,6 +148,9 @@ type StatusChange struct {
 	Note            string
 	Actor           string
 	ExpectedVersion int64
+	// Idem, when set, records the answer in the transaction of the change's batch (see Idempotency
+	// and Batch).
+	Idem *Idempotency
 }
 
 // Validate checks the request's own values; whether the transition is allowed is decided against
@@ -181,10 +188,15 @@ func (c StatusChange) Apply(o Order) (changed bool, err error) {
 	return true, nil
 }
 
-// ValidateID checks a client-supplied order id: 1–64 characters of A-Z a-z 0-9 . _ : -.
+// ValidateID checks a client-supplied order id: 1–64 characters of A-Z a-z 0-9 . _ : -, and
+// neither . nor ..
 func ValidateID(id string) error {
 	if id == "" || len(id) > MaxIDLength {
 		return Errorf(EInvalidID, "order id must be 1 to %d characters", MaxIDLength)
+	}
+	if id == "." || id == ".." {
+		// URL paths resolve these away: such an order could never be reached.
+		return Errorf(EInvalidID, "order id must not be . or ..")
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
@@ -204,8 +216,11 @@ func NewID() string {
 	return "ord-" + hex.EncodeToString(b[:])
 }
 
-// NormalizeDetails checks that raw is a JSON object (or empty, meaning {}) within MaxDetailsBytes
-// and returns it re-encoded canonically, with object keys sorted.
+// NormalizeDetails checks that raw is a JSON object (or empty, meaning {}) within MaxDetailsBytes,
+// whose numbers are within float64's range and whose strings hold no NUL, and returns it as given,
+// only compacted and with <, > and & escaped as encoding/json serves it: stores keep these bytes,
+// so no database re-renders them (PostgreSQL's jsonb spelled 1e131000 out in 131 KB) and what is
+// served is what was checked against the limit.
 func NormalizeDetails(raw json.RawMessage) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -217,30 +232,170 @@ func NormalizeDetails(raw json.RawMessage) (json.RawMessage, error) {
 	var v map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
+	if err := dec.Decode(&v); err != nil || dec.More() {
 		return nil, Errorf(EInvalidDetails, "details must be a JSON object")
 	}
-	out, err := json.Marshal(v)
+	if err := checkDetailsValue(v); err != nil {
+		return nil, err
+	}
+	// Marshal of a RawMessage compacts and escapes it exactly as every later Marshal would.
+	out, err := json.Marshal(json.RawMessage(raw))
 	if err != nil {
-		return nil, fmt.Errorf("encode details: %w", err)
+		return nil, Errorf(EInvalidDetails, "details must be a JSON object")
 	}
 	if len(out) > MaxDetailsBytes {
-		return nil, Errorf(EInvalidDetails, "details must be at most %d bytes", MaxDetailsBytes)
+		return nil, Errorf(EInvalidDetails, "details must be at most %d bytes as served", MaxDetailsBytes)
 	}
 	return out, nil
+}
+
+// checkDetailsValue refuses what stores and clients cannot hold faithfully: numbers outside
+// float64's range (or so small they round to zero) and NUL in strings and keys.
+func checkDetailsValue(v any) error {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) {
+				return Errorf(EInvalidDetails, "details must not contain NUL (\\u0000)")
+			}
+			if err := checkDetailsValue(e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if err := checkDetailsValue(e); err != nil {
+				return err
+			}
+		}
+	case string:
+		if strings.ContainsRune(v, 0) {
+			return Errorf(EInvalidDetails, "details must not contain NUL (\\u0000)")
+		}
+	case json.Number:
+		if !finiteNumber(string(v)) {
+			return Errorf(EInvalidDetails, "details numbers must be within the range of a 64-bit float")
+		}
+	}
+	return nil
+}
+
+// finiteNumber reports whether a JSON number literal is a float64 that neither overflows nor
+// underflows to zero.
+func finiteNumber(lit string) bool {
+	mant, _, _ := strings.Cut(strings.ToLower(lit), "e")
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil {
+		return false
+	}
+	if f == 0 && strings.Trim(mant, "-+0.") != "" {
+		return false // a non-zero mantissa that rounded to zero: the exponent is out of range
+	}
+	return true
+}
+
+// SameDetails reports whether two details documents hold the same value: object keys in any
+// order, any spacing, numbers compared by decimal value (1, 1.0 and 10e-1 are one value), as
+// PostgreSQL's jsonb compares them, so both stores judge a repeated creation alike.
+func SameDetails(a, b json.RawMessage) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	va, errA := decodeDetails(a)
+	vb, errB := decodeDetails(b)
+	return errA == nil && errB == nil && sameValue(va, vb)
+}
+
+func decodeDetails(raw json.RawMessage) (any, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	err := dec.Decode(&v)
+	return v, err
+}
+
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for k, v := range x {
+			if w, ok := y[k]; !ok || !sameValue(v, w) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case json.Number:
+		y, ok := b.(json.Number)
+		return ok && decimalKey(string(x)) == decimalKey(string(y))
+	}
+	return a == b // string, bool or nil
+}
+
+// decimalKey spells a JSON number's value one way: sign, significant digits without trailing
+// zeros, and the power of ten of the last one. No arithmetic, so a huge exponent costs nothing.
+func decimalKey(s string) string {
+	sign := ""
+	if rest, ok := strings.CutPrefix(s, "-"); ok {
+		sign, s = "-", rest
+	}
+	mant, exp := s, "0"
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant, exp = s[:i], s[i+1:]
+	}
+	e, err := strconv.ParseInt(exp, 10, 32)
+	if err != nil {
+		return "?" + s // an exponent beyond any store's range: compared as spelled
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(whole+frac, "0")
+	if digits == "" {
+		return "0" // -0 is 0
+	}
+	sig := strings.TrimRight(digits, "0")
+	e += int64(len(digits)-len(sig)) - int64(len(frac))
+	return sign + sig + "e" + strconv.FormatInt(e, 10)
+}
+
+// ServedDetails returns stored details as they may be served: a row written before details were
+// checked as served (an older PostgreSQL rendering) that is not a JSON object within
+// MaxDetailsBytes is served as {} rather than let one order make every read huge.
+func ServedDetails(stored []byte) json.RawMessage {
+	if len(stored) > MaxDetailsBytes || !json.Valid(stored) {
+		return json.RawMessage("{}")
+	}
+	return stored
 }
 
 func validateText(field, s string, max int) error {
 	if len(s) > max {
 		return Errorf(EInvalid, "%s must be at most %d bytes", field, max)
 	}
+	// PostgreSQL's text cannot hold NUL; refuse it here so both stores answer 422, not 500.
+	if strings.ContainsRune(s, 0) {
+		return Errorf(EInvalid, "%s must not contain NUL", field)
+	}
 	return nil
 }
 
 // Store is the system of record for orders and their events. Implementations must commit every
-// write in one transaction (which may carry other writes: group commit, judged by Batch, so a
-// refused write changes nothing), serialise changes to one order by its version, and announce
-// each committed event (and only committed events) to their Publisher, in commit order.
+// write, with its idempotency answer, in one transaction (which may carry other writes: group
+// commit, judged by Batch, so a refused write changes nothing), serialise changes to one order by
+// its version, and announce each committed event (and only committed events) in commit order:
+// to their Publisher, or on their bus (PostgreSQL's pg_notify, heard by its Listener).
 type Store interface {
 	// CreateOrder creates an order in status placed with event seq 1. A repeat with the same id and
 	// details returns the existing order and created=false; different details are a conflict.
@@ -255,6 +410,8 @@ type Store interface {
 	EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]Event, error)
 	// ActiveOrders returns up to limit non-terminal orders, most recently updated first.
 	ActiveOrders(ctx context.Context, limit int) ([]Order, error)
+	// IdempotentAnswer finds the answer recorded for a request's idempotency key.
+	IdempotencyStore
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,6 +16,9 @@ const eventColumns = `order_id, seq, status, at, note, actor`
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same value of details. It joins the writer's
 // next batch, whose commit announces it with pg_notify.
+//
+// A database that is away fails it with EUnavailable (the batch's commit is judged once, in
+// commitBatch); with n.Idem, its answer is recorded in the batch's transaction (see Batch).
 func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
 	n, err := n.Normalize()
 	if err != nil {
@@ -29,7 +30,8 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 
 // Order returns the current state of one order.
 func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
-	return findOrder(ctx, s.pool, id)
+	o, err := findOrder(ctx, s.pool, id)
+	return o, s.health(err, false)
 }
 
 // AppendStatus applies a status change in the writer's next batch: the order's row is locked,
@@ -47,6 +49,11 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
 // means all.
 func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
+	evs, err := s.eventsAfter(ctx, orderID, after, limit)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
 	var lim *int
 	if limit > 0 {
 		lim = &limit // NULL is no limit
@@ -75,6 +82,11 @@ func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, li
 // LatestEvents returns the latest event of each of the given orders that exists, in one query.
 // A listener that lost its connection uses it to catch up every watched order at once.
 func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) ([]ordercast.Event, error) {
+	evs, err := s.latestEvents(ctx, orderIDs)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) latestEvents(ctx context.Context, orderIDs []string) ([]ordercast.Event, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT DISTINCT ON (order_id) `+eventColumns+` FROM order_events
 		WHERE order_id = ANY($1) ORDER BY order_id, seq DESC`, orderIDs)
@@ -91,6 +103,11 @@ func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) ([]ordercas
 // ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
 // means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
+	orders, err := s.activeOrders(ctx, limit)
+	return orders, s.health(err, false)
+}
+
+func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
 	var lim *int
 	if limit > 0 {
 		lim = &limit
@@ -139,11 +156,7 @@ func scanOrder(row pgx.Row, extra ...any) (ordercast.Order, error) {
 	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt}, extra...)...); err != nil {
 		return ordercast.Order{}, err
 	}
-	d, err := canonicalJSON(details)
-	if err != nil {
-		return ordercast.Order{}, fmt.Errorf("details of %s: %w", o.ID, err)
-	}
-	o.Status, o.Details = ordercast.Status(status), d
+	o.Status, o.Details = ordercast.Status(status), ordercast.ServedDetails([]byte(details))
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return o, nil
 }
@@ -158,17 +171,4 @@ func scanEvent(row pgx.Row) (ordercast.Event, error) {
 	}
 	ev.Status, ev.At = ordercast.Status(status), ev.At.UTC()
 	return ev, nil
-}
-
-// canonicalJSON re-encodes a jsonb value the way ordercast.NormalizeDetails does (sorted keys, no
-// spaces), so both stores return the same bytes. jsonb prints its own layout, with spaces, which
-// could push a stored value past the size limit, so this skips the limit.
-func canonicalJSON(s string) (json.RawMessage, error) {
-	var v any
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
 }

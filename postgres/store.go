@@ -1,6 +1,6 @@
 // Package postgres implements ordercast.Store on PostgreSQL (through pgx), and the bus that lets
-// many ordercast nodes share it: every committed change is announced with pg_notify inside its
-// own transaction, and each node's Listener holds one LISTEN connection that feeds its hub.
+// many ordercast nodes share it: every batch of changes is announced with one pg_notify inside
+// its own transaction, and each node's Listener holds one LISTEN connection that feeds its hub.
 package postgres
 
 import (
@@ -14,9 +14,13 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/groupcommit"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
-var _ ordercast.Store = (*Store)(nil)
+var (
+	_ ordercast.Store              = (*Store)(nil)
+	_ ordercast.LatestEventsReader = (*Store)(nil)
+)
 
 // Defaults for the tunable fields of Store.
 const (
@@ -46,10 +50,6 @@ type Store struct {
 	// URL is the connection string, postgres://user@host:port/db?sslmode=…
 	URL string
 
-	// Publisher, when set, also receives every committed event right after its commit, in this
-	// process. A cluster node leaves it nil: its Listener hears every node's commits, its own
-	// included, so publishing here too would only deliver each event twice.
-	Publisher ordercast.Publisher
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
 
@@ -67,6 +67,12 @@ type Store struct {
 
 	pool    *pgxpool.Pool
 	batches *groupcommit.Writer
+	// publisher is set only by the conformance tests (export_test.go), which check what a store
+	// announces without a database listener. In a program a Store's commits reach a hub through
+	// its Listener alone, which hears every node's commits, this one's included: there is no
+	// field to set, so no node can be wired to deliver an event twice.
+	publisher ordercast.Publisher
+	tracker   storehealth.Tracker // whether the database is away, and why
 }
 
 // New returns a Store for the database at url. Call Open before using it.
@@ -80,6 +86,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	s.tracker.Logger = s.Logger
 	if s.MaxConns == 0 {
 		s.MaxConns = DefaultMaxConns
 	}
@@ -111,6 +118,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	if err := s.pool.Ping(ctx); err != nil {
+		if reason := unavailableReason(err); reason != "" {
+			err = storehealth.Unavailable(reason, err) // start-up waits for it (see cmd/ordercast)
+		}
 		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -139,7 +149,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
 		return errors.New("postgres: store not open")
 	}
-	if err := s.pool.Ping(ctx); err != nil {
+	if err := s.health(s.pool.Ping(ctx), true); err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
 	return nil
@@ -151,3 +161,10 @@ func (s *Store) HoldWrites(n int) { s.batches.Hold(n) }
 
 // WaitQueued blocks until n writes have been queued since HoldWrites.
 func (s *Store) WaitQueued(n int) { s.batches.WaitQueued(n) }
+
+// publish hands a committed event to the test publisher, if any.
+func (s *Store) publish(ev ordercast.Event) {
+	if s.publisher != nil {
+		s.publisher.Publish(ev)
+	}
+}

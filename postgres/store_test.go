@@ -15,9 +15,7 @@ func TestStore(t *testing.T) {
 	pgtest.ServerURL(t)
 	storetest.Exercise(t, func(t *testing.T, pub ordercast.Publisher) ordercast.Store {
 		t.Helper()
-		s := postgres.New(pgtest.NewDatabase(t))
-		s.Publisher = pub
-		return storetest.MustOpen(t, s)
+		return storetest.MustOpen(t, postgres.NewPublishing(pgtest.NewDatabase(t), pub))
 	})
 }
 
@@ -50,9 +48,7 @@ func TestLatestEvents(t *testing.T) {
 func TestStore_FailedCommit(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	storetest.FailedCommit(t, func(t *testing.T, pub ordercast.Publisher) ordercast.Store {
-		s := postgres.New(db)
-		s.Publisher = pub
-		return storetest.MustOpen(t, s)
+		return storetest.MustOpen(t, postgres.NewPublishing(db, pub))
 	}, func(t *testing.T, id string, seq int64) {
 		conn, err := pgx.Connect(t.Context(), db)
 		if err != nil {

@@ -14,29 +14,34 @@ import (
 )
 
 // batchAttempts bounds how often a batch is tried again after losing a race with another node
-// (both created one id, or their row locks deadlocked): the next attempt reads the winner's rows.
+// (both created one id, both recorded one idempotency key, or their row locks deadlocked): the
+// next attempt reads the winner's rows, so only the writes that lost are refused.
 const batchAttempts = 3
 
 // commitBatch is the writer's CommitFunc. A batch costs two round trips whatever its size: one
 // to begin, lock and read the orders it touches (and read the database clock, which stamps
-// every node's events alike); one to write what the domain accepted, announce it with one
-// pg_notify and commit. Events are published here, in commit order, after the commit.
+// every node's events alike, and the idempotency keys still answered); one to write what the
+// domain accepted, with the answers of the writes that carry a key, announce it with one
+// pg_notify and commit. Events reach the conformance suite's publisher (if any) here, in commit
+// order, after the commit; in a program they reach hubs through the Listener alone.
+//
+// A database that is away fails the batch, and so each of its writes, with EUnavailable; the
+// outage is judged once per batch, not once per write.
 func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
 	for attempt := 1; ; attempt++ {
 		b, err := s.tryBatch(ctx, writes)
 		if err == nil {
-			if s.Publisher != nil {
-				for _, ev := range b.Events {
-					s.Publisher.Publish(ev)
-				}
+			s.health(nil, true)
+			for _, ev := range b.Events {
+				s.publish(ev)
 			}
 			return b.Results, nil
 		}
 		var pgErr *pgconn.PgError
-		lostRace := errors.As(err, &pgErr) &&
-			(pgErr.Code == "23505" && pgErr.ConstraintName == "orders_pkey" || pgErr.Code == "40P01")
+		lostRace := errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "23505" &&
+			(pgErr.ConstraintName == "orders_pkey" || pgErr.ConstraintName == "idempotency_keys_pkey"))
 		if !lostRace || attempt == batchAttempts || ctx.Err() != nil {
-			return nil, err
+			return nil, s.health(err, true)
 		}
 		s.Logger.Debug("postgres: batch lost a race with another node; trying again", "err", err)
 	}
@@ -70,6 +75,17 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
 		WHERE o.id = ANY($1) ORDER BY o.id FOR UPDATE OF o`, b.OrderIDs())
 	read.Queue(`SELECT clock_timestamp()`)
+	keys := b.Keys()
+	if len(keys) > 0 {
+		scopes, names := make([]string, len(keys)), make([]string, len(keys))
+		for i, k := range keys {
+			scopes[i], names[i] = k.Scope, k.Key
+		}
+		read.Queue(`
+			SELECT k.scope, k.key FROM idempotency_keys k
+			JOIN unnest($1::text[], $2::text[]) AS u (scope, key) ON k.scope = u.scope AND k.key = u.key
+			WHERE k.expires_at > clock_timestamp()`, scopes, names)
+	}
 	br := conn.SendBatch(ctx, read)
 	now, err := readState(br, b)
 	if cerr := br.Close(); err == nil && cerr != nil {
@@ -90,7 +106,7 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 		}
 		write.Queue(`
 			INSERT INTO orders (`+orderColumns+`)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]::jsonb[], $5::timestamptz[], $6::timestamptz[])`,
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[])`,
 			c.id, c.status, c.version, c.details, c.created, c.updated)
 	}
 	if len(b.Updated) > 0 {
@@ -131,6 +147,29 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 			write.Queue(`SELECT pg_notify($1, $2)`, Channel, p)
 		}
 	}
+	if n := len(b.Answers); n > 0 {
+		var (
+			scopes, names, prints = make([]string, n), make([]string, n), make([]string, n)
+			statuses              = make([]int32, n)
+			bodies                = make([][]byte, n)
+			expires               = make([]time.Time, n)
+		)
+		for i, a := range b.Answers {
+			scopes[i], names[i], prints[i], statuses[i], bodies[i], expires[i] = a.Scope, a.Key, a.Fingerprint, int32(a.Status), a.Body, a.Expires
+		}
+		// A few expired records go with each batch that records answers, and the batch's own
+		// keys' expired ones. No ON CONFLICT: a key another node recorded since round trip 1
+		// fails this attempt (idempotency_keys_pkey), and the next one refuses only its write.
+		write.Queue(`DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+			SELECT ctid FROM idempotency_keys WHERE expires_at <= clock_timestamp() LIMIT $1))`, purgeBatch)
+		write.Queue(`
+			DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS u (scope, key)
+			WHERE k.scope = u.scope AND k.key = u.key AND k.expires_at <= clock_timestamp()`, scopes, names)
+		write.Queue(`
+			INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, expires_at)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bytea[], $6::timestamptz[])`,
+			scopes, names, prints, statuses, bodies, expires)
+	}
 	write.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, write).Close(); err != nil {
 		return nil, fmt.Errorf("postgres: write batch of %d: %w", len(writes), err)
@@ -167,6 +206,23 @@ func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, error) {
 	var now time.Time
 	if err := br.QueryRow().Scan(&now); err != nil {
 		return time.Time{}, fmt.Errorf("clock: %w", err)
+	}
+	if len(b.Keys()) > 0 {
+		rows, err := br.Query()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("idempotency keys: %w", err)
+		}
+		for rows.Next() {
+			var k ordercast.IdempotencyKey
+			if err := rows.Scan(&k.Scope, &k.Key); err != nil {
+				rows.Close()
+				return time.Time{}, fmt.Errorf("idempotency keys: %w", err)
+			}
+			b.Answered(k)
+		}
+		if err := rows.Err(); err != nil {
+			return time.Time{}, fmt.Errorf("idempotency keys: %w", err)
+		}
 	}
 	return now, nil
 }

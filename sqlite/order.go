@@ -19,6 +19,9 @@ const orderColumns = `id, status, version, details, created_at, updated_at`
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same details. It joins the writer's next
 // batch.
+//
+// A database that is away fails it with EUnavailable (the batch's commit is judged once, in
+// commitBatch); with n.Idem, its answer is recorded in the batch's transaction (see Batch).
 func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
 	n, err := n.Normalize()
 	if err != nil {
@@ -30,7 +33,8 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 
 // Order returns the current state of one order.
 func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
-	return findOrder(ctx, s.readers, id)
+	o, err := findOrder(ctx, s.readers, id)
+	return o, s.health(err, false)
 }
 
 // AppendStatus applies a status change in the writer's next batch: the domain's StatusChange
@@ -47,6 +51,11 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
 // means all.
 func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
+	evs, err := s.eventsAfter(ctx, orderID, after, limit)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
@@ -81,6 +90,11 @@ func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, li
 // ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
 // means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
+	orders, err := s.activeOrders(ctx, limit)
+	return orders, s.health(err, false)
+}
+
+func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
 	if limit <= 0 {
 		limit = -1
 	}
@@ -133,7 +147,7 @@ func scanOrder(row scanner) (ordercast.Order, error) {
 		return ordercast.Order{}, err
 	}
 	o.Status = ordercast.Status(status)
-	o.Details = []byte(details)
+	o.Details = ordercast.ServedDetails([]byte(details))
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return o, nil
 }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/ordercast/ordercast/internal/bench"
+	"github.com/ordercast/ordercast/internal/poller"
 )
 
 // runBench is the bench subcommand: it parses the flags and hands the work to package bench.
@@ -17,6 +19,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := bench.Config{
 		Watchers: bench.DefaultWatchers, Rate: bench.DefaultRate, Duration: bench.DefaultDuration,
 		PollInterval: bench.DefaultPollInterval, Timeout: bench.DefaultTimeout, Workers: -1, Nodes: 1, PerOrder: 1,
+		HoldStreams: poller.Supported, // serve's default
+	}
+	// The servers the bench starts hold streams as serve would with this environment.
+	if v := os.Getenv("ORDERCAST_HOLD_STREAMS"); v != "" {
+		hold, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("ORDERCAST_HOLD_STREAMS: %q is not a boolean", v)
+		}
+		cfg.HoldStreams = hold
 	}
 	fs := flag.NewFlagSet("ordercast bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,6 +44,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "server nodes to start (more than 1 needs --db postgres://…)")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "client processes holding the watchers (0: this one; -1: one per 9,000 watchers)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "hard limit on the whole bench")
+	fs.IntVar(&cfg.Writers, "writers", cfg.Writers, "status changes in flight at most (0: one per 20 changes/s of --rate, 32 to 512; 512 with --find-max)")
+	fs.BoolVar(&cfg.FindMax, "find-max", false, "raise the rate from --rate in steps until p99 from write start passes --p99-bound or the rate is not reached; report the highest that held")
+	fs.DurationVar(&cfg.P99Bound, "p99-bound", bench.DefaultP99Bound, "with --find-max: the p99 latency from write start a rate must stay within")
+	fs.DurationVar(&cfg.StepDuration, "step", bench.DefaultStepDuration, "with --find-max: how long each rate is held")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	htmlFile := fs.String("html", "", "also write a self-contained HTML report to this `file`")
 	fs.Usage = func() {
@@ -73,6 +88,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			werr = errors.Join(werr, writeHTML(*htmlFile, rep))
 		}
 		err = errors.Join(err, werr)
+		// A script must be able to tell a run that measured nothing trustworthy.
+		if f := rep.Failures(); len(f) > 0 {
+			err = errors.Join(err, fmt.Errorf("bench run failed: %s", strings.Join(f, "; ")))
+		}
 	}
 	return err
 }

@@ -100,7 +100,16 @@ func (l *lockedBuffer) String() string {
 var servingLine = regexp.MustCompile(`ordercast is serving on (http://\S+)`)
 
 // startNode runs `ordercast serve` on a free loopback port against db and waits until it is ready.
-func startNode(t *testing.T, db string) *node {
+// env adds ORDERCAST_* variables, overriding the defaults below.
+func startNode(t *testing.T, db string, env ...string) *node {
+	t.Helper()
+	n, urls := launchNode(t, db, env...)
+	n.awaitServing(t, urls)
+	return n
+}
+
+// launchNode starts `ordercast serve` against db; awaitServing then waits for it to serve.
+func launchNode(t *testing.T, db string, env ...string) (*node, chan string) {
 	t.Helper()
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "info")
@@ -108,6 +117,7 @@ func startNode(t *testing.T, db string) *node {
 	// the write and stream limits are off: these tests are about the cluster, not about auth.
 	cmd.Env = append(os.Environ(), "ORDERCAST_DB="+db, "ORDERCAST_SECRET="+testSecret,
 		"ORDERCAST_PUBLIC_TRACKING=true", "ORDERCAST_WRITE_RATE=0", "ORDERCAST_MAX_STREAMS_PER_CLIENT=0")
+	cmd.Env = append(cmd.Env, env...) // exec uses the last value of a repeated key
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +150,11 @@ func startNode(t *testing.T, db string) *node {
 			t.Logf("node %s (pid %d) log:\n%s", n.url, cmd.Process.Pid, n.stderr.String())
 		}
 	})
+	return n, urls
+}
+
+func (n *node) awaitServing(t *testing.T, urls chan string) {
+	t.Helper()
 	select {
 	case n.url = <-urls:
 	case <-n.done:
@@ -148,7 +163,6 @@ func startNode(t *testing.T, db string) *node {
 		t.Fatalf("ordercast did not start:\n%s", n.stderr.String())
 	}
 	waitReady(t, n.url)
-	return n
 }
 
 // kill ends the node with SIGKILL: no drain, no goodbye.

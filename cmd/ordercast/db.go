@@ -5,15 +5,56 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
+	"time"
 
+	"github.com/ordercast/ordercast"
+
+	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/sqlite"
 )
 
 // openStore opens the store --db names. A postgres:// URL selects PostgreSQL, whose Listener
-// feeds the hub with every node's commits (the store itself then publishes nothing, or each
-// event would arrive twice); anything else is an SQLite file, which publishes to the hub itself.
+// feeds the hub with every node's commits, and catches it up after a lost connection (a
+// postgres.Store has no publisher of its own, so nothing arrives twice); anything else is an
+// SQLite file, which publishes to the hub itself.
 func (m *Main) openStore(ctx context.Context) error {
+	// A node that starts while its database is away (a cluster restarting together, a database
+	// still recovering) waits for it with a doubling, capped delay rather than exiting; only an
+	// outage is waited out, never a configuration error.
+	deadline := time.Now().Add(m.DBWait)
+	delay := dbRetryMin
+	for attempt := 1; ; attempt++ {
+		err := m.openStoreOnce(ctx)
+		if err == nil || ordercast.ErrorCode(err) != ordercast.EUnavailable || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		if attempt == 1 {
+			m.Logger.Warn("database unavailable at start; waiting for it", "db", redactURL(m.DB), "wait", m.DBWait, "err", err)
+		} else {
+			m.Logger.Debug("database still unavailable", "attempt", attempt, "err", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("waiting for the database: %w", errors.Join(ctx.Err(), err))
+		case <-t.C:
+		}
+		delay = min(2*delay, dbRetryMax)
+	}
+}
+
+// The delays between attempts to reach the database at start: doubling from min to max.
+const (
+	dbRetryMin = 100 * time.Millisecond
+	dbRetryMax = 5 * time.Second
+	// DefaultDBWait is how long a starting node waits for an unavailable database.
+	DefaultDBWait = time.Minute
+)
+
+func (m *Main) openStoreOnce(ctx context.Context) error {
 	if !postgres.IsURL(m.DB) {
 		st := sqlite.New(m.DB)
 		st.Publisher = m.Hub
@@ -29,7 +70,7 @@ func (m *Main) openStore(ctx context.Context) error {
 	if err := st.Open(ctx); err != nil {
 		return fmt.Errorf("open database %s: %w", redactURL(m.DB), err)
 	}
-	l := postgres.NewListener(m.DB, st, m.Hub)
+	l := postgres.NewListener(m.DB, st, hub.NewFeed(m.Hub, st))
 	l.Logger = m.Logger
 	if err := l.Open(ctx); err != nil {
 		return errors.Join(fmt.Errorf("listen on database %s: %w", redactURL(m.DB), err), st.Close())
@@ -73,5 +114,13 @@ func redactURL(db string) string {
 	if err != nil {
 		return "(unparsable URL)"
 	}
+	// libpq also takes the password (and a client key's passphrase) as query parameters.
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.Redacted()
 }

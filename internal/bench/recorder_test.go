@@ -9,7 +9,7 @@ import (
 
 func TestRecorderCountsLiveEventsAndLatency(t *testing.T) {
 	var r bench.Recorder
-	w := &bench.Watcher{}
+	w := &bench.Watcher{Order: 7}
 	t0 := time.Unix(1000, 0)
 	r.Observe(w, 1, t0, t0.Add(time.Second), true) // the state it opened with: not counted
 	r.Mark()
@@ -20,17 +20,22 @@ func TestRecorderCountsLiveEventsAndLatency(t *testing.T) {
 	if c.Delivered != 4 || c.Duplicates+c.OutOfOrder+c.Gaps+c.Coalesced != 0 {
 		t.Fatalf("counts %+v, want 4 delivered and no errors", c)
 	}
-	want := []int64{2000, 3000, 4000, 5000}
-	if len(c.LatencyMicros) != len(want) {
-		t.Fatalf("latencies %v, want %v", c.LatencyMicros, want)
+	if len(c.Samples) != 4 {
+		t.Fatalf("samples %v, want 4", c.Samples)
 	}
-	for i := range want {
-		if c.LatencyMicros[i] != want[i] {
-			t.Fatalf("latencies %v, want %v", c.LatencyMicros, want)
+	for i, s := range c.Samples {
+		seq := int64(i + 2)
+		want := bench.Sample{Order: 7, Seq: seq, At: t0.UnixNano(), Received: t0.Add(time.Duration(seq) * time.Millisecond).UnixNano()}
+		if s != want {
+			t.Fatalf("sample %d = %+v, want %+v", i, s, want)
 		}
 	}
 	if w.Last() != 5 {
 		t.Fatalf("last = %d, want 5", w.Last())
+	}
+	// Samples are handed over once, so the steps of a find-max run each take their own.
+	if again := r.Counts(true); len(again.Samples) != 0 || again.Delivered != 4 {
+		t.Fatalf("second take: %d samples, %d delivered; want 0 and 4", len(again.Samples), again.Delivered)
 	}
 }
 
@@ -73,5 +78,35 @@ func TestPercentile(t *testing.T) {
 	}
 	if bench.Percentile(nil, 50) != 0 {
 		t.Error("empty: want 0")
+	}
+}
+
+// TestResultFailures: every way a run can fail to measure what it promised is named, and a clean
+// run has none.
+func TestResultFailures(t *testing.T) {
+	ok := bench.Result{Transport: "sse", Watchers: 10, Opened: 10, Committed: 5, Expected: 10, Delivered: 10}
+	if f := ok.Failures(); len(f) != 0 {
+		t.Fatalf("clean run: %v", f)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*bench.Result)
+		want   string
+	}{
+		{"watchers failed", func(r *bench.Result) { r.Opened, r.Failed = 7, 3 }, "3 of 10 watchers failed to open"},
+		{"changes failed", func(r *bench.Result) { r.CommitErrors = 2 }, "2 status changes failed"},
+		{"nothing committed", func(r *bench.Result) { r.Committed, r.Expected, r.Delivered = 0, 0, 0 }, "no status change was committed"},
+		{"fewer delivered", func(r *bench.Result) { r.Delivered = 7 }, "delivered 7 of 10 expected"},
+		{"delivery errors", func(r *bench.Result) { r.Duplicates, r.Gaps = 1, 2 }, "1 duplicate, 0 out-of-order and 2 missing events"},
+	} {
+		r := ok
+		tc.change(&r)
+		if f := r.Failures(); len(f) != 1 || f[0] != tc.want {
+			t.Errorf("%s: %v, want [%s]", tc.name, f, tc.want)
+		}
+	}
+	rep := bench.Report{Runs: []bench.Result{ok, {Transport: "ws", Watchers: 1}}}
+	if f := rep.Failures(); len(f) != 2 || f[0] != "ws: 1 of 1 watchers failed to open" {
+		t.Errorf("report failures %v", f)
 	}
 }

@@ -2,10 +2,12 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 )
@@ -24,6 +26,7 @@ type write struct {
 	create  *ordercast.NewOrder
 	change  *ordercast.StatusChange
 	code    string // the error code it must fail with, "" for success
+	errIs   error  // or the error it must fail with, when it is not the domain's
 	changed bool   // created, or changed, when it succeeds
 	version int64  // the order's version in its answer, when it succeeds
 }
@@ -60,6 +63,12 @@ func (h *harness) inOneBatch(t *testing.T, writes []write) []result {
 	wg.Wait()
 	for i, w := range writes {
 		r := out[i]
+		if w.errIs != nil {
+			if !errors.Is(r.err, w.errIs) || r.changed {
+				t.Errorf("write %d: err = %v, changed = %v, want %v", i, r.err, r.changed, w.errIs)
+			}
+			continue
+		}
 		if w.code != "" {
 			wantCode(t, r.err, w.code)
 			if r.changed {
@@ -127,6 +136,8 @@ func exerciseBatches(t *testing.T, open opener) {
 		equalEvents(t, "published, in commit order", h.pub.Events()[before:], stored[1:])
 	})
 
+	t.Run("Idempotency", func(t *testing.T) { exerciseBatchIdempotency(t, open) })
+
 	t.Run("ManyOrdersGoodAndBad", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, open)
@@ -175,6 +186,51 @@ func exerciseBatches(t *testing.T, open opener) {
 		want := []ordercast.Event{nEvs[0], h.events(t, "a")[1], nEvs[1], h.events(t, "c")[1]}
 		equalEvents(t, "published, in commit order", h.pub.Events()[before:], want)
 	})
+}
+
+// exerciseBatchIdempotency: within one batch each write's idempotency key is judged by itself,
+// in order. A key already answered, in the store or by an earlier write of the batch, refuses its
+// write alone (the caller replays that answer); a render that fails refuses its write alone; a
+// key whose write broke a rule stays free for a later write of the batch.
+func exerciseBatchIdempotency(t *testing.T, open opener) {
+	t.Parallel()
+	h := newHarness(t, open)
+	later := time.Now().Add(time.Hour)
+	h.create(t, ordercast.NewOrder{ID: "o"})
+	h.create(t, ordercast.NewOrder{ID: "s", Idem: idem("s", "k-stored", "f-0", later)})
+	before := h.pub.Len()
+
+	keyed := func(c *ordercast.StatusChange, key, fingerprint string) *ordercast.StatusChange {
+		c.Idem = idem("s", key, fingerprint, later)
+		return c
+	}
+	failing := change("o", ordercast.StatusPreparing, 0)
+	failing.Idem = idem("s", "k-fail", "f-fail", later)
+	boom := errors.New("render failed")
+	failing.Idem.Render = func(ordercast.Result) (ordercast.Answer, error) { return ordercast.Answer{}, boom }
+	h.inOneBatch(t, []write{
+		{change: keyed(change("o", ordercast.StatusConfirmed, 0), "k-1", "f-1"), changed: true, version: 2},
+		{change: keyed(change("o", ordercast.StatusConfirmed, 1), "k-1", "f-1"), code: ordercast.EIdempotencyKeyInUse}, // a twin
+		{change: keyed(change("o", ordercast.StatusPreparing, 0), "k-1", "f-2"), code: ordercast.EIdempotencyKeyInUse},
+		{change: keyed(change("o", ordercast.StatusPreparing, 0), "k-stored", "f-3"), code: ordercast.EIdempotencyKeyInUse},
+		{change: failing, errIs: boom},
+		{change: keyed(change("o", ordercast.StatusPreparing, 2), "k-2", "f-4"), changed: true, version: 3},
+		{create: &ordercast.NewOrder{ID: "n", Idem: idem("s", "k-3", "f-5", later)}, changed: true, version: 1},
+		{change: keyed(change("o", ordercast.StatusPlaced, 0), "k-4", "f-6"), code: ordercast.EInvalidTransition},
+		{change: keyed(change("o", ordercast.StatusReady, 0), "k-4", "f-7"), changed: true, version: 4},
+	})
+	wantAnswer(t, h, "s", "k-1", "f-1", 200, `{"id":"o","version":2,"seq":2,"created":false,"changed":true}`)
+	wantAnswer(t, h, "s", "k-stored", "f-0", 201, `{"id":"s","version":1,"seq":1,"created":true,"changed":false}`)
+	wantAnswer(t, h, "s", "k-2", "f-4", 200, `{"id":"o","version":3,"seq":3,"created":false,"changed":true}`)
+	wantAnswer(t, h, "s", "k-3", "f-5", 201, `{"id":"n","version":1,"seq":1,"created":true,"changed":false}`)
+	wantAnswer(t, h, "s", "k-4", "f-7", 200, `{"id":"o","version":4,"seq":4,"created":false,"changed":true}`)
+	if _, err := h.s.IdempotentAnswer(h.ctx, "s", "k-fail", time.Now()); ordercast.ErrorCode(err) != ordercast.ENotFound {
+		t.Errorf("key of a write whose render failed: %v, want not found", err)
+	}
+	o := h.events(t, "o")
+	checkSeqs(t, "o", o)
+	want := []ordercast.Event{o[1], o[2], h.events(t, "n")[0], o[3]}
+	equalEvents(t, "published, in commit order", h.pub.Events()[before:], want)
 }
 
 // FailedCommit checks that a batch whose commit fails fails every write in it, good ones

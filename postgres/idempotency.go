@@ -1,0 +1,32 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordercast/ordercast"
+)
+
+// purgeBatch is how many expired idempotency records each recording write deletes: enough to
+// keep up with the writes that made them, few enough to cost a write next to nothing.
+const purgeBatch = 16
+
+// IdempotentAnswer returns the answer recorded for key in scope that has not expired at now.
+func (s *Store) IdempotentAnswer(ctx context.Context, scope, key string, now time.Time) (ordercast.Answer, error) {
+	var a ordercast.Answer
+	err := s.pool.QueryRow(ctx, `
+		SELECT fingerprint, status, body, expires_at FROM idempotency_keys
+		WHERE scope = $1 AND key = $2 AND expires_at > $3`, scope, key, now).
+		Scan(&a.Fingerprint, &a.Status, &a.Body, &a.Expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ordercast.Answer{}, ordercast.Errorf(ordercast.ENotFound, "no answer recorded for this key")
+	} else if err != nil {
+		return ordercast.Answer{}, s.health(fmt.Errorf("postgres: idempotency key: %w", err), false)
+	}
+	a.Expires = a.Expires.UTC()
+	return a, nil
+}
