@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,70 +14,18 @@ const orderColumns = `id, status, version, details, created_at, updated_at`
 const eventColumns = `order_id, seq, status, at, note, actor`
 
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
-// order when the same id is created again with the same details. The creation is announced with
-// pg_notify in the same transaction.
+// order when the same id is created again with the same value of details. It joins the writer's
+// next batch, whose commit announces it with pg_notify.
+//
+// A database that is away fails it with EUnavailable (the batch's commit is judged once, in
+// commitBatch); with n.Idem, its answer is recorded in the batch's transaction (see Batch).
 func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
-	o, created, err := s.createOrder(ctx, n)
-	return o, created, s.health(err, true)
-}
-
-func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
 	n, err := n.Normalize()
 	if err != nil {
 		return ordercast.Order{}, false, err
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return ordercast.Order{}, false, fmt.Errorf("postgres: create order: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit
-
-	// ON CONFLICT DO NOTHING waits for a concurrent creator of the same id to finish, so racing
-	// creates end with exactly one winner and the others reading its committed row below.
-	var at time.Time
-	err = tx.QueryRow(ctx, `
-		INSERT INTO orders (`+orderColumns+`)
-		SELECT $1, 'placed', 1, $2, c.t, c.t FROM (SELECT clock_timestamp() AS t) c
-		ON CONFLICT (id) DO NOTHING
-		RETURNING created_at`, n.ID, string(n.Details)).Scan(&at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		existing, err := findOrder(ctx, tx, n.ID)
-		if err != nil {
-			return ordercast.Order{}, false, err
-		}
-		// Details are kept as given, so compare their values, not their spelling.
-		if !ordercast.SameDetails(existing.Details, n.Details) {
-			return ordercast.Order{}, false, ordercast.Errorf(ordercast.EOrderExists,
-				"order %s already exists with different details", n.ID)
-		}
-		if n.Idem != nil { // the idempotency step: a repeat's answer is recorded too
-			first, err := findEvent(ctx, tx, existing.ID, 1)
-			if err != nil {
-				return ordercast.Order{}, false, err
-			}
-			if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: existing, Event: first}); err != nil {
-				return ordercast.Order{}, false, err
-			}
-			if err := tx.Commit(ctx); err != nil {
-				return ordercast.Order{}, false, fmt.Errorf("postgres: create order %s: commit: %w", n.ID, err)
-			}
-		}
-		return existing, false, nil
-	} else if err != nil {
-		return ordercast.Order{}, false, fmt.Errorf("postgres: create order %s: %w", n.ID, err)
-	}
-	o, ev := n.Place(at)
-	if err := s.appendEvent(ctx, tx, ev); err != nil {
-		return ordercast.Order{}, false, err
-	}
-	if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: o, Event: ev, Created: true}); err != nil {
-		return ordercast.Order{}, false, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return ordercast.Order{}, false, fmt.Errorf("postgres: create order %s: commit: %w", o.ID, err)
-	}
-	s.publish(ev)
-	return o, true, nil
+	res := s.batches.Do(ctx, ordercast.Write{Create: &n})
+	return res.Order, res.Changed, res.Err
 }
 
 // Order returns the current state of one order.
@@ -88,112 +34,16 @@ func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
 	return o, s.health(err, false)
 }
 
-// AppendStatus applies a status change in one transaction: the order's row is locked, the
-// domain's StatusChange decides whether and how it moves, the store bumps the version, appends
-// the event and announces it with pg_notify, which PostgreSQL delivers only if the transaction
-// commits.
+// AppendStatus applies a status change in the writer's next batch: the order's row is locked,
+// the domain's StatusChange decides whether and how it moves (seeing the writes before it in the
+// batch), the store bumps the version, appends the event and announces it with the batch's
+// pg_notify, which PostgreSQL delivers only if the transaction commits.
 func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
-	o, ev, changed, err := s.appendStatus(ctx, c)
-	return o, ev, changed, s.health(err, true)
-}
-
-func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
 	if err := c.Validate(); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: append status: begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit; the only end of a no-op change
-
-	// FOR UPDATE serialises writers of one order: the next one reads the version this one writes.
-	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1 FOR UPDATE`, c.OrderID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ordercast.Order{}, ordercast.Event{}, false, ordercast.Errorf(ordercast.ENotFound, "order %s not found", c.OrderID)
-	} else if err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: find order %s: %w", c.OrderID, err)
-	}
-	changed, err := c.Apply(o)
-	if err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, err
-	}
-	if !changed {
-		ev, err := findEvent(ctx, tx, o.ID, o.Version)
-		if err != nil {
-			return ordercast.Order{}, ordercast.Event{}, false, err
-		}
-		if c.Idem != nil { // the idempotency step: a repeat's answer is recorded too
-			if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev}); err != nil {
-				return ordercast.Order{}, ordercast.Event{}, false, err
-			}
-			if err := tx.Commit(ctx); err != nil {
-				return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: append status %s: commit: %w", o.ID, err)
-			}
-		}
-		return o, ev, false, nil
-	}
-
-	// greatest() keeps updated_at from going back should the clock step backwards.
-	var at time.Time
-	if err := tx.QueryRow(ctx, `
-		UPDATE orders SET status = $2, version = version + 1,
-			updated_at = greatest(clock_timestamp(), updated_at)
-		WHERE id = $1 AND version = $3
-		RETURNING updated_at`, o.ID, string(c.Status), o.Version).Scan(&at); err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: update order %s: %w", o.ID, err)
-	}
-	o.Status, o.Version, o.UpdatedAt = c.Status, o.Version+1, at.UTC()
-	ev := ordercast.Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor}
-	if err := s.appendEvent(ctx, tx, ev); err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, err
-	}
-	if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev, Changed: true}); err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: append status %s: commit: %w", o.ID, err)
-	}
-	s.publish(ev)
-	return o, ev, true, nil
-}
-
-// appendEvent inserts ev and queues its announcement; both take effect only on commit.
-func (s *Store) appendEvent(ctx context.Context, tx pgx.Tx, ev ordercast.Event) error {
-	payload, err := notifyPayload(ev, s.MaxNotifyPayload)
-	if err != nil {
-		return err
-	}
-	// One round trip for both statements.
-	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO order_events (`+eventColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		ev.OrderID, ev.Seq, string(ev.Status), ev.At, ev.Note, ev.Actor)
-	b.Queue(`SELECT pg_notify($1, $2)`, Channel, payload)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("postgres: insert event %s/%d: %w", ev.OrderID, ev.Seq, err)
-	}
-	return nil
-}
-
-// notice is the short announcement sent when an event's JSON is too large for NOTIFY: the
-// receiver reads the event from the store.
-type notice struct {
-	OrderID string `json:"order_id"`
-	Seq     int64  `json:"seq"`
-}
-
-// notifyPayload is the event's JSON, or only its order id and seq when the JSON exceeds max.
-func notifyPayload(ev ordercast.Event, max int) (string, error) {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return "", fmt.Errorf("postgres: encode event: %w", err)
-	}
-	if len(b) > max {
-		if b, err = json.Marshal(notice{OrderID: ev.OrderID, Seq: ev.Seq}); err != nil {
-			return "", fmt.Errorf("postgres: encode notice: %w", err)
-		}
-	}
-	return string(b), nil
+	res := s.batches.Do(ctx, ordercast.Write{Change: &c})
+	return res.Order, res.Event, res.Changed, res.Err
 }
 
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
@@ -296,24 +146,14 @@ func findOrder(ctx context.Context, q querier, id string) (ordercast.Order, erro
 	return o, nil
 }
 
-// findEvent reads one event of an order; it exists for every seq up to the order's version.
-func findEvent(ctx context.Context, q querier, orderID string, seq int64) (ordercast.Event, error) {
-	ev, err := scanEvent(q.QueryRow(ctx, `
-		SELECT `+eventColumns+` FROM order_events WHERE order_id = $1 AND seq = $2`, orderID, seq))
-	if err != nil {
-		// A missing row here is a broken invariant, not a client's unknown id: report it as internal.
-		return ordercast.Event{}, fmt.Errorf("postgres: find event %s/%d: %w", orderID, seq, err)
-	}
-	return ev, nil
-}
-
-func scanOrder(row pgx.Row) (ordercast.Order, error) {
+// scanOrder reads the order columns, then any columns after them into extra.
+func scanOrder(row pgx.Row, extra ...any) (ordercast.Order, error) {
 	var (
 		o       ordercast.Order
 		status  string
 		details string
 	)
-	if err := row.Scan(&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt); err != nil {
+	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt}, extra...)...); err != nil {
 		return ordercast.Order{}, err
 	}
 	o.Status, o.Details = ordercast.Status(status), ordercast.ServedDetails([]byte(details))
