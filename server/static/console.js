@@ -209,32 +209,22 @@
   function change(id, status) {
     var row = rows.get(id);
     if (!row || !status) return;
-    row.busy = true;
-    render(row);
-    showRowError(id, '');
-    oc.request('POST', '/v1/orders/' + encodeURIComponent(id) + '/status',
-      { status: status, note: 'set in the console', expected_version: row.order.version })
-      .then(function (res) {
-        upsert(res.order);
-      }, function (err) {
-        showRowError(id, err.message);
-      })
-      .then(function () {
-        var r = rows.get(id);
-        if (!r) return;
-        r.busy = false;
-        render(r);
-      });
+    send(id, 'POST', '/status', { status: status, note: 'set in the console', expected_version: row.order.version });
   }
 
   function assignCourier(id, courier) {
+    send(id, 'PUT', '/courier', { courier_id: courier || null, note: 'assigned on the board' });
+  }
+
+  // send makes one change of an order through the API, the row busy meanwhile, and shows the
+  // order it answers with, or the API's refusal on the row.
+  function send(id, method, path, body) {
     var row = rows.get(id);
     if (!row) return;
     row.busy = true;
     render(row);
     showRowError(id, '');
-    oc.request('PUT', '/v1/orders/' + encodeURIComponent(id) + '/courier',
-      { courier_id: courier || null, note: 'assigned on the board' })
+    oc.request(method, '/v1/orders/' + encodeURIComponent(id) + path, body)
       .then(function (res) {
         upsert(res.order);
       }, function (err) {
