@@ -3,6 +3,7 @@
 //	ordercast serve [flags]   run the service
 //	ordercast bench [flags]   measure capacity, latency and the cost of each transport
 //	ordercast token [flags]   print a token signed with the server's secret
+//	ordercast version         print the module version and the VCS revision it was built from
 //	ordercast help            list the subcommands
 package main
 
@@ -38,8 +39,10 @@ Usage:
   ordercast serve [flags]    run the service (ordercast serve --help lists the flags)
   ordercast bench [flags]    measure watchers, memory, latency and transports on loopback
   ordercast token [flags]    print an actor or tracking token (ordercast token --help)
+  ordercast version          print the version and the VCS revision of this binary
 
-Every flag can also be set through an ORDERCAST_* environment variable.
+Every flag of every subcommand can also be set through an ORDERCAST_* environment variable
+(--stream-write-timeout is ORDERCAST_STREAM_WRITE_TIMEOUT); the command line wins.
 `
 
 // run dispatches a subcommand. It returns when the command is done or ctx ends.
@@ -61,7 +64,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return bench.RunWorker(ctx, os.Stdin, stdout)
 	case "token":
 		return runToken(args[1:], stdout, stderr)
-	case "help", "-h", "--help":
+	case "version", "--version":
+		return printVersion(stdout, args[1:])
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
