@@ -92,4 +92,3 @@ func printDefaults(w io.Writer, fs *flag.FlagSet) {
 		fmt.Fprintln(w, ")")
 	})
 }
-
