@@ -10,12 +10,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 )
 
 // Bounds on response bodies read into memory, so a misbehaving server cannot exhaust the client.
@@ -36,49 +36,25 @@ type Client struct {
 	Token string
 }
 
-// CreateOrderRequest is the body of POST /v1/orders.
-type CreateOrderRequest struct {
-	// ID is the order's id; empty asks the server to generate one.
-	ID string `json:"id,omitempty"`
-	// Details is a JSON object describing the order; empty means {}.
-	Details json.RawMessage `json:"details,omitempty"`
-	// Note goes on the order's first event.
-	Note string `json:"note,omitempty"`
-}
+// The request and response bodies are the wire contract's own types (package api).
+type (
+	// CreateOrderRequest is the body of POST /v1/orders.
+	CreateOrderRequest = api.CreateOrderRequest
+	// SetStatusRequest is the body of POST /v1/orders/{id}/status. Set ExpectedVersion (for
+	// example to new(int64(3))) to make the change apply only at that version.
+	SetStatusRequest = api.SetStatusRequest
+	// StatusResult is the answer to a status change. Changed is false for an idempotent repeat of
+	// the current status; Event is then the order's latest event.
+	StatusResult = api.SetStatusResponse
+)
 
 // CreatedOrder is the answer to CreateOrder: the order, and the tracking token its customer
-// watches it with.
+// watches it with (set the watching Client's Token to it; empty when the server runs with
+// public tracking).
 type CreatedOrder struct {
-	ordercast.Order
-	// TrackingToken lets whoever holds it read and watch this one order (set the watching
-	// Client's Token to it). Empty when the server runs with public tracking.
-	TrackingToken string `json:"tracking_token,omitempty"`
+	api.CreateOrderResponse
 	// Created is false when the order existed already with the same details.
 	Created bool `json:"-"`
-}
-
-// SetStatusRequest is the body of POST /v1/orders/{id}/status.
-type SetStatusRequest struct {
-	// Status is the status to move to.
-	Status ordercast.Status `json:"status"`
-	// Note goes on the event.
-	Note string `json:"note,omitempty"`
-	// ExpectedVersion, when not zero, makes the change apply only at that version.
-	ExpectedVersion int64 `json:"expected_version,omitempty"`
-}
-
-// StatusResult is the answer to a status change. Changed is false for an idempotent repeat of the
-// current status; Event is then the order's latest event.
-type StatusResult struct {
-	Order   ordercast.Order `json:"order"`
-	Event   ordercast.Event `json:"event"`
-	Changed bool            `json:"changed"`
-}
-
-// eventsResponse is the body of GET /v1/orders/{id}/events.
-type eventsResponse struct {
-	OrderID string            `json:"order_id"`
-	Events  []ordercast.Event `json:"events"`
 }
 
 // Error is an error answer from the server. It unwraps to an *ordercast.Error with the same code
@@ -107,7 +83,7 @@ func (e *Error) Unwrap() error {
 // idempotent repeat of an earlier create with 200 instead of 201.
 func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest) (CreatedOrder, error) {
 	var res CreatedOrder
-	status, err := c.do(ctx, http.MethodPost, "/v1/orders", req, &res)
+	status, err := c.do(ctx, http.MethodPost, api.PathOrders, req, &res)
 	if err != nil {
 		return CreatedOrder{}, fmt.Errorf("create order: %w", err)
 	}
@@ -118,7 +94,7 @@ func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest) (Creat
 // Order returns the current state of one order (GET /v1/orders/{id}).
 func (c *Client) Order(ctx context.Context, id string) (ordercast.Order, error) {
 	var o ordercast.Order
-	if _, err := c.do(ctx, http.MethodGet, orderPath(id), nil, &o); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, api.OrderPath(id), nil, &o); err != nil {
 		return ordercast.Order{}, fmt.Errorf("get order %s: %w", id, err)
 	}
 	return o, nil
@@ -127,7 +103,7 @@ func (c *Client) Order(ctx context.Context, id string) (ordercast.Order, error) 
 // SetStatus moves an order to a new status (POST /v1/orders/{id}/status).
 func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest) (StatusResult, error) {
 	var res StatusResult
-	if _, err := c.do(ctx, http.MethodPost, orderPath(id)+"/status", req, &res); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, api.StatusPath(id), req, &res); err != nil {
 		return StatusResult{}, fmt.Errorf("set status of %s: %w", id, err)
 	}
 	return res, nil
@@ -136,15 +112,13 @@ func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest)
 // Events returns an order's events with seq greater than after, in seq order
 // (GET /v1/orders/{id}/events?after=N).
 func (c *Client) Events(ctx context.Context, id string, after int64) ([]ordercast.Event, error) {
-	var res eventsResponse
-	p := orderPath(id) + "/events?after=" + strconv.FormatInt(after, 10)
+	var res api.EventsResponse
+	p := api.EventsPath(id) + "?" + api.ParamAfter + "=" + strconv.FormatInt(after, 10)
 	if _, err := c.do(ctx, http.MethodGet, p, nil, &res); err != nil {
 		return nil, fmt.Errorf("list events of %s: %w", id, err)
 	}
 	return res.Events, nil
 }
-
-func orderPath(id string) string { return "/v1/orders/" + url.PathEscape(id) }
 
 func (c *Client) httpClient() *http.Client {
 	if c.HTTPClient != nil {
@@ -217,47 +191,17 @@ func closeBody(b io.ReadCloser) {
 func readError(resp *http.Response) *Error {
 	e := &Error{StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-	var body struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
+	var body api.ErrorBody
 	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
 		e.Code, e.Message = body.Error.Code, body.Error.Message
 		return e
 	}
-	e.Code = codeForStatus(resp.StatusCode)
+	e.Code = api.CodeForStatus(resp.StatusCode)
 	e.Message = http.StatusText(resp.StatusCode)
 	if s := strings.TrimSpace(string(raw)); s != "" && len(s) <= 200 {
 		e.Message += ": " + s
 	}
 	return e
-}
-
-// codeForStatus guesses the code of an error answer without a JSON body.
-func codeForStatus(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return ordercast.EMalformed
-	case http.StatusUnauthorized:
-		return ordercast.EUnauthenticated
-	case http.StatusForbidden:
-		return ordercast.EForbidden
-	case http.StatusNotFound:
-		return ordercast.ENotFound
-	case http.StatusRequestEntityTooLarge:
-		return ordercast.EBodyTooLarge
-	case http.StatusUnsupportedMediaType:
-		return ordercast.EUnsupportedMedia
-	case http.StatusUnprocessableEntity:
-		return ordercast.EInvalid
-	case http.StatusTooManyRequests:
-		return ordercast.ERateLimited
-	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
-		return ordercast.EUnavailable
-	}
-	return ordercast.EInternal
 }
 
 // parseRetryAfter reads a Retry-After header: delay seconds or an HTTP date. Anything else, or a

@@ -112,7 +112,7 @@ func TestSetStatus(t *testing.T) {
 		want map[string]any
 	}{
 		{client.SetStatusRequest{Status: ordercast.StatusConfirmed}, map[string]any{"status": "confirmed"}},
-		{client.SetStatusRequest{Status: ordercast.StatusConfirmed, Note: "n", ExpectedVersion: 1},
+		{client.SetStatusRequest{Status: ordercast.StatusConfirmed, Note: "n", ExpectedVersion: new(int64(1))},
 			map[string]any{"status": "confirmed", "note": "n", "expected_version": 1.0}},
 	}
 	for _, tt := range tests {

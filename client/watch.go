@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 )
 
 // Defaults for WatchOptions' zero values.
@@ -25,9 +26,6 @@ const (
 	// DefaultMaxRetry is the longest wait before a reconnect, however many attempts have failed.
 	DefaultMaxRetry = 30 * time.Second
 )
-
-// sseEventType is the SSE event name the server gives status events.
-const sseEventType = "status"
 
 // ErrWatchClosed is returned by Watch.Next after Close.
 var ErrWatchClosed = errors.New("client: watch closed")
@@ -51,6 +49,16 @@ type WatchOptions struct {
 	// OnComment, when set, is called with the text of every SSE comment (heartbeats arrive as
 	// "ping"), on the goroutine calling Next.
 	OnComment func(text string)
+	// OnEvent, when set, is called with every status event of the order as the server sent it,
+	// and the time it was read off the connection, before the watch skips the ones it has already
+	// returned: a replay or reorder by the server shows here, while Next stays exactly-once. It
+	// is for measuring and monitoring (commit-to-receive latency is received minus ev.At) and runs
+	// on the goroutine calling Next.
+	OnEvent func(ev ordercast.Event, received time.Time)
+	// OnConnect, when set, is called each time a connection attempt gets an answer from the
+	// server, whatever its status; reconnect is false for the watch's first. It runs on the
+	// goroutine calling Next.
+	OnConnect func(reconnect bool)
 	// FailoverURLs are the base URLs of other nodes serving the same orders. The watch first
 	// connects to Client.BaseURL; after each connection that fails or is dropped by the server it
 	// moves on to the next URL of Client.BaseURL, FailoverURLs[0], FailoverURLs[1], … in turn,
@@ -173,6 +181,10 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 			}
 		}
 		sev, err := w.sse.Next()
+		var received time.Time
+		if w.opts.OnEvent != nil {
+			received = time.Now() // before decoding: when the bytes were read
+		}
 		if err != nil {
 			if r, ok := w.sse.Retry(); ok {
 				w.retry, w.hasRetry = r, true
@@ -192,7 +204,7 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 			continue
 		}
 		w.delivered = true
-		if sev.Type != sseEventType {
+		if sev.Type != api.EventStatus {
 			continue // other kinds may be added by the server; this client only knows status
 		}
 		var ev ordercast.Event
@@ -206,6 +218,9 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 		// two must agree or the two kinds of client would resume at different places.
 		if sev.ID != strconv.FormatInt(ev.Seq, 10) {
 			return w.finish(fmt.Errorf("watch %s: server sent id %q with seq %d", w.orderID, sev.ID, ev.Seq))
+		}
+		if w.opts.OnEvent != nil {
+			w.opts.OnEvent(ev, received)
 		}
 		if ev.Seq <= w.lastID.Load() {
 			w.duplicates.Add(1)
@@ -225,14 +240,15 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 // that is not an event stream); a non-final err is worth retrying. ctx is the calling Next's,
 // checked here so that an interrupt arriving just before the connection exists is not lost.
 func (w *Watch) connect(ctx context.Context) (final bool, err error) {
-	if w.attempted {
+	reconnect := w.attempted
+	if reconnect {
 		w.reconnects.Add(1)
 	}
 	w.attempted = true
 	lastID := w.lastID.Load()
-	path := orderPath(w.orderID) + "/stream"
-	if lastID > 0 && w.opts.LastEventIDInQuery {
-		path += "?lastEventId=" + strconv.FormatInt(lastID, 10)
+	path := api.StreamPath(w.orderID)
+	if w.opts.LastEventIDInQuery {
+		path += api.ResumeQuery(lastID)
 	}
 	base := w.c.BaseURL
 	if w.base > 0 {
@@ -247,7 +263,7 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
 	if lastID > 0 && !w.opts.LastEventIDInQuery {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
+		req.Header.Set(api.HeaderLastEventID, strconv.FormatInt(lastID, 10))
 	}
 	w.mu.Lock()
 	w.connCancel = cancel
@@ -260,6 +276,9 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	if err != nil {
 		w.dropConn()
 		return false, fmt.Errorf("watch %s: %w", w.orderID, err)
+	}
+	if w.opts.OnConnect != nil {
+		w.opts.OnConnect(reconnect)
 	}
 	switch code := resp.StatusCode; {
 	case code == http.StatusOK:

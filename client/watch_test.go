@@ -538,3 +538,46 @@ func TestWatchBackoff(t *testing.T) {
 		}
 	})
 }
+
+// TestWatchOnEventSeesWhatTheServerSent: OnEvent observes every status event as sent, replays
+// included, with a receive time, while Next stays exactly-once; OnConnect marks each answered
+// attempt, reconnects included. This is what the bench measures a server with.
+func TestWatchOnEventSeesWhatTheServerSent(t *testing.T) {
+	s := newStreamServer(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			fmt.Fprint(w, "retry: 1\n\n")
+			send(w, 1, 2)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			send(w, 2, 3) // 2 again: a replay the caller never sees from Next
+			send(w, 6, 6)
+		},
+	)
+	var observed []int64
+	var connects []bool
+	opts := fastRetry
+	start := time.Now()
+	opts.OnEvent = func(ev ordercast.Event, received time.Time) {
+		observed = append(observed, ev.Seq)
+		if received.Before(start) || received.After(time.Now()) {
+			t.Errorf("seq %d received at %v, outside the test", ev.Seq, received)
+		}
+	}
+	opts.OnConnect = func(reconnect bool) { connects = append(connects, reconnect) }
+	w := watch(t, s.c, opts)
+	got, err := collect(t, w)
+	if err != io.EOF || !slices.Equal(got, []int64{1, 2, 3, 6}) {
+		t.Fatalf("Next gave %v, %v; want [1 2 3 6], io.EOF", got, err)
+	}
+	if want := []int64{1, 2, 2, 3, 6}; !slices.Equal(observed, want) {
+		t.Errorf("OnEvent saw %v, want %v", observed, want)
+	}
+	if want := []bool{false, true}; !slices.Equal(connects, want) {
+		t.Errorf("OnConnect saw %v, want %v", connects, want)
+	}
+	if w.Duplicates() != 1 || w.Reconnects() != 1 {
+		t.Errorf("Duplicates %d, Reconnects %d; want 1 and 1", w.Duplicates(), w.Reconnects())
+	}
+}

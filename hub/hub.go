@@ -170,35 +170,48 @@ func (h *Hub) Publish(ev ordercast.Event) {
 
 // ResyncAll tells every watcher of all orders that it may have missed events, exactly as if its
 // mailbox had overflowed, so that it re-reads the current state from the store. A bus that lost
-// its feed calls it: those watchers see every order, and the store knows best what changed.
+// its feed does it (Feed.CatchUp): those watchers see every order, and the store knows best what
+// changed.
 func (h *Hub) ResyncAll() {
 	h.allMu.RLock()
 	for s := range h.all {
-		s.deliver(nil)
+		s.markMissed()
 	}
 	h.allMu.RUnlock()
 }
 
-// Watched describes one order that has watchers on this node.
-type Watched struct {
-	OrderID string
-	// LastSeq is the highest seq published to the order's watchers since the first of them
+// watchedOrder is one order that has watchers on this node.
+type watchedOrder struct {
+	orderID string
+	// lastSeq is the highest seq published to the order's watchers since the first of them
 	// subscribed; 0 if none yet.
-	LastSeq int64
+	lastSeq int64
 }
 
-// Watched lists the orders that have watchers now. A bus that lost its feed uses it to catch up.
-func (h *Hub) Watched() []Watched {
-	var out []Watched
+// watchedOrders lists the orders that have watchers now, for a catch-up.
+func (h *Hub) watchedOrders() []watchedOrder {
+	var out []watchedOrder
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.RLock()
 		for id, t := range sh.topics {
-			out = append(out, Watched{OrderID: id, LastSeq: t.lastSeq.Load()})
+			out = append(out, watchedOrder{orderID: id, lastSeq: t.lastSeq.Load()})
 		}
 		sh.mu.RUnlock()
 	}
 	return out
+}
+
+// Orders returns how many orders have watchers on this node.
+func (h *Hub) Orders() int {
+	n := 0
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		n += len(sh.topics)
+		sh.mu.RUnlock()
+	}
+	return n
 }
 
 // WatchesAll reports whether any watcher of every order is subscribed.

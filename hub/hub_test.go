@@ -133,8 +133,8 @@ func TestCloseLeavesNothingBehind(t *testing.T) {
 	if got := h.Watchers(); got != 101 {
 		t.Fatalf("Watchers() = %d, want 101", got)
 	}
-	if got := len(h.Watched()); got != 10 {
-		t.Fatalf("len(Watched()) = %d, want 10", got)
+	if got := h.Orders(); got != 10 {
+		t.Fatalf("Orders() = %d, want 10", got)
 	}
 	for _, s := range subs {
 		s.Close()
@@ -143,8 +143,8 @@ func TestCloseLeavesNothingBehind(t *testing.T) {
 	if got := h.Watchers(); got != 0 {
 		t.Fatalf("Watchers() = %d after Close, want 0", got)
 	}
-	if got := h.Watched(); len(got) != 0 {
-		t.Fatalf("Watched() = %v after Close, want no topics left", got)
+	if got := h.Orders(); got != 0 {
+		t.Fatalf("Orders() = %d after Close, want no topics left", got)
 	}
 	if h.WatchesAll() {
 		t.Fatal("WatchesAll() after Close")
@@ -152,19 +152,6 @@ func TestCloseLeavesNothingBehind(t *testing.T) {
 	h.Publish(event("o1", 9)) // must not reach a closed watcher
 	if msgs, _ := subs[1].Take(); len(msgs) != 0 {
 		t.Fatalf("closed watcher received %d messages", len(msgs))
-	}
-}
-
-func TestWatchedReportsLastSeq(t *testing.T) {
-	h := hub.New()
-	s := h.Subscribe("a")
-	t.Cleanup(s.Close)
-	h.Publish(event("a", 5))
-	h.Publish(event("a", 3)) // late arrival must not move it back
-	h.Publish(event("b", 7)) // unwatched order is not tracked
-	got := h.Watched()
-	if len(got) != 1 || got[0] != (hub.Watched{OrderID: "a", LastSeq: 5}) {
-		t.Fatalf("Watched() = %v, want [{a 5}]", got)
 	}
 }
 
@@ -183,8 +170,8 @@ func TestConcurrentPublishSubscribe(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if h.Watchers() != 0 || len(h.Watched()) != 0 {
-		t.Fatalf("left behind: %d watchers, %d topics", h.Watchers(), len(h.Watched()))
+	if h.Watchers() != 0 || h.Orders() != 0 {
+		t.Fatalf("left behind: %d watchers, %d topics", h.Watchers(), h.Orders())
 	}
 }
 

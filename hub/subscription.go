@@ -79,14 +79,14 @@ func (s *Subscription) Close() {
 	s.hub.unsubscribe(s)
 }
 
-// deliver queues m, or with m nil (or a full mailbox) flags the watcher as having missed events.
+// deliver queues m; a full mailbox drops it and flags the watcher as having missed events.
 func (s *Subscription) deliver(m *Message) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	if m != nil && len(s.queue) < s.size {
+	if len(s.queue) < s.size {
 		if s.queue == nil {
 			s.queue = make([]*Message, 0, min(s.size, 4))
 		}
@@ -94,10 +94,26 @@ func (s *Subscription) deliver(m *Message) {
 	} else {
 		s.overflow = true
 	}
+	s.wakeUnlock()
+}
+
+// markMissed flags the watcher as having missed events, so that it catches up from the store.
+func (s *Subscription) markMissed() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.overflow = true
+	s.wakeUnlock()
+}
+
+// wakeUnlock unlocks s.mu, then wakes the watcher. Signalling after unlocking is safe: the flag
+// and the queue are already visible, so a watcher woken by this (or by an earlier signal it has
+// not consumed yet) sees them. No update can be missed.
+func (s *Subscription) wakeUnlock() {
 	ready, notify := s.ready, s.notify
 	s.mu.Unlock()
-	// Signal after unlocking: the flag and the queue are already visible, so a watcher woken by
-	// this (or by an earlier signal it has not consumed yet) sees them. No update can be missed.
 	switch {
 	case notify != nil:
 		notify()

@@ -16,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordercast/ordercast"
-	"github.com/ordercast/ordercast/hub"
 )
 
 // Defaults for the tunable fields of Listener.
@@ -32,17 +31,18 @@ const (
 	DefaultHealthInterval = 15 * time.Second
 )
 
-// Listener holds a node's one LISTEN connection and feeds every committed event, from any node,
-// into the node's hub. When the connection is lost it reconnects with exponential backoff and
-// then catches the hub up from the store, so watchers miss nothing and their streams stay open.
+// Listener holds a node's one LISTEN connection and hands every committed event, from any node,
+// to the node's Feed (its hub). When the connection is lost it reconnects with exponential
+// backoff, then has the Feed catch up from the store, so watchers miss nothing and their streams
+// stay open. It is the only way a Store's commits reach a hub: a Store has no in-process
+// publisher, so no event can arrive twice.
 type Listener struct {
 	// URL is the database's connection string.
 	URL string
-	// Store reads what notifications do not carry: events announced by id only, and what was
-	// committed while the connection was down.
+	// Store reads what notifications do not carry: events announced by id only.
 	Store *Store
-	// Hub receives the events.
-	Hub *hub.Hub
+	// Feed receives the events, and is told to catch up after a lost connection.
+	Feed ordercast.Feed
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
 	// ApplicationName names the connection in pg_stat_activity; empty means
@@ -59,16 +59,17 @@ type Listener struct {
 	wg         sync.WaitGroup
 }
 
-// NewListener returns a Listener for the database at url that feeds h, reading from s.
-func NewListener(url string, s *Store, h *hub.Hub) *Listener {
-	return &Listener{URL: url, Store: s, Hub: h}
+// NewListener returns a Listener for the database at url that hands what it hears to feed,
+// reading events too large to announce from s.
+func NewListener(url string, s *Store, feed ordercast.Feed) *Listener {
+	return &Listener{URL: url, Store: s, Feed: feed}
 }
 
 // Open connects and starts listening. The first connection is made here, so a bad URL or an
 // unreachable database fails the start of the node instead of being retried forever.
 func (l *Listener) Open(ctx context.Context) error {
-	if l.Store == nil || l.Hub == nil {
-		return errors.New("postgres: listener needs a Store and a Hub")
+	if l.Store == nil || l.Feed == nil {
+		return errors.New("postgres: listener needs a Store and a Feed")
 	}
 	if l.Logger == nil {
 		l.Logger = slog.New(slog.DiscardHandler)
@@ -166,7 +167,7 @@ func (l *Listener) run(conn *pgx.Conn) {
 			}
 			// LISTEN is in place before the store is read, so a commit after the read is
 			// notified and one before it is read: nothing falls in between.
-			if err = l.catchUp(ctx); err == nil {
+			if err = l.Feed.CatchUp(ctx); err == nil {
 				break
 			}
 			_ = conn.Close(context.Background())
@@ -181,7 +182,7 @@ func (l *Listener) run(conn *pgx.Conn) {
 	}
 }
 
-// receive hands notifications to the hub until the connection fails or ctx ends. A silent
+// receive hands notifications to the Feed until the connection fails or ctx ends. A silent
 // connection is checked with a query every HealthInterval.
 func (l *Listener) receive(ctx context.Context, conn *pgx.Conn) error {
 	for {
@@ -229,7 +230,7 @@ func (l *Listener) handle(ctx context.Context, payload string) error {
 		}
 		ev = evs[0]
 	}
-	l.Hub.Publish(ev)
+	l.Feed.Publish(ev)
 	return nil
 }
 
@@ -257,39 +258,4 @@ func (l *Listener) reconnect(ctx context.Context) *pgx.Conn {
 		l.Logger.Warn("listener reconnect failed", "err", err, "retry_in", wait)
 		wait = min(2*wait, l.MaxBackoff)
 	}
-}
-
-// catchUpBatch bounds the orders asked about in one catch-up query.
-const catchUpBatch = 1000
-
-// catchUp publishes what the hub's watchers may have missed while the connection was down. For
-// each watched order only the latest event is published, and only when newer than what the hub
-// last saw: a stream that sees the jump fills the gap from the store. The latest events are read
-// in batches, not one query per order, so a node watching many orders does not flood the database
-// as it comes back. Watchers of every order are told to re-read the current state, as after an
-// overflow: no window of time to guess.
-func (l *Listener) catchUp(ctx context.Context) error {
-	watched := l.Hub.Watched()
-	last := make(map[string]int64, len(watched))
-	ids := make([]string, 0, len(watched))
-	for _, w := range watched {
-		last[w.OrderID] = w.LastSeq
-		ids = append(ids, w.OrderID)
-	}
-	for len(ids) > 0 {
-		batch := ids[:min(catchUpBatch, len(ids))]
-		ids = ids[len(batch):]
-		evs, err := l.Store.LatestEvents(ctx, batch)
-		if err != nil {
-			return fmt.Errorf("catch up: %w", err)
-		}
-		for _, ev := range evs {
-			// An order with no row here does not exist: its watchers got a 404, not events.
-			if ev.Seq > last[ev.OrderID] {
-				l.Hub.Publish(ev)
-			}
-		}
-	}
-	l.Hub.ResyncAll()
-	return nil
 }

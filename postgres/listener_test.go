@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ type node struct {
 func newNode(t *testing.T, dbURL, listenURL string, configure func(*postgres.Store, *postgres.Listener)) *node {
 	t.Helper()
 	n := &node{store: postgres.New(dbURL), hub: hub.New()}
-	n.l = postgres.NewListener(listenURL, n.store, n.hub)
+	n.l = postgres.NewListener(listenURL, n.store, hub.NewFeed(n.hub, n.store))
 	n.l.HealthInterval = 200 * time.Millisecond // exercise the health check's timeout path too
 	n.l.MinBackoff, n.l.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	if configure != nil {
@@ -193,9 +194,12 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 	s := n.store
 	create(t, s, "watched")
 	create(t, s, "other")
+	// Notices arrive in commit order: once other's creation is heard, watched's has been
+	// published too, so a subscription made now cannot receive it. Subscribing before this wait
+	// raced with that notice (issue 16: "got [seq1 seq3] want [seq3]").
+	collect(t, n.all, is("other", 1))
 	watched := n.hub.Subscribe("watched")
 	t.Cleanup(watched.Close)
-	collect(t, n.all, is("other", 1))
 	if err := n.l.Ready(t.Context()); err != nil {
 		t.Fatalf("Ready before the cut: %v", err)
 	}
@@ -235,7 +239,7 @@ func TestListener_OpenFailsFast(t *testing.T) {
 	s := storetest.MustOpen(t, postgres.New(db))
 	u, _ := url.Parse(db)
 	u.Path = "/no_such_database_here"
-	l := postgres.NewListener(u.String(), s, hub.New())
+	l := postgres.NewListener(u.String(), s, hub.NewFeed(hub.New(), s))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := l.Open(ctx); err == nil {
@@ -367,7 +371,7 @@ func TestListener_AcceptsPoolParameters(t *testing.T) {
 	q.Set("pool_max_conns", "3")
 	u.RawQuery = q.Encode()
 	s := storetest.MustOpen(t, postgres.New(u.String()))
-	l := postgres.NewListener(u.String(), s, hub.New())
+	l := postgres.NewListener(u.String(), s, hub.NewFeed(hub.New(), s))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	if err := l.Open(ctx); err != nil {
@@ -375,5 +379,50 @@ func TestListener_AcceptsPoolParameters(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// failingFeed fails its first catch-ups, as a store that is still unreachable would.
+type failingFeed struct {
+	ordercast.Feed
+	fails, calls atomic.Int32
+}
+
+func (f *failingFeed) CatchUp(ctx context.Context) error {
+	f.calls.Add(1)
+	if f.fails.Add(-1) >= 0 {
+		return errors.New("store unreachable")
+	}
+	return f.Feed.CatchUp(ctx)
+}
+
+// TestListener_RetriesFailedCatchUp: a catch-up that fails makes the listener drop the new
+// connection and try again, staying not ready until one succeeds; only then is it reconnected.
+func TestListener_RetriesFailedCatchUp(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	proxy := newProxy(t, db)
+	feed := &failingFeed{}
+	n := newNode(t, db, proxy.url(t, db), func(_ *postgres.Store, l *postgres.Listener) {
+		feed.Feed = l.Feed
+		l.Feed = feed
+	})
+	create(t, n.store, "a")
+	collect(t, n.all, is("a", 1))
+	watched := n.hub.Subscribe("a")
+	t.Cleanup(watched.Close)
+
+	feed.fails.Store(2)
+	proxy.cut()
+	waitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
+	latest := move(t, n.store, "a", ordercast.StatusConfirmed)
+	proxy.resume()
+	equalEvents(t, "after the third catch-up", collect(t, watched, is("a", latest.Seq)), []ordercast.Event{latest})
+	waitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
+	if got := feed.calls.Load(); got != 3 {
+		t.Errorf("CatchUp called %d times, want 3 (two failures, then success)", got)
+	}
+	if got := n.l.Reconnects(); got != 1 {
+		t.Errorf("Reconnects = %d, want 1 (a reconnect counts once it has caught up)", got)
 	}
 }

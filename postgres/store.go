@@ -15,7 +15,10 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-var _ ordercast.Store = (*Store)(nil)
+var (
+	_ ordercast.Store              = (*Store)(nil)
+	_ ordercast.LatestEventsReader = (*Store)(nil)
+)
 
 // Defaults for the tunable fields of Store.
 const (
@@ -44,10 +47,6 @@ type Store struct {
 	// URL is the connection string, postgres://user@host:port/db?sslmode=…
 	URL string
 
-	// Publisher, when set, also receives every committed event right after its commit, in this
-	// process. A cluster node leaves it nil: its Listener hears every node's commits, its own
-	// included, so publishing here too would only deliver each event twice.
-	Publisher ordercast.Publisher
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
 
@@ -61,6 +60,11 @@ type Store struct {
 	ApplicationName string
 
 	pool *pgxpool.Pool
+	// publisher is set only by the conformance tests (export_test.go), which check what a store
+	// announces without a database listener. In a program a Store's commits reach a hub through
+	// its Listener alone, which hears every node's commits, this one's included: there is no
+	// field to set, so no node can be wired to deliver an event twice.
+	publisher ordercast.Publisher
 }
 
 // New returns a Store for the database at url. Call Open before using it.
@@ -130,9 +134,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// publish hands a committed event to the in-process Publisher, if any.
+// publish hands a committed event to the test publisher, if any.
 func (s *Store) publish(ev ordercast.Event) {
-	if s.Publisher != nil {
-		s.Publisher.Publish(ev)
+	if s.publisher != nil {
+		s.publisher.Publish(ev)
 	}
 }

@@ -13,9 +13,7 @@ func TestStore(t *testing.T) {
 	pgtest.ServerURL(t)
 	storetest.Exercise(t, func(t *testing.T, pub ordercast.Publisher) ordercast.Store {
 		t.Helper()
-		s := postgres.New(pgtest.NewDatabase(t))
-		s.Publisher = pub
-		return storetest.MustOpen(t, s)
+		return storetest.MustOpen(t, postgres.NewPublishing(pgtest.NewDatabase(t), pub))
 	})
 }
 

@@ -5,54 +5,22 @@ import (
 	"net/http"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 )
 
-// statusOf maps each domain error code to its HTTP status; this table is the only place that does.
-var statusOf = map[string]int{
-	ordercast.EMalformed:         http.StatusBadRequest,
-	ordercast.EUnauthenticated:   http.StatusUnauthorized,
-	ordercast.EForbidden:         http.StatusForbidden,
-	ordercast.ENotFound:          http.StatusNotFound,
-	ordercast.EInvalidTransition: http.StatusConflict,
-	ordercast.EVersionConflict:   http.StatusConflict,
-	ordercast.EOrderExists:       http.StatusConflict,
-	ordercast.EBodyTooLarge:      http.StatusRequestEntityTooLarge,
-	ordercast.EUnsupportedMedia:  http.StatusUnsupportedMediaType,
-	ordercast.EInvalid:           http.StatusUnprocessableEntity,
-	ordercast.EInvalidID:         http.StatusUnprocessableEntity,
-	ordercast.EInvalidStatus:     http.StatusUnprocessableEntity,
-	ordercast.EInvalidDetails:    http.StatusUnprocessableEntity,
-	ordercast.ERateLimited:       http.StatusTooManyRequests,
-	ordercast.ETooManyStreams:    http.StatusServiceUnavailable,
-	ordercast.EUnavailable:       http.StatusServiceUnavailable,
-	ordercast.EInternal:          http.StatusInternalServerError,
-}
-
-// ErrorStatus returns the HTTP status for an error's domain code.
+// ErrorStatus returns the HTTP status for an error's domain code, from the wire contract's one
+// code-to-status table.
 func ErrorStatus(err error) int {
-	if st, ok := statusOf[ordercast.ErrorCode(err)]; ok {
-		return st
-	}
-	return http.StatusInternalServerError
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+	return api.HTTPStatus(ordercast.ErrorCode(err))
 }
 
 // writeError answers with the JSON error body. Internal errors are logged here, once, and their
 // text stays out of the response.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := ordercast.ErrorCode(err)
-	if code == ordercast.EInternal {
+	body := api.NewErrorBody(err)
+	if body.Error.Code == ordercast.EInternal {
 		s.Logger.Error("request failed", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	var body errorBody
-	body.Error.Code = code
-	body.Error.Message = ordercast.ErrorMessage(err)
 	writeJSON(w, ErrorStatus(err), body)
 }
 

@@ -1,6 +1,10 @@
 package server
 
-import "log"
+import (
+	"log"
+
+	"github.com/ordercast/ordercast/api"
+)
 
 // BeginDrain starts the drain of s's streams without an HTTP server, for tests that call the
 // handler directly inside a testing/synctest bubble.
@@ -11,6 +15,6 @@ func ErrorLog(s *Server) *log.Logger { return s.httpErrorLog() }
 
 // The request bodies, for the decoders' fuzz targets.
 type (
-	CreateOrderRequest = createOrderRequest
-	SetStatusRequest   = setStatusRequest
+	CreateOrderRequest = api.CreateOrderRequest
+	SetStatusRequest   = api.SetStatusRequest
 )

@@ -10,42 +10,8 @@ import (
 	"strconv"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 )
-
-// createOrderRequest is the body of POST /v1/orders.
-type createOrderRequest struct {
-	ID      string          `json:"id"`
-	Details json.RawMessage `json:"details"`
-	Note    string          `json:"note"`
-}
-
-// setStatusRequest is the body of POST /v1/orders/{id}/status.
-type setStatusRequest struct {
-	Status          ordercast.Status `json:"status"`
-	Note            string           `json:"note"`
-	ExpectedVersion *int64           `json:"expected_version"`
-}
-
-// statusResponse answers a status change: the order after it, the event it appended (or the
-// latest one, for an idempotent repeat), and whether anything changed.
-type statusResponse struct {
-	Order   ordercast.Order `json:"order"`
-	Event   ordercast.Event `json:"event"`
-	Changed bool            `json:"changed"`
-}
-
-// eventsResponse is the order's history.
-type eventsResponse struct {
-	OrderID string            `json:"order_id"`
-	Events  []ordercast.Event `json:"events"`
-}
-
-// createResponse is the created order with the tracking token for its customer (absent when
-// the server is open). Only the creation hands the token out; GET /v1/orders/{id} does not.
-type createResponse struct {
-	ordercast.Order
-	TrackingToken string `json:"tracking_token,omitempty"`
-}
 
 // handleCreateOrder serves POST /v1/orders: 201 with the new order, 200 for an idempotent repeat.
 // It needs an admin or system actor token when auth is on.
@@ -63,7 +29,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var req createOrderRequest
+	var req api.CreateOrderRequest
 	if err := s.decode(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -82,14 +48,14 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	if created {
 		s.Metrics.eventsCommitted.Inc() // the order's first event
 		status = http.StatusCreated
-		w.Header().Set("Location", "/v1/orders/"+o.ID)
+		w.Header().Set("Location", api.OrderPath(o.ID))
 	}
 	tok, err := s.trackingToken(o.ID)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
 		return
 	}
-	writeJSON(w, status, createResponse{Order: o, TrackingToken: tok})
+	writeJSON(w, status, api.CreateOrderResponse{Order: o, TrackingToken: tok})
 }
 
 // handleGetOrder serves GET /v1/orders/{id}: the order's current state. With ?wait= it is a
@@ -104,7 +70,7 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if r.URL.Query().Has("wait") {
+	if r.URL.Query().Has(api.ParamWait) {
 		s.handleLongPoll(w, r, id)
 		return
 	}
@@ -128,7 +94,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var req setStatusRequest
+	var req api.SetStatusRequest
 	if err := s.decode(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -157,7 +123,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	if changed {
 		s.Metrics.eventsCommitted.Inc()
 	}
-	writeJSON(w, http.StatusOK, statusResponse{Order: o, Event: ev, Changed: changed})
+	writeJSON(w, http.StatusOK, api.SetStatusResponse{Order: o, Event: ev, Changed: changed})
 }
 
 // handleEvents serves GET /v1/orders/{id}/events?after=N: the order's history after seq N.
@@ -172,10 +138,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var after int64
-	if v := r.URL.Query().Get("after"); v != "" {
+	if v := r.URL.Query().Get(api.ParamAfter); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "after must be a non-negative integer"))
+			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be a non-negative integer", api.ParamAfter))
 			return
 		}
 		after = n
@@ -188,7 +154,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if events == nil {
 		events = []ordercast.Event{}
 	}
-	writeJSON(w, http.StatusOK, eventsResponse{OrderID: id, Events: events})
+	writeJSON(w, http.StatusOK, api.EventsResponse{OrderID: id, Events: events})
 }
 
 // decode reads a JSON request body into v strictly: JSON content type, one object, no unknown

@@ -348,8 +348,8 @@ func testClientLeavingFreesWatcher(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 	waitFor(t, "hub watchers to reach 0", func() bool { return ts.hub.Watchers() == 0 })
 	waitFor(t, "goroutines to return to the baseline", func() bool { return runtime.NumGoroutine() <= baseline })
-	if got := ts.hub.Watched(); len(got) != 0 {
-		t.Fatalf("hub still tracks %v", got)
+	if got := ts.hub.Orders(); got != 0 {
+		t.Fatalf("hub still tracks %d orders", got)
 	}
 }
 

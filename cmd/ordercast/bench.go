@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/ordercast/ordercast/internal/bench"
+	"github.com/ordercast/ordercast/internal/poller"
 )
 
 // benchUsage heads `ordercast bench --help`.
@@ -23,6 +25,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg := bench.Config{
 		Watchers: bench.DefaultWatchers, Rate: bench.DefaultRate, Duration: bench.DefaultDuration,
 		PollInterval: bench.DefaultPollInterval, Timeout: bench.DefaultTimeout, Workers: -1, Nodes: 1, PerOrder: 1,
+		HoldStreams: poller.Supported, // serve's default
+	}
+	// The servers the bench starts hold streams as serve would with this environment.
+	if v := os.Getenv("ORDERCAST_HOLD_STREAMS"); v != "" {
+		hold, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("ORDERCAST_HOLD_STREAMS: %q is not a boolean", v)
+		}
+		cfg.HoldStreams = hold
 	}
 	fs := flag.NewFlagSet("ordercast bench", flag.ContinueOnError)
 	fs.IntVar(&cfg.Watchers, "watchers", cfg.Watchers, "watchers to open (`N`)")
@@ -71,6 +82,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			werr = errors.Join(werr, writeHTML(*htmlFile, rep))
 		}
 		err = errors.Join(err, werr)
+		// A script must be able to tell a run that measured nothing trustworthy.
+		if f := rep.Failures(); len(f) > 0 {
+			err = errors.Join(err, fmt.Errorf("bench run failed: %s", strings.Join(f, "; ")))
+		}
 	}
 	return err
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +41,39 @@ func TestBenchWithChildServerAndWorkers(t *testing.T) {
 	if r.Committed != 50 || r.Expected != 150 || r.Delivered != 150 || r.Errors() != 0 {
 		t.Fatalf("committed %d, expected %d, delivered %d, errors %d; want 50, 150, 150, 0", r.Committed, r.Expected, r.Delivered, r.Errors())
 	}
+	if r.Holding != bench.HoldingPoller && r.Holding != bench.HoldingGoroutine {
+		t.Errorf("holding %q, want poller or goroutine", r.Holding)
+	}
 	if r.RSSAfter <= 0 || r.CPUSeconds <= 0 {
 		t.Fatalf("server RSS %d, CPU %v: not read from /proc", r.RSSAfter, r.CPUSeconds)
 	}
 	if !strings.Contains(stderr.String(), "sse") {
 		t.Errorf("no progress on stderr:\n%s", stderr.String())
+	}
+}
+
+// TestBenchFailsWhenWatchersCannotOpen runs the bench against a node whose orders need a token to
+// watch: every watcher is refused, so the run measured nothing and the command must fail, saying
+// why, after printing its table (issue 16 item 8).
+func TestBenchFailsWhenWatchersCannotOpen(t *testing.T) {
+	n := startNode(t, filepath.Join(t.TempDir(), "bench.db"), "ORDERCAST_PUBLIC_TRACKING=false")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, binary(t), "bench", "--url", n.url, "--token", adminToken(),
+		"--watchers", "4", "--rate", "4", "--duration", "1s", "--workers", "0")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("bench = %v, want a non-zero exit\n%s", err, stderr.String())
+	}
+	if want := "bench run failed: sse: 4 of 4 watchers failed to open"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+	}
+	for _, want := range []string{"holding", "clients", "RSS MiB before→after", "sse"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout.String())
+		}
 	}
 }

@@ -100,7 +100,8 @@ func (l *lockedBuffer) String() string {
 var servingLine = regexp.MustCompile(`ordercast is serving on (http://\S+)`)
 
 // startNode runs `ordercast serve` on a free loopback port against db and waits until it is ready.
-func startNode(t *testing.T, db string) *node {
+// env adds ORDERCAST_* variables, overriding the defaults below.
+func startNode(t *testing.T, db string, env ...string) *node {
 	t.Helper()
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "info")
@@ -108,6 +109,7 @@ func startNode(t *testing.T, db string) *node {
 	// the write and stream limits are off: these tests are about the cluster, not about auth.
 	cmd.Env = append(os.Environ(), "ORDERCAST_DB="+db, "ORDERCAST_SECRET="+testSecret,
 		"ORDERCAST_PUBLIC_TRACKING=true", "ORDERCAST_WRITE_RATE=0", "ORDERCAST_MAX_STREAMS_PER_CLIENT=0")
+	cmd.Env = append(cmd.Env, env...) // exec uses the last value of a repeated key
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

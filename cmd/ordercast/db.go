@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/sqlite"
 )
 
 // openStore opens the store --db names. A postgres:// URL selects PostgreSQL, whose Listener
-// feeds the hub with every node's commits (the store itself then publishes nothing, or each
-// event would arrive twice); anything else is an SQLite file, which publishes to the hub itself.
+// feeds the hub with every node's commits, and catches it up after a lost connection (a
+// postgres.Store has no publisher of its own, so nothing arrives twice); anything else is an
+// SQLite file, which publishes to the hub itself.
 func (m *Main) openStore(ctx context.Context) error {
 	if !postgres.IsURL(m.DB) {
 		st := sqlite.New(m.DB)
@@ -29,7 +31,7 @@ func (m *Main) openStore(ctx context.Context) error {
 	if err := st.Open(ctx); err != nil {
 		return fmt.Errorf("open database %s: %w", redactURL(m.DB), err)
 	}
-	l := postgres.NewListener(m.DB, st, m.Hub)
+	l := postgres.NewListener(m.DB, st, hub.NewFeed(m.Hub, st))
 	l.Logger = m.Logger
 	if err := l.Open(ctx); err != nil {
 		return errors.Join(fmt.Errorf("listen on database %s: %w", redactURL(m.DB), err), st.Close())

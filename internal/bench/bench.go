@@ -62,6 +62,9 @@ type Config struct {
 	Workers int
 	// Timeout bounds the whole bench.
 	Timeout time.Duration
+	// HoldStreams is the --hold-streams of the servers the bench starts: idle streams held by the
+	// epoll poller, or a goroutine each. The report says which ran.
+	HoldStreams bool
 
 	// Progress receives live progress; TTY makes it one \r-updated line.
 	Progress io.Writer
@@ -160,8 +163,14 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	r := &run{cfg: cfg, tr: tr, start: time.Now()}
 	r.phase.Store("starting servers")
 	res = Result{Transport: tr, Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Nodes: cfg.Nodes, Workers: cfg.Workers}
-	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.DB, cfg.Nodes, cfg.Token, cfg.Stderr); err != nil {
+	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.DB, cfg.Nodes, cfg.Token, cfg.HoldStreams, cfg.Stderr); err != nil {
 		return res, err
+	}
+	if cfg.URL == "" {
+		res.Holding = HoldingGoroutine
+		if cfg.HoldStreams {
+			res.Holding = HoldingPoller
+		}
 	}
 	res.Nodes = len(r.target.urls)
 	defer func() {
@@ -216,7 +225,9 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 		return res, err
 	}
 	for _, g := range r.groups {
-		g.Mark()
+		if err := g.Mark(); err != nil {
+			return res, err
+		}
 	}
 	markAt := time.Now()
 	r.phase.Store("driving changes")
@@ -228,7 +239,9 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	r.phase.Store("settling")
 	settle := 10*time.Second + 2*cfg.PollInterval
 	deadline := time.Now().Add(settle)
-	for r.counts(false).Delivered-before.Delivered < res.Expected && time.Now().Before(deadline) && ctx.Err() == nil {
+	// Polling with a deadline: the counts come from every group, some in other processes. With
+	// no watcher open nothing can arrive, so there is nothing to wait for.
+	for c.Opened > 0 && r.counts(false).Delivered-before.Delivered < res.Expected && time.Now().Before(deadline) && ctx.Err() == nil {
 		sleep(ctx, 50*time.Millisecond)
 	}
 	window := time.Since(markAt).Seconds()

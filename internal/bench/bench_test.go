@@ -192,6 +192,9 @@ func TestWorkerProtocol(t *testing.T) {
 		}
 	}
 	send(`{"op":"mark"}`)
+	for read()["type"] != "marked" {
+		// progress lines may come first; the change must wait for the worker's confirmation
+	}
 	code, body := post(t, base+"/v1/orders/"+bench.OrderID(prefix, 3)+"/status", `{"status":"confirmed"}`)
 	if code != 200 {
 		t.Fatalf("set status: %d %s", code, body)

@@ -75,3 +75,33 @@ func TestPercentile(t *testing.T) {
 		t.Error("empty: want 0")
 	}
 }
+
+// TestResultFailures: every way a run can fail to measure what it promised is named, and a clean
+// run has none.
+func TestResultFailures(t *testing.T) {
+	ok := bench.Result{Transport: "sse", Watchers: 10, Opened: 10, Committed: 5, Expected: 10, Delivered: 10}
+	if f := ok.Failures(); len(f) != 0 {
+		t.Fatalf("clean run: %v", f)
+	}
+	for _, tc := range []struct {
+		name   string
+		change func(*bench.Result)
+		want   string
+	}{
+		{"watchers failed", func(r *bench.Result) { r.Opened, r.Failed = 7, 3 }, "3 of 10 watchers failed to open"},
+		{"changes failed", func(r *bench.Result) { r.CommitErrors = 2 }, "2 status changes failed"},
+		{"nothing committed", func(r *bench.Result) { r.Committed, r.Expected, r.Delivered = 0, 0, 0 }, "no status change was committed"},
+		{"fewer delivered", func(r *bench.Result) { r.Delivered = 7 }, "delivered 7 of 10 expected"},
+		{"delivery errors", func(r *bench.Result) { r.Duplicates, r.Gaps = 1, 2 }, "1 duplicate, 0 out-of-order and 2 missing events"},
+	} {
+		r := ok
+		tc.change(&r)
+		if f := r.Failures(); len(f) != 1 || f[0] != tc.want {
+			t.Errorf("%s: %v, want [%s]", tc.name, f, tc.want)
+		}
+	}
+	rep := bench.Report{Runs: []bench.Result{ok, {Transport: "ws", Watchers: 1}}}
+	if f := rep.Failures(); len(f) != 2 || f[0] != "ws: 1 of 1 watchers failed to open" {
+		t.Errorf("report failures %v", f)
+	}
+}

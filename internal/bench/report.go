@@ -29,11 +29,14 @@ type Report struct {
 // Result is what one transport's run measured.
 type Result struct {
 	Transport string `json:"transport"`
-	Nodes     int    `json:"nodes"`
-	Workers   int    `json:"workers"`
-	Watchers  int    `json:"watchers"`
-	PerOrder  int    `json:"per_order"`
-	Orders    int    `json:"orders"`
+	// Holding is how the servers held idle streams: "poller" or "goroutine" (their
+	// --hold-streams), or "" when the bench targets servers at a URL and cannot know.
+	Holding  string `json:"holding,omitempty"`
+	Nodes    int    `json:"nodes"`
+	Workers  int    `json:"workers"`
+	Watchers int    `json:"watchers"`
+	PerOrder int    `json:"per_order"`
+	Orders   int    `json:"orders"`
 
 	Opened         int64   `json:"opened"`
 	Failed         int64   `json:"failed"`
@@ -98,6 +101,50 @@ func (r *Result) setLatency(sorted []int64) {
 // Errors counts the delivery errors: duplicates, out-of-order events and gaps (all must be 0).
 func (r Result) Errors() int64 { return r.Duplicates + r.OutOfOrder + r.Gaps }
 
+// Failures lists what went wrong in the run, one phrase each; none means every watcher opened,
+// every change committed and each was delivered once, in order, to every watcher of its order.
+func (r Result) Failures() []string {
+	var f []string
+	if r.Failed > 0 || r.Opened < int64(r.Watchers) {
+		f = append(f, fmt.Sprintf("%d of %d watchers failed to open", int64(r.Watchers)-r.Opened, r.Watchers))
+	}
+	if r.CommitErrors > 0 {
+		f = append(f, fmt.Sprintf("%d status changes failed", r.CommitErrors))
+	}
+	if r.Committed == 0 {
+		f = append(f, "no status change was committed")
+	}
+	if r.Delivered < r.Expected {
+		f = append(f, fmt.Sprintf("delivered %d of %d expected", r.Delivered, r.Expected))
+	}
+	if r.Errors() > 0 {
+		f = append(f, fmt.Sprintf("%d duplicate, %d out-of-order and %d missing events", r.Duplicates, r.OutOfOrder, r.Gaps))
+	}
+	return f
+}
+
+// Failures lists what went wrong in every run, each prefixed with its transport.
+func (rep *Report) Failures() []string {
+	var f []string
+	for _, r := range rep.Runs {
+		for _, p := range r.Failures() {
+			f = append(f, r.Transport+": "+p)
+		}
+	}
+	return f
+}
+
+// holdingLabel is the holding column's text.
+func (r Result) holdingLabel() string {
+	if r.Holding == "" {
+		return "?"
+	}
+	return r.Holding
+}
+
+// clientProcesses is how many processes held the watchers.
+func (r Result) clientProcesses() int { return max(1, r.Workers) }
+
 // WriteJSON writes the report as indented JSON.
 func (rep *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -110,10 +157,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "ordercast bench: %d watchers (%d per order) on %d node(s), %.0f changes/s for %s; %s\n\n",
 		rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, rep.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\topened\tfailed\tconnect/s\tKiB/stream\tdelivered\texpected\tdup/ooo/gap\tp50 ms\tp90 ms\tp99 ms\tmax ms\treq/s\tB/change\tCPU µs/change\t")
+	fmt.Fprintln(tw, "transport\tholding\tclients\topened\tfailed\tconnect/s\tRSS MiB before→after\tKiB/stream\tdelivered\texpected\tdup/ooo/gap\tp50 ms\tp90 ms\tp99 ms\tmax ms\treq/s\tB/change\tCPU µs/change\t")
 	for _, r := range rep.Runs {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.1f\t%d\t%d\t%d/%d/%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t\n",
-			r.Transport, r.Opened, r.Failed, r.ConnectRate, r.BytesPerStream/1024, r.Delivered, r.Expected,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%.0f→%.0f\t%.1f\t%d\t%d\t%d/%d/%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t\n",
+			r.Transport, r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, r.ConnectRate,
+			float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.BytesPerStream/1024, r.Delivered, r.Expected,
 			r.Duplicates, r.OutOfOrder, r.Gaps, r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs,
 			r.RequestsPerSecond, r.BytesPerDelivered, r.CPUPerDeliveredMicros)
 	}
@@ -126,6 +174,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 		if r.CommitErrors > 0 {
 			fmt.Fprintf(w, "%s: %d status changes failed\n", r.Transport, r.CommitErrors)
+		}
+		if r.Holding == "" {
+			fmt.Fprintf(w, "%s: holding \"?\": the servers at --url hold streams as their --hold-streams says; the bench cannot tell\n", r.Transport)
 		}
 		if r.Coalesced > 0 {
 			fmt.Fprintf(w, "%s: %d versions coalesced between polls (not seen, by the nature of polling)\n", r.Transport, r.Coalesced)
@@ -151,7 +202,9 @@ func (rep *Report) WriteHTML(w io.Writer) error {
 }
 
 var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
-	"kib": func(b float64) float64 { return b / 1024 },
+	"kib":     func(b float64) float64 { return b / 1024 },
+	"holding": Result.holdingLabel,
+	"clients": Result.clientProcesses,
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -170,9 +223,9 @@ svg { background: #fff; border: 1px solid #ddd; }
 <h1>ordercast bench</h1>
 <p>{{.Rep.Watchers}} watchers ({{.Rep.PerOrder}} per order) on {{.Rep.Nodes}} node(s), {{.Rep.Rate}} changes/s for {{.Rep.Duration}}; {{.Rep.Machine}}; started {{.Rep.Started.Format "2006-01-02 15:04:05 UTC"}}.</p>
 <table>
-<thead><tr><th>transport</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th><th>req/s</th><th>bytes/change</th><th>CPU µs/change</th></tr></thead>
+<thead><tr><th>transport</th><th>holding</th><th>clients</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th><th>req/s</th><th>bytes/change</th><th>CPU µs/change</th></tr></thead>
 <tbody>
-{{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{printf "%.1f" .LatencyP50Ms}}</td><td>{{printf "%.1f" .LatencyP90Ms}}</td><td>{{printf "%.1f" .LatencyP99Ms}}</td><td>{{printf "%.1f" .LatencyMaxMs}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
+{{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{holding .}}</td><td>{{clients .}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{printf "%.1f" .LatencyP50Ms}}</td><td>{{printf "%.1f" .LatencyP90Ms}}</td><td>{{printf "%.1f" .LatencyP99Ms}}</td><td>{{printf "%.1f" .LatencyMaxMs}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
 {{end}}</tbody>
 </table>
 <h2>Commit-to-receive latency</h2>

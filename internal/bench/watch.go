@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
 )
 
@@ -28,6 +29,12 @@ const (
 
 // Transports lists every transport, in the order --compare runs them.
 var Transports = []string{TransportPoll, TransportLongPoll, TransportSSE, TransportWS}
+
+// The ways a server holds idle streams, as Result.Holding names them.
+const (
+	HoldingPoller    = "poller"
+	HoldingGoroutine = "goroutine"
+)
 
 // LongPollWait is the wait the bench's long-polling watchers ask for.
 const LongPollWait = 30 * time.Second
@@ -104,8 +111,11 @@ func OpenGroup(spec GroupSpec) (*Group, error) {
 	return g, nil
 }
 
-// Mark starts counting the load's events.
-func (g *Group) Mark() { g.rec.Mark() }
+// Mark starts counting the load's events; it never fails in process.
+func (g *Group) Mark() error {
+	g.rec.Mark()
+	return nil
+}
 
 // Counts returns the group's counters; with latencies, its latency samples too.
 func (g *Group) Counts(latencies bool) Counts { return g.rec.Counts(latencies) }
@@ -166,7 +176,7 @@ func (g *Group) watch(n int, opened func()) {
 	s := g.spec
 	w := &watcherRun{
 		g: g, w: &Watcher{}, hc: g.httpClient(n), opened: opened,
-		base: strings.TrimSuffix(s.URLs[n%len(s.URLs)], "/") + "/v1/orders/" + OrderID(s.OrderPrefix, n/s.PerOrder),
+		base: strings.TrimSuffix(s.URLs[n%len(s.URLs)], "/"), orderID: OrderID(s.OrderPrefix, n/s.PerOrder),
 	}
 	defer w.open(false) // never leave the opening slot taken
 	switch s.Transport {
@@ -183,13 +193,14 @@ func (g *Group) watch(n int, opened func()) {
 
 // watcherRun is one watcher's loop state.
 type watcherRun struct {
-	g      *Group
-	w      *Watcher
-	hc     *http.Client
-	base   string
-	opened func()
-	isOpen bool
-	done   bool // the open slot was released
+	g       *Group
+	w       *Watcher
+	hc      *http.Client
+	base    string // the node's URL
+	orderID string
+	opened  func()
+	isOpen  bool
+	done    bool // the open slot was released
 }
 
 // open records the outcome of opening, once.
@@ -226,53 +237,39 @@ func (r *watcherRun) retry(ctx context.Context, attempt int) bool {
 	}
 }
 
+// sse watches with the Go client's resuming watch, the client the project ships: the bench
+// measures what users run. OnEvent shows every event as the server sent it, so a replay or a
+// reorder is counted here even though Next would hide it.
 func (r *watcherRun) sse(ctx context.Context) {
-	for attempt := 0; ; attempt++ {
-		ended := r.sseOnce(ctx)
-		if ended || !r.retry(ctx, attempt) {
+	c := &client.Client{BaseURL: r.base, HTTPClient: r.hc}
+	w := c.Watch(ctx, r.orderID, client.WatchOptions{
+		MinRetry: sseMinRetry, MaxRetry: sseMaxRetry, MaxFailures: maxReconnects,
+		OnConnect: func(reconnect bool) {
+			r.g.rec.Request()
+			if reconnect {
+				r.g.rec.Reconnect()
+			}
+		},
+		OnEvent: func(ev ordercast.Event, received time.Time) {
+			r.open(true)
+			r.g.rec.Observe(r.w, ev.Seq, ev.At, received, true)
+		},
+	})
+	defer w.Close()
+	for {
+		// The events themselves were recorded by OnEvent; Next drives the watch until the order
+		// ends, the watch gives up, or the group closes.
+		if _, err := w.Next(ctx); err != nil {
 			return
 		}
 	}
 }
 
-// sseOnce reads one SSE connection; it reports whether the order's stream is complete.
-func (r *watcherRun) sseOnce(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, "GET", r.base+"/stream", nil)
-	if err != nil {
-		return true
-	}
-	if r.w.Last() > 0 {
-		req.Header.Set("Last-Event-ID", strconv.FormatInt(r.w.Last(), 10))
-	}
-	resp, err := r.hc.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	r.g.rec.Request()
-	if resp.StatusCode == http.StatusNoContent {
-		return true
-	}
-	if resp.StatusCode != http.StatusOK {
-		return false
-	}
-	rd := client.NewSSEReader(resp.Body)
-	for {
-		sev, err := rd.Next()
-		if err != nil {
-			return false
-		}
-		var ev ordercast.Event
-		if json.Unmarshal([]byte(sev.Data), &ev) != nil {
-			continue
-		}
-		r.open(true)
-		r.g.rec.Observe(r.w, ev.Seq, ev.At, time.Now(), true)
-		if ev.Status.Terminal() {
-			return true
-		}
-	}
-}
+// The SSE watchers' reconnection waits: short, so that a broken stream resumes within the run.
+const (
+	sseMinRetry = 100 * time.Millisecond
+	sseMaxRetry = 500 * time.Millisecond
+)
 
 func (r *watcherRun) ws(ctx context.Context) {
 	for attempt := 0; ; attempt++ {
@@ -284,10 +281,7 @@ func (r *watcherRun) ws(ctx context.Context) {
 }
 
 func (r *watcherRun) wsOnce(ctx context.Context) bool {
-	u := "ws" + strings.TrimPrefix(r.base, "http") + "/ws"
-	if r.w.Last() > 0 {
-		u += "?lastEventId=" + strconv.FormatInt(r.w.Last(), 10)
-	}
+	u := "ws" + strings.TrimPrefix(r.base, "http") + api.WebSocketPath(r.orderID) + api.ResumeQuery(r.w.Last())
 	c, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: r.hc})
 	if err != nil {
 		return false
@@ -314,9 +308,9 @@ func (r *watcherRun) poll(ctx context.Context, interval time.Duration) {
 	phase := true // a poller's first request goes at once, then it waits a random phase
 	failures := 0
 	for ctx.Err() == nil {
-		u := r.base
+		u := r.base + api.OrderPath(r.orderID)
 		if interval == 0 {
-			u += "?wait=" + LongPollWait.String() + "&after_version=" + strconv.FormatInt(r.w.Last(), 10)
+			u += api.LongPollQuery(LongPollWait.String(), r.w.Last())
 		}
 		o, err := r.get(ctx, u)
 		switch {

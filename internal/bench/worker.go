@@ -20,7 +20,7 @@ type workerCommand struct {
 }
 
 type workerMessage struct {
-	Type   string `json:"type"` // progress, result, error
+	Type   string `json:"type"` // progress, marked, result, error
 	Counts Counts `json:"counts"`
 	Error  string `json:"error,omitempty"`
 }
@@ -81,8 +81,14 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 				}
 			}()
 		case "mark":
-			if g != nil {
-				g.Mark()
+			if g == nil {
+				return errors.New("mark before open")
+			}
+			g.Mark()
+			// The parent drives the load only after this answer: an event that arrived between
+			// its "mark" and our reading it would otherwise not be counted (issue 16 item 7).
+			if err := send(workerMessage{Type: "marked"}); err != nil {
+				return err
 			}
 		case "finish":
 			if g == nil {
@@ -102,7 +108,9 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 
 // group is a share of the watchers: in this process, or in a worker process.
 type group interface {
-	Mark()
+	// Mark starts counting the load's events; when it returns, every event received later is
+	// counted.
+	Mark() error
 	Counts(latencies bool) Counts
 	Close()
 }
@@ -116,6 +124,7 @@ type remoteGroup struct {
 	mu      sync.Mutex
 	last    Counts
 	err     error
+	marked  chan struct{}
 	results chan Counts
 	done    chan struct{}
 }
@@ -135,7 +144,7 @@ func startWorker(exe string, spec GroupSpec, stderr io.Writer) (*remoteGroup, er
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start bench worker: %w", err)
 	}
-	g := &remoteGroup{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), results: make(chan Counts, 1), done: make(chan struct{})}
+	g := &remoteGroup{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), marked: make(chan struct{}, 1), results: make(chan Counts, 1), done: make(chan struct{})}
 	go g.read(stdout)
 	if err := g.send(workerCommand{Op: "open", Spec: &spec}); err != nil {
 		g.Close()
@@ -159,6 +168,8 @@ func (g *remoteGroup) read(r io.Reader) {
 			g.mu.Lock()
 			g.last = m.Counts
 			g.mu.Unlock()
+		case "marked":
+			g.marked <- struct{}{}
 		case "result":
 			g.results <- m.Counts
 		case "error":
@@ -179,7 +190,25 @@ func (g *remoteGroup) send(c workerCommand) error {
 	return g.enc.Encode(c)
 }
 
-func (g *remoteGroup) Mark() { g.send(workerCommand{Op: "mark"}) }
+// markTimeout bounds the wait for a worker to confirm the mark.
+const markTimeout = 30 * time.Second
+
+// Mark tells the worker to start counting and waits until it has.
+func (g *remoteGroup) Mark() error {
+	if err := g.send(workerCommand{Op: "mark"}); err != nil {
+		return fmt.Errorf("mark bench worker: %w", err)
+	}
+	select {
+	case <-g.marked:
+		return nil
+	case <-g.done:
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return fmt.Errorf("bench worker ended before confirming the mark: %w", errors.Join(g.err, errors.New("no answer")))
+	case <-time.After(markTimeout):
+		return fmt.Errorf("bench worker did not confirm the mark within %s", markTimeout)
+	}
+}
 
 func (g *remoteGroup) Counts(latencies bool) Counts {
 	if latencies {

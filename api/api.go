@@ -1,0 +1,129 @@
+// Package api is the wire contract of the ordercast HTTP API: the paths, the parameter and event
+// names, the request and response bodies, the error body and the one table that maps error codes
+// to HTTP statuses. The server answers with these types and the Go client sends and reads them, so
+// the two cannot drift apart. It imports only the standard library and the domain.
+package api
+
+import (
+	"encoding/json"
+	"net/url"
+	"strconv"
+
+	"github.com/ordercast/ordercast"
+)
+
+// Paths. An order's own paths are built with OrderPath and friends, which escape the id.
+const (
+	// PathOrders is where orders are created (POST).
+	PathOrders = "/v1/orders"
+	// PathStreamAll is the SSE stream of every order, for consoles (GET).
+	PathStreamAll = "/v1/stream"
+)
+
+// Route patterns, as net/http's ServeMux spells them, one per endpoint.
+const (
+	RouteCreateOrder = "POST " + PathOrders
+	RouteOrder       = "GET " + PathOrders + "/{id}"
+	RouteSetStatus   = "POST " + PathOrders + "/{id}/status"
+	RouteEvents      = "GET " + PathOrders + "/{id}/events"
+	RouteStream      = "GET " + PathOrders + "/{id}/stream"
+	RouteWebSocket   = "GET " + PathOrders + "/{id}/ws"
+	RouteStreamAll   = "GET " + PathStreamAll
+)
+
+// OrderPath is the path of one order: GET it, or long-poll it with ParamWait.
+func OrderPath(id string) string { return PathOrders + "/" + url.PathEscape(id) }
+
+// StatusPath is where an order's status is changed (POST).
+func StatusPath(id string) string { return OrderPath(id) + "/status" }
+
+// EventsPath is an order's history (GET), optionally after a seq (ParamAfter).
+func EventsPath(id string) string { return OrderPath(id) + "/events" }
+
+// StreamPath is an order's SSE stream (GET).
+func StreamPath(id string) string { return OrderPath(id) + "/stream" }
+
+// WebSocketPath is an order's WebSocket (GET, upgraded).
+func WebSocketPath(id string) string { return OrderPath(id) + "/ws" }
+
+// Header and query parameter names.
+const (
+	// HeaderLastEventID carries the seq a stream resumes after; browsers send it on reconnect.
+	HeaderLastEventID = "Last-Event-ID"
+	// ParamLastEventID is HeaderLastEventID as a query parameter, for clients that cannot set
+	// headers (a first EventSource connect, a WebSocket).
+	ParamLastEventID = "lastEventId"
+	// ParamAfter asks GET …/events for the events after this seq.
+	ParamAfter = "after"
+	// ParamWait turns GET /v1/orders/{id} into a long poll of at most this long (a Go duration
+	// or seconds).
+	ParamWait = "wait"
+	// ParamAfterVersion is the version a long poll waits to see passed.
+	ParamAfterVersion = "after_version"
+)
+
+// SSE event names (the event: field).
+const (
+	// EventStatus is one status event; its data is an ordercast.Event.
+	EventStatus = "status"
+	// EventSnapshot opens GET /v1/stream; its data is a JSON array of active orders.
+	EventSnapshot = "snapshot"
+)
+
+// ResumeQuery returns "?lastEventId=N", the query that resumes a stream after seq n, or "" for
+// n <= 0 (from the current state).
+func ResumeQuery(n int64) string {
+	if n <= 0 {
+		return ""
+	}
+	return "?" + ParamLastEventID + "=" + strconv.FormatInt(n, 10)
+}
+
+// LongPollQuery returns the query of a long poll that waits for a version past afterVersion.
+func LongPollQuery(wait string, afterVersion int64) string {
+	return "?" + ParamWait + "=" + url.QueryEscape(wait) + "&" + ParamAfterVersion + "=" + strconv.FormatInt(afterVersion, 10)
+}
+
+// CreateOrderRequest is the body of POST /v1/orders.
+type CreateOrderRequest struct {
+	// ID is the order's id; empty asks the server to generate one.
+	ID string `json:"id,omitempty"`
+	// Details is a JSON object describing the order; empty means {}.
+	Details json.RawMessage `json:"details,omitempty"`
+	// Note goes on the order's first event.
+	Note string `json:"note,omitempty"`
+}
+
+// CreateOrderResponse answers POST /v1/orders: the order, and the tracking token its customer
+// watches it with. Only the creation hands the token out; GET /v1/orders/{id} does not.
+type CreateOrderResponse struct {
+	ordercast.Order
+	// TrackingToken lets whoever holds it read and watch this one order. Empty when the server
+	// runs with public tracking.
+	TrackingToken string `json:"tracking_token,omitempty"`
+}
+
+// SetStatusRequest is the body of POST /v1/orders/{id}/status.
+type SetStatusRequest struct {
+	// Status is the status to move to.
+	Status ordercast.Status `json:"status"`
+	// Note goes on the event.
+	Note string `json:"note,omitempty"`
+	// ExpectedVersion, when present, makes the change apply only at that version (it must be at
+	// least 1). A pointer, because the wire tells absent from 0 and the server refuses 0.
+	ExpectedVersion *int64 `json:"expected_version,omitempty"`
+}
+
+// SetStatusResponse answers a status change: the order after it, the event it appended (or the
+// latest one, for an idempotent repeat), and whether anything changed.
+type SetStatusResponse struct {
+	Order   ordercast.Order `json:"order"`
+	Event   ordercast.Event `json:"event"`
+	Changed bool            `json:"changed"`
+}
+
+// EventsResponse is an order's history, the body of GET /v1/orders/{id}/events.
+type EventsResponse struct {
+	OrderID string            `json:"order_id"`
+	Events  []ordercast.Event `json:"events"`
+}

@@ -1,0 +1,128 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+)
+
+// codes is every domain error code; a new one must be added here and to the table.
+var codes = []string{
+	ordercast.EInternal, ordercast.EMalformed, ordercast.EBodyTooLarge, ordercast.EUnsupportedMedia,
+	ordercast.ENotFound, ordercast.EInvalid, ordercast.EInvalidID, ordercast.EInvalidStatus,
+	ordercast.EInvalidDetails, ordercast.EInvalidTransition, ordercast.EVersionConflict,
+	ordercast.EOrderExists, ordercast.EUnauthenticated, ordercast.EForbidden, ordercast.ERateLimited,
+	ordercast.ETooManyStreams, ordercast.EUnavailable,
+}
+
+// TestCodeStatusTableBothWays proves the one table reads both ways: every code has its README
+// status, and reading a status back gives a code with that same status.
+func TestCodeStatusTableBothWays(t *testing.T) {
+	want := map[string]int{
+		ordercast.EMalformed: 400, ordercast.EUnauthenticated: 401, ordercast.EForbidden: 403,
+		ordercast.ENotFound: 404, ordercast.EInvalidTransition: 409, ordercast.EVersionConflict: 409,
+		ordercast.EOrderExists: 409, ordercast.EBodyTooLarge: 413, ordercast.EUnsupportedMedia: 415,
+		ordercast.EInvalid: 422, ordercast.EInvalidID: 422, ordercast.EInvalidStatus: 422,
+		ordercast.EInvalidDetails: 422, ordercast.ERateLimited: 429, ordercast.ETooManyStreams: 503,
+		ordercast.EUnavailable: 503, ordercast.EInternal: 500,
+	}
+	for _, code := range codes {
+		st := api.HTTPStatus(code)
+		if st != want[code] {
+			t.Errorf("HTTPStatus(%q) = %d, want %d", code, st, want[code])
+		}
+		if back := api.CodeForStatus(st); api.HTTPStatus(back) != st {
+			t.Errorf("CodeForStatus(%d) = %q, whose status is %d", st, back, api.HTTPStatus(back))
+		}
+	}
+	for st, code := range map[int]string{
+		422: ordercast.EInvalid, 503: ordercast.EUnavailable, 502: ordercast.EUnavailable,
+		504: ordercast.EUnavailable, 418: ordercast.EInternal, 404: ordercast.ENotFound,
+	} {
+		if got := api.CodeForStatus(st); got != code {
+			t.Errorf("CodeForStatus(%d) = %q, want %q", st, got, code)
+		}
+	}
+	if got := api.HTTPStatus("no_such_code"); got != http.StatusInternalServerError {
+		t.Errorf("HTTPStatus of an unknown code = %d, want 500", got)
+	}
+}
+
+func TestErrorBodyHidesInternalErrors(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{ordercast.Errorf(ordercast.ENotFound, "no order x"), `{"error":{"code":"not_found","message":"no order x"}}`},
+		{json.Unmarshal([]byte("{"), new(any)), `{"error":{"code":"internal","message":"internal error"}}`},
+	} {
+		b, err := json.Marshal(api.NewErrorBody(tc.err))
+		if err != nil || string(b) != tc.want {
+			t.Errorf("body of %v = %s, %v; want %s", tc.err, b, err, tc.want)
+		}
+	}
+}
+
+func TestPathsEscapeIDs(t *testing.T) {
+	for got, want := range map[string]string{
+		api.OrderPath("a/b"):        "/v1/orders/a%2Fb",
+		api.StatusPath("o-1"):       "/v1/orders/o-1/status",
+		api.EventsPath("o-1"):       "/v1/orders/o-1/events",
+		api.StreamPath("o-1"):       "/v1/orders/o-1/stream",
+		api.WebSocketPath("o-1"):    "/v1/orders/o-1/ws",
+		api.ResumeQuery(0):          "",
+		api.ResumeQuery(7):          "?lastEventId=7",
+		api.LongPollQuery("30s", 2): "?wait=30s&after_version=2",
+	} {
+		if got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+}
+
+// TestSetStatusRequestTellsAbsentFromZero: the server refuses expected_version 0 but accepts its
+// absence, so the type must keep the two apart both ways.
+func TestSetStatusRequestTellsAbsentFromZero(t *testing.T) {
+	var absent, zero api.SetStatusRequest
+	if err := json.Unmarshal([]byte(`{"status":"ready"}`), &absent); err != nil || absent.ExpectedVersion != nil {
+		t.Fatalf("absent: %+v, %v", absent, err)
+	}
+	if err := json.Unmarshal([]byte(`{"status":"ready","expected_version":0}`), &zero); err != nil || zero.ExpectedVersion == nil || *zero.ExpectedVersion != 0 {
+		t.Fatalf("zero: %+v, %v", zero, err)
+	}
+	b, _ := json.Marshal(api.SetStatusRequest{Status: "ready"})
+	if string(b) != `{"status":"ready"}` {
+		t.Fatalf("encoded %s, want no expected_version", b)
+	}
+}
+
+// TestPathsMatchRoutes: each path helper lands on its route pattern in a ServeMux, so a server
+// that registers the routes and a client that builds the paths meet.
+func TestPathsMatchRoutes(t *testing.T) {
+	mux := http.NewServeMux()
+	routes := []string{api.RouteCreateOrder, api.RouteOrder, api.RouteSetStatus, api.RouteEvents,
+		api.RouteStream, api.RouteWebSocket, api.RouteStreamAll}
+	for _, r := range routes {
+		mux.HandleFunc(r, func(http.ResponseWriter, *http.Request) {})
+	}
+	for _, tc := range []struct{ method, path, route string }{
+		{"POST", api.PathOrders, api.RouteCreateOrder},
+		{"GET", api.OrderPath("o:1.a_b-c") + api.LongPollQuery("30s", 1), api.RouteOrder},
+		{"POST", api.StatusPath("o-1"), api.RouteSetStatus},
+		{"GET", api.EventsPath("o-1") + "?" + api.ParamAfter + "=2", api.RouteEvents},
+		{"GET", api.StreamPath("o-1") + api.ResumeQuery(3), api.RouteStream},
+		{"GET", api.WebSocketPath("o-1"), api.RouteWebSocket},
+		{"GET", api.PathStreamAll, api.RouteStreamAll},
+	} {
+		req, err := http.NewRequest(tc.method, "http://x"+tc.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, pattern := mux.Handler(req); pattern != tc.route {
+			t.Errorf("%s %s matched %q, want %q", tc.method, tc.path, pattern, tc.route)
+		}
+	}
+}

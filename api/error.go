@@ -1,0 +1,88 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/ordercast/ordercast"
+)
+
+// ErrorBody is the body of every error answer: {"error":{"code":…,"message":…}}.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody: a stable code for programs, a message for people.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// NewErrorBody returns the error body of err: its domain code and message. Errors that are not
+// *ordercast.Error are internal, and their text stays out of the body.
+func NewErrorBody(err error) ErrorBody {
+	return ErrorBody{Error: ErrorDetail{Code: ordercast.ErrorCode(err), Message: ordercast.ErrorMessage(err)}}
+}
+
+// codeStatus is the one table between error codes and HTTP statuses. Read forwards it gives each
+// code its status; read backwards (the client, facing an answer without a JSON body, such as a
+// proxy's page) the first code listed for a status is the one that status means.
+var codeStatus = []struct {
+	code   string
+	status int
+}{
+	{ordercast.EMalformed, http.StatusBadRequest},
+	{ordercast.EUnauthenticated, http.StatusUnauthorized},
+	{ordercast.EForbidden, http.StatusForbidden},
+	{ordercast.ENotFound, http.StatusNotFound},
+	{ordercast.EInvalidTransition, http.StatusConflict},
+	{ordercast.EVersionConflict, http.StatusConflict},
+	{ordercast.EOrderExists, http.StatusConflict},
+	{ordercast.EBodyTooLarge, http.StatusRequestEntityTooLarge},
+	{ordercast.EUnsupportedMedia, http.StatusUnsupportedMediaType},
+	{ordercast.EInvalid, http.StatusUnprocessableEntity}, // first: the general 422
+	{ordercast.EInvalidID, http.StatusUnprocessableEntity},
+	{ordercast.EInvalidStatus, http.StatusUnprocessableEntity},
+	{ordercast.EInvalidDetails, http.StatusUnprocessableEntity},
+	{ordercast.ERateLimited, http.StatusTooManyRequests},
+	{ordercast.EUnavailable, http.StatusServiceUnavailable}, // first: the general 503
+	{ordercast.ETooManyStreams, http.StatusServiceUnavailable},
+	{ordercast.EInternal, http.StatusInternalServerError},
+}
+
+// gatewayStatuses are what a proxy in front answers when no node could: they mean unavailable,
+// though this server never sends them itself.
+var gatewayStatuses = map[int]bool{http.StatusBadGateway: true, http.StatusGatewayTimeout: true}
+
+var (
+	statusOfCode = map[string]int{}
+	codeOfStatus = map[int]string{}
+)
+
+func init() {
+	for _, cs := range codeStatus {
+		statusOfCode[cs.code] = cs.status
+		if _, ok := codeOfStatus[cs.status]; !ok {
+			codeOfStatus[cs.status] = cs.code
+		}
+	}
+}
+
+// HTTPStatus returns the HTTP status of an error code; 500 for a code it does not know.
+func HTTPStatus(code string) int {
+	if st, ok := statusOfCode[code]; ok {
+		return st
+	}
+	return http.StatusInternalServerError
+}
+
+// CodeForStatus returns the code an error answer with this HTTP status means when it carries no
+// error body; ordercast.EInternal for a status the API does not use.
+func CodeForStatus(status int) string {
+	if gatewayStatuses[status] {
+		return ordercast.EUnavailable
+	}
+	if code, ok := codeOfStatus[status]; ok {
+		return code
+	}
+	return ordercast.EInternal
+}
