@@ -41,6 +41,11 @@ func parseCommand(fs *flag.FlagSet, args []string, intro string, stdout, stderr 
 // printUsage writes intro, then every flag with its environment variable and default.
 func printUsage(w io.Writer, intro string, fs *flag.FlagSet) {
 	fmt.Fprint(w, intro)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
 	fmt.Fprintln(w, "\nFlags (each can also be set by the ORDERCAST_* variable named with it):")
 	printDefaults(w, fs)
 }

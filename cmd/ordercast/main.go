@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "token":
 		return runToken(args[1:], stdout, stderr)
 	case "version", "--version":
-		return printVersion(stdout, args[1:])
+		return printVersion(stdout, stderr, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

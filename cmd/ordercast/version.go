@@ -1,23 +1,31 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"runtime/debug"
 )
 
+// versionUsage heads `ordercast version --help`.
+const versionUsage = `Usage: ordercast version
+
+Prints the module version, the VCS revision and time the binary was built from, and the Go version.
+`
+
 // printVersion is `ordercast version`: the module version, the VCS revision and time the binary
 // was built from (with "+dirty" for uncommitted changes), and the Go version, all read from the
 // build information the Go toolchain embeds, so nothing has to be stamped in by hand.
-func printVersion(w io.Writer, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("version takes no arguments, got %q", args[0])
+func printVersion(stdout, stderr io.Writer, args []string) error {
+	fs := flag.NewFlagSet("ordercast version", flag.ContinueOnError)
+	if err := parseCommand(fs, args, versionUsage, stdout, stderr); err != nil {
+		return err
 	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return fmt.Errorf("this binary carries no build information")
 	}
-	fmt.Fprintln(w, versionLine(bi))
+	fmt.Fprintln(stdout, versionLine(bi))
 	return nil
 }
 
