@@ -117,7 +117,7 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 // consolePage is what the console template shows.
 type consolePage struct {
 	// Token is the actor token the console's script sends with every request: the demo's own
-	// admin token, or the one the operator handed over (consoleSignIn).
+	// admin token, or the one the operator handed over (handleConsole).
 	Token string
 	// NeedsToken shows the token entry at once: nothing lets this visitor watch every order.
 	NeedsToken bool
