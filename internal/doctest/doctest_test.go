@@ -225,7 +225,8 @@ func TestShellBlocksRunAsPasted(t *testing.T) {
 
 	gomodcache := goEnv(t, "GOMODCACHE")
 	gopath := filepath.Join(tmp, "gopath")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Generous: on a machine with a cold build cache the first block compiles everything (minutes).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script.String())
 	cmd.Dir = work
