@@ -24,6 +24,11 @@ const (
 	ERateLimited       = "rate_limited"
 	ETooManyStreams    = "too_many_streams"
 	EUnavailable       = "unavailable"
+	// EIdempotencyKeyReused: the key was used before with another request.
+	EIdempotencyKeyReused = "idempotency_key_reused"
+	// EIdempotencyKeyInUse: a concurrent request with the same key won; the caller should look
+	// its answer up.
+	EIdempotencyKeyInUse = "idempotency_key_in_use"
 )
 
 // Error is the one error type of the domain: a stable code for programs and a message for people.

@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -104,10 +106,12 @@ type NewOrder struct {
 	Details json.RawMessage
 	Note    string
 	Actor   string
+	// Idem, when set, records the answer in the creation's transaction (see Idempotency).
+	Idem *Idempotency
 }
 
-// Normalize validates the request and puts it in canonical form: an ID (generated when empty)
-// and details re-encoded with sorted keys, so that a repeated create can be compared byte for byte.
+// Normalize validates the request and puts it in the form stores keep: an ID (generated when
+// empty) and details as given, compacted (see NormalizeDetails).
 func (n NewOrder) Normalize() (NewOrder, error) {
 	if n.ID == "" {
 		n.ID = NewID()
@@ -144,6 +148,8 @@ type StatusChange struct {
 	Note            string
 	Actor           string
 	ExpectedVersion int64
+	// Idem, when set, records the answer in the change's transaction (see Idempotency).
+	Idem *Idempotency
 }
 
 // Validate checks the request's own values; whether the transition is allowed is decided against
@@ -181,10 +187,15 @@ func (c StatusChange) Apply(o Order) (changed bool, err error) {
 	return true, nil
 }
 
-// ValidateID checks a client-supplied order id: 1–64 characters of A-Z a-z 0-9 . _ : -.
+// ValidateID checks a client-supplied order id: 1–64 characters of A-Z a-z 0-9 . _ : -, and
+// neither . nor ..
 func ValidateID(id string) error {
 	if id == "" || len(id) > MaxIDLength {
 		return Errorf(EInvalidID, "order id must be 1 to %d characters", MaxIDLength)
+	}
+	if id == "." || id == ".." {
+		// URL paths resolve these away: such an order could never be reached.
+		return Errorf(EInvalidID, "order id must not be . or ..")
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
@@ -204,8 +215,11 @@ func NewID() string {
 	return "ord-" + hex.EncodeToString(b[:])
 }
 
-// NormalizeDetails checks that raw is a JSON object (or empty, meaning {}) within MaxDetailsBytes
-// and returns it re-encoded canonically, with object keys sorted.
+// NormalizeDetails checks that raw is a JSON object (or empty, meaning {}) within MaxDetailsBytes,
+// whose numbers are within float64's range and whose strings hold no NUL, and returns it as given,
+// only compacted and with <, > and & escaped as encoding/json serves it: stores keep these bytes,
+// so no database re-renders them (PostgreSQL's jsonb spelled 1e131000 out in 131 KB) and what is
+// served is what was checked against the limit.
 func NormalizeDetails(raw json.RawMessage) (json.RawMessage, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -217,22 +231,124 @@ func NormalizeDetails(raw json.RawMessage) (json.RawMessage, error) {
 	var v map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
+	if err := dec.Decode(&v); err != nil || dec.More() {
 		return nil, Errorf(EInvalidDetails, "details must be a JSON object")
 	}
-	out, err := json.Marshal(v)
+	if err := checkDetailsValue(v); err != nil {
+		return nil, err
+	}
+	// Marshal of a RawMessage compacts and escapes it exactly as every later Marshal would.
+	out, err := json.Marshal(json.RawMessage(raw))
 	if err != nil {
-		return nil, fmt.Errorf("encode details: %w", err)
+		return nil, Errorf(EInvalidDetails, "details must be a JSON object")
 	}
 	if len(out) > MaxDetailsBytes {
-		return nil, Errorf(EInvalidDetails, "details must be at most %d bytes", MaxDetailsBytes)
+		return nil, Errorf(EInvalidDetails, "details must be at most %d bytes as served", MaxDetailsBytes)
 	}
 	return out, nil
+}
+
+// checkDetailsValue refuses what stores and clients cannot hold faithfully: numbers outside
+// float64's range (or so small they round to zero) and NUL in strings and keys.
+func checkDetailsValue(v any) error {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) {
+				return Errorf(EInvalidDetails, "details must not contain NUL (\\u0000)")
+			}
+			if err := checkDetailsValue(e); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if err := checkDetailsValue(e); err != nil {
+				return err
+			}
+		}
+	case string:
+		if strings.ContainsRune(v, 0) {
+			return Errorf(EInvalidDetails, "details must not contain NUL (\\u0000)")
+		}
+	case json.Number:
+		if !finiteNumber(string(v)) {
+			return Errorf(EInvalidDetails, "details numbers must be within the range of a 64-bit float")
+		}
+	}
+	return nil
+}
+
+// finiteNumber reports whether a JSON number literal is a float64 that neither overflows nor
+// underflows to zero.
+func finiteNumber(lit string) bool {
+	mant, _, _ := strings.Cut(strings.ToLower(lit), "e")
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil {
+		return false
+	}
+	if f == 0 && strings.Trim(mant, "-+0.") != "" {
+		return false // a non-zero mantissa that rounded to zero: the exponent is out of range
+	}
+	return true
+}
+
+// SameDetails reports whether two details objects hold the same values, whatever their key
+// order, spacing or number spelling: a repeated create compares its details this way.
+func SameDetails(a, b json.RawMessage) bool {
+	ca, erra := canonicalDetails(a)
+	cb, errb := canonicalDetails(b)
+	return erra == nil && errb == nil && bytes.Equal(ca, cb)
+}
+
+func canonicalDetails(raw json.RawMessage) ([]byte, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return json.Marshal(exactNumbers(v)) // maps marshal with sorted keys
+}
+
+// exactNumbers replaces each number with its exact value as a fraction, so 1e5, 100000 and
+// 100000.0 compare equal (as jsonb did) without float64's rounding.
+func exactNumbers(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = exactNumbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = exactNumbers(e)
+		}
+	case json.Number:
+		if r, ok := new(big.Rat).SetString(string(v)); ok {
+			// Marked with a NUL, which no details string may hold, so no string compares equal.
+			return "\x00" + r.RatString()
+		}
+	}
+	return v
+}
+
+// ServedDetails returns stored details as they may be served: a row written before details were
+// checked as served (an older PostgreSQL rendering) that is not a JSON object within
+// MaxDetailsBytes is served as {} rather than let one order make every read huge.
+func ServedDetails(stored []byte) json.RawMessage {
+	if len(stored) > MaxDetailsBytes || !json.Valid(stored) {
+		return json.RawMessage("{}")
+	}
+	return stored
 }
 
 func validateText(field, s string, max int) error {
 	if len(s) > max {
 		return Errorf(EInvalid, "%s must be at most %d bytes", field, max)
+	}
+	// PostgreSQL's text cannot hold NUL; refuse it here so both stores answer 422, not 500.
+	if strings.ContainsRune(s, 0) {
+		return Errorf(EInvalid, "%s must not contain NUL", field)
 	}
 	return nil
 }
@@ -254,6 +370,8 @@ type Store interface {
 	EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]Event, error)
 	// ActiveOrders returns up to limit non-terminal orders, most recently updated first.
 	ActiveOrders(ctx context.Context, limit int) ([]Order, error)
+	// IdempotentAnswer finds the answer recorded for a request's idempotency key.
+	IdempotencyStore
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

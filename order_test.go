@@ -108,13 +108,32 @@ func TestNormalizeDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(a) != string(b) {
-		t.Fatalf("same object normalised differently: %s vs %s", a, b)
+	// Kept as given (compacted), compared by value.
+	if string(a) != `{"b":1,"a":{"y":2,"x":1.50}}` || string(b) != `{"a":{"x":1.50,"y":2},"b":1}` {
+		t.Fatalf("details not kept as given: %s, %s", a, b)
+	}
+	if !ordercast.SameDetails(a, b) || !ordercast.SameDetails(json.RawMessage(`{"n":1e5}`), json.RawMessage(`{"n":100000.0}`)) {
+		t.Fatalf("the same values compare different")
+	}
+	if ordercast.SameDetails(a, json.RawMessage(`{"b":2,"a":{"y":2,"x":1.50}}`)) {
+		t.Fatalf("different values compare the same")
+	}
+	// What is served is what was checked: escaped as encoding/json serves it.
+	if got, _ := ordercast.NormalizeDetails(json.RawMessage(`{"a": "<b>"}`)); string(got) != `{"a":"\u003cb\u003e"}` {
+		t.Fatalf("served form = %s", got)
+	}
+	for _, raw := range []string{`{"n":4.9e-324}`, `{"n":-1.5e308}`, `{"n":0e-5}`, `{"n":0.0}`} {
+		if _, err := ordercast.NormalizeDetails(json.RawMessage(raw)); err != nil {
+			t.Errorf("NormalizeDetails(%s): %v", raw, err)
+		}
 	}
 	if got, _ := ordercast.NormalizeDetails(nil); string(got) != "{}" {
 		t.Fatalf("empty details = %s, want {}", got)
 	}
-	for _, raw := range []string{`[1]`, `"x"`, `3`, `{"a":`, `{"a":"` + strings.Repeat("x", ordercast.MaxDetailsBytes) + `"}`} {
+	for _, raw := range []string{`[1]`, `"x"`, `3`, `{"a":`, `{"a":"` + strings.Repeat("x", ordercast.MaxDetailsBytes) + `"}`,
+		`{"n":1e131000}`, `{"n":1e400}`, `{"n":-1e309}`, `{"n":1e-400}`, `{"n":[1e-131000]}`,
+		`{"n":1` + strings.Repeat("0", 400) + `}`, `{"s":"a\u0000b"}`, `{"a\u0000":1}`, `{"a":1}{"b":2}`,
+		`{"a":"` + strings.Repeat("<", ordercast.MaxDetailsBytes/2) + `"}`} {
 		if _, err := ordercast.NormalizeDetails(json.RawMessage(raw)); ordercast.ErrorCode(err) != ordercast.EInvalidDetails {
 			t.Errorf("NormalizeDetails(%.20q) = %v, want %s", raw, err, ordercast.EInvalidDetails)
 		}

@@ -122,6 +122,14 @@ type SetStatusResponse struct {
 	Changed bool            `json:"changed"`
 }
 
+// StatusAck answers a status change to a caller who may change the order but not read it (a
+// restaurant or courier token): only what it sent, and whether the change applied.
+type StatusAck struct {
+	OrderID string           `json:"order_id"`
+	Status  ordercast.Status `json:"status"`
+	Changed bool             `json:"changed"`
+}
+
 // EventsResponse is an order's history, the body of GET /v1/orders/{id}/events.
 type EventsResponse struct {
 	OrderID string            `json:"order_id"`

@@ -43,6 +43,8 @@ var codeStatus = []struct {
 	{ordercast.EInvalidID, http.StatusUnprocessableEntity},
 	{ordercast.EInvalidStatus, http.StatusUnprocessableEntity},
 	{ordercast.EInvalidDetails, http.StatusUnprocessableEntity},
+	{ordercast.EIdempotencyKeyReused, http.StatusUnprocessableEntity},
+	{ordercast.EIdempotencyKeyInUse, http.StatusConflict},
 	{ordercast.ERateLimited, http.StatusTooManyRequests},
 	{ordercast.EUnavailable, http.StatusServiceUnavailable}, // first: the general 503
 	{ordercast.ETooManyStreams, http.StatusServiceUnavailable},

@@ -123,6 +123,15 @@ type Authority struct {
 	ec     []jwt.VerificationKey
 	// Leeway is the clock skew tolerated on exp, nbf and iat.
 	Leeway time.Duration
+	// ExternalAudience must be among the aud claims of every RS256/ES256 actor token: an identity
+	// provider mints tokens for many services, and one minted for another service must not act
+	// here. Without it, no RS256/ES256 token is accepted.
+	ExternalAudience string
+	// ExternalIssuer, when set, must be the iss claim of every RS256/ES256 actor token.
+	ExternalIssuer string
+	// ExternalMaxLifetime caps the lifetime (exp minus iat, or minus now without iat) of an
+	// RS256/ES256 actor token; zero means DefaultExternalMaxLifetime.
+	ExternalMaxLifetime time.Duration
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
@@ -260,7 +269,7 @@ func (a *Authority) ParseActor(token string) (Actor, error) {
 		methods = append(methods, "ES256")
 	}
 	var claims actorClaims
-	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+	tok, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		switch t.Method.(type) {
 		case *jwt.SigningMethodHMAC:
 			return a.secret, nil
@@ -277,6 +286,11 @@ func (a *Authority) ParseActor(token string) (Actor, error) {
 	if slices.Contains(claims.Audience, TrackingAudience) {
 		return Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "a tracking token cannot change orders")
 	}
+	if _, hmac := tok.Method.(*jwt.SigningMethodHMAC); !hmac {
+		if err := a.checkExternal(&claims); err != nil {
+			return Actor{}, err
+		}
+	}
 	if !claims.Role.Valid() {
 		return Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "token has no valid role")
 	}
@@ -284,6 +298,35 @@ func (a *Authority) ParseActor(token string) (Actor, error) {
 		return Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "token subject is too long")
 	}
 	return Actor{Role: claims.Role, Sub: claims.Subject}, nil
+}
+
+// DefaultExternalMaxLifetime is the longest lifetime accepted of an RS256/ES256 actor token: a
+// working day's shift and then some; identity providers commonly issue minutes to hours.
+const DefaultExternalMaxLifetime = 24 * time.Hour
+
+// checkExternal holds a token signed by an identity provider to what this service accepts: its
+// audience, its issuer when one is configured, and a bounded lifetime.
+func (a *Authority) checkExternal(c *actorClaims) error {
+	switch {
+	case a.ExternalAudience == "":
+		return ordercast.Errorf(ordercast.EUnauthenticated, "RS256/ES256 tokens are not accepted without a configured audience")
+	case !slices.Contains(c.Audience, a.ExternalAudience):
+		return ordercast.Errorf(ordercast.EUnauthenticated, "token is not for this service (audience)")
+	case a.ExternalIssuer != "" && c.Issuer != a.ExternalIssuer:
+		return ordercast.Errorf(ordercast.EUnauthenticated, "token is from another issuer")
+	}
+	max := a.ExternalMaxLifetime
+	if max <= 0 {
+		max = DefaultExternalMaxLifetime
+	}
+	start := a.now()
+	if c.IssuedAt != nil && c.IssuedAt.Before(start) {
+		start = c.IssuedAt.Time
+	}
+	if c.ExpiresAt.Sub(start) > max+a.Leeway {
+		return ordercast.Errorf(ordercast.EUnauthenticated, "token lifetime exceeds %s", max)
+	}
+	return nil
 }
 
 // AuthorizeWatch decides whether token lets its holder read and watch order orderID: a tracking
@@ -313,6 +356,9 @@ func (a *Authority) AuthorizeWatch(token, orderID string) error {
 func (a *Authority) AuthorizeWatchAll(token string) error {
 	if token == "" {
 		return ordercast.Errorf(ordercast.EUnauthenticated, "an admin or system token is required")
+	}
+	if _, _, err := a.ParseTracking(token); err == nil {
+		return ordercast.Errorf(ordercast.EForbidden, "a tracking token watches its one order only (/v1/orders/{id}/stream); watching every order needs an admin or system token")
 	}
 	actor, err := a.ParseActor(token)
 	if err != nil {

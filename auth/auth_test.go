@@ -95,7 +95,8 @@ func TestTrackingToken(t *testing.T) {
 	// A tracking token is not an actor token.
 	_, err = a.ParseActor(tok)
 	wantCode(t, err, ordercast.EUnauthenticated)
-	wantCode(t, a.AuthorizeWatchAll(tok), ordercast.EUnauthenticated)
+	// It is a valid token for something else: 403 saying so, not a misleading 401.
+	wantCode(t, a.AuthorizeWatchAll(tok), ordercast.EForbidden)
 }
 
 func TestBadTokensRefused(t *testing.T) {
@@ -190,7 +191,8 @@ func TestPublicKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	claims := jwt.MapClaims{"role": "system", "sub": "checkout", "exp": time.Now().Add(time.Minute).Unix()}
+	a.ExternalAudience = "ordercast"
+	claims := jwt.MapClaims{"role": "system", "sub": "checkout", "aud": "ordercast", "exp": time.Now().Add(time.Minute).Unix()}
 	rs, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(rk)
 	es, _ := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(ek)
 	for name, tok := range map[string]string{"RS256": rs, "ES256": es} {
@@ -208,4 +210,71 @@ func TestPublicKeys(t *testing.T) {
 	// Without public keys, RS256 is refused.
 	_, err = newAuthority(t).ParseActor(rs)
 	wantCode(t, err, ordercast.EUnauthenticated)
+}
+
+// TestExternalTokenChecks: an RS256/ES256 token must name the configured audience (and issuer,
+// when one is set) and live no longer than ExternalMaxLifetime: a token an identity provider
+// minted for another service, or for ten years, does not act here (issue 13, finding 4).
+func TestExternalTokenChecks(t *testing.T) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(testSecret, &rk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	sign := func(c jwt.MapClaims) string {
+		t.Helper()
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, c).SignedString(rk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	good := jwt.MapClaims{"role": "admin", "aud": "ordercast", "iss": "https://idp", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	// No audience configured: external tokens are refused whatever they carry.
+	_, err = a.ParseActor(sign(good))
+	wantCode(t, err, ordercast.EUnauthenticated)
+
+	a.ExternalAudience, a.ExternalIssuer = "ordercast", "https://idp"
+	if _, err := a.ParseActor(sign(good)); err != nil {
+		t.Fatalf("a good token: %v", err)
+	}
+	with := func(k string, v any) jwt.MapClaims {
+		c := jwt.MapClaims{}
+		for kk, vv := range good {
+			c[kk] = vv
+		}
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+		return c
+	}
+	for name, c := range map[string]jwt.MapClaims{
+		"another service's audience": with("aud", "billing"),
+		"no audience":                with("aud", nil),
+		"another issuer":             with("iss", "https://evil"),
+		"ten years":                  with("exp", now.Add(10*365*24*time.Hour).Unix()),
+		"ten years without iat":      with("iat", nil),
+	} {
+		if name == "ten years without iat" {
+			c["exp"] = now.Add(10 * 365 * 24 * time.Hour).Unix()
+		}
+		_, err := a.ParseActor(sign(c))
+		if ordercast.ErrorCode(err) != ordercast.EUnauthenticated {
+			t.Errorf("%s: %v, want unauthenticated", name, err)
+		}
+	}
+	// Our own HS256 tokens are not held to the external audience.
+	own, err := a.SignActor(auth.Actor{Role: auth.RoleAdmin}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ParseActor(own); err != nil {
+		t.Fatalf("own HS256 token: %v", err)
+	}
 }

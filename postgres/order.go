@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +19,11 @@ const eventColumns = `order_id, seq, status, at, note, actor`
 // order when the same id is created again with the same details. The creation is announced with
 // pg_notify in the same transaction.
 func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
+	o, created, err := s.createOrder(ctx, n)
+	return o, created, s.health(err, true)
+}
+
+func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
 	n, err := n.Normalize()
 	if err != nil {
 		return ordercast.Order{}, false, err
@@ -35,7 +39,7 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	var at time.Time
 	err = tx.QueryRow(ctx, `
 		INSERT INTO orders (`+orderColumns+`)
-		SELECT $1, 'placed', 1, $2::jsonb, c.t, c.t FROM (SELECT clock_timestamp() AS t) c
+		SELECT $1, 'placed', 1, $2, c.t, c.t FROM (SELECT clock_timestamp() AS t) c
 		ON CONFLICT (id) DO NOTHING
 		RETURNING created_at`, n.ID, string(n.Details)).Scan(&at)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -43,15 +47,22 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 		if err != nil {
 			return ordercast.Order{}, false, err
 		}
-		// jsonb equality compares values, so key order, spacing and number spelling do not matter.
-		var same bool
-		if err := tx.QueryRow(ctx, `SELECT details = $2::jsonb FROM orders WHERE id = $1`,
-			n.ID, string(n.Details)).Scan(&same); err != nil {
-			return ordercast.Order{}, false, fmt.Errorf("postgres: compare details of %s: %w", n.ID, err)
-		}
-		if !same {
+		// Details are kept as given, so compare their values, not their spelling.
+		if !ordercast.SameDetails(existing.Details, n.Details) {
 			return ordercast.Order{}, false, ordercast.Errorf(ordercast.EOrderExists,
 				"order %s already exists with different details", n.ID)
+		}
+		if n.Idem != nil { // the idempotency step: a repeat's answer is recorded too
+			first, err := findEvent(ctx, tx, existing.ID, 1)
+			if err != nil {
+				return ordercast.Order{}, false, err
+			}
+			if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: existing, Event: first}); err != nil {
+				return ordercast.Order{}, false, err
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return ordercast.Order{}, false, fmt.Errorf("postgres: create order %s: commit: %w", n.ID, err)
+			}
 		}
 		return existing, false, nil
 	} else if err != nil {
@@ -59,6 +70,9 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	}
 	o, ev := n.Place(at)
 	if err := s.appendEvent(ctx, tx, ev); err != nil {
+		return ordercast.Order{}, false, err
+	}
+	if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: o, Event: ev, Created: true}); err != nil {
 		return ordercast.Order{}, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -70,7 +84,8 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 
 // Order returns the current state of one order.
 func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
-	return findOrder(ctx, s.pool, id)
+	o, err := findOrder(ctx, s.pool, id)
+	return o, s.health(err, false)
 }
 
 // AppendStatus applies a status change in one transaction: the order's row is locked, the
@@ -78,6 +93,11 @@ func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
 // the event and announces it with pg_notify, which PostgreSQL delivers only if the transaction
 // commits.
 func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
+	o, ev, changed, err := s.appendStatus(ctx, c)
+	return o, ev, changed, s.health(err, true)
+}
+
+func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
 	if err := c.Validate(); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
@@ -103,6 +123,14 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 		if err != nil {
 			return ordercast.Order{}, ordercast.Event{}, false, err
 		}
+		if c.Idem != nil { // the idempotency step: a repeat's answer is recorded too
+			if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev}); err != nil {
+				return ordercast.Order{}, ordercast.Event{}, false, err
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: append status %s: commit: %w", o.ID, err)
+			}
+		}
 		return o, ev, false, nil
 	}
 
@@ -118,6 +146,9 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 	o.Status, o.Version, o.UpdatedAt = c.Status, o.Version+1, at.UTC()
 	ev := ordercast.Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor}
 	if err := s.appendEvent(ctx, tx, ev); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev, Changed: true}); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -168,6 +199,11 @@ func notifyPayload(ev ordercast.Event, max int) (string, error) {
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
 // means all.
 func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
+	evs, err := s.eventsAfter(ctx, orderID, after, limit)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
 	var lim *int
 	if limit > 0 {
 		lim = &limit // NULL is no limit
@@ -196,6 +232,11 @@ func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, li
 // LatestEvents returns the latest event of each of the given orders that exists, in one query.
 // A listener that lost its connection uses it to catch up every watched order at once.
 func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) ([]ordercast.Event, error) {
+	evs, err := s.latestEvents(ctx, orderIDs)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) latestEvents(ctx context.Context, orderIDs []string) ([]ordercast.Event, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT DISTINCT ON (order_id) `+eventColumns+` FROM order_events
 		WHERE order_id = ANY($1) ORDER BY order_id, seq DESC`, orderIDs)
@@ -212,6 +253,11 @@ func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) ([]ordercas
 // ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
 // means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
+	orders, err := s.activeOrders(ctx, limit)
+	return orders, s.health(err, false)
+}
+
+func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
 	var lim *int
 	if limit > 0 {
 		lim = &limit
@@ -270,11 +316,7 @@ func scanOrder(row pgx.Row) (ordercast.Order, error) {
 	if err := row.Scan(&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt); err != nil {
 		return ordercast.Order{}, err
 	}
-	d, err := canonicalJSON(details)
-	if err != nil {
-		return ordercast.Order{}, fmt.Errorf("details of %s: %w", o.ID, err)
-	}
-	o.Status, o.Details = ordercast.Status(status), d
+	o.Status, o.Details = ordercast.Status(status), ordercast.ServedDetails([]byte(details))
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return o, nil
 }
@@ -289,17 +331,4 @@ func scanEvent(row pgx.Row) (ordercast.Event, error) {
 	}
 	ev.Status, ev.At = ordercast.Status(status), ev.At.UTC()
 	return ev, nil
-}
-
-// canonicalJSON re-encodes a jsonb value the way ordercast.NormalizeDetails does (sorted keys, no
-// spaces), so both stores return the same bytes. jsonb prints its own layout, with spaces, which
-// could push a stored value past the size limit, so this skips the limit.
-func canonicalJSON(s string) (json.RawMessage, error) {
-	var v any
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
 }

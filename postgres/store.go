@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 var (
@@ -65,6 +66,7 @@ type Store struct {
 	// its Listener alone, which hears every node's commits, this one's included: there is no
 	// field to set, so no node can be wired to deliver an event twice.
 	publisher ordercast.Publisher
+	tracker   storehealth.Tracker // whether the database is away, and why
 }
 
 // New returns a Store for the database at url. Call Open before using it.
@@ -78,6 +80,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	s.tracker.Logger = s.Logger
 	if s.MaxConns == 0 {
 		s.MaxConns = DefaultMaxConns
 	}
@@ -109,6 +112,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	if err := s.pool.Ping(ctx); err != nil {
+		if reason := unavailableReason(err); reason != "" {
+			err = storehealth.Unavailable(reason, err) // start-up waits for it (see cmd/ordercast)
+		}
 		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
 	return s.migrate(ctx)
@@ -128,7 +134,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
 		return errors.New("postgres: store not open")
 	}
-	if err := s.pool.Ping(ctx); err != nil {
+	if err := s.health(s.pool.Ping(ctx), true); err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
 	return nil

@@ -142,7 +142,7 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 				Expires:  exp,
 				MaxAge:   max(int(time.Until(exp).Seconds()), 1),
 				HttpOnly: true,
-				Secure:   r.TLS != nil,
+				Secure:   s.viaHTTPS(r),
 				SameSite: http.SameSiteStrictMode,
 			})
 		}
@@ -160,4 +160,39 @@ func (s *Server) consoleToken() (string, error) {
 		return "", nil
 	}
 	return s.Auth.Tokens.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "console"}, consoleTokenTTL)
+}
+
+// mayRead reports whether actor may read any order with its own token: always on an open server
+// or with public tracking, else only the admin and system roles.
+func (s *Server) mayRead(a auth.Actor) bool {
+	return s.Auth == nil || s.Auth.PublicTracking || a.Role.MayWatchAny()
+}
+
+// blindError is what a status change's refusal tells a caller who may not read the order: that
+// the change did not apply, never the order's status or version, and an unknown order is 403
+// like any order the caller could not read, not 404. Other errors (bad input, limits, an
+// unavailable store) say nothing about the order and pass unchanged.
+func blindError(a auth.Actor, err error) error {
+	switch ordercast.ErrorCode(err) {
+	case ordercast.ENotFound:
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may change orders but not read them; no change was made", a.Role)
+	case ordercast.EVersionConflict:
+		return ordercast.Errorf(ordercast.EVersionConflict, "the order is not at the expected version; no change was made")
+	case ordercast.EInvalidTransition:
+		return ordercast.Errorf(ordercast.EInvalidTransition, "the order cannot move to this status from where it is; no change was made")
+	}
+	return err
+}
+
+// viaHTTPS reports whether the client reached us over HTTPS: directly, or through a trusted
+// proxy that terminated TLS and says so in X-Forwarded-Proto (from anyone else it is ignored).
+func (s *Server) viaHTTPS(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if !trusted(s.Limits.TrustedProxies, peerAddr(r.RemoteAddr)) {
+		return false
+	}
+	proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+	return strings.EqualFold(strings.TrimSpace(proto), "https")
 }

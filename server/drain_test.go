@@ -175,5 +175,8 @@ func (s *oneOrderStore) EventsAfter(_ context.Context, id string, after int64, _
 func (s *oneOrderStore) ActiveOrders(context.Context, int) ([]ordercast.Order, error) {
 	return []ordercast.Order{s.order}, nil
 }
+func (s *oneOrderStore) IdempotentAnswer(context.Context, string, string, time.Time) (ordercast.Answer, error) {
+	return ordercast.Answer{}, ordercast.Errorf(ordercast.ENotFound, "no answers")
+}
 func (s *oneOrderStore) Ping(context.Context) error { return nil }
 func (s *oneOrderStore) Close() error               { return nil }

@@ -21,6 +21,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if body.Error.Code == ordercast.EInternal {
 		s.Logger.Error("request failed", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if body.Error.Code == ordercast.EUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", s.retryAfterSeconds())
+	}
 	writeJSON(w, ErrorStatus(err), body)
 }
 

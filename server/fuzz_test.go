@@ -1,11 +1,16 @@
 package server_test
 
 import (
+	"context"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/server"
+	"github.com/ordercast/ordercast/sqlite"
 )
 
 // decodeErrorCodes are the only codes a decoder may answer with.
@@ -51,6 +56,43 @@ func FuzzParseLastEventID(f *testing.F) {
 		}
 		if n < 0 || (v == "" && n != 0) {
 			t.Fatalf("ParseLastEventID(%q) = %d", v, n)
+		}
+	})
+}
+
+// FuzzIdempotentCreate: whatever the Idempotency-Key header and body, a create never answers 500,
+// and sending it again with the same key and body gets the same status and body.
+func FuzzIdempotentCreate(f *testing.F) {
+	for _, s := range [][2]string{{"k-1", `{"details":{"a":1}}`}, {"", `{}`}, {"a b", `{}`}, {"k-2", `{"details":{"n":1e400}}`}, {"k-3", `{"id":".."}`}} {
+		f.Add(s[0], s[1])
+	}
+	h := hub.New()
+	st := sqlite.New(filepath.Join(f.TempDir(), "fuzz.db"))
+	st.Publisher = h
+	if err := st.Open(context.Background()); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = st.Close() })
+	handler := server.New(st, h).Handler()
+	send := func(key, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/v1/orders", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(server.IdempotencyKeyHeader, key)
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		return rec
+	}
+	f.Fuzz(func(t *testing.T, key, body string) {
+		first := send(key, body)
+		if first.Code >= 500 {
+			t.Fatalf("key %q body %q: %d %s", key, body, first.Code, first.Body)
+		}
+		if key == "" || first.Code >= 300 {
+			return
+		}
+		again := send(key, body)
+		if again.Code != first.Code || again.Body.String() != first.Body.String() {
+			t.Fatalf("key %q body %q: first %d %s, retry %d %s", key, body, first.Code, first.Body, again.Code, again.Body)
 		}
 	})
 }

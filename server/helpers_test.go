@@ -48,28 +48,44 @@ func openServer(t *testing.T, path string, configure func(*server.Server)) *test
 	return ts
 }
 
-// prepareServer returns a server on 127.0.0.1:0 over the SQLite file at path with its store
-// open, for a test to configure and Open itself. It closes at cleanup.
-// holdStreams is whether test servers hand streams to the poller (where the platform can);
-// bothHoldings runs a test once each way. Tests in this package do not run in parallel.
-var holdStreams = true
+// holding is how a test server holds its streams: true hands them to the poller (where the
+// platform can), false keeps a goroutine each.
+type holding bool
 
-// bothHoldings runs test with streams held by the poller and with a goroutine each: the
-// delivery rules must hold the same on both paths.
-func bothHoldings(t *testing.T, test func(t *testing.T)) {
-	for _, hold := range []bool{true, false} {
+// bothHoldings runs test, in parallel, with streams held by the poller and with a goroutine each:
+// the delivery rules must hold the same on both paths.
+func bothHoldings(t *testing.T, test func(t *testing.T, hold holding)) {
+	for _, hold := range []holding{true, false} {
 		name := "goroutine"
 		if hold {
 			name = "held"
 		}
 		t.Run(name, func(t *testing.T) {
-			holdStreams = hold
-			t.Cleanup(func() { holdStreams = true })
-			test(t)
+			t.Parallel()
+			test(t, hold)
 		})
 	}
 }
 
+// newServer starts a server holding its streams as h says; configure may adjust it before Open.
+func (h holding) newServer(t *testing.T, configure func(*server.Server)) *testServer {
+	t.Helper()
+	return h.openServer(t, filepath.Join(t.TempDir(), "ordercast.db"), configure)
+}
+
+// openServer starts a server over the SQLite file at path, holding its streams as h says.
+func (h holding) openServer(t *testing.T, path string, configure func(*server.Server)) *testServer {
+	t.Helper()
+	return openServer(t, path, func(s *server.Server) {
+		s.HoldStreams = s.HoldStreams && bool(h)
+		if configure != nil {
+			configure(s)
+		}
+	})
+}
+
+// prepareServer returns a server on 127.0.0.1:0 over the SQLite file at path with its store
+// open, for a test to configure and Open itself. It closes at cleanup.
 func prepareServer(t *testing.T, path string) *testServer {
 	t.Helper()
 	h := hub.New()
@@ -80,7 +96,6 @@ func prepareServer(t *testing.T, path string) *testServer {
 	}
 	srv := server.New(st, h)
 	srv.Addr = "127.0.0.1:0"
-	srv.HoldStreams = srv.HoldStreams && holdStreams
 	ts := &testServer{Server: srv, store: st, hub: h, path: path}
 	t.Cleanup(func() { ts.close(t) })
 	return ts
@@ -152,6 +167,24 @@ func (ts *testServer) commitUnannounced(t *testing.T, id string, statuses ...ord
 		evs = append(evs, ev)
 	}
 	return evs
+}
+
+// mustCreateInStore creates an order in the store, not through the API, for tests whose server has
+// a WriteTimeout too short to trust an ordinary response to under load.
+func (ts *testServer) mustCreateInStore(t *testing.T, id string) {
+	t.Helper()
+	if _, _, err := ts.store.CreateOrder(context.Background(), ordercast.NewOrder{ID: id}); err != nil {
+		t.Fatalf("create %s: %v", id, err)
+	}
+}
+
+// mustCommit changes an order's status in the store, announced to the hub as an API change is,
+// for the same tests as mustCreateInStore.
+func (ts *testServer) mustCommit(t *testing.T, id string, status ordercast.Status) {
+	t.Helper()
+	if _, _, _, err := ts.store.AppendStatus(context.Background(), ordercast.StatusChange{OrderID: id, Status: status}); err != nil {
+		t.Fatalf("set %s to %s: %v", id, status, err)
+	}
 }
 
 // mustSetStatus changes an order's status through the API.

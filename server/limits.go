@@ -40,6 +40,10 @@ const (
 
 // Limits keep one client from starving the rest. A zero value turns each limit off.
 type Limits struct {
+	// MaxConnsPerPeer bounds the open connections of one peer address, refused at accept above
+	// it. It counts the TCP peer, not the X-Forwarded-For client: peers in TrustedProxies are
+	// not capped. Zero turns it off.
+	MaxConnsPerPeer int
 	// MaxStreams bounds open streams on this node (503 above it).
 	MaxStreams int
 	// MaxStreamsPerClient bounds open streams per client address (429 above it).
@@ -48,6 +52,12 @@ type Limits struct {
 	// WriteBurst how many may come at once (429 above it). Zero WriteRate turns the limit off.
 	WriteRate  float64
 	WriteBurst int
+	// AnonWriteRate and AnonWriteBurst are a separate, smaller budget per client address for
+	// write requests that fail authentication (401), so anonymous requests cannot use up the
+	// budget of a token's holder behind the same address. Zero means a quarter of WriteRate and
+	// WriteBurst (at least one).
+	AnonWriteRate  float64
+	AnonWriteBurst int
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed; the client address is
 	// then the rightmost forwarded address that is not itself a trusted proxy. Empty means the
 	// peer's address is the client's.
@@ -60,6 +70,7 @@ type Limits struct {
 // client is what the server remembers about one client address.
 type client struct {
 	writes  *rate.Limiter
+	anon    *rate.Limiter // writes that fail authentication
 	streams int
 	seen    time.Time
 }
@@ -85,6 +96,14 @@ func (t *clientTable) get(addr netip.Addr, l Limits, now time.Time) *client {
 		c = &client{}
 		if l.WriteRate > 0 {
 			c.writes = rate.NewLimiter(rate.Limit(l.WriteRate), max(l.WriteBurst, 1))
+			anonRate, anonBurst := l.AnonWriteRate, l.AnonWriteBurst
+			if anonRate <= 0 {
+				anonRate = l.WriteRate / 4
+			}
+			if anonBurst <= 0 {
+				anonBurst = l.WriteBurst / 4
+			}
+			c.anon = rate.NewLimiter(rate.Limit(anonRate), max(anonBurst, 1))
 		}
 		t.m[addr] = c
 	}
@@ -158,8 +177,10 @@ func trusted(proxies []netip.Prefix, a netip.Addr) bool {
 }
 
 // allowWrite counts a write request against its client's rate, refusing it with 429 and
-// Retry-After when the client is over.
-func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request) error {
+// Retry-After when the client is over. It is charged after authentication: a request that fails
+// it (anonymous) is charged to the client's separate, smaller anonymous budget, so that anonymous
+// requests cannot use up the budget of a token's holder behind the same address.
+func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request, anonymous bool) error {
 	if s.Limits.WriteRate <= 0 {
 		return nil
 	}
@@ -167,7 +188,11 @@ func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request) error {
 	now := time.Now()
 	s.clients.mu.Lock()
 	c := s.clients.get(addr, s.Limits, now)
-	res := c.writes.ReserveN(now, 1)
+	lim := c.writes
+	if anonymous {
+		lim = c.anon
+	}
+	res := lim.ReserveN(now, 1)
 	delay := res.DelayFrom(now)
 	if delay > 0 {
 		res.CancelAt(now) // a refused request does not use up the client's future allowance
@@ -235,7 +260,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
 			h.Set("Access-Control-Allow-Methods", "GET, POST")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID, X-Request-ID")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-ID")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -243,7 +268,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		if allowed {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 			w.Header().Set("Access-Control-Allow-Credentials", "true")
-			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Location")
+			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Location, Idempotent-Replayed")
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -163,5 +164,30 @@ func TestCORS(t *testing.T) {
 	}
 	if snapshot(t, ts.store, "c-1") != before {
 		t.Error("a preflight changed the store")
+	}
+}
+
+// TestAnonymousWritesHaveTheirOwnBudget: requests that fail authentication are charged to a
+// separate, smaller budget, so anonymous POSTs from behind the same address cannot exhaust the
+// budget of a system token's holder (issue 13, finding 6).
+func TestAnonymousWritesHaveTheirOwnBudget(t *testing.T) {
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Limits = server.Limits{WriteRate: 0.001, WriteBurst: 3}
+	})
+	base := ts.URL()
+	var codes []int
+	for range 5 {
+		resp, _ := call(t, "POST", base+"/v1/orders", "", `{"id":"anon"}`)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != http.StatusUnauthorized || codes[4] != http.StatusTooManyRequests {
+		t.Errorf("anonymous writes: %v, want 401 first and 429 once their own budget is spent", codes)
+	}
+	system := actorToken(t, auth.RoleSystem, "checkout")
+	for i := range 3 {
+		resp, body := call(t, "POST", base+"/v1/orders", system, `{"id":"sys-`+string(rune('a'+i))+`"}`)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("system create %d after anonymous writes: %d %s, want 201", i, resp.StatusCode, body)
+		}
 	}
 }

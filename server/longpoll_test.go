@@ -42,6 +42,7 @@ func mustLongPoll(t *testing.T, base, id, query string) ordercast.Order {
 }
 
 func TestLongPollAnswersAtOnceWhenPastVersion(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -57,6 +58,7 @@ func TestLongPollAnswersAtOnceWhenPastVersion(t *testing.T) {
 }
 
 func TestLongPollHoldsUntilChange(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -84,9 +86,10 @@ func TestLongPollHoldsUntilChange(t *testing.T) {
 // TestLongPollTimesOutWithUnchangedOrder also outlasts the server's WriteTimeout several times:
 // the handler moves its own write deadline past the wait.
 func TestLongPollTimesOutWithUnchangedOrder(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, func(s *server.Server) { s.WriteTimeout = 20 * time.Millisecond })
 	base := ts.URL()
-	mustCreate(t, base, "o-1")
+	ts.mustCreateInStore(t, "o-1") // a 20 ms WriteTimeout is too short to trust a create to under load
 	o := mustLongPoll(t, base, "o-1", "wait=150ms&after_version=1")
 	if o.Version != 1 || o.Status != "placed" {
 		t.Fatalf("got version %d %s, want the unchanged order", o.Version, o.Status)
@@ -94,6 +97,7 @@ func TestLongPollTimesOutWithUnchangedOrder(t *testing.T) {
 }
 
 func TestLongPollAnswersAtOnceForEndedOrder(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -104,6 +108,7 @@ func TestLongPollAnswersAtOnceForEndedOrder(t *testing.T) {
 }
 
 func TestLongPollRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -121,6 +126,7 @@ func TestLongPollRejectsBadInput(t *testing.T) {
 }
 
 func TestLongPollClientLeavingFreesWatcher(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")

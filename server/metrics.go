@@ -9,24 +9,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// Why a stream ended: the values of the reason label of ordercast_streams_closed_total, and of the
-// reason key of a stream's request log line.
-const (
-	ReasonClientGone   = "client_gone"   // the client disconnected (or its context ended)
-	ReasonLifetime     = "lifetime"      // the stream reached StreamLifetime; the client resumes
-	ReasonShutdown     = "shutdown"      // the node is draining; the client resumes elsewhere
-	ReasonWriteTimeout = "write_timeout" // a write missed StreamWriteTimeout: a stuck client
-	ReasonWriteError   = "write_error"   // any other write failure
-	ReasonTerminal     = "terminal"      // the order reached delivered or cancelled
-	ReasonStoreError   = "store_error"   // catching up from the store failed
+	"github.com/ordercast/ordercast/stream"
 )
-
-var closeReasons = []string{
-	ReasonClientGone, ReasonLifetime, ReasonShutdown, ReasonWriteTimeout,
-	ReasonWriteError, ReasonTerminal, ReasonStoreError,
-}
 
 // Metrics are the server's Prometheus metrics. Each Server has its own registry rather than the
 // global one, so that tests (and one process) can run several servers side by side.
@@ -88,7 +73,7 @@ func NewMetrics() *Metrics {
 			Help: "TCP connections open now.",
 		}),
 	}
-	for _, r := range closeReasons {
+	for _, r := range stream.Reasons() {
 		m.streamsClosed.WithLabelValues(r) // every reason is exported from the start, at 0
 	}
 	m.Registry.MustRegister(
@@ -105,20 +90,28 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
-func (m *Metrics) streamOpened() { m.streamsOpen.Inc() }
+// streamObserver is how the stream engine reports to the metrics.
+type streamObserver struct{ m *Metrics }
 
-func (m *Metrics) streamClosed(reason string) {
-	m.streamsOpen.Dec()
-	m.streamsClosed.WithLabelValues(reason).Inc()
+var _ stream.Observer = streamObserver{}
+
+func (o streamObserver) StreamOpened() { o.m.streamsOpen.Inc() }
+
+func (o streamObserver) StreamClosed(reason string) {
+	o.m.streamsOpen.Dec()
+	o.m.streamsClosed.WithLabelValues(reason).Inc()
 }
 
-// delivered records events just flushed to a stream; live ones also feed the latency histogram.
-func (m *Metrics) delivered(n int, liveAt []time.Time, flushed time.Time) {
+// EventsDelivered records events just flushed to a stream; live ones also feed the latency
+// histogram.
+func (o streamObserver) EventsDelivered(n int, liveAt []time.Time, flushed time.Time) {
 	for _, at := range liveAt {
-		m.deliveryLatency.Observe(flushed.Sub(at).Seconds())
+		o.m.deliveryLatency.Observe(flushed.Sub(at).Seconds())
 	}
-	m.eventsDelivered.Add(float64(n)) // last: a test that saw this count sees the latencies too
+	o.m.eventsDelivered.Add(float64(n)) // last: a test that saw this count sees the latencies too
 }
+
+func (o streamObserver) CaughtUp() { o.m.caughtUp.Inc() }
 
 func (m *Metrics) request(route string, code int) {
 	if route == "" {
@@ -133,7 +126,12 @@ func (m *Metrics) connState(_ net.Conn, state http.ConnState) {
 	case http.StateNew:
 		m.connsAccepted.Inc()
 		m.connsOpen.Inc()
-	case http.StateClosed, http.StateHijacked:
+	case http.StateClosed:
 		m.connsOpen.Dec()
+	case http.StateHijacked:
+		// Still open: whoever took it over (the stream engine) reports its close, hijackedClosed.
 	}
 }
+
+// hijackedClosed counts out a connection taken from net/http, once it has really closed.
+func (m *Metrics) hijackedClosed() { m.connsOpen.Dec() }

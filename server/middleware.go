@@ -24,23 +24,26 @@ type requestLog struct {
 
 	mu        sync.Mutex
 	attrs     []slog.Attr
+	bypassed  int64  // response bytes written past the recording writer (a hijacked connection)
 	remaining int    // parts still running: the handler, and a stream handed over by it
 	emit      func() // writes the line; set when the handler returns
 }
 
-// handOver tells the request log that the request goes on after its handler returns (a stream
-// held by the poller): its line is written when the returned finish is called, with attrs added.
-func handOver(ctx context.Context) (finish func(attrs ...slog.Attr)) {
+// handOver tells the request log that the request may go on after its handler returns (a stream
+// held by the poller): its line is written when both the handler has returned and the returned
+// finish has been called, with attrs added and bypassed counted into its bytes.
+func handOver(ctx context.Context) (finish func(bypassed int64, attrs ...slog.Attr)) {
 	l, ok := ctx.Value(requestLogKey{}).(*requestLog)
 	if !ok {
-		return func(...slog.Attr) {}
+		return func(int64, ...slog.Attr) {}
 	}
 	l.mu.Lock()
 	l.remaining++
 	l.mu.Unlock()
-	return func(attrs ...slog.Attr) {
+	return func(bypassed int64, attrs ...slog.Attr) {
 		l.mu.Lock()
 		l.attrs = append(l.attrs, attrs...)
+		l.bypassed += bypassed
 		l.partDone()
 	}
 }
@@ -68,15 +71,6 @@ func RequestID(ctx context.Context) string {
 	return ""
 }
 
-// logAttrs adds attributes to the request's log line.
-func logAttrs(ctx context.Context, attrs ...slog.Attr) {
-	if l, ok := ctx.Value(requestLogKey{}).(*requestLog); ok {
-		l.mu.Lock()
-		l.attrs = append(l.attrs, attrs...)
-		l.mu.Unlock()
-	}
-}
-
 // observe wraps the routes: it gives each request an id, and when the request ends (for a
 // stream, when the stream ends) logs one line and counts it by route pattern and status.
 // Health checks and scrapes log at debug level, so that they do not drown the log.
@@ -88,6 +82,11 @@ func (s *Server) observe(mux http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
+		// Every answer is what its Content-Type says; browsers must not guess otherwise.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if r.TLS != nil {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		l := &requestLog{id: id, remaining: 1}
 		r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, l))
 		rw := &recordingWriter{ResponseWriter: w}
@@ -111,6 +110,7 @@ func (s *Server) observe(mux http.Handler) http.Handler {
 		l.emit = func() {
 			s.Metrics.request(pattern, status)
 			l.mu.Lock()
+			written := written + l.bypassed
 			attrs := append([]slog.Attr{
 				slog.String("request_id", id),
 				slog.String("method", method),

@@ -16,11 +16,11 @@ import (
 // handleCreateOrder serves POST /v1/orders: 201 with the new order, 200 for an idempotent repeat.
 // It needs an admin or system actor token when auth is on.
 func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
-	if err := s.allowWrite(w, r); err != nil {
-		s.writeError(w, r, err)
+	actor, err := s.authenticate(r)
+	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
+		s.writeError(w, r, lerr)
 		return
 	}
-	actor, err := s.authenticate(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -39,23 +39,51 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	idem, done := s.idempotent(w, r, actor, req)
+	if done {
+		return
+	}
+	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
+		tok, err := s.trackingToken(res.Order.ID)
+		if err != nil {
+			return ordercast.Answer{}, fmt.Errorf("sign tracking token: %w", err)
+		}
+		status := http.StatusOK
+		if res.Created {
+			status = http.StatusCreated
+		}
+		return encodeAnswer(status, api.CreateOrderResponse{Order: res.Order, TrackingToken: tok})
+	})
+	if idem != nil {
+		idem.Render, n.Idem = record, idem
+	}
 	o, created, err := s.Store.CreateOrder(r.Context(), n)
+	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem) {
+		return
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	status := http.StatusOK
 	if created {
 		s.Metrics.eventsCommitted.Inc() // the order's first event
-		status = http.StatusCreated
 		w.Header().Set("Location", api.OrderPath(o.ID))
 	}
-	tok, err := s.trackingToken(o.ID)
+	a, err := answer(ordercast.Result{Order: o, Created: created})
 	if err != nil {
-		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
+		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, status, api.CreateOrderResponse{Order: o, TrackingToken: tok})
+	writeRawJSON(w, a.Status, a.Body)
+}
+
+// encodeAnswer encodes an answer's body as writeJSON would send it.
+func encodeAnswer(status int, v any) (ordercast.Answer, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return ordercast.Answer{}, fmt.Errorf("encode answer: %w", err)
+	}
+	return ordercast.Answer{Status: status, Body: append(body, '\n')}, nil
 }
 
 // handleGetOrder serves GET /v1/orders/{id}: the order's current state. With ?wait= it is a
@@ -70,7 +98,7 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if r.URL.Query().Has(api.ParamWait) {
+	if r.URL.Query().Has(api.ParamWait) && r.Method != http.MethodHead { // HEAD is answered at once
 		s.handleLongPoll(w, r, id)
 		return
 	}
@@ -85,11 +113,11 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 // handleSetStatus serves POST /v1/orders/{id}/status: apply a status change. When auth is on it
 // needs an actor token whose role may set the requested status; the event records the actor.
 func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
-	if err := s.allowWrite(w, r); err != nil {
-		s.writeError(w, r, err)
+	actor, err := s.authenticate(r)
+	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
+		s.writeError(w, r, lerr)
 		return
 	}
-	actor, err := s.authenticate(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -115,15 +143,42 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	idem, done := s.idempotent(w, r, actor, req)
+	if done {
+		return
+	}
+	// A caller who may change but not read the order learns nothing about it from the answer
+	// (see blindAnswer); the decision is made before anything is read.
+	reader := s.mayRead(actor)
+	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
+		if !reader {
+			return encodeAnswer(http.StatusOK, api.StatusAck{OrderID: c.OrderID, Status: c.Status, Changed: res.Changed})
+		}
+		return encodeAnswer(http.StatusOK, api.SetStatusResponse{Order: res.Order, Event: res.Event, Changed: res.Changed})
+	})
+	if idem != nil {
+		idem.Render, c.Idem = record, idem
+	}
 	o, ev, changed, err := s.Store.AppendStatus(r.Context(), c)
+	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem) {
+		return
+	}
 	if err != nil {
+		if !reader {
+			err = blindError(actor, err)
+		}
 		s.writeError(w, r, err)
 		return
 	}
 	if changed {
 		s.Metrics.eventsCommitted.Inc()
 	}
-	writeJSON(w, http.StatusOK, api.SetStatusResponse{Order: o, Event: ev, Changed: changed})
+	a, err := answer(ordercast.Result{Order: o, Event: ev, Changed: changed})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeRawJSON(w, a.Status, a.Body)
 }
 
 // handleEvents serves GET /v1/orders/{id}/events?after=N: the order's history after seq N.

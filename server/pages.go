@@ -51,6 +51,10 @@ func staticHandler() http.Handler {
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Assets change with the binary, which is rare; a short cache keeps reloads cheap but fresh.
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r) // files only: no directory listings
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		files.ServeHTTP(w, r)
 	})

@@ -58,18 +58,25 @@ type pageServer struct {
 	url  string
 	ts   *testServer
 	api  *client.Client
+	hold holding
 }
 
 func startPageServer(t *testing.T) *pageServer {
 	t.Helper()
-	p := &pageServer{t: t, db: filepath.Join(t.TempDir(), "pages.db"), addr: "127.0.0.1:0"}
+	return startPageServerHolding(t, true)
+}
+
+// startPageServerHolding starts a page server whose streams are held as hold says.
+func startPageServerHolding(t *testing.T, hold holding) *pageServer {
+	t.Helper()
+	p := &pageServer{t: t, db: filepath.Join(t.TempDir(), "pages.db"), addr: "127.0.0.1:0", hold: hold}
 	p.start()
 	return p
 }
 
 func (p *pageServer) start() {
 	p.t.Helper()
-	p.ts = openServer(p.t, p.db, func(s *server.Server) {
+	p.ts = p.hold.openServer(p.t, p.db, func(s *server.Server) {
 		s.Addr = p.addr
 		s.Retry = testRetry
 	})

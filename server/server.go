@@ -16,6 +16,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/poller"
+	"github.com/ordercast/ordercast/stream"
 )
 
 // Defaults for the server's tunables.
@@ -25,7 +26,13 @@ const (
 	DefaultStreamWriteTimeout = 10 * time.Second
 	DefaultMaxBodyBytes       = 64 << 10
 	DefaultReadHeaderTimeout  = 10 * time.Second
-	DefaultIdleTimeout        = 120 * time.Second
+	// DefaultReadTimeout bounds reading a whole request, body included, so a client that sends
+	// headers and never the body cannot hold a connection; streams clear it once set up.
+	DefaultReadTimeout = 30 * time.Second
+	// DefaultMaxHeaderBytes bounds request headers: tokens and cookies fit many times over, and
+	// unfinished header lines cannot pin a MiB per connection (net/http's default).
+	DefaultMaxHeaderBytes = 32 << 10
+	DefaultIdleTimeout    = 120 * time.Second
 	// DefaultWriteTimeout bounds ordinary responses; streams move their own deadline forward
 	// before every write, so it never cuts them.
 	DefaultWriteTimeout = 30 * time.Second
@@ -80,8 +87,16 @@ type Server struct {
 	ReadyChecks []func(context.Context) error
 
 	ReadHeaderTimeout time.Duration
-	IdleTimeout       time.Duration
-	WriteTimeout      time.Duration
+	// ReadTimeout bounds reading each request, headers and body; a stream clears it once it is
+	// set up, since it reads nothing more.
+	ReadTimeout    time.Duration
+	IdleTimeout    time.Duration
+	WriteTimeout   time.Duration
+	MaxHeaderBytes int
+
+	// IdempotencyTTL is how long the answer to a write with an Idempotency-Key is kept for its
+	// retries.
+	IdempotencyTTL time.Duration
 
 	// Auth is who may watch and change orders; nil means open (see Auth).
 	Auth *Auth
@@ -90,18 +105,14 @@ type Server struct {
 
 	clients clientTable // per-client write rates and stream counts
 
-	ln         net.Listener
-	http       *http.Server
-	tls        bool
-	held       *heldSet      // streams held by the poller; nil when HoldStreams is off
-	closing    chan struct{} // closed when the drain starts: streams close, new ones are refused
-	drain      atomic.Pointer[drainSchedule]
-	streams    atomic.Int64  // open streams, counted for the drain schedule and for Close
-	streamGone chan struct{} // signalled (capacity 1) when a stream closes
-	draining   atomic.Bool   // set when Close starts: the node is not ready
-	ctx        context.Context
-	cancel     context.CancelFunc
-	serveErr   chan error
+	ln       net.Listener
+	http     *http.Server
+	tls      bool
+	engine   *stream.Engine // runs every watch; made by Handler from the fields above
+	draining atomic.Bool    // set when Close starts: the node is not ready
+	ctx      context.Context
+	cancel   context.CancelFunc
+	serveErr chan error
 }
 
 // New returns a server with the default tunables.
@@ -114,12 +125,13 @@ func New(store ordercast.Store, h *hub.Hub) *Server {
 		StreamWriteTimeout: DefaultStreamWriteTimeout,
 		MaxBodyBytes:       DefaultMaxBodyBytes,
 		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
+		ReadTimeout:        DefaultReadTimeout,
+		MaxHeaderBytes:     DefaultMaxHeaderBytes,
+		IdempotencyTTL:     DefaultIdempotencyTTL,
 		IdleTimeout:        DefaultIdleTimeout,
 		WriteTimeout:       DefaultWriteTimeout,
 		Metrics:            NewMetrics(),
 		HoldStreams:        poller.Supported,
-		closing:            make(chan struct{}),
-		streamGone:         make(chan struct{}, 1),
 	}
 }
 
@@ -143,6 +155,10 @@ func (s *Server) Open() error {
 		return errors.New("server: h2c is cleartext HTTP/2 and cannot be combined with TLS")
 	case s.Auth != nil && s.Auth.Tokens == nil:
 		return errors.New("server: Auth needs Tokens")
+	case s.IdempotencyTTL <= 0:
+		return errors.New("server: idempotency TTL must be positive")
+	case s.ReadTimeout < 0 || s.MaxHeaderBytes < 0 || s.Limits.MaxConnsPerPeer < 0:
+		return errors.New("server: read timeout, max header bytes and max connections per peer must not be negative")
 	case s.Limits.MaxStreams < 0 || s.Limits.MaxStreamsPerClient < 0 || s.Limits.WriteRate < 0 || s.Limits.WriteBurst < 0:
 		return errors.New("server: limits must not be negative")
 	}
@@ -174,22 +190,25 @@ func (s *Server) Open() error {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
 	s.ln = ln
+	if s.Limits.MaxConnsPerPeer > 0 {
+		ln = newPeerCapListener(ln, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies, s.Logger)
+	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		Protocols:         &protocols,
 		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		ReadTimeout:       s.ReadTimeout,
+		MaxHeaderBytes:    s.MaxHeaderBytes,
 		IdleTimeout:       s.IdleTimeout,
 		WriteTimeout:      s.WriteTimeout,
 		ConnState:         s.Metrics.connState,
 		ErrorLog:          s.httpErrorLog(),
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 	}
-	if s.HoldStreams {
-		if err := s.openHeld(); err != nil {
-			s.cancel()
-			return errors.Join(err, ln.Close())
-		}
+	if err := s.engine.Open(); err != nil {
+		s.cancel()
+		return errors.Join(err, ln.Close())
 	}
 	s.serveErr = make(chan error, 1)
 	go func() {
@@ -242,10 +261,8 @@ func (s *Server) Close(ctx context.Context) error {
 	s.beginDrain()
 	// Shutdown closes the listener at once and waits for requests, streams included, to finish.
 	err := s.http.Shutdown(ctx)
-	err = errors.Join(err, s.waitStreams(ctx))
-	if s.held != nil {
-		err = errors.Join(err, s.held.close())
-	}
+	err = errors.Join(err, s.engine.Wait(ctx))
+	err = errors.Join(err, s.engine.Close())
 	s.cancel()
 	if err != nil {
 		// Past the deadline: cut what is left rather than hang the process.
@@ -264,30 +281,15 @@ func (s *Server) Close(ctx context.Context) error {
 func (s *Server) Draining() bool { return s.draining.Load() }
 
 // beginDrain refuses new streams and schedules the open ones to close over DrainWindow.
-func (s *Server) beginDrain() {
-	schedule := newDrainSchedule(s.DrainWindow, s.streams.Load())
-	s.drain.Store(schedule)
-	close(s.closing)
-	if s.held != nil {
-		s.held.drain(schedule)
-	}
-}
-
-// streamsClosing reports whether the drain has started: new streams go elsewhere.
-func (s *Server) streamsClosing() bool {
-	select {
-	case <-s.closing:
-		return true
-	default:
-		return false
-	}
-}
+func (s *Server) beginDrain() { s.streamEngine().BeginDrain(s.DrainWindow) }
 
 // Route patterns the request log and metrics single out.
 const (
 	patHealthz = "GET /healthz"
 	patReadyz  = "GET /readyz"
 	patMetrics = "GET /metrics"
+	// patWebSocket is singled out by the stream set-up: a WebSocket client is not an EventSource.
+	patWebSocket = "GET /v1/orders/{id}/ws"
 )
 
 // Handler returns the routes of the API, wrapped so that every request gets an id, a log line
@@ -300,14 +302,19 @@ func (s *Server) Handler() http.Handler {
 	if s.Metrics == nil {
 		s.Metrics = NewMetrics()
 	}
+	s.streamEngine()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders", s.handleCreateOrder)
 	mux.HandleFunc("GET /v1/orders/{id}", s.handleGetOrder)
 	mux.HandleFunc("POST /v1/orders/{id}/status", s.handleSetStatus)
 	mux.HandleFunc("GET /v1/orders/{id}/events", s.handleEvents)
 	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
-	mux.HandleFunc("GET /v1/orders/{id}/ws", s.handleWebSocket)
+	mux.HandleFunc(patWebSocket, s.handleWebSocket)
 	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
+	// HEAD would otherwise reach the GET handlers and open (and hold) a stream.
+	mux.HandleFunc("HEAD /v1/orders/{id}/stream", s.handleStreamHead)
+	mux.HandleFunc("HEAD /v1/orders/{id}/ws", s.handleStreamHead)
+	mux.HandleFunc("HEAD /v1/stream", s.handleStreamHead)
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /track/{id}", s.handleTrack)
 	mux.HandleFunc("GET /console", s.handleConsole)
@@ -317,6 +324,24 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(patReadyz, s.handleReadyz)
 	mux.Handle(patMetrics, s.Metrics.Handler())
 	return s.observe(s.cors(mux))
+}
+
+// streamEngine returns the engine that runs the watches, made on first use from the server's
+// tunables (set them before Handler or Open).
+func (s *Server) streamEngine() *stream.Engine {
+	if s.engine == nil {
+		if s.Metrics == nil {
+			s.Metrics = NewMetrics()
+		}
+		s.engine = stream.New(s.Store, s.Hub, stream.Config{
+			Heartbeat:    s.Heartbeat,
+			Retry:        s.Retry,
+			WriteTimeout: s.StreamWriteTimeout,
+			Lifetime:     s.StreamLifetime,
+			Hold:         s.HoldStreams,
+		}, streamObserver{s.Metrics})
+	}
+	return s.engine
 }
 
 // handleHealthz serves GET /healthz: the process is up.
@@ -334,8 +359,15 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Store.Ping(ctx); err != nil {
-		s.Logger.Warn("readiness: store unreachable", "request_id", RequestID(ctx), "err", err)
-		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "store unreachable"))
+		// The store logs an outage once when it starts; say why here, in the store's own words
+		// for an outage it recognised ("the database is read-only; …"), never the driver's text.
+		msg := "store unreachable"
+		if ordercast.ErrorCode(err) == ordercast.EUnavailable {
+			msg = "store unavailable: " + ordercast.ErrorMessage(err)
+		} else {
+			s.Logger.Warn("readiness: store unreachable", "request_id", RequestID(ctx), "err", err)
+		}
+		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "%s", msg))
 		return
 	}
 	for _, check := range s.ReadyChecks {

@@ -102,11 +102,12 @@ func wantSeqStatus(t *testing.T, ev ordercast.Event, seq int64, status ordercast
 }
 
 func TestStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamSendsCurrentStatusThenEveryChange)
 }
 
-func testStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamSendsCurrentStatusThenEveryChange(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
 	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
@@ -135,11 +136,12 @@ func testStreamSendsCurrentStatusThenEveryChange(t *testing.T) {
 }
 
 func TestStreamResumesAfterLastEventID(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamResumesAfterLastEventID)
 }
 
-func testStreamResumesAfterLastEventID(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamResumesAfterLastEventID(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
 	for _, st := range []ordercast.Status{"confirmed", "preparing", "ready"} {
@@ -183,12 +185,13 @@ func (s *raceStore) EventsAfter(ctx context.Context, id string, after int64, lim
 }
 
 func TestStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamDoesNotLoseChangeCommittedDuringFirstRead)
 }
 
-func testStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
+func testStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T, hold holding) {
 	var rs *raceStore
-	ts := newServer(t, func(s *server.Server) {
+	ts := hold.newServer(t, func(s *server.Server) {
 		rs = &raceStore{Store: s.Store}
 		s.Store = rs
 	})
@@ -205,10 +208,13 @@ func testStreamDoesNotLoseChangeCommittedDuringFirstRead(t *testing.T) {
 	wantSeqStatus(t, next(t, r), 3, "preparing") // the change that committed in the window
 }
 
-func TestStreamFillsGapFromStore(t *testing.T) { bothHoldings(t, testStreamFillsGapFromStore) }
+func TestStreamFillsGapFromStore(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, testStreamFillsGapFromStore)
+}
 
-func testStreamFillsGapFromStore(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamFillsGapFromStore(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
 	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
@@ -222,11 +228,12 @@ func testStreamFillsGapFromStore(t *testing.T) {
 }
 
 func TestStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamCatchesUpAfterMailboxOverflow)
 }
 
-func testStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamCatchesUpAfterMailboxOverflow(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	ts.hub.MailboxSize = 1
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -245,10 +252,13 @@ func testStreamCatchesUpAfterMailboxOverflow(t *testing.T) {
 	}
 }
 
-func TestStreamHeartbeat(t *testing.T) { bothHoldings(t, testStreamHeartbeat) }
+func TestStreamHeartbeat(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, testStreamHeartbeat)
+}
 
-func testStreamHeartbeat(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 20 * time.Millisecond })
+func testStreamHeartbeat(t *testing.T, hold holding) {
+	ts := hold.newServer(t, func(s *server.Server) { s.Heartbeat = 20 * time.Millisecond })
 	mustCreate(t, ts.URL(), "o-1")
 	c := &client.Client{BaseURL: ts.URL()}
 	pings := 0
@@ -268,15 +278,18 @@ func testStreamHeartbeat(t *testing.T) {
 // TestWriteTimeoutDoesNotCutStreams holds a stream open for many times the server-wide
 // WriteTimeout (counted in heartbeats, not slept) and then still receives an event on it.
 func TestWriteTimeoutDoesNotCutStreams(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testWriteTimeoutDoesNotCutStreams)
 }
 
-func testWriteTimeoutDoesNotCutStreams(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) {
+func testWriteTimeoutDoesNotCutStreams(t *testing.T, hold holding) {
+	ts := hold.newServer(t, func(s *server.Server) {
 		s.WriteTimeout = 50 * time.Millisecond
 		s.Heartbeat = 20 * time.Millisecond
 	})
-	mustCreate(t, ts.URL(), "o-1")
+	// Orders are made through the store: a 50 ms WriteTimeout is too short to trust an ordinary
+	// response to on a loaded machine, and the streams are what this test is about.
+	ts.mustCreateInStore(t, "o-1")
 	resp := rawStream(t, ts.URL(), "o-1", "")
 	start := time.Now()
 	r := client.NewSSEReader(resp.Body)
@@ -287,7 +300,7 @@ func testWriteTimeoutDoesNotCutStreams(t *testing.T) {
 	r.OnComment = func(string) {
 		if !changed && time.Since(start) > 4*50*time.Millisecond {
 			changed = true
-			mustSetStatus(t, ts.URL(), "o-1", "confirmed")
+			ts.mustCommit(t, "o-1", "confirmed")
 		}
 	}
 	wantSeqStatus(t, next(t, r), 2, "confirmed")
@@ -297,11 +310,12 @@ func testWriteTimeoutDoesNotCutStreams(t *testing.T) {
 }
 
 func TestStreamEndsAfterTerminalThen204(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testStreamEndsAfterTerminalThen204)
 }
 
-func testStreamEndsAfterTerminalThen204(t *testing.T) {
-	ts := newServer(t, nil)
+func testStreamEndsAfterTerminalThen204(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
 	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
@@ -323,10 +337,13 @@ func testStreamEndsAfterTerminalThen204(t *testing.T) {
 	}
 }
 
-func TestClientLeavingFreesWatcher(t *testing.T) { bothHoldings(t, testClientLeavingFreesWatcher) }
+func TestClientLeavingFreesWatcher(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, testClientLeavingFreesWatcher)
+}
 
-func testClientLeavingFreesWatcher(t *testing.T) {
-	ts := newServer(t, nil)
+func testClientLeavingFreesWatcher(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
 	base := ts.URL()
 	for i := range 20 {
 		mustCreate(t, base, "o-"+strconv.Itoa(i))
@@ -369,11 +386,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // commits a change while it is down, starts it again on the same address and database, and
 // checks the watch resumes with exactly the events it missed.
 func TestShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
+	t.Parallel()
 	bothHoldings(t, testShutdownClosesStreamsAndClientResumesAfterRestart)
 }
 
-func testShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) { s.Retry = 20 * time.Millisecond })
+func testShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T, hold holding) {
+	ts := hold.newServer(t, func(s *server.Server) { s.Retry = 20 * time.Millisecond })
 	base, path := ts.URL(), ts.path
 	mustCreate(t, base, "o-1")
 	c := &client.Client{BaseURL: base}
@@ -388,11 +406,11 @@ func testShutdownClosesStreamsAndClientResumesAfterRestart(t *testing.T) {
 		t.Fatalf("%d watchers left after shutdown", got)
 	}
 	// While the node is down, another writer moves the order on.
-	down := openServer(t, path, func(s *server.Server) { s.Addr = "127.0.0.1:0" })
+	down := hold.openServer(t, path, func(s *server.Server) { s.Addr = "127.0.0.1:0" })
 	mustSetStatus(t, down.URL(), "o-1", "preparing")
 	down.close(t)
 
-	restarted := openServer(t, path, func(s *server.Server) { s.Addr = base[len("http://"):] })
+	restarted := hold.openServer(t, path, func(s *server.Server) { s.Addr = base[len("http://"):] })
 	wantSeqStatus(t, watchNext(t, w), 3, "preparing")
 	mustSetStatus(t, restarted.URL(), "o-1", "ready")
 	wantSeqStatus(t, watchNext(t, w), 4, "ready")

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
-	"github.com/ordercast/ordercast/server"
 )
 
 // allStreamEvent is one event read from GET /v1/stream.
@@ -47,8 +47,8 @@ func openAllStream(t *testing.T, srv *pageServer) func() allStreamEvent {
 
 func snapshotIDs(t *testing.T, ev allStreamEvent) map[string]ordercast.Status {
 	t.Helper()
-	if ev.name != server.EventSnapshot {
-		t.Fatalf("got event %q, want %q", ev.name, server.EventSnapshot)
+	if ev.name != api.EventSnapshot {
+		t.Fatalf("got event %q, want %q", ev.name, api.EventSnapshot)
 	}
 	var orders []ordercast.Order
 	if err := json.Unmarshal([]byte(ev.data), &orders); err != nil {
@@ -62,7 +62,12 @@ func snapshotIDs(t *testing.T, ev allStreamEvent) map[string]ordercast.Status {
 }
 
 func TestStreamAllSendsSnapshotThenChanges(t *testing.T) {
-	srv := startPageServer(t)
+	t.Parallel()
+	bothHoldings(t, testStreamAllSendsSnapshotThenChanges)
+}
+
+func testStreamAllSendsSnapshotThenChanges(t *testing.T, hold holding) {
+	srv := startPageServerHolding(t, hold)
 	srv.createOrder("a-active")
 	srv.createOrder("a-done")
 	srv.setStatus("a-done", ordercast.StatusDelivered, "")
@@ -85,8 +90,8 @@ func TestStreamAllSendsSnapshotThenChanges(t *testing.T) {
 		if err := json.Unmarshal([]byte(ev.data), &got); err != nil {
 			t.Fatal(err)
 		}
-		if ev.name != server.EventStatus || ev.id != "" {
-			t.Fatalf("got event %q with id %q, want %q without id (a reconnect gets a snapshot)", ev.name, ev.id, server.EventStatus)
+		if ev.name != api.EventStatus || ev.id != "" {
+			t.Fatalf("got event %q with id %q, want %q without id (a reconnect gets a snapshot)", ev.name, ev.id, api.EventStatus)
 		}
 		if got.OrderID != want.OrderID || got.Seq != want.Seq || got.Status != want.Status || got.Note != want.Note {
 			t.Fatalf("got %+v, want %+v", got, want)
@@ -104,7 +109,12 @@ func TestStreamAllSendsSnapshotThenChanges(t *testing.T) {
 // tells the all-orders watchers they may have missed events (what a mailbox overflow or a
 // reconnected cluster listener does): the console's stream must send a fresh snapshot that has it.
 func TestStreamAllResendsSnapshotAfterMissedChanges(t *testing.T) {
-	srv := startPageServer(t)
+	t.Parallel()
+	bothHoldings(t, testStreamAllResendsSnapshotAfterMissedChanges)
+}
+
+func testStreamAllResendsSnapshotAfterMissedChanges(t *testing.T, hold holding) {
+	srv := startPageServerHolding(t, hold)
 	srv.createOrder("a-1")
 	next := openAllStream(t, srv)
 	if snap := snapshotIDs(t, next()); snap["a-1"] != ordercast.StatusPlaced {

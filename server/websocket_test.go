@@ -71,6 +71,7 @@ func wantWSClosed(t *testing.T, c *websocket.Conn, code websocket.StatusCode) {
 }
 
 func TestWebSocketSendsCurrentStatusThenEveryChange(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -85,6 +86,7 @@ func TestWebSocketSendsCurrentStatusThenEveryChange(t *testing.T) {
 }
 
 func TestWebSocketResumesAfterLastEventID(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -104,6 +106,7 @@ func TestWebSocketResumesAfterLastEventID(t *testing.T) {
 
 // TestWebSocketFillsGapFromStore shows the WebSocket shares the stream's gap filling.
 func TestWebSocketFillsGapFromStore(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -118,6 +121,7 @@ func TestWebSocketFillsGapFromStore(t *testing.T) {
 }
 
 func TestWebSocketEndsAfterTerminalThenClosesAtOnce(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -136,6 +140,7 @@ func TestWebSocketEndsAfterTerminalThenClosesAtOnce(t *testing.T) {
 }
 
 func TestWebSocketRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
@@ -156,6 +161,7 @@ func TestWebSocketRejectsBadInput(t *testing.T) {
 }
 
 func TestWebSocketClientLeavingFreesWatcher(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, nil)
 	base := ts.URL()
 	var conns []*websocket.Conn
@@ -179,12 +185,15 @@ func TestWebSocketClientLeavingFreesWatcher(t *testing.T) {
 // WriteTimeouts (counted in server pings, which the client answers while it reads) and then still
 // receives an event on it.
 func TestWebSocketHeartbeatOutlastsWriteTimeout(t *testing.T) {
+	t.Parallel()
 	ts := newServer(t, func(s *server.Server) {
 		s.WriteTimeout = 50 * time.Millisecond
 		s.Heartbeat = 20 * time.Millisecond
 	})
 	base := ts.URL()
-	mustCreate(t, base, "o-1")
+	// Orders are changed through the store: a 50 ms WriteTimeout is too short to trust an
+	// ordinary response to on a loaded machine, and the WebSocket is what this test is about.
+	ts.mustCreateInStore(t, "o-1")
 	c := dialWS(t, base, "o-1", "")
 	wantSeqStatus(t, wsNext(t, c), 1, "placed")
 	// Reading in the background answers the server's pings while six WriteTimeouts pass.
@@ -204,7 +213,7 @@ func TestWebSocketHeartbeatOutlastsWriteTimeout(t *testing.T) {
 	}()
 	start := time.Now()
 	waitFor(t, "several write timeouts to pass", func() bool { return time.Since(start) > 300*time.Millisecond })
-	mustSetStatus(t, base, "o-1", "confirmed")
+	ts.mustCommit(t, "o-1", "confirmed")
 	ev := <-done
 	if ev.Note != "" {
 		t.Fatal(ev.Note)

@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -20,6 +19,11 @@ const orderColumns = `id, status, version, details, created_at, updated_at`
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same details.
 func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
+	o, created, err := s.createOrder(ctx, n)
+	return o, created, s.health(err, true)
+}
+
+func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
 	n, err := n.Normalize()
 	if err != nil {
 		return ordercast.Order{}, false, err
@@ -37,10 +41,22 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	existing, err := findOrder(ctx, tx, n.ID)
 	switch {
 	case err == nil:
-		// Details are canonical on both sides (Normalize), so bytes compare as values.
-		if !bytes.Equal(existing.Details, n.Details) {
+		// Details are kept as given, so compare their values, not their spelling.
+		if !ordercast.SameDetails(existing.Details, n.Details) {
 			return ordercast.Order{}, false, ordercast.Errorf(ordercast.EOrderExists,
 				"order %s already exists with different details", n.ID)
+		}
+		if n.Idem != nil { // the idempotency step: a repeat's answer is recorded too
+			first, err := findEvent(ctx, tx, existing.ID, 1)
+			if err != nil {
+				return ordercast.Order{}, false, err
+			}
+			if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: existing, Event: first}); err != nil {
+				return ordercast.Order{}, false, err
+			}
+			if err := tx.Commit(); err != nil {
+				return ordercast.Order{}, false, fmt.Errorf("sqlite: create order %s: commit: %w", n.ID, err)
+			}
 		}
 		return existing, false, nil
 	case ordercast.ErrorCode(err) != ordercast.ENotFound:
@@ -58,6 +74,9 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	if err := insertEvent(ctx, tx, ev); err != nil {
 		return ordercast.Order{}, false, err
 	}
+	if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: o, Event: ev, Created: true}); err != nil {
+		return ordercast.Order{}, false, err
+	}
 	if err := tx.Commit(); err != nil {
 		return ordercast.Order{}, false, fmt.Errorf("sqlite: create order %s: commit: %w", o.ID, err)
 	}
@@ -67,12 +86,18 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 
 // Order returns the current state of one order.
 func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
-	return findOrder(ctx, s.readers, id)
+	o, err := findOrder(ctx, s.readers, id)
+	return o, s.health(err, false)
 }
 
 // AppendStatus applies a status change in one transaction: the domain's StatusChange decides
 // whether and how the order moves; the store bumps the version and appends the event.
 func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
+	o, ev, changed, err := s.appendStatus(ctx, c)
+	return o, ev, changed, s.health(err, true)
+}
+
+func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
 	if err := c.Validate(); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
@@ -99,6 +124,14 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 		if err != nil {
 			return ordercast.Order{}, ordercast.Event{}, false, err
 		}
+		if c.Idem != nil { // the idempotency step: a repeat's answer is recorded too
+			if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev}); err != nil {
+				return ordercast.Order{}, ordercast.Event{}, false, err
+			}
+			if err := tx.Commit(); err != nil {
+				return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: append status %s: commit: %w", o.ID, err)
+			}
+		}
 		return o, ev, false, nil
 	}
 
@@ -124,6 +157,9 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 	if err := insertEvent(ctx, tx, ev); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
+	if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev, Changed: true}); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
 	if err := tx.Commit(); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: append status %s: commit: %w", o.ID, err)
 	}
@@ -134,6 +170,11 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
 // means all.
 func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
+	evs, err := s.eventsAfter(ctx, orderID, after, limit)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
@@ -168,6 +209,11 @@ func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, li
 // ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
 // means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
+	orders, err := s.activeOrders(ctx, limit)
+	return orders, s.health(err, false)
+}
+
+func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
 	if limit <= 0 {
 		limit = -1
 	}
@@ -242,7 +288,7 @@ func scanOrder(row scanner) (ordercast.Order, error) {
 		return ordercast.Order{}, err
 	}
 	o.Status = ordercast.Status(status)
-	o.Details = []byte(details)
+	o.Details = ordercast.ServedDetails([]byte(details))
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return o, nil
 }

@@ -17,6 +17,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 var _ ordercast.Store = (*Store)(nil)
@@ -57,6 +58,8 @@ type Store struct {
 	// publisher sees events in commit order. The single writer connection alone would serialise
 	// the transactions but not the publishes after them.
 	mu sync.Mutex
+
+	tracker storehealth.Tracker // whether the database is away, and why
 }
 
 // New returns a Store for the database file at path. Call Open before using it.
@@ -80,6 +83,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
+	s.tracker.Logger = s.Logger
 	if s.BusyTimeout == 0 {
 		s.BusyTimeout = DefaultBusyTimeout
 	}
@@ -116,6 +120,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
 	if err := s.writer.PingContext(ctx); err != nil {
+		if reason := unavailableReason(err); reason != "" {
+			err = storehealth.Unavailable(reason, err) // start-up waits for it (see cmd/ordercast)
+		}
 		return fmt.Errorf("sqlite: open %s: %w", s.Path, err)
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -154,18 +161,30 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping reports whether both the writer and the readers can reach the database.
+// Ping reports whether the database can be read and written: the readers answer, and the writer
+// can take the write lock (a file locked by another process or made read-only cannot).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.writer == nil || s.readers == nil {
 		return fmt.Errorf("sqlite: store not open")
 	}
-	if err := s.writer.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping writer: %w", err)
-	}
-	if err := s.readers.PingContext(ctx); err != nil {
+	if err := s.health(s.readers.PingContext(ctx), false); err != nil {
 		return fmt.Errorf("sqlite: ping readers: %w", err)
 	}
+	if err := s.health(s.probeWrite(ctx), true); err != nil {
+		return fmt.Errorf("sqlite: ping writer: %w", err)
+	}
 	return nil
+}
+
+// probeWrite takes the write lock and gives it back at once (BEGIN IMMEDIATE, ROLLBACK).
+func (s *Store) probeWrite(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	return tx.Rollback()
 }
 
 // now returns the store's clock reading at the precision it stores: UTC microseconds.

@@ -16,6 +16,8 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--nodes", "3"}, "postgres"},
 		{[]string{"--watchers", "0"}, "--watchers"},
 		{[]string{"--rate", "0"}, "--rate"},
+		{[]string{"--writers", "-1"}, "--writers"},
+		{[]string{"--find-max", "--p99-bound", "-1ms"}, "--p99-bound"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		err := run(context.Background(), append([]string{"bench"}, tc.args...), io.Discard, io.Discard)

@@ -44,11 +44,90 @@ func TestBenchWithChildServerAndWorkers(t *testing.T) {
 	if r.Holding != bench.HoldingPoller && r.Holding != bench.HoldingGoroutine {
 		t.Errorf("holding %q, want poller or goroutine", r.Holding)
 	}
-	if r.RSSAfter <= 0 || r.CPUSeconds <= 0 {
-		t.Fatalf("server RSS %d, CPU %v: not read from /proc", r.RSSAfter, r.CPUSeconds)
+	if r.RSSAfter <= 0 || r.CPUSeconds <= 0 || r.CPUPerChangeMicros <= 0 {
+		t.Fatalf("server RSS %d, CPU %v (%v µs per change): not read from /proc", r.RSSAfter, r.CPUSeconds, r.CPUPerChangeMicros)
 	}
+	// The watchers ran in two worker processes: their samples crossed to this one and each was
+	// matched with the write that made it.
+	checkLoadFigures(t, r, 50)
 	if !strings.Contains(stderr.String(), "sse") {
 		t.Errorf("no progress on stderr:\n%s", stderr.String())
+	}
+}
+
+// checkLoadFigures checks a run's account of its writes: the offered rate, an achieved rate not
+// above it, every delivered change matched with its write, and latencies from the write's start
+// never below the commit-to-receive part, at every percentile. Speed is not asserted.
+func checkLoadFigures(t *testing.T, r bench.Result, offered float64) {
+	t.Helper()
+	if r.OfferedRate != offered || r.AchievedRate <= 0 || r.AchievedRate > offered*1.001 || r.BehindSeconds < 0 || r.Writers < 1 {
+		t.Errorf("offered %v/s (want %v), achieved %v/s, %v s behind, %d writers", r.OfferedRate, offered, r.AchievedRate, r.BehindSeconds, r.Writers)
+	}
+	if r.Uncorrelated != 0 || r.Inconsistent != 0 {
+		t.Errorf("%d delivered changes matched no write, %d committed before their write started", r.Uncorrelated, r.Inconsistent)
+	}
+	if len(r.StartLatencyCDF) != 101 || len(r.LatencyCDF) != 101 {
+		t.Fatalf("CDFs of %d and %d points, want 101", len(r.StartLatencyCDF), len(r.LatencyCDF))
+	}
+	for p := range r.LatencyCDF {
+		if r.StartLatencyCDF[p] < r.LatencyCDF[p] {
+			t.Errorf("p%d from write start %v ms < from commit %v ms", p, r.StartLatencyCDF[p], r.LatencyCDF[p])
+		}
+	}
+}
+
+// TestBenchFindMaxWithChildServer runs --find-max against a child server on a configuration so
+// small that the orders run out after two steps (15 orders take 60 changes: 20 at 20/s, then 40
+// at 40/s, or 10 at 10/s if the first did not hold), with a bound no step can pass: the search
+// ends by itself, and its steps, JSON and table say what each rate did.
+func TestBenchFindMaxWithChildServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, binary(t), "bench", "--watchers", "15", "--rate", "20", "--workers", "0",
+		"--find-max", "--p99-bound", "1h", "--step", "1s", "--json")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	if !rep.FindMax || rep.P99BoundMs != 3.6e6 || len(rep.Runs) != 1 || rep.Runs[0].FindMax == nil {
+		t.Fatalf("report %+v, want one find-max run", rep)
+	}
+	r := rep.Runs[0]
+	fm := r.FindMax
+	// Two or three steps; only a machine that could not reach 20/s makes the search go down and
+	// bisect in smaller steps, up to five.
+	most := 3
+	if len(fm.Steps) > 0 && !fm.Steps[0].Held {
+		most = 5
+	}
+	if len(fm.Steps) < 2 || len(fm.Steps) > most || !strings.Contains(fm.Stopped, "ran out of orders") {
+		t.Fatalf("%d steps, stopped %q; want 2 to %d, out of orders\n%+v", len(fm.Steps), fm.Stopped, most, fm.Steps)
+	}
+	best, committed, allHeld := 0.0, int64(0), true
+	for i, s := range fm.Steps {
+		if s.Committed == 0 || s.Delivered != s.Expected || s.P99Ms < s.CommitP99Ms || s.Achieved > s.Offered*1.001 {
+			t.Errorf("step %d: %+v", i+1, s)
+		}
+		// Doubling while every step held; halving after a first step that did not.
+		if prev := fm.Steps[max(0, i-1)]; i > 0 && (allHeld && s.Offered != 2*prev.Offered || i == 1 && !prev.Held && s.Offered != prev.Offered/2) {
+			t.Errorf("step %d at %v/s after %v/s (held %v)", i+1, s.Offered, prev.Offered, prev.Held)
+		}
+		allHeld = allHeld && s.Held
+		if s.Held {
+			best = max(best, s.Offered)
+		}
+		committed += s.Committed
+	}
+	if fm.MaxRate != best || r.Committed != committed || r.Committed > 60 {
+		t.Errorf("max rate %v, want %v; committed %d (steps %d, at most 60)", fm.MaxRate, best, r.Committed, committed)
+	}
+	if f := r.Failures(); len(f) > 0 {
+		t.Errorf("failures: %v", f)
 	}
 }
 
@@ -71,7 +150,7 @@ func TestBenchFailsWhenWatchersCannotOpen(t *testing.T) {
 	if want := "bench run failed: sse: 4 of 4 watchers failed to open"; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
 	}
-	for _, want := range []string{"holding", "clients", "RSS MiB before→after", "sse"} {
+	for _, want := range []string{"holding", "clients", "RSS MiB before→after", "offered/s", "achieved/s", "start→recv", "sse"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout.String())
 		}

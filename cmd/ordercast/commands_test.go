@@ -23,7 +23,7 @@ import (
 // error for the shell, like `ordercast --help`.
 func TestHelpGoesToStdout(t *testing.T) {
 	for _, args := range [][]string{
-		{"--help"}, {"help"}, {"serve", "--help"}, {"serve", "-h"}, {"token", "--help"}, {"bench", "--help"}, {"version", "--help"},
+		{"--help"}, {"help"}, {"serve", "--help"}, {"serve", "-h"}, {"token", "--help"}, {"bench", "--help"}, {"check", "--help"}, {"version", "--help"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), args, &stdout, &stderr)
@@ -53,7 +53,7 @@ func TestHelpGoesToStdout(t *testing.T) {
 
 // TestBadFlagGoesToStderr: a bad flag is an error, with the usage on stderr and nothing on stdout.
 func TestBadFlagGoesToStderr(t *testing.T) {
-	for _, sub := range []string{"serve", "token", "bench"} {
+	for _, sub := range []string{"serve", "token", "bench", "check"} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), []string{sub, "--colour", "blue"}, &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), "--colour") {

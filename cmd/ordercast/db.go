@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ordercast/ordercast"
 
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/postgres"
@@ -16,6 +20,41 @@ import (
 // postgres.Store has no publisher of its own, so nothing arrives twice); anything else is an
 // SQLite file, which publishes to the hub itself.
 func (m *Main) openStore(ctx context.Context) error {
+	// A node that starts while its database is away (a cluster restarting together, a database
+	// still recovering) waits for it with a doubling, capped delay rather than exiting; only an
+	// outage is waited out, never a configuration error.
+	deadline := time.Now().Add(m.DBWait)
+	delay := dbRetryMin
+	for attempt := 1; ; attempt++ {
+		err := m.openStoreOnce(ctx)
+		if err == nil || ordercast.ErrorCode(err) != ordercast.EUnavailable || time.Now().Add(delay).After(deadline) {
+			return err
+		}
+		if attempt == 1 {
+			m.Logger.Warn("database unavailable at start; waiting for it", "db", redactURL(m.DB), "wait", m.DBWait, "err", err)
+		} else {
+			m.Logger.Debug("database still unavailable", "attempt", attempt, "err", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("waiting for the database: %w", errors.Join(ctx.Err(), err))
+		case <-t.C:
+		}
+		delay = min(2*delay, dbRetryMax)
+	}
+}
+
+// The delays between attempts to reach the database at start: doubling from min to max.
+const (
+	dbRetryMin = 100 * time.Millisecond
+	dbRetryMax = 5 * time.Second
+	// DefaultDBWait is how long a starting node waits for an unavailable database.
+	DefaultDBWait = time.Minute
+)
+
+func (m *Main) openStoreOnce(ctx context.Context) error {
 	if !postgres.IsURL(m.DB) {
 		st := sqlite.New(m.DB)
 		st.Publisher = m.Hub
@@ -75,5 +114,13 @@ func redactURL(db string) string {
 	if err != nil {
 		return "(unparsable URL)"
 	}
+	// libpq also takes the password (and a client key's passphrase) as query parameters.
+	q := u.Query()
+	for k := range q {
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	u.RawQuery = q.Encode()
 	return u.Redacted()
 }

@@ -25,6 +25,11 @@ type securityConfig struct {
 	Secret string
 	// JWTPublicKeys are PEM files of public keys that verify RS256/ES256 actor tokens.
 	JWTPublicKeys listFlag
+	// JWTAudience, required with JWTPublicKeys, must be an aud of every RS256/ES256 token;
+	// JWTIssuer, when set, its iss; JWTMaxLifetime caps their lifetime.
+	JWTAudience    string
+	JWTIssuer      string
+	JWTMaxLifetime time.Duration
 	// PublicTracking lets anyone watch any order without a token (demos); --demo implies it.
 	PublicTracking bool
 	TrackingTTL    time.Duration
@@ -33,7 +38,12 @@ type securityConfig struct {
 	MaxStreamsPerClient int
 	WriteRate           float64
 	WriteBurst          int
+	AnonWriteRate       float64
+	AnonWriteBurst      int
 	ReadHeaderTimeout   time.Duration
+	ReadTimeout         time.Duration
+	MaxHeaderBytes      int
+	MaxConnsPerPeer     int
 	IdleTimeout         time.Duration
 	TrustedProxies      listFlag
 	CORSOrigins         listFlag
@@ -46,11 +56,15 @@ type securityConfig struct {
 func defaultSecurity() securityConfig {
 	return securityConfig{
 		TrackingTTL:         auth.DefaultTrackingTTL,
+		JWTMaxLifetime:      auth.DefaultExternalMaxLifetime,
 		MaxStreams:          server.DefaultMaxStreams,
 		MaxStreamsPerClient: server.DefaultMaxStreamsPerClient,
 		WriteRate:           server.DefaultWriteRate,
 		WriteBurst:          server.DefaultWriteBurst,
 		ReadHeaderTimeout:   server.DefaultReadHeaderTimeout,
+		ReadTimeout:         server.DefaultReadTimeout,
+		MaxHeaderBytes:      server.DefaultMaxHeaderBytes,
+		MaxConnsPerPeer:     server.DefaultMaxConnsPerPeer,
 		IdleTimeout:         server.DefaultIdleTimeout,
 	}
 }
@@ -77,13 +91,21 @@ func (l *listFlag) Set(v string) error {
 func (c *securityConfig) securityFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo, which ignores it")
 	fs.Var(&c.JWTPublicKeys, "jwt-public-key", "PEM `file` of public keys that verify RS256/ES256 actor tokens (repeatable or comma-separated)")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "`audience` every RS256/ES256 token must name in aud (required with --jwt-public-key)")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "`issuer` every RS256/ES256 token must name in iss (optional)")
+	fs.DurationVar(&c.JWTMaxLifetime, "jwt-max-lifetime", c.JWTMaxLifetime, "longest lifetime (exp minus iat) accepted of an RS256/ES256 token")
 	fs.BoolVar(&c.PublicTracking, "public-tracking", c.PublicTracking, "anyone may watch any order without a token (demos; --demo implies it)")
 	fs.DurationVar(&c.TrackingTTL, "tracking-ttl", c.TrackingTTL, "lifetime of the tracking token returned with a created order")
 	fs.IntVar(&c.MaxStreams, "max-streams", c.MaxStreams, "most open streams on this node, 503 above (0: no limit)")
 	fs.IntVar(&c.MaxStreamsPerClient, "max-streams-per-client", c.MaxStreamsPerClient, "most open streams per client address, 429 above (0: no limit)")
 	fs.Float64Var(&c.WriteRate, "write-rate", c.WriteRate, "write requests per second allowed per client address, 429 above (0: no limit)")
 	fs.IntVar(&c.WriteBurst, "write-burst", c.WriteBurst, "write requests a client address may send at once before --write-rate applies")
+	fs.Float64Var(&c.AnonWriteRate, "anon-write-rate", c.AnonWriteRate, "write requests per second per client address that fail authentication (401), a budget apart from --write-rate (0: a quarter of --write-rate)")
+	fs.IntVar(&c.AnonWriteBurst, "anon-write-burst", c.AnonWriteBurst, "unauthenticated write requests a client address may send at once (0: a quarter of --write-burst)")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "longest time to read a request's headers")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "longest time to read a whole request, body included (streams clear it once open)")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block accepted, in `bytes` (431 above)")
+	fs.IntVar(&c.MaxConnsPerPeer, "max-conns-per-peer", c.MaxConnsPerPeer, "most open connections per peer address, refused at accept above; counts the TCP peer, and peers in --trusted-proxies are not capped (0: no limit)")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Var(&c.TrustedProxies, "trusted-proxies", "`CIDR`s of proxies whose X-Forwarded-For names the client (comma-separated)")
 	fs.Var(&c.CORSOrigins, "cors-origins", "`origins` (https://app.example) whose pages may call the API with credentials (comma-separated)")
@@ -97,12 +119,20 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 		return fmt.Errorf("--tracking-ttl must be positive, got %s", c.TrackingTTL)
 	case c.MaxStreams < 0 || c.MaxStreamsPerClient < 0:
 		return errors.New("--max-streams and --max-streams-per-client must not be negative")
-	case c.WriteRate < 0 || c.WriteBurst < 0:
-		return errors.New("--write-rate and --write-burst must not be negative")
+	case c.WriteRate < 0 || c.WriteBurst < 0 || c.AnonWriteRate < 0 || c.AnonWriteBurst < 0:
+		return errors.New("--write-rate, --write-burst, --anon-write-rate and --anon-write-burst must not be negative")
 	case c.WriteRate > 0 && c.WriteBurst < 1:
 		return errors.New("--write-burst must be at least 1 when --write-rate is set")
-	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0:
-		return errors.New("--read-header-timeout and --idle-timeout must be positive")
+	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.ReadTimeout <= 0:
+		return errors.New("--read-header-timeout, --read-timeout and --idle-timeout must be positive")
+	case c.MaxHeaderBytes < 1024:
+		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.MaxHeaderBytes)
+	case len(c.JWTPublicKeys) > 0 && c.JWTAudience == "":
+		return errors.New("--jwt-public-key needs --jwt-audience: without it a token your identity provider minted for another service would act here")
+	case c.JWTMaxLifetime <= 0:
+		return fmt.Errorf("--jwt-max-lifetime must be positive, got %s", c.JWTMaxLifetime)
+	case c.MaxConnsPerPeer < 0:
+		return errors.New("--max-conns-per-peer must not be negative")
 	}
 	c.proxies = nil
 	for _, p := range c.TrustedProxies {
@@ -152,6 +182,7 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 	if err != nil {
 		return fmt.Errorf("--jwt-public-key: %w", err)
 	}
+	a.ExternalAudience, a.ExternalIssuer, a.ExternalMaxLifetime = c.JWTAudience, c.JWTIssuer, c.JWTMaxLifetime
 	c.authority = a
 	return nil
 }
@@ -166,15 +197,20 @@ func (c *securityConfig) configure(srv *server.Server, demo bool) {
 		ConsoleToken:   demo,
 	}
 	srv.Limits = server.Limits{
+		MaxConnsPerPeer:     c.MaxConnsPerPeer,
 		MaxStreams:          c.MaxStreams,
 		MaxStreamsPerClient: c.MaxStreamsPerClient,
 		WriteRate:           c.WriteRate,
 		WriteBurst:          c.WriteBurst,
+		AnonWriteRate:       c.AnonWriteRate,
+		AnonWriteBurst:      c.AnonWriteBurst,
 		TrustedProxies:      c.proxies,
 		CORSOrigins:         c.CORSOrigins,
 	}
 	srv.ReadHeaderTimeout = c.ReadHeaderTimeout
 	srv.IdleTimeout = c.IdleTimeout
+	srv.ReadTimeout = c.ReadTimeout
+	srv.MaxHeaderBytes = c.MaxHeaderBytes
 }
 
 const tokenUsage = `Usage: ordercast token --role ROLE [--sub ID] [--ttl D] [--secret S]

@@ -54,7 +54,11 @@ func TestBadSecurityFlags(t *testing.T) {
 		{[]string{"--trusted-proxies", "10.0.0.0/33"}, "--trusted-proxies"},
 		{[]string{"--cors-origins", "https://app.example/path"}, "--cors-origins"},
 		{[]string{"--cors-origins", "*"}, "--cors-origins"},
-		{[]string{"--jwt-public-key", "/nonexistent.pem"}, "--jwt-public-key"},
+		{[]string{"--jwt-public-key", "/nonexistent.pem", "--jwt-audience", "ordercast"}, "--jwt-public-key"},
+		{[]string{"--jwt-public-key", "/nonexistent.pem"}, "--jwt-audience"},
+		{[]string{"--jwt-max-lifetime", "0s"}, "--jwt-max-lifetime"},
+		{[]string{"--read-timeout", "0s"}, "--read-timeout"},
+		{[]string{"--max-conns-per-peer", "-1"}, "--max-conns-per-peer"},
 		{[]string{"--write-rate", "-1"}, "--write-rate"},
 		{[]string{"--max-streams", "-1"}, "--max-streams"},
 		{[]string{"--tracking-ttl", "0s"}, "--tracking-ttl"},
@@ -181,5 +185,19 @@ func TestServeAuthEndToEnd(t *testing.T) {
 	}
 	if _, body := call("GET", demo+"/console", "", ""); !strings.Contains(body, `name="ordercast-token"`) {
 		t.Error("demo: the console page carries no token")
+	}
+}
+
+// TestRedactURL: a database password is hidden in logs wherever the URL carries it: user:pass,
+// or libpq's password query parameter.
+func TestRedactURL(t *testing.T) {
+	for _, u := range []string{
+		"postgres://app:hunter2@db:5432/ordercast?sslmode=disable",
+		"postgres://app@db:5432/ordercast?password=hunter2&sslmode=disable",
+		"postgresql://db/ordercast?sslpassword=hunter2",
+	} {
+		if got := redactURL(u); strings.Contains(got, "hunter2") || !strings.Contains(got, "db") {
+			t.Errorf("redactURL(%s) = %s", u, got)
+		}
 	}
 }

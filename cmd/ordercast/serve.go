@@ -22,6 +22,8 @@ import (
 type Main struct {
 	Addr               string
 	DB                 string
+	DBWait             time.Duration
+	IdempotencyTTL     time.Duration
 	Heartbeat          time.Duration
 	Retry              time.Duration
 	StreamWriteTimeout time.Duration
@@ -60,6 +62,8 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	m := &Main{
 		Addr:               ":8080",
 		DB:                 "ordercast.db",
+		DBWait:             DefaultDBWait,
+		IdempotencyTTL:     server.DefaultIdempotencyTTL,
 		Heartbeat:          server.DefaultHeartbeat,
 		Retry:              server.DefaultRetry,
 		StreamWriteTimeout: server.DefaultStreamWriteTimeout,
@@ -106,6 +110,8 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
+	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
+	fs.DurationVar(&m.IdempotencyTTL, "idempotency-ttl", m.IdempotencyTTL, "how long the answer to a write with an Idempotency-Key is kept for its retries")
 	fs.DurationVar(&m.Heartbeat, "heartbeat", m.Heartbeat, "interval of keep-alive comments on idle streams")
 	fs.DurationVar(&m.Retry, "retry", m.Retry, "reconnection delay advised to SSE clients")
 	fs.DurationVar(&m.StreamWriteTimeout, "stream-write-timeout", m.StreamWriteTimeout, "deadline of each write to a stream; slower clients are dropped")
@@ -131,7 +137,7 @@ func (m *Main) validate() error {
 		flag string
 		d    time.Duration
 	}{
-		{"heartbeat", m.Heartbeat}, {"retry", m.Retry},
+		{"heartbeat", m.Heartbeat}, {"retry", m.Retry}, {"idempotency-ttl", m.IdempotencyTTL},
 		{"stream-write-timeout", m.StreamWriteTimeout}, {"shutdown-timeout", m.ShutdownTimeout},
 	}
 	for _, p := range positive {
@@ -143,7 +149,7 @@ func (m *Main) validate() error {
 		flag string
 		d    time.Duration
 	}{
-		{"drain", m.DrainWindow}, {"shutdown-delay", m.ShutdownDelay}, {"stream-lifetime", m.StreamLifetime},
+		{"drain", m.DrainWindow}, {"db-wait", m.DBWait}, {"shutdown-delay", m.ShutdownDelay}, {"stream-lifetime", m.StreamLifetime},
 	}
 	for _, p := range nonNegative {
 		if p.d < 0 {
@@ -212,6 +218,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Addr = m.Addr
 	srv.Logger = m.Logger
 	srv.Heartbeat = m.Heartbeat
+	srv.IdempotencyTTL = m.IdempotencyTTL
 	srv.Retry = m.Retry
 	srv.StreamWriteTimeout = m.StreamWriteTimeout
 	srv.MaxBodyBytes = m.MaxBodyBytes

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -31,6 +30,8 @@ const (
 	DefaultPollInterval     = time.Second
 	DefaultTimeout          = 10 * time.Minute
 	DefaultWatchersPerGroup = 9000 // per client process, under its 20,000 open files
+	DefaultP99Bound         = 10 * time.Millisecond
+	DefaultStepDuration     = time.Second
 )
 
 // statusCycle is the path the bench moves each order along. It stops short of delivered, so
@@ -65,6 +66,16 @@ type Config struct {
 	// HoldStreams is the --hold-streams of the servers the bench starts: idle streams held by the
 	// epoll poller, or a goroutine each. The report says which ran.
 	HoldStreams bool
+	// Writers bounds the status changes in flight; 0 picks one per 20 changes/s of Rate (32 to
+	// 512), which keeps the writer from being the bottleneck.
+	Writers int
+
+	// FindMax raises the rate from Rate, in steps of StepDuration on the same watchers, until the
+	// p99 latency from the start of the write passes P99Bound or the rate is not reached, and
+	// reports the highest rate that held.
+	FindMax      bool
+	P99Bound     time.Duration
+	StepDuration time.Duration
 
 	// Progress receives live progress; TTY makes it one \r-updated line.
 	Progress io.Writer
@@ -84,6 +95,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{
 		Started: time.Now().UTC(), Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Rate: cfg.Rate,
 		Duration: cfg.Duration.String(), Nodes: cfg.Nodes, FileLimit: limit, Machine: machine(),
+	}
+	if cfg.FindMax {
+		rep.FindMax = true
+		rep.P99BoundMs = float64(cfg.P99Bound) / float64(time.Millisecond)
+		rep.Duration = cfg.StepDuration.String()
 	}
 	for _, tr := range cfg.Transports {
 		res, err := runOne(ctx, cfg, tr)
@@ -108,6 +124,12 @@ func (cfg *Config) check() error {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = DefaultPollInterval
 	}
+	if cfg.P99Bound == 0 {
+		cfg.P99Bound = DefaultP99Bound
+	}
+	if cfg.StepDuration == 0 {
+		cfg.StepDuration = DefaultStepDuration
+	}
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
@@ -123,6 +145,10 @@ func (cfg *Config) check() error {
 		return errors.New("--rate and --duration must be positive")
 	case cfg.PollInterval < 0:
 		return errors.New("--poll-interval must be positive")
+	case cfg.Writers < 0:
+		return errors.New("--writers must not be negative")
+	case cfg.FindMax && (cfg.P99Bound < 0 || cfg.StepDuration < 0):
+		return errors.New("--p99-bound and --step must be positive")
 	case len(cfg.Transports) == 0:
 		return errors.New("no transport")
 	case cfg.URL == "" && cfg.Exe == "":
@@ -190,7 +216,8 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	res.Orders = orders
 	prefix := fmt.Sprintf("b%x-%s-", time.Now().UnixNano(), tr)
 	r.phase.Store("creating orders")
-	if err := createOrders(ctx, api, r.target.urls, r.target.token, prefix, orders); err != nil {
+	base, err := createOrders(ctx, api, r.target.urls, r.target.token, prefix, orders)
+	if err != nil {
 		return res, err
 	}
 
@@ -218,52 +245,37 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 		res.BytesPerStream = float64(res.RSSAfter-res.RSSBefore) / float64(c.Opened)
 	}
 
-	// The load: mark, then drive the changes, then wait for the watchers to have them.
-	before := r.counts(false)
-	cpuBefore, err := r.target.cpu(ctx)
-	if err != nil {
-		return res, err
-	}
+	// The load: mark once, then one paced load (or find-max's several) on the same watchers.
 	for _, g := range r.groups {
 		if err := g.Mark(); err != nil {
 			return res, err
 		}
 	}
-	markAt := time.Now()
-	r.phase.Store("driving changes")
-	d := newDriver(api, r.target.urls, r.target.token, prefix, orders, cfg.Rate, cfg.Duration)
-	d.run(ctx)
-	res.Committed, res.CommitErrors, res.Capped = d.committed.Load(), d.errors.Load(), d.capped
-	res.AchievedRate = float64(res.Committed) / d.elapsed.Seconds()
-	res.Expected = d.expected(cfg.Watchers, cfg.PerOrder)
-	r.phase.Store("settling")
-	settle := 10*time.Second + 2*cfg.PollInterval
-	deadline := time.Now().Add(settle)
-	// Polling with a deadline: the counts come from every group, some in other processes. With
-	// no watcher open nothing can arrive, so there is nothing to wait for.
-	for c.Opened > 0 && r.counts(false).Delivered-before.Delivered < res.Expected && time.Now().Before(deadline) && ctx.Err() == nil {
-		sleep(ctx, 50*time.Millisecond)
+	writers := cfg.Writers
+	if writers == 0 {
+		writers = defaultWriters(cfg.Rate)
+		if cfg.FindMax {
+			writers = maxWriters // the search may go far above the rate it starts from
+		}
 	}
-	window := time.Since(markAt).Seconds()
-	cpuAfter, err := r.target.cpu(ctx)
-	if err != nil {
-		return res, err
+	d := newDriver(r.target.urls, r.target.token, prefix, base, writers)
+	defer d.close()
+	res.Writers = d.writers
+	if cfg.FindMax {
+		if err := r.findMax(ctx, d, &res); err != nil {
+			return res, err
+		}
+	} else {
+		s, err := r.step(ctx, d, cfg.Rate, cfg.Duration)
+		if err != nil {
+			return res, err
+		}
+		res.add(s)
+		res.setLoad(s)
 	}
-	final := r.counts(true).Sub(before)
-	res.Delivered, res.Duplicates, res.OutOfOrder, res.Gaps, res.Coalesced = final.Delivered, final.Duplicates, final.OutOfOrder, final.Gaps, final.Coalesced
-	res.Reconnects = final.Reconnects
-	res.WindowSeconds = window
-	res.Requests = final.Requests
-	res.RequestsPerSecond = float64(final.Requests) / window
-	res.BytesRead = final.BytesRead
-	res.CPUSeconds = cpuAfter - cpuBefore
-	if final.Delivered > 0 {
-		res.BytesPerDelivered = float64(final.BytesRead) / float64(final.Delivered)
-		res.CPUPerDeliveredMicros = res.CPUSeconds / float64(final.Delivered) * 1e6
+	if err := d.firstError(); err != nil {
+		res.CommitError = err.Error()
 	}
-	lat := final.LatencyMicros
-	slices.Sort(lat)
-	res.setLatency(lat)
 	r.memMu.Lock()
 	res.Memory = r.mem
 	r.memMu.Unlock()
@@ -394,8 +406,10 @@ func (r *run) progress(ctx context.Context) func() {
 	return func() { close(stop); <-done }
 }
 
-// createOrders creates orders prefix0… through the API, spread over the nodes.
-func createOrders(ctx context.Context, hc *http.Client, urls []string, token, prefix string, n int) error {
+// createOrders creates orders prefix0… through the API, spread over the nodes, and returns the
+// version each was created at.
+func createOrders(ctx context.Context, hc *http.Client, urls []string, token, prefix string, n int) ([]int64, error) {
+	versions := make([]int64, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errc := make(chan error, 1)
@@ -410,8 +424,9 @@ func createOrders(ctx context.Context, hc *http.Client, urls []string, token, pr
 					return
 				}
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				_, err := c.CreateOrder(cctx, client.CreateOrderRequest{ID: OrderID(prefix, i)})
+				o, err := c.CreateOrder(cctx, client.CreateOrderRequest{ID: OrderID(prefix, i)})
 				cancel()
+				versions[i] = o.Order.Version
 				if err != nil {
 					select {
 					case errc <- fmt.Errorf("create order: %w", err):
@@ -425,87 +440,10 @@ func createOrders(ctx context.Context, hc *http.Client, urls []string, token, pr
 	wg.Wait()
 	select {
 	case err := <-errc:
-		return err
+		return nil, err
 	default:
-		return ctx.Err()
+		return versions, ctx.Err()
 	}
-}
-
-// driver commits status changes at a steady rate, round-robin over the orders, each order moving
-// one step along statusCycle per round.
-type driver struct {
-	api      *http.Client
-	token    string
-	urls     []string
-	prefix   string
-	orders   int
-	rate     float64
-	total    int
-	capped   bool
-	perOrder []atomic.Int32 // changes committed per order
-
-	committed, errors atomic.Int64
-	elapsed           time.Duration
-}
-
-func newDriver(api *http.Client, urls []string, token, prefix string, orders int, rate float64, dur time.Duration) *driver {
-	total := int(math.Round(rate * dur.Seconds()))
-	d := &driver{api: api, urls: urls, token: token, prefix: prefix, orders: orders, rate: rate, total: total, perOrder: make([]atomic.Int32, orders)}
-	if most := orders * len(statusCycle); total > most {
-		d.total, d.capped = most, true
-	}
-	return d
-}
-
-// run sends the changes on schedule from a bounded pool of senders; a slow server makes the
-// achieved rate lower, never the schedule longer than twice the duration.
-func (d *driver) run(ctx context.Context) {
-	start := time.Now()
-	jobs := make(chan int, 256)
-	var wg sync.WaitGroup
-	for w := range min(32, d.orders) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := &client.Client{BaseURL: d.urls[w%len(d.urls)], HTTPClient: d.api, Token: d.token}
-			for k := range jobs {
-				i, step := k%d.orders, k/d.orders
-				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				_, err := c.SetStatus(cctx, OrderID(d.prefix, i), client.SetStatusRequest{Status: statusCycle[step]})
-				cancel()
-				if err != nil {
-					d.errors.Add(1)
-					continue
-				}
-				d.perOrder[i].Add(1)
-				d.committed.Add(1)
-			}
-		}()
-	}
-	hardStop := start.Add(2*time.Duration(float64(d.total)/d.rate*float64(time.Second)) + 5*time.Second)
-	for k := 0; k < d.total && ctx.Err() == nil && time.Now().Before(hardStop); k++ {
-		due := start.Add(time.Duration(float64(k) / d.rate * float64(time.Second)))
-		if wait := time.Until(due); wait > 0 {
-			sleep(ctx, wait)
-		}
-		jobs <- k
-	}
-	close(jobs)
-	wg.Wait()
-	d.elapsed = time.Since(start)
-}
-
-// expected is the deliveries the committed changes owe: each change once to each watcher of its
-// order (watcher g watches order g/perOrder).
-func (d *driver) expected(watchers, perOrder int) int64 {
-	var n int64
-	for i := range d.perOrder {
-		w := min(perOrder, watchers-i*perOrder)
-		if w > 0 {
-			n += int64(d.perOrder[i].Load()) * int64(w)
-		}
-	}
-	return n
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

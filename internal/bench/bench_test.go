@@ -77,6 +77,7 @@ func TestBenchDeliversEveryChangeOverEveryTransport(t *testing.T) {
 		if len(r.LatencyCDF) != 101 || r.LatencyMaxMs < r.LatencyP50Ms {
 			t.Errorf("%s: latency summary %v / %v", r.Transport, r.LatencyP50Ms, r.LatencyMaxMs)
 		}
+		checkLoadFigures(t, r)
 		if r.BytesRead == 0 || r.RSSBefore == 0 || len(r.Memory) == 0 {
 			t.Errorf("%s: bytes read %d, rss %d, memory samples %d", r.Transport, r.BytesRead, r.RSSBefore, len(r.Memory))
 		}
@@ -108,13 +109,103 @@ func TestBenchDeliversEveryChangeOverEveryTransport(t *testing.T) {
 		t.Error("HTML report has a script; it must stand alone")
 	}
 
+	for _, want := range []string{"offered/s", "achieved/s", "start→recv ms", "commit→recv ms", "from write", "from commit"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
+	}
+
 	var table bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, tr := range bench.Transports {
-		if !strings.Contains(table.String(), tr) {
-			t.Errorf("table lacks %s:\n%s", tr, table.String())
+	for _, want := range append([]string{"offered/s", "achieved/s", "behind s", "start→recv ms p50/p90/p99/max", "commit→recv ms p50/p90/p99/max"}, bench.Transports...) {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %s:\n%s", want, table.String())
+		}
+	}
+	if back.Runs[2].StartLatencyP99Ms != rep.Runs[2].StartLatencyP99Ms || back.Runs[2].OfferedRate != 100 {
+		t.Errorf("JSON lost the load figures: %+v", back.Runs[2])
+	}
+}
+
+// checkLoadFigures checks what a run says about its writes: the offered rate, an achieved rate
+// that does not exceed it, and latencies from the write's start that are never shorter than the
+// commit-to-receive part of the same events (every delivered event matched with its write).
+// Speed is not asserted.
+func checkLoadFigures(t *testing.T, r bench.Result) {
+	t.Helper()
+	if r.Writers < 1 || r.AchievedRate <= 0 || r.AchievedRate > r.OfferedRate*1.001 || r.BehindSeconds < 0 {
+		t.Errorf("%s: %d writers, offered %v/s, achieved %v/s, %v s behind", r.Transport, r.Writers, r.OfferedRate, r.AchievedRate, r.BehindSeconds)
+	}
+	if r.Uncorrelated != 0 || r.Inconsistent != 0 {
+		t.Errorf("%s: %d delivered changes matched no write, %d committed before their write started", r.Transport, r.Uncorrelated, r.Inconsistent)
+	}
+	if len(r.StartLatencyCDF) != 101 || len(r.LatencyCDF) != 101 {
+		t.Fatalf("%s: CDFs of %d and %d points, want 101", r.Transport, len(r.StartLatencyCDF), len(r.LatencyCDF))
+	}
+	// Each event's latency from its write's start is at least its commit-to-receive part, so the
+	// distributions keep that order at every percentile.
+	for p := range r.LatencyCDF {
+		if r.StartLatencyCDF[p] < r.LatencyCDF[p] {
+			t.Errorf("%s: p%d from write start %v ms < from commit %v ms", r.Transport, p, r.StartLatencyCDF[p], r.LatencyCDF[p])
+		}
+	}
+}
+
+// TestFindMaxStopsWhenNoRateHolds: with a p99 bound no write can meet, the search tries its start
+// rate, halves it twice, and stops, saying so; each step is measured on the same watchers.
+func TestFindMaxStopsWhenNoRateHolds(t *testing.T) {
+	base := newServer(t)
+	rep, err := bench.Run(context.Background(), bench.Config{
+		URL: base, Watchers: 40, Rate: 40, Duration: time.Second, Transports: []string{bench.TransportSSE},
+		Timeout: 2 * time.Minute, FindMax: true, P99Bound: time.Nanosecond, StepDuration: 250 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Runs[0]
+	if f := r.Failures(); len(f) > 0 {
+		t.Fatalf("failures: %v", f)
+	}
+	fm := r.FindMax
+	if fm == nil || len(fm.Steps) != 3 || fm.Best != -1 || fm.MaxRate != 0 || !strings.Contains(fm.Stopped, "no rate held") {
+		t.Fatalf("find-max %+v, want 3 steps none held", fm)
+	}
+	var committed int64
+	for i, s := range fm.Steps {
+		// Not held: for its p99, or, on a machine too busy to keep a schedule, for its rate.
+		if want := []float64{40, 20, 10}[i]; s.Offered != want || s.Held || s.Why == "" {
+			t.Errorf("step %d: offered %v held %v (%s); want %v, not held", i+1, s.Offered, s.Held, s.Why, want)
+		}
+		if s.P99Ms <= 0 {
+			t.Errorf("step %d: p99 %v ms, above a 1 ns bound it must be", i+1, s.P99Ms)
+		}
+		if s.Committed == 0 || s.Delivered != s.Expected || s.Samples != s.Delivered || s.P99Ms < s.CommitP99Ms {
+			t.Errorf("step %d: %+v", i+1, s)
+		}
+		committed += s.Committed
+	}
+	if r.Committed != committed || r.Opened != 40 {
+		t.Errorf("run committed %d, steps %d; opened %d", r.Committed, committed, r.Opened)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"find-max", "no: ", "no rate held down to 10/s"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var html bytes.Buffer
+	if err := rep.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	checkWellFormed(t, html.Bytes())
+	for _, want := range []string{"Find-max steps", "no rate held down to 10/s"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("HTML report lacks %q", want)
 		}
 	}
 }
@@ -214,7 +305,7 @@ func TestWorkerProtocol(t *testing.T) {
 		var c bench.Counts
 		b, _ := json.Marshal(m["counts"])
 		json.Unmarshal(b, &c)
-		if c.Delivered != 1 || len(c.LatencyMicros) != 1 || c.Opened != 5 {
+		if c.Delivered != 1 || len(c.Samples) != 1 || c.Opened != 5 {
 			t.Fatalf("result %+v, want 5 opened, 1 delivered with its latency", c)
 		}
 		break

@@ -1,7 +1,8 @@
 package bench
 
 import (
-	"slices"
+	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,9 +30,35 @@ type Counts struct {
 	Reconnects int64 `json:"reconnects"`
 	// BytesRead is every byte the watchers' connections read, headers included.
 	BytesRead int64 `json:"bytes_read"`
-	// LatencyMicros holds commit-to-receive latencies of delivered changes, in microseconds; only
-	// final results carry them.
-	LatencyMicros []int64 `json:"latency_us,omitempty"`
+	// Samples holds one entry per delivered change: which event it was, when it was committed and
+	// when it was read. Only Counts(true) carries them, and hands each over once.
+	Samples []Sample `json:"samples,omitempty"`
+}
+
+// Sample is one delivered change as a watcher read it. The parent joins it with the moment the
+// bench started the write that made it (keyed by order and seq), so the latency from the start of
+// the write is measured across processes: all clocks are the same host's wall clock.
+type Sample struct {
+	Order    int   // index of the order (OrderID(prefix, Order))
+	Seq      int64 // the event's seq (the order's version, for polling)
+	At       int64 // the event's commit time, Unix nanoseconds (the server's "at")
+	Received int64 // when the watcher read it, Unix nanoseconds
+}
+
+// MarshalJSON writes a sample as a 4-element array: a result carries every sample of a run, so
+// field names would be most of the bytes.
+func (s Sample) MarshalJSON() ([]byte, error) {
+	return json.Marshal([4]int64{int64(s.Order), s.Seq, s.At, s.Received})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *Sample) UnmarshalJSON(b []byte) error {
+	var a [4]int64
+	if err := json.Unmarshal(b, &a); err != nil {
+		return fmt.Errorf("sample: %w", err)
+	}
+	*s = Sample{Order: int(a[0]), Seq: a[1], At: a[2], Received: a[3]}
+	return nil
 }
 
 // Add adds o into c.
@@ -46,17 +73,17 @@ func (c *Counts) Add(o Counts) {
 	c.Requests += o.Requests
 	c.Reconnects += o.Reconnects
 	c.BytesRead += o.BytesRead
-	c.LatencyMicros = append(c.LatencyMicros, o.LatencyMicros...)
+	c.Samples = append(c.Samples, o.Samples...)
 }
 
-// Sub returns c minus o for the counters (latencies are not subtracted): the change over a window.
+// Sub returns c minus o for the counters (samples are kept, not subtracted): the change over a window.
 func (c Counts) Sub(o Counts) Counts {
 	return Counts{
 		Opened: c.Opened - o.Opened, Failed: c.Failed - o.Failed, Delivered: c.Delivered - o.Delivered,
 		Duplicates: c.Duplicates - o.Duplicates, OutOfOrder: c.OutOfOrder - o.OutOfOrder,
 		Gaps: c.Gaps - o.Gaps, Coalesced: c.Coalesced - o.Coalesced, Requests: c.Requests - o.Requests,
 		Reconnects: c.Reconnects - o.Reconnects, BytesRead: c.BytesRead - o.BytesRead,
-		LatencyMicros: c.LatencyMicros,
+		Samples: c.Samples,
 	}
 }
 
@@ -68,13 +95,15 @@ type Recorder struct {
 	delivered, duplicates, outOfOrder, gaps, coalesced atomic.Int64
 	marked                                             atomic.Bool
 
-	mu        sync.Mutex
-	latencies []int64
+	mu      sync.Mutex
+	samples []Sample
 }
 
 // Watcher is one watcher's place in its order's history.
 type Watcher struct {
-	last int64
+	// Order is the index of the order it watches, which its samples carry.
+	Order int
+	last  int64
 }
 
 // Last returns the seq (or version) of the last event the watcher took.
@@ -121,24 +150,24 @@ func (r *Recorder) Observe(w *Watcher, seq int64, at, now time.Time, every bool)
 		return true // the state the watcher opened with, not a change of the load
 	}
 	r.delivered.Add(1)
-	us := now.Sub(at).Microseconds()
 	r.mu.Lock()
-	r.latencies = append(r.latencies, us)
+	r.samples = append(r.samples, Sample{Order: w.Order, Seq: seq, At: at.UnixNano(), Received: now.UnixNano()})
 	r.mu.Unlock()
 	return true
 }
 
-// Counts returns the counters so far; with latencies, a copy of the latencies too.
-func (r *Recorder) Counts(latencies bool) Counts {
+// Counts returns the counters so far; with samples, also the samples recorded since the last call
+// that took them (each sample is handed over once, so the steps of a run can take theirs).
+func (r *Recorder) Counts(samples bool) Counts {
 	c := Counts{
 		Opened: r.opened.Load(), Failed: r.failed.Load(), Delivered: r.delivered.Load(),
 		Duplicates: r.duplicates.Load(), OutOfOrder: r.outOfOrder.Load(), Gaps: r.gaps.Load(),
 		Coalesced: r.coalesced.Load(), Requests: r.requests.Load(), Reconnects: r.reconnects.Load(),
 		BytesRead: r.bytesRead.Load(),
 	}
-	if latencies {
+	if samples {
 		r.mu.Lock()
-		c.LatencyMicros = slices.Clone(r.latencies)
+		c.Samples, r.samples = r.samples, nil
 		r.mu.Unlock()
 	}
 	return c

@@ -9,7 +9,7 @@ import (
 
 func TestRecorderCountsLiveEventsAndLatency(t *testing.T) {
 	var r bench.Recorder
-	w := &bench.Watcher{}
+	w := &bench.Watcher{Order: 7}
 	t0 := time.Unix(1000, 0)
 	r.Observe(w, 1, t0, t0.Add(time.Second), true) // the state it opened with: not counted
 	r.Mark()
@@ -20,17 +20,22 @@ func TestRecorderCountsLiveEventsAndLatency(t *testing.T) {
 	if c.Delivered != 4 || c.Duplicates+c.OutOfOrder+c.Gaps+c.Coalesced != 0 {
 		t.Fatalf("counts %+v, want 4 delivered and no errors", c)
 	}
-	want := []int64{2000, 3000, 4000, 5000}
-	if len(c.LatencyMicros) != len(want) {
-		t.Fatalf("latencies %v, want %v", c.LatencyMicros, want)
+	if len(c.Samples) != 4 {
+		t.Fatalf("samples %v, want 4", c.Samples)
 	}
-	for i := range want {
-		if c.LatencyMicros[i] != want[i] {
-			t.Fatalf("latencies %v, want %v", c.LatencyMicros, want)
+	for i, s := range c.Samples {
+		seq := int64(i + 2)
+		want := bench.Sample{Order: 7, Seq: seq, At: t0.UnixNano(), Received: t0.Add(time.Duration(seq) * time.Millisecond).UnixNano()}
+		if s != want {
+			t.Fatalf("sample %d = %+v, want %+v", i, s, want)
 		}
 	}
 	if w.Last() != 5 {
 		t.Fatalf("last = %d, want 5", w.Last())
+	}
+	// Samples are handed over once, so the steps of a find-max run each take their own.
+	if again := r.Counts(true); len(again.Samples) != 0 || again.Delivered != 4 {
+		t.Fatalf("second take: %d samples, %d delivered; want 0 and 4", len(again.Samples), again.Delivered)
 	}
 }
 

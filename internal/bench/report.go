@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,9 +22,14 @@ type Report struct {
 	Watchers  int       `json:"watchers"`
 	PerOrder  int       `json:"per_order"`
 	Nodes     int       `json:"nodes"`
-	Rate      float64   `json:"rate"`
-	Duration  string    `json:"duration"`
-	Runs      []Result  `json:"runs"`
+	// Rate is the offered rate (with FindMax, the one the search started from).
+	Rate     float64 `json:"rate"`
+	Duration string  `json:"duration"` // with FindMax, of each step
+	// FindMax says the runs searched for the highest rate whose p99 from write start stayed
+	// within P99BoundMs.
+	FindMax    bool     `json:"find_max,omitempty"`
+	P99BoundMs float64  `json:"p99_bound_ms,omitempty"`
+	Runs       []Result `json:"runs"`
 }
 
 // Result is what one transport's run measured.
@@ -48,24 +54,51 @@ type Result struct {
 	BytesPerStream float64     `json:"bytes_per_stream"`
 	Memory         []MemSample `json:"memory"`
 
-	Committed    int64   `json:"committed"`
-	CommitErrors int64   `json:"commit_errors"`
-	Capped       bool    `json:"capped"`
-	AchievedRate float64 `json:"achieved_rate"`
-	Expected     int64   `json:"expected"`
-	Delivered    int64   `json:"delivered"`
-	Duplicates   int64   `json:"duplicates"`
-	OutOfOrder   int64   `json:"out_of_order"`
-	Gaps         int64   `json:"gaps"`
-	Coalesced    int64   `json:"coalesced"`
-	Reconnects   int64   `json:"reconnects"`
+	// Writers is the bound on status changes in flight.
+	Writers int `json:"writers"`
+	// Committed counts the status changes that committed; CommitErrors those that failed or were
+	// skipped after an earlier change of their order failed; Unsent those the writer had not sent
+	// when its schedule's hard stop (twice its length plus 5 s) came.
+	Committed    int64  `json:"committed"`
+	CommitErrors int64  `json:"commit_errors"`
+	Unsent       int64  `json:"unsent"`
+	CommitError  string `json:"commit_error,omitempty"` // the first failure
+	Capped       bool   `json:"capped"`
+	// OfferedRate is the schedule's changes/s; AchievedRate the changes committed per second of
+	// the time the writer took to send them (the offered rate when it kept to the schedule);
+	// BehindSeconds how late its last change started against the schedule. RateNotReached is
+	// set when the achieved rate is more than 2 % below the offered one: the latencies are then
+	// those of the achieved rate.
+	OfferedRate    float64 `json:"offered_rate"`
+	AchievedRate   float64 `json:"achieved_rate"`
+	BehindSeconds  float64 `json:"behind_schedule_seconds"`
+	RateNotReached bool    `json:"rate_not_reached"`
+	Expected       int64   `json:"expected"`
+	Delivered      int64   `json:"delivered"`
+	Duplicates     int64   `json:"duplicates"`
+	OutOfOrder     int64   `json:"out_of_order"`
+	Gaps           int64   `json:"gaps"`
+	Coalesced      int64   `json:"coalesced"`
+	Reconnects     int64   `json:"reconnects"`
 
-	LatencyP50Ms float64 `json:"latency_p50_ms"`
-	LatencyP90Ms float64 `json:"latency_p90_ms"`
-	LatencyP99Ms float64 `json:"latency_p99_ms"`
-	LatencyMaxMs float64 `json:"latency_max_ms"`
-	// LatencyCDF is the latency (ms) at each whole percentile 0..100, for charts.
-	LatencyCDF []float64 `json:"latency_cdf_ms"`
+	// StartLatency* run from the start of the write request to the watcher reading the event:
+	// what a customer waits for after the restaurant presses the button.
+	StartLatencyP50Ms float64 `json:"start_to_receive_p50_ms"`
+	StartLatencyP90Ms float64 `json:"start_to_receive_p90_ms"`
+	StartLatencyP99Ms float64 `json:"start_to_receive_p99_ms"`
+	StartLatencyMaxMs float64 `json:"start_to_receive_max_ms"`
+	// StartLatencyCDF is that latency (ms) at each whole percentile 0..100, for charts.
+	StartLatencyCDF []float64 `json:"start_to_receive_cdf_ms"`
+	// Latency* run from the event's commit time (its "at") to the same read: the delivery part.
+	LatencyP50Ms float64   `json:"commit_to_receive_p50_ms"`
+	LatencyP90Ms float64   `json:"commit_to_receive_p90_ms"`
+	LatencyP99Ms float64   `json:"commit_to_receive_p99_ms"`
+	LatencyMaxMs float64   `json:"commit_to_receive_max_ms"`
+	LatencyCDF   []float64 `json:"commit_to_receive_cdf_ms"`
+	// Uncorrelated counts delivered changes matched with no write of the bench, Inconsistent
+	// those whose commit time precedes their write's start; both must be 0.
+	Uncorrelated int64 `json:"uncorrelated"`
+	Inconsistent int64 `json:"inconsistent"`
 
 	WindowSeconds         float64 `json:"window_seconds"`
 	Requests              int64   `json:"requests"`
@@ -74,6 +107,89 @@ type Result struct {
 	BytesPerDelivered     float64 `json:"bytes_per_delivered"`
 	CPUSeconds            float64 `json:"cpu_seconds"`
 	CPUPerDeliveredMicros float64 `json:"cpu_per_delivered_us"`
+	// CPUPerChangeMicros is the server's CPU per committed change.
+	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
+
+	// FindMax holds the search's steps, with --find-max. The rate and latency fields above are
+	// then those of the highest rate that held (or of the last step when none did); the
+	// counters add up every step.
+	FindMax *FindMax `json:"find_max,omitempty"`
+}
+
+// FindMax is the outcome of a --find-max search.
+type FindMax struct {
+	P99BoundMs  float64 `json:"p99_bound_ms"`
+	StepSeconds float64 `json:"step_seconds"`
+	Steps       []Step  `json:"steps"`
+	// MaxRate is the highest offered rate that held, 0 when none did; Best its index in Steps.
+	MaxRate float64 `json:"max_rate"`
+	Best    int     `json:"best_step"`
+	// Stopped says why the search ended.
+	Stopped string `json:"stopped"`
+}
+
+// Step is one rate the search tried.
+type Step struct {
+	Offered       float64 `json:"offered_rate"`
+	Achieved      float64 `json:"achieved_rate"`
+	BehindSeconds float64 `json:"behind_schedule_seconds"`
+	Committed     int64   `json:"committed"`
+	CommitErrors  int64   `json:"commit_errors"`
+	Unsent        int64   `json:"unsent"`
+	Expected      int64   `json:"expected"`
+	Delivered     int64   `json:"delivered"`
+	Samples       int64   `json:"samples"`
+	// P50Ms and P99Ms run from the start of the write; Commit* from the commit.
+	P50Ms              float64 `json:"start_to_receive_p50_ms"`
+	P99Ms              float64 `json:"start_to_receive_p99_ms"`
+	CommitP50Ms        float64 `json:"commit_to_receive_p50_ms"`
+	CommitP99Ms        float64 `json:"commit_to_receive_p99_ms"`
+	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
+	// Held says the rate was reached, every change delivered and p99 within the bound; Why
+	// says what failed otherwise.
+	Held bool   `json:"held"`
+	Why  string `json:"why,omitempty"`
+}
+
+// add counts a step's changes, deliveries and costs into the run's totals.
+func (r *Result) add(s stepOutcome) {
+	r.Committed += s.load.committed
+	r.CommitErrors += s.load.errors
+	r.Unsent += int64(s.load.unsent)
+	r.Capped = r.Capped || s.load.capped
+	r.Expected += s.expected
+	c := s.counts
+	r.Delivered += c.Delivered
+	r.Duplicates += c.Duplicates
+	r.OutOfOrder += c.OutOfOrder
+	r.Gaps += c.Gaps
+	r.Coalesced += c.Coalesced
+	r.Reconnects += c.Reconnects
+	r.Requests += c.Requests
+	r.BytesRead += c.BytesRead
+	r.Uncorrelated += s.latency.Uncorrelated
+	r.Inconsistent += s.latency.Inconsistent
+	r.WindowSeconds += s.window
+	r.CPUSeconds += s.cpuSeconds
+	r.RequestsPerSecond = float64(r.Requests) / r.WindowSeconds
+	if r.Delivered > 0 {
+		r.BytesPerDelivered = float64(r.BytesRead) / float64(r.Delivered)
+	}
+}
+
+// setLoad takes the rate, latency and CPU figures of the step that stands for the run.
+func (r *Result) setLoad(s stepOutcome) {
+	r.OfferedRate, r.AchievedRate, r.BehindSeconds = s.load.offered, s.load.achieved, s.load.behind.Seconds()
+	r.RateNotReached = s.load.achieved < heldShare*s.load.offered
+	r.StartLatencyP50Ms, r.StartLatencyP90Ms, r.StartLatencyP99Ms, r.StartLatencyMaxMs, r.StartLatencyCDF = summarize(s.latency.FromStart)
+	r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencyCDF = summarize(s.latency.CommitToReceive)
+	r.CPUPerDeliveredMicros, r.CPUPerChangeMicros = 0, 0
+	if s.counts.Delivered > 0 {
+		r.CPUPerDeliveredMicros = s.cpuSeconds / float64(s.counts.Delivered) * 1e6
+	}
+	if s.load.committed > 0 {
+		r.CPUPerChangeMicros = s.cpuSeconds / float64(s.load.committed) * 1e6
+	}
 }
 
 // MemSample is the server side's memory with some watchers open.
@@ -83,19 +199,18 @@ type MemSample struct {
 	DeltaBytes int64 `json:"delta_bytes"`
 }
 
-func (r *Result) setLatency(sorted []int64) {
-	ms := func(us int64) float64 { return float64(us) / 1000 }
-	r.LatencyP50Ms = ms(Percentile(sorted, 50))
-	r.LatencyP90Ms = ms(Percentile(sorted, 90))
-	r.LatencyP99Ms = ms(Percentile(sorted, 99))
+// summarize returns p50, p90, p99, max and the whole-percentile CDF (ms) of sorted latencies (µs).
+func summarize(sorted []int64) (p50, p90, p99, maxMs float64, cdf []float64) {
+	p50, p90, p99 = ms(Percentile(sorted, 50)), ms(Percentile(sorted, 90)), ms(Percentile(sorted, 99))
 	if len(sorted) > 0 {
-		r.LatencyMaxMs = ms(sorted[len(sorted)-1])
-		r.LatencyCDF = make([]float64, 101)
-		r.LatencyCDF[0] = ms(sorted[0])
+		maxMs = ms(sorted[len(sorted)-1])
+		cdf = make([]float64, 101)
+		cdf[0] = ms(sorted[0])
 		for p := 1; p <= 100; p++ {
-			r.LatencyCDF[p] = ms(Percentile(sorted, float64(p)))
+			cdf[p] = ms(Percentile(sorted, float64(p)))
 		}
 	}
+	return p50, p90, p99, maxMs, cdf
 }
 
 // Errors counts the delivery errors: duplicates, out-of-order events and gaps (all must be 0).
@@ -119,6 +234,9 @@ func (r Result) Failures() []string {
 	}
 	if r.Errors() > 0 {
 		f = append(f, fmt.Sprintf("%d duplicate, %d out-of-order and %d missing events", r.Duplicates, r.OutOfOrder, r.Gaps))
+	}
+	if r.Uncorrelated+r.Inconsistent > 0 {
+		f = append(f, fmt.Sprintf("%d delivered changes matched no write and %d were committed before their write started", r.Uncorrelated, r.Inconsistent))
 	}
 	return f
 }
@@ -152,37 +270,123 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(rep)
 }
 
-// WriteTable writes the report as a plain-text table, one row per transport.
+// WriteTable writes the report as a plain-text table, one row per transport, then its notes and
+// warnings, and with --find-max each search's steps.
 func (rep *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "ordercast bench: %d watchers (%d per order) on %d node(s), %.0f changes/s for %s; %s\n\n",
-		rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, rep.Machine)
+	if rep.FindMax {
+		fmt.Fprintf(w, "ordercast bench --find-max: %d watchers (%d per order) on %d node(s), from %.0f changes/s in steps of %s, p99 bound %s ms; %s\n\n",
+			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, fmtMs(rep.P99BoundMs), rep.Machine)
+	} else {
+		fmt.Fprintf(w, "ordercast bench: %d watchers (%d per order) on %d node(s), %.0f changes/s offered for %s; %s\n\n",
+			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, rep.Machine)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\tholding\tclients\topened\tfailed\tconnect/s\tRSS MiB before→after\tKiB/stream\tdelivered\texpected\tdup/ooo/gap\tp50 ms\tp90 ms\tp99 ms\tmax ms\treq/s\tB/change\tCPU µs/change\t")
+	fmt.Fprintln(tw, "transport\tholding\tclients\topened\tfailed\tconnect/s\tRSS MiB before→after\tKiB/stream\toffered/s\tachieved/s\tbehind s\tdelivered\texpected\tdup/ooo/gap\tstart→recv ms p50/p90/p99/max\tcommit→recv ms p50/p90/p99/max\treq/s\tB/change\tCPU µs/change\t")
 	for _, r := range rep.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%.0f→%.0f\t%.1f\t%d\t%d\t%d/%d/%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t%.0f\t%.0f\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%.0f→%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%d\t%d\t%d/%d/%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t\n",
 			r.Transport, r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, r.ConnectRate,
-			float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.BytesPerStream/1024, r.Delivered, r.Expected,
-			r.Duplicates, r.OutOfOrder, r.Gaps, r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs,
+			float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.BytesPerStream/1024,
+			r.OfferedRate, r.AchievedRate, r.BehindSeconds, r.Delivered, r.Expected,
+			r.Duplicates, r.OutOfOrder, r.Gaps, r.StartLatencies(), r.CommitLatencies(),
 			r.RequestsPerSecond, r.BytesPerDelivered, r.CPUPerDeliveredMicros)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range rep.Runs {
-		if r.Capped {
-			fmt.Fprintf(w, "%s: changes capped at %d (%d orders × %d steps): add watchers or lower --rate/--duration\n", r.Transport, r.Committed+r.CommitErrors, r.Orders, len(statusCycle))
+		for _, n := range r.notes() {
+			fmt.Fprintf(w, "%s: %s\n", r.Transport, n)
 		}
-		if r.CommitErrors > 0 {
-			fmt.Fprintf(w, "%s: %d status changes failed\n", r.Transport, r.CommitErrors)
-		}
-		if r.Holding == "" {
-			fmt.Fprintf(w, "%s: holding \"?\": the servers at --url hold streams as their --hold-streams says; the bench cannot tell\n", r.Transport)
-		}
-		if r.Coalesced > 0 {
-			fmt.Fprintf(w, "%s: %d versions coalesced between polls (not seen, by the nature of polling)\n", r.Transport, r.Coalesced)
+	}
+	for _, r := range rep.Runs {
+		if r.FindMax != nil {
+			if err := r.writeSteps(w); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// notes are the lines under the table that qualify a run's row, warnings first.
+func (r Result) notes() []string {
+	var n []string
+	if r.RateNotReached && r.FindMax == nil {
+		n = append(n, fmt.Sprintf("WARNING: offered %.0f changes/s, achieved %.0f/s (%.0f %%); the writer ended %.2f s behind schedule: the latencies are those of the achieved rate",
+			r.OfferedRate, r.AchievedRate, 100*r.AchievedRate/r.OfferedRate, r.BehindSeconds))
+	}
+	if r.Capped && r.FindMax == nil { // a search says when it ran out of orders
+		n = append(n, fmt.Sprintf("changes capped at %d (%d orders × %d steps): add watchers or lower --rate/--duration", r.Committed+r.CommitErrors+r.Unsent, r.Orders, len(statusCycle)))
+	}
+	if r.CommitErrors > 0 {
+		n = append(n, fmt.Sprintf("%d status changes failed; the first: %s", r.CommitErrors, r.CommitError))
+	}
+	if r.Unsent > 0 {
+		n = append(n, fmt.Sprintf("%d status changes not sent: the writer was still behind when its schedule's hard stop came", r.Unsent))
+	}
+	if r.Uncorrelated+r.Inconsistent > 0 {
+		n = append(n, fmt.Sprintf("%d delivered changes matched no write, %d were committed before their write started", r.Uncorrelated, r.Inconsistent))
+	}
+	if r.Holding == "" {
+		n = append(n, `holding "?": the servers at --url hold streams as their --hold-streams says; the bench cannot tell`)
+	}
+	if r.Coalesced > 0 {
+		n = append(n, fmt.Sprintf("%d versions coalesced between polls (not seen, by the nature of polling)", r.Coalesced))
+	}
+	return n
+}
+
+// StartLatencies is p50/p90/p99/max (ms) from the start of the write, as the table prints them.
+func (r Result) StartLatencies() string {
+	return fmtMs(r.StartLatencyP50Ms) + "/" + fmtMs(r.StartLatencyP90Ms) + "/" + fmtMs(r.StartLatencyP99Ms) + "/" + fmtMs(r.StartLatencyMaxMs)
+}
+
+// CommitLatencies is p50/p90/p99/max (ms) from the commit, as the table prints them.
+func (r Result) CommitLatencies() string {
+	return fmtMs(r.LatencyP50Ms) + "/" + fmtMs(r.LatencyP90Ms) + "/" + fmtMs(r.LatencyP99Ms) + "/" + fmtMs(r.LatencyMaxMs)
+}
+
+// writeSteps writes a find-max search: one line per step, then its outcome.
+func (r Result) writeSteps(w io.Writer) error {
+	fm := r.FindMax
+	fmt.Fprintf(w, "\n%s find-max (p99 from write start within %s ms, steps of %gs):\n", r.Transport, fmtMs(fm.P99BoundMs), fm.StepSeconds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "step\toffered/s\tachieved/s\tbehind s\tcommitted\tdelivered/expected\tstart→recv ms p50/p99\tcommit→recv ms p50/p99\tCPU µs/change\theld\t")
+	for i, s := range fm.Steps {
+		held := "yes"
+		if !s.Held {
+			held = "no: " + s.Why
+		}
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%d\t%d/%d\t%s/%s\t%s/%s\t%.0f\t%s\t\n", i+1, s.Offered, s.Achieved, s.BehindSeconds,
+			s.Committed, s.Delivered, s.Expected, fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtMs(s.CommitP50Ms), fmtMs(s.CommitP99Ms), s.CPUPerChangeMicros, held)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, r.Transport+": "+fm.Outcome())
+	return nil
+}
+
+// Outcome says in one line what the search found and why it stopped.
+func (fm *FindMax) Outcome() string {
+	if fm.Best < 0 {
+		return "no rate held; stopped: " + fm.Stopped
+	}
+	s := fm.Steps[fm.Best]
+	return fmt.Sprintf("highest sustained rate %.0f changes/s (achieved %.0f/s): p50 %s ms, p99 %s ms from write start, server CPU %.0f µs per change; stopped: %s",
+		fm.MaxRate, s.Achieved, fmtMs(s.P50Ms), fmtMs(s.P99Ms), s.CPUPerChangeMicros, fm.Stopped)
+}
+
+// fmtMs prints milliseconds with two significant digits below 10 and whole numbers above.
+func fmtMs(v float64) string {
+	switch {
+	case v >= 10:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 1:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
 }
 
 // WriteHTML writes a self-contained report: the table, and inline SVG charts of the latency
@@ -205,6 +409,9 @@ var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 	"kib":     func(b float64) float64 { return b / 1024 },
 	"holding": Result.holdingLabel,
 	"clients": Result.clientProcesses,
+	"notes":   Result.notes,
+	"ms":      fmtMs,
+	"inc":     func(i int) int { return i + 1 },
 }).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -223,13 +430,22 @@ svg { background: #fff; border: 1px solid #ddd; }
 <h1>ordercast bench</h1>
 <p>{{.Rep.Watchers}} watchers ({{.Rep.PerOrder}} per order) on {{.Rep.Nodes}} node(s), {{.Rep.Rate}} changes/s for {{.Rep.Duration}}; {{.Rep.Machine}}; started {{.Rep.Started.Format "2006-01-02 15:04:05 UTC"}}.</p>
 <table>
-<thead><tr><th>transport</th><th>holding</th><th>clients</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>max ms</th><th>req/s</th><th>bytes/change</th><th>CPU µs/change</th></tr></thead>
+<thead><tr><th>transport</th><th>holding</th><th>clients</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>start→recv ms p50/p90/p99/max</th><th>commit→recv ms p50/p90/p99/max</th><th>req/s</th><th>bytes/change</th><th>CPU µs/change</th></tr></thead>
 <tbody>
-{{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{holding .}}</td><td>{{clients .}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{printf "%.1f" .LatencyP50Ms}}</td><td>{{printf "%.1f" .LatencyP90Ms}}</td><td>{{printf "%.1f" .LatencyP99Ms}}</td><td>{{printf "%.1f" .LatencyMaxMs}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
+{{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{holding .}}</td><td>{{clients .}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{printf "%.0f" .OfferedRate}}</td><td>{{printf "%.0f" .AchievedRate}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{.StartLatencies}}</td><td>{{.CommitLatencies}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
 {{end}}</tbody>
 </table>
-<h2>Commit-to-receive latency</h2>
-<p>Share of delivered changes (y) received within a latency (x, log scale).</p>
+{{range .Rep.Runs}}{{range notes .}}<p><strong>{{.}}</strong></p>
+{{end}}{{with .FindMax}}<h2>Find-max steps</h2>
+<table>
+<thead><tr><th>step</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>committed</th><th>delivered/expected</th><th>start→recv ms p50/p99</th><th>commit→recv ms p50/p99</th><th>CPU µs/change</th><th>held</th></tr></thead>
+<tbody>
+{{range $i, $s := .Steps}}<tr><td>{{inc $i}}</td><td>{{printf "%.0f" $s.Offered}}</td><td>{{printf "%.0f" $s.Achieved}}</td><td>{{printf "%.2f" $s.BehindSeconds}}</td><td>{{$s.Committed}}</td><td>{{$s.Delivered}}/{{$s.Expected}}</td><td>{{ms $s.P50Ms}}/{{ms $s.P99Ms}}</td><td>{{ms $s.CommitP50Ms}}/{{ms $s.CommitP99Ms}}</td><td>{{printf "%.0f" $s.CPUPerChangeMicros}}</td><td>{{if $s.Held}}yes{{else}}no: {{$s.Why}}{{end}}</td></tr>
+{{end}}</tbody>
+</table>
+<p>{{.Outcome}}</p>
+{{end}}{{end}}<h2>Latency</h2>
+<p>Share of delivered changes (y) received within a latency (x, log scale): solid from the start of the write request, dashed from the commit.</p>
 {{.Latency}}
 <h2>Server memory against open watchers</h2>
 <p>Resident memory above the baseline (y) as watchers open (x).</p>
@@ -258,7 +474,7 @@ func newChart(xmin, xmax, ymin, ymax float64, logX bool) *chart {
 	if c.ymax <= c.ymin {
 		c.ymax = c.ymin + 1
 	}
-	fmt.Fprintf(&c.b, `<svg xmlns="http://www.w3.org/2000/svg" width="760" height="330" viewBox="0 0 760 330" font-size="11">`)
+	fmt.Fprintf(&c.b, `<svg xmlns="http://www.w3.org/2000/svg" width="860" height="330" viewBox="0 0 860 330" font-size="11">`)
 	fmt.Fprintf(&c.b, `<rect x="%g" y="%g" width="%g" height="%g" fill="none" stroke="#999"/>`, c.x0, c.y0, c.w, c.h)
 	return c
 }
@@ -282,16 +498,20 @@ func (c *chart) yTick(y float64, label string) {
 		c.x0, c.py(y), c.x0+c.w, c.py(y), c.x0-4, c.py(y)+4, template.HTMLEscapeString(label))
 }
 
-func (c *chart) line(i int, name string, xs, ys []float64) {
-	color := palette[i%len(palette)]
+func (c *chart) line(i int, name string, dashed bool, xs, ys []float64) {
+	color := palette[i/2%len(palette)]
+	dash := ""
+	if dashed {
+		dash = ` stroke-dasharray="5 3"`
+	}
 	var pts strings.Builder
 	for k := range xs {
 		fmt.Fprintf(&pts, "%.1f,%.1f ", c.px(xs[k]), c.py(ys[k]))
 	}
-	fmt.Fprintf(&c.b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>`, color, strings.TrimSpace(pts.String()))
+	fmt.Fprintf(&c.b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`, color, dash, strings.TrimSpace(pts.String()))
 	ly := c.y0 + 10 + float64(i)*16
-	fmt.Fprintf(&c.b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="%s" stroke-width="2"/><text x="%g" y="%g">%s</text>`,
-		c.x0+c.w+12, ly, c.x0+c.w+32, ly, color, c.x0+c.w+36, ly+4, template.HTMLEscapeString(name))
+	fmt.Fprintf(&c.b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="%s" stroke-width="2"%s/><text x="%g" y="%g">%s</text>`,
+		c.x0+c.w+12, ly, c.x0+c.w+32, ly, color, dash, c.x0+c.w+36, ly+4, template.HTMLEscapeString(name))
 }
 
 func (c *chart) axes(xlabel, ylabel string) string {
@@ -304,7 +524,7 @@ func (c *chart) axes(xlabel, ylabel string) string {
 func (rep *Report) latencySVG() string {
 	lo, hi := math.Inf(1), 0.0
 	for _, r := range rep.Runs {
-		for _, v := range r.LatencyCDF {
+		for _, v := range append(slices.Clone(r.LatencyCDF), r.StartLatencyCDF...) {
 			lo, hi = math.Min(lo, math.Max(v, 0.01)), math.Max(hi, v)
 		}
 	}
@@ -320,18 +540,22 @@ func (rep *Report) latencySVG() string {
 	for y := 0.0; y <= 100; y += 25 {
 		c.yTick(y, fmt.Sprintf("%.0f%%", y))
 	}
-	for i, r := range rep.Runs {
-		if len(r.LatencyCDF) == 0 {
-			continue
+	cdf := func(i int, name string, dashed bool, vs []float64) {
+		if len(vs) == 0 {
+			return
 		}
-		xs := make([]float64, len(r.LatencyCDF))
-		ys := make([]float64, len(r.LatencyCDF))
-		for p, v := range r.LatencyCDF {
+		xs := make([]float64, len(vs))
+		ys := make([]float64, len(vs))
+		for p, v := range vs {
 			xs[p], ys[p] = math.Max(v, lo), float64(p)
 		}
-		c.line(i, r.Transport, xs, ys)
+		c.line(i, name, dashed, xs, ys)
 	}
-	return c.axes("commit-to-receive latency", "delivered changes")
+	for i, r := range rep.Runs {
+		cdf(2*i, r.Transport+" from write", false, r.StartLatencyCDF)
+		cdf(2*i+1, r.Transport+" from commit", true, r.LatencyCDF)
+	}
+	return c.axes("latency to the watcher reading the event", "delivered changes")
 }
 
 func (rep *Report) memorySVG() string {
@@ -354,7 +578,7 @@ func (rep *Report) memorySVG() string {
 			ys = append(ys, math.Max(0, float64(m.DeltaBytes)/(1<<20)))
 		}
 		if len(xs) > 0 {
-			c.line(i, r.Transport, xs, ys)
+			c.line(2*i, r.Transport, false, xs, ys)
 		}
 	}
 	return c.axes("open watchers", "server RSS above baseline")

@@ -90,7 +90,7 @@ func startTarget(ctx context.Context, exe, url, db string, nodes int, token stri
 // tracking is public (the watchers carry no tokens); writes need the bench's actor token.
 func startServe(ctx context.Context, exe, db, secret string, hold bool, stderr io.Writer) (string, *exec.Cmd, error) {
 	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--db", db, "--drain", "0s", "--log-level", "warn",
-		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--write-rate", "0",
+		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--max-conns-per-peer", "0", "--write-rate", "0",
 		"--stream-lifetime", "0", "--hold-streams="+strconv.FormatBool(hold))
 	cmd.Env = append(os.Environ(), "ORDERCAST_SECRET="+secret) // not on the command line, where ps shows it
 	cmd.Stderr = stderr

@@ -117,8 +117,8 @@ func (g *Group) Mark() error {
 	return nil
 }
 
-// Counts returns the group's counters; with latencies, its latency samples too.
-func (g *Group) Counts(latencies bool) Counts { return g.rec.Counts(latencies) }
+// Counts returns the group's counters; with samples, the samples not yet taken too.
+func (g *Group) Counts(samples bool) Counts { return g.rec.Counts(samples) }
 
 // Close stops every watcher and waits for them.
 func (g *Group) Close() {
@@ -175,7 +175,7 @@ func (c *countingConn) Read(p []byte) (int, error) {
 func (g *Group) watch(n int, opened func()) {
 	s := g.spec
 	w := &watcherRun{
-		g: g, w: &Watcher{}, hc: g.httpClient(n), opened: opened,
+		g: g, w: &Watcher{Order: n / s.PerOrder}, hc: g.httpClient(n), opened: opened,
 		base: strings.TrimSuffix(s.URLs[n%len(s.URLs)], "/"), orderID: OrderID(s.OrderPrefix, n/s.PerOrder),
 	}
 	defer w.open(false) // never leave the opening slot taken

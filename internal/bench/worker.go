@@ -111,7 +111,8 @@ type group interface {
 	// Mark starts counting the load's events; when it returns, every event received later is
 	// counted.
 	Mark() error
-	Counts(latencies bool) Counts
+	// Counts returns the counters; with samples, it also hands over the samples not yet taken.
+	Counts(samples bool) Counts
 	Close()
 }
 
@@ -210,8 +211,8 @@ func (g *remoteGroup) Mark() error {
 	}
 }
 
-func (g *remoteGroup) Counts(latencies bool) Counts {
-	if latencies {
+func (g *remoteGroup) Counts(samples bool) Counts {
+	if samples {
 		if g.send(workerCommand{Op: "finish"}) == nil {
 			select {
 			case c := <-g.results:

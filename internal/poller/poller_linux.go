@@ -48,7 +48,7 @@ type Conn struct {
 	pending      []byte
 	pendingSince time.Time
 	closed       bool
-	closeAfter   error // set by CloseAfterFlush: close with it once pending is written
+	closeAfter   error // set by WriteClose: close with it once pending is written
 }
 
 // New returns a Poller with the default limits; call Open before Hold.
@@ -248,26 +248,31 @@ func (c *Conn) Write(b []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	var err error
-	switch {
-	case len(c.pending)+len(b) > c.p.MaxPending:
-		err = ErrBacklog
-	case len(c.pending) > 0:
-		c.pending = append(c.pending, b...) // keep order: the queue goes first
-	default:
-		var n int
-		n, err = c.write(b)
-		if err == nil && n < len(b) {
-			c.pending = append(c.pending[:0:0], b[n:]...)
-			c.pendingSince = time.Now()
-			err = c.ctl(unix.EPOLL_CTL_MOD, watchWrite)
-		}
-	}
+	err := c.sendLocked(b)
 	c.mu.Unlock()
 	if err != nil {
 		c.Close(err)
 	}
 	return err
+}
+
+// sendLocked writes b as far as the socket takes it and queues the rest behind what is queued
+// already, with c.mu held; past MaxPending it fails with ErrBacklog.
+func (c *Conn) sendLocked(b []byte) error {
+	switch {
+	case len(c.pending)+len(b) > c.p.MaxPending:
+		return ErrBacklog
+	case len(c.pending) > 0:
+		c.pending = append(c.pending, b...) // keep order: the queue goes first
+		return nil
+	}
+	n, err := c.write(b)
+	if err != nil || n == len(b) {
+		return err
+	}
+	c.pending = append(c.pending[:0:0], b[n:]...)
+	c.pendingSince = time.Now()
+	return c.ctl(unix.EPOLL_CTL_MOD, watchWrite)
 }
 
 // write makes one non-blocking write attempt; a full socket is n < len(b) with no error.
@@ -312,28 +317,39 @@ func (c *Conn) flushLocked() error {
 	return c.ctl(unix.EPOLL_CTL_MOD, watchRead)
 }
 
-// CloseAfterFlush closes c with err once everything written to it has reached the socket; at
-// once if nothing is queued. Writes after it fail with ErrClosed.
-func (c *Conn) CloseAfterFlush(err error) {
-	c.mu.Lock()
-	if c.closed || c.closeAfter != nil {
-		c.mu.Unlock()
-		return
-	}
-	c.closeAfter = err
-	now := len(c.pending) == 0
-	c.mu.Unlock()
-	if now {
-		c.Close(err)
-	}
-}
-
 // Stalled reports whether bytes have waited in c's queue, without any progress, since before
 // now-timeout: the client is not reading.
 func (c *Conn) Stalled(now time.Time, timeout time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.pending) > 0 && now.Sub(c.pendingSince) > timeout
+}
+
+// WriteClose writes b, the last bytes of the connection, and closes c with err once they have
+// reached the socket, as a Write followed by a close once the queue drains; but when b is written at once the close
+// is claimed under the same lock, so a peer that hangs up on receiving b cannot close c first
+// with ErrPeerClosed. A closed connection returns ErrClosed.
+func (c *Conn) WriteClose(b []byte, err error) error {
+	c.mu.Lock()
+	if c.closed || c.closeAfter != nil {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	werr := c.sendLocked(b)
+	switch {
+	case werr != nil:
+		c.mu.Unlock()
+		c.Close(werr)
+		return werr
+	case len(c.pending) > 0:
+		c.closeAfter = err // the loop closes once the queue is written
+		c.mu.Unlock()
+		return nil
+	}
+	c.closeLocked()
+	c.mu.Unlock()
+	c.release(err)
+	return nil
 }
 
 // Close stops holding c and closes it; the close callback runs once, with err.
@@ -343,12 +359,22 @@ func (c *Conn) Close(err error) {
 		c.mu.Unlock()
 		return
 	}
+	c.closeLocked()
+	c.mu.Unlock()
+	c.release(err)
+}
+
+// closeLocked claims the close of c, with c.mu held: whoever sets closed first closes.
+func (c *Conn) closeLocked() {
 	c.closed = true
 	c.pending = nil
 	// Out of the epoll set before the fd is closed, so a new socket reusing the number is never
 	// mistaken for this one.
 	_ = c.ctl(unix.EPOLL_CTL_DEL, 0) // fails only if the fd is already gone, which is the goal
-	c.mu.Unlock()
+}
+
+// release forgets c, closes its socket and runs the close callback, once closeLocked has claimed it.
+func (c *Conn) release(err error) {
 	c.p.mu.Lock()
 	delete(c.p.conns, c.id)
 	c.p.mu.Unlock()

@@ -41,8 +41,8 @@ func (c *Conn) Stalled(time.Time, time.Duration) bool { return false }
 // Close does nothing.
 func (c *Conn) Close(error) {}
 
-// CloseAfterFlush does nothing.
-func (c *Conn) CloseAfterFlush(error) {}
+// WriteClose fails with ErrUnsupported.
+func (c *Conn) WriteClose([]byte, error) error { return ErrUnsupported }
 
 // RemoteAddr returns nil.
 func (c *Conn) RemoteAddr() net.Addr { return nil }

@@ -246,9 +246,9 @@ func TestHoldingCostsNoGoroutines(t *testing.T) {
 	}
 }
 
-// TestCloseAfterFlushDeliversEverything queues more than the socket takes, asks for a close
-// after the flush, and checks the peer reads every byte and then the end of the stream.
-func TestCloseAfterFlushDeliversEverything(t *testing.T) {
+// TestWriteCloseDeliversEverything queues more than the socket takes, then writes the last bytes
+// with a close, and checks the peer reads every byte and then the end of the stream.
+func TestWriteCloseDeliversEverything(t *testing.T) {
 	p := openPoller(t)
 	p.MaxPending = 64 << 20
 	s, cl := pair(t)
@@ -260,16 +260,43 @@ func TestCloseAfterFlushDeliversEverything(t *testing.T) {
 		}
 	}
 	done := errors.New("done")
-	c.CloseAfterFlush(done)
+	if err := c.WriteClose([]byte("end"), done); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Write([]byte("late")); !errors.Is(err, poller.ErrClosed) {
-		t.Fatalf("write after CloseAfterFlush: %v, want ErrClosed", err)
+		t.Fatalf("write after WriteClose: %v, want ErrClosed", err)
 	}
 	cl.SetReadDeadline(time.Now().Add(20 * time.Second))
 	got, err := io.ReadAll(cl)
-	if err != nil || len(got) != 8<<20 {
-		t.Fatalf("peer read %d bytes, %v; want %d and EOF", len(got), err, 8<<20)
+	if err != nil || len(got) != 8<<20+3 || string(got[len(got)-3:]) != "end" {
+		t.Fatalf("peer read %d bytes, %v; want %d ending in \"end\", then EOF", len(got), err, 8<<20+3)
 	}
 	if err := waitClosed(t, closed); err != done {
 		t.Fatalf("close reason %v, want the one given", err)
+	}
+}
+
+// TestWriteCloseClaimsTheClose: last bytes the socket takes at once close the connection before
+// WriteClose returns, with the reason given, so a peer that hangs up on reading them cannot
+// close it first as gone.
+func TestWriteCloseClaimsTheClose(t *testing.T) {
+	p := openPoller(t)
+	s, cl := pair(t)
+	c, closed := hold(t, p, s)
+	done := errors.New("done")
+	if err := c.WriteClose([]byte("end"), done); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-closed:
+		if err != done {
+			t.Fatalf("close reason %v, want the one given", err)
+		}
+	default:
+		t.Fatal("WriteClose returned before the connection closed")
+	}
+	cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(cl); err != nil || string(got) != "end" {
+		t.Fatalf("peer read %q, %v; want \"end\" then EOF", got, err)
 	}
 }

@@ -1,0 +1,140 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast/internal/pgtest"
+)
+
+// setConnections allows or refuses new connections to the database of dbURL, and with refuse
+// also ends the ones open: to the nodes on it, the database is gone, while the shared server
+// (and every other test's database) carries on.
+func setConnections(t *testing.T, dbURL string, allow bool) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	admin := pgtest.Connect(t, pgtest.ServerURL(t))
+	verb := "false"
+	if allow {
+		verb = "true"
+	}
+	if _, err := admin.Exec(t.Context(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS "+verb); err != nil {
+		t.Fatal(err)
+	}
+	if !allow {
+		if _, err := admin.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		// Let the database's cleanup connect to drop it.
+		_, _ = admin.Exec(context.Background(), "ALTER DATABASE "+name+" ALLOW_CONNECTIONS true")
+	})
+}
+
+// errorCode returns the code of a JSON error body.
+func errorCode(t *testing.T, body []byte) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil {
+		t.Fatalf("error body %q: %v", body, err)
+	}
+	return e.Error.Code
+}
+
+// TestDatabaseAway_503 stops the database under a running node: writes are 503 unavailable with
+// Retry-After, a stream opens with a retry and closes (so EventSource reconnects), /readyz says
+// why, the outage is logged once, and once the database is back the node serves again.
+func TestDatabaseAway_503(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	n := startNode(t, db)
+	createOrder(t, n.url, "away-1")
+	setConnections(t, db, false)
+
+	c := http.Client{Timeout: 10 * time.Second}
+	for i := range 3 {
+		req, _ := http.NewRequest("POST", n.url+"/v1/orders", strings.NewReader(`{"id":"away-2"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+adminToken())
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || errorCode(t, body) != "unavailable" {
+			t.Fatalf("create %d while the database is away: %d %s (Retry-After %q), want 503 unavailable with Retry-After",
+				i, resp.StatusCode, body, resp.Header.Get("Retry-After"))
+		}
+	}
+
+	resp, err := c.Get(n.url + "/v1/orders/away-1/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body) // it closes: the client reconnects after the retry
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" ||
+		!strings.Contains(string(body), "retry: ") || !strings.Contains(string(body), ": store unavailable") {
+		t.Fatalf("stream while the database is away: %d %q %q, want 200 text/event-stream with retry and a comment",
+			resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+
+	resp, err = c.Get(n.url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "the database is") {
+		t.Fatalf("readyz while the database is away: %d %s, want 503 saying why", resp.StatusCode, body)
+	}
+	if got := strings.Count(n.stderr.String(), "database unavailable;"); got != 1 {
+		t.Errorf("outage logged %d times, want once:\n%s", got, n.stderr.String())
+	}
+	if strings.Contains(n.stderr.String(), "level=ERROR") {
+		t.Errorf("the outage was logged as an error:\n%s", n.stderr.String())
+	}
+
+	setConnections(t, db, true)
+	waitReady(t, n.url)
+	createOrder(t, n.url, "away-2")
+	if !strings.Contains(n.stderr.String(), "database available again") {
+		t.Errorf("the end of the outage was not logged:\n%s", n.stderr.String())
+	}
+}
+
+// TestDatabaseAway_NodeStartsAndWaits: a node started while its database refuses connections
+// waits for it, with backoff, instead of exiting, and serves once it is back.
+func TestDatabaseAway_NodeStartsAndWaits(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	setConnections(t, db, false)
+	n, urls := launchNode(t, db)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(n.stderr.String(), "database unavailable at start") {
+		select {
+		case <-n.done:
+			t.Fatalf("the node exited instead of waiting:\n%s", n.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node never said it waits:\n%s", n.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling the log with a deadline
+	}
+	setConnections(t, db, true)
+	n.awaitServing(t, urls)
+	createOrder(t, n.url, "late-1")
+}

@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordercast/ordercast/client"
+)
+
+// Bounds on the writers that commit the load.
+const (
+	// minWriters and maxWriters bound the writes in flight. Enough of them keep the writer off
+	// the list of bottlenecks at 10,000 changes/s even when a write takes 50 ms; few enough that
+	// they never crowd the server with connections.
+	minWriters = 32
+	maxWriters = 512
+	// writeTimeout bounds one write; it also bounds how long the next change of the same order
+	// waits for it.
+	writeTimeout = 30 * time.Second
+	// heldShare is the share of the offered rate the writer must achieve for the rate to count
+	// as reached.
+	heldShare = 0.98
+)
+
+// defaultWriters is the writes in flight for a rate: a twentieth of a second's worth.
+func defaultWriters(rate float64) int {
+	return int(min(maxWriters, max(minWriters, math.Ceil(rate/20))))
+}
+
+// driver commits status changes on a schedule, round-robin over the orders, each order moving
+// one step along statusCycle per round. Its state lasts across loads, so --find-max runs its
+// steps on the same orders and watchers.
+//
+// Every write carries expected_version, and the next change of an order waits for the previous
+// one's answer, so the seq each write makes is known before it is sent: its start is recorded
+// under that key (WriteStarts) and a watcher that reads the event before the answer arrives is
+// still matched with it.
+type driver struct {
+	hc      *http.Client
+	urls    []string
+	token   string
+	prefix  string
+	orders  int
+	writers int
+	base    []int64 // each order's version when created
+	starts  *WriteStarts
+	next    int            // the next change to send, counted over all loads
+	changes []atomic.Int32 // changes committed per order
+
+	mu     sync.Mutex
+	turn   *sync.Cond
+	done   []int32 // per order: changes finished either way; change s waits until done == s
+	failed []bool  // per order: a change failed, so its version is unknown and the rest are skipped
+	err    error   // the first write error, for the report
+}
+
+func newDriver(urls []string, token, prefix string, base []int64, writers int) *driver {
+	d := &driver{
+		urls: urls, token: token, prefix: prefix, orders: len(base), writers: max(1, min(writers, len(base))),
+		base: base, starts: NewWriteStarts(base, len(statusCycle)), changes: make([]atomic.Int32, len(base)),
+		done: make([]int32, len(base)), failed: make([]bool, len(base)),
+	}
+	d.turn = sync.NewCond(&d.mu)
+	// Keep-alive connections, one per writer: a load that opened a connection per write would
+	// measure the TCP handshake and run out of ports.
+	d.hc = &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: d.writers,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}}
+	return d
+}
+
+// close drops the writers' connections.
+func (d *driver) close() { d.hc.CloseIdleConnections() }
+
+// remaining is how many changes the orders can still take.
+func (d *driver) remaining() int { return d.orders*len(statusCycle) - d.next }
+
+// load is what one paced run of the driver did.
+type load struct {
+	offered   float64
+	planned   int // changes scheduled
+	unsent    int // scheduled but not sent before the hard stop
+	capped    bool
+	committed int64
+	errors    int64
+	achieved  float64
+	behind    time.Duration
+}
+
+// run sends rate×dur changes on schedule (change k due at k/rate) from the bounded pool of
+// writers. A slow server makes the writers fall behind the schedule, which the load reports; the
+// schedule never runs past twice its length plus five seconds.
+func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load {
+	l := load{offered: rate, planned: int(math.Round(rate * dur.Seconds()))}
+	if rem := d.remaining(); l.planned > rem {
+		l.planned, l.capped = rem, true
+	}
+	first := d.next
+	var committed, errs, lastStart atomic.Int64
+	jobs := make(chan int, d.writers)
+	var wg sync.WaitGroup
+	for w := range d.writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &client.Client{BaseURL: d.urls[w%len(d.urls)], HTTPClient: d.hc, Token: d.token}
+			for k := range jobs {
+				if d.write(ctx, c, k, &lastStart) {
+					committed.Add(1)
+				} else {
+					errs.Add(1)
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	due := func(k int) time.Time { return start.Add(time.Duration(float64(k) / rate * float64(time.Second))) }
+	hardStop := due(l.planned).Add(due(l.planned).Sub(start) + 5*time.Second)
+	sent := 0
+send:
+	for ; sent < l.planned && time.Now().Before(hardStop); sent++ {
+		if wait := time.Until(due(sent)); wait > 0 {
+			if sleep(ctx, wait) != nil {
+				break
+			}
+		}
+		// Blocks while every writer is busy: that is the writer falling behind the schedule.
+		select {
+		case jobs <- first + sent:
+		case <-ctx.Done():
+			break send
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	d.next += sent
+	l.unsent = l.planned - sent
+	l.committed, l.errors = committed.Load(), errs.Load()
+	if sent > 0 {
+		// The writer's own pace: the changes committed over the time it took to send them (one
+		// schedule interval for the last). On schedule this is the offered rate.
+		last := time.Unix(0, lastStart.Load())
+		l.behind = max(0, last.Sub(due(sent-1)))
+		l.achieved = float64(l.committed) / (last.Sub(start).Seconds() + 1/rate)
+	}
+	return l
+}
+
+// write sends change k, after the order's previous change has been answered, and reports
+// whether it committed.
+func (d *driver) write(ctx context.Context, c *client.Client, k int, lastStart *atomic.Int64) bool {
+	i, step := k%d.orders, k/d.orders
+	d.mu.Lock()
+	// Bounded: the previous change of this order was taken off the queue earlier and its write
+	// ends within writeTimeout.
+	for d.done[i] < int32(step) {
+		d.turn.Wait()
+	}
+	skip := d.failed[i]
+	d.mu.Unlock()
+	var err error
+	if !skip {
+		err = d.send(ctx, c, i, step, lastStart)
+	}
+	ok := !skip && err == nil
+	d.mu.Lock()
+	d.done[i] = int32(step) + 1
+	d.failed[i] = d.failed[i] || !ok
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	d.mu.Unlock()
+	d.turn.Broadcast()
+	return ok
+}
+
+func (d *driver) send(ctx context.Context, c *client.Client, i, step int, lastStart *atomic.Int64) error {
+	version := d.base[i] + int64(step)
+	start := time.Now()
+	d.starts.Record(i, version+1, start)
+	for {
+		last := lastStart.Load()
+		if start.UnixNano() <= last || lastStart.CompareAndSwap(last, start.UnixNano()) {
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	res, err := c.SetStatus(ctx, OrderID(d.prefix, i), client.SetStatusRequest{Status: statusCycle[step], ExpectedVersion: &version})
+	if err != nil {
+		return err
+	}
+	if res.Event.Seq != version+1 {
+		return fmt.Errorf("set status of %s at version %d: answered seq %d, want %d", OrderID(d.prefix, i), version, res.Event.Seq, version+1)
+	}
+	d.changes[i].Add(1)
+	return nil
+}
+
+// firstError returns the first write that failed, if any.
+func (d *driver) firstError() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// expected is the deliveries the committed changes owe: each change once to each watcher of its
+// order (watcher g watches order g/perOrder).
+func (d *driver) expected(watchers, perOrder int) int64 {
+	var n int64
+	for i := range d.changes {
+		w := min(perOrder, watchers-i*perOrder)
+		if w > 0 {
+			n += int64(d.changes[i].Load()) * int64(w)
+		}
+	}
+	return n
+}

@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// stepOutcome is what one paced load measured: the writer's side, what the watchers received
+// and the server's CPU over it.
+type stepOutcome struct {
+	load       load
+	counts     Counts // the watchers' counters over the step
+	expected   int64
+	latency    Latencies // sorted
+	cpuSeconds float64
+	window     float64
+}
+
+// settleTimeout bounds the wait, after a load, for the watchers to receive what it committed.
+const settleTimeout = 10 * time.Second
+
+// step commits rate×dur changes on schedule, waits for the watchers to have them, and joins what
+// they read with when each write started.
+func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Duration) (stepOutcome, error) {
+	var s stepOutcome
+	before := r.counts(false)
+	expBefore := d.expected(r.cfg.Watchers, r.cfg.PerOrder)
+	cpuBefore, err := r.target.cpu(ctx)
+	if err != nil {
+		return s, err
+	}
+	markAt := time.Now()
+	r.phase.Store(fmt.Sprintf("driving %.0f/s", rate))
+	s.load = d.run(ctx, rate, dur)
+	s.expected = d.expected(r.cfg.Watchers, r.cfg.PerOrder) - expBefore
+	r.phase.Store("settling")
+	deadline := time.Now().Add(settleTimeout + 2*r.cfg.PollInterval)
+	// Polling with a deadline: the counts come from every group, some in other processes. With
+	// no watcher open nothing can arrive, so there is nothing to wait for.
+	for before.Opened > 0 && r.counts(false).Delivered-before.Delivered < s.expected && time.Now().Before(deadline) && ctx.Err() == nil {
+		sleep(ctx, 20*time.Millisecond)
+	}
+	s.window = time.Since(markAt).Seconds()
+	cpuAfter, err := r.target.cpu(ctx)
+	if err != nil {
+		return s, err
+	}
+	s.cpuSeconds = cpuAfter - cpuBefore
+	s.counts = r.counts(true).Sub(before)
+	s.latency = Correlate(d.starts, s.counts.Samples)
+	s.counts.Samples = nil
+	slices.Sort(s.latency.FromStart)
+	slices.Sort(s.latency.CommitToReceive)
+	return s, ctx.Err()
+}
+
+// summary is the step's row in a find-max table.
+func (s stepOutcome) summary(bound time.Duration) Step {
+	st := Step{
+		Offered: s.load.offered, Achieved: s.load.achieved, BehindSeconds: s.load.behind.Seconds(),
+		Committed: s.load.committed, CommitErrors: s.load.errors + int64(s.load.unsent), Expected: s.expected,
+		Delivered: s.counts.Delivered, Samples: int64(len(s.latency.FromStart)),
+		P50Ms: ms(Percentile(s.latency.FromStart, 50)), P99Ms: ms(Percentile(s.latency.FromStart, 99)),
+		CommitP50Ms: ms(Percentile(s.latency.CommitToReceive, 50)), CommitP99Ms: ms(Percentile(s.latency.CommitToReceive, 99)),
+	}
+	if s.load.committed > 0 {
+		st.CPUPerChangeMicros = s.cpuSeconds / float64(s.load.committed) * 1e6
+	}
+	switch {
+	case st.CommitErrors > 0:
+		st.Why = fmt.Sprintf("%d changes failed", st.CommitErrors)
+	case s.counts.Delivered < s.expected || s.counts.Duplicates+s.counts.OutOfOrder+s.counts.Gaps > 0 ||
+		s.latency.Uncorrelated+s.latency.Inconsistent > 0:
+		st.Why = "delivery errors"
+	case st.Achieved < heldShare*st.Offered:
+		st.Why = fmt.Sprintf("achieved %.0f/s of %.0f/s", st.Achieved, st.Offered)
+	case st.Samples == 0:
+		st.Why = "nothing delivered"
+	case st.P99Ms > float64(bound)/float64(time.Millisecond):
+		st.Why = fmt.Sprintf("p99 %s ms above %s ms", fmtMs(st.P99Ms), fmtMs(float64(bound)/float64(time.Millisecond)))
+	default:
+		st.Held = true
+	}
+	return st
+}
+
+// Bounds on the find-max search.
+const (
+	maxFindSteps = 12
+	// findPrecision ends the bisection once the rates that held and failed are this close.
+	findPrecision = 0.1
+	// findFloor is how far below its start the search goes when the start does not hold.
+	findFloor = 4
+)
+
+// findMax runs steps at rising rates on the same watchers: it starts at --rate, doubles while a
+// step holds, then bisects between the highest rate that held and the lowest that did not until
+// they are within 10 %. When the start does not hold it halves, down to a quarter of it. It keeps
+// the counters of every step and the latencies of the highest rate that held.
+func (r *run) findMax(ctx context.Context, d *driver, res *Result) error {
+	fm := &FindMax{P99BoundMs: float64(r.cfg.P99Bound) / float64(time.Millisecond), StepSeconds: r.cfg.StepDuration.Seconds(), Best: -1}
+	res.FindMax = fm
+	lo, hi := 0.0, math.Inf(1)
+	rate := r.cfg.Rate
+	var best, last stepOutcome
+	for {
+		if len(fm.Steps) == maxFindSteps {
+			fm.Stopped = fmt.Sprintf("step limit (%d) reached", maxFindSteps)
+			break
+		}
+		if need := int(math.Round(rate * r.cfg.StepDuration.Seconds())); d.remaining() < need/2 || d.remaining() == 0 {
+			fm.Stopped = fmt.Sprintf("ran out of orders: %d changes left, a step at %.0f/s needs %d (add watchers or shorten --step)", d.remaining(), rate, need)
+			break
+		}
+		s, err := r.step(ctx, d, rate, r.cfg.StepDuration)
+		if err != nil {
+			return err
+		}
+		res.add(s)
+		last = s
+		st := s.summary(r.cfg.P99Bound)
+		fm.Steps = append(fm.Steps, st)
+		if st.Held {
+			lo, best = rate, s
+			fm.Best, fm.MaxRate = len(fm.Steps)-1, rate
+		} else {
+			hi = rate
+		}
+		switch {
+		case math.IsInf(hi, 1):
+			rate *= 2
+		case lo == 0:
+			if rate/2 < r.cfg.Rate/findFloor || rate < 2 {
+				fm.Stopped = fmt.Sprintf("no rate held down to %.0f/s", rate)
+			}
+			rate = math.Round(rate / 2)
+		case hi-lo <= findPrecision*lo:
+			fm.Stopped = fmt.Sprintf("converged: %.0f/s held, %.0f/s did not", lo, hi)
+		default:
+			rate = math.Round((lo + hi) / 2)
+		}
+		if fm.Stopped != "" {
+			break
+		}
+	}
+	if fm.Best >= 0 {
+		res.setLoad(best)
+	} else if len(fm.Steps) > 0 {
+		res.setLoad(last)
+	}
+	return nil
+}
+
+func ms(us int64) float64 { return float64(us) / 1000 }

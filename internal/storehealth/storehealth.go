@@ -1,0 +1,68 @@
+// Package storehealth tracks whether a store's database is available, so that each store
+// adapter reports an outage the same way: one domain error (ordercast.EUnavailable, which the
+// HTTP layer answers with 503 and Retry-After), one log line when the outage starts and one when
+// it ends, however many requests fail in between, and a short reason for /readyz.
+package storehealth
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+// Tracker remembers whether the database is away and why. The zero value is ready to use, with
+// the database assumed available.
+type Tracker struct {
+	// Logger receives the transition lines; nil discards them.
+	Logger *slog.Logger
+
+	mu     sync.Mutex
+	reason string // "" while available
+	since  time.Time
+}
+
+// Unavailable returns the domain error for a database that is away for reason ("unreachable",
+// "read-only", …), wrapping cause so that logs and errors.Is still see the driver's error.
+func Unavailable(reason string, cause error) error {
+	return fmt.Errorf("%w: %w", ordercast.Errorf(ordercast.EUnavailable, "the database is %s; retry shortly", reason), cause)
+}
+
+// Fail records that the database is away for reason; the first failure of an outage is logged.
+func (t *Tracker) Fail(reason string, cause error) {
+	t.mu.Lock()
+	first := t.reason == ""
+	if first {
+		t.since = time.Now()
+	}
+	t.reason = reason
+	t.mu.Unlock()
+	if first && t.Logger != nil {
+		t.Logger.Warn("database unavailable; requests get 503 until it is back", "reason", reason, "err", cause)
+	}
+}
+
+// OK records that the database answered a request that proves it fully available (a write, or a
+// ping that takes the write lock); the end of an outage is logged with its length.
+func (t *Tracker) OK() {
+	t.mu.Lock()
+	if t.reason == "" {
+		t.mu.Unlock()
+		return
+	}
+	reason, since := t.reason, t.since
+	t.reason = ""
+	t.mu.Unlock()
+	if t.Logger != nil {
+		t.Logger.Info("database available again", "was", reason, "outage", time.Since(since).Round(time.Millisecond))
+	}
+}
+
+// Reason is why the database is away, or "" when it is available.
+func (t *Tracker) Reason() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.reason
+}

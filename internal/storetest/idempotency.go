@@ -1,0 +1,96 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+// idem returns an Idempotency whose answer names the result, so a test can tell answers apart.
+func idem(scope, key, fingerprint string, expires time.Time) *ordercast.Idempotency {
+	return &ordercast.Idempotency{
+		Scope: scope, Key: key, Fingerprint: fingerprint, Expires: expires,
+		Render: func(res ordercast.Result) (ordercast.Answer, error) {
+			status := 200
+			if res.Created {
+				status = 201
+			}
+			body := fmt.Sprintf(`{"id":%q,"version":%d,"seq":%d,"created":%t,"changed":%t}`,
+				res.Order.ID, res.Order.Version, res.Event.Seq, res.Created, res.Changed)
+			return ordercast.Answer{Status: status, Body: []byte(body)}, nil
+		},
+	}
+}
+
+func wantAnswer(t *testing.T, h *harness, scope, key, fingerprint string, status int, body string) {
+	t.Helper()
+	a, err := h.s.IdempotentAnswer(h.ctx, scope, key, time.Now())
+	if err != nil {
+		t.Fatalf("IdempotentAnswer(%s, %s): %v", scope, key, err)
+	}
+	if a.Fingerprint != fingerprint || a.Status != status || string(a.Body) != body {
+		t.Fatalf("IdempotentAnswer(%s, %s) = %s %d %s, want %s %d %s", scope, key, a.Fingerprint, a.Status, a.Body, fingerprint, status, body)
+	}
+}
+
+// exerciseIdempotency: a write with an idempotency key records its answer in its own transaction;
+// the key cannot be recorded twice in a scope (the second write commits nothing); an expired
+// record is forgotten; a failing Render commits nothing.
+func exerciseIdempotency(t *testing.T, open opener) {
+	t.Parallel()
+	h := newHarness(t, open)
+	later := time.Now().Add(time.Hour)
+
+	if _, err := h.s.IdempotentAnswer(h.ctx, "s", "k-1", time.Now()); ordercast.ErrorCode(err) != ordercast.ENotFound {
+		t.Fatalf("unknown key: %v, want not found", err)
+	}
+	h.create(t, ordercast.NewOrder{ID: "i-1", Idem: idem("s", "k-1", "f-1", later)})
+	wantAnswer(t, h, "s", "k-1", "f-1", 201, `{"id":"i-1","version":1,"seq":1,"created":true,"changed":false}`)
+
+	// The same key again in the scope: nothing of the second write commits.
+	before := h.snapshot(t, "i-1", "i-2")
+	_, _, err := h.s.CreateOrder(h.ctx, ordercast.NewOrder{ID: "i-2", Idem: idem("s", "k-1", "f-2", later)})
+	wantCode(t, err, ordercast.EIdempotencyKeyInUse)
+	_, _, _, err = h.s.AppendStatus(h.ctx, ordercast.StatusChange{OrderID: "i-1", Status: ordercast.StatusConfirmed, Idem: idem("s", "k-1", "f-3", later)})
+	wantCode(t, err, ordercast.EIdempotencyKeyInUse)
+	h.unchanged(t, before, "i-1", "i-2")
+	wantAnswer(t, h, "s", "k-1", "f-1", 201, `{"id":"i-1","version":1,"seq":1,"created":true,"changed":false}`)
+
+	// Another scope's same key is another request; repeats (no change) are recorded too.
+	if _, created, err := h.s.CreateOrder(h.ctx, ordercast.NewOrder{ID: "i-1", Idem: idem("t", "k-1", "f-4", later)}); err != nil || created {
+		t.Fatalf("repeat create in another scope: created %v, %v", created, err)
+	}
+	wantAnswer(t, h, "t", "k-1", "f-4", 200, `{"id":"i-1","version":1,"seq":1,"created":false,"changed":false}`)
+	if _, _, changed, err := h.s.AppendStatus(h.ctx, ordercast.StatusChange{OrderID: "i-1", Status: ordercast.StatusConfirmed, Idem: idem("s", "k-2", "f-5", later)}); err != nil || !changed {
+		t.Fatalf("status change with a key: changed %v, %v", changed, err)
+	}
+	wantAnswer(t, h, "s", "k-2", "f-5", 200, `{"id":"i-1","version":2,"seq":2,"created":false,"changed":true}`)
+	if _, _, changed, err := h.s.AppendStatus(h.ctx, ordercast.StatusChange{OrderID: "i-1", Status: ordercast.StatusConfirmed, Idem: idem("s", "k-3", "f-6", later)}); err != nil || changed {
+		t.Fatalf("repeated status with a key: changed %v, %v", changed, err)
+	}
+	wantAnswer(t, h, "s", "k-3", "f-6", 200, `{"id":"i-1","version":2,"seq":2,"created":false,"changed":false}`)
+
+	// An expired record is not found, and its key may be used afresh.
+	h.create(t, ordercast.NewOrder{ID: "i-3", Idem: idem("s", "k-old", "f-7", time.Now().Add(-time.Second))})
+	if _, err := h.s.IdempotentAnswer(h.ctx, "s", "k-old", time.Now()); ordercast.ErrorCode(err) != ordercast.ENotFound {
+		t.Fatalf("expired key: %v, want not found", err)
+	}
+	h.create(t, ordercast.NewOrder{ID: "i-4", Idem: idem("s", "k-old", "f-8", later)})
+	wantAnswer(t, h, "s", "k-old", "f-8", 201, `{"id":"i-4","version":1,"seq":1,"created":true,"changed":false}`)
+
+	// A Render that fails commits nothing: neither the change nor the key.
+	failing := idem("s", "k-fail", "f-9", later)
+	boom := errors.New("render failed")
+	failing.Render = func(ordercast.Result) (ordercast.Answer, error) { return ordercast.Answer{}, boom }
+	before = h.snapshot(t, "i-5")
+	if _, _, err := h.s.CreateOrder(h.ctx, ordercast.NewOrder{ID: "i-5", Idem: failing}); !errors.Is(err, boom) {
+		t.Fatalf("create with a failing render: %v, want %v", err, boom)
+	}
+	h.unchanged(t, before, "i-5")
+	if _, err := h.s.IdempotentAnswer(h.ctx, "s", "k-fail", time.Now()); ordercast.ErrorCode(err) != ordercast.ENotFound {
+		t.Fatalf("key of a failed write: %v, want not found", err)
+	}
+}

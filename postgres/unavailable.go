@@ -1,0 +1,75 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ordercast/ordercast/internal/storehealth"
+)
+
+// unavailableReason classifies a driver error as the database being away ("" when it is not):
+// a connection that cannot be made or was lost, a server shutting down or starting up, or a
+// read-only server (a standby, or default_transaction_read_only). A refused password or a
+// missing database is configuration, not an outage, and stays an error of its own.
+func unavailableReason(err error) string {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "" // the caller gave up; nothing is known of the database
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch c := pgErr.Code; {
+		case c == "25006":
+			return "read-only"
+		case c == "57P01", c == "57P02":
+			return "shutting down"
+		case c == "57P03":
+			return "starting up"
+		case strings.HasPrefix(c, "08"), c == "53300", c == "55000" && strings.Contains(pgErr.Message, "not currently accepting connections"):
+			return "unreachable"
+		}
+		// Any other answer from the server means it is there.
+		var ce *pgconn.ConnectError
+		if !errors.As(err, &ce) {
+			return ""
+		}
+		if strings.HasPrefix(pgErr.Code, "28") || pgErr.Code == "3D000" {
+			return "" // bad credentials or no such database: configuration
+		}
+		return "unreachable"
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ne),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "unreachable"
+	}
+	return ""
+}
+
+// health translates err into the domain's unavailable error when the database is away, and
+// keeps the store's outage state: a write or ping that succeeds ends an outage.
+func (s *Store) health(err error, proves bool) error {
+	if err == nil {
+		if proves {
+			s.tracker.OK()
+		}
+		return nil
+	}
+	reason := unavailableReason(err)
+	if reason == "" {
+		return err
+	}
+	s.tracker.Fail(reason, err)
+	return storehealth.Unavailable(reason, err)
+}
+
+// Unavailable is why the database is away, or "" when it answered the last write or ping.
+func (s *Store) Unavailable() string { return s.tracker.Reason() }

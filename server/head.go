@@ -1,0 +1,30 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/ordercast/ordercast"
+)
+
+// handleStreamHead serves HEAD on the stream routes (/v1/orders/{id}/stream, /v1/orders/{id}/ws,
+// /v1/stream): the headers a GET would get, after the same checks, and no body. It opens no
+// stream: nothing is subscribed, counted or held.
+func (s *Server) handleStreamHead(w http.ResponseWriter, r *http.Request) {
+	var err error
+	if id := r.PathValue("id"); id != "" {
+		if err = ordercast.ValidateID(id); err == nil {
+			err = s.authorizeWatch(r, id)
+		}
+	} else {
+		err = s.authorizeWatchAll(r)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if r.Pattern != "HEAD /v1/orders/{id}/ws" { // a WebSocket's GET is an upgrade, with no body type
+		w.Header().Set("Content-Type", "text/event-stream")
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+)
+
+// IdempotencyKeyHeader carries a client's key for a write it may need to retry; a retry with the
+// same key and request gets the first answer (IdempotentReplayedHeader says so).
+const (
+	IdempotencyKeyHeader     = "Idempotency-Key"
+	IdempotentReplayedHeader = "Idempotent-Replayed"
+	// DefaultIdempotencyTTL is how long an answer is kept for a retry.
+	DefaultIdempotencyTTL = 24 * time.Hour
+)
+
+// idempotent prepares a write that carries an Idempotency-Key. Without one it returns nil. When
+// the key already has an answer it writes that answer (or refuses the key's reuse for another
+// request) and returns done. req is the decoded body; with the route's order id it identifies
+// the request. The caller sets Render.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.Actor, req any) (idem *ordercast.Idempotency, done bool) {
+	key := r.Header.Get(IdempotencyKeyHeader)
+	if key == "" {
+		return nil, false
+	}
+	if err := ordercast.ValidateIdempotencyKey(key); err != nil {
+		s.writeError(w, r, err)
+		return nil, true
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("fingerprint request: %w", err))
+		return nil, true
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\n%s\n%s", r.Pattern, r.PathValue("id"), body))
+	idem = &ordercast.Idempotency{
+		// The key belongs to the caller: another identity's same key is another request.
+		Scope:       r.Pattern + " " + s.recordedActor(actor),
+		Key:         key,
+		Fingerprint: hex.EncodeToString(sum[:]),
+		Expires:     time.Now().Add(s.IdempotencyTTL),
+	}
+	return idem, s.replayIdempotent(w, r, idem)
+}
+
+// replayIdempotent answers with the answer recorded for idem's key, if there is one, and reports
+// whether it answered.
+func (s *Server) replayIdempotent(w http.ResponseWriter, r *http.Request, idem *ordercast.Idempotency) bool {
+	a, err := s.Store.IdempotentAnswer(r.Context(), idem.Scope, idem.Key, time.Now())
+	switch {
+	case ordercast.ErrorCode(err) == ordercast.ENotFound:
+		return false
+	case err != nil:
+		s.writeError(w, r, err)
+	case a.Fingerprint != idem.Fingerprint:
+		s.writeError(w, r, ordercast.Errorf(ordercast.EIdempotencyKeyReused,
+			"this Idempotency-Key was used with another request; use a new key for a new request"))
+	default:
+		w.Header().Set(IdempotentReplayedHeader, "true")
+		if a.Status == http.StatusCreated {
+			// The first answer's Location too: it names the order the body describes.
+			var created struct{ ID string }
+			if json.Unmarshal(a.Body, &created) == nil && ordercast.ValidateID(created.ID) == nil {
+				w.Header().Set("Location", "/v1/orders/"+created.ID)
+			}
+		}
+		writeRawJSON(w, a.Status, a.Body)
+	}
+	return true
+}
+
+// renderOnce wraps render so that the answer the store records is also the one sent: answer
+// returns it after the store's call (or renders it now when the store did not call it).
+func renderOnce(render func(ordercast.Result) (ordercast.Answer, error)) (wrapped func(ordercast.Result) (ordercast.Answer, error), answer func(ordercast.Result) (ordercast.Answer, error)) {
+	var (
+		got  ordercast.Answer
+		done bool
+	)
+	wrapped = func(res ordercast.Result) (ordercast.Answer, error) {
+		a, err := render(res)
+		got, done = a, err == nil
+		return a, err
+	}
+	answer = func(res ordercast.Result) (ordercast.Answer, error) {
+		if done {
+			return got, nil
+		}
+		return render(res)
+	}
+	return wrapped, answer
+}
+
+// writeRawJSON answers with a JSON body already encoded.
+func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body) // the status line is out: a write error can only mean the client went away
+}

@@ -1,0 +1,79 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast/server"
+)
+
+// post sends a JSON POST with an optional Idempotency-Key and returns the response and its body.
+func post(t *testing.T, url, key, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set(server.IdempotencyKeyHeader, key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// TestIdempotencyKey: a retry with the same key and body gets the first answer, byte for byte,
+// and changes nothing more; the same key with another body is 422 idempotency_key_reused.
+func TestIdempotencyKey(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+
+	first, firstBody := post(t, base+"/v1/orders", "create-1", `{"details":{"items":2}}`)
+	if first.StatusCode != http.StatusCreated {
+		t.Fatalf("first create: %d %s", first.StatusCode, firstBody)
+	}
+	again, againBody := post(t, base+"/v1/orders", "create-1", `{"details":{"items":2}}`)
+	if again.StatusCode != http.StatusCreated || againBody != firstBody || again.Header.Get(server.IdempotentReplayedHeader) != "true" ||
+		again.Header.Get("Location") != first.Header.Get("Location") {
+		t.Fatalf("retry: %d %s (replayed %q), want 201 %s", again.StatusCode, againBody, again.Header.Get(server.IdempotentReplayedHeader), firstBody)
+	}
+	active, err := ts.store.ActiveOrders(context.Background(), 0)
+	if err != nil || len(active) != 1 {
+		t.Fatalf("orders after a retried create without id: %d, %v; want 1", len(active), err)
+	}
+	id := active[0].ID
+
+	other, otherBody := post(t, base+"/v1/orders", "create-1", `{"details":{"items":3}}`)
+	if other.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(otherBody, `"idempotency_key_reused"`) {
+		t.Fatalf("same key, other body: %d %s, want 422 idempotency_key_reused", other.StatusCode, otherBody)
+	}
+
+	url := base + "/v1/orders/" + id + "/status"
+	first, firstBody = post(t, url, "move-1", `{"status":"confirmed"}`)
+	if first.StatusCode != http.StatusOK {
+		t.Fatalf("status change: %d %s", first.StatusCode, firstBody)
+	}
+	mustSetStatus(t, base, id, "preparing")
+	again, againBody = post(t, url, "move-1", `{"status":"confirmed"}`)
+	if again.StatusCode != http.StatusOK || againBody != firstBody {
+		t.Fatalf("retried status change after another change: %d %s, want the first answer %s", again.StatusCode, againBody, firstBody)
+	}
+	other, otherBody = post(t, base+"/v1/orders/"+id+"x/status", "move-1", `{"status":"confirmed"}`)
+	if other.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(otherBody, `"idempotency_key_reused"`) {
+		t.Fatalf("same key on another order: %d %s, want 422", other.StatusCode, otherBody)
+	}
+	if bad, body := post(t, base+"/v1/orders", "has space", `{}`); bad.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("a key with a space: %d %s, want 422", bad.StatusCode, body)
+	}
+}

@@ -1,0 +1,40 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/ordercast/ordercast"
+)
+
+// retryAfterSeconds is what a 503 for an unavailable store tells clients to wait: the SSE retry
+// delay, in whole seconds, at least one.
+func (s *Server) retryAfterSeconds() string {
+	return strconv.Itoa(max(1, int(math.Ceil(s.Retry.Seconds()))))
+}
+
+// answerStreamStoreAway answers an SSE stream request whose set-up found the store away, and
+// reports whether it did. A browser's EventSource gives up for good on any status but 200 and
+// 204, so a 503 would end a customer's tracking; instead the stream opens with a retry delay and
+// a comment saying why, and closes at once: EventSource reconnects after the delay, with its
+// Last-Event-ID, and resumes where it was once the store is back.
+func (s *Server) answerStreamStoreAway(w http.ResponseWriter, r *http.Request, err error) bool {
+	if ordercast.ErrorCode(err) != ordercast.EUnavailable {
+		return false
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Retry-After", s.retryAfterSeconds())
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		// The client goes on reconnecting whatever happens to this write.
+		_, _ = fmt.Fprintf(w, "retry: %d\n: store unavailable, retry shortly\n\n", max(1, s.Retry.Milliseconds()))
+	}
+	handOver(r.Context())(0, slog.String("reason", "store_unavailable")) // adds to the request log line
+	return true
+}

@@ -1,0 +1,214 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/stream"
+)
+
+// The watch endpoints. Each validates and authorizes its request, then hands it to the stream
+// engine, which sets the watch up one way for all (admit, subscribe, read) and runs it.
+
+// handleStream serves GET /v1/orders/{id}/stream: the order's status changes as Server-Sent
+// Events, from the current status or after Last-Event-ID; 204 when the client already has the
+// terminal event.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	wt, ok := s.watchOrder(w, r)
+	if !ok {
+		return
+	}
+	s.engine.ServeSSE(w, r, wt, s.streamEnd(r))
+}
+
+// handleWebSocket serves GET /v1/orders/{id}/ws: the same events as the SSE stream, one JSON
+// event per text message, with the same resume point (?lastEventId=N). After the terminal event
+// the server closes with 1000 (at once on a reconnect after it); a draining node closes with 1001.
+func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	wt, ok := s.watchOrder(w, r)
+	if !ok {
+		return
+	}
+	s.engine.ServeWebSocket(w, r, wt, s.streamEnd(r))
+}
+
+// handleStreamAll serves GET /v1/stream: the changes of every order, for operators' consoles. On
+// connect it sends a snapshot of the active orders, then each change as it commits. Its events
+// carry no id: status is state, so a reconnect gets a fresh snapshot instead of a replay, and a
+// watcher whose mailbox overflowed gets one too.
+func (s *Server) handleStreamAll(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorizeWatchAll(r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	wt, ok := s.watch(w, r, stream.Request{Scope: stream.AllOrders}, true)
+	if !ok {
+		return
+	}
+	s.engine.ServeSSE(w, r, wt, s.streamEnd(r))
+}
+
+// watchOrder validates and authorizes a watch of one order's events (GET /v1/orders/{id}/…) and
+// sets it up.
+func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Watch, bool) {
+	id := r.PathValue("id")
+	if err := ordercast.ValidateID(id); err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	if err := s.authorizeWatch(r, id); err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	lastID, err := lastEventID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	return s.watch(w, r, stream.Request{Scope: stream.OrderEvents, OrderID: id, Last: lastID}, r.Pattern != patWebSocket)
+}
+
+// watch sets a watch up through the engine, admitted under the stream limits; on failure it has
+// answered the request. sse says the answer is an event stream, which a store that is away
+// answers so that a browser's EventSource retries (answerStreamStoreAway).
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Request, sse bool) (*stream.Watch, bool) {
+	req.Admit = func() (func(), error) { return s.admitStream(w, r) }
+	wt, err := s.engine.Watch(r.Context(), req)
+	if err != nil {
+		// A draining node's 503 stays: the client should go to another node, not come back here.
+		if sse && !s.streamEngine().Draining() && s.answerStreamStoreAway(w, r, err) {
+			return nil, false
+		}
+		s.writeError(w, r, err)
+		return nil, false
+	}
+	if err := streamReadsNothing(w); err != nil {
+		wt.Close()
+		s.writeError(w, r, fmt.Errorf("stream set-up: clear read deadline: %w", err))
+		return nil, false
+	}
+	return wt, true
+}
+
+// streamEnd returns what the engine calls when a stream of r ends, which may be after the handler
+// returned (a held stream): it completes the request's log line and, for a connection taken from
+// net/http, counts it closed.
+func (s *Server) streamEnd(r *http.Request) func(stream.End) {
+	finish := handOver(r.Context())
+	id, path := RequestID(r.Context()), r.URL.Path
+	return func(e stream.End) {
+		var attrs []slog.Attr
+		if e.Reason != "" {
+			attrs = append(attrs, slog.String("reason", e.Reason), slog.Int64("events", e.Events))
+		}
+		if e.Held {
+			attrs = append(attrs, slog.Bool("held", true))
+		}
+		if e.Err != nil {
+			attrs = append(attrs, slog.String("err", e.Err.Error()))
+			if e.Reason == stream.ReasonStoreError {
+				s.Logger.Error("stream catch-up failed", "request_id", id, "path", path, "err", e.Err)
+			}
+		}
+		var bypassed int64
+		if e.Hijacked {
+			// Its bytes never went through the response writer, and net/http stopped counting
+			// the connection when it was taken over.
+			bypassed = e.Bytes
+			s.Metrics.hijackedClosed()
+		}
+		finish(bypassed, attrs...)
+	}
+}
+
+// lastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
+// parameter for clients that cannot set headers. Absent means 0 (from the current state).
+func lastEventID(r *http.Request) (int64, error) {
+	v := r.Header.Get(api.HeaderLastEventID)
+	if v == "" {
+		v = r.URL.Query().Get(api.ParamLastEventID)
+	}
+	return ParseLastEventID(v)
+}
+
+// ParseLastEventID parses an event id this server sent: a seq, a non-negative decimal integer.
+func ParseLastEventID(v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || v[0] == '+' {
+		return 0, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be a non-negative integer")
+	}
+	return n, nil
+}
+
+// maxLongPollWait caps the wait of a long poll: longer asks are shortened to it. Proxies and
+// load balancers commonly cut idle requests at 60 s.
+const maxLongPollWait = 60 * time.Second
+
+// handleLongPoll serves GET /v1/orders/{id}?wait=30s&after_version=N (authorized by
+// handleGetOrder): the order as soon as its version is past N. It answers at once when it already
+// is (or the order has ended and will not change again); otherwise it holds the request until a
+// change commits or the wait ends, and then answers 200 with the order either way: the client
+// compares the version, so a timeout needs no status of its own (304 would need validators, and
+// some clients and proxies treat it specially). wait is a Go duration or a number of seconds,
+// capped at maxLongPollWait; after_version defaults to 0. A held request counts against the stream
+// limits.
+func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id string) {
+	q := r.URL.Query()
+	wait, err := parseWait(q.Get(api.ParamWait))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var after int64
+	if v := q.Get(api.ParamAfterVersion); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "after_version must be a non-negative integer"))
+			return
+		}
+		after = n
+	}
+	wt, ok := s.watch(w, r, stream.Request{Scope: stream.OrderState, OrderID: id}, false)
+	if !ok {
+		return
+	}
+	o, err := s.engine.LongPoll(r.Context(), w, wt, after, wait)
+	switch {
+	case r.Context().Err() != nil:
+		return // the client left, or the shutdown deadline cut the request
+	case err != nil:
+		s.writeError(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, o)
+	}
+}
+
+// parseWait reads the wait of a long poll: a Go duration ("30s") or whole seconds ("30"), not
+// negative, capped at maxLongPollWait.
+func parseWait(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		n, nerr := strconv.ParseUint(v, 10, 64)
+		if errors.Is(nerr, strconv.ErrRange) {
+			n, nerr = math.MaxUint64, nil // all digits, just very many: as capped as any long wait
+		}
+		if nerr != nil {
+			return 0, ordercast.Errorf(ordercast.EInvalid, "wait must be a duration such as 30s")
+		}
+		d = time.Duration(min(n, uint64(maxLongPollWait/time.Second))) * time.Second
+	}
+	if d < 0 {
+		return 0, ordercast.Errorf(ordercast.EInvalid, "wait must not be negative")
+	}
+	return min(d, maxLongPollWait), nil
+}

@@ -1,0 +1,57 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/ordercast/ordercast/internal/storehealth"
+)
+
+// unavailableReason classifies a driver error as the database file being away ("" when it is
+// not): locked by another process past the busy timeout, read-only, failing to read or write, or
+// impossible to open.
+func unavailableReason(err error) string {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ""
+	}
+	var e *sqlitedrv.Error
+	if !errors.As(err, &e) {
+		return ""
+	}
+	switch e.Code() & 0xff { // the primary code, without the extended bits
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return "locked"
+	case sqlite3.SQLITE_READONLY:
+		return "read-only"
+	case sqlite3.SQLITE_IOERR:
+		return "failing (I/O error)"
+	case sqlite3.SQLITE_FULL:
+		return "full"
+	case sqlite3.SQLITE_CANTOPEN:
+		return "unreachable"
+	}
+	return ""
+}
+
+// health translates err into the domain's unavailable error when the database is away, and
+// keeps the store's outage state: a write or ping that succeeds ends an outage.
+func (s *Store) health(err error, proves bool) error {
+	if err == nil {
+		if proves {
+			s.tracker.OK()
+		}
+		return nil
+	}
+	reason := unavailableReason(err)
+	if reason == "" {
+		return err
+	}
+	s.tracker.Fail(reason, err)
+	return storehealth.Unavailable(reason, err)
+}
+
+// Unavailable is why the database is away, or "" when it answered the last write or ping.
+func (s *Store) Unavailable() string { return s.tracker.Reason() }

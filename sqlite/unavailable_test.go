@@ -1,0 +1,79 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/sqlite"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLockedFileIsUnavailable: while another process holds the file's write lock past the busy
+// timeout, writes and pings fail with the domain's unavailable error (not an internal one), the
+// outage is logged once, and it ends with the lock.
+func TestLockedFileIsUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	var logs syncBuffer
+	s := sqlite.New(path)
+	s.BusyTimeout = 20 * time.Millisecond
+	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	storetest.MustOpen(t, s)
+
+	other := rawDB(t, path)
+	other.SetMaxOpenConns(1)
+	tx, err := other.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A write in the other connection's transaction holds the write lock until it ends.
+	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		_, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"})
+		if got := ordercast.ErrorCode(err); got != ordercast.EUnavailable {
+			t.Fatalf("create %d on a locked file: %v (code %q), want %q", i, err, got, ordercast.EUnavailable)
+		}
+	}
+	if err := s.Ping(t.Context()); ordercast.ErrorCode(err) != ordercast.EUnavailable {
+		t.Fatalf("ping on a locked file: %v, want unavailable", err)
+	}
+	if got := s.Unavailable(); got != "locked" {
+		t.Errorf("Unavailable() = %q, want locked", got)
+	}
+	if got := strings.Count(logs.String(), "database unavailable"); got != 1 {
+		t.Errorf("outage logged %d times, want once:\n%s", got, logs.String())
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"}); err != nil {
+		t.Fatalf("create once the lock is gone: %v", err)
+	}
+	if got := s.Unavailable(); got != "" || !strings.Contains(logs.String(), "database available again") {
+		t.Errorf("after the outage: Unavailable() = %q, log:\n%s", got, logs.String())
+	}
+}

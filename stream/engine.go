@@ -1,0 +1,263 @@
+// Package stream is ordercast's stream engine: it owns a watcher's whole life, for every
+// transport (SSE, WebSocket, a long poll's answer) and every way of holding a stream (a goroutine
+// each, or the shared epoll poller).
+//
+// A watch is set up one way (Engine.Watch: admit, subscribe to the hub, then read the store, so no
+// change falls in between), then run by the same delivery rules whoever holds it: dedupe by seq,
+// gap and overflow catch-up from the store, heartbeats, lifetime, drain, write deadlines, end
+// reasons, counting. A transport only moves frames; a holder only moves bytes and time.
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// snapshotLimit bounds the active orders sent in one snapshot of the all-orders stream: an
+// operator's console shows a screenful, and a snapshot is re-sent on every reconnect.
+const snapshotLimit = 500
+
+// Why a stream ended: the values of End.Reason, for metrics labels and the request log.
+const (
+	ReasonClientGone   = "client_gone"   // the client disconnected (or its context ended)
+	ReasonLifetime     = "lifetime"      // the stream reached its lifetime; the client resumes
+	ReasonShutdown     = "shutdown"      // the node is draining; the client resumes elsewhere
+	ReasonWriteTimeout = "write_timeout" // a write missed the write timeout: a stuck client
+	ReasonWriteError   = "write_error"   // any other write failure
+	ReasonTerminal     = "terminal"      // the order reached delivered or cancelled
+	ReasonStoreError   = "store_error"   // catching up from the store failed
+)
+
+// Reasons lists every end reason, so that metrics can export each from the start.
+func Reasons() []string {
+	return []string{
+		ReasonClientGone, ReasonLifetime, ReasonShutdown, ReasonWriteTimeout,
+		ReasonWriteError, ReasonTerminal, ReasonStoreError,
+	}
+}
+
+// Store is what the engine reads: an order, its events, the active orders. ordercast.Store has it.
+type Store interface {
+	Order(ctx context.Context, id string) (ordercast.Order, error)
+	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]ordercast.Event, error)
+	ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error)
+}
+
+// Observer is told about every stream's life; the server supplies it (its metrics), so the
+// engine need not know Prometheus. Its methods are called from many goroutines.
+type Observer interface {
+	StreamOpened()
+	StreamClosed(reason string)
+	// EventsDelivered reports n events just flushed; liveAt holds the commit times of those that
+	// were live (not backlog), for the delivery latency.
+	EventsDelivered(n int, liveAt []time.Time, flushed time.Time)
+	// CaughtUp reports a stream caught up from the store after a gap or an overflow.
+	CaughtUp()
+}
+
+// End is how a stream ended, handed once to the function its Serve call was given (the request's
+// log line).
+type End struct {
+	Reason string // one of the Reason constants; empty when no stream ran (a failed handshake)
+	Events int64  // events delivered
+	Bytes  int64  // payload bytes written: frames and heartbeats, without HTTP or WebSocket framing
+	Held   bool   // the poller held the stream
+	// Hijacked says the connection was taken from net/http (held, or a WebSocket) and is closed
+	// now: its bytes bypassed the response writer, and net/http no longer tracks it.
+	Hijacked bool
+	Err      error // why a write or catch-up failed, if one did
+}
+
+// Config is the engine's tunables.
+type Config struct {
+	Heartbeat    time.Duration // interval of keep-alives on idle streams
+	Retry        time.Duration // reconnection delay advised to SSE clients
+	WriteTimeout time.Duration // longest a write may wait on a client before it counts as stuck
+	Lifetime     time.Duration // end each stream after about this long (minus up to a tenth); 0 never
+	// Hold hands cleartext HTTP/1.1 SSE streams, once set up, to the shared poller (Open starts it).
+	Hold bool
+}
+
+// Engine runs the streams of one server.
+type Engine struct {
+	store    Store
+	hub      *hub.Hub
+	cfg      Config
+	observer Observer
+
+	held       *holder       // nil unless Open started the poller
+	closing    chan struct{} // closed when the drain starts
+	drain      atomic.Pointer[drainSchedule]
+	streams    atomic.Int64  // open streams, for the drain schedule and Wait
+	streamGone chan struct{} // signalled (capacity 1) when a stream closes
+	ctx        context.Context
+	cancel     context.CancelFunc
+}
+
+// New returns an engine over store and h; obs may be nil. Streams run on goroutines until Open
+// starts the poller (when cfg.Hold).
+func New(store Store, h *hub.Hub, cfg Config, obs Observer) *Engine {
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	e := &Engine{
+		store: store, hub: h, cfg: cfg, observer: obs,
+		closing:    make(chan struct{}),
+		streamGone: make(chan struct{}, 1),
+	}
+	e.ctx, e.cancel = context.WithCancel(context.Background())
+	return e
+}
+
+// Open validates the configuration and, when Hold is set, starts the poller that holds streams.
+func (e *Engine) Open() error {
+	switch {
+	case e.store == nil || e.hub == nil:
+		return errors.New("stream: Store and Hub are required")
+	case e.cfg.Heartbeat <= 0:
+		return errors.New("stream: heartbeat must be positive")
+	case e.cfg.WriteTimeout <= 0:
+		return errors.New("stream: write timeout must be positive")
+	case e.cfg.Lifetime < 0:
+		return errors.New("stream: lifetime must not be negative")
+	}
+	if !e.cfg.Hold {
+		return nil
+	}
+	h, err := openHolder(e)
+	if err != nil {
+		return fmt.Errorf("open stream holder: %w", err)
+	}
+	e.held = h
+	return nil
+}
+
+// Close closes what the poller still holds (the clients resume) and stops the engine's
+// goroutines; a stream still on its goroutine that ends after it counts as cut by shutdown.
+func (e *Engine) Close() error {
+	var err error
+	if e.held != nil {
+		err = e.held.close()
+	}
+	e.cancel()
+	return err
+}
+
+// BeginDrain refuses new streams and closes the open ones spread evenly over window.
+func (e *Engine) BeginDrain(window time.Duration) {
+	select {
+	case <-e.closing:
+		return
+	default:
+	}
+	schedule := newDrainSchedule(window, e.streams.Load())
+	e.drain.Store(schedule)
+	close(e.closing)
+	if e.held != nil {
+		e.held.drain(schedule)
+	}
+}
+
+// Draining reports whether the drain has begun: new streams go elsewhere.
+func (e *Engine) Draining() bool {
+	select {
+	case <-e.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait blocks until no stream is open or ctx ends. An http.Server's Shutdown does not wait for
+// streams on hijacked connections (held, or WebSockets), so a server's Close waits here.
+func (e *Engine) Wait(ctx context.Context) error {
+	for e.streams.Load() > 0 {
+		select {
+		case <-e.streamGone:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for streams: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// opened counts a stream in.
+func (e *Engine) opened() {
+	e.streams.Add(1)
+	e.observer.StreamOpened()
+}
+
+// closed counts a stream out, and tells a Wait.
+func (e *Engine) closed(reason string) {
+	e.streams.Add(-1)
+	e.observer.StreamClosed(reason)
+	select {
+	case e.streamGone <- struct{}{}:
+	default:
+	}
+}
+
+// lifetime returns how long a stream opening now lives, jittered down by up to a tenth so that
+// streams opened together do not end together; 0 means forever.
+func (e *Engine) lifetime() time.Duration {
+	l := e.cfg.Lifetime
+	if l <= 0 {
+		return 0
+	}
+	return l - rand.N(l/10+1)
+}
+
+// writeFailure names why a write failed, on every transport and holding: a missed deadline (or
+// a stalled queue) is a stuck client; a failed write after the client left is the client
+// leaving; after Close, the shutdown cut it.
+func (e *Engine) writeFailure(ctx context.Context, err error) string {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return ReasonWriteTimeout
+	case ctx.Err() != nil:
+		if e.ctx.Err() != nil {
+			return ReasonShutdown
+		}
+		return ReasonClientGone
+	}
+	return ReasonWriteError
+}
+
+type nopObserver struct{}
+
+func (nopObserver) StreamOpened()                               {}
+func (nopObserver) StreamClosed(string)                         {}
+func (nopObserver) EventsDelivered(int, []time.Time, time.Time) {}
+func (nopObserver) CaughtUp()                                   {}
+
+// drainSchedule spreads the closing of a draining node's streams evenly over the drain window:
+// with n streams open when the drain starts, the k-th stream to ask closes at window*k/n. Even
+// spacing, rather than each stream picking a random moment, gives the nodes that take the
+// clients over a steady trickle of reconnects instead of clumps. Streams opened after the count
+// was taken wrap around the window.
+type drainSchedule struct {
+	window time.Duration
+	n      int64
+	next   atomic.Int64
+}
+
+func newDrainSchedule(window time.Duration, streams int64) *drainSchedule {
+	return &drainSchedule{window: window, n: max(streams, 1)}
+}
+
+// delay returns how long after the drain began the calling stream closes.
+func (d *drainSchedule) delay() time.Duration {
+	if d.window <= 0 {
+		return 0
+	}
+	k := d.next.Add(1) - 1
+	return time.Duration(int64(d.window) / d.n * (k % d.n))
+}

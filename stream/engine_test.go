@@ -1,0 +1,392 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// memStore is one order's history in memory: enough for the engine, without I/O (which a synctest
+// bubble cannot wait on).
+type memStore struct {
+	mu     sync.Mutex
+	events []ordercast.Event // seq 1, 2, …
+	fail   error             // returned by every read when set
+}
+
+func newMemStore(statuses ...ordercast.Status) *memStore {
+	s := &memStore{}
+	for _, st := range statuses {
+		s.append(st)
+	}
+	return s
+}
+
+// append commits the next event and returns it.
+func (s *memStore) append(st ordercast.Status) ordercast.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := ordercast.Event{OrderID: "o-1", Seq: int64(len(s.events)) + 1, Status: st, At: time.Now()}
+	s.events = append(s.events, ev)
+	return ev
+}
+
+func (s *memStore) Order(_ context.Context, id string) (ordercast.Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return ordercast.Order{}, s.fail
+	}
+	if id != "o-1" || len(s.events) == 0 {
+		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "no order %s", id)
+	}
+	last := s.events[len(s.events)-1]
+	return ordercast.Order{ID: id, Status: last.Status, Version: last.Seq}, nil
+}
+
+func (s *memStore) EventsAfter(_ context.Context, _ string, after int64, _ int) ([]ordercast.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	if after >= int64(len(s.events)) {
+		return nil, nil
+	}
+	return slices.Clone(s.events[after:]), nil
+}
+
+func (s *memStore) ActiveOrders(ctx context.Context, _ int) ([]ordercast.Order, error) {
+	o, err := s.Order(ctx, "o-1")
+	if err != nil || o.Status.Terminal() {
+		return nil, err
+	}
+	return []ordercast.Order{o}, nil
+}
+
+// recorder is a transport that keeps every frame written, and a pinger when pings is set.
+type recorder struct {
+	mu     sync.Mutex
+	frames []string
+	batch  []int // frames per WriteMany
+	closed string
+	fail   error
+}
+
+func (r *recorder) Write(f []byte) error { return r.WriteMany(f) }
+
+func (r *recorder) WriteMany(frames ...[]byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		return r.fail
+	}
+	for _, f := range frames {
+		r.frames = append(r.frames, string(f))
+	}
+	r.batch = append(r.batch, len(frames))
+	return nil
+}
+
+func (r *recorder) Close(reason string, _ ordercast.Status) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = reason
+	return nil
+}
+
+func (r *recorder) got() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.frames)
+}
+
+// counter is an Observer that counts.
+type counter struct {
+	mu                          sync.Mutex
+	opened, delivered, caughtUp int
+	closed                      []string
+}
+
+func (c *counter) StreamOpened() { c.mu.Lock(); c.opened++; c.mu.Unlock() }
+func (c *counter) StreamClosed(r string) {
+	c.mu.Lock()
+	c.closed = append(c.closed, r)
+	c.mu.Unlock()
+}
+func (c *counter) EventsDelivered(n int, _ []time.Time, _ time.Time) {
+	c.mu.Lock()
+	c.delivered += n
+	c.mu.Unlock()
+}
+func (c *counter) CaughtUp() { c.mu.Lock(); c.caughtUp++; c.mu.Unlock() }
+
+var testConfig = Config{Heartbeat: 15 * time.Second, Retry: 2 * time.Second, WriteTimeout: 10 * time.Second}
+
+func sseEvent(ev ordercast.Event) string { return string(appendEvent(nil, hub.NewMessage(ev))) }
+
+// seqsOf returns the seqs of the SSE event frames among frames.
+func seqsOf(frames []string) []string {
+	var out []string
+	for _, f := range frames {
+		if id, ok := strings.CutPrefix(f, "id: "); ok {
+			out = append(out, id[:strings.IndexByte(id, '\n')])
+		}
+	}
+	return out
+}
+
+// newWatcher sets a watch of o-1 up on e and returns its watcher, writing to a recorder.
+func newWatcher(t *testing.T, e *Engine, last int64, f framing) (*watcher, *recorder, *End) {
+	t.Helper()
+	wt, err := e.Watch(t.Context(), Request{OrderID: "o-1", Last: last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, end := &recorder{}, &End{}
+	w := &watcher{}
+	w.init(e, rec, f, wt, func(x End) { *end = x })
+	return w, rec, end
+}
+
+// TestDeliveryRules: live messages are forwarded in seq order; a duplicate is skipped; a gap or an
+// overflowed mailbox is filled from the store; the terminal event ends the stream.
+func TestDeliveryRules(t *testing.T) {
+	t.Parallel()
+	store := newMemStore(ordercast.StatusPlaced, ordercast.StatusConfirmed)
+	obs := &counter{}
+	e := New(store, hub.New(), testConfig, obs)
+	w, rec, _ := newWatcher(t, e, 1, sseFraming{})
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rec.got(), []string{"retry: 2000\n\n", sseEvent(store.events[1])}; !slices.Equal(got, want) {
+		t.Fatalf("opening frames %q, want %q", got, want)
+	}
+
+	msg := func(ev ordercast.Event) *hub.Message { return hub.NewMessage(ev) }
+	ev3 := store.append(ordercast.StatusPreparing)
+	store.append(ordercast.StatusReady) // never published: a gap
+	ev5 := store.append(ordercast.StatusOutForDelivery)
+	steps := []struct {
+		name       string
+		msgs       []*hub.Message
+		overflowed bool
+		want       []string
+	}{
+		{"duplicate skipped", []*hub.Message{msg(store.events[1])}, false, nil},
+		{"next in order", []*hub.Message{msg(ev3)}, false, []string{"3"}},
+		{"gap filled from the store", []*hub.Message{msg(ev5)}, false, []string{"4", "5"}},
+		{"overflow caught up", nil, true, []string{"6"}},
+	}
+	for _, s := range steps {
+		if s.name == "overflow caught up" {
+			store.append(ordercast.StatusDelivered)
+		}
+		before := len(rec.got())
+		if err := w.deliver(t.Context(), s.msgs, s.overflowed); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if err := w.flush(); err != nil {
+			t.Fatal(err)
+		}
+		if got := seqsOf(rec.got()[before:]); !slices.Equal(got, s.want) {
+			t.Errorf("%s: sent seqs %v, want %v", s.name, got, s.want)
+		}
+	}
+	if !w.ended || w.lastStatus != ordercast.StatusDelivered {
+		t.Errorf("ended %v on %s, want ended on delivered", w.ended, w.lastStatus)
+	}
+	if obs.caughtUp != 2 || obs.delivered != 5 {
+		t.Errorf("caught up %d times, delivered %d events; want 2 and 5", obs.caughtUp, obs.delivered)
+	}
+	if got := w.events.Load(); got != 5 {
+		t.Errorf("events counted %d, want 5", got)
+	}
+}
+
+// TestMessageFramingSendsOneFramePerEvent: a message transport (WebSocket) gets each event as its
+// own frame, with no preamble and no heartbeat frame (it pings instead).
+func TestMessageFramingSendsOneFramePerEvent(t *testing.T) {
+	t.Parallel()
+	e := New(newMemStore(ordercast.StatusPlaced, ordercast.StatusConfirmed), hub.New(), testConfig, nil)
+	w, rec, _ := newWatcher(t, e, 0, messageFraming{})
+	w.queueEvents([]ordercast.Event{{OrderID: "o-1", Seq: 3, Status: ordercast.StatusReady}})
+	w.frame(w.f.heartbeat(w.out))
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.got()
+	if len(got) != 2 || !strings.Contains(got[0], `"seq":2`) || !strings.Contains(got[1], `"seq":3`) {
+		t.Fatalf("frames %q, want the JSON of seq 2 and 3, one each", got)
+	}
+	if rec.batch[0] != 2 {
+		t.Errorf("one flush wrote %d batches, want both frames in one WriteMany", len(rec.batch))
+	}
+}
+
+// TestChunkFraming: the held stream's heartbeat and end of body are computed, and are what the
+// HTTP/1.1 chunked encoding says.
+func TestChunkFraming(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ got, want string }{
+		{string(appendChunk(nil, sseFraming{}.heartbeat(nil))), "8\r\n: ping\n\n\r\n"},
+		{string(appendChunk(nil, nil)), "0\r\n\r\n"},
+		{string(appendChunk(nil, make([]byte, 300))[:5]), "12c\r\n"},
+	} {
+		if c.got != c.want {
+			t.Errorf("chunk %q, want %q", c.got, c.want)
+		}
+	}
+}
+
+// TestWatchSetUp: the one set-up refuses while draining before it admits, subscribes only once
+// admitted, and gives everything back when the store read fails.
+func TestWatchSetUp(t *testing.T) {
+	t.Parallel()
+	admitErr := ordercast.Errorf(ordercast.ETooManyStreams, "full")
+	tests := []struct {
+		name      string
+		draining  bool
+		scope     Scope
+		admit     error
+		storeFail error
+		wantCode  string
+		admitted  bool
+	}{
+		{name: "draining refuses before admitting", draining: true, wantCode: ordercast.EUnavailable},
+		{name: "a long poll is answered while draining", draining: true, scope: OrderState, admitted: true},
+		{name: "refused admission subscribes nothing", admit: admitErr, wantCode: ordercast.ETooManyStreams},
+		{name: "failed read unsubscribes and releases", storeFail: errors.New("disk on fire"), wantCode: ordercast.EInternal, admitted: true},
+		{name: "ok", admitted: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			store := newMemStore(ordercast.StatusPlaced)
+			store.fail = tt.storeFail
+			h := hub.New()
+			e := New(store, h, testConfig, nil)
+			if tt.draining {
+				e.BeginDrain(0)
+			}
+			var admitted, released int
+			wt, err := e.Watch(t.Context(), Request{Scope: tt.scope, OrderID: "o-1", Admit: func() (func(), error) {
+				if tt.admit != nil {
+					return nil, tt.admit
+				}
+				admitted++
+				return func() { released++ }, nil
+			}})
+			if got := ordercast.ErrorCode(err); got != tt.wantCode && !(tt.wantCode == "" && err == nil) {
+				t.Fatalf("err %v (code %q), want code %q", err, got, tt.wantCode)
+			}
+			if (admitted == 1) != tt.admitted {
+				t.Errorf("admitted %d times, want admitted %v", admitted, tt.admitted)
+			}
+			if err == nil {
+				if h.Watchers() != 1 {
+					t.Errorf("watchers %d after set-up, want 1", h.Watchers())
+				}
+				wt.Close()
+			}
+			if h.Watchers() != 0 || released != admitted {
+				t.Errorf("after the end: watchers %d, released %d of %d", h.Watchers(), released, admitted)
+			}
+		})
+	}
+}
+
+// TestGoroutineHolderTimers runs a stream on the goroutine holder on a fake clock: heartbeats
+// every interval, then the end at its lifetime (between nine tenths of it and all of it), counted
+// and reported once.
+func TestGoroutineHolderTimers(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig
+		cfg.Heartbeat, cfg.Lifetime = time.Second, 10*time.Second
+		obs := &counter{}
+		e := New(newMemStore(ordercast.StatusPlaced), hub.New(), cfg, obs)
+		w, rec, end := newWatcher(t, e, 0, sseFraming{})
+		start := time.Now()
+		e.run(t.Context(), w, false)
+		lived := time.Since(start)
+		if lived > cfg.Lifetime || lived < cfg.Lifetime*9/10 {
+			t.Errorf("stream lived %v, want between %v and %v", lived, cfg.Lifetime*9/10, cfg.Lifetime)
+		}
+		pings := 0
+		for _, f := range rec.got() {
+			if f == ": ping\n\n" {
+				pings++
+			}
+		}
+		if want := int(lived / cfg.Heartbeat); pings != want {
+			t.Errorf("%d heartbeats in %v, want %d", pings, lived, want)
+		}
+		if end.Reason != ReasonLifetime || end.Events != 1 || end.Held {
+			t.Errorf("end %+v, want lifetime after 1 event, not held", *end)
+		}
+		if obs.opened != 1 || !slices.Equal(obs.closed, []string{ReasonLifetime}) {
+			t.Errorf("opened %d, closed %v", obs.opened, obs.closed)
+		}
+		if want := int64(len(strings.Join(rec.got(), ""))); end.Bytes != want {
+			t.Errorf("end bytes %d, want %d", end.Bytes, want)
+		}
+	})
+}
+
+// TestGoroutineHolderDrain: streams open when the drain begins close one by one, evenly spread
+// over the window, for shutdown; a failing write ends a stream as a write error, with its cause.
+func TestGoroutineHolderDrain(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const n, window = 4, 4 * time.Second
+		e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
+		var mu sync.Mutex
+		var offsets []time.Duration
+		var start time.Time
+		var wg sync.WaitGroup
+		for i := range n {
+			w, _, end := newWatcher(t, e, 0, sseFraming{})
+			wg.Go(func() {
+				e.run(t.Context(), w, false)
+				mu.Lock()
+				offsets = append(offsets, time.Since(start))
+				mu.Unlock()
+				if end.Reason != ReasonShutdown {
+					t.Errorf("stream %d ended for %q, want shutdown", i, end.Reason)
+				}
+			})
+		}
+		synctest.Wait() // every stream waits in its loop
+		start = time.Now()
+		e.BeginDrain(window)
+		wg.Wait()
+		slices.Sort(offsets)
+		for k, got := range offsets {
+			if want := window / n * time.Duration(k); got != want {
+				t.Errorf("closing %d at %v after the drain began, want %v", k, got, want)
+			}
+		}
+		if err := e.Wait(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+
+		other := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
+		w, rec, end := newWatcher(t, other, 0, sseFraming{})
+		rec.fail = fmt.Errorf("connection reset")
+		other.run(t.Context(), w, false)
+		if end.Reason != ReasonWriteError || end.Err == nil {
+			t.Errorf("end %+v, want a write error with its cause", *end)
+		}
+	})
+}

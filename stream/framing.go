@@ -1,0 +1,75 @@
+package stream
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// framing is how a stream's content looks on one wire format. Each method appends one frame to b.
+type framing interface {
+	// preamble is what opens a stream (SSE: the retry advice).
+	preamble(b []byte, retry time.Duration) []byte
+	// event is one order event, with its seq as id where the format has ids.
+	event(b []byte, m *hub.Message) []byte
+	// named is an event without an id.
+	named(b []byte, name string, data []byte) []byte
+	// heartbeat keeps an idle stream alive; a format whose transport pings appends nothing.
+	heartbeat(b []byte) []byte
+}
+
+// sseFraming is the text/event-stream format (WHATWG HTML, server-sent events).
+type sseFraming struct{}
+
+func (sseFraming) preamble(b []byte, retry time.Duration) []byte {
+	b = append(b, "retry: "...)
+	b = strconv.AppendInt(b, retry.Milliseconds(), 10)
+	return append(b, "\n\n"...)
+}
+
+func (sseFraming) event(b []byte, m *hub.Message) []byte { return appendEvent(b, m) }
+
+func (sseFraming) named(b []byte, name string, data []byte) []byte {
+	b = append(b, "event: "...)
+	b = append(b, name...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}
+
+func (sseFraming) heartbeat(b []byte) []byte { return append(b, ": ping\n\n"...) }
+
+// appendEvent appends one event in the SSE wire format: id, event type and one JSON data line.
+// The JSON never holds a raw newline, so one data line is always enough.
+func appendEvent(b []byte, m *hub.Message) []byte {
+	b = append(b, "id: "...)
+	b = strconv.AppendInt(b, m.Event.Seq, 10)
+	b = append(b, "\nevent: "+api.EventStatus+"\ndata: "...)
+	b = append(b, m.JSON...)
+	return append(b, "\n\n"...)
+}
+
+// messageFraming is one JSON text message per event (WebSocket); heartbeats are the transport's
+// pings.
+type messageFraming struct{}
+
+func (messageFraming) preamble(b []byte, _ time.Duration) []byte    { return b }
+func (messageFraming) event(b []byte, m *hub.Message) []byte        { return append(b, m.JSON...) }
+func (messageFraming) named(b []byte, _ string, data []byte) []byte { return append(b, data...) }
+func (messageFraming) heartbeat(b []byte) []byte                    { return b }
+
+// appendChunk appends b as one chunk of a chunked HTTP/1.1 body; an empty b is the last chunk,
+// which ends the body.
+func appendChunk(dst, b []byte) []byte {
+	dst = appendChunkHeader(dst, len(b))
+	dst = append(dst, b...)
+	return append(dst, "\r\n"...)
+}
+
+// appendChunkHeader appends the size line of a chunk of n bytes.
+func appendChunkHeader(dst []byte, n int) []byte {
+	dst = strconv.AppendInt(dst, int64(n), 16)
+	return append(dst, "\r\n"...)
+}

@@ -1,0 +1,460 @@
+package stream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/poller"
+)
+
+// Holding streams without a goroutine each.
+//
+// An SSE watcher is idle nearly all of its life. Served the idiomatic way it still costs a
+// goroutine (whose stack has grown through the handler) and net/http's read and write buffers:
+// about 25 KB. Once a cleartext HTTP/1.1 stream is set up, the engine takes the connection over
+// (Hijack), writes the response head itself, and gives the socket to a poller: one epoll
+// goroutine notices clients leaving, and writes are non-blocking. Live events wake the stream
+// through the hub's OnReady callback onto a small pool of workers, which run the watcher's
+// delivery rules, as the goroutine holder does. One sweeper brings time: heartbeats, lifetimes
+// and stalled writes. What a held stream keeps is its watcher, its subscription and the socket.
+//
+// HTTP/2 streams and TLS connections cannot be taken over this way (frames and encryption live
+// in user space), so they keep the goroutine holder; so does every platform without epoll.
+
+// sweepBuckets spreads the sweeper's work over the heartbeat interval: each tick visits one
+// bucket of streams, so heartbeats leave in a steady trickle instead of one burst.
+const sweepBuckets = 16
+
+// closeCause is the error a held stream's connection is closed with when the engine closes it;
+// the poller's own errors (peer gone, backlog) are mapped in heldStream.closed.
+type closeCause struct {
+	reason string
+	err    error // what failed, if anything
+}
+
+func (c *closeCause) Error() string { return c.reason }
+func (c *closeCause) Unwrap() error { return c.err }
+
+// holder is every stream the poller holds for one engine, and the goroutines serving them.
+type holder struct {
+	e      *Engine
+	poller *poller.Poller
+	// ping and lastChunk are computed once: a heartbeat and the end of a body, as chunks.
+	ping, pingChunk, lastChunk []byte
+
+	buckets [sweepBuckets]struct {
+		mu      sync.Mutex
+		streams map[*heldStream]struct{}
+	}
+	next atomic.Uint64 // spreads streams over buckets
+
+	work   workQueue
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// heldStream is one stream held by the poller. It is its own transport: its frames go to the
+// poller's connection as HTTP/1.1 chunks.
+type heldStream struct {
+	h       *holder
+	conn    atomic.Pointer[poller.Conn] // set once held; the sweeper skips a stream without one
+	bucket  int
+	expires time.Time // zero: no lifetime
+
+	mu     sync.Mutex // one worker at a time delivers, in order
+	w      watcher
+	queued atomic.Bool // on the work queue, or about to be
+}
+
+var _ transport = (*heldStream)(nil)
+
+func openHolder(e *Engine) (*holder, error) {
+	p := poller.New()
+	if err := p.Open(); err != nil {
+		return nil, fmt.Errorf("open poller: %w", err)
+	}
+	h := &holder{e: e, poller: p}
+	h.ping = sseFraming{}.heartbeat(nil)
+	h.pingChunk = appendChunk(nil, h.ping)
+	h.lastChunk = appendChunk(nil, nil)
+	for i := range h.buckets {
+		h.buckets[i].streams = make(map[*heldStream]struct{})
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	h.work.wake = make(chan struct{}, 1)
+	// Workers mostly wait on the store when they catch a stream up; a few per core keep a slow
+	// query from holding up every other stream's delivery.
+	for range 4 * runtime.GOMAXPROCS(0) {
+		h.wg.Go(h.worker)
+	}
+	h.wg.Go(h.sweep)
+	return h, nil
+}
+
+// hold takes the connection of w over and gives the stream to the poller. It returns
+// http.ErrNotSupported, having written nothing, when the connection cannot be taken over; the
+// caller then serves the stream on its goroutine. Any other error has been handled: the
+// connection is closed and end called.
+func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
+	nc, _, err := http.NewResponseController(w).Hijack()
+	switch {
+	case errors.Is(err, http.ErrNotSupported):
+		return err // the writer cannot hijack: nothing was written
+	case err != nil:
+		err = fmt.Errorf("take the connection over: %w", err)
+		wt.Close()
+		end(End{Err: err})
+		return err
+	}
+	// Nothing is buffered for writing yet; a pipelined request in the reader is ignored, as the
+	// poller ignores anything else the client sends.
+	//
+	// The head carries what the handler chain set (request id, CORS) and what a stream needs. The
+	// connection is never reused after the stream, so say so to proxies.
+	hdr := w.Header().Clone()
+	setSSEHeaders(hdr)
+	hdr.Set("Transfer-Encoding", "chunked")
+	hdr.Set("Connection", "close")
+	hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	_ = hdr.Write(&head) // a bytes.Buffer takes every write; Write also strips CR and LF from values
+	head.WriteString("\r\n")
+
+	hs := &heldStream{h: h, bucket: int(h.next.Add(1) % sweepBuckets)}
+	if d := h.e.lifetime(); d > 0 {
+		hs.expires = time.Now().Add(d)
+	}
+	hs.w.init(h.e, hs, sseFraming{}, wt, end)
+	hs.w.lean = true
+
+	// Counted in before the poller has it: its close callback, which counts it out, may run as
+	// soon as Hold registers the socket (a client that already left).
+	h.add(hs)
+	conn, err := h.poller.Hold(nc, hs.closed)
+	if err != nil {
+		err = fmt.Errorf("hold connection: %w", err)
+		_ = nc.Close() // taken over but not held: nobody else will close it; err says why
+		h.remove(hs)
+		h.e.closed(ReasonWriteError)
+		hs.w.finish(ReasonWriteError, err, true, true)
+		return err
+	}
+	hs.conn.Store(conn)
+
+	hs.mu.Lock()
+	err = conn.Write(head.Bytes())
+	if err == nil {
+		err = hs.w.flush()
+	}
+	hs.w.live = true // from here on, events feed the delivery latency histogram
+	if hs.flushed(err) {
+		hs.w.sub.OnReady(hs.schedule) // live events from now on; at once if some already queued
+	}
+	return nil
+}
+
+// Write sends one frame as a chunk; the poller never blocks on it.
+func (hs *heldStream) Write(frame []byte) error {
+	return hs.conn.Load().Write(appendChunk(make([]byte, 0, len(frame)+20), frame)) // 20: size line and CRLF
+}
+
+// WriteMany sends frames as one chunk.
+func (hs *heldStream) WriteMany(frames ...[]byte) error {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	chunk := make([]byte, 0, n+20) // 20: room for the size line and the closing CRLF
+	chunk = appendChunkHeader(chunk, n)
+	for _, f := range frames {
+		chunk = append(chunk, f...)
+	}
+	chunk = append(chunk, "\r\n"...)
+	return hs.conn.Load().Write(chunk)
+}
+
+// Close ends the stream for reason; see end.
+func (hs *heldStream) Close(reason string, _ ordercast.Status) error {
+	hs.end(reason, nil)
+	return nil
+}
+
+// end closes the stream's connection for reason, keeping err for the log line. A stream the
+// engine chose to end (terminal, lifetime, drain, a failed catch-up) ends its body, as net/http
+// does when a handler returns, and closes once the client has it all; a connection that failed
+// or went closes at once.
+func (hs *heldStream) end(reason string, err error) {
+	conn := hs.conn.Load()
+	if conn == nil {
+		return
+	}
+	cause := &closeCause{reason: reason, err: err}
+	switch reason {
+	case ReasonWriteTimeout, ReasonWriteError, ReasonClientGone:
+		conn.Close(cause)
+		return
+	}
+	// The end of the body and the close go together, so a client that hangs up on reading the
+	// end cannot make the stream look gone.
+	if conn.WriteClose(hs.h.lastChunk, cause) != nil {
+		// Closed already (its own reason stands), or ending already with its last bytes stuck
+		// behind a client that does not read: close now.
+		conn.Close(cause)
+	}
+}
+
+// schedule puts hs on the work queue; the hub calls it when events are queued for hs.
+func (hs *heldStream) schedule() {
+	if hs.queued.CompareAndSwap(false, true) {
+		hs.h.work.push(hs)
+	}
+}
+
+// deliver runs on a worker: it runs the watcher's rules on what the hub queued, and writes it.
+func (hs *heldStream) deliver() {
+	hs.queued.Store(false) // a publish from now on schedules another run
+	hs.mu.Lock()
+	if hs.w.ended {
+		hs.mu.Unlock()
+		return
+	}
+	msgs, overflowed := hs.w.sub.Take()
+	ctx, cancel := context.WithTimeout(hs.h.ctx, hs.h.e.cfg.WriteTimeout)
+	err := hs.w.deliver(ctx, msgs, overflowed)
+	cancel()
+	if err != nil {
+		hs.mu.Unlock()
+		hs.end(ReasonStoreError, fmt.Errorf("catch up from the store: %w", err))
+		return
+	}
+	hs.flushed(hs.w.flush())
+}
+
+// flushed ends the stream after a flush that failed (err) or sent the terminal event, and
+// reports whether it goes on. It is called with hs.mu held, and releases it.
+func (hs *heldStream) flushed(err error) bool {
+	ended := hs.w.ended
+	hs.mu.Unlock()
+	switch {
+	case err != nil:
+		hs.end(ReasonWriteError, err) // the poller closed it already; the reason it gave wins
+	case ended:
+		hs.end(ReasonTerminal, nil)
+	default:
+		return true
+	}
+	return false
+}
+
+// heartbeat writes a keep-alive without taking the stream's lock (a worker may hold it while it
+// catches up from the store): a chunk is written whole, so it never splits another.
+func (hs *heldStream) heartbeat(conn *poller.Conn) {
+	if conn.Write(hs.h.pingChunk) == nil { // a failure closes the stream, reason and all
+		hs.w.bytes.Add(int64(len(hs.h.ping)))
+	}
+}
+
+// closed is the poller's close callback: it runs once, whoever closed the connection.
+func (hs *heldStream) closed(err error) {
+	reason := heldReason(err)
+	var cause *closeCause
+	if errors.As(err, &cause) {
+		err = cause.err
+	} else if reason == ReasonClientGone || reason == ReasonShutdown {
+		err = nil // the poller noticed the client leave or the engine close: nothing failed
+	}
+	hs.h.remove(hs)
+	hs.h.e.closed(reason)
+	// No hs.mu here: a write failing inside deliver, under hs.mu, closes the connection and so
+	// calls this on the same goroutine.
+	hs.w.finish(reason, err, true, true)
+}
+
+// heldReason names why the poller closed a connection, by the same rules as a stream on a
+// goroutine: a client that stopped reading is stuck, as one that missed a write deadline.
+func heldReason(err error) string {
+	var cause *closeCause
+	switch {
+	case errors.As(err, &cause):
+		return cause.reason
+	case errors.Is(err, poller.ErrPeerClosed):
+		return ReasonClientGone
+	case errors.Is(err, poller.ErrBacklog):
+		return ReasonWriteTimeout
+	case errors.Is(err, poller.ErrClosed):
+		return ReasonShutdown
+	}
+	return ReasonWriteError
+}
+
+func (h *holder) add(hs *heldStream) {
+	b := &h.buckets[hs.bucket]
+	b.mu.Lock()
+	b.streams[hs] = struct{}{}
+	b.mu.Unlock()
+	h.e.opened()
+}
+
+func (h *holder) remove(hs *heldStream) {
+	b := &h.buckets[hs.bucket]
+	b.mu.Lock()
+	delete(b.streams, hs)
+	b.mu.Unlock()
+}
+
+// snapshot returns the streams of one bucket, or of all when bucket is -1.
+func (h *holder) snapshot(bucket int) []*heldStream {
+	var out []*heldStream
+	for i := range h.buckets {
+		if bucket >= 0 && i != bucket {
+			continue
+		}
+		b := &h.buckets[i]
+		b.mu.Lock()
+		for hs := range b.streams {
+			out = append(out, hs)
+		}
+		b.mu.Unlock()
+	}
+	return out
+}
+
+// worker delivers to the streams the hub woke, until the holder closes.
+func (h *holder) worker() {
+	for {
+		hs := h.work.pop(h.ctx)
+		if hs == nil {
+			return
+		}
+		hs.deliver()
+	}
+}
+
+// sweep visits one bucket per tick and brings each stream the time: see tick.
+func (h *holder) sweep() {
+	t := time.NewTicker(max(h.e.cfg.Heartbeat/sweepBuckets, time.Millisecond))
+	defer t.Stop()
+	bucket := 0
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-t.C:
+			for _, hs := range h.snapshot(bucket) {
+				hs.tick(now)
+			}
+			bucket = (bucket + 1) % sweepBuckets
+		}
+	}
+}
+
+// tick is a held stream's clock, once per heartbeat interval: the end of a stream whose client
+// has not taken a byte for the write timeout (the goroutine holder's write deadline, measured
+// here on the poller's queue; checked first, as a goroutine stuck in a write misses its lifetime
+// too), or whose lifetime is over; else a heartbeat.
+func (hs *heldStream) tick(now time.Time) {
+	conn := hs.conn.Load()
+	switch {
+	case conn == nil:
+		// Being handed over right now; its first bytes are on their way.
+	case conn.Stalled(now, hs.h.e.cfg.WriteTimeout):
+		hs.end(ReasonWriteTimeout, nil)
+	case !hs.expires.IsZero() && now.After(hs.expires):
+		hs.end(ReasonLifetime, nil)
+	default:
+		hs.heartbeat(conn)
+	}
+}
+
+// drain closes every held stream at its place in the engine's drain schedule.
+func (h *holder) drain(schedule *drainSchedule) {
+	streams := h.snapshot(-1)
+	if len(streams) == 0 {
+		return
+	}
+	delays := make([]time.Duration, len(streams))
+	for i := range streams {
+		delays[i] = schedule.delay()
+	}
+	h.wg.Go(func() {
+		start := time.Now()
+		for i, hs := range streams {
+			if wait := time.Until(start.Add(delays[i])); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-h.ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+			hs.end(ReasonShutdown, nil) // the client resumes, with Last-Event-ID, on another node
+		}
+	})
+}
+
+// close closes whatever is still held (their clients resume) and stops the goroutines.
+func (h *holder) close() error {
+	err := h.poller.Close() // closes the remaining connections: reason shutdown
+	h.cancel()
+	h.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("close poller: %w", err)
+	}
+	return nil
+}
+
+// workQueue is an unbounded FIFO of streams to deliver to: the hub's publishers push without
+// ever blocking, workers pop.
+type workQueue struct {
+	mu    sync.Mutex
+	items []*heldStream
+	wake  chan struct{} // capacity 1: "items may be waiting"
+}
+
+func (q *workQueue) push(hs *heldStream) {
+	q.mu.Lock()
+	q.items = append(q.items, hs)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pop returns the next stream, waiting for one; nil when ctx ends.
+func (q *workQueue) pop(ctx context.Context) *heldStream {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			hs := q.items[0]
+			q.items[0] = nil
+			q.items = q.items[1:]
+			more := len(q.items) > 0
+			q.mu.Unlock()
+			if more {
+				select { // pass the baton: another worker takes the next one
+				case q.wake <- struct{}{}:
+				default:
+				}
+			}
+			return hs
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}

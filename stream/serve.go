@@ -1,0 +1,184 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ordercast/ordercast"
+)
+
+// ServeSSE runs wt as a Server-Sent Events stream on w and owns it from here on; end is called
+// once, when the stream has ended (for a held stream, after ServeSSE has returned). A client that
+// already has the terminal event gets 204 No Content, which tells EventSource to stop
+// reconnecting. A cleartext HTTP/1.1 stream is handed to the poller when the engine holds streams;
+// others keep the calling goroutine.
+func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end func(End)) {
+	if wt.ended {
+		wt.Close()
+		w.WriteHeader(http.StatusNoContent)
+		end(End{})
+		return
+	}
+	// Once hold has taken the connection over, the stream is the poller's (or, if holding failed,
+	// over and reported); only a connection that cannot be taken over stays here.
+	if e.holdable(r) && !errors.Is(e.held.hold(w, wt, end), http.ErrNotSupported) {
+		return
+	}
+	h := w.Header()
+	setSSEHeaders(h)
+	w.WriteHeader(http.StatusOK)
+	st := &watcher{}
+	st.init(e, &responseTransport{w: w, rc: http.NewResponseController(w), timeout: e.cfg.WriteTimeout}, sseFraming{}, wt, end)
+	e.run(r.Context(), st, false)
+}
+
+// setSSEHeaders sets what every SSE response carries.
+func setSSEHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
+}
+
+// holdable reports whether a stream on r can be handed to the poller: HTTP/2 frames and TLS
+// records live in user space, so only cleartext HTTP/1.1 can.
+func (e *Engine) holdable(r *http.Request) bool {
+	return e.held != nil && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.TLS == nil
+}
+
+// ServeWebSocket runs wt as a WebSocket (one JSON event per text message) on the calling
+// goroutine and owns it from here on; end is called once, when it has ended. A client that already
+// has the terminal event is accepted and closed with 1000 at once, which a browser reports as a
+// clean close (an HTTP 204 would only show as a failed handshake).
+func (e *Engine) ServeWebSocket(w http.ResponseWriter, r *http.Request, wt *Watch, end func(End)) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		wt.Close()
+		end(End{Err: err}) // Accept has answered the failed handshake
+		return
+	}
+	if wt.ended {
+		wt.Close()
+		// A failed close handshake means the client left first: it has everything anyway.
+		_ = c.Close(websocket.StatusNormalClosure, "order is "+string(wt.order.Status))
+		end(End{Hijacked: true})
+		return
+	}
+	// The client sends nothing; reading in the background answers pings and closes, and ends
+	// ctx when the client goes (a hijacked connection's request context does not notice).
+	ctx := c.CloseRead(r.Context())
+	st := &watcher{}
+	st.init(e, &wsTransport{ctx: ctx, conn: c, timeout: e.cfg.WriteTimeout}, messageFraming{}, wt, end)
+	e.run(ctx, st, true)
+}
+
+// run is the goroutine holder: it counts the stream in, pumps it until it ends, closes the
+// transport and reports the end.
+func (e *Engine) run(ctx context.Context, st *watcher, hijacked bool) {
+	e.opened()
+	reason, err := e.pump(ctx, st)
+	// The stream has ended either way and reason says why; a failed close handshake only means
+	// the client went first.
+	_ = st.t.Close(reason, st.lastStatus)
+	e.closed(reason)
+	st.finish(reason, err, false, hijacked)
+}
+
+// pump flushes what st holds, then writes live events, heartbeats and the drain, until the
+// stream ends; it returns why it ended. It is the one select loop of a stream on a goroutine:
+// shutdown, the client leaving, lifetime, heartbeat and the subscription.
+func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err error) {
+	if err := st.flush(); err != nil {
+		return e.writeFailure(ctx, err), err
+	}
+	st.live = true // from here on, events feed the delivery latency histogram
+
+	heartbeat := time.NewTicker(e.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	var lifetime <-chan time.Time
+	if d := e.lifetime(); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		lifetime = t.C
+	}
+	var drain <-chan time.Time // armed when the drain starts
+	closing := e.closing
+	for !st.ended {
+		select {
+		case <-ctx.Done():
+			if e.ctx.Err() != nil {
+				return ReasonShutdown, nil // the shutdown deadline passed and cut the stream
+			}
+			return ReasonClientGone, nil
+		case <-closing:
+			closing = nil
+			t := time.NewTimer(e.drain.Load().delay())
+			defer t.Stop()
+			drain = t.C
+		case <-drain:
+			return ReasonShutdown, nil // the client resumes, with Last-Event-ID, on another node
+		case <-lifetime:
+			return ReasonLifetime, nil
+		case <-heartbeat.C:
+			st.heartbeat()
+		case <-st.sub.Ready():
+			msgs, overflowed := st.sub.Take()
+			if err := st.deliver(ctx, msgs, overflowed); err != nil {
+				return ReasonStoreError, fmt.Errorf("catch up from the store: %w", err)
+			}
+		}
+		if err := st.flush(); err != nil {
+			return e.writeFailure(ctx, err), err
+		}
+	}
+	return ReasonTerminal, nil
+}
+
+// LongPoll waits, on the calling goroutine, until the watched order's version is past after, the
+// order has ended, wait passes, or the node drains, and returns the order to answer with; it owns
+// wt and closes it. It never polls the store on a timer: a change wakes it through the hub. An
+// error is for the caller to answer; when the client left, it returns ctx's error.
+func (e *Engine) LongPoll(ctx context.Context, w http.ResponseWriter, wt *Watch, after int64, wait time.Duration) (ordercast.Order, error) {
+	defer wt.Close()
+	o := wt.order
+	if o.Version > after || o.Status.Terminal() || wait == 0 || e.Draining() {
+		return o, nil
+	}
+	// The server-wide WriteTimeout is shorter than the longest wait: move this response's
+	// deadline past the wait, as the streams do before each write.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + e.cfg.WriteTimeout)); err != nil {
+		return ordercast.Order{}, fmt.Errorf("set write deadline: %w", err)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ordercast.Order{}, ctx.Err() // the client left, or the shutdown deadline cut the request
+		case <-timer.C:
+			return o, nil // unchanged
+		case <-e.closing:
+			return o, nil // draining: answer now, the client polls elsewhere
+		case <-wt.sub.Ready():
+			msgs, overflowed := wt.sub.Take()
+			changed := overflowed
+			for _, m := range msgs {
+				changed = changed || m.Event.Seq > after
+			}
+			if !changed {
+				continue
+			}
+			var err error
+			if o, err = e.store.Order(ctx, wt.orderID); err != nil {
+				return ordercast.Order{}, err
+			}
+			if o.Version > after {
+				return o, nil
+			}
+		}
+	}
+}

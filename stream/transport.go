@@ -1,0 +1,141 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/ordercast/ordercast"
+)
+
+// transport moves a stream's frames to its client. It knows no delivery rule: what to send, when,
+// and why a stream ends are the engine's. A new transport implements these three and nothing else
+// (after centrifugal/centrifuge's Transport).
+type transport interface {
+	// Write sends one frame and pushes it to the client.
+	Write(frame []byte) error
+	// WriteMany sends frames in order, under one write deadline, and pushes them to the client.
+	WriteMany(frames ...[]byte) error
+	// Close ends the connection for reason; last is the status of the last event sent, for a
+	// transport that tells the client why it closes.
+	Close(reason string, last ordercast.Status) error
+}
+
+// pinger is a transport with keep-alives of its own (WebSocket pings), sent instead of the
+// framing's heartbeat frame. Ping waits for the answer: a client that cannot answer in time is stuck.
+type pinger interface {
+	Ping() error
+}
+
+// responseTransport writes SSE frames to an http.ResponseWriter, on the request's goroutine, with a
+// fresh write deadline for every batch: the server-wide WriteTimeout must not cut a stream, and a
+// stuck client must not pin it.
+type responseTransport struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+var _ transport = (*responseTransport)(nil)
+
+func (t *responseTransport) Write(frame []byte) error {
+	if err := t.deadline(); err != nil {
+		return err
+	}
+	if _, err := t.w.Write(frame); err != nil {
+		return fmt.Errorf("write stream: %w", err)
+	}
+	return t.flush()
+}
+
+func (t *responseTransport) WriteMany(frames ...[]byte) error {
+	if err := t.deadline(); err != nil {
+		return err
+	}
+	for _, f := range frames {
+		if _, err := t.w.Write(f); err != nil {
+			return fmt.Errorf("write stream: %w", err)
+		}
+	}
+	return t.flush()
+}
+
+// deadline moves the connection's write deadline to the write timeout from now.
+func (t *responseTransport) deadline() error {
+	if err := t.rc.SetWriteDeadline(time.Now().Add(t.timeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	return nil
+}
+
+func (t *responseTransport) flush() error {
+	if err := t.rc.Flush(); err != nil {
+		return fmt.Errorf("flush stream: %w", err)
+	}
+	return nil
+}
+
+// Close does nothing: the response ends when the handler returns.
+func (t *responseTransport) Close(string, ordercast.Status) error { return nil }
+
+// wsTransport writes one WebSocket text message per frame.
+type wsTransport struct {
+	ctx     context.Context
+	conn    *websocket.Conn
+	timeout time.Duration
+}
+
+var (
+	_ transport = (*wsTransport)(nil)
+	_ pinger    = (*wsTransport)(nil)
+)
+
+func (t *wsTransport) Write(frame []byte) error { return t.WriteMany(frame) }
+
+func (t *wsTransport) WriteMany(frames ...[]byte) error {
+	ctx, cancel := context.WithTimeout(t.ctx, t.timeout)
+	defer cancel()
+	for _, f := range frames {
+		if err := t.conn.Write(ctx, websocket.MessageText, f); err != nil {
+			return wsWriteError(ctx, err)
+		}
+	}
+	return nil
+}
+
+func (t *wsTransport) Ping() error {
+	ctx, cancel := context.WithTimeout(t.ctx, t.timeout)
+	defer cancel()
+	if err := t.conn.Ping(ctx); err != nil {
+		return wsWriteError(ctx, err)
+	}
+	return nil
+}
+
+// Close tells the client why: 1000 after the terminal event, 1001 (going away: resume elsewhere)
+// on drain or lifetime, 1011 when the store failed; otherwise the connection just closes.
+func (t *wsTransport) Close(reason string, last ordercast.Status) error {
+	switch reason {
+	case ReasonTerminal:
+		return t.conn.Close(websocket.StatusNormalClosure, "order is "+string(last))
+	case ReasonShutdown, ReasonLifetime:
+		return t.conn.Close(websocket.StatusGoingAway, "reconnect with lastEventId")
+	case ReasonStoreError:
+		return t.conn.Close(websocket.StatusInternalError, "internal error")
+	}
+	return t.conn.CloseNow()
+}
+
+// wsWriteError makes a missed write deadline look like the SSE stream's, so both count it as
+// a write timeout.
+func wsWriteError(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("websocket write: %w (%w)", os.ErrDeadlineExceeded, err)
+	}
+	return fmt.Errorf("websocket write: %w", err)
+}

@@ -1,0 +1,138 @@
+package stream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// Scope is what a watch follows.
+type Scope int
+
+const (
+	// OrderEvents is one order's events from a resume point: the SSE and WebSocket streams.
+	OrderEvents Scope = iota
+	// AllOrders is a snapshot of the active orders, then every change: the consoles' stream.
+	AllOrders
+	// OrderState is one order's current state, until its version passes a point: a long poll.
+	OrderState
+)
+
+// Request asks for a watch.
+type Request struct {
+	Scope   Scope
+	OrderID string // OrderEvents, OrderState
+	// Last is the seq of the last event the client has (OrderEvents): it resumes after it.
+	Last int64
+	// Admit counts the watch against the server's limits; release gives the place back. Nil
+	// admits everything.
+	Admit func() (release func(), err error)
+}
+
+// Watch is a watcher set up by Engine.Watch: subscribed to the hub, with what the store held
+// when it was read after subscribing. A Serve call owns it; otherwise Close it.
+type Watch struct {
+	scope   Scope
+	orderID string
+	sub     *hub.Subscription
+	release func()
+	order   ordercast.Order
+	last    int64             // the client has every event up to this seq
+	backlog []ordercast.Event // the events after last, to send first
+	ended   bool              // the client already has the terminal event
+	snap    snapshot          // AllOrders: the active orders
+}
+
+// Watch sets a watcher up, the one way for every transport: refuse when draining (a long poll
+// is answered at once instead, see LongPoll), admit under the limits, subscribe to the hub, then
+// read the store. Subscribing before reading (DESIGN.md rule 2) is what guarantees that no change
+// falls between the snapshot and the live feed. Errors are the domain's (ordercast.Error).
+func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
+	if req.Scope != OrderState && e.Draining() {
+		return nil, ordercast.Errorf(ordercast.EUnavailable, "shutting down")
+	}
+	release := func() {}
+	if req.Admit != nil {
+		r, err := req.Admit()
+		if err != nil {
+			return nil, err
+		}
+		release = r
+	}
+	w := &Watch{scope: req.Scope, orderID: req.OrderID, release: release}
+	if req.Scope == AllOrders {
+		w.sub = e.hub.SubscribeAll()
+	} else {
+		w.sub = e.hub.Subscribe(req.OrderID)
+	}
+	if err := e.read(ctx, w, req.Last); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// read fills w from the store, after w subscribed.
+func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
+	switch w.scope {
+	case AllOrders:
+		snap, err := e.activeSnapshot(ctx)
+		w.snap = snap
+		return err
+	case OrderState:
+		o, err := e.store.Order(ctx, w.orderID)
+		w.order = o
+		return err
+	}
+	o, err := e.store.Order(ctx, w.orderID)
+	if err != nil {
+		return err
+	}
+	w.order = o
+	// A Last-Event-ID past the order's version cannot come from this order's history (a reset
+	// database, a forged header): treat it as a fresh connect and send the current state.
+	if last > o.Version {
+		last = 0
+	}
+	w.last = last
+	if last == o.Version {
+		w.ended = o.Status.Terminal()
+		return nil // up to date: only live events follow
+	}
+	after := last
+	if last == 0 {
+		after = o.Version - 1 // the current status is the first event
+	}
+	w.backlog, err = e.store.EventsAfter(ctx, w.orderID, after, 0)
+	return err
+}
+
+// Close unsubscribes and gives the watch's place under the limits back. Serve calls do it.
+func (w *Watch) Close() {
+	w.sub.Close()
+	w.release()
+}
+
+// snapshot is the active orders as read from the store, encoded once.
+type snapshot struct {
+	orders []ordercast.Order
+	json   []byte
+}
+
+func (e *Engine) activeSnapshot(ctx context.Context) (snapshot, error) {
+	orders, err := e.store.ActiveOrders(ctx, snapshotLimit)
+	if err != nil {
+		return snapshot{}, fmt.Errorf("read active orders: %w", err)
+	}
+	if orders == nil {
+		orders = []ordercast.Order{}
+	}
+	b, err := json.Marshal(orders)
+	if err != nil {
+		return snapshot{}, fmt.Errorf("encode snapshot: %w", err)
+	}
+	return snapshot{orders: orders, json: b}, nil
+}

@@ -1,0 +1,224 @@
+package stream
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// watcher is one open stream, whoever holds it: the delivery rules (dedupe, gap fill, overflow
+// catch-up, snapshot) and what is queued for the next flush. It is not safe for concurrent use;
+// its holder serialises calls, except for the counters.
+type watcher struct {
+	e       *Engine
+	t       transport
+	f       framing
+	scope   Scope
+	orderID string
+	sub     *hub.Subscription
+	release func()
+	end     func(End) // called once, when the stream has ended
+
+	last       int64            // seq of the last event queued
+	ended      bool             // a terminal event was queued; the stream is complete
+	lastStatus ordercast.Status // status of the last event queued
+	seen       map[string]int64 // AllOrders: the version of each active order the client has
+
+	out     []byte // frames queued for the next flush, back to back
+	ends    []int  // where each queued frame ends in out
+	ping    bool   // a pinger transport owes a ping
+	pending int    // events queued since the last flush
+	liveAt  []time.Time
+	live    bool // past the backlog: events are fresh commits, their latency is measured
+	// lean drops the buffers after each flush: a held stream is idle nearly always, and its memory
+	// is what decides how many one node holds.
+	lean bool
+
+	// Counters read by whoever reports the end, which for a held stream may race a worker's flush.
+	events atomic.Int64
+	bytes  atomic.Int64
+}
+
+// init sets w up from a watch and queues what opens the stream: the preamble, then the backlog or
+// the snapshot. The watch's subscription and place under the limits move to w.
+func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(End)) {
+	*w = watcher{
+		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
+		end: end, last: wt.last,
+	}
+	w.frame(f.preamble(w.out, e.cfg.Retry))
+	if wt.scope == AllOrders {
+		w.snapshot(wt.snap)
+		return
+	}
+	w.queueEvents(wt.backlog)
+}
+
+// frame records that out now ends a frame.
+func (w *watcher) frame(out []byte) {
+	if len(out) == len(w.out) {
+		return // the framing had nothing to add
+	}
+	w.out = out
+	w.ends = append(w.ends, len(out))
+}
+
+// queueEvents queues events read from the store; only the next seqs in order are taken.
+func (w *watcher) queueEvents(evs []ordercast.Event) {
+	for _, ev := range evs {
+		if ev.Seq <= w.last {
+			continue
+		}
+		w.queue(hub.NewMessage(ev))
+		if w.ended {
+			return
+		}
+	}
+}
+
+func (w *watcher) queue(m *hub.Message) {
+	w.frame(w.f.event(w.out, m))
+	w.pending++
+	if w.live {
+		w.liveAt = append(w.liveAt, m.Event.At)
+	}
+	w.last = m.Event.Seq
+	w.lastStatus = m.Event.Status
+	w.ended = m.Event.Status.Terminal()
+}
+
+// heartbeat queues a keep-alive.
+func (w *watcher) heartbeat() {
+	if _, ok := w.t.(pinger); ok {
+		w.ping = true
+		return
+	}
+	w.frame(w.f.heartbeat(w.out))
+}
+
+// deliver queues the live messages a subscription took. For one order: in seq order, a duplicate
+// skipped, a gap or an overflowed mailbox filled from the store, which is the truth. For all
+// orders: each change the client lacks, and after an overflow a fresh snapshot (status is state).
+func (w *watcher) deliver(ctx context.Context, msgs []*hub.Message, overflowed bool) error {
+	if w.scope == AllOrders {
+		return w.deliverAll(ctx, msgs, overflowed)
+	}
+	for _, m := range msgs {
+		switch seq := m.Event.Seq; {
+		case seq <= w.last:
+			continue
+		case seq == w.last+1:
+			w.queue(m)
+		default:
+			overflowed = true // a hole: catch up below
+		}
+		if w.ended {
+			return nil
+		}
+	}
+	if !overflowed {
+		return nil
+	}
+	w.e.observer.CaughtUp()
+	missed, err := w.e.store.EventsAfter(ctx, w.orderID, w.last, 0)
+	if err != nil {
+		return err
+	}
+	w.queueEvents(missed)
+	return nil
+}
+
+func (w *watcher) deliverAll(ctx context.Context, msgs []*hub.Message, overflowed bool) error {
+	if overflowed {
+		// Some changes were dropped; status is state, so the current state replaces them.
+		w.e.observer.CaughtUp()
+		snap, err := w.e.activeSnapshot(ctx)
+		if err != nil {
+			return err
+		}
+		w.snapshot(snap)
+		return nil
+	}
+	for _, m := range msgs {
+		id := m.Event.OrderID
+		if m.Event.Seq <= w.seen[id] {
+			continue
+		}
+		w.frame(w.f.named(w.out, api.EventStatus, m.JSON))
+		// seen forgets an order once it ends, so it holds only orders that are still active.
+		if m.Event.Status.Terminal() {
+			delete(w.seen, id)
+		} else {
+			w.seen[id] = m.Event.Seq
+		}
+	}
+	return nil
+}
+
+// snapshot queues the snapshot and remembers the version of each order in it, so that changes
+// queued before it was read, and already part of it, are not sent again.
+func (w *watcher) snapshot(snap snapshot) {
+	w.seen = make(map[string]int64, len(snap.orders))
+	for _, o := range snap.orders {
+		w.seen[o.ID] = o.Version
+	}
+	w.frame(w.f.named(w.out, api.EventSnapshot, snap.json))
+}
+
+// flush writes what is queued and counts the events it delivered.
+func (w *watcher) flush() error {
+	if len(w.ends) > 0 {
+		var err error
+		if len(w.ends) == 1 {
+			err = w.t.Write(w.out) // the usual flush of a live stream: one event, or a heartbeat
+		} else {
+			frames := make([][]byte, len(w.ends))
+			start := 0
+			for i, end := range w.ends {
+				frames[i] = w.out[start:end]
+				start = end
+			}
+			err = w.t.WriteMany(frames...)
+		}
+		if err == nil {
+			w.bytes.Add(int64(len(w.out)))
+		}
+		if w.lean {
+			w.out, w.ends = nil, nil
+		} else {
+			w.out, w.ends = w.out[:0], w.ends[:0]
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if w.ping {
+		w.ping = false
+		if err := w.t.(pinger).Ping(); err != nil {
+			return err
+		}
+	}
+	if w.pending > 0 {
+		w.e.observer.EventsDelivered(w.pending, w.liveAt, time.Now())
+		w.events.Add(int64(w.pending))
+		w.pending, w.liveAt = 0, w.liveAt[:0]
+		if w.lean {
+			w.liveAt = nil
+		}
+	}
+	return nil
+}
+
+// finish unsubscribes, gives the place under the limits back, and reports the end.
+func (w *watcher) finish(reason string, err error, held, hijacked bool) {
+	w.sub.Close()
+	w.release()
+	w.end(End{
+		Reason: reason, Events: w.events.Load(), Bytes: w.bytes.Load(),
+		Held: held, Hijacked: hijacked, Err: err,
+	})
+}
