@@ -25,6 +25,9 @@ type Session struct {
 	// AfterFinal is the HTTP status of every answered reconnect made with Last-Event-ID at the
 	// order's final event (204 expected); transport errors are not answers and are retried.
 	AfterFinal []int `json:"after_final,omitempty"`
+	// RetriedAfterFinal counts reconnects after the final event answered 200 with no event (a
+	// node whose store was away, advising a retry); the watcher retried them.
+	RetriedAfterFinal int `json:"retried_after_final,omitempty"`
 	// Unexpected204 is set when a reconnect got 204 before the watcher had the final event.
 	Unexpected204 bool `json:"unexpected_204,omitempty"`
 }

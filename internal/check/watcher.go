@@ -114,7 +114,7 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 			}
 		}
 		last := w.last()
-		code, err := w.stream(ctx, o.id, last, s, &haveFinal)
+		code, events, err := w.stream(ctx, o.id, last, s, &haveFinal)
 		switch {
 		case code == http.StatusNoContent:
 			if haveFinal {
@@ -128,6 +128,11 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 			if code < 500 {
 				return
 			}
+		case code == http.StatusOK && last > 0 && w.wasFinalAt(last, s) && events == 0:
+			// A node whose store is away answers 200 with only a retry: line and closes, so
+			// that an EventSource retries (README, "When the database is away"): not an
+			// answer about the final event yet. Retry, as EventSource would.
+			s.RetriedAfterFinal++
 		case code == http.StatusOK && last > 0 && w.wasFinalAt(last, s):
 			s.AfterFinal = append(s.AfterFinal, code) // a stream reopened after the final event
 			return
@@ -150,18 +155,18 @@ func (w *watcher) wasFinalAt(seq int64, s *Session) bool {
 }
 
 // stream opens one connection and reads it until it ends; it returns the HTTP status (0 when
-// none came) and why the stream ended.
-func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session, haveFinal *bool) (int, error) {
+// none came), how many status events it carried, and why the stream ended.
+func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session, haveFinal *bool) (code, events int, err error) {
 	base := w.p.endpoint(w.r)
 	u, err := url.Parse(base)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	d := net.Dialer{Timeout: 2 * time.Second,
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+w.idx%50))}}
 	conn, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer func() {
 		if w.vanish.Load() {
@@ -180,24 +185,24 @@ func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session,
 	req += "\r\n"
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, req); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	pc := &pacedConn{Conn: conn, w: w}
 	br := bufio.NewReaderSize(pc, 4096)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, nil
+		return resp.StatusCode, 0, nil
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
 	sr := newSSEReader(resp.Body)
 	for {
 		ev, err := sr.Next()
 		if err != nil {
-			return http.StatusOK, err
+			return http.StatusOK, events, err
 		}
 		if ev.Type != "status" {
 			continue
@@ -227,6 +232,7 @@ func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session,
 		}
 		w.mu.Unlock()
 		w.p.received.Add(1)
+		events++
 	}
 }
 
