@@ -319,6 +319,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /track/{id}", s.handleTrack)
 	mux.HandleFunc("GET /console", s.handleConsole)
 	mux.Handle("GET /static/", staticHandler())
+	mux.HandleFunc("GET /favicon.ico", handleFavicon)
 	mux.HandleFunc(patHealthz, s.handleHealthz)
 	mux.HandleFunc(patReadyz, s.handleReadyz)
 	mux.Handle(patMetrics, s.Metrics.Handler())

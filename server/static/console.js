@@ -11,6 +11,9 @@
   var conn = document.getElementById('conn');
   var form = document.getElementById('create');
   var createError = document.getElementById('create-error');
+  var root = document.getElementById('console');
+  var signin = document.getElementById('signin');
+  var signinWhy = document.getElementById('signin-why');
 
   // How long a finished order stays on screen, so the operator sees how it ended.
   var ENDED_LINGER_MS = 8000;
@@ -180,6 +183,7 @@
         upsert(res.order);
       }, function (err) {
         showRowError(id, err.message);
+        refusedCredential(err);
       })
       .then(function () {
         var r = rows.get(id);
@@ -207,6 +211,7 @@
     }, function (err) {
       createError.textContent = err.message;
       createError.hidden = false;
+      refusedCredential(err);
     });
   });
 
@@ -216,9 +221,39 @@
     if (row) row.picked = true;
   });
 
+  // needToken shows the token entry instead of orders that cannot be watched: the page was served
+  // without a credential, or the server refused the one it has (expired, revoked, a role that
+  // may not watch every order).
+  function needToken(err) {
+    if (err && err.message) {
+      signinWhy.textContent = err.message;
+      signinWhy.hidden = false;
+    }
+    signin.hidden = false;
+    document.getElementById('create-section').hidden = true;
+    document.getElementById('orders-section').hidden = true;
+    oc.showConnection(conn, 'denied');
+    signin.querySelector('input[name="token"]').focus();
+  }
+
+  // A write refused for want of a credential offers the way in too (public tracking lets the
+  // console watch without one, but never change anything).
+  function refusedCredential(err) {
+    if (err.status === 401) {
+      signinWhy.textContent = err.message;
+      signinWhy.hidden = false;
+      signin.hidden = false;
+    }
+  }
+
   updateCount();
-  oc.stream('/v1/stream', {
-    onState: function (s) { oc.showConnection(conn, s); },
-    events: { snapshot: snapshot, status: applyEvent }
-  });
+  if (root.dataset.needsToken === 'true') {
+    needToken(null);
+  } else {
+    oc.stream('/v1/stream', {
+      onState: function (s) { oc.showConnection(conn, s); },
+      onDenied: needToken,
+      events: { snapshot: snapshot, status: applyEvent }
+    });
+  }
 })();
