@@ -2,22 +2,27 @@ package ordercast
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
-// Write is one request in a batch that a store commits in one transaction: a new order or a
-// status change, exactly one of them set. Create must be normalized (NewOrder.Normalize) and
+// Write is one request in a batch that a store commits in one transaction: a new order, a
+// status change or a courier change, exactly one of them set. Create must be normalized (NewOrder.Normalize) and
 // Change validated (StatusChange.Validate) before it joins a batch, so that only the rules that
 // depend on the stored state are judged in the batch.
 type Write struct {
-	Create *NewOrder
-	Change *StatusChange
+	Create  *NewOrder
+	Change  *StatusChange
+	Courier *CourierChange
 }
 
 // OrderID is the order the write is about.
 func (w Write) OrderID() string {
-	if w.Create != nil {
+	switch {
+	case w.Create != nil:
 		return w.Create.ID
+	case w.Courier != nil:
+		return w.Courier.OrderID
 	}
 	return w.Change.OrderID
 }
@@ -35,8 +40,11 @@ type WriteResult struct {
 
 // Idem is the write's idempotency step, or nil.
 func (w Write) Idem() *Idempotency {
-	if w.Create != nil {
+	switch {
+	case w.Create != nil:
 		return w.Create.Idem
+	case w.Courier != nil:
+		return nil // PUT is idempotent by itself: the same courier again is a no-op
 	}
 	return w.Change.Idem
 }
@@ -69,6 +77,63 @@ type Batch struct {
 	// Answers holds the answer of each accepted write that carries an idempotency key, to record
 	// in the same transaction.
 	Answers []RecordedAnswer
+	// parties[i] are the keys of the party logs Events[i] goes in (LogParties).
+	parties [][]string
+	// eventResult[i] is the index in Results of the write that appended Events[i].
+	eventResult []int
+}
+
+// LogEntry is one row of a party's log: the Pos-th event of the party is order OrderID's Seq.
+type LogEntry struct {
+	Party   string
+	Pos     int64
+	OrderID string
+	Seq     int64
+}
+
+// PartyCounts returns each party whose log the batch's events go in, sorted (a store locks them
+// in this order, so two batches never wait on each other in a cycle), and how many events each
+// gets.
+func (b *Batch) PartyCounts() (parties []string, counts []int64) {
+	n := map[string]int64{}
+	for _, ps := range b.parties {
+		for _, p := range ps {
+			if n[p] == 0 {
+				parties = append(parties, p)
+			}
+			n[p]++
+		}
+	}
+	slices.Sort(parties)
+	counts = make([]int64, len(parties))
+	for i, p := range parties {
+		counts[i] = n[p]
+	}
+	return parties, counts
+}
+
+// Mark numbers the batch's events in each party's log, given each party's last position once
+// the batch's events are counted in (the store takes it from the party's head, under the
+// party's lock, adding PartyCounts' count): the events get the positions up to it, in commit
+// order. It sets each event's Marks and returns the log's new rows.
+func (b *Batch) Mark(heads map[string]int64) []LogEntry {
+	parties, counts := b.PartyCounts()
+	next := make(map[string]int64, len(parties))
+	for i, p := range parties {
+		next[p] = heads[p] - counts[i] + 1
+	}
+	var log []LogEntry
+	for i, ps := range b.parties {
+		ev := &b.Events[i]
+		for _, p := range ps {
+			pos := next[p]
+			next[p]++
+			ev.Marks = ev.Marks.With(p, pos)
+			log = append(log, LogEntry{Party: p, Pos: pos, OrderID: ev.OrderID, Seq: ev.Seq})
+		}
+		b.Results[b.eventResult[i]].Event.Marks = ev.Marks
+	}
+	return log
 }
 
 // IdempotencyKey names a recorded answer: a client's key within its scope.
@@ -145,7 +210,11 @@ func (b *Batch) Apply(now time.Time) {
 	b.Results = make([]WriteResult, len(b.writes))
 	b.Updated = make([]Order, 0, len(b.ids))
 	for i, w := range b.writes {
+		n := len(b.Events)
 		b.Results[i] = b.apply(w, now)
+		if len(b.Events) > n {
+			b.eventResult = append(b.eventResult, i)
+		}
 	}
 	for _, id := range b.ids {
 		bo := b.orders[id]
@@ -168,10 +237,13 @@ func (b *Batch) apply(w Write, now time.Time) WriteResult {
 		next batchOrder
 		res  WriteResult
 	)
-	if w.Create != nil {
+	switch {
+	case w.Create != nil:
 		next, res = b.create(*bo, *w.Create, now)
-	} else {
-		next, res = b.change(*bo, *w.Change, now)
+	case w.Courier != nil:
+		next, res = b.change(*bo, w.Courier.OrderID, *w.Courier, now)
+	default:
+		next, res = b.change(*bo, w.Change.OrderID, *w.Change, now)
 	}
 	if res.Err != nil {
 		return res
@@ -188,8 +260,13 @@ func (b *Batch) apply(w Write, now time.Time) WriteResult {
 		b.Answers = append(b.Answers, RecordedAnswer{IdempotencyKey: k, Answer: a})
 	}
 	if res.Changed {
+		before := Order{}
+		if bo.exists {
+			before = bo.order
+		}
 		*bo = next
 		b.Events = append(b.Events, res.Event)
+		b.parties = append(b.parties, LogParties(before, next.order))
 	}
 	return res
 }
@@ -206,10 +283,36 @@ func (b *Batch) create(bo batchOrder, n NewOrder, now time.Time) (batchOrder, Wr
 	return batchOrder{order: o, latest: ev, exists: true, dirty: true}, WriteResult{Order: o, Event: ev, Changed: true}
 }
 
-// change judges a status change against the order's state bo, returning the state it leads to.
-func (b *Batch) change(bo batchOrder, c StatusChange, now time.Time) (batchOrder, WriteResult) {
+// orderChange is a change to an existing order: a StatusChange or a CourierChange.
+type orderChange interface {
+	// Apply decides whether the change moves order o (see StatusChange.Apply).
+	Apply(o Order) (changed bool, err error)
+	// moved returns o as the change leaves it, before its version and time move on.
+	moved(o Order) Order
+	// Event returns the event that records the change on o, at its new version and time.
+	Event(o Order) Event
+}
+
+func (c StatusChange) moved(o Order) Order {
+	o.Status = c.Status
+	return o
+}
+
+// Event returns the event that records the status change on order o, at its new version.
+func (c StatusChange) Event(o Order) Event {
+	return Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor}
+}
+
+func (c CourierChange) moved(o Order) Order {
+	o.CourierID = c.CourierID
+	return o
+}
+
+// change judges a change of order id against the order's state bo, returning the state it leads
+// to.
+func (b *Batch) change(bo batchOrder, id string, c orderChange, now time.Time) (batchOrder, WriteResult) {
 	if !bo.exists {
-		return bo, WriteResult{Err: Errorf(ENotFound, "order %s not found", c.OrderID)}
+		return bo, WriteResult{Err: Errorf(ENotFound, "order %s not found", id)}
 	}
 	changed, err := c.Apply(bo.order)
 	if err != nil {
@@ -218,12 +321,17 @@ func (b *Batch) change(bo batchOrder, c StatusChange, now time.Time) (batchOrder
 	if !changed {
 		return bo, WriteResult{Order: bo.order, Event: bo.latest}
 	}
-	o := bo.order
-	o.Status, o.Version, o.UpdatedAt = c.Status, o.Version+1, now
+	return bo.next(c.moved(bo.order), now, c.Event)
+}
+
+// next moves bo to o, one version on and stamped now (never back in time), with the event event
+// makes of it.
+func (bo batchOrder) next(o Order, now time.Time, event func(Order) Event) (batchOrder, WriteResult) {
+	o.Version, o.UpdatedAt = o.Version+1, now
 	if now.Before(bo.order.UpdatedAt) {
 		o.UpdatedAt = bo.order.UpdatedAt
 	}
-	ev := Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor}
+	ev := event(o)
 	bo.order, bo.latest, bo.dirty = o, ev, true
 	return bo, WriteResult{Order: o, Event: ev, Changed: true}
 }

@@ -10,9 +10,10 @@ import (
 )
 
 // A notification announces the events of one batch, in commit order, as a JSON array with one
-// array per event: [order_id, seq, status, at (unix µs), note, actor], note and actor left off
-// when empty. An event too large to fit is announced as [order_id, seq] and read from the store
-// by the listener. A batch whose events do not fit in one payload is announced in several, in
+// array per event: [order_id, seq, status, at (unix µs), note, actor, kind, courier_id, marks],
+// the trailing empty ones left off. An event too large to fit is announced as [order_id, seq] (or
+// [order_id, seq, marks]: the store's rows do not say them) and read from the store by the
+// listener. A batch whose events do not fit in one payload is announced in several, in
 // order; PostgreSQL delivers one transaction's notifications in the order they were sent.
 
 // notifyPayloads encodes a batch's events into as few payloads of at most max bytes as they fit.
@@ -24,18 +25,23 @@ func notifyPayloads(evs []ordercast.Event, max int) ([]string, error) {
 	b.WriteByte('[')
 	for _, ev := range evs {
 		row := []any{ev.OrderID, ev.Seq, ev.Status, ev.At.UnixMicro()}
-		switch {
-		case ev.Actor != "":
-			row = append(row, ev.Note, ev.Actor)
-		case ev.Note != "":
-			row = append(row, ev.Note)
+		optional := []string{ev.Note, ev.Actor, string(ev.Kind), ev.CourierID, string(ev.Marks)}
+		for len(optional) > 0 && optional[len(optional)-1] == "" {
+			optional = optional[:len(optional)-1]
+		}
+		for _, v := range optional {
+			row = append(row, v)
 		}
 		enc, err := json.Marshal(row)
 		if err != nil {
 			return nil, fmt.Errorf("postgres: encode notice %s/%d: %w", ev.OrderID, ev.Seq, err)
 		}
 		if len(enc)+2 > max {
-			if enc, err = json.Marshal([]any{ev.OrderID, ev.Seq}); err != nil {
+			short := []any{ev.OrderID, ev.Seq}
+			if ev.Marks != "" {
+				short = append(short, ev.Marks)
+			}
+			if enc, err = json.Marshal(short); err != nil {
 				return nil, fmt.Errorf("postgres: encode notice %s/%d: %w", ev.OrderID, ev.Seq, err)
 			}
 		}
@@ -77,8 +83,11 @@ func parseNotification(payload string) ([]ordercast.Event, error) {
 	for i, row := range rows {
 		ev := &evs[i]
 		var at int64
-		fields := []any{&ev.OrderID, &ev.Seq, &ev.Status, &at, &ev.Note, &ev.Actor}
-		if len(row) != 2 && (len(row) < 4 || len(row) > len(fields)) {
+		fields := []any{&ev.OrderID, &ev.Seq, &ev.Status, &at, &ev.Note, &ev.Actor, &ev.Kind, &ev.CourierID, &ev.Marks}
+		if len(row) == 3 { // [order_id, seq, marks]: read from the store
+			fields = []any{&ev.OrderID, &ev.Seq, &ev.Marks}
+		}
+		if len(row) < 2 || len(row) > len(fields) {
 			return nil, fmt.Errorf("notice %d has %d fields", i, len(row))
 		}
 		for j, raw := range row {
@@ -86,7 +95,7 @@ func parseNotification(payload string) ([]ordercast.Event, error) {
 				return nil, fmt.Errorf("notice %d field %d: %w", i, j, err)
 			}
 		}
-		if len(row) > 2 {
+		if len(row) > 3 {
 			ev.At = time.UnixMicro(at).UTC()
 		}
 		if err := validNotice(*ev); err != nil {

@@ -10,8 +10,10 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-const orderColumns = `id, status, version, details, created_at, updated_at`
-const eventColumns = `order_id, seq, status, at, note, actor`
+const (
+	orderColumns = `id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id`
+	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id`
+)
 
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same value of details. It joins the writer's
@@ -43,6 +45,16 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
 	res := s.batches.Do(ctx, ordercast.Write{Change: &c})
+	return res.Order, res.Event, res.Changed, res.Err
+}
+
+// AssignCourier applies a courier change in the writer's next batch, as an event of its own
+// announced like a status change.
+func (s *Store) AssignCourier(ctx context.Context, c ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
+	if err := c.Validate(); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	res := s.batches.Do(ctx, ordercast.Write{Courier: &c})
 	return res.Order, res.Event, res.Changed, res.Err
 }
 
@@ -153,7 +165,8 @@ func scanOrder(row pgx.Row, extra ...any) (ordercast.Order, error) {
 		status  string
 		details string
 	)
-	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt}, extra...)...); err != nil {
+	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt,
+		&o.RestaurantID, &o.CustomerID, &o.CourierID}, extra...)...); err != nil {
 		return ordercast.Order{}, err
 	}
 	o.Status, o.Details = ordercast.Status(status), ordercast.ServedDetails([]byte(details))
@@ -163,12 +176,12 @@ func scanOrder(row pgx.Row, extra ...any) (ordercast.Order, error) {
 
 func scanEvent(row pgx.Row) (ordercast.Event, error) {
 	var (
-		ev     ordercast.Event
-		status string
+		ev           ordercast.Event
+		status, kind string
 	)
-	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &ev.At, &ev.Note, &ev.Actor); err != nil {
+	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &ev.At, &ev.Note, &ev.Actor, &kind, &ev.CourierID); err != nil {
 		return ordercast.Event{}, err
 	}
-	ev.Status, ev.At = ordercast.Status(status), ev.At.UTC()
+	ev.Status, ev.At, ev.Kind = ordercast.Status(status), ev.At.UTC(), ordercast.EventKind(kind)
 	return ev, nil
 }

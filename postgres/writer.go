@@ -71,7 +71,8 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 	read := &pgx.Batch{}
 	read.Queue(`BEGIN`)
 	read.Queue(`
-		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at, e.at, e.note, e.actor
+		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
+			o.restaurant_id, o.customer_id, o.courier_id, e.at, e.note, e.actor, e.kind, e.courier_id
 		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
 		WHERE o.id = ANY($1) ORDER BY o.id FOR UPDATE OF o`, b.OrderIDs())
 	read.Queue(`SELECT clock_timestamp()`)
@@ -96,6 +97,15 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 	}
 
 	b.Apply(now)
+	log, err := s.logParties(ctx, conn, b)
+	if err != nil {
+		return nil, err
+	}
+	if s.beforeCommit != nil {
+		for _, ev := range b.Events {
+			s.beforeCommit(ev)
+		}
+	}
 
 	// Round trip 2.
 	write := &pgx.Batch{}
@@ -106,8 +116,9 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 		}
 		write.Queue(`
 			INSERT INTO orders (`+orderColumns+`)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[])`,
-			c.id, c.status, c.version, c.details, c.created, c.updated)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+				$7::text[], $8::text[], $9::text[])`,
+			c.id, c.status, c.version, c.details, c.created, c.updated, c.restaurant, c.customer, c.courier)
 	}
 	if len(b.Updated) > 0 {
 		var c orderColumnsArrays
@@ -116,27 +127,41 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 		}
 		// The rows are locked by this transaction since they were read: the versions are theirs.
 		write.Queue(`
-			UPDATE orders o SET status = u.status, version = u.version, updated_at = u.updated_at
-			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[]) AS u (id, status, version, updated_at)
+			UPDATE orders o SET status = u.status, version = u.version, updated_at = u.updated_at, courier_id = u.courier_id
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[]) AS u (id, status, version, updated_at, courier_id)
 			WHERE o.id = u.id`,
-			c.id, c.status, c.version, c.updated)
+			c.id, c.status, c.version, c.updated, c.courier)
 	}
 	if len(b.Events) > 0 {
 		n := len(b.Events)
 		var (
 			ids, statuses, notes, actors = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			kinds, couriers              = make([]string, n), make([]string, n)
 			seqs                         = make([]int64, n)
 			ats                          = make([]time.Time, n)
 		)
 		for i, ev := range b.Events {
 			ids[i], seqs[i], statuses[i], ats[i], notes[i], actors[i] = ev.OrderID, ev.Seq, string(ev.Status), ev.At, ev.Note, ev.Actor
+			kinds[i], couriers[i] = string(ev.Kind), ev.CourierID
 		}
 		// (order_id, seq) is the primary key: a broken seq rule fails the batch instead of
 		// leaving a duplicate.
 		write.Queue(`
 			INSERT INTO order_events (`+eventColumns+`)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[])`,
-			ids, seqs, statuses, ats, notes, actors)
+			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+			ids, seqs, statuses, ats, notes, actors, kinds, couriers)
+		if len(log) > 0 {
+			var (
+				parties, orders = make([]string, len(log)), make([]string, len(log))
+				poss, lseqs     = make([]int64, len(log)), make([]int64, len(log))
+			)
+			for i, e := range log {
+				parties[i], poss[i], orders[i], lseqs[i] = e.Party, e.Pos, e.OrderID, e.Seq
+			}
+			write.Queue(`
+				INSERT INTO party_log (party, pos, order_id, seq)
+				SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])`, parties, poss, orders, lseqs)
+		}
 		payloads, err := notifyPayloads(b.Events, s.MaxNotifyPayload)
 		if err != nil {
 			return nil, err
@@ -192,12 +217,14 @@ func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, error) {
 	}
 	for rows.Next() {
 		var latest ordercast.Event
-		o, err := scanOrder(rows, &latest.At, &latest.Note, &latest.Actor)
+		var kind string
+		o, err := scanOrder(rows, &latest.At, &latest.Note, &latest.Actor, &kind, &latest.CourierID)
 		if err != nil {
 			rows.Close()
 			return time.Time{}, err
 		}
 		latest.OrderID, latest.Seq, latest.Status, latest.At = o.ID, o.Version, o.Status, latest.At.UTC()
+		latest.Kind = ordercast.EventKind(kind)
 		b.Found(o, latest)
 	}
 	if err := rows.Err(); err != nil {
@@ -227,11 +254,49 @@ func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, error) {
 	return now, nil
 }
 
+// logParties takes the positions of the batch's events in their parties' logs: one upsert
+// advances each party's head by its events, in sorted order, and returns the new heads. Each
+// upsert locks the party's party_heads row until the batch's transaction ends, so the next
+// writer of the party (on any node) takes its positions only after this batch has committed:
+// positions are in commit order (docs/party-streams.md). It marks the events and returns the
+// log's rows, written with the rest of the batch.
+func (s *Store) logParties(ctx context.Context, conn *pgxpool.Conn, b *ordercast.Batch) ([]ordercast.LogEntry, error) {
+	parties, counts := b.PartyCounts()
+	if len(parties) == 0 {
+		return nil, nil
+	}
+	rows, err := conn.Query(ctx, `
+		INSERT INTO party_heads (party, pos)
+		SELECT p, n FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u (p, n, i) ORDER BY i
+		ON CONFLICT (party) DO UPDATE SET pos = party_heads.pos + excluded.pos
+		RETURNING party, pos`, parties, counts)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: advance party logs: %w", err)
+	}
+	heads := make(map[string]int64, len(parties))
+	for rows.Next() {
+		var (
+			p    string
+			head int64
+		)
+		if err := rows.Scan(&p, &head); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("postgres: advance party logs: %w", err)
+		}
+		heads[p] = head
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: advance party logs: %w", err)
+	}
+	return b.Mark(heads), nil
+}
+
 // orderColumnsArrays holds orders column by column, for unnest.
 type orderColumnsArrays struct {
-	id, status, details []string
-	version             []int64
-	created, updated    []time.Time
+	id, status, details           []string
+	restaurant, customer, courier []string
+	version                       []int64
+	created, updated              []time.Time
 }
 
 func (c *orderColumnsArrays) add(o ordercast.Order) {
@@ -241,4 +306,7 @@ func (c *orderColumnsArrays) add(o ordercast.Order) {
 	c.details = append(c.details, string(o.Details))
 	c.created = append(c.created, o.CreatedAt)
 	c.updated = append(c.updated, o.UpdatedAt)
+	c.restaurant = append(c.restaurant, o.RestaurantID)
+	c.customer = append(c.customer, o.CustomerID)
+	c.courier = append(c.courier, o.CourierID)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
 )
 
 // handleCreateOrder serves POST /v1/orders: 201 with the new order, 200 for an idempotent repeat.
@@ -34,7 +35,10 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	n, err := ordercast.NewOrder{ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor)}.Normalize()
+	n, err := ordercast.NewOrder{
+		ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor),
+		RestaurantID: req.RestaurantID, CustomerID: req.CustomerID,
+	}.Normalize()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -110,21 +114,32 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
-// handleSetStatus serves POST /v1/orders/{id}/status: apply a status change. When auth is on it
-// needs an actor token whose role may set the requested status; the event records the actor.
-func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
+// changeRequest reads what every change of an order starts with: the actor (from the
+// Authorization header, charged to the write budget, an unauthenticated one to its smaller one)
+// and the JSON body into req. On false it has answered.
+func (s *Server) changeRequest(w http.ResponseWriter, r *http.Request, req any) (auth.Actor, bool) {
 	actor, err := s.authenticate(r)
 	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
 		s.writeError(w, r, lerr)
-		return
+		return actor, false
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return actor, false
 	}
-	var req api.SetStatusRequest
-	if err := s.decode(w, r, &req); err != nil {
+	if err := s.decode(w, r, req); err != nil {
 		s.writeError(w, r, err)
+		return actor, false
+	}
+	return actor, true
+}
+
+// handleSetStatus serves POST /v1/orders/{id}/status: apply a status change. When auth is on it
+// needs an actor token whose role may set the requested status; the event records the actor.
+func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
+	var req api.SetStatusRequest
+	actor, ok := s.changeRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	c := ordercast.StatusChange{OrderID: r.PathValue("id"), Status: req.Status, Note: req.Note, Actor: s.recordedActor(actor)}
@@ -143,6 +158,11 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	var err error
+	if c.Owner, err = s.owner(actor); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	idem, done := s.idempotent(w, r, actor, req)
 	if done {
 		return
@@ -154,7 +174,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		if !reader {
 			return encodeAnswer(http.StatusOK, api.StatusAck{OrderID: c.OrderID, Status: c.Status, Changed: res.Changed})
 		}
-		return encodeAnswer(http.StatusOK, api.SetStatusResponse{Order: res.Order, Event: res.Event, Changed: res.Changed})
+		return encodeAnswer(http.StatusOK, api.SetStatusResponse{Order: res.Order, Event: res.Event.Wire(), Changed: res.Changed})
 	})
 	if idem != nil {
 		idem.Render, c.Idem = record, idem
@@ -164,7 +184,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if !reader {
+		if !reader || c.Owner != (ordercast.Party{}) {
 			err = blindError(actor, err)
 		}
 		s.writeError(w, r, err)
@@ -179,6 +199,50 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeRawJSON(w, a.Status, a.Body)
+}
+
+// handleSetCourier serves PUT /v1/orders/{id}/courier: assign a courier ({"courier_id": "c-1"})
+// or unassign (null). Admin and system may on any order, a restaurant on its own orders. The
+// assignment is an event of the order (event: courier on streams); its status does not change.
+func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
+	var req api.SetCourierRequest
+	actor, ok := s.changeRequest(w, r, &req)
+	if !ok {
+		return
+	}
+	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: s.recordedActor(actor)}
+	if req.CourierID != nil {
+		if *req.CourierID == "" {
+			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalidID, "courier_id must not be empty; null unassigns"))
+			return
+		}
+		c.CourierID = *req.CourierID
+	}
+	if err := c.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.permitAssign(actor); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var err error
+	if c.Owner, err = s.owner(actor); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, ev, changed, err := s.Store.AssignCourier(r.Context(), c)
+	if err != nil {
+		if c.Owner != (ordercast.Party{}) {
+			err = blindError(actor, err)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if changed {
+		s.Metrics.eventsCommitted.Inc()
+	}
+	writeJSON(w, http.StatusOK, api.SetStatusResponse{Order: o, Event: ev.Wire(), Changed: changed})
 }
 
 // handleEvents serves GET /v1/orders/{id}/events?after=N: the order's history after seq N.

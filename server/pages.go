@@ -79,12 +79,28 @@ type homePage struct {
 	// NeedsCredential is set when the visitor may not see every order: the page then says how
 	// to get in instead of listing nothing as if nothing were in progress.
 	NeedsCredential bool
+	Parties         []PartyLink
+}
+
+// PartyLink is a party the home page links to (demo mode): its page, or for a courier, which
+// has no page, its stream.
+type PartyLink struct {
+	Party ordercast.Party
+	Name  string
+}
+
+// Href is where the link goes.
+func (l PartyLink) Href() string {
+	if l.Party.Kind == ordercast.PartyCourier {
+		return "/v1/couriers/" + l.Party.ID + "/stream"
+	}
+	return "/" + string(l.Party.Kind) + "s/" + l.Party.ID
 }
 
 // handleHome serves GET /{$}: links to the console and to the tracking pages of active orders.
 // Without public tracking the list is left out: it would hand every order to every visitor.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	var page homePage
+	page := homePage{Parties: s.PartyLinks}
 	if s.authorizeWatchAll(r) == nil {
 		var err error
 		page.Orders, err = s.Store.ActiveOrders(r.Context(), DefaultHomeOrders)
@@ -152,7 +168,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				page.Problem = "That token was not accepted: " + err.Error()
 				status = http.StatusUnauthorized
 			} else {
-				s.setConsoleCookie(w, r, given)
+				handOverToken(w, r, ConsoleCookie, "/console", given)
 				return
 			}
 		} else if c, err := r.Cookie(ConsoleCookie); err == nil {
@@ -168,20 +184,23 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 	s.renderPage(w, r, status, "console.html", page)
 }
 
-// setConsoleCookie keeps an operator's actor token for the console page and redirects to the
-// clean URL.
-func (s *Server) setConsoleCookie(w http.ResponseWriter, r *http.Request, tok string) {
-	http.SetCookie(w, &http.Cookie{
-		Name:     ConsoleCookie,
-		Value:    tok,
-		Path:     "/console",
-		HttpOnly: true,
-		Secure:   r.TLS != nil,
-		SameSite: http.SameSiteStrictMode,
-	})
+// handOverToken keeps a token handed to a page by ?token=… in an HttpOnly cookie named name,
+// scoped to the page's path, and redirects to the clean URL, so that the token leaves the
+// address bar and the history. The page's script then sends it as a bearer header.
+func handOverToken(w http.ResponseWriter, r *http.Request, name, path, tok string) {
+	if tok != "" {
+		http.SetCookie(w, &http.Cookie{
+			Name:     name,
+			Value:    tok,
+			Path:     path,
+			HttpOnly: true,
+			Secure:   r.TLS != nil,
+			SameSite: http.SameSiteStrictMode,
+		})
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, "/console", http.StatusSeeOther)
+	http.Redirect(w, r, path, http.StatusSeeOther)
 }
 
 // renderPage renders into a buffer first, so a template error becomes a clean 500, not half a page.

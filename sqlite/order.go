@@ -14,7 +14,10 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-const orderColumns = `id, status, version, details, created_at, updated_at`
+const (
+	orderColumns = `id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id`
+	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id`
+)
 
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same details. It joins the writer's next
@@ -48,6 +51,15 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 	return res.Order, res.Event, res.Changed, res.Err
 }
 
+// AssignCourier applies a courier change in the writer's next batch, as an event of its own.
+func (s *Store) AssignCourier(ctx context.Context, c ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
+	if err := c.Validate(); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	res := s.batches.Do(ctx, ordercast.Write{Courier: &c})
+	return res.Order, res.Event, res.Changed, res.Err
+}
+
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
 // means all.
 func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
@@ -60,7 +72,7 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 		limit = -1 // SQLite: no limit
 	}
 	rows, err := s.readers.QueryContext(ctx, `
-		SELECT order_id, seq, status, at, note, actor FROM order_events
+		SELECT `+eventColumns+` FROM order_events
 		WHERE order_id = ? AND seq > ? ORDER BY seq LIMIT ?`, orderID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events of %s: %w", orderID, err)
@@ -143,7 +155,8 @@ func scanOrder(row scanner) (ordercast.Order, error) {
 		status, details  string
 		created, updated int64
 	)
-	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated,
+		&o.RestaurantID, &o.CustomerID, &o.CourierID); err != nil {
 		return ordercast.Order{}, err
 	}
 	o.Status = ordercast.Status(status)
@@ -154,13 +167,14 @@ func scanOrder(row scanner) (ordercast.Order, error) {
 
 func scanEvent(row scanner) (ordercast.Event, error) {
 	var (
-		ev     ordercast.Event
-		status string
-		at     int64
+		ev           ordercast.Event
+		status, kind string
+		at           int64
 	)
-	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &at, &ev.Note, &ev.Actor); err != nil {
+	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID); err != nil {
 		return ordercast.Event{}, err
 	}
+	ev.Kind = ordercast.EventKind(kind)
 	ev.Status = ordercast.Status(status)
 	ev.At = fromMicros(at)
 	return ev, nil

@@ -21,6 +21,8 @@ type statements struct {
 	purgeKeys               *sql.Stmt
 	purgeKey                *sql.Stmt
 	insertKey               *sql.Stmt
+	advanceHead             *sql.Stmt
+	insertLog               *sql.Stmt
 }
 
 func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error) {
@@ -43,13 +45,19 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 	prep(&st.rollback, `ROLLBACK`)
 	// An order and its latest event in one lookup: a repeated status answers with that event.
 	prep(&st.load, `
-		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at, e.at, e.note, e.actor
+		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
+			o.restaurant_id, o.customer_id, o.courier_id, e.at, e.note, e.actor, e.kind, e.courier_id
 		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
 		WHERE o.id = ?`)
-	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?)`)
-	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ? WHERE id = ?`)
-	prep(&st.insertEvent, `
-		INSERT INTO order_events (order_id, seq, status, at, note, actor) VALUES (?, ?, ?, ?, ?, ?)`)
+	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ?, courier_id = ? WHERE id = ?`)
+	prep(&st.insertEvent, `INSERT INTO order_events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	// A party's log position (docs/party-streams.md): the batch, which holds the write lock,
+	// advances the party's head by its events and numbers them up to the new head.
+	prep(&st.advanceHead, `
+		INSERT INTO party_heads (party, pos) VALUES (?, ?)
+		ON CONFLICT (party) DO UPDATE SET pos = pos + excluded.pos RETURNING pos`)
+	prep(&st.insertLog, `INSERT INTO party_log (party, pos, order_id, seq) VALUES (?, ?, ?, ?)`)
 	// The idempotency step (see Batch): keys still answered are read with the orders; each
 	// recorded answer first purges a few expired records, and its own key's expired one.
 	prep(&st.loadKey, `SELECT 1 FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?`)
@@ -71,7 +79,7 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 
 func (st *statements) close() {
 	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.load, st.insertOrder, st.updateOrder, st.insertEvent,
-		st.loadKey, st.purgeKeys, st.purgeKey, st.insertKey} {
+		st.loadKey, st.purgeKeys, st.purgeKey, st.insertKey, st.advanceHead, st.insertLog} {
 		if s != nil {
 			_ = s.Close() // closing the connection next releases whatever this could not
 		}
@@ -146,23 +154,27 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 	b.Apply(now)
 	for _, o := range b.Created {
 		if _, err := st.insertOrder.ExecContext(ctx, o.ID, string(o.Status), o.Version, string(o.Details),
-			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro()); err != nil {
+			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro(), o.RestaurantID, o.CustomerID, o.CourierID); err != nil {
 			return nil, fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
 		}
 	}
 	for _, o := range b.Updated {
 		// The rows were read in this IMMEDIATE transaction, which holds the write lock: nothing
 		// else can have moved them since.
-		if _, err := st.updateOrder.ExecContext(ctx, string(o.Status), o.Version, o.UpdatedAt.UnixMicro(), o.ID); err != nil {
+		if _, err := st.updateOrder.ExecContext(ctx, string(o.Status), o.Version, o.UpdatedAt.UnixMicro(), o.CourierID, o.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: update order %s: %w", o.ID, err)
 		}
 	}
 	for _, ev := range b.Events {
 		// (order_id, seq) is the primary key: a broken seq rule fails the batch instead of
 		// leaving a duplicate.
-		if _, err := st.insertEvent.ExecContext(ctx, ev.OrderID, ev.Seq, string(ev.Status), ev.At.UnixMicro(), ev.Note, ev.Actor); err != nil {
+		if _, err := st.insertEvent.ExecContext(ctx, ev.OrderID, ev.Seq, string(ev.Status), ev.At.UnixMicro(), ev.Note, ev.Actor,
+			string(ev.Kind), ev.CourierID); err != nil {
 			return nil, fmt.Errorf("sqlite: insert event %s/%d: %w", ev.OrderID, ev.Seq, err)
 		}
+	}
+	if err := s.logParties(ctx, b); err != nil {
+		return nil, err
 	}
 	if len(b.Answers) > 0 {
 		if _, err := st.purgeKeys.ExecContext(ctx, now.UnixMicro(), purgeBatch); err != nil {
@@ -180,16 +192,42 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 	return b, nil
 }
 
+// logParties appends the batch's events to their parties' logs and marks each event with its
+// positions there. The IMMEDIATE transaction serialises batches, so positions are in commit order.
+func (s *Store) logParties(ctx context.Context, b *ordercast.Batch) error {
+	parties, counts := b.PartyCounts()
+	if len(parties) == 0 {
+		return nil
+	}
+	heads := make(map[string]int64, len(parties))
+	for i, p := range parties {
+		var head int64
+		if err := s.stmts.advanceHead.QueryRowContext(ctx, p, counts[i]).Scan(&head); err != nil {
+			return fmt.Errorf("sqlite: advance the log of %s: %w", p, err)
+		}
+		heads[p] = head
+	}
+	for _, e := range b.Mark(heads) {
+		if _, err := s.stmts.insertLog.ExecContext(ctx, e.Party, e.Pos, e.OrderID, e.Seq); err != nil {
+			return fmt.Errorf("sqlite: log %s/%d for %s: %w", e.OrderID, e.Seq, e.Party, err)
+		}
+	}
+	return nil
+}
+
 func scanLoaded(row *sql.Row) (ordercast.Order, ordercast.Event, error) {
 	var (
 		o                    ordercast.Order
 		ev                   ordercast.Event
 		status, details      string
+		kind                 string
 		created, updated, at int64
 	)
-	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated, &at, &ev.Note, &ev.Actor); err != nil {
+	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated,
+		&o.RestaurantID, &o.CustomerID, &o.CourierID, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID); err != nil {
 		return o, ev, err
 	}
+	ev.Kind = ordercast.EventKind(kind)
 	o.Status = ordercast.Status(status)
 	o.Details = ordercast.ServedDetails([]byte(details))
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)

@@ -27,6 +27,8 @@ type watcher struct {
 	ended      bool             // a terminal event was queued; the stream is complete
 	lastStatus ordercast.Status // status of the last event queued
 	seen       map[string]int64 // AllOrders: the version of each active order the client has
+	party      ordercast.Party  // PartyEvents: last is a position in this party's log
+	partyKey   string
 
 	out     []byte // frames queued for the next flush, back to back
 	ends    []int  // where each queued frame ends in out
@@ -48,11 +50,15 @@ type watcher struct {
 func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(End)) {
 	*w = watcher{
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
-		end: end, last: wt.last,
+		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(),
 	}
 	w.frame(f.preamble(w.out, e.cfg.Retry))
-	if wt.scope == AllOrders {
+	switch wt.scope {
+	case AllOrders:
 		w.snapshot(wt.snap)
+		return
+	case PartyEvents:
+		w.openParty(wt.scoped)
 		return
 	}
 	w.queueEvents(wt.backlog)
@@ -104,8 +110,11 @@ func (w *watcher) heartbeat() {
 // skipped, a gap or an overflowed mailbox filled from the store, which is the truth. For all
 // orders: each change the client lacks, and after an overflow a fresh snapshot (status is state).
 func (w *watcher) deliver(ctx context.Context, msgs []*hub.Message, overflowed bool) error {
-	if w.scope == AllOrders {
+	switch w.scope {
+	case AllOrders:
 		return w.deliverAll(ctx, msgs, overflowed)
+	case PartyEvents:
+		return w.deliverParty(ctx, msgs, overflowed)
 	}
 	for _, m := range msgs {
 		switch seq := m.Event.Seq; {
@@ -148,7 +157,7 @@ func (w *watcher) deliverAll(ctx context.Context, msgs []*hub.Message, overflowe
 		if m.Event.Seq <= w.seen[id] {
 			continue
 		}
-		w.frame(w.f.named(w.out, api.EventStatus, m.JSON))
+		w.frame(w.f.named(w.out, api.EventName(m.Event), m.JSON))
 		// seen forgets an order once it ends, so it holds only orders that are still active.
 		if m.Event.Status.Terminal() {
 			delete(w.seen, id)

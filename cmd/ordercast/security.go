@@ -223,8 +223,8 @@ Prints a token signed with the server's secret on its last line: an actor token 
 // runToken is `ordercast token`: it mints a token for local use and scripts.
 func runToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ordercast token", flag.ContinueOnError)
-	role := fs.String("role", "", "the actor's `role`: restaurant, courier, admin or system")
-	sub := fs.String("sub", "", "the restaurant or courier `id` the actor acts for")
+	role := fs.String("role", "", "the actor's `role`: restaurant, courier, customer, admin or system")
+	sub := fs.String("sub", "", "the restaurant, courier or customer `id` the actor acts for")
 	secret := fs.String("secret", "", "the server's HMAC `secret`")
 	ttl := fs.Duration("ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")
 	order := fs.String("order", "", "make a tracking token for this order `id` instead of an actor token")
