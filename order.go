@@ -72,12 +72,16 @@ func CheckTransition(from, to Status) error {
 
 // Order is the current state of one order. Version is the seq of its latest event.
 type Order struct {
-	ID        string          `json:"id"`
-	Status    Status          `json:"status"`
-	Version   int64           `json:"version"`
-	Details   json.RawMessage `json:"details"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	ID      string          `json:"id"`
+	Status  Status          `json:"status"`
+	Version int64           `json:"version"`
+	Details json.RawMessage `json:"details"`
+	// Pickup and Dropoff are where the food is collected and delivered, when known: the courier's
+	// distance and ETA are measured to Dropoff.
+	Pickup    *Point    `json:"pickup,omitempty"`
+	Dropoff   *Point    `json:"dropoff,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Event records one status change of an order. Seq runs 1, 2, 3… per order with no holes; the
@@ -106,6 +110,8 @@ type NewOrder struct {
 	Details json.RawMessage
 	Note    string
 	Actor   string
+	// Pickup and Dropoff are where the food is collected and delivered, if known.
+	Pickup, Dropoff *Point
 	// Idem, when set, records the answer in the creation's transaction (see Idempotency).
 	Idem *Idempotency
 }
@@ -123,6 +129,13 @@ func (n NewOrder) Normalize() (NewOrder, error) {
 		return n, err
 	}
 	n.Details = details
+	for field, p := range map[string]*Point{"pickup.": n.Pickup, "dropoff.": n.Dropoff} {
+		if p != nil {
+			if err := p.Validate(field); err != nil {
+				return n, err
+			}
+		}
+	}
 	if err := validateText("note", n.Note, MaxNoteLength); err != nil {
 		return n, err
 	}
@@ -136,8 +149,18 @@ func (n NewOrder) Normalize() (NewOrder, error) {
 // event. Stores call it, so that every store starts an order the same way.
 func (n NewOrder) Place(at time.Time) (Order, Event) {
 	at = at.UTC()
-	o := Order{ID: n.ID, Status: StatusPlaced, Version: 1, Details: n.Details, CreatedAt: at, UpdatedAt: at}
+	o := Order{ID: n.ID, Status: StatusPlaced, Version: 1, Details: n.Details, Pickup: n.Pickup, Dropoff: n.Dropoff, CreatedAt: at, UpdatedAt: at}
 	return o, Event{OrderID: o.ID, Seq: 1, Status: o.Status, At: at, Note: n.Note, Actor: n.Actor}
+}
+
+// Matches reports whether an existing order is what n would create: the same details (by value)
+// and the same pickup and drop-off. A repeated create that matches returns the order.
+func (n NewOrder) Matches(o Order) bool {
+	return SameDetails(o.Details, n.Details) && samePoint(o.Pickup, n.Pickup) && samePoint(o.Dropoff, n.Dropoff)
+}
+
+func samePoint(a, b *Point) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 // StatusChange is a request to move an order to a new status. ExpectedVersion, when not zero, must

@@ -68,6 +68,10 @@ const (
 	EventStatus = "status"
 	// EventSnapshot opens GET /v1/stream; its data is a JSON array of active orders.
 	EventSnapshot = "snapshot"
+	// EventLocation is a courier's newest position for an order; its data is an
+	// ordercast.LocationUpdate. It carries no id: a position is state, not history, so it never
+	// moves a client's Last-Event-ID.
+	EventLocation = "location"
 )
 
 // ResumeQuery returns "?lastEventId=N", the query that resumes a stream after seq n, or "" for

@@ -14,6 +14,7 @@ type Subscription struct {
 	ready    chan struct{} // capacity 1: "something is queued", coalesced; made on first Ready
 	notify   func()        // set by OnReady instead of ready
 	queue    []*Message
+	loc      *Location // the newest position not yet taken: one slot, latest wins
 	overflow bool
 	closed   bool
 }
@@ -35,7 +36,7 @@ func (s *Subscription) Ready() <-chan struct{} {
 	defer s.mu.Unlock()
 	if s.ready == nil {
 		s.ready = make(chan struct{}, 1)
-		if len(s.queue) > 0 || s.overflow {
+		if len(s.queue) > 0 || s.overflow || s.loc != nil {
 			s.ready <- struct{}{} // queued before anyone asked: say so at once
 		}
 	}
@@ -49,7 +50,7 @@ func (s *Subscription) Ready() <-chan struct{} {
 func (s *Subscription) OnReady(fn func()) {
 	s.mu.Lock()
 	s.notify = fn
-	pending := len(s.queue) > 0 || s.overflow
+	pending := len(s.queue) > 0 || s.overflow || s.loc != nil
 	s.mu.Unlock()
 	if pending {
 		fn()
@@ -74,7 +75,7 @@ func (s *Subscription) Close() {
 		return
 	}
 	s.closed = true
-	s.queue = nil
+	s.queue, s.loc = nil, nil
 	s.mu.Unlock()
 	s.hub.unsubscribe(s)
 }

@@ -13,6 +13,9 @@ import (
 )
 
 const orderColumns = `id, status, version, details, created_at, updated_at`
+
+// placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
+const placeColumns = `pickup, dropoff`
 const eventColumns = `order_id, seq, status, at, note, actor`
 
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
@@ -48,9 +51,9 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 			return ordercast.Order{}, false, err
 		}
 		// Details are kept as given, so compare their values, not their spelling.
-		if !ordercast.SameDetails(existing.Details, n.Details) {
+		if !n.Matches(existing) {
 			return ordercast.Order{}, false, ordercast.Errorf(ordercast.EOrderExists,
-				"order %s already exists with different details", n.ID)
+				"order %s already exists with different details, pickup or drop-off", n.ID)
 		}
 		if n.Idem != nil { // the idempotency step: a repeat's answer is recorded too
 			first, err := findEvent(ctx, tx, existing.ID, 1)
@@ -71,6 +74,12 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	o, ev := n.Place(at)
 	if err := s.appendEvent(ctx, tx, ev); err != nil {
 		return ordercast.Order{}, false, err
+	}
+	if o.Pickup != nil || o.Dropoff != nil {
+		if _, err := tx.Exec(ctx, `UPDATE orders SET pickup = $1, dropoff = $2 WHERE id = $3`,
+			ordercast.PointColumn(o.Pickup), ordercast.PointColumn(o.Dropoff), o.ID); err != nil {
+			return ordercast.Order{}, false, fmt.Errorf("postgres: create order %s: places: %w", o.ID, err)
+		}
 	}
 	if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: o, Event: ev, Created: true}); err != nil {
 		return ordercast.Order{}, false, err
@@ -108,7 +117,7 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit; the only end of a no-op change
 
 	// FOR UPDATE serialises writers of one order: the next one reads the version this one writes.
-	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1 FOR UPDATE`, c.OrderID))
+	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+`, `+placeColumns+` FROM orders WHERE id = $1 FOR UPDATE`, c.OrderID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ordercast.Order{}, ordercast.Event{}, false, ordercast.Errorf(ordercast.ENotFound, "order %s not found", c.OrderID)
 	} else if err != nil {
@@ -264,7 +273,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	}
 	// The WHERE clause matches the orders_active partial index exactly.
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+orderColumns+` FROM orders
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE status NOT IN ('delivered', 'cancelled')
 		ORDER BY updated_at DESC, id LIMIT $1`, lim)
 	if err != nil {
@@ -287,7 +296,7 @@ type querier interface {
 
 // findOrder reads one order, translating a missing row into ENotFound.
 func findOrder(ctx context.Context, q querier, id string) (ordercast.Order, error) {
-	o, err := scanOrder(q.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
+	o, err := scanOrder(q.QueryRow(ctx, `SELECT `+orderColumns+`, `+placeColumns+` FROM orders WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "order %s not found", id)
 	} else if err != nil {
@@ -312,8 +321,17 @@ func scanOrder(row pgx.Row) (ordercast.Order, error) {
 		o       ordercast.Order
 		status  string
 		details string
+		pickup  *string
+		dropoff *string
 	)
-	if err := row.Scan(&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt); err != nil {
+	if err := row.Scan(&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt, &pickup, &dropoff); err != nil {
+		return ordercast.Order{}, err
+	}
+	var err error
+	if o.Pickup, err = ordercast.ParsePointColumn(pickup); err != nil {
+		return ordercast.Order{}, err
+	}
+	if o.Dropoff, err = ordercast.ParsePointColumn(dropoff); err != nil {
 		return ordercast.Order{}, err
 	}
 	o.Status, o.Details = ordercast.Status(status), ordercast.ServedDetails([]byte(details))

@@ -16,6 +16,9 @@ type queryer interface {
 
 const orderColumns = `id, status, version, details, created_at, updated_at`
 
+// placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
+const placeColumns = `pickup, dropoff`
+
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same details.
 func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
@@ -42,9 +45,9 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	switch {
 	case err == nil:
 		// Details are kept as given, so compare their values, not their spelling.
-		if !ordercast.SameDetails(existing.Details, n.Details) {
+		if !n.Matches(existing) {
 			return ordercast.Order{}, false, ordercast.Errorf(ordercast.EOrderExists,
-				"order %s already exists with different details", n.ID)
+				"order %s already exists with different details, pickup or drop-off", n.ID)
 		}
 		if n.Idem != nil { // the idempotency step: a repeat's answer is recorded too
 			first, err := findEvent(ctx, tx, existing.ID, 1)
@@ -73,6 +76,12 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	}
 	if err := insertEvent(ctx, tx, ev); err != nil {
 		return ordercast.Order{}, false, err
+	}
+	if o.Pickup != nil || o.Dropoff != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET pickup = ?, dropoff = ? WHERE id = ?`,
+			ordercast.PointColumn(o.Pickup), ordercast.PointColumn(o.Dropoff), o.ID); err != nil {
+			return ordercast.Order{}, false, fmt.Errorf("sqlite: create order %s: places: %w", o.ID, err)
+		}
 	}
 	if err := s.recordAnswer(ctx, tx, n.Idem, ordercast.Result{Order: o, Event: ev, Created: true}); err != nil {
 		return ordercast.Order{}, false, err
@@ -219,7 +228,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	}
 	// The WHERE clause matches the orders_active partial index exactly.
 	rows, err := s.readers.QueryContext(ctx, `
-		SELECT `+orderColumns+` FROM orders
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE status NOT IN ('delivered', 'cancelled')
 		ORDER BY updated_at DESC, id LIMIT ?`, limit)
 	if err != nil {
@@ -242,7 +251,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 
 // findOrder reads one order, translating a missing row into ENotFound.
 func findOrder(ctx context.Context, q queryer, id string) (ordercast.Order, error) {
-	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
+	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+`, `+placeColumns+` FROM orders WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "order %s not found", id)
 	} else if err != nil {
@@ -283,8 +292,16 @@ func scanOrder(row scanner) (ordercast.Order, error) {
 		o                ordercast.Order
 		status, details  string
 		created, updated int64
+		pickup, dropoff  *string
 	)
-	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated); err != nil {
+	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated, &pickup, &dropoff); err != nil {
+		return ordercast.Order{}, err
+	}
+	var err error
+	if o.Pickup, err = ordercast.ParsePointColumn(pickup); err != nil {
+		return ordercast.Order{}, err
+	}
+	if o.Dropoff, err = ordercast.ParsePointColumn(dropoff); err != nil {
 		return ordercast.Order{}, err
 	}
 	o.Status = ordercast.Status(status)

@@ -27,6 +27,10 @@ type watcher struct {
 	ended      bool             // a terminal event was queued; the stream is complete
 	lastStatus ordercast.Status // status of the last event queued
 	seen       map[string]int64 // AllOrders: the version of each active order the client has
+	// loc is the newest position not yet sent (held back by the cap); locSent is when the last
+	// was queued, in Unix nanoseconds. A position is one slot, never a queue (DESIGN.md rule 9).
+	loc     *hub.Location
+	locSent int64
 
 	out     []byte // frames queued for the next flush, back to back
 	ends    []int  // where each queued frame ends in out
@@ -48,7 +52,7 @@ type watcher struct {
 func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(End)) {
 	*w = watcher{
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
-		end: end, last: wt.last,
+		end: end, last: wt.last, lastStatus: wt.order.Status,
 	}
 	w.frame(f.preamble(w.out, e.cfg.Retry))
 	if wt.scope == AllOrders {
@@ -56,6 +60,40 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 		return
 	}
 	w.queueEvents(wt.backlog)
+	// The newest position goes right after the status backlog, which it must never precede.
+	w.loc = wt.loc
+	w.location(time.Now())
+}
+
+// take takes what the hub holds for w: the newest position first, then the queued events. In this
+// order a status published before the position is always taken with it, so the position is judged
+// against that status; and a terminal event published after it still drops it (see location).
+func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
+	if l := w.sub.TakeLocation(); l != nil {
+		w.loc = l
+	}
+	return w.sub.Take()
+}
+
+// location queues the newest position if the order shows one now and the cap allows it, and
+// returns when a position the cap holds back becomes due (zero when none waits). A position for
+// an order that does not show one (not yet out for delivery, or ended) is dropped.
+func (w *watcher) location(now time.Time) (due time.Time) {
+	if w.loc == nil {
+		return time.Time{}
+	}
+	if w.ended || w.scope != OrderEvents || !w.e.showsLocation(w.lastStatus) {
+		w.loc = nil
+		return time.Time{}
+	}
+	if iv := w.e.cfg.LocationInterval; iv > 0 && w.locSent != 0 {
+		if next := time.Unix(0, w.locSent).Add(iv); now.Before(next) {
+			return next
+		}
+	}
+	w.frame(w.f.named(w.out, api.EventLocation, w.loc.JSON))
+	w.locSent, w.loc = now.UnixNano(), nil
+	return time.Time{}
 }
 
 // frame records that out now ends a frame.
