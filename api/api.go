@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/ordercast/ordercast"
 )
@@ -18,6 +19,8 @@ const (
 	PathOrders = "/v1/orders"
 	// PathStreamAll is the SSE stream of every order, for consoles (GET).
 	PathStreamAll = "/v1/stream"
+	// PathCouriers is the root of couriers' paths; see LocationPath.
+	PathCouriers = "/v1/couriers"
 )
 
 // Route patterns, as net/http's ServeMux spells them, one per endpoint.
@@ -29,7 +32,12 @@ const (
 	RouteStream      = "GET " + PathOrders + "/{id}/stream"
 	RouteWebSocket   = "GET " + PathOrders + "/{id}/ws"
 	RouteStreamAll   = "GET " + PathStreamAll
+	// RoutePostLocation is where a courier reports its position.
+	RoutePostLocation = "POST " + PathCouriers + "/{cid}/location"
 )
+
+// LocationPath is where courier cid reports its position (POST).
+func LocationPath(cid string) string { return PathCouriers + "/" + url.PathEscape(cid) + "/location" }
 
 // OrderPath is the path of one order: GET it, or long-poll it with ParamWait.
 func OrderPath(id string) string { return PathOrders + "/" + url.PathEscape(id) }
@@ -96,6 +104,10 @@ type CreateOrderRequest struct {
 	Details json.RawMessage `json:"details,omitempty"`
 	// Note goes on the order's first event.
 	Note string `json:"note,omitempty"`
+	// Pickup and Dropoff are where the food is collected and delivered; the courier's distance
+	// and ETA are measured to Dropoff.
+	Pickup  *ordercast.Point `json:"pickup,omitempty"`
+	Dropoff *ordercast.Point `json:"dropoff,omitempty"`
 }
 
 // CreateOrderResponse answers POST /v1/orders: the order, and the tracking token its customer
@@ -138,4 +150,31 @@ type StatusAck struct {
 type EventsResponse struct {
 	OrderID string            `json:"order_id"`
 	Events  []ordercast.Event `json:"events"`
+}
+
+// PostLocationRequest is the body of POST /v1/couriers/{cid}/location: one position fix.
+type PostLocationRequest struct {
+	// Lat and Lng are required, in degrees; pointers, because the wire tells absent from 0.
+	Lat *float64 `json:"lat"`
+	Lng *float64 `json:"lng"`
+	// AccuracyM is the fix's accuracy radius in metres; Heading degrees clockwise from north;
+	// SpeedMPS metres per second.
+	AccuracyM *float64 `json:"accuracy_m,omitempty"`
+	Heading   *float64 `json:"heading,omitempty"`
+	SpeedMPS  *float64 `json:"speed_mps,omitempty"`
+	// At is when the fix was taken; absent means now. Not in the future, not too old.
+	At *time.Time `json:"at,omitempty"`
+}
+
+// PostLocationResponse answers a position: how many of the courier's orders it reached (those
+// out for delivery and assigned to the courier).
+type PostLocationResponse struct {
+	Orders int `json:"orders"`
+}
+
+// LongPollResponse answers a long poll: the order, and its courier's newest position while the
+// order shows one.
+type LongPollResponse struct {
+	ordercast.Order
+	Location *ordercast.LocationUpdate `json:"location,omitempty"`
 }

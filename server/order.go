@@ -34,7 +34,10 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	n, err := ordercast.NewOrder{ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor)}.Normalize()
+	n, err := ordercast.NewOrder{
+		ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor),
+		Pickup: req.Pickup, Dropoff: req.Dropoff,
+	}.Normalize()
 	if err != nil {
 		s.writeError(w, r, err)
 		return
