@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/nginxconf"
 	"github.com/ordercast/ordercast/internal/pgtest"
 )
 
@@ -508,91 +508,25 @@ func TestCluster_Nginx(t *testing.T) {
 	runWorkload(t, []string{front}, []string{front}, 6, 6)
 }
 
-var nginxBlock = regexp.MustCompile("(?s)```nginx\n(.*?)```")
-
-// startNginx runs nginx in the foreground with the docs' configuration, its upstream servers and
-// listen address replaced by the test's, and returns its base URL.
+// startNginx runs nginx with the configuration of docs/deploy.md (internal/nginxconf swaps in the
+// nodes and a loopback port) and returns its base URL.
 func startNginx(t *testing.T, bin string, upstreams []string) string {
 	t.Helper()
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "deploy.md"))
+	dir := t.TempDir()
+	n, err := nginxconf.Start(t.Context(), bin, upstreams, freePort(t), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := nginxBlock.FindSubmatch(doc)
-	if m == nil {
-		t.Fatal("docs/deploy.md has no ```nginx block")
-	}
-	conf := string(m[1])
-	var servers strings.Builder
-	for _, u := range upstreams {
-		fmt.Fprintf(&servers, "        server %s;\n", strings.TrimPrefix(u, "http://"))
-	}
-	serverLines := regexp.MustCompile(`(?m)^\s*server 10\.0\.0\.\d+:8080;\n`)
-	if got := len(serverLines.FindAllString(conf, -1)); got != 3 {
-		t.Fatalf("docs' nginx config has %d upstream server lines, want 3", got)
-	}
-	conf = serverLines.ReplaceAllString(conf, "")
-	conf = strings.Replace(conf, "        keepalive 32;\n", servers.String()+"        keepalive 32;\n", 1)
-	port := freePort(t)
-	if !strings.Contains(conf, "listen 80;") {
-		t.Fatal("docs' nginx config does not listen on 80")
-	}
-	conf = strings.Replace(conf, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
-	conf = strings.Replace(conf, "worker_processes auto;", "worker_processes 1;", 1)
-
-	dir := t.TempDir()
-	// Temporary files under the test's directory; with proxy_buffering off they stay empty.
-	conf = strings.Replace(conf, "http {\n", "http {\n"+
-		"    client_body_temp_path "+dir+"/body;\n    proxy_temp_path "+dir+"/proxy;\n"+
-		"    fastcgi_temp_path "+dir+"/fastcgi;\n    uwsgi_temp_path "+dir+"/uwsgi;\n    scgi_temp_path "+dir+"/scgi;\n", 1)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	errorLog := filepath.Join(dir, "error.log")
-	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", errorLog,
-		"-g", fmt.Sprintf("daemon off; master_process on; pid %s/nginx.pid; error_log %s warn;", dir, errorLog))
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nginx: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM) // fast stop: nothing to drain in a test
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
+		if err := n.Stop(); err != nil {
+			t.Error(err)
 		}
 		if t.Failed() {
-			log, _ := os.ReadFile(errorLog)
-			t.Logf("nginx output:\n%s\nerror log:\n%s", out.String(), log)
+			log, _ := os.ReadFile(n.ErrorLog)
+			t.Logf("nginx output:\n%s\nerror log:\n%s", n.Output, log)
 		}
 	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-done:
-			log, _ := os.ReadFile(errorLog)
-			t.Fatalf("nginx exited:\n%s\n%s", out.String(), log)
-		default:
-		}
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not come up: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
+	return n.URL
 }
 
 func freePort(t *testing.T) int {

@@ -2,6 +2,7 @@
 //
 //	ordercast serve [flags]   run the service
 //	ordercast bench [flags]   measure capacity, latency and the cost of each transport
+//	ordercast check [flags]   prove under faults that no watcher loses an event
 //	ordercast token [flags]   print a token signed with the server's secret
 //	ordercast help            list the subcommands
 package main
@@ -37,6 +38,7 @@ const usage = `ordercast pushes live order status to customers over Server-Sent 
 Usage:
   ordercast serve [flags]    run the service (ordercast serve --help lists the flags)
   ordercast bench [flags]    measure watchers, memory, latency and transports on loopback
+  ordercast check [flags]    prove under faults that no watcher loses, repeats or reorders an event
   ordercast token [flags]    print an actor or tracking token (ordercast token --help)
 
 Every flag can also be set through an ORDERCAST_* environment variable.
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return m.Serve(ctx)
 	case "bench":
 		return runBench(ctx, args[1:], stdout, stderr)
+	case "check":
+		return runCheck(ctx, args[1:], stdout, stderr)
 	case "bench-worker": // hidden: a client process of bench, commanded over stdin/stdout
 		return bench.RunWorker(ctx, os.Stdin, stdout)
 	case "token":

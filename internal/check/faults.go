@@ -1,0 +1,277 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Fault kinds, each on or off by flag.
+const (
+	FNodeKill    = "node_kill9"        // kill -9 of a node during a write burst, restarted on its port
+	FNodeStop    = "node_sigstop"      // SIGSTOP of a node for a few seconds, then SIGCONT
+	FListen      = "listen_terminated" // pg_terminate_backend on every node's LISTEN connection
+	FPGRestart   = "pg_restart"        // PostgreSQL restarted (fast or immediate shutdown)
+	FWatchPause  = "watcher_pause"     // watchers stop reading for a while
+	FWatchVanish = "watcher_vanish"    // watchers drop their connections without closing them
+	FSQLiteKill  = "sqlite_kill9"      // kill -9 of the only node (SQLite) mid-burst, restarted
+)
+
+// AllFaults lists every fault kind.
+var AllFaults = []string{FNodeKill, FNodeStop, FListen, FPGRestart, FWatchPause, FWatchVanish, FSQLiteKill}
+
+// fault is one fault as it happened.
+type fault struct {
+	Kind      string        `json:"kind"`
+	Start     time.Time     `json:"start"`
+	Lifted    time.Time     `json:"lifted"`
+	Recovered time.Duration `json:"recovered_ns"` // start until every watcher had what committed before the lift; <0 not measured
+	Detail    string        `json:"detail"`
+	targets   map[*watcher]target
+	hit       []*watcher // the watchers a watcher fault hit
+}
+
+type target struct {
+	o   *orderState
+	seq int64
+}
+
+// recovery watches lifted faults until every watcher is caught up with what was committed
+// before the lift. It is bounded: a fault not recovered within maxRecovery is reported as such.
+type recovery struct {
+	mu      sync.Mutex
+	pending []*fault
+	done    []*fault
+}
+
+const maxRecovery = 2 * time.Minute
+
+// lift records that f is over and takes its targets: for every watcher, the version the
+// writers know for the order it follows.
+func (p *phase) lift(f *fault) {
+	f.Lifted = time.Now()
+	f.targets = map[*watcher]target{}
+	ws := p.watchers
+	if f.hit != nil {
+		ws = f.hit // a watcher fault is measured on the watchers it hit
+	}
+	for _, w := range ws {
+		if o, _, _ := w.position(); o != nil {
+			f.targets[w] = target{o, o.known.Load()}
+		}
+	}
+	p.rec.mu.Lock()
+	p.rec.pending = append(p.rec.pending, f)
+	p.rec.mu.Unlock()
+}
+
+// watchRecovery checks pending faults every 50 ms until ctx ends.
+func (p *phase) watchRecovery(ctx context.Context) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			p.rec.mu.Lock()
+			for _, f := range p.rec.pending {
+				f.Recovered = -1
+				p.rec.done = append(p.rec.done, f)
+			}
+			p.rec.pending = nil
+			p.rec.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		p.rec.mu.Lock()
+		pending := p.rec.pending[:0]
+		for _, f := range p.rec.pending {
+			for w, tg := range f.targets {
+				o, last, _ := w.position()
+				// A watcher a watcher fault hit after this fault began is that fault's to measure.
+				// (A pause lasts at most 8 s, so one begun up to 10 s before this fault may overlap it.)
+				excused := f.hit == nil && w.hitAt.Load() >= f.Start.Add(-10*time.Second).UnixNano()
+				if o != tg.o || last >= tg.seq || excused {
+					delete(f.targets, w) // caught up, or moved on after the final event
+				}
+			}
+			switch {
+			case len(f.targets) == 0:
+				f.Recovered = time.Since(f.Start)
+				p.rec.done = append(p.rec.done, f)
+			case time.Since(f.Lifted) > maxRecovery:
+				f.Recovered = -1
+				p.rec.done = append(p.rec.done, f)
+			default:
+				pending = append(pending, f)
+			}
+		}
+		p.rec.pending = pending
+		p.rec.mu.Unlock()
+	}
+}
+
+// faultLane injects faults of kinds, one at a time, each kind in turn in a shuffled order,
+// with a random gap, until ctx ends.
+func (p *phase) faultLane(ctx context.Context, kinds []string, gap time.Duration, r *rand.Rand) error {
+	if len(kinds) == 0 {
+		return nil
+	}
+	var order []string
+	for ctx.Err() == nil {
+		if len(order) == 0 {
+			order = slices.Clone(kinds)
+			r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		kind := order[0]
+		order = order[1:]
+		f := &fault{Kind: kind, Start: time.Now()}
+		// ctx only says whether to begin another fault: one begun runs to its end (a killed
+		// node is started again, a stopped one continued) under the phase's own context.
+		if err := p.inject(p.ctx, f, r); err != nil {
+			if p.ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("fault %s: %w", kind, err)
+		}
+		p.lift(f)
+		// The next fault of this lane waits for this one's recovery (bounded), so that each
+		// recovery time is the fault's own and not the sum of a chain.
+		rec := "not measured"
+		if d, ok := p.waitRecovered(p.ctx, f); ok {
+			rec = d.Round(time.Millisecond).String()
+		}
+		p.logf("fault %-18s at %6.1fs: %s; recovered in %s", kind, f.Start.Sub(p.start).Seconds(), f.Detail, rec)
+		d := gap/2 + time.Duration(r.Int64N(int64(gap)))
+		select {
+		case <-ctx.Done():
+		case <-time.After(d): // the fault schedule
+		}
+	}
+	return nil
+}
+
+// waitRecovered polls until the recovery watcher is done with f, for at most maxRecovery, and
+// returns its recovery time; false when it was not measured.
+func (p *phase) waitRecovered(ctx context.Context, f *fault) (time.Duration, bool) {
+	deadline := time.Now().Add(maxRecovery + time.Second)
+	for time.Now().Before(deadline) {
+		p.rec.mu.Lock()
+		done, d := slices.Contains(p.rec.done, f), f.Recovered
+		p.rec.mu.Unlock()
+		if done {
+			return d, d >= 0
+		}
+		select {
+		case <-ctx.Done():
+			return 0, false
+		case <-time.After(50 * time.Millisecond): // polling the recovery watcher with a deadline
+		}
+	}
+	return 0, false
+}
+
+// inject makes one fault happen and returns once it is lifted.
+func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
+	switch f.Kind {
+	case FNodeKill, FSQLiteKill:
+		n := p.nodes[r.IntN(len(p.nodes))]
+		p.burst.Store(4)
+		// The kill falls inside the burst, while writes are in flight.
+		time.Sleep(time.Duration(200+r.IntN(600)) * time.Millisecond) // the fault schedule
+		pr := n.proc()
+		pid := pr.pid()
+		pr.kill()
+		p.burst.Store(1)
+		f.Detail = fmt.Sprintf("node %d (pid %d) killed mid-burst", n.idx, pid)
+		var err error
+		for try := range 5 {
+			if err = p.startNode(ctx, n); err == nil {
+				break
+			}
+			time.Sleep(time.Duration(200*(try+1)) * time.Millisecond) // the port may take a moment to free
+		}
+		if err != nil {
+			return fmt.Errorf("restart node %d: %w", n.idx, err)
+		}
+		f.Detail += fmt.Sprintf(", back as pid %d after %s", n.proc().pid(), time.Since(f.Start).Round(time.Millisecond))
+	case FNodeStop:
+		n := p.nodes[r.IntN(len(p.nodes))]
+		pr := n.proc()
+		d := time.Duration(2000+r.IntN(5000)) * time.Millisecond
+		if err := pr.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(d): // how long the node stays stopped
+		}
+		if err := pr.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			return err
+		}
+		f.Detail = fmt.Sprintf("node %d (pid %d) stopped for %s", n.idx, pr.pid(), d)
+	case FListen:
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		n, err := p.pg.terminateListeners(cctx)
+		cancel()
+		if err != nil {
+			return err
+		}
+		f.Detail = fmt.Sprintf("%d LISTEN connections terminated", n)
+	case FPGRestart:
+		crash := r.IntN(2) == 0
+		if err := p.pg.restart(ctx, crash); err != nil {
+			return err
+		}
+		mode := "fast"
+		if crash {
+			mode = "immediate"
+		}
+		f.Detail = fmt.Sprintf("PostgreSQL restarted (%s shutdown), down %s", mode, time.Since(f.Start).Round(time.Millisecond))
+	case FWatchPause:
+		d := time.Duration(2000+r.IntN(6000)) * time.Millisecond
+		until := time.Now().Add(d).UnixNano()
+		ws := p.someWatchers(r, 10)
+		f.hit = ws
+		for _, w := range ws {
+			w.hitAt.Store(f.Start.UnixNano())
+			w.pauseUntil.Store(until)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(d): // how long they stop reading
+		}
+		f.Detail = fmt.Sprintf("%d watchers stopped reading for %s", len(ws), d)
+	case FWatchVanish:
+		ws := p.someWatchers(r, 5)
+		f.hit = ws
+		for _, w := range ws {
+			w.hitAt.Store(f.Start.UnixNano())
+			w.vanish.Store(true)
+		}
+		// Lifted once every one of them is back (each notices at its next read, within a
+		// heartbeat, and returns after a pause of its own); bounded.
+		deadline := time.Now().Add(15 * time.Second)
+		for slices.ContainsFunc(ws, func(w *watcher) bool { return w.vanish.Load() }) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond) // polling the watchers with a deadline
+		}
+		f.Detail = fmt.Sprintf("%d watchers vanished without closing, back after %s", len(ws), time.Since(f.Start).Round(time.Millisecond))
+	default:
+		return fmt.Errorf("unknown fault kind %q", f.Kind)
+	}
+	return nil
+}
+
+// someWatchers returns about pct percent of the watchers, at least one.
+func (p *phase) someWatchers(r *rand.Rand, pct int) []*watcher {
+	n := max(1, len(p.watchers)*pct/100)
+	idx := r.Perm(len(p.watchers))[:n]
+	out := make([]*watcher, n)
+	for i, j := range idx {
+		out[i] = p.watchers[j]
+	}
+	return out
+}

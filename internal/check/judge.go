@@ -1,0 +1,301 @@
+package check
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// The records a run keeps, and the judgement passed on them. Everything here is plain data and
+// pure functions, so the judge can be tested by corrupting records on purpose.
+
+// Received is one event a watcher got from a stream.
+type Received struct {
+	Seq    int64  `json:"seq"`
+	Status string `json:"status"`
+}
+
+// Session is one watcher following one order, across every reconnect, from its first event.
+type Session struct {
+	Watcher  int        `json:"watcher"`
+	Order    string     `json:"order"`
+	Received []Received `json:"received"`
+	// Reconnects is how many times the watcher connected again after an error.
+	Reconnects int `json:"reconnects"`
+	// AfterFinal is the HTTP status of every answered reconnect made with Last-Event-ID at the
+	// order's final event (204 expected); transport errors are not answers and are retried.
+	AfterFinal []int `json:"after_final,omitempty"`
+	// RetriedAfterFinal counts reconnects after the final event answered 200 with no event (a
+	// node whose store was away, advising a retry); the watcher retried them.
+	RetriedAfterFinal int `json:"retried_after_final,omitempty"`
+	// Unexpected204 is set when a reconnect got 204 before the watcher had the final event.
+	Unexpected204 bool `json:"unexpected_204,omitempty"`
+}
+
+// Attempt is one change the writers meant to make: a create (status placed) or a status change.
+// Notes are unique per attempt; retries of an ambiguous request repeat the same attempt.
+type Attempt struct {
+	Order    string `json:"order"`
+	Note     string `json:"note"`
+	Status   string `json:"status"`
+	Expected int64  `json:"expected_version,omitempty"`
+}
+
+// Ack is a change the server acknowledged (or that a read-back proved committed) at a seq.
+type Ack struct {
+	Order  string `json:"order"`
+	Seq    int64  `json:"seq"`
+	Status string `json:"status"`
+	Note   string `json:"note"`
+}
+
+// HistEvent is one committed event as the API reports it after the run.
+type HistEvent struct {
+	Seq    int64  `json:"seq"`
+	Status string `json:"status"`
+	Note   string `json:"note,omitempty"`
+}
+
+// Records is everything a run leaves for the judge.
+type Records struct {
+	Sessions  []Session
+	Attempts  []Attempt
+	Acks      []Ack
+	Histories map[string][]HistEvent
+}
+
+// Anomaly kinds.
+const (
+	AGap            = "gap"                 // a watcher skipped a seq (lost event)
+	ADuplicate      = "duplicate"           // a watcher got a seq twice
+	AReorder        = "reorder"             // a watcher got a seq lower than one it had
+	AMismatch       = "mismatch"            // a received seq is not in the history, or its status differs
+	ATail           = "incomplete"          // a watcher did not end on the order's last event
+	ANoEvents       = "no_events"           // a watcher never got a first event
+	ANot204         = "after_final_not_204" // a reconnect after the final event got neither 204 nor a retryable 5xx
+	AMissing204     = "missing_204"         // a watcher had the final event but no reconnect got 204
+	AUnexpected204  = "unexpected_204"      // 204 before the watcher had the final event
+	ALostAck        = "lost_ack"            // an acknowledged write is not in the history as acknowledged
+	AUnintended     = "unintended_commit"   // a committed event no writer meant
+	ADoubleCommit   = "double_commit"       // one attempt committed twice
+	ABadHistory     = "bad_history"         // the history itself breaks the rules (holes, moves back, after the end)
+	AMissingHistory = "missing_history"     // an order watched or written has no history
+	AProcessExited  = "process_exited"      // a node or PostgreSQL died without the checker ending it
+)
+
+// Anomaly is one broken promise, with what is needed to reproduce the reasoning.
+type Anomaly struct {
+	Kind   string `json:"kind"`
+	Order  string `json:"order"`
+	Detail string `json:"detail"`
+}
+
+// Judgement is the verdict on a run's records.
+type Judgement struct {
+	EventsChecked int64          `json:"events_checked"`
+	Sessions      int            `json:"sessions"`
+	Acks          int            `json:"acknowledged_writes"`
+	Attempts      int            `json:"attempts"`
+	Committed     int            `json:"events_committed"`
+	Orders        int            `json:"orders"`
+	Reconnects    int64          `json:"reconnects"`
+	After204      int            `json:"final_204s"`
+	Anomalies     map[string]int `json:"anomalies"`
+	Examples      []Anomaly      `json:"examples"`
+}
+
+// maxExamples is how many anomalies of each kind are kept in full.
+const maxExamples = 5
+
+// Total is the number of anomalies of every kind.
+func (j *Judgement) Total() int {
+	n := 0
+	for _, c := range j.Anomalies {
+		n += c
+	}
+	return n
+}
+
+func (j *Judgement) add(kind, order, format string, args ...any) {
+	if j.Anomalies == nil {
+		j.Anomalies = map[string]int{}
+	}
+	j.Anomalies[kind]++
+	if j.Anomalies[kind] <= maxExamples {
+		j.Examples = append(j.Examples, Anomaly{Kind: kind, Order: order, Detail: fmt.Sprintf(format, args...)})
+	}
+}
+
+var rank = map[string]int{"placed": 0, "confirmed": 1, "preparing": 2, "ready": 3, "out_for_delivery": 4, "delivered": 5, "cancelled": 5}
+
+func terminal(s string) bool { return s == "delivered" || s == "cancelled" }
+
+// Judge checks the records against the rules of DESIGN.md: every watcher's seqs are exactly the
+// order's history from its first received seq, contiguous, without duplicate or reorder, ending on
+// the last event (the final one when the order ended, followed by a 204 on reconnect); every
+// acknowledged write is in the history; every committed event was meant by exactly one attempt.
+func Judge(r Records) Judgement {
+	j := Judgement{Anomalies: map[string]int{}, Acks: len(r.Acks), Attempts: len(r.Attempts), Orders: len(r.Histories)}
+
+	orders := make([]string, 0, len(r.Histories))
+	for id := range r.Histories {
+		orders = append(orders, id)
+	}
+	sort.Strings(orders)
+	for _, id := range orders {
+		h := r.Histories[id]
+		j.Committed += len(h)
+		for i, ev := range h {
+			switch {
+			case ev.Seq != int64(i+1):
+				j.add(ABadHistory, id, "event %d of the history has seq %d", i+1, ev.Seq)
+			case i == 0 && ev.Status != "placed":
+				j.add(ABadHistory, id, "seq 1 is %s, not placed", ev.Status)
+			case i > 0 && terminal(h[i-1].Status):
+				j.add(ABadHistory, id, "seq %d (%s) follows the final %s", ev.Seq, ev.Status, h[i-1].Status)
+			case i > 0 && rank[ev.Status] <= rank[h[i-1].Status]:
+				j.add(ABadHistory, id, "seq %d moves from %s to %s", ev.Seq, h[i-1].Status, ev.Status)
+			}
+		}
+	}
+
+	// Intent: every committed event was meant by one attempt of that order with that status.
+	type key struct{ order, note string }
+	meant := make(map[key]Attempt, len(r.Attempts))
+	for _, a := range r.Attempts {
+		meant[key{a.Order, a.Note}] = a
+	}
+	seen := map[key]int64{}
+	for _, id := range orders {
+		for _, ev := range r.Histories[id] {
+			k := key{id, ev.Note}
+			a, ok := meant[k]
+			switch {
+			case !ok:
+				j.add(AUnintended, id, "seq %d %s with note %q matches no attempt", ev.Seq, ev.Status, ev.Note)
+			case a.Status != ev.Status:
+				j.add(AUnintended, id, "seq %d is %s but attempt %q meant %s", ev.Seq, ev.Status, ev.Note, a.Status)
+			case a.Expected != 0 && ev.Seq != a.Expected+1:
+				j.add(AUnintended, id, "attempt %q expected version %d but committed as seq %d", ev.Note, a.Expected, ev.Seq)
+			}
+			if prev, dup := seen[k]; dup && ok {
+				j.add(ADoubleCommit, id, "attempt %q committed as seq %d and seq %d", ev.Note, prev, ev.Seq)
+			}
+			seen[k] = ev.Seq
+		}
+	}
+
+	for _, a := range r.Acks {
+		h, ok := r.Histories[a.Order]
+		if !ok {
+			j.add(AMissingHistory, a.Order, "acknowledged seq %d (%s) of an order with no history", a.Seq, a.Status)
+			continue
+		}
+		if a.Seq < 1 || a.Seq > int64(len(h)) {
+			j.add(ALostAck, a.Order, "acknowledged seq %d %s %q; the history has %d events", a.Seq, a.Status, a.Note, len(h))
+			continue
+		}
+		if ev := h[a.Seq-1]; ev.Status != a.Status || ev.Note != a.Note {
+			j.add(ALostAck, a.Order, "acknowledged seq %d %s %q; the history has %s %q there", a.Seq, a.Status, a.Note, ev.Status, ev.Note)
+		}
+	}
+
+	for _, s := range r.Sessions {
+		j.Sessions++
+		j.Reconnects += int64(s.Reconnects)
+		h, ok := r.Histories[s.Order]
+		if !ok {
+			j.add(AMissingHistory, s.Order, "watcher %d followed an order with no history", s.Watcher)
+			continue
+		}
+		judgeSession(&j, s, h)
+	}
+	return j
+}
+
+func judgeSession(j *Judgement, s Session, h []HistEvent) {
+	j.EventsChecked += int64(len(s.Received))
+	if len(s.Received) == 0 {
+		j.add(ANoEvents, s.Order, "watcher %d never received an event; the history has %d", s.Watcher, len(h))
+		return
+	}
+	bad := false
+	for i, ev := range s.Received {
+		if ev.Seq < 1 || ev.Seq > int64(len(h)) || h[ev.Seq-1].Status != ev.Status {
+			j.add(AMismatch, s.Order, "watcher %d received seq %d %s; history: %s", s.Watcher, ev.Seq, ev.Status, histString(h))
+			bad = true
+		}
+		if i == 0 {
+			continue
+		}
+		prev := s.Received[i-1].Seq
+		switch {
+		case ev.Seq == prev+1:
+		case ev.Seq == prev:
+			j.add(ADuplicate, s.Order, "watcher %d received seq %d twice: %s", s.Watcher, ev.Seq, recvString(s.Received))
+			bad = true
+		case ev.Seq < prev:
+			j.add(AReorder, s.Order, "watcher %d received seq %d after %d: %s", s.Watcher, ev.Seq, prev, recvString(s.Received))
+			bad = true
+		default:
+			j.add(AGap, s.Order, "watcher %d received seq %d after %d (lost %d): %s; history: %s",
+				s.Watcher, ev.Seq, prev, ev.Seq-prev-1, recvString(s.Received), histString(h))
+			bad = true
+		}
+	}
+	last := s.Received[len(s.Received)-1]
+	if !bad && last.Seq != int64(len(h)) {
+		j.add(ATail, s.Order, "watcher %d ended on seq %d; the history has %d: %s; history: %s",
+			s.Watcher, last.Seq, len(h), recvString(s.Received), histString(h))
+	}
+	hasFinal := last.Seq == int64(len(h)) && terminal(h[len(h)-1].Status)
+	if s.Unexpected204 {
+		j.add(AUnexpected204, s.Order, "watcher %d got 204 before it had the final event: %s; history: %s",
+			s.Watcher, recvString(s.Received), histString(h))
+	}
+	got204 := false
+	for _, code := range s.AfterFinal {
+		if code == 204 {
+			got204 = true
+			j.After204++
+			continue
+		}
+		if code >= 500 && code != 501 {
+			continue // a node or the proxy in trouble; the watcher retried
+		}
+		j.add(ANot204, s.Order, "watcher %d reconnected after the final seq %d and got HTTP %d", s.Watcher, last.Seq, code)
+	}
+	if hasFinal && !got204 {
+		j.add(AMissing204, s.Order, "watcher %d has the final seq %d but no reconnect got 204 (answers: %v)", s.Watcher, last.Seq, s.AfterFinal)
+	}
+}
+
+func recvString(r []Received) string {
+	var b strings.Builder
+	b.WriteString("received [")
+	for i, e := range r {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if i >= 40 {
+			b.WriteString("…")
+			break
+		}
+		fmt.Fprintf(&b, "%d:%s", e.Seq, e.Status)
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+func histString(h []HistEvent) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, e := range h {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%d:%s", e.Seq, e.Status)
+	}
+	b.WriteByte(']')
+	return b.String()
+}

@@ -1,0 +1,153 @@
+package check
+
+import (
+	"slices"
+	"testing"
+)
+
+// records returns a small run that is right in every respect: order a delivered in five events
+// and watched from its start and from seq 3, order b in progress at seq 3, watched from seq 2.
+func records() Records {
+	h := func(sts ...string) []HistEvent {
+		out := make([]HistEvent, len(sts))
+		for i, s := range sts {
+			out[i] = HistEvent{Seq: int64(i + 1), Status: s, Note: string(rune('a'+i)) + s}
+		}
+		return out
+	}
+	hist := map[string][]HistEvent{
+		"a": h("placed", "confirmed", "preparing", "out_for_delivery", "delivered"),
+		"b": h("placed", "confirmed", "ready"),
+	}
+	var r Records
+	r.Histories = hist
+	for id, evs := range hist {
+		for _, ev := range evs {
+			r.Attempts = append(r.Attempts, Attempt{Order: id, Note: ev.Note, Status: ev.Status, Expected: ev.Seq - 1})
+			r.Acks = append(r.Acks, Ack{Order: id, Seq: ev.Seq, Status: ev.Status, Note: ev.Note})
+		}
+	}
+	// An attempt that never committed (its version was taken) is allowed.
+	r.Attempts = append(r.Attempts, Attempt{Order: "b", Note: "lost-race", Status: "cancelled", Expected: 1})
+	recv := func(id string, from int) []Received {
+		var out []Received
+		for _, ev := range hist[id][from-1:] {
+			out = append(out, Received{Seq: ev.Seq, Status: ev.Status})
+		}
+		return out
+	}
+	r.Sessions = []Session{
+		{Watcher: 1, Order: "a", Received: recv("a", 1), AfterFinal: []int{502, 204}},
+		{Watcher: 2, Order: "a", Received: recv("a", 3), AfterFinal: []int{204}, Reconnects: 2},
+		{Watcher: 3, Order: "b", Received: recv("b", 2)},
+	}
+	return r
+}
+
+func TestJudge_CleanRecords(t *testing.T) {
+	j := Judge(records())
+	if j.Total() != 0 {
+		t.Fatalf("anomalies in clean records: %v %v", j.Anomalies, j.Examples)
+	}
+	if got, want := j.EventsChecked, int64(5+3+2); got != want {
+		t.Errorf("events checked = %d, want %d", got, want)
+	}
+	if got, want := j.Acks, 8; got != want {
+		t.Errorf("acks = %d, want %d", got, want)
+	}
+	if got, want := j.After204, 2; got != want {
+		t.Errorf("final 204s = %d, want %d", got, want)
+	}
+}
+
+// TestJudge_CatchesEveryCorruption corrupts the records in every way the self-test knows and
+// checks that the judge reports exactly the kind each corruption must produce.
+func TestJudge_CatchesEveryCorruption(t *testing.T) {
+	for _, c := range corruptions {
+		t.Run(c.name, func(t *testing.T) {
+			r := records()
+			if !c.apply(&r) {
+				t.Fatal("the corruption found nothing to damage")
+			}
+			j := Judge(r)
+			if j.Anomalies[c.want] == 0 {
+				t.Fatalf("not caught: want %s, got %v", c.want, j.Anomalies)
+			}
+		})
+	}
+	if res := SelfTest(records()); selfTestError(res) != nil {
+		t.Fatal(selfTestError(res))
+	}
+}
+
+func TestJudge_Cases(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(r *Records)
+		want   string
+	}{
+		{"a 204 before the final event", func(r *Records) { r.Sessions[2].Unexpected204 = true }, AUnexpected204},
+		{"a stream reopened after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{200, 204} }, ANot204},
+		{"a 404 after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{404} }, ANot204},
+		{"a received status that is not the history's", func(r *Records) { r.Sessions[2].Received[0].Status = "preparing" }, AMismatch},
+		{"a received seq past the history", func(r *Records) {
+			r.Sessions[2].Received = append(r.Sessions[2].Received, Received{Seq: 4, Status: "delivered"})
+		}, AMismatch},
+		{"a watcher with no events", func(r *Records) { r.Sessions[2].Received = nil }, ANoEvents},
+		{"an attempt committed twice", func(r *Records) {
+			r.Histories["b"] = append(slices.Clone(r.Histories["b"]), HistEvent{Seq: 4, Status: "delivered", Note: r.Histories["b"][2].Note})
+		}, ADoubleCommit},
+		{"a commit at a version the attempt did not expect", func(r *Records) {
+			// "lost-race" expected version 1, so it may only ever be seq 2.
+			r.Histories["b"] = append(slices.Clone(r.Histories["b"]), HistEvent{Seq: 4, Status: "cancelled", Note: "lost-race"})
+		}, AUnintended},
+		{"a history that moves back", func(r *Records) {
+			hb := slices.Clone(r.Histories["b"])
+			hb[2].Status = "placed"
+			r.Histories["b"] = hb
+		}, ABadHistory},
+		{"an acknowledged status that differs", func(r *Records) { r.Acks[0].Status = "cancelled" }, ALostAck},
+		{"a watched order with no history", func(r *Records) { r.Sessions[2].Order = "zz" }, AMissingHistory},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := records()
+			tt.damage(&r)
+			j := Judge(r)
+			if j.Anomalies[tt.want] == 0 {
+				t.Fatalf("want %s, got %v", tt.want, j.Anomalies)
+			}
+		})
+	}
+}
+
+func TestJudge_ExamplesAreBounded(t *testing.T) {
+	r := records()
+	for range 20 {
+		r.Acks = append(r.Acks, Ack{Order: "a", Seq: 9, Status: "delivered", Note: "x"})
+	}
+	j := Judge(r)
+	if got := j.Anomalies[ALostAck]; got != 20 {
+		t.Fatalf("lost acks = %d, want 20", got)
+	}
+	if got := len(j.Examples); got != maxExamples {
+		t.Fatalf("examples = %d, want %d", got, maxExamples)
+	}
+}
+
+func TestLoopbackOnly(t *testing.T) {
+	for _, tc := range []struct {
+		url string
+		ok  bool
+	}{
+		{"postgres://postgres@127.0.0.1:5432/postgres", true},
+		{"postgres://postgres@127.0.0.2/postgres", true},
+		{"postgres://postgres@localhost/postgres", true},
+		{"postgres://postgres@db.internal:5432/postgres", false},
+		{"postgres://postgres@10.0.0.5/postgres", false},
+	} {
+		if err := loopbackOnly(tc.url); (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want ok=%v", tc.url, err, tc.ok)
+		}
+	}
+}

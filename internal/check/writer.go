@@ -1,0 +1,210 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// maxTries bounds the retries of one ambiguous write.
+const maxTries = 10
+
+// createOrder creates a new order through a random endpoint, retrying ambiguous failures with
+// the same id and details (a repeat returns the existing order), and records it.
+func (p *phase) createOrder(ctx context.Context, r *rand.Rand) error {
+	id := fmt.Sprintf("%s-o%d", p.led.runID, p.led.next.Add(1))
+	note := p.led.note()
+	p.led.attempt(Attempt{Order: id, Note: note, Status: "placed"})
+	var out struct {
+		ID      string `json:"id"`
+		Version int64  `json:"version"`
+	}
+	body := map[string]any{"id": id, "details": map[string]any{"check": true}, "note": note}
+	var err error
+	for try := range maxTries {
+		err = call(ctx, "POST", p.endpoint(r), "/v1/orders", p.token, body, &out)
+		if err == nil || !ambiguous(err) || ctx.Err() != nil {
+			break
+		}
+		p.led.countError("create retried after: " + errClass(err))
+		p.backoff(try)
+	}
+	if err != nil {
+		p.led.countError("create: " + err.Error())
+		return fmt.Errorf("create %s: %w", id, err)
+	}
+	p.led.ack(Ack{Order: id, Seq: 1, Status: "placed", Note: note})
+	o := &orderState{id: id, version: 1, status: "placed"}
+	o.known.Store(1)
+	p.led.mu.Lock()
+	p.led.orders[id] = o
+	p.led.active = append(p.led.active, o)
+	p.led.mu.Unlock()
+	return nil
+}
+
+// advance makes one status change on a random order in progress: it picks the next status,
+// names the version it expects, and retries ambiguous failures with the same request, which
+// commits at most once. An unclear outcome is settled by reading the order's history.
+func (p *phase) advance(ctx context.Context, r *rand.Rand) {
+	var o *orderState
+	for range 4 {
+		if o = p.led.pickActive(r); o != nil && o.mu.TryLock() {
+			break
+		}
+		o = nil
+	}
+	if o == nil {
+		return
+	}
+	defer o.mu.Unlock()
+	if o.ended {
+		return
+	}
+	target := nextStatus(r, o.status)
+	note := p.led.note()
+	p.led.attempt(Attempt{Order: o.id, Note: note, Status: target, Expected: o.version})
+	req := map[string]any{"status": target, "note": note, "expected_version": o.version}
+	path := "/v1/orders/" + url.PathEscape(o.id) + "/status"
+	var err error
+	for try := range maxTries {
+		var ans statusAnswer
+		err = call(ctx, "POST", p.endpoint(r), path, p.token, req, &ans)
+		if err == nil {
+			if ans.Event.Note == note && ans.Event.Status == target {
+				p.led.ack(Ack{Order: o.id, Seq: ans.Event.Seq, Status: target, Note: note})
+				p.acked.Add(1)
+				p.applied(o, ans.Event.Seq, target)
+				return
+			}
+			// Changed nothing and the latest event is not ours: our picture of the order was old.
+			err = errors.New("status answer not ours")
+			break
+		}
+		if !ambiguous(err) || ctx.Err() != nil {
+			break
+		}
+		p.led.countError("status retried after: " + errClass(err))
+		p.backoff(try)
+	}
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusConflict {
+		p.led.countError("conflict (settled from the history)")
+	} else if err != nil {
+		p.led.countError("status: unclear outcome (settled from the history)")
+	}
+	p.settle(ctx, o, note)
+}
+
+// applied moves the writers' picture of o to seq and status.
+func (p *phase) applied(o *orderState, seq int64, status string) {
+	if seq > o.version {
+		o.version, o.status = seq, status
+		o.known.Store(seq)
+	}
+	if terminal(o.status) && !o.ended {
+		o.ended = true
+		p.led.setEnded(o)
+		p.ordersEnded.Add(1)
+	}
+}
+
+// settle reads o's history to learn whether the attempt with note committed, and where o is.
+func (p *phase) settle(ctx context.Context, o *orderState, note string) {
+	h, err := history(ctx, p.endpoints, o.id)
+	if err != nil || len(h) == 0 {
+		if ctx.Err() == nil { // writers stopping: the end of the phase reads every history anyway
+			p.led.countError("settle: cannot read history")
+		}
+		return
+	}
+	for _, ev := range h {
+		if ev.Note == note {
+			p.led.mu.Lock()
+			p.led.readback++
+			p.led.mu.Unlock()
+		}
+	}
+	last := h[len(h)-1]
+	p.applied(o, last.Seq, last.Status)
+}
+
+// writers runs the writers until ctx ends: a dispatcher hands out changes at the phase's rate
+// (times the burst factor while a burst is on) to a pool that makes them; every order that ends
+// is replaced by a new one.
+func (p *phase) writers(ctx context.Context, n int) {
+	work := make(chan struct{}, n)
+	done := make(chan struct{})
+	for i := range n {
+		p.wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(p.seed), uint64(1000+i)))
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-work:
+				}
+				p.advance(ctx, r)
+				// Keep the number of orders in progress steady, so events keep flowing.
+				for p.activeCount() < p.orders && ctx.Err() == nil {
+					if err := p.createOrder(ctx, r); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+	go func() {
+		defer close(done)
+		next := time.Now()
+		for ctx.Err() == nil {
+			rate := p.rate * float64(p.burst.Load())
+			next = next.Add(time.Duration(float64(time.Second) / rate))
+			if d := time.Until(next); d > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(d): // the write schedule
+				}
+			} else if d < -time.Second {
+				next = time.Now() // fell behind (writers busy): do not make up for it in a rush
+			}
+			select {
+			case work <- struct{}{}:
+			default: // every writer busy: this change is skipped, counted by the rate achieved
+			}
+		}
+	}()
+	<-done
+}
+
+func (p *phase) activeCount() int {
+	p.led.mu.Lock()
+	defer p.led.mu.Unlock()
+	return len(p.led.active)
+}
+
+// errClass names the kind of a failed call, for counting.
+func errClass(err error) string {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return fmt.Sprintf("HTTP %d", ae.status)
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "Client.Timeout"):
+		return "timeout"
+	case strings.Contains(err.Error(), "connection refused"):
+		return "connection refused"
+	case strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "EOF"):
+		return "connection reset"
+	}
+	return "transport error"
+}
+
+func (p *phase) backoff(try int) {
+	time.Sleep(time.Duration(50*(try+1)) * time.Millisecond) // retry schedule of an ambiguous call
+}
