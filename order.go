@@ -76,6 +76,13 @@ type Order struct {
 	Status  Status          `json:"status"`
 	Version int64           `json:"version"`
 	Details json.RawMessage `json:"details"`
+	// RestaurantID is the restaurant the order is for, set at creation. Orders created before
+	// ownership existed, or without one, have none: only admin, system and tracking see them.
+	RestaurantID string `json:"restaurant_id,omitempty"`
+	// CustomerID is the customer who placed the order, set at creation; optional.
+	CustomerID string `json:"customer_id,omitempty"`
+	// CourierID is the courier assigned now, if any (see CourierChange).
+	CourierID string `json:"courier_id,omitempty"`
 	// Pickup and Dropoff are where the food is collected and delivered, when known: the courier's
 	// distance and ETA are measured to Dropoff.
 	Pickup    *Point    `json:"pickup,omitempty"`
@@ -84,15 +91,40 @@ type Order struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// Event records one status change of an order. Seq runs 1, 2, 3… per order with no holes; the
-// first event of every order is its creation in status placed.
+// EventKind says what an event records. The zero value is a status change, so that a status
+// event's JSON is what it always was and old clients parse it unchanged.
+type EventKind string
+
+// The kinds of event.
+const (
+	KindStatus  EventKind = ""        // a status change (or the creation)
+	KindCourier EventKind = "courier" // a courier assigned or unassigned; Status is unchanged
+)
+
+// Event records one change of an order. Seq runs 1, 2, 3… per order with no holes; the first
+// event of every order is its creation in status placed. Status is the order's status after the
+// event, whatever its kind.
 type Event struct {
 	OrderID string    `json:"order_id"`
 	Seq     int64     `json:"seq"`
+	Kind    EventKind `json:"kind,omitempty"`
 	Status  Status    `json:"status"`
-	At      time.Time `json:"at"`
-	Note    string    `json:"note,omitempty"`
-	Actor   string    `json:"actor,omitempty"`
+	// CourierID is the courier assigned by a courier event; empty there means unassigned.
+	CourierID string    `json:"courier_id,omitempty"`
+	At        time.Time `json:"at"`
+	Note      string    `json:"note,omitempty"`
+	Actor     string    `json:"actor,omitempty"`
+	// Marks are the event's positions in the logs of the parties it concerns, as the store
+	// assigned them. They travel with the event to every node's hub; streams send them as ids,
+	// never in an event's data.
+	Marks Marks `json:"marks,omitempty"`
+}
+
+// Wire returns ev as it is sent to watchers: without its marks, which are the cursor of other
+// parties' streams and none of a watcher's business.
+func (ev Event) Wire() Event {
+	ev.Marks = ""
+	return ev
 }
 
 // Limits on what a client may put in an order.
@@ -108,8 +140,11 @@ const (
 type NewOrder struct {
 	ID      string
 	Details json.RawMessage
-	Note    string
-	Actor   string
+	// RestaurantID and CustomerID say whom the order belongs to; both may be empty.
+	RestaurantID string
+	CustomerID   string
+	Note         string
+	Actor        string
 	// Pickup and Dropoff are where the food is collected and delivered, if known.
 	Pickup, Dropoff *Point
 	// Idem, when set, records the answer in the creation's transaction (see Idempotency).
@@ -129,6 +164,13 @@ func (n NewOrder) Normalize() (NewOrder, error) {
 		return n, err
 	}
 	n.Details = details
+	for _, id := range []string{n.RestaurantID, n.CustomerID} {
+		if id != "" {
+			if err := ValidatePartyID(id); err != nil {
+				return n, err
+			}
+		}
+	}
 	for field, p := range map[string]*Point{"pickup.": n.Pickup, "dropoff.": n.Dropoff} {
 		if p != nil {
 			if err := p.Validate(field); err != nil {
@@ -149,7 +191,11 @@ func (n NewOrder) Normalize() (NewOrder, error) {
 // event. Stores call it, so that every store starts an order the same way.
 func (n NewOrder) Place(at time.Time) (Order, Event) {
 	at = at.UTC()
-	o := Order{ID: n.ID, Status: StatusPlaced, Version: 1, Details: n.Details, Pickup: n.Pickup, Dropoff: n.Dropoff, CreatedAt: at, UpdatedAt: at}
+	o := Order{
+		ID: n.ID, Status: StatusPlaced, Version: 1, Details: n.Details,
+		RestaurantID: n.RestaurantID, CustomerID: n.CustomerID, Pickup: n.Pickup, Dropoff: n.Dropoff,
+		CreatedAt: at, UpdatedAt: at,
+	}
 	return o, Event{OrderID: o.ID, Seq: 1, Status: o.Status, At: at, Note: n.Note, Actor: n.Actor}
 }
 
@@ -171,6 +217,9 @@ type StatusChange struct {
 	Note            string
 	Actor           string
 	ExpectedVersion int64
+	// Owner, when set, must own the order (see Order.Owns) for the change to apply: checked in
+	// the write's transaction, so a courier unassigned a moment ago cannot still deliver.
+	Owner Party
 	// Idem, when set, records the answer in the change's transaction (see Idempotency).
 	Idem *Idempotency
 }
@@ -198,6 +247,9 @@ func (c StatusChange) Validate() error {
 // courier should succeed quietly. That check comes before the version check for the same reason
 // (the retry carries the version the first attempt already moved past).
 func (c StatusChange) Apply(o Order) (changed bool, err error) {
+	if err := checkOwner(c.Owner, o); err != nil {
+		return false, err
+	}
 	if c.Status == o.Status {
 		return false, nil
 	}
@@ -388,6 +440,9 @@ type Store interface {
 	// AppendStatus applies a status change. changed=false, with no event, for an idempotent repeat;
 	// then ev is the order's latest event.
 	AppendStatus(ctx context.Context, c StatusChange) (o Order, ev Event, changed bool, err error)
+	// AssignCourier applies a courier change, an event with its own seq. changed=false, with no
+	// event, for an idempotent repeat; then ev is the order's latest event.
+	AssignCourier(ctx context.Context, c CourierChange) (o Order, ev Event, changed bool, err error)
 	// EventsAfter returns up to limit events of an order with seq > after, in seq order
 	// (limit <= 0 means all). An unknown order is ENotFound.
 	EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]Event, error)
@@ -395,6 +450,8 @@ type Store interface {
 	ActiveOrders(ctx context.Context, limit int) ([]Order, error)
 	// IdempotentAnswer finds the answer recorded for a request's idempotency key.
 	IdempotencyStore
+	// ScopeReader reads the party logs that party streams resume from.
+	ScopeReader
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -32,12 +32,33 @@ const (
 	RouteStream      = "GET " + PathOrders + "/{id}/stream"
 	RouteWebSocket   = "GET " + PathOrders + "/{id}/ws"
 	RouteStreamAll   = "GET " + PathStreamAll
+	RouteSetCourier  = "PUT " + PathOrders + "/{id}/courier"
+	// The party streams: every order of one restaurant, courier or customer.
+	RouteRestaurantStream = "GET /v1/restaurants/{pid}/stream"
+	RouteCourierStream    = "GET /v1/couriers/{pid}/stream"
+	RouteCustomerStream   = "GET /v1/customers/{pid}/stream"
 	// RoutePostLocation is where a courier reports its position.
 	RoutePostLocation = "POST " + PathCouriers + "/{cid}/location"
 )
 
 // LocationPath is where courier cid reports its position (POST).
 func LocationPath(cid string) string { return PathCouriers + "/" + url.PathEscape(cid) + "/location" }
+
+// CourierPath is where an order's courier is assigned (PUT).
+func CourierPath(id string) string { return OrderPath(id) + "/courier" }
+
+// partyPaths is the collection each kind of party's paths live under.
+var partyPaths = map[ordercast.PartyKind]string{
+	ordercast.PartyRestaurant: "/v1/restaurants/",
+	ordercast.PartyCourier:    "/v1/couriers/",
+	ordercast.PartyCustomer:   "/v1/customers/",
+}
+
+// PartyPath is the API path of a party: /v1/restaurants/{id} and so on.
+func PartyPath(p ordercast.Party) string { return partyPaths[p.Kind] + url.PathEscape(p.ID) }
+
+// PartyStreamPath is a party's SSE stream (GET).
+func PartyStreamPath(p ordercast.Party) string { return PartyPath(p) + "/stream" }
 
 // OrderPath is the path of one order: GET it, or long-poll it with ParamWait.
 func OrderPath(id string) string { return PathOrders + "/" + url.PathEscape(id) }
@@ -74,13 +95,32 @@ const (
 const (
 	// EventStatus is one status event; its data is an ordercast.Event.
 	EventStatus = "status"
-	// EventSnapshot opens GET /v1/stream; its data is a JSON array of active orders.
+	// EventSnapshot opens GET /v1/stream; its data is a JSON array of active orders. It also
+	// opens a party stream (its data is then a PartySnapshot).
 	EventSnapshot = "snapshot"
 	// EventLocation is a courier's newest position for an order; its data is an
 	// ordercast.LocationUpdate. It carries no id: a position is state, not history, so it never
 	// moves a client's Last-Event-ID.
 	EventLocation = "location"
+	// EventCourier is one courier assignment; its data is an ordercast.Event of kind courier.
+	EventCourier = "courier"
 )
+
+// EventName is the SSE event name of ev: courier for an assignment, status otherwise.
+func EventName(ev ordercast.Event) string {
+	if ev.Kind == ordercast.KindCourier {
+		return EventCourier
+	}
+	return EventStatus
+}
+
+// PartySnapshot opens a party stream: the party's active orders when the stream was read. Its
+// SSE id is the party's log position then, the cursor a reconnect resumes after.
+type PartySnapshot struct {
+	Party  string            `json:"party"` // restaurant:r-1
+	Pos    int64             `json:"pos"`
+	Orders []ordercast.Order `json:"orders"`
+}
 
 // ResumeQuery returns "?lastEventId=N", the query that resumes a stream after seq n, or "" for
 // n <= 0 (from the current state).
@@ -104,10 +144,22 @@ type CreateOrderRequest struct {
 	Details json.RawMessage `json:"details,omitempty"`
 	// Note goes on the order's first event.
 	Note string `json:"note,omitempty"`
+	// RestaurantID is the restaurant the order is for; CustomerID who placed it. Optional, so
+	// that clients from before ownership keep working; an order without them is seen only by
+	// admin, system and its tracking token.
+	RestaurantID string `json:"restaurant_id,omitempty"`
+	CustomerID   string `json:"customer_id,omitempty"`
 	// Pickup and Dropoff are where the food is collected and delivered; the courier's distance
 	// and ETA are measured to Dropoff.
 	Pickup  *ordercast.Point `json:"pickup,omitempty"`
 	Dropoff *ordercast.Point `json:"dropoff,omitempty"`
+}
+
+// SetCourierRequest is the body of PUT /v1/orders/{id}/courier. A null or absent courier_id
+// unassigns the order.
+type SetCourierRequest struct {
+	CourierID *string `json:"courier_id"`
+	Note      string  `json:"note,omitempty"`
 }
 
 // CreateOrderResponse answers POST /v1/orders: the order, and the tracking token its customer
@@ -130,8 +182,8 @@ type SetStatusRequest struct {
 	ExpectedVersion *int64 `json:"expected_version,omitempty"`
 }
 
-// SetStatusResponse answers a status change: the order after it, the event it appended (or the
-// latest one, for an idempotent repeat), and whether anything changed.
+// SetStatusResponse answers a status change or a courier assignment: the order after it, the
+// event it appended (or the latest one, for an idempotent repeat), and whether anything changed.
 type SetStatusResponse struct {
 	Order   ordercast.Order `json:"order"`
 	Event   ordercast.Event `json:"event"`

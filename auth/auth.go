@@ -3,8 +3,8 @@
 //
 //   - tracking tokens, which this server signs (HS256 with its secret) for one order when the order
 //     is created, and which let whoever holds them watch that order and nothing else;
-//   - actor tokens, which carry a role (restaurant, courier, admin, system) and optionally the id the
-//     actor acts for, signed with the same secret (HS256) or by another service with a key whose
+//   - actor tokens, which carry a role (restaurant, courier, customer, admin, system) and the id of
+//     the party the actor acts for (sub), signed with the same secret (HS256) or by another service with a key whose
 //     public half is configured (RS256, ES256).
 //
 // It speaks the domain's errors: a missing, malformed, expired or forged token is
@@ -60,23 +60,18 @@ const (
 	RoleCourier    Role = "courier"
 	RoleAdmin      Role = "admin"
 	RoleSystem     Role = "system"
+	// RoleCustomer reads and watches the orders of the customer its sub names.
+	RoleCustomer Role = "customer"
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleRestaurant, RoleCourier, RoleAdmin, RoleSystem}
-
-// roleStatuses is what each role may set an order's status to. Admin and system may make any
-// valid transition, so they are not listed here.
-var roleStatuses = map[Role][]ordercast.Status{
-	RoleRestaurant: {ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady, ordercast.StatusCancelled},
-	RoleCourier:    {ordercast.StatusOutForDelivery, ordercast.StatusDelivered},
-}
+var Roles = []Role{RoleRestaurant, RoleCourier, RoleCustomer, RoleAdmin, RoleSystem}
 
 // Valid reports whether r is one of the known roles.
 func (r Role) Valid() bool { return slices.Contains(Roles, r) }
 
 // privileged roles are other services and support staff: they act on any order.
-func (r Role) privileged() bool { return r == RoleAdmin || r == RoleSystem }
+func (r Role) privileged() bool { return permissions[r].any }
 
 // MayCreate reports whether r may create orders. Only admin and system may: an order is created by
 // the platform's checkout (system) or by support (admin). A restaurant may not, because nothing in
@@ -90,10 +85,7 @@ func (r Role) MayWatchAny() bool { return r.privileged() }
 // MaySet reports whether r may move an order to status st. Whether the move is a valid transition
 // is the domain's question, asked against the stored order.
 func (r Role) MaySet(st ordercast.Status) bool {
-	if r.privileged() {
-		return true
-	}
-	return slices.Contains(roleStatuses[r], st)
+	return Actor{Role: r}.MayDo(ActSetStatus, st)
 }
 
 // Actor is who makes a change: a role and, optionally, the id of the restaurant or courier.
@@ -205,7 +197,7 @@ func (a *Authority) now() time.Time {
 // SignActor returns an HS256 actor token for actor, valid for ttl.
 func (a *Authority) SignActor(actor Actor, ttl time.Duration) (string, error) {
 	if !actor.Role.Valid() {
-		return "", fmt.Errorf("unknown role %q (one of restaurant, courier, admin, system)", actor.Role)
+		return "", fmt.Errorf("unknown role %q (one of restaurant, courier, customer, admin, system)", actor.Role)
 	}
 	if ttl <= 0 {
 		return "", errors.New("token lifetime must be positive")

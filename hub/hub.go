@@ -34,7 +34,7 @@ type Message struct {
 
 // NewMessage encodes ev once for delivery.
 func NewMessage(ev ordercast.Event) *Message {
-	b, err := json.Marshal(ev)
+	b, err := json.Marshal(ev.Wire())
 	if err != nil {
 		// An Event is strings, integers and a time: encoding cannot fail.
 		panic("hub: encode event: " + err.Error())

@@ -228,7 +228,9 @@ func (l *Listener) handle(ctx context.Context, payload string) error {
 		if len(evs) == 0 || evs[0].Seq != ev.Seq {
 			return fmt.Errorf("announced event %s/%d is not in the store", ev.OrderID, ev.Seq)
 		}
+		marks := ev.Marks // the notice carries the marks; the store's row does not
 		ev = evs[0]
+		ev.Marks = marks
 	}
 	l.Feed.Publish(ev)
 	return nil

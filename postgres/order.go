@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,11 +14,13 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-const orderColumns = `id, status, version, details, created_at, updated_at`
+const (
+	orderColumns = `id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id`
+	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id`
+)
 
 // placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
 const placeColumns = `pickup, dropoff`
-const eventColumns = `order_id, seq, status, at, note, actor`
 
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same details. The creation is announced with
@@ -42,9 +46,9 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	var at time.Time
 	err = tx.QueryRow(ctx, `
 		INSERT INTO orders (`+orderColumns+`)
-		SELECT $1, 'placed', 1, $2, c.t, c.t FROM (SELECT clock_timestamp() AS t) c
+		SELECT $1, 'placed', 1, $2, c.t, c.t, $3, $4, '' FROM (SELECT clock_timestamp() AS t) c
 		ON CONFLICT (id) DO NOTHING
-		RETURNING created_at`, n.ID, string(n.Details)).Scan(&at)
+		RETURNING created_at`, n.ID, string(n.Details), n.RestaurantID, n.CustomerID).Scan(&at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		existing, err := findOrder(ctx, tx, n.ID)
 		if err != nil {
@@ -72,7 +76,7 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 		return ordercast.Order{}, false, fmt.Errorf("postgres: create order %s: %w", n.ID, err)
 	}
 	o, ev := n.Place(at)
-	if err := s.appendEvent(ctx, tx, ev); err != nil {
+	if err := s.appendEvent(ctx, tx, ordercast.Order{}, o, &ev); err != nil {
 		return ordercast.Order{}, false, err
 	}
 	if o.Pickup != nil || o.Dropoff != nil {
@@ -110,20 +114,60 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 	if err := c.Validate(); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
+	return s.change(ctx, c.OrderID, c.Idem, func(o ordercast.Order) (ordercast.Order, ordercast.Event, bool, error) {
+		changed, err := c.Apply(o)
+		if err != nil || !changed {
+			return o, ordercast.Event{}, false, err
+		}
+		o.Status, o.Version = c.Status, o.Version+1
+		return o, ordercast.Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, Note: c.Note, Actor: c.Actor}, true, nil
+	})
+}
+
+// AssignCourier applies a courier change in one transaction, as an event of its own announced
+// like a status change.
+func (s *Store) AssignCourier(ctx context.Context, c ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
+	o, ev, changed, err := s.assignCourier(ctx, c)
+	return o, ev, changed, s.health(err, true)
+}
+
+func (s *Store) assignCourier(ctx context.Context, c ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
+	if err := c.Validate(); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	return s.change(ctx, c.OrderID, nil, func(o ordercast.Order) (ordercast.Order, ordercast.Event, bool, error) {
+		changed, err := c.Apply(o)
+		if err != nil || !changed {
+			return o, ordercast.Event{}, false, err
+		}
+		o.CourierID, o.Version = c.CourierID, o.Version+1
+		return o, c.Event(o), true, nil
+	})
+}
+
+// decideFunc decides what a change does to the order as stored: the order after it (its time is
+// stamped by the database) and its event, or changed=false for an idempotent repeat.
+type decideFunc func(o ordercast.Order) (after ordercast.Order, ev ordercast.Event, changed bool, err error)
+
+// change is every change to an existing order, in one transaction: the order's row is locked,
+// the domain decides, the store bumps the version, appends the event to the order's history and
+// its parties' logs, and announces it with pg_notify, which PostgreSQL delivers only if the
+// transaction commits.
+func (s *Store) change(ctx context.Context, orderID string, idem *ordercast.Idempotency, decide decideFunc) (ordercast.Order, ordercast.Event, bool, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: append status: begin: %w", err)
+		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: change order: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit; the only end of a no-op change
 
 	// FOR UPDATE serialises writers of one order: the next one reads the version this one writes.
-	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+`, `+placeColumns+` FROM orders WHERE id = $1 FOR UPDATE`, c.OrderID))
+	o, err := scanOrder(tx.QueryRow(ctx, `SELECT `+orderColumns+`, `+placeColumns+` FROM orders WHERE id = $1 FOR UPDATE`, orderID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ordercast.Order{}, ordercast.Event{}, false, ordercast.Errorf(ordercast.ENotFound, "order %s not found", c.OrderID)
+		return ordercast.Order{}, ordercast.Event{}, false, ordercast.Errorf(ordercast.ENotFound, "order %s not found", orderID)
 	} else if err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: find order %s: %w", c.OrderID, err)
+		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: find order %s: %w", orderID, err)
 	}
-	changed, err := c.Apply(o)
+	after, ev, changed, err := decide(o)
 	if err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
@@ -132,12 +176,12 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 		if err != nil {
 			return ordercast.Order{}, ordercast.Event{}, false, err
 		}
-		if c.Idem != nil { // the idempotency step: a repeat's answer is recorded too
-			if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev}); err != nil {
+		if idem != nil { // the idempotency step: a repeat's answer is recorded too
+			if err := s.recordAnswer(ctx, tx, idem, ordercast.Result{Order: o, Event: ev}); err != nil {
 				return ordercast.Order{}, ordercast.Event{}, false, err
 			}
 			if err := tx.Commit(ctx); err != nil {
-				return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: append status %s: commit: %w", o.ID, err)
+				return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: change order %s: commit: %w", o.ID, err)
 			}
 		}
 		return o, ev, false, nil
@@ -146,37 +190,71 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 	// greatest() keeps updated_at from going back should the clock step backwards.
 	var at time.Time
 	if err := tx.QueryRow(ctx, `
-		UPDATE orders SET status = $2, version = version + 1,
+		UPDATE orders SET status = $2, version = $4, courier_id = $5,
 			updated_at = greatest(clock_timestamp(), updated_at)
 		WHERE id = $1 AND version = $3
-		RETURNING updated_at`, o.ID, string(c.Status), o.Version).Scan(&at); err != nil {
+		RETURNING updated_at`, o.ID, string(after.Status), o.Version, after.Version, after.CourierID).Scan(&at); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: update order %s: %w", o.ID, err)
 	}
-	o.Status, o.Version, o.UpdatedAt = c.Status, o.Version+1, at.UTC()
-	ev := ordercast.Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor}
-	if err := s.appendEvent(ctx, tx, ev); err != nil {
+	after.UpdatedAt = at.UTC()
+	ev.At = after.UpdatedAt
+	if err := s.appendEvent(ctx, tx, o, after, &ev); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
-	if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev, Changed: true}); err != nil {
+	if err := s.recordAnswer(ctx, tx, idem, ordercast.Result{Order: after, Event: ev, Changed: true}); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: append status %s: commit: %w", o.ID, err)
+		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: change order %s: commit: %w", o.ID, err)
 	}
 	s.publish(ev)
-	return o, ev, true, nil
+	return after, ev, true, nil
 }
 
-// appendEvent inserts ev and queues its announcement; both take effect only on commit.
-func (s *Store) appendEvent(ctx context.Context, tx pgx.Tx, ev ordercast.Event) error {
-	payload, err := notifyPayload(ev, s.MaxNotifyPayload)
+// appendEvent appends ev, which moves the order from before to after, to the order's history and
+// to the log of every party it concerns (recording its positions in ev.Marks), and queues its
+// announcement; all take effect only on commit. A party's position is taken by upserting its
+// party_heads row, whose lock is held until this transaction ends: the next writer for that
+// party waits for the commit, so positions are in commit order (docs/party-streams.md). The
+// parties are locked in sorted order, so two writers never wait on each other in a cycle.
+func (s *Store) appendEvent(ctx context.Context, tx pgx.Tx, before, after ordercast.Order, ev *ordercast.Event) error {
+	if parties := ordercast.LogParties(before, after); len(parties) > 0 {
+		rows, err := tx.Query(ctx, `
+			WITH heads AS (
+				INSERT INTO party_heads (party, pos) SELECT p, 1 FROM unnest($1::text[]) WITH ORDINALITY AS u(p, i)
+				ORDER BY i
+				ON CONFLICT (party) DO UPDATE SET pos = party_heads.pos + 1
+				RETURNING party, pos)
+			INSERT INTO party_log (party, pos, order_id, seq) SELECT party, pos, $2, $3 FROM heads
+			RETURNING party, pos`, parties, ev.OrderID, ev.Seq)
+		if err != nil {
+			return fmt.Errorf("postgres: log event %s/%d: %w", ev.OrderID, ev.Seq, err)
+		}
+		type mark struct {
+			party string
+			pos   int64
+		}
+		marks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (mark, error) {
+			var m mark
+			err := r.Scan(&m.party, &m.pos)
+			return m, err
+		})
+		if err != nil {
+			return fmt.Errorf("postgres: log event %s/%d: %w", ev.OrderID, ev.Seq, err)
+		}
+		slices.SortFunc(marks, func(a, b mark) int { return strings.Compare(a.party, b.party) })
+		for _, m := range marks {
+			ev.Marks = ev.Marks.With(m.party, m.pos)
+		}
+	}
+	payload, err := notifyPayload(*ev, s.MaxNotifyPayload)
 	if err != nil {
 		return err
 	}
 	// One round trip for both statements.
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO order_events (`+eventColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
-		ev.OrderID, ev.Seq, string(ev.Status), ev.At, ev.Note, ev.Actor)
+	b.Queue(`INSERT INTO order_events (`+eventColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		ev.OrderID, ev.Seq, string(ev.Status), ev.At, ev.Note, ev.Actor, string(ev.Kind), ev.CourierID)
 	b.Queue(`SELECT pg_notify($1, $2)`, Channel, payload)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("postgres: insert event %s/%d: %w", ev.OrderID, ev.Seq, err)
@@ -187,8 +265,9 @@ func (s *Store) appendEvent(ctx context.Context, tx pgx.Tx, ev ordercast.Event) 
 // notice is the short announcement sent when an event's JSON is too large for NOTIFY: the
 // receiver reads the event from the store.
 type notice struct {
-	OrderID string `json:"order_id"`
-	Seq     int64  `json:"seq"`
+	OrderID string          `json:"order_id"`
+	Seq     int64           `json:"seq"`
+	Marks   ordercast.Marks `json:"marks,omitempty"` // the store's rows do not say them
 }
 
 // notifyPayload is the event's JSON, or only its order id and seq when the JSON exceeds max.
@@ -198,7 +277,7 @@ func notifyPayload(ev ordercast.Event, max int) (string, error) {
 		return "", fmt.Errorf("postgres: encode event: %w", err)
 	}
 	if len(b) > max {
-		if b, err = json.Marshal(notice{OrderID: ev.OrderID, Seq: ev.Seq}); err != nil {
+		if b, err = json.Marshal(notice{OrderID: ev.OrderID, Seq: ev.Seq, Marks: ev.Marks}); err != nil {
 			return "", fmt.Errorf("postgres: encode notice: %w", err)
 		}
 	}
@@ -324,7 +403,8 @@ func scanOrder(row pgx.Row) (ordercast.Order, error) {
 		pickup  *string
 		dropoff *string
 	)
-	if err := row.Scan(&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt, &pickup, &dropoff); err != nil {
+	if err := row.Scan(&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt,
+		&o.RestaurantID, &o.CustomerID, &o.CourierID, &pickup, &dropoff); err != nil {
 		return ordercast.Order{}, err
 	}
 	var err error
@@ -341,12 +421,12 @@ func scanOrder(row pgx.Row) (ordercast.Order, error) {
 
 func scanEvent(row pgx.Row) (ordercast.Event, error) {
 	var (
-		ev     ordercast.Event
-		status string
+		ev           ordercast.Event
+		status, kind string
 	)
-	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &ev.At, &ev.Note, &ev.Actor); err != nil {
+	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &ev.At, &ev.Note, &ev.Actor, &kind, &ev.CourierID); err != nil {
 		return ordercast.Event{}, err
 	}
-	ev.Status, ev.At = ordercast.Status(status), ev.At.UTC()
+	ev.Status, ev.At, ev.Kind = ordercast.Status(status), ev.At.UTC(), ordercast.EventKind(kind)
 	return ev, nil
 }

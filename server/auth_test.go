@@ -219,7 +219,13 @@ func TestRolesAgainstTransitions(t *testing.T) {
 		for _, st := range targets {
 			n++
 			id := "rt-" + string(role) + "-" + string(st)
-			createAs(t, base, admin, id)
+			// Each party role acts on an order it owns: the restaurant's, assigned to the courier.
+			if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"`+id+`","restaurant_id":"x-restaurant","customer_id":"x-customer"}`); resp.StatusCode != http.StatusCreated {
+				t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
+			}
+			if resp, body := call(t, "PUT", base+"/v1/orders/"+id+"/courier", admin, `{"courier_id":"x-courier"}`); resp.StatusCode != http.StatusOK {
+				t.Fatalf("assign %s: %d %s", id, resp.StatusCode, body)
+			}
 			before := snapshot(t, ts.store, id)
 			resp, body := call(t, "POST", base+"/v1/orders/"+id+"/status", tok, `{"status":"`+string(st)+`"}`)
 			want := http.StatusForbidden

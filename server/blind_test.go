@@ -8,10 +8,10 @@ import (
 	"github.com/ordercast/ordercast/auth"
 )
 
-// TestStatusChangeRevealsNothingToNonReaders: a courier or restaurant token may set statuses but
-// not read orders (403 on GET), so no status-change answer carries the order: no details, note
-// or version on a no-op or an applied change, no version or status in a 409, and 403 rather than
-// 404 for an unknown id (issue 13, finding 3).
+// TestStatusChangeRevealsNothingToNonReaders: a courier or restaurant token may not read orders
+// of other parties (403 on GET), so no status-change answer about such an order carries it: a
+// foreign party is refused with 403 before anything is decided, whatever the change, and an
+// unknown id is 403 rather than 404 (issue 13, finding 3; issue 14).
 func TestStatusChangeRevealsNothingToNonReaders(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -36,13 +36,19 @@ func TestStatusChangeRevealsNothingToNonReaders(t *testing.T) {
 		what, token, url, body string
 		status                 int
 	}{
-		{"no-op with a wrong expected_version", restaurant, "/v1/orders/b-1/status", `{"status":"preparing","expected_version":7}`, http.StatusOK},
-		{"move with a wrong expected_version", restaurant, "/v1/orders/b-1/status", `{"status":"ready","expected_version":7}`, http.StatusConflict},
-		{"invalid transition", restaurant, "/v1/orders/b-1/status", `{"status":"confirmed"}`, http.StatusConflict},
+		{"no-op with a wrong expected_version", restaurant, "/v1/orders/b-1/status", `{"status":"preparing","expected_version":7}`, http.StatusForbidden},
+		{"move with a wrong expected_version", restaurant, "/v1/orders/b-1/status", `{"status":"ready","expected_version":7}`, http.StatusForbidden},
+		{"invalid transition", restaurant, "/v1/orders/b-1/status", `{"status":"confirmed"}`, http.StatusForbidden},
 		{"unknown id", courier, "/v1/orders/nope/status", `{"status":"delivered"}`, http.StatusForbidden},
-		{"applied change", restaurant, "/v1/orders/b-1/status", `{"status":"ready"}`, http.StatusOK},
+		{"courier of another order", courier, "/v1/orders/b-1/status", `{"status":"delivered"}`, http.StatusForbidden},
+		{"assignment by another restaurant", restaurant, "/v1/orders/b-1/courier", `{"courier_id":"c-1"}`, http.StatusForbidden},
+		{"applied change", restaurant, "/v1/orders/b-1/status", `{"status":"ready"}`, http.StatusForbidden},
 	} {
-		resp, body := call(t, "POST", base+c.url, c.token, c.body)
+		method := "POST"
+		if strings.HasSuffix(c.url, "/courier") {
+			method = "PUT"
+		}
+		resp, body := call(t, method, base+c.url, c.token, c.body)
 		if resp.StatusCode != c.status || leaks(body) {
 			t.Errorf("%s: %d %s, want %d revealing nothing of the order", c.what, resp.StatusCode, body, c.status)
 		}

@@ -163,6 +163,15 @@ func (s *oneOrderStore) Order(_ context.Context, id string) (ordercast.Order, er
 func (s *oneOrderStore) AppendStatus(context.Context, ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
 	return ordercast.Order{}, ordercast.Event{}, false, errReadOnly
 }
+func (s *oneOrderStore) AssignCourier(context.Context, ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
+	return ordercast.Order{}, ordercast.Event{}, false, errReadOnly
+}
+func (s *oneOrderStore) ScopeSnapshot(context.Context, ordercast.Party, int) (ordercast.ScopeSnapshot, error) {
+	return ordercast.ScopeSnapshot{}, errReadOnly
+}
+func (s *oneOrderStore) ScopeEventsAfter(context.Context, ordercast.Party, int64, int) ([]ordercast.ScopedEvent, error) {
+	return nil, errReadOnly
+}
 func (s *oneOrderStore) EventsAfter(_ context.Context, id string, after int64, _ int) ([]ordercast.Event, error) {
 	if id != s.order.ID {
 		return nil, ordercast.Errorf(ordercast.ENotFound, "no order %s", id)

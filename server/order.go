@@ -36,6 +36,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	n, err := ordercast.NewOrder{
 		ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor),
+		RestaurantID: req.RestaurantID, CustomerID: req.CustomerID,
 		Pickup: req.Pickup, Dropoff: req.Dropoff,
 	}.Normalize()
 	if err != nil {
@@ -146,6 +147,10 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if c.Owner, err = s.owner(actor); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	idem, done := s.idempotent(w, r, actor, req)
 	if done {
 		return
@@ -157,7 +162,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		if !reader {
 			return encodeAnswer(http.StatusOK, api.StatusAck{OrderID: c.OrderID, Status: c.Status, Changed: res.Changed})
 		}
-		return encodeAnswer(http.StatusOK, api.SetStatusResponse{Order: res.Order, Event: res.Event, Changed: res.Changed})
+		return encodeAnswer(http.StatusOK, api.SetStatusResponse{Order: res.Order, Event: res.Event.Wire(), Changed: res.Changed})
 	})
 	if idem != nil {
 		idem.Render, c.Idem = record, idem
@@ -167,7 +172,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if !reader {
+		if !reader || c.Owner != (ordercast.Party{}) {
 			err = blindError(actor, err)
 		}
 		s.writeError(w, r, err)
@@ -182,6 +187,58 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeRawJSON(w, a.Status, a.Body)
+}
+
+// handleSetCourier serves PUT /v1/orders/{id}/courier: assign a courier ({"courier_id": "c-1"})
+// or unassign (null). Admin and system may on any order, a restaurant on its own orders. The
+// assignment is an event of the order (event: courier on streams); its status does not change.
+func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
+	actor, err := s.authenticate(r)
+	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
+		s.writeError(w, r, lerr)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var req api.SetCourierRequest
+	if err := s.decode(w, r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: s.recordedActor(actor)}
+	if req.CourierID != nil {
+		if *req.CourierID == "" {
+			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalidID, "courier_id must not be empty; null unassigns"))
+			return
+		}
+		c.CourierID = *req.CourierID
+	}
+	if err := c.Validate(); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.permitAssign(actor); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c.Owner, err = s.owner(actor); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	o, ev, changed, err := s.Store.AssignCourier(r.Context(), c)
+	if err != nil {
+		if c.Owner != (ordercast.Party{}) {
+			err = blindError(actor, err)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	if changed {
+		s.Metrics.eventsCommitted.Inc()
+	}
+	writeJSON(w, http.StatusOK, api.SetStatusResponse{Order: o, Event: ev.Wire(), Changed: changed})
 }
 
 // handleEvents serves GET /v1/orders/{id}/events?after=N: the order's history after seq N.

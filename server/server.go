@@ -321,6 +321,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
 	mux.HandleFunc(patWebSocket, s.handleWebSocket)
 	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
+	mux.HandleFunc("PUT /v1/orders/{id}/courier", s.handleSetCourier)
 	if s.Locations != nil {
 		mux.HandleFunc(api.RoutePostLocation, s.handlePostLocation)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ordercast/ordercast"
 )
@@ -14,7 +15,10 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-const orderColumns = `id, status, version, details, created_at, updated_at`
+const (
+	orderColumns = `id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id`
+	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id`
+)
 
 // placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
 const placeColumns = `pickup, dropoff`
@@ -69,12 +73,13 @@ func (s *Store) createOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 	now := s.now()
 	o, ev := n.Place(now)
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.ID, string(o.Status), o.Version, string(o.Details), now.UnixMicro(), now.UnixMicro(),
+		o.RestaurantID, o.CustomerID, o.CourierID,
 	); err != nil {
 		return ordercast.Order{}, false, fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
 	}
-	if err := insertEvent(ctx, tx, ev); err != nil {
+	if err := insertEvent(ctx, tx, ordercast.Order{}, o, &ev); err != nil {
 		return ordercast.Order{}, false, err
 	}
 	if o.Pickup != nil || o.Dropoff != nil {
@@ -110,21 +115,57 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 	if err := c.Validate(); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
+	return s.change(ctx, c.OrderID, c.Idem, func(o ordercast.Order, now time.Time) (ordercast.Order, ordercast.Event, bool, error) {
+		changed, err := c.Apply(o)
+		if err != nil || !changed {
+			return o, ordercast.Event{}, false, err
+		}
+		o.Status, o.Version, o.UpdatedAt = c.Status, o.Version+1, now
+		return o, ordercast.Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: now, Note: c.Note, Actor: c.Actor}, true, nil
+	})
+}
 
+// AssignCourier applies a courier change in one transaction, as an event of its own.
+func (s *Store) AssignCourier(ctx context.Context, c ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
+	o, ev, changed, err := s.assignCourier(ctx, c)
+	return o, ev, changed, s.health(err, true)
+}
+
+func (s *Store) assignCourier(ctx context.Context, c ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
+	if err := c.Validate(); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	return s.change(ctx, c.OrderID, nil, func(o ordercast.Order, now time.Time) (ordercast.Order, ordercast.Event, bool, error) {
+		changed, err := c.Apply(o)
+		if err != nil || !changed {
+			return o, ordercast.Event{}, false, err
+		}
+		o.CourierID, o.Version, o.UpdatedAt = c.CourierID, o.Version+1, now
+		return o, c.Event(o), true, nil
+	})
+}
+
+// decideFunc decides what a change does to the order as stored, at time now: the order after it
+// and its event, or changed=false for an idempotent repeat.
+type decideFunc func(o ordercast.Order, now time.Time) (after ordercast.Order, ev ordercast.Event, changed bool, err error)
+
+// change is every change to an existing order, in one transaction: the domain decides, the store
+// bumps the version, appends the event to the order's history and its parties' logs.
+func (s *Store) change(ctx context.Context, orderID string, idem *ordercast.Idempotency, decide decideFunc) (ordercast.Order, ordercast.Event, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: append status: begin: %w", err)
+		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: change order: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }() // no-op after Commit; the only end of a no-op change
 
-	o, err := findOrder(ctx, tx, c.OrderID)
+	o, err := findOrder(ctx, tx, orderID)
 	if err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
-	changed, err := c.Apply(o)
+	after, ev, changed, err := decide(o, s.now())
 	if err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
@@ -133,27 +174,22 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 		if err != nil {
 			return ordercast.Order{}, ordercast.Event{}, false, err
 		}
-		if c.Idem != nil { // the idempotency step: a repeat's answer is recorded too
-			if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev}); err != nil {
+		if idem != nil { // the idempotency step: a repeat's answer is recorded too
+			if err := s.recordAnswer(ctx, tx, idem, ordercast.Result{Order: o, Event: ev}); err != nil {
 				return ordercast.Order{}, ordercast.Event{}, false, err
 			}
 			if err := tx.Commit(); err != nil {
-				return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: append status %s: commit: %w", o.ID, err)
+				return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: change order %s: commit: %w", o.ID, err)
 			}
 		}
 		return o, ev, false, nil
 	}
 
-	prev := o.Version
-	now := s.now()
-	o.Status, o.Version, o.UpdatedAt = c.Status, o.Version+1, now
-	ev := ordercast.Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: now, Note: c.Note, Actor: c.Actor}
-
 	// The version guard is redundant while s.mu and the single writer serialise writes, but keeps
 	// the invariant in SQL should another process write the same file.
 	res, err := tx.ExecContext(ctx,
-		`UPDATE orders SET status = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?`,
-		string(o.Status), o.Version, now.UnixMicro(), o.ID, prev)
+		`UPDATE orders SET status = ?, version = ?, updated_at = ?, courier_id = ? WHERE id = ? AND version = ?`,
+		string(after.Status), after.Version, after.UpdatedAt.UnixMicro(), after.CourierID, o.ID, o.Version)
 	if err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: update order %s: %w", o.ID, err)
 	}
@@ -163,17 +199,17 @@ func (s *Store) appendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 		return ordercast.Order{}, ordercast.Event{}, false, ordercast.Errorf(ordercast.EVersionConflict,
 			"order %s changed concurrently", o.ID)
 	}
-	if err := insertEvent(ctx, tx, ev); err != nil {
+	if err := insertEvent(ctx, tx, o, after, &ev); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
-	if err := s.recordAnswer(ctx, tx, c.Idem, ordercast.Result{Order: o, Event: ev, Changed: true}); err != nil {
+	if err := s.recordAnswer(ctx, tx, idem, ordercast.Result{Order: after, Event: ev, Changed: true}); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: append status %s: commit: %w", o.ID, err)
+		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("sqlite: change order %s: commit: %w", o.ID, err)
 	}
 	s.publish(ev)
-	return o, ev, true, nil
+	return after, ev, true, nil
 }
 
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
@@ -188,7 +224,7 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 		limit = -1 // SQLite: no limit
 	}
 	rows, err := s.readers.QueryContext(ctx, `
-		SELECT order_id, seq, status, at, note, actor FROM order_events
+		SELECT `+eventColumns+` FROM order_events
 		WHERE order_id = ? AND seq > ? ORDER BY seq LIMIT ?`, orderID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: events of %s: %w", orderID, err)
@@ -263,7 +299,7 @@ func findOrder(ctx context.Context, q queryer, id string) (ordercast.Order, erro
 // findEvent reads one event of an order; it exists for every seq up to the order's version.
 func findEvent(ctx context.Context, q queryer, orderID string, seq int64) (ordercast.Event, error) {
 	ev, err := scanEvent(q.QueryRowContext(ctx, `
-		SELECT order_id, seq, status, at, note, actor FROM order_events
+		SELECT `+eventColumns+` FROM order_events
 		WHERE order_id = ? AND seq = ?`, orderID, seq))
 	if err != nil {
 		// A missing row here is a broken invariant, not a client's unknown id: report it as internal.
@@ -272,12 +308,28 @@ func findEvent(ctx context.Context, q queryer, orderID string, seq int64) (order
 	return ev, nil
 }
 
-func insertEvent(ctx context.Context, tx *sql.Tx, ev ordercast.Event) error {
+// insertEvent appends ev, which moves the order from before to after, to the order's history and
+// to the log of every party it concerns, and records its positions there in ev.Marks.
+func insertEvent(ctx context.Context, tx *sql.Tx, before, after ordercast.Order, ev *ordercast.Event) error {
 	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO order_events (order_id, seq, status, at, note, actor) VALUES (?, ?, ?, ?, ?, ?)`,
-		ev.OrderID, ev.Seq, string(ev.Status), ev.At.UnixMicro(), ev.Note, ev.Actor,
+		INSERT INTO order_events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.OrderID, ev.Seq, string(ev.Status), ev.At.UnixMicro(), ev.Note, ev.Actor, string(ev.Kind), ev.CourierID,
 	); err != nil {
 		return fmt.Errorf("sqlite: insert event %s/%d: %w", ev.OrderID, ev.Seq, err)
+	}
+	// Writes are serialised by s.mu, so positions are commit-ordered here without further locks.
+	for _, party := range ordercast.LogParties(before, after) {
+		var pos int64
+		if err := tx.QueryRowContext(ctx, `
+			INSERT INTO party_heads (party, pos) VALUES (?, 1)
+			ON CONFLICT (party) DO UPDATE SET pos = pos + 1 RETURNING pos`, party).Scan(&pos); err != nil {
+			return fmt.Errorf("sqlite: log event %s/%d for %s: %w", ev.OrderID, ev.Seq, party, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO party_log (party, pos, order_id, seq) VALUES (?, ?, ?, ?)`,
+			party, pos, ev.OrderID, ev.Seq); err != nil {
+			return fmt.Errorf("sqlite: log event %s/%d for %s: %w", ev.OrderID, ev.Seq, party, err)
+		}
+		ev.Marks = ev.Marks.With(party, pos)
 	}
 	return nil
 }
@@ -294,7 +346,8 @@ func scanOrder(row scanner) (ordercast.Order, error) {
 		created, updated int64
 		pickup, dropoff  *string
 	)
-	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated, &pickup, &dropoff); err != nil {
+	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated,
+		&o.RestaurantID, &o.CustomerID, &o.CourierID, &pickup, &dropoff); err != nil {
 		return ordercast.Order{}, err
 	}
 	var err error
@@ -312,13 +365,14 @@ func scanOrder(row scanner) (ordercast.Order, error) {
 
 func scanEvent(row scanner) (ordercast.Event, error) {
 	var (
-		ev     ordercast.Event
-		status string
-		at     int64
+		ev           ordercast.Event
+		status, kind string
+		at           int64
 	)
-	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &at, &ev.Note, &ev.Actor); err != nil {
+	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID); err != nil {
 		return ordercast.Event{}, err
 	}
+	ev.Kind = ordercast.EventKind(kind)
 	ev.Status = ordercast.Status(status)
 	ev.At = fromMicros(at)
 	return ev, nil

@@ -225,7 +225,7 @@ Flags:
 func runToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ordercast token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	role := fs.String("role", "", "the actor's `role`: restaurant, courier, admin or system")
+	role := fs.String("role", "", "the actor's `role`: restaurant, courier, customer, admin or system")
 	sub := fs.String("sub", "", "the restaurant or courier `id` the actor acts for")
 	secret := fs.String("secret", "", "the server's HMAC `secret` (env ORDERCAST_SECRET)")
 	ttl := fs.Duration("ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")

@@ -1,0 +1,96 @@
+package auth
+
+import (
+	"slices"
+
+	"github.com/ordercast/ordercast"
+)
+
+// Action is what a request does to an order.
+type Action string
+
+// The actions on an order.
+const (
+	ActRead          Action = "read"           // GET the order or its events, watch it
+	ActSetStatus     Action = "set_status"     // POST …/status
+	ActAssignCourier Action = "assign_courier" // PUT …/courier
+)
+
+// grant is what one role may do: as which kind of party it owns orders (a party role acts only
+// on the orders its sub owns), and which actions and statuses it may use there.
+type grant struct {
+	any      bool                // acts on every order (admin, system)
+	party    ordercast.PartyKind // the orders it owns: Order.Owns(Party{party, sub})
+	actions  []Action
+	statuses []ordercast.Status // ActSetStatus: the statuses it may set
+}
+
+// permissions is the one table of who may do what. A role absent here may do nothing.
+var permissions = map[Role]grant{
+	RoleAdmin:  {any: true},
+	RoleSystem: {any: true},
+	RoleRestaurant: {
+		party:    ordercast.PartyRestaurant,
+		actions:  []Action{ActRead, ActSetStatus, ActAssignCourier},
+		statuses: []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady, ordercast.StatusCancelled},
+	},
+	RoleCourier: {
+		party:    ordercast.PartyCourier,
+		actions:  []Action{ActRead, ActSetStatus},
+		statuses: []ordercast.Status{ordercast.StatusOutForDelivery, ordercast.StatusDelivered},
+	},
+	RoleCustomer: {
+		party:   ordercast.PartyCustomer,
+		actions: []Action{ActRead},
+	},
+}
+
+// Party is the party a acts as: its role's kind of party and its sub. Admin, system and a party
+// role without a sub act as no party (the zero Party), which owns no order.
+func (a Actor) Party() ordercast.Party {
+	g := permissions[a.Role]
+	if g.party == "" || a.Sub == "" {
+		return ordercast.Party{}
+	}
+	return ordercast.Party{Kind: g.party, ID: a.Sub}
+}
+
+// Privileged reports whether a acts on every order.
+func (a Actor) Privileged() bool { return permissions[a.Role].any }
+
+// MayDo reports whether a's role may do act at all (on its own orders, for a party role), and
+// for ActSetStatus whether it may set status to. Ownership is the other half: see Permit.
+func (a Actor) MayDo(act Action, to ordercast.Status) bool {
+	g := permissions[a.Role]
+	if g.any {
+		return true
+	}
+	if !slices.Contains(g.actions, act) {
+		return false
+	}
+	return act != ActSetStatus || slices.Contains(g.statuses, to)
+}
+
+// Permit decides whether a may do act to order o (to is the status of ActSetStatus): its role
+// must allow the action and, unless privileged, a must own o. The refusal says nothing about o.
+func (a Actor) Permit(act Action, o ordercast.Order, to ordercast.Status) error {
+	if !a.MayDo(act, to) {
+		if act == ActSetStatus {
+			return ordercast.Errorf(ordercast.EForbidden, "role %s may not set status %s", a.Role, to)
+		}
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may not %s", a.Role, act)
+	}
+	if a.Privileged() || o.Owns(a.Party()) {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "the order does not belong to this %s", a.Role)
+}
+
+// PermitParty decides whether a may watch party p's stream: admin and system any party, a party
+// role only itself.
+func (a Actor) PermitParty(p ordercast.Party) error {
+	if a.Privileged() || (p.ID != "" && a.Party() == p) {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "role %s may not watch the stream of %s %s", a.Role, p.Kind, p.ID)
+}

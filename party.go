@@ -1,0 +1,222 @@
+package ordercast
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// PartyKind is the kind of party an order belongs to.
+type PartyKind string
+
+// The kinds of party. An order has one restaurant (set at creation), at most one customer (set at
+// creation) and at most one courier at a time (assigned and changed by dispatch).
+const (
+	PartyRestaurant PartyKind = "restaurant"
+	PartyCourier    PartyKind = "courier"
+	PartyCustomer   PartyKind = "customer"
+)
+
+// Party is one restaurant, courier or customer: whoever a party stream follows.
+type Party struct {
+	Kind PartyKind
+	ID   string
+}
+
+// Valid reports whether p names a known kind and a well-formed id.
+func (p Party) Valid() bool {
+	switch p.Kind {
+	case PartyRestaurant, PartyCourier, PartyCustomer:
+		return ValidatePartyID(p.ID) == nil
+	}
+	return false
+}
+
+// Key is how a party is stored in its log and keyed in the hub: "restaurant:r-1".
+func (p Party) Key() string { return string(p.Kind) + ":" + p.ID }
+
+// ParsePartyKey is the inverse of Key.
+func ParsePartyKey(key string) (Party, bool) {
+	kind, id, ok := strings.Cut(key, ":")
+	p := Party{Kind: PartyKind(kind), ID: id}
+	return p, ok && p.Valid()
+}
+
+// ValidatePartyID checks a restaurant, courier or customer id: the same alphabet and length as
+// an order id, since ids of parties appear in the same URL paths.
+func ValidatePartyID(id string) error {
+	if err := ValidateID(id); err != nil {
+		return Errorf(EInvalidID, "party id must be 1 to %d characters of A-Z a-z 0-9 . _ : -", MaxIDLength)
+	}
+	return nil
+}
+
+// Owns reports whether order o is in party p's scope now: the order's restaurant, its customer,
+// or its currently assigned courier.
+func (o Order) Owns(p Party) bool {
+	if p.ID == "" {
+		return false
+	}
+	switch p.Kind {
+	case PartyRestaurant:
+		return o.RestaurantID == p.ID
+	case PartyCustomer:
+		return o.CustomerID == p.ID
+	case PartyCourier:
+		return o.CourierID == p.ID
+	}
+	return false
+}
+
+// Parties lists the parties order o belongs to now.
+func (o Order) Parties() []Party {
+	var ps []Party
+	if o.RestaurantID != "" {
+		ps = append(ps, Party{PartyRestaurant, o.RestaurantID})
+	}
+	if o.CustomerID != "" {
+		ps = append(ps, Party{PartyCustomer, o.CustomerID})
+	}
+	if o.CourierID != "" {
+		ps = append(ps, Party{PartyCourier, o.CourierID})
+	}
+	return ps
+}
+
+// Marks are an event's positions in the logs of the parties it concerns, as
+// "restaurant:r-1=12 courier:c-7=3": in each, the event is the n-th event of that party's scope.
+// Positions run 1, 2, 3… per party with no holes, in commit order, because stores assign them
+// under a per-party lock held until the write commits; they are the cursor of party streams. A
+// string, so that an Event stays comparable.
+type Marks string
+
+// With returns m with the position of party key added.
+func (m Marks) With(key string, pos int64) Marks {
+	entry := key + "=" + strconv.FormatInt(pos, 10)
+	if m == "" {
+		return Marks(entry)
+	}
+	return m + " " + Marks(entry)
+}
+
+// Pos returns the position in party key's log, or 0 when the event is not in that log.
+func (m Marks) Pos(key string) int64 {
+	for _, entry := range strings.Fields(string(m)) {
+		k, v, _ := strings.Cut(entry, "=")
+		if k == key {
+			n, _ := strconv.ParseInt(v, 10, 64) // a malformed mark is no mark
+			return n
+		}
+	}
+	return 0
+}
+
+// Parties returns the keys of the parties m has a position for.
+func (m Marks) Parties() []string {
+	var keys []string
+	for _, entry := range strings.Fields(string(m)) {
+		k, _, _ := strings.Cut(entry, "=")
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// LogParties returns the keys of the party logs an event of order o belongs in, sorted (stores
+// lock them in this order, so two writers never wait on each other in a cycle). before is the
+// order as it was before the event: an order that leaves a courier (reassigned, unassigned) is
+// logged to that courier too, so its stream learns the order left.
+func LogParties(before, after Order) []string {
+	var keys []string
+	for _, p := range after.Parties() {
+		keys = append(keys, p.Key())
+	}
+	if before.CourierID != "" && before.CourierID != after.CourierID {
+		keys = append(keys, Party{PartyCourier, before.CourierID}.Key())
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// CourierChange assigns a courier to an order, or unassigns it (CourierID ""). It is an event in
+// the order's history with its own seq; the status does not change.
+type CourierChange struct {
+	OrderID   string
+	CourierID string
+	Note      string
+	Actor     string
+	// Owner, when set, must own the order (see Order.Owns) for the change to apply: the check
+	// is made in the write's transaction, so it cannot race a change of ownership.
+	Owner Party
+}
+
+// Validate checks the request's own values.
+func (c CourierChange) Validate() error {
+	if err := ValidateID(c.OrderID); err != nil {
+		return err
+	}
+	if c.CourierID != "" {
+		if err := ValidatePartyID(c.CourierID); err != nil {
+			return err
+		}
+	}
+	if err := validateText("note", c.Note, MaxNoteLength); err != nil {
+		return err
+	}
+	return validateText("actor", c.Actor, MaxActorLength)
+}
+
+// Apply decides what the assignment does to order o: changed=false for the idempotent repeat of
+// the current courier. A terminal order keeps its courier.
+func (c CourierChange) Apply(o Order) (changed bool, err error) {
+	if err := checkOwner(c.Owner, o); err != nil {
+		return false, err
+	}
+	if c.CourierID == o.CourierID {
+		return false, nil
+	}
+	if o.Status.Terminal() {
+		return false, Errorf(EInvalidTransition, "order is %s and accepts no further change", o.Status)
+	}
+	return true, nil
+}
+
+// Event returns the event that records the assignment on order o, which moves to version seq.
+func (c CourierChange) Event(o Order) Event {
+	return Event{
+		OrderID: o.ID, Seq: o.Version, Kind: KindCourier, Status: o.Status, CourierID: o.CourierID,
+		At: o.UpdatedAt, Note: c.Note, Actor: c.Actor,
+	}
+}
+
+// checkOwner refuses a change made for a party that does not own the order. The message says
+// nothing about the order: the caller may not read it.
+func checkOwner(owner Party, o Order) error {
+	if owner.Kind == "" || o.Owns(owner) {
+		return nil
+	}
+	return Errorf(EForbidden, "the order does not belong to this %s; no change was made", owner.Kind)
+}
+
+// ScopeSnapshot is a party's scope as read at one moment: its active orders and the position of
+// the last event in its log then. A stream starts with it; every later event has a higher Pos.
+type ScopeSnapshot struct {
+	Orders []Order
+	Pos    int64
+}
+
+// ScopedEvent is an event read from a party's log, with its position there.
+type ScopedEvent struct {
+	Event
+	Pos int64
+}
+
+// ScopeReader reads party logs. Stores implement it alongside Store.
+type ScopeReader interface {
+	// ScopeSnapshot returns the party's active orders (up to limit, most recently updated first;
+	// limit <= 0 means all) and its log position, read in one consistent snapshot.
+	ScopeSnapshot(ctx context.Context, p Party, limit int) (ScopeSnapshot, error)
+	// ScopeEventsAfter returns up to limit events of the party's log with position > after, in
+	// position order (limit <= 0 means all).
+	ScopeEventsAfter(ctx context.Context, p Party, after int64, limit int) ([]ScopedEvent, error)
+}

@@ -1,0 +1,111 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordercast/ordercast"
+)
+
+// partyColumn is the orders column that names a party of kind k.
+func partyColumn(k ordercast.PartyKind) (string, error) {
+	switch k {
+	case ordercast.PartyRestaurant:
+		return "restaurant_id", nil
+	case ordercast.PartyCustomer:
+		return "customer_id", nil
+	case ordercast.PartyCourier:
+		return "courier_id", nil
+	}
+	return "", ordercast.Errorf(ordercast.EInvalid, "unknown party kind %q", k)
+}
+
+// ScopeSnapshot returns the party's active orders and its log position, read in one REPEATABLE
+// READ transaction: one snapshot, so every event at or below Pos is in the orders and no event
+// after it is. Positions are commit-ordered per party, so a snapshot sees a prefix of the log.
+func (s *Store) ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error) {
+	snap, err := s.scopeSnapshot(ctx, p, limit)
+	return snap, s.health(err, false)
+}
+
+func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error) {
+	col, err := partyColumn(p.Kind)
+	if err != nil {
+		return ordercast.ScopeSnapshot{}, err
+	}
+	var lim *int
+	if limit > 0 {
+		lim = &limit // NULL is no limit
+	}
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return ordercast.ScopeSnapshot{}, fmt.Errorf("postgres: scope %s: begin: %w", p.Key(), err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // read only: nothing to commit
+
+	var snap ordercast.ScopeSnapshot
+	err = tx.QueryRow(ctx, `SELECT pos FROM party_heads WHERE party = $1`, p.Key()).Scan(&snap.Pos)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return ordercast.ScopeSnapshot{}, fmt.Errorf("postgres: scope %s: position: %w", p.Key(), err)
+	}
+	// The WHERE clause matches the party's partial index.
+	rows, err := tx.Query(ctx, `
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
+		WHERE status NOT IN ('delivered', 'cancelled') AND `+col+` <> '' AND `+col+` = $1
+		ORDER BY updated_at DESC, id LIMIT $2`, p.ID, lim)
+	if err != nil {
+		return ordercast.ScopeSnapshot{}, fmt.Errorf("postgres: scope %s: orders: %w", p.Key(), err)
+	}
+	snap.Orders, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Order, error) { return scanOrder(r) })
+	if err != nil {
+		return ordercast.ScopeSnapshot{}, fmt.Errorf("postgres: scope %s: orders: %w", p.Key(), err)
+	}
+	if snap.Orders == nil {
+		snap.Orders = []ordercast.Order{}
+	}
+	return snap, nil
+}
+
+// ScopeEventsAfter returns up to limit events of the party's log after position after.
+func (s *Store) ScopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
+	evs, err := s.scopeEventsAfter(ctx, p, after, limit)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
+	var lim *int
+	if limit > 0 {
+		lim = &limit
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT l.pos, e.order_id, e.seq, e.status, e.at, e.note, e.actor, e.kind, e.courier_id
+		FROM party_log l JOIN order_events e ON e.order_id = l.order_id AND e.seq = l.seq
+		WHERE l.party = $1 AND l.pos > $2 ORDER BY l.pos LIMIT $3`, p.Key(), after, lim)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: log of %s: %w", p.Key(), err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.ScopedEvent, error) {
+		var pos int64
+		ev, err := scanEvent(prefixed{r, &pos})
+		ev.Marks = ordercast.Marks("").With(p.Key(), pos)
+		return ordercast.ScopedEvent{Event: ev, Pos: pos}, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: log of %s: %w", p.Key(), err)
+	}
+	if out == nil {
+		out = []ordercast.ScopedEvent{}
+	}
+	return out, nil
+}
+
+// prefixed scans one extra leading column into first, then the rest as the caller expects.
+type prefixed struct {
+	row   pgx.Row
+	first any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.row.Scan(append([]any{p.first}, dest...)...) }

@@ -1,0 +1,90 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast/auth"
+)
+
+// TestPermissionTable: each role and party against each action, on an order it owns and on one
+// it does not. A refusal is 403 with no order data in the body, and the store is unchanged; an
+// allowed action succeeds. The order belongs to restaurant r-1 and customer u-1, with courier c-1.
+func TestPermissionTable(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+
+	type action struct {
+		name, method, path, body string
+	}
+	actions := []action{
+		{"read", "GET", "", ""},
+		{"history", "GET", "/events", ""},
+		{"restaurant status", "POST", "/status", `{"status":"preparing"}`},
+		{"courier status", "POST", "/status", `{"status":"out_for_delivery"}`},
+		{"assign", "PUT", "/courier", `{"courier_id":"c-9"}`},
+	}
+	parties := []struct {
+		who   string
+		token string
+		// may lists the actions allowed on the order it owns; on a foreign order nothing is.
+		may       []string
+		privilege bool // acts on every order
+	}{
+		{"admin", admin, []string{"read", "history", "restaurant status", "courier status", "assign"}, true},
+		{"system", actorToken(t, auth.RoleSystem, ""), []string{"read", "history", "restaurant status", "courier status", "assign"}, true},
+		{"restaurant", actorToken(t, auth.RoleRestaurant, "r-1"), []string{"read", "history", "restaurant status", "assign"}, false},
+		{"courier", actorToken(t, auth.RoleCourier, "c-1"), []string{"read", "history", "courier status"}, false},
+		{"customer", actorToken(t, auth.RoleCustomer, "u-1"), []string{"read", "history"}, false},
+		{"restaurant without sub", actorToken(t, auth.RoleRestaurant, ""), nil, false},
+	}
+	n := 0
+	for _, p := range parties {
+		for _, own := range []bool{true, false} {
+			for _, a := range actions {
+				n++
+				id := fmt.Sprintf("perm-%d", n)
+				restaurant, customer, courier := "r-1", "u-1", "c-1"
+				if !own {
+					restaurant, customer, courier = "r-2", "u-2", "c-2"
+				}
+				if resp, body := call(t, "POST", base+"/v1/orders", admin,
+					`{"id":"`+id+`","restaurant_id":"`+restaurant+`","customer_id":"`+customer+`","details":{"secret":"s3cr3t"}}`); resp.StatusCode != http.StatusCreated {
+					t.Fatalf("create: %d %s", resp.StatusCode, body)
+				}
+				for _, step := range []string{`PUT /courier {"courier_id":"` + courier + `"}`, `POST /status {"status":"confirmed"}`} {
+					f := strings.SplitN(step, " ", 3)
+					if resp, body := call(t, f[0], base+"/v1/orders/"+id+f[1], admin, f[2]); resp.StatusCode != http.StatusOK {
+						t.Fatalf("%s: %d %s", step, resp.StatusCode, body)
+					}
+				}
+				allowed := false
+				for _, m := range p.may {
+					allowed = allowed || m == a.name
+				}
+				allowed = allowed && (own || p.privilege)
+				before := snapshot(t, ts.store, id)
+				resp, body := call(t, a.method, base+"/v1/orders/"+id+a.path, p.token, a.body)
+				what := fmt.Sprintf("%s %s on a %s order", p.who, a.name, map[bool]string{true: "own", false: "foreign"}[own])
+				if allowed {
+					if resp.StatusCode != http.StatusOK {
+						t.Errorf("%s: %d %s, want 200", what, resp.StatusCode, body)
+					}
+					continue
+				}
+				if resp.StatusCode != http.StatusForbidden {
+					t.Errorf("%s: %d %s, want 403", what, resp.StatusCode, body)
+				}
+				if b := string(body); strings.Contains(b, "s3cr3t") || strings.Contains(b, `"version"`) || strings.Contains(b, "confirmed") {
+					t.Errorf("%s: the refusal carries order data: %s", what, b)
+				}
+				if after := snapshot(t, ts.store, id); after != before {
+					t.Errorf("%s: refused, but the store changed", what)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/ordercast/ordercast"
+)
+
+// partyColumn is the orders column that names a party of kind k.
+func partyColumn(k ordercast.PartyKind) (string, error) {
+	switch k {
+	case ordercast.PartyRestaurant:
+		return "restaurant_id", nil
+	case ordercast.PartyCustomer:
+		return "customer_id", nil
+	case ordercast.PartyCourier:
+		return "courier_id", nil
+	}
+	return "", ordercast.Errorf(ordercast.EInvalid, "unknown party kind %q", k)
+}
+
+// ScopeSnapshot returns the party's active orders and its log position, read in one read
+// transaction: WAL gives it one snapshot, so every event at or below Pos is in the orders and
+// every event after it is not.
+func (s *Store) ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error) {
+	snap, err := s.scopeSnapshot(ctx, p, limit)
+	return snap, s.health(err, false)
+}
+
+func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error) {
+	col, err := partyColumn(p.Kind)
+	if err != nil {
+		return ordercast.ScopeSnapshot{}, err
+	}
+	if limit <= 0 {
+		limit = -1
+	}
+	tx, err := s.readers.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: begin: %w", p.Key(), err)
+	}
+	defer func() { _ = tx.Rollback() }() // read only: nothing to commit
+
+	snap := ordercast.ScopeSnapshot{Orders: []ordercast.Order{}}
+	err = tx.QueryRowContext(ctx, `SELECT pos FROM party_heads WHERE party = ?`, p.Key()).Scan(&snap.Pos)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: position: %w", p.Key(), err)
+	}
+	// The WHERE clause matches the party's partial index.
+	rows, err := tx.QueryContext(ctx, `
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
+		WHERE status NOT IN ('delivered', 'cancelled') AND `+col+` <> '' AND `+col+` = ?
+		ORDER BY updated_at DESC, id LIMIT ?`, p.ID, limit)
+	if err != nil {
+		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: orders: %w", p.Key(), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: orders: %w", p.Key(), err)
+		}
+		snap.Orders = append(snap.Orders, o)
+	}
+	if err := rows.Err(); err != nil {
+		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: orders: %w", p.Key(), err)
+	}
+	return snap, nil
+}
+
+// ScopeEventsAfter returns up to limit events of the party's log after position after.
+func (s *Store) ScopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
+	evs, err := s.scopeEventsAfter(ctx, p, after, limit)
+	return evs, s.health(err, false)
+}
+
+func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := s.readers.QueryContext(ctx, `
+		SELECT l.pos, e.order_id, e.seq, e.status, e.at, e.note, e.actor, e.kind, e.courier_id
+		FROM party_log l JOIN order_events e ON e.order_id = l.order_id AND e.seq = l.seq
+		WHERE l.party = ? AND l.pos > ? ORDER BY l.pos LIMIT ?`, p.Key(), after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: log of %s: %w", p.Key(), err)
+	}
+	defer rows.Close()
+	out := []ordercast.ScopedEvent{}
+	for rows.Next() {
+		var pos int64
+		ev, err := scanEvent(prefixed{rows, &pos})
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: log of %s: %w", p.Key(), err)
+		}
+		ev.Marks = ordercast.Marks("").With(p.Key(), pos)
+		out = append(out, ordercast.ScopedEvent{Event: ev, Pos: pos})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: log of %s: %w", p.Key(), err)
+	}
+	return out, nil
+}
+
+// prefixed scans one extra leading column into first, then the rest as the wrapped scanner's
+// caller expects.
+type prefixed struct {
+	sc    scanner
+	first any
+}
+
+func (p prefixed) Scan(dest ...any) error { return p.sc.Scan(append([]any{p.first}, dest...)...) }
