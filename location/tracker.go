@@ -336,3 +336,23 @@ func (t *Tracker) forgetCouriers(now time.Time, early bool) {
 		}
 	}
 }
+
+// ScopeSnapshots is the part of a store's party scopes (ordercast.ScopeReader) a tracker needs.
+type ScopeSnapshots interface {
+	ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error)
+}
+
+// StoreAssignments finds a courier's orders in a store: its party scope, which holds the active
+// orders assigned to it now.
+type StoreAssignments struct{ Store ScopeSnapshots }
+
+var _ Assignments = StoreAssignments{}
+
+// CourierOrders returns the active orders assigned to the courier.
+func (a StoreAssignments) CourierOrders(ctx context.Context, courierID string) ([]ordercast.Order, error) {
+	snap, err := a.Store.ScopeSnapshot(ctx, ordercast.Party{Kind: ordercast.PartyCourier, ID: courierID}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read courier %s's orders: %w", courierID, err)
+	}
+	return snap.Orders, nil
+}

@@ -19,51 +19,26 @@ import (
 	"github.com/ordercast/ordercast/server"
 )
 
-// assignments is which orders each courier carries, for the tracker: the orders themselves
-// (status, drop-off) are read from the store, as a store's own lookup would.
-type assignments struct {
-	st ordercast.Store
-	mu sync.Mutex
-	m  map[string][]string
-}
-
-func (a *assignments) CourierOrders(ctx context.Context, cid string) ([]ordercast.Order, error) {
-	a.mu.Lock()
-	ids := append([]string(nil), a.m[cid]...)
-	a.mu.Unlock()
-	var out []ordercast.Order
-	for _, id := range ids {
-		o, err := a.st.Order(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if !o.Status.Terminal() {
-			out = append(out, o)
-		}
-	}
-	return out, nil
-}
-
 // locationServer is a test server that takes positions; configure may adjust the tracker and
-// the server before Open. assign gives a courier an order.
+// the server before Open.
 type locationServer struct {
 	*testServer
 	tracker *location.Tracker
-	as      *assignments
 }
 
-func (ls *locationServer) assign(orderID, courierID string) {
-	ls.as.mu.Lock()
-	ls.as.m[courierID] = append(ls.as.m[courierID], orderID)
-	ls.as.mu.Unlock()
+// assign makes courierID the order's courier, as dispatch does.
+func (ls *locationServer) assign(t *testing.T, orderID, courierID string) {
+	t.Helper()
+	if _, _, _, err := ls.store.AssignCourier(context.Background(), ordercast.CourierChange{OrderID: orderID, CourierID: courierID}); err != nil {
+		t.Fatalf("assign %s to %s: %v", orderID, courierID, err)
+	}
 }
 
 func newLocationServer(t *testing.T, hold holding, configure func(*server.Server, *location.Tracker)) *locationServer {
 	t.Helper()
 	ls := &locationServer{}
 	ls.testServer = hold.newServer(t, func(s *server.Server) {
-		ls.as = &assignments{st: s.Store, m: map[string][]string{}}
-		ls.tracker = location.New(s.Hub, ls.as)
+		ls.tracker = location.New(s.Hub, location.StoreAssignments{Store: s.Store})
 		ls.tracker.AssignmentsTTL = 0 // every post sees the latest assignment and status
 		ls.tracker.Rate = 0
 		s.Locations = ls.tracker
@@ -184,8 +159,8 @@ func TestPostLocationValidation(t *testing.T) {
 	ls := newLocationServer(t, false, nil)
 	base := ls.URL()
 	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
 	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
-	ls.assign("o-1", "c-1")
 	now := time.Now().UTC()
 	for _, tt := range []struct {
 		name, body string
@@ -239,21 +214,24 @@ func TestLocationOnlyWhileOutForDelivery(t *testing.T) {
 		if got := mustPost(t, base, "c-1", 52.5, 13.4); got != 0 {
 			t.Fatalf("a courier with no order reached %d", got)
 		}
-		ls.assign("o-1", "c-1")
+		ls.assign(t, "o-1", "c-1")
+		if ev := nextAny(t, r); ev.ID != "2" || !strings.Contains(ev.Data, `"courier_id":"c-1"`) {
+			t.Fatalf("got %q id %q %s, want the courier assignment, seq 2", ev.Type, ev.ID, ev.Data)
+		}
 		if got := mustPost(t, base, "c-1", 52.5, 13.4); got != 0 {
 			t.Fatalf("a position before out_for_delivery reached %d orders", got)
 		}
 		mustSetStatus(t, base, "o-1", "out_for_delivery")
-		wantSeqStatus(t, next(t, r), 2, "out_for_delivery")
+		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
 		if got := mustPost(t, base, "c-1", 52.51, 13.41); got != 1 {
 			t.Fatalf("a position out for delivery reached %d orders, want 1", got)
 		}
-		u := nextLocation(t, r, "2")
+		u := nextLocation(t, r, "3")
 		if u.OrderID != "o-1" || u.Lat != 52.51 || u.Lng != 13.41 {
 			t.Fatalf("location %+v, want o-1 at 52.51,13.41", u)
 		}
 		mustSetStatus(t, base, "o-1", "delivered")
-		wantSeqStatus(t, next(t, r), 3, "delivered")
+		wantSeqStatus(t, next(t, r), 4, "delivered")
 		if ev, err := r.Next(); err == nil {
 			t.Fatalf("after the terminal event the stream sent %q %s", ev.Type, ev.Data)
 		}
@@ -273,12 +251,12 @@ func TestLocationConflatedUnderTheCap(t *testing.T) {
 		})
 		base := ls.URL()
 		mustCreate(t, base, "o-1")
+		ls.assign(t, "o-1", "c-1")
 		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
-		ls.assign("o-1", "c-1")
 		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
-		wantSeqStatus(t, next(t, r), 2, "out_for_delivery")
+		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
 		mustPost(t, base, "c-1", 10, 10)
-		if u := nextLocation(t, r, "2"); u.Lat != 10 {
+		if u := nextLocation(t, r, "3"); u.Lat != 10 {
 			t.Fatalf("first position %v, want 10", u.Lat)
 		}
 		start := time.Now()
@@ -289,7 +267,7 @@ func TestLocationConflatedUnderTheCap(t *testing.T) {
 		// on the newest: never a backlog of the fifty.
 		got, prev := 0, 10.0
 		for prev != 10.5 {
-			u := nextLocation(t, r, "2")
+			u := nextLocation(t, r, "3")
 			if u.Lat <= prev {
 				t.Fatalf("position %v after %v: not the newest", u.Lat, prev)
 			}
@@ -313,9 +291,11 @@ func TestLocationFloodDoesNotDisturbStatus(t *testing.T) {
 		})
 		base := ls.URL()
 		mustCreate(t, base, "o-1")
-		ls.assign("o-1", "c-1")
+		ls.assign(t, "o-1", "c-1")
 		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
-		wantSeqStatus(t, next(t, r), 1, "placed")
+		if ev := nextAny(t, r); ev.ID != "2" || !strings.Contains(ev.Data, `"courier_id":"c-1"`) {
+			t.Fatalf("got %q id %q %s, want the courier assignment, seq 2", ev.Type, ev.ID, ev.Data)
+		}
 
 		ctx, stop := context.WithCancel(context.Background())
 		var posted atomic.Int64
@@ -343,7 +323,7 @@ func TestLocationFloodDoesNotDisturbStatus(t *testing.T) {
 				mustSetStatus(t, base, "o-1", st)
 			}
 		}()
-		seq, locations := int64(1), 0
+		seq, locations := int64(2), 0
 		for {
 			ev := nextAny(t, r)
 			if ev.Type == "location" {
@@ -355,7 +335,7 @@ func TestLocationFloodDoesNotDisturbStatus(t *testing.T) {
 			}
 			got := decodeEvent(t, ev)
 			seq++
-			wantSeqStatus(t, got, seq, statuses[seq-2])
+			wantSeqStatus(t, got, seq, statuses[seq-3])
 			if got.Status == "delivered" {
 				break
 			}
@@ -377,20 +357,20 @@ func TestLocationOnResume(t *testing.T) {
 		ls := newLocationServer(t, hold, nil)
 		base := ls.URL()
 		mustCreate(t, base, "o-1")
+		ls.assign(t, "o-1", "c-1")
 		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
-		ls.assign("o-1", "c-1")
 		mustPost(t, base, "c-1", 1, 1)
 		mustPost(t, base, "c-1", 2, 2)
 
 		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
-		wantSeqStatus(t, next(t, r), 2, "out_for_delivery")
-		if u := nextLocation(t, r, "2"); u.Lat != 2 {
+		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+		if u := nextLocation(t, r, "3"); u.Lat != 2 {
 			t.Fatalf("new stream got position %v, want the newest, 2", u.Lat)
 		}
-		_, r = openStream(t, context.Background(), http.DefaultClient, base, "o-1", "1")
-		wantSeqStatus(t, next(t, r), 2, "out_for_delivery")
-		nextLocation(t, r, "2")
 		_, r = openStream(t, context.Background(), http.DefaultClient, base, "o-1", "2")
+		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+		nextLocation(t, r, "3")
+		_, r = openStream(t, context.Background(), http.DefaultClient, base, "o-1", "3")
 		// This reader saw no id field: a location must not give it one.
 		if u := nextLocation(t, r, ""); u.Lat != 2 {
 			t.Fatalf("up-to-date resume got position %v, want 2", u.Lat)
@@ -410,8 +390,8 @@ func TestLocationETA(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	ls.assign(t, "o-1", "c-1")
 	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
-	ls.assign("o-1", "c-1")
 	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
 	next(t, r)
 	at := time.Now().Add(-30 * time.Second)
@@ -421,7 +401,7 @@ func TestLocationETA(t *testing.T) {
 		if code, b := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
 			t.Fatalf("post: %d %s", code, b)
 		}
-		u := nextLocation(t, r, "2")
+		u := nextLocation(t, r, "3")
 		if u.DistanceM == nil || u.ETAS == nil {
 			t.Fatalf("location without distance or ETA: %+v", u)
 		}
