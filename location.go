@@ -184,3 +184,9 @@ func ParsePointColumn(s *string) (*Point, error) {
 	}
 	return &p, nil
 }
+
+// LocationFeed is a node's receiving end of the positions other nodes took in: the cluster bus
+// hands it every batch it hears. The location tracker implements it.
+type LocationFeed interface {
+	ReceiveLocations(us []LocationUpdate)
+}

@@ -45,10 +45,12 @@ type Assignments interface {
 type Bus interface {
 	// Send hands positions accepted on this node to the other nodes. It must not block on the
 	// network: a bus batches and conflates.
-	Send(locs []*hub.Location)
+	Send(us []ordercast.LocationUpdate)
 	// Latest reads an order's newest position from what outlives a node, or nil.
-	Latest(ctx context.Context, orderID string) (*hub.Location, error)
+	Latest(ctx context.Context, orderID string) (*ordercast.LocationUpdate, error)
 }
+
+var _ ordercast.LocationFeed = (*Tracker)(nil)
 
 // Tracker accepts positions and delivers them. Create it with New, set the fields, then Open.
 type Tracker struct {
@@ -178,7 +180,11 @@ func (t *Tracker) Post(ctx context.Context, courierID string, p ordercast.Positi
 		t.hub.PublishLocation(l)
 	}
 	if t.Bus != nil && len(sent) > 0 {
-		t.Bus.Send(sent)
+		us := make([]ordercast.LocationUpdate, len(sent))
+		for i, l := range sent {
+			us[i] = l.Update
+		}
+		t.Bus.Send(us)
 	}
 	return len(sent), nil
 }
@@ -272,25 +278,28 @@ func (t *Tracker) Latest(ctx context.Context, orderID string) (*hub.Location, er
 	if l != nil || t.Bus == nil {
 		return l, nil
 	}
-	l, err := t.Bus.Latest(ctx, orderID)
-	if err != nil {
-		return nil, fmt.Errorf("read the latest position: %w", err)
+	u, err := t.Bus.Latest(ctx, orderID)
+	if err != nil || u == nil {
+		return nil, err
 	}
-	return l, nil
+	return hub.NewLocation(*u), nil
 }
 
-// Receive takes positions another node accepted (the bus hands them over): each becomes the
-// order's newest unless this node has a newer one, and goes to this node's watchers.
-func (t *Tracker) Receive(locs []*hub.Location) {
-	for _, l := range locs {
+// ReceiveLocations takes positions the cluster's nodes accepted (the bus hands them over, this
+// node's own included): each becomes the order's newest unless this node has one as new, and
+// goes to this node's watchers.
+func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
+	for _, u := range us {
+		var l *hub.Location
 		t.mu.Lock()
-		st := t.orders[l.Update.OrderID]
+		st := t.orders[u.OrderID]
 		if st == nil {
 			st = &orderState{}
-			t.orders[l.Update.OrderID] = st
+			t.orders[u.OrderID] = st
 		}
-		newer := st.latest == nil || l.Update.At.After(st.latest.Update.At)
+		newer := st.latest == nil || u.At.After(st.latest.Update.At)
 		if newer {
+			l = hub.NewLocation(u)
 			st.latest = l
 			st.last, st.lastAt = ordercast.Point{Lat: l.Update.Lat, Lng: l.Update.Lng}, l.Update.At
 		}

@@ -95,11 +95,11 @@ func TestOlderFixesDoNotReplaceNewer(t *testing.T) {
 	if n, err := tr.Post(context.Background(), "c-1", at(1, now.Add(-time.Second))); err != nil || n != 0 {
 		t.Fatalf("an older fix: %d, %v; want it dropped", n, err)
 	}
-	tr.Receive([]*hub.Location{hub.NewLocation(ordercast.LocationUpdate{OrderID: "a", Lat: 0, At: now.Add(-time.Second)})})
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", Lat: 0, At: now.Add(-time.Second)}})
 	if l := s.TakeLocation(); l != nil {
 		t.Fatalf("an older position from another node reached the watcher: %v", l)
 	}
-	tr.Receive([]*hub.Location{hub.NewLocation(ordercast.LocationUpdate{OrderID: "a", Lat: 3, At: now.Add(time.Second)})})
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", Lat: 3, At: now.Add(time.Second)}})
 	if l, _ := tr.Latest(context.Background(), "a"); l == nil || l.Update.Lat != 3 {
 		t.Fatalf("latest = %v, want the newer 3 from another node", l)
 	}

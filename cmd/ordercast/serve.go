@@ -43,6 +43,8 @@ type Main struct {
 	Demo bool
 	// securityConfig holds the tokens, roles and limits flags (security.go).
 	securityConfig
+	// locationConfig holds the couriers' positions flags and parts (location.go).
+	locationConfig
 
 	Store  ordercast.Store
 	Hub    *hub.Hub
@@ -77,6 +79,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		stdout:             stdout,
 		stderr:             stderr,
 		securityConfig:     defaultSecurity(),
+		locationConfig:     defaultLocation(),
 	}
 	return m
 }
@@ -115,6 +118,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
 	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking and gives the console an admin token")
 	m.securityFlags(fs)
+	m.locationFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(m.stderr, "Usage: ordercast serve [flags]\n\nFlags:\n")
 		printDefaults(m.stderr, fs)
@@ -180,6 +184,9 @@ func (m *Main) validate() error {
 	} else {
 		m.Logger = slog.New(slog.NewTextHandler(m.stderr, opts))
 	}
+	if err := m.validateLocation(); err != nil {
+		return err
+	}
 	return m.validateSecurity(m.Demo)
 }
 
@@ -200,6 +207,11 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Logger.Info("pprof listening", "url", p.URL())
 	}
 	m.Hub = hub.New()
+	// Before the store, so that a cluster's listener hands it positions from its first notice.
+	m.Tracker = m.newTracker()
+	if err := m.Tracker.Open(); err != nil {
+		return errors.Join(fmt.Errorf("open location tracker: %w", err), m.Close())
+	}
 	if err := m.openStore(ctx); err != nil {
 		return errors.Join(err, m.Close())
 	}
@@ -219,6 +231,8 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.TLSKeyFile = m.TLSKey
 	srv.H2C = m.H2C
 	srv.HoldStreams = m.HoldStreams
+	srv.Locations = m.Tracker
+	srv.LocationInterval = m.LocationInterval
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	m.configure(srv, m.Demo)
 	if err := srv.Open(); err != nil {
@@ -256,6 +270,11 @@ func (m *Main) Close() error {
 		defer cancel()
 		if err := m.Server.Close(ctx); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if m.Tracker != nil {
+		if err := m.Tracker.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close location tracker: %w", err))
 		}
 	}
 	if err := m.closeStore(); err != nil {
