@@ -72,7 +72,8 @@ type WatchOptions struct {
 // goroutine.
 type Watch struct {
 	c       *Client
-	orderID string
+	orderID string           // what errors name: the order, or the party's key
+	party   *ordercast.Party // a party watch (WatchScope); lastID is a position in its log
 	opts    WatchOptions
 	ctx     context.Context // the watch's lifetime; every connection's context derives from it
 	cancel  context.CancelCauseFunc
@@ -146,66 +147,16 @@ func (w *Watch) Close() error {
 // usable: the next call resumes where this one stopped. When the watch's own context ends or
 // Close is called, Next returns its cause for good.
 func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
-	if w.err != nil {
-		return ordercast.Event{}, w.err
+	if w.party != nil {
+		return ordercast.Event{}, errors.New("client: a party watch is read with NextScoped")
 	}
-	w.setInNext(true)
-	defer w.setInNext(false)
-	// A blocked read can only be broken by ending its connection; the next call reconnects.
-	stop := context.AfterFunc(ctx, w.interrupt)
-	defer stop()
 	for {
-		if w.ctx.Err() != nil {
-			return w.finish(context.Cause(w.ctx))
-		}
-		if err := ctx.Err(); err != nil {
+		sev, received, err := w.nextSSE(ctx)
+		if err != nil {
 			return ordercast.Event{}, err
 		}
-		if w.sse == nil {
-			if err := w.sleep(ctx); err != nil {
-				continue // the checks above say which context ended
-			}
-			final, err := w.connect(ctx)
-			if final {
-				return w.finish(err)
-			}
-			if err != nil {
-				if w.ctx.Err() != nil || ctx.Err() != nil {
-					w.wait = 0
-					continue
-				}
-				if ferr := w.failed(err); ferr != nil {
-					return w.finish(ferr)
-				}
-				continue
-			}
-		}
-		sev, err := w.sse.Next()
-		var received time.Time
-		if w.opts.OnEvent != nil {
-			received = time.Now() // before decoding: when the bytes were read
-		}
-		if err != nil {
-			if r, ok := w.sse.Retry(); ok {
-				w.retry, w.hasRetry = r, true
-			}
-			healthy := w.delivered || w.sse.Comments() > 0
-			w.dropConn()
-			if w.ctx.Err() != nil || ctx.Err() != nil {
-				w.wait = 0 // our own interruption, not the server's doing: resume at once
-				continue
-			}
-			if healthy {
-				w.failures = 0
-			}
-			if ferr := w.failed(fmt.Errorf("read stream: %w", err)); ferr != nil {
-				return w.finish(ferr)
-			}
-			continue
-		}
-		w.delivered = true
-		if sev.Type != api.EventStatus {
-			continue // other kinds may be added by the server; this client only knows status
+		if sev.Type != api.EventStatus && sev.Type != api.EventCourier {
+			continue // other kinds may be added by the server; this client knows status and courier
 		}
 		var ev ordercast.Event
 		if err := json.Unmarshal([]byte(sev.Data), &ev); err != nil {
@@ -236,6 +187,72 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 	}
 }
 
+// nextSSE returns the next SSE event of the watch's stream, connecting and reconnecting as
+// needed (resuming after LastEventID), and when it was read; an error is final unless ctx ended.
+func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
+	fail := func(err error) (SSEEvent, time.Time, error) {
+		_, err = w.finish(err)
+		return SSEEvent{}, time.Time{}, err
+	}
+	if w.err != nil {
+		return SSEEvent{}, time.Time{}, w.err
+	}
+	w.setInNext(true)
+	defer w.setInNext(false)
+	// A blocked read can only be broken by ending its connection; the next call reconnects.
+	stop := context.AfterFunc(ctx, w.interrupt)
+	defer stop()
+	for {
+		if w.ctx.Err() != nil {
+			return fail(context.Cause(w.ctx))
+		}
+		if err := ctx.Err(); err != nil {
+			return SSEEvent{}, time.Time{}, err
+		}
+		if w.sse == nil {
+			if err := w.sleep(ctx); err != nil {
+				continue // the checks above say which context ended
+			}
+			final, err := w.connect(ctx)
+			if final {
+				return fail(err)
+			}
+			if err != nil {
+				if w.ctx.Err() != nil || ctx.Err() != nil {
+					w.wait = 0
+					continue
+				}
+				if ferr := w.failed(err); ferr != nil {
+					return fail(ferr)
+				}
+				continue
+			}
+		}
+		sev, err := w.sse.Next()
+		received := time.Now() // before decoding: when the bytes were read
+		if err != nil {
+			if r, ok := w.sse.Retry(); ok {
+				w.retry, w.hasRetry = r, true
+			}
+			healthy := w.delivered || w.sse.Comments() > 0
+			w.dropConn()
+			if w.ctx.Err() != nil || ctx.Err() != nil {
+				w.wait = 0 // our own interruption, not the server's doing: resume at once
+				continue
+			}
+			if healthy {
+				w.failures = 0
+			}
+			if ferr := w.failed(fmt.Errorf("read stream: %w", err)); ferr != nil {
+				return fail(ferr)
+			}
+			continue
+		}
+		w.delivered = true
+		return sev, received, nil
+	}
+}
+
 // connect opens one stream. final reports that the watch is over with err (204, 4xx, a response
 // that is not an event stream); a non-final err is worth retrying. ctx is the calling Next's,
 // checked here so that an interrupt arriving just before the connection exists is not lost.
@@ -247,6 +264,9 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	w.attempted = true
 	lastID := w.lastID.Load()
 	path := api.StreamPath(w.orderID)
+	if w.party != nil {
+		path = api.PartyStreamPath(*w.party)
+	}
 	if w.opts.LastEventIDInQuery {
 		path += api.ResumeQuery(lastID)
 	}

@@ -21,6 +21,9 @@ const (
 	// DefaultAllMailboxSize is the mailbox of a watcher of every order (an operator's console),
 	// which sees the whole node's traffic.
 	DefaultAllMailboxSize = 1024
+	// DefaultPartyMailboxSize is the mailbox of a watcher of one party (a restaurant's board):
+	// tens of orders, each changing a handful of times.
+	DefaultPartyMailboxSize = 256
 
 	shardCount = 64
 )
@@ -45,14 +48,21 @@ func NewMessage(ev ordercast.Event) *Message {
 // Hub is the in-memory fan-out of one node. The zero value is not usable; call New.
 type Hub struct {
 	// MailboxSize and AllMailboxSize bound each watcher's undelivered messages; set before use.
-	MailboxSize    int
-	AllMailboxSize int
+	MailboxSize      int
+	AllMailboxSize   int
+	PartyMailboxSize int
 
 	seed   maphash.Seed
 	shards [shardCount]shard
 
 	allMu sync.RWMutex
 	all   map[*Subscription]struct{}
+
+	// parties are the watchers of each party's scope, keyed by ordercast.Party.Key. An event
+	// reaches those of the parties its marks name: the scope is filtered here, by the store's
+	// own account of whom the event concerns, never by reading the store.
+	partyMu sync.RWMutex
+	parties map[string]map[*Subscription]struct{}
 
 	watchers atomic.Int64
 }
@@ -73,10 +83,12 @@ var _ ordercast.Publisher = (*Hub)(nil)
 // New returns an empty hub with the default mailbox sizes.
 func New() *Hub {
 	h := &Hub{
-		MailboxSize:    DefaultMailboxSize,
-		AllMailboxSize: DefaultAllMailboxSize,
-		seed:           maphash.MakeSeed(),
-		all:            make(map[*Subscription]struct{}),
+		MailboxSize:      DefaultMailboxSize,
+		AllMailboxSize:   DefaultAllMailboxSize,
+		PartyMailboxSize: DefaultPartyMailboxSize,
+		seed:             maphash.MakeSeed(),
+		all:              make(map[*Subscription]struct{}),
+		parties:          make(map[string]map[*Subscription]struct{}),
 	}
 	for i := range h.shards {
 		h.shards[i].topics = make(map[string]*topic)
@@ -115,8 +127,34 @@ func (h *Hub) SubscribeAll() *Subscription {
 	return s
 }
 
+// SubscribeParty registers a watcher of one party's scope (party is ordercast.Party.Key): it
+// receives every event whose marks name the party. The caller must Close the subscription.
+func (h *Hub) SubscribeParty(party string) *Subscription {
+	s := newSubscription(h, "", h.PartyMailboxSize)
+	s.party = party
+	h.partyMu.Lock()
+	subs := h.parties[party]
+	if subs == nil {
+		subs = make(map[*Subscription]struct{}, 1)
+		h.parties[party] = subs
+	}
+	subs[s] = struct{}{}
+	h.partyMu.Unlock()
+	h.watchers.Add(1)
+	return s
+}
+
 func (h *Hub) unsubscribe(s *Subscription) {
-	if s.everyOrder {
+	if s.party != "" {
+		h.partyMu.Lock()
+		if subs := h.parties[s.party]; subs != nil {
+			delete(subs, s)
+			if len(subs) == 0 {
+				delete(h.parties, s.party)
+			}
+		}
+		h.partyMu.Unlock()
+	} else if s.everyOrder {
 		h.allMu.Lock()
 		delete(h.all, s)
 		h.allMu.Unlock()
@@ -166,9 +204,21 @@ func (h *Hub) Publish(ev ordercast.Event) {
 		s.deliver(msg())
 	}
 	h.allMu.RUnlock()
+
+	if ev.Marks != "" {
+		h.partyMu.RLock()
+		if len(h.parties) > 0 {
+			for _, party := range ev.Marks.Parties() {
+				for s := range h.parties[party] {
+					s.deliver(msg())
+				}
+			}
+		}
+		h.partyMu.RUnlock()
+	}
 }
 
-// ResyncAll tells every watcher of all orders that it may have missed events, exactly as if its
+// ResyncAll tells every watcher of all orders, and every watcher of a party, that it may have missed events, exactly as if its
 // mailbox had overflowed, so that it re-reads the current state from the store. A bus that lost
 // its feed does it (Feed.CatchUp): those watchers see every order, and the store knows best what
 // changed.
@@ -178,6 +228,14 @@ func (h *Hub) ResyncAll() {
 		s.markMissed()
 	}
 	h.allMu.RUnlock()
+	// Party watchers too: each catches up from its party's log, after the position it has.
+	h.partyMu.RLock()
+	for _, subs := range h.parties {
+		for s := range subs {
+			s.markMissed()
+		}
+	}
+	h.partyMu.RUnlock()
 }
 
 // watchedOrder is one order that has watchers on this node.

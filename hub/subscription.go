@@ -8,6 +8,7 @@ type Subscription struct {
 	hub        *Hub
 	orderID    string
 	everyOrder bool
+	party      string // a watcher of one party's scope (SubscribeParty)
 	size       int
 
 	mu       sync.Mutex

@@ -9,3 +9,7 @@ func NewPublishing(url string, pub ordercast.Publisher) *Store {
 	s.publisher = pub
 	return s
 }
+
+// HoldBeforeCommit makes every change of s call hold, after it wrote everything and before it
+// commits.
+func HoldBeforeCommit(s *Store, hold func(ordercast.Event)) { s.beforeCommit = hold }

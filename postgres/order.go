@@ -204,6 +204,9 @@ func (s *Store) change(ctx context.Context, orderID string, idem *ordercast.Idem
 	if err := s.recordAnswer(ctx, tx, idem, ordercast.Result{Order: after, Event: ev, Changed: true}); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, err
 	}
+	if s.beforeCommit != nil {
+		s.beforeCommit(ev)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return ordercast.Order{}, ordercast.Event{}, false, fmt.Errorf("postgres: change order %s: commit: %w", o.ID, err)
 	}

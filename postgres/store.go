@@ -66,7 +66,10 @@ type Store struct {
 	// its Listener alone, which hears every node's commits, this one's included: there is no
 	// field to set, so no node can be wired to deliver an event twice.
 	publisher ordercast.Publisher
-	tracker   storehealth.Tracker // whether the database is away, and why
+	// beforeCommit, set only by tests (export_test.go), runs after a change wrote everything and
+	// before it commits: a test holds a writer there to interleave commits.
+	beforeCommit func(ordercast.Event)
+	tracker      storehealth.Tracker // whether the database is away, and why
 }
 
 // New returns a Store for the database at url. Call Open before using it.

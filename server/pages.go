@@ -62,7 +62,23 @@ func staticHandler() http.Handler {
 
 // homePage is what the home page template shows.
 type homePage struct {
-	Orders []ordercast.Order
+	Orders  []ordercast.Order
+	Parties []PartyLink
+}
+
+// PartyLink is a party the home page links to (demo mode): its page, or for a courier, which
+// has no page, its stream.
+type PartyLink struct {
+	Party ordercast.Party
+	Name  string
+}
+
+// Href is where the link goes.
+func (l PartyLink) Href() string {
+	if l.Party.Kind == ordercast.PartyCourier {
+		return "/v1/couriers/" + l.Party.ID + "/stream"
+	}
+	return "/" + string(l.Party.Kind) + "s/" + l.Party.ID
 }
 
 // handleHome serves GET /{$}: links to the console and to the tracking pages of active orders.
@@ -77,7 +93,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.renderPage(w, r, "home.html", homePage{Orders: orders})
+	s.renderPage(w, r, "home.html", homePage{Orders: orders, Parties: s.PartyLinks})
 }
 
 // trackPage is what the tracking page template shows; the script does the rest.

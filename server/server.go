@@ -81,6 +81,8 @@ type Server struct {
 	// instead of keeping a goroutine and net/http's buffers for it: a few hundred bytes per idle
 	// stream instead of about 25 KB. New turns it on where the platform supports it.
 	HoldStreams bool
+	// PartyLinks are the parties the home page links to (demo mode sets them).
+	PartyLinks []PartyLink
 
 	// Metrics are served at /metrics; New creates them, on a registry of their own.
 	Metrics *Metrics
@@ -322,6 +324,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(patWebSocket, s.handleWebSocket)
 	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
 	mux.HandleFunc("PUT /v1/orders/{id}/courier", s.handleSetCourier)
+	mux.HandleFunc("GET /v1/restaurants/{pid}/stream", s.handlePartyStream(ordercast.PartyRestaurant))
+	mux.HandleFunc("GET /v1/couriers/{pid}/stream", s.handlePartyStream(ordercast.PartyCourier))
+	mux.HandleFunc("GET /v1/customers/{pid}/stream", s.handlePartyStream(ordercast.PartyCustomer))
 	if s.Locations != nil {
 		mux.HandleFunc(api.RoutePostLocation, s.handlePostLocation)
 	}
@@ -332,6 +337,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.handleHome)
 	mux.HandleFunc("GET /track/{id}", s.handleTrack)
 	mux.HandleFunc("GET /console", s.handleConsole)
+	mux.HandleFunc("GET /restaurants/{pid}", s.handleRestaurantBoard)
+	mux.HandleFunc("GET /customers/{pid}", s.handleCustomerPage)
 	mux.Handle("GET /static/", staticHandler())
 	mux.HandleFunc(patHealthz, s.handleHealthz)
 	mux.HandleFunc(patReadyz, s.handleReadyz)

@@ -55,6 +55,35 @@ func (s *Server) handleStreamAll(w http.ResponseWriter, r *http.Request) {
 	s.engine.ServeSSE(w, r, wt, s.streamEnd(r))
 }
 
+// handlePartyStream serves GET /v1/restaurants/{pid}/stream, GET /v1/couriers/{pid}/stream and
+// GET /v1/customers/{pid}/stream: every order in the party's scope as Server-Sent Events. It opens
+// with a snapshot of the scope's active orders (id: the party's log position), then each event of
+// the party's log (id: its position); a reconnect with Last-Event-ID gets exactly the events after
+// that position, of orders still in scope or not. The party's own actor token, or admin or system.
+func (s *Server) handlePartyStream(kind ordercast.PartyKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
+		if err := ordercast.ValidatePartyID(p.ID); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := s.authorizeParty(r, p); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		last, err := lastEventID(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		wt, ok := s.watch(w, r, stream.Request{Scope: stream.PartyEvents, Party: p, Last: last}, true)
+		if !ok {
+			return
+		}
+		s.engine.ServeSSE(w, r, wt, s.streamEnd(r))
+	}
+}
+
 // watchOrder validates and authorizes a watch of one order's events (GET /v1/orders/{id}/…) and
 // sets it up.
 func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Watch, bool) {

@@ -16,6 +16,8 @@ type framing interface {
 	event(b []byte, m *hub.Message) []byte
 	// named is an event without an id.
 	named(b []byte, name string, data []byte) []byte
+	// scoped is an event of a party stream, with its position in the party's log as id.
+	scoped(b []byte, id int64, name string, data []byte) []byte
 	// heartbeat keeps an idle stream alive; a format whose transport pings appends nothing.
 	heartbeat(b []byte) []byte
 }
@@ -39,6 +41,13 @@ func (sseFraming) named(b []byte, name string, data []byte) []byte {
 	return append(b, "\n\n"...)
 }
 
+func (f sseFraming) scoped(b []byte, id int64, name string, data []byte) []byte {
+	b = append(b, "id: "...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, '\n')
+	return f.named(b, name, data)
+}
+
 func (sseFraming) heartbeat(b []byte) []byte { return append(b, ": ping\n\n"...) }
 
 // appendEvent appends one event in the SSE wire format: id, event type and one JSON data line.
@@ -46,7 +55,9 @@ func (sseFraming) heartbeat(b []byte) []byte { return append(b, ": ping\n\n"...)
 func appendEvent(b []byte, m *hub.Message) []byte {
 	b = append(b, "id: "...)
 	b = strconv.AppendInt(b, m.Event.Seq, 10)
-	b = append(b, "\nevent: "+api.EventStatus+"\ndata: "...)
+	b = append(b, "\nevent: "...)
+	b = append(b, api.EventName(m.Event)...)
+	b = append(b, "\ndata: "...)
 	b = append(b, m.JSON...)
 	return append(b, "\n\n"...)
 }
@@ -59,6 +70,9 @@ func (messageFraming) preamble(b []byte, _ time.Duration) []byte    { return b }
 func (messageFraming) event(b []byte, m *hub.Message) []byte        { return append(b, m.JSON...) }
 func (messageFraming) named(b []byte, _ string, data []byte) []byte { return append(b, data...) }
 func (messageFraming) heartbeat(b []byte) []byte                    { return b }
+func (messageFraming) scoped(b []byte, _ int64, _ string, data []byte) []byte {
+	return append(b, data...)
+}
 
 // appendChunk appends b as one chunk of a chunked HTTP/1.1 body; an empty b is the last chunk,
 // which ends the body.

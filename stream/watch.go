@@ -20,13 +20,18 @@ const (
 	AllOrders
 	// OrderState is one order's current state, until its version passes a point: a long poll.
 	OrderState
+	// PartyEvents is every order in one party's scope (a restaurant, a courier, a customer):
+	// its active orders, then each event of its log, resumable from a log position.
+	PartyEvents
 )
 
 // Request asks for a watch.
 type Request struct {
 	Scope   Scope
-	OrderID string // OrderEvents, OrderState
-	// Last is the seq of the last event the client has (OrderEvents): it resumes after it.
+	OrderID string          // OrderEvents, OrderState
+	Party   ordercast.Party // PartyEvents
+	// Last is the seq of the last event the client has (OrderEvents), or the position in the
+	// party's log it has (PartyEvents): it resumes after it.
 	Last int64
 	// Admit counts the watch against the server's limits; release gives the place back. Nil
 	// admits everything.
@@ -45,7 +50,10 @@ type Watch struct {
 	backlog []ordercast.Event // the events after last, to send first
 	ended   bool              // the client already has the terminal event
 	snap    snapshot          // AllOrders: the active orders
-	loc     *hub.Location     // OrderEvents: the order's newest fresh position, sent after backlog
+	party   ordercast.Party
+	// scoped is what opens a party stream: a snapshot of its scope, or the log after Last.
+	scoped partyOpening
+	loc    *hub.Location // OrderEvents: the order's newest fresh position, sent after backlog
 }
 
 // Watch sets a watcher up, the one way for every transport: refuse when draining (a long poll
@@ -64,10 +72,13 @@ func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
 		}
 		release = r
 	}
-	w := &Watch{scope: req.Scope, orderID: req.OrderID, release: release}
-	if req.Scope == AllOrders {
+	w := &Watch{scope: req.Scope, orderID: req.OrderID, party: req.Party, release: release}
+	switch req.Scope {
+	case AllOrders:
 		w.sub = e.hub.SubscribeAll()
-	} else {
+	case PartyEvents:
+		w.sub = e.hub.SubscribeParty(req.Party.Key())
+	default:
 		w.sub = e.hub.Subscribe(req.OrderID)
 	}
 	if err := e.read(ctx, w, req.Last); err != nil {
@@ -87,6 +98,10 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
 	case OrderState:
 		o, err := e.store.Order(ctx, w.orderID)
 		w.order = o
+		return err
+	case PartyEvents:
+		opening, err := e.readParty(ctx, w.party, last)
+		w.scoped = opening
 		return err
 	}
 	o, err := e.store.Order(ctx, w.orderID)

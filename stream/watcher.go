@@ -27,6 +27,8 @@ type watcher struct {
 	ended      bool             // a terminal event was queued; the stream is complete
 	lastStatus ordercast.Status // status of the last event queued
 	seen       map[string]int64 // AllOrders: the version of each active order the client has
+	party      ordercast.Party  // PartyEvents: last is a position in this party's log
+	partyKey   string
 	// loc is the newest position not yet sent (held back by the cap); locSent is when the last
 	// was queued, in Unix nanoseconds. A position is one slot, never a queue (DESIGN.md rule 9).
 	loc     *hub.Location
@@ -52,11 +54,15 @@ type watcher struct {
 func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(End)) {
 	*w = watcher{
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
-		end: end, last: wt.last, lastStatus: wt.order.Status,
+		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(), lastStatus: wt.order.Status,
 	}
 	w.frame(f.preamble(w.out, e.cfg.Retry))
-	if wt.scope == AllOrders {
+	switch wt.scope {
+	case AllOrders:
 		w.snapshot(wt.snap)
+		return
+	case PartyEvents:
+		w.openParty(wt.scoped)
 		return
 	}
 	w.queueEvents(wt.backlog)
@@ -142,8 +148,11 @@ func (w *watcher) heartbeat() {
 // skipped, a gap or an overflowed mailbox filled from the store, which is the truth. For all
 // orders: each change the client lacks, and after an overflow a fresh snapshot (status is state).
 func (w *watcher) deliver(ctx context.Context, msgs []*hub.Message, overflowed bool) error {
-	if w.scope == AllOrders {
+	switch w.scope {
+	case AllOrders:
 		return w.deliverAll(ctx, msgs, overflowed)
+	case PartyEvents:
+		return w.deliverParty(ctx, msgs, overflowed)
 	}
 	for _, m := range msgs {
 		switch seq := m.Event.Seq; {
@@ -186,7 +195,7 @@ func (w *watcher) deliverAll(ctx context.Context, msgs []*hub.Message, overflowe
 		if m.Event.Seq <= w.seen[id] {
 			continue
 		}
-		w.frame(w.f.named(w.out, api.EventStatus, m.JSON))
+		w.frame(w.f.named(w.out, api.EventName(m.Event), m.JSON))
 		// seen forgets an order once it ends, so it holds only orders that are still active.
 		if m.Event.Status.Terminal() {
 			delete(w.seen, id)

@@ -235,6 +235,17 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.LocationInterval = m.LocationInterval
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	m.configure(srv, m.Demo)
+	if m.Demo {
+		// The home page links to the simulated parties' pages.
+		for _, g := range []struct {
+			kind    ordercast.PartyKind
+			parties []demo.Party
+		}{{ordercast.PartyRestaurant, demo.Restaurants}, {ordercast.PartyCustomer, demo.Customers}, {ordercast.PartyCourier, demo.Couriers}} {
+			for _, p := range g.parties {
+				srv.PartyLinks = append(srv.PartyLinks, server.PartyLink{Party: ordercast.Party{Kind: g.kind, ID: p.ID}, Name: p.Name})
+			}
+		}
+	}
 	if err := srv.Open(); err != nil {
 		return errors.Join(err, m.Close())
 	}

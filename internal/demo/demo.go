@@ -113,22 +113,26 @@ func (s *Simulator) run() {
 	}
 }
 
-// simulateOrder creates one order and walks it to delivered, or to cancelled.
+// simulateOrder creates one order of a restaurant for a customer, assigns it a courier once it
+// is being prepared, and walks it to delivered, or to cancelled.
 func (s *Simulator) simulateOrder(ctx context.Context) error {
-	r := restaurants[rand.N(len(restaurants))]
+	r := Restaurants[rand.N(len(Restaurants))]
+	cu := Customers[rand.N(len(Customers))]
 	details, err := json.Marshal(map[string]any{
-		"restaurant": r,
+		"restaurant": r.Name,
 		"items":      1 + rand.N(5),
-		"customer":   customers[rand.N(len(customers))],
+		"customer":   cu.Name,
 	})
 	if err != nil {
 		return fmt.Errorf("encode details: %w", err)
 	}
-	o, _, err := s.Store.CreateOrder(ctx, ordercast.NewOrder{Details: details, Note: "order placed", Actor: Actor})
+	o, _, err := s.Store.CreateOrder(ctx, ordercast.NewOrder{
+		Details: details, Note: "order placed", Actor: Actor, RestaurantID: r.ID, CustomerID: cu.ID,
+	})
 	if err != nil {
 		return fmt.Errorf("create order: %w", err)
 	}
-	courier := couriers[rand.N(len(couriers))]
+	courier := Couriers[rand.N(len(Couriers))]
 	for _, stage := range []ordercast.Status{
 		ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady,
 		ordercast.StatusOutForDelivery, ordercast.StatusDelivered,
@@ -136,7 +140,16 @@ func (s *Simulator) simulateOrder(ctx context.Context) error {
 		if !s.wait(ctx, s.step()) {
 			return nil
 		}
-		c := ordercast.StatusChange{OrderID: o.ID, Status: stage, Note: note(stage, r, courier), Actor: Actor, ExpectedVersion: o.Version}
+		if stage == ordercast.StatusReady {
+			// Dispatch assigns the courier while the kitchen works: an event of its own.
+			o, _, _, err = s.Store.AssignCourier(ctx, ordercast.CourierChange{
+				OrderID: o.ID, CourierID: courier.ID, Note: courier.Name + " is on the way to " + r.Name, Actor: Actor,
+			})
+			if err != nil {
+				return fmt.Errorf("assign order %s to %s: %w", o.ID, courier.ID, err)
+			}
+		}
+		c := ordercast.StatusChange{OrderID: o.ID, Status: stage, Note: note(stage, r.Name, courier.Name), Actor: Actor, ExpectedVersion: o.Version}
 		if rand.Float64() < s.CancelChance {
 			c.Status, c.Note = ordercast.StatusCancelled, cancelNotes[rand.N(len(cancelNotes))]
 		}
@@ -167,10 +180,16 @@ func (s *Simulator) wait(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// Party is one of the demo's restaurants, customers or couriers: its id and how people call it.
+type Party struct {
+	ID, Name string
+}
+
+// The demo's parties; the home page links to each one's page in demo mode.
 var (
-	restaurants = []string{"Luigi's Trattoria", "Saffron House", "Tokyo Ramen Bar", "Green Bowl", "Taquería El Sol", "Burger Yard"}
-	customers   = []string{"Ana", "Ben", "Chen", "Dara", "Elif", "Femi", "Greta", "Hugo"}
-	couriers    = []string{"Ines", "Jonas", "Kofi", "Lena", "Mateo"}
+	Restaurants = []Party{{"luigis", "Luigi's Trattoria"}, {"saffron", "Saffron House"}, {"tokyo-ramen", "Tokyo Ramen Bar"}}
+	Customers   = []Party{{"ana", "Ana"}, {"ben", "Ben"}, {"chen", "Chen"}, {"dara", "Dara"}}
+	Couriers    = []Party{{"ines", "Ines"}, {"jonas", "Jonas"}, {"kofi", "Kofi"}}
 	cancelNotes = []string{"customer cancelled", "restaurant is out of an ingredient", "payment failed"}
 )
 

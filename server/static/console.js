@@ -1,6 +1,9 @@
-// The operator's console: creates orders and moves them along through the JSON API, and stays live
-// through one stream of every active order's changes (GET /v1/stream: a snapshot, then status
-// events). A row keeps the highest version it has seen, so a late or repeated event is ignored.
+// The operator's console, and a party's board: it creates orders (the console) and moves them
+// along through the JSON API, and stays live through one stream. The console watches every active
+// order (GET /v1/stream: a snapshot, then status events); a restaurant's board watches that
+// restaurant's orders (GET /v1/restaurants/{id}/stream) and assigns couriers; a customer's page
+// watches that customer's orders, read only. A row keeps the highest version it has seen, so a
+// late or repeated event is ignored.
 (function () {
   'use strict';
   var oc = window.ordercast;
@@ -11,6 +14,10 @@
   var conn = document.getElementById('conn');
   var form = document.getElementById('create');
   var createError = document.getElementById('create-error');
+  // A party page names its party on the body; the console names none.
+  var partyKind = document.body.dataset.partyKind || '';
+  var partyId = document.body.dataset.partyId || '';
+  var readOnly = document.body.dataset.readonly === 'true';
 
   // How long a finished order stays on screen, so the operator sees how it ended.
   var ENDED_LINGER_MS = 8000;
@@ -40,8 +47,8 @@
     var li = el('li', 'order');
     li.dataset.orderId = id;
     var head = el('div', 'order-head');
-    var link = el('a', 'order-id', id);
-    link.href = '/track/' + encodeURIComponent(id);
+    var link = el(partyKind ? 'span' : 'a', 'order-id', id);
+    if (!partyKind) link.href = '/track/' + encodeURIComponent(id);
     var badge = el('span', 'badge');
     head.append(link, badge);
     var meta = el('div', 'order-meta');
@@ -60,10 +67,21 @@
     var set = el('button', 'set', 'Set');
     set.type = 'button';
     actions.append(advance, cancel, pick, set);
+    if (partyKind === 'restaurant') {
+      var courier = el('input', 'courier');
+      courier.placeholder = 'courier id';
+      courier.setAttribute('aria-label', 'Courier for order ' + id);
+      var assign = el('button', 'assign', 'Assign');
+      assign.type = 'button';
+      actions.append(courier, assign);
+      assign.addEventListener('click', function () { assignCourier(id, courier.value.trim()); });
+    }
     var error = el('p', 'problem row-error');
     error.setAttribute('role', 'alert');
     error.hidden = true;
-    li.append(head, meta, actions, error);
+    li.append(head, meta);
+    if (!readOnly) li.append(actions);
+    li.append(error);
 
     advance.addEventListener('click', function () { change(id, next(rows.get(id).order.status)); });
     cancel.addEventListener('click', function () { change(id, 'cancelled'); });
@@ -76,12 +94,15 @@
     var ended = oc.terminal(o.status);
     li.dataset.status = o.status;
     li.dataset.version = String(o.version);
+    li.dataset.courier = o.courier_id || '';
     var badge = li.querySelector('.badge');
     badge.textContent = oc.label(o.status);
     badge.dataset.status = o.status;
     var meta = summary(o.details);
+    if (o.courier_id) meta = (meta ? meta + ' · ' : '') + 'courier ' + o.courier_id;
     li.querySelector('.order-meta').textContent =
       (meta ? meta + ' · ' : '') + 'updated ' + oc.formatTime(o.updated_at);
+    if (readOnly) return finishRender(row, ended);
     var n = next(o.status);
     var advance = li.querySelector('.advance');
     advance.textContent = n ? 'Advance to ' + oc.label(n) : 'Advance';
@@ -90,6 +111,16 @@
     li.querySelector('.set').disabled = ended || row.busy;
     li.querySelector('.pick').disabled = ended || row.busy;
     if (n && !row.picked) li.querySelector('.pick').value = n;
+    var assign = li.querySelector('.assign');
+    if (assign) {
+      assign.disabled = ended || row.busy;
+      li.querySelector('.courier').disabled = ended || row.busy;
+    }
+    finishRender(row, ended);
+  }
+
+  function finishRender(row, ended) {
+    var o = row.order;
     if (ended && !row.removeTimer) {
       row.removeTimer = setTimeout(function () { remove(o.id); }, ENDED_LINGER_MS);
     }
@@ -135,14 +166,19 @@
     updateCount();
   }
 
-  // applyEvent folds one status event into its order's row.
+  // applyEvent folds one event into its order's row: a status change, or a courier assignment
+  // (kind courier, its status unchanged; no courier_id means unassigned).
   function applyEvent(ev) {
     var row = rows.get(ev.order_id);
     var base = row ? row.order : { id: ev.order_id, details: null, created_at: ev.at };
     if (row && row.order.version >= ev.seq) return;
-    upsert(Object.assign({}, base, { status: ev.status, version: ev.seq, updated_at: ev.at }));
+    var change = { status: ev.status, version: ev.seq, updated_at: ev.at };
+    if (ev.kind === 'courier') change.courier_id = ev.courier_id || '';
+    upsert(Object.assign({}, base, change));
     if (!rows.has(ev.order_id)) return;
-    announce.textContent = 'Order ' + ev.order_id + ' is now ' + oc.label(ev.status) + '.';
+    announce.textContent = ev.kind === 'courier'
+      ? 'Order ' + ev.order_id + (ev.courier_id ? ' is assigned to courier ' + ev.courier_id + '.' : ' has no courier.')
+      : 'Order ' + ev.order_id + ' is now ' + oc.label(ev.status) + '.';
     if (!row) {
       oc.request('GET', '/v1/orders/' + encodeURIComponent(ev.order_id)).then(upsert, function (err) {
         showRowError(ev.order_id, err.message);
@@ -150,8 +186,10 @@
     }
   }
 
-  // snapshot replaces what the console shows with the server's current list.
-  function snapshot(orders) {
+  // snapshot replaces what the page shows with the server's current list: an array of orders on
+  // the console's stream, {orders: […]} on a party's.
+  function snapshot(data) {
+    var orders = Array.isArray(data) ? data : (data.orders || []);
     var keep = new Set(orders.map(function (o) { return o.id; }));
     rows.forEach(function (row, id) {
       if (!keep.has(id) && !oc.terminal(row.order.status)) remove(id);
@@ -189,7 +227,28 @@
       });
   }
 
-  form.addEventListener('submit', function (e) {
+  function assignCourier(id, courier) {
+    var row = rows.get(id);
+    if (!row) return;
+    row.busy = true;
+    render(row);
+    showRowError(id, '');
+    oc.request('PUT', '/v1/orders/' + encodeURIComponent(id) + '/courier',
+      { courier_id: courier || null, note: 'assigned on the board' })
+      .then(function (res) {
+        upsert(res.order);
+      }, function (err) {
+        showRowError(id, err.message);
+      })
+      .then(function () {
+        var r = rows.get(id);
+        if (!r) return;
+        r.busy = false;
+        render(r);
+      });
+  }
+
+  if (form) form.addEventListener('submit', function (e) {
     e.preventDefault();
     var data = new FormData(form);
     var details = {};
@@ -217,8 +276,9 @@
   });
 
   updateCount();
-  oc.stream('/v1/stream', {
+  var path = partyKind ? '/v1/' + partyKind + 's/' + encodeURIComponent(partyId) + '/stream' : '/v1/stream';
+  oc.stream(path, {
     onState: function (s) { oc.showConnection(conn, s); },
-    events: { snapshot: snapshot, status: applyEvent }
+    events: { snapshot: snapshot, status: applyEvent, courier: applyEvent }
   });
 })();

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+)
+
+// PartyCookie is the name of the HttpOnly cookie that carries a party's actor token from the
+// ?token= hand-over to its page. Its path is the page's, so each party's cookie goes only there.
+const PartyCookie = "ordercast_party"
+
+// partyPageTTL is how long a party page's cookie lasts at most; the token's own expiry is
+// checked on every use anyway.
+const partyPageTTL = 12 * time.Hour
+
+// boardPage is what the board template shows: a party's live orders. The script does the rest.
+type boardPage struct {
+	Title    string
+	Kind     ordercast.PartyKind
+	ID       string
+	Token    string // the actor token its script sends, from the hand-over cookie
+	ReadOnly bool   // a customer watches; a restaurant also assigns couriers and moves orders
+}
+
+// handleRestaurantBoard serves GET /restaurants/{pid}: the restaurant's board, its active orders
+// live over its one stream (GET /v1/restaurants/{pid}/stream), with courier assignment and
+// status changes. It opens with ?token=… (see partyPage).
+func (s *Server) handleRestaurantBoard(w http.ResponseWriter, r *http.Request) {
+	s.partyPage(w, r, ordercast.PartyRestaurant)
+}
+
+// handleCustomerPage serves GET /customers/{pid}: the customer's live orders over its one stream
+// (GET /v1/customers/{pid}/stream), read only.
+func (s *Server) handleCustomerPage(w http.ResponseWriter, r *http.Request) {
+	s.partyPage(w, r, ordercast.PartyCustomer)
+}
+
+// partyPage serves a party's page. With ?token=… a token that may watch the party becomes an
+// HttpOnly cookie scoped to the page, and the browser is sent to the clean URL, so the token
+// leaves the address bar and the history, as on the tracking page; the page then hands the
+// cookie's token to its script, which sends it as a bearer token (a cookie never authorizes a
+// change). In demo mode (Auth.ConsoleToken) a page without a cookie gets a token of the party.
+func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercast.PartyKind) {
+	p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
+	if err := ordercast.ValidatePartyID(p.ID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	path := "/" + string(kind) + "s/" + p.ID
+	if tok := r.URL.Query().Get("token"); tok != "" {
+		if s.Auth != nil {
+			if actor, err := s.Auth.Tokens.ParseActor(tok); err == nil && actor.PermitParty(p) == nil {
+				http.SetCookie(w, &http.Cookie{
+					Name: PartyCookie, Value: tok, Path: path, MaxAge: int(partyPageTTL.Seconds()),
+					HttpOnly: true, Secure: s.viaHTTPS(r), SameSite: http.SameSiteStrictMode,
+				})
+			}
+			// A bad token sets nothing; the page then shows the API's refusal.
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		http.Redirect(w, r, path, http.StatusSeeOther)
+		return
+	}
+	page := boardPage{Kind: kind, ID: p.ID, ReadOnly: kind != ordercast.PartyRestaurant}
+	page.Title = map[ordercast.PartyKind]string{
+		ordercast.PartyRestaurant: "Restaurant " + p.ID,
+		ordercast.PartyCustomer:   "Orders of " + p.ID,
+	}[kind]
+	if c, err := r.Cookie(PartyCookie); err == nil {
+		page.Token = c.Value
+	} else if s.Auth != nil && s.Auth.ConsoleToken {
+		role := map[ordercast.PartyKind]auth.Role{ordercast.PartyRestaurant: auth.RoleRestaurant, ordercast.PartyCustomer: auth.RoleCustomer}[kind]
+		tok, err := s.Auth.Tokens.SignActor(auth.Actor{Role: role, Sub: p.ID}, consoleTokenTTL)
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("sign demo party token: %w", err))
+			return
+		}
+		page.Token = tok
+	}
+	s.renderPage(w, r, "board.html", page)
+}

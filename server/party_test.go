@@ -1,0 +1,330 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/postgres"
+	"github.com/ordercast/ordercast/server"
+)
+
+// partyServer starts an open server over a fresh store of the named kind, holding streams as
+// hold says, and returns its base URL and its store. A PostgreSQL server hears its events through
+// its Listener, as a cluster node does, so the events' marks travel through NOTIFY.
+func partyServer(t *testing.T, kind string, hold holding) (string, ordercast.Store) {
+	t.Helper()
+	if kind == "sqlite" {
+		ts := hold.newServer(t, nil)
+		return ts.URL(), ts.store
+	}
+	url := pgtest.NewDatabase(t)
+	h := hub.New()
+	st := postgres.New(url)
+	if err := st.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	l := postgres.NewListener(url, st, hub.NewFeed(h, st))
+	if err := l.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(st, h)
+	srv.Addr = "127.0.0.1:0"
+	srv.HoldStreams = srv.HoldStreams && bool(hold)
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Close(ctx); err != nil {
+			t.Errorf("close server: %v", err)
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("close listener: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return srv.URL(), st
+}
+
+// bothStoresAndHoldings runs test on SQLite and PostgreSQL, each with both holdings.
+func bothStoresAndHoldings(t *testing.T, test func(t *testing.T, kind string, hold holding)) {
+	for _, kind := range []string{"sqlite", "postgres"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			bothHoldings(t, func(t *testing.T, hold holding) { test(t, kind, hold) })
+		})
+	}
+}
+
+// partyWriter makes changes through the store and fails the test on any error.
+type partyWriter struct {
+	t  *testing.T
+	st ordercast.Store
+}
+
+func (w partyWriter) create(id, restaurant, customer string) {
+	w.t.Helper()
+	if _, _, err := w.st.CreateOrder(w.t.Context(), ordercast.NewOrder{ID: id, RestaurantID: restaurant, CustomerID: customer}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w partyWriter) move(id string, to ordercast.Status) {
+	w.t.Helper()
+	if _, _, _, err := w.st.AppendStatus(w.t.Context(), ordercast.StatusChange{OrderID: id, Status: to}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w partyWriter) assign(id, courier string) {
+	w.t.Helper()
+	if _, _, _, err := w.st.AssignCourier(w.t.Context(), ordercast.CourierChange{OrderID: id, CourierID: courier}); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// next reads the next update of a party watch within a deadline.
+func nextUpdate(t *testing.T, w *client.Watch) client.ScopeUpdate {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	u, err := w.NextScoped(ctx)
+	if err != nil {
+		t.Fatalf("NextScoped: %v", err)
+	}
+	return u
+}
+
+// wantSnapshot reads a snapshot and fails the test unless it holds exactly the orders ids.
+func wantSnapshot(t *testing.T, w *client.Watch, ids ...string) client.ScopeUpdate {
+	t.Helper()
+	u := nextUpdate(t, w)
+	if u.Snapshot == nil {
+		t.Fatalf("got %+v, want a snapshot of %v", u.Event, ids)
+	}
+	var got []string
+	for _, o := range u.Snapshot.Orders {
+		got = append(got, o.ID)
+	}
+	if strings.Join(sorted(got), " ") != strings.Join(sorted(ids), " ") {
+		t.Fatalf("snapshot holds %v, want %v", got, ids)
+	}
+	if u.Pos != u.Snapshot.Pos {
+		t.Errorf("snapshot id %d, its pos %d: they must agree", u.Pos, u.Snapshot.Pos)
+	}
+	return u
+}
+
+func sorted(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// wantEvents reads len(want) events and fails the test unless they are want ("order/seq"), in
+// order, at consecutive positions.
+func wantEvents(t *testing.T, w *client.Watch, want ...string) int64 {
+	t.Helper()
+	var last int64
+	for i, wt := range want {
+		u := nextUpdate(t, w)
+		if u.Event == nil {
+			t.Fatalf("event %d: got a snapshot, want %s", i, wt)
+		}
+		if got := fmt.Sprintf("%s/%d", u.Event.OrderID, u.Event.Seq); got != wt {
+			t.Fatalf("event %d: got %s (%s %s), want %s", i, got, u.Event.Kind, u.Event.Status, wt)
+		}
+		if last != 0 && u.Pos != last+1 {
+			t.Errorf("event %d at position %d after %d: positions run without holes", i, u.Pos, last)
+		}
+		last = u.Pos
+	}
+	return last
+}
+
+// TestPartyStreams: each party's stream starts with its active orders, then brings every change
+// of every order in its scope, in the party log's order: orders entering (created, assigned) and
+// leaving (ended, reassigned); and a reconnect after missing changes to several orders, some of
+// which entered and left the scope meanwhile, gets exactly those changes, once, then live ones.
+// On both stores and both holdings.
+func TestPartyStreams(t *testing.T) {
+	bothStoresAndHoldings(t, func(t *testing.T, kind string, hold holding) {
+		base, st := partyServer(t, kind, hold)
+		wr := partyWriter{t, st}
+		c := &client.Client{BaseURL: base}
+		ctx := t.Context()
+
+		wr.create("a", "r-1", "u-1")
+		wr.create("b", "r-1", "u-2")
+		wr.create("x", "r-2", "u-1")
+		wr.move("b", ordercast.StatusCancelled) // ended before anyone watched
+
+		rest := c.WatchRestaurant(ctx, "r-1", client.WatchOptions{})
+		defer rest.Close()
+		cour := c.WatchCourier(ctx, "c-1", client.WatchOptions{})
+		defer cour.Close()
+		cust := c.WatchCustomer(ctx, "u-1", client.WatchOptions{})
+		defer cust.Close()
+		wantSnapshot(t, rest, "a")
+		wantSnapshot(t, cour)
+		wantSnapshot(t, cust, "a", "x")
+
+		// Live: a moves, is assigned (an event of its own, status unchanged), a new order enters.
+		wr.move("a", ordercast.StatusConfirmed) // a/2
+		wr.assign("a", "c-1")                   // a/3
+		wr.create("c", "r-1", "")               // c/1
+		wr.move("x", ordercast.StatusConfirmed) // x/2: not r-1's
+		wantEvents(t, rest, "a/2", "a/3", "c/1")
+		if u := wantEvents(t, cour, "a/3"); u == 0 {
+			t.Fatal("courier stream: no position")
+		}
+		wantEvents(t, cust, "a/2", "a/3", "x/2")
+
+		// The courier sees a's changes while assigned, and its reassignment away, then nothing.
+		wr.move("a", ordercast.StatusReady) // a/4
+		wr.assign("a", "c-2")               // a/5: leaves c-1
+		wr.move("a", ordercast.StatusOutForDelivery)
+		wantEvents(t, cour, "a/4", "a/5")
+		wantEvents(t, rest, "a/4", "a/5", "a/6")
+
+		// Reconnect: the board goes away, several orders change, some enter and leave meanwhile.
+		last := rest.LastEventID()
+		rest.Close()
+		wr.move("c", ordercast.StatusConfirmed) // c/2
+		wr.create("d", "r-1", "")               // d/1: enters
+		wr.move("d", ordercast.StatusCancelled) // d/2: and leaves
+		wr.move("x", ordercast.StatusPreparing) // not r-1's
+		wr.move("a", ordercast.StatusDelivered) // a/7: leaves (terminal)
+		wr.assign("c", "c-1")                   // c/3
+		again := c.WatchRestaurant(ctx, "r-1", client.WatchOptions{LastEventID: last})
+		defer again.Close()
+		wantEvents(t, again, "c/2", "d/1", "d/2", "a/7", "c/3")
+		wr.move("c", ordercast.StatusPreparing) // c/4: the next thing, so nothing else came between
+		wantEvents(t, again, "c/4")
+		if again.Duplicates() != 0 {
+			t.Errorf("the server replayed %d events the client had", again.Duplicates())
+		}
+		// A fresh board shows the active orders only: a and d ended, b long ago.
+		wantSnapshot(t, c.WatchRestaurant(ctx, "r-1", client.WatchOptions{}), "c")
+		// The courier, reconnecting, gets the assignment of c that it missed.
+		cl := cour.LastEventID()
+		cour.Close()
+		wantEvents(t, c.WatchCourier(ctx, "c-1", client.WatchOptions{LastEventID: cl}), "c/3", "c/4")
+		// The customer's a ended: it is the event, then a fresh snapshot without it.
+		wantEvents(t, cust, "a/4", "a/5", "a/6", "x/3", "a/7")
+		wantSnapshot(t, c.WatchCustomer(ctx, "u-1", client.WatchOptions{}), "x")
+	})
+}
+
+// TestPartyStreamPermissions: a party's stream is for its own token, admin and system; another
+// party, another kind of party, a tracking token and no token are refused before anything is
+// read.
+func TestPartyStreamPermissions(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	tracking := createAs(t, base, admin, "t-1")
+	for _, c := range []struct {
+		who, token, path string
+		want             int
+	}{
+		{"own restaurant", actorToken(t, auth.RoleRestaurant, "r-1"), "/v1/restaurants/r-1/stream", http.StatusOK},
+		{"other restaurant", actorToken(t, auth.RoleRestaurant, "r-2"), "/v1/restaurants/r-1/stream", http.StatusForbidden},
+		{"courier named like the restaurant", actorToken(t, auth.RoleCourier, "r-1"), "/v1/restaurants/r-1/stream", http.StatusForbidden},
+		{"own courier", actorToken(t, auth.RoleCourier, "c-1"), "/v1/couriers/c-1/stream", http.StatusOK},
+		{"other courier", actorToken(t, auth.RoleCourier, "c-2"), "/v1/couriers/c-1/stream", http.StatusForbidden},
+		{"own customer", actorToken(t, auth.RoleCustomer, "u-1"), "/v1/customers/u-1/stream", http.StatusOK},
+		{"other customer", actorToken(t, auth.RoleCustomer, "u-2"), "/v1/customers/u-1/stream", http.StatusForbidden},
+		{"admin", admin, "/v1/customers/u-1/stream", http.StatusOK},
+		{"tracking token", tracking, "/v1/customers/u-1/stream", http.StatusForbidden},
+		{"no token", "", "/v1/restaurants/r-1/stream", http.StatusUnauthorized},
+	} {
+		ctx, cancel := context.WithCancel(t.Context())
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+c.path, nil)
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != c.want {
+			t.Errorf("%s on %s: %d, want %d", c.who, c.path, resp.StatusCode, c.want)
+		}
+		cancel()
+		resp.Body.Close()
+	}
+}
+
+// TestHomePageLinksToParties: in demo mode the home page links to each simulated party's page
+// (a courier, which has no page, to its stream).
+func TestHomePageLinksToParties(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.PartyLinks = []server.PartyLink{
+			{Party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}, Name: "Luigi's"},
+			{Party: ordercast.Party{Kind: ordercast.PartyCustomer, ID: "ana"}, Name: "Ana"},
+			{Party: ordercast.Party{Kind: ordercast.PartyCourier, ID: "ines"}, Name: "Ines"},
+		}
+	})
+	status, body := do(t, "GET", ts.URL()+"/", "", "")
+	if status != http.StatusOK {
+		t.Fatalf("GET /: %d", status)
+	}
+	for _, href := range []string{`href="/restaurants/luigis"`, `href="/customers/ana"`, `href="/v1/couriers/ines/stream"`} {
+		if !strings.Contains(string(body), href) {
+			t.Errorf("home page lacks %s", href)
+		}
+	}
+}
+
+// TestPartyCursorAt500ActiveOrders: the cursor a restaurant's stream hands out stays one small
+// number at 500 active orders with several events each, and resuming from it is exact.
+func TestPartyCursorAt500ActiveOrders(t *testing.T) {
+	base, st := partyServer(t, "sqlite", false)
+	wr := partyWriter{t, st}
+	for i := range 500 {
+		id := fmt.Sprintf("ord-%04d", i)
+		wr.create(id, "r-1", "")
+		wr.move(id, ordercast.StatusConfirmed)
+		wr.assign(id, "c-1")
+	}
+	c := &client.Client{BaseURL: base}
+	w := c.WatchRestaurant(t.Context(), "r-1", client.WatchOptions{})
+	defer w.Close()
+	snap := wantSnapshot(t, w, func() []string {
+		var ids []string
+		for i := range 500 {
+			ids = append(ids, fmt.Sprintf("ord-%04d", i))
+		}
+		return ids
+	}()...)
+	cursor := strconv.FormatInt(snap.Pos, 10)
+	if snap.Pos != 1500 || len(cursor) > 8 {
+		t.Fatalf("cursor at 500 active orders = %q (%d bytes), want 1500", cursor, len(cursor))
+	}
+	t.Logf("cursor at 500 active orders, 1500 events: Last-Event-ID: %s (%d bytes)", cursor, len(cursor))
+	w.Close()
+	wr.move("ord-0007", ordercast.StatusPreparing)
+	again := c.WatchRestaurant(t.Context(), "r-1", client.WatchOptions{LastEventID: snap.Pos})
+	defer again.Close()
+	wantEvents(t, again, "ord-0007/4")
+}
