@@ -105,6 +105,9 @@ type LocationUpdate struct {
 	DistanceM *float64  `json:"distance_m,omitempty"`
 	ETAS      *int64    `json:"eta_s,omitempty"`
 	Nearby    bool      `json:"nearby,omitempty"`
+	// Parties are the keys (Party.Key) of the party streams that show the order: the update
+	// reaches them too. It travels between nodes beside the update, never to a watcher.
+	Parties []string `json:"-"`
 }
 
 // ETAModel estimates arrival from a straight-line distance and a smoothed recent speed. It is a

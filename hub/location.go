@@ -30,8 +30,9 @@ func (l *Location) Fresh(now time.Time, maxAge time.Duration) bool {
 	return l != nil && now.Sub(l.Update.At) <= maxAge
 }
 
-// PublishLocation puts l in the location slot of every watcher of its order, replacing any
-// position the watcher has not taken yet: latest wins. It never blocks on a watcher.
+// PublishLocation puts l in the location slot of every watcher of its order, and of every
+// watcher of the parties it names, replacing any position of that order the watcher has not
+// taken yet: latest wins. It never blocks on a watcher.
 func (h *Hub) PublishLocation(l *Location) {
 	sh := h.shard(l.Update.OrderID)
 	sh.mu.RLock()
@@ -41,6 +42,16 @@ func (h *Hub) PublishLocation(l *Location) {
 		}
 	}
 	sh.mu.RUnlock()
+	if len(l.Update.Parties) == 0 {
+		return
+	}
+	h.partyMu.RLock()
+	for _, party := range l.Update.Parties {
+		for s := range h.parties[party] {
+			s.deliverLocation(l)
+		}
+	}
+	h.partyMu.RUnlock()
 }
 
 // WatchesOrder reports whether the order has watchers on this node.
@@ -49,6 +60,16 @@ func (h *Hub) WatchesOrder(orderID string) bool {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	return sh.topics[orderID] != nil
+}
+
+// TakeLocations returns a party watcher's newest position of each order put in its slots since
+// the last call, keyed by order id, or nil.
+func (s *Subscription) TakeLocations() map[string]*Location {
+	s.mu.Lock()
+	locs := s.locs
+	s.locs = nil
+	s.mu.Unlock()
+	return locs
 }
 
 // TakeLocation returns the newest position put in the slot since the last call, or nil.
@@ -67,6 +88,13 @@ func (s *Subscription) deliverLocation(l *Location) {
 		s.mu.Unlock()
 		return
 	}
-	s.loc = l
+	if s.party != "" {
+		if s.locs == nil {
+			s.locs = make(map[string]*Location, 1)
+		}
+		s.locs[l.Update.OrderID] = l
+	} else {
+		s.loc = l
+	}
 	s.wakeUnlock()
 }

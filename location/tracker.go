@@ -208,8 +208,12 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 	}
 	st.speed = t.ETA.Speed(st.speed, sample)
 	st.last, st.lastAt = p.Point, p.At
+	var parties []string
+	for _, party := range o.Parties() {
+		parties = append(parties, party.Key())
+	}
 	u := ordercast.LocationUpdate{
-		OrderID: o.ID, Lat: p.Lat, Lng: p.Lng,
+		OrderID: o.ID, Lat: p.Lat, Lng: p.Lng, Parties: parties,
 		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: p.At.UTC(),
 	}
 	if o.Dropoff != nil {

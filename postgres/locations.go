@@ -137,11 +137,15 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	var notices [][]byte
 	notice := []byte{'['}
 	for _, u := range batch {
-		js, err := json.Marshal(u)
+		row, err := json.Marshal(u)
 		if err != nil {
 			return fmt.Errorf("encode position: %w", err)
 		}
-		ids, ats, data = append(ids, u.OrderID), append(ats, u.At), append(data, string(js))
+		ids, ats, data = append(ids, u.OrderID), append(ats, u.At), append(data, string(row))
+		js, err := json.Marshal(busLocation{U: u, P: u.Parties})
+		if err != nil {
+			return fmt.Errorf("encode position: %w", err)
+		}
 		if len(notice) > 1 && len(notice)+len(js)+2 > MaxLocationPayload {
 			notices = append(notices, append(notice, ']'))
 			notice = []byte{'['}
@@ -187,11 +191,23 @@ func (b *LocationBus) Latest(ctx context.Context, orderID string) (*ordercast.Lo
 	return &u, nil
 }
 
+// busLocation is one position in a notice: the update, and the party streams that show it
+// (which watchers never see, so the update's own JSON leaves them out).
+type busLocation struct {
+	U ordercast.LocationUpdate `json:"u"`
+	P []string                 `json:"p,omitempty"`
+}
+
 // decodeLocations reads one notice on LocationChannel.
 func decodeLocations(payload string) ([]ordercast.LocationUpdate, error) {
-	var us []ordercast.LocationUpdate
-	if err := json.Unmarshal([]byte(payload), &us); err != nil {
+	var bls []busLocation
+	if err := json.Unmarshal([]byte(payload), &bls); err != nil {
 		return nil, fmt.Errorf("decode positions: %w", err)
+	}
+	us := make([]ordercast.LocationUpdate, len(bls))
+	for i, bl := range bls {
+		us[i] = bl.U
+		us[i].Parties = bl.P
 	}
 	return us, nil
 }

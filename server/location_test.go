@@ -15,6 +15,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
 )
@@ -429,4 +430,67 @@ func TestLocationETA(t *testing.T) {
 	if err := json.Unmarshal(body, &lp); code != 200 || err != nil || lp.Location == nil || lp.Location.Lat != 52.5195 {
 		t.Fatalf("long poll answer %d %s: want the newest position", code, body)
 	}
+}
+
+// TestLocationOnPartyStreams: a restaurant's and a customer's streams get the positions of their
+// orders out for delivery, without ids (the party cursor is unchanged), and none of an order
+// after it ended there.
+func TestLocationOnPartyStreams(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, func(t *testing.T, hold holding) {
+		ls := newLocationServer(t, hold, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+		base := ls.URL()
+		c := &client.Client{BaseURL: base}
+		for _, id := range []string{"o-1", "o-2"} {
+			if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{ID: id, RestaurantID: "luigis", CustomerID: "ana"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ls.assign(t, "o-1", "c-1")
+		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+		for _, path := range []string{"/v1/restaurants/luigis/stream", "/v1/customers/ana/stream"} {
+			t.Run(path, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("open %s: %v %v", path, resp, err)
+				}
+				defer resp.Body.Close()
+				r := client.NewSSEReader(resp.Body)
+				snap := nextAny(t, r)
+				if snap.Type != "snapshot" {
+					t.Fatalf("opened with %q, want the snapshot", snap.Type)
+				}
+				mustPost(t, base, "c-1", 52.5, 13.4)
+				if u := nextLocation(t, r, snap.ID); u.OrderID != "o-1" || u.Lat != 52.5 {
+					t.Fatalf("party stream got %+v, want o-1 at 52.5", u)
+				}
+			})
+		}
+		// A position that was on its way when the order ended (a post that read the courier's
+		// orders just before) is dropped by a stream that has the end.
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/customers/ana/stream", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		r := client.NewSSEReader(resp.Body)
+		nextAny(t, r) // the snapshot
+		ls.mustCommit(t, "o-1", ordercast.StatusDelivered)
+		if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"delivered"`) {
+			t.Fatalf("got %q %s, want o-1 delivered", ev.Type, ev.Data)
+		}
+		ls.hub.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{
+			OrderID: "o-1", Lat: 1, At: time.Now(), Parties: []string{"customer:ana", "restaurant:luigis"},
+		}))
+		ls.mustCommit(t, "o-2", ordercast.StatusConfirmed)
+		if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"o-2"`) {
+			t.Fatalf("after o-1 ended the stream sent %q %s, want o-2's change", ev.Type, ev.Data)
+		}
+	})
 }
