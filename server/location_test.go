@@ -494,3 +494,35 @@ func TestLocationOnPartyStreams(t *testing.T) {
 		}
 	})
 }
+
+// TestLocationOnWebSocket: a WebSocket watcher gets the newest position right after its status,
+// then each new one, as JSON messages with lat and lng and no seq.
+func TestLocationOnWebSocket(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	mustPost(t, base, "c-1", 1, 1)
+	c := dialWS(t, base, "o-1", "")
+	wantSeqStatus(t, wsNext(t, c), 3, "out_for_delivery")
+	for _, want := range []float64{1, 2} {
+		if want == 2 {
+			mustPost(t, base, "c-1", 2, 2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, data, err := c.Read(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msg map[string]any
+		if err := json.Unmarshal(data, &msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg["lat"] != want || msg["seq"] != nil {
+			t.Fatalf("message %s, want a position at %v without a seq", data, want)
+		}
+	}
+}
