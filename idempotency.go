@@ -19,8 +19,9 @@ type Idempotency struct {
 	Fingerprint string
 	// Expires is when the record may be forgotten and the key used afresh.
 	Expires time.Time
-	// Render makes the answer to record from the change's result. The store calls it inside the
-	// transaction, so an error there commits nothing.
+	// Render makes the answer to record from the change's result. The store's batch calls it
+	// inside the transaction (see Batch.Apply), so an error there fails that write alone: it
+	// commits nothing, neither its change nor its key.
 	Render func(Result) (Answer, error)
 }
 

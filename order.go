@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"math/big"
 	"strconv"
 	"strings"
 	"time"
@@ -147,7 +146,8 @@ type NewOrder struct {
 	Actor        string
 	// Pickup and Dropoff are where the food is collected and delivered, if known.
 	Pickup, Dropoff *Point
-	// Idem, when set, records the answer in the creation's transaction (see Idempotency).
+	// Idem, when set, records the answer in the transaction of the creation's batch (see Idempotency
+	// and Batch).
 	Idem *Idempotency
 }
 
@@ -220,7 +220,8 @@ type StatusChange struct {
 	// Owner, when set, must own the order (see Order.Owns) for the change to apply: checked in
 	// the write's transaction, so a courier unassigned a moment ago cannot still deliver.
 	Owner Party
-	// Idem, when set, records the answer in the change's transaction (see Idempotency).
+	// Idem, when set, records the answer in the transaction of the change's batch (see Idempotency
+	// and Batch).
 	Idem *Idempotency
 }
 
@@ -368,43 +369,80 @@ func finiteNumber(lit string) bool {
 	return true
 }
 
-// SameDetails reports whether two details objects hold the same values, whatever their key
-// order, spacing or number spelling: a repeated create compares its details this way.
+// SameDetails reports whether two details documents hold the same value: object keys in any
+// order, any spacing, numbers compared by decimal value (1, 1.0 and 10e-1 are one value), as
+// PostgreSQL's jsonb compares them, so both stores judge a repeated creation alike.
 func SameDetails(a, b json.RawMessage) bool {
-	ca, erra := canonicalDetails(a)
-	cb, errb := canonicalDetails(b)
-	return erra == nil && errb == nil && bytes.Equal(ca, cb)
+	if bytes.Equal(a, b) {
+		return true
+	}
+	va, errA := decodeDetails(a)
+	vb, errB := decodeDetails(b)
+	return errA == nil && errB == nil && sameValue(va, vb)
 }
 
-func canonicalDetails(raw json.RawMessage) ([]byte, error) {
+func decodeDetails(raw json.RawMessage) (any, error) {
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return json.Marshal(exactNumbers(v)) // maps marshal with sorted keys
+	err := dec.Decode(&v)
+	return v, err
 }
 
-// exactNumbers replaces each number with its exact value as a fraction, so 1e5, 100000 and
-// 100000.0 compare equal (as jsonb did) without float64's rounding.
-func exactNumbers(v any) any {
-	switch v := v.(type) {
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
 	case map[string]any:
-		for k, e := range v {
-			v[k] = exactNumbers(e)
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) {
+			return false
 		}
+		for k, v := range x {
+			if w, ok := y[k]; !ok || !sameValue(v, w) {
+				return false
+			}
+		}
+		return true
 	case []any:
-		for i, e := range v {
-			v[i] = exactNumbers(e)
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
 		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
 	case json.Number:
-		if r, ok := new(big.Rat).SetString(string(v)); ok {
-			// Marked with a NUL, which no details string may hold, so no string compares equal.
-			return "\x00" + r.RatString()
-		}
+		y, ok := b.(json.Number)
+		return ok && decimalKey(string(x)) == decimalKey(string(y))
 	}
-	return v
+	return a == b // string, bool or nil
+}
+
+// decimalKey spells a JSON number's value one way: sign, significant digits without trailing
+// zeros, and the power of ten of the last one. No arithmetic, so a huge exponent costs nothing.
+func decimalKey(s string) string {
+	sign := ""
+	if rest, ok := strings.CutPrefix(s, "-"); ok {
+		sign, s = "-", rest
+	}
+	mant, exp := s, "0"
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mant, exp = s[:i], s[i+1:]
+	}
+	e, err := strconv.ParseInt(exp, 10, 32)
+	if err != nil {
+		return "?" + s // an exponent beyond any store's range: compared as spelled
+	}
+	whole, frac, _ := strings.Cut(mant, ".")
+	digits := strings.TrimLeft(whole+frac, "0")
+	if digits == "" {
+		return "0" // -0 is 0
+	}
+	sig := strings.TrimRight(digits, "0")
+	e += int64(len(digits)-len(sig)) - int64(len(frac))
+	return sign + sig + "e" + strconv.FormatInt(e, 10)
 }
 
 // ServedDetails returns stored details as they may be served: a row written before details were
@@ -428,9 +466,11 @@ func validateText(field, s string, max int) error {
 	return nil
 }
 
-// Store is the system of record for orders and their events. Implementations must make every
-// write one transaction, serialise changes to one order by its version, and announce each
-// committed event (and only committed events) to their Publisher.
+// Store is the system of record for orders and their events. Implementations must commit every
+// write, with its idempotency answer, in one transaction (which may carry other writes: group
+// commit, judged by Batch, so a refused write changes nothing), serialise changes to one order by
+// its version, and announce each committed event (and only committed events) in commit order:
+// to their Publisher, or on their bus (PostgreSQL's pg_notify, heard by its Listener).
 type Store interface {
 	// CreateOrder creates an order in status placed with event seq 1. A repeat with the same id and
 	// details returns the existing order and created=false; different details are a conflict.

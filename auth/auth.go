@@ -126,6 +126,8 @@ type Authority struct {
 	ExternalMaxLifetime time.Duration
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
+
+	actors actorCache
 }
 
 // New returns an Authority that signs with secret (at least MinSecretBytes) and also accepts actor
@@ -252,7 +254,22 @@ func (a *Authority) ParseTracking(token string) (orderID string, exp time.Time, 
 // ParseActor verifies an actor token and returns its actor. The key is chosen by the token's
 // algorithm family and each family has only its own keys, so an RSA public key can never be used
 // as an HMAC secret (the classic algorithm confusion); "none" and every other algorithm are refused.
+// A token that verified is remembered for up to ActorCacheTTL, never past its expiry.
 func (a *Authority) ParseActor(token string) (Actor, error) {
+	now := a.now()
+	if actor, ok := a.actors.get(token, now); ok {
+		return actor, nil
+	}
+	actor, exp, err := a.verifyActor(token)
+	if err != nil {
+		return Actor{}, err
+	}
+	a.actors.put(token, actor, exp, now)
+	return actor, nil
+}
+
+// verifyActor checks an actor token's signature and claims.
+func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 	methods := []string{"HS256"}
 	if len(a.rsa) > 0 {
 		methods = append(methods, "RS256")
@@ -273,23 +290,24 @@ func (a *Authority) ParseActor(token string) (Actor, error) {
 		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
 	}, a.options(jwt.WithValidMethods(methods))...)
 	if err != nil {
-		return Actor{}, tokenError(err)
+		return Actor{}, time.Time{}, tokenError(err)
 	}
 	if slices.Contains(claims.Audience, TrackingAudience) {
-		return Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "a tracking token cannot change orders")
+		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EUnauthenticated, "a tracking token cannot change orders")
 	}
 	if _, hmac := tok.Method.(*jwt.SigningMethodHMAC); !hmac {
 		if err := a.checkExternal(&claims); err != nil {
-			return Actor{}, err
+			return Actor{}, time.Time{}, err
 		}
 	}
 	if !claims.Role.Valid() {
-		return Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "token has no valid role")
+		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EUnauthenticated, "token has no valid role")
 	}
 	if len(claims.Subject) > 64 {
-		return Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "token subject is too long")
+		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EUnauthenticated, "token subject is too long")
 	}
-	return Actor{Role: claims.Role, Sub: claims.Subject}, nil
+	// exp is required (options), so ExpiresAt is set.
+	return Actor{Role: claims.Role, Sub: claims.Subject}, claims.ExpiresAt.Time, nil
 }
 
 // DefaultExternalMaxLifetime is the longest lifetime accepted of an RS256/ES256 actor token: a

@@ -30,37 +30,3 @@ func (s *Store) IdempotentAnswer(ctx context.Context, scope, key string, now tim
 	a.Expires = a.Expires.UTC()
 	return a, nil
 }
-
-// recordAnswer is the idempotency step of a write: inside the write's transaction, it renders
-// the answer and records it under the request's key, so that the change and its answer commit
-// together or not at all. A concurrent transaction inserting the same key makes this one wait
-// for it; if it committed, this is EIdempotencyKeyInUse and the caller rolls back. Nothing
-// happens without idem.
-func (s *Store) recordAnswer(ctx context.Context, tx pgx.Tx, idem *ordercast.Idempotency, res ordercast.Result) error {
-	if idem == nil {
-		return nil
-	}
-	a, err := idem.Render(res)
-	if err != nil {
-		return fmt.Errorf("postgres: render idempotent answer: %w", err)
-	}
-	b := &pgx.Batch{}
-	b.Queue(`DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
-		SELECT ctid FROM idempotency_keys WHERE expires_at <= clock_timestamp() LIMIT $1))`, purgeBatch)
-	b.Queue(`DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND expires_at <= clock_timestamp()`,
-		idem.Scope, idem.Key)
-	b.Queue(`INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING`,
-		idem.Scope, idem.Key, idem.Fingerprint, a.Status, a.Body, idem.Expires)
-	br := tx.SendBatch(ctx, b)
-	_, err1 := br.Exec()
-	_, err2 := br.Exec()
-	tag, err3 := br.Exec()
-	if err := errors.Join(err1, err2, err3, br.Close()); err != nil {
-		return fmt.Errorf("postgres: record idempotency key: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ordercast.Errorf(ordercast.EIdempotencyKeyInUse, "a request with this Idempotency-Key was answered meanwhile")
-	}
-	return nil
-}

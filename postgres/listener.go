@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -229,28 +228,30 @@ func (l *Listener) receive(ctx context.Context, conn *pgx.Conn) error {
 	}
 }
 
-// handle publishes one notification. A payload that is only order id and seq (the event was too
-// large for NOTIFY) is completed from the store; a failure there is treated like a lost
-// connection, whose catch-up delivers the event.
+// handle hands the events of one notification to the Feed, in commit order. An event announced by
+// order id and seq only (too large for NOTIFY) is completed from the store; a failure there is
+// treated like a lost connection, whose catch-up delivers the event.
 func (l *Listener) handle(ctx context.Context, payload string) error {
-	var ev ordercast.Event
-	if err := json.Unmarshal([]byte(payload), &ev); err != nil || ev.OrderID == "" || ev.Seq < 1 {
+	evs, err := parseNotification(payload)
+	if err != nil {
 		l.Logger.Error("listener: ignoring a malformed notification", "payload", payload, "err", err)
 		return nil
 	}
-	if ev.Status == "" {
-		evs, err := l.Store.EventsAfter(ctx, ev.OrderID, ev.Seq-1, 1)
-		if err != nil {
-			return fmt.Errorf("read announced event %s/%d: %w", ev.OrderID, ev.Seq, err)
+	for _, ev := range evs {
+		if ev.Status == "" {
+			read, err := l.Store.EventsAfter(ctx, ev.OrderID, ev.Seq-1, 1)
+			if err != nil {
+				return fmt.Errorf("read announced event %s/%d: %w", ev.OrderID, ev.Seq, err)
+			}
+			if len(read) == 0 || read[0].Seq != ev.Seq {
+				return fmt.Errorf("announced event %s/%d is not in the store", ev.OrderID, ev.Seq)
+			}
+			marks := ev.Marks // the notice carries the marks; the store's row does not
+			ev = read[0]
+			ev.Marks = marks
 		}
-		if len(evs) == 0 || evs[0].Seq != ev.Seq {
-			return fmt.Errorf("announced event %s/%d is not in the store", ev.OrderID, ev.Seq)
-		}
-		marks := ev.Marks // the notice carries the marks; the store's row does not
-		ev = evs[0]
-		ev.Marks = marks
+		l.Feed.Publish(ev)
 	}
-	l.Feed.Publish(ev)
 	return nil
 }
 

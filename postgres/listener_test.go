@@ -382,6 +382,48 @@ func TestListener_AcceptsPoolParameters(t *testing.T) {
 	}
 }
 
+// TestListener_BatchInCommitOrder commits one batch of changes to two orders whose notices do
+// not fit in one payload: every node must receive every event once, in commit order.
+func TestListener_BatchInCommitOrder(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	writer := newNode(t, db, db, func(s *postgres.Store, _ *postgres.Listener) {
+		s.MaxNotifyPayload = 120 // two or three notices a payload
+	})
+	reader := newNode(t, db, db, nil)
+	create(t, writer.store, "a")
+	create(t, writer.store, "b")
+	for _, n := range []*node{writer, reader} {
+		collect(t, n.all, is("b", 1))
+	}
+
+	changes := []ordercast.StatusChange{
+		{OrderID: "a", Status: ordercast.StatusConfirmed},
+		{OrderID: "b", Status: ordercast.StatusConfirmed, Note: "a note long enough to need a payload of its own, or nearly"},
+		{OrderID: "a", Status: ordercast.StatusPreparing},
+		{OrderID: "b", Status: ordercast.StatusReady},
+		{OrderID: "a", Status: ordercast.StatusDelivered},
+		{OrderID: "b", Status: ordercast.StatusCancelled},
+	}
+	want := make([]ordercast.Event, len(changes))
+	writer.store.HoldWrites(len(changes))
+	var wg sync.WaitGroup
+	for i, c := range changes {
+		wg.Go(func() {
+			_, ev, _, err := writer.store.AppendStatus(t.Context(), c)
+			if err != nil {
+				t.Errorf("AppendStatus(%+v): %v", c, err)
+			}
+			want[i] = ev
+		})
+		writer.store.WaitQueued(i + 1)
+	}
+	wg.Wait()
+	for name, n := range map[string]*node{"writer": writer, "reader": reader} {
+		equalEvents(t, name+" received", collect(t, n.all, is("b", 4)), want)
+	}
+}
+
 // failingFeed fails its first catch-ups, as a store that is still unreachable would.
 type failingFeed struct {
 	ordercast.Feed

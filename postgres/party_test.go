@@ -22,7 +22,11 @@ import (
 // restaurant does not wait.
 func TestPartyLogInterleavedCommits(t *testing.T) {
 	url := pgtest.NewDatabase(t)
+	// Three stores on one database, as three nodes of a cluster: each has its own writer, so
+	// their batches are concurrent transactions.
 	st := storetest.MustOpen(t, postgres.New(url))
+	other := storetest.MustOpen(t, postgres.New(url))
+	third := storetest.MustOpen(t, postgres.New(url))
 	ctx := t.Context()
 	for _, n := range []ordercast.NewOrder{
 		{ID: "a", RestaurantID: "r-1", CustomerID: "u-1"},
@@ -47,7 +51,7 @@ func TestPartyLogInterleavedCommits(t *testing.T) {
 		err error
 		at  time.Time
 	}
-	write := func(id string, to ordercast.Status) <-chan result {
+	write := func(st *postgres.Store, id string, to ordercast.Status) <-chan result {
 		out := make(chan result, 1)
 		go func() {
 			_, ev, _, err := st.AppendStatus(context.WithoutCancel(ctx), ordercast.StatusChange{OrderID: id, Status: to})
@@ -56,16 +60,16 @@ func TestPartyLogInterleavedCommits(t *testing.T) {
 		return out
 	}
 
-	first := write("a", ordercast.StatusConfirmed)
+	first := write(st, "a", ordercast.StatusConfirmed)
 	evA := <-held // a has its position and has not committed
 	if got := evA.Marks.Pos(r1.Key()); got != 3 {
 		t.Fatalf("a's position in r-1's log = %d, want 3", got)
 	}
-	second := write("b", ordercast.StatusConfirmed)
+	second := write(other, "b", ordercast.StatusConfirmed)
 	waitForLockWait(t, url)
 
 	// Another restaurant's writer is not held up by r-1's lock.
-	if r := <-write("x", ordercast.StatusConfirmed); r.err != nil {
+	if r := <-write(third, "x", ordercast.StatusConfirmed); r.err != nil {
 		t.Fatalf("writer of r-2: %v", r.err)
 	}
 	// A reader between the two commits sees neither: no position it could hand out as a cursor

@@ -1,6 +1,6 @@
 // Package postgres implements ordercast.Store on PostgreSQL (through pgx), and the bus that lets
-// many ordercast nodes share it: every committed change is announced with pg_notify inside its
-// own transaction, and each node's Listener holds one LISTEN connection that feeds its hub.
+// many ordercast nodes share it: every batch of changes is announced with one pg_notify inside
+// its own transaction, and each node's Listener holds one LISTEN connection that feeds its hub.
 package postgres
 
 import (
@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/groupcommit"
 	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
@@ -27,7 +28,8 @@ const (
 	// default) is shared by every node, so a node takes a modest share.
 	DefaultMaxConns = 16
 	// DefaultMaxNotifyPayload is the largest NOTIFY payload sent; PostgreSQL refuses payloads of
-	// 8000 bytes or more. Larger events are announced by order id and seq only.
+	// 8000 bytes or more. A batch whose events do not fit is announced in several payloads; an
+	// event that alone does not fit is announced by order id and seq only.
 	DefaultMaxNotifyPayload = 7900
 	// DefaultApplicationName names the pool's connections in pg_stat_activity.
 	DefaultApplicationName = "ordercast"
@@ -59,8 +61,12 @@ type Store struct {
 	MaxNotifyPayload int
 	// ApplicationName is set on the pool's connections; empty means DefaultApplicationName.
 	ApplicationName string
+	// MaxBatch bounds the writes committed in one transaction; zero means
+	// groupcommit.DefaultMaxBatch.
+	MaxBatch int
 
-	pool *pgxpool.Pool
+	pool    *pgxpool.Pool
+	batches *groupcommit.Writer
 	// publisher is set only by the conformance tests (export_test.go), which check what a store
 	// announces without a database listener. In a program a Store's commits reach a hub through
 	// its Listener alone, which hears every node's commits, this one's included: there is no
@@ -93,8 +99,8 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.ApplicationName == "" {
 		s.ApplicationName = DefaultApplicationName
 	}
-	if s.MaxConns < 0 || s.MaxNotifyPayload < 0 || s.MaxNotifyPayload >= 8000 {
-		return errors.New("postgres: MaxConns must not be negative and MaxNotifyPayload must be in [0, 8000)")
+	if s.MaxConns < 0 || s.MaxBatch < 0 || s.MaxNotifyPayload < 0 || s.MaxNotifyPayload >= 8000 {
+		return errors.New("postgres: MaxConns and MaxBatch must not be negative and MaxNotifyPayload must be in [0, 8000)")
 	}
 	cfg, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {
@@ -120,11 +126,20 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		}
 		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
 	}
-	return s.migrate(ctx)
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch)
+	return nil
 }
 
-// Close closes the connection pool. It is safe to call on a Store that failed to open.
+// Close stops the writer (writes still queued fail with an error) and closes the connection
+// pool. It is safe to call on a Store that failed to open.
 func (s *Store) Close() error {
+	if s.batches != nil {
+		s.batches.Close()
+		s.batches = nil
+	}
 	if s.pool != nil {
 		s.pool.Close()
 		s.pool = nil
@@ -142,6 +157,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// HoldWrites makes the writer commit nothing until n writes are queued, then commit them in
+// one batch. Tests use it, with WaitQueued, to choose a batch.
+func (s *Store) HoldWrites(n int) { s.batches.Hold(n) }
+
+// WaitQueued blocks until n writes have been queued since HoldWrites.
+func (s *Store) WaitQueued(n int) { s.batches.WaitQueued(n) }
 
 // publish hands a committed event to the test publisher, if any.
 func (s *Store) publish(ev ordercast.Event) {

@@ -5,20 +5,88 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"regexp"
+	"strings"
 )
-
-// tokenInQuery finds the value of a token query parameter in any text: a URL in a log line, an
-// http.Server error, a panic message.
-var tokenInQuery = regexp.MustCompile(`(?i)([?&;]token=)[^&\s"'#;]*`)
 
 // redactedValue replaces a token's value in the logs.
 const redactedValue = "REDACTED"
 
 // RedactTokens returns s with the value of every token query parameter replaced, so that no
-// tracking token reaches a log line.
+// tracking token reaches a log line: in any text (a URL in a log line, an http.Server error, a
+// panic message), "token=" after one of ? & ; (any case) up to one of & ; # ' " or a space.
+// It runs on every string of every log line, so it is a scan for '=' that allocates only when
+// there is something to redact (it replaces the regexp (?i)([?&;]token=)[^&\s"'#;]*).
 func RedactTokens(s string) string {
-	return tokenInQuery.ReplaceAllString(s, "${1}"+redactedValue)
+	i := tokenValueIndex(s, 0)
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + len(redactedValue))
+	last := 0
+	for i >= 0 {
+		b.WriteString(s[last:i])
+		b.WriteString(redactedValue)
+		last = i
+		for last < len(s) && !endsTokenValue(s[last]) {
+			last++
+		}
+		i = tokenValueIndex(s, last)
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// tokenValueIndex returns where the value of the first token parameter starting at or after
+// from begins, or -1.
+func tokenValueIndex(s string, from int) int {
+	for eq := from; ; eq++ {
+		k := strings.IndexByte(s[eq:], '=')
+		if k < 0 {
+			return -1
+		}
+		eq += k
+		if p := tokenNameStart(s, eq); p > from && (s[p-1] == '?' || s[p-1] == '&' || s[p-1] == ';') {
+			return eq + 1
+		}
+	}
+}
+
+// tokenNameStart returns where "token" ends just before s[eq] begins, in any case (K may also be
+// the Kelvin sign, which case-folds to k), or -1.
+func tokenNameStart(s string, eq int) int {
+	i := eq
+	for _, c := range []byte("ne") {
+		if i == 0 || s[i-1]|0x20 != c {
+			return -1
+		}
+		i--
+	}
+	switch {
+	case i >= 1 && s[i-1]|0x20 == 'k':
+		i--
+	case i >= 3 && s[i-3:i] == "\u212a":
+		i -= 3
+	default:
+		return -1
+	}
+	for _, c := range []byte("ot") {
+		if i == 0 || s[i-1]|0x20 != c {
+			return -1
+		}
+		i--
+	}
+	return i
+}
+
+// endsTokenValue reports whether c ends a token's value: the regexp's [&\s"'#;], \s being
+// RE2's ASCII space class.
+func endsTokenValue(c byte) bool {
+	switch c {
+	case '&', '"', '\'', '#', ';', ' ', '\t', '\n', '\f', '\r':
+		return true
+	}
+	return false
 }
 
 // redactingHandler is a slog.Handler that redacts token query parameters in the message and in

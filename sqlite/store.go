@@ -11,12 +11,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/groupcommit"
 	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
@@ -29,6 +29,20 @@ const (
 	DefaultBusyTimeout = 5 * time.Second
 	// DefaultMaxReaders bounds the read pool; WAL lets readers run beside the one writer.
 	DefaultMaxReaders = 8
+	// DefaultSynchronous is NORMAL, SQLite's advice for WAL mode: a commit is written to the WAL
+	// before COMMIT returns but synced only at checkpoints, so it survives a crash of the process
+	// (the OS holds the write), while a power loss or an OS crash may roll back the last commits;
+	// the file is never corrupted. FULL syncs the WAL on every commit, once per batch with group
+	// commit, and makes commits durable against power loss too, at the disk's sync latency.
+	DefaultSynchronous = "NORMAL"
+	// DefaultCheckpointInterval is the least time between two looks at the WAL's size.
+	DefaultCheckpointInterval = time.Second
+	// DefaultCheckpointSize is the WAL size past which a PASSIVE checkpoint runs (about 1,000
+	// pages of 4 KiB, as litestream's minimum).
+	DefaultCheckpointSize = 4 << 20
+	// DefaultMaxWALSize is the WAL size past which a TRUNCATE checkpoint runs, waiting for readers
+	// and the writer, so the file stays bounded.
+	DefaultMaxWALSize = 64 << 20
 )
 
 // Store is an ordercast.Store backed by one SQLite database file in WAL mode. Set the exported
@@ -48,16 +62,29 @@ type Store struct {
 	BusyTimeout time.Duration
 	// MaxReaders is the size of the read connection pool; zero means DefaultMaxReaders.
 	MaxReaders int
+	// MaxBatch bounds the writes committed in one transaction; zero means
+	// groupcommit.DefaultMaxBatch.
+	MaxBatch int
+	// Synchronous is SQLite's synchronous setting: NORMAL (a power loss may roll back the last
+	// commits; a process crash loses nothing), FULL (durable against power loss on COMMIT) or
+	// EXTRA. Empty means DefaultSynchronous.
+	Synchronous string
+	// CheckpointInterval, CheckpointSize and MaxWALSize drive the background checkpointer; zero
+	// means the Default of each.
+	CheckpointInterval time.Duration
+	CheckpointSize     int64
+	MaxWALSize         int64
 
-	// writer has exactly one connection, so writes never contend for SQLite's write lock
-	// among themselves; readers is a separate pool so reads never wait behind a write.
+	// writer is the pool of write connections: one pinned by the group-commit writer (conn), one
+	// by the checkpointer, one spare for Ping. Only conn writes, so writes never contend for
+	// SQLite's write lock among themselves; readers is a separate pool so reads never wait
+	// behind a write.
 	writer  *sql.DB
 	readers *sql.DB
-
-	// mu is held across each write transaction and the Publish that follows its commit, so the
-	// publisher sees events in commit order. The single writer connection alone would serialise
-	// the transactions but not the publishes after them.
-	mu sync.Mutex
+	conn    *sql.Conn
+	stmts   *statements
+	batches *groupcommit.Writer
+	ckpt    *checkpointer
 
 	tracker storehealth.Tracker // whether the database is away, and why
 }
@@ -90,8 +117,25 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.MaxReaders == 0 {
 		s.MaxReaders = DefaultMaxReaders
 	}
-	if s.BusyTimeout < 0 || s.MaxReaders < 0 {
-		return fmt.Errorf("sqlite: BusyTimeout and MaxReaders must not be negative")
+	if s.Synchronous == "" {
+		s.Synchronous = DefaultSynchronous
+	}
+	if s.CheckpointInterval == 0 {
+		s.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if s.CheckpointSize == 0 {
+		s.CheckpointSize = DefaultCheckpointSize
+	}
+	if s.MaxWALSize == 0 {
+		s.MaxWALSize = DefaultMaxWALSize
+	}
+	switch {
+	case s.BusyTimeout < 0 || s.MaxReaders < 0 || s.MaxBatch < 0:
+		return fmt.Errorf("sqlite: BusyTimeout, MaxReaders and MaxBatch must not be negative")
+	case s.Synchronous != "FULL" && s.Synchronous != "NORMAL" && s.Synchronous != "EXTRA":
+		return fmt.Errorf("sqlite: Synchronous must be FULL, NORMAL or EXTRA, not %q", s.Synchronous)
+	case s.CheckpointInterval < 0 || s.CheckpointSize < 0 || s.MaxWALSize < s.CheckpointSize:
+		return fmt.Errorf("sqlite: checkpoint settings must be positive, MaxWALSize at least CheckpointSize")
 	}
 	defer func() {
 		if err != nil {
@@ -100,12 +144,13 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	}()
 
 	// Pragmas go in the DSN so the driver applies them to every connection the pool opens,
-	// not just the one an Exec happens to land on. synchronous=NORMAL is safe in WAL mode: a
-	// power loss may lose the last commits but never corrupts the file.
+	// not just the one an Exec happens to land on. wal_autocheckpoint(0) keeps checkpoints off
+	// the commit path: the checkpointer runs them.
 	common := url.Values{}
 	common.Add("_pragma", "busy_timeout("+strconv.FormatInt(s.BusyTimeout.Milliseconds(), 10)+")")
 	common.Add("_pragma", "foreign_keys(1)")
-	common.Add("_pragma", "synchronous(NORMAL)")
+	common.Add("_pragma", "synchronous("+s.Synchronous+")")
+	common.Add("_pragma", "wal_autocheckpoint(0)")
 
 	// BEGIN IMMEDIATE takes the write lock at the start of the transaction, so a write never
 	// fails half-way when upgrading a read lock (SQLITE_BUSY that busy_timeout cannot retry).
@@ -115,8 +160,8 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.writer, err = sql.Open("sqlite", s.Path+"?"+w.Encode()); err != nil {
 		return fmt.Errorf("sqlite: open writer: %w", err)
 	}
-	s.writer.SetMaxOpenConns(1)
-	s.writer.SetMaxIdleConns(1)
+	s.writer.SetMaxOpenConns(3)
+	s.writer.SetMaxIdleConns(3)
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
 	if err := s.writer.PingContext(ctx); err != nil {
@@ -140,12 +185,44 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err := s.readers.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: open readers %s: %w", s.Path, err)
 	}
+
+	if s.conn, err = s.writer.Conn(ctx); err != nil {
+		return fmt.Errorf("sqlite: writer connection: %w", err)
+	}
+	if s.stmts, err = prepareStatements(ctx, s.conn); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	if err := s.startCheckpointer(ctx); err != nil {
+		return err
+	}
+	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch)
 	return nil
 }
 
-// Close closes both connection pools. It is safe to call on a Store that failed to open.
+// Close stops the writer (writes still queued fail with an error), then the checkpointer, and
+// closes the connections. It is safe to call on a Store that failed to open.
 func (s *Store) Close() error {
 	var errs []error
+	if s.batches != nil {
+		s.batches.Close()
+		s.batches = nil
+	}
+	if s.ckpt != nil {
+		if err := s.ckpt.close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.ckpt = nil
+	}
+	if s.stmts != nil {
+		s.stmts.close()
+		s.stmts = nil
+	}
+	if s.conn != nil {
+		if err := s.conn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sqlite: close writer connection: %w", err))
+		}
+		s.conn = nil
+	}
 	if s.readers != nil {
 		if err := s.readers.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("sqlite: close readers: %w", err))
@@ -176,10 +253,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// probeWrite takes the write lock and gives it back at once (BEGIN IMMEDIATE, ROLLBACK).
+// probeWrite takes the write lock and gives it back at once (BEGIN IMMEDIATE, ROLLBACK), on
+// the writer pool's spare connection: it waits behind a batch in progress, within busy_timeout.
 func (s *Store) probeWrite(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -192,12 +268,12 @@ func (s *Store) now() time.Time {
 	return s.Now().UTC().Truncate(time.Microsecond)
 }
 
-// publish hands a committed event to the Publisher; callers hold s.mu.
-func (s *Store) publish(ev ordercast.Event) {
-	if s.Publisher != nil {
-		s.Publisher.Publish(ev)
-	}
-}
+// HoldWrites makes the writer commit nothing until n writes are queued, then commit them in
+// one batch; WaitQueued(k) returns once k writes are queued. Tests use them to choose a batch.
+func (s *Store) HoldWrites(n int) { s.batches.Hold(n) }
+
+// WaitQueued blocks until at least n writes wait for the writer.
+func (s *Store) WaitQueued(n int) { s.batches.WaitQueued(n) }
 
 func cloneValues(v url.Values) url.Values {
 	out := make(url.Values, len(v))

@@ -2,8 +2,13 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,4 +148,96 @@ func TestStore_Clock(t *testing.T) {
 	if got.UpdatedAt != o.UpdatedAt || got.CreatedAt != o.CreatedAt {
 		t.Errorf("read back %v / %v, want %v / %v", got.CreatedAt, got.UpdatedAt, o.CreatedAt, o.UpdatedAt)
 	}
+}
+
+func TestStore_FailedCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	storetest.FailedCommit(t, func(t *testing.T, pub ordercast.Publisher) ordercast.Store {
+		s := sqlite.New(path)
+		s.Publisher = pub
+		return storetest.MustOpen(t, s)
+	}, func(t *testing.T, id string, seq int64) {
+		if _, err := rawDB(t, path).ExecContext(t.Context(),
+			`INSERT INTO order_events (order_id, seq, status, at) VALUES (?, ?, 'confirmed', 0)`, id, seq); err != nil {
+			t.Fatalf("plant event: %v", err)
+		}
+	})
+}
+
+// TestCheckpointer_BoundsWAL writes well past MaxWALSize with small checkpoint settings: the
+// background checkpointer, not SQLite's automatic one (off), must bring the WAL back under the
+// bound once the writes stop.
+func TestCheckpointer_BoundsWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := sqlite.New(path)
+	s.Synchronous = "NORMAL" // only the checkpoints are under test
+	s.CheckpointInterval = time.Millisecond
+	s.CheckpointSize = 32 << 10
+	s.MaxWALSize = 128 << 10
+	warnings := &lockedWriter{}
+	s.Logger = slog.New(slog.NewTextHandler(warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	storetest.MustOpen(t, s)
+
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 60 {
+				id := fmt.Sprintf("g%d-%d", g, i)
+				if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: id, Details: []byte(`{"pad":"` + strings.Repeat("x", 1000) + `"}`)}); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, st := range []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusReady, ordercast.StatusDelivered} {
+					if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: id, Status: st}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() < s.MaxWALSize {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("WAL is %d bytes, want under %d", fi.Size(), s.MaxWALSize)
+		}
+		runtime.Gosched()
+	}
+	db, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Size() < 2*s.MaxWALSize {
+		t.Errorf("database is %d bytes: too little written to test the bound", db.Size())
+	}
+	if w := warnings.String(); w != "" {
+		t.Errorf("warnings: %s", w)
+	}
+}
+
+// lockedWriter serialises writes from the store's goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -58,6 +58,23 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 			t.Fatalf("create %d on a locked file: %v (code %q), want %q", i, err, got, ordercast.EUnavailable)
 		}
 	}
+	// A batch of several writes fails each of them as unavailable, and is one more failure of
+	// the same outage, not a new one to log.
+	s.HoldWrites(3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() {
+			_, _, _, errs[i] = s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "o-1", Status: ordercast.StatusConfirmed})
+		})
+		s.WaitQueued(i + 1)
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if got := ordercast.ErrorCode(err); got != ordercast.EUnavailable {
+			t.Errorf("write %d of a batch on a locked file: %v (code %q), want %q", i, err, got, ordercast.EUnavailable)
+		}
+	}
 	if err := s.Ping(t.Context()); ordercast.ErrorCode(err) != ordercast.EUnavailable {
 		t.Fatalf("ping on a locked file: %v, want unavailable", err)
 	}

@@ -73,7 +73,17 @@ func TestSimulatorMovesOrdersThroughTheStoreToTheEnd(t *testing.T) {
 			if ev.Seq != int64(i+1) || ev.Actor != demo.Actor {
 				t.Fatalf("order %s event %d: seq %d actor %q, want seq %d actor %q", id, i, ev.Seq, ev.Actor, i+1, demo.Actor)
 			}
-			if i > 0 && ev.Kind == ordercast.KindStatus { // a courier event keeps the status
+			if ev.Kind == ordercast.KindCourier {
+				// An assignment keeps the status and goes to the courier's log too.
+				if ev.Status != evs[i-1].Status || ev.CourierID == "" || ev.Marks.Pos("courier:"+ev.CourierID) == 0 {
+					t.Fatalf("order %s: assignment %+v", id, ev)
+				}
+				continue
+			}
+			if ev.Marks == "" {
+				t.Fatalf("order %s event %d is in no party's log", id, i)
+			}
+			if i > 0 {
 				if err := ordercast.CheckTransition(evs[i-1].Status, ev.Status); err != nil {
 					t.Fatalf("order %s: %v", id, err)
 				}

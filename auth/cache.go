@@ -1,0 +1,63 @@
+package auth
+
+import (
+	"sync"
+	"time"
+)
+
+// Bounds of the cache of verified actor tokens.
+const (
+	// ActorCacheTTL is the longest a verified actor token is trusted without verifying it again;
+	// its own expiry always comes first when sooner.
+	ActorCacheTTL = time.Minute
+	// ActorCacheSize bounds the tokens remembered. A service presents a handful of tokens, each
+	// on many requests; past this many, one remembered token is forgotten for each new one.
+	ActorCacheSize = 4096
+)
+
+// actorCache remembers actor tokens that verified, keyed by their bytes, so that a service
+// sending thousands of changes a second with one token pays for the signature check and the
+// claims' JSON once a minute, not on every request. Only successes are kept: a bad token is
+// verified, and refused, every time.
+type actorCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedActor
+}
+
+type cachedActor struct {
+	actor Actor
+	until time.Time // the earlier of the token's expiry and the end of its time in the cache
+}
+
+func (c *actorCache) get(token string, now time.Time) (Actor, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[token]
+	if !ok {
+		return Actor{}, false
+	}
+	if !now.Before(e.until) {
+		delete(c.entries, token)
+		return Actor{}, false
+	}
+	return e.actor, true
+}
+
+func (c *actorCache) put(token string, a Actor, exp, now time.Time) {
+	until := now.Add(ActorCacheTTL)
+	if exp.Before(until) {
+		until = exp
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = make(map[string]cachedActor)
+	}
+	if _, ok := c.entries[token]; !ok && len(c.entries) >= ActorCacheSize {
+		for k := range c.entries { // map order is random: an arbitrary token goes
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[token] = cachedActor{actor: a, until: until}
+}

@@ -1,0 +1,201 @@
+// Package groupcommit is the writer both stores share: one goroutine that takes every write
+// queued while the last batch committed, up to a bound, and hands them to the store to commit in
+// one transaction. A lone write is taken at once: nothing ever waits on a timer for company.
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/ordercast/ordercast"
+)
+
+// DefaultMaxBatch bounds how many writes one transaction carries.
+const DefaultMaxBatch = 256
+
+// ErrClosed answers writes still queued when the writer closes.
+var ErrClosed = ordercast.Errorf(ordercast.EUnavailable, "store is closing")
+
+// CommitFunc commits one batch in one transaction and returns one result per write, in order.
+// It publishes the batch's events after the commit, before returning. An error fails every
+// write of the batch.
+type CommitFunc func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error)
+
+// Writer queues writes and commits them in batches on its own goroutine.
+type Writer struct {
+	commit   CommitFunc
+	maxBatch int
+
+	mu        sync.Mutex
+	queue     []*request
+	closed    bool
+	holdFor   int        // while > 0, no batch is taken until this many writes are queued
+	sinceHold int        // writes queued since the last Hold
+	queued    *sync.Cond // broadcast on every enqueue, for tests waiting on the queue
+	wake      chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type request struct {
+	ctx   context.Context
+	write ordercast.Write
+	done  chan ordercast.WriteResult // capacity 1: the writer never blocks answering
+	taken bool                       // in a batch; guarded by Writer.mu
+}
+
+// Start starts a writer that commits with commit, at most maxBatch writes at a time (zero means
+// DefaultMaxBatch). Close stops it.
+func Start(commit CommitFunc, maxBatch int) *Writer {
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	w := &Writer{commit: commit, maxBatch: maxBatch, wake: make(chan struct{}, 1)}
+	w.queued = sync.NewCond(&w.mu)
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		w.run()
+	}()
+	return w
+}
+
+// Do queues one write and waits for its result. When ctx ends while the write is still queued,
+// it leaves the queue and Do returns ctx's error: nothing was written. Once its batch is taken
+// Do waits for the batch's outcome, so a caller never hears "cancelled" of a write that commits.
+func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResult {
+	req := &request{ctx: ctx, write: wr, done: make(chan ordercast.WriteResult, 1)}
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return ordercast.WriteResult{Err: ErrClosed}
+	}
+	w.queue = append(w.queue, req)
+	w.sinceHold++
+	w.queued.Broadcast()
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default: // the writer is already woken
+	}
+	select {
+	case res := <-req.done:
+		return res
+	case <-ctx.Done():
+	}
+	w.mu.Lock()
+	if !req.taken {
+		if i := slices.Index(w.queue, req); i >= 0 {
+			w.queue = slices.Delete(w.queue, i, i+1)
+			w.mu.Unlock()
+			return ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", wr.OrderID(), ctx.Err())}
+		}
+	}
+	w.mu.Unlock()
+	return <-req.done // taken, or answered by Close
+}
+
+// Close stops the writer after the batch in progress and answers every write still queued with
+// ErrClosed. Writes after Close are refused at once.
+func (w *Writer) Close() {
+	w.mu.Lock()
+	w.closed = true
+	rest := w.queue
+	w.queue = nil
+	w.queued.Broadcast()
+	w.mu.Unlock()
+	w.cancel()
+	w.wg.Wait()
+	for _, req := range rest {
+		req.done <- ordercast.WriteResult{Err: ErrClosed}
+	}
+}
+
+// Hold makes the writer take no batch until n writes are queued, then take them together (n
+// must not exceed the batch bound). Tests use it to put chosen writes in one batch without
+// sleeping; WaitQueued tells them when each write has joined the queue, so they know its place.
+func (w *Writer) Hold(n int) {
+	w.mu.Lock()
+	w.holdFor, w.sinceHold = n, 0
+	w.mu.Unlock()
+}
+
+// WaitQueued blocks until n writes have been queued since Hold (or the writer closes); the
+// writer may already have taken them.
+func (w *Writer) WaitQueued(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.sinceHold < n && !w.closed {
+		w.queued.Wait()
+	}
+}
+
+func (w *Writer) run() {
+	for {
+		batch := w.take()
+		if batch == nil {
+			select {
+			case <-w.wake:
+				continue
+			case <-w.ctx.Done():
+				return
+			}
+		}
+		w.commitBatch(batch)
+	}
+}
+
+// take removes up to maxBatch writes from the queue, dropping those whose caller has gone.
+func (w *Writer) take() []*request {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed || len(w.queue) == 0 || len(w.queue) < w.holdFor {
+		return nil
+	}
+	w.holdFor = 0
+	n := min(len(w.queue), w.maxBatch)
+	batch := make([]*request, 0, n)
+	for _, req := range w.queue[:n] {
+		req.taken = true
+		if err := req.ctx.Err(); err != nil {
+			req.done <- ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", req.write.OrderID(), err)}
+			continue
+		}
+		batch = append(batch, req)
+	}
+	// Shift rather than reslice, so the backing array does not grow without bound.
+	rest := copy(w.queue, w.queue[n:])
+	clear(w.queue[rest:])
+	w.queue = w.queue[:rest]
+	return batch
+}
+
+func (w *Writer) commitBatch(batch []*request) {
+	if len(batch) == 0 {
+		return
+	}
+	writes := make([]ordercast.Write, len(batch))
+	for i, req := range batch {
+		writes[i] = req.write
+	}
+	results, err := w.commit(w.ctx, writes)
+	if err == nil && len(results) != len(batch) {
+		err = fmt.Errorf("groupcommit: %d results for %d writes", len(results), len(batch))
+	}
+	for i, req := range batch {
+		if err != nil {
+			if errors.Is(err, context.Canceled) && w.ctx.Err() != nil {
+				err = fmt.Errorf("%w: %w", ErrClosed, err)
+			}
+			req.done <- ordercast.WriteResult{Err: fmt.Errorf("commit batch of %d writes: %w", len(batch), err)}
+			continue
+		}
+		req.done <- results[i]
+	}
+}

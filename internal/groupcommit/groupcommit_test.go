@@ -1,0 +1,120 @@
+package groupcommit_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/groupcommit"
+)
+
+func change(id string) ordercast.Write {
+	return ordercast.Write{Change: &ordercast.StatusChange{OrderID: id, Status: ordercast.StatusConfirmed}}
+}
+
+// TestBatches checks that writes queued while a batch commits go together in the next one, in
+// order, and that a lone write is committed at once (the test would hang otherwise).
+func TestBatches(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var batches [][]string
+	w := groupcommit.Start(func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+		var ids []string
+		for _, wr := range writes {
+			ids = append(ids, wr.OrderID())
+		}
+		batches = append(batches, ids)
+		if len(batches) == 1 {
+			close(started)
+			<-release
+		}
+		return make([]ordercast.WriteResult, len(writes)), nil
+	}, 0)
+	t.Cleanup(w.Close)
+
+	done := make(chan error, 4)
+	go func() { done <- w.Do(t.Context(), change("lone")).Err }()
+	<-started
+	w.Hold(3)
+	for i, id := range []string{"a", "b", "c"} {
+		go func() { done <- w.Do(t.Context(), change(id)).Err }()
+		w.WaitQueued(i + 1)
+	}
+	close(release)
+	for range 4 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := [][]string{{"lone"}, {"a", "b", "c"}}
+	if len(batches) != 2 || len(batches[1]) != 3 || batches[1][0] != "a" || batches[1][2] != "c" {
+		t.Errorf("batches = %v, want %v", batches, want)
+	}
+}
+
+// TestClose checks that Close fails the batch in progress and every queued write, and refuses
+// writes after it.
+func TestClose(t *testing.T) {
+	started := make(chan struct{})
+	w := groupcommit.Start(func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+		close(started)
+		<-ctx.Done() // a commit that only Close ends
+		return nil, ctx.Err()
+	}, 0)
+	errs := make(chan error, 2)
+	go func() { errs <- w.Do(context.Background(), change("in-progress")).Err }()
+	<-started
+	w.Hold(1)
+	go func() { errs <- w.Do(context.Background(), change("queued")).Err }()
+	w.WaitQueued(1)
+	w.Close()
+	for range 2 {
+		if err := <-errs; !errors.Is(err, groupcommit.ErrClosed) {
+			t.Errorf("err = %v, want ErrClosed", err)
+		}
+	}
+	if err := w.Do(context.Background(), change("late")).Err; !errors.Is(err, groupcommit.ErrClosed) {
+		t.Errorf("write after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+// TestCancelWhileQueued: a write whose caller gives up while it is queued leaves the queue and
+// is never committed; one already in a batch is answered with the batch's outcome.
+func TestCancelWhileQueued(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var committed []string
+	w := groupcommit.Start(func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+		for _, wr := range writes {
+			committed = append(committed, wr.OrderID())
+		}
+		if len(committed) == 1 {
+			close(started)
+			<-release
+		}
+		return make([]ordercast.WriteResult, len(writes)), nil
+	}, 0)
+	t.Cleanup(w.Close)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	first := make(chan error, 1)
+	go func() { first <- w.Do(ctx, change("taken")).Err }()
+	<-started
+	w.Hold(1)
+	queued := make(chan error, 1)
+	go func() { queued <- w.Do(ctx, change("queued")).Err }()
+	w.WaitQueued(1)
+	cancel()
+	if err := <-queued; !errors.Is(err, context.Canceled) {
+		t.Errorf("queued write: err = %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Errorf("write in the batch when its caller gave up: err = %v, want its commit's nil", err)
+	}
+	if err := w.Do(t.Context(), change("after")).Err; err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"taken", "after"}; len(committed) != 2 || committed[0] != want[0] || committed[1] != want[1] {
+		t.Errorf("committed %v, want %v", committed, want)
+	}
+}

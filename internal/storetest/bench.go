@@ -1,0 +1,58 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+// BenchmarkParallelism is how many goroutines per GOMAXPROCS the write benchmarks run: many
+// concurrent writers, as many HTTP handlers would be, so that a store can group their commits.
+const BenchmarkParallelism = 32
+
+// BenchmarkWrites measures concurrent durable writes on s (see RunWrites).
+func BenchmarkWrites(b *testing.B, s ordercast.Store) {
+	b.Helper()
+	RunWrites(b, func(ctx context.Context, id string) error {
+		_, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id})
+		return err
+	}, func(ctx context.Context, id string, to ordercast.Status) error {
+		_, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: id, Status: to})
+		return err
+	})
+}
+
+// RunWrites runs a write benchmark: each goroutine creates an order and moves it through its
+// five forward stages, one write per iteration, with create and move. It reports changes/s
+// (every creation and status change counts, as each is one durable commit).
+func RunWrites(b *testing.B, create func(ctx context.Context, id string) error, move func(ctx context.Context, id string, to ordercast.Status) error) {
+	b.Helper()
+	ctx := b.Context()
+	var goroutines atomic.Int64
+	b.SetParallelism(BenchmarkParallelism)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		g := goroutines.Add(1)
+		var id string
+		for n := 0; pb.Next(); n++ {
+			var err error
+			if step := n % len(forward); step == 0 {
+				id = fmt.Sprintf("b%d-%d", g, n)
+				err = create(ctx, id)
+			} else {
+				err = move(ctx, id, forward[step])
+			}
+			if err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "changes/s")
+}

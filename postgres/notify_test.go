@@ -1,0 +1,69 @@
+package postgres
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+func TestNotifyPayloads_RoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 30, 23, 0, 0, 123456000, time.UTC)
+	evs := []ordercast.Event{
+		{OrderID: "a", Seq: 2, Status: ordercast.StatusConfirmed, At: at},
+		{OrderID: "b", Seq: 1, Status: ordercast.StatusPlaced, At: at, Note: "quoted \"note\" \u2028"},
+		{OrderID: "a", Seq: 3, Status: ordercast.StatusReady, At: at, Actor: "restaurant:luigi"},
+		{OrderID: "c", Seq: 7, Status: ordercast.StatusCancelled, At: at, Note: strings.Repeat("n", 400), Actor: "courier:7"},
+	}
+	tests := []struct {
+		name      string
+		max       int
+		payloads  int
+		announced []ordercast.Event // what the listener gets: events too large come as id and seq
+	}{
+		{"OneNotifyPerBatch", DefaultMaxNotifyPayload, 1, evs},
+		{"SplitWhenTooLarge", 600, 2, evs},
+		{"ByIDWhenOneEventIsTooLarge", 200, 1, append(evs[:3:3], ordercast.Event{OrderID: "c", Seq: 7})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			payloads, err := notifyPayloads(evs, tt.max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(payloads) != tt.payloads {
+				t.Errorf("%d payloads, want %d", len(payloads), tt.payloads)
+			}
+			var got []ordercast.Event
+			for _, p := range payloads {
+				if len(p) > tt.max {
+					t.Errorf("payload of %d bytes, max %d", len(p), tt.max)
+				}
+				evs, err := parseNotification(p)
+				if err != nil {
+					t.Fatalf("parse %s: %v", p, err)
+				}
+				got = append(got, evs...)
+			}
+			if !reflect.DeepEqual(got, tt.announced) {
+				t.Errorf("announced:\n got  %+v\n want %+v", got, tt.announced)
+			}
+		})
+	}
+}
+
+// A node of the previous version announces one event per notification, as a JSON object.
+func TestParseNotification_PreviousVersion(t *testing.T) {
+	got, err := parseNotification(`{"order_id":"a","seq":2,"status":"confirmed","at":"2026-11-30T23:00:00.5Z","note":"n"}`)
+	want := []ordercast.Event{{OrderID: "a", Seq: 2, Status: ordercast.StatusConfirmed, At: time.Date(2026, 11, 30, 23, 0, 0, 5e8, time.UTC), Note: "n"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("parseNotification = %+v, %v; want %+v", got, err, want)
+	}
+	for _, bad := range []string{``, `[`, `[["a"]]`, `[["",1]]`, `[["a",0,"x",1]]`, `{"seq":1}`, `[[1,2]]`} {
+		if _, err := parseNotification(bad); err == nil {
+			t.Errorf("parseNotification(%q) = nil error", bad)
+		}
+	}
+}

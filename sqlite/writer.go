@@ -1,0 +1,233 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/ordercast/ordercast"
+)
+
+// statements are the writer's statements, prepared once on its pinned connection: SQLite then
+// keeps each one compiled, where a plain Exec would parse its SQL again on every call.
+type statements struct {
+	begin, commit, rollback *sql.Stmt
+	load                    *sql.Stmt
+	insertOrder             *sql.Stmt
+	updateOrder             *sql.Stmt
+	insertEvent             *sql.Stmt
+	loadKey                 *sql.Stmt
+	purgeKeys               *sql.Stmt
+	purgeKey                *sql.Stmt
+	insertKey               *sql.Stmt
+	advanceHead             *sql.Stmt
+	insertLog               *sql.Stmt
+}
+
+func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error) {
+	var (
+		st   statements
+		errs []error
+	)
+	prep := func(dst **sql.Stmt, query string) {
+		s, err := conn.PrepareContext(ctx, query)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("prepare %q: %w", query, err))
+			return
+		}
+		*dst = s
+	}
+	// IMMEDIATE takes the write lock at BEGIN, so a batch never fails half-way upgrading a read
+	// lock (SQLITE_BUSY that busy_timeout cannot retry) should another process share the file.
+	prep(&st.begin, `BEGIN IMMEDIATE`)
+	prep(&st.commit, `COMMIT`)
+	prep(&st.rollback, `ROLLBACK`)
+	// An order and its latest event in one lookup: a repeated status answers with that event.
+	prep(&st.load, `
+		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
+			o.restaurant_id, o.customer_id, o.courier_id, o.pickup, o.dropoff,
+			e.at, e.note, e.actor, e.kind, e.courier_id
+		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
+		WHERE o.id = ?`)
+	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ?, courier_id = ? WHERE id = ?`)
+	prep(&st.insertEvent, `INSERT INTO order_events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	// A party's log position (docs/party-streams.md): the batch, which holds the write lock,
+	// advances the party's head by its events and numbers them up to the new head.
+	prep(&st.advanceHead, `
+		INSERT INTO party_heads (party, pos) VALUES (?, ?)
+		ON CONFLICT (party) DO UPDATE SET pos = pos + excluded.pos RETURNING pos`)
+	prep(&st.insertLog, `INSERT INTO party_log (party, pos, order_id, seq) VALUES (?, ?, ?, ?)`)
+	// The idempotency step (see Batch): keys still answered are read with the orders; each
+	// recorded answer first purges a few expired records, and its own key's expired one.
+	prep(&st.loadKey, `SELECT 1 FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at > ?`)
+	prep(&st.purgeKeys, `
+		DELETE FROM idempotency_keys WHERE rowid IN (
+			SELECT rowid FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)`)
+	prep(&st.purgeKey, `DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND expires_at <= ?`)
+	// No ON CONFLICT: the key was read as free in this IMMEDIATE transaction, so a conflict is a
+	// broken invariant that fails the batch rather than a write answered twice.
+	prep(&st.insertKey, `
+		INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?)`)
+	if err := errors.Join(errs...); err != nil {
+		st.close()
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (st *statements) close() {
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.load, st.insertOrder, st.updateOrder, st.insertEvent,
+		st.loadKey, st.purgeKeys, st.purgeKey, st.insertKey, st.advanceHead, st.insertLog} {
+		if s != nil {
+			_ = s.Close() // closing the connection next releases whatever this could not
+		}
+	}
+}
+
+// commitBatch is the writer's CommitFunc: it reads the orders and idempotency keys the batch
+// touches, lets the domain judge every write in order, writes what the accepted ones did (their
+// answers included), commits once and publishes the events in commit order. Statements run
+// without a context: the driver would start a goroutine per statement to watch one, and
+// busy_timeout already bounds every wait. A database that is away fails the batch, and so each
+// of its writes, with EUnavailable; the outage is judged once per batch, not once per write.
+func (s *Store) commitBatch(_ context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+	b, err := s.tryCommit(writes)
+	if err = s.health(err, true); err != nil {
+		return nil, err
+	}
+	if pub := s.Publisher; pub != nil {
+		for _, ev := range b.Events {
+			pub.Publish(ev)
+		}
+	}
+	s.kickCheckpointer()
+	return b.Results, nil
+}
+
+func (s *Store) tryCommit(writes []ordercast.Write) (*ordercast.Batch, error) {
+	ctx := context.Background()
+	st := s.stmts
+	if _, err := st.begin.ExecContext(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: begin: %w", err)
+	}
+	b, err := s.applyBatch(ctx, writes)
+	if err == nil {
+		if _, err = st.commit.ExecContext(ctx); err != nil {
+			err = fmt.Errorf("sqlite: commit: %w", err)
+		}
+	}
+	if err != nil {
+		if _, rerr := st.rollback.ExecContext(ctx); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+// applyBatch runs inside the transaction: read, judge, write.
+func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*ordercast.Batch, error) {
+	st := s.stmts
+	b := ordercast.NewBatch(writes)
+	for _, id := range b.OrderIDs() {
+		o, latest, err := scanLoaded(st.load.QueryRowContext(ctx, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("sqlite: read order %s: %w", id, err)
+		}
+		b.Found(o, latest)
+	}
+	now := s.now()
+	for _, k := range b.Keys() {
+		var one int
+		err := st.loadKey.QueryRowContext(ctx, k.Scope, k.Key, now.UnixMicro()).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		} else if err != nil {
+			return nil, fmt.Errorf("sqlite: read idempotency key: %w", err)
+		}
+		b.Answered(k)
+	}
+	b.Apply(now)
+	for _, o := range b.Created {
+		if _, err := st.insertOrder.ExecContext(ctx, o.ID, string(o.Status), o.Version, string(o.Details),
+			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro(), o.RestaurantID, o.CustomerID, o.CourierID,
+			ordercast.PointColumn(o.Pickup), ordercast.PointColumn(o.Dropoff)); err != nil {
+			return nil, fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
+		}
+	}
+	for _, o := range b.Updated {
+		// The rows were read in this IMMEDIATE transaction, which holds the write lock: nothing
+		// else can have moved them since.
+		if _, err := st.updateOrder.ExecContext(ctx, string(o.Status), o.Version, o.UpdatedAt.UnixMicro(), o.CourierID, o.ID); err != nil {
+			return nil, fmt.Errorf("sqlite: update order %s: %w", o.ID, err)
+		}
+	}
+	for _, ev := range b.Events {
+		// (order_id, seq) is the primary key: a broken seq rule fails the batch instead of
+		// leaving a duplicate.
+		if _, err := st.insertEvent.ExecContext(ctx, ev.OrderID, ev.Seq, string(ev.Status), ev.At.UnixMicro(), ev.Note, ev.Actor,
+			string(ev.Kind), ev.CourierID); err != nil {
+			return nil, fmt.Errorf("sqlite: insert event %s/%d: %w", ev.OrderID, ev.Seq, err)
+		}
+	}
+	if err := s.logParties(ctx, b); err != nil {
+		return nil, err
+	}
+	if len(b.Answers) > 0 {
+		if _, err := st.purgeKeys.ExecContext(ctx, now.UnixMicro(), purgeBatch); err != nil {
+			return nil, fmt.Errorf("sqlite: purge idempotency keys: %w", err)
+		}
+	}
+	for _, a := range b.Answers {
+		if _, err := st.purgeKey.ExecContext(ctx, a.Scope, a.Key, now.UnixMicro()); err != nil {
+			return nil, fmt.Errorf("sqlite: purge idempotency key: %w", err)
+		}
+		if _, err := st.insertKey.ExecContext(ctx, a.Scope, a.Key, a.Fingerprint, a.Status, a.Body, a.Expires.UnixMicro()); err != nil {
+			return nil, fmt.Errorf("sqlite: record idempotency key: %w", err)
+		}
+	}
+	return b, nil
+}
+
+// logParties appends the batch's events to their parties' logs and marks each event with its
+// positions there. The IMMEDIATE transaction serialises batches, so positions are in commit order.
+func (s *Store) logParties(ctx context.Context, b *ordercast.Batch) error {
+	parties, counts := b.PartyCounts()
+	if len(parties) == 0 {
+		return nil
+	}
+	heads := make(map[string]int64, len(parties))
+	for i, p := range parties {
+		var head int64
+		if err := s.stmts.advanceHead.QueryRowContext(ctx, p, counts[i]).Scan(&head); err != nil {
+			return fmt.Errorf("sqlite: advance the log of %s: %w", p, err)
+		}
+		heads[p] = head
+	}
+	for _, e := range b.Mark(heads) {
+		if _, err := s.stmts.insertLog.ExecContext(ctx, e.Party, e.Pos, e.OrderID, e.Seq); err != nil {
+			return fmt.Errorf("sqlite: log %s/%d for %s: %w", e.OrderID, e.Seq, e.Party, err)
+		}
+	}
+	return nil
+}
+
+func scanLoaded(row *sql.Row) (ordercast.Order, ordercast.Event, error) {
+	var (
+		ev   ordercast.Event
+		kind string
+		at   int64
+	)
+	o, err := scanOrder(row, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID)
+	if err != nil {
+		return o, ev, err
+	}
+	ev.Kind = ordercast.EventKind(kind)
+	ev.OrderID, ev.Seq, ev.Status, ev.At = o.ID, o.Version, o.Status, fromMicros(at)
+	return o, ev, nil
+}
