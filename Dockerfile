@@ -3,7 +3,10 @@
 # on a distroless base that has CA certificates, tzdata and a non-root user, and nothing else.
 #
 #   docker build -t ordercast .
-#   docker run -p 8080:8080 -v ordercast-data:/data ordercast
+#   (umask 077; echo "ORDERCAST_SECRET=$(openssl rand -hex 32)" > ordercast.env)
+#   docker run -p 8080:8080 -v ordercast-data:/data --env-file ordercast.env ordercast
+#
+# The secret is required (-e ORDERCAST_SECRET=… works too); `serve --demo` runs without one.
 #
 # See docs/deploy.md ("Docker").
 

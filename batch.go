@@ -241,9 +241,9 @@ func (b *Batch) apply(w Write, now time.Time) WriteResult {
 	case w.Create != nil:
 		next, res = b.create(*bo, *w.Create, now)
 	case w.Courier != nil:
-		next, res = b.assign(*bo, *w.Courier, now)
+		next, res = b.change(*bo, w.Courier.OrderID, *w.Courier, now)
 	default:
-		next, res = b.change(*bo, *w.Change, now)
+		next, res = b.change(*bo, w.Change.OrderID, *w.Change, now)
 	}
 	if res.Err != nil {
 		return res
@@ -283,29 +283,36 @@ func (b *Batch) create(bo batchOrder, n NewOrder, now time.Time) (batchOrder, Wr
 	return batchOrder{order: o, latest: ev, exists: true, dirty: true}, WriteResult{Order: o, Event: ev, Changed: true}
 }
 
-// change judges a status change against the order's state bo, returning the state it leads to.
-func (b *Batch) change(bo batchOrder, c StatusChange, now time.Time) (batchOrder, WriteResult) {
-	if !bo.exists {
-		return bo, WriteResult{Err: Errorf(ENotFound, "order %s not found", c.OrderID)}
-	}
-	changed, err := c.Apply(bo.order)
-	if err != nil {
-		return bo, WriteResult{Err: err}
-	}
-	if !changed {
-		return bo, WriteResult{Order: bo.order, Event: bo.latest}
-	}
-	o := bo.order
-	o.Status = c.Status
-	return bo.next(o, now, func(o Order) Event {
-		return Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor}
-	})
+// orderChange is a change to an existing order: a StatusChange or a CourierChange.
+type orderChange interface {
+	// Apply decides whether the change moves order o (see StatusChange.Apply).
+	Apply(o Order) (changed bool, err error)
+	// moved returns o as the change leaves it, before its version and time move on.
+	moved(o Order) Order
+	// Event returns the event that records the change on o, at its new version and time.
+	Event(o Order) Event
 }
 
-// assign judges a courier change against the order's state bo, returning the state it leads to.
-func (b *Batch) assign(bo batchOrder, c CourierChange, now time.Time) (batchOrder, WriteResult) {
+func (c StatusChange) moved(o Order) Order {
+	o.Status = c.Status
+	return o
+}
+
+// Event returns the event that records the status change on order o, at its new version.
+func (c StatusChange) Event(o Order) Event {
+	return Event{OrderID: o.ID, Seq: o.Version, Status: o.Status, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor}
+}
+
+func (c CourierChange) moved(o Order) Order {
+	o.CourierID = c.CourierID
+	return o
+}
+
+// change judges a change of order id against the order's state bo, returning the state it leads
+// to.
+func (b *Batch) change(bo batchOrder, id string, c orderChange, now time.Time) (batchOrder, WriteResult) {
 	if !bo.exists {
-		return bo, WriteResult{Err: Errorf(ENotFound, "order %s not found", c.OrderID)}
+		return bo, WriteResult{Err: Errorf(ENotFound, "order %s not found", id)}
 	}
 	changed, err := c.Apply(bo.order)
 	if err != nil {
@@ -314,9 +321,7 @@ func (b *Batch) assign(bo batchOrder, c CourierChange, now time.Time) (batchOrde
 	if !changed {
 		return bo, WriteResult{Order: bo.order, Event: bo.latest}
 	}
-	o := bo.order
-	o.CourierID = c.CourierID
-	return bo.next(o, now, c.Event)
+	return bo.next(c.moved(bo.order), now, c.Event)
 }
 
 // next moves bo to o, one version on and stamped now (never back in time), with the event event

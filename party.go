@@ -18,6 +18,20 @@ const (
 	PartyCustomer   PartyKind = "customer"
 )
 
+// Field is the name of the Order field (in JSON, and the stores' column) that names an order's
+// party of kind k; "" for an unknown kind.
+func (k PartyKind) Field() string {
+	switch k {
+	case PartyRestaurant:
+		return "restaurant_id"
+	case PartyCustomer:
+		return "customer_id"
+	case PartyCourier:
+		return "courier_id"
+	}
+	return ""
+}
+
 // Party is one restaurant, courier or customer: whoever a party stream follows.
 type Party struct {
 	Kind PartyKind
@@ -181,7 +195,7 @@ func (c CourierChange) Apply(o Order) (changed bool, err error) {
 	return true, nil
 }
 
-// Event returns the event that records the assignment on order o, which moves to version seq.
+// Event returns the event that records the assignment on order o, at its new version.
 func (c CourierChange) Event(o Order) Event {
 	return Event{
 		OrderID: o.ID, Seq: o.Version, Kind: KindCourier, Status: o.Status, CourierID: o.CourierID,

@@ -10,19 +10,6 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-// partyColumn is the orders column that names a party of kind k.
-func partyColumn(k ordercast.PartyKind) (string, error) {
-	switch k {
-	case ordercast.PartyRestaurant:
-		return "restaurant_id", nil
-	case ordercast.PartyCustomer:
-		return "customer_id", nil
-	case ordercast.PartyCourier:
-		return "courier_id", nil
-	}
-	return "", ordercast.Errorf(ordercast.EInvalid, "unknown party kind %q", k)
-}
-
 // ScopeSnapshot returns the party's active orders and its log position, read in one REPEATABLE
 // READ transaction: one snapshot, so every event at or below Pos is in the orders and no event
 // after it is. Positions are commit-ordered per party, so a snapshot sees a prefix of the log.
@@ -32,9 +19,9 @@ func (s *Store) ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 }
 
 func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error) {
-	col, err := partyColumn(p.Kind)
-	if err != nil {
-		return ordercast.ScopeSnapshot{}, err
+	col := p.Kind.Field()
+	if col == "" {
+		return ordercast.ScopeSnapshot{}, ordercast.Errorf(ordercast.EInvalid, "unknown party kind %q", p.Kind)
 	}
 	var lim *int
 	if limit > 0 {

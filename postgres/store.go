@@ -89,7 +89,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	s.tracker.Logger = s.Logger
+	s.tracker.Logger, s.tracker.Classify = s.Logger, unavailableReason
 	if s.MaxConns == 0 {
 		s.MaxConns = DefaultMaxConns
 	}

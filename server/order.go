@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
 )
 
 // handleCreateOrder serves POST /v1/orders: 201 with the new order, 200 for an idempotent repeat.
@@ -114,21 +115,32 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
-// handleSetStatus serves POST /v1/orders/{id}/status: apply a status change. When auth is on it
-// needs an actor token whose role may set the requested status; the event records the actor.
-func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
+// changeRequest reads what every change of an order starts with: the actor (from the
+// Authorization header, charged to the write budget, an unauthenticated one to its smaller one)
+// and the JSON body into req. On false it has answered.
+func (s *Server) changeRequest(w http.ResponseWriter, r *http.Request, req any) (auth.Actor, bool) {
 	actor, err := s.authenticate(r)
 	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
 		s.writeError(w, r, lerr)
-		return
+		return actor, false
 	}
 	if err != nil {
 		s.writeError(w, r, err)
-		return
+		return actor, false
 	}
-	var req api.SetStatusRequest
-	if err := s.decode(w, r, &req); err != nil {
+	if err := s.decode(w, r, req); err != nil {
 		s.writeError(w, r, err)
+		return actor, false
+	}
+	return actor, true
+}
+
+// handleSetStatus serves POST /v1/orders/{id}/status: apply a status change. When auth is on it
+// needs an actor token whose role may set the requested status; the event records the actor.
+func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
+	var req api.SetStatusRequest
+	actor, ok := s.changeRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	c := ordercast.StatusChange{OrderID: r.PathValue("id"), Status: req.Status, Note: req.Note, Actor: s.recordedActor(actor)}
@@ -147,6 +159,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	var err error
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -193,18 +206,9 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 // or unassign (null). Admin and system may on any order, a restaurant on its own orders. The
 // assignment is an event of the order (event: courier on streams); its status does not change.
 func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
-	actor, err := s.authenticate(r)
-	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
-		s.writeError(w, r, lerr)
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var req api.SetCourierRequest
-	if err := s.decode(w, r, &req); err != nil {
-		s.writeError(w, r, err)
+	actor, ok := s.changeRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: s.recordedActor(actor)}
@@ -223,6 +227,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	var err error
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -60,10 +60,26 @@ func staticHandler() http.Handler {
 	})
 }
 
+// handleFavicon serves GET /favicon.ico, which browsers ask for on every page whatever the
+// pages link to: the SVG icon the pages name, rather than a 404 in every log.
+func handleFavicon(w http.ResponseWriter, r *http.Request) {
+	icon, err := staticFiles.ReadFile("static/favicon.svg")
+	if err != nil {
+		http.Error(w, "no icon", http.StatusNotFound) // the embed directive guarantees the file
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(icon) // in memory: a write error can only mean the client went away
+}
+
 // homePage is what the home page template shows.
 type homePage struct {
-	Orders  []ordercast.Order
-	Parties []PartyLink
+	Orders []ordercast.Order
+	// NeedsCredential is set when the visitor may not see every order: the page then says how
+	// to get in instead of listing nothing as if nothing were in progress.
+	NeedsCredential bool
+	Parties         []PartyLink
 }
 
 // PartyLink is a party the home page links to (demo mode): its page, or for a courier, which
@@ -84,16 +100,18 @@ func (l PartyLink) Href() string {
 // handleHome serves GET /{$}: links to the console and to the tracking pages of active orders.
 // Without public tracking the list is left out: it would hand every order to every visitor.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	var orders []ordercast.Order
+	page := homePage{Parties: s.PartyLinks}
 	if s.authorizeWatchAll(r) == nil {
 		var err error
-		orders, err = s.Store.ActiveOrders(r.Context(), DefaultHomeOrders)
+		page.Orders, err = s.Store.ActiveOrders(r.Context(), DefaultHomeOrders)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+	} else {
+		page.NeedsCredential = true
 	}
-	s.renderPage(w, r, "home.html", homePage{Orders: orders, Parties: s.PartyLinks})
+	s.renderPage(w, r, http.StatusOK, "home.html", page)
 }
 
 // trackPage is what the tracking page template shows; the script does the rest.
@@ -113,27 +131,80 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	if s.setTrackingCookie(w, r, id) {
 		return
 	}
-	s.renderPage(w, r, "track.html", trackPage{ID: id})
+	s.renderPage(w, r, http.StatusOK, "track.html", trackPage{ID: id})
 }
 
-// consolePage is what the console template shows: in demo mode, the admin token its script
-// sends with every change.
+// consolePage is what the console template shows.
 type consolePage struct {
+	// Token is the actor token the console's script sends with every request: the demo's own
+	// admin token, or the one the operator handed over (handleConsole).
 	Token string
+	// NeedsToken shows the token entry at once: nothing lets this visitor watch every order.
+	NeedsToken bool
+	// Problem says why a token handed over was refused.
+	Problem string
 }
 
-// handleConsole serves GET /console: the operator's console.
+// ConsoleCookie is the name of the HttpOnly cookie that carries the actor token an operator
+// handed to the console with /console?token=…; its path is /console, so no API request carries
+// it: the page's script sends the token as a bearer header, which a cross-site request cannot.
+const ConsoleCookie = "ordercast_console"
+
+// handleConsole serves GET /console: the operator's console. With ?token=… it takes an actor
+// token the way the tracking page takes a tracking token: into an HttpOnly cookie, then a
+// redirect to the clean URL, so the token leaves the address bar and the history.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
+	page := consolePage{}
 	tok, err := s.consoleToken()
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("sign console token: %w", err))
 		return
 	}
-	s.renderPage(w, r, "console.html", consolePage{Token: tok})
+	page.Token = tok
+	status := http.StatusOK
+	if page.Token == "" && s.Auth != nil {
+		if given := r.URL.Query().Get("token"); given != "" {
+			if _, err := s.Auth.Tokens.ParseActor(given); err != nil {
+				page.Problem = "That token was not accepted: " + err.Error()
+				status = http.StatusUnauthorized
+			} else {
+				handOverToken(w, r, ConsoleCookie, "/console", given)
+				return
+			}
+		} else if c, err := r.Cookie(ConsoleCookie); err == nil {
+			if _, err := s.Auth.Tokens.ParseActor(c.Value); err != nil {
+				page.Problem = "The token you entered earlier is no longer accepted (" + err.Error() + "); enter a new one."
+				http.SetCookie(w, &http.Cookie{Name: ConsoleCookie, Path: "/console", MaxAge: -1, HttpOnly: true})
+			} else {
+				page.Token = c.Value
+			}
+		}
+		page.NeedsToken = page.Token == "" && !s.Auth.PublicTracking
+	}
+	s.renderPage(w, r, status, "console.html", page)
+}
+
+// handOverToken keeps a token handed to a page by ?token=… in an HttpOnly cookie named name,
+// scoped to the page's path, and redirects to the clean URL, so that the token leaves the
+// address bar and the history. The page's script then sends it as a bearer header.
+func handOverToken(w http.ResponseWriter, r *http.Request, name, path, tok string) {
+	if tok != "" {
+		http.SetCookie(w, &http.Cookie{
+			Name:     name,
+			Value:    tok,
+			Path:     path,
+			HttpOnly: true,
+			Secure:   r.TLS != nil,
+			SameSite: http.SameSiteStrictMode,
+		})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, path, http.StatusSeeOther)
 }
 
 // renderPage renders into a buffer first, so a template error becomes a clean 500, not half a page.
-func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, name string, data any) {
+func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	var buf bytes.Buffer
 	if err := pageTemplates.ExecuteTemplate(&buf, name, data); err != nil {
 		s.writeError(w, r, err)
@@ -145,6 +216,7 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, name string,
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
+	w.WriteHeader(status)
 	// The body is in memory: a write error can only mean the client went away.
 	_, _ = buf.WriteTo(w)
 }

@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,8 +23,27 @@ import (
 	"github.com/ordercast/ordercast/sqlite"
 )
 
-// chromiumPath is where Debian's chromium package puts the browser.
-const chromiumPath = "/usr/bin/chromium"
+// chromiumNames are the browser's names on PATH: Debian's chromium package, other
+// distributions' chromium-browser, and Google Chrome.
+var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
+
+// findChromium returns the browser to drive: $ORDERCAST_CHROMIUM (a path or a name on PATH) when
+// set, else the first of chromiumNames found on PATH.
+func findChromium() (string, error) {
+	if p := os.Getenv("ORDERCAST_CHROMIUM"); p != "" {
+		path, err := exec.LookPath(p)
+		if err != nil {
+			return "", fmt.Errorf("ORDERCAST_CHROMIUM=%s: %w", p, err)
+		}
+		return path, nil
+	}
+	for _, name := range chromiumNames {
+		if path, err := exec.LookPath(name); err == nil {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("none of %s is on PATH, and ORDERCAST_CHROMIUM is not set", strings.Join(chromiumNames, ", "))
+}
 
 // testRetry is the reconnection delay the pages' EventSource is told in these tests, short so
 // that a resume happens quickly.
@@ -107,11 +128,12 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
+	chromiumPath, err := findChromium()
+	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("browser tests need %s under CI: %v", chromiumPath, err)
+			t.Fatalf("browser tests need Chromium under CI: %v", err)
 		}
-		t.Skipf("browser tests skipped: %s not found; install the Debian package chromium (apt-get install chromium) to run them", chromiumPath)
+		t.Skipf("browser tests skipped: %v; install Chromium (Debian: apt-get install chromium) or set ORDERCAST_CHROMIUM", err)
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromiumPath),
@@ -458,9 +480,13 @@ func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	b.do("open an unknown order", chromedp.Navigate(srv.url+"/track/o-nope"))
 	b.waitFor(`#problem`)
-	if msg := eval[string](b, `document.getElementById('problem').textContent`); msg != "There is no order o-nope." {
+	if msg := eval[string](b, `document.getElementById('problem').textContent`); msg != "No such order: there is no order o-nope." {
 		t.Fatalf("unknown order shows %q", msg)
 	}
+	if eval[bool](b, `!document.getElementById('timeline-section').hidden || !document.getElementById('stepper').hidden`) {
+		t.Error("the missing order's page shows an empty timeline or stepper")
+	}
+	screenshots(b, "missing")
 	b.waitFor(`#conn[data-state="ended"]`)
 	b.do("back home", chromedp.Navigate(srv.url+"/"))
 	b.waitFor(`a[href="/track/o-home"]`)

@@ -89,7 +89,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	// Another restaurant's token does not open r-1's board.
 	other := newBrowser(t)
 	other.do("open r-1's board with r-2's token", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-2")))
-	other.waitFor(`#conn[data-state="reconnecting"]`)
+	other.waitFor(`#conn[data-state="denied"]`)
 	if n := eval[int](other, `document.querySelectorAll('li.order').length`); n != 0 {
 		t.Fatal("r-2's token shows r-1's orders")
 	}

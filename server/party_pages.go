@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
@@ -12,10 +11,6 @@ import (
 // PartyCookie is the name of the HttpOnly cookie that carries a party's actor token from the
 // ?token= hand-over to its page. Its path is the page's, so each party's cookie goes only there.
 const PartyCookie = "ordercast_party"
-
-// partyPageTTL is how long a party page's cookie lasts at most; the token's own expiry is
-// checked on every use anyway.
-const partyPageTTL = 12 * time.Hour
 
 // boardPage is what the board template shows: a party's live orders. The script does the rest.
 type boardPage struct {
@@ -52,18 +47,13 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 	}
 	path := "/" + string(kind) + "s/" + p.ID
 	if tok := r.URL.Query().Get("token"); tok != "" {
-		if s.Auth != nil {
-			if actor, err := s.Auth.Tokens.ParseActor(tok); err == nil && actor.PermitParty(p) == nil {
-				http.SetCookie(w, &http.Cookie{
-					Name: PartyCookie, Value: tok, Path: path, MaxAge: int(partyPageTTL.Seconds()),
-					HttpOnly: true, Secure: s.viaHTTPS(r), SameSite: http.SameSiteStrictMode,
-				})
-			}
-			// A bad token sets nothing; the page then shows the API's refusal.
+		// A token that may not watch the party sets nothing; the page then shows the refusal.
+		if s.Auth == nil {
+			tok = ""
+		} else if actor, err := s.Auth.Tokens.ParseActor(tok); err != nil || actor.PermitParty(p) != nil {
+			tok = ""
 		}
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		http.Redirect(w, r, path, http.StatusSeeOther)
+		handOverToken(w, r, PartyCookie, path, tok)
 		return
 	}
 	page := boardPage{Kind: kind, ID: p.ID, ReadOnly: kind != ordercast.PartyRestaurant}
@@ -82,5 +72,5 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		}
 		page.Token = tok
 	}
-	s.renderPage(w, r, "board.html", page)
+	s.renderPage(w, r, http.StatusOK, "board.html", page)
 }

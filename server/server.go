@@ -340,6 +340,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /restaurants/{pid}", s.handleRestaurantBoard)
 	mux.HandleFunc("GET /customers/{pid}", s.handleCustomerPage)
 	mux.Handle("GET /static/", staticHandler())
+	mux.HandleFunc("GET /favicon.ico", handleFavicon)
 	mux.HandleFunc(patHealthz, s.handleHealthz)
 	mux.HandleFunc(patReadyz, s.handleReadyz)
 	mux.Handle(patMetrics, s.Metrics.Handler())

@@ -6,8 +6,6 @@ import (
 
 	sqlitedrv "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
-
-	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // unavailableReason classifies a driver error as the database file being away ("" when it is
@@ -37,21 +35,8 @@ func unavailableReason(err error) string {
 }
 
 // health translates err into the domain's unavailable error when the database is away, and
-// keeps the store's outage state: a write or ping that succeeds ends an outage.
-func (s *Store) health(err error, proves bool) error {
-	if err == nil {
-		if proves {
-			s.tracker.OK()
-		}
-		return nil
-	}
-	reason := unavailableReason(err)
-	if reason == "" {
-		return err
-	}
-	s.tracker.Fail(reason, err)
-	return storehealth.Unavailable(reason, err)
-}
+// keeps the store's outage state (storehealth.Tracker.Check).
+func (s *Store) health(err error, proves bool) error { return s.tracker.Check(err, proves) }
 
 // Unavailable is why the database is away, or "" when it answered the last write or ping.
 func (s *Store) Unavailable() string { return s.tracker.Reason() }

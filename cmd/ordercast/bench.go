@@ -15,6 +15,12 @@ import (
 	"github.com/ordercast/ordercast/internal/poller"
 )
 
+// benchUsage heads `ordercast bench --help`.
+const benchUsage = `Usage: ordercast bench [flags]
+
+Measures watchers, memory per stream, delivery latency and cost per transport, on loopback.
+`
+
 // runBench is the bench subcommand: it parses the flags and hands the work to package bench.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := bench.Config{
@@ -31,7 +37,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.HoldStreams = hold
 	}
 	fs := flag.NewFlagSet("ordercast bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.IntVar(&cfg.Watchers, "watchers", cfg.Watchers, "watchers to open (`N`)")
 	fs.IntVar(&cfg.PerOrder, "per-order", cfg.PerOrder, "watchers per order (`K`)")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "status changes per second to commit")
@@ -40,7 +45,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	compare := fs.Bool("compare", false, "run every transport in turn and compare them")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "interval of the poll transport")
 	fs.StringVar(&cfg.URL, "url", "", "bench running servers at this `URL` (comma-separated for several nodes) instead of starting them")
-	fs.StringVar(&cfg.Token, "token", os.Getenv("ORDERCAST_TOKEN"), "with --url: an admin or system actor token for the bench's writes (ordercast token --role system); the servers need --public-tracking and limits that admit the load")
+	fs.StringVar(&cfg.Token, "token", "", "with --url: an admin or system actor token for the bench's writes (ordercast token --role system); the servers need --public-tracking and limits that admit the load")
 	fs.StringVar(&cfg.DB, "db", "", "database of the servers the bench starts: empty for a fresh SQLite file, or a postgres:// URL")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "server nodes to start (more than 1 needs --db postgres://…)")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "client processes holding the watchers (0: this one; -1: one per 9,000 watchers)")
@@ -53,15 +58,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	every := fs.Duration("location-every", 2*time.Second, "location workload: how often each courier posts")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	htmlFile := fs.String("html", "", "also write a self-contained HTML report to this `file`")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ordercast bench [flags]\n\nMeasures watchers, memory per stream, delivery latency and cost per transport, on loopback.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, args, benchUsage, stdout, stderr); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *couriers > 0 {
 		exe, err := os.Executable()

@@ -13,12 +13,19 @@ import (
 	"github.com/ordercast/ordercast/internal/check"
 )
 
+// checkUsage heads `ordercast check --help`.
+const checkUsage = `Usage: ordercast check [flags]
+
+Starts nodes of this binary (PostgreSQL behind nginx, and SQLite), follows orders with
+watchers, changes them, injects faults, and checks that no watcher lost, duplicated or
+reordered an event. Exits non-zero on any anomaly. Everything stays on 127.0.0.0/8.
+`
+
 // runCheck is the check subcommand: it parses the flags and hands the work to package check.
 // It is a subcommand, not a test, so an operator runs it against the very build they deploy
 // and CI runs the same thing.
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ordercast check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	short := fs.Bool("short", false, "about two minutes: every fault kind, on PostgreSQL (3 nodes, nginx) and SQLite (the CI run)")
 	db := fs.String("db", "", "postgres:// URL of an existing server to create the run's database on (default: start a throwaway PostgreSQL of its own)")
 	allowRestart := fs.Bool("allow-pg-restart", false, "with --db: restart that server (pg_ctl on its data directory) as a fault")
@@ -39,15 +46,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	seed := fs.Int64("seed", 0, "random seed (0: from the clock); printed, so a run can be repeated")
 	timeout := fs.Duration("timeout", check.DefaultTimeout, "hard limit on the whole check")
 	keep := fs.Bool("keep", false, "keep the nodes' logs when a phase fails")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ordercast check [flags]\n\nStarts nodes of this binary (PostgreSQL behind nginx, and SQLite), follows orders with\nwatchers, changes them, injects faults, and checks that no watcher lost, duplicated or\nreordered an event. Exits non-zero on any anomaly. Everything stays on 127.0.0.0/8.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, args, checkUsage, stdout, stderr); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var kinds []string
 	if *faults != "none" && *faults != "" {

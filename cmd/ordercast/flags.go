@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,41 @@ import (
 // ORDERCAST_STREAM_WRITE_TIMEOUT.
 func envName(flagName string) string {
 	return "ORDERCAST_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseCommand parses a subcommand's flags the one way every subcommand does: flags are written
+// --name, every flag not given on the command line is filled from its ORDERCAST_* variable,
+// --help prints the usage to stdout and returns flag.ErrHelp (exit 0, like `ordercast --help`),
+// and a bad flag prints the usage to stderr and returns the error. intro is the text printed
+// above the flag list.
+func parseCommand(fs *flag.FlagSet, args []string, intro string, stdout, stderr io.Writer) error {
+	// The flag package would print its own one-dash usage to one writer; ours goes where it belongs.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := parseWithEnv(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printUsage(stdout, intro, fs)
+	case err != nil:
+		printUsage(stderr, intro, fs)
+		if msg, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+			// The flag package names it with one dash; every flag here is written with two.
+			return fmt.Errorf("unknown flag --%s", strings.TrimPrefix(msg, "-"))
+		}
+	}
+	return err
+}
+
+// printUsage writes intro, then every flag with its environment variable and default.
+func printUsage(w io.Writer, intro string, fs *flag.FlagSet) {
+	fmt.Fprint(w, intro)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nFlags (each can also be set by the ORDERCAST_* variable named with it):")
+	printDefaults(w, fs)
 }
 
 // parseWithEnv parses args, then fills every flag not given on the command line from its
@@ -32,11 +68,19 @@ func parseWithEnv(fs *flag.FlagSet, args []string) error {
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
 			if serr := fs.Set(f.Name, v); serr != nil {
-				err = fmt.Errorf("invalid value %q for %s (flag --%s): %v", v, envName(f.Name), f.Name, serr)
+				err = fmt.Errorf("invalid value %q for %s (flag --%s): %w", v, envName(f.Name), f.Name, serr)
 			}
 		}
 	})
 	return err
+}
+
+// flagGiven reports whether the flag name was set on the command line or by its environment
+// variable (parseWithEnv sets those through the FlagSet too).
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // printDefaults lists every flag with its environment variable and default.

@@ -4,6 +4,7 @@
 //	ordercast bench [flags]   measure capacity, latency and the cost of each transport
 //	ordercast check [flags]   prove under faults that no watcher loses an event
 //	ordercast token [flags]   print a token signed with the server's secret
+//	ordercast version         print the module version and the VCS revision it was built from
 //	ordercast help            list the subcommands
 package main
 
@@ -40,8 +41,10 @@ Usage:
   ordercast bench [flags]    measure watchers, memory, latency and transports on loopback
   ordercast check [flags]    prove under faults that no watcher loses, repeats or reorders an event
   ordercast token [flags]    print an actor or tracking token (ordercast token --help)
+  ordercast version          print the version and the VCS revision of this binary
 
-Every flag can also be set through an ORDERCAST_* environment variable.
+Every flag of every subcommand can also be set through an ORDERCAST_* environment variable
+(--stream-write-timeout is ORDERCAST_STREAM_WRITE_TIMEOUT); the command line wins.
 `
 
 // run dispatches a subcommand. It returns when the command is done or ctx ends.
@@ -65,7 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return bench.RunWorker(ctx, os.Stdin, stdout)
 	case "token":
 		return runToken(args[1:], stdout, stderr)
-	case "help", "-h", "--help":
+	case "version", "--version":
+		return printVersion(stdout, stderr, args[1:])
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}

@@ -88,7 +88,10 @@ func TestServeHelp(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("run serve --help: %v, want flag.ErrHelp (exit 0)", err)
 	}
-	help := stderr.String()
+	if stderr.Len() != 0 {
+		t.Errorf("serve --help wrote to stderr: %q", stderr.String())
+	}
+	help := stdout.String()
 	for _, want := range []string{
 		"--addr", "ORDERCAST_ADDR", "default :8080",
 		"--db", "--heartbeat", "--retry", "--stream-write-timeout", "--max-body",

@@ -89,7 +89,7 @@ func (l *listFlag) Set(v string) error {
 
 // securityFlags declares the flags of securityConfig.
 func (c *securityConfig) securityFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo")
+	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo, which ignores it")
 	fs.Var(&c.JWTPublicKeys, "jwt-public-key", "PEM `file` of public keys that verify RS256/ES256 actor tokens (repeatable or comma-separated)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "`audience` every RS256/ES256 token must name in aud (required with --jwt-public-key)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "`issuer` every RS256/ES256 token must name in iss (optional)")
@@ -111,8 +111,8 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet) {
 	fs.Var(&c.CORSOrigins, "cors-origins", "`origins` (https://app.example) whose pages may call the API with credentials (comma-separated)")
 }
 
-// validateSecurity checks the security flags and builds the token authority. In demo mode
-// without a secret it makes a random one, which lasts as long as the process.
+// validateSecurity checks the security flags and builds the token authority. In demo mode it
+// ignores --secret and makes a random one, which lasts as long as the process.
 func (c *securityConfig) validateSecurity(demo bool) error {
 	switch {
 	case c.TrackingTTL <= 0:
@@ -153,13 +153,15 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 		}
 	}
 	secret := c.Secret
-	if secret == "" {
-		if !demo {
-			return fmt.Errorf("--secret is required: set --secret or ORDERCAST_SECRET to at least %d bytes of random text (e.g. the output of `openssl rand -hex 32`), or run with --demo", auth.MinSecretBytes)
-		}
+	switch {
+	case demo:
+		// Always a secret of its own: the demo console hands out admin tokens, which must never
+		// be good on a real node that shares ORDERCAST_SECRET with this shell.
 		var b [32]byte
 		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 		secret = hex.EncodeToString(b[:])
+	case secret == "":
+		return fmt.Errorf("--secret is required: set --secret or ORDERCAST_SECRET to at least %d bytes of random text (e.g. the output of `openssl rand -hex 32`), or run with --demo", auth.MinSecretBytes)
 	}
 	if len(secret) < auth.MinSecretBytes {
 		return fmt.Errorf("--secret must be at least %d bytes, got %d", auth.MinSecretBytes, len(secret))
@@ -211,37 +213,23 @@ func (c *securityConfig) configure(srv *server.Server, demo bool) {
 	srv.MaxHeaderBytes = c.MaxHeaderBytes
 }
 
-const tokenUsage = `Usage: ordercast token --role ROLE --secret S [--sub ID] [--ttl D]
-       ordercast token --order ID --secret S [--ttl D]
+const tokenUsage = `Usage: ordercast token --role ROLE [--sub ID] [--ttl D] [--secret S]
+       ordercast token --order ID [--ttl D] [--secret S]
 
 Prints a token signed with the server's secret on its last line: an actor token for a role
 (restaurant, courier, admin, system), or with --order a tracking token for that one order.
-The secret may also come from ORDERCAST_SECRET.
-
-Flags:
 `
 
 // runToken is `ordercast token`: it mints a token for local use and scripts.
 func runToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ordercast token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	role := fs.String("role", "", "the actor's `role`: restaurant, courier, customer, admin or system")
-	sub := fs.String("sub", "", "the restaurant or courier `id` the actor acts for")
-	secret := fs.String("secret", "", "the server's HMAC `secret` (env ORDERCAST_SECRET)")
+	sub := fs.String("sub", "", "the restaurant, courier or customer `id` the actor acts for")
+	secret := fs.String("secret", "", "the server's HMAC `secret`")
 	ttl := fs.Duration("ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")
 	order := fs.String("order", "", "make a tracking token for this order `id` instead of an actor token")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, tokenUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, args, tokenUsage, stdout, stderr); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if *secret == "" {
-		*secret = os.Getenv("ORDERCAST_SECRET")
 	}
 	if *secret == "" {
 		return errors.New("--secret (or ORDERCAST_SECRET) is required: the server's secret signs the token")

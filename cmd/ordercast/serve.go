@@ -84,11 +84,25 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	return m
 }
 
+// DefaultDemoAddr is where `serve --demo` listens unless --addr (or ORDERCAST_ADDR) says
+// otherwise: loopback only, since its console page hands every visitor an admin token.
+const DefaultDemoAddr = "127.0.0.1:8080"
+
+// serveUsage heads `ordercast serve --help`.
+const serveUsage = `Usage: ordercast serve [flags]
+
+Runs the service: the JSON API, the streams and the pages. Outside --demo a --secret is required.
+`
+
 // ParseFlags reads the serve flags, with ORDERCAST_* environment variables as fallbacks, and
-// checks their values.
+// checks their values. --help prints the flags to stdout and returns flag.ErrHelp.
 func (m *Main) ParseFlags(args []string) error {
-	if err := parseWithEnv(m.flagSet(), args); err != nil {
+	fs := m.flagSet()
+	if err := parseCommand(fs, args, serveUsage, m.stdout, m.stderr); err != nil {
 		return err
+	}
+	if m.Demo && !flagGiven(fs, "addr") {
+		m.Addr = DefaultDemoAddr
 	}
 	return m.validate()
 }
@@ -97,7 +111,7 @@ func (m *Main) ParseFlags(args []string) error {
 func (m *Main) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("ordercast serve", flag.ContinueOnError)
 	fs.SetOutput(m.stderr)
-	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address`")
+	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
 	fs.DurationVar(&m.IdempotencyTTL, "idempotency-ttl", m.IdempotencyTTL, "how long the answer to a write with an Idempotency-Key is kept for its retries")
@@ -116,13 +130,9 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
-	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking and gives the console an admin token")
+	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking, gives the console an admin token, signs with a random secret of its own (ignoring --secret) and listens on "+DefaultDemoAddr+" unless --addr is given")
 	m.securityFlags(fs)
 	m.locationFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(m.stderr, "Usage: ordercast serve [flags]\n\nFlags:\n")
-		printDefaults(m.stderr, fs)
-	}
 	return fs
 }
 
@@ -252,6 +262,8 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Server = srv
 	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", redactURL(m.DB), "h2c", m.H2C, "tls", m.TLSCert != "")
 	if m.Demo {
+		m.Logger.Info("demo mode: tokens are signed with a random secret of this process only, so the console's admin token is good nowhere else",
+			"secret_ignored", m.Secret != "", "public_tracking", true)
 		m.Sim = demo.New(m.Store)
 		m.Sim.Logger = m.Logger.With("component", "demo")
 		m.Sim.Positions = m.Tracker // the couriers drive their orders out on the map
@@ -301,6 +313,10 @@ func (m *Main) Serve(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(m.stdout, "ordercast is serving on %s\n", m.Server.URL())
+	if host, _, err := net.SplitHostPort(m.Addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
+		// The URL names loopback, but the listener takes every interface: say so on its own line.
+		fmt.Fprintf(m.stdout, "listening on every interface of this machine (--addr %s)\n", m.Addr)
+	}
 	if m.Demo {
 		fmt.Fprintf(m.stdout, "demo mode: orders are being simulated; open %s/ to watch them\n", m.Server.URL())
 	}

@@ -57,7 +57,9 @@ func (r *LocationReport) WriteTable(w io.Writer) error {
 	return err
 }
 
-func fmtMS(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func fmtMS(d time.Duration) string {
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
 
 // RunLocation runs the location workload.
 func RunLocation(ctx context.Context, cfg LocationConfig) (*LocationReport, error) {

@@ -179,7 +179,7 @@ func (s *Simulator) simulateOrder(ctx context.Context) error {
 		}
 		c := ordercast.StatusChange{OrderID: o.ID, Status: stage, Note: note(stage, r.Name, courier.Name), Actor: Actor, ExpectedVersion: o.Version}
 		if rand.Float64() < s.CancelChance {
-			c.Status, c.Note = ordercast.StatusCancelled, cancelNotes[rand.N(len(cancelNotes))]
+			c.Status, c.Note = ordercast.StatusCancelled, cancelNote(o.Status)
 		}
 		o, _, _, err = s.Store.AppendStatus(ctx, c)
 		if err != nil {
@@ -279,8 +279,26 @@ var (
 		{ID: "ines", Name: "Ines"}, {ID: "jonas", Name: "Jonas"}, {ID: "kofi", Name: "Kofi"},
 		{ID: "lena", Name: "Lena"}, {ID: "mateo", Name: "Mateo"}, {ID: "noor", Name: "Noor"},
 	}
-	cancelNotes = []string{"customer cancelled", "restaurant is out of an ingredient", "payment failed"}
 )
+
+// cancelNotes are the reasons an order may be cancelled at each status it can be cancelled from:
+// only what can still happen then (no missing ingredient once the food has left the kitchen).
+var cancelNotes = map[ordercast.Status][]string{
+	ordercast.StatusPlaced:         {"customer cancelled", "payment failed", "restaurant is out of an ingredient"},
+	ordercast.StatusConfirmed:      {"customer cancelled", "restaurant is out of an ingredient"},
+	ordercast.StatusPreparing:      {"restaurant is out of an ingredient", "the kitchen had to close"},
+	ordercast.StatusReady:          {"no courier could take it in time"},
+	ordercast.StatusOutForDelivery: {"the courier could not reach the customer"},
+}
+
+// cancelNote is a plausible reason to cancel an order that is at status current.
+func cancelNote(current ordercast.Status) string {
+	notes := cancelNotes[current]
+	if len(notes) == 0 {
+		return "cancelled"
+	}
+	return notes[rand.N(len(notes))]
+}
 
 func note(stage ordercast.Status, restaurant, courier string) string {
 	switch stage {

@@ -18,6 +18,10 @@ import (
 type Tracker struct {
 	// Logger receives the transition lines; nil discards them.
 	Logger *slog.Logger
+	// Classify names why err means the database is away ("unreachable", "read-only", …), or
+	// returns "" for an error that says nothing about availability. Each store knows its
+	// driver's errors; nil classifies nothing as an outage.
+	Classify func(err error) string
 
 	mu     sync.Mutex
 	reason string // "" while available
@@ -28,6 +32,27 @@ type Tracker struct {
 // "read-only", …), wrapping cause so that logs and errors.Is still see the driver's error.
 func Unavailable(reason string, cause error) error {
 	return fmt.Errorf("%w: %w", ordercast.Errorf(ordercast.EUnavailable, "the database is %s; retry shortly", reason), cause)
+}
+
+// Check translates err into the domain's unavailable error when Classify says the database is
+// away, and keeps the outage state: a nil err from a request that proves the database fully
+// available (a write, or a ping that takes the write lock) ends an outage.
+func (t *Tracker) Check(err error, proves bool) error {
+	if err == nil {
+		if proves {
+			t.OK()
+		}
+		return nil
+	}
+	if t.Classify == nil {
+		return err
+	}
+	reason := t.Classify(err)
+	if reason == "" {
+		return err
+	}
+	t.Fail(reason, err)
+	return Unavailable(reason, err)
 }
 
 // Fail records that the database is away for reason; the first failure of an outage is logged.

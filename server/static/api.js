@@ -61,12 +61,36 @@
     });
   }
 
+  // refusal asks the server why a stream was refused, which EventSource never tells: the same
+  // request through fetch, cut off as soon as the headers arrive. It resolves with an ApiError
+  // when the answer is 401 or 403, else with null (try again later).
+  function refusal(u) {
+    var ctrl = new AbortController();
+    return fetch(u, { headers: { Accept: 'text/event-stream' }, credentials: 'same-origin', signal: ctrl.signal })
+      .then(function (res) {
+        if (res.status !== 401 && res.status !== 403) {
+          ctrl.abort();
+          return null;
+        }
+        return res.json().then(function (data) {
+          var err = data && data.error;
+          return new ApiError(res.status, err ? err.code : 'http_' + res.status,
+            err ? err.message : 'The server answered ' + res.status + '.');
+        }, function () {
+          return new ApiError(res.status, 'http_' + res.status, 'The server answered ' + res.status + '.');
+        });
+      }, function () { return null; });
+  }
+
   // stream keeps an EventSource open on path. The browser reconnects by itself after a network
   // error, sending Last-Event-ID; when it gives up instead (an error status, such as 503 from a
-  // draining node), stream opens a new one from the last id seen, backing off. opts:
+  // draining node), stream asks why: a refused credential (401, 403) ends it, reported through
+  // onDenied, since retrying cannot help; anything else opens a new one from the last id seen,
+  // backing off. opts:
   //   events:      {name: function(data, messageEvent)}, data decoded from JSON
   //   lastEventId: where to resume on the first connect
-  //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'ended'
+  //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'denied' | 'ended'
+  //   onDenied:    called with the ApiError of a refused credential
   // It returns {close()}: close ends it for good and reports 'ended'.
   function stream(path, opts) {
     var es = null, timer = null, closed = false, backoff = 1000;
@@ -84,9 +108,19 @@
       es.onerror = function () {
         if (closed) return;
         if (es.readyState === EventSource.CLOSED) {
+          var failed = es.url;
           es = null;
-          timer = setTimeout(open, backoff);
-          backoff = Math.min(backoff * 2, 30000);
+          refusal(failed).then(function (err) {
+            if (closed) return;
+            if (err) {
+              closed = true;
+              setState('denied');
+              if (opts.onDenied) opts.onDenied(err);
+              return;
+            }
+            timer = setTimeout(open, backoff);
+            backoff = Math.min(backoff * 2, 30000);
+          });
         }
         setState('reconnecting');
       };
@@ -113,7 +147,7 @@
 
   // showConnection mirrors a stream's state in the header's indicator.
   function showConnection(el, s) {
-    var text = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', ended: 'ended' };
+    var text = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', denied: 'needs a token', ended: 'ended' };
     el.dataset.state = s;
     el.textContent = text[s] || s;
   }
@@ -126,6 +160,7 @@
   window.ordercast = {
     STAGES: STAGES,
     LABELS: LABELS,
+    hasToken: TOKEN !== '',
     terminal: function (status) { return TERMINAL[status] === true; },
     label: function (status) { return LABELS[status] || status; },
     request: request,

@@ -18,6 +18,10 @@
   var partyKind = document.body.dataset.partyKind || '';
   var partyId = document.body.dataset.partyId || '';
   var readOnly = document.body.dataset.readonly === 'true';
+  // The console's token entry; a party page has none (it opens with ?token=).
+  var root = document.getElementById('console');
+  var signin = document.getElementById('signin');
+  var signinWhy = document.getElementById('signin-why');
 
   // How long a finished order stays on screen, so the operator sees how it ended.
   var ENDED_LINGER_MS = 8000;
@@ -209,36 +213,27 @@
   function change(id, status) {
     var row = rows.get(id);
     if (!row || !status) return;
-    row.busy = true;
-    render(row);
-    showRowError(id, '');
-    oc.request('POST', '/v1/orders/' + encodeURIComponent(id) + '/status',
-      { status: status, note: 'set in the console', expected_version: row.order.version })
-      .then(function (res) {
-        upsert(res.order);
-      }, function (err) {
-        showRowError(id, err.message);
-      })
-      .then(function () {
-        var r = rows.get(id);
-        if (!r) return;
-        r.busy = false;
-        render(r);
-      });
+    send(id, 'POST', '/status', { status: status, note: 'set in the console', expected_version: row.order.version });
   }
 
   function assignCourier(id, courier) {
+    send(id, 'PUT', '/courier', { courier_id: courier || null, note: 'assigned on the board' });
+  }
+
+  // send makes one change of an order through the API, the row busy meanwhile, and shows the
+  // order it answers with, or the API's refusal on the row.
+  function send(id, method, path, body) {
     var row = rows.get(id);
     if (!row) return;
     row.busy = true;
     render(row);
     showRowError(id, '');
-    oc.request('PUT', '/v1/orders/' + encodeURIComponent(id) + '/courier',
-      { courier_id: courier || null, note: 'assigned on the board' })
+    oc.request(method, '/v1/orders/' + encodeURIComponent(id) + path, body)
       .then(function (res) {
         upsert(res.order);
       }, function (err) {
         showRowError(id, err.message);
+        refusedCredential(err);
       })
       .then(function () {
         var r = rows.get(id);
@@ -266,6 +261,7 @@
     }, function (err) {
       createError.textContent = err.message;
       createError.hidden = false;
+      refusedCredential(err);
     });
   });
 
@@ -275,10 +271,45 @@
     if (row) row.picked = true;
   });
 
+  // needToken shows the token entry instead of orders that cannot be watched: the page was served
+  // without a credential, or the server refused the one it has (expired, revoked, a role that
+  // may not watch every order).
+  function needToken(err) {
+    if (!signin) { // a party page: its token is the link's; say why it was refused
+      oc.showConnection(conn, 'denied');
+      if (err && err.message) announce.textContent = err.message;
+      return;
+    }
+    if (err && err.message) {
+      signinWhy.textContent = err.message;
+      signinWhy.hidden = false;
+    }
+    signin.hidden = false;
+    document.getElementById('create-section').hidden = true;
+    document.getElementById('orders-section').hidden = true;
+    oc.showConnection(conn, 'denied');
+    signin.querySelector('input[name="token"]').focus();
+  }
+
+  // A write refused for want of a credential offers the way in too (public tracking lets the
+  // console watch without one, but never change anything).
+  function refusedCredential(err) {
+    if (err.status === 401 && signin) {
+      signinWhy.textContent = err.message;
+      signinWhy.hidden = false;
+      signin.hidden = false;
+    }
+  }
+
   updateCount();
-  var path = partyKind ? '/v1/' + partyKind + 's/' + encodeURIComponent(partyId) + '/stream' : '/v1/stream';
-  oc.stream(path, {
-    onState: function (s) { oc.showConnection(conn, s); },
-    events: { snapshot: snapshot, status: applyEvent, courier: applyEvent }
-  });
+  if (root && root.dataset.needsToken === 'true') {
+    needToken(null);
+  } else {
+    var path = partyKind ? '/v1/' + partyKind + 's/' + encodeURIComponent(partyId) + '/stream' : '/v1/stream';
+    oc.stream(path, {
+      onState: function (s) { oc.showConnection(conn, s); },
+      onDenied: needToken,
+      events: { snapshot: snapshot, status: applyEvent, courier: applyEvent }
+    });
+  }
 })();

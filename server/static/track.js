@@ -146,6 +146,7 @@
     stream = oc.stream(base + '/stream', {
       lastEventId: latest.seq,
       onState: function (s) { oc.showConnection(conn, s); },
+      onDenied: function (err) { showProblem(err.message); },
       events: {
         // Positions carry no id: they never move the stream's Last-Event-ID.
         location: function (loc) { if (map) map.update(loc); },
@@ -165,8 +166,17 @@
     apply(res[1].events);
     follow();
   }, function (err) {
-    oc.showConnection(conn, 'ended');
+    oc.showConnection(conn, err.status === 401 || err.status === 403 ? 'denied' : 'ended');
     statusLine.textContent = '';
-    showProblem(err.code === 'not_found' ? 'There is no order ' + id + '.' : err.message);
+    // Nothing to show but the reason: no empty stepper or timeline under it.
+    stepper.hidden = true;
+    document.getElementById('timeline-section').hidden = true;
+    if (err.code === 'not_found') {
+      showProblem('No such order: there is no order ' + id + '.');
+    } else if (err.status === 401) {
+      showProblem('This order needs its tracking link: open the link you were given (it ends in ?token=…). ' + err.message);
+    } else {
+      showProblem(err.message);
+    }
   });
 })();

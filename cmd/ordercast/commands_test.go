@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast/auth"
+)
+
+// TestHelpGoesToStdout: every subcommand's --help (and -h) prints its usage to stdout, in the one
+// flag style (--name, with its ORDERCAST_* variable), writes nothing to stderr and is not an
+// error for the shell, like `ordercast --help`.
+func TestHelpGoesToStdout(t *testing.T) {
+	for _, args := range [][]string{
+		{"--help"}, {"help"}, {"serve", "--help"}, {"serve", "-h"}, {"token", "--help"}, {"bench", "--help"}, {"check", "--help"}, {"version", "--help"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, &stdout, &stderr)
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%v: %v, want exit 0", args, err)
+		}
+		if stderr.Len() != 0 {
+			t.Errorf("%v wrote to stderr: %q", args, stderr.String())
+		}
+		out := stdout.String()
+		if !strings.Contains(out, "Usage:") {
+			t.Errorf("%v: no usage on stdout: %q", args, out)
+		}
+		if args[0] != "--help" && args[0] != "help" {
+			if !strings.Contains(out, "ordercast "+args[0]) {
+				t.Errorf("%v: usage does not name the subcommand: %q", args, out)
+			}
+			if regexp.MustCompile(`(?m)^  -[a-z]`).MatchString(out) {
+				t.Errorf("%v: a flag is listed with one dash:\n%s", args, out)
+			}
+			if args[0] != "version" && !strings.Contains(out, "(env ORDERCAST_") {
+				t.Errorf("%v: flags are listed without their variables:\n%s", args, out)
+			}
+		}
+	}
+}
+
+// TestBadFlagGoesToStderr: a bad flag is an error, with the usage on stderr and nothing on stdout.
+func TestBadFlagGoesToStderr(t *testing.T) {
+	for _, sub := range []string{"serve", "token", "bench", "check"} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{sub, "--colour", "blue"}, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "--colour") {
+			t.Errorf("%s --colour: %v, want an error naming --colour", sub, err)
+		}
+		if stdout.Len() != 0 || !strings.Contains(stderr.String(), "Usage: ordercast "+sub) {
+			t.Errorf("%s --colour: stdout %q, stderr %q; want the usage on stderr only", sub, stdout.String(), stderr.String())
+		}
+	}
+}
+
+// TestSubcommandsTakeEnvironment: token and bench read ORDERCAST_* variables like serve, and the
+// command line wins over them.
+func TestSubcommandsTakeEnvironment(t *testing.T) {
+	a, err := auth.New([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ORDERCAST_SECRET", testSecret)
+	t.Setenv("ORDERCAST_ROLE", "courier")
+	t.Setenv("ORDERCAST_SUB", "c-7")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"token", "--sub", "c-8"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	actor, err := a.ParseActor(strings.TrimSpace(out.String()))
+	if err != nil || actor.String() != "courier:c-8" {
+		t.Errorf("token from ORDERCAST_ROLE with --sub: %v %v, want courier:c-8", actor, err)
+	}
+
+	t.Setenv("ORDERCAST_WATCHERS", "0")
+	err = run(context.Background(), []string{"bench"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--watchers") {
+		t.Errorf("bench with ORDERCAST_WATCHERS=0: %v, want the bench to refuse --watchers 0", err)
+	}
+	t.Setenv("ORDERCAST_RATE", "fast")
+	err = run(context.Background(), []string{"bench"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "ORDERCAST_RATE (flag --rate)") {
+		t.Errorf("bench with ORDERCAST_RATE=fast: %v, want an error naming the variable", err)
+	}
+}
+
+// TestVersion: `ordercast version` prints the module version, the VCS revision and the Go version
+// from the binary's build information.
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "ordercast ") || !strings.Contains(got, runtime.Version()) {
+		t.Errorf("version: %q, want ordercast <version> … %s", got, runtime.Version())
+	}
+	bi := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.time", Value: "2026-11-30T23:00:00Z"}, {Key: "vcs.modified", Value: "true"},
+	}}
+	if got, want := versionLine(bi), "ordercast v1.2.3 revision 0123abcd (2026-11-30T23:00:00Z, dirty) go1.26.0"; got != want {
+		t.Errorf("versionLine: %q, want %q", got, want)
+	}
+}
+
+// TestDemoListensOnLoopback: --demo listens on 127.0.0.1:8080 unless --addr or ORDERCAST_ADDR
+// says otherwise; without --demo the default stays :8080.
+func TestDemoListensOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  string
+		want string
+	}{
+		{"demo default", []string{"--demo"}, "", "127.0.0.1:8080"},
+		{"demo with --addr", []string{"--demo", "--addr", ":9090"}, "", ":9090"},
+		{"demo with ORDERCAST_ADDR", []string{"--demo"}, ":9091", ":9091"},
+		{"serve default", []string{"--secret", testSecret}, "", ":8080"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				t.Setenv("ORDERCAST_ADDR", tc.env)
+			}
+			m := NewMain(io.Discard, io.Discard)
+			if err := m.ParseFlags(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if m.Addr != tc.want {
+				t.Errorf("addr %q, want %q", m.Addr, tc.want)
+			}
+		})
+	}
+}
+
+// TestServePrintsWhereItListens: the printed URL is the listener's, and a listener on every
+// interface says so on a line of its own.
+func TestServePrintsWhereItListens(t *testing.T) {
+	for _, tc := range []struct {
+		addr     string
+		wantHost string
+		wantAll  bool
+	}{{"127.0.0.1:0", "127.0.0.1", false}, {":0", "127.0.0.1", true}} {
+		t.Run(tc.addr, func(t *testing.T) {
+			lines := serveLines(t, 2, "--demo", "--addr", tc.addr)
+			if !strings.HasPrefix(lines[0], "ordercast is serving on http://"+tc.wantHost+":") {
+				t.Errorf("first line %q", lines[0])
+			}
+			if got := strings.Contains(strings.Join(lines, "\n"), "every interface"); got != tc.wantAll {
+				t.Errorf("lines %q: mention every interface = %v, want %v", lines, got, tc.wantAll)
+			}
+		})
+	}
+}
+
+// serveLines runs `ordercast serve` with args until it has printed n lines, then stops it.
+func serveLines(t *testing.T, n int, args ...string) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, append([]string{"serve", "--drain", "0s", "--db", filepath.Join(t.TempDir(), "o.db")}, args...), w, io.Discard)
+		w.CloseWithError(io.EOF)
+		done <- err
+	}()
+	var lines []string
+	sc := bufio.NewScanner(out)
+	for len(lines) < n && sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	cancel()
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	return lines
+}
+
+// TestDemoSignsWithItsOwnSecret: with ORDERCAST_SECRET (or --secret) set, demo mode still signs
+// with a random secret of its own, says so in its log, and refuses tokens of the real secret;
+// the console's admin token is not valid under the real secret.
+func TestDemoSignsWithItsOwnSecret(t *testing.T) {
+	t.Setenv("ORDERCAST_SECRET", testSecret)
+	var logs bytes.Buffer
+	m := NewMain(io.Discard, &logs)
+	if err := m.ParseFlags([]string{"--demo", "--addr", "127.0.0.1:0", "--drain", "0s", "--db", filepath.Join(t.TempDir(), "o.db")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	if !strings.Contains(logs.String(), "random secret") || !strings.Contains(logs.String(), "secret_ignored=true") {
+		t.Errorf("the log does not say the secret is ignored:\n%s", logs.String())
+	}
+	resp, err := http.Get(m.Server.URL() + "/console")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	match := regexp.MustCompile(`name="ordercast-token" content="([^"]+)"`).FindSubmatch(body)
+	if match == nil {
+		t.Fatal("the demo console carries no token")
+	}
+	real, err := auth.New([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := real.ParseActor(string(match[1])); err == nil {
+		t.Error("the demo console's admin token is valid under ORDERCAST_SECRET")
+	}
+	req, err := http.NewRequest(http.MethodPost, m.Server.URL()+"/v1/orders", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken())
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("demo: create with a token of ORDERCAST_SECRET: %d, want 401", resp.StatusCode)
+	}
+}

@@ -1,0 +1,99 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/ordercast/ordercast/auth"
+)
+
+// TestPagesOutsideDemoOfferTheWayIn: with auth on, the home page says a credential is needed and
+// offers the token entry; the console without a token shows the entry instead of reconnecting
+// forever; a token entered there is handed over through the cookie (the address bar ends clean)
+// and the console goes live; a console whose token the server refuses for watching says so.
+func TestPagesOutsideDemoOfferTheWayIn(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	createAs(t, base, admin, "o-inside")
+	b := newBrowser(t)
+
+	b.do("open the home page", chromedp.Navigate(base+"/"))
+	b.waitFor(`.signin-form input[name="token"]`)
+	if text := eval[string](b, `document.body.innerText`); strings.Contains(text, "No orders in progress") || !strings.Contains(text, "needs a credential") {
+		t.Errorf("home page says %q", text)
+	}
+	screenshots(b, "home-signin")
+
+	b.do("open the console", chromedp.Navigate(base+"/console"))
+	b.waitFor(`#signin input[name="token"]`)
+	b.waitFor(`#conn[data-state="denied"]`)
+	if eval[bool](b, `!document.getElementById('orders-section').hidden`) {
+		t.Error("the console shows an order list it cannot fill")
+	}
+	screenshots(b, "console-signin")
+
+	b.do("enter the token",
+		chromedp.SendKeys(chromedp.CSS(`#signin input[name="token"]`), admin),
+		chromedp.Submit(chromedp.CSS(`#signin-form`)),
+	)
+	b.waitFor(`li.order[data-order-id="o-inside"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	if href := eval[string](b, `location.href`); href != base+"/console" {
+		t.Errorf("address bar shows %q after the hand-over, want the clean URL", href)
+	}
+	if eval[bool](b, `!document.getElementById('signin').hidden`) {
+		t.Error("the token entry is still shown with a good token")
+	}
+
+	// A restaurant's token is a good token that may not watch every order: the stream's 403 ends
+	// in the token entry with the server's reason, not in "reconnecting".
+	before := countStreamOpens(b, base)
+	b.do("hand over a restaurant's token", chromedp.Navigate(base+"/console?token="+actorToken(t, auth.RoleRestaurant, "luigi")))
+	b.waitFor(`#conn[data-state="denied"]`)
+	b.waitFor(`#signin-why`)
+	if why := eval[string](b, `document.getElementById('signin-why').textContent`); !strings.Contains(why, "restaurant") {
+		t.Errorf("refusal shown = %q, want the server's reason", why)
+	}
+	if n := countStreamOpens(b, base) - before; n > 2 {
+		t.Errorf("the console opened /v1/stream %d times after a refusal, want no retries", n)
+	}
+}
+
+// countStreamOpens counts the page's requests of /v1/stream (the EventSource and the fetch that
+// asks why it was refused).
+func countStreamOpens(b *browser, base string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, u := range b.requests {
+		if strings.HasPrefix(u, base+"/v1/stream") && strings.Contains(u, "token=") {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLongIDWrapsOnAPhone: a 64-character id wraps on a phone-wide screen instead of widening
+// the page.
+func TestLongIDWrapsOnAPhone(t *testing.T) {
+	srv := startPageServer(t)
+	id := strings.Repeat("order-with-a-long-id-", 3) + "x"
+	id = id[:64]
+	srv.createOrder(id)
+	b := newBrowser(t)
+	b.do("phone size", chromedp.EmulateViewport(360, 740))
+	b.do("open the long order", chromedp.Navigate(srv.url+"/track/"+id))
+	b.waitFor(`#status-line[data-status="placed"]`)
+	if wide := eval[bool](b, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); wide {
+		t.Error("the tracking page of a long id is wider than the phone")
+	}
+	b.do("open the home page", chromedp.Navigate(srv.url+"/"))
+	b.waitFor(`a.order-id`)
+	if wide := eval[bool](b, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); wide {
+		t.Error("the home page with a long id is wider than the phone")
+	}
+	screenshots(b, "home-long-id")
+}

@@ -1,0 +1,119 @@
+package server_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/server"
+)
+
+// noRedirect is a client that shows redirects instead of following them.
+var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// TestFavicon: /favicon.ico is an icon, not a 404 on every page view, and every page links it.
+func TestFavicon(t *testing.T) {
+	ts := newServer(t, nil)
+	resp, body := call(t, "GET", ts.URL()+"/favicon.ico", "", "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.Contains(string(body), "<svg") {
+		t.Errorf("favicon: %d %s %.40q", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+	for _, page := range []string{"/", "/console", "/track/o-1"} {
+		if _, body := call(t, "GET", ts.URL()+page, "", ""); !strings.Contains(string(body), `rel="icon" href="/static/favicon.svg"`) {
+			t.Errorf("%s links no icon", page)
+		}
+	}
+}
+
+// TestHomeSaysACredentialIsNeeded: outside public tracking the home page says watching needs a
+// credential and offers the console's token entry, instead of "No orders in progress" while
+// orders are in progress.
+func TestHomeSaysACredentialIsNeeded(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	createAs(t, ts.URL(), actorToken(t, auth.RoleAdmin, ""), "o-busy")
+	_, body := call(t, "GET", ts.URL()+"/", "", "")
+	page := string(body)
+	if strings.Contains(page, "No orders in progress") || !strings.Contains(page, "needs a credential") ||
+		!strings.Contains(page, `action="/console"`) || !strings.Contains(page, `name="token"`) {
+		t.Errorf("home page without a credential:\n%s", page)
+	}
+	if strings.Contains(page, "o-busy") {
+		t.Error("the home page lists an order to a visitor without a credential")
+	}
+
+	open := newAuthServer(t, func(s *server.Server) { s.Auth.PublicTracking = true })
+	mustCreateAs(t, open.URL(), "o-open")
+	if _, body := call(t, "GET", open.URL()+"/", "", ""); strings.Contains(string(body), "needs a credential") || !strings.Contains(string(body), "/track/o-open") {
+		t.Errorf("home page with public tracking:\n%s", body)
+	}
+}
+
+func mustCreateAs(t *testing.T, base, id string) {
+	t.Helper()
+	createAs(t, base, actorToken(t, auth.RoleAdmin, ""), id)
+}
+
+// TestConsoleTokenHandOver: /console?token=… takes a good actor token into an HttpOnly cookie
+// scoped to /console and redirects to the clean URL; the page then carries the token for its
+// script. A bad token is refused with the reason and the entry form; no token shows the form.
+func TestConsoleTokenHandOver(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+
+	resp, body := call(t, "GET", base+"/console", "", "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `data-needs-token="true"`) || strings.Contains(string(body), "ordercast-token") {
+		t.Errorf("console without a token: %d\n%s", resp.StatusCode, body)
+	}
+
+	resp, err := noRedirect.Get(base + "/console?token=" + admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console" {
+		t.Fatalf("hand-over: %d to %q, want 303 to /console", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == server.ConsoleCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil || cookie.Value != admin || !cookie.HttpOnly || cookie.Path != "/console" || cookie.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("console cookie %+v, want the token, HttpOnly, path /console, SameSite=Strict", cookie)
+	}
+
+	req, _ := http.NewRequest("GET", base+"/console", nil)
+	req.AddCookie(cookie)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readAll(t, resp)
+	if !strings.Contains(page, `name="ordercast-token" content="`+admin+`"`) || strings.Contains(page, `data-needs-token`) {
+		t.Errorf("console with the cookie does not carry the token:\n%s", page)
+	}
+
+	resp, body = call(t, "GET", base+"/console?token=not-a-token", "", "")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "That token was not accepted") || len(resp.Cookies()) != 0 {
+		t.Errorf("bad token: %d cookies %v\n%s", resp.StatusCode, resp.Cookies(), body)
+	}
+	// A tracking token is not an actor token: it opens one order's page, not the console.
+	tracking := createAs(t, base, admin, "o-1")
+	if resp, _ := call(t, "GET", base+"/console?token="+tracking, "", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("tracking token on the console: %d, want 401", resp.StatusCode)
+	}
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	var b strings.Builder
+	if _, err := io.Copy(&b, resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
