@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"io"
 	"net"
 	"net/url"
@@ -205,7 +206,7 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 	}
 
 	proxy.cut()
-	waitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
+	testutil.WaitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
 	move(t, s, "watched", ordercast.StatusConfirmed)
 	latest := move(t, s, "watched", ordercast.StatusPreparing)
 	other := move(t, s, "other", ordercast.StatusCancelled)
@@ -216,7 +217,7 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 	proxy.resume()
 	got := collect(t, watched, is("watched", latest.Seq))
 	equalEvents(t, "watched order after catch-up", got, []ordercast.Event{latest})
-	waitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
+	testutil.WaitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
 	if got := n.l.Reconnects(); got != 1 {
 		t.Errorf("Reconnects = %d, want 1", got)
 	}
@@ -245,17 +246,6 @@ func TestListener_OpenFailsFast(t *testing.T) {
 	if err := l.Open(ctx); err == nil {
 		_ = l.Close()
 		t.Fatalf("Open on a missing database succeeded, want an error")
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
 	}
 }
 
@@ -456,11 +446,11 @@ func TestListener_RetriesFailedCatchUp(t *testing.T) {
 
 	feed.fails.Store(2)
 	proxy.cut()
-	waitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
+	testutil.WaitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
 	latest := move(t, n.store, "a", ordercast.StatusConfirmed)
 	proxy.resume()
 	equalEvents(t, "after the third catch-up", collect(t, watched, is("a", latest.Seq)), []ordercast.Event{latest})
-	waitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
+	testutil.WaitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
 	if got := feed.calls.Load(); got != 3 {
 		t.Errorf("CatchUp called %d times, want 3 (two failures, then success)", got)
 	}

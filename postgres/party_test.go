@@ -9,6 +9,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/postgres"
 )
 
@@ -119,20 +120,13 @@ func TestPartyLogInterleavedCommits(t *testing.T) {
 func waitForLockWait(t *testing.T, url string) {
 	t.Helper()
 	conn := pgtest.Connect(t, url)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, "the second writer to wait on the party's lock", func() bool {
 		var n int
 		if err := conn.QueryRow(t.Context(), `
 			SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second writer never waited on the party's lock")
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline: the wait has no signal
-	}
+		return n > 0
+	})
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"errors"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -91,7 +92,7 @@ func testReadTimeoutDoesNotCutStreams(t *testing.T, hold holding) {
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	waitFor(t, "the long poll to be held past the read timeout", func() bool {
+	testutil.WaitFor(t, "the long poll to be held past the read timeout", func() bool {
 		return ts.hub.Watchers() >= 2 && time.Since(lpStart) > 4*50*time.Millisecond
 	})
 	mustSetStatus(t, ts.URL(), "o-1", "preparing")
@@ -109,7 +110,7 @@ func TestConnectionsPerPeerCapped(t *testing.T) {
 	over := dial(t, ts.URL())
 	waitClosed(t, over, 5*time.Second)
 	a.Close()
-	waitFor(t, "a place to free up", func() bool {
+	testutil.WaitFor(t, "a place to free up", func() bool {
 		c, err := net.Dial("tcp", strings.TrimPrefix(ts.URL(), "http://"))
 		if err != nil {
 			return false

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"net"
 	"net/http"
 	"runtime"
@@ -100,7 +101,7 @@ func TestHeldStreamsWhoseClientsVanishMidWrite(t *testing.T) {
 		c.Close()
 	}
 	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
-	waitFor(t, "every stream to be counted out", func() bool { return ts.hub.Watchers() == 0 })
+	testutil.WaitFor(t, "every stream to be counted out", func() bool { return ts.hub.Watchers() == 0 })
 }
 
 func mustResponse(t *testing.T, c net.Conn, req *http.Request) *http.Response {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"net/http"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestLongPollHoldsUntilChange(t *testing.T) {
 		_, o, _ := longPoll(t, ctx, base, "o-1", "wait=60s&after_version=1")
 		got <- o
 	}()
-	waitFor(t, "the long poll to subscribe", func() bool { return ts.hub.Watchers() == 1 })
+	testutil.WaitFor(t, "the long poll to subscribe", func() bool { return ts.hub.Watchers() == 1 })
 	select {
 	case o := <-got:
 		t.Fatalf("answered before any change: %+v", o)
@@ -80,7 +81,7 @@ func TestLongPollHoldsUntilChange(t *testing.T) {
 	if o.Version != 2 || o.Status != "confirmed" {
 		t.Fatalf("got version %d %s, want 2 confirmed", o.Version, o.Status)
 	}
-	waitFor(t, "the watcher to be freed", func() bool { return ts.hub.Watchers() == 0 })
+	testutil.WaitFor(t, "the watcher to be freed", func() bool { return ts.hub.Watchers() == 0 })
 }
 
 // TestLongPollTimesOutWithUnchangedOrder also outlasts the server's WriteTimeout several times:
@@ -136,8 +137,8 @@ func TestLongPollClientLeavingFreesWatcher(t *testing.T) {
 		defer close(done)
 		longPoll(t, ctx, base, "o-1", "wait=60s&after_version=1")
 	}()
-	waitFor(t, "the long poll to subscribe", func() bool { return ts.hub.Watchers() == 1 })
+	testutil.WaitFor(t, "the long poll to subscribe", func() bool { return ts.hub.Watchers() == 1 })
 	cancel()
 	<-done
-	waitFor(t, "the watcher to be freed", func() bool { return ts.hub.Watchers() == 0 })
+	testutil.WaitFor(t, "the watcher to be freed", func() bool { return ts.hub.Watchers() == 0 })
 }

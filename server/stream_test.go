@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"io"
 	"net/http"
 	"runtime"
@@ -363,22 +364,10 @@ func testClientLeavingFreesWatcher(t *testing.T, hold holding) {
 		w.Close()
 	}
 	http.DefaultClient.CloseIdleConnections()
-	waitFor(t, "hub watchers to reach 0", func() bool { return ts.hub.Watchers() == 0 })
-	waitFor(t, "goroutines to return to the baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+	testutil.WaitFor(t, "hub watchers to reach 0", func() bool { return ts.hub.Watchers() == 0 })
+	testutil.WaitFor(t, "goroutines to return to the baseline", func() bool { return runtime.NumGoroutine() <= baseline })
 	if got := ts.hub.Orders(); got != 0 {
 		t.Fatalf("hub still tracks %d orders", got)
-	}
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"net/http"
 	"strconv"
 	"strings"
@@ -178,7 +179,7 @@ func TestWebSocketClientLeavingFreesWatcher(t *testing.T) {
 	for _, c := range conns {
 		c.CloseNow() // gone without a close handshake, like a dropped network
 	}
-	waitFor(t, "hub watchers to reach 0", func() bool { return ts.hub.Watchers() == 0 })
+	testutil.WaitFor(t, "hub watchers to reach 0", func() bool { return ts.hub.Watchers() == 0 })
 }
 
 // TestWebSocketHeartbeatOutlastsWriteTimeout keeps an idle WebSocket open across many server
@@ -212,7 +213,7 @@ func TestWebSocketHeartbeatOutlastsWriteTimeout(t *testing.T) {
 		done <- ev
 	}()
 	start := time.Now()
-	waitFor(t, "several write timeouts to pass", func() bool { return time.Since(start) > 300*time.Millisecond })
+	testutil.WaitFor(t, "several write timeouts to pass", func() bool { return time.Since(start) > 300*time.Millisecond })
 	ts.mustCommit(t, "o-1", "confirmed")
 	ev := <-done
 	if ev.Note != "" {

@@ -4,31 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ordercast/ordercast/auth"
 )
 
 // testSecret is the HMAC secret the tests run the service with.
-const testSecret = "test-secret-0123456789abcdef0123456789"
+const testSecret = testutil.Secret
 
 // adminToken is an admin actor token for testSecret.
-func adminToken() string {
-	a, err := auth.New([]byte(testSecret))
-	if err != nil {
-		panic(err)
-	}
-	tok, err := a.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "tests"}, time.Hour)
-	if err != nil {
-		panic(err)
-	}
-	return tok
-}
+func adminToken() string { return testutil.AdminToken(testSecret) }
 
 // TestServeNeedsSecret: outside demo mode start-up fails without a secret, with a message that
 // says how to set one; a short one is refused; demo mode makes its own.
