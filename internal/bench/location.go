@@ -156,8 +156,12 @@ func RunLocation(ctx context.Context, cfg LocationConfig) (*LocationReport, erro
 			lat := 52.5 + float64(i%1000)/10000
 			for n := 0; ; n++ {
 				body := fmt.Sprintf(`{"lat":%.6f,"lng":13.4,"speed_mps":7,"at":%q}`, lat+float64(n)/100000, time.Now().UTC().Format(time.RFC3339Nano))
+				err := postLocation(pctx, c, courierID(i), body)
+				if err != nil && pctx.Err() != nil {
+					return // cut by the end of the run: neither posted nor refused
+				}
 				posted.Add(1)
-				if postLocation(pctx, c, courierID(i), body) == nil {
+				if err == nil {
 					accepted.Add(1)
 				}
 				select {
