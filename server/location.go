@@ -19,13 +19,9 @@ const DefaultLocationInterval = time.Second
 // token (sub = cid), or an admin or system token when auth is on. Positions are not stored with
 // the order's history: the answer says how many orders the position reached.
 func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
-	actor, err := s.authenticate(r)
-	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
-		s.writeError(w, r, lerr)
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	var req api.PostLocationRequest
+	actor, ok := s.changeRequest(w, r, &req)
+	if !ok {
 		return
 	}
 	cid := r.PathValue("cid")
@@ -34,11 +30,6 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.permitLocation(actor, cid); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var req api.PostLocationRequest
-	if err := s.decode(w, r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -199,7 +199,15 @@ func courierID(i int) string { return fmt.Sprintf("bench-courier-%d", i) }
 
 // postLocation posts one position; nil on 200.
 func postLocation(ctx context.Context, c *client.Client, cid, body string) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", c.BaseURL+api.LocationPath(cid), bytes.NewBufferString(body))
+	if err := sendJSON(ctx, c, "POST", api.LocationPath(cid), []byte(body)); err != nil {
+		return fmt.Errorf("post position: %w", err)
+	}
+	return nil
+}
+
+// sendJSON sends a JSON body with c's token; nil on 200.
+func sendJSON(ctx context.Context, c *client.Client, method, path string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -212,7 +220,7 @@ func postLocation(ctx context.Context, c *client.Client, cid, body string) error
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("post position: %s", resp.Status)
+		return errors.New(resp.Status)
 	}
 	return nil
 }
@@ -254,21 +262,9 @@ func prepareLocationOrder(ctx context.Context, c *client.Client, id, cid string)
 	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: id, Dropoff: &ordercast.Point{Lat: 52.53, Lng: 13.41}}); err != nil {
 		return fmt.Errorf("create order: %w", err)
 	}
-	body, _ := json.Marshal(api.SetCourierRequest{CourierID: &cid})
-	req, err := http.NewRequestWithContext(ctx, "PUT", c.BaseURL+api.CourierPath(id), bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.Token)
-	resp, err := c.HTTPClient.Do(req)
-	if err != nil {
+	body, _ := json.Marshal(api.SetCourierRequest{CourierID: &cid}) // a string pointer: cannot fail
+	if err := sendJSON(ctx, c, "PUT", api.CourierPath(id), body); err != nil {
 		return fmt.Errorf("assign courier: %w", err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("assign courier: %s", resp.Status)
 	}
 	if _, err := c.SetStatus(ctx, id, client.SetStatusRequest{Status: ordercast.StatusOutForDelivery}); err != nil {
 		return fmt.Errorf("send out for delivery: %w", err)
