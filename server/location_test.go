@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -54,27 +53,11 @@ func newLocationServer(t *testing.T, hold holding, configure func(*server.Server
 	return ls
 }
 
-// postLocation reports a position of courier cid with token tok (none on an open server) and returns
-// the status and body.
+// postLocation reports a position of courier cid with token tok (none on an open server) and
+// returns the status and body.
 func postLocation(t *testing.T, base, cid, tok, body string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest("POST", base+"/v1/couriers/"+cid+"/location", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := call(t, "POST", base+"/v1/couriers/"+cid+"/location", tok, body)
 	return resp.StatusCode, b
 }
 
