@@ -2,12 +2,10 @@ package bench_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/bench"
 	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
@@ -17,34 +15,16 @@ import (
 // TestLocationWorkload runs the location workload small against a real server: every post is
 // accepted, every watcher gets positions, and the report says so.
 func TestLocationWorkload(t *testing.T) {
-	h := hub.New()
-	st := sqlite.New(filepath.Join(t.TempDir(), "bench.db"))
-	st.Publisher = h
-	if err := st.Open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	tr := location.New(h, location.StoreAssignments{Store: st})
-	if err := tr.Open(); err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, h)
-	srv.Addr, srv.Locations = "127.0.0.1:0", tr
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("close server: %v", err)
+	base := newServerWith(t, func(srv *server.Server, st *sqlite.Store) {
+		tr := location.New(srv.Hub, location.StoreAssignments{Store: st})
+		if err := tr.Open(); err != nil {
+			t.Fatal(err)
 		}
-		_ = tr.Close()
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
+		t.Cleanup(func() { _ = tr.Close() })
+		srv.Locations = tr
 	})
 	rep, err := bench.RunLocation(context.Background(), bench.LocationConfig{
-		URL: srv.URL(), Couriers: 20, Every: 200 * time.Millisecond, Watchers: 40,
+		URL: base, Couriers: 20, Every: 200 * time.Millisecond, Watchers: 40,
 		Duration: time.Second, Timeout: time.Minute,
 	})
 	if err != nil {
