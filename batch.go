@@ -274,8 +274,8 @@ func (b *Batch) apply(w Write, now time.Time) WriteResult {
 // create judges a creation against the order's state bo, returning the state it leads to.
 func (b *Batch) create(bo batchOrder, n NewOrder, now time.Time) (batchOrder, WriteResult) {
 	if bo.exists {
-		if !SameDetails(bo.order.Details, n.Details) {
-			return bo, WriteResult{Err: Errorf(EOrderExists, "order %s already exists with different details", n.ID)}
+		if !n.Matches(bo.order) {
+			return bo, WriteResult{Err: Errorf(EOrderExists, "order %s already exists with different details, pickup or drop-off", n.ID)}
 		}
 		return bo, WriteResult{Order: bo.order, Event: bo.latest}
 	}

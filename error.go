@@ -7,15 +7,17 @@ import (
 
 // Error codes. They are stable: clients match on them, so they never change meaning.
 const (
-	EInternal          = "internal"
-	EMalformed         = "malformed_request"
-	EBodyTooLarge      = "body_too_large"
-	EUnsupportedMedia  = "unsupported_media_type"
-	ENotFound          = "not_found"
-	EInvalid           = "invalid_argument"
-	EInvalidID         = "invalid_order_id"
-	EInvalidStatus     = "invalid_status"
-	EInvalidDetails    = "invalid_details"
+	EInternal         = "internal"
+	EMalformed        = "malformed_request"
+	EBodyTooLarge     = "body_too_large"
+	EUnsupportedMedia = "unsupported_media_type"
+	ENotFound         = "not_found"
+	EInvalid          = "invalid_argument"
+	EInvalidID        = "invalid_order_id"
+	EInvalidStatus    = "invalid_status"
+	EInvalidDetails   = "invalid_details"
+	// EInvalidLocation: a courier's position or an order's pickup or drop-off is out of range.
+	EInvalidLocation   = "invalid_location"
 	EInvalidTransition = "invalid_transition"
 	EVersionConflict   = "version_conflict"
 	EOrderExists       = "order_exists"

@@ -81,7 +81,11 @@ type Order struct {
 	// CustomerID is the customer who placed the order, set at creation; optional.
 	CustomerID string `json:"customer_id,omitempty"`
 	// CourierID is the courier assigned now, if any (see CourierChange).
-	CourierID string    `json:"courier_id,omitempty"`
+	CourierID string `json:"courier_id,omitempty"`
+	// Pickup and Dropoff are where the food is collected and delivered, when known: the courier's
+	// distance and ETA are measured to Dropoff.
+	Pickup    *Point    `json:"pickup,omitempty"`
+	Dropoff   *Point    `json:"dropoff,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -140,6 +144,8 @@ type NewOrder struct {
 	CustomerID   string
 	Note         string
 	Actor        string
+	// Pickup and Dropoff are where the food is collected and delivered, if known.
+	Pickup, Dropoff *Point
 	// Idem, when set, records the answer in the transaction of the creation's batch (see Idempotency
 	// and Batch).
 	Idem *Idempotency
@@ -165,6 +171,13 @@ func (n NewOrder) Normalize() (NewOrder, error) {
 			}
 		}
 	}
+	for field, p := range map[string]*Point{"pickup.": n.Pickup, "dropoff.": n.Dropoff} {
+		if p != nil {
+			if err := p.Validate(field); err != nil {
+				return n, err
+			}
+		}
+	}
 	if err := validateText("note", n.Note, MaxNoteLength); err != nil {
 		return n, err
 	}
@@ -180,9 +193,20 @@ func (n NewOrder) Place(at time.Time) (Order, Event) {
 	at = at.UTC()
 	o := Order{
 		ID: n.ID, Status: StatusPlaced, Version: 1, Details: n.Details,
-		RestaurantID: n.RestaurantID, CustomerID: n.CustomerID, CreatedAt: at, UpdatedAt: at,
+		RestaurantID: n.RestaurantID, CustomerID: n.CustomerID, Pickup: n.Pickup, Dropoff: n.Dropoff,
+		CreatedAt: at, UpdatedAt: at,
 	}
 	return o, Event{OrderID: o.ID, Seq: 1, Status: o.Status, At: at, Note: n.Note, Actor: n.Actor}
+}
+
+// Matches reports whether an existing order is what n would create: the same details (by value)
+// and the same pickup and drop-off. A repeated create that matches returns the order.
+func (n NewOrder) Matches(o Order) bool {
+	return SameDetails(o.Details, n.Details) && samePoint(o.Pickup, n.Pickup) && samePoint(o.Dropoff, n.Dropoff)
+}
+
+func samePoint(a, b *Point) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 // StatusChange is a request to move an order to a new status. ExpectedVersion, when not zero, must

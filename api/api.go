@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/ordercast/ordercast"
 )
@@ -18,6 +19,8 @@ const (
 	PathOrders = "/v1/orders"
 	// PathStreamAll is the SSE stream of every order, for consoles (GET).
 	PathStreamAll = "/v1/stream"
+	// PathCouriers is the root of couriers' paths; see LocationPath.
+	PathCouriers = "/v1/couriers"
 )
 
 // Route patterns, as net/http's ServeMux spells them, one per endpoint.
@@ -34,7 +37,12 @@ const (
 	RouteRestaurantStream = "GET /v1/restaurants/{pid}/stream"
 	RouteCourierStream    = "GET /v1/couriers/{pid}/stream"
 	RouteCustomerStream   = "GET /v1/customers/{pid}/stream"
+	// RoutePostLocation is where a courier reports its position.
+	RoutePostLocation = "POST " + PathCouriers + "/{cid}/location"
 )
+
+// LocationPath is where courier cid reports its position (POST).
+func LocationPath(cid string) string { return PathCouriers + "/" + url.PathEscape(cid) + "/location" }
 
 // CourierPath is where an order's courier is assigned (PUT).
 func CourierPath(id string) string { return OrderPath(id) + "/courier" }
@@ -90,6 +98,10 @@ const (
 	// EventSnapshot opens GET /v1/stream; its data is a JSON array of active orders. It also
 	// opens a party stream (its data is then a PartySnapshot).
 	EventSnapshot = "snapshot"
+	// EventLocation is a courier's newest position for an order; its data is an
+	// ordercast.LocationUpdate. It carries no id: a position is state, not history, so it never
+	// moves a client's Last-Event-ID.
+	EventLocation = "location"
 	// EventCourier is one courier assignment; its data is an ordercast.Event of kind courier.
 	EventCourier = "courier"
 )
@@ -137,6 +149,10 @@ type CreateOrderRequest struct {
 	// admin, system and its tracking token.
 	RestaurantID string `json:"restaurant_id,omitempty"`
 	CustomerID   string `json:"customer_id,omitempty"`
+	// Pickup and Dropoff are where the food is collected and delivered; the courier's distance
+	// and ETA are measured to Dropoff.
+	Pickup  *ordercast.Point `json:"pickup,omitempty"`
+	Dropoff *ordercast.Point `json:"dropoff,omitempty"`
 }
 
 // SetCourierRequest is the body of PUT /v1/orders/{id}/courier. A null or absent courier_id
@@ -186,4 +202,31 @@ type StatusAck struct {
 type EventsResponse struct {
 	OrderID string            `json:"order_id"`
 	Events  []ordercast.Event `json:"events"`
+}
+
+// PostLocationRequest is the body of POST /v1/couriers/{cid}/location: one position fix.
+type PostLocationRequest struct {
+	// Lat and Lng are required, in degrees; pointers, because the wire tells absent from 0.
+	Lat *float64 `json:"lat"`
+	Lng *float64 `json:"lng"`
+	// AccuracyM is the fix's accuracy radius in metres; Heading degrees clockwise from north;
+	// SpeedMPS metres per second.
+	AccuracyM *float64 `json:"accuracy_m,omitempty"`
+	Heading   *float64 `json:"heading,omitempty"`
+	SpeedMPS  *float64 `json:"speed_mps,omitempty"`
+	// At is when the fix was taken; absent means now. Not in the future, not too old.
+	At *time.Time `json:"at,omitempty"`
+}
+
+// PostLocationResponse answers a position: how many of the courier's orders it reached (those
+// out for delivery and assigned to the courier).
+type PostLocationResponse struct {
+	Orders int `json:"orders"`
+}
+
+// LongPollResponse answers a long poll: the order, and its courier's newest position while the
+// order shows one.
+type LongPollResponse struct {
+	ordercast.Order
+	Location *ordercast.LocationUpdate `json:"location,omitempty"`
 }

@@ -43,6 +43,7 @@ var codeStatus = []struct {
 	{ordercast.EInvalidID, http.StatusUnprocessableEntity},
 	{ordercast.EInvalidStatus, http.StatusUnprocessableEntity},
 	{ordercast.EInvalidDetails, http.StatusUnprocessableEntity},
+	{ordercast.EInvalidLocation, http.StatusUnprocessableEntity},
 	{ordercast.EIdempotencyKeyReused, http.StatusUnprocessableEntity},
 	{ordercast.EIdempotencyKeyInUse, http.StatusConflict},
 	{ordercast.ERateLimited, http.StatusTooManyRequests},

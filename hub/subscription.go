@@ -11,10 +11,13 @@ type Subscription struct {
 	party      string // a watcher of one party's scope (SubscribeParty)
 	size       int
 
-	mu       sync.Mutex
-	ready    chan struct{} // capacity 1: "something is queued", coalesced; made on first Ready
-	notify   func()        // set by OnReady instead of ready
-	queue    []*Message
+	mu     sync.Mutex
+	ready  chan struct{} // capacity 1: "something is queued", coalesced; made on first Ready
+	notify func()        // set by OnReady instead of ready
+	queue  []*Message
+	loc    *Location // the newest position not yet taken: one slot, latest wins
+	// locs is a party watcher's slots: the newest position of each order not yet taken.
+	locs     map[string]*Location
 	overflow bool
 	closed   bool
 }
@@ -36,7 +39,7 @@ func (s *Subscription) Ready() <-chan struct{} {
 	defer s.mu.Unlock()
 	if s.ready == nil {
 		s.ready = make(chan struct{}, 1)
-		if len(s.queue) > 0 || s.overflow {
+		if len(s.queue) > 0 || s.overflow || s.loc != nil || len(s.locs) > 0 {
 			s.ready <- struct{}{} // queued before anyone asked: say so at once
 		}
 	}
@@ -50,7 +53,7 @@ func (s *Subscription) Ready() <-chan struct{} {
 func (s *Subscription) OnReady(fn func()) {
 	s.mu.Lock()
 	s.notify = fn
-	pending := len(s.queue) > 0 || s.overflow
+	pending := len(s.queue) > 0 || s.overflow || s.loc != nil || len(s.locs) > 0
 	s.mu.Unlock()
 	if pending {
 		fn()
@@ -75,7 +78,7 @@ func (s *Subscription) Close() {
 		return
 	}
 	s.closed = true
-	s.queue = nil
+	s.queue, s.loc, s.locs = nil, nil, nil
 	s.mu.Unlock()
 	s.hub.unsubscribe(s)
 }

@@ -42,6 +42,9 @@ type Listener struct {
 	Store *Store
 	// Feed receives the events, and is told to catch up after a lost connection.
 	Feed ordercast.Feed
+	// Locations, when set, also gets the batches of positions the nodes send on
+	// LocationChannel (see LocationBus).
+	Locations ordercast.LocationFeed
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
 	// ApplicationName names the connection in pg_stat_activity; empty means
@@ -146,6 +149,12 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		_ = conn.Close(context.Background())
 		return nil, fmt.Errorf("postgres: listener: listen: %w", err)
 	}
+	if l.Locations != nil {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{LocationChannel}.Sanitize()); err != nil {
+			_ = conn.Close(context.Background())
+			return nil, fmt.Errorf("postgres: listener: listen for positions: %w", err)
+		}
+	}
 	return conn, nil
 }
 
@@ -203,6 +212,15 @@ func (l *Listener) receive(ctx context.Context, conn *pgx.Conn) error {
 			continue
 		case err != nil:
 			return err
+		}
+		if n.Channel == LocationChannel {
+			// Positions are state: a malformed batch is skipped, the next one replaces it.
+			if us, err := decodeLocations(n.Payload); err != nil {
+				l.Logger.Error("listener: ignoring a malformed batch of positions", "err", err)
+			} else {
+				l.Locations.ReceiveLocations(us)
+			}
+			continue
 		}
 		if err := l.handle(ctx, n.Payload); err != nil {
 			return err

@@ -15,6 +15,9 @@ const (
 	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id`
 )
 
+// placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
+const placeColumns = `pickup, dropoff`
+
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same value of details. It joins the writer's
 // next batch, whose commit announces it with pg_notify.
@@ -126,7 +129,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	}
 	// The WHERE clause matches the orders_active partial index exactly.
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+orderColumns+` FROM orders
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE status NOT IN ('delivered', 'cancelled')
 		ORDER BY updated_at DESC, id LIMIT $1`, lim)
 	if err != nil {
@@ -149,7 +152,7 @@ type querier interface {
 
 // findOrder reads one order, translating a missing row into ENotFound.
 func findOrder(ctx context.Context, q querier, id string) (ordercast.Order, error) {
-	o, err := scanOrder(q.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1`, id))
+	o, err := scanOrder(q.QueryRow(ctx, `SELECT `+orderColumns+`, `+placeColumns+` FROM orders WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "order %s not found", id)
 	} else if err != nil {
@@ -158,15 +161,25 @@ func findOrder(ctx context.Context, q querier, id string) (ordercast.Order, erro
 	return o, nil
 }
 
-// scanOrder reads the order columns, then any columns after them into extra.
+// scanOrder reads the order columns and the place columns, then any columns after them into
+// extra.
 func scanOrder(row pgx.Row, extra ...any) (ordercast.Order, error) {
 	var (
 		o       ordercast.Order
 		status  string
 		details string
+		pickup  *string
+		dropoff *string
 	)
 	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt,
-		&o.RestaurantID, &o.CustomerID, &o.CourierID}, extra...)...); err != nil {
+		&o.RestaurantID, &o.CustomerID, &o.CourierID, &pickup, &dropoff}, extra...)...); err != nil {
+		return ordercast.Order{}, err
+	}
+	var err error
+	if o.Pickup, err = ordercast.ParsePointColumn(pickup); err != nil {
+		return ordercast.Order{}, err
+	}
+	if o.Dropoff, err = ordercast.ParsePointColumn(dropoff); err != nil {
 		return ordercast.Order{}, err
 	}
 	o.Status, o.Details = ordercast.Status(status), ordercast.ServedDetails([]byte(details))

@@ -40,7 +40,7 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	}
 	// The WHERE clause matches the party's partial index.
 	rows, err := tx.Query(ctx, `
-		SELECT `+orderColumns+` FROM orders
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE status NOT IN ('delivered', 'cancelled') AND `+col+` <> '' AND `+col+` = $1
 		ORDER BY updated_at DESC, id LIMIT $2`, p.ID, lim)
 	if err != nil {

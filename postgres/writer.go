@@ -72,7 +72,8 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 	read.Queue(`BEGIN`)
 	read.Queue(`
 		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
-			o.restaurant_id, o.customer_id, o.courier_id, e.at, e.note, e.actor, e.kind, e.courier_id
+			o.restaurant_id, o.customer_id, o.courier_id, o.pickup, o.dropoff,
+			e.at, e.note, e.actor, e.kind, e.courier_id
 		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
 		WHERE o.id = ANY($1) ORDER BY o.id FOR UPDATE OF o`, b.OrderIDs())
 	read.Queue(`SELECT clock_timestamp()`)
@@ -115,10 +116,11 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 			c.add(o)
 		}
 		write.Queue(`
-			INSERT INTO orders (`+orderColumns+`)
+			INSERT INTO orders (`+orderColumns+`, `+placeColumns+`)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-				$7::text[], $8::text[], $9::text[])`,
-			c.id, c.status, c.version, c.details, c.created, c.updated, c.restaurant, c.customer, c.courier)
+				$7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
+			c.id, c.status, c.version, c.details, c.created, c.updated, c.restaurant, c.customer, c.courier,
+			c.pickup, c.dropoff)
 	}
 	if len(b.Updated) > 0 {
 		var c orderColumnsArrays
@@ -295,6 +297,7 @@ func (s *Store) logParties(ctx context.Context, conn *pgxpool.Conn, b *ordercast
 type orderColumnsArrays struct {
 	id, status, details           []string
 	restaurant, customer, courier []string
+	pickup, dropoff               []any // a point's JSON, or nil (NULL)
 	version                       []int64
 	created, updated              []time.Time
 }
@@ -309,4 +312,6 @@ func (c *orderColumnsArrays) add(o ordercast.Order) {
 	c.restaurant = append(c.restaurant, o.RestaurantID)
 	c.customer = append(c.customer, o.CustomerID)
 	c.courier = append(c.courier, o.CourierID)
+	c.pickup = append(c.pickup, ordercast.PointColumn(o.Pickup))
+	c.dropoff = append(c.dropoff, ordercast.PointColumn(o.Dropoff))
 }

@@ -23,12 +23,14 @@ type Metrics struct {
 	streamsOpen     prometheus.Gauge
 	streamsClosed   *prometheus.CounterVec
 	eventsCommitted prometheus.Counter
-	eventsDelivered prometheus.Counter
-	deliveryLatency prometheus.Histogram
-	caughtUp        prometheus.Counter
-	requests        *prometheus.CounterVec
-	connsAccepted   prometheus.Counter
-	connsOpen       prometheus.Gauge
+	// locationsAccepted counts couriers' positions taken in through this node's API.
+	locationsAccepted prometheus.Counter
+	eventsDelivered   prometheus.Counter
+	deliveryLatency   prometheus.Histogram
+	caughtUp          prometheus.Counter
+	requests          *prometheus.CounterVec
+	connsAccepted     prometheus.Counter
+	connsOpen         prometheus.Gauge
 }
 
 // NewMetrics returns the server metrics registered on a fresh registry.
@@ -46,6 +48,10 @@ func NewMetrics() *Metrics {
 		eventsCommitted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordercast_events_committed_total",
 			Help: "Order events committed through this node's API (each node counts its own commits).",
+		}),
+		locationsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordercast_locations_accepted_total",
+			Help: "Couriers' positions accepted through this node's API.",
 		}),
 		eventsDelivered: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordercast_events_delivered_total",
@@ -77,7 +83,7 @@ func NewMetrics() *Metrics {
 		m.streamsClosed.WithLabelValues(r) // every reason is exported from the start, at 0
 	}
 	m.Registry.MustRegister(
-		m.streamsOpen, m.streamsClosed, m.eventsCommitted, m.eventsDelivered, m.deliveryLatency,
+		m.streamsOpen, m.streamsClosed, m.eventsCommitted, m.locationsAccepted, m.eventsDelivered, m.deliveryLatency,
 		m.caughtUp, m.requests, m.connsAccepted, m.connsOpen,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),

@@ -38,6 +38,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	n, err := ordercast.NewOrder{
 		ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor),
 		RestaurantID: req.RestaurantID, CustomerID: req.CustomerID,
+		Pickup: req.Pickup, Dropoff: req.Dropoff,
 	}.Normalize()
 	if err != nil {
 		s.writeError(w, r, err)

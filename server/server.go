@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/poller"
+	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/stream"
 )
 
@@ -100,6 +102,13 @@ type Server struct {
 	// retries.
 	IdempotencyTTL time.Duration
 
+	// Locations takes couriers' positions in and finds an order's newest one for a new stream;
+	// nil serves no positions (POST …/location is 404). Its owner opens and closes it.
+	Locations *location.Tracker
+	// LocationInterval caps how often one stream is sent its order's position; zero sends every
+	// one.
+	LocationInterval time.Duration
+
 	// Auth is who may watch and change orders; nil means open (see Auth).
 	Auth *Auth
 	// Limits keep one client from starving the rest; the zero value sets none.
@@ -134,6 +143,7 @@ func New(store ordercast.Store, h *hub.Hub) *Server {
 		WriteTimeout:       DefaultWriteTimeout,
 		Metrics:            NewMetrics(),
 		HoldStreams:        poller.Supported,
+		LocationInterval:   DefaultLocationInterval,
 	}
 }
 
@@ -317,6 +327,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/restaurants/{pid}/stream", s.handlePartyStream(ordercast.PartyRestaurant))
 	mux.HandleFunc("GET /v1/couriers/{pid}/stream", s.handlePartyStream(ordercast.PartyCourier))
 	mux.HandleFunc("GET /v1/customers/{pid}/stream", s.handlePartyStream(ordercast.PartyCustomer))
+	if s.Locations != nil {
+		mux.HandleFunc(api.RoutePostLocation, s.handlePostLocation)
+	}
 	// HEAD would otherwise reach the GET handlers and open (and hold) a stream.
 	mux.HandleFunc("HEAD /v1/orders/{id}/stream", s.handleStreamHead)
 	mux.HandleFunc("HEAD /v1/orders/{id}/ws", s.handleStreamHead)
@@ -341,13 +354,18 @@ func (s *Server) streamEngine() *stream.Engine {
 		if s.Metrics == nil {
 			s.Metrics = NewMetrics()
 		}
-		s.engine = stream.New(s.Store, s.Hub, stream.Config{
-			Heartbeat:    s.Heartbeat,
-			Retry:        s.Retry,
-			WriteTimeout: s.StreamWriteTimeout,
-			Lifetime:     s.StreamLifetime,
-			Hold:         s.HoldStreams,
-		}, streamObserver{s.Metrics})
+		cfg := stream.Config{
+			Heartbeat:        s.Heartbeat,
+			Retry:            s.Retry,
+			WriteTimeout:     s.StreamWriteTimeout,
+			Lifetime:         s.StreamLifetime,
+			Hold:             s.HoldStreams,
+			LocationInterval: s.LocationInterval,
+		}
+		if s.Locations != nil {
+			cfg.Locations, cfg.LocationFrom, cfg.LocationFresh = s.Locations, s.Locations.From, s.Locations.Fresh
+		}
+		s.engine = stream.New(s.Store, s.Hub, cfg, streamObserver{s.Metrics})
 	}
 	return s.engine
 }

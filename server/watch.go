@@ -217,8 +217,15 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id strin
 		return // the client left, or the shutdown deadline cut the request
 	case err != nil:
 		s.writeError(w, r, err)
-	default:
+	case s.Locations == nil:
 		writeJSON(w, http.StatusOK, o)
+	default:
+		answer, err := s.longPollAnswer(r, o)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, answer)
 	}
 }
 

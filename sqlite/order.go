@@ -19,6 +19,9 @@ const (
 	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id`
 )
 
+// placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
+const placeColumns = `pickup, dropoff`
+
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same details. It joins the writer's next
 // batch.
@@ -112,7 +115,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	}
 	// The WHERE clause matches the orders_active partial index exactly.
 	rows, err := s.readers.QueryContext(ctx, `
-		SELECT `+orderColumns+` FROM orders
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE status NOT IN ('delivered', 'cancelled')
 		ORDER BY updated_at DESC, id LIMIT ?`, limit)
 	if err != nil {
@@ -135,7 +138,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 
 // findOrder reads one order, translating a missing row into ENotFound.
 func findOrder(ctx context.Context, q queryer, id string) (ordercast.Order, error) {
-	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = ?`, id))
+	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+`, `+placeColumns+` FROM orders WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "order %s not found", id)
 	} else if err != nil {
@@ -149,14 +152,24 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
-func scanOrder(row scanner) (ordercast.Order, error) {
+// scanOrder reads the order columns and the place columns, then any columns after them into
+// extra.
+func scanOrder(row scanner, extra ...any) (ordercast.Order, error) {
 	var (
 		o                ordercast.Order
 		status, details  string
 		created, updated int64
+		pickup, dropoff  *string
 	)
-	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated,
-		&o.RestaurantID, &o.CustomerID, &o.CourierID); err != nil {
+	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &created, &updated,
+		&o.RestaurantID, &o.CustomerID, &o.CourierID, &pickup, &dropoff}, extra...)...); err != nil {
+		return ordercast.Order{}, err
+	}
+	var err error
+	if o.Pickup, err = ordercast.ParsePointColumn(pickup); err != nil {
+		return ordercast.Order{}, err
+	}
+	if o.Dropoff, err = ordercast.ParsePointColumn(dropoff); err != nil {
 		return ordercast.Order{}, err
 	}
 	o.Status = ordercast.Status(status)

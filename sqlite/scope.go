@@ -38,7 +38,7 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	}
 	// The WHERE clause matches the party's partial index.
 	rows, err := tx.QueryContext(ctx, `
-		SELECT `+orderColumns+` FROM orders
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE status NOT IN ('delivered', 'cancelled') AND `+col+` <> '' AND `+col+` = ?
 		ORDER BY updated_at DESC, id LIMIT ?`, p.ID, limit)
 	if err != nil {

@@ -46,10 +46,11 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 	// An order and its latest event in one lookup: a repeated status answers with that event.
 	prep(&st.load, `
 		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
-			o.restaurant_id, o.customer_id, o.courier_id, e.at, e.note, e.actor, e.kind, e.courier_id
+			o.restaurant_id, o.customer_id, o.courier_id, o.pickup, o.dropoff,
+			e.at, e.note, e.actor, e.kind, e.courier_id
 		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
 		WHERE o.id = ?`)
-	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ?, courier_id = ? WHERE id = ?`)
 	prep(&st.insertEvent, `INSERT INTO order_events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	// A party's log position (docs/party-streams.md): the batch, which holds the write lock,
@@ -154,7 +155,8 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 	b.Apply(now)
 	for _, o := range b.Created {
 		if _, err := st.insertOrder.ExecContext(ctx, o.ID, string(o.Status), o.Version, string(o.Details),
-			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro(), o.RestaurantID, o.CustomerID, o.CourierID); err != nil {
+			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro(), o.RestaurantID, o.CustomerID, o.CourierID,
+			ordercast.PointColumn(o.Pickup), ordercast.PointColumn(o.Dropoff)); err != nil {
 			return nil, fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
 		}
 	}
@@ -217,20 +219,15 @@ func (s *Store) logParties(ctx context.Context, b *ordercast.Batch) error {
 
 func scanLoaded(row *sql.Row) (ordercast.Order, ordercast.Event, error) {
 	var (
-		o                    ordercast.Order
-		ev                   ordercast.Event
-		status, details      string
-		kind                 string
-		created, updated, at int64
+		ev   ordercast.Event
+		kind string
+		at   int64
 	)
-	if err := row.Scan(&o.ID, &status, &o.Version, &details, &created, &updated,
-		&o.RestaurantID, &o.CustomerID, &o.CourierID, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID); err != nil {
+	o, err := scanOrder(row, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID)
+	if err != nil {
 		return o, ev, err
 	}
 	ev.Kind = ordercast.EventKind(kind)
-	o.Status = ordercast.Status(status)
-	o.Details = ordercast.ServedDetails([]byte(details))
-	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
 	ev.OrderID, ev.Seq, ev.Status, ev.At = o.ID, o.Version, o.Status, fromMicros(at)
 	return o, ev, nil
 }

@@ -84,6 +84,24 @@ type Config struct {
 	Lifetime     time.Duration // end each stream after about this long (minus up to a tenth); 0 never
 	// Hold hands cleartext HTTP/1.1 SSE streams, once set up, to the shared poller (Open starts it).
 	Hold bool
+
+	// LocationFrom is the first stage at which watchers see the courier's position (empty:
+	// out_for_delivery); they never see it once the order has ended.
+	LocationFrom ordercast.Status
+	// LocationInterval caps how often one stream is sent a position of its order: a newer
+	// position replaces one held back, so a capped stream gets the newest. 0 sends every one.
+	LocationInterval time.Duration
+	// LocationFresh is how old the newest position may be for a new or resumed stream to be
+	// sent it right after its status backlog.
+	LocationFresh time.Duration
+	// Locations finds an order's newest position for a new stream; nil finds none.
+	Locations Locations
+}
+
+// Locations is where a new stream finds its order's newest known position.
+type Locations interface {
+	// Latest returns the order's newest position, or nil.
+	Latest(ctx context.Context, orderID string) (*hub.Location, error)
 }
 
 // Engine runs the streams of one server.
@@ -128,6 +146,10 @@ func (e *Engine) Open() error {
 		return errors.New("stream: write timeout must be positive")
 	case e.cfg.Lifetime < 0:
 		return errors.New("stream: lifetime must not be negative")
+	case e.cfg.LocationInterval < 0 || e.cfg.LocationFresh < 0:
+		return errors.New("stream: location interval and freshness must not be negative")
+	case e.cfg.LocationFrom != "" && !ordercast.ShowsLocation(e.cfg.LocationFrom, e.cfg.LocationFrom):
+		return fmt.Errorf("stream: positions cannot be shown from stage %q", e.cfg.LocationFrom)
 	}
 	if !e.cfg.Hold {
 		return nil
@@ -203,6 +225,11 @@ func (e *Engine) closed(reason string) {
 	case e.streamGone <- struct{}{}:
 	default:
 	}
+}
+
+// showsLocation reports whether an order in status s shows its courier's position.
+func (e *Engine) showsLocation(s ordercast.Status) bool {
+	return ordercast.ShowsLocation(s, e.cfg.LocationFrom)
 }
 
 // lifetime returns how long a stream opening now lives, jittered down by up to a tenth so that

@@ -57,6 +57,7 @@ type holder struct {
 	next atomic.Uint64 // spreads streams over buckets
 
 	work   workQueue
+	capped cappedSet
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -97,6 +98,10 @@ func openHolder(e *Engine) (*holder, error) {
 		h.wg.Go(h.worker)
 	}
 	h.wg.Go(h.sweep)
+	if iv := e.cfg.LocationInterval; iv > 0 {
+		h.capped.due = make(map[*heldStream]time.Time)
+		h.wg.Go(func() { h.releaseCapped(iv) })
+	}
 	return h, nil
 }
 
@@ -228,7 +233,7 @@ func (hs *heldStream) deliver() {
 		hs.mu.Unlock()
 		return
 	}
-	msgs, overflowed := hs.w.sub.Take()
+	msgs, overflowed := hs.w.take()
 	ctx, cancel := context.WithTimeout(hs.h.ctx, hs.h.e.cfg.WriteTimeout)
 	err := hs.w.deliver(ctx, msgs, overflowed)
 	cancel()
@@ -236,6 +241,9 @@ func (hs *heldStream) deliver() {
 		hs.mu.Unlock()
 		hs.end(ReasonStoreError, fmt.Errorf("catch up from the store: %w", err))
 		return
+	}
+	if due := hs.w.location(time.Now()); !due.IsZero() {
+		hs.h.capped.add(hs, due)
 	}
 	hs.flushed(hs.w.flush())
 }
@@ -310,6 +318,9 @@ func (h *holder) remove(hs *heldStream) {
 	b.mu.Lock()
 	delete(b.streams, hs)
 	b.mu.Unlock()
+	h.capped.mu.Lock()
+	delete(h.capped.due, hs)
+	h.capped.mu.Unlock()
 }
 
 // snapshot returns the streams of one bucket, or of all when bucket is -1.
@@ -373,6 +384,49 @@ func (hs *heldStream) tick(now time.Time) {
 		hs.end(ReasonLifetime, nil)
 	default:
 		hs.heartbeat(conn)
+	}
+}
+
+// cappedSet is the held streams whose newest position the location cap holds back, with when
+// each may be sent. A held stream has no timer of its own; one goroutine releases them all.
+type cappedSet struct {
+	mu  sync.Mutex
+	due map[*heldStream]time.Time
+}
+
+func (c *cappedSet) add(hs *heldStream, due time.Time) {
+	c.mu.Lock()
+	if c.due != nil {
+		c.due[hs] = due
+	}
+	c.mu.Unlock()
+}
+
+// releaseCapped wakes, a few times per cap interval, the streams whose held-back position is due;
+// their worker run sends it (or a newer one that replaced it).
+func (h *holder) releaseCapped(interval time.Duration) {
+	t := time.NewTicker(max(interval/4, 10*time.Millisecond))
+	defer t.Stop()
+	var ready []*heldStream
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case now := <-t.C:
+			h.capped.mu.Lock()
+			for hs, due := range h.capped.due {
+				if !now.Before(due) {
+					ready = append(ready, hs)
+					delete(h.capped.due, hs)
+				}
+			}
+			h.capped.mu.Unlock()
+			for i, hs := range ready {
+				hs.schedule()
+				ready[i] = nil
+			}
+			ready = ready[:0]
+		}
 	}
 }
 

@@ -85,6 +85,9 @@ func (w *watcher) queueScoped(evs []ordercast.ScopedEvent) {
 // queueParty queues one event of the party's log at position pos.
 func (w *watcher) queueParty(m *hub.Message, pos int64) {
 	w.frame(w.f.scoped(w.out, pos, api.EventName(m.Event), m.JSON))
+	if m.Event.Status.Terminal() {
+		w.partyEnded(m.Event.OrderID)
+	}
 	w.pending++
 	if w.live {
 		w.liveAt = append(w.liveAt, m.Event.At)

@@ -107,6 +107,12 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 	}
 	var drain <-chan time.Time // armed when the drain starts
 	closing := e.closing
+	// capped is armed while the location cap holds a position back: it releases it when due.
+	capped := time.NewTimer(time.Hour)
+	capped.Stop()
+	defer capped.Stop()
+	var cappedC <-chan time.Time
+	var due time.Time
 	for !st.ended {
 		select {
 		case <-ctx.Done():
@@ -126,11 +132,20 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 		case <-heartbeat.C:
 			st.heartbeat()
 		case <-st.sub.Ready():
-			msgs, overflowed := st.sub.Take()
+			msgs, overflowed := st.take()
 			if err := st.deliver(ctx, msgs, overflowed); err != nil {
 				return ReasonStoreError, fmt.Errorf("catch up from the store: %w", err)
 			}
+			due = st.location(time.Now())
+		case <-cappedC:
+			cappedC = nil
+			due = st.location(time.Now())
 		}
+		if !due.IsZero() && cappedC == nil {
+			capped.Reset(time.Until(due))
+			cappedC = capped.C
+		}
+		due = time.Time{}
 		if err := st.flush(); err != nil {
 			return e.writeFailure(ctx, err), err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
@@ -52,6 +53,7 @@ type Watch struct {
 	party   ordercast.Party
 	// scoped is what opens a party stream: a snapshot of its scope, or the log after Last.
 	scoped partyOpening
+	loc    *hub.Location // OrderEvents: the order's newest fresh position, sent after backlog
 }
 
 // Watch sets a watcher up, the one way for every transport: refuse when draining (a long poll
@@ -115,14 +117,37 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
 	w.last = last
 	if last == o.Version {
 		w.ended = o.Status.Terminal()
-		return nil // up to date: only live events follow
+		if w.ended {
+			return nil
+		}
+		return e.readLocation(ctx, w) // up to date: only live events follow
 	}
 	after := last
 	if last == 0 {
 		after = o.Version - 1 // the current status is the first event
 	}
 	w.backlog, err = e.store.EventsAfter(ctx, w.orderID, after, 0)
-	return err
+	if err != nil {
+		return err
+	}
+	return e.readLocation(ctx, w)
+}
+
+// readLocation finds the newest fresh position of an order that shows one, for a new or resumed
+// stream. It is read after subscribing, like the events: a newer position published meanwhile is
+// in the subscription's slot and replaces it.
+func (e *Engine) readLocation(ctx context.Context, w *Watch) error {
+	if e.cfg.Locations == nil || !e.showsLocation(w.order.Status) {
+		return nil
+	}
+	l, err := e.cfg.Locations.Latest(ctx, w.orderID)
+	if err != nil {
+		return fmt.Errorf("read latest location: %w", err)
+	}
+	if l.Fresh(time.Now(), e.cfg.LocationFresh) {
+		w.loc = l
+	}
+	return nil
 }
 
 // Close unsubscribes and gives the watch's place under the limits back. Serve calls do it.

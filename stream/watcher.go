@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,15 @@ type watcher struct {
 	seen       map[string]int64 // AllOrders: the version of each active order the client has
 	party      ordercast.Party  // PartyEvents: last is a position in this party's log
 	partyKey   string
+	// loc is the newest position not yet sent (held back by the cap); locSent is when the last
+	// was queued, in Unix nanoseconds. A position is one slot, never a queue (DESIGN.md rule 9).
+	loc     *hub.Location
+	locSent int64
+	// PartyEvents: the newest position of each order not yet sent, and the orders that ended on
+	// this stream, whose positions it drops (a post that read the courier's orders just before
+	// the end may still arrive).
+	locs       map[string]*hub.Location
+	endedOrder map[string]struct{}
 
 	out     []byte // frames queued for the next flush, back to back
 	ends    []int  // where each queued frame ends in out
@@ -50,7 +60,7 @@ type watcher struct {
 func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(End)) {
 	*w = watcher{
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
-		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(),
+		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(), lastStatus: wt.order.Status,
 	}
 	w.frame(f.preamble(w.out, e.cfg.Retry))
 	switch wt.scope {
@@ -62,6 +72,92 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 		return
 	}
 	w.queueEvents(wt.backlog)
+	// The newest position goes right after the status backlog, which it must never precede.
+	w.loc = wt.loc
+	w.location(time.Now())
+}
+
+// take takes what the hub holds for w: the newest position first, then the queued events. In this
+// order a status published before the position is always taken with it, so the position is judged
+// against that status; and a terminal event published after it still drops it (see location).
+func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
+	if l := w.sub.TakeLocation(); l != nil {
+		w.loc = l
+	}
+	if w.scope == PartyEvents {
+		for id, l := range w.sub.TakeLocations() {
+			if w.locs == nil {
+				w.locs = make(map[string]*hub.Location, 1)
+			}
+			w.locs[id] = l
+		}
+	}
+	return w.sub.Take()
+}
+
+// maxEndedOrders bounds what a party stream remembers of the orders that ended on it; past it,
+// it forgets them all (a late position is then dropped by the tracker's own status check).
+const maxEndedOrders = 1024
+
+// partyLocations queues the newest position of each order of a party stream, at most once per
+// interval for the whole stream, which caps every order's positions at that rate too; it returns
+// when held-back positions become due.
+func (w *watcher) partyLocations(now time.Time) (due time.Time) {
+	for id := range w.locs {
+		if _, gone := w.endedOrder[id]; gone {
+			delete(w.locs, id)
+		}
+	}
+	if len(w.locs) == 0 {
+		return time.Time{}
+	}
+	if iv := w.e.cfg.LocationInterval; iv > 0 && w.locSent != 0 {
+		if next := time.Unix(0, w.locSent).Add(iv); now.Before(next) {
+			return next
+		}
+	}
+	ids := make([]string, 0, len(w.locs))
+	for id := range w.locs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		w.frame(w.f.named(w.out, api.EventLocation, w.locs[id].JSON))
+	}
+	w.locs, w.locSent = nil, now.UnixNano()
+	return time.Time{}
+}
+
+// partyEnded remembers that an order ended on a party stream.
+func (w *watcher) partyEnded(orderID string) {
+	if w.endedOrder == nil || len(w.endedOrder) >= maxEndedOrders {
+		w.endedOrder = make(map[string]struct{})
+	}
+	w.endedOrder[orderID] = struct{}{}
+}
+
+// location queues the newest position if the order shows one now and the cap allows it, and
+// returns when a position the cap holds back becomes due (zero when none waits). A position for
+// an order that does not show one (not yet out for delivery, or ended) is dropped.
+func (w *watcher) location(now time.Time) (due time.Time) {
+	if w.scope == PartyEvents {
+		return w.partyLocations(now)
+	}
+	if w.loc == nil {
+		return time.Time{}
+	}
+	if w.ended || w.scope != OrderEvents || !w.e.showsLocation(w.lastStatus) {
+		w.loc = nil
+		return time.Time{}
+	}
+	if iv := w.e.cfg.LocationInterval; iv > 0 && w.locSent != 0 {
+		if next := time.Unix(0, w.locSent).Add(iv); now.Before(next) {
+			return next
+		}
+	}
+	w.frame(w.f.named(w.out, api.EventLocation, w.loc.JSON))
+	w.locSent, w.loc = now.UnixNano(), nil
+	return time.Time{}
 }
 
 // frame records that out now ends a frame.

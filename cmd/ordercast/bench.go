@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ordercast/ordercast/internal/bench"
 	"github.com/ordercast/ordercast/internal/poller"
@@ -53,9 +54,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.FindMax, "find-max", false, "raise the rate from --rate in steps until p99 from write start passes --p99-bound or the rate is not reached; report the highest that held")
 	fs.DurationVar(&cfg.P99Bound, "p99-bound", bench.DefaultP99Bound, "with --find-max: the p99 latency from write start a rate must stay within")
 	fs.DurationVar(&cfg.StepDuration, "step", bench.DefaultStepDuration, "with --find-max: how long each rate is held")
+	couriers := fs.Int("couriers", 0, "location workload: `C` couriers, each with one order out for delivery, post positions to orders watched by --watchers SSE watchers (in this process, at most 9,000)")
+	every := fs.Duration("location-every", 2*time.Second, "location workload: how often each courier posts")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	htmlFile := fs.String("html", "", "also write a self-contained HTML report to this `file`")
 	if err := parseCommand(fs, args, benchUsage, stdout, stderr); err != nil {
+		return err
+	}
+	if *couriers > 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find own binary: %w", err)
+		}
+		rep, err := bench.RunLocation(ctx, bench.LocationConfig{
+			Exe: exe, URL: cfg.URL, Token: cfg.Token, DB: cfg.DB, Nodes: cfg.Nodes, HoldStreams: cfg.HoldStreams,
+			Couriers: *couriers, Every: *every, Watchers: cfg.Watchers, Duration: cfg.Duration,
+			Timeout: cfg.Timeout, Stderr: stderr,
+		})
+		if rep != nil {
+			err = errors.Join(err, rep.WriteTable(stdout))
+		}
 		return err
 	}
 	cfg.Transports = []string{*transport}

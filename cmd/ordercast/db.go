@@ -72,10 +72,17 @@ func (m *Main) openStoreOnce(ctx context.Context) error {
 	}
 	l := postgres.NewListener(m.DB, st, hub.NewFeed(m.Hub, st))
 	l.Logger = m.Logger
+	l.Locations = m.Tracker
 	if err := l.Open(ctx); err != nil {
 		return errors.Join(fmt.Errorf("listen on database %s: %w", redactURL(m.DB), err), st.Close())
 	}
-	m.Store, m.Listener = st, l
+	bus := postgres.NewLocationBus(st)
+	bus.Batch, bus.Logger = m.LocationBatch, m.Logger.With("component", "location-bus")
+	if err := bus.Open(); err != nil {
+		return errors.Join(fmt.Errorf("open location bus: %w", err), l.Close(), st.Close())
+	}
+	m.Tracker.Bus = bus
+	m.Store, m.Listener, m.LocationBus = st, l, bus
 	return nil
 }
 
@@ -91,6 +98,11 @@ func (m *Main) readiness() []func(context.Context) error {
 // closeStore stops the listener, then closes the store it reads from.
 func (m *Main) closeStore() error {
 	var errs []error
+	if m.LocationBus != nil {
+		if err := m.LocationBus.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close location bus: %w", err))
+		}
+	}
 	if m.Listener != nil {
 		if err := m.Listener.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close listener: %w", err))

@@ -43,6 +43,8 @@ type Main struct {
 	Demo bool
 	// securityConfig holds the tokens, roles and limits flags (security.go).
 	securityConfig
+	// locationConfig holds the couriers' positions flags and parts (location.go).
+	locationConfig
 
 	Store  ordercast.Store
 	Hub    *hub.Hub
@@ -77,6 +79,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		stdout:             stdout,
 		stderr:             stderr,
 		securityConfig:     defaultSecurity(),
+		locationConfig:     defaultLocation(),
 	}
 	return m
 }
@@ -129,6 +132,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
 	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking, gives the console an admin token, signs with a random secret of its own (ignoring --secret) and listens on "+DefaultDemoAddr+" unless --addr is given")
 	m.securityFlags(fs)
+	m.locationFlags(fs)
 	return fs
 }
 
@@ -190,6 +194,9 @@ func (m *Main) validate() error {
 	} else {
 		m.Logger = slog.New(slog.NewTextHandler(m.stderr, opts))
 	}
+	if err := m.validateLocation(); err != nil {
+		return err
+	}
 	return m.validateSecurity(m.Demo)
 }
 
@@ -210,6 +217,11 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Logger.Info("pprof listening", "url", p.URL())
 	}
 	m.Hub = hub.New()
+	// Before the store, so that a cluster's listener hands it positions from its first notice.
+	m.Tracker = m.newTracker()
+	if err := m.Tracker.Open(); err != nil {
+		return errors.Join(fmt.Errorf("open location tracker: %w", err), m.Close())
+	}
 	if err := m.openStore(ctx); err != nil {
 		return errors.Join(err, m.Close())
 	}
@@ -229,6 +241,8 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.TLSKeyFile = m.TLSKey
 	srv.H2C = m.H2C
 	srv.HoldStreams = m.HoldStreams
+	srv.Locations = m.Tracker
+	srv.LocationInterval = m.LocationInterval
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	m.configure(srv, m.Demo)
 	if m.Demo {
@@ -252,6 +266,7 @@ func (m *Main) Open(ctx context.Context) error {
 			"secret_ignored", m.Secret != "", "public_tracking", true)
 		m.Sim = demo.New(m.Store)
 		m.Sim.Logger = m.Logger.With("component", "demo")
+		m.Sim.Positions = m.Tracker // the couriers drive their orders out on the map
 		if err := m.Sim.Open(); err != nil {
 			return errors.Join(fmt.Errorf("start demo: %w", err), m.Close())
 		}
@@ -279,6 +294,11 @@ func (m *Main) Close() error {
 		defer cancel()
 		if err := m.Server.Close(ctx); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if m.Tracker != nil {
+		if err := m.Tracker.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close location tracker: %w", err))
 		}
 	}
 	if err := m.closeStore(); err != nil {

@@ -23,6 +23,12 @@ import (
 // newServer runs a real server on 127.0.0.1:0 over SQLite for the bench to target by URL.
 func newServer(t *testing.T) string {
 	t.Helper()
+	return newServerWith(t, nil)
+}
+
+// newServerWith is newServer; configure may adjust the server before it opens.
+func newServerWith(t *testing.T, configure func(*server.Server, *sqlite.Store)) string {
+	t.Helper()
 	h := hub.New()
 	st := sqlite.New(filepath.Join(t.TempDir(), "bench.db"))
 	st.Publisher = h
@@ -31,6 +37,9 @@ func newServer(t *testing.T) string {
 	}
 	srv := server.New(st, h)
 	srv.Addr = "127.0.0.1:0"
+	if configure != nil {
+		configure(srv, st)
+	}
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,10 @@ const (
 	DefaultMaxStep      = 8 * time.Second
 	DefaultCancelChance = 0.08
 	DefaultMaxActive    = 12
+	// DefaultDrive is how long a courier takes from the restaurant to the door, and DefaultTick
+	// how often it reports its position on the way: a phone on a delivery app, sped up.
+	DefaultDrive = time.Minute
+	DefaultTick  = time.Second
 	// Actor is who the simulator's changes are recorded as.
 	Actor = "demo"
 )
@@ -42,6 +46,13 @@ type Simulator struct {
 	CancelChance float64
 	// MaxActive caps the orders in flight; no new order starts while that many are moving.
 	MaxActive int
+	// Positions, when set, takes the couriers' positions while they drive each order out,
+	// every Tick for Drive; without it an order goes from out for delivery to delivered after
+	// a step like any other.
+	Positions    Poster
+	Drive, Tick  time.Duration
+	mu           sync.Mutex
+	busyCouriers map[string]bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -58,7 +69,14 @@ func New(store ordercast.Store) *Simulator {
 		MaxStep:      DefaultMaxStep,
 		CancelChance: DefaultCancelChance,
 		MaxActive:    DefaultMaxActive,
+		Drive:        DefaultDrive,
+		Tick:         DefaultTick,
 	}
+}
+
+// Poster takes a courier's position: the location tracker.
+type Poster interface {
+	Post(ctx context.Context, courierID string, p ordercast.Position) (int, error)
 }
 
 // Open validates the settings and starts simulating in the background; Close stops it.
@@ -72,7 +90,10 @@ func (s *Simulator) Open() error {
 		return errors.New("demo: CancelChance must be between 0 and 1")
 	case s.MaxActive < 1:
 		return errors.New("demo: MaxActive must be at least 1")
+	case s.Positions != nil && (s.Tick <= 0 || s.Drive < s.Tick):
+		return errors.New("demo: Tick must be positive and Drive at least Tick")
 	}
+	s.busyCouriers = make(map[string]bool)
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -126,18 +147,25 @@ func (s *Simulator) simulateOrder(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode details: %w", err)
 	}
+	pickup, dropoff := r.At, near(cu.At)
 	o, _, err := s.Store.CreateOrder(ctx, ordercast.NewOrder{
 		Details: details, Note: "order placed", Actor: Actor, RestaurantID: r.ID, CustomerID: cu.ID,
+		Pickup: &pickup, Dropoff: &dropoff,
 	})
 	if err != nil {
 		return fmt.Errorf("create order: %w", err)
 	}
-	courier := Couriers[rand.N(len(Couriers))]
+	courier := s.takeCourier()
+	defer s.freeCourier(courier)
 	for _, stage := range []ordercast.Status{
 		ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady,
 		ordercast.StatusOutForDelivery, ordercast.StatusDelivered,
 	} {
-		if !s.wait(ctx, s.step()) {
+		if stage == ordercast.StatusDelivered && s.Positions != nil {
+			if !s.drive(ctx, courier.ID, route(pickup, dropoff)) {
+				return nil
+			}
+		} else if !s.wait(ctx, s.step()) {
 			return nil
 		}
 		if stage == ordercast.StatusReady {
@@ -164,6 +192,53 @@ func (s *Simulator) simulateOrder(ctx context.Context) error {
 	return nil
 }
 
+// takeCourier picks a courier with no order on the road, so that one courier's positions never
+// show on another order's map; when all are busy, any.
+func (s *Simulator) takeCourier() Party {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	free := make([]Party, 0, len(Couriers))
+	for _, c := range Couriers {
+		if !s.busyCouriers[c.ID] {
+			free = append(free, c)
+		}
+	}
+	if len(free) == 0 {
+		free = Couriers
+	}
+	c := free[rand.N(len(free))]
+	s.busyCouriers[c.ID] = true
+	return c
+}
+
+func (s *Simulator) freeCourier(c Party) {
+	s.mu.Lock()
+	delete(s.busyCouriers, c.ID)
+	s.mu.Unlock()
+}
+
+// drive moves the courier along the route over Drive, reporting its position every Tick, and
+// reports whether the simulator is still running. A refused position (the courier's budget) is
+// skipped: the next one replaces it.
+func (s *Simulator) drive(ctx context.Context, courierID string, r []ordercast.Point) bool {
+	length := routeLength(r)
+	// A scooter's speed through town; a drive sped up past it reports no more.
+	speed := min(length/s.Drive.Seconds(), 14)
+	for start := time.Now(); ; {
+		f := min(float64(time.Since(start))/float64(s.Drive), 1)
+		p := ordercast.Position{Point: along(r, f*length), SpeedMPS: &speed, At: time.Now()}
+		if _, err := s.Positions.Post(ctx, courierID, p); err != nil && ordercast.ErrorCode(err) != ordercast.ERateLimited && ctx.Err() == nil {
+			s.Logger.Warn("demo position refused", "courier", courierID, "err", err)
+		}
+		if f >= 1 {
+			return true
+		}
+		if !s.wait(ctx, s.Tick) {
+			return false
+		}
+	}
+}
+
 func (s *Simulator) step() time.Duration {
 	return s.MinStep + rand.N(s.MaxStep-s.MinStep+1)
 }
@@ -183,13 +258,27 @@ func (s *Simulator) wait(ctx context.Context, d time.Duration) bool {
 // Party is one of the demo's restaurants, customers or couriers: its id and how people call it.
 type Party struct {
 	ID, Name string
+	// At is where a restaurant or a customer is (a small made-up neighbourhood).
+	At ordercast.Point
 }
 
 // The demo's parties; the home page links to each one's page in demo mode.
 var (
-	Restaurants = []Party{{"luigis", "Luigi's Trattoria"}, {"saffron", "Saffron House"}, {"tokyo-ramen", "Tokyo Ramen Bar"}}
-	Customers   = []Party{{"ana", "Ana"}, {"ben", "Ben"}, {"chen", "Chen"}, {"dara", "Dara"}}
-	Couriers    = []Party{{"ines", "Ines"}, {"jonas", "Jonas"}, {"kofi", "Kofi"}}
+	Restaurants = []Party{
+		{"luigis", "Luigi's Trattoria", ordercast.Point{Lat: 52.5202, Lng: 13.4070}},
+		{"saffron", "Saffron House", ordercast.Point{Lat: 52.5177, Lng: 13.4023}},
+		{"tokyo-ramen", "Tokyo Ramen Bar", ordercast.Point{Lat: 52.5228, Lng: 13.4021}},
+	}
+	Customers = []Party{
+		{"ana", "Ana", ordercast.Point{Lat: 52.5247, Lng: 13.4106}},
+		{"ben", "Ben", ordercast.Point{Lat: 52.5164, Lng: 13.4122}},
+		{"chen", "Chen", ordercast.Point{Lat: 52.5217, Lng: 13.3969}},
+		{"dara", "Dara", ordercast.Point{Lat: 52.5150, Lng: 13.4046}},
+	}
+	Couriers = []Party{
+		{ID: "ines", Name: "Ines"}, {ID: "jonas", Name: "Jonas"}, {ID: "kofi", Name: "Kofi"},
+		{ID: "lena", Name: "Lena"}, {ID: "mateo", Name: "Mateo"}, {ID: "noor", Name: "Noor"},
+	}
 )
 
 // cancelNotes are the reasons an order may be cancelled at each status it can be cancelled from:
@@ -225,4 +314,38 @@ func note(stage ordercast.Status, restaurant, courier string) string {
 		return "handed over at the door"
 	}
 	return ""
+}
+
+// near returns a door a few dozen metres from p: the same customer orders to nearby addresses.
+func near(p ordercast.Point) ordercast.Point {
+	return ordercast.Point{Lat: p.Lat + (rand.Float64()-0.5)*0.0004, Lng: p.Lng + (rand.Float64()-0.5)*0.0006}
+}
+
+// route is a plausible way through a street grid from a to b: along the street the restaurant
+// is on, round two corners, then along the customer's street, with the corners placed at random.
+func route(a, b ordercast.Point) []ordercast.Point {
+	f := 0.3 + 0.4*rand.Float64()
+	mid := a.Lat + (b.Lat-a.Lat)*f
+	return []ordercast.Point{a, {Lat: mid, Lng: a.Lng}, {Lat: mid, Lng: b.Lng}, b}
+}
+
+func routeLength(r []ordercast.Point) float64 {
+	var d float64
+	for i := 1; i < len(r); i++ {
+		d += ordercast.DistanceM(r[i-1], r[i])
+	}
+	return d
+}
+
+// along returns the point at distance d along the route.
+func along(r []ordercast.Point, d float64) ordercast.Point {
+	for i := 1; i < len(r); i++ {
+		leg := ordercast.DistanceM(r[i-1], r[i])
+		if d <= leg && leg > 0 {
+			f := d / leg
+			return ordercast.Point{Lat: r[i-1].Lat + (r[i].Lat-r[i-1].Lat)*f, Lng: r[i-1].Lng + (r[i].Lng-r[i-1].Lng)*f}
+		}
+		d -= leg
+	}
+	return r[len(r)-1]
 }

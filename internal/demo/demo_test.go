@@ -3,6 +3,7 @@ package demo_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +99,70 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 	sim := demo.New(nil)
 	if err := sim.Open(); err == nil {
 		t.Fatal("Open without a store succeeded")
+	}
+}
+
+// poster records the positions the simulator posts.
+type poster struct {
+	mu  sync.Mutex
+	got map[string][]ordercast.Position
+}
+
+func (p *poster) Post(_ context.Context, courierID string, pos ordercast.Position) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.got[courierID] = append(p.got[courierID], pos)
+	return 1, nil
+}
+
+// With a Positions poster, each courier drives its order from the restaurant to the door before
+// it is delivered, reporting valid positions with a speed on the way.
+func TestSimulatorDrivesCouriersToTheDoor(t *testing.T) {
+	rec := &storetest.Recorder{}
+	st := sqlite.New(filepath.Join(t.TempDir(), "demo.db"))
+	st.Publisher = rec
+	if err := st.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p := &poster{got: map[string][]ordercast.Position{}}
+	sim := demo.New(st)
+	sim.Every, sim.MinStep, sim.MaxStep = time.Millisecond, time.Millisecond, 2*time.Millisecond
+	sim.CancelChance, sim.MaxActive = 0, 1
+	sim.Positions, sim.Drive, sim.Tick = p, 20*time.Millisecond, time.Millisecond
+	if err := sim.Open(); err != nil {
+		t.Fatal(err)
+	}
+	var deliveredID string
+	for deadline := time.Now().Add(20 * time.Second); deliveredID == ""; {
+		if time.Now().After(deadline) {
+			t.Fatal("no order delivered within 20s")
+		}
+		for _, ev := range rec.Events() {
+			if ev.Status == ordercast.StatusDelivered {
+				deliveredID = ev.OrderID
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an outcome
+	}
+	if err := sim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	delivered, err := st.Order(context.Background(), deliveredID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := p.got[delivered.CourierID]
+	if len(route) < 3 {
+		t.Fatalf("courier %s posted %d positions, want a drive", delivered.CourierID, len(route))
+	}
+	last := route[len(route)-1]
+	if d := ordercast.DistanceM(last.Point, *delivered.Dropoff); d > 1 {
+		t.Errorf("the drive ended %v m from the door", d)
+	}
+	for _, pos := range route {
+		if err := pos.Validate(time.Now(), time.Minute); err != nil || pos.SpeedMPS == nil {
+			t.Fatalf("position %+v: %v", pos, err)
+		}
 	}
 }

@@ -15,6 +15,7 @@
   var events = new Map(); // seq -> event
   var latest = null;      // the event with the highest seq
   var stream = null;
+  var map = null;         // the courier's map, once the order is known
 
   function showProblem(text) {
     problem.textContent = text;
@@ -131,6 +132,10 @@
     statusLine.replaceChildren(name, since);
     statusLine.dataset.status = latest.status;
     document.title = oc.label(latest.status) + ' · Order ' + id;
+    if (map) {
+      if (oc.terminal(latest.status)) map.end();
+      else if (latest.status === 'out_for_delivery') map.show();
+    }
   }
 
   function follow() {
@@ -143,6 +148,8 @@
       onState: function (s) { oc.showConnection(conn, s); },
       onDenied: function (err) { showProblem(err.message); },
       events: {
+        // Positions carry no id: they never move the stream's Last-Event-ID.
+        location: function (loc) { if (map) map.update(loc); },
         status: function (ev) {
           apply([ev]);
           // The server ends the stream after a terminal event; closing first keeps the browser
@@ -155,6 +162,7 @@
 
   Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
     showDetails(res[0].details);
+    map = window.ordercastMap(res[0]);
     apply(res[1].events);
     follow();
   }, function (err) {

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/location"
+	"github.com/ordercast/ordercast/postgres"
+	"github.com/ordercast/ordercast/server"
+)
+
+// locationConfig is the couriers' positions flags.
+type locationConfig struct {
+	LocationInterval time.Duration
+	LocationFresh    time.Duration
+	LocationMaxAge   time.Duration
+	LocationFrom     string
+	LocationRate     float64
+	LocationBurst    int
+	NearbyRadius     float64
+	LocationBatch    time.Duration
+
+	Tracker     *location.Tracker
+	LocationBus *postgres.LocationBus // nil with SQLite: positions stay in the process
+}
+
+func defaultLocation() locationConfig {
+	return locationConfig{
+		LocationInterval: server.DefaultLocationInterval,
+		LocationFresh:    location.DefaultFresh,
+		LocationMaxAge:   ordercast.DefaultLocationMaxAge,
+		LocationFrom:     string(ordercast.StatusOutForDelivery),
+		LocationRate:     location.DefaultRate,
+		LocationBurst:    location.DefaultBurst,
+		NearbyRadius:     ordercast.DefaultETAModel.NearbyM,
+		LocationBatch:    postgres.DefaultLocationBatch,
+	}
+}
+
+func (c *locationConfig) locationFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&c.LocationInterval, "location-interval", c.LocationInterval, "send each stream at most one courier position per order this often; newer replace held-back ones (0: every one)")
+	fs.DurationVar(&c.LocationFresh, "location-fresh", c.LocationFresh, "how long a courier position stays worth showing to a stream that opens later")
+	fs.DurationVar(&c.LocationMaxAge, "location-max-age", c.LocationMaxAge, "oldest a posted position's at may be")
+	fs.StringVar(&c.LocationFrom, "location-from", c.LocationFrom, "first `status` at which watchers see the courier: out_for_delivery, or an earlier stage to show the way to the pickup")
+	fs.Float64Var(&c.LocationRate, "location-rate", c.LocationRate, "positions per second one courier may post (0: no limit)")
+	fs.IntVar(&c.LocationBurst, "location-burst", c.LocationBurst, "positions one courier may post at once")
+	fs.Float64Var(&c.NearbyRadius, "nearby-radius", c.NearbyRadius, "distance from the drop-off, in `metres`, within which the courier is nearby")
+	fs.DurationVar(&c.LocationBatch, "location-batch", c.LocationBatch, "cluster: gather positions this long before sending them to the other nodes in one notice")
+}
+
+func (c *locationConfig) validateLocation() error {
+	switch {
+	case c.LocationInterval < 0:
+		return fmt.Errorf("--location-interval must not be negative, got %s", c.LocationInterval)
+	case c.LocationFresh <= 0 || c.LocationMaxAge <= 0 || c.LocationBatch <= 0:
+		return errors.New("--location-fresh, --location-max-age and --location-batch must be positive")
+	case !ordercast.ShowsLocation(ordercast.Status(c.LocationFrom), ordercast.Status(c.LocationFrom)):
+		return fmt.Errorf("--location-from must be a stage from confirmed to out_for_delivery, got %q", c.LocationFrom)
+	case c.LocationRate < 0 || c.LocationBurst < 0 || c.NearbyRadius < 0:
+		return errors.New("--location-rate, --location-burst and --nearby-radius must not be negative")
+	}
+	return nil
+}
+
+// newTracker makes the tracker that takes positions in; it finds couriers' orders in m.Store,
+// which is open by the time a position arrives.
+func (m *Main) newTracker() *location.Tracker {
+	t := location.New(m.Hub, mainAssignments{m})
+	t.Fresh, t.MaxAge = m.LocationFresh, m.LocationMaxAge
+	t.From = ordercast.Status(m.LocationFrom)
+	t.Rate, t.Burst = m.LocationRate, m.LocationBurst
+	t.ETA.NearbyM = m.NearbyRadius
+	t.Logger = m.Logger.With("component", "location")
+	return t
+}
+
+// mainAssignments reads a courier's orders from the store Main opened.
+type mainAssignments struct{ m *Main }
+
+func (a mainAssignments) CourierOrders(ctx context.Context, courierID string) ([]ordercast.Order, error) {
+	return location.StoreAssignments{Store: a.m.Store}.CourierOrders(ctx, courierID)
+}

@@ -1,0 +1,98 @@
+package main_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
+)
+
+// adminCall sends an admin request with a JSON body and fails the test on anything but 2xx.
+func adminCall(t *testing.T, method, url, body string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+adminToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s: %d", method, url, resp.StatusCode)
+	}
+}
+
+// locationStream opens an order's SSE stream on base and reads the current status.
+func locationStream(t *testing.T, base, id string) *client.SSEReader {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/"+id+"/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	r := client.NewSSEReader(resp.Body)
+	if ev, err := r.Next(); err != nil || ev.Type != "status" || !strings.Contains(ev.Data, `"out_for_delivery"`) {
+		t.Fatalf("stream on %s opened with %+v, %v; want the order out for delivery", base, ev, err)
+	}
+	return r
+}
+
+// nextPosition reads the next event, which must be a position.
+func nextPosition(t *testing.T, r *client.SSEReader) ordercast.LocationUpdate {
+	t.Helper()
+	ev, err := r.Next()
+	if err != nil || ev.Type != "location" {
+		t.Fatalf("read %+v, %v; want a location", ev, err)
+	}
+	var u ordercast.LocationUpdate
+	if err := json.Unmarshal([]byte(ev.Data), &u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestCluster_Location: a position posted on node A reaches a watcher on node B; after A is
+// killed, a stream opened on node C, started after the post and so never told of it, gets the
+// newest position from the database.
+func TestCluster_Location(t *testing.T) {
+	t.Parallel()
+	db, nodes := cluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	createOrder(t, b.url, "o-1")
+	adminCall(t, "PUT", b.url+"/v1/orders/o-1/courier", `{"courier_id":"c-1"}`)
+	mustSetStatus(t, b.url, "o-1", ordercast.StatusOutForDelivery)
+
+	r := locationStream(t, b.url, "o-1")
+	adminCall(t, "POST", a.url+"/v1/couriers/c-1/location", `{"lat":52.5,"lng":13.4}`)
+	if u := nextPosition(t, r); u.OrderID != "o-1" || u.Lat != 52.5 {
+		t.Fatalf("node B's watcher got %+v, want node A's position 52.5", u)
+	}
+	for i := 1; i <= 3; i++ {
+		adminCall(t, "POST", a.url+"/v1/couriers/c-1/location", fmt.Sprintf(`{"lat":%v,"lng":13.4}`, 52.5+float64(i)/1000))
+	}
+	// B saw the newest (the cap may hold the ones in between back and replace them).
+	for u := nextPosition(t, r); u.Lat != 52.503; u = nextPosition(t, r) {
+	}
+	a.kill(t)
+	c := startNode(t, db)
+	r = locationStream(t, c.url, "o-1")
+	if u := nextPosition(t, r); u.Lat != 52.503 {
+		t.Fatalf("a new stream on node C got position %v, want the newest, 52.503", u.Lat)
+	}
+}

@@ -1,0 +1,195 @@
+package ordercast
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+)
+
+// Location is the second kind of live data: where a courier is. Unlike a status event it is state,
+// not history (DESIGN.md rule 9): it has no seq, is never stored in an order's events, and only the
+// newest position of an order matters.
+
+// Point is a place on the earth, in degrees (WGS 84).
+type Point struct {
+	Lat float64 `json:"lat"`
+	Lng float64 `json:"lng"`
+}
+
+// Validate checks that p is a finite latitude in [-90, 90] and longitude in [-180, 180].
+func (p Point) Validate(field string) error {
+	switch {
+	case !finite(p.Lat) || p.Lat < -90 || p.Lat > 90:
+		return Errorf(EInvalidLocation, "%slat must be a number from -90 to 90", field)
+	case !finite(p.Lng) || p.Lng < -180 || p.Lng > 180:
+		return Errorf(EInvalidLocation, "%slng must be a number from -180 to 180", field)
+	}
+	return nil
+}
+
+// Limits of a reported position.
+const (
+	// MaxAccuracyM is the worst accuracy radius accepted: a fix worse than 10 km places the
+	// courier nowhere useful.
+	MaxAccuracyM = 10_000
+	// MaxSpeedMPS is the fastest a courier is believed to move (about 360 km/h); more is a bad fix.
+	MaxSpeedMPS = 100
+	// DefaultLocationMaxAge is how old a position may be when it is posted: a courier's phone that
+	// was offline may flush a short backlog, but a stale fix would show the courier where it was.
+	DefaultLocationMaxAge = 2 * time.Minute
+	// LocationClockSkew tolerates a phone's clock running this much ahead of the server's.
+	LocationClockSkew = 5 * time.Second
+)
+
+// Position is one reported fix of a courier. The optional fields are nil when not reported.
+type Position struct {
+	Point
+	AccuracyM *float64
+	Heading   *float64 // degrees clockwise from north, [0, 360)
+	SpeedMPS  *float64
+	At        time.Time
+}
+
+// Validate checks the fix's ranges and its time: not after now (give or take LocationClockSkew)
+// and not older than maxAge.
+func (p Position) Validate(now time.Time, maxAge time.Duration) error {
+	if err := p.Point.Validate(""); err != nil {
+		return err
+	}
+	if p.AccuracyM != nil && (!finite(*p.AccuracyM) || *p.AccuracyM < 0 || *p.AccuracyM > MaxAccuracyM) {
+		return Errorf(EInvalidLocation, "accuracy_m must be a number from 0 to %d", MaxAccuracyM)
+	}
+	if p.Heading != nil && (!finite(*p.Heading) || *p.Heading < 0 || *p.Heading >= 360) {
+		return Errorf(EInvalidLocation, "heading must be a number from 0 up to 360")
+	}
+	if p.SpeedMPS != nil && (!finite(*p.SpeedMPS) || *p.SpeedMPS < 0 || *p.SpeedMPS > MaxSpeedMPS) {
+		return Errorf(EInvalidLocation, "speed_mps must be a number from 0 to %d", MaxSpeedMPS)
+	}
+	switch {
+	case p.At.IsZero():
+		return Errorf(EInvalidLocation, "at is required")
+	case p.At.After(now.Add(LocationClockSkew)):
+		return Errorf(EInvalidLocation, "at must not be in the future")
+	case p.At.Before(now.Add(-maxAge)):
+		return Errorf(EInvalidLocation, "at must not be older than %s", maxAge)
+	}
+	return nil
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// earthRadiusM is the mean radius of the earth.
+const earthRadiusM = 6_371_008.8
+
+// DistanceM returns the great-circle distance between a and b in metres (haversine).
+func DistanceM(a, b Point) float64 {
+	rad := math.Pi / 180
+	dLat := (b.Lat - a.Lat) * rad
+	dLng := (b.Lng - a.Lng) * rad
+	s := math.Sin(dLat/2)*math.Sin(dLat/2) +
+		math.Cos(a.Lat*rad)*math.Cos(b.Lat*rad)*math.Sin(dLng/2)*math.Sin(dLng/2)
+	return 2 * earthRadiusM * math.Asin(math.Min(1, math.Sqrt(s)))
+}
+
+// LocationUpdate is what watchers of an order receive: the courier's newest position, with the
+// distance to the drop-off and the estimated time of arrival when the order has a drop-off.
+type LocationUpdate struct {
+	OrderID   string    `json:"order_id"`
+	Lat       float64   `json:"lat"`
+	Lng       float64   `json:"lng"`
+	AccuracyM *float64  `json:"accuracy_m,omitempty"`
+	Heading   *float64  `json:"heading,omitempty"`
+	SpeedMPS  *float64  `json:"speed_mps,omitempty"`
+	At        time.Time `json:"at"`
+	DistanceM *float64  `json:"distance_m,omitempty"`
+	ETAS      *int64    `json:"eta_s,omitempty"`
+	Nearby    bool      `json:"nearby,omitempty"`
+	// Parties are the keys (Party.Key) of the party streams that show the order: the update
+	// reaches them too. It travels between nodes beside the update, never to a watcher.
+	Parties []string `json:"-"`
+}
+
+// ETAModel estimates arrival from a straight-line distance and a smoothed recent speed. It is a
+// crude model on purpose: it knows no roads, traffic or stops, so it stretches the straight line
+// by RouteFactor and keeps the answer between a floor and a ceiling rather than promise precision.
+type ETAModel struct {
+	// RouteFactor stretches the straight line to an expected road distance.
+	RouteFactor float64
+	// MinSpeedMPS and MaxSpeedMPS bound the speed the estimate divides by: a courier waiting at a
+	// light is not expected to take forever, nor a bad fix to teleport.
+	MinSpeedMPS, MaxSpeedMPS float64
+	// FloorS and CeilingS bound the answer.
+	FloorS, CeilingS int64
+	// NearbyM is the radius around the drop-off within which the courier is nearby.
+	NearbyM float64
+	// Smoothing is the weight of the newest speed sample in the running average (0 to 1].
+	Smoothing float64
+}
+
+// DefaultETAModel suits a city courier on a bicycle or scooter.
+var DefaultETAModel = ETAModel{
+	RouteFactor: 1.3,
+	MinSpeedMPS: 2,
+	MaxSpeedMPS: 15,
+	FloorS:      30,
+	CeilingS:    2 * 60 * 60,
+	NearbyM:     200,
+	Smoothing:   0.3,
+}
+
+// Speed folds a new sample into a running speed estimate (0 means none yet).
+func (m ETAModel) Speed(prev, sample float64) float64 {
+	if !finite(sample) || sample < 0 {
+		return prev
+	}
+	if prev <= 0 {
+		return sample
+	}
+	return prev + m.Smoothing*(sample-prev)
+}
+
+// Estimate returns the seconds to cover distanceM at speed (clamped), within the floor and
+// ceiling, and whether the courier is nearby.
+func (m ETAModel) Estimate(distanceM, speed float64) (etaS int64, nearby bool) {
+	speed = math.Min(math.Max(speed, m.MinSpeedMPS), m.MaxSpeedMPS)
+	eta := int64(math.Round(distanceM * m.RouteFactor / speed))
+	return min(max(eta, m.FloorS), m.CeilingS), distanceM <= m.NearbyM
+}
+
+// ShowsLocation reports whether an order in status s shows its courier's position to watchers,
+// when positions are shown from stage from on (out_for_delivery by default; an earlier stage
+// shows the courier on the way to the pickup): from that stage until the order ends, never after.
+func ShowsLocation(s, from Status) bool {
+	if from == "" {
+		from = StatusOutForDelivery
+	}
+	return !s.Terminal() && s != StatusCancelled && rank[s] >= rank[from] && rank[from] > 0
+}
+
+// PointColumn is how stores keep an optional point: its JSON, or nil for none.
+func PointColumn(p *Point) any {
+	if p == nil {
+		return nil
+	}
+	b, _ := json.Marshal(p) // two finite floats: encoding cannot fail
+	return string(b)
+}
+
+// ParsePointColumn reads what PointColumn wrote; nil or empty is no point.
+func ParsePointColumn(s *string) (*Point, error) {
+	if s == nil || *s == "" {
+		return nil, nil
+	}
+	var p Point
+	if err := json.Unmarshal([]byte(*s), &p); err != nil {
+		return nil, fmt.Errorf("decode point %q: %w", *s, err)
+	}
+	return &p, nil
+}
+
+// LocationFeed is a node's receiving end of the positions other nodes took in: the cluster bus
+// hands it every batch it hears. The location tracker implements it.
+type LocationFeed interface {
+	ReceiveLocations(us []LocationUpdate)
+}

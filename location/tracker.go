@@ -1,0 +1,371 @@
+// Package location takes couriers' positions in and hands them to the watchers of the orders each
+// courier carries, conflated: only the newest position of an order is kept, none is queued, and
+// none goes through the durable write path (DESIGN.md rule 9). It computes each order's distance
+// to the drop-off and its ETA, remembers each order's newest position for streams that open later,
+// and, in a cluster, sends positions to the other nodes through a Bus.
+package location
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// Defaults for the tracker's tunables.
+const (
+	// DefaultFresh is how long a position stays worth showing: a stream that opens later gets it
+	// only this long, and a page says "location lost" after about as long.
+	DefaultFresh = time.Minute
+	// DefaultRate and DefaultBurst bound the positions one courier may post: a phone reports every
+	// few seconds; a burst lets it flush what it gathered while offline.
+	DefaultRate  = 2
+	DefaultBurst = 10
+	// DefaultAssignmentsTTL is how long a courier's orders, once read, are reused: a courier
+	// posting every second costs one read per this interval, not one per post. A position that
+	// reaches an order which ended meanwhile is dropped by its streams, which know the status.
+	DefaultAssignmentsTTL = time.Second
+	// maxCouriers bounds the per-courier table; past it, idle couriers are forgotten early.
+	maxCouriers = 200_000
+)
+
+// Assignments finds the orders a courier carries now: the active orders assigned to it.
+type Assignments interface {
+	CourierOrders(ctx context.Context, courierID string) ([]ordercast.Order, error)
+}
+
+// Bus carries positions between the nodes of a cluster; nil for one node.
+type Bus interface {
+	// Send hands positions accepted on this node to the other nodes. It must not block on the
+	// network: a bus batches and conflates.
+	Send(us []ordercast.LocationUpdate)
+	// Latest reads an order's newest position from what outlives a node, or nil.
+	Latest(ctx context.Context, orderID string) (*ordercast.LocationUpdate, error)
+}
+
+var _ ordercast.LocationFeed = (*Tracker)(nil)
+
+// Tracker accepts positions and delivers them. Create it with New, set the fields, then Open.
+type Tracker struct {
+	// Fresh is how old a position may be to be shown; MaxAge how old it may be when posted.
+	Fresh  time.Duration
+	MaxAge time.Duration
+	// From is the first stage at which watchers see the courier (empty: out_for_delivery).
+	From ordercast.Status
+	// Rate and Burst bound each courier's posts; zero Rate turns the limit off.
+	Rate  float64
+	Burst int
+	// AssignmentsTTL is how long a courier's orders are reused once read.
+	AssignmentsTTL time.Duration
+	// ETA is the model of distance and arrival.
+	ETA ordercast.ETAModel
+	// Bus, when set, carries positions to and from the other nodes.
+	Bus    Bus
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	hub         *hub.Hub
+	assignments Assignments
+
+	mu       sync.Mutex
+	orders   map[string]*orderState
+	couriers map[string]*courierState
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// orderState is what the tracker keeps per order: the newest position as sent, and the running
+// speed estimate and last fix the ETA is computed from.
+type orderState struct {
+	latest *hub.Location
+	speed  float64
+	last   ordercast.Point
+	lastAt time.Time
+}
+
+// courierState is a courier's post budget and its orders as last read.
+type courierState struct {
+	limiter *rate.Limiter
+	orders  []ordercast.Order
+	readAt  time.Time
+	seen    time.Time
+}
+
+// New returns a tracker that delivers through h to the orders a finds, with the defaults.
+func New(h *hub.Hub, a Assignments) *Tracker {
+	return &Tracker{
+		Fresh: DefaultFresh, MaxAge: ordercast.DefaultLocationMaxAge,
+		Rate: DefaultRate, Burst: DefaultBurst, AssignmentsTTL: DefaultAssignmentsTTL,
+		ETA: ordercast.DefaultETAModel,
+		hub: h, assignments: a,
+	}
+}
+
+// Open validates the configuration and starts the sweeper that forgets stale positions and idle
+// couriers.
+func (t *Tracker) Open() error {
+	switch {
+	case t.hub == nil || t.assignments == nil:
+		return errors.New("location: a hub and assignments are required")
+	case t.Fresh <= 0 || t.MaxAge <= 0:
+		return errors.New("location: fresh and max age must be positive")
+	case t.Rate < 0 || t.Burst < 0 || t.AssignmentsTTL < 0:
+		return errors.New("location: rate, burst and assignments TTL must not be negative")
+	case t.From != "" && !ordercast.ShowsLocation(t.From, t.From):
+		return fmt.Errorf("location: positions cannot be shown from stage %q", t.From)
+	}
+	if t.Logger == nil {
+		t.Logger = slog.New(slog.DiscardHandler)
+	}
+	t.orders = make(map[string]*orderState)
+	t.couriers = make(map[string]*courierState)
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Go(t.sweep)
+	return nil
+}
+
+// Close stops the sweeper.
+func (t *Tracker) Close() error {
+	if t.cancel != nil {
+		t.cancel()
+		t.wg.Wait()
+	}
+	return nil
+}
+
+func (t *Tracker) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+// Post accepts a courier's position and hands it to the watchers of every order the courier
+// carries that shows its courier now. It returns how many orders it reached. Bad input is
+// EInvalidLocation and a courier over its budget ERateLimited, with nothing changed.
+func (t *Tracker) Post(ctx context.Context, courierID string, p ordercast.Position) (int, error) {
+	now := t.now()
+	if p.At.IsZero() {
+		p.At = now
+	}
+	if err := p.Validate(now, t.MaxAge); err != nil {
+		return 0, err
+	}
+	orders, err := t.courierOrders(ctx, courierID, now)
+	if err != nil {
+		return 0, err
+	}
+	var sent []*hub.Location
+	t.mu.Lock()
+	for _, o := range orders {
+		if !ordercast.ShowsLocation(o.Status, t.From) {
+			continue // never before the stage that shows the courier, never after the end
+		}
+		if l := t.update(o, p); l != nil {
+			sent = append(sent, l)
+		}
+	}
+	t.mu.Unlock()
+	for _, l := range sent {
+		t.hub.PublishLocation(l)
+	}
+	if t.Bus != nil && len(sent) > 0 {
+		us := make([]ordercast.LocationUpdate, len(sent))
+		for i, l := range sent {
+			us[i] = l.Update
+		}
+		t.Bus.Send(us)
+	}
+	return len(sent), nil
+}
+
+// update folds p into the order's state and returns the position to send, or nil for a fix older
+// than the one already sent (phones flush backlogs out of order). Called with t.mu held.
+func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location {
+	st := t.orders[o.ID]
+	if st == nil {
+		st = &orderState{}
+		t.orders[o.ID] = st
+	}
+	if !st.lastAt.IsZero() && !p.At.After(st.lastAt) {
+		return nil
+	}
+	sample := -1.0
+	if p.SpeedMPS != nil {
+		sample = *p.SpeedMPS
+	} else if !st.lastAt.IsZero() {
+		sample = ordercast.DistanceM(st.last, p.Point) / p.At.Sub(st.lastAt).Seconds()
+	}
+	st.speed = t.ETA.Speed(st.speed, sample)
+	st.last, st.lastAt = p.Point, p.At
+	var parties []string
+	for _, party := range o.Parties() {
+		parties = append(parties, party.Key())
+	}
+	u := ordercast.LocationUpdate{
+		OrderID: o.ID, Lat: p.Lat, Lng: p.Lng, Parties: parties,
+		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: p.At.UTC(),
+	}
+	if o.Dropoff != nil {
+		d := ordercast.DistanceM(p.Point, *o.Dropoff)
+		eta, nearby := t.ETA.Estimate(d, st.speed)
+		d = float64(int64(d + 0.5)) // a metre is as precise as a phone's fix
+		u.DistanceM, u.ETAS, u.Nearby = &d, &eta, nearby
+	}
+	st.latest = hub.NewLocation(u)
+	return st.latest
+}
+
+// courierOrders returns the orders the courier carries, reused for AssignmentsTTL, after charging
+// the post to the courier's budget.
+func (t *Tracker) courierOrders(ctx context.Context, courierID string, now time.Time) ([]ordercast.Order, error) {
+	t.mu.Lock()
+	c := t.couriers[courierID]
+	if c == nil {
+		if len(t.couriers) >= maxCouriers {
+			t.forgetCouriers(now, true)
+		}
+		c = &courierState{}
+		if t.Rate > 0 {
+			c.limiter = rate.NewLimiter(rate.Limit(t.Rate), max(t.Burst, 1))
+		}
+		t.couriers[courierID] = c
+	}
+	c.seen = now
+	if c.limiter != nil && !c.limiter.AllowN(now, 1) {
+		t.mu.Unlock()
+		return nil, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
+	}
+	if !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL {
+		orders := c.orders
+		t.mu.Unlock()
+		return orders, nil
+	}
+	t.mu.Unlock()
+	orders, err := t.assignments.CourierOrders(ctx, courierID)
+	if err != nil {
+		return nil, fmt.Errorf("read the courier's orders: %w", err)
+	}
+	t.mu.Lock()
+	c.orders, c.readAt = orders, now
+	t.mu.Unlock()
+	return orders, nil
+}
+
+// Forget drops what the tracker knows of an order's courier: called when the order ends or its
+// courier changes, so that no later stream is shown where the courier went afterwards.
+func (t *Tracker) Forget(orderID string) {
+	t.mu.Lock()
+	delete(t.orders, orderID)
+	t.mu.Unlock()
+}
+
+// Latest returns an order's newest position: this node's, or, in a cluster, the newest any node
+// sent. The stream engine asks it when a stream opens.
+func (t *Tracker) Latest(ctx context.Context, orderID string) (*hub.Location, error) {
+	t.mu.Lock()
+	var l *hub.Location
+	if st := t.orders[orderID]; st != nil {
+		l = st.latest
+	}
+	t.mu.Unlock()
+	if l != nil || t.Bus == nil {
+		return l, nil
+	}
+	u, err := t.Bus.Latest(ctx, orderID)
+	if err != nil || u == nil {
+		return nil, err
+	}
+	return hub.NewLocation(*u), nil
+}
+
+// ReceiveLocations takes positions the cluster's nodes accepted (the bus hands them over, this
+// node's own included): each becomes the order's newest unless this node has one as new, and
+// goes to this node's watchers.
+func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
+	for _, u := range us {
+		var l *hub.Location
+		t.mu.Lock()
+		st := t.orders[u.OrderID]
+		if st == nil {
+			st = &orderState{}
+			t.orders[u.OrderID] = st
+		}
+		newer := st.latest == nil || u.At.After(st.latest.Update.At)
+		if newer {
+			l = hub.NewLocation(u)
+			st.latest = l
+			st.last, st.lastAt = ordercast.Point{Lat: l.Update.Lat, Lng: l.Update.Lng}, l.Update.At
+		}
+		t.mu.Unlock()
+		if newer {
+			t.hub.PublishLocation(l)
+		}
+	}
+}
+
+// sweep forgets, once per Fresh interval, positions too old to show and couriers gone quiet.
+func (t *Tracker) sweep() {
+	tick := time.NewTicker(t.Fresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-tick.C:
+			now := t.now()
+			t.mu.Lock()
+			for id, st := range t.orders {
+				if !st.latest.Fresh(now, t.Fresh) {
+					delete(t.orders, id)
+				}
+			}
+			t.forgetCouriers(now, false)
+			t.mu.Unlock()
+		}
+	}
+}
+
+// forgetCouriers drops couriers idle for longer than a full budget takes to refill (so forgetting
+// gives nothing away), or, when early, those idle for a second. Called with t.mu held.
+func (t *Tracker) forgetCouriers(now time.Time, early bool) {
+	idle := time.Minute
+	if early {
+		idle = time.Second
+	}
+	for id, c := range t.couriers {
+		if now.Sub(c.seen) > idle {
+			delete(t.couriers, id)
+		}
+	}
+}
+
+// ScopeSnapshots is the part of a store's party scopes (ordercast.ScopeReader) a tracker needs.
+type ScopeSnapshots interface {
+	ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error)
+}
+
+// StoreAssignments finds a courier's orders in a store: its party scope, which holds the active
+// orders assigned to it now.
+type StoreAssignments struct{ Store ScopeSnapshots }
+
+var _ Assignments = StoreAssignments{}
+
+// CourierOrders returns the active orders assigned to the courier.
+func (a StoreAssignments) CourierOrders(ctx context.Context, courierID string) ([]ordercast.Order, error) {
+	snap, err := a.Store.ScopeSnapshot(ctx, ordercast.Party{Kind: ordercast.PartyCourier, ID: courierID}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read courier %s's orders: %w", courierID, err)
+	}
+	return snap.Orders, nil
+}

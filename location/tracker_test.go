@@ -1,0 +1,109 @@
+package location_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/location"
+)
+
+type fixed []ordercast.Order
+
+func (f fixed) CourierOrders(context.Context, string) ([]ordercast.Order, error) { return f, nil }
+
+func open(t *testing.T, orders fixed, configure func(*location.Tracker)) (*location.Tracker, *hub.Hub) {
+	t.Helper()
+	h := hub.New()
+	tr := location.New(h, orders)
+	if configure != nil {
+		configure(tr)
+	}
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr, h
+}
+
+func at(lat float64, when time.Time) ordercast.Position {
+	return ordercast.Position{Point: ordercast.Point{Lat: lat, Lng: 1}, At: when}
+}
+
+// One post reaches every order the courier carries that shows its courier, and no other.
+func TestPostReachesTheCouriersOrdersOutForDelivery(t *testing.T) {
+	orders := fixed{
+		{ID: "a", Status: ordercast.StatusOutForDelivery},
+		{ID: "b", Status: ordercast.StatusOutForDelivery},
+		{ID: "c", Status: ordercast.StatusReady},
+	}
+	tr, h := open(t, orders, nil)
+	subs := map[string]*hub.Subscription{}
+	for _, id := range []string{"a", "b", "c"} {
+		subs[id] = h.Subscribe(id)
+		defer subs[id].Close()
+	}
+	n, err := tr.Post(context.Background(), "c-1", at(1, time.Now()))
+	if err != nil || n != 2 {
+		t.Fatalf("Post = %d, %v; want 2 orders", n, err)
+	}
+	for id, want := range map[string]bool{"a": true, "b": true, "c": false} {
+		if got := subs[id].TakeLocation() != nil; got != want {
+			t.Errorf("order %s got a position: %v, want %v", id, got, want)
+		}
+	}
+}
+
+// A courier over its budget is refused with rate_limited, and the refused post changes nothing.
+func TestPostRateLimitedPerCourier(t *testing.T) {
+	now := time.Now()
+	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery}}, func(tr *location.Tracker) {
+		tr.Rate, tr.Burst = 1, 2
+		tr.Now = func() time.Time { return now }
+	})
+	for i := range 2 {
+		if _, err := tr.Post(context.Background(), "c-1", at(float64(i), now.Add(time.Duration(i-5)*time.Second))); err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+	_, err := tr.Post(context.Background(), "c-1", at(5, now.Add(-2*time.Second)))
+	if ordercast.ErrorCode(err) != ordercast.ERateLimited {
+		t.Fatalf("third post in a burst of 2: %v, want rate_limited", err)
+	}
+	if _, err := tr.Post(context.Background(), "c-2", at(7, now)); err != nil {
+		t.Fatalf("another courier's post was charged to c-1: %v", err)
+	}
+	l, _ := tr.Latest(context.Background(), "a")
+	if l == nil || l.Update.Lat != 7 {
+		t.Fatalf("latest = %v, want c-2's 7 (the refused 5 changed nothing)", l)
+	}
+}
+
+// A fix older than the one already sent (a phone flushing a backlog out of order) is not sent,
+// and a position from another node replaces this node's only when newer.
+func TestOlderFixesDoNotReplaceNewer(t *testing.T) {
+	tr, h := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery}}, nil)
+	s := h.Subscribe("a")
+	defer s.Close()
+	now := time.Now()
+	if _, err := tr.Post(context.Background(), "c-1", at(2, now)); err != nil {
+		t.Fatal(err)
+	}
+	s.TakeLocation()
+	if n, err := tr.Post(context.Background(), "c-1", at(1, now.Add(-time.Second))); err != nil || n != 0 {
+		t.Fatalf("an older fix: %d, %v; want it dropped", n, err)
+	}
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", Lat: 0, At: now.Add(-time.Second)}})
+	if l := s.TakeLocation(); l != nil {
+		t.Fatalf("an older position from another node reached the watcher: %v", l)
+	}
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", Lat: 3, At: now.Add(time.Second)}})
+	if l, _ := tr.Latest(context.Background(), "a"); l == nil || l.Update.Lat != 3 {
+		t.Fatalf("latest = %v, want the newer 3 from another node", l)
+	}
+	if l := s.TakeLocation(); l == nil || l.Update.Lat != 3 {
+		t.Fatalf("watcher got %v, want 3", l)
+	}
+}

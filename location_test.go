@@ -1,0 +1,93 @@
+package ordercast_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+func TestPositionValidate(t *testing.T) {
+	now := time.Date(2026, 11, 30, 20, 0, 0, 0, time.UTC)
+	f := func(v float64) *float64 { return &v }
+	ok := ordercast.Position{Point: ordercast.Point{Lat: 52.5, Lng: 13.4}, At: now}
+	for _, tt := range []struct {
+		name string
+		edit func(*ordercast.Position)
+		ok   bool
+	}{
+		{"good", func(*ordercast.Position) {}, true},
+		{"poles and antimeridian", func(p *ordercast.Position) { p.Lat, p.Lng = -90, 180 }, true},
+		{"lat NaN", func(p *ordercast.Position) { p.Lat = math.NaN() }, false},
+		{"lng +Inf", func(p *ordercast.Position) { p.Lng = math.Inf(1) }, false},
+		{"lat 90.1", func(p *ordercast.Position) { p.Lat = 90.1 }, false},
+		{"accuracy NaN", func(p *ordercast.Position) { p.AccuracyM = f(math.NaN()) }, false},
+		{"heading -1", func(p *ordercast.Position) { p.Heading = f(-1) }, false},
+		{"heading 359.9", func(p *ordercast.Position) { p.Heading = f(359.9) }, true},
+		{"speed Inf", func(p *ordercast.Position) { p.SpeedMPS = f(math.Inf(1)) }, false},
+		{"no time", func(p *ordercast.Position) { p.At = time.Time{} }, false},
+		{"a little ahead (clock skew)", func(p *ordercast.Position) { p.At = now.Add(2 * time.Second) }, true},
+		{"future", func(p *ordercast.Position) { p.At = now.Add(time.Minute) }, false},
+		{"too old", func(p *ordercast.Position) { p.At = now.Add(-3 * time.Minute) }, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := ok
+			tt.edit(&p)
+			err := p.Validate(now, ordercast.DefaultLocationMaxAge)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Validate = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && ordercast.ErrorCode(err) != ordercast.EInvalidLocation {
+				t.Fatalf("code %q, want %q", ordercast.ErrorCode(err), ordercast.EInvalidLocation)
+			}
+		})
+	}
+}
+
+func TestDistanceAndETA(t *testing.T) {
+	// One degree of latitude is about 111.2 km everywhere.
+	if d := ordercast.DistanceM(ordercast.Point{Lat: 10, Lng: 5}, ordercast.Point{Lat: 11, Lng: 5}); math.Abs(d-111_195) > 50 {
+		t.Fatalf("one degree of latitude = %v m", d)
+	}
+	m := ordercast.DefaultETAModel
+	for _, tt := range []struct {
+		dist, speed float64
+		eta         int64
+		nearby      bool
+	}{
+		{dist: 6000, speed: 6, eta: 1300}, // 6 km * 1.3 at 6 m/s
+		{dist: 6000, speed: 0, eta: 3900}, // stopped: the floor speed, not forever
+		{dist: 6000, speed: 90, eta: 520}, // a bad fix: the ceiling speed
+		{dist: 50, speed: 6, eta: m.FloorS, nearby: true},
+		{dist: 1e7, speed: 6, eta: m.CeilingS},
+	} {
+		eta, nearby := m.Estimate(tt.dist, tt.speed)
+		if eta != tt.eta || nearby != tt.nearby {
+			t.Errorf("Estimate(%v m, %v m/s) = %d s, nearby %v; want %d, %v", tt.dist, tt.speed, eta, nearby, tt.eta, tt.nearby)
+		}
+	}
+	if got := m.Speed(10, 0); got != 7 {
+		t.Errorf("Speed(10, 0) = %v, want the average moved 30%% towards 0", got)
+	}
+}
+
+func TestShowsLocation(t *testing.T) {
+	for _, tt := range []struct {
+		s, from ordercast.Status
+		want    bool
+	}{
+		{ordercast.StatusOutForDelivery, "", true},
+		{ordercast.StatusReady, "", false},
+		{ordercast.StatusDelivered, "", false},
+		{ordercast.StatusCancelled, "", false},
+		{ordercast.StatusReady, ordercast.StatusConfirmed, true},
+		{ordercast.StatusPlaced, ordercast.StatusConfirmed, false},
+		{ordercast.StatusDelivered, ordercast.StatusConfirmed, false},
+		{ordercast.StatusOutForDelivery, ordercast.StatusCancelled, false},
+	} {
+		if got := ordercast.ShowsLocation(tt.s, tt.from); got != tt.want {
+			t.Errorf("ShowsLocation(%s, from %q) = %v, want %v", tt.s, tt.from, got, tt.want)
+		}
+	}
+}

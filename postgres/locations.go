@@ -1,0 +1,213 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordercast/ordercast"
+)
+
+// Couriers' positions between nodes. They do not go through the durable write path (DESIGN.md
+// rule 9): each node gathers the positions it takes in for DefaultLocationBatch, keeps only the
+// newest per order, then upserts them into the UNLOGGED order_locations table in one statement
+// and announces them with pg_notify on LocationChannel, a few KB per notice, each its own
+// statement outside any write transaction. A status commit never waits behind a position, and
+// the notify queue's lock is taken once per batch and node, not once per position.
+
+// LocationChannel is the NOTIFY channel that carries batches of positions.
+const LocationChannel = "ordercast_locations"
+
+// Defaults for the location bus.
+const (
+	// DefaultLocationBatch is how long a node gathers positions before sending them: short next
+	// to the one-a-second cap each watcher has, long enough to make one notice of many positions.
+	DefaultLocationBatch = 50 * time.Millisecond
+	// MaxLocationPayload bounds one notice, well under PostgreSQL's 8000-byte payload limit.
+	MaxLocationPayload = 7000
+	// locationsKept is how long a position stays in order_locations: past it, no stream shows it.
+	locationsKept = 10 * time.Minute
+)
+
+// LocationBus sends the positions this node takes in to every node (itself included, through
+// its Listener) and keeps the newest of each order where a node that opens a stream later can
+// read it. Create it with NewLocationBus, then Open.
+type LocationBus struct {
+	Store  *Store
+	Batch  time.Duration
+	Logger *slog.Logger
+
+	mu      sync.Mutex
+	pending map[string]ordercast.LocationUpdate // newest per order since the last batch
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewLocationBus returns a bus over s's pool with the defaults.
+func NewLocationBus(s *Store) *LocationBus {
+	return &LocationBus{Store: s, Batch: DefaultLocationBatch}
+}
+
+// Open starts the goroutine that sends a batch every Batch.
+func (b *LocationBus) Open() error {
+	if b.Store == nil || b.Batch <= 0 {
+		return errors.New("postgres: the location bus needs a Store and a positive Batch")
+	}
+	if b.Logger == nil {
+		b.Logger = slog.New(slog.DiscardHandler)
+	}
+	b.pending = make(map[string]ordercast.LocationUpdate)
+	b.ctx, b.cancel = context.WithCancel(context.Background())
+	b.wg.Go(b.run)
+	return nil
+}
+
+// Close sends what is pending and stops.
+func (b *LocationBus) Close() error {
+	if b.cancel == nil {
+		return nil
+	}
+	b.cancel()
+	b.wg.Wait()
+	return nil
+}
+
+// Send queues positions for the next batch; a newer position of an order replaces an older one.
+// It never waits on the database.
+func (b *LocationBus) Send(us []ordercast.LocationUpdate) {
+	b.mu.Lock()
+	for _, u := range us {
+		if old, ok := b.pending[u.OrderID]; !ok || u.At.After(old.At) {
+			b.pending[u.OrderID] = u
+		}
+	}
+	b.mu.Unlock()
+}
+
+func (b *LocationBus) run() {
+	tick := time.NewTicker(b.Batch)
+	defer tick.Stop()
+	purge := time.NewTicker(locationsKept / 2)
+	defer purge.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			b.flush(ctx) // the last batch, so a node that stops loses no position it accepted
+			cancel()
+			return
+		case <-purge.C:
+			if _, err := b.Store.pool.Exec(b.ctx, `DELETE FROM order_locations WHERE at < $1`, time.Now().Add(-locationsKept)); err != nil && b.ctx.Err() == nil {
+				b.Logger.Warn("purge old positions failed", "err", err)
+			}
+		case <-tick.C:
+			b.flush(b.ctx)
+		}
+	}
+}
+
+// flush sends what is pending. A failed batch is logged and dropped: a position is replaced
+// within seconds, and holding it back would only show the courier late.
+func (b *LocationBus) flush(ctx context.Context) {
+	b.mu.Lock()
+	batch := b.pending
+	if len(batch) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.pending = make(map[string]ordercast.LocationUpdate, len(batch))
+	b.mu.Unlock()
+	if err := b.send(ctx, batch); err != nil && ctx.Err() == nil {
+		b.Logger.Warn("sending positions to the cluster failed", "positions", len(batch), "err", err)
+	}
+}
+
+func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.LocationUpdate) error {
+	ids := make([]string, 0, len(batch))
+	ats := make([]time.Time, 0, len(batch))
+	data := make([]string, 0, len(batch))
+	var notices [][]byte
+	notice := []byte{'['}
+	for _, u := range batch {
+		row, err := json.Marshal(u)
+		if err != nil {
+			return fmt.Errorf("encode position: %w", err)
+		}
+		ids, ats, data = append(ids, u.OrderID), append(ats, u.At), append(data, string(row))
+		js, err := json.Marshal(busLocation{U: u, P: u.Parties})
+		if err != nil {
+			return fmt.Errorf("encode position: %w", err)
+		}
+		if len(notice) > 1 && len(notice)+len(js)+2 > MaxLocationPayload {
+			notices = append(notices, append(notice, ']'))
+			notice = []byte{'['}
+		}
+		if len(notice) > 1 {
+			notice = append(notice, ',')
+		}
+		notice = append(notice, js...)
+	}
+	notices = append(notices, append(notice, ']'))
+	// The newest per order survives this node: a stream opening on another node later reads it.
+	if _, err := b.Store.pool.Exec(ctx, `
+		INSERT INTO order_locations (order_id, at, data)
+		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
+		ON CONFLICT (order_id) DO UPDATE SET at = excluded.at, data = excluded.data
+		WHERE order_locations.at < excluded.at`, ids, ats, data); err != nil {
+		return fmt.Errorf("upsert positions: %w", err)
+	}
+	// One notice per statement, outside any transaction: the notify queue's lock is held only
+	// for this notice's commit, never for a status change's.
+	for _, n := range notices {
+		if _, err := b.Store.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, LocationChannel, string(n)); err != nil {
+			return fmt.Errorf("notify positions: %w", err)
+		}
+	}
+	return nil
+}
+
+// Latest reads an order's newest position as the last batch that carried it left it, or nil.
+func (b *LocationBus) Latest(ctx context.Context, orderID string) (*ordercast.LocationUpdate, error) {
+	var data string
+	err := b.Store.pool.QueryRow(ctx, `SELECT data FROM order_locations WHERE order_id = $1`, orderID).Scan(&data)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, b.Store.health(fmt.Errorf("postgres: read position of %s: %w", orderID, err), false)
+	}
+	var u ordercast.LocationUpdate
+	if err := json.Unmarshal([]byte(data), &u); err != nil {
+		return nil, fmt.Errorf("postgres: decode position of %s: %w", orderID, err)
+	}
+	return &u, nil
+}
+
+// busLocation is one position in a notice: the update, and the party streams that show it
+// (which watchers never see, so the update's own JSON leaves them out).
+type busLocation struct {
+	U ordercast.LocationUpdate `json:"u"`
+	P []string                 `json:"p,omitempty"`
+}
+
+// decodeLocations reads one notice on LocationChannel.
+func decodeLocations(payload string) ([]ordercast.LocationUpdate, error) {
+	var bls []busLocation
+	if err := json.Unmarshal([]byte(payload), &bls); err != nil {
+		return nil, fmt.Errorf("decode positions: %w", err)
+	}
+	us := make([]ordercast.LocationUpdate, len(bls))
+	for i, bl := range bls {
+		us[i] = bl.U
+		us[i].Parties = bl.P
+	}
+	return us, nil
+}

@@ -1,0 +1,511 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/location"
+	"github.com/ordercast/ordercast/server"
+)
+
+// locationServer is a test server that takes positions; configure may adjust the tracker and
+// the server before Open.
+type locationServer struct {
+	*testServer
+	tracker *location.Tracker
+}
+
+// assign makes courierID the order's courier, as dispatch does.
+func (ls *locationServer) assign(t *testing.T, orderID, courierID string) {
+	t.Helper()
+	if _, _, _, err := ls.store.AssignCourier(context.Background(), ordercast.CourierChange{OrderID: orderID, CourierID: courierID}); err != nil {
+		t.Fatalf("assign %s to %s: %v", orderID, courierID, err)
+	}
+}
+
+func newLocationServer(t *testing.T, hold holding, configure func(*server.Server, *location.Tracker)) *locationServer {
+	t.Helper()
+	ls := &locationServer{}
+	ls.testServer = hold.newServer(t, func(s *server.Server) {
+		ls.tracker = location.New(s.Hub, location.StoreAssignments{Store: s.Store})
+		ls.tracker.AssignmentsTTL = 0 // every post sees the latest assignment and status
+		ls.tracker.Rate = 0
+		s.Locations = ls.tracker
+		if configure != nil {
+			configure(s, ls.tracker)
+		}
+		if err := ls.tracker.Open(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ls.tracker.Close() })
+	})
+	return ls
+}
+
+// postLocation reports a position of courier cid with token tok (none on an open server) and
+// returns the status and body.
+func postLocation(t *testing.T, base, cid, tok, body string) (int, []byte) {
+	t.Helper()
+	resp, b := call(t, "POST", base+"/v1/couriers/"+cid+"/location", tok, body)
+	return resp.StatusCode, b
+}
+
+// mustPost posts a position and returns how many orders it reached.
+func mustPost(t *testing.T, base, cid string, lat, lng float64) int {
+	t.Helper()
+	code, body := postLocation(t, base, cid, "", fmt.Sprintf(`{"lat":%v,"lng":%v}`, lat, lng))
+	if code != http.StatusOK {
+		t.Fatalf("post position: %d %s", code, body)
+	}
+	var res struct{ Orders int }
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatalf("post answer %s: %v", body, err)
+	}
+	return res.Orders
+}
+
+// nextAny reads the next event of a raw stream, whatever its type.
+func nextAny(t *testing.T, r *client.SSEReader) client.SSEEvent {
+	t.Helper()
+	ev, err := r.Next()
+	if err != nil {
+		t.Fatalf("read event: %v", err)
+	}
+	return ev
+}
+
+// nextLocation reads the next event, which must be a location, and checks it moved no event id.
+func nextLocation(t *testing.T, r *client.SSEReader, wantID string) ordercast.LocationUpdate {
+	t.Helper()
+	ev := nextAny(t, r)
+	if ev.Type != "location" {
+		t.Fatalf("event %q %s, want a location", ev.Type, ev.Data)
+	}
+	if ev.ID != wantID {
+		t.Fatalf("last event id after a location = %q, want %q unchanged", ev.ID, wantID)
+	}
+	var u ordercast.LocationUpdate
+	if err := json.Unmarshal([]byte(ev.Data), &u); err != nil {
+		t.Fatalf("location %s: %v", ev.Data, err)
+	}
+	return u
+}
+
+func TestPostLocationPermissions(t *testing.T) {
+	t.Parallel()
+	a := authority(t)
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: a}
+	})
+	tracking, _, err := a.SignTracking("o-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		tok  string
+		want int
+	}{
+		{"own courier", actorToken(t, auth.RoleCourier, "c-1"), http.StatusOK},
+		{"other courier", actorToken(t, auth.RoleCourier, "c-2"), http.StatusForbidden},
+		{"courier without sub", actorToken(t, auth.RoleCourier, ""), http.StatusForbidden},
+		{"restaurant", actorToken(t, auth.RoleRestaurant, "c-1"), http.StatusForbidden},
+		{"customer's tracking token", tracking, http.StatusUnauthorized},
+		{"admin", actorToken(t, auth.RoleAdmin, "support"), http.StatusOK},
+		{"system", actorToken(t, auth.RoleSystem, "dispatch"), http.StatusOK},
+		{"no token", "", http.StatusUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := postLocation(t, ls.URL(), "c-1", tt.tok, `{"lat":52.5,"lng":13.4}`)
+			if code != tt.want {
+				t.Fatalf("status %d %s, want %d", code, body, tt.want)
+			}
+			if code != http.StatusOK && !strings.Contains(string(body), `"code"`) {
+				t.Errorf("refusal without an error body: %s", body)
+			}
+		})
+	}
+}
+
+func TestPostLocationValidation(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	now := time.Now().UTC()
+	for _, tt := range []struct {
+		name, body string
+		code       int
+		errCode    string
+	}{
+		{"lat over 90", `{"lat":90.5,"lng":0}`, 422, "invalid_location"},
+		{"lat under -90", `{"lat":-91,"lng":0}`, 422, "invalid_location"},
+		{"lng over 180", `{"lat":0,"lng":180.01}`, 422, "invalid_location"},
+		{"lat missing", `{"lng":0}`, 422, "invalid_location"},
+		{"lng missing", `{"lat":0}`, 422, "invalid_location"},
+		{"heading 360", `{"lat":0,"lng":0,"heading":360}`, 422, "invalid_location"},
+		{"negative speed", `{"lat":0,"lng":0,"speed_mps":-1}`, 422, "invalid_location"},
+		{"speed of a plane", `{"lat":0,"lng":0,"speed_mps":250}`, 422, "invalid_location"},
+		{"accuracy 20 km", `{"lat":0,"lng":0,"accuracy_m":20000}`, 422, "invalid_location"},
+		{"at in the future", fmt.Sprintf(`{"lat":0,"lng":0,"at":%q}`, now.Add(time.Minute).Format(time.RFC3339Nano)), 422, "invalid_location"},
+		{"at too old", fmt.Sprintf(`{"lat":0,"lng":0,"at":%q}`, now.Add(-time.Hour).Format(time.RFC3339Nano)), 422, "invalid_location"},
+		{"NaN", `{"lat":NaN,"lng":0}`, 400, "malformed_request"},
+		{"huge number", `{"lat":1e400,"lng":0}`, 400, "malformed_request"},
+		{"lat as a string", `{"lat":"52.5","lng":0}`, 400, "malformed_request"},
+		{"unknown field", `{"lat":0,"lng":0,"alt":30}`, 400, "malformed_request"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := postLocation(t, base, "c-1", "", tt.body)
+			if code != tt.code || !strings.Contains(string(body), `"code":"`+tt.errCode+`"`) {
+				t.Fatalf("status %d %s, want %d %s", code, body, tt.code, tt.errCode)
+			}
+		})
+	}
+	// Nothing was taken in: a new stream sees no position.
+	if l, err := ls.tracker.Latest(context.Background(), "o-1"); err != nil || l != nil {
+		t.Fatalf("after refused posts the latest position is %v, %v; want none", l, err)
+	}
+	if got := mustPost(t, base, "c-1", 52.5, 13.4); got != 1 {
+		t.Fatalf("a good position reached %d orders, want 1", got)
+	}
+}
+
+// TestLocationOnlyWhileOutForDelivery: a position reaches an order's stream only while the order
+// is out for delivery and assigned to the courier; it carries no id (the stream's last event id
+// stays the last status's seq); none follows the terminal event.
+func TestLocationOnlyWhileOutForDelivery(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, func(t *testing.T, hold holding) {
+		ls := newLocationServer(t, hold, nil)
+		base := ls.URL()
+		mustCreate(t, base, "o-1")
+		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		wantSeqStatus(t, next(t, r), 1, "placed")
+
+		if got := mustPost(t, base, "c-1", 52.5, 13.4); got != 0 {
+			t.Fatalf("a courier with no order reached %d", got)
+		}
+		ls.assign(t, "o-1", "c-1")
+		if ev := nextAny(t, r); ev.ID != "2" || !strings.Contains(ev.Data, `"courier_id":"c-1"`) {
+			t.Fatalf("got %q id %q %s, want the courier assignment, seq 2", ev.Type, ev.ID, ev.Data)
+		}
+		if got := mustPost(t, base, "c-1", 52.5, 13.4); got != 0 {
+			t.Fatalf("a position before out_for_delivery reached %d orders", got)
+		}
+		mustSetStatus(t, base, "o-1", "out_for_delivery")
+		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+		if got := mustPost(t, base, "c-1", 52.51, 13.41); got != 1 {
+			t.Fatalf("a position out for delivery reached %d orders, want 1", got)
+		}
+		u := nextLocation(t, r, "3")
+		if u.OrderID != "o-1" || u.Lat != 52.51 || u.Lng != 13.41 {
+			t.Fatalf("location %+v, want o-1 at 52.51,13.41", u)
+		}
+		mustSetStatus(t, base, "o-1", "delivered")
+		wantSeqStatus(t, next(t, r), 4, "delivered")
+		if ev, err := r.Next(); err == nil {
+			t.Fatalf("after the terminal event the stream sent %q %s", ev.Type, ev.Data)
+		}
+		if got := mustPost(t, base, "c-1", 52.52, 13.42); got != 0 {
+			t.Fatalf("a position after delivery reached %d orders", got)
+		}
+	})
+}
+
+// TestLocationConflatedUnderTheCap: a stream capped at one position per interval, sent a flood
+// of positions within one interval, gets the newest of them and none of those in between.
+func TestLocationConflatedUnderTheCap(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, func(t *testing.T, hold holding) {
+		ls := newLocationServer(t, hold, func(s *server.Server, _ *location.Tracker) {
+			s.LocationInterval = 300 * time.Millisecond
+		})
+		base := ls.URL()
+		mustCreate(t, base, "o-1")
+		ls.assign(t, "o-1", "c-1")
+		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+		mustPost(t, base, "c-1", 10, 10)
+		if u := nextLocation(t, r, "3"); u.Lat != 10 {
+			t.Fatalf("first position %v, want 10", u.Lat)
+		}
+		start := time.Now()
+		for i := 1; i <= 50; i++ {
+			mustPost(t, base, "c-1", 10+float64(i)/100, 10)
+		}
+		// The stream gets at most one position per interval, each newer than the last, and ends
+		// on the newest: never a backlog of the fifty.
+		got, prev := 0, 10.0
+		for prev != 10.5 {
+			u := nextLocation(t, r, "3")
+			if u.Lat <= prev {
+				t.Fatalf("position %v after %v: not the newest", u.Lat, prev)
+			}
+			prev = u.Lat
+			got++
+		}
+		if most := int(time.Since(start)/(300*time.Millisecond)) + 1; got > most {
+			t.Fatalf("the stream got %d positions in %v, want at most %d under the cap", got, time.Since(start), most)
+		}
+	})
+}
+
+// TestLocationFloodDoesNotDisturbStatus: statuses committed while positions pour in arrive
+// exactly, once each and in order, and every position between them carries no id.
+func TestLocationFloodDoesNotDisturbStatus(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, func(t *testing.T, hold holding) {
+		ls := newLocationServer(t, hold, func(s *server.Server, tr *location.Tracker) {
+			s.LocationInterval = 0 // every position that can go, goes
+			tr.From = ordercast.StatusConfirmed
+		})
+		base := ls.URL()
+		mustCreate(t, base, "o-1")
+		ls.assign(t, "o-1", "c-1")
+		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		if ev := nextAny(t, r); ev.ID != "2" || !strings.Contains(ev.Data, `"courier_id":"c-1"`) {
+			t.Fatalf("got %q id %q %s, want the courier assignment, seq 2", ev.Type, ev.ID, ev.Data)
+		}
+
+		ctx, stop := context.WithCancel(context.Background())
+		var posted atomic.Int64
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			c := &http.Client{}
+			for i := 0; ctx.Err() == nil; i++ {
+				req, _ := http.NewRequestWithContext(ctx, "POST", base+"/v1/couriers/c-1/location",
+					strings.NewReader(fmt.Sprintf(`{"lat":%v,"lng":1}`, float64(i%1000)/100)))
+				req.Header.Set("Content-Type", "application/json")
+				if resp, err := c.Do(req); err == nil {
+					resp.Body.Close()
+					posted.Add(1)
+				}
+			}
+		})
+		defer func() { stop(); wg.Wait() }()
+		statuses := []ordercast.Status{"confirmed", "preparing", "ready", "out_for_delivery", "delivered"}
+		go func() {
+			for _, st := range statuses {
+				start := posted.Load()
+				for posted.Load() < start+20 && ctx.Err() == nil {
+					time.Sleep(time.Millisecond) // pacing the writer among the positions, not waiting for a result
+				}
+				mustSetStatus(t, base, "o-1", st)
+			}
+		}()
+		seq, locations := int64(2), 0
+		for {
+			ev := nextAny(t, r)
+			if ev.Type == "location" {
+				if ev.ID != fmt.Sprint(seq) {
+					t.Fatalf("a location moved the last event id to %q, want %d", ev.ID, seq)
+				}
+				locations++
+				continue
+			}
+			got := decodeEvent(t, ev)
+			seq++
+			wantSeqStatus(t, got, seq, statuses[seq-3])
+			if got.Status == "delivered" {
+				break
+			}
+		}
+		if ev, err := r.Next(); err == nil {
+			t.Fatalf("after delivered the stream sent %q %s", ev.Type, ev.Data)
+		}
+		if locations == 0 {
+			t.Fatalf("no position reached the stream among %d posted", posted.Load())
+		}
+	})
+}
+
+// TestLocationOnResume: a new stream, and one resuming with Last-Event-ID, get the newest fresh
+// position right after their status backlog.
+func TestLocationOnResume(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, func(t *testing.T, hold holding) {
+		ls := newLocationServer(t, hold, nil)
+		base := ls.URL()
+		mustCreate(t, base, "o-1")
+		ls.assign(t, "o-1", "c-1")
+		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+		mustPost(t, base, "c-1", 1, 1)
+		mustPost(t, base, "c-1", 2, 2)
+
+		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+		if u := nextLocation(t, r, "3"); u.Lat != 2 {
+			t.Fatalf("new stream got position %v, want the newest, 2", u.Lat)
+		}
+		_, r = openStream(t, context.Background(), http.DefaultClient, base, "o-1", "2")
+		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+		nextLocation(t, r, "3")
+		_, r = openStream(t, context.Background(), http.DefaultClient, base, "o-1", "3")
+		// This reader saw no id field: a location must not give it one.
+		if u := nextLocation(t, r, ""); u.Lat != 2 {
+			t.Fatalf("up-to-date resume got position %v, want 2", u.Lat)
+		}
+	})
+}
+
+// TestLocationETA: an order with a drop-off gets the courier's distance to it and an ETA that
+// shrinks as the courier comes closer, and nearby within the radius.
+func TestLocationETA(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	c := &client.Client{BaseURL: base}
+	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
+		ID: "o-1", Dropoff: &ordercast.Point{Lat: 52.52, Lng: 13.40},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+	next(t, r)
+	at := time.Now().Add(-30 * time.Second)
+	var prev ordercast.LocationUpdate
+	for i, lat := range []float64{52.50, 52.51, 52.5195} {
+		body := fmt.Sprintf(`{"lat":%v,"lng":13.40,"speed_mps":6,"at":%q}`, lat, at.Add(time.Duration(i)*10*time.Second).Format(time.RFC3339Nano))
+		if code, b := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, b)
+		}
+		u := nextLocation(t, r, "3")
+		if u.DistanceM == nil || u.ETAS == nil {
+			t.Fatalf("location without distance or ETA: %+v", u)
+		}
+		want := ordercast.DistanceM(ordercast.Point{Lat: lat, Lng: 13.40}, ordercast.Point{Lat: 52.52, Lng: 13.40})
+		if d := *u.DistanceM - want; d > 1 || d < -1 {
+			t.Errorf("distance_m %v, want %v", *u.DistanceM, want)
+		}
+		if i > 0 && *u.ETAS > *prev.ETAS {
+			t.Errorf("ETA grew from %d to %d s as the courier came closer", *prev.ETAS, *u.ETAS)
+		}
+		if u.Nearby != (want <= ordercast.DefaultETAModel.NearbyM) {
+			t.Errorf("nearby = %v at %v m", u.Nearby, want)
+		}
+		prev = u
+	}
+	if !prev.Nearby || *prev.ETAS != ordercast.DefaultETAModel.FloorS {
+		t.Errorf("50 m away: nearby %v, eta %d; want nearby and the floor", prev.Nearby, *prev.ETAS)
+	}
+	// The long poll's answer carries the newest position.
+	code, body := do(t, "GET", base+"/v1/orders/o-1?wait=0", "", "")
+	var lp struct {
+		Status   string
+		Location *ordercast.LocationUpdate
+	}
+	if err := json.Unmarshal(body, &lp); code != 200 || err != nil || lp.Location == nil || lp.Location.Lat != 52.5195 {
+		t.Fatalf("long poll answer %d %s: want the newest position", code, body)
+	}
+}
+
+// TestLocationOnPartyStreams: a restaurant's and a customer's streams get the positions of their
+// orders out for delivery, without ids (the party cursor is unchanged), and none of an order
+// after it ended there.
+func TestLocationOnPartyStreams(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, func(t *testing.T, hold holding) {
+		ls := newLocationServer(t, hold, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+		base := ls.URL()
+		c := &client.Client{BaseURL: base}
+		for _, id := range []string{"o-1", "o-2"} {
+			if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{ID: id, RestaurantID: "luigis", CustomerID: "ana"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ls.assign(t, "o-1", "c-1")
+		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+		for _, path := range []string{"/v1/restaurants/luigis/stream", "/v1/customers/ana/stream"} {
+			t.Run(path, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+				defer cancel()
+				req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != http.StatusOK {
+					t.Fatalf("open %s: %v %v", path, resp, err)
+				}
+				defer resp.Body.Close()
+				r := client.NewSSEReader(resp.Body)
+				snap := nextAny(t, r)
+				if snap.Type != "snapshot" {
+					t.Fatalf("opened with %q, want the snapshot", snap.Type)
+				}
+				mustPost(t, base, "c-1", 52.5, 13.4)
+				if u := nextLocation(t, r, snap.ID); u.OrderID != "o-1" || u.Lat != 52.5 {
+					t.Fatalf("party stream got %+v, want o-1 at 52.5", u)
+				}
+			})
+		}
+		// A position that was on its way when the order ended (a post that read the courier's
+		// orders just before) is dropped by a stream that has the end.
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/customers/ana/stream", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		r := client.NewSSEReader(resp.Body)
+		nextAny(t, r) // the snapshot
+		ls.mustCommit(t, "o-1", ordercast.StatusDelivered)
+		if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"delivered"`) {
+			t.Fatalf("got %q %s, want o-1 delivered", ev.Type, ev.Data)
+		}
+		ls.hub.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{
+			OrderID: "o-1", Lat: 1, At: time.Now(), Parties: []string{"customer:ana", "restaurant:luigis"},
+		}))
+		ls.mustCommit(t, "o-2", ordercast.StatusConfirmed)
+		if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"o-2"`) {
+			t.Fatalf("after o-1 ended the stream sent %q %s, want o-2's change", ev.Type, ev.Data)
+		}
+	})
+}
+
+// TestLocationOnWebSocket: a WebSocket watcher gets the newest position right after its status,
+// then each new one, as JSON messages with lat and lng and no seq.
+func TestLocationOnWebSocket(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	mustPost(t, base, "c-1", 1, 1)
+	c := dialWS(t, base, "o-1", "")
+	wantSeqStatus(t, wsNext(t, c), 3, "out_for_delivery")
+	for _, want := range []float64{1, 2} {
+		if want == 2 {
+			mustPost(t, base, "c-1", 2, 2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, data, err := c.Read(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msg map[string]any
+		if err := json.Unmarshal(data, &msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg["lat"] != want || msg["seq"] != nil {
+			t.Fatalf("message %s, want a position at %v without a seq", data, want)
+		}
+	}
+}

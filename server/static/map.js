@@ -1,0 +1,142 @@
+// The courier's map on the tracking page: an SVG drawn here from the positions on the order's
+// stream, with no tiles or scripts from elsewhere (it works offline and under the strict CSP).
+// It shows the restaurant, the drop-off, the courier and the path so far, the ETA counting down,
+// "nearby", and "location lost" when positions stop arriving.
+(function () {
+  'use strict';
+  var SVG = 'http://www.w3.org/2000/svg';
+  // LOST_AFTER_MS: positions come every few seconds; this long without one and the marker is
+  // stale. MAX_PATH bounds the points kept for the path drawn.
+  var LOST_AFTER_MS = 20000;
+  var MAX_PATH = 500;
+
+  function el(id) { return document.getElementById(id); }
+
+  function Map(order) {
+    this.section = el('map');
+    this.svg = el('map-view');
+    this.pickup = order.pickup || null;
+    this.dropoff = order.dropoff || null;
+    this.path = [];
+    this.latest = null;
+    this.receivedAt = 0;
+    this.ended = false;
+    this.timer = null;
+  }
+
+  // project maps lat/lng into the 0..100 view box: an equirectangular projection around the
+  // points shown, fitted with a margin, which is exact enough across a city.
+  Map.prototype.projection = function () {
+    var pts = this.path.slice();
+    if (this.pickup) pts.push(this.pickup);
+    if (this.dropoff) pts.push(this.dropoff);
+    var minLat = Infinity, maxLat = -Infinity, minLng = Infinity, maxLng = -Infinity;
+    pts.forEach(function (p) {
+      minLat = Math.min(minLat, p.lat); maxLat = Math.max(maxLat, p.lat);
+      minLng = Math.min(minLng, p.lng); maxLng = Math.max(maxLng, p.lng);
+    });
+    var k = Math.cos(((minLat + maxLat) / 2) * Math.PI / 180);
+    var w = Math.max((maxLng - minLng) * k, 0.002), h = Math.max(maxLat - minLat, 0.002);
+    var span = Math.max(w, h) * 1.3; // a margin around the points, the same on both axes
+    var cx = (minLng + maxLng) / 2 * k, cy = (minLat + maxLat) / 2;
+    return function (p) {
+      return { x: 50 + (p.lng * k - cx) / span * 100, y: 50 - (p.lat - cy) / span * 100 };
+    };
+  };
+
+  function place(g, xy) {
+    g.setAttribute('transform', 'translate(' + xy.x.toFixed(2) + ' ' + xy.y.toFixed(2) + ')');
+    g.hidden = false;
+    g.removeAttribute('hidden');
+  }
+
+  Map.prototype.drawGrid = function () {
+    var grid = el('map-grid');
+    if (grid.childElementCount) return;
+    for (var i = 10; i < 100; i += 10) {
+      [['x1', i, 'y1', 0, 'x2', i, 'y2', 100], ['x1', 0, 'y1', i, 'x2', 100, 'y2', i]].forEach(function (a) {
+        var line = document.createElementNS(SVG, 'line');
+        for (var j = 0; j < a.length; j += 2) line.setAttribute(a[j], a[j + 1]);
+        grid.append(line);
+      });
+    }
+  };
+
+  Map.prototype.draw = function () {
+    var project = this.projection();
+    this.drawGrid();
+    if (this.pickup) place(el('map-pickup'), project(this.pickup));
+    if (this.dropoff) place(el('map-dropoff'), project(this.dropoff));
+    el('map-path').setAttribute('points', this.path.map(function (p) {
+      var xy = project(p);
+      return xy.x.toFixed(2) + ',' + xy.y.toFixed(2);
+    }).join(' '));
+    var courier = el('map-courier');
+    if (this.latest && !this.ended) {
+      place(courier, project(this.latest));
+      courier.dataset.lat = String(this.latest.lat);
+      courier.dataset.lng = String(this.latest.lng);
+    } else {
+      courier.setAttribute('hidden', '');
+    }
+  };
+
+  // update takes one location event's data.
+  Map.prototype.update = function (loc) {
+    if (this.ended) return;
+    if (this.latest && loc.at && this.latest.at && loc.at < this.latest.at) return; // older fix
+    this.latest = loc;
+    this.receivedAt = Date.now();
+    this.path.push({ lat: loc.lat, lng: loc.lng });
+    if (this.path.length > MAX_PATH) this.path.shift();
+    this.section.hidden = false;
+    el('nearby').hidden = !loc.nearby;
+    this.draw();
+    this.tick();
+    var self = this;
+    if (!this.timer) this.timer = window.setInterval(function () { self.tick(); }, 1000);
+  };
+
+  // tick counts the ETA down between positions and notices when they stop.
+  Map.prototype.tick = function () {
+    if (!this.latest) return;
+    var age = Date.now() - this.receivedAt;
+    var lost = age > LOST_AFTER_MS;
+    el('lost').hidden = !lost;
+    this.svg.dataset.lost = String(lost);
+    var eta = el('eta');
+    if (typeof this.latest.eta_s !== 'number') {
+      eta.textContent = 'Your courier is on the way';
+      return;
+    }
+    var left = Math.max(0, Math.round(this.latest.eta_s - age / 1000));
+    eta.dataset.seconds = String(left);
+    if (this.latest.nearby || left < 60) {
+      eta.textContent = 'Arriving in under a minute';
+    } else {
+      var m = Math.floor(left / 60), s = left % 60;
+      eta.textContent = 'Arriving in about ' + m + ':' + (s < 10 ? '0' : '') + s + ' min';
+    }
+  };
+
+  // end stops the map for good: after delivery the courier is not followed any further.
+  Map.prototype.end = function () {
+    this.ended = true;
+    if (this.timer) window.clearInterval(this.timer);
+    this.timer = null;
+    el('eta').textContent = '';
+    el('nearby').hidden = true;
+    el('lost').hidden = true;
+    this.draw();
+  };
+
+  // show draws the restaurant and the drop-off once the courier is on the way, before the first
+  // position arrives.
+  Map.prototype.show = function () {
+    if (!this.pickup && !this.dropoff) return;
+    this.section.hidden = false;
+    this.draw();
+  };
+
+  window.ordercastMap = function (order) { return new Map(order); };
+})();
