@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"github.com/ordercast/ordercast"
@@ -18,7 +19,11 @@ func ErrorStatus(err error) int {
 // text stays out of the response.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	body := api.NewErrorBody(err)
-	if body.Error.Code == ordercast.EInternal {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The client left (or the server is cutting requests at shutdown) while the request
+		// waited: nobody reads this answer, and nothing is broken.
+		s.Logger.Debug("request abandoned", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
+	} else if body.Error.Code == ordercast.EInternal {
 		s.Logger.Error("request failed", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if body.Error.Code == ordercast.EUnavailable && w.Header().Get("Retry-After") == "" {

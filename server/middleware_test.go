@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -137,4 +138,25 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestAbandonedRequestIsNotAnError: a request whose client left while the store was reading
+// for it is logged at debug, not as a failed request at error level (nothing is broken).
+func TestAbandonedRequestIsNotAnError(t *testing.T) {
+	t.Parallel()
+	logs := &lockedBuffer{}
+	ts := newServer(t, func(s *server.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	mustCreate(t, ts.URL(), "o-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client is gone before the handler reads the store
+	rec := httptest.NewRecorder()
+	ts.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/events", nil).WithContext(ctx))
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("an abandoned request was logged as an error:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "request abandoned") {
+		t.Errorf("no debug line for the abandoned request:\n%s", logs.String())
+	}
 }
