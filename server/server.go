@@ -40,15 +40,12 @@ const (
 	DefaultWriteTimeout = 30 * time.Second
 )
 
-// Server serves the ordercast HTTP API on one listener.
-type Server struct {
+// Config is how a Server is tuned: every setting with its default in DefaultConfig, the one
+// place those defaults live. `ordercast serve` binds its flags to a Config's fields; Open
+// validates it.
+type Config struct {
 	// Addr is the listen address, e.g. ":8080" or "127.0.0.1:0".
 	Addr string
-	// Store is the system of record; Hub delivers committed events on this node.
-	Store ordercast.Store
-	Hub   *hub.Hub
-	// Logger receives request and error logs; nil discards them.
-	Logger *slog.Logger
 
 	// Heartbeat is the interval of ": ping" comments on idle streams.
 	Heartbeat time.Duration
@@ -79,16 +76,8 @@ type Server struct {
 	H2C bool
 	// HoldStreams hands each cleartext HTTP/1.1 SSE stream, once set up, to a shared epoll poller
 	// instead of keeping a goroutine and net/http's buffers for it: a few hundred bytes per idle
-	// stream instead of about 25 KB. New turns it on where the platform supports it.
+	// stream instead of about 25 KB. On by default where the platform supports it.
 	HoldStreams bool
-	// PartyLinks are the parties the home page links to (demo mode sets them).
-	PartyLinks []PartyLink
-
-	// Metrics are served at /metrics; New creates them, on a registry of their own.
-	Metrics *Metrics
-	// ReadyChecks are asked by /readyz besides the store's Ping (a bus adds "listening"); any
-	// error makes the node not ready. Append before Open.
-	ReadyChecks []func(context.Context) error
 
 	ReadHeaderTimeout time.Duration
 	// ReadTimeout bounds reading each request, headers and body; a stream clears it once it is
@@ -102,17 +91,118 @@ type Server struct {
 	// retries.
 	IdempotencyTTL time.Duration
 
-	// Locations takes couriers' positions in and finds an order's newest one for a new stream;
-	// nil serves no positions (POST …/location is 404). Its owner opens and closes it.
-	Locations *location.Tracker
 	// LocationInterval caps how often one stream is sent its order's position; zero sends every
 	// one.
 	LocationInterval time.Duration
 
-	// Auth is who may watch and change orders; nil means open (see Auth).
-	Auth *Auth
 	// Limits keep one client from starving the rest; the zero value sets none.
 	Limits Limits
+}
+
+// DefaultConfig returns the default tuning. Limits and StreamLifetime are zero (nothing limited,
+// streams never end), which keeps a library user's tests and embedding simple; `ordercast serve`
+// sets DefaultLimits and DefaultStreamLifetime.
+func DefaultConfig() Config {
+	return Config{
+		Heartbeat:          DefaultHeartbeat,
+		Retry:              DefaultRetry,
+		StreamWriteTimeout: DefaultStreamWriteTimeout,
+		MaxBodyBytes:       DefaultMaxBodyBytes,
+		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
+		ReadTimeout:        DefaultReadTimeout,
+		MaxHeaderBytes:     DefaultMaxHeaderBytes,
+		IdempotencyTTL:     DefaultIdempotencyTTL,
+		IdleTimeout:        DefaultIdleTimeout,
+		WriteTimeout:       DefaultWriteTimeout,
+		HoldStreams:        poller.Supported,
+		LocationInterval:   DefaultLocationInterval,
+	}
+}
+
+// DefaultStreamLifetime is the stream lifetime `ordercast serve` runs with: streams rebalance
+// over nodes hourly, and a leaked or expired token keeps an already open stream at most this long.
+const DefaultStreamLifetime = time.Hour
+
+// SettingError is a Config value out of range. Setting is named as `ordercast serve`'s flag
+// for it is, so the command reports it under the flag's name without a table of its own.
+type SettingError struct {
+	Setting string // "heartbeat", "tls-cert", …
+	Problem string // "must be positive, got 0s"
+}
+
+func (e *SettingError) Error() string { return e.Setting + " " + e.Problem }
+
+// Validate reports the first setting out of range, as a *SettingError.
+func (c Config) Validate() error {
+	bad := func(setting, format string, args ...any) error {
+		return &SettingError{Setting: setting, Problem: fmt.Sprintf(format, args...)}
+	}
+	for _, d := range []struct {
+		setting string
+		v       time.Duration
+	}{{"heartbeat", c.Heartbeat}, {"retry", c.Retry}, {"stream-write-timeout", c.StreamWriteTimeout}, {"idempotency-ttl", c.IdempotencyTTL}} {
+		if d.v <= 0 {
+			return bad(d.setting, "must be positive, got %s", d.v)
+		}
+	}
+	for _, d := range []struct {
+		setting string
+		v       time.Duration
+	}{{"drain", c.DrainWindow}, {"shutdown-delay", c.ShutdownDelay}, {"stream-lifetime", c.StreamLifetime}, {"read-timeout", c.ReadTimeout}, {"location-interval", c.LocationInterval}} {
+		if d.v < 0 {
+			return bad(d.setting, "must not be negative, got %s", d.v)
+		}
+	}
+	switch {
+	case c.MaxBodyBytes <= 0:
+		return bad("max-body", "must be positive, got %d", c.MaxBodyBytes)
+	case c.MaxHeaderBytes < 0:
+		return bad("max-header-bytes", "must not be negative, got %d", c.MaxHeaderBytes)
+	case c.TLSCertFile != "" && c.TLSKeyFile == "":
+		return bad("tls-cert", "needs --tls-key")
+	case c.TLSKeyFile != "" && c.TLSCertFile == "":
+		return bad("tls-key", "needs --tls-cert")
+	case c.H2C && c.TLSCertFile != "":
+		return bad("h2c", "is cleartext HTTP/2 and cannot be combined with --tls-cert (TLS already negotiates HTTP/2)")
+	case c.Limits.MaxConnsPerPeer < 0:
+		return bad("max-conns-per-peer", "must not be negative")
+	case c.Limits.MaxStreams < 0:
+		return bad("max-streams", "must not be negative")
+	case c.Limits.MaxStreamsPerClient < 0:
+		return bad("max-streams-per-client", "must not be negative")
+	case c.Limits.WriteRate < 0 || c.Limits.WriteBurst < 0:
+		return bad("write-rate", "and --write-burst must not be negative")
+	case c.Limits.AnonWriteRate < 0 || c.Limits.AnonWriteBurst < 0:
+		return bad("anon-write-rate", "and --anon-write-burst must not be negative")
+	}
+	return nil
+}
+
+// Server serves the ordercast HTTP API on one listener.
+type Server struct {
+	Config
+
+	// Store is the system of record; Hub delivers committed events on this node.
+	Store ordercast.Store
+	Hub   *hub.Hub
+	// Logger receives request and error logs; nil discards them.
+	Logger *slog.Logger
+
+	// PartyLinks are the parties the home page links to (demo mode sets them).
+	PartyLinks []PartyLink
+
+	// Metrics are served at /metrics; New creates them, on a registry of their own.
+	Metrics *Metrics
+	// ReadyChecks are asked by /readyz besides the store's Ping (a bus adds "listening"); any
+	// error makes the node not ready. Append before Open.
+	ReadyChecks []func(context.Context) error
+
+	// Locations takes couriers' positions in and finds an order's newest one for a new stream;
+	// nil serves no positions (POST …/location is 404). Its owner opens and closes it.
+	Locations *location.Tracker
+
+	// Auth is who may watch and change orders; nil means open (see Auth).
+	Auth *Auth
 
 	clients clientTable // per-client write rates and stream counts
 
@@ -126,25 +216,9 @@ type Server struct {
 	serveErr chan error
 }
 
-// New returns a server with the default tunables.
+// New returns a server with DefaultConfig.
 func New(store ordercast.Store, h *hub.Hub) *Server {
-	return &Server{
-		Store:              store,
-		Hub:                h,
-		Heartbeat:          DefaultHeartbeat,
-		Retry:              DefaultRetry,
-		StreamWriteTimeout: DefaultStreamWriteTimeout,
-		MaxBodyBytes:       DefaultMaxBodyBytes,
-		ReadHeaderTimeout:  DefaultReadHeaderTimeout,
-		ReadTimeout:        DefaultReadTimeout,
-		MaxHeaderBytes:     DefaultMaxHeaderBytes,
-		IdempotencyTTL:     DefaultIdempotencyTTL,
-		IdleTimeout:        DefaultIdleTimeout,
-		WriteTimeout:       DefaultWriteTimeout,
-		Metrics:            NewMetrics(),
-		HoldStreams:        poller.Supported,
-		LocationInterval:   DefaultLocationInterval,
-	}
+	return &Server{Config: DefaultConfig(), Store: store, Hub: h, Metrics: NewMetrics()}
 }
 
 // Open validates the configuration, listens on Addr and serves in the background. Listening
@@ -153,26 +227,11 @@ func (s *Server) Open() error {
 	switch {
 	case s.Store == nil || s.Hub == nil:
 		return errors.New("server: Store and Hub are required")
-	case s.Heartbeat <= 0:
-		return errors.New("server: heartbeat must be positive")
-	case s.StreamWriteTimeout <= 0:
-		return errors.New("server: stream write timeout must be positive")
-	case s.MaxBodyBytes <= 0:
-		return errors.New("server: max body bytes must be positive")
-	case s.DrainWindow < 0 || s.ShutdownDelay < 0 || s.StreamLifetime < 0:
-		return errors.New("server: drain window, shutdown delay and stream lifetime must not be negative")
-	case (s.TLSCertFile == "") != (s.TLSKeyFile == ""):
-		return errors.New("server: TLS needs both a certificate and a key file")
-	case s.H2C && s.TLSCertFile != "":
-		return errors.New("server: h2c is cleartext HTTP/2 and cannot be combined with TLS")
 	case s.Auth != nil && s.Auth.Tokens == nil:
 		return errors.New("server: Auth needs Tokens")
-	case s.IdempotencyTTL <= 0:
-		return errors.New("server: idempotency TTL must be positive")
-	case s.ReadTimeout < 0 || s.MaxHeaderBytes < 0 || s.Limits.MaxConnsPerPeer < 0:
-		return errors.New("server: read timeout, max header bytes and max connections per peer must not be negative")
-	case s.Limits.MaxStreams < 0 || s.Limits.MaxStreamsPerClient < 0 || s.Limits.WriteRate < 0 || s.Limits.WriteBurst < 0:
-		return errors.New("server: limits must not be negative")
+	}
+	if err := s.Config.Validate(); err != nil {
+		return fmt.Errorf("server: %w", err)
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)

@@ -136,8 +136,8 @@ func TestDemoListensOnLoopback(t *testing.T) {
 			if err := m.ParseFlags(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			if m.Addr != tc.want {
-				t.Errorf("addr %q, want %q", m.Addr, tc.want)
+			if m.HTTP.Addr != tc.want {
+				t.Errorf("addr %q, want %q", m.HTTP.Addr, tc.want)
 			}
 		})
 	}

@@ -75,8 +75,8 @@ func TestEnvironmentFillsFlags(t *testing.T) {
 	if err := m.ParseFlags([]string{"--addr", ":7070"}); err != nil {
 		t.Fatal(err)
 	}
-	if m.DrainWindow != 3*time.Second || !m.H2C || m.Pprof != "127.0.0.1:6060" || m.Addr != ":7070" {
-		t.Errorf("got drain %s, h2c %v, pprof %q, addr %q; want 3s, true, 127.0.0.1:6060, :7070", m.DrainWindow, m.H2C, m.Pprof, m.Addr)
+	if m.HTTP.DrainWindow != 3*time.Second || !m.HTTP.H2C || m.Pprof != "127.0.0.1:6060" || m.HTTP.Addr != ":7070" {
+		t.Errorf("got drain %s, h2c %v, pprof %q, addr %q; want 3s, true, 127.0.0.1:6060, :7070", m.HTTP.DrainWindow, m.HTTP.H2C, m.Pprof, m.HTTP.Addr)
 	}
 }
 

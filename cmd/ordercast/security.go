@@ -69,10 +69,6 @@ func defaultSecurity() securityConfig {
 	}
 }
 
-// DefaultStreamLifetime is --stream-lifetime's default: streams rebalance over nodes hourly, and
-// a leaked or expired token keeps an already open stream for at most this long.
-const DefaultStreamLifetime = time.Hour
-
 // listFlag is a flag that may be repeated, each value a comma-separated list.
 type listFlag []string
 

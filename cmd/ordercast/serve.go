@@ -13,32 +13,20 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/demo"
-	"github.com/ordercast/ordercast/internal/poller"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
 )
 
 // Main is the ordercast service: its configuration, and once opened, its parts.
 type Main struct {
-	Addr               string
-	DB                 string
-	DBWait             time.Duration
-	IdempotencyTTL     time.Duration
-	Heartbeat          time.Duration
-	Retry              time.Duration
-	StreamWriteTimeout time.Duration
-	MaxBodyBytes       int64
-	DrainWindow        time.Duration
-	ShutdownDelay      time.Duration
-	ShutdownTimeout    time.Duration
-	StreamLifetime     time.Duration
-	TLSCert            string
-	TLSKey             string
-	H2C                bool
-	HoldStreams        bool
-	Pprof              string
-	LogFormat          string
-	LogLevel           string
+	// HTTP is the server's configuration: its flags are bound to these fields.
+	HTTP            server.Config
+	DB              string
+	DBWait          time.Duration
+	ShutdownTimeout time.Duration
+	Pprof           string
+	LogFormat       string
+	LogLevel        string
 	// Demo runs the order simulator in the process, so the pages show live movement at once.
 	Demo bool
 	// securityConfig holds the tokens, roles and limits flags (security.go).
@@ -62,25 +50,21 @@ type Main struct {
 // NewMain returns a Main with the defaults that `ordercast serve` uses.
 func NewMain(stdout, stderr io.Writer) *Main {
 	m := &Main{
-		Addr:               ":8080",
-		DB:                 "ordercast.db",
-		DBWait:             DefaultDBWait,
-		IdempotencyTTL:     server.DefaultIdempotencyTTL,
-		Heartbeat:          server.DefaultHeartbeat,
-		Retry:              server.DefaultRetry,
-		StreamWriteTimeout: server.DefaultStreamWriteTimeout,
-		MaxBodyBytes:       server.DefaultMaxBodyBytes,
-		DrainWindow:        10 * time.Second,
-		StreamLifetime:     DefaultStreamLifetime,
-		ShutdownTimeout:    30 * time.Second,
-		HoldStreams:        poller.Supported,
-		LogFormat:          "text",
-		LogLevel:           "info",
-		stdout:             stdout,
-		stderr:             stderr,
-		securityConfig:     defaultSecurity(),
-		locationConfig:     defaultLocation(),
+		HTTP:            server.DefaultConfig(),
+		DB:              "ordercast.db",
+		DBWait:          DefaultDBWait,
+		ShutdownTimeout: 30 * time.Second,
+		LogFormat:       "text",
+		LogLevel:        "info",
+		stdout:          stdout,
+		stderr:          stderr,
+		securityConfig:  defaultSecurity(),
+		locationConfig:  defaultLocation(),
 	}
+	// Where a deployed node differs from the library's defaults (server.DefaultConfig).
+	m.HTTP.Addr = ":8080"
+	m.HTTP.DrainWindow = 10 * time.Second
+	m.HTTP.StreamLifetime = server.DefaultStreamLifetime
 	return m
 }
 
@@ -102,7 +86,7 @@ func (m *Main) ParseFlags(args []string) error {
 		return err
 	}
 	if m.Demo && !flagGiven(fs, "addr") {
-		m.Addr = DefaultDemoAddr
+		m.HTTP.Addr = DefaultDemoAddr
 	}
 	return m.validate()
 }
@@ -111,22 +95,22 @@ func (m *Main) ParseFlags(args []string) error {
 func (m *Main) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("ordercast serve", flag.ContinueOnError)
 	fs.SetOutput(m.stderr)
-	fs.StringVar(&m.Addr, "addr", m.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
+	fs.StringVar(&m.HTTP.Addr, "addr", m.HTTP.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
-	fs.DurationVar(&m.IdempotencyTTL, "idempotency-ttl", m.IdempotencyTTL, "how long the answer to a write with an Idempotency-Key is kept for its retries")
-	fs.DurationVar(&m.Heartbeat, "heartbeat", m.Heartbeat, "interval of keep-alive comments on idle streams")
-	fs.DurationVar(&m.Retry, "retry", m.Retry, "reconnection delay advised to SSE clients")
-	fs.DurationVar(&m.StreamWriteTimeout, "stream-write-timeout", m.StreamWriteTimeout, "deadline of each write to a stream; slower clients are dropped")
-	fs.Int64Var(&m.MaxBodyBytes, "max-body", m.MaxBodyBytes, "largest request body accepted, in `bytes`")
-	fs.DurationVar(&m.DrainWindow, "drain", m.DrainWindow, "on shutdown, close open streams spread over this window")
-	fs.DurationVar(&m.ShutdownDelay, "shutdown-delay", m.ShutdownDelay, "on shutdown, report not-ready this long before closing the listener, so a load balancer polling /readyz stops sending first")
+	fs.DurationVar(&m.HTTP.IdempotencyTTL, "idempotency-ttl", m.HTTP.IdempotencyTTL, "how long the answer to a write with an Idempotency-Key is kept for its retries")
+	fs.DurationVar(&m.HTTP.Heartbeat, "heartbeat", m.HTTP.Heartbeat, "interval of keep-alive comments on idle streams")
+	fs.DurationVar(&m.HTTP.Retry, "retry", m.HTTP.Retry, "reconnection delay advised to SSE clients")
+	fs.DurationVar(&m.HTTP.StreamWriteTimeout, "stream-write-timeout", m.HTTP.StreamWriteTimeout, "deadline of each write to a stream; slower clients are dropped")
+	fs.Int64Var(&m.HTTP.MaxBodyBytes, "max-body", m.HTTP.MaxBodyBytes, "largest request body accepted, in `bytes`")
+	fs.DurationVar(&m.HTTP.DrainWindow, "drain", m.HTTP.DrainWindow, "on shutdown, close open streams spread over this window")
+	fs.DurationVar(&m.HTTP.ShutdownDelay, "shutdown-delay", m.HTTP.ShutdownDelay, "on shutdown, report not-ready this long before closing the listener, so a load balancer polling /readyz stops sending first")
 	fs.DurationVar(&m.ShutdownTimeout, "shutdown-timeout", m.ShutdownTimeout, "longest a shutdown may take before connections are cut")
-	fs.DurationVar(&m.StreamLifetime, "stream-lifetime", m.StreamLifetime, "end each stream after about this long so clients rebalance over nodes (0: never)")
-	fs.StringVar(&m.TLSCert, "tls-cert", m.TLSCert, "TLS certificate `file` (PEM); with --tls-key serves HTTPS and HTTP/2")
-	fs.StringVar(&m.TLSKey, "tls-key", m.TLSKey, "TLS private key `file` (PEM)")
-	fs.BoolVar(&m.H2C, "h2c", m.H2C, "also serve cleartext HTTP/2 (prior knowledge), for a proxy in front")
-	fs.BoolVar(&m.HoldStreams, "hold-streams", m.HoldStreams, "hold idle HTTP/1.1 streams on a shared epoll poller instead of a goroutine each (Linux)")
+	fs.DurationVar(&m.HTTP.StreamLifetime, "stream-lifetime", m.HTTP.StreamLifetime, "end each stream after about this long so clients rebalance over nodes (0: never)")
+	fs.StringVar(&m.HTTP.TLSCertFile, "tls-cert", m.HTTP.TLSCertFile, "TLS certificate `file` (PEM); with --tls-key serves HTTPS and HTTP/2")
+	fs.StringVar(&m.HTTP.TLSKeyFile, "tls-key", m.HTTP.TLSKeyFile, "TLS private key `file` (PEM)")
+	fs.BoolVar(&m.HTTP.H2C, "h2c", m.HTTP.H2C, "also serve cleartext HTTP/2 (prior knowledge), for a proxy in front")
+	fs.BoolVar(&m.HTTP.HoldStreams, "hold-streams", m.HTTP.HoldStreams, "hold idle HTTP/1.1 streams on a shared epoll poller instead of a goroutine each (Linux)")
 	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
@@ -137,30 +121,21 @@ func (m *Main) flagSet() *flag.FlagSet {
 }
 
 func (m *Main) validate() error {
-	positive := []struct {
-		flag string
-		d    time.Duration
-	}{
-		{"heartbeat", m.Heartbeat}, {"retry", m.Retry}, {"idempotency-ttl", m.IdempotencyTTL},
-		{"stream-write-timeout", m.StreamWriteTimeout}, {"shutdown-timeout", m.ShutdownTimeout},
-	}
-	for _, p := range positive {
-		if p.d <= 0 {
-			return fmt.Errorf("--%s must be positive, got %s", p.flag, p.d)
+	// The server's own settings are checked where they are defined; an error names the flag.
+	if err := m.HTTP.Validate(); err != nil {
+		var se *server.SettingError
+		if errors.As(err, &se) {
+			return fmt.Errorf("--%s %s", se.Setting, se.Problem)
 		}
+		return err
 	}
-	nonNegative := []struct {
-		flag string
-		d    time.Duration
-	}{
-		{"drain", m.DrainWindow}, {"db-wait", m.DBWait}, {"shutdown-delay", m.ShutdownDelay}, {"stream-lifetime", m.StreamLifetime},
+	switch {
+	case m.ShutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout must be positive, got %s", m.ShutdownTimeout)
+	case m.DBWait < 0:
+		return fmt.Errorf("--db-wait must not be negative, got %s", m.DBWait)
 	}
-	for _, p := range nonNegative {
-		if p.d < 0 {
-			return fmt.Errorf("--%s must not be negative, got %s", p.flag, p.d)
-		}
-	}
-	if err := checkAddr(m.Addr); err != nil {
+	if err := checkAddr(m.HTTP.Addr); err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
 	if m.Pprof != "" {
@@ -169,16 +144,8 @@ func (m *Main) validate() error {
 		}
 	}
 	switch {
-	case m.ShutdownDelay+m.DrainWindow >= m.ShutdownTimeout:
-		return fmt.Errorf("--shutdown-delay (%s) plus --drain (%s) must be shorter than --shutdown-timeout (%s)", m.ShutdownDelay, m.DrainWindow, m.ShutdownTimeout)
-	case m.TLSCert != "" && m.TLSKey == "":
-		return errors.New("--tls-cert needs --tls-key")
-	case m.TLSKey != "" && m.TLSCert == "":
-		return errors.New("--tls-key needs --tls-cert")
-	case m.H2C && m.TLSCert != "":
-		return errors.New("--h2c is cleartext HTTP/2 and cannot be combined with --tls-cert (TLS already negotiates HTTP/2)")
-	case m.MaxBodyBytes <= 0:
-		return fmt.Errorf("--max-body must be positive, got %d", m.MaxBodyBytes)
+	case m.HTTP.ShutdownDelay+m.HTTP.DrainWindow >= m.ShutdownTimeout:
+		return fmt.Errorf("--shutdown-delay (%s) plus --drain (%s) must be shorter than --shutdown-timeout (%s)", m.HTTP.ShutdownDelay, m.HTTP.DrainWindow, m.ShutdownTimeout)
 	case m.DB == "":
 		return errors.New("--db must not be empty")
 	case m.LogFormat != "text" && m.LogFormat != "json":
@@ -227,20 +194,8 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 
 	srv := server.New(m.Store, m.Hub)
-	srv.Addr = m.Addr
+	srv.Config = m.HTTP
 	srv.Logger = m.Logger
-	srv.Heartbeat = m.Heartbeat
-	srv.IdempotencyTTL = m.IdempotencyTTL
-	srv.Retry = m.Retry
-	srv.StreamWriteTimeout = m.StreamWriteTimeout
-	srv.MaxBodyBytes = m.MaxBodyBytes
-	srv.DrainWindow = m.DrainWindow
-	srv.ShutdownDelay = m.ShutdownDelay
-	srv.StreamLifetime = m.StreamLifetime
-	srv.TLSCertFile = m.TLSCert
-	srv.TLSKeyFile = m.TLSKey
-	srv.H2C = m.H2C
-	srv.HoldStreams = m.HoldStreams
 	srv.Locations = m.Tracker
 	srv.LocationInterval = m.LocationInterval
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
@@ -260,7 +215,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return errors.Join(err, m.Close())
 	}
 	m.Server = srv
-	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", redactURL(m.DB), "h2c", m.H2C, "tls", m.TLSCert != "")
+	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", redactURL(m.DB), "h2c", m.HTTP.H2C, "tls", m.HTTP.TLSCertFile != "")
 	if m.Demo {
 		m.Logger.Info("demo mode: tokens are signed with a random secret of this process only, so the console's admin token is good nowhere else",
 			"secret_ignored", m.Secret != "", "public_tracking", true)
@@ -313,15 +268,15 @@ func (m *Main) Serve(ctx context.Context) error {
 		return err
 	}
 	fmt.Fprintf(m.stdout, "ordercast is serving on %s\n", m.Server.URL())
-	if host, _, err := net.SplitHostPort(m.Addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
+	if host, _, err := net.SplitHostPort(m.HTTP.Addr); err == nil && (host == "" || net.ParseIP(host).IsUnspecified()) {
 		// The URL names loopback, but the listener takes every interface: say so on its own line.
-		fmt.Fprintf(m.stdout, "listening on every interface of this machine (--addr %s)\n", m.Addr)
+		fmt.Fprintf(m.stdout, "listening on every interface of this machine (--addr %s)\n", m.HTTP.Addr)
 	}
 	if m.Demo {
 		fmt.Fprintf(m.stdout, "demo mode: orders are being simulated; open %s/ to watch them\n", m.Server.URL())
 	}
 	<-ctx.Done()
-	m.Logger.Info("shutting down", "shutdown_delay", m.ShutdownDelay, "drain", m.DrainWindow)
+	m.Logger.Info("shutting down", "shutdown_delay", m.HTTP.ShutdownDelay, "drain", m.HTTP.DrainWindow)
 	if err := m.Close(); err != nil {
 		return err
 	}
