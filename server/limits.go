@@ -67,6 +67,18 @@ type Limits struct {
 	CORSOrigins []string
 }
 
+// DefaultLimits are the limits a node on the network runs with (`ordercast serve`'s defaults); a
+// Server's zero Limits, for tests and embedding, limit nothing.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxConnsPerPeer:     DefaultMaxConnsPerPeer,
+		MaxStreams:          DefaultMaxStreams,
+		MaxStreamsPerClient: DefaultMaxStreamsPerClient,
+		WriteRate:           DefaultWriteRate,
+		WriteBurst:          DefaultWriteBurst,
+	}
+}
+
 // client is what the server remembers about one client address.
 type client struct {
 	writes  *rate.Limiter

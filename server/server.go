@@ -172,6 +172,8 @@ func (c Config) Validate() error {
 		return bad("max-streams-per-client", "must not be negative")
 	case c.Limits.WriteRate < 0 || c.Limits.WriteBurst < 0:
 		return bad("write-rate", "and --write-burst must not be negative")
+	case c.Limits.WriteRate > 0 && c.Limits.WriteBurst < 1:
+		return bad("write-burst", "must be at least 1 when --write-rate is set")
 	case c.Limits.AnonWriteRate < 0 || c.Limits.AnonWriteBurst < 0:
 		return bad("anon-write-rate", "and --anon-write-burst must not be negative")
 	}

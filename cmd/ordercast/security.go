@@ -34,19 +34,9 @@ type securityConfig struct {
 	PublicTracking bool
 	TrackingTTL    time.Duration
 
-	MaxStreams          int
-	MaxStreamsPerClient int
-	WriteRate           float64
-	WriteBurst          int
-	AnonWriteRate       float64
-	AnonWriteBurst      int
-	ReadHeaderTimeout   time.Duration
-	ReadTimeout         time.Duration
-	MaxHeaderBytes      int
-	MaxConnsPerPeer     int
-	IdleTimeout         time.Duration
-	TrustedProxies      listFlag
-	CORSOrigins         listFlag
+	// The limits and timeouts flags bind to Main.HTTP (server.Config); these two are parsed here.
+	TrustedProxies listFlag
+	CORSOrigins    listFlag
 
 	// Parsed by validateSecurity.
 	authority *auth.Authority
@@ -55,17 +45,8 @@ type securityConfig struct {
 
 func defaultSecurity() securityConfig {
 	return securityConfig{
-		TrackingTTL:         auth.DefaultTrackingTTL,
-		JWTMaxLifetime:      auth.DefaultExternalMaxLifetime,
-		MaxStreams:          server.DefaultMaxStreams,
-		MaxStreamsPerClient: server.DefaultMaxStreamsPerClient,
-		WriteRate:           server.DefaultWriteRate,
-		WriteBurst:          server.DefaultWriteBurst,
-		ReadHeaderTimeout:   server.DefaultReadHeaderTimeout,
-		ReadTimeout:         server.DefaultReadTimeout,
-		MaxHeaderBytes:      server.DefaultMaxHeaderBytes,
-		MaxConnsPerPeer:     server.DefaultMaxConnsPerPeer,
-		IdleTimeout:         server.DefaultIdleTimeout,
+		TrackingTTL:    auth.DefaultTrackingTTL,
+		JWTMaxLifetime: auth.DefaultExternalMaxLifetime,
 	}
 }
 
@@ -84,7 +65,7 @@ func (l *listFlag) Set(v string) error {
 }
 
 // securityFlags declares the flags of securityConfig.
-func (c *securityConfig) securityFlags(fs *flag.FlagSet) {
+func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo, which ignores it")
 	fs.Var(&c.JWTPublicKeys, "jwt-public-key", "PEM `file` of public keys that verify RS256/ES256 actor tokens (repeatable or comma-separated)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "`audience` every RS256/ES256 token must name in aud (required with --jwt-public-key)")
@@ -92,43 +73,37 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.JWTMaxLifetime, "jwt-max-lifetime", c.JWTMaxLifetime, "longest lifetime (exp minus iat) accepted of an RS256/ES256 token")
 	fs.BoolVar(&c.PublicTracking, "public-tracking", c.PublicTracking, "anyone may watch any order without a token (demos; --demo implies it)")
 	fs.DurationVar(&c.TrackingTTL, "tracking-ttl", c.TrackingTTL, "lifetime of the tracking token returned with a created order")
-	fs.IntVar(&c.MaxStreams, "max-streams", c.MaxStreams, "most open streams on this node, 503 above (0: no limit)")
-	fs.IntVar(&c.MaxStreamsPerClient, "max-streams-per-client", c.MaxStreamsPerClient, "most open streams per client address, 429 above (0: no limit)")
-	fs.Float64Var(&c.WriteRate, "write-rate", c.WriteRate, "write requests per second allowed per client address, 429 above (0: no limit)")
-	fs.IntVar(&c.WriteBurst, "write-burst", c.WriteBurst, "write requests a client address may send at once before --write-rate applies")
-	fs.Float64Var(&c.AnonWriteRate, "anon-write-rate", c.AnonWriteRate, "write requests per second per client address that fail authentication (401), a budget apart from --write-rate (0: a quarter of --write-rate)")
-	fs.IntVar(&c.AnonWriteBurst, "anon-write-burst", c.AnonWriteBurst, "unauthenticated write requests a client address may send at once (0: a quarter of --write-burst)")
-	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "longest time to read a request's headers")
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", c.ReadTimeout, "longest time to read a whole request, body included (streams clear it once open)")
-	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "largest request header block accepted, in `bytes` (431 above)")
-	fs.IntVar(&c.MaxConnsPerPeer, "max-conns-per-peer", c.MaxConnsPerPeer, "most open connections per peer address, refused at accept above; counts the TCP peer, and peers in --trusted-proxies are not capped (0: no limit)")
-	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "how long an idle keep-alive connection is kept")
+	fs.IntVar(&h.Limits.MaxStreams, "max-streams", h.Limits.MaxStreams, "most open streams on this node, 503 above (0: no limit)")
+	fs.IntVar(&h.Limits.MaxStreamsPerClient, "max-streams-per-client", h.Limits.MaxStreamsPerClient, "most open streams per client address, 429 above (0: no limit)")
+	fs.Float64Var(&h.Limits.WriteRate, "write-rate", h.Limits.WriteRate, "write requests per second allowed per client address, 429 above (0: no limit)")
+	fs.IntVar(&h.Limits.WriteBurst, "write-burst", h.Limits.WriteBurst, "write requests a client address may send at once before --write-rate applies")
+	fs.Float64Var(&h.Limits.AnonWriteRate, "anon-write-rate", h.Limits.AnonWriteRate, "write requests per second per client address that fail authentication (401), a budget apart from --write-rate (0: a quarter of --write-rate)")
+	fs.IntVar(&h.Limits.AnonWriteBurst, "anon-write-burst", h.Limits.AnonWriteBurst, "unauthenticated write requests a client address may send at once (0: a quarter of --write-burst)")
+	fs.DurationVar(&h.ReadHeaderTimeout, "read-header-timeout", h.ReadHeaderTimeout, "longest time to read a request's headers")
+	fs.DurationVar(&h.ReadTimeout, "read-timeout", h.ReadTimeout, "longest time to read a whole request, body included (streams clear it once open)")
+	fs.IntVar(&h.MaxHeaderBytes, "max-header-bytes", h.MaxHeaderBytes, "largest request header block accepted, in `bytes` (431 above)")
+	fs.IntVar(&h.Limits.MaxConnsPerPeer, "max-conns-per-peer", h.Limits.MaxConnsPerPeer, "most open connections per peer address, refused at accept above; counts the TCP peer, and peers in --trusted-proxies are not capped (0: no limit)")
+	fs.DurationVar(&h.IdleTimeout, "idle-timeout", h.IdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Var(&c.TrustedProxies, "trusted-proxies", "`CIDR`s of proxies whose X-Forwarded-For names the client (comma-separated)")
 	fs.Var(&c.CORSOrigins, "cors-origins", "`origins` (https://app.example) whose pages may call the API with credentials (comma-separated)")
 }
 
 // validateSecurity checks the security flags and builds the token authority. In demo mode it
 // ignores --secret and makes a random one, which lasts as long as the process.
-func (c *securityConfig) validateSecurity(demo bool) error {
+func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
 	switch {
 	case c.TrackingTTL <= 0:
 		return fmt.Errorf("--tracking-ttl must be positive, got %s", c.TrackingTTL)
-	case c.MaxStreams < 0 || c.MaxStreamsPerClient < 0:
-		return errors.New("--max-streams and --max-streams-per-client must not be negative")
-	case c.WriteRate < 0 || c.WriteBurst < 0 || c.AnonWriteRate < 0 || c.AnonWriteBurst < 0:
-		return errors.New("--write-rate, --write-burst, --anon-write-rate and --anon-write-burst must not be negative")
-	case c.WriteRate > 0 && c.WriteBurst < 1:
-		return errors.New("--write-burst must be at least 1 when --write-rate is set")
-	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.ReadTimeout <= 0:
+	// The server accepts zero (no timeout, net/http's header default) from a library user; a
+	// node on the network does not.
+	case h.ReadHeaderTimeout <= 0 || h.IdleTimeout <= 0 || h.ReadTimeout <= 0:
 		return errors.New("--read-header-timeout, --read-timeout and --idle-timeout must be positive")
-	case c.MaxHeaderBytes < 1024:
-		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", c.MaxHeaderBytes)
+	case h.MaxHeaderBytes < 1024:
+		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", h.MaxHeaderBytes)
 	case len(c.JWTPublicKeys) > 0 && c.JWTAudience == "":
 		return errors.New("--jwt-public-key needs --jwt-audience: without it a token your identity provider minted for another service would act here")
 	case c.JWTMaxLifetime <= 0:
 		return fmt.Errorf("--jwt-max-lifetime must be positive, got %s", c.JWTMaxLifetime)
-	case c.MaxConnsPerPeer < 0:
-		return errors.New("--max-conns-per-peer must not be negative")
 	}
 	c.proxies = nil
 	for _, p := range c.TrustedProxies {
@@ -192,21 +167,8 @@ func (c *securityConfig) configure(srv *server.Server, demo bool) {
 		TrackingTTL:    c.TrackingTTL,
 		ConsoleToken:   demo,
 	}
-	srv.Limits = server.Limits{
-		MaxConnsPerPeer:     c.MaxConnsPerPeer,
-		MaxStreams:          c.MaxStreams,
-		MaxStreamsPerClient: c.MaxStreamsPerClient,
-		WriteRate:           c.WriteRate,
-		WriteBurst:          c.WriteBurst,
-		AnonWriteRate:       c.AnonWriteRate,
-		AnonWriteBurst:      c.AnonWriteBurst,
-		TrustedProxies:      c.proxies,
-		CORSOrigins:         c.CORSOrigins,
-	}
-	srv.ReadHeaderTimeout = c.ReadHeaderTimeout
-	srv.IdleTimeout = c.IdleTimeout
-	srv.ReadTimeout = c.ReadTimeout
-	srv.MaxHeaderBytes = c.MaxHeaderBytes
+	srv.Limits.TrustedProxies = c.proxies
+	srv.Limits.CORSOrigins = c.CORSOrigins
 }
 
 const tokenUsage = `Usage: ordercast token --role ROLE [--sub ID] [--ttl D] [--secret S]

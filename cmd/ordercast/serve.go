@@ -65,6 +65,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	m.HTTP.Addr = ":8080"
 	m.HTTP.DrainWindow = 10 * time.Second
 	m.HTTP.StreamLifetime = server.DefaultStreamLifetime
+	m.HTTP.Limits = server.DefaultLimits()
 	return m
 }
 
@@ -115,7 +116,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
 	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking, gives the console an admin token, signs with a random secret of its own (ignoring --secret) and listens on "+DefaultDemoAddr+" unless --addr is given")
-	m.securityFlags(fs)
+	m.securityFlags(fs, &m.HTTP)
 	m.locationFlags(fs)
 	return fs
 }
@@ -164,7 +165,7 @@ func (m *Main) validate() error {
 	if err := m.validateLocation(); err != nil {
 		return err
 	}
-	return m.validateSecurity(m.Demo)
+	return m.validateSecurity(m.Demo, m.HTTP)
 }
 
 // Open opens the store and starts listening. After it returns, Server.URL is reachable.
