@@ -9,9 +9,9 @@ import (
 	"github.com/ordercast/ordercast/api"
 )
 
-// ErrorStatus returns the HTTP status for an error's domain code, from the wire contract's one
+// errorStatus returns the HTTP status for an error's domain code, from the wire contract's one
 // code-to-status table.
-func ErrorStatus(err error) int {
+func errorStatus(err error) int {
 	return api.HTTPStatus(ordercast.ErrorCode(err))
 }
 
@@ -29,7 +29,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if body.Error.Code == ordercast.EUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", s.retryAfterSeconds())
 	}
-	writeJSON(w, ErrorStatus(err), body)
+	writeJSON(w, errorStatus(err), body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

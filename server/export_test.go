@@ -18,3 +18,10 @@ type (
 	CreateOrderRequest = api.CreateOrderRequest
 	SetStatusRequest   = api.SetStatusRequest
 )
+
+// Unexported parsers the external tests and fuzz targets drive directly.
+var (
+	RedactTokens     = redactTokens
+	DecodeJSON       = decodeJSON
+	ParseLastEventID = parseLastEventID
+)

@@ -288,12 +288,12 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
-	return DecodeJSON(r.Body, v)
+	return decodeJSON(r.Body, v)
 }
 
-// DecodeJSON decodes exactly one JSON value from body into v, refusing unknown fields and
+// decodeJSON decodes exactly one JSON value from body into v, refusing unknown fields and
 // trailing data, and translates failures into domain errors.
-func DecodeJSON(body io.Reader, v any) error {
+func decodeJSON(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

@@ -37,8 +37,8 @@ func statusLabel(st ordercast.Status) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// DefaultHomeOrders is how many active orders the home page links to.
-const DefaultHomeOrders = 20
+// defaultHomeOrders is how many active orders the home page links to.
+const defaultHomeOrders = 20
 
 // pageCSP keeps the pages to their own scripts and styles: no inline code, nothing from elsewhere.
 const pageCSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
@@ -103,7 +103,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	page := homePage{Parties: s.PartyLinks}
 	if s.authorizeWatchAll(r) == nil {
 		var err error
-		page.Orders, err = s.Store.ActiveOrders(r.Context(), DefaultHomeOrders)
+		page.Orders, err = s.Store.ActiveOrders(r.Context(), defaultHomeOrders)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

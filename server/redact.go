@@ -11,12 +11,12 @@ import (
 // redactedValue replaces a token's value in the logs.
 const redactedValue = "REDACTED"
 
-// RedactTokens returns s with the value of every token query parameter replaced, so that no
+// redactTokens returns s with the value of every token query parameter replaced, so that no
 // tracking token reaches a log line: in any text (a URL in a log line, an http.Server error, a
 // panic message), "token=" after one of ? & ; (any case) up to one of & ; # ' " or a space.
 // It runs on every string of every log line, so it is a scan for '=' that allocates only when
 // there is something to redact (it replaces the regexp (?i)([?&;]token=)[^&\s"'#;]*).
-func RedactTokens(s string) string {
+func redactTokens(s string) string {
 	i := tokenValueIndex(s, 0)
 	if i < 0 {
 		return s
@@ -107,7 +107,7 @@ func (h redactingHandler) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (h redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, RedactTokens(rec.Message), rec.PC)
+	out := slog.NewRecord(rec.Time, rec.Level, redactTokens(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
 		return true
@@ -131,7 +131,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		a.Value = slog.StringValue(RedactTokens(v.String()))
+		a.Value = slog.StringValue(redactTokens(v.String()))
 	case slog.KindGroup:
 		group := v.Group()
 		red := make([]slog.Attr, len(group))
@@ -149,7 +149,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 		default:
 			return a
 		}
-		if red := RedactTokens(text); red != text {
+		if red := redactTokens(text); red != text {
 			a.Value = slog.StringValue(red)
 		}
 	}

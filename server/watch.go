@@ -164,11 +164,11 @@ func lastEventID(r *http.Request) (int64, error) {
 	if v == "" {
 		v = r.URL.Query().Get(api.ParamLastEventID)
 	}
-	return ParseLastEventID(v)
+	return parseLastEventID(v)
 }
 
-// ParseLastEventID parses an event id this server sent: a seq, a non-negative decimal integer.
-func ParseLastEventID(v string) (int64, error) {
+// parseLastEventID parses an event id this server sent: a seq, a non-negative decimal integer.
+func parseLastEventID(v string) (int64, error) {
 	if v == "" {
 		return 0, nil
 	}
