@@ -28,10 +28,13 @@ const (
 	// few seconds; a burst lets it flush what it gathered while offline.
 	DefaultRate  = 2
 	DefaultBurst = 10
-	// DefaultAssignmentsTTL is how long a courier's orders, once read, are reused: a courier
-	// posting every second costs one read per this interval, not one per post. A position that
-	// reaches an order which ended meanwhile is dropped by its streams, which know the status.
-	DefaultAssignmentsTTL = time.Second
+	// DefaultAssignmentsTTL is how long a courier's orders, once read, are reused at most. Every
+	// event of a cached order (a status change, a courier assigned or taken away) drops the
+	// courier's copy at once, through the tracker's all-orders subscription; the TTL only bounds
+	// a copy whose events were lost to an overflow the tracker could not see. Reading the orders
+	// on every post, or every second, was the bound on positions accepted a second (about 4,400
+	// a second with 9,000 couriers on SQLite, against 17,000 with the copy kept).
+	DefaultAssignmentsTTL = 30 * time.Second
 	// maxCouriers bounds the per-courier table; past it, idle couriers are forgotten early.
 	maxCouriers = 200_000
 )
@@ -78,6 +81,10 @@ type Tracker struct {
 	mu       sync.Mutex
 	orders   map[string]*orderState
 	couriers map[string]*courierState
+	// carriedBy is which courier's cached orders hold an order, so that an event of the order
+	// drops that copy.
+	carriedBy map[string]string
+	events    *hub.Subscription // every order's events: what makes a cached copy stale
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -99,6 +106,7 @@ type courierState struct {
 	orders  []ordercast.Order
 	readAt  time.Time
 	seen    time.Time
+	gen     uint64 // counts drops of orders, so a read that raced one is not kept
 }
 
 // New returns a tracker that delivers through h to the orders a finds, with the defaults.
@@ -129,9 +137,58 @@ func (t *Tracker) Open() error {
 	}
 	t.orders = make(map[string]*orderState)
 	t.couriers = make(map[string]*courierState)
+	t.carriedBy = make(map[string]string)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.events = t.hub.SubscribeAll()
 	t.wg.Go(t.sweep)
+	t.wg.Go(t.followEvents)
 	return nil
+}
+
+// followEvents drops a courier's cached orders when one of them changes (its status, or its
+// courier), and the new courier's too, so the next post reads them afresh; after an overflow,
+// when it cannot know which changed, it drops every copy.
+func (t *Tracker) followEvents() {
+	defer t.events.Close()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-t.events.Ready():
+		}
+		msgs, overflowed := t.events.Take()
+		t.mu.Lock()
+		if overflowed {
+			for id, c := range t.couriers {
+				t.dropOrders(id, c)
+			}
+		}
+		for _, m := range msgs {
+			ev := m.Event
+			if id, ok := t.carriedBy[ev.OrderID]; ok {
+				delete(t.carriedBy, ev.OrderID)
+				t.dropOrders(id, t.couriers[id])
+			}
+			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
+				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
+			}
+		}
+		t.mu.Unlock()
+	}
+}
+
+// dropOrders forgets courier id's cached orders. Called with t.mu held; c may be nil.
+func (t *Tracker) dropOrders(id string, c *courierState) {
+	if c == nil {
+		return
+	}
+	for _, o := range c.orders {
+		if t.carriedBy[o.ID] == id {
+			delete(t.carriedBy, o.ID)
+		}
+	}
+	c.orders, c.readAt = nil, time.Time{}
+	c.gen++
 }
 
 // Close stops the sweeper.
@@ -251,13 +308,21 @@ func (t *Tracker) courierOrders(ctx context.Context, courierID string, now time.
 		t.mu.Unlock()
 		return orders, nil
 	}
+	gen := c.gen
 	t.mu.Unlock()
 	orders, err := t.assignments.CourierOrders(ctx, courierID)
 	if err != nil {
 		return nil, fmt.Errorf("read the courier's orders: %w", err)
 	}
 	t.mu.Lock()
-	c.orders, c.readAt = orders, now
+	// Keep the copy only if no event dropped the courier's orders while they were being read:
+	// what was read may predate that event.
+	if c.gen == gen {
+		c.orders, c.readAt = orders, now
+		for _, o := range orders {
+			t.carriedBy[o.ID] = courierID
+		}
+	}
 	t.mu.Unlock()
 	return orders, nil
 }
@@ -345,6 +410,7 @@ func (t *Tracker) forgetCouriers(now time.Time, early bool) {
 	}
 	for id, c := range t.couriers {
 		if now.Sub(c.seen) > idle {
+			t.dropOrders(id, c)
 			delete(t.couriers, id)
 		}
 	}

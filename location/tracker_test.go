@@ -2,11 +2,13 @@ package location_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/location"
 )
 
@@ -105,5 +107,76 @@ func TestOlderFixesDoNotReplaceNewer(t *testing.T) {
 	}
 	if l := s.TakeLocation(); l == nil || l.Update.Lat != 3 {
 		t.Fatalf("watcher got %v, want 3", l)
+	}
+}
+
+// switchable is a courier's orders that a test changes, counting the reads.
+type switchable struct {
+	mu     sync.Mutex
+	orders []ordercast.Order
+	reads  int
+}
+
+func (s *switchable) CourierOrders(context.Context, string) ([]ordercast.Order, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	return append([]ordercast.Order(nil), s.orders...), nil
+}
+
+func (s *switchable) set(orders ...ordercast.Order) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.orders = orders
+}
+
+func (s *switchable) readCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
+// A courier's orders are read once and then kept, not read on every post; an event of one of
+// them (the order delivered) or a courier assigned to another order drops the copy, so the next
+// post follows the store at once: no position after delivery, the new order reached.
+func TestCourierOrdersFollowTheirEvents(t *testing.T) {
+	as := &switchable{orders: []ordercast.Order{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}}}
+	h := hub.New()
+	tr := location.New(h, as)
+	tr.Rate = 0
+	tr.AssignmentsTTL = time.Hour // only the events may refresh the copy here
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	post := func(i int) int {
+		t.Helper()
+		n, err := tr.Post(context.Background(), "c-1", at(float64(i), time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i := range 5 {
+		if n := post(i); n != 1 {
+			t.Fatalf("post %d reached %d orders, want 1", i, n)
+		}
+	}
+	if got := as.readCount(); got != 1 {
+		t.Fatalf("five posts read the courier's orders %d times, want once", got)
+	}
+
+	// Order a is delivered: its event drops the copy, and the next post reads the store.
+	as.set()
+	h.Publish(ordercast.Event{OrderID: "a", Seq: 5, Status: ordercast.StatusDelivered, At: time.Now()})
+	testutil.WaitFor(t, "the delivered order to leave the courier's orders", func() bool { return post(10) == 0 })
+
+	// Order b is assigned to c-1: the courier event drops c-1's (empty) copy.
+	reads := as.readCount()
+	as.set(ordercast.Order{ID: "b", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"})
+	h.Publish(ordercast.Event{OrderID: "b", Seq: 4, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-1", At: time.Now()})
+	testutil.WaitFor(t, "the assigned order to reach the courier's orders", func() bool { return post(20) == 1 })
+	if got := as.readCount(); got < reads+1 {
+		t.Fatalf("reads %d after the assignment, want more than %d", got, reads)
 	}
 }
