@@ -54,6 +54,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.FindMax, "find-max", false, "raise the rate from --rate in steps until p99 from write start passes --p99-bound or the rate is not reached; report the highest that held")
 	fs.DurationVar(&cfg.P99Bound, "p99-bound", bench.DefaultP99Bound, "with --find-max: the p99 latency from write start a rate must stay within")
 	fs.DurationVar(&cfg.StepDuration, "step", bench.DefaultStepDuration, "with --find-max: how long each rate is held")
+	fs.IntVar(&cfg.Restaurants, "restaurants", 0, "party-stream workload: `R` restaurants, each with --per-restaurant orders and ONE restaurant stream that must get every change of them (SSE, this process)")
+	fs.IntVar(&cfg.PerRestaurant, "per-restaurant", bench.DefaultPerRestaurant, "with --restaurants: active orders per restaurant (`K`)")
 	couriers := fs.Int("couriers", 0, "location workload: `C` couriers, each with one order out for delivery, post positions to orders watched by --watchers SSE watchers (in this process, at most 9,000)")
 	every := fs.Duration("location-every", 2*time.Second, "location workload: how often each courier posts")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")

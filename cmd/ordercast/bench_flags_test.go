@@ -18,6 +18,8 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--rate", "0"}, "--rate"},
 		{[]string{"--writers", "-1"}, "--writers"},
 		{[]string{"--find-max", "--p99-bound", "-1ms"}, "--p99-bound"},
+		{[]string{"--restaurants", "2", "--per-restaurant", "-1"}, "--per-restaurant"},
+		{[]string{"--restaurants", "2", "--transport", "ws"}, "SSE only"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		err := run(context.Background(), append([]string{"bench"}, tc.args...), io.Discard, io.Discard)

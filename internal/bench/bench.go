@@ -32,6 +32,7 @@ const (
 	DefaultWatchersPerGroup = 9000 // per client process, under its 20,000 open files
 	DefaultP99Bound         = 10 * time.Millisecond
 	DefaultStepDuration     = time.Second
+	DefaultPerRestaurant    = 50
 )
 
 // statusCycle is the path the bench moves each order along. It stops short of delivered, so
@@ -77,6 +78,13 @@ type Config struct {
 	P99Bound     time.Duration
 	StepDuration time.Duration
 
+	// Restaurants, when positive, runs the party-stream workload instead of one watcher per
+	// order: Restaurants×PerRestaurant orders, each with its restaurant_id, and ONE restaurant
+	// stream (GET /v1/restaurants/{rid}/stream, through client.WatchRestaurant) per restaurant,
+	// which must receive every change of its orders once. Watchers becomes Restaurants.
+	Restaurants   int
+	PerRestaurant int
+
 	// Progress receives live progress; TTY makes it one \r-updated line.
 	Progress io.Writer
 	TTY      bool
@@ -95,6 +103,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{
 		Started: time.Now().UTC(), Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Rate: cfg.Rate,
 		Duration: cfg.Duration.String(), Nodes: cfg.Nodes, FileLimit: limit, Machine: machine(),
+		Restaurants: cfg.Restaurants, PerRestaurant: cfg.PerRestaurant,
 	}
 	if cfg.FindMax {
 		rep.FindMax = true
@@ -135,6 +144,22 @@ func (cfg *Config) check() error {
 	}
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
+	}
+	if cfg.Restaurants > 0 {
+		if cfg.PerRestaurant == 0 {
+			cfg.PerRestaurant = DefaultPerRestaurant
+		}
+		switch {
+		case cfg.PerRestaurant < 1:
+			return errors.New("--per-restaurant must be at least 1")
+		case cfg.FindMax:
+			return errors.New("--restaurants does not combine with --find-max")
+		case cfg.Workers > 0:
+			return errors.New("--restaurants holds its streams in this process (no --workers)")
+		case !slices.Equal(cfg.Transports, []string{TransportSSE}):
+			return errors.New("--restaurants watches over SSE only")
+		}
+		cfg.Watchers, cfg.PerOrder, cfg.Workers = cfg.Restaurants, 1, 0
 	}
 	switch {
 	case cfg.Watchers < 1:
@@ -212,11 +237,16 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 
 	api := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	defer api.CloseIdleConnections()
-	orders := (cfg.Watchers + cfg.PerOrder - 1) / cfg.PerOrder
-	res.Orders = orders
 	prefix := fmt.Sprintf("b%x-%s-", time.Now().UnixNano(), tr)
+	orders := (cfg.Watchers + cfg.PerOrder - 1) / cfg.PerOrder
+	var restaurant func(int) string
+	if cfg.Restaurants > 0 {
+		orders = cfg.Restaurants * cfg.PerRestaurant
+		restaurant = func(i int) string { return RestaurantID(prefix, i/cfg.PerRestaurant) }
+	}
+	res.Orders = orders
 	r.phase.Store("creating orders")
-	base, err := createOrders(ctx, api, r.target.urls, r.target.token, prefix, orders)
+	base, err := createOrders(ctx, api, r.target.urls, r.target.token, prefix, orders, restaurant)
 	if err != nil {
 		return res, err
 	}
@@ -285,7 +315,8 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 
 // openGroups starts the watchers: in this process, or spread over worker processes.
 func (r *run) openGroups(prefix string) error {
-	spec := GroupSpec{URLs: r.target.urls, Transport: r.tr, PollInterval: r.cfg.PollInterval, OrderPrefix: prefix, PerOrder: r.cfg.PerOrder}
+	spec := GroupSpec{URLs: r.target.urls, Transport: r.tr, PollInterval: r.cfg.PollInterval, OrderPrefix: prefix, PerOrder: r.cfg.PerOrder,
+		Restaurants: r.cfg.Restaurants, PerRestaurant: r.cfg.PerRestaurant, Token: r.target.token}
 	if r.cfg.Workers == 0 {
 		spec.Count = r.cfg.Watchers
 		g, err := OpenGroup(spec)
@@ -407,8 +438,8 @@ func (r *run) progress(ctx context.Context) func() {
 }
 
 // createOrders creates orders prefix0… through the API, spread over the nodes, and returns the
-// version each was created at.
-func createOrders(ctx context.Context, hc *http.Client, urls []string, token, prefix string, n int) ([]int64, error) {
+// version each was created at. restaurant, when set, names order i's restaurant.
+func createOrders(ctx context.Context, hc *http.Client, urls []string, token, prefix string, n int, restaurant func(int) string) ([]int64, error) {
 	versions := make([]int64, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -424,7 +455,11 @@ func createOrders(ctx context.Context, hc *http.Client, urls []string, token, pr
 					return
 				}
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				o, err := c.CreateOrder(cctx, client.CreateOrderRequest{ID: OrderID(prefix, i)})
+				req := client.CreateOrderRequest{ID: OrderID(prefix, i)}
+				if restaurant != nil {
+					req.RestaurantID = restaurant(i)
+				}
+				o, err := c.CreateOrder(cctx, req)
 				cancel()
 				versions[i] = o.Order.Version
 				if err != nil {

@@ -336,3 +336,39 @@ func post(t *testing.T, url, body string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestBenchRestaurantStreams runs the party-stream workload at small scale: 3 restaurants × 4
+// orders, one restaurant stream each, and checks every change reaches its restaurant's stream
+// exactly once and the result's figures agree.
+func TestBenchRestaurantStreams(t *testing.T) {
+	base := newServer(t)
+	rep, err := bench.Run(context.Background(), bench.Config{
+		URL: base, Restaurants: 3, PerRestaurant: 4, Rate: 10, Duration: 2 * time.Second,
+		Transports: []string{bench.TransportSSE}, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Restaurants != 3 || rep.PerRestaurant != 4 || len(rep.Runs) != 1 {
+		t.Fatalf("report: %d restaurants × %d, %d runs", rep.Restaurants, rep.PerRestaurant, len(rep.Runs))
+	}
+	r := rep.Runs[0]
+	if r.Orders != 12 || r.Watchers != 3 || r.Opened != 3 || r.Failed != 0 {
+		t.Errorf("orders %d, streams %d, opened %d, failed %d; want 12, 3, 3, 0", r.Orders, r.Watchers, r.Opened, r.Failed)
+	}
+	// 20 changes, each owed once: to its restaurant's single stream.
+	if r.Committed != 20 || r.Expected != 20 || r.Delivered != 20 {
+		t.Errorf("committed %d, expected %d, delivered %d; want 20 each", r.Committed, r.Expected, r.Delivered)
+	}
+	if r.Errors() != 0 || r.Coalesced != 0 || len(rep.Failures()) != 0 {
+		t.Errorf("errors %d, coalesced %d, failures %v", r.Errors(), r.Coalesced, rep.Failures())
+	}
+	checkLoadFigures(t, r)
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "3 restaurant streams × 4 orders (12 orders)") {
+		t.Errorf("table does not name the workload:\n%s", table.String())
+	}
+}

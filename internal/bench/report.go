@@ -27,9 +27,13 @@ type Report struct {
 	Duration string  `json:"duration"` // with FindMax, of each step
 	// FindMax says the runs searched for the highest rate whose p99 from write start stayed
 	// within P99BoundMs.
-	FindMax    bool     `json:"find_max,omitempty"`
-	P99BoundMs float64  `json:"p99_bound_ms,omitempty"`
-	Runs       []Result `json:"runs"`
+	FindMax    bool    `json:"find_max,omitempty"`
+	P99BoundMs float64 `json:"p99_bound_ms,omitempty"`
+	// Restaurants and PerRestaurant are set for the party-stream workload (--restaurants): one
+	// restaurant stream per restaurant, each carrying PerRestaurant orders.
+	Restaurants   int      `json:"restaurants,omitempty"`
+	PerRestaurant int      `json:"per_restaurant,omitempty"`
+	Runs          []Result `json:"runs"`
 }
 
 // Result is what one transport's run measured.
@@ -273,7 +277,10 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes the report as a plain-text table, one row per transport, then its notes and
 // warnings, and with --find-max each search's steps.
 func (rep *Report) WriteTable(w io.Writer) error {
-	if rep.FindMax {
+	if rep.Restaurants > 0 {
+		fmt.Fprintf(w, "ordercast bench --restaurants: %d restaurant streams × %d orders (%d orders) on %d node(s), %.0f changes/s offered for %s; %s\n\n",
+			rep.Restaurants, rep.PerRestaurant, rep.Restaurants*rep.PerRestaurant, rep.Nodes, rep.Rate, rep.Duration, rep.Machine)
+	} else if rep.FindMax {
 		fmt.Fprintf(w, "ordercast bench --find-max: %d watchers (%d per order) on %d node(s), from %.0f changes/s in steps of %s, p99 bound %s ms; %s\n\n",
 			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, fmtMs(rep.P99BoundMs), rep.Machine)
 	} else {

@@ -27,7 +27,7 @@ const settleTimeout = 10 * time.Second
 func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Duration) (stepOutcome, error) {
 	var s stepOutcome
 	before := r.counts(false)
-	expBefore := d.expected(r.cfg.Watchers, r.cfg.PerOrder)
+	expBefore := r.owed(d)
 	cpuBefore, err := r.target.cpu(ctx)
 	if err != nil {
 		return s, err
@@ -35,7 +35,7 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	markAt := time.Now()
 	r.phase.Store(fmt.Sprintf("driving %.0f/s", rate))
 	s.load = d.run(ctx, rate, dur)
-	s.expected = d.expected(r.cfg.Watchers, r.cfg.PerOrder) - expBefore
+	s.expected = r.owed(d) - expBefore
 	r.phase.Store("settling")
 	deadline := time.Now().Add(settleTimeout + 2*r.cfg.PollInterval)
 	// Polling with a deadline: the counts come from every group, some in other processes. With
@@ -55,6 +55,15 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	slices.Sort(s.latency.FromStart)
 	slices.Sort(s.latency.CommitToReceive)
 	return s, ctx.Err()
+}
+
+// owed is the deliveries the committed changes owe: one per watcher of the order, or with
+// --restaurants one per change (its restaurant's single stream).
+func (r *run) owed(d *driver) int64 {
+	if r.cfg.Restaurants > 0 {
+		return d.expected(d.orders, 1)
+	}
+	return d.expected(r.cfg.Watchers, r.cfg.PerOrder)
 }
 
 // summary is the step's row in a find-max table.

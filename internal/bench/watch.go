@@ -58,10 +58,18 @@ type GroupSpec struct {
 	PerOrder     int           `json:"per_order"`
 	First        int           `json:"first"`
 	Count        int           `json:"count"`
+	// Restaurants, when positive, makes watcher g the stream of restaurant g (RestaurantID),
+	// whose orders are g*PerRestaurant… (g+1)*PerRestaurant-1; Token is sent with it.
+	Restaurants   int    `json:"restaurants,omitempty"`
+	PerRestaurant int    `json:"per_restaurant,omitempty"`
+	Token         string `json:"token,omitempty"`
 }
 
 // OrderID names order i of a run.
 func OrderID(prefix string, i int) string { return prefix + strconv.Itoa(i) }
+
+// RestaurantID names restaurant i of a --restaurants run.
+func RestaurantID(prefix string, i int) string { return prefix + "r" + strconv.Itoa(i) }
 
 // Group runs a share of the watchers in this process and keeps their accounting.
 type Group struct {
@@ -179,6 +187,10 @@ func (g *Group) watch(n int, opened func()) {
 		base: strings.TrimSuffix(s.URLs[n%len(s.URLs)], "/"), orderID: OrderID(s.OrderPrefix, n/s.PerOrder),
 	}
 	defer w.open(false) // never leave the opening slot taken
+	if s.Restaurants > 0 {
+		w.restaurant(g.ctx, n)
+		return
+	}
 	switch s.Transport {
 	case TransportSSE:
 		w.sse(g.ctx)
@@ -261,6 +273,56 @@ func (r *watcherRun) sse(ctx context.Context) {
 		// ends, the watch gives up, or the group closes.
 		if _, err := w.Next(ctx); err != nil {
 			return
+		}
+	}
+}
+
+// restaurant watches restaurant n's stream with the client's party watch. OnEvent shows every
+// event as the server sent it (before the client's dedupe by position), and each is checked
+// against the last seq of its own order: the stream must carry every change of every order of
+// the restaurant once, in each order's seq order.
+func (r *watcherRun) restaurant(ctx context.Context, n int) {
+	s := r.g.spec
+	orders := map[int]*Watcher{}
+	watcher := func(id string) *Watcher {
+		i, err := strconv.Atoi(strings.TrimPrefix(id, s.OrderPrefix))
+		if err != nil || !strings.HasPrefix(id, s.OrderPrefix) || i/s.PerRestaurant != n {
+			i = -1 // not an order of this restaurant: counted as a sample no write matches
+		}
+		w, ok := orders[i]
+		if !ok {
+			w = &Watcher{Order: i}
+			orders[i] = w
+		}
+		return w
+	}
+	c := &client.Client{BaseURL: r.base, HTTPClient: r.hc, Token: s.Token}
+	w := c.WatchRestaurant(ctx, RestaurantID(s.OrderPrefix, n), client.WatchOptions{
+		MinRetry: sseMinRetry, MaxRetry: sseMaxRetry, MaxFailures: maxReconnects,
+		OnConnect: func(reconnect bool) {
+			r.g.rec.Request()
+			if reconnect {
+				r.g.rec.Reconnect()
+			}
+		},
+		OnEvent: func(ev ordercast.Event, received time.Time) {
+			r.g.rec.Observe(watcher(ev.OrderID), ev.Seq, ev.At, received, true)
+		},
+	})
+	defer w.Close()
+	for {
+		u, err := w.NextScoped(ctx)
+		if err != nil {
+			return
+		}
+		if u.Snapshot != nil {
+			// The state the stream (re)starts from: each order's version is where its events go on.
+			for _, o := range u.Snapshot.Orders {
+				if ow := watcher(o.ID); o.Version > ow.last {
+					ow.last = o.Version
+				}
+			}
+			r.open(true)
 		}
 	}
 }
