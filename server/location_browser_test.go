@@ -39,6 +39,10 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	b.waitFor(`#map`)
 	b.waitFor(`#conn[data-state="live"]`)
 	eval[bool](b, `window.noReload = true`)
+	// The assignment is a row of its own that names the courier, not a second "Placed".
+	if got := eval[string](b, `document.querySelector('#timeline li[data-kind="courier"] .row-status').textContent`); got != "Courier c-1 assigned" {
+		t.Fatalf("the courier event's timeline row says %q, want %q", got, "Courier c-1 assigned")
+	}
 
 	at := time.Now().Add(-20 * time.Second)
 	positions := []ordercast.Point{{Lat: 52.5210, Lng: 13.4060}, {Lat: 52.5240, Lng: 13.4110}, {Lat: 52.5285, Lng: 13.4185}}

@@ -97,7 +97,13 @@
     t.textContent = oc.formatTime(ev.at);
     var what = document.createElement('span');
     what.className = 'row-status';
-    what.textContent = oc.label(ev.status);
+    // A courier event changes who carries the order, not its stage: say that, not the stage.
+    if (ev.kind === 'courier') {
+      what.textContent = ev.courier_id ? 'Courier ' + ev.courier_id + ' assigned' : 'Courier unassigned';
+      li.dataset.kind = 'courier';
+    } else {
+      what.textContent = oc.label(ev.status);
+    }
     li.append(t, what);
     if (ev.note) {
       var note = document.createElement('span');
