@@ -67,6 +67,13 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	if n := eval[int](b, `document.getElementById('map-path').getAttribute('points').split(' ').length`); n != len(positions) {
 		t.Fatalf("path has %d points, want %d", n, len(positions))
 	}
+	// Where it is drawn, not only its attribute: the last position is beside the drop-off.
+	if d := eval[float64](b, `(() => {
+		const c = document.getElementById('map-courier').getBoundingClientRect(), d = document.getElementById('map-dropoff').getBoundingClientRect();
+		return Math.hypot(c.x + c.width/2 - d.x - d.width/2, c.y + c.height/2 - d.y - d.height/2);
+	})()`); d > 40 {
+		t.Fatalf("the courier is drawn %.0f px from the drop-off it is beside", d)
+	}
 	screenshots(b, "track-map-nearby")
 	if !eval[bool](b, `window.noReload === true`) {
 		t.Fatal("the page reloaded to move the courier")
