@@ -15,14 +15,13 @@ import (
 
 // locationConfig is the couriers' positions flags.
 type locationConfig struct {
-	LocationInterval time.Duration
-	LocationFresh    time.Duration
-	LocationMaxAge   time.Duration
-	LocationFrom     string
-	LocationRate     float64
-	LocationBurst    int
-	NearbyRadius     float64
-	LocationBatch    time.Duration
+	LocationFresh  time.Duration
+	LocationMaxAge time.Duration
+	LocationFrom   string
+	LocationRate   float64
+	LocationBurst  int
+	NearbyRadius   float64
+	LocationBatch  time.Duration
 
 	Tracker     *location.Tracker
 	LocationBus *postgres.LocationBus // nil with SQLite: positions stay in the process
@@ -30,19 +29,20 @@ type locationConfig struct {
 
 func defaultLocation() locationConfig {
 	return locationConfig{
-		LocationInterval: server.DefaultLocationInterval,
-		LocationFresh:    location.DefaultFresh,
-		LocationMaxAge:   ordercast.DefaultLocationMaxAge,
-		LocationFrom:     string(ordercast.StatusOutForDelivery),
-		LocationRate:     location.DefaultRate,
-		LocationBurst:    location.DefaultBurst,
-		NearbyRadius:     ordercast.DefaultETAModel.NearbyM,
-		LocationBatch:    postgres.DefaultLocationBatch,
+		LocationFresh:  location.DefaultFresh,
+		LocationMaxAge: ordercast.DefaultLocationMaxAge,
+		LocationFrom:   string(ordercast.StatusOutForDelivery),
+		LocationRate:   location.DefaultRate,
+		LocationBurst:  location.DefaultBurst,
+		NearbyRadius:   ordercast.DefaultETAModel.NearbyM,
+		LocationBatch:  postgres.DefaultLocationBatch,
 	}
 }
 
-func (c *locationConfig) locationFlags(fs *flag.FlagSet) {
-	fs.DurationVar(&c.LocationInterval, "location-interval", c.LocationInterval, "send each stream at most one courier position per order this often; newer replace held-back ones (0: every one)")
+// locationFlags declares the position flags; --location-interval is the server's setting
+// (server.Config.LocationInterval, validated there) and binds to h.
+func (c *locationConfig) locationFlags(fs *flag.FlagSet, h *server.Config) {
+	fs.DurationVar(&h.LocationInterval, "location-interval", h.LocationInterval, "send each stream at most one courier position per order this often; newer replace held-back ones (0: every one)")
 	fs.DurationVar(&c.LocationFresh, "location-fresh", c.LocationFresh, "how long a courier position stays worth showing to a stream that opens later")
 	fs.DurationVar(&c.LocationMaxAge, "location-max-age", c.LocationMaxAge, "oldest a posted position's at may be")
 	fs.StringVar(&c.LocationFrom, "location-from", c.LocationFrom, "first `status` at which watchers see the courier: out_for_delivery, or an earlier stage to show the way to the pickup")
@@ -54,8 +54,6 @@ func (c *locationConfig) locationFlags(fs *flag.FlagSet) {
 
 func (c *locationConfig) validateLocation() error {
 	switch {
-	case c.LocationInterval < 0:
-		return fmt.Errorf("--location-interval must not be negative, got %s", c.LocationInterval)
 	case c.LocationFresh <= 0 || c.LocationMaxAge <= 0 || c.LocationBatch <= 0:
 		return errors.New("--location-fresh, --location-max-age and --location-batch must be positive")
 	case !ordercast.ShowsLocation(ordercast.Status(c.LocationFrom), ordercast.Status(c.LocationFrom)):

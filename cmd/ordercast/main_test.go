@@ -29,6 +29,7 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"drain longer than the shutdown", []string{"--drain", "40s"}, nil, "--shutdown-timeout"},
 		{"delay and drain longer than the shutdown", []string{"--shutdown-delay", "25s"}, nil, "--shutdown-delay"},
 		{"negative stream lifetime", []string{"--stream-lifetime", "-5m"}, nil, "--stream-lifetime"},
+		{"negative location interval", []string{"--location-interval", "-1s"}, nil, "--location-interval must not be negative"},
 		{"max body not a number", []string{"--max-body", "lots"}, nil, "max-body"},
 		{"max body zero", []string{"--max-body", "0"}, nil, "--max-body"},
 		{"address without port", []string{"--addr", "localhost"}, nil, "--addr"},

@@ -117,7 +117,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
 	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking, gives the console an admin token, signs with a random secret of its own (ignoring --secret) and listens on "+DefaultDemoAddr+" unless --addr is given")
 	m.securityFlags(fs, &m.HTTP)
-	m.locationFlags(fs)
+	m.locationFlags(fs, &m.HTTP)
 	return fs
 }
 
@@ -198,7 +198,6 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Config = m.HTTP
 	srv.Logger = m.Logger
 	srv.Locations = m.Tracker
-	srv.LocationInterval = m.LocationInterval
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	m.configure(srv, m.Demo)
 	if m.Demo {
