@@ -48,6 +48,15 @@ func handOver(ctx context.Context) (finish func(bypassed int64, attrs ...slog.At
 	}
 }
 
+// logAttrs adds attrs to the log line of the request ctx belongs to (a stream's end reason).
+func logAttrs(ctx context.Context, attrs ...slog.Attr) {
+	if l, ok := ctx.Value(requestLogKey{}).(*requestLog); ok {
+		l.mu.Lock()
+		l.attrs = append(l.attrs, attrs...)
+		l.mu.Unlock()
+	}
+}
+
 // partDone ends one part of the request, with l.mu held, which it releases; the last part to end
 // writes the line.
 func (l *requestLog) partDone() {

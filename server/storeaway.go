@@ -35,6 +35,6 @@ func (s *Server) answerStreamStoreAway(w http.ResponseWriter, r *http.Request, e
 		// The client goes on reconnecting whatever happens to this write.
 		_, _ = fmt.Fprintf(w, "retry: %d\n: store unavailable, retry shortly\n\n", max(1, s.Retry.Milliseconds()))
 	}
-	handOver(r.Context())(0, slog.String("reason", "store_unavailable")) // adds to the request log line
+	logAttrs(r.Context(), slog.String("reason", "store_unavailable"))
 	return true
 }
