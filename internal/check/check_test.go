@@ -65,6 +65,9 @@ func runTiny(t *testing.T, cfg check.Config) {
 		if j.EventsChecked == 0 || j.Acks == 0 || j.After204 == 0 || j.Sessions == 0 {
 			t.Errorf("%s: nothing checked: %+v", p.Store, j)
 		}
+		if pc := cfg.Phases[i].PartyWatchers; j.Party.Watchers != pc || j.Party.Events == 0 || j.Party.Resumes == 0 {
+			t.Errorf("%s: party streams not checked (want %d watchers, resumed): %+v", p.Store, pc, j.Party)
+		}
 		for _, k := range cfg.Phases[i].Faults {
 			if p.Faults[k] == 0 {
 				t.Errorf("%s: no %s fault injected: %v", p.Store, k, p.Faults)
@@ -81,7 +84,7 @@ func runTiny(t *testing.T, cfg check.Config) {
 func TestCheck_SQLite(t *testing.T) {
 	t.Parallel()
 	runTiny(t, check.Config{Phases: []check.PhaseConfig{{
-		Store: "sqlite", Nodes: 1, Watchers: 20, PerOrder: 2, Rate: 20, Duration: 6 * time.Second,
+		Store: "sqlite", Nodes: 1, Watchers: 20, PartyWatchers: 2, PerOrder: 2, Rate: 20, Duration: 6 * time.Second,
 		Quiet: 2 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second,
 		Faults: []string{check.FSQLiteKill, check.FWatchVanish},
 	}}})
@@ -98,7 +101,7 @@ func TestCheck_PostgreSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	runTiny(t, check.Config{DB: db, Phases: []check.PhaseConfig{{
-		Store: "postgres", Nodes: 2, Nginx: useNginx, Watchers: 30, PerOrder: 3, Rate: 20, Duration: 8 * time.Second,
+		Store: "postgres", Nodes: 2, Nginx: useNginx, Watchers: 30, PartyWatchers: 3, PerOrder: 3, Rate: 20, Duration: 8 * time.Second,
 		Quiet: 2 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second,
 		Faults: []string{check.FNodeKill, check.FListen},
 	}}})
@@ -131,7 +134,7 @@ func TestCheck_OwnPostgreSQL(t *testing.T) {
 	t.Parallel()
 	pgtest.ServerURL(t) // the same gate as every PostgreSQL test: skip, or fail under CI=true
 	runTiny(t, check.Config{Phases: []check.PhaseConfig{{
-		Store: "postgres", Nodes: 2, Watchers: 20, PerOrder: 2, Rate: 20, Duration: 8 * time.Second,
+		Store: "postgres", Nodes: 2, Watchers: 20, PartyWatchers: 2, PerOrder: 2, Rate: 20, Duration: 8 * time.Second,
 		Quiet: 2 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second,
 		Faults: []string{check.FPGRestart, check.FNodeStop},
 	}}})
