@@ -239,7 +239,7 @@ func (p *phase) openStream(ctx context.Context, r *rand.Rand, idx int, f *watchF
 		return nil, nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	done = func() {
+	release := func() {
 		stop()
 		if f.vanish.Load() {
 			p.leak(conn) // vanished: the connection stays open, unread, until the phase ends
@@ -258,14 +258,14 @@ func (p *phase) openStream(ctx context.Context, r *rand.Rand, idx int, f *watchF
 	req += "\r\n"
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, req); err != nil {
-		done()
+		release()
 		return nil, nil, err
 	}
 	resp, err = http.ReadResponse(bufio.NewReaderSize(&pacedConn{Conn: conn, f: f}, 4096), nil)
 	if err != nil {
-		done()
+		release()
 		return nil, nil, err
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
-	return resp, func() { resp.Body.Close(); done() }, nil
+	return resp, func() { resp.Body.Close(); release() }, nil
 }
