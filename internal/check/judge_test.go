@@ -95,12 +95,31 @@ func TestJudge_CleanRecords(t *testing.T) {
 	}
 }
 
+// damage is one way of breaking the clean records, and the anomaly kind the judge must report.
+type damage struct {
+	name   string
+	damage func(r *Records)
+	want   string
+}
+
+// checkDamages applies each damage to fresh clean records and fails unless the judge reports
+// its kind.
+func checkDamages(t *testing.T, tests []damage) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := records()
+			tt.damage(&r)
+			j := Judge(r)
+			if j.Anomalies[tt.want] == 0 {
+				t.Fatalf("want %s, got %v %v", tt.want, j.Anomalies, j.Examples)
+			}
+		})
+	}
+}
+
 func TestJudge_PartyCases(t *testing.T) {
-	tests := []struct {
-		name   string
-		damage func(r *Records)
-		want   string
-	}{
+	tests := []damage{
 		{"a resume answered with a fresh snapshot", func(r *Records) { r.Parties[2].Snapshot = &PartySnap{Pos: 4} }, APartyOpening},
 		{"a fresh open without a snapshot", func(r *Records) { r.Parties[1].Snapshot = nil }, APartyOpening},
 		{"a snapshot whose id is not its pos", func(r *Records) { r.Parties[1].Snapshot.Pos = -1 }, APartyMismatch},
@@ -129,16 +148,7 @@ func TestJudge_PartyCases(t *testing.T) {
 			e.Order, e.Seq, e.Status = "b", 3, "ready"
 		}, APartyConflict},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := records()
-			tt.damage(&r)
-			j := Judge(r)
-			if j.Anomalies[tt.want] == 0 {
-				t.Fatalf("want %s, got %v %v", tt.want, j.Anomalies, j.Examples)
-			}
-		})
-	}
+	checkDamages(t, tests)
 }
 
 // TestJudge_CatchesEveryCorruption corrupts the records in every way the self-test knows and
@@ -162,11 +172,7 @@ func TestJudge_CatchesEveryCorruption(t *testing.T) {
 }
 
 func TestJudge_Cases(t *testing.T) {
-	tests := []struct {
-		name   string
-		damage func(r *Records)
-		want   string
-	}{
+	tests := []damage{
 		{"a 204 before the final event", func(r *Records) { r.Sessions[2].Unexpected204 = true }, AUnexpected204},
 		{"a stream reopened after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{200, 204} }, ANot204},
 		{"a 404 after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{404} }, ANot204},
@@ -190,16 +196,7 @@ func TestJudge_Cases(t *testing.T) {
 		{"an acknowledged status that differs", func(r *Records) { r.Acks[0].Status = "cancelled" }, ALostAck},
 		{"a watched order with no history", func(r *Records) { r.Sessions[2].Order = "zz" }, AMissingHistory},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := records()
-			tt.damage(&r)
-			j := Judge(r)
-			if j.Anomalies[tt.want] == 0 {
-				t.Fatalf("want %s, got %v", tt.want, j.Anomalies)
-			}
-		})
-	}
+	checkDamages(t, tests)
 }
 
 func TestJudge_ExamplesAreBounded(t *testing.T) {
