@@ -289,10 +289,19 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 }
 
 // someWatchers returns about pct percent of the order watchers and of the party watchers, at
-// least one of each kind there is, so that every watcher fault reaches both kinds.
+// least one of each kind there is, so that every watcher fault reaches both kinds. Party
+// watchers are taken among those whose stream has opened, when any has: a fault before the
+// opening would test nothing a later resume does not.
 func (p *phase) someWatchers(r *rand.Rand, pct int) []follower {
+	parties := asFollowers(p.partyWatchers)
+	if opened := slices.DeleteFunc(slices.Clone(parties), func(w follower) bool {
+		subject, _, _ := w.mark()
+		return subject == nil
+	}); len(opened) > 0 {
+		parties = opened
+	}
 	var out []follower
-	for _, group := range [][]follower{asFollowers(p.watchers), asFollowers(p.partyWatchers)} {
+	for _, group := range [][]follower{asFollowers(p.watchers), parties} {
 		if len(group) == 0 {
 			continue
 		}

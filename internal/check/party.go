@@ -89,8 +89,12 @@ func (w *partyWatcher) stream(ctx context.Context) (int, error) {
 	if resp.StatusCode != http.StatusOK {
 		return resp.StatusCode, nil
 	}
-	// The session is recorded from its first frame: a store-away answer carries none.
-	var s *PartySession
+	// Every answered connection is a session, even one that carries nothing (a store away
+	// answers with only a retry: line): what it resumed from is on record.
+	w.mu.Lock()
+	w.sessions = append(w.sessions, PartySession{Watcher: w.idx, Party: w.party.party.Key(), Resumed: last})
+	s := &w.sessions[len(w.sessions)-1] // only this goroutine appends, so s stays the last one
+	w.mu.Unlock()
 	sr := newSSEReader(resp.Body)
 	for {
 		ev, err := sr.Next()
@@ -102,10 +106,6 @@ func (w *partyWatcher) stream(ctx context.Context) (int, error) {
 		}
 		pos, perr := strconv.ParseInt(ev.ID, 10, 64)
 		w.mu.Lock()
-		if s == nil {
-			w.sessions = append(w.sessions, PartySession{Watcher: w.idx, Party: w.party.party.Key(), Resumed: last})
-			s = &w.sessions[len(w.sessions)-1]
-		}
 		if ev.Type == api.EventSnapshot && s.Snapshot == nil && len(s.Events) == 0 {
 			s.Snapshot = parseSnapshot(ev.Data, pos, perr)
 			w.opened = true
