@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -65,6 +66,11 @@ func runTiny(t *testing.T, cfg check.Config) {
 		if j.EventsChecked == 0 || j.Acks == 0 || j.After204 == 0 || j.Sessions == 0 {
 			t.Errorf("%s: nothing checked: %+v", p.Store, j)
 		}
+		// A vanish fault always reaches a party watcher, which then resumes.
+		vanish := slices.Contains(cfg.Phases[i].Faults, check.FWatchVanish)
+		if pc := cfg.Phases[i].PartyWatchers; j.Party.Watchers != pc || j.Party.Events == 0 || (vanish && j.Party.Resumes == 0) {
+			t.Errorf("%s: party streams not checked (want %d watchers, resumed after a vanish fault): %+v", p.Store, pc, j.Party)
+		}
 		for _, k := range cfg.Phases[i].Faults {
 			if p.Faults[k] == 0 {
 				t.Errorf("%s: no %s fault injected: %v", p.Store, k, p.Faults)
@@ -81,7 +87,7 @@ func runTiny(t *testing.T, cfg check.Config) {
 func TestCheck_SQLite(t *testing.T) {
 	t.Parallel()
 	runTiny(t, check.Config{Phases: []check.PhaseConfig{{
-		Store: "sqlite", Nodes: 1, Watchers: 20, PerOrder: 2, Rate: 20, Duration: 6 * time.Second,
+		Store: "sqlite", Nodes: 1, Watchers: 20, PartyWatchers: 2, PerOrder: 2, Rate: 20, Duration: 6 * time.Second,
 		Quiet: 2 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second,
 		Faults: []string{check.FSQLiteKill, check.FWatchVanish},
 	}}})
@@ -98,7 +104,7 @@ func TestCheck_PostgreSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	runTiny(t, check.Config{DB: db, Phases: []check.PhaseConfig{{
-		Store: "postgres", Nodes: 2, Nginx: useNginx, Watchers: 30, PerOrder: 3, Rate: 20, Duration: 8 * time.Second,
+		Store: "postgres", Nodes: 2, Nginx: useNginx, Watchers: 30, PartyWatchers: 3, PerOrder: 3, Rate: 20, Duration: 8 * time.Second,
 		Quiet: 2 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second,
 		Faults: []string{check.FNodeKill, check.FListen},
 	}}})
@@ -121,6 +127,7 @@ func TestCheck_RefusesToRestartAServerItDoesNotOwn(t *testing.T) {
 		t.Fatalf("restarted a server it does not own %d times", n)
 	}
 	if err != nil {
+		rep.WriteSummary(out)
 		t.Fatalf("check: %v\n%s", err, out.String())
 	}
 }
@@ -131,8 +138,8 @@ func TestCheck_OwnPostgreSQL(t *testing.T) {
 	t.Parallel()
 	pgtest.ServerURL(t) // the same gate as every PostgreSQL test: skip, or fail under CI=true
 	runTiny(t, check.Config{Phases: []check.PhaseConfig{{
-		Store: "postgres", Nodes: 2, Watchers: 20, PerOrder: 2, Rate: 20, Duration: 8 * time.Second,
+		Store: "postgres", Nodes: 2, Watchers: 20, PartyWatchers: 2, PerOrder: 2, Rate: 20, Duration: 8 * time.Second,
 		Quiet: 2 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second,
-		Faults: []string{check.FPGRestart, check.FNodeStop},
+		Faults: []string{check.FPGRestart, check.FNodeStop, check.FWatchVanish},
 	}}})
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -31,13 +32,35 @@ type fault struct {
 	Lifted    time.Time     `json:"lifted"`
 	Recovered time.Duration `json:"recovered_ns"` // start until every watcher had what committed before the lift; <0 not measured
 	Detail    string        `json:"detail"`
-	targets   map[*watcher]target
-	hit       []*watcher // the watchers a watcher fault hit
+	targets   map[follower]target
+	hit       []follower // the watchers a watcher fault hit
 }
 
+// target is what a watcher must reach for a fault to count as recovered: what it followed when
+// the fault was lifted (an order, a party) and how far the writers knew that to be committed.
 type target struct {
-	o   *orderState
-	seq int64
+	subject any
+	seq     int64
+}
+
+// watchFaults is the part of a watcher, of either kind, that the watcher faults act on.
+type watchFaults struct {
+	pauseUntil atomic.Int64 // unix nanos: stop reading until then (fault)
+	vanish     atomic.Bool  // abandon the connection without closing it (fault)
+	hitAt      atomic.Int64 // unix nanos of the last watcher fault that hit it
+}
+
+func (f *watchFaults) faults() *watchFaults { return f }
+
+// follower is a watcher of either kind (one order at a time, or one party for the whole run)
+// as the faults, the recovery measurement and the final catch-up see it.
+type follower interface {
+	faults() *watchFaults
+	// mark returns what it follows now (nil between sessions), how far it has it, and how far
+	// the writers know it to be committed.
+	mark() (subject any, have, known int64)
+	// behind reports whether it still lacks something the writers know committed, and where it is.
+	behind() (bool, string)
 }
 
 // recovery watches lifted faults until every watcher is caught up with what was committed
@@ -54,14 +77,14 @@ const maxRecovery = 2 * time.Minute
 // writers know for the order it follows.
 func (p *phase) lift(f *fault) {
 	f.Lifted = time.Now()
-	f.targets = map[*watcher]target{}
-	ws := p.watchers
+	f.targets = map[follower]target{}
+	ws := p.followers()
 	if f.hit != nil {
 		ws = f.hit // a watcher fault is measured on the watchers it hit
 	}
 	for _, w := range ws {
-		if o, _, _ := w.position(); o != nil {
-			f.targets[w] = target{o, o.known.Load()}
+		if subject, _, known := w.mark(); subject != nil {
+			f.targets[w] = target{subject, known}
 		}
 	}
 	p.rec.mu.Lock()
@@ -90,11 +113,11 @@ func (p *phase) watchRecovery(ctx context.Context) {
 		pending := p.rec.pending[:0]
 		for _, f := range p.rec.pending {
 			for w, tg := range f.targets {
-				o, last, _ := w.position()
+				subject, have, _ := w.mark()
 				// A watcher a watcher fault hit after this fault began is that fault's to measure.
 				// (A pause lasts at most 8 s, so one begun up to 10 s before this fault may overlap it.)
-				excused := f.hit == nil && w.hitAt.Load() >= f.Start.Add(-10*time.Second).UnixNano()
-				if o != tg.o || last >= tg.seq || excused {
+				excused := f.hit == nil && w.faults().hitAt.Load() >= f.Start.Add(-10*time.Second).UnixNano()
+				if subject != tg.subject || have >= tg.seq || excused {
 					delete(f.targets, w) // caught up, or moved on after the final event
 				}
 			}
@@ -237,8 +260,8 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		ws := p.someWatchers(r, 10)
 		f.hit = ws
 		for _, w := range ws {
-			w.hitAt.Store(f.Start.UnixNano())
-			w.pauseUntil.Store(until)
+			w.faults().hitAt.Store(f.Start.UnixNano())
+			w.faults().pauseUntil.Store(until)
 		}
 		select {
 		case <-ctx.Done():
@@ -249,13 +272,13 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		ws := p.someWatchers(r, 5)
 		f.hit = ws
 		for _, w := range ws {
-			w.hitAt.Store(f.Start.UnixNano())
-			w.vanish.Store(true)
+			w.faults().hitAt.Store(f.Start.UnixNano())
+			w.faults().vanish.Store(true)
 		}
 		// Lifted once every one of them is back (each notices at its next read, within a
 		// heartbeat, and returns after a pause of its own); bounded.
 		deadline := time.Now().Add(15 * time.Second)
-		for slices.ContainsFunc(ws, func(w *watcher) bool { return w.vanish.Load() }) && time.Now().Before(deadline) && ctx.Err() == nil {
+		for slices.ContainsFunc(ws, func(w follower) bool { return w.faults().vanish.Load() }) && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(20 * time.Millisecond) // polling the watchers with a deadline
 		}
 		f.Detail = fmt.Sprintf("%d watchers vanished without closing, back after %s", len(ws), time.Since(f.Start).Round(time.Millisecond))
@@ -265,13 +288,60 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 	return nil
 }
 
-// someWatchers returns about pct percent of the watchers, at least one.
-func (p *phase) someWatchers(r *rand.Rand, pct int) []*watcher {
-	n := max(1, len(p.watchers)*pct/100)
-	idx := r.Perm(len(p.watchers))[:n]
-	out := make([]*watcher, n)
-	for i, j := range idx {
-		out[i] = p.watchers[j]
+// someWatchers returns about pct percent of the order watchers and of the party watchers, at
+// least one of each kind there is, so that every watcher fault reaches both kinds. Party
+// watchers are taken among those whose stream has opened, when any has: a fault before the
+// opening would test nothing a later resume does not.
+func (p *phase) someWatchers(r *rand.Rand, pct int) []follower {
+	parties := asFollowers(p.partyWatchers)
+	if opened := slices.DeleteFunc(slices.Clone(parties), func(w follower) bool {
+		subject, _, _ := w.mark()
+		return subject == nil
+	}); len(opened) > 0 {
+		parties = opened
+	}
+	var out []follower
+	for _, group := range [][]follower{asFollowers(p.watchers), parties} {
+		if len(group) == 0 {
+			continue
+		}
+		n := max(1, len(group)*pct/100)
+		for _, j := range r.Perm(len(group))[:n] {
+			out = append(out, group[j])
+		}
 	}
 	return out
+}
+
+func asFollowers[W follower](ws []W) []follower {
+	out := make([]follower, len(ws))
+	for i, w := range ws {
+		out[i] = w
+	}
+	return out
+}
+
+// followers returns every watcher of both kinds.
+func (p *phase) followers() []follower {
+	return append(asFollowers(p.watchers), asFollowers(p.partyWatchers)...)
+}
+
+// pauseBeforeReconnect waits the delay before a watcher connects again, as an EventSource
+// would; a vanished watcher comes back a while later, like a phone back in coverage, and the
+// fault is then lifted for it. It returns false when ctx ended first.
+func (f *watchFaults) pauseBeforeReconnect(ctx context.Context, r *rand.Rand) bool {
+	d := time.Duration(20+r.IntN(200)) * time.Millisecond
+	vanished := f.vanish.Load()
+	if vanished {
+		d = time.Duration(500+r.IntN(2000)) * time.Millisecond
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(d): // reconnect delay
+	}
+	if vanished {
+		f.vanish.Store(false)
+	}
+	return true
 }

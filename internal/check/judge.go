@@ -39,6 +39,9 @@ type Attempt struct {
 	Note     string `json:"note"`
 	Status   string `json:"status"`
 	Expected int64  `json:"expected_version,omitempty"`
+	// Party is the party key (restaurant:…) a create gave the order; the order's every event
+	// takes a position in that party's log.
+	Party string `json:"party,omitempty"`
 }
 
 // Ack is a change the server acknowledged (or that a read-back proved committed) at a seq.
@@ -59,6 +62,7 @@ type HistEvent struct {
 // Records is everything a run leaves for the judge.
 type Records struct {
 	Sessions  []Session
+	Parties   []PartySession // every party watcher's sessions, each watcher's in the order they ran
 	Attempts  []Attempt
 	Acks      []Ack
 	Histories map[string][]HistEvent
@@ -100,6 +104,7 @@ type Judgement struct {
 	Orders        int            `json:"orders"`
 	Reconnects    int64          `json:"reconnects"`
 	After204      int            `json:"final_204s"`
+	Party         PartyCounts    `json:"party"`
 	Anomalies     map[string]int `json:"anomalies"`
 	Examples      []Anomaly      `json:"examples"`
 }
@@ -210,6 +215,7 @@ func Judge(r Records) Judgement {
 		}
 		judgeSession(&j, s, h)
 	}
+	judgeParties(&j, r)
 	return j
 }
 

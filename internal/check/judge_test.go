@@ -27,6 +27,12 @@ func records() Records {
 			r.Acks = append(r.Acks, Ack{Order: id, Seq: ev.Seq, Status: ev.Status, Note: ev.Note})
 		}
 	}
+	for i := range r.Attempts {
+		if r.Attempts[i].Status == "placed" {
+			r.Attempts[i].Party = "restaurant:r"
+		}
+	}
+	r.Parties = partySessions(hist)
 	// An attempt that never committed (its version was taken) is allowed.
 	r.Attempts = append(r.Attempts, Attempt{Order: "b", Note: "lost-race", Status: "cancelled", Expected: 1})
 	recv := func(id string, from int) []Received {
@@ -44,6 +50,31 @@ func records() Records {
 	return r
 }
 
+// partyLogOrder is restaurant r's log in the records above: a and b interleaved.
+var partyLogOrder = []struct {
+	order string
+	seq   int64
+}{{"a", 1}, {"b", 1}, {"a", 2}, {"b", 2}, {"a", 3}, {"a", 4}, {"b", 3}, {"a", 5}}
+
+// partySessions are two watchers of restaurant r: watcher 1 from an empty snapshot at 0,
+// resuming after position 4; watcher 2 from a snapshot at 3 (a at seq 2, b at seq 1).
+func partySessions(hist map[string][]HistEvent) []PartySession {
+	evs := func(from, to int64) []PartyEvent {
+		var out []PartyEvent
+		for pos := from; pos <= to; pos++ {
+			e := partyLogOrder[pos-1]
+			out = append(out, PartyEvent{Pos: pos, Order: e.order, Seq: e.seq, Status: hist[e.order][e.seq-1].Status})
+		}
+		return out
+	}
+	return []PartySession{
+		{Watcher: 1, Party: "restaurant:r", Snapshot: &PartySnap{Pos: 0}, Events: evs(1, 4)},
+		{Watcher: 2, Party: "restaurant:r", Snapshot: &PartySnap{Pos: 3, Orders: []SnapOrder{
+			{Order: "a", Seq: 2, Status: "confirmed"}, {Order: "b", Seq: 1, Status: "placed"}}}, Events: evs(4, 8)},
+		{Watcher: 1, Party: "restaurant:r", Resumed: 4, Events: evs(5, 8)},
+	}
+}
+
 func TestJudge_CleanRecords(t *testing.T) {
 	j := Judge(records())
 	if j.Total() != 0 {
@@ -58,6 +89,66 @@ func TestJudge_CleanRecords(t *testing.T) {
 	if got, want := j.After204, 2; got != want {
 		t.Errorf("final 204s = %d, want %d", got, want)
 	}
+	want := PartyCounts{Parties: 1, Watchers: 2, Sessions: 3, Resumes: 1, Snapshots: 2, Events: 4 + 5 + 4, Positions: 8, LogEvents: 8}
+	if j.Party != want {
+		t.Errorf("party counts = %+v, want %+v", j.Party, want)
+	}
+}
+
+// damage is one way of breaking the clean records, and the anomaly kind the judge must report.
+type damage struct {
+	name   string
+	damage func(r *Records)
+	want   string
+}
+
+// checkDamages applies each damage to fresh clean records and fails unless the judge reports
+// its kind.
+func checkDamages(t *testing.T, tests []damage) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := records()
+			tt.damage(&r)
+			j := Judge(r)
+			if j.Anomalies[tt.want] == 0 {
+				t.Fatalf("want %s, got %v %v", tt.want, j.Anomalies, j.Examples)
+			}
+		})
+	}
+}
+
+func TestJudge_PartyCases(t *testing.T) {
+	tests := []damage{
+		{"a resume answered with a fresh snapshot", func(r *Records) { r.Parties[2].Snapshot = &PartySnap{Pos: 4} }, APartyOpening},
+		{"a fresh open without a snapshot", func(r *Records) { r.Parties[1].Snapshot = nil }, APartyOpening},
+		{"a snapshot whose id is not its pos", func(r *Records) { r.Parties[1].Snapshot.Pos = -1 }, APartyMismatch},
+		{"a watcher that does not reach the end of the log", func(r *Records) {
+			r.Parties[1].Events = r.Parties[1].Events[:len(r.Parties[1].Events)-1]
+		}, APartyTail},
+		{"a party watcher that never opened its stream", func(r *Records) {
+			r.Parties = append(r.Parties, PartySession{Watcher: 3, Party: "restaurant:r"})
+		}, APartyTail},
+		{"an order's event again at a later position", func(r *Records) {
+			r.Parties[2].Events = append(r.Parties[2].Events, PartyEvent{Pos: 9, Order: "b", Seq: 3, Status: "ready"})
+		}, APartyOrderSeq},
+		{"a status that is not the history's", func(r *Records) { r.Parties[0].Events[2].Status = "ready" }, APartyMismatch},
+		{"an order of no watched party", func(r *Records) { r.Parties[0].Events[2].Order = "zz" }, APartyMismatch},
+		{"an order's seqs skipping within the stream", func(r *Records) {
+			r.Parties[1].Snapshot.Orders[0].Seq, r.Parties[1].Snapshot.Orders[0].Status = 1, "placed"
+		}, APartyOrderSeq},
+		{"a snapshot ahead of the positions", func(r *Records) {
+			r.Parties[1].Snapshot.Orders[1].Seq, r.Parties[1].Snapshot.Orders[1].Status = 2, "confirmed"
+		}, APartySnapshot},
+		{"a snapshot without an order active at its position", func(r *Records) {
+			r.Parties[1].Snapshot.Orders = r.Parties[1].Snapshot.Orders[:1]
+		}, APartySnapshot},
+		{"two watchers with other events at one position", func(r *Records) {
+			e := &r.Parties[1].Events[1] // position 5, a seq 3 to the others
+			e.Order, e.Seq, e.Status = "b", 3, "ready"
+		}, APartyConflict},
+	}
+	checkDamages(t, tests)
 }
 
 // TestJudge_CatchesEveryCorruption corrupts the records in every way the self-test knows and
@@ -81,11 +172,7 @@ func TestJudge_CatchesEveryCorruption(t *testing.T) {
 }
 
 func TestJudge_Cases(t *testing.T) {
-	tests := []struct {
-		name   string
-		damage func(r *Records)
-		want   string
-	}{
+	tests := []damage{
 		{"a 204 before the final event", func(r *Records) { r.Sessions[2].Unexpected204 = true }, AUnexpected204},
 		{"a stream reopened after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{200, 204} }, ANot204},
 		{"a 404 after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{404} }, ANot204},
@@ -109,16 +196,7 @@ func TestJudge_Cases(t *testing.T) {
 		{"an acknowledged status that differs", func(r *Records) { r.Acks[0].Status = "cancelled" }, ALostAck},
 		{"a watched order with no history", func(r *Records) { r.Sessions[2].Order = "zz" }, AMissingHistory},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := records()
-			tt.damage(&r)
-			j := Judge(r)
-			if j.Anomalies[tt.want] == 0 {
-				t.Fatalf("want %s, got %v", tt.want, j.Anomalies)
-			}
-		})
-	}
+	checkDamages(t, tests)
 }
 
 func TestJudge_ExamplesAreBounded(t *testing.T) {

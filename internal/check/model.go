@@ -46,6 +46,7 @@ type ledger struct {
 	next     atomic.Int64
 	orders   map[string]*orderState
 	active   []*orderState
+	parties  []*partyState // the restaurants, fixed before the writers start
 	attempts []Attempt
 	acks     []Ack
 	readback int // attempts proved committed by reading the history after an unclear answer

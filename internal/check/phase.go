@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/internal/nginxconf"
 )
@@ -42,9 +43,11 @@ type phase struct {
 	rate     float64
 	led      *ledger
 	watchers []*watcher
-	rec      recovery
-	out      io.Writer
-	start    time.Time
+	// partyWatchers follow one restaurant's party stream each, for the whole run.
+	partyWatchers []*partyWatcher
+	rec           recovery
+	out           io.Writer
+	start         time.Time
 
 	burst       atomic.Int32
 	received    atomic.Int64
@@ -96,19 +99,22 @@ func (p *phase) leak(c net.Conn) {
 
 // PhaseReport is what one phase found.
 type PhaseReport struct {
-	Store       string                   `json:"store"`
-	Nodes       int                      `json:"nodes"`
-	Nginx       bool                     `json:"nginx"`
-	PostgreSQL  string                   `json:"postgresql,omitempty"`
-	Watchers    int                      `json:"watchers"`
-	Duration    string                   `json:"duration"`
-	Judgement   Judgement                `json:"judgement"`
-	ReadBack    int                      `json:"writes_settled_by_reading_history"`
-	WriteErrors map[string]int           `json:"write_errors"`
-	Faults      map[string]int           `json:"faults"`
-	Recovery    map[string]RecoveryStats `json:"recovery"`
-	FaultLog    []*fault                 `json:"fault_log"`
-	SelfTest    []SelfTestResult         `json:"self_test,omitempty"`
+	Store      string `json:"store"`
+	Nodes      int    `json:"nodes"`
+	Nginx      bool   `json:"nginx"`
+	PostgreSQL string `json:"postgresql,omitempty"`
+	Watchers   int    `json:"watchers"`
+	// PartyWatchers follow the streams of Restaurants restaurants.
+	PartyWatchers int                      `json:"party_watchers"`
+	Restaurants   int                      `json:"restaurants"`
+	Duration      string                   `json:"duration"`
+	Judgement     Judgement                `json:"judgement"`
+	ReadBack      int                      `json:"writes_settled_by_reading_history"`
+	WriteErrors   map[string]int           `json:"write_errors"`
+	Faults        map[string]int           `json:"faults"`
+	Recovery      map[string]RecoveryStats `json:"recovery"`
+	FaultLog      []*fault                 `json:"fault_log"`
+	SelfTest      []SelfTestResult         `json:"self_test,omitempty"`
 	// NotInjected lists fault kinds that were on but never happened (the run was too short).
 	NotInjected []string `json:"not_injected,omitempty"`
 	records     Records
@@ -190,8 +196,16 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	var runID [3]byte
 	_, _ = rand.Read(runID[:])
 	p.led = newLedger("c" + hex.EncodeToString(runID[:]))
+	// The restaurants: each watched with its own restaurant token, as its board is.
+	for i := range max(1, (p.orders+ordersPerRestaurant-1)/ordersPerRestaurant) {
+		rest := &partyState{party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: fmt.Sprintf("%s-r%d", p.led.runID, i)}}
+		if rest.token, err = a.SignActor(auth.Actor{Role: auth.RoleRestaurant, Sub: rest.party.ID}, 24*time.Hour); err != nil {
+			return nil, err
+		}
+		p.led.parties = append(p.led.parties, rest)
+	}
 
-	rep = &PhaseReport{Store: pc.Store, Nodes: pc.Nodes, Watchers: pc.Watchers, Faults: map[string]int{}, Recovery: map[string]RecoveryStats{}}
+	rep = &PhaseReport{Store: pc.Store, Nodes: pc.Nodes, Watchers: pc.Watchers, PartyWatchers: pc.PartyWatchers, Restaurants: len(p.led.parties), Faults: map[string]int{}, Recovery: map[string]RecoveryStats{}}
 	kinds := slices.Clone(pc.Faults)
 	if pc.Store == "postgres" {
 		if cfg.DB == "" {
@@ -253,8 +267,9 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 		}
 		rep.Nginx = true
 	}
-	p.logf("%d node(s) up%s; %d watchers on %d orders in progress, %.0f changes/s, faults: %v",
-		len(p.nodes), map[bool]string{true: " behind nginx " + p.ngxURL(), false: ""}[p.ngx != nil], pc.Watchers, p.orders, pc.Rate, kinds)
+	p.logf("%d node(s) up%s; %d watchers on %d orders in progress, %d party watchers on %d restaurants, %.0f changes/s, faults: %v",
+		len(p.nodes), map[bool]string{true: " behind nginx " + p.ngxURL(), false: ""}[p.ngx != nil], pc.Watchers, p.orders,
+		pc.PartyWatchers, len(p.led.parties), pc.Rate, kinds)
 
 	r := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 1))
 	for range p.orders {
@@ -269,6 +284,12 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	for i := range pc.Watchers {
 		w := &watcher{idx: i, p: p, r: mrand.New(mrand.NewPCG(uint64(cfg.Seed), uint64(1_000_000+i)))}
 		p.watchers = append(p.watchers, w)
+		wwg.Go(func() { w.run(watchCtx) })
+	}
+	for i := range pc.PartyWatchers {
+		w := &partyWatcher{idx: i, p: p, r: mrand.New(mrand.NewPCG(uint64(cfg.Seed), uint64(2_000_000+i))),
+			party: p.led.parties[i%len(p.led.parties)]}
+		p.partyWatchers = append(p.partyWatchers, w)
 		wwg.Go(func() { w.run(watchCtx) })
 	}
 	recCtx, stopRec := context.WithCancel(ctx)
@@ -401,7 +422,8 @@ func (p *phase) progress(ctx context.Context) {
 }
 
 // waitCaughtUp waits, at most d, until every watcher has at least one event and the last event
-// of the order it follows (as the history says), and none is in the middle of ending a session.
+// of the order it follows (as the history says), and none is in the middle of ending a session,
+// and every party watcher has as many positions as its restaurant's orders have events.
 func (p *phase) waitCaughtUp(ctx context.Context, d time.Duration) error {
 	// The writers' picture may lag after unclear outcomes: settle every order in progress first,
 	// within the same deadline.
@@ -422,11 +444,10 @@ func (p *phase) waitCaughtUp(ctx context.Context, d time.Duration) error {
 	for {
 		behind := 0
 		var example string
-		for _, w := range p.watchers {
-			o, last, waiting := w.position()
-			if o == nil || waiting || last == 0 || last < o.known.Load() {
+		for _, w := range p.followers() {
+			if late, where := w.behind(); late {
 				if behind == 0 {
-					example = fmt.Sprintf("watcher %d: order %v at seq %d, waiting for 204 %v", w.idx, orderID(o), last, waiting)
+					example = where
 				}
 				behind++
 			}
@@ -458,6 +479,13 @@ func (p *phase) records(ctx context.Context) (Records, error) {
 	var recs Records
 	for _, w := range p.watchers {
 		recs.Sessions = append(recs.Sessions, w.allSessions()...)
+	}
+	for _, w := range p.partyWatchers {
+		ss := w.allSessions()
+		if len(ss) == 0 { // never got a frame: recorded empty, so that the judge sees it
+			ss = []PartySession{{Watcher: w.idx, Party: w.party.party.Key()}}
+		}
+		recs.Parties = append(recs.Parties, ss...)
 	}
 	p.led.mu.Lock()
 	recs.Attempts, recs.Acks = slices.Clone(p.led.attempts), slices.Clone(p.led.acks)

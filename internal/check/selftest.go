@@ -54,6 +54,37 @@ var corruptions = []corruption{
 		}
 		return false
 	}},
+	{"drop a party event", APartyGap, func(r *Records) bool {
+		return withPartySession(r, 3, func(s *PartySession) { s.Events = slices.Delete(s.Events, 1, 2) })
+	}},
+	{"duplicate a party event", APartyDuplicate, func(r *Records) bool {
+		return withPartySession(r, 2, func(s *PartySession) { s.Events = slices.Insert(s.Events, 1, s.Events[1]) })
+	}},
+	{"swap two party positions", APartyReorder, func(r *Records) bool {
+		return withPartySession(r, 2, func(s *PartySession) { s.Events[0], s.Events[1] = s.Events[1], s.Events[0] })
+	}},
+	{"give a position another event", APartyConflict, func(r *Records) bool {
+		// Position 2 of the session now names the event of position 1: to any other watcher
+		// that got it, the position names two events; to the log, that event has two positions.
+		return withPartySession(r, 2, func(s *PartySession) {
+			s.Events[1].Order, s.Events[1].Seq, s.Events[1].Status = s.Events[0].Order, s.Events[0].Seq, s.Events[0].Status
+		})
+	}},
+}
+
+// withPartySession applies f to a copy of the first party session with at least n events.
+func withPartySession(r *Records, n int, f func(*PartySession)) bool {
+	for i, s := range r.Parties {
+		if len(s.Events) < n {
+			continue
+		}
+		s.Events = slices.Clone(s.Events)
+		f(&s)
+		r.Parties = slices.Clone(r.Parties)
+		r.Parties[i] = s
+		return true
+	}
+	return false
 }
 
 func committed(r *Records, a Attempt) bool {
@@ -96,7 +127,7 @@ type SelfTestResult struct {
 func SelfTest(r Records) []SelfTestResult {
 	var out []SelfTestResult
 	for _, c := range corruptions {
-		cp := Records{Sessions: slices.Clone(r.Sessions), Attempts: slices.Clone(r.Attempts), Acks: slices.Clone(r.Acks), Histories: r.Histories}
+		cp := Records{Sessions: slices.Clone(r.Sessions), Parties: slices.Clone(r.Parties), Attempts: slices.Clone(r.Attempts), Acks: slices.Clone(r.Acks), Histories: r.Histories}
 		res := SelfTestResult{Corruption: c.name, Want: c.want}
 		if !c.apply(&cp) {
 			res.Skipped = true

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -21,6 +20,7 @@ import (
 // with its own SSE reader, resumes with Last-Event-ID on a random endpoint after any error, and
 // after the final event reconnects once more to see the 204.
 type watcher struct {
+	watchFaults
 	idx int
 	p   *phase
 	r   *rand.Rand
@@ -30,10 +30,6 @@ type watcher struct {
 	curOrder *orderState
 	lastSeq  int64
 	waiting  bool // has the final event, awaiting the 204
-
-	pauseUntil atomic.Int64 // unix nanos: stop reading until then (fault)
-	vanish     atomic.Bool  // abandon the connection without closing it (fault)
-	hitAt      atomic.Int64 // unix nanos of the last watcher fault that hit it
 }
 
 var errVanished = errors.New("watcher vanished")
@@ -46,16 +42,16 @@ const idleTimeout = 5 * time.Second
 // deadline, and the faults act here (a pause, or vanishing without a close).
 type pacedConn struct {
 	net.Conn
-	w *watcher
+	f *watchFaults
 }
 
 func (c *pacedConn) Read(b []byte) (int, error) {
-	if until := c.w.pauseUntil.Load(); until > 0 {
+	if until := c.f.pauseUntil.Load(); until > 0 {
 		if d := time.Until(time.Unix(0, until)); d > 0 {
 			time.Sleep(d) // the pause fault's own duration
 		}
 	}
-	if c.w.vanish.Load() {
+	if c.f.vanish.Load() {
 		return 0, errVanished
 	}
 	_ = c.Conn.SetReadDeadline(time.Now().Add(idleTimeout))
@@ -98,19 +94,8 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 			if !haveFinal {
 				s.Reconnects++
 			}
-			d := time.Duration(20+w.r.IntN(200)) * time.Millisecond
-			vanished := w.vanish.Load()
-			if vanished {
-				// A vanished watcher comes back a while later, like a phone back in coverage.
-				d = time.Duration(500+w.r.IntN(2000)) * time.Millisecond
-			}
-			select {
-			case <-ctx.Done():
+			if !w.pauseBeforeReconnect(ctx, w.r) {
 				return
-			case <-time.After(d): // reconnect delay
-			}
-			if vanished {
-				w.vanish.Store(false) // back: the fault is lifted for this watcher
 			}
 		}
 		last := w.last()
@@ -157,47 +142,14 @@ func (w *watcher) wasFinalAt(seq int64, s *Session) bool {
 // stream opens one connection and reads it until it ends; it returns the HTTP status (0 when
 // none came), how many status events it carried, and why the stream ended.
 func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session, haveFinal *bool) (code, events int, err error) {
-	base := w.p.endpoint(w.r)
-	u, err := url.Parse(base)
+	resp, done, err := w.p.openStream(ctx, w.r, w.idx, &w.watchFaults, "/v1/orders/"+url.PathEscape(id)+"/stream", "", last)
 	if err != nil {
 		return 0, 0, err
 	}
-	d := net.Dialer{Timeout: 2 * time.Second,
-		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+w.idx%50))}}
-	conn, err := d.DialContext(ctx, "tcp", u.Host)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer func() {
-		if w.vanish.Load() {
-			w.p.leak(conn) // vanished: the connection stays open, unread, until the phase ends
-			return
-		}
-		conn.Close()
-	}()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	defer stop()
-	req := "GET /v1/orders/" + url.PathEscape(id) + "/stream HTTP/1.1\r\nHost: " + u.Host +
-		"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
-	if last > 0 {
-		req += "Last-Event-ID: " + strconv.FormatInt(last, 10) + "\r\n"
-	}
-	req += "\r\n"
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(conn, req); err != nil {
-		return 0, 0, err
-	}
-	pc := &pacedConn{Conn: conn, w: w}
-	br := bufio.NewReaderSize(pc, 4096)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer resp.Body.Close()
+	defer done()
 	if resp.StatusCode != http.StatusOK {
 		return resp.StatusCode, 0, nil
 	}
-	_ = conn.SetWriteDeadline(time.Time{})
 	sr := newSSEReader(resp.Body)
 	for {
 		ev, err := sr.Next()
@@ -244,8 +196,76 @@ func (w *watcher) position() (o *orderState, last int64, waiting bool) {
 	return w.curOrder, w.lastSeq, w.waiting
 }
 
+// mark is the order the watcher follows (nil between sessions), the last seq it has of it and
+// the version the writers know.
+func (w *watcher) mark() (subject any, have, known int64) {
+	o, last, _ := w.position()
+	if o == nil {
+		return nil, last, 0
+	}
+	return o, last, o.known.Load()
+}
+
+// behind reports whether the watcher has yet to see the last event the writers know of the
+// order it follows, has none yet, or is in the middle of ending a session.
+func (w *watcher) behind() (bool, string) {
+	o, last, waiting := w.position()
+	if o == nil || waiting || last == 0 || last < o.known.Load() {
+		return true, fmt.Sprintf("watcher %d: order %v at seq %d, waiting for 204 %v", w.idx, orderID(o), last, waiting)
+	}
+	return false, ""
+}
+
 func (w *watcher) allSessions() []Session {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Session(nil), w.sessions...)
+}
+
+// openStream connects to a random endpoint from the local address of watcher idx over a raw
+// HTTP/1.1 connection, asks for the SSE stream at path (with the bearer token when one is given,
+// and Last-Event-ID when last > 0) and reads the response head. done closes the connection, or
+// leaves it open, unread, when the watcher vanished (the fault). The body is read through f, so
+// the watcher faults act on it, with an idle deadline refreshed by every read.
+func (p *phase) openStream(ctx context.Context, r *rand.Rand, idx int, f *watchFaults, path, token string, last int64) (resp *http.Response, done func(), err error) {
+	u, err := url.Parse(p.endpoint(r))
+	if err != nil {
+		return nil, nil, err
+	}
+	d := net.Dialer{Timeout: 2 * time.Second,
+		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+idx%50))}}
+	conn, err := d.DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	release := func() {
+		stop()
+		if f.vanish.Load() {
+			p.leak(conn) // vanished: the connection stays open, unread, until the phase ends
+			return
+		}
+		conn.Close()
+	}
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
+	if token != "" {
+		req += "Authorization: Bearer " + token + "\r\n"
+	}
+	if last > 0 {
+		req += "Last-Event-ID: " + strconv.FormatInt(last, 10) + "\r\n"
+	}
+	req += "\r\n"
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, req); err != nil {
+		release()
+		return nil, nil, err
+	}
+	resp, err = http.ReadResponse(bufio.NewReaderSize(&pacedConn{Conn: conn, f: f}, 4096), nil)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	return resp, func() { resp.Body.Close(); release() }, nil
 }

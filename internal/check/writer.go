@@ -19,12 +19,13 @@ const maxTries = 10
 func (p *phase) createOrder(ctx context.Context, r *rand.Rand) error {
 	id := fmt.Sprintf("%s-o%d", p.led.runID, p.led.next.Add(1))
 	note := p.led.note()
-	p.led.attempt(Attempt{Order: id, Note: note, Status: "placed"})
+	rest := p.led.parties[r.IntN(len(p.led.parties))]
+	p.led.attempt(Attempt{Order: id, Note: note, Status: "placed", Party: rest.party.Key()})
 	var out struct {
 		ID      string `json:"id"`
 		Version int64  `json:"version"`
 	}
-	body := map[string]any{"id": id, "details": map[string]any{"check": true}, "note": note}
+	body := map[string]any{"id": id, "details": map[string]any{"check": true}, "note": note, "restaurant_id": rest.party.ID}
 	var err error
 	for try := range maxTries {
 		err = call(ctx, "POST", p.endpoint(r), "/v1/orders", p.token, body, &out)
@@ -45,6 +46,7 @@ func (p *phase) createOrder(ctx context.Context, r *rand.Rand) error {
 	p.led.orders[id] = o
 	p.led.active = append(p.led.active, o)
 	p.led.mu.Unlock()
+	rest.add(o)
 	return nil
 }
 

@@ -1,0 +1,182 @@
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+)
+
+// ordersPerRestaurant is how many of the orders in progress share one restaurant, so that
+// several writers change one restaurant's orders at once through different nodes and contend
+// for its position in the party log.
+const ordersPerRestaurant = 20
+
+// partyState is one restaurant of the run: its key in the party logs, the restaurant token its
+// watchers present, and the orders the writers created for it.
+type partyState struct {
+	party  ordercast.Party
+	token  string
+	mu     sync.Mutex
+	orders []*orderState
+}
+
+func (ps *partyState) add(o *orderState) {
+	ps.mu.Lock()
+	ps.orders = append(ps.orders, o)
+	ps.mu.Unlock()
+}
+
+// known is how many events the writers know committed for the restaurant's orders: a lower
+// bound of its log's length, since every event of its orders takes one position there.
+func (ps *partyState) known() int64 {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var n int64
+	for _, o := range ps.orders {
+		n += o.known.Load()
+	}
+	return n
+}
+
+// partyWatcher follows one restaurant's stream for the whole run, as a restaurant's board
+// would: it opens with the snapshot, then takes every event of every order of the restaurant,
+// and after any error connects again to a random endpoint with Last-Event-ID = the last id it
+// got, exactly as a browser's EventSource does.
+type partyWatcher struct {
+	watchFaults
+	idx   int
+	p     *phase
+	r     *rand.Rand
+	party *partyState
+
+	mu       sync.Mutex
+	sessions []PartySession
+	lastID   int64 // the id of the last event (or snapshot) received: the cursor sent on resume
+	opened   bool  // a snapshot has come
+}
+
+func (w *partyWatcher) run(ctx context.Context) {
+	for try := 0; ctx.Err() == nil; try++ {
+		if try > 0 && !w.pauseBeforeReconnect(ctx, w.r) {
+			return
+		}
+		code, err := w.stream(ctx)
+		if code != 0 && code != http.StatusOK && code < 500 {
+			w.p.led.countError(fmt.Sprintf("party watch: HTTP %d", code))
+		}
+		_ = err // the error of one connection is the reason to resume, not a result
+	}
+}
+
+// stream opens one connection and records what it carries until it ends; it returns the HTTP
+// status (0 when none came) and why the stream ended.
+func (w *partyWatcher) stream(ctx context.Context) (int, error) {
+	w.mu.Lock()
+	last := w.lastID
+	w.mu.Unlock()
+	resp, done, err := w.p.openStream(ctx, w.r, w.idx, &w.watchFaults, api.PartyStreamPath(w.party.party), w.party.token, last)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, nil
+	}
+	// Every answered connection is a session, even one that carries nothing (a store away
+	// answers with only a retry: line): what it resumed from is on record.
+	w.mu.Lock()
+	w.sessions = append(w.sessions, PartySession{Watcher: w.idx, Party: w.party.party.Key(), Resumed: last})
+	s := &w.sessions[len(w.sessions)-1] // only this goroutine appends, so s stays the last one
+	w.mu.Unlock()
+	sr := newSSEReader(resp.Body)
+	for {
+		ev, err := sr.Next()
+		if err != nil {
+			return http.StatusOK, err
+		}
+		if ev.Type != api.EventSnapshot && ev.Type != api.EventStatus && ev.Type != api.EventCourier {
+			continue
+		}
+		pos, perr := strconv.ParseInt(ev.ID, 10, 64)
+		w.mu.Lock()
+		if ev.Type == api.EventSnapshot && s.Snapshot == nil && len(s.Events) == 0 {
+			s.Snapshot = parseSnapshot(ev.Data, pos, perr)
+			w.opened = true
+		} else {
+			s.Events = append(s.Events, parsePartyEvent(ev, pos, perr))
+		}
+		if perr == nil {
+			w.lastID = pos
+		}
+		w.mu.Unlock()
+		if ev.Type != api.EventSnapshot {
+			w.p.received.Add(1)
+		}
+	}
+}
+
+// parseSnapshot reads the snapshot that opens a party stream; one whose id is not its pos, or
+// that does not parse, is recorded with a pos of -1, which the judge reports.
+func parseSnapshot(data string, id int64, idErr error) *PartySnap {
+	var snap api.PartySnapshot
+	if err := json.Unmarshal([]byte(data), &snap); err != nil || idErr != nil || snap.Pos != id {
+		return &PartySnap{Pos: -1}
+	}
+	out := &PartySnap{Pos: snap.Pos}
+	for _, o := range snap.Orders {
+		out.Orders = append(out.Orders, SnapOrder{Order: o.ID, Seq: o.Version, Status: string(o.Status)})
+	}
+	return out
+}
+
+// parsePartyEvent reads one event of a party stream. What is not an order's event with a
+// numeric id (a second snapshot, bad JSON) is recorded under a status naming it, which matches
+// no history.
+func parsePartyEvent(ev sseEvent, pos int64, idErr error) PartyEvent {
+	if idErr != nil {
+		pos = -1
+	}
+	if ev.Type == api.EventSnapshot {
+		return PartyEvent{Pos: pos, Status: "UNEXPECTED SNAPSHOT"}
+	}
+	var e ordercast.Event
+	if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
+		return PartyEvent{Pos: pos, Status: "UNPARSEABLE: " + ev.Data}
+	}
+	return PartyEvent{Pos: pos, Order: e.OrderID, Seq: e.Seq, Status: string(e.Status)}
+}
+
+// mark is the restaurant the watcher follows (nil until its first snapshot), the last position
+// it has, and how many events the writers know its orders to have.
+func (w *partyWatcher) mark() (subject any, have, known int64) {
+	w.mu.Lock()
+	opened, last := w.opened, w.lastID
+	w.mu.Unlock()
+	if !opened {
+		return nil, 0, 0
+	}
+	return w.party, last, w.party.known()
+}
+
+// behind reports whether the watcher's position is below what the writers know committed for
+// its restaurant, or it has not opened its stream yet.
+func (w *partyWatcher) behind() (bool, string) {
+	subject, have, known := w.mark()
+	if subject == nil || have < known {
+		return true, fmt.Sprintf("party watcher %d: %s at pos %d, the writers know %d events", w.idx, w.party.party.Key(), have, known)
+	}
+	return false, ""
+}
+
+func (w *partyWatcher) allSessions() []PartySession {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]PartySession(nil), w.sessions...)
+}
