@@ -108,11 +108,15 @@ const postTimeout = 30 * time.Second
 type posters struct {
 	spec GroupSpec
 	hc   *http.Client
+	// couriers holds a courier while its post is in flight: like a phone, a courier sends its
+	// next position after the previous one's answer, so its positions arrive in the order of
+	// their at, which is taken once the courier is free (the server drops an older fix).
+	couriers []sync.Mutex
 }
 
 func newPosters(spec GroupSpec) *posters {
 	n := max(1, spec.Posters)
-	return &posters{spec: spec, hc: &http.Client{Transport: &http.Transport{
+	return &posters{spec: spec, couriers: make([]sync.Mutex, max(0, spec.CourierCount)), hc: &http.Client{Transport: &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		MaxIdleConnsPerHost: n,
 		MaxConnsPerHost:     n,
@@ -213,6 +217,9 @@ func (p *posters) post(ctx context.Context, k int) (Post, int, int, error) {
 	lat := 52.5 + float64(i%1000)/10000 + float64(k/s.CourierCount)/100000
 	ctx, cancel := context.WithTimeout(ctx, postTimeout)
 	defer cancel()
+	busy := &p.couriers[k%s.CourierCount]
+	busy.Lock() // bounded: the courier's previous post ends within postTimeout
+	defer busy.Unlock()
 	start := time.Now()
 	at := start.Truncate(time.Microsecond) // what every store and bus keeps exactly
 	post := Post{Courier: i, At: at.UnixNano(), Start: start.UnixNano(), Node: node}
