@@ -116,8 +116,8 @@ func (l *LocationResult) failures() []string {
 	return f
 }
 
-// notes are the lines under the location table that qualify it, warnings first.
-func (l *LocationResult) notes() []string {
+// Notes are the lines under the location table that qualify it, warnings first.
+func (l *LocationResult) Notes() []string {
 	var n []string
 	if l.AcceptedShortfall() {
 		n = append(n, fmt.Sprintf("WARNING: offered %.0f positions/s, accepted %.0f/s (%.0f %%); the posters ended %.2f s behind schedule: the latencies are those of the accepted rate",
@@ -295,7 +295,7 @@ func (rep *Report) writeLocation(w io.Writer) error {
 		if r.Location == nil {
 			continue
 		}
-		for _, n := range r.Location.notes() {
+		for _, n := range r.Location.Notes() {
 			fmt.Fprintln(w, n)
 		}
 		if !rep.WithStatus {

@@ -245,9 +245,18 @@ func TestLocationReportWarnsAndFails(t *testing.T) {
 	if f := rep.Failures(); len(f) != 1 || !strings.Contains(f[0], "2 positions older than one the watcher had, 1 matching no accepted post") {
 		t.Errorf("failures %v", f)
 	}
+	l.Accepted = 900
 	var html bytes.Buffer
 	if err := rep.WriteHTML(&html); err != nil {
 		t.Fatal(err)
 	}
 	checkWellFormed(t, html.Bytes())
+	for _, want := range []string{"Couriers' positions", "post→screen ms p50/p90/p99/max", "WARNING: offered 1000 positions/s"} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("HTML report lacks %q", want)
+		}
+	}
+	if strings.Contains(html.String(), "start→recv ms p50/p90/p99/max</th>") {
+		t.Error("HTML report of a run without --rate has a status table")
+	}
 }

@@ -462,13 +462,23 @@ svg { background: #fff; border: 1px solid #ddd; }
 <body>
 <h1>ordercast bench</h1>
 <p>{{.Rep.Watchers}} watchers ({{.Rep.PerOrder}} per order) on {{.Rep.Nodes}} node(s), {{.Rep.Rate}} changes/s for {{.Rep.Duration}}; {{.Rep.Machine}}; started {{.Rep.Started.Format "2006-01-02 15:04:05 UTC"}}.</p>
+{{if .Rep.Couriers}}<h2>Couriers' positions</h2>
+<p>{{.Rep.Couriers}} couriers, each posting every {{.Rep.LocationEvery}}.</p>
 <table>
+<thead><tr><th>transport</th><th>offered/s</th><th>accepted/s</th><th>behind s</th><th>refused</th><th>failed posts</th><th>owed</th><th>delivered</th><th>remote</th><th>dup/ooo</th><th>post→screen ms p50/p90/p99/max</th><th>CPU µs/position</th></tr></thead>
+<tbody>
+{{range .Rep.Runs}}{{$t := .Transport}}{{with .Location}}<tr><td>{{$t}}</td><td>{{printf "%.0f" .Offered}}</td><td>{{printf "%.0f" .Accepted}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Refused}}</td><td>{{.Failed}}</td><td>{{.Owed}}</td><td>{{.Delivered}}</td><td>{{.Remote}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}</td><td>{{.PostToScreen}}</td><td>{{printf "%.0f" .CPUPerAcceptedMicros}}</td></tr>
+{{end}}{{end}}</tbody>
+</table>
+{{range .Rep.Runs}}{{with .Location}}{{range .Notes}}<p><strong>{{.}}</strong></p>
+{{end}}{{end}}{{end}}{{if .Rep.WithStatus}}<h2>Status changes beside the positions</h2>
+{{end}}{{end}}{{if or (not .Rep.Couriers) .Rep.WithStatus}}<table>
 <thead><tr><th>transport</th><th>holding</th><th>clients</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>start→recv ms p50/p90/p99/max</th><th>commit→recv ms p50/p90/p99/max</th><th>req/s</th><th>bytes/change</th><th>CPU µs/change</th></tr></thead>
 <tbody>
 {{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{holding .}}</td><td>{{clients .}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{printf "%.0f" .OfferedRate}}</td><td>{{printf "%.0f" .AchievedRate}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{.StartLatencies}}</td><td>{{.CommitLatencies}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
 {{end}}</tbody>
 </table>
-{{range .Rep.Runs}}{{range notes .}}<p><strong>{{.}}</strong></p>
+{{end}}{{range .Rep.Runs}}{{range notes .}}<p><strong>{{.}}</strong></p>
 {{end}}{{with .FindMax}}<h2>Find-max steps</h2>
 <table>
 <thead><tr><th>step</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>committed</th><th>delivered/expected</th><th>start→recv ms p50/p99</th><th>commit→recv ms p50/p99</th><th>CPU µs/change</th><th>held</th></tr></thead>
