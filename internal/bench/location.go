@@ -307,6 +307,6 @@ func (rep *Report) writeLocation(w io.Writer) error {
 	if !rep.WithStatus {
 		return nil
 	}
-	fmt.Fprintln(w, "\nstatus changes beside the positions:")
+	fmt.Fprintln(w, "\nstatus changes beside the positions (their CPU per change includes the positions' work):")
 	return rep.writeStatus(w)
 }

@@ -106,7 +106,7 @@ func TestLocationWorkloadWithStatus(t *testing.T) {
 	if err := rep.WriteTable(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"with 20 status changes/s on the same orders", "post→screen", "status changes beside the positions:", "start→recv ms"} {
+	for _, want := range []string{"with 20 status changes/s on the same orders", "post→screen", "status changes beside the positions", "start→recv ms"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
