@@ -55,6 +55,11 @@ type WatchOptions struct {
 	// is for measuring and monitoring (commit-to-receive latency is received minus ev.At) and runs
 	// on the goroutine calling Next.
 	OnEvent func(ev ordercast.Event, received time.Time)
+	// OnLocation, when set, is called with every courier position of the order the server sent
+	// (event: location) and the time it was read off the connection. A position is state, not
+	// history: it has no seq, Next never returns it, and it does not move the resume point. It
+	// runs on the goroutine calling Next.
+	OnLocation func(u ordercast.LocationUpdate, received time.Time)
 	// OnConnect, when set, is called each time a connection attempt gets an answer from the
 	// server, whatever its status; reconnect is false for the watch's first. It runs on the
 	// goroutine calling Next.
@@ -154,6 +159,14 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 		sev, received, err := w.nextSSE(ctx)
 		if err != nil {
 			return ordercast.Event{}, err
+		}
+		if sev.Type == api.EventLocation && w.opts.OnLocation != nil {
+			var u ordercast.LocationUpdate
+			if err := json.Unmarshal([]byte(sev.Data), &u); err != nil {
+				return w.finish(fmt.Errorf("watch %s: decode position: %w", w.orderID, err))
+			}
+			w.opts.OnLocation(u, received)
+			continue
 		}
 		if sev.Type != api.EventStatus && sev.Type != api.EventCourier {
 			continue // other kinds may be added by the server; this client knows status and courier

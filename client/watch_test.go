@@ -581,3 +581,41 @@ func TestWatchOnEventSeesWhatTheServerSent(t *testing.T) {
 		t.Errorf("Duplicates %d, Reconnects %d; want 1 and 1", w.Duplicates(), w.Reconnects())
 	}
 }
+
+// TestWatchOnLocationSeesPositions: positions reach OnLocation as the server sent them, between
+// status events; Next returns only the status events, and a position moves no resume point.
+func TestWatchOnLocationSeesPositions(t *testing.T) {
+	at := time.Date(2026, 11, 23, 19, 41, 0, 123456000, time.UTC)
+	s := newStreamServer(t,
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			fmt.Fprint(w, "retry: 1\n\n")
+			send(w, 1, 1)
+			fmt.Fprintf(w, "event: location\ndata: {\"order_id\":%q,\"lat\":52.5,\"lng\":13.4,\"at\":%q}\n\n", orderID, at.Format(time.RFC3339Nano))
+			send(w, 2, 2)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			send(w, 6, 6)
+		},
+	)
+	var got []ordercast.LocationUpdate
+	opts := fastRetry
+	opts.OnLocation = func(u ordercast.LocationUpdate, received time.Time) {
+		if received.IsZero() {
+			t.Error("position without its receive time")
+		}
+		got = append(got, u)
+	}
+	w := watch(t, s.c, opts)
+	seqs, err := collect(t, w)
+	if err != io.EOF || !slices.Equal(seqs, []int64{1, 2, 6}) {
+		t.Fatalf("Next gave %v, %v; want [1 2 6], io.EOF", seqs, err)
+	}
+	if len(got) != 1 || got[0].OrderID != orderID || got[0].Lat != 52.5 || !got[0].At.Equal(at) {
+		t.Fatalf("OnLocation saw %+v, want the one position at %v", got, at)
+	}
+	if ids := s.lastEventIDs(); !slices.Equal(ids, []string{"", "2"}) {
+		t.Errorf("Last-Event-IDs %q, want the resume after seq 2, untouched by the position", ids)
+	}
+}

@@ -56,28 +56,24 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.StepDuration, "step", bench.DefaultStepDuration, "with --find-max: how long each rate is held")
 	fs.IntVar(&cfg.Restaurants, "restaurants", 0, "party-stream workload: `R` restaurants, each with --per-restaurant orders and ONE restaurant stream that must get every change of them (SSE, this process)")
 	fs.IntVar(&cfg.PerRestaurant, "per-restaurant", bench.DefaultPerRestaurant, "with --restaurants: active orders per restaurant (`K`)")
-	couriers := fs.Int("couriers", 0, "location workload: `C` couriers, each with one order out for delivery, post positions to orders watched by --watchers SSE watchers (in this process, at most 9,000)")
-	every := fs.Duration("location-every", 2*time.Second, "location workload: how often each courier posts")
+	fs.IntVar(&cfg.Couriers, "couriers", 0, "location workload: `C` couriers, courier i carrying order i, post positions to the orders the --watchers SSE watchers watch (spread over --workers like them); with --rate too, status changes run on the same orders at the same time")
+	fs.DurationVar(&cfg.LocationEvery, "location-every", bench.DefaultLocationEvery, "location workload: how often each courier posts")
+	fs.IntVar(&cfg.Posters, "posters", bench.DefaultPosters, "location workload: positions in flight at most, over all client processes, each on a keep-alive connection")
+	fs.Func("location-interval", "location workload: the servers' --location-interval, the cap on positions per order and stream (default: theirs, 1s)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		cfg.LocationInterval = &d
+		return nil
+	})
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	htmlFile := fs.String("html", "", "also write a self-contained HTML report to this `file`")
 	if err := parseCommand(fs, args, benchUsage, stdout, stderr); err != nil {
 		return err
 	}
-	if *couriers > 0 {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("find own binary: %w", err)
-		}
-		rep, err := bench.RunLocation(ctx, bench.LocationConfig{
-			Exe: exe, URL: cfg.URL, Token: cfg.Token, DB: cfg.DB, Nodes: cfg.Nodes, HoldStreams: cfg.HoldStreams,
-			Couriers: *couriers, Every: *every, Watchers: cfg.Watchers, Duration: cfg.Duration,
-			Timeout: cfg.Timeout, Stderr: stderr,
-		})
-		if rep != nil {
-			err = errors.Join(err, rep.WriteTable(stdout))
-		}
-		return err
-	}
+	// With --couriers, status changes run beside the positions only when asked for with --rate.
+	fs.Visit(func(f *flag.Flag) { cfg.WithStatus = cfg.WithStatus || f.Name == "rate" })
 	cfg.Transports = []string{*transport}
 	if *compare {
 		cfg.Transports = bench.Transports

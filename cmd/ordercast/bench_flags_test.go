@@ -20,6 +20,10 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--find-max", "--p99-bound", "-1ms"}, "--p99-bound"},
 		{[]string{"--restaurants", "2", "--per-restaurant", "-1"}, "--per-restaurant"},
 		{[]string{"--restaurants", "2", "--transport", "ws"}, "SSE only"},
+		{[]string{"--couriers", "2", "--transport", "ws"}, "SSE only"},
+		{[]string{"--couriers", "2", "--find-max"}, "--find-max"},
+		{[]string{"--couriers", "2", "--posters", "-1"}, "--posters"},
+		{[]string{"--couriers", "2", "--url", "http://127.0.0.1:1", "--location-interval", "0s"}, "--location-interval"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		err := run(context.Background(), append([]string{"bench"}, tc.args...), io.Discard, io.Discard)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast/internal/bench"
+	"github.com/ordercast/ordercast/internal/pgtest"
 )
 
 // TestBenchWithChildServerAndWorkers runs the real binary's bench end to end at small scale: it
@@ -154,5 +155,66 @@ func TestBenchFailsWhenWatchersCannotOpen(t *testing.T) {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout.String())
 		}
+	}
+}
+
+// runLocationBench runs the real binary's location workload with args and returns its run.
+func runLocationBench(t *testing.T, args ...string) bench.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, binary(t), append([]string{"bench", "--json"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	if len(rep.Runs) != 1 || rep.Runs[0].Location == nil {
+		t.Fatalf("report %+v, want one location run", rep)
+	}
+	return rep.Runs[0]
+}
+
+// TestBenchLocationWithWorkers runs the location workload end to end at small scale: the watchers
+// and the couriers are spread over two bench-worker processes, and the positions those watchers
+// read crossed back to this process and were each matched with the post that sent it.
+func TestBenchLocationWithWorkers(t *testing.T) {
+	r := runLocationBench(t, "--couriers", "200", "--watchers", "200", "--location-every", "1s", "--duration", "3s", "--workers", "2")
+	l := r.Location
+	if r.Workers != 2 || r.Opened != 200 || r.Failed != 0 || r.Committed != 0 {
+		t.Fatalf("%d workers, opened %d, failed %d, committed %d; want 2, 200, 0 and no status change", r.Workers, r.Opened, r.Failed, r.Committed)
+	}
+	// 200 couriers for 3 s at one post a second each.
+	if l.Couriers != 200 || l.Offered != 200 || l.Planned != 600 || l.AcceptedPosts == 0 || l.Refused+l.Failed+l.NoOrder != 0 {
+		t.Errorf("couriers %d, offered %v/s, planned %d, accepted %d, refused %d, failed %d, no order %d",
+			l.Couriers, l.Offered, l.Planned, l.AcceptedPosts, l.Refused, l.Failed, l.NoOrder)
+	}
+	if l.Owed != l.AcceptedPosts || l.Delivered == 0 || l.Delivered > l.Owed || len(l.PostToScreenCDF) != 101 {
+		t.Errorf("owed %d, delivered %d, CDF of %d points", l.Owed, l.Delivered, len(l.PostToScreenCDF))
+	}
+	if l.Remote != 0 || l.OutOfOrder+l.Uncorrelated+l.Inconsistent != 0 || l.CPUPerAcceptedMicros <= 0 || l.RSSAfterLoad <= 0 {
+		t.Errorf("remote %d on one node, out of order %d, uncorrelated %d, inconsistent %d, CPU %v µs, RSS %d",
+			l.Remote, l.OutOfOrder, l.Uncorrelated, l.Inconsistent, l.CPUPerAcceptedMicros, l.RSSAfterLoad)
+	}
+}
+
+// TestBenchLocationAcrossNodes runs the location workload on two nodes over PostgreSQL: each
+// courier posts to the node its order's watcher is not on, so every position a watcher reads
+// crossed the cluster's location bus.
+func TestBenchLocationAcrossNodes(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	r := runLocationBench(t, "--couriers", "50", "--watchers", "50", "--location-every", "1s", "--duration", "2s",
+		"--workers", "0", "--nodes", "2", "--db", db)
+	l := r.Location
+	if r.Nodes != 2 || r.Opened != 50 || l.AcceptedPosts == 0 || l.NoOrder != 0 {
+		t.Fatalf("nodes %d, opened %d, accepted %d, no order %d", r.Nodes, r.Opened, l.AcceptedPosts, l.NoOrder)
+	}
+	if l.Delivered == 0 || l.Remote != l.Delivered || l.OutOfOrder+l.Uncorrelated+l.Inconsistent != 0 {
+		t.Errorf("delivered %d, remote %d (want all), out of order %d, uncorrelated %d, inconsistent %d",
+			l.Delivered, l.Remote, l.OutOfOrder, l.Uncorrelated, l.Inconsistent)
 	}
 }

@@ -85,6 +85,19 @@ type Config struct {
 	Restaurants   int
 	PerRestaurant int
 
+	// Couriers, when positive, runs the location workload (location.go): courier i carries order
+	// i and posts a position every LocationEvery to the orders the Watchers SSE watchers watch,
+	// which record every position they receive. The couriers post from the processes that hold
+	// the watchers, at most Posters positions in flight over all of them (0: DefaultPosters).
+	// WithStatus runs the status workload at Rate on the same orders at the same time; without it
+	// no status changes. LocationInterval, when set, is the --location-interval of the servers
+	// the bench starts (nil: their default).
+	Couriers         int
+	LocationEvery    time.Duration
+	Posters          int
+	WithStatus       bool
+	LocationInterval *time.Duration
+
 	// Progress receives live progress; TTY makes it one \r-updated line.
 	Progress io.Writer
 	TTY      bool
@@ -104,6 +117,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Started: time.Now().UTC(), Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Rate: cfg.Rate,
 		Duration: cfg.Duration.String(), Nodes: cfg.Nodes, FileLimit: limit, Machine: machine(),
 		Restaurants: cfg.Restaurants, PerRestaurant: cfg.PerRestaurant,
+		Couriers: cfg.Couriers, WithStatus: cfg.WithStatus,
+	}
+	if cfg.Couriers > 0 {
+		rep.LocationEvery = cfg.LocationEvery.String()
+		if !cfg.WithStatus {
+			rep.Rate = 0
+		}
 	}
 	if cfg.FindMax {
 		rep.FindMax = true
@@ -161,12 +181,30 @@ func (cfg *Config) check() error {
 		}
 		cfg.Watchers, cfg.PerOrder, cfg.Workers = cfg.Restaurants, 1, 0
 	}
+	if cfg.Couriers != 0 {
+		if cfg.LocationEvery == 0 {
+			cfg.LocationEvery = DefaultLocationEvery
+		}
+		if cfg.Posters == 0 {
+			cfg.Posters = DefaultPosters
+		}
+		switch {
+		case cfg.Couriers < 0 || cfg.LocationEvery < 0 || cfg.Posters < 0:
+			return errors.New("--couriers, --location-every and --posters must be positive")
+		case cfg.Restaurants > 0 || cfg.FindMax:
+			return errors.New("--couriers does not combine with --restaurants or --find-max")
+		case !slices.Equal(cfg.Transports, []string{TransportSSE}):
+			return errors.New("--couriers watches over SSE only")
+		case cfg.LocationInterval != nil && cfg.URL != "":
+			return errors.New("--location-interval sets the servers the bench starts; with --url, set it on the servers")
+		}
+	}
 	switch {
 	case cfg.Watchers < 1:
 		return errors.New("--watchers must be at least 1")
 	case cfg.PerOrder < 1:
 		return errors.New("--per-order must be at least 1")
-	case cfg.Rate <= 0 || cfg.Duration <= 0:
+	case cfg.Rate <= 0 && (cfg.Couriers == 0 || cfg.WithStatus) || cfg.Duration <= 0:
 		return errors.New("--rate and --duration must be positive")
 	case cfg.PollInterval < 0:
 		return errors.New("--poll-interval must be positive")
@@ -214,7 +252,7 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	r := &run{cfg: cfg, tr: tr, start: time.Now()}
 	r.phase.Store("starting servers")
 	res = Result{Transport: tr, Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Nodes: cfg.Nodes, Workers: cfg.Workers}
-	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.DB, cfg.Nodes, cfg.Token, cfg.HoldStreams, cfg.Stderr); err != nil {
+	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.DB, cfg.Nodes, cfg.Token, cfg.HoldStreams, cfg.serveArgs(), cfg.Stderr); err != nil {
 		return res, err
 	}
 	if cfg.URL == "" {
@@ -239,14 +277,36 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	defer api.CloseIdleConnections()
 	prefix := fmt.Sprintf("b%x-%s-", time.Now().UnixNano(), tr)
 	orders := (cfg.Watchers + cfg.PerOrder - 1) / cfg.PerOrder
-	var restaurant func(int) string
-	if cfg.Restaurants > 0 {
-		orders = cfg.Restaurants * cfg.PerRestaurant
-		restaurant = func(i int) string { return RestaurantID(prefix, i/cfg.PerRestaurant) }
+	cycle := statusCycle
+	makeOrder := func(ctx context.Context, c *client.Client, i int) (int64, error) {
+		o, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: OrderID(prefix, i)})
+		return o.Order.Version, err
 	}
-	res.Orders = orders
+	switch {
+	case cfg.Restaurants > 0:
+		orders = cfg.Restaurants * cfg.PerRestaurant
+		makeOrder = func(ctx context.Context, c *client.Client, i int) (int64, error) {
+			o, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: OrderID(prefix, i), RestaurantID: RestaurantID(prefix, i/cfg.PerRestaurant)})
+			return o.Order.Version, err
+		}
+	case cfg.Couriers > 0:
+		orders = max(orders, cfg.Couriers)
+		stage := ordercast.StatusOutForDelivery
+		if cfg.WithStatus {
+			stage, cycle = locationFromWithStatus, statusCycleWithLocation
+		}
+		res.Location = &LocationResult{Couriers: cfg.Couriers, EverySeconds: cfg.LocationEvery.Seconds(), Posters: cfg.Posters, ShownFrom: stage}
+		makeOrder = func(ctx context.Context, c *client.Client, i int) (int64, error) {
+			courier := -1 // a watched order no courier carries
+			if i < cfg.Couriers {
+				courier = i
+			}
+			return prepareCourierOrder(ctx, c, OrderID(prefix, i), courier, stage)
+		}
+	}
+	res.Orders, res.StepsPerOrder = orders, len(cycle)
 	r.phase.Store("creating orders")
-	base, err := createOrders(ctx, api, r.target.urls, r.target.token, prefix, orders, restaurant)
+	base, err := createOrders(ctx, api, r.target.urls, r.target.token, orders, makeOrder)
 	if err != nil {
 		return res, err
 	}
@@ -288,9 +348,12 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 			writers = maxWriters // the search may go far above the rate it starts from
 		}
 	}
-	d := newDriver(r.target.urls, r.target.token, prefix, base, writers)
-	defer d.close()
-	res.Writers = d.writers
+	var d *driver // none in a location run without --rate
+	if cfg.Couriers == 0 || cfg.WithStatus {
+		d = newDriver(r.target.urls, r.target.token, prefix, base, cycle, writers)
+		defer d.close()
+		res.Writers = d.writers
+	}
 	if cfg.FindMax {
 		if err := r.findMax(ctx, d, &res); err != nil {
 			return res, err
@@ -301,10 +364,20 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 			return res, err
 		}
 		res.add(s)
-		res.setLoad(s)
+		if d != nil {
+			res.setLoad(s)
+		}
+		if res.Location != nil {
+			res.setLocation(res.Location, s)
+			if res.Location.RSSAfterLoad, err = r.target.rss(ctx); err != nil {
+				return res, err
+			}
+		}
 	}
-	if err := d.firstError(); err != nil {
-		res.CommitError = err.Error()
+	if d != nil {
+		if err := d.firstError(); err != nil {
+			res.CommitError = err.Error()
+		}
 	}
 	r.memMu.Lock()
 	res.Memory = r.mem
@@ -317,8 +390,12 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 func (r *run) openGroups(prefix string) error {
 	spec := GroupSpec{URLs: r.target.urls, Transport: r.tr, PollInterval: r.cfg.PollInterval, OrderPrefix: prefix, PerOrder: r.cfg.PerOrder,
 		Restaurants: r.cfg.Restaurants, PerRestaurant: r.cfg.PerRestaurant, Token: r.target.token}
+	if r.cfg.Couriers > 0 {
+		spec.Location, spec.Every = true, r.cfg.LocationEvery
+	}
 	if r.cfg.Workers == 0 {
 		spec.Count = r.cfg.Watchers
+		spec.CourierCount, spec.Posters = r.cfg.Couriers, r.cfg.Posters
 		g, err := OpenGroup(spec)
 		if err != nil {
 			return err
@@ -327,9 +404,14 @@ func (r *run) openGroups(prefix string) error {
 		return nil
 	}
 	per := (r.cfg.Watchers + r.cfg.Workers - 1) / r.cfg.Workers
-	for first := 0; first < r.cfg.Watchers; first += per {
+	groups := (r.cfg.Watchers + per - 1) / per
+	for k, first := 0, 0; first < r.cfg.Watchers; k, first = k+1, first+per {
 		s := spec
 		s.First, s.Count = first, min(per, r.cfg.Watchers-first)
+		// Each worker posts for an even share of the couriers too, with its share of the posters.
+		s.CourierFirst = k * r.cfg.Couriers / groups
+		s.CourierCount = (k+1)*r.cfg.Couriers/groups - s.CourierFirst
+		s.Posters = (r.cfg.Posters + groups - 1) / groups
 		g, err := startWorker(r.cfg.Exe, s, r.cfg.Stderr)
 		if err != nil {
 			return err
@@ -343,6 +425,18 @@ func (r *run) addGroup(g group) {
 	r.gmu.Lock()
 	r.groups = append(r.groups, g)
 	r.gmu.Unlock()
+}
+
+// serveArgs are the flags the location workload adds to the servers the bench starts.
+func (cfg *Config) serveArgs() []string {
+	var args []string
+	if cfg.Couriers > 0 && cfg.WithStatus {
+		args = append(args, "--location-from", string(locationFromWithStatus))
+	}
+	if cfg.LocationInterval != nil {
+		args = append(args, "--location-interval", cfg.LocationInterval.String())
+	}
+	return args
 }
 
 // openTimeout bounds the opening phase.
@@ -426,6 +520,9 @@ func (r *run) progress(ctx context.Context) func() {
 				line := fmt.Sprintf("%-8s %5.0fs  %-17s open %d/%d failed %d  delivered %d  dup %d ooo %d gaps %d  reconnects %d",
 					r.tr, time.Since(r.start).Seconds(), phase, c.Opened, r.cfg.Watchers, c.Failed,
 					c.Delivered, c.Duplicates, c.OutOfOrder, c.Gaps, c.Reconnects)
+				if r.cfg.Couriers > 0 {
+					line += fmt.Sprintf("  positions %d", c.Positions)
+				}
 				if r.cfg.TTY {
 					fmt.Fprintf(r.cfg.Progress, "\r%-120s", line)
 				} else {
@@ -437,9 +534,9 @@ func (r *run) progress(ctx context.Context) func() {
 	return func() { close(stop); <-done }
 }
 
-// createOrders creates orders prefix0… through the API, spread over the nodes, and returns the
-// version each was created at. restaurant, when set, names order i's restaurant.
-func createOrders(ctx context.Context, hc *http.Client, urls []string, token, prefix string, n int, restaurant func(int) string) ([]int64, error) {
+// createOrders makes n orders with makeOrder through the API, spread over the nodes, and returns
+// the version each was made at.
+func createOrders(ctx context.Context, hc *http.Client, urls []string, token string, n int, makeOrder func(context.Context, *client.Client, int) (int64, error)) ([]int64, error) {
 	versions := make([]int64, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -455,16 +552,12 @@ func createOrders(ctx context.Context, hc *http.Client, urls []string, token, pr
 					return
 				}
 				cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				req := client.CreateOrderRequest{ID: OrderID(prefix, i)}
-				if restaurant != nil {
-					req.RestaurantID = restaurant(i)
-				}
-				o, err := c.CreateOrder(cctx, req)
+				v, err := makeOrder(cctx, c, i)
 				cancel()
-				versions[i] = o.Order.Version
+				versions[i] = v
 				if err != nil {
 					select {
-					case errc <- fmt.Errorf("create order: %w", err):
+					case errc <- fmt.Errorf("make order %d: %w", i, err):
 					default:
 					}
 					return

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
 )
 
@@ -34,7 +35,7 @@ func defaultWriters(rate float64) int {
 }
 
 // driver commits status changes on a schedule, round-robin over the orders, each order moving
-// one step along statusCycle per round. Its state lasts across loads, so --find-max runs its
+// one step along its cycle (statusCycle, or statusCycleWithLocation) per round. Its state lasts across loads, so --find-max runs its
 // steps on the same orders and watchers.
 //
 // Every write carries expected_version, and the next change of an order waits for the previous
@@ -49,6 +50,7 @@ type driver struct {
 	orders  int
 	writers int
 	base    []int64 // each order's version when created
+	cycle   []ordercast.Status
 	starts  *WriteStarts
 	next    int            // the next change to send, counted over all loads
 	changes []atomic.Int32 // changes committed per order
@@ -60,10 +62,10 @@ type driver struct {
 	err    error   // the first write error, for the report
 }
 
-func newDriver(urls []string, token, prefix string, base []int64, writers int) *driver {
+func newDriver(urls []string, token, prefix string, base []int64, cycle []ordercast.Status, writers int) *driver {
 	d := &driver{
 		urls: urls, token: token, prefix: prefix, orders: len(base), writers: max(1, min(writers, len(base))),
-		base: base, starts: NewWriteStarts(base, len(statusCycle)), changes: make([]atomic.Int32, len(base)),
+		base: base, cycle: cycle, starts: NewWriteStarts(base, len(cycle)), changes: make([]atomic.Int32, len(base)),
 		done: make([]int32, len(base)), failed: make([]bool, len(base)),
 	}
 	d.turn = sync.NewCond(&d.mu)
@@ -82,7 +84,7 @@ func newDriver(urls []string, token, prefix string, base []int64, writers int) *
 func (d *driver) close() { d.hc.CloseIdleConnections() }
 
 // remaining is how many changes the orders can still take.
-func (d *driver) remaining() int { return d.orders*len(statusCycle) - d.next }
+func (d *driver) remaining() int { return d.orders*len(d.cycle) - d.next }
 
 // load is what one paced run of the driver did.
 type load struct {
@@ -195,7 +197,7 @@ func (d *driver) send(ctx context.Context, c *client.Client, i, step int, lastSt
 	}
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
-	res, err := c.SetStatus(ctx, OrderID(d.prefix, i), client.SetStatusRequest{Status: statusCycle[step], ExpectedVersion: &version})
+	res, err := c.SetStatus(ctx, OrderID(d.prefix, i), client.SetStatusRequest{Status: d.cycle[step], ExpectedVersion: &version})
 	if err != nil {
 		return err
 	}

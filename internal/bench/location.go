@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
-	"sync/atomic"
+	"text/tabwriter"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -19,190 +18,233 @@ import (
 	"github.com/ordercast/ordercast/client"
 )
 
-// The location workload (`ordercast bench --couriers C`): C couriers, each carrying one order out
-// for delivery, post a position every --location-every to orders watched by W SSE watchers in this
-// process. It reports the positions accepted per second and the time from a position's post to
-// its bytes read by a watcher (post-to-screen), which includes the per-stream cap.
+// The location workload (`ordercast bench --couriers C`): C couriers, courier i carrying order i,
+// post a position every --location-every to orders watched by the run's SSE watchers, which
+// record every position they receive. The couriers are spread over the same processes as the
+// watchers (post.go); the parent joins each position a watcher read with the post that sent it,
+// by order and the position's at, which the bench chose, and measures post-to-screen from the
+// start of the post request. With --rate as well, the status workload runs at the same time on
+// the same orders (see statusCycleWithLocation).
 
-// LocationConfig is the location workload's settings.
-type LocationConfig struct {
-	Exe, URL, Token, DB string
-	Nodes               int
-	HoldStreams         bool
-	Couriers            int
-	Every               time.Duration
-	Watchers            int
-	Duration            time.Duration
-	Timeout             time.Duration
-	Stderr              io.Writer
+// DefaultLocationEvery is how often each courier posts by default: a phone reports every few
+// seconds.
+const DefaultLocationEvery = 2 * time.Second
+
+// statusCycleWithLocation is the path the status workload moves each order along when it runs
+// beside the location workload. A status change must not stop the positions it is compared
+// with, and out_for_delivery is the last stage before the end: so those runs start the servers
+// with --location-from confirmed, confirm each order when it is made, and move it on through
+// the three stages that follow, every one of which shows its courier.
+var statusCycleWithLocation = []ordercast.Status{"preparing", "ready", "out_for_delivery"}
+
+// locationFromWithStatus is the --location-from of servers in a run with both workloads.
+const locationFromWithStatus = ordercast.StatusConfirmed
+
+// LocationResult is what the location workload measured in one run.
+type LocationResult struct {
+	Couriers     int     `json:"couriers"`
+	EverySeconds float64 `json:"every_seconds"`
+	Posters      int     `json:"posters"`
+	// ShownFrom is the stage from which the orders showed their courier (--location-from).
+	ShownFrom ordercast.Status `json:"shown_from"`
+	// Offered is the schedule's positions per second; Accepted the accepted (2xx) ones per second
+	// of the time the posters took; BehindSeconds how late the last post started. Planned,
+	// Unsent, AcceptedPosts, Refused (429) and Failed count posts; NoOrder counts accepted ones
+	// that reached no order.
+	Offered       float64 `json:"offered_per_second"`
+	Accepted      float64 `json:"accepted_per_second"`
+	BehindSeconds float64 `json:"behind_schedule_seconds"`
+	Planned       int64   `json:"planned"`
+	Unsent        int64   `json:"unsent"`
+	AcceptedPosts int64   `json:"accepted"`
+	Refused       int64   `json:"refused"`
+	Failed        int64   `json:"failed"`
+	NoOrder       int64   `json:"no_order"`
+	FirstError    string  `json:"first_error,omitempty"`
+	// Owed is one delivery per accepted position and watcher of its order; Delivered the
+	// positions watchers read. The cap (one position per order and stream per
+	// --location-interval) may replace a held-back position with a newer one, so Delivered may
+	// be below Owed without anything lost. Remote counts those read on a node other than the one
+	// the position was posted to: they crossed the cluster bus.
+	Owed      int64 `json:"owed"`
+	Delivered int64 `json:"delivered"`
+	Remote    int64 `json:"remote"`
+	// Duplicates counts a position read twice by one watcher; OutOfOrder one older than a
+	// position the watcher had (must be 0); Uncorrelated a position matching no accepted post of
+	// the bench and Inconsistent one read before its post started (both must be 0).
+	Duplicates   int64 `json:"duplicates"`
+	OutOfOrder   int64 `json:"out_of_order"`
+	Uncorrelated int64 `json:"uncorrelated"`
+	Inconsistent int64 `json:"inconsistent"`
+	// PostToScreen* run from the start of the post request to a watcher reading the position.
+	PostToScreenP50Ms float64   `json:"post_to_screen_p50_ms"`
+	PostToScreenP90Ms float64   `json:"post_to_screen_p90_ms"`
+	PostToScreenP99Ms float64   `json:"post_to_screen_p99_ms"`
+	PostToScreenMaxMs float64   `json:"post_to_screen_max_ms"`
+	PostToScreenCDF   []float64 `json:"post_to_screen_cdf_ms"`
+	// CPUPerAcceptedMicros is the servers' CPU over the load per accepted position (with the
+	// status workload beside it, its changes' CPU is in it too); RSSAfterLoad the servers'
+	// memory when the load ended.
+	CPUPerAcceptedMicros float64 `json:"cpu_per_accepted_us"`
+	RSSAfterLoad         int64   `json:"rss_after_load_bytes"`
 }
 
-// LocationReport is what the location workload measured.
-type LocationReport struct {
-	Couriers, Watchers  int
-	Every, Duration     time.Duration
-	Posted, Accepted    int64
-	AcceptedPerSecond   float64
-	Delivered           int64
-	P50, P90, P99, Max  time.Duration
-	StatusAfterPosition bool // a status change sent during the load arrived on every stream
+// AcceptedShortfall reports whether fewer than 98 % of the offered positions were accepted per
+// second: the latencies are then those of the accepted rate.
+func (l *LocationResult) AcceptedShortfall() bool { return l.Accepted < heldShare*l.Offered }
+
+// PostToScreen is p50/p90/p99/max (ms) from the start of the post, as the table prints them.
+func (l *LocationResult) PostToScreen() string {
+	return fmtMs(l.PostToScreenP50Ms) + "/" + fmtMs(l.PostToScreenP90Ms) + "/" + fmtMs(l.PostToScreenP99Ms) + "/" + fmtMs(l.PostToScreenMaxMs)
 }
 
-// WriteTable prints the report.
-func (r *LocationReport) WriteTable(w io.Writer) error {
-	_, err := fmt.Fprintf(w, "couriers  watchers  every  duration  posted  accepted  accepted/s  delivered  post→screen p50 / p90 / p99 / max\n"+
-		"%8d  %8d  %5s  %8s  %6d  %8d  %10.0f  %9d  %s / %s / %s / %s\n",
-		r.Couriers, r.Watchers, r.Every, r.Duration, r.Posted, r.Accepted, r.AcceptedPerSecond, r.Delivered,
-		fmtMS(r.P50), fmtMS(r.P90), fmtMS(r.P99), fmtMS(r.Max))
-	return err
-}
-
-func fmtMS(d time.Duration) string {
-	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
-}
-
-// RunLocation runs the location workload.
-func RunLocation(ctx context.Context, cfg LocationConfig) (*LocationReport, error) {
-	switch {
-	case cfg.Couriers < 1 || cfg.Watchers < 1 || cfg.Every <= 0 || cfg.Duration <= 0:
-		return nil, errors.New("bench: --couriers, --watchers, --location-every and --duration must be positive")
-	case cfg.Watchers > 9000:
-		return nil, errors.New("bench: the location workload holds its watchers in this process: at most 9,000")
+// failures lists what makes a location run untrustworthy, one phrase each.
+func (l *LocationResult) failures() []string {
+	var f []string
+	if l.AcceptedPosts == 0 {
+		f = append(f, "no position was accepted")
 	}
-	if cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
-		defer cancel()
+	if l.Owed > 0 && l.Delivered == 0 {
+		f = append(f, "no position reached a watcher")
 	}
-	t, err := startTarget(ctx, cfg.Exe, cfg.URL, cfg.DB, max(cfg.Nodes, 1), cfg.Token, cfg.HoldStreams, cfg.Stderr)
+	if l.NoOrder > 0 {
+		f = append(f, fmt.Sprintf("%d accepted positions reached no order (its stage does not show the courier: with --rate, servers at --url need --location-from %s)", l.NoOrder, locationFromWithStatus))
+	}
+	if l.OutOfOrder+l.Uncorrelated+l.Inconsistent > 0 {
+		f = append(f, fmt.Sprintf("%d positions older than one the watcher had, %d matching no accepted post, %d read before their post started", l.OutOfOrder, l.Uncorrelated, l.Inconsistent))
+	}
+	return f
+}
+
+// Notes are the lines under the location table that qualify it, warnings first.
+func (l *LocationResult) Notes() []string {
+	var n []string
+	if l.AcceptedShortfall() {
+		n = append(n, fmt.Sprintf("WARNING: offered %.0f positions/s, accepted %.0f/s (%.0f %%); the posters ended %.2f s behind schedule: the latencies are those of the accepted rate",
+			l.Offered, l.Accepted, 100*l.Accepted/l.Offered, l.BehindSeconds))
+	}
+	if l.Refused+l.Failed > 0 {
+		n = append(n, fmt.Sprintf("%d positions refused (429), %d failed; the first failure: %s", l.Refused, l.Failed, l.FirstError))
+	}
+	if l.Unsent > 0 {
+		n = append(n, fmt.Sprintf("%d positions not sent: the posters were still behind when their schedule's hard stop came", l.Unsent))
+	}
+	return n
+}
+
+// PosLatencies is what the delivered positions took, joined with their posts.
+type PosLatencies struct {
+	// FromStart runs from the start of the post request to the watcher reading the position (µs).
+	FromStart []int64
+	// Remote counts positions read on a node other than the one they were posted to.
+	Remote int64
+	// Uncorrelated counts positions matching no accepted post; Inconsistent those read before
+	// their post started. Both must be 0; neither is in FromStart.
+	Uncorrelated int64
+	Inconsistent int64
+}
+
+// CorrelatePositions matches each position a watcher read with the accepted post that sent it:
+// courier i carries order i, and the bench stamps each post with its own at.
+func CorrelatePositions(posts []Post, samples []PosSample) PosLatencies {
+	type key struct {
+		courier int
+		at      int64
+	}
+	byKey := make(map[key]Post, len(posts))
+	for _, p := range posts {
+		byKey[key{p.Courier, p.At}] = p
+	}
+	l := PosLatencies{FromStart: make([]int64, 0, len(samples))}
+	for _, s := range samples {
+		p, ok := byKey[key{s.Order, s.At}]
+		switch {
+		case !ok:
+			l.Uncorrelated++
+		case s.Received < p.Start:
+			l.Inconsistent++
+		default:
+			l.FromStart = append(l.FromStart, (s.Received-p.Start)/1e3)
+			if s.Node != p.Node {
+				l.Remote++
+			}
+		}
+	}
+	return l
+}
+
+// owedPositions is one delivery per accepted post and watcher of its order (watcher g watches
+// order g/perOrder).
+func owedPositions(posts []Post, watchers, perOrder int) int64 {
+	var n int64
+	for _, p := range posts {
+		n += int64(max(0, min(perOrder, watchers-p.Courier*perOrder)))
+	}
+	return n
+}
+
+// setLocation fills the run's location figures from the step that carried the load.
+func (r *Result) setLocation(l *LocationResult, s stepOutcome) {
+	pc := s.posts
+	l.Offered, l.Accepted, l.BehindSeconds = pc.Offered, pc.Achieved, float64(pc.BehindNs)/1e9
+	l.Planned, l.Unsent, l.AcceptedPosts, l.Refused, l.Failed, l.NoOrder, l.FirstError = pc.Planned, pc.Unsent, pc.Accepted, pc.Refused, pc.Failed, pc.NoOrder, pc.FirstError
+	l.Owed, l.Delivered = s.owedPositions, s.counts.Positions
+	l.Duplicates, l.OutOfOrder = s.counts.PosDuplicates, s.counts.PosOutOfOrder
+	l.Remote, l.Uncorrelated, l.Inconsistent = s.positions.Remote, s.positions.Uncorrelated, s.positions.Inconsistent
+	l.PostToScreenP50Ms, l.PostToScreenP90Ms, l.PostToScreenP99Ms, l.PostToScreenMaxMs, l.PostToScreenCDF = summarize(s.positions.FromStart)
+	if pc.Accepted > 0 {
+		l.CPUPerAcceptedMicros = s.cpuSeconds / float64(pc.Accepted) * 1e6
+	}
+	r.Location = l
+}
+
+// startPosts has every group post its couriers' positions for dur; the channel gets their sum.
+func (r *run) startPosts(dur time.Duration) <-chan postsDone {
+	done := make(chan postsDone, 1)
+	go func() {
+		r.gmu.Lock()
+		groups := slices.Clone(r.groups)
+		r.gmu.Unlock()
+		results := make([]PostCounts, len(groups))
+		errs := make([]error, len(groups))
+		var wg sync.WaitGroup
+		for i, g := range groups {
+			wg.Go(func() { results[i], errs[i] = g.Post(dur) })
+		}
+		wg.Wait()
+		var sum PostCounts
+		for _, pc := range results {
+			sum.Add(pc)
+		}
+		done <- postsDone{sum, errors.Join(errs...)}
+	}()
+	return done
+}
+
+type postsDone struct {
+	counts PostCounts
+	err    error
+}
+
+// prepareCourierOrder makes order i of a location run: created with a drop-off (so positions
+// carry an ETA), given courier i when i < couriers, and moved to stage. It returns the order's
+// version.
+func prepareCourierOrder(ctx context.Context, c *client.Client, id string, courier int, stage ordercast.Status) (int64, error) {
+	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: id, Dropoff: &ordercast.Point{Lat: 52.53, Lng: 13.41}}); err != nil {
+		return 0, fmt.Errorf("create order: %w", err)
+	}
+	if courier >= 0 {
+		cid := CourierID(courier)
+		body, _ := json.Marshal(api.SetCourierRequest{CourierID: &cid}) // a string pointer: cannot fail
+		if err := sendJSON(ctx, c, "PUT", api.CourierPath(id), body); err != nil {
+			return 0, fmt.Errorf("assign courier: %w", err)
+		}
+	}
+	res, err := c.SetStatus(ctx, id, client.SetStatusRequest{Status: stage})
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("move order to %s: %w", stage, err)
 	}
-	defer t.close()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}}
-	defer hc.CloseIdleConnections()
-
-	// One order per courier, out for delivery, with a drop-off so positions carry an ETA.
-	prefix := fmt.Sprintf("loc%d-", time.Now().UnixNano()%1e6)
-	if err := prepareLocationOrders(ctx, hc, t, prefix, cfg.Couriers); err != nil {
-		return nil, err
-	}
-
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		delivered atomic.Int64
-		opened    sync.WaitGroup
-		readers   sync.WaitGroup
-	)
-	wctx, stopWatchers := context.WithCancel(ctx)
-	defer stopWatchers()
-	sc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Watchers}}
-	for i := range cfg.Watchers {
-		opened.Add(1)
-		readers.Go(func() {
-			id := OrderID(prefix, i%cfg.Couriers)
-			req, _ := http.NewRequestWithContext(wctx, "GET", t.urls[i%len(t.urls)]+api.StreamPath(id), nil)
-			resp, err := sc.Do(req)
-			if err != nil {
-				opened.Done()
-				return
-			}
-			defer resp.Body.Close()
-			r := client.NewSSEReader(resp.Body)
-			first := true
-			var mine []time.Duration
-			defer func() {
-				mu.Lock()
-				latencies = append(latencies, mine...)
-				mu.Unlock()
-			}()
-			for {
-				ev, err := r.Next()
-				if first {
-					opened.Done()
-					first = false
-				}
-				if err != nil {
-					return
-				}
-				if ev.Type != api.EventLocation {
-					continue
-				}
-				var u struct{ At time.Time }
-				if json.Unmarshal([]byte(ev.Data), &u) == nil {
-					mine = append(mine, time.Since(u.At))
-					delivered.Add(1)
-				}
-			}
-		})
-	}
-	opened.Wait()
-
-	// The couriers: each posts every Every from a random start, with at = the moment it posts.
-	var posted, accepted atomic.Int64
-	pctx, stopPosting := context.WithTimeout(ctx, cfg.Duration)
-	defer stopPosting()
-	var couriers sync.WaitGroup
-	start := time.Now()
-	for i := range cfg.Couriers {
-		couriers.Go(func() {
-			c := &client.Client{BaseURL: t.urls[i%len(t.urls)], HTTPClient: hc, Token: t.token}
-			if sleep(pctx, rand.N(cfg.Every)) != nil {
-				return
-			}
-			tick := time.NewTicker(cfg.Every)
-			defer tick.Stop()
-			lat := 52.5 + float64(i%1000)/10000
-			for n := 0; ; n++ {
-				body := fmt.Sprintf(`{"lat":%.6f,"lng":13.4,"speed_mps":7,"at":%q}`, lat+float64(n)/100000, time.Now().UTC().Format(time.RFC3339Nano))
-				err := postLocation(pctx, c, courierID(i), body)
-				if err != nil && pctx.Err() != nil {
-					return // cut by the end of the run: neither posted nor refused
-				}
-				posted.Add(1)
-				if err == nil {
-					accepted.Add(1)
-				}
-				select {
-				case <-pctx.Done():
-					return
-				case <-tick.C:
-				}
-			}
-		})
-	}
-	couriers.Wait()
-	elapsed := time.Since(start)
-	// A position held back by the cap leaves within one interval: give the last ones time.
-	_ = sleep(ctx, 1500*time.Millisecond)
-	stopWatchers()
-	readers.Wait()
-
-	rep := &LocationReport{
-		Couriers: cfg.Couriers, Watchers: cfg.Watchers, Every: cfg.Every, Duration: cfg.Duration,
-		Posted: posted.Load(), Accepted: accepted.Load(), Delivered: delivered.Load(),
-		AcceptedPerSecond: float64(accepted.Load()) / elapsed.Seconds(),
-	}
-	slices.Sort(latencies)
-	if n := len(latencies); n > 0 {
-		q := func(p float64) time.Duration { return latencies[min(n-1, int(p*float64(n)))] }
-		rep.P50, rep.P90, rep.P99, rep.Max = q(0.50), q(0.90), q(0.99), latencies[n-1]
-	}
-	if rep.Accepted == 0 {
-		return rep, errors.New("bench: no position was accepted")
-	}
-	return rep, nil
-}
-
-func courierID(i int) string { return fmt.Sprintf("bench-courier-%d", i) }
-
-// postLocation posts one position; nil on 200.
-func postLocation(ctx context.Context, c *client.Client, cid, body string) error {
-	if err := sendJSON(ctx, c, "POST", api.LocationPath(cid), []byte(body)); err != nil {
-		return fmt.Errorf("post position: %w", err)
-	}
-	return nil
+	return res.Order.Version, nil
 }
 
 // sendJSON sends a JSON body with c's token; nil on 200.
@@ -225,49 +267,46 @@ func sendJSON(ctx context.Context, c *client.Client, method, path string, body [
 	return nil
 }
 
-// prepareLocationOrders creates n orders, assigns order i to courier i and sends it out for
-// delivery.
-func prepareLocationOrders(ctx context.Context, hc *http.Client, t *target, prefix string, n int) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	for w := range min(32, n) {
-		wg.Go(func() {
-			c := &client.Client{BaseURL: t.urls[w%len(t.urls)], HTTPClient: hc, Token: t.token}
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := prepareLocationOrder(ctx, c, OrderID(prefix, i), courierID(i)); err != nil {
-					select {
-					case errc <- err:
-					default:
-					}
-					return
-				}
-			}
-		})
+// writeLocation writes a location run's report: its header, the location table and notes, then
+// the status table when the status workload ran beside it.
+func (rep *Report) writeLocation(w io.Writer) error {
+	fmt.Fprintf(w, "ordercast bench --couriers: %d couriers posting every %s to %d SSE watchers (%d per order) on %d node(s) for %s",
+		rep.Couriers, rep.LocationEvery, rep.Watchers, rep.PerOrder, rep.Nodes, rep.Duration)
+	if rep.WithStatus {
+		fmt.Fprintf(w, ", with %.0f status changes/s on the same orders (preparing, ready, out_for_delivery; positions shown from %s on)", rep.Rate, locationFromWithStatus)
 	}
-	wg.Wait()
-	select {
-	case err := <-errc:
+	fmt.Fprintf(w, "; %s\n\n", rep.Machine)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "holding\tclients\topened\tfailed\toffered/s\taccepted/s\tbehind s\trefused\tfailed posts\towed\tdelivered\tremote\tdup/ooo\tpost→screen ms p50/p90/p99/max\tCPU µs/position\tRSS MiB after load\t")
+	for _, r := range rep.Runs {
+		l := r.Location
+		if l == nil {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%.0f\t%.0f\t\n",
+			r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, l.Offered, l.Accepted, l.BehindSeconds,
+			l.Refused, l.Failed, l.Owed, l.Delivered, l.Remote, l.Duplicates, l.OutOfOrder, l.PostToScreen(),
+			l.CPUPerAcceptedMicros, float64(l.RSSAfterLoad)/(1<<20))
+	}
+	if err := tw.Flush(); err != nil {
 		return err
-	default:
-		return ctx.Err()
 	}
-}
-
-func prepareLocationOrder(ctx context.Context, c *client.Client, id, cid string) error {
-	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: id, Dropoff: &ordercast.Point{Lat: 52.53, Lng: 13.41}}); err != nil {
-		return fmt.Errorf("create order: %w", err)
+	for _, r := range rep.Runs {
+		if r.Location == nil {
+			continue
+		}
+		for _, n := range r.Location.Notes() {
+			fmt.Fprintln(w, n)
+		}
+		if !rep.WithStatus {
+			for _, n := range r.notes() {
+				fmt.Fprintln(w, n)
+			}
+		}
 	}
-	body, _ := json.Marshal(api.SetCourierRequest{CourierID: &cid}) // a string pointer: cannot fail
-	if err := sendJSON(ctx, c, "PUT", api.CourierPath(id), body); err != nil {
-		return fmt.Errorf("assign courier: %w", err)
+	if !rep.WithStatus {
+		return nil
 	}
-	if _, err := c.SetStatus(ctx, id, client.SetStatusRequest{Status: ordercast.StatusOutForDelivery}); err != nil {
-		return fmt.Errorf("send out for delivery: %w", err)
-	}
-	return nil
+	fmt.Fprintln(w, "\nstatus changes beside the positions (their CPU per change includes the positions' work):")
+	return rep.writeStatus(w)
 }

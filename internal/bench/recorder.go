@@ -33,6 +33,41 @@ type Counts struct {
 	// Samples holds one entry per delivered change: which event it was, when it was committed and
 	// when it was read. Only Counts(true) carries them, and hands each over once.
 	Samples []Sample `json:"samples,omitempty"`
+
+	// Positions counts courier positions received after the mark, one per watcher (location
+	// workload). PosDuplicates counts a position received again by the same watcher, and
+	// PosOutOfOrder one older than a position the watcher already had: latest wins, so it must
+	// stay 0.
+	Positions     int64 `json:"positions,omitempty"`
+	PosDuplicates int64 `json:"pos_duplicates,omitempty"`
+	PosOutOfOrder int64 `json:"pos_out_of_order,omitempty"`
+	// PosSamples holds one entry per received position, handed over like Samples.
+	PosSamples []PosSample `json:"pos_samples,omitempty"`
+}
+
+// PosSample is one courier position as a watcher read it. The parent joins it with the post that
+// sent it (keyed by order and the position's at, which the bench chose), wherever that post was
+// made: all clocks are the same host's wall clock.
+type PosSample struct {
+	Order    int   // index of the order, which is the index of its courier
+	Node     int   // index of the node the watcher is connected to
+	At       int64 // the position's at, Unix nanoseconds
+	Received int64 // when the watcher read it, Unix nanoseconds
+}
+
+// MarshalJSON writes a position sample as a 4-element array, as Sample does.
+func (s PosSample) MarshalJSON() ([]byte, error) {
+	return json.Marshal([4]int64{int64(s.Order), int64(s.Node), s.At, s.Received})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (s *PosSample) UnmarshalJSON(b []byte) error {
+	var a [4]int64
+	if err := json.Unmarshal(b, &a); err != nil {
+		return fmt.Errorf("position sample: %w", err)
+	}
+	*s = PosSample{Order: int(a[0]), Node: int(a[1]), At: a[2], Received: a[3]}
+	return nil
 }
 
 // Sample is one delivered change as a watcher read it. The parent joins it with the moment the
@@ -74,6 +109,10 @@ func (c *Counts) Add(o Counts) {
 	c.Reconnects += o.Reconnects
 	c.BytesRead += o.BytesRead
 	c.Samples = append(c.Samples, o.Samples...)
+	c.Positions += o.Positions
+	c.PosDuplicates += o.PosDuplicates
+	c.PosOutOfOrder += o.PosOutOfOrder
+	c.PosSamples = append(c.PosSamples, o.PosSamples...)
 }
 
 // Sub returns c minus o for the counters (samples are kept, not subtracted): the change over a window.
@@ -83,7 +122,8 @@ func (c Counts) Sub(o Counts) Counts {
 		Duplicates: c.Duplicates - o.Duplicates, OutOfOrder: c.OutOfOrder - o.OutOfOrder,
 		Gaps: c.Gaps - o.Gaps, Coalesced: c.Coalesced - o.Coalesced, Requests: c.Requests - o.Requests,
 		Reconnects: c.Reconnects - o.Reconnects, BytesRead: c.BytesRead - o.BytesRead,
-		Samples: c.Samples,
+		Samples: c.Samples, Positions: c.Positions - o.Positions, PosDuplicates: c.PosDuplicates - o.PosDuplicates,
+		PosOutOfOrder: c.PosOutOfOrder - o.PosOutOfOrder, PosSamples: c.PosSamples,
 	}
 }
 
@@ -93,10 +133,12 @@ func (c Counts) Sub(o Counts) Counts {
 type Recorder struct {
 	opened, failed, requests, reconnects, bytesRead    atomic.Int64
 	delivered, duplicates, outOfOrder, gaps, coalesced atomic.Int64
+	positions, posDuplicates, posOutOfOrder            atomic.Int64
 	marked                                             atomic.Bool
 
-	mu      sync.Mutex
-	samples []Sample
+	mu         sync.Mutex
+	samples    []Sample
+	posSamples []PosSample
 }
 
 // Watcher is one watcher's place in its order's history.
@@ -104,6 +146,9 @@ type Watcher struct {
 	// Order is the index of the order it watches, which its samples carry.
 	Order int
 	last  int64
+	// Node is the index of the node it is connected to; lastPos the at of its newest position.
+	Node    int
+	lastPos int64
 }
 
 // Last returns the seq (or version) of the last event the watcher took.
@@ -156,6 +201,28 @@ func (r *Recorder) Observe(w *Watcher, seq int64, at, now time.Time, every bool)
 	return true
 }
 
+// ObservePosition records that watcher w received a position of its order whose at is at. A
+// position no newer than the last one w had is a duplicate or out of order, and not sampled.
+func (r *Recorder) ObservePosition(w *Watcher, at, now time.Time) {
+	ns := at.UnixNano()
+	switch {
+	case ns == w.lastPos:
+		r.posDuplicates.Add(1)
+		return
+	case ns < w.lastPos:
+		r.posOutOfOrder.Add(1)
+		return
+	}
+	w.lastPos = ns
+	if !r.marked.Load() {
+		return // the latest position the stream opened with, not one of the load
+	}
+	r.positions.Add(1)
+	r.mu.Lock()
+	r.posSamples = append(r.posSamples, PosSample{Order: w.Order, Node: w.Node, At: ns, Received: now.UnixNano()})
+	r.mu.Unlock()
+}
+
 // Counts returns the counters so far; with samples, also the samples recorded since the last call
 // that took them (each sample is handed over once, so the steps of a run can take theirs).
 func (r *Recorder) Counts(samples bool) Counts {
@@ -163,11 +230,13 @@ func (r *Recorder) Counts(samples bool) Counts {
 		Opened: r.opened.Load(), Failed: r.failed.Load(), Delivered: r.delivered.Load(),
 		Duplicates: r.duplicates.Load(), OutOfOrder: r.outOfOrder.Load(), Gaps: r.gaps.Load(),
 		Coalesced: r.coalesced.Load(), Requests: r.requests.Load(), Reconnects: r.reconnects.Load(),
-		BytesRead: r.bytesRead.Load(),
+		BytesRead: r.bytesRead.Load(), Positions: r.positions.Load(), PosDuplicates: r.posDuplicates.Load(),
+		PosOutOfOrder: r.posOutOfOrder.Load(),
 	}
 	if samples {
 		r.mu.Lock()
 		c.Samples, r.samples = r.samples, nil
+		c.PosSamples, r.posSamples = r.posSamples, nil
 		r.mu.Unlock()
 	}
 	return c

@@ -31,8 +31,13 @@ type Report struct {
 	P99BoundMs float64 `json:"p99_bound_ms,omitempty"`
 	// Restaurants and PerRestaurant are set for the party-stream workload (--restaurants): one
 	// restaurant stream per restaurant, each carrying PerRestaurant orders.
-	Restaurants   int      `json:"restaurants,omitempty"`
-	PerRestaurant int      `json:"per_restaurant,omitempty"`
+	Restaurants   int `json:"restaurants,omitempty"`
+	PerRestaurant int `json:"per_restaurant,omitempty"`
+	// Couriers and LocationEvery are set for the location workload (--couriers); WithStatus
+	// says the status workload ran at Rate beside it (Rate is 0 otherwise).
+	Couriers      int      `json:"couriers,omitempty"`
+	LocationEvery string   `json:"location_every,omitempty"`
+	WithStatus    bool     `json:"with_status,omitempty"`
 	Runs          []Result `json:"runs"`
 }
 
@@ -60,6 +65,8 @@ type Result struct {
 
 	// Writers is the bound on status changes in flight.
 	Writers int `json:"writers"`
+	// StepsPerOrder is how many status changes each order can take (its cycle's length).
+	StepsPerOrder int `json:"steps_per_order"`
 	// Committed counts the status changes that committed; CommitErrors those that failed or were
 	// skipped after an earlier change of their order failed; Unsent those the writer had not sent
 	// when its schedule's hard stop (twice its length plus 5 s) came.
@@ -113,6 +120,9 @@ type Result struct {
 	CPUPerDeliveredMicros float64 `json:"cpu_per_delivered_us"`
 	// CPUPerChangeMicros is the server's CPU per committed change.
 	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
+
+	// Location holds the location workload's figures, with --couriers.
+	Location *LocationResult `json:"location,omitempty"`
 
 	// FindMax holds the search's steps, with --find-max. The rate and latency fields above are
 	// then those of the highest rate that held (or of the last step when none did); the
@@ -221,11 +231,18 @@ func summarize(sorted []int64) (p50, p90, p99, maxMs float64, cdf []float64) {
 func (r Result) Errors() int64 { return r.Duplicates + r.OutOfOrder + r.Gaps }
 
 // Failures lists what went wrong in the run, one phrase each; none means every watcher opened,
-// every change committed and each was delivered once, in order, to every watcher of its order.
+// every change committed and each was delivered once, in order, to every watcher of its order,
+// and in a location run that positions were accepted and delivered, each matched with its post.
 func (r Result) Failures() []string {
 	var f []string
 	if r.Failed > 0 || r.Opened < int64(r.Watchers) {
 		f = append(f, fmt.Sprintf("%d of %d watchers failed to open", int64(r.Watchers)-r.Opened, r.Watchers))
+	}
+	if r.Location != nil {
+		f = append(f, r.Location.failures()...)
+		if r.Writers == 0 {
+			return f // no status workload ran
+		}
 	}
 	if r.CommitErrors > 0 {
 		f = append(f, fmt.Sprintf("%d status changes failed", r.CommitErrors))
@@ -275,8 +292,12 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 }
 
 // WriteTable writes the report as a plain-text table, one row per transport, then its notes and
-// warnings, and with --find-max each search's steps.
+// warnings, and with --find-max each search's steps. A location run has its own table, after
+// the status table when the status workload ran beside it.
 func (rep *Report) WriteTable(w io.Writer) error {
+	if rep.Couriers > 0 {
+		return rep.writeLocation(w)
+	}
 	if rep.Restaurants > 0 {
 		fmt.Fprintf(w, "ordercast bench --restaurants: %d restaurant streams × %d orders (%d orders) on %d node(s), %.0f changes/s offered for %s; %s\n\n",
 			rep.Restaurants, rep.PerRestaurant, rep.Restaurants*rep.PerRestaurant, rep.Nodes, rep.Rate, rep.Duration, rep.Machine)
@@ -287,6 +308,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, "ordercast bench: %d watchers (%d per order) on %d node(s), %.0f changes/s offered for %s; %s\n\n",
 			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, rep.Machine)
 	}
+	return rep.writeStatus(w)
+}
+
+// writeStatus writes the status workload's table, its notes and any find-max steps.
+func (rep *Report) writeStatus(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "transport\tholding\tclients\topened\tfailed\tconnect/s\tRSS MiB before→after\tKiB/stream\toffered/s\tachieved/s\tbehind s\tdelivered\texpected\tdup/ooo/gap\tstart→recv ms p50/p90/p99/max\tcommit→recv ms p50/p90/p99/max\treq/s\tB/change\tCPU µs/change\t")
 	for _, r := range rep.Runs {
@@ -323,7 +349,7 @@ func (r Result) notes() []string {
 			r.OfferedRate, r.AchievedRate, 100*r.AchievedRate/r.OfferedRate, r.BehindSeconds))
 	}
 	if r.Capped && r.FindMax == nil { // a search says when it ran out of orders
-		n = append(n, fmt.Sprintf("changes capped at %d (%d orders × %d steps): add watchers or lower --rate/--duration", r.Committed+r.CommitErrors+r.Unsent, r.Orders, len(statusCycle)))
+		n = append(n, fmt.Sprintf("changes capped at %d (%d orders × %d steps): add watchers or lower --rate/--duration", r.Committed+r.CommitErrors+r.Unsent, r.Orders, r.StepsPerOrder))
 	}
 	if r.CommitErrors > 0 {
 		n = append(n, fmt.Sprintf("%d status changes failed; the first: %s", r.CommitErrors, r.CommitError))
@@ -436,13 +462,23 @@ svg { background: #fff; border: 1px solid #ddd; }
 <body>
 <h1>ordercast bench</h1>
 <p>{{.Rep.Watchers}} watchers ({{.Rep.PerOrder}} per order) on {{.Rep.Nodes}} node(s), {{.Rep.Rate}} changes/s for {{.Rep.Duration}}; {{.Rep.Machine}}; started {{.Rep.Started.Format "2006-01-02 15:04:05 UTC"}}.</p>
+{{if .Rep.Couriers}}<h2>Couriers' positions</h2>
+<p>{{.Rep.Couriers}} couriers, each posting every {{.Rep.LocationEvery}}.</p>
 <table>
+<thead><tr><th>transport</th><th>offered/s</th><th>accepted/s</th><th>behind s</th><th>refused</th><th>failed posts</th><th>owed</th><th>delivered</th><th>remote</th><th>dup/ooo</th><th>post→screen ms p50/p90/p99/max</th><th>CPU µs/position</th></tr></thead>
+<tbody>
+{{range .Rep.Runs}}{{$t := .Transport}}{{with .Location}}<tr><td>{{$t}}</td><td>{{printf "%.0f" .Offered}}</td><td>{{printf "%.0f" .Accepted}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Refused}}</td><td>{{.Failed}}</td><td>{{.Owed}}</td><td>{{.Delivered}}</td><td>{{.Remote}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}</td><td>{{.PostToScreen}}</td><td>{{printf "%.0f" .CPUPerAcceptedMicros}}</td></tr>
+{{end}}{{end}}</tbody>
+</table>
+{{range .Rep.Runs}}{{with .Location}}{{range .Notes}}<p><strong>{{.}}</strong></p>
+{{end}}{{end}}{{end}}{{if .Rep.WithStatus}}<h2>Status changes beside the positions</h2>
+{{end}}{{end}}{{if or (not .Rep.Couriers) .Rep.WithStatus}}<table>
 <thead><tr><th>transport</th><th>holding</th><th>clients</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>start→recv ms p50/p90/p99/max</th><th>commit→recv ms p50/p90/p99/max</th><th>req/s</th><th>bytes/change</th><th>CPU µs/change</th></tr></thead>
 <tbody>
 {{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{holding .}}</td><td>{{clients .}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{printf "%.0f" .OfferedRate}}</td><td>{{printf "%.0f" .AchievedRate}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{.StartLatencies}}</td><td>{{.CommitLatencies}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
 {{end}}</tbody>
 </table>
-{{range .Rep.Runs}}{{range notes .}}<p><strong>{{.}}</strong></p>
+{{end}}{{range .Rep.Runs}}{{range notes .}}<p><strong>{{.}}</strong></p>
 {{end}}{{with .FindMax}}<h2>Find-max steps</h2>
 <table>
 <thead><tr><th>step</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>committed</th><th>delivered/expected</th><th>start→recv ms p50/p99</th><th>commit→recv ms p50/p99</th><th>CPU µs/change</th><th>held</th></tr></thead>
@@ -531,7 +567,11 @@ func (c *chart) axes(xlabel, ylabel string) string {
 func (rep *Report) latencySVG() string {
 	lo, hi := math.Inf(1), 0.0
 	for _, r := range rep.Runs {
-		for _, v := range append(slices.Clone(r.LatencyCDF), r.StartLatencyCDF...) {
+		vs := append(slices.Clone(r.LatencyCDF), r.StartLatencyCDF...)
+		if r.Location != nil {
+			vs = append(vs, r.Location.PostToScreenCDF...)
+		}
+		for _, v := range vs {
 			lo, hi = math.Min(lo, math.Max(v, 0.01)), math.Max(hi, v)
 		}
 	}
@@ -561,6 +601,9 @@ func (rep *Report) latencySVG() string {
 	for i, r := range rep.Runs {
 		cdf(2*i, r.Transport+" from write", false, r.StartLatencyCDF)
 		cdf(2*i+1, r.Transport+" from commit", true, r.LatencyCDF)
+		if r.Location != nil {
+			cdf(2*(i+len(rep.Runs)), r.Transport+" position from post", false, r.Location.PostToScreenCDF)
+		}
 	}
 	return c.axes("latency to the watcher reading the event", "delivered changes")
 }

@@ -17,13 +17,24 @@ type stepOutcome struct {
 	latency    Latencies // sorted
 	cpuSeconds float64
 	window     float64
+	// The location workload's side, when it ran: what the couriers did, the deliveries their
+	// accepted positions owed, and the positions joined with their posts (sorted).
+	posts         PostCounts
+	owedPositions int64
+	positions     PosLatencies
 }
 
 // settleTimeout bounds the wait, after a load, for the watchers to receive what it committed.
 const settleTimeout = 10 * time.Second
 
-// step commits rate×dur changes on schedule, waits for the watchers to have them, and joins what
-// they read with when each write started.
+// positionsQuiet is how long, after the couriers stop, the positions received must stay unchanged
+// for the step to end short of every owed one: a position the cap held back leaves within one
+// --location-interval (1 s by default) and may have been replaced by a newer one meanwhile.
+const positionsQuiet = 1500 * time.Millisecond
+
+// step commits rate×dur changes on schedule (d nil: none), and in a location run has the couriers
+// post for dur at the same time; it waits for the watchers to have what the load owes them, and
+// joins what they read with when each write or post started.
 func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Duration) (stepOutcome, error) {
 	var s stepOutcome
 	before := r.counts(false)
@@ -33,14 +44,40 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 		return s, err
 	}
 	markAt := time.Now()
-	r.phase.Store(fmt.Sprintf("driving %.0f/s", rate))
-	s.load = d.run(ctx, rate, dur)
-	s.expected = r.owed(d) - expBefore
+	var posted <-chan postsDone
+	if r.cfg.Couriers > 0 {
+		posted = r.startPosts(dur)
+	}
+	switch {
+	case d != nil:
+		r.phase.Store(fmt.Sprintf("driving %.0f/s", rate))
+		s.load = d.run(ctx, rate, dur)
+		s.expected = r.owed(d) - expBefore
+	default:
+		r.phase.Store("posting")
+	}
+	if posted != nil {
+		done := <-posted
+		if done.err != nil {
+			return s, done.err
+		}
+		s.posts = done.counts
+		s.owedPositions = owedPositions(s.posts.Posts, r.cfg.Watchers, r.cfg.PerOrder)
+	}
 	r.phase.Store("settling")
 	deadline := time.Now().Add(settleTimeout + 2*r.cfg.PollInterval)
 	// Polling with a deadline: the counts come from every group, some in other processes. With
 	// no watcher open nothing can arrive, so there is nothing to wait for.
-	for before.Opened > 0 && r.counts(false).Delivered-before.Delivered < s.expected && time.Now().Before(deadline) && ctx.Err() == nil {
+	lastPositions, quietSince := int64(-1), time.Now()
+	for before.Opened > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		c := r.counts(false).Sub(before)
+		if c.Positions != lastPositions {
+			lastPositions, quietSince = c.Positions, time.Now()
+		}
+		positionsDone := posted == nil || c.Positions >= s.owedPositions || time.Since(quietSince) >= positionsQuiet
+		if c.Delivered >= s.expected && positionsDone {
+			break
+		}
 		sleep(ctx, 20*time.Millisecond)
 	}
 	s.window = time.Since(markAt).Seconds()
@@ -50,17 +87,24 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	}
 	s.cpuSeconds = cpuAfter - cpuBefore
 	s.counts = r.counts(true).Sub(before)
-	s.latency = Correlate(d.starts, s.counts.Samples)
-	s.counts.Samples = nil
+	if d != nil {
+		s.latency = Correlate(d.starts, s.counts.Samples)
+	}
+	s.positions = CorrelatePositions(s.posts.Posts, s.counts.PosSamples)
+	s.counts.Samples, s.counts.PosSamples, s.posts.Posts = nil, nil, nil
 	slices.Sort(s.latency.FromStart)
 	slices.Sort(s.latency.CommitToReceive)
+	slices.Sort(s.positions.FromStart)
 	return s, ctx.Err()
 }
 
 // owed is the deliveries the committed changes owe: one per watcher of the order, or with
-// --restaurants one per change (its restaurant's single stream).
+// --restaurants one per change (its restaurant's single stream); none without a driver.
 func (r *run) owed(d *driver) int64 {
-	if r.cfg.Restaurants > 0 {
+	switch {
+	case d == nil:
+		return 0
+	case r.cfg.Restaurants > 0:
 		return d.expected(d.orders, 1)
 	}
 	return d.expected(r.cfg.Watchers, r.cfg.PerOrder)

@@ -35,7 +35,7 @@ const clockTicks = 100
 
 // startTarget starts nodes serve processes of exe on db (a fresh SQLite file in a temp dir
 // when db is empty), each on its own loopback port, or uses url with token for its writes.
-func startTarget(ctx context.Context, exe, url, db string, nodes int, token string, hold bool, stderr io.Writer) (*target, error) {
+func startTarget(ctx context.Context, exe, url, db string, nodes int, token string, hold bool, serveArgs []string, stderr io.Writer) (*target, error) {
 	if url != "" {
 		t := &target{token: token}
 		for _, u := range strings.Split(url, ",") {
@@ -75,7 +75,7 @@ func startTarget(ctx context.Context, exe, url, db string, nodes int, token stri
 		db += fmt.Sprintf("%spool_max_conns=%d", sep, max(2, 80/nodes-1))
 	}
 	for range nodes {
-		u, cmd, err := startServe(ctx, exe, db, hex.EncodeToString(secret), hold, stderr)
+		u, cmd, err := startServe(ctx, exe, db, hex.EncodeToString(secret), hold, serveArgs, stderr)
 		if err != nil {
 			return nil, errors.Join(err, t.close())
 		}
@@ -88,10 +88,11 @@ func startTarget(ctx context.Context, exe, url, db string, nodes int, token stri
 // startServe starts one `serve` child and returns its URL once it listens. Its limits are off
 // (the bench is one client address opening thousands of streams and sending every write) and
 // tracking is public (the watchers carry no tokens); writes need the bench's actor token.
-func startServe(ctx context.Context, exe, db, secret string, hold bool, stderr io.Writer) (string, *exec.Cmd, error) {
-	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--db", db, "--drain", "0s", "--log-level", "warn",
+func startServe(ctx context.Context, exe, db, secret string, hold bool, extra []string, stderr io.Writer) (string, *exec.Cmd, error) {
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--drain", "0s", "--log-level", "warn",
 		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--max-conns-per-peer", "0", "--write-rate", "0",
-		"--stream-lifetime", "0", "--hold-streams="+strconv.FormatBool(hold))
+		"--stream-lifetime", "0", "--hold-streams=" + strconv.FormatBool(hold)}, extra...)
+	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "ORDERCAST_SECRET="+secret) // not on the command line, where ps shows it
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()

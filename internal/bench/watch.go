@@ -63,6 +63,14 @@ type GroupSpec struct {
 	Restaurants   int    `json:"restaurants,omitempty"`
 	PerRestaurant int    `json:"per_restaurant,omitempty"`
 	Token         string `json:"token,omitempty"`
+	// Location makes the (SSE) watchers record the positions they receive too. The group posts
+	// for couriers CourierFirst… CourierFirst+CourierCount-1 (courier i carries order i), each
+	// every Every, at most Posters at once, with Token (post.go).
+	Location     bool          `json:"location,omitempty"`
+	CourierFirst int           `json:"courier_first,omitempty"`
+	CourierCount int           `json:"courier_count,omitempty"`
+	Every        time.Duration `json:"every,omitempty"`
+	Posters      int           `json:"posters,omitempty"`
 }
 
 // OrderID names order i of a run.
@@ -96,6 +104,9 @@ func OpenGroup(spec GroupSpec) (*Group, error) {
 	if spec.Transport == TransportPoll && spec.PollInterval <= 0 {
 		return nil, fmt.Errorf("poll interval must be positive")
 	}
+	if spec.Location && (spec.Transport != TransportSSE || spec.CourierCount < 0 || spec.CourierCount > 0 && (spec.Every <= 0 || spec.Posters < 1)) {
+		return nil, fmt.Errorf("bad location spec %+v", spec)
+	}
 	g := &Group{spec: spec, clients: map[int]*http.Client{}}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	sem := make(chan struct{}, maxOpening)
@@ -127,6 +138,13 @@ func (g *Group) Mark() error {
 
 // Counts returns the group's counters; with samples, the samples not yet taken too.
 func (g *Group) Counts(samples bool) Counts { return g.rec.Counts(samples) }
+
+// Post posts the group's couriers' positions on schedule for dur and returns what they did.
+func (g *Group) Post(dur time.Duration) (PostCounts, error) {
+	p := newPosters(g.spec)
+	defer p.close()
+	return p.run(g.ctx, dur), nil
+}
 
 // Close stops every watcher and waits for them.
 func (g *Group) Close() {
@@ -183,7 +201,7 @@ func (c *countingConn) Read(p []byte) (int, error) {
 func (g *Group) watch(n int, opened func()) {
 	s := g.spec
 	w := &watcherRun{
-		g: g, w: &Watcher{Order: n / s.PerOrder}, hc: g.httpClient(n), opened: opened,
+		g: g, w: &Watcher{Order: n / s.PerOrder, Node: n % len(s.URLs)}, hc: g.httpClient(n), opened: opened,
 		base: strings.TrimSuffix(s.URLs[n%len(s.URLs)], "/"), orderID: OrderID(s.OrderPrefix, n/s.PerOrder),
 	}
 	defer w.open(false) // never leave the opening slot taken
@@ -254,7 +272,7 @@ func (r *watcherRun) retry(ctx context.Context, attempt int) bool {
 // reorder is counted here even though Next would hide it.
 func (r *watcherRun) sse(ctx context.Context) {
 	c := &client.Client{BaseURL: r.base, HTTPClient: r.hc}
-	w := c.Watch(ctx, r.orderID, client.WatchOptions{
+	opts := client.WatchOptions{
 		MinRetry: sseMinRetry, MaxRetry: sseMaxRetry, MaxFailures: maxReconnects,
 		OnConnect: func(reconnect bool) {
 			r.g.rec.Request()
@@ -266,7 +284,13 @@ func (r *watcherRun) sse(ctx context.Context) {
 			r.open(true)
 			r.g.rec.Observe(r.w, ev.Seq, ev.At, received, true)
 		},
-	})
+	}
+	if r.g.spec.Location {
+		opts.OnLocation = func(u ordercast.LocationUpdate, received time.Time) {
+			r.g.rec.ObservePosition(r.w, u.At, received)
+		}
+	}
+	w := c.Watch(ctx, r.orderID, opts)
 	defer w.Close()
 	for {
 		// The events themselves were recorded by OnEvent; Next drives the watch until the order

@@ -15,14 +15,17 @@ import (
 // The bench talks to its worker processes in JSON lines: commands on the worker's stdin, and
 // progress and results on its stdout.
 type workerCommand struct {
-	Op   string     `json:"op"` // open, mark, finish, close
+	Op   string     `json:"op"` // open, mark, post, finish, close
 	Spec *GroupSpec `json:"spec,omitempty"`
+	// Duration is how long "post" posts positions.
+	Duration time.Duration `json:"duration,omitempty"`
 }
 
 type workerMessage struct {
-	Type   string `json:"type"` // progress, marked, result, error
-	Counts Counts `json:"counts"`
-	Error  string `json:"error,omitempty"`
+	Type   string      `json:"type"` // progress, marked, posted, result, error
+	Counts Counts      `json:"counts"`
+	Posts  *PostCounts `json:"posts,omitempty"`
+	Error  string      `json:"error,omitempty"`
 }
 
 // progressEvery is how often a worker reports its counts.
@@ -90,6 +93,19 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 			if err := send(workerMessage{Type: "marked"}); err != nil {
 				return err
 			}
+		case "post":
+			if g == nil {
+				return errors.New("post before open")
+			}
+			// The posts run beside the next commands: the parent asks for progress meanwhile.
+			go func() {
+				pc, err := g.Post(cmd.Duration)
+				m := workerMessage{Type: "posted", Posts: &pc}
+				if err != nil {
+					m = workerMessage{Type: "error", Error: err.Error()}
+				}
+				send(m)
+			}()
 		case "finish":
 			if g == nil {
 				return errors.New("finish before open")
@@ -113,6 +129,9 @@ type group interface {
 	Mark() error
 	// Counts returns the counters; with samples, it also hands over the samples not yet taken.
 	Counts(samples bool) Counts
+	// Post posts the group's couriers' positions for dur (location workload) and returns what
+	// they did.
+	Post(dur time.Duration) (PostCounts, error)
 	Close()
 }
 
@@ -127,6 +146,7 @@ type remoteGroup struct {
 	err     error
 	marked  chan struct{}
 	results chan Counts
+	posted  chan PostCounts
 	done    chan struct{}
 }
 
@@ -145,7 +165,7 @@ func startWorker(exe string, spec GroupSpec, stderr io.Writer) (*remoteGroup, er
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start bench worker: %w", err)
 	}
-	g := &remoteGroup{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), marked: make(chan struct{}, 1), results: make(chan Counts, 1), done: make(chan struct{})}
+	g := &remoteGroup{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), marked: make(chan struct{}, 1), results: make(chan Counts, 1), posted: make(chan PostCounts, 1), done: make(chan struct{})}
 	go g.read(stdout)
 	if err := g.send(workerCommand{Op: "open", Spec: &spec}); err != nil {
 		g.Close()
@@ -173,6 +193,10 @@ func (g *remoteGroup) read(r io.Reader) {
 			g.marked <- struct{}{}
 		case "result":
 			g.results <- m.Counts
+		case "posted":
+			if m.Posts != nil {
+				g.posted <- *m.Posts
+			}
 		case "error":
 			g.fail(errors.New("bench worker: " + m.Error))
 		}
@@ -225,6 +249,24 @@ func (g *remoteGroup) Counts(samples bool) Counts {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.last
+}
+
+// Post has the worker post its couriers' positions for dur and waits for what they did.
+func (g *remoteGroup) Post(dur time.Duration) (PostCounts, error) {
+	if err := g.send(workerCommand{Op: "post", Duration: dur}); err != nil {
+		return PostCounts{}, fmt.Errorf("start bench worker's posts: %w", err)
+	}
+	// The schedule stops by itself within twice its length plus 5 s; each post within postTimeout.
+	select {
+	case pc := <-g.posted:
+		return pc, nil
+	case <-g.done:
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return PostCounts{}, fmt.Errorf("bench worker ended while posting: %w", errors.Join(g.err, errors.New("no answer")))
+	case <-time.After(2*dur + 5*time.Second + postTimeout + 30*time.Second):
+		return PostCounts{}, errors.New("bench worker did not finish posting")
+	}
 }
 
 func (g *remoteGroup) Close() {
