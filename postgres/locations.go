@@ -174,21 +174,28 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	return nil
 }
 
-// Latest reads an order's newest position as the last batch that carried it left it, or nil.
-func (b *LocationBus) Latest(ctx context.Context, orderID string) (*ordercast.LocationUpdate, error) {
-	var data string
-	err := b.Store.pool.QueryRow(ctx, `SELECT data FROM order_locations WHERE order_id = $1`, orderID).Scan(&data)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, nil
-	case err != nil:
-		return nil, b.Store.health(fmt.Errorf("postgres: read position of %s: %w", orderID, err), false)
+// Latest reads the newest position of each of the orders that has one, as the last batch that
+// carried it left it, in one query however many orders are asked for.
+func (b *LocationBus) Latest(ctx context.Context, orderIDs []string) ([]ordercast.LocationUpdate, error) {
+	rows, err := b.Store.pool.Query(ctx, `SELECT data FROM order_locations WHERE order_id = ANY($1)`, orderIDs)
+	if err != nil {
+		return nil, b.Store.health(fmt.Errorf("postgres: read positions of %d orders: %w", len(orderIDs), err), false)
 	}
-	var u ordercast.LocationUpdate
-	if err := json.Unmarshal([]byte(data), &u); err != nil {
-		return nil, fmt.Errorf("postgres: decode position of %s: %w", orderID, err)
+	us, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ordercast.LocationUpdate, error) {
+		var data string
+		var u ordercast.LocationUpdate
+		if err := row.Scan(&data); err != nil {
+			return u, err
+		}
+		if err := json.Unmarshal([]byte(data), &u); err != nil {
+			return u, fmt.Errorf("decode position %s: %w", data, err)
+		}
+		return u, nil
+	})
+	if err != nil {
+		return nil, b.Store.health(fmt.Errorf("postgres: read positions of %d orders: %w", len(orderIDs), err), false)
 	}
-	return &u, nil
+	return us, nil
 }
 
 // busLocation is one position in a notice: the update, and the party streams that show it
