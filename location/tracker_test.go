@@ -136,19 +136,27 @@ func (s *switchable) readCount() int {
 	return s.reads
 }
 
+// openKept opens a tracker over h that reads couriers' orders from a, without a rate limit, and
+// keeps them until an event drops them: here only the events may refresh a copy.
+func openKept(t *testing.T, h *hub.Hub, a location.Assignments) *location.Tracker {
+	t.Helper()
+	tr := location.New(h, a)
+	tr.Rate = 0
+	tr.AssignmentsTTL = time.Hour
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
+
 // A courier's orders are read once and then kept, not read on every post; an event of one of
 // them (the order delivered) or a courier assigned to another order drops the copy, so the next
 // post follows the store at once: no position after delivery, the new order reached.
 func TestCourierOrdersFollowTheirEvents(t *testing.T) {
 	as := &switchable{orders: []ordercast.Order{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}}}
 	h := hub.New()
-	tr := location.New(h, as)
-	tr.Rate = 0
-	tr.AssignmentsTTL = time.Hour // only the events may refresh the copy here
-	if err := tr.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tr.Close() })
+	tr := openKept(t, h, as)
 	post := func(i int) int {
 		t.Helper()
 		n, err := tr.Post(context.Background(), "c-1", at(float64(i), time.Now()))
@@ -221,13 +229,7 @@ func TestFirstReadDoesNotMissAnEvent(t *testing.T) {
 	h := hub.New()
 	as := &racing{h: h}
 	as.set(ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"})
-	tr := location.New(h, as)
-	tr.Rate = 0
-	tr.AssignmentsTTL = time.Hour // only the events may refresh the copy here
-	if err := tr.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tr.Close() })
+	tr := openKept(t, h, as)
 	post := func() int {
 		t.Helper()
 		n, err := tr.Post(context.Background(), "c-1", at(1, time.Now()))
@@ -249,12 +251,7 @@ func TestForgetsOrdersThatChangeCourierOrEnd(t *testing.T) {
 		{ID: "b", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"},
 	}}
 	h := hub.New()
-	tr := location.New(h, as)
-	tr.Rate = 0
-	if err := tr.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tr.Close() })
+	tr := openKept(t, h, as)
 	fast := 15.0
 	now := time.Now()
 	for i, lat := range []float64{0.02, 0.01} {
