@@ -167,7 +167,8 @@ func (t *Tracker) follow() {
 // followEvents drops a courier's cached orders when one of them changes (its status, or its
 // courier), and the new courier's too, so the next post reads them afresh; after an overflow,
 // when it cannot know which changed, it drops every copy. An order that ends or changes
-// couriers is also forgotten (Forget): its position and speed were the old courier's.
+// couriers is also forgotten: its position, last fix and speed were the old courier's, and no
+// later stream on this node may be shown them (nor may the new courier's ETA start from them).
 func (t *Tracker) followEvents(events *hub.Subscription) {
 	defer events.Close()
 	for {
