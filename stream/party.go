@@ -24,8 +24,8 @@ type partyOpening struct {
 	pos     int64  // the position the client has before the backlog: the snapshot's, or its own
 	backlog []ordercast.ScopedEvent
 	// locs are the newest fresh positions of the orders that show one, keyed by order id, sent
-	// after the backlog; couriers are those orders' couriers, by which later positions are
-	// judged until a courier event says otherwise.
+	// after the backlog; couriers are the couriers of the orders that have one, by which their
+	// positions are judged until a courier event says otherwise.
 	locs     map[string]*hub.Location
 	couriers map[string]string
 }
@@ -101,11 +101,16 @@ func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o
 	if e.cfg.Locations == nil {
 		return nil
 	}
-	couriers := make(map[string]string)
-	ids := make([]string, 0, len(orders))
+	var ids []string
 	for _, ord := range orders {
-		if e.showsLocation(ord.Status) && ord.CourierID != "" {
-			couriers[ord.ID] = ord.CourierID
+		if ord.CourierID == "" {
+			continue
+		}
+		if o.couriers == nil {
+			o.couriers = make(map[string]string)
+		}
+		o.couriers[ord.ID] = ord.CourierID // also for an order that shows its courier later
+		if e.showsLocation(ord.Status) {
 			ids = append(ids, ord.ID)
 		}
 	}
@@ -116,7 +121,6 @@ func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o
 	if err != nil {
 		return fmt.Errorf("read latest locations: %w", err)
 	}
-	o.couriers = couriers
 	now := time.Now()
 	for id, l := range ls {
 		// The watcher judges each by the order's courier (couriers), as it judges every position.
