@@ -116,6 +116,14 @@ type LocationUpdate struct {
 	Parties []string `json:"-"`
 }
 
+// Replaces reports whether u is to replace old as an order's newest position: it is later, or it
+// is another courier's. A courier taking an order over moves forward whatever its phone's clock
+// says; compared by time alone, a new courier whose clock runs behind the old one's would stay
+// hidden behind the old courier's last fix (which no stream shows) until its clock caught up.
+func (u LocationUpdate) Replaces(old LocationUpdate) bool {
+	return u.CourierID != old.CourierID || u.At.After(old.At)
+}
+
 // LocationType is the type of every LocationUpdate on the wire.
 const LocationType = "location"
 

@@ -411,8 +411,8 @@ func (t *Tracker) fromBus(ctx context.Context, orderIDs []string) (map[string]*h
 }
 
 // ReceiveLocations takes positions the cluster's nodes accepted (the bus hands them over, this
-// node's own included): each becomes the order's newest unless this node has one as new, and
-// goes to this node's watchers.
+// node's own included): each becomes the order's newest if it replaces the one this node has
+// (ordercast.LocationUpdate.Replaces), and goes to this node's watchers.
 func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
 	for _, u := range us {
 		var l *hub.Location
@@ -422,7 +422,7 @@ func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
 			st = &orderState{}
 			t.orders[u.OrderID] = st
 		}
-		newer := st.latest == nil || u.At.After(st.latest.Update.At)
+		newer := st.latest == nil || u.Replaces(st.latest.Update)
 		if newer {
 			if st.latest != nil && st.latest.Update.CourierID != u.CourierID {
 				*st = orderState{} // another courier: the old one's speed says nothing of it

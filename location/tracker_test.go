@@ -294,3 +294,21 @@ func TestForgetsOrdersThatChangeCourierOrEnd(t *testing.T) {
 		t.Fatalf("c-2's first ETA %d s, want %d s (no speed of its own yet)", *l.Update.ETAS, want)
 	}
 }
+
+// A position from another courier replaces the one kept even when its phone's clock is behind
+// the old courier's: after a reassignment, the new courier shows at once on every node.
+func TestAnotherCourierReplacesWhateverItsClock(t *testing.T) {
+	tr, h := open(t, nil, nil)
+	s := h.Subscribe("a")
+	defer s.Close()
+	now := time.Now()
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-1", Lat: 1, At: now}})
+	s.TakeLocation()
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-2", Lat: 2, At: now.Add(-3 * time.Second)}})
+	if l, _ := tr.Latest(context.Background(), "a"); l == nil || l.Update.CourierID != "c-2" {
+		t.Fatalf("latest = %s, want c-2's position", l.JSON)
+	}
+	if l := s.TakeLocation(); l == nil || l.Update.CourierID != "c-2" {
+		t.Fatalf("watcher got %v, want c-2's position", l)
+	}
+}

@@ -80,12 +80,13 @@ func (b *LocationBus) Close() error {
 	return nil
 }
 
-// Send queues positions for the next batch; a newer position of an order replaces an older one.
+// Send queues positions for the next batch; a newer position of an order, or another courier's,
+// replaces the one queued (ordercast.LocationUpdate.Replaces).
 // It never waits on the database.
 func (b *LocationBus) Send(us []ordercast.LocationUpdate) {
 	b.mu.Lock()
 	for _, u := range us {
-		if old, ok := b.pending[u.OrderID]; !ok || u.At.After(old.At) {
+		if old, ok := b.pending[u.OrderID]; !ok || u.Replaces(old) {
 			b.pending[u.OrderID] = u
 		}
 	}
@@ -157,11 +158,14 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	}
 	notices = append(notices, append(notice, ']'))
 	// The newest per order survives this node: a stream opening on another node later reads it.
+	// A row is replaced as ordercast.LocationUpdate.Replaces says: by a later position, or by
+	// another courier's (the courier is read from the JSON only when the time alone would not do).
 	if _, err := b.Store.pool.Exec(ctx, `
 		INSERT INTO order_locations (order_id, at, data)
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
 		ON CONFLICT (order_id) DO UPDATE SET at = excluded.at, data = excluded.data
-		WHERE order_locations.at < excluded.at`, ids, ats, data); err != nil {
+		WHERE order_locations.at < excluded.at
+		   OR (order_locations.data::json->>'courier_id') IS DISTINCT FROM (excluded.data::json->>'courier_id')`, ids, ats, data); err != nil {
 		return fmt.Errorf("upsert positions: %w", err)
 	}
 	// One notice per statement, outside any transaction: the notify queue's lock is held only

@@ -15,7 +15,8 @@ import (
 
 // The location bus keeps the newest position of each order for nodes that open streams later,
 // with the courier it came from, and reads any number of orders' positions in one call: those
-// that have one, newest only, none for the others.
+// that have one, newest only, none for the others. Another courier's position replaces an
+// order's even when its phone's clock is behind the old courier's.
 func TestLocationBusLatest(t *testing.T) {
 	s := storetest.MustOpen(t, postgres.New(pgtest.NewDatabase(t)))
 	b := postgres.NewLocationBus(s)
@@ -44,4 +45,13 @@ func TestLocationBusLatest(t *testing.T) {
 		got[1].OrderID != "b" || got[1].Lat != 2 || got[1].CourierID != "c-2" || !got[1].At.Equal(now) {
 		t.Fatalf("Latest = %+v, want a at 1.5 (c-1) and b at 2 (c-2)", got)
 	}
+
+	b.Send([]ordercast.LocationUpdate{{OrderID: "b", CourierID: "c-3", Lat: 3, At: now.Add(-5 * time.Second)}})
+	testutil.WaitFor(t, "c-3's position to replace c-2's", func() bool {
+		got, err := b.Latest(t.Context(), []string{"b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == 1 && got[0].CourierID == "c-3"
+	})
 }
