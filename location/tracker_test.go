@@ -306,9 +306,17 @@ func TestAnotherCourierReplacesWhateverItsClock(t *testing.T) {
 	s.TakeLocation()
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-2", Lat: 2, At: now.Add(-3 * time.Second)}})
 	if l, _ := tr.Latest(context.Background(), "a"); l == nil || l.Update.CourierID != "c-2" {
-		t.Fatalf("latest = %s, want c-2's position", l.JSON)
+		t.Fatalf("latest = %s, want c-2's position", describe(l))
 	}
 	if l := s.TakeLocation(); l == nil || l.Update.CourierID != "c-2" {
-		t.Fatalf("watcher got %v, want c-2's position", l)
+		t.Fatalf("watcher got %s, want c-2's position", describe(l))
 	}
+}
+
+// describe is a position as a failure message shows it.
+func describe(l *hub.Location) string {
+	if l == nil {
+		return "none"
+	}
+	return string(l.JSON)
 }
