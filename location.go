@@ -95,7 +95,13 @@ func DistanceM(a, b Point) float64 {
 // LocationUpdate is what watchers of an order receive: the courier's newest position, with the
 // distance to the drop-off and the estimated time of arrival when the order has a drop-off.
 type LocationUpdate struct {
-	OrderID   string    `json:"order_id"`
+	// Type is always LocationType. On a WebSocket a status event and a position are both bare
+	// JSON messages: a position says "type":"location", an event never has a type (it has a seq).
+	Type    string `json:"type"`
+	OrderID string `json:"order_id"`
+	// CourierID is the courier whose position this is. A stream shows a position only while it
+	// is the order's courier's (ShowsPosition), so a reassigned order never shows the old one.
+	CourierID string    `json:"courier_id,omitempty"`
 	Lat       float64   `json:"lat"`
 	Lng       float64   `json:"lng"`
 	AccuracyM *float64  `json:"accuracy_m,omitempty"`
@@ -108,6 +114,27 @@ type LocationUpdate struct {
 	// Parties are the keys (Party.Key) of the party streams that show the order: the update
 	// reaches them too. It travels between nodes beside the update, never to a watcher.
 	Parties []string `json:"-"`
+}
+
+// Replaces reports whether u is to replace old as an order's newest position: it is later, or it
+// is another courier's. A courier taking an order over moves forward whatever its phone's clock
+// says; compared by time alone, a new courier whose clock runs behind the old one's would stay
+// hidden behind the old courier's last fix (which no stream shows) until its clock caught up.
+func (u LocationUpdate) Replaces(old LocationUpdate) bool {
+	return u.CourierID != old.CourierID || u.At.After(old.At)
+}
+
+// LocationType is the type of every LocationUpdate on the wire.
+const LocationType = "location"
+
+// ShowsPosition is the one rule that decides whether a watcher who knows an order in status s,
+// carried by courier courierID, is shown position u, when positions are shown from stage from on:
+// the order shows its courier now (ShowsLocation), and u came from that courier. A position kept
+// from before the order was reassigned (in a node's memory, in the cluster's table, or on its way
+// from another node) belongs to someone who no longer carries the order: it is never shown, not
+// even for the moment until the new courier posts.
+func ShowsPosition(u LocationUpdate, s Status, courierID string, from Status) bool {
+	return ShowsLocation(s, from) && courierID != "" && u.CourierID == courierID
 }
 
 // ETAModel estimates arrival from a straight-line distance and a smoothed recent speed. It is a

@@ -99,9 +99,11 @@ const (
 	// opens a party stream (its data is then a PartySnapshot).
 	EventSnapshot = "snapshot"
 	// EventLocation is a courier's newest position for an order; its data is an
-	// ordercast.LocationUpdate. It carries no id: a position is state, not history, so it never
-	// moves a client's Last-Event-ID.
-	EventLocation = "location"
+	// ordercast.LocationUpdate, whose "type" is this name too (ordercast.LocationType): on a
+	// WebSocket, where there is no event name, it tells a position from an event, which has a
+	// seq and no type. It carries no id: a position is state, not history, so it never moves a
+	// client's Last-Event-ID.
+	EventLocation = ordercast.LocationType
 	// EventCourier is one courier assignment; its data is an ordercast.Event of kind courier.
 	EventCourier = "courier"
 )

@@ -15,8 +15,10 @@ type Location struct {
 	JSON   []byte
 }
 
-// NewLocation encodes u once for delivery.
+// NewLocation encodes u once for delivery, typed (ordercast.LocationType) so that a client
+// reading bare JSON messages tells it from a status event.
 func NewLocation(u ordercast.LocationUpdate) *Location {
+	u.Type = ordercast.LocationType
 	b, err := json.Marshal(u)
 	if err != nil {
 		// Numbers were validated finite, the rest is strings and a time: encoding cannot fail.

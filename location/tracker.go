@@ -49,8 +49,10 @@ type Bus interface {
 	// Send hands positions accepted on this node to the other nodes. It must not block on the
 	// network: a bus batches and conflates.
 	Send(us []ordercast.LocationUpdate)
-	// Latest reads an order's newest position from what outlives a node, or nil.
-	Latest(ctx context.Context, orderID string) (*ordercast.LocationUpdate, error)
+	// Latest reads the newest position of each of the orders that has one from what outlives a
+	// node, in one read however many orders are asked for (a party stream opening asks for all
+	// of its orders at once).
+	Latest(ctx context.Context, orderIDs []string) ([]ordercast.LocationUpdate, error)
 }
 
 var _ ordercast.LocationFeed = (*Tracker)(nil)
@@ -84,7 +86,11 @@ type Tracker struct {
 	// carriedBy is which courier's cached orders hold an order, so that an event of the order
 	// drops that copy.
 	carriedBy map[string]string
-	events    *hub.Subscription // every order's events: what makes a cached copy stale
+	// following says the tracker follows every order's events (what makes a cached copy stale,
+	// an order end or change couriers). It starts with the first post, not at Open: a node no
+	// courier posts to (most of a cluster's, at times) pays nothing per event for it.
+	following bool
+	closed    bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -92,7 +98,8 @@ type Tracker struct {
 }
 
 // orderState is what the tracker keeps per order: the newest position as sent, and the running
-// speed estimate and last fix the ETA is computed from.
+// speed estimate and last fix the ETA is computed from. All of it is one courier's: the courier
+// of latest (latest.Update.CourierID).
 type orderState struct {
 	latest *hub.Location
 	speed  float64
@@ -120,7 +127,7 @@ func New(h *hub.Hub, a Assignments) *Tracker {
 }
 
 // Open validates the configuration and starts the sweeper that forgets stale positions and idle
-// couriers.
+// couriers. The tracker follows the orders' events from the first post on (see follow).
 func (t *Tracker) Open() error {
 	switch {
 	case t.hub == nil || t.assignments == nil:
@@ -139,24 +146,38 @@ func (t *Tracker) Open() error {
 	t.couriers = make(map[string]*courierState)
 	t.carriedBy = make(map[string]string)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.events = t.hub.SubscribeAll()
 	t.wg.Go(t.sweep)
-	t.wg.Go(t.followEvents)
 	return nil
+}
+
+// follow subscribes to every order's events, once, the first time a courier's orders are about
+// to be read. Subscribing before that read is what keeps the read's copy honest: an event that
+// lands after the read is on the subscription and drops the copy. The subscription is kept until
+// Close: once couriers post to a node they tend to keep posting, and unsubscribing when idle would
+// have to re-check this race on every resubscription. Called with t.mu held.
+func (t *Tracker) follow() {
+	if t.following || t.closed {
+		return
+	}
+	t.following = true
+	events := t.hub.SubscribeAll()
+	t.wg.Go(func() { t.followEvents(events) })
 }
 
 // followEvents drops a courier's cached orders when one of them changes (its status, or its
 // courier), and the new courier's too, so the next post reads them afresh; after an overflow,
-// when it cannot know which changed, it drops every copy.
-func (t *Tracker) followEvents() {
-	defer t.events.Close()
+// when it cannot know which changed, it drops every copy. An order that ends or changes
+// couriers is also forgotten: its position, last fix and speed were the old courier's, and no
+// later stream on this node may be shown them (nor may the new courier's ETA start from them).
+func (t *Tracker) followEvents(events *hub.Subscription) {
+	defer events.Close()
 	for {
 		select {
 		case <-t.ctx.Done():
 			return
-		case <-t.events.Ready():
+		case <-events.Ready():
 		}
-		msgs, overflowed := t.events.Take()
+		msgs, overflowed := events.Take()
 		t.mu.Lock()
 		if overflowed {
 			for id, c := range t.couriers {
@@ -171,6 +192,9 @@ func (t *Tracker) followEvents() {
 			}
 			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
 				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
+			}
+			if ev.Kind == ordercast.KindCourier || ev.Status.Terminal() {
+				delete(t.orders, ev.OrderID)
 			}
 		}
 		t.mu.Unlock()
@@ -191,9 +215,12 @@ func (t *Tracker) dropOrders(id string, c *courierState) {
 	c.gen++
 }
 
-// Close stops the sweeper.
+// Close stops the sweeper and the following of events.
 func (t *Tracker) Close() error {
 	if t.cancel != nil {
+		t.mu.Lock()
+		t.closed = true // no follow starts after the Wait below
+		t.mu.Unlock()
 		t.cancel()
 		t.wg.Wait()
 	}
@@ -250,7 +277,8 @@ func (t *Tracker) Post(ctx context.Context, courierID string, p ordercast.Positi
 // than the one already sent (phones flush backlogs out of order). Called with t.mu held.
 func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location {
 	st := t.orders[o.ID]
-	if st == nil {
+	if st == nil || st.latest != nil && st.latest.Update.CourierID != o.CourierID {
+		// A new courier starts afresh: the old one's last fix and speed say nothing of it.
 		st = &orderState{}
 		t.orders[o.ID] = st
 	}
@@ -270,7 +298,7 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 		parties = append(parties, party.Key())
 	}
 	u := ordercast.LocationUpdate{
-		OrderID: o.ID, Lat: p.Lat, Lng: p.Lng, Parties: parties,
+		OrderID: o.ID, CourierID: o.CourierID, Lat: p.Lat, Lng: p.Lng, Parties: parties,
 		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: p.At.UTC(),
 	}
 	if o.Dropoff != nil {
@@ -299,6 +327,7 @@ func (t *Tracker) courierOrders(ctx context.Context, courierID string, now time.
 		t.couriers[courierID] = c
 	}
 	c.seen = now
+	t.follow()
 	if c.limiter != nil && !c.limiter.AllowN(now, 1) {
 		t.mu.Unlock()
 		return nil, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
@@ -327,16 +356,9 @@ func (t *Tracker) courierOrders(ctx context.Context, courierID string, now time.
 	return orders, nil
 }
 
-// Forget drops what the tracker knows of an order's courier: called when the order ends or its
-// courier changes, so that no later stream is shown where the courier went afterwards.
-func (t *Tracker) Forget(orderID string) {
-	t.mu.Lock()
-	delete(t.orders, orderID)
-	t.mu.Unlock()
-}
-
 // Latest returns an order's newest position: this node's, or, in a cluster, the newest any node
-// sent. The stream engine asks it when a stream opens.
+// sent. The stream engine asks it when a stream opens. It may be a courier's the order no longer
+// has: whoever shows it checks it against the order (ordercast.ShowsPosition).
 func (t *Tracker) Latest(ctx context.Context, orderID string) (*hub.Location, error) {
 	t.mu.Lock()
 	var l *hub.Location
@@ -347,16 +369,50 @@ func (t *Tracker) Latest(ctx context.Context, orderID string) (*hub.Location, er
 	if l != nil || t.Bus == nil {
 		return l, nil
 	}
-	u, err := t.Bus.Latest(ctx, orderID)
-	if err != nil || u == nil {
-		return nil, err
+	ls, err := t.fromBus(ctx, []string{orderID})
+	return ls[orderID], err
+}
+
+// LatestMany is Latest for many orders at once, keyed by order id (orders without a position are
+// left out): this node's, and the rest in one read of the bus.
+func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) (map[string]*hub.Location, error) {
+	ls := make(map[string]*hub.Location)
+	var missing []string
+	t.mu.Lock()
+	for _, id := range orderIDs {
+		if st := t.orders[id]; st != nil && st.latest != nil {
+			ls[id] = st.latest
+		} else {
+			missing = append(missing, id)
+		}
 	}
-	return hub.NewLocation(*u), nil
+	t.mu.Unlock()
+	if len(missing) == 0 || t.Bus == nil {
+		return ls, nil
+	}
+	more, err := t.fromBus(ctx, missing)
+	for id, l := range more {
+		ls[id] = l
+	}
+	return ls, err
+}
+
+// fromBus reads the orders' newest positions from the bus, keyed by order id.
+func (t *Tracker) fromBus(ctx context.Context, orderIDs []string) (map[string]*hub.Location, error) {
+	us, err := t.Bus.Latest(ctx, orderIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read the cluster's latest positions: %w", err)
+	}
+	ls := make(map[string]*hub.Location, len(us))
+	for _, u := range us {
+		ls[u.OrderID] = hub.NewLocation(u)
+	}
+	return ls, nil
 }
 
 // ReceiveLocations takes positions the cluster's nodes accepted (the bus hands them over, this
-// node's own included): each becomes the order's newest unless this node has one as new, and
-// goes to this node's watchers.
+// node's own included): each becomes the order's newest if it replaces the one this node has
+// (ordercast.LocationUpdate.Replaces), and goes to this node's watchers.
 func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
 	for _, u := range us {
 		var l *hub.Location
@@ -366,8 +422,11 @@ func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
 			st = &orderState{}
 			t.orders[u.OrderID] = st
 		}
-		newer := st.latest == nil || u.At.After(st.latest.Update.At)
+		newer := st.latest == nil || u.Replaces(st.latest.Update)
 		if newer {
+			if st.latest != nil && st.latest.Update.CourierID != u.CourierID {
+				*st = orderState{} // another courier: the old one's speed says nothing of it
+			}
 			l = hub.NewLocation(u)
 			st.latest = l
 			st.last, st.lastAt = ordercast.Point{Lat: l.Update.Lat, Lng: l.Update.Lng}, l.Update.At

@@ -136,19 +136,27 @@ func (s *switchable) readCount() int {
 	return s.reads
 }
 
+// openKept opens a tracker over h that reads couriers' orders from a, without a rate limit, and
+// keeps them until an event drops them: here only the events may refresh a copy.
+func openKept(t *testing.T, h *hub.Hub, a location.Assignments) *location.Tracker {
+	t.Helper()
+	tr := location.New(h, a)
+	tr.Rate = 0
+	tr.AssignmentsTTL = time.Hour
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
+
 // A courier's orders are read once and then kept, not read on every post; an event of one of
 // them (the order delivered) or a courier assigned to another order drops the copy, so the next
 // post follows the store at once: no position after delivery, the new order reached.
 func TestCourierOrdersFollowTheirEvents(t *testing.T) {
 	as := &switchable{orders: []ordercast.Order{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}}}
 	h := hub.New()
-	tr := location.New(h, as)
-	tr.Rate = 0
-	tr.AssignmentsTTL = time.Hour // only the events may refresh the copy here
-	if err := tr.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tr.Close() })
+	tr := openKept(t, h, as)
 	post := func(i int) int {
 		t.Helper()
 		n, err := tr.Post(context.Background(), "c-1", at(float64(i), time.Now()))
@@ -179,4 +187,136 @@ func TestCourierOrdersFollowTheirEvents(t *testing.T) {
 	if got := as.readCount(); got < reads+1 {
 		t.Fatalf("reads %d after the assignment, want more than %d", got, reads)
 	}
+}
+
+// The tracker follows the orders' events only once a courier posts: a node no courier posts to
+// pays nothing per event for it.
+func TestFollowsEventsFromTheFirstPost(t *testing.T) {
+	tr, h := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}}, nil)
+	if h.WatchesAll() {
+		t.Fatal("an open tracker with no post follows every order's events")
+	}
+	if _, err := tr.Post(context.Background(), "c-1", at(1, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if !h.WatchesAll() {
+		t.Fatal("after the first post the tracker does not follow the orders' events")
+	}
+}
+
+// racing is a courier's orders whose first read is overtaken by an event: the read returns the
+// order out for delivery, and its delivery is published right after, before the read's copy is
+// kept, as a commit landing between a read and a subscription would be.
+type racing struct {
+	switchable
+	h    *hub.Hub
+	once sync.Once
+}
+
+func (r *racing) CourierOrders(ctx context.Context, id string) ([]ordercast.Order, error) {
+	orders, err := r.switchable.CourierOrders(ctx, id)
+	r.once.Do(func() {
+		r.set()
+		r.h.Publish(ordercast.Event{OrderID: "a", Seq: 5, Status: ordercast.StatusDelivered, At: time.Now()})
+	})
+	return orders, err
+}
+
+// The first read of a courier's orders cannot miss an event that lands right after it: the
+// tracker subscribes before it reads, so the event drops the read's copy and the next post
+// no longer reaches the delivered order.
+func TestFirstReadDoesNotMissAnEvent(t *testing.T) {
+	h := hub.New()
+	as := &racing{h: h}
+	as.set(ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"})
+	tr := openKept(t, h, as)
+	post := func() int {
+		t.Helper()
+		n, err := tr.Post(context.Background(), "c-1", at(1, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	post() // reads the orders, which the delivery overtakes
+	testutil.WaitFor(t, "a post to stop reaching the delivered order", func() bool { return post() == 0 })
+}
+
+// An order that changes couriers or ends is forgotten: no later stream is shown where the old
+// courier was, and the new courier's ETA starts from its own fixes, not the old one's speed.
+func TestForgetsOrdersThatChangeCourierOrEnd(t *testing.T) {
+	dropoff := ordercast.Point{Lat: 0, Lng: 1}
+	as := &switchable{orders: []ordercast.Order{
+		{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Dropoff: &dropoff},
+		{ID: "b", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"},
+	}}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	fast := 15.0
+	now := time.Now()
+	for i, lat := range []float64{0.02, 0.01} {
+		p := at(lat, now.Add(time.Duration(i-10)*time.Second))
+		p.SpeedMPS = &fast
+		if _, err := tr.Post(context.Background(), "c-1", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	latest := func(id string) *hub.Location {
+		l, err := tr.Latest(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if latest("a") == nil || latest("b") == nil {
+		t.Fatal("no position kept for a and b")
+	}
+
+	// a goes to c-2, b is delivered.
+	as.set(ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-2", Dropoff: &dropoff})
+	h.Publish(ordercast.Event{OrderID: "a", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-2", At: now})
+	h.Publish(ordercast.Event{OrderID: "b", Seq: 5, Status: ordercast.StatusDelivered, At: now})
+	testutil.WaitFor(t, "the reassigned and the delivered order to be forgotten", func() bool {
+		return latest("a") == nil && latest("b") == nil
+	})
+
+	// c-2's first fix, without a speed: its ETA is at the slowest speed, not c-1's 15 m/s.
+	p := at(0.01, now)
+	if _, err := tr.Post(context.Background(), "c-2", p); err != nil {
+		t.Fatal(err)
+	}
+	l := latest("a")
+	if l == nil || l.Update.CourierID != "c-2" || l.Update.ETAS == nil {
+		t.Fatalf("latest of a = %+v, want c-2's position with an ETA", l)
+	}
+	want, _ := ordercast.DefaultETAModel.Estimate(ordercast.DistanceM(p.Point, dropoff), 0)
+	if *l.Update.ETAS != want {
+		t.Fatalf("c-2's first ETA %d s, want %d s (no speed of its own yet)", *l.Update.ETAS, want)
+	}
+}
+
+// A position from another courier replaces the one kept even when its phone's clock is behind
+// the old courier's: after a reassignment, the new courier shows at once on every node.
+func TestAnotherCourierReplacesWhateverItsClock(t *testing.T) {
+	tr, h := open(t, nil, nil)
+	s := h.Subscribe("a")
+	defer s.Close()
+	now := time.Now()
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-1", Lat: 1, At: now}})
+	s.TakeLocation()
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-2", Lat: 2, At: now.Add(-3 * time.Second)}})
+	if l, _ := tr.Latest(context.Background(), "a"); l == nil || l.Update.CourierID != "c-2" {
+		t.Fatalf("latest = %s, want c-2's position", describe(l))
+	}
+	if l := s.TakeLocation(); l == nil || l.Update.CourierID != "c-2" {
+		t.Fatalf("watcher got %s, want c-2's position", describe(l))
+	}
+}
+
+// describe is a position as a failure message shows it.
+func describe(l *hub.Location) string {
+	if l == nil {
+		return "none"
+	}
+	return string(l.JSON)
 }

@@ -80,12 +80,13 @@ func (b *LocationBus) Close() error {
 	return nil
 }
 
-// Send queues positions for the next batch; a newer position of an order replaces an older one.
+// Send queues positions for the next batch; a newer position of an order, or another courier's,
+// replaces the one queued (ordercast.LocationUpdate.Replaces).
 // It never waits on the database.
 func (b *LocationBus) Send(us []ordercast.LocationUpdate) {
 	b.mu.Lock()
 	for _, u := range us {
-		if old, ok := b.pending[u.OrderID]; !ok || u.At.After(old.At) {
+		if old, ok := b.pending[u.OrderID]; !ok || u.Replaces(old) {
 			b.pending[u.OrderID] = u
 		}
 	}
@@ -157,11 +158,14 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	}
 	notices = append(notices, append(notice, ']'))
 	// The newest per order survives this node: a stream opening on another node later reads it.
+	// A row is replaced as ordercast.LocationUpdate.Replaces says: by a later position, or by
+	// another courier's (the courier is read from the JSON only when the time alone would not do).
 	if _, err := b.Store.pool.Exec(ctx, `
 		INSERT INTO order_locations (order_id, at, data)
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
 		ON CONFLICT (order_id) DO UPDATE SET at = excluded.at, data = excluded.data
-		WHERE order_locations.at < excluded.at`, ids, ats, data); err != nil {
+		WHERE order_locations.at < excluded.at
+		   OR (order_locations.data::json->>'courier_id') IS DISTINCT FROM (excluded.data::json->>'courier_id')`, ids, ats, data); err != nil {
 		return fmt.Errorf("upsert positions: %w", err)
 	}
 	// One notice per statement, outside any transaction: the notify queue's lock is held only
@@ -174,21 +178,28 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	return nil
 }
 
-// Latest reads an order's newest position as the last batch that carried it left it, or nil.
-func (b *LocationBus) Latest(ctx context.Context, orderID string) (*ordercast.LocationUpdate, error) {
-	var data string
-	err := b.Store.pool.QueryRow(ctx, `SELECT data FROM order_locations WHERE order_id = $1`, orderID).Scan(&data)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil, nil
-	case err != nil:
-		return nil, b.Store.health(fmt.Errorf("postgres: read position of %s: %w", orderID, err), false)
+// Latest reads the newest position of each of the orders that has one, as the last batch that
+// carried it left it, in one query however many orders are asked for.
+func (b *LocationBus) Latest(ctx context.Context, orderIDs []string) ([]ordercast.LocationUpdate, error) {
+	rows, err := b.Store.pool.Query(ctx, `SELECT data FROM order_locations WHERE order_id = ANY($1)`, orderIDs)
+	if err != nil {
+		return nil, b.Store.health(fmt.Errorf("postgres: read positions of %d orders: %w", len(orderIDs), err), false)
 	}
-	var u ordercast.LocationUpdate
-	if err := json.Unmarshal([]byte(data), &u); err != nil {
-		return nil, fmt.Errorf("postgres: decode position of %s: %w", orderID, err)
+	us, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ordercast.LocationUpdate, error) {
+		var data string
+		var u ordercast.LocationUpdate
+		if err := row.Scan(&data); err != nil {
+			return u, err
+		}
+		if err := json.Unmarshal([]byte(data), &u); err != nil {
+			return u, fmt.Errorf("decode position %s: %w", data, err)
+		}
+		return u, nil
+	})
+	if err != nil {
+		return nil, b.Store.health(fmt.Errorf("postgres: read positions of %d orders: %w", len(orderIDs), err), false)
 	}
-	return &u, nil
+	return us, nil
 }
 
 // busLocation is one position in a notice: the update, and the party streams that show it

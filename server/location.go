@@ -70,7 +70,7 @@ func (s *Server) permitLocation(a auth.Actor, cid string) error {
 }
 
 // longPollAnswer is the long poll's answer: the order, with its courier's newest fresh position
-// while the order shows one.
+// while the order shows one (and only its current courier's).
 func (s *Server) longPollAnswer(r *http.Request, o ordercast.Order) (api.LongPollResponse, error) {
 	res := api.LongPollResponse{Order: o}
 	if !ordercast.ShowsLocation(o.Status, s.Locations.From) {
@@ -80,7 +80,7 @@ func (s *Server) longPollAnswer(r *http.Request, o ordercast.Order) (api.LongPol
 	if err != nil {
 		return res, err
 	}
-	if l.Fresh(time.Now(), s.Locations.Fresh) {
+	if l.Fresh(time.Now(), s.Locations.Fresh) && ordercast.ShowsPosition(l.Update, o.Status, o.CourierID, s.Locations.From) {
 		res.Location = &l.Update
 	}
 	return res, nil

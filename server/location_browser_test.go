@@ -78,6 +78,21 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	if !eval[bool](b, `window.noReload === true`) {
 		t.Fatal("the page reloaded to move the courier")
 	}
+	// Another courier takes over: the timeline says so without a reload, and its first fix,
+	// stamped by its own phone before c-1's last one, moves the marker and starts a new path.
+	ls.assign(t, "o-map", "c-2")
+	b.waitFor(`#timeline li[data-seq="4"][data-kind="courier"]`)
+	if got := eval[string](b, `document.querySelector('#timeline li[data-seq="4"][data-kind="courier"] .row-status').textContent`); got != "Courier c-2 assigned" {
+		t.Fatalf("the reassignment's timeline row says %q, want %q", got, "Courier c-2 assigned")
+	}
+	body := fmt.Sprintf(`{"lat":52.5230,"lng":13.4100,"at":%q}`, at.Format(time.RFC3339Nano))
+	if code, res := postLocation(t, base, "c-2", "", body); code != http.StatusOK {
+		t.Fatalf("post: %d %s", code, res)
+	}
+	b.waitFor(`#map-courier[data-lat="52.523"]`)
+	if n := eval[int](b, `document.getElementById('map-path').getAttribute('points').split(' ').length`); n != 1 {
+		t.Fatalf("the new courier's path has %d points, want 1", n)
+	}
 	ls.mustCommit(t, "o-map", ordercast.StatusDelivered)
 	b.waitFor(`#status-line[data-status="delivered"]`)
 	if shown := eval[bool](b, `!document.getElementById('map-courier').hasAttribute('hidden')`); shown {

@@ -15,6 +15,7 @@ import (
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
 )
@@ -463,7 +464,8 @@ func TestLocationOnPartyStreams(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		r := client.NewSSEReader(resp.Body)
-		nextAny(t, r) // the snapshot
+		snap := nextAny(t, r)
+		nextLocation(t, r, snap.ID) // o-1's newest position, right after the snapshot
 		ls.mustCommit(t, "o-1", ordercast.StatusDelivered)
 		if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"delivered"`) {
 			t.Fatalf("got %q %s, want o-1 delivered", ev.Type, ev.Data)
@@ -479,7 +481,8 @@ func TestLocationOnPartyStreams(t *testing.T) {
 }
 
 // TestLocationOnWebSocket: a WebSocket watcher gets the newest position right after its status,
-// then each new one, as JSON messages with lat and lng and no seq.
+// then each new one, as JSON messages typed "location", with lat and lng and no seq; a status
+// event's message has a seq and no type, as it always had.
 func TestLocationOnWebSocket(t *testing.T) {
 	t.Parallel()
 	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
@@ -489,23 +492,167 @@ func TestLocationOnWebSocket(t *testing.T) {
 	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
 	mustPost(t, base, "c-1", 1, 1)
 	c := dialWS(t, base, "o-1", "")
-	wantSeqStatus(t, wsNext(t, c), 3, "out_for_delivery")
-	for _, want := range []float64{1, 2} {
-		if want == 2 {
-			mustPost(t, base, "c-1", 2, 2)
-		}
+	read := func() map[string]any {
+		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
 		_, data, err := c.Read(ctx)
-		cancel()
 		if err != nil {
 			t.Fatal(err)
 		}
 		var msg map[string]any
 		if err := json.Unmarshal(data, &msg); err != nil {
-			t.Fatal(err)
+			t.Fatalf("message %s: %v", data, err)
 		}
-		if msg["lat"] != want || msg["seq"] != nil {
-			t.Fatalf("message %s, want a position at %v without a seq", data, want)
+		return msg
+	}
+	if msg := read(); msg["seq"] != 3.0 || msg["status"] != "out_for_delivery" || msg["type"] != nil {
+		t.Fatalf("message %v, want the status event, seq 3, without a type", msg)
+	}
+	for _, want := range []float64{1, 2} {
+		if want == 2 {
+			mustPost(t, base, "c-1", 2, 2)
+		}
+		msg := read()
+		if msg["type"] != "location" || msg["lat"] != want || msg["seq"] != nil || msg["courier_id"] != "c-1" {
+			t.Fatalf("message %v, want a position of c-1 at %v typed location, without a seq", msg, want)
 		}
 	}
+}
+
+// openParty opens a party stream at path, resuming after lastEventID when it is not empty.
+func openParty(t *testing.T, base, path, lastEventID string) *client.SSEReader {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, "GET", base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("open %s: %v %v", path, resp, err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return client.NewSSEReader(resp.Body)
+}
+
+// wantPositions reads the next locations, one per order in ids order, each at lat, with the
+// party cursor left at cursor.
+func wantPositions(t *testing.T, r *client.SSEReader, cursor string, ids []string, lats []float64) {
+	t.Helper()
+	for i, id := range ids {
+		if u := nextLocation(t, r, cursor); u.OrderID != id || u.Lat != lats[i] {
+			t.Fatalf("position %+v, want %s at %v", u, id, lats[i])
+		}
+	}
+}
+
+// TestLocationOnPartyStreamOpenAndResume: a restaurant's board gets the newest fresh position of
+// each of its orders out for delivery right after its snapshot, after an up-to-date resume, and
+// after a resume's backlog; the opening's positions count against the stream's cap.
+func TestLocationOnPartyStreamOpenAndResume(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, func(t *testing.T, hold holding) {
+		ls := newLocationServer(t, hold, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = time.Hour })
+		base := ls.URL()
+		c := &client.Client{BaseURL: base}
+		for _, id := range []string{"o-1", "o-2", "o-3"} {
+			if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{ID: id, RestaurantID: "luigis"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ls.assign(t, "o-1", "c-1")
+		ls.assign(t, "o-2", "c-2")
+		ls.assign(t, "o-3", "c-3")
+		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+		ls.mustCommit(t, "o-2", ordercast.StatusOutForDelivery)
+		mustPost(t, base, "c-1", 1, 1)
+		mustPost(t, base, "c-2", 2, 2)
+		mustPost(t, base, "c-3", 3, 3) // o-3 is not out for delivery: not shown
+
+		const path = "/v1/restaurants/luigis/stream"
+		r := openParty(t, base, path, "")
+		snap := nextAny(t, r)
+		if snap.Type != "snapshot" {
+			t.Fatalf("opened with %q, want the snapshot", snap.Type)
+		}
+		wantPositions(t, r, snap.ID, []string{"o-1", "o-2"}, []float64{1, 2})
+		// The cap holds the next position back: the next thing the board gets is o-3's change.
+		mustPost(t, base, "c-1", 1.5, 1)
+		ls.mustCommit(t, "o-3", ordercast.StatusConfirmed)
+		ev := nextAny(t, r)
+		if ev.Type != "status" || !strings.Contains(ev.Data, `"o-3"`) {
+			t.Fatalf("after the opening's positions the board got %q %s, want o-3 confirmed (the cap holds positions back)", ev.Type, ev.Data)
+		}
+
+		// Resumed up to date: the newest positions at once.
+		r = openParty(t, base, path, ev.ID)
+		wantPositions(t, r, "", []string{"o-1", "o-2"}, []float64{1.5, 2})
+		// Resumed from the snapshot: the backlog (o-3 confirmed), then the positions.
+		r = openParty(t, base, path, snap.ID)
+		if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"o-3"`) {
+			t.Fatalf("resume from %s opened with %q %s, want o-3 confirmed", snap.ID, ev.Type, ev.Data)
+		}
+		wantPositions(t, r, ev.ID, []string{"o-1", "o-2"}, []float64{1.5, 2})
+	})
+}
+
+// TestLocationNeverShowsTheOldCourier: once an order is reassigned, no stream shows the old
+// courier's position, wherever it comes from: a position kept before the reassignment (here one
+// arriving late from another node, as the cluster's table would give it), nor one published
+// after. New and open per-order streams, party streams and the long poll wait for the new
+// courier's.
+func TestLocationNeverShowsTheOldCourier(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, func(t *testing.T, hold holding) {
+		ls := newLocationServer(t, hold, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+		base := ls.URL()
+		c := &client.Client{BaseURL: base}
+		if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{ID: "o-1", RestaurantID: "luigis"}); err != nil {
+			t.Fatal(err)
+		}
+		ls.assign(t, "o-1", "c-1")
+		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+		mustPost(t, base, "c-1", 1, 1)
+		_, open := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		wantSeqStatus(t, next(t, open), 3, "out_for_delivery")
+		nextLocation(t, open, "3")
+		board := openParty(t, base, "/v1/restaurants/luigis/stream", "")
+		nextLocation(t, board, nextAny(t, board).ID) // after the snapshot
+
+		ls.assign(t, "o-1", "c-2")
+		for _, r := range []*client.SSEReader{open, board} {
+			if ev := nextAny(t, r); ev.Type != "courier" || !strings.Contains(ev.Data, `"c-2"`) {
+				t.Fatalf("got %q %s, want the reassignment to c-2", ev.Type, ev.Data)
+			}
+		}
+		// This node forgets c-1's position of the order; then one arrives late from another node.
+		testutil.WaitFor(t, "the tracker to forget o-1's position", func() bool {
+			l, err := ls.tracker.Latest(context.Background(), "o-1")
+			return err == nil && l == nil
+		})
+		old := ordercast.LocationUpdate{OrderID: "o-1", CourierID: "c-1", Lat: 9, At: time.Now(), Parties: []string{"restaurant:luigis"}}
+		ls.tracker.ReceiveLocations([]ordercast.LocationUpdate{old})
+		code, body := do(t, "GET", base+"/v1/orders/o-1?wait=0", "", "")
+		if code != http.StatusOK || strings.Contains(string(body), `"location"`) {
+			t.Fatalf("long poll answer %d %s: want no position of c-1", code, body)
+		}
+		_, fresh := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		if ev := nextAny(t, fresh); ev.Type != "courier" {
+			t.Fatalf("new stream opened with %q %s, want the reassignment", ev.Type, ev.Data)
+		}
+		freshBoard := openParty(t, base, "/v1/restaurants/luigis/stream", "")
+		nextAny(t, freshBoard) // the snapshot
+
+		mustPost(t, base, "c-2", 2, 2)
+		for _, r := range []*client.SSEReader{open, board, fresh, freshBoard} {
+			if ev := nextAny(t, r); ev.Type != "location" || !strings.Contains(ev.Data, `"courier_id":"c-2"`) {
+				t.Fatalf("got %q %s, want c-2's position and none of c-1", ev.Type, ev.Data)
+			}
+		}
+	})
 }

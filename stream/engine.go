@@ -98,10 +98,14 @@ type Config struct {
 	Locations Locations
 }
 
-// Locations is where a new stream finds its order's newest known position.
+// Locations is where a new stream finds its orders' newest known positions. What it returns may
+// be a courier's an order no longer has: the stream judges it (ordercast.ShowsPosition).
 type Locations interface {
 	// Latest returns the order's newest position, or nil.
 	Latest(ctx context.Context, orderID string) (*hub.Location, error)
+	// LatestMany returns the newest position of each of the orders that has one, keyed by
+	// order id, in one read however many there are (a party stream opening).
+	LatestMany(ctx context.Context, orderIDs []string) (map[string]*hub.Location, error)
 }
 
 // Engine runs the streams of one server.
@@ -230,6 +234,12 @@ func (e *Engine) closed(reason string) {
 // showsLocation reports whether an order in status s shows its courier's position.
 func (e *Engine) showsLocation(s ordercast.Status) bool {
 	return ordercast.ShowsLocation(s, e.cfg.LocationFrom)
+}
+
+// showsPosition reports whether a stream that knows an order in status s, carried by courierID,
+// is shown position l.
+func (e *Engine) showsPosition(l *hub.Location, s ordercast.Status, courierID string) bool {
+	return ordercast.ShowsPosition(l.Update, s, courierID, e.cfg.LocationFrom)
 }
 
 // lifetime returns how long a stream opening now lives, jittered down by up to a tenth so that

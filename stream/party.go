@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
@@ -16,11 +17,17 @@ import (
 const partySnapshotLimit = 2000
 
 // partyOpening is what opens a party stream: a snapshot of the scope at log position pos, or,
-// on a resume, the events of the log after the client's position.
+// on a resume, the events of the log after the client's position; then the newest position of
+// each order that shows one.
 type partyOpening struct {
 	snap    []byte // the encoded api.PartySnapshot; nil on a resume
 	pos     int64  // the position the client has before the backlog: the snapshot's, or its own
 	backlog []ordercast.ScopedEvent
+	// locs are the newest fresh positions of the orders that show one, keyed by order id, sent
+	// after the backlog; couriers are the couriers of the orders that have one, by which their
+	// positions are judged until a courier event says otherwise.
+	locs     map[string]*hub.Location
+	couriers map[string]string
 }
 
 // scopeReader is the store's reader of party logs.
@@ -47,30 +54,99 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64) (
 			return partyOpening{}, fmt.Errorf("read the log of %s: %w", p.Key(), err)
 		}
 		if len(evs) > 0 {
-			return partyOpening{pos: last, backlog: evs}, nil
+			o := partyOpening{pos: last, backlog: evs}
+			return o, e.resumedPartyPositions(ctx, sr, p, &o)
 		}
 	}
 	snap, err := sr.ScopeSnapshot(ctx, p, partySnapshotLimit)
 	if err != nil {
 		return partyOpening{}, fmt.Errorf("read the scope of %s: %w", p.Key(), err)
 	}
-	if last > 0 && last <= snap.Pos {
-		return partyOpening{pos: last}, nil // up to date: only live events follow
+	o := partyOpening{pos: last} // up to date: only live events follow
+	if last <= 0 || last > snap.Pos {
+		b, err := json.Marshal(api.PartySnapshot{Party: p.Key(), Pos: snap.Pos, Orders: snap.Orders})
+		if err != nil {
+			return partyOpening{}, fmt.Errorf("encode the snapshot of %s: %w", p.Key(), err)
+		}
+		o = partyOpening{snap: b, pos: snap.Pos}
 	}
-	b, err := json.Marshal(api.PartySnapshot{Party: p.Key(), Pos: snap.Pos, Orders: snap.Orders})
-	if err != nil {
-		return partyOpening{}, fmt.Errorf("encode the snapshot of %s: %w", p.Key(), err)
-	}
-	return partyOpening{snap: b, pos: snap.Pos}, nil
+	return o, e.partyPositions(ctx, snap.Orders, &o)
 }
 
-// openParty queues what opens a party stream.
+// resumedPartyPositions finds the positions that follow a resumed party stream's backlog. The
+// scope's orders are read after the backlog; events committed in between join the backlog, so
+// that every status and courier a position is judged by is sent before the position.
+func (e *Engine) resumedPartyPositions(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, o *partyOpening) error {
+	if e.cfg.Locations == nil {
+		return nil
+	}
+	snap, err := sr.ScopeSnapshot(ctx, p, partySnapshotLimit)
+	if err != nil {
+		return fmt.Errorf("read the scope of %s: %w", p.Key(), err)
+	}
+	if end := o.backlog[len(o.backlog)-1].Pos; snap.Pos > end {
+		more, err := sr.ScopeEventsAfter(ctx, p, end, 0)
+		if err != nil {
+			return fmt.Errorf("read the log of %s: %w", p.Key(), err)
+		}
+		o.backlog = append(o.backlog, more...)
+	}
+	return e.partyPositions(ctx, snap.Orders, o)
+}
+
+// partyPositions finds the newest fresh position of each of the orders that shows one, in one
+// read of the positions (DESIGN.md rule 2: after subscribing, so a newer one published meanwhile
+// is in the subscription's slots and replaces it).
+func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o *partyOpening) error {
+	if e.cfg.Locations == nil {
+		return nil
+	}
+	var ids []string
+	for _, ord := range orders {
+		if ord.CourierID == "" {
+			continue
+		}
+		if o.couriers == nil {
+			o.couriers = make(map[string]string)
+		}
+		o.couriers[ord.ID] = ord.CourierID // also for an order that shows its courier later
+		if e.showsLocation(ord.Status) {
+			ids = append(ids, ord.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	ls, err := e.cfg.Locations.LatestMany(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read latest locations: %w", err)
+	}
+	now := time.Now()
+	for id, l := range ls {
+		// The watcher judges each by the order's courier (couriers), as it judges every position.
+		if l.Fresh(now, e.cfg.LocationFresh) {
+			if o.locs == nil {
+				o.locs = make(map[string]*hub.Location, len(ls))
+			}
+			o.locs[id] = l
+		}
+	}
+	return nil
+}
+
+// openParty queues what opens a party stream: the snapshot or the backlog, then the positions,
+// which never precede the statuses they are judged by.
 func (w *watcher) openParty(o partyOpening) {
 	w.last = o.pos
+	for id, c := range o.couriers {
+		w.rememberOrder(id, partyOrder{courier: c})
+	}
 	if o.snap != nil {
 		w.frame(w.f.scoped(w.out, o.pos, api.EventSnapshot, o.snap))
 	}
 	w.queueScoped(o.backlog)
+	w.locs = o.locs
+	w.partyLocations(time.Now())
 }
 
 // queueScoped queues events read from the party's log; only the next positions are taken.
@@ -85,8 +161,11 @@ func (w *watcher) queueScoped(evs []ordercast.ScopedEvent) {
 // queueParty queues one event of the party's log at position pos.
 func (w *watcher) queueParty(m *hub.Message, pos int64) {
 	w.frame(w.f.scoped(w.out, pos, api.EventName(m.Event), m.JSON))
-	if m.Event.Status.Terminal() {
-		w.partyEnded(m.Event.OrderID)
+	switch ev := m.Event; {
+	case ev.Status.Terminal():
+		w.rememberOrder(ev.OrderID, partyOrder{ended: true})
+	case ev.Kind == ordercast.KindCourier:
+		w.rememberOrder(ev.OrderID, partyOrder{courier: ev.CourierID})
 	}
 	w.pending++
 	if w.live {

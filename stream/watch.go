@@ -145,6 +145,8 @@ func (e *Engine) readLocation(ctx context.Context, w *Watch) error {
 		return fmt.Errorf("read latest location: %w", err)
 	}
 	if l.Fresh(time.Now(), e.cfg.LocationFresh) {
+		// The watcher judges it by the order's courier (ordercast.ShowsPosition), as it judges
+		// every position: it may be one kept from before the order was reassigned.
 		w.loc = l
 	}
 	return nil

@@ -34,11 +34,13 @@ type watcher struct {
 	// was queued, in Unix nanoseconds. A position is one slot, never a queue (DESIGN.md rule 9).
 	loc     *hub.Location
 	locSent int64
-	// PartyEvents: the newest position of each order not yet sent, and the orders that ended on
-	// this stream, whose positions it drops (a post that read the courier's orders just before
-	// the end may still arrive).
-	locs       map[string]*hub.Location
-	endedOrder map[string]struct{}
+	// courier is the order's courier as the stream last told it (OrderEvents): a position of
+	// another courier is dropped (a post that read the orders just before a reassignment).
+	courier string
+	// PartyEvents: the newest position of each order not yet sent, and what the stream told of
+	// the orders whose positions it judges: each one's courier, or that it ended.
+	locs   map[string]*hub.Location
+	orders map[string]partyOrder
 
 	out     []byte // frames queued for the next flush, back to back
 	ends    []int  // where each queued frame ends in out
@@ -61,6 +63,7 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 	*w = watcher{
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
 		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(), lastStatus: wt.order.Status,
+		courier: wt.order.CourierID,
 	}
 	w.frame(f.preamble(w.out, e.cfg.Retry))
 	switch wt.scope {
@@ -95,16 +98,23 @@ func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
 	return w.sub.Take()
 }
 
-// maxEndedOrders bounds what a party stream remembers of the orders that ended on it; past it,
-// it forgets them all (a late position is then dropped by the tracker's own status check).
-const maxEndedOrders = 1024
+// maxPartyOrders bounds what a party stream remembers of its orders; past it, it forgets them
+// all (a late position is then judged only by the tracker's own checks).
+const maxPartyOrders = 1024
+
+// partyOrder is what a party stream told of an order that positions are judged by: its courier
+// (from the opening, or the latest courier event), or that it ended.
+type partyOrder struct {
+	courier string
+	ended   bool
+}
 
 // partyLocations queues the newest position of each order of a party stream, at most once per
 // interval for the whole stream, which caps every order's positions at that rate too; it returns
 // when held-back positions become due.
 func (w *watcher) partyLocations(now time.Time) (due time.Time) {
-	for id := range w.locs {
-		if _, gone := w.endedOrder[id]; gone {
+	for id, l := range w.locs {
+		if o, ok := w.orders[id]; ok && (o.ended || o.courier != l.Update.CourierID) {
 			delete(w.locs, id)
 		}
 	}
@@ -128,12 +138,12 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	return time.Time{}
 }
 
-// partyEnded remembers that an order ended on a party stream.
-func (w *watcher) partyEnded(orderID string) {
-	if w.endedOrder == nil || len(w.endedOrder) >= maxEndedOrders {
-		w.endedOrder = make(map[string]struct{})
+// rememberOrder remembers what a party stream told of an order.
+func (w *watcher) rememberOrder(orderID string, o partyOrder) {
+	if w.orders == nil || len(w.orders) >= maxPartyOrders {
+		w.orders = make(map[string]partyOrder)
 	}
-	w.endedOrder[orderID] = struct{}{}
+	w.orders[orderID] = o
 }
 
 // location queues the newest position if the order shows one now and the cap allows it, and
@@ -146,7 +156,7 @@ func (w *watcher) location(now time.Time) (due time.Time) {
 	if w.loc == nil {
 		return time.Time{}
 	}
-	if w.ended || w.scope != OrderEvents || !w.e.showsLocation(w.lastStatus) {
+	if w.ended || w.scope != OrderEvents || !w.e.showsPosition(w.loc, w.lastStatus, w.courier) {
 		w.loc = nil
 		return time.Time{}
 	}
@@ -191,6 +201,9 @@ func (w *watcher) queue(m *hub.Message) {
 	w.last = m.Event.Seq
 	w.lastStatus = m.Event.Status
 	w.ended = m.Event.Status.Terminal()
+	if m.Event.Kind == ordercast.KindCourier {
+		w.courier = m.Event.CourierID
+	}
 }
 
 // heartbeat queues a keep-alive.

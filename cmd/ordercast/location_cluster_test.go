@@ -32,24 +32,42 @@ func adminCall(t *testing.T, method, url, body string) {
 	}
 }
 
-// locationStream opens an order's SSE stream on base and reads the current status.
-func locationStream(t *testing.T, base, id string) *client.SSEReader {
+// sseStream opens an SSE stream at url with an admin token.
+func sseStream(t *testing.T, url string) *client.SSEReader {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
-	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/"+id+"/stream", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Authorization", "Bearer "+adminToken())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { resp.Body.Close() })
-	r := client.NewSSEReader(resp.Body)
-	if ev, err := r.Next(); err != nil || ev.Type != "status" || !strings.Contains(ev.Data, `"out_for_delivery"`) {
-		t.Fatalf("stream on %s opened with %+v, %v; want the order out for delivery", base, ev, err)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("open %s: %d", url, resp.StatusCode)
 	}
+	return client.NewSSEReader(resp.Body)
+}
+
+// nextOf reads the next event of a stream, which must be of type typ and hold want.
+func nextOf(t *testing.T, r *client.SSEReader, typ, want string) client.SSEEvent {
+	t.Helper()
+	ev, err := r.Next()
+	if err != nil || ev.Type != typ || !strings.Contains(ev.Data, want) {
+		t.Fatalf("read %+v, %v; want %s with %s", ev, err, typ, want)
+	}
+	return ev
+}
+
+// locationStream opens an order's SSE stream on base and reads the current status.
+func locationStream(t *testing.T, base, id string) *client.SSEReader {
+	t.Helper()
+	r := sseStream(t, base+"/v1/orders/"+id+"/stream")
+	nextOf(t, r, "status", `"out_for_delivery"`)
 	return r
 }
 
@@ -68,13 +86,18 @@ func nextPosition(t *testing.T, r *client.SSEReader) ordercast.LocationUpdate {
 }
 
 // TestCluster_Location: a position posted on node A reaches a watcher on node B; after A is
-// killed, a stream opened on node C, started after the post and so never told of it, gets the
-// newest position from the database.
+// killed, a stream and a restaurant's board opened on node C, started after the post and so
+// never told of it, get the newest position from the database. Once the order is reassigned,
+// no new stream on any node shows the old courier's position, neither from a node's memory
+// (B's) nor from the database (C's): they wait for the new courier's.
 func TestCluster_Location(t *testing.T) {
 	t.Parallel()
 	db, nodes := cluster(t, 2)
 	a, b := nodes[0], nodes[1]
-	createOrder(t, b.url, "o-1")
+	api := &client.Client{BaseURL: b.url, Token: adminToken()}
+	if _, err := api.CreateOrder(t.Context(), client.CreateOrderRequest{ID: "o-1", RestaurantID: "luigis"}); err != nil {
+		t.Fatal(err)
+	}
 	adminCall(t, "PUT", b.url+"/v1/orders/o-1/courier", `{"courier_id":"c-1"}`)
 	mustSetStatus(t, b.url, "o-1", ordercast.StatusOutForDelivery)
 
@@ -94,5 +117,24 @@ func TestCluster_Location(t *testing.T) {
 	r = locationStream(t, c.url, "o-1")
 	if u := nextPosition(t, r); u.Lat != 52.503 {
 		t.Fatalf("a new stream on node C got position %v, want the newest, 52.503", u.Lat)
+	}
+	board := sseStream(t, c.url+"/v1/restaurants/luigis/stream")
+	nextOf(t, board, "snapshot", `"o-1"`)
+	if u := nextPosition(t, board); u.OrderID != "o-1" || u.Lat != 52.503 {
+		t.Fatalf("a new board on node C got %+v, want o-1 at the newest, 52.503", u)
+	}
+
+	adminCall(t, "PUT", b.url+"/v1/orders/o-1/courier", `{"courier_id":"c-2"}`)
+	var fresh []*client.SSEReader
+	for _, n := range []*node{b, c} {
+		s := sseStream(t, n.url+"/v1/orders/o-1/stream")
+		nextOf(t, s, "courier", `"c-2"`)
+		fresh = append(fresh, s)
+	}
+	adminCall(t, "POST", b.url+"/v1/couriers/c-2/location", `{"lat":48.1,"lng":11.6}`)
+	for _, s := range fresh {
+		if u := nextPosition(t, s); u.CourierID != "c-2" || u.Lat != 48.1 {
+			t.Fatalf("a new stream after the reassignment got %+v, want c-2's first position and none of c-1's", u)
+		}
 	}
 }

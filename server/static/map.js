@@ -84,6 +84,12 @@
   // update takes one location event's data.
   Map.prototype.update = function (loc) {
     if (this.ended) return;
+    if (this.latest && loc.courier_id !== this.latest.courier_id) {
+      // Another courier took the order over (the server never sends the old one's after that):
+      // its path starts here, and its phone's clock is not comparable with the old one's.
+      this.path = [];
+      this.latest = null;
+    }
     if (this.latest && loc.at && this.latest.at && loc.at < this.latest.at) return; // older fix
     this.latest = loc;
     this.receivedAt = Date.now();

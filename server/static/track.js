@@ -156,6 +156,8 @@
       events: {
         // Positions carry no id: they never move the stream's Last-Event-ID.
         location: function (loc) { if (map) map.update(loc); },
+        // A courier assigned or taken away is an event of its own (event: courier).
+        courier: function (ev) { apply([ev]); },
         status: function (ev) {
           apply([ev]);
           // The server ends the stream after a terminal event; closing first keeps the browser

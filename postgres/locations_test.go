@@ -1,0 +1,57 @@
+package postgres_test
+
+import (
+	"cmp"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/postgres"
+)
+
+// The location bus keeps the newest position of each order for nodes that open streams later,
+// with the courier it came from, and reads any number of orders' positions in one call: those
+// that have one, newest only, none for the others. Another courier's position replaces an
+// order's even when its phone's clock is behind the old courier's.
+func TestLocationBusLatest(t *testing.T) {
+	s := storetest.MustOpen(t, postgres.New(pgtest.NewDatabase(t)))
+	b := postgres.NewLocationBus(s)
+	b.Batch = 10 * time.Millisecond
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	b.Send([]ordercast.LocationUpdate{
+		{OrderID: "a", CourierID: "c-1", Lat: 1, At: now.Add(-time.Second)},
+		{OrderID: "b", CourierID: "c-2", Lat: 2, At: now},
+	})
+	b.Send([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-1", Lat: 1.5, At: now}})
+	var got []ordercast.LocationUpdate
+	testutil.WaitFor(t, "both positions in the table", func() bool {
+		var err error
+		got, err = b.Latest(t.Context(), []string{"a", "b", "missing"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == 2
+	})
+	slices.SortFunc(got, func(x, y ordercast.LocationUpdate) int { return cmp.Compare(x.Lat, y.Lat) })
+	if got[0].OrderID != "a" || got[0].Lat != 1.5 || got[0].CourierID != "c-1" ||
+		got[1].OrderID != "b" || got[1].Lat != 2 || got[1].CourierID != "c-2" || !got[1].At.Equal(now) {
+		t.Fatalf("Latest = %+v, want a at 1.5 (c-1) and b at 2 (c-2)", got)
+	}
+
+	b.Send([]ordercast.LocationUpdate{{OrderID: "b", CourierID: "c-3", Lat: 3, At: now.Add(-5 * time.Second)}})
+	testutil.WaitFor(t, "c-3's position to replace c-2's", func() bool {
+		got, err := b.Latest(t.Context(), []string{"b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == 1 && got[0].CourierID == "c-3"
+	})
+}
