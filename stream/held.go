@@ -402,10 +402,12 @@ func (c *cappedSet) add(hs *heldStream, due time.Time) {
 	c.mu.Unlock()
 }
 
-// releaseCapped wakes, a few times per cap interval, the streams whose held-back position is due;
-// their worker run sends it (or a newer one that replaced it).
+// releaseCapped wakes, twenty times per cap interval, the streams whose held-back position is
+// due; their worker run sends it (or a newer one that replaced it). A held-back position is then
+// at most a twentieth of the interval late (50 ms at the default 1 s), and only a courier posting
+// faster than the cap has any held back (see pace).
 func (h *holder) releaseCapped(interval time.Duration) {
-	t := time.NewTicker(max(interval/4, 10*time.Millisecond))
+	t := time.NewTicker(max(interval/20, 10*time.Millisecond))
 	defer t.Stop()
 	var ready []*heldStream
 	for {

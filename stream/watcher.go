@@ -30,10 +30,10 @@ type watcher struct {
 	seen       map[string]int64 // AllOrders: the version of each active order the client has
 	party      ordercast.Party  // PartyEvents: last is a position in this party's log
 	partyKey   string
-	// loc is the newest position not yet sent (held back by the cap); locSent is when the last
-	// was queued, in Unix nanoseconds. A position is one slot, never a queue (DESIGN.md rule 9).
+	// loc is the newest position not yet sent (held back by the cap); locPace is the cap. A
+	// position is one slot, never a queue (DESIGN.md rule 9).
 	loc     *hub.Location
-	locSent int64
+	locPace pace
 	// courier is the order's courier as the stream last told it (OrderEvents): a position of
 	// another courier is dropped (a post that read the orders just before a reassignment).
 	courier string
@@ -109,8 +109,8 @@ type partyOrder struct {
 	ended   bool
 }
 
-// partyLocations queues the newest position of each order of a party stream, at most once per
-// interval for the whole stream, which caps every order's positions at that rate too; it returns
+// partyLocations queues the newest position of each order of a party stream, under one cap for
+// the whole stream (see pace), which caps every order's positions at that rate too; it returns
 // when held-back positions become due.
 func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	for id, l := range w.locs {
@@ -121,10 +121,8 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	if len(w.locs) == 0 {
 		return time.Time{}
 	}
-	if iv := w.e.cfg.LocationInterval; iv > 0 && w.locSent != 0 {
-		if next := time.Unix(0, w.locSent).Add(iv); now.Before(next) {
-			return next
-		}
+	if ok, due := w.locPace.allow(now, w.e.cfg.LocationInterval); !ok {
+		return due
 	}
 	ids := make([]string, 0, len(w.locs))
 	for id := range w.locs {
@@ -134,7 +132,7 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	for _, id := range ids {
 		w.frame(w.f.named(w.out, api.EventLocation, w.locs[id].JSON))
 	}
-	w.locs, w.locSent = nil, now.UnixNano()
+	w.locs = nil
 	return time.Time{}
 }
 
@@ -160,13 +158,11 @@ func (w *watcher) location(now time.Time) (due time.Time) {
 		w.loc = nil
 		return time.Time{}
 	}
-	if iv := w.e.cfg.LocationInterval; iv > 0 && w.locSent != 0 {
-		if next := time.Unix(0, w.locSent).Add(iv); now.Before(next) {
-			return next
-		}
+	if ok, due := w.locPace.allow(now, w.e.cfg.LocationInterval); !ok {
+		return due
 	}
 	w.frame(w.f.named(w.out, api.EventLocation, w.loc.JSON))
-	w.locSent, w.loc = now.UnixNano(), nil
+	w.loc = nil
 	return time.Time{}
 }
 

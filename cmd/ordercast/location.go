@@ -42,7 +42,7 @@ func defaultLocation() locationConfig {
 // locationFlags declares the position flags; --location-interval is the server's setting
 // (server.Config.LocationInterval, validated there) and binds to h.
 func (c *locationConfig) locationFlags(fs *flag.FlagSet, h *server.Config) {
-	fs.DurationVar(&h.LocationInterval, "location-interval", h.LocationInterval, "send each stream at most one courier position per order this often; newer replace held-back ones (0: every one)")
+	fs.DurationVar(&h.LocationInterval, "location-interval", h.LocationInterval, "send each stream one courier position per order this often on average (one may come early); newer replace held-back ones (0: every one)")
 	fs.DurationVar(&c.LocationFresh, "location-fresh", c.LocationFresh, "how long a courier position stays worth showing to a stream that opens later")
 	fs.DurationVar(&c.LocationMaxAge, "location-max-age", c.LocationMaxAge, "oldest a posted position's at may be")
 	fs.StringVar(&c.LocationFrom, "location-from", c.LocationFrom, "first `status` at which watchers see the courier: out_for_delivery, or an earlier stage to show the way to the pickup")
