@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -93,6 +94,7 @@ type Store struct {
 	batches *groupcommit.Writer
 	ckpt    *checkpointer
 	recent  *recentOrders // the writer goroutine's alone
+	writing sync.Mutex    // held by a batch on conn, or by the checkpointer's TRUNCATE (trimWAL)
 
 	tracker storehealth.Tracker // whether the database is away, and why
 }

@@ -23,6 +23,7 @@ const loadQuery = `
 type statements struct {
 	begin, commit, rollback *sql.Stmt
 	dataVersion             *sql.Stmt
+	truncate                *sql.Stmt
 	load                    *sql.Stmt
 	insertOrder             *sql.Stmt
 	updateOrder             *sql.Stmt
@@ -56,6 +57,7 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 	// Changes when another connection commits (never for this one's own commits): the sign that
 	// the writer's recentOrders may be stale.
 	prep(&st.dataVersion, `PRAGMA data_version`)
+	prep(&st.truncate, `PRAGMA wal_checkpoint(TRUNCATE)`) // see trimWAL
 	prep(&st.load, loadQuery)
 	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ?, courier_id = ? WHERE id = ?`)
@@ -86,7 +88,7 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.dataVersion, st.load, st.insertOrder, st.updateOrder, st.insertEvent,
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.dataVersion, st.truncate, st.load, st.insertOrder, st.updateOrder, st.insertEvent,
 		st.loadKey, st.purgeKeys, st.purgeKey, st.insertKey, st.advanceHead, st.insertLog} {
 		if s != nil {
 			_ = s.Close() // closing the connection next releases whatever this could not
@@ -117,6 +119,8 @@ func (s *Store) commitBatch(_ context.Context, writes []ordercast.Write) ([]orde
 func (s *Store) tryCommit(writes []ordercast.Write) (*ordercast.Batch, error) {
 	ctx := context.Background()
 	st := s.stmts
+	s.writing.Lock()
+	defer s.writing.Unlock()
 	if _, err := st.begin.ExecContext(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
 	}
