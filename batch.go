@@ -191,6 +191,17 @@ func (b *Batch) Found(o Order, latest Event) {
 	}
 }
 
+// States calls f with each order the batch found or created, as the batch leaves it, and its
+// latest event as Found would be handed it: a store that remembers the orders it wrote can
+// answer its next batch's reads from them once this batch has committed.
+func (b *Batch) States(f func(o Order, latest Event)) {
+	for _, id := range b.ids {
+		if bo := b.orders[id]; bo.exists {
+			f(bo.order, bo.latest)
+		}
+	}
+}
+
 // Answered records that key already has an unexpired answer in the store.
 func (b *Batch) Answered(k IdempotencyKey) {
 	if _, ok := b.taken[k]; ok {

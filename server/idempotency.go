@@ -99,8 +99,9 @@ func renderOnce(render func(ordercast.Result) (ordercast.Answer, error)) (wrappe
 
 // writeRawJSON answers with a JSON body already encoded.
 func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h["Content-Type"] = jsonContentType // shared values, as in writeJSON
+	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
 	_, _ = w.Write(body) // the status line is out: a write error can only mean the client went away
 }

@@ -17,6 +17,12 @@ const RequestIDHeader = "X-Request-ID"
 
 const maxRequestIDLength = 128
 
+var (
+	requestIDKey = http.CanonicalHeaderKey(RequestIDHeader)
+	nosniff      = []string{"nosniff"}
+	hsts         = []string{"max-age=31536000"}
+)
+
 // requestLog is what one request's log line says; handlers add to it through the context (a
 // stream adds why it ended and how many events it sent).
 type requestLog struct {
@@ -86,15 +92,21 @@ func RequestID(ctx context.Context) string {
 func (s *Server) observe(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get(RequestIDHeader)
+		var id string
+		if v := r.Header[requestIDKey]; len(v) > 0 {
+			id = v[0] // as Get, without canonicalizing the name again
+		}
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		w.Header().Set(RequestIDHeader, id)
+		// Set directly, in canonical form, and the constant values shared, never modified: Set
+		// would canonicalize the id's name into a new string and allocate every value's slice.
+		h := w.Header()
+		h[requestIDKey] = []string{id}
 		// Every answer is what its Content-Type says; browsers must not guess otherwise.
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h["X-Content-Type-Options"] = nosniff
 		if r.TLS != nil {
-			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+			h["Strict-Transport-Security"] = hsts
 		}
 		l := &requestLog{id: id, remaining: 1}
 		r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, l))

@@ -16,12 +16,12 @@ import (
 
 // checkpointer owns its goroutine: Close cancels it and waits.
 type checkpointer struct {
-	conn                       *sql.Conn
-	passive, restart, truncate *sql.Stmt
-	walPath                    string
-	kick                       chan struct{}
-	cancel                     context.CancelFunc
-	done                       chan struct{}
+	conn             *sql.Conn
+	passive, restart *sql.Stmt
+	walPath          string
+	kick             chan struct{}
+	cancel           context.CancelFunc
+	done             chan struct{}
 }
 
 // kickCheckpointer tells the checkpointer a commit happened; it never blocks the writer.
@@ -38,13 +38,12 @@ func (s *Store) startCheckpointer(ctx context.Context) error {
 		return fmt.Errorf("sqlite: checkpointer connection: %w", err)
 	}
 	c := &checkpointer{conn: conn, walPath: s.Path + "-wal", kick: make(chan struct{}, 1), done: make(chan struct{})}
-	// PASSIVE copies what it can without waiting for anyone. RESTART and TRUNCATE wait
-	// (busy_timeout) for the writer and readers and copy everything, so that the next commit
-	// starts the WAL over: the bound on the WAL. TRUNCATE also empties the file.
+	// PASSIVE copies what it can without waiting for anyone. RESTART waits (busy_timeout) for
+	// the writer and readers and copies everything, so that the next commit starts the WAL over:
+	// the bound on the WAL. (TRUNCATE, which also empties the file, runs on the writer's
+	// connection: see trimWAL.)
 	if c.passive, err = conn.PrepareContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err == nil {
-		if c.restart, err = conn.PrepareContext(ctx, `PRAGMA wal_checkpoint(RESTART)`); err == nil {
-			c.truncate, err = conn.PrepareContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
-		}
+		c.restart, err = conn.PrepareContext(ctx, `PRAGMA wal_checkpoint(RESTART)`)
 	}
 	if err != nil {
 		_ = conn.Close()
@@ -112,13 +111,17 @@ func (s *Store) checkpoint() error {
 	return s.runCheckpoint(s.ckpt.restart, "RESTART", size)
 }
 
-// trimWAL empties a WAL grown past CheckpointSize with a TRUNCATE checkpoint.
+// trimWAL empties a WAL grown past CheckpointSize with a TRUNCATE checkpoint. It runs on the
+// writer's connection, between two batches: run on another connection, it would change the
+// writer's data_version (it rewrites the WAL's header) and make it forget its recentOrders.
 func (s *Store) trimWAL() error {
 	size, err := s.walSize()
 	if err != nil || size < s.CheckpointSize {
 		return err
 	}
-	return s.runCheckpoint(s.ckpt.truncate, "TRUNCATE", size)
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	return s.runCheckpoint(s.stmts.truncate, "TRUNCATE", size)
 }
 
 // walSize is the WAL file's size, 0 when there is none.
@@ -145,7 +148,7 @@ func (c *checkpointer) close() error {
 	c.cancel()
 	<-c.done
 	var errs []error
-	for _, st := range []*sql.Stmt{c.passive, c.restart, c.truncate} {
+	for _, st := range []*sql.Stmt{c.passive, c.restart} {
 		if err := st.Close(); err != nil {
 			errs = append(errs, err)
 		}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -40,6 +41,10 @@ const (
 	// DefaultCheckpointSize is the WAL size past which a PASSIVE checkpoint runs (about 1,000
 	// pages of 4 KiB, as litestream's minimum).
 	DefaultCheckpointSize = 4 << 20
+	// DefaultOrderCache bounds the memory (bytes, approximately) of the orders the writer
+	// remembers from its last batches, so that a batch reads from the database only the orders
+	// it has not written lately: about 30,000 orders of small details.
+	DefaultOrderCache = 16 << 20
 	// DefaultMaxWALSize is the WAL size past which a TRUNCATE checkpoint runs, waiting for readers
 	// and the writer, so the file stays bounded.
 	DefaultMaxWALSize = 64 << 20
@@ -74,6 +79,9 @@ type Store struct {
 	CheckpointInterval time.Duration
 	CheckpointSize     int64
 	MaxWALSize         int64
+	// OrderCache bounds the memory (bytes) of the orders the writer remembers (see recentOrders);
+	// zero means DefaultOrderCache, a negative value remembers none.
+	OrderCache int64
 
 	// writer is the pool of write connections: one pinned by the group-commit writer (conn), one
 	// by the checkpointer, one spare for Ping. Only conn writes, so writes never contend for
@@ -85,6 +93,8 @@ type Store struct {
 	stmts   *statements
 	batches *groupcommit.Writer
 	ckpt    *checkpointer
+	recent  *recentOrders // the writer goroutine's alone
+	writing sync.Mutex    // held by a batch on conn, or by the checkpointer's TRUNCATE (trimWAL)
 
 	tracker storehealth.Tracker // whether the database is away, and why
 }
@@ -128,6 +138,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	}
 	if s.MaxWALSize == 0 {
 		s.MaxWALSize = DefaultMaxWALSize
+	}
+	if s.OrderCache == 0 {
+		s.OrderCache = DefaultOrderCache
 	}
 	switch {
 	case s.BusyTimeout < 0 || s.MaxReaders < 0 || s.MaxBatch < 0:
@@ -195,6 +208,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err := s.startCheckpointer(ctx); err != nil {
 		return err
 	}
+	s.recent = newRecentOrders(s.OrderCache)
 	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch)
 	return nil
 }

@@ -9,10 +9,21 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
+// loadQuery reads an order and its latest event in one lookup: a repeated status answers with
+// that event.
+const loadQuery = `
+	SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
+		o.restaurant_id, o.customer_id, o.courier_id, o.pickup, o.dropoff,
+		e.at, e.note, e.actor, e.kind, e.courier_id
+	FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
+	WHERE o.id = ?`
+
 // statements are the writer's statements, prepared once on its pinned connection: SQLite then
 // keeps each one compiled, where a plain Exec would parse its SQL again on every call.
 type statements struct {
 	begin, commit, rollback *sql.Stmt
+	dataVersion             *sql.Stmt
+	truncate                *sql.Stmt
 	load                    *sql.Stmt
 	insertOrder             *sql.Stmt
 	updateOrder             *sql.Stmt
@@ -43,13 +54,11 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 	prep(&st.begin, `BEGIN IMMEDIATE`)
 	prep(&st.commit, `COMMIT`)
 	prep(&st.rollback, `ROLLBACK`)
-	// An order and its latest event in one lookup: a repeated status answers with that event.
-	prep(&st.load, `
-		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
-			o.restaurant_id, o.customer_id, o.courier_id, o.pickup, o.dropoff,
-			e.at, e.note, e.actor, e.kind, e.courier_id
-		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
-		WHERE o.id = ?`)
+	// Changes when another connection commits (never for this one's own commits): the sign that
+	// the writer's recentOrders may be stale.
+	prep(&st.dataVersion, `PRAGMA data_version`)
+	prep(&st.truncate, `PRAGMA wal_checkpoint(TRUNCATE)`) // see trimWAL
+	prep(&st.load, loadQuery)
 	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ?, courier_id = ? WHERE id = ?`)
 	prep(&st.insertEvent, `INSERT INTO order_events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -79,7 +88,7 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.load, st.insertOrder, st.updateOrder, st.insertEvent,
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.dataVersion, st.truncate, st.load, st.insertOrder, st.updateOrder, st.insertEvent,
 		st.loadKey, st.purgeKeys, st.purgeKey, st.insertKey, st.advanceHead, st.insertLog} {
 		if s != nil {
 			_ = s.Close() // closing the connection next releases whatever this could not
@@ -110,6 +119,8 @@ func (s *Store) commitBatch(_ context.Context, writes []ordercast.Write) ([]orde
 func (s *Store) tryCommit(writes []ordercast.Write) (*ordercast.Batch, error) {
 	ctx := context.Background()
 	st := s.stmts
+	s.writing.Lock()
+	defer s.writing.Unlock()
 	if _, err := st.begin.ExecContext(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -120,19 +131,31 @@ func (s *Store) tryCommit(writes []ordercast.Write) (*ordercast.Batch, error) {
 		}
 	}
 	if err != nil {
+		// Whether a failed COMMIT left anything behind is not always known: read it all again.
+		s.recent.forget()
 		if _, rerr := st.rollback.ExecContext(ctx); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
 		}
 		return nil, err
 	}
+	b.States(s.recent.remember)
 	return b, nil
 }
 
 // applyBatch runs inside the transaction: read, judge, write.
 func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*ordercast.Batch, error) {
 	st := s.stmts
+	var version int64
+	if err := st.dataVersion.QueryRowContext(ctx).Scan(&version); err != nil {
+		return nil, fmt.Errorf("sqlite: read data_version: %w", err)
+	}
+	s.recent.validate(version)
 	b := ordercast.NewBatch(writes)
 	for _, id := range b.OrderIDs() {
+		if o, latest, ok := s.recent.get(id); ok {
+			b.Found(o, latest)
+			continue
+		}
 		o, latest, err := scanLoaded(st.load.QueryRowContext(ctx, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			continue

@@ -70,10 +70,12 @@ func Start(commit CommitFunc, maxBatch int) *Writer {
 // it leaves the queue and Do returns ctx's error: nothing was written. Once its batch is taken
 // Do waits for the batch's outcome, so a caller never hears "cancelled" of a write that commits.
 func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResult {
-	req := &request{ctx: ctx, write: wr, done: make(chan ordercast.WriteResult, 1)}
+	req := requests.Get().(*request)
+	req.ctx, req.write, req.taken = ctx, wr, false
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
+		release(req)
 		return ordercast.WriteResult{Err: ErrClosed}
 	}
 	w.queue = append(w.queue, req)
@@ -86,6 +88,7 @@ func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResu
 	}
 	select {
 	case res := <-req.done:
+		release(req)
 		return res
 	case <-ctx.Done():
 	}
@@ -94,11 +97,27 @@ func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResu
 		if i := slices.Index(w.queue, req); i >= 0 {
 			w.queue = slices.Delete(w.queue, i, i+1)
 			w.mu.Unlock()
+			release(req) // out of the queue, never answered: no one else holds it
 			return ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", wr.OrderID(), ctx.Err())}
 		}
 	}
 	w.mu.Unlock()
-	return <-req.done // taken, or answered by Close
+	res := <-req.done // taken, or answered by Close
+	release(req)
+	return res
+}
+
+// requests are reused: a request and its answer channel were two allocations of every write,
+// the channel's buffer the size of a whole result. A request is released only once its answer
+// has been received (or it left the queue unanswered), when nothing else refers to it: sending
+// the answer is the writer's last use of it.
+var requests = sync.Pool{New: func() any {
+	return &request{done: make(chan ordercast.WriteResult, 1)}
+}}
+
+func release(req *request) {
+	req.ctx, req.write = nil, ordercast.Write{}
+	requests.Put(req)
 }
 
 // Close stops the writer after the batch in progress and answers every write still queued with
