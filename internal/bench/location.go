@@ -274,16 +274,16 @@ func sendJSON(ctx context.Context, c *client.Client, method, path string, body [
 // PostingMode says how a location run's positions were sent.
 func (rep *Report) PostingMode() string {
 	if rep.PostBatch > 1 {
-		return fmt.Sprintf("through POST /v1/locations, up to %d a request", rep.PostBatch)
+		return fmt.Sprintf("positions through POST /v1/locations, up to %d a request", rep.PostBatch)
 	}
-	return "each on its own POST /v1/couriers/{cid}/location"
+	return "each position on its own POST /v1/couriers/{cid}/location"
 }
 
 // writeLocation writes a location run's report: its header, the location table and notes, then
 // the status table when the status workload ran beside it.
 func (rep *Report) writeLocation(w io.Writer) error {
-	fmt.Fprintf(w, "ordercast bench --couriers: %d couriers posting every %s (%s) to %d SSE watchers (%d per order) on %d node(s) for %s",
-		rep.Couriers, rep.LocationEvery, rep.PostingMode(), rep.Watchers, rep.PerOrder, rep.Nodes, rep.Duration)
+	fmt.Fprintf(w, "ordercast bench --couriers: %d couriers posting every %s to %d SSE watchers (%d per order) on %d node(s) for %s, %s",
+		rep.Couriers, rep.LocationEvery, rep.Watchers, rep.PerOrder, rep.Nodes, rep.Duration, rep.PostingMode())
 	if rep.WithStatus {
 		fmt.Fprintf(w, ", with %.0f status changes/s on the same orders (preparing, ready, out_for_delivery; positions shown from %s on)", rep.Rate, locationFromWithStatus)
 	}
