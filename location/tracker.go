@@ -86,6 +86,10 @@ type Tracker struct {
 	// carriedBy is which courier's cached orders hold an order, so that an event of the order
 	// drops that copy.
 	carriedBy map[string]string
+	// unowned counts the events of orders no kept copy holds (and overflows). Such an event may
+	// be of an order a read in flight returns: the read's copy is kept only if none came while
+	// it ran, since a copy kept after its order's event was handled would never be dropped.
+	unowned uint64
 	// following says the tracker follows every order's events (what makes a cached copy stale,
 	// an order end or change couriers). It starts with the first post, not at Open: a node no
 	// courier posts to (most of a cluster's, at times) pays nothing per event for it.
@@ -183,12 +187,15 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 			for id, c := range t.couriers {
 				t.dropOrders(id, c)
 			}
+			t.unowned++
 		}
 		for _, m := range msgs {
 			ev := m.Event
 			if id, ok := t.carriedBy[ev.OrderID]; ok {
 				delete(t.carriedBy, ev.OrderID)
 				t.dropOrders(id, t.couriers[id])
+			} else {
+				t.unowned++
 			}
 			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
 				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
@@ -288,7 +295,7 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 			ok[i] = false
 		case !cached && reads[p.CourierID] == nil:
 			c := t.couriers[p.CourierID]
-			reads[p.CourierID] = &courierRead{c: c, gen: c.gen}
+			reads[p.CourierID] = &courierRead{c: c, gen: c.gen, unowned: t.unowned}
 		}
 	}
 	t.mu.Unlock()
@@ -301,9 +308,10 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	var sent []*hub.Location
 	t.mu.Lock()
 	for cid, rd := range reads {
-		// Keep the copy only if no event dropped the courier's orders while they were being
-		// read: what was read may predate that event. The read serves this request either way.
-		if rd.err == nil && rd.c.gen == rd.gen {
+		// Keep the copy only if no event dropped the courier's orders, nor came for an order no
+		// copy holds, while they were being read: what was read may predate that event. The
+		// read serves this request either way.
+		if rd.err == nil && rd.c.gen == rd.gen && t.unowned == rd.unowned {
 			rd.c.orders, rd.c.readAt = rd.orders, now
 			for _, o := range rd.orders {
 				t.carriedBy[o.ID] = cid
@@ -349,10 +357,11 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 // courierRead is one courier's orders read for a PostMany, and the generation of its copy when
 // the read began.
 type courierRead struct {
-	c      *courierState
-	gen    uint64
-	orders []ordercast.Order
-	err    error
+	c       *courierState
+	gen     uint64
+	unowned uint64 // t.unowned when the read began
+	orders  []ordercast.Order
+	err     error
 }
 
 // update folds p into the order's state and returns the position to send, or nil for a fix older

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
@@ -31,19 +30,8 @@ func positions(n int, p string) string {
 
 func TestPostLocationsPermissions(t *testing.T) {
 	t.Parallel()
-	a := authority(t)
-	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
-		s.Auth = &server.Auth{Tokens: a}
-	})
-	tracking, _, err := a.SignTracking("o-1", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tt := range []struct {
-		name string
-		tok  string
-		want int
-	}{
+	ls, tracking := newAuthLocationServer(t)
+	for _, tt := range []permissionCase{
 		{"system", actorToken(t, auth.RoleSystem, "dispatch"), http.StatusOK},
 		{"admin", actorToken(t, auth.RoleAdmin, "support"), http.StatusOK},
 		{"courier posting its own", actorToken(t, auth.RoleCourier, "c-1"), http.StatusForbidden},
@@ -52,14 +40,8 @@ func TestPostLocationsPermissions(t *testing.T) {
 		{"customer's tracking token", tracking, http.StatusUnauthorized},
 		{"no token", "", http.StatusUnauthorized},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			code, body := postLocations(t, ls.URL(), tt.tok, `{"positions":[{"courier_id":"c-1","lat":52.5,"lng":13.4}]}`)
-			if code != tt.want {
-				t.Fatalf("status %d %s, want %d", code, body, tt.want)
-			}
-			if code == http.StatusForbidden && !strings.Contains(string(body), `"code":"forbidden"`) {
-				t.Errorf("refusal without its code: %s", body)
-			}
+		tt.check(t, func(t *testing.T) (int, []byte) {
+			return postLocations(t, ls.URL(), tt.tok, `{"positions":[{"courier_id":"c-1","lat":52.5,"lng":13.4}]}`)
 		})
 	}
 }
