@@ -281,8 +281,9 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 			ok[i] = true
 		}
 	}
-	// The couriers whose orders must be read, each once, with the generation of their copy.
-	reads := make(map[string]*courierRead)
+	// The couriers whose orders must be read, each once, with the generation of their copy;
+	// made at the first miss (most posts find their courier's copy kept).
+	var reads map[string]*courierRead
 	t.mu.Lock()
 	for i, p := range ps {
 		if !ok[i] {
@@ -294,6 +295,9 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 		case res[i].Err != nil:
 			ok[i] = false
 		case !cached && reads[p.CourierID] == nil:
+			if reads == nil {
+				reads = make(map[string]*courierRead)
+			}
 			c := t.couriers[p.CourierID]
 			reads[p.CourierID] = &courierRead{c: c, gen: c.gen, unowned: t.unowned}
 		}
