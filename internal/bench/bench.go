@@ -186,6 +186,9 @@ func (cfg *Config) check() error {
 		}
 		cfg.Watchers, cfg.PerOrder, cfg.Workers = cfg.Restaurants, 1, 0
 	}
+	if cfg.Couriers == 0 && cfg.PostBatch != 0 {
+		return errors.New("--post-batch sends the location workload's positions: it needs --couriers")
+	}
 	if cfg.Couriers != 0 {
 		if cfg.LocationEvery == 0 {
 			cfg.LocationEvery = DefaultLocationEvery
