@@ -24,8 +24,10 @@ const (
 	EUnauthenticated   = "unauthenticated"
 	EForbidden         = "forbidden"
 	ERateLimited       = "rate_limited"
-	ETooManyStreams    = "too_many_streams"
-	EUnavailable       = "unavailable"
+	// ETooManyPositions: a POST /v1/locations carries more positions than one request may.
+	ETooManyPositions = "too_many_positions"
+	ETooManyStreams   = "too_many_streams"
+	EUnavailable      = "unavailable"
 	// EIdempotencyKeyReused: the key was used before with another request.
 	EIdempotencyKeyReused = "idempotency_key_reused"
 	// EIdempotencyKeyInUse: a concurrent request with the same key won; the caller should look

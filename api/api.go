@@ -21,6 +21,8 @@ const (
 	PathStreamAll = "/v1/stream"
 	// PathCouriers is the root of couriers' paths; see LocationPath.
 	PathCouriers = "/v1/couriers"
+	// PathLocations is where an integration posts many couriers' positions at once (POST).
+	PathLocations = "/v1/locations"
 )
 
 // Route patterns, as net/http's ServeMux spells them, one per endpoint.
@@ -39,6 +41,8 @@ const (
 	RouteCustomerStream   = "GET /v1/customers/{pid}/stream"
 	// RoutePostLocation is where a courier reports its position.
 	RoutePostLocation = "POST " + PathCouriers + "/{cid}/location"
+	// RoutePostLocations is where an integration reports many couriers' positions in one request.
+	RoutePostLocations = "POST " + PathLocations
 )
 
 // LocationPath is where courier cid reports its position (POST).
@@ -224,6 +228,43 @@ type PostLocationRequest struct {
 // out for delivery and assigned to the courier).
 type PostLocationResponse struct {
 	Orders int `json:"orders"`
+}
+
+// MaxLocationsPerRequest bounds the positions of one POST /v1/locations: a request of more is
+// refused whole (413 too_many_positions). A thousand keeps one answer under a second of one
+// node's work and its body well under MaxLocationsBodyBytes.
+const MaxLocationsPerRequest = 1000
+
+// MaxLocationsBodyBytes bounds the body of POST /v1/locations (413 body_too_large above it): a
+// thousand positions with every field and a long courier id take about 250 KB.
+const MaxLocationsBodyBytes = 512 << 10
+
+// PostLocationsRequest is the body of POST /v1/locations: positions of many couriers, from an
+// integration (the platform's backend forwarding its couriers' apps), each judged alone.
+type PostLocationsRequest struct {
+	Positions []CourierPosition `json:"positions"`
+}
+
+// CourierPosition is one position of PostLocationsRequest: a courier's id and the fields of
+// POST /v1/couriers/{cid}/location.
+type CourierPosition struct {
+	CourierID string `json:"courier_id"`
+	PostLocationRequest
+}
+
+// PostLocationsResponse answers POST /v1/locations: one result per position, in the request's
+// order, and how many were accepted and refused.
+type PostLocationsResponse struct {
+	Accepted int              `json:"accepted"`
+	Refused  int              `json:"refused"`
+	Results  []LocationResult `json:"results"`
+}
+
+// LocationResult is what became of one position of a POST /v1/locations: the orders it reached
+// (as PostLocationResponse), or the error the single post would have answered.
+type LocationResult struct {
+	Orders *int         `json:"orders,omitempty"`
+	Error  *ErrorDetail `json:"error,omitempty"`
 }
 
 // LongPollResponse answers a long poll: the order, and its courier's newest position while the

@@ -15,7 +15,7 @@ var codes = []string{
 	ordercast.ENotFound, ordercast.EInvalid, ordercast.EInvalidID, ordercast.EInvalidStatus,
 	ordercast.EInvalidDetails, ordercast.EInvalidTransition, ordercast.EVersionConflict,
 	ordercast.EOrderExists, ordercast.EUnauthenticated, ordercast.EForbidden, ordercast.ERateLimited,
-	ordercast.ETooManyStreams, ordercast.EUnavailable,
+	ordercast.ETooManyStreams, ordercast.EUnavailable, ordercast.ETooManyPositions,
 }
 
 // TestCodeStatusTableBothWays proves the one table reads both ways: every code has its README
@@ -27,7 +27,7 @@ func TestCodeStatusTableBothWays(t *testing.T) {
 		ordercast.EOrderExists: 409, ordercast.EBodyTooLarge: 413, ordercast.EUnsupportedMedia: 415,
 		ordercast.EInvalid: 422, ordercast.EInvalidID: 422, ordercast.EInvalidStatus: 422,
 		ordercast.EInvalidDetails: 422, ordercast.ERateLimited: 429, ordercast.ETooManyStreams: 503,
-		ordercast.EUnavailable: 503, ordercast.EInternal: 500,
+		ordercast.EUnavailable: 503, ordercast.EInternal: 500, ordercast.ETooManyPositions: 413,
 	}
 	for _, code := range codes {
 		st := api.HTTPStatus(code)

@@ -37,7 +37,8 @@ var codeStatus = []struct {
 	{ordercast.EInvalidTransition, http.StatusConflict},
 	{ordercast.EVersionConflict, http.StatusConflict},
 	{ordercast.EOrderExists, http.StatusConflict},
-	{ordercast.EBodyTooLarge, http.StatusRequestEntityTooLarge},
+	{ordercast.EBodyTooLarge, http.StatusRequestEntityTooLarge}, // first: the general 413
+	{ordercast.ETooManyPositions, http.StatusRequestEntityTooLarge},
 	{ordercast.EUnsupportedMedia, http.StatusUnsupportedMediaType},
 	{ordercast.EInvalid, http.StatusUnprocessableEntity}, // first: the general 422
 	{ordercast.EInvalidID, http.StatusUnprocessableEntity},

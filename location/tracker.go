@@ -86,6 +86,10 @@ type Tracker struct {
 	// carriedBy is which courier's cached orders hold an order, so that an event of the order
 	// drops that copy.
 	carriedBy map[string]string
+	// unowned counts the events of orders no kept copy holds (and overflows). Such an event may
+	// be of an order a read in flight returns: the read's copy is kept only if none came while
+	// it ran, since a copy kept after its order's event was handled would never be dropped.
+	unowned uint64
 	// following says the tracker follows every order's events (what makes a cached copy stale,
 	// an order end or change couriers). It starts with the first post, not at Open: a node no
 	// courier posts to (most of a cluster's, at times) pays nothing per event for it.
@@ -183,12 +187,15 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 			for id, c := range t.couriers {
 				t.dropOrders(id, c)
 			}
+			t.unowned++
 		}
 		for _, m := range msgs {
 			ev := m.Event
 			if id, ok := t.carriedBy[ev.OrderID]; ok {
 				delete(t.carriedBy, ev.OrderID)
 				t.dropOrders(id, t.couriers[id])
+			} else {
+				t.unowned++
 			}
 			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
 				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
@@ -236,27 +243,105 @@ func (t *Tracker) now() time.Time {
 
 // Post accepts a courier's position and hands it to the watchers of every order the courier
 // carries that shows its courier now. It returns how many orders it reached. Bad input is
-// EInvalidLocation and a courier over its budget ERateLimited, with nothing changed.
+// EInvalidLocation and a courier over its budget ERateLimited, with nothing changed. It is
+// PostMany of one position.
 func (t *Tracker) Post(ctx context.Context, courierID string, p ordercast.Position) (int, error) {
+	r := t.PostMany(ctx, []CourierPosition{{CourierID: courierID, Position: p}})[0]
+	return r.Orders, r.Err
+}
+
+// CourierPosition is one position of PostMany: whose, and where.
+type CourierPosition struct {
+	CourierID string
+	ordercast.Position
+}
+
+// PostResult is what became of one position of PostMany: the orders it reached, or why it was
+// refused (nothing changed for it).
+type PostResult struct {
+	Orders int
+	Err    error
+}
+
+// PostMany is Post for many positions, each judged alone and in order, exactly as Post judges
+// one; the result i is position i's. The positions share the work: one lock turn charges the
+// couriers' budgets and finds their cached orders, one reads nothing but the copies that are
+// missing (each courier's once), one folds every position in, and in a cluster one Bus.Send
+// carries them all. A position without At is stamped now, in ps.
+func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
 	now := t.now()
-	if p.At.IsZero() {
-		p.At = now
+	res := make([]PostResult, len(ps))
+	orders := make([][]ordercast.Order, len(ps))
+	ok := make([]bool, len(ps))
+	for i := range ps {
+		if ps[i].At.IsZero() {
+			ps[i].At = now
+		}
+		if res[i].Err = ps[i].Validate(now, t.MaxAge); res[i].Err == nil {
+			ok[i] = true
+		}
 	}
-	if err := p.Validate(now, t.MaxAge); err != nil {
-		return 0, err
+	// The couriers whose orders must be read, each once, with the generation of their copy;
+	// made at the first miss (most posts find their courier's copy kept).
+	var reads map[string]*courierRead
+	t.mu.Lock()
+	for i, p := range ps {
+		if !ok[i] {
+			continue
+		}
+		var cached bool
+		orders[i], cached, res[i].Err = t.charge(p.CourierID, now)
+		switch {
+		case res[i].Err != nil:
+			ok[i] = false
+		case !cached && reads[p.CourierID] == nil:
+			if reads == nil {
+				reads = make(map[string]*courierRead)
+			}
+			c := t.couriers[p.CourierID]
+			reads[p.CourierID] = &courierRead{c: c, gen: c.gen, unowned: t.unowned}
+		}
 	}
-	orders, err := t.courierOrders(ctx, courierID, now)
-	if err != nil {
-		return 0, err
+	t.mu.Unlock()
+	for cid, rd := range reads {
+		rd.orders, rd.err = t.assignments.CourierOrders(ctx, cid)
+		if rd.err != nil {
+			rd.err = fmt.Errorf("read the courier's orders: %w", rd.err)
+		}
 	}
 	var sent []*hub.Location
 	t.mu.Lock()
-	for _, o := range orders {
-		if !ordercast.ShowsLocation(o.Status, t.From) {
-			continue // never before the stage that shows the courier, never after the end
+	for cid, rd := range reads {
+		// Keep the copy only if no event dropped the courier's orders, nor came for an order no
+		// copy holds, while they were being read: what was read may predate that event. The
+		// read serves this request either way.
+		if rd.err == nil && rd.c.gen == rd.gen && t.unowned == rd.unowned {
+			rd.c.orders, rd.c.readAt = rd.orders, now
+			for _, o := range rd.orders {
+				t.carriedBy[o.ID] = cid
+			}
 		}
-		if l := t.update(o, p); l != nil {
-			sent = append(sent, l)
+	}
+	for i, p := range ps {
+		if !ok[i] {
+			continue
+		}
+		carried := orders[i]
+		if rd := reads[p.CourierID]; rd != nil {
+			if rd.err != nil {
+				res[i].Err = rd.err
+				continue
+			}
+			carried = rd.orders
+		}
+		for _, o := range carried {
+			if !ordercast.ShowsLocation(o.Status, t.From) {
+				continue // never before the stage that shows the courier, never after the end
+			}
+			if l := t.update(o, p.Position); l != nil {
+				sent = append(sent, l)
+				res[i].Orders++
+			}
 		}
 	}
 	t.mu.Unlock()
@@ -270,7 +355,17 @@ func (t *Tracker) Post(ctx context.Context, courierID string, p ordercast.Positi
 		}
 		t.Bus.Send(us)
 	}
-	return len(sent), nil
+	return res
+}
+
+// courierRead is one courier's orders read for a PostMany, and the generation of its copy when
+// the read began.
+type courierRead struct {
+	c       *courierState
+	gen     uint64
+	unowned uint64 // t.unowned when the read began
+	orders  []ordercast.Order
+	err     error
 }
 
 // update folds p into the order's state and returns the position to send, or nil for a fix older
@@ -311,10 +406,10 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 	return st.latest
 }
 
-// courierOrders returns the orders the courier carries, reused for AssignmentsTTL, after charging
-// the post to the courier's budget.
-func (t *Tracker) courierOrders(ctx context.Context, courierID string, now time.Time) ([]ordercast.Order, error) {
-	t.mu.Lock()
+// charge charges a post to the courier's budget and returns the courier's orders if a copy
+// younger than AssignmentsTTL is kept (cached true); otherwise the caller reads them. Called with
+// t.mu held.
+func (t *Tracker) charge(courierID string, now time.Time) (orders []ordercast.Order, cached bool, err error) {
 	c := t.couriers[courierID]
 	if c == nil {
 		if len(t.couriers) >= maxCouriers {
@@ -329,31 +424,12 @@ func (t *Tracker) courierOrders(ctx context.Context, courierID string, now time.
 	c.seen = now
 	t.follow()
 	if c.limiter != nil && !c.limiter.AllowN(now, 1) {
-		t.mu.Unlock()
-		return nil, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
+		return nil, false, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
 	}
 	if !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL {
-		orders := c.orders
-		t.mu.Unlock()
-		return orders, nil
+		return c.orders, true, nil
 	}
-	gen := c.gen
-	t.mu.Unlock()
-	orders, err := t.assignments.CourierOrders(ctx, courierID)
-	if err != nil {
-		return nil, fmt.Errorf("read the courier's orders: %w", err)
-	}
-	t.mu.Lock()
-	// Keep the copy only if no event dropped the courier's orders while they were being read:
-	// what was read may predate that event.
-	if c.gen == gen {
-		c.orders, c.readAt = orders, now
-		for _, o := range orders {
-			t.carriedBy[o.ID] = courierID
-		}
-	}
-	t.mu.Unlock()
-	return orders, nil
+	return nil, false, nil
 }
 
 // Latest returns an order's newest position: this node's, or, in a cluster, the newest any node

@@ -2,6 +2,7 @@ package location_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -319,4 +320,64 @@ func describe(l *hub.Location) string {
 		return "none"
 	}
 	return string(l.JSON)
+}
+
+// countingBus records what a tracker sends to the cluster.
+type countingBus struct {
+	mu    sync.Mutex
+	sends [][]ordercast.LocationUpdate
+}
+
+func (b *countingBus) Send(us []ordercast.LocationUpdate) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sends = append(b.sends, us)
+}
+
+func (b *countingBus) Latest(context.Context, []string) ([]ordercast.LocationUpdate, error) {
+	return nil, nil
+}
+
+// PostMany judges each position alone, in order, as Post would, and shares the work: a courier's
+// orders are read once for all its positions, and the cluster gets one Send for the request.
+func TestPostManySharesTheWork(t *testing.T) {
+	as := &switchable{orders: []ordercast.Order{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}}}
+	bus := &countingBus{}
+	tr := location.New(hub.New(), as)
+	tr.Rate, tr.Burst = 0.001, 3 // three posts per courier, then rate_limited
+	tr.AssignmentsTTL = 0        // Post alone would read the orders on every position
+	tr.Bus = bus
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	now := time.Now()
+	res := tr.PostMany(context.Background(), []location.CourierPosition{
+		{CourierID: "c-1", Position: at(52.1, now.Add(-3*time.Second))},
+		{CourierID: "c-1", Position: at(91, now.Add(-2*time.Second))}, // invalid: not charged
+		{CourierID: "c-1", Position: at(52.2, now.Add(-2*time.Second))},
+		{CourierID: "c-1", Position: at(52.0, now.Add(-4*time.Second))}, // older than the one sent
+		{CourierID: "c-1", Position: at(52.3, now.Add(-time.Second))},   // over the budget
+	})
+	want := []string{"1", ordercast.EInvalidLocation, "1", "0", ordercast.ERateLimited}
+	for i, r := range res {
+		got := fmt.Sprint(r.Orders)
+		if r.Err != nil {
+			got = ordercast.ErrorCode(r.Err)
+		}
+		if got != want[i] {
+			t.Errorf("position %d: %s, want %s", i, got, want[i])
+		}
+	}
+	if n := as.readCount(); n != 1 {
+		t.Errorf("the courier's orders were read %d times, want once", n)
+	}
+	if l, _ := tr.Latest(context.Background(), "a"); l == nil || l.Update.Lat != 52.2 {
+		t.Errorf("newest position %s, want lat 52.2", describe(l))
+	}
+	bus.mu.Lock()
+	defer bus.mu.Unlock()
+	if len(bus.sends) != 1 || len(bus.sends[0]) != 2 {
+		t.Errorf("bus sends %v, want one of the two positions sent", bus.sends)
+	}
 }

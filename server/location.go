@@ -7,6 +7,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/location"
 )
 
 // DefaultLocationInterval caps how often one stream is sent its order's position: a map on a
@@ -25,26 +26,19 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cid := r.PathValue("cid")
-	if cid == "" || len(cid) > ordercast.MaxActorLength {
-		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier id must be 1 to %d bytes", ordercast.MaxActorLength))
+	if err := checkCourierID(cid); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if err := s.permitLocation(actor, cid); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if req.Lat == nil || req.Lng == nil {
-		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalidLocation, "lat and lng are required"))
-		return
+	p, err := positionOf(req)
+	var n int
+	if err == nil {
+		n, err = s.Locations.Post(r.Context(), cid, p)
 	}
-	p := ordercast.Position{
-		Point:     ordercast.Point{Lat: *req.Lat, Lng: *req.Lng},
-		AccuracyM: req.AccuracyM, Heading: req.Heading, SpeedMPS: req.SpeedMPS,
-	}
-	if req.At != nil {
-		p.At = *req.At
-	}
-	n, err := s.Locations.Post(r.Context(), cid, p)
 	if err != nil {
 		if ordercast.ErrorCode(err) == ordercast.ERateLimited {
 			w.Header().Set("Retry-After", "1")
@@ -56,17 +50,114 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.PostLocationResponse{Orders: n})
 }
 
+// handlePostLocations serves POST /v1/locations: many couriers' positions in one request, from
+// an integration (the platform's backend that its couriers' apps talk to). Each position is
+// judged alone, as POST /v1/couriers/{cid}/location judges it, and the answer (200) has one
+// result per position, in order. What is wrong with the request as a whole (not JSON, no
+// positions, more than api.MaxLocationsPerRequest, a token that may not post for any courier)
+// refuses all of it, with nothing taken in. It exists for throughput: most of a single post's
+// cost is the HTTP request around it (docs/location.md).
+func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
+	var req api.PostLocationsRequest
+	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxLocationsBodyBytes))
+	if !ok {
+		return
+	}
+	if err := s.permitLocations(actor); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch n := len(req.Positions); {
+	case n == 0:
+		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "positions must hold at least one position"))
+		return
+	case n > api.MaxLocationsPerRequest:
+		s.writeError(w, r, ordercast.Errorf(ordercast.ETooManyPositions, "%d positions; one request may carry at most %d", n, api.MaxLocationsPerRequest))
+		return
+	}
+	res := api.PostLocationsResponse{Results: make([]api.LocationResult, len(req.Positions))}
+	// The positions that pass the request's checks go to the tracker together; at[j] is where
+	// the tracker's j-th result belongs.
+	ps := make([]location.CourierPosition, 0, len(req.Positions))
+	at := make([]int, 0, len(req.Positions))
+	for i, q := range req.Positions {
+		err := checkCourierID(q.CourierID)
+		var p ordercast.Position
+		if err == nil {
+			p, err = positionOf(q.PostLocationRequest)
+		}
+		if err != nil {
+			res.Results[i].Error = s.resultError(r, err)
+			continue
+		}
+		ps = append(ps, location.CourierPosition{CourierID: q.CourierID, Position: p})
+		at = append(at, i)
+	}
+	for j, pr := range s.Locations.PostMany(r.Context(), ps) {
+		if pr.Err != nil {
+			res.Results[at[j]].Error = s.resultError(r, pr.Err)
+			continue
+		}
+		res.Results[at[j]].Orders = &pr.Orders
+		res.Accepted++
+	}
+	res.Refused = len(req.Positions) - res.Accepted
+	s.Metrics.locationsAccepted.Add(float64(res.Accepted))
+	writeJSON(w, http.StatusOK, res)
+}
+
+// resultError is the error of one position of a POST /v1/locations, logged as writeError logs
+// a whole request's when it is the server's fault.
+func (s *Server) resultError(r *http.Request, err error) *api.ErrorDetail {
+	body := api.NewErrorBody(err)
+	if body.Error.Code == ordercast.EInternal && r.Context().Err() == nil {
+		s.Logger.Error("position failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+	}
+	return &body.Error
+}
+
+// positionOf reads one position from the wire: lat and lng are required; the ranges are the
+// tracker's to judge (ordercast.Position.Validate).
+func positionOf(req api.PostLocationRequest) (ordercast.Position, error) {
+	if req.Lat == nil || req.Lng == nil {
+		return ordercast.Position{}, ordercast.Errorf(ordercast.EInvalidLocation, "lat and lng are required")
+	}
+	p := ordercast.Position{
+		Point:     ordercast.Point{Lat: *req.Lat, Lng: *req.Lng},
+		AccuracyM: req.AccuracyM, Heading: req.Heading, SpeedMPS: req.SpeedMPS,
+	}
+	if req.At != nil {
+		p.At = *req.At
+	}
+	return p, nil
+}
+
+// checkCourierID refuses a courier id the store could not keep as an actor.
+func checkCourierID(cid string) error {
+	if cid == "" || len(cid) > ordercast.MaxActorLength {
+		return ordercast.Errorf(ordercast.EInvalid, "courier id must be 1 to %d bytes", ordercast.MaxActorLength)
+	}
+	return nil
+}
+
 // permitLocation decides whether actor may report courier cid's position: the courier itself,
-// or a privileged role (dispatch integrations, tests). Everyone else is refused, whatever the
+// or whoever may report any courier's (permitLocations). Everyone else is refused, whatever the
 // position would reach.
 func (s *Server) permitLocation(a auth.Actor, cid string) error {
-	switch {
-	case s.Auth == nil, a.Role.MayWatchAny():
-		return nil
-	case a.Role == auth.RoleCourier && a.Sub == cid:
+	if s.permitLocations(a) == nil || a.Role == auth.RoleCourier && a.Sub == cid {
 		return nil
 	}
 	return ordercast.Errorf(ordercast.EForbidden, "only courier %s may report its position", cid)
+}
+
+// permitLocations decides whether actor may report any courier's position, as POST
+// /v1/locations does: a privileged role (dispatch integrations, tests), or anyone when auth is
+// off. A courier reports its own on its own path.
+func (s *Server) permitLocations(a auth.Actor) error {
+	if s.Auth == nil || a.Role.MayWatchAny() {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may report many couriers' positions")
 }
 
 // longPollAnswer is the long poll's answer: the order, with its courier's newest fresh position

@@ -103,21 +103,32 @@ func nextLocation(t *testing.T, r *client.SSEReader, wantID string) ordercast.Lo
 	return u
 }
 
-func TestPostLocationPermissions(t *testing.T) {
-	t.Parallel()
+// newAuthLocationServer starts a location server with auth on, and signs a customer's tracking
+// token for order o-1.
+func newAuthLocationServer(t *testing.T) (ls *locationServer, tracking string) {
+	t.Helper()
 	a := authority(t)
-	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+	ls = newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
 		s.Auth = &server.Auth{Tokens: a}
 	})
 	tracking, _, err := a.SignTracking("o-1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range []struct {
-		name string
-		tok  string
-		want int
-	}{
+	return ls, tracking
+}
+
+// permissionCase is one row of a permission table: a token and the status it must get.
+type permissionCase struct {
+	name string
+	tok  string
+	want int
+}
+
+func TestPostLocationPermissions(t *testing.T) {
+	t.Parallel()
+	ls, tracking := newAuthLocationServer(t)
+	for _, tt := range []permissionCase{
 		{"own courier", actorToken(t, auth.RoleCourier, "c-1"), http.StatusOK},
 		{"other courier", actorToken(t, auth.RoleCourier, "c-2"), http.StatusForbidden},
 		{"courier without sub", actorToken(t, auth.RoleCourier, ""), http.StatusForbidden},
@@ -127,16 +138,24 @@ func TestPostLocationPermissions(t *testing.T) {
 		{"system", actorToken(t, auth.RoleSystem, "dispatch"), http.StatusOK},
 		{"no token", "", http.StatusUnauthorized},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			code, body := postLocation(t, ls.URL(), "c-1", tt.tok, `{"lat":52.5,"lng":13.4}`)
-			if code != tt.want {
-				t.Fatalf("status %d %s, want %d", code, body, tt.want)
-			}
-			if code != http.StatusOK && !strings.Contains(string(body), `"code"`) {
-				t.Errorf("refusal without an error body: %s", body)
-			}
+		tt.check(t, func(t *testing.T) (int, []byte) {
+			return postLocation(t, ls.URL(), "c-1", tt.tok, `{"lat":52.5,"lng":13.4}`)
 		})
 	}
+}
+
+// check runs the case as a subtest: send must get the case's status, and a refusal an error
+// body with a code.
+func (tt permissionCase) check(t *testing.T, send func(t *testing.T) (int, []byte)) {
+	t.Run(tt.name, func(t *testing.T) {
+		code, body := send(t)
+		if code != tt.want {
+			t.Fatalf("status %d %s, want %d", code, body, tt.want)
+		}
+		if code != http.StatusOK && !strings.Contains(string(body), `"code"`) {
+			t.Errorf("refusal without an error body: %s", body)
+		}
+	})
 }
 
 func TestPostLocationValidation(t *testing.T) {

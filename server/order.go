@@ -31,7 +31,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.CreateOrderRequest
-	if err := s.decode(w, r, &req); err != nil {
+	if err := s.decode(w, r, &req, s.MaxBodyBytes); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -119,6 +119,11 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 // Authorization header, charged to the write budget, an unauthenticated one to its smaller one)
 // and the JSON body into req. On false it has answered.
 func (s *Server) changeRequest(w http.ResponseWriter, r *http.Request, req any) (auth.Actor, bool) {
+	return s.changeRequestUpTo(w, r, req, s.MaxBodyBytes)
+}
+
+// changeRequestUpTo is changeRequest with a body of at most limit bytes.
+func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req any, limit int64) (auth.Actor, bool) {
 	actor, err := s.authenticate(r)
 	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
 		s.writeError(w, r, lerr)
@@ -128,7 +133,7 @@ func (s *Server) changeRequest(w http.ResponseWriter, r *http.Request, req any) 
 		s.writeError(w, r, err)
 		return actor, false
 	}
-	if err := s.decode(w, r, req); err != nil {
+	if err := s.decode(w, r, req, limit); err != nil {
 		s.writeError(w, r, err)
 		return actor, false
 	}
@@ -278,8 +283,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // decode reads a JSON request body into v strictly: JSON content type, one object, no unknown
-// fields, nothing after it, at most MaxBodyBytes.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+// fields, nothing after it, at most limit bytes.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	// The exact common value skips the parser, which allocates a map for the parameters.
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -287,7 +292,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 			return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Type must be application/json")
 		}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	return decodeJSON(r.Body, v)
 }
 

@@ -390,6 +390,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/customers/{pid}/stream", s.handlePartyStream(ordercast.PartyCustomer))
 	if s.Locations != nil {
 		mux.HandleFunc(api.RoutePostLocation, s.handlePostLocation)
+		mux.HandleFunc(api.RoutePostLocations, s.handlePostLocations)
 	}
 	// HEAD would otherwise reach the GET handlers and open (and hold) a stream.
 	mux.HandleFunc("HEAD /v1/orders/{id}/stream", s.handleStreamHead)

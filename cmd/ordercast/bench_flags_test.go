@@ -23,6 +23,9 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--couriers", "2", "--transport", "ws"}, "SSE only"},
 		{[]string{"--couriers", "2", "--find-max"}, "--find-max"},
 		{[]string{"--couriers", "2", "--posters", "-1"}, "--posters"},
+		{[]string{"--couriers", "2", "--post-batch", "-1"}, "--post-batch"},
+		{[]string{"--couriers", "2", "--post-batch", "1001"}, "--post-batch"},
+		{[]string{"--post-batch", "100"}, "--couriers"},
 		{[]string{"--couriers", "2", "--url", "http://127.0.0.1:1", "--location-interval", "0s"}, "--location-interval"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {

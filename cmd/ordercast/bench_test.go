@@ -161,6 +161,12 @@ func TestBenchFailsWhenWatchersCannotOpen(t *testing.T) {
 // runLocationBench runs the real binary's location workload with args and returns its run.
 func runLocationBench(t *testing.T, args ...string) bench.Result {
 	t.Helper()
+	return runLocationReport(t, args...).Runs[0]
+}
+
+// runLocationReport is runLocationBench's whole report.
+func runLocationReport(t *testing.T, args ...string) bench.Report {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
@@ -176,7 +182,7 @@ func runLocationBench(t *testing.T, args ...string) bench.Result {
 	if len(rep.Runs) != 1 || rep.Runs[0].Location == nil {
 		t.Fatalf("report %+v, want one location run", rep)
 	}
-	return rep.Runs[0]
+	return rep
 }
 
 // TestBenchLocationWithWorkers runs the location workload end to end at small scale: the watchers
@@ -199,6 +205,32 @@ func TestBenchLocationWithWorkers(t *testing.T) {
 	if l.Remote != 0 || l.OutOfOrder+l.Uncorrelated+l.Inconsistent != 0 || l.CPUPerAcceptedMicros <= 0 || l.RSSAfterLoad <= 0 {
 		t.Errorf("remote %d on one node, out of order %d, uncorrelated %d, inconsistent %d, CPU %v µs, RSS %d",
 			l.Remote, l.OutOfOrder, l.Uncorrelated, l.Inconsistent, l.CPUPerAcceptedMicros, l.RSSAfterLoad)
+	}
+}
+
+// TestBenchLocationBatched runs the location workload with --post-batch: the posters send the
+// positions due in each tick through POST /v1/locations, many a request, with the bench's system
+// token, and the watchers in the workers read them, each matched with the request that carried
+// it.
+func TestBenchLocationBatched(t *testing.T) {
+	rep := runLocationReport(t, "--couriers", "200", "--watchers", "200", "--location-every", "1s", "--duration", "3s", "--workers", "2", "--post-batch", "100")
+	r := rep.Runs[0]
+	l := r.Location
+	if rep.PostBatch != 100 || r.Workers != 2 || r.Opened != 200 || r.Failed != 0 {
+		t.Fatalf("post batch %d, %d workers, opened %d, failed %d; want 100, 2, 200, 0", rep.PostBatch, r.Workers, r.Opened, r.Failed)
+	}
+	if l.Planned != 600 || l.AcceptedPosts == 0 || l.Refused+l.Failed+l.NoOrder != 0 {
+		t.Errorf("planned %d, accepted %d, refused %d, failed %d (%s), no order %d", l.Planned, l.AcceptedPosts, l.Refused, l.Failed, l.FirstError, l.NoOrder)
+	}
+	// Each worker posts for 100 couriers a second in ticks of 100 ms: about ten a request.
+	if l.Requests == 0 || l.Requests*4 > l.AcceptedPosts {
+		t.Errorf("%d requests carried %d positions; want several positions a request", l.Requests, l.AcceptedPosts)
+	}
+	if l.Owed != l.AcceptedPosts || l.Delivered == 0 || l.Delivered > l.Owed {
+		t.Errorf("owed %d, delivered %d", l.Owed, l.Delivered)
+	}
+	if l.OutOfOrder+l.Uncorrelated+l.Inconsistent != 0 || l.CPUPerAcceptedMicros <= 0 {
+		t.Errorf("out of order %d, uncorrelated %d, inconsistent %d, CPU %v µs", l.OutOfOrder, l.Uncorrelated, l.Inconsistent, l.CPUPerAcceptedMicros)
 	}
 }
 

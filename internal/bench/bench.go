@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
 )
 
@@ -92,9 +93,13 @@ type Config struct {
 	// WithStatus runs the status workload at Rate on the same orders at the same time; without it
 	// no status changes. LocationInterval, when set, is the --location-interval of the servers
 	// the bench starts (nil: their default).
+	// PostBatch above 1 sends the positions due in each tick through POST /v1/locations in
+	// requests of up to PostBatch (post.go), as an integration forwarding its couriers' positions
+	// does; 0 or 1: each position on its own POST /v1/couriers/{cid}/location.
 	Couriers         int
 	LocationEvery    time.Duration
 	Posters          int
+	PostBatch        int
 	WithStatus       bool
 	LocationInterval *time.Duration
 
@@ -117,7 +122,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Started: time.Now().UTC(), Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Rate: cfg.Rate,
 		Duration: cfg.Duration.String(), Nodes: cfg.Nodes, FileLimit: limit, Machine: machine(),
 		Restaurants: cfg.Restaurants, PerRestaurant: cfg.PerRestaurant,
-		Couriers: cfg.Couriers, WithStatus: cfg.WithStatus,
+		Couriers: cfg.Couriers, WithStatus: cfg.WithStatus, PostBatch: cfg.PostBatch,
 	}
 	if cfg.Couriers > 0 {
 		rep.LocationEvery = cfg.LocationEvery.String()
@@ -181,6 +186,9 @@ func (cfg *Config) check() error {
 		}
 		cfg.Watchers, cfg.PerOrder, cfg.Workers = cfg.Restaurants, 1, 0
 	}
+	if cfg.Couriers == 0 && cfg.PostBatch != 0 {
+		return errors.New("--post-batch sends the location workload's positions: it needs --couriers")
+	}
 	if cfg.Couriers != 0 {
 		if cfg.LocationEvery == 0 {
 			cfg.LocationEvery = DefaultLocationEvery
@@ -191,6 +199,8 @@ func (cfg *Config) check() error {
 		switch {
 		case cfg.Couriers < 0 || cfg.LocationEvery < 0 || cfg.Posters < 0:
 			return errors.New("--couriers, --location-every and --posters must be positive")
+		case cfg.PostBatch < 0 || cfg.PostBatch > api.MaxLocationsPerRequest:
+			return fmt.Errorf("--post-batch must be 0 to %d (the server's limit per request)", api.MaxLocationsPerRequest)
 		case cfg.Restaurants > 0 || cfg.FindMax:
 			return errors.New("--couriers does not combine with --restaurants or --find-max")
 		case !slices.Equal(cfg.Transports, []string{TransportSSE}):
@@ -391,7 +401,7 @@ func (r *run) openGroups(prefix string) error {
 	spec := GroupSpec{URLs: r.target.urls, Transport: r.tr, PollInterval: r.cfg.PollInterval, OrderPrefix: prefix, PerOrder: r.cfg.PerOrder,
 		Restaurants: r.cfg.Restaurants, PerRestaurant: r.cfg.PerRestaurant, Token: r.target.token}
 	if r.cfg.Couriers > 0 {
-		spec.Location, spec.Every = true, r.cfg.LocationEvery
+		spec.Location, spec.Every, spec.PostBatch = true, r.cfg.LocationEvery, r.cfg.PostBatch
 	}
 	if r.cfg.Workers == 0 {
 		spec.Count = r.cfg.Watchers

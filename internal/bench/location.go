@@ -60,7 +60,10 @@ type LocationResult struct {
 	Refused       int64   `json:"refused"`
 	Failed        int64   `json:"failed"`
 	NoOrder       int64   `json:"no_order"`
-	FirstError    string  `json:"first_error,omitempty"`
+	// Requests is how many HTTP requests carried the posts (fewer than the posts with
+	// --post-batch).
+	Requests   int64  `json:"requests"`
+	FirstError string `json:"first_error,omitempty"`
 	// Owed is one delivery per accepted position and watcher of its order; Delivered the
 	// positions watchers read. The cap (one position per order and stream per
 	// --location-interval) may replace a held-back position with a newer one, so Delivered may
@@ -188,6 +191,7 @@ func (r *Result) setLocation(l *LocationResult, s stepOutcome) {
 	pc := s.posts
 	l.Offered, l.Accepted, l.BehindSeconds = pc.Offered, pc.Achieved, float64(pc.BehindNs)/1e9
 	l.Planned, l.Unsent, l.AcceptedPosts, l.Refused, l.Failed, l.NoOrder, l.FirstError = pc.Planned, pc.Unsent, pc.Accepted, pc.Refused, pc.Failed, pc.NoOrder, pc.FirstError
+	l.Requests = pc.Requests
 	l.Owed, l.Delivered = s.owedPositions, s.counts.Positions
 	l.Duplicates, l.OutOfOrder = s.counts.PosDuplicates, s.counts.PosOutOfOrder
 	l.Remote, l.Uncorrelated, l.Inconsistent = s.positions.Remote, s.positions.Uncorrelated, s.positions.Inconsistent
@@ -267,25 +271,33 @@ func sendJSON(ctx context.Context, c *client.Client, method, path string, body [
 	return nil
 }
 
+// PostingMode says how a location run's positions were sent.
+func (rep *Report) PostingMode() string {
+	if rep.PostBatch > 1 {
+		return fmt.Sprintf("positions through POST /v1/locations, up to %d a request", rep.PostBatch)
+	}
+	return "each position on its own POST /v1/couriers/{cid}/location"
+}
+
 // writeLocation writes a location run's report: its header, the location table and notes, then
 // the status table when the status workload ran beside it.
 func (rep *Report) writeLocation(w io.Writer) error {
-	fmt.Fprintf(w, "ordercast bench --couriers: %d couriers posting every %s to %d SSE watchers (%d per order) on %d node(s) for %s",
-		rep.Couriers, rep.LocationEvery, rep.Watchers, rep.PerOrder, rep.Nodes, rep.Duration)
+	fmt.Fprintf(w, "ordercast bench --couriers: %d couriers posting every %s to %d SSE watchers (%d per order) on %d node(s) for %s, %s",
+		rep.Couriers, rep.LocationEvery, rep.Watchers, rep.PerOrder, rep.Nodes, rep.Duration, rep.PostingMode())
 	if rep.WithStatus {
 		fmt.Fprintf(w, ", with %.0f status changes/s on the same orders (preparing, ready, out_for_delivery; positions shown from %s on)", rep.Rate, locationFromWithStatus)
 	}
 	fmt.Fprintf(w, "; %s\n\n", rep.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "holding\tclients\topened\tfailed\toffered/s\taccepted/s\tbehind s\trefused\tfailed posts\towed\tdelivered\tremote\tdup/ooo\tpost→screen ms p50/p90/p99/max\tCPU µs/position\tRSS MiB after load\t")
+	fmt.Fprintln(tw, "holding\tclients\topened\tfailed\toffered/s\taccepted/s\tbehind s\trequests\trefused\tfailed posts\towed\tdelivered\tremote\tdup/ooo\tpost→screen ms p50/p90/p99/max\tCPU µs/position\tRSS MiB after load\t")
 	for _, r := range rep.Runs {
 		l := r.Location
 		if l == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%.0f\t%.0f\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%.0f\t%.0f\t\n",
 			r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, l.Offered, l.Accepted, l.BehindSeconds,
-			l.Refused, l.Failed, l.Owed, l.Delivered, l.Remote, l.Duplicates, l.OutOfOrder, l.PostToScreen(),
+			l.Requests, l.Refused, l.Failed, l.Owed, l.Delivered, l.Remote, l.Duplicates, l.OutOfOrder, l.PostToScreen(),
 			l.CPUPerAcceptedMicros, float64(l.RSSAfterLoad)/(1<<20))
 	}
 	if err := tw.Flush(); err != nil {

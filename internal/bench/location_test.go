@@ -69,7 +69,7 @@ func TestLocationWorkload(t *testing.T) {
 	if err := rep.WriteTable(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"20 couriers posting every 200ms to 40 SSE watchers", "post→screen ms p50/p90/p99/max", "accepted/s", "remote"} {
+	for _, want := range []string{"20 couriers posting every 200ms to 40 SSE watchers", "each position on its own POST /v1/couriers/{cid}/location", "requests", "post→screen ms p50/p90/p99/max", "accepted/s", "remote"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

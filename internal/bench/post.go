@@ -8,11 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 )
 
@@ -55,8 +57,11 @@ type PostCounts struct {
 	// Accepted counts 2xx answers, Refused 429 (a courier over its budget), Failed any other
 	// answer or a transport error (FirstError is the first). NoOrder counts accepted positions
 	// that reached no order: the order was not in a stage that shows its courier.
-	Accepted   int64  `json:"accepted"`
-	Refused    int64  `json:"refused"`
+	Accepted int64 `json:"accepted"`
+	Refused  int64 `json:"refused"`
+	// Requests counts the HTTP requests that carried the posts: one each, or fewer with
+	// PostBatch.
+	Requests   int64  `json:"requests"`
 	Failed     int64  `json:"failed"`
 	NoOrder    int64  `json:"no_order"`
 	FirstError string `json:"first_error,omitempty"`
@@ -75,6 +80,7 @@ func (c *PostCounts) Add(o PostCounts) {
 	c.Unsent += o.Unsent
 	c.Accepted += o.Accepted
 	c.Refused += o.Refused
+	c.Requests += o.Requests
 	c.Failed += o.Failed
 	c.NoOrder += o.NoOrder
 	if c.FirstError == "" {
@@ -127,6 +133,57 @@ func newPosters(spec GroupSpec) *posters {
 
 func (p *posters) close() { p.hc.CloseIdleConnections() }
 
+// postJob is what one poster sends in one request: the schedule's posts ks (one, or with
+// PostBatch a tick's posts to one node), due at due.
+type postJob struct {
+	ks  []int
+	due time.Time
+}
+
+// outcome is what became of one post: accepted (reaching orders), refused (429, or
+// rate_limited in a batch's answer), or failed with why.
+type outcome struct {
+	post     Post
+	accepted bool
+	refused  bool
+	reached  int
+	why      string
+}
+
+// count adds one post's outcome to c.
+func (c *PostCounts) count(o outcome) {
+	switch {
+	case o.accepted:
+		c.Accepted++
+		c.Posts = append(c.Posts, o.post)
+		if o.reached == 0 {
+			c.NoOrder++
+		}
+	case o.refused:
+		c.Refused++
+	default:
+		c.Failed++
+		if c.FirstError == "" {
+			c.FirstError = CourierID(o.post.Courier) + ": " + o.why
+		}
+	}
+}
+
+// Batch ticks: with PostBatch, the schedule is cut into ticks and each tick's posts go out at
+// its end, grouped by node, in requests of up to PostBatch. A tick is as long as PostBatch posts
+// take on the schedule (so requests come out full), between 5 ms and 100 ms (an integration
+// that forwards its couriers' positions flushes at least ten times a second), and never longer
+// than Every (so a courier is at most once in a tick).
+const (
+	minBatchTick = 5 * time.Millisecond
+	maxBatchTick = 100 * time.Millisecond
+)
+
+// batchTick is the tick of a group with n couriers.
+func (s GroupSpec) batchTick() time.Duration {
+	return min(max(time.Duration(s.PostBatch)*s.Every/time.Duration(s.CourierCount), minBatchTick), maxBatchTick, s.Every)
+}
+
 // run posts the group's couriers' positions on schedule for dur; the schedule never runs past
 // twice its length plus five seconds.
 func (p *posters) run(ctx context.Context, dur time.Duration) PostCounts {
@@ -139,39 +196,27 @@ func (p *posters) run(ctx context.Context, dur time.Duration) PostCounts {
 	c.Offered = float64(n) / s.Every.Seconds()
 	c.Planned = int64(c.Offered * dur.Seconds())
 	var (
-		mu        sync.Mutex
-		lastStart atomic.Int64
-		wg        sync.WaitGroup
+		mu                 sync.Mutex
+		lastStart, lastDue time.Time // the start of the request that started last, and its due time
+		wg                 sync.WaitGroup
 	)
-	jobs := make(chan int, s.Posters)
+	jobs := make(chan postJob, s.Posters)
 	for range max(1, s.Posters) {
 		wg.Go(func() {
-			for k := range jobs {
-				post, code, reached, err := p.post(ctx, k)
-				for {
-					last := lastStart.Load()
-					if post.Start <= last || lastStart.CompareAndSwap(last, post.Start) {
-						break
-					}
+			for job := range jobs {
+				var outs []outcome
+				if s.PostBatch > 1 {
+					outs = p.postBatch(ctx, job.ks)
+				} else {
+					outs = []outcome{p.post(ctx, job.ks[0])}
 				}
 				mu.Lock()
-				switch {
-				case err == nil && code/100 == 2:
-					c.Accepted++
-					c.Posts = append(c.Posts, post)
-					if reached == 0 {
-						c.NoOrder++
-					}
-				case code == http.StatusTooManyRequests:
-					c.Refused++
-				default:
-					c.Failed++
-					if c.FirstError == "" {
-						c.FirstError = fmt.Sprintf("%s: answered %d", CourierID(post.Courier), code)
-						if err != nil {
-							c.FirstError = fmt.Sprintf("%s: %v", CourierID(post.Courier), err)
-						}
-					}
+				if st := time.Unix(0, outs[0].post.Start); st.After(lastStart) {
+					lastStart, lastDue = st, job.due
+				}
+				c.Requests++
+				for _, o := range outs {
+					c.count(o)
 				}
 				mu.Unlock()
 			}
@@ -182,39 +227,74 @@ func (p *posters) run(ctx context.Context, dur time.Duration) PostCounts {
 	planned := int(c.Planned)
 	hardStop := due(planned).Add(dur + 5*time.Second)
 	sent := 0
+	// next is the next job of the schedule from post sent on: one post at its due time, or the
+	// posts due in the tick that holds it, at the tick's end, split by node and PostBatch.
+	var tick time.Duration
+	if s.PostBatch > 1 {
+		tick = s.batchTick()
+	}
+	next := func() []postJob {
+		if tick == 0 {
+			return []postJob{{ks: []int{sent}, due: due(sent)}}
+		}
+		end := start.Add((due(sent).Sub(start)/tick + 1) * tick)
+		byNode := make([][]int, len(s.URLs))
+		var out []postJob
+		for k := sent; k < planned && due(k).Before(end); k++ {
+			node := PostNode(s.CourierFirst+k%n, s.PerOrder, len(s.URLs))
+			if byNode[node] = append(byNode[node], k); len(byNode[node]) == s.PostBatch {
+				out = append(out, postJob{ks: byNode[node], due: end})
+				byNode[node] = nil
+			}
+		}
+		for _, ks := range byNode {
+			if len(ks) > 0 {
+				out = append(out, postJob{ks: ks, due: end})
+			}
+		}
+		return out
+	}
 send:
-	for ; sent < planned && time.Now().Before(hardStop); sent++ {
-		if wait := time.Until(due(sent)); wait > 0 {
+	for sent < planned && time.Now().Before(hardStop) {
+		batch := next()
+		if wait := time.Until(batch[0].due); wait > 0 {
 			if sleep(ctx, wait) != nil {
 				break
 			}
 		}
-		// Blocks while every poster is busy: that is the pool falling behind the schedule.
-		select {
-		case jobs <- sent:
-		case <-ctx.Done():
-			break send
+		for _, job := range batch {
+			// Blocks while every poster is busy: that is the pool falling behind the schedule.
+			select {
+			case jobs <- job:
+				sent += len(job.ks)
+			case <-ctx.Done():
+				break send
+			}
 		}
 	}
 	close(jobs)
 	wg.Wait()
 	c.Unsent = int64(planned - sent)
 	if sent > 0 {
-		last := time.Unix(0, lastStart.Load())
-		c.BehindNs = max(0, int64(last.Sub(due(sent-1))))
-		c.Achieved = float64(c.Accepted) / (last.Sub(start).Seconds() + s.Every.Seconds()/float64(n))
+		c.BehindNs = max(0, int64(lastStart.Sub(lastDue)))
+		c.Achieved = float64(c.Accepted) / (lastStart.Sub(start).Seconds() + s.Every.Seconds()/float64(n))
 	}
 	return c
 }
 
-// post sends post k of the schedule: its courier's n-th position, a few metres further north
-// each time, stamped with the moment its request starts. It returns the post, the answer's status
-// code and how many orders the position reached.
-func (p *posters) post(ctx context.Context, k int) (Post, int, int, error) {
+// position is post k's place and body fields: its courier, the node it goes to, and its
+// latitude, a few metres further north at each of the courier's posts.
+func (p *posters) position(k int) (courier, node int, lat float64) {
 	s := p.spec
 	i := s.CourierFirst + k%s.CourierCount
-	node := PostNode(i, s.PerOrder, len(s.URLs))
-	lat := 52.5 + float64(i%1000)/10000 + float64(k/s.CourierCount)/100000
+	return i, PostNode(i, s.PerOrder, len(s.URLs)), 52.5 + float64(i%1000)/10000 + float64(k/s.CourierCount)/100000
+}
+
+// post sends post k of the schedule on its own POST /v1/couriers/{cid}/location, stamped with the
+// moment its request starts.
+func (p *posters) post(ctx context.Context, k int) outcome {
+	s := p.spec
+	i, node, lat := p.position(k)
 	ctx, cancel := context.WithTimeout(ctx, postTimeout)
 	defer cancel()
 	busy := &p.couriers[k%s.CourierCount]
@@ -222,28 +302,105 @@ func (p *posters) post(ctx context.Context, k int) (Post, int, int, error) {
 	defer busy.Unlock()
 	start := time.Now()
 	at := start.Truncate(time.Microsecond) // what every store and bus keeps exactly
-	post := Post{Courier: i, At: at.UnixNano(), Start: start.UnixNano(), Node: node}
+	o := outcome{post: Post{Courier: i, At: at.UnixNano(), Start: start.UnixNano(), Node: node}}
 	body := fmt.Sprintf(`{"lat":%.6f,"lng":13.4,"speed_mps":7,"at":%q}`, lat, at.UTC().Format(time.RFC3339Nano))
-	req, err := http.NewRequestWithContext(ctx, "POST", s.URLs[node]+api.LocationPath(CourierID(i)), bytes.NewReader([]byte(body)))
+	var ans api.PostLocationResponse
+	code, err := p.send(ctx, s.URLs[node]+api.LocationPath(CourierID(i)), body, &ans)
+	switch {
+	case err != nil:
+		o.why = err.Error()
+	case code/100 == 2:
+		o.accepted, o.reached = true, ans.Orders
+	case code == http.StatusTooManyRequests:
+		o.refused = true
+	default:
+		o.why = fmt.Sprintf("answered %d", code)
+	}
+	return o
+}
+
+// postBatch sends posts ks of the schedule, all to one node, in one POST /v1/locations, stamped
+// with the moment the request starts; each gets its own outcome from the answer's results.
+func (p *posters) postBatch(ctx context.Context, ks []int) []outcome {
+	s := p.spec
+	ctx, cancel := context.WithTimeout(ctx, postTimeout)
+	defer cancel()
+	// A courier's positions go in the order of their at, as in post: lock its previous request
+	// out, taking the couriers in one order so that two requests cannot wait on each other.
+	byCourier := slices.Clone(ks)
+	slices.SortFunc(byCourier, func(a, b int) int { return a%s.CourierCount - b%s.CourierCount })
+	for _, k := range byCourier {
+		p.couriers[k%s.CourierCount].Lock()
+		defer p.couriers[k%s.CourierCount].Unlock()
+	}
+	start := time.Now()
+	at := start.Truncate(time.Microsecond)
+	atText := at.UTC().Format(time.RFC3339Nano)
+	outs := make([]outcome, len(ks))
+	var body bytes.Buffer
+	body.WriteString(`{"positions":[`)
+	var node int
+	for j, k := range ks {
+		i, nd, lat := p.position(k)
+		node = nd
+		outs[j].post = Post{Courier: i, At: at.UnixNano(), Start: start.UnixNano(), Node: nd}
+		if j > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(&body, `{"courier_id":%q,"lat":%.6f,"lng":13.4,"speed_mps":7,"at":%q}`, CourierID(i), lat, atText)
+	}
+	body.WriteString(`]}`)
+	var ans api.PostLocationsResponse
+	code, err := p.send(ctx, s.URLs[node]+api.PathLocations, body.String(), &ans)
+	var why string
+	switch {
+	case err != nil:
+		why = err.Error()
+	case code/100 != 2:
+		why = fmt.Sprintf("the request answered %d", code)
+	case len(ans.Results) != len(ks):
+		why = fmt.Sprintf("%d results for %d positions", len(ans.Results), len(ks))
+	}
+	for j := range outs {
+		o := &outs[j]
+		switch {
+		case why != "":
+			o.why = why
+		case ans.Results[j].Error == nil && ans.Results[j].Orders != nil:
+			o.accepted, o.reached = true, *ans.Results[j].Orders
+		case ans.Results[j].Error != nil && ans.Results[j].Error.Code == ordercast.ERateLimited:
+			o.refused = true
+		case ans.Results[j].Error != nil:
+			o.why = ans.Results[j].Error.Code + ": " + ans.Results[j].Error.Message
+		default:
+			o.why = "a result with neither orders nor error"
+		}
+	}
+	return outs
+}
+
+// send posts a JSON body with the group's token and decodes a 2xx answer into ans; it returns
+// the answer's status code.
+func (p *posters) send(ctx context.Context, url, body string, ans any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
 	if err != nil {
-		return post, 0, 0, err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("Authorization", "Bearer "+p.spec.Token)
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		return post, 0, 0, err
+		return 0, err
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, resp.Body) // read to the end, so the connection is reused
 		resp.Body.Close()
 	}()
 	if resp.StatusCode/100 != 2 {
-		return post, resp.StatusCode, 0, nil
+		return resp.StatusCode, nil
 	}
-	var ans api.PostLocationResponse
-	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
-		return post, resp.StatusCode, 0, fmt.Errorf("decode answer: %w", err)
+	if err := json.NewDecoder(resp.Body).Decode(ans); err != nil {
+		return resp.StatusCode, fmt.Errorf("decode answer: %w", err)
 	}
-	return post, resp.StatusCode, ans.Orders, nil
+	return resp.StatusCode, nil
 }

@@ -35,8 +35,11 @@ type Report struct {
 	PerRestaurant int `json:"per_restaurant,omitempty"`
 	// Couriers and LocationEvery are set for the location workload (--couriers); WithStatus
 	// says the status workload ran at Rate beside it (Rate is 0 otherwise).
+	// PostBatch above 1 says the positions went through POST /v1/locations, up to PostBatch a
+	// request; otherwise each on its own POST /v1/couriers/{cid}/location.
 	Couriers      int      `json:"couriers,omitempty"`
 	LocationEvery string   `json:"location_every,omitempty"`
+	PostBatch     int      `json:"post_batch,omitempty"`
 	WithStatus    bool     `json:"with_status,omitempty"`
 	Runs          []Result `json:"runs"`
 }
@@ -463,7 +466,7 @@ svg { background: #fff; border: 1px solid #ddd; }
 <h1>ordercast bench</h1>
 <p>{{.Rep.Watchers}} watchers ({{.Rep.PerOrder}} per order) on {{.Rep.Nodes}} node(s), {{.Rep.Rate}} changes/s for {{.Rep.Duration}}; {{.Rep.Machine}}; started {{.Rep.Started.Format "2006-01-02 15:04:05 UTC"}}.</p>
 {{if .Rep.Couriers}}<h2>Couriers' positions</h2>
-<p>{{.Rep.Couriers}} couriers, each posting every {{.Rep.LocationEvery}}.</p>
+<p>{{.Rep.Couriers}} couriers, each posting every {{.Rep.LocationEvery}}, {{.Rep.PostingMode}}.</p>
 <table>
 <thead><tr><th>transport</th><th>offered/s</th><th>accepted/s</th><th>behind s</th><th>refused</th><th>failed posts</th><th>owed</th><th>delivered</th><th>remote</th><th>dup/ooo</th><th>post→screen ms p50/p90/p99/max</th><th>CPU µs/position</th></tr></thead>
 <tbody>

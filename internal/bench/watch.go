@@ -65,12 +65,14 @@ type GroupSpec struct {
 	Token         string `json:"token,omitempty"`
 	// Location makes the (SSE) watchers record the positions they receive too. The group posts
 	// for couriers CourierFirst… CourierFirst+CourierCount-1 (courier i carries order i), each
-	// every Every, at most Posters at once, with Token (post.go).
+	// every Every, at most Posters at once, with Token (post.go). PostBatch above 1 sends them
+	// through POST /v1/locations, up to PostBatch a request.
 	Location     bool          `json:"location,omitempty"`
 	CourierFirst int           `json:"courier_first,omitempty"`
 	CourierCount int           `json:"courier_count,omitempty"`
 	Every        time.Duration `json:"every,omitempty"`
 	Posters      int           `json:"posters,omitempty"`
+	PostBatch    int           `json:"post_batch,omitempty"`
 }
 
 // OrderID names order i of a run.
