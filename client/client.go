@@ -46,6 +46,13 @@ type (
 	// StatusResult is the answer to a status change. Changed is false for an idempotent repeat of
 	// the current status; Event is then the order's latest event.
 	StatusResult = api.SetStatusResponse
+	// Position is the body of POST /v1/couriers/{cid}/location: one courier's fix. Lat and Lng
+	// are required.
+	Position = api.PostLocationRequest
+	// CourierPosition is one courier's fix in a PostLocations request.
+	CourierPosition = api.CourierPosition
+	// PostLocationsResult answers PostLocations: one result per position, in order.
+	PostLocationsResult = api.PostLocationsResponse
 )
 
 // CreatedOrder is the answer to CreateOrder: the order, and the tracking token its customer
@@ -105,6 +112,28 @@ func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest)
 	var res StatusResult
 	if _, err := c.do(ctx, http.MethodPost, api.StatusPath(id), req, &res); err != nil {
 		return StatusResult{}, fmt.Errorf("set status of %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// PostLocation reports courier cid's position (POST /v1/couriers/{cid}/location) and returns
+// how many of its orders it reached. It needs the courier's own token, or an admin or system one.
+func (c *Client) PostLocation(ctx context.Context, cid string, p Position) (orders int, err error) {
+	var res api.PostLocationResponse
+	if _, err := c.do(ctx, http.MethodPost, api.LocationPath(cid), p, &res); err != nil {
+		return 0, fmt.Errorf("post location of courier %s: %w", cid, err)
+	}
+	return res.Orders, nil
+}
+
+// PostLocations reports many couriers' positions in one request (POST /v1/locations), as an
+// integration forwarding its couriers' fixes does; it needs an admin or system token. Each
+// position is judged alone: the error is for the request as a whole, and each refused position
+// has its error in its result.
+func (c *Client) PostLocations(ctx context.Context, ps []CourierPosition) (PostLocationsResult, error) {
+	var res PostLocationsResult
+	if _, err := c.do(ctx, http.MethodPost, api.PathLocations, api.PostLocationsRequest{Positions: ps}, &res); err != nil {
+		return PostLocationsResult{}, fmt.Errorf("post %d locations: %w", len(ps), err)
 	}
 	return res, nil
 }
