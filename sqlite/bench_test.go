@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"github.com/ordercast/ordercast"
 	"path/filepath"
 	"testing"
 
@@ -21,4 +22,43 @@ func BenchmarkAppendStatusParallel(b *testing.B) {
 			storetest.BenchmarkWrites(b, s)
 		})
 	}
+}
+
+// BenchmarkReads: the reads a stream's opening and a courier's first post make, one after
+// another: go test -run '^$' -bench Reads -benchmem ./sqlite/
+func BenchmarkReads(b *testing.B) {
+	ctx := b.Context()
+	s := sqlite.New(filepath.Join(b.TempDir(), "ordercast.db"))
+	if err := s.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: "o-1", RestaurantID: "r-1"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o-1", CourierID: "c-1"}); err != nil {
+		b.Fatal(err)
+	}
+	courier := ordercast.Party{Kind: ordercast.PartyCourier, ID: "c-1"}
+	b.Run("Order", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.Order(ctx, "o-1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("EventsAfter", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.EventsAfter(ctx, "o-1", 0, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("ScopeSnapshot", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.ScopeSnapshot(ctx, courier, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

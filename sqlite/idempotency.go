@@ -20,7 +20,7 @@ func (s *Store) IdempotentAnswer(ctx context.Context, scope, key string, now tim
 		a       ordercast.Answer
 		expires int64
 	)
-	err := s.readers.QueryRowContext(ctx, `
+	err := s.reads.QueryRowContext(ctx, `
 		SELECT fingerprint, status, body, expires_at FROM idempotency_keys
 		WHERE scope = ? AND key = ? AND expires_at > ?`, scope, key, now.UnixMicro()).
 		Scan(&a.Fingerprint, &a.Status, &a.Body, &expires)

@@ -39,7 +39,7 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 
 // Order returns the current state of one order.
 func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
-	o, err := findOrder(ctx, s.readers, id)
+	o, err := findOrder(ctx, s.reads, id)
 	return o, s.health(err, false)
 }
 
@@ -74,7 +74,7 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 	if limit <= 0 {
 		limit = -1 // SQLite: no limit
 	}
-	rows, err := s.readers.QueryContext(ctx, `
+	rows, err := s.reads.QueryContext(ctx, `
 		SELECT `+eventColumns+` FROM order_events
 		WHERE order_id = ? AND seq > ? ORDER BY seq LIMIT ?`, orderID, after, limit)
 	if err != nil {
@@ -95,7 +95,7 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 	if len(events) == 0 {
 		// Only an empty answer needs the existence check. Orders are never deleted, so asking
 		// outside the query's snapshot cannot turn a real order into a false not-found.
-		if _, err := findOrder(ctx, s.readers, orderID); err != nil {
+		if _, err := findOrder(ctx, s.reads, orderID); err != nil {
 			return nil, err
 		}
 	}
@@ -114,7 +114,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 		limit = -1
 	}
 	// The WHERE clause matches the orders_active partial index exactly.
-	rows, err := s.readers.QueryContext(ctx, `
+	rows, err := s.reads.QueryContext(ctx, `
 		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE status NOT IN ('delivered', 'cancelled')
 		ORDER BY updated_at DESC, id LIMIT ?`, limit)

@@ -30,14 +30,15 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: begin: %w", p.Key(), err)
 	}
 	defer func() { _ = tx.Rollback() }() // read only: nothing to commit
+	q := s.reads.in(tx)
 
 	snap := ordercast.ScopeSnapshot{Orders: []ordercast.Order{}}
-	err = tx.QueryRowContext(ctx, `SELECT pos FROM party_heads WHERE party = ?`, p.Key()).Scan(&snap.Pos)
+	err = q.QueryRowContext(ctx, `SELECT pos FROM party_heads WHERE party = ?`, p.Key()).Scan(&snap.Pos)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: position: %w", p.Key(), err)
 	}
 	// The WHERE clause matches the party's partial index.
-	rows, err := tx.QueryContext(ctx, `
+	rows, err := q.QueryContext(ctx, `
 		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE status NOT IN ('delivered', 'cancelled') AND `+col+` <> '' AND `+col+` = ?
 		ORDER BY updated_at DESC, id LIMIT ?`, p.ID, limit)
@@ -68,7 +69,7 @@ func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after i
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.readers.QueryContext(ctx, `
+	rows, err := s.reads.QueryContext(ctx, `
 		SELECT l.pos, e.order_id, e.seq, e.status, e.at, e.note, e.actor, e.kind, e.courier_id
 		FROM party_log l JOIN order_events e ON e.order_id = l.order_id AND e.seq = l.seq
 		WHERE l.party = ? AND l.pos > ? ORDER BY l.pos LIMIT ?`, p.Key(), after, limit)

@@ -89,6 +89,7 @@ type Store struct {
 	// behind a write.
 	writer  *sql.DB
 	readers *sql.DB
+	reads   *reads // the readers' queries, prepared once
 	conn    *sql.Conn
 	stmts   *statements
 	batches *groupcommit.Writer
@@ -198,6 +199,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err := s.readers.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: open readers %s: %w", s.Path, err)
 	}
+	s.reads = newReads(s.readers)
 
 	if s.conn, err = s.writer.Conn(ctx); err != nil {
 		return fmt.Errorf("sqlite: writer connection: %w", err)
@@ -236,6 +238,12 @@ func (s *Store) Close() error {
 			errs = append(errs, fmt.Errorf("sqlite: close writer connection: %w", err))
 		}
 		s.conn = nil
+	}
+	if s.reads != nil {
+		if err := s.reads.close(); err != nil {
+			errs = append(errs, fmt.Errorf("sqlite: readers: %w", err))
+		}
+		s.reads = nil
 	}
 	if s.readers != nil {
 		if err := s.readers.Close(); err != nil {
