@@ -430,17 +430,7 @@ func (p *phase) waitCaughtUp(ctx context.Context, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	p.led.mu.Lock()
-	active := slices.Clone(p.led.active)
-	p.led.mu.Unlock()
-	for _, o := range active {
-		o.mu.Lock()
-		h, err := history(hctx, p.endpoints, o.id)
-		if err == nil && len(h) > 0 {
-			p.applied(o, h[len(h)-1].Seq, h[len(h)-1].Status)
-		}
-		o.mu.Unlock()
-	}
+	p.settleActive(hctx)
 	for {
 		behind := 0
 		var example string
@@ -452,11 +442,19 @@ func (p *phase) waitCaughtUp(ctx context.Context, d time.Duration) error {
 				behind++
 			}
 		}
-		if behind == 0 {
+		// Every watcher has what the ledger holds. A write whose answer its writer never got (its
+		// request cancelled when the writers stopped) may still have committed after the ledger
+		// was settled, since the server finishes a batch it has taken whoever gave up: settle
+		// again, and wait for that too. Without this, watchers stopped a moment before such a
+		// commit reached them were judged incomplete against the history read afterwards.
+		if behind == 0 && p.settleActive(hctx) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d watchers still behind after %s (first: %s)", behind, d, example)
+		}
+		if behind == 0 {
+			continue // the ledger moved: judge the watchers against it at once
 		}
 		select {
 		case <-ctx.Done():
@@ -464,6 +462,26 @@ func (p *phase) waitCaughtUp(ctx context.Context, d time.Duration) error {
 		case <-time.After(100 * time.Millisecond): // polling the watchers with a deadline
 		}
 	}
+}
+
+// settleActive reads the history of every order in progress into the ledger and returns how
+// many of them had moved past what the ledger held.
+func (p *phase) settleActive(ctx context.Context) (advanced int) {
+	p.led.mu.Lock()
+	active := slices.Clone(p.led.active)
+	p.led.mu.Unlock()
+	for _, o := range active {
+		o.mu.Lock()
+		h, err := history(ctx, p.endpoints, o.id)
+		if err == nil && len(h) > 0 {
+			if h[len(h)-1].Seq > o.version {
+				advanced++
+			}
+			p.applied(o, h[len(h)-1].Seq, h[len(h)-1].Status)
+		}
+		o.mu.Unlock()
+	}
+	return advanced
 }
 
 func orderID(o *orderState) string {
