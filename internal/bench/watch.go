@@ -269,6 +269,15 @@ func (r *watcherRun) retry(ctx context.Context, attempt int) bool {
 	}
 }
 
+// connected counts a connection of a client watch (WatchOptions.OnConnect): every one a request,
+// and each after the first a reconnect.
+func (r *watcherRun) connected(reconnect bool) {
+	r.g.rec.Request()
+	if reconnect {
+		r.g.rec.Reconnect()
+	}
+}
+
 // sse watches with the Go client's resuming watch, the client the project ships: the bench
 // measures what users run. OnEvent shows every event as the server sent it, so a replay or a
 // reorder is counted here even though Next would hide it.
@@ -276,12 +285,7 @@ func (r *watcherRun) sse(ctx context.Context) {
 	c := &client.Client{BaseURL: r.base, HTTPClient: r.hc}
 	opts := client.WatchOptions{
 		MinRetry: sseMinRetry, MaxRetry: sseMaxRetry, MaxFailures: maxReconnects,
-		OnConnect: func(reconnect bool) {
-			r.g.rec.Request()
-			if reconnect {
-				r.g.rec.Reconnect()
-			}
-		},
+		OnConnect: r.connected,
 		OnEvent: func(ev ordercast.Event, received time.Time) {
 			r.open(true)
 			r.g.rec.Observe(r.w, ev.Seq, ev.At, received, true)
@@ -325,12 +329,7 @@ func (r *watcherRun) restaurant(ctx context.Context, n int) {
 	c := &client.Client{BaseURL: r.base, HTTPClient: r.hc, Token: s.Token}
 	w := c.WatchRestaurant(ctx, RestaurantID(s.OrderPrefix, n), client.WatchOptions{
 		MinRetry: sseMinRetry, MaxRetry: sseMaxRetry, MaxFailures: maxReconnects,
-		OnConnect: func(reconnect bool) {
-			r.g.rec.Request()
-			if reconnect {
-				r.g.rec.Reconnect()
-			}
-		},
+		OnConnect: r.connected,
 		OnEvent: func(ev ordercast.Event, received time.Time) {
 			r.g.rec.Observe(watcher(ev.OrderID), ev.Seq, ev.At, received, true)
 		},
