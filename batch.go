@@ -346,3 +346,19 @@ func (bo batchOrder) next(o Order, now time.Time, event func(Order) Event) (batc
 	bo.order, bo.latest, bo.dirty = o, ev, true
 	return bo, WriteResult{Order: o, Event: ev, Changed: true}
 }
+
+// Follow returns order o as ev leaves it, when ev is the order's next event (Seq one past its
+// Version), and whether it is: what a node that did not commit ev knows of the order from the
+// event alone. It undoes nothing a batch does beyond what the event records: status, version,
+// time, and for a courier event the courier; the rest of an order never changes after it is
+// placed.
+func (o Order) Follow(ev Event) (Order, bool) {
+	if ev.OrderID != o.ID || ev.Seq != o.Version+1 {
+		return o, false
+	}
+	o.Version, o.Status, o.UpdatedAt = ev.Seq, ev.Status, ev.At
+	if ev.Kind == KindCourier {
+		o.CourierID = ev.CourierID
+	}
+	return o, true
+}
