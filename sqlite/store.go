@@ -99,7 +99,7 @@ type Store struct {
 	// dataVersion is the connection's PRAGMA data_version at the writer's last check; -1 before
 	// the first. The writer goroutine's alone.
 	dataVersion int64
-	writing sync.Mutex    // held by a batch on conn, or by the checkpointer's TRUNCATE (trimWAL)
+	writing     sync.Mutex // held by a batch on conn, or by the checkpointer's TRUNCATE (trimWAL)
 
 	tracker storehealth.Tracker // whether the database is away, and why
 }
