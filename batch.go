@@ -181,6 +181,18 @@ func NewBatch(writes []Write) *Batch {
 // OrderIDs returns the distinct orders the writes touch, each once, in first-seen order.
 func (b *Batch) OrderIDs() []string { return b.ids }
 
+// Creates reports whether the batch's first write to order id creates it: a store that does not
+// know the order may judge the batch taking it to be new, if its insert is refused should the
+// order exist after all.
+func (b *Batch) Creates(id string) bool {
+	for _, w := range b.writes {
+		if w.OrderID() == id {
+			return w.Create != nil
+		}
+	}
+	return false
+}
+
 // Keys returns the distinct idempotency keys the writes carry, each once, in first-seen order.
 func (b *Batch) Keys() []IdempotencyKey { return b.keys }
 

@@ -45,7 +45,7 @@ const (
 	// DefaultOrderCache bounds the memory (bytes, approximately) of the orders the writer
 	// remembers from its last batches, so that a batch reads from the database only the orders
 	// it has not written lately: about 30,000 orders of small details.
-	DefaultOrderCache = 16 << 20
+	DefaultOrderCache = ordercache.DefaultSize
 	// DefaultMaxWALSize is the WAL size past which a TRUNCATE checkpoint runs, waiting for readers
 	// and the writer, so the file stays bounded.
 	DefaultMaxWALSize = 64 << 20

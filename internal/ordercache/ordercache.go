@@ -15,6 +15,9 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
+// DefaultSize is a store's default bound: about 30,000 orders of small details.
+const DefaultSize = 16 << 20
+
 // Cache is bounded by the bytes its entries hold. It is safe for concurrent use: a PostgreSQL
 // node's listener follows commits while its writer reads and remembers.
 type Cache struct {
