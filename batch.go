@@ -181,6 +181,18 @@ func NewBatch(writes []Write) *Batch {
 // OrderIDs returns the distinct orders the writes touch, each once, in first-seen order.
 func (b *Batch) OrderIDs() []string { return b.ids }
 
+// Creates reports whether the batch's first write to order id creates it: a store that does not
+// know the order may judge the batch taking it to be new, if its insert is refused should the
+// order exist after all.
+func (b *Batch) Creates(id string) bool {
+	for _, w := range b.writes {
+		if w.OrderID() == id {
+			return w.Create != nil
+		}
+	}
+	return false
+}
+
 // Keys returns the distinct idempotency keys the writes carry, each once, in first-seen order.
 func (b *Batch) Keys() []IdempotencyKey { return b.keys }
 
@@ -345,4 +357,20 @@ func (bo batchOrder) next(o Order, now time.Time, event func(Order) Event) (batc
 	ev := event(o)
 	bo.order, bo.latest, bo.dirty = o, ev, true
 	return bo, WriteResult{Order: o, Event: ev, Changed: true}
+}
+
+// Follow returns order o as ev leaves it, when ev is the order's next event (Seq one past its
+// Version), and whether it is: what a node that did not commit ev knows of the order from the
+// event alone. It undoes nothing a batch does beyond what the event records: status, version,
+// time, and for a courier event the courier; the rest of an order never changes after it is
+// placed.
+func (o Order) Follow(ev Event) (Order, bool) {
+	if ev.OrderID != o.ID || ev.Seq != o.Version+1 {
+		return o, false
+	}
+	o.Version, o.Status, o.UpdatedAt = ev.Seq, ev.Status, ev.At
+	if ev.Kind == KindCourier {
+		o.CourierID = ev.CourierID
+	}
+	return o, true
 }

@@ -2,7 +2,9 @@ package ordercast_test
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 )
@@ -30,5 +32,42 @@ func TestSameDetails(t *testing.T) {
 		if got := ordercast.SameDetails(json.RawMessage(tt.a), json.RawMessage(tt.b)); got != tt.want {
 			t.Errorf("SameDetails(%s, %s) = %v, want %v", tt.a, tt.b, got, tt.want)
 		}
+	}
+}
+
+// TestOrderFollow: every event a batch appends, followed from the order as it was before, gives
+// the order as the batch left it — what a node that learns of a commit only from its event
+// remembers of the order. An event that is not the next one is not followed.
+func TestOrderFollow(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	placed := ordercast.NewOrder{ID: "o", Details: json.RawMessage(`{"items":2}`), RestaurantID: "r", CustomerID: "c",
+		Dropoff: &ordercast.Point{Lat: 52.5, Lng: 13.4}}
+	writes := []ordercast.Write{
+		{Create: &placed},
+		{Change: &ordercast.StatusChange{OrderID: "o", Status: ordercast.StatusConfirmed, Note: "ok", Actor: "restaurant:r"}},
+		{Courier: &ordercast.CourierChange{OrderID: "o", CourierID: "k1", Actor: "system"}},
+		{Change: &ordercast.StatusChange{OrderID: "o", Status: ordercast.StatusPreparing}},
+		{Courier: &ordercast.CourierChange{OrderID: "o", CourierID: "k2"}},
+		{Courier: &ordercast.CourierChange{OrderID: "o", CourierID: ""}},
+		{Change: &ordercast.StatusChange{OrderID: "o", Status: ordercast.StatusCancelled, Note: "closed"}},
+	}
+	b := ordercast.NewBatch(writes)
+	b.Apply(at)
+	if len(b.Events) != len(writes) {
+		t.Fatalf("the batch appended %d events, want %d: %+v", len(b.Events), len(writes), b.Results)
+	}
+	before := b.Results[0].Order
+	for i, res := range b.Results[1:] {
+		got, ok := before.Follow(res.Event)
+		if !ok || !reflect.DeepEqual(got, res.Order) {
+			t.Fatalf("write %d: %+v followed by %+v = %+v (ok %v), want %+v", i+1, before, res.Event, got, ok, res.Order)
+		}
+		if _, ok := before.Follow(ordercast.Event{OrderID: "o", Seq: before.Version + 2, Status: res.Event.Status}); ok {
+			t.Fatalf("write %d: an event two versions on was followed", i+1)
+		}
+		if _, ok := before.Follow(ordercast.Event{OrderID: "other", Seq: before.Version + 1}); ok {
+			t.Fatalf("write %d: another order's event was followed", i+1)
+		}
+		before = res.Order
 	}
 }

@@ -168,6 +168,9 @@ func (l *Listener) run(conn *pgx.Conn) {
 			return
 		}
 		l.listening.Store(false)
+		// Commits made while nobody listened will not be followed: what the node knows of
+		// orders and party logs may be behind. Its batches read them again.
+		l.Store.forgetAll()
 		l.Logger.Warn("listener lost its connection; reconnecting", "err", err)
 		for {
 			if conn = l.reconnect(ctx); conn == nil {
@@ -250,6 +253,7 @@ func (l *Listener) handle(ctx context.Context, payload string) error {
 			ev = read[0]
 			ev.Marks = marks
 		}
+		l.Store.follow(ev)
 		l.Feed.Publish(ev)
 	}
 	return nil

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/groupcommit"
+	"github.com/ordercast/ordercast/internal/ordercache"
 	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
@@ -31,6 +33,9 @@ const (
 	// 8000 bytes or more. A batch whose events do not fit is announced in several payloads; an
 	// event that alone does not fit is announced by order id and seq only.
 	DefaultMaxNotifyPayload = 7900
+	// DefaultOrderCache bounds the memory of the orders a node remembers: about 30,000 orders
+	// of small details.
+	DefaultOrderCache = ordercache.DefaultSize
 	// DefaultApplicationName names the pool's connections in pg_stat_activity.
 	DefaultApplicationName = "ordercast"
 )
@@ -64,6 +69,10 @@ type Store struct {
 	// MaxBatch bounds the writes committed in one transaction; zero means
 	// groupcommit.DefaultMaxBatch.
 	MaxBatch int
+	// OrderCache bounds the memory (bytes) of the orders this node remembers, to judge a batch
+	// without reading them (see known.go); zero means DefaultOrderCache, a negative value
+	// remembers none (a batch that changes orders then takes the locking path).
+	OrderCache int64
 
 	pool    *pgxpool.Pool
 	batches *groupcommit.Writer
@@ -76,6 +85,13 @@ type Store struct {
 	// before it commits: a test holds a writer there to interleave commits.
 	beforeCommit func(ordercast.Event)
 	tracker      storehealth.Tracker // whether the database is away, and why
+
+	recent *ordercache.Cache
+	heads  partyHeads
+	skew   atomic.Int64 // the database's clock minus this node's, in nanoseconds
+	// paths counts the batches committed in one round trip, the guesses that failed, and the
+	// batches committed on the locking path.
+	paths struct{ oneTrip, wrong, locking atomic.Int64 }
 }
 
 // New returns a Store for the database at url. Call Open before using it.
@@ -95,6 +111,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	}
 	if s.MaxNotifyPayload == 0 {
 		s.MaxNotifyPayload = DefaultMaxNotifyPayload
+	}
+	if s.OrderCache == 0 {
+		s.OrderCache = DefaultOrderCache
 	}
 	if s.ApplicationName == "" {
 		s.ApplicationName = DefaultApplicationName
@@ -129,6 +148,10 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err := s.migrate(ctx); err != nil {
 		return err
 	}
+	if err := s.readClock(ctx); err != nil {
+		return err
+	}
+	s.recent = ordercache.New(s.OrderCache)
 	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -18,24 +19,50 @@ import (
 // next attempt reads the winner's rows, so only the writes that lost are refused.
 const batchAttempts = 3
 
-// commitBatch is the writer's CommitFunc. A batch costs two round trips whatever its size: one
-// to begin, lock and read the orders it touches (and read the database clock, which stamps
-// every node's events alike, and the idempotency keys still answered); one to write what the
-// domain accepted, with the answers of the writes that carry a key, announce it with one
-// pg_notify and commit. Events reach the conformance suite's publisher (if any) here, in commit
-// order, after the commit; in a program they reach hubs through the Listener alone.
+// commitBatch is the writer's CommitFunc. A batch costs one round trip when this node knows the
+// state of every order it changes (it wrote or read them lately, and its Listener has followed
+// every other node's commits to them since) and the heads of the party logs its events go in:
+// it judges the writes against what it knows, then sends the whole transaction at once — lock
+// the orders, write under guards that fail the transaction if any order or party head is not
+// what this node believed, announce with one pg_notify, commit. A guard that fails costs that
+// attempt alone: the batch then takes the locking path, two round trips (three when its events
+// go in party logs): begin, lock and read the orders it touches, the database clock and the
+// idempotency keys still answered; advance the party logs' heads; write and commit. Events
+// reach the conformance suite's publisher (if any) here, in commit order, after the commit; in
+// a program they reach hubs through the Listener alone.
 //
 // A database that is away fails the batch, and so each of its writes, with EUnavailable; the
 // outage is judged once per batch, not once per write.
 func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+	guess := true
 	for attempt := 1; ; attempt++ {
-		b, err := s.tryBatch(ctx, writes)
+		b, err := s.tryBatch(ctx, writes, guess)
 		if err == nil {
 			s.health(nil, true)
+			if guess {
+				s.paths.oneTrip.Add(1)
+			} else {
+				s.paths.locking.Add(1)
+			}
+			b.States(s.recent.Remember)
 			for _, ev := range b.Events {
+				s.heads.saw(ev.Marks)
 				s.publish(ev)
 			}
 			return b.Results, nil
+		}
+		if b != nil {
+			// What this node believed of the batch's orders and parties may be what failed it,
+			// and a failed commit's outcome is not always known: the next batch reads them.
+			s.recent.ForgetOrders(b.OrderIDs())
+			s.heads.forget(b)
+		}
+		if guess && (errors.Is(err, errMustRead) || guessedWrong(err)) {
+			if !errors.Is(err, errMustRead) {
+				s.paths.wrong.Add(1)
+			}
+			guess, attempt = false, attempt-1 // a wrong guess is not a lost race
+			continue
 		}
 		var pgErr *pgconn.PgError
 		lostRace := errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "23505" &&
@@ -47,14 +74,45 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 	}
 }
 
-func (s *Store) tryBatch(ctx context.Context, writes []ordercast.Write) (*ordercast.Batch, error) {
+// errMustRead says a batch cannot be judged from what this node knows: it touches an order the
+// node does not know, or what it knows could not be guarded. It takes the locking path.
+var errMustRead = errors.New("postgres: the batch must be judged from the database")
+
+// guessedWrong reports whether err is one of the guards of a batch judged from what this node
+// knew: an order that moved on (its version, or its next event already there), an order that
+// exists after all, a party log's head elsewhere than believed, an idempotency key answered.
+func guessedWrong(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "23514": // check_violation: the guards write an impossible version or position
+		return pgErr.ConstraintName == "orders_version_check" || pgErr.ConstraintName == "party_log_pos_check"
+	case "23505": // unique_violation
+		switch pgErr.ConstraintName {
+		case "orders_pkey", "order_events_pkey", "party_log_pkey", "idempotency_keys_pkey":
+			return true
+		}
+	}
+	return false
+}
+
+// tryBatch runs the batch on one connection, judged from what this node knows when guess is
+// set. It returns the batch with the error when the batch got as far as being judged.
+func (s *Store) tryBatch(ctx context.Context, writes []ordercast.Write, guess bool) (*ordercast.Batch, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: acquire: %w", err)
 	}
 	// A connection released inside a transaction is destroyed by the pool, never reused.
 	defer conn.Release()
-	b, err := s.runBatch(ctx, conn, writes)
+	b := ordercast.NewBatch(writes)
+	if guess {
+		err = s.guessBatch(ctx, conn, b)
+	} else {
+		err = s.lockedBatch(ctx, conn, b)
+	}
 	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
 		if _, rerr := conn.Exec(ctx, "ROLLBACK"); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("postgres: rollback: %w", rerr))
@@ -63,9 +121,58 @@ func (s *Store) tryBatch(ctx context.Context, writes []ordercast.Write) (*orderc
 	return b, err
 }
 
-func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []ordercast.Write) (*ordercast.Batch, error) {
-	b := ordercast.NewBatch(writes)
+// guessBatch judges b from what this node knows and commits it in one round trip, or fails
+// with errMustRead before sending anything.
+func (s *Store) guessBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercast.Batch) error {
+	found := make(map[string]int64, len(b.OrderIDs()))
+	var stored []string
+	for _, id := range b.OrderIDs() {
+		if o, latest, ok := s.recent.Get(id); ok {
+			b.Found(o, latest)
+			found[id] = o.Version
+			stored = append(stored, id)
+		} else if !b.Creates(id) {
+			return errMustRead
+		}
+	}
+	// An order this node has not seen that the batch creates is taken to be new (orders_pkey
+	// says otherwise), and no idempotency key to be answered yet (idempotency_keys_pkey).
+	b.Apply(s.now())
+	// Only what the batch writes is guarded. A write refused, or a repeat that changes nothing,
+	// on an order the batch does not write may have been judged from a state that has moved on
+	// (an expected_version this node has not seen yet), or may carry a key already answered:
+	// such a batch is judged again from the database.
+	if len(b.Updated) != len(stored) {
+		return errMustRead
+	}
+	for _, r := range b.Results {
+		if r.Err != nil {
+			return errMustRead
+		}
+	}
+	parties, counts := b.PartyCounts()
+	heads := make(map[string]int64, len(parties))
+	for i, p := range parties {
+		heads[p] = s.heads.get(p) + counts[i] // a party this node has not seen is taken to be new
+	}
+	log := b.Mark(heads)
 
+	write := &pgx.Batch{}
+	write.Queue(`BEGIN`)
+	// The locks the locking path takes, in the same order, before any row is written.
+	if len(stored) > 0 {
+		slices.Sort(stored)
+		write.Queue(`SELECT FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE`, stored)
+	}
+	if len(parties) > 0 {
+		write.Queue(advanceHeads, parties, counts)
+	}
+	return s.writeBatch(ctx, conn, write, b, found, log)
+}
+
+// lockedBatch reads the state of b's orders under their locks, judges it, advances the party
+// logs' heads and commits: two or three round trips.
+func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercast.Batch) error {
 	// Round trip 1. FOR UPDATE serialises writers of one order across nodes; ORDER BY takes the
 	// locks in one order everywhere, so two nodes' batches cannot deadlock on them.
 	read := &pgx.Batch{}
@@ -88,28 +195,32 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 			JOIN unnest($1::text[], $2::text[]) AS u (scope, key) ON k.scope = u.scope AND k.key = u.key
 			WHERE k.expires_at > clock_timestamp()`, scopes, names)
 	}
+	sent := time.Now()
 	br := conn.SendBatch(ctx, read)
-	now, err := readState(br, b)
+	now, found, err := readState(br, b)
 	if cerr := br.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read batch: %w", err)
+		return fmt.Errorf("postgres: read batch: %w", err)
 	}
+	s.setClock(now, sent, time.Now())
 
 	b.Apply(now)
 	log, err := s.logParties(ctx, conn, b)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if s.beforeCommit != nil {
-		for _, ev := range b.Events {
-			s.beforeCommit(ev)
-		}
-	}
-
-	// Round trip 2.
 	write := &pgx.Batch{}
+	return s.writeBatch(ctx, conn, write, b, found, log)
+}
+
+// writeBatch queues on write what the batch did, each row under its guard, announces it and
+// commits: one round trip. found holds the version each stored order had when the batch was
+// judged, and log the batch's rows of party logs, at the positions taken from the heads the
+// transaction has advanced by then.
+func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.Batch, b *ordercast.Batch,
+	found map[string]int64, log []ordercast.LogEntry) error {
 	if len(b.Created) > 0 {
 		var c orderColumnsArrays
 		for _, o := range b.Created {
@@ -124,15 +235,21 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 	}
 	if len(b.Updated) > 0 {
 		var c orderColumnsArrays
+		prev := make([]int64, 0, len(b.Updated))
 		for _, o := range b.Updated {
 			c.add(o)
+			prev = append(prev, found[o.ID])
 		}
-		// The rows are locked by this transaction since they were read: the versions are theirs.
+		// The guard: a row whose version is not the one the batch was judged against gets
+		// version 0, which orders_version_check refuses, failing the transaction. Under the
+		// locking path's read it always holds.
 		write.Queue(`
-			UPDATE orders o SET status = u.status, version = u.version, updated_at = u.updated_at, courier_id = u.courier_id
-			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[]) AS u (id, status, version, updated_at, courier_id)
+			UPDATE orders o SET status = u.status, updated_at = u.updated_at, courier_id = u.courier_id,
+				version = CASE WHEN o.version = u.prev THEN u.version ELSE 0 END
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::bigint[])
+				AS u (id, status, version, updated_at, courier_id, prev)
 			WHERE o.id = u.id`,
-			c.id, c.status, c.version, c.updated, c.courier)
+			c.id, c.status, c.version, c.updated, c.courier, prev)
 	}
 	if len(b.Events) > 0 {
 		n := len(b.Events)
@@ -146,8 +263,8 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 			ids[i], seqs[i], statuses[i], ats[i], notes[i], actors[i] = ev.OrderID, ev.Seq, string(ev.Status), ev.At, ev.Note, ev.Actor
 			kinds[i], couriers[i] = string(ev.Kind), ev.CourierID
 		}
-		// (order_id, seq) is the primary key: a broken seq rule fails the batch instead of
-		// leaving a duplicate.
+		// (order_id, seq) is the primary key: a broken seq rule, or an order that moved on since
+		// this node knew it, fails the batch instead of leaving a duplicate.
 		write.Queue(`
 			INSERT INTO order_events (`+eventColumns+`)
 			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])`,
@@ -156,17 +273,27 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 			var (
 				parties, orders = make([]string, len(log)), make([]string, len(log))
 				poss, lseqs     = make([]int64, len(log)), make([]int64, len(log))
+				heads           = make([]int64, len(log))
 			)
-			for i, e := range log {
-				parties[i], poss[i], orders[i], lseqs[i] = e.Party, e.Pos, e.OrderID, e.Seq
+			last := map[string]int64{}
+			for _, e := range log {
+				last[e.Party] = max(last[e.Party], e.Pos)
 			}
+			for i, e := range log {
+				parties[i], poss[i], orders[i], lseqs[i], heads[i] = e.Party, e.Pos, e.OrderID, e.Seq, last[e.Party]
+			}
+			// The guard: the party's head, advanced by this transaction, must be where the
+			// batch's last position for it is; a row at position 0 otherwise fails
+			// party_log_pos_check. Under the locking path's advance it always holds.
 			write.Queue(`
 				INSERT INTO party_log (party, pos, order_id, seq)
-				SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[])`, parties, poss, orders, lseqs)
+				SELECT u.party, CASE WHEN h.pos = u.head THEN u.pos ELSE 0 END, u.order_id, u.seq
+				FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS u (party, pos, order_id, seq, head)
+				LEFT JOIN party_heads h ON h.party = u.party`, parties, poss, orders, lseqs, heads)
 		}
 		payloads, err := notifyPayloads(b.Events, s.MaxNotifyPayload)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// pg_notify takes a lock that serialises every notifying commit in the cluster: one per
 		// batch, not one per event. PostgreSQL delivers it only if the transaction commits.
@@ -185,8 +312,9 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 			scopes[i], names[i], prints[i], statuses[i], bodies[i], expires[i] = a.Scope, a.Key, a.Fingerprint, int32(a.Status), a.Body, a.Expires
 		}
 		// A few expired records go with each batch that records answers, and the batch's own
-		// keys' expired ones. No ON CONFLICT: a key another node recorded since round trip 1
-		// fails this attempt (idempotency_keys_pkey), and the next one refuses only its write.
+		// keys' expired ones. No ON CONFLICT: a key another node recorded since it was read (or
+		// one this node took for unanswered) fails this attempt (idempotency_keys_pkey), and
+		// the locking path refuses only its write.
 		write.Queue(`DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
 			SELECT ctid FROM idempotency_keys WHERE expires_at <= clock_timestamp() LIMIT $1))`, purgeBatch)
 		write.Queue(`
@@ -197,25 +325,38 @@ func (s *Store) runBatch(ctx context.Context, conn *pgxpool.Conn, writes []order
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bytea[], $6::timestamptz[])`,
 			scopes, names, prints, statuses, bodies, expires)
 	}
+	if s.beforeCommit != nil {
+		// A test holds the batch with everything written and nothing committed: COMMIT goes
+		// in a round trip of its own.
+		if err := conn.SendBatch(ctx, write).Close(); err != nil {
+			return fmt.Errorf("postgres: write batch of %d: %w", len(b.Results), err)
+		}
+		for _, ev := range b.Events {
+			s.beforeCommit(ev)
+		}
+		write = &pgx.Batch{}
+	}
 	write.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, write).Close(); err != nil {
-		return nil, fmt.Errorf("postgres: write batch of %d: %w", len(writes), err)
+		return fmt.Errorf("postgres: write batch of %d: %w", len(b.Results), err)
 	}
 	if tx := conn.Conn().PgConn().TxStatus(); tx != 'I' {
 		// A failed statement turns COMMIT into ROLLBACK without an error of its own.
-		return nil, fmt.Errorf("postgres: write batch of %d: transaction did not commit (status %c)", len(writes), tx)
+		return fmt.Errorf("postgres: write batch of %d: transaction did not commit (status %c)", len(b.Results), tx)
 	}
-	return b, nil
+	return nil
 }
 
-// readState reads round trip 1's results into b and returns the database's clock.
-func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, error) {
+// readState reads round trip 1's results into b and returns the database's clock and the
+// version of each order found.
+func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, map[string]int64, error) {
+	found := make(map[string]int64, len(b.OrderIDs()))
 	if _, err := br.Exec(); err != nil {
-		return time.Time{}, fmt.Errorf("begin: %w", err)
+		return time.Time{}, nil, fmt.Errorf("begin: %w", err)
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, nil, err
 	}
 	for rows.Next() {
 		var latest ordercast.Event
@@ -223,55 +364,59 @@ func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, error) {
 		o, err := scanOrder(rows, &latest.At, &latest.Note, &latest.Actor, &kind, &latest.CourierID)
 		if err != nil {
 			rows.Close()
-			return time.Time{}, err
+			return time.Time{}, nil, err
 		}
 		latest.OrderID, latest.Seq, latest.Status, latest.At = o.ID, o.Version, o.Status, latest.At.UTC()
 		latest.Kind = ordercast.EventKind(kind)
 		b.Found(o, latest)
+		found[o.ID] = o.Version
 	}
 	if err := rows.Err(); err != nil {
-		return time.Time{}, err
+		return time.Time{}, nil, err
 	}
 	var now time.Time
 	if err := br.QueryRow().Scan(&now); err != nil {
-		return time.Time{}, fmt.Errorf("clock: %w", err)
+		return time.Time{}, nil, fmt.Errorf("clock: %w", err)
 	}
 	if len(b.Keys()) > 0 {
 		rows, err := br.Query()
 		if err != nil {
-			return time.Time{}, fmt.Errorf("idempotency keys: %w", err)
+			return time.Time{}, nil, fmt.Errorf("idempotency keys: %w", err)
 		}
 		for rows.Next() {
 			var k ordercast.IdempotencyKey
 			if err := rows.Scan(&k.Scope, &k.Key); err != nil {
 				rows.Close()
-				return time.Time{}, fmt.Errorf("idempotency keys: %w", err)
+				return time.Time{}, nil, fmt.Errorf("idempotency keys: %w", err)
 			}
 			b.Answered(k)
 		}
 		if err := rows.Err(); err != nil {
-			return time.Time{}, fmt.Errorf("idempotency keys: %w", err)
+			return time.Time{}, nil, fmt.Errorf("idempotency keys: %w", err)
 		}
 	}
-	return now, nil
+	return now, found, nil
 }
 
-// logParties takes the positions of the batch's events in their parties' logs: one upsert
-// advances each party's head by its events, in sorted order, and returns the new heads. Each
-// upsert locks the party's party_heads row until the batch's transaction ends, so the next
-// writer of the party (on any node) takes its positions only after this batch has committed:
-// positions are in commit order (docs/party-streams.md). It marks the events and returns the
-// log's rows, written with the rest of the batch.
+// advanceHeads moves each party's head ($1, sorted: the locks are taken in that order) on by the
+// batch's events in its log ($2), creating the heads of new parties. Each upsert locks the
+// party's party_heads row until the batch's transaction ends, so the next writer of the party
+// (on any node) takes its positions only after this batch has committed: positions are in
+// commit order (docs/party-streams.md).
+const advanceHeads = `
+	INSERT INTO party_heads (party, pos)
+	SELECT p, n FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u (p, n, i) ORDER BY i
+	ON CONFLICT (party) DO UPDATE SET pos = party_heads.pos + excluded.pos`
+
+// logParties takes the positions of the batch's events in their parties' logs, in a round trip
+// of its own: it advances the heads (advanceHeads) and reads them back. It marks the events and
+// returns the log's rows, written with the rest of the batch.
 func (s *Store) logParties(ctx context.Context, conn *pgxpool.Conn, b *ordercast.Batch) ([]ordercast.LogEntry, error) {
 	parties, counts := b.PartyCounts()
 	if len(parties) == 0 {
 		return nil, nil
 	}
-	rows, err := conn.Query(ctx, `
-		INSERT INTO party_heads (party, pos)
-		SELECT p, n FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS u (p, n, i) ORDER BY i
-		ON CONFLICT (party) DO UPDATE SET pos = party_heads.pos + excluded.pos
-		RETURNING party, pos`, parties, counts)
+	rows, err := conn.Query(ctx, advanceHeads+` RETURNING party, pos`, parties, counts)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: advance party logs: %w", err)
 	}

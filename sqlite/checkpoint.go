@@ -113,7 +113,7 @@ func (s *Store) checkpoint() error {
 
 // trimWAL empties a WAL grown past CheckpointSize with a TRUNCATE checkpoint. It runs on the
 // writer's connection, between two batches: run on another connection, it would change the
-// writer's data_version (it rewrites the WAL's header) and make it forget its recentOrders.
+// writer's data_version (it rewrites the WAL's header) and make it forget the orders it remembers.
 func (s *Store) trimWAL() error {
 	size, err := s.walSize()
 	if err != nil || size < s.CheckpointSize {

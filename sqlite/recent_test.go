@@ -9,8 +9,8 @@ import (
 	"github.com/ordercast/ordercast/internal/testutil"
 )
 
-// The writer's recentOrders (recent.go) answers a batch's reads in place of the load statement;
-// these tests hold it to what the database says.
+// The orders the writer remembers (s.recent, internal/ordercache) answer a batch's reads in
+// place of the load statement; these tests hold them to what the database says.
 
 func openRecent(t *testing.T, path string, set ...func(*Store)) *Store {
 	t.Helper()
@@ -57,19 +57,23 @@ func TestRecentOrdersAreTheStoredOnes(t *testing.T) {
 	mustAppend(t, s, ordercast.StatusChange{OrderID: "plain", Status: ordercast.StatusCancelled})
 
 	// The writer goroutine is idle: nothing is queued, and every write above has been answered.
-	if got := len(s.recent.orders); got != 2 {
+	if got := s.recent.Len(); got != 2 {
 		t.Fatalf("%d orders remembered, want 2", got)
 	}
-	for id, e := range s.recent.orders {
+	for _, id := range []string{"plain", "full"} {
+		rememberedOrder, rememberedLatest, ok := s.recent.Get(id)
+		if !ok {
+			t.Fatalf("%s not remembered", id)
+		}
 		o, latest, err := scanLoaded(s.readers.QueryRowContext(ctx, loadQuery, id))
 		if err != nil {
 			t.Fatalf("load %s: %v", id, err)
 		}
-		if !reflect.DeepEqual(e.order, o) {
-			t.Errorf("%s remembered as\n%+v\nstored as\n%+v", id, e.order, o)
+		if !reflect.DeepEqual(rememberedOrder, o) {
+			t.Errorf("%s remembered as\n%+v\nstored as\n%+v", id, rememberedOrder, o)
 		}
-		if !reflect.DeepEqual(e.latest, latest) {
-			t.Errorf("%s latest event remembered as\n%+v\nstored as\n%+v", id, e.latest, latest)
+		if !reflect.DeepEqual(rememberedLatest, latest) {
+			t.Errorf("%s latest event remembered as\n%+v\nstored as\n%+v", id, rememberedLatest, latest)
 		}
 	}
 }
@@ -133,33 +137,6 @@ func TestRecentOrdersSeeOtherWriters(t *testing.T) {
 	}
 }
 
-// TestRecentOrdersBounded: the remembered orders stay within the bound, the newest kept.
-func TestRecentOrdersBounded(t *testing.T) {
-	r := newRecentOrders(3 * 600)
-	for i := range 100 {
-		o := ordercast.Order{ID: string(rune('a'+i%26)) + string(rune('a'+i/26)), Details: make([]byte, 50)}
-		r.remember(o, ordercast.Event{OrderID: o.ID})
-		if r.size > r.max {
-			t.Fatalf("after %d orders: %d bytes remembered, bound %d", i+1, r.size, r.max)
-		}
-		if _, _, ok := r.get(o.ID); !ok {
-			t.Fatalf("order %s not remembered just after its commit", o.ID)
-		}
-	}
-	var sum int64
-	for _, e := range r.orders {
-		sum += e.cost
-	}
-	if sum != r.size {
-		t.Errorf("size %d, entries add up to %d", r.size, sum)
-	}
-	off := newRecentOrders(-1)
-	off.remember(ordercast.Order{ID: "x"}, ordercast.Event{})
-	if _, _, ok := off.get("x"); ok {
-		t.Error("a negative bound remembered an order")
-	}
-}
-
 // TestRecentOrdersSurviveTrimmingTheWAL: the checkpointer's TRUNCATE (run once the store is
 // idle) rewrites the WAL's header, which another connection's data_version counts as a change;
 // run on the writer's connection it is not one, and the writer keeps what it remembers.
@@ -184,7 +161,7 @@ func TestRecentOrdersSurviveTrimmingTheWAL(t *testing.T) {
 		return size == 0
 	})
 	mustAppend(t, s, ordercast.StatusChange{OrderID: "b", Status: ordercast.StatusCancelled})
-	if _, _, ok := s.recent.get("a"); !ok {
+	if _, _, ok := s.recent.Get("a"); !ok {
 		t.Error("order a forgotten after the WAL was trimmed")
 	}
 }

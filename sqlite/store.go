@@ -18,6 +18,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/groupcommit"
+	"github.com/ordercast/ordercast/internal/ordercache"
 	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
@@ -44,7 +45,7 @@ const (
 	// DefaultOrderCache bounds the memory (bytes, approximately) of the orders the writer
 	// remembers from its last batches, so that a batch reads from the database only the orders
 	// it has not written lately: about 30,000 orders of small details.
-	DefaultOrderCache = 16 << 20
+	DefaultOrderCache = ordercache.DefaultSize
 	// DefaultMaxWALSize is the WAL size past which a TRUNCATE checkpoint runs, waiting for readers
 	// and the writer, so the file stays bounded.
 	DefaultMaxWALSize = 64 << 20
@@ -79,7 +80,7 @@ type Store struct {
 	CheckpointInterval time.Duration
 	CheckpointSize     int64
 	MaxWALSize         int64
-	// OrderCache bounds the memory (bytes) of the orders the writer remembers (see recentOrders);
+	// OrderCache bounds the memory (bytes) of the orders the writer remembers (see internal/ordercache);
 	// zero means DefaultOrderCache, a negative value remembers none.
 	OrderCache int64
 
@@ -94,8 +95,11 @@ type Store struct {
 	stmts   *statements
 	batches *groupcommit.Writer
 	ckpt    *checkpointer
-	recent  *recentOrders // the writer goroutine's alone
-	writing sync.Mutex    // held by a batch on conn, or by the checkpointer's TRUNCATE (trimWAL)
+	recent  *ordercache.Cache
+	// dataVersion is the connection's PRAGMA data_version at the writer's last check; -1 before
+	// the first. The writer goroutine's alone.
+	dataVersion int64
+	writing     sync.Mutex // held by a batch on conn, or by the checkpointer's TRUNCATE (trimWAL)
 
 	tracker storehealth.Tracker // whether the database is away, and why
 }
@@ -210,7 +214,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err := s.startCheckpointer(ctx); err != nil {
 		return err
 	}
-	s.recent = newRecentOrders(s.OrderCache)
+	s.recent, s.dataVersion = ordercache.New(s.OrderCache), -1
 	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch)
 	return nil
 }

@@ -55,7 +55,7 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 	prep(&st.commit, `COMMIT`)
 	prep(&st.rollback, `ROLLBACK`)
 	// Changes when another connection commits (never for this one's own commits): the sign that
-	// the writer's recentOrders may be stale.
+	// the writer's remembered orders (s.recent) may be stale.
 	prep(&st.dataVersion, `PRAGMA data_version`)
 	prep(&st.truncate, `PRAGMA wal_checkpoint(TRUNCATE)`) // see trimWAL
 	prep(&st.load, loadQuery)
@@ -132,13 +132,13 @@ func (s *Store) tryCommit(writes []ordercast.Write) (*ordercast.Batch, error) {
 	}
 	if err != nil {
 		// Whether a failed COMMIT left anything behind is not always known: read it all again.
-		s.recent.forget()
+		s.recent.Forget()
 		if _, rerr := st.rollback.ExecContext(ctx); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
 		}
 		return nil, err
 	}
-	b.States(s.recent.remember)
+	b.States(s.recent.Remember)
 	return b, nil
 }
 
@@ -149,10 +149,15 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 	if err := st.dataVersion.QueryRowContext(ctx).Scan(&version); err != nil {
 		return nil, fmt.Errorf("sqlite: read data_version: %w", err)
 	}
-	s.recent.validate(version)
+	if version != s.dataVersion {
+		// Another connection or process committed since the last batch: what the writer
+		// remembers may be stale.
+		s.recent.Forget()
+		s.dataVersion = version
+	}
 	b := ordercast.NewBatch(writes)
 	for _, id := range b.OrderIDs() {
-		if o, latest, ok := s.recent.get(id); ok {
+		if o, latest, ok := s.recent.Get(id); ok {
 			b.Found(o, latest)
 			continue
 		}

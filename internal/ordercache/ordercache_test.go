@@ -1,0 +1,79 @@
+package ordercache
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+// TestBounded: the remembered orders stay within the bound, the newest kept.
+func TestBounded(t *testing.T) {
+	c := New(3 * 600)
+	for i := range 100 {
+		o := ordercast.Order{ID: string(rune('a'+i%26)) + string(rune('a'+i/26)), Details: make([]byte, 50)}
+		c.Remember(o, ordercast.Event{OrderID: o.ID})
+		if c.size > c.max {
+			t.Fatalf("after %d orders: %d bytes remembered, bound %d", i+1, c.size, c.max)
+		}
+		if _, _, ok := c.Get(o.ID); !ok {
+			t.Fatalf("order %s not remembered just after its commit", o.ID)
+		}
+	}
+	var sum int64
+	for _, e := range c.orders {
+		sum += e.cost
+	}
+	if sum != c.size {
+		t.Errorf("size %d, entries add up to %d", c.size, sum)
+	}
+	off := New(-1)
+	off.Remember(ordercast.Order{ID: "x"}, ordercast.Event{})
+	if _, _, ok := off.Get("x"); ok {
+		t.Error("a negative bound remembered an order")
+	}
+}
+
+// TestFollow: another writer's next event moves a remembered order on; its own event coming back
+// changes nothing; an event that skips ahead makes the order forgotten, as does ForgetOrders.
+func TestFollow(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	c := New(1 << 20)
+	placed := ordercast.Order{ID: "o", Status: ordercast.StatusPlaced, Version: 1, CreatedAt: at, UpdatedAt: at}
+	c.Remember(placed, ordercast.Event{OrderID: "o", Seq: 1, Status: ordercast.StatusPlaced, At: at})
+
+	c.Follow(ordercast.Event{OrderID: "o", Seq: 1, Status: ordercast.StatusPlaced, At: at})
+	if o, _, ok := c.Get("o"); !ok || !reflect.DeepEqual(o, placed) {
+		t.Fatalf("its own event again: %+v (remembered %v), want %+v", o, ok, placed)
+	}
+
+	next := ordercast.Event{OrderID: "o", Seq: 2, Status: ordercast.StatusConfirmed, At: at.Add(time.Second), Note: "ok", Marks: "restaurant:r=7"}
+	c.Follow(next)
+	o, latest, ok := c.Get("o")
+	if !ok || o.Version != 2 || o.Status != ordercast.StatusConfirmed || !o.UpdatedAt.Equal(next.At) {
+		t.Fatalf("after the next event: %+v (remembered %v), want version 2 confirmed at %v", o, ok, next.At)
+	}
+	if latest != next.Wire() {
+		t.Errorf("latest event %+v, want %+v without its marks", latest, next.Wire())
+	}
+
+	c.Follow(ordercast.Event{OrderID: "unknown", Seq: 5, Status: ordercast.StatusReady})
+	if _, _, ok := c.Get("unknown"); ok {
+		t.Error("an event of an order not remembered made one up")
+	}
+
+	c.Follow(ordercast.Event{OrderID: "o", Seq: 4, Status: ordercast.StatusReady})
+	if _, _, ok := c.Get("o"); ok {
+		t.Error("an event two versions on left the order remembered")
+	}
+	if c.size != 0 {
+		t.Errorf("size %d after forgetting the only order", c.size)
+	}
+
+	c.Remember(placed, ordercast.Event{OrderID: "o", Seq: 1})
+	c.ForgetOrders([]string{"o", "never"})
+	if c.Len() != 0 || c.size != 0 {
+		t.Errorf("ForgetOrders left %d orders, %d bytes", c.Len(), c.size)
+	}
+}

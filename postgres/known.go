@@ -1,0 +1,97 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+// What a node knows of the database without asking it: the orders it wrote or read lately
+// (Store.recent, kept in step with the other nodes' commits by the Listener), the heads of the
+// party logs it has seen events of, and how far the database's clock is from its own. A batch
+// judged from them commits in one round trip, under guards that fail it if any of it was wrong
+// (commitBatch).
+
+// maxHeads bounds the party heads a node remembers; past it they are forgotten together.
+const maxHeads = 100_000
+
+// partyHeads is the last position this node has seen taken in each party's log: by its own
+// commits and, through the Listener, every other node's.
+type partyHeads struct {
+	mu  sync.Mutex
+	pos map[string]int64
+}
+
+// get returns party p's head as last seen, or 0 for a party not seen (a guess that it is new).
+func (h *partyHeads) get(p string) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.pos[p]
+}
+
+// saw moves the heads of the parties an event is in up to its positions.
+func (h *partyHeads) saw(m ordercast.Marks) {
+	if m == "" {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pos == nil || len(h.pos) >= maxHeads {
+		h.pos = make(map[string]int64)
+	}
+	for _, p := range m.Parties() {
+		h.pos[p] = max(h.pos[p], m.Pos(p))
+	}
+}
+
+// forget forgets the heads of the parties b's events go in.
+func (h *partyHeads) forget(b *ordercast.Batch) {
+	parties, _ := b.PartyCounts()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range parties {
+		delete(h.pos, p)
+	}
+}
+
+// follow takes in an event any node committed, as the Listener hands it over.
+func (s *Store) follow(ev ordercast.Event) {
+	s.recent.Follow(ev)
+	s.heads.saw(ev.Marks)
+}
+
+// forgetAll forgets every order and party head this node knows: it may have missed commits.
+func (s *Store) forgetAll() {
+	s.recent.Forget()
+	s.heads.mu.Lock()
+	clear(s.heads.pos)
+	s.heads.mu.Unlock()
+}
+
+// now is the database's clock as this node reckons it: its own, moved by the difference last
+// read. Events are stamped with the database's clock so every node's agree; a batch that reads
+// the clock uses it as read. It is in whole microseconds, as PostgreSQL keeps time, so what a
+// batch answers and announces is what the database holds.
+func (s *Store) now() time.Time {
+	return time.Now().Add(time.Duration(s.skew.Load())).Truncate(time.Microsecond)
+}
+
+// setClock records the database's clock db, read by a request sent at sent and answered at got:
+// the reading is taken to be from halfway between.
+func (s *Store) setClock(db, sent, got time.Time) {
+	s.skew.Store(int64(db.Sub(sent.Add(got.Sub(sent) / 2))))
+}
+
+// readClock reads the database's clock once, for the batches judged before any reads it.
+func (s *Store) readClock(ctx context.Context) error {
+	var db time.Time
+	sent := time.Now()
+	if err := s.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&db); err != nil {
+		return fmt.Errorf("postgres: read the clock: %w", err)
+	}
+	s.setClock(db, sent, time.Now())
+	return nil
+}
