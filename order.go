@@ -488,6 +488,10 @@ type Store interface {
 	EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]Event, error)
 	// ActiveOrders returns up to limit non-terminal orders, most recently updated first.
 	ActiveOrders(ctx context.Context, limit int) ([]Order, error)
+	// CouriersOrders returns the active orders assigned to each of the couriers, keyed by courier
+	// (one with none is left out), in one read however many couriers are asked for: a batch of
+	// positions names up to a thousand couriers.
+	CouriersOrders(ctx context.Context, courierIDs []string) (map[string][]Order, error)
 	// IdempotentAnswer finds the answer recorded for a request's idempotency key.
 	IdempotencyStore
 	// ScopeReader reads the party logs that party streams resume from.

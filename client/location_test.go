@@ -32,7 +32,7 @@ func TestPostLocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := location.New(h, location.StoreAssignments{Store: st})
+	tr := location.New(h, st)
 	tr.Rate = 0
 	if err := tr.Open(); err != nil {
 		t.Fatal(err)

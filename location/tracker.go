@@ -37,12 +37,20 @@ const (
 	DefaultAssignmentsTTL = 30 * time.Second
 	// maxCouriers bounds the per-courier table; past it, idle couriers are forgotten early.
 	maxCouriers = 200_000
+	// maxTouched bounds the orders remembered as touched while reads are in flight; past it, the
+	// reads then in flight are not kept, as after an overflow.
+	maxTouched = 10_000
 )
 
-// Assignments finds the orders a courier carries now: the active orders assigned to it.
+// Assignments finds the orders couriers carry now: the active orders assigned to each. A store
+// (ordercast.Store) is one.
 type Assignments interface {
-	CourierOrders(ctx context.Context, courierID string) ([]ordercast.Order, error)
+	// CouriersOrders returns each courier's active orders, keyed by courier id (one with none
+	// may be left out), in one read: a batch of positions names up to a thousand couriers.
+	CouriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error)
 }
+
+var _ Assignments = ordercast.Store(nil)
 
 // Bus carries positions between the nodes of a cluster; nil for one node.
 type Bus interface {
@@ -86,10 +94,16 @@ type Tracker struct {
 	// carriedBy is which courier's cached orders hold an order, so that an event of the order
 	// drops that copy.
 	carriedBy map[string]string
-	// unowned counts the events of orders no kept copy holds (and overflows). Such an event may
-	// be of an order a read in flight returns: the read's copy is kept only if none came while
-	// it ran, since a copy kept after its order's event was handled would never be dropped.
-	unowned uint64
+	// A read's copy is kept only if no event of an order it returned was handled while it ran:
+	// a copy kept after its order's event was handled would never be dropped. turn counts the
+	// batches of events handled; while reads are in flight (reading), touched holds the turn
+	// of each order's latest event, and blindAt the last turn when the tracker lost track of
+	// which orders events touched (an overflow, or touched full). touched is emptied when no
+	// read is in flight, so only events during reads cost a map entry.
+	turn    uint64
+	reading int
+	touched map[string]uint64
+	blindAt uint64
 	// following says the tracker follows every order's events (what makes a cached copy stale,
 	// an order end or change couriers). It starts with the first post, not at Open: a node no
 	// courier posts to (most of a cluster's, at times) pays nothing per event for it.
@@ -183,19 +197,21 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 		}
 		msgs, overflowed := events.Take()
 		t.mu.Lock()
+		t.turn++
 		if overflowed {
 			for id, c := range t.couriers {
 				t.dropOrders(id, c)
 			}
-			t.unowned++
+			t.blindAt = t.turn
 		}
 		for _, m := range msgs {
 			ev := m.Event
+			if t.reading > 0 {
+				t.touch(ev.OrderID)
+			}
 			if id, ok := t.carriedBy[ev.OrderID]; ok {
 				delete(t.carriedBy, ev.OrderID)
 				t.dropOrders(id, t.couriers[id])
-			} else {
-				t.unowned++
 			}
 			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
 				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
@@ -206,6 +222,18 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 		}
 		t.mu.Unlock()
 	}
+}
+
+// touch records an event of the order for the reads in flight. Called with t.mu held.
+func (t *Tracker) touch(orderID string) {
+	if len(t.touched) >= maxTouched {
+		t.touched, t.blindAt = nil, t.turn
+		return
+	}
+	if t.touched == nil {
+		t.touched = make(map[string]uint64)
+	}
+	t.touched[orderID] = t.turn
 }
 
 // dropOrders forgets courier id's cached orders. Called with t.mu held; c may be nil.
@@ -265,9 +293,9 @@ type PostResult struct {
 
 // PostMany is Post for many positions, each judged alone and in order, exactly as Post judges
 // one; the result i is position i's. The positions share the work: one lock turn charges the
-// couriers' budgets and finds their cached orders, one reads nothing but the copies that are
-// missing (each courier's once), one folds every position in, and in a cluster one Bus.Send
-// carries them all. A position without At is stamped now, in ps.
+// couriers' budgets and finds their cached orders, one read of the store fetches the copies that
+// are missing (every such courier's at once), one lock turn folds every position in, and in a
+// cluster one Bus.Send carries them all. A position without At is stamped now, in ps.
 func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
 	now := t.now()
 	res := make([]PostResult, len(ps))
@@ -284,6 +312,7 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	// The couriers whose orders must be read, each once, with the generation of their copy;
 	// made at the first miss (most posts find their courier's copy kept).
 	var reads map[string]*courierRead
+	var readTurn uint64 // t.turn when the reads began
 	t.mu.Lock()
 	for i, p := range ps {
 		if !ok[i] {
@@ -299,40 +328,41 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 				reads = make(map[string]*courierRead)
 			}
 			c := t.couriers[p.CourierID]
-			reads[p.CourierID] = &courierRead{c: c, gen: c.gen, unowned: t.unowned}
+			reads[p.CourierID] = &courierRead{c: c, gen: c.gen}
 		}
 	}
+	if reads != nil {
+		readTurn = t.turn
+		t.reading++
+	}
 	t.mu.Unlock()
-	for cid, rd := range reads {
-		rd.orders, rd.err = t.assignments.CourierOrders(ctx, cid)
-		if rd.err != nil {
-			rd.err = fmt.Errorf("read the courier's orders: %w", rd.err)
+	var read map[string][]ordercast.Order
+	var readErr error
+	if reads != nil {
+		ids := make([]string, 0, len(reads))
+		for cid := range reads {
+			ids = append(ids, cid)
+		}
+		if read, readErr = t.assignments.CouriersOrders(ctx, ids); readErr != nil {
+			readErr = fmt.Errorf("read the couriers' orders: %w", readErr)
 		}
 	}
 	var sent []*hub.Location
 	t.mu.Lock()
-	for cid, rd := range reads {
-		// Keep the copy only if no event dropped the courier's orders, nor came for an order no
-		// copy holds, while they were being read: what was read may predate that event. The
-		// read serves this request either way.
-		if rd.err == nil && rd.c.gen == rd.gen && t.unowned == rd.unowned {
-			rd.c.orders, rd.c.readAt = rd.orders, now
-			for _, o := range rd.orders {
-				t.carriedBy[o.ID] = cid
-			}
-		}
+	if reads != nil {
+		t.keep(reads, read, readErr, readTurn, now)
 	}
 	for i, p := range ps {
 		if !ok[i] {
 			continue
 		}
 		carried := orders[i]
-		if rd := reads[p.CourierID]; rd != nil {
-			if rd.err != nil {
-				res[i].Err = rd.err
+		if reads[p.CourierID] != nil {
+			if readErr != nil {
+				res[i].Err = readErr
 				continue
 			}
-			carried = rd.orders
+			carried = read[p.CourierID]
 		}
 		for _, o := range carried {
 			if !ordercast.ShowsLocation(o.Status, t.From) {
@@ -358,14 +388,42 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	return res
 }
 
-// courierRead is one courier's orders read for a PostMany, and the generation of its copy when
+// courierRead is a courier whose orders a PostMany reads, and the generation of its copy when
 // the read began.
 type courierRead struct {
-	c       *courierState
-	gen     uint64
-	unowned uint64 // t.unowned when the read began
-	orders  []ordercast.Order
-	err     error
+	c   *courierState
+	gen uint64
+}
+
+// keep ends a PostMany's read, begun at turn, and keeps each courier's orders read unless an
+// event may have overtaken them: one that dropped the courier's orders (an order assigned to
+// it), one of an order read, or one the tracker lost track of. The read serves its PostMany
+// either way. Called with t.mu held.
+func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercast.Order, err error, turn uint64, now time.Time) {
+	if err == nil && t.blindAt <= turn {
+		for cid, rd := range reads {
+			if rd.c.gen == rd.gen && !t.touchedSince(read[cid], turn) {
+				rd.c.orders, rd.c.readAt = read[cid], now
+				for _, o := range read[cid] {
+					t.carriedBy[o.ID] = cid
+				}
+			}
+		}
+	}
+	if t.reading--; t.reading == 0 {
+		t.touched = nil
+	}
+}
+
+// touchedSince reports whether an event of one of the orders was handled after turn. Called
+// with t.mu held.
+func (t *Tracker) touchedSince(orders []ordercast.Order, turn uint64) bool {
+	for _, o := range orders {
+		if t.touched[o.ID] > turn {
+			return true
+		}
+	}
+	return false
 }
 
 // update folds p into the order's state and returns the position to send, or nil for a fix older
@@ -549,24 +607,4 @@ func (t *Tracker) forgetCouriers(now time.Time, early bool) {
 			delete(t.couriers, id)
 		}
 	}
-}
-
-// ScopeSnapshots is the part of a store's party scopes (ordercast.ScopeReader) a tracker needs.
-type ScopeSnapshots interface {
-	ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error)
-}
-
-// StoreAssignments finds a courier's orders in a store: its party scope, which holds the active
-// orders assigned to it now.
-type StoreAssignments struct{ Store ScopeSnapshots }
-
-var _ Assignments = StoreAssignments{}
-
-// CourierOrders returns the active orders assigned to the courier.
-func (a StoreAssignments) CourierOrders(ctx context.Context, courierID string) ([]ordercast.Order, error) {
-	snap, err := a.Store.ScopeSnapshot(ctx, ordercast.Party{Kind: ordercast.PartyCourier, ID: courierID}, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read courier %s's orders: %w", courierID, err)
-	}
-	return snap.Orders, nil
 }

@@ -13,9 +13,21 @@ import (
 	"github.com/ordercast/ordercast/location"
 )
 
+// fixed gives every courier the same orders.
 type fixed []ordercast.Order
 
-func (f fixed) CourierOrders(context.Context, string) ([]ordercast.Order, error) { return f, nil }
+func (f fixed) CouriersOrders(_ context.Context, ids []string) (map[string][]ordercast.Order, error) {
+	return each(ids, f), nil
+}
+
+// each gives every courier of ids a copy of orders.
+func each(ids []string, orders []ordercast.Order) map[string][]ordercast.Order {
+	m := make(map[string][]ordercast.Order, len(ids))
+	for _, id := range ids {
+		m[id] = append([]ordercast.Order(nil), orders...)
+	}
+	return m
+}
 
 func open(t *testing.T, orders fixed, configure func(*location.Tracker)) (*location.Tracker, *hub.Hub) {
 	t.Helper()
@@ -111,18 +123,19 @@ func TestOlderFixesDoNotReplaceNewer(t *testing.T) {
 	}
 }
 
-// switchable is a courier's orders that a test changes, counting the reads.
+// switchable is couriers' orders (every courier's the same) that a test changes, counting the
+// reads.
 type switchable struct {
 	mu     sync.Mutex
 	orders []ordercast.Order
 	reads  int
 }
 
-func (s *switchable) CourierOrders(context.Context, string) ([]ordercast.Order, error) {
+func (s *switchable) CouriersOrders(_ context.Context, ids []string) (map[string][]ordercast.Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
-	return append([]ordercast.Order(nil), s.orders...), nil
+	return each(ids, s.orders), nil
 }
 
 func (s *switchable) set(orders ...ordercast.Order) {
@@ -214,8 +227,8 @@ type racing struct {
 	once sync.Once
 }
 
-func (r *racing) CourierOrders(ctx context.Context, id string) ([]ordercast.Order, error) {
-	orders, err := r.switchable.CourierOrders(ctx, id)
+func (r *racing) CouriersOrders(ctx context.Context, ids []string) (map[string][]ordercast.Order, error) {
+	orders, err := r.switchable.CouriersOrders(ctx, ids)
 	r.once.Do(func() {
 		r.set()
 		r.h.Publish(ordercast.Event{OrderID: "a", Seq: 5, Status: ordercast.StatusDelivered, At: time.Now()})
@@ -379,5 +392,106 @@ func TestPostManySharesTheWork(t *testing.T) {
 	defer bus.mu.Unlock()
 	if len(bus.sends) != 1 || len(bus.sends[0]) != 2 {
 		t.Errorf("bus sends %v, want one of the two positions sent", bus.sends)
+	}
+}
+
+// gated is couriers' orders whose reads wait until the test opens the gate: a read in flight that
+// an event can overtake.
+type gated struct {
+	switchable
+	started chan struct{} // signalled when a read begins, if the test has not yet taken a signal
+	open    chan struct{} // closed to let the reads return
+}
+
+func newGated(orders ...ordercast.Order) *gated {
+	return &gated{switchable: switchable{orders: orders}, started: make(chan struct{}, 1), open: make(chan struct{})}
+}
+
+func (g *gated) CouriersOrders(ctx context.Context, ids []string) (map[string][]ordercast.Order, error) {
+	select {
+	case g.started <- struct{}{}:
+	default:
+	}
+	<-g.open
+	return g.switchable.CouriersOrders(ctx, ids)
+}
+
+// postOvertaken posts a position of courier c-1 whose read of the courier's orders is overtaken
+// by the delivery of order id: the tracker handles the event while the read is in flight, and
+// the read returns after. The order is first given a position from another node, so that the
+// tracker forgetting it shows the event was handled.
+func postOvertaken(t *testing.T, tr *location.Tracker, h *hub.Hub, as *gated, id string) {
+	t.Helper()
+	ctx := context.Background()
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: id, CourierID: "c-9", Lat: 1, At: time.Now()}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := tr.Post(ctx, "c-1", at(1, time.Now()))
+		done <- err
+	}()
+	select {
+	case <-as.started:
+	case err := <-done:
+		t.Fatalf("the post returned (%v) without reading the courier's orders", err)
+	}
+	h.Publish(ordercast.Event{OrderID: id, Seq: 5, Status: ordercast.StatusDelivered, At: time.Now()})
+	testutil.WaitFor(t, "the tracker to handle the delivery of "+id, func() bool {
+		l, err := tr.Latest(ctx, id)
+		return err == nil && l == nil
+	})
+	close(as.open)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A read of a courier's orders is kept though another order's event came while it ran: status
+// traffic of orders without a courier does not make every post read the store.
+func TestUnrelatedEventKeepsTheRead(t *testing.T) {
+	as := newGated(ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"})
+	h := hub.New()
+	tr := openKept(t, h, as)
+	postOvertaken(t, tr, h, as, "x")
+	if n, err := tr.Post(context.Background(), "c-1", at(2, time.Now())); err != nil || n != 1 {
+		t.Fatalf("second post = %d, %v; want order a reached", n, err)
+	}
+	if got := as.readCount(); got != 1 {
+		t.Fatalf("two posts read the courier's orders %d times, want once: order x's event discarded the read", got)
+	}
+}
+
+// A read of a courier's orders that an event of one of them overtook is not kept: what it read
+// predates the event, and the kept copy would never be dropped.
+func TestEventOfAnOrderReadDiscardsTheRead(t *testing.T) {
+	as := newGated(ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"})
+	h := hub.New()
+	tr := openKept(t, h, as)
+	postOvertaken(t, tr, h, as, "a")
+	as.set() // a was delivered
+	if n, err := tr.Post(context.Background(), "c-1", at(2, time.Now())); err != nil || n != 0 {
+		t.Fatalf("second post = %d, %v; want no order reached (a was delivered)", n, err)
+	}
+	if got := as.readCount(); got != 2 {
+		t.Fatalf("two posts read the courier's orders %d times, want twice: the overtaken read was kept", got)
+	}
+}
+
+// PostMany reads the orders of all its couriers that have no kept copy in one read of the store.
+func TestPostManyReadsTheCouriersAtOnce(t *testing.T) {
+	as := &switchable{orders: []ordercast.Order{{ID: "a", Status: ordercast.StatusOutForDelivery}}}
+	tr := openKept(t, hub.New(), as)
+	now := time.Now()
+	var ps []location.CourierPosition
+	for i := range 3 {
+		// Each a second after the last: every courier's position reaches the order.
+		ps = append(ps, location.CourierPosition{CourierID: fmt.Sprintf("c-%d", i), Position: at(1, now.Add(time.Duration(i-3)*time.Second))})
+	}
+	for i, r := range tr.PostMany(context.Background(), ps) {
+		if r.Err != nil || r.Orders != 1 {
+			t.Errorf("position %d = %d orders, %v; want its courier's order reached", i, r.Orders, r.Err)
+		}
+	}
+	if got := as.readCount(); got != 1 {
+		t.Errorf("three couriers' orders were read in %d reads, want one", got)
 	}
 }

@@ -56,6 +56,32 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	return snap, nil
 }
 
+// CouriersOrders returns the active orders assigned to each of the couriers, in one query.
+func (s *Store) CouriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
+	orders, err := s.couriersOrders(ctx, courierIDs)
+	return orders, s.health(err, false)
+}
+
+func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
+	// The WHERE clause matches the couriers' partial index.
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
+		WHERE status NOT IN ('delivered', 'cancelled') AND courier_id <> '' AND courier_id = ANY($1)
+		ORDER BY courier_id, updated_at DESC, id`, courierIDs)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: couriers' orders: %w", err)
+	}
+	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Order, error) { return scanOrder(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: couriers' orders: %w", err)
+	}
+	out := make(map[string][]ordercast.Order)
+	for _, o := range orders {
+		out[o.CourierID] = append(out[o.CourierID], o)
+	}
+	return out, nil
+}
+
 // ScopeEventsAfter returns up to limit events of the party's log after position after.
 func (s *Store) ScopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
 	evs, err := s.scopeEventsAfter(ctx, p, after, limit)

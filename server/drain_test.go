@@ -184,6 +184,9 @@ func (s *oneOrderStore) EventsAfter(_ context.Context, id string, after int64, _
 func (s *oneOrderStore) ActiveOrders(context.Context, int) ([]ordercast.Order, error) {
 	return []ordercast.Order{s.order}, nil
 }
+func (s *oneOrderStore) CouriersOrders(context.Context, []string) (map[string][]ordercast.Order, error) {
+	return nil, errReadOnly
+}
 func (s *oneOrderStore) IdempotentAnswer(context.Context, string, string, time.Time) (ordercast.Answer, error) {
 	return ordercast.Answer{}, ordercast.Errorf(ordercast.ENotFound, "no answers")
 }

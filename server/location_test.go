@@ -39,7 +39,7 @@ func newLocationServer(t *testing.T, hold holding, configure func(*server.Server
 	t.Helper()
 	ls := &locationServer{}
 	ls.testServer = hold.newServer(t, func(s *server.Server) {
-		ls.tracker = location.New(s.Hub, location.StoreAssignments{Store: s.Store})
+		ls.tracker = location.New(s.Hub, s.Store)
 		ls.tracker.AssignmentsTTL = 0 // every post sees the latest assignment and status
 		ls.tracker.Rate = 0
 		s.Locations = ls.tracker

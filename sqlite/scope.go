@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -57,6 +58,43 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: orders: %w", p.Key(), err)
 	}
 	return snap, nil
+}
+
+// CouriersOrders returns the active orders assigned to each of the couriers, in one query: the
+// ids go in as one JSON array, so the statement's text is one whatever their number and is
+// prepared once.
+func (s *Store) CouriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
+	orders, err := s.couriersOrders(ctx, courierIDs)
+	return orders, s.health(err, false)
+}
+
+func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
+	ids, err := json.Marshal(courierIDs)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: couriers' orders: %w", err)
+	}
+	// The WHERE clause matches the couriers' partial index.
+	rows, err := s.reads.QueryContext(ctx, `
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
+		WHERE status NOT IN ('delivered', 'cancelled') AND courier_id <> ''
+			AND courier_id IN (SELECT value FROM json_each(?))
+		ORDER BY courier_id, updated_at DESC, id`, string(ids))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: couriers' orders: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string][]ordercast.Order)
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: couriers' orders: %w", err)
+		}
+		out[o.CourierID] = append(out[o.CourierID], o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: couriers' orders: %w", err)
+	}
+	return out, nil
 }
 
 // ScopeEventsAfter returns up to limit events of the party's log after position after.

@@ -76,9 +76,10 @@ func (m *Main) newTracker() *location.Tracker {
 	return t
 }
 
-// mainAssignments reads a courier's orders from the store Main opened.
+// mainAssignments reads couriers' orders from the store Main opened, which is set only after
+// the tracker is made.
 type mainAssignments struct{ m *Main }
 
-func (a mainAssignments) CourierOrders(ctx context.Context, courierID string) ([]ordercast.Order, error) {
-	return location.StoreAssignments{Store: a.m.Store}.CourierOrders(ctx, courierID)
+func (a mainAssignments) CouriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
+	return a.m.Store.CouriersOrders(ctx, courierIDs)
 }

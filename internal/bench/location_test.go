@@ -21,7 +21,7 @@ import (
 func newLocationServer(t *testing.T, from ordercast.Status) string {
 	t.Helper()
 	return newServerWith(t, func(srv *server.Server, st *sqlite.Store) {
-		tr := location.New(srv.Hub, location.StoreAssignments{Store: st})
+		tr := location.New(srv.Hub, st)
 		tr.From = from
 		if err := tr.Open(); err != nil {
 			t.Fatal(err)

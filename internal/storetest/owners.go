@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -122,6 +123,43 @@ func exerciseOwners(t *testing.T, open opener) {
 		snap, err = h.s.ScopeSnapshot(h.ctx, ordercast.Party{Kind: ordercast.PartyCourier, ID: "nobody"}, 0)
 		if err != nil || snap.Pos != 0 || len(snap.Orders) != 0 {
 			t.Errorf("snapshot of an unknown party = %+v, %v; want empty at 0", snap, err)
+		}
+	})
+
+	t.Run("CouriersOrders", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, open)
+		for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+			h.create(t, ordercast.NewOrder{ID: id, RestaurantID: "r-1"})
+		}
+		h.assign(t, "a", "c-1")
+		h.assign(t, "b", "c-1")
+		h.assign(t, "b", "c-2") // reassigned: c-2's now
+		h.assign(t, "c", "c-2")
+		h.assign(t, "d", "c-1")
+		h.move(t, "d", ordercast.StatusCancelled) // ended: no one's to carry
+		h.assign(t, "e", "c-3")                   // a courier not asked for; f has none
+
+		got, err := h.s.CouriersOrders(h.ctx, []string{"c-1", "c-2", "nobody"})
+		if err != nil {
+			t.Fatalf("CouriersOrders: %v", err)
+		}
+		ids := map[string][]string{}
+		for courier, orders := range got {
+			for _, o := range orders {
+				if o.CourierID != courier {
+					t.Errorf("order %s of courier %s is under %s", o.ID, o.CourierID, courier)
+				}
+				equalOrder(t, "CouriersOrders entry "+o.ID, o, h.order(t, o.ID))
+				ids[courier] = append(ids[courier], o.ID)
+			}
+			slices.Sort(ids[courier])
+		}
+		if got, want := fmt.Sprint(ids), fmt.Sprint(map[string][]string{"c-1": {"a"}, "c-2": {"b", "c"}}); got != want {
+			t.Errorf("CouriersOrders(c-1, c-2, nobody) = %s, want %s (nothing for nobody)", got, want)
+		}
+		if got, err := h.s.CouriersOrders(h.ctx, nil); err != nil || len(got) != 0 {
+			t.Errorf("CouriersOrders of no courier = %v, %v; want none", got, err)
 		}
 	})
 
