@@ -50,6 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "server nodes to start (more than 1 needs --db postgres://…)")
 	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "client processes holding the watchers (0: this one; -1: one per 9,000 watchers)")
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "hard limit on the whole bench")
+	fs.BoolVar(&cfg.WritesByOrder, "writes-by-order", cfg.WritesByOrder, "send every change of an order to one node (order i to node i mod --nodes), as a load balancer hashing the order id does; without it, each change goes to any node")
 	fs.IntVar(&cfg.Writers, "writers", cfg.Writers, "status changes in flight at most (0: one per 20 changes/s of --rate, 32 to 512; 512 with --find-max)")
 	fs.BoolVar(&cfg.FindMax, "find-max", false, "raise the rate from --rate in steps until p99 from write start passes --p99-bound or the rate is not reached; report the highest that held")
 	fs.DurationVar(&cfg.P99Bound, "p99-bound", bench.DefaultP99Bound, "with --find-max: the p99 latency from write start a rate must stay within")

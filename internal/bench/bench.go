@@ -71,6 +71,10 @@ type Config struct {
 	// Writers bounds the status changes in flight; 0 picks one per 20 changes/s of Rate (32 to
 	// 512), which keeps the writer from being the bottleneck.
 	Writers int
+	// WritesByOrder sends every change of an order to one node (order i to node i mod nodes), as
+	// a load balancer that hashes the order id does; otherwise each change goes to whichever
+	// node its writer is connected to.
+	WritesByOrder bool
 
 	// FindMax raises the rate from Rate, in steps of StepDuration on the same watchers, until the
 	// p99 latency from the start of the write passes P99Bound or the rate is not reached, and
@@ -361,6 +365,7 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	var d *driver // none in a location run without --rate
 	if cfg.Couriers == 0 || cfg.WithStatus {
 		d = newDriver(r.target.urls, r.target.token, prefix, base, cycle, writers)
+		d.byOrder = cfg.WritesByOrder
 		defer d.close()
 		res.Writers = d.writers
 	}

@@ -54,6 +54,7 @@ type driver struct {
 	starts  *WriteStarts
 	next    int            // the next change to send, counted over all loads
 	changes []atomic.Int32 // changes committed per order
+	byOrder bool           // order i's changes go to node i mod len(urls) (--writes-by-order)
 
 	mu     sync.Mutex
 	turn   *sync.Cond
@@ -161,6 +162,9 @@ send:
 // whether it committed.
 func (d *driver) write(ctx context.Context, c *client.Client, k int, lastStart *atomic.Int64) bool {
 	i, step := k%d.orders, k/d.orders
+	if d.byOrder {
+		c = &client.Client{BaseURL: d.urls[i%len(d.urls)], HTTPClient: d.hc, Token: d.token}
+	}
 	d.mu.Lock()
 	// Bounded: the previous change of this order was taken off the queue earlier and its write
 	// ends within writeTimeout.

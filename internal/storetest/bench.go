@@ -14,11 +14,28 @@ import (
 // concurrent writers, as many HTTP handlers would be, so that a store can group their commits.
 const BenchmarkParallelism = 32
 
-// BenchmarkWrites measures concurrent durable writes on s (see RunWrites).
+// BenchmarkWrites measures concurrent durable writes on s (see RunWrites) of orders without
+// owners.
 func BenchmarkWrites(b *testing.B, s ordercast.Store) {
 	b.Helper()
+	benchmarkWrites(b, s, func(id string) ordercast.NewOrder { return ordercast.NewOrder{ID: id} })
+}
+
+// BenchmarkPartyWrites is BenchmarkWrites with owners: each order has its own customer and one
+// of ten restaurants, so each event also takes positions in two party logs, and every
+// restaurant's log is written by many batches at once.
+func BenchmarkPartyWrites(b *testing.B, s ordercast.Store) {
+	b.Helper()
+	var n atomic.Int64
+	benchmarkWrites(b, s, func(id string) ordercast.NewOrder {
+		return ordercast.NewOrder{ID: id, RestaurantID: fmt.Sprintf("r-%d", n.Add(1)%10), CustomerID: "u-" + id}
+	})
+}
+
+func benchmarkWrites(b *testing.B, s ordercast.Store, order func(id string) ordercast.NewOrder) {
+	b.Helper()
 	RunWrites(b, func(ctx context.Context, id string) error {
-		_, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id})
+		_, _, err := s.CreateOrder(ctx, order(id))
 		return err
 	}, func(ctx context.Context, id string, to ordercast.Status) error {
 		_, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: id, Status: to})
