@@ -365,7 +365,9 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	var d *driver // none in a location run without --rate
 	if cfg.Couriers == 0 || cfg.WithStatus {
 		d = newDriver(r.target.urls, r.target.token, prefix, base, cycle, writers)
-		d.byOrder = cfg.WritesByOrder
+		if cfg.WritesByOrder {
+			d.writeByOrder()
+		}
 		defer d.close()
 		res.Writers = d.writers
 	}

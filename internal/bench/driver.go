@@ -52,9 +52,9 @@ type driver struct {
 	base    []int64 // each order's version when created
 	cycle   []ordercast.Status
 	starts  *WriteStarts
-	next    int            // the next change to send, counted over all loads
-	changes []atomic.Int32 // changes committed per order
-	byOrder bool           // order i's changes go to node i mod len(urls) (--writes-by-order)
+	next    int              // the next change to send, counted over all loads
+	changes []atomic.Int32   // changes committed per order
+	byNode  []*client.Client // with --writes-by-order: order i's changes go to byNode[i mod nodes]
 
 	mu     sync.Mutex
 	turn   *sync.Cond
@@ -79,6 +79,13 @@ func newDriver(urls []string, token, prefix string, base []int64, cycle []orderc
 		DisableCompression:  true,
 	}}
 	return d
+}
+
+// writeByOrder sends every change of an order to one node.
+func (d *driver) writeByOrder() {
+	for _, u := range d.urls {
+		d.byNode = append(d.byNode, &client.Client{BaseURL: u, HTTPClient: d.hc, Token: d.token})
+	}
 }
 
 // close drops the writers' connections.
@@ -162,8 +169,8 @@ send:
 // whether it committed.
 func (d *driver) write(ctx context.Context, c *client.Client, k int, lastStart *atomic.Int64) bool {
 	i, step := k%d.orders, k/d.orders
-	if d.byOrder {
-		c = &client.Client{BaseURL: d.urls[i%len(d.urls)], HTTPClient: d.hc, Token: d.token}
+	if d.byNode != nil {
+		c = d.byNode[i%len(d.byNode)]
 	}
 	d.mu.Lock()
 	// Bounded: the previous change of this order was taken off the queue earlier and its write
