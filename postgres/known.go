@@ -9,9 +9,10 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-// What a node knows of the database without asking it: the orders it wrote or read lately
-// (Store.recent, kept in step with the other nodes' commits by the Listener), the heads of the
-// party logs it has seen events of, and how far the database's clock is from its own. A batch
+// What a node knows of the database without asking it: the orders it wrote, read or heard
+// created lately (Store.recent: every batch announces the orders it created on OrdersChannel,
+// and the Listener follows every node's events to them), the heads of the party logs it has seen
+// events of, and how far the database's clock is from its own. A batch
 // judged from them commits in one round trip, under guards that fail it if any of it was wrong
 // (commitBatch).
 

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/ordercast/ordercast"
@@ -118,18 +119,29 @@ func TestWrongGuessesTakeTheLockingPath(t *testing.T) {
 	}
 }
 
-// TestListenerKeepsTheNodeInStep: with listeners, a node follows the other node's commits to the
-// orders it knows and to the party logs, and its next change goes in one round trip without a
-// wrong guess.
+// TestListenerKeepsTheNodeInStep: with listeners, a node learns the orders another node creates
+// and follows its commits to them and to the party logs: every change, wherever it lands, goes
+// in one round trip without a wrong guess, and answers with the order as a read finds it.
 func TestListenerKeepsTheNodeInStep(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	a, b := newNode(t, db, db, nil), newNode(t, db, db, nil)
 	r1 := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}
+	details := `{"items": [1,  2.50], "note": "<b> & é"}`
 
-	createFor(t, a.store, "x", "r-1")
-	collect(t, b.all, is("x", 1))
-	move(t, b.store, "x", ordercast.StatusConfirmed) // b does not know x yet: it reads it
-	collect(t, a.all, is("x", 2))                    // a's listener followed it before handing it on
+	if _, _, err := a.store.CreateOrder(t.Context(), ordercast.NewOrder{ID: "x", RestaurantID: "r-1", Details: []byte(details)}); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, b.all, is("x", 1)) // the created order's notice comes before its event's
+	o, ev, _, err := b.store.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "x", Status: ordercast.StatusConfirmed})
+	if err != nil || ev.Seq != 2 || ev.Marks.Pos(r1.Key()) != 2 {
+		t.Fatalf("b's change: seq %d at position %d in r-1's log, %v; want 2 and 2", ev.Seq, ev.Marks.Pos(r1.Key()), err)
+	}
+	if stored, err := a.store.Order(t.Context(), "x"); err != nil || !reflect.DeepEqual(o, stored) {
+		t.Errorf("b answered the order\n%+v\nstored as\n%+v (%v)", o, stored, err)
+	}
+	wantPaths(t, "b", b.store, 1, 0, 0)
+
+	collect(t, a.all, is("x", 2)) // a's listener followed it before handing it on
 	if ev := move(t, a.store, "x", ordercast.StatusPreparing); ev.Seq != 3 || ev.Marks.Pos(r1.Key()) != 3 {
 		t.Errorf("a's change: seq %d at position %d in r-1's log, want 3 and 3", ev.Seq, ev.Marks.Pos(r1.Key()))
 	}
@@ -137,7 +149,7 @@ func TestListenerKeepsTheNodeInStep(t *testing.T) {
 
 	collect(t, b.all, is("x", 3))
 	move(t, b.store, "x", ordercast.StatusReady)
-	wantPaths(t, "b", b.store, 1, 0, 1)
+	wantPaths(t, "b", b.store, 2, 0, 0)
 	if got, want := partyLog(t, a.store, r1), "x/1@1 x/2@2 x/3@3 x/4@4 "; got != want {
 		t.Errorf("r-1's log = %q, want %q", got, want)
 	}

@@ -149,6 +149,10 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		_ = conn.Close(context.Background())
 		return nil, fmt.Errorf("postgres: listener: listen: %w", err)
 	}
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{OrdersChannel}.Sanitize()); err != nil {
+		_ = conn.Close(context.Background())
+		return nil, fmt.Errorf("postgres: listener: listen for created orders: %w", err)
+	}
 	if l.Locations != nil {
 		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{LocationChannel}.Sanitize()); err != nil {
 			_ = conn.Close(context.Background())
@@ -215,6 +219,17 @@ func (l *Listener) receive(ctx context.Context, conn *pgx.Conn) error {
 			continue
 		case err != nil:
 			return err
+		}
+		if n.Channel == OrdersChannel {
+			// What the node knows of orders only saves it reads: a malformed notice is skipped.
+			if orders, latest, err := parseOrders(n.Payload); err != nil {
+				l.Logger.Error("listener: ignoring a malformed notice of created orders", "err", err)
+			} else {
+				for i, o := range orders {
+					l.Store.recent.Learn(o, latest[i])
+				}
+			}
+			continue
 		}
 		if n.Channel == LocationChannel {
 			// Positions are state: a malformed batch is skipped, the next one replaces it.

@@ -18,11 +18,7 @@ import (
 
 // notifyPayloads encodes a batch's events into as few payloads of at most max bytes as they fit.
 func notifyPayloads(evs []ordercast.Event, max int) ([]string, error) {
-	var (
-		payloads []string
-		b        strings.Builder
-	)
-	b.WriteByte('[')
+	var p arrayPacker
 	for _, ev := range evs {
 		row := []any{ev.OrderID, ev.Seq, ev.Status, ev.At.UnixMicro()}
 		optional := []string{ev.Note, ev.Actor, string(ev.Kind), ev.CourierID, string(ev.Marks)}
@@ -45,22 +41,42 @@ func notifyPayloads(evs []ordercast.Event, max int) ([]string, error) {
 				return nil, fmt.Errorf("postgres: encode notice %s/%d: %w", ev.OrderID, ev.Seq, err)
 			}
 		}
-		if b.Len() > 1 && b.Len()+1+len(enc)+1 > max {
-			b.WriteByte(']')
-			payloads = append(payloads, b.String())
-			b.Reset()
-			b.WriteByte('[')
-		}
-		if b.Len() > 1 {
-			b.WriteByte(',')
-		}
-		b.Write(enc)
+		p.add(enc, max)
 	}
-	if b.Len() > 1 {
-		b.WriteByte(']')
-		payloads = append(payloads, b.String())
+	return p.done(), nil
+}
+
+// arrayPacker packs JSON values into as few JSON arrays of at most max bytes as they fit, in
+// order; a value must fit alone (len+2 <= max).
+type arrayPacker struct {
+	payloads []string
+	b        strings.Builder
+}
+
+func (p *arrayPacker) add(enc []byte, max int) {
+	if p.b.Len() > 0 && p.b.Len()+1+len(enc)+1 > max {
+		p.flush()
 	}
-	return payloads, nil
+	if p.b.Len() == 0 {
+		p.b.WriteByte('[')
+	} else {
+		p.b.WriteByte(',')
+	}
+	p.b.Write(enc)
+}
+
+func (p *arrayPacker) flush() {
+	p.b.WriteByte(']')
+	p.payloads = append(p.payloads, p.b.String())
+	p.b.Reset()
+}
+
+// done returns the arrays.
+func (p *arrayPacker) done() []string {
+	if p.b.Len() > 0 {
+		p.flush()
+	}
+	return p.payloads
 }
 
 // parseNotification returns the events a notification announces, in commit order. An event
@@ -110,4 +126,59 @@ func validNotice(ev ordercast.Event) error {
 		return fmt.Errorf("notice without order id or seq")
 	}
 	return nil
+}
+
+// OrdersChannel is the NOTIFY channel that carries the orders each batch created, as they stood
+// at its commit, so that every node knows them (see known.go) and judges their later changes,
+// wherever they land, without reading them. Nodes that do not listen to it lose nothing: what it
+// carries can always be read.
+const OrdersChannel = "ordercast_orders"
+
+// orderNotice is one created order in a notice on OrdersChannel, with its latest event. Details
+// travel as a string, the text the store keeps byte for byte: as a JSON value they would come
+// back compacted.
+type orderNotice struct {
+	ordercast.Order
+	Details string          `json:"details"`
+	Latest  ordercast.Event `json:"latest"`
+}
+
+// orderPayloads encodes the orders b created, each with its latest event, into JSON arrays of at
+// most max bytes. An order too large to fit alone is left out: the nodes read it when they need it.
+func orderPayloads(b *ordercast.Batch, max int) ([]string, error) {
+	if len(b.Created) == 0 {
+		return nil, nil
+	}
+	latest := make(map[string]ordercast.Event, len(b.Created))
+	for _, ev := range b.Events {
+		latest[ev.OrderID] = ev.Wire()
+	}
+	var p arrayPacker
+	for _, o := range b.Created {
+		enc, err := json.Marshal(orderNotice{Order: o, Details: string(o.Details), Latest: latest[o.ID]})
+		if err != nil {
+			return nil, fmt.Errorf("postgres: encode created order %s: %w", o.ID, err)
+		}
+		if len(enc)+2 <= max {
+			p.add(enc, max)
+		}
+	}
+	return p.done(), nil
+}
+
+// parseOrders returns the orders a notice on OrdersChannel carries, each with its latest event.
+func parseOrders(payload string) ([]ordercast.Order, []ordercast.Event, error) {
+	var ns []orderNotice
+	if err := json.Unmarshal([]byte(payload), &ns); err != nil {
+		return nil, nil, err
+	}
+	orders, latest := make([]ordercast.Order, len(ns)), make([]ordercast.Event, len(ns))
+	for i, n := range ns {
+		if n.ID == "" || n.Version < 1 || n.Latest.OrderID != n.ID || n.Latest.Seq != n.Version {
+			return nil, nil, fmt.Errorf("created order %d: no id, or its latest event is not at its version", i)
+		}
+		orders[i], latest[i] = n.Order, n.Latest
+		orders[i].Details = json.RawMessage(n.Details)
+	}
+	return orders, latest, nil
 }

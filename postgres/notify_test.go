@@ -67,3 +67,63 @@ func TestParseNotification_PreviousVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderPayloads_RoundTrip: the orders a batch created come back exactly, details byte for
+// byte, with their latest events (the batch's last of each, without marks); they split over
+// payloads when they do not fit one, and an order too large alone is left out.
+func TestOrderPayloads_RoundTrip(t *testing.T) {
+	at := time.Date(2026, 12, 1, 12, 0, 0, 123456000, time.UTC)
+	details := `{"items": [1, 2.50],  "note": "<b> & \u00e9"}`
+	b := ordercast.NewBatch([]ordercast.Write{
+		{Create: &ordercast.NewOrder{ID: "a", Details: []byte(details), RestaurantID: "r", CustomerID: "u",
+			Pickup: &ordercast.Point{Lat: 52.5, Lng: 13.4}, Note: "first", Actor: "restaurant:r"}},
+		{Change: &ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed, Note: "ok"}},
+		{Create: &ordercast.NewOrder{ID: "b", Details: []byte(`{}`)}},
+		{Create: &ordercast.NewOrder{ID: "big", Details: []byte(`{"x":"` + strings.Repeat("x", 700) + `"}`)}},
+	})
+	b.Apply(at)
+	b.Mark(map[string]int64{"restaurant:r": 2, "customer:u": 2})
+	want := map[string]ordercast.Event{}
+	for _, ev := range b.Events {
+		want[ev.OrderID] = ev.Wire()
+	}
+	for _, tt := range []struct {
+		max, payloads int
+	}{{DefaultMaxNotifyPayload, 1}, {600, 2}} {
+		payloads, err := orderPayloads(b, tt.max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(payloads) != tt.payloads {
+			t.Errorf("max %d: %d payloads, want %d", tt.max, len(payloads), tt.payloads)
+		}
+		var got []ordercast.Order
+		for _, p := range payloads {
+			if len(p) > tt.max {
+				t.Errorf("payload of %d bytes, max %d", len(p), tt.max)
+			}
+			orders, latest, err := parseOrders(p)
+			if err != nil {
+				t.Fatalf("parse %s: %v", p, err)
+			}
+			for i, o := range orders {
+				if !reflect.DeepEqual(latest[i], want[o.ID]) {
+					t.Errorf("%s's latest event %+v, want %+v", o.ID, latest[i], want[o.ID])
+				}
+			}
+			got = append(got, orders...)
+		}
+		wantOrders := b.Created
+		if tt.max < 1000 {
+			wantOrders = b.Created[:2] // big does not fit alone
+		}
+		if !reflect.DeepEqual(got, wantOrders) {
+			t.Errorf("max %d: orders\n got  %+v\n want %+v", tt.max, got, wantOrders)
+		}
+	}
+	for _, bad := range []string{`[`, `[{"id":""}]`, `[{"id":"a","version":2,"latest":{"order_id":"a","seq":1}}]`} {
+		if _, _, err := parseOrders(bad); err == nil {
+			t.Errorf("parseOrders(%q) = nil error", bad)
+		}
+	}
+}

@@ -295,6 +295,15 @@ func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.B
 		if err != nil {
 			return err
 		}
+		// The created orders go first, so a node knows an order before its first event reaches
+		// its hub (and a change that follows lands on a node that knows it).
+		created, err := orderPayloads(b, s.MaxNotifyPayload)
+		if err != nil {
+			return err
+		}
+		for _, p := range created {
+			write.Queue(`SELECT pg_notify($1, $2)`, OrdersChannel, p)
+		}
 		// pg_notify takes a lock that serialises every notifying commit in the cluster: one per
 		// batch, not one per event. PostgreSQL delivers it only if the transaction commits.
 		for _, p := range payloads {

@@ -80,6 +80,18 @@ func (c *Cache) put(o ordercast.Order, latest ordercast.Event) {
 	}
 }
 
+// Learn keeps order o, committed by another writer, unless a later version of it is remembered.
+func (c *Cache) Learn(o ordercast.Order, latest ordercast.Event) {
+	if c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.orders[o.ID]; !ok || e.order.Version < o.Version {
+		c.put(o, latest)
+	}
+}
+
 // Follow takes in an event committed by another writer: a remembered order it is the next event
 // of moves on (ordercast.Order.Follow); one it skips ahead of is forgotten; an event the order
 // already has (this writer's own, coming back) changes nothing.

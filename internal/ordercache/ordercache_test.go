@@ -77,3 +77,19 @@ func TestFollow(t *testing.T) {
 		t.Errorf("ForgetOrders left %d orders, %d bytes", c.Len(), c.size)
 	}
 }
+
+// TestLearn: an order committed elsewhere is kept, unless a later version of it is.
+func TestLearn(t *testing.T) {
+	c := New(1 << 20)
+	v1 := ordercast.Order{ID: "o", Status: ordercast.StatusPlaced, Version: 1}
+	v2 := ordercast.Order{ID: "o", Status: ordercast.StatusConfirmed, Version: 2}
+	c.Learn(v1, ordercast.Event{OrderID: "o", Seq: 1})
+	if o, _, ok := c.Get("o"); !ok || o.Version != 1 {
+		t.Fatalf("after learning version 1: %+v (remembered %v)", o, ok)
+	}
+	c.Remember(v2, ordercast.Event{OrderID: "o", Seq: 2})
+	c.Learn(v1, ordercast.Event{OrderID: "o", Seq: 1})
+	if o, _, _ := c.Get("o"); o.Version != 2 {
+		t.Errorf("learning version 1 over a remembered version 2 left version %d", o.Version)
+	}
+}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,3 +74,7 @@ func RunWrites(b *testing.B, create func(ctx context.Context, id string) error, 
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "changes/s")
 }
+
+// Step is a status's place on the path RunWrites moves each order along (1 for the first
+// change), so that a benchmark can spread an order's changes over nodes.
+func Step(to ordercast.Status) int { return slices.Index(forward, to) }
