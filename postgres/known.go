@@ -11,10 +11,9 @@ import (
 
 // What a node knows of the database without asking it: the orders it wrote, read or heard
 // created lately (Store.recent: every batch announces the orders it created on OrdersChannel,
-// and the Listener follows every node's events to them), the heads of the party logs it has seen
-// events of, and how far the database's clock is from its own. A batch
-// judged from them commits in one round trip, under guards that fail it if any of it was wrong
-// (commitBatch).
+// and the Listener follows every node's events to them), the heads of the party logs it has
+// seen events of, and how far the database's clock is from its own. A batch judged from them
+// commits in one round trip, under guards that fail it if any of it was wrong (commitBatch).
 
 // maxHeads bounds the party heads a node remembers; past it they are forgotten together.
 const maxHeads = 100_000
@@ -62,6 +61,13 @@ func (h *partyHeads) forget(b *ordercast.Batch) {
 func (s *Store) follow(ev ordercast.Event) {
 	s.recent.Follow(ev)
 	s.heads.saw(ev.Marks)
+}
+
+// learn takes in orders another node created, each with its latest event.
+func (s *Store) learn(orders []ordercast.Order, latest []ordercast.Event) {
+	for i, o := range orders {
+		s.recent.Learn(o, latest[i])
+	}
 }
 
 // forgetAll forgets every order and party head this node knows: it may have missed commits.

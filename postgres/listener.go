@@ -225,9 +225,7 @@ func (l *Listener) receive(ctx context.Context, conn *pgx.Conn) error {
 			if orders, latest, err := parseOrders(n.Payload); err != nil {
 				l.Logger.Error("listener: ignoring a malformed notice of created orders", "err", err)
 			} else {
-				for i, o := range orders {
-					l.Store.recent.Learn(o, latest[i])
-				}
+				l.Store.learn(orders, latest)
 			}
 			continue
 		}

@@ -51,16 +51,18 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 			}
 			return b.Results, nil
 		}
+		if guess && errors.Is(err, errMustRead) {
+			guess, attempt = false, attempt-1 // nothing was sent
+			continue
+		}
 		if b != nil {
 			// What this node believed of the batch's orders and parties may be what failed it,
 			// and a failed commit's outcome is not always known: the next batch reads them.
 			s.recent.ForgetOrders(b.OrderIDs())
 			s.heads.forget(b)
 		}
-		if guess && (errors.Is(err, errMustRead) || guessedWrong(err)) {
-			if !errors.Is(err, errMustRead) {
-				s.paths.wrong.Add(1)
-			}
+		if guess && guessedWrong(err) {
+			s.paths.wrong.Add(1)
 			guess, attempt = false, attempt-1 // a wrong guess is not a lost race
 			continue
 		}
