@@ -219,4 +219,7 @@ func ParsePointColumn(s *string) (*Point, error) {
 // hands it every batch it hears. The location tracker implements it.
 type LocationFeed interface {
 	ReceiveLocations(us []LocationUpdate)
+	// MissedLocations says the bus was away: positions other nodes took in meanwhile were not
+	// handed over, so the newest position the feed holds of an order may not be the cluster's.
+	MissedLocations()
 }

@@ -120,6 +120,9 @@ type Tracker struct {
 // of latest (latest.Update.CourierID).
 type orderState struct {
 	latest *hub.Location
+	// missed says latest predates a time the bus was away (MissedLocations): a newer position
+	// may be in the cluster's table, so a stream that opens reads it there.
+	missed bool
 	speed  float64
 	last   ordercast.Point
 	lastAt time.Time
@@ -460,7 +463,7 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 		d = float64(int64(d + 0.5)) // a metre is as precise as a phone's fix
 		u.DistanceM, u.ETAS, u.Nearby = &d, &eta, nearby
 	}
-	st.latest = hub.NewLocation(u)
+	st.latest, st.missed = hub.NewLocation(u), false
 	return st.latest
 }
 
@@ -496,7 +499,7 @@ func (t *Tracker) charge(courierID string, now time.Time) (orders []ordercast.Or
 func (t *Tracker) Latest(ctx context.Context, orderID string) (*hub.Location, error) {
 	t.mu.Lock()
 	var l *hub.Location
-	if st := t.orders[orderID]; st != nil {
+	if st := t.orders[orderID]; st != nil && !st.missed {
 		l = st.latest
 	}
 	t.mu.Unlock()
@@ -514,7 +517,7 @@ func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) (map[string
 	var missing []string
 	t.mu.Lock()
 	for _, id := range orderIDs {
-		if st := t.orders[id]; st != nil && st.latest != nil {
+		if st := t.orders[id]; st != nil && st.latest != nil && !st.missed {
 			ls[id] = st.latest
 		} else {
 			missing = append(missing, id)
@@ -562,13 +565,23 @@ func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
 				*st = orderState{} // another courier: the old one's speed says nothing of it
 			}
 			l = hub.NewLocation(u)
-			st.latest = l
+			st.latest, st.missed = l, false
 			st.last, st.lastAt = ordercast.Point{Lat: l.Update.Lat, Lng: l.Update.Lng}, l.Update.At
 		}
 		t.mu.Unlock()
 		if newer {
 			t.hub.PublishLocation(l)
 		}
+	}
+}
+
+// MissedLocations marks every position this node holds as possibly not the cluster's newest:
+// until a newer one arrives, a stream that opens reads the order's position from the bus.
+func (t *Tracker) MissedLocations() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, st := range t.orders {
+		st.missed = true
 	}
 }
 

@@ -495,3 +495,63 @@ func TestPostManyReadsTheCouriersAtOnce(t *testing.T) {
 		t.Errorf("three couriers' orders were read in %d reads, want one", got)
 	}
 }
+
+// tableBus is a bus whose table holds given positions, and counts its reads.
+type tableBus struct {
+	countingBus
+	mu    sync.Mutex
+	table map[string]ordercast.LocationUpdate
+	reads int
+}
+
+func (b *tableBus) Latest(_ context.Context, ids []string) ([]ordercast.LocationUpdate, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.reads++
+	var us []ordercast.LocationUpdate
+	for _, id := range ids {
+		if u, ok := b.table[id]; ok {
+			us = append(us, u)
+		}
+	}
+	return us, nil
+}
+
+// After the bus was away (MissedLocations), the position a node holds may not be the cluster's
+// newest: a stream that opens gets the table's, until a newer one reaches the node, which is then
+// served from memory again.
+func TestMissedLocationsReadTheTable(t *testing.T) {
+	now := time.Now()
+	bus := &tableBus{table: map[string]ordercast.LocationUpdate{}}
+	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "k"}}, func(tr *location.Tracker) { tr.Bus = bus })
+	if _, err := tr.Post(t.Context(), "k", at(1, now.Add(-3*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	lat := func() float64 {
+		t.Helper()
+		l, err := tr.Latest(t.Context(), "a")
+		if err != nil || l == nil {
+			t.Fatalf("Latest = %v, %v", l, err)
+		}
+		return l.Update.Lat
+	}
+	if got := lat(); got != 1 || bus.reads != 0 {
+		t.Fatalf("before the bus was away: lat %v after %d table reads, want 1 from memory", got, bus.reads)
+	}
+
+	// Another node took in a newer position while this one did not hear the bus.
+	bus.table["a"] = ordercast.LocationUpdate{OrderID: "a", CourierID: "k", Lat: 2, Lng: 1, At: now.Add(-2 * time.Second)}
+	tr.MissedLocations()
+	if got := lat(); got != 2 || bus.reads != 1 {
+		t.Errorf("after the bus was away: lat %v after %d table reads, want 2 from the table", got, bus.reads)
+	}
+	if ls, err := tr.LatestMany(t.Context(), []string{"a"}); err != nil || ls["a"] == nil || ls["a"].Update.Lat != 2 {
+		t.Errorf("LatestMany after the bus was away = %v, %v; want the table's", ls, err)
+	}
+
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "k", Lat: 3, Lng: 1, At: now.Add(-time.Second)}})
+	reads := bus.reads
+	if got := lat(); got != 3 || bus.reads != reads {
+		t.Errorf("after a newer position arrived: lat %v after %d more table reads, want 3 from memory", got, bus.reads-reads)
+	}
+}

@@ -173,8 +173,12 @@ func (l *Listener) run(conn *pgx.Conn) {
 		}
 		l.listening.Store(false)
 		// Commits made while nobody listened will not be followed: what the node knows of
-		// orders and party logs may be behind. Its batches read them again.
+		// orders and party logs may be behind, and so may its positions. Its batches read
+		// the orders again, and new streams the positions.
 		l.Store.forgetAll()
+		if l.Locations != nil {
+			l.Locations.MissedLocations()
+		}
 		l.Logger.Warn("listener lost its connection; reconnecting", "err", err)
 		for {
 			if conn = l.reconnect(ctx); conn == nil {
