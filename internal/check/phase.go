@@ -421,6 +421,10 @@ func (p *phase) progress(ctx context.Context) {
 	}
 }
 
+// settleQuiet is how long the ledger must stay still, every watcher caught up with it, before
+// waitCaughtUp lets the watchers go.
+const settleQuiet = time.Second
+
 // waitCaughtUp waits, at most d, until every watcher has at least one event and the last event
 // of the order it follows (as the history says), and none is in the middle of ending a session,
 // and every party watcher has as many positions as its restaurant's orders have events.
@@ -431,6 +435,7 @@ func (p *phase) waitCaughtUp(ctx context.Context, d time.Duration) error {
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	p.settleActive(hctx)
+	var quietSince time.Time // when the ledger was last seen not to move with every watcher on it
 	for {
 		behind := 0
 		var example string
@@ -447,14 +452,25 @@ func (p *phase) waitCaughtUp(ctx context.Context, d time.Duration) error {
 		// was settled, since the server finishes a batch it has taken whoever gave up: settle
 		// again, and wait for that too. Without this, watchers stopped a moment before such a
 		// commit reached them were judged incomplete against the history read afterwards.
-		if behind == 0 && p.settleActive(hctx) == 0 {
-			return nil
+		//
+		// Such a commit can come a moment later still (a request the proxy was still handing to a
+		// node when its client went, a batch retried after losing a race), so the ledger must stay
+		// still for settleQuiet before the watchers are let go. A committed event that never
+		// reaches the watchers is not excused by this: the ledger holds it, and they stay behind.
+		if behind == 0 {
+			if p.settleActive(hctx) > 0 {
+				quietSince = time.Time{}
+				continue // the ledger moved: judge the watchers against it at once
+			}
+			if quietSince.IsZero() {
+				quietSince = time.Now()
+			}
+			if time.Since(quietSince) >= settleQuiet || time.Now().After(deadline) {
+				return nil // still for settleQuiet, or for as long as the deadline left
+			}
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d watchers still behind after %s (first: %s)", behind, d, example)
-		}
-		if behind == 0 {
-			continue // the ledger moved: judge the watchers against it at once
 		}
 		select {
 		case <-ctx.Done():

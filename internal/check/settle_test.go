@@ -41,3 +41,32 @@ func TestWaitCaughtUpSeesALateCommit(t *testing.T) {
 		t.Fatalf("the ledger knows seq %d of o-1, want 4", got)
 	}
 }
+
+// TestWaitCaughtUpWaitsForTheLedgerToBeStill: a write given up on that commits a moment after the
+// watchers caught up with a settled ledger (here 300 ms) is still seen before they are let go.
+func TestWaitCaughtUpWaitsForTheLedgerToBeStill(t *testing.T) {
+	committed := time.Now().Add(300 * time.Millisecond)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		evs := `{"seq":1,"status":"placed"}`
+		if time.Now().After(committed) {
+			evs += `,{"seq":2,"status":"confirmed"}`
+		}
+		fmt.Fprintf(w, `{"events":[%s]}`, evs)
+	}))
+	defer srv.Close()
+
+	o := &orderState{id: "o-1", version: 1, status: "placed"}
+	o.known.Store(1)
+	led := newLedger("t")
+	led.orders[o.id], led.active = o, []*orderState{o}
+	p := &phase{world: world{nodes: []*node{{url: srv.URL}}}, led: led}
+	p.watchers = []*watcher{{idx: 0, p: p, curOrder: o, lastSeq: 1}}
+
+	err := p.waitCaughtUp(context.Background(), 2*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "1 watchers still behind") {
+		t.Fatalf("waitCaughtUp: %v; want the watcher reported behind the late seq 2", err)
+	}
+	if got := o.known.Load(); got != 2 {
+		t.Fatalf("the ledger knows seq %d of o-1, want 2", got)
+	}
+}
