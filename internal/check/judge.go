@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // The records a run keeps, and the judgement passed on them. Everything here is plain data and
@@ -57,6 +58,10 @@ type HistEvent struct {
 	Seq    int64  `json:"seq"`
 	Status string `json:"status"`
 	Note   string `json:"note,omitempty"`
+	// At is the event's commit time, as the store stamped it: beside the run's log lines (which
+	// give the time the writers stopped and the watchers were let go), it tells a late commit
+	// from a lost event.
+	At time.Time `json:"at,omitzero"`
 }
 
 // Records is everything a run leaves for the judge.
@@ -251,8 +256,8 @@ func judgeSession(j *Judgement, s Session, h []HistEvent) {
 	}
 	last := s.Received[len(s.Received)-1]
 	if !bad && last.Seq != int64(len(h)) {
-		j.add(ATail, s.Order, "watcher %d ended on seq %d; the history has %d: %s; history: %s",
-			s.Watcher, last.Seq, len(h), recvString(s.Received), histString(h))
+		j.add(ATail, s.Order, "watcher %d ended on seq %d; the history has %d (committed at %s): %s; history: %s",
+			s.Watcher, last.Seq, len(h), h[len(h)-1].At.Format(logTime), recvString(s.Received), histString(h))
 	}
 	hasFinal := last.Seq == int64(len(h)) && terminal(h[len(h)-1].Status)
 	if s.Unexpected204 {

@@ -185,8 +185,9 @@ func call(ctx context.Context, method, base, path, token string, in, out any) er
 type apiEvent struct {
 	OrderID string `json:"order_id"`
 	Seq     int64  `json:"seq"`
-	Status  string `json:"status"`
-	Note    string `json:"note"`
+	Status  string    `json:"status"`
+	Note    string    `json:"note"`
+	At      time.Time `json:"at"`
 }
 
 type statusAnswer struct {
@@ -206,7 +207,7 @@ func history(ctx context.Context, endpoints func() []string, id string) ([]HistE
 		if err == nil {
 			h := make([]HistEvent, len(out.Events))
 			for i, e := range out.Events {
-				h[i] = HistEvent{Seq: e.Seq, Status: e.Status, Note: e.Note}
+				h[i] = HistEvent{Seq: e.Seq, Status: e.Status, Note: e.Note, At: e.At}
 			}
 			return h, nil
 		}

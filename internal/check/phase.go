@@ -340,10 +340,12 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	stopWriters()
 	<-writersDone
 	p.wg.Wait()
-	p.logf("writers stopped; waiting (at most %s) for every watcher to have every event", pc.CatchUp)
+	p.logf("writers stopped at %s; waiting (at most %s) for every watcher to have every event",
+		time.Now().UTC().Format(logTime), pc.CatchUp)
 	if err := p.waitCaughtUp(ctx, pc.CatchUp); err != nil {
 		p.logf("%v", err)
 	}
+	p.logf("watchers let go at %s", time.Now().UTC().Format(logTime))
 	stopWatchers()
 	wwg.Wait()
 	stopRec()
@@ -420,6 +422,10 @@ func (p *phase) progress(ctx context.Context) {
 			p.received.Load(), p.acked.Load(), p.ordersEnded.Load(), nf)
 	}
 }
+
+// logTime is how the run's log and its anomalies give a moment, to the millisecond, so that an
+// event's commit can be placed beside the writers' stop and the watchers' end.
+const logTime = "15:04:05.000Z07:00"
 
 // settleQuiet is how long the ledger must stay still, every watcher caught up with it, before
 // waitCaughtUp lets the watchers go.
