@@ -183,8 +183,8 @@ func call(ctx context.Context, method, base, path, token string, in, out any) er
 }
 
 type apiEvent struct {
-	OrderID string `json:"order_id"`
-	Seq     int64  `json:"seq"`
+	OrderID string    `json:"order_id"`
+	Seq     int64     `json:"seq"`
 	Status  string    `json:"status"`
 	Note    string    `json:"note"`
 	At      time.Time `json:"at"`
