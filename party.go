@@ -2,6 +2,7 @@ package ordercast
 
 import (
 	"context"
+	"iter"
 	"slices"
 	"strconv"
 	"strings"
@@ -114,12 +115,24 @@ func (m Marks) With(key string, pos int64) Marks {
 	return m + " " + Marks(entry)
 }
 
+// All yields each party key m has a position for, with the position (0 for a malformed mark,
+// which is no mark), in m's order.
+func (m Marks) All() iter.Seq2[string, int64] {
+	return func(yield func(string, int64) bool) {
+		for _, entry := range strings.Fields(string(m)) {
+			k, v, _ := strings.Cut(entry, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			if !yield(k, n) {
+				return
+			}
+		}
+	}
+}
+
 // Pos returns the position in party key's log, or 0 when the event is not in that log.
 func (m Marks) Pos(key string) int64 {
-	for _, entry := range strings.Fields(string(m)) {
-		k, v, _ := strings.Cut(entry, "=")
+	for k, n := range m.All() {
 		if k == key {
-			n, _ := strconv.ParseInt(v, 10, 64) // a malformed mark is no mark
 			return n
 		}
 	}
@@ -129,8 +142,7 @@ func (m Marks) Pos(key string) int64 {
 // Parties returns the keys of the parties m has a position for.
 func (m Marks) Parties() []string {
 	var keys []string
-	for _, entry := range strings.Fields(string(m)) {
-		k, _, _ := strings.Cut(entry, "=")
+	for k := range m.All() {
 		keys = append(keys, k)
 	}
 	return keys

@@ -42,8 +42,8 @@ func (h *partyHeads) saw(m ordercast.Marks) {
 	if h.pos == nil || len(h.pos) >= maxHeads {
 		h.pos = make(map[string]int64)
 	}
-	for _, p := range m.Parties() {
-		h.pos[p] = max(h.pos[p], m.Pos(p))
+	for p, pos := range m.All() {
+		h.pos[p] = max(h.pos[p], pos)
 	}
 }
 
