@@ -152,6 +152,8 @@ type batchOrder struct {
 	stored bool // in the store before the batch
 	exists bool // stored, or created by an earlier write of the batch
 	dirty  bool // changed by the batch
+	// creates says the batch's first write to the order creates it (Creates).
+	creates bool
 }
 
 // NewBatch returns a batch of writes, in the order they are to be applied.
@@ -161,6 +163,7 @@ func NewBatch(writes []Write) *Batch {
 	for i, w := range writes {
 		id := w.OrderID()
 		if _, ok := b.orders[id]; !ok {
+			states[i].creates = w.Create != nil
 			b.orders[id] = &states[i]
 			b.ids = append(b.ids, id)
 		}
@@ -185,12 +188,8 @@ func (b *Batch) OrderIDs() []string { return b.ids }
 // know the order may judge the batch taking it to be new, if its insert is refused should the
 // order exist after all.
 func (b *Batch) Creates(id string) bool {
-	for _, w := range b.writes {
-		if w.OrderID() == id {
-			return w.Create != nil
-		}
-	}
-	return false
+	bo, ok := b.orders[id]
+	return ok && bo.creates
 }
 
 // Keys returns the distinct idempotency keys the writes carry, each once, in first-seen order.
@@ -199,7 +198,7 @@ func (b *Batch) Keys() []IdempotencyKey { return b.keys }
 // Found records an order as stored before the batch, with its latest event (seq = version).
 func (b *Batch) Found(o Order, latest Event) {
 	if bo, ok := b.orders[o.ID]; ok {
-		*bo = batchOrder{order: o, latest: latest, stored: true, exists: true}
+		*bo = batchOrder{order: o, latest: latest, stored: true, exists: true, creates: bo.creates}
 	}
 }
 
@@ -303,7 +302,7 @@ func (b *Batch) create(bo batchOrder, n NewOrder, now time.Time) (batchOrder, Wr
 		return bo, WriteResult{Order: bo.order, Event: bo.latest}
 	}
 	o, ev := n.Place(now)
-	return batchOrder{order: o, latest: ev, exists: true, dirty: true}, WriteResult{Order: o, Event: ev, Changed: true}
+	return batchOrder{order: o, latest: ev, exists: true, dirty: true, creates: bo.creates}, WriteResult{Order: o, Event: ev, Changed: true}
 }
 
 // orderChange is a change to an existing order: a StatusChange or a CourierChange.
