@@ -3,6 +3,7 @@ package ordercast_test
 import (
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -69,5 +70,46 @@ func TestOrderFollow(t *testing.T) {
 			t.Fatalf("write %d: another order's event was followed", i+1)
 		}
 		before = res.Order
+	}
+}
+
+// TestBatchCreates: an order whose first write in the batch creates it is one a store may take
+// to be new; one first changed, or not in the batch, is not.
+func TestBatchCreates(t *testing.T) {
+	b := ordercast.NewBatch([]ordercast.Write{
+		{Create: &ordercast.NewOrder{ID: "new"}},
+		{Change: &ordercast.StatusChange{OrderID: "old", Status: ordercast.StatusConfirmed}},
+		{Create: &ordercast.NewOrder{ID: "old"}},
+		{Change: &ordercast.StatusChange{OrderID: "new", Status: ordercast.StatusConfirmed}},
+	})
+	b.Found(ordercast.Order{ID: "old", Status: ordercast.StatusPlaced, Version: 1}, ordercast.Event{OrderID: "old", Seq: 1})
+	for id, want := range map[string]bool{"new": true, "old": false, "absent": false} {
+		if got := b.Creates(id); got != want {
+			t.Errorf("Creates(%q) = %v, want %v", id, got, want)
+		}
+	}
+}
+
+// TestMarks: positions read back as written, in order; a malformed mark is no mark.
+func TestMarks(t *testing.T) {
+	m := ordercast.Marks("").With("restaurant:r-1", 12).With("customer:u", 3) + " courier:k=x"
+	if got := m.Pos("restaurant:r-1"); got != 12 {
+		t.Errorf("Pos(restaurant:r-1) = %d, want 12", got)
+	}
+	if got := m.Pos("courier:k"); got != 0 {
+		t.Errorf("Pos of a malformed mark = %d, want 0", got)
+	}
+	if got := m.Pos("absent"); got != 0 {
+		t.Errorf("Pos(absent) = %d, want 0", got)
+	}
+	if got, want := m.Parties(), []string{"restaurant:r-1", "customer:u", "courier:k"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Parties = %v, want %v", got, want)
+	}
+	var got []string
+	for k, n := range m.All() {
+		got = append(got, k+"@"+strconv.FormatInt(n, 10))
+	}
+	if want := []string{"restaurant:r-1@12", "customer:u@3", "courier:k@0"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("All = %v, want %v", got, want)
 	}
 }
