@@ -78,27 +78,16 @@ func (s *Store) forgetAll() {
 	s.heads.mu.Unlock()
 }
 
-// now is the database's clock as this node reckons it: its own, moved by the difference last
-// read. Events are stamped with the database's clock so every node's agree; a batch that reads
-// the clock uses it as read. It is in whole microseconds, as PostgreSQL keeps time, so what a
-// batch answers and announces is what the database holds.
-func (s *Store) now() time.Time {
-	return time.Now().Add(time.Duration(s.skew.Load())).Truncate(time.Microsecond)
-}
-
-// setClock records the database's clock db, read by a request sent at sent and answered at got:
-// the reading is taken to be from halfway between.
-func (s *Store) setClock(db, sent, got time.Time) {
-	s.skew.Store(int64(db.Sub(sent.Add(got.Sub(sent) / 2))))
-}
-
-// readClock reads the database's clock once, for the batches judged before any reads it.
+// readClock reads the database's clock for the batches judged before any batch reads it: a few
+// times, since the first reading on a pool may wait for its connection.
 func (s *Store) readClock(ctx context.Context) error {
-	var db time.Time
-	sent := time.Now()
-	if err := s.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&db); err != nil {
-		return fmt.Errorf("postgres: read the clock: %w", err)
+	for range 3 {
+		var db time.Time
+		sent := time.Now()
+		if err := s.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&db); err != nil {
+			return fmt.Errorf("postgres: read the clock: %w", err)
+		}
+		s.clock.read(db, sent, time.Now())
 	}
-	s.setClock(db, sent, time.Now())
 	return nil
 }

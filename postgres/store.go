@@ -88,7 +88,7 @@ type Store struct {
 
 	recent *ordercache.Cache
 	heads  partyHeads
-	skew   atomic.Int64 // the database's clock minus this node's, in nanoseconds
+	clock  dbClock // the database's clock, as last read
 	// paths counts the batches committed in one round trip, the guesses that failed, and the
 	// batches committed on the locking path.
 	paths struct{ oneTrip, wrong, locking atomic.Int64 }

@@ -139,7 +139,7 @@ func (s *Store) guessBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercast
 	}
 	// An order this node has not seen that the batch creates is taken to be new (orders_pkey
 	// says otherwise), and no idempotency key to be answered yet (idempotency_keys_pkey).
-	b.Apply(s.now())
+	b.Apply(s.clock.now())
 	// Only what the batch writes is guarded. A write refused, or a repeat that changes nothing,
 	// on an order the batch does not write may have been judged from a state that has moved on
 	// (an expected_version this node has not seen yet), or may carry a key already answered:
@@ -206,7 +206,7 @@ func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercas
 	if err != nil {
 		return fmt.Errorf("postgres: read batch: %w", err)
 	}
-	s.setClock(now, sent, time.Now())
+	s.clock.read(now, sent, time.Now())
 
 	b.Apply(now)
 	log, err := s.logParties(ctx, conn, b)

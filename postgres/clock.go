@@ -1,0 +1,56 @@
+package postgres
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// clockWindow is how long a reading of the database's clock stays a candidate. Readings are
+// kept as the tightest of the last one or two windows, so the node follows a clock that is
+// stepped or drifts within about that long.
+const clockWindow = 10 * time.Second
+
+// dbClock is the database's clock as a node reckons it from readings taken inside its
+// transactions, without asking the database at every batch.
+//
+// A reading taken by a request sent at sent and answered at got was made somewhere in between,
+// so the database's clock minus this node's was at most db-sent when it was taken. The clock
+// keeps that bound from the tightest reading of the last window or two: a reply that waited (for
+// a lock, a busy CPU, a collector) widens its own bound and is passed over, and the time it
+// gives is never earlier than the database's own. It is later by at most the tightest reading's
+// time on the way there, which is less than the round trip that commits the batch it stamps, so
+// a stamp still falls between a write's request and its commit, as a stamp read inside the
+// transaction does.
+type dbClock struct {
+	skew atomic.Int64 // nanoseconds to add to this node's clock
+
+	mu        sync.Mutex
+	since     time.Time // when the current window began
+	cur, prev int64     // the tightest bound of the current and the previous window
+	seen      bool
+}
+
+// now is the database's clock as reckoned, in whole microseconds as PostgreSQL keeps time, so
+// what a batch answers and announces is what the database holds.
+func (c *dbClock) now() time.Time {
+	return time.Now().Add(time.Duration(c.skew.Load())).Truncate(time.Microsecond)
+}
+
+// read records the database's clock db, read by a request sent at sent and answered at got.
+func (c *dbClock) read(db, sent, got time.Time) {
+	bound := int64(db.Sub(sent))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.seen:
+		c.seen, c.since, c.cur, c.prev = true, got, bound, bound
+	case got.Sub(c.since) >= 2*clockWindow: // nothing read for a while: start afresh
+		c.since, c.cur, c.prev = got, bound, bound
+	case got.Sub(c.since) >= clockWindow:
+		c.since, c.prev, c.cur = got, c.cur, bound
+	default:
+		c.cur = min(c.cur, bound)
+	}
+	c.skew.Store(min(c.cur, c.prev))
+}
