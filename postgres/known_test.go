@@ -37,9 +37,9 @@ func partyLog(t *testing.T, s *postgres.Store, p ordercast.Party) string {
 
 func wantPaths(t *testing.T, what string, s *postgres.Store, oneTrip, wrong, locking int64) {
 	t.Helper()
-	if o, w, l := postgres.Paths(s); o != oneTrip || w != wrong || l != locking {
+	if p := s.Paths(); p.OneRoundTrip != oneTrip || p.WrongGuesses != wrong || p.Locking != locking {
 		t.Errorf("%s: %d batches in one round trip, %d wrong guesses, %d on the locking path; want %d, %d, %d",
-			what, o, w, l, oneTrip, wrong, locking)
+			what, p.OneRoundTrip, p.WrongGuesses, p.Locking, oneTrip, wrong, locking)
 	}
 }
 

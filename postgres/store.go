@@ -94,6 +94,24 @@ type Store struct {
 	paths struct{ oneTrip, wrong, locking atomic.Int64 }
 }
 
+// Paths counts how a Store's batches were committed since it opened.
+type Paths struct {
+	// OneRoundTrip batches were judged from what the node knew and committed in one pipeline.
+	OneRoundTrip int64
+	// WrongGuesses were one-round-trip batches a guard refused (another node had moved an order
+	// or a party log on unseen); each was then committed on the locking path.
+	WrongGuesses int64
+	// Locking batches read their orders under lock first: an order the node did not know, a
+	// write refused or repeated, or a wrong guess.
+	Locking int64
+}
+
+// Paths returns how s committed its batches so far. Many wrong guesses mean the nodes do not hear
+// each other's commits (a listener away), or an order is written on several nodes at once.
+func (s *Store) Paths() Paths {
+	return Paths{OneRoundTrip: s.paths.oneTrip.Load(), WrongGuesses: s.paths.wrong.Load(), Locking: s.paths.locking.Load()}
+}
+
 // New returns a Store for the database at url. Call Open before using it.
 func New(url string) *Store {
 	return &Store{URL: url}

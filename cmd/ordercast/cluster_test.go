@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -489,6 +491,46 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 	if after := listenPID(); after == before {
 		t.Errorf("LISTEN connection is still backend %d after pg_terminate_backend", before)
 	}
+	// The lost connection shows on the victim's /metrics; the writer, which created every order
+	// and heard its own commits, judged each batch from memory and never guessed wrong.
+	if n := metric(t, victim.url, `ordercast_pg_listener_reconnects_total`); n != 1 {
+		t.Errorf("victim: ordercast_pg_listener_reconnects_total = %v, want 1", n)
+	}
+	batches := orders * (1 + len(path))
+	oneTrip := metric(t, writer.url, `ordercast_pg_batches_total{path="one_round_trip"}`)
+	locking := metric(t, writer.url, `ordercast_pg_batches_total{path="locking"}`)
+	if oneTrip < 1 || oneTrip+locking > float64(batches) || locking > 0 {
+		t.Errorf("writer: %v batches in one round trip and %v locking, want 1 to %d and 0", oneTrip, locking, batches)
+	}
+	if n := metric(t, writer.url, `ordercast_pg_wrong_guesses_total`); n != 0 {
+		t.Errorf("writer: ordercast_pg_wrong_guesses_total = %v, want 0", n)
+	}
+}
+
+// metric reads one sample from the /metrics of the node at base, named as the text format
+// writes it (name{labels}); absent is a failure.
+func metric(t *testing.T, base, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", base, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), sample+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			if err != nil {
+				t.Fatalf("%s: %q: %v", base, sc.Text(), err)
+			}
+			return v
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("scrape %s: %v", base, err)
+	}
+	t.Fatalf("%s/metrics has no sample %s", base, sample)
+	return 0
 }
 
 // TestCluster_Nginx runs the workload through a real nginx in front of three nodes, configured

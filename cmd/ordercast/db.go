@@ -8,8 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ordercast/ordercast"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/sqlite"
@@ -93,6 +94,34 @@ func (m *Main) readiness() []func(context.Context) error {
 		return nil
 	}
 	return []func(context.Context) error{m.Listener.Ready}
+}
+
+// storeMetrics lists the metrics the store brings to /metrics: on PostgreSQL, how the node's
+// batches were committed and how often its listener lost the database.
+func (m *Main) storeMetrics() []prometheus.Collector {
+	if m.Listener == nil {
+		return nil
+	}
+	st, l := m.Listener.Store, m.Listener
+	batches := func(path string, n func(postgres.Paths) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "ordercast_pg_batches_total",
+			Help:        "Batches of writes this node committed, by path: one_round_trip (judged from what the node knew) or locking (read under lock first).",
+			ConstLabels: prometheus.Labels{"path": path},
+		}, func() float64 { return float64(n(st.Paths())) })
+	}
+	return []prometheus.Collector{
+		batches("one_round_trip", func(p postgres.Paths) int64 { return p.OneRoundTrip }),
+		batches("locking", func(p postgres.Paths) int64 { return p.Locking }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ordercast_pg_wrong_guesses_total",
+			Help: "One-round-trip batches refused by a guard because another node had moved an order or a party log unseen; each was committed again on the locking path.",
+		}, func() float64 { return float64(st.Paths().WrongGuesses) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ordercast_pg_listener_reconnects_total",
+			Help: "Times this node's listener lost its database connection, reconnected and caught up.",
+		}, func() float64 { return float64(l.Reconnects()) }),
+	}
 }
 
 // closeStore stops the listener, then closes the store it reads from.

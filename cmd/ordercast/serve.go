@@ -199,6 +199,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Logger = m.Logger
 	srv.Locations = m.Tracker
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
+	srv.Metrics.Registry.MustRegister(m.storeMetrics()...)
 	m.configure(srv, m.Demo)
 	if m.Demo {
 		// The home page links to the simulated parties' pages.
