@@ -1,6 +1,10 @@
 package postgres
 
-import "github.com/ordercast/ordercast"
+import (
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
 
 // NewPublishing returns a Store that also hands each committed event to pub right after its
 // commit, for the conformance suite, which checks announcements synchronously.
@@ -13,3 +17,14 @@ func NewPublishing(url string, pub ordercast.Publisher) *Store {
 // HoldBeforeCommit makes every change of s call hold, after it wrote everything and before it
 // commits.
 func HoldBeforeCommit(s *Store, hold func(ordercast.Event)) { s.beforeCommit = hold }
+
+// ResetClock makes s reckon the database's clock from one reading only, ahead of its own by
+// ahead, as if that were all it had read.
+func ResetClock(s *Store, ahead time.Duration) {
+	s.clock = dbClock{}
+	now := time.Now()
+	s.clock.read(now.Add(ahead), now, now)
+}
+
+// Skew returns how far ahead of this node's clock s reckons the database's.
+func Skew(s *Store) time.Duration { return time.Duration(s.clock.skew.Load()) }

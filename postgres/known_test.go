@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/pgtest"
@@ -40,6 +41,19 @@ func wantPaths(t *testing.T, what string, s *postgres.Store, oneTrip, wrong, loc
 	if p := s.Paths(); p.OneRoundTrip != oneTrip || p.WrongGuesses != wrong || p.Locking != locking {
 		t.Errorf("%s: %d batches in one round trip, %d wrong guesses, %d on the locking path; want %d, %d, %d",
 			what, p.OneRoundTrip, p.WrongGuesses, p.Locking, oneTrip, wrong, locking)
+	}
+}
+
+// A node whose batches all take the one-round-trip path still follows the database's clock:
+// each pipeline reads it. The node is made to believe the database an hour ahead; one batch
+// brings it back (the database runs on this machine, so within a second of its clock).
+func TestOneRoundTripReadsTheClock(t *testing.T) {
+	s := storetest.MustOpen(t, postgres.New(pgtest.NewDatabase(t)))
+	postgres.ResetClock(s, time.Hour)
+	createFor(t, s, "a", "r-1")
+	wantPaths(t, "create", s, 1, 0, 0)
+	if skew := postgres.Skew(s); skew.Abs() > time.Second {
+		t.Fatalf("after a batch in one round trip the node reckons the database %v ahead, want within 1s", skew)
 	}
 }
 

@@ -161,6 +161,18 @@ func (s *Store) guessBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercast
 
 	write := &pgx.Batch{}
 	write.Queue(`BEGIN`)
+	// The clock, read as the transaction begins, keeps this node's reckoning of it current
+	// while every batch takes this path (clock.go). Its answer comes with the commit's; the
+	// reading's bound is still from the moment the pipeline was sent.
+	sent := time.Now()
+	write.Queue(`SELECT clock_timestamp()`).QueryRow(func(row pgx.Row) error {
+		var db time.Time
+		if err := row.Scan(&db); err != nil {
+			return fmt.Errorf("clock: %w", err)
+		}
+		s.clock.read(db, sent, time.Now())
+		return nil
+	})
 	// The locks the locking path takes, in the same order, before any row is written.
 	if len(stored) > 0 {
 		slices.Sort(stored)
