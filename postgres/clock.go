@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,4 +55,18 @@ func (c *dbClock) read(db, sent, got time.Time) {
 		c.cur = min(c.cur, bound)
 	}
 	c.skew.Store(min(c.cur, c.prev))
+}
+
+// readClock reads the database's clock for the batches judged before any batch reads it: a few
+// times, since the first reading on a pool may wait for its connection.
+func (s *Store) readClock(ctx context.Context) error {
+	for range 3 {
+		var db time.Time
+		sent := time.Now()
+		if err := s.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&db); err != nil {
+			return fmt.Errorf("postgres: read the clock: %w", err)
+		}
+		s.clock.read(db, sent, time.Now())
+	}
+	return nil
 }

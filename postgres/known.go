@@ -1,10 +1,7 @@
 package postgres
 
 import (
-	"context"
-	"fmt"
 	"sync"
-	"time"
 
 	"github.com/ordercast/ordercast"
 )
@@ -76,18 +73,4 @@ func (s *Store) forgetAll() {
 	s.heads.mu.Lock()
 	clear(s.heads.pos)
 	s.heads.mu.Unlock()
-}
-
-// readClock reads the database's clock for the batches judged before any batch reads it: a few
-// times, since the first reading on a pool may wait for its connection.
-func (s *Store) readClock(ctx context.Context) error {
-	for range 3 {
-		var db time.Time
-		sent := time.Now()
-		if err := s.pool.QueryRow(ctx, `SELECT clock_timestamp()`).Scan(&db); err != nil {
-			return fmt.Errorf("postgres: read the clock: %w", err)
-		}
-		s.clock.read(db, sent, time.Now())
-	}
-	return nil
 }

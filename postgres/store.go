@@ -88,7 +88,7 @@ type Store struct {
 
 	recent *ordercache.Cache
 	heads  partyHeads
-	clock  dbClock // the database's clock, as last read
+	clock  dbClock // the database's clock, as this node reckons it
 	// paths counts the batches committed in one round trip, the guesses that failed, and the
 	// batches committed on the locking path.
 	paths struct{ oneTrip, wrong, locking atomic.Int64 }
