@@ -54,7 +54,7 @@ func TestRecentOrdersAreTheStoredOnes(t *testing.T) {
 	if _, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: "full", CourierID: "c-1", Note: "go"}); err != nil {
 		t.Fatal(err)
 	}
-	mustAppend(t, s, ordercast.StatusChange{OrderID: "plain", Status: ordercast.StatusCancelled})
+	mustAppend(t, s, ordercast.StatusChange{OrderID: "plain", Status: ordercast.StatusConfirmed})
 
 	// The writer goroutine is idle: nothing is queued, and every write above has been answered.
 	if got := s.recent.Len(); got != 2 {
@@ -75,6 +75,16 @@ func TestRecentOrdersAreTheStoredOnes(t *testing.T) {
 		if !reflect.DeepEqual(rememberedLatest, latest) {
 			t.Errorf("%s latest event remembered as\n%+v\nstored as\n%+v", id, rememberedLatest, latest)
 		}
+	}
+
+	// An order that ends is forgotten; a change to it reads it from the database, which refuses
+	// the change.
+	mustAppend(t, s, ordercast.StatusChange{OrderID: "plain", Status: ordercast.StatusCancelled})
+	if _, _, ok := s.recent.Get("plain"); ok {
+		t.Error("the cancelled order is still remembered")
+	}
+	if _, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: "plain", Status: ordercast.StatusPreparing}); ordercast.ErrorCode(err) != ordercast.EInvalidTransition {
+		t.Errorf("a change to the cancelled order: %v, want %s", err, ordercast.EInvalidTransition)
 	}
 }
 

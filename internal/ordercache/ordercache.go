@@ -1,5 +1,5 @@
-// Package ordercache is a store writer's memory of the orders it committed or read lately, each
-// with its latest event: a batch takes an order from here instead of reading it, which was a tenth
+// Package ordercache is a store writer's memory of the orders in progress it committed or read
+// lately, each with its latest event: a batch takes an order from here instead of reading it, which was a tenth
 // of the SQLite writer's work and is a whole round trip on PostgreSQL.
 //
 // What it holds was exactly the database's state at some commit; the store decides how far to
@@ -15,7 +15,7 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-// DefaultSize is a store's default bound: about 30,000 orders of small details.
+// DefaultSize is a store's default bound: about 30,000 orders in progress, of small details.
 const DefaultSize = 16 << 20
 
 // Cache is bounded by the bytes its entries hold. It is safe for concurrent use: a PostgreSQL
@@ -48,7 +48,7 @@ func (c *Cache) Get(id string) (ordercast.Order, ordercast.Event, bool) {
 }
 
 // Remember keeps the committed state of order o, dropping other orders (whichever the map's
-// iteration yields first) while over the bound.
+// iteration yields first) while over the bound; an order that has ended is forgotten.
 func (c *Cache) Remember(o ordercast.Order, latest ordercast.Event) {
 	if c.max <= 0 {
 		return
@@ -58,8 +58,15 @@ func (c *Cache) Remember(o ordercast.Order, latest ordercast.Event) {
 	c.put(o, latest)
 }
 
-// put is Remember with c.mu held.
+// put is Remember with c.mu held. An order that has ended is forgotten instead: it takes no
+// more changes (a write to it reads it, and is refused), and ended orders kept would pile up to
+// the bound and crowd out the orders still in progress, which random eviction would then drop
+// in proportion.
 func (c *Cache) put(o ordercast.Order, latest ordercast.Event) {
+	if o.Status.Terminal() {
+		c.forget(o.ID)
+		return
+	}
 	cost := entryCost(o, latest)
 	if old, ok := c.orders[o.ID]; ok {
 		c.size -= old.cost

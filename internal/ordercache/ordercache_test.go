@@ -1,6 +1,7 @@
 package ordercache
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -91,5 +92,38 @@ func TestLearn(t *testing.T) {
 	c.Learn(v1, ordercast.Event{OrderID: "o", Seq: 1})
 	if o, _, _ := c.Get("o"); o.Version != 2 {
 		t.Errorf("learning version 1 over a remembered version 2 left version %d", o.Version)
+	}
+}
+
+// TestEndedOrdersMakeRoom: a node runs for long, its orders ending as new ones come. The cache
+// keeps room for every order in progress: an order that ends is forgotten, so no order in progress
+// is ever dropped for an ended one (kept, the ended ones filled the bound and random eviction
+// dropped orders in progress in proportion, each then read again).
+func TestEndedOrdersMakeRoom(t *testing.T) {
+	const inProgress, orders = 60, 5000
+	c := New(3 * inProgress * entryCost(ordercast.Order{ID: "o-0000"}, ordercast.Event{}))
+	path := []ordercast.Status{ordercast.StatusPlaced, ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusDelivered}
+	// Order i is placed at turn i and takes its next step every inProgress/3 turns, so it is
+	// delivered at turn i+inProgress, and inProgress orders are under way at any time.
+	misses := 0
+	for turn := range orders + inProgress {
+		for step := range path {
+			i := turn - step*inProgress/(len(path)-1)
+			if i < 0 || i >= orders {
+				continue
+			}
+			id := fmt.Sprintf("o-%04d", i)
+			if _, _, ok := c.Get(id); step > 0 && !ok {
+				misses++
+			}
+			o := ordercast.Order{ID: id, Status: path[step], Version: int64(step) + 1}
+			c.Remember(o, ordercast.Event{OrderID: id, Seq: o.Version, Status: o.Status})
+		}
+	}
+	if misses != 0 {
+		t.Errorf("%d changes of orders in progress found them forgotten, want 0", misses)
+	}
+	if n := c.Len(); n != 0 {
+		t.Errorf("%d orders remembered once every order ended, want 0", n)
 	}
 }
