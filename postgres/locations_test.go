@@ -2,6 +2,9 @@ package postgres_test
 
 import (
 	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -54,4 +57,68 @@ func TestLocationBusLatest(t *testing.T) {
 		}
 		return len(got) == 1 && got[0].CourierID == "c-3"
 	})
+}
+
+// A batch of more positions than one notice holds goes out as several notices, each under
+// PostgreSQL's payload limit: a listener gets every position, and the table holds every one.
+func TestLocationBusSplitsABatchIntoNotices(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := storetest.MustOpen(t, postgres.New(url))
+	listen := pgtest.Connect(t, url)
+	if _, err := listen.Exec(t.Context(), "LISTEN "+postgres.LocationChannel); err != nil {
+		t.Fatal(err)
+	}
+	b := postgres.NewLocationBus(s)
+	b.Batch = time.Hour // the batch goes out when the bus closes
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	us := make([]ordercast.LocationUpdate, n)
+	ids := make([]string, n)
+	for i := range us {
+		ids[i] = fmt.Sprintf("order-%03d", i)
+		us[i] = ordercast.LocationUpdate{OrderID: ids[i], CourierID: "c-" + ids[i], Lat: 52.5, Lng: 13.4, At: now}
+	}
+	b.Send(us)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	seen := map[string]bool{}
+	notices := 0
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	for len(seen) < n {
+		note, err := listen.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatalf("after %d notices with %d positions: %v", notices, len(seen), err)
+		}
+		notices++
+		if len(note.Payload) >= 8000 {
+			t.Errorf("notice %d is %d bytes, over PostgreSQL's limit", notices, len(note.Payload))
+		}
+		var got []struct {
+			U struct {
+				OrderID string `json:"order_id"`
+			} `json:"u"`
+		}
+		if err := json.Unmarshal([]byte(note.Payload), &got); err != nil {
+			t.Fatalf("notice %d: %v", notices, err)
+		}
+		for _, p := range got {
+			seen[p.U.OrderID] = true
+		}
+	}
+	if notices < 2 {
+		t.Errorf("%d positions came in %d notice, want them split", n, notices)
+	}
+	kept, err := b.Latest(t.Context(), ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != n {
+		t.Errorf("the table holds %d of the %d positions", len(kept), n)
+	}
 }
