@@ -65,8 +65,12 @@
   Map.prototype.draw = function () {
     var project = this.projection();
     this.drawGrid();
-    if (this.pickup) place(el('map-pickup'), project(this.pickup));
-    if (this.dropoff) place(el('map-dropoff'), project(this.dropoff));
+    [['map-pickup', this.pickup], ['map-dropoff', this.dropoff]].forEach(function (pin) {
+      if (!pin[1]) return;
+      var xy = project(pin[1]);
+      place(el(pin[0]), xy);
+      place(el(pin[0] + '-label'), xy);
+    });
     el('map-path').setAttribute('points', this.path.map(function (p) {
       var xy = project(p);
       return xy.x.toFixed(2) + ',' + xy.y.toFixed(2);
