@@ -135,8 +135,7 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	ids := make([]string, 0, len(batch))
 	ats := make([]time.Time, 0, len(batch))
 	data := make([]string, 0, len(batch))
-	var notices [][]byte
-	notice := []byte{'['}
+	var notices arrayPacker // notify.go
 	for _, u := range batch {
 		row, err := json.Marshal(u)
 		if err != nil {
@@ -147,16 +146,8 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 		if err != nil {
 			return fmt.Errorf("encode position: %w", err)
 		}
-		if len(notice) > 1 && len(notice)+len(js)+2 > MaxLocationPayload {
-			notices = append(notices, append(notice, ']'))
-			notice = []byte{'['}
-		}
-		if len(notice) > 1 {
-			notice = append(notice, ',')
-		}
-		notice = append(notice, js...)
+		notices.add(js, MaxLocationPayload)
 	}
-	notices = append(notices, append(notice, ']'))
 	// The newest per order survives this node: a stream opening on another node later reads it.
 	// A row is replaced as ordercast.LocationUpdate.Replaces says: by a later position, or by
 	// another courier's (the courier is read from the JSON only when the time alone would not do).
@@ -170,8 +161,8 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	}
 	// One notice per statement, outside any transaction: the notify queue's lock is held only
 	// for this notice's commit, never for a status change's.
-	for _, n := range notices {
-		if _, err := b.Store.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, LocationChannel, string(n)); err != nil {
+	for _, n := range notices.done() {
+		if _, err := b.Store.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, LocationChannel, n); err != nil {
 			return fmt.Errorf("notify positions: %w", err)
 		}
 	}
