@@ -28,9 +28,8 @@ type dbClock struct {
 	skew atomic.Int64 // nanoseconds to add to this node's clock
 
 	mu        sync.Mutex
-	since     time.Time // when the current window began
+	since     time.Time // when the current window began; zero before the first reading
 	cur, prev int64     // the tightest bound of the current and the previous window
-	seen      bool
 }
 
 // now is the database's clock as reckoned, in whole microseconds as PostgreSQL keeps time, so
@@ -45,9 +44,7 @@ func (c *dbClock) read(db, sent, got time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case !c.seen:
-		c.seen, c.since, c.cur, c.prev = true, got, bound, bound
-	case got.Sub(c.since) >= 2*clockWindow: // nothing read for a while: start afresh
+	case c.since.IsZero(), got.Sub(c.since) >= 2*clockWindow: // the first reading, or none for a while
 		c.since, c.cur, c.prev = got, bound, bound
 	case got.Sub(c.since) >= clockWindow:
 		c.since, c.prev, c.cur = got, c.cur, bound
