@@ -45,8 +45,8 @@ type watcher struct {
 	out     []byte  // frames queued for the next flush, back to back
 	outBuf  *[]byte // a lean watcher's out, taken from scratch until the flush gives it back
 	ends    []int   // where each queued frame ends in out
-	ping    bool   // a pinger transport owes a ping
-	pending int    // events queued since the last flush
+	ping    bool    // a pinger transport owes a ping
+	pending int     // events queued since the last flush
 	liveAt  []time.Time
 	live    bool // past the backlog: events are fresh commits, their latency is measured
 	// lean drops the buffers after each flush: a held stream is idle nearly always, and its memory
