@@ -24,15 +24,31 @@ var (
 )
 
 // requestLog is what one request's log line says; handlers add to it through the context (a
-// stream adds why it ended and how many events it sent).
+// stream adds why it ended and how many events it sent). It also holds the request's response
+// writer and the id header's value, so that a request costs one allocation here, not four.
 type requestLog struct {
-	id string
+	s     *Server
+	id    string
+	idHdr [1]string // the X-Request-ID header's value
+	rw    recordingWriter
+	start time.Time
 
 	mu        sync.Mutex
 	attrs     []slog.Attr
-	bypassed  int64  // response bytes written past the recording writer (a hijacked connection)
-	remaining int    // parts still running: the handler, and a stream handed over by it
-	emit      func() // writes the line; set when the handler returns
+	bypassed  int64 // response bytes written past the recording writer (a hijacked connection)
+	remaining int   // parts still running: the handler, and a stream handed over by it
+	handled   bool  // the handler has returned, and left line
+	line      requestLine
+}
+
+// requestLine is what the handler left for the log line when it returned: plain values only, as
+// the response and the request must not outlive the handler (every held stream would keep
+// net/http's buffers alive).
+type requestLine struct {
+	level                 slog.Level
+	pattern, method, path string
+	status                int
+	written               int64
 }
 
 // handOver tells the request log that the request may go on after its handler returns (a stream
@@ -67,13 +83,34 @@ func logAttrs(ctx context.Context, attrs ...slog.Attr) {
 // writes the line.
 func (l *requestLog) partDone() {
 	l.remaining--
-	emit := l.emit
-	if l.remaining > 0 || emit == nil {
+	if l.remaining > 0 || !l.handled {
 		l.mu.Unlock()
 		return
 	}
 	l.mu.Unlock()
-	emit()
+	l.emit()
+}
+
+// emit counts the request and writes its line; it runs once, when its last part has ended.
+func (l *requestLog) emit() {
+	line := &l.line
+	l.s.Metrics.request(line.pattern, line.status)
+	ctx := context.Background()
+	if !l.s.Logger.Enabled(ctx, line.level) {
+		return // a line nobody reads is not built
+	}
+	l.mu.Lock()
+	attrs := append([]slog.Attr{
+		slog.String("request_id", l.id),
+		slog.String("method", line.method),
+		slog.String("route", line.pattern),
+		slog.String("path", line.path),
+		slog.Int("status", line.status),
+		slog.Int64("bytes", line.written+l.bypassed),
+		slog.Duration("duration", time.Since(l.start)),
+	}, l.attrs...)
+	l.mu.Unlock()
+	l.s.Logger.LogAttrs(ctx, line.level, "request", attrs...)
 }
 
 type requestLogKey struct{}
@@ -91,59 +128,42 @@ func RequestID(ctx context.Context) string {
 // Health checks and scrapes log at debug level, so that they do not drown the log.
 func (s *Server) observe(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		var id string
+		l := &requestLog{s: s, start: time.Now(), remaining: 1}
 		if v := r.Header[requestIDKey]; len(v) > 0 {
-			id = v[0] // as Get, without canonicalizing the name again
+			l.id = v[0] // as Get, without canonicalizing the name again
 		}
-		if !saneRequestID(id) {
-			id = newRequestID()
+		if !saneRequestID(l.id) {
+			l.id = newRequestID()
 		}
 		// Set directly, in canonical form, and the constant values shared, never modified: Set
 		// would canonicalize the id's name into a new string and allocate every value's slice.
 		h := w.Header()
-		h[requestIDKey] = []string{id}
+		l.idHdr[0] = l.id
+		h[requestIDKey] = l.idHdr[:]
 		// Every answer is what its Content-Type says; browsers must not guess otherwise.
 		h["X-Content-Type-Options"] = nosniff
 		if r.TLS != nil {
 			h["Strict-Transport-Security"] = hsts
 		}
-		l := &requestLog{id: id, remaining: 1}
 		r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, l))
-		rw := &recordingWriter{ResponseWriter: w}
+		l.rw.ResponseWriter = w
 
-		mux.ServeHTTP(rw, r) // the mux sets r.Pattern on this same request
+		mux.ServeHTTP(&l.rw, r) // the mux sets r.Pattern on this same request
 
 		// The line is written when the last part of the request ends: now, or when a held stream
-		// closes. Capture plain values only: the response and the request must not outlive the
-		// handler, or every held stream would keep net/http's buffers alive.
-		status := rw.status
-		if status == 0 {
-			status = http.StatusOK
+		// closes.
+		line := requestLine{level: slog.LevelInfo, pattern: r.Pattern, method: r.Method, path: r.URL.Path,
+			status: l.rw.status, written: l.rw.bytes}
+		if line.status == 0 {
+			line.status = http.StatusOK
 		}
-		pattern, method, path, written := r.Pattern, r.Method, r.URL.Path, rw.bytes
-		level := slog.LevelInfo
-		switch pattern {
+		switch line.pattern {
 		case patHealthz, patReadyz, patMetrics:
-			level = slog.LevelDebug
+			line.level = slog.LevelDebug
 		}
 		l.mu.Lock()
-		l.emit = func() {
-			s.Metrics.request(pattern, status)
-			l.mu.Lock()
-			written := written + l.bypassed
-			attrs := append([]slog.Attr{
-				slog.String("request_id", id),
-				slog.String("method", method),
-				slog.String("route", pattern),
-				slog.String("path", path),
-				slog.Int("status", status),
-				slog.Int64("bytes", written),
-				slog.Duration("duration", time.Since(start)),
-			}, l.attrs...)
-			l.mu.Unlock()
-			s.Logger.LogAttrs(context.Background(), level, "request", attrs...)
-		}
+		l.rw.ResponseWriter = nil // the response must not outlive its handler (see requestLine)
+		l.line, l.handled = line, true
 		l.partDone() // the handler's part; a held stream may still be running
 	})
 }

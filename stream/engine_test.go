@@ -21,6 +21,7 @@ type memStore struct {
 	mu     sync.Mutex
 	events []ordercast.Event // seq 1, 2, …
 	fail   error             // returned by every read when set
+	hang   bool              // EventsAfter waits for its context to end, as a store that hangs
 }
 
 func newMemStore(statuses ...ordercast.Status) *memStore {
@@ -53,9 +54,13 @@ func (s *memStore) Order(_ context.Context, id string) (ordercast.Order, error) 
 	return ordercast.Order{ID: id, Status: last.Status, Version: last.Seq}, nil
 }
 
-func (s *memStore) EventsAfter(_ context.Context, _ string, after int64, _ int) ([]ordercast.Event, error) {
+func (s *memStore) EventsAfter(ctx context.Context, _ string, after int64, _ int) ([]ordercast.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if s.fail != nil {
 		return nil, s.fail
 	}
@@ -212,6 +217,29 @@ func TestDeliveryRules(t *testing.T) {
 	if got := w.events.Load(); got != 5 {
 		t.Errorf("events counted %d, want 5", got)
 	}
+}
+
+// TestCatchUpIsBounded: a read that catches a stream up from a store that hangs gives up after
+// the write timeout, and the stream then ends with the error: a held stream's worker is never
+// stuck behind it (the delivery itself carries no deadline, which would cost a timer per event).
+func TestCatchUpIsBounded(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := newMemStore(ordercast.StatusPlaced)
+		e := New(store, hub.New(), testConfig, nil)
+		w, _, _ := newWatcher(t, e, 1, sseFraming{})
+		store.mu.Lock()
+		store.hang = true
+		store.mu.Unlock()
+		start := time.Now()
+		err := w.deliver(context.Background(), nil, true)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("catch-up from a hanging store: %v, want the deadline exceeded", err)
+		}
+		if waited := time.Since(start); waited != testConfig.WriteTimeout {
+			t.Errorf("catch-up gave up after %v, want the write timeout %v", waited, testConfig.WriteTimeout)
+		}
+	})
 }
 
 // TestMessageFramingSendsOneFramePerEvent: a message transport (WebSocket) gets each event as its

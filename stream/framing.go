@@ -2,6 +2,7 @@ package stream
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ordercast/ordercast/api"
@@ -86,4 +87,32 @@ func appendChunk(dst, b []byte) []byte {
 func appendChunkHeader(dst []byte, n int) []byte {
 	dst = strconv.AppendInt(dst, int64(n), 16)
 	return append(dst, "\r\n"...)
+}
+
+// scratch recycles the buffers a held stream frames and chunks its events in. A held stream keeps
+// no buffer between two flushes (it is idle nearly always, and its memory decides how many one
+// node holds), and the poller copies whatever a socket does not take at once, so a buffer is
+// free again as soon as the write returns: two allocations of every event delivered saved.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxScratch is the largest buffer given back: a long catch-up's is left to the collector.
+const maxScratch = 16 << 10
+
+func getScratch() *[]byte { return scratch.Get().(*[]byte) }
+
+// putScratch gives b, last taken as *p, back to scratch.
+func putScratch(p *[]byte, b []byte) {
+	if cap(b) <= maxScratch {
+		*p = b[:0]
+		scratch.Put(p)
+	}
+}
+
+// keepSmall empties s for reuse, or drops it if a backlog grew it: a lean watcher keeps the room
+// of a few frames, the usual flush, and no more.
+func keepSmall[T any](s []T) []T {
+	if cap(s) > 4 {
+		return nil
+	}
+	return s[:0]
 }

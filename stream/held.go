@@ -169,23 +169,24 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 }
 
 // Write sends one frame as a chunk; the poller never blocks on it.
-func (hs *heldStream) Write(frame []byte) error {
-	return hs.conn.Load().Write(appendChunk(make([]byte, 0, len(frame)+20), frame)) // 20: size line and CRLF
-}
+func (hs *heldStream) Write(frame []byte) error { return hs.WriteMany(frame) }
 
-// WriteMany sends frames as one chunk.
+// WriteMany sends frames as one chunk, built in a scratch buffer: the poller copies what the
+// socket does not take at once.
 func (hs *heldStream) WriteMany(frames ...[]byte) error {
 	n := 0
 	for _, f := range frames {
 		n += len(f)
 	}
-	chunk := make([]byte, 0, n+20) // 20: room for the size line and the closing CRLF
-	chunk = appendChunkHeader(chunk, n)
+	p := getScratch()
+	chunk := appendChunkHeader(*p, n)
 	for _, f := range frames {
 		chunk = append(chunk, f...)
 	}
 	chunk = append(chunk, "\r\n"...)
-	return hs.conn.Load().Write(chunk)
+	err := hs.conn.Load().Write(chunk)
+	putScratch(p, chunk)
+	return err
 }
 
 // Close ends the stream for reason; see end.
@@ -234,10 +235,7 @@ func (hs *heldStream) deliver() {
 		return
 	}
 	msgs, overflowed := hs.w.take()
-	ctx, cancel := context.WithTimeout(hs.h.ctx, hs.h.e.cfg.WriteTimeout)
-	err := hs.w.deliver(ctx, msgs, overflowed)
-	cancel()
-	if err != nil {
+	if err := hs.w.deliver(hs.h.ctx, msgs, overflowed); err != nil {
 		hs.mu.Unlock()
 		hs.end(ReasonStoreError, fmt.Errorf("catch up from the store: %w", err))
 		return

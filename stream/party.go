@@ -142,7 +142,7 @@ func (w *watcher) openParty(o partyOpening) {
 		w.rememberOrder(id, partyOrder{courier: c})
 	}
 	if o.snap != nil {
-		w.frame(w.f.scoped(w.out, o.pos, api.EventSnapshot, o.snap))
+		w.frame(w.f.scoped(w.buf(), o.pos, api.EventSnapshot, o.snap))
 	}
 	w.queueScoped(o.backlog)
 	w.locs = o.locs
@@ -160,7 +160,7 @@ func (w *watcher) queueScoped(evs []ordercast.ScopedEvent) {
 
 // queueParty queues one event of the party's log at position pos.
 func (w *watcher) queueParty(m *hub.Message, pos int64) {
-	w.frame(w.f.scoped(w.out, pos, api.EventName(m.Event), m.JSON))
+	w.frame(w.f.scoped(w.buf(), pos, api.EventName(m.Event), m.JSON))
 	switch ev := m.Event; {
 	case ev.Status.Terminal():
 		w.rememberOrder(ev.OrderID, partyOrder{ended: true})
@@ -197,6 +197,8 @@ func (w *watcher) deliverParty(ctx context.Context, msgs []*hub.Message, overflo
 	if err != nil {
 		return err
 	}
+	ctx, cancel := w.e.catchUpContext(ctx)
+	defer cancel()
 	missed, err := sr.ScopeEventsAfter(ctx, w.party, w.last, 0)
 	if err != nil {
 		return fmt.Errorf("catch up the log of %s: %w", w.partyKey, err)

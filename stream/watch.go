@@ -164,6 +164,13 @@ type snapshot struct {
 	json   []byte
 }
 
+// catchUpContext bounds a read that catches a stream up after missed events: a store that hangs
+// must hold a stream (and, for a held stream, the worker running it) no longer than a stuck
+// client's write may. Only a catch-up pays for the timer, not every delivery.
+func (e *Engine) catchUpContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.cfg.WriteTimeout)
+}
+
 func (e *Engine) activeSnapshot(ctx context.Context) (snapshot, error) {
 	orders, err := e.store.ActiveOrders(ctx, snapshotLimit)
 	if err != nil {

@@ -42,10 +42,11 @@ type watcher struct {
 	locs   map[string]*hub.Location
 	orders map[string]partyOrder
 
-	out     []byte // frames queued for the next flush, back to back
-	ends    []int  // where each queued frame ends in out
-	ping    bool   // a pinger transport owes a ping
-	pending int    // events queued since the last flush
+	out     []byte  // frames queued for the next flush, back to back
+	outBuf  *[]byte // a lean watcher's out, taken from scratch until the flush gives it back
+	ends    []int   // where each queued frame ends in out
+	ping    bool    // a pinger transport owes a ping
+	pending int     // events queued since the last flush
 	liveAt  []time.Time
 	live    bool // past the backlog: events are fresh commits, their latency is measured
 	// lean drops the buffers after each flush: a held stream is idle nearly always, and its memory
@@ -65,7 +66,7 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(), lastStatus: wt.order.Status,
 		courier: wt.order.CourierID,
 	}
-	w.frame(f.preamble(w.out, e.cfg.Retry))
+	w.frame(f.preamble(w.buf(), e.cfg.Retry))
 	switch wt.scope {
 	case AllOrders:
 		w.snapshot(wt.snap)
@@ -130,7 +131,7 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		w.frame(w.f.named(w.out, api.EventLocation, w.locs[id].JSON))
+		w.frame(w.f.named(w.buf(), api.EventLocation, w.locs[id].JSON))
 	}
 	w.locs = nil
 	return time.Time{}
@@ -161,9 +162,19 @@ func (w *watcher) location(now time.Time) (due time.Time) {
 	if ok, due := w.locPace.allow(now, w.e.cfg.LocationInterval); !ok {
 		return due
 	}
-	w.frame(w.f.named(w.out, api.EventLocation, w.loc.JSON))
+	w.frame(w.f.named(w.buf(), api.EventLocation, w.loc.JSON))
 	w.loc = nil
 	return time.Time{}
+}
+
+// buf is what the next frame is appended to: out, which a lean watcher takes from scratch
+// between two flushes.
+func (w *watcher) buf() []byte {
+	if w.lean && w.outBuf == nil {
+		w.outBuf = getScratch()
+		w.out = *w.outBuf
+	}
+	return w.out
 }
 
 // frame records that out now ends a frame.
@@ -189,7 +200,7 @@ func (w *watcher) queueEvents(evs []ordercast.Event) {
 }
 
 func (w *watcher) queue(m *hub.Message) {
-	w.frame(w.f.event(w.out, m))
+	w.frame(w.f.event(w.buf(), m))
 	w.pending++
 	if w.live {
 		w.liveAt = append(w.liveAt, m.Event.At)
@@ -208,7 +219,7 @@ func (w *watcher) heartbeat() {
 		w.ping = true
 		return
 	}
-	w.frame(w.f.heartbeat(w.out))
+	w.frame(w.f.heartbeat(w.buf()))
 }
 
 // deliver queues the live messages a subscription took. For one order: in seq order, a duplicate
@@ -238,6 +249,8 @@ func (w *watcher) deliver(ctx context.Context, msgs []*hub.Message, overflowed b
 		return nil
 	}
 	w.e.observer.CaughtUp()
+	ctx, cancel := w.e.catchUpContext(ctx)
+	defer cancel()
 	missed, err := w.e.store.EventsAfter(ctx, w.orderID, w.last, 0)
 	if err != nil {
 		return err
@@ -250,6 +263,8 @@ func (w *watcher) deliverAll(ctx context.Context, msgs []*hub.Message, overflowe
 	if overflowed {
 		// Some changes were dropped; status is state, so the current state replaces them.
 		w.e.observer.CaughtUp()
+		ctx, cancel := w.e.catchUpContext(ctx)
+		defer cancel()
 		snap, err := w.e.activeSnapshot(ctx)
 		if err != nil {
 			return err
@@ -262,7 +277,7 @@ func (w *watcher) deliverAll(ctx context.Context, msgs []*hub.Message, overflowe
 		if m.Event.Seq <= w.seen[id] {
 			continue
 		}
-		w.frame(w.f.named(w.out, api.EventName(m.Event), m.JSON))
+		w.frame(w.f.named(w.buf(), api.EventName(m.Event), m.JSON))
 		// seen forgets an order once it ends, so it holds only orders that are still active.
 		if m.Event.Status.Terminal() {
 			delete(w.seen, id)
@@ -280,7 +295,7 @@ func (w *watcher) snapshot(snap snapshot) {
 	for _, o := range snap.orders {
 		w.seen[o.ID] = o.Version
 	}
-	w.frame(w.f.named(w.out, api.EventSnapshot, snap.json))
+	w.frame(w.f.named(w.buf(), api.EventSnapshot, snap.json))
 }
 
 // flush writes what is queued and counts the events it delivered.
@@ -302,7 +317,11 @@ func (w *watcher) flush() error {
 			w.bytes.Add(int64(len(w.out)))
 		}
 		if w.lean {
-			w.out, w.ends = nil, nil
+			if w.outBuf != nil {
+				putScratch(w.outBuf, w.out) // the transport copied what it did not write
+				w.outBuf = nil
+			}
+			w.out, w.ends = nil, keepSmall(w.ends)
 		} else {
 			w.out, w.ends = w.out[:0], w.ends[:0]
 		}
@@ -321,7 +340,7 @@ func (w *watcher) flush() error {
 		w.events.Add(int64(w.pending))
 		w.pending, w.liveAt = 0, w.liveAt[:0]
 		if w.lean {
-			w.liveAt = nil
+			w.liveAt = keepSmall(w.liveAt)
 		}
 	}
 	return nil

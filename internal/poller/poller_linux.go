@@ -240,8 +240,9 @@ func (c *Conn) drainInput() error {
 }
 
 // Write sends b now, as far as the socket takes it, and queues the rest to be sent when the
-// socket is writable. It never blocks. A connection whose queue would pass MaxPending is closed
-// with ErrBacklog; a closed connection returns ErrClosed.
+// socket is writable. It never blocks, and it keeps a copy of what it queues, never b itself: the
+// caller may reuse b once Write returns. A connection whose queue would pass MaxPending is
+// closed with ErrBacklog; a closed connection returns ErrClosed.
 func (c *Conn) Write(b []byte) error {
 	c.mu.Lock()
 	if c.closed || c.closeAfter != nil {

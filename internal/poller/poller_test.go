@@ -132,7 +132,8 @@ func TestInputIsDrainedAndIgnored(t *testing.T) {
 }
 
 // TestSlowReaderGetsQueuedBytesInOrder fills the socket of a peer that is not reading, then
-// lets it read, and checks every byte arrives once and in order.
+// lets it read, and checks every byte arrives once and in order. The one buffer written is
+// changed after each Write, as a caller reusing it does: what was queued must not change with it.
 func TestSlowReaderGetsQueuedBytesInOrder(t *testing.T) {
 	p := openPoller(t)
 	p.MaxPending = 64 << 20 // no backlog limit in this test
