@@ -3,6 +3,7 @@ package hub_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -189,23 +190,39 @@ func TestResyncAllFlagsOnlyWatchersOfEveryOrder(t *testing.T) {
 	}
 }
 
+// TestOnReadyCallsBackInsteadOfSignalling: the callback runs on every publish, at once for what
+// was queued before it was set, and says whether a status event waits or only a position.
 func TestOnReadyCallsBackInsteadOfSignalling(t *testing.T) {
 	h := hub.New()
 	s := h.Subscribe("a")
 	t.Cleanup(s.Close)
 	h.Publish(event("a", 1)) // queued before the callback is set: OnReady calls at once
-	calls := 0
-	s.OnReady(func() { calls++ })
-	if calls != 1 {
-		t.Fatalf("OnReady with a queued message called back %d times, want 1", calls)
+	var calls []bool
+	s.OnReady(func(status bool) { calls = append(calls, status) })
+	if !slices.Equal(calls, []bool{true}) {
+		t.Fatalf("OnReady with a queued message called back %v, want [true]", calls)
 	}
 	h.Publish(event("a", 2))
-	if calls != 2 {
-		t.Fatalf("publish called back %d times in all, want 2", calls)
+	h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "a", Lat: 1, At: time.Now()}))
+	if want := []bool{true, true, false}; !slices.Equal(calls, want) {
+		t.Fatalf("publishes called back %v, want %v (status, status, position)", calls, want)
 	}
 	msgs, _ := s.Take()
 	if got := seqs(msgs); len(got) != 2 || got[0] != 1 || got[1] != 2 {
 		t.Fatalf("took %v, want [1 2]", got)
+	}
+	if s.TakeLocation() == nil {
+		t.Fatal("the position is not in its slot")
+	}
+
+	// A subscription holding only a position is called back at once, for a position.
+	p := h.Subscribe("b")
+	t.Cleanup(p.Close)
+	h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "b", Lat: 1, At: time.Now()}))
+	calls = nil
+	p.OnReady(func(status bool) { calls = append(calls, status) })
+	if !slices.Equal(calls, []bool{false}) {
+		t.Fatalf("OnReady with a position waiting called back %v, want [false]", calls)
 	}
 }
 

@@ -98,5 +98,5 @@ func (s *Subscription) deliverLocation(l *Location) {
 	} else {
 		s.loc = l
 	}
-	s.wakeUnlock()
+	s.wakeUnlock(false)
 }

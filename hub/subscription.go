@@ -12,8 +12,8 @@ type Subscription struct {
 	size       int
 
 	mu     sync.Mutex
-	ready  chan struct{} // capacity 1: "something is queued", coalesced; made on first Ready
-	notify func()        // set by OnReady instead of ready
+	ready  chan struct{}     // capacity 1: "something is queued", coalesced; made on first Ready
+	notify func(status bool) // set by OnReady instead of ready
 	queue  []*Message
 	loc    *Location // the newest position not yet taken: one slot, latest wins
 	// locs is a party watcher's slots: the newest position of each order not yet taken.
@@ -46,17 +46,21 @@ func (s *Subscription) Ready() <-chan struct{} {
 	return s.ready
 }
 
-// OnReady makes the hub call fn, instead of signalling Ready, whenever messages are queued or the
-// mailbox overflowed; at once if that happened already. fn runs on the publisher's goroutine, so
-// it must only schedule work, never do it: this is how a watcher without a goroutine of its own
-// (a connection held by a poller) is woken.
-func (s *Subscription) OnReady(fn func()) {
+// OnReady makes the hub call fn, instead of signalling Ready, whenever messages are queued, the
+// mailbox overflowed or a position was put in a slot; at once if that happened already. fn runs
+// on the publisher's goroutine, so it must only schedule work, never do it: this is how a
+// watcher without a goroutine of its own (a connection held by a poller) is woken. status says
+// whether status events wait (messages, or an overflow to catch up from) rather than only a
+// position, so that the watcher's holder can run those first and a flood of positions never
+// delays a status event (DESIGN.md rule 9).
+func (s *Subscription) OnReady(fn func(status bool)) {
 	s.mu.Lock()
 	s.notify = fn
-	pending := len(s.queue) > 0 || s.overflow || s.loc != nil || len(s.locs) > 0
+	status := len(s.queue) > 0 || s.overflow
+	pending := status || s.loc != nil || len(s.locs) > 0
 	s.mu.Unlock()
 	if pending {
-		fn()
+		fn(status)
 	}
 }
 
@@ -98,7 +102,7 @@ func (s *Subscription) deliver(m *Message) {
 	} else {
 		s.overflow = true
 	}
-	s.wakeUnlock()
+	s.wakeUnlock(true)
 }
 
 // markMissed flags the watcher as having missed events, so that it catches up from the store.
@@ -109,18 +113,19 @@ func (s *Subscription) markMissed() {
 		return
 	}
 	s.overflow = true
-	s.wakeUnlock()
+	s.wakeUnlock(true)
 }
 
-// wakeUnlock unlocks s.mu, then wakes the watcher. Signalling after unlocking is safe: the flag
-// and the queue are already visible, so a watcher woken by this (or by an earlier signal it has
-// not consumed yet) sees them. No update can be missed.
-func (s *Subscription) wakeUnlock() {
+// wakeUnlock unlocks s.mu, then wakes the watcher, for a status event (status) or a position.
+// Signalling after unlocking is safe: the flag and the queue are already visible, so a watcher
+// woken by this (or by an earlier signal it has not consumed yet) sees them. No update can be
+// missed.
+func (s *Subscription) wakeUnlock(status bool) {
 	ready, notify := s.ready, s.notify
 	s.mu.Unlock()
 	switch {
 	case notify != nil:
-		notify()
+		notify(status)
 	case ready != nil:
 		select {
 		case ready <- struct{}{}:

@@ -71,9 +71,12 @@ type heldStream struct {
 	bucket  int
 	expires time.Time // zero: no lifetime
 
-	mu     sync.Mutex // one worker at a time delivers, in order
-	w      watcher
-	queued atomic.Bool // on the work queue, or about to be
+	mu sync.Mutex // one worker at a time delivers, in order
+	w  watcher
+	// On the work queue's lane for status events, or its lane for positions, or about to be. A
+	// stream can be on both at once; the run that comes second finds nothing left and writes
+	// nothing.
+	queuedStatus, queued atomic.Bool
 }
 
 var _ transport = (*heldStream)(nil)
@@ -219,16 +222,26 @@ func (hs *heldStream) end(reason string, err error) {
 	}
 }
 
-// schedule puts hs on the work queue; the hub calls it when events are queued for hs.
-func (hs *heldStream) schedule() {
-	if hs.queued.CompareAndSwap(false, true) {
-		hs.h.work.push(hs)
+// schedule puts hs on the work queue, in the lane for status events (status) or for positions;
+// the hub calls it when something is queued for hs.
+func (hs *heldStream) schedule(status bool) {
+	switch {
+	case status:
+		if hs.queuedStatus.CompareAndSwap(false, true) {
+			hs.h.work.push(hs, true)
+		}
+	case hs.queuedStatus.Load():
+		// The run it is queued for takes the position too: the slot was filled before this
+		// call, and the run clears the flag before it takes.
+	case hs.queued.CompareAndSwap(false, true):
+		hs.h.work.push(hs, false)
 	}
 }
 
 // deliver runs on a worker: it runs the watcher's rules on what the hub queued, and writes it.
 func (hs *heldStream) deliver() {
-	hs.queued.Store(false) // a publish from now on schedules another run
+	hs.queuedStatus.Store(false) // a publish from now on schedules another run
+	hs.queued.Store(false)
 	hs.mu.Lock()
 	if hs.w.ended {
 		hs.mu.Unlock()
@@ -422,7 +435,7 @@ func (h *holder) releaseCapped(interval time.Duration) {
 			}
 			h.capped.mu.Unlock()
 			for i, hs := range ready {
-				hs.schedule()
+				hs.schedule(false)
 				ready[i] = nil
 			}
 			ready = ready[:0]
@@ -468,17 +481,23 @@ func (h *holder) close() error {
 	return nil
 }
 
-// workQueue is an unbounded FIFO of streams to deliver to: the hub's publishers push without
-// ever blocking, workers pop.
+// workQueue is where the hub's publishers put the streams to deliver to, without ever blocking;
+// workers pop. It has two unbounded FIFO lanes, and the lane of streams with status events
+// waiting goes first: positions come in floods (a courier platform's thousands a second, or a
+// batch of hundreds at once), and a status event must not wait behind them for a worker.
 type workQueue struct {
-	mu    sync.Mutex
-	items []*heldStream
-	wake  chan struct{} // capacity 1: "items may be waiting"
+	mu             sync.Mutex
+	status, others []*heldStream
+	wake           chan struct{} // capacity 1: "items may be waiting"
 }
 
-func (q *workQueue) push(hs *heldStream) {
+func (q *workQueue) push(hs *heldStream, status bool) {
 	q.mu.Lock()
-	q.items = append(q.items, hs)
+	if status {
+		q.status = append(q.status, hs)
+	} else {
+		q.others = append(q.others, hs)
+	}
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
@@ -490,11 +509,15 @@ func (q *workQueue) push(hs *heldStream) {
 func (q *workQueue) pop(ctx context.Context) *heldStream {
 	for {
 		q.mu.Lock()
-		if len(q.items) > 0 {
-			hs := q.items[0]
-			q.items[0] = nil
-			q.items = q.items[1:]
-			more := len(q.items) > 0
+		lane := &q.status
+		if len(*lane) == 0 {
+			lane = &q.others
+		}
+		if len(*lane) > 0 {
+			hs := (*lane)[0]
+			(*lane)[0] = nil
+			*lane = (*lane)[1:]
+			more := len(q.status)+len(q.others) > 0
 			q.mu.Unlock()
 			if more {
 				select { // pass the baton: another worker takes the next one

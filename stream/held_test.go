@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +96,48 @@ func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 	}
 	if n := len(e.held.snapshot(-1)); n != 0 {
 		t.Errorf("%d streams still held", n)
+	}
+}
+
+// TestWorkQueueRunsStatusFirst: a stream with a status event waiting is delivered to before
+// the streams that wait only with a position, whatever their order of arrival; each lane keeps
+// its own order.
+func TestWorkQueueRunsStatusFirst(t *testing.T) {
+	t.Parallel()
+	q := workQueue{wake: make(chan struct{}, 1)}
+	pos1, pos2, st1, st2 := &heldStream{bucket: 1}, &heldStream{bucket: 2}, &heldStream{bucket: 3}, &heldStream{bucket: 4}
+	q.push(pos1, false)
+	q.push(pos2, false)
+	q.push(st1, true)
+	q.push(st2, true)
+	var got []int
+	for range 4 {
+		got = append(got, q.pop(t.Context()).bucket)
+	}
+	if want := []int{3, 4, 1, 2}; !slices.Equal(got, want) {
+		t.Fatalf("popped %v, want %v: status lane first, each lane in order", got, want)
+	}
+}
+
+// TestScheduleLanes: a stream woken for a status event goes on the status lane even when it
+// waits on the positions' lane already; a position for a stream already on the status lane
+// queues nothing more (that run takes it); each lane holds a stream once.
+func TestScheduleLanes(t *testing.T) {
+	t.Parallel()
+	h := &holder{work: workQueue{wake: make(chan struct{}, 1)}}
+	hs := &heldStream{h: h}
+	hs.schedule(false)
+	hs.schedule(false)
+	hs.schedule(true)
+	hs.schedule(true)
+	hs.schedule(false)
+	if len(h.work.others) != 1 || len(h.work.status) != 1 {
+		t.Fatalf("lanes hold %d (positions) and %d (status) entries, want 1 and 1", len(h.work.others), len(h.work.status))
+	}
+	other := &heldStream{h: h}
+	other.schedule(true)
+	other.schedule(false)
+	if len(h.work.others) != 1 || len(h.work.status) != 2 {
+		t.Fatalf("a position for a stream on the status lane was queued too: lanes %d and %d, want 1 and 2", len(h.work.others), len(h.work.status))
 	}
 }
