@@ -16,10 +16,12 @@ import (
 
 // Couriers' positions between nodes. They do not go through the durable write path (DESIGN.md
 // rule 9): each node gathers the positions it takes in for DefaultLocationBatch, keeps only the
-// newest per order, then upserts them into the UNLOGGED order_locations table in one statement
-// and announces them with pg_notify on LocationChannel, a few KB per notice, each its own
-// statement outside any write transaction. A status commit never waits behind a position, and
-// the notify queue's lock is taken once per batch and node, not once per position.
+// newest per order, then upserts them into the UNLOGGED order_locations table and announces
+// them with pg_notify on LocationChannel, a few KB per notice, all in one transaction of their
+// own that commits asynchronously. A status commit never waits behind a position. PostgreSQL
+// holds its notify queue's lock from the pre-commit of a notifying transaction to the end of
+// its commit; a batch takes it once, and never across a WAL flush: positions are not durable
+// (the table is UNLOGGED, a notice is gone once heard), so the commit need not wait for one.
 
 // LocationChannel is the NOTIFY channel that carries batches of positions.
 const LocationChannel = "ordercast_locations"
@@ -28,7 +30,8 @@ const LocationChannel = "ordercast_locations"
 const (
 	// DefaultLocationBatch is how long a node gathers positions before sending them: short next
 	// to the one-a-second cap each watcher has, long enough to make one notice of many positions.
-	DefaultLocationBatch = 50 * time.Millisecond
+	// 20 ms is fifty transactions a second per node at most, and none while no courier posts.
+	DefaultLocationBatch = 20 * time.Millisecond
 	// MaxLocationPayload bounds one notice, well under PostgreSQL's 8000-byte payload limit.
 	MaxLocationPayload = 7000
 	// locationsKept is how long a position stays in order_locations: past it, no stream shows it.
@@ -148,23 +151,24 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 		}
 		notices.add(js, MaxLocationPayload)
 	}
-	// The newest per order survives this node: a stream opening on another node later reads it.
-	// A row is replaced as ordercast.LocationUpdate.Replaces says: by a later position, or by
-	// another courier's (the courier is read from the JSON only when the time alone would not do).
-	if _, err := b.Store.pool.Exec(ctx, `
+	// One round trip, one transaction (see the top of this file). The newest per order survives
+	// this node: a stream opening on another node later reads it. A row is replaced as
+	// ordercast.LocationUpdate.Replaces says: by a later position, or by another courier's (the
+	// courier is read from the JSON only when the time alone would not do). A batch that fails
+	// leaves its connection in a failed transaction, which the pool closes on release.
+	pb := &pgx.Batch{}
+	pb.Queue(`BEGIN`)
+	pb.Queue(`SET LOCAL synchronous_commit TO off`)
+	pb.Queue(`
 		INSERT INTO order_locations (order_id, at, data)
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
 		ON CONFLICT (order_id) DO UPDATE SET at = excluded.at, data = excluded.data
 		WHERE order_locations.at < excluded.at
-		   OR (order_locations.data::json->>'courier_id') IS DISTINCT FROM (excluded.data::json->>'courier_id')`, ids, ats, data); err != nil {
-		return fmt.Errorf("upsert positions: %w", err)
-	}
-	// One notice per statement, outside any transaction: the notify queue's lock is held only
-	// for this notice's commit, never for a status change's.
-	for _, n := range notices.done() {
-		if _, err := b.Store.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, LocationChannel, n); err != nil {
-			return fmt.Errorf("notify positions: %w", err)
-		}
+		   OR (order_locations.data::json->>'courier_id') IS DISTINCT FROM (excluded.data::json->>'courier_id')`, ids, ats, data)
+	pb.Queue(`SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, LocationChannel, notices.done())
+	pb.Queue(`COMMIT`)
+	if err := b.Store.pool.SendBatch(ctx, pb).Close(); err != nil {
+		return fmt.Errorf("send positions: %w", err)
 	}
 	return nil
 }
