@@ -28,3 +28,6 @@ func ResetClock(s *Store, ahead time.Duration) {
 
 // Skew returns how far ahead of this node's clock s reckons the database's.
 func Skew(s *Store) time.Duration { return time.Duration(s.clock.skew.Load()) }
+
+// FailedBatches returns how many of b's batches have failed to send.
+func FailedBatches(b *LocationBus) int64 { return b.failures.Load() }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +37,9 @@ const (
 	MaxLocationPayload = 7000
 	// locationsKept is how long a position stays in order_locations: past it, no stream shows it.
 	locationsKept = 10 * time.Minute
+	// failureWarnEvery bounds the bus's warnings while the database is away: a batch fails every
+	// Batch then, fifty times a second, and one line every ten seconds says as much.
+	failureWarnEvery = 10 * time.Second
 )
 
 // LocationBus sends the positions this node takes in to every node (itself included, through
@@ -48,6 +52,12 @@ type LocationBus struct {
 
 	mu      sync.Mutex
 	pending map[string]ordercast.LocationUpdate // newest per order since the last batch
+
+	// The batches and positions that failed since the last warning, and when it was (zero: none
+	// since the bus last worked); run's alone. failures counts every failed batch, for tests.
+	failed, dropped int
+	warnedAt        time.Time
+	failures        atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -118,8 +128,10 @@ func (b *LocationBus) run() {
 	}
 }
 
-// flush sends what is pending. A failed batch is logged and dropped: a position is replaced
-// within seconds, and holding it back would only show the courier late.
+// flush sends what is pending. A failed batch is dropped: a position is replaced within seconds,
+// and holding it back would only show the courier late. Failures are logged at once, then at
+// most once per failureWarnEvery with what failed meanwhile, and the first batch that goes
+// through again says so.
 func (b *LocationBus) flush(ctx context.Context) {
 	b.mu.Lock()
 	batch := b.pending
@@ -129,8 +141,18 @@ func (b *LocationBus) flush(ctx context.Context) {
 	}
 	b.pending = make(map[string]ordercast.LocationUpdate, len(batch))
 	b.mu.Unlock()
-	if err := b.send(ctx, batch); err != nil && ctx.Err() == nil {
-		b.Logger.Warn("sending positions to the cluster failed", "positions", len(batch), "err", err)
+	err := b.send(ctx, batch)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		b.failures.Add(1)
+		b.failed, b.dropped = b.failed+1, b.dropped+len(batch)
+		if b.warnedAt.IsZero() || time.Since(b.warnedAt) >= failureWarnEvery {
+			b.Logger.Warn("sending positions to the cluster failed", "batches", b.failed, "positions", b.dropped, "err", err)
+			b.warnedAt, b.failed, b.dropped = time.Now(), 0, 0
+		}
+	case err == nil && !b.warnedAt.IsZero():
+		b.Logger.Info("sending positions to the cluster works again", "batches_failed_since_warning", b.failed, "positions_dropped_since_warning", b.dropped)
+		b.warnedAt, b.failed, b.dropped = time.Time{}, 0, 0
 	}
 }
 

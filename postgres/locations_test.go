@@ -5,9 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/pgtest"
@@ -121,4 +125,100 @@ func TestLocationBusSplitsABatchIntoNotices(t *testing.T) {
 	if len(kept) != n {
 		t.Errorf("the table holds %d of the %d positions", len(kept), n)
 	}
+}
+
+// TestLocationBusWarnsOnceWhileItFails: a bus whose batches fail (here its table is gone) warns
+// at the first failure and not at every batch, fifty a second at the default; the first batch
+// that goes through again says so, with how many failed since the warning.
+func TestLocationBusWarnsOnceWhileItFails(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := storetest.MustOpen(t, postgres.New(url))
+	log := &logRecords{}
+	b := postgres.NewLocationBus(s)
+	b.Batch, b.Logger = 5*time.Millisecond, slog.New(log)
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	post := func(lat float64) {
+		b.Send([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-1", Lat: lat, At: time.Now()}})
+	}
+
+	exec(`ALTER TABLE order_locations RENAME TO order_locations_away`)
+	for i := range 5 {
+		post(float64(i))
+		testutil.WaitFor(t, "the batch to fail", func() bool { return postgres.FailedBatches(b) > int64(i) })
+	}
+	if got := log.count("sending positions to the cluster failed"); got != 1 {
+		t.Fatalf("5 failed batches logged %d warnings, want 1", got)
+	}
+
+	exec(`ALTER TABLE order_locations_away RENAME TO order_locations`)
+	post(10)
+	testutil.WaitFor(t, "the bus to say it works again", func() bool {
+		return log.count("sending positions to the cluster works again") == 1
+	})
+	if got := log.attr("sending positions to the cluster works again", "batches_failed_since_warning"); got != "4" {
+		t.Fatalf("recovery says %s batches failed since the warning, want 4", got)
+	}
+}
+
+// logRecords is a slog handler that keeps every record.
+type logRecords struct {
+	mu sync.Mutex
+	rs []slog.Record
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *logRecords) WithGroup(string) slog.Handler            { return h }
+
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.rs = append(h.rs, r.Clone())
+	return nil
+}
+
+// count returns how many records have message msg.
+func (h *logRecords) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, r := range h.rs {
+		if r.Message == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// attr returns attribute key of the last record with message msg, as text.
+func (h *logRecords) attr(msg, key string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var v string
+	for _, r := range h.rs {
+		if r.Message != msg {
+			continue
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == key {
+				v = a.Value.String()
+			}
+			return true
+		})
+	}
+	return v
 }
