@@ -31,3 +31,8 @@ func Skew(s *Store) time.Duration { return time.Duration(s.clock.skew.Load()) }
 
 // FailedBatches returns how many of b's batches have failed to send.
 func FailedBatches(b *LocationBus) int64 { return b.failures.Load() }
+
+// DecodePositions reads a notice on PositionsChannel as a node other than its sender does.
+func DecodePositions(payload string) ([]ordercast.LocationUpdate, error) {
+	return decodePositions(payload, "")
+}

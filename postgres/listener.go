@@ -154,9 +154,11 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("postgres: listener: listen for created orders: %w", err)
 	}
 	if l.Locations != nil {
-		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{LocationChannel}.Sanitize()); err != nil {
-			_ = conn.Close(context.Background())
-			return nil, fmt.Errorf("postgres: listener: listen for positions: %w", err)
+		for _, ch := range []string{PositionsChannel, LocationChannel} {
+			if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+				_ = conn.Close(context.Background())
+				return nil, fmt.Errorf("postgres: listener: listen for positions on %s: %w", ch, err)
+			}
 		}
 	}
 	return conn, nil
@@ -233,11 +235,18 @@ func (l *Listener) receive(ctx context.Context, conn *pgx.Conn) error {
 			}
 			continue
 		}
-		if n.Channel == LocationChannel {
+		if n.Channel == PositionsChannel || n.Channel == LocationChannel {
 			// Positions are state: a malformed batch is skipped, the next one replaces it.
-			if us, err := decodeLocations(n.Payload); err != nil {
-				l.Logger.Error("listener: ignoring a malformed batch of positions", "err", err)
+			var us []ordercast.LocationUpdate
+			var err error
+			if n.Channel == PositionsChannel {
+				us, err = decodePositions(n.Payload, l.Store.node)
 			} else {
+				us, err = decodeLocations(n.Payload)
+			}
+			if err != nil {
+				l.Logger.Error("listener: ignoring a malformed batch of positions", "err", err)
+			} else if len(us) > 0 {
 				l.Locations.ReceiveLocations(us)
 			}
 			continue

@@ -24,7 +24,8 @@ import (
 // its commit; a batch takes it once, and never across a WAL flush: positions are not durable
 // (the table is UNLOGGED, a notice is gone once heard), so the commit need not wait for one.
 
-// LocationChannel is the NOTIFY channel that carries batches of positions.
+// LocationChannel carried batches of positions as JSON before PositionsChannel; a node still
+// hears it, for the positions of nodes of an older version during a rolling upgrade.
 const LocationChannel = "ordercast_locations"
 
 // Defaults for the location bus.
@@ -160,18 +161,16 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	ids := make([]string, 0, len(batch))
 	ats := make([]time.Time, 0, len(batch))
 	data := make([]string, 0, len(batch))
-	var notices arrayPacker // notify.go
+	notices := newPositionPacker(b.Store.node, MaxLocationPayload)
 	for _, u := range batch {
 		row, err := json.Marshal(u)
 		if err != nil {
 			return fmt.Errorf("encode position: %w", err)
 		}
 		ids, ats, data = append(ids, u.OrderID), append(ats, u.At), append(data, string(row))
-		js, err := json.Marshal(busLocation{U: u, P: u.Parties})
-		if err != nil {
+		if err := notices.add(u); err != nil {
 			return fmt.Errorf("encode position: %w", err)
 		}
-		notices.add(js, MaxLocationPayload)
 	}
 	// One round trip, one transaction (see the top of this file). The newest per order survives
 	// this node: a stream opening on another node later reads it. A row is replaced as
@@ -187,7 +186,7 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 		ON CONFLICT (order_id) DO UPDATE SET at = excluded.at, data = excluded.data
 		WHERE order_locations.at < excluded.at
 		   OR (order_locations.data::json->>'courier_id') IS DISTINCT FROM (excluded.data::json->>'courier_id')`, ids, ats, data)
-	pb.Queue(`SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, LocationChannel, notices.done())
+	pb.Queue(`SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, PositionsChannel, notices.done())
 	pb.Queue(`COMMIT`)
 	if err := b.Store.pool.SendBatch(ctx, pb).Close(); err != nil {
 		return fmt.Errorf("send positions: %w", err)
@@ -226,7 +225,7 @@ type busLocation struct {
 	P []string                 `json:"p,omitempty"`
 }
 
-// decodeLocations reads one notice on LocationChannel.
+// decodeLocations reads one notice on LocationChannel, as a node of an older version sends it.
 func decodeLocations(payload string) ([]ordercast.LocationUpdate, error) {
 	var bls []busLocation
 	if err := json.Unmarshal([]byte(payload), &bls); err != nil {

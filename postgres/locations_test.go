@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -69,7 +68,7 @@ func TestLocationBusSplitsABatchIntoNotices(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	s := storetest.MustOpen(t, postgres.New(url))
 	listen := pgtest.Connect(t, url)
-	if _, err := listen.Exec(t.Context(), "LISTEN "+postgres.LocationChannel); err != nil {
+	if _, err := listen.Exec(t.Context(), "LISTEN "+postgres.PositionsChannel); err != nil {
 		t.Fatal(err)
 	}
 	b := postgres.NewLocationBus(s)
@@ -103,16 +102,12 @@ func TestLocationBusSplitsABatchIntoNotices(t *testing.T) {
 		if len(note.Payload) >= 8000 {
 			t.Errorf("notice %d is %d bytes, over PostgreSQL's limit", notices, len(note.Payload))
 		}
-		var got []struct {
-			U struct {
-				OrderID string `json:"order_id"`
-			} `json:"u"`
-		}
-		if err := json.Unmarshal([]byte(note.Payload), &got); err != nil {
+		got, err := postgres.DecodePositions(note.Payload)
+		if err != nil {
 			t.Fatalf("notice %d: %v", notices, err)
 		}
 		for _, p := range got {
-			seen[p.U.OrderID] = true
+			seen[p.OrderID] = true
 		}
 	}
 	if notices < 2 {
@@ -221,4 +216,67 @@ func (h *logRecords) attr(msg, key string) string {
 		})
 	}
 	return v
+}
+
+// recordingFeed keeps the positions a listener hands it.
+type recordingFeed struct {
+	mu  sync.Mutex
+	got []ordercast.LocationUpdate
+}
+
+func (f *recordingFeed) ReceiveLocations(us []ordercast.LocationUpdate) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, us...)
+}
+
+func (f *recordingFeed) MissedLocations() {}
+
+func (f *recordingFeed) orders() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ids []string
+	for _, u := range f.got {
+		ids = append(ids, u.OrderID)
+	}
+	return ids
+}
+
+// Positions a node's bus sends reach the other nodes' listeners, not its own (it holds them
+// already); a notice in the JSON of a node of an older version, on the old channel, reaches
+// every node, so positions keep flowing during a rolling upgrade.
+func TestLocationBusReachesTheOtherNodes(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	feeds := []*recordingFeed{{}, {}}
+	nodes := make([]*node, 2)
+	for i := range nodes {
+		nodes[i] = newNode(t, url, url, func(_ *postgres.Store, l *postgres.Listener) { l.Locations = feeds[i] })
+	}
+	b := postgres.NewLocationBus(nodes[0].store)
+	b.Batch = 5 * time.Millisecond
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	at := time.Now().UTC()
+	eta := int64(60)
+	b.Send([]ordercast.LocationUpdate{{OrderID: "o-1", CourierID: "c-1", Lat: 52.5, Lng: 13.4, At: at, ETAS: &eta, Parties: []string{"restaurant:r-1"}}})
+	testutil.WaitFor(t, "node 1 to hear node 0's position", func() bool { return len(feeds[1].orders()) == 1 })
+	feeds[1].mu.Lock()
+	got := feeds[1].got[0]
+	feeds[1].mu.Unlock()
+	if got.CourierID != "c-1" || got.Lat != 52.5 || !got.At.Equal(at) || got.ETAS == nil || *got.ETAS != 60 || !slices.Equal(got.Parties, []string{"restaurant:r-1"}) {
+		t.Fatalf("node 1 heard %+v", got)
+	}
+
+	old := `[{"u":{"type":"","order_id":"o-old","courier_id":"c-9","lat":1,"lng":2,"at":"2026-12-01T10:00:00Z"}}]`
+	if _, err := pgtest.Connect(t, url).Exec(t.Context(), `SELECT pg_notify($1, $2)`, postgres.LocationChannel, old); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range feeds {
+		testutil.WaitFor(t, fmt.Sprintf("node %d to hear the older node's notice", i), func() bool { return slices.Contains(f.orders(), "o-old") })
+	}
+	if ids := feeds[0].orders(); slices.Contains(ids, "o-1") {
+		t.Fatalf("node 0 was handed back its own position: %v", ids)
+	}
 }

@@ -89,6 +89,9 @@ type Store struct {
 	recent *ordercache.Cache
 	heads  partyHeads
 	clock  dbClock // the database's clock, as this node reckons it
+	// node names this store's notices of positions (positions.go), so that its listener skips
+	// its own.
+	node string
 	// paths counts the batches committed in one round trip, the guesses that failed, and the
 	// batches committed on the locking path.
 	paths struct{ oneTrip, wrong, locking atomic.Int64 }
@@ -120,6 +123,9 @@ func New(url string) *Store {
 // Open validates the settings, connects the pool and applies any pending migrations. It fails
 // fast when the database is unreachable. On error nothing stays open.
 func (s *Store) Open(ctx context.Context) (err error) {
+	if s.node == "" {
+		s.node = newNodeID()
+	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
