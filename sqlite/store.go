@@ -312,3 +312,12 @@ func cloneValues(v url.Values) url.Values {
 func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us).UTC()
 }
+
+// Batches returns how many batches the store's writer has committed since it opened, and how many
+// writes they carried. Call it between Open and Close.
+func (s *Store) Batches() (batches, writes int64) {
+	if s.batches == nil {
+		return 0, 0
+	}
+	return s.batches.Counts()
+}

@@ -502,6 +502,13 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 	if oneTrip < 1 || oneTrip+locking > float64(batches) || locking > 0 {
 		t.Errorf("writer: %v batches in one round trip and %v locking, want 1 to %d and 0", oneTrip, locking, batches)
 	}
+	// Every batch took one path, and the writes are the test's: the group-commit counters agree.
+	if n := metric(t, writer.url, `ordercast_write_batches_total`); n != oneTrip+locking {
+		t.Errorf("writer: ordercast_write_batches_total = %v, want the paths' %v", n, oneTrip+locking)
+	}
+	if n := metric(t, writer.url, `ordercast_batched_writes_total`); n != float64(batches) {
+		t.Errorf("writer: ordercast_batched_writes_total = %v, want the %d writes made", n, batches)
+	}
 	if n := metric(t, writer.url, `ordercast_pg_wrong_guesses_total`); n != 0 {
 		t.Errorf("writer: ordercast_pg_wrong_guesses_total = %v, want 0", n)
 	}

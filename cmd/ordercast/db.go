@@ -96,11 +96,30 @@ func (m *Main) readiness() []func(context.Context) error {
 	return []func(context.Context) error{m.Listener.Ready}
 }
 
-// storeMetrics lists the metrics the store brings to /metrics: on PostgreSQL, how the node's
-// batches were committed and how often its listener lost the database.
+// batchCounter is a store whose group-commit writer counts its batches (both stores).
+type batchCounter interface {
+	Batches() (batches, writes int64)
+}
+
+// storeMetrics lists the metrics the store brings to /metrics: how much its writer batches, and
+// on PostgreSQL how the node's batches were committed and how often its listener lost the
+// database.
 func (m *Main) storeMetrics() []prometheus.Collector {
+	var cs []prometheus.Collector
+	if bc, ok := m.Store.(batchCounter); ok {
+		cs = append(cs,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "ordercast_write_batches_total",
+				Help: "Transactions the store's writer committed, each carrying every write queued meanwhile (group commit).",
+			}, func() float64 { b, _ := bc.Batches(); return float64(b) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "ordercast_batched_writes_total",
+				Help: "Writes (order creations, status changes, courier assignments) judged in those transactions; divided by ordercast_write_batches_total, the average batch.",
+			}, func() float64 { _, w := bc.Batches(); return float64(w) }),
+		)
+	}
 	if m.Listener == nil {
-		return nil
+		return cs
 	}
 	st, l := m.Listener.Store, m.Listener
 	batches := func(path string, n func(postgres.Paths) int64) prometheus.Collector {
@@ -110,7 +129,7 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 			ConstLabels: prometheus.Labels{"path": path},
 		}, func() float64 { return float64(n(st.Paths())) })
 	}
-	return []prometheus.Collector{
+	return append(cs,
 		batches("one_round_trip", func(p postgres.Paths) int64 { return p.OneRoundTrip }),
 		batches("locking", func(p postgres.Paths) int64 { return p.Locking }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -121,7 +140,7 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 			Name: "ordercast_pg_listener_reconnects_total",
 			Help: "Times this node's listener lost its database connection, reconnected and caught up.",
 		}, func() float64 { return float64(l.Reconnects()) }),
-	}
+	)
 }
 
 // closeStore stops the listener, then closes the store it reads from.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ordercast/ordercast"
 )
@@ -36,6 +37,10 @@ type Writer struct {
 	sinceHold int        // writes queued since the last Hold
 	queued    *sync.Cond // broadcast on every enqueue, for tests waiting on the queue
 	wake      chan struct{}
+
+	// The batches committed, and the writes they carried: their ratio is how much the writer
+	// batches, which /metrics shows.
+	batches, writes atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -119,6 +124,10 @@ func release(req *request) {
 	req.ctx, req.write = nil, ordercast.Write{}
 	requests.Put(req)
 }
+
+// Counts returns how many batches the writer has committed, and how many writes they carried
+// (a write its batch refused by the domain's rules counts: it was judged in a committed batch).
+func (w *Writer) Counts() (batches, writes int64) { return w.batches.Load(), w.writes.Load() }
 
 // Close stops the writer after the batch in progress and answers every write still queued with
 // ErrClosed. Writes after Close are refused at once.
@@ -206,6 +215,10 @@ func (w *Writer) commitBatch(batch []*request) {
 	results, err := w.commit(w.ctx, writes)
 	if err == nil && len(results) != len(batch) {
 		err = fmt.Errorf("groupcommit: %d results for %d writes", len(results), len(batch))
+	}
+	if err == nil {
+		w.batches.Add(1)
+		w.writes.Add(int64(len(batch)))
 	}
 	for i, req := range batch {
 		if err != nil {

@@ -50,6 +50,9 @@ func TestBatches(t *testing.T) {
 	if len(batches) != 2 || len(batches[1]) != 3 || batches[1][0] != "a" || batches[1][2] != "c" {
 		t.Errorf("batches = %v, want %v", batches, want)
 	}
+	if b, n := w.Counts(); b != 2 || n != 4 {
+		t.Errorf("Counts() = %d batches, %d writes; want 2 and 4", b, n)
+	}
 }
 
 // TestClose checks that Close fails the batch in progress and every queued write, and refuses

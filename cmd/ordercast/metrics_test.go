@@ -1,0 +1,22 @@
+package main_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// TestWriteBatchMetrics: /metrics counts the writes the store committed and the transactions
+// they went in, on the embedded SQLite (TestCluster_ListenerTerminated checks PostgreSQL's
+// against its paths). Writes one after another each commit alone: a lone write never waits
+// for company.
+func TestWriteBatchMetrics(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, filepath.Join(t.TempDir(), "ordercast.db"))
+	for i := range 3 {
+		createOrder(t, n.url, fmt.Sprintf("o-%d", i))
+	}
+	if b, w := metric(t, n.url, "ordercast_write_batches_total"), metric(t, n.url, "ordercast_batched_writes_total"); b != 3 || w != 3 {
+		t.Fatalf("after 3 writes one after another: %v batches, %v writes; want 3 and 3", b, w)
+	}
+}
