@@ -42,8 +42,8 @@ type Listener struct {
 	Store *Store
 	// Feed receives the events, and is told to catch up after a lost connection.
 	Feed ordercast.Feed
-	// Locations, when set, also gets the batches of positions the nodes send on
-	// LocationChannel (see LocationBus).
+	// Locations, when set, also gets the batches of positions the other nodes send on
+	// PositionsChannel (see LocationBus), and those of older nodes on LocationChannel.
 	Locations ordercast.LocationFeed
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger

@@ -18,11 +18,12 @@ import (
 // Couriers' positions between nodes. They do not go through the durable write path (DESIGN.md
 // rule 9): each node gathers the positions it takes in for DefaultLocationBatch, keeps only the
 // newest per order, then upserts them into the UNLOGGED order_locations table and announces
-// them with pg_notify on LocationChannel, a few KB per notice, all in one transaction of their
-// own that commits asynchronously. A status commit never waits behind a position. PostgreSQL
-// holds its notify queue's lock from the pre-commit of a notifying transaction to the end of
-// its commit; a batch takes it once, and never across a WAL flush: positions are not durable
-// (the table is UNLOGGED, a notice is gone once heard), so the commit need not wait for one.
+// them with pg_notify on PositionsChannel (positions.go), a few KB per notice, all in one
+// transaction of their own that commits asynchronously. A status commit never waits behind a
+// position. PostgreSQL holds its notify queue's lock from the pre-commit of a notifying
+// transaction to the end of its commit; a batch takes it once, and never across a WAL flush:
+// positions are not durable (the table is UNLOGGED, a notice is gone once heard), so the commit
+// need not wait for one.
 
 // LocationChannel carried batches of positions as JSON before PositionsChannel; a node still
 // hears it, for the positions of nodes of an older version during a rolling upgrade.
