@@ -18,7 +18,7 @@ import (
 
 // notifyPayloads encodes a batch's events into as few payloads of at most max bytes as they fit.
 func notifyPayloads(evs []ordercast.Event, max int) ([]string, error) {
-	var p arrayPacker
+	p := jsonArrays(max)
 	for _, ev := range evs {
 		row := []any{ev.OrderID, ev.Seq, ev.Status, ev.At.UnixMicro()}
 		optional := []string{ev.Note, ev.Actor, string(ev.Kind), ev.CourierID, string(ev.Marks)}
@@ -32,7 +32,7 @@ func notifyPayloads(evs []ordercast.Event, max int) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("postgres: encode notice %s/%d: %w", ev.OrderID, ev.Seq, err)
 		}
-		if len(enc)+2 > max {
+		if !p.fits(len(enc)) {
 			short := []any{ev.OrderID, ev.Seq}
 			if ev.Marks != "" {
 				short = append(short, ev.Marks)
@@ -41,38 +41,48 @@ func notifyPayloads(evs []ordercast.Event, max int) ([]string, error) {
 				return nil, fmt.Errorf("postgres: encode notice %s/%d: %w", ev.OrderID, ev.Seq, err)
 			}
 		}
-		p.add(enc, max)
+		p.add(enc)
 	}
 	return p.done(), nil
 }
 
-// arrayPacker packs JSON values into as few JSON arrays of at most max bytes as they fit, in
-// order; a value must fit alone (len+2 <= max).
-type arrayPacker struct {
-	payloads []string
-	b        strings.Builder
+// noticePacker packs encoded items into as few notices of at most max bytes as they fit, in
+// order: each notice is open, its items joined by sep, then close. An item must fit alone (fits).
+type noticePacker struct {
+	open, sep, close string
+	max              int
+	payloads         []string
+	b                strings.Builder
 }
 
-func (p *arrayPacker) add(enc []byte, max int) {
-	if p.b.Len() > 0 && p.b.Len()+1+len(enc)+1 > max {
+// jsonArrays packs JSON values into JSON arrays.
+func jsonArrays(max int) *noticePacker {
+	return &noticePacker{open: "[", sep: ",", close: "]", max: max}
+}
+
+// fits reports whether an item of n bytes fits a notice alone.
+func (p *noticePacker) fits(n int) bool { return len(p.open)+n+len(p.close) <= p.max }
+
+func (p *noticePacker) add(enc []byte) {
+	if p.b.Len() > 0 && p.b.Len()+len(p.sep)+len(enc)+len(p.close) > p.max {
 		p.flush()
 	}
 	if p.b.Len() == 0 {
-		p.b.WriteByte('[')
+		p.b.WriteString(p.open)
 	} else {
-		p.b.WriteByte(',')
+		p.b.WriteString(p.sep)
 	}
 	p.b.Write(enc)
 }
 
-func (p *arrayPacker) flush() {
-	p.b.WriteByte(']')
+func (p *noticePacker) flush() {
+	p.b.WriteString(p.close)
 	p.payloads = append(p.payloads, p.b.String())
 	p.b.Reset()
 }
 
-// done returns the arrays.
-func (p *arrayPacker) done() []string {
+// done returns the notices.
+func (p *noticePacker) done() []string {
 	if p.b.Len() > 0 {
 		p.flush()
 	}
@@ -153,14 +163,14 @@ func orderPayloads(b *ordercast.Batch, max int) ([]string, error) {
 	for _, ev := range b.Events {
 		latest[ev.OrderID] = ev.Wire()
 	}
-	var p arrayPacker
+	p := jsonArrays(max)
 	for _, o := range b.Created {
 		enc, err := json.Marshal(orderNotice{Order: o, Details: string(o.Details), Latest: latest[o.ID]})
 		if err != nil {
 			return nil, fmt.Errorf("postgres: encode created order %s: %w", o.ID, err)
 		}
-		if len(enc)+2 <= max {
-			p.add(enc, max)
+		if p.fits(len(enc)) {
+			p.add(enc)
 		}
 	}
 	return p.done(), nil

@@ -44,49 +44,29 @@ func newNodeID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// positionPacker packs position lines into as few notices of at most max bytes as they fit.
+// positionPacker packs position lines into as few notices of at most max bytes as they fit,
+// each under the header line naming the format and the sending node.
 type positionPacker struct {
-	header   string // the first line, newline included
-	max      int
-	payloads []string
-	b        []byte
-	line     []byte
+	notices noticePacker // notify.go
+	line    []byte
 }
 
 func newPositionPacker(node string, max int) *positionPacker {
-	return &positionPacker{header: positionsVersion + " " + node + "\n", max: max}
+	return &positionPacker{notices: noticePacker{open: positionsVersion + " " + node + "\n", sep: "\n", max: max}}
 }
 
 // add appends u's line; a line that cannot fit a notice even alone is an error.
 func (p *positionPacker) add(u ordercast.LocationUpdate) error {
 	p.line = appendPosition(p.line[:0], u)
-	if len(p.header)+len(p.line) > p.max {
-		return fmt.Errorf("position of order %.40q is %d bytes, over a notice's %d", u.OrderID, len(p.line), p.max)
+	if !p.notices.fits(len(p.line)) {
+		return fmt.Errorf("position of order %.40q is %d bytes, over a notice's %d", u.OrderID, len(p.line), p.notices.max)
 	}
-	if len(p.b) > 0 && len(p.b)+1+len(p.line) > p.max {
-		p.flush()
-	}
-	if len(p.b) == 0 {
-		p.b = append(p.b, p.header...)
-	} else {
-		p.b = append(p.b, '\n')
-	}
-	p.b = append(p.b, p.line...)
+	p.notices.add(p.line)
 	return nil
 }
 
-func (p *positionPacker) flush() {
-	p.payloads = append(p.payloads, string(p.b))
-	p.b = p.b[:0]
-}
-
 // done returns the notices.
-func (p *positionPacker) done() []string {
-	if len(p.b) > 0 {
-		p.flush()
-	}
-	return p.payloads
-}
+func (p *positionPacker) done() []string { return p.notices.done() }
 
 func appendPosition(b []byte, u ordercast.LocationUpdate) []byte {
 	b = appendEscaped(b, u.OrderID)
