@@ -547,9 +547,10 @@ func (t *Tracker) fromBus(ctx context.Context, orderIDs []string) (map[string]*h
 	return ls, nil
 }
 
-// ReceiveLocations takes positions the cluster's nodes accepted (the bus hands them over, this
-// node's own included): each becomes the order's newest if it replaces the one this node has
-// (ordercast.LocationUpdate.Replaces), and goes to this node's watchers.
+// ReceiveLocations takes positions the cluster's other nodes accepted (the bus hands them over):
+// each becomes the order's newest if it replaces the one this node has
+// (ordercast.LocationUpdate.Replaces), and goes to this node's watchers. A position it already
+// holds, handed over again, changes nothing.
 func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
 	for _, u := range us {
 		var l *hub.Location

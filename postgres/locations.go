@@ -44,9 +44,9 @@ const (
 	failureWarnEvery = 10 * time.Second
 )
 
-// LocationBus sends the positions this node takes in to every node (itself included, through
-// its Listener) and keeps the newest of each order where a node that opens a stream later can
-// read it. Create it with NewLocationBus, then Open.
+// LocationBus sends the positions this node takes in to the other nodes (their Listeners; this
+// node's own skips them, as its tracker holds them already) and keeps the newest of each order
+// where a node that opens a stream later can read it. Create it with NewLocationBus, then Open.
 type LocationBus struct {
 	Store  *Store
 	Batch  time.Duration

@@ -221,9 +221,4 @@ func (s *Store) publish(ev ordercast.Event) {
 
 // Batches returns how many batches the store's writer has committed since it opened, and how many
 // writes they carried. Call it between Open and Close.
-func (s *Store) Batches() (batches, writes int64) {
-	if s.batches == nil {
-		return 0, 0
-	}
-	return s.batches.Counts()
-}
+func (s *Store) Batches() (batches, writes int64) { return s.batches.Counts() }

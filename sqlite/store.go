@@ -315,9 +315,4 @@ func fromMicros(us int64) time.Time {
 
 // Batches returns how many batches the store's writer has committed since it opened, and how many
 // writes they carried. Call it between Open and Close.
-func (s *Store) Batches() (batches, writes int64) {
-	if s.batches == nil {
-		return 0, 0
-	}
-	return s.batches.Counts()
-}
+func (s *Store) Batches() (batches, writes int64) { return s.batches.Counts() }

@@ -127,7 +127,13 @@ func release(req *request) {
 
 // Counts returns how many batches the writer has committed, and how many writes they carried
 // (a write its batch refused by the domain's rules counts: it was judged in a committed batch).
-func (w *Writer) Counts() (batches, writes int64) { return w.batches.Load(), w.writes.Load() }
+// A nil Writer, a store's before Open, has committed none.
+func (w *Writer) Counts() (batches, writes int64) {
+	if w == nil {
+		return 0, 0
+	}
+	return w.batches.Load(), w.writes.Load()
+}
 
 // Close stops the writer after the batch in progress and answers every write still queued with
 // ErrClosed. Writes after Close are refused at once.

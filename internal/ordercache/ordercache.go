@@ -1,6 +1,6 @@
 // Package ordercache is a store writer's memory of the orders in progress it committed or read
-// lately, each with its latest event: a batch takes an order from here instead of reading it, which was a tenth
-// of the SQLite writer's work and is a whole round trip on PostgreSQL.
+// lately, each with its latest event: a batch takes an order from here instead of reading it,
+// which was a tenth of the SQLite writer's work and is a whole round trip on PostgreSQL.
 //
 // What it holds was exactly the database's state at some commit; the store decides how far to
 // trust it. The SQLite writer is the file's only writer and forgets everything when SQLite says
