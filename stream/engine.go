@@ -78,7 +78,9 @@ type End struct {
 
 // Config is the engine's tunables.
 type Config struct {
-	Heartbeat    time.Duration // interval of keep-alives on idle streams
+	// Heartbeat is the longest a stream stays silent: a keep-alive goes to a stream that has
+	// written nothing for about that long, never more, and never to one that has events to send.
+	Heartbeat    time.Duration
 	Retry        time.Duration // reconnection delay advised to SSE clients
 	WriteTimeout time.Duration // longest a write may wait on a client before it counts as stuck
 	Lifetime     time.Duration // end each stream after about this long (minus up to a tenth); 0 never

@@ -372,6 +372,54 @@ func TestGoroutineHolderTimers(t *testing.T) {
 	})
 }
 
+// TestHeartbeatOnlyWhenQuiet: a stream on the goroutine holder that has events more often than
+// the heartbeat interval gets no heartbeat; once they stop, one comes an interval after the last.
+func TestHeartbeatOnlyWhenQuiet(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig
+		cfg.Heartbeat, cfg.Lifetime = time.Second, 10*time.Second
+		store, h := newMemStore(ordercast.StatusPlaced), hub.New()
+		e := New(store, h, cfg, nil)
+		w, rec, _ := newWatcher(t, e, 0, sseFraming{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			e.run(t.Context(), w, false)
+		}()
+		const every, events = 600 * time.Millisecond, 5
+		for range events {
+			time.Sleep(every) // the fake clock: an event every 0.6 s, from 0.6 s to 3 s
+			h.Publish(store.append(ordercast.StatusPreparing))
+		}
+		lastEvent := time.Now()
+		time.Sleep(cfg.Heartbeat + cfg.Heartbeat/2)
+		synctest.Wait()
+		got := rec.got()
+		var pings []int // frame indexes
+		seen := 0
+		for i, f := range got {
+			switch {
+			case f == ": ping\n\n":
+				pings = append(pings, i)
+			case strings.HasPrefix(f, "id: "):
+				seen++
+			}
+		}
+		if seen != events+1 {
+			t.Fatalf("%d events written, want %d: %q", seen, events+1, got)
+		}
+		// Quiet from lastEvent: exactly one heartbeat by lastEvent + 1.5 intervals, after the events.
+		if len(pings) != 1 || pings[0] != len(got)-1 {
+			t.Errorf("frames %q: want the events, then one heartbeat", got)
+		}
+		if time.Since(lastEvent) < cfg.Heartbeat {
+			t.Fatal("the fake clock did not move")
+		}
+		<-done
+	})
+}
+
 // TestGoroutineHolderDrain: streams open when the drain begins close one by one, evenly spread
 // over the window, for shutdown; a failing write ends a stream as a write error, with its cause.
 func TestGoroutineHolderDrain(t *testing.T) {

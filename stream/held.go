@@ -33,6 +33,12 @@ import (
 // bucket of streams, so heartbeats leave in a steady trickle instead of one burst.
 const sweepBuckets = 16
 
+// sweepVisits is how often per heartbeat interval the sweeper visits each stream. A stream is
+// owed a heartbeat once it has been quiet for the interval less one visit's spacing, so none is
+// ever silent for longer than the interval; an idle one gets a heartbeat every seven eighths of
+// it, and a stream with events to send gets none.
+const sweepVisits = 8
+
 // closeCause is the error a held stream's connection is closed with when the engine closes it;
 // the poller's own errors (peer gone, backlog) are mapped in heldStream.closed.
 type closeCause struct {
@@ -277,9 +283,10 @@ func (hs *heldStream) flushed(err error) bool {
 
 // heartbeat writes a keep-alive without taking the stream's lock (a worker may hold it while it
 // catches up from the store): a chunk is written whole, so it never splits another.
-func (hs *heldStream) heartbeat(conn *poller.Conn) {
+func (hs *heldStream) heartbeat(conn *poller.Conn, now time.Time) {
 	if conn.Write(hs.h.pingChunk) == nil { // a failure closes the stream, reason and all
 		hs.w.bytes.Add(int64(len(hs.h.ping)))
+		hs.w.sent(now)
 	}
 }
 
@@ -364,7 +371,7 @@ func (h *holder) worker() {
 
 // sweep visits one bucket per tick and brings each stream the time: see tick.
 func (h *holder) sweep() {
-	t := time.NewTicker(max(h.e.cfg.Heartbeat/sweepBuckets, time.Millisecond))
+	t := time.NewTicker(max(h.e.cfg.Heartbeat/(sweepBuckets*sweepVisits), time.Millisecond))
 	defer t.Stop()
 	bucket := 0
 	for {
@@ -380,12 +387,13 @@ func (h *holder) sweep() {
 	}
 }
 
-// tick is a held stream's clock, once per heartbeat interval: the end of a stream whose client
-// has not taken a byte for the write timeout (the goroutine holder's write deadline, measured
-// here on the poller's queue; checked first, as a goroutine stuck in a write misses its lifetime
-// too), or whose lifetime is over; else a heartbeat.
+// tick is a held stream's clock, sweepVisits times per heartbeat interval: the end of a stream
+// whose client has not taken a byte for the write timeout (the goroutine holder's write
+// deadline, measured here on the poller's queue; checked first, as a goroutine stuck in a write
+// misses its lifetime too), or whose lifetime is over; else a heartbeat if it has been quiet.
 func (hs *heldStream) tick(now time.Time) {
 	conn := hs.conn.Load()
+	hb := hs.h.e.cfg.Heartbeat
 	switch {
 	case conn == nil:
 		// Being handed over right now; its first bytes are on their way.
@@ -393,8 +401,8 @@ func (hs *heldStream) tick(now time.Time) {
 		hs.end(ReasonWriteTimeout, nil)
 	case !hs.expires.IsZero() && now.After(hs.expires):
 		hs.end(ReasonLifetime, nil)
-	default:
-		hs.heartbeat(conn)
+	case hs.w.quietFor(now) >= hb-hb/sweepVisits:
+		hs.heartbeat(conn, now)
 	}
 }
 

@@ -16,15 +16,15 @@ import (
 )
 
 // TestHeldStreamTakesTimeAsInput holds a stream on the poller and drives its clock by hand: a
-// tick sends a heartbeat; a tick past its lifetime ends it, reported once as held, with the bytes
-// the client read.
+// tick right after an event sends nothing, a tick a heartbeat interval later sends a heartbeat;
+// a tick past its lifetime ends it, reported once as held, with the bytes the client read.
 func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 	if !poller.Supported {
 		t.Skip("streams are held by the poller only on Linux")
 	}
 	t.Parallel()
 	cfg := testConfig
-	cfg.Heartbeat, cfg.Lifetime, cfg.Hold = time.Hour, time.Hour, true // the sweeper stays out of the way
+	cfg.Heartbeat, cfg.Lifetime, cfg.Hold = time.Hour, 2*time.Hour, true // the sweeper stays out of the way
 	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), cfg, nil)
 	if err := e.Open(); err != nil {
 		t.Fatal(err)
@@ -78,13 +78,15 @@ func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 		t.Fatalf("%d streams held, want 1", len(held))
 	}
 	hs := held[0]
-	hs.tick(time.Now())
+	now := time.Now()
+	hs.tick(now) // the stream has just written: no heartbeat is owed
+	hs.tick(now.Add(cfg.Heartbeat))
 	if got := readFrame(); got != ": ping\n" {
-		t.Fatalf("after a tick: %q, want a heartbeat", got)
+		t.Fatalf("after an interval: %q, want a heartbeat", got)
 	}
 	hs.tick(hs.expires.Add(time.Nanosecond))
 	if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
-		t.Fatalf("after the lifetime: %q, %v; want the end of the stream", rest, err)
+		t.Fatalf("after the lifetime: %q, %v; want the end of the stream and no second heartbeat", rest, err)
 	}
 	select {
 	case x := <-ends:

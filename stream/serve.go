@@ -97,8 +97,11 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 	}
 	st.live = true // from here on, events feed the delivery latency histogram
 
-	heartbeat := time.NewTicker(e.cfg.Heartbeat)
+	// The heartbeat is due an interval after the stream last wrote anything: flushes that write
+	// push it back.
+	heartbeat := time.NewTimer(e.cfg.Heartbeat)
 	defer heartbeat.Stop()
+	sentAt := st.sentAt.Load()
 	var lifetime <-chan time.Time
 	if d := e.lifetime(); d > 0 {
 		t := time.NewTimer(d)
@@ -131,6 +134,7 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 			return ReasonLifetime, nil
 		case <-heartbeat.C:
 			st.heartbeat()
+			heartbeat.Reset(e.cfg.Heartbeat)
 		case <-st.sub.Ready():
 			msgs, overflowed := st.take()
 			if err := st.deliver(ctx, msgs, overflowed); err != nil {
@@ -148,6 +152,10 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 		due = time.Time{}
 		if err := st.flush(); err != nil {
 			return e.writeFailure(ctx, err), err
+		}
+		if s := st.sentAt.Load(); s != sentAt {
+			sentAt = s
+			heartbeat.Reset(e.cfg.Heartbeat)
 		}
 	}
 	return ReasonTerminal, nil

@@ -56,6 +56,9 @@ type watcher struct {
 	// Counters read by whoever reports the end, which for a held stream may race a worker's flush.
 	events atomic.Int64
 	bytes  atomic.Int64
+	// sentAt is when the stream last wrote (Unix nanoseconds): a heartbeat is owed only after an
+	// interval without one (Config.Heartbeat). Read by the held streams' sweeper without w's lock.
+	sentAt atomic.Int64
 }
 
 // init sets w up from a watch and queues what opens the stream: the preamble, then the backlog or
@@ -66,6 +69,7 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(), lastStatus: wt.order.Status,
 		courier: wt.order.CourierID,
 	}
+	w.sent(time.Now()) // its opening is on its way: the first heartbeat is an interval away
 	w.frame(f.preamble(w.buf(), e.cfg.Retry))
 	switch wt.scope {
 	case AllOrders:
@@ -213,6 +217,14 @@ func (w *watcher) queue(m *hub.Message) {
 	}
 }
 
+// sent records that the stream wrote at now.
+func (w *watcher) sent(now time.Time) { w.sentAt.Store(now.UnixNano()) }
+
+// quietFor reports how long the stream has written nothing, as of now.
+func (w *watcher) quietFor(now time.Time) time.Duration {
+	return time.Duration(now.UnixNano() - w.sentAt.Load())
+}
+
 // heartbeat queues a keep-alive.
 func (w *watcher) heartbeat() {
 	if _, ok := w.t.(pinger); ok {
@@ -315,6 +327,7 @@ func (w *watcher) flush() error {
 		}
 		if err == nil {
 			w.bytes.Add(int64(len(w.out)))
+			w.sent(time.Now())
 		}
 		if w.lean {
 			if w.outBuf != nil {
@@ -334,6 +347,7 @@ func (w *watcher) flush() error {
 		if err := w.t.(pinger).Ping(); err != nil {
 			return err
 		}
+		w.sent(time.Now())
 	}
 	if w.pending > 0 {
 		w.e.observer.EventsDelivered(w.pending, w.liveAt, time.Now())
