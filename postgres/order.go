@@ -25,12 +25,7 @@ const placeColumns = `pickup, dropoff`
 // A database that is away fails it with EUnavailable (the batch's commit is judged once, in
 // commitBatch); with n.Idem, its answer is recorded in the batch's transaction (see Batch).
 func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
-	n, err := n.Normalize()
-	if err != nil {
-		return ordercast.Order{}, false, err
-	}
-	res := s.batches.Do(ctx, ordercast.Write{Create: &n})
-	return res.Order, res.Changed, res.Err
+	return s.batches.CreateOrder(ctx, n)
 }
 
 // Order returns the current state of one order.
@@ -44,21 +39,13 @@ func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
 // batch), the store bumps the version, appends the event and announces it with the batch's
 // pg_notify, which PostgreSQL delivers only if the transaction commits.
 func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
-	if err := c.Validate(); err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, err
-	}
-	res := s.batches.Do(ctx, ordercast.Write{Change: &c})
-	return res.Order, res.Event, res.Changed, res.Err
+	return s.batches.AppendStatus(ctx, c)
 }
 
 // AssignCourier applies a courier change in the writer's next batch, as an event of its own
 // announced like a status change.
 func (s *Store) AssignCourier(ctx context.Context, c ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
-	if err := c.Validate(); err != nil {
-		return ordercast.Order{}, ordercast.Event{}, false, err
-	}
-	res := s.batches.Do(ctx, ordercast.Write{Courier: &c})
-	return res.Order, res.Event, res.Changed, res.Err
+	return s.batches.AssignCourier(ctx, c)
 }
 
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0

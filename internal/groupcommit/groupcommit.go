@@ -112,6 +112,38 @@ func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResu
 	return res
 }
 
+// CreateOrder, AppendStatus and AssignCourier are each store's writes: the input is checked
+// before it joins a batch, so a bad one is refused without waiting for a commit; the domain
+// judges the rest against the order as the batch's earlier writes left it (ordercast.Batch).
+
+// CreateOrder creates an order, or finds the same one created before (changed false).
+func (w *Writer) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercast.Order, bool, error) {
+	n, err := n.Normalize()
+	if err != nil {
+		return ordercast.Order{}, false, err
+	}
+	res := w.Do(ctx, ordercast.Write{Create: &n})
+	return res.Order, res.Changed, res.Err
+}
+
+// AppendStatus moves an order to a new status, as one event.
+func (w *Writer) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
+	if err := c.Validate(); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	res := w.Do(ctx, ordercast.Write{Change: &c})
+	return res.Order, res.Event, res.Changed, res.Err
+}
+
+// AssignCourier assigns or unassigns an order's courier, as an event of its own.
+func (w *Writer) AssignCourier(ctx context.Context, c ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
+	if err := c.Validate(); err != nil {
+		return ordercast.Order{}, ordercast.Event{}, false, err
+	}
+	res := w.Do(ctx, ordercast.Write{Courier: &c})
+	return res.Order, res.Event, res.Changed, res.Err
+}
+
 // requests are reused: a request and its answer channel were two allocations of every write,
 // the channel's buffer the size of a whole result. A request is released only once its answer
 // has been received (or it left the queue unanswered), when nothing else refers to it: sending
