@@ -189,6 +189,7 @@ func owedPositions(posts []Post, watchers, perOrder int) int64 {
 // setLocation fills the run's location figures from the step that carried the load.
 func (r *Result) setLocation(l *LocationResult, s stepOutcome) {
 	pc := s.posts
+	r.Load = s.machine
 	l.Offered, l.Accepted, l.BehindSeconds = pc.Offered, pc.Achieved, float64(pc.BehindNs)/1e9
 	l.Planned, l.Unsent, l.AcceptedPosts, l.Refused, l.Failed, l.NoOrder, l.FirstError = pc.Planned, pc.Unsent, pc.Accepted, pc.Refused, pc.Failed, pc.NoOrder, pc.FirstError
 	l.Requests = pc.Requests

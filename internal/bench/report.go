@@ -123,6 +123,8 @@ type Result struct {
 	CPUPerDeliveredMicros float64 `json:"cpu_per_delivered_us"`
 	// CPUPerChangeMicros is the server's CPU per committed change.
 	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
+	// Load is what the load took of the machine (zero off Linux).
+	Load MachineLoad `json:"machine_load"`
 
 	// Location holds the location workload's figures, with --couriers.
 	Location *LocationResult `json:"location,omitempty"`
@@ -162,6 +164,7 @@ type Step struct {
 	CommitP50Ms        float64 `json:"commit_to_receive_p50_ms"`
 	CommitP99Ms        float64 `json:"commit_to_receive_p99_ms"`
 	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
+	CoresBusy          float64 `json:"cores_busy"` // the machine's, the server's and the bench's
 	// Held says the rate was reached, every change delivered and p99 within the bound; Why
 	// says what failed otherwise.
 	Held bool   `json:"held"`
@@ -201,6 +204,7 @@ func (r *Result) setLoad(s stepOutcome) {
 	r.StartLatencyP50Ms, r.StartLatencyP90Ms, r.StartLatencyP99Ms, r.StartLatencyMaxMs, r.StartLatencyCDF = summarize(s.latency.FromStart)
 	r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencyCDF = summarize(s.latency.CommitToReceive)
 	r.CPUPerDeliveredMicros, r.CPUPerChangeMicros = 0, 0
+	r.Load = s.machine
 	if s.counts.Delivered > 0 {
 		r.CPUPerDeliveredMicros = s.cpuSeconds / float64(s.counts.Delivered) * 1e6
 	}
@@ -369,6 +373,9 @@ func (r Result) notes() []string {
 	if r.Coalesced > 0 {
 		n = append(n, fmt.Sprintf("%d versions coalesced between polls (not seen, by the nature of polling)", r.Coalesced))
 	}
+	if m := r.Load.note(); m != "" {
+		n = append(n, m)
+	}
 	return n
 }
 
@@ -387,14 +394,14 @@ func (r Result) writeSteps(w io.Writer) error {
 	fm := r.FindMax
 	fmt.Fprintf(w, "\n%s find-max (p99 from write start within %s ms, steps of %gs):\n", r.Transport, fmtMs(fm.P99BoundMs), fm.StepSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\toffered/s\tachieved/s\tbehind s\tcommitted\tdelivered/expected\tstart→recv ms p50/p99\tcommit→recv ms p50/p99\tCPU µs/change\theld\t")
+	fmt.Fprintln(tw, "step\toffered/s\tachieved/s\tbehind s\tcommitted\tdelivered/expected\tstart→recv ms p50/p99\tcommit→recv ms p50/p99\tCPU µs/change\tcores busy\theld\t")
 	for i, s := range fm.Steps {
 		held := "yes"
 		if !s.Held {
 			held = "no: " + s.Why
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%d\t%d/%d\t%s/%s\t%s/%s\t%.0f\t%s\t\n", i+1, s.Offered, s.Achieved, s.BehindSeconds,
-			s.Committed, s.Delivered, s.Expected, fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtMs(s.CommitP50Ms), fmtMs(s.CommitP99Ms), s.CPUPerChangeMicros, held)
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%d\t%d/%d\t%s/%s\t%s/%s\t%.0f\t%.2f\t%s\t\n", i+1, s.Offered, s.Achieved, s.BehindSeconds,
+			s.Committed, s.Delivered, s.Expected, fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtMs(s.CommitP50Ms), fmtMs(s.CommitP99Ms), s.CPUPerChangeMicros, s.CoresBusy, held)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -484,9 +491,9 @@ svg { background: #fff; border: 1px solid #ddd; }
 {{end}}{{range .Rep.Runs}}{{range notes .}}<p><strong>{{.}}</strong></p>
 {{end}}{{with .FindMax}}<h2>Find-max steps</h2>
 <table>
-<thead><tr><th>step</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>committed</th><th>delivered/expected</th><th>start→recv ms p50/p99</th><th>commit→recv ms p50/p99</th><th>CPU µs/change</th><th>held</th></tr></thead>
+<thead><tr><th>step</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>committed</th><th>delivered/expected</th><th>start→recv ms p50/p99</th><th>commit→recv ms p50/p99</th><th>CPU µs/change</th><th>cores busy</th><th>held</th></tr></thead>
 <tbody>
-{{range $i, $s := .Steps}}<tr><td>{{inc $i}}</td><td>{{printf "%.0f" $s.Offered}}</td><td>{{printf "%.0f" $s.Achieved}}</td><td>{{printf "%.2f" $s.BehindSeconds}}</td><td>{{$s.Committed}}</td><td>{{$s.Delivered}}/{{$s.Expected}}</td><td>{{ms $s.P50Ms}}/{{ms $s.P99Ms}}</td><td>{{ms $s.CommitP50Ms}}/{{ms $s.CommitP99Ms}}</td><td>{{printf "%.0f" $s.CPUPerChangeMicros}}</td><td>{{if $s.Held}}yes{{else}}no: {{$s.Why}}{{end}}</td></tr>
+{{range $i, $s := .Steps}}<tr><td>{{inc $i}}</td><td>{{printf "%.0f" $s.Offered}}</td><td>{{printf "%.0f" $s.Achieved}}</td><td>{{printf "%.2f" $s.BehindSeconds}}</td><td>{{$s.Committed}}</td><td>{{$s.Delivered}}/{{$s.Expected}}</td><td>{{ms $s.P50Ms}}/{{ms $s.P99Ms}}</td><td>{{ms $s.CommitP50Ms}}/{{ms $s.CommitP99Ms}}</td><td>{{printf "%.0f" $s.CPUPerChangeMicros}}</td><td>{{printf "%.2f" $s.CoresBusy}}</td><td>{{if $s.Held}}yes{{else}}no: {{$s.Why}}{{end}}</td></tr>
 {{end}}</tbody>
 </table>
 <p>{{.Outcome}}</p>

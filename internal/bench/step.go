@@ -17,6 +17,7 @@ type stepOutcome struct {
 	latency    Latencies // sorted
 	cpuSeconds float64
 	window     float64
+	machine    MachineLoad // zero where the machine's CPU time cannot be read
 	// The location workload's side, when it ran: what the couriers did, the deliveries their
 	// accepted positions owed, and the positions joined with their posts (sorted).
 	posts         PostCounts
@@ -43,6 +44,7 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	if err != nil {
 		return s, err
 	}
+	machineBefore, machineOK := readMachineCPU()
 	markAt := time.Now()
 	var posted <-chan postsDone
 	if r.cfg.Couriers > 0 {
@@ -81,11 +83,15 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 		sleep(ctx, 20*time.Millisecond)
 	}
 	s.window = time.Since(markAt).Seconds()
+	machineAfter, machineOKAfter := readMachineCPU()
 	cpuAfter, err := r.target.cpu(ctx)
 	if err != nil {
 		return s, err
 	}
 	s.cpuSeconds = cpuAfter - cpuBefore
+	if machineOK && machineOKAfter {
+		s.machine = loadOver(machineBefore, machineAfter, s.cpuSeconds, s.window, numCPU())
+	}
 	s.counts = r.counts(true).Sub(before)
 	if d != nil {
 		s.latency = Correlate(d.starts, s.counts.Samples)
@@ -122,6 +128,7 @@ func (s stepOutcome) summary(bound time.Duration) Step {
 	if s.load.committed > 0 {
 		st.CPUPerChangeMicros = s.cpuSeconds / float64(s.load.committed) * 1e6
 	}
+	st.CoresBusy = s.machine.BusyCores
 	switch {
 	case st.CommitErrors > 0:
 		st.Why = fmt.Sprintf("%d changes failed", st.CommitErrors)

@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+)
+
+// machineCPU is the CPU time every core of the machine has spent so far, in seconds: busy
+// (user, nice, system, irq, softirq) and stolen (run by the hypervisor for other guests). Read
+// before and after a load, it says how much of the machine the load took, the server's share
+// and everything else's (the bench's own clients included). Where cores run out, latency is
+// time spent waiting for one, whatever the code does.
+type machineCPU struct {
+	busy, steal float64
+}
+
+// readMachineCPU reads /proc/stat; ok is false where there is none (not Linux).
+func readMachineCPU() (machineCPU, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineCPU{}, false
+	}
+	m, err := parseProcStat(b)
+	return m, err == nil
+}
+
+// parseProcStat reads the first line of /proc/stat: "cpu  user nice system idle iowait irq
+// softirq steal …", in USER_HZ ticks summed over the cores. Guest time is counted in user
+// already, so it is not added again.
+func parseProcStat(b []byte) (machineCPU, error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return machineCPU{}, fmt.Errorf("/proc/stat: first line %q is not the cpu line", line)
+	}
+	var t [8]float64
+	var errs []error
+	for i := range t {
+		v, err := strconv.ParseUint(string(f[i+1]), 10, 64)
+		errs = append(errs, err)
+		t[i] = float64(v) / clockTicks
+	}
+	if err := errors.Join(errs...); err != nil {
+		return machineCPU{}, fmt.Errorf("/proc/stat: %w", err)
+	}
+	const user, nice, system, irq, softirq, steal = 0, 1, 2, 5, 6, 7
+	return machineCPU{busy: t[user] + t[nice] + t[system] + t[irq] + t[softirq], steal: t[steal]}, nil
+}
+
+// MachineLoad is what a load took of the machine: cores busy on average over its window, and
+// of those the server's, and the cores the hypervisor stole.
+type MachineLoad struct {
+	Cores       int     `json:"cores"`
+	BusyCores   float64 `json:"busy_cores"`
+	ServerCores float64 `json:"server_cores"`
+	StolenCores float64 `json:"stolen_cores"`
+}
+
+// loadOver turns two readings window seconds apart, and the server's CPU seconds over the same
+// window, into a MachineLoad.
+func loadOver(before, after machineCPU, serverSeconds, window float64, cores int) MachineLoad {
+	if window <= 0 {
+		return MachineLoad{}
+	}
+	return MachineLoad{
+		Cores:       cores,
+		BusyCores:   (after.busy - before.busy) / window,
+		ServerCores: serverSeconds / window,
+		StolenCores: (after.steal - before.steal) / window,
+	}
+}
+
+// saturated is the share of the cores busy or stolen past which a load's latencies are mostly
+// waits for a core.
+const saturated = 0.9
+
+// note says how much of the machine the load took, and whether it ran out of cores.
+func (m MachineLoad) note() string {
+	if m.Cores == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("cores busy during the load: %.2f of %d (the server's processes %.2f, everything else %.2f)",
+		m.BusyCores, m.Cores, m.ServerCores, max(m.BusyCores-m.ServerCores, 0))
+	if m.StolenCores >= 0.05 {
+		s += fmt.Sprintf(", and %.2f taken by the hypervisor", m.StolenCores)
+	}
+	if m.BusyCores+m.StolenCores >= saturated*float64(m.Cores) {
+		s += "; the machine was saturated: the latencies include waiting for a core"
+	}
+	return s
+}
