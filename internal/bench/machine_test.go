@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -40,5 +41,28 @@ func TestMachineLoadNote(t *testing.T) {
 	}
 	if r := (Result{Load: m}); !strings.Contains(strings.Join(r.notes(), "\n"), "cores busy during the load") {
 		t.Errorf("a run's notes %q leave out the machine's load", r.notes())
+	}
+}
+
+// TestHistogramQuantile: quantiles of a scraped histogram's growth, interpolated within the
+// bucket that holds them as Prometheus does; one past the last finite bound is that bound.
+func TestHistogramQuantile(t *testing.T) {
+	inf := math.Inf(1)
+	before := histogram{0.0005: 10, 0.001: 10, 0.0025: 10, inf: 10}
+	after := histogram{0.0005: 60, 0.001: 90, 0.0025: 108, inf: 110} // 100 more: 50, 30, 18, 2
+	d := after.since(before)
+	for _, c := range []struct{ q, want float64 }{
+		{0.25, 0.00025},             // 25 of the 50 in [0, 0.5 ms]
+		{0.5, 0.0005},               // the 50th is the first bucket's last
+		{0.65, 0.00075},             // 15 of the 30 in (0.5, 1 ms]
+		{0.9, 0.001 + 0.0015*10/18}, // 10 of the 18 in (1, 2.5 ms]
+		{0.99, 0.0025},              // in +Inf: the highest finite bound
+	} {
+		if got := d.quantile(c.q); math.Abs(got-c.want) > 1e-5*c.want {
+			t.Errorf("quantile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+	if q := (histogram{inf: 0}).quantile(0.5); !math.IsNaN(q) {
+		t.Errorf("quantile of nothing = %v, want NaN", q)
 	}
 }

@@ -125,6 +125,11 @@ type Result struct {
 	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
 	// Load is what the load took of the machine (zero off Linux).
 	Load MachineLoad `json:"machine_load"`
+	// ServerFlush* are the server's own part of commit→receive: from the commit to the event
+	// flushed to the watcher's socket, from its ordercast_delivery_latency_seconds histogram
+	// (interpolated within its buckets; 0 when it could not be read).
+	ServerFlushP50Ms float64 `json:"server_commit_to_flush_p50_ms"`
+	ServerFlushP99Ms float64 `json:"server_commit_to_flush_p99_ms"`
 
 	// Location holds the location workload's figures, with --couriers.
 	Location *LocationResult `json:"location,omitempty"`
@@ -205,6 +210,10 @@ func (r *Result) setLoad(s stepOutcome) {
 	r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencyCDF = summarize(s.latency.CommitToReceive)
 	r.CPUPerDeliveredMicros, r.CPUPerChangeMicros = 0, 0
 	r.Load = s.machine
+	r.ServerFlushP50Ms, r.ServerFlushP99Ms = 0, 0
+	if q50, q99 := s.serverFlush.quantile(0.5), s.serverFlush.quantile(0.99); !math.IsNaN(q50) && !math.IsNaN(q99) {
+		r.ServerFlushP50Ms, r.ServerFlushP99Ms = q50*1000, q99*1000
+	}
 	if s.counts.Delivered > 0 {
 		r.CPUPerDeliveredMicros = s.cpuSeconds / float64(s.counts.Delivered) * 1e6
 	}
@@ -372,6 +381,10 @@ func (r Result) notes() []string {
 	}
 	if r.Coalesced > 0 {
 		n = append(n, fmt.Sprintf("%d versions coalesced between polls (not seen, by the nature of polling)", r.Coalesced))
+	}
+	if r.ServerFlushP99Ms > 0 {
+		n = append(n, fmt.Sprintf("the server's own part of commit→recv, from the commit to the event flushed to the socket (its ordercast_delivery_latency_seconds, interpolated within the buckets): p50 %s ms, p99 %s ms; the rest is the kernel's and the watchers' processes'",
+			fmtMs(r.ServerFlushP50Ms), fmtMs(r.ServerFlushP99Ms)))
 	}
 	if m := r.Load.note(); m != "" {
 		n = append(n, m)

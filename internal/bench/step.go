@@ -18,6 +18,9 @@ type stepOutcome struct {
 	cpuSeconds float64
 	window     float64
 	machine    MachineLoad // zero where the machine's CPU time cannot be read
+	// serverFlush is the server's own measure of the events' delivery over the step (its
+	// delivery latency histogram); nil where it could not be read.
+	serverFlush histogram
 	// The location workload's side, when it ran: what the couriers did, the deliveries their
 	// accepted positions owed, and the positions joined with their posts (sorted).
 	posts         PostCounts
@@ -45,6 +48,10 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 		return s, err
 	}
 	machineBefore, machineOK := readMachineCPU()
+	var flushBefore histogram
+	if d != nil {
+		flushBefore, _ = r.target.deliveryLatency(ctx) // a figure beside the bench's own: none if unreadable
+	}
 	markAt := time.Now()
 	var posted <-chan postsDone
 	if r.cfg.Couriers > 0 {
@@ -91,6 +98,11 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	s.cpuSeconds = cpuAfter - cpuBefore
 	if machineOK && machineOKAfter {
 		s.machine = loadOver(machineBefore, machineAfter, s.cpuSeconds, s.window, numCPU())
+	}
+	if flushBefore != nil {
+		if after, err := r.target.deliveryLatency(ctx); err == nil {
+			s.serverFlush = after.since(flushBefore)
+		}
 	}
 	s.counts = r.counts(true).Sub(before)
 	if d != nil {

@@ -189,24 +189,93 @@ func (t *target) cpu(ctx context.Context) (float64, error) {
 
 // scrape reads one unlabelled sample from a server's /metrics.
 func scrape(ctx context.Context, base, name string) (float64, error) {
+	var v float64
+	found := false
+	err := metricLines(ctx, base, func(line string) error {
+		s, ok := strings.CutPrefix(line, name+" ")
+		if !ok || found {
+			return nil
+		}
+		found = true
+		var err error
+		v, err = strconv.ParseFloat(strings.TrimSpace(s), 64)
+		return err
+	})
+	if err == nil && !found {
+		err = fmt.Errorf("scrape %s: no %s in /metrics", base, name)
+	}
+	return v, err
+}
+
+// scrapeHistogram reads a histogram without labels from a server's /metrics.
+func scrapeHistogram(ctx context.Context, base, name string) (histogram, error) {
+	h := histogram{}
+	prefix := name + `_bucket{le="`
+	err := metricLines(ctx, base, func(line string) error {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			return nil
+		}
+		le, count, ok := strings.Cut(rest, `"} `)
+		if !ok {
+			return fmt.Errorf("scrape %s: bucket line %q", base, line)
+		}
+		bound, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses too
+		n, err2 := strconv.ParseFloat(strings.TrimSpace(count), 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("scrape %s: bucket line %q: %w", base, line, err)
+		}
+		h[bound] = n
+		return nil
+	})
+	if err == nil && len(h) == 0 {
+		err = fmt.Errorf("scrape %s: no histogram %s in /metrics", base, name)
+	}
+	return h, err
+}
+
+// metricLines calls f with each line of a server's /metrics, until f fails.
+func metricLines(ctx context.Context, base string, f func(line string) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", base, err)
+		return fmt.Errorf("scrape %s: %w", base, err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("scrape %s: %s", base, resp.Status)
+	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err := f(sc.Text()); err != nil {
+			return err
 		}
 	}
-	return 0, fmt.Errorf("scrape %s: no %s in /metrics", base, name)
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("scrape %s: %w", base, err)
+	}
+	return nil
+}
+
+// deliveryLatency is the servers' ordercast_delivery_latency_seconds, summed over the nodes:
+// the time from an event's commit to its bytes flushed to a stream, measured by the server.
+func (t *target) deliveryLatency(ctx context.Context) (histogram, error) {
+	sum := histogram{}
+	for _, u := range t.urls {
+		h, err := scrapeHistogram(ctx, u, "ordercast_delivery_latency_seconds")
+		if err != nil {
+			return nil, err
+		}
+		for b, n := range h {
+			sum[b] += n
+		}
+	}
+	return sum, nil
 }
 
 // close stops the child servers (SIGTERM, then SIGKILL after 20 s) and removes the temp dir.
