@@ -371,7 +371,7 @@ func (h *holder) worker() {
 
 // sweep visits one bucket per tick and brings each stream the time: see tick.
 func (h *holder) sweep() {
-	t := time.NewTicker(max(h.e.cfg.Heartbeat/(sweepBuckets*sweepVisits), time.Millisecond))
+	t := time.NewTicker(h.sweepTick())
 	defer t.Stop()
 	bucket := 0
 	for {
@@ -385,6 +385,12 @@ func (h *holder) sweep() {
 			bucket = (bucket + 1) % sweepBuckets
 		}
 	}
+}
+
+// sweepTick is how often the sweeper visits a bucket: each stream sweepVisits times per
+// heartbeat interval, or every sweepBuckets milliseconds for intervals too short for that.
+func (h *holder) sweepTick() time.Duration {
+	return max(h.e.cfg.Heartbeat/(sweepBuckets*sweepVisits), time.Millisecond)
 }
 
 // tick is a held stream's clock, sweepVisits times per heartbeat interval: the end of a stream
@@ -401,7 +407,7 @@ func (hs *heldStream) tick(now time.Time) {
 		hs.end(ReasonWriteTimeout, nil)
 	case !hs.expires.IsZero() && now.After(hs.expires):
 		hs.end(ReasonLifetime, nil)
-	case hs.w.quietFor(now) >= hb-hb/sweepVisits:
+	case hs.w.quietFor(now) >= hb-hs.h.sweepTick()*sweepBuckets: // the next visit would be late
 		hs.heartbeat(conn, now)
 	}
 }

@@ -16,8 +16,9 @@ import (
 )
 
 // TestHeldStreamTakesTimeAsInput holds a stream on the poller and drives its clock by hand: a
-// tick right after an event sends nothing, a tick a heartbeat interval later sends a heartbeat;
-// a tick past its lifetime ends it, reported once as held, with the bytes the client read.
+// tick before the stream has been quiet for (about) the heartbeat interval sends nothing, a tick
+// after sends a heartbeat; a tick past its lifetime ends it, reported once as held, with the
+// bytes the client read.
 func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 	if !poller.Supported {
 		t.Skip("streams are held by the poller only on Linux")
@@ -78,9 +79,11 @@ func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 		t.Fatalf("%d streams held, want 1", len(held))
 	}
 	hs := held[0]
-	now := time.Now()
-	hs.tick(now) // the stream has just written: no heartbeat is owed
-	hs.tick(now.Add(cfg.Heartbeat))
+	// A heartbeat is owed once the stream has been quiet for the interval less the spacing of
+	// the sweeper's visits to it: a tick a moment earlier sends nothing, a tick then sends one.
+	owed := time.Unix(0, hs.w.sentAt.Load()).Add(cfg.Heartbeat - e.held.sweepTick()*sweepBuckets)
+	hs.tick(owed.Add(-time.Nanosecond))
+	hs.tick(owed)
 	if got := readFrame(); got != ": ping\n" {
 		t.Fatalf("after an interval: %q, want a heartbeat", got)
 	}
