@@ -81,7 +81,7 @@ func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 	hs := held[0]
 	// A heartbeat is owed once the stream has been quiet for the interval less the spacing of
 	// the sweeper's visits to it: a tick a moment earlier sends nothing, a tick then sends one.
-	owed := time.Unix(0, hs.w.sentAt.Load()).Add(cfg.Heartbeat - e.held.sweepTick()*sweepBuckets)
+	owed := clockBase.Add(time.Duration(hs.w.sentAt.Load()) + cfg.Heartbeat - e.held.sweepTick()*sweepBuckets)
 	hs.tick(owed.Add(-time.Nanosecond))
 	hs.tick(owed)
 	if got := readFrame(); got != ": ping\n" {

@@ -56,8 +56,9 @@ type watcher struct {
 	// Counters read by whoever reports the end, which for a held stream may race a worker's flush.
 	events atomic.Int64
 	bytes  atomic.Int64
-	// sentAt is when the stream last wrote (Unix nanoseconds): a heartbeat is owed only after an
-	// interval without one (Config.Heartbeat). Read by the held streams' sweeper without w's lock.
+	// sentAt is when the stream last wrote, as time since clockBase: a heartbeat is owed only
+	// after an interval without one (Config.Heartbeat). Read by the held streams' sweeper without
+	// w's lock.
 	sentAt atomic.Int64
 }
 
@@ -217,12 +218,16 @@ func (w *watcher) queue(m *hub.Message) {
 	}
 }
 
+// clockBase anchors sentAt on the monotonic clock: a step of the wall clock (NTP, a machine
+// resumed) must neither silence streams past their heartbeat nor ping them all at once.
+var clockBase = time.Now()
+
 // sent records that the stream wrote at now.
-func (w *watcher) sent(now time.Time) { w.sentAt.Store(now.UnixNano()) }
+func (w *watcher) sent(now time.Time) { w.sentAt.Store(int64(now.Sub(clockBase))) }
 
 // quietFor reports how long the stream has written nothing, as of now.
 func (w *watcher) quietFor(now time.Time) time.Duration {
-	return time.Duration(now.UnixNano() - w.sentAt.Load())
+	return now.Sub(clockBase) - time.Duration(w.sentAt.Load())
 }
 
 // heartbeat queues a keep-alive.
