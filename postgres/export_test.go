@@ -36,3 +36,8 @@ func FailedBatches(b *LocationBus) int64 { return b.failures.Load() }
 func DecodePositions(payload string) ([]ordercast.LocationUpdate, error) {
 	return decodePositions(payload, "")
 }
+
+// DecodeLegacyLocations reads a notice on LocationChannel, as a node of an older version does.
+func DecodeLegacyLocations(payload string) ([]ordercast.LocationUpdate, error) {
+	return decodeLocations(payload)
+}

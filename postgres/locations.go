@@ -51,6 +51,10 @@ type LocationBus struct {
 	Store  *Store
 	Batch  time.Duration
 	Logger *slog.Logger
+	// LegacyNotices also announces each batch on LocationChannel, in the JSON that nodes of
+	// versions before 2026-12 send and read, so that such nodes still show this node's positions
+	// during a rolling upgrade from them. Newer nodes hear a position twice then and keep one.
+	LegacyNotices bool
 
 	mu      sync.Mutex
 	pending map[string]ordercast.LocationUpdate // newest per order since the last batch
@@ -163,6 +167,10 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	ats := make([]time.Time, 0, len(batch))
 	data := make([]string, 0, len(batch))
 	notices := newPositionPacker(b.Store.node, MaxLocationPayload)
+	var legacy *noticePacker
+	if b.LegacyNotices {
+		legacy = jsonArrays(MaxLocationPayload)
+	}
 	for _, u := range batch {
 		row, err := json.Marshal(u)
 		if err != nil {
@@ -171,6 +179,11 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 		ids, ats, data = append(ids, u.OrderID), append(ats, u.At), append(data, string(row))
 		if err := notices.add(u); err != nil {
 			return fmt.Errorf("encode position: %w", err)
+		}
+		if legacy != nil {
+			if err := addLegacy(legacy, u); err != nil {
+				return err
+			}
 		}
 	}
 	// One round trip, one transaction (see the top of this file). The newest per order survives
@@ -188,6 +201,9 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 		WHERE order_locations.at < excluded.at
 		   OR (order_locations.data::json->>'courier_id') IS DISTINCT FROM (excluded.data::json->>'courier_id')`, ids, ats, data)
 	pb.Queue(`SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, PositionsChannel, notices.done())
+	if legacy != nil {
+		pb.Queue(`SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, LocationChannel, legacy.done())
+	}
 	pb.Queue(`COMMIT`)
 	if err := b.Store.pool.SendBatch(ctx, pb).Close(); err != nil {
 		return fmt.Errorf("send positions: %w", err)
@@ -224,6 +240,19 @@ func (b *LocationBus) Latest(ctx context.Context, orderIDs []string) ([]ordercas
 type busLocation struct {
 	U ordercast.LocationUpdate `json:"u"`
 	P []string                 `json:"p,omitempty"`
+}
+
+// addLegacy adds u to a notice on LocationChannel, as a node of an older version sends it.
+func addLegacy(p *noticePacker, u ordercast.LocationUpdate) error {
+	enc, err := json.Marshal(busLocation{U: u, P: u.Parties})
+	switch {
+	case err != nil:
+		return fmt.Errorf("encode position: %w", err)
+	case !p.fits(len(enc)):
+		return fmt.Errorf("position of order %.40q is %d bytes, over a notice's %d", u.OrderID, len(enc), p.max)
+	}
+	p.add(enc)
+	return nil
 }
 
 // decodeLocations reads one notice on LocationChannel, as a node of an older version sends it.

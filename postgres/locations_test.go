@@ -89,27 +89,7 @@ func TestLocationBusSplitsABatchIntoNotices(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	seen := map[string]bool{}
-	notices := 0
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	for len(seen) < n {
-		note, err := listen.WaitForNotification(ctx)
-		if err != nil {
-			t.Fatalf("after %d notices with %d positions: %v", notices, len(seen), err)
-		}
-		notices++
-		if len(note.Payload) >= 8000 {
-			t.Errorf("notice %d is %d bytes, over PostgreSQL's limit", notices, len(note.Payload))
-		}
-		got, err := postgres.DecodePositions(note.Payload)
-		if err != nil {
-			t.Fatalf("notice %d: %v", notices, err)
-		}
-		for _, p := range got {
-			seen[p.OrderID] = true
-		}
-	}
+	_, notices := readNotices(t, listen, n, postgres.DecodePositions)
 	if notices < 2 {
 		t.Errorf("%d positions came in %d notice, want them split", n, notices)
 	}
@@ -120,6 +100,79 @@ func TestLocationBusSplitsABatchIntoNotices(t *testing.T) {
 	if len(kept) != n {
 		t.Errorf("the table holds %d of the %d positions", len(kept), n)
 	}
+}
+
+// TestLocationBusLegacyNotices: with LegacyNotices, a batch also goes out on LocationChannel in
+// the JSON an older node reads, every position with its parties, split under the payload limit;
+// without it, nothing goes there. The bus without it sends first, so its notice, had it sent
+// one, would be the first the older node hears.
+func TestLocationBusLegacyNotices(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := storetest.MustOpen(t, postgres.New(url))
+	older := pgtest.Connect(t, url)
+	if _, err := older.Exec(t.Context(), "LISTEN "+postgres.LocationChannel); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	send := func(legacy bool, us []ordercast.LocationUpdate) {
+		t.Helper()
+		b := postgres.NewLocationBus(s)
+		b.Batch, b.LegacyNotices = time.Hour, legacy // the batch goes out when the bus closes
+		if err := b.Open(); err != nil {
+			t.Fatal(err)
+		}
+		b.Send(us)
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(false, []ordercast.LocationUpdate{{OrderID: "not-legacy", CourierID: "c-0", At: now}})
+	const n = 400
+	us := make([]ordercast.LocationUpdate, n)
+	for i := range us {
+		us[i] = ordercast.LocationUpdate{OrderID: fmt.Sprintf("order-%03d", i), CourierID: "c-1", Lat: 52.5, Lng: 13.4, At: now,
+			Parties: []string{"restaurant:r-1"}}
+	}
+	send(true, us)
+
+	got, _ := readNotices(t, older, n, postgres.DecodeLegacyLocations)
+	if _, ok := got["not-legacy"]; ok {
+		t.Fatal("a bus without LegacyNotices sent on the older nodes' channel")
+	}
+	for _, u := range got {
+		if u.CourierID != "c-1" || u.Lat != 52.5 || !u.At.Equal(now) || !slices.Equal(u.Parties, []string{"restaurant:r-1"}) {
+			t.Fatalf("an older node read %+v", u)
+		}
+	}
+}
+
+// readNotices reads the notices conn listens to until decode has read n orders' positions from
+// them (or 10 s pass), each notice under PostgreSQL's payload limit. It returns the positions by
+// order, and how many notices carried them.
+func readNotices(t *testing.T, conn *pgx.Conn, n int, decode func(string) ([]ordercast.LocationUpdate, error)) (map[string]ordercast.LocationUpdate, int) {
+	t.Helper()
+	got := map[string]ordercast.LocationUpdate{}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	notices := 0
+	for len(got) < n {
+		note, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatalf("after %d notices with %d positions: %v", notices, len(got), err)
+		}
+		notices++
+		if len(note.Payload) >= 8000 {
+			t.Errorf("notice %d is %d bytes, over PostgreSQL's limit", notices, len(note.Payload))
+		}
+		us, err := decode(note.Payload)
+		if err != nil {
+			t.Fatalf("notice %d: %v", notices, err)
+		}
+		for _, u := range us {
+			got[u.OrderID] = u
+		}
+	}
+	return got, notices
 }
 
 // TestLocationBusWarnsOnceWhileItFails: a bus whose batches fail (here its table is gone) warns

@@ -78,7 +78,7 @@ func (m *Main) openStoreOnce(ctx context.Context) error {
 		return errors.Join(fmt.Errorf("listen on database %s: %w", redactURL(m.DB), err), st.Close())
 	}
 	bus := postgres.NewLocationBus(st)
-	bus.Batch, bus.Logger = m.LocationBatch, m.Logger.With("component", "location-bus")
+	bus.Batch, bus.Logger, bus.LegacyNotices = m.LocationBatch, m.Logger.With("component", "location-bus"), m.LocationLegacyNotices
 	if err := bus.Open(); err != nil {
 		return errors.Join(fmt.Errorf("open location bus: %w", err), l.Close(), st.Close())
 	}

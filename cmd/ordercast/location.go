@@ -22,6 +22,8 @@ type locationConfig struct {
 	LocationBurst  int
 	NearbyRadius   float64
 	LocationBatch  time.Duration
+	// LocationLegacyNotices: see postgres.LocationBus.LegacyNotices.
+	LocationLegacyNotices bool
 
 	Tracker     *location.Tracker
 	LocationBus *postgres.LocationBus // nil with SQLite: positions stay in the process
@@ -50,6 +52,7 @@ func (c *locationConfig) locationFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.IntVar(&c.LocationBurst, "location-burst", c.LocationBurst, "positions one courier may post at once")
 	fs.Float64Var(&c.NearbyRadius, "nearby-radius", c.NearbyRadius, "distance from the drop-off, in `metres`, within which the courier is nearby")
 	fs.DurationVar(&c.LocationBatch, "location-batch", c.LocationBatch, "cluster: gather positions this long before sending them to the other nodes in one notice")
+	fs.BoolVar(&c.LocationLegacyNotices, "location-legacy-notices", c.LocationLegacyNotices, "cluster: also send positions as versions before 2026-12 did, so that nodes not upgraded yet show them during a rolling upgrade; turn off once every node runs this version")
 }
 
 func (c *locationConfig) validateLocation() error {
