@@ -245,14 +245,10 @@ type busLocation struct {
 // addLegacy adds u to a notice on LocationChannel, as a node of an older version sends it.
 func addLegacy(p *noticePacker, u ordercast.LocationUpdate) error {
 	enc, err := json.Marshal(busLocation{U: u, P: u.Parties})
-	switch {
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("encode position: %w", err)
-	case !p.fits(len(enc)):
-		return fmt.Errorf("position of order %.40q is %d bytes, over a notice's %d", u.OrderID, len(enc), p.max)
 	}
-	p.add(enc)
-	return nil
+	return p.addPosition(enc, u.OrderID)
 }
 
 // decodeLocations reads one notice on LocationChannel, as a node of an older version sends it.

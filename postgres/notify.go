@@ -63,6 +63,16 @@ func jsonArrays(max int) *noticePacker {
 // fits reports whether an item of n bytes fits a notice alone.
 func (p *noticePacker) fits(n int) bool { return len(p.open)+n+len(p.close) <= p.max }
 
+// addPosition adds one encoded position of order orderID; one too large for a notice even alone
+// is an error (a position has no shorter form to fall back on, as an event has).
+func (p *noticePacker) addPosition(enc []byte, orderID string) error {
+	if !p.fits(len(enc)) {
+		return fmt.Errorf("position of order %.40q is %d bytes, over a notice's %d", orderID, len(enc), p.max)
+	}
+	p.add(enc)
+	return nil
+}
+
 func (p *noticePacker) add(enc []byte) {
 	if p.b.Len() > 0 && p.b.Len()+len(p.sep)+len(enc)+len(p.close) > p.max {
 		p.flush()

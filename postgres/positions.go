@@ -58,11 +58,7 @@ func newPositionPacker(node string, max int) *positionPacker {
 // add appends u's line; a line that cannot fit a notice even alone is an error.
 func (p *positionPacker) add(u ordercast.LocationUpdate) error {
 	p.line = appendPosition(p.line[:0], u)
-	if !p.notices.fits(len(p.line)) {
-		return fmt.Errorf("position of order %.40q is %d bytes, over a notice's %d", u.OrderID, len(p.line), p.notices.max)
-	}
-	p.notices.add(p.line)
-	return nil
+	return p.notices.addPosition(p.line, u.OrderID)
 }
 
 // done returns the notices.
