@@ -36,7 +36,8 @@ const sweepBuckets = 16
 // sweepVisits is how often per heartbeat interval the sweeper visits each stream. A stream is
 // owed a heartbeat once it has been quiet for the interval less one visit's spacing, so none is
 // ever silent for longer than the interval; an idle one gets a heartbeat every seven eighths of
-// it, and a stream with events to send gets none.
+// it or, when the ticks jitter past that mark, every whole interval (13 – 15 s at the default),
+// and a stream with events to send gets none.
 const sweepVisits = 8
 
 // closeCause is the error a held stream's connection is closed with when the engine closes it;
