@@ -56,7 +56,7 @@ type driver struct {
 	// that opened a connection per write would measure the TCP handshake and run out of ports.
 	// Writer w sends to node w mod nodes, or with --writes-by-order order i's changes to node
 	// i mod nodes.
-	conns   [][]*wireConn
+	conns   wirePool
 	byOrder bool
 
 	mu     sync.Mutex
@@ -73,15 +73,9 @@ func newDriver(ctx context.Context, urls []string, token, prefix string, base []
 		done: make([]int32, len(base)), failed: make([]bool, len(base)),
 	}
 	d.turn = sync.NewCond(&d.mu)
-	d.conns = make([][]*wireConn, d.writers)
-	for w := range d.conns {
-		for _, u := range urls {
-			c, err := newWireConn(ctx, u, token, writeTimeout)
-			if err != nil {
-				return nil, err
-			}
-			d.conns[w] = append(d.conns[w], c)
-		}
+	var err error
+	if d.conns, err = newWirePool(ctx, d.writers, urls, token, writeTimeout); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -90,13 +84,7 @@ func newDriver(ctx context.Context, urls []string, token, prefix string, base []
 func (d *driver) writeByOrder() { d.byOrder = true }
 
 // close drops the writers' connections; no load may be running.
-func (d *driver) close() {
-	for _, cs := range d.conns {
-		for _, c := range cs {
-			c.close()
-		}
-	}
-}
+func (d *driver) close() { d.conns.close() }
 
 // remaining is how many changes the orders can still take.
 func (d *driver) remaining() int { return d.orders*len(d.cycle) - d.next }

@@ -111,7 +111,7 @@ const postTimeout = 30 * time.Second
 type posters struct {
 	spec GroupSpec
 	// conns[g][n] is poster g's keep-alive connection to node n.
-	conns [][]*wireConn
+	conns wirePool
 	// couriers holds a courier while its post is in flight: like a phone, a courier sends its
 	// next position after the previous one's answer, so its positions arrive in the order of
 	// their at, which is taken once the courier is free (the server drops an older fix).
@@ -120,27 +120,15 @@ type posters struct {
 
 // newPosters returns the group's posters; posts in flight end when ctx does.
 func newPosters(ctx context.Context, spec GroupSpec) (*posters, error) {
-	p := &posters{spec: spec, couriers: make([]sync.Mutex, max(0, spec.CourierCount)), conns: make([][]*wireConn, max(1, spec.Posters))}
-	for g := range p.conns {
-		for _, u := range spec.URLs {
-			c, err := newWireConn(ctx, u, spec.Token, postTimeout)
-			if err != nil {
-				return nil, err
-			}
-			p.conns[g] = append(p.conns[g], c)
-		}
+	conns, err := newWirePool(ctx, max(1, spec.Posters), spec.URLs, spec.Token, postTimeout)
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	return &posters{spec: spec, conns: conns, couriers: make([]sync.Mutex, max(0, spec.CourierCount))}, nil
 }
 
 // close drops the posters' connections; no post may be in flight.
-func (p *posters) close() {
-	for _, cs := range p.conns {
-		for _, c := range cs {
-			c.close()
-		}
-	}
-}
+func (p *posters) close() { p.conns.close() }
 
 // postJob is what one poster sends in one request: the schedule's posts ks (one, or with
 // PostBatch a tick's posts to one node), due at due.

@@ -47,6 +47,34 @@ func newWireConn(ctx context.Context, base, token string, timeout time.Duration)
 	return &wireConn{host: u.Host, token: token, timeout: timeout, stop: ctx}, nil
 }
 
+// wirePool is a pool of loaders' connections: pool[g][n] is loader g's connection to node n.
+type wirePool [][]*wireConn
+
+// newWirePool returns, for each of loaders loaders, a connection to each of urls, dialled on
+// first use.
+func newWirePool(ctx context.Context, loaders int, urls []string, token string, timeout time.Duration) (wirePool, error) {
+	pool := make(wirePool, loaders)
+	for g := range pool {
+		for _, u := range urls {
+			c, err := newWireConn(ctx, u, token, timeout)
+			if err != nil {
+				return nil, err
+			}
+			pool[g] = append(pool[g], c)
+		}
+	}
+	return pool, nil
+}
+
+// close drops every connection of the pool; none may be in use.
+func (pool wirePool) close() {
+	for _, cs := range pool {
+		for _, c := range cs {
+			c.close()
+		}
+	}
+}
+
 // close drops the connection, if one is open.
 func (w *wireConn) close() {
 	if w.conn == nil {
@@ -97,6 +125,9 @@ func (w *wireConn) dial() error {
 func (w *wireConn) exchange(path string, body []byte) (code int, keep bool, err error) {
 	if err := w.conn.SetDeadline(time.Now().Add(w.timeout)); err != nil {
 		return 0, false, err
+	}
+	if err := w.stop.Err(); err != nil {
+		return 0, false, err // the hook may have run before the deadline above replaced its own
 	}
 	req := append(w.req[:0], "POST "...)
 	req = append(req, path...)
@@ -149,7 +180,7 @@ func (w *wireConn) readAnswer() (code int, keep bool, err error) {
 		value = bytes.TrimSpace(value)
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 {
+			if length, err = strconv.Atoi(string(value)); err != nil || length < 0 || length > maxAnswerBytes {
 				return 0, false, fmt.Errorf("%w: Content-Length %q", errBadAnswer, value)
 			}
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
