@@ -364,7 +364,9 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	}
 	var d *driver // none in a location run without --rate
 	if cfg.Couriers == 0 || cfg.WithStatus {
-		d = newDriver(r.target.urls, r.target.token, prefix, base, cycle, writers)
+		if d, err = newDriver(ctx, r.target.urls, r.target.token, prefix, base, cycle, writers); err != nil {
+			return res, err
+		}
 		if cfg.WritesByOrder {
 			d.writeByOrder()
 		}

@@ -2,16 +2,16 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ordercast/ordercast"
-	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/api"
 )
 
 // Bounds on the writers that commit the load.
@@ -43,18 +43,21 @@ func defaultWriters(rate float64) int {
 // under that key (WriteStarts) and a watcher that reads the event before the answer arrives is
 // still matched with it.
 type driver struct {
-	hc      *http.Client
 	urls    []string
-	token   string
 	prefix  string
 	orders  int
 	writers int
 	base    []int64 // each order's version when created
 	cycle   []ordercast.Status
 	starts  *WriteStarts
-	next    int              // the next change to send, counted over all loads
-	changes []atomic.Int32   // changes committed per order
-	byNode  []*client.Client // with --writes-by-order: order i's changes go to byNode[i mod nodes]
+	next    int            // the next change to send, counted over all loads
+	changes []atomic.Int32 // changes committed per order
+	// conns[w][n] is writer w's keep-alive connection to node n, kept across loads: a load
+	// that opened a connection per write would measure the TCP handshake and run out of ports.
+	// Writer w sends to node w mod nodes, or with --writes-by-order order i's changes to node
+	// i mod nodes.
+	conns   wirePool
+	byOrder bool
 
 	mu     sync.Mutex
 	turn   *sync.Cond
@@ -63,33 +66,25 @@ type driver struct {
 	err    error   // the first write error, for the report
 }
 
-func newDriver(urls []string, token, prefix string, base []int64, cycle []ordercast.Status, writers int) *driver {
+func newDriver(ctx context.Context, urls []string, token, prefix string, base []int64, cycle []ordercast.Status, writers int) (*driver, error) {
 	d := &driver{
-		urls: urls, token: token, prefix: prefix, orders: len(base), writers: max(1, min(writers, len(base))),
+		urls: urls, prefix: prefix, orders: len(base), writers: max(1, min(writers, len(base))),
 		base: base, cycle: cycle, starts: NewWriteStarts(base, len(cycle)), changes: make([]atomic.Int32, len(base)),
 		done: make([]int32, len(base)), failed: make([]bool, len(base)),
 	}
 	d.turn = sync.NewCond(&d.mu)
-	// Keep-alive connections, one per writer: a load that opened a connection per write would
-	// measure the TCP handshake and run out of ports.
-	d.hc = &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: d.writers,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}}
-	return d
+	var err error
+	if d.conns, err = newWirePool(ctx, d.writers, urls, token, writeTimeout); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // writeByOrder sends every change of an order to one node.
-func (d *driver) writeByOrder() {
-	for _, u := range d.urls {
-		d.byNode = append(d.byNode, &client.Client{BaseURL: u, HTTPClient: d.hc, Token: d.token})
-	}
-}
+func (d *driver) writeByOrder() { d.byOrder = true }
 
-// close drops the writers' connections.
-func (d *driver) close() { d.hc.CloseIdleConnections() }
+// close drops the writers' connections; no load may be running.
+func (d *driver) close() { d.conns.close() }
 
 // remaining is how many changes the orders can still take.
 func (d *driver) remaining() int { return d.orders*len(d.cycle) - d.next }
@@ -122,9 +117,8 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := &client.Client{BaseURL: d.urls[w%len(d.urls)], HTTPClient: d.hc, Token: d.token}
 			for k := range jobs {
-				if d.write(ctx, c, k, &lastStart) {
+				if d.write(d.conns[w], w, k, &lastStart) {
 					committed.Add(1)
 				} else {
 					errs.Add(1)
@@ -167,10 +161,11 @@ send:
 
 // write sends change k, after the order's previous change has been answered, and reports
 // whether it committed.
-func (d *driver) write(ctx context.Context, c *client.Client, k int, lastStart *atomic.Int64) bool {
+func (d *driver) write(conns []*wireConn, w, k int, lastStart *atomic.Int64) bool {
 	i, step := k%d.orders, k/d.orders
-	if d.byNode != nil {
-		c = d.byNode[i%len(d.byNode)]
+	node := w
+	if d.byOrder {
+		node = i
 	}
 	d.mu.Lock()
 	// Bounded: the previous change of this order was taken off the queue earlier and its write
@@ -182,7 +177,7 @@ func (d *driver) write(ctx context.Context, c *client.Client, k int, lastStart *
 	d.mu.Unlock()
 	var err error
 	if !skip {
-		err = d.send(ctx, c, i, step, lastStart)
+		err = d.send(conns[node%len(conns)], i, step, lastStart)
 	}
 	ok := !skip && err == nil
 	d.mu.Lock()
@@ -196,8 +191,13 @@ func (d *driver) write(ctx context.Context, c *client.Client, k int, lastStart *
 	return ok
 }
 
-func (d *driver) send(ctx context.Context, c *client.Client, i, step int, lastStart *atomic.Int64) error {
+func (d *driver) send(c *wireConn, i, step int, lastStart *atomic.Int64) error {
 	version := d.base[i] + int64(step)
+	id := OrderID(d.prefix, i)
+	body, err := json.Marshal(api.SetStatusRequest{Status: d.cycle[step], ExpectedVersion: &version})
+	if err != nil {
+		return fmt.Errorf("set status of %s: %w", id, err)
+	}
 	start := time.Now()
 	d.starts.Record(i, version+1, start)
 	for {
@@ -206,17 +206,37 @@ func (d *driver) send(ctx context.Context, c *client.Client, i, step int, lastSt
 			break
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
-	res, err := c.SetStatus(ctx, OrderID(d.prefix, i), client.SetStatusRequest{Status: d.cycle[step], ExpectedVersion: &version})
+	code, answer, err := c.post(api.StatusPath(id), body)
 	if err != nil {
-		return err
+		return fmt.Errorf("set status of %s: %w", id, err)
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("set status of %s at version %d: answered %d: %s", id, version, code, answerText(answer))
+	}
+	// Only the seq is read: the answer's whole order and event would cost the load more than
+	// the rest of the exchange.
+	var res struct {
+		Event struct {
+			Seq int64 `json:"seq"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal(answer, &res); err != nil {
+		return fmt.Errorf("set status of %s: decode answer: %w", id, err)
 	}
 	if res.Event.Seq != version+1 {
-		return fmt.Errorf("set status of %s at version %d: answered seq %d, want %d", OrderID(d.prefix, i), version, res.Event.Seq, version+1)
+		return fmt.Errorf("set status of %s at version %d: answered seq %d, want %d", id, version, res.Event.Seq, version+1)
 	}
 	d.changes[i].Add(1)
 	return nil
+}
+
+// answerText is an answer's body for an error message, cut short.
+func answerText(b []byte) string {
+	const most = 200
+	if len(b) > most {
+		return string(b[:most]) + "…"
+	}
+	return string(b)
 }
 
 // firstError returns the first write that failed, if any.

@@ -47,7 +47,10 @@ func TestWritesByOrder(t *testing.T) {
 		for i := range base {
 			base[i] = 1
 		}
-		d := newDriver(urls, "token", "o-", base, statusCycle, 4)
+		d, err := newDriver(t.Context(), urls, "token", "o-", base, statusCycle, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if byOrder {
 			d.writeByOrder()
 		}

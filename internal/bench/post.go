@@ -5,12 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -113,25 +110,25 @@ const postTimeout = 30 * time.Second
 // posters is one group's pool of posting connections.
 type posters struct {
 	spec GroupSpec
-	hc   *http.Client
+	// conns[g][n] is poster g's keep-alive connection to node n.
+	conns wirePool
 	// couriers holds a courier while its post is in flight: like a phone, a courier sends its
 	// next position after the previous one's answer, so its positions arrive in the order of
 	// their at, which is taken once the courier is free (the server drops an older fix).
 	couriers []sync.Mutex
 }
 
-func newPosters(spec GroupSpec) *posters {
-	n := max(1, spec.Posters)
-	return &posters{spec: spec, couriers: make([]sync.Mutex, max(0, spec.CourierCount)), hc: &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-		MaxIdleConnsPerHost: n,
-		MaxConnsPerHost:     n,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}}}
+// newPosters returns the group's posters; posts in flight end when ctx does.
+func newPosters(ctx context.Context, spec GroupSpec) (*posters, error) {
+	conns, err := newWirePool(ctx, max(1, spec.Posters), spec.URLs, spec.Token, postTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &posters{spec: spec, conns: conns, couriers: make([]sync.Mutex, max(0, spec.CourierCount))}, nil
 }
 
-func (p *posters) close() { p.hc.CloseIdleConnections() }
+// close drops the posters' connections; no post may be in flight.
+func (p *posters) close() { p.conns.close() }
 
 // postJob is what one poster sends in one request: the schedule's posts ks (one, or with
 // PostBatch a tick's posts to one node), due at due.
@@ -201,14 +198,14 @@ func (p *posters) run(ctx context.Context, dur time.Duration) PostCounts {
 		wg                 sync.WaitGroup
 	)
 	jobs := make(chan postJob, s.Posters)
-	for range max(1, s.Posters) {
+	for _, conns := range p.conns {
 		wg.Go(func() {
 			for job := range jobs {
 				var outs []outcome
 				if s.PostBatch > 1 {
-					outs = p.postBatch(ctx, job.ks)
+					outs = p.postBatch(conns, job.ks)
 				} else {
-					outs = []outcome{p.post(ctx, job.ks[0])}
+					outs = []outcome{p.post(conns, job.ks[0])}
 				}
 				mu.Lock()
 				if st := time.Unix(0, outs[0].post.Start); st.After(lastStart) {
@@ -292,11 +289,9 @@ func (p *posters) position(k int) (courier, node int, lat float64) {
 
 // post sends post k of the schedule on its own POST /v1/couriers/{cid}/location, stamped with the
 // moment its request starts.
-func (p *posters) post(ctx context.Context, k int) outcome {
+func (p *posters) post(conns []*wireConn, k int) outcome {
 	s := p.spec
 	i, node, lat := p.position(k)
-	ctx, cancel := context.WithTimeout(ctx, postTimeout)
-	defer cancel()
 	busy := &p.couriers[k%s.CourierCount]
 	busy.Lock() // bounded: the courier's previous post ends within postTimeout
 	defer busy.Unlock()
@@ -305,7 +300,7 @@ func (p *posters) post(ctx context.Context, k int) outcome {
 	o := outcome{post: Post{Courier: i, At: at.UnixNano(), Start: start.UnixNano(), Node: node}}
 	body := fmt.Sprintf(`{"lat":%.6f,"lng":13.4,"speed_mps":7,"at":%q}`, lat, at.UTC().Format(time.RFC3339Nano))
 	var ans api.PostLocationResponse
-	code, err := p.send(ctx, s.URLs[node]+api.LocationPath(CourierID(i)), body, &ans)
+	code, err := send(conns[node], api.LocationPath(CourierID(i)), []byte(body), &ans)
 	switch {
 	case err != nil:
 		o.why = err.Error()
@@ -321,10 +316,8 @@ func (p *posters) post(ctx context.Context, k int) outcome {
 
 // postBatch sends posts ks of the schedule, all to one node, in one POST /v1/locations, stamped
 // with the moment the request starts; each gets its own outcome from the answer's results.
-func (p *posters) postBatch(ctx context.Context, ks []int) []outcome {
+func (p *posters) postBatch(conns []*wireConn, ks []int) []outcome {
 	s := p.spec
-	ctx, cancel := context.WithTimeout(ctx, postTimeout)
-	defer cancel()
 	// A courier's positions go in the order of their at, as in post: lock its previous request
 	// out, taking the couriers in one order so that two requests cannot wait on each other.
 	byCourier := slices.Clone(ks)
@@ -351,7 +344,7 @@ func (p *posters) postBatch(ctx context.Context, ks []int) []outcome {
 	}
 	body.WriteString(`]}`)
 	var ans api.PostLocationsResponse
-	code, err := p.send(ctx, s.URLs[node]+api.PathLocations, body.String(), &ans)
+	code, err := send(conns[node], api.PathLocations, body.Bytes(), &ans)
 	var why string
 	switch {
 	case err != nil:
@@ -379,28 +372,15 @@ func (p *posters) postBatch(ctx context.Context, ks []int) []outcome {
 	return outs
 }
 
-// send posts a JSON body with the group's token and decodes a 2xx answer into ans; it returns
-// the answer's status code.
-func (p *posters) send(ctx context.Context, url, body string, ans any) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
-	if err != nil {
-		return 0, err
+// send posts a JSON body on c and decodes a 2xx answer into ans; it returns the answer's status
+// code.
+func send(c *wireConn, path string, body []byte, ans any) (int, error) {
+	code, answer, err := c.post(path, body)
+	if err != nil || code/100 != 2 {
+		return code, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+p.spec.Token)
-	resp, err := p.hc.Do(req)
-	if err != nil {
-		return 0, err
+	if err := json.Unmarshal(answer, ans); err != nil {
+		return code, fmt.Errorf("decode answer: %w", err)
 	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, resp.Body) // read to the end, so the connection is reused
-		resp.Body.Close()
-	}()
-	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, nil
-	}
-	if err := json.NewDecoder(resp.Body).Decode(ans); err != nil {
-		return resp.StatusCode, fmt.Errorf("decode answer: %w", err)
-	}
-	return resp.StatusCode, nil
+	return code, nil
 }

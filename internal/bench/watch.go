@@ -143,7 +143,10 @@ func (g *Group) Counts(samples bool) Counts { return g.rec.Counts(samples) }
 
 // Post posts the group's couriers' positions on schedule for dur and returns what they did.
 func (g *Group) Post(dur time.Duration) (PostCounts, error) {
-	p := newPosters(g.spec)
+	p, err := newPosters(g.ctx, g.spec)
+	if err != nil {
+		return PostCounts{}, err
+	}
 	defer p.close()
 	return p.run(g.ctx, dur), nil
 }
