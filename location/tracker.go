@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -91,9 +92,11 @@ type Tracker struct {
 	mu       sync.Mutex
 	orders   map[string]*orderState
 	couriers map[string]*courierState
-	// carriedBy is which courier's cached orders hold an order, so that an event of the order
-	// drops that copy.
-	carriedBy map[string]string
+	// carriedBy is which couriers' cached orders hold an order, so that an event of the order
+	// drops those copies. Usually one; two while an order changes couriers: the new courier's
+	// read may be kept before the event that moved the order arrives, and the old courier's copy
+	// must still go when it does.
+	carriedBy map[string][]string
 	// A read's copy is kept only if no event of an order it returned was handled while it ran:
 	// a copy kept after its order's event was handled would never be dropped. turn counts the
 	// batches of events handled; while reads are in flight (reading), touched holds the turn
@@ -165,7 +168,7 @@ func (t *Tracker) Open() error {
 	}
 	t.orders = make(map[string]*orderState)
 	t.couriers = make(map[string]*courierState)
-	t.carriedBy = make(map[string]string)
+	t.carriedBy = make(map[string][]string)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Go(t.sweep)
 	return nil
@@ -212,10 +215,10 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 			if t.reading > 0 {
 				t.touch(ev.OrderID)
 			}
-			if id, ok := t.carriedBy[ev.OrderID]; ok {
-				delete(t.carriedBy, ev.OrderID)
+			for _, id := range t.carriedBy[ev.OrderID] {
 				t.dropOrders(id, t.couriers[id])
 			}
+			delete(t.carriedBy, ev.OrderID)
 			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
 				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
 			}
@@ -245,7 +248,9 @@ func (t *Tracker) dropOrders(id string, c *courierState) {
 		return
 	}
 	for _, o := range c.orders {
-		if t.carriedBy[o.ID] == id {
+		if ids := slices.DeleteFunc(t.carriedBy[o.ID], func(cid string) bool { return cid == id }); len(ids) > 0 {
+			t.carriedBy[o.ID] = ids
+		} else {
 			delete(t.carriedBy, o.ID)
 		}
 	}
@@ -302,7 +307,9 @@ type PostResult struct {
 func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
 	now := t.now()
 	res := make([]PostResult, len(ps))
-	orders := make([][]ordercast.Order, len(ps))
+	// held[i] is position i's courier when its copy of the orders was kept: the copy is looked at
+	// again in the second turn, as an event may have dropped it in between.
+	held := make([]*courierState, len(ps))
 	ok := make([]bool, len(ps))
 	for i := range ps {
 		if ps[i].At.IsZero() {
@@ -322,11 +329,13 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 			continue
 		}
 		var cached bool
-		orders[i], cached, res[i].Err = t.charge(p.CourierID, now)
+		cached, res[i].Err = t.charge(p.CourierID, now)
 		switch {
 		case res[i].Err != nil:
 			ok[i] = false
-		case !cached && reads[p.CourierID] == nil:
+		case cached:
+			held[i] = t.couriers[p.CourierID]
+		case reads[p.CourierID] == nil:
 			if reads == nil {
 				reads = make(map[string]*courierRead)
 			}
@@ -352,30 +361,38 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	}
 	var sent []*hub.Location
 	t.mu.Lock()
-	if reads != nil {
-		t.keep(reads, read, readErr, readTurn, now)
-	}
 	for i, p := range ps {
 		if !ok[i] {
 			continue
 		}
-		carried := orders[i]
+		// The orders as they are now: none reaches an order an event of which was handled since
+		// its state was read (it may have ended, or changed couriers), and whose copy an event
+		// dropped meanwhile is taken as read again since, if it was.
+		var carried []ordercast.Order
 		if reads[p.CourierID] != nil {
 			if readErr != nil {
 				res[i].Err = readErr
 				continue
 			}
 			carried = read[p.CourierID]
+		} else if c := held[i]; !c.readAt.IsZero() {
+			carried = c.orders
 		}
 		for _, o := range carried {
 			if !ordercast.ShowsLocation(o.Status, t.From) {
 				continue // never before the stage that shows the courier, never after the end
+			}
+			if reads[p.CourierID] != nil && t.overtaken(o.ID, readTurn) {
+				continue
 			}
 			if l := t.update(o, p.Position); l != nil {
 				sent = append(sent, l)
 				res[i].Orders++
 			}
 		}
+	}
+	if reads != nil {
+		t.keep(reads, read, readErr, readTurn, now) // after overtaken: it may end the record of events
 	}
 	t.mu.Unlock()
 	for _, l := range sent {
@@ -400,15 +417,17 @@ type courierRead struct {
 
 // keep ends a PostMany's read, begun at turn, and keeps each courier's orders read unless an
 // event may have overtaken them: one that dropped the courier's orders (an order assigned to
-// it), one of an order read, or one the tracker lost track of. The read serves its PostMany
-// either way. Called with t.mu held.
+// it), one of an order read, or one the tracker lost track of. Its PostMany uses what of the
+// read no event overtook either way. Called with t.mu held.
 func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercast.Order, err error, turn uint64, now time.Time) {
-	if err == nil && t.blindAt <= turn {
+	if err == nil {
 		for cid, rd := range reads {
-			if rd.c.gen == rd.gen && !t.touchedSince(read[cid], turn) {
+			if rd.c.gen == rd.gen && !slices.ContainsFunc(read[cid], func(o ordercast.Order) bool { return t.overtaken(o.ID, turn) }) {
 				rd.c.orders, rd.c.readAt = read[cid], now
 				for _, o := range read[cid] {
-					t.carriedBy[o.ID] = cid
+					if !slices.Contains(t.carriedBy[o.ID], cid) {
+						t.carriedBy[o.ID] = append(t.carriedBy[o.ID], cid)
+					}
 				}
 			}
 		}
@@ -418,15 +437,11 @@ func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercas
 	}
 }
 
-// touchedSince reports whether an event of one of the orders was handled after turn. Called
-// with t.mu held.
-func (t *Tracker) touchedSince(orders []ordercast.Order, turn uint64) bool {
-	for _, o := range orders {
-		if t.touched[o.ID] > turn {
-			return true
-		}
-	}
-	return false
+// overtaken reports whether an event of the order was handled after turn, or may have been (the
+// tracker lost track of which orders events touched since). Called with t.mu held, while a read
+// begun at turn is in flight (counted in t.reading), so that the events are being recorded.
+func (t *Tracker) overtaken(orderID string, turn uint64) bool {
+	return t.blindAt > turn || t.touched[orderID] > turn
 }
 
 // update folds p into the order's state and returns the position to send, or nil for a fix older
@@ -467,10 +482,10 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 	return st.latest
 }
 
-// charge charges a post to the courier's budget and returns the courier's orders if a copy
-// younger than AssignmentsTTL is kept (cached true); otherwise the caller reads them. Called with
-// t.mu held.
-func (t *Tracker) charge(courierID string, now time.Time) (orders []ordercast.Order, cached bool, err error) {
+// charge charges a post to the courier's budget and reports whether a copy of the courier's
+// orders younger than AssignmentsTTL is kept (cached); otherwise the caller reads them. Called
+// with t.mu held.
+func (t *Tracker) charge(courierID string, now time.Time) (cached bool, err error) {
 	c := t.couriers[courierID]
 	if c == nil {
 		if len(t.couriers) >= maxCouriers {
@@ -485,12 +500,9 @@ func (t *Tracker) charge(courierID string, now time.Time) (orders []ordercast.Or
 	c.seen = now
 	t.follow()
 	if c.limiter != nil && !c.limiter.AllowN(now, 1) {
-		return nil, false, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
+		return false, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
 	}
-	if !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL {
-		return c.orders, true, nil
-	}
-	return nil, false, nil
+	return !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL, nil
 }
 
 // Latest returns an order's newest position: this node's, or, in a cluster, the newest any node

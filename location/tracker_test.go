@@ -419,20 +419,24 @@ func (g *gated) CouriersOrders(ctx context.Context, ids []string) (map[string][]
 // postOvertaken posts a position of courier c-1 whose read of the courier's orders is overtaken
 // by the delivery of order id: the tracker handles the event while the read is in flight, and
 // the read returns after. The order is first given a position from another node, so that the
-// tracker forgetting it shows the event was handled.
-func postOvertaken(t *testing.T, tr *location.Tracker, h *hub.Hub, as *gated, id string) {
+// tracker forgetting it shows the event was handled. It returns the orders the post reached.
+func postOvertaken(t *testing.T, tr *location.Tracker, h *hub.Hub, as *gated, id string) int {
 	t.Helper()
 	ctx := context.Background()
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: id, CourierID: "c-9", Lat: 1, At: time.Now()}})
-	done := make(chan error, 1)
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
 	go func() {
-		_, err := tr.Post(ctx, "c-1", at(1, time.Now()))
-		done <- err
+		n, err := tr.Post(ctx, "c-1", at(1, time.Now()))
+		done <- result{n, err}
 	}()
 	select {
 	case <-as.started:
-	case err := <-done:
-		t.Fatalf("the post returned (%v) without reading the courier's orders", err)
+	case r := <-done:
+		t.Fatalf("the post returned (%d, %v) without reading the courier's orders", r.n, r.err)
 	}
 	h.Publish(ordercast.Event{OrderID: id, Seq: 5, Status: ordercast.StatusDelivered, At: time.Now()})
 	testutil.WaitFor(t, "the tracker to handle the delivery of "+id, func() bool {
@@ -440,9 +444,11 @@ func postOvertaken(t *testing.T, tr *location.Tracker, h *hub.Hub, as *gated, id
 		return err == nil && l == nil
 	})
 	close(as.open)
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
 	}
+	return r.n
 }
 
 // A read of a courier's orders is kept though another order's event came while it ran: status
@@ -451,7 +457,9 @@ func TestUnrelatedEventKeepsTheRead(t *testing.T) {
 	as := newGated(ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"})
 	h := hub.New()
 	tr := openKept(t, h, as)
-	postOvertaken(t, tr, h, as, "x")
+	if n := postOvertaken(t, tr, h, as, "x"); n != 1 {
+		t.Fatalf("the post an unrelated event overtook reached %d orders, want 1", n)
+	}
 	if n, err := tr.Post(context.Background(), "c-1", at(2, time.Now())); err != nil || n != 1 {
 		t.Fatalf("second post = %d, %v; want order a reached", n, err)
 	}
@@ -460,13 +468,20 @@ func TestUnrelatedEventKeepsTheRead(t *testing.T) {
 	}
 }
 
-// A read of a courier's orders that an event of one of them overtook is not kept: what it read
-// predates the event, and the kept copy would never be dropped.
+// A read of a courier's orders that an event of one of them overtook is not kept, and its post
+// does not reach that order: what it read predates the event (here the order's delivery), the
+// kept copy would never be dropped, and the position would bring the courier back to an order
+// whose watchers must no longer see it.
 func TestEventOfAnOrderReadDiscardsTheRead(t *testing.T) {
 	as := newGated(ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"})
 	h := hub.New()
 	tr := openKept(t, h, as)
-	postOvertaken(t, tr, h, as, "a")
+	if n := postOvertaken(t, tr, h, as, "a"); n != 0 {
+		t.Fatalf("the post whose read the delivery of a overtook reached %d orders, want 0", n)
+	}
+	if l, err := tr.Latest(context.Background(), "a"); err != nil || l != nil {
+		t.Fatalf("after its delivery, order a has a position again: %s, %v", describe(l), err)
+	}
 	as.set() // a was delivered
 	if n, err := tr.Post(context.Background(), "c-1", at(2, time.Now())); err != nil || n != 0 {
 		t.Fatalf("second post = %d, %v; want no order reached (a was delivered)", n, err)
@@ -554,5 +569,117 @@ func TestMissedLocationsReadTheTable(t *testing.T) {
 	reads := bus.reads
 	if got := lat(); got != 3 || bus.reads != reads {
 		t.Errorf("after a newer position arrived: lat %v after %d more table reads, want 3 from memory", got, bus.reads-reads)
+	}
+}
+
+// byCourier is each courier's orders, which a test sets; while gate is set, a read signals
+// started and waits for the gate to close.
+type byCourier struct {
+	mu      sync.Mutex
+	orders  map[string][]ordercast.Order
+	gate    chan struct{}
+	started chan struct{}
+}
+
+func (b *byCourier) CouriersOrders(_ context.Context, ids []string) (map[string][]ordercast.Order, error) {
+	b.mu.Lock()
+	gate := b.gate
+	b.mu.Unlock()
+	if gate != nil {
+		b.started <- struct{}{}
+		<-gate
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := make(map[string][]ordercast.Order, len(ids))
+	for _, id := range ids {
+		m[id] = append([]ordercast.Order(nil), b.orders[id]...)
+	}
+	return m, nil
+}
+
+func (b *byCourier) set(courierID string, orders ...ordercast.Order) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.orders == nil {
+		b.orders = make(map[string][]ordercast.Order)
+	}
+	b.orders[courierID] = orders
+}
+
+// An order that changes couriers leaves the old courier's copy too, even when the new courier's
+// read, which sees the order already moved, is kept before the event that moved it arrives (a
+// cluster's notice comes a little after the commit): once the order is delivered, the old
+// courier's posts no longer reach it.
+func TestReassignedOrderLeavesBothCopies(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	ctx := context.Background()
+	post := func(courierID string) int {
+		t.Helper()
+		n, err := tr.Post(ctx, courierID, at(1, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusOutForDelivery, CourierID: "c-a"})
+	if n := post("c-a"); n != 1 {
+		t.Fatalf("c-a's post reached %d orders, want 1", n)
+	}
+	// o moves to c-b; c-b posts before the event that moved it reaches this node.
+	as.set("c-a")
+	as.set("c-b", ordercast.Order{ID: "o", Status: ordercast.StatusOutForDelivery, CourierID: "c-b"})
+	if n := post("c-b"); n != 1 {
+		t.Fatalf("c-b's post reached %d orders, want 1", n)
+	}
+	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-b", At: time.Now()})
+	// Then o is delivered.
+	as.set("c-b")
+	h.Publish(ordercast.Event{OrderID: "o", Seq: 6, Status: ordercast.StatusDelivered, At: time.Now()})
+	testutil.WaitFor(t, "c-b's posts to stop reaching the delivered order", func() bool { return post("c-b") == 0 })
+	if n := post("c-a"); n != 0 {
+		t.Fatalf("after o was moved to c-b and delivered, c-a's post reached %d orders, want 0", n)
+	}
+}
+
+// A PostMany that waits for one courier's read does not use another courier's kept copy that an
+// event dropped meanwhile: the order it held was delivered while the read ran, and the position
+// must not reach it.
+func TestPostManyDoesNotUseACopyDroppedWhileItRead(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	ctx := context.Background()
+	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusOutForDelivery, CourierID: "c-a"})
+	if n, err := tr.Post(ctx, "c-a", at(1, time.Now())); err != nil || n != 1 {
+		t.Fatalf("c-a's first post = %d, %v; want order o reached", n, err)
+	}
+	as.mu.Lock()
+	as.gate, as.started = make(chan struct{}), make(chan struct{}, 1)
+	gate := as.gate
+	as.mu.Unlock()
+	done := make(chan []location.PostResult, 1)
+	go func() {
+		done <- tr.PostMany(ctx, []location.CourierPosition{
+			{CourierID: "c-a", Position: at(2, time.Now())}, // kept copy: o
+			{CourierID: "c-b", Position: at(2, time.Now())}, // no copy: read, behind the gate
+		})
+	}()
+	<-as.started
+	as.set("c-a")
+	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Status: ordercast.StatusDelivered, At: time.Now()})
+	testutil.WaitFor(t, "the tracker to handle the delivery of o", func() bool {
+		l, err := tr.Latest(ctx, "o")
+		return err == nil && l == nil
+	})
+	close(gate)
+	res := <-done
+	if res[0].Err != nil || res[0].Orders != 0 {
+		t.Fatalf("c-a's position = %d orders, %v; want none: o was delivered while the batch read", res[0].Orders, res[0].Err)
+	}
+	if l, err := tr.Latest(ctx, "o"); err != nil || l != nil {
+		t.Fatalf("after its delivery, order o has a position again: %s, %v", describe(l), err)
 	}
 }

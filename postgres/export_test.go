@@ -39,5 +39,5 @@ func DecodePositions(payload string) ([]ordercast.LocationUpdate, error) {
 
 // DecodeLegacyLocations reads a notice on LocationChannel, as a node of an older version does.
 func DecodeLegacyLocations(payload string) ([]ordercast.LocationUpdate, error) {
-	return decodeLocations(payload)
+	return decodeLocations(payload, "")
 }

@@ -242,7 +242,7 @@ func (l *Listener) receive(ctx context.Context, conn *pgx.Conn) error {
 			if n.Channel == PositionsChannel {
 				us, err = decodePositions(n.Payload, l.Store.node)
 			} else {
-				us, err = decodeLocations(n.Payload)
+				us, err = decodeLocations(n.Payload, l.Store.node)
 			}
 			if err != nil {
 				l.Logger.Error("listener: ignoring a malformed batch of positions", "err", err)

@@ -181,7 +181,7 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 			return fmt.Errorf("encode position: %w", err)
 		}
 		if legacy != nil {
-			if err := addLegacy(legacy, u); err != nil {
+			if err := addLegacy(legacy, u, b.Store.node); err != nil {
 				return err
 			}
 		}
@@ -236,31 +236,42 @@ func (b *LocationBus) Latest(ctx context.Context, orderIDs []string) ([]ordercas
 }
 
 // busLocation is one position in a notice: the update, and the party streams that show it
-// (which watchers never see, so the update's own JSON leaves them out).
+// (which watchers never see, so the update's own JSON leaves them out). N is the node that sent
+// it, so that its own listener skips it as it skips its compact notices; older nodes send none
+// and ignore it.
 type busLocation struct {
 	U ordercast.LocationUpdate `json:"u"`
 	P []string                 `json:"p,omitempty"`
+	N string                   `json:"n,omitempty"`
 }
 
-// addLegacy adds u to a notice on LocationChannel, as a node of an older version sends it.
-func addLegacy(p *noticePacker, u ordercast.LocationUpdate) error {
-	enc, err := json.Marshal(busLocation{U: u, P: u.Parties})
+// addLegacy adds u, sent by node, to a notice on LocationChannel, as a node of an older version
+// sends it.
+func addLegacy(p *noticePacker, u ordercast.LocationUpdate, node string) error {
+	enc, err := json.Marshal(busLocation{U: u, P: u.Parties, N: node})
 	if err != nil {
 		return fmt.Errorf("encode position: %w", err)
 	}
 	return p.addPosition(enc, u.OrderID)
 }
 
-// decodeLocations reads one notice on LocationChannel, as a node of an older version sends it.
-func decodeLocations(payload string) ([]ordercast.LocationUpdate, error) {
+// decodeLocations reads one notice on LocationChannel, as a node of an older version sends it,
+// without the positions node self sent itself. Those must not come back: the tracker may have
+// forgotten the order since (it was delivered, or given to another courier), and an echo would
+// bring the old courier's position back to it.
+func decodeLocations(payload, self string) ([]ordercast.LocationUpdate, error) {
 	var bls []busLocation
 	if err := json.Unmarshal([]byte(payload), &bls); err != nil {
 		return nil, fmt.Errorf("decode positions: %w", err)
 	}
-	us := make([]ordercast.LocationUpdate, len(bls))
-	for i, bl := range bls {
-		us[i] = bl.U
-		us[i].Parties = bl.P
+	us := make([]ordercast.LocationUpdate, 0, len(bls))
+	for _, bl := range bls {
+		if bl.N != "" && bl.N == self {
+			continue
+		}
+		u := bl.U
+		u.Parties = bl.P
+		us = append(us, u)
 	}
 	return us, nil
 }

@@ -296,9 +296,16 @@ func (f *recordingFeed) orders() []string {
 }
 
 // Positions a node's bus sends reach the other nodes' listeners, not its own (it holds them
-// already); a notice in the JSON of a node of an older version, on the old channel, reaches
-// every node, so positions keep flowing during a rolling upgrade.
+// already), also when it sends them in the older nodes' JSON as well; a notice in the JSON of a
+// node of an older version, on the old channel, reaches every node, so positions keep flowing
+// during a rolling upgrade.
 func TestLocationBusReachesTheOtherNodes(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("legacy notices %v", legacy), func(t *testing.T) { testLocationBusReachesTheOtherNodes(t, legacy) })
+	}
+}
+
+func testLocationBusReachesTheOtherNodes(t *testing.T, legacy bool) {
 	url := pgtest.NewDatabase(t)
 	feeds := []*recordingFeed{{}, {}}
 	nodes := make([]*node, 2)
@@ -306,7 +313,7 @@ func TestLocationBusReachesTheOtherNodes(t *testing.T) {
 		nodes[i] = newNode(t, url, url, func(_ *postgres.Store, l *postgres.Listener) { l.Locations = feeds[i] })
 	}
 	b := postgres.NewLocationBus(nodes[0].store)
-	b.Batch = 5 * time.Millisecond
+	b.Batch, b.LegacyNotices = 5*time.Millisecond, legacy
 	if err := b.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +321,8 @@ func TestLocationBusReachesTheOtherNodes(t *testing.T) {
 	at := time.Now().UTC()
 	eta := int64(60)
 	b.Send([]ordercast.LocationUpdate{{OrderID: "o-1", CourierID: "c-1", Lat: 52.5, Lng: 13.4, At: at, ETAS: &eta, Parties: []string{"restaurant:r-1"}}})
-	testutil.WaitFor(t, "node 1 to hear node 0's position", func() bool { return len(feeds[1].orders()) == 1 })
+	// With legacy notices node 1 hears it twice, once on each channel, and keeps one.
+	testutil.WaitFor(t, "node 1 to hear node 0's position", func() bool { return slices.Contains(feeds[1].orders(), "o-1") })
 	feeds[1].mu.Lock()
 	got := feeds[1].got[0]
 	feeds[1].mu.Unlock()

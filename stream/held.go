@@ -34,10 +34,12 @@ import (
 const sweepBuckets = 16
 
 // sweepVisits is how often per heartbeat interval the sweeper visits each stream. A stream is
-// owed a heartbeat once it has been quiet for the interval less one visit's spacing, so none is
-// ever silent for longer than the interval; an idle one gets a heartbeat every seven eighths of
-// it or, when the ticks jitter past that mark, every whole interval (13 – 15 s at the default),
-// and a stream with events to send gets none.
+// owed a heartbeat once it has been quiet for the interval less two visits' spacing: a visit
+// that comes just before that mark finds none owed, and the next comes one spacing later, so
+// a tick late by less than a spacing (1.9 s at the default 15 s) still keeps the stream from
+// being silent for longer than the interval. An idle stream so gets a heartbeat every six to
+// seven eighths of the interval (11.3 – 13.1 s at the default), and a stream with events to send
+// gets none.
 const sweepVisits = 8
 
 // closeCause is the error a held stream's connection is closed with when the engine closes it;
@@ -285,9 +287,9 @@ func (hs *heldStream) flushed(err error) bool {
 // heartbeat writes a keep-alive without taking the stream's lock (a worker may hold it while it
 // catches up from the store): a chunk is written whole, so it never splits another.
 func (hs *heldStream) heartbeat(conn *poller.Conn, now time.Time) {
+	hs.w.sent(now)                         // before the write, as in flush
 	if conn.Write(hs.h.pingChunk) == nil { // a failure closes the stream, reason and all
 		hs.w.bytes.Add(int64(len(hs.h.ping)))
-		hs.w.sent(now)
 	}
 }
 
@@ -408,7 +410,7 @@ func (hs *heldStream) tick(now time.Time) {
 		hs.end(ReasonWriteTimeout, nil)
 	case !hs.expires.IsZero() && now.After(hs.expires):
 		hs.end(ReasonLifetime, nil)
-	case hs.w.quietFor(now) >= hb-hs.h.sweepTick()*sweepBuckets: // the next visit would be late
+	case hs.w.quietFor(now) >= hb-2*hs.h.sweepTick()*sweepBuckets: // see sweepVisits
 		hs.heartbeat(conn, now)
 	}
 }

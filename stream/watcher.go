@@ -318,6 +318,9 @@ func (w *watcher) snapshot(snap snapshot) {
 // flush writes what is queued and counts the events it delivered.
 func (w *watcher) flush() error {
 	if len(w.ends) > 0 {
+		// Stamped before the write: whoever reads these bytes finds the stream's time of writing
+		// already moved (a write that fails ends the stream, whose time then matters no more).
+		w.sent(time.Now())
 		var err error
 		if len(w.ends) == 1 {
 			err = w.t.Write(w.out) // the usual flush of a live stream: one event, or a heartbeat
@@ -332,7 +335,6 @@ func (w *watcher) flush() error {
 		}
 		if err == nil {
 			w.bytes.Add(int64(len(w.out)))
-			w.sent(time.Now())
 		}
 		if w.lean {
 			if w.outBuf != nil {
@@ -349,10 +351,10 @@ func (w *watcher) flush() error {
 	}
 	if w.ping {
 		w.ping = false
+		w.sent(time.Now())
 		if err := w.t.(pinger).Ping(); err != nil {
 			return err
 		}
-		w.sent(time.Now())
 	}
 	if w.pending > 0 {
 		w.e.observer.EventsDelivered(w.pending, w.liveAt, time.Now())
