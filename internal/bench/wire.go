@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -31,6 +32,12 @@ type wireConn struct {
 	r       *bufio.Reader
 	req     []byte // the request being written, reused
 	body    []byte // the last answer's body, reused
+	usedAt  time.Time
+	// retryAfter is how long the connection must have idled for a request that found it closed
+	// before any answer to be sent once more on a new one: a server (or a proxy) closes idle
+	// keep-alive connections, and such a request never reached a handler. Under load no
+	// connection idles that long, so no request is sent twice there.
+	retryAfter time.Duration
 }
 
 // newWireConn returns a connection to the server at base (http://host:port) that sends token
@@ -44,7 +51,7 @@ func newWireConn(ctx context.Context, base, token string, timeout time.Duration)
 	if u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
 		return nil, fmt.Errorf("bench: server URL %q: want http://host:port", base)
 	}
-	return &wireConn{host: u.Host, token: token, timeout: timeout, stop: ctx}, nil
+	return &wireConn{host: u.Host, token: token, timeout: timeout, stop: ctx, retryAfter: time.Second}, nil
 }
 
 // wirePool is a pool of loaders' connections: pool[g][n] is loader g's connection to node n.
@@ -86,19 +93,17 @@ func (w *wireConn) close() {
 }
 
 // post sends body to path as JSON and returns the answer's status and body; the body is valid
-// until the next post. An exchange that fails, or an answer that ends the connection, closes it.
+// until the next post. An exchange that fails, or an answer that ends the connection, closes it;
+// one that found an idle connection closed is sent once more on a new one (see retryAfter).
 func (w *wireConn) post(path string, body []byte) (int, []byte, error) {
 	if err := w.stop.Err(); err != nil {
 		return 0, nil, err
 	}
-	if w.conn == nil {
-		if err := w.dial(); err != nil {
-			return 0, nil, err
-		}
-	}
-	code, keep, err := w.exchange(path, body)
-	if err != nil || !keep {
-		w.close()
+	now := time.Now()
+	idled := w.conn != nil && now.Sub(w.usedAt) >= w.retryAfter
+	code, err := w.dialAndExchange(now, path, body)
+	if err != nil && idled && errors.Is(err, errNoAnswer) {
+		code, err = w.dialAndExchange(now, path, body)
 	}
 	if err != nil {
 		if ctxErr := w.stop.Err(); ctxErr != nil {
@@ -108,6 +113,25 @@ func (w *wireConn) post(path string, body []byte) (int, []byte, error) {
 	}
 	return code, w.body, nil
 }
+
+// dialAndExchange sends one request, on a new connection if there is none open, and closes the
+// connection after a failure or an answer that ends it.
+func (w *wireConn) dialAndExchange(now time.Time, path string, body []byte) (int, error) {
+	if w.conn == nil {
+		if err := w.dial(); err != nil {
+			return 0, err
+		}
+	}
+	w.usedAt = now
+	code, keep, err := w.exchange(now, path, body)
+	if err != nil || !keep {
+		w.close()
+	}
+	return code, err
+}
+
+// errNoAnswer is a connection that ended before the first byte of an answer.
+var errNoAnswer = errors.New("the connection ended before an answer")
 
 func (w *wireConn) dial() error {
 	d := net.Dialer{Timeout: w.timeout}
@@ -122,8 +146,8 @@ func (w *wireConn) dial() error {
 
 // exchange writes one request and reads its answer into w.body; keep says whether the
 // connection may carry the next one.
-func (w *wireConn) exchange(path string, body []byte) (code int, keep bool, err error) {
-	if err := w.conn.SetDeadline(time.Now().Add(w.timeout)); err != nil {
+func (w *wireConn) exchange(now time.Time, path string, body []byte) (code int, keep bool, err error) {
+	if err := w.conn.SetDeadline(now.Add(w.timeout)); err != nil {
 		return 0, false, err
 	}
 	if err := w.stop.Err(); err != nil {
@@ -143,7 +167,7 @@ func (w *wireConn) exchange(path string, body []byte) (code int, keep bool, err 
 	req = append(req, body...)
 	w.req = req
 	if _, err := w.conn.Write(req); err != nil {
-		return 0, false, err
+		return 0, false, fmt.Errorf("%w: %w", errNoAnswer, err)
 	}
 	return w.readAnswer()
 }
@@ -155,6 +179,9 @@ var errBadAnswer = errors.New("malformed HTTP answer")
 func (w *wireConn) readAnswer() (code int, keep bool, err error) {
 	line, err := w.line()
 	if err != nil {
+		if w.r.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			err = fmt.Errorf("%w: %w", errNoAnswer, err)
+		}
 		return 0, false, err
 	}
 	// "HTTP/1.1 200 OK": the version, a space, three digits.

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 // wireServer is a real net/http server that counts the connections it accepted.
@@ -127,6 +129,35 @@ func TestWireConnRecovers(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections opened, want 2 (one dialled again after the cut)", n)
+	}
+}
+
+// TestWireConnOutlivesAnIdleClose: a connection the server closed while it idled (its idle
+// timeout) is dialled again before the next post, which succeeds.
+func TestWireConnOutlivesAnIdleClose(t *testing.T) {
+	var closed atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}))
+	srv.Config.IdleTimeout = 10 * time.Millisecond
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := newWireConn(t.Context(), srv.URL, "", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	c.retryAfter = 0 // after any idling, rather than a second's
+	for i := range 3 {
+		if _, body, err := c.post("/", nil); err != nil || string(body) != "ok" {
+			t.Fatalf("post %d: %q, %v", i, body, err)
+		}
+		testutil.WaitFor(t, "the server to close the idle connection", func() bool { return closed.Load() == int32(i+1) })
 	}
 }
 
