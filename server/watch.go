@@ -71,6 +71,10 @@ func (s *Server) handlePartyStream(kind ordercast.PartyKind) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		if r.Method == http.MethodHead { // the GET route takes HEAD too: answer it, open nothing
+			writeStreamHead(w, true)
+			return
+		}
 		last, err := lastEventID(r)
 		if err != nil {
 			s.writeError(w, r, err)
