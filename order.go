@@ -199,10 +199,13 @@ func (n NewOrder) Place(at time.Time) (Order, Event) {
 	return o, Event{OrderID: o.ID, Seq: 1, Status: o.Status, At: at, Note: n.Note, Actor: n.Actor}
 }
 
-// Matches reports whether an existing order is what n would create: the same details (by value)
-// and the same pickup and drop-off. A repeated create that matches returns the order.
+// Matches reports whether an existing order is what n would create: the same details (by value),
+// the same owners, and the same pickup and drop-off. A repeated create that matches returns the
+// order (with a tracking token for it); one with other owners is another order under a taken id,
+// and must not be handed someone else's.
 func (n NewOrder) Matches(o Order) bool {
-	return SameDetails(o.Details, n.Details) && samePoint(o.Pickup, n.Pickup) && samePoint(o.Dropoff, n.Dropoff)
+	return SameDetails(o.Details, n.Details) && o.RestaurantID == n.RestaurantID && o.CustomerID == n.CustomerID &&
+		samePoint(o.Pickup, n.Pickup) && samePoint(o.Dropoff, n.Dropoff)
 }
 
 func samePoint(a, b *Point) bool {

@@ -59,28 +59,42 @@ func watchToken(r *http.Request) string {
 // authorizeWatch decides whether r may read and watch order id. Every endpoint that reveals an
 // order calls it before it reads anything, so a refusal carries no order data.
 func (s *Server) authorizeWatch(r *http.Request, id string) error {
+	_, err := s.authorizeWatchAs(r, id)
+	return err
+}
+
+// authorizeWatchAs is authorizeWatch, and says whether the read is a courier's whose order it is:
+// a right that ends when the order goes to another courier, which a watch then enforces
+// (stream.Request.Courier). Restaurants and customers own their orders for good.
+func (s *Server) authorizeWatchAs(r *http.Request, id string) (courier string, err error) {
 	if s.Auth == nil || s.Auth.PublicTracking {
-		return nil
+		return "", nil
 	}
 	tok := watchToken(r)
-	err := s.Auth.Tokens.AuthorizeWatch(tok, id)
+	err = s.Auth.Tokens.AuthorizeWatch(tok, id)
 	if ordercast.ErrorCode(err) != ordercast.EForbidden {
-		return err
+		return "", err
 	}
 	// A party's actor token reads the orders its party owns; the order is read to decide, and
 	// nothing of it leaves unless the decision is yes.
 	actor, aerr := s.Auth.Tokens.ParseActor(tok)
 	if aerr != nil || actor.Party() == (ordercast.Party{}) {
-		return err
+		return "", err
 	}
 	o, oerr := s.Store.Order(r.Context(), id)
 	switch {
 	case ordercast.ErrorCode(oerr) == ordercast.ENotFound:
-		return err // an unknown order is refused like any order the caller may not read
+		return "", err // an unknown order is refused like any order the caller may not read
 	case oerr != nil:
-		return oerr
+		return "", oerr
 	}
-	return actor.Permit(auth.ActRead, o, "")
+	if err := actor.Permit(auth.ActRead, o, ""); err != nil {
+		return "", err
+	}
+	if actor.Role == auth.RoleCourier {
+		courier = actor.Sub
+	}
+	return courier, nil
 }
 
 // authorizeParty decides whether r may watch party p's stream: public tracking, an admin or

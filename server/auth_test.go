@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -376,5 +378,88 @@ func TestClientWatchesWithTheTrackingToken(t *testing.T) {
 	defer cancel()
 	if _, err := other.Next(ctx); ordercast.ErrorCode(err) != ordercast.EForbidden {
 		t.Fatalf("watching another order with this token: %v, want %s", err, ordercast.EForbidden)
+	}
+}
+
+// TestCourierLosesAReassignedOrder: a courier reads an order only while it is assigned to it,
+// and that holds for what it already has open. Its stream ends before the event that gives the
+// order to another courier (which it must not read), with the end counted as revoked; its long
+// poll waiting on the order is refused when that change answers it; a new stream is refused;
+// the new courier's is not.
+func TestCourierLosesAReassignedOrder(t *testing.T) {
+	bothHoldings(t, testCourierLosesAReassignedOrder)
+}
+
+func testCourierLosesAReassignedOrder(t *testing.T, hold holding) {
+	ts := newAuthServer(t, func(s *server.Server) { s.HoldStreams = s.HoldStreams && bool(hold) })
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	c1, c2 := actorToken(t, auth.RoleCourier, "c-1"), actorToken(t, auth.RoleCourier, "c-2")
+	must := func(method, path, body string, want int) {
+		t.Helper()
+		if resp, b := call(t, method, base+path, admin, body); resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
+		}
+	}
+	must("POST", "/v1/orders", `{"id":"o-1","restaurant_id":"r-1"}`, http.StatusCreated)
+	must("PUT", "/v1/orders/o-1/courier", `{"courier_id":"c-1"}`, http.StatusOK)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/o-1/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+c1)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("c-1 opens the stream: %v %v", resp, err)
+	}
+	defer resp.Body.Close()
+	sse := client.NewSSEReader(resp.Body)
+	if ev, err := sse.Next(); err != nil || ev.ID != "2" {
+		t.Fatalf("c-1's first event: %+v, %v; want the assignment, seq 2", ev, err)
+	}
+	must("POST", "/v1/orders/o-1/status", `{"status":"confirmed"}`, http.StatusOK)
+	if ev, err := sse.Next(); err != nil || ev.ID != "3" {
+		t.Fatalf("c-1's next event: %+v, %v; want seq 3", ev, err)
+	}
+
+	// A long poll of c-1's waits on the order past seq 3.
+	polled := make(chan int, 1)
+	go func() {
+		preq, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/o-1?wait=10s&after_version=3", nil)
+		preq.Header.Set("Authorization", "Bearer "+c1)
+		presp, err := http.DefaultClient.Do(preq)
+		if err != nil {
+			polled <- 0
+			return
+		}
+		body, _ := io.ReadAll(presp.Body)
+		presp.Body.Close()
+		if strings.Contains(string(body), "c-2") {
+			t.Errorf("c-1's refused long poll tells who has the order now: %s", body)
+		}
+		polled <- presp.StatusCode
+	}()
+	testutil.WaitFor(t, "the long poll to wait", func() bool { return ts.hub.Watchers() == 2 })
+
+	must("PUT", "/v1/orders/o-1/courier", `{"courier_id":"c-2"}`, http.StatusOK)
+	must("POST", "/v1/orders/o-1/status", `{"status":"preparing","note":"for c-2 only"}`, http.StatusOK)
+	if ev, err := sse.Next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the order went to c-2, c-1's stream gave %+v, %v; want its end", ev, err)
+	}
+	if code := <-polled; code != http.StatusForbidden {
+		t.Fatalf("c-1's long poll answered %d after the order went to c-2, want 403", code)
+	}
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_closed_total", "reason", "revoked")
+	for tok, want := range map[string]int{c1: http.StatusForbidden, c2: http.StatusOK} {
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/o-1/stream", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("a new stream after the reassignment: %d, want %d", resp.StatusCode, want)
+		}
 	}
 }

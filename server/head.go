@@ -8,7 +8,8 @@ import (
 
 // handleStreamHead serves HEAD on the stream routes (/v1/orders/{id}/stream, /v1/orders/{id}/ws,
 // /v1/stream): the headers a GET would get, after the same checks, and no body. It opens no
-// stream: nothing is subscribed, counted or held.
+// stream: nothing is subscribed, counted or held. (The party streams answer HEAD in their own
+// handler, which knows the party's kind.)
 func (s *Server) handleStreamHead(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if id := r.PathValue("id"); id != "" {
@@ -22,7 +23,13 @@ func (s *Server) handleStreamHead(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if r.Pattern != "HEAD /v1/orders/{id}/ws" { // a WebSocket's GET is an upgrade, with no body type
+	// A WebSocket's GET is an upgrade, with no body type.
+	writeStreamHead(w, r.Pattern != "HEAD /v1/orders/{id}/ws")
+}
+
+// writeStreamHead answers HEAD on a stream route that passed its checks.
+func writeStreamHead(w http.ResponseWriter, eventStream bool) {
+	if eventStream {
 		w.Header().Set("Content-Type", "text/event-stream")
 	}
 	w.Header().Set("Cache-Control", "no-cache")

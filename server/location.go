@@ -132,10 +132,12 @@ func positionOf(req api.PostLocationRequest) (ordercast.Position, error) {
 	return p, nil
 }
 
-// checkCourierID refuses a courier id the store could not keep as an actor.
+// checkCourierID refuses a courier id no order can be assigned to (assignments take party ids
+// only), before it reaches a store: PostgreSQL refuses a NUL or invalid UTF-8 outright, which
+// would fail the read of every courier of a batch with it.
 func checkCourierID(cid string) error {
-	if cid == "" || len(cid) > ordercast.MaxActorLength {
-		return ordercast.Errorf(ordercast.EInvalid, "courier id must be 1 to %d bytes", ordercast.MaxActorLength)
+	if ordercast.ValidatePartyID(cid) != nil {
+		return ordercast.Errorf(ordercast.EInvalid, "courier id must be 1 to %d characters of A-Z a-z 0-9 . _ : -", ordercast.MaxIDLength)
 	}
 	return nil
 }

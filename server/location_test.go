@@ -186,9 +186,18 @@ func TestPostLocationValidation(t *testing.T) {
 		{"huge number", `{"lat":1e400,"lng":0}`, 400, "malformed_request"},
 		{"lat as a string", `{"lat":"52.5","lng":0}`, 400, "malformed_request"},
 		{"unknown field", `{"lat":0,"lng":0,"alt":30}`, 400, "malformed_request"},
+		{"courier id with a NUL", `{"lat":0,"lng":0}`, 422, "invalid_argument"},
+		{"courier id not UTF-8", `{"lat":0,"lng":0}`, 422, "invalid_argument"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			code, body := postLocation(t, base, "c-1", "", tt.body)
+			cid := "c-1"
+			switch tt.name {
+			case "courier id with a NUL":
+				cid = "c%00x"
+			case "courier id not UTF-8":
+				cid = "c%FF"
+			}
+			code, body := postLocation(t, base, cid, "", tt.body)
 			if code != tt.code || !strings.Contains(string(body), `"code":"`+tt.errCode+`"`) {
 				t.Fatalf("status %d %s, want %d %s", code, body, tt.code, tt.errCode)
 			}

@@ -68,7 +68,8 @@ func TestPostLocationsPerPosition(t *testing.T) {
 		{"courier_id":"c-2","lat":52.6,"lng":13.5},
 		{"courier_id":"c-9","lat":52.5,"lng":13.4},
 		{"courier_id":"c-3","lng":13.4},
-		{"courier_id":"","lat":52.5,"lng":13.4}]}`)
+		{"courier_id":"","lat":52.5,"lng":13.4},
+		{"courier_id":"c-1\u0000","lat":52.5,"lng":13.4}]}`)
 	if code != http.StatusOK {
 		t.Fatalf("status %d %s, want 200", code, body)
 	}
@@ -76,7 +77,7 @@ func TestPostLocationsPerPosition(t *testing.T) {
 	if err := json.Unmarshal(body, &res); err != nil {
 		t.Fatalf("answer %s: %v", body, err)
 	}
-	want := []string{"orders 1", "invalid_location", "rate_limited", "orders 0", "invalid_location", "invalid_argument"}
+	want := []string{"orders 1", "invalid_location", "rate_limited", "orders 0", "invalid_location", "invalid_argument", "invalid_argument"}
 	if len(res.Results) != len(want) {
 		t.Fatalf("%d results, want %d: %s", len(res.Results), len(want), body)
 	}
@@ -92,8 +93,8 @@ func TestPostLocationsPerPosition(t *testing.T) {
 			t.Errorf("result %d = %q (%+v), want %q", i, got, r, want[i])
 		}
 	}
-	if res.Accepted != 2 || res.Refused != 4 {
-		t.Errorf("accepted %d, refused %d; want 2, 4", res.Accepted, res.Refused)
+	if res.Accepted != 2 || res.Refused != 5 {
+		t.Errorf("accepted %d, refused %d; want 2, 5", res.Accepted, res.Refused)
 	}
 	// The good position is o-1's newest; the invalid one after it and the rate-limited one of
 	// c-2 changed nothing.

@@ -18,7 +18,8 @@ func TestHeadOnStreamRoutes(t *testing.T) {
 	ts := newServer(t, nil)
 	mustCreate(t, ts.URL(), "h-1")
 	c := http.Client{Timeout: 5 * time.Second}
-	for _, path := range []string{"/v1/orders/h-1/stream", "/v1/stream", "/v1/orders/h-1?wait=30s"} {
+	for _, path := range []string{"/v1/orders/h-1/stream", "/v1/stream", "/v1/orders/h-1?wait=30s",
+		"/v1/restaurants/r-1/stream", "/v1/couriers/c-1/stream", "/v1/customers/u-1/stream"} {
 		req, _ := http.NewRequest("HEAD", ts.URL()+path, nil)
 		resp, err := c.Do(req)
 		if err != nil {

@@ -99,12 +99,13 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.authorizeWatch(r, id); err != nil {
+	courier, err := s.authorizeWatchAs(r, id)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	if r.URL.Query().Has(api.ParamWait) && r.Method != http.MethodHead { // HEAD is answered at once
-		s.handleLongPoll(w, r, id)
+		s.handleLongPoll(w, r, id, courier)
 		return
 	}
 	o, err := s.Store.Order(r.Context(), id)

@@ -71,6 +71,10 @@ func (s *Server) handlePartyStream(kind ordercast.PartyKind) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		if r.Method == http.MethodHead { // the GET route takes HEAD too: answer it, open nothing
+			writeStreamHead(w, true)
+			return
+		}
 		last, err := lastEventID(r)
 		if err != nil {
 			s.writeError(w, r, err)
@@ -92,7 +96,8 @@ func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Wat
 		s.writeError(w, r, err)
 		return nil, false
 	}
-	if err := s.authorizeWatch(r, id); err != nil {
+	courier, err := s.authorizeWatchAs(r, id)
+	if err != nil {
 		s.writeError(w, r, err)
 		return nil, false
 	}
@@ -101,7 +106,7 @@ func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Wat
 		s.writeError(w, r, err)
 		return nil, false
 	}
-	return s.watch(w, r, stream.Request{Scope: stream.OrderEvents, OrderID: id, Last: lastID}, r.Pattern != patWebSocket)
+	return s.watch(w, r, stream.Request{Scope: stream.OrderEvents, OrderID: id, Last: lastID, Courier: courier}, r.Pattern != patWebSocket)
 }
 
 // watch sets a watch up through the engine, admitted under the stream limits; on failure it has
@@ -191,7 +196,7 @@ const maxLongPollWait = 60 * time.Second
 // some clients and proxies treat it specially). wait is a Go duration or a number of seconds,
 // capped at maxLongPollWait; after_version defaults to 0. A held request counts against the stream
 // limits.
-func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id string) {
+func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, courier string) {
 	q := r.URL.Query()
 	wait, err := parseWait(q.Get(api.ParamWait))
 	if err != nil {
@@ -207,7 +212,7 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id strin
 		}
 		after = n
 	}
-	wt, ok := s.watch(w, r, stream.Request{Scope: stream.OrderState, OrderID: id}, false)
+	wt, ok := s.watch(w, r, stream.Request{Scope: stream.OrderState, OrderID: id, Courier: courier}, false)
 	if !ok {
 		return
 	}

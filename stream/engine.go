@@ -34,13 +34,14 @@ const (
 	ReasonWriteError   = "write_error"   // any other write failure
 	ReasonTerminal     = "terminal"      // the order reached delivered or cancelled
 	ReasonStoreError   = "store_error"   // catching up from the store failed
+	ReasonRevoked      = "revoked"       // the order went to another courier than the one watching
 )
 
 // Reasons lists every end reason, so that metrics can export each from the start.
 func Reasons() []string {
 	return []string{
 		ReasonClientGone, ReasonLifetime, ReasonShutdown, ReasonWriteTimeout,
-		ReasonWriteError, ReasonTerminal, ReasonStoreError,
+		ReasonWriteError, ReasonTerminal, ReasonStoreError, ReasonRevoked,
 	}
 }
 

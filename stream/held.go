@@ -271,13 +271,13 @@ func (hs *heldStream) deliver() {
 // flushed ends the stream after a flush that failed (err) or sent the terminal event, and
 // reports whether it goes on. It is called with hs.mu held, and releases it.
 func (hs *heldStream) flushed(err error) bool {
-	ended := hs.w.ended
+	ended, reason := hs.w.ended, hs.w.endReason()
 	hs.mu.Unlock()
 	switch {
 	case err != nil:
 		hs.end(ReasonWriteError, err) // the poller closed it already; the reason it gave wins
 	case ended:
-		hs.end(ReasonTerminal, nil)
+		hs.end(reason, nil)
 	default:
 		return true
 	}

@@ -158,7 +158,7 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 			heartbeat.Reset(e.cfg.Heartbeat)
 		}
 	}
-	return ReasonTerminal, nil
+	return st.endReason(), nil
 }
 
 // LongPoll waits, on the calling goroutine, until the watched order's version is past after, the
@@ -197,6 +197,9 @@ func (e *Engine) LongPoll(ctx context.Context, w http.ResponseWriter, wt *Watch,
 			}
 			var err error
 			if o, err = e.store.Order(ctx, wt.orderID); err != nil {
+				return ordercast.Order{}, err
+			}
+			if err := wt.readable(o); err != nil {
 				return ordercast.Order{}, err
 			}
 			if o.Version > after {

@@ -118,13 +118,16 @@ func (t *wsTransport) Ping() error {
 }
 
 // Close tells the client why: 1000 after the terminal event, 1001 (going away: resume elsewhere)
-// on drain or lifetime, 1011 when the store failed; otherwise the connection just closes.
+// on drain or lifetime, 1008 when the order went to another courier, 1011 when the store failed;
+// otherwise the connection just closes.
 func (t *wsTransport) Close(reason string, last ordercast.Status) error {
 	switch reason {
 	case ReasonTerminal:
 		return t.conn.Close(websocket.StatusNormalClosure, "order is "+string(last))
 	case ReasonShutdown, ReasonLifetime:
 		return t.conn.Close(websocket.StatusGoingAway, "reconnect with lastEventId")
+	case ReasonRevoked:
+		return t.conn.Close(websocket.StatusPolicyViolation, "order assigned to another courier")
 	case ReasonStoreError:
 		return t.conn.Close(websocket.StatusInternalError, "internal error")
 	}

@@ -33,6 +33,12 @@ type Request struct {
 	// Last is the seq of the last event the client has (OrderEvents), or the position in the
 	// party's log it has (PartyEvents): it resumes after it.
 	Last int64
+	// Courier, when set, is the courier whose token reads the order (OrderEvents, OrderState)
+	// because the order is assigned to it: a right that ends when the order goes to another
+	// courier. The watch is refused if the order is not its now; a stream ends (ReasonRevoked)
+	// before the first event that gives the order to another, which the courier must not read,
+	// and a long poll answered after one is refused.
+	Courier string
 	// Admit counts the watch against the server's limits; release gives the place back. Nil
 	// admits everything.
 	Admit func() (release func(), err error)
@@ -54,6 +60,16 @@ type Watch struct {
 	// scoped is what opens a party stream: a snapshot of its scope, or the log after Last.
 	scoped partyOpening
 	loc    *hub.Location // OrderEvents: the order's newest fresh position, sent after backlog
+	// courier is Request.Courier.
+	courier string
+}
+
+// readable refuses an order state the watch's courier, if it has one, may no longer read.
+func (w *Watch) readable(o ordercast.Order) error {
+	if w.courier != "" && o.CourierID != w.courier {
+		return ordercast.Errorf(ordercast.EForbidden, "order %s is not assigned to courier %s", o.ID, w.courier)
+	}
+	return nil
 }
 
 // Watch sets a watcher up, the one way for every transport: refuse when draining (a long poll
@@ -72,7 +88,7 @@ func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
 		}
 		release = r
 	}
-	w := &Watch{scope: req.Scope, orderID: req.OrderID, party: req.Party, release: release}
+	w := &Watch{scope: req.Scope, orderID: req.OrderID, party: req.Party, release: release, courier: req.Courier}
 	switch req.Scope {
 	case AllOrders:
 		w.sub = e.hub.SubscribeAll()
@@ -97,6 +113,9 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
 		return err
 	case OrderState:
 		o, err := e.store.Order(ctx, w.orderID)
+		if err == nil {
+			err = w.readable(o)
+		}
 		w.order = o
 		return err
 	case PartyEvents:
@@ -107,6 +126,9 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
 	o, err := e.store.Order(ctx, w.orderID)
 	if err != nil {
 		return err
+	}
+	if err := w.readable(o); err != nil {
+		return err // it moved on since the request was authorized
 	}
 	w.order = o
 	// A Last-Event-ID past the order's version cannot come from this order's history (a reset

@@ -24,8 +24,13 @@ type watcher struct {
 	release func()
 	end     func(End) // called once, when the stream has ended
 
-	last       int64            // seq of the last event queued
-	ended      bool             // a terminal event was queued; the stream is complete
+	last  int64 // seq of the last event queued
+	ended bool  // a terminal event was queued, or revoked; the stream is complete
+	// owner is the courier whose right to read the order this watcher serves (Request.Courier),
+	// from the order's version opened on; revoked says it ended (see queue).
+	owner      string
+	opened     int64
+	revoked    bool
 	lastStatus ordercast.Status // status of the last event queued
 	seen       map[string]int64 // AllOrders: the version of each active order the client has
 	party      ordercast.Party  // PartyEvents: last is a position in this party's log
@@ -68,7 +73,7 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 	*w = watcher{
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
 		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(), lastStatus: wt.order.Status,
-		courier: wt.order.CourierID,
+		courier: wt.order.CourierID, owner: wt.courier, opened: wt.order.Version,
 	}
 	w.sent(time.Now()) // its opening is on its way: the first heartbeat is an interval away
 	w.frame(f.preamble(w.buf(), e.cfg.Retry))
@@ -205,6 +210,13 @@ func (w *watcher) queueEvents(evs []ordercast.Event) {
 }
 
 func (w *watcher) queue(m *hub.Message) {
+	if w.owner != "" && m.Event.Kind == ordercast.KindCourier && m.Event.CourierID != w.owner && m.Event.Seq > w.opened {
+		// The order went to another courier: the watching courier's right to read it ends here,
+		// before this event, which tells whom it went to. (The backlog up to the version the
+		// watch opened at is history the courier may read: the order was its then.)
+		w.ended, w.revoked = true, true
+		return
+	}
 	w.frame(w.f.event(w.buf(), m))
 	w.pending++
 	if w.live {
@@ -216,6 +228,14 @@ func (w *watcher) queue(m *hub.Message) {
 	if m.Event.Kind == ordercast.KindCourier {
 		w.courier = m.Event.CourierID
 	}
+}
+
+// endReason is why a stream whose watcher ended (w.ended) is over.
+func (w *watcher) endReason() string {
+	if w.revoked {
+		return ReasonRevoked
+	}
+	return ReasonTerminal
 }
 
 // clockBase anchors sentAt on the monotonic clock: a step of the wall clock (NTP, a machine

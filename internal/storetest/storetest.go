@@ -151,6 +151,21 @@ func exerciseCreate(t *testing.T, open opener) {
 			}
 		}
 		h.unchanged(t, before, "ord-1")
+
+		// Other owners make another order, whatever the details: the repeat must not answer with
+		// (and hand a tracking token for) someone else's order.
+		h.create(t, ordercast.NewOrder{ID: "ord-2", RestaurantID: "r-1", CustomerID: "u-1"})
+		before = h.snapshot(t, "ord-2")
+		for _, owners := range [][2]string{{"r-2", "u-1"}, {"r-1", "u-2"}, {"", "u-1"}, {"r-1", ""}, {"", ""}} {
+			_, _, err := h.s.CreateOrder(h.ctx, ordercast.NewOrder{ID: "ord-2", RestaurantID: owners[0], CustomerID: owners[1]})
+			if ordercast.ErrorCode(err) != ordercast.EOrderExists {
+				t.Errorf("repeat with restaurant %q, customer %q: %v, want %s", owners[0], owners[1], err, ordercast.EOrderExists)
+			}
+		}
+		if _, created, err := h.s.CreateOrder(h.ctx, ordercast.NewOrder{ID: "ord-2", RestaurantID: "r-1", CustomerID: "u-1"}); err != nil || created {
+			t.Errorf("repeat with the same owners = created %v, %v; want the existing order", created, err)
+		}
+		h.unchanged(t, before, "ord-2")
 	})
 
 	t.Run("InvalidInput", func(t *testing.T) {
