@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Status is the stage an order is in.
@@ -307,6 +308,11 @@ func NormalizeDetails(raw json.RawMessage) (json.RawMessage, error) {
 	if len(raw) > MaxDetailsBytes {
 		return nil, Errorf(EInvalidDetails, "details must be at most %d bytes", MaxDetailsBytes)
 	}
+	// Kept byte for byte, and PostgreSQL's text refuses what is not UTF-8 (failing the whole
+	// batch the create is in): refuse it here, on both stores.
+	if !utf8.Valid(raw) {
+		return nil, Errorf(EInvalidDetails, "details must be UTF-8")
+	}
 	var v map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
@@ -462,9 +468,13 @@ func validateText(field, s string, max int) error {
 	if len(s) > max {
 		return Errorf(EInvalid, "%s must be at most %d bytes", field, max)
 	}
-	// PostgreSQL's text cannot hold NUL; refuse it here so both stores answer 422, not 500.
+	// PostgreSQL's text cannot hold NUL nor anything not UTF-8; refuse them here so both stores
+	// answer 422, and no batch fails for one write's text.
 	if strings.ContainsRune(s, 0) {
 		return Errorf(EInvalid, "%s must not contain NUL", field)
+	}
+	if !utf8.ValidString(s) {
+		return Errorf(EInvalid, "%s must be UTF-8", field)
 	}
 	return nil
 }

@@ -164,6 +164,17 @@ func LogParties(before, after Order) []string {
 	return slices.Compact(keys)
 }
 
+// SeenBy returns the event as party p may read it in its stream. The courier an order leaves
+// gets the assignment that took it away (LogParties), so that its stream learns the order left,
+// but nothing of the order after that: not whom it went to, nor the note, nor who moved it. It
+// reads the event as an unassignment. Every other party reads the event whole.
+func (ev Event) SeenBy(p Party) Event {
+	if p.Kind == PartyCourier && ev.Kind == KindCourier && ev.CourierID != p.ID {
+		ev.CourierID, ev.Note, ev.Actor = "", "", ""
+	}
+	return ev
+}
+
 // CourierChange assigns a courier to an order, or unassigns it (CourierID ""). It is an event in
 // the order's history with its own seq; the status does not change.
 type CourierChange struct {

@@ -158,8 +158,11 @@ func (w *watcher) queueScoped(evs []ordercast.ScopedEvent) {
 	}
 }
 
-// queueParty queues one event of the party's log at position pos.
+// queueParty queues one event of the party's log at position pos, as the party may read it.
 func (w *watcher) queueParty(m *hub.Message, pos int64) {
+	if seen := m.Event.SeenBy(w.party); seen != m.Event {
+		m = hub.NewMessage(seen) // rare: an order leaving this courier; the shared encoding stays whole
+	}
 	w.frame(w.f.scoped(w.buf(), pos, api.EventName(m.Event), m.JSON))
 	switch ev := m.Event; {
 	case ev.Status.Terminal():

@@ -185,6 +185,10 @@ func exerciseCreate(t *testing.T, open opener) {
 			{"DetailsTooLarge", ordercast.NewOrder{ID: "ord-1", Details: json.RawMessage(tooLarge)}, ordercast.EInvalidDetails},
 			{"NoteTooLong", ordercast.NewOrder{ID: "ord-1", Note: strings.Repeat("n", ordercast.MaxNoteLength+1)}, ordercast.EInvalid},
 			{"ActorTooLong", ordercast.NewOrder{ID: "ord-1", Actor: strings.Repeat("a", ordercast.MaxActorLength+1)}, ordercast.EInvalid},
+			// Not UTF-8: PostgreSQL's text refuses it, which must be a 422 on both stores.
+			{"DetailsNotUTF8", ordercast.NewOrder{ID: "ord-1", Details: json.RawMessage("{\"a\":\"\xff\"}")}, ordercast.EInvalidDetails},
+			{"NoteNotUTF8", ordercast.NewOrder{ID: "ord-1", Note: "\xff"}, ordercast.EInvalid},
+			{"ActorNotUTF8", ordercast.NewOrder{ID: "ord-1", Actor: "a\xffb"}, ordercast.EInvalid},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
