@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ordercast/ordercast"
 )
@@ -44,8 +45,17 @@ type Writer struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// stop is closed by Close; closeGrace is how long Close lets a batch in progress finish
+	// before it cancels the batch's context.
+	stop       chan struct{}
+	closeGrace time.Duration
+	wg         sync.WaitGroup
 }
+
+// closeGrace is how long Close waits for the batch in progress before it cancels it: a commit
+// that has reached the database answers its callers with what happened, not with "closed" for a
+// write that may have committed; one stuck on a database that is away is cut after it.
+const closeGrace = 5 * time.Second
 
 type request struct {
 	ctx   context.Context
@@ -60,7 +70,7 @@ func Start(commit CommitFunc, maxBatch int) *Writer {
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
-	w := &Writer{commit: commit, maxBatch: maxBatch, wake: make(chan struct{}, 1)}
+	w := &Writer{commit: commit, maxBatch: maxBatch, wake: make(chan struct{}, 1), stop: make(chan struct{}), closeGrace: closeGrace}
 	w.queued = sync.NewCond(&w.mu)
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.wg.Add(1)
@@ -167,20 +177,38 @@ func (w *Writer) Counts() (batches, writes int64) {
 	return w.batches.Load(), w.writes.Load()
 }
 
-// Close stops the writer after the batch in progress and answers every write still queued with
-// ErrClosed. Writes after Close are refused at once.
+// Close stops the writer after the batch in progress (cancelling it if it takes longer than
+// closeGrace) and answers every write still queued with ErrClosed. Writes after Close are
+// refused at once.
 func (w *Writer) Close() {
 	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
 	w.closed = true
 	rest := w.queue
 	w.queue = nil
 	w.queued.Broadcast()
 	w.mu.Unlock()
-	w.cancel()
-	w.wg.Wait()
-	for _, req := range rest {
+	for _, req := range rest { // now: they need not wait for the batch in progress
 		req.done <- ordercast.WriteResult{Err: ErrClosed}
 	}
+	close(w.stop)
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	grace := time.NewTimer(w.closeGrace)
+	select {
+	case <-done:
+	case <-grace.C:
+		w.cancel()
+		<-done
+	}
+	grace.Stop()
+	w.cancel()
 }
 
 // Hold makes the writer take no batch until n writes are queued, then take them together (n
@@ -209,7 +237,7 @@ func (w *Writer) run() {
 			select {
 			case <-w.wake:
 				continue
-			case <-w.ctx.Done():
+			case <-w.stop:
 				return
 			}
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/groupcommit"
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 func change(id string) ordercast.Write {
@@ -55,8 +57,8 @@ func TestBatches(t *testing.T) {
 	}
 }
 
-// TestClose checks that Close fails the batch in progress and every queued write, and refuses
-// writes after it.
+// TestClose checks that Close fails a batch in progress that outlasts the grace it is given and
+// every queued write, and refuses writes after it.
 func TestClose(t *testing.T) {
 	started := make(chan struct{})
 	w := groupcommit.Start(func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
@@ -64,6 +66,7 @@ func TestClose(t *testing.T) {
 		<-ctx.Done() // a commit that only Close ends
 		return nil, ctx.Err()
 	}, 0)
+	groupcommit.SetCloseGrace(w, time.Millisecond)
 	errs := make(chan error, 2)
 	go func() { errs <- w.Do(context.Background(), change("in-progress")).Err }()
 	<-started
@@ -79,6 +82,43 @@ func TestClose(t *testing.T) {
 	if err := w.Do(context.Background(), change("late")).Err; !errors.Is(err, groupcommit.ErrClosed) {
 		t.Errorf("write after Close: err = %v, want ErrClosed", err)
 	}
+}
+
+// TestCloseFinishesTheBatchInProgress: Close lets a batch that is committing finish with its
+// context intact, and its writes get the batch's outcome: a write that commits is never answered
+// "closed".
+func TestCloseFinishesTheBatchInProgress(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	ctxErr := make(chan error, 1)
+	w := groupcommit.Start(func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+		close(started)
+		<-release
+		ctxErr <- ctx.Err()
+		return make([]ordercast.WriteResult, len(writes)), nil
+	}, 0)
+	done := make(chan error, 1)
+	go func() { done <- w.Do(context.Background(), change("in-progress")).Err }()
+	<-started
+	closed := make(chan struct{})
+	go func() {
+		w.Close()
+		close(closed)
+	}()
+	// Close has begun once a write is refused at once; a probe that finds the writer still
+	// open gives up after a moment, leaving the queue.
+	testutil.WaitFor(t, "Close to begin", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		defer cancel()
+		return errors.Is(w.Do(ctx, change("probe")).Err, groupcommit.ErrClosed)
+	})
+	close(release)
+	if err := <-ctxErr; err != nil {
+		t.Errorf("the batch in progress was cancelled: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("the write in progress: %v, want its commit", err)
+	}
+	<-closed
 }
 
 // TestCancelWhileQueued: a write whose caller gives up while it is queued leaves the queue and
