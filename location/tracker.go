@@ -99,13 +99,14 @@ type Tracker struct {
 	carriedBy map[string][]string
 	// A read's copy is kept only if no event of an order it returned was handled while it ran:
 	// a copy kept after its order's event was handled would never be dropped. turn counts the
-	// batches of events handled; while reads are in flight (reading), touched holds the turn
-	// of each order's latest event, and blindAt the last turn when the tracker lost track of
+	// batches of events handled; while reads are in flight (reading), touched holds the turns
+	// of each order's latest event and latest leaving (see touch), and blindAt the last turn
+	// when the tracker lost track of
 	// which orders events touched (an overflow, or touched full). touched is emptied when no
 	// read is in flight, so only events during reads cost a map entry.
 	turn    uint64
 	reading int
-	touched map[string]uint64
+	touched map[string]touch
 	blindAt uint64
 	// following says the tracker follows every order's events (what makes a cached copy stale,
 	// an order end or change couriers). It starts with the first post, not at Open: a node no
@@ -138,6 +139,11 @@ type courierState struct {
 	readAt  time.Time
 	seen    time.Time
 	gen     uint64 // counts drops of orders, so a read that raced one is not kept
+	// left holds the orders that left the courier (ended, or went to another) since its copy
+	// was last kept, and lostAll says it is not known which did (an overflow): a post that took
+	// the copy before it was dropped uses it less those.
+	left    []string
+	lostAll bool
 }
 
 // New returns a tracker that delivers through h to the orders a finds, with the defaults.
@@ -206,6 +212,7 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 		t.turn++
 		if overflowed {
 			for id, c := range t.couriers {
+				c.lostAll = true // which orders left it is not known
 				t.dropOrders(id, c)
 			}
 			t.blindAt = t.turn
@@ -213,10 +220,14 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 		for _, m := range msgs {
 			ev := m.Event
 			if t.reading > 0 {
-				t.touch(ev.OrderID)
+				t.touch(ev.OrderID, leaves(ev))
 			}
 			for _, id := range t.carriedBy[ev.OrderID] {
-				t.dropOrders(id, t.couriers[id])
+				c := t.couriers[id]
+				if c != nil && leaves(ev) {
+					c.left = append(c.left, ev.OrderID)
+				}
+				t.dropOrders(id, c)
 			}
 			delete(t.carriedBy, ev.OrderID)
 			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
@@ -230,16 +241,31 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 	}
 }
 
+// touch is what the tracker recorded of an order's events while reads were in flight: the turn
+// of the latest, and of the latest that made the order leave its courier (leaves).
+type touch struct{ any, left uint64 }
+
+// leaves reports whether an event takes its order away from the courier it had: the order ended,
+// or changed couriers. A position of that courier must never reach it after the event.
+func leaves(ev ordercast.Event) bool {
+	return ev.Kind == ordercast.KindCourier || ev.Status.Terminal()
+}
+
 // touch records an event of the order for the reads in flight. Called with t.mu held.
-func (t *Tracker) touch(orderID string) {
+func (t *Tracker) touch(orderID string, left bool) {
 	if len(t.touched) >= maxTouched {
 		t.touched, t.blindAt = nil, t.turn
 		return
 	}
 	if t.touched == nil {
-		t.touched = make(map[string]uint64)
+		t.touched = make(map[string]touch)
 	}
-	t.touched[orderID] = t.turn
+	tc := t.touched[orderID]
+	tc.any = t.turn
+	if left {
+		tc.left = t.turn
+	}
+	t.touched[orderID] = tc
 }
 
 // dropOrders forgets courier id's cached orders. Called with t.mu held; c may be nil.
@@ -307,9 +333,10 @@ type PostResult struct {
 func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
 	now := t.now()
 	res := make([]PostResult, len(ps))
-	// held[i] is position i's courier when its copy of the orders was kept: the copy is looked at
-	// again in the second turn, as an event may have dropped it in between.
+	// held[i] is position i's courier when its copy of the orders was kept, and heldOrders[i] the
+	// copy: it is looked at again in the second turn, as an event may have dropped it in between.
 	held := make([]*courierState, len(ps))
+	heldOrders := make([][]ordercast.Order, len(ps))
 	ok := make([]bool, len(ps))
 	for i := range ps {
 		if ps[i].At.IsZero() {
@@ -335,6 +362,7 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 			ok[i] = false
 		case cached:
 			held[i] = t.couriers[p.CourierID]
+			heldOrders[i] = held[i].orders
 		case reads[p.CourierID] == nil:
 			if reads == nil {
 				reads = make(map[string]*courierRead)
@@ -365,9 +393,9 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 		if !ok[i] {
 			continue
 		}
-		// The orders as they are now: none reaches an order an event of which was handled since
-		// its state was read (it may have ended, or changed couriers), and whose copy an event
-		// dropped meanwhile is taken as read again since, if it was.
+		// The orders as they are now: none reaches an order that left the courier (ended, or
+		// went to another) since its state was read. A copy an event dropped meanwhile is taken
+		// as read again since if it was, else less the orders that left.
 		var carried []ordercast.Order
 		if reads[p.CourierID] != nil {
 			if readErr != nil {
@@ -377,12 +405,14 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 			carried = read[p.CourierID]
 		} else if c := held[i]; !c.readAt.IsZero() {
 			carried = c.orders
+		} else if !c.lostAll {
+			carried = slices.DeleteFunc(slices.Clone(heldOrders[i]), func(o ordercast.Order) bool { return slices.Contains(c.left, o.ID) })
 		}
 		for _, o := range carried {
 			if !ordercast.ShowsLocation(o.Status, t.From) {
 				continue // never before the stage that shows the courier, never after the end
 			}
-			if reads[p.CourierID] != nil && t.overtaken(o.ID, readTurn) {
+			if reads[p.CourierID] != nil && t.overtaken(o.ID, readTurn, true) {
 				continue
 			}
 			if l := t.update(o, p.Position); l != nil {
@@ -422,8 +452,9 @@ type courierRead struct {
 func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercast.Order, err error, turn uint64, now time.Time) {
 	if err == nil {
 		for cid, rd := range reads {
-			if rd.c.gen == rd.gen && !slices.ContainsFunc(read[cid], func(o ordercast.Order) bool { return t.overtaken(o.ID, turn) }) {
-				rd.c.orders, rd.c.readAt = read[cid], now
+			// Any event overtaking it makes a copy stale (a status it holds moved on).
+			if rd.c.gen == rd.gen && !slices.ContainsFunc(read[cid], func(o ordercast.Order) bool { return t.overtaken(o.ID, turn, false) }) {
+				rd.c.orders, rd.c.readAt, rd.c.left, rd.c.lostAll = read[cid], now, nil, false
 				for _, o := range read[cid] {
 					if !slices.Contains(t.carriedBy[o.ID], cid) {
 						t.carriedBy[o.ID] = append(t.carriedBy[o.ID], cid)
@@ -438,10 +469,12 @@ func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercas
 }
 
 // overtaken reports whether an event of the order was handled after turn, or may have been (the
-// tracker lost track of which orders events touched since). Called with t.mu held, while a read
-// begun at turn is in flight (counted in t.reading), so that the events are being recorded.
-func (t *Tracker) overtaken(orderID string, turn uint64) bool {
-	return t.blindAt > turn || t.touched[orderID] > turn
+// tracker lost track of which orders events touched since); with left, only an event that took
+// the order away from its courier counts. Called with t.mu held, while a read begun at turn is
+// in flight (counted in t.reading), so that the events are being recorded.
+func (t *Tracker) overtaken(orderID string, turn uint64, left bool) bool {
+	tc := t.touched[orderID]
+	return t.blindAt > turn || !left && tc.any > turn || left && tc.left > turn
 }
 
 // update folds p into the order's state and returns the position to send, or nil for a fix older

@@ -683,3 +683,48 @@ func TestPostManyDoesNotUseACopyDroppedWhileItRead(t *testing.T) {
 		t.Fatalf("after its delivery, order o has a position again: %s, %v", describe(l), err)
 	}
 }
+
+// A status change that keeps the order with its courier (here ready, with positions shown from
+// confirmed) does not cost the position a PostMany was about to send, though it drops the copy
+// the PostMany took: only an order that left its courier is held back.
+func TestPostManyKeepsAnOrderAStatusChangeOvertook(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := location.New(h, as)
+	tr.Rate, tr.AssignmentsTTL, tr.From = 0, time.Hour, ordercast.StatusConfirmed
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	ctx := context.Background()
+	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusPreparing, CourierID: "c-a"})
+	if n, err := tr.Post(ctx, "c-a", at(1, time.Now())); err != nil || n != 1 {
+		t.Fatalf("c-a's first post = %d, %v; want order o reached", n, err)
+	}
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "z", CourierID: "c-9", Lat: 1, At: time.Now()}})
+	as.mu.Lock()
+	as.gate, as.started = make(chan struct{}), make(chan struct{}, 1)
+	gate := as.gate
+	as.mu.Unlock()
+	done := make(chan []location.PostResult, 1)
+	go func() {
+		done <- tr.PostMany(ctx, []location.CourierPosition{
+			{CourierID: "c-a", Position: at(2, time.Now())}, // kept copy: o
+			{CourierID: "c-b", Position: at(2, time.Now())}, // no copy: read, behind the gate
+		})
+	}()
+	<-as.started
+	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusReady, CourierID: "c-a"})
+	h.Publish(ordercast.Event{OrderID: "o", Seq: 4, Status: ordercast.StatusReady, At: time.Now()})
+	// Then another order's end, which the tracker shows by forgetting that order's position:
+	// events are handled in order, so o's change, which drops c-a's copy, was handled before it.
+	h.Publish(ordercast.Event{OrderID: "z", Seq: 9, Status: ordercast.StatusDelivered, At: time.Now()})
+	testutil.WaitFor(t, "the tracker to handle o's change", func() bool {
+		l, err := tr.Latest(ctx, "z")
+		return err == nil && l == nil
+	})
+	close(gate)
+	if res := <-done; res[0].Err != nil || res[0].Orders != 1 {
+		t.Fatalf("c-a's position = %d orders, %v; want o reached: it is still c-a's", res[0].Orders, res[0].Err)
+	}
+}
