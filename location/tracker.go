@@ -139,11 +139,6 @@ type courierState struct {
 	readAt  time.Time
 	seen    time.Time
 	gen     uint64 // counts drops of orders, so a read that raced one is not kept
-	// left holds the orders that left the courier (ended, or went to another) since its copy
-	// was last kept, and lostAll says it is not known which did (an overflow): a post that took
-	// the copy before it was dropped uses it less those.
-	left    []string
-	lostAll bool
 }
 
 // New returns a tracker that delivers through h to the orders a finds, with the defaults.
@@ -212,7 +207,6 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 		t.turn++
 		if overflowed {
 			for id, c := range t.couriers {
-				c.lostAll = true // which orders left it is not known
 				t.dropOrders(id, c)
 			}
 			t.blindAt = t.turn
@@ -222,12 +216,9 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 			if t.reading > 0 {
 				t.touch(ev.OrderID, leaves(ev))
 			}
-			for _, id := range t.carriedBy[ev.OrderID] {
-				c := t.couriers[id]
-				if c != nil && leaves(ev) {
-					c.left = append(c.left, ev.OrderID)
-				}
-				t.dropOrders(id, c)
+			// A clone: dropOrders edits the list in place.
+			for _, id := range slices.Clone(t.carriedBy[ev.OrderID]) {
+				t.dropOrders(id, t.couriers[id])
 			}
 			delete(t.carriedBy, ev.OrderID)
 			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
@@ -327,16 +318,14 @@ type PostResult struct {
 
 // PostMany is Post for many positions, each judged alone and in order, exactly as Post judges
 // one; the result i is position i's. The positions share the work: one lock turn charges the
-// couriers' budgets and finds their cached orders, one read of the store fetches the copies that
-// are missing (every such courier's at once), one lock turn folds every position in, and in a
-// cluster one Bus.Send carries them all. A position without At is stamped now, in ps.
+// couriers' budgets, finds their kept copies of their orders and folds every position in; when
+// copies are missing, the lock is let go for one read of the store that fetches them all (every
+// such courier's at once); and in a cluster one Bus.Send carries them all. A position without At is stamped now, in ps.
 func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
 	now := t.now()
 	res := make([]PostResult, len(ps))
-	// held[i] is position i's courier when its copy of the orders was kept, and heldOrders[i] the
-	// copy: it is looked at again in the second turn, as an event may have dropped it in between.
-	held := make([]*courierState, len(ps))
-	heldOrders := make([][]ordercast.Order, len(ps))
+	// held[i] is position i's courier's copy of its orders, when one was kept.
+	held := make([][]ordercast.Order, len(ps))
 	ok := make([]bool, len(ps))
 	for i := range ps {
 		if ps[i].At.IsZero() {
@@ -361,8 +350,7 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 		case res[i].Err != nil:
 			ok[i] = false
 		case cached:
-			held[i] = t.couriers[p.CourierID]
-			heldOrders[i] = held[i].orders
+			held[i] = t.couriers[p.CourierID].orders
 		case reads[p.CourierID] == nil:
 			if reads == nil {
 				reads = make(map[string]*courierRead)
@@ -371,14 +359,14 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 			reads[p.CourierID] = &courierRead{c: c, gen: c.gen}
 		}
 	}
-	if reads != nil {
-		readTurn = t.turn
-		t.reading++
-	}
-	t.mu.Unlock()
 	var read map[string][]ordercast.Order
 	var readErr error
 	if reads != nil {
+		// The lock is let go for the read: from here on the events handled are recorded (see
+		// touch), and what was taken above, read or kept, is judged against them below.
+		readTurn = t.turn
+		t.reading++
+		t.mu.Unlock()
 		ids := make([]string, 0, len(reads))
 		for cid := range reads {
 			ids = append(ids, cid)
@@ -386,33 +374,28 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 		if read, readErr = t.assignments.CouriersOrders(ctx, ids); readErr != nil {
 			readErr = fmt.Errorf("read the couriers' orders: %w", readErr)
 		}
+		t.mu.Lock()
 	}
 	var sent []*hub.Location
-	t.mu.Lock()
 	for i, p := range ps {
 		if !ok[i] {
 			continue
 		}
-		// The orders as they are now: none reaches an order that left the courier (ended, or
-		// went to another) since its state was read. A copy an event dropped meanwhile is taken
-		// as read again since if it was, else less the orders that left.
-		var carried []ordercast.Order
+		carried := held[i]
 		if reads[p.CourierID] != nil {
 			if readErr != nil {
 				res[i].Err = readErr
 				continue
 			}
 			carried = read[p.CourierID]
-		} else if c := held[i]; !c.readAt.IsZero() {
-			carried = c.orders
-		} else if !c.lostAll {
-			carried = slices.DeleteFunc(slices.Clone(heldOrders[i]), func(o ordercast.Order) bool { return slices.Contains(c.left, o.ID) })
 		}
 		for _, o := range carried {
 			if !ordercast.ShowsLocation(o.Status, t.From) {
 				continue // never before the stage that shows the courier, never after the end
 			}
-			if reads[p.CourierID] != nil && t.overtaken(o.ID, readTurn, true) {
+			// None reaches an order that left the courier (ended, or went to another) while
+			// the lock was let go: a kept copy may be older than that, and so may a read.
+			if reads != nil && t.overtaken(o.ID, readTurn, true) {
 				continue
 			}
 			if l := t.update(o, p.Position); l != nil {
@@ -454,7 +437,7 @@ func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercas
 		for cid, rd := range reads {
 			// Any event overtaking it makes a copy stale (a status it holds moved on).
 			if rd.c.gen == rd.gen && !slices.ContainsFunc(read[cid], func(o ordercast.Order) bool { return t.overtaken(o.ID, turn, false) }) {
-				rd.c.orders, rd.c.readAt, rd.c.left, rd.c.lostAll = read[cid], now, nil, false
+				rd.c.orders, rd.c.readAt = read[cid], now
 				for _, o := range read[cid] {
 					if !slices.Contains(t.carriedBy[o.ID], cid) {
 						t.carriedBy[o.ID] = append(t.carriedBy[o.ID], cid)

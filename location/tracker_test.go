@@ -3,6 +3,7 @@ package location_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -572,30 +573,41 @@ func TestMissedLocationsReadTheTable(t *testing.T) {
 	}
 }
 
-// byCourier is each courier's orders, which a test sets; while gate is set, a read signals
-// started and waits for the gate to close.
+// byCourier is each courier's orders, which a test sets. While gate is set, a read (of gateFor
+// only, if set) takes what the couriers have, signals started and returns once the gate closes:
+// a read that an event can overtake.
 type byCourier struct {
 	mu      sync.Mutex
 	orders  map[string][]ordercast.Order
 	gate    chan struct{}
+	gateFor string
 	started chan struct{}
 }
 
 func (b *byCourier) CouriersOrders(_ context.Context, ids []string) (map[string][]ordercast.Order, error) {
 	b.mu.Lock()
+	m := make(map[string][]ordercast.Order, len(ids))
+	for _, id := range ids {
+		m[id] = append([]ordercast.Order(nil), b.orders[id]...)
+	}
 	gate := b.gate
+	if b.gateFor != "" && !slices.Contains(ids, b.gateFor) {
+		gate = nil
+	}
 	b.mu.Unlock()
 	if gate != nil {
 		b.started <- struct{}{}
 		<-gate
 	}
+	return m, nil
+}
+
+// hold makes the next reads (of courier only, if not empty) wait at a gate; it returns the gate.
+func (b *byCourier) hold(courier string) chan struct{} {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m := make(map[string][]ordercast.Order, len(ids))
-	for _, id := range ids {
-		m[id] = append([]ordercast.Order(nil), b.orders[id]...)
-	}
-	return m, nil
+	b.gate, b.gateFor, b.started = make(chan struct{}), courier, make(chan struct{}, 1)
+	return b.gate
 }
 
 func (b *byCourier) set(courierID string, orders ...ordercast.Order) {
@@ -656,10 +668,7 @@ func TestPostManyDoesNotUseACopyDroppedWhileItRead(t *testing.T) {
 	if n, err := tr.Post(ctx, "c-a", at(1, time.Now())); err != nil || n != 1 {
 		t.Fatalf("c-a's first post = %d, %v; want order o reached", n, err)
 	}
-	as.mu.Lock()
-	as.gate, as.started = make(chan struct{}), make(chan struct{}, 1)
-	gate := as.gate
-	as.mu.Unlock()
+	gate := as.hold("")
 	done := make(chan []location.PostResult, 1)
 	go func() {
 		done <- tr.PostMany(ctx, []location.CourierPosition{
@@ -702,10 +711,7 @@ func TestPostManyKeepsAnOrderAStatusChangeOvertook(t *testing.T) {
 		t.Fatalf("c-a's first post = %d, %v; want order o reached", n, err)
 	}
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "z", CourierID: "c-9", Lat: 1, At: time.Now()}})
-	as.mu.Lock()
-	as.gate, as.started = make(chan struct{}), make(chan struct{}, 1)
-	gate := as.gate
-	as.mu.Unlock()
+	gate := as.hold("")
 	done := make(chan []location.PostResult, 1)
 	go func() {
 		done <- tr.PostMany(ctx, []location.CourierPosition{
@@ -726,5 +732,89 @@ func TestPostManyKeepsAnOrderAStatusChangeOvertook(t *testing.T) {
 	close(gate)
 	if res := <-done; res[0].Err != nil || res[0].Orders != 1 {
 		t.Fatalf("c-a's position = %d orders, %v; want o reached: it is still c-a's", res[0].Orders, res[0].Err)
+	}
+}
+
+// An order in two couriers' copies (the new courier's read kept first, then the old courier's,
+// begun before the order moved) leaves both when its event comes, whatever their order.
+func TestReassignedOrderLeavesBothCopiesWhicheverWasKeptFirst(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	ctx := context.Background()
+	post := func(courierID string) int {
+		t.Helper()
+		n, err := tr.Post(ctx, courierID, at(1, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusOutForDelivery, CourierID: "c-a"})
+	gate := as.hold("c-a")
+	aDone := make(chan int, 1)
+	go func() { aDone <- post("c-a") }() // reads o as c-a's, and waits at the gate
+	<-as.started
+	// o moves to c-b, whose read is kept first.
+	as.set("c-a")
+	as.set("c-b", ordercast.Order{ID: "o", Status: ordercast.StatusOutForDelivery, CourierID: "c-b"})
+	if n := post("c-b"); n != 1 {
+		t.Fatalf("c-b's post reached %d orders, want 1", n)
+	}
+	close(gate) // then c-a's, older, before the event that moved o arrives
+	if n := <-aDone; n != 1 {
+		t.Fatalf("c-a's post reached %d orders, want 1 (o was its when read)", n)
+	}
+	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-b", At: time.Now()})
+	as.set("c-b")
+	h.Publish(ordercast.Event{OrderID: "o", Seq: 6, Status: ordercast.StatusDelivered, At: time.Now()})
+	testutil.WaitFor(t, "c-b's posts to stop reaching the delivered order", func() bool { return post("c-b") == 0 })
+	if n := post("c-a"); n != 0 {
+		t.Fatalf("after o was moved to c-b and delivered, c-a's post reached %d orders, want 0", n)
+	}
+}
+
+// A PostMany that waits for one courier's read holds back another courier's position from an
+// order that ended meanwhile, though an earlier event (a status change of another of its orders)
+// had already dropped the copy the position was to use; the other order still gets it.
+func TestPostManyHoldsBackAnOrderThatEndedAfterTheCopyWasDropped(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := location.New(h, as)
+	tr.Rate, tr.AssignmentsTTL, tr.From = 0, time.Hour, ordercast.StatusConfirmed
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	ctx := context.Background()
+	as.set("c-a",
+		ordercast.Order{ID: "o1", Status: ordercast.StatusOutForDelivery, CourierID: "c-a"},
+		ordercast.Order{ID: "o2", Status: ordercast.StatusPreparing, CourierID: "c-a"})
+	if n, err := tr.Post(ctx, "c-a", at(1, time.Now())); err != nil || n != 2 {
+		t.Fatalf("c-a's first post = %d, %v; want o1 and o2 reached", n, err)
+	}
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "z", CourierID: "c-9", Lat: 1, At: time.Now()}})
+	gate := as.hold("c-b")
+	done := make(chan []location.PostResult, 1)
+	go func() {
+		done <- tr.PostMany(ctx, []location.CourierPosition{
+			{CourierID: "c-a", Position: at(2, time.Now())}, // kept copy: o1, o2
+			{CourierID: "c-b", Position: at(2, time.Now())}, // no copy: read, behind the gate
+		})
+	}()
+	<-as.started
+	h.Publish(ordercast.Event{OrderID: "o2", Seq: 4, Status: ordercast.StatusReady, At: time.Now()}) // drops c-a's copy
+	h.Publish(ordercast.Event{OrderID: "o1", Seq: 6, Status: ordercast.StatusDelivered, At: time.Now()})
+	h.Publish(ordercast.Event{OrderID: "z", Seq: 9, Status: ordercast.StatusDelivered, At: time.Now()})
+	testutil.WaitFor(t, "the tracker to handle the events", func() bool {
+		l, err := tr.Latest(ctx, "z")
+		return err == nil && l == nil
+	})
+	close(gate)
+	if res := <-done; res[0].Err != nil || res[0].Orders != 1 {
+		t.Fatalf("c-a's position = %d orders, %v; want only o2 (o1 was delivered while the batch read)", res[0].Orders, res[0].Err)
+	}
+	if l, err := tr.Latest(ctx, "o1"); err != nil || l != nil {
+		t.Fatalf("after its delivery, o1 has a position again: %s, %v", describe(l), err)
 	}
 }

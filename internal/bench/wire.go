@@ -122,11 +122,11 @@ func (w *wireConn) dialAndExchange(now time.Time, path string, body []byte) (int
 			return 0, err
 		}
 	}
-	w.usedAt = now
 	code, keep, err := w.exchange(now, path, body)
 	if err != nil || !keep {
 		w.close()
 	}
+	w.usedAt = time.Now() // idle from the end of the exchange, not its start (see retryAfter)
 	return code, err
 }
 
@@ -179,8 +179,8 @@ var errBadAnswer = errors.New("malformed HTTP answer")
 func (w *wireConn) readAnswer() (code int, keep bool, err error) {
 	line, err := w.line()
 	if err != nil {
-		if w.r.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
-			err = fmt.Errorf("%w: %w", errNoAnswer, err)
+		if len(line) == 0 && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
+			err = fmt.Errorf("%w: %w", errNoAnswer, err) // not a byte of an answer came
 		}
 		return 0, false, err
 	}
@@ -277,14 +277,15 @@ func (w *wireConn) readChunked() error {
 	}
 }
 
-// line reads one line without its CRLF; it is valid until the next read.
+// line reads one line without its CRLF; it is valid until the next read. On an error it
+// returns what it read of the line.
 func (w *wireConn) line() ([]byte, error) {
 	line, err := w.r.ReadSlice('\n')
 	if err != nil {
 		if errors.Is(err, bufio.ErrBufferFull) {
 			err = fmt.Errorf("%w: a line longer than %d bytes", errBadAnswer, w.r.Size())
 		}
-		return nil, err
+		return line, err
 	}
 	return bytes.TrimSuffix(line[:len(line)-1], []byte("\r")), nil
 }

@@ -45,11 +45,11 @@ type Writer struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	// stop is closed by Close; closeGrace is how long Close lets a batch in progress finish
-	// before it cancels the batch's context.
-	stop       chan struct{}
-	closeGrace time.Duration
-	wg         sync.WaitGroup
+	// stop is closed by Close, and stopped once the writer has stopped; closeGrace is how long
+	// Close lets a batch in progress finish before it cancels the batch's context.
+	stop, stopped chan struct{}
+	closeGrace    time.Duration
+	wg            sync.WaitGroup
 }
 
 // closeGrace is how long Close waits for the batch in progress before it cancels it: a commit
@@ -70,7 +70,8 @@ func Start(commit CommitFunc, maxBatch int) *Writer {
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
-	w := &Writer{commit: commit, maxBatch: maxBatch, wake: make(chan struct{}, 1), stop: make(chan struct{}), closeGrace: closeGrace}
+	w := &Writer{commit: commit, maxBatch: maxBatch, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
+		closeGrace: closeGrace}
 	w.queued = sync.NewCond(&w.mu)
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.wg.Add(1)
@@ -179,11 +180,12 @@ func (w *Writer) Counts() (batches, writes int64) {
 
 // Close stops the writer after the batch in progress (cancelling it if it takes longer than
 // closeGrace) and answers every write still queued with ErrClosed. Writes after Close are
-// refused at once.
+// refused at once. A second Close waits for the first.
 func (w *Writer) Close() {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
+		<-w.stopped
 		return
 	}
 	w.closed = true
@@ -209,6 +211,7 @@ func (w *Writer) Close() {
 	}
 	grace.Stop()
 	w.cancel()
+	close(w.stopped)
 }
 
 // Hold makes the writer take no batch until n writes are queued, then take them together (n
