@@ -101,9 +101,9 @@ type Tracker struct {
 	// a copy kept after its order's event was handled would never be dropped. turn counts the
 	// batches of events handled; while reads are in flight (reading), touched holds the turns
 	// of each order's latest event and latest leaving (see touch), and blindAt the last turn
-	// when the tracker lost track of
-	// which orders events touched (an overflow, or touched full). touched is emptied when no
-	// read is in flight, so only events during reads cost a map entry.
+	// when the tracker lost track of which orders events touched (an overflow, or touched
+	// full). touched is emptied when no read is in flight, so only events during reads cost a
+	// map entry.
 	turn    uint64
 	reading int
 	touched map[string]touch
@@ -320,7 +320,8 @@ type PostResult struct {
 // one; the result i is position i's. The positions share the work: one lock turn charges the
 // couriers' budgets, finds their kept copies of their orders and folds every position in; when
 // copies are missing, the lock is let go for one read of the store that fetches them all (every
-// such courier's at once); and in a cluster one Bus.Send carries them all. A position without At is stamped now, in ps.
+// such courier's at once); and in a cluster one Bus.Send carries them all. A position without
+// At is stamped now, in ps.
 func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
 	now := t.now()
 	res := make([]PostResult, len(ps))
