@@ -153,11 +153,14 @@ func (s *switchable) readCount() int {
 
 // openKept opens a tracker over h that reads couriers' orders from a, without a rate limit, and
 // keeps them until an event drops them: here only the events may refresh a copy.
-func openKept(t *testing.T, h *hub.Hub, a location.Assignments) *location.Tracker {
+func openKept(t *testing.T, h *hub.Hub, a location.Assignments, configure ...func(*location.Tracker)) *location.Tracker {
 	t.Helper()
 	tr := location.New(h, a)
 	tr.Rate = 0
 	tr.AssignmentsTTL = time.Hour
+	for _, c := range configure {
+		c(tr)
+	}
 	if err := tr.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -626,16 +629,7 @@ func (b *byCourier) set(courierID string, orders ...ordercast.Order) {
 func TestReassignedOrderLeavesBothCopies(t *testing.T) {
 	as := &byCourier{}
 	h := hub.New()
-	tr := openKept(t, h, as)
-	ctx := context.Background()
-	post := func(courierID string) int {
-		t.Helper()
-		n, err := tr.Post(ctx, courierID, at(1, time.Now()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	post := poster(t, openKept(t, h, as))
 	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusOutForDelivery, CourierID: "c-a"})
 	if n := post("c-a"); n != 1 {
 		t.Fatalf("c-a's post reached %d orders, want 1", n)
@@ -646,14 +640,7 @@ func TestReassignedOrderLeavesBothCopies(t *testing.T) {
 	if n := post("c-b"); n != 1 {
 		t.Fatalf("c-b's post reached %d orders, want 1", n)
 	}
-	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-b", At: time.Now()})
-	// Then o is delivered.
-	as.set("c-b")
-	h.Publish(ordercast.Event{OrderID: "o", Seq: 6, Status: ordercast.StatusDelivered, At: time.Now()})
-	testutil.WaitFor(t, "c-b's posts to stop reaching the delivered order", func() bool { return post("c-b") == 0 })
-	if n := post("c-a"); n != 0 {
-		t.Fatalf("after o was moved to c-b and delivered, c-a's post reached %d orders, want 0", n)
-	}
+	moveThenDeliver(t, h, as, post)
 }
 
 // A PostMany that waits for one courier's read does not use another courier's kept copy that an
@@ -669,14 +656,7 @@ func TestPostManyDoesNotUseACopyDroppedWhileItRead(t *testing.T) {
 		t.Fatalf("c-a's first post = %d, %v; want order o reached", n, err)
 	}
 	gate := as.hold("")
-	done := make(chan []location.PostResult, 1)
-	go func() {
-		done <- tr.PostMany(ctx, []location.CourierPosition{
-			{CourierID: "c-a", Position: at(2, time.Now())}, // kept copy: o
-			{CourierID: "c-b", Position: at(2, time.Now())}, // no copy: read, behind the gate
-		})
-	}()
-	<-as.started
+	done := postBehindARead(tr, as)
 	as.set("c-a")
 	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Status: ordercast.StatusDelivered, At: time.Now()})
 	testutil.WaitFor(t, "the tracker to handle the delivery of o", func() bool {
@@ -699,36 +679,17 @@ func TestPostManyDoesNotUseACopyDroppedWhileItRead(t *testing.T) {
 func TestPostManyKeepsAnOrderAStatusChangeOvertook(t *testing.T) {
 	as := &byCourier{}
 	h := hub.New()
-	tr := location.New(h, as)
-	tr.Rate, tr.AssignmentsTTL, tr.From = 0, time.Hour, ordercast.StatusConfirmed
-	if err := tr.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tr.Close() })
+	tr := openKept(t, h, as, func(tr *location.Tracker) { tr.From = ordercast.StatusConfirmed })
 	ctx := context.Background()
 	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusPreparing, CourierID: "c-a"})
 	if n, err := tr.Post(ctx, "c-a", at(1, time.Now())); err != nil || n != 1 {
 		t.Fatalf("c-a's first post = %d, %v; want order o reached", n, err)
 	}
-	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "z", CourierID: "c-9", Lat: 1, At: time.Now()}})
 	gate := as.hold("")
-	done := make(chan []location.PostResult, 1)
-	go func() {
-		done <- tr.PostMany(ctx, []location.CourierPosition{
-			{CourierID: "c-a", Position: at(2, time.Now())}, // kept copy: o
-			{CourierID: "c-b", Position: at(2, time.Now())}, // no copy: read, behind the gate
-		})
-	}()
-	<-as.started
+	done := postBehindARead(tr, as)
 	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusReady, CourierID: "c-a"})
 	h.Publish(ordercast.Event{OrderID: "o", Seq: 4, Status: ordercast.StatusReady, At: time.Now()})
-	// Then another order's end, which the tracker shows by forgetting that order's position:
-	// events are handled in order, so o's change, which drops c-a's copy, was handled before it.
-	h.Publish(ordercast.Event{OrderID: "z", Seq: 9, Status: ordercast.StatusDelivered, At: time.Now()})
-	testutil.WaitFor(t, "the tracker to handle o's change", func() bool {
-		l, err := tr.Latest(ctx, "z")
-		return err == nil && l == nil
-	})
+	waitHandled(t, tr, h) // o's change, which drops c-a's copy
 	close(gate)
 	if res := <-done; res[0].Err != nil || res[0].Orders != 1 {
 		t.Fatalf("c-a's position = %d orders, %v; want o reached: it is still c-a's", res[0].Orders, res[0].Err)
@@ -740,16 +701,7 @@ func TestPostManyKeepsAnOrderAStatusChangeOvertook(t *testing.T) {
 func TestReassignedOrderLeavesBothCopiesWhicheverWasKeptFirst(t *testing.T) {
 	as := &byCourier{}
 	h := hub.New()
-	tr := openKept(t, h, as)
-	ctx := context.Background()
-	post := func(courierID string) int {
-		t.Helper()
-		n, err := tr.Post(ctx, courierID, at(1, time.Now()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	post := poster(t, openKept(t, h, as))
 	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusOutForDelivery, CourierID: "c-a"})
 	gate := as.hold("c-a")
 	aDone := make(chan int, 1)
@@ -765,6 +717,69 @@ func TestReassignedOrderLeavesBothCopiesWhicheverWasKeptFirst(t *testing.T) {
 	if n := <-aDone; n != 1 {
 		t.Fatalf("c-a's post reached %d orders, want 1 (o was its when read)", n)
 	}
+	moveThenDeliver(t, h, as, post)
+}
+
+// A PostMany that waits for one courier's read holds back another courier's position from an
+// order that ended meanwhile, though an earlier event (a status change of another of its orders)
+// had already dropped the copy the position was to use; the other order still gets it.
+func TestPostManyHoldsBackAnOrderThatEndedAfterTheCopyWasDropped(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as, func(tr *location.Tracker) { tr.From = ordercast.StatusConfirmed })
+	ctx := context.Background()
+	as.set("c-a",
+		ordercast.Order{ID: "o1", Status: ordercast.StatusOutForDelivery, CourierID: "c-a"},
+		ordercast.Order{ID: "o2", Status: ordercast.StatusPreparing, CourierID: "c-a"})
+	if n, err := tr.Post(ctx, "c-a", at(1, time.Now())); err != nil || n != 2 {
+		t.Fatalf("c-a's first post = %d, %v; want o1 and o2 reached", n, err)
+	}
+	gate := as.hold("c-b")
+	done := postBehindARead(tr, as)
+	h.Publish(ordercast.Event{OrderID: "o2", Seq: 4, Status: ordercast.StatusReady, At: time.Now()}) // drops c-a's copy
+	h.Publish(ordercast.Event{OrderID: "o1", Seq: 6, Status: ordercast.StatusDelivered, At: time.Now()})
+	waitHandled(t, tr, h)
+	close(gate)
+	if res := <-done; res[0].Err != nil || res[0].Orders != 1 {
+		t.Fatalf("c-a's position = %d orders, %v; want only o2 (o1 was delivered while the batch read)", res[0].Orders, res[0].Err)
+	}
+	if l, err := tr.Latest(ctx, "o1"); err != nil || l != nil {
+		t.Fatalf("after its delivery, o1 has a position again: %s, %v", describe(l), err)
+	}
+}
+
+// postBehindARead posts a position of c-a (whose copy of its orders is kept) and one of c-b
+// (whose orders are read, at as's gate) in one PostMany, and returns its results when it ends,
+// once the read has begun.
+func postBehindARead(tr *location.Tracker, as *byCourier) <-chan []location.PostResult {
+	done := make(chan []location.PostResult, 1)
+	go func() {
+		done <- tr.PostMany(context.Background(), []location.CourierPosition{
+			{CourierID: "c-a", Position: at(2, time.Now())},
+			{CourierID: "c-b", Position: at(2, time.Now())},
+		})
+	}()
+	<-as.started
+	return done
+}
+
+// waitHandled waits until the tracker has handled the events published on h so far: it gives
+// order z a position, publishes z's end after them, and waits for the tracker to forget z, which
+// it does when it handles that end, after the events before it.
+func waitHandled(t *testing.T, tr *location.Tracker, h *hub.Hub) {
+	t.Helper()
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "z", CourierID: "c-9", Lat: 1, At: time.Now()}})
+	h.Publish(ordercast.Event{OrderID: "z", Seq: 9, Status: ordercast.StatusDelivered, At: time.Now()})
+	testutil.WaitFor(t, "the tracker to handle the events", func() bool {
+		l, err := tr.Latest(context.Background(), "z")
+		return err == nil && l == nil
+	})
+}
+
+// moveThenDeliver publishes the events of order o going to c-b (which the store, as, shows
+// already) and then being delivered, and checks that neither courier's posts reach o after.
+func moveThenDeliver(t *testing.T, h *hub.Hub, as *byCourier, post func(courierID string) int) {
+	t.Helper()
 	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-b", At: time.Now()})
 	as.set("c-b")
 	h.Publish(ordercast.Event{OrderID: "o", Seq: 6, Status: ordercast.StatusDelivered, At: time.Now()})
@@ -774,47 +789,15 @@ func TestReassignedOrderLeavesBothCopiesWhicheverWasKeptFirst(t *testing.T) {
 	}
 }
 
-// A PostMany that waits for one courier's read holds back another courier's position from an
-// order that ended meanwhile, though an earlier event (a status change of another of its orders)
-// had already dropped the copy the position was to use; the other order still gets it.
-func TestPostManyHoldsBackAnOrderThatEndedAfterTheCopyWasDropped(t *testing.T) {
-	as := &byCourier{}
-	h := hub.New()
-	tr := location.New(h, as)
-	tr.Rate, tr.AssignmentsTTL, tr.From = 0, time.Hour, ordercast.StatusConfirmed
-	if err := tr.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tr.Close() })
-	ctx := context.Background()
-	as.set("c-a",
-		ordercast.Order{ID: "o1", Status: ordercast.StatusOutForDelivery, CourierID: "c-a"},
-		ordercast.Order{ID: "o2", Status: ordercast.StatusPreparing, CourierID: "c-a"})
-	if n, err := tr.Post(ctx, "c-a", at(1, time.Now())); err != nil || n != 2 {
-		t.Fatalf("c-a's first post = %d, %v; want o1 and o2 reached", n, err)
-	}
-	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "z", CourierID: "c-9", Lat: 1, At: time.Now()}})
-	gate := as.hold("c-b")
-	done := make(chan []location.PostResult, 1)
-	go func() {
-		done <- tr.PostMany(ctx, []location.CourierPosition{
-			{CourierID: "c-a", Position: at(2, time.Now())}, // kept copy: o1, o2
-			{CourierID: "c-b", Position: at(2, time.Now())}, // no copy: read, behind the gate
-		})
-	}()
-	<-as.started
-	h.Publish(ordercast.Event{OrderID: "o2", Seq: 4, Status: ordercast.StatusReady, At: time.Now()}) // drops c-a's copy
-	h.Publish(ordercast.Event{OrderID: "o1", Seq: 6, Status: ordercast.StatusDelivered, At: time.Now()})
-	h.Publish(ordercast.Event{OrderID: "z", Seq: 9, Status: ordercast.StatusDelivered, At: time.Now()})
-	testutil.WaitFor(t, "the tracker to handle the events", func() bool {
-		l, err := tr.Latest(ctx, "z")
-		return err == nil && l == nil
-	})
-	close(gate)
-	if res := <-done; res[0].Err != nil || res[0].Orders != 1 {
-		t.Fatalf("c-a's position = %d orders, %v; want only o2 (o1 was delivered while the batch read)", res[0].Orders, res[0].Err)
-	}
-	if l, err := tr.Latest(ctx, "o1"); err != nil || l != nil {
-		t.Fatalf("after its delivery, o1 has a position again: %s, %v", describe(l), err)
+// poster returns a function that posts a position of a courier to tr and returns how many
+// orders it reached.
+func poster(t *testing.T, tr *location.Tracker) func(courierID string) int {
+	return func(courierID string) int {
+		t.Helper()
+		n, err := tr.Post(context.Background(), courierID, at(1, time.Now()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 }
