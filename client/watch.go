@@ -326,7 +326,9 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 		closeBody(resp.Body)
 		w.dropConn()
 		return true, io.EOF
-	case code >= 500:
+	case code >= 500 || code == http.StatusTooManyRequests:
+		// Try again: a node that is away or draining, or a limit on streams or requests that
+		// says when (429 rate_limited, Retry-After).
 		e := readError(resp)
 		closeBody(resp.Body)
 		w.dropConn()

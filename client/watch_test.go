@@ -261,6 +261,13 @@ func TestWatchRetriesServerErrors(t *testing.T) {
 			http.Error(w, "oops", http.StatusInternalServerError)
 		},
 		func(w http.ResponseWriter, r *http.Request) {
+			// Over the per-client stream limit: rate_limited, try again later.
+			w.Header().Set("Retry-After", "0")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			fmt.Fprint(w, `{"error":{"code":"rate_limited","message":"too many streams"}}`)
+		},
+		func(w http.ResponseWriter, r *http.Request) {
 			openStream(w)
 			send(w, 6, 6)
 		},
@@ -270,8 +277,8 @@ func TestWatchRetriesServerErrors(t *testing.T) {
 	if err != io.EOF || !slices.Equal(got, []int64{6}) {
 		t.Fatalf("got %v, %v; want [6], io.EOF", got, err)
 	}
-	if got := w.Reconnects(); got != 2 {
-		t.Errorf("Reconnects = %d, want 2", got)
+	if got := w.Reconnects(); got != 3 {
+		t.Errorf("Reconnects = %d, want 3", got)
 	}
 }
 

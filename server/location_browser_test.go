@@ -85,6 +85,12 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	if got := eval[string](b, `document.querySelector('#timeline li[data-seq="4"][data-kind="courier"] .row-status').textContent`); got != "Courier c-2 assigned" {
 		t.Fatalf("the reassignment's timeline row says %q, want %q", got, "Courier c-2 assigned")
 	}
+	// The old courier leaves the map with the reassignment, before the new one's first fix.
+	if shown, path, eta := eval[bool](b, `!document.getElementById('map-courier').hasAttribute('hidden')`),
+		eval[string](b, `document.getElementById('map-path').getAttribute('points')`),
+		eval[string](b, `document.getElementById('eta').textContent`); shown || path != "" || eta != "" {
+		t.Fatalf("after the reassignment the map shows the old courier: marker %v, path %q, ETA %q", shown, path, eta)
+	}
 	body := fmt.Sprintf(`{"lat":52.5230,"lng":13.4100,"at":%q}`, at.Format(time.RFC3339Nano))
 	if code, res := postLocation(t, base, "c-2", "", body); code != http.StatusOK {
 		t.Fatalf("post: %d %s", code, res)

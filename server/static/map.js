@@ -94,7 +94,9 @@
       this.path = [];
       this.latest = null;
     }
-    if (this.latest && loc.at && this.latest.at && loc.at < this.latest.at) return; // older fix
+    // An older fix (phones flush backlogs out of order). Compared as times: Go leaves trailing
+    // zeros out of the fraction, so as strings ':05Z' would sort after ':05.5Z'.
+    if (this.latest && loc.at && this.latest.at && Date.parse(loc.at) < Date.parse(this.latest.at)) return;
     this.latest = loc;
     this.receivedAt = Date.now();
     this.path.push({ lat: loc.lat, lng: loc.lng });
@@ -105,6 +107,19 @@
     this.tick();
     var self = this;
     if (!this.timer) this.timer = window.setInterval(function () { self.tick(); }, 1000);
+  };
+
+  // courier takes a courier event: when the order goes to another courier (or to none) the old
+  // one's marker, path and ETA go at once, not when its positions would have been lost; the new
+  // courier shows from its first position.
+  Map.prototype.courier = function (courierId) {
+    if (this.ended || !this.latest || this.latest.courier_id === courierId) return;
+    this.latest = null;
+    this.path = [];
+    el('eta').textContent = '';
+    el('nearby').hidden = true;
+    el('lost').hidden = true;
+    this.draw();
   };
 
   // tick counts the ETA down between positions and notices when they stop.

@@ -5,7 +5,9 @@
   var oc = window.ordercast;
   var root = document.getElementById('track');
   var id = root.dataset.orderId;
-  var base = '/v1/orders/' + encodeURIComponent(id);
+  // ':' stays as it is: ids allow it, and the tracking cookie's path names the id as it is, which
+  // a browser matches against the path as requested.
+  var base = '/v1/orders/' + encodeURIComponent(id).replace(/%3A/gi, ':');
   var conn = document.getElementById('conn');
   var statusLine = document.getElementById('status-line');
   var problem = document.getElementById('problem');
@@ -157,7 +159,10 @@
         // Positions carry no id: they never move the stream's Last-Event-ID.
         location: function (loc) { if (map) map.update(loc); },
         // A courier assigned or taken away is an event of its own (event: courier).
-        courier: function (ev) { apply([ev]); },
+        courier: function (ev) {
+          apply([ev]);
+          if (map) map.courier(ev.courier_id || '');
+        },
         status: function (ev) {
           apply([ev]);
           // The server ends the stream after a terminal event; closing first keeps the browser
