@@ -492,3 +492,25 @@ func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 	b.waitFor(`a[href="/track/o-home"]`)
 	screenshots(b, "home")
 }
+
+// TestPageStreamEndsOnNoContent: the pages' stream helper stops when the server answers 204 (the
+// client has the order's terminal event already: nothing will ever follow), instead of asking
+// again and again with backoff.
+func TestPageStreamEndsOnNoContent(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-end")
+	end := mustSetStatus(t, base, "o-end", ordercast.StatusCancelled)
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-end"))
+	b.waitFor(`#status-line[data-status="cancelled"]`)
+	got := eval[string](b, fmt.Sprintf(`new Promise(resolve => {
+		const states = [];
+		const s = window.ordercast.stream('/v1/orders/o-end/stream', {lastEventId: %d, events: {},
+			onState: st => { states.push(st); if (st === 'ended') resolve(states.join(',')); }});
+		setTimeout(() => { resolve('still going after 8 s: ' + states.join(',')); s.close(); }, 8000);
+	})`, end.Seq))
+	if got != "connecting,reconnecting,ended" {
+		t.Fatalf("the stream's states: %s; want it ended after the 204", got)
+	}
+}

@@ -61,13 +61,18 @@
     });
   }
 
+  // ENDED is refusal's answer when there is nothing more to stream: 204, the client has the
+  // order's terminal event already.
+  var ENDED = 'ended';
+
   // refusal asks the server why a stream was refused, which EventSource never tells: the same
   // request through fetch, cut off as soon as the headers arrive. It resolves with an ApiError
-  // when the answer is 401 or 403, else with null (try again later).
+  // when the answer is 401 or 403, with ENDED for 204, else with null (try again later).
   function refusal(u) {
     var ctrl = new AbortController();
     return fetch(u, { headers: { Accept: 'text/event-stream' }, credentials: 'same-origin', signal: ctrl.signal })
       .then(function (res) {
+        if (res.status === 204) return ENDED;
         if (res.status !== 401 && res.status !== 403) {
           ctrl.abort();
           return null;
@@ -85,8 +90,8 @@
   // stream keeps an EventSource open on path. The browser reconnects by itself after a network
   // error, sending Last-Event-ID; when it gives up instead (an error status, such as 503 from a
   // draining node), stream asks why: a refused credential (401, 403) ends it, reported through
-  // onDenied, since retrying cannot help; anything else opens a new one from the last id seen,
-  // backing off. opts:
+  // onDenied, since retrying cannot help; so does 204 (the order is over and the client has its
+  // end), as 'ended'; anything else opens a new one from the last id seen, backing off. opts:
   //   events:      {name: function(data, messageEvent)}, data decoded from JSON
   //   lastEventId: where to resume on the first connect
   //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'denied' | 'ended'
@@ -112,6 +117,11 @@
           es = null;
           refusal(failed).then(function (err) {
             if (closed) return;
+            if (err === ENDED) {
+              closed = true;
+              setState('ended');
+              return;
+            }
             if (err) {
               closed = true;
               setState('denied');
