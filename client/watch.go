@@ -87,6 +87,10 @@ type Watch struct {
 	body       io.ReadCloser
 	connCancel context.CancelFunc
 	inNext     bool
+	nextCalls  uint64 // counts the calls to Next, so that a late interrupt ends only its own
+	// interrupted says an interrupt cut the current connection: the next read or connect that
+	// fails for it is the caller's doing, not the server's, and is no failure.
+	interrupted bool
 
 	// Owned by the goroutine in Next.
 	sse       *SSEReader
@@ -210,10 +214,12 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 	if w.err != nil {
 		return SSEEvent{}, time.Time{}, w.err
 	}
-	w.setInNext(true)
+	call := w.setInNext(true)
 	defer w.setInNext(false)
-	// A blocked read can only be broken by ending its connection; the next call reconnects.
-	stop := context.AfterFunc(ctx, w.interrupt)
+	// A blocked read can only be broken by ending its connection; the next call reconnects. The
+	// interrupt may run after this call has returned (ctx ending just then): it then ends
+	// nothing, rather than the next call's connection, which that call would count as failed.
+	stop := context.AfterFunc(ctx, func() { w.interrupt(call) })
 	defer stop()
 	for {
 		if w.ctx.Err() != nil {
@@ -231,7 +237,7 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 				return fail(err)
 			}
 			if err != nil {
-				if w.ctx.Err() != nil || ctx.Err() != nil {
+				if w.ctx.Err() != nil || ctx.Err() != nil || w.takeInterrupted() {
 					w.wait = 0
 					continue
 				}
@@ -249,7 +255,7 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 			}
 			healthy := w.delivered || w.sse.Comments() > 0
 			w.dropConn()
-			if w.ctx.Err() != nil || ctx.Err() != nil {
+			if w.ctx.Err() != nil || ctx.Err() != nil || w.takeInterrupted() {
 				w.wait = 0 // our own interruption, not the server's doing: resume at once
 				continue
 			}
@@ -405,22 +411,38 @@ func (w *Watch) finish(err error) (ordercast.Event, error) {
 	return ordercast.Event{}, err
 }
 
-// interrupt ends the current connection so that a read blocked in Next returns.
-func (w *Watch) interrupt() {
+// interrupt ends the current connection so that a read blocked in Next call returns; once that
+// call has returned it does nothing.
+func (w *Watch) interrupt(call uint64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.connCancel != nil {
+	if w.inNext && w.nextCalls == call && w.connCancel != nil {
 		w.connCancel()
+		w.interrupted = true
 	}
 }
 
-func (w *Watch) setInNext(in bool) {
+// takeInterrupted reports whether an interrupt cut the connection since the last report.
+func (w *Watch) takeInterrupted() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	was := w.interrupted
+	w.interrupted = false
+	return was
+}
+
+// setInNext marks a call to Next begun or ended, and returns the call's number.
+func (w *Watch) setInNext(in bool) uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.inNext = in
+	if in {
+		w.nextCalls++
+	}
 	if !in && w.ctx.Err() != nil {
 		w.closeConnLocked() // Close ran while Next was reading
 	}
+	return w.nextCalls
 }
 
 // dropConn ends the current connection; only the goroutine in Next calls it.

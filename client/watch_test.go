@@ -626,3 +626,54 @@ func TestWatchOnLocationSeesPositions(t *testing.T) {
 		t.Errorf("Last-Event-IDs %q, want the resume after seq 2, untouched by the position", ids)
 	}
 }
+
+// lateCtx is a context that ends while Next runs (its Err runs what was registered with its
+// AfterFunc, as a cancel would), so that Next's interrupt runs on its own goroutine around the
+// moment Next returns: before or after, as it happens.
+type lateCtx struct {
+	context.Context
+	done       chan struct{} // never closed: Err says the context ended
+	registered func()
+}
+
+func (c *lateCtx) Done() <-chan struct{} { return c.done }
+func (c *lateCtx) Err() error {
+	if f := c.registered; f != nil {
+		c.registered = nil
+		f()
+	}
+	return context.Canceled
+}
+func (c *lateCtx) AfterFunc(f func()) func() bool {
+	c.registered = f
+	return func() bool { return false }
+}
+
+// TestWatchInterruptIsNoFailure: a call to Next whose context ends as it returns may have its
+// interrupt cut the stream, during the call or after it; either way the next call resumes
+// without counting a failure (here the one failure allowed, which would end the watch).
+func TestWatchInterruptIsNoFailure(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 1, 1)
+		<-r.Context().Done() // then quiet, until the client goes
+	})
+	opts := fastRetry
+	opts.MaxFailures = 1
+	w := watch(t, s.c, opts)
+	if ev, err := w.Next(context.Background()); err != nil || ev.Seq != 1 {
+		t.Fatalf("first Next = %+v, %v; want seq 1", ev, err)
+	}
+	late := &lateCtx{Context: context.Background(), done: make(chan struct{})}
+	if _, err := w.Next(late); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Next with an ended context = %v, want context.Canceled", err)
+	}
+	if late.registered != nil {
+		t.Fatal("Next never looked at its context's end: the test cannot tell anything")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := w.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next after an interrupt = %v, want its own deadline, not a failure", err)
+	}
+}
