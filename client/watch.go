@@ -44,7 +44,8 @@ type WatchOptions struct {
 	// more than MaxRetry. Zero means DefaultMinRetry and DefaultMaxRetry.
 	MinRetry, MaxRetry time.Duration
 	// MaxFailures ends the watch with an error after this many consecutive attempts that failed
-	// to connect or ended without delivering anything. Zero means retry until the context ends.
+	// to connect or ended without delivering an event and within 10 s (a store that is away is
+	// answered with a comment and an end). Zero means retry until the context ends.
 	MaxFailures int
 	// OnComment, when set, is called with the text of every SSE comment (heartbeats arrive as
 	// "ping"), on the goroutine calling Next.
@@ -94,7 +95,8 @@ type Watch struct {
 
 	// Owned by the goroutine in Next.
 	sse       *SSEReader
-	delivered bool // the current connection proved healthy: an event or comment arrived
+	delivered bool      // the current connection proved healthy: an event arrived
+	connected time.Time // when the current connection was answered
 	attempted bool
 	failures  int // consecutive failed attempts
 	wait      time.Duration
@@ -253,7 +255,9 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 			if r, ok := w.sse.Retry(); ok {
 				w.retry, w.hasRetry = r, true
 			}
-			healthy := w.delivered || w.sse.Comments() > 0
+			// Healthy: it brought an event, or it stayed up. Comments alone do not count: a
+			// server whose store is away answers with a comment and ends at once.
+			healthy := w.delivered || time.Since(w.connected) >= healthyAfter
 			w.dropConn()
 			if w.ctx.Err() != nil || ctx.Err() != nil || w.takeInterrupted() {
 				w.wait = 0 // our own interruption, not the server's doing: resume at once
@@ -351,9 +355,13 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	w.mu.Unlock()
 	w.sse = NewSSEReader(resp.Body)
 	w.sse.OnComment = w.opts.OnComment
-	w.delivered = false
+	w.delivered, w.connected = false, time.Now()
 	return false, nil
 }
+
+// healthyAfter is how long a connection that brought no event must stay up to count as healthy:
+// an idle order's stream (heartbeats only) stays up for its lifetime, a failing one ends at once.
+const healthyAfter = 10 * time.Second
 
 // failed counts a failed attempt, sets the wait before the next, moves on to the next failover
 // URL, and returns an error once MaxFailures is reached.

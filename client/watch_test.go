@@ -677,3 +677,24 @@ func TestWatchInterruptIsNoFailure(t *testing.T) {
 		t.Fatalf("Next after an interrupt = %v, want its own deadline, not a failure", err)
 	}
 }
+
+// TestWatchStoreAwayIsAFailure: a server whose store is away answers the stream with a retry
+// advice and a comment, then ends it; each such answer is a failed attempt, so MaxFailures ends
+// the watch (it used to count the comment as a healthy connection and retry forever).
+func TestWatchStoreAwayIsAFailure(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		fmt.Fprint(w, "retry: 1\n: store unavailable, retry shortly\n\n")
+	})
+	opts := fastRetry
+	opts.MaxFailures = 3
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := watch(t, s.c, opts).Next(ctx)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "giving up after 3") {
+		t.Fatalf("Next = %v, want the watch to give up after 3 attempts", err)
+	}
+	if n := len(s.requests()); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
+}
