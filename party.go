@@ -169,10 +169,16 @@ func LogParties(before, after Order) []string {
 // but nothing of the order after that: not whom it went to, nor the note, nor who moved it. It
 // reads the event as an unassignment. Every other party reads the event whole.
 func (ev Event) SeenBy(p Party) Event {
-	if p.Kind == PartyCourier && ev.Kind == KindCourier && ev.CourierID != p.ID {
+	if p.Kind == PartyCourier && ev.TakesFrom(p.ID) {
 		ev.CourierID, ev.Note, ev.Actor = "", "", ""
 	}
 	return ev
+}
+
+// TakesFrom reports whether the event gives the order to another courier than courierID, or
+// to none: after it the order is no longer courierID's to read (Owns).
+func (ev Event) TakesFrom(courierID string) bool {
+	return ev.Kind == KindCourier && ev.CourierID != courierID
 }
 
 // CourierChange assigns a courier to an order, or unassigns it (CourierID ""). It is an event in

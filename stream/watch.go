@@ -66,7 +66,7 @@ type Watch struct {
 
 // readable refuses an order state the watch's courier, if it has one, may no longer read.
 func (w *Watch) readable(o ordercast.Order) error {
-	if w.courier != "" && o.CourierID != w.courier {
+	if w.courier != "" && !o.Owns(ordercast.Party{Kind: ordercast.PartyCourier, ID: w.courier}) {
 		return ordercast.Errorf(ordercast.EForbidden, "order %s is not assigned to courier %s", o.ID, w.courier)
 	}
 	return nil

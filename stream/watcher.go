@@ -210,7 +210,7 @@ func (w *watcher) queueEvents(evs []ordercast.Event) {
 }
 
 func (w *watcher) queue(m *hub.Message) {
-	if w.owner != "" && m.Event.Kind == ordercast.KindCourier && m.Event.CourierID != w.owner && m.Event.Seq > w.opened {
+	if w.owner != "" && m.Event.Seq > w.opened && m.Event.TakesFrom(w.owner) {
 		// The order went to another courier: the watching courier's right to read it ends here,
 		// before this event, which tells whom it went to. (The backlog up to the version the
 		// watch opened at is history the courier may read: the order was its then.)
