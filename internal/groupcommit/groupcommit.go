@@ -38,6 +38,7 @@ type Writer struct {
 	sinceHold int        // writes queued since the last Hold
 	queued    *sync.Cond // broadcast on every enqueue, for tests waiting on the queue
 	wake      chan struct{}
+	requests  sync.Pool // of *request; see newRequest
 
 	// The batches committed, and the writes they carried: their ratio is how much the writer
 	// batches, which /metrics shows.
@@ -73,6 +74,7 @@ func Start(commit CommitFunc, maxBatch int) *Writer {
 	w := &Writer{commit: commit, maxBatch: maxBatch, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		closeGrace: closeGrace}
 	w.queued = sync.NewCond(&w.mu)
+	w.requests.New = newRequest
 	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.wg.Add(1)
 	go func() {
@@ -86,12 +88,12 @@ func Start(commit CommitFunc, maxBatch int) *Writer {
 // it leaves the queue and Do returns ctx's error: nothing was written. Once its batch is taken
 // Do waits for the batch's outcome, so a caller never hears "cancelled" of a write that commits.
 func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResult {
-	req := requests.Get().(*request)
+	req := w.requests.Get().(*request)
 	req.ctx, req.write, req.taken = ctx, wr, false
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
-		release(req)
+		w.release(req)
 		return ordercast.WriteResult{Err: ErrClosed}
 	}
 	w.queue = append(w.queue, req)
@@ -104,7 +106,7 @@ func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResu
 	}
 	select {
 	case res := <-req.done:
-		release(req)
+		w.release(req)
 		return res
 	case <-ctx.Done():
 	}
@@ -113,13 +115,13 @@ func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResu
 		if i := slices.Index(w.queue, req); i >= 0 {
 			w.queue = slices.Delete(w.queue, i, i+1)
 			w.mu.Unlock()
-			release(req) // out of the queue, never answered: no one else holds it
+			w.release(req) // out of the queue, never answered: no one else holds it
 			return ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", wr.OrderID(), ctx.Err())}
 		}
 	}
 	w.mu.Unlock()
 	res := <-req.done // taken, or answered by Close
-	release(req)
+	w.release(req)
 	return res
 }
 
@@ -155,17 +157,19 @@ func (w *Writer) AssignCourier(ctx context.Context, c ordercast.CourierChange) (
 	return res.Order, res.Event, res.Changed, res.Err
 }
 
-// requests are reused: a request and its answer channel were two allocations of every write,
-// the channel's buffer the size of a whole result. A request is released only once its answer
-// has been received (or it left the queue unanswered), when nothing else refers to it: sending
-// the answer is the writer's last use of it.
-var requests = sync.Pool{New: func() any {
+// newRequest is the New of a Writer's pool of requests. They are reused: a request and its
+// answer channel were two allocations of every write, the channel's buffer the size of a whole
+// result. A request is released only once its answer has been received (or it left the queue
+// unanswered), when nothing else refers to it: sending the answer is the writer's last use of it.
+// Each Writer has its own pool, so that its requests are made where it runs (a test's synctest
+// bubble waits only on channels made inside it).
+func newRequest() any {
 	return &request{done: make(chan ordercast.WriteResult, 1)}
-}}
+}
 
-func release(req *request) {
+func (w *Writer) release(req *request) {
 	req.ctx, req.write = nil, ordercast.Write{}
-	requests.Put(req)
+	w.requests.Put(req)
 }
 
 // Counts returns how many batches the writer has committed, and how many writes they carried

@@ -3,7 +3,9 @@ package groupcommit_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -160,4 +162,47 @@ func TestCancelWhileQueued(t *testing.T) {
 	if want := []string{"taken", "after"}; len(committed) != 2 || committed[0] != want[0] || committed[1] != want[1] {
 		t.Errorf("committed %v, want %v", committed, want)
 	}
+}
+
+// TestSecondCloseWaitsForTheFirst: a Close called while another is stopping the writer returns
+// only once the writer has stopped, so that a store which closes its database after Close never
+// takes the connection from under a batch still committing. In a synctest bubble, "has not
+// returned" is a fact, not a guess: synctest.Wait returns once every goroutine is blocked.
+func TestSecondCloseWaitsForTheFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var committed atomic.Bool
+		w := groupcommit.Start(func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+			<-release
+			committed.Store(true)
+			return make([]ordercast.WriteResult, len(writes)), nil
+		}, 0)
+		written := make(chan error, 1)
+		go func() { written <- w.Do(context.Background(), change("in-progress")).Err }()
+		synctest.Wait() // the batch is committing
+
+		var first, second atomic.Bool
+		go func() {
+			w.Close()
+			first.Store(true)
+		}()
+		synctest.Wait() // the first Close waits for the batch
+		go func() {
+			w.Close()
+			second.Store(true)
+		}()
+		synctest.Wait()
+		if first.Load() || second.Load() {
+			t.Errorf("a Close returned while the batch was committing (first %v, second %v)", first.Load(), second.Load())
+		}
+
+		close(release)
+		synctest.Wait()
+		if !first.Load() || !second.Load() {
+			t.Fatalf("Close still waiting after the batch committed (first %v, second %v)", first.Load(), second.Load())
+		}
+		if err := <-written; err != nil || !committed.Load() {
+			t.Errorf("the write in progress: err %v, committed %v; want its commit", err, committed.Load())
+		}
+	})
 }
