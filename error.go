@@ -26,8 +26,10 @@ const (
 	ERateLimited       = "rate_limited"
 	// ETooManyPositions: a POST /v1/locations carries more positions than one request may.
 	ETooManyPositions = "too_many_positions"
-	ETooManyStreams   = "too_many_streams"
-	EUnavailable      = "unavailable"
+	// ETooManyChanges: a POST /v1/status-changes carries more changes than one request may.
+	ETooManyChanges = "too_many_changes"
+	ETooManyStreams = "too_many_streams"
+	EUnavailable    = "unavailable"
 	// EIdempotencyKeyReused: the key was used before with another request.
 	EIdempotencyKeyReused = "idempotency_key_reused"
 	// EIdempotencyKeyInUse: a concurrent request with the same key won; the caller should look

@@ -493,6 +493,10 @@ type Store interface {
 	// AppendStatus applies a status change. changed=false, with no event, for an idempotent repeat;
 	// then ev is the order's latest event.
 	AppendStatus(ctx context.Context, c StatusChange) (o Order, ev Event, changed bool, err error)
+	// AppendStatuses applies status changes in their order, as AppendStatus applies each, taken
+	// together: as few transactions as the batch bound allows, a later change of an order seeing
+	// the earlier ones. One result per change; a change that breaks a rule fails alone.
+	AppendStatuses(ctx context.Context, cs []StatusChange) []WriteResult
 	// AssignCourier applies a courier change, an event with its own seq. changed=false, with no
 	// event, for an idempotent repeat; then ev is the order's latest event.
 	AssignCourier(ctx context.Context, c CourierChange) (o Order, ev Event, changed bool, err error)

@@ -23,6 +23,8 @@ const (
 	PathCouriers = "/v1/couriers"
 	// PathLocations is where an integration posts many couriers' positions at once (POST).
 	PathLocations = "/v1/locations"
+	// PathStatusChanges is where an integration posts many orders' status changes at once (POST).
+	PathStatusChanges = "/v1/status-changes"
 )
 
 // Route patterns, as net/http's ServeMux spells them, one per endpoint.
@@ -43,6 +45,8 @@ const (
 	RoutePostLocation = "POST " + PathCouriers + "/{cid}/location"
 	// RoutePostLocations is where an integration reports many couriers' positions in one request.
 	RoutePostLocations = "POST " + PathLocations
+	// RouteSetStatuses is where an integration moves many orders in one request.
+	RouteSetStatuses = "POST " + PathStatusChanges
 )
 
 // LocationPath is where courier cid reports its position (POST).
@@ -194,6 +198,43 @@ type SetStatusResponse struct {
 	Order   ordercast.Order `json:"order"`
 	Event   ordercast.Event `json:"event"`
 	Changed bool            `json:"changed"`
+}
+
+// MaxStatusChangesPerRequest bounds the changes of one POST /v1/status-changes: a request of
+// more is refused whole (413 too_many_changes), as MaxLocationsPerRequest bounds positions.
+const MaxStatusChangesPerRequest = 1000
+
+// MaxStatusChangesBodyBytes bounds the body of POST /v1/status-changes (413 body_too_large
+// above it): a thousand changes take about 110 KB with short notes, and about 600 KB with notes
+// of the full 500 characters of ASCII.
+const MaxStatusChangesBodyBytes = 1 << 20
+
+// SetStatusesRequest is the body of POST /v1/status-changes: status changes of many orders,
+// from an integration, each judged alone and applied in this order.
+type SetStatusesRequest struct {
+	Changes []OrderStatusChange `json:"changes"`
+}
+
+// OrderStatusChange is one change of SetStatusesRequest: an order's id and the fields of
+// POST /v1/orders/{id}/status.
+type OrderStatusChange struct {
+	OrderID string `json:"order_id"`
+	SetStatusRequest
+}
+
+// SetStatusesResponse answers POST /v1/status-changes: one result per change, in the request's
+// order, and how many were accepted (applied, or an idempotent repeat) and refused.
+type SetStatusesResponse struct {
+	Accepted int            `json:"accepted"`
+	Refused  int            `json:"refused"`
+	Results  []StatusResult `json:"results"`
+}
+
+// StatusResult is what became of one change of a POST /v1/status-changes: the single change's
+// answer (order, event, changed), or the error the single change would have answered.
+type StatusResult struct {
+	*SetStatusResponse
+	Error *ErrorDetail `json:"error,omitempty"`
 }
 
 // StatusAck answers a status change to a caller who may change the order but not read it (a

@@ -16,6 +16,7 @@ var codes = []string{
 	ordercast.EInvalidDetails, ordercast.EInvalidTransition, ordercast.EVersionConflict,
 	ordercast.EOrderExists, ordercast.EUnauthenticated, ordercast.EForbidden, ordercast.ERateLimited,
 	ordercast.ETooManyStreams, ordercast.EUnavailable, ordercast.ETooManyPositions,
+	ordercast.ETooManyChanges,
 }
 
 // TestCodeStatusTableBothWays proves the one table reads both ways: every code has its README
@@ -28,6 +29,7 @@ func TestCodeStatusTableBothWays(t *testing.T) {
 		ordercast.EInvalid: 422, ordercast.EInvalidID: 422, ordercast.EInvalidStatus: 422,
 		ordercast.EInvalidDetails: 422, ordercast.ERateLimited: 429, ordercast.ETooManyStreams: 503,
 		ordercast.EUnavailable: 503, ordercast.EInternal: 500, ordercast.ETooManyPositions: 413,
+		ordercast.ETooManyChanges: 413,
 	}
 	for _, code := range codes {
 		st := api.HTTPStatus(code)

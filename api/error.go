@@ -39,6 +39,7 @@ var codeStatus = []struct {
 	{ordercast.EOrderExists, http.StatusConflict},
 	{ordercast.EBodyTooLarge, http.StatusRequestEntityTooLarge}, // first: the general 413
 	{ordercast.ETooManyPositions, http.StatusRequestEntityTooLarge},
+	{ordercast.ETooManyChanges, http.StatusRequestEntityTooLarge},
 	{ordercast.EUnsupportedMedia, http.StatusUnsupportedMediaType},
 	{ordercast.EInvalid, http.StatusUnprocessableEntity}, // first: the general 422
 	{ordercast.EInvalidID, http.StatusUnprocessableEntity},

@@ -53,6 +53,10 @@ type (
 	CourierPosition = api.CourierPosition
 	// PostLocationsResult answers PostLocations: one result per position, in order.
 	PostLocationsResult = api.PostLocationsResponse
+	// OrderStatusChange is one change of SetStatuses: an order's id and a SetStatusRequest.
+	OrderStatusChange = api.OrderStatusChange
+	// SetStatusesResult answers SetStatuses: one result per change, in order.
+	SetStatusesResult = api.SetStatusesResponse
 )
 
 // CreatedOrder is the answer to CreateOrder: the order, and the tracking token its customer
@@ -112,6 +116,18 @@ func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest)
 	var res StatusResult
 	if _, err := c.do(ctx, http.MethodPost, api.StatusPath(id), req, &res); err != nil {
 		return StatusResult{}, fmt.Errorf("set status of %s: %w", id, err)
+	}
+	return res, nil
+}
+
+// SetStatuses moves many orders in one request (POST /v1/status-changes), applied in the order
+// given, as an integration relaying many changes does; it needs an admin or system token. Each
+// change is judged alone: the error is for the request as a whole (503 included: nothing was
+// applied, retry it whole), and each refused change has its error in its result.
+func (c *Client) SetStatuses(ctx context.Context, cs []OrderStatusChange) (SetStatusesResult, error) {
+	var res SetStatusesResult
+	if _, err := c.do(ctx, http.MethodPost, api.PathStatusChanges, api.SetStatusesRequest{Changes: cs}, &res); err != nil {
+		return SetStatusesResult{}, fmt.Errorf("set the status of %d orders: %w", len(cs), err)
 	}
 	return res, nil
 }

@@ -163,6 +163,13 @@ func (s *oneOrderStore) Order(_ context.Context, id string) (ordercast.Order, er
 func (s *oneOrderStore) AppendStatus(context.Context, ordercast.StatusChange) (ordercast.Order, ordercast.Event, bool, error) {
 	return ordercast.Order{}, ordercast.Event{}, false, errReadOnly
 }
+func (s *oneOrderStore) AppendStatuses(_ context.Context, cs []ordercast.StatusChange) []ordercast.WriteResult {
+	results := make([]ordercast.WriteResult, len(cs))
+	for i := range results {
+		results[i].Err = errReadOnly
+	}
+	return results
+}
 func (s *oneOrderStore) AssignCourier(context.Context, ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
 	return ordercast.Order{}, ordercast.Event{}, false, errReadOnly
 }

@@ -106,12 +106,13 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// resultError is the error of one position of a POST /v1/locations, logged as writeError logs
-// a whole request's when it is the server's fault.
+// resultError is the error of one item of a request of many (a position of POST /v1/locations,
+// a change of POST /v1/status-changes), logged as writeError logs a whole request's when it is
+// the server's fault.
 func (s *Server) resultError(r *http.Request, err error) *api.ErrorDetail {
 	body := api.NewErrorBody(err)
 	if body.Error.Code == ordercast.EInternal && r.Context().Err() == nil {
-		s.Logger.Error("position failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		s.Logger.Error("one item of a request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 	}
 	return &body.Error
 }

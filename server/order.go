@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/ordercast/ordercast"
@@ -149,23 +150,11 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c := ordercast.StatusChange{OrderID: r.PathValue("id"), Status: req.Status, Note: req.Note, Actor: s.recordedActor(actor)}
-	if req.ExpectedVersion != nil {
-		if *req.ExpectedVersion < 1 {
-			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "expected_version must be at least 1"))
-			return
-		}
-		c.ExpectedVersion = *req.ExpectedVersion
-	}
-	if err := c.Validate(); err != nil {
+	c, err := s.statusChange(actor, r.PathValue("id"), req)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.permitStatus(actor, c.Status); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	var err error
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -206,6 +195,95 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeRawJSON(w, a.Status, a.Body)
+}
+
+// statusChange reads a status change of order id from the wire and checks what can be checked
+// before the order is read: the change's own validity and whether actor's role may set its
+// status. Both POST /v1/orders/{id}/status and POST /v1/status-changes judge a change by it.
+func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequest) (ordercast.StatusChange, error) {
+	c := ordercast.StatusChange{OrderID: id, Status: req.Status, Note: req.Note, Actor: s.recordedActor(actor)}
+	if req.ExpectedVersion != nil {
+		if *req.ExpectedVersion < 1 {
+			return c, ordercast.Errorf(ordercast.EInvalid, "expected_version must be at least 1")
+		}
+		c.ExpectedVersion = *req.ExpectedVersion
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, s.permitStatus(actor, c.Status)
+}
+
+// handleSetStatuses serves POST /v1/status-changes: status changes of many orders in one
+// request, from an integration (an admin or system token), so that one request's cost is paid
+// once for all of them. Each change is judged as POST /v1/orders/{id}/status judges it and the
+// store applies them in the request's order, together (Store.AppendStatuses): one result per
+// change, a refused one changing nothing. Only what is wrong with the request as a whole refuses
+// all of it. An Idempotency-Key is refused rather than ignored: a retried change is safe without
+// one (a change to the status the order already has is answered changed false, with the order's
+// latest event; expected_version guards the rest), and a caller must not believe a key protects
+// it.
+func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
+	var req api.SetStatusesRequest
+	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxStatusChangesBodyBytes))
+	if !ok {
+		return
+	}
+	if s.Auth != nil && !actor.Privileged() {
+		s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may change many orders in one request"))
+		return
+	}
+	if r.Header.Get(IdempotencyKeyHeader) != "" {
+		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid,
+			"%s is not taken by %s: a change is safe to repeat (a change to the status the order already has is answered changed false; expected_version applies a change only at the version it names)",
+			IdempotencyKeyHeader, api.PathStatusChanges))
+		return
+	}
+	switch n := len(req.Changes); {
+	case n == 0:
+		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "changes must hold at least one change"))
+		return
+	case n > api.MaxStatusChangesPerRequest:
+		s.writeError(w, r, ordercast.Errorf(ordercast.ETooManyChanges, "%d changes; one request may carry at most %d", n, api.MaxStatusChangesPerRequest))
+		return
+	}
+	res := api.SetStatusesResponse{Results: make([]api.StatusResult, len(req.Changes))}
+	// The changes that pass the request's checks go to the store together; at[j] is where the
+	// store's j-th result belongs.
+	cs := make([]ordercast.StatusChange, 0, len(req.Changes))
+	at := make([]int, 0, len(req.Changes))
+	for i, q := range req.Changes {
+		c, err := s.statusChange(actor, q.OrderID, q.SetStatusRequest)
+		if err != nil {
+			res.Results[i].Error = s.resultError(r, err)
+			continue
+		}
+		cs, at = append(cs, c), append(at, i)
+	}
+	results := s.Store.AppendStatuses(r.Context(), cs)
+	// A store that is away refused every change it was given: the request as a whole is then
+	// 503 with Retry-After, which the caller retries whole, rather than 200 with every change
+	// unavailable.
+	if len(results) > 0 && !slices.ContainsFunc(results, func(wr ordercast.WriteResult) bool {
+		return ordercast.ErrorCode(wr.Err) != ordercast.EUnavailable
+	}) {
+		s.writeError(w, r, results[0].Err)
+		return
+	}
+	for j, wr := range results {
+		i := at[j]
+		if wr.Err != nil {
+			res.Results[i].Error = s.resultError(r, wr.Err)
+			continue
+		}
+		if wr.Changed {
+			s.Metrics.eventsCommitted.Inc()
+		}
+		res.Results[i].SetStatusResponse = &api.SetStatusResponse{Order: wr.Order, Event: wr.Event.Wire(), Changed: wr.Changed}
+		res.Accepted++
+	}
+	res.Refused = len(req.Changes) - res.Accepted
+	writeJSON(w, http.StatusOK, res)
 }
 
 // handleSetCourier serves PUT /v1/orders/{id}/courier: assign a courier ({"courier_id": "c-1"})

@@ -385,6 +385,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc(patWebSocket, s.handleWebSocket)
 	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
 	mux.HandleFunc("PUT /v1/orders/{id}/courier", s.handleSetCourier)
+	mux.HandleFunc(api.RouteSetStatuses, s.handleSetStatuses)
 	mux.HandleFunc("GET /v1/restaurants/{pid}/stream", s.handlePartyStream(ordercast.PartyRestaurant))
 	mux.HandleFunc("GET /v1/couriers/{pid}/stream", s.handlePartyStream(ordercast.PartyCourier))
 	mux.HandleFunc("GET /v1/customers/{pid}/stream", s.handlePartyStream(ordercast.PartyCustomer))

@@ -37,6 +37,9 @@ func TestLockedDatabaseIs503(t *testing.T) {
 		_ = st.Close()
 	})
 
+	if resp, body := call(t, "POST", srv.URL()+"/v1/orders", "", `{"id":"l-0"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
 	other, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +55,11 @@ func TestLockedDatabaseIs503(t *testing.T) {
 	resp, body := call(t, "POST", srv.URL()+"/v1/orders", "", `{"id":"l-1"}`)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"unavailable"`) {
 		t.Fatalf("create on a locked file: %d %s (Retry-After %q), want 503 unavailable", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	// Many changes of which none could be applied are refused whole, as one would be.
+	resp, body = call(t, "POST", srv.URL()+"/v1/status-changes", "", `{"changes":[{"order_id":"l-0","status":"confirmed"}]}`)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"unavailable"`) {
+		t.Fatalf("status changes on a locked file: %d %s (Retry-After %q), want 503 unavailable", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
 	resp, body = call(t, "GET", srv.URL()+"/readyz", "", "")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "locked") {

@@ -45,6 +45,12 @@ func (s *Store) AppendStatus(ctx context.Context, c ordercast.StatusChange) (ord
 	return s.batches.AppendStatus(ctx, c)
 }
 
+// AppendStatuses applies status changes in their order, together, in the writer's next
+// batches (as many as its bound takes).
+func (s *Store) AppendStatuses(ctx context.Context, cs []ordercast.StatusChange) []ordercast.WriteResult {
+	return s.batches.AppendStatuses(ctx, cs)
+}
+
 // AssignCourier applies a courier change in the writer's next batch, as an event of its own.
 func (s *Store) AssignCourier(ctx context.Context, c ordercast.CourierChange) (ordercast.Order, ordercast.Event, bool, error) {
 	return s.batches.AssignCourier(ctx, c)

@@ -60,6 +60,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.Couriers, "couriers", 0, "location workload: `C` couriers, courier i carrying order i, post positions to the orders the --watchers SSE watchers watch (spread over --workers like them); with --rate too, status changes run on the same orders at the same time")
 	fs.DurationVar(&cfg.LocationEvery, "location-every", bench.DefaultLocationEvery, "location workload: how often each courier posts")
 	fs.IntVar(&cfg.Posters, "posters", bench.DefaultPosters, "location workload: position requests in flight at most, over all client processes, each on a keep-alive connection")
+	fs.IntVar(&cfg.WriteBatch, "write-batch", 0, "send the status changes due in each tick through POST /v1/status-changes, up to `N` a request, as an integration does (0 or 1: one request per change); latency counts from the start of the request that carries a change")
 	fs.IntVar(&cfg.PostBatch, "post-batch", 0, "location workload: send the positions due in each tick through POST /v1/locations, up to `N` a request, as an integration does (0 or 1: each courier posts its own)")
 	fs.Func("location-interval", "location workload: the servers' --location-interval, the cap on positions per order and stream (default: theirs, 1s)", func(v string) error {
 		d, err := time.ParseDuration(v)

@@ -26,6 +26,9 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--couriers", "2", "--post-batch", "-1"}, "--post-batch"},
 		{[]string{"--couriers", "2", "--post-batch", "1001"}, "--post-batch"},
 		{[]string{"--post-batch", "100"}, "--couriers"},
+		{[]string{"--write-batch", "-1"}, "--write-batch"},
+		{[]string{"--write-batch", "1001"}, "--write-batch"},
+		{[]string{"--couriers", "2", "--write-batch", "100"}, "--rate"},
 		{[]string{"--couriers", "2", "--url", "http://127.0.0.1:1", "--location-interval", "0s"}, "--location-interval"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {

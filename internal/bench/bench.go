@@ -75,6 +75,10 @@ type Config struct {
 	// a load balancer that hashes the order id does; otherwise each change goes to whichever
 	// node its writer is connected to.
 	WritesByOrder bool
+	// WriteBatch above 1 sends the status changes due in each tick through POST
+	// /v1/status-changes in requests of up to WriteBatch, as an integration relaying many
+	// changes does; 0 or 1: each change on its own POST /v1/orders/{id}/status.
+	WriteBatch int
 
 	// FindMax raises the rate from Rate, in steps of StepDuration on the same watchers, until the
 	// p99 latency from the start of the write passes P99Bound or the rate is not reached, and
@@ -126,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Started: time.Now().UTC(), Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Rate: cfg.Rate,
 		Duration: cfg.Duration.String(), Nodes: cfg.Nodes, FileLimit: limit, Machine: machine(),
 		Restaurants: cfg.Restaurants, PerRestaurant: cfg.PerRestaurant,
-		Couriers: cfg.Couriers, WithStatus: cfg.WithStatus, PostBatch: cfg.PostBatch,
+		Couriers: cfg.Couriers, WithStatus: cfg.WithStatus, PostBatch: cfg.PostBatch, WriteBatch: cfg.WriteBatch,
 	}
 	if cfg.Couriers > 0 {
 		rep.LocationEvery = cfg.LocationEvery.String()
@@ -224,6 +228,10 @@ func (cfg *Config) check() error {
 		return errors.New("--poll-interval must be positive")
 	case cfg.Writers < 0:
 		return errors.New("--writers must not be negative")
+	case cfg.WriteBatch < 0 || cfg.WriteBatch > api.MaxStatusChangesPerRequest:
+		return fmt.Errorf("--write-batch must be 0 to %d (the server's limit per request)", api.MaxStatusChangesPerRequest)
+	case cfg.WriteBatch > 1 && cfg.Couriers > 0 && !cfg.WithStatus:
+		return errors.New("--write-batch sends status changes: with --couriers it needs --rate")
 	case cfg.FindMax && (cfg.P99Bound < 0 || cfg.StepDuration < 0):
 		return errors.New("--p99-bound and --step must be positive")
 	case len(cfg.Transports) == 0:
@@ -369,6 +377,9 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 		}
 		if cfg.WritesByOrder {
 			d.writeByOrder()
+		}
+		if cfg.WriteBatch > 1 {
+			d.batchWrites(cfg.WriteBatch)
 		}
 		defer d.close()
 		res.Writers = d.writers

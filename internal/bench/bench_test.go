@@ -372,3 +372,29 @@ func TestBenchRestaurantStreams(t *testing.T) {
 		t.Errorf("table does not name the workload:\n%s", table.String())
 	}
 }
+
+// TestBenchBatchedWrites: with --write-batch the changes go through POST /v1/status-changes,
+// many a request, and every one is committed with the seq its expected_version names and
+// delivered once, in order, including when a tick holds several changes of one order (6 orders,
+// 8 changes a tick: an order's next change goes in the next request, after its answer).
+func TestBenchBatchedWrites(t *testing.T) {
+	base := newServer(t)
+	rep, err := bench.Run(context.Background(), bench.Config{
+		URL: base, Watchers: 6, PerOrder: 1, Rate: 600, Duration: 40 * time.Millisecond, WriteBatch: 8,
+		Transports: []string{"sse"}, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Runs[0]
+	if r.Committed != 24 || r.Expected != 24 || r.Delivered != r.Expected || r.Errors() != 0 {
+		t.Errorf("committed %d, expected %d, delivered %d, errors %d; want 24 each and none", r.Committed, r.Expected, r.Delivered, r.Errors())
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "through POST /v1/status-changes, up to 8 a request") {
+		t.Errorf("the table does not say how the changes went:\n%s", table.String())
+	}
+}

@@ -58,6 +58,9 @@ type driver struct {
 	// i mod nodes.
 	conns   wirePool
 	byOrder bool
+	// batch above 1 sends the changes due in each tick together, through POST
+	// /v1/status-changes in requests of up to batch (writeBatch).
+	batch int
 
 	mu     sync.Mutex
 	turn   *sync.Cond
@@ -82,6 +85,23 @@ func newDriver(ctx context.Context, urls []string, token, prefix string, base []
 
 // writeByOrder sends every change of an order to one node.
 func (d *driver) writeByOrder() { d.byOrder = true }
+
+// batchWrites sends the changes due in each tick in requests of up to n (n above 1), as an
+// integration relaying many changes does.
+func (d *driver) batchWrites(n int) { d.batch = n }
+
+// batchTick is how long the driver gathers changes for its requests at rate: as long as a full
+// request takes on the schedule, between minBatchTick and maxBatchTick as for positions.
+func (d *driver) batchTick(rate float64) time.Duration {
+	return min(max(time.Duration(float64(d.batch)/rate*float64(time.Second)), minBatchTick), maxBatchTick)
+}
+
+// writeJob is what one writer sends in one request: change ks[0] alone, or with batching the
+// changes ks (at most one of each order) to node.
+type writeJob struct {
+	ks   []int
+	node int
+}
 
 // close drops the writers' connections; no load may be running.
 func (d *driver) close() { d.conns.close() }
@@ -111,14 +131,18 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 	}
 	first := d.next
 	var committed, errs, lastStart atomic.Int64
-	jobs := make(chan int, d.writers)
+	jobs := make(chan writeJob, d.writers)
 	var wg sync.WaitGroup
 	for w := range d.writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := range jobs {
-				if d.write(d.conns[w], w, k, &lastStart) {
+			for job := range jobs {
+				if d.batch > 1 {
+					n := d.writeBatch(d.conns[w][job.node%len(d.conns[w])], job.ks, &lastStart)
+					committed.Add(int64(n))
+					errs.Add(int64(len(job.ks) - n))
+				} else if d.write(d.conns[w], w, job.ks[0], &lastStart) {
 					committed.Add(1)
 				} else {
 					errs.Add(1)
@@ -130,18 +154,53 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 	due := func(k int) time.Time { return start.Add(time.Duration(float64(k) / rate * float64(time.Second))) }
 	hardStop := due(l.planned).Add(due(l.planned).Sub(start) + 5*time.Second)
 	sent := 0
-send:
-	for ; sent < l.planned && time.Now().Before(hardStop); sent++ {
-		if wait := time.Until(due(sent)); wait > 0 {
-			if sleep(ctx, wait) != nil {
+	// Blocks while every writer is busy: that is the writer falling behind the schedule.
+	queue := func(job writeJob) bool {
+		select {
+		case jobs <- job:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	if d.batch > 1 {
+		// Each tick's changes go out at its end, cut into requests of up to d.batch, each
+		// holding an order once (its next change waits for the answer), spread over the nodes.
+		tick := d.batchTick(rate)
+		requests := 0
+	ticks:
+		for t := 1; sent < l.planned && time.Now().Before(hardStop); t++ {
+			end := start.Add(time.Duration(t) * tick)
+			if sleep(ctx, time.Until(end)) != nil {
 				break
 			}
+			upTo := min(l.planned, int(math.Ceil(end.Sub(start).Seconds()*rate)))
+			for sent < upTo {
+				ks, seen := make([]int, 0, min(d.batch, upTo-sent)), make(map[int]bool)
+				for ; sent < upTo && len(ks) < d.batch && !seen[(first+sent)%d.orders]; sent++ {
+					seen[(first+sent)%d.orders] = true
+					ks = append(ks, first+sent)
+				}
+				node := requests
+				if d.byOrder {
+					node = ks[0] % d.orders
+				}
+				requests++
+				if !queue(writeJob{ks: ks, node: node}) {
+					break ticks
+				}
+			}
 		}
-		// Blocks while every writer is busy: that is the writer falling behind the schedule.
-		select {
-		case jobs <- first + sent:
-		case <-ctx.Done():
-			break send
+	} else {
+		for ; sent < l.planned && time.Now().Before(hardStop); sent++ {
+			if wait := time.Until(due(sent)); wait > 0 {
+				if sleep(ctx, wait) != nil {
+					break
+				}
+			}
+			if !queue(writeJob{ks: []int{first + sent}}) {
+				break
+			}
 		}
 	}
 	close(jobs)
@@ -228,6 +287,115 @@ func (d *driver) send(c *wireConn, i, step int, lastStart *atomic.Int64) error {
 	}
 	d.changes[i].Add(1)
 	return nil
+}
+
+// writeBatch sends the changes ks (each of another order) in one POST /v1/status-changes, once
+// each order's previous change has been answered, and returns how many committed. A change's
+// start is the request's: the time it waited in its tick is the integration's, not the server's.
+func (d *driver) writeBatch(c *wireConn, ks []int, lastStart *atomic.Int64) int {
+	type change struct{ i, step int }
+	todo := make([]change, 0, len(ks))
+	d.mu.Lock()
+	for _, k := range ks {
+		i, step := k%d.orders, k/d.orders
+		for d.done[i] < int32(step) {
+			d.turn.Wait()
+		}
+		if !d.failed[i] {
+			todo = append(todo, change{i, step})
+		}
+	}
+	d.mu.Unlock()
+	ok := make([]bool, len(todo))
+	var err error
+	if len(todo) > 0 {
+		req := api.SetStatusesRequest{Changes: make([]api.OrderStatusChange, len(todo))}
+		for j, ch := range todo {
+			version := d.base[ch.i] + int64(ch.step)
+			req.Changes[j] = api.OrderStatusChange{OrderID: OrderID(d.prefix, ch.i),
+				SetStatusRequest: api.SetStatusRequest{Status: d.cycle[ch.step], ExpectedVersion: &version}}
+		}
+		err = d.sendBatch(c, req, ok, lastStart, func(j int) (int, int64) { return todo[j].i, d.base[todo[j].i] + int64(todo[j].step) })
+	}
+	committed := 0
+	d.mu.Lock()
+	for _, k := range ks {
+		i := k % d.orders
+		d.done[i] = int32(k/d.orders) + 1
+	}
+	for j, ch := range todo {
+		if ok[j] {
+			committed++
+			continue
+		}
+		d.failed[ch.i] = true
+	}
+	if err != nil && d.err == nil {
+		d.err = err
+	}
+	d.mu.Unlock()
+	d.turn.Broadcast()
+	return committed
+}
+
+// sendBatch posts req, whose change j is order at(j)'s change at version, and marks ok[j] for
+// each change answered with the seq it must make.
+func (d *driver) sendBatch(c *wireConn, req api.SetStatusesRequest, ok []bool, lastStart *atomic.Int64, at func(j int) (int, int64)) error {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("set status of %d orders: %w", len(ok), err)
+	}
+	start := time.Now()
+	for j := range ok {
+		i, version := at(j)
+		d.starts.Record(i, version+1, start)
+	}
+	for {
+		last := lastStart.Load()
+		if start.UnixNano() <= last || lastStart.CompareAndSwap(last, start.UnixNano()) {
+			break
+		}
+	}
+	code, answer, err := c.post(api.PathStatusChanges, body)
+	if err != nil {
+		return fmt.Errorf("set status of %d orders: %w", len(ok), err)
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("set status of %d orders: answered %d: %s", len(ok), code, answerText(answer))
+	}
+	// Only each result's seq and error are read.
+	var res struct {
+		Results []struct {
+			Event *struct {
+				Seq int64 `json:"seq"`
+			} `json:"event"`
+			Error *api.ErrorDetail `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(answer, &res); err != nil {
+		return fmt.Errorf("set status of %d orders: decode answer: %w", len(ok), err)
+	}
+	if len(res.Results) != len(ok) {
+		return fmt.Errorf("set status of %d orders: %d results", len(ok), len(res.Results))
+	}
+	var first error
+	for j, r := range res.Results {
+		i, version := at(j)
+		switch {
+		case r.Error != nil:
+			if first == nil {
+				first = fmt.Errorf("set status of %s at version %d: %s: %s", OrderID(d.prefix, i), version, r.Error.Code, r.Error.Message)
+			}
+		case r.Event == nil || r.Event.Seq != version+1:
+			if first == nil {
+				first = fmt.Errorf("set status of %s at version %d: answered another seq, want %d", OrderID(d.prefix, i), version, version+1)
+			}
+		default:
+			ok[j] = true
+			d.changes[i].Add(1)
+		}
+	}
+	return first
 }
 
 // answerText is an answer's body for an error message, cut short.

@@ -37,11 +37,14 @@ type Report struct {
 	// says the status workload ran at Rate beside it (Rate is 0 otherwise).
 	// PostBatch above 1 says the positions went through POST /v1/locations, up to PostBatch a
 	// request; otherwise each on its own POST /v1/couriers/{cid}/location.
-	Couriers      int      `json:"couriers,omitempty"`
-	LocationEvery string   `json:"location_every,omitempty"`
-	PostBatch     int      `json:"post_batch,omitempty"`
-	WithStatus    bool     `json:"with_status,omitempty"`
-	Runs          []Result `json:"runs"`
+	Couriers      int    `json:"couriers,omitempty"`
+	LocationEvery string `json:"location_every,omitempty"`
+	PostBatch     int    `json:"post_batch,omitempty"`
+	// WriteBatch above 1 says the status changes went through POST /v1/status-changes, up to
+	// WriteBatch a request; otherwise each on its own POST /v1/orders/{id}/status.
+	WriteBatch int      `json:"write_batch,omitempty"`
+	WithStatus bool     `json:"with_status,omitempty"`
+	Runs       []Result `json:"runs"`
 }
 
 // Result is what one transport's run measured.
@@ -321,10 +324,18 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(w, "ordercast bench --find-max: %d watchers (%d per order) on %d node(s), from %.0f changes/s in steps of %s, p99 bound %s ms; %s\n\n",
 			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, fmtMs(rep.P99BoundMs), rep.Machine)
 	} else {
-		fmt.Fprintf(w, "ordercast bench: %d watchers (%d per order) on %d node(s), %.0f changes/s offered for %s; %s\n\n",
-			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, rep.Machine)
+		fmt.Fprintf(w, "ordercast bench: %d watchers (%d per order) on %d node(s), %.0f changes/s offered for %s%s; %s\n\n",
+			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, rep.writeBatchNote(), rep.Machine)
 	}
 	return rep.writeStatus(w)
+}
+
+// writeBatchNote says how the status changes were sent when they went many a request.
+func (rep *Report) writeBatchNote() string {
+	if rep.WriteBatch > 1 {
+		return fmt.Sprintf(", through POST /v1/status-changes, up to %d a request", rep.WriteBatch)
+	}
+	return ""
 }
 
 // writeStatus writes the status workload's table, its notes and any find-max steps.

@@ -88,22 +88,64 @@ func Start(commit CommitFunc, maxBatch int) *Writer {
 // it leaves the queue and Do returns ctx's error: nothing was written. Once its batch is taken
 // Do waits for the batch's outcome, so a caller never hears "cancelled" of a write that commits.
 func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResult {
-	req := w.requests.Get().(*request)
-	req.ctx, req.write, req.taken = ctx, wr, false
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
+	req := w.newRequest(ctx, wr)
+	if !w.enqueue(req) {
 		w.release(req)
 		return ordercast.WriteResult{Err: ErrClosed}
 	}
-	w.queue = append(w.queue, req)
-	w.sinceHold++
+	return w.wait(ctx, req)
+}
+
+// DoMany queues writes together, in their order, and waits for every result: they join the
+// same batch as far as the batch bound allows, and a later write of an order sees the earlier
+// ones. Each write is answered as Do answers it.
+func (w *Writer) DoMany(ctx context.Context, wrs []ordercast.Write) []ordercast.WriteResult {
+	reqs := make([]*request, len(wrs))
+	for i, wr := range wrs {
+		reqs[i] = w.newRequest(ctx, wr)
+	}
+	results := make([]ordercast.WriteResult, len(wrs))
+	if !w.enqueue(reqs...) {
+		for i, req := range reqs {
+			w.release(req)
+			results[i] = ordercast.WriteResult{Err: ErrClosed}
+		}
+		return results
+	}
+	for i, req := range reqs {
+		results[i] = w.wait(ctx, req)
+	}
+	return results
+}
+
+func (w *Writer) newRequest(ctx context.Context, wr ordercast.Write) *request {
+	req := w.requests.Get().(*request)
+	req.ctx, req.write, req.taken = ctx, wr, false
+	return req
+}
+
+// enqueue queues reqs in order and wakes the writer; false, with nothing queued, once the
+// writer is closed.
+func (w *Writer) enqueue(reqs ...*request) bool {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return false
+	}
+	w.queue = append(w.queue, reqs...)
+	w.sinceHold += len(reqs)
 	w.queued.Broadcast()
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
 	default: // the writer is already woken
 	}
+	return true
+}
+
+// wait waits for a queued request's answer, or takes it out of the queue if ctx ends first, and
+// releases it.
+func (w *Writer) wait(ctx context.Context, req *request) ordercast.WriteResult {
 	select {
 	case res := <-req.done:
 		w.release(req)
@@ -115,8 +157,9 @@ func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResu
 		if i := slices.Index(w.queue, req); i >= 0 {
 			w.queue = slices.Delete(w.queue, i, i+1)
 			w.mu.Unlock()
+			id := req.write.OrderID()
 			w.release(req) // out of the queue, never answered: no one else holds it
-			return ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", wr.OrderID(), ctx.Err())}
+			return ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", id, ctx.Err())}
 		}
 	}
 	w.mu.Unlock()
@@ -146,6 +189,26 @@ func (w *Writer) AppendStatus(ctx context.Context, c ordercast.StatusChange) (or
 	}
 	res := w.Do(ctx, ordercast.Write{Change: &c})
 	return res.Order, res.Event, res.Changed, res.Err
+}
+
+// AppendStatuses applies status changes in their order, together (DoMany): one result per
+// change, a change that is not valid refused without joining a batch.
+func (w *Writer) AppendStatuses(ctx context.Context, cs []ordercast.StatusChange) []ordercast.WriteResult {
+	results := make([]ordercast.WriteResult, len(cs))
+	writes := make([]ordercast.Write, 0, len(cs))
+	at := make([]int, 0, len(cs)) // at[j] is the change writes[j] came from
+	for i := range cs {
+		c := cs[i] // the batch keeps a pointer: not into the caller's slice
+		if err := c.Validate(); err != nil {
+			results[i].Err = err
+			continue
+		}
+		writes, at = append(writes, ordercast.Write{Change: &c}), append(at, i)
+	}
+	for j, res := range w.DoMany(ctx, writes) {
+		results[at[j]] = res
+	}
+	return results
 }
 
 // AssignCourier assigns or unassigns an order's courier, as an event of its own.

@@ -186,6 +186,61 @@ func exerciseBatches(t *testing.T, open opener) {
 		want := []ordercast.Event{nEvs[0], h.events(t, "a")[1], nEvs[1], h.events(t, "c")[1]}
 		equalEvents(t, "published, in commit order", h.pub.Events()[before:], want)
 	})
+
+	t.Run("AppendStatuses", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, open)
+		h.create(t, ordercast.NewOrder{ID: "a"})
+		h.create(t, ordercast.NewOrder{ID: "b"})
+		h.create(t, ordercast.NewOrder{ID: "c"})
+		before := h.pub.Len()
+		untouched := h.snapshot(t, "c", "x")
+		untouched.Active, untouched.Published = nil, nil
+
+		// Taken together, in their order: a later change of an order sees the earlier ones, and
+		// each refusal is the change's own.
+		cs := []ordercast.StatusChange{
+			*change("a", ordercast.StatusConfirmed, 0),
+			*change("a", ordercast.StatusPlaced, 0),
+			*change("b", ordercast.StatusConfirmed, 1),
+			*change("a", ordercast.StatusPreparing, 2),
+			*change("x", ordercast.StatusConfirmed, 0),
+			*change("c", ordercast.StatusReady, 5),
+			{OrderID: "c", Status: "teleported"},
+			*change("b", ordercast.StatusConfirmed, 0),
+		}
+		res := h.s.AppendStatuses(h.ctx, cs)
+		if len(res) != len(cs) {
+			t.Fatalf("%d results for %d changes", len(res), len(cs))
+		}
+		wantCodes := []string{"", ordercast.EInvalidTransition, "", "", ordercast.ENotFound, ordercast.EVersionConflict, ordercast.EInvalidStatus, ""}
+		wantChanged := []bool{true, false, true, true, false, false, false, false}
+		wantVersion := []int64{2, 0, 2, 3, 0, 0, 0, 2}
+		for i, r := range res {
+			if wantCodes[i] != "" {
+				wantCode(t, r.Err, wantCodes[i])
+			} else if r.Err != nil {
+				t.Errorf("change %d: %v", i, r.Err)
+			}
+			if r.Changed != wantChanged[i] || r.Err == nil && r.Order.Version != wantVersion[i] {
+				t.Errorf("change %d: changed %v, version %d; want %v, %d", i, r.Changed, r.Order.Version, wantChanged[i], wantVersion[i])
+			}
+		}
+		after := h.snapshot(t, "c", "x")
+		after.Active, after.Published = nil, nil
+		if !reflect.DeepEqual(after, untouched) {
+			t.Errorf("refused changes changed orders c or x")
+		}
+		aEvs, bEvs := h.events(t, "a"), h.events(t, "b")
+		checkSeqs(t, "a", aEvs)
+		checkSeqs(t, "b", bEvs)
+		equalEvents(t, "answers vs stored", []ordercast.Event{res[0].Event, res[2].Event, res[3].Event, res[7].Event},
+			[]ordercast.Event{aEvs[1], bEvs[1], aEvs[2], bEvs[1]})
+		equalEvents(t, "published, in the changes' order", h.pub.Events()[before:], []ordercast.Event{aEvs[1], bEvs[1], aEvs[2]})
+		if got := h.s.AppendStatuses(h.ctx, nil); len(got) != 0 {
+			t.Errorf("no changes: %d results", len(got))
+		}
+	})
 }
 
 // exerciseBatchIdempotency: within one batch each write's idempotency key is judged by itself,
