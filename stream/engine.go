@@ -284,13 +284,14 @@ func (nopObserver) CaughtUp()                                   {}
 // clients over a steady trickle of reconnects instead of clumps. Streams opened after the count
 // was taken wrap around the window.
 type drainSchedule struct {
+	began  time.Time
 	window time.Duration
 	n      int64
 	next   atomic.Int64
 }
 
 func newDrainSchedule(window time.Duration, streams int64) *drainSchedule {
-	return &drainSchedule{window: window, n: max(streams, 1)}
+	return &drainSchedule{began: time.Now(), window: window, n: max(streams, 1)}
 }
 
 // delay returns how long after the drain began the calling stream closes.

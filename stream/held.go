@@ -86,6 +86,16 @@ type heldStream struct {
 	// stream can be on both at once; the run that comes second finds nothing left and writes
 	// nothing.
 	queuedStatus, queued atomic.Bool
+	// again asks the worker delivering the stream to run once more before it lets go: another
+	// worker found it busy (deliver).
+	again atomic.Bool
+
+	// drainClaimed: the drain has given the stream its place, either in the drain's own pass
+	// over the streams held when it began, or, for a stream held later (or not yet held when
+	// the pass came to it), on a sweeper visit, which then ends it at drainAt (the sweeper's
+	// alone).
+	drainClaimed atomic.Bool
+	drainAt      time.Time
 }
 
 var _ transport = (*heldStream)(nil)
@@ -248,24 +258,42 @@ func (hs *heldStream) schedule(status bool) {
 }
 
 // deliver runs on a worker: it runs the watcher's rules on what the hub queued, and writes it.
+// A stream that another worker is delivering (a catch-up from the store may take seconds) is
+// left to that worker, which runs once more before it lets go: otherwise every publish to the
+// stream meanwhile would queue it again and tie up one more worker, until none were left for
+// the other streams.
 func (hs *heldStream) deliver() {
-	hs.queuedStatus.Store(false) // a publish from now on schedules another run
-	hs.queued.Store(false)
-	hs.mu.Lock()
+	hs.again.Store(true) // before trying the lock, so the worker that holds it sees it
+	for hs.again.Load() {
+		if !hs.mu.TryLock() {
+			return
+		}
+		hs.again.Store(false)
+		hs.queuedStatus.Store(false) // a publish from now on schedules another run
+		hs.queued.Store(false)
+		if !hs.deliverLocked() {
+			return
+		}
+	}
+}
+
+// deliverLocked is one run of deliver, with hs.mu held; it releases it, and reports whether
+// the stream goes on.
+func (hs *heldStream) deliverLocked() bool {
 	if hs.w.ended {
 		hs.mu.Unlock()
-		return
+		return false
 	}
 	msgs, overflowed := hs.w.take()
 	if err := hs.w.deliver(hs.h.ctx, msgs, overflowed); err != nil {
 		hs.mu.Unlock()
 		hs.end(ReasonStoreError, fmt.Errorf("catch up from the store: %w", err))
-		return
+		return false
 	}
 	if due := hs.w.location(time.Now()); !due.IsZero() {
 		hs.h.capped.add(hs, due)
 	}
-	hs.flushed(hs.w.flush())
+	return hs.flushed(hs.w.flush())
 }
 
 // flushed ends the stream after a flush that failed (err) or sent the terminal event, and
@@ -410,9 +438,32 @@ func (hs *heldStream) tick(now time.Time) {
 		hs.end(ReasonWriteTimeout, nil)
 	case !hs.expires.IsZero() && now.After(hs.expires):
 		hs.end(ReasonLifetime, nil)
+	case hs.drainDue(now):
+		hs.end(ReasonShutdown, nil) // the client resumes, with Last-Event-ID, on another node
 	case hs.w.quietFor(now) >= hb-2*hs.h.sweepTick()*sweepBuckets: // see sweepVisits
 		hs.heartbeat(conn, now)
 	}
+}
+
+// drainDue reports, on a sweeper visit, whether a stream the drain's own pass did not schedule
+// has reached its place in the drain: the first visit after the drain began claims it and gives
+// it the next place; the visit that finds the place reached ends it, once.
+func (hs *heldStream) drainDue(now time.Time) bool {
+	d := hs.h.e.drain.Load()
+	if d == nil {
+		return false
+	}
+	if hs.drainAt.IsZero() {
+		if !hs.drainClaimed.CompareAndSwap(false, true) {
+			return false // the drain's pass has it, or this sweeper ended it already
+		}
+		hs.drainAt = d.began.Add(d.delay())
+	}
+	if now.Before(hs.drainAt) {
+		return false
+	}
+	hs.drainAt = time.Time{} // claimed and ended: never again
+	return true
 }
 
 // cappedSet is the held streams whose newest position the location cap holds back, with when
@@ -460,9 +511,16 @@ func (h *holder) releaseCapped(interval time.Duration) {
 	}
 }
 
-// drain closes every held stream at its place in the engine's drain schedule.
+// drain closes every held stream at its place in the engine's drain schedule. The engine
+// stored the schedule before this pass takes its snapshot, so a stream held after it is seen by
+// the sweeper (drainDue), as is one the pass finds not yet held when its place comes.
 func (h *holder) drain(schedule *drainSchedule) {
-	streams := h.snapshot(-1)
+	var streams []*heldStream
+	for _, hs := range h.snapshot(-1) {
+		if hs.drainClaimed.CompareAndSwap(false, true) {
+			streams = append(streams, hs)
+		}
+	}
 	if len(streams) == 0 {
 		return
 	}
@@ -481,6 +539,10 @@ func (h *holder) drain(schedule *drainSchedule) {
 					t.Stop()
 					return
 				}
+			}
+			if hs.conn.Load() == nil {
+				hs.drainClaimed.Store(false) // not held yet: the sweeper gives it a place
+				continue
 			}
 			hs.end(ReasonShutdown, nil) // the client resumes, with Last-Event-ID, on another node
 		}

@@ -7,8 +7,9 @@ package poller
 
 import "errors"
 
-// DefaultMaxPending bounds the bytes queued for one connection that is not reading; a client
-// this far behind is stuck, and resuming later costs less than buffering for it.
+// DefaultMaxPending bounds the bytes queued for one connection that is not reading: a client
+// this far behind is stuck, and resuming later costs less than buffering for it. It bounds what
+// piles up behind a queue, not one write (see Conn.Write).
 const DefaultMaxPending = 64 << 10
 
 // Errors passed to a connection's close callback, besides the socket's own.

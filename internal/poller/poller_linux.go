@@ -44,8 +44,11 @@ type Conn struct {
 	raw     syscall.RawConn
 	onClose func(error)
 
-	mu           sync.Mutex
-	pending      []byte
+	mu      sync.Mutex
+	pending []byte
+	// front is how much of pending is the rest of the write that started the queue, taken whole
+	// whatever its size: MaxPending bounds only what is queued behind it.
+	front        int
 	pendingSince time.Time
 	closed       bool
 	closeAfter   error // set by WriteClose: close with it once pending is written
@@ -241,8 +244,12 @@ func (c *Conn) drainInput() error {
 
 // Write sends b now, as far as the socket takes it, and queues the rest to be sent when the
 // socket is writable. It never blocks, and it keeps a copy of what it queues, never b itself: the
-// caller may reuse b once Write returns. A connection whose queue would pass MaxPending is
-// closed with ErrBacklog; a closed connection returns ErrClosed.
+// caller may reuse b once Write returns. The write that starts a queue is taken whole, however
+// large: a stream's opening or catch-up is one write that a client reading at its pace must get
+// (the caller built it, so queueing its rest costs at most its size again, and a client that
+// stops reading it is found by Stalled). A write that would take what is queued behind it past
+// MaxPending closes the connection with ErrBacklog: its client stopped reading. A closed
+// connection returns ErrClosed.
 func (c *Conn) Write(b []byte) error {
 	c.mu.Lock()
 	if c.closed || c.closeAfter != nil {
@@ -258,12 +265,13 @@ func (c *Conn) Write(b []byte) error {
 }
 
 // sendLocked writes b as far as the socket takes it and queues the rest behind what is queued
-// already, with c.mu held; past MaxPending it fails with ErrBacklog.
+// already, with c.mu held; when what is queued behind the queue's first write would pass
+// MaxPending it fails with ErrBacklog.
 func (c *Conn) sendLocked(b []byte) error {
-	switch {
-	case len(c.pending)+len(b) > c.p.MaxPending:
-		return ErrBacklog
-	case len(c.pending) > 0:
+	if len(c.pending) > 0 {
+		if len(c.pending)-c.front+len(b) > c.p.MaxPending {
+			return ErrBacklog
+		}
 		c.pending = append(c.pending, b...) // keep order: the queue goes first
 		return nil
 	}
@@ -272,6 +280,7 @@ func (c *Conn) sendLocked(b []byte) error {
 		return err
 	}
 	c.pending = append(c.pending[:0:0], b[n:]...)
+	c.front = len(c.pending)
 	c.pendingSince = time.Now()
 	return c.ctl(unix.EPOLL_CTL_MOD, watchWrite)
 }
@@ -306,12 +315,13 @@ func (c *Conn) flushLocked() error {
 	}
 	if n > 0 {
 		c.pendingSince = time.Now() // progress: the client is slow, not stuck
+		c.front = max(0, c.front-n)
 	}
 	if n < len(c.pending) {
 		c.pending = c.pending[n:]
 		return nil
 	}
-	c.pending = nil
+	c.pending, c.front = nil, 0
 	if c.closeAfter != nil {
 		return c.closeAfter // all written: the caller closes
 	}
@@ -368,7 +378,7 @@ func (c *Conn) Close(err error) {
 // closeLocked claims the close of c, with c.mu held: whoever sets closed first closes.
 func (c *Conn) closeLocked() {
 	c.closed = true
-	c.pending = nil
+	c.pending, c.front = nil, 0
 	// Out of the epoll set before the fd is closed, so a new socket reusing the number is never
 	// mistaken for this one.
 	_ = c.ctl(unix.EPOLL_CTL_DEL, 0) // fails only if the fd is already gone, which is the goal

@@ -185,6 +185,38 @@ func TestBacklogLimitClosesStuckConnection(t *testing.T) {
 	}
 }
 
+// TestOneLargeWriteIsTakenWhole: a single write far larger than MaxPending and than the socket's
+// buffers, to a client that reads it at its pace, is queued and delivered whole, and so is a
+// small write behind it: a stream's opening or catch-up is one write, and the bound is for a
+// client that stopped reading, whose queue keeps growing behind it.
+func TestOneLargeWriteIsTakenWhole(t *testing.T) {
+	p := openPoller(t)
+	p.MaxPending = 1024
+	s, peer := pair(t)
+	c, _ := hold(t, p, s)
+	big := make([]byte, 16<<20)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	if err := c.Write(big); err != nil {
+		t.Fatalf("one large write: %v", err)
+	}
+	tail := []byte("the next event")
+	if err := c.Write(tail); err != nil {
+		t.Fatalf("a small write behind the large one: %v", err)
+	}
+	if err := peer.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(big)+len(tail))
+	if _, err := io.ReadFull(peer, got); err != nil {
+		t.Fatalf("reading the large write: %v", err)
+	}
+	if !bytes.Equal(got, append(big, tail...)) {
+		t.Fatal("the writes arrived out of order or corrupted")
+	}
+}
+
 func TestCloseClosesHeldConnections(t *testing.T) {
 	p := poller.New()
 	if err := p.Open(); err != nil {

@@ -1,0 +1,166 @@
+package stream
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/poller"
+)
+
+// slowOrders holds orders at version 1; once hang is set, reading o-1's events waits until the
+// read's context ends (a store slow for one query), telling entered when it starts waiting.
+type slowOrders struct {
+	mu      sync.Mutex
+	hang    bool
+	entered chan struct{}
+}
+
+func (s *slowOrders) Order(_ context.Context, id string) (ordercast.Order, error) {
+	return ordercast.Order{ID: id, Status: ordercast.StatusPlaced, Version: 1}, nil
+}
+
+func (s *slowOrders) EventsAfter(ctx context.Context, id string, after int64, _ int) ([]ordercast.Event, error) {
+	s.mu.Lock()
+	hang := s.hang && id == "o-1"
+	s.mu.Unlock()
+	if hang {
+		select {
+		case s.entered <- struct{}{}:
+		default:
+		}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if after >= 1 {
+		return nil, nil
+	}
+	return []ordercast.Event{{OrderID: id, Seq: 1, Status: ordercast.StatusPlaced, At: time.Now()}}, nil
+}
+
+func (s *slowOrders) ActiveOrders(context.Context, int) ([]ordercast.Order, error) { return nil, nil }
+
+// TestSlowCatchUpTakesOneWorker: while one held stream catches up from a store that hangs, every
+// change published to it meanwhile must not take another worker: the other streams' events go
+// on arriving. Each round publishes to the slow stream, then to another and waits for that one
+// to arrive; with a worker lost per round, the rounds would run out of workers.
+func TestSlowCatchUpTakesOneWorker(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	store := &slowOrders{entered: make(chan struct{}, 1)}
+	h := hub.New()
+	cfg := testConfig
+	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
+	e := New(store, h, cfg, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wt, err := e.Watch(r.Context(), Request{OrderID: r.URL.Query().Get("id")})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		e.ServeSSE(w, r, wt, func(End) {})
+	}))
+	t.Cleanup(srv.Close)
+	open := func(id string) *client.SSEReader {
+		resp, err := http.Get(srv.URL + "?id=" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = resp.Body.Close() })
+		r := client.NewSSEReader(resp.Body)
+		if ev, err := r.Next(); err != nil || ev.ID != "1" {
+			t.Fatalf("%s: first event %+v, %v", id, ev, err)
+		}
+		return r
+	}
+	open("o-1")
+	other := open("o-2")
+	events := make(chan string, 1)
+	go func() {
+		for {
+			ev, err := other.Next()
+			if err != nil {
+				close(events)
+				return
+			}
+			events <- ev.ID
+		}
+	}()
+
+	store.mu.Lock()
+	store.hang = true
+	store.mu.Unlock()
+	h.Publish(ordercast.Event{OrderID: "o-1", Seq: 3, Status: ordercast.StatusPreparing, At: time.Now()}) // a hole: catch up
+	<-store.entered
+	for i := range 4*runtime.GOMAXPROCS(0) + 4 {
+		h.Publish(ordercast.Event{OrderID: "o-1", Seq: int64(4 + i), Status: ordercast.StatusPreparing, At: time.Now()})
+		h.Publish(ordercast.Event{OrderID: "o-2", Seq: int64(2 + i), Status: ordercast.StatusConfirmed, At: time.Now()})
+		select {
+		case id := <-events:
+			if want := fmt.Sprint(2 + i); id != want {
+				t.Fatalf("round %d: o-2's event %s, want %s", i, id, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: o-2's event not delivered: the held streams' workers all wait behind o-1's catch-up", i)
+		}
+	}
+}
+
+// TestDrainEndsAStreamHeldAfterItBegan: a watch set up just before the drain began (it passed
+// Watch's draining check, then read the store) is held after the drain's pass over the held
+// streams; it is still ended within the drain, as the goroutine holder ends it.
+func TestDrainEndsAStreamHeldAfterItBegan(t *testing.T) {
+	for _, hold := range []bool{false, true} {
+		t.Run(map[bool]string{true: "held", false: "goroutine"}[hold], func(t *testing.T) {
+			if hold && !poller.Supported {
+				t.Skip("held streams need the epoll poller (Linux)")
+			}
+			cfg := testConfig
+			cfg.Hold, cfg.Heartbeat = hold, 400*time.Millisecond // the sweeper visits every 50 ms
+			e := New(newMemStore(ordercast.StatusPlaced), hub.New(), cfg, nil)
+			if err := e.Open(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = e.Close() })
+			ends := make(chan End, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				wt, err := e.Watch(r.Context(), Request{OrderID: "o-1"})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				e.BeginDrain(100 * time.Millisecond) // the drain begins while this stream is set up
+				e.ServeSSE(w, r, wt, func(x End) { ends <- x })
+			}))
+			t.Cleanup(srv.Close)
+			resp, err := http.Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			go func() { _, _ = io.Copy(io.Discard, resp.Body) }()
+			select {
+			case x := <-ends:
+				if x.Reason != ReasonShutdown {
+					t.Fatalf("ended %q, want shutdown", x.Reason)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("stream still open 5 s after a 100 ms drain window")
+			}
+		})
+	}
+}
