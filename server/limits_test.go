@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,6 +149,12 @@ func TestCORS(t *testing.T) {
 	if ok.StatusCode != http.StatusNoContent || ok.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
 		ok.Header.Get("Access-Control-Allow-Credentials") != "true" || !strings.Contains(ok.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
 		t.Errorf("allowed preflight: %d %v", ok.StatusCode, ok.Header)
+	}
+	// Every method of the API: a page on another origin assigns couriers with PUT.
+	for _, m := range []string{"GET", "POST", "PUT"} {
+		if !slices.Contains(strings.Split(ok.Header.Get("Access-Control-Allow-Methods"), ", "), m) {
+			t.Errorf("allowed preflight: methods %q lack %s", ok.Header.Get("Access-Control-Allow-Methods"), m)
+		}
 	}
 	before := snapshot(t, ts.store, "c-1")
 	bad := preflight("https://evil.example")
