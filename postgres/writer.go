@@ -36,7 +36,12 @@ const batchAttempts = 3
 func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
 	guess := true
 	for attempt := 1; ; attempt++ {
-		b, err := s.tryBatch(ctx, writes, guess)
+		actx, cancel := context.WithTimeoutCause(ctx, s.BatchTimeout, errNotAnswering)
+		b, err := s.tryBatch(actx, writes, guess)
+		if err != nil && ctx.Err() == nil && context.Cause(actx) == errNotAnswering {
+			err = fmt.Errorf("%w (no answer in %v): %w", errNotAnswering, s.BatchTimeout, err)
+		}
+		cancel()
 		if err == nil {
 			s.health(nil, true)
 			if guess {
