@@ -37,7 +37,14 @@ func (s *Store) startCheckpointer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: checkpointer connection: %w", err)
 	}
-	c := &checkpointer{conn: conn, walPath: s.Path + "-wal", kick: make(chan struct{}, 1), done: make(chan struct{})}
+	// The WAL is beside the file SQLite opened, which is Path only when Path is a plain file
+	// name: SQLite follows a symbolic link, and a file: URI names the file in its own way.
+	var file string
+	if err := conn.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+		_ = conn.Close()
+		return fmt.Errorf("sqlite: the database's file: %w", err)
+	}
+	c := &checkpointer{conn: conn, walPath: file + "-wal", kick: make(chan struct{}, 1), done: make(chan struct{})}
 	// PASSIVE copies what it can without waiting for anyone. RESTART waits (busy_timeout) for
 	// the writer and readers and copies everything, so that the next commit starts the WAL over:
 	// the bound on the WAL. (TRUNCATE, which also empties the file, runs on the writer's

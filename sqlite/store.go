@@ -189,6 +189,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("sqlite: open %s: %w", s.Path, err)
 	}
 	if err := s.migrate(ctx); err != nil {
+		if reason := unavailableReason(err); reason != "" {
+			err = storehealth.Unavailable(reason, err) // a file locked or read-only at start: wait
+		}
 		return err
 	}
 
