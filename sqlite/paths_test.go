@@ -1,8 +1,10 @@
 package sqlite_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,5 +78,40 @@ func TestOpenOnALockedFileIsUnavailable(t *testing.T) {
 	}
 	if got := ordercast.ErrorCode(err); got != ordercast.EUnavailable {
 		t.Errorf("Open on a locked file: %v (code %q), want %q", err, got, ordercast.EUnavailable)
+	}
+}
+
+// TestReaderElsewhereDoesNotFailWrites: another process keeps a read transaction open on the
+// file (a backup, litestream, a sqlite3 shell), so the WAL cannot start over and the checkpointer
+// restarts it on every turn. In WAL mode a reader never blocks a writer; the checkpoint, which
+// holds the write lock while it waits for readers, must give up before the writes behind it
+// run out of their busy_timeout.
+func TestReaderElsewhereDoesNotFailWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := sqlite.New(path)
+	s.BusyTimeout = 200 * time.Millisecond
+	s.CheckpointInterval = 20 * time.Millisecond
+	s.CheckpointSize = 16 << 10
+	s.MaxWALSize = 32 << 10 // the pinned reader makes the WAL pass it at once
+	storetest.MustOpen(t, s)
+	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	other := rawDB(t, path)
+	other.SetMaxOpenConns(1)
+	tx, err := other.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM orders`).Scan(&n); err != nil { // the read transaction is open
+		t.Fatal(err)
+	}
+	details := []byte(`{"pad":"` + strings.Repeat("x", 900) + `"}`)
+	for i := range 300 {
+		if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d", i), Details: details}); err != nil {
+			t.Fatalf("write %d beside a reader in another process: %v", i, err)
+		}
 	}
 }
