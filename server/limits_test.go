@@ -198,3 +198,12 @@ func TestAnonymousWritesHaveTheirOwnBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestFullClientTableMakesRoom: a table of DefaultMaxClients addresses, every one seen just now
+// (many addresses at once), makes room for a tenth more when one more comes, so that each new
+// address after it does not sweep the whole table again under the lock every request takes.
+func TestFullClientTableMakesRoom(t *testing.T) {
+	if got, most := server.ClientsAfterOverflow(), server.DefaultMaxClients*9/10+1; got > most {
+		t.Fatalf("after one address past the bound the table holds %d clients, want at most %d", got, most)
+	}
+}
