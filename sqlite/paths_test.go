@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -113,5 +114,29 @@ func TestReaderElsewhereDoesNotFailWrites(t *testing.T) {
 		if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d", i), Details: details}); err != nil {
 			t.Fatalf("write %d beside a reader in another process: %v", i, err)
 		}
+	}
+}
+
+// TestPingOnALockedFileSaysLocked: with the default busy_timeout (longer than a readiness
+// check waits), a write lock another process holds makes Ping report the store unavailable
+// because the file is locked, not fail with its caller's deadline.
+func TestPingOnALockedFileSaysLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := storetest.MustOpen(t, sqlite.New(path))
+	other := rawDB(t, path)
+	other.SetMaxOpenConns(1)
+	tx, err := other.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second) // as /readyz asks
+	defer cancel()
+	err = s.Ping(ctx)
+	if ordercast.ErrorCode(err) != ordercast.EUnavailable || s.Unavailable() != "locked" {
+		t.Fatalf("Ping on a locked file: %v (code %q, reason %q), want unavailable, locked", err, ordercast.ErrorCode(err), s.Unavailable())
 	}
 }
