@@ -42,6 +42,12 @@ type Answer struct {
 	Expires     time.Time
 }
 
+// ExpiredKeysToPurge is how many expired idempotency records a batch that records answers
+// deletes, both stores alike: two for each answer it records (each answer expires in its turn,
+// so the purge outruns the records however large batches grow), and a few more to work off a
+// backlog, few enough to cost a batch next to nothing.
+func ExpiredKeysToPurge(answers int) int { return 16 + 2*answers }
+
 // MaxIdempotencyKeyLength bounds a client's idempotency key.
 const MaxIdempotencyKeyLength = 255
 

@@ -11,10 +11,6 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-// purgeBatch is how many expired idempotency records each recording write deletes: enough to
-// keep up with the writes that made them, few enough to cost a write next to nothing.
-const purgeBatch = 16
-
 // IdempotentAnswer returns the answer recorded for key in scope that has not expired at now.
 func (s *Store) IdempotentAnswer(ctx context.Context, scope, key string, now time.Time) (ordercast.Answer, error) {
 	var a ordercast.Answer

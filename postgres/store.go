@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -38,6 +39,12 @@ const (
 	DefaultOrderCache = ordercache.DefaultSize
 	// DefaultApplicationName names the pool's connections in pg_stat_activity.
 	DefaultApplicationName = "ordercast"
+	// DefaultBatchTimeout bounds one attempt at a batch: a database that stops answering without
+	// closing the connection (a dead host, a dropped route) would otherwise hold the writer, and
+	// every write queued behind it, until the kernel gives up on TCP, minutes later. A batch
+	// takes milliseconds; ten seconds is far past any lock wait a sound cluster has, and under
+	// the HTTP write timeout (30 s), so its writes are answered 503 while their clients listen.
+	DefaultBatchTimeout = 10 * time.Second
 )
 
 // Channel is the NOTIFY channel that carries committed events.
@@ -73,6 +80,9 @@ type Store struct {
 	// without reading them (see known.go); zero means DefaultOrderCache, a negative value
 	// remembers none (a batch that changes orders then takes the locking path).
 	OrderCache int64
+	// BatchTimeout bounds one attempt at committing a batch; past it the batch's writes fail
+	// with EUnavailable ("not answering"). Zero means DefaultBatchTimeout.
+	BatchTimeout time.Duration
 
 	pool    *pgxpool.Pool
 	batches *groupcommit.Writer
@@ -141,6 +151,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	}
 	if s.ApplicationName == "" {
 		s.ApplicationName = DefaultApplicationName
+	}
+	if s.BatchTimeout == 0 {
+		s.BatchTimeout = DefaultBatchTimeout
 	}
 	if s.MaxConns < 0 || s.MaxBatch < 0 || s.MaxNotifyPayload < 0 || s.MaxNotifyPayload >= 8000 {
 		return errors.New("postgres: MaxConns and MaxBatch must not be negative and MaxNotifyPayload must be in [0, 8000)")

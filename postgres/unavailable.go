@@ -11,11 +11,18 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
+// errNotAnswering is a batch that got no answer within Store.BatchTimeout: the database is
+// there as far as the network says, but silent.
+var errNotAnswering = errors.New("postgres: the database is not answering")
+
 // unavailableReason classifies a driver error as the database being away ("" when it is not):
 // a connection that cannot be made or was lost, a server shutting down or starting up, or a
 // read-only server (a standby, or default_transaction_read_only). A refused password or a
 // missing database is configuration, not an outage, and stays an error of its own.
 func unavailableReason(err error) string {
+	if errors.Is(err, errNotAnswering) {
+		return "not answering"
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "" // the caller gave up; nothing is known of the database
 	}

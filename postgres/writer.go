@@ -36,7 +36,12 @@ const batchAttempts = 3
 func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
 	guess := true
 	for attempt := 1; ; attempt++ {
-		b, err := s.tryBatch(ctx, writes, guess)
+		actx, cancel := context.WithTimeoutCause(ctx, s.BatchTimeout, errNotAnswering)
+		b, err := s.tryBatch(actx, writes, guess)
+		if err != nil && ctx.Err() == nil && context.Cause(actx) == errNotAnswering {
+			err = fmt.Errorf("%w (no answer in %v): %w", errNotAnswering, s.BatchTimeout, err)
+		}
+		cancel()
 		if err == nil {
 			s.health(nil, true)
 			if guess {
@@ -339,7 +344,7 @@ func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.B
 		// one this node took for unanswered) fails this attempt (idempotency_keys_pkey), and
 		// the locking path refuses only its write.
 		write.Queue(`DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
-			SELECT ctid FROM idempotency_keys WHERE expires_at <= clock_timestamp() LIMIT $1))`, purgeBatch)
+			SELECT ctid FROM idempotency_keys WHERE expires_at <= clock_timestamp() LIMIT $1))`, ordercast.ExpiredKeysToPurge(len(names)))
 		write.Queue(`
 			DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS u (scope, key)
 			WHERE k.scope = u.scope AND k.key = u.key AND k.expires_at <= clock_timestamp()`, scopes, names)

@@ -2,6 +2,8 @@ package server
 
 import (
 	"log"
+	"net/netip"
+	"time"
 
 	"github.com/ordercast/ordercast/api"
 )
@@ -25,3 +27,14 @@ var (
 	DecodeJSON       = decodeJSON
 	ParseLastEventID = parseLastEventID
 )
+
+// ClientsAfterOverflow fills a client table with its bound of clients, all seen just now, adds
+// one more address, and returns how many clients the table then holds.
+func ClientsAfterOverflow() int {
+	var t clientTable
+	now := time.Now()
+	for i := range DefaultMaxClients + 1 {
+		t.get(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), Limits{}, now)
+	}
+	return len(t.m)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,12 @@ func TestCORS(t *testing.T) {
 		ok.Header.Get("Access-Control-Allow-Credentials") != "true" || !strings.Contains(ok.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
 		t.Errorf("allowed preflight: %d %v", ok.StatusCode, ok.Header)
 	}
+	// Every method of the API: a page on another origin assigns couriers with PUT.
+	for _, m := range []string{"GET", "POST", "PUT"} {
+		if !slices.Contains(strings.Split(ok.Header.Get("Access-Control-Allow-Methods"), ", "), m) {
+			t.Errorf("allowed preflight: methods %q lack %s", ok.Header.Get("Access-Control-Allow-Methods"), m)
+		}
+	}
 	before := snapshot(t, ts.store, "c-1")
 	bad := preflight("https://evil.example")
 	if bad.StatusCode != http.StatusForbidden || bad.Header.Get("Access-Control-Allow-Origin") != "" || !strings.Contains(strings.Join(bad.Header.Values("Vary"), ","), "Origin") {
@@ -189,5 +196,14 @@ func TestAnonymousWritesHaveTheirOwnBudget(t *testing.T) {
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("system create %d after anonymous writes: %d %s, want 201", i, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestFullClientTableMakesRoom: a table of DefaultMaxClients addresses, every one seen just now
+// (many addresses at once), makes room for a tenth more when one more comes, so that each new
+// address after it does not sweep the whole table again under the lock every request takes.
+func TestFullClientTableMakesRoom(t *testing.T) {
+	if got, most := server.ClientsAfterOverflow(), server.DefaultMaxClients*9/10+1; got > most {
+		t.Fatalf("after one address past the bound the table holds %d clients, want at most %d", got, most)
 	}
 }

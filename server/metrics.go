@@ -43,7 +43,7 @@ func NewMetrics() *Metrics {
 		}),
 		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordercast_streams_closed_total",
-			Help: "SSE streams closed, by reason: client_gone, lifetime, shutdown, write_timeout, write_error, terminal, store_error.",
+			Help: "Streams closed, by reason: client_gone, lifetime, shutdown, write_timeout, write_error, terminal, store_error, revoked.",
 		}, []string{"reason"}),
 		eventsCommitted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordercast_events_committed_total",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 )
 
@@ -13,6 +14,18 @@ import (
 // connection, as litestream does, so that no commit pays for a checkpoint (SQLite's automatic
 // one runs inside the commit that crosses its threshold, fsync included). It wakes after a
 // commit, at most once per CheckpointInterval, and never when the store is idle.
+
+// checkpointBusyTimeout bounds how long a RESTART or TRUNCATE checkpoint waits for readers and
+// the writer. It holds SQLite's write lock while it waits, so every batch waits with it: a reader
+// in another process that keeps a transaction open (a backup, litestream, a sqlite3 shell) made
+// every write wait the whole busy_timeout (5 s), and some fail. A checkpoint that cannot finish
+// in this time reports itself busy and is tried again on a later turn.
+const checkpointBusyTimeout = 50 * time.Millisecond
+
+// busyPragma is the statement that sets a connection's busy_timeout to d.
+func busyPragma(d time.Duration) string {
+	return "PRAGMA busy_timeout = " + strconv.FormatInt(d.Milliseconds(), 10)
+}
 
 // checkpointer owns its goroutine: Close cancels it and waits.
 type checkpointer struct {
@@ -37,7 +50,18 @@ func (s *Store) startCheckpointer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: checkpointer connection: %w", err)
 	}
-	c := &checkpointer{conn: conn, walPath: s.Path + "-wal", kick: make(chan struct{}, 1), done: make(chan struct{})}
+	// The WAL is beside the file SQLite opened, which is Path only when Path is a plain file
+	// name: SQLite follows a symbolic link, and a file: URI names the file in its own way.
+	var file string
+	if err := conn.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+		_ = conn.Close()
+		return fmt.Errorf("sqlite: the database's file: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, busyPragma(min(s.BusyTimeout, checkpointBusyTimeout))); err != nil {
+		_ = conn.Close()
+		return fmt.Errorf("sqlite: checkpointer's busy timeout: %w", err)
+	}
+	c := &checkpointer{conn: conn, walPath: file + "-wal", kick: make(chan struct{}, 1), done: make(chan struct{})}
 	// PASSIVE copies what it can without waiting for anyone. RESTART waits (busy_timeout) for
 	// the writer and readers and copies everything, so that the next commit starts the WAL over:
 	// the bound on the WAL. (TRUNCATE, which also empties the file, runs on the writer's
@@ -114,13 +138,23 @@ func (s *Store) checkpoint() error {
 // trimWAL empties a WAL grown past CheckpointSize with a TRUNCATE checkpoint. It runs on the
 // writer's connection, between two batches: run on another connection, it would change the
 // writer's data_version (it rewrites the WAL's header) and make it forget the orders it remembers.
-func (s *Store) trimWAL() error {
+// It waits for readers no longer than checkpointBusyTimeout, as the checkpointer's own do.
+func (s *Store) trimWAL() (err error) {
 	size, err := s.walSize()
 	if err != nil || size < s.CheckpointSize {
 		return err
 	}
 	s.writing.Lock()
 	defer s.writing.Unlock()
+	ctx := context.Background()
+	if _, err := s.conn.ExecContext(ctx, busyPragma(min(s.BusyTimeout, checkpointBusyTimeout))); err != nil {
+		return fmt.Errorf("TRUNCATE checkpoint: busy timeout: %w", err)
+	}
+	defer func() {
+		if _, rerr := s.conn.ExecContext(ctx, busyPragma(s.BusyTimeout)); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("TRUNCATE checkpoint: restore the writer's busy timeout: %w", rerr))
+		}
+	}()
 	return s.runCheckpoint(s.stmts.truncate, "TRUNCATE", size)
 }
 

@@ -189,6 +189,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("sqlite: open %s: %w", s.Path, err)
 	}
 	if err := s.migrate(ctx); err != nil {
+		if reason := unavailableReason(err); reason != "" {
+			err = storehealth.Unavailable(reason, err) // a file locked or read-only at start: wait
+		}
 		return err
 	}
 
@@ -279,11 +282,21 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// probeWait bounds how long a readiness probe waits for the write lock: far longer than a batch
+// holds it, and short of the readiness check's own deadline (2 s), so that a lock another
+// process holds is reported as such ("locked") rather than as the probe running out of time.
+const probeWait = time.Second
+
 // probeWrite takes the write lock and gives it back at once (BEGIN IMMEDIATE, ROLLBACK), on
-// the writer pool's spare connection: it waits behind a batch in progress, within busy_timeout.
+// the writer pool's spare connection: it waits behind a batch in progress, within probeWait.
 func (s *Store) probeWrite(ctx context.Context) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
+	pctx, cancel := context.WithTimeoutCause(ctx, min(probeWait, s.BusyTimeout), errLockHeld)
+	defer cancel()
+	tx, err := s.writer.BeginTx(pctx, nil)
 	if err != nil {
+		if ctx.Err() == nil && context.Cause(pctx) == errLockHeld {
+			err = fmt.Errorf("%w: %w", errLockHeld, err)
+		}
 		return err
 	}
 	return tx.Rollback()

@@ -8,10 +8,17 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
+// errLockHeld is a readiness probe that did not get the write lock in probeWait: another
+// process holds it (a batch of this store's takes milliseconds).
+var errLockHeld = errors.New("sqlite: the write lock is held elsewhere")
+
 // unavailableReason classifies a driver error as the database file being away ("" when it is
 // not): locked by another process past the busy timeout, read-only, failing to read or write, or
 // impossible to open.
 func unavailableReason(err error) string {
+	if errors.Is(err, errLockHeld) {
+		return "locked"
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ""
 	}

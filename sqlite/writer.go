@@ -207,7 +207,7 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 		return nil, err
 	}
 	if len(b.Answers) > 0 {
-		if _, err := st.purgeKeys.ExecContext(ctx, now.UnixMicro(), purgeBatch); err != nil {
+		if _, err := st.purgeKeys.ExecContext(ctx, now.UnixMicro(), ordercast.ExpiredKeysToPurge(len(b.Answers))); err != nil {
 			return nil, fmt.Errorf("sqlite: purge idempotency keys: %w", err)
 		}
 	}

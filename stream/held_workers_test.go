@@ -164,3 +164,55 @@ func TestDrainEndsAStreamHeldAfterItBegan(t *testing.T) {
 		})
 	}
 }
+
+// TestClientGoneDuringCatchUp: a client that leaves while its stream catches up from the store
+// ends the stream as gone, not as a store error (which is logged as one).
+func TestClientGoneDuringCatchUp(t *testing.T) {
+	store := &slowOrders{entered: make(chan struct{}, 1)}
+	h := hub.New()
+	cfg := testConfig
+	cfg.Hold = false
+	e := New(store, h, cfg, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	ends := make(chan End, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1"})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		e.ServeSSE(w, r, wt, func(x End) { ends <- x })
+	}))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ev, err := client.NewSSEReader(resp.Body).Next(); err != nil || ev.ID != "1" {
+		t.Fatalf("first event %+v, %v", ev, err)
+	}
+	store.mu.Lock()
+	store.hang = true
+	store.mu.Unlock()
+	h.Publish(ordercast.Event{OrderID: "o-1", Seq: 3, Status: ordercast.StatusPreparing, At: time.Now()}) // a hole: catch up
+	<-store.entered
+	cancel()
+	select {
+	case x := <-ends:
+		if x.Reason != ReasonClientGone || x.Err != nil {
+			t.Fatalf("ended %q (%v), want client_gone", x.Reason, x.Err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end 5 s after its client left")
+	}
+}

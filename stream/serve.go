@@ -138,6 +138,9 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 		case <-st.sub.Ready():
 			msgs, overflowed := st.take()
 			if err := st.deliver(ctx, msgs, overflowed); err != nil {
+				if ctx.Err() != nil {
+					return ReasonClientGone, nil // it left while the stream caught up
+				}
 				return ReasonStoreError, fmt.Errorf("catch up from the store: %w", err)
 			}
 			due = st.location(time.Now())

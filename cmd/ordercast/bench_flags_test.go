@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"strings"
 	"testing"
@@ -35,6 +37,25 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		err := run(context.Background(), append([]string{"bench"}, tc.args...), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: %v, want an error about %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestBenchAndCheckIgnoreORDERCAST_DB: ORDERCAST_DB names the node's own database; a bench or a
+// checker run where it is set (a node's shell, its container) must not take it for theirs.
+func TestBenchAndCheckIgnoreORDERCAST_DB(t *testing.T) {
+	t.Setenv("ORDERCAST_DB", "postgres://postgres@127.0.0.1:1/production")
+	err := run(context.Background(), []string{"bench", "--nodes", "3"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--nodes above 1 needs --db") {
+		t.Errorf("bench --nodes 3 with ORDERCAST_DB set: %v, want the error that --db is missing", err)
+	}
+	for _, cmd := range []string{"bench", "check"} {
+		var out strings.Builder
+		if err := run(context.Background(), []string{cmd, "--help"}, &out, io.Discard); err != nil && !errors.Is(err, flag.ErrHelp) {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "(command line only") || strings.Contains(out.String(), "ORDERCAST_DB") {
+			t.Errorf("%s --help does not say that --db is taken from the command line only:\n%s", cmd, out.String())
 		}
 	}
 }

@@ -26,7 +26,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/internal/nginxconf"
 	"github.com/ordercast/ordercast/internal/pgtest"
@@ -555,6 +558,23 @@ func TestCluster_Nginx(t *testing.T) {
 	_, nodes := cluster(t, 3)
 	front := startNginx(t, nginx, urlsOf(nodes))
 	runWorkload(t, []string{front}, []string{front}, 6, 6)
+
+	// A WebSocket goes through the same proxy: nginx passes the upgrade on.
+	createOrder(t, front, "ws-1")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front, "http")+api.OrderPath("ws-1")+"/ws", nil)
+	if err != nil {
+		t.Fatalf("WebSocket through nginx: %v (answer %+v)", err, resp)
+	}
+	defer c.CloseNow()
+	_, msg, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("WebSocket through nginx: read: %v", err)
+	}
+	if !strings.Contains(string(msg), `"status":"placed"`) {
+		t.Fatalf("WebSocket through nginx: first message %s, want the order's first event", msg)
+	}
 }
 
 // startNginx runs nginx with the configuration of docs/deploy.md (internal/nginxconf swaps in the

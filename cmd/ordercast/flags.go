@@ -50,8 +50,17 @@ func printUsage(w io.Writer, intro string, fs *flag.FlagSet) {
 	printDefaults(w, fs)
 }
 
+// commandLineOnly are the flags of a command that are never read from the environment:
+// ORDERCAST_DB names the database of the node `serve` runs, and a bench or a checker run from
+// the same shell (or `docker exec` into the node's container, whose image sets it) must not
+// put its load or its faults into that database. The key is the FlagSet's name.
+var commandLineOnly = map[string]map[string]bool{
+	"ordercast bench": {"db": true},
+	"ordercast check": {"db": true},
+}
+
 // parseWithEnv parses args, then fills every flag not given on the command line from its
-// environment variable. A bad value names the flag and where it came from.
+// environment variable (but commandLineOnly). A bad value names the flag and where it came from.
 func parseWithEnv(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,7 +72,7 @@ func parseWithEnv(fs *flag.FlagSet, args []string) error {
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] {
+		if err != nil || given[f.Name] || commandLineOnly[fs.Name()][f.Name] {
 			return
 		}
 		if v, ok := os.LookupEnv(envName(f.Name)); ok {
@@ -90,7 +99,11 @@ func printDefaults(w io.Writer, fs *flag.FlagSet) {
 		if name != "" {
 			name = " " + name
 		}
-		fmt.Fprintf(w, "  --%s%s\n    \t%s (env %s", f.Name, name, usage, envName(f.Name))
+		env := "env " + envName(f.Name)
+		if commandLineOnly[fs.Name()][f.Name] {
+			env = "command line only"
+		}
+		fmt.Fprintf(w, "  --%s%s\n    \t%s (%s", f.Name, name, usage, env)
 		if f.DefValue != "" {
 			fmt.Fprintf(w, ", default %s", f.DefValue)
 		}

@@ -1,0 +1,142 @@
+package sqlite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/sqlite"
+)
+
+// TestCheckpointerFindsTheWAL: the checkpointer bounds the WAL by its size, so it must measure
+// the file SQLite writes, which is beside the database file SQLite opened: not beside a symbolic
+// link to it (a data volume linked into place), nor a file: URI taken as a name. Measuring a
+// file that is not there, it never checkpointed, and the WAL grew without bound.
+func TestCheckpointerFindsTheWAL(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "volume", "ordercast.db")
+	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "linked.db")
+	if err := os.WriteFile(real, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	uriFile := filepath.Join(dir, "uri.db")
+	for _, tt := range []struct{ name, path, wal string }{
+		{"plain", filepath.Join(dir, "plain.db"), filepath.Join(dir, "plain.db-wal")},
+		{"symbolic link", link, real + "-wal"},
+		{"file: URI", "file:" + uriFile, uriFile + "-wal"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := storetest.MustOpen(t, sqlite.New(tt.path))
+			if got := sqlite.WALPath(s); got != tt.wal {
+				t.Fatalf("the checkpointer measures %s, want %s", got, tt.wal)
+			}
+			if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"}); err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(tt.wal); err != nil || fi.Size() == 0 {
+				t.Fatalf("no WAL written at %s: %v", tt.wal, err)
+			}
+		})
+	}
+}
+
+// TestOpenOnALockedFileIsUnavailable: a file whose write lock another process holds past
+// busy_timeout at start is an outage (cmd/ordercast waits out EUnavailable at start), not a
+// configuration error that ends the process.
+func TestOpenOnALockedFileIsUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	if err := storetest.MustOpen(t, sqlite.New(path)).Close(); err != nil { // schema in place, as on any restart
+		t.Fatal(err)
+	}
+	other := rawDB(t, path)
+	other.SetMaxOpenConns(1)
+	tx, err := other.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	s := sqlite.New(path)
+	s.BusyTimeout = 50 * time.Millisecond
+	err = s.Open(t.Context())
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("opened a locked file")
+	}
+	if got := ordercast.ErrorCode(err); got != ordercast.EUnavailable {
+		t.Errorf("Open on a locked file: %v (code %q), want %q", err, got, ordercast.EUnavailable)
+	}
+}
+
+// TestReaderElsewhereDoesNotFailWrites: another process keeps a read transaction open on the
+// file (a backup, litestream, a sqlite3 shell), so the WAL cannot start over and the checkpointer
+// restarts it on every turn. In WAL mode a reader never blocks a writer; the checkpoint, which
+// holds the write lock while it waits for readers, must give up before the writes behind it
+// run out of their busy_timeout.
+func TestReaderElsewhereDoesNotFailWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := sqlite.New(path)
+	s.BusyTimeout = 200 * time.Millisecond
+	s.CheckpointInterval = 20 * time.Millisecond
+	s.CheckpointSize = 16 << 10
+	s.MaxWALSize = 32 << 10 // the pinned reader makes the WAL pass it at once
+	storetest.MustOpen(t, s)
+	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	other := rawDB(t, path)
+	other.SetMaxOpenConns(1)
+	tx, err := other.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM orders`).Scan(&n); err != nil { // the read transaction is open
+		t.Fatal(err)
+	}
+	details := []byte(`{"pad":"` + strings.Repeat("x", 900) + `"}`)
+	for i := range 300 {
+		if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d", i), Details: details}); err != nil {
+			t.Fatalf("write %d beside a reader in another process: %v", i, err)
+		}
+	}
+}
+
+// TestPingOnALockedFileSaysLocked: with the default busy_timeout (longer than a readiness
+// check waits), a write lock another process holds makes Ping report the store unavailable
+// because the file is locked, not fail with its caller's deadline.
+func TestPingOnALockedFileSaysLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := storetest.MustOpen(t, sqlite.New(path))
+	other := rawDB(t, path)
+	other.SetMaxOpenConns(1)
+	tx, err := other.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second) // as /readyz asks
+	defer cancel()
+	err = s.Ping(ctx)
+	if ordercast.ErrorCode(err) != ordercast.EUnavailable || s.Unavailable() != "locked" {
+		t.Fatalf("Ping on a locked file: %v (code %q, reason %q), want unavailable, locked", err, ordercast.ErrorCode(err), s.Unavailable())
+	}
+}
