@@ -1,11 +1,9 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,26 +24,7 @@ func TestLargeOpeningReachesHeldStreams(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		req, err := http.NewRequest("GET", ts.URL()+"/v1/stream", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := net.Dial("tcp", req.URL.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		if err := req.Write(c); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := client.NewSSEReader(resp.Body)
+		r := readStream(t, ts.URL()+"/v1/stream", "")
 		r.MaxEventSize = 1 << 20
 		ev, err := r.Next()
 		if err != nil {
@@ -76,27 +55,7 @@ func TestLongPartyResumeReachesHeldStreams(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		req, err := http.NewRequest("GET", ts.URL()+"/v1/restaurants/r-1/stream", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Last-Event-ID", "1")
-		c, err := net.Dial("tcp", req.URL.Host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-			t.Fatal(err)
-		}
-		if err := req.Write(c); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := client.NewSSEReader(resp.Body)
+		r := readStream(t, ts.URL()+"/v1/restaurants/r-1/stream", "1")
 		for i := range 600 {
 			ev, err := r.Next()
 			if err != nil {
@@ -107,4 +66,26 @@ func TestLongPartyResumeReachesHeldStreams(t *testing.T) {
 			}
 		}
 	})
+}
+
+// readStream opens the stream at url (resuming after lastEventID, if any) with a client that
+// gives up after 5 s, and returns a reader of its events.
+func readStream(t *testing.T, url, lastEventID string) *client.SSEReader {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: status %d", url, resp.StatusCode)
+	}
+	return client.NewSSEReader(resp.Body)
 }

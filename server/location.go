@@ -67,12 +67,8 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	switch n := len(req.Positions); {
-	case n == 0:
-		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "positions must hold at least one position"))
-		return
-	case n > api.MaxLocationsPerRequest:
-		s.writeError(w, r, ordercast.Errorf(ordercast.ETooManyPositions, "%d positions; one request may carry at most %d", n, api.MaxLocationsPerRequest))
+	if err := itemCount(len(req.Positions), api.MaxLocationsPerRequest, "positions", ordercast.ETooManyPositions); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	res := api.PostLocationsResponse{Results: make([]api.LocationResult, len(req.Positions))}
@@ -104,6 +100,18 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 	res.Refused = len(req.Positions) - res.Accepted
 	s.Metrics.locationsAccepted.Add(float64(res.Accepted))
 	writeJSON(w, http.StatusOK, res)
+}
+
+// itemCount refuses a request of many items (what: "positions", "changes") that holds none, or
+// more than most (tooMany, 413: it is the request's size that is wrong, not a value).
+func itemCount(n, most int, what, tooMany string) error {
+	switch {
+	case n == 0:
+		return ordercast.Errorf(ordercast.EInvalid, "%s must hold at least one", what)
+	case n > most:
+		return ordercast.Errorf(tooMany, "%d %s; one request may carry at most %d", n, what, most)
+	}
+	return nil
 }
 
 // resultError is the error of one item of a request of many (a position of POST /v1/locations,

@@ -239,12 +239,8 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 			IdempotencyKeyHeader, api.PathStatusChanges))
 		return
 	}
-	switch n := len(req.Changes); {
-	case n == 0:
-		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "changes must hold at least one change"))
-		return
-	case n > api.MaxStatusChangesPerRequest:
-		s.writeError(w, r, ordercast.Errorf(ordercast.ETooManyChanges, "%d changes; one request may carry at most %d", n, api.MaxStatusChangesPerRequest))
+	if err := itemCount(len(req.Changes), api.MaxStatusChangesPerRequest, "changes", ordercast.ETooManyChanges); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	res := api.SetStatusesResponse{Results: make([]api.StatusResult, len(req.Changes))}

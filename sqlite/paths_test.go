@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,19 +61,10 @@ func TestOpenOnALockedFileIsUnavailable(t *testing.T) {
 	if err := storetest.MustOpen(t, sqlite.New(path)).Close(); err != nil { // schema in place, as on any restart
 		t.Fatal(err)
 	}
-	other := rawDB(t, path)
-	other.SetMaxOpenConns(1)
-	tx, err := other.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil {
-		t.Fatal(err)
-	}
+	holdElsewhere(t, path, `CREATE TABLE lock_holder (x INTEGER)`) // the write lock
 	s := sqlite.New(path)
 	s.BusyTimeout = 50 * time.Millisecond
-	err = s.Open(t.Context())
+	err := s.Open(t.Context())
 	if err == nil {
 		_ = s.Close()
 		t.Fatal("opened a locked file")
@@ -98,17 +90,7 @@ func TestReaderElsewhereDoesNotFailWrites(t *testing.T) {
 	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "first"}); err != nil {
 		t.Fatal(err)
 	}
-	other := rawDB(t, path)
-	other.SetMaxOpenConns(1)
-	tx, err := other.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	var n int
-	if err := tx.QueryRow(`SELECT count(*) FROM orders`).Scan(&n); err != nil { // the read transaction is open
-		t.Fatal(err)
-	}
+	holdElsewhere(t, path, `SELECT count(*) FROM orders`) // a read transaction
 	details := []byte(`{"pad":"` + strings.Repeat("x", 900) + `"}`)
 	for i := range 300 {
 		if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d", i), Details: details}); err != nil {
@@ -123,20 +105,34 @@ func TestReaderElsewhereDoesNotFailWrites(t *testing.T) {
 func TestPingOnALockedFileSaysLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ordercast.db")
 	s := storetest.MustOpen(t, sqlite.New(path))
+	holdElsewhere(t, path, `CREATE TABLE lock_holder (x INTEGER)`) // the write lock
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second) // as /readyz asks
+	defer cancel()
+	err := s.Ping(ctx)
+	if ordercast.ErrorCode(err) != ordercast.EUnavailable || s.Unavailable() != "locked" {
+		t.Fatalf("Ping on a locked file: %v (code %q, reason %q), want unavailable, locked", err, ordercast.ErrorCode(err), s.Unavailable())
+	}
+}
+
+// holdElsewhere runs stmt in a transaction on a connection of its own, as another process
+// would, and keeps the transaction open until the test ends: a read keeps a read transaction,
+// a write the write lock.
+func holdElsewhere(t *testing.T, path, stmt string) {
+	t.Helper()
 	other := rawDB(t, path)
 	other.SetMaxOpenConns(1)
 	tx, err := other.BeginTx(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil {
+	t.Cleanup(func() { _ = tx.Rollback() })
+	rows, err := tx.Query(stmt)
+	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second) // as /readyz asks
-	defer cancel()
-	err = s.Ping(ctx)
-	if ordercast.ErrorCode(err) != ordercast.EUnavailable || s.Unavailable() != "locked" {
-		t.Fatalf("Ping on a locked file: %v (code %q, reason %q), want unavailable, locked", err, ordercast.ErrorCode(err), s.Unavailable())
+	for rows.Next() {
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -66,17 +66,9 @@ func TestSlowCatchUpTakesOneWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Close() })
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wt, err := e.Watch(r.Context(), Request{OrderID: r.URL.Query().Get("id")})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		e.ServeSSE(w, r, wt, func(End) {})
-	}))
-	t.Cleanup(srv.Close)
+	url := serveSSE(t, e, nil, nil)
 	open := func(id string) *client.SSEReader {
-		resp, err := http.Get(srv.URL + "?id=" + id)
+		resp, err := http.Get(url + "?id=" + id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,17 +129,9 @@ func TestDrainEndsAStreamHeldAfterItBegan(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = e.Close() })
 			ends := make(chan End, 1)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				wt, err := e.Watch(r.Context(), Request{OrderID: "o-1"})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				e.BeginDrain(100 * time.Millisecond) // the drain begins while this stream is set up
-				e.ServeSSE(w, r, wt, func(x End) { ends <- x })
-			}))
-			t.Cleanup(srv.Close)
-			resp, err := http.Get(srv.URL)
+			// The drain begins while the stream is set up.
+			url := serveSSE(t, e, func() { e.BeginDrain(100 * time.Millisecond) }, ends)
+			resp, err := http.Get(url)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,18 +162,10 @@ func TestClientGoneDuringCatchUp(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = e.Close() })
 	ends := make(chan End, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1"})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		e.ServeSSE(w, r, wt, func(x End) { ends <- x })
-	}))
-	t.Cleanup(srv.Close)
+	url := serveSSE(t, e, nil, ends)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", srv.URL, nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,4 +191,32 @@ func TestClientGoneDuringCatchUp(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream did not end 5 s after its client left")
 	}
+}
+
+// serveSSE serves e's SSE streams over HTTP until the test ends and returns the URL: the order
+// is ?id=, o-1 without one. setUp, if not nil, runs between a watch and its serving; ends, if
+// not nil, receives each stream's end.
+func serveSSE(t *testing.T, e *Engine, setUp func(), ends chan<- End) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if id == "" {
+			id = "o-1"
+		}
+		wt, err := e.Watch(r.Context(), Request{OrderID: id})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if setUp != nil {
+			setUp()
+		}
+		e.ServeSSE(w, r, wt, func(x End) {
+			if ends != nil {
+				ends <- x
+			}
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
