@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 )
 
 // envName is the environment variable that backs a flag: --stream-write-timeout is
@@ -71,6 +72,7 @@ func parseWithEnv(fs *flag.FlagSet, args []string) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
+	fromEnv := map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) {
 		if err != nil || given[f.Name] || commandLineOnly[fs.Name()][f.Name] {
 			return
@@ -79,9 +81,21 @@ func parseWithEnv(fs *flag.FlagSet, args []string) error {
 			if serr := fs.Set(f.Name, v); serr != nil {
 				err = fmt.Errorf("invalid value %q for %s (flag --%s): %w", v, envName(f.Name), f.Name, serr)
 			}
+			fromEnv[f.Name] = true
 		}
 	})
+	filledFromEnv.Store(fs, fromEnv)
 	return err
+}
+
+// filledFromEnv holds, for each FlagSet parseWithEnv parsed, the flags it filled from the
+// environment rather than the command line.
+var filledFromEnv sync.Map // *flag.FlagSet → map[string]bool
+
+// fromEnvironment reports whether parseWithEnv filled the flag name of fs from its variable.
+func fromEnvironment(fs *flag.FlagSet, name string) bool {
+	m, ok := filledFromEnv.Load(fs)
+	return ok && m.(map[string]bool)[name]
 }
 
 // flagGiven reports whether the flag name was set on the command line or by its environment

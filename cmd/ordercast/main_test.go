@@ -47,6 +47,7 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"env boolean", nil, map[string]string{"ORDERCAST_H2C": "sometimes"}, "ORDERCAST_H2C (flag --h2c)"},
 		{"env value checked like a flag", nil, map[string]string{"ORDERCAST_LOG_FORMAT": "yaml"}, "--log-format"},
 		{"env drain", nil, map[string]string{"ORDERCAST_DRAIN": "1m"}, "--drain"},
+		{"demo on the environment's database", []string{"--demo"}, map[string]string{"ORDERCAST_DB": "postgres://u:secret@db.internal/orders"}, "ORDERCAST_DB names one from the environment (postgres://u:xxxxx@db.internal/orders)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

@@ -89,6 +89,11 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.Demo && !flagGiven(fs, "addr") {
 		m.HTTP.Addr = DefaultDemoAddr
 	}
+	if m.Demo && fromEnvironment(fs, "db") {
+		// ORDERCAST_DB names the node's own database (the container image sets it): a demo
+		// started beside the node would simulate orders in it.
+		return fmt.Errorf("--demo simulates orders in its database, and %s names one from the environment (%s): give --db on the command line to run the demo there", envName("db"), redactURL(m.DB))
+	}
 	return m.validate()
 }
 
