@@ -25,6 +25,10 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 	}{
 		{"duration not a duration", []string{"--heartbeat", "soon"}, nil, "heartbeat"},
 		{"zero heartbeat", []string{"--heartbeat", "0s"}, nil, "--heartbeat must be positive"},
+		{"heartbeat of a nanosecond", []string{"--heartbeat", "1ns"}, nil, "--heartbeat must be at least 1s"},
+		{"stream write timeout of a nanosecond", []string{"--stream-write-timeout", "1ns"}, nil, "--stream-write-timeout must be at least 1s"},
+		{"retry of an hour", []string{"--retry", "1h"}, nil, "--retry must be at most 1m"},
+		{"anonymous budget without a budget", []string{"--write-rate", "0", "--anon-write-rate", "5"}, nil, "need --write-rate"},
 		{"negative drain", []string{"--drain", "-1s"}, nil, "--drain must not be negative"},
 		{"drain longer than the shutdown", []string{"--drain", "40s"}, nil, "--shutdown-timeout"},
 		{"delay and drain longer than the shutdown", []string{"--shutdown-delay", "25s"}, nil, "--shutdown-delay"},

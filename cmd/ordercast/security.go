@@ -196,8 +196,8 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--secret: %w", err)
 	}
-	if *ttl < 0 {
-		return fmt.Errorf("--ttl must be positive, got %s", *ttl)
+	if *ttl < 0 || *ttl > 0 && *ttl < time.Second {
+		return fmt.Errorf("--ttl must be at least 1s, got %s", *ttl)
 	}
 	var tok string
 	switch {
@@ -212,7 +212,11 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		if *ttl == 0 {
 			*ttl = auth.DefaultActorTTL
 		}
-		tok, err = a.SignActor(auth.Actor{Role: auth.Role(*role), Sub: *sub}, *ttl)
+		actor := auth.Actor{Role: auth.Role(*role), Sub: *sub}
+		if *sub == "" && actor.Role.Valid() && !actor.Privileged() {
+			return fmt.Errorf("a %s token needs --sub, the %s it acts for: without one it acts on no order", *role, *role)
+		}
+		tok, err = a.SignActor(actor, *ttl)
 	default:
 		return errors.New("give --role for an actor token or --order for a tracking token")
 	}

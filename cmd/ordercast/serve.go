@@ -154,6 +154,15 @@ func (m *Main) validate() error {
 		return fmt.Errorf("--shutdown-delay (%s) plus --drain (%s) must be shorter than --shutdown-timeout (%s)", m.HTTP.ShutdownDelay, m.HTTP.DrainWindow, m.ShutdownTimeout)
 	case m.DB == "":
 		return errors.New("--db must not be empty")
+	// Values the server would take but no deployment means: each would quietly break streams.
+	case m.HTTP.Heartbeat < time.Second:
+		return fmt.Errorf("--heartbeat must be at least 1s (a keep-alive more often only costs writes), got %s", m.HTTP.Heartbeat)
+	case m.HTTP.StreamWriteTimeout < time.Second:
+		return fmt.Errorf("--stream-write-timeout must be at least 1s (shorter cuts clients on a slow network), got %s", m.HTTP.StreamWriteTimeout)
+	case m.HTTP.Retry > time.Minute:
+		return fmt.Errorf("--retry must be at most 1m (a client waits this long after every drop), got %s", m.HTTP.Retry)
+	case m.HTTP.Limits.WriteRate == 0 && (m.HTTP.Limits.AnonWriteRate > 0 || m.HTTP.Limits.AnonWriteBurst > 0):
+		return errors.New("--anon-write-rate and --anon-write-burst need --write-rate: with --write-rate 0 no write is limited")
 	case m.LogFormat != "text" && m.LogFormat != "json":
 		return fmt.Errorf("--log-format must be text or json, got %q", m.LogFormat)
 	}
