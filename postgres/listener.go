@@ -188,7 +188,12 @@ func (l *Listener) run(conn *pgx.Conn) {
 			}
 			// LISTEN is in place before the store is read, so a commit after the read is
 			// notified and one before it is read: nothing falls in between.
-			if err = l.Feed.CatchUp(ctx); err == nil {
+			// Bounded, as the reads of a notice are, but longer: a catch-up reads the latest
+			// event of every watched order, a batch at a time.
+			cctx, cancel := context.WithTimeout(ctx, catchUpReads*l.HealthInterval)
+			err = l.Feed.CatchUp(cctx)
+			cancel()
+			if err == nil {
 				break
 			}
 			_ = conn.Close(context.Background())
@@ -268,7 +273,11 @@ func (l *Listener) handle(ctx context.Context, payload string) error {
 	}
 	for _, ev := range evs {
 		if ev.Status == "" {
-			read, err := l.Store.EventsAfter(ctx, ev.OrderID, ev.Seq-1, 1)
+			// Bounded like the health check: a database gone silent must not hold the listener
+			// (and its readiness) for as long as TCP takes to give up.
+			rctx, cancel := context.WithTimeout(ctx, l.HealthInterval)
+			read, err := l.Store.EventsAfter(rctx, ev.OrderID, ev.Seq-1, 1)
+			cancel()
 			if err != nil {
 				return fmt.Errorf("read announced event %s/%d: %w", ev.OrderID, ev.Seq, err)
 			}
@@ -284,6 +293,10 @@ func (l *Listener) handle(ctx context.Context, payload string) error {
 	}
 	return nil
 }
+
+// catchUpReads is how many health intervals a catch-up may take before the listener gives it up
+// and reconnects (a minute by default).
+const catchUpReads = 4
 
 // reconnect retries connect with exponential backoff until it succeeds or ctx ends (nil).
 func (l *Listener) reconnect(ctx context.Context) *pgx.Conn {

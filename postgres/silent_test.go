@@ -11,6 +11,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/postgres"
 )
 
@@ -128,4 +129,34 @@ func TestSilentDatabaseIsUnavailable(t *testing.T) {
 	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusCancelled}); err != nil {
 		t.Fatalf("a write once the database answers again: %v", err)
 	}
+}
+
+// TestListenerReadOfASilentDatabaseIsBounded: an event too large to announce is read from the
+// store; a store gone silent makes that read give up after the health interval, so the
+// listener reports itself not ready and reconnects, instead of waiting for as long as TCP takes
+// (minutes) looking ready. Once the database answers, the event arrives.
+func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	u, err := url.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFreezer(t, u.Host)
+	u.Host = f.ln.Addr().String()
+	// The node's store reads through the freezer; its LISTEN connection and the writer do not.
+	n := newNode(t, u.String(), db, nil)
+	writer := postgres.New(db)
+	writer.MaxNotifyPayload = 20 // every event announced by order id and seq only
+	writer = storetest.MustOpen(t, writer)
+	create(t, writer, "a")
+	collect(t, n.all, is("a", 1))
+	watched := n.hub.Subscribe("a")
+	t.Cleanup(watched.Close)
+
+	f.set(true)
+	ev := move(t, writer, "a", ordercast.StatusConfirmed)
+	testutil.WaitFor(t, "the listener to give up its read and reconnect", func() bool { return n.l.Ready(t.Context()) != nil })
+	f.set(false)
+	equalEvents(t, "the event once the database answers", collect(t, watched, is("a", ev.Seq)), []ordercast.Event{ev})
 }
