@@ -122,8 +122,9 @@ func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest)
 
 // SetStatuses moves many orders in one request (POST /v1/status-changes), applied in the order
 // given, as an integration relaying many changes does; it needs an admin or system token. Each
-// change is judged alone: the error is for the request as a whole (503 included: nothing was
-// applied, retry it whole), and each refused change has its error in its result.
+// change is judged alone: the error is for the request as a whole (a 503: retry it whole, a
+// repeat of a change that did apply is answered changed false), and each refused change has its
+// error in its result.
 func (c *Client) SetStatuses(ctx context.Context, cs []OrderStatusChange) (SetStatusesResult, error) {
 	var res SetStatusesResult
 	if _, err := c.do(ctx, http.MethodPost, api.PathStatusChanges, api.SetStatusesRequest{Changes: cs}, &res); err != nil {

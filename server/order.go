@@ -259,7 +259,8 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 	results := s.Store.AppendStatuses(r.Context(), cs)
 	// A store that is away refused every change it was given: the request as a whole is then
 	// 503 with Retry-After, which the caller retries whole, rather than 200 with every change
-	// unavailable.
+	// unavailable. (A change whose commit reached a database that then went silent may have
+	// applied, as for any write whose answer was lost; its retry is answered changed false.)
 	if len(results) > 0 && !slices.ContainsFunc(results, func(wr ordercast.WriteResult) bool {
 		return ordercast.ErrorCode(wr.Err) != ordercast.EUnavailable
 	}) {

@@ -176,10 +176,11 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 		hs.w.finish(ReasonWriteError, err, true, true)
 		return err
 	}
-	hs.conn.Store(conn)
-
+	// The head goes out before the stream is seen as held: the sweeper and the drain end only
+	// a stream with a connection, and an end written before the head would be no response.
 	hs.mu.Lock()
 	err = conn.Write(head.Bytes())
+	hs.conn.Store(conn)
 	if err == nil {
 		err = hs.w.flush()
 	}

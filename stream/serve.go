@@ -138,8 +138,11 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 		case <-st.sub.Ready():
 			msgs, overflowed := st.take()
 			if err := st.deliver(ctx, msgs, overflowed); err != nil {
-				if ctx.Err() != nil {
-					return ReasonClientGone, nil // it left while the stream caught up
+				if ctx.Err() != nil { // the stream's end came while it caught up: as above
+					if e.ctx.Err() != nil {
+						return ReasonShutdown, nil
+					}
+					return ReasonClientGone, nil
 				}
 				return ReasonStoreError, fmt.Errorf("catch up from the store: %w", err)
 			}

@@ -31,6 +31,7 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--write-batch", "-1"}, "--write-batch"},
 		{[]string{"--write-batch", "1001"}, "--write-batch"},
 		{[]string{"--couriers", "2", "--write-batch", "100"}, "--rate"},
+		{[]string{"--write-batch", "100", "--writes-by-order"}, "--writes-by-order"},
 		{[]string{"--couriers", "2", "--url", "http://127.0.0.1:1", "--location-interval", "0s"}, "--location-interval"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {

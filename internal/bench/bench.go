@@ -232,6 +232,8 @@ func (cfg *Config) check() error {
 		return fmt.Errorf("--write-batch must be 0 to %d (the server's limit per request)", api.MaxStatusChangesPerRequest)
 	case cfg.WriteBatch > 1 && cfg.Couriers > 0 && !cfg.WithStatus:
 		return errors.New("--write-batch sends status changes: with --couriers it needs --rate")
+	case cfg.WriteBatch > 1 && cfg.WritesByOrder:
+		return errors.New("--write-batch spreads its requests over the nodes, each with many orders: it does not combine with --writes-by-order")
 	case cfg.FindMax && (cfg.P99Bound < 0 || cfg.StepDuration < 0):
 		return errors.New("--p99-bound and --step must be positive")
 	case len(cfg.Transports) == 0:

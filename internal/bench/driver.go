@@ -177,18 +177,15 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 			upTo := min(l.planned, int(math.Ceil(end.Sub(start).Seconds()*rate)))
 			for sent < upTo {
 				ks, seen := make([]int, 0, min(d.batch, upTo-sent)), make(map[int]bool)
-				for ; sent < upTo && len(ks) < d.batch && !seen[(first+sent)%d.orders]; sent++ {
-					seen[(first+sent)%d.orders] = true
-					ks = append(ks, first+sent)
-				}
-				node := requests
-				if d.byOrder {
-					node = ks[0] % d.orders
+				for k := sent; k < upTo && len(ks) < d.batch && !seen[(first+k)%d.orders]; k++ {
+					seen[(first+k)%d.orders] = true
+					ks = append(ks, first+k)
 				}
 				requests++
-				if !queue(writeJob{ks: ks, node: node}) {
+				if !queue(writeJob{ks: ks, node: requests}) {
 					break ticks
 				}
+				sent += len(ks) // counted once queued: a change never queued is unsent
 			}
 		}
 	} else {

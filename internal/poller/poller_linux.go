@@ -46,8 +46,8 @@ type Conn struct {
 
 	mu      sync.Mutex
 	pending []byte
-	// front is how much of pending is the rest of the write that started the queue, taken whole
-	// whatever its size: MaxPending bounds only what is queued behind it.
+	// front is how much of pending is the rest of the write that started the queue: MaxPending
+	// bounds what is queued behind it.
 	front        int
 	pendingSince time.Time
 	closed       bool
@@ -244,12 +244,12 @@ func (c *Conn) drainInput() error {
 
 // Write sends b now, as far as the socket takes it, and queues the rest to be sent when the
 // socket is writable. It never blocks, and it keeps a copy of what it queues, never b itself: the
-// caller may reuse b once Write returns. The write that starts a queue is taken whole, however
-// large: a stream's opening or catch-up is one write that a client reading at its pace must get
-// (the caller built it, so queueing its rest costs at most its size again, and a client that
-// stops reading it is found by Stalled). A write that would take what is queued behind it past
-// MaxPending closes the connection with ErrBacklog: its client stopped reading. A closed
-// connection returns ErrClosed.
+// caller may reuse b once Write returns. A write is taken whole, however large, unless what is
+// queued behind the queue's first write has already passed MaxPending: a stream's opening or
+// catch-up is one write that a client reading at its pace must get (the caller built it, so
+// queueing it costs at most its size again, and a client that stops reading it is found by
+// Stalled), while a queue that keeps growing behind its head is a client that stopped reading,
+// and its connection is closed with ErrBacklog. A closed connection returns ErrClosed.
 func (c *Conn) Write(b []byte) error {
 	c.mu.Lock()
 	if c.closed || c.closeAfter != nil {
@@ -265,11 +265,11 @@ func (c *Conn) Write(b []byte) error {
 }
 
 // sendLocked writes b as far as the socket takes it and queues the rest behind what is queued
-// already, with c.mu held; when what is queued behind the queue's first write would pass
+// already, with c.mu held; when what is queued behind the queue's first write has passed
 // MaxPending it fails with ErrBacklog.
 func (c *Conn) sendLocked(b []byte) error {
 	if len(c.pending) > 0 {
-		if len(c.pending)-c.front+len(b) > c.p.MaxPending {
+		if len(c.pending)-c.front > c.p.MaxPending {
 			return ErrBacklog
 		}
 		c.pending = append(c.pending, b...) // keep order: the queue goes first

@@ -217,6 +217,27 @@ func TestOneLargeWriteIsTakenWhole(t *testing.T) {
 	}
 }
 
+// TestLargeWriteBehindAShortQueue: a catch-up larger than MaxPending, written while the tail of
+// an earlier event is still queued (the socket's buffer full for a moment, the client reading at
+// its pace), is taken whole too.
+func TestLargeWriteBehindAShortQueue(t *testing.T) {
+	p := openPoller(t)
+	s, _ := pair(t)
+	c, _ := hold(t, p, s)
+	small := make([]byte, 512)
+	for i := 0; !c.Stalled(time.Now().Add(time.Hour), time.Minute); i++ { // until a write leaves bytes queued
+		if i == 100000 {
+			t.Fatal("the socket took 50 MB without queueing")
+		}
+		if err := c.Write(small); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Write(make([]byte, 4*poller.DefaultMaxPending)); err != nil {
+		t.Fatalf("a catch-up behind a short queue: %v", err)
+	}
+}
+
 func TestCloseClosesHeldConnections(t *testing.T) {
 	p := poller.New()
 	if err := p.Open(); err != nil {
