@@ -82,6 +82,28 @@ type homePage struct {
 	Parties         []PartyLink
 }
 
+// Who says whose order o is, for the list of orders in progress: its restaurant and customer,
+// by the names the home page knows them by (demo mode), else by their ids; "" for an order of
+// no party.
+func (p homePage) Who(o ordercast.Order) string {
+	name := func(kind ordercast.PartyKind, id string) string {
+		for _, l := range p.Parties {
+			if l.Party == (ordercast.Party{Kind: kind, ID: id}) {
+				return l.Name
+			}
+		}
+		return id
+	}
+	var who []string
+	if o.RestaurantID != "" {
+		who = append(who, name(ordercast.PartyRestaurant, o.RestaurantID))
+	}
+	if o.CustomerID != "" {
+		who = append(who, name(ordercast.PartyCustomer, o.CustomerID))
+	}
+	return strings.Join(who, " → ")
+}
+
 // PartyLink is a party the home page links to (demo mode): its page, or for a courier, which
 // has no page, its stream.
 type PartyLink struct {

@@ -1,11 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/server"
 )
@@ -116,4 +118,26 @@ func readAll(t *testing.T, resp *http.Response) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// TestHomePageSaysWhoseOrders: each order in progress on the home page says whose it is, its
+// restaurant and customer, by the names the page knows them by (demo mode) or else by their ids.
+func TestHomePageSaysWhoseOrders(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.PartyLinks = []server.PartyLink{{Party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}, Name: "Tokyo Ramen Bar"}}
+	})
+	ctx := context.Background()
+	for _, n := range []ordercast.NewOrder{{ID: "o-both", RestaurantID: "r-1", CustomerID: "u-7"}, {ID: "o-none"}} {
+		if _, _, err := ts.store.CreateOrder(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, body := call(t, "GET", ts.URL()+"/", "", "")
+	page := string(body)
+	if !strings.Contains(page, `/track/o-both">o-both</a><span class="order-who">Tokyo Ramen Bar → u-7</span>`) {
+		t.Errorf("the order of a known restaurant and a customer does not say whose it is:\n%s", page)
+	}
+	if !strings.Contains(page, `/track/o-none">o-none</a></span>`) {
+		t.Errorf("the order of no party says something of whose it is:\n%s", page)
+	}
 }
