@@ -18,6 +18,10 @@ func NewPublishing(url string, pub ordercast.Publisher) *Store {
 // commits.
 func HoldBeforeCommit(s *Store, hold func(ordercast.Event)) { s.beforeCommit = hold }
 
+// FailAttempts makes attempt n of every batch of s fail with fail(n), when not nil, before
+// anything is sent.
+func FailAttempts(s *Store, fail func(n int) error) { s.failAttempt = fail }
+
 // ResetClock makes s reckon the database's clock from one reading only, ahead of its own by
 // ahead, as if that were all it had read.
 func ResetClock(s *Store, ahead time.Duration) {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/storetest"
@@ -159,4 +161,33 @@ func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	testutil.WaitFor(t, "the listener to give up its read and reconnect", func() bool { return n.l.Ready(t.Context()) != nil })
 	f.set(false)
 	equalEvents(t, "the event once the database answers", collect(t, watched, is("a", ev.Seq)), []ordercast.Event{ev})
+}
+
+// TestBatchThatKeepsLosingRacesIsUnavailable: a batch that loses a race with other nodes (a
+// deadlock, an order or key created at the same moment) is tried again; one that loses on every
+// attempt is 503 unavailable (retry shortly), not a 500, and commits nothing.
+func TestBatchThatKeepsLosingRacesIsUnavailable(t *testing.T) {
+	t.Parallel()
+	s := storetest.MustOpen(t, postgres.New(pgtest.NewDatabase(t)))
+	create(t, s, "a")
+	deadlock := &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
+
+	postgres.FailAttempts(s, func(n int) error {
+		if n == 1 {
+			return deadlock
+		}
+		return nil
+	})
+	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed}); err != nil {
+		t.Fatalf("a batch that lost its first race: %v, want it committed on the next attempt", err)
+	}
+	postgres.FailAttempts(s, func(int) error { return deadlock })
+	_, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusPreparing})
+	if ordercast.ErrorCode(err) != ordercast.EUnavailable {
+		t.Fatalf("a batch that lost every race: %v (code %q), want unavailable", err, ordercast.ErrorCode(err))
+	}
+	postgres.FailAttempts(s, nil)
+	if o, err := s.Order(t.Context(), "a"); err != nil || o.Status != ordercast.StatusConfirmed {
+		t.Fatalf("order a is %+v, %v; want it confirmed and no further", o, err)
+	}
 }

@@ -37,7 +37,14 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 	guess := true
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeoutCause(ctx, s.BatchTimeout, errNotAnswering)
-		b, err := s.tryBatch(actx, writes, guess)
+		var b *ordercast.Batch
+		var err error
+		if s.failAttempt != nil {
+			err = s.failAttempt(attempt) // a test's stand-in for what the attempt met
+		}
+		if err == nil {
+			b, err = s.tryBatch(actx, writes, guess)
+		}
 		if err != nil && ctx.Err() == nil && context.Cause(actx) == errNotAnswering {
 			err = fmt.Errorf("%w (no answer in %v): %w", errNotAnswering, s.BatchTimeout, err)
 		}
@@ -74,6 +81,13 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 		var pgErr *pgconn.PgError
 		lostRace := errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "23505" &&
 			(pgErr.ConstraintName == "orders_pkey" || pgErr.ConstraintName == "idempotency_keys_pkey"))
+		if lostRace && attempt == batchAttempts && ctx.Err() == nil {
+			// Other nodes kept winning: the database is there, busy with the same orders. The
+			// writes are worth sending again shortly, which a 503 with Retry-After says (a 500
+			// would call them broken); nothing of the batch committed.
+			s.Logger.Warn("postgres: batch lost a race with other nodes on every attempt", "attempts", batchAttempts, "err", err)
+			return nil, ordercast.Errorf(ordercast.EUnavailable, "the write lost a race with other nodes %d times; retry shortly", batchAttempts)
+		}
 		if !lostRace || attempt == batchAttempts || ctx.Err() != nil {
 			return nil, s.health(err, true)
 		}
