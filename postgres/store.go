@@ -97,7 +97,7 @@ type Store struct {
 	// failAttempt, set only by tests (export_test.go), fails attempt n of a batch with its error
 	// before anything is sent: a test makes a batch lose races it cannot stage.
 	failAttempt func(n int) error
-	tracker      storehealth.Tracker // whether the database is away, and why
+	tracker     storehealth.Tracker // whether the database is away, and why
 
 	recent *ordercache.Cache
 	heads  partyHeads
