@@ -88,8 +88,8 @@ func (s *Server) authorizeWatchAs(r *http.Request, id string) (courier string, e
 	case oerr != nil:
 		return "", oerr
 	}
-	if err := actor.Permit(auth.ActRead, o, ""); err != nil {
-		return "", err
+	if actor.Permit(auth.ActRead, o, "") != nil {
+		return "", err // the very refusal an unknown order gets: no word of whose order it is
 	}
 	if actor.Role == auth.RoleCourier {
 		courier = actor.Sub
@@ -244,12 +244,12 @@ func (s *Server) mayRead(a auth.Actor) bool {
 }
 
 // blindError is what a status change's refusal tells a caller who may not read the order: that
-// the change did not apply, never the order's status or version, and an unknown order is 403
-// like any order the caller could not read, not 404. Other errors (bad input, limits, an
-// unavailable store) say nothing about the order and pass unchanged.
+// the change did not apply, never the order's status or version, and an unknown order is the
+// same 403, word for word, as another party's order, not 404. Other errors (bad input, limits,
+// an unavailable store) say nothing about the order and pass unchanged.
 func blindError(a auth.Actor, err error) error {
 	switch ordercast.ErrorCode(err) {
-	case ordercast.ENotFound:
+	case ordercast.ENotFound, ordercast.EForbidden:
 		return ordercast.Errorf(ordercast.EForbidden, "role %s may not change this order; no change was made", a.Role)
 	case ordercast.EVersionConflict:
 		return ordercast.Errorf(ordercast.EVersionConflict, "the order is not at the expected version; no change was made")

@@ -46,6 +46,7 @@ func (l *peerCapListener) Accept() (net.Conn, error) {
 		if trusted(l.trusted, peer) {
 			return c, nil
 		}
+		peer = limitKey(peer)
 		l.mu.Lock()
 		n := l.conns[peer]
 		if n >= l.max {

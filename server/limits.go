@@ -172,6 +172,17 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	return peer
 }
 
+// limitKey is what the per-client limits count an address as: an IPv4 address alone, and an
+// IPv6 address by its /64, the block one subscriber is given (a home, a phone, a server), from
+// which a client can take as many addresses as it likes: counted one by one, each address got a
+// budget and a stream allowance of its own.
+func limitKey(a netip.Addr) netip.Addr {
+	if a.Is6() && !a.Is4In6() {
+		return netip.PrefixFrom(a, 64).Masked().Addr()
+	}
+	return a
+}
+
 func peerAddr(remote string) netip.Addr {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
@@ -201,7 +212,7 @@ func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request, anonymous bo
 	if s.Limits.WriteRate <= 0 {
 		return nil
 	}
-	addr := s.clientAddr(r)
+	addr := limitKey(s.clientAddr(r))
 	now := time.Now()
 	s.clients.mu.Lock()
 	c := s.clients.get(addr, s.Limits, now)
@@ -230,7 +241,7 @@ func (s *Server) admitStream(w http.ResponseWriter, r *http.Request) (release fu
 	if l.MaxStreams <= 0 && l.MaxStreamsPerClient <= 0 {
 		return func() {}, nil
 	}
-	addr := s.clientAddr(r)
+	addr := limitKey(s.clientAddr(r))
 	s.clients.mu.Lock()
 	defer s.clients.mu.Unlock()
 	c := s.clients.get(addr, l, time.Now())

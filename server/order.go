@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"slices"
@@ -110,11 +111,24 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o, err := s.Store.Order(r.Context(), id)
+	if err == nil {
+		err = stillCouriers(o, courier)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, o)
+}
+
+// stillCouriers refuses what a courier's read found if the order went to another courier after
+// the read was authorized (courier "": not a courier's read): the courier an order leaves never
+// reads whom it went to.
+func stillCouriers(o ordercast.Order, courier string) error {
+	if courier == "" || o.Owns(ordercast.Party{Kind: ordercast.PartyCourier, ID: courier}) {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "the order is no longer assigned to courier %s", courier)
 }
 
 // changeRequest reads what every change of an order starts with: the actor (from the
@@ -334,7 +348,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.authorizeWatch(r, id); err != nil {
+	courier, err := s.authorizeWatchAs(r, id)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -347,10 +362,30 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
+	// A courier reads the history only as far as the version it holds the order at: events
+	// committed after that may give the order to another courier.
+	var upTo int64 = math.MaxInt64
+	if courier != "" {
+		o, err := s.Store.Order(r.Context(), id)
+		if err == nil {
+			err = stillCouriers(o, courier)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		upTo = o.Version
+	}
 	events, err := s.Store.EventsAfter(r.Context(), id, after, 0)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	for i, ev := range events {
+		if ev.Seq > upTo {
+			events = events[:i]
+			break
+		}
 	}
 	if events == nil {
 		events = []ordercast.Event{}

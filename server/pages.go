@@ -190,13 +190,13 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				page.Problem = "That token was not accepted: " + err.Error()
 				status = http.StatusUnauthorized
 			} else {
-				handOverToken(w, r, ConsoleCookie, "/console", given)
+				s.handOverToken(w, r, ConsoleCookie, "/console", given)
 				return
 			}
 		} else if c, err := r.Cookie(ConsoleCookie); err == nil {
 			if _, err := s.Auth.Tokens.ParseActor(c.Value); err != nil {
 				page.Problem = "The token you entered earlier is no longer accepted (" + err.Error() + "); enter a new one."
-				http.SetCookie(w, &http.Cookie{Name: ConsoleCookie, Path: "/console", MaxAge: -1, HttpOnly: true})
+				http.SetCookie(w, s.tokenCookie(r, ConsoleCookie, "/console", ""))
 			} else {
 				page.Token = c.Value
 			}
@@ -209,20 +209,25 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 // handOverToken keeps a token handed to a page by ?token=… in an HttpOnly cookie named name,
 // scoped to the page's path, and redirects to the clean URL, so that the token leaves the
 // address bar and the history. The page's script then sends it as a bearer header.
-func handOverToken(w http.ResponseWriter, r *http.Request, name, path, tok string) {
+func (s *Server) handOverToken(w http.ResponseWriter, r *http.Request, name, path, tok string) {
 	if tok != "" {
-		http.SetCookie(w, &http.Cookie{
-			Name:     name,
-			Value:    tok,
-			Path:     path,
-			HttpOnly: true,
-			Secure:   r.TLS != nil,
-			SameSite: http.SameSiteStrictMode,
-		})
+		http.SetCookie(w, s.tokenCookie(r, name, path, tok))
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, path, http.StatusSeeOther)
+}
+
+// tokenCookie is the cookie that carries an actor token handed to a page, or with an empty tok
+// the one that deletes it: HttpOnly, same-site only, and Secure whenever the client came over
+// HTTPS, directly or through a trusted proxy that ended TLS (viaHTTPS), so that the token never
+// travels over plain HTTP.
+func (s *Server) tokenCookie(r *http.Request, name, path, tok string) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: tok, Path: path, HttpOnly: true, Secure: s.viaHTTPS(r), SameSite: http.SameSiteStrictMode}
+	if tok == "" {
+		c.MaxAge = -1
+	}
+	return c
 }
 
 // renderPage renders into a buffer first, so a template error becomes a clean 500, not half a page.

@@ -53,7 +53,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		} else if actor, err := s.Auth.Tokens.ParseActor(tok); err != nil || actor.PermitParty(p) != nil {
 			tok = ""
 		}
-		handOverToken(w, r, PartyCookie, path, tok)
+		s.handOverToken(w, r, PartyCookie, path, tok)
 		return
 	}
 	page := boardPage{Kind: kind, ID: p.ID, ReadOnly: kind != ordercast.PartyRestaurant}

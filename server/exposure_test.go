@@ -1,0 +1,139 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/server"
+)
+
+// TestUnknownOrderAnswersAsAnotherPartysOrder: a party's token gets the same refusal, status and
+// words, for an order of another party as for an order that does not exist, on every route that
+// names an order: the answer must not tell which ids exist.
+func TestUnknownOrderAnswersAsAnotherPartysOrder(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"o-7","restaurant_id":"r-2"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	r1 := actorToken(t, auth.RoleRestaurant, "r-1")
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/v1/orders/%s", ""},
+		{"GET", "/v1/orders/%s/events", ""},
+		{"POST", "/v1/orders/%s/status", `{"status":"confirmed"}`},
+		{"PUT", "/v1/orders/%s/courier", `{"courier_id":"c-1"}`},
+	} {
+		re, be := call(t, c.method, base+fmt.Sprintf(c.path, "o-7"), r1, c.body)
+		ru, bu := call(t, c.method, base+fmt.Sprintf(c.path, "nope"), r1, c.body)
+		if re.StatusCode != http.StatusForbidden || re.StatusCode != ru.StatusCode || string(be) != string(bu) {
+			t.Errorf("%s %s: another party's order %d %s; an unknown id %d %s", c.method, c.path, re.StatusCode, be, ru.StatusCode, bu)
+		}
+	}
+}
+
+// TestTokenCookiesAreSecureBehindATLSProxy: the cookies that hold an actor token handed to a page
+// (the console's, a party page's) are Secure when the request came over HTTPS through a trusted
+// proxy that ended TLS, as the tracking cookie is: the token must never travel over plain HTTP.
+func TestTokenCookiesAreSecureBehindATLSProxy(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, func(s *server.Server) { s.Limits.TrustedProxies = loopbackProxy })
+	for _, path := range []string{"/console?token=%s", "/restaurants/r-1?token=%s"} {
+		req, err := http.NewRequest("GET", ts.URL()+fmt.Sprintf(path, actorToken(t, auth.RoleAdmin, "ops")), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if cs := resp.Cookies(); len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly || cs[0].SameSite != http.SameSiteStrictMode {
+			t.Errorf("%s: cookies %v, want one Secure, HttpOnly, SameSite=Strict cookie", path, cs)
+		}
+	}
+}
+
+// TestIPv6ClientCountsByItsBlock: the per-client write budget counts an IPv6 client by its /64,
+// from which it can take as many addresses as it likes, not address by address.
+func TestIPv6ClientCountsByItsBlock(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Limits.TrustedProxies = loopbackProxy
+		s.Limits.WriteRate, s.Limits.WriteBurst = 0.001, 2
+	})
+	sys := actorToken(t, auth.RoleSystem, "")
+	post := func(i int, from string) int {
+		resp, _ := call(t, "POST", ts.URL()+"/v1/orders", sys, fmt.Sprintf(`{"id":"v6-%d"}`, i), "X-Forwarded-For", from)
+		return resp.StatusCode
+	}
+	accepted := 0
+	for i := range 20 {
+		if post(i, fmt.Sprintf("2001:db8:1:2::%x", i+1)) < 300 {
+			accepted++
+		}
+	}
+	if accepted != 2 {
+		t.Errorf("one /64 made %d writes with a burst of 2", accepted)
+	}
+	if code := post(100, "2001:db8:1:3::1"); code >= 300 {
+		t.Errorf("the next /64 was refused (%d): it has a budget of its own", code)
+	}
+}
+
+// reassigningStore gives an order to courier c-2 right after the read that authorized a
+// courier's request for it: the window between that read and the data the request answers with.
+type reassigningStore struct {
+	ordercast.Store
+	armed atomic.Bool
+}
+
+func (s *reassigningStore) Order(ctx context.Context, id string) (ordercast.Order, error) {
+	o, err := s.Store.Order(ctx, id)
+	if err == nil && s.armed.CompareAndSwap(true, false) {
+		if _, _, _, err := s.Store.AssignCourier(ctx, ordercast.CourierChange{OrderID: id, CourierID: "c-2"}); err != nil {
+			return o, err
+		}
+	}
+	return o, err
+}
+
+// TestCourierReadsStopAtTheReassignment: a courier whose order goes to another courier after its
+// read was authorized reads neither the order as it is now (whom it went to) nor the events
+// from the reassignment on.
+func TestCourierReadsStopAtTheReassignment(t *testing.T) {
+	t.Parallel()
+	var rs *reassigningStore
+	ts := newAuthServer(t, func(s *server.Server) {
+		rs = &reassigningStore{Store: s.Store}
+		s.Store = rs
+	})
+	base := ts.URL()
+	ctx := context.Background()
+	c1 := actorToken(t, auth.RoleCourier, "c-1")
+	for i, path := range []string{"/v1/orders/o-%d", "/v1/orders/o-%d/events"} {
+		id := fmt.Sprintf("o-%d", i)
+		if _, _, err := rs.Store.CreateOrder(ctx, ordercast.NewOrder{ID: id, RestaurantID: "r-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := rs.Store.AssignCourier(ctx, ordercast.CourierChange{OrderID: id, CourierID: "c-1"}); err != nil {
+			t.Fatal(err)
+		}
+		rs.armed.Store(true)
+		resp, body := call(t, "GET", base+fmt.Sprintf(path, i), c1, "")
+		if rs.armed.Load() {
+			t.Fatalf("%s: the order was not reassigned during the request", path)
+		}
+		if resp.StatusCode == http.StatusOK && strings.Contains(string(body), "c-2") {
+			t.Errorf("%s: the courier the order left read whom it went to: %s", path, body)
+		}
+	}
+}
