@@ -2,7 +2,7 @@
 # ordercast in a container: a static binary (pure Go, CGO_ENABLED=0, the SQLite driver included)
 # on a distroless base that has CA certificates, tzdata and a non-root user, and nothing else.
 #
-#   docker build -t ordercast .
+#   docker build --build-arg REVISION=$(git rev-parse HEAD) -t ordercast .
 #   (umask 077; echo "ORDERCAST_SECRET=$(openssl rand -hex 32)" > ordercast.env)
 #   docker run -p 8080:8080 -v ordercast-data:/data --env-file ordercast.env ordercast
 #
@@ -18,10 +18,12 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG TARGETOS=linux
 ARG TARGETARCH
+# The build context leaves .git out, so the toolchain cannot record the revision: stamp it.
+ARG REVISION=
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags='-s -w' -o /out/ordercast ./cmd/ordercast
+    go build -trimpath -ldflags="-s -w -X main.revision=${REVISION}" -o /out/ordercast ./cmd/ordercast
 # The data directory, owned by distroless's nonroot user (65532), for the SQLite file.
 RUN mkdir -p /out/data
 

@@ -109,8 +109,19 @@ func TestVersion(t *testing.T) {
 	bi := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
 		{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.time", Value: "2026-11-30T23:00:00Z"}, {Key: "vcs.modified", Value: "true"},
 	}}
-	if got, want := versionLine(bi), "ordercast v1.2.3 revision 0123abcd (2026-11-30T23:00:00Z, dirty) go1.26.0"; got != want {
-		t.Errorf("versionLine: %q, want %q", got, want)
+	if got, want := versionLine(bi, "ffff0000"), "ordercast v1.2.3 revision 0123abcd (2026-11-30T23:00:00Z, dirty) go1.26.0"; got != want {
+		t.Errorf("versionLine: %q, want %q (the toolchain's record wins)", got, want)
+	}
+	// A build without VCS information (the container image: no .git in its context) shows the
+	// revision stamped in with -ldflags, and says when there is none.
+	bare := &debug.BuildInfo{GoVersion: "go1.26.0", Main: debug.Module{Version: "(devel)"}}
+	for stamped, want := range map[string]string{
+		"0123abcd": "ordercast (devel) revision 0123abcd (stamped at build) go1.26.0",
+		"":         "ordercast (devel) revision unknown (built without VCS information) go1.26.0",
+	} {
+		if got := versionLine(bare, stamped); got != want {
+			t.Errorf("versionLine stamped %q: %q, want %q", stamped, got, want)
+		}
 	}
 }
 
