@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"github.com/ordercast/ordercast/internal/testutil"
-	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -250,13 +249,16 @@ func TestListener_OpenFailsFast(t *testing.T) {
 }
 
 // proxy forwards TCP to the database and can cut every connection and refuse new ones, which
-// is how a network partition looks to the listener.
+// is how a network partition looks to the listener; or freeze, forwarding nothing and closing
+// nothing, which is how a partition without resets looks (a dead host, a dropped route).
 type proxy struct {
 	ln     net.Listener
 	target string
 
 	mu      sync.Mutex
 	refuse  bool
+	frozen  bool
+	thawed  *sync.Cond // on mu: frozen ended, or the proxy stopped
 	conns   map[net.Conn]bool
 	wg      sync.WaitGroup
 	stopped bool
@@ -273,6 +275,7 @@ func newProxy(t *testing.T, dbURL string) *proxy {
 		t.Fatal(err)
 	}
 	p := &proxy{ln: ln, target: u.Host, conns: map[net.Conn]bool{}}
+	p.thawed = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -310,9 +313,25 @@ func (p *proxy) accept() {
 		p.mu.Unlock()
 		pipe := func(dst, src net.Conn) {
 			defer p.wg.Done()
-			_, _ = io.Copy(dst, src)
-			_ = dst.Close()
-			_ = src.Close()
+			defer src.Close()
+			defer dst.Close()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				p.mu.Lock()
+				for p.frozen && !p.stopped {
+					p.thawed.Wait() // what was read is held back, not lost
+				}
+				p.mu.Unlock()
+				if n > 0 {
+					if _, werr := dst.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
 		}
 		go pipe(up, c)
 		go pipe(c, up)
@@ -336,9 +355,25 @@ func (p *proxy) resume() {
 	p.refuse = false
 }
 
+// freeze stops forwarding on every connection, new ones included, without closing any, until
+// thaw: what arrives meanwhile is held and then forwarded.
+func (p *proxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen = true
+}
+
+func (p *proxy) thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen = false
+	p.thawed.Broadcast()
+}
+
 func (p *proxy) close() {
 	p.mu.Lock()
 	p.stopped = true
+	p.thawed.Broadcast()
 	p.mu.Unlock()
 	p.cut()
 	err := p.ln.Close()

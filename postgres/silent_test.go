@@ -2,9 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"net"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,94 +14,20 @@ import (
 	"github.com/ordercast/ordercast/postgres"
 )
 
-// freezer forwards TCP to the database and can stop forwarding without closing anything: what a
-// network partition without resets (a dead host, a dropped route, a firewall) looks like.
-type freezer struct {
-	ln     net.Listener
-	mu     sync.Mutex
-	frozen bool
-	thawed *sync.Cond
-}
-
-func newFreezer(t *testing.T, target string) *freezer {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &freezer{ln: ln}
-	f.thawed = sync.NewCond(&f.mu)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			go f.pipe(up, c)
-			go f.pipe(c, up)
-		}
-	}()
-	t.Cleanup(func() {
-		f.set(false)
-		_ = ln.Close()
-	})
-	return f
-}
-
-// pipe copies src to dst, holding each read back while frozen.
-func (f *freezer) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		f.mu.Lock()
-		for f.frozen {
-			f.thawed.Wait()
-		}
-		f.mu.Unlock()
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (f *freezer) set(frozen bool) {
-	f.mu.Lock()
-	f.frozen = frozen
-	f.thawed.Broadcast()
-	f.mu.Unlock()
-}
-
 // TestSilentDatabaseIsUnavailable: a database that stops answering without closing anything
 // fails the batch in progress with EUnavailable after BatchTimeout, whatever its callers'
 // contexts (a write that joined a batch waits for its outcome), and the writes queued behind
 // it are not held either; once the database answers again, writes commit.
 func TestSilentDatabaseIsUnavailable(t *testing.T) {
 	db := pgtest.NewDatabase(t)
-	u, err := url.Parse(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFreezer(t, u.Host)
-	u.Host = f.ln.Addr().String()
-	s := postgres.New(u.String())
+	p := newProxy(t, db)
+	s := postgres.New(p.url(t, db))
 	s.BatchTimeout = 300 * time.Millisecond
 	s = storetest.MustOpen(t, s)
 	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	f.set(true)
+	p.freeze()
 	errs := make(chan error, 2)
 	for _, to := range []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing} {
 		go func() {
@@ -127,7 +50,7 @@ func TestSilentDatabaseIsUnavailable(t *testing.T) {
 	}
 	// What the frozen connections held reaches the database now, and may commit: a write whose
 	// answer was lost has an unknown outcome. Cancelling applies whichever did.
-	f.set(false)
+	p.thaw()
 	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusCancelled}); err != nil {
 		t.Fatalf("a write once the database answers again: %v", err)
 	}
@@ -140,14 +63,9 @@ func TestSilentDatabaseIsUnavailable(t *testing.T) {
 func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	u, err := url.Parse(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := newFreezer(t, u.Host)
-	u.Host = f.ln.Addr().String()
-	// The node's store reads through the freezer; its LISTEN connection and the writer do not.
-	n := newNode(t, u.String(), db, nil)
+	p := newProxy(t, db)
+	// The node's store reads through the proxy; its LISTEN connection and the writer do not.
+	n := newNode(t, p.url(t, db), db, nil)
 	writer := postgres.New(db)
 	writer.MaxNotifyPayload = 20 // every event announced by order id and seq only
 	writer = storetest.MustOpen(t, writer)
@@ -156,10 +74,10 @@ func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	watched := n.hub.Subscribe("a")
 	t.Cleanup(watched.Close)
 
-	f.set(true)
+	p.freeze()
 	ev := move(t, writer, "a", ordercast.StatusConfirmed)
 	testutil.WaitFor(t, "the listener to give up its read and reconnect", func() bool { return n.l.Ready(t.Context()) != nil })
-	f.set(false)
+	p.thaw()
 	equalEvents(t, "the event once the database answers", collect(t, watched, is("a", ev.Seq)), []ordercast.Event{ev})
 }
 
