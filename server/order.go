@@ -110,10 +110,7 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.handleLongPoll(w, r, id, courier)
 		return
 	}
-	o, err := s.Store.Order(r.Context(), id)
-	if err == nil {
-		err = stillCouriers(o, courier)
-	}
+	o, err := s.readAs(r, id, courier)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -121,14 +118,15 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, o)
 }
 
-// stillCouriers refuses what a courier's read found if the order went to another courier after
-// the read was authorized (courier "": not a courier's read): the courier an order leaves never
-// reads whom it went to.
-func stillCouriers(o ordercast.Order, courier string) error {
-	if courier == "" || o.Owns(ordercast.Party{Kind: ordercast.PartyCourier, ID: courier}) {
-		return nil
+// readAs reads order id for a read authorized as courier's (authorizeWatchAs; "" for any other
+// reader), refusing it if the order went to another courier since: the courier an order leaves
+// never reads whom it went to.
+func (s *Server) readAs(r *http.Request, id, courier string) (ordercast.Order, error) {
+	o, err := s.Store.Order(r.Context(), id)
+	if err != nil || courier == "" || o.Owns(ordercast.Party{Kind: ordercast.PartyCourier, ID: courier}) {
+		return o, err
 	}
-	return ordercast.Errorf(ordercast.EForbidden, "the order is no longer assigned to courier %s", courier)
+	return ordercast.Order{}, ordercast.Errorf(ordercast.EForbidden, "the order is no longer assigned to courier %s", courier)
 }
 
 // changeRequest reads what every change of an order starts with: the actor (from the
@@ -366,10 +364,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	// committed after that may give the order to another courier.
 	var upTo int64 = math.MaxInt64
 	if courier != "" {
-		o, err := s.Store.Order(r.Context(), id)
-		if err == nil {
-			err = stillCouriers(o, courier)
-		}
+		o, err := s.readAs(r, id, courier)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -256,12 +256,7 @@ func (d *driver) send(c *wireConn, i, step int, lastStart *atomic.Int64) error {
 	}
 	start := time.Now()
 	d.starts.Record(i, version+1, start)
-	for {
-		last := lastStart.Load()
-		if start.UnixNano() <= last || lastStart.CompareAndSwap(last, start.UnixNano()) {
-			break
-		}
-	}
+	noteStart(lastStart, start)
 	code, answer, err := c.post(api.StatusPath(id), body)
 	if err != nil {
 		return fmt.Errorf("set status of %s: %w", id, err)
@@ -347,12 +342,7 @@ func (d *driver) sendBatch(c *wireConn, req api.SetStatusesRequest, ok []bool, l
 		i, version := at(j)
 		d.starts.Record(i, version+1, start)
 	}
-	for {
-		last := lastStart.Load()
-		if start.UnixNano() <= last || lastStart.CompareAndSwap(last, start.UnixNano()) {
-			break
-		}
-	}
+	noteStart(lastStart, start)
 	code, answer, err := c.post(api.PathStatusChanges, body)
 	if err != nil {
 		return fmt.Errorf("set status of %d orders: %w", len(ok), err)
@@ -393,6 +383,16 @@ func (d *driver) sendBatch(c *wireConn, req api.SetStatusesRequest, ok []bool, l
 		}
 	}
 	return first
+}
+
+// noteStart raises lastStart, the start of the latest request sent, to start if it is later.
+func noteStart(lastStart *atomic.Int64, start time.Time) {
+	for {
+		last := lastStart.Load()
+		if start.UnixNano() <= last || lastStart.CompareAndSwap(last, start.UnixNano()) {
+			return
+		}
+	}
 }
 
 // answerText is an answer's body for an error message, cut short.
