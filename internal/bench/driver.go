@@ -248,7 +248,7 @@ func (d *driver) write(conns []*wireConn, w, k int, lastStart *atomic.Int64) boo
 }
 
 func (d *driver) send(c *wireConn, i, step int, lastStart *atomic.Int64) error {
-	version := d.base[i] + int64(step)
+	version := d.version(change{i, step})
 	id := OrderID(d.prefix, i)
 	body, err := json.Marshal(api.SetStatusRequest{Status: d.cycle[step], ExpectedVersion: &version})
 	if err != nil {
@@ -285,7 +285,6 @@ func (d *driver) send(c *wireConn, i, step int, lastStart *atomic.Int64) error {
 // each order's previous change has been answered, and returns how many committed. A change's
 // start is the request's: the time it waited in its tick is the integration's, not the server's.
 func (d *driver) writeBatch(c *wireConn, ks []int, lastStart *atomic.Int64) int {
-	type change struct{ i, step int }
 	todo := make([]change, 0, len(ks))
 	d.mu.Lock()
 	for _, k := range ks {
@@ -301,13 +300,7 @@ func (d *driver) writeBatch(c *wireConn, ks []int, lastStart *atomic.Int64) int 
 	ok := make([]bool, len(todo))
 	var err error
 	if len(todo) > 0 {
-		req := api.SetStatusesRequest{Changes: make([]api.OrderStatusChange, len(todo))}
-		for j, ch := range todo {
-			version := d.base[ch.i] + int64(ch.step)
-			req.Changes[j] = api.OrderStatusChange{OrderID: OrderID(d.prefix, ch.i),
-				SetStatusRequest: api.SetStatusRequest{Status: d.cycle[ch.step], ExpectedVersion: &version}}
-		}
-		err = d.sendBatch(c, req, ok, lastStart, func(j int) (int, int64) { return todo[j].i, d.base[todo[j].i] + int64(todo[j].step) })
+		err = d.sendBatch(c, todo, ok, lastStart)
 	}
 	committed := 0
 	d.mu.Lock()
@@ -330,17 +323,28 @@ func (d *driver) writeBatch(c *wireConn, ks []int, lastStart *atomic.Int64) int 
 	return committed
 }
 
-// sendBatch posts req, whose change j is order at(j)'s change at version, and marks ok[j] for
-// each change answered with the seq it must make.
-func (d *driver) sendBatch(c *wireConn, req api.SetStatusesRequest, ok []bool, lastStart *atomic.Int64, at func(j int) (int, int64)) error {
+// change is one change of a batched request: order i's change step.
+type change struct{ i, step int }
+
+// version is the version the order is at before ch, which ch names as expected_version.
+func (d *driver) version(ch change) int64 { return d.base[ch.i] + int64(ch.step) }
+
+// sendBatch posts the changes todo in one request and marks ok[j] for each change answered with
+// the seq it must make.
+func (d *driver) sendBatch(c *wireConn, todo []change, ok []bool, lastStart *atomic.Int64) error {
+	req := api.SetStatusesRequest{Changes: make([]api.OrderStatusChange, len(todo))}
+	for j, ch := range todo {
+		version := d.version(ch)
+		req.Changes[j] = api.OrderStatusChange{OrderID: OrderID(d.prefix, ch.i),
+			SetStatusRequest: api.SetStatusRequest{Status: d.cycle[ch.step], ExpectedVersion: &version}}
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("set status of %d orders: %w", len(ok), err)
 	}
 	start := time.Now()
-	for j := range ok {
-		i, version := at(j)
-		d.starts.Record(i, version+1, start)
+	for _, ch := range todo {
+		d.starts.Record(ch.i, d.version(ch)+1, start)
 	}
 	noteStart(lastStart, start)
 	code, answer, err := c.post(api.PathStatusChanges, body)
@@ -367,7 +371,7 @@ func (d *driver) sendBatch(c *wireConn, req api.SetStatusesRequest, ok []bool, l
 	}
 	var first error
 	for j, r := range res.Results {
-		i, version := at(j)
+		i, version := todo[j].i, d.version(todo[j])
 		switch {
 		case r.Error != nil:
 			if first == nil {
