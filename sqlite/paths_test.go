@@ -115,9 +115,9 @@ func TestPingOnALockedFileSaysLocked(t *testing.T) {
 }
 
 // holdElsewhere runs stmt in a transaction on a connection of its own, as another process
-// would, and keeps the transaction open until the test ends: a read keeps a read transaction,
-// a write the write lock.
-func holdElsewhere(t *testing.T, path, stmt string) {
+// would, and keeps the transaction open until release is called or the test ends: a read keeps a
+// read transaction, a write the write lock.
+func holdElsewhere(t *testing.T, path, stmt string) (release func()) {
 	t.Helper()
 	other := rawDB(t, path)
 	other.SetMaxOpenConns(1)
@@ -134,5 +134,10 @@ func holdElsewhere(t *testing.T, path, stmt string) {
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		t.Fatal(err)
+	}
+	return func() {
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -42,16 +42,8 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	storetest.MustOpen(t, s)
 
-	other := rawDB(t, path)
-	other.SetMaxOpenConns(1)
-	tx, err := other.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A write in the other connection's transaction holds the write lock until it ends.
-	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil {
-		t.Fatal(err)
-	}
+	release := holdElsewhere(t, path, `CREATE TABLE lock_holder (x INTEGER)`)
 	for i := range 3 {
 		_, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"})
 		if got := ordercast.ErrorCode(err); got != ordercast.EUnavailable {
@@ -84,9 +76,7 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 	if got := strings.Count(logs.String(), "database unavailable"); got != 1 {
 		t.Errorf("outage logged %d times, want once:\n%s", got, logs.String())
 	}
-	if err := tx.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"}); err != nil {
 		t.Fatalf("create once the lock is gone: %v", err)
 	}
