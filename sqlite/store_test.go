@@ -99,6 +99,32 @@ func TestOpen_WALMode(t *testing.T) {
 	}
 }
 
+// TestOpen_Synchronous: the store's Synchronous setting is what its write connections run
+// with, NORMAL by default; a bad value stops Open.
+func TestOpen_Synchronous(t *testing.T) {
+	for _, tc := range []struct {
+		setting string
+		want    int
+	}{{"", 1}, {"NORMAL", 1}, {"FULL", 2}, {"EXTRA", 3}} {
+		s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+		s.Synchronous = tc.setting
+		storetest.MustOpen(t, s)
+		got, err := sqlite.WriterSynchronous(s)
+		if err != nil {
+			t.Fatalf("PRAGMA synchronous: %v", err)
+		}
+		if got != tc.want {
+			t.Errorf("Synchronous %q: the writer runs synchronous=%d, want %d", tc.setting, got, tc.want)
+		}
+	}
+	s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+	s.Synchronous = "OFF"
+	if err := s.Open(t.Context()); err == nil {
+		_ = s.Close()
+		t.Error("Open accepted Synchronous OFF")
+	}
+}
+
 func TestOpen_BadPath(t *testing.T) {
 	for _, path := range []string{"", filepath.Join(t.TempDir(), "what?.db"), filepath.Join(t.TempDir(), "missing", "dir", "x.db")} {
 		s := sqlite.New(path)

@@ -60,6 +60,7 @@ func (m *Main) openStoreOnce(ctx context.Context) error {
 		st := sqlite.New(m.DB)
 		st.Publisher = m.Hub
 		st.Logger = m.Logger
+		st.Synchronous = strings.ToUpper(m.SQLiteSync)
 		if err := st.Open(ctx); err != nil {
 			return fmt.Errorf("open database %s: %w", m.DB, err)
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordercast/ordercast/sqlite"
 )
 
 // TestBadConfigurationStopsStartUp: a bad value, from a flag or from its environment variable,
@@ -39,6 +41,8 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"address without port", []string{"--addr", "localhost"}, nil, "--addr"},
 		{"pprof address without port", []string{"--pprof", "localhost"}, nil, "--pprof"},
 		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
+		{"sqlite sync", []string{"--sqlite-sync", "off"}, nil, "--sqlite-sync must be normal or full"},
+		{"sqlite sync from env", nil, map[string]string{"ORDERCAST_SQLITE_SYNC": "FULL"}, "--sqlite-sync must be normal or full"},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"certificate without key", []string{"--tls-cert", "c.pem"}, nil, "--tls-key"},
 		{"key without certificate", []string{"--tls-key", "k.pem"}, nil, "--tls-cert"},
@@ -83,6 +87,34 @@ func TestEnvironmentFillsFlags(t *testing.T) {
 	}
 	if m.HTTP.DrainWindow != 3*time.Second || !m.HTTP.H2C || m.Pprof != "127.0.0.1:6060" || m.HTTP.Addr != ":7070" {
 		t.Errorf("got drain %s, h2c %v, pprof %q, addr %q; want 3s, true, 127.0.0.1:6060, :7070", m.HTTP.DrainWindow, m.HTTP.H2C, m.Pprof, m.HTTP.Addr)
+	}
+}
+
+// TestSQLiteSync: --sqlite-sync reaches the SQLite store, which runs its commits with that
+// setting (sqlite's TestOpen_Synchronous shows the pragma follows it).
+func TestSQLiteSync(t *testing.T) {
+	t.Setenv("ORDERCAST_SECRET", testSecret)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{nil, "NORMAL"}, {[]string{"--sqlite-sync", "full"}, "FULL"}} {
+		m := NewMain(io.Discard, io.Discard)
+		if err := m.ParseFlags(append([]string{"--db", filepath.Join(t.TempDir(), "o.db")}, tc.args...)); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.openStore(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		st, ok := m.Store.(*sqlite.Store)
+		if !ok {
+			t.Fatalf("store is %T, want *sqlite.Store", m.Store)
+		}
+		if st.Synchronous != tc.want {
+			t.Errorf("%v: store runs synchronous=%s, want %s", tc.args, st.Synchronous, tc.want)
+		}
+		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

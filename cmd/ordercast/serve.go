@@ -20,9 +20,11 @@ import (
 // Main is the ordercast service: its configuration, and once opened, its parts.
 type Main struct {
 	// HTTP is the server's configuration: its flags are bound to these fields.
-	HTTP            server.Config
-	DB              string
-	DBWait          time.Duration
+	HTTP   server.Config
+	DB     string
+	DBWait time.Duration
+	// SQLiteSync is how an SQLite --db syncs its commits: normal or full (see the flag).
+	SQLiteSync      string
 	ShutdownTimeout time.Duration
 	Pprof           string
 	LogFormat       string
@@ -53,6 +55,7 @@ func NewMain(stdout, stderr io.Writer) *Main {
 		HTTP:            server.DefaultConfig(),
 		DB:              "ordercast.db",
 		DBWait:          DefaultDBWait,
+		SQLiteSync:      "normal",
 		ShutdownTimeout: 30 * time.Second,
 		LogFormat:       "text",
 		LogLevel:        "info",
@@ -103,6 +106,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.HTTP.Addr, "addr", m.HTTP.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
+	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk: `normal` (every commit survives the process crashing; an OS crash or power loss may roll back the last commits) or full (each batch's commit is synced before it is answered or pushed: it survives power loss too, at the disk's sync latency)")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
 	fs.DurationVar(&m.HTTP.IdempotencyTTL, "idempotency-ttl", m.HTTP.IdempotencyTTL, "how long the answer to a write with an Idempotency-Key is kept for its retries")
 	fs.DurationVar(&m.HTTP.Heartbeat, "heartbeat", m.HTTP.Heartbeat, "interval of keep-alive comments on idle streams")
@@ -140,6 +144,8 @@ func (m *Main) validate() error {
 		return fmt.Errorf("--shutdown-timeout must be positive, got %s", m.ShutdownTimeout)
 	case m.DBWait < 0:
 		return fmt.Errorf("--db-wait must not be negative, got %s", m.DBWait)
+	case m.SQLiteSync != "normal" && m.SQLiteSync != "full":
+		return fmt.Errorf("--sqlite-sync must be normal or full, got %q", m.SQLiteSync)
 	}
 	if err := checkAddr(m.HTTP.Addr); err != nil {
 		return fmt.Errorf("--addr: %w", err)
