@@ -165,6 +165,15 @@ type consolePage struct {
 	NeedsToken bool
 	// Problem says why a token handed over was refused.
 	Problem string
+	// As names whom Token acts for ("admin:ops"), shown in the page's bar.
+	As string
+	// Confirm is a token a link from another site handed over: the page asks before using it.
+	Confirm *linkedToken
+}
+
+// linkedToken is a token handed to the console by a link, and whom it acts for.
+type linkedToken struct {
+	Token, As string
 }
 
 // ConsoleCookie is the name of the HttpOnly cookie that carries the actor token an operator
@@ -175,6 +184,12 @@ const ConsoleCookie = "ordercast_console"
 // handleConsole serves GET /console: the operator's console. With ?token=… it takes an actor
 // token the way the tracking page takes a tracking token: into an HttpOnly cookie, then a
 // redirect to the clean URL, so the token leaves the address bar and the history.
+//
+// A token handed over by a link from another site is not taken unasked: a page elsewhere could
+// otherwise sign an operator's console in as its own author's account (login CSRF), and the
+// operator would type notes and changes under it. /console names no one, unlike a party's page
+// or an order's, so the console asks, naming whom the token acts for; its answer is a form on
+// this site, which a link elsewhere cannot submit for it.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 	page := consolePage{}
 	tok, err := s.consoleToken()
@@ -186,10 +201,14 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if page.Token == "" && s.Auth != nil {
 		if given := r.URL.Query().Get("token"); given != "" {
-			if _, err := s.Auth.Tokens.ParseActor(given); err != nil {
+			switch actor, err := s.Auth.Tokens.ParseActor(given); {
+			case err != nil:
 				page.Problem = "That token was not accepted: " + err.Error()
 				status = http.StatusUnauthorized
-			} else {
+			case fromAnotherSite(r):
+				w.Header().Set("Referrer-Policy", "no-referrer")
+				page.Confirm = &linkedToken{Token: given, As: actor.String()}
+			default:
 				s.handOverToken(w, r, ConsoleCookie, "/console", given)
 				return
 			}
@@ -203,7 +222,23 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 		}
 		page.NeedsToken = page.Token == "" && !s.Auth.PublicTracking
 	}
+	if page.Token != "" && s.Auth != nil {
+		if actor, err := s.Auth.Tokens.ParseActor(page.Token); err == nil {
+			page.As = actor.String()
+		}
+	}
 	s.renderPage(w, r, status, "console.html", page)
+}
+
+// fromAnotherSite reports whether the browser says the request came from a page of another site
+// (Fetch Metadata's Sec-Fetch-Site). A request that does not say (typed in, a bookmark, a browser
+// too old to send it, a script) is taken as this site's own.
+func fromAnotherSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	return false
 }
 
 // handOverToken keeps a token handed to a page by ?token=… in an HttpOnly cookie named name,

@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -59,6 +62,42 @@ func TestPagesOutsideDemoOfferTheWayIn(t *testing.T) {
 	}
 	if n := countStreamOpens(b, base) - before; n > 2 {
 		t.Errorf("the console opened /v1/stream %d times after a refusal, want no retries", n)
+	}
+}
+
+// TestConsoleAsksBeforeALinkFromAnotherSite: a link on another site's page that hands the
+// console a token (its author's) opens the console asking whether to act as them, with the token
+// unused; the operator's click on this site's button takes it, and the bar then says whom the
+// console acts for.
+func TestConsoleAsksBeforeALinkFromAnotherSite(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	theirs := actorToken(t, auth.RoleRestaurant, "r-mallory")
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><a id="go" href="%s/console?token=%s">a link</a>`, base, theirs)
+	}))
+	t.Cleanup(elsewhere.Close)
+	b := newBrowser(t)
+
+	b.do("open the other site", chromedp.Navigate(strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1)))
+	b.do("follow its link", chromedp.Click(chromedp.CSS(`#go`)))
+	b.waitFor(`#handover button`)
+	if q := eval[bool](b, `document.querySelector('meta[name="ordercast-token"]') !== null`); q {
+		t.Error("the console took the linked token without asking")
+	}
+	if text := eval[string](b, `document.getElementById('handover').innerText`); !strings.Contains(text, "restaurant:r-mallory") {
+		t.Errorf("the question does not say whom the token acts for: %q", text)
+	}
+	screenshots(b, "console-linked-token")
+
+	b.do("accept", chromedp.Click(chromedp.CSS(`#handover button`)))
+	b.waitFor(`.bar-as`)
+	if as := eval[string](b, `document.querySelector('.bar-as').textContent`); as != "as restaurant:r-mallory" {
+		t.Errorf("bar says %q, want the token's actor", as)
+	}
+	if href := eval[string](b, `location.href`); href != base+"/console" {
+		t.Errorf("address bar shows %q after accepting, want the clean URL", href)
 	}
 }
 

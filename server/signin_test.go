@@ -110,6 +110,64 @@ func TestConsoleTokenHandOver(t *testing.T) {
 	}
 }
 
+// TestConsoleAsksBeforeALinkedToken: a token handed to the console by a link from another site
+// (login CSRF: the link's author signing the operator in as themselves) is not taken unasked.
+// The console says whom it acts for and sets no cookie; its own form, submitted from this site,
+// then takes it, as does a hand-over typed in or from this site. The console's bar names whom
+// its token acts for.
+func TestConsoleAsksBeforeALinkedToken(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	theirs := actorToken(t, auth.RoleRestaurant, "r-mallory")
+	get := func(site string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/console?token="+theirs, nil)
+		if site != "" {
+			req.Header.Set("Sec-Fetch-Site", site)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for _, site := range []string{"cross-site", "same-site"} {
+		resp := get(site)
+		page := readAll(t, resp)
+		if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
+			t.Errorf("Sec-Fetch-Site %s: %d with cookies %v, want 200 and none", site, resp.StatusCode, resp.Cookies())
+		}
+		for _, want := range []string{
+			`Open the console as restaurant:r-mallory?`,
+			`<input type="hidden" name="token" value="` + theirs + `">`,
+		} {
+			if !strings.Contains(page, want) {
+				t.Errorf("Sec-Fetch-Site %s: the page lacks %q:\n%s", site, want, page)
+			}
+		}
+		if strings.Contains(page, "ordercast-token") {
+			t.Errorf("Sec-Fetch-Site %s: the page hands the linked token to its script unasked", site)
+		}
+	}
+	for _, site := range []string{"same-origin", "none", ""} {
+		resp := get(site)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].Value != theirs {
+			t.Fatalf("Sec-Fetch-Site %q: %d with cookies %v, want 303 setting the token", site, resp.StatusCode, resp.Cookies())
+		}
+		req, _ := http.NewRequest("GET", base+"/console", nil)
+		req.AddCookie(resp.Cookies()[0])
+		got, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := readAll(t, got)
+		if !strings.Contains(page, `as restaurant:r-mallory</span>`) {
+			t.Errorf("the console's bar does not say whom its token acts for:\n%s", page)
+		}
+	}
+}
+
 func readAll(t *testing.T, resp *http.Response) string {
 	t.Helper()
 	defer resp.Body.Close()
