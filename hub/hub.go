@@ -183,6 +183,10 @@ func (h *Hub) Publish(ev ordercast.Event) {
 		return m
 	}
 
+	// The watchers are woken once the hub's locks are let go, so that a callback that delivers
+	// at once (Wake.Inline) may close its subscription, which takes them.
+	var buf [InlineWakes]waker
+	wakes := buf[:0]
 	sh := h.shard(ev.OrderID)
 	sh.mu.RLock()
 	if t := sh.topics[ev.OrderID]; t != nil {
@@ -194,14 +198,14 @@ func (h *Hub) Publish(ev ordercast.Event) {
 			}
 		}
 		for s := range t.subs {
-			s.deliver(msg())
+			wakes = append(wakes, s.put(msg()))
 		}
 	}
 	sh.mu.RUnlock()
 
 	h.allMu.RLock()
 	for s := range h.all {
-		s.deliver(msg())
+		wakes = append(wakes, s.put(msg()))
 	}
 	h.allMu.RUnlock()
 
@@ -210,11 +214,14 @@ func (h *Hub) Publish(ev ordercast.Event) {
 		if len(h.parties) > 0 {
 			for _, party := range ev.Marks.Parties() {
 				for s := range h.parties[party] {
-					s.deliver(msg())
+					wakes = append(wakes, s.put(msg()))
 				}
 			}
 		}
 		h.partyMu.RUnlock()
+	}
+	for i, w := range wakes {
+		w.wake(Wake{Status: true, Inline: i < InlineWakes})
 	}
 }
 

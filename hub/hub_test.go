@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,21 +192,22 @@ func TestResyncAllFlagsOnlyWatchersOfEveryOrder(t *testing.T) {
 }
 
 // TestOnReadyCallsBackInsteadOfSignalling: the callback runs on every publish, at once for what
-// was queued before it was set, and says whether a status event waits or only a position.
+// was queued before it was set, and says whether a status event waits or only a position, and
+// whether it runs on the publisher's goroutine with leave to deliver (a status event only).
 func TestOnReadyCallsBackInsteadOfSignalling(t *testing.T) {
 	h := hub.New()
 	s := h.Subscribe("a")
 	t.Cleanup(s.Close)
 	h.Publish(event("a", 1)) // queued before the callback is set: OnReady calls at once
-	var calls []bool
-	s.OnReady(func(status bool) { calls = append(calls, status) })
-	if !slices.Equal(calls, []bool{true}) {
-		t.Fatalf("OnReady with a queued message called back %v, want [true]", calls)
+	var calls []hub.Wake
+	s.OnReady(func(w hub.Wake) { calls = append(calls, w) })
+	if want := []hub.Wake{{Status: true}}; !slices.Equal(calls, want) {
+		t.Fatalf("OnReady with a queued message called back %v, want %v", calls, want)
 	}
 	h.Publish(event("a", 2))
 	h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "a", Lat: 1, At: time.Now()}))
-	if want := []bool{true, true, false}; !slices.Equal(calls, want) {
-		t.Fatalf("publishes called back %v, want %v (status, status, position)", calls, want)
+	if want := []hub.Wake{{Status: true}, {Status: true, Inline: true}, {}}; !slices.Equal(calls, want) {
+		t.Fatalf("publishes called back %v, want %v (opening, status, position)", calls, want)
 	}
 	msgs, _ := s.Take()
 	if got := seqs(msgs); len(got) != 2 || got[0] != 1 || got[1] != 2 {
@@ -220,9 +222,59 @@ func TestOnReadyCallsBackInsteadOfSignalling(t *testing.T) {
 	t.Cleanup(p.Close)
 	h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "b", Lat: 1, At: time.Now()}))
 	calls = nil
-	p.OnReady(func(status bool) { calls = append(calls, status) })
-	if !slices.Equal(calls, []bool{false}) {
-		t.Fatalf("OnReady with a position waiting called back %v, want [false]", calls)
+	p.OnReady(func(w hub.Wake) { calls = append(calls, w) })
+	if want := []hub.Wake{{}}; !slices.Equal(calls, want) {
+		t.Fatalf("OnReady with a position waiting called back %v, want %v", calls, want)
+	}
+}
+
+// TestInlineWakesAreBounded: one event lets at most InlineWakes of its watchers deliver on the
+// publisher's goroutine, the order's own watchers first; the rest are told to schedule.
+func TestInlineWakesAreBounded(t *testing.T) {
+	h := hub.New()
+	var inline, scheduled atomic.Int64
+	count := func(w hub.Wake) {
+		if w.Inline {
+			inline.Add(1)
+		} else {
+			scheduled.Add(1)
+		}
+	}
+	for range hub.InlineWakes + 4 {
+		s := h.Subscribe("a")
+		t.Cleanup(s.Close)
+		s.OnReady(count)
+	}
+	all := h.SubscribeAll()
+	t.Cleanup(all.Close)
+	var allInline atomic.Bool
+	all.OnReady(func(w hub.Wake) { allInline.Store(w.Inline) })
+	h.Publish(event("a", 1))
+	if inline.Load() != hub.InlineWakes || scheduled.Load() != 4 {
+		t.Errorf("%d watchers woken inline and %d to schedule, want %d and 4", inline.Load(), scheduled.Load(), hub.InlineWakes)
+	}
+	if allInline.Load() {
+		t.Error("the watcher of every order was woken inline after the order's own watchers had used up the bound")
+	}
+}
+
+// TestCallbacksRunOutsideTheHubsLocks: a callback that delivers at once may end its stream there,
+// closing its subscription (which takes the hub's locks) without deadlocking the publisher.
+func TestCallbacksRunOutsideTheHubsLocks(t *testing.T) {
+	h := hub.New()
+	s := h.Subscribe("a")
+	s.OnReady(func(hub.Wake) { s.Close() })
+	all := h.SubscribeAll()
+	all.OnReady(func(hub.Wake) { all.Close() })
+	done := make(chan struct{})
+	go func() {
+		h.Publish(event("a", 1))
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Publish did not return: a callback closing its subscription deadlocked on the hub's locks")
 	}
 }
 

@@ -13,7 +13,7 @@ type Subscription struct {
 
 	mu     sync.Mutex
 	ready  chan struct{}     // capacity 1: "something is queued", coalesced; made on first Ready
-	notify func(status bool) // set by OnReady instead of ready
+	notify func(Wake)    // set by OnReady instead of ready
 	queue  []*Message
 	loc    *Location // the newest position not yet taken: one slot, latest wins
 	// locs is a party watcher's slots: the newest position of each order not yet taken.
@@ -46,21 +46,38 @@ func (s *Subscription) Ready() <-chan struct{} {
 	return s.ready
 }
 
+// Wake is what the hub tells an OnReady callback.
+type Wake struct {
+	// Status says whether status events wait (messages, or an overflow to catch up from) rather
+	// than only a position, so that the watcher's holder can run those first and a flood of
+	// positions never delays a status event (DESIGN.md rule 9).
+	Status bool
+	// Inline says the callback runs on the goroutine that published a status event, outside the
+	// hub's locks, among the first InlineWakes it wakes: the callback may deliver there and then,
+	// as long as that never blocks (a write that does not wait for the client) and never reads
+	// the store. Handing the delivery to another goroutine instead costs a wake-up, and on busy
+	// cores the woken goroutine waits its turn behind every request being served.
+	Inline bool
+}
+
+// InlineWakes bounds the watchers one published event may deliver to on its publisher's goroutine
+// (Wake.Inline): an order watched from a thousand screens must not hold up the publisher's next
+// commit while it writes to each.
+const InlineWakes = 16
+
 // OnReady makes the hub call fn, instead of signalling Ready, whenever messages are queued, the
 // mailbox overflowed or a position was put in a slot; at once if that happened already. fn runs
-// on the publisher's goroutine, so it must only schedule work, never do it: this is how a
-// watcher without a goroutine of its own (a connection held by a poller) is woken. status says
-// whether status events wait (messages, or an overflow to catch up from) rather than only a
-// position, so that the watcher's holder can run those first and a flood of positions never
-// delays a status event (DESIGN.md rule 9).
-func (s *Subscription) OnReady(fn func(status bool)) {
+// on the publisher's goroutine, so unless the Wake says Inline it must only schedule work, never
+// do it: this is how a watcher without a goroutine of its own (a connection held by a poller) is
+// woken.
+func (s *Subscription) OnReady(fn func(Wake)) {
 	s.mu.Lock()
 	s.notify = fn
 	status := len(s.queue) > 0 || s.overflow
 	pending := status || s.loc != nil || len(s.locs) > 0
 	s.mu.Unlock()
 	if pending {
-		fn(status)
+		fn(Wake{Status: status})
 	}
 }
 
@@ -87,12 +104,13 @@ func (s *Subscription) Close() {
 	s.hub.unsubscribe(s)
 }
 
-// deliver queues m; a full mailbox drops it and flags the watcher as having missed events.
-func (s *Subscription) deliver(m *Message) {
+// put queues m; a full mailbox drops it and flags the watcher as having missed events. It
+// returns the wake-up, for the publisher to run once it has let go of the hub's locks.
+func (s *Subscription) put(m *Message) waker {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
-		s.mu.Unlock()
-		return
+		return waker{}
 	}
 	if len(s.queue) < s.size {
 		if s.queue == nil {
@@ -102,7 +120,7 @@ func (s *Subscription) deliver(m *Message) {
 	} else {
 		s.overflow = true
 	}
-	s.wakeUnlock(true)
+	return waker{ready: s.ready, notify: s.notify}
 }
 
 // markMissed flags the watcher as having missed events, so that it catches up from the store.
@@ -121,14 +139,24 @@ func (s *Subscription) markMissed() {
 // woken by this (or by an earlier signal it has not consumed yet) sees them. No update can be
 // missed.
 func (s *Subscription) wakeUnlock(status bool) {
-	ready, notify := s.ready, s.notify
+	w := waker{ready: s.ready, notify: s.notify}
 	s.mu.Unlock()
+	w.wake(Wake{Status: status})
+}
+
+// waker is how one subscription is woken: its callback, or its Ready channel.
+type waker struct {
+	ready  chan struct{}
+	notify func(Wake)
+}
+
+func (w waker) wake(wk Wake) {
 	switch {
-	case notify != nil:
-		notify(status)
-	case ready != nil:
+	case w.notify != nil:
+		w.notify(wk)
+	case w.ready != nil:
 		select {
-		case ready <- struct{}{}:
+		case w.ready <- struct{}{}:
 		default:
 		}
 	}

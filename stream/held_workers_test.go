@@ -23,6 +23,8 @@ type slowOrders struct {
 	mu      sync.Mutex
 	hang    bool
 	entered chan struct{}
+	// hangAllBut, when set, makes every order's events hang but its own (with hang set).
+	hangAllBut string
 }
 
 func (s *slowOrders) Order(_ context.Context, id string) (ordercast.Order, error) {
@@ -31,7 +33,7 @@ func (s *slowOrders) Order(_ context.Context, id string) (ordercast.Order, error
 
 func (s *slowOrders) EventsAfter(ctx context.Context, id string, after int64, _ int) ([]ordercast.Event, error) {
 	s.mu.Lock()
-	hang := s.hang && id == "o-1"
+	hang := s.hang && (id == "o-1" || s.hangAllBut != "" && id != s.hangAllBut)
 	s.mu.Unlock()
 	if hang {
 		select {
@@ -109,6 +111,74 @@ func TestSlowCatchUpTakesOneWorker(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("round %d: o-2's event not delivered: the held streams' workers all wait behind o-1's catch-up", i)
 		}
+	}
+}
+
+// TestLiveEventsDoNotWaitForWorkers: an order's status event is written to its held streams on
+// the publisher's goroutine, so with every worker stuck catching a stream up from a store that
+// hangs, a live event of another order still arrives.
+func TestLiveEventsDoNotWaitForWorkers(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	workers := 4 * runtime.GOMAXPROCS(0)
+	store := &slowOrders{entered: make(chan struct{}, workers)}
+	h := hub.New()
+	cfg := testConfig
+	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
+	e := New(store, h, cfg, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	url := serveSSE(t, e, nil, nil)
+	open := func(id string) *client.SSEReader {
+		resp, err := http.Get(url + "?id=" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = resp.Body.Close() })
+		r := client.NewSSEReader(resp.Body)
+		if ev, err := r.Next(); err != nil || ev.ID != "1" {
+			t.Fatalf("%s: first event %+v, %v", id, ev, err)
+		}
+		return r
+	}
+	for i := range workers {
+		open(fmt.Sprint("s-", i))
+	}
+	live := open("o-live")
+
+	store.mu.Lock()
+	store.hang, store.hangAllBut = true, "o-live"
+	store.mu.Unlock()
+	for i := range workers { // a hole on each: every worker catches one up, and hangs
+		h.Publish(ordercast.Event{OrderID: fmt.Sprint("s-", i), Seq: 3, Status: ordercast.StatusPreparing, At: time.Now()})
+	}
+	for i := range workers {
+		select {
+		case <-store.entered:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d workers started a catch-up", i, workers)
+		}
+	}
+	h.Publish(ordercast.Event{OrderID: "o-live", Seq: 2, Status: ordercast.StatusConfirmed, At: time.Now()})
+	got := make(chan string, 1)
+	go func() {
+		ev, err := live.Next()
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- ev.ID
+	}()
+	select {
+	case id := <-got:
+		if id != "2" {
+			t.Fatalf("o-live's next event %s, want 2", id)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("o-live's event not delivered while every worker waits on the store")
 	}
 }
 

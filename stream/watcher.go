@@ -26,6 +26,9 @@ type watcher struct {
 
 	last  int64 // seq of the last event queued
 	ended bool  // a terminal event was queued, or revoked; the stream is complete
+	// behind says events were taken from the subscription and left for a catch-up from the
+	// store (a delivery on the publisher's goroutine, which never reads it: see needsStore).
+	behind bool
 	// owner is the courier whose right to read the order this watcher serves (Request.Courier),
 	// from the order's version opened on; revoked says it ended (see queue).
 	owner      string
@@ -263,6 +266,8 @@ func (w *watcher) heartbeat() {
 // skipped, a gap or an overflowed mailbox filled from the store, which is the truth. For all
 // orders: each change the client lacks, and after an overflow a fresh snapshot (status is state).
 func (w *watcher) deliver(ctx context.Context, msgs []*hub.Message, overflowed bool) error {
+	overflowed = overflowed || w.behind
+	w.behind = false
 	switch w.scope {
 	case AllOrders:
 		return w.deliverAll(ctx, msgs, overflowed)
@@ -294,6 +299,26 @@ func (w *watcher) deliver(ctx context.Context, msgs []*hub.Message, overflowed b
 	}
 	w.queueEvents(missed)
 	return nil
+}
+
+// needsStore reports whether delivering msgs to an order's watcher would read the store: its
+// mailbox overflowed, or a hole comes before the next event. A caller that must not read it sets
+// behind instead, and leaves the delivery (msgs, caught up again from the store) to one that may.
+func (w *watcher) needsStore(msgs []*hub.Message, overflowed bool) bool {
+	if overflowed || w.behind || w.scope != OrderEvents {
+		return true
+	}
+	last := w.last
+	for _, m := range msgs {
+		switch seq := m.Event.Seq; {
+		case seq <= last:
+		case seq == last+1:
+			last = seq
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 func (w *watcher) deliverAll(ctx context.Context, msgs []*hub.Message, overflowed bool) error {
