@@ -51,16 +51,10 @@ func (s *slowOrders) EventsAfter(ctx context.Context, id string, after int64, _ 
 
 func (s *slowOrders) ActiveOrders(context.Context, int) ([]ordercast.Order, error) { return nil, nil }
 
-// TestSlowCatchUpTakesOneWorker: while one held stream catches up from a store that hangs, every
-// change published to it meanwhile must not take another worker: the other streams' events go
-// on arriving. Each round publishes to the slow stream, then to another and waits for that one
-// to arrive; with a worker lost per round, the rounds would run out of workers.
-func TestSlowCatchUpTakesOneWorker(t *testing.T) {
-	if !poller.Supported {
-		t.Skip("held streams need the epoll poller (Linux)")
-	}
-	store := &slowOrders{entered: make(chan struct{}, 1)}
-	h := hub.New()
+// heldStreams serves held SSE streams of store's orders, published to through h, and returns
+// how to open one: it reads the stream's first event (seq 1) and hands back the reader.
+func heldStreams(t *testing.T, store *slowOrders, h *hub.Hub) (open func(id string) *client.SSEReader) {
+	t.Helper()
 	cfg := testConfig
 	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
 	e := New(store, h, cfg, nil)
@@ -69,7 +63,8 @@ func TestSlowCatchUpTakesOneWorker(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = e.Close() })
 	url := serveSSE(t, e, nil, nil)
-	open := func(id string) *client.SSEReader {
+	return func(id string) *client.SSEReader {
+		t.Helper()
 		resp, err := http.Get(url + "?id=" + id)
 		if err != nil {
 			t.Fatal(err)
@@ -81,6 +76,19 @@ func TestSlowCatchUpTakesOneWorker(t *testing.T) {
 		}
 		return r
 	}
+}
+
+// TestSlowCatchUpTakesOneWorker: while one held stream catches up from a store that hangs, every
+// change published to it meanwhile must not take another worker: the other streams' events go
+// on arriving. Each round publishes to the slow stream, then to another and waits for that one
+// to arrive; with a worker lost per round, the rounds would run out of workers.
+func TestSlowCatchUpTakesOneWorker(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	store := &slowOrders{entered: make(chan struct{}, 1)}
+	h := hub.New()
+	open := heldStreams(t, store, h)
 	open("o-1")
 	other := open("o-2")
 	events := make(chan string, 1)
@@ -124,26 +132,7 @@ func TestLiveEventsDoNotWaitForWorkers(t *testing.T) {
 	workers := 4 * runtime.GOMAXPROCS(0)
 	store := &slowOrders{entered: make(chan struct{}, workers)}
 	h := hub.New()
-	cfg := testConfig
-	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
-	e := New(store, h, cfg, nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	url := serveSSE(t, e, nil, nil)
-	open := func(id string) *client.SSEReader {
-		resp, err := http.Get(url + "?id=" + id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = resp.Body.Close() })
-		r := client.NewSSEReader(resp.Body)
-		if ev, err := r.Next(); err != nil || ev.ID != "1" {
-			t.Fatalf("%s: first event %+v, %v", id, ev, err)
-		}
-		return r
-	}
+	open := heldStreams(t, store, h)
 	for i := range workers {
 		open(fmt.Sprint("s-", i))
 	}
