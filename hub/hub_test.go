@@ -289,3 +289,18 @@ func TestReadySignalsWhatWasQueuedBeforeIt(t *testing.T) {
 		t.Fatal("Ready not signalled for a message queued before it was first asked for")
 	}
 }
+
+// TestClosedSubscriptionHoldsNothing: a subscription closed after its mailbox overflowed says
+// nothing is queued or missed, so a wake that comes after the close (the hub wakes watchers
+// once it has let go of its locks) sends its watcher to the store for nothing.
+func TestClosedSubscriptionHoldsNothing(t *testing.T) {
+	h := hub.New()
+	h.MailboxSize = 1
+	s := h.Subscribe("a")
+	h.Publish(event("a", 1))
+	h.Publish(event("a", 2)) // past the mailbox: overflowed
+	s.Close()
+	if msgs, overflowed := s.Take(); len(msgs) != 0 || overflowed {
+		t.Errorf("closed subscription takes %d messages, overflowed %v; want none and false", len(msgs), overflowed)
+	}
+}

@@ -99,7 +99,7 @@ func (s *Subscription) Close() {
 		return
 	}
 	s.closed = true
-	s.queue, s.loc, s.locs = nil, nil, nil
+	s.queue, s.loc, s.locs, s.overflow = nil, nil, nil, false // a late wake finds nothing to do
 	s.mu.Unlock()
 	s.hub.unsubscribe(s)
 }

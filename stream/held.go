@@ -91,6 +91,9 @@ type heldStream struct {
 	// again asks the worker delivering the stream to run once more before it lets go: another
 	// worker found it busy (deliver).
 	again atomic.Bool
+	// inline is set while a publisher's goroutine delivers to the stream (wake): a close that
+	// happens then finishes the stream's bookkeeping elsewhere (closed).
+	inline atomic.Bool
 
 	// drainClaimed: the drain has given the stream its place, either in the drain's own pass
 	// over the streams held when it began, or, for a stream held later (or not yet held when
@@ -289,10 +292,31 @@ func (hs *heldStream) deliver(inline bool) {
 		hs.again.Store(false)
 		hs.queuedStatus.Store(false) // a publish from now on schedules another run
 		hs.queued.Store(false)
-		if !hs.deliverLocked(inline) {
+		if inline {
+			hs.inline.Store(true)
+		}
+		goesOn := hs.deliverLocked(inline)
+		if inline {
+			hs.inline.Store(false)
+			if goesOn && hs.again.Load() {
+				// Others found the stream busy meanwhile: a worker runs for them, so that the
+				// publisher does one run, not as many as they were.
+				hs.handOff()
+				return
+			}
+		}
+		if !goesOn {
 			return
 		}
 	}
+}
+
+// handOff gives the stream's next run to a worker whatever its flags say: a run that found the
+// stream locked left queuedStatus set and returned, trusting the holder to run again, so the
+// flag no longer means a run is coming.
+func (hs *heldStream) handOff() {
+	hs.queuedStatus.Store(true)
+	hs.h.work.push(hs, true)
 }
 
 // deliverLocked is one run of deliver, with hs.mu held; it releases it, and reports whether
@@ -306,7 +330,7 @@ func (hs *heldStream) deliverLocked(inline bool) bool {
 	if inline && hs.w.needsStore(msgs, overflowed) {
 		hs.w.behind = true // msgs are read again from the store, with whatever else was missed
 		hs.mu.Unlock()
-		hs.schedule(true)
+		hs.handOff()
 		return false
 	}
 	if err := hs.w.deliver(hs.h.ctx, msgs, overflowed); err != nil {
@@ -354,11 +378,20 @@ func (hs *heldStream) closed(err error) {
 	} else if reason == ReasonClientGone || reason == ReasonShutdown {
 		err = nil // the poller noticed the client leave or the engine close: nothing failed
 	}
-	hs.h.remove(hs)
-	hs.h.e.closed(reason)
 	// No hs.mu here: a write failing inside deliver, under hs.mu, closes the connection and so
 	// calls this on the same goroutine.
-	hs.w.finish(reason, err, true, true)
+	finish := func() {
+		hs.h.remove(hs)
+		hs.h.e.closed(reason)
+		hs.w.finish(reason, err, true, true)
+	}
+	if hs.inline.Load() {
+		// On a publisher's goroutine (its write was the last, or failed): unsubscribing, the
+		// limits and the request's log line must not hold up the writer's next commit.
+		go finish()
+		return
+	}
+	finish()
 }
 
 // heldReason names why the poller closed a connection, by the same rules as a stream on a

@@ -279,3 +279,145 @@ func serveSSE(t *testing.T, e *Engine, setUp func(), ends chan<- End) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// TestInlineCatchUpIsHandedOn: a publisher's run that must leave a catch-up to a worker hands it
+// on even when a worker already popped the stream and gave up on its lock (trusting the holder
+// to run again). The interleaving, step by step:
+//
+//	P (publisher, inline): deliver(true): again=true, TryLock ok, again=false, clear queued flags
+//	H (another status waker, e.g. OnReady's first call): schedule(true): queuedStatus set, pushed
+//	W (a worker): pops it, deliver(false): again=true, TryLock fails, returns
+//	P: deliverLocked(true): a hole, so behind=true and the catch-up goes to a worker
+//
+// P's first steps are copied from heldStream.deliver (the test cannot pause inside it); H, W and
+// P's deliverLocked are the real code, W a real worker of the holder. Before the fix P's hand-off
+// saw queuedStatus set and pushed nothing: the stream never got events 2 and 3.
+func TestInlineCatchUpIsHandedOn(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	store := newMemStore(ordercast.StatusPlaced)
+	h := hub.New()
+	cfg := testConfig
+	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
+	e := New(store, h, cfg, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	url := serveSSE(t, e, nil, nil)
+	resp, err := http.Get(url + "?id=o-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	r := client.NewSSEReader(resp.Body)
+	if ev, err := r.Next(); err != nil || ev.ID != "1" {
+		t.Fatalf("first event %+v, %v", ev, err)
+	}
+	got := make(chan string, 8)
+	go func() {
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- ev.ID
+		}
+	}()
+	var hs *heldStream
+	for deadline := time.Now().Add(5 * time.Second); hs == nil; {
+		if s := e.held.snapshot(-1); len(s) == 1 && s[0].conn.Load() != nil {
+			hs = s[0]
+		} else if time.Now().After(deadline) {
+			t.Fatal("stream not held")
+		}
+	}
+	queueLen := func() int {
+		q := &e.held.work
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return len(q.status) + len(q.others)
+	}
+
+	// Two events commit; the publisher announces only the second (a hole, as hub.Feed.CatchUp
+	// does, or an overflowed mailbox). P holds the stream's lock from here (its TryLock).
+	store.append(ordercast.StatusConfirmed)
+	store.append(ordercast.StatusPreparing)
+	hs.mu.Lock()
+	h.Publish(ordercast.Event{OrderID: "o-1", Seq: 3, Status: ordercast.StatusPreparing, At: time.Now()})
+	// (the real inline wake just found the lock taken and set again; P's prefix clears it)
+	hs.again.Store(false)
+	hs.queuedStatus.Store(false)
+	hs.queued.Store(false)
+
+	// H: a status wake from another goroutine, not inline.
+	hs.wake(hub.Wake{Status: true})
+	// W: a worker pops it and finds the lock held.
+	for deadline := time.Now().Add(5 * time.Second); !(hs.again.Load() && queueLen() == 0); {
+		if time.Now().After(deadline) {
+			t.Fatal("no worker popped the stream")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// P: the rest of its run, the real code.
+	if hs.deliverLocked(true) {
+		t.Fatal("deliverLocked went on; expected the store path")
+	}
+	for _, want := range []string{"2", "3"} {
+		select {
+		case id := <-got:
+			if id != want {
+				t.Fatalf("event %s, want %s", id, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %s committed and published, never delivered: the stream is stuck (queuedStatus=%v, queue=%d)",
+				want, hs.queuedStatus.Load(), queueLen())
+		}
+	}
+}
+
+// TestStreamEndDoesNotHoldUpThePublisher: a terminal event delivered on the publisher's
+// goroutine ends the stream, and the end's bookkeeping (the server's end callback writes the
+// request's log line) runs elsewhere: a callback that blocks (a log write to a full pipe) must
+// not block Publish, which is the SQLite writer's next commit.
+func TestStreamEndDoesNotHoldUpThePublisher(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	store := newMemStore(ordercast.StatusPlaced)
+	h := hub.New()
+	cfg := testConfig
+	cfg.Hold, cfg.Heartbeat = true, time.Hour
+	e := New(store, h, cfg, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	ends := make(chan End) // nobody reads until the end: the "log write" blocks
+	url := serveSSE(t, e, nil, ends)
+	resp, err := http.Get(url + "?id=o-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	r := client.NewSSEReader(resp.Body)
+	if ev, err := r.Next(); err != nil || ev.ID != "1" {
+		t.Fatalf("first event %+v, %v", ev, err)
+	}
+	ev := store.append(ordercast.StatusCancelled)
+	done := make(chan struct{})
+	go func() { h.Publish(ev); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Error("Publish blocked in the stream's end callback")
+		<-ends
+		<-done
+		return
+	}
+	if end := <-ends; end.Reason != ReasonTerminal {
+		t.Errorf("stream ended for %q, want %q", end.Reason, ReasonTerminal)
+	}
+}
