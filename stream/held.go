@@ -350,6 +350,9 @@ func (hs *heldStream) flushed(err error) bool {
 	ended, reason := hs.w.ended, hs.w.endReason()
 	hs.mu.Unlock()
 	switch {
+	case errors.Is(err, poller.ErrClosed):
+		// Closed, or ending with its last chunk queued behind a slow client (a lifetime, the
+		// drain): that end stands. Ending it again here would cut the queued bytes off.
 	case err != nil:
 		hs.end(ReasonWriteError, err) // the poller closed it already; the reason it gave wins
 	case ended:

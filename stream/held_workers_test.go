@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -419,5 +421,72 @@ func TestStreamEndDoesNotHoldUpThePublisher(t *testing.T) {
 	}
 	if end := <-ends; end.Reason != ReasonTerminal {
 		t.Errorf("stream ended for %q, want %q", end.Reason, ReasonTerminal)
+	}
+}
+
+// TestEventWriteDoesNotCutAnEndingStream: a stream ending for its lifetime with its last chunk
+// queued behind a client that reads slowly still ends for its lifetime once the client has read
+// it all, even if an event comes meanwhile: the event's write, refused by the closing connection,
+// must not turn the end into a write error that drops the queued bytes. The client resumes after
+// what it got and reads the event from the store.
+func TestEventWriteDoesNotCutAnEndingStream(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	store := newMemStore(ordercast.StatusPlaced)
+	h := hub.New()
+	cfg := testConfig
+	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
+	e := New(store, h, cfg, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	ends := make(chan End, 1)
+	url := serveSSE(t, e, nil, ends)
+	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	if _, err := io.WriteString(nc, "GET /?id=o-1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	var hs *heldStream
+	for deadline := time.Now().Add(5 * time.Second); hs == nil; time.Sleep(time.Millisecond) {
+		if s := e.held.snapshot(-1); len(s) == 1 && s[0].conn.Load() != nil {
+			hs = s[0]
+		} else if time.Now().After(deadline) {
+			t.Fatal("stream not held")
+		}
+	}
+	// The client reads nothing yet: 8 MiB (one write, taken whole) leaves most of it queued, and
+	// the lifetime's end queues the last chunk behind it.
+	if err := hs.conn.Load().Write(make([]byte, 8<<20)); err != nil {
+		t.Fatal(err)
+	}
+	hs.end(ReasonLifetime, nil)
+	h.Publish(store.append(ordercast.StatusConfirmed))
+
+	read := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, nc)
+		read <- err
+	}()
+	select {
+	case end := <-ends:
+		if end.Reason != ReasonLifetime {
+			t.Errorf("stream ended for %q (%v), want %q", end.Reason, end.Err, ReasonLifetime)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream did not end once the client read what was queued")
+	}
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Errorf("reading the stream to its end: %v (the connection was cut)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connection stayed open after the stream ended")
 	}
 }
