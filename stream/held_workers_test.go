@@ -53,9 +53,9 @@ func (s *slowOrders) EventsAfter(ctx context.Context, id string, after int64, _ 
 
 func (s *slowOrders) ActiveOrders(context.Context, int) ([]ordercast.Order, error) { return nil, nil }
 
-// heldStreams serves held SSE streams of store's orders, published to through h, and returns
-// how to open one: it reads the stream's first event (seq 1) and hands back the reader.
-func heldStreams(t *testing.T, store *slowOrders, h *hub.Hub) (open func(id string) *client.SSEReader) {
+// holdingEngine opens an engine that holds its streams, over store, published to through h,
+// and serves it; ends, if not nil, receives each stream's end.
+func holdingEngine(t *testing.T, store Store, h *hub.Hub, ends chan<- End) (*Engine, string) {
 	t.Helper()
 	cfg := testConfig
 	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
@@ -64,19 +64,63 @@ func heldStreams(t *testing.T, store *slowOrders, h *hub.Hub) (open func(id stri
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Close() })
-	url := serveSSE(t, e, nil, nil)
+	return e, serveSSE(t, e, nil, ends)
+}
+
+// openHeld opens the stream of order id at url, reads its first event (seq 1) and hands back
+// the reader.
+func openHeld(t *testing.T, url, id string) *client.SSEReader {
+	t.Helper()
+	resp, err := http.Get(url + "?id=" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	r := client.NewSSEReader(resp.Body)
+	if ev, err := r.Next(); err != nil || ev.ID != "1" {
+		t.Fatalf("%s: first event %+v, %v", id, ev, err)
+	}
+	return r
+}
+
+// heldStreams serves held SSE streams of store's orders, published to through h, and returns
+// how to open one (openHeld).
+func heldStreams(t *testing.T, store Store, h *hub.Hub) (open func(id string) *client.SSEReader) {
+	t.Helper()
+	_, url := holdingEngine(t, store, h, nil)
 	return func(id string) *client.SSEReader {
 		t.Helper()
-		resp, err := http.Get(url + "?id=" + id)
-		if err != nil {
-			t.Fatal(err)
+		return openHeld(t, url, id)
+	}
+}
+
+// eventIDs reads r's events in the background and hands on their ids; it is closed when the
+// stream ends.
+func eventIDs(r *client.SSEReader) <-chan string {
+	ids := make(chan string, 8)
+	go func() {
+		defer close(ids)
+		for {
+			ev, err := r.Next()
+			if err != nil {
+				return
+			}
+			ids <- ev.ID
 		}
-		t.Cleanup(func() { _ = resp.Body.Close() })
-		r := client.NewSSEReader(resp.Body)
-		if ev, err := r.Next(); err != nil || ev.ID != "1" {
-			t.Fatalf("%s: first event %+v, %v", id, ev, err)
+	}()
+	return ids
+}
+
+// theHeldStream waits for e to hold its one stream, with its connection.
+func theHeldStream(t *testing.T, e *Engine) *heldStream {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if s := e.held.snapshot(-1); len(s) == 1 && s[0].conn.Load() != nil {
+			return s[0]
 		}
-		return r
+		if time.Now().After(deadline) {
+			t.Fatal("stream not held")
+		}
 	}
 }
 
@@ -93,17 +137,7 @@ func TestSlowCatchUpTakesOneWorker(t *testing.T) {
 	open := heldStreams(t, store, h)
 	open("o-1")
 	other := open("o-2")
-	events := make(chan string, 1)
-	go func() {
-		for {
-			ev, err := other.Next()
-			if err != nil {
-				close(events)
-				return
-			}
-			events <- ev.ID
-		}
-	}()
+	events := eventIDs(other)
 
 	store.mu.Lock()
 	store.hang = true
@@ -300,42 +334,10 @@ func TestInlineCatchUpIsHandedOn(t *testing.T) {
 	}
 	store := newMemStore(ordercast.StatusPlaced)
 	h := hub.New()
-	cfg := testConfig
-	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
-	e := New(store, h, cfg, nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	url := serveSSE(t, e, nil, nil)
-	resp, err := http.Get(url + "?id=o-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = resp.Body.Close() })
-	r := client.NewSSEReader(resp.Body)
-	if ev, err := r.Next(); err != nil || ev.ID != "1" {
-		t.Fatalf("first event %+v, %v", ev, err)
-	}
-	got := make(chan string, 8)
-	go func() {
-		for {
-			ev, err := r.Next()
-			if err != nil {
-				close(got)
-				return
-			}
-			got <- ev.ID
-		}
-	}()
-	var hs *heldStream
-	for deadline := time.Now().Add(5 * time.Second); hs == nil; {
-		if s := e.held.snapshot(-1); len(s) == 1 && s[0].conn.Load() != nil {
-			hs = s[0]
-		} else if time.Now().After(deadline) {
-			t.Fatal("stream not held")
-		}
-	}
+	e, url := holdingEngine(t, store, h, nil)
+	r := openHeld(t, url, "o-1")
+	got := eventIDs(r)
+	hs := theHeldStream(t, e)
 	queueLen := func() int {
 		q := &e.held.work
 		q.mu.Lock()
@@ -390,24 +392,9 @@ func TestStreamEndDoesNotHoldUpThePublisher(t *testing.T) {
 	}
 	store := newMemStore(ordercast.StatusPlaced)
 	h := hub.New()
-	cfg := testConfig
-	cfg.Hold, cfg.Heartbeat = true, time.Hour
-	e := New(store, h, cfg, nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
 	ends := make(chan End) // nobody reads until the end: the "log write" blocks
-	url := serveSSE(t, e, nil, ends)
-	resp, err := http.Get(url + "?id=o-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = resp.Body.Close() })
-	r := client.NewSSEReader(resp.Body)
-	if ev, err := r.Next(); err != nil || ev.ID != "1" {
-		t.Fatalf("first event %+v, %v", ev, err)
-	}
+	_, url := holdingEngine(t, store, h, ends)
+	openHeld(t, url, "o-1")
 	ev := store.append(ordercast.StatusCancelled)
 	done := make(chan struct{})
 	go func() { h.Publish(ev); close(done) }()
@@ -435,15 +422,8 @@ func TestEventWriteDoesNotCutAnEndingStream(t *testing.T) {
 	}
 	store := newMemStore(ordercast.StatusPlaced)
 	h := hub.New()
-	cfg := testConfig
-	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
-	e := New(store, h, cfg, nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
 	ends := make(chan End, 1)
-	url := serveSSE(t, e, nil, ends)
+	e, url := holdingEngine(t, store, h, ends)
 	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -452,14 +432,7 @@ func TestEventWriteDoesNotCutAnEndingStream(t *testing.T) {
 	if _, err := io.WriteString(nc, "GET /?id=o-1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	var hs *heldStream
-	for deadline := time.Now().Add(5 * time.Second); hs == nil; time.Sleep(time.Millisecond) {
-		if s := e.held.snapshot(-1); len(s) == 1 && s[0].conn.Load() != nil {
-			hs = s[0]
-		} else if time.Now().After(deadline) {
-			t.Fatal("stream not held")
-		}
-	}
+	hs := theHeldStream(t, e)
 	// The client reads nothing yet: 8 MiB (one write, taken whole) leaves most of it queued, and
 	// the lifetime's end queues the last chunk behind it.
 	if err := hs.conn.Load().Write(make([]byte, 8<<20)); err != nil {
