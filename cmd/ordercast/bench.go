@@ -72,7 +72,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of a table")
 	htmlFile := fs.String("html", "", "also write a self-contained HTML report to this `file`")
-	if err := parseCommand(fs, args, benchUsage, stdout, stderr); err != nil {
+	if _, err := parseCommand(fs, args, benchUsage, stdout, stderr); err != nil {
 		return err
 	}
 	// With --couriers, status changes run beside the positions only when asked for with --rate.

@@ -47,7 +47,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	seed := fs.Int64("seed", 0, "random seed (0: from the clock); printed, so a run can be repeated")
 	timeout := fs.Duration("timeout", check.DefaultTimeout, "hard limit on the whole check")
 	keep := fs.Bool("keep", false, "keep the nodes' logs when a phase fails")
-	if err := parseCommand(fs, args, checkUsage, stdout, stderr); err != nil {
+	if _, err := parseCommand(fs, args, checkUsage, stdout, stderr); err != nil {
 		return err
 	}
 	var kinds []string

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 )
 
 // envName is the environment variable that backs a flag: --stream-write-timeout is
@@ -20,12 +19,12 @@ func envName(flagName string) string {
 // --name, every flag not given on the command line is filled from its ORDERCAST_* variable,
 // --help prints the usage to stdout and returns flag.ErrHelp (exit 0, like `ordercast --help`),
 // and a bad flag prints the usage to stderr and returns the error. intro is the text printed
-// above the flag list.
-func parseCommand(fs *flag.FlagSet, args []string, intro string, stdout, stderr io.Writer) error {
+// above the flag list. fromEnv names the flags filled from the environment.
+func parseCommand(fs *flag.FlagSet, args []string, intro string, stdout, stderr io.Writer) (fromEnv map[string]bool, err error) {
 	// The flag package would print its own one-dash usage to one writer; ours goes where it belongs.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	err := parseWithEnv(fs, args)
+	fromEnv, err = parseWithEnv(fs, args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		printUsage(stdout, intro, fs)
@@ -33,10 +32,10 @@ func parseCommand(fs *flag.FlagSet, args []string, intro string, stdout, stderr 
 		printUsage(stderr, intro, fs)
 		if msg, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
 			// The flag package names it with one dash; every flag here is written with two.
-			return fmt.Errorf("unknown flag --%s", strings.TrimPrefix(msg, "-"))
+			return nil, fmt.Errorf("unknown flag --%s", strings.TrimPrefix(msg, "-"))
 		}
 	}
-	return err
+	return fromEnv, err
 }
 
 // printUsage writes intro, then every flag with its environment variable and default.
@@ -61,18 +60,18 @@ var commandLineOnly = map[string]map[string]bool{
 }
 
 // parseWithEnv parses args, then fills every flag not given on the command line from its
-// environment variable (but commandLineOnly). A bad value names the flag and where it came from.
-func parseWithEnv(fs *flag.FlagSet, args []string) error {
+// environment variable (but commandLineOnly), and returns the names of those it filled. A bad
+// value names the flag and where it came from.
+func parseWithEnv(fs *flag.FlagSet, args []string) (fromEnv map[string]bool, err error) {
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fromEnv := map[string]bool{}
+	fromEnv = map[string]bool{}
 	fs.VisitAll(func(f *flag.Flag) {
 		if err != nil || given[f.Name] || commandLineOnly[fs.Name()][f.Name] {
 			return
@@ -84,18 +83,7 @@ func parseWithEnv(fs *flag.FlagSet, args []string) error {
 			fromEnv[f.Name] = true
 		}
 	})
-	filledFromEnv.Store(fs, fromEnv)
-	return err
-}
-
-// filledFromEnv holds, for each FlagSet parseWithEnv parsed, the flags it filled from the
-// environment rather than the command line.
-var filledFromEnv sync.Map // *flag.FlagSet → map[string]bool
-
-// fromEnvironment reports whether parseWithEnv filled the flag name of fs from its variable.
-func fromEnvironment(fs *flag.FlagSet, name string) bool {
-	m, ok := filledFromEnv.Load(fs)
-	return ok && m.(map[string]bool)[name]
+	return fromEnv, err
 }
 
 // flagGiven reports whether the flag name was set on the command line or by its environment

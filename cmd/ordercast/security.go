@@ -186,7 +186,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	secret := fs.String("secret", "", "the server's HMAC `secret`")
 	ttl := fs.Duration("ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")
 	order := fs.String("order", "", "make a tracking token for this order `id` instead of an actor token")
-	if err := parseCommand(fs, args, tokenUsage, stdout, stderr); err != nil {
+	if _, err := parseCommand(fs, args, tokenUsage, stdout, stderr); err != nil {
 		return err
 	}
 	if *secret == "" {

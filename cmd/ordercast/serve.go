@@ -86,13 +86,14 @@ Runs the service: the JSON API, the streams and the pages. Outside --demo a --se
 // checks their values. --help prints the flags to stdout and returns flag.ErrHelp.
 func (m *Main) ParseFlags(args []string) error {
 	fs := m.flagSet()
-	if err := parseCommand(fs, args, serveUsage, m.stdout, m.stderr); err != nil {
+	fromEnv, err := parseCommand(fs, args, serveUsage, m.stdout, m.stderr)
+	if err != nil {
 		return err
 	}
 	if m.Demo && !flagGiven(fs, "addr") {
 		m.HTTP.Addr = DefaultDemoAddr
 	}
-	if m.Demo && fromEnvironment(fs, "db") {
+	if m.Demo && fromEnv["db"] {
 		// ORDERCAST_DB names the node's own database (the container image sets it): a demo
 		// started beside the node would simulate orders in it.
 		return fmt.Errorf("--demo simulates orders in its database, and %s names one from the environment (%s): give --db on the command line to run the demo there", envName("db"), redactURL(m.DB))

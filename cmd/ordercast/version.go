@@ -23,7 +23,7 @@ var revision string
 // build information the Go toolchain embeds, so nothing has to be stamped in by hand.
 func printVersion(stdout, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet("ordercast version", flag.ContinueOnError)
-	if err := parseCommand(fs, args, versionUsage, stdout, stderr); err != nil {
+	if _, err := parseCommand(fs, args, versionUsage, stdout, stderr); err != nil {
 		return err
 	}
 	bi, ok := debug.ReadBuildInfo()
