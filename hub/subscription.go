@@ -12,7 +12,7 @@ type Subscription struct {
 	size       int
 
 	mu     sync.Mutex
-	ready  chan struct{}     // capacity 1: "something is queued", coalesced; made on first Ready
+	ready  chan struct{} // capacity 1: "something is queued", coalesced; made on first Ready
 	notify func(Wake)    // set by OnReady instead of ready
 	queue  []*Message
 	loc    *Location // the newest position not yet taken: one slot, latest wins
