@@ -206,7 +206,6 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				page.Problem = "That token was not accepted: " + err.Error()
 				status = http.StatusUnauthorized
 			case fromAnotherSite(r):
-				w.Header().Set("Referrer-Policy", "no-referrer")
 				page.Confirm = &linkedToken{Token: given, As: actor.String()}
 			default:
 				s.handOverToken(w, r, ConsoleCookie, "/console", given)
