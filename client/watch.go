@@ -155,7 +155,8 @@ func (w *Watch) Close() error {
 // seq ends the watch with an error. Next returns io.EOF after it has returned a terminal
 // event (delivered or cancelled) or when the server answers 204 No Content, and an *Error when the
 // server answers 4xx; both are final. When ctx ends, Next returns ctx.Err() and the watch stays
-// usable: the next call resumes where this one stopped. When the watch's own context ends or
+// usable: it lets the connection go, and the next call resumes after the last event returned on
+// a new one (a blocked read can only be broken that way). When the watch's own context ends or
 // Close is called, Next returns its cause for good.
 func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 	if w.party != nil {
@@ -228,6 +229,12 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 			return fail(context.Cause(w.ctx))
 		}
 		if err := ctx.Err(); err != nil {
+			// Whether the interrupt has cut the connection yet or not (ctx may end just as the
+			// call begins), a Next ended by its context leaves the stream the one way: the next
+			// call resumes after the last event returned, on a new connection.
+			if w.sse != nil {
+				w.dropConn()
+			}
 			return SSEEvent{}, time.Time{}, err
 		}
 		if w.sse == nil {

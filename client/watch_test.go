@@ -420,29 +420,42 @@ func waitGone(t *testing.T, gone <-chan struct{}) {
 	}
 }
 
+// TestWatchNextContextCancel: a Next whose context ends, while it waits on a quiet stream or just
+// as it begins, returns the context's error and leaves the stream (the server sees the client
+// go); the watch stays usable and resumes after the last event on a new connection.
 func TestWatchNextContextCancel(t *testing.T) {
-	gone := make(chan struct{}, 2)
-	s := newStreamServer(t, blockingStream(1, 1, gone), func(w http.ResponseWriter, r *http.Request) {
-		openStream(w)
-		send(w, 2, 6)
-	})
-	w := watch(t, s.c, fastRetry)
-	ctx, cancel := context.WithCancel(context.Background())
-	if ev, err := w.Next(ctx); err != nil || ev.Seq != 1 {
-		t.Fatalf("Next = %+v, %v; want seq 1", ev, err)
-	}
-	go cancel() // Next is blocked on a quiet stream, or about to be; either way it must return
-	if _, err := w.Next(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Next = %v, want context.Canceled", err)
-	}
-	waitGone(t, gone)
-	// The watch is still usable and resumes where it stopped.
-	got, err := collect(t, w)
-	if err != io.EOF || !slices.Equal(got, []int64{2, 3, 4, 5, 6}) {
-		t.Fatalf("got %v, %v; want [2 3 4 5 6], io.EOF", got, err)
-	}
-	if got, want := s.lastEventIDs(), []string{"", "1"}; !slices.Equal(got, want) {
-		t.Errorf("Last-Event-ID headers = %q, want %q", got, want)
+	for _, tc := range []struct {
+		name   string
+		cancel func(context.CancelFunc)
+	}{
+		{"while it waits, or as it begins", func(cancel context.CancelFunc) { go cancel() }},
+		{"before it begins", func(cancel context.CancelFunc) { cancel() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gone := make(chan struct{}, 2)
+			s := newStreamServer(t, blockingStream(1, 1, gone), func(w http.ResponseWriter, r *http.Request) {
+				openStream(w)
+				send(w, 2, 6)
+			})
+			w := watch(t, s.c, fastRetry)
+			ctx, cancel := context.WithCancel(context.Background())
+			if ev, err := w.Next(ctx); err != nil || ev.Seq != 1 {
+				t.Fatalf("Next = %+v, %v; want seq 1", ev, err)
+			}
+			tc.cancel(cancel)
+			if _, err := w.Next(ctx); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Next = %v, want context.Canceled", err)
+			}
+			waitGone(t, gone)
+			// The watch is still usable and resumes where it stopped.
+			got, err := collect(t, w)
+			if err != io.EOF || !slices.Equal(got, []int64{2, 3, 4, 5, 6}) {
+				t.Fatalf("got %v, %v; want [2 3 4 5 6], io.EOF", got, err)
+			}
+			if got, want := s.lastEventIDs(), []string{"", "1"}; !slices.Equal(got, want) {
+				t.Errorf("Last-Event-ID headers = %q, want %q", got, want)
+			}
+		})
 	}
 }
 
