@@ -167,8 +167,10 @@ type consolePage struct {
 	Problem string
 	// As names whom Token acts for ("admin:ops"), shown in the page's bar.
 	As string
-	// Confirm is a token a link from another site handed over: the page asks before using it.
+	// Confirm is a token a link handed over: the page asks before using it.
 	Confirm *linkedToken
+	// Current names whom the console's own cookie acts for, beside a Confirm question.
+	Current string
 }
 
 // linkedToken is a token handed to the console by a link, and whom it acts for.
@@ -177,19 +179,17 @@ type linkedToken struct {
 }
 
 // ConsoleCookie is the name of the HttpOnly cookie that carries the actor token an operator
-// handed to the console with /console?token=…; its path is /console, so no API request carries
-// it: the page's script sends the token as a bearer header, which a cross-site request cannot.
+// handed to the console; its path is /console, so no API request carries it: the page's script
+// sends the token as a bearer header, which a cross-site request cannot.
 const ConsoleCookie = "ordercast_console"
 
-// handleConsole serves GET /console: the operator's console. With ?token=… it takes an actor
-// token the way the tracking page takes a tracking token: into an HttpOnly cookie, then a
-// redirect to the clean URL, so the token leaves the address bar and the history.
+// handleConsole serves GET /console: the operator's console, with the token its cookie holds.
 //
-// A token handed over by a link from another site is not taken unasked: a page elsewhere could
-// otherwise sign an operator's console in as its own author's account (login CSRF), and the
-// operator would type notes and changes under it. /console names no one, unlike a party's page
-// or an order's, so the console asks, naming whom the token acts for; its answer is a form on
-// this site, which a link elsewhere cannot submit for it.
+// With ?token=… (a link an operator was sent) it asks, naming whom the token acts for, and
+// takes it only when the operator answers with the page's form (handleConsoleSignIn). A link
+// that signed the console in by itself would let a page elsewhere, or a link in a mail, sign an
+// operator's console in as its author's account (login CSRF), and the operator would type notes
+// and changes under it: /console names no one, unlike a party's page or an order's.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 	page := consolePage{}
 	tok, err := s.consoleToken()
@@ -200,18 +200,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 	page.Token = tok
 	status := http.StatusOK
 	if page.Token == "" && s.Auth != nil {
-		if given := r.URL.Query().Get("token"); given != "" {
-			switch actor, err := s.Auth.Tokens.ParseActor(given); {
-			case err != nil:
-				page.Problem = "That token was not accepted: " + err.Error()
-				status = http.StatusUnauthorized
-			case fromAnotherSite(r):
-				page.Confirm = &linkedToken{Token: given, As: actor.String()}
-			default:
-				s.handOverToken(w, r, ConsoleCookie, "/console", given)
-				return
-			}
-		} else if c, err := r.Cookie(ConsoleCookie); err == nil {
+		if c, err := r.Cookie(ConsoleCookie); err == nil {
 			if _, err := s.Auth.Tokens.ParseActor(c.Value); err != nil {
 				page.Problem = "The token you entered earlier is no longer accepted (" + err.Error() + "); enter a new one."
 				http.SetCookie(w, s.tokenCookie(r, ConsoleCookie, "/console", ""))
@@ -219,25 +208,62 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				page.Token = c.Value
 			}
 		}
-		page.NeedsToken = page.Token == "" && !s.Auth.PublicTracking
-	}
-	if page.Token != "" && s.Auth != nil {
-		if actor, err := s.Auth.Tokens.ParseActor(page.Token); err == nil {
-			page.As = actor.String()
+		if given := r.URL.Query().Get("token"); given != "" {
+			// The address holds a token: it must not leave in a Referer (the page's own script
+			// and styles), and the page's script takes it out of the address bar.
+			w.Header().Set("Referrer-Policy", "no-referrer")
+			if actor, err := s.Auth.Tokens.ParseActor(given); err != nil {
+				page.Problem = "That token was not accepted: " + err.Error()
+				status = http.StatusUnauthorized
+			} else {
+				page.Confirm = &linkedToken{Token: given, As: actor.String()}
+				page.Current, page.Token = s.actorName(page.Token), "" // nothing runs until the operator answers
+			}
 		}
+		page.NeedsToken = page.Token == "" && !s.Auth.PublicTracking && page.Confirm == nil
 	}
+	page.As = s.actorName(page.Token)
 	s.renderPage(w, r, status, "console.html", page)
 }
 
-// fromAnotherSite reports whether the browser says the request came from a page of another site
-// (Fetch Metadata's Sec-Fetch-Site). A request that does not say (typed in, a bookmark, a browser
-// too old to send it, a script) is taken as this site's own.
-func fromAnotherSite(r *http.Request) bool {
-	switch r.Header.Get("Sec-Fetch-Site") {
-	case "cross-site", "same-site":
-		return true
+// actorName names whom an actor token acts for ("admin:ops"), or "" for no valid token.
+func (s *Server) actorName(tok string) string {
+	if tok == "" || s.Auth == nil {
+		return ""
 	}
-	return false
+	actor, err := s.Auth.Tokens.ParseActor(tok)
+	if err != nil {
+		return ""
+	}
+	return actor.String()
+}
+
+// consoleOrigin checks that a sign-in came from the console's own page: the browser's
+// Sec-Fetch-Site, or without it its Origin against the request's host (Go's cross-origin
+// protection). A request that carries neither is not a browser's, and has no session to steal.
+var consoleOrigin = http.NewCrossOriginProtection()
+
+// handleConsoleSignIn serves POST /console: the console's forms (the token entry, and the
+// answer to a linked token's question) hand a token over in the body. A good one goes into the
+// console's HttpOnly cookie, and the browser to GET /console.
+func (s *Server) handleConsoleSignIn(w http.ResponseWriter, r *http.Request) {
+	if s.Auth == nil {
+		http.Redirect(w, r, "/console", http.StatusSeeOther)
+		return
+	}
+	page := consolePage{NeedsToken: !s.Auth.PublicTracking}
+	if err := consoleOrigin.Check(r); err != nil {
+		page.Problem = "A page of another site tried to sign this console in; nothing was changed."
+		s.renderPage(w, r, http.StatusForbidden, "console.html", page)
+		return
+	}
+	given := r.PostFormValue("token")
+	if _, err := s.Auth.Tokens.ParseActor(given); err != nil {
+		page.Problem = "That token was not accepted: " + err.Error()
+		s.renderPage(w, r, http.StatusUnauthorized, "console.html", page)
+		return
+	}
+	s.handOverToken(w, r, ConsoleCookie, "/console", given)
 }
 
 // handOverToken keeps a token handed to a page by ?token=… in an HttpOnly cookie named name,
@@ -276,7 +302,9 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
+	if h.Get("Referrer-Policy") == "" {
+		h.Set("Referrer-Policy", "same-origin")
+	}
 	w.WriteHeader(status)
 	// The body is in memory: a write error can only mean the client went away.
 	_, _ = buf.WriteTo(w)

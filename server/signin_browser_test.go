@@ -55,6 +55,9 @@ func TestPagesOutsideDemoOfferTheWayIn(t *testing.T) {
 	// in the token entry with the server's reason, not in "reconnecting".
 	before := countStreamOpens(b, base)
 	b.do("hand over a restaurant's token", chromedp.Navigate(base+"/console?token="+actorToken(t, auth.RoleRestaurant, "luigi")))
+	b.waitFor(`#handover button`)
+	b.do("accept it", chromedp.Click(chromedp.CSS(`#handover button`)))
+	b.waitFor(`#signin-why`)
 	b.waitFor(`#conn[data-state="denied"]`)
 	b.waitFor(`#signin-why`)
 	if why := eval[string](b, `document.getElementById('signin-why').textContent`); !strings.Contains(why, "restaurant") {
@@ -67,8 +70,8 @@ func TestPagesOutsideDemoOfferTheWayIn(t *testing.T) {
 
 // TestConsoleAsksBeforeALinkFromAnotherSite: a link on another site's page that hands the
 // console a token (its author's) opens the console asking whether to act as them, with the token
-// unused; the operator's click on this site's button takes it, and the bar then says whom the
-// console acts for.
+// unused and gone from the address bar; the operator's click on the console's own button takes
+// it, and the bar then says whom the console acts for.
 func TestConsoleAsksBeforeALinkFromAnotherSite(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -88,6 +91,9 @@ func TestConsoleAsksBeforeALinkFromAnotherSite(t *testing.T) {
 	}
 	if text := eval[string](b, `document.getElementById('handover').innerText`); !strings.Contains(text, "restaurant:r-mallory") {
 		t.Errorf("the question does not say whom the token acts for: %q", text)
+	}
+	if href := eval[string](b, `location.href`); href != base+"/console" {
+		t.Errorf("address bar shows %q while asking, want the token gone from it", href)
 	}
 	screenshots(b, "console-linked-token")
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -57,9 +58,10 @@ func mustCreateAs(t *testing.T, base, id string) {
 	createAs(t, base, actorToken(t, auth.RoleAdmin, ""), id)
 }
 
-// TestConsoleTokenHandOver: /console?token=… takes a good actor token into an HttpOnly cookie
-// scoped to /console and redirects to the clean URL; the page then carries the token for its
-// script. A bad token is refused with the reason and the entry form; no token shows the form.
+// TestConsoleTokenHandOver: the console's form (POST /console) takes a good actor token into an
+// HttpOnly cookie scoped to /console and redirects to the clean URL; the page then carries the
+// token for its script and names whom it acts for. A bad token is refused with the reason and
+// the entry form; no token shows the form.
 func TestConsoleTokenHandOver(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -70,13 +72,10 @@ func TestConsoleTokenHandOver(t *testing.T) {
 		t.Errorf("console without a token: %d\n%s", resp.StatusCode, body)
 	}
 
-	resp, err := noRedirect.Get(base + "/console?token=" + admin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp = signIn(t, base, admin, nil)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console" {
-		t.Fatalf("hand-over: %d to %q, want 303 to /console", resp.StatusCode, resp.Header.Get("Location"))
+		t.Fatalf("sign-in: %d to %q, want 303 to /console", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	var cookie *http.Cookie
 	for _, c := range resp.Cookies() {
@@ -90,37 +89,53 @@ func TestConsoleTokenHandOver(t *testing.T) {
 
 	req, _ := http.NewRequest("GET", base+"/console", nil)
 	req.AddCookie(cookie)
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	page := readAll(t, resp)
-	if !strings.Contains(page, `name="ordercast-token" content="`+admin+`"`) || strings.Contains(page, `data-needs-token`) {
-		t.Errorf("console with the cookie does not carry the token:\n%s", page)
+	if !strings.Contains(page, `name="ordercast-token" content="`+admin+`"`) || strings.Contains(page, `data-needs-token`) || !strings.Contains(page, `as admin:ops</span>`) {
+		t.Errorf("console with the cookie does not carry the token, or does not say whose it is:\n%s", page)
 	}
 
-	resp, body = call(t, "GET", base+"/console?token=not-a-token", "", "")
-	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "That token was not accepted") || len(resp.Cookies()) != 0 {
-		t.Errorf("bad token: %d cookies %v\n%s", resp.StatusCode, resp.Cookies(), body)
+	resp = signIn(t, base, "not-a-token", nil)
+	if page := readAll(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "That token was not accepted") || len(resp.Cookies()) != 0 {
+		t.Errorf("bad token: %d cookies %v\n%s", resp.StatusCode, resp.Cookies(), page)
 	}
 	// A tracking token is not an actor token: it opens one order's page, not the console.
 	tracking := createAs(t, base, admin, "o-1")
-	if resp, _ := call(t, "GET", base+"/console?token="+tracking, "", ""); resp.StatusCode != http.StatusUnauthorized {
+	if resp := signIn(t, base, tracking, nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("tracking token on the console: %d, want 401", resp.StatusCode)
 	}
 }
 
-// TestConsoleAsksBeforeALinkedToken: a token handed to the console by a link from another site
-// (login CSRF: the link's author signing the operator in as themselves) is not taken unasked.
-// The console says whom it acts for and sets no cookie; its own form, submitted from this site,
-// then takes it, as does a hand-over typed in or from this site. The console's bar names whom
-// its token acts for.
+// signIn posts the console's sign-in form with tok and the given headers, without following
+// the redirect.
+func signIn(t *testing.T, base, tok string, headers map[string]string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", base+"/console", strings.NewReader(url.Values{"token": {tok}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
+}
+
+// TestConsoleAsksBeforeALinkedToken: a token handed to the console by a link (login CSRF: the
+// link's author signing the operator in as themselves, from a page elsewhere or a mail) is never
+// taken by the link itself. The console asks, naming whom the token acts for, sets no cookie,
+// keeps the token out of Referers, and runs nothing with it; the answer is its own form, and a
+// form posted from another site's page is refused.
 func TestConsoleAsksBeforeALinkedToken(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
 	theirs := actorToken(t, auth.RoleRestaurant, "r-mallory")
-	get := func(site string) *http.Response {
-		t.Helper()
+	for _, site := range []string{"cross-site", "same-site", "same-origin", "none", ""} {
 		req, _ := http.NewRequest("GET", base+"/console?token="+theirs, nil)
 		if site != "" {
 			req.Header.Set("Sec-Fetch-Site", site)
@@ -129,42 +144,36 @@ func TestConsoleAsksBeforeALinkedToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp
-	}
-	for _, site := range []string{"cross-site", "same-site"} {
-		resp := get(site)
 		page := readAll(t, resp)
-		if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
-			t.Errorf("Sec-Fetch-Site %s: %d with cookies %v, want 200 and none", site, resp.StatusCode, resp.Cookies())
+		if resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("Sec-Fetch-Site %q: %d, cookies %v, Referrer-Policy %q; want 200, none, no-referrer", site, resp.StatusCode, resp.Cookies(), resp.Header.Get("Referrer-Policy"))
 		}
 		for _, want := range []string{
 			`Open the console as restaurant:r-mallory?`,
+			`<form class="signin-form" method="post" action="/console"`,
 			`<input type="hidden" name="token" value="` + theirs + `">`,
 		} {
 			if !strings.Contains(page, want) {
-				t.Errorf("Sec-Fetch-Site %s: the page lacks %q:\n%s", site, want, page)
+				t.Errorf("Sec-Fetch-Site %q: the page lacks %q:\n%s", site, want, page)
 			}
 		}
 		if strings.Contains(page, "ordercast-token") {
-			t.Errorf("Sec-Fetch-Site %s: the page hands the linked token to its script unasked", site)
+			t.Errorf("Sec-Fetch-Site %q: the page hands the linked token to its script unasked", site)
 		}
 	}
-	for _, site := range []string{"same-origin", "none", ""} {
-		resp := get(site)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].Value != theirs {
-			t.Fatalf("Sec-Fetch-Site %q: %d with cookies %v, want 303 setting the token", site, resp.StatusCode, resp.Cookies())
+	for name, headers := range map[string]map[string]string{
+		"Sec-Fetch-Site cross-site":  {"Sec-Fetch-Site": "cross-site"},
+		"Sec-Fetch-Site same-site":   {"Sec-Fetch-Site": "same-site"},
+		"another origin, plain HTTP": {"Origin": "http://elsewhere.example"},
+	} {
+		resp := signIn(t, base, theirs, headers)
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("%s: form posted from another site: %d, cookies %v; want 403 and none", name, resp.StatusCode, resp.Cookies())
 		}
-		req, _ := http.NewRequest("GET", base+"/console", nil)
-		req.AddCookie(resp.Cookies()[0])
-		got, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		page := readAll(t, got)
-		if !strings.Contains(page, `as restaurant:r-mallory</span>`) {
-			t.Errorf("the console's bar does not say whom its token acts for:\n%s", page)
-		}
+	}
+	resp := signIn(t, base, theirs, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": base})
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].Value != theirs {
+		t.Fatalf("the console's own form: %d, cookies %v; want 303 setting the token", resp.StatusCode, resp.Cookies())
 	}
 }
 

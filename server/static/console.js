@@ -302,7 +302,14 @@
   }
 
   updateCount();
-  if (root && root.dataset.needsToken === 'true') {
+  if (document.getElementById('handover')) {
+    // A link handed a token over: it stays unused until the operator answers the question, and
+    // leaves the address bar (and the history) now.
+    history.replaceState(null, '', '/console');
+    document.getElementById('create-section').hidden = true;
+    document.getElementById('orders-section').hidden = true;
+    oc.showConnection(conn, 'denied');
+  } else if (root && root.dataset.needsToken === 'true') {
     needToken(null);
   } else {
     var path = partyKind ? '/v1/' + partyKind + 's/' + encodeURIComponent(partyId) + '/stream' : '/v1/stream';
