@@ -197,15 +197,17 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("sign console token: %w", err))
 		return
 	}
-	page.Token = tok
+	if tok != "" {
+		page.Token, page.As = tok, consoleActor.String()
+	}
 	status := http.StatusOK
 	if page.Token == "" && s.Auth != nil {
 		if c, err := r.Cookie(ConsoleCookie); err == nil {
-			if _, err := s.Auth.Tokens.ParseActor(c.Value); err != nil {
+			if actor, err := s.Auth.Tokens.ParseActor(c.Value); err != nil {
 				page.Problem = "The token you entered earlier is no longer accepted (" + err.Error() + "); enter a new one."
 				http.SetCookie(w, s.tokenCookie(r, ConsoleCookie, "/console", ""))
 			} else {
-				page.Token = c.Value
+				page.Token, page.As = c.Value, actor.String()
 			}
 		}
 		if given := r.URL.Query().Get("token"); given != "" {
@@ -217,25 +219,12 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				status = http.StatusUnauthorized
 			} else {
 				page.Confirm = &linkedToken{Token: given, As: actor.String()}
-				page.Current, page.Token = s.actorName(page.Token), "" // nothing runs until the operator answers
+				page.Current, page.Token, page.As = page.As, "", "" // nothing runs until the operator answers
 			}
 		}
 		page.NeedsToken = page.Token == "" && !s.Auth.PublicTracking && page.Confirm == nil
 	}
-	page.As = s.actorName(page.Token)
 	s.renderPage(w, r, status, "console.html", page)
-}
-
-// actorName names whom an actor token acts for ("admin:ops"), or "" for no valid token.
-func (s *Server) actorName(tok string) string {
-	if tok == "" || s.Auth == nil {
-		return ""
-	}
-	actor, err := s.Auth.Tokens.ParseActor(tok)
-	if err != nil {
-		return ""
-	}
-	return actor.String()
 }
 
 // consoleOrigin checks that a sign-in came from the console's own page: the browser's
