@@ -506,6 +506,27 @@ func TestLocationOnPartyStreams(t *testing.T) {
 		if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"o-2"`) {
 			t.Fatalf("after o-1 ended the stream sent %q %s, want o-2's change", ev.Type, ev.Data)
 		}
+		// A stream opened after the end never heard of o-1: a late position of it (from a node
+		// that had not yet heard of the end) is dropped all the same.
+		r = openParty(t, base, "/v1/customers/ana/stream", "")
+		if snap := nextAny(t, r); snap.Type != "snapshot" || strings.Contains(snap.Data, `"o-1"`) {
+			t.Fatalf("opened with %q %s, want a snapshot without o-1", snap.Type, snap.Data)
+		}
+		ls.tracker.ReceiveLocations([]ordercast.LocationUpdate{{
+			OrderID: "o-1", CourierID: "c-1", Lat: 9, Lng: 9, At: time.Now(),
+			Parties: []string{"customer:ana", "restaurant:luigis", "courier:c-1"},
+		}})
+		// A stream writes the positions it takes after the statuses it takes with them: the
+		// second change shows what came with the first.
+		ls.mustCommit(t, "o-2", ordercast.StatusPreparing)
+		for _, want := range []ordercast.Status{ordercast.StatusPreparing, ordercast.StatusReady} {
+			if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"`+string(want)+`"`) {
+				t.Fatalf("a stream opened after o-1 ended sent %q %s, want o-2 %s", ev.Type, ev.Data, want)
+			}
+			if want == ordercast.StatusPreparing {
+				ls.mustCommit(t, "o-2", ordercast.StatusReady)
+			}
+		}
 	})
 }
 

@@ -46,7 +46,7 @@ type watcher struct {
 	// another courier is dropped (a post that read the orders just before a reassignment).
 	courier string
 	// PartyEvents: the newest position of each order not yet sent, and what the stream told of
-	// the orders whose positions it judges: each one's courier, or that it ended.
+	// the active orders that have a courier, by which their positions are judged.
 	locs   map[string]*hub.Location
 	orders map[string]partyOrder
 
@@ -112,23 +112,26 @@ func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
 	return w.sub.Take()
 }
 
-// maxPartyOrders bounds what a party stream remembers of its orders; past it, it forgets them
-// all (a late position is then judged only by the tracker's own checks).
-const maxPartyOrders = 1024
+// maxPartyOrders bounds how many orders a party stream remembers (as many as its snapshot
+// holds); past it, one is forgotten for each new one, and the forgotten one's positions are no
+// longer shown on this stream.
+const maxPartyOrders = partySnapshotLimit
 
-// partyOrder is what a party stream told of an order that positions are judged by: its courier
-// (from the opening, or the latest courier event), or that it ended.
+// partyOrder is what a party stream told of an active order that has a courier: its status and
+// its courier, from the opening or the order's latest event.
 type partyOrder struct {
+	status  ordercast.Status
 	courier string
-	ended   bool
 }
 
 // partyLocations queues the newest position of each order of a party stream, under one cap for
 // the whole stream (see pace), which caps every order's positions at that rate too; it returns
-// when held-back positions become due.
+// when held-back positions become due. A position is judged as a stream of its one order judges
+// it, by what this stream told of the order; an order it does not know (ended, taken from its
+// courier, or never told of) shows none, whatever the tracker that sent it believed.
 func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	for id, l := range w.locs {
-		if o, ok := w.orders[id]; ok && (o.ended || o.courier != l.Update.CourierID) {
+		if o, ok := w.orders[id]; !ok || !w.e.showsPosition(l, o.status, o.courier) {
 			delete(w.locs, id)
 		}
 	}
@@ -150,10 +153,21 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	return time.Time{}
 }
 
-// rememberOrder remembers what a party stream told of an order.
+// rememberOrder remembers what a party stream told of an order: its new status and courier, or,
+// once it ended or has no courier, nothing (its positions are dropped).
 func (w *watcher) rememberOrder(orderID string, o partyOrder) {
-	if w.orders == nil || len(w.orders) >= maxPartyOrders {
+	if o.courier == "" || o.status.Terminal() {
+		delete(w.orders, orderID)
+		return
+	}
+	if w.orders == nil {
 		w.orders = make(map[string]partyOrder)
+	}
+	if _, ok := w.orders[orderID]; !ok && len(w.orders) >= maxPartyOrders {
+		for id := range w.orders {
+			delete(w.orders, id) // any one: the cost is its positions, never a wrong one shown
+			break
+		}
 	}
 	w.orders[orderID] = o
 }
