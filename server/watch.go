@@ -225,12 +225,7 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, cour
 	case s.Locations == nil:
 		writeJSON(w, http.StatusOK, o)
 	default:
-		answer, err := s.longPollAnswer(r, o)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, answer)
+		writeJSON(w, http.StatusOK, s.longPollAnswer(r, o))
 	}
 }
 

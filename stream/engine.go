@@ -104,11 +104,12 @@ type Config struct {
 // Locations is where a new stream finds its orders' newest known positions. What it returns may
 // be a courier's an order no longer has: the stream judges it (ordercast.ShowsPosition).
 type Locations interface {
-	// Latest returns the order's newest position, or nil.
-	Latest(ctx context.Context, orderID string) (*hub.Location, error)
+	// Latest returns the order's newest position, or nil. It never fails: a position is extra
+	// to the statuses a stream opens with, so what cannot be read is simply not there.
+	Latest(ctx context.Context, orderID string) *hub.Location
 	// LatestMany returns the newest position of each of the orders that has one, keyed by
 	// order id, in one read however many there are (a party stream opening).
-	LatestMany(ctx context.Context, orderIDs []string) (map[string]*hub.Location, error)
+	LatestMany(ctx context.Context, orderIDs []string) map[string]*hub.Location
 }
 
 // Engine runs the streams of one server.

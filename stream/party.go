@@ -70,7 +70,8 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64) (
 		}
 		o = partyOpening{snap: b, pos: snap.Pos}
 	}
-	return o, e.partyPositions(ctx, snap.Orders, &o)
+	e.partyPositions(ctx, snap.Orders, &o)
+	return o, nil
 }
 
 // resumedPartyPositions finds the positions that follow a resumed party stream's backlog. The
@@ -91,15 +92,16 @@ func (e *Engine) resumedPartyPositions(ctx context.Context, sr ordercast.ScopeRe
 		}
 		o.backlog = append(o.backlog, more...)
 	}
-	return e.partyPositions(ctx, snap.Orders, o)
+	e.partyPositions(ctx, snap.Orders, o)
+	return nil
 }
 
 // partyPositions finds the newest fresh position of each of the orders that shows one, in one
 // read of the positions (DESIGN.md rule 2: after subscribing, so a newer one published meanwhile
 // is in the subscription's slots and replaces it).
-func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o *partyOpening) error {
+func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o *partyOpening) {
 	if e.cfg.Locations == nil {
-		return nil
+		return
 	}
 	var ids []string
 	for _, ord := range orders {
@@ -115,12 +117,9 @@ func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return
 	}
-	ls, err := e.cfg.Locations.LatestMany(ctx, ids)
-	if err != nil {
-		return fmt.Errorf("read latest locations: %w", err)
-	}
+	ls := e.cfg.Locations.LatestMany(ctx, ids)
 	now := time.Now()
 	for id, l := range ls {
 		// The watcher judges each by the order's status and courier (orders), as it judges
@@ -132,7 +131,6 @@ func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o
 			o.locs[id] = l
 		}
 	}
-	return nil
 }
 
 // openParty queues what opens a party stream: the snapshot or the backlog, then the positions,
@@ -172,7 +170,8 @@ func (w *watcher) queueParty(m *hub.Message, pos int64) {
 		w.rememberOrder(ev.OrderID, partyOrder{status: ev.Status, courier: ev.CourierID})
 	default:
 		if o, ok := w.orders[ev.OrderID]; ok {
-			w.rememberOrder(ev.OrderID, partyOrder{status: ev.Status, courier: o.courier})
+			o.status = ev.Status
+			w.rememberOrder(ev.OrderID, o)
 		}
 	}
 	w.pending++

@@ -42,6 +42,9 @@ type watcher struct {
 	// position is one slot, never a queue (DESIGN.md rule 9).
 	loc     *hub.Location
 	locPace pace
+	// shown is the last position sent (OrderEvents): one that does not replace it (an older fix
+	// of the same courier, published late by a post that raced a newer one) is dropped.
+	shown *hub.Location
 	// courier is the order's courier as the stream last told it (OrderEvents): a position of
 	// another courier is dropped (a post that read the orders just before a reassignment).
 	courier string
@@ -118,10 +121,12 @@ func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
 const maxPartyOrders = partySnapshotLimit
 
 // partyOrder is what a party stream told of an active order that has a courier: its status and
-// its courier, from the opening or the order's latest event.
+// its courier, from the opening or the order's latest event, and when the last position of that
+// courier it sent was taken.
 type partyOrder struct {
 	status  ordercast.Status
 	courier string
+	shownAt time.Time
 }
 
 // partyLocations queues the newest position of each order of a party stream, under one cap for
@@ -131,7 +136,8 @@ type partyOrder struct {
 // courier, or never told of) shows none, whatever the tracker that sent it believed.
 func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	for id, l := range w.locs {
-		if o, ok := w.orders[id]; !ok || !w.e.showsPosition(l, o.status, o.courier) {
+		// Of the order's courier, so newer is later (see hub.Subscription.deliverLocation).
+		if o, ok := w.orders[id]; !ok || !w.e.showsPosition(l, o.status, o.courier) || !l.Update.At.After(o.shownAt) {
 			delete(w.locs, id)
 		}
 	}
@@ -147,7 +153,11 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		w.frame(w.f.named(w.buf(), api.EventLocation, w.locs[id].JSON))
+		l := w.locs[id]
+		w.frame(w.f.named(w.buf(), api.EventLocation, l.JSON))
+		o := w.orders[id]
+		o.shownAt = l.Update.At
+		w.orders[id] = o
 	}
 	w.locs = nil
 	return time.Time{}
@@ -182,7 +192,8 @@ func (w *watcher) location(now time.Time) (due time.Time) {
 	if w.loc == nil {
 		return time.Time{}
 	}
-	if w.ended || w.scope != OrderEvents || !w.e.showsPosition(w.loc, w.lastStatus, w.courier) {
+	if w.ended || w.scope != OrderEvents || !w.e.showsPosition(w.loc, w.lastStatus, w.courier) ||
+		w.shown != nil && !w.loc.Update.Replaces(w.shown.Update) {
 		w.loc = nil
 		return time.Time{}
 	}
@@ -190,7 +201,7 @@ func (w *watcher) location(now time.Time) (due time.Time) {
 		return due
 	}
 	w.frame(w.f.named(w.buf(), api.EventLocation, w.loc.JSON))
-	w.loc = nil
+	w.shown, w.loc = w.loc, nil
 	return time.Time{}
 }
 
