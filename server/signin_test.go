@@ -124,6 +124,22 @@ func TestConsoleTokenHandOver(t *testing.T) {
 	}
 }
 
+// TestPagesPolicy: every page runs only its own scripts, in no frame, and its forms post only to
+// its own origin.
+func TestPagesPolicy(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	for _, page := range []string{"/", "/console", "/track/o-1", "/restaurants/r-1", "/customers/c-1"} {
+		resp, _ := call(t, "GET", base+page, "", "")
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: Content-Security-Policy %q lacks %s", page, csp, want)
+			}
+		}
+	}
+}
+
 // signIn posts the console's sign-in form with tok and the given headers, without following
 // the redirect.
 func signIn(t *testing.T, base, tok string, headers map[string]string) *http.Response {
