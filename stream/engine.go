@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -121,6 +122,7 @@ type Engine struct {
 
 	held       *holder       // nil unless Open started the poller
 	closing    chan struct{} // closed when the drain starts
+	drainOnce  sync.Once     // a second BeginDrain, even at once with the first, does nothing
 	drain      atomic.Pointer[drainSchedule]
 	streams    atomic.Int64  // open streams, for the drain schedule and Wait
 	streamGone chan struct{} // signalled (capacity 1) when a stream closes
@@ -181,19 +183,17 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// BeginDrain refuses new streams and closes the open ones spread evenly over window.
+// BeginDrain refuses new streams and closes the open ones spread evenly over window. Only the
+// first call does anything; it is safe to call from several goroutines at once.
 func (e *Engine) BeginDrain(window time.Duration) {
-	select {
-	case <-e.closing:
-		return
-	default:
-	}
-	schedule := newDrainSchedule(window, e.streams.Load())
-	e.drain.Store(schedule)
-	close(e.closing)
-	if e.held != nil {
-		e.held.drain(schedule)
-	}
+	e.drainOnce.Do(func() {
+		schedule := newDrainSchedule(window, e.streams.Load())
+		e.drain.Store(schedule)
+		close(e.closing)
+		if e.held != nil {
+			e.held.drain(schedule)
+		}
+	})
 }
 
 // Draining reports whether the drain has begun: new streams go elsewhere.
