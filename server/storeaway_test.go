@@ -143,8 +143,7 @@ func TestStreamWhileStoreAwayAnyToken(t *testing.T) {
 		}
 	}
 
-	resp, body = call(t, "GET", base+"/v1/orders/o-1/ws", actorToken(t, auth.RoleRestaurant, "r-1"), "",
-		"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	resp, body = call(t, "GET", base+"/v1/orders/o-1/ws", actorToken(t, auth.RoleRestaurant, "r-1"), "", wsHandshake...)
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"unavailable"`) {
 		t.Errorf("restaurant: WebSocket while the store is away: %d %s, want 503 unavailable", resp.StatusCode, body)
 	}

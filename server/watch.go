@@ -32,6 +32,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 // event per text message, with the same resume point (?lastEventId=N). After the terminal event
 // the server closes with 1000 (at once on a reconnect after it); a draining node closes with 1001.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	if err := stream.CheckWebSocketHandshake(w.Header(), r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	wt, ok := s.watchOrder(w, r)
 	if !ok {
 		return
