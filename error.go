@@ -35,6 +35,11 @@ const (
 	// EIdempotencyKeyInUse: a concurrent request with the same key won; the caller should look
 	// its answer up.
 	EIdempotencyKeyInUse = "idempotency_key_in_use"
+	// EMethodNotAllowed: the API has the path, but not with this method; Allow lists the methods
+	// it takes.
+	EMethodNotAllowed = "method_not_allowed"
+	// EUpgradeRequired: a WebSocket endpoint was asked without a WebSocket upgrade.
+	EUpgradeRequired = "upgrade_required"
 )
 
 // Error is the one error type of the domain: a stable code for programs and a message for people.

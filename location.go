@@ -165,11 +165,14 @@ var DefaultETAModel = ETAModel{
 	Smoothing:   0.3,
 }
 
-// Speed folds a new sample into a running speed estimate (0 means none yet).
+// Speed folds a new sample into a running speed estimate (0 means none yet). A sample above
+// MaxSpeedMPS counts as MaxSpeedMPS: one bad fix (a jump of kilometres in a second) must not
+// hold the estimate far off for the many fixes an average takes to forget it.
 func (m ETAModel) Speed(prev, sample float64) float64 {
 	if !finite(sample) || sample < 0 {
 		return prev
 	}
+	sample = math.Min(sample, m.MaxSpeedMPS)
 	if prev <= 0 {
 		return sample
 	}

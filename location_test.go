@@ -70,6 +70,18 @@ func TestDistanceAndETA(t *testing.T) {
 	if got := m.Speed(10, 0); got != 7 {
 		t.Errorf("Speed(10, 0) = %v, want the average moved 30%% towards 0", got)
 	}
+	// One bad fix (111 km in a second) weighs as the top speed, so the estimate forgets it as
+	// fast as any sample: after ten fixes of a courier standing still, the floor speed again.
+	s := m.Speed(m.Speed(0, 5), 111_000)
+	if s > m.MaxSpeedMPS {
+		t.Errorf("after a jump of 111 km in a second the speed is %v m/s, more than the top speed %v", s, m.MaxSpeedMPS)
+	}
+	for range 10 {
+		s = m.Speed(s, 0)
+	}
+	if got, want := s, m.MinSpeedMPS; got > want {
+		t.Errorf("ten fixes standing still after a bad one: speed %v m/s, want under the floor %v", got, want)
+	}
 }
 
 func TestShowsLocation(t *testing.T) {

@@ -16,7 +16,8 @@ var codes = []string{
 	ordercast.EInvalidDetails, ordercast.EInvalidTransition, ordercast.EVersionConflict,
 	ordercast.EOrderExists, ordercast.EUnauthenticated, ordercast.EForbidden, ordercast.ERateLimited,
 	ordercast.ETooManyStreams, ordercast.EUnavailable, ordercast.ETooManyPositions,
-	ordercast.ETooManyChanges,
+	ordercast.ETooManyChanges, ordercast.EInvalidLocation, ordercast.EIdempotencyKeyReused,
+	ordercast.EIdempotencyKeyInUse, ordercast.EMethodNotAllowed, ordercast.EUpgradeRequired,
 }
 
 // TestCodeStatusTableBothWays proves the one table reads both ways: every code has its README
@@ -29,7 +30,8 @@ func TestCodeStatusTableBothWays(t *testing.T) {
 		ordercast.EInvalid: 422, ordercast.EInvalidID: 422, ordercast.EInvalidStatus: 422,
 		ordercast.EInvalidDetails: 422, ordercast.ERateLimited: 429, ordercast.ETooManyStreams: 503,
 		ordercast.EUnavailable: 503, ordercast.EInternal: 500, ordercast.ETooManyPositions: 413,
-		ordercast.ETooManyChanges: 413,
+		ordercast.ETooManyChanges: 413, ordercast.EInvalidLocation: 422, ordercast.EIdempotencyKeyReused: 422,
+		ordercast.EIdempotencyKeyInUse: 409, ordercast.EMethodNotAllowed: 405, ordercast.EUpgradeRequired: 426,
 	}
 	for _, code := range codes {
 		st := api.HTTPStatus(code)
@@ -43,6 +45,7 @@ func TestCodeStatusTableBothWays(t *testing.T) {
 	for st, code := range map[int]string{
 		422: ordercast.EInvalid, 503: ordercast.EUnavailable, 502: ordercast.EUnavailable,
 		504: ordercast.EUnavailable, 418: ordercast.EInternal, 404: ordercast.ENotFound,
+		405: ordercast.EMethodNotAllowed, 426: ordercast.EUpgradeRequired,
 	} {
 		if got := api.CodeForStatus(st); got != code {
 			t.Errorf("CodeForStatus(%d) = %q, want %q", st, got, code)

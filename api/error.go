@@ -34,6 +34,7 @@ var codeStatus = []struct {
 	{ordercast.EUnauthenticated, http.StatusUnauthorized},
 	{ordercast.EForbidden, http.StatusForbidden},
 	{ordercast.ENotFound, http.StatusNotFound},
+	{ordercast.EMethodNotAllowed, http.StatusMethodNotAllowed},
 	{ordercast.EInvalidTransition, http.StatusConflict},
 	{ordercast.EVersionConflict, http.StatusConflict},
 	{ordercast.EOrderExists, http.StatusConflict},
@@ -48,6 +49,7 @@ var codeStatus = []struct {
 	{ordercast.EInvalidLocation, http.StatusUnprocessableEntity},
 	{ordercast.EIdempotencyKeyReused, http.StatusUnprocessableEntity},
 	{ordercast.EIdempotencyKeyInUse, http.StatusConflict},
+	{ordercast.EUpgradeRequired, http.StatusUpgradeRequired},
 	{ordercast.ERateLimited, http.StatusTooManyRequests},
 	{ordercast.EUnavailable, http.StatusServiceUnavailable}, // first: the general 503
 	{ordercast.ETooManyStreams, http.StatusServiceUnavailable},

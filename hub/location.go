@@ -83,7 +83,9 @@ func (s *Subscription) TakeLocation() *Location {
 	return l
 }
 
-// deliverLocation replaces the slot's position with l and wakes the watcher.
+// deliverLocation replaces the slot's position with l, unless the slot holds a newer one of the
+// same courier, and wakes the watcher. Two posts of one courier may publish in either order
+// (each after the tracker let its lock go): the newer one stays.
 func (s *Subscription) deliverLocation(l *Location) {
 	s.mu.Lock()
 	if s.closed {
@@ -94,8 +96,10 @@ func (s *Subscription) deliverLocation(l *Location) {
 		if s.locs == nil {
 			s.locs = make(map[string]*Location, 1)
 		}
-		s.locs[l.Update.OrderID] = l
-	} else {
+		if old := s.locs[l.Update.OrderID]; old == nil || l.Update.Replaces(old.Update) {
+			s.locs[l.Update.OrderID] = l
+		}
+	} else if s.loc == nil || l.Update.Replaces(s.loc.Update) {
 		s.loc = l
 	}
 	s.wakeUnlock(false)

@@ -19,7 +19,7 @@ func TestLocationSlotKeepsOnlyTheNewest(t *testing.T) {
 	at := time.Now()
 	h.Publish(ordercast.Event{OrderID: "o-1", Seq: 5, Status: ordercast.StatusOutForDelivery})
 	for i := range 10 * hub.DefaultMailboxSize {
-		h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", Lat: float64(i), At: at}))
+		h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", Lat: float64(i), At: at.Add(time.Duration(i) * time.Millisecond)}))
 	}
 	select {
 	case <-s.Ready():
@@ -39,5 +39,38 @@ func TestLocationSlotKeepsOnlyTheNewest(t *testing.T) {
 	}
 	if l := other.TakeLocation(); l != nil {
 		t.Fatalf("another order's watcher got %v", l)
+	}
+}
+
+// Two posts of one courier may publish in either order (each after the tracker let its lock
+// go): a fix older than the one in a watcher's slot leaves it there, on a stream of the order
+// and on a party's; another courier's replaces it whatever its time (a reassignment).
+func TestLocationSlotKeepsTheNewerOfACourier(t *testing.T) {
+	h := hub.New()
+	one := h.Subscribe("o-1")
+	defer one.Close()
+	party := h.SubscribeParty("restaurant:r")
+	defer party.Close()
+	at := time.Now()
+	pos := func(courier string, lat float64, at time.Time) *hub.Location {
+		return hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", CourierID: courier, Lat: lat, At: at, Parties: []string{"restaurant:r"}})
+	}
+	taken := func() (float64, float64) {
+		t.Helper()
+		l, ls := one.TakeLocation(), party.TakeLocations()
+		if l == nil || ls["o-1"] == nil {
+			t.Fatalf("slots hold %v and %v, want a position in each", l, ls)
+		}
+		return l.Update.Lat, ls["o-1"].Update.Lat
+	}
+	h.PublishLocation(pos("c-1", 2, at))
+	h.PublishLocation(pos("c-1", 1, at.Add(-time.Second)))
+	if a, b := taken(); a != 2 || b != 2 {
+		t.Fatalf("after the newer fix then an older one, the slots hold lat %v and %v; want the newer (2)", a, b)
+	}
+	h.PublishLocation(pos("c-1", 2, at))
+	h.PublishLocation(pos("c-2", 3, at.Add(-time.Minute)))
+	if a, b := taken(); a != 3 || b != 3 {
+		t.Fatalf("after another courier's fix, the slots hold lat %v and %v; want the other courier's (3)", a, b)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -522,58 +523,61 @@ func (t *Tracker) charge(courierID string, now time.Time) (cached bool, err erro
 	return !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL, nil
 }
 
-// Latest returns an order's newest position: this node's, or, in a cluster, the newest any node
-// sent. The stream engine asks it when a stream opens. It may be a courier's the order no longer
-// has: whoever shows it checks it against the order (ordercast.ShowsPosition).
-func (t *Tracker) Latest(ctx context.Context, orderID string) (*hub.Location, error) {
-	t.mu.Lock()
-	var l *hub.Location
-	if st := t.orders[orderID]; st != nil && !st.missed {
-		l = st.latest
-	}
-	t.mu.Unlock()
-	if l != nil || t.Bus == nil {
-		return l, nil
-	}
-	ls, err := t.fromBus(ctx, []string{orderID})
-	return ls[orderID], err
+// Latest returns an order's newest position, or nil: this node's, or, in a cluster, the newest
+// any node sent. The stream engine asks it when a stream opens. It may be a courier's the order
+// no longer has: whoever shows it checks it against the order (ordercast.ShowsPosition).
+//
+// It never fails: a position is extra to the status a stream or a long poll opens with, and
+// must never refuse or hold that up (DESIGN.md rule 9). A read of the bus that fails or takes
+// longer than busReadTimeout is logged, and this node's own position stands in, if it has one.
+func (t *Tracker) Latest(ctx context.Context, orderID string) *hub.Location {
+	return t.LatestMany(ctx, []string{orderID})[orderID]
 }
+
+// busReadTimeout bounds the read of the cluster's positions a stream opening waits for: well
+// under a second, the least time between two positions the streams show by default.
+const busReadTimeout = 250 * time.Millisecond
 
 // LatestMany is Latest for many orders at once, keyed by order id (orders without a position are
 // left out): this node's, and the rest in one read of the bus.
-func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) (map[string]*hub.Location, error) {
+func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) map[string]*hub.Location {
 	ls := make(map[string]*hub.Location)
 	var missing []string
+	// own are this node's positions of the missing orders that may be older than the cluster's
+	// (missed): what stands in when the bus cannot be read.
+	var own map[string]*hub.Location
 	t.mu.Lock()
 	for _, id := range orderIDs {
-		if st := t.orders[id]; st != nil && st.latest != nil && !st.missed {
-			ls[id] = st.latest
-		} else {
+		st := t.orders[id]
+		switch {
+		case st == nil || st.latest == nil:
 			missing = append(missing, id)
+		case !st.missed || t.Bus == nil:
+			ls[id] = st.latest
+		default:
+			missing = append(missing, id)
+			if own == nil {
+				own = make(map[string]*hub.Location)
+			}
+			own[id] = st.latest
 		}
 	}
 	t.mu.Unlock()
 	if len(missing) == 0 || t.Bus == nil {
-		return ls, nil
+		return ls
 	}
-	more, err := t.fromBus(ctx, missing)
-	for id, l := range more {
-		ls[id] = l
-	}
-	return ls, err
-}
-
-// fromBus reads the orders' newest positions from the bus, keyed by order id.
-func (t *Tracker) fromBus(ctx context.Context, orderIDs []string) (map[string]*hub.Location, error) {
-	us, err := t.Bus.Latest(ctx, orderIDs)
+	ctx, cancel := context.WithTimeout(ctx, busReadTimeout)
+	defer cancel()
+	us, err := t.Bus.Latest(ctx, missing)
 	if err != nil {
-		return nil, fmt.Errorf("read the cluster's latest positions: %w", err)
+		t.Logger.Warn("read the cluster's latest positions; streams open with this node's", "orders", len(missing), "err", err)
+		maps.Copy(ls, own)
+		return ls
 	}
-	ls := make(map[string]*hub.Location, len(us))
 	for _, u := range us {
 		ls[u.OrderID] = hub.NewLocation(u)
 	}
-	return ls, nil
+	return ls
 }
 
 // ReceiveLocations takes positions the cluster's other nodes accepted (the bus hands them over):

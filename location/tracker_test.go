@@ -2,6 +2,7 @@ package location_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -91,7 +92,7 @@ func TestPostRateLimitedPerCourier(t *testing.T) {
 	if _, err := tr.Post(context.Background(), "c-2", at(7, now)); err != nil {
 		t.Fatalf("another courier's post was charged to c-1: %v", err)
 	}
-	l, _ := tr.Latest(context.Background(), "a")
+	l := tr.Latest(context.Background(), "a")
 	if l == nil || l.Update.Lat != 7 {
 		t.Fatalf("latest = %v, want c-2's 7 (the refused 5 changed nothing)", l)
 	}
@@ -116,7 +117,7 @@ func TestOlderFixesDoNotReplaceNewer(t *testing.T) {
 		t.Fatalf("an older position from another node reached the watcher: %v", l)
 	}
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", Lat: 3, At: now.Add(time.Second)}})
-	if l, _ := tr.Latest(context.Background(), "a"); l == nil || l.Update.Lat != 3 {
+	if l := tr.Latest(context.Background(), "a"); l == nil || l.Update.Lat != 3 {
 		t.Fatalf("latest = %v, want the newer 3 from another node", l)
 	}
 	if l := s.TakeLocation(); l == nil || l.Update.Lat != 3 {
@@ -279,13 +280,7 @@ func TestForgetsOrdersThatChangeCourierOrEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	latest := func(id string) *hub.Location {
-		l, err := tr.Latest(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	latest := func(id string) *hub.Location { return tr.Latest(context.Background(), id) }
 	if latest("a") == nil || latest("b") == nil {
 		t.Fatal("no position kept for a and b")
 	}
@@ -323,7 +318,7 @@ func TestAnotherCourierReplacesWhateverItsClock(t *testing.T) {
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-1", Lat: 1, At: now}})
 	s.TakeLocation()
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-2", Lat: 2, At: now.Add(-3 * time.Second)}})
-	if l, _ := tr.Latest(context.Background(), "a"); l == nil || l.Update.CourierID != "c-2" {
+	if l := tr.Latest(context.Background(), "a"); l == nil || l.Update.CourierID != "c-2" {
 		t.Fatalf("latest = %s, want c-2's position", describe(l))
 	}
 	if l := s.TakeLocation(); l == nil || l.Update.CourierID != "c-2" {
@@ -389,7 +384,7 @@ func TestPostManySharesTheWork(t *testing.T) {
 	if n := as.readCount(); n != 1 {
 		t.Errorf("the courier's orders were read %d times, want once", n)
 	}
-	if l, _ := tr.Latest(context.Background(), "a"); l == nil || l.Update.Lat != 52.2 {
+	if l := tr.Latest(context.Background(), "a"); l == nil || l.Update.Lat != 52.2 {
 		t.Errorf("newest position %s, want lat 52.2", describe(l))
 	}
 	bus.mu.Lock()
@@ -444,8 +439,8 @@ func postOvertaken(t *testing.T, tr *location.Tracker, h *hub.Hub, as *gated, id
 	}
 	h.Publish(ordercast.Event{OrderID: id, Seq: 5, Status: ordercast.StatusDelivered, At: time.Now()})
 	testutil.WaitFor(t, "the tracker to handle the delivery of "+id, func() bool {
-		l, err := tr.Latest(ctx, id)
-		return err == nil && l == nil
+		l := tr.Latest(ctx, id)
+		return l == nil
 	})
 	close(as.open)
 	r := <-done
@@ -483,8 +478,8 @@ func TestEventOfAnOrderReadDiscardsTheRead(t *testing.T) {
 	if n := postOvertaken(t, tr, h, as, "a"); n != 0 {
 		t.Fatalf("the post whose read the delivery of a overtook reached %d orders, want 0", n)
 	}
-	if l, err := tr.Latest(context.Background(), "a"); err != nil || l != nil {
-		t.Fatalf("after its delivery, order a has a position again: %s, %v", describe(l), err)
+	if l := tr.Latest(context.Background(), "a"); l != nil {
+		t.Fatalf("after its delivery, order a has a position again: %s", describe(l))
 	}
 	as.set() // a was delivered
 	if n, err := tr.Post(context.Background(), "c-1", at(2, time.Now())); err != nil || n != 0 {
@@ -520,14 +515,24 @@ type tableBus struct {
 	mu    sync.Mutex
 	table map[string]ordercast.LocationUpdate
 	reads int
+	// fail, when set, fails every read; hang makes every read wait for its context's end.
+	fail error
+	hang bool
 }
 
 func (b *tableBus) Send([]ordercast.LocationUpdate) {}
 
-func (b *tableBus) Latest(_ context.Context, ids []string) ([]ordercast.LocationUpdate, error) {
+func (b *tableBus) Latest(ctx context.Context, ids []string) ([]ordercast.LocationUpdate, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.reads++
+	if b.hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if b.fail != nil {
+		return nil, b.fail
+	}
 	var us []ordercast.LocationUpdate
 	for _, id := range ids {
 		if u, ok := b.table[id]; ok {
@@ -535,6 +540,47 @@ func (b *tableBus) Latest(_ context.Context, ids []string) ([]ordercast.Location
 		}
 	}
 	return us, nil
+}
+
+// A position is extra to the status a stream opens with: when the cluster's table cannot be read
+// (an error, or a read that does not end), Latest answers all the same, with this node's own
+// position, which may be older, or none.
+func TestLatestWhenTheBusCannotBeRead(t *testing.T) {
+	now := time.Now()
+	bus := &tableBus{table: map[string]ordercast.LocationUpdate{
+		"a": {OrderID: "a", CourierID: "k", Lat: 2, Lng: 1, At: now.Add(-time.Second)},
+	}}
+	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "k"}}, func(tr *location.Tracker) { tr.Bus = bus })
+	if _, err := tr.Post(t.Context(), "k", at(1, now.Add(-3*time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	tr.MissedLocations() // from here on, a stream opening asks the table
+	for _, c := range []struct {
+		name string
+		set  func()
+	}{
+		{"failing", func() { bus.fail = errors.New("connection refused") }},
+		{"hanging", func() { bus.fail, bus.hang = nil, true }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bus.mu.Lock()
+			c.set()
+			reads := bus.reads
+			bus.mu.Unlock()
+			if l := tr.Latest(t.Context(), "a"); l == nil || l.Update.Lat != 1 {
+				t.Errorf("Latest(a) = %s, want this node's own position (lat 1)", describe(l))
+			}
+			ls := tr.LatestMany(t.Context(), []string{"a", "b"})
+			if len(ls) != 1 || ls["a"] == nil || ls["a"].Update.Lat != 1 {
+				t.Errorf("LatestMany(a, b) = %v, want a's own position only", ls)
+			}
+			bus.mu.Lock()
+			defer bus.mu.Unlock()
+			if bus.reads != reads+2 {
+				t.Errorf("%d reads of the table, want 2: the own position stands in only when the read fails", bus.reads-reads)
+			}
+		})
+	}
 }
 
 // After the bus was away (MissedLocations), the position a node holds may not be the cluster's
@@ -549,9 +595,9 @@ func TestMissedLocationsReadTheTable(t *testing.T) {
 	}
 	lat := func() float64 {
 		t.Helper()
-		l, err := tr.Latest(t.Context(), "a")
-		if err != nil || l == nil {
-			t.Fatalf("Latest = %v, %v", l, err)
+		l := tr.Latest(t.Context(), "a")
+		if l == nil {
+			t.Fatal("Latest = nil")
 		}
 		return l.Update.Lat
 	}
@@ -565,8 +611,8 @@ func TestMissedLocationsReadTheTable(t *testing.T) {
 	if got := lat(); got != 2 || bus.reads != 1 {
 		t.Errorf("after the bus was away: lat %v after %d table reads, want 2 from the table", got, bus.reads)
 	}
-	if ls, err := tr.LatestMany(t.Context(), []string{"a"}); err != nil || ls["a"] == nil || ls["a"].Update.Lat != 2 {
-		t.Errorf("LatestMany after the bus was away = %v, %v; want the table's", ls, err)
+	if ls := tr.LatestMany(t.Context(), []string{"a"}); ls["a"] == nil || ls["a"].Update.Lat != 2 {
+		t.Errorf("LatestMany after the bus was away = %v; want the table's", ls)
 	}
 
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "k", Lat: 3, Lng: 1, At: now.Add(-time.Second)}})
@@ -660,16 +706,16 @@ func TestPostManyDoesNotUseACopyDroppedWhileItRead(t *testing.T) {
 	as.set("c-a")
 	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Status: ordercast.StatusDelivered, At: time.Now()})
 	testutil.WaitFor(t, "the tracker to handle the delivery of o", func() bool {
-		l, err := tr.Latest(ctx, "o")
-		return err == nil && l == nil
+		l := tr.Latest(ctx, "o")
+		return l == nil
 	})
 	close(gate)
 	res := <-done
 	if res[0].Err != nil || res[0].Orders != 0 {
 		t.Fatalf("c-a's position = %d orders, %v; want none: o was delivered while the batch read", res[0].Orders, res[0].Err)
 	}
-	if l, err := tr.Latest(ctx, "o"); err != nil || l != nil {
-		t.Fatalf("after its delivery, order o has a position again: %s, %v", describe(l), err)
+	if l := tr.Latest(ctx, "o"); l != nil {
+		t.Fatalf("after its delivery, order o has a position again: %s", describe(l))
 	}
 }
 
@@ -743,8 +789,8 @@ func TestPostManyHoldsBackAnOrderThatEndedAfterTheCopyWasDropped(t *testing.T) {
 	if res := <-done; res[0].Err != nil || res[0].Orders != 1 {
 		t.Fatalf("c-a's position = %d orders, %v; want only o2 (o1 was delivered while the batch read)", res[0].Orders, res[0].Err)
 	}
-	if l, err := tr.Latest(ctx, "o1"); err != nil || l != nil {
-		t.Fatalf("after its delivery, o1 has a position again: %s, %v", describe(l), err)
+	if l := tr.Latest(ctx, "o1"); l != nil {
+		t.Fatalf("after its delivery, o1 has a position again: %s", describe(l))
 	}
 }
 
@@ -771,8 +817,8 @@ func waitHandled(t *testing.T, tr *location.Tracker, h *hub.Hub) {
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "z", CourierID: "c-9", Lat: 1, At: time.Now()}})
 	h.Publish(ordercast.Event{OrderID: "z", Seq: 9, Status: ordercast.StatusDelivered, At: time.Now()})
 	testutil.WaitFor(t, "the tracker to handle the events", func() bool {
-		l, err := tr.Latest(context.Background(), "z")
-		return err == nil && l == nil
+		l := tr.Latest(context.Background(), "z")
+		return l == nil
 	})
 }
 

@@ -35,6 +35,10 @@ const (
 	// to the one-a-second cap each watcher has, long enough to make one notice of many positions.
 	// 20 ms is fifty transactions a second per node at most, and none while no courier posts.
 	DefaultLocationBatch = 20 * time.Millisecond
+	// DefaultLocationSendTimeout bounds one batch's round trip: a connection that hangs (a
+	// network that drops packets, a lock held on the table) must not hold every later position
+	// of the cluster back until TCP gives up; a position that old is replaced by then anyway.
+	DefaultLocationSendTimeout = 2 * time.Second
 	// MaxLocationPayload bounds one notice, well under PostgreSQL's 8000-byte payload limit.
 	MaxLocationPayload = 7000
 	// locationsKept is how long a position stays in order_locations: past it, no stream shows it.
@@ -48,9 +52,11 @@ const (
 // node's own skips them, as its tracker holds them already) and keeps the newest of each order
 // where a node that opens a stream later can read it. Create it with NewLocationBus, then Open.
 type LocationBus struct {
-	Store  *Store
-	Batch  time.Duration
-	Logger *slog.Logger
+	Store *Store
+	Batch time.Duration
+	// SendTimeout bounds each batch's round trip, and the purge of old positions.
+	SendTimeout time.Duration
+	Logger      *slog.Logger
 	// LegacyNotices also announces each batch on LocationChannel, in the JSON that nodes of
 	// versions before 2026-12 send and read, so that such nodes still show this node's positions
 	// during a rolling upgrade from them. Newer nodes hear a position twice then and keep one.
@@ -72,13 +78,13 @@ type LocationBus struct {
 
 // NewLocationBus returns a bus over s's pool with the defaults.
 func NewLocationBus(s *Store) *LocationBus {
-	return &LocationBus{Store: s, Batch: DefaultLocationBatch}
+	return &LocationBus{Store: s, Batch: DefaultLocationBatch, SendTimeout: DefaultLocationSendTimeout}
 }
 
 // Open starts the goroutine that sends a batch every Batch.
 func (b *LocationBus) Open() error {
-	if b.Store == nil || b.Batch <= 0 {
-		return errors.New("postgres: the location bus needs a Store and a positive Batch")
+	if b.Store == nil || b.Batch <= 0 || b.SendTimeout <= 0 {
+		return errors.New("postgres: the location bus needs a Store, a positive Batch and a positive SendTimeout")
 	}
 	if b.Logger == nil {
 		b.Logger = slog.New(slog.DiscardHandler)
@@ -125,7 +131,10 @@ func (b *LocationBus) run() {
 			cancel()
 			return
 		case <-purge.C:
-			if _, err := b.Store.pool.Exec(b.ctx, `DELETE FROM order_locations WHERE at < $1`, time.Now().Add(-locationsKept)); err != nil && b.ctx.Err() == nil {
+			ctx, cancel := context.WithTimeout(b.ctx, b.SendTimeout)
+			_, err := b.Store.pool.Exec(ctx, `DELETE FROM order_locations WHERE at < $1`, time.Now().Add(-locationsKept))
+			cancel()
+			if err != nil && b.ctx.Err() == nil {
 				b.Logger.Warn("purge old positions failed", "err", err)
 			}
 		case <-tick.C:
@@ -147,8 +156,10 @@ func (b *LocationBus) flush(ctx context.Context) {
 	}
 	b.pending = make(map[string]ordercast.LocationUpdate, len(batch))
 	b.mu.Unlock()
-	err := b.send(ctx, batch)
-	switch {
+	sendCtx, cancel := context.WithTimeout(ctx, b.SendTimeout)
+	err := b.send(sendCtx, batch)
+	cancel()
+	switch { // ctx's end is the bus's, not a failure; sendCtx's alone is one
 	case err != nil && ctx.Err() == nil:
 		b.failures.Add(1)
 		b.failed, b.dropped = b.failed+1, b.dropped+len(batch)

@@ -341,3 +341,42 @@ func testLocationBusReachesTheOtherNodes(t *testing.T, legacy bool) {
 		t.Fatalf("node 0 was handed back its own position: %v", ids)
 	}
 }
+
+// A batch that hangs (here on a lock another session holds on the table) is given up after
+// SendTimeout and counted as failed, rather than holding every later position of the cluster
+// back; once the lock goes, positions reach the table again.
+func TestLocationBusGivesUpAHangingBatch(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := storetest.MustOpen(t, postgres.New(url))
+	b := postgres.NewLocationBus(s)
+	b.Batch, b.SendTimeout = 5*time.Millisecond, 200*time.Millisecond
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	tx, err := conn.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), `LOCK TABLE order_locations IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	b.Send([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-1", Lat: 1, At: time.Now()}})
+	testutil.WaitFor(t, "the hanging batch to be given up", func() bool { return postgres.FailedBatches(b) > 0 })
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b.Send([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-1", Lat: 2, At: time.Now()}})
+	testutil.WaitFor(t, "the next position in the table", func() bool {
+		got, err := b.Latest(t.Context(), []string{"a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got) == 1 && got[0].Lat == 2
+	})
+}

@@ -120,7 +120,7 @@ func TestPartyLogInterleavedCommits(t *testing.T) {
 func waitForLockWait(t *testing.T, url string) {
 	t.Helper()
 	conn := pgtest.Connect(t, url)
-	testutil.WaitFor(t, "the second writer to wait on the party's lock", func() bool {
+	testutil.WaitFor(t, "a writer to wait on another's lock", func() bool {
 		var n int
 		if err := conn.QueryRow(t.Context(), `
 			SELECT count(*) FROM pg_stat_activity

@@ -195,7 +195,7 @@ func (s *Store) guessBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercast
 	// The locks the locking path takes, in the same order, before any row is written.
 	if len(stored) > 0 {
 		slices.Sort(stored)
-		write.Queue(`SELECT FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE`, stored)
+		write.Queue(lockOrders, stored)
 	}
 	if len(parties) > 0 {
 		write.Queue(advanceHeads, parties, counts)
@@ -203,19 +203,31 @@ func (s *Store) guessBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercast
 	return s.writeBatch(ctx, conn, write, b, found, log)
 }
 
+// lockOrders locks the orders with the ids $1 and returns the ids of those that exist. Every
+// writer of an order on every node takes its lock first, so writers of one order are serialised
+// across nodes; ORDER BY takes the locks in one order everywhere, so two nodes' batches cannot
+// deadlock on them. It reads nothing else: a locking statement that also joined another table
+// would, after waiting on a lock, see the locked row as committed meanwhile but the other table
+// as it was when the statement began (lockedBatch).
+const lockOrders = `SELECT id FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+
 // lockedBatch reads the state of b's orders under their locks, judges it, advances the party
 // logs' heads and commits: two or three round trips.
 func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercast.Batch) error {
-	// Round trip 1. FOR UPDATE serialises writers of one order across nodes; ORDER BY takes the
-	// locks in one order everywhere, so two nodes' batches cannot deadlock on them.
+	// Round trip 1: lock the orders, then read them in a statement of its own, whose snapshot
+	// (READ COMMITTED) is taken once the locks are held and so holds every commit to them. One
+	// statement that locked and joined lost an order another node held locked: after the wait,
+	// PostgreSQL re-checked e.seq = o.version against the orders row that node committed but the
+	// order_events row of the statement's older snapshot, and the order went unread.
 	read := &pgx.Batch{}
 	read.Queue(`BEGIN`)
+	read.Queue(lockOrders, b.OrderIDs())
 	read.Queue(`
 		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
 			o.restaurant_id, o.customer_id, o.courier_id, o.pickup, o.dropoff,
 			e.at, e.note, e.actor, e.kind, e.courier_id
 		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
-		WHERE o.id = ANY($1) ORDER BY o.id FOR UPDATE OF o`, b.OrderIDs())
+		WHERE o.id = ANY($1)`, b.OrderIDs())
 	read.Queue(`SELECT clock_timestamp()`)
 	keys := b.Keys()
 	if len(keys) > 0 {
@@ -398,7 +410,19 @@ func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, map[string]i
 	}
 	rows, err := br.Query()
 	if err != nil {
-		return time.Time{}, nil, err
+		return time.Time{}, nil, fmt.Errorf("lock orders: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return time.Time{}, nil, fmt.Errorf("lock orders: %w", err)
+	}
+	locked := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		locked[id] = true
+	}
+	rows, err = br.Query()
+	if err != nil {
+		return time.Time{}, nil, fmt.Errorf("read orders: %w", err)
 	}
 	for rows.Next() {
 		var latest ordercast.Event
@@ -406,7 +430,13 @@ func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, map[string]i
 		o, err := scanOrder(rows, &latest.At, &latest.Note, &latest.Actor, &kind, &latest.CourierID)
 		if err != nil {
 			rows.Close()
-			return time.Time{}, nil, err
+			return time.Time{}, nil, fmt.Errorf("read orders: %w", err)
+		}
+		if !locked[o.ID] {
+			// Created by another node between the two statements, so not locked: the batch is
+			// judged as of the locks, when it did not exist (a creation of it then fails
+			// orders_pkey, a lost race, and is tried again).
+			continue
 		}
 		latest.OrderID, latest.Seq, latest.Status, latest.At = o.ID, o.Version, o.Status, latest.At.UTC()
 		latest.Kind = ordercast.EventKind(kind)
@@ -414,7 +444,14 @@ func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, map[string]i
 		found[o.ID] = o.Version
 	}
 	if err := rows.Err(); err != nil {
-		return time.Time{}, nil, err
+		return time.Time{}, nil, fmt.Errorf("read orders: %w", err)
+	}
+	for _, id := range ids {
+		if _, ok := found[id]; !ok {
+			// Judged absent, an order that exists would be refused as not found, or created
+			// again: fail the batch rather than answer wrongly.
+			return time.Time{}, nil, fmt.Errorf("read orders: order %s is locked but its latest event was not read", id)
+		}
 	}
 	var now time.Time
 	if err := br.QueryRow().Scan(&now); err != nil {

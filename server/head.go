@@ -19,12 +19,13 @@ func (s *Server) handleStreamHead(w http.ResponseWriter, r *http.Request) {
 	} else {
 		err = s.authorizeWatchAll(r)
 	}
+	// A WebSocket's GET is an upgrade, with no body type.
+	sse := r.Pattern != "HEAD /v1/orders/{id}/ws"
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeStreamError(w, r, err, sse) // a party's token reads the order: the store may be away
 		return
 	}
-	// A WebSocket's GET is an upgrade, with no body type.
-	writeStreamHead(w, r.Pattern != "HEAD /v1/orders/{id}/ws")
+	writeStreamHead(w, sse)
 }
 
 // writeStreamHead answers HEAD on a stream route that passed its checks.

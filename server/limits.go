@@ -270,7 +270,9 @@ func (s *Server) admitStream(w http.ResponseWriter, r *http.Request) (release fu
 func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin == "" {
+		// Only the API is shared with other origins. The pages put the signed-in party's token
+		// in their HTML: no other origin may read them, allowed or not.
+		if origin == "" || !strings.HasPrefix(r.URL.Path, "/v1/") {
 			next.ServeHTTP(w, r)
 			return
 		}

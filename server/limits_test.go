@@ -172,6 +172,14 @@ func TestCORS(t *testing.T) {
 	if snapshot(t, ts.store, "c-1") != before {
 		t.Error("a preflight changed the store")
 	}
+	// The pages carry the signed-in party's token in their HTML: never shared with an origin,
+	// not even an allowed one.
+	for _, page := range []string{"/console", "/restaurants/r-1", "/track/c-1", "/"} {
+		resp, _ := call(t, "GET", base+page, "", "", "Origin", "https://app.example")
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
+			t.Errorf("page %s shared with an allowed origin: Access-Control-Allow-Origin %q", page, got)
+		}
+	}
 }
 
 // TestAnonymousWritesHaveTheirOwnBudget: requests that fail authentication are charged to a

@@ -136,6 +136,10 @@ func positionOf(req api.PostLocationRequest) (ordercast.Position, error) {
 		AccuracyM: req.AccuracyM, Heading: req.Heading, SpeedMPS: req.SpeedMPS,
 	}
 	if req.At != nil {
+		if req.At.IsZero() {
+			// A phone whose clock was never set; an absent at is the one that means now.
+			return ordercast.Position{}, ordercast.Errorf(ordercast.EInvalidLocation, "at is the zero time; leave it out to mean now")
+		}
 		p.At = *req.At
 	}
 	return p, nil
@@ -173,17 +177,14 @@ func (s *Server) permitLocations(a auth.Actor) error {
 
 // longPollAnswer is the long poll's answer: the order, with its courier's newest fresh position
 // while the order shows one (and only its current courier's).
-func (s *Server) longPollAnswer(r *http.Request, o ordercast.Order) (api.LongPollResponse, error) {
+func (s *Server) longPollAnswer(r *http.Request, o ordercast.Order) api.LongPollResponse {
 	res := api.LongPollResponse{Order: o}
 	if !ordercast.ShowsLocation(o.Status, s.Locations.From) {
-		return res, nil
+		return res
 	}
-	l, err := s.Locations.Latest(r.Context(), o.ID)
-	if err != nil {
-		return res, err
-	}
+	l := s.Locations.Latest(r.Context(), o.ID)
 	if l.Fresh(time.Now(), s.Locations.Fresh) && ordercast.ShowsPosition(l.Update, o.Status, o.CourierID, s.Locations.From) {
 		res.Location = &l.Update
 	}
-	return res, nil
+	return res
 }

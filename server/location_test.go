@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -180,6 +181,7 @@ func TestPostLocationValidation(t *testing.T) {
 		{"negative speed", `{"lat":0,"lng":0,"speed_mps":-1}`, 422, "invalid_location"},
 		{"speed of a plane", `{"lat":0,"lng":0,"speed_mps":250}`, 422, "invalid_location"},
 		{"accuracy 20 km", `{"lat":0,"lng":0,"accuracy_m":20000}`, 422, "invalid_location"},
+		{"at the zero time (a clock never set)", `{"lat":0,"lng":0,"at":"0001-01-01T00:00:00Z"}`, 422, "invalid_location"},
 		{"at in the future", fmt.Sprintf(`{"lat":0,"lng":0,"at":%q}`, now.Add(time.Minute).Format(time.RFC3339Nano)), 422, "invalid_location"},
 		{"at too old", fmt.Sprintf(`{"lat":0,"lng":0,"at":%q}`, now.Add(-time.Hour).Format(time.RFC3339Nano)), 422, "invalid_location"},
 		{"NaN", `{"lat":NaN,"lng":0}`, 400, "malformed_request"},
@@ -204,8 +206,8 @@ func TestPostLocationValidation(t *testing.T) {
 		})
 	}
 	// Nothing was taken in: a new stream sees no position.
-	if l, err := ls.tracker.Latest(context.Background(), "o-1"); err != nil || l != nil {
-		t.Fatalf("after refused posts the latest position is %v, %v; want none", l, err)
+	if l := ls.tracker.Latest(context.Background(), "o-1"); l != nil {
+		t.Fatalf("after refused posts the latest position is %v; want none", l)
 	}
 	if got := mustPost(t, base, "c-1", 52.5, 13.4); got != 1 {
 		t.Fatalf("a good position reached %d orders, want 1", got)
@@ -506,6 +508,27 @@ func TestLocationOnPartyStreams(t *testing.T) {
 		if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"o-2"`) {
 			t.Fatalf("after o-1 ended the stream sent %q %s, want o-2's change", ev.Type, ev.Data)
 		}
+		// A stream opened after the end never heard of o-1: a late position of it (from a node
+		// that had not yet heard of the end) is dropped all the same.
+		r = openParty(t, base, "/v1/customers/ana/stream", "")
+		if snap := nextAny(t, r); snap.Type != "snapshot" || strings.Contains(snap.Data, `"o-1"`) {
+			t.Fatalf("opened with %q %s, want a snapshot without o-1", snap.Type, snap.Data)
+		}
+		ls.tracker.ReceiveLocations([]ordercast.LocationUpdate{{
+			OrderID: "o-1", CourierID: "c-1", Lat: 9, Lng: 9, At: time.Now(),
+			Parties: []string{"customer:ana", "restaurant:luigis", "courier:c-1"},
+		}})
+		// A stream writes the positions it takes after the statuses it takes with them: the
+		// second change shows what came with the first.
+		ls.mustCommit(t, "o-2", ordercast.StatusPreparing)
+		for _, want := range []ordercast.Status{ordercast.StatusPreparing, ordercast.StatusReady} {
+			if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"`+string(want)+`"`) {
+				t.Fatalf("a stream opened after o-1 ended sent %q %s, want o-2 %s", ev.Type, ev.Data, want)
+			}
+			if want == ordercast.StatusPreparing {
+				ls.mustCommit(t, "o-2", ordercast.StatusReady)
+			}
+		}
 	})
 }
 
@@ -664,8 +687,8 @@ func TestLocationNeverShowsTheOldCourier(t *testing.T) {
 		}
 		// This node forgets c-1's position of the order; then one arrives late from another node.
 		testutil.WaitFor(t, "the tracker to forget o-1's position", func() bool {
-			l, err := ls.tracker.Latest(context.Background(), "o-1")
-			return err == nil && l == nil
+			l := ls.tracker.Latest(context.Background(), "o-1")
+			return l == nil
 		})
 		old := ordercast.LocationUpdate{OrderID: "o-1", CourierID: "c-1", Lat: 9, At: time.Now(), Parties: []string{"restaurant:luigis"}}
 		ls.tracker.ReceiveLocations([]ordercast.LocationUpdate{old})
@@ -687,4 +710,35 @@ func TestLocationNeverShowsTheOldCourier(t *testing.T) {
 			}
 		}
 	})
+}
+
+// brokenBus is a cluster bus whose table cannot be read.
+type brokenBus struct{}
+
+func (brokenBus) Send([]ordercast.LocationUpdate) {}
+func (brokenBus) Latest(context.Context, []string) ([]ordercast.LocationUpdate, error) {
+	return nil, errors.New("canceling statement due to statement timeout")
+}
+
+// TestStatusWhenPositionsCannotBeRead: a position is extra to the status, so a stream and a long
+// poll of an order out for delivery open with their status when the cluster's positions cannot
+// be read, rather than fail.
+func TestStatusWhenPositionsCannotBeRead(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(_ *server.Server, tr *location.Tracker) { tr.Bus = brokenBus{} })
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	resp := rawStreamWith(t, t.Context(), http.DefaultClient, base, "o-1", "")
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream: status %d, want 200", resp.StatusCode)
+	}
+	if ev := nextAny(t, client.NewSSEReader(resp.Body)); ev.Type != "status" || !strings.Contains(ev.Data, `"out_for_delivery"`) {
+		t.Fatalf("stream opened with %q %s, want the status", ev.Type, ev.Data)
+	}
+	if code, body := do(t, "GET", base+"/v1/orders/o-1?wait=0", "", ""); code != http.StatusOK || !strings.Contains(string(body), `"out_for_delivery"`) {
+		t.Fatalf("long poll: %d %s, want 200 with the order", code, body)
+	}
 }

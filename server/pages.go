@@ -3,9 +3,11 @@ package server
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -41,7 +43,9 @@ func statusLabel(st ordercast.Status) string {
 const defaultHomeOrders = 20
 
 // pageCSP keeps the pages to their own scripts and styles: no inline code, nothing from elsewhere.
-const pageCSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+// Forms post only to the pages' own origin (default-src does not cover form-action): a form
+// injected into a page could otherwise send what the user types to another site.
+const pageCSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
 func staticHandler() http.Handler {
 	sub, err := fs.Sub(staticFiles, "static")
@@ -246,7 +250,24 @@ func (s *Server) handleConsoleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, r, http.StatusForbidden, "console.html", page)
 		return
 	}
-	given := r.PostFormValue("token")
+	// The form is one token: read no more than that takes, and only as the page's form sends
+	// it (net/http would otherwise hold megabytes of it in memory, or a multipart body on disk).
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		page.Problem = "Sign in with the form on this page."
+		s.renderPage(w, r, http.StatusUnsupportedMediaType, "console.html", page)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, consoleFormMaxBytes)
+	if err := r.ParseForm(); err != nil {
+		code := http.StatusBadRequest
+		page.Problem = "That form could not be read."
+		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+			code, page.Problem = http.StatusRequestEntityTooLarge, "That form was too large to be a token."
+		}
+		s.renderPage(w, r, code, "console.html", page)
+		return
+	}
+	given := r.PostForm.Get("token")
 	if _, err := s.Auth.Tokens.ParseActor(given); err != nil {
 		page.Problem = "That token was not accepted: " + err.Error()
 		s.renderPage(w, r, http.StatusUnauthorized, "console.html", page)
@@ -254,6 +275,9 @@ func (s *Server) handleConsoleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handOverToken(w, r, ConsoleCookie, "/console", given)
 }
+
+// consoleFormMaxBytes bounds the console's sign-in form: a token is a few hundred bytes.
+const consoleFormMaxBytes = 8 << 10
 
 // handOverToken keeps a token handed to a page by ?token=… in an HttpOnly cookie named name,
 // scoped to the page's path, and redirects to the clean URL, so that the token leaves the

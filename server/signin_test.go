@@ -107,6 +107,37 @@ func TestConsoleTokenHandOver(t *testing.T) {
 	if resp := signIn(t, base, tracking, nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("tracking token on the console: %d, want 401", resp.StatusCode)
 	}
+	// The form is one token, sent as the page's form sends it: a body of megabytes, or of
+	// another kind, is refused before it is read, and signs nobody in.
+	for _, tc := range []struct {
+		name, contentType, body string
+		code                    int
+	}{
+		{"4 MiB form", "application/x-www-form-urlencoded", "token=" + admin + "&pad=" + strings.Repeat("x", 4<<20), http.StatusRequestEntityTooLarge},
+		{"multipart", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\n" + admin + "\r\n--b--\r\n", http.StatusUnsupportedMediaType},
+		{"no content type", "", "token=" + admin, http.StatusUnsupportedMediaType},
+	} {
+		resp, _ := call(t, "POST", base+"/console", "", tc.body, "Content-Type", tc.contentType)
+		if resp.StatusCode != tc.code || len(resp.Cookies()) != 0 {
+			t.Errorf("%s: %d with cookies %v, want %d and none", tc.name, resp.StatusCode, resp.Cookies(), tc.code)
+		}
+	}
+}
+
+// TestPagesPolicy: every page runs only its own scripts, in no frame, and its forms post only to
+// its own origin.
+func TestPagesPolicy(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	for _, page := range []string{"/", "/console", "/track/o-1", "/restaurants/r-1", "/customers/c-1"} {
+		resp, _ := call(t, "GET", base+page, "", "")
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: Content-Security-Policy %q lacks %s", page, csp, want)
+			}
+		}
+	}
 }
 
 // signIn posts the console's sign-in form with tok and the given headers, without following

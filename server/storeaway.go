@@ -16,6 +16,17 @@ func (s *Server) retryAfterSeconds() string {
 	return strconv.Itoa(max(1, int(math.Ceil(s.Retry.Seconds()))))
 }
 
+// writeStreamError answers err, met while setting up a stream of r, wherever in the set-up it
+// came from (authorization, the watch, admission). sse says the answer is an event stream, which
+// a store that is away answers so that a browser's EventSource retries (answerStreamStoreAway);
+// a draining node's 503 stays, since the client should go to another node, not come back here.
+func (s *Server) writeStreamError(w http.ResponseWriter, r *http.Request, err error, sse bool) {
+	if sse && !s.streamEngine().Draining() && s.answerStreamStoreAway(w, r, err) {
+		return
+	}
+	s.writeError(w, r, err)
+}
+
 // answerStreamStoreAway answers an SSE stream request whose set-up found the store away, and
 // reports whether it did. A browser's EventSource gives up for good on any status but 200 and
 // 204, so a 503 would end a customer's tracking; instead the stream opens with a retry delay and

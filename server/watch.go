@@ -32,6 +32,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 // event per text message, with the same resume point (?lastEventId=N). After the terminal event
 // the server closes with 1000 (at once on a reconnect after it); a draining node closes with 1001.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
+	if err := stream.CheckWebSocketHandshake(w.Header(), r); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	wt, ok := s.watchOrder(w, r)
 	if !ok {
 		return
@@ -91,14 +95,17 @@ func (s *Server) handlePartyStream(kind ordercast.PartyKind) http.HandlerFunc {
 // watchOrder validates and authorizes a watch of one order's events (GET /v1/orders/{id}/…) and
 // sets it up.
 func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Watch, bool) {
+	sse := r.Pattern != patWebSocket
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
 		s.writeError(w, r, err)
 		return nil, false
 	}
+	// A party's token is authorized by reading the order, which meets a store that is away
+	// before the watch does.
 	courier, err := s.authorizeWatchAs(r, id)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeStreamError(w, r, err, sse)
 		return nil, false
 	}
 	lastID, err := lastEventID(r)
@@ -106,21 +113,16 @@ func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Wat
 		s.writeError(w, r, err)
 		return nil, false
 	}
-	return s.watch(w, r, stream.Request{Scope: stream.OrderEvents, OrderID: id, Last: lastID, Courier: courier}, r.Pattern != patWebSocket)
+	return s.watch(w, r, stream.Request{Scope: stream.OrderEvents, OrderID: id, Last: lastID, Courier: courier}, sse)
 }
 
 // watch sets a watch up through the engine, admitted under the stream limits; on failure it has
-// answered the request. sse says the answer is an event stream, which a store that is away
-// answers so that a browser's EventSource retries (answerStreamStoreAway).
+// answered the request. sse says the answer is an event stream (see writeStreamError).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Request, sse bool) (*stream.Watch, bool) {
 	req.Admit = func() (func(), error) { return s.admitStream(w, r) }
 	wt, err := s.engine.Watch(r.Context(), req)
 	if err != nil {
-		// A draining node's 503 stays: the client should go to another node, not come back here.
-		if sse && !s.streamEngine().Draining() && s.answerStreamStoreAway(w, r, err) {
-			return nil, false
-		}
-		s.writeError(w, r, err)
+		s.writeStreamError(w, r, err, sse)
 		return nil, false
 	}
 	if err := streamReadsNothing(w); err != nil {
@@ -225,12 +227,7 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, cour
 	case s.Locations == nil:
 		writeJSON(w, http.StatusOK, o)
 	default:
-		answer, err := s.longPollAnswer(r, o)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, answer)
+		writeJSON(w, http.StatusOK, s.longPollAnswer(r, o))
 	}
 }
 

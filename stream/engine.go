@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,11 +105,12 @@ type Config struct {
 // Locations is where a new stream finds its orders' newest known positions. What it returns may
 // be a courier's an order no longer has: the stream judges it (ordercast.ShowsPosition).
 type Locations interface {
-	// Latest returns the order's newest position, or nil.
-	Latest(ctx context.Context, orderID string) (*hub.Location, error)
+	// Latest returns the order's newest position, or nil. It never fails: a position is extra
+	// to the statuses a stream opens with, so what cannot be read is simply not there.
+	Latest(ctx context.Context, orderID string) *hub.Location
 	// LatestMany returns the newest position of each of the orders that has one, keyed by
 	// order id, in one read however many there are (a party stream opening).
-	LatestMany(ctx context.Context, orderIDs []string) (map[string]*hub.Location, error)
+	LatestMany(ctx context.Context, orderIDs []string) map[string]*hub.Location
 }
 
 // Engine runs the streams of one server.
@@ -120,6 +122,7 @@ type Engine struct {
 
 	held       *holder       // nil unless Open started the poller
 	closing    chan struct{} // closed when the drain starts
+	drainOnce  sync.Once     // a second BeginDrain, even at once with the first, does nothing
 	drain      atomic.Pointer[drainSchedule]
 	streams    atomic.Int64  // open streams, for the drain schedule and Wait
 	streamGone chan struct{} // signalled (capacity 1) when a stream closes
@@ -180,19 +183,17 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// BeginDrain refuses new streams and closes the open ones spread evenly over window.
+// BeginDrain refuses new streams and closes the open ones spread evenly over window. Only the
+// first call does anything; it is safe to call from several goroutines at once.
 func (e *Engine) BeginDrain(window time.Duration) {
-	select {
-	case <-e.closing:
-		return
-	default:
-	}
-	schedule := newDrainSchedule(window, e.streams.Load())
-	e.drain.Store(schedule)
-	close(e.closing)
-	if e.held != nil {
-		e.held.drain(schedule)
-	}
+	e.drainOnce.Do(func() {
+		schedule := newDrainSchedule(window, e.streams.Load())
+		e.drain.Store(schedule)
+		close(e.closing)
+		if e.held != nil {
+			e.held.drain(schedule)
+		}
+	})
 }
 
 // Draining reports whether the drain has begun: new streams go elsewhere.

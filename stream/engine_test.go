@@ -466,3 +466,26 @@ func TestGoroutineHolderDrain(t *testing.T) {
 		}
 	})
 }
+
+// TestBeginDrainAtOnce: BeginDrain called from several goroutines at once (a signal and the
+// server's Close) begins one drain. Before, two calls could both find it not begun and both close
+// the channel that says it has: a panic.
+func TestBeginDrainAtOnce(t *testing.T) {
+	t.Parallel()
+	for range 2000 { // the calls must meet in a window of a few instructions: try often
+		e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				<-start
+				e.BeginDrain(time.Second)
+			})
+		}
+		close(start)
+		wg.Wait()
+		if !e.Draining() {
+			t.Fatal("not draining after BeginDrain")
+		}
+	}
+}

@@ -94,6 +94,10 @@ type heldStream struct {
 	// inline is set while a publisher's goroutine delivers to the stream (wake): a close that
 	// happens then finishes the stream's bookkeeping elsewhere (closed).
 	inline atomic.Bool
+	// gone is set when the connection closes: a run queued before (a catch-up handed to a
+	// worker with w.behind set, which closed cannot clear without hs.mu) then does nothing, as a
+	// closed subscription forgets an overflow.
+	gone atomic.Bool
 
 	// drainClaimed: the drain has given the stream its place, either in the drain's own pass
 	// over the streams held when it began, or, for a stream held later (or not yet held when
@@ -240,11 +244,12 @@ func (hs *heldStream) end(reason string, err error) {
 	}
 	// The end of the body and the close go together, so a client that hangs up on reading the
 	// end cannot make the stream look gone.
-	if conn.WriteClose(hs.h.lastChunk, cause) != nil {
-		// Closed already (its own reason stands), or ending already with its last bytes stuck
-		// behind a client that does not read: close now.
-		conn.Close(cause)
-	}
+	//
+	// ErrClosed means closed, or ending already with its last chunk queued behind a slow client
+	// (met again by the sweeper's next visit, or the drain): that end and its reason stand, as in
+	// flushed; closing would cut the queued bytes off, and a client that stops reading them is
+	// found Stalled. Any other error closed the connection, and its close callback reports it.
+	_ = conn.WriteClose(hs.h.lastChunk, cause)
 }
 
 // wake is the hub's callback when something is queued for hs. A status event for an order's
@@ -322,7 +327,7 @@ func (hs *heldStream) handOff() {
 // deliverLocked is one run of deliver, with hs.mu held; it releases it, and reports whether
 // the stream goes on here.
 func (hs *heldStream) deliverLocked(inline bool) bool {
-	if hs.w.ended {
+	if hs.w.ended || hs.gone.Load() {
 		hs.mu.Unlock()
 		return false
 	}
@@ -374,6 +379,7 @@ func (hs *heldStream) heartbeat(conn *poller.Conn, now time.Time) {
 
 // closed is the poller's close callback: it runs once, whoever closed the connection.
 func (hs *heldStream) closed(err error) {
+	hs.gone.Store(true)
 	reason := heldReason(err)
 	var cause *closeCause
 	if errors.As(err, &cause) {

@@ -24,10 +24,10 @@ type partyOpening struct {
 	pos     int64  // the position the client has before the backlog: the snapshot's, or its own
 	backlog []ordercast.ScopedEvent
 	// locs are the newest fresh positions of the orders that show one, keyed by order id, sent
-	// after the backlog; couriers are the couriers of the orders that have one, by which their
-	// positions are judged until a courier event says otherwise.
-	locs     map[string]*hub.Location
-	couriers map[string]string
+	// after the backlog; orders are the active orders that have a courier, by whose status and
+	// courier their positions are judged until their events say otherwise.
+	locs   map[string]*hub.Location
+	orders map[string]partyOrder
 }
 
 // scopeReader is the store's reader of party logs.
@@ -70,7 +70,8 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64) (
 		}
 		o = partyOpening{snap: b, pos: snap.Pos}
 	}
-	return o, e.partyPositions(ctx, snap.Orders, &o)
+	e.partyPositions(ctx, snap.Orders, &o)
+	return o, nil
 }
 
 // resumedPartyPositions finds the positions that follow a resumed party stream's backlog. The
@@ -91,39 +92,38 @@ func (e *Engine) resumedPartyPositions(ctx context.Context, sr ordercast.ScopeRe
 		}
 		o.backlog = append(o.backlog, more...)
 	}
-	return e.partyPositions(ctx, snap.Orders, o)
+	e.partyPositions(ctx, snap.Orders, o)
+	return nil
 }
 
 // partyPositions finds the newest fresh position of each of the orders that shows one, in one
 // read of the positions (DESIGN.md rule 2: after subscribing, so a newer one published meanwhile
 // is in the subscription's slots and replaces it).
-func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o *partyOpening) error {
+func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o *partyOpening) {
 	if e.cfg.Locations == nil {
-		return nil
+		return
 	}
 	var ids []string
 	for _, ord := range orders {
 		if ord.CourierID == "" {
 			continue
 		}
-		if o.couriers == nil {
-			o.couriers = make(map[string]string)
+		if o.orders == nil {
+			o.orders = make(map[string]partyOrder)
 		}
-		o.couriers[ord.ID] = ord.CourierID // also for an order that shows its courier later
+		o.orders[ord.ID] = partyOrder{status: ord.Status, courier: ord.CourierID} // also for an order that shows its courier later
 		if e.showsLocation(ord.Status) {
 			ids = append(ids, ord.ID)
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return
 	}
-	ls, err := e.cfg.Locations.LatestMany(ctx, ids)
-	if err != nil {
-		return fmt.Errorf("read latest locations: %w", err)
-	}
+	ls := e.cfg.Locations.LatestMany(ctx, ids)
 	now := time.Now()
 	for id, l := range ls {
-		// The watcher judges each by the order's courier (couriers), as it judges every position.
+		// The watcher judges each by the order's status and courier (orders), as it judges
+		// every position.
 		if l.Fresh(now, e.cfg.LocationFresh) {
 			if o.locs == nil {
 				o.locs = make(map[string]*hub.Location, len(ls))
@@ -131,15 +131,14 @@ func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o
 			o.locs[id] = l
 		}
 	}
-	return nil
 }
 
 // openParty queues what opens a party stream: the snapshot or the backlog, then the positions,
 // which never precede the statuses they are judged by.
 func (w *watcher) openParty(o partyOpening) {
 	w.last = o.pos
-	for id, c := range o.couriers {
-		w.rememberOrder(id, partyOrder{courier: c})
+	for id, ord := range o.orders {
+		w.rememberOrder(id, ord)
 	}
 	if o.snap != nil {
 		w.frame(w.f.scoped(w.buf(), o.pos, api.EventSnapshot, o.snap))
@@ -164,11 +163,16 @@ func (w *watcher) queueParty(m *hub.Message, pos int64) {
 		m = hub.NewMessage(seen) // rare: an order leaving this courier; the shared encoding stays whole
 	}
 	w.frame(w.f.scoped(w.buf(), pos, api.EventName(m.Event), m.JSON))
+	// Every event carries its order's status, and a courier event its courier (none, to a
+	// courier it was taken from: see SeenBy).
 	switch ev := m.Event; {
-	case ev.Status.Terminal():
-		w.rememberOrder(ev.OrderID, partyOrder{ended: true})
 	case ev.Kind == ordercast.KindCourier:
-		w.rememberOrder(ev.OrderID, partyOrder{courier: ev.CourierID})
+		w.rememberOrder(ev.OrderID, partyOrder{status: ev.Status, courier: ev.CourierID})
+	default:
+		if o, ok := w.orders[ev.OrderID]; ok {
+			o.status = ev.Status
+			w.rememberOrder(ev.OrderID, o)
+		}
 	}
 	w.pending++
 	if w.live {

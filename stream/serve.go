@@ -2,9 +2,11 @@ package stream
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -50,10 +52,50 @@ func (e *Engine) holdable(r *http.Request) bool {
 	return e.held != nil && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.TLS == nil
 }
 
+// CheckWebSocketHandshake reports why r is not a WebSocket handshake that ServeWebSocket can
+// accept, as a domain error, and sets in h what the client should have sent: 426
+// upgrade_required (with Upgrade: websocket) for a request that asks no upgrade, 400
+// malformed_request for a bad version or key. It is Accept's own check, made before the watch is
+// set up, so that a plain GET costs no authorization, store read or stream slot, and is answered
+// with the API's JSON error instead of Accept's plain text. The route takes GET only.
+func CheckWebSocketHandshake(h http.Header, r *http.Request) error {
+	if !r.ProtoAtLeast(1, 1) || !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		h.Set("Upgrade", "websocket")
+		h.Set("Connection", "Upgrade")
+		return ordercast.Errorf(ordercast.EUpgradeRequired, "this endpoint is a WebSocket: send an HTTP/1.1 GET with Connection: Upgrade and Upgrade: websocket")
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		h.Set("Sec-WebSocket-Version", "13")
+		return ordercast.Errorf(ordercast.EMalformed, "Sec-WebSocket-Version must be 13")
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return ordercast.Errorf(ordercast.EMalformed, "a WebSocket handshake has one Sec-WebSocket-Key")
+	}
+	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(k) != 16 {
+		return ordercast.Errorf(ordercast.EMalformed, "Sec-WebSocket-Key must be 16 bytes in base64")
+	}
+	return nil
+}
+
+// headerHasToken reports whether the comma-separated values of header key hold token, in any
+// case.
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // ServeWebSocket runs wt as a WebSocket (one JSON event per text message) on the calling
 // goroutine and owns it from here on; end is called once, when it has ended. A client that already
 // has the terminal event is accepted and closed with 1000 at once, which a browser reports as a
-// clean close (an HTTP 204 would only show as a failed handshake).
+// clean close (an HTTP 204 would only show as a failed handshake). The caller has checked the
+// handshake (CheckWebSocketHandshake) before setting wt up.
 func (e *Engine) ServeWebSocket(w http.ResponseWriter, r *http.Request, wt *Watch, end func(End)) {
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {

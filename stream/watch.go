@@ -142,7 +142,8 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
 		if w.ended {
 			return nil
 		}
-		return e.readLocation(ctx, w) // up to date: only live events follow
+		e.readLocation(ctx, w) // up to date: only live events follow
+		return nil
 	}
 	after := last
 	if last == 0 {
@@ -152,26 +153,22 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
 	if err != nil {
 		return err
 	}
-	return e.readLocation(ctx, w)
+	e.readLocation(ctx, w)
+	return nil
 }
 
 // readLocation finds the newest fresh position of an order that shows one, for a new or resumed
 // stream. It is read after subscribing, like the events: a newer position published meanwhile is
 // in the subscription's slot and replaces it.
-func (e *Engine) readLocation(ctx context.Context, w *Watch) error {
+func (e *Engine) readLocation(ctx context.Context, w *Watch) {
 	if e.cfg.Locations == nil || !e.showsLocation(w.order.Status) {
-		return nil
+		return
 	}
-	l, err := e.cfg.Locations.Latest(ctx, w.orderID)
-	if err != nil {
-		return fmt.Errorf("read latest location: %w", err)
-	}
-	if l.Fresh(time.Now(), e.cfg.LocationFresh) {
+	if l := e.cfg.Locations.Latest(ctx, w.orderID); l.Fresh(time.Now(), e.cfg.LocationFresh) {
 		// The watcher judges it by the order's courier (ordercast.ShowsPosition), as it judges
 		// every position: it may be one kept from before the order was reassigned.
 		w.loc = l
 	}
-	return nil
 }
 
 // Close unsubscribes and gives the watch's place under the limits back. Serve calls do it.

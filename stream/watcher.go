@@ -42,11 +42,14 @@ type watcher struct {
 	// position is one slot, never a queue (DESIGN.md rule 9).
 	loc     *hub.Location
 	locPace pace
+	// shown is the last position sent (OrderEvents): one that does not replace it (an older fix
+	// of the same courier, published late by a post that raced a newer one) is dropped.
+	shown *hub.Location
 	// courier is the order's courier as the stream last told it (OrderEvents): a position of
 	// another courier is dropped (a post that read the orders just before a reassignment).
 	courier string
 	// PartyEvents: the newest position of each order not yet sent, and what the stream told of
-	// the orders whose positions it judges: each one's courier, or that it ended.
+	// the active orders that have a courier, by which their positions are judged.
 	locs   map[string]*hub.Location
 	orders map[string]partyOrder
 
@@ -112,23 +115,29 @@ func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
 	return w.sub.Take()
 }
 
-// maxPartyOrders bounds what a party stream remembers of its orders; past it, it forgets them
-// all (a late position is then judged only by the tracker's own checks).
-const maxPartyOrders = 1024
+// maxPartyOrders bounds how many orders a party stream remembers (as many as its snapshot
+// holds); past it, one is forgotten for each new one, and the forgotten one's positions are no
+// longer shown on this stream.
+const maxPartyOrders = partySnapshotLimit
 
-// partyOrder is what a party stream told of an order that positions are judged by: its courier
-// (from the opening, or the latest courier event), or that it ended.
+// partyOrder is what a party stream told of an active order that has a courier: its status and
+// its courier, from the opening or the order's latest event, and when the last position of that
+// courier it sent was taken.
 type partyOrder struct {
+	status  ordercast.Status
 	courier string
-	ended   bool
+	shownAt time.Time
 }
 
 // partyLocations queues the newest position of each order of a party stream, under one cap for
 // the whole stream (see pace), which caps every order's positions at that rate too; it returns
-// when held-back positions become due.
+// when held-back positions become due. A position is judged as a stream of its one order judges
+// it, by what this stream told of the order; an order it does not know (ended, taken from its
+// courier, or never told of) shows none, whatever the tracker that sent it believed.
 func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	for id, l := range w.locs {
-		if o, ok := w.orders[id]; ok && (o.ended || o.courier != l.Update.CourierID) {
+		// Of the order's courier, so newer is later (see hub.Subscription.deliverLocation).
+		if o, ok := w.orders[id]; !ok || !w.e.showsPosition(l, o.status, o.courier) || !l.Update.At.After(o.shownAt) {
 			delete(w.locs, id)
 		}
 	}
@@ -144,16 +153,31 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		w.frame(w.f.named(w.buf(), api.EventLocation, w.locs[id].JSON))
+		l := w.locs[id]
+		w.frame(w.f.named(w.buf(), api.EventLocation, l.JSON))
+		o := w.orders[id]
+		o.shownAt = l.Update.At
+		w.orders[id] = o
 	}
 	w.locs = nil
 	return time.Time{}
 }
 
-// rememberOrder remembers what a party stream told of an order.
+// rememberOrder remembers what a party stream told of an order: its new status and courier, or,
+// once it ended or has no courier, nothing (its positions are dropped).
 func (w *watcher) rememberOrder(orderID string, o partyOrder) {
-	if w.orders == nil || len(w.orders) >= maxPartyOrders {
+	if o.courier == "" || o.status.Terminal() {
+		delete(w.orders, orderID)
+		return
+	}
+	if w.orders == nil {
 		w.orders = make(map[string]partyOrder)
+	}
+	if _, ok := w.orders[orderID]; !ok && len(w.orders) >= maxPartyOrders {
+		for id := range w.orders {
+			delete(w.orders, id) // any one: the cost is its positions, never a wrong one shown
+			break
+		}
 	}
 	w.orders[orderID] = o
 }
@@ -168,7 +192,8 @@ func (w *watcher) location(now time.Time) (due time.Time) {
 	if w.loc == nil {
 		return time.Time{}
 	}
-	if w.ended || w.scope != OrderEvents || !w.e.showsPosition(w.loc, w.lastStatus, w.courier) {
+	if w.ended || w.scope != OrderEvents || !w.e.showsPosition(w.loc, w.lastStatus, w.courier) ||
+		w.shown != nil && !w.loc.Update.Replaces(w.shown.Update) {
 		w.loc = nil
 		return time.Time{}
 	}
@@ -176,7 +201,7 @@ func (w *watcher) location(now time.Time) (due time.Time) {
 		return due
 	}
 	w.frame(w.f.named(w.buf(), api.EventLocation, w.loc.JSON))
-	w.loc = nil
+	w.shown, w.loc = w.loc, nil
 	return time.Time{}
 }
 

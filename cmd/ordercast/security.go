@@ -158,6 +158,26 @@ func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
 	return nil
 }
 
+// warnings names settings that are accepted, each having its use, but that usually do something
+// else than the operator meant; serve logs each at start.
+func (c *securityConfig) warnings(h server.Config) []string {
+	var ws []string
+	streams, conns := h.Limits.MaxStreamsPerClient, h.Limits.MaxConnsPerPeer
+	multiplexed := h.H2C || h.TLSCertFile != "" // HTTP/2: many streams on one connection
+	if streams > 0 && conns > 0 && streams >= conns && !multiplexed {
+		ws = append(ws, fmt.Sprintf("--max-streams-per-client %d is not below --max-conns-per-peer %d: over HTTP/1.1 each stream holds a connection, "+
+			"so an address is refused at accept (no 429 with Retry-After, and its other requests refused too) before it reaches its stream limit; "+
+			"leave its connections room above its streams, or serve HTTP/2 (--tls-cert or --h2c)", streams, conns))
+	}
+	for _, p := range c.proxies {
+		if p.Bits() == 0 {
+			ws = append(ws, fmt.Sprintf("--trusted-proxies %s trusts every address: any client may name itself in X-Forwarded-For and so step around the per-client limits, "+
+				"and no peer's connections are capped; name the proxies' own addresses", p))
+		}
+	}
+	return ws
+}
+
 // configure applies the security configuration to srv. Demo mode makes tracking public and gives
 // the console page an admin token; otherwise both stay off.
 func (c *securityConfig) configure(srv *server.Server, demo bool) {

@@ -36,6 +36,39 @@ func TestServeNeedsSecret(t *testing.T) {
 	}
 }
 
+// TestSecurityFlagWarnings: settings that have their use but usually mean something else are
+// taken, and named at start: a stream limit per client that the connection cap per peer reaches
+// first over HTTP/1.1 (not over HTTP/2, where streams share connections), and a trusted proxy
+// range that trusts everyone.
+func TestSecurityFlagWarnings(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--max-streams-per-client", "300", "--max-conns-per-peer", "256"}, []string{"--max-streams-per-client 300 is not below --max-conns-per-peer 256"}},
+		{[]string{"--max-streams-per-client", "300", "--max-conns-per-peer", "256", "--h2c"}, nil},
+		{[]string{"--max-streams-per-client", "100", "--max-conns-per-peer", "256"}, nil},
+		{[]string{"--max-streams-per-client", "300", "--max-conns-per-peer", "0"}, nil},
+		{[]string{"--trusted-proxies", "10.0.0.0/8,0.0.0.0/0"}, []string{"--trusted-proxies 0.0.0.0/0 trusts every address"}},
+		{[]string{"--trusted-proxies", "::/0"}, []string{"--trusted-proxies ::/0 trusts every address"}},
+	} {
+		m := NewMain(io.Discard, io.Discard)
+		if err := m.ParseFlags(append([]string{"--secret", testSecret}, tc.args...)); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		got := m.warnings(m.HTTP)
+		if len(got) != len(tc.want) {
+			t.Errorf("%v: warnings %q, want %d", tc.args, got, len(tc.want))
+			continue
+		}
+		for i, w := range tc.want {
+			if !strings.HasPrefix(got[i], w) {
+				t.Errorf("%v: warning %q, want one starting %q", tc.args, got[i], w)
+			}
+		}
+	}
+}
+
 func TestBadSecurityFlags(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

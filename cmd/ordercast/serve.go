@@ -238,6 +238,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.Server = srv
 	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", redactURL(m.DB), "h2c", m.HTTP.H2C, "tls", m.HTTP.TLSCertFile != "")
+	for _, w := range m.warnings(m.HTTP) {
+		m.Logger.Warn(w)
+	}
 	if m.Demo {
 		m.Logger.Info("demo mode: tokens are signed with a random secret of this process only, so the console's admin token is good nowhere else",
 			"secret_ignored", m.Secret != "", "public_tracking", true)

@@ -47,7 +47,9 @@ func (c *Cache) Get(id string) (ordercast.Order, ordercast.Event, bool) {
 	return e.order, e.latest, ok
 }
 
-// Remember keeps the committed state of order o, dropping other orders (whichever the map's
+// Remember keeps the committed state of order o, which this writer committed or read, unless a
+// later version of it is remembered: a PostgreSQL node's listener may follow another node's
+// commit past it before its writer gets here. Other orders are dropped (whichever the map's
 // iteration yields first) while over the bound; an order that has ended is forgotten.
 func (c *Cache) Remember(o ordercast.Order, latest ordercast.Event) {
 	if c.max <= 0 {
@@ -55,6 +57,9 @@ func (c *Cache) Remember(o ordercast.Order, latest ordercast.Event) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if e, ok := c.orders[o.ID]; ok && e.order.Version > o.Version {
+		return
+	}
 	c.put(o, latest)
 }
 

@@ -95,6 +95,26 @@ func TestLearn(t *testing.T) {
 	}
 }
 
+// TestRememberKeepsLater: a writer remembers the state it committed after its listener already
+// followed another writer's next commit (its own event came back first): the later version stays.
+func TestRememberKeepsLater(t *testing.T) {
+	c := New(1 << 20)
+	v1 := ordercast.Order{ID: "o", Status: ordercast.StatusPlaced, Version: 1}
+	v2 := ordercast.Order{ID: "o", Status: ordercast.StatusConfirmed, Version: 2}
+	c.Remember(v1, ordercast.Event{OrderID: "o", Seq: 1, Status: ordercast.StatusPlaced})
+	c.Follow(ordercast.Event{OrderID: "o", Seq: 2, Status: ordercast.StatusConfirmed})
+	c.Follow(ordercast.Event{OrderID: "o", Seq: 3, Status: ordercast.StatusPreparing})
+	c.Remember(v2, ordercast.Event{OrderID: "o", Seq: 2, Status: ordercast.StatusConfirmed})
+	if o, _, ok := c.Get("o"); !ok || o.Version != 3 || o.Status != ordercast.StatusPreparing {
+		t.Fatalf("remembering version 2 over a followed version 3 left %+v (remembered %v), want version 3, preparing", o, ok)
+	}
+	again := ordercast.Order{ID: "o", Status: ordercast.StatusPreparing, Version: 3, Details: []byte(`{"a":1}`)}
+	c.Remember(again, ordercast.Event{OrderID: "o", Seq: 3, Status: ordercast.StatusPreparing})
+	if o, _, _ := c.Get("o"); string(o.Details) != string(again.Details) {
+		t.Errorf("remembering the version remembered kept %+v, want the writer's own %+v", o, again)
+	}
+}
+
 // TestEndedOrdersMakeRoom: a node runs for long, its orders ending as new ones come. The cache
 // keeps room for every order in progress: an order that ends is forgotten, so no order in progress
 // is ever dropped for an ended one (kept, the ended ones filled the bound and random eviction

@@ -30,10 +30,12 @@ type Poller struct {
 	epfd, wakefd int
 	done         chan struct{}
 
-	mu     sync.Mutex
-	conns  map[uint64]*Conn
-	nextID uint64
-	closed bool
+	mu      sync.Mutex
+	conns   map[uint64]*Conn
+	nextID  uint64
+	closed  bool  // no more connections are held: Close was called, or the loop failed
+	closing bool  // Close was called
+	err     error // why the loop failed, for Close to report
 }
 
 // Conn is one held connection. Its methods are safe for concurrent use.
@@ -89,13 +91,32 @@ func (p *Poller) Open() error {
 }
 
 // Close closes every held connection (their callbacks get ErrClosed), stops the goroutine and
-// releases the epoll instance.
+// releases the epoll instance. After the loop failed (see loop) it still releases the
+// descriptors, and returns that failure.
 func (p *Poller) Close() error {
 	p.mu.Lock()
-	if p.closed || p.done == nil {
+	if p.closing || p.done == nil {
 		p.mu.Unlock()
 		return nil
 	}
+	p.closing = true
+	p.mu.Unlock()
+	p.closeAll(ErrClosed)
+	var one [8]byte
+	one[0] = 1 // eventfd counters are host-endian; any non-zero value wakes the loop
+	if _, err := unix.Write(p.wakefd, one[:]); err != nil {
+		return fmt.Errorf("poller: wake: %w", err)
+	}
+	<-p.done
+	p.mu.Lock()
+	lerr := p.err
+	p.mu.Unlock()
+	return errors.Join(lerr, unix.Close(p.epfd), unix.Close(p.wakefd))
+}
+
+// closeAll stops taking connections and closes every one held, their callbacks getting err.
+func (p *Poller) closeAll(err error) {
+	p.mu.Lock()
 	p.closed = true
 	conns := make([]*Conn, 0, len(p.conns))
 	for _, c := range p.conns {
@@ -103,15 +124,8 @@ func (p *Poller) Close() error {
 	}
 	p.mu.Unlock()
 	for _, c := range conns {
-		c.Close(ErrClosed)
+		c.Close(err)
 	}
-	var one [8]byte
-	one[0] = 1 // eventfd counters are host-endian; any non-zero value wakes the loop
-	if _, err := unix.Write(p.wakefd, one[:]); err != nil {
-		return fmt.Errorf("poller: wake: %w", err)
-	}
-	<-p.done
-	return errors.Join(unix.Close(p.epfd), unix.Close(p.wakefd))
 }
 
 // Len returns the number of connections held now.
@@ -123,7 +137,9 @@ func (p *Poller) Len() int {
 
 // Hold takes over nc, which must be a socket (a *net.TCPConn or *net.UnixConn) that nobody else
 // reads or writes any more. onClose is called once, from any goroutine, when the connection is
-// closed, with the reason. Deadlines set on nc are cleared: held connections have none.
+// closed, with the reason; never if Hold fails (a connection Close closes while Hold adds it is
+// returned, closed, with its callback run). Deadlines set on nc are cleared: held connections
+// have none.
 func (p *Poller) Hold(nc net.Conn, onClose func(error)) (*Conn, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -148,6 +164,16 @@ func (p *Poller) Hold(nc net.Conn, onClose func(error)) (*Conn, error) {
 
 	// Epoll reports a peer that left before this call as soon as the fd is added.
 	if err := c.ctl(unix.EPOLL_CTL_ADD, watchRead); err != nil {
+		// The caller learns of the end once: by the callback or by this error, never both.
+		c.mu.Lock()
+		if c.closed {
+			// Close closed it meanwhile (which is why the add failed), and its callback has run or
+			// is running: it is the caller's as a held connection that closed; writes get ErrClosed.
+			c.mu.Unlock()
+			return c, nil
+		}
+		c.closed = true // claimed: a Close from now on runs no callback
+		c.mu.Unlock()
 		p.mu.Lock()
 		delete(p.conns, c.id)
 		p.mu.Unlock()
@@ -174,10 +200,13 @@ func (p *Poller) loop() {
 			continue
 		}
 		if err != nil {
-			// Only a bad epfd makes epoll_wait fail: nothing more can be watched.
+			// Only a bad epfd makes epoll_wait fail: nothing more can be watched, so every held
+			// connection ends now (its stream ends, its client resumes) rather than never.
+			err = fmt.Errorf("poller: epoll_wait: %w", err)
 			p.mu.Lock()
-			p.closed = true
+			p.err = err
 			p.mu.Unlock()
+			p.closeAll(err)
 			return
 		}
 		for i := range events[:n] {

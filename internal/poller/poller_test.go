@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -352,5 +354,164 @@ func TestWriteCloseClaimsTheClose(t *testing.T) {
 	cl.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if got, err := io.ReadAll(cl); err != nil || string(got) != "end" {
 		t.Fatalf("peer read %q, %v; want \"end\" then EOF", got, err)
+	}
+}
+
+// gatedRaw is a RawConn whose first Control call (Hold's EPOLL_CTL_ADD) tells entered, then
+// waits for gate; it then fails with fail, if set, instead of running.
+type gatedRaw struct {
+	syscall.RawConn
+	once    sync.Once
+	entered chan struct{}
+	gate    chan struct{}
+	fail    error
+}
+
+func (r *gatedRaw) Control(f func(fd uintptr)) error {
+	first := false
+	r.once.Do(func() { first = true })
+	if first {
+		close(r.entered)
+		<-r.gate
+		if r.fail != nil {
+			return r.fail
+		}
+	}
+	return r.RawConn.Control(f)
+}
+
+// gatedConn is a TCP connection that hands Hold a gatedRaw.
+type gatedConn struct {
+	*net.TCPConn
+	raw *gatedRaw
+}
+
+func gate(nc net.Conn, fail error) *gatedConn {
+	return &gatedConn{TCPConn: nc.(*net.TCPConn), raw: &gatedRaw{entered: make(chan struct{}), gate: make(chan struct{}), fail: fail}}
+}
+
+func (c *gatedConn) SyscallConn() (syscall.RawConn, error) {
+	rc, err := c.TCPConn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c.raw.RawConn = rc
+	return c.raw, nil
+}
+
+// TestHoldRacingCloseReportsOnce: Hold registers a connection, then adds it to epoll. Whatever
+// happens in between, its caller learns of the end once: either Hold fails and the close
+// callback never runs, or Hold returns the connection and the callback runs (or will). Before,
+// a Close in between ran the callback and Hold failed too, and the stream engine finished the
+// stream twice.
+func TestHoldRacingCloseReportsOnce(t *testing.T) {
+	tests := []struct {
+		name  string
+		fail  error // the epoll add fails by itself
+		close bool  // the poller closes while Hold adds
+	}{
+		{name: "closed meanwhile", close: true},
+		{name: "add fails", fail: errors.New("add fails")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := poller.New()
+			if err := p.Open(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = p.Close() })
+			s, _ := pair(t)
+			gc := gate(s, tt.fail)
+			callbacks := make(chan error, 2)
+			type result struct {
+				c   *poller.Conn
+				err error
+			}
+			held := make(chan result, 1)
+			go func() {
+				c, err := p.Hold(gc, func(err error) { callbacks <- err })
+				held <- result{c, err}
+			}()
+			<-gc.raw.entered
+			if tt.close {
+				if err := p.Close(); err != nil { // closes the connection Hold has registered
+					t.Fatal(err)
+				}
+			}
+			close(gc.raw.gate)
+			r := <-held
+			if !tt.close {
+				if err := p.Close(); err != nil { // Hold failed: nothing of it to close
+					t.Fatal(err)
+				}
+			}
+			// Close has returned, so the callback has run if it ever will.
+			close(callbacks)
+			var got []error
+			for err := range callbacks {
+				got = append(got, err)
+			}
+			switch {
+			case r.err != nil && len(got) > 0:
+				t.Fatalf("Hold failed (%v) and the close callback ran (%v): the end is reported twice", r.err, got)
+			case r.err == nil && len(got) != 1:
+				t.Fatalf("Hold held the connection and the close callback ran %d times (%v), want once", len(got), got)
+			case tt.close && (r.err != nil || !errors.Is(got[0], poller.ErrClosed)):
+				t.Fatalf("Hold: %v, callback %v; want the connection, closed by Close", r.err, got)
+			case tt.fail != nil && !errors.Is(r.err, tt.fail):
+				t.Fatalf("Hold: %v, want %v", r.err, tt.fail)
+			}
+			if r.c != nil {
+				if err := r.c.Write([]byte("x")); !errors.Is(err, poller.ErrClosed) {
+					t.Fatalf("write to the closed connection: %v, want ErrClosed", err)
+				}
+			}
+			if p.Len() != 0 {
+				t.Fatalf("Len() = %d, want 0", p.Len())
+			}
+		})
+	}
+}
+
+// TestLoopFailureClosesHeldConnections: when epoll_wait fails for good (a bad epfd), nothing more
+// can be watched, so every held connection is closed, its callback told why, as Close does;
+// Close then still releases the poller's descriptors, and reports the failure.
+func TestLoopFailureClosesHeldConnections(t *testing.T) {
+	p := poller.New()
+	if err := p.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() }) // a second Close does nothing
+	s1, cl1 := pair(t)
+	s2, cl2 := pair(t)
+	_, closed1 := hold(t, p, s1)
+	_, closed2 := hold(t, p, s2)
+	if err := poller.BreakEpoll(p); err != nil {
+		t.Fatal(err)
+	}
+	// Wakes the loop from its wait on the old instance; its next wait fails.
+	if _, err := cl1.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for i, closed := range []chan error{closed1, closed2} {
+		if err := waitClosed(t, closed); err == nil || errors.Is(err, poller.ErrPeerClosed) {
+			t.Errorf("connection %d closed with %v, want the loop's failure", i+1, err)
+		}
+	}
+	for i, cl := range []net.Conn{cl1, cl2} {
+		cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := cl.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("peer %d read %v, want EOF", i+1, err)
+		}
+	}
+	if p.Len() != 0 {
+		t.Errorf("Len() = %d after the loop failed, want 0", p.Len())
+	}
+	s3, _ := pair(t)
+	if _, err := p.Hold(s3, nil); !errors.Is(err, poller.ErrClosed) {
+		t.Errorf("Hold after the loop failed: %v, want ErrClosed", err)
+	}
+	if err := p.Close(); err == nil {
+		t.Error("Close after the loop failed returned nil, want the failure")
 	}
 }

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/ordercast/ordercast"
+)
+
+// API paths the mux has no route for are answered here, so that every answer under /v1/ is the
+// JSON error body a client reads its code from. Pages keep the mux's own plain 404 and 405.
+const (
+	patAPIRoot    = "/v1"
+	patAPISubtree = "/v1/"
+)
+
+// handleUnrouted serves /v1 and /v1/ for any method, which the mux reaches only when no route
+// takes the request: 405 method_not_allowed with the Allow header net/http would send when the
+// path has routes for other methods, 404 not_found when it has none.
+func (s *Server) handleUnrouted(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		// Not a route: the log line and the metrics count the request as unmatched, as they did
+		// when the mux answered it itself.
+		r.Pattern = ""
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, ordercast.Errorf(ordercast.EMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, strings.Join(allow, ", ")))
+			return
+		}
+		s.writeError(w, r, ordercast.Errorf(ordercast.ENotFound, "no API endpoint at this path"))
+	}
+}
+
+// routeMethods are the methods a route may take; the Allow of a 405 lists those of them that
+// have a route for the path, in net/http's (sorted) order.
+var routeMethods = []string{
+	http.MethodDelete, http.MethodGet, http.MethodHead, http.MethodOptions,
+	http.MethodPatch, http.MethodPost, http.MethodPut,
+}
+
+// allowedMethods returns the methods mux has a route for at r's path, the fallback excluded.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range routeMethods {
+		_, pattern := mux.Handler(&http.Request{Method: m, URL: r.URL, Host: r.Host})
+		if pattern != "" && pattern != patAPIRoot && pattern != patAPISubtree {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}

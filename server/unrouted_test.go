@@ -1,0 +1,101 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
+)
+
+// wsHandshake is the headers of a good WebSocket handshake, for call.
+var wsHandshake = []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
+
+// TestEveryAPIErrorIsJSON: an error answer under /v1/ is the JSON error body with a code from
+// the table, also where net/http or the WebSocket library would answer in plain text: a path
+// or method with no route (405 with net/http's Allow), and a WebSocket endpoint asked without an
+// upgrade (426 with Upgrade: websocket). Pages keep the mux's own answers.
+func TestEveryAPIErrorIsJSON(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil) // without Locations: POST …/location has no route
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	for _, tc := range []struct {
+		name, method, path string
+		header             []string
+		wantStatus         int
+		wantCode           string
+		wantHeader         []string // name, value, …
+	}{
+		{"not an upgrade", "GET", "/v1/orders/o-1/ws", nil, 426, ordercast.EUpgradeRequired, []string{"Upgrade", "websocket"}},
+		{"upgrade to another protocol", "GET", "/v1/orders/o-1/ws", []string{"Connection", "Upgrade", "Upgrade", "h2c"}, 426, ordercast.EUpgradeRequired, []string{"Upgrade", "websocket"}},
+		{"old WebSocket version", "GET", "/v1/orders/o-1/ws", []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "8", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}, 400, ordercast.EMalformed, []string{"Sec-WebSocket-Version", "13"}},
+		{"no WebSocket key", "GET", "/v1/orders/o-1/ws", []string{"Connection", "keep-alive, Upgrade", "Upgrade", "WebSocket", "Sec-WebSocket-Version", "13"}, 400, ordercast.EMalformed, nil},
+		{"method of no route", "DELETE", "/v1/orders/o-1", nil, 405, ordercast.EMethodNotAllowed, []string{"Allow", "GET, HEAD"}},
+		{"OPTIONS without a preflight", "OPTIONS", "/v1/orders/o-1/status", nil, 405, ordercast.EMethodNotAllowed, []string{"Allow", "POST"}},
+		{"GET of a POST route", "GET", "/v1/orders", nil, 405, ordercast.EMethodNotAllowed, []string{"Allow", "POST"}},
+		{"unknown API path", "GET", "/v1/nothing-here", nil, 404, ordercast.ENotFound, nil},
+		{"unknown path under an order", "GET", "/v1/orders/o-1/nothing", nil, 404, ordercast.ENotFound, nil},
+		{"the API's root", "GET", "/v1", nil, 404, ordercast.ENotFound, nil},
+		{"positions without a tracker", "POST", "/v1/couriers/c-1/location", nil, 404, ordercast.ENotFound, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := call(t, tc.method, base+tc.path, "", "", tc.header...)
+			var e api.ErrorBody
+			if err := json.Unmarshal(body, &e); err != nil || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("%d %q %q: not a JSON error body (%v)", resp.StatusCode, resp.Header.Get("Content-Type"), body, err)
+			}
+			if resp.StatusCode != tc.wantStatus || e.Error.Code != tc.wantCode || e.Error.Message == "" {
+				t.Errorf("%d %s, want %d with code %s and a message", resp.StatusCode, body, tc.wantStatus, tc.wantCode)
+			}
+			if api.HTTPStatus(e.Error.Code) != resp.StatusCode || api.CodeForStatus(resp.StatusCode) == ordercast.EInternal {
+				t.Errorf("code %s with status %d: not a pair of the api table", e.Error.Code, resp.StatusCode)
+			}
+			for i := 0; i+1 < len(tc.wantHeader); i += 2 {
+				if got := resp.Header.Get(tc.wantHeader[i]); got != tc.wantHeader[i+1] {
+					t.Errorf("%s: %q, want %q", tc.wantHeader[i], got, tc.wantHeader[i+1])
+				}
+			}
+		})
+	}
+
+	// Pages are not the API: the mux's plain answers stay.
+	for _, tc := range []struct {
+		method, path string
+		wantStatus   int
+		wantAllow    string
+	}{
+		{"GET", "/nothing-here", 404, ""},
+		{"GET", "/v1x", 404, ""},
+		{"DELETE", "/track/o-1", 405, "GET, HEAD"},
+	} {
+		resp, body := call(t, tc.method, base+tc.path, "", "")
+		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") || resp.Header.Get("Allow") != tc.wantAllow {
+			t.Errorf("%s %s: %d %q (Allow %q) %q, want the mux's plain %d (Allow %q)", tc.method, tc.path,
+				resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), body, tc.wantStatus, tc.wantAllow)
+		}
+	}
+
+	// The fallback is no route: the metrics count what it answers as unmatched, with the pages'.
+	waitMetric(t, http.DefaultClient, base, 6, "ordercast_http_requests_total", "route", "unmatched", "code", "404")
+	waitMetric(t, http.DefaultClient, base, 4, "ordercast_http_requests_total", "route", "unmatched", "code", "405")
+}
+
+// TestWebSocketHandshakeCheckedFirst: a request that is no WebSocket handshake is refused before
+// any work for it is done: the token is not even looked at (that would be 401, as it is for the
+// good handshake).
+func TestWebSocketHandshakeCheckedFirst(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	createAs(t, base, actorToken(t, auth.RoleAdmin, "ops"), "o-1")
+	if resp, body := call(t, "GET", base+"/v1/orders/o-1/ws", "", ""); resp.StatusCode != http.StatusUpgradeRequired {
+		t.Errorf("no token, no upgrade: %d %s, want 426 before authorization", resp.StatusCode, body)
+	}
+	if resp, body := call(t, "GET", base+"/v1/orders/o-1/ws", "", "", wsHandshake...); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no token, a good handshake: %d %s, want 401", resp.StatusCode, body)
+	}
+}

@@ -1,0 +1,110 @@
+package stream
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// TestPartyStreamJudgesPositionsByWhatItTold: a party stream shows a position of an order only
+// while what it told of the order (its opening, then the order's events) says the order shows
+// that courier now, as a stream of the one order judges it. A position the tracker sent on an
+// older view of the order (another node's, or a copy read before the change) is dropped: an
+// order that ended, was never told of, is not yet out for delivery, or went to another courier.
+func TestPartyStreamJudgesPositionsByWhatItTold(t *testing.T) {
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	opened := map[string]partyOrder{ // the active orders with a courier, as the opening read them
+		"o-ready": {status: ordercast.StatusReady, courier: "c-1"},
+		"o-out":   {status: ordercast.StatusOutForDelivery, courier: "c-1"},
+	}
+	status := func(id string, s ordercast.Status) ordercast.Event {
+		return ordercast.Event{OrderID: id, Status: s}
+	}
+	courier := func(id string, s ordercast.Status, cid string) ordercast.Event {
+		return ordercast.Event{OrderID: id, Kind: ordercast.KindCourier, Status: s, CourierID: cid}
+	}
+	cases := []struct {
+		name    string
+		events  []ordercast.Event // after the opening
+		order   string            // the position's order, of courier c-1
+		courier string
+		shown   bool
+	}{
+		{"out for delivery since the opening", nil, "o-out", "c-1", true},
+		{"another courier's", nil, "o-out", "c-2", false},
+		{"not yet out for delivery", nil, "o-ready", "c-1", false},
+		{"out for delivery since", []ordercast.Event{status("o-ready", ordercast.StatusOutForDelivery)}, "o-ready", "c-1", true},
+		{"delivered", []ordercast.Event{status("o-out", ordercast.StatusDelivered)}, "o-out", "c-1", false},
+		{"taken from its courier", []ordercast.Event{courier("o-out", ordercast.StatusOutForDelivery, "")}, "o-out", "c-1", false},
+		{"given to another courier", []ordercast.Event{courier("o-out", ordercast.StatusOutForDelivery, "c-2")}, "o-out", "c-1", false},
+		{"the other courier's, after", []ordercast.Event{courier("o-out", ordercast.StatusOutForDelivery, "c-2")}, "o-out", "c-2", true},
+		{"never told of (ended before the stream opened)", nil, "o-gone", "c-1", false},
+		{"assigned and out after the opening", []ordercast.Event{
+			courier("o-new", ordercast.StatusReady, "c-1"), status("o-new", ordercast.StatusOutForDelivery),
+		}, "o-new", "c-1", true},
+		{"assigned after the opening, not yet out", []ordercast.Event{courier("o-new", ordercast.StatusReady, "c-1")}, "o-new", "c-1", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &watcher{e: &Engine{}, f: sseFraming{}, scope: PartyEvents, party: party, partyKey: party.Key()}
+			w.openParty(partyOpening{orders: opened})
+			for i, ev := range tc.events {
+				ev.Seq, ev.At = int64(10+i), time.Now()
+				w.queueParty(hub.NewMessage(ev), int64(i+1))
+			}
+			w.out, w.ends = nil, nil
+			w.locs = map[string]*hub.Location{tc.order: hub.NewLocation(ordercast.LocationUpdate{
+				OrderID: tc.order, CourierID: tc.courier, Lat: 1, Lng: 1, At: time.Now(),
+			})}
+			w.partyLocations(time.Now())
+			if got := strings.Contains(string(w.out), "event: location"); got != tc.shown {
+				t.Fatalf("position of %s by %s shown: %v, want %v (%q)", tc.order, tc.courier, got, tc.shown, w.out)
+			}
+		})
+	}
+}
+
+// TestPartyStreamRemembersOnlyActiveOrders: a board open all day forgets each order as it ends,
+// so what it remembers stays bounded by its active orders, and an order that ended stays unknown
+// (its late positions dropped) however many orders came after it. Past the bound, an order is
+// forgotten for each new one: its positions are no longer shown, and never a wrong one.
+func TestPartyStreamRemembersOnlyActiveOrders(t *testing.T) {
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	w := &watcher{e: &Engine{}, f: sseFraming{}, scope: PartyEvents, party: party, partyKey: party.Key()}
+	pos := int64(0)
+	emit := func(ev ordercast.Event) {
+		pos++
+		ev.Seq, ev.At = pos, time.Now()
+		w.queueParty(hub.NewMessage(ev), pos)
+	}
+	emit(ordercast.Event{OrderID: "o-first", Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-1"})
+	emit(ordercast.Event{OrderID: "o-first", Status: ordercast.StatusDelivered})
+	for i := range 3 * maxPartyOrders {
+		id := fmt.Sprintf("o-%d", i)
+		emit(ordercast.Event{OrderID: id, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-1"})
+		if i%2 == 0 {
+			emit(ordercast.Event{OrderID: id, Status: ordercast.StatusDelivered})
+		}
+		if len(w.orders) > maxPartyOrders {
+			t.Fatalf("remembers %d orders, more than %d", len(w.orders), maxPartyOrders)
+		}
+	}
+	for id := range w.orders {
+		var i int
+		if _, err := fmt.Sscanf(id, "o-%d", &i); err != nil || i%2 == 0 {
+			t.Fatalf("remembers %s, which ended", id)
+		}
+	}
+	w.out, w.ends = nil, nil
+	w.locs = map[string]*hub.Location{"o-first": hub.NewLocation(ordercast.LocationUpdate{
+		OrderID: "o-first", CourierID: "c-1", Lat: 1, Lng: 1, At: time.Now(),
+	})}
+	w.partyLocations(time.Now())
+	if len(w.out) != 0 {
+		t.Fatalf("a position of o-first, which ended long ago, was queued: %q", w.out)
+	}
+}
