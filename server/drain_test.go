@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -100,7 +101,9 @@ func TestStreamLifetime(t *testing.T) {
 	})
 }
 
-// TestDrainRefusesNewStreams: once the drain has begun a new stream is sent elsewhere with 503.
+// TestDrainRefusesNewStreams: once the drain has begun a new stream is sent elsewhere: an SSE
+// stream opens with a retry delay and closes at once (an EventSource gives up for good on a
+// 503, and must come back through the load balancer instead), a WebSocket gets a 503.
 func TestDrainRefusesNewStreams(t *testing.T) {
 	at := time.Now().UTC()
 	srv := server.New(&oneOrderStore{
@@ -111,8 +114,19 @@ func TestDrainRefusesNewStreams(t *testing.T) {
 	server.BeginDrain(srv)
 	rec := httptest.NewRecorder()
 	handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/stream", nil))
+	if body := rec.Body.String(); rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/event-stream" ||
+		!strings.HasPrefix(body, "retry: ") || !strings.Contains(body, "shutting down") || strings.Contains(body, "data:") {
+		t.Errorf("SSE stream during drain: %d %q %q, want 200 text/event-stream with a retry delay and no event", rec.Code, rec.Header().Get("Content-Type"), body)
+	}
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/ws", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("stream during drain: status %d, want 503", rec.Code)
+		t.Errorf("WebSocket during drain: status %d, want 503", rec.Code)
 	}
 }
 
