@@ -32,6 +32,14 @@ func (l *Location) Fresh(now time.Time, maxAge time.Duration) bool {
 	return l != nil && now.Sub(l.Update.At) <= maxAge
 }
 
+// Replaces reports whether l takes the place of old (nil: none) in a watcher's slot or on its
+// screen: as ordercast.LocationUpdate.Replaces says, a later fix, or another courier's. Two posts
+// of one courier may publish in either order (each after the tracker let its lock go); this keeps
+// the newer wherever it lands first.
+func (l *Location) Replaces(old *Location) bool {
+	return old == nil || l.Update.Replaces(old.Update)
+}
+
 // PublishLocation puts l in the location slot of every watcher of its order, and of every
 // watcher of the parties it names, replacing any position of that order the watcher has not
 // taken yet: latest wins. It never blocks on a watcher.
@@ -83,9 +91,8 @@ func (s *Subscription) TakeLocation() *Location {
 	return l
 }
 
-// deliverLocation replaces the slot's position with l, unless the slot holds a newer one of the
-// same courier, and wakes the watcher. Two posts of one courier may publish in either order
-// (each after the tracker let its lock go): the newer one stays.
+// deliverLocation puts l in the slot unless the slot holds a newer one of the same courier
+// (Replaces), and wakes the watcher.
 func (s *Subscription) deliverLocation(l *Location) {
 	s.mu.Lock()
 	if s.closed {
@@ -96,10 +103,10 @@ func (s *Subscription) deliverLocation(l *Location) {
 		if s.locs == nil {
 			s.locs = make(map[string]*Location, 1)
 		}
-		if old := s.locs[l.Update.OrderID]; old == nil || l.Update.Replaces(old.Update) {
+		if l.Replaces(s.locs[l.Update.OrderID]) {
 			s.locs[l.Update.OrderID] = l
 		}
-	} else if s.loc == nil || l.Update.Replaces(s.loc.Update) {
+	} else if l.Replaces(s.loc) {
 		s.loc = l
 	}
 	s.wakeUnlock(false)

@@ -43,7 +43,8 @@ type watcher struct {
 	loc     *hub.Location
 	locPace pace
 	// shown is the last position sent (OrderEvents): one that does not replace it (an older fix
-	// of the same courier, published late by a post that raced a newer one) is dropped.
+	// of the same courier, published late by a post that raced a newer one; hub.Location.Replaces)
+	// is dropped.
 	shown *hub.Location
 	// courier is the order's courier as the stream last told it (OrderEvents): a position of
 	// another courier is dropped (a post that read the orders just before a reassignment).
@@ -121,12 +122,12 @@ func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
 const maxPartyOrders = partySnapshotLimit
 
 // partyOrder is what a party stream told of an active order that has a courier: its status and
-// its courier, from the opening or the order's latest event, and when the last position of that
-// courier it sent was taken.
+// its courier, from the opening or the order's latest event, and the last position of that
+// courier it sent (as a stream of one order keeps its shown).
 type partyOrder struct {
 	status  ordercast.Status
 	courier string
-	shownAt time.Time
+	shown   *hub.Location
 }
 
 // partyLocations queues the newest position of each order of a party stream, under one cap for
@@ -136,8 +137,7 @@ type partyOrder struct {
 // courier, or never told of) shows none, whatever the tracker that sent it believed.
 func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	for id, l := range w.locs {
-		// Of the order's courier, so newer is later (see hub.Subscription.deliverLocation).
-		if o, ok := w.orders[id]; !ok || !w.e.showsPosition(l, o.status, o.courier) || !l.Update.At.After(o.shownAt) {
+		if o, ok := w.orders[id]; !ok || !w.e.showsPosition(l, o.status, o.courier) || !l.Replaces(o.shown) {
 			delete(w.locs, id)
 		}
 	}
@@ -156,7 +156,7 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 		l := w.locs[id]
 		w.frame(w.f.named(w.buf(), api.EventLocation, l.JSON))
 		o := w.orders[id]
-		o.shownAt = l.Update.At
+		o.shown = l
 		w.orders[id] = o
 	}
 	w.locs = nil
@@ -193,7 +193,7 @@ func (w *watcher) location(now time.Time) (due time.Time) {
 		return time.Time{}
 	}
 	if w.ended || w.scope != OrderEvents || !w.e.showsPosition(w.loc, w.lastStatus, w.courier) ||
-		w.shown != nil && !w.loc.Update.Replaces(w.shown.Update) {
+		!w.loc.Replaces(w.shown) {
 		w.loc = nil
 		return time.Time{}
 	}
