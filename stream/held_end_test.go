@@ -8,51 +8,17 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/poller"
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 // How a held stream ends: once, and the end it was given stands.
-
-// gatedRaw is a RawConn whose first Control call (the poller adding the socket to epoll in Hold)
-// tells entered, then waits for gate.
-type gatedRaw struct {
-	syscall.RawConn
-	once          sync.Once
-	entered, gate chan struct{}
-}
-
-func (r *gatedRaw) Control(f func(fd uintptr)) error {
-	first := false
-	r.once.Do(func() { first = true })
-	if first {
-		close(r.entered)
-		<-r.gate
-	}
-	return r.RawConn.Control(f)
-}
-
-// gatedConn is a TCP connection that hands the poller a gatedRaw.
-type gatedConn struct {
-	*net.TCPConn
-	raw *gatedRaw
-}
-
-func (c *gatedConn) SyscallConn() (syscall.RawConn, error) {
-	rc, err := c.TCPConn.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	c.raw.RawConn = rc
-	return c.raw, nil
-}
 
 // hijackable is a ResponseWriter whose Hijack hands over nc, as net/http's does.
 type hijackable struct {
@@ -106,7 +72,7 @@ func TestHoldRacingEngineCloseEndsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = e.Close() })
-	gc := &gatedConn{TCPConn: tcpPair(t), raw: &gatedRaw{entered: make(chan struct{}), gate: make(chan struct{})}}
+	gc := testutil.Gate(tcpPair(t), nil)
 	var released atomic.Int32
 	wt, err := e.Watch(t.Context(), Request{OrderID: "o-1", Admit: func() (func(), error) {
 		return func() { released.Add(1) }, nil
@@ -119,7 +85,7 @@ func TestHoldRacingEngineCloseEndsOnce(t *testing.T) {
 	go func() {
 		held <- e.held.hold(&hijackable{hdr: http.Header{}, nc: gc}, wt, func(x End) { ends <- x })
 	}()
-	<-gc.raw.entered // registered with the poller, not yet watched
+	<-gc.Entered // registered with the poller, not yet watched
 	closed := make(chan error, 1)
 	go func() { closed <- e.Close() }()
 	select {
@@ -130,7 +96,7 @@ func TestHoldRacingEngineCloseEndsOnce(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the engine's close did not end the stream being handed over")
 	}
-	close(gc.raw.gate) // the hand-over goes on, on a closed socket
+	close(gc.Release) // the hand-over goes on, on a closed socket
 	for _, done := range []chan error{held, closed} {
 		select {
 		case <-done:

@@ -8,12 +8,11 @@ import (
 	"io"
 	"net"
 	"runtime"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast/internal/poller"
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 func openPoller(t *testing.T) *poller.Poller {
@@ -357,48 +356,6 @@ func TestWriteCloseClaimsTheClose(t *testing.T) {
 	}
 }
 
-// gatedRaw is a RawConn whose first Control call (Hold's EPOLL_CTL_ADD) tells entered, then
-// waits for gate; it then fails with fail, if set, instead of running.
-type gatedRaw struct {
-	syscall.RawConn
-	once    sync.Once
-	entered chan struct{}
-	gate    chan struct{}
-	fail    error
-}
-
-func (r *gatedRaw) Control(f func(fd uintptr)) error {
-	first := false
-	r.once.Do(func() { first = true })
-	if first {
-		close(r.entered)
-		<-r.gate
-		if r.fail != nil {
-			return r.fail
-		}
-	}
-	return r.RawConn.Control(f)
-}
-
-// gatedConn is a TCP connection that hands Hold a gatedRaw.
-type gatedConn struct {
-	*net.TCPConn
-	raw *gatedRaw
-}
-
-func gate(nc net.Conn, fail error) *gatedConn {
-	return &gatedConn{TCPConn: nc.(*net.TCPConn), raw: &gatedRaw{entered: make(chan struct{}), gate: make(chan struct{}), fail: fail}}
-}
-
-func (c *gatedConn) SyscallConn() (syscall.RawConn, error) {
-	rc, err := c.TCPConn.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	c.raw.RawConn = rc
-	return c.raw, nil
-}
-
 // TestHoldRacingCloseReportsOnce: Hold registers a connection, then adds it to epoll. Whatever
 // happens in between, its caller learns of the end once: either Hold fails and the close
 // callback never runs, or Hold returns the connection and the callback runs (or will). Before,
@@ -421,7 +378,7 @@ func TestHoldRacingCloseReportsOnce(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = p.Close() })
 			s, _ := pair(t)
-			gc := gate(s, tt.fail)
+			gc := testutil.Gate(s, tt.fail)
 			callbacks := make(chan error, 2)
 			type result struct {
 				c   *poller.Conn
@@ -432,13 +389,13 @@ func TestHoldRacingCloseReportsOnce(t *testing.T) {
 				c, err := p.Hold(gc, func(err error) { callbacks <- err })
 				held <- result{c, err}
 			}()
-			<-gc.raw.entered
+			<-gc.Entered
 			if tt.close {
 				if err := p.Close(); err != nil { // closes the connection Hold has registered
 					t.Fatal(err)
 				}
 			}
-			close(gc.raw.gate)
+			close(gc.Release)
 			r := <-held
 			if !tt.close {
 				if err := p.Close(); err != nil { // Hold failed: nothing of it to close
