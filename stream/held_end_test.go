@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -149,15 +148,7 @@ func TestSecondEndLeavesAnEndingStreamAlone(t *testing.T) {
 			t.Cleanup(func() { _ = e.Close() })
 			ends := make(chan End, 2)
 			url := serveSSE(t, e, nil, ends)
-			nc, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = nc.Close() })
-			if _, err := io.WriteString(nc, "GET /?id=o-1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-				t.Fatal(err)
-			}
-			hs := theHeldStream(t, e)
+			nc, hs := openHeldRaw(t, e, url)
 			// A catch-up the client has not read yet: one write of 8 MiB, taken whole, most of it
 			// queued; a chunk of comments, so the body stays well formed.
 			if err := hs.conn.Load().Write(appendChunk(nil, bytes.Repeat([]byte(": x\n\n"), 8<<20/5))); err != nil {

@@ -111,6 +111,21 @@ func eventIDs(r *client.SSEReader) <-chan string {
 	return ids
 }
 
+// openHeldRaw asks the engine serving url for order o-1's stream over a bare connection, which
+// reads nothing until the test does, and returns it with the stream once e holds it.
+func openHeldRaw(t *testing.T, e *Engine, url string) (net.Conn, *heldStream) {
+	t.Helper()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = nc.Close() })
+	if _, err := io.WriteString(nc, "GET /?id=o-1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return nc, theHeldStream(t, e)
+}
+
 // theHeldStream waits for e to hold its one stream, with its connection.
 func theHeldStream(t *testing.T, e *Engine) *heldStream {
 	t.Helper()
@@ -424,15 +439,7 @@ func TestEventWriteDoesNotCutAnEndingStream(t *testing.T) {
 	h := hub.New()
 	ends := make(chan End, 1)
 	e, url := holdingEngine(t, store, h, ends)
-	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = nc.Close() })
-	if _, err := io.WriteString(nc, "GET /?id=o-1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	hs := theHeldStream(t, e)
+	nc, hs := openHeldRaw(t, e, url)
 	// The client reads nothing yet: 8 MiB (one write, taken whole) leaves most of it queued, and
 	// the lifetime's end queues the last chunk behind it.
 	if err := hs.conn.Load().Write(make([]byte, 8<<20)); err != nil {
