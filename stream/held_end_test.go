@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,5 +227,63 @@ func TestEndedStreamIsNotCaughtUp(t *testing.T) {
 	hs.deliver(false) // the worker's run
 	if n := store.reads.Load() - before; n != 0 {
 		t.Errorf("%d reads of the store to catch up a stream that has ended, want none", n)
+	}
+}
+
+// TestStreamEndDoesNotStallThePoller: a client leaves and its stream's end callback blocks (the
+// server's writes the request's log line, to a pipe that may be full). The poller's loop, which
+// noticed the client leave, must go on serving the other held connections: here it notices
+// another client hang up, and closes that connection. Before, the loop ran the callback and
+// waited in it: no held connection saw any I/O until the log write returned.
+func TestStreamEndDoesNotStallThePoller(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	cfg := testConfig
+	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
+	obs := &counter{}
+	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), cfg, obs)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	ends := make(chan End) // nobody reads until the end: every end callback blocks
+	url := serveSSE(t, e, nil, ends)
+	leaving, _ := openHeldRaw(t, e, url)
+	staying, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = staying.Close() })
+	if _, err := io.WriteString(staying, "GET /?id=o-1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the second stream held", func() bool { return len(e.held.snapshot(-1)) == 2 })
+
+	_ = leaving.Close()
+	// Counted out just before the end callback, where the end now blocks.
+	testutil.WaitFor(t, "the first stream counted out", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return len(obs.closed) == 1
+	})
+	if err := staying.(*net.TCPConn).CloseWrite(); err != nil { // hangs up: the loop closes it
+		t.Fatal(err)
+	}
+	if err := staying.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(staying); err != nil {
+		t.Errorf("reading the second stream to its close: %v; the poller stalled in the first one's end", err)
+	}
+	for range 2 { // lets the ends return, stalled or not
+		select {
+		case x := <-ends:
+			if x.Reason != ReasonClientGone {
+				t.Errorf("ended for %q (%v), want client_gone", x.Reason, x.Err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("an end was never reported")
+		}
 	}
 }
