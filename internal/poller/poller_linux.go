@@ -30,6 +30,10 @@ const closeCheck = time.Second
 type Poller struct {
 	// MaxPending bounds each connection's queue of unwritten bytes; set before Open.
 	MaxPending int
+	// OnFail, if set before Open, is called once, on the poller's goroutine, if the loop fails
+	// for good (see loop): Hold refuses from then on, and the held connections are closed with
+	// the same error once it returns.
+	OnFail func(error)
 
 	epfd, wakefd int
 	done         chan struct{}
@@ -225,7 +229,11 @@ func (p *Poller) loop() {
 			err = fmt.Errorf("poller: epoll_wait: %w", err)
 			p.mu.Lock()
 			p.err = err
+			p.closed = true // no Hold from now on, before anyone is told
 			p.mu.Unlock()
+			if p.OnFail != nil {
+				p.OnFail(err)
+			}
 			p.closeAll(err)
 			return
 		}

@@ -433,10 +433,12 @@ func TestHoldRacingCloseReportsOnce(t *testing.T) {
 }
 
 // TestLoopFailureClosesHeldConnections: when epoll_wait fails for good (a bad epfd), nothing more
-// can be watched, so every held connection is closed, its callback told why, as Close does;
-// Close then still releases the poller's descriptors, and reports the failure.
+// can be watched, so OnFail is told, once, and every held connection is closed, its callback told
+// why, as Close does; Close then still releases the poller's descriptors, and reports the failure.
 func TestLoopFailureClosesHeldConnections(t *testing.T) {
 	p := poller.New()
+	failed := make(chan error, 2)
+	p.OnFail = func(err error) { failed <- err }
 	if err := p.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -472,6 +474,14 @@ func TestLoopFailureClosesHeldConnections(t *testing.T) {
 	}
 	if err := p.Close(); err == nil {
 		t.Error("Close after the loop failed returned nil, want the failure")
+	}
+	close(failed) // the loop has ended: OnFail has run if it ever will
+	var errs []error
+	for err := range failed {
+		errs = append(errs, err)
+	}
+	if len(errs) != 1 || errs[0] == nil {
+		t.Errorf("OnFail called with %v, want once with the failure", errs)
 	}
 }
 
