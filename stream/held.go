@@ -67,6 +67,8 @@ type holder struct {
 		streams map[*heldStream]struct{}
 	}
 	next atomic.Uint64 // spreads streams over buckets
+	// failed is set once the poller has failed: new streams keep their goroutine (holdable).
+	failed atomic.Bool
 
 	work   workQueue
 	ends   endQueue
@@ -110,10 +112,11 @@ var _ transport = (*heldStream)(nil)
 
 func openHolder(e *Engine) (*holder, error) {
 	p := poller.New()
+	h := &holder{e: e, poller: p}
+	p.OnFail = h.pollerFailed
 	if err := p.Open(); err != nil {
 		return nil, fmt.Errorf("open poller: %w", err)
 	}
-	h := &holder{e: e, poller: p}
 	h.ping = sseFraming{}.heartbeat(nil)
 	h.pingChunk = appendChunk(nil, h.ping)
 	h.lastChunk = appendChunk(nil, nil)
@@ -179,6 +182,8 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 	h.add(hs)
 	conn, err := h.poller.Hold(nc, hs.closed)
 	if err != nil {
+		// After the poller failed new streams are not brought here (holdable); one taken over
+		// just as it failed ends here, as those it held then do, and its client resumes.
 		err = fmt.Errorf("hold connection: %w", err)
 		_ = nc.Close() // taken over but not held: nobody else will close it; err says why
 		h.remove(hs)
@@ -392,6 +397,13 @@ func (hs *heldStream) closed(err error) {
 		hs.h.e.closed(reason)
 		hs.w.finish(reason, err, true, true)
 	})
+}
+
+// pollerFailed is the poller's OnFail. The streams it held are ending with err; a new stream would
+// end at once, held by nothing, so new streams keep their goroutine from now on.
+func (h *holder) pollerFailed(err error) {
+	h.failed.Store(true)
+	h.e.observer.HoldingFailed(err)
 }
 
 // heldReason names why the poller closed a connection, by the same rules as a stream on a

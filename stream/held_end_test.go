@@ -287,3 +287,65 @@ func TestStreamEndDoesNotStallThePoller(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsAfterPollerFailureKeepTheirGoroutine: once the poller's loop has failed for good,
+// the streams it held end, and the failure is reported once; a new HTTP/1.1 stream is then served
+// on its goroutine, as with Hold off, and gets the events published after it opened. Before, it
+// was taken over, refused by the failed poller and ended at once (write_error), and so was every
+// reconnect after it.
+func TestStreamsAfterPollerFailureKeepTheirGoroutine(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	cfg := testConfig
+	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
+	obs := &counter{}
+	store := newMemStore(ordercast.StatusPlaced)
+	h := hub.New()
+	e := New(store, h, cfg, obs)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() }) // reports the poller's failure
+	ends := make(chan End, 2)
+	url := serveSSE(t, e, nil, ends)
+	nc, _ := openHeldRaw(t, e, url)
+	if err := poller.BreakEpoll(e.held.poller); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(nc, "x"); err != nil { // wakes the loop; its next wait fails
+		t.Fatal(err)
+	}
+	select {
+	case x := <-ends:
+		if x.Reason != ReasonWriteError || !x.Held {
+			t.Errorf("the held stream ended for %q (held %v), want write_error, held", x.Reason, x.Held)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held stream did not end when the poller failed")
+	}
+
+	r := openHeld(t, url, "o-1")
+	h.Publish(store.append(ordercast.StatusConfirmed))
+	if ev, err := r.Next(); err != nil || ev.ID != "2" {
+		t.Fatalf("the new stream's next event: %+v, %v; want id 2", ev, err)
+	}
+	if n := len(e.held.snapshot(-1)); n != 0 {
+		t.Errorf("%d streams held by the failed poller, want 0", n)
+	}
+	h.Publish(store.append(ordercast.StatusCancelled)) // ends the stream: terminal
+	select {
+	case x := <-ends:
+		if x.Reason != ReasonTerminal || x.Held {
+			t.Errorf("the new stream ended for %q (held %v), want terminal, on its goroutine", x.Reason, x.Held)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new stream did not end on its terminal event")
+	}
+	obs.mu.Lock()
+	failed := obs.holdingFailed
+	obs.mu.Unlock()
+	if len(failed) != 1 || failed[0] == nil {
+		t.Errorf("HoldingFailed reported %v, want the failure once", failed)
+	}
+}
