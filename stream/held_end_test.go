@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,25 +238,11 @@ func TestStreamEndDoesNotStallThePoller(t *testing.T) {
 	if !poller.Supported {
 		t.Skip("held streams need the epoll poller (Linux)")
 	}
-	cfg := testConfig
-	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
-	obs := &counter{}
-	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), cfg, obs)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
 	ends := make(chan End) // nobody reads until the end: every end callback blocks
-	url := serveSSE(t, e, nil, ends)
+	e, url := holdingEngine(t, newMemStore(ordercast.StatusPlaced), hub.New(), ends)
+	obs := counted(e)
 	leaving, _ := openHeldRaw(t, e, url)
-	staying, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = staying.Close() })
-	if _, err := io.WriteString(staying, "GET /?id=o-1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	staying := askRaw(t, url)
 	testutil.WaitFor(t, "the second stream held", func() bool { return len(e.held.snapshot(-1)) == 2 })
 
 	_ = leaving.Close()
@@ -267,7 +252,7 @@ func TestStreamEndDoesNotStallThePoller(t *testing.T) {
 		defer obs.mu.Unlock()
 		return len(obs.closed) == 1
 	})
-	if err := staying.(*net.TCPConn).CloseWrite(); err != nil { // hangs up: the loop closes it
+	if err := staying.CloseWrite(); err != nil { // hangs up: the loop closes it
 		t.Fatal(err)
 	}
 	if err := staying.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
@@ -297,18 +282,11 @@ func TestStreamsAfterPollerFailureKeepTheirGoroutine(t *testing.T) {
 	if !poller.Supported {
 		t.Skip("held streams need the epoll poller (Linux)")
 	}
-	cfg := testConfig
-	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
-	obs := &counter{}
 	store := newMemStore(ordercast.StatusPlaced)
 	h := hub.New()
-	e := New(store, h, cfg, obs)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() }) // reports the poller's failure
 	ends := make(chan End, 2)
-	url := serveSSE(t, e, nil, ends)
+	e, url := holdingEngine(t, store, h, ends) // its Close reports the poller's failure
+	obs := counted(e)
 	nc, _ := openHeldRaw(t, e, url)
 	if err := poller.BreakEpoll(e.held.poller); err != nil {
 		t.Fatal(err)
