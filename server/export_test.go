@@ -6,11 +6,15 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/stream"
 )
 
 // BeginDrain starts the drain of s's streams without an HTTP server, for tests that call the
 // handler directly inside a testing/synctest bubble.
 func BeginDrain(s *Server) { s.beginDrain() }
+
+// StreamObserver returns what s's stream engine reports to.
+func StreamObserver(s *Server) stream.Observer { return s.engineObserver() }
 
 // ErrorLog returns the logger s's http.Server reports its own errors to.
 func ErrorLog(s *Server) *log.Logger { return s.httpErrorLog() }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -31,6 +32,7 @@ type Metrics struct {
 	requests          *prometheus.CounterVec
 	connsAccepted     prometheus.Counter
 	connsOpen         prometheus.Gauge
+	pollerFailures    prometheus.Counter
 }
 
 // NewMetrics returns the server metrics registered on a fresh registry.
@@ -78,13 +80,17 @@ func NewMetrics() *Metrics {
 			Name: "ordercast_http_connections_open",
 			Help: "TCP connections open now.",
 		}),
+		pollerFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordercast_stream_poller_failures_total",
+			Help: "Times the epoll poller holding streams failed for good (at most once): its streams ended, and new streams run on a goroutine each.",
+		}),
 	}
 	for _, r := range stream.Reasons() {
 		m.streamsClosed.WithLabelValues(r) // every reason is exported from the start, at 0
 	}
 	m.Registry.MustRegister(
 		m.streamsOpen, m.streamsClosed, m.eventsCommitted, m.locationsAccepted, m.eventsDelivered, m.deliveryLatency,
-		m.caughtUp, m.requests, m.connsAccepted, m.connsOpen,
+		m.caughtUp, m.requests, m.connsAccepted, m.connsOpen, m.pollerFailures,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -96,8 +102,12 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
-// streamObserver is how the stream engine reports to the metrics.
-type streamObserver struct{ m *Metrics }
+// streamObserver is how the stream engine reports to the metrics, and the poller's failure to
+// the log.
+type streamObserver struct {
+	m   *Metrics
+	log *slog.Logger
+}
 
 var _ stream.Observer = streamObserver{}
 
@@ -118,6 +128,13 @@ func (o streamObserver) EventsDelivered(n int, liveAt []time.Time, flushed time.
 }
 
 func (o streamObserver) CaughtUp() { o.m.caughtUp.Inc() }
+
+// HoldingFailed logs the poller's failure, which the engine reports once, and counts it: the
+// node goes on serving, at a goroutine per stream, which an operator should know of.
+func (o streamObserver) HoldingFailed(err error) {
+	o.m.pollerFailures.Inc()
+	o.log.Error("stream poller failed: the streams it held ended, new streams run on a goroutine each", "err", err)
+}
 
 func (m *Metrics) request(route string, code int) {
 	if route == "" {

@@ -2,10 +2,16 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/server"
 )
 
 // TestMetricsFollowStreams scrapes /metrics as a stream opens, receives a live event and closes,
@@ -94,5 +100,39 @@ func TestMetricsPerServer(t *testing.T) {
 	mustCreate(t, a.URL(), "only-on-a")
 	if got := value(scrape(t, http.DefaultClient, b.URL()), "ordercast_events_committed_total"); got != 0 {
 		t.Errorf("server b counted server a's commit: %v", got)
+	}
+}
+
+// TestPollerFailureIsLoggedAndCounted: the stream engine reports the poller's failure once, and
+// the server makes it visible: an error in the log, with why, and a count in the metrics (an
+// alert on it finds a node serving every stream on a goroutine).
+func TestPollerFailureIsLoggedAndCounted(t *testing.T) {
+	var logs lockedBuffer
+	srv := newServer(t, func(s *server.Server) {
+		s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	base, c := srv.URL(), http.DefaultClient
+	if got := value(scrape(t, c, base), "ordercast_stream_poller_failures_total"); got != 0 {
+		t.Fatalf("poller failures before any: %v, want 0", got)
+	}
+	server.StreamObserver(srv.Server).HoldingFailed(errors.New("poller: epoll_wait: bad file descriptor"))
+	if got := value(scrape(t, c, base), "ordercast_stream_poller_failures_total"); got != 1 {
+		t.Errorf("poller failures after one: %v, want 1", got)
+	}
+	var found bool
+	for line := range strings.Lines(logs.String()) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if strings.HasPrefix(fmt.Sprint(rec["msg"]), "stream poller failed") {
+			found = true
+			if rec["level"] != "ERROR" || rec["err"] != "poller: epoll_wait: bad file descriptor" {
+				t.Errorf("the failure logged as %v, want an error with its cause", rec)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the poller's failure was not logged:\n%s", logs.String())
 	}
 }

@@ -433,9 +433,15 @@ func (s *Server) streamEngine() *stream.Engine {
 		if s.Locations != nil {
 			cfg.Locations, cfg.LocationFrom, cfg.LocationFresh = s.Locations, s.Locations.From, s.Locations.Fresh
 		}
-		s.engine = stream.New(s.Store, s.Hub, cfg, streamObserver{s.Metrics})
+		s.engine = stream.New(s.Store, s.Hub, cfg, s.engineObserver())
 	}
 	return s.engine
+}
+
+// engineObserver is how the engine reports to s: its metrics, and its log for the poller's
+// failure. Handler and Open set the logger before they make the engine.
+func (s *Server) engineObserver() stream.Observer {
+	return streamObserver{m: s.Metrics, log: s.Logger}
 }
 
 // handleHealthz serves GET /healthz: the process is up.

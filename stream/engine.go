@@ -63,6 +63,10 @@ type Observer interface {
 	EventsDelivered(n int, liveAt []time.Time, flushed time.Time)
 	// CaughtUp reports a stream caught up from the store after a gap or an overflow.
 	CaughtUp()
+	// HoldingFailed reports, once, that the poller holding streams failed for good (err says
+	// why): the streams it held end (write_error, their clients resume), and new streams run on
+	// a goroutine each, as with Hold off.
+	HoldingFailed(err error)
 }
 
 // End is how a stream ended, handed once to the function its Serve call was given (the request's
@@ -278,6 +282,7 @@ func (nopObserver) StreamOpened()                               {}
 func (nopObserver) StreamClosed(string)                         {}
 func (nopObserver) EventsDelivered(int, []time.Time, time.Time) {}
 func (nopObserver) CaughtUp()                                   {}
+func (nopObserver) HoldingFailed(error)                         {}
 
 // drainSchedule spreads the closing of a draining node's streams evenly over the drain window:
 // with n streams open when the drain starts, the k-th stream to ask closes at window*k/n. Even

@@ -120,6 +120,7 @@ type counter struct {
 	mu                          sync.Mutex
 	opened, delivered, caughtUp int
 	closed                      []string
+	holdingFailed               []error
 }
 
 func (c *counter) StreamOpened() { c.mu.Lock(); c.opened++; c.mu.Unlock() }
@@ -134,6 +135,11 @@ func (c *counter) EventsDelivered(n int, _ []time.Time, _ time.Time) {
 	c.mu.Unlock()
 }
 func (c *counter) CaughtUp() { c.mu.Lock(); c.caughtUp++; c.mu.Unlock() }
+func (c *counter) HoldingFailed(err error) {
+	c.mu.Lock()
+	c.holdingFailed = append(c.holdingFailed, err)
+	c.mu.Unlock()
+}
 
 var testConfig = Config{Heartbeat: 15 * time.Second, Retry: 2 * time.Second, WriteTimeout: 10 * time.Second}
 

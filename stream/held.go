@@ -26,7 +26,8 @@ import (
 // through the hub's OnReady callback, which runs the watcher's delivery rules, as the goroutine
 // holder does: for an order's status event on the publisher's goroutine there and then (see
 // wake), otherwise on a small pool of workers. One sweeper brings time: heartbeats, lifetimes
-// and stalled writes. What a held stream keeps is its watcher, its subscription and the socket.
+// and stalled writes; one ender reports each stream's end (endQueue). What a held stream keeps
+// is its watcher, its subscription and the socket.
 //
 // HTTP/2 streams and TLS connections cannot be taken over this way (frames and encryption live
 // in user space), so they keep the goroutine holder; so does every platform without epoll.
@@ -66,8 +67,11 @@ type holder struct {
 		streams map[*heldStream]struct{}
 	}
 	next atomic.Uint64 // spreads streams over buckets
+	// failed is set once the poller has failed: new streams keep their goroutine (holdable).
+	failed atomic.Bool
 
 	work   workQueue
+	ends   endQueue
 	capped cappedSet
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -91,9 +95,6 @@ type heldStream struct {
 	// again asks the worker delivering the stream to run once more before it lets go: another
 	// worker found it busy (deliver).
 	again atomic.Bool
-	// inline is set while a publisher's goroutine delivers to the stream (wake): a close that
-	// happens then finishes the stream's bookkeeping elsewhere (closed).
-	inline atomic.Bool
 	// gone is set when the connection closes: a run queued before (a catch-up handed to a
 	// worker with w.behind set, which closed cannot clear without hs.mu) then does nothing, as a
 	// closed subscription forgets an overflow.
@@ -111,10 +112,11 @@ var _ transport = (*heldStream)(nil)
 
 func openHolder(e *Engine) (*holder, error) {
 	p := poller.New()
+	h := &holder{e: e, poller: p}
+	p.OnFail = h.pollerFailed
 	if err := p.Open(); err != nil {
 		return nil, fmt.Errorf("open poller: %w", err)
 	}
-	h := &holder{e: e, poller: p}
 	h.ping = sseFraming{}.heartbeat(nil)
 	h.pingChunk = appendChunk(nil, h.ping)
 	h.lastChunk = appendChunk(nil, nil)
@@ -123,12 +125,14 @@ func openHolder(e *Engine) (*holder, error) {
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.work.wake = make(chan struct{}, 1)
+	h.ends.wake = make(chan struct{}, 1)
 	// Workers mostly wait on the store when they catch a stream up; a few per core keep a slow
 	// query from holding up every other stream's delivery.
 	for range 4 * runtime.GOMAXPROCS(0) {
 		h.wg.Go(h.worker)
 	}
 	h.wg.Go(h.sweep)
+	h.wg.Go(h.ends.run)
 	if iv := e.cfg.LocationInterval; iv > 0 {
 		h.capped.due = make(map[*heldStream]time.Time)
 		h.wg.Go(func() { h.releaseCapped(iv) })
@@ -178,6 +182,8 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 	h.add(hs)
 	conn, err := h.poller.Hold(nc, hs.closed)
 	if err != nil {
+		// After the poller failed new streams are not brought here (holdable); one taken over
+		// just as it failed ends here, as those it held then do, and its client resumes.
 		err = fmt.Errorf("hold connection: %w", err)
 		_ = nc.Close() // taken over but not held: nobody else will close it; err says why
 		h.remove(hs)
@@ -297,12 +303,8 @@ func (hs *heldStream) deliver(inline bool) {
 		hs.again.Store(false)
 		hs.queuedStatus.Store(false) // a publish from now on schedules another run
 		hs.queued.Store(false)
-		if inline {
-			hs.inline.Store(true)
-		}
 		goesOn := hs.deliverLocked(inline)
 		if inline {
-			hs.inline.Store(false)
 			if goesOn && hs.again.Load() {
 				// Others found the stream busy meanwhile: a worker runs for them, so that the
 				// publisher does one run, not as many as they were.
@@ -377,7 +379,8 @@ func (hs *heldStream) heartbeat(conn *poller.Conn, now time.Time) {
 	}
 }
 
-// closed is the poller's close callback: it runs once, whoever closed the connection.
+// closed is the poller's close callback: it runs once, whoever closed the connection, and
+// leaves the end's bookkeeping to the holder's ender (endQueue).
 func (hs *heldStream) closed(err error) {
 	hs.gone.Store(true)
 	reason := heldReason(err)
@@ -389,18 +392,18 @@ func (hs *heldStream) closed(err error) {
 	}
 	// No hs.mu here: a write failing inside deliver, under hs.mu, closes the connection and so
 	// calls this on the same goroutine.
-	finish := func() {
-		hs.h.remove(hs)
+	hs.h.remove(hs) // the sweeper and the drain stop visiting it at once
+	hs.h.ends.push(func() {
 		hs.h.e.closed(reason)
 		hs.w.finish(reason, err, true, true)
-	}
-	if hs.inline.Load() {
-		// On a publisher's goroutine (its write was the last, or failed): unsubscribing, the
-		// limits and the request's log line must not hold up the writer's next commit.
-		go finish()
-		return
-	}
-	finish()
+	})
+}
+
+// pollerFailed is the poller's OnFail. The streams it held are ending with err; a new stream would
+// end at once, held by nothing, so new streams keep their goroutine from now on.
+func (h *holder) pollerFailed(err error) {
+	h.failed.Store(true)
+	h.e.observer.HoldingFailed(err)
 }
 
 // heldReason names why the poller closed a connection, by the same rules as a stream on a
@@ -615,15 +618,82 @@ func (h *holder) drain(schedule *drainSchedule) {
 	})
 }
 
-// close closes whatever is still held (their clients resume) and stops the goroutines.
+// close closes whatever is still held (their clients resume) and stops the goroutines, once
+// every end queued is finished.
 func (h *holder) close() error {
 	err := h.poller.Close() // closes the remaining connections: reason shutdown
 	h.cancel()
+	h.ends.stop()
 	h.wg.Wait()
 	if err != nil {
 		return fmt.Errorf("close poller: %w", err)
 	}
 	return nil
+}
+
+// endQueue finishes held streams' ends (closed) in order, on one goroutine of the holder. The
+// end runs unsubscribing, the stream limits' release and the server's end callback, which
+// writes the request's log line: each may wait (a log write to a full pipe, the hub's lock under
+// a publish, the limits' lock), and wherever the connection closed must not wait with it. That is
+// the poller's loop when a client leaves, whose wait would stall the I/O of every held stream (a
+// slow client's queue unsent until it counts as stuck); a publisher's goroutine delivering a
+// terminal event, whose wait would hold up the writer's next commit; or the sweeper, whose wait
+// would hold up every stream's heartbeat. The workers deliver events and are not used: ends
+// that wait would take them all. What waits here is a small closure per stream ended.
+type endQueue struct {
+	mu      sync.Mutex
+	ends    []func()
+	stopped bool          // the holder is closing: an end pushed from now on runs at once
+	wake    chan struct{} // capacity 1: "ends may be waiting"
+}
+
+func (q *endQueue) push(end func()) {
+	q.mu.Lock()
+	if q.stopped {
+		q.mu.Unlock()
+		// The engine is closing and the ender may be gone; the poller's loop has ended, so
+		// whoever closed the connection (a worker, a publisher) can wait this once.
+		end()
+		return
+	}
+	q.ends = append(q.ends, end)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run finishes the ends pushed, in order, until stop and the queue is empty.
+func (q *endQueue) run() {
+	for {
+		q.mu.Lock()
+		if len(q.ends) == 0 {
+			stopped := q.stopped
+			q.mu.Unlock()
+			if stopped {
+				return
+			}
+			<-q.wake
+			continue
+		}
+		end := q.ends[0]
+		q.ends[0] = nil
+		q.ends = q.ends[1:]
+		q.mu.Unlock()
+		end()
+	}
+}
+
+// stop lets run return once the ends queued are finished.
+func (q *endQueue) stop() {
+	q.mu.Lock()
+	q.stopped = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 // workQueue is where the hub's publishers put the streams to deliver to, without ever blocking;

@@ -228,3 +228,102 @@ func TestEndedStreamIsNotCaughtUp(t *testing.T) {
 		t.Errorf("%d reads of the store to catch up a stream that has ended, want none", n)
 	}
 }
+
+// TestStreamEndDoesNotStallThePoller: a client leaves and its stream's end callback blocks (the
+// server's writes the request's log line, to a pipe that may be full). The poller's loop, which
+// noticed the client leave, must go on serving the other held connections: here it notices
+// another client hang up, and closes that connection. Before, the loop ran the callback and
+// waited in it: no held connection saw any I/O until the log write returned.
+func TestStreamEndDoesNotStallThePoller(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	ends := make(chan End) // nobody reads until the end: every end callback blocks
+	e, url := holdingEngine(t, newMemStore(ordercast.StatusPlaced), hub.New(), ends)
+	obs := counted(e)
+	leaving, _ := openHeldRaw(t, e, url)
+	staying := askRaw(t, url)
+	testutil.WaitFor(t, "the second stream held", func() bool { return len(e.held.snapshot(-1)) == 2 })
+
+	_ = leaving.Close()
+	// Counted out just before the end callback, where the end now blocks.
+	testutil.WaitFor(t, "the first stream counted out", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return len(obs.closed) == 1
+	})
+	if err := staying.CloseWrite(); err != nil { // hangs up: the loop closes it
+		t.Fatal(err)
+	}
+	if err := staying.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(staying); err != nil {
+		t.Errorf("reading the second stream to its close: %v; the poller stalled in the first one's end", err)
+	}
+	for range 2 { // lets the ends return, stalled or not
+		select {
+		case x := <-ends:
+			if x.Reason != ReasonClientGone {
+				t.Errorf("ended for %q (%v), want client_gone", x.Reason, x.Err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("an end was never reported")
+		}
+	}
+}
+
+// TestStreamsAfterPollerFailureKeepTheirGoroutine: once the poller's loop has failed for good,
+// the streams it held end, and the failure is reported once; a new HTTP/1.1 stream is then served
+// on its goroutine, as with Hold off, and gets the events published after it opened. Before, it
+// was taken over, refused by the failed poller and ended at once (write_error), and so was every
+// reconnect after it.
+func TestStreamsAfterPollerFailureKeepTheirGoroutine(t *testing.T) {
+	if !poller.Supported {
+		t.Skip("held streams need the epoll poller (Linux)")
+	}
+	store := newMemStore(ordercast.StatusPlaced)
+	h := hub.New()
+	ends := make(chan End, 2)
+	e, url := holdingEngine(t, store, h, ends) // its Close reports the poller's failure
+	obs := counted(e)
+	nc, _ := openHeldRaw(t, e, url)
+	if err := poller.BreakEpoll(e.held.poller); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(nc, "x"); err != nil { // wakes the loop; its next wait fails
+		t.Fatal(err)
+	}
+	select {
+	case x := <-ends:
+		if x.Reason != ReasonWriteError || !x.Held {
+			t.Errorf("the held stream ended for %q (held %v), want write_error, held", x.Reason, x.Held)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the held stream did not end when the poller failed")
+	}
+
+	r := openHeld(t, url, "o-1")
+	h.Publish(store.append(ordercast.StatusConfirmed))
+	if ev, err := r.Next(); err != nil || ev.ID != "2" {
+		t.Fatalf("the new stream's next event: %+v, %v; want id 2", ev, err)
+	}
+	if n := len(e.held.snapshot(-1)); n != 0 {
+		t.Errorf("%d streams held by the failed poller, want 0", n)
+	}
+	h.Publish(store.append(ordercast.StatusCancelled)) // ends the stream: terminal
+	select {
+	case x := <-ends:
+		if x.Reason != ReasonTerminal || x.Held {
+			t.Errorf("the new stream ended for %q (held %v), want terminal, on its goroutine", x.Reason, x.Held)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the new stream did not end on its terminal event")
+	}
+	obs.mu.Lock()
+	failed := obs.holdingFailed
+	obs.mu.Unlock()
+	if len(failed) != 1 || failed[0] == nil {
+		t.Errorf("HoldingFailed reported %v, want the failure once", failed)
+	}
+}

@@ -54,12 +54,13 @@ func (s *slowOrders) EventsAfter(ctx context.Context, id string, after int64, _ 
 func (s *slowOrders) ActiveOrders(context.Context, int) ([]ordercast.Order, error) { return nil, nil }
 
 // holdingEngine opens an engine that holds its streams, over store, published to through h,
-// and serves it; ends, if not nil, receives each stream's end.
+// and serves it; ends, if not nil, receives each stream's end. What the engine reports is
+// counted: see counted.
 func holdingEngine(t *testing.T, store Store, h *hub.Hub, ends chan<- End) (*Engine, string) {
 	t.Helper()
 	cfg := testConfig
 	cfg.Hold, cfg.Heartbeat, cfg.WriteTimeout = true, time.Hour, time.Minute
-	e := New(store, h, cfg, nil)
+	e := New(store, h, cfg, &counter{})
 	if err := e.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -111,9 +112,19 @@ func eventIDs(r *client.SSEReader) <-chan string {
 	return ids
 }
 
+// counted returns what a holdingEngine has reported.
+func counted(e *Engine) *counter { return e.observer.(*counter) }
+
 // openHeldRaw asks the engine serving url for order o-1's stream over a bare connection, which
 // reads nothing until the test does, and returns it with the stream once e holds it.
 func openHeldRaw(t *testing.T, e *Engine, url string) (net.Conn, *heldStream) {
+	t.Helper()
+	return askRaw(t, url), theHeldStream(t, e)
+}
+
+// askRaw asks the server at url for order o-1's stream over a bare connection, which reads
+// nothing until the test does.
+func askRaw(t *testing.T, url string) *net.TCPConn {
 	t.Helper()
 	nc, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
@@ -123,7 +134,7 @@ func openHeldRaw(t *testing.T, e *Engine, url string) (net.Conn, *heldStream) {
 	if _, err := io.WriteString(nc, "GET /?id=o-1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	return nc, theHeldStream(t, e)
+	return nc.(*net.TCPConn)
 }
 
 // theHeldStream waits for e to hold its one stream, with its connection.

@@ -47,9 +47,9 @@ func setSSEHeaders(h http.Header) {
 }
 
 // holdable reports whether a stream on r can be handed to the poller: HTTP/2 frames and TLS
-// records live in user space, so only cleartext HTTP/1.1 can.
+// records live in user space, so only cleartext HTTP/1.1 can, and only while the poller runs.
 func (e *Engine) holdable(r *http.Request) bool {
-	return e.held != nil && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.TLS == nil
+	return e.held != nil && !e.held.failed.Load() && r.ProtoMajor == 1 && r.ProtoMinor >= 1 && r.TLS == nil
 }
 
 // CheckWebSocketHandshake reports why r is not a WebSocket handshake that ServeWebSocket can

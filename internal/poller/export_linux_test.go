@@ -4,14 +4,20 @@ package poller
 
 import "golang.org/x/sys/unix"
 
-// BreakEpoll puts a descriptor that is not an epoll instance in the place of p's, as a bad epfd:
-// the loop's next epoll_wait fails (EINVAL), while a wait already in progress goes on watching the
-// old instance until an event ends it.
-func BreakEpoll(p *Poller) error {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+// BreakWake puts a descriptor open only for reading in the place of p's eventfd, so that Close
+// cannot write the wake (EBADF), while the loop goes on waiting: the eventfd it replaces leaves
+// the epoll set as it closes. The number stays taken until Close closes it.
+func BreakWake(p *Poller) error {
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(fd)
-	return unix.Dup3(fd, p.epfd, unix.O_CLOEXEC)
+	return unix.Dup3(fd, p.wakefd, unix.O_CLOEXEC)
 }
+
+// Descriptors returns p's epoll fd and eventfd.
+func Descriptors(p *Poller) (epfd, wakefd int) { return p.epfd, p.wakefd }
+
+// LoopDone is closed when p's loop goroutine has returned.
+func LoopDone(p *Poller) <-chan struct{} { return p.done }

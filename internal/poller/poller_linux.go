@@ -22,10 +22,18 @@ const (
 	watchWrite = watchRead | unix.EPOLLOUT
 )
 
+// closeCheck bounds each wait of the loop, so that it sees Close even when the wake cannot be
+// written: one wasted wakeup a second, against a loop (and its OS thread) stuck for good.
+const closeCheck = time.Second
+
 // Poller watches held connections with one epoll instance and one goroutine.
 type Poller struct {
 	// MaxPending bounds each connection's queue of unwritten bytes; set before Open.
 	MaxPending int
+	// OnFail, if set before Open, is called once, on the poller's goroutine, if the loop fails
+	// for good (see loop): Hold refuses from then on, and the held connections are closed with
+	// the same error once it returns.
+	OnFail func(error)
 
 	epfd, wakefd int
 	done         chan struct{}
@@ -91,8 +99,8 @@ func (p *Poller) Open() error {
 }
 
 // Close closes every held connection (their callbacks get ErrClosed), stops the goroutine and
-// releases the epoll instance. After the loop failed (see loop) it still releases the
-// descriptors, and returns that failure.
+// releases the epoll instance and the eventfd, whatever fails on the way: it returns every
+// failure joined, the loop's own (see loop) included.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closing || p.done == nil {
@@ -102,16 +110,26 @@ func (p *Poller) Close() error {
 	p.closing = true
 	p.mu.Unlock()
 	p.closeAll(ErrClosed)
+	var errs []error
 	var one [8]byte
 	one[0] = 1 // eventfd counters are host-endian; any non-zero value wakes the loop
 	if _, err := unix.Write(p.wakefd, one[:]); err != nil {
-		return fmt.Errorf("poller: wake: %w", err)
+		// Not woken, the loop still sees closing once its wait times out (closeCheck).
+		errs = append(errs, fmt.Errorf("poller: wake: %w", err))
 	}
+	// The descriptors close only once the loop has ended: closing the epoll fd under a wait does
+	// not end the wait, and a wait started after would watch whatever took the fd's number.
 	<-p.done
 	p.mu.Lock()
-	lerr := p.err
+	errs = append(errs, p.err)
 	p.mu.Unlock()
-	return errors.Join(lerr, unix.Close(p.epfd), unix.Close(p.wakefd))
+	if err := unix.Close(p.epfd); err != nil {
+		errs = append(errs, fmt.Errorf("poller: close epoll: %w", err))
+	}
+	if err := unix.Close(p.wakefd); err != nil {
+		errs = append(errs, fmt.Errorf("poller: close eventfd: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // closeAll stops taking connections and closes every one held, their callbacks getting err.
@@ -190,12 +208,18 @@ func getID(ev *unix.EpollEvent) uint64 {
 	return uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
 }
 
-// loop dispatches epoll events until Close wakes it.
+// loop dispatches epoll events until Close wakes it, or it finds Close called after a wait.
 func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
+		n, err := unix.EpollWait(p.epfd, events, int(closeCheck/time.Millisecond))
+		p.mu.Lock()
+		closing := p.closing
+		p.mu.Unlock()
+		if closing {
+			return // Close has closed every connection; what the wait reported is moot
+		}
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -205,7 +229,11 @@ func (p *Poller) loop() {
 			err = fmt.Errorf("poller: epoll_wait: %w", err)
 			p.mu.Lock()
 			p.err = err
+			p.closed = true // no Hold from now on, before anyone is told
 			p.mu.Unlock()
+			if p.OnFail != nil {
+				p.OnFail(err)
+			}
 			p.closeAll(err)
 			return
 		}

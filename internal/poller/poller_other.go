@@ -12,7 +12,10 @@ import (
 const Supported = false
 
 // Poller is unavailable on this platform; Open fails with ErrUnsupported.
-type Poller struct{ MaxPending int }
+type Poller struct {
+	MaxPending int
+	OnFail     func(error)
+}
 
 // Conn is unavailable on this platform.
 type Conn struct{}
@@ -25,6 +28,9 @@ func (p *Poller) Open() error { return ErrUnsupported }
 
 // Close does nothing.
 func (p *Poller) Close() error { return nil }
+
+// BreakEpoll fails with ErrUnsupported.
+func BreakEpoll(*Poller) error { return ErrUnsupported }
 
 // Len returns 0.
 func (p *Poller) Len() int { return 0 }

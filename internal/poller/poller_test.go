@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ordercast/ordercast/internal/poller"
 	"github.com/ordercast/ordercast/internal/testutil"
 )
@@ -431,10 +433,12 @@ func TestHoldRacingCloseReportsOnce(t *testing.T) {
 }
 
 // TestLoopFailureClosesHeldConnections: when epoll_wait fails for good (a bad epfd), nothing more
-// can be watched, so every held connection is closed, its callback told why, as Close does;
-// Close then still releases the poller's descriptors, and reports the failure.
+// can be watched, so OnFail is told, once, and every held connection is closed, its callback told
+// why, as Close does; Close then still releases the poller's descriptors, and reports the failure.
 func TestLoopFailureClosesHeldConnections(t *testing.T) {
 	p := poller.New()
+	failed := make(chan error, 2)
+	p.OnFail = func(err error) { failed <- err }
 	if err := p.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -470,5 +474,47 @@ func TestLoopFailureClosesHeldConnections(t *testing.T) {
 	}
 	if err := p.Close(); err == nil {
 		t.Error("Close after the loop failed returned nil, want the failure")
+	}
+	close(failed) // the loop has ended: OnFail has run if it ever will
+	var errs []error
+	for err := range failed {
+		errs = append(errs, err)
+	}
+	if len(errs) != 1 || errs[0] == nil {
+		t.Errorf("OnFail called with %v, want once with the failure", errs)
+	}
+}
+
+// TestCloseReleasesEverythingWhenTheWakeFails: Close cannot wake the loop (its eventfd takes no
+// write) while the loop waits. It still closes the held connections, ends the loop, closes the
+// epoll instance and the eventfd, and reports the failure. Before, it returned at the failed
+// wake: both descriptors leaked and the loop waited on for good.
+func TestCloseReleasesEverythingWhenTheWakeFails(t *testing.T) {
+	p := poller.New()
+	if err := p.Open(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := pair(t)
+	_, closed := hold(t, p, s)
+	if err := poller.BreakWake(p); err != nil {
+		t.Fatal(err)
+	}
+	epfd, wakefd := poller.Descriptors(p)
+	err := p.Close()
+	if !errors.Is(err, unix.EBADF) {
+		t.Errorf("Close: %v, want the failed wake (EBADF)", err)
+	}
+	if err := waitClosed(t, closed); !errors.Is(err, poller.ErrClosed) {
+		t.Errorf("close reason %v, want ErrClosed", err)
+	}
+	select {
+	case <-poller.LoopDone(p):
+	default:
+		t.Error("Close returned with the loop still running")
+	}
+	for name, fd := range map[string]int{"epoll fd": epfd, "eventfd": wakefd} {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+			t.Errorf("%s %d after Close: %v, want EBADF (closed)", name, fd, err)
+		}
 	}
 }
