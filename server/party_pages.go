@@ -34,18 +34,19 @@ func (s *Server) handleCustomerPage(w http.ResponseWriter, r *http.Request) {
 	s.partyPage(w, r, ordercast.PartyCustomer)
 }
 
-// partyPage serves a party's page. With ?token=… a token that may watch the party becomes an
-// HttpOnly cookie scoped to the page, and the browser is sent to the clean URL, so the token
-// leaves the address bar and the history, as on the tracking page; the page then hands the
-// cookie's token to its script, which sends it as a bearer token (a cookie never authorizes a
-// change). In demo mode (Auth.ConsoleToken) a page without a cookie gets a token of the party.
+// partyPage serves a party's page. With ?token=… a token that may watch the party goes into the
+// page's cookies (partyCookies), and the browser is sent to the clean URL, so the token leaves the
+// address bar and the history, as on the tracking page; the page then hands the page cookie's
+// token to its script, which sends it as a bearer token, and its EventSource sends the stream
+// cookie (a cookie never authorizes a change). In demo mode (Auth.ConsoleToken) a page without a
+// cookie gets a token of the party.
 func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercast.PartyKind) {
 	p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
 	if err := ordercast.ValidatePartyID(p.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	path := "/" + string(kind) + "s/" + p.ID
+	cookies := partyCookies(p)
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		// A token that may not watch the party sets nothing; the page then shows the refusal.
 		if s.Auth == nil {
@@ -53,7 +54,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		} else if actor, err := s.Auth.Tokens.ParseActor(tok); err != nil || actor.PermitParty(p) != nil {
 			tok = ""
 		}
-		s.handOverToken(w, r, PartyCookie, path, tok)
+		s.handOverToken(w, r, cookies, tok)
 		return
 	}
 	page := boardPage{Kind: kind, ID: p.ID, ReadOnly: kind != ordercast.PartyRestaurant}
@@ -72,5 +73,6 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		}
 		page.Token = tok
 	}
+	s.setStreamCookie(w, r, cookies, page.Token)
 	s.renderPage(w, r, http.StatusOK, "board.html", page)
 }

@@ -312,7 +312,9 @@
   } else if (root && root.dataset.needsToken === 'true') {
     needToken(null);
   } else {
-    var path = partyKind ? '/v1/' + partyKind + 's/' + encodeURIComponent(partyId) + '/stream' : '/v1/stream';
+    // The stream's credential is its HttpOnly cookie, whose path is this very path: an id's ':'
+    // stays as it is, as in the page's own address, or the browser would not send it.
+    var path = partyKind ? '/v1/' + partyKind + 's/' + encodeURIComponent(partyId).replace(/%3A/gi, ':') + '/stream' : '/v1/stream';
     oc.stream(path, {
       onState: function (s) { oc.showConnection(conn, s); },
       onDenied: needToken,
