@@ -16,7 +16,7 @@ import (
 // appears, another restaurant's does not. The customer's page lists that customer's live orders,
 // read only, and follows changes made on the board. Neither puts a token in a stream's URL: the
 // stream's cookie carries it, and the restaurant's id has a ':', which the cookie's path must
-// match.
+// match. A token the board refuses leaves it without the earlier token.
 func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -91,11 +91,27 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	b.tokenInStreamURLs()
 	c.tokenInStreamURLs()
 
-	// Another restaurant's token does not open shop:r-1's board.
-	other := newBrowser(t)
-	other.do("open shop:r-1's board with r-2's token", chromedp.Navigate(base+"/restaurants/shop:r-1?token="+actorToken(t, auth.RoleRestaurant, "r-2")))
-	other.waitFor(`#conn[data-state="denied"]`)
-	if n := eval[int](other, `document.querySelectorAll('li.order').length`); n != 0 {
-		t.Fatal("r-2's token shows shop:r-1's orders")
+	// Another restaurant's token, handed over in the browser that holds shop:r-1's: the page says
+	// it was refused and starts nothing, and the earlier token's cookies are gone, so the clean
+	// page does not go on as shop:r-1 either.
+	streams := b.countRequests("/stream")
+	b.do("open shop:r-1's board with r-2's token", chromedp.Navigate(base+"/restaurants/shop:r-1?token="+actorToken(t, auth.RoleRestaurant, "r-2")))
+	b.waitFor(`#problem`)
+	b.waitFor(`#conn[data-state="denied"]`)
+	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.Contains(why, "may not watch") {
+		t.Errorf("the refused page says %q, want the server's reason", why)
+	}
+	if href := eval[string](b, `location.href`); href != base+"/restaurants/shop:r-1" {
+		t.Errorf("address bar shows %q after a refused token, want the clean URL", href)
+	}
+	if n := b.countRequests("/stream") - streams; n != 0 {
+		t.Errorf("the page of a refused token opened %d streams", n)
+	}
+	screenshots(b, "board-refused")
+	b.do("open the board again", chromedp.Navigate(base+"/restaurants/shop:r-1"))
+	b.waitFor(`#conn[data-state="denied"]`)
+	b.waitFor(`#problem`)
+	if eval[bool](b, `document.querySelector('meta[name="ordercast-token"]') !== null`) || eval[int](b, `document.querySelectorAll('li.order').length`) != 0 {
+		t.Fatal("after a refused token the board goes on as the earlier one")
 	}
 }
