@@ -29,6 +29,13 @@ type Auth struct {
 // Its path is the order's API path, so each order's cookie goes only to that order's endpoints.
 const TrackingCookie = "ordercast_track"
 
+// StreamCookie is the name of the HttpOnly cookie that carries the actor token of the console or
+// a party's page to the one stream that page opens: its path is that stream's (/v1/stream, or
+// /v1/restaurants/{id}/stream and /v1/customers/{id}/stream), so the page's EventSource, which
+// cannot send a header, sends it there instead of a token in its URL, which a proxy's access log
+// or an intermediary would keep. Like every cookie it authorizes reading only, never a change.
+const StreamCookie = "ordercast_stream"
+
 // consoleTokenTTL is the lifetime of the admin token embedded in the demo console page.
 const consoleTokenTTL = 12 * time.Hour
 
@@ -41,8 +48,11 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// watchToken finds the token a watcher presents: the Authorization header (apps), the token query
-// parameter (EventSource cannot send headers), or the tracking cookie (the tracking page).
+// watchToken finds the token a watcher presents: the Authorization header (apps, first choice),
+// the token query parameter (the fallback for an EventSource on another origin, which can send
+// neither a header nor our cookies), or a page's cookie: the tracking page's, or the stream
+// cookie of the console or a party's page. Only reads and watches take it (authorizeWatch,
+// authorizeParty, authorizeWatchAll); a change never does (authenticate).
 func watchToken(r *http.Request) string {
 	if t := bearer(r); t != "" {
 		return t
@@ -50,8 +60,10 @@ func watchToken(r *http.Request) string {
 	if t := r.URL.Query().Get("token"); t != "" {
 		return t
 	}
-	if c, err := r.Cookie(TrackingCookie); err == nil {
-		return c.Value
+	for _, name := range []string{TrackingCookie, StreamCookie} {
+		if c, err := r.Cookie(name); err == nil {
+			return c.Value
+		}
 	}
 	return ""
 }

@@ -40,7 +40,7 @@ func TestUnknownOrderAnswersAsAnotherPartysOrder(t *testing.T) {
 }
 
 // TestTokenCookiesAreSecureBehindATLSProxy: the cookies that hold an actor token handed to a page
-// (the console's, a party page's) are Secure when the request came over HTTPS through a trusted
+// (the console's, a party page's, and each one's stream cookie) are Secure when the request came over HTTPS through a trusted
 // proxy that ended TLS, as the tracking cookie is: the token must never travel over plain HTTP.
 func TestTokenCookiesAreSecureBehindATLSProxy(t *testing.T) {
 	t.Parallel()
@@ -61,8 +61,14 @@ func TestTokenCookiesAreSecureBehindATLSProxy(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = resp.Body.Close()
-		if cs := resp.Cookies(); len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly || cs[0].SameSite != http.SameSiteStrictMode {
-			t.Errorf("%s: cookies %v, want one Secure, HttpOnly, SameSite=Strict cookie", path, cs)
+		cs := resp.Cookies()
+		if len(cs) != 2 {
+			t.Errorf("%s: cookies %v, want the page's and its stream's", path, cs)
+		}
+		for _, c := range cs {
+			if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+				t.Errorf("%s: cookie %v, want Secure, HttpOnly, SameSite=Strict", path, c)
+			}
 		}
 	}
 }

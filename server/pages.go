@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 )
 
 // The pages are plain HTML, CSS and JavaScript with no build step, embedded in the binary so that
@@ -209,7 +210,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(ConsoleCookie); err == nil {
 			if actor, err := s.Auth.Tokens.ParseActor(c.Value); err != nil {
 				page.Problem = "The token you entered earlier is no longer accepted (" + err.Error() + "); enter a new one."
-				http.SetCookie(w, s.tokenCookie(r, ConsoleCookie, "/console", ""))
+				s.setPageCookies(w, r, consoleCookies, "")
 			} else {
 				page.Token, page.As = c.Value, actor.String()
 			}
@@ -228,6 +229,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 		}
 		page.NeedsToken = page.Token == "" && !s.Auth.PublicTracking && page.Confirm == nil
 	}
+	s.setStreamCookie(w, r, consoleCookies, page.Token)
 	s.renderPage(w, r, status, "console.html", page)
 }
 
@@ -273,22 +275,59 @@ func (s *Server) handleConsoleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, r, http.StatusUnauthorized, "console.html", page)
 		return
 	}
-	s.handOverToken(w, r, ConsoleCookie, "/console", given)
+	s.handOverToken(w, r, consoleCookies, given)
 }
 
 // consoleFormMaxBytes bounds the console's sign-in form: a token is a few hundred bytes.
 const consoleFormMaxBytes = 8 << 10
 
-// handOverToken keeps a token handed to a page by ?token=… in an HttpOnly cookie named name,
-// scoped to the page's path, and redirects to the clean URL, so that the token leaves the
-// address bar and the history. The page's script then sends it as a bearer header.
-func (s *Server) handOverToken(w http.ResponseWriter, r *http.Request, name, path, tok string) {
+// pageCookies are the two cookies that carry the actor token handed to a page: the page's own
+// (named name, scoped to the page), from which the page hands the token to its script for the
+// bearer header of its API requests, and StreamCookie, scoped to the one stream the page opens,
+// which its EventSource sends instead of a token in the URL.
+type pageCookies struct {
+	name   string // the page cookie's name
+	page   string // the page's path
+	stream string // the path of the page's stream
+}
+
+// consoleCookies are the console's; its stream is every order's (GET /v1/stream).
+var consoleCookies = pageCookies{name: ConsoleCookie, page: "/console", stream: api.PathStreamAll}
+
+// partyCookies are party p's page's (/restaurants/{id}, /customers/{id}); its stream is the
+// party's (GET /v1/restaurants/{id}/stream, GET /v1/customers/{id}/stream).
+func partyCookies(p ordercast.Party) pageCookies {
+	page := "/" + string(p.Kind) + "s/" + p.ID
+	return pageCookies{name: PartyCookie, page: page, stream: "/v1" + page + "/stream"}
+}
+
+// setPageCookies keeps tok in both of a page's cookies, or with tok "" deletes both: a page must
+// never go on streaming as a token it no longer holds.
+func (s *Server) setPageCookies(w http.ResponseWriter, r *http.Request, c pageCookies, tok string) {
+	http.SetCookie(w, s.tokenCookie(r, c.name, c.page, tok))
+	http.SetCookie(w, s.tokenCookie(r, StreamCookie, c.stream, tok))
+}
+
+// setStreamCookie keeps tok, the token a page is rendered with, in its stream cookie, whatever
+// the token came from: a hand-over, or one minted for the page in demo mode. A page rendered
+// without a token leaves the cookie as it is.
+func (s *Server) setStreamCookie(w http.ResponseWriter, r *http.Request, c pageCookies, tok string) {
 	if tok != "" {
-		http.SetCookie(w, s.tokenCookie(r, name, path, tok))
+		http.SetCookie(w, s.tokenCookie(r, StreamCookie, c.stream, tok))
+	}
+}
+
+// handOverToken keeps a token handed to a page (by ?token=… or a form) in the page's cookies and
+// redirects to the clean URL, so that the token leaves the address bar and the history. The
+// page's script then sends it as a bearer header, and its EventSource sends the stream cookie.
+// An empty tok (an open server, which needs none) keeps nothing.
+func (s *Server) handOverToken(w http.ResponseWriter, r *http.Request, c pageCookies, tok string) {
+	if tok != "" {
+		s.setPageCookies(w, r, c, tok)
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, path, http.StatusSeeOther)
+	http.Redirect(w, r, c.page, http.StatusSeeOther)
 }
 
 // tokenCookie is the cookie that carries an actor token handed to a page, or with an empty tok

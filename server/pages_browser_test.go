@@ -239,6 +239,28 @@ func (b *browser) countRequests(part string) int {
 	return n
 }
 
+// tokenInStreamURLs fails the test for every stream the page asked for (an EventSource, or the
+// fetch that asks why one was refused) with a token in its URL: a page's stream credential is
+// its cookie, and a URL ends up in proxies' access logs.
+func (b *browser) tokenInStreamURLs() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	streams := 0
+	for _, u := range b.requests {
+		if !strings.Contains(u, "/stream") {
+			continue
+		}
+		streams++
+		if strings.Contains(u, "token=") {
+			b.t.Errorf("the page opened a stream with a token in its URL: %s", u)
+		}
+	}
+	if streams == 0 {
+		b.t.Error("the page opened no stream")
+	}
+}
+
 // timelineSeqs lists the seq of each timeline row, top to bottom.
 func timelineSeqs(b *browser) []string {
 	b.t.Helper()

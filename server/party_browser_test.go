@@ -14,7 +14,9 @@ import (
 // ?token= hand-over (clean URL, HttpOnly cookie), shows only that restaurant's active orders live
 // over its one stream, assigns a courier and moves an order; a new order of the restaurant
 // appears, another restaurant's does not. The customer's page lists that customer's live orders,
-// read only, and follows changes made on the board.
+// read only, and follows changes made on the board. Neither puts a token in a stream's URL: the
+// stream's cookie carries it, and the restaurant's id has a ':', which the cookie's path must
+// match. A token the board refuses leaves it without the earlier token.
 func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -26,18 +28,18 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 			t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
 		}
 	}
-	create("b-1", "r-1", "u-1")
-	create("b-2", "r-1", "u-2")
+	create("b-1", "shop:r-1", "u-1")
+	create("b-2", "shop:r-1", "u-2")
 	create("b-other", "r-2", "u-1")
-	rest := actorToken(t, auth.RoleRestaurant, "r-1")
+	rest := actorToken(t, auth.RoleRestaurant, "shop:r-1")
 	b := newBrowser(t)
 
 	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
-	b.do("open the board with its token", chromedp.Navigate(base+"/restaurants/r-1?token="+rest))
+	b.do("open the board with its token", chromedp.Navigate(base+"/restaurants/shop:r-1?token="+rest))
 	b.waitFor(`#conn[data-state="live"]`)
 	b.waitFor(row("b-1") + `[data-status="placed"]`)
 	b.waitFor(row("b-2"))
-	if href := eval[string](b, `location.href`); href != base+"/restaurants/r-1" {
+	if href := eval[string](b, `location.href`); href != base+"/restaurants/shop:r-1" {
 		t.Errorf("address bar shows %q, want the clean URL", href)
 	}
 	if cookie := eval[string](b, `document.cookie`); strings.Contains(cookie, rest[:20]) {
@@ -63,7 +65,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 		t.Fatalf("move b-2: %d %s", resp.StatusCode, body)
 	}
 	b.waitFor(row("b-2") + `[data-status="preparing"]`)
-	create("b-3", "r-1", "u-1")
+	create("b-3", "shop:r-1", "u-1")
 	b.waitFor(row("b-3") + `[data-status="placed"]`)
 	create("b-other-2", "r-2", "u-3")
 	if n := b.countRequests("/stream"); n != 1 {
@@ -86,11 +88,30 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	c.waitFor(row("b-1") + `[data-status="preparing"]`)
 	screenshots(c, "customer")
 
-	// Another restaurant's token does not open r-1's board.
-	other := newBrowser(t)
-	other.do("open r-1's board with r-2's token", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-2")))
-	other.waitFor(`#conn[data-state="denied"]`)
-	if n := eval[int](other, `document.querySelectorAll('li.order').length`); n != 0 {
-		t.Fatal("r-2's token shows r-1's orders")
+	b.tokenInStreamURLs()
+	c.tokenInStreamURLs()
+
+	// Another restaurant's token, handed over in the browser that holds shop:r-1's: the page says
+	// it was refused and starts nothing, and the earlier token's cookies are gone, so the clean
+	// page does not go on as shop:r-1 either.
+	streams := b.countRequests("/stream")
+	b.do("open shop:r-1's board with r-2's token", chromedp.Navigate(base+"/restaurants/shop:r-1?token="+actorToken(t, auth.RoleRestaurant, "r-2")))
+	b.waitFor(`#problem`)
+	b.waitFor(`#conn[data-state="denied"]`)
+	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.Contains(why, "may not watch") {
+		t.Errorf("the refused page says %q, want the server's reason", why)
+	}
+	if href := eval[string](b, `location.href`); href != base+"/restaurants/shop:r-1" {
+		t.Errorf("address bar shows %q after a refused token, want the clean URL", href)
+	}
+	if n := b.countRequests("/stream") - streams; n != 0 {
+		t.Errorf("the page of a refused token opened %d streams", n)
+	}
+	screenshots(b, "board-refused")
+	b.do("open the board again", chromedp.Navigate(base+"/restaurants/shop:r-1"))
+	b.waitFor(`#conn[data-state="denied"]`)
+	b.waitFor(`#problem`)
+	if eval[bool](b, `document.querySelector('meta[name="ordercast-token"]') !== null`) || eval[int](b, `document.querySelectorAll('li.order').length`) != 0 {
+		t.Fatal("after a refused token the board goes on as the earlier one")
 	}
 }

@@ -19,6 +19,8 @@ type boardPage struct {
 	ID       string
 	Token    string // the actor token its script sends, from the hand-over cookie
 	ReadOnly bool   // a customer watches; a restaurant also assigns couriers and moves orders
+	// Problem says why a token handed over was refused; the page then opens no stream.
+	Problem string
 }
 
 // handleRestaurantBoard serves GET /restaurants/{pid}: the restaurant's board, its active orders
@@ -34,33 +36,43 @@ func (s *Server) handleCustomerPage(w http.ResponseWriter, r *http.Request) {
 	s.partyPage(w, r, ordercast.PartyCustomer)
 }
 
-// partyPage serves a party's page. With ?token=… a token that may watch the party becomes an
-// HttpOnly cookie scoped to the page, and the browser is sent to the clean URL, so the token
-// leaves the address bar and the history, as on the tracking page; the page then hands the
-// cookie's token to its script, which sends it as a bearer token (a cookie never authorizes a
-// change). In demo mode (Auth.ConsoleToken) a page without a cookie gets a token of the party.
+// partyPage serves a party's page. With ?token=… a token that may watch the party goes into the
+// page's cookies (partyCookies), and the browser is sent to the clean URL, so the token leaves the
+// address bar and the history, as on the tracking page; the page then hands the page cookie's
+// token to its script, which sends it as a bearer token, and its EventSource sends the stream
+// cookie (a cookie never authorizes a change). A token that may not watch the party clears both
+// cookies and the page says why: the page must not go on as an earlier hand-over's token. In demo
+// mode (Auth.ConsoleToken) a page without a cookie gets a token of the party.
 func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercast.PartyKind) {
 	p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
 	if err := ordercast.ValidatePartyID(p.ID); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	path := "/" + string(kind) + "s/" + p.ID
-	if tok := r.URL.Query().Get("token"); tok != "" {
-		// A token that may not watch the party sets nothing; the page then shows the refusal.
-		if s.Auth == nil {
-			tok = ""
-		} else if actor, err := s.Auth.Tokens.ParseActor(tok); err != nil || actor.PermitParty(p) != nil {
-			tok = ""
-		}
-		s.handOverToken(w, r, PartyCookie, path, tok)
-		return
-	}
+	cookies := partyCookies(p)
 	page := boardPage{Kind: kind, ID: p.ID, ReadOnly: kind != ordercast.PartyRestaurant}
 	page.Title = map[ordercast.PartyKind]string{
 		ordercast.PartyRestaurant: "Restaurant " + p.ID,
 		ordercast.PartyCustomer:   "Orders of " + p.ID,
 	}[kind]
+	if tok := r.URL.Query().Get("token"); tok != "" {
+		if s.Auth == nil { // an open server needs no token: keep none, and clean the address
+			s.handOverToken(w, r, cookies, "")
+			return
+		}
+		err := s.partyToken(tok, p)
+		if err == nil {
+			s.handOverToken(w, r, cookies, tok)
+			return
+		}
+		s.setPageCookies(w, r, cookies, "")
+		// The address holds the token: not in a Referer either (the page's script takes it out
+		// of the address bar).
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		page.Problem = "That token was not accepted: " + ordercast.ErrorMessage(err)
+		s.renderPage(w, r, errorStatus(err), "board.html", page)
+		return
+	}
 	if c, err := r.Cookie(PartyCookie); err == nil {
 		page.Token = c.Value
 	} else if s.Auth != nil && s.Auth.ConsoleToken {
@@ -72,5 +84,15 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		}
 		page.Token = tok
 	}
+	s.setStreamCookie(w, r, cookies, page.Token)
 	s.renderPage(w, r, http.StatusOK, "board.html", page)
+}
+
+// partyToken decides whether tok, handed to party p's page, may watch the party.
+func (s *Server) partyToken(tok string, p ordercast.Party) error {
+	actor, err := s.Auth.Tokens.ParseActor(tok)
+	if err != nil {
+		return err
+	}
+	return actor.PermitParty(p)
 }

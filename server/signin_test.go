@@ -77,12 +77,7 @@ func TestConsoleTokenHandOver(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console" {
 		t.Fatalf("sign-in: %d to %q, want 303 to /console", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	var cookie *http.Cookie
-	for _, c := range resp.Cookies() {
-		if c.Name == server.ConsoleCookie {
-			cookie = c
-		}
-	}
+	cookie := cookieNamed(resp, server.ConsoleCookie, "/console")
 	if cookie == nil || cookie.Value != admin || !cookie.HttpOnly || cookie.Path != "/console" || cookie.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("console cookie %+v, want the token, HttpOnly, path /console, SameSite=Strict", cookie)
 	}
@@ -203,7 +198,7 @@ func TestConsoleAsksBeforeALinkedToken(t *testing.T) {
 		}
 	}
 	resp := signIn(t, base, theirs, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": base})
-	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 1 || resp.Cookies()[0].Value != theirs {
+	if c := cookieNamed(resp, server.ConsoleCookie, "/console"); resp.StatusCode != http.StatusSeeOther || c == nil || c.Value != theirs {
 		t.Fatalf("the console's own form: %d, cookies %v; want 303 setting the token", resp.StatusCode, resp.Cookies())
 	}
 }

@@ -1,5 +1,5 @@
 // ordercast's one door to the server. Every fetch and EventSource of the pages goes through
-// here, so that credentials (an auth token, later) are added in one place.
+// here, so that credentials are added in one place.
 (function () {
   'use strict';
 
@@ -12,13 +12,14 @@
     out_for_delivery: 'Out for delivery', delivered: 'Delivered', cancelled: 'Cancelled'
   };
 
-  // token is the actor token the page was served with (the demo console only); the tracking page
-  // has none, its HttpOnly cookie does the work.
+  // TOKEN is the actor token the console or a party's page was served with, sent as a bearer
+  // header on API requests. Streams never carry it: EventSource cannot send a header, and a token
+  // in a URL ends up in access logs, so each page's stream sends an HttpOnly cookie scoped to that
+  // stream's path instead, set by the server with the page (the tracking page has only its cookie).
   var tokenMeta = document.querySelector('meta[name="ordercast-token"]');
   var TOKEN = tokenMeta ? tokenMeta.getAttribute('content') : '';
 
-  // url builds a same-origin URL with query parameters; the one place a token would be added to
-  // EventSource, which cannot send headers.
+  // url builds a same-origin URL with query parameters.
   function url(path, params) {
     var u = new URL(path, window.location.href);
     Object.keys(params || {}).forEach(function (k) {
@@ -66,8 +67,9 @@
   var ENDED = 'ended';
 
   // refusal asks the server why a stream was refused, which EventSource never tells: the same
-  // request through fetch, cut off as soon as the headers arrive. It resolves with an ApiError
-  // when the answer is 401 or 403, with ENDED for 204, else with null (try again later).
+  // request through fetch (the same URL, so the same stream cookie goes with it), cut off as soon
+  // as the headers arrive. It resolves with an ApiError when the answer is 401 or 403, with ENDED
+  // for 204, else with null (try again later).
   function refusal(u) {
     var ctrl = new AbortController();
     return fetch(u, { headers: { Accept: 'text/event-stream' }, credentials: 'same-origin', signal: ctrl.signal })
@@ -108,7 +110,7 @@
     }
     function open() {
       timer = null;
-      es = new EventSource(url(path, { lastEventId: lastId, token: TOKEN }));
+      es = new EventSource(url(path, { lastEventId: lastId }));
       es.onopen = function () { backoff = 1000; setState('live'); };
       es.onerror = function () {
         if (closed) return;

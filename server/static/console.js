@@ -22,6 +22,8 @@
   var root = document.getElementById('console');
   var signin = document.getElementById('signin');
   var signinWhy = document.getElementById('signin-why');
+  // A party page's word on a refused token.
+  var problem = document.getElementById('problem');
 
   // How long a finished order stays on screen, so the operator sees how it ended.
   var ENDED_LINGER_MS = 8000;
@@ -277,7 +279,11 @@
   function needToken(err) {
     if (!signin) { // a party page: its token is the link's; say why it was refused
       oc.showConnection(conn, 'denied');
-      if (err && err.message) announce.textContent = err.message;
+      if (err && err.message) {
+        problem.textContent = err.message;
+        problem.hidden = false;
+        document.getElementById('orders-section').hidden = true;
+      }
       return;
     }
     if (err && err.message) {
@@ -311,8 +317,15 @@
     oc.showConnection(conn, 'denied');
   } else if (root && root.dataset.needsToken === 'true') {
     needToken(null);
+  } else if (document.body.dataset.refused === 'true') {
+    // The server refused the token the link handed over, and says why on the page: nothing
+    // runs, and the token leaves the address bar.
+    history.replaceState(null, '', location.pathname);
+    oc.showConnection(conn, 'denied');
   } else {
-    var path = partyKind ? '/v1/' + partyKind + 's/' + encodeURIComponent(partyId) + '/stream' : '/v1/stream';
+    // The stream's credential is its HttpOnly cookie, whose path is this very path: an id's ':'
+    // stays as it is, as in the page's own address, or the browser would not send it.
+    var path = partyKind ? '/v1/' + partyKind + 's/' + encodeURIComponent(partyId).replace(/%3A/gi, ':') + '/stream' : '/v1/stream';
     oc.stream(path, {
       onState: function (s) { oc.showConnection(conn, s); },
       onDenied: needToken,

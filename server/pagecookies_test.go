@@ -1,0 +1,258 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/location"
+	"github.com/ordercast/ordercast/server"
+)
+
+// cookieNamed returns the cookie of resp named name whose path is path, or nil.
+func cookieNamed(resp *http.Response, name, path string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name && c.Path == path {
+			return c
+		}
+	}
+	return nil
+}
+
+// wantStreamCookie checks that resp sets the stream cookie to tok at path, HttpOnly and
+// SameSite=Strict (plain HTTP here, so not Secure), and that this cookie alone opens the stream
+// at path.
+func wantStreamCookie(t *testing.T, resp *http.Response, base, path, tok string) {
+	t.Helper()
+	c := cookieNamed(resp, server.StreamCookie, path)
+	if c == nil || c.Value != tok || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Secure || c.MaxAge < 0 {
+		t.Fatalf("stream cookie at %s: %+v among %v; want the token, HttpOnly, SameSite=Strict", path, c, resp.Cookies())
+	}
+	if code := streamStatus(t, base+path, c); code != http.StatusOK {
+		t.Errorf("%s with only the stream cookie: %d, want 200", path, code)
+	}
+}
+
+// streamStatus opens the stream at url with cookie c (none when nil) and returns the status of
+// its answer, closing the stream at once.
+func streamStatus(t *testing.T, url string, c *http.Cookie) int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if c != nil {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	cancel() // a stream that opened would never end by itself
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestPagesSetTheirStreamCookie: the console and a party's page hand their stream the page's
+// token in an HttpOnly, SameSite=Strict cookie whose path is exactly the stream the page opens,
+// so that its EventSource needs no token in its URL; that cookie alone opens the stream, which
+// without it is refused. So for every way a page gets its token: the party page's ?token=
+// hand-over, the console's sign-in form, a page rendered from its own cookie, and the tokens
+// demo mode mints for the console and a party's page.
+func TestPagesSetTheirStreamCookie(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+
+	for _, tc := range []struct {
+		page, stream string
+		tok          string
+	}{
+		{"/restaurants/shop:r-1", "/v1/restaurants/shop:r-1/stream", actorToken(t, auth.RoleRestaurant, "shop:r-1")},
+		{"/customers/u-1", "/v1/customers/u-1/stream", actorToken(t, auth.RoleCustomer, "u-1")},
+	} {
+		if code := streamStatus(t, base+tc.stream, nil); code != http.StatusUnauthorized {
+			t.Errorf("%s without a credential: %d, want 401", tc.stream, code)
+		}
+		resp, err := noRedirect.Get(base + tc.page + "?token=" + tc.tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.page {
+			t.Errorf("hand-over of %s: %d to %q, want 303 to the clean URL", tc.page, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		if c := cookieNamed(resp, server.PartyCookie, tc.page); c == nil || c.Value != tc.tok {
+			t.Errorf("hand-over of %s: page cookie %+v among %v", tc.page, c, resp.Cookies())
+		}
+		wantStreamCookie(t, resp, base, tc.stream, tc.tok)
+	}
+
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	resp := signIn(t, base, admin, nil)
+	_ = resp.Body.Close()
+	if c := cookieNamed(resp, server.ConsoleCookie, "/console"); c == nil || c.Value != admin {
+		t.Errorf("console sign-in: page cookie %+v among %v", c, resp.Cookies())
+	}
+	wantStreamCookie(t, resp, base, "/v1/stream", admin)
+
+	// A console rendered from its own cookie sets the stream's too, so a page cookie from
+	// before the stream cookie existed still streams.
+	req, _ := http.NewRequest("GET", base+"/console", nil)
+	req.AddCookie(&http.Cookie{Name: server.ConsoleCookie, Value: admin})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	wantStreamCookie(t, resp, base, "/v1/stream", admin)
+
+	// Demo mode mints the pages' tokens; their streams take them from the cookie too (public
+	// tracking is off here, so that the cookie is what opens them).
+	demo := newAuthServer(t, func(s *server.Server) { s.Auth.ConsoleToken = true })
+	for _, tc := range []struct{ page, stream string }{
+		{"/console", "/v1/stream"},
+		{"/restaurants/r-9", "/v1/restaurants/r-9/stream"},
+		{"/customers/u-9", "/v1/customers/u-9/stream"},
+	} {
+		resp, body := call(t, "GET", demo.URL()+tc.page, "", "")
+		c := cookieNamed(resp, server.StreamCookie, tc.stream)
+		if c == nil || !strings.Contains(string(body), `name="ordercast-token" content="`+c.Value+`"`) {
+			t.Fatalf("demo %s: stream cookie %+v, want the token the page carries", tc.page, c)
+		}
+		wantStreamCookie(t, resp, demo.URL(), tc.stream, c.Value)
+	}
+}
+
+// TestPageCookiesNeverAuthorizeAChange: no cookie the pages set, holding even an admin token,
+// changes anything, at any path that changes something or at the streams' own paths: a change
+// takes its token from the Authorization header only, so a request another site makes the
+// browser send, or a cookie leaked with a stream, cannot act. The same requests with the token as
+// a bearer header are accepted, so it is the credential that is refused.
+func TestPageCookiesNeverAuthorizeAChange(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+	})
+	base := ls.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	createAs(t, base, admin, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	before, err := ls.store.Order(t.Context(), "o-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookies := []string{server.StreamCookie, server.ConsoleCookie, server.PartyCookie, server.TrackingCookie}
+	withCookies := func(method, path, body string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		for _, name := range cookies {
+			req.AddCookie(&http.Cookie{Name: name, Value: admin})
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp
+	}
+
+	changes := []struct{ method, path, body string }{
+		{"POST", "/v1/orders", `{"id":"o-new"}`},
+		{"POST", "/v1/orders/o-1/status", `{"status":"confirmed"}`},
+		{"PUT", "/v1/orders/o-1/courier", `{"courier_id":"c-2"}`},
+		{"POST", "/v1/status-changes", `{"changes":[{"order_id":"o-1","status":"confirmed"}]}`},
+		{"POST", "/v1/couriers/c-1/location", `{"lat":52.5,"lng":13.4}`},
+		{"POST", "/v1/locations", `{"positions":[{"courier_id":"c-1","lat":52.5,"lng":13.4}]}`},
+	}
+	for _, c := range changes {
+		if resp := withCookies(c.method, c.path, c.body); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s with the pages' cookies: %d, want 401", c.method, c.path, resp.StatusCode)
+		}
+	}
+	for _, path := range []string{"/v1/stream", "/v1/restaurants/r-1/stream", "/v1/customers/u-1/stream", "/v1/orders/o-1/stream"} {
+		for _, method := range []string{"POST", "PUT", "DELETE", "PATCH"} {
+			if resp := withCookies(method, path, `{"status":"confirmed"}`); resp.StatusCode < 400 {
+				t.Errorf("%s %s with the pages' cookies: %d, want a refusal", method, path, resp.StatusCode)
+			}
+		}
+	}
+	if _, err := ls.store.Order(t.Context(), "o-new"); ordercast.ErrorCode(err) != ordercast.ENotFound {
+		t.Errorf("an order was created with cookies only: %v", err)
+	}
+	if o, err := ls.store.Order(t.Context(), "o-1"); err != nil || o.Version != before.Version || o.Status != before.Status || o.CourierID != before.CourierID {
+		t.Errorf("after requests with cookies only the order is %+v, %v; want it unchanged from %+v", o, err, before)
+	}
+
+	// The very requests, with the token as a bearer header, are accepted.
+	for _, c := range changes {
+		if resp, body := call(t, c.method, base+c.path, admin, c.body); resp.StatusCode >= 300 {
+			t.Errorf("%s %s with the bearer token: %d %s", c.method, c.path, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestRefusedPartyHandOverClearsItsCookies: a token handed to a party's page that may not watch
+// the party (another party's, or no token at all) deletes the page's cookies, which may hold an
+// earlier hand-over's token, and the page says the token was refused and starts nothing; it does
+// not go on as the earlier token.
+func TestRefusedPartyHandOverClearsItsCookies(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	earlier := actorToken(t, auth.RoleRestaurant, "r-1")
+	for _, tc := range []struct {
+		name, tok string
+		code      int
+		says      string
+	}{
+		{"another restaurant's token", actorToken(t, auth.RoleRestaurant, "r-2"), http.StatusForbidden, "may not watch the stream of restaurant r-1"},
+		{"not a token", "not-a-token", http.StatusUnauthorized, "That token was not accepted"},
+	} {
+		req, _ := http.NewRequest("GET", base+"/restaurants/r-1?token="+tc.tok, nil)
+		req.AddCookie(&http.Cookie{Name: server.PartyCookie, Value: earlier})
+		req.AddCookie(&http.Cookie{Name: server.StreamCookie, Value: earlier})
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page := readAll(t, resp)
+		if resp.StatusCode != tc.code || !strings.Contains(page, tc.says) || !strings.Contains(page, `data-refused="true"`) ||
+			strings.Contains(page, "ordercast-token") || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: %d, Referrer-Policy %q, want %d saying %q with no token:\n%s", tc.name, resp.StatusCode, resp.Header.Get("Referrer-Policy"), tc.code, tc.says, page)
+		}
+		for name, path := range map[string]string{server.PartyCookie: "/restaurants/r-1", server.StreamCookie: "/v1/restaurants/r-1/stream"} {
+			if c := cookieNamed(resp, name, path); c == nil || c.MaxAge >= 0 || c.Value != "" {
+				t.Errorf("%s: cookie %s at %s is %+v among %v, want it deleted", tc.name, name, path, c, resp.Cookies())
+			}
+		}
+	}
+}
+
+// TestRefusedConsoleCookieClearsItsStreamCookie: a console whose cookie the server no longer
+// accepts deletes its stream's cookie with its own, so that its stream does not go on as the
+// token the console has given up.
+func TestRefusedConsoleCookieClearsItsStreamCookie(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	req, _ := http.NewRequest("GET", ts.URL()+"/console", nil)
+	req.AddCookie(&http.Cookie{Name: server.ConsoleCookie, Value: "expired"})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := readAll(t, resp); !strings.Contains(page, "no longer accepted") {
+		t.Errorf("console with a refused cookie:\n%s", page)
+	}
+	for name, path := range map[string]string{server.ConsoleCookie: "/console", server.StreamCookie: "/v1/stream"} {
+		if c := cookieNamed(resp, name, path); c == nil || c.MaxAge >= 0 {
+			t.Errorf("console with a refused cookie: cookie %s at %s is %+v among %v, want it deleted", name, path, c, resp.Cookies())
+		}
+	}
+}
