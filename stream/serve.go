@@ -97,6 +97,15 @@ func headerHasToken(h http.Header, key, token string) bool {
 // clean close (an HTTP 204 would only show as a failed handshake). The caller has checked the
 // handshake (CheckWebSocketHandshake) before setting wt up.
 func (e *Engine) ServeWebSocket(w http.ResponseWriter, r *http.Request, wt *Watch, end func(End)) {
+	// The server-wide write deadline runs from the request's arrival, and reading and authorizing
+	// the order may have spent it: the handshake's answer gets a stream write's time of its own.
+	// Without it the 101 fails in net/http's buffer, unseen, while the hijacked connection goes
+	// on to send frames the client cannot take for an answer.
+	if err := http.NewResponseController(w).SetWriteDeadline(time.Now().Add(e.cfg.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		wt.Close()
+		end(End{Err: fmt.Errorf("websocket handshake deadline: %w", err)})
+		return
+	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 	if err != nil {
 		wt.Close()
