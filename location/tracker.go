@@ -133,6 +133,14 @@ type orderState struct {
 	lastAt time.Time
 }
 
+// after reports whether the kept position was judged against the order as ev left it or later:
+// the new courier's, taken before the event that gave it the order reached this node. The
+// tracker keeps that one when the event comes; any other predates the event (its version is
+// older, or unknown), and an event of its courier moves the order away from it.
+func (st *orderState) after(ev ordercast.Event) bool {
+	return st.latest != nil && st.latest.Update.OrderVersion >= ev.Seq
+}
+
 // courierState is a courier's post budget and its orders as last read.
 type courierState struct {
 	limiter *rate.Limiter
@@ -194,7 +202,8 @@ func (t *Tracker) follow() {
 // courier), and the new courier's too, so the next post reads them afresh; after an overflow,
 // when it cannot know which changed, it drops every copy. An order that ends or changes
 // couriers is also forgotten: its position, last fix and speed were the old courier's, and no
-// later stream on this node may be shown them (nor may the new courier's ETA start from them).
+// later stream on this node may be shown them (nor may the new courier's ETA start from them);
+// unless they are the new courier's already (orderState.after).
 func (t *Tracker) followEvents(events *hub.Subscription) {
 	defer events.Close()
 	for {
@@ -225,7 +234,7 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
 				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
 			}
-			if ev.Kind == ordercast.KindCourier || ev.Status.Terminal() {
+			if st := t.orders[ev.OrderID]; st != nil && (ev.Status.Terminal() || ev.Kind == ordercast.KindCourier && !st.after(ev)) {
 				delete(t.orders, ev.OrderID)
 			}
 		}
@@ -462,17 +471,24 @@ func (t *Tracker) overtaken(orderID string, turn uint64, left bool) bool {
 	return t.blindAt > turn || !left && tc.any > turn || left && tc.left > turn
 }
 
-// update folds p into the order's state and returns the position to send, or nil for a fix older
-// than the one already sent (phones flush backlogs out of order). Called with t.mu held.
+// update folds p into the order's state and returns the position to send, or nil when it does
+// not replace the one kept (ordercast.LocationUpdate.Replaces): a fix older than the one already
+// sent (phones flush backlogs out of order), or one judged against a copy of the order from
+// before it went to the courier of the kept position (the copy of the old courier, kept until
+// the event that moved the order reaches this node). Called with t.mu held.
 func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location {
+	u := ordercast.LocationUpdate{
+		OrderID: o.ID, CourierID: o.CourierID, OrderVersion: o.Version, Lat: p.Lat, Lng: p.Lng,
+		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: p.At.UTC(),
+	}
 	st := t.orders[o.ID]
+	if st != nil && st.latest != nil && !u.Replaces(st.latest.Update) {
+		return nil
+	}
 	if st == nil || st.latest != nil && st.latest.Update.CourierID != o.CourierID {
 		// A new courier starts afresh: the old one's last fix and speed say nothing of it.
 		st = &orderState{}
 		t.orders[o.ID] = st
-	}
-	if !st.lastAt.IsZero() && !p.At.After(st.lastAt) {
-		return nil
 	}
 	sample := -1.0
 	if p.SpeedMPS != nil {
@@ -482,13 +498,8 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 	}
 	st.speed = t.ETA.Speed(st.speed, sample)
 	st.last, st.lastAt = p.Point, p.At
-	var parties []string
 	for _, party := range o.Parties() {
-		parties = append(parties, party.Key())
-	}
-	u := ordercast.LocationUpdate{
-		OrderID: o.ID, CourierID: o.CourierID, Lat: p.Lat, Lng: p.Lng, Parties: parties,
-		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: p.At.UTC(),
+		u.Parties = append(u.Parties, party.Key())
 	}
 	if o.Dropoff != nil {
 		d := ordercast.DistanceM(p.Point, *o.Dropoff)

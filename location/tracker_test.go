@@ -326,6 +326,77 @@ func TestAnotherCourierReplacesWhateverItsClock(t *testing.T) {
 	}
 }
 
+// An old courier's position that comes after the new courier's does not replace it, whatever
+// its time: not when the old courier posts before the event that moved the order reaches this
+// node (its copy of its orders still holds the order), nor when another node's arrives late. A
+// stream that opens afterwards finds the new courier's position, not one it must drop.
+func TestOldCourierDoesNotReplaceTheNewCourier(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	s := h.Subscribe("o")
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	post := func(courierID string, lat float64, when time.Time) int {
+		t.Helper()
+		n, err := tr.Post(ctx, courierID, at(lat, when))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	as.set("c-a", ordercast.Order{ID: "o", Version: 4, Status: ordercast.StatusOutForDelivery, CourierID: "c-a"})
+	if n := post("c-a", 1, now.Add(-3*time.Second)); n != 1 {
+		t.Fatalf("c-a's post reached %d orders, want 1", n)
+	}
+	// o moves to c-b (version 5), who posts before the event reaches this node.
+	as.set("c-a")
+	as.set("c-b", ordercast.Order{ID: "o", Version: 5, Status: ordercast.StatusOutForDelivery, CourierID: "c-b"})
+	if n := post("c-b", 2, now.Add(-2*time.Second)); n != 1 {
+		t.Fatalf("c-b's post reached %d orders, want 1", n)
+	}
+	latestIs := func(what, courierID string) {
+		t.Helper()
+		if l := tr.Latest(ctx, "o"); l == nil || l.Update.CourierID != courierID {
+			t.Fatalf("%s: latest = %s, want %s's position", what, describe(l), courierID)
+		}
+	}
+	if n := post("c-a", 3, now); n != 0 {
+		t.Fatalf("c-a's post on its kept copy reached %d orders, want 0: o is c-b's", n)
+	}
+	latestIs("after c-a posted late", "c-b")
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "o", CourierID: "c-a", OrderVersion: 4, Lat: 4, At: now.Add(time.Second)}})
+	latestIs("after c-a's position came from another node", "c-b")
+	if l := s.TakeLocation(); l == nil || l.Update.CourierID != "c-b" {
+		t.Fatalf("watcher's slot holds %s, want c-b's position", describe(l))
+	}
+}
+
+// The event that gives an order to a new courier does not forget the new courier's position
+// taken before it reached this node: only the old courier's is forgotten. Else a stream that
+// opens then would find nothing until the new courier posts again.
+func TestReassignmentKeepsTheNewCouriersPosition(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	ctx := context.Background()
+	as.set("c-b", ordercast.Order{ID: "o", Version: 5, Status: ordercast.StatusOutForDelivery, CourierID: "c-b"})
+	if n, err := tr.Post(ctx, "c-b", at(2, time.Now())); err != nil || n != 1 {
+		t.Fatalf("c-b's post = %d, %v; want o reached", n, err)
+	}
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "p", CourierID: "c-a", OrderVersion: 4, Lat: 1, At: time.Now()}})
+	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-b", At: time.Now()})
+	h.Publish(ordercast.Event{OrderID: "p", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-b", At: time.Now()})
+	waitHandled(t, tr, h)
+	if l := tr.Latest(ctx, "o"); l == nil || l.Update.CourierID != "c-b" {
+		t.Fatalf("after the event that gave o to c-b, latest = %s, want c-b's position", describe(l))
+	}
+	if l := tr.Latest(ctx, "p"); l != nil {
+		t.Fatalf("after the event that gave p to c-b, latest = %s, want c-a's forgotten", describe(l))
+	}
+}
+
 // describe is a position as a failure message shows it.
 func describe(l *hub.Location) string {
 	if l == nil {
