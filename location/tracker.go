@@ -350,13 +350,23 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	// made at the first miss (most posts find their courier's copy kept).
 	var reads map[string]*courierRead
 	var readTurn uint64 // t.turn when the reads began
+	// tokens[i] is what position i took of its courier's budget when its courier's orders are
+	// read: a read that fails gives it back.
+	var tokens []*rate.Reservation
 	t.mu.Lock()
 	for i, p := range ps {
 		if !ok[i] {
 			continue
 		}
 		var cached bool
-		cached, res[i].Err = t.charge(p.CourierID, now)
+		var token *rate.Reservation
+		cached, token, res[i].Err = t.charge(p.CourierID, now)
+		if token != nil {
+			if tokens == nil {
+				tokens = make([]*rate.Reservation, len(ps))
+			}
+			tokens[i] = token
+		}
 		switch {
 		case res[i].Err != nil:
 			ok[i] = false
@@ -395,6 +405,12 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 		carried := held[i]
 		if reads[p.CourierID] != nil {
 			if readErr != nil {
+				// The store failed, not the courier: its retry must not be refused for the
+				// budget this post spent. At now, the time it was taken, for CancelAt gives
+				// back only a reservation whose time has not passed.
+				if tokens != nil && tokens[i] != nil {
+					tokens[i].CancelAt(now)
+				}
 				res[i].Err = readErr
 				continue
 			}
@@ -512,9 +528,10 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 }
 
 // charge charges a post to the courier's budget and reports whether a copy of the courier's
-// orders younger than AssignmentsTTL is kept (cached); otherwise the caller reads them. Called
-// with t.mu held.
-func (t *Tracker) charge(courierID string, now time.Time) (cached bool, err error) {
+// orders younger than AssignmentsTTL is kept (cached); otherwise the caller reads them, and
+// token is what the post took of the budget (nil without a limit), to give back if the read
+// fails. Called with t.mu held.
+func (t *Tracker) charge(courierID string, now time.Time) (cached bool, token *rate.Reservation, err error) {
 	c := t.couriers[courierID]
 	if c == nil {
 		if len(t.couriers) >= maxCouriers {
@@ -528,10 +545,20 @@ func (t *Tracker) charge(courierID string, now time.Time) (cached bool, err erro
 	}
 	c.seen = now
 	t.follow()
-	if c.limiter != nil && !c.limiter.AllowN(now, 1) {
-		return false, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
+	if c.limiter != nil && c.limiter.TokensAt(now) < 1 {
+		return false, nil, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
 	}
-	return !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL, nil
+	cached = !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL
+	switch {
+	case c.limiter == nil:
+	case cached:
+		c.limiter.AllowN(now, 1)
+	default:
+		// A token is there (the limiter is used only under t.mu): the reservation takes it
+		// now, and can give it back.
+		token = c.limiter.ReserveN(now, 1)
+	}
+	return cached, token, nil
 }
 
 // Latest returns an order's newest position, or nil: this node's, or, in a cluster, the newest

@@ -98,6 +98,45 @@ func TestPostRateLimitedPerCourier(t *testing.T) {
 	}
 }
 
+// A post refused because the courier's orders could not be read (the store away) costs the
+// courier nothing of its budget, alone or in a batch: it failed for the store, not the courier,
+// and its retry must not be refused as rate_limited. The budget still holds once the store is
+// back.
+func TestFailedReadGivesTheBudgetBack(t *testing.T) {
+	now := time.Now()
+	as := &testutil.StoreAway{Orders: fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}}}
+	as.Down.Store(true)
+	tr := location.New(hub.New(), as)
+	tr.Rate, tr.Burst = 0.001, 2
+	tr.Now = func() time.Time { return now }
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	ctx := context.Background()
+	for i, r := range tr.PostMany(ctx, []location.CourierPosition{
+		{CourierID: "c-1", Position: at(1, now)}, {CourierID: "c-1", Position: at(2, now)},
+	}) {
+		if ordercast.ErrorCode(r.Err) != ordercast.EUnavailable {
+			t.Fatalf("position %d of a batch while the store is away: %v, want unavailable", i, r.Err)
+		}
+	}
+	for i := range 3 {
+		if _, err := tr.Post(ctx, "c-1", at(3, now)); ordercast.ErrorCode(err) != ordercast.EUnavailable {
+			t.Fatalf("retry %d while the store is away: %v, want unavailable", i, err)
+		}
+	}
+	as.Down.Store(false)
+	for i := range 2 {
+		if n, err := tr.Post(ctx, "c-1", at(float64(4+i), now.Add(time.Duration(i)*time.Millisecond))); err != nil || n != 1 {
+			t.Fatalf("post %d once the store is back: %d, %v; want order a reached", i, n, err)
+		}
+	}
+	if _, err := tr.Post(ctx, "c-1", at(6, now)); ordercast.ErrorCode(err) != ordercast.ERateLimited {
+		t.Fatalf("third post in a burst of 2: %v, want rate_limited", err)
+	}
+}
+
 // A fix older than the one already sent (a phone flushing a backlog out of order) is not sent,
 // and a position from another node replaces this node's only when newer.
 func TestOlderFixesDoNotReplaceNewer(t *testing.T) {
