@@ -114,14 +114,26 @@ type LocationUpdate struct {
 	// Parties are the keys (Party.Key) of the party streams that show the order: the update
 	// reaches them too. It travels between nodes beside the update, never to a watcher.
 	Parties []string `json:"-"`
+	// OrderVersion is the order's version (Order.Version) as the position was judged against
+	// it, when the courier was the order's: of two couriers' positions it tells which courier
+	// came later (Replaces). Zero is unknown (a node of an older version sent it). It travels
+	// between nodes and to the cluster's table beside the update, never to a watcher.
+	OrderVersion int64 `json:"-"`
 }
 
-// Replaces reports whether u is to replace old as an order's newest position: it is later, or it
-// is another courier's. A courier taking an order over moves forward whatever its phone's clock
-// says; compared by time alone, a new courier whose clock runs behind the old one's would stay
-// hidden behind the old courier's last fix (which no stream shows) until its clock caught up.
+// Replaces reports whether u is to replace old as an order's newest position. Of one courier's,
+// the later fix wins. Of two couriers', the one the order was given to later wins, whatever the
+// phones' clocks say: compared by time, a new courier whose clock runs behind the old one's would
+// stay hidden behind the old courier's last fix (which no stream shows), and an old courier's
+// fix posted late, or still on its way when the order moved, would hide the new courier's. The
+// order's versions tell which came later: the old courier's positions were judged against the
+// order before the event that moved it, the new one's after. When either version is unknown,
+// the other courier's position wins, as before versions travelled with positions.
 func (u LocationUpdate) Replaces(old LocationUpdate) bool {
-	return u.CourierID != old.CourierID || u.At.After(old.At)
+	if u.CourierID == old.CourierID {
+		return u.At.After(old.At)
+	}
+	return u.OrderVersion == 0 || old.OrderVersion == 0 || u.OrderVersion > old.OrderVersion
 }
 
 // LocationType is the type of every LocationUpdate on the wire.

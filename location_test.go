@@ -103,3 +103,32 @@ func TestShowsLocation(t *testing.T) {
 		}
 	}
 }
+
+// Replaces: of one courier's positions the later fix wins; of two couriers', the one judged
+// against the later version of the order (the courier it was given to later), whatever the
+// clocks; with a version unknown, the other courier's.
+func TestLocationUpdateReplaces(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	pos := func(courier string, version int64, at time.Duration) ordercast.LocationUpdate {
+		return ordercast.LocationUpdate{OrderID: "o", CourierID: courier, OrderVersion: version, At: now.Add(at)}
+	}
+	for _, tt := range []struct {
+		name     string
+		u, old   ordercast.LocationUpdate
+		replaces bool
+	}{
+		{"same courier, later", pos("a", 4, time.Second), pos("a", 4, 0), true},
+		{"same courier, same time", pos("a", 4, 0), pos("a", 4, 0), false},
+		{"same courier, earlier", pos("a", 4, -time.Second), pos("a", 4, 0), false},
+		{"same courier, later, older copy", pos("a", 4, time.Second), pos("a", 5, 0), true},
+		{"new courier, clock behind", pos("b", 5, -time.Minute), pos("a", 4, 0), true},
+		{"old courier, late", pos("a", 4, time.Minute), pos("b", 5, 0), false},
+		{"old courier, version unknown", pos("a", 0, time.Minute), pos("b", 5, 0), true},
+		{"new courier, kept version unknown", pos("b", 5, -time.Minute), pos("a", 0, 0), true},
+		{"given back to the first courier", pos("a", 7, -time.Minute), pos("b", 5, 0), true},
+	} {
+		if got := tt.u.Replaces(tt.old); got != tt.replaces {
+			t.Errorf("%s: Replaces = %v, want %v", tt.name, got, tt.replaces)
+		}
+	}
+}

@@ -44,7 +44,8 @@ func TestLocationSlotKeepsOnlyTheNewest(t *testing.T) {
 
 // Two posts of one courier may publish in either order (each after the tracker let its lock
 // go): a fix older than the one in a watcher's slot leaves it there, on a stream of the order
-// and on a party's; another courier's replaces it whatever its time (a reassignment).
+// and on a party's; the courier the order was given to later replaces it whatever its time (a
+// reassignment), and the old courier's, late, does not replace the new one's.
 func TestLocationSlotKeepsTheNewerOfACourier(t *testing.T) {
 	h := hub.New()
 	one := h.Subscribe("o-1")
@@ -53,7 +54,8 @@ func TestLocationSlotKeepsTheNewerOfACourier(t *testing.T) {
 	defer party.Close()
 	at := time.Now()
 	pos := func(courier string, lat float64, at time.Time) *hub.Location {
-		return hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", CourierID: courier, Lat: lat, At: at, Parties: []string{"restaurant:r"}})
+		version := map[string]int64{"c-1": 4, "c-2": 5}[courier] // c-2 was given the order after c-1
+		return hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", CourierID: courier, OrderVersion: version, Lat: lat, At: at, Parties: []string{"restaurant:r"}})
 	}
 	taken := func() (float64, float64) {
 		t.Helper()
@@ -72,5 +74,10 @@ func TestLocationSlotKeepsTheNewerOfACourier(t *testing.T) {
 	h.PublishLocation(pos("c-2", 3, at.Add(-time.Minute)))
 	if a, b := taken(); a != 3 || b != 3 {
 		t.Fatalf("after another courier's fix, the slots hold lat %v and %v; want the other courier's (3)", a, b)
+	}
+	h.PublishLocation(pos("c-2", 3, at.Add(-time.Minute)))
+	h.PublishLocation(pos("c-1", 4, at.Add(time.Minute)))
+	if a, b := taken(); a != 3 || b != 3 {
+		t.Fatalf("after the old courier's late fix, the slots hold lat %v and %v; want the new courier's (3)", a, b)
 	}
 }

@@ -133,6 +133,14 @@ type orderState struct {
 	lastAt time.Time
 }
 
+// after reports whether the kept position was judged against the order as ev left it or later:
+// the new courier's, taken before the event that gave it the order reached this node. The
+// tracker keeps that one when the event comes; any other predates the event (its version is
+// older, or unknown), and an event of its courier moves the order away from it.
+func (st *orderState) after(ev ordercast.Event) bool {
+	return st.latest != nil && st.latest.Update.OrderVersion >= ev.Seq
+}
+
 // courierState is a courier's post budget and its orders as last read.
 type courierState struct {
 	limiter *rate.Limiter
@@ -194,7 +202,8 @@ func (t *Tracker) follow() {
 // courier), and the new courier's too, so the next post reads them afresh; after an overflow,
 // when it cannot know which changed, it drops every copy. An order that ends or changes
 // couriers is also forgotten: its position, last fix and speed were the old courier's, and no
-// later stream on this node may be shown them (nor may the new courier's ETA start from them).
+// later stream on this node may be shown them (nor may the new courier's ETA start from them);
+// unless they are the new courier's already (orderState.after).
 func (t *Tracker) followEvents(events *hub.Subscription) {
 	defer events.Close()
 	for {
@@ -225,7 +234,7 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
 				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
 			}
-			if ev.Kind == ordercast.KindCourier || ev.Status.Terminal() {
+			if st := t.orders[ev.OrderID]; st != nil && (ev.Status.Terminal() || ev.Kind == ordercast.KindCourier && !st.after(ev)) {
 				delete(t.orders, ev.OrderID)
 			}
 		}
@@ -341,13 +350,23 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	// made at the first miss (most posts find their courier's copy kept).
 	var reads map[string]*courierRead
 	var readTurn uint64 // t.turn when the reads began
+	// tokens[i] is what position i took of its courier's budget when its courier's orders are
+	// read: a read that fails gives it back.
+	var tokens []*rate.Reservation
 	t.mu.Lock()
 	for i, p := range ps {
 		if !ok[i] {
 			continue
 		}
 		var cached bool
-		cached, res[i].Err = t.charge(p.CourierID, now)
+		var token *rate.Reservation
+		cached, token, res[i].Err = t.charge(p.CourierID, now)
+		if token != nil {
+			if tokens == nil {
+				tokens = make([]*rate.Reservation, len(ps))
+			}
+			tokens[i] = token
+		}
 		switch {
 		case res[i].Err != nil:
 			ok[i] = false
@@ -386,6 +405,12 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 		carried := held[i]
 		if reads[p.CourierID] != nil {
 			if readErr != nil {
+				// The store failed, not the courier: its retry must not be refused for the
+				// budget this post spent. At now, the time it was taken, for CancelAt gives
+				// back only a reservation whose time has not passed.
+				if tokens != nil && tokens[i] != nil {
+					tokens[i].CancelAt(now)
+				}
 				res[i].Err = readErr
 				continue
 			}
@@ -462,17 +487,24 @@ func (t *Tracker) overtaken(orderID string, turn uint64, left bool) bool {
 	return t.blindAt > turn || !left && tc.any > turn || left && tc.left > turn
 }
 
-// update folds p into the order's state and returns the position to send, or nil for a fix older
-// than the one already sent (phones flush backlogs out of order). Called with t.mu held.
+// update folds p into the order's state and returns the position to send, or nil when it does
+// not replace the one kept (ordercast.LocationUpdate.Replaces): a fix older than the one already
+// sent (phones flush backlogs out of order), or one judged against a copy of the order from
+// before it went to the courier of the kept position (the copy of the old courier, kept until
+// the event that moved the order reaches this node). Called with t.mu held.
 func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location {
+	u := ordercast.LocationUpdate{
+		OrderID: o.ID, CourierID: o.CourierID, OrderVersion: o.Version, Lat: p.Lat, Lng: p.Lng,
+		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: p.At.UTC(),
+	}
 	st := t.orders[o.ID]
+	if st != nil && st.latest != nil && !u.Replaces(st.latest.Update) {
+		return nil
+	}
 	if st == nil || st.latest != nil && st.latest.Update.CourierID != o.CourierID {
 		// A new courier starts afresh: the old one's last fix and speed say nothing of it.
 		st = &orderState{}
 		t.orders[o.ID] = st
-	}
-	if !st.lastAt.IsZero() && !p.At.After(st.lastAt) {
-		return nil
 	}
 	sample := -1.0
 	if p.SpeedMPS != nil {
@@ -482,13 +514,8 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 	}
 	st.speed = t.ETA.Speed(st.speed, sample)
 	st.last, st.lastAt = p.Point, p.At
-	var parties []string
 	for _, party := range o.Parties() {
-		parties = append(parties, party.Key())
-	}
-	u := ordercast.LocationUpdate{
-		OrderID: o.ID, CourierID: o.CourierID, Lat: p.Lat, Lng: p.Lng, Parties: parties,
-		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: p.At.UTC(),
+		u.Parties = append(u.Parties, party.Key())
 	}
 	if o.Dropoff != nil {
 		d := ordercast.DistanceM(p.Point, *o.Dropoff)
@@ -501,9 +528,10 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 }
 
 // charge charges a post to the courier's budget and reports whether a copy of the courier's
-// orders younger than AssignmentsTTL is kept (cached); otherwise the caller reads them. Called
-// with t.mu held.
-func (t *Tracker) charge(courierID string, now time.Time) (cached bool, err error) {
+// orders younger than AssignmentsTTL is kept (cached); otherwise the caller reads them, and
+// token is what the post took of the budget (nil without a limit), to give back if the read
+// fails. Called with t.mu held.
+func (t *Tracker) charge(courierID string, now time.Time) (cached bool, token *rate.Reservation, err error) {
 	c := t.couriers[courierID]
 	if c == nil {
 		if len(t.couriers) >= maxCouriers {
@@ -517,10 +545,20 @@ func (t *Tracker) charge(courierID string, now time.Time) (cached bool, err erro
 	}
 	c.seen = now
 	t.follow()
-	if c.limiter != nil && !c.limiter.AllowN(now, 1) {
-		return false, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
+	if c.limiter != nil && c.limiter.TokensAt(now) < 1 {
+		return false, nil, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
 	}
-	return !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL, nil
+	cached = !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL
+	switch {
+	case c.limiter == nil:
+	case cached:
+		c.limiter.AllowN(now, 1)
+	default:
+		// A token is there (the limiter is used only under t.mu): the reservation takes it
+		// now, and can give it back.
+		token = c.limiter.ReserveN(now, 1)
+	}
+	return cached, token, nil
 }
 
 // Latest returns an order's newest position, or nil: this node's, or, in a cluster, the newest

@@ -98,6 +98,45 @@ func TestPostRateLimitedPerCourier(t *testing.T) {
 	}
 }
 
+// A post refused because the courier's orders could not be read (the store away) costs the
+// courier nothing of its budget, alone or in a batch: it failed for the store, not the courier,
+// and its retry must not be refused as rate_limited. The budget still holds once the store is
+// back.
+func TestFailedReadGivesTheBudgetBack(t *testing.T) {
+	now := time.Now()
+	as := &testutil.StoreAway{Orders: fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}}}
+	as.Down.Store(true)
+	tr := location.New(hub.New(), as)
+	tr.Rate, tr.Burst = 0.001, 2
+	tr.Now = func() time.Time { return now }
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	ctx := context.Background()
+	for i, r := range tr.PostMany(ctx, []location.CourierPosition{
+		{CourierID: "c-1", Position: at(1, now)}, {CourierID: "c-1", Position: at(2, now)},
+	}) {
+		if ordercast.ErrorCode(r.Err) != ordercast.EUnavailable {
+			t.Fatalf("position %d of a batch while the store is away: %v, want unavailable", i, r.Err)
+		}
+	}
+	for i := range 3 {
+		if _, err := tr.Post(ctx, "c-1", at(3, now)); ordercast.ErrorCode(err) != ordercast.EUnavailable {
+			t.Fatalf("retry %d while the store is away: %v, want unavailable", i, err)
+		}
+	}
+	as.Down.Store(false)
+	for i := range 2 {
+		if n, err := tr.Post(ctx, "c-1", at(float64(4+i), now.Add(time.Duration(i)*time.Millisecond))); err != nil || n != 1 {
+			t.Fatalf("post %d once the store is back: %d, %v; want order a reached", i, n, err)
+		}
+	}
+	if _, err := tr.Post(ctx, "c-1", at(6, now)); ordercast.ErrorCode(err) != ordercast.ERateLimited {
+		t.Fatalf("third post in a burst of 2: %v, want rate_limited", err)
+	}
+}
+
 // A fix older than the one already sent (a phone flushing a backlog out of order) is not sent,
 // and a position from another node replaces this node's only when newer.
 func TestOlderFixesDoNotReplaceNewer(t *testing.T) {
@@ -323,6 +362,77 @@ func TestAnotherCourierReplacesWhateverItsClock(t *testing.T) {
 	}
 	if l := s.TakeLocation(); l == nil || l.Update.CourierID != "c-2" {
 		t.Fatalf("watcher got %s, want c-2's position", describe(l))
+	}
+}
+
+// An old courier's position that comes after the new courier's does not replace it, whatever
+// its time: not when the old courier posts before the event that moved the order reaches this
+// node (its copy of its orders still holds the order), nor when another node's arrives late. A
+// stream that opens afterwards finds the new courier's position, not one it must drop.
+func TestOldCourierDoesNotReplaceTheNewCourier(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	s := h.Subscribe("o")
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	post := func(courierID string, lat float64, when time.Time) int {
+		t.Helper()
+		n, err := tr.Post(ctx, courierID, at(lat, when))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	as.set("c-a", ordercast.Order{ID: "o", Version: 4, Status: ordercast.StatusOutForDelivery, CourierID: "c-a"})
+	if n := post("c-a", 1, now.Add(-3*time.Second)); n != 1 {
+		t.Fatalf("c-a's post reached %d orders, want 1", n)
+	}
+	// o moves to c-b (version 5), who posts before the event reaches this node.
+	as.set("c-a")
+	as.set("c-b", ordercast.Order{ID: "o", Version: 5, Status: ordercast.StatusOutForDelivery, CourierID: "c-b"})
+	if n := post("c-b", 2, now.Add(-2*time.Second)); n != 1 {
+		t.Fatalf("c-b's post reached %d orders, want 1", n)
+	}
+	latestIs := func(what, courierID string) {
+		t.Helper()
+		if l := tr.Latest(ctx, "o"); l == nil || l.Update.CourierID != courierID {
+			t.Fatalf("%s: latest = %s, want %s's position", what, describe(l), courierID)
+		}
+	}
+	if n := post("c-a", 3, now); n != 0 {
+		t.Fatalf("c-a's post on its kept copy reached %d orders, want 0: o is c-b's", n)
+	}
+	latestIs("after c-a posted late", "c-b")
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "o", CourierID: "c-a", OrderVersion: 4, Lat: 4, At: now.Add(time.Second)}})
+	latestIs("after c-a's position came from another node", "c-b")
+	if l := s.TakeLocation(); l == nil || l.Update.CourierID != "c-b" {
+		t.Fatalf("watcher's slot holds %s, want c-b's position", describe(l))
+	}
+}
+
+// The event that gives an order to a new courier does not forget the new courier's position
+// taken before it reached this node: only the old courier's is forgotten. Else a stream that
+// opens then would find nothing until the new courier posts again.
+func TestReassignmentKeepsTheNewCouriersPosition(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	ctx := context.Background()
+	as.set("c-b", ordercast.Order{ID: "o", Version: 5, Status: ordercast.StatusOutForDelivery, CourierID: "c-b"})
+	if n, err := tr.Post(ctx, "c-b", at(2, time.Now())); err != nil || n != 1 {
+		t.Fatalf("c-b's post = %d, %v; want o reached", n, err)
+	}
+	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "p", CourierID: "c-a", OrderVersion: 4, Lat: 1, At: time.Now()}})
+	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-b", At: time.Now()})
+	h.Publish(ordercast.Event{OrderID: "p", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-b", At: time.Now()})
+	waitHandled(t, tr, h)
+	if l := tr.Latest(ctx, "o"); l == nil || l.Update.CourierID != "c-b" {
+		t.Fatalf("after the event that gave o to c-b, latest = %s, want c-b's position", describe(l))
+	}
+	if l := tr.Latest(ctx, "p"); l != nil {
+		t.Fatalf("after the event that gave p to c-b, latest = %s, want c-a's forgotten", describe(l))
 	}
 }
 

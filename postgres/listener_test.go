@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -97,7 +98,17 @@ func is(id string, seq int64) func(ordercast.Event) bool {
 
 func move(t *testing.T, s ordercast.Store, id string, to ordercast.Status) ordercast.Event {
 	t.Helper()
-	_, ev, changed, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: id, Status: to})
+	return moveNoted(t, s, id, to, "")
+}
+
+// longNote makes an event too large to announce whole in a payload of postgres.MinNotifyPayload:
+// it is announced by order id and seq only, and a listener reads it from the store.
+var longNote = strings.Repeat("n", ordercast.MaxNoteLength)
+
+// moveNoted is move with a note.
+func moveNoted(t *testing.T, s ordercast.Store, id string, to ordercast.Status, note string) ordercast.Event {
+	t.Helper()
+	_, ev, changed, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: id, Status: to, Note: note})
 	if err != nil || !changed {
 		t.Fatalf("AppendStatus(%s -> %s): changed=%v err=%v", id, to, changed, err)
 	}
@@ -174,10 +185,10 @@ func TestListener_LargeEventByID(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	n := newNode(t, db, db, func(s *postgres.Store, _ *postgres.Listener) {
-		s.MaxNotifyPayload = 40 // smaller than any event's JSON
+		s.MaxNotifyPayload = postgres.MinNotifyPayload
 	})
 	create(t, n.store, "a")
-	move(t, n.store, "a", ordercast.StatusConfirmed)
+	moveNoted(t, n.store, "a", ordercast.StatusConfirmed, longNote)
 	got := collect(t, n.all, is("a", 2))
 	equalEvents(t, "received", got, stored(t, n.store, "a"))
 }
@@ -413,7 +424,7 @@ func TestListener_BatchInCommitOrder(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	writer := newNode(t, db, db, func(s *postgres.Store, _ *postgres.Listener) {
-		s.MaxNotifyPayload = 120 // two or three notices a payload
+		s.MaxNotifyPayload = postgres.MinNotifyPayload // with the notes below, two notices a payload
 	})
 	reader := newNode(t, db, db, nil)
 	create(t, writer.store, "a")
@@ -422,13 +433,14 @@ func TestListener_BatchInCommitOrder(t *testing.T) {
 		collect(t, n.all, is("b", 1))
 	}
 
+	note := strings.Repeat("n", 180)
 	changes := []ordercast.StatusChange{
-		{OrderID: "a", Status: ordercast.StatusConfirmed},
-		{OrderID: "b", Status: ordercast.StatusConfirmed, Note: "a note long enough to need a payload of its own, or nearly"},
-		{OrderID: "a", Status: ordercast.StatusPreparing},
-		{OrderID: "b", Status: ordercast.StatusReady},
-		{OrderID: "a", Status: ordercast.StatusDelivered},
-		{OrderID: "b", Status: ordercast.StatusCancelled},
+		{OrderID: "a", Status: ordercast.StatusConfirmed, Note: note},
+		{OrderID: "b", Status: ordercast.StatusConfirmed, Note: strings.Repeat("n", 440)}, // a payload of its own
+		{OrderID: "a", Status: ordercast.StatusPreparing, Note: note},
+		{OrderID: "b", Status: ordercast.StatusReady, Note: note},
+		{OrderID: "a", Status: ordercast.StatusDelivered, Note: note},
+		{OrderID: "b", Status: ordercast.StatusCancelled, Note: note},
 	}
 	want := make([]ordercast.Event, len(changes))
 	writer.store.HoldWrites(len(changes))

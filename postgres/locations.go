@@ -183,7 +183,7 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 		legacy = jsonArrays(MaxLocationPayload)
 	}
 	for _, u := range batch {
-		row, err := json.Marshal(u)
+		row, err := json.Marshal(storedLocation{u, u.OrderVersion})
 		if err != nil {
 			return fmt.Errorf("encode position: %w", err)
 		}
@@ -199,9 +199,12 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	}
 	// One round trip, one transaction (see the top of this file). The newest per order survives
 	// this node: a stream opening on another node later reads it. A row is replaced as
-	// ordercast.LocationUpdate.Replaces says: by a later position, or by another courier's (the
-	// courier is read from the JSON only when the time alone would not do). A batch that fails
-	// leaves its connection in a failed transaction, which the pool closes on release.
+	// ordercast.LocationUpdate.Replaces says (TestLocationBusReplacesAsTheRuleSays holds the two
+	// to one answer): of one courier, by a later position; of another courier, by the position
+	// of the courier the order was given to later (a greater order_version), or by any when a
+	// version is unknown (a node of an older version wrote it). The JSON is read only when the
+	// courier may differ. A batch that fails leaves its connection in a failed transaction,
+	// which the pool closes on release.
 	pb := &pgx.Batch{}
 	pb.Queue(`BEGIN`)
 	pb.Queue(`SET LOCAL synchronous_commit TO off`)
@@ -209,8 +212,13 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 		INSERT INTO order_locations (order_id, at, data)
 		SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[])
 		ON CONFLICT (order_id) DO UPDATE SET at = excluded.at, data = excluded.data
-		WHERE order_locations.at < excluded.at
-		   OR (order_locations.data::json->>'courier_id') IS DISTINCT FROM (excluded.data::json->>'courier_id')`, ids, ats, data)
+		WHERE CASE
+			WHEN (order_locations.data::json->>'courier_id') IS NOT DISTINCT FROM (excluded.data::json->>'courier_id')
+				THEN order_locations.at < excluded.at
+			ELSE coalesce((excluded.data::json->>'order_version')::bigint, 0) = 0
+				OR coalesce((order_locations.data::json->>'order_version')::bigint, 0) = 0
+				OR (excluded.data::json->>'order_version')::bigint > (order_locations.data::json->>'order_version')::bigint
+		END`, ids, ats, data)
 	pb.Queue(`SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, PositionsChannel, notices.done())
 	if legacy != nil {
 		pb.Queue(`SELECT pg_notify($1, n) FROM unnest($2::text[]) AS n`, LocationChannel, legacy.done())
@@ -231,14 +239,15 @@ func (b *LocationBus) Latest(ctx context.Context, orderIDs []string) ([]ordercas
 	}
 	us, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ordercast.LocationUpdate, error) {
 		var data string
-		var u ordercast.LocationUpdate
+		var sl storedLocation
 		if err := row.Scan(&data); err != nil {
-			return u, err
+			return sl.LocationUpdate, err
 		}
-		if err := json.Unmarshal([]byte(data), &u); err != nil {
-			return u, fmt.Errorf("decode position %s: %w", data, err)
+		if err := json.Unmarshal([]byte(data), &sl); err != nil {
+			return sl.LocationUpdate, fmt.Errorf("decode position %s: %w", data, err)
 		}
-		return u, nil
+		sl.LocationUpdate.OrderVersion = sl.OrderVersion
+		return sl.LocationUpdate, nil
 	})
 	if err != nil {
 		return nil, b.Store.health(fmt.Errorf("postgres: read positions of %d orders: %w", len(orderIDs), err), false)
@@ -246,20 +255,30 @@ func (b *LocationBus) Latest(ctx context.Context, orderIDs []string) ([]ordercas
 	return us, nil
 }
 
+// storedLocation is a row's data in order_locations: the update, and the order's version it was
+// judged against, which the update's own JSON (what watchers get) leaves out. Nodes of older
+// versions read the update and ignore the version, and write rows without it (unknown).
+type storedLocation struct {
+	ordercast.LocationUpdate
+	OrderVersion int64 `json:"order_version,omitempty"`
+}
+
 // busLocation is one position in a notice: the update, and the party streams that show it
 // (which watchers never see, so the update's own JSON leaves them out). N is the node that sent
-// it, so that its own listener skips it as it skips its compact notices; older nodes send none
-// and ignore it.
+// it, so that its own listener skips it as it skips its compact notices, and V the order's
+// version it was judged against (ordercast.LocationUpdate.OrderVersion); older nodes send
+// neither and ignore both.
 type busLocation struct {
 	U ordercast.LocationUpdate `json:"u"`
 	P []string                 `json:"p,omitempty"`
 	N string                   `json:"n,omitempty"`
+	V int64                    `json:"v,omitempty"`
 }
 
 // addLegacy adds u, sent by node, to a notice on LocationChannel, as a node of an older version
 // sends it.
 func addLegacy(p *noticePacker, u ordercast.LocationUpdate, node string) error {
-	enc, err := json.Marshal(busLocation{U: u, P: u.Parties, N: node})
+	enc, err := json.Marshal(busLocation{U: u, P: u.Parties, N: node, V: u.OrderVersion})
 	if err != nil {
 		return fmt.Errorf("encode position: %w", err)
 	}
@@ -281,7 +300,7 @@ func decodeLocations(payload, self string) ([]ordercast.LocationUpdate, error) {
 			continue
 		}
 		u := bl.U
-		u.Parties = bl.P
+		u.Parties, u.OrderVersion = bl.P, bl.V
 		us = append(us, u)
 	}
 	return us, nil

@@ -24,13 +24,7 @@ import (
 // that have one, newest only, none for the others. Another courier's position replaces an
 // order's even when its phone's clock is behind the old courier's.
 func TestLocationBusLatest(t *testing.T) {
-	s := storetest.MustOpen(t, postgres.New(pgtest.NewDatabase(t)))
-	b := postgres.NewLocationBus(s)
-	b.Batch = 10 * time.Millisecond
-	if err := b.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := openBus(t)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	b.Send([]ordercast.LocationUpdate{
 		{OrderID: "a", CourierID: "c-1", Lat: 1, At: now.Add(-time.Second)},
@@ -60,6 +54,81 @@ func TestLocationBusLatest(t *testing.T) {
 		}
 		return len(got) == 1 && got[0].CourierID == "c-3"
 	})
+}
+
+// The table keeps, of two positions of an order, the one ordercast.LocationUpdate.Replaces says:
+// its upsert spells the rule in SQL, and this holds the two to one answer. Above all, an old
+// courier's position that comes late (posted on a node the reassignment had not reached yet, or
+// in a batch on its way when the order moved) does not replace the new courier's, whatever its
+// time. The order's version a position was judged against comes back from the table.
+func TestLocationBusReplacesAsTheRuleSays(t *testing.T) {
+	b := openBus(t)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	pos := func(courier string, version int64, at time.Duration) ordercast.LocationUpdate {
+		return ordercast.LocationUpdate{CourierID: courier, OrderVersion: version, At: now.Add(at)}
+	}
+	cases := []struct {
+		name       string
+		kept, next ordercast.LocationUpdate
+	}{
+		{"same courier, later", pos("a", 4, 0), pos("a", 4, time.Second)},
+		{"same courier, earlier", pos("a", 4, 0), pos("a", 4, -time.Second)},
+		{"same courier, same time", pos("a", 4, 0), pos("a", 4, 0)},
+		{"same courier, later, older copy", pos("a", 5, 0), pos("a", 4, time.Second)},
+		{"new courier, clock behind", pos("a", 4, 0), pos("b", 5, -time.Minute)},
+		{"old courier, late", pos("b", 5, 0), pos("a", 4, time.Minute)},
+		{"old courier, version unknown", pos("b", 5, 0), pos("a", 0, time.Minute)},
+		{"new courier, kept version unknown", pos("a", 0, 0), pos("b", 5, -time.Minute)},
+		{"given back to the first courier", pos("b", 5, 0), pos("a", 7, -time.Minute)},
+		{"no courier, then one", pos("", 0, 0), pos("a", 4, -time.Minute)},
+	}
+	ids := make([]string, len(cases))
+	var kept, next []ordercast.LocationUpdate
+	for i, c := range cases {
+		ids[i] = fmt.Sprintf("order-%d", i)
+		c.kept.OrderID, c.kept.Lat = ids[i], 1
+		c.next.OrderID, c.next.Lat = ids[i], 2
+		kept, next = append(kept, c.kept), append(next, c.next)
+	}
+	latest := func(ids []string) map[string]ordercast.LocationUpdate {
+		t.Helper()
+		us, err := b.Latest(t.Context(), ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := make(map[string]ordercast.LocationUpdate, len(us))
+		for _, u := range us {
+			m[u.OrderID] = u
+		}
+		return m
+	}
+	b.Send(kept)
+	testutil.WaitFor(t, "the first positions in the table", func() bool { return len(latest(ids)) == len(ids) })
+	// The next positions go in one batch, so in one transaction with the marker.
+	b.Send(append(next, ordercast.LocationUpdate{OrderID: "marker", CourierID: "m", At: now}))
+	testutil.WaitFor(t, "the next batch in the table", func() bool { return len(latest([]string{"marker"})) == 1 })
+	got := latest(ids)
+	for i, c := range cases {
+		want := kept[i]
+		if next[i].Replaces(kept[i]) {
+			want = next[i]
+		}
+		if g := got[ids[i]]; g.Lat != want.Lat || g.CourierID != want.CourierID || g.OrderVersion != want.OrderVersion || !g.At.Equal(want.At) {
+			t.Errorf("%s: the table holds %+v, want %+v", c.name, g, want)
+		}
+	}
+}
+
+// openBus opens a location bus of short batches over a store of a database of its own.
+func openBus(t *testing.T) *postgres.LocationBus {
+	t.Helper()
+	b := postgres.NewLocationBus(storetest.MustOpen(t, postgres.New(pgtest.NewDatabase(t))))
+	b.Batch = 10 * time.Millisecond
+	if err := b.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
 }
 
 // A batch of more positions than one notice holds goes out as several notices, each under
@@ -131,7 +200,7 @@ func TestLocationBusLegacyNotices(t *testing.T) {
 	us := make([]ordercast.LocationUpdate, n)
 	for i := range us {
 		us[i] = ordercast.LocationUpdate{OrderID: fmt.Sprintf("order-%03d", i), CourierID: "c-1", Lat: 52.5, Lng: 13.4, At: now,
-			Parties: []string{"restaurant:r-1"}}
+			Parties: []string{"restaurant:r-1"}, OrderVersion: 6}
 	}
 	send(true, us)
 
@@ -140,7 +209,7 @@ func TestLocationBusLegacyNotices(t *testing.T) {
 		t.Fatal("a bus without LegacyNotices sent on the older nodes' channel")
 	}
 	for _, u := range got {
-		if u.CourierID != "c-1" || u.Lat != 52.5 || !u.At.Equal(now) || !slices.Equal(u.Parties, []string{"restaurant:r-1"}) {
+		if u.CourierID != "c-1" || u.Lat != 52.5 || !u.At.Equal(now) || !slices.Equal(u.Parties, []string{"restaurant:r-1"}) || u.OrderVersion != 6 {
 			t.Fatalf("an older node read %+v", u)
 		}
 	}
@@ -320,13 +389,14 @@ func testLocationBusReachesTheOtherNodes(t *testing.T, legacy bool) {
 	t.Cleanup(func() { _ = b.Close() })
 	at := time.Now().UTC()
 	eta := int64(60)
-	b.Send([]ordercast.LocationUpdate{{OrderID: "o-1", CourierID: "c-1", Lat: 52.5, Lng: 13.4, At: at, ETAS: &eta, Parties: []string{"restaurant:r-1"}}})
+	b.Send([]ordercast.LocationUpdate{{OrderID: "o-1", CourierID: "c-1", Lat: 52.5, Lng: 13.4, At: at, ETAS: &eta, Parties: []string{"restaurant:r-1"}, OrderVersion: 6}})
 	// With legacy notices node 1 hears it twice, once on each channel, and keeps one.
 	testutil.WaitFor(t, "node 1 to hear node 0's position", func() bool { return slices.Contains(feeds[1].orders(), "o-1") })
 	feeds[1].mu.Lock()
 	got := feeds[1].got[0]
 	feeds[1].mu.Unlock()
-	if got.CourierID != "c-1" || got.Lat != 52.5 || !got.At.Equal(at) || got.ETAS == nil || *got.ETAS != 60 || !slices.Equal(got.Parties, []string{"restaurant:r-1"}) {
+	if got.CourierID != "c-1" || got.Lat != 52.5 || !got.At.Equal(at) || got.ETAS == nil || *got.ETAS != 60 ||
+		!slices.Equal(got.Parties, []string{"restaurant:r-1"}) || got.OrderVersion != 6 {
 		t.Fatalf("node 1 heard %+v", got)
 	}
 

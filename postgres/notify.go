@@ -13,7 +13,7 @@ import (
 // array per event: [order_id, seq, status, at (unix µs), note, actor, kind, courier_id, marks],
 // the trailing empty ones left off. An event too large to fit is announced as [order_id, seq] (or
 // [order_id, seq, marks]: the store's rows do not say them) and read from the store by the
-// listener. A batch whose events do not fit in one payload is announced in several, in
+// listener; that short form always fits (MinNotifyPayload). A batch whose events do not fit in one payload is announced in several, in
 // order; PostgreSQL delivers one transaction's notifications in the order they were sent.
 
 // notifyPayloads encodes a batch's events into as few payloads of at most max bytes as they fit.
@@ -33,17 +33,27 @@ func notifyPayloads(evs []ordercast.Event, max int) ([]string, error) {
 			return nil, fmt.Errorf("postgres: encode notice %s/%d: %w", ev.OrderID, ev.Seq, err)
 		}
 		if !p.fits(len(enc)) {
-			short := []any{ev.OrderID, ev.Seq}
-			if ev.Marks != "" {
-				short = append(short, ev.Marks)
-			}
-			if enc, err = json.Marshal(short); err != nil {
-				return nil, fmt.Errorf("postgres: encode notice %s/%d: %w", ev.OrderID, ev.Seq, err)
+			if enc, err = shortNotice(ev); err != nil {
+				return nil, err
 			}
 		}
 		p.add(enc)
 	}
 	return p.done(), nil
+}
+
+// shortNotice is an event's notice by order id, seq and marks only, for one too large to
+// announce whole: the listener reads the rest from the store.
+func shortNotice(ev ordercast.Event) ([]byte, error) {
+	short := []any{ev.OrderID, ev.Seq}
+	if ev.Marks != "" {
+		short = append(short, ev.Marks)
+	}
+	enc, err := json.Marshal(short)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: encode notice %s/%d: %w", ev.OrderID, ev.Seq, err)
+	}
+	return enc, nil
 }
 
 // noticePacker packs encoded items into as few notices of at most max bytes as they fit, in

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ func TestNotifyPayloads_RoundTrip(t *testing.T) {
 		{OrderID: "a", Seq: 2, Status: ordercast.StatusConfirmed, At: at},
 		{OrderID: "b", Seq: 1, Status: ordercast.StatusPlaced, At: at, Note: "quoted \"note\" \u2028"},
 		{OrderID: "a", Seq: 3, Status: ordercast.StatusReady, At: at, Actor: "restaurant:luigi"},
-		{OrderID: "c", Seq: 7, Status: ordercast.StatusCancelled, At: at, Note: strings.Repeat("n", 400), Actor: "courier:7"},
+		{OrderID: "c", Seq: 7, Status: ordercast.StatusCancelled, At: at, Note: strings.Repeat("n", ordercast.MaxNoteLength), Actor: "courier:7"},
 	}
 	tests := []struct {
 		name      string
@@ -25,7 +26,7 @@ func TestNotifyPayloads_RoundTrip(t *testing.T) {
 	}{
 		{"OneNotifyPerBatch", DefaultMaxNotifyPayload, 1, evs},
 		{"SplitWhenTooLarge", 600, 2, evs},
-		{"ByIDWhenOneEventIsTooLarge", 200, 1, append(evs[:3:3], ordercast.Event{OrderID: "c", Seq: 7})},
+		{"ByIDWhenOneEventIsTooLarge", MinNotifyPayload, 1, append(evs[:3:3], ordercast.Event{OrderID: "c", Seq: 7})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +52,34 @@ func TestNotifyPayloads_RoundTrip(t *testing.T) {
 				t.Errorf("announced:\n got  %+v\n want %+v", got, tt.announced)
 			}
 		})
+	}
+}
+
+// TestShortNoticeFitsTheSmallestPayload: the short notice of the largest event there can be
+// (ids of the longest, a seq and log positions of 19 digits, the marks of four parties: a
+// reassignment of an order with a restaurant and a customer) fits a payload of MinNotifyPayload,
+// the smallest MaxNotifyPayload a store opens with, so no payload is ever over its bound.
+func TestShortNoticeFitsTheSmallestPayload(t *testing.T) {
+	id := func(prefix string) string { return prefix + strings.Repeat("x", ordercast.MaxIDLength-len(prefix)) }
+	var marks ordercast.Marks
+	for _, key := range []string{"courier:" + id("a"), "courier:" + id("b"), "customer:" + id("u"), "restaurant:" + id("r")} {
+		marks = marks.With(key, math.MaxInt64)
+	}
+	ev := ordercast.Event{OrderID: id("o"), Seq: math.MaxInt64, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery,
+		CourierID: id("b"), At: time.Now(), Note: strings.Repeat("n", ordercast.MaxNoteLength), Actor: id("admin:"), Marks: marks}
+	payloads, err := notifyPayloads([]ordercast.Event{ev}, MinNotifyPayload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(payloads) != 1 || len(payloads[0]) > MinNotifyPayload {
+		t.Fatalf("%d payloads, the first of %d bytes; want one of at most %d", len(payloads), len(payloads[0]), MinNotifyPayload)
+	}
+	if got := len(payloads[0]); got != 468 {
+		t.Errorf("the largest short notice is %d bytes; MinNotifyPayload's comment says 468", got)
+	}
+	got, err := parseNotification(payloads[0])
+	if want := []ordercast.Event{{OrderID: ev.OrderID, Seq: ev.Seq, Marks: ev.Marks}}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("announced %+v, %v; want %+v", got, err, want)
 	}
 }
 

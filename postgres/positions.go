@@ -16,26 +16,34 @@ import (
 // read fast: JSON took 2.7 µs and 11 allocations a position (the listener's goroutine spent a
 // quarter of its node's CPU on it). A notice is lines of text:
 //
-//	1 <node>
-//	<order>\t<courier>\t<lat>\t<lng>\t<at>\t<accuracy_m>\t<heading>\t<speed_mps>\t<distance_m>\t<eta_s>\t<nearby>\t<parties>
+//	2 <node>
+//	<order>\t<courier>\t<lat>\t<lng>\t<at>\t<accuracy_m>\t<heading>\t<speed_mps>\t<distance_m>\t<eta_s>\t<nearby>\t<parties>\t<order_version>
 //	…
 //
 // The first line is the format's version and the sending node's id, so that a node skips its own
 // notices without reading them (it holds its positions already). Each further line is one
 // position: numbers as strconv writes them (floats exact), at in Unix nanoseconds, an optional
-// field empty when absent, nearby "1" or empty, parties comma-separated. Text fields are escaped
-// with %XX for '%', tab, newline, comma and NUL, so that any id round-trips and a payload never
-// holds a NUL byte, which NOTIFY refuses.
+// field empty when absent, nearby "1" or empty, parties comma-separated, the order's version the
+// position was judged against (ordercast.LocationUpdate.OrderVersion) empty when unknown. Text
+// fields are escaped with %XX for '%', tab, newline, comma and NUL, so that any id round-trips and
+// a payload never holds a NUL byte, which NOTIFY refuses. Version 1 (2026-12-01) had no
+// order_version; a node still reads it, as positions of unknown version, during a rolling
+// upgrade from it (a node of version 1 refuses version 2: --location-legacy-notices sends it
+// every batch in the JSON it also reads).
 
 // PositionsChannel is the NOTIFY channel of position notices. LocationChannel carried them as
 // JSON until 2026-12; a node still listens there, so that positions from a node of an older
 // version reach it during a rolling upgrade (an older node does not hear this channel).
 const PositionsChannel = "ordercast_positions"
 
-const positionsVersion = "1"
+const positionsVersion = "2"
 
 // positionFields is how many tab-separated fields a position line has.
-const positionFields = 12
+const positionFields = 13
+
+// linesFields is how many fields a line has in each version of the format a node reads: version
+// 1's had no order_version.
+var linesFields = map[string]int{"1": positionFields - 1, positionsVersion: positionFields}
 
 // newNodeID returns a random id for a node's notices.
 func newNodeID() string {
@@ -95,6 +103,10 @@ func appendPosition(b []byte, u ordercast.LocationUpdate) []byte {
 		}
 		b = appendEscaped(b, party)
 	}
+	b = append(b, '\t')
+	if u.OrderVersion != 0 {
+		b = strconv.AppendInt(b, u.OrderVersion, 10)
+	}
 	return b
 }
 
@@ -142,8 +154,9 @@ func unescape(s string) (string, error) {
 func decodePositions(payload, node string) ([]ordercast.LocationUpdate, error) {
 	header, rest, _ := strings.Cut(payload, "\n")
 	version, from, ok := strings.Cut(header, " ")
+	fields := linesFields[version]
 	switch {
-	case !ok || version != positionsVersion:
+	case !ok || fields == 0:
 		return nil, fmt.Errorf("decode positions: unknown notice header %.40q", header)
 	case from == node:
 		return nil, nil
@@ -152,7 +165,7 @@ func decodePositions(payload, node string) ([]ordercast.LocationUpdate, error) {
 	for rest != "" {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
-		u, err := decodePosition(line)
+		u, err := decodePosition(line, fields)
 		if err != nil {
 			return nil, fmt.Errorf("decode positions: %w", err)
 		}
@@ -161,17 +174,18 @@ func decodePositions(payload, node string) ([]ordercast.LocationUpdate, error) {
 	return us, nil
 }
 
-func decodePosition(line string) (ordercast.LocationUpdate, error) {
+// decodePosition reads one line of n fields (linesFields).
+func decodePosition(line string, n int) (ordercast.LocationUpdate, error) {
 	var f [positionFields]string
 	rest := line
-	for i := range positionFields - 1 {
+	for i := range n - 1 {
 		var ok bool
 		if f[i], rest, ok = strings.Cut(rest, "\t"); !ok {
-			return ordercast.LocationUpdate{}, fmt.Errorf("%d fields in %.80q, want %d", i+1, line, positionFields)
+			return ordercast.LocationUpdate{}, fmt.Errorf("%d fields in %.80q, want %d", i+1, line, n)
 		}
 	}
-	if f[positionFields-1] = rest; strings.Contains(rest, "\t") {
-		return ordercast.LocationUpdate{}, fmt.Errorf("more than %d fields in %.80q", positionFields, line)
+	if f[n-1] = rest; strings.Contains(rest, "\t") {
+		return ordercast.LocationUpdate{}, fmt.Errorf("more than %d fields in %.80q", n, line)
 	}
 	var first error // the first field that did not parse
 	keep := func(err error) {
@@ -213,6 +227,11 @@ func decodePosition(line string) (ordercast.LocationUpdate, error) {
 		for party := range strings.SplitSeq(f[11], ",") {
 			u.Parties = append(u.Parties, text(party))
 		}
+	}
+	if f[12] != "" {
+		v, err := strconv.ParseInt(f[12], 10, 64)
+		keep(err)
+		u.OrderVersion = v
 	}
 	if first != nil {
 		return ordercast.LocationUpdate{}, fmt.Errorf("position %.80q: %w", line, first)

@@ -20,7 +20,7 @@ func TestPositionNoticesRoundTrip(t *testing.T) {
 		{OrderID: "o-1", CourierID: "c-1", Lat: 52.520008, Lng: 13.404954, At: at},
 		{OrderID: "o-2", CourierID: "c-2", Lat: -33.8688, Lng: 151.2093, At: at.Add(time.Nanosecond),
 			AccuracyM: f(4.5), Heading: f(359.9), SpeedMPS: f(0), DistanceM: f(1234.56789), ETAS: &eta, Nearby: true,
-			Parties: []string{"restaurant:r-1", "customer:u-1", "courier:c-2"}},
+			Parties: []string{"restaurant:r-1", "customer:u-1", "courier:c-2"}, OrderVersion: 1 << 40},
 		{OrderID: "o%\t\n,\x00é", CourierID: "%41", Lat: 1e-9, Lng: -180, At: time.Unix(0, 0).UTC(),
 			Parties: []string{"restaurant:a,b", "customer:%", ""}},
 		{OrderID: "", CourierID: "", Lat: 90, Lng: 180, At: at},
@@ -69,25 +69,41 @@ func TestPositionNoticesRoundTrip(t *testing.T) {
 // TestPositionNoticesRefuseWhatTheyCannotRead: a notice of another version, a line with fields
 // missing or too many, a number or an escape that does not parse: an error, never a position.
 func TestPositionNoticesRefuseWhatTheyCannotRead(t *testing.T) {
-	good := "o\tc\t1\t2\t3\t\t\t\t\t\t\t"
-	if _, err := decodePositions("1 n\n"+good, "me"); err != nil {
-		t.Fatalf("the well-formed line: %v", err)
+	good := "o\tc\t1\t2\t3\t\t\t\t\t\t\t\t7"
+	if us, err := decodePositions("2 n\n"+good, "me"); err != nil || len(us) != 1 || us[0].OrderVersion != 7 {
+		t.Fatalf("the well-formed line: %+v, %v; want one position of order version 7", us, err)
 	}
 	for name, payload := range map[string]string{
 		"json of an older node": `[{"u":{"order_id":"o"}}]`,
-		"another version":       "2 n\n" + good,
+		"another version":       "3 n\n" + good,
 		"no header":             good,
-		"a field missing":       "1 n\n" + strings.TrimSuffix(good, "\t"),
-		"a field too many":      "1 n\n" + good + "\t",
-		"latitude":              "1 n\n" + strings.Replace(good, "\t1\t", "\tone\t", 1),
-		"time":                  "1 n\n" + strings.Replace(good, "\t3\t", "\t3.5\t", 1),
-		"eta":                   "1 n\n" + "o\tc\t1\t2\t3\t\t\t\t\tsoon\t\t",
-		"escape":                "1 n\n" + "o%4\tc\t1\t2\t3\t\t\t\t\t\t\t",
-		"escape not hex":        "1 n\n" + "o%zz\tc\t1\t2\t3\t\t\t\t\t\t\t",
+		"a field missing":       "2 n\n" + strings.TrimSuffix(good, "\t7"),
+		"a field too many":      "2 n\n" + good + "\t",
+		"version 1, 13 fields":  "1 n\n" + good,
+		"latitude":              "2 n\n" + strings.Replace(good, "\t1\t", "\tone\t", 1),
+		"time":                  "2 n\n" + strings.Replace(good, "\t3\t", "\t3.5\t", 1),
+		"eta":                   "2 n\n" + "o\tc\t1\t2\t3\t\t\t\t\tsoon\t\t\t",
+		"order version":         "2 n\n" + strings.TrimSuffix(good, "7") + "v7",
+		"escape":                "2 n\n" + "o%4\tc\t1\t2\t3\t\t\t\t\t\t\t\t",
+		"escape not hex":        "2 n\n" + "o%zz\tc\t1\t2\t3\t\t\t\t\t\t\t\t",
 	} {
 		if us, err := decodePositions(payload, "me"); err == nil {
 			t.Errorf("%s: read %+v, want an error", name, us)
 		}
+	}
+}
+
+// A notice of version 1 (2026-12-01, before lines carried the order's version), as a node of
+// that version sends it during a rolling upgrade, is read as positions of unknown version.
+func TestPositionNoticesReadVersion1(t *testing.T) {
+	us, err := decodePositions("1 n\no\tc\t1\t2\t3\t\t\t\t\t\t\tcourier:c", "me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ordercast.LocationUpdate{Type: ordercast.LocationType, OrderID: "o", CourierID: "c", Lat: 1, Lng: 2,
+		At: time.Unix(0, 3).UTC(), Parties: []string{"courier:c"}}
+	if len(us) != 1 || !reflect.DeepEqual(us[0], want) {
+		t.Fatalf("read %+v, want %+v", us, want)
 	}
 }
 
@@ -103,6 +119,7 @@ func TestPositionTooLargeForANotice(t *testing.T) {
 // written back to a notice that reads the same.
 func FuzzPositionNotice(f *testing.F) {
 	f.Add("1 n\no\tc\t1\t2\t3\t4\t5\t6\t7\t8\t1\tr:1,c:%2C")
+	f.Add("2 n\no\tc\t1\t2\t3\t4\t5\t6\t7\t8\t1\tr:1,c:%2C\t9")
 	f.Add("1 n\n%00\t\t-0\t1e308\t-1\t\t\t\t\t\t\t")
 	f.Fuzz(func(t *testing.T, payload string) {
 		us, err := decodePositions(payload, "")

@@ -67,7 +67,7 @@ func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	// The node's store reads through the proxy; its LISTEN connection and the writer do not.
 	n := newNode(t, p.url(t, db), db, nil)
 	writer := postgres.New(db)
-	writer.MaxNotifyPayload = 20 // every event announced by order id and seq only
+	writer.MaxNotifyPayload = postgres.MinNotifyPayload // a long note: announced by order id and seq only
 	writer = storetest.MustOpen(t, writer)
 	create(t, writer, "a")
 	collect(t, n.all, is("a", 1))
@@ -75,7 +75,7 @@ func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	t.Cleanup(watched.Close)
 
 	p.freeze()
-	ev := move(t, writer, "a", ordercast.StatusConfirmed)
+	ev := moveNoted(t, writer, "a", ordercast.StatusConfirmed, longNote)
 	testutil.WaitFor(t, "the listener to give up its read and reconnect", func() bool { return n.l.Ready(t.Context()) != nil })
 	p.thaw()
 	equalEvents(t, "the event once the database answers", collect(t, watched, is("a", ev.Seq)), []ordercast.Event{ev})

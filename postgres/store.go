@@ -34,6 +34,12 @@ const (
 	// 8000 bytes or more. A batch whose events do not fit is announced in several payloads; an
 	// event that alone does not fit is announced by order id and seq only.
 	DefaultMaxNotifyPayload = 7900
+	// MinNotifyPayload is the smallest MaxNotifyPayload: it holds the short form of any event,
+	// which announces it by order id, seq and marks alone (notify.go) and has nothing left to
+	// cut. That form takes at most 468 bytes: ids of ordercast.MaxIDLength, a seq and log
+	// positions of 19 digits, and the marks of four parties (the order's restaurant, customer
+	// and courier, and the courier it left).
+	MinNotifyPayload = 512
 	// DefaultOrderCache bounds the memory of the orders a node remembers: about 30,000 orders
 	// of small details.
 	DefaultOrderCache = ordercache.DefaultSize
@@ -68,8 +74,8 @@ type Store struct {
 	// MaxConns is the size of the connection pool; zero means DefaultMaxConns. A pool_max_conns
 	// parameter in URL overrides it.
 	MaxConns int32
-	// MaxNotifyPayload is the largest payload sent with pg_notify; zero means
-	// DefaultMaxNotifyPayload.
+	// MaxNotifyPayload is the largest payload sent with pg_notify, from MinNotifyPayload to
+	// 7999 (PostgreSQL refuses 8000 bytes); zero means DefaultMaxNotifyPayload.
 	MaxNotifyPayload int
 	// ApplicationName is set on the pool's connections; empty means DefaultApplicationName.
 	ApplicationName string
@@ -158,8 +164,12 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.BatchTimeout == 0 {
 		s.BatchTimeout = DefaultBatchTimeout
 	}
-	if s.MaxConns < 0 || s.MaxBatch < 0 || s.MaxNotifyPayload < 0 || s.MaxNotifyPayload >= 8000 {
-		return errors.New("postgres: MaxConns and MaxBatch must not be negative and MaxNotifyPayload must be in [0, 8000)")
+	if s.MaxConns < 0 || s.MaxBatch < 0 {
+		return errors.New("postgres: MaxConns and MaxBatch must not be negative")
+	}
+	if s.MaxNotifyPayload < MinNotifyPayload || s.MaxNotifyPayload >= 8000 {
+		return fmt.Errorf("postgres: MaxNotifyPayload is %d bytes; it must be from %d (the short notice of an event, by order id, seq and marks, must fit) to 7999 (PostgreSQL refuses 8000)",
+			s.MaxNotifyPayload, MinNotifyPayload)
 	}
 	cfg, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {

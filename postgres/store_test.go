@@ -1,6 +1,8 @@
 package postgres_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -60,4 +62,22 @@ func TestStore_FailedCommit(t *testing.T) {
 			t.Fatalf("plant event: %v", err)
 		}
 	})
+}
+
+// A store refuses to open with a MaxNotifyPayload too small for the short notice of an event
+// (it could only be sent over the bound) or one PostgreSQL refuses, saying what it must be,
+// before it connects to anything.
+func TestOpenRefusesANotifyPayloadOutOfBounds(t *testing.T) {
+	for _, max := range []int{1, 40, postgres.MinNotifyPayload - 1, 8000} {
+		s := postgres.New("postgres://127.0.0.1:1/nowhere")
+		s.MaxNotifyPayload = max
+		err := s.Open(t.Context())
+		if err == nil {
+			_ = s.Close()
+			t.Fatalf("MaxNotifyPayload %d: opened", max)
+		}
+		if want := fmt.Sprintf("MaxNotifyPayload is %d bytes; it must be from %d", max, postgres.MinNotifyPayload); !strings.Contains(err.Error(), want) {
+			t.Errorf("MaxNotifyPayload %d: %v; want it to say %q", max, err, want)
+		}
+	}
 }

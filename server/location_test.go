@@ -742,3 +742,40 @@ func TestStatusWhenPositionsCannotBeRead(t *testing.T) {
 		t.Fatalf("long poll: %d %s, want 200 with the order", code, body)
 	}
 }
+
+// TestPostLocationStoreAwayCostsNoBudget: a post refused with 503 because the courier's orders
+// could not be read spends none of the courier's budget, so its retry once the store is back is
+// taken, not refused with 429; the budget still holds after that.
+func TestPostLocationStoreAwayCostsNoBudget(t *testing.T) {
+	t.Parallel()
+	as := &testutil.StoreAway{}
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		as.Orders = s.Store
+		tr := location.New(s.Hub, as)
+		tr.Rate, tr.Burst = 0.001, 1
+		if err := tr.Open(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tr.Close() })
+		s.Locations = tr
+	})
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+
+	as.Down.Store(true)
+	for i := range 2 {
+		resp, body := call(t, "POST", base+"/v1/couriers/c-1/location", "", `{"lat":52.5,"lng":13.4}`)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("post %d while the store is away: %d %s (Retry-After %q), want 503 with Retry-After", i, resp.StatusCode, body, resp.Header.Get("Retry-After"))
+		}
+	}
+	as.Down.Store(false)
+	if got := mustPost(t, base, "c-1", 52.5, 13.4); got != 1 {
+		t.Fatalf("the retry once the store is back reached %d orders, want 1", got)
+	}
+	if code, body := postLocation(t, base, "c-1", "", `{"lat":52.5,"lng":13.4}`); code != http.StatusTooManyRequests {
+		t.Fatalf("a second post in a burst of 1: %d %s, want 429", code, body)
+	}
+}

@@ -146,6 +146,9 @@ func (s *Store) trimWAL() (err error) {
 	}
 	s.writing.Lock()
 	defer s.writing.Unlock()
+	if s.conn == nil {
+		return nil // the writer lost its connection (replaceWriterConn): the next batch opens one
+	}
 	ctx := context.Background()
 	if _, err := s.conn.ExecContext(ctx, busyPragma(min(s.BusyTimeout, checkpointBusyTimeout))); err != nil {
 		return fmt.Errorf("TRUNCATE checkpoint: busy timeout: %w", err)

@@ -99,7 +99,9 @@ type Store struct {
 	// dataVersion is the connection's PRAGMA data_version at the writer's last check; -1 before
 	// the first. The writer goroutine's alone.
 	dataVersion int64
-	writing     sync.Mutex // held by a batch on conn, or by the checkpointer's TRUNCATE (trimWAL)
+	// writing is held by a batch on conn, by the checkpointer's TRUNCATE (trimWAL), and while
+	// conn is replaced (replaceWriterConn).
+	writing sync.Mutex
 
 	tracker storehealth.Tracker // whether the database is away, and why
 }
@@ -208,11 +210,8 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	}
 	s.reads = newReads(s.readers)
 
-	if s.conn, err = s.writer.Conn(ctx); err != nil {
-		return fmt.Errorf("sqlite: writer connection: %w", err)
-	}
-	if s.stmts, err = prepareStatements(ctx, s.conn); err != nil {
-		return fmt.Errorf("sqlite: %w", err)
+	if err := s.openWriterConn(ctx); err != nil {
+		return err
 	}
 	if err := s.startCheckpointer(ctx); err != nil {
 		return err

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 
@@ -118,9 +119,15 @@ func (s *Store) commitBatch(_ context.Context, writes []ordercast.Write) ([]orde
 
 func (s *Store) tryCommit(writes []ordercast.Write) (*ordercast.Batch, error) {
 	ctx := context.Background()
-	st := s.stmts
 	s.writing.Lock()
 	defer s.writing.Unlock()
+	if s.conn == nil {
+		// The last replacement of the connection failed to open one (replaceWriterConn).
+		if err := s.openWriterConn(ctx); err != nil {
+			return nil, err
+		}
+	}
+	st := s.stmts
 	if _, err := st.begin.ExecContext(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: begin: %w", err)
 	}
@@ -134,12 +141,48 @@ func (s *Store) tryCommit(writes []ordercast.Write) (*ordercast.Batch, error) {
 		// Whether a failed COMMIT left anything behind is not always known: read it all again.
 		s.recent.Forget()
 		if _, rerr := st.rollback.ExecContext(ctx); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr))
+			// The connection may still be inside the transaction: every later BEGIN would fail
+			// on it, or a batch join what is left of this one. A fresh one starts clean.
+			err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr), s.replaceWriterConn(ctx))
 		}
 		return nil, err
 	}
 	b.States(s.recent.Remember)
 	return b, nil
+}
+
+// openWriterConn pins the writer's connection and prepares its statements. Called by Open, and
+// with s.writing held once the store is open.
+func (s *Store) openWriterConn(ctx context.Context) error {
+	conn, err := s.writer.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: writer connection: %w", err)
+	}
+	st, err := prepareStatements(ctx, conn)
+	if err != nil {
+		_ = conn.Close() // the preparing error is the one worth reporting
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	s.conn, s.stmts = conn, st
+	return nil
+}
+
+// replaceWriterConn closes the writer's connection, whatever state it is in, and opens and
+// prepares a fresh one, as Open does. When that fails the writer is left without one, and the
+// next batch tries again. Called with s.writing held.
+func (s *Store) replaceWriterConn(ctx context.Context) error {
+	s.stmts.close()
+	// Raw's driver.ErrBadConn makes database/sql close the connection instead of putting it
+	// back in the pool, where the next Conn, or Ping's probe, would find it in its transaction.
+	// Closing it rolls back what it held. Raw returns that ErrBadConn: nothing to report.
+	_ = s.conn.Raw(func(any) error { return driver.ErrBadConn })
+	s.conn, s.stmts = nil, nil
+	// data_version is the connection's: the new one's says nothing of the old one's.
+	s.dataVersion = -1
+	if err := s.openWriterConn(ctx); err != nil {
+		return fmt.Errorf("sqlite: replace the writer connection: %w", err)
+	}
+	return nil
 }
 
 // applyBatch runs inside the transaction: read, judge, write.

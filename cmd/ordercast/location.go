@@ -52,7 +52,7 @@ func (c *locationConfig) locationFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.IntVar(&c.LocationBurst, "location-burst", c.LocationBurst, "positions one courier may post at once")
 	fs.Float64Var(&c.NearbyRadius, "nearby-radius", c.NearbyRadius, "distance from the drop-off, in `metres`, within which the courier is nearby")
 	fs.DurationVar(&c.LocationBatch, "location-batch", c.LocationBatch, "cluster: gather positions this long before sending them to the other nodes in one notice")
-	fs.BoolVar(&c.LocationLegacyNotices, "location-legacy-notices", c.LocationLegacyNotices, "cluster: also send positions as versions before 2026-12 did, so that nodes not upgraded yet show them during a rolling upgrade; turn off once every node runs this version")
+	fs.BoolVar(&c.LocationLegacyNotices, "location-legacy-notices", c.LocationLegacyNotices, "cluster: also send positions in the older JSON, which every earlier version reads, so that nodes not upgraded yet show them during a rolling upgrade; turn off once every node runs this version")
 }
 
 func (c *locationConfig) validateLocation() error {
