@@ -219,15 +219,7 @@ func TestDemoSignsWithItsOwnSecret(t *testing.T) {
 	if !strings.Contains(logs.String(), "random secret") || !strings.Contains(logs.String(), "secret_ignored=true") {
 		t.Errorf("the log does not say the secret is ignored:\n%s", logs.String())
 	}
-	resp, err := http.Get(m.Server.URL() + "/console")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, body := get(t, m.Server.URL()+"/console")
 	match := regexp.MustCompile(`name="ordercast-token" content="([^"]+)"`).FindSubmatch(body)
 	if match == nil {
 		t.Fatal("the demo console carries no token")
@@ -245,7 +237,7 @@ func TestDemoSignsWithItsOwnSecret(t *testing.T) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+adminToken())
-	resp, err = http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
