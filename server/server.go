@@ -47,6 +47,12 @@ const (
 type Config struct {
 	// Addr is the listen address, e.g. ":8080" or "127.0.0.1:0".
 	Addr string
+	// LoopbackHostsOnly refuses (421 misdirected_request) every request whose Host is not a
+	// loopback name or address (LoopbackHost). Set it on a server listening on loopback whose
+	// pages hand secrets to whoever loads them (the demo's console, its admin token): a page of
+	// another site whose name a DNS rebinding points at 127.0.0.1 would otherwise reach it
+	// same-origin, under its own name, and read them.
+	LoopbackHostsOnly bool
 	// MetricsAddr, when set, is the address of a listener of its own that serves GET /metrics
 	// (plain HTTP), and Addr no longer does: a node's internals are then readable only where
 	// the operator says (a private interface, the scraper's network). Empty serves /metrics on
@@ -450,7 +456,7 @@ func (s *Server) Handler() http.Handler {
 	if s.MetricsAddr == "" {
 		mux.Handle(patMetrics, s.Metrics.Handler())
 	}
-	return s.observe(s.cors(mux))
+	return s.observe(s.loopbackHostsOnly(s.cors(mux)))
 }
 
 // streamEngine returns the engine that runs the watches, made on first use from the server's

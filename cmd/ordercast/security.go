@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -163,7 +162,7 @@ func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
 // else than the operator meant; serve logs each at start.
 func (c *securityConfig) warnings(h server.Config, demo bool) []string {
 	var ws []string
-	if host, _, err := net.SplitHostPort(h.Addr); err == nil && h.MetricsAddr == "" && !demo && !server.LoopbackHost(host) {
+	if h.MetricsAddr == "" && !demo && !loopbackAddr(h.Addr) {
 		// Kept for the deployments that scrape the main port, but rarely what a node on the
 		// network should do.
 		ws = append(ws, fmt.Sprintf("/metrics is served on --addr %s, to whoever can reach the API: its counts, latencies and Go runtime figures describe this node's load and internals; "+

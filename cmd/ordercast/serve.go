@@ -152,6 +152,10 @@ func (m *Main) validate() error {
 	if err := checkAddr(m.HTTP.Addr); err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
+	// The demo's console hands an admin token to whoever loads it: on loopback, only this
+	// machine's own names may ask, never a name rebound to 127.0.0.1. A demo given a public
+	// --addr was meant to be reached by other names.
+	m.HTTP.LoopbackHostsOnly = m.Demo && loopbackAddr(m.HTTP.Addr)
 	for _, a := range []struct{ flag, addr string }{{"metrics-addr", m.HTTP.MetricsAddr}, {"pprof", m.Pprof}} {
 		if a.addr == "" {
 			continue
@@ -322,4 +326,10 @@ func checkAddr(addr string) error {
 		return fmt.Errorf("%q has no port", addr)
 	}
 	return nil
+}
+
+// loopbackAddr reports whether the listen address addr takes connections from this machine only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && server.LoopbackHost(host)
 }
