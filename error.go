@@ -40,6 +40,8 @@ const (
 	EMethodNotAllowed = "method_not_allowed"
 	// EUpgradeRequired: a WebSocket endpoint was asked without a WebSocket upgrade.
 	EUpgradeRequired = "upgrade_required"
+	// EMisdirected: the request names, in Host, a site this server does not answer for.
+	EMisdirected = "misdirected_request"
 )
 
 // Error is the one error type of the domain: a stable code for programs and a message for people.

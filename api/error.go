@@ -50,6 +50,7 @@ var codeStatus = []struct {
 	{ordercast.EIdempotencyKeyReused, http.StatusUnprocessableEntity},
 	{ordercast.EIdempotencyKeyInUse, http.StatusConflict},
 	{ordercast.EUpgradeRequired, http.StatusUpgradeRequired},
+	{ordercast.EMisdirected, http.StatusMisdirectedRequest},
 	{ordercast.ERateLimited, http.StatusTooManyRequests},
 	{ordercast.EUnavailable, http.StatusServiceUnavailable}, // first: the general 503
 	{ordercast.ETooManyStreams, http.StatusServiceUnavailable},

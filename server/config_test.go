@@ -30,6 +30,7 @@ func TestConfigValidate(t *testing.T) {
 		{"h2c", func(c *server.Config) { c.H2C, c.TLSCertFile, c.TLSKeyFile = true, "c.pem", "k.pem" }},
 		{"max-streams", func(c *server.Config) { c.Limits.MaxStreams = -1 }},
 		{"write-rate", func(c *server.Config) { c.Limits.WriteBurst = -1 }},
+		{"metrics-addr", func(c *server.Config) { c.Addr, c.MetricsAddr = ":8080", ":8080" }},
 	} {
 		c := server.DefaultConfig()
 		tc.change(&c)

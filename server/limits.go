@@ -264,6 +264,12 @@ func (s *Server) admitStream(w http.ResponseWriter, r *http.Request) (release fu
 	}, nil
 }
 
+// corsAllowed reports whether the pages of origin (an Origin header's value) may call the API
+// with credentials: the one rule for the CORS headers and for a cross-origin WebSocket.
+func (s *Server) corsAllowed(origin string) bool {
+	return slices.Contains(s.Limits.CORSOrigins, origin)
+}
+
 // cors answers preflights and marks responses for the allowed origins, with credentials. A
 // disallowed origin gets no CORS headers (the browser hides the response from its page) and its
 // preflight is refused, so its page can send neither a body nor an Authorization header.
@@ -277,7 +283,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Origin")
-		allowed := slices.Contains(s.Limits.CORSOrigins, origin)
+		allowed := s.corsAllowed(origin)
 		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
 		if preflight {
 			w.Header().Add("Vary", "Access-Control-Request-Method")

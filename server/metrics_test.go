@@ -136,3 +136,42 @@ func TestPollerFailureIsLoggedAndCounted(t *testing.T) {
 		t.Errorf("the poller's failure was not logged:\n%s", logs.String())
 	}
 }
+
+// TestMetricsOnTheirOwnListener: with MetricsAddr, /metrics is served there only, counting the
+// main listener's requests, and the main listener answers /metrics as any path it does not
+// serve; the health endpoints stay on the main listener. The metrics listener closes with the
+// server.
+func TestMetricsOnTheirOwnListener(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, func(s *server.Server) { s.MetricsAddr = "127.0.0.1:0" })
+	base := ts.URL()
+	metricsBase, ok := strings.CutSuffix(ts.MetricsURL(), "/metrics")
+	if !ok || metricsBase == base {
+		t.Fatalf("MetricsURL %s: want /metrics on a listener other than %s", ts.MetricsURL(), base)
+	}
+
+	unknownStatus, unknownBody := do(t, "GET", base+"/no-such-page", "", "")
+	status, body := do(t, "GET", base+"/metrics", "", "")
+	if status != unknownStatus || string(body) != string(unknownBody) {
+		t.Errorf("GET /metrics on the main listener: %d %.60q…, want what an unknown path gets: %d %q", status, body, unknownStatus, unknownBody)
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if status, body := do(t, "GET", base+path, "", ""); status != http.StatusOK {
+			t.Errorf("GET %s on the main listener: %d %s, want 200", path, status, body)
+		}
+		if status, _ := do(t, "GET", metricsBase+path, "", ""); status != http.StatusNotFound {
+			t.Errorf("GET %s on the metrics listener: %d, want 404", path, status)
+		}
+	}
+	mustCreate(t, base, "m-1")
+	if got := value(scrape(t, http.DefaultClient, metricsBase), "ordercast_events_committed_total"); got != 1 {
+		t.Errorf("ordercast_events_committed_total = %v on the metrics listener, want 1", got)
+	}
+	waitMetric(t, http.DefaultClient, metricsBase, 1, "ordercast_http_requests_total", "route", "GET /healthz", "code", "200")
+
+	ts.close(t)
+	if resp, err := http.Get(ts.MetricsURL()); err == nil {
+		resp.Body.Close()
+		t.Errorf("GET %s after Close: %s, want the connection refused", ts.MetricsURL(), resp.Status)
+	}
+}

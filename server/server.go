@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,17 @@ const (
 type Config struct {
 	// Addr is the listen address, e.g. ":8080" or "127.0.0.1:0".
 	Addr string
+	// LoopbackHostsOnly refuses (421 misdirected_request) every request whose Host is not a
+	// loopback name or address (LoopbackHost). Set it on a server listening on loopback whose
+	// pages hand secrets to whoever loads them (the demo's console, its admin token): a page of
+	// another site whose name a DNS rebinding points at 127.0.0.1 would otherwise reach it
+	// same-origin, under its own name, and read them.
+	LoopbackHostsOnly bool
+	// MetricsAddr, when set, is the address of a listener of its own that serves GET /metrics
+	// (plain HTTP), and Addr no longer does: a node's internals are then readable only where
+	// the operator says (a private interface, the scraper's network). Empty serves /metrics on
+	// Addr, beside the API.
+	MetricsAddr string
 
 	// Heartbeat is the interval of ": ping" comments on idle streams.
 	Heartbeat time.Duration
@@ -164,6 +176,8 @@ func (c Config) Validate() error {
 		return bad("tls-key", "needs --tls-cert")
 	case c.H2C && c.TLSCertFile != "":
 		return bad("h2c", "is cleartext HTTP/2 and cannot be combined with --tls-cert (TLS already negotiates HTTP/2)")
+	case c.MetricsAddr != "" && c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0"): // :0 picks a port of its own each
+		return bad("metrics-addr", "must differ from --addr (%s): leave it empty to serve /metrics there", c.Addr)
 	case c.Limits.MaxConnsPerPeer < 0:
 		return bad("max-conns-per-peer", "must not be negative")
 	case c.Limits.MaxStreams < 0:
@@ -180,7 +194,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Server serves the ordercast HTTP API on one listener.
+// Server serves the ordercast HTTP API on one listener, and GET /metrics on a second one when
+// MetricsAddr is set.
 type Server struct {
 	Config
 
@@ -193,7 +208,8 @@ type Server struct {
 	// PartyLinks are the parties the home page links to (demo mode sets them).
 	PartyLinks []PartyLink
 
-	// Metrics are served at /metrics; New creates them, on a registry of their own.
+	// Metrics are served at /metrics (on MetricsAddr when set); New creates them, on a registry
+	// of their own.
 	Metrics *Metrics
 	// ReadyChecks are asked by /readyz besides the store's Ping (a bus adds "listening"); any
 	// error makes the node not ready. Append before Open.
@@ -210,6 +226,7 @@ type Server struct {
 
 	ln       net.Listener
 	http     *http.Server
+	metrics  *metricsServer // nil when /metrics is served on Addr
 	tls      bool
 	engine   *stream.Engine // runs every watch; made by Handler from the fields above
 	draining atomic.Bool    // set when Close starts: the node is not ready
@@ -263,6 +280,15 @@ func (s *Server) Open() error {
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
 	s.ln = ln
+	if s.MetricsAddr != "" {
+		// Before serving, so that a busy metrics port fails start-up with nothing half-running.
+		m, err := s.listenMetrics()
+		if err != nil {
+			s.cancel()
+			return errors.Join(err, ln.Close())
+		}
+		s.metrics = m
+	}
 	if s.Limits.MaxConnsPerPeer > 0 {
 		ln = newPeerCapListener(ln, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies, s.Logger)
 	}
@@ -281,8 +307,9 @@ func (s *Server) Open() error {
 	}
 	if err := s.engine.Open(); err != nil {
 		s.cancel()
-		return errors.Join(err, ln.Close())
+		return errors.Join(err, ln.Close(), s.metrics.close())
 	}
+	s.metrics.serve()
 	s.serveErr = make(chan error, 1)
 	go func() {
 		if s.tls {
@@ -296,16 +323,30 @@ func (s *Server) Open() error {
 
 // URL returns the base URL of the listener, with a loopback host when bound to all interfaces.
 func (s *Server) URL() string {
-	addr := s.ln.Addr().(*net.TCPAddr)
-	host := addr.IP.String()
-	if addr.IP.IsUnspecified() {
-		host = "127.0.0.1"
-	}
 	scheme := "http://"
 	if s.tls {
 		scheme = "https://"
 	}
-	return scheme + net.JoinHostPort(host, fmt.Sprint(addr.Port))
+	return scheme + reachableAddr(s.ln)
+}
+
+// MetricsURL returns where GET /metrics is served: on the MetricsAddr listener when there is
+// one, else on the main one.
+func (s *Server) MetricsURL() string {
+	if s.metrics != nil {
+		return "http://" + reachableAddr(s.metrics.ln) + "/metrics"
+	}
+	return s.URL() + "/metrics"
+}
+
+// reachableAddr is ln's host:port, with a loopback host when it is bound to all interfaces.
+func reachableAddr(ln net.Listener) string {
+	addr := ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, fmt.Sprint(addr.Port))
 }
 
 // Close shuts the server down gracefully, in this order:
@@ -342,12 +383,13 @@ func (s *Server) Close(ctx context.Context) error {
 		if cerr := s.http.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
-		return fmt.Errorf("shut down http server: %w", err)
+		return errors.Join(fmt.Errorf("shut down http server: %w", err), s.metrics.close())
 	}
 	if err := <-s.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+		return errors.Join(fmt.Errorf("serve: %w", err), s.metrics.shutdown(ctx))
 	}
-	return nil
+	// Last: the metrics show the drain to the end.
+	return s.metrics.shutdown(ctx)
 }
 
 // Draining reports whether Close has begun; the node is then not ready for new work.
@@ -411,8 +453,10 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /favicon.ico", handleFavicon)
 	mux.HandleFunc(patHealthz, s.handleHealthz)
 	mux.HandleFunc(patReadyz, s.handleReadyz)
-	mux.Handle(patMetrics, s.Metrics.Handler())
-	return s.observe(s.cors(mux))
+	if s.MetricsAddr == "" {
+		mux.Handle(patMetrics, s.Metrics.Handler())
+	}
+	return s.observe(s.loopbackHostsOnly(s.cors(mux)))
 }
 
 // streamEngine returns the engine that runs the watches, made on first use from the server's

@@ -31,8 +31,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 // handleWebSocket serves GET /v1/orders/{id}/ws: the same events as the SSE stream, one JSON
 // event per text message, with the same resume point (?lastEventId=N). After the terminal event
 // the server closes with 1000 (at once on a reconnect after it); a draining node closes with 1001.
+// A page of another origin may open it when --cors-origins lets that origin call the API.
 func (s *Server) handleWebSocket(w http.ResponseWriter, r *http.Request) {
-	if err := stream.CheckWebSocketHandshake(w.Header(), r); err != nil {
+	if err := stream.CheckWebSocketHandshake(w.Header(), r, s.corsAllowed); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/ordercast/ordercast/internal/testutil"
 	"net/http"
 	"strconv"
 	"strings"
@@ -13,6 +12,9 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -220,4 +222,45 @@ func TestWebSocketHeartbeatOutlastsWriteTimeout(t *testing.T) {
 		t.Fatal(ev.Note)
 	}
 	wantSeqStatus(t, ev, 2, "confirmed")
+}
+
+// TestWebSocketOriginsFollowCORS: a page may open an order's WebSocket from the server's own
+// origin or from an origin --cors-origins lets call the API (an IPv6 one too), and a program
+// that sends no Origin may as well; a page of any other origin is refused with the JSON 403
+// forbidden before its token or the order is looked at (no 401 for the missing token, no 404 for
+// the missing order), where Accept would have answered in plain text.
+func TestWebSocketOriginsFollowCORS(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Limits.CORSOrigins = []string{"https://app.example", "http://[::1]:3000"}
+	})
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	createAs(t, base, admin, "o-1")
+	for _, origin := range []string{"", base, strings.Replace(base, "http://", "https://", 1), "https://app.example", "http://[::1]:3000"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		h := http.Header{"Authorization": {"Bearer " + admin}}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/orders/o-1/ws", &websocket.DialOptions{HTTPHeader: h})
+		cancel()
+		if err != nil {
+			t.Errorf("origin %q: %v (response %v), want the upgrade", origin, err, resp)
+			continue
+		}
+		if ev := wsNext(t, c); ev.Status != ordercast.StatusPlaced {
+			t.Errorf("origin %q: first event %+v, want placed", origin, ev)
+		}
+		c.CloseNow()
+	}
+	for _, origin := range []string{"https://evil.example", "http://app.example", "https://app.example:8443", "null", "http://[::1]:3001"} {
+		for _, id := range []string{"o-1", "nope"} {
+			resp, body := call(t, "GET", base+"/v1/orders/"+id+"/ws", "", "", append(wsHandshake, "Origin", origin)...)
+			var e api.ErrorBody
+			if resp.StatusCode != http.StatusForbidden || json.Unmarshal(body, &e) != nil || e.Error.Code != ordercast.EForbidden || !strings.Contains(e.Error.Message, "origin") {
+				t.Errorf("origin %q, order %s, no token: %d %s, want 403 forbidden naming the origin", origin, id, resp.StatusCode, body)
+			}
+		}
+	}
 }

@@ -45,6 +45,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	compare := fs.Bool("compare", false, "run every transport in turn and compare them")
 	fs.DurationVar(&cfg.PollInterval, "poll-interval", cfg.PollInterval, "interval of the poll transport")
 	fs.StringVar(&cfg.URL, "url", "", "bench running servers at this `URL` (comma-separated for several nodes) instead of starting them")
+	fs.StringVar(&cfg.MetricsURL, "metrics-url", "", "with --url: where each server serves /metrics when it does so on its own --metrics-addr (`URL`s, comma-separated, one per --url in the same order; default: each --url's /metrics)")
 	fs.StringVar(&cfg.Token, "token", "", "with --url: an admin or system actor token for the bench's writes (ordercast token --role system); the servers need --public-tracking and limits that admit the load")
 	fs.StringVar(&cfg.DB, "db", "", "database of the servers the bench starts: empty for a fresh SQLite file, or a postgres:// URL")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "server nodes to start (more than 1 needs --db postgres://…)")

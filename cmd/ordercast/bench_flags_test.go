@@ -33,6 +33,8 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--couriers", "2", "--write-batch", "100"}, "--rate"},
 		{[]string{"--write-batch", "100", "--writes-by-order"}, "--writes-by-order"},
 		{[]string{"--couriers", "2", "--url", "http://127.0.0.1:1", "--location-interval", "0s"}, "--location-interval"},
+		{[]string{"--metrics-url", "http://127.0.0.1:1/metrics"}, "--metrics-url goes with --url"},
+		{[]string{"--url", "http://127.0.0.1:1,http://127.0.0.1:2", "--metrics-url", "http://127.0.0.1:3/metrics"}, "one URL for each"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		err := run(context.Background(), append([]string{"bench"}, tc.args...), io.Discard, io.Discard)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -17,13 +18,15 @@ import (
 
 // TestBenchWithChildServerAndWorkers runs the real binary's bench end to end at small scale: it
 // starts its own server child, spreads the watchers over two bench-worker processes, and prints
-// JSON whose accounting adds up.
+// JSON whose accounting adds up. It runs where a node's environment moves /metrics off the main
+// port: the child keeps them on its own, where the bench reads the server's latency.
 func TestBenchWithChildServerAndWorkers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, binary(t), "bench", "--watchers", "300", "--per-order", "3",
 		"--rate", "50", "--duration", "1s", "--workers", "2", "--json")
+	cmd.Env = append(os.Environ(), "ORDERCAST_METRICS_ADDR=127.0.0.1:0")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
@@ -47,6 +50,9 @@ func TestBenchWithChildServerAndWorkers(t *testing.T) {
 	}
 	if r.RSSAfter <= 0 || r.CPUSeconds <= 0 || r.CPUPerChangeMicros <= 0 {
 		t.Fatalf("server RSS %d, CPU %v (%v µs per change): not read from /proc", r.RSSAfter, r.CPUSeconds, r.CPUPerChangeMicros)
+	}
+	if r.ServerFlushP99Ms <= 0 {
+		t.Errorf("server commit→flush p99 %v ms: the child's /metrics were not read", r.ServerFlushP99Ms)
 	}
 	// The watchers ran in two worker processes: their samples crossed to this one and each was
 	// matched with the write that made it.

@@ -126,18 +126,23 @@ func TestVersion(t *testing.T) {
 }
 
 // TestDemoListensOnLoopback: --demo listens on 127.0.0.1:8080 unless --addr or ORDERCAST_ADDR
-// says otherwise; without --demo the default stays :8080.
+// says otherwise; without --demo the default stays :8080. A demo on loopback answers loopback
+// names only (DNS rebinding); one given a public address was meant to be reached by others.
 func TestDemoListensOnLoopback(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		args []string
-		env  string
-		want string
+		name          string
+		args          []string
+		env           string
+		want          string
+		loopbackHosts bool
 	}{
-		{"demo default", []string{"--demo"}, "", "127.0.0.1:8080"},
-		{"demo with --addr", []string{"--demo", "--addr", ":9090"}, "", ":9090"},
-		{"demo with ORDERCAST_ADDR", []string{"--demo"}, ":9091", ":9091"},
-		{"serve default", []string{"--secret", testSecret}, "", ":8080"},
+		{"demo default", []string{"--demo"}, "", "127.0.0.1:8080", true},
+		{"demo with --addr", []string{"--demo", "--addr", ":9090"}, "", ":9090", false},
+		{"demo with ORDERCAST_ADDR", []string{"--demo"}, ":9091", ":9091", false},
+		{"demo on localhost", []string{"--demo", "--addr", "localhost:9092"}, "", "localhost:9092", true},
+		{"demo on ::1", []string{"--demo", "--addr", "[::1]:9093"}, "", "[::1]:9093", true},
+		{"serve default", []string{"--secret", testSecret}, "", ":8080", false},
+		{"serve on loopback", []string{"--secret", testSecret, "--addr", "127.0.0.1:8080"}, "", "127.0.0.1:8080", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.env != "" {
@@ -147,8 +152,8 @@ func TestDemoListensOnLoopback(t *testing.T) {
 			if err := m.ParseFlags(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			if m.HTTP.Addr != tc.want {
-				t.Errorf("addr %q, want %q", m.HTTP.Addr, tc.want)
+			if m.HTTP.Addr != tc.want || m.HTTP.LoopbackHostsOnly != tc.loopbackHosts {
+				t.Errorf("addr %q, loopback hosts only %v; want %q, %v", m.HTTP.Addr, m.HTTP.LoopbackHostsOnly, tc.want, tc.loopbackHosts)
 			}
 		})
 	}
@@ -200,7 +205,8 @@ func serveLines(t *testing.T, n int, args ...string) []string {
 
 // TestDemoSignsWithItsOwnSecret: with ORDERCAST_SECRET (or --secret) set, demo mode still signs
 // with a random secret of its own, says so in its log, and refuses tokens of the real secret;
-// the console's admin token is not valid under the real secret.
+// the console's admin token is not valid under the real secret, and is not handed to a page
+// that reached the demo under another site's name (DNS rebinding).
 func TestDemoSignsWithItsOwnSecret(t *testing.T) {
 	t.Setenv("ORDERCAST_SECRET", testSecret)
 	var logs bytes.Buffer
@@ -219,15 +225,7 @@ func TestDemoSignsWithItsOwnSecret(t *testing.T) {
 	if !strings.Contains(logs.String(), "random secret") || !strings.Contains(logs.String(), "secret_ignored=true") {
 		t.Errorf("the log does not say the secret is ignored:\n%s", logs.String())
 	}
-	resp, err := http.Get(m.Server.URL() + "/console")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, body := get(t, m.Server.URL()+"/console")
 	match := regexp.MustCompile(`name="ordercast-token" content="([^"]+)"`).FindSubmatch(body)
 	if match == nil {
 		t.Fatal("the demo console carries no token")
@@ -238,6 +236,19 @@ func TestDemoSignsWithItsOwnSecret(t *testing.T) {
 	}
 	if _, err := real.ParseActor(string(match[1])); err == nil {
 		t.Error("the demo console's admin token is valid under ORDERCAST_SECRET")
+	}
+	rebound, err := http.NewRequest(http.MethodGet, m.Server.URL()+"/console", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebound.Host = "evil.example:8080"
+	resp, err := http.DefaultClient.Do(rebound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("demo: GET /console with Host evil.example:8080: %d, want 421", resp.StatusCode)
 	}
 	req, err := http.NewRequest(http.MethodPost, m.Server.URL()+"/v1/orders", strings.NewReader(`{}`))
 	if err != nil {

@@ -40,6 +40,9 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"max body zero", []string{"--max-body", "0"}, nil, "--max-body"},
 		{"address without port", []string{"--addr", "localhost"}, nil, "--addr"},
 		{"pprof address without port", []string{"--pprof", "localhost"}, nil, "--pprof"},
+		{"metrics address without port", []string{"--metrics-addr", "localhost"}, nil, "--metrics-addr"},
+		{"metrics on the main address", []string{"--addr", "127.0.0.1:7070", "--metrics-addr", "127.0.0.1:7070"}, nil, "--metrics-addr must differ from --addr"},
+		{"metrics address from env", nil, map[string]string{"ORDERCAST_METRICS_ADDR": "9090"}, "--metrics-addr"},
 		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
 		{"sqlite sync", []string{"--sqlite-sync", "off"}, nil, "--sqlite-sync must be normal or full"},
 		{"sqlite sync from env", nil, map[string]string{"ORDERCAST_SQLITE_SYNC": "FULL"}, "--sqlite-sync must be normal or full"},
@@ -136,7 +139,7 @@ func TestServeHelp(t *testing.T) {
 		"--drain", "ORDERCAST_DRAIN", "default 10s",
 		"--shutdown-delay", "--shutdown-timeout", "default 30s", "--stream-lifetime",
 		"--tls-cert", "ORDERCAST_TLS_CERT", "--tls-key", "--h2c", "ORDERCAST_H2C",
-		"--pprof", "ORDERCAST_PPROF", "--log-format", "default text", "--log-level",
+		"--pprof", "ORDERCAST_PPROF", "--metrics-addr", "ORDERCAST_METRICS_ADDR", "--log-format", "default text", "--log-level",
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("serve --help lacks %q:\n%s", want, help)
@@ -181,12 +184,23 @@ func TestServeStopsOnSignal(t *testing.T) {
 
 func getStatus(t *testing.T, url string) int {
 	t.Helper()
+	status, _ := get(t, url)
+	return status
+}
+
+// get GETs url and returns the status and the body.
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: read the body: %v", url, err)
+	}
+	return resp.StatusCode, body
 }
 
 // TestServeRunsAndStops runs the real service on 127.0.0.1:0 with profiling on its own port:
@@ -228,5 +242,53 @@ func TestServeRunsAndStops(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("GET %s: %d, want %d", tc.url, resp.StatusCode, tc.want)
 		}
+	}
+}
+
+// TestServeMetricsOnTheirOwnAddress: with --metrics-addr, the node's metrics (the store's
+// included) are on that listener, the public one answers /metrics as an unknown path, and both
+// close when the service does.
+func TestServeMetricsOnTheirOwnAddress(t *testing.T) {
+	t.Setenv("ORDERCAST_SECRET", testSecret)
+	m := NewMain(io.Discard, io.Discard)
+	err := m.ParseFlags([]string{
+		"--addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--drain", "0s",
+		"--db", filepath.Join(t.TempDir(), "ordercast.db"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	t.Cleanup(func() {
+		if !closed {
+			m.Close()
+		}
+	})
+	metricsURL := m.Server.MetricsURL()
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{
+		{m.Server.URL() + "/metrics", getStatus(t, m.Server.URL()+"/no-such-page")},
+		{m.Server.URL() + "/readyz", http.StatusOK},
+		{metricsURL, http.StatusOK},
+	} {
+		if got := getStatus(t, tc.url); got != tc.want {
+			t.Errorf("GET %s: %d, want %d", tc.url, got, tc.want)
+		}
+	}
+	if _, body := get(t, metricsURL); !strings.Contains(string(body), "ordercast_write_batches_total") {
+		t.Errorf("%s lacks the store's metrics:\n%s", metricsURL, body)
+	}
+	closed = true
+	if err := m.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if resp, err := http.Get(metricsURL); err == nil {
+		resp.Body.Close()
+		t.Errorf("GET %s after Close: %s, want the connection refused", metricsURL, resp.Status)
 	}
 }

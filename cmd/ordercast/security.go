@@ -160,8 +160,14 @@ func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
 
 // warnings names settings that are accepted, each having its use, but that usually do something
 // else than the operator meant; serve logs each at start.
-func (c *securityConfig) warnings(h server.Config) []string {
+func (c *securityConfig) warnings(h server.Config, demo bool) []string {
 	var ws []string
+	if h.MetricsAddr == "" && !demo && !loopbackAddr(h.Addr) {
+		// Kept for the deployments that scrape the main port, but rarely what a node on the
+		// network should do.
+		ws = append(ws, fmt.Sprintf("/metrics is served on --addr %s, to whoever can reach the API: its counts, latencies and Go runtime figures describe this node's load and internals; "+
+			"serve them on a private address with --metrics-addr (e.g. 127.0.0.1:9090, or the scrapers' network) and point the scrapers there", h.Addr))
+	}
 	streams, conns := h.Limits.MaxStreamsPerClient, h.Limits.MaxConnsPerPeer
 	multiplexed := h.H2C || h.TLSCertFile != "" // HTTP/2: many streams on one connection
 	if streams > 0 && conns > 0 && streams >= conns && !multiplexed {

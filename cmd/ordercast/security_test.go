@@ -53,10 +53,11 @@ func TestSecurityFlagWarnings(t *testing.T) {
 		{[]string{"--trusted-proxies", "::/0"}, []string{"--trusted-proxies ::/0 trusts every address"}},
 	} {
 		m := NewMain(io.Discard, io.Discard)
-		if err := m.ParseFlags(append([]string{"--secret", testSecret}, tc.args...)); err != nil {
+		// On loopback, where /metrics beside the API is no warning (TestMetricsOnThePublicPortWarn).
+		if err := m.ParseFlags(append([]string{"--secret", testSecret, "--addr", "127.0.0.1:8080"}, tc.args...)); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		got := m.warnings(m.HTTP)
+		got := m.warnings(m.HTTP, m.Demo)
 		if len(got) != len(tc.want) {
 			t.Errorf("%v: warnings %q, want %d", tc.args, got, len(tc.want))
 			continue
@@ -65,6 +66,39 @@ func TestSecurityFlagWarnings(t *testing.T) {
 			if !strings.HasPrefix(got[i], w) {
 				t.Errorf("%v: warning %q, want one starting %q", tc.args, got[i], w)
 			}
+		}
+	}
+}
+
+// TestMetricsOnThePublicPortWarn: a node whose /metrics is on a non-loopback --addr (today's
+// default, kept so that existing scrapers go on working) is warned at start, unless --metrics-addr
+// moves them or the node is a demo; on loopback nobody else can read them anyway.
+func TestMetricsOnThePublicPortWarn(t *testing.T) {
+	const want = "/metrics is served on --addr"
+	for _, tc := range []struct {
+		args []string
+		warn bool
+	}{
+		{nil, true}, // the default, :8080
+		{[]string{"--addr", "0.0.0.0:8080"}, true},
+		{[]string{"--addr", "10.0.0.5:8080"}, true},
+		{[]string{"--addr", "[2001:db8::1]:8080"}, true},
+		{[]string{"--addr", ":8080", "--metrics-addr", "127.0.0.1:9090"}, false},
+		{[]string{"--addr", "127.0.0.1:8080"}, false},
+		{[]string{"--addr", "localhost:8080"}, false},
+		{[]string{"--addr", "[::1]:8080"}, false},
+		{[]string{"--demo", "--addr", ":8080"}, false},
+	} {
+		m := NewMain(io.Discard, io.Discard)
+		if err := m.ParseFlags(append([]string{"--secret", testSecret}, tc.args...)); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		warned := false
+		for _, w := range m.warnings(m.HTTP, m.Demo) {
+			warned = warned || strings.HasPrefix(w, want)
+		}
+		if warned != tc.warn {
+			t.Errorf("%v: warned %v, want %v (%q)", tc.args, warned, tc.warn, m.warnings(m.HTTP, m.Demo))
 		}
 	}
 }

@@ -106,6 +106,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs := flag.NewFlagSet("ordercast serve", flag.ContinueOnError)
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.HTTP.Addr, "addr", m.HTTP.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
+	fs.StringVar(&m.HTTP.MetricsAddr, "metrics-addr", m.HTTP.MetricsAddr, "serve GET /metrics on this separate `address` only (plain HTTP), not on --addr; empty serves it on --addr")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
 	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk: `normal` (every commit survives the process crashing; an OS crash or power loss may roll back the last commits) or full (each batch's commit is synced before it is answered or pushed: it survives power loss too, at the disk's sync latency)")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
@@ -151,9 +152,16 @@ func (m *Main) validate() error {
 	if err := checkAddr(m.HTTP.Addr); err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	if m.Pprof != "" {
-		if err := checkAddr(m.Pprof); err != nil {
-			return fmt.Errorf("--pprof: %w", err)
+	// The demo's console hands an admin token to whoever loads it: on loopback, only this
+	// machine's own names may ask, never a name rebound to 127.0.0.1. A demo given a public
+	// --addr was meant to be reached by other names.
+	m.HTTP.LoopbackHostsOnly = m.Demo && loopbackAddr(m.HTTP.Addr)
+	for _, a := range []struct{ flag, addr string }{{"metrics-addr", m.HTTP.MetricsAddr}, {"pprof", m.Pprof}} {
+		if a.addr == "" {
+			continue
+		}
+		if err := checkAddr(a.addr); err != nil {
+			return fmt.Errorf("--%s: %w", a.flag, err)
 		}
 	}
 	switch {
@@ -237,8 +245,8 @@ func (m *Main) Open(ctx context.Context) error {
 		return errors.Join(err, m.Close())
 	}
 	m.Server = srv
-	m.Logger.Info("ordercast listening", "url", srv.URL(), "db", redactURL(m.DB), "h2c", m.HTTP.H2C, "tls", m.HTTP.TLSCertFile != "")
-	for _, w := range m.warnings(m.HTTP) {
+	m.Logger.Info("ordercast listening", "url", srv.URL(), "metrics", srv.MetricsURL(), "db", redactURL(m.DB), "h2c", m.HTTP.H2C, "tls", m.HTTP.TLSCertFile != "")
+	for _, w := range m.warnings(m.HTTP, m.Demo) {
 		m.Logger.Warn(w)
 	}
 	if m.Demo {
@@ -318,4 +326,10 @@ func checkAddr(addr string) error {
 		return fmt.Errorf("%q has no port", addr)
 	}
 	return nil
+}
+
+// loopbackAddr reports whether the listen address addr takes connections from this machine only.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && server.LoopbackHost(host)
 }

@@ -44,6 +44,10 @@ var statusCycle = []ordercast.Status{"confirmed", "preparing", "ready", "out_for
 type Config struct {
 	// URL targets running servers (comma-separated for several nodes); empty starts children.
 	URL string
+	// MetricsURL, with URL, is where each of those servers serves GET /metrics when it does so
+	// on a listener of its own (serve --metrics-addr): comma-separated, one per URL, in the same
+	// order. Empty reads each URL's /metrics.
+	MetricsURL string
 	// DB is the database of child servers: empty for a fresh SQLite file, or postgres://….
 	DB string
 	// Nodes is how many child servers to start (several need a postgres:// DB).
@@ -240,6 +244,10 @@ func (cfg *Config) check() error {
 		return errors.New("no transport")
 	case cfg.URL == "" && cfg.Exe == "":
 		return errors.New("no ordercast binary to start servers from")
+	case cfg.MetricsURL != "" && cfg.URL == "":
+		return errors.New("--metrics-url goes with --url: the servers the bench starts serve /metrics on their own port")
+	case cfg.MetricsURL != "" && len(strings.Split(cfg.MetricsURL, ",")) != len(strings.Split(cfg.URL, ",")):
+		return errors.New("--metrics-url needs one URL for each of --url's, in the same order")
 	case cfg.Nodes > 1 && cfg.URL == "" && !strings.HasPrefix(cfg.DB, "postgres"):
 		return errors.New("--nodes above 1 needs --db postgres://… (a shared database)")
 	case cfg.Workers > 0 && cfg.Exe == "":
@@ -276,7 +284,7 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	r := &run{cfg: cfg, tr: tr, start: time.Now()}
 	r.phase.Store("starting servers")
 	res = Result{Transport: tr, Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Nodes: cfg.Nodes, Workers: cfg.Workers}
-	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.DB, cfg.Nodes, cfg.Token, cfg.HoldStreams, cfg.serveArgs(), cfg.Stderr); err != nil {
+	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.MetricsURL, cfg.DB, cfg.Nodes, cfg.Token, cfg.HoldStreams, cfg.serveArgs(), cfg.Stderr); err != nil {
 		return res, err
 	}
 	if cfg.URL == "" {

@@ -398,3 +398,28 @@ func TestBenchBatchedWrites(t *testing.T) {
 		t.Errorf("the table does not say how the changes went:\n%s", table.String())
 	}
 }
+
+// TestBenchReadsMetricsWhereTheServerServesThem: a server whose /metrics are on a listener of
+// their own (--metrics-addr) is measured through --metrics-url; without it the bench says where
+// to look rather than report figures it could not read.
+func TestBenchReadsMetricsWhereTheServerServesThem(t *testing.T) {
+	var srv *server.Server
+	base := newServerWith(t, func(s *server.Server, _ *sqlite.Store) { s.MetricsAddr, srv = "127.0.0.1:0", s })
+	cfg := bench.Config{
+		URL: base, Watchers: 20, Rate: 20, Duration: time.Second, Transports: []string{bench.TransportSSE},
+		PollInterval: 100 * time.Millisecond, Timeout: time.Minute,
+	}
+	if _, err := bench.Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "--metrics-url") {
+		t.Errorf("bench of a server with its metrics elsewhere, without --metrics-url: %v, want an error naming --metrics-url", err)
+	}
+	metricsURL := srv.MetricsURL()
+	cfg.MetricsURL = metricsURL
+	rep, err := bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Runs[0]
+	if r.Delivered != r.Expected || r.RSSBefore <= 0 || r.CPUSeconds <= 0 || r.ServerFlushP99Ms <= 0 {
+		t.Errorf("delivered %d of %d; from %s: RSS %d, CPU %v s, server commit→flush p99 %v ms", r.Delivered, r.Expected, metricsURL, r.RSSBefore, r.CPUSeconds, r.ServerFlushP99Ms)
+	}
+}

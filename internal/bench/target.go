@@ -24,22 +24,30 @@ import (
 // target is the server side of a run: child serve processes the bench started (whose memory
 // and CPU it reads from /proc), or a server at a URL (read from its /metrics).
 type target struct {
-	urls  []string
-	token string // the actor token the bench's writes carry
-	procs []*exec.Cmd
-	dir   string
+	urls []string
+	// metrics are the URLs of the servers' /metrics, one per url: the servers' own port, or
+	// where --metrics-url says.
+	metrics []string
+	token   string // the actor token the bench's writes carry
+	procs   []*exec.Cmd
+	dir     string
 }
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100 on Linux.
 const clockTicks = 100
 
 // startTarget starts nodes serve processes of exe on db (a fresh SQLite file in a temp dir
-// when db is empty), each on its own loopback port, or uses url with token for its writes.
-func startTarget(ctx context.Context, exe, url, db string, nodes int, token string, hold bool, serveArgs []string, stderr io.Writer) (*target, error) {
+// when db is empty), each on its own loopback port, or uses url with token for its writes and
+// metricsURL (when set) for its metrics.
+func startTarget(ctx context.Context, exe, url, metricsURL, db string, nodes int, token string, hold bool, serveArgs []string, stderr io.Writer) (*target, error) {
 	if url != "" {
 		t := &target{token: token}
 		for _, u := range strings.Split(url, ",") {
 			t.urls = append(t.urls, strings.TrimSuffix(u, "/"))
+			t.metrics = append(t.metrics, strings.TrimSuffix(u, "/")+"/metrics")
+		}
+		if metricsURL != "" {
+			t.metrics = strings.Split(metricsURL, ",")
 		}
 		return t, nil
 	}
@@ -80,6 +88,7 @@ func startTarget(ctx context.Context, exe, url, db string, nodes int, token stri
 			return nil, errors.Join(err, t.close())
 		}
 		t.urls = append(t.urls, u)
+		t.metrics = append(t.metrics, u+"/metrics")
 		t.procs = append(t.procs, cmd)
 	}
 	return t, nil
@@ -87,9 +96,11 @@ func startTarget(ctx context.Context, exe, url, db string, nodes int, token stri
 
 // startServe starts one `serve` child and returns its URL once it listens. Its limits are off
 // (the bench is one client address opening thousands of streams and sending every write) and
-// tracking is public (the watchers carry no tokens); writes need the bench's actor token.
+// tracking is public (the watchers carry no tokens); writes need the bench's actor token. Its
+// /metrics stay on its own port, where the bench reads them, whatever ORDERCAST_METRICS_ADDR
+// the bench's environment (a node's) says: that address would be one port for every child.
 func startServe(ctx context.Context, exe, db, secret string, hold bool, extra []string, stderr io.Writer) (string, *exec.Cmd, error) {
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--drain", "0s", "--log-level", "warn",
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr=", "--db", db, "--drain", "0s", "--log-level", "warn",
 		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--max-conns-per-peer", "0", "--write-rate", "0",
 		"--stream-lifetime", "0", "--hold-streams=" + strconv.FormatBool(hold)}, extra...)
 	cmd := exec.Command(exe, args...)
@@ -127,7 +138,7 @@ func startServe(ctx context.Context, exe, db, secret string, hold bool, extra []
 func (t *target) rss(ctx context.Context) (int64, error) {
 	var sum int64
 	if len(t.procs) == 0 {
-		for _, u := range t.urls {
+		for _, u := range t.metrics {
 			v, err := scrape(ctx, u, "process_resident_memory_bytes")
 			if err != nil {
 				return 0, err
@@ -158,7 +169,7 @@ func (t *target) rss(ctx context.Context) (int64, error) {
 func (t *target) cpu(ctx context.Context) (float64, error) {
 	var sum float64
 	if len(t.procs) == 0 {
-		for _, u := range t.urls {
+		for _, u := range t.metrics {
 			v, err := scrape(ctx, u, "process_cpu_seconds_total")
 			if err != nil {
 				return 0, err
@@ -187,11 +198,11 @@ func (t *target) cpu(ctx context.Context) (float64, error) {
 	return sum, nil
 }
 
-// scrape reads one unlabelled sample from a server's /metrics.
-func scrape(ctx context.Context, base, name string) (float64, error) {
+// scrape reads one unlabelled sample from a server's /metrics at url.
+func scrape(ctx context.Context, url, name string) (float64, error) {
 	var v float64
 	found := false
-	err := metricLines(ctx, base, func(line string) error {
+	err := metricLines(ctx, url, func(line string) error {
 		s, ok := strings.CutPrefix(line, name+" ")
 		if !ok || found {
 			return nil
@@ -202,53 +213,53 @@ func scrape(ctx context.Context, base, name string) (float64, error) {
 		return err
 	})
 	if err == nil && !found {
-		err = fmt.Errorf("scrape %s: no %s in /metrics", base, name)
+		err = fmt.Errorf("scrape %s: no %s", url, name)
 	}
 	return v, err
 }
 
-// scrapeHistogram reads a histogram without labels from a server's /metrics.
-func scrapeHistogram(ctx context.Context, base, name string) (histogram, error) {
+// scrapeHistogram reads a histogram without labels from a server's /metrics at url.
+func scrapeHistogram(ctx context.Context, url, name string) (histogram, error) {
 	h := histogram{}
 	prefix := name + `_bucket{le="`
-	err := metricLines(ctx, base, func(line string) error {
+	err := metricLines(ctx, url, func(line string) error {
 		rest, ok := strings.CutPrefix(line, prefix)
 		if !ok {
 			return nil
 		}
 		le, count, ok := strings.Cut(rest, `"} `)
 		if !ok {
-			return fmt.Errorf("scrape %s: bucket line %q", base, line)
+			return fmt.Errorf("scrape %s: bucket line %q", url, line)
 		}
 		bound, err1 := strconv.ParseFloat(le, 64) // "+Inf" parses too
 		n, err2 := strconv.ParseFloat(strings.TrimSpace(count), 64)
 		if err := errors.Join(err1, err2); err != nil {
-			return fmt.Errorf("scrape %s: bucket line %q: %w", base, line, err)
+			return fmt.Errorf("scrape %s: bucket line %q: %w", url, line, err)
 		}
 		h[bound] = n
 		return nil
 	})
 	if err == nil && len(h) == 0 {
-		err = fmt.Errorf("scrape %s: no histogram %s in /metrics", base, name)
+		err = fmt.Errorf("scrape %s: no histogram %s", url, name)
 	}
 	return h, err
 }
 
-// metricLines calls f with each line of a server's /metrics, until f fails.
-func metricLines(ctx context.Context, base string, f func(line string) error) error {
+// metricLines calls f with each line of a server's /metrics at url, until f fails.
+func metricLines(ctx context.Context, url string, f func(line string) error) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("scrape %s: %w", base, err)
+		return fmt.Errorf("scrape %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("scrape %s: %s", base, resp.Status)
+		return fmt.Errorf("scrape %s: %s (a server with --metrics-addr serves them there: give it with --metrics-url)", url, resp.Status)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -257,7 +268,7 @@ func metricLines(ctx context.Context, base string, f func(line string) error) er
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("scrape %s: %w", base, err)
+		return fmt.Errorf("scrape %s: %w", url, err)
 	}
 	return nil
 }
@@ -266,7 +277,7 @@ func metricLines(ctx context.Context, base string, f func(line string) error) er
 // the time from an event's commit to its bytes flushed to a stream, measured by the server.
 func (t *target) deliveryLatency(ctx context.Context) (histogram, error) {
 	sum := histogram{}
-	for _, u := range t.urls {
+	for _, u := range t.metrics {
 		h, err := scrapeHistogram(ctx, u, "ordercast_delivery_latency_seconds")
 		if err != nil {
 			return nil, err

@@ -178,8 +178,10 @@ func (w *world) startNode(ctx context.Context, n *node) error {
 		addr = fmt.Sprintf("127.0.0.1:%d", n.port)
 	}
 	// Limits off and tracking public: the checker is one address opening thousands of streams and
-	// sending every write. Short heartbeats let watchers notice a dead peer quickly.
-	cmd := exec.Command(w.nc.exe, "serve", "--addr", addr, "--db", w.nc.db, "--drain", "0s",
+	// sending every write. Short heartbeats let watchers notice a dead peer quickly. No metrics
+	// listener of its own, whatever ORDERCAST_METRICS_ADDR the checker's environment (a node's)
+	// says: that address would be one port for every node, and all but the first would fail.
+	cmd := exec.Command(w.nc.exe, "serve", "--addr", addr, "--metrics-addr=", "--db", w.nc.db, "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "warn", "--heartbeat", w.nc.heartbeat.String(),
 		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--write-rate", "0",
 		"--stream-lifetime", "0")
