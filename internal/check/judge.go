@@ -10,11 +10,18 @@ import (
 // The records a run keeps, and the judgement passed on them. Everything here is plain data and
 // pure functions, so the judge can be tested by corrupting records on purpose.
 
-// Received is one event a watcher got from a stream.
+// Received is one event a watcher got from a stream: its seq, and everything the wire says of
+// it, all of which must be the history's event at that seq (an event published but never
+// committed may share the committed one's seq and status, never its note).
 type Received struct {
-	Seq    int64  `json:"seq"`
-	Status string `json:"status"`
+	Seq    int64     `json:"seq"`
+	Status string    `json:"status"`
+	Note   string    `json:"note,omitempty"`
+	Actor  string    `json:"actor,omitempty"`
+	At     time.Time `json:"at,omitzero"`
 }
+
+func (e Received) fields() eventFields { return eventFields{e.Status, e.Note, e.Actor, e.At} }
 
 // Session is one watcher following one order, across every reconnect, from its first event.
 type Session struct {
@@ -58,10 +65,35 @@ type HistEvent struct {
 	Seq    int64  `json:"seq"`
 	Status string `json:"status"`
 	Note   string `json:"note,omitempty"`
+	Actor  string `json:"actor,omitempty"`
 	// At is the event's commit time, as the store stamped it: beside the run's log lines (which
 	// give the time the writers stopped and the watchers were let go), it tells a late commit
 	// from a lost event.
 	At time.Time `json:"at,omitzero"`
+}
+
+func (e HistEvent) fields() eventFields { return eventFields{e.Status, e.Note, e.Actor, e.At} }
+
+// eventFields is what a stream says of an order's event besides where it is (its seq, its
+// position): one rule compares it with the history, for order and party streams alike.
+type eventFields struct {
+	status, note, actor string
+	at                  time.Time
+}
+
+// differs names the first field in which e is not the history's event h, or returns "".
+func (e eventFields) differs(h eventFields) string {
+	switch {
+	case e.status != h.status:
+		return fmt.Sprintf("status %s, the history's %s", e.status, h.status)
+	case e.note != h.note:
+		return fmt.Sprintf("note %q, the history's %q", e.note, h.note)
+	case e.actor != h.actor:
+		return fmt.Sprintf("actor %q, the history's %q", e.actor, h.actor)
+	case !e.at.Equal(h.at):
+		return fmt.Sprintf("at %s, the history's %s", e.at.Format(time.RFC3339Nano), h.at.Format(time.RFC3339Nano))
+	}
+	return ""
 }
 
 // Records is everything a run leaves for the judge.
@@ -78,7 +110,7 @@ const (
 	AGap            = "gap"                 // a watcher skipped a seq (lost event)
 	ADuplicate      = "duplicate"           // a watcher got a seq twice
 	AReorder        = "reorder"             // a watcher got a seq lower than one it had
-	AMismatch       = "mismatch"            // a received seq is not in the history, or its status differs
+	AMismatch       = "mismatch"            // a received seq is not in the history, or its status, note, actor or time differs
 	ATail           = "incomplete"          // a watcher did not end on the order's last event
 	ANoEvents       = "no_events"           // a watcher never got a first event
 	ANot204         = "after_final_not_204" // a reconnect after the final event got neither 204 nor a retryable 5xx
@@ -232,8 +264,11 @@ func judgeSession(j *Judgement, s Session, h []HistEvent) {
 	}
 	bad := false
 	for i, ev := range s.Received {
-		if ev.Seq < 1 || ev.Seq > int64(len(h)) || h[ev.Seq-1].Status != ev.Status {
+		if ev.Seq < 1 || ev.Seq > int64(len(h)) {
 			j.add(AMismatch, s.Order, "watcher %d received seq %d %s; history: %s", s.Watcher, ev.Seq, ev.Status, histString(h))
+			bad = true
+		} else if d := ev.fields().differs(h[ev.Seq-1].fields()); d != "" {
+			j.add(AMismatch, s.Order, "watcher %d received seq %d with %s; history: %s", s.Watcher, ev.Seq, d, histString(h))
 			bad = true
 		}
 		if i == 0 {

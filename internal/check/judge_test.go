@@ -3,15 +3,18 @@ package check
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // records returns a small run that is right in every respect: order a delivered in five events
 // and watched from its start and from seq 3, order b in progress at seq 3, watched from seq 2.
 func records() Records {
+	t0 := time.Date(2026, 11, 23, 19, 40, 0, 123456000, time.UTC)
 	h := func(sts ...string) []HistEvent {
 		out := make([]HistEvent, len(sts))
 		for i, s := range sts {
-			out[i] = HistEvent{Seq: int64(i + 1), Status: s, Note: string(rune('a'+i)) + s}
+			out[i] = HistEvent{Seq: int64(i + 1), Status: s, Note: string(rune('a'+i)) + s, Actor: "system:check",
+				At: t0.Add(time.Duration(i) * time.Second)}
 		}
 		return out
 	}
@@ -38,7 +41,7 @@ func records() Records {
 	recv := func(id string, from int) []Received {
 		var out []Received
 		for _, ev := range hist[id][from-1:] {
-			out = append(out, Received{Seq: ev.Seq, Status: ev.Status})
+			out = append(out, Received{Seq: ev.Seq, Status: ev.Status, Note: ev.Note, Actor: ev.Actor, At: ev.At})
 		}
 		return out
 	}
@@ -63,7 +66,8 @@ func partySessions(hist map[string][]HistEvent) []PartySession {
 		var out []PartyEvent
 		for pos := from; pos <= to; pos++ {
 			e := partyLogOrder[pos-1]
-			out = append(out, PartyEvent{Pos: pos, Order: e.order, Seq: e.seq, Status: hist[e.order][e.seq-1].Status})
+			h := hist[e.order][e.seq-1]
+			out = append(out, PartyEvent{Pos: pos, Order: e.order, Seq: e.seq, Status: h.Status, Note: h.Note, Actor: h.Actor, At: h.At})
 		}
 		return out
 	}
@@ -130,10 +134,16 @@ func TestJudge_PartyCases(t *testing.T) {
 			r.Parties = append(r.Parties, PartySession{Watcher: 3, Party: "restaurant:r"})
 		}, APartyTail},
 		{"an order's event again at a later position", func(r *Records) {
-			r.Parties[2].Events = append(r.Parties[2].Events, PartyEvent{Pos: 9, Order: "b", Seq: 3, Status: "ready"})
+			again := r.Parties[2].Events[2] // position 7: b seq 3
+			again.Pos = 9
+			r.Parties[2].Events = append(r.Parties[2].Events, again)
 		}, APartyOrderSeq},
 		{"a status that is not the history's", func(r *Records) { r.Parties[0].Events[2].Status = "ready" }, APartyMismatch},
 		{"an order of no watched party", func(r *Records) { r.Parties[0].Events[2].Order = "zz" }, APartyMismatch},
+		{"a party event never committed, with the status of the one committed", func(r *Records) {
+			r.Parties[1].Events[3].Note = "phantom"
+		}, APartyMismatch},
+		{"a party event of another time", func(r *Records) { r.Parties[2].Events[0].At = time.Time{} }, APartyMismatch},
 		{"an order's seqs skipping within the stream", func(r *Records) {
 			r.Parties[1].Snapshot.Orders[0].Seq, r.Parties[1].Snapshot.Orders[0].Status = 1, "placed"
 		}, APartyOrderSeq},
@@ -177,6 +187,15 @@ func TestJudge_Cases(t *testing.T) {
 		{"a stream reopened after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{200, 204} }, ANot204},
 		{"a 404 after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{404} }, ANot204},
 		{"a received status that is not the history's", func(r *Records) { r.Sessions[2].Received[0].Status = "preparing" }, AMismatch},
+		{"an event never committed, with the status of the one committed at its seq", func(r *Records) {
+			// Published, then its transaction failed; another attempt committed seq 3 ready.
+			r.Attempts = append(r.Attempts, Attempt{Order: "b", Note: "phantom", Status: "ready", Expected: 2})
+			r.Sessions[2].Received[1].Note = "phantom"
+		}, AMismatch},
+		{"a received event by another actor", func(r *Records) { r.Sessions[0].Received[2].Actor = "restaurant:r" }, AMismatch},
+		{"a received event of another time", func(r *Records) {
+			r.Sessions[1].Received[0].At = r.Sessions[1].Received[0].At.Add(time.Microsecond)
+		}, AMismatch},
 		{"a received seq past the history", func(r *Records) {
 			r.Sessions[2].Received = append(r.Sessions[2].Received, Received{Seq: 4, Status: "delivered"})
 		}, AMismatch},

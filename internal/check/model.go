@@ -187,6 +187,7 @@ type apiEvent struct {
 	Seq     int64     `json:"seq"`
 	Status  string    `json:"status"`
 	Note    string    `json:"note"`
+	Actor   string    `json:"actor"`
 	At      time.Time `json:"at"`
 }
 
@@ -207,7 +208,7 @@ func history(ctx context.Context, endpoints func() []string, id string) ([]HistE
 		if err == nil {
 			h := make([]HistEvent, len(out.Events))
 			for i, e := range out.Events {
-				h[i] = HistEvent{Seq: e.Seq, Status: e.Status, Note: e.Note, At: e.At}
+				h[i] = HistEvent{Seq: e.Seq, Status: e.Status, Note: e.Note, Actor: e.Actor, At: e.At}
 			}
 			return h, nil
 		}

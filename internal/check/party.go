@@ -150,7 +150,7 @@ func parsePartyEvent(ev sseEvent, pos int64, idErr error) PartyEvent {
 	if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
 		return PartyEvent{Pos: pos, Status: "UNPARSEABLE: " + ev.Data}
 	}
-	return PartyEvent{Pos: pos, Order: e.OrderID, Seq: e.Seq, Status: string(e.Status)}
+	return PartyEvent{Pos: pos, Order: e.OrderID, Seq: e.Seq, Status: string(e.Status), Note: e.Note, Actor: e.Actor, At: e.At}
 }
 
 // mark is the restaurant the watcher follows (nil until its first snapshot), the last position

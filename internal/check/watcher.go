@@ -160,15 +160,18 @@ func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session,
 			continue
 		}
 		var d struct {
-			Seq    int64  `json:"seq"`
-			Status string `json:"status"`
-			Order  string `json:"order_id"`
+			Seq    int64     `json:"seq"`
+			Status string    `json:"status"`
+			Order  string    `json:"order_id"`
+			Note   string    `json:"note"`
+			Actor  string    `json:"actor"`
+			At     time.Time `json:"at"`
 		}
 		rec := Received{}
 		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
 			rec.Status = "UNPARSEABLE: " + ev.Data
 		} else {
-			rec.Seq, rec.Status = d.Seq, d.Status
+			rec = Received{Seq: d.Seq, Status: d.Status, Note: d.Note, Actor: d.Actor, At: d.At}
 			if ev.ID != strconv.FormatInt(d.Seq, 10) || d.Order != id {
 				rec.Status = fmt.Sprintf("BAD-ID id=%q order=%q status=%s", ev.ID, d.Order, d.Status)
 			}
