@@ -195,6 +195,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 			total += n
 		}
 		fmt.Fprintf(w, "faults              %d: %s\n", total, kv(p.Faults))
+		if len(p.Skipped) > 0 {
+			fmt.Fprintf(w, "  skipped (nothing to act on, not counted): %s\n", kv(p.Skipped))
+		}
 		kinds := make([]string, 0, len(p.Recovery))
 		for k := range p.Recovery {
 			kinds = append(kinds, k)

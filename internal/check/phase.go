@@ -105,16 +105,18 @@ type PhaseReport struct {
 	PostgreSQL string `json:"postgresql,omitempty"`
 	Watchers   int    `json:"watchers"`
 	// PartyWatchers follow the streams of Restaurants restaurants.
-	PartyWatchers int                      `json:"party_watchers"`
-	Restaurants   int                      `json:"restaurants"`
-	Duration      string                   `json:"duration"`
-	Judgement     Judgement                `json:"judgement"`
-	ReadBack      int                      `json:"writes_settled_by_reading_history"`
-	WriteErrors   map[string]int           `json:"write_errors"`
-	Faults        map[string]int           `json:"faults"`
-	Recovery      map[string]RecoveryStats `json:"recovery"`
-	FaultLog      []*fault                 `json:"fault_log"`
-	SelfTest      []SelfTestResult         `json:"self_test,omitempty"`
+	PartyWatchers int            `json:"party_watchers"`
+	Restaurants   int            `json:"restaurants"`
+	Duration      string         `json:"duration"`
+	Judgement     Judgement      `json:"judgement"`
+	ReadBack      int            `json:"writes_settled_by_reading_history"`
+	WriteErrors   map[string]int `json:"write_errors"`
+	Faults        map[string]int `json:"faults"`
+	// Skipped counts the faults that found nothing to act on, by kind; they are not in Faults.
+	Skipped  map[string]int           `json:"skipped_faults,omitempty"`
+	Recovery map[string]RecoveryStats `json:"recovery"`
+	FaultLog []*fault                 `json:"fault_log"`
+	SelfTest []SelfTestResult         `json:"self_test,omitempty"`
 	// NotInjected lists fault kinds that were on but never happened (the run was too short).
 	NotInjected []string `json:"not_injected,omitempty"`
 	records     Records
@@ -205,7 +207,7 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 		p.led.parties = append(p.led.parties, rest)
 	}
 
-	rep = &PhaseReport{Store: pc.Store, Nodes: pc.Nodes, Watchers: pc.Watchers, PartyWatchers: pc.PartyWatchers, Restaurants: len(p.led.parties), Faults: map[string]int{}, Recovery: map[string]RecoveryStats{}}
+	rep = &PhaseReport{Store: pc.Store, Nodes: pc.Nodes, Watchers: pc.Watchers, PartyWatchers: pc.PartyWatchers, Restaurants: len(p.led.parties), Faults: map[string]int{}, Skipped: map[string]int{}, Recovery: map[string]RecoveryStats{}}
 	kinds := slices.Clone(pc.Faults)
 	if pc.Store == "postgres" {
 		if cfg.DB == "" {
@@ -369,8 +371,22 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	p.rec.mu.Lock()
 	rep.FaultLog = p.rec.done
 	p.rec.mu.Unlock()
+	rep.countFaults(kinds)
+	if cfg.SelfTest {
+		rep.SelfTest = SelfTest(recs)
+	}
+	return rep, nil
+}
+
+// countFaults counts the faults of the log by kind, with their recovery times, and lists the
+// kinds on that never happened; a skipped fault (it found nothing to act on) did not.
+func (rep *PhaseReport) countFaults(kinds []string) {
 	byKind := map[string][]time.Duration{}
 	for _, f := range rep.FaultLog {
+		if f.Skipped {
+			rep.Skipped[f.Kind]++
+			continue
+		}
 		rep.Faults[f.Kind]++
 		st := rep.Recovery[f.Kind]
 		st.Count++
@@ -393,10 +409,6 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 			rep.NotInjected = append(rep.NotInjected, k)
 		}
 	}
-	if cfg.SelfTest {
-		rep.SelfTest = SelfTest(recs)
-	}
-	return rep, nil
 }
 
 func (p *phase) ngxURL() string {
