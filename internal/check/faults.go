@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -48,9 +49,27 @@ type target struct {
 
 // watchFaults is the part of a watcher, of either kind, that the watcher faults act on.
 type watchFaults struct {
-	pauseUntil atomic.Int64 // unix nanos: stop reading until then (fault)
-	vanish     atomic.Bool  // abandon the connection without closing it (fault)
-	hitAt      atomic.Int64 // unix nanos of the last watcher fault that hit it
+	pauseUntil atomic.Int64            // unix nanos: stop reading until then (fault)
+	vanish     atomic.Bool             // abandon the connection without closing it (fault)
+	lastHit    atomic.Pointer[hitSpan] // the last watcher fault that hit it; nil: none
+}
+
+// hitSpan is when a watcher fault acted on a watcher, unix nanos (until is MaxInt64 while a
+// vanished watcher is not back).
+type hitSpan struct{ from, until int64 }
+
+// hit records that a watcher fault acts on it from from until until.
+func (f *watchFaults) hit(from time.Time, until int64) {
+	f.lastHit.Store(&hitSpan{from.UnixNano(), until})
+}
+
+// excuses reports whether w is excused from node fault f's recovery: a watcher fault acted on
+// it while f was on, so what it lacks is that fault's to measure. One that hit it before f
+// began and was over, or that hit it only after f was lifted, excuses nothing: its recovery is
+// f's (lengthened, in the second case, by what the watcher fault cost it), never cut short.
+func (f *fault) excuses(w *watchFaults) bool {
+	h := w.lastHit.Load()
+	return f.hit == nil && h != nil && h.from <= f.Lifted.UnixNano() && h.until >= f.Start.UnixNano()
 }
 
 func (f *watchFaults) faults() *watchFaults { return f }
@@ -115,32 +134,35 @@ func (p *phase) watchRecovery(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		p.rec.mu.Lock()
-		pending := p.rec.pending[:0]
-		for _, f := range p.rec.pending {
-			for w, tg := range f.targets {
-				subject, have, _ := w.mark()
-				// A watcher a watcher fault hit after this fault began is that fault's to measure.
-				// (A pause lasts at most 8 s, so one begun up to 10 s before this fault may overlap it.)
-				excused := f.hit == nil && w.faults().hitAt.Load() >= f.Start.Add(-10*time.Second).UnixNano()
-				if subject != tg.subject || have >= tg.seq || excused {
-					delete(f.targets, w) // caught up, or moved on after the final event
-				}
-			}
-			switch {
-			case len(f.targets) == 0:
-				f.Recovered = time.Since(f.Start)
-				p.rec.done = append(p.rec.done, f)
-			case time.Since(f.Lifted) > maxRecovery:
-				f.Recovered = -1
-				p.rec.done = append(p.rec.done, f)
-			default:
-				pending = append(pending, f)
+		p.checkRecovery(time.Now())
+	}
+}
+
+// checkRecovery drops from every pending fault's targets the watchers that are caught up, have
+// moved on, or are excused, and moves the faults left with none (or past maxRecovery) to done.
+func (p *phase) checkRecovery(now time.Time) {
+	p.rec.mu.Lock()
+	defer p.rec.mu.Unlock()
+	pending := p.rec.pending[:0]
+	for _, f := range p.rec.pending {
+		for w, tg := range f.targets {
+			subject, have, _ := w.mark()
+			if subject != tg.subject || have >= tg.seq || f.excuses(w.faults()) {
+				delete(f.targets, w) // caught up, or moved on after the final event
 			}
 		}
-		p.rec.pending = pending
-		p.rec.mu.Unlock()
+		switch {
+		case len(f.targets) == 0:
+			f.Recovered = now.Sub(f.Start)
+			p.rec.done = append(p.rec.done, f)
+		case now.Sub(f.Lifted) > maxRecovery:
+			f.Recovered = -1
+			p.rec.done = append(p.rec.done, f)
+		default:
+			pending = append(pending, f)
+		}
 	}
+	p.rec.pending = pending
 }
 
 // faultLane injects faults of kinds, one at a time, each kind in turn in a shuffled order,
@@ -292,7 +314,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		ws := p.someWatchers(r, 10)
 		f.hit = ws
 		for _, w := range ws {
-			w.faults().hitAt.Store(f.Start.UnixNano())
+			w.faults().hit(f.Start, until)
 			w.faults().pauseUntil.Store(until)
 		}
 		select {
@@ -304,7 +326,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		ws := p.someWatchers(r, 5)
 		f.hit = ws
 		for _, w := range ws {
-			w.faults().hitAt.Store(f.Start.UnixNano())
+			w.faults().hit(f.Start, math.MaxInt64) // until it is back
 			w.faults().vanish.Store(true)
 		}
 		// Lifted once every one of them is back (each notices at its next read, within a
@@ -373,6 +395,9 @@ func (f *watchFaults) pauseBeforeReconnect(ctx context.Context, r *rand.Rand) bo
 	case <-time.After(d): // reconnect delay
 	}
 	if vanished {
+		if h := f.lastHit.Load(); h != nil {
+			f.lastHit.Store(&hitSpan{h.from, time.Now().UnixNano()})
+		}
 		f.vanish.Store(false)
 	}
 	return true

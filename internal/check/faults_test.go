@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -78,5 +79,61 @@ func TestSkippedFaultsAreNotInjected(t *testing.T) {
 	}
 	if _, ok := rep.Recovery[FListen]; ok {
 		t.Fatalf("a skipped fault has a recovery time: %v", rep.Recovery)
+	}
+}
+
+// fakeFollower is a watcher as the recovery measurement sees it: what it follows, how far it
+// has it, and the watcher faults that hit it.
+type fakeFollower struct {
+	watchFaults
+	subject     any
+	have, known int64
+}
+
+func (f *fakeFollower) mark() (any, int64, int64) { return f.subject, f.have, f.known }
+func (f *fakeFollower) behind() (bool, string)    { return f.have < f.known, "" }
+
+// TestRecoveryExcusesOnlyWatcherFaultsDuringTheFault: a watcher still behind after a node
+// fault keeps the fault unrecovered unless a watcher fault acted on it while the node fault was
+// on. One that hit it and was over before the fault began, or that hit it only during the
+// recovery, must not cut the recovery short.
+func TestRecoveryExcusesOnlyWatcherFaultsDuringTheFault(t *testing.T) {
+	start := time.Now().Add(-20 * time.Second)
+	lifted := start.Add(3 * time.Second)
+	at := func(d time.Duration) time.Time { return start.Add(d) }
+	tests := []struct {
+		name      string
+		hit       *hitSpan // nil: none
+		recovered bool
+	}{
+		{"no watcher fault", nil, false},
+		{"a pause over before the fault began", &hitSpan{at(-6 * time.Second).UnixNano(), at(-2 * time.Second).UnixNano()}, false},
+		{"a pause during the recovery", &hitSpan{at(5 * time.Second).UnixNano(), at(9 * time.Second).UnixNano()}, false},
+		{"a vanish during the recovery, not back yet", &hitSpan{at(5 * time.Second).UnixNano(), math.MaxInt64}, false},
+		{"a pause begun before the fault, lasting into it", &hitSpan{at(-2 * time.Second).UnixNano(), at(time.Second).UnixNano()}, true},
+		{"a vanish while the fault was on", &hitSpan{at(time.Second).UnixNano(), at(4 * time.Second).UnixNano()}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			order := &orderState{id: "o"}
+			w := &fakeFollower{subject: order, have: 3, known: 5}
+			if tt.hit != nil {
+				w.lastHit.Store(tt.hit)
+			}
+			f := &fault{Kind: FNodeKill, Start: start, Lifted: lifted, targets: map[follower]target{w: {order, 5}}}
+			p := &phase{}
+			p.rec.pending = []*fault{f}
+			p.checkRecovery(time.Now())
+			if got := slices.Contains(p.rec.done, f); got != tt.recovered {
+				t.Fatalf("recovered = %v, want %v (a watcher at seq 3 of 5)", got, tt.recovered)
+			}
+			if !tt.recovered {
+				w.have = 5
+				p.checkRecovery(time.Now())
+				if !slices.Contains(p.rec.done, f) || f.Recovered <= 0 {
+					t.Fatalf("not recovered once the watcher caught up: %v", f.Recovered)
+				}
+			}
+		})
 	}
 }
