@@ -1,7 +1,9 @@
 package check
 
 import (
+	"cmp"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -96,6 +98,33 @@ func (e eventFields) differs(h eventFields) string {
 	return ""
 }
 
+// The requests a Refusal can be of.
+const (
+	RWatch      = "watch"       // a stream of one order opened or resumed
+	RPartyWatch = "party watch" // a restaurant's stream opened or resumed
+	RCreate     = "create"      // an order created
+	RStatus     = "status"      // a status change, naming the version it expects
+)
+
+// Refusal is an answer to a request of the run that was neither a success nor a server error
+// (5xx, which the request's maker retries): a 3xx or a 4xx.
+type Refusal struct {
+	Request string `json:"request"` // RWatch, RPartyWatch, RCreate or RStatus
+	Order   string `json:"order,omitempty"`
+	Party   string `json:"party,omitempty"`
+	Last    int64  `json:"last_event_id,omitempty"` // a stream's Last-Event-ID
+	Note    string `json:"note,omitempty"`          // a write's attempt
+	HTTP    int    `json:"http"`
+	Code    string `json:"code,omitempty"` // the error body's code
+}
+
+// wrong reports whether the refusal broke a promise. The checker's nodes run with every limit
+// off (no 429), every order it watches or changes exists, its tokens are good and its requests
+// well formed, and a create repeated with the same body answers the order: the one refusal
+// that can be right is the 409 to a status change whose expected version or transition no
+// longer held. (A 503 with Retry-After while a store is away is a 5xx, retried, not a refusal.)
+func (rf Refusal) wrong() bool { return rf.Request != RStatus || rf.HTTP != http.StatusConflict }
+
 // Records is everything a run leaves for the judge.
 type Records struct {
 	Sessions  []Session
@@ -103,6 +132,7 @@ type Records struct {
 	Attempts  []Attempt
 	Acks      []Ack
 	Histories map[string][]HistEvent
+	Refusals  []Refusal
 }
 
 // Anomaly kinds.
@@ -121,6 +151,7 @@ const (
 	ADoubleCommit   = "double_commit"       // one attempt committed twice
 	ABadHistory     = "bad_history"         // the history itself breaks the rules (holes, moves back, after the end)
 	AMissingHistory = "missing_history"     // an order watched or written has no history
+	AWronglyRefused = "wrongly_refused"     // a request that had to be taken was answered 3xx or 4xx (see Refusal.wrong)
 	AProcessExited  = "process_exited"      // a node or PostgreSQL died without the checker ending it
 )
 
@@ -251,6 +282,12 @@ func Judge(r Records) Judgement {
 			continue
 		}
 		judgeSession(&j, s, h)
+	}
+	for _, rf := range r.Refusals {
+		if rf.wrong() {
+			j.add(AWronglyRefused, cmp.Or(rf.Order, rf.Party), "%s answered HTTP %d %s (Last-Event-ID %d, attempt %q)",
+				rf.Request, rf.HTTP, rf.Code, rf.Last, rf.Note)
+		}
 	}
 	judgeParties(&j, r)
 	return j

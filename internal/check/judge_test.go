@@ -214,8 +214,33 @@ func TestJudge_Cases(t *testing.T) {
 		}, ABadHistory},
 		{"an acknowledged status that differs", func(r *Records) { r.Acks[0].Status = "cancelled" }, ALostAck},
 		{"a watched order with no history", func(r *Records) { r.Sessions[2].Order = "zz" }, AMissingHistory},
+		{"a watcher's resume refused", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RWatch, Order: "b", Last: 2, HTTP: 404, Code: "not_found"})
+		}, AWronglyRefused},
+		{"a party watcher's resume refused", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RPartyWatch, Party: "restaurant:r", Last: 4, HTTP: 401, Code: "unauthenticated"})
+		}, AWronglyRefused},
+		{"a repeated create refused", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RCreate, Order: "b", Note: "aplaced", HTTP: 409, Code: "order_exists"})
+		}, AWronglyRefused},
+		{"a status change refused other than by a conflict", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RStatus, Order: "b", Note: "cready", HTTP: 422, Code: "invalid_argument"})
+		}, AWronglyRefused},
+		{"a write rate-limited by a node whose limits are off", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RStatus, Order: "b", Note: "cready", HTTP: 429, Code: "rate_limited"})
+		}, AWronglyRefused},
 	}
 	checkDamages(t, tests)
+}
+
+// TestJudge_AConflictIsNoRefusal: a status change whose expected version or transition no
+// longer held is rightly answered 409.
+func TestJudge_AConflictIsNoRefusal(t *testing.T) {
+	r := records()
+	r.Refusals = []Refusal{{Request: RStatus, Order: "b", Note: "lost-race", HTTP: 409, Code: "version_conflict"}}
+	if j := Judge(r); j.Total() != 0 {
+		t.Fatalf("anomalies: %v %v", j.Anomalies, j.Examples)
+	}
 }
 
 func TestJudge_ExamplesAreBounded(t *testing.T) {

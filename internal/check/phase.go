@@ -540,7 +540,7 @@ func (p *phase) records(ctx context.Context) (Records, error) {
 		recs.Parties = append(recs.Parties, ss...)
 	}
 	p.led.mu.Lock()
-	recs.Attempts, recs.Acks = slices.Clone(p.led.attempts), slices.Clone(p.led.acks)
+	recs.Attempts, recs.Acks, recs.Refusals = slices.Clone(p.led.attempts), slices.Clone(p.led.acks), slices.Clone(p.led.refusals)
 	ids := make([]string, 0, len(p.led.orders))
 	seen := map[string]bool{}
 	for _, a := range p.led.attempts {

@@ -177,12 +177,14 @@ func (w *world) startNode(ctx context.Context, n *node) error {
 	if n.port != 0 {
 		addr = fmt.Sprintf("127.0.0.1:%d", n.port)
 	}
-	// Limits off and tracking public: the checker is one address opening thousands of streams and
-	// sending every write. Short heartbeats let watchers notice a dead peer quickly.
+	// Limits off and tracking public: the checker is a few addresses opening thousands of streams
+	// and sending every write (nginx's and the writers' connections all come from 127.0.0.1), so
+	// that a refused request is a finding (wrongly_refused), never a limit. Short heartbeats let
+	// watchers notice a dead peer quickly.
 	cmd := exec.Command(w.nc.exe, "serve", "--addr", addr, "--db", w.nc.db, "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "warn", "--heartbeat", w.nc.heartbeat.String(),
 		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--write-rate", "0",
-		"--stream-lifetime", "0")
+		"--max-conns-per-peer", "0", "--stream-lifetime", "0")
 	cmd.Env = append(os.Environ(), "ORDERCAST_SECRET="+w.nc.secret) // not on the command line, where ps shows it
 	logf, err := os.OpenFile(filepath.Join(w.nc.dir, fmt.Sprintf("node%d.log", n.idx)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

@@ -122,6 +122,7 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 			s.AfterFinal = append(s.AfterFinal, code) // a stream reopened after the final event
 			return
 		case code != 0 && code != http.StatusOK && code < 500:
+			w.p.led.refused(err, Refusal{Request: RWatch, Order: o.id, Last: last})
 			w.p.led.countError(fmt.Sprintf("watch: HTTP %d", code))
 		}
 		_ = err // the error of one connection is the reason to resume, not a result
@@ -148,7 +149,7 @@ func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session,
 	}
 	defer done()
 	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, 0, nil
+		return resp.StatusCode, 0, answerError(resp)
 	}
 	sr := newSSEReader(resp.Body)
 	for {
@@ -223,6 +224,12 @@ func (w *watcher) allSessions() []Session {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Session(nil), w.sessions...)
+}
+
+// answerError is a stream's answer other than 200 as an error, with its body's error code.
+func answerError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096)) // what did come is enough for the code
+	return &apiError{status: resp.StatusCode, code: errorCode(b)}
 }
 
 // openStream connects to a random endpoint from the local address of watcher idx over a raw
