@@ -3,7 +3,9 @@ package check
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -133,7 +135,21 @@ type Records struct {
 	Acks      []Ack
 	Histories map[string][]HistEvent
 	Refusals  []Refusal
+	Exits     []string // the processes (a node, PostgreSQL) that exited without the checker ending them
 }
+
+// clone copies r deep enough for a corruption to change any record of the copy by replacing
+// it: the lists and the map of histories are new, the records in them shared.
+func (r Records) clone() Records {
+	return Records{Sessions: slices.Clone(r.Sessions), Parties: slices.Clone(r.Parties), Attempts: slices.Clone(r.Attempts),
+		Acks: slices.Clone(r.Acks), Histories: maps.Clone(r.Histories), Refusals: slices.Clone(r.Refusals), Exits: slices.Clone(r.Exits)}
+}
+
+// AnomalyKinds is every kind of anomaly the judge reports; --self-test proves it catches each.
+var AnomalyKinds = []string{AGap, ADuplicate, AReorder, AMismatch, ATail, ANoEvents, ANot204, AMissing204,
+	AUnexpected204, ALostAck, AUnintended, ADoubleCommit, ABadHistory, AMissingHistory, AProcessExited, AWronglyRefused,
+	APartyGap, APartyDuplicate, APartyReorder, APartyConflict, APartyOrderSeq, APartyMismatch, APartyOpening,
+	APartySnapshot, APartyTail}
 
 // Anomaly kinds.
 const (
@@ -290,6 +306,9 @@ func Judge(r Records) Judgement {
 		}
 	}
 	judgeParties(&j, r)
+	for _, e := range r.Exits {
+		j.add(AProcessExited, "", "%s", e)
+	}
 	return j
 }
 

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 	"time"
@@ -178,6 +179,25 @@ func TestJudge_CatchesEveryCorruption(t *testing.T) {
 	}
 	if res := SelfTest(records()); selfTestError(res) != nil {
 		t.Fatal(selfTestError(res))
+	}
+}
+
+// TestSelfTest_CoversEveryKind: for every kind of anomaly the judge reports, the self-test has
+// a corruption that must produce it, and running them all leaves the records as they were.
+func TestSelfTest_CoversEveryKind(t *testing.T) {
+	for _, kind := range AnomalyKinds {
+		if !slices.ContainsFunc(corruptions, func(c corruption) bool { return c.want == kind }) {
+			t.Errorf("no corruption of the self-test produces %s", kind)
+		}
+	}
+	r := records()
+	before, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	SelfTest(r)
+	if after, _ := json.Marshal(r); string(after) != string(before) {
+		t.Fatalf("the self-test changed the records it corrupts copies of:\n%s\n%s", before, after)
 	}
 }
 

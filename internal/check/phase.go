@@ -359,11 +359,6 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	}
 	rep.Duration = time.Since(p.start).Round(time.Second).String()
 	rep.Judgement = Judge(recs)
-	p.exitMu.Lock()
-	for _, e := range p.exits {
-		rep.Judgement.add(AProcessExited, "", "%s", e)
-	}
-	p.exitMu.Unlock()
 	rep.records = recs
 	p.led.mu.Lock()
 	rep.ReadBack, rep.WriteErrors = p.led.readback, p.led.errors
@@ -550,6 +545,9 @@ func (p *phase) records(ctx context.Context) (Records, error) {
 		}
 	}
 	p.led.mu.Unlock()
+	p.exitMu.Lock()
+	recs.Exits = slices.Clone(p.exits)
+	p.exitMu.Unlock()
 	recs.Histories = make(map[string][]HistEvent, len(ids))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
