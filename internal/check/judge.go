@@ -17,15 +17,9 @@ import (
 // Received is one event a watcher got from a stream: its seq, and everything the wire says of
 // it, all of which must be the history's event at that seq (an event published but never
 // committed may share the committed one's seq and status, never its note).
-type Received struct {
-	Seq    int64     `json:"seq"`
-	Status string    `json:"status"`
-	Note   string    `json:"note,omitempty"`
-	Actor  string    `json:"actor,omitempty"`
-	At     time.Time `json:"at,omitzero"`
-}
+type Received HistEvent
 
-func (e Received) fields() eventFields { return eventFields{e.Status, e.Note, e.Actor, e.At} }
+func (e Received) fields() eventFields { return HistEvent(e).fields() }
 
 // Session is one watcher following one order, across every reconnect, from its first event.
 type Session struct {

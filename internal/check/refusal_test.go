@@ -74,6 +74,8 @@ func TestRefusalsAreRecordedAndJudged(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
+	slices.Sort(got)
+	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Fatalf("refusals recorded: %q, want %q", got, want)
 	}
