@@ -194,6 +194,8 @@ func (r *Report) WriteSummary(w io.Writer) {
 		for _, n := range p.Faults {
 			total += n
 		}
+		fmt.Fprintf(w, "server paths        %d streams closed by the nodes at their write deadline, %d caught up from the store\n",
+			p.Server.WriteTimeouts, p.Server.CaughtUp)
 		fmt.Fprintf(w, "faults              %d: %s\n", total, kv(p.Faults))
 		if len(p.Skipped) > 0 {
 			fmt.Fprintf(w, "  skipped (nothing to act on, not counted): %s\n", kv(p.Skipped))

@@ -238,6 +238,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 	switch f.Kind {
 	case FNodeKill, FSQLiteKill:
 		n := p.nodes[r.IntN(len(p.nodes))]
+		p.tally(ctx, n)
 		p.burst.Store(4)
 		// The kill falls inside the burst, while writes are in flight.
 		time.Sleep(time.Duration(200+r.IntN(600)) * time.Millisecond) // the fault schedule

@@ -60,6 +60,26 @@ type phase struct {
 
 	exitMu sync.Mutex
 	exits  []string // processes that exited without the checker ending them
+
+	serverMu sync.Mutex
+	server   ServerCounts // the slow-consumer paths the nodes took, of the nodes read so far
+}
+
+// tally adds node n's ServerCounts to the phase's: before the checker kills it (its counters go
+// with it) and at the end of the phase. A node that cannot be read is logged, not counted.
+func (p *phase) tally(ctx context.Context, n *node) {
+	n.mu.Lock()
+	u := n.url
+	n.mu.Unlock()
+	c, err := readServerCounts(ctx, u)
+	if err != nil {
+		p.logf("server counts of node %d not counted: %v", n.idx, err)
+		return
+	}
+	p.serverMu.Lock()
+	p.server.WriteTimeouts += c.WriteTimeouts
+	p.server.CaughtUp += c.CaughtUp
+	p.serverMu.Unlock()
 }
 
 func (p *phase) logf(format string, args ...any) {
@@ -112,6 +132,8 @@ type PhaseReport struct {
 	ReadBack      int            `json:"writes_settled_by_reading_history"`
 	WriteErrors   map[string]int `json:"write_errors"`
 	Faults        map[string]int `json:"faults"`
+	// Server is what the nodes say of the slow-consumer paths the run took them down.
+	Server ServerCounts `json:"server"`
 	// Skipped counts the faults that found nothing to act on, by kind; they are not in Faults.
 	Skipped  map[string]int           `json:"skipped_faults,omitempty"`
 	Recovery map[string]RecoveryStats `json:"recovery"`
@@ -350,6 +372,12 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	p.logf("watchers let go at %s", time.Now().UTC().Format(logTime))
 	stopWatchers()
 	wwg.Wait()
+	for _, n := range p.nodes {
+		p.tally(ctx, n)
+	}
+	p.serverMu.Lock()
+	rep.Server = p.server
+	p.serverMu.Unlock()
 	stopRec()
 	<-recDone
 
