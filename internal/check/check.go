@@ -230,7 +230,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 				} else if !s.Caught {
 					res = "MISSED"
 				}
-				fmt.Fprintf(w, "  %-38s -> %-20s %s\n", s.Corruption, s.Want, res)
+				fmt.Fprintf(w, "  %-52s -> %-20s %s\n", s.Corruption, s.Want, res)
 			}
 		}
 	}
