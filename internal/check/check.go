@@ -194,7 +194,12 @@ func (r *Report) WriteSummary(w io.Writer) {
 		for _, n := range p.Faults {
 			total += n
 		}
+		fmt.Fprintf(w, "server paths        %d streams closed by the nodes at their write deadline, %d caught up from the store\n",
+			p.Server.WriteTimeouts, p.Server.CaughtUp)
 		fmt.Fprintf(w, "faults              %d: %s\n", total, kv(p.Faults))
+		if len(p.Skipped) > 0 {
+			fmt.Fprintf(w, "  skipped (nothing to act on, not counted): %s\n", kv(p.Skipped))
+		}
 		kinds := make([]string, 0, len(p.Recovery))
 		for k := range p.Recovery {
 			kinds = append(kinds, k)
@@ -225,7 +230,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 				} else if !s.Caught {
 					res = "MISSED"
 				}
-				fmt.Fprintf(w, "  %-38s -> %-20s %s\n", s.Corruption, s.Want, res)
+				fmt.Fprintf(w, "  %-52s -> %-20s %s\n", s.Corruption, s.Want, res)
 			}
 		}
 	}

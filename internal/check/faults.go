@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -32,8 +33,11 @@ type fault struct {
 	Lifted    time.Time     `json:"lifted"`
 	Recovered time.Duration `json:"recovered_ns"` // start until every watcher had what committed before the lift; <0 not measured
 	Detail    string        `json:"detail"`
-	targets   map[follower]target
-	hit       []follower // the watchers a watcher fault hit
+	// Skipped is set when the fault found nothing to act on (no LISTEN connection to end): it
+	// did not happen, and counts as neither injected nor recovered.
+	Skipped bool `json:"skipped,omitempty"`
+	targets map[follower]target
+	hit     []follower // the watchers a watcher fault hit
 }
 
 // target is what a watcher must reach for a fault to count as recovered: what it followed when
@@ -45,9 +49,27 @@ type target struct {
 
 // watchFaults is the part of a watcher, of either kind, that the watcher faults act on.
 type watchFaults struct {
-	pauseUntil atomic.Int64 // unix nanos: stop reading until then (fault)
-	vanish     atomic.Bool  // abandon the connection without closing it (fault)
-	hitAt      atomic.Int64 // unix nanos of the last watcher fault that hit it
+	pauseUntil atomic.Int64            // unix nanos: stop reading until then (fault)
+	vanish     atomic.Bool             // abandon the connection without closing it (fault)
+	lastHit    atomic.Pointer[hitSpan] // the last watcher fault that hit it; nil: none
+}
+
+// hitSpan is when a watcher fault acted on a watcher, unix nanos (until is MaxInt64 while a
+// vanished watcher is not back).
+type hitSpan struct{ from, until int64 }
+
+// hit records that a watcher fault acts on it from from until until.
+func (f *watchFaults) hit(from time.Time, until int64) {
+	f.lastHit.Store(&hitSpan{from.UnixNano(), until})
+}
+
+// excuses reports whether w is excused from node fault f's recovery: a watcher fault acted on
+// it while f was on, so what it lacks is that fault's to measure. One that hit it before f
+// began and was over, or that hit it only after f was lifted, excuses nothing: its recovery is
+// f's (lengthened, in the second case, by what the watcher fault cost it), never cut short.
+func (f *fault) excuses(w *watchFaults) bool {
+	h := w.lastHit.Load()
+	return f.hit == nil && h != nil && h.from <= f.Lifted.UnixNano() && h.until >= f.Start.UnixNano()
 }
 
 func (f *watchFaults) faults() *watchFaults { return f }
@@ -72,6 +94,9 @@ type recovery struct {
 }
 
 const maxRecovery = 2 * time.Minute
+
+// listenWindow is how long a listen_terminated fault looks for a LISTEN connection to end.
+const listenWindow = 3 * time.Second
 
 // lift records that f is over and takes its targets: for every watcher, the version the
 // writers know for the order it follows.
@@ -109,32 +134,35 @@ func (p *phase) watchRecovery(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		p.rec.mu.Lock()
-		pending := p.rec.pending[:0]
-		for _, f := range p.rec.pending {
-			for w, tg := range f.targets {
-				subject, have, _ := w.mark()
-				// A watcher a watcher fault hit after this fault began is that fault's to measure.
-				// (A pause lasts at most 8 s, so one begun up to 10 s before this fault may overlap it.)
-				excused := f.hit == nil && w.faults().hitAt.Load() >= f.Start.Add(-10*time.Second).UnixNano()
-				if subject != tg.subject || have >= tg.seq || excused {
-					delete(f.targets, w) // caught up, or moved on after the final event
-				}
-			}
-			switch {
-			case len(f.targets) == 0:
-				f.Recovered = time.Since(f.Start)
-				p.rec.done = append(p.rec.done, f)
-			case time.Since(f.Lifted) > maxRecovery:
-				f.Recovered = -1
-				p.rec.done = append(p.rec.done, f)
-			default:
-				pending = append(pending, f)
+		p.checkRecovery(time.Now())
+	}
+}
+
+// checkRecovery drops from every pending fault's targets the watchers that are caught up, have
+// moved on, or are excused, and moves the faults left with none (or past maxRecovery) to done.
+func (p *phase) checkRecovery(now time.Time) {
+	p.rec.mu.Lock()
+	defer p.rec.mu.Unlock()
+	pending := p.rec.pending[:0]
+	for _, f := range p.rec.pending {
+		for w, tg := range f.targets {
+			subject, have, _ := w.mark()
+			if subject != tg.subject || have >= tg.seq || f.excuses(w.faults()) {
+				delete(f.targets, w) // caught up, or moved on after the final event
 			}
 		}
-		p.rec.pending = pending
-		p.rec.mu.Unlock()
+		switch {
+		case len(f.targets) == 0:
+			f.Recovered = now.Sub(f.Start)
+			p.rec.done = append(p.rec.done, f)
+		case now.Sub(f.Lifted) > maxRecovery:
+			f.Recovered = -1
+			p.rec.done = append(p.rec.done, f)
+		default:
+			pending = append(pending, f)
+		}
 	}
+	p.rec.pending = pending
 }
 
 // faultLane injects faults of kinds, one at a time, each kind in turn in a shuffled order,
@@ -160,14 +188,22 @@ func (p *phase) faultLane(ctx context.Context, kinds []string, gap time.Duration
 			}
 			return fmt.Errorf("fault %s: %w", kind, err)
 		}
-		p.lift(f)
-		// The next fault of this lane waits for this one's recovery (bounded), so that each
-		// recovery time is the fault's own and not the sum of a chain.
-		rec := "not measured"
-		if d, ok := p.waitRecovered(p.ctx, f); ok {
-			rec = d.Round(time.Millisecond).String()
+		if f.Skipped {
+			p.rec.mu.Lock()
+			p.rec.done = append(p.rec.done, f)
+			p.rec.mu.Unlock()
+			p.logf("fault %-18s at %6.1fs: skipped: %s", kind, f.Start.Sub(p.start).Seconds(), f.Detail)
+			order = append(order, kind) // tried again later in this round
+		} else {
+			p.lift(f)
+			// The next fault of this lane waits for this one's recovery (bounded), so that each
+			// recovery time is the fault's own and not the sum of a chain.
+			rec := "not measured"
+			if d, ok := p.waitRecovered(p.ctx, f); ok {
+				rec = d.Round(time.Millisecond).String()
+			}
+			p.logf("fault %-18s at %6.1fs: %s; recovered in %s", kind, f.Start.Sub(p.start).Seconds(), f.Detail, rec)
 		}
-		p.logf("fault %-18s at %6.1fs: %s; recovered in %s", kind, f.Start.Sub(p.start).Seconds(), f.Detail, rec)
 		d := gap/2 + time.Duration(r.Int64N(int64(gap)))
 		select {
 		case <-ctx.Done():
@@ -202,6 +238,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 	switch f.Kind {
 	case FNodeKill, FSQLiteKill:
 		n := p.nodes[r.IntN(len(p.nodes))]
+		p.tally(ctx, n)
 		p.burst.Store(4)
 		// The kill falls inside the burst, while writes are in flight.
 		time.Sleep(time.Duration(200+r.IntN(600)) * time.Millisecond) // the fault schedule
@@ -237,13 +274,31 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		}
 		f.Detail = fmt.Sprintf("node %d (pid %d) stopped for %s", n.idx, pr.pid(), d)
 	case FListen:
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		n, err := p.pg.terminateListeners(cctx)
-		cancel()
-		if err != nil {
-			return err
+		// Every node's listener may be between connections (reconnecting after an earlier
+		// fault, a node restarting), so a sweep that ends none is tried again for a while; a
+		// fault that never ended one did not happen.
+		deadline := time.Now().Add(listenWindow)
+		for {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			n, err := p.pg.terminateListeners(cctx)
+			cancel()
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				f.Detail = fmt.Sprintf("%d LISTEN connections terminated", n)
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				f.Skipped = true
+				f.Detail = fmt.Sprintf("no LISTEN connection to terminate within %s", listenWindow)
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond): // sweeping again, within listenWindow
+			}
 		}
-		f.Detail = fmt.Sprintf("%d LISTEN connections terminated", n)
 	case FPGRestart:
 		crash := r.IntN(2) == 0
 		if err := p.pg.restart(ctx, crash); err != nil {
@@ -260,7 +315,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		ws := p.someWatchers(r, 10)
 		f.hit = ws
 		for _, w := range ws {
-			w.faults().hitAt.Store(f.Start.UnixNano())
+			w.faults().hit(f.Start, until)
 			w.faults().pauseUntil.Store(until)
 		}
 		select {
@@ -272,7 +327,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		ws := p.someWatchers(r, 5)
 		f.hit = ws
 		for _, w := range ws {
-			w.faults().hitAt.Store(f.Start.UnixNano())
+			w.faults().hit(f.Start, math.MaxInt64) // until it is back
 			w.faults().vanish.Store(true)
 		}
 		// Lifted once every one of them is back (each notices at its next read, within a
@@ -341,6 +396,9 @@ func (f *watchFaults) pauseBeforeReconnect(ctx context.Context, r *rand.Rand) bo
 	case <-time.After(d): // reconnect delay
 	}
 	if vanished {
+		if h := f.lastHit.Load(); h != nil {
+			f.lastHit.Store(&hitSpan{h.from, time.Now().UnixNano()})
+		}
 		f.vanish.Store(false)
 	}
 	return true

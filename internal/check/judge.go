@@ -1,7 +1,11 @@
 package check
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -10,11 +14,12 @@ import (
 // The records a run keeps, and the judgement passed on them. Everything here is plain data and
 // pure functions, so the judge can be tested by corrupting records on purpose.
 
-// Received is one event a watcher got from a stream.
-type Received struct {
-	Seq    int64  `json:"seq"`
-	Status string `json:"status"`
-}
+// Received is one event a watcher got from a stream: its seq, and everything the wire says of
+// it, all of which must be the history's event at that seq (an event published but never
+// committed may share the committed one's seq and status, never its note).
+type Received HistEvent
+
+func (e Received) fields() eventFields { return HistEvent(e).fields() }
 
 // Session is one watcher following one order, across every reconnect, from its first event.
 type Session struct {
@@ -58,11 +63,63 @@ type HistEvent struct {
 	Seq    int64  `json:"seq"`
 	Status string `json:"status"`
 	Note   string `json:"note,omitempty"`
+	Actor  string `json:"actor,omitempty"`
 	// At is the event's commit time, as the store stamped it: beside the run's log lines (which
 	// give the time the writers stopped and the watchers were let go), it tells a late commit
 	// from a lost event.
 	At time.Time `json:"at,omitzero"`
 }
+
+func (e HistEvent) fields() eventFields { return eventFields{e.Status, e.Note, e.Actor, e.At} }
+
+// eventFields is what a stream says of an order's event besides where it is (its seq, its
+// position): one rule compares it with the history, for order and party streams alike.
+type eventFields struct {
+	status, note, actor string
+	at                  time.Time
+}
+
+// differs names the first field in which e is not the history's event h, or returns "".
+func (e eventFields) differs(h eventFields) string {
+	switch {
+	case e.status != h.status:
+		return fmt.Sprintf("status %s, the history's %s", e.status, h.status)
+	case e.note != h.note:
+		return fmt.Sprintf("note %q, the history's %q", e.note, h.note)
+	case e.actor != h.actor:
+		return fmt.Sprintf("actor %q, the history's %q", e.actor, h.actor)
+	case !e.at.Equal(h.at):
+		return fmt.Sprintf("at %s, the history's %s", e.at.Format(time.RFC3339Nano), h.at.Format(time.RFC3339Nano))
+	}
+	return ""
+}
+
+// The requests a Refusal can be of.
+const (
+	RWatch      = "watch"       // a stream of one order opened or resumed
+	RPartyWatch = "party watch" // a restaurant's stream opened or resumed
+	RCreate     = "create"      // an order created
+	RStatus     = "status"      // a status change, naming the version it expects
+)
+
+// Refusal is an answer to a request of the run that was neither a success nor a server error
+// (5xx, which the request's maker retries): a 3xx or a 4xx.
+type Refusal struct {
+	Request string `json:"request"` // RWatch, RPartyWatch, RCreate or RStatus
+	Order   string `json:"order,omitempty"`
+	Party   string `json:"party,omitempty"`
+	Last    int64  `json:"last_event_id,omitempty"` // a stream's Last-Event-ID
+	Note    string `json:"note,omitempty"`          // a write's attempt
+	HTTP    int    `json:"http"`
+	Code    string `json:"code,omitempty"` // the error body's code
+}
+
+// wrong reports whether the refusal broke a promise. The checker's nodes run with every limit
+// off (no 429), every order it watches or changes exists, its tokens are good and its requests
+// well formed, and a create repeated with the same body answers the order: the one refusal
+// that can be right is the 409 to a status change whose expected version or transition no
+// longer held. (A 503 with Retry-After while a store is away is a 5xx, retried, not a refusal.)
+func (rf Refusal) wrong() bool { return rf.Request != RStatus || rf.HTTP != http.StatusConflict }
 
 // Records is everything a run leaves for the judge.
 type Records struct {
@@ -71,14 +128,29 @@ type Records struct {
 	Attempts  []Attempt
 	Acks      []Ack
 	Histories map[string][]HistEvent
+	Refusals  []Refusal
+	Exits     []string // the processes (a node, PostgreSQL) that exited without the checker ending them
 }
+
+// clone copies r deep enough for a corruption to change any record of the copy by replacing
+// it: the lists and the map of histories are new, the records in them shared.
+func (r Records) clone() Records {
+	return Records{Sessions: slices.Clone(r.Sessions), Parties: slices.Clone(r.Parties), Attempts: slices.Clone(r.Attempts),
+		Acks: slices.Clone(r.Acks), Histories: maps.Clone(r.Histories), Refusals: slices.Clone(r.Refusals), Exits: slices.Clone(r.Exits)}
+}
+
+// AnomalyKinds is every kind of anomaly the judge reports; --self-test proves it catches each.
+var AnomalyKinds = []string{AGap, ADuplicate, AReorder, AMismatch, ATail, ANoEvents, ANot204, AMissing204,
+	AUnexpected204, ALostAck, AUnintended, ADoubleCommit, ABadHistory, AMissingHistory, AProcessExited, AWronglyRefused,
+	APartyGap, APartyDuplicate, APartyReorder, APartyConflict, APartyOrderSeq, APartyMismatch, APartyOpening,
+	APartySnapshot, APartyTail}
 
 // Anomaly kinds.
 const (
 	AGap            = "gap"                 // a watcher skipped a seq (lost event)
 	ADuplicate      = "duplicate"           // a watcher got a seq twice
 	AReorder        = "reorder"             // a watcher got a seq lower than one it had
-	AMismatch       = "mismatch"            // a received seq is not in the history, or its status differs
+	AMismatch       = "mismatch"            // a received seq is not in the history, or its status, note, actor or time differs
 	ATail           = "incomplete"          // a watcher did not end on the order's last event
 	ANoEvents       = "no_events"           // a watcher never got a first event
 	ANot204         = "after_final_not_204" // a reconnect after the final event got neither 204 nor a retryable 5xx
@@ -89,6 +161,7 @@ const (
 	ADoubleCommit   = "double_commit"       // one attempt committed twice
 	ABadHistory     = "bad_history"         // the history itself breaks the rules (holes, moves back, after the end)
 	AMissingHistory = "missing_history"     // an order watched or written has no history
+	AWronglyRefused = "wrongly_refused"     // a request that had to be taken was answered 3xx or 4xx (see Refusal.wrong)
 	AProcessExited  = "process_exited"      // a node or PostgreSQL died without the checker ending it
 )
 
@@ -220,7 +293,16 @@ func Judge(r Records) Judgement {
 		}
 		judgeSession(&j, s, h)
 	}
+	for _, rf := range r.Refusals {
+		if rf.wrong() {
+			j.add(AWronglyRefused, cmp.Or(rf.Order, rf.Party), "%s answered HTTP %d %s (Last-Event-ID %d, attempt %q)",
+				rf.Request, rf.HTTP, rf.Code, rf.Last, rf.Note)
+		}
+	}
 	judgeParties(&j, r)
+	for _, e := range r.Exits {
+		j.add(AProcessExited, "", "%s", e)
+	}
 	return j
 }
 
@@ -232,8 +314,11 @@ func judgeSession(j *Judgement, s Session, h []HistEvent) {
 	}
 	bad := false
 	for i, ev := range s.Received {
-		if ev.Seq < 1 || ev.Seq > int64(len(h)) || h[ev.Seq-1].Status != ev.Status {
+		if ev.Seq < 1 || ev.Seq > int64(len(h)) {
 			j.add(AMismatch, s.Order, "watcher %d received seq %d %s; history: %s", s.Watcher, ev.Seq, ev.Status, histString(h))
+			bad = true
+		} else if d := ev.fields().differs(h[ev.Seq-1].fields()); d != "" {
+			j.add(AMismatch, s.Order, "watcher %d received seq %d with %s; history: %s", s.Watcher, ev.Seq, d, histString(h))
 			bad = true
 		}
 		if i == 0 {

@@ -1,17 +1,21 @@
 package check
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 )
 
 // records returns a small run that is right in every respect: order a delivered in five events
 // and watched from its start and from seq 3, order b in progress at seq 3, watched from seq 2.
 func records() Records {
+	t0 := time.Date(2026, 11, 23, 19, 40, 0, 123456000, time.UTC)
 	h := func(sts ...string) []HistEvent {
 		out := make([]HistEvent, len(sts))
 		for i, s := range sts {
-			out[i] = HistEvent{Seq: int64(i + 1), Status: s, Note: string(rune('a'+i)) + s}
+			out[i] = HistEvent{Seq: int64(i + 1), Status: s, Note: string(rune('a'+i)) + s, Actor: "system:check",
+				At: t0.Add(time.Duration(i) * time.Second)}
 		}
 		return out
 	}
@@ -38,7 +42,7 @@ func records() Records {
 	recv := func(id string, from int) []Received {
 		var out []Received
 		for _, ev := range hist[id][from-1:] {
-			out = append(out, Received{Seq: ev.Seq, Status: ev.Status})
+			out = append(out, Received{Seq: ev.Seq, Status: ev.Status, Note: ev.Note, Actor: ev.Actor, At: ev.At})
 		}
 		return out
 	}
@@ -63,7 +67,8 @@ func partySessions(hist map[string][]HistEvent) []PartySession {
 		var out []PartyEvent
 		for pos := from; pos <= to; pos++ {
 			e := partyLogOrder[pos-1]
-			out = append(out, PartyEvent{Pos: pos, Order: e.order, Seq: e.seq, Status: hist[e.order][e.seq-1].Status})
+			h := hist[e.order][e.seq-1]
+			out = append(out, PartyEvent{Pos: pos, Order: e.order, Seq: e.seq, Status: h.Status, Note: h.Note, Actor: h.Actor, At: h.At})
 		}
 		return out
 	}
@@ -130,10 +135,16 @@ func TestJudge_PartyCases(t *testing.T) {
 			r.Parties = append(r.Parties, PartySession{Watcher: 3, Party: "restaurant:r"})
 		}, APartyTail},
 		{"an order's event again at a later position", func(r *Records) {
-			r.Parties[2].Events = append(r.Parties[2].Events, PartyEvent{Pos: 9, Order: "b", Seq: 3, Status: "ready"})
+			again := r.Parties[2].Events[2] // position 7: b seq 3
+			again.Pos = 9
+			r.Parties[2].Events = append(r.Parties[2].Events, again)
 		}, APartyOrderSeq},
 		{"a status that is not the history's", func(r *Records) { r.Parties[0].Events[2].Status = "ready" }, APartyMismatch},
 		{"an order of no watched party", func(r *Records) { r.Parties[0].Events[2].Order = "zz" }, APartyMismatch},
+		{"a party event never committed, with the status of the one committed", func(r *Records) {
+			r.Parties[1].Events[3].Note = "phantom"
+		}, APartyMismatch},
+		{"a party event of another time", func(r *Records) { r.Parties[2].Events[0].At = time.Time{} }, APartyMismatch},
 		{"an order's seqs skipping within the stream", func(r *Records) {
 			r.Parties[1].Snapshot.Orders[0].Seq, r.Parties[1].Snapshot.Orders[0].Status = 1, "placed"
 		}, APartyOrderSeq},
@@ -171,12 +182,40 @@ func TestJudge_CatchesEveryCorruption(t *testing.T) {
 	}
 }
 
+// TestSelfTest_CoversEveryKind: for every kind of anomaly the judge reports, the self-test has
+// a corruption that must produce it, and running them all leaves the records as they were.
+func TestSelfTest_CoversEveryKind(t *testing.T) {
+	for _, kind := range AnomalyKinds {
+		if !slices.ContainsFunc(corruptions, func(c corruption) bool { return c.want == kind }) {
+			t.Errorf("no corruption of the self-test produces %s", kind)
+		}
+	}
+	r := records()
+	before, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	SelfTest(r)
+	if after, _ := json.Marshal(r); string(after) != string(before) {
+		t.Fatalf("the self-test changed the records it corrupts copies of:\n%s\n%s", before, after)
+	}
+}
+
 func TestJudge_Cases(t *testing.T) {
 	tests := []damage{
 		{"a 204 before the final event", func(r *Records) { r.Sessions[2].Unexpected204 = true }, AUnexpected204},
 		{"a stream reopened after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{200, 204} }, ANot204},
 		{"a 404 after the final event", func(r *Records) { r.Sessions[1].AfterFinal = []int{404} }, ANot204},
 		{"a received status that is not the history's", func(r *Records) { r.Sessions[2].Received[0].Status = "preparing" }, AMismatch},
+		{"an event never committed, with the status of the one committed at its seq", func(r *Records) {
+			// Published, then its transaction failed; another attempt committed seq 3 ready.
+			r.Attempts = append(r.Attempts, Attempt{Order: "b", Note: "phantom", Status: "ready", Expected: 2})
+			r.Sessions[2].Received[1].Note = "phantom"
+		}, AMismatch},
+		{"a received event by another actor", func(r *Records) { r.Sessions[0].Received[2].Actor = "restaurant:r" }, AMismatch},
+		{"a received event of another time", func(r *Records) {
+			r.Sessions[1].Received[0].At = r.Sessions[1].Received[0].At.Add(time.Microsecond)
+		}, AMismatch},
 		{"a received seq past the history", func(r *Records) {
 			r.Sessions[2].Received = append(r.Sessions[2].Received, Received{Seq: 4, Status: "delivered"})
 		}, AMismatch},
@@ -195,8 +234,33 @@ func TestJudge_Cases(t *testing.T) {
 		}, ABadHistory},
 		{"an acknowledged status that differs", func(r *Records) { r.Acks[0].Status = "cancelled" }, ALostAck},
 		{"a watched order with no history", func(r *Records) { r.Sessions[2].Order = "zz" }, AMissingHistory},
+		{"a watcher's resume refused", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RWatch, Order: "b", Last: 2, HTTP: 404, Code: "not_found"})
+		}, AWronglyRefused},
+		{"a party watcher's resume refused", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RPartyWatch, Party: "restaurant:r", Last: 4, HTTP: 401, Code: "unauthenticated"})
+		}, AWronglyRefused},
+		{"a repeated create refused", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RCreate, Order: "b", Note: "aplaced", HTTP: 409, Code: "order_exists"})
+		}, AWronglyRefused},
+		{"a status change refused other than by a conflict", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RStatus, Order: "b", Note: "cready", HTTP: 422, Code: "invalid_argument"})
+		}, AWronglyRefused},
+		{"a write rate-limited by a node whose limits are off", func(r *Records) {
+			r.Refusals = append(r.Refusals, Refusal{Request: RStatus, Order: "b", Note: "cready", HTTP: 429, Code: "rate_limited"})
+		}, AWronglyRefused},
 	}
 	checkDamages(t, tests)
+}
+
+// TestJudge_AConflictIsNoRefusal: a status change whose expected version or transition no
+// longer held is rightly answered 409.
+func TestJudge_AConflictIsNoRefusal(t *testing.T) {
+	r := records()
+	r.Refusals = []Refusal{{Request: RStatus, Order: "b", Note: "lost-race", HTTP: 409, Code: "version_conflict"}}
+	if j := Judge(r); j.Total() != 0 {
+		t.Fatalf("anomalies: %v %v", j.Anomalies, j.Examples)
+	}
 }
 
 func TestJudge_ExamplesAreBounded(t *testing.T) {

@@ -49,6 +49,7 @@ type ledger struct {
 	parties  []*partyState // the restaurants, fixed before the writers start
 	attempts []Attempt
 	acks     []Ack
+	refusals []Refusal
 	readback int // attempts proved committed by reading the history after an unclear answer
 	errors   map[string]int
 }
@@ -68,6 +69,19 @@ func (l *ledger) attempt(a Attempt) {
 func (l *ledger) ack(a Ack) {
 	l.mu.Lock()
 	l.acks = append(l.acks, a)
+	l.mu.Unlock()
+}
+
+// refused records rf when err is a refusal (an answer neither 2xx nor 5xx), with its status
+// and code.
+func (l *ledger) refused(err error, rf Refusal) {
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.status >= 500 {
+		return
+	}
+	rf.HTTP, rf.Code = ae.status, ae.code
+	l.mu.Lock()
+	l.refusals = append(l.refusals, rf)
 	l.mu.Unlock()
 }
 
@@ -166,13 +180,7 @@ func call(ctx context.Context, method, base, path, token string, in, out any) er
 		return fmt.Errorf("%s %s: read: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		var eb struct {
-			Error struct {
-				Code string `json:"code"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(b, &eb) // a proxy's error page is not JSON; the status says enough
-		return &apiError{status: resp.StatusCode, code: eb.Error.Code}
+		return &apiError{status: resp.StatusCode, code: errorCode(b)}
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -182,11 +190,24 @@ func call(ctx context.Context, method, base, path, token string, in, out any) er
 	return nil
 }
 
+// errorCode is the code of an error body, or "" when there is none: a proxy's error page is
+// not JSON, and the status says enough.
+func errorCode(body []byte) string {
+	var eb struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &eb)
+	return eb.Error.Code
+}
+
 type apiEvent struct {
 	OrderID string    `json:"order_id"`
 	Seq     int64     `json:"seq"`
 	Status  string    `json:"status"`
 	Note    string    `json:"note"`
+	Actor   string    `json:"actor"`
 	At      time.Time `json:"at"`
 }
 
@@ -207,7 +228,7 @@ func history(ctx context.Context, endpoints func() []string, id string) ([]HistE
 		if err == nil {
 			h := make([]HistEvent, len(out.Events))
 			for i, e := range out.Events {
-				h[i] = HistEvent{Seq: e.Seq, Status: e.Status, Note: e.Note, At: e.At}
+				h[i] = HistEvent{Seq: e.Seq, Status: e.Status, Note: e.Note, Actor: e.Actor, At: e.At}
 			}
 			return h, nil
 		}

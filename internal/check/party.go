@@ -67,27 +67,32 @@ func (w *partyWatcher) run(ctx context.Context) {
 		if try > 0 && !w.pauseBeforeReconnect(ctx, w.r) {
 			return
 		}
-		code, err := w.stream(ctx)
+		last := w.last()
+		code, err := w.stream(ctx, last)
 		if code != 0 && code != http.StatusOK && code < 500 {
+			w.p.led.refused(err, Refusal{Request: RPartyWatch, Party: w.party.party.Key(), Last: last})
 			w.p.led.countError(fmt.Sprintf("party watch: HTTP %d", code))
 		}
 		_ = err // the error of one connection is the reason to resume, not a result
 	}
 }
 
-// stream opens one connection and records what it carries until it ends; it returns the HTTP
-// status (0 when none came) and why the stream ended.
-func (w *partyWatcher) stream(ctx context.Context) (int, error) {
+func (w *partyWatcher) last() int64 {
 	w.mu.Lock()
-	last := w.lastID
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	return w.lastID
+}
+
+// stream opens one connection, resuming after last, and records what it carries until it ends;
+// it returns the HTTP status (0 when none came) and why the stream ended.
+func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
 	resp, done, err := w.p.openStream(ctx, w.r, w.idx, &w.watchFaults, api.PartyStreamPath(w.party.party), w.party.token, last)
 	if err != nil {
 		return 0, err
 	}
 	defer done()
 	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, nil
+		return resp.StatusCode, answerError(resp)
 	}
 	// Every answered connection is a session, even one that carries nothing (a store away
 	// answers with only a retry: line): what it resumed from is on record.
@@ -150,7 +155,7 @@ func parsePartyEvent(ev sseEvent, pos int64, idErr error) PartyEvent {
 	if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
 		return PartyEvent{Pos: pos, Status: "UNPARSEABLE: " + ev.Data}
 	}
-	return PartyEvent{Pos: pos, Order: e.OrderID, Seq: e.Seq, Status: string(e.Status)}
+	return PartyEvent{Pos: pos, Order: e.OrderID, Seq: e.Seq, Status: string(e.Status), Note: e.Note, Actor: e.Actor, At: e.At}
 }
 
 // mark is the restaurant the watcher follows (nil until its first snapshot), the last position

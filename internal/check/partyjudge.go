@@ -3,6 +3,7 @@ package check
 import (
 	"cmp"
 	"slices"
+	"time"
 )
 
 // The records of the party watchers, and their judgement. A party's positions run 1, 2, 3… in
@@ -10,13 +11,18 @@ import (
 // holds each watcher to that, and all of them to one log: a position names one event.
 
 // PartyEvent is one event a party watcher got: its id (the position in the party's log, -1
-// when it was not a number) and the order event it carried.
+// when it was not a number) and the order event it carried, which must be the history's.
 type PartyEvent struct {
-	Pos    int64  `json:"pos"`
-	Order  string `json:"order"`
-	Seq    int64  `json:"seq"`
-	Status string `json:"status"`
+	Pos    int64     `json:"pos"`
+	Order  string    `json:"order"`
+	Seq    int64     `json:"seq"`
+	Status string    `json:"status"`
+	Note   string    `json:"note,omitempty"`
+	Actor  string    `json:"actor,omitempty"`
+	At     time.Time `json:"at,omitzero"`
 }
+
+func (e PartyEvent) fields() eventFields { return eventFields{e.Status, e.Note, e.Actor, e.At} }
 
 // SnapOrder is one order of a party snapshot: its version then, and its status.
 type SnapOrder struct {
@@ -63,7 +69,7 @@ const (
 	APartyReorder   = "party_reorder"    // a party watcher got a position lower than one it had
 	APartyConflict  = "party_conflict"   // one position named two events, or one event two positions
 	APartyOrderSeq  = "party_order_seq"  // within a party stream, an order's seqs skipped, repeated or went back
-	APartyMismatch  = "party_mismatch"   // an event or snapshot order not in the history, or not the party's
+	APartyMismatch  = "party_mismatch"   // an event or snapshot order not in the history or not the party's, or another status, note, actor or time
 	APartyOpening   = "party_opening"    // a fresh open without a snapshot, or a resume answered with one
 	APartySnapshot  = "party_snapshot"   // a snapshot's versions disagree with the positions of the events
 	APartyTail      = "party_incomplete" // a party watcher did not end on the last position of the log
@@ -194,9 +200,15 @@ func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[str
 			}
 			last = ev.Pos
 			h := hist[ev.Order]
-			if l.owner[ev.Order] != party || ev.Seq < 1 || ev.Seq > int64(len(h)) || h[ev.Seq-1].Status != ev.Status {
-				j.add(APartyMismatch, ev.Order, "watcher %d got %s position %d: %s seq %d %s; its history: %s",
-					w, party, ev.Pos, ev.Order, ev.Seq, ev.Status, histString(h))
+			diff := ""
+			if l.owner[ev.Order] != party || ev.Seq < 1 || ev.Seq > int64(len(h)) {
+				diff = "not one of its orders' events"
+			} else {
+				diff = ev.fields().differs(h[ev.Seq-1].fields())
+			}
+			if diff != "" {
+				j.add(APartyMismatch, ev.Order, "watcher %d got %s position %d: %s seq %d %s (%s); its history: %s",
+					w, party, ev.Pos, ev.Order, ev.Seq, ev.Status, diff, histString(h))
 				bad = true
 				continue
 			}

@@ -257,7 +257,8 @@ func (s *pgServer) createDB(ctx context.Context) (string, error) {
 }
 
 // terminateListeners ends the nodes' LISTEN connections (named "ordercast-listen …" by the
-// nodes) in the run's database, and returns how many it ended.
+// nodes) in the run's database, and returns how many it ended: a backend that was already gone
+// (pg_terminate_backend false) was ended by nothing here.
 func (s *pgServer) terminateListeners(ctx context.Context) (int, error) {
 	conn, err := pgx.Connect(ctx, s.adminURL)
 	if err != nil {
@@ -265,7 +266,7 @@ func (s *pgServer) terminateListeners(ctx context.Context) (int, error) {
 	}
 	defer conn.Close(ctx)
 	var n int
-	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	err = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
 		WHERE datname = $1 AND application_name LIKE 'ordercast-listen%'`, s.dbName).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("terminate listeners: %w", err)

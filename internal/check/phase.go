@@ -60,6 +60,26 @@ type phase struct {
 
 	exitMu sync.Mutex
 	exits  []string // processes that exited without the checker ending them
+
+	serverMu sync.Mutex
+	server   ServerCounts // the slow-consumer paths the nodes took, of the nodes read so far
+}
+
+// tally adds node n's ServerCounts to the phase's: before the checker kills it (its counters go
+// with it) and at the end of the phase. A node that cannot be read is logged, not counted.
+func (p *phase) tally(ctx context.Context, n *node) {
+	n.mu.Lock()
+	u := n.url
+	n.mu.Unlock()
+	c, err := readServerCounts(ctx, u)
+	if err != nil {
+		p.logf("server counts of node %d not counted: %v", n.idx, err)
+		return
+	}
+	p.serverMu.Lock()
+	p.server.WriteTimeouts += c.WriteTimeouts
+	p.server.CaughtUp += c.CaughtUp
+	p.serverMu.Unlock()
 }
 
 func (p *phase) logf(format string, args ...any) {
@@ -105,16 +125,20 @@ type PhaseReport struct {
 	PostgreSQL string `json:"postgresql,omitempty"`
 	Watchers   int    `json:"watchers"`
 	// PartyWatchers follow the streams of Restaurants restaurants.
-	PartyWatchers int                      `json:"party_watchers"`
-	Restaurants   int                      `json:"restaurants"`
-	Duration      string                   `json:"duration"`
-	Judgement     Judgement                `json:"judgement"`
-	ReadBack      int                      `json:"writes_settled_by_reading_history"`
-	WriteErrors   map[string]int           `json:"write_errors"`
-	Faults        map[string]int           `json:"faults"`
-	Recovery      map[string]RecoveryStats `json:"recovery"`
-	FaultLog      []*fault                 `json:"fault_log"`
-	SelfTest      []SelfTestResult         `json:"self_test,omitempty"`
+	PartyWatchers int            `json:"party_watchers"`
+	Restaurants   int            `json:"restaurants"`
+	Duration      string         `json:"duration"`
+	Judgement     Judgement      `json:"judgement"`
+	ReadBack      int            `json:"writes_settled_by_reading_history"`
+	WriteErrors   map[string]int `json:"write_errors"`
+	Faults        map[string]int `json:"faults"`
+	// Server is what the nodes say of the slow-consumer paths the run took them down.
+	Server ServerCounts `json:"server"`
+	// Skipped counts the faults that found nothing to act on, by kind; they are not in Faults.
+	Skipped  map[string]int           `json:"skipped_faults,omitempty"`
+	Recovery map[string]RecoveryStats `json:"recovery"`
+	FaultLog []*fault                 `json:"fault_log"`
+	SelfTest []SelfTestResult         `json:"self_test,omitempty"`
 	// NotInjected lists fault kinds that were on but never happened (the run was too short).
 	NotInjected []string `json:"not_injected,omitempty"`
 	records     Records
@@ -205,7 +229,7 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 		p.led.parties = append(p.led.parties, rest)
 	}
 
-	rep = &PhaseReport{Store: pc.Store, Nodes: pc.Nodes, Watchers: pc.Watchers, PartyWatchers: pc.PartyWatchers, Restaurants: len(p.led.parties), Faults: map[string]int{}, Recovery: map[string]RecoveryStats{}}
+	rep = &PhaseReport{Store: pc.Store, Nodes: pc.Nodes, Watchers: pc.Watchers, PartyWatchers: pc.PartyWatchers, Restaurants: len(p.led.parties), Faults: map[string]int{}, Skipped: map[string]int{}, Recovery: map[string]RecoveryStats{}}
 	kinds := slices.Clone(pc.Faults)
 	if pc.Store == "postgres" {
 		if cfg.DB == "" {
@@ -348,6 +372,12 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	p.logf("watchers let go at %s", time.Now().UTC().Format(logTime))
 	stopWatchers()
 	wwg.Wait()
+	for _, n := range p.nodes {
+		p.tally(ctx, n)
+	}
+	p.serverMu.Lock()
+	rep.Server = p.server
+	p.serverMu.Unlock()
 	stopRec()
 	<-recDone
 
@@ -357,11 +387,6 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	}
 	rep.Duration = time.Since(p.start).Round(time.Second).String()
 	rep.Judgement = Judge(recs)
-	p.exitMu.Lock()
-	for _, e := range p.exits {
-		rep.Judgement.add(AProcessExited, "", "%s", e)
-	}
-	p.exitMu.Unlock()
 	rep.records = recs
 	p.led.mu.Lock()
 	rep.ReadBack, rep.WriteErrors = p.led.readback, p.led.errors
@@ -369,8 +394,22 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	p.rec.mu.Lock()
 	rep.FaultLog = p.rec.done
 	p.rec.mu.Unlock()
+	rep.countFaults(kinds)
+	if cfg.SelfTest {
+		rep.SelfTest = SelfTest(recs)
+	}
+	return rep, nil
+}
+
+// countFaults counts the faults of the log by kind, with their recovery times, and lists the
+// kinds on that never happened; a skipped fault (it found nothing to act on) did not.
+func (rep *PhaseReport) countFaults(kinds []string) {
 	byKind := map[string][]time.Duration{}
 	for _, f := range rep.FaultLog {
+		if f.Skipped {
+			rep.Skipped[f.Kind]++
+			continue
+		}
 		rep.Faults[f.Kind]++
 		st := rep.Recovery[f.Kind]
 		st.Count++
@@ -393,10 +432,6 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 			rep.NotInjected = append(rep.NotInjected, k)
 		}
 	}
-	if cfg.SelfTest {
-		rep.SelfTest = SelfTest(recs)
-	}
-	return rep, nil
 }
 
 func (p *phase) ngxURL() string {
@@ -528,7 +563,7 @@ func (p *phase) records(ctx context.Context) (Records, error) {
 		recs.Parties = append(recs.Parties, ss...)
 	}
 	p.led.mu.Lock()
-	recs.Attempts, recs.Acks = slices.Clone(p.led.attempts), slices.Clone(p.led.acks)
+	recs.Attempts, recs.Acks, recs.Refusals = slices.Clone(p.led.attempts), slices.Clone(p.led.acks), slices.Clone(p.led.refusals)
 	ids := make([]string, 0, len(p.led.orders))
 	seen := map[string]bool{}
 	for _, a := range p.led.attempts {
@@ -538,6 +573,9 @@ func (p *phase) records(ctx context.Context) (Records, error) {
 		}
 	}
 	p.led.mu.Unlock()
+	p.exitMu.Lock()
+	recs.Exits = slices.Clone(p.exits)
+	p.exitMu.Unlock()
 	recs.Histories = make(map[string][]HistEvent, len(ids))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,14 +178,18 @@ func (w *world) startNode(ctx context.Context, n *node) error {
 	if n.port != 0 {
 		addr = fmt.Sprintf("127.0.0.1:%d", n.port)
 	}
-	// Limits off and tracking public: the checker is one address opening thousands of streams and
-	// sending every write. Short heartbeats let watchers notice a dead peer quickly. No metrics
-	// listener of its own, whatever ORDERCAST_METRICS_ADDR the checker's environment (a node's)
-	// says: that address would be one port for every node, and all but the first would fail.
+	// Limits off and tracking public: the checker is a few addresses opening thousands of streams
+	// and sending every write (nginx's and the writers' connections all come from 127.0.0.1), so
+	// that a refused request is a finding (wrongly_refused), never a limit. Short heartbeats let
+	// watchers notice a dead peer quickly; a short stream write timeout lets a node drop a
+	// vanished watcher whose connection backed up (see streamRcvBuf) while the checker holds it.
+	// No metrics listener of its own, whatever ORDERCAST_METRICS_ADDR the checker's environment
+	// (a node's) says: that address would be one port for every node, and all but the first
+	// would fail.
 	cmd := exec.Command(w.nc.exe, "serve", "--addr", addr, "--metrics-addr=", "--db", w.nc.db, "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "warn", "--heartbeat", w.nc.heartbeat.String(),
 		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--write-rate", "0",
-		"--stream-lifetime", "0")
+		"--max-conns-per-peer", "0", "--stream-lifetime", "0", "--stream-write-timeout", streamWriteTimeout.String())
 	cmd.Env = append(os.Environ(), "ORDERCAST_SECRET="+w.nc.secret) // not on the command line, where ps shows it
 	logf, err := os.OpenFile(filepath.Join(w.nc.dir, fmt.Sprintf("node%d.log", n.idx)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -233,6 +238,61 @@ func (w *world) startNode(ctx context.Context, n *node) error {
 	}
 	n.mu.Unlock()
 	return waitReady(ctx, u, 30*time.Second)
+}
+
+// streamWriteTimeout is the nodes' --stream-write-timeout.
+const streamWriteTimeout = 2 * time.Second
+
+// ServerCounts is what the nodes' /metrics say of the paths a slow watcher takes on the server,
+// summed over the nodes of a phase, each read before the checker kills it and at the end (a node
+// that dies by itself takes its counts with it).
+type ServerCounts struct {
+	// WriteTimeouts counts the streams a node closed because a write missed its deadline.
+	WriteTimeouts int64 `json:"write_timeouts"`
+	// CaughtUp counts the times a stream's mailbox overflowed (or it saw a gap) and it was
+	// caught up from the store.
+	CaughtUp int64 `json:"caught_up"`
+}
+
+// readServerCounts reads the ServerCounts of the node at base.
+func readServerCounts(ctx context.Context, base string) (ServerCounts, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var c ServerCounts
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/metrics", nil)
+	if err != nil {
+		return c, err
+	}
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		return c, fmt.Errorf("read %s/metrics: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c, fmt.Errorf("read %s/metrics: HTTP %d", base, resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		sample, value, _ := strings.Cut(sc.Text(), " ")
+		var to *int64
+		switch sample {
+		case `ordercast_streams_closed_total{reason="write_timeout"}`:
+			to = &c.WriteTimeouts
+		case "ordercast_watchers_caught_up_total":
+			to = &c.CaughtUp
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return c, fmt.Errorf("read %s/metrics: %s: %w", base, sample, err)
+		}
+		*to = int64(v)
+	}
+	if err := sc.Err(); err != nil {
+		return c, fmt.Errorf("read %s/metrics: %w", base, err)
+	}
+	return c, nil
 }
 
 // waitReady polls base/readyz until it answers 200, for at most d.

@@ -7,11 +7,15 @@ import (
 
 // A corruption damages a copy of a run's records in one way the judge must catch. The unit
 // tests apply them to made-up records; --self-test applies them to a real run's records, so that
-// a report of zero anomalies is known to come from a judge that can see them.
+// a report of zero anomalies is known to come from a judge that can see them. There is one for
+// every kind of anomaly (AnomalyKinds); the ones a real run cannot show otherwise (a node that
+// exits by itself, a refused request, an order without a history) are records added or taken
+// away, which the judge must read as the run would have left them.
 type corruption struct {
 	name string
 	want string // the anomaly kind the judge must report
-	// apply damages r in place; false when r has nothing this corruption can damage.
+	// apply damages r, a clone (Records.clone) it may change by replacing any record, and
+	// returns false when r has nothing this corruption can damage.
 	apply func(r *Records) bool
 }
 
@@ -25,20 +29,21 @@ var corruptions = []corruption{
 	{"reorder two events", AReorder, func(r *Records) bool {
 		return withSession(r, 2, func(s *Session) { s.Received[0], s.Received[1] = s.Received[1], s.Received[0] })
 	}},
+	{"give an event a note never committed", AMismatch, func(r *Records) bool {
+		// An event published but never committed, with the status of the one committed at its seq.
+		return withSession(r, 1, func(s *Session) { s.Received[len(s.Received)-1].Note = "self-test-phantom" })
+	}},
 	{"lose the last event", ATail, func(r *Records) bool {
 		return withSession(r, 2, func(s *Session) { s.Received = s.Received[:len(s.Received)-1]; s.AfterFinal = nil })
 	}},
-	{"invent an acknowledged write", ALostAck, func(r *Records) bool {
-		for _, a := range r.Acks {
-			r.Acks = append(r.Acks, Ack{Order: a.Order, Seq: int64(len(r.Histories[a.Order])) + 1, Status: "cancelled", Note: "self-test-invented"})
-			return true
-		}
-		return false
+	{"lose every event of a watcher", ANoEvents, func(r *Records) bool {
+		return withSession(r, 1, func(s *Session) { s.Received, s.AfterFinal = nil, nil })
 	}},
-	{"forget an attempt that committed", AUnintended, func(r *Records) bool {
-		for i, a := range r.Attempts {
-			if a.Status != "placed" && committed(r, a) {
-				r.Attempts = slices.Delete(slices.Clone(r.Attempts), i, i+1)
+	{"answer 200 to a reconnect after the final event", ANot204, func(r *Records) bool {
+		for i := range r.Sessions {
+			s := &r.Sessions[i]
+			if slices.Contains(s.AfterFinal, 204) {
+				s.AfterFinal = append([]int{200}, s.AfterFinal...) // a stream reopened past the end
 				return true
 			}
 		}
@@ -54,35 +59,178 @@ var corruptions = []corruption{
 		}
 		return false
 	}},
+	{"answer 204 before the final event", AUnexpected204, func(r *Records) bool {
+		return withSession(r, 1, func(s *Session) { s.Unexpected204 = true })
+	}},
+	{"invent an acknowledged write", ALostAck, func(r *Records) bool {
+		for _, a := range r.Acks {
+			r.Acks = append(r.Acks, Ack{Order: a.Order, Seq: int64(len(r.Histories[a.Order])) + 1, Status: "cancelled", Note: "self-test-invented"})
+			return true
+		}
+		return false
+	}},
+	{"acknowledge a write at another's seq", ALostAck, func(r *Records) bool {
+		for i, a := range r.Acks {
+			if a.Seq >= 1 && a.Seq <= int64(len(r.Histories[a.Order])) {
+				r.Acks[i].Note = "self-test-other"
+				return true
+			}
+		}
+		return false
+	}},
+	{"forget an attempt that committed", AUnintended, func(r *Records) bool {
+		for i, a := range r.Attempts {
+			if a.Status != "placed" && committed(r, a) {
+				r.Attempts = slices.Delete(r.Attempts, i, i+1)
+				return true
+			}
+		}
+		return false
+	}},
+	{"commit an attempt twice", ADoubleCommit, func(r *Records) bool {
+		return withHistory(r, 2, func(h []HistEvent) []HistEvent {
+			again := h[len(h)-1]
+			again.Seq++
+			return append(h, again)
+		})
+	}},
+	{"leave a hole in a history", ABadHistory, func(r *Records) bool {
+		return withHistory(r, 3, func(h []HistEvent) []HistEvent { return slices.Delete(h, 1, 2) })
+	}},
+	{"lose a watched order's history", AMissingHistory, func(r *Records) bool {
+		for _, s := range r.Sessions {
+			if _, ok := r.Histories[s.Order]; ok {
+				delete(r.Histories, s.Order)
+				return true
+			}
+		}
+		return false
+	}},
+	{"have a node exit by itself", AProcessExited, func(r *Records) bool {
+		r.Exits = append(r.Exits, "self-test: node 0 (pid 1) exited unexpectedly: signal: killed")
+		return true
+	}},
+	{"refuse a watcher's resume", AWronglyRefused, func(r *Records) bool {
+		for _, s := range r.Sessions {
+			if len(s.Received) > 0 {
+				r.Refusals = append(r.Refusals, Refusal{Request: RWatch, Order: s.Order, Last: s.Received[0].Seq, HTTP: 404, Code: "not_found"})
+				return true
+			}
+		}
+		return false
+	}},
 	{"drop a party event", APartyGap, func(r *Records) bool {
-		return withPartySession(r, 3, func(s *PartySession) { s.Events = slices.Delete(s.Events, 1, 2) })
+		return withPartySession(r, minEvents(3), func(s *PartySession) { s.Events = slices.Delete(s.Events, 1, 2) })
 	}},
 	{"duplicate a party event", APartyDuplicate, func(r *Records) bool {
-		return withPartySession(r, 2, func(s *PartySession) { s.Events = slices.Insert(s.Events, 1, s.Events[1]) })
+		return withPartySession(r, minEvents(2), func(s *PartySession) { s.Events = slices.Insert(s.Events, 1, s.Events[1]) })
 	}},
 	{"swap two party positions", APartyReorder, func(r *Records) bool {
-		return withPartySession(r, 2, func(s *PartySession) { s.Events[0], s.Events[1] = s.Events[1], s.Events[0] })
+		return withPartySession(r, minEvents(2), func(s *PartySession) { s.Events[0], s.Events[1] = s.Events[1], s.Events[0] })
 	}},
 	{"give a position another event", APartyConflict, func(r *Records) bool {
 		// Position 2 of the session now names the event of position 1: to any other watcher
 		// that got it, the position names two events; to the log, that event has two positions.
-		return withPartySession(r, 2, func(s *PartySession) {
+		return withPartySession(r, minEvents(2), func(s *PartySession) {
 			s.Events[1].Order, s.Events[1].Seq, s.Events[1].Status = s.Events[0].Order, s.Events[0].Seq, s.Events[0].Status
 		})
 	}},
+	{"repeat an order's event at the next party position", APartyOrderSeq, func(r *Records) bool {
+		return withPartySession(r, minEvents(1), func(s *PartySession) {
+			again := s.Events[len(s.Events)-1]
+			again.Pos++
+			s.Events = append(s.Events, again)
+		})
+	}},
+	{"give a party event a note never committed", APartyMismatch, func(r *Records) bool {
+		return withPartySession(r, minEvents(1), func(s *PartySession) { s.Events[0].Note = "self-test-phantom" })
+	}},
+	{"open a party stream without its snapshot", APartyOpening, func(r *Records) bool {
+		return withPartySession(r, func(s PartySession) bool { return s.Snapshot != nil && s.Resumed == 0 && len(s.Events) > 0 },
+			func(s *PartySession) { s.Snapshot = nil }) ||
+			withPartySession(r, func(s PartySession) bool { return s.Snapshot == nil && s.Resumed > 0 },
+				func(s *PartySession) { s.Snapshot = &PartySnap{Pos: s.Resumed} })
+	}},
+	{"put an order in a snapshot at its next seq", APartySnapshot, snapshotAhead},
+	{"lose a party watcher's last event", APartyTail, func(r *Records) bool {
+		// The last session of a watcher: what it lacks there, it lacks at the end.
+		last := map[int]int{}
+		for i, s := range r.Parties {
+			last[s.Watcher] = i
+		}
+		for i, s := range r.Parties {
+			if last[s.Watcher] == i && len(s.Events) > 0 {
+				s.Events = slices.Clone(s.Events[:len(s.Events)-1])
+				r.Parties[i] = s
+				return true
+			}
+		}
+		// Every watcher's last connection carried nothing: a watcher that never opened its stream.
+		for _, s := range r.Parties {
+			r.Parties = append(r.Parties, PartySession{Watcher: 1 << 30, Party: s.Party})
+			return true
+		}
+		return false
+	}},
 }
 
-// withPartySession applies f to a copy of the first party session with at least n events.
-func withPartySession(r *Records, n int, f func(*PartySession)) bool {
+// snapshotAhead moves an order of a snapshot on to its next seq, an event that came at a later
+// position than the snapshot's, so the snapshot is ahead of the log.
+func snapshotAhead(r *Records) bool {
+	seen := map[partyEv]int64{}
+	for _, s := range r.Parties {
+		for _, ev := range s.Events {
+			seen[partyEv{s.Party, ev.Order, ev.Seq}] = ev.Pos
+		}
+	}
+	return withPartySession(r, func(s PartySession) bool {
+		return s.Snapshot != nil && slices.ContainsFunc(s.Snapshot.Orders, func(o SnapOrder) bool { return aheadOK(r, seen, s, o) })
+	}, func(s *PartySession) {
+		i := slices.IndexFunc(s.Snapshot.Orders, func(o SnapOrder) bool { return aheadOK(r, seen, *s, o) })
+		o := &s.Snapshot.Orders[i]
+		o.Seq, o.Status = o.Seq+1, r.Histories[o.Order][o.Seq].Status
+	})
+}
+
+// aheadOK reports whether snapshot order o of s can be moved on to its next seq: one that came
+// after the snapshot's position and leaves the order active.
+func aheadOK(r *Records, seen map[partyEv]int64, s PartySession, o SnapOrder) bool {
+	h := r.Histories[o.Order]
+	pos, ok := seen[partyEv{s.Party, o.Order, o.Seq + 1}]
+	return ok && pos > s.Snapshot.Pos && o.Seq < int64(len(h)) && !terminal(h[o.Seq].Status)
+}
+
+func minEvents(n int) func(PartySession) bool {
+	return func(s PartySession) bool { return len(s.Events) >= n }
+}
+
+// withPartySession applies f to a copy of the first party session for which ok holds.
+func withPartySession(r *Records, ok func(PartySession) bool, f func(*PartySession)) bool {
 	for i, s := range r.Parties {
-		if len(s.Events) < n {
+		if !ok(s) {
 			continue
 		}
 		s.Events = slices.Clone(s.Events)
+		if s.Snapshot != nil {
+			snap := *s.Snapshot
+			snap.Orders = slices.Clone(snap.Orders)
+			s.Snapshot = &snap
+		}
 		f(&s)
-		r.Parties = slices.Clone(r.Parties)
 		r.Parties[i] = s
 		return true
+	}
+	return false
+}
+
+// withHistory replaces the history of the first watched order with at least n events by what f
+// makes of a copy of it.
+func withHistory(r *Records, n int, f func([]HistEvent) []HistEvent) bool {
+	for _, s := range r.Sessions {
+		if h := r.Histories[s.Order]; len(h) >= n {
+			r.Histories[s.Order] = f(slices.Clone(h))
+			return true
+		}
 	}
 	return false
 }
@@ -107,7 +255,6 @@ func withSession(r *Records, n int, f func(*Session)) bool {
 		s.Received = slices.Clone(s.Received)
 		s.AfterFinal = slices.Clone(s.AfterFinal)
 		f(&s)
-		r.Sessions = slices.Clone(r.Sessions)
 		r.Sessions[i] = s
 		return true
 	}
@@ -127,7 +274,7 @@ type SelfTestResult struct {
 func SelfTest(r Records) []SelfTestResult {
 	var out []SelfTestResult
 	for _, c := range corruptions {
-		cp := Records{Sessions: slices.Clone(r.Sessions), Parties: slices.Clone(r.Parties), Attempts: slices.Clone(r.Attempts), Acks: slices.Clone(r.Acks), Histories: r.Histories}
+		cp := r.clone()
 		res := SelfTestResult{Corruption: c.name, Want: c.want}
 		if !c.apply(&cp) {
 			res.Skipped = true

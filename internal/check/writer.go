@@ -29,6 +29,7 @@ func (p *phase) createOrder(ctx context.Context, r *rand.Rand) error {
 	var err error
 	for try := range maxTries {
 		err = call(ctx, "POST", p.endpoint(r), "/v1/orders", p.token, body, &out)
+		p.led.refused(err, Refusal{Request: RCreate, Order: id, Note: note})
 		if err == nil || !ambiguous(err) || ctx.Err() != nil {
 			break
 		}
@@ -77,6 +78,7 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 	for try := range maxTries {
 		var ans statusAnswer
 		err = call(ctx, "POST", p.endpoint(r), path, p.token, req, &ans)
+		p.led.refused(err, Refusal{Request: RStatus, Order: o.id, Note: note})
 		if err == nil {
 			if ans.Event.Note == note && ans.Event.Status == target {
 				p.led.ack(Ack{Order: o.id, Seq: ans.Event.Seq, Status: target, Note: note})
