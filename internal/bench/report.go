@@ -117,15 +117,16 @@ type Result struct {
 	Uncorrelated int64 `json:"uncorrelated"`
 	Inconsistent int64 `json:"inconsistent"`
 
-	WindowSeconds         float64 `json:"window_seconds"`
-	Requests              int64   `json:"requests"`
-	RequestsPerSecond     float64 `json:"requests_per_second"`
-	BytesRead             int64   `json:"bytes_read"`
-	BytesPerDelivered     float64 `json:"bytes_per_delivered"`
-	CPUSeconds            float64 `json:"cpu_seconds"`
+	WindowSeconds     float64 `json:"window_seconds"`
+	Requests          int64   `json:"requests"`
+	RequestsPerSecond float64 `json:"requests_per_second"`
+	BytesRead         int64   `json:"bytes_read"`
+	BytesPerDelivered float64 `json:"bytes_per_delivered"`
+	CPUSeconds        float64 `json:"cpu_seconds"`
+	// CPUPerChangeMicros is the server's CPU per committed change; CPUPerDeliveredMicros the same
+	// CPU per delivered change (a change to an order of K watchers is delivered K times).
+	CPUPerChangeMicros    float64 `json:"cpu_per_change_us"`
 	CPUPerDeliveredMicros float64 `json:"cpu_per_delivered_us"`
-	// CPUPerChangeMicros is the server's CPU per committed change.
-	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
 	// Load is what the load took of the machine (zero off Linux).
 	Load MachineLoad `json:"machine_load"`
 	// ServerFlush* are the server's own part of commit→receive: from the commit to the event
@@ -341,14 +342,14 @@ func (rep *Report) writeBatchNote() string {
 // writeStatus writes the status workload's table, its notes and any find-max steps.
 func (rep *Report) writeStatus(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\tholding\tclients\topened\tfailed\tconnect/s\tRSS MiB before→after\tKiB/stream\toffered/s\tachieved/s\tbehind s\tdelivered\texpected\tdup/ooo/gap\tstart→recv ms p50/p90/p99/max\tcommit→recv ms p50/p90/p99/max\treq/s\tB/change\tCPU µs/change\t")
+	fmt.Fprintln(tw, "transport\tholding\tclients\topened\tfailed\tconnect/s\tRSS MiB before→after\tKiB/stream\toffered/s\tachieved/s\tbehind s\tdelivered\texpected\tdup/ooo/gap\tstart→recv ms p50/p90/p99/max\tcommit→recv ms p50/p90/p99/max\treq/s\tB/delivered\tCPU µs/change\tCPU µs/delivered\t")
 	for _, r := range rep.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%.0f→%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%d\t%d\t%d/%d/%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%.0f→%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%d\t%d\t%d/%d/%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
 			r.Transport, r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, r.ConnectRate,
 			float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.BytesPerStream/1024,
 			r.OfferedRate, r.AchievedRate, r.BehindSeconds, r.Delivered, r.Expected,
 			r.Duplicates, r.OutOfOrder, r.Gaps, r.StartLatencies(), r.CommitLatencies(),
-			r.RequestsPerSecond, r.BytesPerDelivered, r.CPUPerDeliveredMicros)
+			r.RequestsPerSecond, r.BytesPerDelivered, r.CPUPerChangeMicros, r.CPUPerDeliveredMicros)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -507,9 +508,9 @@ svg { background: #fff; border: 1px solid #ddd; }
 {{range .Rep.Runs}}{{with .Location}}{{range .Notes}}<p><strong>{{.}}</strong></p>
 {{end}}{{end}}{{end}}{{if .Rep.WithStatus}}<h2>Status changes beside the positions</h2>
 {{end}}{{end}}{{if or (not .Rep.Couriers) .Rep.WithStatus}}<table>
-<thead><tr><th>transport</th><th>holding</th><th>clients</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>start→recv ms p50/p90/p99/max</th><th>commit→recv ms p50/p90/p99/max</th><th>req/s</th><th>bytes/change</th><th>CPU µs/change</th></tr></thead>
+<thead><tr><th>transport</th><th>holding</th><th>clients</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>start→recv ms p50/p90/p99/max</th><th>commit→recv ms p50/p90/p99/max</th><th>req/s</th><th>bytes/delivered</th><th>CPU µs/change</th><th>CPU µs/delivered</th></tr></thead>
 <tbody>
-{{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{holding .}}</td><td>{{clients .}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{printf "%.0f" .OfferedRate}}</td><td>{{printf "%.0f" .AchievedRate}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{.StartLatencies}}</td><td>{{.CommitLatencies}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
+{{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{holding .}}</td><td>{{clients .}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{printf "%.0f" .OfferedRate}}</td><td>{{printf "%.0f" .AchievedRate}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{.StartLatencies}}</td><td>{{.CommitLatencies}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerChangeMicros}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
 {{end}}</tbody>
 </table>
 {{end}}{{range .Rep.Runs}}{{range notes .}}<p><strong>{{.}}</strong></p>
