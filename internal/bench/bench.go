@@ -81,7 +81,7 @@ type Config struct {
 	WriteBatch int
 
 	// FindMax raises the rate from Rate, in steps of StepDuration on the same watchers, until the
-	// p99 latency from the start of the write passes P99Bound or the rate is not reached, and
+	// p99 latency from the writes' due times passes P99Bound or the rate is not reached, and
 	// reports the highest rate that held.
 	FindMax      bool
 	P99Bound     time.Duration

@@ -110,6 +110,7 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	}
 	s.positions = CorrelatePositions(s.posts.Posts, s.counts.PosSamples)
 	s.counts.Samples, s.counts.PosSamples, s.posts.Posts = nil, nil, nil
+	slices.Sort(s.latency.FromDue)
 	slices.Sort(s.latency.FromStart)
 	slices.Sort(s.latency.CommitToReceive)
 	slices.Sort(s.positions.FromStart)
@@ -132,8 +133,10 @@ func (r *run) owed(d *driver) int64 {
 func (s stepOutcome) summary(bound time.Duration) Step {
 	st := Step{
 		Offered: s.load.offered, Achieved: s.load.achieved, BehindSeconds: s.load.behind.Seconds(),
+		MaxLateMs: float64(s.load.maxLate) / float64(time.Millisecond),
 		Committed: s.load.committed, CommitErrors: s.load.errors + int64(s.load.unsent), Expected: s.expected,
 		Delivered: s.counts.Delivered, Samples: int64(len(s.latency.FromStart)),
+		DueP50Ms: ms(Percentile(s.latency.FromDue, 50)), DueP99Ms: ms(Percentile(s.latency.FromDue, 99)),
 		P50Ms: ms(Percentile(s.latency.FromStart, 50)), P99Ms: ms(Percentile(s.latency.FromStart, 99)),
 		CommitP50Ms: ms(Percentile(s.latency.CommitToReceive, 50)), CommitP99Ms: ms(Percentile(s.latency.CommitToReceive, 99)),
 	}
@@ -151,8 +154,10 @@ func (s stepOutcome) summary(bound time.Duration) Step {
 		st.Why = fmt.Sprintf("achieved %.0f/s of %.0f/s", st.Achieved, st.Offered)
 	case st.Samples == 0:
 		st.Why = "nothing delivered"
-	case st.P99Ms > float64(bound)/float64(time.Millisecond):
-		st.Why = fmt.Sprintf("p99 %s ms above %s ms", fmtMs(st.P99Ms), fmtMs(float64(bound)/float64(time.Millisecond)))
+	case st.DueP99Ms > float64(bound)/float64(time.Millisecond):
+		// From the due time: a step whose writes queued behind a stall did not hold its rate
+		// within the bound, however quick each write was once sent.
+		st.Why = fmt.Sprintf("p99 from due %s ms above %s ms", fmtMs(st.DueP99Ms), fmtMs(float64(bound)/float64(time.Millisecond)))
 	default:
 		st.Held = true
 	}
