@@ -41,7 +41,7 @@ const positionsQuiet = 1500 * time.Millisecond
 // joins what they read with when each write or post started.
 func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Duration) (stepOutcome, error) {
 	var s stepOutcome
-	before := r.counts(false)
+	before := r.counts()
 	expBefore := r.owed(d)
 	cpuBefore, err := r.target.cpu(ctx)
 	if err != nil {
@@ -79,7 +79,7 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	// no watcher open nothing can arrive, so there is nothing to wait for.
 	lastPositions, quietSince := int64(-1), time.Now()
 	for before.Opened > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
-		c := r.counts(false).Sub(before)
+		c := r.counts().Sub(before)
 		if c.Positions != lastPositions {
 			lastPositions, quietSince = c.Positions, time.Now()
 		}
@@ -104,7 +104,11 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 			s.serverFlush = after.since(flushBefore)
 		}
 	}
-	s.counts = r.counts(true).Sub(before)
+	counts, err := r.take()
+	if err != nil {
+		return s, fmt.Errorf("collect the watchers' counts: %w", err)
+	}
+	s.counts = counts.Sub(before)
 	if d != nil {
 		s.latency = Correlate(d.starts, s.counts.Samples)
 	}
