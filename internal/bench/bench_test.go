@@ -138,6 +138,32 @@ func TestBenchDeliversEveryChangeOverEveryTransport(t *testing.T) {
 	}
 }
 
+// TestBenchCPUWindowEndsWithTheLoad: the server's CPU and the cores busy are taken over the load,
+// not over the wait after it for the last deliveries. Ten watchers polling every 2 s, each at its
+// own phase, read the changes of a 100 ms load up to 2 s after it; the cores busy must not be
+// averaged over that wait.
+func TestBenchCPUWindowEndsWithTheLoad(t *testing.T) {
+	base := newServer(t)
+	rep, err := bench.Run(context.Background(), bench.Config{
+		URL: base, Watchers: 10, Rate: 100, Duration: 100 * time.Millisecond,
+		Transports: []string{bench.TransportPoll}, PollInterval: 2 * time.Second, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Runs[0]
+	if f := r.Failures(); len(f) > 0 {
+		t.Fatalf("failures: %v", f)
+	}
+	if r.Load.Cores == 0 {
+		t.Skip("the machine's CPU time cannot be read here")
+	}
+	// The chance that all ten read their change within 0.4 s of it is 0.2^10.
+	if r.Load.Seconds <= 0 || r.Load.Seconds > 1 || r.WindowSeconds-r.Load.Seconds < 0.3 {
+		t.Errorf("cores busy over %v s, the step over %v s: want the load's 0.1 s and a little, well short of the step", r.Load.Seconds, r.WindowSeconds)
+	}
+}
+
 // checkLoadFigures checks what a run says about its writes: the offered rate, an achieved rate
 // that does not exceed it, and latencies from the write's due time never shorter than those from
 // its start, nor those shorter than the commit-to-receive part of the same events (every

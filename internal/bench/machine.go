@@ -50,9 +50,11 @@ func parseProcStat(b []byte) (machineCPU, error) {
 	return machineCPU{busy: t[user] + t[nice] + t[system] + t[irq] + t[softirq], steal: t[steal]}, nil
 }
 
-// MachineLoad is what a load took of the machine: cores busy on average over its window, and
-// of those the server's, and the cores the hypervisor stole.
+// MachineLoad is what a load took of the machine: cores busy on average over its window (from
+// the mark to the load's last write answered), and of those the server's, and the cores the
+// hypervisor stole.
 type MachineLoad struct {
+	Seconds     float64 `json:"seconds"` // the window
 	Cores       int     `json:"cores"`
 	BusyCores   float64 `json:"busy_cores"`
 	ServerCores float64 `json:"server_cores"`
@@ -66,6 +68,7 @@ func loadOver(before, after machineCPU, serverSeconds, window float64, cores int
 		return MachineLoad{}
 	}
 	return MachineLoad{
+		Seconds:     window,
 		Cores:       cores,
 		BusyCores:   (after.busy - before.busy) / window,
 		ServerCores: serverSeconds / window,

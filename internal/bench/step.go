@@ -11,10 +11,13 @@ import (
 // stepOutcome is what one paced load measured: the writer's side, what the watchers received
 // and the server's CPU over it.
 type stepOutcome struct {
-	load       load
-	counts     Counts // the watchers' counters over the step
-	expected   int64
-	latency    Latencies // sorted
+	load     load
+	counts   Counts // the watchers' counters over the step
+	expected int64
+	latency  Latencies // sorted
+	// cpuSeconds and machine are taken over the load, from the mark to its last write answered
+	// and last post made, not over the wait for the deliveries after it; window runs to the end
+	// of that wait.
 	cpuSeconds float64
 	window     float64
 	machine    MachineLoad // zero where the machine's CPU time cannot be read
@@ -73,6 +76,18 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 		s.posts = done.counts
 		s.owedPositions = owedPositions(s.posts.Posts, r.cfg.Watchers, r.cfg.PerOrder)
 	}
+	// The load is over. Its CPU window ends here: the settle below polls the counts (every
+	// progressEvery from a worker), and its idle time would thin the cores busy out.
+	loadSeconds := time.Since(markAt).Seconds()
+	machineAfter, machineOKAfter := readMachineCPU()
+	cpuAfter, err := r.target.cpu(ctx)
+	if err != nil {
+		return s, err
+	}
+	s.cpuSeconds = cpuAfter - cpuBefore
+	if machineOK && machineOKAfter {
+		s.machine = loadOver(machineBefore, machineAfter, s.cpuSeconds, loadSeconds, numCPU())
+	}
 	r.phase.Store("settling")
 	deadline := time.Now().Add(settleTimeout + 2*r.cfg.PollInterval)
 	// Polling with a deadline: the counts come from every group, some in other processes. With
@@ -90,15 +105,6 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 		sleep(ctx, 20*time.Millisecond)
 	}
 	s.window = time.Since(markAt).Seconds()
-	machineAfter, machineOKAfter := readMachineCPU()
-	cpuAfter, err := r.target.cpu(ctx)
-	if err != nil {
-		return s, err
-	}
-	s.cpuSeconds = cpuAfter - cpuBefore
-	if machineOK && machineOKAfter {
-		s.machine = loadOver(machineBefore, machineAfter, s.cpuSeconds, s.window, numCPU())
-	}
 	if flushBefore != nil {
 		if after, err := r.target.deliveryLatency(ctx); err == nil {
 			s.serverFlush = after.since(flushBefore)
