@@ -373,6 +373,19 @@ func (d *driver) writeBatch(c *wireConn, job writeJob, p *pace) int {
 	return committed
 }
 
+// changeOf returns which change, counted over all loads, made seq of order: ok is false for a
+// seq no change of the driver makes.
+func (d *driver) changeOf(order int, seq int64) (k int, ok bool) {
+	if order < 0 || order >= d.orders {
+		return 0, false
+	}
+	step := seq - d.base[order] - 1
+	if step < 0 || step >= int64(len(d.cycle)) {
+		return 0, false
+	}
+	return int(step)*d.orders + order, true
+}
+
 // change is one change of a batched request: order i's change step.
 type change struct{ i, step int }
 

@@ -216,3 +216,38 @@ func later(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// TestStepJudgedOnItsOwnChanges: a find-max step is judged on the deliveries of its own
+// changes. One of step 1's, late past its settle, arrives during step 2, in which one of step 2's
+// own never arrives: the counter adds up to what step 2 owes, but step 2 did not hold, and the
+// late one's latency is not among its latencies.
+func TestStepJudgedOnItsOwnChanges(t *testing.T) {
+	base := []int64{1, 1, 1, 1}
+	d := &driver{orders: len(base), base: base, cycle: statusCycle, starts: NewWriteStarts(base, len(statusCycle))}
+	t0 := time.Unix(3000, 0)
+	// Step 1 made changes 0 to 3 (seq 2 of each order), due and started at 0 to 3 ms; step 2
+	// changes 4 to 7 (seq 3), at 1,000 to 1,003 ms.
+	for k := range 8 {
+		at := t0.Add(time.Duration(k%4)*time.Millisecond + time.Duration(k/4)*time.Second)
+		d.starts.Record(k%4, int64(k/4)+2, at, at)
+	}
+	received := func(order int, seq int64, after time.Duration) Sample {
+		due, _, _ := d.starts.Start(order, seq)
+		at := due + int64(time.Millisecond)
+		return Sample{Order: order, Seq: seq, At: at, Received: at + int64(after)}
+	}
+	s := stepOutcome{expected: 4, counts: Counts{Delivered: 4, Samples: []Sample{
+		received(3, 2, 1500*time.Millisecond), // step 1's, late
+		received(0, 3, time.Millisecond), received(1, 3, time.Millisecond), received(2, 3, time.Millisecond),
+		// order 3's seq 3 never arrives
+	}}}
+	s.load = load{first: 4, offered: 4, achieved: 4, committed: 4}
+	s.correlate(d)
+	st := s.summary(time.Hour)
+	if st.Held || st.Delivered != 3 || st.LateFromEarlier != 1 || st.Samples != 3 || st.Why != "delivered 3 of 4" {
+		t.Errorf("step: held %v (%s), delivered %d, late from earlier %d, samples %d; want not held, 3, 1, 3", st.Held, st.Why, st.Delivered, st.LateFromEarlier, st.Samples)
+	}
+	if st.DueP99Ms > 10 {
+		t.Errorf("p99 from due %v ms: the earlier step's late delivery is among the step's latencies", st.DueP99Ms)
+	}
+}

@@ -179,8 +179,11 @@ type Step struct {
 	CommitErrors  int64   `json:"commit_errors"`
 	Unsent        int64   `json:"unsent"`
 	Expected      int64   `json:"expected"`
-	Delivered     int64   `json:"delivered"`
-	Samples       int64   `json:"samples"`
+	// Delivered counts the deliveries of the step's own changes (told by their order and seq);
+	// LateFromEarlier those of an earlier step's changes that arrived during this one.
+	Delivered       int64 `json:"delivered"`
+	LateFromEarlier int64 `json:"late_from_earlier_steps,omitempty"`
+	Samples         int64 `json:"samples"`
 	// Due* run from the write's due time, P50Ms and P99Ms from its start, Commit* from the commit.
 	DueP50Ms           float64 `json:"due_to_receive_p50_ms"`
 	DueP99Ms           float64 `json:"due_to_receive_p99_ms"`
