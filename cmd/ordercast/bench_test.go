@@ -56,6 +56,35 @@ func TestBenchWithChildServerAndWorkers(t *testing.T) {
 	}
 }
 
+// TestBenchOnPostgresReadsItsCPU: on a PostgreSQL of this machine the bench reads the CPU of
+// PostgreSQL's processes beside the server's, in the JSON and in the table's notes.
+func TestBenchOnPostgresReadsItsCPU(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, binary(t), "bench", "--db", db, "--watchers", "20", "--rate", "20", "--duration", "1s", "--workers", "0", "--json")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	r := rep.Runs[0]
+	if r.Committed != 20 || r.DBCPU == nil || r.DBCPU.Unmeasured != "" || r.DBCPU.Seconds < 0 {
+		t.Fatalf("committed %d, database CPU %+v: want 20 and PostgreSQL's CPU read", r.Committed, r.DBCPU)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "database CPU µs/change: ") {
+		t.Errorf("the table does not give the database's CPU:\n%s", table.String())
+	}
+}
+
 // checkLoadFigures checks a run's account of its writes: the offered rate, an achieved rate not
 // above it, every delivered change matched with its write, and latencies from the write's due
 // time never below those from its start, nor those below the commit-to-receive part, at every

@@ -286,6 +286,9 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 		}
 	}
 	res.Nodes = len(r.target.urls)
+	if r.target.postmaster != 0 || r.target.dbUnreadable != "" {
+		res.DBCPU = &DBCPU{Unmeasured: r.target.dbUnreadable}
+	}
 	defer func() {
 		for _, g := range r.groups {
 			g.Close()

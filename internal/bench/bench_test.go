@@ -87,6 +87,10 @@ func TestBenchDeliversEveryChangeOverEveryTransport(t *testing.T) {
 			t.Errorf("%s: latency summary %v / %v", r.Transport, r.LatencyP50Ms, r.LatencyMaxMs)
 		}
 		checkLoadFigures(t, r)
+		// Servers at a URL: the bench cannot see their database, and says so.
+		if r.DBCPU == nil || !strings.Contains(r.DBCPU.Unmeasured, "with --url the bench cannot see the servers' database") {
+			t.Errorf("%s: database CPU %+v, want it said to be unknown", r.Transport, r.DBCPU)
+		}
 		if r.BytesRead == 0 || r.RSSBefore == 0 || len(r.Memory) == 0 {
 			t.Errorf("%s: bytes read %d, rss %d, memory samples %d", r.Transport, r.BytesRead, r.RSSBefore, len(r.Memory))
 		}
@@ -128,7 +132,7 @@ func TestBenchDeliversEveryChangeOverEveryTransport(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range append([]string{"offered/s", "achieved/s", "behind s", "late ms max", "due→recv ms p50/p90/p99/max", "start→recv ms p50/p90/p99/max", "commit→recv ms p50/p90/p99/max"}, bench.Transports...) {
+	for _, want := range append([]string{"offered/s", "achieved/s", "behind s", "late ms max", "due→recv ms p50/p90/p99/max", "start→recv ms p50/p90/p99/max", "commit→recv ms p50/p90/p99/max", "server CPU excludes the database"}, bench.Transports...) {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %s:\n%s", want, table.String())
 		}

@@ -140,6 +140,10 @@ type Result struct {
 	// CPU per delivered change (a change to an order of K watchers is delivered K times).
 	CPUPerChangeMicros    float64 `json:"cpu_per_change_us"`
 	CPUPerDeliveredMicros float64 `json:"cpu_per_delivered_us"`
+	// DBCPU is the CPU of the servers' PostgreSQL, which runs in processes of its own; set when
+	// the bench started the servers on a PostgreSQL (--db postgres://…), or targets servers at
+	// --url, whose database it cannot see.
+	DBCPU *DBCPU `json:"db_cpu,omitempty"`
 	// Load is what the load took of the machine (zero off Linux).
 	Load MachineLoad `json:"machine_load"`
 	// ServerFlush* are the server's own part of commit→receive: from the commit to the event
@@ -155,6 +159,19 @@ type Result struct {
 	// then those of the highest rate that held (or of the last step when none did); the
 	// counters add up every step.
 	FindMax *FindMax `json:"find_max,omitempty"`
+}
+
+// DBCPU is what the servers' PostgreSQL cost, beside the servers' own CPU.
+type DBCPU struct {
+	// Seconds, PerChangeMicros and PerDeliveredMicros are the CPU of PostgreSQL's processes (its
+	// postmaster and every child: the servers' backends, the WAL writer, the checkpointer…, and
+	// the backends of any other client of that PostgreSQL) over the same window as the servers',
+	// when it runs on this machine and the bench reads them.
+	Seconds            float64 `json:"seconds"`
+	PerChangeMicros    float64 `json:"per_change_us"`
+	PerDeliveredMicros float64 `json:"per_delivered_us"`
+	// Unmeasured says why they could not be read; the servers' CPU then leaves the database out.
+	Unmeasured string `json:"unmeasured,omitempty"`
 }
 
 // FindMax is the outcome of a --find-max search.
@@ -192,7 +209,9 @@ type Step struct {
 	CommitP50Ms        float64 `json:"commit_to_receive_p50_ms"`
 	CommitP99Ms        float64 `json:"commit_to_receive_p99_ms"`
 	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
-	CoresBusy          float64 `json:"cores_busy"` // the machine's, the server's and the bench's
+	// DBCPUPerChangeMicros is the servers' PostgreSQL's, when the bench reads it (DBCPU).
+	DBCPUPerChangeMicros float64 `json:"db_cpu_per_change_us,omitempty"`
+	CoresBusy            float64 `json:"cores_busy"` // the machine's, the server's and the bench's
 	// Held says the rate was reached, every change delivered and p99 from the due time within
 	// the bound; Why says what failed otherwise.
 	Held bool   `json:"held"`
@@ -245,6 +264,15 @@ func (r *Result) setLoad(s stepOutcome) {
 	}
 	if s.load.committed > 0 {
 		r.CPUPerChangeMicros = s.cpuSeconds / float64(s.load.committed) * 1e6
+	}
+	if r.DBCPU != nil && s.dbMeasured {
+		r.DBCPU.Seconds, r.DBCPU.PerChangeMicros, r.DBCPU.PerDeliveredMicros = s.dbCPUSeconds, 0, 0
+		if s.load.committed > 0 {
+			r.DBCPU.PerChangeMicros = s.dbCPUSeconds / float64(s.load.committed) * 1e6
+		}
+		if s.counts.Delivered > 0 {
+			r.DBCPU.PerDeliveredMicros = s.dbCPUSeconds / float64(s.counts.Delivered) * 1e6
+		}
 	}
 }
 
@@ -424,6 +452,12 @@ func (r Result) notes() []string {
 	if r.ServerFlushP99Ms > 0 {
 		n = append(n, fmt.Sprintf("the server's own part of commit→recv, from the commit to the event flushed to the socket (its ordercast_delivery_latency_seconds, interpolated within the buckets): p50 %s ms, p99 %s ms; the rest is the kernel's and the watchers' processes'",
 			fmtMs(r.ServerFlushP50Ms), fmtMs(r.ServerFlushP99Ms)))
+	}
+	if db := r.DBCPU; db != nil && db.Unmeasured != "" {
+		n = append(n, "server CPU excludes the database: "+db.Unmeasured)
+	} else if db != nil {
+		n = append(n, fmt.Sprintf("database CPU µs/change: %.0f (%.0f per delivered change), PostgreSQL's processes (all of that server's, any other client's work included) over the same window as the server's %.0f",
+			db.PerChangeMicros, db.PerDeliveredMicros, r.CPUPerChangeMicros))
 	}
 	if m := r.Load.note(); m != "" {
 		n = append(n, m)

@@ -23,8 +23,11 @@ type stepOutcome struct {
 	// and last post made, not over the wait for the deliveries after it; window runs to the end
 	// of that wait.
 	cpuSeconds float64
-	window     float64
-	machine    MachineLoad // zero where the machine's CPU time cannot be read
+	// dbCPUSeconds is the servers' PostgreSQL's, when the target reads it (dbMeasured).
+	dbCPUSeconds float64
+	dbMeasured   bool
+	window       float64
+	machine      MachineLoad // zero where the machine's CPU time cannot be read
 	// serverFlush is the server's own measure of the events' delivery over the step (its
 	// delivery latency histogram); nil where it could not be read.
 	serverFlush histogram
@@ -54,6 +57,10 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	// come, during this step, and the settle below waits for them too.
 	owedBefore := max(0, expBefore-before.Delivered)
 	cpuBefore, err := r.target.cpu(ctx)
+	if err != nil {
+		return s, err
+	}
+	dbBefore, err := r.target.dbCPU()
 	if err != nil {
 		return s, err
 	}
@@ -91,9 +98,14 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	if err != nil {
 		return s, err
 	}
+	dbAfter, err := r.target.dbCPU()
+	if err != nil {
+		return s, err
+	}
 	s.cpuSeconds = cpuAfter - cpuBefore
+	s.dbCPUSeconds, s.dbMeasured = dbAfter-dbBefore, r.target.postmaster != 0
 	if machineOK && machineOKAfter {
-		s.machine = loadOver(machineBefore, machineAfter, s.cpuSeconds, loadSeconds, numCPU())
+		s.machine = loadOver(machineBefore, machineAfter, s.cpuSeconds, s.dbCPUSeconds, loadSeconds, numCPU())
 	}
 	r.phase.Store("settling")
 	deadline := time.Now().Add(settleTimeout + 2*r.cfg.PollInterval)
@@ -175,6 +187,9 @@ func (s stepOutcome) summary(bound time.Duration) Step {
 	}
 	if s.load.committed > 0 {
 		st.CPUPerChangeMicros = s.cpuSeconds / float64(s.load.committed) * 1e6
+		if s.dbMeasured {
+			st.DBCPUPerChangeMicros = s.dbCPUSeconds / float64(s.load.committed) * 1e6
+		}
 	}
 	st.CoresBusy = s.machine.BusyCores
 	switch {

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,6 +27,11 @@ type target struct {
 	token string // the actor token the bench's writes carry
 	procs []*exec.Cmd
 	dir   string
+	// postmaster is the pid of the servers' PostgreSQL, when the bench started them on one
+	// whose processes it can read here (dbCPU); dbUnreadable says why the servers' CPU leaves
+	// their database out, when it may.
+	postmaster   int
+	dbUnreadable string
 }
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100 on Linux.
@@ -37,7 +41,7 @@ const clockTicks = 100
 // when db is empty), each on its own loopback port, or uses url with token for its writes.
 func startTarget(ctx context.Context, exe, url, db string, nodes int, token string, hold bool, serveArgs []string, stderr io.Writer) (*target, error) {
 	if url != "" {
-		t := &target{token: token}
+		t := &target{token: token, dbUnreadable: "with --url the bench cannot see the servers' database: a PostgreSQL's processes are not in it, a SQLite database is (it runs in the server's process)"}
 		for _, u := range strings.Split(url, ",") {
 			t.urls = append(t.urls, strings.TrimSuffix(u, "/"))
 		}
@@ -64,6 +68,11 @@ func startTarget(ctx context.Context, exe, url, db string, nodes int, token stri
 	}
 	if t.token, err = a.SignActor(auth.Actor{Role: auth.RoleSystem, Sub: "bench"}, 24*time.Hour); err != nil {
 		return nil, err
+	}
+	if strings.HasPrefix(db, "postgres") {
+		if t.postmaster, err = findPostmaster(ctx, db); err != nil {
+			t.dbUnreadable = "PostgreSQL's processes could not be read here: " + err.Error()
+		}
 	}
 	if nodes > 4 && strings.HasPrefix(db, "postgres") && !strings.Contains(db, "pool_max_conns") {
 		// Each node's pool defaults to 16 connections plus its listener; PostgreSQL allows 100 by
@@ -168,23 +177,21 @@ func (t *target) cpu(ctx context.Context) (float64, error) {
 		return sum, nil
 	}
 	for _, p := range t.procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+		st, err := readProcStat(p.Process.Pid)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("server CPU: %w", err)
 		}
-		// The command name (field 2) may hold spaces; count fields after its closing paren.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) < 13 {
-			return 0, fmt.Errorf("short /proc/%d/stat", p.Process.Pid)
-		}
-		utime, err1 := strconv.ParseFloat(f[11], 64)
-		stime, err2 := strconv.ParseFloat(f[12], 64)
-		if err := errors.Join(err1, err2); err != nil {
-			return 0, err
-		}
-		sum += (utime + stime) / clockTicks
+		sum += st.cpu
 	}
 	return sum, nil
+}
+
+// dbCPU returns the CPU seconds the servers' PostgreSQL has used, when it has a postmaster.
+func (t *target) dbCPU() (float64, error) {
+	if t.postmaster == 0 {
+		return 0, nil
+	}
+	return treeCPU(t.postmaster)
 }
 
 // scrape reads one unlabelled sample from a server's /metrics.
