@@ -19,19 +19,7 @@ import (
 // starts its own server child, spreads the watchers over two bench-worker processes, and prints
 // JSON whose accounting adds up.
 func TestBenchWithChildServerAndWorkers(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), "bench", "--watchers", "300", "--per-order", "3",
-		"--rate", "50", "--duration", "1s", "--workers", "2", "--json")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
-	}
+	rep, stderr := runBench(t, "--watchers", "300", "--per-order", "3", "--rate", "50", "--duration", "1s", "--workers", "2")
 	if len(rep.Runs) != 1 {
 		t.Fatalf("%d runs, want 1", len(rep.Runs))
 	}
@@ -51,19 +39,19 @@ func TestBenchWithChildServerAndWorkers(t *testing.T) {
 	// The watchers ran in two worker processes: their samples crossed to this one and each was
 	// matched with the write that made it.
 	checkLoadFigures(t, r, 50)
-	if !strings.Contains(stderr.String(), "sse") {
-		t.Errorf("no progress on stderr:\n%s", stderr.String())
+	if !strings.Contains(stderr, "sse") {
+		t.Errorf("no progress on stderr:\n%s", stderr)
 	}
 }
 
-// TestBenchOnPostgresReadsItsCPU: on a PostgreSQL of this machine the bench reads the CPU of
-// PostgreSQL's processes beside the server's, in the JSON and in the table's notes.
-func TestBenchOnPostgresReadsItsCPU(t *testing.T) {
-	db := pgtest.NewDatabase(t)
+// runBench runs the real binary's bench with args and --json, and returns its report and what
+// it wrote on stderr.
+func runBench(t *testing.T, args ...string) (bench.Report, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), "bench", "--db", db, "--watchers", "20", "--rate", "20", "--duration", "1s", "--workers", "0", "--json")
+	cmd := exec.CommandContext(ctx, binary(t), append([]string{"bench", "--json"}, args...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("bench: %v\n%s", err, stderr.String())
@@ -72,6 +60,13 @@ func TestBenchOnPostgresReadsItsCPU(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
 	}
+	return rep, stderr.String()
+}
+
+// TestBenchOnPostgresReadsItsCPU: on a PostgreSQL of this machine the bench reads the CPU of
+// PostgreSQL's processes beside the server's, in the JSON and in the table's notes.
+func TestBenchOnPostgresReadsItsCPU(t *testing.T) {
+	rep, _ := runBench(t, "--db", pgtest.NewDatabase(t), "--watchers", "20", "--rate", "20", "--duration", "1s", "--workers", "0")
 	r := rep.Runs[0]
 	if r.Committed != 20 || r.DBCPU == nil || r.DBCPU.Unmeasured != "" || r.DBCPU.Seconds < 0 {
 		t.Fatalf("committed %d, database CPU %+v: want 20 and PostgreSQL's CPU read", r.Committed, r.DBCPU)
@@ -112,19 +107,7 @@ func checkLoadFigures(t *testing.T, r bench.Result, offered float64) {
 // at 40/s, or 10 at 10/s if the first did not hold), with a bound no step can pass: the search
 // ends by itself, and its steps, JSON and table say what each rate did.
 func TestBenchFindMaxWithChildServer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), "bench", "--watchers", "15", "--rate", "20", "--workers", "0",
-		"--find-max", "--p99-bound", "1h", "--step", "1s", "--json")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
-	}
+	rep, _ := runBench(t, "--watchers", "15", "--rate", "20", "--workers", "0", "--find-max", "--p99-bound", "1h", "--step", "1s")
 	if !rep.FindMax || rep.P99BoundMs != 3.6e6 || len(rep.Runs) != 1 || rep.Runs[0].FindMax == nil {
 		t.Fatalf("report %+v, want one find-max run", rep)
 	}
@@ -197,18 +180,7 @@ func runLocationBench(t *testing.T, args ...string) bench.Result {
 // runLocationReport is runLocationBench's whole report.
 func runLocationReport(t *testing.T, args ...string) bench.Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), append([]string{"bench", "--json"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
-	}
+	rep, _ := runBench(t, args...)
 	if len(rep.Runs) != 1 || rep.Runs[0].Location == nil {
 		t.Fatalf("report %+v, want one location run", rep)
 	}

@@ -56,15 +56,10 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	// Deliveries an earlier step owes that have not arrived yet (0 for the first): they may still
 	// come, during this step, and the settle below waits for them too.
 	owedBefore := max(0, expBefore-before.Delivered)
-	cpuBefore, err := r.target.cpu(ctx)
+	cpuBefore, err := r.target.readCPU(ctx)
 	if err != nil {
 		return s, err
 	}
-	dbBefore, err := r.target.dbCPU()
-	if err != nil {
-		return s, err
-	}
-	machineBefore, machineOK := readMachineCPU()
 	var flushBefore histogram
 	if d != nil {
 		flushBefore, _ = r.target.deliveryLatency(ctx) // a figure beside the bench's own: none if unreadable
@@ -93,19 +88,14 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	// The load is over. Its CPU window ends here: the settle below polls the counts (every
 	// progressEvery from a worker), and its idle time would thin the cores busy out.
 	loadSeconds := time.Since(markAt).Seconds()
-	machineAfter, machineOKAfter := readMachineCPU()
-	cpuAfter, err := r.target.cpu(ctx)
+	cpuAfter, err := r.target.readCPU(ctx)
 	if err != nil {
 		return s, err
 	}
-	dbAfter, err := r.target.dbCPU()
-	if err != nil {
-		return s, err
-	}
-	s.cpuSeconds = cpuAfter - cpuBefore
-	s.dbCPUSeconds, s.dbMeasured = dbAfter-dbBefore, r.target.postmaster != 0
-	if machineOK && machineOKAfter {
-		s.machine = loadOver(machineBefore, machineAfter, s.cpuSeconds, s.dbCPUSeconds, loadSeconds, numCPU())
+	s.cpuSeconds = cpuAfter.server - cpuBefore.server
+	s.dbCPUSeconds, s.dbMeasured = cpuAfter.db-cpuBefore.db, r.target.postmaster != 0
+	if cpuBefore.machineOK && cpuAfter.machineOK {
+		s.machine = loadOver(cpuBefore.machine, cpuAfter.machine, s.cpuSeconds, s.dbCPUSeconds, loadSeconds, numCPU())
 	}
 	r.phase.Store("settling")
 	deadline := time.Now().Add(settleTimeout + 2*r.cfg.PollInterval)

@@ -186,6 +186,28 @@ func (t *target) cpu(ctx context.Context) (float64, error) {
 	return sum, nil
 }
 
+// cpuReading is the CPU time the servers, their database and the machine have used so far.
+type cpuReading struct {
+	server, db float64 // seconds
+	machine    machineCPU
+	machineOK  bool // false where the machine's CPU time cannot be read
+}
+
+// readCPU reads the CPU time of the servers, of their PostgreSQL when the bench reads it, and of
+// the whole machine.
+func (t *target) readCPU(ctx context.Context) (cpuReading, error) {
+	var c cpuReading
+	var err error
+	if c.server, err = t.cpu(ctx); err != nil {
+		return c, err
+	}
+	if c.db, err = t.dbCPU(); err != nil {
+		return c, err
+	}
+	c.machine, c.machineOK = readMachineCPU()
+	return c, nil
+}
+
 // dbCPU returns the CPU seconds the servers' PostgreSQL has used, when it has a postmaster.
 func (t *target) dbCPU() (float64, error) {
 	if t.postmaster == 0 {
