@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,20 +20,8 @@ import (
 // JSON whose accounting adds up. It runs where a node's environment moves /metrics off the main
 // port: the child keeps them on its own, where the bench reads the server's latency.
 func TestBenchWithChildServerAndWorkers(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), "bench", "--watchers", "300", "--per-order", "3",
-		"--rate", "50", "--duration", "1s", "--workers", "2", "--json")
-	cmd.Env = append(os.Environ(), "ORDERCAST_METRICS_ADDR=127.0.0.1:0")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
-	}
+	t.Setenv("ORDERCAST_METRICS_ADDR", "127.0.0.1:0") // the bench's child inherits it
+	rep, stderr := runBench(t, "--watchers", "300", "--per-order", "3", "--rate", "50", "--duration", "1s", "--workers", "2")
 	if len(rep.Runs) != 1 {
 		t.Fatalf("%d runs, want 1", len(rep.Runs))
 	}
@@ -57,14 +44,51 @@ func TestBenchWithChildServerAndWorkers(t *testing.T) {
 	// The watchers ran in two worker processes: their samples crossed to this one and each was
 	// matched with the write that made it.
 	checkLoadFigures(t, r, 50)
-	if !strings.Contains(stderr.String(), "sse") {
-		t.Errorf("no progress on stderr:\n%s", stderr.String())
+	if !strings.Contains(stderr, "sse") {
+		t.Errorf("no progress on stderr:\n%s", stderr)
+	}
+}
+
+// runBench runs the real binary's bench with args and --json, and returns its report and what
+// it wrote on stderr.
+func runBench(t *testing.T, args ...string) (bench.Report, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, binary(t), append([]string{"bench", "--json"}, args...)...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s", err, stderr.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	return rep, stderr.String()
+}
+
+// TestBenchOnPostgresReadsItsCPU: on a PostgreSQL of this machine the bench reads the CPU of
+// PostgreSQL's processes beside the server's, in the JSON and in the table's notes.
+func TestBenchOnPostgresReadsItsCPU(t *testing.T) {
+	rep, _ := runBench(t, "--db", pgtest.NewDatabase(t), "--watchers", "20", "--rate", "20", "--duration", "1s", "--workers", "0")
+	r := rep.Runs[0]
+	if r.Committed != 20 || r.DBCPU == nil || r.DBCPU.Unmeasured != "" || r.DBCPU.Seconds < 0 {
+		t.Fatalf("committed %d, database CPU %+v: want 20 and PostgreSQL's CPU read", r.Committed, r.DBCPU)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "database CPU µs/change: ") {
+		t.Errorf("the table does not give the database's CPU:\n%s", table.String())
 	}
 }
 
 // checkLoadFigures checks a run's account of its writes: the offered rate, an achieved rate not
-// above it, every delivered change matched with its write, and latencies from the write's start
-// never below the commit-to-receive part, at every percentile. Speed is not asserted.
+// above it, every delivered change matched with its write, and latencies from the write's due
+// time never below those from its start, nor those below the commit-to-receive part, at every
+// percentile. Speed is not asserted.
 func checkLoadFigures(t *testing.T, r bench.Result, offered float64) {
 	t.Helper()
 	if r.OfferedRate != offered || r.AchievedRate <= 0 || r.AchievedRate > offered*1.001 || r.BehindSeconds < 0 || r.Writers < 1 {
@@ -73,12 +97,12 @@ func checkLoadFigures(t *testing.T, r bench.Result, offered float64) {
 	if r.Uncorrelated != 0 || r.Inconsistent != 0 {
 		t.Errorf("%d delivered changes matched no write, %d committed before their write started", r.Uncorrelated, r.Inconsistent)
 	}
-	if len(r.StartLatencyCDF) != 101 || len(r.LatencyCDF) != 101 {
-		t.Fatalf("CDFs of %d and %d points, want 101", len(r.StartLatencyCDF), len(r.LatencyCDF))
+	if len(r.DueLatencyCDF) != 101 || len(r.StartLatencyCDF) != 101 || len(r.LatencyCDF) != 101 {
+		t.Fatalf("CDFs of %d, %d and %d points, want 101", len(r.DueLatencyCDF), len(r.StartLatencyCDF), len(r.LatencyCDF))
 	}
 	for p := range r.LatencyCDF {
-		if r.StartLatencyCDF[p] < r.LatencyCDF[p] {
-			t.Errorf("p%d from write start %v ms < from commit %v ms", p, r.StartLatencyCDF[p], r.LatencyCDF[p])
+		if r.DueLatencyCDF[p] < r.StartLatencyCDF[p] || r.StartLatencyCDF[p] < r.LatencyCDF[p] {
+			t.Errorf("p%d from due %v ms, from write start %v ms, from commit %v ms", p, r.DueLatencyCDF[p], r.StartLatencyCDF[p], r.LatencyCDF[p])
 		}
 	}
 }
@@ -88,19 +112,7 @@ func checkLoadFigures(t *testing.T, r bench.Result, offered float64) {
 // at 40/s, or 10 at 10/s if the first did not hold), with a bound no step can pass: the search
 // ends by itself, and its steps, JSON and table say what each rate did.
 func TestBenchFindMaxWithChildServer(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), "bench", "--watchers", "15", "--rate", "20", "--workers", "0",
-		"--find-max", "--p99-bound", "1h", "--step", "1s", "--json")
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
-	}
+	rep, _ := runBench(t, "--watchers", "15", "--rate", "20", "--workers", "0", "--find-max", "--p99-bound", "1h", "--step", "1s")
 	if !rep.FindMax || rep.P99BoundMs != 3.6e6 || len(rep.Runs) != 1 || rep.Runs[0].FindMax == nil {
 		t.Fatalf("report %+v, want one find-max run", rep)
 	}
@@ -117,7 +129,7 @@ func TestBenchFindMaxWithChildServer(t *testing.T) {
 	}
 	best, committed, allHeld := 0.0, int64(0), true
 	for i, s := range fm.Steps {
-		if s.Committed == 0 || s.Delivered != s.Expected || s.P99Ms < s.CommitP99Ms || s.Achieved > s.Offered*1.001 {
+		if s.Committed == 0 || s.Delivered != s.Expected || s.DueP99Ms < s.P99Ms || s.P99Ms < s.CommitP99Ms || s.Achieved > s.Offered*1.001 {
 			t.Errorf("step %d: %+v", i+1, s)
 		}
 		// Doubling while every step held; halving after a first step that did not.
@@ -173,18 +185,7 @@ func runLocationBench(t *testing.T, args ...string) bench.Result {
 // runLocationReport is runLocationBench's whole report.
 func runLocationReport(t *testing.T, args ...string) bench.Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, binary(t), append([]string{"bench", "--json"}, args...)...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench: %v\n%s", err, stderr.String())
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
-	}
+	rep, _ := runBench(t, args...)
 	if len(rep.Runs) != 1 || rep.Runs[0].Location == nil {
 		t.Fatalf("report %+v, want one location run", rep)
 	}

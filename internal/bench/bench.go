@@ -85,7 +85,7 @@ type Config struct {
 	WriteBatch int
 
 	// FindMax raises the rate from Rate, in steps of StepDuration on the same watchers, until the
-	// p99 latency from the start of the write passes P99Bound or the rate is not reached, and
+	// p99 latency from the writes' due times passes P99Bound or the rate is not reached, and
 	// reports the highest rate that held.
 	FindMax      bool
 	P99Bound     time.Duration
@@ -294,6 +294,9 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 		}
 	}
 	res.Nodes = len(r.target.urls)
+	if r.target.postmaster != 0 || r.target.dbUnreadable != "" {
+		res.DBCPU = &DBCPU{Unmeasured: r.target.dbUnreadable}
+	}
 	defer func() {
 		for _, g := range r.groups {
 			g.Close()
@@ -355,7 +358,7 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	if err := r.waitOpen(ctx, res.RSSBefore); err != nil {
 		return res, err
 	}
-	c := r.counts(false)
+	c := r.counts()
 	res.Opened, res.Failed = c.Opened, c.Failed
 	res.ConnectSeconds = time.Since(openStart).Seconds()
 	res.ConnectRate = float64(c.Opened) / res.ConnectSeconds
@@ -486,7 +489,7 @@ func (r *run) waitOpen(ctx context.Context, rssBefore int64) error {
 	deadline := time.Now().Add(openTimeout)
 	next := time.Now()
 	for {
-		c := r.counts(false)
+		c := r.counts()
 		if c.Opened+c.Failed >= int64(r.cfg.Watchers) {
 			return nil
 		}
@@ -508,21 +511,38 @@ func (r *run) sampleMemory(ctx context.Context, rssBefore int64) {
 	if err != nil {
 		return
 	}
-	c := r.counts(false)
+	c := r.counts()
 	r.memMu.Lock()
 	r.mem = append(r.mem, MemSample{Watchers: c.Opened, RSSBytes: rss, DeltaBytes: rss - rssBefore})
 	r.memMu.Unlock()
 }
 
-func (r *run) counts(latencies bool) Counts {
-	r.gmu.Lock()
-	groups := slices.Clone(r.groups)
-	r.gmu.Unlock()
+// counts adds up the groups' counters so far.
+func (r *run) counts() Counts {
 	var c Counts
-	for _, g := range groups {
-		c.Add(g.Counts(latencies))
+	for _, g := range r.groupList() {
+		c.Add(g.Counts())
 	}
 	return c
+}
+
+// take adds up the groups' counters with the samples not yet taken.
+func (r *run) take() (Counts, error) {
+	var c Counts
+	for _, g := range r.groupList() {
+		gc, err := g.Take()
+		if err != nil {
+			return c, err
+		}
+		c.Add(gc)
+	}
+	return c, nil
+}
+
+func (r *run) groupList() []group {
+	r.gmu.Lock()
+	defer r.gmu.Unlock()
+	return slices.Clone(r.groups)
 }
 
 // progress prints a progress line every second until the returned func is called.
@@ -556,7 +576,7 @@ func (r *run) progress(ctx context.Context) func() {
 					continue
 				}
 				last, lastPhase = now, phase
-				c := r.counts(false)
+				c := r.counts()
 				line := fmt.Sprintf("%-8s %5.0fs  %-17s open %d/%d failed %d  delivered %d  dup %d ooo %d gaps %d  reconnects %d",
 					r.tr, time.Since(r.start).Seconds(), phase, c.Opened, r.cfg.Watchers, c.Failed,
 					c.Delivered, c.Duplicates, c.OutOfOrder, c.Gaps, c.Reconnects)

@@ -87,6 +87,10 @@ func TestBenchDeliversEveryChangeOverEveryTransport(t *testing.T) {
 			t.Errorf("%s: latency summary %v / %v", r.Transport, r.LatencyP50Ms, r.LatencyMaxMs)
 		}
 		checkLoadFigures(t, r)
+		// Servers at a URL: the bench cannot see their database, and says so.
+		if r.DBCPU == nil || !strings.Contains(r.DBCPU.Unmeasured, "with --url the bench cannot see the servers' database") {
+			t.Errorf("%s: database CPU %+v, want it said to be unknown", r.Transport, r.DBCPU)
+		}
 		if r.BytesRead == 0 || r.RSSBefore == 0 || len(r.Memory) == 0 {
 			t.Errorf("%s: bytes read %d, rss %d, memory samples %d", r.Transport, r.BytesRead, r.RSSBefore, len(r.Memory))
 		}
@@ -118,7 +122,7 @@ func TestBenchDeliversEveryChangeOverEveryTransport(t *testing.T) {
 		t.Error("HTML report has a script; it must stand alone")
 	}
 
-	for _, want := range []string{"offered/s", "achieved/s", "start→recv ms", "commit→recv ms", "from write", "from commit"} {
+	for _, want := range []string{"offered/s", "achieved/s", "late ms max", "due→recv ms", "start→recv ms", "commit→recv ms", "from due", "from write", "from commit"} {
 		if !strings.Contains(html.String(), want) {
 			t.Errorf("HTML report lacks %q", want)
 		}
@@ -128,20 +132,46 @@ func TestBenchDeliversEveryChangeOverEveryTransport(t *testing.T) {
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range append([]string{"offered/s", "achieved/s", "behind s", "start→recv ms p50/p90/p99/max", "commit→recv ms p50/p90/p99/max"}, bench.Transports...) {
+	for _, want := range append([]string{"offered/s", "achieved/s", "behind s", "late ms max", "due→recv ms p50/p90/p99/max", "start→recv ms p50/p90/p99/max", "commit→recv ms p50/p90/p99/max", "server CPU excludes the database"}, bench.Transports...) {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %s:\n%s", want, table.String())
 		}
 	}
-	if back.Runs[2].StartLatencyP99Ms != rep.Runs[2].StartLatencyP99Ms || back.Runs[2].OfferedRate != 100 {
+	if back.Runs[2].StartLatencyP99Ms != rep.Runs[2].StartLatencyP99Ms || back.Runs[2].DueLatencyP99Ms != rep.Runs[2].DueLatencyP99Ms || back.Runs[2].OfferedRate != 100 {
 		t.Errorf("JSON lost the load figures: %+v", back.Runs[2])
 	}
 }
 
+// TestBenchCPUWindowEndsWithTheLoad: the server's CPU and the cores busy are taken over the load,
+// not over the wait after it for the last deliveries. Ten watchers polling every 2 s, each at its
+// own phase, read the changes of a 100 ms load up to 2 s after it; the cores busy must not be
+// averaged over that wait.
+func TestBenchCPUWindowEndsWithTheLoad(t *testing.T) {
+	base := newServer(t)
+	rep, err := bench.Run(context.Background(), bench.Config{
+		URL: base, Watchers: 10, Rate: 100, Duration: 100 * time.Millisecond,
+		Transports: []string{bench.TransportPoll}, PollInterval: 2 * time.Second, Timeout: time.Minute,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Runs[0]
+	if f := r.Failures(); len(f) > 0 {
+		t.Fatalf("failures: %v", f)
+	}
+	if r.Load.Cores == 0 {
+		t.Skip("the machine's CPU time cannot be read here")
+	}
+	// The chance that all ten read their change within 0.4 s of it is 0.2^10.
+	if r.Load.Seconds <= 0 || r.Load.Seconds > 1 || r.WindowSeconds-r.Load.Seconds < 0.3 {
+		t.Errorf("cores busy over %v s, the step over %v s: want the load's 0.1 s and a little, well short of the step", r.Load.Seconds, r.WindowSeconds)
+	}
+}
+
 // checkLoadFigures checks what a run says about its writes: the offered rate, an achieved rate
-// that does not exceed it, and latencies from the write's start that are never shorter than the
-// commit-to-receive part of the same events (every delivered event matched with its write).
-// Speed is not asserted.
+// that does not exceed it, and latencies from the write's due time never shorter than those from
+// its start, nor those shorter than the commit-to-receive part of the same events (every
+// delivered event matched with its write). Speed is not asserted.
 func checkLoadFigures(t *testing.T, r bench.Result) {
 	t.Helper()
 	if r.Writers < 1 || r.AchievedRate <= 0 || r.AchievedRate > r.OfferedRate*1.001 || r.BehindSeconds < 0 {
@@ -150,14 +180,15 @@ func checkLoadFigures(t *testing.T, r bench.Result) {
 	if r.Uncorrelated != 0 || r.Inconsistent != 0 {
 		t.Errorf("%s: %d delivered changes matched no write, %d committed before their write started", r.Transport, r.Uncorrelated, r.Inconsistent)
 	}
-	if len(r.StartLatencyCDF) != 101 || len(r.LatencyCDF) != 101 {
-		t.Fatalf("%s: CDFs of %d and %d points, want 101", r.Transport, len(r.StartLatencyCDF), len(r.LatencyCDF))
+	if len(r.DueLatencyCDF) != 101 || len(r.StartLatencyCDF) != 101 || len(r.LatencyCDF) != 101 || r.MaxLateMs < 0 {
+		t.Fatalf("%s: CDFs of %d, %d and %d points, want 101; late %v ms", r.Transport, len(r.DueLatencyCDF), len(r.StartLatencyCDF), len(r.LatencyCDF), r.MaxLateMs)
 	}
-	// Each event's latency from its write's start is at least its commit-to-receive part, so the
-	// distributions keep that order at every percentile.
+	// Each event's latency from its write's due time is at least the one from its start, which is
+	// at least its commit-to-receive part, so the distributions keep that order at every
+	// percentile.
 	for p := range r.LatencyCDF {
-		if r.StartLatencyCDF[p] < r.LatencyCDF[p] {
-			t.Errorf("%s: p%d from write start %v ms < from commit %v ms", r.Transport, p, r.StartLatencyCDF[p], r.LatencyCDF[p])
+		if r.DueLatencyCDF[p] < r.StartLatencyCDF[p] || r.StartLatencyCDF[p] < r.LatencyCDF[p] {
+			t.Errorf("%s: p%d from due %v ms, from write start %v ms, from commit %v ms", r.Transport, p, r.DueLatencyCDF[p], r.StartLatencyCDF[p], r.LatencyCDF[p])
 		}
 	}
 }
@@ -187,10 +218,10 @@ func TestFindMaxStopsWhenNoRateHolds(t *testing.T) {
 		if want := []float64{40, 20, 10}[i]; s.Offered != want || s.Held || s.Why == "" {
 			t.Errorf("step %d: offered %v held %v (%s); want %v, not held", i+1, s.Offered, s.Held, s.Why, want)
 		}
-		if s.P99Ms <= 0 {
-			t.Errorf("step %d: p99 %v ms, above a 1 ns bound it must be", i+1, s.P99Ms)
+		if s.DueP99Ms <= 0 {
+			t.Errorf("step %d: p99 from due %v ms, above a 1 ns bound it must be", i+1, s.DueP99Ms)
 		}
-		if s.Committed == 0 || s.Delivered != s.Expected || s.Samples != s.Delivered || s.P99Ms < s.CommitP99Ms {
+		if s.Committed == 0 || s.Delivered != s.Expected || s.Samples != s.Delivered || s.DueP99Ms < s.P99Ms || s.P99Ms < s.CommitP99Ms {
 			t.Errorf("step %d: %+v", i+1, s)
 		}
 		committed += s.Committed

@@ -27,6 +27,10 @@ const (
 	// heldShare is the share of the offered rate the writer must achieve for the rate to count
 	// as reached.
 	heldShare = 0.98
+	// lateBound is how late against its due time a write may start before the report warns that
+	// the writer fell behind its schedule: a wait that long is the size of the p99 the targets
+	// are stated in, and start→recv leaves it out.
+	lateBound = 10 * time.Millisecond
 )
 
 // defaultWriters is the writes in flight for a rate: a twentieth of a second's worth.
@@ -39,9 +43,9 @@ func defaultWriters(rate float64) int {
 // steps on the same orders and watchers.
 //
 // Every write carries expected_version, and the next change of an order waits for the previous
-// one's answer, so the seq each write makes is known before it is sent: its start is recorded
-// under that key (WriteStarts) and a watcher that reads the event before the answer arrives is
-// still matched with it.
+// one's answer, so the seq each write makes is known before it is sent: its due time and start
+// are recorded under that key (WriteStarts) and a watcher that reads the event before the answer
+// arrives is still matched with it.
 type driver struct {
 	urls    []string
 	prefix  string
@@ -97,10 +101,35 @@ func (d *driver) batchTick(rate float64) time.Duration {
 }
 
 // writeJob is what one writer sends in one request: change ks[0] alone, or with batching the
-// changes ks (at most one of each order) to node.
+// changes ks (at most one of each order) to node. due is when the schedule meant it to be sent:
+// change k's k/rate, or with batching the end of the tick that gathered the changes.
 type writeJob struct {
 	ks   []int
 	node int
+	due  time.Time
+}
+
+// pace is what the writers of one load note of its timing, in Unix nanoseconds.
+type pace struct {
+	lastStart atomic.Int64 // the start of the request that started last
+	maxLate   atomic.Int64 // the longest a request started after its due time
+	lastDone  atomic.Int64 // when the answer of the last change to commit came
+}
+
+// started notes a request due at due that started at start.
+func (p *pace) started(due, start time.Time) {
+	raise(&p.lastStart, start.UnixNano())
+	raise(&p.maxLate, int64(start.Sub(due)))
+}
+
+// raise sets v to n if n is greater.
+func raise(v *atomic.Int64, n int64) {
+	for {
+		old := v.Load()
+		if n <= old || v.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }
 
 // close drops the writers' connections; no load may be running.
@@ -118,7 +147,13 @@ type load struct {
 	committed int64
 	errors    int64
 	achieved  float64
-	behind    time.Duration
+	// behind is how late the last request started against its due time; maxLate the most any
+	// request did, which a stall the writer caught up with by the end shows and behind does not.
+	behind  time.Duration
+	maxLate time.Duration
+	// first is the first change of the load, counted over all loads: the load's changes are
+	// first up to the driver's next.
+	first int
 }
 
 // run sends rate×dur changes on schedule (change k due at k/rate) from the bounded pool of
@@ -130,7 +165,9 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 		l.planned, l.capped = rem, true
 	}
 	first := d.next
-	var committed, errs, lastStart atomic.Int64
+	l.first = first
+	var committed, errs atomic.Int64
+	var p pace
 	jobs := make(chan writeJob, d.writers)
 	var wg sync.WaitGroup
 	for w := range d.writers {
@@ -139,10 +176,10 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 			defer wg.Done()
 			for job := range jobs {
 				if d.batch > 1 {
-					n := d.writeBatch(d.conns[w][job.node%len(d.conns[w])], job.ks, &lastStart)
+					n := d.writeBatch(d.conns[w][job.node%len(d.conns[w])], job, &p)
 					committed.Add(int64(n))
 					errs.Add(int64(len(job.ks) - n))
-				} else if d.write(d.conns[w], w, job.ks[0], &lastStart) {
+				} else if d.write(d.conns[w], w, job, &p) {
 					committed.Add(1)
 				} else {
 					errs.Add(1)
@@ -154,10 +191,13 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 	due := func(k int) time.Time { return start.Add(time.Duration(float64(k) / rate * float64(time.Second))) }
 	hardStop := due(l.planned).Add(due(l.planned).Sub(start) + 5*time.Second)
 	sent := 0
-	// Blocks while every writer is busy: that is the writer falling behind the schedule.
+	var lastDue time.Time // of the last request queued
+	// Blocks while every writer is busy: that is the writer falling behind the schedule. The
+	// wait shows in the lateness of the requests, each measured against its own due time.
 	queue := func(job writeJob) bool {
 		select {
 		case jobs <- job:
+			lastDue = job.due
 			return true
 		case <-ctx.Done():
 			return false
@@ -182,7 +222,7 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 					ks = append(ks, first+k)
 				}
 				requests++
-				if !queue(writeJob{ks: ks, node: requests}) {
+				if !queue(writeJob{ks: ks, node: requests, due: end}) {
 					break ticks
 				}
 				sent += len(ks) // counted once queued: a change never queued is unsent
@@ -195,7 +235,7 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 					break
 				}
 			}
-			if !queue(writeJob{ks: []int{first + sent}}) {
+			if !queue(writeJob{ks: []int{first + sent}, due: due(sent)}) {
 				break
 			}
 		}
@@ -206,18 +246,25 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 	l.unsent = l.planned - sent
 	l.committed, l.errors = committed.Load(), errs.Load()
 	if sent > 0 {
-		// The writer's own pace: the changes committed over the time it took to send them (one
-		// schedule interval for the last). On schedule this is the offered rate.
-		last := time.Unix(0, lastStart.Load())
-		l.behind = max(0, last.Sub(due(sent-1)))
-		l.achieved = float64(l.committed) / (last.Sub(start).Seconds() + 1/rate)
+		l.behind = max(0, time.Unix(0, p.lastStart.Load()).Sub(lastDue))
+		l.maxLate = max(0, time.Duration(p.maxLate.Load()))
+	}
+	if l.committed > 0 {
+		// The changes committed over the time from the first one's due time to the last one's
+		// answer, and at least the schedule's own length (the last request's due time and one
+		// interval): on schedule this is the offered rate, and it can never exceed what the
+		// server committed in that time, however many writes were still in flight when the
+		// last one was sent.
+		span := max(time.Unix(0, p.lastDone.Load()).Sub(start), lastDue.Sub(start)+time.Duration(float64(time.Second)/rate))
+		l.achieved = float64(l.committed) / span.Seconds()
 	}
 	return l
 }
 
-// write sends change k, after the order's previous change has been answered, and reports
-// whether it committed.
-func (d *driver) write(conns []*wireConn, w, k int, lastStart *atomic.Int64) bool {
+// write sends the job's change, after the order's previous change has been answered, and
+// reports whether it committed.
+func (d *driver) write(conns []*wireConn, w int, job writeJob, p *pace) bool {
+	k := job.ks[0]
 	i, step := k%d.orders, k/d.orders
 	node := w
 	if d.byOrder {
@@ -233,7 +280,7 @@ func (d *driver) write(conns []*wireConn, w, k int, lastStart *atomic.Int64) boo
 	d.mu.Unlock()
 	var err error
 	if !skip {
-		err = d.send(conns[node%len(conns)], i, step, lastStart)
+		err = d.send(conns[node%len(conns)], i, step, job.due, p)
 	}
 	ok := !skip && err == nil
 	d.mu.Lock()
@@ -247,7 +294,7 @@ func (d *driver) write(conns []*wireConn, w, k int, lastStart *atomic.Int64) boo
 	return ok
 }
 
-func (d *driver) send(c *wireConn, i, step int, lastStart *atomic.Int64) error {
+func (d *driver) send(c *wireConn, i, step int, due time.Time, p *pace) error {
 	version := d.version(change{i, step})
 	id := OrderID(d.prefix, i)
 	body, err := json.Marshal(api.SetStatusRequest{Status: d.cycle[step], ExpectedVersion: &version})
@@ -255,8 +302,8 @@ func (d *driver) send(c *wireConn, i, step int, lastStart *atomic.Int64) error {
 		return fmt.Errorf("set status of %s: %w", id, err)
 	}
 	start := time.Now()
-	d.starts.Record(i, version+1, start)
-	noteStart(lastStart, start)
+	d.starts.Record(i, version+1, due, start)
+	p.started(due, start)
 	code, answer, err := c.post(api.StatusPath(id), body)
 	if err != nil {
 		return fmt.Errorf("set status of %s: %w", id, err)
@@ -277,14 +324,17 @@ func (d *driver) send(c *wireConn, i, step int, lastStart *atomic.Int64) error {
 	if res.Event.Seq != version+1 {
 		return fmt.Errorf("set status of %s at version %d: answered seq %d, want %d", id, version, res.Event.Seq, version+1)
 	}
+	raise(&p.lastDone, time.Now().UnixNano())
 	d.changes[i].Add(1)
 	return nil
 }
 
-// writeBatch sends the changes ks (each of another order) in one POST /v1/status-changes, once
-// each order's previous change has been answered, and returns how many committed. A change's
-// start is the request's: the time it waited in its tick is the integration's, not the server's.
-func (d *driver) writeBatch(c *wireConn, ks []int, lastStart *atomic.Int64) int {
+// writeBatch sends the job's changes (each of another order) in one POST /v1/status-changes,
+// once each order's previous change has been answered, and returns how many committed. A
+// change's start is the request's, and its due time the end of its tick: the time it waited in
+// its tick is the integration's, not the server's.
+func (d *driver) writeBatch(c *wireConn, job writeJob, p *pace) int {
+	ks := job.ks
 	todo := make([]change, 0, len(ks))
 	d.mu.Lock()
 	for _, k := range ks {
@@ -300,7 +350,7 @@ func (d *driver) writeBatch(c *wireConn, ks []int, lastStart *atomic.Int64) int 
 	ok := make([]bool, len(todo))
 	var err error
 	if len(todo) > 0 {
-		err = d.sendBatch(c, todo, ok, lastStart)
+		err = d.sendBatch(c, todo, ok, job.due, p)
 	}
 	committed := 0
 	d.mu.Lock()
@@ -323,6 +373,19 @@ func (d *driver) writeBatch(c *wireConn, ks []int, lastStart *atomic.Int64) int 
 	return committed
 }
 
+// changeOf returns which change, counted over all loads, made seq of order: ok is false for a
+// seq no change of the driver makes.
+func (d *driver) changeOf(order int, seq int64) (k int, ok bool) {
+	if order < 0 || order >= d.orders {
+		return 0, false
+	}
+	step := seq - d.base[order] - 1
+	if step < 0 || step >= int64(len(d.cycle)) {
+		return 0, false
+	}
+	return int(step)*d.orders + order, true
+}
+
 // change is one change of a batched request: order i's change step.
 type change struct{ i, step int }
 
@@ -331,7 +394,7 @@ func (d *driver) version(ch change) int64 { return d.base[ch.i] + int64(ch.step)
 
 // sendBatch posts the changes todo in one request and marks ok[j] for each change answered with
 // the seq it must make.
-func (d *driver) sendBatch(c *wireConn, todo []change, ok []bool, lastStart *atomic.Int64) error {
+func (d *driver) sendBatch(c *wireConn, todo []change, ok []bool, due time.Time, p *pace) error {
 	req := api.SetStatusesRequest{Changes: make([]api.OrderStatusChange, len(todo))}
 	for j, ch := range todo {
 		version := d.version(ch)
@@ -344,9 +407,9 @@ func (d *driver) sendBatch(c *wireConn, todo []change, ok []bool, lastStart *ato
 	}
 	start := time.Now()
 	for _, ch := range todo {
-		d.starts.Record(ch.i, d.version(ch)+1, start)
+		d.starts.Record(ch.i, d.version(ch)+1, due, start)
 	}
-	noteStart(lastStart, start)
+	p.started(due, start)
 	code, answer, err := c.post(api.PathStatusChanges, body)
 	if err != nil {
 		return fmt.Errorf("set status of %d orders: %w", len(ok), err)
@@ -370,6 +433,7 @@ func (d *driver) sendBatch(c *wireConn, todo []change, ok []bool, lastStart *ato
 		return fmt.Errorf("set status of %d orders: %d results", len(ok), len(res.Results))
 	}
 	var first error
+	done := time.Now()
 	for j, r := range res.Results {
 		i, version := todo[j].i, d.version(todo[j])
 		switch {
@@ -383,20 +447,11 @@ func (d *driver) sendBatch(c *wireConn, todo []change, ok []bool, lastStart *ato
 			}
 		default:
 			ok[j] = true
+			raise(&p.lastDone, done.UnixNano())
 			d.changes[i].Add(1)
 		}
 	}
 	return first
-}
-
-// noteStart raises lastStart, the start of the latest request sent, to start if it is later.
-func noteStart(lastStart *atomic.Int64, start time.Time) {
-	for {
-		last := lastStart.Load()
-		if start.UnixNano() <= last || lastStart.CompareAndSwap(last, start.UnixNano()) {
-			return
-		}
-	}
 }
 
 // answerText is an answer's body for an error message, cut short.

@@ -9,26 +9,29 @@ import (
 )
 
 // TestCorrelateMatchesEventsWithTheirWrites: each delivered change is matched, by order and seq,
-// with the start of the write that made it, even when the event was read before the write's
-// answer came back; the latency from the start includes the wait for the store, and the part
-// from the commit is reported beside it.
+// with the due time and start of the write that made it, even when the event was read before the
+// write's answer came back; the latency from the start includes the wait for the store, the one
+// from the due time also the write's wait for a writer, and the part from the commit is reported
+// beside them.
 func TestCorrelateMatchesEventsWithTheirWrites(t *testing.T) {
 	t0 := time.Unix(2000, 0)
 	at := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
 	// Two orders created at version 1 and 3 (an order that existed already), four changes each.
 	starts := bench.NewWriteStarts([]int64{1, 3}, 4)
 	for _, w := range []struct {
-		order int
-		seq   int64
-		start time.Duration
-		ok    bool
+		order      int
+		seq        int64
+		due, start time.Duration
+		ok         bool
 	}{
-		{0, 2, 0, true}, {0, 3, 10 * time.Millisecond, true}, {1, 4, 1 * time.Millisecond, true},
-		{1, 3, 0, false}, // its created version, not a change
-		{0, 6, 0, false}, // a fifth change does not fit
-		{2, 2, 0, false}, // no such order
+		{0, 2, 0, 0, true},
+		{0, 3, 2 * time.Millisecond, 10 * time.Millisecond, true}, // sent 8 ms late
+		{1, 4, 1 * time.Millisecond, 1 * time.Millisecond, true},
+		{1, 3, 0, 0, false}, // its created version, not a change
+		{0, 6, 0, 0, false}, // a fifth change does not fit
+		{2, 2, 0, 0, false}, // no such order
 	} {
-		if got := starts.Record(w.order, w.seq, t0.Add(w.start)); got != w.ok {
+		if got := starts.Record(w.order, w.seq, t0.Add(w.due), t0.Add(w.start)); got != w.ok {
 			t.Errorf("Record(%d, %d) = %v, want %v", w.order, w.seq, got, w.ok)
 		}
 	}
@@ -45,14 +48,15 @@ func TestCorrelateMatchesEventsWithTheirWrites(t *testing.T) {
 		{Order: 1, Seq: 4, At: at(0), Received: at(10 * time.Millisecond)},
 	}
 	l := bench.Correlate(starts, samples)
+	wantDue := []int64{3000, 13300, 9000}
 	wantStart := []int64{3000, 5300, 9000}
 	wantCommit := []int64{1000, 300, 1000}
-	if len(l.FromStart) != 3 || len(l.CommitToReceive) != 3 {
-		t.Fatalf("latencies %v / %v, want %v / %v", l.FromStart, l.CommitToReceive, wantStart, wantCommit)
+	if len(l.FromDue) != 3 || len(l.FromStart) != 3 || len(l.CommitToReceive) != 3 {
+		t.Fatalf("latencies %v / %v / %v, want %v / %v / %v", l.FromDue, l.FromStart, l.CommitToReceive, wantDue, wantStart, wantCommit)
 	}
 	for i := range wantStart {
-		if l.FromStart[i] != wantStart[i] || l.CommitToReceive[i] != wantCommit[i] {
-			t.Fatalf("latencies %v / %v, want %v / %v", l.FromStart, l.CommitToReceive, wantStart, wantCommit)
+		if l.FromDue[i] != wantDue[i] || l.FromStart[i] != wantStart[i] || l.CommitToReceive[i] != wantCommit[i] {
+			t.Fatalf("latencies %v / %v / %v, want %v / %v / %v", l.FromDue, l.FromStart, l.CommitToReceive, wantDue, wantStart, wantCommit)
 		}
 		if l.FromStart[i] < l.CommitToReceive[i] {
 			t.Errorf("change %d: %d µs from its start, less than %d µs from its commit", i, l.FromStart[i], l.CommitToReceive[i])

@@ -50,26 +50,31 @@ func parseProcStat(b []byte) (machineCPU, error) {
 	return machineCPU{busy: t[user] + t[nice] + t[system] + t[irq] + t[softirq], steal: t[steal]}, nil
 }
 
-// MachineLoad is what a load took of the machine: cores busy on average over its window, and
-// of those the server's, and the cores the hypervisor stole.
+// MachineLoad is what a load took of the machine: cores busy on average over its window (from
+// the mark to the load's last write answered), and of those the server's and its PostgreSQL's
+// (when the bench reads it), and the cores the hypervisor stole.
 type MachineLoad struct {
-	Cores       int     `json:"cores"`
-	BusyCores   float64 `json:"busy_cores"`
-	ServerCores float64 `json:"server_cores"`
-	StolenCores float64 `json:"stolen_cores"`
+	Seconds       float64 `json:"seconds"` // the window
+	Cores         int     `json:"cores"`
+	BusyCores     float64 `json:"busy_cores"`
+	ServerCores   float64 `json:"server_cores"`
+	DatabaseCores float64 `json:"database_cores,omitempty"`
+	StolenCores   float64 `json:"stolen_cores"`
 }
 
-// loadOver turns two readings window seconds apart, and the server's CPU seconds over the same
-// window, into a MachineLoad.
-func loadOver(before, after machineCPU, serverSeconds, window float64, cores int) MachineLoad {
+// loadOver turns two readings window seconds apart, and the server's and its database's CPU
+// seconds over the same window, into a MachineLoad.
+func loadOver(before, after machineCPU, serverSeconds, dbSeconds, window float64, cores int) MachineLoad {
 	if window <= 0 {
 		return MachineLoad{}
 	}
 	return MachineLoad{
-		Cores:       cores,
-		BusyCores:   (after.busy - before.busy) / window,
-		ServerCores: serverSeconds / window,
-		StolenCores: (after.steal - before.steal) / window,
+		Seconds:       window,
+		Cores:         cores,
+		BusyCores:     (after.busy - before.busy) / window,
+		ServerCores:   serverSeconds / window,
+		DatabaseCores: dbSeconds / window,
+		StolenCores:   (after.steal - before.steal) / window,
 	}
 }
 
@@ -82,8 +87,12 @@ func (m MachineLoad) note() string {
 	if m.Cores == 0 {
 		return ""
 	}
-	s := fmt.Sprintf("cores busy during the load: %.2f of %d (the server's processes %.2f, everything else %.2f)",
-		m.BusyCores, m.Cores, m.ServerCores, max(m.BusyCores-m.ServerCores, 0))
+	db := ""
+	if m.DatabaseCores > 0 {
+		db = fmt.Sprintf(", PostgreSQL's %.2f", m.DatabaseCores)
+	}
+	s := fmt.Sprintf("cores busy during the load: %.2f of %d (the server's processes %.2f%s, everything else %.2f)",
+		m.BusyCores, m.Cores, m.ServerCores, db, max(m.BusyCores-m.ServerCores-m.DatabaseCores, 0))
 	if m.StolenCores >= 0.05 {
 		s += fmt.Sprintf(", and %.2f taken by the hypervisor", m.StolenCores)
 	}

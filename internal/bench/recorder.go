@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -242,11 +243,15 @@ func (r *Recorder) Counts(samples bool) Counts {
 	return c
 }
 
-// Percentile returns the p-th percentile (0..100) of sorted values, nearest rank; 0 for none.
+// Percentile returns the p-th percentile (0..100) of sorted values by nearest rank: the smallest
+// value that at least p % of them do not exceed, the ceil(p/100·n)-th; 0 for none. Rounding the
+// rank to the nearest instead would put p99 of 70 values on the 69th, which 2 of them exceed.
 func Percentile(sorted []int64, p float64) int64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(p/100*float64(len(sorted))+0.5) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
+	// p·n is exact for whole p and any count a run makes; the margin keeps a fractional p whose
+	// product lands a hair above a whole rank from taking the next one.
+	rank := int(math.Ceil(p*float64(len(sorted))/100 - 1e-9))
+	return sorted[max(0, min(rank-1, len(sorted)-1))]
 }

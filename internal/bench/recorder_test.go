@@ -81,6 +81,37 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
+// TestPercentileIsNearestRank: the p-th percentile of n values is the ceil(p/100·n)-th smallest,
+// so no more than (100-p) % of them exceed it.
+func TestPercentileIsNearestRank(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		p    float64
+		want int64 // the rank, 1-based; the values are 1..n
+	}{
+		{70, 99, 70}, // 69.3 → 70: the 69th would leave 2 of 70 (2.9 %) above it
+		{70, 50, 35},
+		{70, 100, 70},
+		{1060, 99, 1050}, // 1049.4 → 1050
+		{1060, 50, 530},
+		{1060, 100, 1060},
+		{1060, 99.9, 1059}, // 1058.94 → 1059
+		{100, 99, 99},      // exactly 99: not 100
+		{1, 99, 1},
+		{1, 50, 1},
+		{1, 100, 1},
+		{10, 0, 1},
+	} {
+		v := make([]int64, tc.n)
+		for i := range v {
+			v[i] = int64(i + 1)
+		}
+		if got := bench.Percentile(v, tc.p); got != tc.want {
+			t.Errorf("n=%d p%v = %d, want %d", tc.n, tc.p, got, tc.want)
+		}
+	}
+}
+
 // TestResultFailures: every way a run can fail to measure what it promised is named, and a clean
 // run has none.
 func TestResultFailures(t *testing.T) {

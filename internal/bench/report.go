@@ -25,8 +25,8 @@ type Report struct {
 	// Rate is the offered rate (with FindMax, the one the search started from).
 	Rate     float64 `json:"rate"`
 	Duration string  `json:"duration"` // with FindMax, of each step
-	// FindMax says the runs searched for the highest rate whose p99 from write start stayed
-	// within P99BoundMs.
+	// FindMax says the runs searched for the highest rate whose p99 from the writes' due times
+	// stayed within P99BoundMs.
 	FindMax    bool    `json:"find_max,omitempty"`
 	P99BoundMs float64 `json:"p99_bound_ms,omitempty"`
 	// Restaurants and PerRestaurant are set for the party-stream workload (--restaurants): one
@@ -81,23 +81,36 @@ type Result struct {
 	Unsent       int64  `json:"unsent"`
 	CommitError  string `json:"commit_error,omitempty"` // the first failure
 	Capped       bool   `json:"capped"`
-	// OfferedRate is the schedule's changes/s; AchievedRate the changes committed per second of
-	// the time the writer took to send them (the offered rate when it kept to the schedule);
-	// BehindSeconds how late its last change started against the schedule. RateNotReached is
-	// set when the achieved rate is more than 2 % below the offered one: the latencies are then
-	// those of the achieved rate.
-	OfferedRate    float64 `json:"offered_rate"`
-	AchievedRate   float64 `json:"achieved_rate"`
-	BehindSeconds  float64 `json:"behind_schedule_seconds"`
-	RateNotReached bool    `json:"rate_not_reached"`
-	Expected       int64   `json:"expected"`
-	Delivered      int64   `json:"delivered"`
-	Duplicates     int64   `json:"duplicates"`
-	OutOfOrder     int64   `json:"out_of_order"`
-	Gaps           int64   `json:"gaps"`
-	Coalesced      int64   `json:"coalesced"`
-	Reconnects     int64   `json:"reconnects"`
+	// OfferedRate is the schedule's changes/s; AchievedRate the changes committed per second
+	// from the first one's due time to the last one's answer, and at least the schedule's length
+	// (the offered rate when the server kept up); BehindSeconds how late the last request started
+	// against its due time, MaxLateMs how late any did. RateNotReached is set when the achieved
+	// rate is more than 2 % below the offered one: the server did not sustain the offered rate.
+	// ScheduleSlipped is set when a request started more than 10 ms (lateBound) after its due
+	// time: the writer fell behind its schedule, and the latencies from the start leave that
+	// wait out (those from the due time count it).
+	OfferedRate     float64 `json:"offered_rate"`
+	AchievedRate    float64 `json:"achieved_rate"`
+	BehindSeconds   float64 `json:"behind_schedule_seconds"`
+	MaxLateMs       float64 `json:"max_late_ms"`
+	RateNotReached  bool    `json:"rate_not_reached"`
+	ScheduleSlipped bool    `json:"schedule_slipped"`
+	Expected        int64   `json:"expected"`
+	Delivered       int64   `json:"delivered"`
+	Duplicates      int64   `json:"duplicates"`
+	OutOfOrder      int64   `json:"out_of_order"`
+	Gaps            int64   `json:"gaps"`
+	Coalesced       int64   `json:"coalesced"`
+	Reconnects      int64   `json:"reconnects"`
 
+	// DueLatency* run from the moment the write was due on the schedule to the watcher reading
+	// the event: the start's figures plus any wait for a free writer, which a server that stalls
+	// imposes on every write due meanwhile (coordinated omission, as wrk2 corrects it).
+	DueLatencyP50Ms float64   `json:"due_to_receive_p50_ms"`
+	DueLatencyP90Ms float64   `json:"due_to_receive_p90_ms"`
+	DueLatencyP99Ms float64   `json:"due_to_receive_p99_ms"`
+	DueLatencyMaxMs float64   `json:"due_to_receive_max_ms"`
+	DueLatencyCDF   []float64 `json:"due_to_receive_cdf_ms"`
 	// StartLatency* run from the start of the write request to the watcher reading the event:
 	// what a customer waits for after the restaurant presses the button.
 	StartLatencyP50Ms float64 `json:"start_to_receive_p50_ms"`
@@ -117,15 +130,20 @@ type Result struct {
 	Uncorrelated int64 `json:"uncorrelated"`
 	Inconsistent int64 `json:"inconsistent"`
 
-	WindowSeconds         float64 `json:"window_seconds"`
-	Requests              int64   `json:"requests"`
-	RequestsPerSecond     float64 `json:"requests_per_second"`
-	BytesRead             int64   `json:"bytes_read"`
-	BytesPerDelivered     float64 `json:"bytes_per_delivered"`
-	CPUSeconds            float64 `json:"cpu_seconds"`
+	WindowSeconds     float64 `json:"window_seconds"`
+	Requests          int64   `json:"requests"`
+	RequestsPerSecond float64 `json:"requests_per_second"`
+	BytesRead         int64   `json:"bytes_read"`
+	BytesPerDelivered float64 `json:"bytes_per_delivered"`
+	CPUSeconds        float64 `json:"cpu_seconds"`
+	// CPUPerChangeMicros is the server's CPU per committed change; CPUPerDeliveredMicros the same
+	// CPU per delivered change (a change to an order of K watchers is delivered K times).
+	CPUPerChangeMicros    float64 `json:"cpu_per_change_us"`
 	CPUPerDeliveredMicros float64 `json:"cpu_per_delivered_us"`
-	// CPUPerChangeMicros is the server's CPU per committed change.
-	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
+	// DBCPU is the CPU of the servers' PostgreSQL, which runs in processes of its own; set when
+	// the bench started the servers on a PostgreSQL (--db postgres://…), or targets servers at
+	// --url, whose database it cannot see.
+	DBCPU *DBCPU `json:"db_cpu,omitempty"`
 	// Load is what the load took of the machine (zero off Linux).
 	Load MachineLoad `json:"machine_load"`
 	// ServerFlush* are the server's own part of commit→receive: from the commit to the event
@@ -141,6 +159,19 @@ type Result struct {
 	// then those of the highest rate that held (or of the last step when none did); the
 	// counters add up every step.
 	FindMax *FindMax `json:"find_max,omitempty"`
+}
+
+// DBCPU is what the servers' PostgreSQL cost, beside the servers' own CPU.
+type DBCPU struct {
+	// Seconds, PerChangeMicros and PerDeliveredMicros are the CPU of PostgreSQL's processes (its
+	// postmaster and every child: the servers' backends, the WAL writer, the checkpointer…, and
+	// the backends of any other client of that PostgreSQL) over the same window as the servers',
+	// when it runs on this machine and the bench reads them.
+	Seconds            float64 `json:"seconds"`
+	PerChangeMicros    float64 `json:"per_change_us"`
+	PerDeliveredMicros float64 `json:"per_delivered_us"`
+	// Unmeasured says why they could not be read; the servers' CPU then leaves the database out.
+	Unmeasured string `json:"unmeasured,omitempty"`
 }
 
 // FindMax is the outcome of a --find-max search.
@@ -160,21 +191,29 @@ type Step struct {
 	Offered       float64 `json:"offered_rate"`
 	Achieved      float64 `json:"achieved_rate"`
 	BehindSeconds float64 `json:"behind_schedule_seconds"`
+	MaxLateMs     float64 `json:"max_late_ms"`
 	Committed     int64   `json:"committed"`
 	CommitErrors  int64   `json:"commit_errors"`
 	Unsent        int64   `json:"unsent"`
 	Expected      int64   `json:"expected"`
-	Delivered     int64   `json:"delivered"`
-	Samples       int64   `json:"samples"`
-	// P50Ms and P99Ms run from the start of the write; Commit* from the commit.
+	// Delivered counts the deliveries of the step's own changes (told by their order and seq);
+	// LateFromEarlier those of an earlier step's changes that arrived during this one.
+	Delivered       int64 `json:"delivered"`
+	LateFromEarlier int64 `json:"late_from_earlier_steps,omitempty"`
+	Samples         int64 `json:"samples"`
+	// Due* run from the write's due time, P50Ms and P99Ms from its start, Commit* from the commit.
+	DueP50Ms           float64 `json:"due_to_receive_p50_ms"`
+	DueP99Ms           float64 `json:"due_to_receive_p99_ms"`
 	P50Ms              float64 `json:"start_to_receive_p50_ms"`
 	P99Ms              float64 `json:"start_to_receive_p99_ms"`
 	CommitP50Ms        float64 `json:"commit_to_receive_p50_ms"`
 	CommitP99Ms        float64 `json:"commit_to_receive_p99_ms"`
 	CPUPerChangeMicros float64 `json:"cpu_per_change_us"`
-	CoresBusy          float64 `json:"cores_busy"` // the machine's, the server's and the bench's
-	// Held says the rate was reached, every change delivered and p99 within the bound; Why
-	// says what failed otherwise.
+	// DBCPUPerChangeMicros is the servers' PostgreSQL's, when the bench reads it (DBCPU).
+	DBCPUPerChangeMicros float64 `json:"db_cpu_per_change_us,omitempty"`
+	CoresBusy            float64 `json:"cores_busy"` // the machine's, the server's and the bench's
+	// Held says the rate was reached, every change delivered and p99 from the due time within
+	// the bound; Why says what failed otherwise.
 	Held bool   `json:"held"`
 	Why  string `json:"why,omitempty"`
 }
@@ -208,7 +247,10 @@ func (r *Result) add(s stepOutcome) {
 // setLoad takes the rate, latency and CPU figures of the step that stands for the run.
 func (r *Result) setLoad(s stepOutcome) {
 	r.OfferedRate, r.AchievedRate, r.BehindSeconds = s.load.offered, s.load.achieved, s.load.behind.Seconds()
+	r.MaxLateMs = float64(s.load.maxLate) / float64(time.Millisecond)
 	r.RateNotReached = s.load.achieved < heldShare*s.load.offered
+	r.ScheduleSlipped = s.load.maxLate > lateBound
+	r.DueLatencyP50Ms, r.DueLatencyP90Ms, r.DueLatencyP99Ms, r.DueLatencyMaxMs, r.DueLatencyCDF = summarize(s.latency.FromDue)
 	r.StartLatencyP50Ms, r.StartLatencyP90Ms, r.StartLatencyP99Ms, r.StartLatencyMaxMs, r.StartLatencyCDF = summarize(s.latency.FromStart)
 	r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencyCDF = summarize(s.latency.CommitToReceive)
 	r.CPUPerDeliveredMicros, r.CPUPerChangeMicros = 0, 0
@@ -222,6 +264,15 @@ func (r *Result) setLoad(s stepOutcome) {
 	}
 	if s.load.committed > 0 {
 		r.CPUPerChangeMicros = s.cpuSeconds / float64(s.load.committed) * 1e6
+	}
+	if r.DBCPU != nil && s.dbMeasured {
+		r.DBCPU.Seconds, r.DBCPU.PerChangeMicros, r.DBCPU.PerDeliveredMicros = s.dbCPUSeconds, 0, 0
+		if s.load.committed > 0 {
+			r.DBCPU.PerChangeMicros = s.dbCPUSeconds / float64(s.load.committed) * 1e6
+		}
+		if s.counts.Delivered > 0 {
+			r.DBCPU.PerDeliveredMicros = s.dbCPUSeconds / float64(s.counts.Delivered) * 1e6
+		}
 	}
 }
 
@@ -341,14 +392,14 @@ func (rep *Report) writeBatchNote() string {
 // writeStatus writes the status workload's table, its notes and any find-max steps.
 func (rep *Report) writeStatus(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "transport\tholding\tclients\topened\tfailed\tconnect/s\tRSS MiB before→after\tKiB/stream\toffered/s\tachieved/s\tbehind s\tdelivered\texpected\tdup/ooo/gap\tstart→recv ms p50/p90/p99/max\tcommit→recv ms p50/p90/p99/max\treq/s\tB/change\tCPU µs/change\t")
+	fmt.Fprintln(tw, "transport\tholding\tclients\topened\tfailed\tconnect/s\tRSS MiB before→after\tKiB/stream\toffered/s\tachieved/s\tbehind s\tlate ms max\tdelivered\texpected\tdup/ooo/gap\tdue→recv ms p50/p90/p99/max\tstart→recv ms p50/p90/p99/max\tcommit→recv ms p50/p90/p99/max\treq/s\tB/delivered\tCPU µs/change\tCPU µs/delivered\t")
 	for _, r := range rep.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%.0f→%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%d\t%d\t%d/%d/%d\t%s\t%s\t%.0f\t%.0f\t%.0f\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%.0f→%.0f\t%.1f\t%.0f\t%.0f\t%.2f\t%s\t%d\t%d\t%d/%d/%d\t%s\t%s\t%s\t%.0f\t%.0f\t%.0f\t%.0f\t\n",
 			r.Transport, r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, r.ConnectRate,
 			float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.BytesPerStream/1024,
-			r.OfferedRate, r.AchievedRate, r.BehindSeconds, r.Delivered, r.Expected,
-			r.Duplicates, r.OutOfOrder, r.Gaps, r.StartLatencies(), r.CommitLatencies(),
-			r.RequestsPerSecond, r.BytesPerDelivered, r.CPUPerDeliveredMicros)
+			r.OfferedRate, r.AchievedRate, r.BehindSeconds, fmtMs(r.MaxLateMs), r.Delivered, r.Expected,
+			r.Duplicates, r.OutOfOrder, r.Gaps, r.DueLatencies(), r.StartLatencies(), r.CommitLatencies(),
+			r.RequestsPerSecond, r.BytesPerDelivered, r.CPUPerChangeMicros, r.CPUPerDeliveredMicros)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -371,9 +422,14 @@ func (rep *Report) writeStatus(w io.Writer) error {
 // notes are the lines under the table that qualify a run's row, warnings first.
 func (r Result) notes() []string {
 	var n []string
+	// A search judges each step by these itself, and says so in its steps.
 	if r.RateNotReached && r.FindMax == nil {
-		n = append(n, fmt.Sprintf("WARNING: offered %.0f changes/s, achieved %.0f/s (%.0f %%); the writer ended %.2f s behind schedule: the latencies are those of the achieved rate",
+		n = append(n, fmt.Sprintf("WARNING: offered %.0f changes/s, achieved %.0f/s (%.0f %%): the server did not sustain the offered rate; the writer ended %.2f s behind schedule",
 			r.OfferedRate, r.AchievedRate, 100*r.AchievedRate/r.OfferedRate, r.BehindSeconds))
+	}
+	if r.ScheduleSlipped && r.FindMax == nil {
+		n = append(n, fmt.Sprintf("WARNING: a write started %s ms after its due time (more than %s ms): the writer fell behind its schedule during the load; start→recv leaves that wait out, due→recv counts it",
+			fmtMs(r.MaxLateMs), fmtMs(float64(lateBound)/float64(time.Millisecond))))
 	}
 	if r.Capped && r.FindMax == nil { // a search says when it ran out of orders
 		n = append(n, fmt.Sprintf("changes capped at %d (%d orders × %d steps): add watchers or lower --rate/--duration", r.Committed+r.CommitErrors+r.Unsent, r.Orders, r.StepsPerOrder))
@@ -397,10 +453,21 @@ func (r Result) notes() []string {
 		n = append(n, fmt.Sprintf("the server's own part of commit→recv, from the commit to the event flushed to the socket (its ordercast_delivery_latency_seconds, interpolated within the buckets): p50 %s ms, p99 %s ms; the rest is the kernel's and the watchers' processes'",
 			fmtMs(r.ServerFlushP50Ms), fmtMs(r.ServerFlushP99Ms)))
 	}
+	if db := r.DBCPU; db != nil && db.Unmeasured != "" {
+		n = append(n, "server CPU excludes the database: "+db.Unmeasured)
+	} else if db != nil {
+		n = append(n, fmt.Sprintf("database CPU µs/change: %.0f (%.0f per delivered change), PostgreSQL's processes (all of that server's, any other client's work included) over the same window as the server's %.0f",
+			db.PerChangeMicros, db.PerDeliveredMicros, r.CPUPerChangeMicros))
+	}
 	if m := r.Load.note(); m != "" {
 		n = append(n, m)
 	}
 	return n
+}
+
+// DueLatencies is p50/p90/p99/max (ms) from the write's due time, as the table prints them.
+func (r Result) DueLatencies() string {
+	return fmtMs(r.DueLatencyP50Ms) + "/" + fmtMs(r.DueLatencyP90Ms) + "/" + fmtMs(r.DueLatencyP99Ms) + "/" + fmtMs(r.DueLatencyMaxMs)
 }
 
 // StartLatencies is p50/p90/p99/max (ms) from the start of the write, as the table prints them.
@@ -416,16 +483,16 @@ func (r Result) CommitLatencies() string {
 // writeSteps writes a find-max search: one line per step, then its outcome.
 func (r Result) writeSteps(w io.Writer) error {
 	fm := r.FindMax
-	fmt.Fprintf(w, "\n%s find-max (p99 from write start within %s ms, steps of %gs):\n", r.Transport, fmtMs(fm.P99BoundMs), fm.StepSeconds)
+	fmt.Fprintf(w, "\n%s find-max (p99 from the writes' due times within %s ms, steps of %gs):\n", r.Transport, fmtMs(fm.P99BoundMs), fm.StepSeconds)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "step\toffered/s\tachieved/s\tbehind s\tcommitted\tdelivered/expected\tstart→recv ms p50/p99\tcommit→recv ms p50/p99\tCPU µs/change\tcores busy\theld\t")
+	fmt.Fprintln(tw, "step\toffered/s\tachieved/s\tbehind s\tlate ms max\tcommitted\tdelivered/expected\tdue→recv ms p50/p99\tstart→recv ms p50/p99\tcommit→recv ms p50/p99\tCPU µs/change\tcores busy\theld\t")
 	for i, s := range fm.Steps {
 		held := "yes"
 		if !s.Held {
 			held = "no: " + s.Why
 		}
-		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%d\t%d/%d\t%s/%s\t%s/%s\t%.0f\t%.2f\t%s\t\n", i+1, s.Offered, s.Achieved, s.BehindSeconds,
-			s.Committed, s.Delivered, s.Expected, fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtMs(s.CommitP50Ms), fmtMs(s.CommitP99Ms), s.CPUPerChangeMicros, s.CoresBusy, held)
+		fmt.Fprintf(tw, "%d\t%.0f\t%.0f\t%.2f\t%s\t%d\t%d/%d\t%s/%s\t%s/%s\t%s/%s\t%.0f\t%.2f\t%s\t\n", i+1, s.Offered, s.Achieved, s.BehindSeconds, fmtMs(s.MaxLateMs),
+			s.Committed, s.Delivered, s.Expected, fmtMs(s.DueP50Ms), fmtMs(s.DueP99Ms), fmtMs(s.P50Ms), fmtMs(s.P99Ms), fmtMs(s.CommitP50Ms), fmtMs(s.CommitP99Ms), s.CPUPerChangeMicros, s.CoresBusy, held)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -440,8 +507,8 @@ func (fm *FindMax) Outcome() string {
 		return "no rate held; stopped: " + fm.Stopped
 	}
 	s := fm.Steps[fm.Best]
-	return fmt.Sprintf("highest sustained rate %.0f changes/s (achieved %.0f/s): p50 %s ms, p99 %s ms from write start, server CPU %.0f µs per change; stopped: %s",
-		fm.MaxRate, s.Achieved, fmtMs(s.P50Ms), fmtMs(s.P99Ms), s.CPUPerChangeMicros, fm.Stopped)
+	return fmt.Sprintf("highest sustained rate %.0f changes/s (achieved %.0f/s): p50 %s ms, p99 %s ms from the writes' due times (p99 %s ms from their start), server CPU %.0f µs per change; stopped: %s",
+		fm.MaxRate, s.Achieved, fmtMs(s.DueP50Ms), fmtMs(s.DueP99Ms), fmtMs(s.P99Ms), s.CPUPerChangeMicros, fm.Stopped)
 }
 
 // fmtMs prints milliseconds with two significant digits below 10 and whole numbers above.
@@ -507,22 +574,22 @@ svg { background: #fff; border: 1px solid #ddd; }
 {{range .Rep.Runs}}{{with .Location}}{{range .Notes}}<p><strong>{{.}}</strong></p>
 {{end}}{{end}}{{end}}{{if .Rep.WithStatus}}<h2>Status changes beside the positions</h2>
 {{end}}{{end}}{{if or (not .Rep.Couriers) .Rep.WithStatus}}<table>
-<thead><tr><th>transport</th><th>holding</th><th>clients</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>start→recv ms p50/p90/p99/max</th><th>commit→recv ms p50/p90/p99/max</th><th>req/s</th><th>bytes/change</th><th>CPU µs/change</th></tr></thead>
+<thead><tr><th>transport</th><th>holding</th><th>clients</th><th>opened</th><th>failed</th><th>KiB/stream</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>late ms max</th><th>delivered</th><th>expected</th><th>dup/ooo/gap</th><th>due→recv ms p50/p90/p99/max</th><th>start→recv ms p50/p90/p99/max</th><th>commit→recv ms p50/p90/p99/max</th><th>req/s</th><th>bytes/delivered</th><th>CPU µs/change</th><th>CPU µs/delivered</th></tr></thead>
 <tbody>
-{{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{holding .}}</td><td>{{clients .}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{printf "%.0f" .OfferedRate}}</td><td>{{printf "%.0f" .AchievedRate}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{.StartLatencies}}</td><td>{{.CommitLatencies}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
+{{range .Rep.Runs}}<tr><td>{{.Transport}}</td><td>{{holding .}}</td><td>{{clients .}}</td><td>{{.Opened}}</td><td>{{.Failed}}</td><td>{{printf "%.1f" (kib .BytesPerStream)}}</td><td>{{printf "%.0f" .OfferedRate}}</td><td>{{printf "%.0f" .AchievedRate}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{ms .MaxLateMs}}</td><td>{{.Delivered}}</td><td>{{.Expected}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}/{{.Gaps}}</td><td>{{.DueLatencies}}</td><td>{{.StartLatencies}}</td><td>{{.CommitLatencies}}</td><td>{{printf "%.0f" .RequestsPerSecond}}</td><td>{{printf "%.0f" .BytesPerDelivered}}</td><td>{{printf "%.0f" .CPUPerChangeMicros}}</td><td>{{printf "%.0f" .CPUPerDeliveredMicros}}</td></tr>
 {{end}}</tbody>
 </table>
 {{end}}{{range .Rep.Runs}}{{range notes .}}<p><strong>{{.}}</strong></p>
 {{end}}{{with .FindMax}}<h2>Find-max steps</h2>
 <table>
-<thead><tr><th>step</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>committed</th><th>delivered/expected</th><th>start→recv ms p50/p99</th><th>commit→recv ms p50/p99</th><th>CPU µs/change</th><th>cores busy</th><th>held</th></tr></thead>
+<thead><tr><th>step</th><th>offered/s</th><th>achieved/s</th><th>behind s</th><th>late ms max</th><th>committed</th><th>delivered/expected</th><th>due→recv ms p50/p99</th><th>start→recv ms p50/p99</th><th>commit→recv ms p50/p99</th><th>CPU µs/change</th><th>cores busy</th><th>held</th></tr></thead>
 <tbody>
-{{range $i, $s := .Steps}}<tr><td>{{inc $i}}</td><td>{{printf "%.0f" $s.Offered}}</td><td>{{printf "%.0f" $s.Achieved}}</td><td>{{printf "%.2f" $s.BehindSeconds}}</td><td>{{$s.Committed}}</td><td>{{$s.Delivered}}/{{$s.Expected}}</td><td>{{ms $s.P50Ms}}/{{ms $s.P99Ms}}</td><td>{{ms $s.CommitP50Ms}}/{{ms $s.CommitP99Ms}}</td><td>{{printf "%.0f" $s.CPUPerChangeMicros}}</td><td>{{printf "%.2f" $s.CoresBusy}}</td><td>{{if $s.Held}}yes{{else}}no: {{$s.Why}}{{end}}</td></tr>
+{{range $i, $s := .Steps}}<tr><td>{{inc $i}}</td><td>{{printf "%.0f" $s.Offered}}</td><td>{{printf "%.0f" $s.Achieved}}</td><td>{{printf "%.2f" $s.BehindSeconds}}</td><td>{{ms $s.MaxLateMs}}</td><td>{{$s.Committed}}</td><td>{{$s.Delivered}}/{{$s.Expected}}</td><td>{{ms $s.DueP50Ms}}/{{ms $s.DueP99Ms}}</td><td>{{ms $s.P50Ms}}/{{ms $s.P99Ms}}</td><td>{{ms $s.CommitP50Ms}}/{{ms $s.CommitP99Ms}}</td><td>{{printf "%.0f" $s.CPUPerChangeMicros}}</td><td>{{printf "%.2f" $s.CoresBusy}}</td><td>{{if $s.Held}}yes{{else}}no: {{$s.Why}}{{end}}</td></tr>
 {{end}}</tbody>
 </table>
 <p>{{.Outcome}}</p>
 {{end}}{{end}}<h2>Latency</h2>
-<p>Share of delivered changes (y) received within a latency (x, log scale): solid from the start of the write request, dashed from the commit.</p>
+<p>Share of delivered changes (y) received within a latency (x, log scale): dotted from the write's due time on the schedule, solid from the start of the write request, dashed from the commit.</p>
 {{.Latency}}
 <h2>Server memory against open watchers</h2>
 <p>Resident memory above the baseline (y) as watchers open (x).</p>
@@ -575,18 +642,27 @@ func (c *chart) yTick(y float64, label string) {
 		c.x0, c.py(y), c.x0+c.w, c.py(y), c.x0-4, c.py(y)+4, template.HTMLEscapeString(label))
 }
 
-func (c *chart) line(i int, name string, dashed bool, xs, ys []float64) {
-	color := palette[i/2%len(palette)]
+// Line styles of a chart's polylines.
+const (
+	solid  = ""
+	dashed = "5 3"
+	dotted = "1 3"
+)
+
+// line draws a polyline in the palette's colour-th colour and style, with its name on legend row
+// row.
+func (c *chart) line(colour, row int, name, style string, xs, ys []float64) {
+	color := palette[colour%len(palette)]
 	dash := ""
-	if dashed {
-		dash = ` stroke-dasharray="5 3"`
+	if style != solid {
+		dash = ` stroke-dasharray="` + style + `"`
 	}
 	var pts strings.Builder
 	for k := range xs {
 		fmt.Fprintf(&pts, "%.1f,%.1f ", c.px(xs[k]), c.py(ys[k]))
 	}
 	fmt.Fprintf(&c.b, `<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"/>`, color, dash, strings.TrimSpace(pts.String()))
-	ly := c.y0 + 10 + float64(i)*16
+	ly := c.y0 + 10 + float64(row)*16
 	fmt.Fprintf(&c.b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="%s" stroke-width="2"%s/><text x="%g" y="%g">%s</text>`,
 		c.x0+c.w+12, ly, c.x0+c.w+32, ly, color, dash, c.x0+c.w+36, ly+4, template.HTMLEscapeString(name))
 }
@@ -601,7 +677,7 @@ func (c *chart) axes(xlabel, ylabel string) string {
 func (rep *Report) latencySVG() string {
 	lo, hi := math.Inf(1), 0.0
 	for _, r := range rep.Runs {
-		vs := append(slices.Clone(r.LatencyCDF), r.StartLatencyCDF...)
+		vs := slices.Concat(r.LatencyCDF, r.StartLatencyCDF, r.DueLatencyCDF)
 		if r.Location != nil {
 			vs = append(vs, r.Location.PostToScreenCDF...)
 		}
@@ -621,7 +697,8 @@ func (rep *Report) latencySVG() string {
 	for y := 0.0; y <= 100; y += 25 {
 		c.yTick(y, fmt.Sprintf("%.0f%%", y))
 	}
-	cdf := func(i int, name string, dashed bool, vs []float64) {
+	row := 0
+	cdf := func(colour int, name, style string, vs []float64) {
 		if len(vs) == 0 {
 			return
 		}
@@ -630,13 +707,15 @@ func (rep *Report) latencySVG() string {
 		for p, v := range vs {
 			xs[p], ys[p] = math.Max(v, lo), float64(p)
 		}
-		c.line(i, name, dashed, xs, ys)
+		c.line(colour, row, name, style, xs, ys)
+		row++
 	}
 	for i, r := range rep.Runs {
-		cdf(2*i, r.Transport+" from write", false, r.StartLatencyCDF)
-		cdf(2*i+1, r.Transport+" from commit", true, r.LatencyCDF)
+		cdf(i, r.Transport+" from due", dotted, r.DueLatencyCDF)
+		cdf(i, r.Transport+" from write", solid, r.StartLatencyCDF)
+		cdf(i, r.Transport+" from commit", dashed, r.LatencyCDF)
 		if r.Location != nil {
-			cdf(2*(i+len(rep.Runs)), r.Transport+" position from post", false, r.Location.PostToScreenCDF)
+			cdf(i+len(rep.Runs), r.Transport+" position from post", solid, r.Location.PostToScreenCDF)
 		}
 	}
 	return c.axes("latency to the watcher reading the event", "delivered changes")
@@ -662,7 +741,7 @@ func (rep *Report) memorySVG() string {
 			ys = append(ys, math.Max(0, float64(m.DeltaBytes)/(1<<20)))
 		}
 		if len(xs) > 0 {
-			c.line(2*i, r.Transport, false, xs, ys)
+			c.line(i, i, r.Transport, solid, xs, ys)
 		}
 	}
 	return c.axes("open watchers", "server RSS above baseline")

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -31,6 +30,11 @@ type target struct {
 	token   string // the actor token the bench's writes carry
 	procs   []*exec.Cmd
 	dir     string
+	// postmaster is the pid of the servers' PostgreSQL, when the bench started them on one
+	// whose processes it can read here (dbCPU); dbUnreadable says why the servers' CPU leaves
+	// their database out, when it may.
+	postmaster   int
+	dbUnreadable string
 }
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100 on Linux.
@@ -41,7 +45,7 @@ const clockTicks = 100
 // metricsURL (when set) for its metrics.
 func startTarget(ctx context.Context, exe, url, metricsURL, db string, nodes int, token string, hold bool, serveArgs []string, stderr io.Writer) (*target, error) {
 	if url != "" {
-		t := &target{token: token}
+		t := &target{token: token, dbUnreadable: "with --url the bench cannot see the servers' database: a PostgreSQL's processes are not in it, a SQLite database is (it runs in the server's process)"}
 		for _, u := range strings.Split(url, ",") {
 			t.urls = append(t.urls, strings.TrimSuffix(u, "/"))
 			t.metrics = append(t.metrics, strings.TrimSuffix(u, "/")+"/metrics")
@@ -72,6 +76,11 @@ func startTarget(ctx context.Context, exe, url, metricsURL, db string, nodes int
 	}
 	if t.token, err = a.SignActor(auth.Actor{Role: auth.RoleSystem, Sub: "bench"}, 24*time.Hour); err != nil {
 		return nil, err
+	}
+	if strings.HasPrefix(db, "postgres") {
+		if t.postmaster, err = findPostmaster(ctx, db); err != nil {
+			t.dbUnreadable = "PostgreSQL's processes could not be read here: " + err.Error()
+		}
 	}
 	if nodes > 4 && strings.HasPrefix(db, "postgres") && !strings.Contains(db, "pool_max_conns") {
 		// Each node's pool defaults to 16 connections plus its listener; PostgreSQL allows 100 by
@@ -179,23 +188,43 @@ func (t *target) cpu(ctx context.Context) (float64, error) {
 		return sum, nil
 	}
 	for _, p := range t.procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Process.Pid))
+		st, err := readProcStat(p.Process.Pid)
 		if err != nil {
-			return 0, err
+			return 0, fmt.Errorf("server CPU: %w", err)
 		}
-		// The command name (field 2) may hold spaces; count fields after its closing paren.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) < 13 {
-			return 0, fmt.Errorf("short /proc/%d/stat", p.Process.Pid)
-		}
-		utime, err1 := strconv.ParseFloat(f[11], 64)
-		stime, err2 := strconv.ParseFloat(f[12], 64)
-		if err := errors.Join(err1, err2); err != nil {
-			return 0, err
-		}
-		sum += (utime + stime) / clockTicks
+		sum += st.cpu
 	}
 	return sum, nil
+}
+
+// cpuReading is the CPU time the servers, their database and the machine have used so far.
+type cpuReading struct {
+	server, db float64 // seconds
+	machine    machineCPU
+	machineOK  bool // false where the machine's CPU time cannot be read
+}
+
+// readCPU reads the CPU time of the servers, of their PostgreSQL when the bench reads it, and of
+// the whole machine.
+func (t *target) readCPU(ctx context.Context) (cpuReading, error) {
+	var c cpuReading
+	var err error
+	if c.server, err = t.cpu(ctx); err != nil {
+		return c, err
+	}
+	if c.db, err = t.dbCPU(); err != nil {
+		return c, err
+	}
+	c.machine, c.machineOK = readMachineCPU()
+	return c, nil
+}
+
+// dbCPU returns the CPU seconds the servers' PostgreSQL has used, when it has a postmaster.
+func (t *target) dbCPU() (float64, error) {
+	if t.postmaster == 0 {
+		return 0, nil
+	}
+	return treeCPU(t.postmaster)
 }
 
 // scrape reads one unlabelled sample from a server's /metrics at url.

@@ -138,8 +138,11 @@ func (g *Group) Mark() error {
 	return nil
 }
 
-// Counts returns the group's counters; with samples, the samples not yet taken too.
-func (g *Group) Counts(samples bool) Counts { return g.rec.Counts(samples) }
+// Counts returns the group's counters so far.
+func (g *Group) Counts() Counts { return g.rec.Counts(false) }
+
+// Take returns the group's counters and the samples not yet taken; it never fails in process.
+func (g *Group) Take() (Counts, error) { return g.rec.Counts(true), nil }
 
 // Post posts the group's couriers' positions on schedule for dur and returns what they did.
 func (g *Group) Post(dur time.Duration) (PostCounts, error) {

@@ -77,7 +77,7 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 					case <-ctx.Done():
 						return
 					case <-t.C:
-						if send(workerMessage{Type: "progress", Counts: g.Counts(false)}) != nil {
+						if send(workerMessage{Type: "progress", Counts: g.Counts()}) != nil {
 							return
 						}
 					}
@@ -110,7 +110,12 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 			if g == nil {
 				return errors.New("finish before open")
 			}
-			if err := send(workerMessage{Type: "result", Counts: g.Counts(true)}); err != nil {
+			c, err := g.Take()
+			if err != nil {
+				send(workerMessage{Type: "error", Error: err.Error()})
+				return err
+			}
+			if err := send(workerMessage{Type: "result", Counts: c}); err != nil {
 				return err
 			}
 		case "close":
@@ -127,8 +132,12 @@ type group interface {
 	// Mark starts counting the load's events; when it returns, every event received later is
 	// counted.
 	Mark() error
-	// Counts returns the counters; with samples, it also hands over the samples not yet taken.
-	Counts(samples bool) Counts
+	// Counts returns the counters so far, for progress; a group in another process reports them
+	// every progressEvery.
+	Counts() Counts
+	// Take returns the counters with the samples not yet taken, each handed over once. An error
+	// says the group could not hand them over: the run cannot be measured without them.
+	Take() (Counts, error)
 	// Post posts the group's couriers' positions for dur (location workload) and returns what
 	// they did.
 	Post(dur time.Duration) (PostCounts, error)
@@ -137,18 +146,22 @@ type group interface {
 
 // remoteGroup is a group run by a bench-worker child process.
 type remoteGroup struct {
-	cmd   *exec.Cmd
+	cmd   *exec.Cmd // nil in tests, which speak the protocol over pipes
 	stdin io.WriteCloser
 	enc   *json.Encoder
 
 	mu      sync.Mutex
 	last    Counts
-	err     error
+	err     error         // the first failure the worker reported or its output showed
+	failed  chan struct{} // closed with err set
 	marked  chan struct{}
 	results chan Counts
 	posted  chan PostCounts
-	done    chan struct{}
+	done    chan struct{} // closed when the worker's output ends
 }
+
+// finishTimeout bounds the wait for a worker's counts and samples.
+const finishTimeout = 30 * time.Second
 
 // startWorker re-executes exe as a bench-worker and has it open spec's watchers.
 func startWorker(exe string, spec GroupSpec, stderr io.Writer) (*remoteGroup, error) {
@@ -165,8 +178,7 @@ func startWorker(exe string, spec GroupSpec, stderr io.Writer) (*remoteGroup, er
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start bench worker: %w", err)
 	}
-	g := &remoteGroup{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), marked: make(chan struct{}, 1), results: make(chan Counts, 1), posted: make(chan PostCounts, 1), done: make(chan struct{})}
-	go g.read(stdout)
+	g := newRemoteGroup(cmd, stdin, stdout)
 	if err := g.send(workerCommand{Op: "open", Spec: &spec}); err != nil {
 		g.Close()
 		return nil, err
@@ -174,10 +186,26 @@ func startWorker(exe string, spec GroupSpec, stderr io.Writer) (*remoteGroup, er
 	return g, nil
 }
 
+// newRemoteGroup speaks to a worker whose commands go to stdin and whose messages come from
+// stdout.
+func newRemoteGroup(cmd *exec.Cmd, stdin io.WriteCloser, stdout io.Reader) *remoteGroup {
+	g := &remoteGroup{cmd: cmd, stdin: stdin, enc: json.NewEncoder(stdin), failed: make(chan struct{}),
+		marked: make(chan struct{}, 1), results: make(chan Counts, 1), posted: make(chan PostCounts, 1), done: make(chan struct{})}
+	go g.read(stdout)
+	return g
+}
+
 func (g *remoteGroup) read(r io.Reader) {
 	defer close(g.done)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 256<<20) // a result carries every latency sample
+	defer func() {
+		// A line too long for the buffer, or a broken pipe, ends the messages as surely as an
+		// error the worker sends.
+		if err := sc.Err(); err != nil {
+			g.fail(fmt.Errorf("bench worker: read its messages: %w", err))
+		}
+	}()
 	for sc.Scan() {
 		var m workerMessage
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -203,10 +231,21 @@ func (g *remoteGroup) read(r io.Reader) {
 	}
 }
 
+// fail records the worker's first failure and wakes whoever waits for an answer.
 func (g *remoteGroup) fail(err error) {
 	g.mu.Lock()
-	g.err = err
-	g.mu.Unlock()
+	defer g.mu.Unlock()
+	if g.err == nil {
+		g.err = err
+		close(g.failed)
+	}
+}
+
+// ended is the error of a worker that failed, or whose messages ended, before answering what.
+func (g *remoteGroup) ended(what string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return fmt.Errorf("bench worker ended before %s: %w", what, errors.Join(g.err, errors.New("no answer")))
 }
 
 func (g *remoteGroup) send(c workerCommand) error {
@@ -227,28 +266,36 @@ func (g *remoteGroup) Mark() error {
 	case <-g.marked:
 		return nil
 	case <-g.done:
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return fmt.Errorf("bench worker ended before confirming the mark: %w", errors.Join(g.err, errors.New("no answer")))
+		return g.ended("confirming the mark")
 	case <-time.After(markTimeout):
 		return fmt.Errorf("bench worker did not confirm the mark within %s", markTimeout)
 	}
 }
 
-func (g *remoteGroup) Counts(samples bool) Counts {
-	if samples {
-		if g.send(workerCommand{Op: "finish"}) == nil {
-			select {
-			case c := <-g.results:
-				return c
-			case <-g.done:
-			case <-time.After(30 * time.Second):
-			}
-		}
-	}
+// Counts returns the counters of the worker's last progress report.
+func (g *remoteGroup) Counts() Counts {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.last
+}
+
+// Take asks the worker for its counters and samples and waits for them. Without them the
+// step's deliveries and latencies would be those of the other groups only, so a worker that
+// failed, ended or did not answer in time is an error.
+func (g *remoteGroup) Take() (Counts, error) {
+	if err := g.send(workerCommand{Op: "finish"}); err != nil {
+		return Counts{}, fmt.Errorf("ask bench worker for its counts: %w", err)
+	}
+	select {
+	case c := <-g.results:
+		return c, nil
+	case <-g.failed:
+		return Counts{}, g.ended("sending its counts")
+	case <-g.done:
+		return Counts{}, g.ended("sending its counts")
+	case <-time.After(finishTimeout):
+		return Counts{}, fmt.Errorf("bench worker did not send its counts within %s", finishTimeout)
+	}
 }
 
 // Post has the worker post its couriers' positions for dur and waits for what they did.
@@ -260,10 +307,10 @@ func (g *remoteGroup) Post(dur time.Duration) (PostCounts, error) {
 	select {
 	case pc := <-g.posted:
 		return pc, nil
+	case <-g.failed:
+		return PostCounts{}, g.ended("its posts ended")
 	case <-g.done:
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		return PostCounts{}, fmt.Errorf("bench worker ended while posting: %w", errors.Join(g.err, errors.New("no answer")))
+		return PostCounts{}, g.ended("its posts ended")
 	case <-time.After(2*dur + 5*time.Second + postTimeout + 30*time.Second):
 		return PostCounts{}, errors.New("bench worker did not finish posting")
 	}
@@ -272,6 +319,9 @@ func (g *remoteGroup) Post(dur time.Duration) (PostCounts, error) {
 func (g *remoteGroup) Close() {
 	g.send(workerCommand{Op: "close"})
 	g.stdin.Close()
+	if g.cmd == nil {
+		return
+	}
 	select {
 	case <-g.done:
 	case <-time.After(30 * time.Second):

@@ -1,0 +1,92 @@
+package bench
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// cells splits a line of a tabwriter table into its cells: they are at least two spaces apart, and
+// no cell holds two spaces in a row.
+func cells(line string) []string {
+	return regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
+}
+
+// tableRow returns the status table's header cells and the cells of the row of transport tr.
+func tableRow(t *testing.T, table, tr string) map[string]string {
+	t.Helper()
+	lines := strings.Split(table, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(strings.TrimSpace(l), "transport") {
+			continue
+		}
+		head := cells(l)
+		for _, row := range lines[i+1:] {
+			c := cells(row)
+			if len(c) == len(head) && c[0] == tr {
+				m := map[string]string{}
+				for k, h := range head {
+					m[h] = c[k]
+				}
+				return m
+			}
+		}
+	}
+	t.Fatalf("no row of %s in:\n%s", tr, table)
+	return nil
+}
+
+// htmlRow returns the HTML status table's header cells and the cells of its first row.
+func htmlRow(t *testing.T, html string) map[string]string {
+	t.Helper()
+	th := regexp.MustCompile(`<th>(.*?)</th>`)
+	td := regexp.MustCompile(`<td>(.*?)</td>`)
+	head, row, ok := strings.Cut(html[strings.Index(html, "<thead>"):], "</thead>")
+	if !ok {
+		t.Fatal("no table head in the HTML report")
+	}
+	row, _, _ = strings.Cut(row, "</tr>")
+	hs, ds := th.FindAllStringSubmatch(head, -1), td.FindAllStringSubmatch(row, -1)
+	if len(hs) != len(ds) {
+		t.Fatalf("%d header cells, %d in the row", len(hs), len(ds))
+	}
+	m := map[string]string{}
+	for k := range hs {
+		m[hs[k][1]] = ds[k][1]
+	}
+	return m
+}
+
+// TestReportCPUPerChangeAndPerDelivered: "CPU µs/change" is the server's CPU per committed change,
+// and the CPU per delivered change has its own column, in the table and the HTML report. With 6
+// watchers an order, 1,000 changes are 6,000 deliveries: 0.6 s of CPU is 600 µs a change and
+// 100 µs a delivery.
+func TestReportCPUPerChangeAndPerDelivered(t *testing.T) {
+	r := Result{Transport: "sse", Watchers: 600, PerOrder: 6, Opened: 600}
+	s := stepOutcome{cpuSeconds: 0.6, window: 10, counts: Counts{Delivered: 6000, BytesRead: 6000 * 150}}
+	s.load.committed, s.load.offered, s.load.achieved = 1000, 100, 100
+	r.add(s)
+	r.setLoad(s)
+	rep := &Report{Watchers: 600, PerOrder: 6, Runs: []Result{r}}
+	var table, html bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteHTML(&html); err != nil {
+		t.Fatal(err)
+	}
+	for name, row := range map[string]map[string]string{"table": tableRow(t, table.String(), "sse"), "HTML": htmlRow(t, html.String())} {
+		for col, want := range map[string]string{"CPU µs/change": "600", "CPU µs/delivered": "100"} {
+			if got := row[col]; got != want {
+				t.Errorf("%s: %q is %q, want %q (row %v)", name, col, got, want, row)
+			}
+		}
+	}
+	if got := tableRow(t, table.String(), "sse")["B/delivered"]; got != "150" {
+		t.Errorf("B/delivered is %q, want 150", got)
+	}
+	if got := htmlRow(t, html.String())["bytes/delivered"]; got != "150" {
+		t.Errorf("HTML bytes/delivered is %q, want 150", got)
+	}
+}
