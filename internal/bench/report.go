@@ -249,7 +249,7 @@ func (r *Result) setLoad(s stepOutcome) {
 	r.OfferedRate, r.AchievedRate, r.BehindSeconds = s.load.offered, s.load.achieved, s.load.behind.Seconds()
 	r.MaxLateMs = float64(s.load.maxLate) / float64(time.Millisecond)
 	r.RateNotReached = s.load.achieved < heldShare*s.load.offered
-	r.ScheduleSlipped = s.load.maxLate > lateBound
+	r.ScheduleSlipped = slipped(s.load.maxLate)
 	r.DueLatencyP50Ms, r.DueLatencyP90Ms, r.DueLatencyP99Ms, r.DueLatencyMaxMs, r.DueLatencyCDF = summarize(s.latency.FromDue)
 	r.StartLatencyP50Ms, r.StartLatencyP90Ms, r.StartLatencyP99Ms, r.StartLatencyMaxMs, r.StartLatencyCDF = summarize(s.latency.FromStart)
 	r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencyCDF = summarize(s.latency.CommitToReceive)
@@ -428,8 +428,7 @@ func (r Result) notes() []string {
 			r.OfferedRate, r.AchievedRate, 100*r.AchievedRate/r.OfferedRate, r.BehindSeconds))
 	}
 	if r.ScheduleSlipped && r.FindMax == nil {
-		n = append(n, fmt.Sprintf("WARNING: a write started %s ms after its due time (more than %s ms): the writer fell behind its schedule during the load; start→recv leaves that wait out, due→recv counts it",
-			fmtMs(r.MaxLateMs), fmtMs(float64(lateBound)/float64(time.Millisecond))))
+		n = append(n, lateWarning("write", "the writer", r.MaxLateMs, "start→recv", "due→recv"))
 	}
 	if r.Capped && r.FindMax == nil { // a search says when it ran out of orders
 		n = append(n, fmt.Sprintf("changes capped at %d (%d orders × %d steps): add watchers or lower --rate/--duration", r.Committed+r.CommitErrors+r.Unsent, r.Orders, r.StepsPerOrder))
