@@ -565,9 +565,9 @@ svg { background: #fff; border: 1px solid #ddd; }
 {{if .Rep.Couriers}}<h2>Couriers' positions</h2>
 <p>{{.Rep.Couriers}} couriers, each posting every {{.Rep.LocationEvery}}, {{.Rep.PostingMode}}.</p>
 <table>
-<thead><tr><th>transport</th><th>offered/s</th><th>accepted/s</th><th>behind s</th><th>refused</th><th>failed posts</th><th>owed</th><th>delivered</th><th>remote</th><th>dup/ooo</th><th>post→screen ms p50/p90/p99/max</th><th>CPU µs/position</th></tr></thead>
+<thead><tr><th>transport</th><th>offered/s</th><th>accepted/s</th><th>behind s</th><th>late ms max</th><th>refused</th><th>failed posts</th><th>owed</th><th>delivered</th><th>remote</th><th>dup/ooo</th><th>due→screen ms p50/p90/p99/max</th><th>post→screen ms p50/p90/p99/max</th><th>CPU µs/position</th></tr></thead>
 <tbody>
-{{range .Rep.Runs}}{{$t := .Transport}}{{with .Location}}<tr><td>{{$t}}</td><td>{{printf "%.0f" .Offered}}</td><td>{{printf "%.0f" .Accepted}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Refused}}</td><td>{{.Failed}}</td><td>{{.Owed}}</td><td>{{.Delivered}}</td><td>{{.Remote}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}</td><td>{{.PostToScreen}}</td><td>{{printf "%.0f" .CPUPerAcceptedMicros}}</td></tr>
+{{range .Rep.Runs}}{{$t := .Transport}}{{with .Location}}<tr><td>{{$t}}</td><td>{{printf "%.0f" .Offered}}</td><td>{{printf "%.0f" .Accepted}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{ms .MaxLateMs}}</td><td>{{.Refused}}</td><td>{{.Failed}}</td><td>{{.Owed}}</td><td>{{.Delivered}}</td><td>{{.Remote}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}</td><td>{{.DueToScreen}}</td><td>{{.PostToScreen}}</td><td>{{printf "%.0f" .CPUPerAcceptedMicros}}</td></tr>
 {{end}}{{end}}</tbody>
 </table>
 {{range .Rep.Runs}}{{with .Location}}{{range .Notes}}<p><strong>{{.}}</strong></p>
@@ -679,6 +679,7 @@ func (rep *Report) latencySVG() string {
 		vs := slices.Concat(r.LatencyCDF, r.StartLatencyCDF, r.DueLatencyCDF)
 		if r.Location != nil {
 			vs = append(vs, r.Location.PostToScreenCDF...)
+			vs = append(vs, r.Location.DueToScreenCDF...)
 		}
 		for _, v := range vs {
 			lo, hi = math.Min(lo, math.Max(v, 0.01)), math.Max(hi, v)
@@ -714,6 +715,7 @@ func (rep *Report) latencySVG() string {
 		cdf(i, r.Transport+" from write", solid, r.StartLatencyCDF)
 		cdf(i, r.Transport+" from commit", dashed, r.LatencyCDF)
 		if r.Location != nil {
+			cdf(i+len(rep.Runs), r.Transport+" position from due", dotted, r.Location.DueToScreenCDF)
 			cdf(i+len(rep.Runs), r.Transport+" position from post", solid, r.Location.PostToScreenCDF)
 		}
 	}

@@ -129,6 +129,7 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	}
 	s.positions = CorrelatePositions(s.posts.Posts, s.counts.PosSamples)
 	s.counts.Samples, s.counts.PosSamples, s.posts.Posts = nil, nil, nil
+	slices.Sort(s.positions.FromDue)
 	slices.Sort(s.positions.FromStart)
 	return s, ctx.Err()
 }
