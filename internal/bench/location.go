@@ -60,12 +60,12 @@ type LocationResult struct {
 	BehindSeconds   float64 `json:"behind_schedule_seconds"`
 	MaxLateMs       float64 `json:"max_late_ms"`
 	ScheduleSlipped bool    `json:"schedule_slipped"`
-	Planned       int64   `json:"planned"`
-	Unsent        int64   `json:"unsent"`
-	AcceptedPosts int64   `json:"accepted"`
-	Refused       int64   `json:"refused"`
-	Failed        int64   `json:"failed"`
-	NoOrder       int64   `json:"no_order"`
+	Planned         int64   `json:"planned"`
+	Unsent          int64   `json:"unsent"`
+	AcceptedPosts   int64   `json:"accepted"`
+	Refused         int64   `json:"refused"`
+	Failed          int64   `json:"failed"`
+	NoOrder         int64   `json:"no_order"`
 	// Requests is how many HTTP requests carried the posts (fewer than the posts with
 	// --post-batch).
 	Requests   int64  `json:"requests"`
