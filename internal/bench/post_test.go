@@ -194,3 +194,51 @@ func TestPostBatchDueIsEachPositionsOwn(t *testing.T) {
 		t.Errorf("largest lateness %v: measured against the positions' own due times, not their tick's end", late)
 	}
 }
+
+// TestStaleAtEnd: after the settle every watcher must have its courier's last accepted position. A
+// watcher left on an older one, or with none, makes its courier stale, whichever group holds it;
+// a courier with no accepted post, or whose watchers all have its newest, is not.
+func TestStaleAtEnd(t *testing.T) {
+	t0 := time.Unix(3000, 0)
+	posts := []Post{{Courier: 0, At: 1}, {Courier: 0, At: 2}, {Courier: 1, At: 5}, {Courier: 2, At: 7}}
+	var a, b Recorder // two groups
+	watchers := []*Watcher{{Order: 0}, {Order: 0}, {Order: 1}, {Order: 2}, {Order: 3}}
+	for i, w := range watchers {
+		[]*Recorder{&a, &b}[i%2].Track(w)
+	}
+	a.Mark()
+	b.Mark()
+	seen := func(r *Recorder, w *Watcher, at int64) { r.ObservePosition(w, time.Unix(0, at), t0) }
+	seen(&a, watchers[0], 1)
+	seen(&a, watchers[0], 2) // courier 0's newest
+	seen(&b, watchers[1], 1) // courier 0's older one only: stale
+	seen(&a, watchers[2], 5) // courier 1's newest
+	// watchers[3] (courier 2) read nothing: stale; watchers[4]'s order has no courier
+	var sum Counts
+	for _, r := range []*Recorder{&a, &b} {
+		b, err := json.Marshal(r.Counts(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Counts
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		sum.Add(back)
+	}
+	if n := staleAtEnd(posts, sum.Newest); n != 2 {
+		t.Errorf("%d couriers stale, want 2 (newest %v)", n, sum.Newest)
+	}
+	seen(&b, watchers[1], 2)
+	seen(&b, watchers[3], 7)
+	sum = Counts{}
+	sum.Add(a.Counts(true))
+	sum.Add(b.Counts(true))
+	if n := staleAtEnd(posts, sum.Newest); n != 0 {
+		t.Errorf("%d couriers stale once every watcher has its courier's newest", n)
+	}
+	l := &LocationResult{AcceptedPosts: 4, StaleAtEnd: 2}
+	if f := l.failures(); len(f) != 1 || !strings.HasPrefix(f[0], "2 couriers stale at the end") {
+		t.Errorf("failures %q", f)
+	}
+}
