@@ -85,6 +85,10 @@ type LocationResult struct {
 	OutOfOrder   int64 `json:"out_of_order"`
 	Uncorrelated int64 `json:"uncorrelated"`
 	Inconsistent int64 `json:"inconsistent"`
+	// StaleAtEnd counts the couriers one of whose order's watchers, after the settle, had not
+	// read the courier's last accepted position (must be 0: latest wins, and a position the cap
+	// held back leaves within one --location-interval).
+	StaleAtEnd int64 `json:"stale_at_end"`
 	// DueToScreen* run from the position's due time on the schedule (with --post-batch its own,
 	// not its tick's end) to a watcher reading it: PostToScreen* plus any wait for the tick, a
 	// free poster or the courier's previous post (coordinated omission, as for statuses).
@@ -131,6 +135,9 @@ func (l *LocationResult) failures() []string {
 	}
 	if l.NoOrder > 0 {
 		f = append(f, fmt.Sprintf("%d accepted positions reached no order (its stage does not show the courier: with --rate, servers at --url need --location-from %s)", l.NoOrder, locationFromWithStatus))
+	}
+	if l.StaleAtEnd > 0 {
+		f = append(f, fmt.Sprintf("%d couriers stale at the end: a watcher of their order had not read their last accepted position when the positions settled", l.StaleAtEnd))
 	}
 	if l.OutOfOrder+l.Uncorrelated+l.Inconsistent > 0 {
 		f = append(f, fmt.Sprintf("%d positions older than one the watcher had, %d matching no accepted post, %d read before their post started", l.OutOfOrder, l.Uncorrelated, l.Inconsistent))
@@ -201,6 +208,23 @@ func CorrelatePositions(posts []Post, samples []PosSample) PosLatencies {
 	return l
 }
 
+// staleAtEnd counts the couriers with an accepted post one of whose order's watchers has not read
+// the newest of them: newest holds, per order and group, the oldest of its watchers' newest
+// positions (courier i carries order i).
+func staleAtEnd(posts []Post, newest []OrderPos) int64 {
+	last := map[int]int64{}
+	for _, p := range posts {
+		last[p.Courier] = max(last[p.Courier], p.At)
+	}
+	stale := map[int]bool{}
+	for _, o := range newest {
+		if at, ok := last[o.Order]; ok && o.At < at {
+			stale[o.Order] = true
+		}
+	}
+	return int64(len(stale))
+}
+
 // owedPositions is one delivery per accepted post and watcher of its order (watcher g watches
 // order g/perOrder).
 func owedPositions(posts []Post, watchers, perOrder int) int64 {
@@ -223,6 +247,7 @@ func (r *Result) setLocation(l *LocationResult, s stepOutcome) {
 	l.Owed, l.Delivered = s.owedPositions, s.counts.Positions
 	l.Duplicates, l.OutOfOrder = s.counts.PosDuplicates, s.counts.PosOutOfOrder
 	l.Remote, l.Uncorrelated, l.Inconsistent = s.positions.Remote, s.positions.Uncorrelated, s.positions.Inconsistent
+	l.StaleAtEnd = s.staleAtEnd
 	l.DueToScreenP50Ms, l.DueToScreenP90Ms, l.DueToScreenP99Ms, l.DueToScreenMaxMs, l.DueToScreenCDF = summarize(s.positions.FromDue)
 	l.PostToScreenP50Ms, l.PostToScreenP90Ms, l.PostToScreenP99Ms, l.PostToScreenMaxMs, l.PostToScreenCDF = summarize(s.positions.FromStart)
 	if pc.Accepted > 0 {
