@@ -109,29 +109,6 @@ type writeJob struct {
 	due  time.Time
 }
 
-// pace is what the writers of one load note of its timing, in Unix nanoseconds.
-type pace struct {
-	lastStart atomic.Int64 // the start of the request that started last
-	maxLate   atomic.Int64 // the longest a request started after its due time
-	lastDone  atomic.Int64 // when the answer of the last change to commit came
-}
-
-// started notes a request due at due that started at start.
-func (p *pace) started(due, start time.Time) {
-	raise(&p.lastStart, start.UnixNano())
-	raise(&p.maxLate, int64(start.Sub(due)))
-}
-
-// raise sets v to n if n is greater.
-func raise(v *atomic.Int64, n int64) {
-	for {
-		old := v.Load()
-		if n <= old || v.CompareAndSwap(old, n) {
-			return
-		}
-	}
-}
-
 // close drops the writers' connections; no load may be running.
 func (d *driver) close() { d.conns.close() }
 
@@ -246,17 +223,9 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 	l.unsent = l.planned - sent
 	l.committed, l.errors = committed.Load(), errs.Load()
 	if sent > 0 {
-		l.behind = max(0, time.Unix(0, p.lastStart.Load()).Sub(lastDue))
-		l.maxLate = max(0, time.Duration(p.maxLate.Load()))
-	}
-	if l.committed > 0 {
-		// The changes committed over the time from the first one's due time to the last one's
-		// answer, and at least the schedule's own length (the last request's due time and one
-		// interval): on schedule this is the offered rate, and it can never exceed what the
-		// server committed in that time, however many writes were still in flight when the
-		// last one was sent.
-		span := max(time.Unix(0, p.lastDone.Load()).Sub(start), lastDue.Sub(start)+time.Duration(float64(time.Second)/rate))
-		l.achieved = float64(l.committed) / span.Seconds()
+		t := p.timing(start, lastDue, time.Duration(float64(time.Second)/rate))
+		l.behind, l.maxLate = time.Duration(t.Behind), time.Duration(t.MaxLate)
+		l.achieved = t.Rate(l.committed)
 	}
 	return l
 }
@@ -324,7 +293,7 @@ func (d *driver) send(c *wireConn, i, step int, due time.Time, p *pace) error {
 	if res.Event.Seq != version+1 {
 		return fmt.Errorf("set status of %s at version %d: answered seq %d, want %d", id, version, res.Event.Seq, version+1)
 	}
-	raise(&p.lastDone, time.Now().UnixNano())
+	p.answered(time.Now())
 	d.changes[i].Add(1)
 	return nil
 }
@@ -447,7 +416,7 @@ func (d *driver) sendBatch(c *wireConn, todo []change, ok []bool, due time.Time,
 			}
 		default:
 			ok[j] = true
-			raise(&p.lastDone, done.UnixNano())
+			p.answered(done)
 			d.changes[i].Add(1)
 		}
 	}

@@ -86,9 +86,7 @@ func Correlate(w *WriteStarts, samples []Sample) Latencies {
 			l.Inconsistent++
 			continue
 		}
-		// A write never starts before its due time; min keeps a wall clock's step from making
-		// due→recv the shorter of the two.
-		l.FromDue = append(l.FromDue, (s.Received-min(due, start))/1e3)
+		l.FromDue = append(l.FromDue, fromDue(s.Received, due, start))
 		l.FromStart = append(l.FromStart, (s.Received-start)/1e3)
 		l.CommitToReceive = append(l.CommitToReceive, (s.Received-s.At)/1e3)
 	}

@@ -23,7 +23,7 @@ import (
 // record every position they receive. The couriers are spread over the same processes as the
 // watchers (post.go); the parent joins each position a watcher read with the post that sent it,
 // by order and the position's at, which the bench chose, and measures post-to-screen from the
-// start of the post request. With --rate as well, the status workload runs at the same time on
+// position's due time on the schedule and from the start of the post request. With --rate as well, the status workload runs at the same time on
 // the same orders (see statusCycleWithLocation).
 
 // DefaultLocationEvery is how often each courier posts by default: a phone reports every few
@@ -48,18 +48,24 @@ type LocationResult struct {
 	// ShownFrom is the stage from which the orders showed their courier (--location-from).
 	ShownFrom ordercast.Status `json:"shown_from"`
 	// Offered is the schedule's positions per second; Accepted the accepted (2xx) ones per second
-	// of the time the posters took; BehindSeconds how late the last post started. Planned,
-	// Unsent, AcceptedPosts, Refused (429) and Failed count posts; NoOrder counts accepted ones
-	// that reached no order.
-	Offered       float64 `json:"offered_per_second"`
-	Accepted      float64 `json:"accepted_per_second"`
-	BehindSeconds float64 `json:"behind_schedule_seconds"`
-	Planned       int64   `json:"planned"`
-	Unsent        int64   `json:"unsent"`
-	AcceptedPosts int64   `json:"accepted"`
-	Refused       int64   `json:"refused"`
-	Failed        int64   `json:"failed"`
-	NoOrder       int64   `json:"no_order"`
+	// from the first post's due time to the last accepted one's answer, and at least the
+	// schedule's length (Timing.Rate, as the status workload's achieved rate); BehindSeconds how
+	// late the last request started against its due time, MaxLateMs how late any did (with
+	// --post-batch, against its tick's end). ScheduleSlipped is set when one started more than
+	// 10 ms (lateBound) late: the posters fell behind their schedule, which post→screen from the
+	// start leaves out. Planned, Unsent, AcceptedPosts, Refused (429) and Failed count posts;
+	// NoOrder counts accepted ones that reached no order.
+	Offered         float64 `json:"offered_per_second"`
+	Accepted        float64 `json:"accepted_per_second"`
+	BehindSeconds   float64 `json:"behind_schedule_seconds"`
+	MaxLateMs       float64 `json:"max_late_ms"`
+	ScheduleSlipped bool    `json:"schedule_slipped"`
+	Planned         int64   `json:"planned"`
+	Unsent          int64   `json:"unsent"`
+	AcceptedPosts   int64   `json:"accepted"`
+	Refused         int64   `json:"refused"`
+	Failed          int64   `json:"failed"`
+	NoOrder         int64   `json:"no_order"`
 	// Requests is how many HTTP requests carried the posts (fewer than the posts with
 	// --post-batch).
 	Requests   int64  `json:"requests"`
@@ -79,6 +85,18 @@ type LocationResult struct {
 	OutOfOrder   int64 `json:"out_of_order"`
 	Uncorrelated int64 `json:"uncorrelated"`
 	Inconsistent int64 `json:"inconsistent"`
+	// StaleAtEnd counts the couriers one of whose order's watchers, after the settle, had not
+	// read the courier's last accepted position (must be 0: latest wins, and a position the cap
+	// held back leaves within one --location-interval).
+	StaleAtEnd int64 `json:"stale_at_end"`
+	// DueToScreen* run from the position's due time on the schedule (with --post-batch its own,
+	// not its tick's end) to a watcher reading it: PostToScreen* plus any wait for the tick, a
+	// free poster or the courier's previous post (coordinated omission, as for statuses).
+	DueToScreenP50Ms float64   `json:"due_to_screen_p50_ms"`
+	DueToScreenP90Ms float64   `json:"due_to_screen_p90_ms"`
+	DueToScreenP99Ms float64   `json:"due_to_screen_p99_ms"`
+	DueToScreenMaxMs float64   `json:"due_to_screen_max_ms"`
+	DueToScreenCDF   []float64 `json:"due_to_screen_cdf_ms"`
 	// PostToScreen* run from the start of the post request to a watcher reading the position.
 	PostToScreenP50Ms float64   `json:"post_to_screen_p50_ms"`
 	PostToScreenP90Ms float64   `json:"post_to_screen_p90_ms"`
@@ -95,6 +113,11 @@ type LocationResult struct {
 // AcceptedShortfall reports whether fewer than 98 % of the offered positions were accepted per
 // second: the latencies are then those of the accepted rate.
 func (l *LocationResult) AcceptedShortfall() bool { return l.Accepted < heldShare*l.Offered }
+
+// DueToScreen is p50/p90/p99/max (ms) from the position's due time, as the table prints them.
+func (l *LocationResult) DueToScreen() string {
+	return fmtMs(l.DueToScreenP50Ms) + "/" + fmtMs(l.DueToScreenP90Ms) + "/" + fmtMs(l.DueToScreenP99Ms) + "/" + fmtMs(l.DueToScreenMaxMs)
+}
 
 // PostToScreen is p50/p90/p99/max (ms) from the start of the post, as the table prints them.
 func (l *LocationResult) PostToScreen() string {
@@ -113,6 +136,9 @@ func (l *LocationResult) failures() []string {
 	if l.NoOrder > 0 {
 		f = append(f, fmt.Sprintf("%d accepted positions reached no order (its stage does not show the courier: with --rate, servers at --url need --location-from %s)", l.NoOrder, locationFromWithStatus))
 	}
+	if l.StaleAtEnd > 0 {
+		f = append(f, fmt.Sprintf("%d couriers stale at the end: a watcher of their order had not read their last accepted position when the positions settled", l.StaleAtEnd))
+	}
 	if l.OutOfOrder+l.Uncorrelated+l.Inconsistent > 0 {
 		f = append(f, fmt.Sprintf("%d positions older than one the watcher had, %d matching no accepted post, %d read before their post started", l.OutOfOrder, l.Uncorrelated, l.Inconsistent))
 	}
@@ -126,6 +152,9 @@ func (l *LocationResult) Notes() []string {
 		n = append(n, fmt.Sprintf("WARNING: offered %.0f positions/s, accepted %.0f/s (%.0f %%); the posters ended %.2f s behind schedule: the latencies are those of the accepted rate",
 			l.Offered, l.Accepted, 100*l.Accepted/l.Offered, l.BehindSeconds))
 	}
+	if l.ScheduleSlipped {
+		n = append(n, lateWarning("post", "the posters", l.MaxLateMs, "post→screen", "due→screen"))
+	}
 	if l.Refused+l.Failed > 0 {
 		n = append(n, fmt.Sprintf("%d positions refused (429), %d failed; the first failure: %s", l.Refused, l.Failed, l.FirstError))
 	}
@@ -137,6 +166,8 @@ func (l *LocationResult) Notes() []string {
 
 // PosLatencies is what the delivered positions took, joined with their posts.
 type PosLatencies struct {
+	// FromDue runs from the position's due time on the schedule to the watcher reading it (µs).
+	FromDue []int64
 	// FromStart runs from the start of the post request to the watcher reading the position (µs).
 	FromStart []int64
 	// Remote counts positions read on a node other than the one they were posted to.
@@ -158,7 +189,7 @@ func CorrelatePositions(posts []Post, samples []PosSample) PosLatencies {
 	for _, p := range posts {
 		byKey[key{p.Courier, p.At}] = p
 	}
-	l := PosLatencies{FromStart: make([]int64, 0, len(samples))}
+	l := PosLatencies{FromDue: make([]int64, 0, len(samples)), FromStart: make([]int64, 0, len(samples))}
 	for _, s := range samples {
 		p, ok := byKey[key{s.Order, s.At}]
 		switch {
@@ -167,6 +198,7 @@ func CorrelatePositions(posts []Post, samples []PosSample) PosLatencies {
 		case s.Received < p.Start:
 			l.Inconsistent++
 		default:
+			l.FromDue = append(l.FromDue, fromDue(s.Received, p.Due, p.Start))
 			l.FromStart = append(l.FromStart, (s.Received-p.Start)/1e3)
 			if s.Node != p.Node {
 				l.Remote++
@@ -174,6 +206,23 @@ func CorrelatePositions(posts []Post, samples []PosSample) PosLatencies {
 		}
 	}
 	return l
+}
+
+// staleAtEnd counts the couriers with an accepted post one of whose order's watchers has not read
+// the newest of them: newest holds, per order and group, the oldest of its watchers' newest
+// positions (courier i carries order i).
+func staleAtEnd(posts []Post, newest []OrderPos) int64 {
+	last := map[int]int64{}
+	for _, p := range posts {
+		last[p.Courier] = max(last[p.Courier], p.At)
+	}
+	stale := map[int]bool{}
+	for _, o := range newest {
+		if at, ok := last[o.Order]; ok && o.At < at {
+			stale[o.Order] = true
+		}
+	}
+	return int64(len(stale))
 }
 
 // owedPositions is one delivery per accepted post and watcher of its order (watcher g watches
@@ -190,12 +239,16 @@ func owedPositions(posts []Post, watchers, perOrder int) int64 {
 func (r *Result) setLocation(l *LocationResult, s stepOutcome) {
 	pc := s.posts
 	r.Load = s.machine
-	l.Offered, l.Accepted, l.BehindSeconds = pc.Offered, pc.Achieved, float64(pc.BehindNs)/1e9
+	l.Offered, l.Accepted, l.BehindSeconds = pc.Offered, pc.Timing.Rate(pc.Accepted), time.Duration(pc.Timing.Behind).Seconds()
+	l.MaxLateMs = float64(pc.Timing.MaxLate) / float64(time.Millisecond)
+	l.ScheduleSlipped = slipped(time.Duration(pc.Timing.MaxLate))
 	l.Planned, l.Unsent, l.AcceptedPosts, l.Refused, l.Failed, l.NoOrder, l.FirstError = pc.Planned, pc.Unsent, pc.Accepted, pc.Refused, pc.Failed, pc.NoOrder, pc.FirstError
 	l.Requests = pc.Requests
 	l.Owed, l.Delivered = s.owedPositions, s.counts.Positions
 	l.Duplicates, l.OutOfOrder = s.counts.PosDuplicates, s.counts.PosOutOfOrder
 	l.Remote, l.Uncorrelated, l.Inconsistent = s.positions.Remote, s.positions.Uncorrelated, s.positions.Inconsistent
+	l.StaleAtEnd = s.staleAtEnd
+	l.DueToScreenP50Ms, l.DueToScreenP90Ms, l.DueToScreenP99Ms, l.DueToScreenMaxMs, l.DueToScreenCDF = summarize(s.positions.FromDue)
 	l.PostToScreenP50Ms, l.PostToScreenP90Ms, l.PostToScreenP99Ms, l.PostToScreenMaxMs, l.PostToScreenCDF = summarize(s.positions.FromStart)
 	if pc.Accepted > 0 {
 		l.CPUPerAcceptedMicros = s.cpuSeconds / float64(pc.Accepted) * 1e6
@@ -290,15 +343,15 @@ func (rep *Report) writeLocation(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "; %s\n\n", rep.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "holding\tclients\topened\tfailed\toffered/s\taccepted/s\tbehind s\trequests\trefused\tfailed posts\towed\tdelivered\tremote\tdup/ooo\tpost→screen ms p50/p90/p99/max\tCPU µs/position\tRSS MiB after load\t")
+	fmt.Fprintln(tw, "holding\tclients\topened\tfailed\toffered/s\taccepted/s\tbehind s\tlate ms max\trequests\trefused\tfailed posts\towed\tdelivered\tremote\tdup/ooo\tdue→screen ms p50/p90/p99/max\tpost→screen ms p50/p90/p99/max\tCPU µs/position\tRSS MiB after load\t")
 	for _, r := range rep.Runs {
 		l := r.Location
 		if l == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%.0f\t%.0f\t\n",
-			r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, l.Offered, l.Accepted, l.BehindSeconds,
-			l.Requests, l.Refused, l.Failed, l.Owed, l.Delivered, l.Remote, l.Duplicates, l.OutOfOrder, l.PostToScreen(),
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.2f\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%s\t%.0f\t%.0f\t\n",
+			r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, l.Offered, l.Accepted, l.BehindSeconds, fmtMs(l.MaxLateMs),
+			l.Requests, l.Refused, l.Failed, l.Owed, l.Delivered, l.Remote, l.Duplicates, l.OutOfOrder, l.DueToScreen(), l.PostToScreen(),
 			l.CPUPerAcceptedMicros, float64(l.RSSAfterLoad)/(1<<20))
 	}
 	if err := tw.Flush(); err != nil {

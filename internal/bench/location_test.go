@@ -161,10 +161,12 @@ func TestPostNodeSpreadsPostsAwayFromWatchers(t *testing.T) {
 }
 
 // TestPositionsCrossProcesses: what a worker sends (its posts, its watchers' position samples)
-// reads back unchanged, and groups' post counts add up, rates included.
+// reads back unchanged, and groups' post counts add up, their timings merging into one schedule:
+// the accepted rate runs from the first group's first due time to the last answer of any.
 func TestPositionsCrossProcesses(t *testing.T) {
-	a := bench.PostCounts{Planned: 10, Accepted: 8, Refused: 1, Failed: 1, FirstError: "first", Offered: 100, Achieved: 80, BehindNs: 5,
-		Posts: []bench.Post{{Courier: 3, At: 1_000_000, Start: 1_000_123, Node: 2}}}
+	a := bench.PostCounts{Planned: 10, Accepted: 8, Refused: 1, Failed: 1, FirstError: "first", Offered: 100,
+		Timing: bench.Timing{FirstDue: 1e9, End: 11e9, LastDone: 11.5e9, Behind: 5, MaxLate: 7},
+		Posts:  []bench.Post{{Courier: 3, At: 1_000_000, Due: 999_000, Start: 1_000_123, Node: 2}}}
 	c := bench.Counts{Positions: 1, PosDuplicates: 2, PosOutOfOrder: 3, PosSamples: []bench.PosSample{{Order: 3, Node: 1, At: 1_000_000, Received: 2_000_000}}}
 	var back struct {
 		P bench.PostCounts
@@ -180,14 +182,20 @@ func TestPositionsCrossProcesses(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(back.P.Posts, a.Posts) || back.P.Accepted != 8 || !slices.Equal(back.C.PosSamples, c.PosSamples) || back.C.PosOutOfOrder != 3 {
+	if !slices.Equal(back.P.Posts, a.Posts) || back.P.Accepted != 8 || !slices.Equal(back.C.PosSamples, c.PosSamples) || back.C.PosOutOfOrder != 3 || back.P.Timing != a.Timing {
 		t.Fatalf("round trip: %+v / %+v", back.P, back.C)
 	}
 	sum := a
 	sum.Posts = slices.Clone(a.Posts)
-	sum.Add(bench.PostCounts{Planned: 10, Accepted: 10, Offered: 100, Achieved: 100, BehindNs: 2, FirstError: "second", Posts: a.Posts})
-	if sum.Planned != 20 || sum.Accepted != 18 || sum.Sent() != 20 || sum.Offered != 200 || sum.Achieved != 180 || sum.BehindNs != 5 || sum.FirstError != "first" || len(sum.Posts) != 2 {
+	sum.Add(bench.PostCounts{Planned: 10, Accepted: 10, Offered: 100, FirstError: "second", Posts: a.Posts,
+		Timing: bench.Timing{FirstDue: 1.5e9, End: 11.5e9, LastDone: 12e9, Behind: 2, MaxLate: 20}})
+	sum.Add(bench.PostCounts{Offered: 0}) // a group with no courier sent nothing
+	want := bench.Timing{FirstDue: 1e9, End: 11.5e9, LastDone: 12e9, Behind: 5, MaxLate: 20}
+	if sum.Planned != 20 || sum.Accepted != 18 || sum.Sent() != 20 || sum.Offered != 200 || sum.Timing != want || sum.FirstError != "first" || len(sum.Posts) != 2 {
 		t.Errorf("sum %+v", sum)
+	}
+	if r := sum.Timing.Rate(sum.Accepted); r != 18/11.0 {
+		t.Errorf("accepted %v/s, want 18 over the 11 s from the first due time to the last answer", r)
 	}
 }
 

@@ -22,26 +22,30 @@ import (
 // the counts report, rather than open more connections.
 
 // Post is one accepted position: which courier posted it, the at the bench chose for it (the key
-// a watcher's sample brings back), when its request started and to which node it went.
+// a watcher's sample brings back), when the schedule meant it to be sent, when its request
+// started and to which node it went.
 type Post struct {
 	Courier int
 	At      int64 // Unix nanoseconds, whole microseconds
-	Start   int64 // Unix nanoseconds
-	Node    int
+	// Due is the position's own time on the schedule, also with PostBatch: the wait for its
+	// tick's end, for a free poster and for its courier's previous post is all in due→screen.
+	Due   int64 // Unix nanoseconds
+	Start int64 // Unix nanoseconds
+	Node  int
 }
 
-// MarshalJSON writes a post as a 4-element array: a worker's answer carries every post.
+// MarshalJSON writes a post as a 5-element array: a worker's answer carries every post.
 func (p Post) MarshalJSON() ([]byte, error) {
-	return json.Marshal([4]int64{int64(p.Courier), p.At, p.Start, int64(p.Node)})
+	return json.Marshal([5]int64{int64(p.Courier), p.At, p.Due, p.Start, int64(p.Node)})
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.
 func (p *Post) UnmarshalJSON(b []byte) error {
-	var a [4]int64
+	var a [5]int64
 	if err := json.Unmarshal(b, &a); err != nil {
 		return fmt.Errorf("post: %w", err)
 	}
-	*p = Post{Courier: int(a[0]), At: a[1], Start: a[2], Node: int(a[3])}
+	*p = Post{Courier: int(a[0]), At: a[1], Due: a[2], Start: a[3], Node: int(a[4])}
 	return nil
 }
 
@@ -62,16 +66,16 @@ type PostCounts struct {
 	Failed     int64  `json:"failed"`
 	NoOrder    int64  `json:"no_order"`
 	FirstError string `json:"first_error,omitempty"`
-	// Offered is the schedule's posts per second; Achieved the accepted posts per second of the
-	// time the posters took to send them; BehindNs how late the last post started.
-	Offered  float64 `json:"offered_per_second"`
-	Achieved float64 `json:"accepted_per_second"`
-	BehindNs int64   `json:"behind_ns"`
+	// Offered is the schedule's posts per second; Timing what the posters kept of it (the
+	// accepted posts per second are Timing.Rate(Accepted), over every group's posts at once).
+	Offered float64 `json:"offered_per_second"`
+	Timing  Timing  `json:"timing"`
 	// Posts lists the accepted posts, for the parent to join with the watchers' samples.
 	Posts []Post `json:"posts,omitempty"`
 }
 
-// Add adds o into c: counts and rates add up, since groups post at the same time.
+// Add adds o into c: counts and offered rates add up, since groups post at the same time, and
+// their timings merge.
 func (c *PostCounts) Add(o PostCounts) {
 	c.Planned += o.Planned
 	c.Unsent += o.Unsent
@@ -84,8 +88,7 @@ func (c *PostCounts) Add(o PostCounts) {
 		c.FirstError = o.FirstError
 	}
 	c.Offered += o.Offered
-	c.Achieved += o.Achieved
-	c.BehindNs = max(c.BehindNs, o.BehindNs)
+	c.Timing.merge(o.Timing)
 	c.Posts = append(c.Posts, o.Posts...)
 }
 
@@ -131,7 +134,9 @@ func newPosters(ctx context.Context, spec GroupSpec) (*posters, error) {
 func (p *posters) close() { p.conns.close() }
 
 // postJob is what one poster sends in one request: the schedule's posts ks (one, or with
-// PostBatch a tick's posts to one node), due at due.
+// PostBatch a tick's posts to one node). The request is due at due (with PostBatch its tick's
+// end), which its lateness is measured against; each post is due at its own time on the
+// schedule, which its due→screen runs from.
 type postJob struct {
 	ks  []int
 	due time.Time
@@ -141,6 +146,7 @@ type postJob struct {
 // rate_limited in a batch's answer), or failed with why.
 type outcome struct {
 	post     Post
+	answered time.Time // when the request's answer came
 	accepted bool
 	refused  bool
 	reached  int
@@ -193,37 +199,39 @@ func (p *posters) run(ctx context.Context, dur time.Duration) PostCounts {
 	c.Offered = float64(n) / s.Every.Seconds()
 	c.Planned = int64(c.Offered * dur.Seconds())
 	var (
-		mu                 sync.Mutex
-		lastStart, lastDue time.Time // the start of the request that started last, and its due time
-		wg                 sync.WaitGroup
+		mu sync.Mutex
+		pc pace
+		wg sync.WaitGroup
 	)
+	start := time.Now()
+	due := func(k int) time.Time { return start.Add(time.Duration(k) * s.Every / time.Duration(n)) }
 	jobs := make(chan postJob, s.Posters)
 	for _, conns := range p.conns {
 		wg.Go(func() {
 			for job := range jobs {
 				var outs []outcome
 				if s.PostBatch > 1 {
-					outs = p.postBatch(conns, job.ks)
+					outs = p.postBatch(conns, job.ks, due)
 				} else {
-					outs = []outcome{p.post(conns, job.ks[0])}
+					outs = []outcome{p.post(conns, job.ks[0], job.due)}
 				}
+				pc.started(job.due, time.Unix(0, outs[0].post.Start))
 				mu.Lock()
-				if st := time.Unix(0, outs[0].post.Start); st.After(lastStart) {
-					lastStart, lastDue = st, job.due
-				}
 				c.Requests++
 				for _, o := range outs {
 					c.count(o)
+					if o.accepted {
+						pc.answered(o.answered)
+					}
 				}
 				mu.Unlock()
 			}
 		})
 	}
-	start := time.Now()
-	due := func(k int) time.Time { return start.Add(time.Duration(k) * s.Every / time.Duration(n)) }
 	planned := int(c.Planned)
 	hardStop := due(planned).Add(dur + 5*time.Second)
 	sent := 0
+	var lastDue time.Time // of the last request queued
 	// next is the next job of the schedule from post sent on: one post at its due time, or the
 	// posts due in the tick that holds it, at the tick's end, split by node and PostBatch.
 	var tick time.Duration
@@ -264,6 +272,7 @@ send:
 			select {
 			case jobs <- job:
 				sent += len(job.ks)
+				lastDue = job.due
 			case <-ctx.Done():
 				break send
 			}
@@ -273,8 +282,7 @@ send:
 	wg.Wait()
 	c.Unsent = int64(planned - sent)
 	if sent > 0 {
-		c.BehindNs = max(0, int64(lastStart.Sub(lastDue)))
-		c.Achieved = float64(c.Accepted) / (lastStart.Sub(start).Seconds() + s.Every.Seconds()/float64(n))
+		c.Timing = pc.timing(start, lastDue, s.Every/time.Duration(n))
 	}
 	return c
 }
@@ -287,9 +295,9 @@ func (p *posters) position(k int) (courier, node int, lat float64) {
 	return i, PostNode(i, s.PerOrder, len(s.URLs)), 52.5 + float64(i%1000)/10000 + float64(k/s.CourierCount)/100000
 }
 
-// post sends post k of the schedule on its own POST /v1/couriers/{cid}/location, stamped with the
-// moment its request starts.
-func (p *posters) post(conns []*wireConn, k int) outcome {
+// post sends post k of the schedule, due at due, on its own POST /v1/couriers/{cid}/location,
+// stamped with the moment its request starts.
+func (p *posters) post(conns []*wireConn, k int, due time.Time) outcome {
 	s := p.spec
 	i, node, lat := p.position(k)
 	busy := &p.couriers[k%s.CourierCount]
@@ -297,10 +305,11 @@ func (p *posters) post(conns []*wireConn, k int) outcome {
 	defer busy.Unlock()
 	start := time.Now()
 	at := start.Truncate(time.Microsecond) // what every store and bus keeps exactly
-	o := outcome{post: Post{Courier: i, At: at.UnixNano(), Start: start.UnixNano(), Node: node}}
+	o := outcome{post: Post{Courier: i, At: at.UnixNano(), Due: due.UnixNano(), Start: start.UnixNano(), Node: node}}
 	body := fmt.Sprintf(`{"lat":%.6f,"lng":13.4,"speed_mps":7,"at":%q}`, lat, at.UTC().Format(time.RFC3339Nano))
 	var ans api.PostLocationResponse
 	code, err := send(conns[node], api.LocationPath(CourierID(i)), []byte(body), &ans)
+	o.answered = time.Now()
 	switch {
 	case err != nil:
 		o.why = err.Error()
@@ -314,9 +323,10 @@ func (p *posters) post(conns []*wireConn, k int) outcome {
 	return o
 }
 
-// postBatch sends posts ks of the schedule, all to one node, in one POST /v1/locations, stamped
-// with the moment the request starts; each gets its own outcome from the answer's results.
-func (p *posters) postBatch(conns []*wireConn, ks []int) []outcome {
+// postBatch sends posts ks of the schedule (post k due at due(k)), all to one node, in one POST
+// /v1/locations, stamped with the moment the request starts; each gets its own outcome from the
+// answer's results.
+func (p *posters) postBatch(conns []*wireConn, ks []int, due func(k int) time.Time) []outcome {
 	s := p.spec
 	// A courier's positions go in the order of their at, as in post: lock its previous request
 	// out, taking the couriers in one order so that two requests cannot wait on each other.
@@ -336,7 +346,7 @@ func (p *posters) postBatch(conns []*wireConn, ks []int) []outcome {
 	for j, k := range ks {
 		i, nd, lat := p.position(k)
 		node = nd
-		outs[j].post = Post{Courier: i, At: at.UnixNano(), Start: start.UnixNano(), Node: nd}
+		outs[j].post = Post{Courier: i, At: at.UnixNano(), Due: due(k).UnixNano(), Start: start.UnixNano(), Node: nd}
 		if j > 0 {
 			body.WriteByte(',')
 		}
@@ -345,6 +355,7 @@ func (p *posters) postBatch(conns []*wireConn, ks []int) []outcome {
 	body.WriteString(`]}`)
 	var ans api.PostLocationsResponse
 	code, err := send(conns[node], api.PathLocations, body.Bytes(), &ans)
+	answered := time.Now()
 	var why string
 	switch {
 	case err != nil:
@@ -356,6 +367,7 @@ func (p *posters) postBatch(conns []*wireConn, ks []int) []outcome {
 	}
 	for j := range outs {
 		o := &outs[j]
+		o.answered = answered
 		switch {
 		case why != "":
 			o.why = why

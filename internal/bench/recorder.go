@@ -44,6 +44,29 @@ type Counts struct {
 	PosOutOfOrder int64 `json:"pos_out_of_order,omitempty"`
 	// PosSamples holds one entry per received position, handed over like Samples.
 	PosSamples []PosSample `json:"pos_samples,omitempty"`
+	// Newest holds, for each order the group's watchers watch, the at of the oldest among their
+	// newest positions (0: a watcher that has none), with the samples: after the settle, every
+	// watcher must have its courier's last accepted position.
+	Newest []OrderPos `json:"newest,omitempty"`
+}
+
+// OrderPos is a position's at (Unix nanoseconds) for an order.
+type OrderPos struct {
+	Order int
+	At    int64
+}
+
+// MarshalJSON writes it as a 2-element array.
+func (o OrderPos) MarshalJSON() ([]byte, error) { return json.Marshal([2]int64{int64(o.Order), o.At}) }
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (o *OrderPos) UnmarshalJSON(b []byte) error {
+	var a [2]int64
+	if err := json.Unmarshal(b, &a); err != nil {
+		return fmt.Errorf("order position: %w", err)
+	}
+	*o = OrderPos{Order: int(a[0]), At: a[1]}
+	return nil
 }
 
 // PosSample is one courier position as a watcher read it. The parent joins it with the post that
@@ -114,6 +137,7 @@ func (c *Counts) Add(o Counts) {
 	c.PosDuplicates += o.PosDuplicates
 	c.PosOutOfOrder += o.PosOutOfOrder
 	c.PosSamples = append(c.PosSamples, o.PosSamples...)
+	c.Newest = append(c.Newest, o.Newest...)
 }
 
 // Sub returns c minus o for the counters (samples are kept, not subtracted): the change over a window.
@@ -124,7 +148,7 @@ func (c Counts) Sub(o Counts) Counts {
 		Gaps: c.Gaps - o.Gaps, Coalesced: c.Coalesced - o.Coalesced, Requests: c.Requests - o.Requests,
 		Reconnects: c.Reconnects - o.Reconnects, BytesRead: c.BytesRead - o.BytesRead,
 		Samples: c.Samples, Positions: c.Positions - o.Positions, PosDuplicates: c.PosDuplicates - o.PosDuplicates,
-		PosOutOfOrder: c.PosOutOfOrder - o.PosOutOfOrder, PosSamples: c.PosSamples,
+		PosOutOfOrder: c.PosOutOfOrder - o.PosOutOfOrder, PosSamples: c.PosSamples, Newest: c.Newest,
 	}
 }
 
@@ -140,6 +164,7 @@ type Recorder struct {
 	mu         sync.Mutex
 	samples    []Sample
 	posSamples []PosSample
+	tracked    []*Watcher // whose newest positions Counts(true) reports
 }
 
 // Watcher is one watcher's place in its order's history.
@@ -147,9 +172,17 @@ type Watcher struct {
 	// Order is the index of the order it watches, which its samples carry.
 	Order int
 	last  int64
-	// Node is the index of the node it is connected to; lastPos the at of its newest position.
+	// Node is the index of the node it is connected to; lastPos the at of its newest position,
+	// which Counts reads while the watcher runs.
 	Node    int
-	lastPos int64
+	lastPos atomic.Int64
+}
+
+// Track has Counts(true) report w's newest position (Counts.Newest).
+func (r *Recorder) Track(w *Watcher) {
+	r.mu.Lock()
+	r.tracked = append(r.tracked, w)
+	r.mu.Unlock()
 }
 
 // Last returns the seq (or version) of the last event the watcher took.
@@ -207,14 +240,14 @@ func (r *Recorder) Observe(w *Watcher, seq int64, at, now time.Time, every bool)
 func (r *Recorder) ObservePosition(w *Watcher, at, now time.Time) {
 	ns := at.UnixNano()
 	switch {
-	case ns == w.lastPos:
+	case ns == w.lastPos.Load():
 		r.posDuplicates.Add(1)
 		return
-	case ns < w.lastPos:
+	case ns < w.lastPos.Load():
 		r.posOutOfOrder.Add(1)
 		return
 	}
-	w.lastPos = ns
+	w.lastPos.Store(ns)
 	if !r.marked.Load() {
 		return // the latest position the stream opened with, not one of the load
 	}
@@ -238,7 +271,16 @@ func (r *Recorder) Counts(samples bool) Counts {
 		r.mu.Lock()
 		c.Samples, r.samples = r.samples, nil
 		c.PosSamples, r.posSamples = r.posSamples, nil
+		oldest := map[int]int64{}
+		for _, w := range r.tracked {
+			if at, ok := oldest[w.Order]; !ok || w.lastPos.Load() < at {
+				oldest[w.Order] = w.lastPos.Load()
+			}
+		}
 		r.mu.Unlock()
+		for order, at := range oldest {
+			c.Newest = append(c.Newest, OrderPos{order, at})
+		}
 	}
 	return c
 }

@@ -249,7 +249,7 @@ func (r *Result) setLoad(s stepOutcome) {
 	r.OfferedRate, r.AchievedRate, r.BehindSeconds = s.load.offered, s.load.achieved, s.load.behind.Seconds()
 	r.MaxLateMs = float64(s.load.maxLate) / float64(time.Millisecond)
 	r.RateNotReached = s.load.achieved < heldShare*s.load.offered
-	r.ScheduleSlipped = s.load.maxLate > lateBound
+	r.ScheduleSlipped = slipped(s.load.maxLate)
 	r.DueLatencyP50Ms, r.DueLatencyP90Ms, r.DueLatencyP99Ms, r.DueLatencyMaxMs, r.DueLatencyCDF = summarize(s.latency.FromDue)
 	r.StartLatencyP50Ms, r.StartLatencyP90Ms, r.StartLatencyP99Ms, r.StartLatencyMaxMs, r.StartLatencyCDF = summarize(s.latency.FromStart)
 	r.LatencyP50Ms, r.LatencyP90Ms, r.LatencyP99Ms, r.LatencyMaxMs, r.LatencyCDF = summarize(s.latency.CommitToReceive)
@@ -428,8 +428,7 @@ func (r Result) notes() []string {
 			r.OfferedRate, r.AchievedRate, 100*r.AchievedRate/r.OfferedRate, r.BehindSeconds))
 	}
 	if r.ScheduleSlipped && r.FindMax == nil {
-		n = append(n, fmt.Sprintf("WARNING: a write started %s ms after its due time (more than %s ms): the writer fell behind its schedule during the load; start→recv leaves that wait out, due→recv counts it",
-			fmtMs(r.MaxLateMs), fmtMs(float64(lateBound)/float64(time.Millisecond))))
+		n = append(n, lateWarning("write", "the writer", r.MaxLateMs, "start→recv", "due→recv"))
 	}
 	if r.Capped && r.FindMax == nil { // a search says when it ran out of orders
 		n = append(n, fmt.Sprintf("changes capped at %d (%d orders × %d steps): add watchers or lower --rate/--duration", r.Committed+r.CommitErrors+r.Unsent, r.Orders, r.StepsPerOrder))
@@ -566,9 +565,9 @@ svg { background: #fff; border: 1px solid #ddd; }
 {{if .Rep.Couriers}}<h2>Couriers' positions</h2>
 <p>{{.Rep.Couriers}} couriers, each posting every {{.Rep.LocationEvery}}, {{.Rep.PostingMode}}.</p>
 <table>
-<thead><tr><th>transport</th><th>offered/s</th><th>accepted/s</th><th>behind s</th><th>refused</th><th>failed posts</th><th>owed</th><th>delivered</th><th>remote</th><th>dup/ooo</th><th>post→screen ms p50/p90/p99/max</th><th>CPU µs/position</th></tr></thead>
+<thead><tr><th>transport</th><th>offered/s</th><th>accepted/s</th><th>behind s</th><th>late ms max</th><th>refused</th><th>failed posts</th><th>owed</th><th>delivered</th><th>remote</th><th>dup/ooo</th><th>due→screen ms p50/p90/p99/max</th><th>post→screen ms p50/p90/p99/max</th><th>CPU µs/position</th></tr></thead>
 <tbody>
-{{range .Rep.Runs}}{{$t := .Transport}}{{with .Location}}<tr><td>{{$t}}</td><td>{{printf "%.0f" .Offered}}</td><td>{{printf "%.0f" .Accepted}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{.Refused}}</td><td>{{.Failed}}</td><td>{{.Owed}}</td><td>{{.Delivered}}</td><td>{{.Remote}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}</td><td>{{.PostToScreen}}</td><td>{{printf "%.0f" .CPUPerAcceptedMicros}}</td></tr>
+{{range .Rep.Runs}}{{$t := .Transport}}{{with .Location}}<tr><td>{{$t}}</td><td>{{printf "%.0f" .Offered}}</td><td>{{printf "%.0f" .Accepted}}</td><td>{{printf "%.2f" .BehindSeconds}}</td><td>{{ms .MaxLateMs}}</td><td>{{.Refused}}</td><td>{{.Failed}}</td><td>{{.Owed}}</td><td>{{.Delivered}}</td><td>{{.Remote}}</td><td>{{.Duplicates}}/{{.OutOfOrder}}</td><td>{{.DueToScreen}}</td><td>{{.PostToScreen}}</td><td>{{printf "%.0f" .CPUPerAcceptedMicros}}</td></tr>
 {{end}}{{end}}</tbody>
 </table>
 {{range .Rep.Runs}}{{with .Location}}{{range .Notes}}<p><strong>{{.}}</strong></p>
@@ -680,6 +679,7 @@ func (rep *Report) latencySVG() string {
 		vs := slices.Concat(r.LatencyCDF, r.StartLatencyCDF, r.DueLatencyCDF)
 		if r.Location != nil {
 			vs = append(vs, r.Location.PostToScreenCDF...)
+			vs = append(vs, r.Location.DueToScreenCDF...)
 		}
 		for _, v := range vs {
 			lo, hi = math.Min(lo, math.Max(v, 0.01)), math.Max(hi, v)
@@ -715,6 +715,7 @@ func (rep *Report) latencySVG() string {
 		cdf(i, r.Transport+" from write", solid, r.StartLatencyCDF)
 		cdf(i, r.Transport+" from commit", dashed, r.LatencyCDF)
 		if r.Location != nil {
+			cdf(i+len(rep.Runs), r.Transport+" position from due", dotted, r.Location.DueToScreenCDF)
 			cdf(i+len(rep.Runs), r.Transport+" position from post", solid, r.Location.PostToScreenCDF)
 		}
 	}

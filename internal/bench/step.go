@@ -36,6 +36,7 @@ type stepOutcome struct {
 	posts         PostCounts
 	owedPositions int64
 	positions     PosLatencies
+	staleAtEnd    int64
 }
 
 // settleTimeout bounds the wait, after a load, for the watchers to receive what it committed.
@@ -45,6 +46,15 @@ const settleTimeout = 10 * time.Second
 // for the step to end short of every owed one: a position the cap held back leaves within one
 // --location-interval (1 s by default) and may have been replaced by a newer one meanwhile.
 const positionsQuiet = 1500 * time.Millisecond
+
+// positionsQuiet is positionsQuiet, or longer when the servers the bench starts hold positions
+// back longer (--location-interval): a position still held back would be stale at the end.
+func (r *run) positionsQuiet() time.Duration {
+	if r.cfg.LocationInterval != nil {
+		return max(positionsQuiet, *r.cfg.LocationInterval+positionsQuiet/3)
+	}
+	return positionsQuiet
+}
 
 // step commits rate×dur changes on schedule (d nil: none), and in a location run has the couriers
 // post for dur at the same time; it waits for the watchers to have what the load owes them, and
@@ -107,7 +117,7 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 		if c.Positions != lastPositions {
 			lastPositions, quietSince = c.Positions, time.Now()
 		}
-		positionsDone := posted == nil || c.Positions >= s.owedPositions || time.Since(quietSince) >= positionsQuiet
+		positionsDone := posted == nil || c.Positions >= s.owedPositions || time.Since(quietSince) >= r.positionsQuiet()
 		if c.Delivered >= s.expected+owedBefore && positionsDone {
 			break
 		}
@@ -128,7 +138,11 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 		s.correlate(d)
 	}
 	s.positions = CorrelatePositions(s.posts.Posts, s.counts.PosSamples)
-	s.counts.Samples, s.counts.PosSamples, s.posts.Posts = nil, nil, nil
+	if posted != nil {
+		s.staleAtEnd = staleAtEnd(s.posts.Posts, s.counts.Newest)
+	}
+	s.counts.Samples, s.counts.PosSamples, s.posts.Posts, s.counts.Newest = nil, nil, nil, nil
+	slices.Sort(s.positions.FromDue)
 	slices.Sort(s.positions.FromStart)
 	return s, ctx.Err()
 }

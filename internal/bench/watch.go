@@ -213,6 +213,9 @@ func (g *Group) watch(n int, opened func()) {
 		base: strings.TrimSuffix(s.URLs[n%len(s.URLs)], "/"), orderID: OrderID(s.OrderPrefix, n/s.PerOrder),
 	}
 	defer w.open(false) // never leave the opening slot taken
+	if s.Location {
+		g.rec.Track(w.w)
+	}
 	if s.Restaurants > 0 {
 		w.restaurant(g.ctx, n)
 		return
