@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,6 +218,15 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 func (b *browser) waitFor(sel string) {
 	b.t.Helper()
 	b.do("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// poll waits until the JavaScript expression expr is true, failing the test with what was
+// being waited for after 10 s.
+func (b *browser) poll(what, expr string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
 }
 
 func eval[T any](b *browser, expr string) T {
@@ -536,3 +550,134 @@ func TestPageStreamEndsOnNoContent(t *testing.T) {
 		t.Fatalf("the stream's states: %s; want it ended after the 204", got)
 	}
 }
+
+// frontProxy starts a reverse proxy to target, as a load balancer in front of a node would be,
+// and returns its URL. intercept sees each request first and may answer it itself (returning
+// true): a test stands in for a draining node, a limit or a slow stream there. A request that
+// intercept holds is let go when the test ends.
+func frontProxy(t *testing.T, target string, intercept func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.FlushInterval = -1 // streams pass as they are written
+	done := make(chan struct{})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !intercept(w, r, done) {
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(front.Close)
+	t.Cleanup(func() { close(done) }) // first: a held request ends before Close waits for it
+	return front.URL
+}
+
+// answerError answers as the API does when it refuses, with its JSON error body.
+func answerError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, `{"error":{"code":%q,"message":%q}}`, code, message)
+}
+
+// TestTrackingPageRetriesAFailedFirstLoad: the tracking page's first load of the order and its
+// history may fail for a moment (a draining node's 503, a limit's 429, the network): the page
+// says "reconnecting" and tries again with the stream's backoff until it loads and goes live,
+// rather than ending for good. Only a refusal or an unknown order is final (see
+// TestHomePageLinksToConsoleAndActiveOrders, TestTrackingPageWithTokenCookie).
+func TestTrackingPageRetriesAFailedFirstLoad(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-retry")
+	var failing atomic.Bool
+	failing.Store(true)
+	var tries atomic.Int32
+	failed := make(chan struct{}, 100)
+	base := frontProxy(t, srv.url, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if !failing.Load() || r.URL.Path != "/v1/orders/o-retry" {
+			return false
+		}
+		if tries.Add(1)%2 == 1 {
+			answerError(w, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
+		} else {
+			answerError(w, http.StatusTooManyRequests, "rate_limited", "too many requests")
+		}
+		failed <- struct{}{}
+		return true
+	})
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-retry"))
+	for i := range 2 { // a 503, then a 429
+		select {
+		case <-failed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the page asked for the order %d times while the server failed, want it to try again", i)
+		}
+	}
+	b.waitFor(`#conn[data-state="reconnecting"]`)
+	if eval[bool](b, `!document.getElementById('problem').hidden`) {
+		t.Errorf("the page shows a problem while it retries: %q", eval[string](b, `document.getElementById('problem').textContent`))
+	}
+	failing.Store(false)
+	b.waitFor(`#status-line[data-status="placed"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	srv.setStatus("o-retry", ordercast.StatusConfirmed, "")
+	b.waitFor(`#status-line[data-status="confirmed"]`)
+}
+
+// TestTrackingPageStatusLineFollowsTheStatusOnly: the status line says since when the order has
+// been in its status (the time the stepper shows for it), and, being a live region that screen
+// readers announce, changes only when the status does: a courier event, which keeps the status,
+// changes neither.
+func TestTrackingPageStatusLineFollowsTheStatusOnly(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-since")
+	srv.setStatus("o-since", ordercast.StatusPreparing, "")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-since"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`#status-line[data-status="preparing"]`)
+	eval[bool](b, `window.statusChanges = 0;
+		new MutationObserver(ms => { window.statusChanges += ms.length; })
+			.observe(document.getElementById('status-line'), {childList: true, subtree: true, characterData: true, attributes: true});
+		true`)
+	if resp, body := call(t, "PUT", srv.url+"/v1/orders/o-since/courier", "", `{"courier_id":"c-9"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign: %d %s", resp.StatusCode, body)
+	}
+	b.waitFor(`#timeline li[data-kind="courier"]`)
+	if n := eval[int](b, `window.statusChanges`); n != 0 {
+		t.Errorf("a courier event changed the status line's live region %d times, want none", n)
+	}
+	since := eval[string](b, `(document.querySelector('#status-line time') || {}).dateTime || ''`)
+	reached := eval[string](b, `document.querySelector('#stepper li[data-status="preparing"] time').dateTime`)
+	var events []ordercast.Event
+	for _, ev := range srv.events("o-since") {
+		if ev.Status == ordercast.StatusPreparing && ev.Kind == ordercast.KindStatus {
+			events = append(events, ev)
+		}
+	}
+	if len(events) != 1 || since != reached || !sameTime(since, events[0].At) {
+		t.Errorf("status line since %s, stepper %s; want when the order reached preparing, %v", since, reached, events)
+	}
+	srv.setStatus("o-since", ordercast.StatusReady, "")
+	b.waitFor(`#status-line[data-status="ready"]`)
+	if n := eval[int](b, `window.statusChanges`); n == 0 {
+		t.Error("a new status left the status line as it was")
+	}
+}
+
+// sameTime reports whether the page's ISO time iso is at.
+func sameTime(iso string, at time.Time) bool {
+	got, err := time.Parse(time.RFC3339Nano, iso)
+	return err == nil && got.Equal(at)
+}
+
+func (p *pageServer) events(id string) []ordercast.Event {
+	p.t.Helper()
+	evs, err := p.api.Events(context.Background(), id, 0)
+	if err != nil {
+		p.t.Fatalf("events of %s: %v", id, err)
+	}
+	return evs
+}
+
