@@ -681,3 +681,83 @@ func (p *pageServer) events(id string) []ordercast.Event {
 	return evs
 }
 
+// TestConsoleKeepsTheKeyboardFocus: a row's action taken from the keyboard leaves the focus on
+// its button while the change is on its way and after, so the next Tab or Enter goes on from
+// there; a button that has no more use (the order ended) hands the focus to its row, not to the
+// page's start.
+func TestConsoleKeepsTheKeyboardFocus(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-focus")
+	row := `li.order[data-order-id="o-focus"]`
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row + `[data-status="placed"]`)
+	focused := func() string {
+		return eval[string](b, `(() => { const a = document.activeElement; const r = a.closest('li.order');
+			return (r ? r.dataset.orderId + ' ' : '') + a.tagName.toLowerCase() + '.' + a.className; })()`)
+	}
+
+	b.do("advance from the keyboard", chromedp.Focus(chromedp.CSS(row+` .advance`)), chromedp.KeyEvent("\r"))
+	// While the change is on its way the button is busy, not disabled, so it keeps the focus.
+	b.waitFor(row + `[data-status="confirmed"] .advance:not([aria-disabled])`)
+	if got := focused(); got != "o-focus button.advance" {
+		t.Errorf("after Advance the focus is on %q, want the Advance button", got)
+	}
+	b.do("advance again", chromedp.KeyEvent("\r"))
+	b.waitFor(row + `[data-status="preparing"] .advance:not([aria-disabled])`)
+	if got := focused(); got != "o-focus button.advance" {
+		t.Errorf("after a second Advance the focus is on %q, want the Advance button", got)
+	}
+
+	b.do("cancel from the keyboard", chromedp.Focus(chromedp.CSS(row+` .cancel`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row + `[data-status="cancelled"]`)
+	b.poll("the row is no longer busy", `!document.querySelector('`+row+` [aria-disabled]')`)
+	if got := focused(); got != "o-focus li.order" {
+		t.Errorf("after Cancel the focus is on %q, want the order's row", got)
+	}
+}
+
+// TestBoardSaysNoOrdersOnlyOnceItKnows: until the first snapshot arrives the board says it is
+// loading, never "No active orders."; an empty snapshot then says so. A stream the server
+// refuses shows the reason and not the empty list.
+func TestBoardSaysNoOrdersOnlyOnceItKnows(t *testing.T) {
+	srv := startPageServer(t)
+	release := make(chan struct{})
+	base := frontProxy(t, srv.url, func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool {
+		switch r.URL.Path {
+		case "/v1/restaurants/r-slow/stream":
+			select {
+			case <-release:
+				return false
+			case <-done:
+			case <-r.Context().Done():
+			}
+			return true
+		case "/v1/restaurants/r-refused/stream":
+			answerError(w, http.StatusForbidden, "forbidden", "role restaurant may not watch the stream of restaurant r-refused")
+			return true
+		}
+		return false
+	})
+	b := newBrowser(t)
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-slow"))
+	b.waitFor(`#empty`)
+	if got := eval[string](b, `document.getElementById('empty').textContent + '|' + document.getElementById('order-count').textContent`); got != "Loading orders…|" {
+		t.Errorf("before its snapshot the board says %q, want that it is loading", got)
+	}
+	close(release)
+	b.waitFor(`#conn[data-state="live"]`)
+	b.poll("the empty snapshot", `document.getElementById('empty').textContent === 'No active orders.'`)
+	b.waitFor(`#empty`)
+
+	b.do("open a board whose stream is refused", chromedp.Navigate(base+"/restaurants/r-refused"))
+	b.waitFor(`#conn[data-state="denied"]`)
+	b.waitFor(`#problem`)
+	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.Contains(why, "may not watch") {
+		t.Errorf("the refused board says %q, want the server's reason", why)
+	}
+	if eval[bool](b, `document.getElementById('empty').offsetParent !== null`) {
+		t.Errorf("the refused board shows %q", eval[string](b, `document.getElementById('empty').textContent`))
+	}
+}
