@@ -47,11 +47,13 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		t.Fatalf("the courier event's timeline row says %q, want %q", got, "Courier c-1 assigned")
 	}
 
-	at := time.Now().Add(-20 * time.Second)
+	// Fixes a few seconds apart and a few seconds old: the page counts from a fix's time, and one
+	// 20 s old is lost.
+	at := time.Now().Add(-8 * time.Second)
 	positions := []ordercast.Point{{Lat: 52.5210, Lng: 13.4060}, {Lat: 52.5240, Lng: 13.4110}, {Lat: 52.5285, Lng: 13.4185}}
 	var lastETA, lastX string
 	for i, p := range positions {
-		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, p.Lat, p.Lng, at.Add(time.Duration(i)*5*time.Second).Format(time.RFC3339Nano))
+		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, p.Lat, p.Lng, at.Add(time.Duration(i)*3*time.Second).Format(time.RFC3339Nano))
 		if code, res := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
 			t.Fatalf("post: %d %s", code, res)
 		}
