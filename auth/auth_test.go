@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,10 @@ func TestRolesMaySet(t *testing.T) {
 			if got := r.MaySet(st); got != allowed {
 				t.Errorf("%s may set %s: %v, want %v", r, st, got, allowed)
 			}
+		}
+		// What a page offers an actor of the role is the same table.
+		if got := (auth.Actor{Role: r, Sub: "x"}).Settable(); !slices.Equal(got, want[r]) {
+			t.Errorf("%s: Settable() = %v, want %v", r, got, want[r])
 		}
 		if got, want := r.MayCreate(), r == auth.RoleAdmin || r == auth.RoleSystem; got != want {
 			t.Errorf("%s may create: %v, want %v", r, got, want)

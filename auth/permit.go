@@ -71,6 +71,18 @@ func (a Actor) MayDo(act Action, to ordercast.Status) bool {
 	return act != ActSetStatus || slices.Contains(g.statuses, to)
 }
 
+// Settable lists the statuses a may set (on its own orders, for a party role), in the order of
+// ordercast.Statuses: what a page acting as a offers.
+func (a Actor) Settable() []ordercast.Status {
+	var out []ordercast.Status
+	for _, st := range ordercast.Statuses {
+		if a.MayDo(ActSetStatus, st) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
 // Permit decides whether a may do act to order o (to is the status of ActSetStatus): its role
 // must allow the action and, unless privileged, a must own o. The refusal says nothing about o.
 func (a Actor) Permit(act Action, o ordercast.Order, to ordercast.Status) error {

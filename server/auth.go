@@ -198,17 +198,17 @@ func (s *Server) recordedActor(a auth.Actor) string {
 	return a.String()
 }
 
-// trackingToken signs the tracking token handed out with a created order, or "" when open.
-func (s *Server) trackingToken(id string) (string, error) {
+// trackingToken signs a tracking token for order id, as handed out with a created order, and
+// says when it expires; "" when open.
+func (s *Server) trackingToken(id string) (string, time.Time, error) {
 	if s.Auth == nil {
-		return "", nil
+		return "", time.Time{}, nil
 	}
 	ttl := s.Auth.TrackingTTL
 	if ttl <= 0 {
 		ttl = auth.DefaultTrackingTTL
 	}
-	tok, _, err := s.Auth.Tokens.SignTracking(id, ttl)
-	return tok, err
+	return s.Auth.Tokens.SignTracking(id, ttl)
 }
 
 // setTrackingCookie handles GET /track/{id}?token=…: a valid token for this order becomes an
@@ -221,23 +221,35 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 	}
 	if s.Auth != nil {
 		if orderID, exp, err := s.Auth.Tokens.ParseTracking(tok); err == nil && orderID == id {
-			http.SetCookie(w, &http.Cookie{
-				Name:     TrackingCookie,
-				Value:    tok,
-				Path:     "/v1/orders/" + id,
-				Expires:  exp,
-				MaxAge:   max(int(time.Until(exp).Seconds()), 1),
-				HttpOnly: true,
-				Secure:   s.viaHTTPS(r),
-				SameSite: http.SameSiteStrictMode,
-			})
+			http.SetCookie(w, s.trackingCookie(r, id, tok, exp))
 		}
 		// A bad token sets nothing; the page then shows the API's refusal.
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, "/track/"+id, http.StatusSeeOther)
+	toTrackingPage(w, r, id)
 	return true
+}
+
+// trackingCookie is the tracking cookie that carries tok, a tracking token for order id that
+// expires at exp, to the order's API path only.
+func (s *Server) trackingCookie(r *http.Request, id, tok string, exp time.Time) *http.Cookie {
+	return &http.Cookie{
+		Name:     TrackingCookie,
+		Value:    tok,
+		Path:     "/v1/orders/" + id,
+		Expires:  exp,
+		MaxAge:   max(int(time.Until(exp).Seconds()), 1),
+		HttpOnly: true,
+		Secure:   s.viaHTTPS(r),
+		SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// toTrackingPage sends the browser to order id's tracking page, after a hand-over that may have
+// set its cookie: an answer not to be cached.
+func toTrackingPage(w http.ResponseWriter, r *http.Request, id string) {
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, "/track/"+id, http.StatusSeeOther)
 }
 
 // consoleToken is the admin token the demo console page carries, or "".

@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
@@ -44,11 +47,13 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		t.Fatalf("the courier event's timeline row says %q, want %q", got, "Courier c-1 assigned")
 	}
 
-	at := time.Now().Add(-20 * time.Second)
+	// Fixes a few seconds apart and a few seconds old: the page counts from a fix's time, and one
+	// 20 s old is lost.
+	at := time.Now().Add(-8 * time.Second)
 	positions := []ordercast.Point{{Lat: 52.5210, Lng: 13.4060}, {Lat: 52.5240, Lng: 13.4110}, {Lat: 52.5285, Lng: 13.4185}}
 	var lastETA, lastX string
 	for i, p := range positions {
-		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, p.Lat, p.Lng, at.Add(time.Duration(i)*5*time.Second).Format(time.RFC3339Nano))
+		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, p.Lat, p.Lng, at.Add(time.Duration(i)*3*time.Second).Format(time.RFC3339Nano))
 		if code, res := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
 			t.Fatalf("post: %d %s", code, res)
 		}
@@ -104,4 +109,80 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	if shown := eval[bool](b, `!document.getElementById('map-courier').hasAttribute('hidden')`); shown {
 		t.Fatal("the courier is still shown after delivery")
 	}
+}
+
+// TestTrackingPageTimesPositionsFromTheirFix: a stream that opens gets the newest position even
+// when it is most of a minute old, and a phone may flush a backlog; the page times "location
+// lost" and the ETA from the fix's own time, on the server's clock, not from when the position
+// arrived nor by this browser's clock, here seven minutes fast. A lost courier's ETA is hidden,
+// not counted down. The ETA ticks every second outside any live region; screen readers hear it
+// through the map's own region, only when what it says changes.
+func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Retry = testRetry
+		s.LocationInterval = 0
+	})
+	base := ls.URL()
+	c := &client.Client{BaseURL: base}
+	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
+		ID: "o-old", Pickup: &ordercast.Point{Lat: 52.5200, Lng: 13.4050}, Dropoff: &ordercast.Point{Lat: 52.5290, Lng: 13.4190},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ls.assign(t, "o-old", "c-1")
+	ls.mustCommit(t, "o-old", ordercast.StatusOutForDelivery)
+	post := func(lat float64, age time.Duration) {
+		t.Helper()
+		body := fmt.Sprintf(`{"lat":%v,"lng":13.4100,"speed_mps":5,"at":%q}`, lat, time.Now().Add(-age).Format(time.RFC3339Nano))
+		if code, res := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, res)
+		}
+	}
+	post(52.5210, 45*time.Second) // fresh enough for a new stream (a minute), lost for the page
+
+	b := newBrowser(t)
+	b.do("set the browser's clock seven minutes fast", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `Date.now = (now => () => now() + 7 * 60 * 1000)(Date.now);`,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-old"))
+	b.waitFor(`#map-courier[data-lat="52.521"]`)
+	b.waitFor(`#lost`)
+	if eval[bool](b, `!document.getElementById('eta').hidden`) {
+		t.Errorf("a lost courier's ETA is shown: %q", eval[string](b, `document.getElementById('eta').textContent`))
+	}
+	if said := eval[string](b, `document.getElementById('map-announce').textContent`); said != "Location lost." {
+		t.Errorf("the map's live region says %q, want %q", said, "Location lost.")
+	}
+	if live := eval[bool](b, `document.getElementById('eta').hasAttribute('aria-live') || !!document.getElementById('eta').closest('[aria-live]')`); live {
+		t.Error("the ETA, which ticks every second, is in a live region")
+	}
+
+	post(52.5240, 12*time.Second)
+	b.waitFor(`#map-courier[data-lat="52.524"]`)
+	code, body := do(t, "GET", base+"/v1/orders/o-old?wait=0", "", "")
+	var lp struct{ Location *ordercast.LocationUpdate }
+	if err := json.Unmarshal(body, &lp); code != http.StatusOK || err != nil || lp.Location == nil || lp.Location.ETAS == nil {
+		t.Fatalf("long poll answer %d %s: want the newest position with its ETA", code, body)
+	}
+	eta := *lp.Location.ETAS
+	// Read as it is shown, or as it stood when the fix was lost (20 s): either way counted from
+	// the fix, 12 s before it arrived.
+	left := eval[int](b, `Number(document.getElementById('eta').dataset.seconds || -1)`)
+	if left > int(eta)-10 || left < int(eta)-25 {
+		t.Errorf("the ETA shows %d s left of a fix 12 s old that said %d s: want it counted from the fix", left, eta)
+	}
+	b.poll("wait for the announcement", `document.getElementById('map-announce').textContent.startsWith('Arriving in about')`)
+	// Two more seconds of ticking: the ETA's text changes, the live region does not.
+	eval[bool](b, `window.said = 0;
+		new MutationObserver(ms => { window.said += ms.length; })
+			.observe(document.getElementById('map-announce'), {childList: true, subtree: true, characterData: true});
+		true`)
+	b.poll("wait for two ticks", `Number(document.getElementById('eta').dataset.seconds) <= `+fmt.Sprint(left-2))
+	if n := eval[int](b, `window.said`); n != 0 {
+		t.Errorf("the map's live region changed %d times in two seconds of ticking", n)
+	}
+	screenshots(b, "track-map-fix")
 }

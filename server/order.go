@@ -51,7 +51,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
-		tok, err := s.trackingToken(res.Order.ID)
+		tok, _, err := s.trackingToken(res.Order.ID)
 		if err != nil {
 			return ordercast.Answer{}, fmt.Errorf("sign tracking token: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
@@ -255,4 +256,116 @@ func TestRefusedConsoleCookieClearsItsStreamCookie(t *testing.T) {
 			t.Errorf("console with a refused cookie: cookie %s at %s is %+v among %v, want it deleted", name, path, c, resp.Cookies())
 		}
 	}
+}
+
+// TestConsoleTrackHandsOverATrackingCookie: the console links each order to
+// /console/track/{id}, which the console's cookie reaches: with a token that may watch the order
+// it signs a tracking token into the tracking cookie, as the customer's link would, and sends
+// the browser to the tracking page, whose requests that cookie then opens; no token is in any
+// URL. Without the console's cookie, or with a token that may not watch the order, it sets
+// nothing and sends the browser on all the same: the tracking page shows the refusal.
+func TestConsoleTrackHandsOverATrackingCookie(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	createAs(t, base, admin, "shop:o-1")
+	for _, tc := range []struct {
+		name, cookie string
+		sets         bool
+	}{
+		{"admin", admin, true},
+		{"no cookie", "", false},
+		{"restaurant", actorToken(t, auth.RoleRestaurant, "r-1"), false},
+		{"not a token", "not-a-token", false},
+	} {
+		req, _ := http.NewRequest("GET", base+"/console/track/shop:o-1", nil)
+		if tc.cookie != "" {
+			req.AddCookie(&http.Cookie{Name: server.ConsoleCookie, Value: tc.cookie})
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/track/shop:o-1" {
+			t.Errorf("%s: %d to %q, want 303 to /track/shop:o-1", tc.name, resp.StatusCode, loc)
+		}
+		c := cookieNamed(resp, server.TrackingCookie, "/v1/orders/shop:o-1")
+		if !tc.sets {
+			if len(resp.Cookies()) != 0 {
+				t.Errorf("%s: sets %v, want no cookie", tc.name, resp.Cookies())
+			}
+			continue
+		}
+		if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.MaxAge <= 0 {
+			t.Fatalf("%s: tracking cookie %+v among %v, want an HttpOnly, SameSite=Strict one", tc.name, c, resp.Cookies())
+		}
+		if id, _, err := authority(t).ParseTracking(c.Value); err != nil || id != "shop:o-1" {
+			t.Errorf("%s: the cookie holds a token for %q, %v; want a tracking token for shop:o-1", tc.name, id, err)
+		}
+		read, _ := http.NewRequest("GET", base+"/v1/orders/shop:o-1", nil)
+		read.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		if resp, err := http.DefaultClient.Do(read); err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: reading the order with the cookie: %v, %v", tc.name, resp, err)
+		} else {
+			_ = resp.Body.Close()
+		}
+	}
+}
+
+// TestPartyPageChecksItsCookie: a party's page whose own cookie holds a token the server no
+// longer accepts (expired, here) does not render with it: both of its cookies are deleted and the
+// page says why, opening nothing; in demo mode, where a page without a cookie gets a token of its
+// party, it gets a fresh one instead.
+func TestPartyPageChecksItsCookie(t *testing.T) {
+	old := authority(t)
+	old.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	expired, err := old.SignActor(auth.Actor{Role: auth.RoleRestaurant, Sub: "r-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func(t *testing.T, ts *testServer) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", ts.URL()+"/restaurants/r-1", nil)
+		req.AddCookie(&http.Cookie{Name: server.PartyCookie, Value: expired})
+		req.AddCookie(&http.Cookie{Name: server.StreamCookie, Value: expired})
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, readAll(t, resp)
+	}
+	deleted := func(t *testing.T, resp *http.Response, name, path string) {
+		t.Helper()
+		if c := cookieNamed(resp, name, path); c == nil || c.MaxAge >= 0 || c.Value != "" {
+			t.Errorf("cookie %s at %s is %+v among %v, want it deleted", name, path, c, resp.Cookies())
+		}
+	}
+
+	t.Run("signed in", func(t *testing.T) {
+		resp, page := open(t, newAuthServer(t, nil))
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, "no longer accepted (token has expired)") ||
+			!strings.Contains(page, `data-refused="true"`) || strings.Contains(page, "ordercast-token") {
+			t.Errorf("%d, want the page saying the token expired, with no token:\n%s", resp.StatusCode, page)
+		}
+		deleted(t, resp, server.PartyCookie, "/restaurants/r-1")
+		deleted(t, resp, server.StreamCookie, "/v1/restaurants/r-1/stream")
+	})
+	t.Run("demo", func(t *testing.T) {
+		ts := newAuthServer(t, func(s *server.Server) { s.Auth.ConsoleToken = true })
+		resp, page := open(t, ts)
+		if strings.Contains(page, "no longer accepted") || strings.Contains(page, expired) {
+			t.Errorf("the demo page goes on with the expired token, or says so:\n%s", page)
+		}
+		i := strings.Index(page, `<meta name="ordercast-token" content="`)
+		if i < 0 {
+			t.Fatalf("the demo page has no token:\n%s", page)
+		}
+		fresh, _, _ := strings.Cut(page[i+len(`<meta name="ordercast-token" content="`):], `"`)
+		if a, err := authority(t).ParseActor(fresh); err != nil || a != (auth.Actor{Role: auth.RoleRestaurant, Sub: "r-1"}) {
+			t.Errorf("the demo page's token acts for %+v, %v; want restaurant r-1", a, err)
+		}
+		deleted(t, resp, server.PartyCookie, "/restaurants/r-1")
+		wantStreamCookie(t, resp, ts.URL(), "/v1/restaurants/r-1/stream", fresh)
+	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
 )
 
 // The pages are plain HTML, CSS and JavaScript with no build step, embedded in the binary so that
@@ -176,6 +177,8 @@ type consolePage struct {
 	Confirm *linkedToken
 	// Current names whom the console's own cookie acts for, beside a Confirm question.
 	Current string
+	// MaySet lists the statuses whom Token acts for may set (maySet).
+	MaySet string
 }
 
 // linkedToken is a token handed to the console by a link, and whom it acts for.
@@ -203,7 +206,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if tok != "" {
-		page.Token, page.As = tok, consoleActor.String()
+		page.Token, page.As, page.MaySet = tok, consoleActor.String(), maySet(consoleActor)
 	}
 	status := http.StatusOK
 	if page.Token == "" && s.Auth != nil {
@@ -212,7 +215,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				page.Problem = "The token you entered earlier is no longer accepted (" + err.Error() + "); enter a new one."
 				s.setPageCookies(w, r, consoleCookies, "")
 			} else {
-				page.Token, page.As = c.Value, actor.String()
+				page.Token, page.As, page.MaySet = c.Value, actor.String(), maySet(actor)
 			}
 		}
 		if given := r.URL.Query().Get("token"); given != "" {
@@ -224,13 +227,59 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				status = http.StatusUnauthorized
 			} else {
 				page.Confirm = &linkedToken{Token: given, As: actor.String()}
-				page.Current, page.Token, page.As = page.As, "", "" // nothing runs until the operator answers
+				page.Current, page.Token, page.As, page.MaySet = page.As, "", "", "" // nothing runs until the operator answers
 			}
 		}
 		page.NeedsToken = page.Token == "" && !s.Auth.PublicTracking && page.Confirm == nil
 	}
 	s.setStreamCookie(w, r, consoleCookies, page.Token)
 	s.renderPage(w, r, status, "console.html", page)
+}
+
+// handleConsoleTrack serves GET /console/track/{id}, where the console links each order. The
+// tracking page reads with its tracking cookie only, and the operator's token lives in the
+// console's cookie, whose path (/console) takes it here and nowhere near /track. So when the
+// console's token may watch the order, this signs a tracking token for it, keeps that in the
+// tracking cookie as the customer's link would (setTrackingCookie), and sends the browser to
+// the tracking page: no token is ever in a URL. The console's cookie is SameSite=Strict, so a
+// link from another site arrives without it and sets nothing; nor does a token that may not
+// watch the order, and the tracking page then shows the API's refusal.
+func (s *Server) handleConsoleTrack(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := ordercast.ValidateID(id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.Auth != nil && !s.Auth.PublicTracking {
+		tok, err := s.consoleToken()
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("sign console token: %w", err))
+			return
+		}
+		if c, cerr := r.Cookie(ConsoleCookie); tok == "" && cerr == nil {
+			tok = c.Value
+		}
+		if tok != "" && s.Auth.Tokens.AuthorizeWatch(tok, id) == nil {
+			track, exp, err := s.trackingToken(id)
+			if err != nil {
+				s.writeError(w, r, fmt.Errorf("sign tracking token for the console: %w", err))
+				return
+			}
+			http.SetCookie(w, s.trackingCookie(r, id, track, exp))
+		}
+	}
+	toTrackingPage(w, r, id)
+}
+
+// maySet lists, space separated, the statuses a page acting as a may set, for its script to offer
+// only those: a button that can only earn a 403 is not offered. The templates give it only with
+// the page's token: a page without one (an open server) offers every status.
+func maySet(a auth.Actor) string {
+	var names []string
+	for _, st := range a.Settable() {
+		names = append(names, string(st))
+	}
+	return strings.Join(names, " ")
 }
 
 // consoleOrigin checks that a sign-in came from the console's own page: the browser's

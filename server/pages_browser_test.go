@@ -4,12 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,6 +218,15 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 func (b *browser) waitFor(sel string) {
 	b.t.Helper()
 	b.do("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// poll waits until the JavaScript expression expr is true, failing the test with what was
+// being waited for after 10 s.
+func (b *browser) poll(what, expr string) {
+	b.t.Helper()
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
 }
 
 func eval[T any](b *browser, expr string) T {
@@ -534,5 +548,216 @@ func TestPageStreamEndsOnNoContent(t *testing.T) {
 	})`, end.Seq))
 	if got != "connecting,reconnecting,ended" {
 		t.Fatalf("the stream's states: %s; want it ended after the 204", got)
+	}
+}
+
+// frontProxy starts a reverse proxy to target, as a load balancer in front of a node would be,
+// and returns its URL. intercept sees each request first and may answer it itself (returning
+// true): a test stands in for a draining node, a limit or a slow stream there. A request that
+// intercept holds is let go when the test ends.
+func frontProxy(t *testing.T, target string, intercept func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.FlushInterval = -1 // streams pass as they are written
+	done := make(chan struct{})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !intercept(w, r, done) {
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	t.Cleanup(front.Close)
+	t.Cleanup(func() { close(done) }) // first: a held request ends before Close waits for it
+	return front.URL
+}
+
+// answerError answers as the API does when it refuses, with its JSON error body.
+func answerError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = fmt.Fprintf(w, `{"error":{"code":%q,"message":%q}}`, code, message)
+}
+
+// TestTrackingPageRetriesAFailedFirstLoad: the tracking page's first load of the order and its
+// history may fail for a moment (a draining node's 503, a limit's 429, the network): the page
+// says "reconnecting" and tries again with the stream's backoff until it loads and goes live,
+// rather than ending for good. Only a refusal or an unknown order is final (see
+// TestHomePageLinksToConsoleAndActiveOrders, TestTrackingPageWithTokenCookie).
+func TestTrackingPageRetriesAFailedFirstLoad(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-retry")
+	var failing atomic.Bool
+	failing.Store(true)
+	var tries atomic.Int32
+	failed := make(chan struct{}, 100)
+	base := frontProxy(t, srv.url, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if !failing.Load() || r.URL.Path != "/v1/orders/o-retry" {
+			return false
+		}
+		if tries.Add(1)%2 == 1 {
+			answerError(w, http.StatusServiceUnavailable, "unavailable", "the server is shutting down")
+		} else {
+			answerError(w, http.StatusTooManyRequests, "rate_limited", "too many requests")
+		}
+		failed <- struct{}{}
+		return true
+	})
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-retry"))
+	for i := range 2 { // a 503, then a 429
+		select {
+		case <-failed:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the page asked for the order %d times while the server failed, want it to try again", i)
+		}
+	}
+	b.waitFor(`#conn[data-state="reconnecting"]`)
+	if eval[bool](b, `!document.getElementById('problem').hidden`) {
+		t.Errorf("the page shows a problem while it retries: %q", eval[string](b, `document.getElementById('problem').textContent`))
+	}
+	failing.Store(false)
+	b.waitFor(`#status-line[data-status="placed"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	srv.setStatus("o-retry", ordercast.StatusConfirmed, "")
+	b.waitFor(`#status-line[data-status="confirmed"]`)
+}
+
+// TestTrackingPageStatusLineFollowsTheStatusOnly: the status line says since when the order has
+// been in its status (the time the stepper shows for it), and, being a live region that screen
+// readers announce, changes only when the status does: a courier event, which keeps the status,
+// changes neither.
+func TestTrackingPageStatusLineFollowsTheStatusOnly(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-since")
+	srv.setStatus("o-since", ordercast.StatusPreparing, "")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-since"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`#status-line[data-status="preparing"]`)
+	eval[bool](b, `window.statusChanges = 0;
+		new MutationObserver(ms => { window.statusChanges += ms.length; })
+			.observe(document.getElementById('status-line'), {childList: true, subtree: true, characterData: true, attributes: true});
+		true`)
+	if resp, body := call(t, "PUT", srv.url+"/v1/orders/o-since/courier", "", `{"courier_id":"c-9"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign: %d %s", resp.StatusCode, body)
+	}
+	b.waitFor(`#timeline li[data-kind="courier"]`)
+	if n := eval[int](b, `window.statusChanges`); n != 0 {
+		t.Errorf("a courier event changed the status line's live region %d times, want none", n)
+	}
+	since := eval[string](b, `(document.querySelector('#status-line time') || {}).dateTime || ''`)
+	reached := eval[string](b, `document.querySelector('#stepper li[data-status="preparing"] time').dateTime`)
+	var events []ordercast.Event
+	for _, ev := range srv.events("o-since") {
+		if ev.Status == ordercast.StatusPreparing && ev.Kind == ordercast.KindStatus {
+			events = append(events, ev)
+		}
+	}
+	if len(events) != 1 || since != reached || !sameTime(since, events[0].At) {
+		t.Errorf("status line since %s, stepper %s; want when the order reached preparing, %v", since, reached, events)
+	}
+	srv.setStatus("o-since", ordercast.StatusReady, "")
+	b.waitFor(`#status-line[data-status="ready"]`)
+	if n := eval[int](b, `window.statusChanges`); n == 0 {
+		t.Error("a new status left the status line as it was")
+	}
+}
+
+// sameTime reports whether the page's ISO time iso is at.
+func sameTime(iso string, at time.Time) bool {
+	got, err := time.Parse(time.RFC3339Nano, iso)
+	return err == nil && got.Equal(at)
+}
+
+func (p *pageServer) events(id string) []ordercast.Event {
+	p.t.Helper()
+	evs, err := p.api.Events(context.Background(), id, 0)
+	if err != nil {
+		p.t.Fatalf("events of %s: %v", id, err)
+	}
+	return evs
+}
+
+// TestConsoleKeepsTheKeyboardFocus: a row's action taken from the keyboard leaves the focus on
+// its button while the change is on its way and after, so the next Tab or Enter goes on from
+// there; a button that has no more use (the order ended) hands the focus to its row, not to the
+// page's start.
+func TestConsoleKeepsTheKeyboardFocus(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-focus")
+	row := `li.order[data-order-id="o-focus"]`
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row + `[data-status="placed"]`)
+	focused := func() string {
+		return eval[string](b, `(() => { const a = document.activeElement; const r = a.closest('li.order');
+			return (r ? r.dataset.orderId + ' ' : '') + a.tagName.toLowerCase() + '.' + a.className; })()`)
+	}
+
+	b.do("advance from the keyboard", chromedp.Focus(chromedp.CSS(row+` .advance`)), chromedp.KeyEvent("\r"))
+	// While the change is on its way the button is busy, not disabled, so it keeps the focus.
+	b.waitFor(row + `[data-status="confirmed"] .advance:not([aria-disabled])`)
+	if got := focused(); got != "o-focus button.advance" {
+		t.Errorf("after Advance the focus is on %q, want the Advance button", got)
+	}
+	b.do("advance again", chromedp.KeyEvent("\r"))
+	b.waitFor(row + `[data-status="preparing"] .advance:not([aria-disabled])`)
+	if got := focused(); got != "o-focus button.advance" {
+		t.Errorf("after a second Advance the focus is on %q, want the Advance button", got)
+	}
+
+	b.do("cancel from the keyboard", chromedp.Focus(chromedp.CSS(row+` .cancel`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row + `[data-status="cancelled"]`)
+	b.poll("the row is no longer busy", `!document.querySelector('`+row+` [aria-disabled]')`)
+	if got := focused(); got != "o-focus li.order" {
+		t.Errorf("after Cancel the focus is on %q, want the order's row", got)
+	}
+}
+
+// TestBoardSaysNoOrdersOnlyOnceItKnows: until the first snapshot arrives the board says it is
+// loading, never "No active orders."; an empty snapshot then says so. A stream the server
+// refuses shows the reason and not the empty list.
+func TestBoardSaysNoOrdersOnlyOnceItKnows(t *testing.T) {
+	srv := startPageServer(t)
+	release := make(chan struct{})
+	base := frontProxy(t, srv.url, func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool {
+		switch r.URL.Path {
+		case "/v1/restaurants/r-slow/stream":
+			select {
+			case <-release:
+				return false
+			case <-done:
+			case <-r.Context().Done():
+			}
+			return true
+		case "/v1/restaurants/r-refused/stream":
+			answerError(w, http.StatusForbidden, "forbidden", "role restaurant may not watch the stream of restaurant r-refused")
+			return true
+		}
+		return false
+	})
+	b := newBrowser(t)
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-slow"))
+	b.waitFor(`#empty`)
+	if got := eval[string](b, `document.getElementById('empty').textContent + '|' + document.getElementById('order-count').textContent`); got != "Loading orders…|" {
+		t.Errorf("before its snapshot the board says %q, want that it is loading", got)
+	}
+	close(release)
+	b.waitFor(`#conn[data-state="live"]`)
+	b.poll("the empty snapshot", `document.getElementById('empty').textContent === 'No active orders.'`)
+	b.waitFor(`#empty`)
+
+	b.do("open a board whose stream is refused", chromedp.Navigate(base+"/restaurants/r-refused"))
+	b.waitFor(`#conn[data-state="denied"]`)
+	b.waitFor(`#problem`)
+	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.Contains(why, "may not watch") {
+		t.Errorf("the refused board says %q, want the server's reason", why)
+	}
+	if eval[bool](b, `document.getElementById('empty').offsetParent !== null`) {
+		t.Errorf("the refused board shows %q", eval[string](b, `document.getElementById('empty').textContent`))
 	}
 }

@@ -1,12 +1,14 @@
 package server_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 )
 
@@ -113,5 +115,62 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	b.waitFor(`#problem`)
 	if eval[bool](b, `document.querySelector('meta[name="ordercast-token"]') !== null`) || eval[int](b, `document.querySelectorAll('li.order').length`) != 0 {
 		t.Fatal("after a refused token the board goes on as the earlier one")
+	}
+}
+
+// TestRestaurantBoardOffersWhatTheRestaurantMay: the board offers only the statuses a restaurant
+// may set (auth/permit.go), so no button earns a certain 403: Set lists confirmed, preparing,
+// ready and cancelled, and Advance stops at ready (out for delivery is the courier's). Assign
+// needs a courier id, rather than taking the courier away when the field is empty; the field
+// shows the order's courier, and Unassign takes it away. Each change's note names the board.
+func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"m-1","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	row := `li.order[data-order-id="m-1"]`
+	b := newBrowser(t)
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(row + `[data-status="placed"]`)
+	if got := eval[string](b, `Array.from(document.querySelectorAll('`+row+` .pick option')).map(o => o.value).join(' ')`); got != "confirmed preparing ready cancelled" {
+		t.Errorf("the board offers to set %q, want the restaurant's statuses", got)
+	}
+
+	if !eval[bool](b, `document.querySelector('`+row+` .assign').disabled`) {
+		t.Error("Assign is offered with no courier id")
+	}
+	b.do("assign c-7", chromedp.SendKeys(chromedp.CSS(row+` .courier`), "c-7"), chromedp.Click(chromedp.CSS(row+` .assign`)))
+	b.waitFor(row + `[data-courier="c-7"]`)
+	b.poll("the field shows the courier", `document.querySelector('`+row+` .courier').value === 'c-7' && !document.querySelector('`+row+` .unassign').disabled`)
+	b.do("unassign", chromedp.Click(chromedp.CSS(row+` .unassign`)))
+	b.waitFor(row + `[data-courier=""]`)
+	b.poll("the field is empty and Assign off", `document.querySelector('`+row+` .courier').value === '' && document.querySelector('`+row+` .assign').disabled`)
+
+	b.do("advance", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + `[data-status="confirmed"]`)
+	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"ready"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("ready: %d %s", resp.StatusCode, body)
+	}
+	b.waitFor(row + `[data-status="ready"]`)
+	if label, off := eval[string](b, `document.querySelector('`+row+` .advance').textContent`), eval[bool](b, `document.querySelector('`+row+` .advance').disabled`); !off || label != "Advance" {
+		t.Errorf("at ready, Advance says %q (disabled %v), want it off: out for delivery is not the restaurant's", label, off)
+	}
+	screenshots(b, "board-ready")
+
+	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
+	var got struct{ Events []ordercast.Event }
+	if err := json.Unmarshal(body, &got); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("events: %d %s %v", resp.StatusCode, body, err)
+	}
+	var notes []string
+	for _, ev := range got.Events {
+		if ev.Actor == "restaurant:r-1" {
+			notes = append(notes, ev.Note)
+		}
+	}
+	if want := []string{"assigned on the restaurant's board", "unassigned on the restaurant's board", "set on the restaurant's board"}; strings.Join(notes, "|") != strings.Join(want, "|") {
+		t.Errorf("the board's changes are noted %q, want %q", notes, want)
 	}
 }

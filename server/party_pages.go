@@ -21,6 +21,8 @@ type boardPage struct {
 	ReadOnly bool   // a customer watches; a restaurant also assigns couriers and moves orders
 	// Problem says why a token handed over was refused; the page then opens no stream.
 	Problem string
+	// MaySet lists the statuses whom Token acts for may set (maySet).
+	MaySet string
 }
 
 // handleRestaurantBoard serves GET /restaurants/{pid}: the restaurant's board, its active orders
@@ -41,8 +43,10 @@ func (s *Server) handleCustomerPage(w http.ResponseWriter, r *http.Request) {
 // address bar and the history, as on the tracking page; the page then hands the page cookie's
 // token to its script, which sends it as a bearer token, and its EventSource sends the stream
 // cookie (a cookie never authorizes a change). A token that may not watch the party clears both
-// cookies and the page says why: the page must not go on as an earlier hand-over's token. In demo
-// mode (Auth.ConsoleToken) a page without a cookie gets a token of the party.
+// cookies and the page says why: the page must not go on as an earlier hand-over's token. The
+// page cookie's token is checked the same way on every visit, since it expires: one no longer
+// accepted clears both cookies, and the page says why or, in demo mode (Auth.ConsoleToken),
+// where a page without a cookie gets a token of the party, gets a fresh one.
 func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercast.PartyKind) {
 	p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
 	if err := ordercast.ValidatePartyID(p.ID); err != nil {
@@ -60,7 +64,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 			s.handOverToken(w, r, cookies, "")
 			return
 		}
-		err := s.partyToken(tok, p)
+		_, err := s.partyToken(tok, p)
 		if err == nil {
 			s.handOverToken(w, r, cookies, tok)
 			return
@@ -73,26 +77,44 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		s.renderPage(w, r, errorStatus(err), "board.html", page)
 		return
 	}
+	if s.Auth == nil { // an open server needs no token, and its page offers every status
+		s.renderPage(w, r, http.StatusOK, "board.html", page)
+		return
+	}
 	if c, err := r.Cookie(PartyCookie); err == nil {
-		page.Token = c.Value
-	} else if s.Auth != nil && s.Auth.ConsoleToken {
+		actor, err := s.partyToken(c.Value, p)
+		switch {
+		case err == nil:
+			page.Token, page.MaySet = c.Value, maySet(actor)
+		case s.Auth.ConsoleToken:
+			// A fresh token follows, into the stream's cookie: only the page's goes.
+			http.SetCookie(w, s.tokenCookie(r, cookies.name, cookies.page, ""))
+		default:
+			s.setPageCookies(w, r, cookies, "")
+			page.Problem = "The token this page was opened with is no longer accepted (" + ordercast.ErrorMessage(err) +
+				"); open the link you were given again, or ask for a new one."
+		}
+	}
+	if page.Token == "" && page.Problem == "" && s.Auth.ConsoleToken {
 		role := map[ordercast.PartyKind]auth.Role{ordercast.PartyRestaurant: auth.RoleRestaurant, ordercast.PartyCustomer: auth.RoleCustomer}[kind]
-		tok, err := s.Auth.Tokens.SignActor(auth.Actor{Role: role, Sub: p.ID}, consoleTokenTTL)
+		actor := auth.Actor{Role: role, Sub: p.ID}
+		tok, err := s.Auth.Tokens.SignActor(actor, consoleTokenTTL)
 		if err != nil {
 			s.writeError(w, r, fmt.Errorf("sign demo party token: %w", err))
 			return
 		}
-		page.Token = tok
+		page.Token, page.MaySet = tok, maySet(actor)
 	}
 	s.setStreamCookie(w, r, cookies, page.Token)
 	s.renderPage(w, r, http.StatusOK, "board.html", page)
 }
 
-// partyToken decides whether tok, handed to party p's page, may watch the party.
-func (s *Server) partyToken(tok string, p ordercast.Party) error {
+// partyToken decides whether tok, handed to party p's page, may watch the party, and says whom it
+// acts for.
+func (s *Server) partyToken(tok string, p ordercast.Party) (auth.Actor, error) {
 	actor, err := s.Auth.Tokens.ParseActor(tok)
 	if err != nil {
-		return err
+		return auth.Actor{}, err
 	}
-	return actor.PermitParty(p)
+	return actor, actor.PermitParty(p)
 }

@@ -447,6 +447,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /track/{id}", s.handleTrack)
 	mux.HandleFunc("GET /console", s.handleConsole)
 	mux.HandleFunc("POST /console", s.handleConsoleSignIn)
+	mux.HandleFunc("GET /console/track/{id}", s.handleConsoleTrack)
 	mux.HandleFunc("GET /restaurants/{pid}", s.handleRestaurantBoard)
 	mux.HandleFunc("GET /customers/{pid}", s.handleCustomerPage)
 	mux.Handle("GET /static/", staticHandler())

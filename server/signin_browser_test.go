@@ -122,24 +122,48 @@ func countStreamOpens(b *browser, base string) int {
 	return n
 }
 
-// TestLongIDWrapsOnAPhone: a 64-character id wraps on a phone-wide screen instead of widening
-// the page.
-func TestLongIDWrapsOnAPhone(t *testing.T) {
+// TestLongIDsFitAPhone: ids of 64 characters with no place to break them wrap on a phone-wide
+// screen (390 px) instead of widening the page: an order's on its tracking page, and a courier's
+// in its timeline; an order's and its courier's on the console; a restaurant's in its board's
+// title; an order's on the home page.
+func TestLongIDsFitAPhone(t *testing.T) {
 	srv := startPageServer(t)
-	id := strings.Repeat("order-with-a-long-id-", 3) + "x"
-	id = id[:64]
-	srv.createOrder(id)
+	long := func(c string) string { return strings.Repeat(c, 64) }
+	id, restaurant, courier := long("o"), long("r"), long("c")
+	if resp, body := call(t, "POST", srv.url+"/v1/orders", "",
+		`{"id":"`+id+`","restaurant_id":"`+restaurant+`","details":{"restaurant":"Luigi's","items":2}}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call(t, "PUT", srv.url+"/v1/orders/"+id+"/courier", "", `{"courier_id":"`+courier+`"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign: %d %s", resp.StatusCode, body)
+	}
 	b := newBrowser(t)
-	b.do("phone size", chromedp.EmulateViewport(360, 740))
-	b.do("open the long order", chromedp.Navigate(srv.url+"/track/"+id))
-	b.waitFor(`#status-line[data-status="placed"]`)
-	if wide := eval[bool](b, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); wide {
-		t.Error("the tracking page of a long id is wider than the phone")
+	open := func(page, path string) {
+		t.Helper()
+		// Phone size each time: screenshots leave the desktop's.
+		b.do("open "+page+" on a phone", chromedp.EmulateViewport(390, 844), chromedp.Navigate(srv.url+path))
 	}
-	b.do("open the home page", chromedp.Navigate(srv.url+"/"))
+	fits := func(page string) {
+		t.Helper()
+		// clientWidth, not innerWidth: a desktop browser's scrollbar takes its share of a tall page.
+		if w := eval[[]int](b, `[document.documentElement.scrollWidth, document.documentElement.clientWidth]`); w[0] > w[1] {
+			t.Errorf("%s with 64-character ids is %d px wide on a %d px phone", page, w[0], w[1])
+		}
+	}
+	row := `li.order[data-order-id="` + id + `"]`
+
+	open("the tracking page", "/track/"+id)
+	b.waitFor(`#timeline li[data-kind="courier"]`)
+	fits("the tracking page")
+	screenshots(b, "track-long-ids")
+	open("the console", "/console")
+	b.waitFor(row + `[data-courier="` + courier + `"]`)
+	fits("the console")
+	open("the board", "/restaurants/"+restaurant)
+	b.waitFor(row + `[data-courier="` + courier + `"]`)
+	fits("the restaurant's board")
+	screenshots(b, "board-long-ids")
+	open("the home page", "/")
 	b.waitFor(`a.order-id`)
-	if wide := eval[bool](b, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); wide {
-		t.Error("the home page with a long id is wider than the phone")
-	}
-	screenshots(b, "home-long-id")
+	fits("the home page")
 }

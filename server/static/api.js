@@ -37,6 +37,44 @@
   }
   ApiError.prototype = Object.create(Error.prototype);
 
+  // The server's clock, as far as its answers' Date headers tell it: the server's time is within
+  // [skewLo, skewHi] of this browser's, narrowed by each answer (its Date, whole seconds, was
+  // stamped between the request's start and the answer's arrival). Positions carry the time of
+  // their fix on the server's terms, and a phone's clock may be minutes off.
+  var skewLo = -Infinity, skewHi = Infinity;
+  function learnClock(res, sentAt) {
+    var d = Date.parse(res.headers.get('Date') || '');
+    if (isNaN(d)) return;
+    var lo = d - Date.now(), hi = d + 1000 - sentAt;
+    if (lo > skewHi || hi < skewLo) { // this browser's clock was set meanwhile: start again
+      skewLo = lo;
+      skewHi = hi;
+      return;
+    }
+    skewLo = Math.max(skewLo, lo);
+    skewHi = Math.min(skewHi, hi);
+  }
+
+  // serverNow is the server's time now, in milliseconds, as well as the page knows it; this
+  // browser's own before the first answer.
+  function serverNow() {
+    return Date.now() + (isFinite(skewLo) ? (skewLo + skewHi) / 2 : 0);
+  }
+
+  // backoff is the delay between attempts that may succeed later (a stream that failed, a page's
+  // first load): one second, doubling up to 30. next() returns the delay to wait now.
+  function backoff() {
+    var delay = 1000;
+    return {
+      next: function () {
+        var d = delay;
+        delay = Math.min(delay * 2, 30000);
+        return d;
+      },
+      reset: function () { delay = 1000; }
+    };
+  }
+
   // request calls the JSON API and resolves with the decoded body, or rejects with an ApiError
   // holding the server's error message.
   function request(method, path, body) {
@@ -46,7 +84,9 @@
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
+    var sentAt = Date.now();
     return fetch(url(path), init).then(function (res) {
+      learnClock(res, sentAt);
       return res.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
@@ -100,7 +140,7 @@
   //   onDenied:    called with the ApiError of a refused credential
   // It returns {close()}: close ends it for good and reports 'ended'.
   function stream(path, opts) {
-    var es = null, timer = null, closed = false, backoff = 1000;
+    var es = null, timer = null, closed = false, wait = backoff();
     var lastId = opts.lastEventId ? String(opts.lastEventId) : '';
     var state = '';
     function setState(s) {
@@ -111,7 +151,7 @@
     function open() {
       timer = null;
       es = new EventSource(url(path, { lastEventId: lastId }));
-      es.onopen = function () { backoff = 1000; setState('live'); };
+      es.onopen = function () { wait.reset(); setState('live'); };
       es.onerror = function () {
         if (closed) return;
         if (es.readyState === EventSource.CLOSED) {
@@ -130,8 +170,7 @@
               if (opts.onDenied) opts.onDenied(err);
               return;
             }
-            timer = setTimeout(open, backoff);
-            backoff = Math.min(backoff * 2, 30000);
+            timer = setTimeout(open, wait.next());
           });
         }
         setState('reconnecting');
@@ -177,6 +216,8 @@
     label: function (status) { return LABELS[status] || status; },
     request: request,
     stream: stream,
+    backoff: backoff,
+    serverNow: serverNow,
     showConnection: showConnection,
     formatTime: formatTime
   };

@@ -24,6 +24,14 @@
   var signinWhy = document.getElementById('signin-why');
   // A party page's word on a refused token.
   var problem = document.getElementById('problem');
+  var heading = document.getElementById('orders-heading');
+  // The statuses this page's token may set (the server's permission table, auth/permit.go), or
+  // every one when the page has none: a control that can only earn a 403 is not offered.
+  var settable = document.body.dataset.maySet === undefined ? null : document.body.dataset.maySet.split(' ');
+  // Changes say in their note which page made them.
+  var where = partyKind === 'restaurant' ? "on the restaurant's board" : 'in the console';
+  var loaded = false; // the first snapshot has come: until then, no "No active orders."
+  var denied = false; // the stream was refused: the list says nothing
 
   // How long a finished order stays on screen, so the operator sees how it ended.
   var ENDED_LINGER_MS = 8000;
@@ -33,6 +41,33 @@
   function next(status) {
     var i = oc.STAGES.indexOf(status);
     return i >= 0 && i < oc.STAGES.length - 1 ? oc.STAGES[i + 1] : '';
+  }
+
+  function maySet(status) {
+    return !settable || settable.indexOf(status) >= 0;
+  }
+
+  // suggest is the status the row's picker offers first: the first forward stage this page may
+  // set, else the order's own (a restaurant's order that is ready waits for its courier), else
+  // the first it may set at all.
+  function suggest(status, pick) {
+    var i = oc.STAGES.indexOf(status);
+    for (var j = i + 1; i >= 0 && j < oc.STAGES.length; j++) {
+      if (maySet(oc.STAGES[j])) return oc.STAGES[j];
+    }
+    if (maySet(status)) return status;
+    return pick.options.length ? pick.options[0].value : '';
+  }
+
+  // enable says whether a row's control can be used. One that cannot (the order ended, or the
+  // status is not this page's to set) is disabled; one that only waits for the row's change to
+  // be answered is marked aria-disabled and ignored meanwhile (send), so that it keeps the
+  // keyboard's focus. A control that loses its use while it has the focus hands it to its row.
+  function enable(ctrl, usable, busy) {
+    if (!usable && document.activeElement === ctrl) ctrl.closest('.order').focus();
+    ctrl.disabled = !usable;
+    if (usable && busy) ctrl.setAttribute('aria-disabled', 'true');
+    else ctrl.removeAttribute('aria-disabled');
   }
 
   function el(tag, cls, text) {
@@ -52,9 +87,12 @@
   function buildRow(id) {
     var li = el('li', 'order');
     li.dataset.orderId = id;
+    li.tabIndex = -1; // where the focus goes when the control that had it goes
     var head = el('div', 'order-head');
     var link = el(partyKind ? 'span' : 'a', 'order-id', id);
-    if (!partyKind) link.href = '/track/' + encodeURIComponent(id);
+    // The tracking page reads with a tracking cookie, which the console's route signs from the
+    // console's token (GET /console/track/{id}) before it sends the browser on.
+    if (!partyKind) link.href = '/console/track/' + encodeURIComponent(id);
     var badge = el('span', 'badge');
     head.append(link, badge);
     var meta = el('div', 'order-meta');
@@ -63,9 +101,10 @@
     advance.type = 'button';
     var cancel = el('button', 'cancel danger', 'Cancel');
     cancel.type = 'button';
+    cancel.hidden = !maySet('cancelled');
     var pick = el('select', 'pick');
     pick.setAttribute('aria-label', 'Status for order ' + id);
-    oc.STAGES.concat(['cancelled']).forEach(function (s) {
+    oc.STAGES.concat(['cancelled']).filter(maySet).forEach(function (s) {
       var o = el('option', '', oc.label(s));
       o.value = s;
       pick.append(o);
@@ -74,13 +113,28 @@
     set.type = 'button';
     actions.append(advance, cancel, pick, set);
     if (partyKind === 'restaurant') {
+      // The field shows the order's courier until someone types in it; Assign needs a courier
+      // (an empty one would take the courier away), and Unassign says that it does.
+      var controls = el('div', 'courier-controls');
       var courier = el('input', 'courier');
       courier.placeholder = 'courier id';
       courier.setAttribute('aria-label', 'Courier for order ' + id);
       var assign = el('button', 'assign', 'Assign');
       assign.type = 'button';
-      actions.append(courier, assign);
-      assign.addEventListener('click', function () { assignCourier(id, courier.value.trim()); });
+      var unassign = el('button', 'unassign set', 'Unassign');
+      unassign.type = 'button';
+      unassign.setAttribute('aria-label', 'Unassign the courier of order ' + id);
+      controls.append(courier, assign, unassign);
+      actions.append(controls);
+      courier.addEventListener('input', function () {
+        var row = rows.get(id);
+        row.courierTyped = true;
+        render(row);
+      });
+      assign.addEventListener('click', function () {
+        if (courier.value.trim()) assignCourier(id, courier.value.trim());
+      });
+      unassign.addEventListener('click', function () { assignCourier(id, ''); });
     }
     var error = el('p', 'problem row-error');
     error.setAttribute('role', 'alert');
@@ -110,17 +164,21 @@
       (meta ? meta + ' · ' : '') + 'updated ' + oc.formatTime(o.updated_at);
     if (readOnly) return finishRender(row, ended);
     var n = next(o.status);
+    var canAdvance = !ended && n !== '' && maySet(n);
     var advance = li.querySelector('.advance');
-    advance.textContent = n ? 'Advance to ' + oc.label(n) : 'Advance';
-    advance.disabled = ended || !n || row.busy;
-    li.querySelector('.cancel').disabled = ended || row.busy;
-    li.querySelector('.set').disabled = ended || row.busy;
-    li.querySelector('.pick').disabled = ended || row.busy;
-    if (n && !row.picked) li.querySelector('.pick').value = n;
-    var assign = li.querySelector('.assign');
-    if (assign) {
-      assign.disabled = ended || row.busy;
-      li.querySelector('.courier').disabled = ended || row.busy;
+    advance.textContent = canAdvance ? 'Advance to ' + oc.label(n) : 'Advance';
+    enable(advance, canAdvance, row.busy);
+    enable(li.querySelector('.cancel'), !ended, row.busy);
+    var pick = li.querySelector('.pick');
+    enable(pick, !ended && pick.options.length > 0, row.busy);
+    enable(li.querySelector('.set'), !ended && pick.options.length > 0, row.busy);
+    if (!row.picked) pick.value = suggest(o.status, pick);
+    var courier = li.querySelector('.courier');
+    if (courier) {
+      if (!row.courierTyped) courier.value = o.courier_id || '';
+      enable(courier, !ended, row.busy);
+      enable(li.querySelector('.assign'), !ended && courier.value.trim() !== '', row.busy);
+      enable(li.querySelector('.unassign'), !ended && !!o.courier_id, row.busy);
     }
     finishRender(row, ended);
   }
@@ -136,6 +194,12 @@
     var row = rows.get(id);
     if (!row) return;
     if (row.removeTimer) clearTimeout(row.removeTimer);
+    if (row.el.contains(document.activeElement)) {
+      // The focus stays in the list: on a neighbouring order, or its heading.
+      var to = row.el.nextElementSibling || row.el.previousElementSibling || heading;
+      if (to === heading) heading.tabIndex = -1;
+      to.focus();
+    }
     row.el.remove();
     rows.delete(id);
     updateCount();
@@ -144,8 +208,9 @@
   function updateCount() {
     var active = 0;
     rows.forEach(function (r) { if (!oc.terminal(r.order.status)) active++; });
-    count.textContent = '(' + active + ')';
-    empty.hidden = rows.size > 0;
+    count.textContent = loaded ? '(' + active + ')' : '';
+    empty.textContent = loaded ? 'No active orders.' : 'Loading orders…';
+    empty.hidden = rows.size > 0 || denied;
   }
 
   // upsert shows an order's state unless the row already has a newer version.
@@ -196,6 +261,7 @@
   // the console's stream, {orders: […]} on a party's.
   function snapshot(data) {
     var orders = Array.isArray(data) ? data : (data.orders || []);
+    loaded = true;
     var keep = new Set(orders.map(function (o) { return o.id; }));
     rows.forEach(function (row, id) {
       if (!keep.has(id) && !oc.terminal(row.order.status)) remove(id);
@@ -215,23 +281,26 @@
   function change(id, status) {
     var row = rows.get(id);
     if (!row || !status) return;
-    send(id, 'POST', '/status', { status: status, note: 'set in the console', expected_version: row.order.version });
+    send(id, 'POST', '/status', { status: status, note: 'set ' + where, expected_version: row.order.version });
   }
 
   function assignCourier(id, courier) {
-    send(id, 'PUT', '/courier', { courier_id: courier || null, note: 'assigned on the board' });
+    send(id, 'PUT', '/courier', { courier_id: courier || null, note: (courier ? 'assigned ' : 'unassigned ') + where });
   }
 
-  // send makes one change of an order through the API, the row busy meanwhile, and shows the
-  // order it answers with, or the API's refusal on the row.
+  // send makes one change of an order through the API, the row busy meanwhile (its controls
+  // ignore clicks, see enable), and shows the order it answers with, or the API's refusal on the
+  // row.
   function send(id, method, path, body) {
     var row = rows.get(id);
-    if (!row) return;
+    if (!row || row.busy) return;
     row.busy = true;
     render(row);
     showRowError(id, '');
     oc.request(method, '/v1/orders/' + encodeURIComponent(id) + path, body)
       .then(function (res) {
+        var r = rows.get(id);
+        if (r && path === '/courier') r.courierTyped = false; // the field shows the courier again
         upsert(res.order);
       }, function (err) {
         showRowError(id, err.message);
@@ -277,13 +346,13 @@
   // without a credential, or the server refused the one it has (expired, revoked, a role that
   // may not watch every order).
   function needToken(err) {
+    denied = true;
+    updateCount();
     if (!signin) { // a party page: its token is the link's; say why it was refused
       oc.showConnection(conn, 'denied');
-      if (err && err.message) {
-        problem.textContent = err.message;
-        problem.hidden = false;
-        document.getElementById('orders-section').hidden = true;
-      }
+      problem.textContent = (err && err.message) || 'The server refused this page\'s token.';
+      problem.hidden = false;
+      document.getElementById('orders-section').hidden = true;
       return;
     }
     if (err && err.message) {

@@ -2,13 +2,20 @@
 // stream, with no tiles or scripts from elsewhere (it works offline and under the strict CSP).
 // It shows the restaurant, the drop-off, the courier and the path so far, the ETA counting down,
 // "nearby", and "location lost" when positions stop arriving.
+//
+// Every time is the fix's own (its at, which the server judged against its clock when it took the
+// position), measured on the server's clock (ordercast.serverNow): a stream that opens gets the
+// newest position even when it is most of a minute old, a phone may flush a backlog, and this
+// browser's clock may be minutes off.
 (function () {
   'use strict';
   var SVG = 'http://www.w3.org/2000/svg';
-  // LOST_AFTER_MS: positions come every few seconds; this long without one and the marker is
-  // stale. MAX_PATH bounds the points kept for the path drawn.
+  // LOST_AFTER_MS: positions come every few seconds; a fix this old and the marker is stale.
+  // MAX_PATH bounds the points kept for the path drawn. SAY_EVERY_MS: a screen reader hears a
+  // new ETA at most this often (nearby and lost at once).
   var LOST_AFTER_MS = 20000;
   var MAX_PATH = 500;
+  var SAY_EVERY_MS = 60000;
 
   function el(id) { return document.getElementById(id); }
 
@@ -19,9 +26,11 @@
     this.dropoff = order.dropoff || null;
     this.path = [];
     this.latest = null;
-    this.receivedAt = 0;
+    this.fixAt = 0;     // the latest fix's time on the server's clock, in ms
     this.ended = false;
     this.timer = null;
+    this.said = '';     // what the announcer last said
+    this.etaSaidAt = 0; // when it last said an ETA, on this browser's clock
   }
 
   // project maps lat/lng into the 0..100 view box: an equirectangular projection around the
@@ -98,7 +107,8 @@
     // zeros out of the fraction, so as strings ':05Z' would sort after ':05.5Z'.
     if (this.latest && loc.at && this.latest.at && Date.parse(loc.at) < Date.parse(this.latest.at)) return;
     this.latest = loc;
-    this.receivedAt = Date.now();
+    this.fixAt = Date.parse(loc.at);
+    if (isNaN(this.fixAt)) this.fixAt = window.ordercast.serverNow(); // no time: as of now
     this.path.push({ lat: loc.lat, lng: loc.lng });
     if (this.path.length > MAX_PATH) this.path.shift();
     this.section.hidden = false;
@@ -119,19 +129,52 @@
     el('eta').textContent = '';
     el('nearby').hidden = true;
     el('lost').hidden = true;
+    this.said = '';
     this.draw();
   };
 
-  // tick counts the ETA down between positions and notices when they stop.
+  // say tells a screen reader text through the map's own polite live region, once: the ETA's
+  // text ticks every second, and a live region there would speak every second. A new ETA waits
+  // SAY_EVERY_MS after the last; nearby and lost are said at once.
+  Map.prototype.say = function (text, urgent) {
+    if (text === this.said) return;
+    if (!urgent) {
+      if (this.etaSaidAt && Date.now() - this.etaSaidAt < SAY_EVERY_MS) return;
+      this.etaSaidAt = Date.now();
+    }
+    this.said = text;
+    el('map-announce').textContent = text;
+  };
+
+  // spokenETA is how the ETA is said: whole minutes, and in fives above five minutes, so that it
+  // changes only when the change matters.
+  function spokenETA(left) {
+    if (left < 60) return 'Arriving in under a minute.';
+    var m = Math.round(left / 60);
+    if (m > 5) m = Math.round(m / 5) * 5;
+    return 'Arriving in about ' + m + (m === 1 ? ' minute.' : ' minutes.');
+  }
+
+  // tick counts the ETA down from the fix's time and notices when positions stop.
   Map.prototype.tick = function () {
     if (!this.latest) return;
-    var age = Date.now() - this.receivedAt;
+    var age = Math.max(0, window.ordercast.serverNow() - this.fixAt);
     var lost = age > LOST_AFTER_MS;
     el('lost').hidden = !lost;
     this.svg.dataset.lost = String(lost);
     var eta = el('eta');
+    // Nobody knows where a lost courier is: an ETA counting down meanwhile would be made up.
+    eta.hidden = lost;
+    if (lost) {
+      this.say('Location lost.', true);
+      return;
+    }
+    if (this.latest.nearby) {
+      this.say('Your courier is nearby.', true);
+    }
     if (typeof this.latest.eta_s !== 'number') {
       eta.textContent = 'Your courier is on the way';
+      this.say('Your courier is on the way.');
       return;
     }
     var left = Math.max(0, Math.round(this.latest.eta_s - age / 1000));
@@ -142,6 +185,7 @@
       var m = Math.floor(left / 60), s = left % 60;
       eta.textContent = 'Arriving in about ' + m + ':' + (s < 10 ? '0' : '') + s + ' min';
     }
+    if (!this.latest.nearby) this.say(spokenETA(left));
   };
 
   // end stops the map for good: after delivery the courier is not followed any further.
@@ -152,6 +196,7 @@
     el('eta').textContent = '';
     el('nearby').hidden = true;
     el('lost').hidden = true;
+    el('map-announce').textContent = '';
     this.draw();
   };
 

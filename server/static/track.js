@@ -16,6 +16,7 @@
 
   var events = new Map(); // seq -> event
   var latest = null;      // the event with the highest seq
+  var shown = '';         // the status the status line shows
   var stream = null;
   var map = null;         // the courier's map, once the order is known
 
@@ -39,13 +40,21 @@
     dl.hidden = dl.childElementCount === 0;
   }
 
+  // reachedAt maps each status to when the order reached it: the time of its first event in that
+  // status (a courier event carries the status the order was in, and reaches nothing).
+  function reachedAt() {
+    var first = {};
+    events.forEach(function (ev) {
+      if (!first[ev.status] || ev.seq < first[ev.status].seq) first[ev.status] = ev;
+    });
+    var at = {};
+    Object.keys(first).forEach(function (st) { at[st] = first[st].at; });
+    return at;
+  }
+
   // renderStepper draws every forward stage, marks those reached (with the time each was
   // reached), the current one, and a cancelled order's last step.
-  function renderStepper() {
-    var reachedAt = {};
-    events.forEach(function (ev) {
-      if (!reachedAt[ev.status]) reachedAt[ev.status] = ev.at;
-    });
+  function renderStepper(reached) {
     var current = latest ? latest.status : '';
     var cancelled = current === 'cancelled';
     var rank = oc.STAGES.indexOf(current);
@@ -56,11 +65,11 @@
     }
     var steps = oc.STAGES.map(function (s, i) {
       var state = i < rank || (i === rank && cancelled) ? 'done' : i === rank ? 'current' : 'todo';
-      if (state === 'done' && !reachedAt[s]) state = 'skipped';
+      if (state === 'done' && !reached[s]) state = 'skipped';
       if (cancelled && state === 'todo') state = 'void';
-      return { status: s, state: state, at: reachedAt[s] };
+      return { status: s, state: state, at: reached[s] };
     });
-    if (cancelled) steps.push({ status: 'cancelled', state: 'current', at: reachedAt.cancelled });
+    if (cancelled) steps.push({ status: 'cancelled', state: 'current', at: reached.cancelled });
 
     stepper.textContent = '';
     steps.forEach(function (step) {
@@ -130,16 +139,24 @@
       if (!latest || ev.seq > latest.seq) { latest = ev; moved = true; }
     });
     if (!moved) return;
-    renderStepper();
-    // The status line is a polite live region: screen readers announce each change.
-    var name = document.createElement('span');
-    name.textContent = oc.label(latest.status);
-    var since = document.createElement('span');
-    since.className = 'since';
-    since.textContent = ' since ' + oc.formatTime(latest.at);
-    statusLine.replaceChildren(name, since);
-    statusLine.dataset.status = latest.status;
-    document.title = oc.label(latest.status) + ' · Order ' + id;
+    var reached = reachedAt();
+    renderStepper(reached);
+    if (latest.status !== shown) {
+      // The status line is a polite live region: screen readers announce what it says whenever
+      // it changes, so it changes with the status only, never with a courier event.
+      shown = latest.status;
+      var name = document.createElement('span');
+      name.textContent = oc.label(latest.status);
+      var since = document.createElement('span');
+      since.className = 'since';
+      var t = document.createElement('time');
+      t.dateTime = reached[latest.status];
+      t.textContent = oc.formatTime(reached[latest.status]);
+      since.append(' since ', t);
+      statusLine.replaceChildren(name, since);
+      statusLine.dataset.status = latest.status;
+      document.title = oc.label(latest.status) + ' · Order ' + id;
+    }
     if (map) {
       if (oc.terminal(latest.status)) map.end();
       else if (latest.status === 'out_for_delivery') map.show();
@@ -173,12 +190,31 @@
     });
   }
 
-  Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
-    showDetails(res[0].details);
-    map = window.ordercastMap(res[0]);
-    apply(res[1].events);
-    follow();
-  }, function (err) {
+  // load reads the order and its history, then follows the stream. Only a refusal (401, 403), an
+  // unknown order (404) or another request error is final: anything else (a draining node's 503,
+  // 429, the network) may pass, so it tries again with the stream's backoff, showing
+  // "reconnecting" meanwhile.
+  var retry = oc.backoff();
+  function final(err) {
+    return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+  }
+  function load() {
+    Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
+      showDetails(res[0].details);
+      map = window.ordercastMap(res[0]);
+      apply(res[1].events);
+      follow();
+    }, function (err) {
+      if (final(err)) {
+        refused(err);
+        return;
+      }
+      oc.showConnection(conn, 'reconnecting');
+      setTimeout(load, retry.next());
+    });
+  }
+
+  function refused(err) {
     oc.showConnection(conn, err.status === 401 || err.status === 403 ? 'denied' : 'ended');
     statusLine.textContent = '';
     // Nothing to show but the reason: no empty stepper or timeline under it.
@@ -191,5 +227,7 @@
     } else {
       showProblem(err.message);
     }
-  });
+  }
+
+  load();
 })();
