@@ -224,7 +224,7 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 		for _, m := range msgs {
 			ev := m.Event
 			if t.reading > 0 {
-				t.touch(ev.OrderID, leaves(ev))
+				t.touch(ev.OrderID, leaves(ev), ev.Seq)
 			}
 			// A clone: dropOrders edits the list in place.
 			for _, id := range slices.Clone(t.carriedBy[ev.OrderID]) {
@@ -243,8 +243,12 @@ func (t *Tracker) followEvents(events *hub.Subscription) {
 }
 
 // touch is what the tracker recorded of an order's events while reads were in flight: the turn
-// of the latest, and of the latest that made the order leave its courier (leaves).
-type touch struct{ any, left uint64 }
+// of the latest, and of the latest that made the order leave its courier (leaves), with that
+// event's seq, which a copy of the order read at that version or later has already seen.
+type touch struct {
+	any, left uint64
+	leftSeq   int64
+}
 
 // leaves reports whether an event takes its order away from the courier it had: the order ended,
 // or changed couriers. A position of that courier must never reach it after the event.
@@ -253,7 +257,7 @@ func leaves(ev ordercast.Event) bool {
 }
 
 // touch records an event of the order for the reads in flight. Called with t.mu held.
-func (t *Tracker) touch(orderID string, left bool) {
+func (t *Tracker) touch(orderID string, left bool, seq int64) {
 	if len(t.touched) >= maxTouched {
 		t.touched, t.blindAt = nil, t.turn
 		return
@@ -264,7 +268,7 @@ func (t *Tracker) touch(orderID string, left bool) {
 	tc := t.touched[orderID]
 	tc.any = t.turn
 	if left {
-		tc.left = t.turn
+		tc.left, tc.leftSeq = t.turn, max(tc.leftSeq, seq)
 	}
 	t.touched[orderID] = tc
 }
@@ -421,8 +425,9 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 				continue // never before the stage that shows the courier, never after the end
 			}
 			// None reaches an order that left the courier (ended, or went to another) while
-			// the lock was let go: a kept copy may be older than that, and so may a read.
-			if reads != nil && t.overtaken(o.ID, readTurn, true) {
+			// the lock was let go: a kept copy may be older than that, and so may a read. A copy
+			// that already shows the event (the read of a courier the order just went to) may.
+			if reads != nil && t.leftSince(o, readTurn) {
 				continue
 			}
 			if l := t.update(o, p.Position); l != nil {
@@ -463,7 +468,7 @@ func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercas
 	if err == nil {
 		for cid, rd := range reads {
 			// Any event overtaking it makes a copy stale (a status it holds moved on).
-			if rd.c.gen == rd.gen && !slices.ContainsFunc(read[cid], func(o ordercast.Order) bool { return t.overtaken(o.ID, turn, false) }) {
+			if rd.c.gen == rd.gen && !slices.ContainsFunc(read[cid], func(o ordercast.Order) bool { return t.overtaken(o.ID, turn) }) {
 				rd.c.orders, rd.c.readAt = read[cid], now
 				for _, o := range read[cid] {
 					if !slices.Contains(t.carriedBy[o.ID], cid) {
@@ -479,12 +484,18 @@ func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercas
 }
 
 // overtaken reports whether an event of the order was handled after turn, or may have been (the
-// tracker lost track of which orders events touched since); with left, only an event that took
-// the order away from its courier counts. Called with t.mu held, while a read begun at turn is
-// in flight (counted in t.reading), so that the events are being recorded.
-func (t *Tracker) overtaken(orderID string, turn uint64, left bool) bool {
-	tc := t.touched[orderID]
-	return t.blindAt > turn || !left && tc.any > turn || left && tc.left > turn
+// tracker lost track of which orders events touched since). Called with t.mu held, while a read
+// begun at turn is in flight (counted in t.reading), so that the events are being recorded.
+func (t *Tracker) overtaken(orderID string, turn uint64) bool {
+	return t.blindAt > turn || t.touched[orderID].any > turn
+}
+
+// leftSince reports whether the copy o of an order may predate an event, handled after turn,
+// that took the order away from its courier (leaves): one with a seq past the copy's version, or
+// one the tracker lost track of. Called as overtaken is.
+func (t *Tracker) leftSince(o ordercast.Order, turn uint64) bool {
+	tc := t.touched[o.ID]
+	return t.blindAt > turn || tc.left > turn && tc.leftSeq > o.Version
 }
 
 // update folds p into the order's state and returns the position to send, or nil when it does

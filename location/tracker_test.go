@@ -957,3 +957,39 @@ func poster(t *testing.T, tr *location.Tracker) func(courierID string) int {
 		return n
 	}
 }
+
+// A courier's first post after an order came to it reaches the order though the event that gave
+// it the order arrives while the post reads the courier's orders: the read already shows the
+// order at that event's version, with this courier, so the event cannot have taken it away.
+func TestNewCouriersReadThatShowsTheEventReachesTheOrder(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	ctx := context.Background()
+	as.set("c-a", ordercast.Order{ID: "o", Status: ordercast.StatusOutForDelivery, CourierID: "c-a", Version: 4})
+	if n, err := tr.Post(ctx, "c-a", at(1, time.Now())); err != nil || n != 1 {
+		t.Fatalf("c-a's post = %d, %v; want order o reached", n, err)
+	}
+	// o goes to c-b at version 5; c-b's read sees it, and the event arrives while it reads.
+	as.set("c-a")
+	as.set("c-b", ordercast.Order{ID: "o", Status: ordercast.StatusOutForDelivery, CourierID: "c-b", Version: 5})
+	gate := as.hold("c-b")
+	done := make(chan int, 1)
+	go func() {
+		n, err := tr.Post(ctx, "c-b", at(2, time.Now()))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- n
+	}()
+	<-as.started
+	h.Publish(ordercast.Event{OrderID: "o", Seq: 5, Kind: ordercast.KindCourier, Status: ordercast.StatusOutForDelivery, CourierID: "c-b", At: time.Now()})
+	waitHandled(t, tr, h)
+	close(gate)
+	if n := <-done; n != 1 {
+		t.Fatalf("c-b's first post reached %d orders, want 1: its read showed o as c-b's at the event's version", n)
+	}
+	if l := tr.Latest(ctx, "o"); l == nil || l.Update.CourierID != "c-b" {
+		t.Fatalf("o's latest position: %v, want c-b's", l)
+	}
+}
