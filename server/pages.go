@@ -212,7 +212,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 	if page.Token == "" && s.Auth != nil {
 		if c, err := r.Cookie(ConsoleCookie); err == nil {
 			if actor, err := s.Auth.Tokens.ParseActor(c.Value); err != nil {
-				page.Problem = "The token you entered earlier is no longer accepted (" + err.Error() + "); enter a new one."
+				page.Problem = "The token you entered earlier is no longer accepted (" + ordercast.ErrorMessage(err) + "); enter a new one."
 				s.setPageCookies(w, r, consoleCookies, "")
 			} else {
 				page.Token, page.As, page.MaySet = c.Value, actor.String(), maySet(actor)
@@ -223,7 +223,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 			// and styles), and the page's script takes it out of the address bar.
 			w.Header().Set("Referrer-Policy", "no-referrer")
 			if actor, err := s.Auth.Tokens.ParseActor(given); err != nil {
-				page.Problem = "That token was not accepted: " + err.Error()
+				page.Problem = "That token was not accepted: " + ordercast.ErrorMessage(err)
 				status = http.StatusUnauthorized
 			} else {
 				page.Confirm = &linkedToken{Token: given, As: actor.String()}
@@ -320,7 +320,7 @@ func (s *Server) handleConsoleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	given := r.PostForm.Get("token")
 	if _, err := s.Auth.Tokens.ParseActor(given); err != nil {
-		page.Problem = "That token was not accepted: " + err.Error()
+		page.Problem = "That token was not accepted: " + ordercast.ErrorMessage(err)
 		s.renderPage(w, r, http.StatusUnauthorized, "console.html", page)
 		return
 	}

@@ -94,7 +94,9 @@ func TestConsoleTokenHandOver(t *testing.T) {
 	}
 
 	resp = signIn(t, base, "not-a-token", nil)
-	if page := readAll(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "That token was not accepted") || len(resp.Cookies()) != 0 {
+	// The reason is the operator's words, not the error's text for the log ("ordercast: …").
+	if page := readAll(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "That token was not accepted: ") ||
+		strings.Contains(page, "ordercast:") || len(resp.Cookies()) != 0 {
 		t.Errorf("bad token: %d cookies %v\n%s", resp.StatusCode, resp.Cookies(), page)
 	}
 	// A tracking token is not an actor token: it opens one order's page, not the console.
