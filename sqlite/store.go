@@ -3,12 +3,14 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +51,10 @@ const (
 	// DefaultMaxWALSize is the WAL size past which a TRUNCATE checkpoint runs, waiting for readers
 	// and the writer, so the file stays bounded.
 	DefaultMaxWALSize = 64 << 20
+	// DefaultMinFreeDisk is the free space on the database's file system below which the store
+	// is not ready (Ping): the WAL grows up to DefaultMaxWALSize before a checkpoint folds it
+	// into the file, which may grow by as much, so less than that may fail the next commits.
+	DefaultMinFreeDisk = DefaultMaxWALSize
 )
 
 // Store is an ordercast.Store backed by one SQLite database file in WAL mode. Set the exported
@@ -83,6 +89,10 @@ type Store struct {
 	// OrderCache bounds the memory (bytes) of the orders the writer remembers (see internal/ordercache);
 	// zero means DefaultOrderCache, a negative value remembers none.
 	OrderCache int64
+	// MinFreeDisk is the free space (bytes) on the database's file system below which Ping says
+	// the store is not ready; zero means DefaultMinFreeDisk, a negative value never judges it.
+	// Writes are not refused for it: they fail only when the disk is full (503, "full").
+	MinFreeDisk int64
 
 	// writer is the pool of write connections: one pinned by the group-commit writer (conn), one
 	// by the checkpointer, one spare for Ping. Only conn writes, so writes never contend for
@@ -277,6 +287,31 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	if err := s.health(s.probeWrite(ctx), true); err != nil {
 		return fmt.Errorf("sqlite: ping writer: %w", err)
+	}
+	// Taking the write lock writes nothing, so it passes on a full disk, where every commit fails:
+	// the free space is judged apart.
+	return s.checkFreeDisk()
+}
+
+// errFreeDiskUnknown is freeDisk's answer where the platform's free space is not read.
+var errFreeDiskUnknown = errors.New("free disk space is not read on this platform")
+
+// checkFreeDisk reports the store unavailable when its file system has less free space than
+// MinFreeDisk; where the free space cannot be read it judges nothing.
+func (s *Store) checkFreeDisk() error {
+	floor := cmp.Or(s.MinFreeDisk, DefaultMinFreeDisk)
+	if floor < 0 {
+		return nil
+	}
+	free, err := freeDisk(filepath.Dir(s.Path))
+	if errors.Is(err, errFreeDiskUnknown) {
+		return nil // an unknown free space is no reason to refuse work
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: free disk: %w", err)
+	}
+	if free < floor {
+		return ordercast.Errorf(ordercast.EUnavailable, "the database's disk has %d MiB free, below the %d MiB its log may need; free some space", free>>20, floor>>20)
 	}
 	return nil
 }

@@ -84,3 +84,29 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 		t.Errorf("after the outage: Unavailable() = %q, log:\n%s", got, logs.String())
 	}
 }
+
+// TestDiskBelowItsFloorIsNotReady: taking the write lock writes nothing, so a disk too full for
+// the next commits passes that probe; Ping judges the free space on the database's file system
+// against MinFreeDisk. Writes are not refused for it.
+func TestDiskBelowItsFloorIsNotReady(t *testing.T) {
+	low := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+	low.MinFreeDisk = 1 << 62 // more than any disk has free
+	storetest.MustOpen(t, low)
+	err := low.Ping(t.Context())
+	if ordercast.ErrorCode(err) != ordercast.EUnavailable || !strings.Contains(ordercast.ErrorMessage(err), "MiB free") {
+		t.Fatalf("ping below the floor: %v, want unavailable saying how much is free", err)
+	}
+	if _, _, err := low.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"}); err != nil {
+		t.Fatalf("create below the floor: %v, want it committed (only readiness judges the floor)", err)
+	}
+	if got := low.Unavailable(); got != "" {
+		t.Errorf("Unavailable() = %q below the floor, want \"\": writes are not refused for it", got)
+	}
+
+	off := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+	off.MinFreeDisk = -1
+	storetest.MustOpen(t, off)
+	if err := off.Ping(t.Context()); err != nil {
+		t.Fatalf("ping with the floor off: %v", err)
+	}
+}

@@ -61,6 +61,10 @@ func (m *Main) openStoreOnce(ctx context.Context) error {
 		st.Publisher = m.Hub
 		st.Logger = m.Logger
 		st.Synchronous = strings.ToUpper(m.SQLiteSync)
+		st.MinFreeDisk = int64(m.SQLiteMinFreeMiB) << 20
+		if m.SQLiteMinFreeMiB == 0 {
+			st.MinFreeDisk = -1 // the flag's 0 is "never"; the store's is "the default"
+		}
 		if err := st.Open(ctx); err != nil {
 			return fmt.Errorf("open database %s: %w", m.DB, err)
 		}

@@ -46,6 +46,7 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"log format", []string{"--log-format", "xml"}, nil, "--log-format"},
 		{"sqlite sync", []string{"--sqlite-sync", "off"}, nil, "--sqlite-sync must be normal or full"},
 		{"sqlite sync from env", nil, map[string]string{"ORDERCAST_SQLITE_SYNC": "FULL"}, "--sqlite-sync must be normal or full"},
+		{"sqlite min free negative", []string{"--sqlite-min-free", "-1"}, nil, "--sqlite-min-free must not be negative"},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
 		{"certificate without key", []string{"--tls-cert", "c.pem"}, nil, "--tls-key"},
 		{"key without certificate", []string{"--tls-key", "k.pem"}, nil, "--tls-cert"},
@@ -116,6 +117,31 @@ func TestSQLiteSync(t *testing.T) {
 			t.Errorf("%v: store runs synchronous=%s, want %s", tc.args, st.Synchronous, tc.want)
 		}
 		if err := st.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestSQLiteMinFree: --sqlite-min-free reaches the SQLite store as its readiness floor: a floor
+// above any disk's free space makes the store not ready, and 0 never judges it.
+func TestSQLiteMinFree(t *testing.T) {
+	t.Setenv("ORDERCAST_SECRET", testSecret)
+	for _, tc := range []struct {
+		mib   string
+		ready bool
+	}{{"1099511627776", false}, {"0", true}} { // 2^40 MiB: more than any disk has free
+		m := NewMain(io.Discard, io.Discard)
+		if err := m.ParseFlags([]string{"--db", filepath.Join(t.TempDir(), "o.db"), "--sqlite-min-free", tc.mib}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.openStore(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		err := m.Store.Ping(t.Context())
+		if ready := err == nil; ready != tc.ready {
+			t.Errorf("--sqlite-min-free %s: ping %v, want ready %v", tc.mib, err, tc.ready)
+		}
+		if err := m.Store.Close(); err != nil {
 			t.Error(err)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ordercast/ordercast/internal/demo"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
+	"github.com/ordercast/ordercast/sqlite"
 )
 
 // Main is the ordercast service: its configuration, and once opened, its parts.
@@ -24,11 +25,14 @@ type Main struct {
 	DB     string
 	DBWait time.Duration
 	// SQLiteSync is how an SQLite --db syncs its commits: normal or full (see the flag).
-	SQLiteSync      string
-	ShutdownTimeout time.Duration
-	Pprof           string
-	LogFormat       string
-	LogLevel        string
+	SQLiteSync string
+	// SQLiteMinFreeMiB is the free disk (MiB) below which an SQLite node is not ready; 0 never
+	// judges it (see the flag).
+	SQLiteMinFreeMiB int
+	ShutdownTimeout  time.Duration
+	Pprof            string
+	LogFormat        string
+	LogLevel         string
 	// Demo runs the order simulator in the process, so the pages show live movement at once.
 	Demo bool
 	// securityConfig holds the tokens, roles and limits flags (security.go).
@@ -52,17 +56,18 @@ type Main struct {
 // NewMain returns a Main with the defaults that `ordercast serve` uses.
 func NewMain(stdout, stderr io.Writer) *Main {
 	m := &Main{
-		HTTP:            server.DefaultConfig(),
-		DB:              "ordercast.db",
-		DBWait:          DefaultDBWait,
-		SQLiteSync:      "normal",
-		ShutdownTimeout: 30 * time.Second,
-		LogFormat:       "text",
-		LogLevel:        "info",
-		stdout:          stdout,
-		stderr:          stderr,
-		securityConfig:  defaultSecurity(),
-		locationConfig:  defaultLocation(),
+		HTTP:             server.DefaultConfig(),
+		DB:               "ordercast.db",
+		DBWait:           DefaultDBWait,
+		SQLiteSync:       "normal",
+		SQLiteMinFreeMiB: sqlite.DefaultMinFreeDisk >> 20,
+		ShutdownTimeout:  30 * time.Second,
+		LogFormat:        "text",
+		LogLevel:         "info",
+		stdout:           stdout,
+		stderr:           stderr,
+		securityConfig:   defaultSecurity(),
+		locationConfig:   defaultLocation(),
 	}
 	// Where a deployed node differs from the library's defaults (server.DefaultConfig).
 	m.HTTP.Addr = ":8080"
@@ -109,6 +114,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.HTTP.MetricsAddr, "metrics-addr", m.HTTP.MetricsAddr, "serve GET /metrics on this separate `address` only (plain HTTP), not on --addr; empty serves it on --addr")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
 	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk: `normal` (every commit survives the process crashing; an OS crash or power loss may roll back the last commits) or full (each batch's commit is synced before it is answered or pushed: it survives power loss too, at the disk's sync latency)")
+	fs.IntVar(&m.SQLiteMinFreeMiB, "sqlite-min-free", m.SQLiteMinFreeMiB, "with an SQLite --db, the free disk (`MiB`) on the database's file system below which /readyz answers 503 (its log grows this much before a checkpoint folds it in); 0 never judges it")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
 	fs.DurationVar(&m.HTTP.IdempotencyTTL, "idempotency-ttl", m.HTTP.IdempotencyTTL, "how long the answer to a write with an Idempotency-Key is kept for its retries")
 	fs.DurationVar(&m.HTTP.Heartbeat, "heartbeat", m.HTTP.Heartbeat, "interval of keep-alive comments on idle streams")
@@ -148,6 +154,8 @@ func (m *Main) validate() error {
 		return fmt.Errorf("--db-wait must not be negative, got %s", m.DBWait)
 	case m.SQLiteSync != "normal" && m.SQLiteSync != "full":
 		return fmt.Errorf("--sqlite-sync must be normal or full, got %q", m.SQLiteSync)
+	case m.SQLiteMinFreeMiB < 0:
+		return fmt.Errorf("--sqlite-min-free must not be negative, got %d", m.SQLiteMinFreeMiB)
 	}
 	if err := checkAddr(m.HTTP.Addr); err != nil {
 		return fmt.Errorf("--addr: %w", err)
