@@ -199,14 +199,18 @@ func (s *Server) recordedActor(a auth.Actor) string {
 }
 
 // trackingToken signs a tracking token for order id, as handed out with a created order, and
-// says when it expires; "" when open.
-func (s *Server) trackingToken(id string) (string, time.Time, error) {
+// says when it expires; "" when open. A non-zero notAfter cuts its lifetime short: a token minted
+// on the strength of another must not outlive it.
+func (s *Server) trackingToken(id string, notAfter time.Time) (string, time.Time, error) {
 	if s.Auth == nil {
 		return "", time.Time{}, nil
 	}
 	ttl := s.Auth.TrackingTTL
 	if ttl <= 0 {
 		ttl = auth.DefaultTrackingTTL
+	}
+	if !notAfter.IsZero() {
+		ttl = min(ttl, time.Until(notAfter))
 	}
 	return s.Auth.Tokens.SignTracking(id, ttl)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
@@ -51,7 +52,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
-		tok, _, err := s.trackingToken(res.Order.ID)
+		tok, _, err := s.trackingToken(res.Order.ID, time.Time{})
 		if err != nil {
 			return ordercast.Answer{}, fmt.Errorf("sign tracking token: %w", err)
 		}

@@ -311,6 +311,27 @@ func TestConsoleTrackHandsOverATrackingCookie(t *testing.T) {
 			_ = resp.Body.Close()
 		}
 	}
+
+	// The tracking token lives no longer than the operator's token it was minted on.
+	short, err := authority(t).SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "ops"}, 10*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", base+"/console/track/shop:o-1", nil)
+	req.AddCookie(&http.Cookie{Name: server.ConsoleCookie, Value: short})
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	c := cookieNamed(resp, server.TrackingCookie, "/v1/orders/shop:o-1")
+	if c == nil {
+		t.Fatalf("no tracking cookie for an operator whose token has ten minutes left: %v", resp.Cookies())
+	}
+	_, exp, err := authority(t).ParseTracking(c.Value)
+	if limit := time.Now().Add(10*time.Minute + time.Second); err != nil || exp.After(limit) || c.MaxAge > int((10*time.Minute+time.Second)/time.Second) {
+		t.Errorf("tracking token expires %v (cookie max-age %d s), %v; want no later than the operator's, %v", exp, c.MaxAge, err, limit)
+	}
 }
 
 // TestPartyPageChecksItsCookie: a party's page whose own cookie holds a token the server no

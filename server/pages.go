@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
@@ -260,12 +261,17 @@ func (s *Server) handleConsoleTrack(w http.ResponseWriter, r *http.Request) {
 			tok = c.Value
 		}
 		if tok != "" && s.Auth.Tokens.AuthorizeWatch(tok, id) == nil {
-			track, exp, err := s.trackingToken(id)
-			if err != nil {
-				s.writeError(w, r, fmt.Errorf("sign tracking token for the console: %w", err))
-				return
+			// The tracking token lives no longer than the operator's own: a console signed out
+			// by its token's expiry must not go on watching through the pages it opened. One
+			// that expires within the second (or did, just after it was accepted) sets nothing.
+			if until, err := s.Auth.Tokens.ActorExpiry(tok); err == nil && (until.IsZero() || time.Until(until) >= time.Second) {
+				track, exp, err := s.trackingToken(id, until)
+				if err != nil {
+					s.writeError(w, r, fmt.Errorf("sign tracking token for the console: %w", err))
+					return
+				}
+				http.SetCookie(w, s.trackingCookie(r, id, track, exp))
 			}
-			http.SetCookie(w, s.trackingCookie(r, id, track, exp))
 		}
 	}
 	toTrackingPage(w, r, id)
