@@ -243,8 +243,10 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 // console's token may watch the order, this signs a tracking token for it, keeps that in the
 // tracking cookie as the customer's link would (setTrackingCookie), and sends the browser to
 // the tracking page: no token is ever in a URL. The console's cookie is SameSite=Strict, so a
-// link from another site arrives without it and sets nothing; nor does a token that may not
-// watch the order, and the tracking page then shows the API's refusal.
+// link from another site arrives without it and sets nothing (in demo mode, whose console token
+// is anyone's, it sets the visitor's own read-only cookie, which the demo's tracking, public,
+// does not even need); nor does a token that may not watch the order, and the tracking page then
+// shows the API's refusal.
 func (s *Server) handleConsoleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {

@@ -61,6 +61,7 @@ func (s *Store) startCheckpointer(ctx context.Context) error {
 		_ = conn.Close()
 		return fmt.Errorf("sqlite: checkpointer's busy timeout: %w", err)
 	}
+	s.file = file
 	c := &checkpointer{conn: conn, walPath: file + "-wal", kick: make(chan struct{}, 1), done: make(chan struct{})}
 	// PASSIVE copies what it can without waiting for anyone. RESTART waits (busy_timeout) for
 	// the writer and readers and copies everything, so that the next commit starts the WAL over:

@@ -100,6 +100,9 @@ type Store struct {
 	// behind a write.
 	writer  *sql.DB
 	readers *sql.DB
+	// file is the database file SQLite opened, which is Path only when Path is a plain file name
+	// (a file: URI names it its own way); set by startCheckpointer.
+	file    string
 	reads   *reads // the readers' queries, prepared once
 	conn    *sql.Conn
 	stmts   *statements
@@ -303,7 +306,7 @@ func (s *Store) checkFreeDisk() error {
 	if floor < 0 {
 		return nil
 	}
-	free, err := freeDisk(filepath.Dir(s.Path))
+	free, err := freeDisk(filepath.Dir(s.file))
 	if errors.Is(err, errFreeDiskUnknown) {
 		return nil // an unknown free space is no reason to refuse work
 	}

@@ -103,6 +103,13 @@ func TestDiskBelowItsFloorIsNotReady(t *testing.T) {
 		t.Errorf("Unavailable() = %q below the floor, want \"\": writes are not refused for it", got)
 	}
 
+	// A file: URI names the file its own way: the free space is that of the file SQLite opened.
+	uri := sqlite.New("file:" + filepath.Join(t.TempDir(), "ordercast.db"))
+	storetest.MustOpen(t, uri)
+	if err := uri.Ping(t.Context()); err != nil {
+		t.Fatalf("ping of a store opened by a file: URI: %v", err)
+	}
+
 	off := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
 	off.MinFreeDisk = -1
 	storetest.MustOpen(t, off)
