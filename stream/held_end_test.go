@@ -285,7 +285,7 @@ func TestStreamsAfterPollerFailureKeepTheirGoroutine(t *testing.T) {
 	store := newMemStore(ordercast.StatusPlaced)
 	h := hub.New()
 	ends := make(chan End, 2)
-	e, url := holdingEngine(t, store, h, ends) // its Close reports the poller's failure
+	e, url := holdingEngine(t, store, h, ends) // its Close ignores the poller's failure, reported already (HoldingFailed)
 	obs := counted(e)
 	nc, _ := openHeldRaw(t, e, url)
 	if err := poller.BreakEpoll(e.held.poller); err != nil {

@@ -32,7 +32,7 @@ type Poller struct {
 	MaxPending int
 	// OnFail, if set before Open, is called once, on the poller's goroutine, if the loop fails
 	// for good (see loop): Hold refuses from then on, and the held connections are closed with
-	// the same error once it returns.
+	// the same error once it returns. Close then does not report that failure again.
 	OnFail func(error)
 
 	epfd, wakefd int
@@ -100,7 +100,7 @@ func (p *Poller) Open() error {
 
 // Close closes every held connection (their callbacks get ErrClosed), stops the goroutine and
 // releases the epoll instance and the eventfd, whatever fails on the way: it returns every
-// failure joined, the loop's own (see loop) included.
+// failure joined, and the loop's own (see loop) when there was no OnFail to be told of it.
 func (p *Poller) Close() error {
 	p.mu.Lock()
 	if p.closing || p.done == nil {
@@ -120,9 +120,11 @@ func (p *Poller) Close() error {
 	// The descriptors close only once the loop has ended: closing the epoll fd under a wait does
 	// not end the wait, and a wait started after would watch whatever took the fd's number.
 	<-p.done
-	p.mu.Lock()
-	errs = append(errs, p.err)
-	p.mu.Unlock()
+	if p.OnFail == nil { // told already, the owner would take a clean shutdown for a failed one
+		p.mu.Lock()
+		errs = append(errs, p.err)
+		p.mu.Unlock()
+	}
 	if err := unix.Close(p.epfd); err != nil {
 		errs = append(errs, fmt.Errorf("poller: close epoll: %w", err))
 	}

@@ -5,6 +5,7 @@ package poller_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -434,54 +435,62 @@ func TestHoldRacingCloseReportsOnce(t *testing.T) {
 
 // TestLoopFailureClosesHeldConnections: when epoll_wait fails for good (a bad epfd), nothing more
 // can be watched, so OnFail is told, once, and every held connection is closed, its callback told
-// why, as Close does; Close then still releases the poller's descriptors, and reports the failure.
+// why, as Close does; Close then still releases the poller's descriptors, and reports the failure
+// only to an owner that had no OnFail to hear it (one told already would take a clean shutdown
+// for a failed one).
 func TestLoopFailureClosesHeldConnections(t *testing.T) {
-	p := poller.New()
-	failed := make(chan error, 2)
-	p.OnFail = func(err error) { failed <- err }
-	if err := p.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() }) // a second Close does nothing
-	s1, cl1 := pair(t)
-	s2, cl2 := pair(t)
-	_, closed1 := hold(t, p, s1)
-	_, closed2 := hold(t, p, s2)
-	if err := poller.BreakEpoll(p); err != nil {
-		t.Fatal(err)
-	}
-	// Wakes the loop from its wait on the old instance; its next wait fails.
-	if _, err := cl1.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	for i, closed := range []chan error{closed1, closed2} {
-		if err := waitClosed(t, closed); err == nil || errors.Is(err, poller.ErrPeerClosed) {
-			t.Errorf("connection %d closed with %v, want the loop's failure", i+1, err)
-		}
-	}
-	for i, cl := range []net.Conn{cl1, cl2} {
-		cl.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := cl.Read(make([]byte, 1)); err != io.EOF {
-			t.Errorf("peer %d read %v, want EOF", i+1, err)
-		}
-	}
-	if p.Len() != 0 {
-		t.Errorf("Len() = %d after the loop failed, want 0", p.Len())
-	}
-	s3, _ := pair(t)
-	if _, err := p.Hold(s3, nil); !errors.Is(err, poller.ErrClosed) {
-		t.Errorf("Hold after the loop failed: %v, want ErrClosed", err)
-	}
-	if err := p.Close(); err == nil {
-		t.Error("Close after the loop failed returned nil, want the failure")
-	}
-	close(failed) // the loop has ended: OnFail has run if it ever will
-	var errs []error
-	for err := range failed {
-		errs = append(errs, err)
-	}
-	if len(errs) != 1 || errs[0] == nil {
-		t.Errorf("OnFail called with %v, want once with the failure", errs)
+	for _, told := range []bool{true, false} {
+		t.Run(fmt.Sprintf("OnFail=%v", told), func(t *testing.T) {
+			p := poller.New()
+			failed := make(chan error, 2)
+			if told {
+				p.OnFail = func(err error) { failed <- err }
+			}
+			if err := p.Open(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = p.Close() }) // a second Close does nothing
+			s1, cl1 := pair(t)
+			s2, cl2 := pair(t)
+			_, closed1 := hold(t, p, s1)
+			_, closed2 := hold(t, p, s2)
+			if err := poller.BreakEpoll(p); err != nil {
+				t.Fatal(err)
+			}
+			// Wakes the loop from its wait on the old instance; its next wait fails.
+			if _, err := cl1.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			for i, closed := range []chan error{closed1, closed2} {
+				if err := waitClosed(t, closed); err == nil || errors.Is(err, poller.ErrPeerClosed) {
+					t.Errorf("connection %d closed with %v, want the loop's failure", i+1, err)
+				}
+			}
+			for i, cl := range []net.Conn{cl1, cl2} {
+				cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := cl.Read(make([]byte, 1)); err != io.EOF {
+					t.Errorf("peer %d read %v, want EOF", i+1, err)
+				}
+			}
+			if p.Len() != 0 {
+				t.Errorf("Len() = %d after the loop failed, want 0", p.Len())
+			}
+			s3, _ := pair(t)
+			if _, err := p.Hold(s3, nil); !errors.Is(err, poller.ErrClosed) {
+				t.Errorf("Hold after the loop failed: %v, want ErrClosed", err)
+			}
+			if err := p.Close(); told != (err == nil) {
+				t.Errorf("Close after the loop failed returned %v; want the failure only when OnFail was not there to be told", err)
+			}
+			close(failed) // the loop has ended: OnFail has run if it ever will
+			var errs []error
+			for err := range failed {
+				errs = append(errs, err)
+			}
+			if told && (len(errs) != 1 || errs[0] == nil) {
+				t.Errorf("OnFail called with %v, want once with the failure", errs)
+			}
+		})
 	}
 }
 
