@@ -19,8 +19,6 @@ import (
 // committed may share the committed one's seq and status, never its note).
 type Received HistEvent
 
-func (e Received) fields() eventFields { return HistEvent(e).fields() }
-
 // Session is one watcher following one order, across every reconnect, from its first event.
 type Session struct {
 	Watcher  int        `json:"watcher"`
@@ -70,26 +68,18 @@ type HistEvent struct {
 	At time.Time `json:"at,omitzero"`
 }
 
-func (e HistEvent) fields() eventFields { return eventFields{e.Status, e.Note, e.Actor, e.At} }
-
-// eventFields is what a stream says of an order's event besides where it is (its seq, its
-// position): one rule compares it with the history, for order and party streams alike.
-type eventFields struct {
-	status, note, actor string
-	at                  time.Time
-}
-
-// differs names the first field in which e is not the history's event h, or returns "".
-func (e eventFields) differs(h eventFields) string {
+// differs names the first field besides its seq in which e, an event a stream gave, is not the
+// history's event h, or returns "": one rule for order and party streams alike.
+func (e HistEvent) differs(h HistEvent) string {
 	switch {
-	case e.status != h.status:
-		return fmt.Sprintf("status %s, the history's %s", e.status, h.status)
-	case e.note != h.note:
-		return fmt.Sprintf("note %q, the history's %q", e.note, h.note)
-	case e.actor != h.actor:
-		return fmt.Sprintf("actor %q, the history's %q", e.actor, h.actor)
-	case !e.at.Equal(h.at):
-		return fmt.Sprintf("at %s, the history's %s", e.at.Format(time.RFC3339Nano), h.at.Format(time.RFC3339Nano))
+	case e.Status != h.Status:
+		return fmt.Sprintf("status %s, the history's %s", e.Status, h.Status)
+	case e.Note != h.Note:
+		return fmt.Sprintf("note %q, the history's %q", e.Note, h.Note)
+	case e.Actor != h.Actor:
+		return fmt.Sprintf("actor %q, the history's %q", e.Actor, h.Actor)
+	case !e.At.Equal(h.At):
+		return fmt.Sprintf("at %s, the history's %s", e.At.Format(time.RFC3339Nano), h.At.Format(time.RFC3339Nano))
 	}
 	return ""
 }
@@ -317,7 +307,7 @@ func judgeSession(j *Judgement, s Session, h []HistEvent) {
 		if ev.Seq < 1 || ev.Seq > int64(len(h)) {
 			j.add(AMismatch, s.Order, "watcher %d received seq %d %s; history: %s", s.Watcher, ev.Seq, ev.Status, histString(h))
 			bad = true
-		} else if d := ev.fields().differs(h[ev.Seq-1].fields()); d != "" {
+		} else if d := HistEvent(ev).differs(h[ev.Seq-1]); d != "" {
 			j.add(AMismatch, s.Order, "watcher %d received seq %d with %s; history: %s", s.Watcher, ev.Seq, d, histString(h))
 			bad = true
 		}

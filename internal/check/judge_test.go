@@ -68,7 +68,8 @@ func partySessions(hist map[string][]HistEvent) []PartySession {
 		for pos := from; pos <= to; pos++ {
 			e := partyLogOrder[pos-1]
 			h := hist[e.order][e.seq-1]
-			out = append(out, PartyEvent{Pos: pos, Order: e.order, Seq: e.seq, Status: h.Status, Note: h.Note, Actor: h.Actor, At: h.At})
+			h.Seq = e.seq
+			out = append(out, PartyEvent{Pos: pos, Order: e.order, HistEvent: h})
 		}
 		return out
 	}

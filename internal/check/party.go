@@ -149,13 +149,13 @@ func parsePartyEvent(ev sseEvent, pos int64, idErr error) PartyEvent {
 		pos = -1
 	}
 	if ev.Type == api.EventSnapshot {
-		return PartyEvent{Pos: pos, Status: "UNEXPECTED SNAPSHOT"}
+		return PartyEvent{Pos: pos, HistEvent: HistEvent{Status: "UNEXPECTED SNAPSHOT"}}
 	}
 	var e ordercast.Event
 	if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
-		return PartyEvent{Pos: pos, Status: "UNPARSEABLE: " + ev.Data}
+		return PartyEvent{Pos: pos, HistEvent: HistEvent{Status: "UNPARSEABLE: " + ev.Data}}
 	}
-	return PartyEvent{Pos: pos, Order: e.OrderID, Seq: e.Seq, Status: string(e.Status), Note: e.Note, Actor: e.Actor, At: e.At}
+	return PartyEvent{Pos: pos, Order: e.OrderID, HistEvent: HistEvent{Seq: e.Seq, Status: string(e.Status), Note: e.Note, Actor: e.Actor, At: e.At}}
 }
 
 // mark is the restaurant the watcher follows (nil until its first snapshot), the last position

@@ -3,7 +3,6 @@ package check
 import (
 	"cmp"
 	"slices"
-	"time"
 )
 
 // The records of the party watchers, and their judgement. A party's positions run 1, 2, 3… in
@@ -13,16 +12,10 @@ import (
 // PartyEvent is one event a party watcher got: its id (the position in the party's log, -1
 // when it was not a number) and the order event it carried, which must be the history's.
 type PartyEvent struct {
-	Pos    int64     `json:"pos"`
-	Order  string    `json:"order"`
-	Seq    int64     `json:"seq"`
-	Status string    `json:"status"`
-	Note   string    `json:"note,omitempty"`
-	Actor  string    `json:"actor,omitempty"`
-	At     time.Time `json:"at,omitzero"`
+	Pos       int64  `json:"pos"`
+	Order     string `json:"order"`
+	HistEvent        // the order's event, as the stream gave it
 }
-
-func (e PartyEvent) fields() eventFields { return eventFields{e.Status, e.Note, e.Actor, e.At} }
 
 // SnapOrder is one order of a party snapshot: its version then, and its status.
 type SnapOrder struct {
@@ -204,7 +197,7 @@ func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[str
 			if l.owner[ev.Order] != party || ev.Seq < 1 || ev.Seq > int64(len(h)) {
 				diff = "not one of its orders' events"
 			} else {
-				diff = ev.fields().differs(h[ev.Seq-1].fields())
+				diff = ev.HistEvent.differs(h[ev.Seq-1])
 			}
 			if diff != "" {
 				j.add(APartyMismatch, ev.Order, "watcher %d got %s position %d: %s seq %d %s (%s); its history: %s",
