@@ -235,18 +235,11 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 }
 
 // trackingCookie is the tracking cookie that carries tok, a tracking token for order id that
-// expires at exp, to the order's API path only.
+// expires at exp, to the order's API path only: a token cookie (tokenCookie) that ends with it.
 func (s *Server) trackingCookie(r *http.Request, id, tok string, exp time.Time) *http.Cookie {
-	return &http.Cookie{
-		Name:     TrackingCookie,
-		Value:    tok,
-		Path:     "/v1/orders/" + id,
-		Expires:  exp,
-		MaxAge:   max(int(time.Until(exp).Seconds()), 1),
-		HttpOnly: true,
-		Secure:   s.viaHTTPS(r),
-		SameSite: http.SameSiteStrictMode,
-	}
+	c := s.tokenCookie(r, TrackingCookie, "/v1/orders/"+id, tok)
+	c.Expires, c.MaxAge = exp, max(int(time.Until(exp).Seconds()), 1)
+	return c
 }
 
 // toTrackingPage sends the browser to order id's tracking page, after a hand-over that may have

@@ -387,7 +387,7 @@ func (s *Server) handOverToken(w http.ResponseWriter, r *http.Request, c pageCoo
 	http.Redirect(w, r, c.page, http.StatusSeeOther)
 }
 
-// tokenCookie is the cookie that carries an actor token handed to a page, or with an empty tok
+// tokenCookie is the cookie that carries a token handed to a page (an actor token, or a tracking token), or with an empty tok
 // the one that deletes it: HttpOnly, same-site only, and Secure whenever the client came over
 // HTTPS, directly or through a trusted proxy that ended TLS (viaHTTPS), so that the token never
 // travels over plain HTTP.
