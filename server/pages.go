@@ -387,10 +387,10 @@ func (s *Server) handOverToken(w http.ResponseWriter, r *http.Request, c pageCoo
 	http.Redirect(w, r, c.page, http.StatusSeeOther)
 }
 
-// tokenCookie is the cookie that carries a token handed to a page (an actor token, or a tracking token), or with an empty tok
-// the one that deletes it: HttpOnly, same-site only, and Secure whenever the client came over
-// HTTPS, directly or through a trusted proxy that ended TLS (viaHTTPS), so that the token never
-// travels over plain HTTP.
+// tokenCookie is the cookie that carries a token handed to a page (an actor token, or a tracking
+// token), or with an empty tok the one that deletes it: HttpOnly, same-site only, and Secure
+// whenever the client came over HTTPS, directly or through a trusted proxy that ended TLS
+// (viaHTTPS), so that the token never travels over plain HTTP.
 func (s *Server) tokenCookie(r *http.Request, name, path, tok string) *http.Cookie {
 	c := &http.Cookie{Name: name, Value: tok, Path: path, HttpOnly: true, Secure: s.viaHTTPS(r), SameSite: http.SameSiteStrictMode}
 	if tok == "" {
