@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -243,9 +244,12 @@ func TestBenchLocationBatched(t *testing.T) {
 
 // TestBenchLocationAcrossNodes runs the location workload on two nodes over PostgreSQL: each
 // courier posts to the node its order's watcher is not on, so every position a watcher reads
-// crossed the cluster's location bus.
+// crossed the cluster's location bus. The environment names a pprof and a metrics address, as
+// a node's may: the first node may take them, the second must not try (it would not start).
 func TestBenchLocationAcrossNodes(t *testing.T) {
 	db := pgtest.NewDatabase(t)
+	t.Setenv("ORDERCAST_PPROF", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	t.Setenv("ORDERCAST_METRICS_ADDR", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 	r := runLocationBench(t, "--couriers", "50", "--watchers", "50", "--location-every", "1s", "--duration", "2s",
 		"--workers", "0", "--nodes", "2", "--db", db)
 	l := r.Location

@@ -493,6 +493,11 @@ func (r *run) waitOpen(ctx context.Context, rssBefore int64) error {
 		if c.Opened+c.Failed >= int64(r.cfg.Watchers) {
 			return nil
 		}
+		for _, g := range r.groupList() {
+			if err := g.Err(); err != nil {
+				return fmt.Errorf("%d of %d watchers open: %w", c.Opened, r.cfg.Watchers, err)
+			}
+		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("only %d of %d watchers opened in %s", c.Opened, r.cfg.Watchers, openTimeout)
 		}

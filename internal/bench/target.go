@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -91,8 +92,14 @@ func startTarget(ctx context.Context, exe, url, metricsURL, db string, nodes int
 		}
 		db += fmt.Sprintf("%spool_max_conns=%d", sep, max(2, 80/nodes-1))
 	}
-	for range nodes {
-		u, cmd, err := startServe(ctx, exe, db, hex.EncodeToString(secret), hold, serveArgs, stderr)
+	for i := range nodes {
+		args := serveArgs
+		if i > 0 {
+			// ORDERCAST_PPROF in the bench's environment profiles the first node; the others
+			// would fail to listen on the same address.
+			args = append(slices.Clip(serveArgs), "--pprof=")
+		}
+		u, cmd, err := startServe(ctx, exe, db, hex.EncodeToString(secret), hold, args, stderr)
 		if err != nil {
 			return nil, errors.Join(err, t.close())
 		}
@@ -123,7 +130,9 @@ func startServe(ctx context.Context, exe, db, secret string, hold bool, extra []
 		return "", nil, fmt.Errorf("start server: %w", err)
 	}
 	urlc := make(chan string, 1)
+	eof := make(chan struct{}) // closed when the child's stdout ends: it has exited
 	go func() {
+		defer close(eof)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if _, u, ok := strings.Cut(sc.Text(), "serving on "); ok {
@@ -135,6 +144,9 @@ func startServe(ctx context.Context, exe, db, secret string, hold bool, extra []
 	select {
 	case u := <-urlc:
 		return u, cmd, nil
+	case <-eof:
+		// It said why on stderr, which is the bench's; don't wait out the 30 s for it.
+		return "", nil, fmt.Errorf("server exited before it listened: %w", cmd.Wait())
 	case <-time.After(30 * time.Second):
 	case <-ctx.Done():
 	}

@@ -144,6 +144,9 @@ func (g *Group) Counts() Counts { return g.rec.Counts(false) }
 // Take returns the group's counters and the samples not yet taken; it never fails in process.
 func (g *Group) Take() (Counts, error) { return g.rec.Counts(true), nil }
 
+// Err is nil: a group in this process fails with the process.
+func (g *Group) Err() error { return nil }
+
 // Post posts the group's couriers' positions on schedule for dur and returns what they did.
 func (g *Group) Post(dur time.Duration) (PostCounts, error) {
 	p, err := newPosters(g.ctx, g.spec)

@@ -141,6 +141,8 @@ type group interface {
 	// Post posts the group's couriers' positions for dur (location workload) and returns what
 	// they did.
 	Post(dur time.Duration) (PostCounts, error)
+	// Err is the group's failure so far, if it has failed: it cannot hold its watchers.
+	Err() error
 	Close()
 }
 
@@ -277,6 +279,18 @@ func (g *remoteGroup) Counts() Counts {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.last
+}
+
+// Err is the worker's failure, or its end, if either came: a worker that failed or exited
+// while its watchers opened holds none of them, and waiting out the opening is pointless.
+func (g *remoteGroup) Err() error {
+	select {
+	case <-g.failed:
+	case <-g.done:
+	default:
+		return nil
+	}
+	return g.ended("its watchers were open")
 }
 
 // Take asks the worker for its counters and samples and waits for them. Without them the

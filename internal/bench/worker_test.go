@@ -2,12 +2,14 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 )
 
 // fakeWorker is the far end of a remoteGroup: it reads the group's commands and answers each
@@ -79,6 +81,39 @@ func TestRemoteGroupTakeFailsLoudly(t *testing.T) {
 					t.Fatalf("Take = %+v, %v; want the result with its sample", c, err)
 				case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 					t.Fatalf("Take = %+v, %v; want an error saying %q", c, err, tc.want)
+				}
+			})
+		})
+	}
+}
+
+// TestOpeningEndsWithAWorkerThatEnded: a worker that fails or exits while its watchers open
+// holds none of them; the bench says so at once instead of waiting out openTimeout.
+func TestOpeningEndsWithAWorkerThatEnded(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(*fakeWorker)
+		want string
+	}{
+		{"exits", func(w *fakeWorker) { w.out.Close() }, "bench worker ended before its watchers were open"},
+		{"reports an error", func(w *fakeWorker) {
+			io.WriteString(w.out, `{"type":"error","error":"too many open files"}`+"\n")
+		}, "too many open files"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				g, w := startFakeWorker(t, func(string) string { return "" })
+				r := &run{cfg: Config{Watchers: 10}, target: &target{}, groups: []group{g}}
+				io.WriteString(w.out, `{"type":"progress","counts":{"opened":4}}`+"\n")
+				synctest.Wait()
+				tc.end(w)
+				start := time.Now()
+				err := r.waitOpen(context.Background(), 0)
+				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "4 of 10 watchers open") {
+					t.Fatalf("waitOpen = %v; want an error with %q and the count open", err, tc.want)
+				}
+				if waited := time.Since(start); waited > time.Second {
+					t.Errorf("waitOpen waited %s for a worker that had ended", waited)
 				}
 			})
 		})

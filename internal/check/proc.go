@@ -185,11 +185,15 @@ func (w *world) startNode(ctx context.Context, n *node) error {
 	// vanished watcher whose connection backed up (see streamRcvBuf) while the checker holds it.
 	// No metrics listener of its own, whatever ORDERCAST_METRICS_ADDR the checker's environment
 	// (a node's) says: that address would be one port for every node, and all but the first
-	// would fail.
-	cmd := exec.Command(w.nc.exe, "serve", "--addr", addr, "--metrics-addr=", "--db", w.nc.db, "--drain", "0s",
+	// would fail. ORDERCAST_PPROF, for the same reason, profiles the first node only.
+	args := []string{"serve", "--addr", addr, "--metrics-addr=", "--db", w.nc.db, "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "warn", "--heartbeat", w.nc.heartbeat.String(),
 		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--write-rate", "0",
-		"--max-conns-per-peer", "0", "--stream-lifetime", "0", "--stream-write-timeout", streamWriteTimeout.String())
+		"--max-conns-per-peer", "0", "--stream-lifetime", "0", "--stream-write-timeout", streamWriteTimeout.String()}
+	if n.idx > 0 {
+		args = append(args, "--pprof=")
+	}
+	cmd := exec.Command(w.nc.exe, args...)
 	cmd.Env = append(os.Environ(), "ORDERCAST_SECRET="+w.nc.secret) // not on the command line, where ps shows it
 	logf, err := os.OpenFile(filepath.Join(w.nc.dir, fmt.Sprintf("node%d.log", n.idx)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
