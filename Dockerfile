@@ -6,7 +6,8 @@
 #   (umask 077; echo "ORDERCAST_SECRET=$(openssl rand -hex 32)" > ordercast.env)
 #   docker run -p 8080:8080 -v ordercast-data:/data --env-file ordercast.env ordercast
 #
-# The secret is required (-e ORDERCAST_SECRET=… works too); `serve --demo` runs without one.
+# The secret is required (-e ORDERCAST_SECRET=… works too). The demo runs without one, on a
+# database it names itself: docker run -p 8080:8080 ordercast serve --demo --db /data/demo.db
 #
 # See docs/deploy.md ("Docker").
 

@@ -224,15 +224,15 @@ type Server struct {
 
 	clients clientTable // per-client write rates and stream counts
 
-	ln       net.Listener
-	http     *http.Server
-	metrics  *metricsServer // nil when /metrics is served on Addr
-	tls      bool
-	engine   *stream.Engine // runs every watch; made by Handler from the fields above
-	draining atomic.Bool    // set when Close starts: the node is not ready
-	ctx      context.Context
-	cancel   context.CancelFunc
-	serveErr chan error
+	ln        net.Listener
+	http      *http.Server
+	metrics   *metricsServer // nil when /metrics is served on Addr
+	tlsConfig *tls.Config    // nil without TLS
+	engine    *stream.Engine // runs every watch; made by Handler from the fields above
+	draining  atomic.Bool    // set when Close starts: the node is not ready
+	ctx       context.Context
+	cancel    context.CancelFunc
+	serveErr  chan error
 }
 
 // New returns a server with DefaultConfig.
@@ -240,14 +240,13 @@ func New(store ordercast.Store, h *hub.Hub) *Server {
 	return &Server{Config: DefaultConfig(), Store: store, Hub: h, Metrics: NewMetrics()}
 }
 
-// Open validates the configuration, listens on Addr and serves in the background. Listening
-// happens before Open returns, so a test can bind ":0" and read URL at once.
-func (s *Server) Open() error {
-	switch {
-	case s.Store == nil || s.Hub == nil:
-		return errors.New("server: Store and Hub are required")
-	case s.Auth != nil && s.Auth.Tokens == nil:
-		return errors.New("server: Auth needs Tokens")
+// Listen validates the configuration, loads the TLS pair and binds the listeners, without
+// serving yet: a busy port or a bad certificate then stops start-up before the store is opened
+// and migrated, and a database slow to come does not hide it for --db-wait. Open calls it when
+// it has not been called; Unlisten releases what it bound when Open will not follow.
+func (s *Server) Listen() error {
+	if s.ln != nil {
+		return errors.New("server: already listening")
 	}
 	if err := s.Config.Validate(); err != nil {
 		return fmt.Errorf("server: %w", err)
@@ -259,43 +258,65 @@ func (s *Server) Open() error {
 	if s.Metrics == nil {
 		s.Metrics = NewMetrics()
 	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(s.H2C)
-	var tlsConfig *tls.Config
 	if s.TLSCertFile != "" {
-		// Load now, so that a bad certificate stops start-up instead of failing every handshake.
 		cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
 		if err != nil {
 			return fmt.Errorf("load TLS certificate: %w", err)
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		protocols.SetHTTP2(true)
-		s.tls = true
+		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
-		s.cancel()
 		return fmt.Errorf("listen on %s: %w", s.Addr, err)
 	}
-	s.ln = ln
 	if s.MetricsAddr != "" {
-		// Before serving, so that a busy metrics port fails start-up with nothing half-running.
 		m, err := s.listenMetrics()
 		if err != nil {
-			s.cancel()
 			return errors.Join(err, ln.Close())
 		}
 		s.metrics = m
 	}
+	s.ln = ln
+	return nil
+}
+
+// Unlisten closes the listeners Listen bound, for a start-up that fails before Open.
+func (s *Server) Unlisten() error {
+	if s.ln == nil || s.http != nil {
+		return nil
+	}
+	err := errors.Join(s.ln.Close(), s.metrics.close())
+	s.ln, s.metrics = nil, nil
+	return err
+}
+
+// Open listens (unless Listen did) and serves in the background. Listening happens before Open
+// returns, so a test can bind ":0" and read URL at once.
+func (s *Server) Open() error {
+	switch {
+	case s.Store == nil || s.Hub == nil:
+		return errors.New("server: Store and Hub are required")
+	case s.Auth != nil && s.Auth.Tokens == nil:
+		return errors.New("server: Auth needs Tokens")
+	}
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(s.H2C)
+	protocols.SetHTTP2(s.tlsConfig != nil)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	ln := s.ln
 	if s.Limits.MaxConnsPerPeer > 0 {
 		ln = newPeerCapListener(ln, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies, s.Logger)
 	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		Protocols:         &protocols,
-		TLSConfig:         tlsConfig,
+		TLSConfig:         s.tlsConfig,
 		ReadHeaderTimeout: s.ReadHeaderTimeout,
 		ReadTimeout:       s.ReadTimeout,
 		MaxHeaderBytes:    s.MaxHeaderBytes,
@@ -307,12 +328,14 @@ func (s *Server) Open() error {
 	}
 	if err := s.engine.Open(); err != nil {
 		s.cancel()
-		return errors.Join(err, ln.Close(), s.metrics.close())
+		err = errors.Join(err, ln.Close(), s.metrics.close())
+		s.http, s.ln, s.metrics = nil, nil, nil
+		return err
 	}
 	s.metrics.serve()
 	s.serveErr = make(chan error, 1)
 	go func() {
-		if s.tls {
+		if s.tlsConfig != nil {
 			s.serveErr <- s.http.ServeTLS(ln, "", "")
 			return
 		}
@@ -324,7 +347,7 @@ func (s *Server) Open() error {
 // URL returns the base URL of the listener, with a loopback host when bound to all interfaces.
 func (s *Server) URL() string {
 	scheme := "http://"
-	if s.tls {
+	if s.tlsConfig != nil {
 		scheme = "https://"
 	}
 	return scheme + reachableAddr(s.ln)

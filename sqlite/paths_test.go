@@ -74,6 +74,28 @@ func TestOpenOnALockedFileIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestOpenRefusesAPathThatCannotBeADatabase: a directory, or a file in a directory that does not
+// exist, is a mistyped --db. SQLite calls both "unable to open", as it does a file system that is
+// briefly away; Open must say what is wrong, and not as an outage that start-up waits out
+// (--db-wait, a minute by default).
+func TestOpenRefusesAPathThatCannotBeADatabase(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, want string }{
+		{dir, "is a directory"},
+		{filepath.Join(dir, "missing", "x.db"), "does not exist"},
+		{filepath.Join(file, "x.db"), "is not a directory"},
+	} {
+		err := sqlite.New(tt.path).Open(t.Context())
+		if err == nil || !strings.Contains(err.Error(), tt.want) || ordercast.ErrorCode(err) == ordercast.EUnavailable {
+			t.Errorf("Open(%s) = %v (code %q), want an error saying %q, not %q", tt.path, err, ordercast.ErrorCode(err), tt.want, ordercast.EUnavailable)
+		}
+	}
+}
+
 // TestReaderElsewhereDoesNotFailWrites: another process keeps a read transaction open on the
 // file (a backup, litestream, a sqlite3 shell), so the WAL cannot start over and the checkpointer
 // restarts it on every turn. In WAL mode a reader never blocks a writer; the checkpoint, which

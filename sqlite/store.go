@@ -8,8 +8,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -124,6 +126,28 @@ func New(path string) *Store {
 	return &Store{Path: path, Now: time.Now}
 }
 
+// checkPath refuses a plain file path that cannot name a database: a directory, or a file in a
+// directory that does not exist. SQLite calls both "unable to open", as it does a file system
+// that is briefly away, which start-up waits out; these never come right by waiting. A file:
+// URI names its file its own way and is left to SQLite.
+func checkPath(path string) error {
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("sqlite: %s is a directory, not a database file", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("sqlite: the directory of %s does not exist: create it first", path)
+	case err == nil && !fi.IsDir():
+		return fmt.Errorf("sqlite: %s is not a directory", dir)
+	}
+	return nil // anything else (a permission, say) is SQLite's to report
+}
+
 // Open validates the settings, opens the connection pools, sets the pragmas and applies any
 // pending migrations. On error nothing stays open.
 func (s *Store) Open(ctx context.Context) (err error) {
@@ -133,6 +157,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	// The driver cuts a plain file name at the first '?' to find its parameters.
 	if strings.ContainsRune(s.Path, '?') {
 		return fmt.Errorf("sqlite: path %q must not contain '?'", s.Path)
+	}
+	if err := checkPath(s.Path); err != nil {
+		return err
 	}
 	if s.Now == nil {
 		s.Now = time.Now

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"io/fs"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -316,5 +319,52 @@ func TestServeMetricsOnTheirOwnAddress(t *testing.T) {
 	if resp, err := http.Get(metricsURL); err == nil {
 		resp.Body.Close()
 		t.Errorf("GET %s after Close: %s, want the connection refused", metricsURL, resp.Status)
+	}
+}
+
+// TestBusyPortStopsStartUpBeforeTheStore: a port already taken, or a metrics port, fails
+// start-up before the database is opened: nothing is created or migrated, and with a database
+// that is away the operator does not wait --db-wait to learn of the clash. The ports are free
+// again afterwards.
+func TestBusyPortStopsStartUpBeforeTheStore(t *testing.T) {
+	t.Setenv("ORDERCAST_SECRET", testSecret)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := ln.Addr().String()
+	ln.Close()
+	for _, tc := range []struct{ name, addr, metrics string }{
+		{"addr", busy.Addr().String(), ""},
+		{"metrics-addr", free, busy.Addr().String()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := filepath.Join(t.TempDir(), "ordercast.db")
+			m := NewMain(io.Discard, io.Discard)
+			if err := m.ParseFlags([]string{"--addr", tc.addr, "--metrics-addr", tc.metrics, "--db", db, "--db-wait", "1h"}); err != nil {
+				t.Fatal(err)
+			}
+			err := m.Open(t.Context())
+			if err == nil {
+				m.Close()
+				t.Fatal("Open succeeded on a busy port")
+			}
+			if !strings.Contains(err.Error(), "address already in use") {
+				t.Errorf("Open: %v, want the busy port named", err)
+			}
+			if _, err := os.Stat(db); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("the database was opened before the port was found busy (stat: %v)", err)
+			}
+			if ln, err := net.Listen("tcp", free); err != nil {
+				t.Errorf("%s still bound after the failed start: %v", free, err)
+			} else {
+				ln.Close()
+			}
+		})
 	}
 }

@@ -201,7 +201,7 @@ const tokenUsage = `Usage: ordercast token --role ROLE [--sub ID] [--ttl D] [--s
        ordercast token --order ID [--ttl D] [--secret S]
 
 Prints a token signed with the server's secret on its last line: an actor token for a role
-(restaurant, courier, admin, system), or with --order a tracking token for that one order.
+(restaurant, courier, customer, admin, system), or with --order a tracking token for that one order.
 `
 
 // runToken is `ordercast token`: it mints a token for local use and scripts.

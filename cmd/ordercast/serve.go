@@ -113,7 +113,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.HTTP.Addr, "addr", m.HTTP.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
 	fs.StringVar(&m.HTTP.MetricsAddr, "metrics-addr", m.HTTP.MetricsAddr, "serve GET /metrics on this separate `address` only (plain HTTP), not on --addr; empty serves it on --addr")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
-	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk: `normal` (every commit survives the process crashing; an OS crash or power loss may roll back the last commits) or full (each batch's commit is synced before it is answered or pushed: it survives power loss too, at the disk's sync latency)")
+	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk, by `mode`: normal (every commit survives the process crashing; an OS crash or power loss may roll back the last commits) or full (each batch's commit is synced before it is answered or pushed: it survives power loss too, at the disk's sync latency)")
 	fs.IntVar(&m.SQLiteMinFreeMiB, "sqlite-min-free", m.SQLiteMinFreeMiB, "with an SQLite --db, the free disk (`MiB`) on the database's file system below which /readyz answers 503 (its log grows this much before a checkpoint folds it in); 0 never judges it")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
 	fs.DurationVar(&m.HTTP.IdempotencyTTL, "idempotency-ttl", m.HTTP.IdempotencyTTL, "how long the answer to a write with an Idempotency-Key is kept for its retries")
@@ -227,17 +227,22 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.Tracker.Open(); err != nil {
 		return errors.Join(fmt.Errorf("open location tracker: %w", err), m.Close())
 	}
-	if err := m.openStore(ctx); err != nil {
-		return errors.Join(err, m.Close())
-	}
-
-	srv := server.New(m.Store, m.Hub)
+	srv := server.New(nil, m.Hub)
 	srv.Config = m.HTTP
 	srv.Logger = m.Logger
+	m.configure(srv, m.Demo)
+	// Before the store: a busy port or a bad certificate fails start-up at once, not after the
+	// database has been opened, migrated or waited for.
+	if err := srv.Listen(); err != nil {
+		return errors.Join(err, m.Close())
+	}
+	if err := m.openStore(ctx); err != nil {
+		return errors.Join(err, srv.Unlisten(), m.Close())
+	}
+	srv.Store = m.Store
 	srv.Locations = m.Tracker
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	srv.Metrics.Registry.MustRegister(m.storeMetrics()...)
-	m.configure(srv, m.Demo)
 	if m.Demo {
 		// The home page links to the simulated parties' pages.
 		for _, g := range []struct {
@@ -250,7 +255,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 	}
 	if err := srv.Open(); err != nil {
-		return errors.Join(err, m.Close())
+		return errors.Join(err, srv.Unlisten(), m.Close())
 	}
 	m.Server = srv
 	m.Logger.Info("ordercast listening", "url", srv.URL(), "metrics", srv.MetricsURL(), "db", redactURL(m.DB), "h2c", m.HTTP.H2C, "tls", m.HTTP.TLSCertFile != "")
