@@ -135,14 +135,20 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 }
 
+// TestParseLastEventID: an id is a non-negative decimal integer; none (a fresh connect) is told
+// apart from 0, which asks for every event after 0.
 func TestParseLastEventID(t *testing.T) {
-	for in, want := range map[string]int64{"": 0, "0": 0, "7": 7, "9223372036854775807": 1<<63 - 1} {
-		if got, err := server.ParseLastEventID(in); err != nil || got != want {
-			t.Errorf("ParseLastEventID(%q) = %d, %v; want %d", in, got, err, want)
+	for _, tt := range []struct {
+		in     string
+		want   int64
+		resume bool
+	}{{"", 0, false}, {"0", 0, true}, {"7", 7, true}, {"9223372036854775807", 1<<63 - 1, true}} {
+		if got, resume, err := server.ParseLastEventID(tt.in); err != nil || got != tt.want || resume != tt.resume {
+			t.Errorf("ParseLastEventID(%q) = %d, %t, %v; want %d, %t", tt.in, got, resume, err, tt.want, tt.resume)
 		}
 	}
 	for _, in := range []string{"-1", "+1", "1.0", "x", " 1", "9223372036854775808", "0x10"} {
-		if _, err := server.ParseLastEventID(in); ordercast.ErrorCode(err) != ordercast.EMalformed {
+		if _, _, err := server.ParseLastEventID(in); ordercast.ErrorCode(err) != ordercast.EMalformed {
 			t.Errorf("ParseLastEventID(%q) = %v, want %s", in, err, ordercast.EMalformed)
 		}
 	}

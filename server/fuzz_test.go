@@ -47,15 +47,15 @@ func FuzzParseLastEventID(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		n, err := server.ParseLastEventID(v)
+		n, resume, err := server.ParseLastEventID(v)
 		if err != nil {
 			if ordercast.ErrorCode(err) != ordercast.EMalformed {
 				t.Fatalf("ParseLastEventID(%q): %v", v, err)
 			}
 			return
 		}
-		if n < 0 || (v == "" && n != 0) {
-			t.Fatalf("ParseLastEventID(%q) = %d", v, n)
+		if n < 0 || resume != (v != "") || (v == "" && n != 0) {
+			t.Fatalf("ParseLastEventID(%q) = %d, %t", v, n, resume)
 		}
 	})
 }

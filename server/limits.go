@@ -34,8 +34,8 @@ const (
 	// clientIdle is how long a client with no open stream is remembered after its last request;
 	// it is at least the time its bucket takes to refill, so forgetting gives nothing away.
 	clientIdle = time.Minute
-	// streamRetryAfter is what refused streams are told to wait, in seconds.
-	streamRetryAfter = 5
+	// streamRetryAfter is what streams refused under the stream limits are told to wait.
+	streamRetryAfter = 5 * time.Second
 )
 
 // Limits keep one client from starving the rest. A zero value turns each limit off.
@@ -44,9 +44,11 @@ type Limits struct {
 	// it. It counts the TCP peer, not the X-Forwarded-For client: peers in TrustedProxies are
 	// not capped. Zero turns it off.
 	MaxConnsPerPeer int
-	// MaxStreams bounds open streams on this node (503 above it).
+	// MaxStreams bounds open streams on this node (above it: 503, or for an event stream 200 with
+	// retry:, see writeStreamError).
 	MaxStreams int
-	// MaxStreamsPerClient bounds open streams per client address (429 above it).
+	// MaxStreamsPerClient bounds open streams per client address (above it: 429, or for an event
+	// stream 200 with retry:).
 	MaxStreamsPerClient int
 	// WriteRate is the steady number of write requests per second allowed per client address, and
 	// WriteBurst how many may come at once (429 above it). Zero WriteRate turns the limit off.
@@ -233,10 +235,10 @@ func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request, anonymous bo
 	return ordercast.Errorf(ordercast.ERateLimited, "too many write requests from your address; retry later")
 }
 
-// admitStream counts a new stream against the node's and its client's limits. It refuses with 503
-// (node full) or 429 (client full), with Retry-After; on success release must be called when the
-// stream ends.
-func (s *Server) admitStream(w http.ResponseWriter, r *http.Request) (release func(), err error) {
+// admitStream counts a new stream against the node's and its client's limits. It refuses with
+// too_many_streams (node full) or rate_limited (client full), which writeStreamError answers; on
+// success release must be called when the stream ends.
+func (s *Server) admitStream(r *http.Request) (release func(), err error) {
 	l := s.Limits
 	if l.MaxStreams <= 0 && l.MaxStreamsPerClient <= 0 {
 		return func() {}, nil
@@ -247,10 +249,8 @@ func (s *Server) admitStream(w http.ResponseWriter, r *http.Request) (release fu
 	c := s.clients.get(addr, l, time.Now())
 	switch {
 	case l.MaxStreams > 0 && s.clients.total >= l.MaxStreams:
-		w.Header().Set("Retry-After", strconv.Itoa(streamRetryAfter))
 		return nil, ordercast.Errorf(ordercast.ETooManyStreams, "this node holds as many streams as it may; retry later")
 	case l.MaxStreamsPerClient > 0 && c.streams >= l.MaxStreamsPerClient:
-		w.Header().Set("Retry-After", strconv.Itoa(streamRetryAfter))
 		return nil, ordercast.Errorf(ordercast.ERateLimited, "too many open streams from your address (at most %d)", l.MaxStreamsPerClient)
 	}
 	c.streams++

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -38,8 +41,39 @@ func wantRefusal(t *testing.T, what string, resp *http.Response, status int) {
 	}
 }
 
-// TestStreamLimits: the node's total and each client's streams are bounded; refused clients get
-// 503 or 429 with Retry-After, and others (or the same, once a stream ends) are still served.
+// wantStreamAdmitted fails the test unless resp is a stream that was let in: it brings the
+// order's current status.
+func wantStreamAdmitted(t *testing.T, what string, resp *http.Response) {
+	t.Helper()
+	ev, err := client.NewSSEReader(resp.Body).Next()
+	if resp.StatusCode != http.StatusOK || err != nil || ev.Type != "status" {
+		t.Fatalf("%s: %d, first event %+v, %v; want a stream that opens with the status", what, resp.StatusCode, ev, err)
+	}
+}
+
+// wantStreamRetry fails the test unless resp is an event stream's refusal for a while, in the
+// form a browser's EventSource retries: 200 text/event-stream, Retry-After, a retry: of as many
+// milliseconds and a comment saying why, then the end of the stream, with no event.
+func wantStreamRetry(t *testing.T, what string, resp *http.Response, why string) {
+	t.Helper()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s: read: %v", what, err)
+	}
+	ra := resp.Header.Get("Retry-After")
+	want := fmt.Sprintf("retry: %s000\n: %s", ra, why)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" || ra == "" ||
+		!strings.HasPrefix(string(body), want) || strings.Contains(string(body), "\nid:") {
+		t.Errorf("%s: %d %q (Retry-After %q) %q; want 200 text/event-stream starting %q, no event", what,
+			resp.StatusCode, resp.Header.Get("Content-Type"), ra, body, want)
+	}
+}
+
+// TestStreamLimits: the node's total and each client's streams are bounded, on every transport;
+// others (or the same client, once a stream ends) are still served. A refused event stream is
+// answered as EventSource retries it (200, retry: as Retry-After, closed: a 503 or a 429 would
+// stop a browser's EventSource for good); a WebSocket or a long poll, whose clients read
+// statuses, gets 429 or 503 with Retry-After. Each refusal is counted by its reason.
 func TestStreamLimits(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) {
 		s.Limits = server.Limits{MaxStreams: 3, MaxStreamsPerClient: 2, TrustedProxies: loopbackProxy}
@@ -47,21 +81,33 @@ func TestStreamLimits(t *testing.T) {
 	base := ts.URL()
 	mustCreate(t, base, "s-1")
 	url := base + "/v1/orders/s-1/stream"
+	ws := func(addr string) *http.Response {
+		resp, _ := call(t, "GET", base+"/v1/orders/s-1/ws", "", "", append([]string{"X-Forwarded-For", addr}, wsHandshake...)...)
+		return resp
+	}
+	longPoll := func(addr string) *http.Response {
+		resp, _ := call(t, "GET", base+"/v1/orders/s-1?wait=10s&after_version=1", "", "", "X-Forwarded-For", addr)
+		return resp
+	}
 
-	if resp := openStreamAs(t, url, "10.0.0.1"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("first stream: %d", resp.StatusCode)
-	}
+	wantStreamAdmitted(t, "first stream", openStreamAs(t, url, "10.0.0.1"))
 	second := openStreamAs(t, url, "10.0.0.1")
-	if second.StatusCode != http.StatusOK {
-		t.Fatalf("second stream: %d", second.StatusCode)
-	}
-	wantRefusal(t, "third stream of one client", openStreamAs(t, url, "10.0.0.1"), http.StatusTooManyRequests)
-	if resp := openStreamAs(t, url, "10.0.0.2"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("another client's stream: %d", resp.StatusCode)
-	}
-	wantRefusal(t, "fourth stream on the node", openStreamAs(t, url, "10.0.0.3"), http.StatusServiceUnavailable)
+	wantStreamAdmitted(t, "second stream", second)
+	wantStreamRetry(t, "third stream of one client", openStreamAs(t, url, "10.0.0.1"), "too many open streams from your address")
+	wantRefusal(t, "third stream of one client, a WebSocket", ws("10.0.0.1"), http.StatusTooManyRequests)
+	wantRefusal(t, "third stream of one client, a long poll", longPoll("10.0.0.1"), http.StatusTooManyRequests)
+	wantStreamAdmitted(t, "another client's stream", openStreamAs(t, url, "10.0.0.2"))
+	wantStreamRetry(t, "fourth stream on the node", openStreamAs(t, url, "10.0.0.3"), "this node holds as many streams as it may")
 	// The all-orders stream counts too.
-	wantRefusal(t, "all-orders stream on a full node", openStreamAs(t, base+"/v1/stream", "10.0.0.3"), http.StatusServiceUnavailable)
+	wantStreamRetry(t, "all-orders stream on a full node", openStreamAs(t, base+"/v1/stream", "10.0.0.3"), "this node holds as many streams as it may")
+	wantRefusal(t, "WebSocket on a full node", ws("10.0.0.3"), http.StatusServiceUnavailable)
+	wantRefusal(t, "long poll on a full node", longPoll("10.0.0.3"), http.StatusServiceUnavailable)
+	mfs := scrape(t, http.DefaultClient, base)
+	for reason, want := range map[string]float64{"max_streams_per_client": 3, "max_streams": 4, "store_unavailable": 0} {
+		if got := value(mfs, "ordercast_streams_refused_total", "reason", reason); got != want {
+			t.Errorf("ordercast_streams_refused_total{reason=%q} = %v, want %v", reason, got, want)
+		}
+	}
 	// Ordinary requests are still served.
 	if code, _ := do(t, "GET", base+"/v1/orders/s-1", "", ""); code != http.StatusOK {
 		t.Errorf("GET on a full node: %d", code)
@@ -72,7 +118,7 @@ func TestStreamLimits(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp := openStreamAs(t, url, "10.0.0.3")
-		if resp.StatusCode == http.StatusOK {
+		if ev, err := client.NewSSEReader(resp.Body).Next(); err == nil && ev.Type == "status" {
 			break
 		}
 		resp.Body.Close()

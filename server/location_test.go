@@ -309,6 +309,7 @@ func TestLocationFloodDoesNotDisturbStatus(t *testing.T) {
 		mustCreate(t, base, "o-1")
 		ls.assign(t, "o-1", "c-1")
 		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		wantSeqStatus(t, next(t, r), 1, ordercast.StatusPlaced) // a fresh stream opens with the status
 		if ev := nextAny(t, r); ev.ID != "2" || !strings.Contains(ev.Data, `"courier_id":"c-1"`) {
 			t.Fatalf("got %q id %q %s, want the courier assignment, seq 2", ev.Type, ev.ID, ev.Data)
 		}
@@ -697,8 +698,9 @@ func TestLocationNeverShowsTheOldCourier(t *testing.T) {
 			t.Fatalf("long poll answer %d %s: want no position of c-1", code, body)
 		}
 		_, fresh := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		wantSeqStatus(t, next(t, fresh), 3, ordercast.StatusOutForDelivery) // the last status first
 		if ev := nextAny(t, fresh); ev.Type != "courier" {
-			t.Fatalf("new stream opened with %q %s, want the reassignment", ev.Type, ev.Data)
+			t.Fatalf("new stream went on with %q %s, want the reassignment", ev.Type, ev.Data)
 		}
 		freshBoard := openParty(t, base, "/v1/restaurants/luigis/stream", "")
 		nextAny(t, freshBoard) // the snapshot

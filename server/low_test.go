@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/server"
 )
@@ -30,6 +31,42 @@ func TestHeadOnStreamRoutes(t *testing.T) {
 		// client's 5 s timeout proves none was held for its 30 s wait.
 		if resp.StatusCode != http.StatusOK || (resp.ContentLength > 0 && strings.Contains(path, "stream")) || resp.TransferEncoding != nil {
 			t.Errorf("HEAD %s: %d, length %d, encoding %v; want 200 with headers only", path, resp.StatusCode, resp.ContentLength, resp.TransferEncoding)
+		}
+	}
+	if n := ts.hub.Watchers(); n != 0 {
+		t.Errorf("%d watchers after HEAD requests, want 0", n)
+	}
+}
+
+// TestHeadAnswersAsGetWould: HEAD on a stream route goes through the GET's own checks and
+// set-up, so it gets the status a GET would get where that is not 200: an unknown order, a
+// resume at a terminal order's last event, a malformed Last-Event-ID, a WebSocket route asked
+// without an upgrade (which a HEAD never is). It still opens no stream.
+func TestHeadAnswersAsGetWould(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "h-1")
+	mustCreate(t, base, "h-done")
+	mustSetStatus(t, base, "h-done", ordercast.StatusDelivered)
+	for _, tt := range []struct {
+		path, lastEventID string
+		want              int
+	}{
+		{"/v1/orders/h-404/stream", "", http.StatusNotFound},
+		{"/v1/orders/h-done/stream", "2", http.StatusNoContent},
+		{"/v1/orders/h-1/stream", "x", http.StatusBadRequest},
+		{"/v1/restaurants/r-1/stream", "-1", http.StatusBadRequest},
+		{"/v1/orders/h-1/ws", "", http.StatusUpgradeRequired},
+		{"/v1/orders/h-done/stream", "1", http.StatusOK},
+	} {
+		for _, method := range []string{"GET", "HEAD"} {
+			if method == "GET" && tt.want == http.StatusOK {
+				continue // a stream that opens: HEAD only
+			}
+			resp, _ := call(t, method, base+tt.path, "", "", "Last-Event-ID", tt.lastEventID)
+			if resp.StatusCode != tt.want {
+				t.Errorf("%s %s (Last-Event-ID %q): %d, want %d", method, tt.path, tt.lastEventID, resp.StatusCode, tt.want)
+			}
 		}
 	}
 	if n := ts.hub.Watchers(); n != 0 {

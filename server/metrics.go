@@ -26,6 +26,7 @@ type Metrics struct {
 
 	streamsOpen     prometheus.Gauge
 	streamsClosed   *prometheus.CounterVec
+	streamsRefused  *prometheus.CounterVec
 	eventsCommitted prometheus.Counter
 	// locationsAccepted counts couriers' positions taken in through this node's API.
 	locationsAccepted prometheus.Counter
@@ -49,6 +50,10 @@ func NewMetrics() *Metrics {
 		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordercast_streams_closed_total",
 			Help: "Streams closed, by reason: client_gone, lifetime, shutdown, write_timeout, write_error, terminal, store_error, revoked.",
+		}, []string{"reason"}),
+		streamsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordercast_streams_refused_total",
+			Help: "Stream requests refused for a while, on every transport, by reason: max_streams, max_streams_per_client, store_unavailable, draining. An event stream's refusal is answered 200 with retry:, so only this counts it.",
 		}, []string{"reason"}),
 		eventsCommitted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordercast_events_committed_total",
@@ -91,8 +96,11 @@ func NewMetrics() *Metrics {
 	for _, r := range stream.Reasons() {
 		m.streamsClosed.WithLabelValues(r) // every reason is exported from the start, at 0
 	}
+	for _, r := range streamRefusalReasons {
+		m.streamsRefused.WithLabelValues(r)
+	}
 	m.Registry.MustRegister(
-		m.streamsOpen, m.streamsClosed, m.eventsCommitted, m.locationsAccepted, m.eventsDelivered, m.deliveryLatency,
+		m.streamsOpen, m.streamsClosed, m.streamsRefused, m.eventsCommitted, m.locationsAccepted, m.eventsDelivered, m.deliveryLatency,
 		m.caughtUp, m.requests, m.connsAccepted, m.connsOpen, m.pollerFailures,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -220,6 +228,9 @@ func (o streamObserver) HoldingFailed(err error) {
 	o.m.pollerFailures.Inc()
 	o.log.Error("stream poller failed: the streams it held ended, new streams run on a goroutine each", "err", err)
 }
+
+// streamRefused counts a stream request refused for a while (writeStreamError).
+func (m *Metrics) streamRefused(reason string) { m.streamsRefused.WithLabelValues(reason).Inc() }
 
 func (m *Metrics) request(route string, code int) {
 	if route == "" {

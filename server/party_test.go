@@ -255,6 +255,34 @@ func TestPartyStreams(t *testing.T) {
 	})
 }
 
+// TestPartyStreamResumesAfterZero: Last-Event-ID 0 on a party's stream is a cursor like any
+// other, before the log's first position: it brings the whole log, not the snapshot that a
+// stream opened without one gets.
+func TestPartyStreamResumesAfterZero(t *testing.T) {
+	t.Parallel()
+	base, st := partyServer(t, "sqlite", false)
+	wr := partyWriter{t, st}
+	wr.create("a", "r-1", "")
+	wr.move("a", ordercast.StatusConfirmed)
+	next := func(r *client.SSEReader) client.SSEEvent {
+		t.Helper()
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	if ev := next(openParty(t, base, "/v1/restaurants/r-1/stream", "")); ev.Type != "snapshot" || ev.ID != "2" {
+		t.Fatalf("fresh: %s id %q, want the snapshot at 2", ev.Type, ev.ID)
+	}
+	r := openParty(t, base, "/v1/restaurants/r-1/stream", "0")
+	for _, want := range []string{"1", "2"} {
+		if ev := next(r); ev.Type != "status" || ev.ID != want {
+			t.Fatalf("after 0: %s id %q, want the status event at %s", ev.Type, ev.ID, want)
+		}
+	}
+}
+
 // TestPartyStreamPermissions: a party's stream is for its own token, admin and system; another
 // party, another kind of party, a tracking token and no token are refused before anything is
 // read.

@@ -458,11 +458,6 @@ func (s *Server) Handler() http.Handler {
 		mux.HandleFunc(api.RoutePostLocation, s.handlePostLocation)
 		mux.HandleFunc(api.RoutePostLocations, s.handlePostLocations)
 	}
-	// HEAD would otherwise reach the GET handlers and open (and hold) a stream; the party
-	// streams' handler answers it itself.
-	mux.HandleFunc("HEAD /v1/orders/{id}/stream", s.handleStreamHead)
-	mux.HandleFunc("HEAD /v1/orders/{id}/ws", s.handleStreamHead)
-	mux.HandleFunc("HEAD /v1/stream", s.handleStreamHead)
 	unrouted := s.handleUnrouted(mux)
 	mux.HandleFunc(patAPIRoot, unrouted)
 	mux.HandleFunc(patAPISubtree, unrouted)

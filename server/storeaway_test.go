@@ -139,7 +139,7 @@ func TestStreamWhileStoreAwayAnyToken(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || ctype != "text/event-stream" || !strings.HasPrefix(string(body), "retry: ") {
 			t.Errorf("%s: stream while the store is away: %d %q %q, want 200 text/event-stream with a retry: line", who.name, resp.StatusCode, ctype, body)
 		}
-		// HEAD opens no stream (and reads the store only for a party's token): the headers a GET
+		// HEAD opens no stream, but meets the store away where its GET does: the headers a GET
 		// would get.
 		resp, _ = call(t, "HEAD", base+"/v1/orders/o-1/stream", who.token, "")
 		if ctype := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ctype != "text/event-stream" {

@@ -168,6 +168,54 @@ func testStreamResumesAfterLastEventID(t *testing.T, hold holding) {
 	}
 }
 
+// TestFreshStreamStartsAtLastStatus: a stream opened without Last-Event-ID on an order whose
+// latest event is a courier assignment starts with the order's last status event, then the
+// assignment, then live changes, so a client that listens for status events learns the current
+// status at once. Last-Event-ID 0, header or query, is not "none": it brings every event after 0.
+func TestFreshStreamStartsAtLastStatus(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, testFreshStreamStartsAtLastStatus)
+}
+
+func testFreshStreamStartsAtLastStatus(t *testing.T, hold holding) {
+	ts := hold.newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
+	if resp, body := call(t, "PUT", base+"/v1/orders/o-1/courier", "", `{"courier_id":"kofi"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign: %d %s", resp.StatusCode, body)
+	}
+	wantCourier := func(r *client.SSEReader, seq int64) {
+		t.Helper()
+		ev, err := r.Next()
+		if err != nil || ev.Type != "courier" || ev.ID != strconv.FormatInt(seq, 10) {
+			t.Fatalf("got %+v, %v; want the courier event %d", ev, err, seq)
+		}
+	}
+
+	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
+	wantSeqStatus(t, next(t, r), 2, ordercast.StatusConfirmed)
+	wantCourier(r, 3)
+	mustSetStatus(t, base, "o-1", ordercast.StatusPreparing)
+	wantSeqStatus(t, next(t, r), 4, ordercast.StatusPreparing)
+
+	r = client.NewSSEReader(rawStream(t, base, "o-1", "0").Body)
+	wantSeqStatus(t, next(t, r), 1, ordercast.StatusPlaced)
+	wantSeqStatus(t, next(t, r), 2, ordercast.StatusConfirmed)
+	wantCourier(r, 3)
+	wantSeqStatus(t, next(t, r), 4, ordercast.StatusPreparing)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second) // a stream that never delivers fails
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/o-1/stream?lastEventId=0", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	wantSeqStatus(t, next(t, client.NewSSEReader(resp.Body)), 1, ordercast.StatusPlaced)
+}
+
 // raceStore commits a status change right after the stream's first read of the store, i.e.
 // between that read and the live feed: the window design rule 2 closes.
 type raceStore struct {

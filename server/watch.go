@@ -76,16 +76,12 @@ func (s *Server) handlePartyStream(kind ordercast.PartyKind) http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		if r.Method == http.MethodHead { // the GET route takes HEAD too: answer it, open nothing
-			writeStreamHead(w, true)
-			return
-		}
-		last, err := lastEventID(r)
+		last, resume, err := lastEventID(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		wt, ok := s.watch(w, r, stream.Request{Scope: stream.PartyEvents, Party: p, Last: last}, true)
+		wt, ok := s.watch(w, r, stream.Request{Scope: stream.PartyEvents, Party: p, Last: last, Resume: resume}, true)
 		if !ok {
 			return
 		}
@@ -109,18 +105,18 @@ func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Wat
 		s.writeStreamError(w, r, err, sse)
 		return nil, false
 	}
-	lastID, err := lastEventID(r)
+	last, resume, err := lastEventID(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return nil, false
 	}
-	return s.watch(w, r, stream.Request{Scope: stream.OrderEvents, OrderID: id, Last: lastID, Courier: courier}, sse)
+	return s.watch(w, r, stream.Request{Scope: stream.OrderEvents, OrderID: id, Last: last, Resume: resume, Courier: courier}, sse)
 }
 
 // watch sets a watch up through the engine, admitted under the stream limits; on failure it has
 // answered the request. sse says the answer is an event stream (see writeStreamError).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Request, sse bool) (*stream.Watch, bool) {
-	req.Admit = func() (func(), error) { return s.admitStream(w, r) }
+	req.Admit = func() (func(), error) { return s.admitStream(r) }
 	wt, err := s.engine.Watch(r.Context(), req)
 	if err != nil {
 		s.writeStreamError(w, r, err, sse)
@@ -166,8 +162,8 @@ func (s *Server) streamEnd(r *http.Request) func(stream.End) {
 }
 
 // lastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
-// parameter for clients that cannot set headers. Absent means 0 (from the current state).
-func lastEventID(r *http.Request) (int64, error) {
+// parameter for clients that cannot set headers (see parseLastEventID).
+func lastEventID(r *http.Request) (last int64, resume bool, err error) {
 	v := r.Header.Get(api.HeaderLastEventID)
 	if v == "" {
 		v = r.URL.Query().Get(api.ParamLastEventID)
@@ -175,16 +171,19 @@ func lastEventID(r *http.Request) (int64, error) {
 	return parseLastEventID(v)
 }
 
-// parseLastEventID parses an event id this server sent: a seq, a non-negative decimal integer.
-func parseLastEventID(v string) (int64, error) {
+// parseLastEventID parses an event id this server sent: a seq or a party log's position, a
+// non-negative decimal integer. resume is false for none (empty: EventSource sends no header
+// before its first id), a fresh connect; 0 is an id like any other, asking for every event after
+// it (DESIGN.md rule 3).
+func parseLastEventID(v string) (last int64, resume bool, err error) {
 	if v == "" {
-		return 0, nil
+		return 0, false, nil
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 || v[0] == '+' {
-		return 0, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be a non-negative integer")
+		return 0, false, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be a non-negative integer")
 	}
-	return n, nil
+	return n, true, nil
 }
 
 // maxLongPollWait caps the wait of a long poll: longer asks are shortened to it. Proxies and

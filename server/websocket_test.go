@@ -107,6 +107,34 @@ func TestWebSocketResumesAfterLastEventID(t *testing.T) {
 	wantSeqStatus(t, wsNext(t, c), 5, "out_for_delivery")
 }
 
+// TestWebSocketOpensAsTheStreamDoes: the WebSocket opens by the SSE stream's rule. Without a
+// resume point it starts with the order's last status event, though a courier assignment came
+// after it; with lastEventId=0 it brings every event after 0.
+func TestWebSocketOpensAsTheStreamDoes(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
+	if resp, body := call(t, "PUT", base+"/v1/orders/o-1/courier", "", `{"courier_id":"kofi"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign: %d %s", resp.StatusCode, body)
+	}
+	wantCourier := func(c *websocket.Conn) {
+		t.Helper()
+		if ev := wsNext(t, c); ev.Seq != 3 || ev.Kind != ordercast.KindCourier || ev.CourierID != "kofi" {
+			t.Fatalf("got %+v, want the assignment of kofi, seq 3", ev)
+		}
+	}
+	c := dialWS(t, base, "o-1", "")
+	wantSeqStatus(t, wsNext(t, c), 2, ordercast.StatusConfirmed)
+	wantCourier(c)
+
+	c = dialWS(t, base, "o-1", "0")
+	wantSeqStatus(t, wsNext(t, c), 1, ordercast.StatusPlaced)
+	wantSeqStatus(t, wsNext(t, c), 2, ordercast.StatusConfirmed)
+	wantCourier(c)
+}
+
 // TestWebSocketFillsGapFromStore shows the WebSocket shares the stream's gap filling.
 func TestWebSocketFillsGapFromStore(t *testing.T) {
 	t.Parallel()

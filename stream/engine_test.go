@@ -22,6 +22,7 @@ type memStore struct {
 	events []ordercast.Event // seq 1, 2, …
 	fail   error             // returned by every read when set
 	hang   bool              // EventsAfter waits for its context to end, as a store that hangs
+	reads  int               // EventsAfter calls
 }
 
 func newMemStore(statuses ...ordercast.Status) *memStore {
@@ -37,6 +38,16 @@ func (s *memStore) append(st ordercast.Status) ordercast.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ev := ordercast.Event{OrderID: "o-1", Seq: int64(len(s.events)) + 1, Status: st, At: time.Now()}
+	s.events = append(s.events, ev)
+	return ev
+}
+
+// assign commits a courier event (courier "" unassigns) and returns it; the status stays.
+func (s *memStore) assign(courier string) ordercast.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := ordercast.Event{OrderID: "o-1", Seq: int64(len(s.events)) + 1, Kind: ordercast.KindCourier,
+		Status: s.events[len(s.events)-1].Status, CourierID: courier, At: time.Now()}
 	s.events = append(s.events, ev)
 	return ev
 }
@@ -57,6 +68,7 @@ func (s *memStore) Order(_ context.Context, id string) (ordercast.Order, error) 
 func (s *memStore) EventsAfter(ctx context.Context, _ string, after int64, _ int) ([]ordercast.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reads++
 	if s.hang {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -156,10 +168,11 @@ func seqsOf(frames []string) []string {
 	return out
 }
 
-// newWatcher sets a watch of o-1 up on e and returns its watcher, writing to a recorder.
+// newWatcher sets a watch of o-1 up on e and returns its watcher, writing to a recorder. It
+// resumes after last when last is above 0; with 0 it is a fresh connect.
 func newWatcher(t *testing.T, e *Engine, last int64, f framing) (*watcher, *recorder, *End) {
 	t.Helper()
-	wt, err := e.Watch(t.Context(), Request{OrderID: "o-1", Last: last})
+	wt, err := e.Watch(t.Context(), Request{OrderID: "o-1", Last: last, Resume: last > 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +180,59 @@ func newWatcher(t *testing.T, e *Engine, last int64, f framing) (*watcher, *reco
 	w := &watcher{}
 	w.init(e, rec, f, wt, func(x End) { *end = x })
 	return w, rec, end
+}
+
+// TestWatchOpening: what a watch opens with. A fresh connect (no Last-Event-ID) starts with the
+// order's last status event and sends every event after it, so a client that listens for status
+// events learns the current status even when courier events came last; when the latest event is
+// a status event, that one event is read, in one read, as before. A resume sends every event
+// after its id, 0 included (the whole history), which is not the same as none.
+func TestWatchOpening(t *testing.T) {
+	t.Parallel()
+	store := newMemStore(ordercast.StatusPlaced, ordercast.StatusConfirmed)
+	store.assign("kofi")
+	store.assign("")
+	e := New(store, hub.New(), testConfig, &counter{})
+	opening := func(req Request) (seqs []string, reads int) {
+		t.Helper()
+		store.mu.Lock()
+		store.reads = 0
+		store.mu.Unlock()
+		req.OrderID = "o-1"
+		wt, err := e.Watch(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		w := &watcher{}
+		w.init(e, rec, sseFraming{}, wt, func(End) {})
+		if err := w.flush(); err != nil {
+			t.Fatal(err)
+		}
+		w.finish(ReasonClientGone, nil, false, false)
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return seqsOf(rec.got()), store.reads
+	}
+	steps := []struct {
+		name string
+		req  Request
+		want []string
+	}{
+		{"fresh after courier events", Request{}, []string{"2", "3", "4"}},
+		{"resume after 0", Request{Last: 0, Resume: true}, []string{"1", "2", "3", "4"}},
+		{"resume after 3", Request{Last: 3, Resume: true}, []string{"4"}},
+		{"resume past the version: fresh", Request{Last: 9, Resume: true}, []string{"2", "3", "4"}},
+	}
+	for _, st := range steps {
+		if got, _ := opening(st.req); !slices.Equal(got, st.want) {
+			t.Errorf("%s: seqs %v, want %v", st.name, got, st.want)
+		}
+	}
+	store.append(ordercast.StatusPreparing)
+	if got, reads := opening(Request{}); !slices.Equal(got, []string{"5"}) || reads != 1 {
+		t.Errorf("fresh after a status event: seqs %v in %d reads, want [5] in 1", got, reads)
+	}
 }
 
 // TestDeliveryRules: live messages are forwarded in seq order; a duplicate is skipped; a gap or an

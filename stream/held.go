@@ -161,7 +161,7 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 	// The head carries what the handler chain set (request id, CORS) and what a stream needs. The
 	// connection is never reused after the stream, so say so to proxies.
 	hdr := w.Header().Clone()
-	setSSEHeaders(hdr)
+	SetSSEHeaders(hdr)
 	hdr.Set("Transfer-Encoding", "chunked")
 	hdr.Set("Connection", "close")
 	hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))

@@ -39,16 +39,17 @@ func (e *Engine) scopeReader() (ordercast.ScopeReader, error) {
 	return sr, nil
 }
 
-// readParty reads what opens a party stream, after the watch subscribed: the party's log after
-// last, or with last 0 (or a last the log never reached: a reset database, a forged header) a
-// snapshot of the scope and the log position it was read at. Every event the snapshot does not
-// hold has a higher position and reaches the stream live or from the log (rule 2).
-func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64) (partyOpening, error) {
+// readParty reads what opens a party stream, after the watch subscribed: with resume, the
+// party's log after last (0 included: the whole log); on a fresh connect (or with a last the log
+// never reached: a reset database, a forged header) a snapshot of the scope and the log position
+// it was read at. Every event the snapshot does not hold has a higher position and reaches the
+// stream live or from the log (rule 2).
+func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, resume bool) (partyOpening, error) {
 	sr, err := e.scopeReader()
 	if err != nil {
 		return partyOpening{}, err
 	}
-	if last > 0 {
+	if resume {
 		evs, err := sr.ScopeEventsAfter(ctx, p, last, 0)
 		if err != nil {
 			return partyOpening{}, fmt.Errorf("read the log of %s: %w", p.Key(), err)
@@ -63,7 +64,7 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64) (
 		return partyOpening{}, fmt.Errorf("read the scope of %s: %w", p.Key(), err)
 	}
 	o := partyOpening{pos: last} // up to date: only live events follow
-	if last <= 0 || last > snap.Pos {
+	if !resume || last > snap.Pos {
 		b, err := json.Marshal(api.PartySnapshot{Party: p.Key(), Pos: snap.Pos, Orders: snap.Orders})
 		if err != nil {
 			return partyOpening{}, fmt.Errorf("encode the snapshot of %s: %w", p.Key(), err)

@@ -18,12 +18,23 @@ import (
 // ServeSSE runs wt as a Server-Sent Events stream on w and owns it from here on; end is called
 // once, when the stream has ended (for a held stream, after ServeSSE has returned). A client that
 // already has the terminal event gets 204 No Content, which tells EventSource to stop
-// reconnecting. A cleartext HTTP/1.1 stream is handed to the poller when the engine holds streams;
-// others keep the calling goroutine.
+// reconnecting. A HEAD request gets the headers the stream would open with and no stream. A
+// cleartext HTTP/1.1 stream is handed to the poller when the engine holds streams; others keep
+// the calling goroutine.
 func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end func(End)) {
 	if wt.ended {
 		wt.Close()
 		w.WriteHeader(http.StatusNoContent)
+		end(End{})
+		return
+	}
+	if r.Method == http.MethodHead {
+		// HEAD came through the GET's own set-up, so it got the GET's refusals (404, 400, the
+		// limits, a store that is away) and its 204; past them it is answered here, before
+		// anything is counted or held, and the watch is given back at once.
+		wt.Close()
+		SetSSEHeaders(w.Header())
+		w.WriteHeader(http.StatusOK)
 		end(End{})
 		return
 	}
@@ -32,16 +43,16 @@ func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end
 	if e.holdable(r) && !errors.Is(e.held.hold(w, wt, end), http.ErrNotSupported) {
 		return
 	}
-	h := w.Header()
-	setSSEHeaders(h)
+	SetSSEHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	st := &watcher{}
 	st.init(e, &responseTransport{w: w, rc: http.NewResponseController(w), timeout: e.cfg.WriteTimeout}, sseFraming{}, wt, end)
 	e.run(r.Context(), st, false)
 }
 
-// setSSEHeaders sets what every SSE response carries.
-func setSSEHeaders(h http.Header) {
+// SetSSEHeaders sets what every SSE response carries, a stream's or a refusal's that asks the
+// client to come back (server: a store that is away, a node at its limits).
+func SetSSEHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
@@ -59,13 +70,15 @@ func (e *Engine) holdable(r *http.Request) bool {
 // malformed_request for a bad version or key, 403 forbidden for a page of another origin that
 // crossOrigin does not allow. It is Accept's own check, made before the watch is set up, so that
 // such a request costs no authorization, store read or stream slot, and is answered with the
-// API's JSON error instead of Accept's plain text. The route takes GET only.
+// API's JSON error instead of Accept's plain text. The route takes GET, and so HEAD, which is
+// never a handshake (RFC 6455: a GET): it gets the 426 of a GET that asks no upgrade.
 //
 // A browser lets any page open a WebSocket anywhere and sends its Origin, and no CORS header
 // protects the answer: the server must refuse the origins it does not trust. A request without
 // Origin (a program, not a page) and a page of the server's own origin are let through.
 func CheckWebSocketHandshake(h http.Header, r *http.Request, crossOrigin func(origin string) bool) error {
-	if !r.ProtoAtLeast(1, 1) || !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+	if r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) || !headerHasToken(r.Header, "Connection", "upgrade") ||
+		!headerHasToken(r.Header, "Upgrade", "websocket") {
 		h.Set("Upgrade", "websocket")
 		h.Set("Connection", "Upgrade")
 		return ordercast.Errorf(ordercast.EUpgradeRequired, "this endpoint is a WebSocket: send an HTTP/1.1 GET with Connection: Upgrade and Upgrade: websocket")

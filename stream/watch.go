@@ -31,8 +31,12 @@ type Request struct {
 	OrderID string          // OrderEvents, OrderState
 	Party   ordercast.Party // PartyEvents
 	// Last is the seq of the last event the client has (OrderEvents), or the position in the
-	// party's log it has (PartyEvents): it resumes after it.
+	// party's log it has (PartyEvents): with Resume, the watch sends every event after it.
 	Last int64
+	// Resume says the client gave Last (Last-Event-ID), 0 included, which asks for every event
+	// after 0. Without it the watch is a fresh connect: an order's stream opens with its last
+	// status event (see fromLastStatus), a party's with a snapshot of its scope.
+	Resume bool
 	// Courier, when set, is the courier whose token reads the order (OrderEvents, OrderState)
 	// because the order is assigned to it: a right that ends when the order goes to another
 	// courier. The watch is refused if the order is not its now; a stream ends (ReasonRevoked)
@@ -97,15 +101,16 @@ func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
 	default:
 		w.sub = e.hub.Subscribe(req.OrderID)
 	}
-	if err := e.read(ctx, w, req.Last); err != nil {
+	if err := e.read(ctx, w, req.Last, req.Resume); err != nil {
 		w.Close()
 		return nil, err
 	}
 	return w, nil
 }
 
-// read fills w from the store, after w subscribed.
-func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
+// read fills w from the store, after w subscribed: what follows last when resume is set, else
+// what a fresh connect opens with.
+func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) error {
 	switch w.scope {
 	case AllOrders:
 		snap, err := e.activeSnapshot(ctx)
@@ -119,7 +124,7 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
 		w.order = o
 		return err
 	case PartyEvents:
-		opening, err := e.readParty(ctx, w.party, last)
+		opening, err := e.readParty(ctx, w.party, last, resume)
 		w.scoped = opening
 		return err
 	}
@@ -131,30 +136,60 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64) error {
 		return err // it moved on since the request was authorized
 	}
 	w.order = o
-	// A Last-Event-ID past the order's version cannot come from this order's history (a reset
-	// database, a forged header): treat it as a fresh connect and send the current state.
-	if last > o.Version {
-		last = 0
-	}
-	w.last = last
-	if last == o.Version {
+	switch {
+	case !resume || last > o.Version:
+		// A Last-Event-ID past the order's version cannot come from this order's history (a
+		// reset database, a forged header): it is answered as a fresh connect. w.last stays 0,
+		// so every event of the backlog is sent, under its own seq.
+		w.backlog, err = e.fromLastStatus(ctx, o)
+	case last == o.Version:
+		w.last = last
 		w.ended = o.Status.Terminal()
 		if w.ended {
 			return nil
 		}
-		e.readLocation(ctx, w) // up to date: only live events follow
-		return nil
+		// Up to date: only live events follow.
+	default:
+		w.last = last
+		if w.backlog, err = e.store.EventsAfter(ctx, w.orderID, last, 0); err != nil {
+			err = fmt.Errorf("read the events of %s after %d: %w", w.orderID, last, err)
+		}
 	}
-	after := last
-	if last == 0 {
-		after = o.Version - 1 // the current status is the first event
-	}
-	w.backlog, err = e.store.EventsAfter(ctx, w.orderID, after, 0)
 	if err != nil {
 		return err
 	}
 	e.readLocation(ctx, w)
 	return nil
+}
+
+// fromLastStatus reads what a fresh connect to order o opens with: its last status event and
+// every event after it. A client that listens for status events (as DESIGN.md and the README
+// tell integrators to) learns the current status at once, even when courier events came after
+// it. The latest event is nearly always a status event, and then it is the one read, as cheap as
+// the current status alone; only after a courier event is the history read back to the last
+// status event, which every order has (its creation is one).
+func (e *Engine) fromLastStatus(ctx context.Context, o ordercast.Order) ([]ordercast.Event, error) {
+	evs, err := e.store.EventsAfter(ctx, o.ID, o.Version-1, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read the latest event of %s: %w", o.ID, err)
+	}
+	if len(evs) == 0 || evs[0].Kind == ordercast.KindStatus {
+		return evs, nil
+	}
+	all, err := e.store.EventsAfter(ctx, o.ID, 0, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read the events of %s: %w", o.ID, err)
+	}
+	start := 0
+	for i, ev := range all {
+		if ev.Seq > o.Version {
+			break // committed since o was read: sent after the last status event anyway
+		}
+		if ev.Kind == ordercast.KindStatus {
+			start = i
+		}
+	}
+	return all[start:], nil
 }
 
 // readLocation finds the newest fresh position of an order that shows one, for a new or resumed

@@ -128,6 +128,7 @@ func TestCluster_Location(t *testing.T) {
 	var fresh []*client.SSEReader
 	for _, n := range []*node{b, c} {
 		s := sseStream(t, n.url+"/v1/orders/o-1/stream")
+		nextOf(t, s, "status", `"out_for_delivery"`) // a fresh stream opens with the last status
 		nextOf(t, s, "courier", `"c-2"`)
 		fresh = append(fresh, s)
 	}

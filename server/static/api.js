@@ -130,10 +130,11 @@
   }
 
   // stream keeps an EventSource open on path. The browser reconnects by itself after a network
-  // error, sending Last-Event-ID; when it gives up instead (an error status, such as 503 from a
-  // draining node), stream asks why: a refused credential (401, 403) ends it, reported through
-  // onDenied, since retrying cannot help; so does 204 (the order is over and the client has its
-  // end), as 'ended'; anything else opens a new one from the last id seen, backing off. opts:
+  // error, sending Last-Event-ID; when it gives up instead (an error status, such as a proxy's
+  // 502; a node that is draining, full or without its store answers 200 with retry:), stream asks
+  // why: a refused credential (401, 403) ends it, reported through onDenied, since retrying
+  // cannot help; so does 204 (the order is over and the client has its end), as 'ended';
+  // anything else opens a new one from the last id seen, backing off. opts:
   //   events:      {name: function(data, messageEvent)}, data decoded from JSON
   //   lastEventId: where to resume on the first connect
   //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'denied' | 'ended'
