@@ -2,12 +2,15 @@ package stream
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/sqlite"
 )
 
 // TestPartyStreamJudgesPositionsByWhatItTold: a party stream shows a position of an order only
@@ -106,5 +109,43 @@ func TestPartyStreamRemembersOnlyActiveOrders(t *testing.T) {
 	w.partyLocations(time.Now())
 	if len(w.out) != 0 {
 		t.Fatalf("a position of o-first, which ended long ago, was queued: %q", w.out)
+	}
+}
+
+// TestPartyResumeIsBounded: a resumed party stream is sent the log after its cursor, up to
+// partyBacklogLimit events; a cursor further behind (Last-Event-ID: 0 on a long log, a board
+// away all day) is sent a fresh snapshot instead, so no resume reads or holds the whole log.
+func TestPartyResumeIsBounded(t *testing.T) {
+	store := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+	storetest.MustOpen(t, store)
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	for i := range 5 { // positions 1…5 of luigis's log
+		if _, _, err := store.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d", i), RestaurantID: party.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func(n int) { partyBacklogLimit = n }(partyBacklogLimit)
+	partyBacklogLimit = 3
+	e := New(store, hub.New(), testConfig, &counter{})
+	for _, tc := range []struct {
+		last     int64
+		backlog  int  // events of the log sent
+		snapshot bool // a snapshot sent instead
+	}{
+		{2, 3, false}, // exactly the limit behind: the log
+		{1, 0, true},  // one more: the snapshot
+		{0, 0, true},
+		{5, 0, false}, // up to date: live events only
+	} {
+		o, err := e.readParty(t.Context(), party, tc.last, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(o.backlog) != tc.backlog || (o.snap != nil) != tc.snapshot {
+			t.Errorf("resume after %d: %d events of the log, snapshot %v; want %d, %v", tc.last, len(o.backlog), o.snap != nil, tc.backlog, tc.snapshot)
+		}
+		if tc.snapshot && (o.pos != 5 || !strings.Contains(string(o.snap), `"o-4"`)) {
+			t.Errorf("resume after %d: snapshot at %d %s, want the 5 orders at position 5", tc.last, o.pos, o.snap)
+		}
 	}
 }
