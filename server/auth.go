@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -82,7 +83,12 @@ func (s *Server) authorizeWatchAs(r *http.Request, id string) (courier string, e
 	if s.Auth == nil || s.Auth.PublicTracking {
 		return "", nil
 	}
-	tok := watchToken(r)
+	return s.watchAs(r.Context(), watchToken(r), id)
+}
+
+// watchAs is authorizeWatchAs for a token from anywhere: the request's, or the page cookie of a
+// page that links to the tracking page (trackWith).
+func (s *Server) watchAs(ctx context.Context, tok, id string) (courier string, err error) {
 	err = s.Auth.Tokens.AuthorizeWatch(tok, id)
 	if ordercast.ErrorCode(err) != ordercast.EForbidden {
 		return "", err
@@ -93,7 +99,7 @@ func (s *Server) authorizeWatchAs(r *http.Request, id string) (courier string, e
 	if aerr != nil || actor.Party() == (ordercast.Party{}) {
 		return "", err
 	}
-	o, oerr := s.Store.Order(r.Context(), id)
+	o, oerr := s.Store.Order(ctx, id)
 	switch {
 	case ordercast.ErrorCode(oerr) == ordercast.ENotFound:
 		return "", err // an unknown order is refused like any order the caller may not read

@@ -80,6 +80,29 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		t.Fatalf("the courier is drawn %.0f px from the drop-off it is beside", d)
 	}
 	screenshots(b, "track-map-nearby")
+
+	// At desktop size the map is as high as it is wide, like its drawing, so its streets reach
+	// its edges; and a courier just above the door leaves "You" readable: the label moves below.
+	b.do("desktop size", chromedp.EmulateViewport(1280, 800))
+	if box := eval[[]float64](b, `(() => {
+		const v = document.getElementById('map-view').getBoundingClientRect(), g = document.getElementById('map-grid').getBoundingClientRect();
+		return [v.width, v.height, g.width, g.height];
+	})()`); box[0] != box[1] || box[1] > 0.6*800 || box[2] < box[0]-2 || box[3] < box[1]-2 {
+		t.Errorf("the map is %.0fx%.0f with streets over %.0fx%.0f: want a square no higher than 60 %% of the window, streets to its edges", box[0], box[1], box[2], box[3])
+	}
+	above := fmt.Sprintf(`{"lat":52.5294,"lng":13.4190,"speed_mps":7,"at":%q}`, at.Add(7*time.Second).Format(time.RFC3339Nano))
+	if code, res := postLocation(t, base, "c-1", "", above); code != http.StatusOK {
+		t.Fatalf("post: %d %s", code, res)
+	}
+	b.waitFor(`#map-courier[data-lat="52.5294"]`)
+	covered := `(() => {
+		const l = document.querySelector('#map-dropoff-label text').getBoundingClientRect(), c = document.querySelector('#map-courier .map-halo').getBoundingClientRect();
+		return l.right > c.left && c.right > l.left && l.bottom > c.top && c.bottom > l.top;
+	})()`
+	if eval[bool](b, covered) {
+		t.Error("the courier above the door covers its label")
+	}
+	screenshots(b, "track-map-above")
 	if !eval[bool](b, `window.noReload === true`) {
 		t.Fatal("the page reloaded to move the courier")
 	}

@@ -112,7 +112,7 @@ func (p homePage) Who(o ordercast.Order) string {
 }
 
 // PartyLink is a party the home page links to (demo mode): its page, or for a courier, which
-// has no page, its stream.
+// has no page, its stream, which the home page labels as the raw stream it is.
 type PartyLink struct {
 	Party ordercast.Party
 	Name  string
@@ -120,11 +120,14 @@ type PartyLink struct {
 
 // Href is where the link goes.
 func (l PartyLink) Href() string {
-	if l.Party.Kind == ordercast.PartyCourier {
+	if l.Raw() {
 		return "/v1/couriers/" + l.Party.ID + "/stream"
 	}
 	return "/" + string(l.Party.Kind) + "s/" + l.Party.ID
 }
+
+// Raw reports whether the link goes to the party's raw event stream rather than to a page.
+func (l PartyLink) Raw() bool { return l.Party.Kind == ordercast.PartyCourier }
 
 // handleHome serves GET /{$}: links to the console and to the tracking pages of active orders.
 // Without public tracking the list is left out: it would hand every order to every visitor.
@@ -154,7 +157,7 @@ type trackPage struct {
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
-		s.writeError(w, r, err)
+		s.badOrderID(w, r, id)
 		return
 	}
 	if s.setTrackingCookie(w, r, id) {
@@ -180,6 +183,9 @@ type consolePage struct {
 	Current string
 	// MaySet lists the statuses whom Token acts for may set (maySet).
 	MaySet string
+	// Restaurants are the ones the new-order form offers (demo mode); without them it asks
+	// for a restaurant's id.
+	Restaurants []PartyLink
 }
 
 // linkedToken is a token handed to the console by a link, and whom it acts for.
@@ -201,6 +207,11 @@ const ConsoleCookie = "ordercast_console"
 // and changes under it: /console names no one, unlike a party's page or an order's.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 	page := consolePage{}
+	for _, l := range s.PartyLinks {
+		if l.Party.Kind == ordercast.PartyRestaurant {
+			page.Restaurants = append(page.Restaurants, l)
+		}
+	}
 	tok, err := s.consoleToken()
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("sign console token: %w", err))
@@ -239,37 +250,44 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 
 // handleConsoleTrack serves GET /console/track/{id}, where the console links each order. The
 // tracking page reads with its tracking cookie only, and the operator's token lives in the
-// console's cookie, whose path (/console) takes it here and nowhere near /track. So when the
-// console's token may watch the order, this signs a tracking token for it, keeps that in the
-// tracking cookie as the customer's link would (setTrackingCookie), and sends the browser to
-// the tracking page: no token is ever in a URL. The console's cookie is SameSite=Strict, so a
-// link from another site arrives without it and sets nothing (in demo mode, whose console token
-// is anyone's, it sets the visitor's own read-only cookie, which the demo's tracking, public,
-// does not even need); nor does a token that may not watch the order, and the tracking page then
-// shows the API's refusal.
+// console's cookie, whose path (/console) takes it here and nowhere near /track. So this hands
+// the console's token to trackWith, which signs a tracking token for the order from it and sends
+// the browser to the tracking page: no token is ever in a URL. The console's cookie is
+// SameSite=Strict, so a link from another site arrives without it and sets nothing (in demo mode,
+// whose console token is anyone's, tracking is public and nothing is set either).
 func (s *Server) handleConsoleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
-		s.writeError(w, r, err)
+		s.badOrderID(w, r, id)
 		return
 	}
-	if s.Auth != nil && !s.Auth.PublicTracking {
-		tok, err := s.consoleToken()
-		if err != nil {
-			s.writeError(w, r, fmt.Errorf("sign console token: %w", err))
-			return
-		}
-		if c, cerr := r.Cookie(ConsoleCookie); tok == "" && cerr == nil {
-			tok = c.Value
-		}
-		if tok != "" && s.Auth.Tokens.AuthorizeWatch(tok, id) == nil {
-			// The tracking token lives no longer than the operator's own: a console signed out
-			// by its token's expiry must not go on watching through the pages it opened. One
-			// that expires within the second (or did, just after it was accepted) sets nothing.
+	tok, err := s.consoleToken()
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("sign console token: %w", err))
+		return
+	}
+	if c, cerr := r.Cookie(ConsoleCookie); tok == "" && cerr == nil {
+		tok = c.Value
+	}
+	s.trackWith(w, r, id, tok)
+}
+
+// trackWith sends the browser to order id's tracking page from a page that links there, whose
+// token is tok. When tracking needs a token and tok may watch the order, it first keeps a tracking
+// token for the order, signed from tok, in the tracking cookie, as the customer's link would
+// (setTrackingCookie). The tracking token lives no longer than tok: a page signed out by its
+// token's expiry must not go on watching through the pages it opened, and one whose token expires
+// within the second (or did, just after it was accepted) sets nothing. Nor does a courier's token,
+// whose right to read ends when the order goes to another courier, or a token that may not watch
+// the order: the tracking page then shows the API's refusal.
+func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok string) {
+	if s.Auth != nil && !s.Auth.PublicTracking && tok != "" {
+		courier, err := s.watchAs(r.Context(), tok, id)
+		if err == nil && courier == "" {
 			if until, err := s.Auth.Tokens.ActorExpiry(tok); err == nil && (until.IsZero() || time.Until(until) >= time.Second) {
 				track, exp, err := s.trackingToken(id, until)
 				if err != nil {
-					s.writeError(w, r, fmt.Errorf("sign tracking token for the console: %w", err))
+					s.writeError(w, r, fmt.Errorf("sign tracking token for a page's link: %w", err))
 					return
 				}
 				http.SetCookie(w, s.trackingCookie(r, id, track, exp))
@@ -397,6 +415,39 @@ func (s *Server) tokenCookie(r *http.Request, name, path, tok string) *http.Cook
 		c.MaxAge = -1
 	}
 	return c
+}
+
+// errorPage is what the error page shows: a heading and a sentence that says what went wrong.
+type errorPage struct {
+	Title, Message string
+}
+
+// renderError answers a page's request that cannot be served with the error page: the API's
+// JSON would show raw in the browser.
+func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	s.renderPage(w, r, status, "error.html", errorPage{Title: title, Message: message})
+}
+
+// badOrderID answers a page's address whose order id cannot be one.
+func (s *Server) badOrderID(w http.ResponseWriter, r *http.Request, id string) {
+	s.renderError(w, r, http.StatusNotFound, "No such order", fmt.Sprintf(
+		"“%s” is not an order id: an order id is 1 to %d letters, digits and the characters . _ : -. Check the link you were given.", id, ordercast.MaxIDLength))
+}
+
+// handlePageNotFound answers the paths no route takes outside the API (which handleUnrouted
+// answers in JSON): a page that says so rather than the mux's plain text, or 405 with the Allow
+// net/http would send when the path has routes for other methods.
+func (s *Server) handlePageNotFound(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Pattern = "" // not a route: counted as unmatched, as when the mux answered it
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			return
+		}
+		s.renderError(w, r, http.StatusNotFound, "Page not found",
+			"There is no page at this address: check the link, or start again from the home page.")
+	}
 }
 
 // renderPage renders into a buffer first, so a template error becomes a clean 500, not half a page.

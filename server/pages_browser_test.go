@@ -459,8 +459,14 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 		t.Fatalf("after Advance the API says %s, want confirmed", got)
 	}
 
-	// Backwards is refused; the console shows the API's message and the order stays.
-	b.do("pick placed", chromedp.SetValue(chromedp.CSS(row+` .pick`), "placed"))
+	// The picker offers the later statuses only, the next one first; cancelling is its button's.
+	if got := eval[string](b, `Array.from(document.querySelectorAll('`+row+` .pick option')).map(o => o.value).join(' ') + ' / ' + document.querySelector('`+row+` .pick').value`); got != "preparing ready out_for_delivery delivered / preparing" {
+		t.Errorf("at confirmed the picker offers %q, want the later statuses with the next chosen", got)
+	}
+
+	// A change the API refuses (a backward one, which a stale page might still send) shows the
+	// API's message, and the order stays.
+	eval[bool](b, `(() => { const p = document.querySelector('`+row+` .pick'); p.add(new Option('Placed', 'placed')); p.value = 'placed'; return true; })()`)
 	b.do("set", chromedp.Click(chromedp.CSS(row+` .set`)))
 	b.waitFor(row + ` .row-error`)
 	msg := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`)
@@ -475,13 +481,17 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	srv.setStatus("o-console", ordercast.StatusReady, "")
 	b.waitFor(row + `[data-status="ready"]`)
 
-	// An order created in the form appears and can be cancelled.
+	// An order created in the form appears, belongs to the restaurant given, and can be cancelled.
 	b.do("create",
 		chromedp.SendKeys(chromedp.CSS(`#create input[name="id"]`), "o-form"),
+		chromedp.SendKeys(chromedp.CSS(`#create input[name="restaurant_id"]`), "saffron"),
 		chromedp.SendKeys(chromedp.CSS(`#create input[name="restaurant"]`), "Saffron House"),
 		chromedp.Click(chromedp.CSS(`#create button[type="submit"]`)),
 	)
 	b.waitFor(`li.order[data-order-id="o-form"][data-status="placed"]`)
+	if got := srv.order("o-form").RestaurantID; got != "saffron" {
+		t.Errorf("the form's order belongs to restaurant %q, want saffron", got)
+	}
 	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](
 		`document.querySelector('li.order[data-order-id="o-form"] .order-meta').textContent.includes('Saffron House')`,
 		chromedp.WithPollingTimeout(10*time.Second))); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/server"
 )
 
 // TestRestaurantBoardAndCustomerPage: a restaurant's board opens with its token through the
@@ -90,6 +91,36 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	c.waitFor(row("b-1") + `[data-status="preparing"]`)
 	screenshots(c, "customer")
 
+	// Each order's id links to its tracking page, through the page's own route, which signs a
+	// tracking token from the page's token into the tracking cookie: no token in a URL.
+	c.do("follow b-1's link", chromedp.Click(chromedp.CSS(row("b-1")+` a.order-id`)))
+	c.waitFor(`#status-line[data-status="preparing"]`)
+	c.waitFor(`#conn[data-state="live"]`)
+	if href := eval[string](c, `location.href`); href != base+"/track/b-1" {
+		t.Errorf("the customer's link ends at %q, want the tracking page", href)
+	}
+	b.do("follow b-2's link", chromedp.Click(chromedp.CSS(row("b-2")+` a.order-id`)))
+	b.waitFor(`#status-line[data-status="preparing"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	// The route signs nothing for an order that is not the party's: the tracking page shows the
+	// API's refusal.
+	b.do("open another restaurant's order through the board's route", chromedp.Navigate(base+"/restaurants/shop:r-1/track/b-other"))
+	b.waitFor(`#problem`)
+	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.Contains(why, "Open the tracking link you were given") {
+		t.Errorf("another restaurant's order shows %q, want a refusal", why)
+	}
+	for _, br := range []*browser{b, c} {
+		br.mu.Lock()
+		for _, u := range br.requests {
+			if strings.Contains(u, "token=") && !strings.Contains(u, "?token="+rest) && !strings.Contains(u, "?token="+cust) {
+				t.Errorf("the browser asked for %s, a URL with a token", u)
+			}
+		}
+		br.mu.Unlock()
+	}
+	b.do("back to the board", chromedp.Navigate(base+"/restaurants/shop:r-1"))
+	b.waitFor(`#conn[data-state="live"]`)
+
 	b.tokenInStreamURLs()
 	c.tokenInStreamURLs()
 
@@ -134,8 +165,8 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	b := newBrowser(t)
 	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
 	b.waitFor(row + `[data-status="placed"]`)
-	if got := eval[string](b, `Array.from(document.querySelectorAll('`+row+` .pick option')).map(o => o.value).join(' ')`); got != "confirmed preparing ready cancelled" {
-		t.Errorf("the board offers to set %q, want the restaurant's statuses", got)
+	if got := eval[string](b, `Array.from(document.querySelectorAll('`+row+` .pick option')).map(o => o.value).join(' ')`); got != "confirmed preparing ready" {
+		t.Errorf("the board offers to set %q, want the restaurant's later statuses", got)
 	}
 
 	if !eval[bool](b, `document.querySelector('`+row+` .assign').disabled`) {
@@ -157,7 +188,21 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	if label, off := eval[string](b, `document.querySelector('`+row+` .advance').textContent`), eval[bool](b, `document.querySelector('`+row+` .advance').disabled`); !off || label != "Advance" {
 		t.Errorf("at ready, Advance says %q (disabled %v), want it off: out for delivery is not the restaurant's", label, off)
 	}
+	// Nor is there a later status to set: the picker says so and Set is off, rather than offer
+	// an earlier one the API would refuse.
+	noneLater := `document.querySelector('` + row + ` .set').disabled && document.querySelector('` + row + ` .pick').disabled && ` +
+		`document.querySelector('` + row + ` .pick').value === '' && document.querySelector('` + row + ` .pick').textContent === 'No later status'`
+	if !eval[bool](b, noneLater) {
+		t.Errorf("at ready the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
+	}
 	screenshots(b, "board-ready")
+	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"out_for_delivery"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("out for delivery: %d %s", resp.StatusCode, body)
+	}
+	b.waitFor(row + `[data-status="out_for_delivery"]`)
+	if !eval[bool](b, noneLater) {
+		t.Errorf("out for delivery, the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
+	}
 
 	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
 	var got struct{ Events []ordercast.Event }
@@ -173,4 +218,46 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	if want := []string{"assigned on the restaurant's board", "unassigned on the restaurant's board", "set on the restaurant's board"}; strings.Join(notes, "|") != strings.Join(want, "|") {
 		t.Errorf("the board's changes are noted %q, want %q", notes, want)
 	}
+}
+
+// TestConsoleOrdersBelongToARestaurant: in demo mode the console's form offers the demo's
+// restaurants by name, so an order created there belongs to one and shows on its board, with
+// the restaurant's name in its details. The home page sets only ids in monospace, not names.
+func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.PartyLinks = []server.PartyLink{
+			{Party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}, Name: "Luigi's Trattoria"},
+			{Party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "saffron"}, Name: "Saffron House"},
+			{Party: ordercast.Party{Kind: ordercast.PartyCustomer, ID: "ana"}, Name: "Ana"},
+		}
+	})
+	base := ts.URL()
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(base+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.do("create an order of Saffron House",
+		chromedp.SendKeys(chromedp.CSS(`#create input[name="id"]`), "o-saffron"),
+		chromedp.SetValue(chromedp.CSS(`#create select[name="restaurant_id"]`), "saffron"),
+		chromedp.Click(chromedp.CSS(`#create button[type="submit"]`)),
+	)
+	b.waitFor(`li.order[data-order-id="o-saffron"]`)
+	screenshots(b, "console-demo")
+	o, err := ts.store.Order(t.Context(), "o-saffron")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var details struct{ Restaurant string }
+	if err := json.Unmarshal(o.Details, &details); err != nil || o.RestaurantID != "saffron" || details.Restaurant != "Saffron House" {
+		t.Fatalf("the console's order: restaurant %q, details %s (%v); want saffron, Saffron House", o.RestaurantID, o.Details, err)
+	}
+	b.do("open Saffron House's board", chromedp.Navigate(base+"/restaurants/saffron"))
+	b.waitFor(`li.order[data-order-id="o-saffron"]`)
+
+	b.do("open the home page", chromedp.Navigate(base+"/"))
+	b.waitFor(`a.order-id[href="/track/o-saffron"]`)
+	mono := `(sel) => getComputedStyle(document.querySelector(sel)).fontFamily.includes('monospace')`
+	if name, id := eval[bool](b, `(`+mono+`)('.party-links a')`), eval[bool](b, `(`+mono+`)('a.order-id')`); name || !id {
+		t.Errorf("home page: a party's name in monospace %v, an order's id %v; want only the id", name, id)
+	}
+	screenshots(b, "home-demo")
 }

@@ -50,7 +50,7 @@ func (s *Server) handleCustomerPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercast.PartyKind) {
 	p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
 	if err := ordercast.ValidatePartyID(p.ID); err != nil {
-		s.writeError(w, r, err)
+		s.badPartyID(w, r, p)
 		return
 	}
 	cookies := partyCookies(p)
@@ -95,6 +95,12 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 				"); open the link you were given again, or ask for a new one."
 		}
 	}
+	if page.Token == "" && page.Problem == "" && !s.Auth.ConsoleToken && !s.Auth.PublicTracking {
+		// Nothing to stream as: say how to get in, rather than the stream's bare refusal.
+		page.Problem = "This page opens from the link you were given, which ends in ?\u2060token=…: open that link again."
+		s.renderPage(w, r, http.StatusUnauthorized, "board.html", page)
+		return
+	}
 	if page.Token == "" && page.Problem == "" && s.Auth.ConsoleToken {
 		role := map[ordercast.PartyKind]auth.Role{ordercast.PartyRestaurant: auth.RoleRestaurant, ordercast.PartyCustomer: auth.RoleCustomer}[kind]
 		actor := auth.Actor{Role: role, Sub: p.ID}
@@ -117,4 +123,35 @@ func (s *Server) partyToken(tok string, p ordercast.Party) (auth.Actor, error) {
 		return auth.Actor{}, err
 	}
 	return actor, actor.PermitParty(p)
+}
+
+// badPartyID answers a party page's address whose party id cannot be one.
+func (s *Server) badPartyID(w http.ResponseWriter, r *http.Request, p ordercast.Party) {
+	s.renderError(w, r, http.StatusNotFound, "No such "+string(p.Kind), fmt.Sprintf(
+		"“%s” is not a %s's id: an id is 1 to %d letters, digits and the characters . _ : -. Check the link you were given.", p.ID, p.Kind, ordercast.MaxIDLength))
+}
+
+// handlePartyTrack serves GET /restaurants/{pid}/track/{id} and GET /customers/{pid}/track/{id},
+// where a party's page links each of its orders. As the console's link does (handleConsoleTrack),
+// it hands the page's token to trackWith, which signs a tracking token for the order from it when
+// it may watch the order: the page's cookie, whose path is the page's, comes along to this path
+// below it and goes nowhere near /track.
+func (s *Server) handlePartyTrack(kind ordercast.PartyKind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
+		if err := ordercast.ValidatePartyID(p.ID); err != nil {
+			s.badPartyID(w, r, p)
+			return
+		}
+		id := r.PathValue("id")
+		if err := ordercast.ValidateID(id); err != nil {
+			s.badOrderID(w, r, id)
+			return
+		}
+		var tok string
+		if c, err := r.Cookie(PartyCookie); err == nil {
+			tok = c.Value
+		}
+		s.trackWith(w, r, id, tok)
+	}
 }

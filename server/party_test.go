@@ -324,7 +324,8 @@ func TestPartyStreamPermissions(t *testing.T) {
 }
 
 // TestHomePageLinksToParties: in demo mode the home page links to each simulated party's page
-// (a courier, which has no page, to its stream).
+// (a courier, which has no page, to its stream, labelled as the raw stream it is), and the
+// console's new-order form offers the restaurants by name.
 func TestHomePageLinksToParties(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) {
 		s.PartyLinks = []server.PartyLink{
@@ -337,9 +338,50 @@ func TestHomePageLinksToParties(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("GET /: %d", status)
 	}
-	for _, href := range []string{`href="/restaurants/luigis"`, `href="/customers/ana"`, `href="/v1/couriers/ines/stream"`} {
+	for _, href := range []string{`href="/restaurants/luigis"`, `href="/customers/ana"`, `<span>Ines</span>`, `<a href="/v1/couriers/ines/stream">raw event stream</a>`} {
 		if !strings.Contains(string(body), href) {
 			t.Errorf("home page lacks %s", href)
+		}
+	}
+	status, body = do(t, "GET", ts.URL()+"/console", "", "")
+	if want := `<select name="restaurant_id"><option value="luigis">Luigi&#39;s</option></select>`; status != http.StatusOK || !strings.Contains(strings.Join(strings.Fields(string(body)), ""), strings.ReplaceAll(want, " ", "")) {
+		t.Errorf("GET /console: %d, the form lacks %s", status, want)
+	}
+}
+
+// TestPagesSayWhatIsWrong: an address no page can serve is answered with a page that says why in
+// a sentence, not the API's JSON or the mux's plain text; the API keeps its JSON. A party's page
+// opened without its token, outside demo mode, says how to open it instead of opening a stream
+// the server can only refuse.
+func TestPagesSayWhatIsWrong(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	for _, tc := range []struct {
+		path       string
+		wantStatus int
+		wantText   string
+	}{
+		{"/track/a%20b", 404, "“a b” is not an order id"},
+		{"/console/track/a%20b", 404, "“a b” is not an order id"},
+		{"/restaurants/a%20b", 404, "“a b” is not a restaurant&#39;s id"},
+		{"/customers/a%20b", 404, "“a b” is not a customer&#39;s id"},
+		{"/restaurants/r-1/track/a%20b", 404, "“a b” is not an order id"},
+		{"/no/such/page", 404, "There is no page at this address"},
+		{"/restaurants/r-1", 401, "This page opens from the link you were given, which ends in ?\u2060token=…: open that link again."},
+		{"/customers/u-1", 401, "This page opens from the link you were given"},
+	} {
+		resp, body := call(t, "GET", base+tc.path, "", "")
+		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), tc.wantText) {
+			t.Errorf("GET %s: %d %q %s; want %d, a page that says %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.wantStatus, tc.wantText)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			t.Errorf("GET %s: CSP %q", tc.path, csp)
+		}
+	}
+	for _, path := range []string{"/v1/orders/a%20b", "/v1/no/such/endpoint"} {
+		resp, body := call(t, "GET", base+path, "", "")
+		if resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("GET %s: %d %q %s, want the API's JSON", path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	}
 }

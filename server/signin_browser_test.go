@@ -30,6 +30,26 @@ func TestPagesOutsideDemoOfferTheWayIn(t *testing.T) {
 	}
 	screenshots(b, "home-signin")
 
+	// A tracking page or a party's page opened without its link says so in sentences, and the
+	// party's page opens no stream the server could only refuse.
+	b.do("open a tracking page without its token", chromedp.Navigate(base+"/track/o-inside"))
+	b.waitFor(`#problem`)
+	if got, want := eval[string](b, `document.getElementById('problem').textContent`), "A tracking token is required. Open the tracking link you were given (it ends in ?\u2060token=…)."; got != want {
+		t.Errorf("the tracking page without a token says %q, want %q", got, want)
+	}
+	screenshots(b, "track-no-token")
+	streams := b.countRequests("/stream")
+	b.do("open a board without its token", chromedp.Navigate(base+"/restaurants/r-1"))
+	b.waitFor(`#problem`)
+	b.waitFor(`#conn[data-state="denied"]`)
+	if got := eval[string](b, `document.getElementById('problem').textContent`); !strings.HasPrefix(got, "This page opens from the link you were given") {
+		t.Errorf("the board without a token says %q", got)
+	}
+	if n := b.countRequests("/stream") - streams; n != 0 {
+		t.Errorf("the board without a token opened %d streams", n)
+	}
+	screenshots(b, "board-no-token")
+
 	b.do("open the console", chromedp.Navigate(base+"/console"))
 	b.waitFor(`#signin input[name="token"]`)
 	b.waitFor(`#conn[data-state="denied"]`)

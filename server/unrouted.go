@@ -8,10 +8,12 @@ import (
 )
 
 // API paths the mux has no route for are answered here, so that every answer under /v1/ is the
-// JSON error body a client reads its code from. Pages keep the mux's own plain 404 and 405.
+// JSON error body a client reads its code from. Other paths go to patPages (handlePageNotFound):
+// a page that says there is none, or the mux's plain 405.
 const (
 	patAPIRoot    = "/v1"
 	patAPISubtree = "/v1/"
+	patPages      = "/"
 )
 
 // handleUnrouted serves /v1 and /v1/ for any method, which the mux reaches only when no route
@@ -38,12 +40,12 @@ var routeMethods = []string{
 	http.MethodPatch, http.MethodPost, http.MethodPut,
 }
 
-// allowedMethods returns the methods mux has a route for at r's path, the fallback excluded.
+// allowedMethods returns the methods mux has a route for at r's path, the fallbacks excluded.
 func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 	var allow []string
 	for _, m := range routeMethods {
 		_, pattern := mux.Handler(&http.Request{Method: m, URL: r.URL, Host: r.Host})
-		if pattern != "" && pattern != patAPIRoot && pattern != patAPISubtree {
+		if pattern != "" && pattern != patAPIRoot && pattern != patAPISubtree && pattern != patPages {
 			allow = append(allow, m)
 		}
 	}

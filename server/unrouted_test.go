@@ -17,7 +17,7 @@ var wsHandshake = []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec
 // TestEveryAPIErrorIsJSON: an error answer under /v1/ is the JSON error body with a code from
 // the table, also where net/http or the WebSocket library would answer in plain text: a path
 // or method with no route (405 with net/http's Allow), and a WebSocket endpoint asked without an
-// upgrade (426 with Upgrade: websocket). Pages keep the mux's own answers.
+// upgrade (426 with Upgrade: websocket). A path with no page answers with a page.
 func TestEveryAPIErrorIsJSON(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t, nil) // without Locations: POST …/location has no route
@@ -62,25 +62,31 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 		})
 	}
 
-	// Pages are not the API: the mux's plain answers stay.
+	// Pages are not the API: a path with no page is a page that says so, for a person reading
+	// it in a browser; a method of no route keeps the mux's plain 405.
 	for _, tc := range []struct {
 		method, path string
 		wantStatus   int
+		wantType     string
 		wantAllow    string
 	}{
-		{"GET", "/nothing-here", 404, ""},
-		{"GET", "/v1x", 404, ""},
-		{"DELETE", "/track/o-1", 405, "GET, HEAD"},
+		{"GET", "/nothing-here", 404, "text/html", ""},
+		{"GET", "/v1x", 404, "text/html", ""},
+		{"POST", "/nothing-here", 404, "text/html", ""},
+		{"DELETE", "/track/o-1", 405, "text/plain", "GET, HEAD"},
 	} {
 		resp, body := call(t, tc.method, base+tc.path, "", "")
-		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") || resp.Header.Get("Allow") != tc.wantAllow {
-			t.Errorf("%s %s: %d %q (Allow %q) %q, want the mux's plain %d (Allow %q)", tc.method, tc.path,
-				resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), body, tc.wantStatus, tc.wantAllow)
+		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) || resp.Header.Get("Allow") != tc.wantAllow {
+			t.Errorf("%s %s: %d %q (Allow %q) %q, want %d %s (Allow %q)", tc.method, tc.path,
+				resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), body, tc.wantStatus, tc.wantType, tc.wantAllow)
+		}
+		if tc.wantType == "text/html" && !strings.Contains(string(body), "There is no page at this address") {
+			t.Errorf("%s %s: the page does not say there is none: %s", tc.method, tc.path, body)
 		}
 	}
 
 	// The fallback is no route: the metrics count what it answers as unmatched, with the pages'.
-	waitMetric(t, http.DefaultClient, base, 6, "ordercast_http_requests_total", "route", "unmatched", "code", "404")
+	waitMetric(t, http.DefaultClient, base, 7, "ordercast_http_requests_total", "route", "unmatched", "code", "404")
 	waitMetric(t, http.DefaultClient, base, 4, "ordercast_http_requests_total", "route", "unmatched", "code", "405")
 }
 

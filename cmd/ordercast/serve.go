@@ -268,7 +268,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Sim = demo.New(m.Store)
 		m.Sim.Logger = m.Logger.With("component", "demo")
 		m.Sim.Positions = m.Tracker // the couriers drive their orders out on the map
-		if err := m.Sim.Open(); err != nil {
+		if err := m.Sim.Open(ctx); err != nil {
 			return errors.Join(fmt.Errorf("start demo: %w", err), m.Close())
 		}
 	}

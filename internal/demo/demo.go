@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,13 +24,16 @@ const (
 	DefaultMinStep      = 2 * time.Second
 	DefaultMaxStep      = 8 * time.Second
 	DefaultCancelChance = 0.08
-	DefaultMaxActive    = 12
+	// DefaultMaxActive is as many orders as there are Couriers, so that no order waits for one.
+	DefaultMaxActive = 12
 	// DefaultDrive is how long a courier takes from the restaurant to the door, and DefaultTick
 	// how often it reports its position on the way: a phone on a delivery app, sped up.
 	DefaultDrive = time.Minute
 	DefaultTick  = time.Second
 	// Actor is who the simulator's changes are recorded as.
 	Actor = "demo"
+	// RestartNote is the note of the cancellation that ends an order an earlier run left mid-way.
+	RestartNote = "demo restarted"
 )
 
 // Simulator creates orders and moves each through its stages with random delays, sometimes
@@ -44,20 +48,20 @@ type Simulator struct {
 	MinStep, MaxStep time.Duration
 	// CancelChance is the probability, at each stage change, that the order is cancelled instead.
 	CancelChance float64
-	// MaxActive caps the orders in flight; no new order starts while that many are moving.
+	// MaxActive caps the orders in flight; no new order starts while that many are moving. With
+	// more than there are Couriers, an order waits at preparing until a courier is free.
 	MaxActive int
 	// Positions, when set, takes the couriers' positions while they drive each order out,
 	// every Tick for Drive; without it an order goes from out for delivery to delivered after
 	// a step like any other.
-	Positions    Poster
-	Drive, Tick  time.Duration
-	mu           sync.Mutex
-	busyCouriers map[string]bool
+	Positions   Poster
+	Drive, Tick time.Duration
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	slots  chan struct{} // one token per order in flight
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	slots    chan struct{} // one token per order in flight
+	couriers chan Party    // the couriers with no order: one carries one order at a time
 }
 
 // New returns a simulator with the default pace, writing to store.
@@ -79,8 +83,9 @@ type Poster interface {
 	Post(ctx context.Context, courierID string, p ordercast.Position) (int, error)
 }
 
-// Open validates the settings and starts simulating in the background; Close stops it.
-func (s *Simulator) Open() error {
+// Open validates the settings, cancels the orders an earlier run left mid-way (cancelLeftovers),
+// and starts simulating in the background; Close stops it.
+func (s *Simulator) Open(ctx context.Context) error {
 	switch {
 	case s.Store == nil:
 		return errors.New("demo: Store is required")
@@ -93,9 +98,15 @@ func (s *Simulator) Open() error {
 	case s.Positions != nil && (s.Tick <= 0 || s.Drive < s.Tick):
 		return errors.New("demo: Tick must be positive and Drive at least Tick")
 	}
-	s.busyCouriers = make(map[string]bool)
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := s.cancelLeftovers(ctx); err != nil {
+		return err
+	}
+	s.couriers = make(chan Party, len(Couriers))
+	for _, i := range rand.Perm(len(Couriers)) {
+		s.couriers <- Couriers[i]
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.slots = make(chan struct{}, s.MaxActive)
@@ -103,8 +114,45 @@ func (s *Simulator) Open() error {
 	return nil
 }
 
+// cancelLeftovers cancels the demo's own orders that are still active: an earlier run's, which
+// Close left mid-way. Nothing would ever move them again, and their maps would show this run's
+// couriers, whose ids they share. The change goes through the store like any other, so their
+// watchers see the cancellation and their streams end. Orders the demo did not create (the
+// console's) are left alone.
+func (s *Simulator) cancelLeftovers(ctx context.Context) error {
+	orders, err := s.Store.ActiveOrders(ctx, 0)
+	if err != nil {
+		return fmt.Errorf("demo: list active orders: %w", err)
+	}
+	cancelled := 0
+	for _, o := range orders {
+		first, err := s.Store.EventsAfter(ctx, o.ID, 0, 1)
+		if err != nil {
+			return fmt.Errorf("demo: read order %s: %w", o.ID, err)
+		}
+		if len(first) == 0 || first[0].Actor != Actor {
+			continue
+		}
+		_, _, _, err = s.Store.AppendStatus(ctx, ordercast.StatusChange{
+			OrderID: o.ID, Status: ordercast.StatusCancelled, Note: RestartNote, Actor: Actor,
+		})
+		switch {
+		case ordercast.ErrorCode(err) == ordercast.EInvalidTransition:
+			// It ended meanwhile.
+		case err != nil:
+			return fmt.Errorf("demo: cancel order %s of an earlier run: %w", o.ID, err)
+		default:
+			cancelled++
+		}
+	}
+	if cancelled > 0 {
+		s.Logger.Info("demo: cancelled the orders an earlier run left mid-way", "orders", cancelled)
+	}
+	return nil
+}
+
 // Close stops creating and moving orders and waits for every goroutine to finish. Orders left
-// mid-way stay where they are, as they would if the restaurant closed.
+// mid-way stay where they are, as they would if the restaurant closed, until the next Open.
 func (s *Simulator) Close() error {
 	if s.cancel == nil {
 		return nil
@@ -134,8 +182,9 @@ func (s *Simulator) run() {
 	}
 }
 
-// simulateOrder creates one order of a restaurant for a customer, assigns it a courier once it
-// is being prepared, and walks it to delivered, or to cancelled.
+// simulateOrder creates one order of a restaurant for a customer, assigns it a free courier before
+// it is ready (waiting for one if none is), and walks it to delivered, or to cancelled. The
+// courier is free again once the order has ended.
 func (s *Simulator) simulateOrder(ctx context.Context) error {
 	r := Restaurants[rand.N(len(Restaurants))]
 	cu := Customers[rand.N(len(Customers))]
@@ -155,12 +204,29 @@ func (s *Simulator) simulateOrder(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("create order: %w", err)
 	}
-	courier := s.takeCourier()
-	defer s.freeCourier(courier)
-	for _, stage := range []ordercast.Status{
-		ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady,
-		ordercast.StatusOutForDelivery, ordercast.StatusDelivered,
-	} {
+	var courier Party
+	for i := 0; i < len(stages); i++ {
+		stage := stages[i]
+		if courier.ID == "" && i >= slices.Index(stages, ordercast.StatusReady) {
+			// Dispatch sends a courier while the food is packed (an event of its own), waiting
+			// for a free one if there is none.
+			var ok bool
+			if courier, ok = s.takeCourier(ctx); !ok {
+				return nil
+			}
+			assigned, _, _, err := s.Store.AssignCourier(ctx, ordercast.CourierChange{
+				OrderID: o.ID, CourierID: courier.ID, Note: courier.Name + " is on the way to " + r.Name, Actor: Actor,
+			})
+			if err != nil {
+				s.freeCourier(courier)
+				if ordercast.ErrorCode(err) == ordercast.EInvalidTransition {
+					return nil // ended elsewhere
+				}
+				return fmt.Errorf("assign order %s to %s: %w", o.ID, courier.ID, err)
+			}
+			o = assigned
+			defer s.releaseCourier(ctx, o.ID, courier)
+		}
 		if stage == ordercast.StatusDelivered && s.Positions != nil {
 			if !s.drive(ctx, courier.ID, route(pickup, dropoff)) {
 				return nil
@@ -168,53 +234,72 @@ func (s *Simulator) simulateOrder(ctx context.Context) error {
 		} else if !s.wait(ctx, s.step()) {
 			return nil
 		}
-		if stage == ordercast.StatusReady {
-			// Dispatch assigns the courier while the kitchen works: an event of its own.
-			o, _, _, err = s.Store.AssignCourier(ctx, ordercast.CourierChange{
-				OrderID: o.ID, CourierID: courier.ID, Note: courier.Name + " is on the way to " + r.Name, Actor: Actor,
-			})
-			if err != nil {
-				return fmt.Errorf("assign order %s to %s: %w", o.ID, courier.ID, err)
-			}
-		}
 		c := ordercast.StatusChange{OrderID: o.ID, Status: stage, Note: note(stage, r.Name, courier.Name), Actor: Actor, ExpectedVersion: o.Version}
 		if rand.Float64() < s.CancelChance {
 			c.Status, c.Note = ordercast.StatusCancelled, cancelNote(o.Status)
 		}
-		o, _, _, err = s.Store.AppendStatus(ctx, c)
-		if err != nil {
+		moved, _, _, err := s.Store.AppendStatus(ctx, c)
+		switch code := ordercast.ErrorCode(err); {
+		case code == ordercast.EVersionConflict || code == ordercast.EInvalidTransition:
+			// Changed elsewhere: the console may move the demo's orders too. Go on from where the
+			// order is now, unless it ended or its courier is no longer the one given here.
+			if o, err = s.Store.Order(ctx, o.ID); err != nil {
+				return fmt.Errorf("read order %s: %w", c.OrderID, err)
+			}
+			if o.Status.Terminal() || o.CourierID != courier.ID {
+				return nil
+			}
+			i = slices.Index(stages, o.Status) // the loop goes on with the stage after it
+		case err != nil:
 			return fmt.Errorf("move order %s to %s: %w", c.OrderID, c.Status, err)
-		}
-		if o.Status.Terminal() {
+		case moved.Status.Terminal():
 			return nil
+		default:
+			o = moved
 		}
 	}
 	return nil
 }
 
-// takeCourier picks a courier with no order on the road, so that one courier's positions never
-// show on another order's map; when all are busy, any.
-func (s *Simulator) takeCourier() Party {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	free := make([]Party, 0, len(Couriers))
-	for _, c := range Couriers {
-		if !s.busyCouriers[c.ID] {
-			free = append(free, c)
-		}
-	}
-	if len(free) == 0 {
-		free = Couriers
-	}
-	c := free[rand.N(len(free))]
-	s.busyCouriers[c.ID] = true
-	return c
+// stages are the statuses the simulator moves an order through, in order.
+var stages = []ordercast.Status{
+	ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady,
+	ordercast.StatusOutForDelivery, ordercast.StatusDelivered,
 }
 
+// releaseCourier gives courier c back once order orderID no longer holds it: the order ended, or
+// went to another courier. A courier whose order is still active (a write failed) stays with it,
+// as the store says it does, until the next run cancels the order: a courier that carried two
+// orders at once would show its positions on both maps.
+func (s *Simulator) releaseCourier(ctx context.Context, orderID string, c Party) {
+	if ctx.Err() != nil {
+		return // stopping: Open fills the couriers anew
+	}
+	o, err := s.Store.Order(ctx, orderID)
+	if err != nil {
+		s.Logger.Warn("demo courier kept: its order could not be read", "courier", c.ID, "order", orderID, "err", err)
+		return
+	}
+	if o.Status.Terminal() || o.CourierID != c.ID {
+		s.freeCourier(c)
+	}
+}
+
+// takeCourier takes a courier with no order, waiting until one is free, so that a courier never
+// carries two orders at once (its positions would show on both maps); it reports false when the
+// simulator stops first.
+func (s *Simulator) takeCourier(ctx context.Context) (Party, bool) {
+	select {
+	case c := <-s.couriers:
+		return c, true
+	case <-ctx.Done():
+		return Party{}, false
+	}
+}
+
+// freeCourier gives a courier back.
 func (s *Simulator) freeCourier(c Party) {
-	s.mu.Lock()
-	delete(s.busyCouriers, c.ID)
-	s.mu.Unlock()
+	s.couriers <- c // never blocks: the channel holds every courier
 }
 
 // drive moves the courier along the route over Drive, reporting its position every Tick, and
@@ -275,9 +360,12 @@ var (
 		{"chen", "Chen", ordercast.Point{Lat: 52.5217, Lng: 13.3969}},
 		{"dara", "Dara", ordercast.Point{Lat: 52.5150, Lng: 13.4046}},
 	}
+	// Couriers carry one order each at a time: as many as DefaultMaxActive orders.
 	Couriers = []Party{
 		{ID: "ines", Name: "Ines"}, {ID: "jonas", Name: "Jonas"}, {ID: "kofi", Name: "Kofi"},
 		{ID: "lena", Name: "Lena"}, {ID: "mateo", Name: "Mateo"}, {ID: "noor", Name: "Noor"},
+		{ID: "omar", Name: "Omar"}, {ID: "priya", Name: "Priya"}, {ID: "quinn", Name: "Quinn"},
+		{ID: "rosa", Name: "Rosa"}, {ID: "sven", Name: "Sven"}, {ID: "tariq", Name: "Tariq"},
 	}
 )
 

@@ -204,6 +204,14 @@
     el.textContent = text[s] || s;
   }
 
+  // sentence makes one of the API's messages ("a tracking token is required") a sentence to
+  // show on a page.
+  function sentence(text) {
+    text = String(text || '').trim();
+    if (!text) return '';
+    return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
+  }
+
   function formatTime(iso) {
     var d = new Date(iso);
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
@@ -220,6 +228,7 @@
     backoff: backoff,
     serverNow: serverNow,
     showConnection: showConnection,
+    sentence: sentence,
     formatTime: formatTime
   };
 })();

@@ -30,6 +30,13 @@
   var settable = document.body.dataset.maySet === undefined ? null : document.body.dataset.maySet.split(' ');
   // Changes say in their note which page made them.
   var where = partyKind === 'restaurant' ? "on the restaurant's board" : 'in the console';
+  // A party's id as it is in its page's address: an id's ':' stays as it is, or the browser would
+  // not send the page's cookies, whose path names the id as it is.
+  var partyPath = encodeURIComponent(partyId).replace(/%3A/gi, ':');
+  // Where an order's id links: a route of this page's (so its cookie goes along) that signs a
+  // tracking token from the page's token and sends the browser on to the tracking page
+  // (GET /console/track/{id}, GET /restaurants/{pid}/track/{id}, GET /customers/{pid}/track/{id}).
+  var trackVia = partyKind ? '/' + partyKind + 's/' + partyPath + '/track/' : '/console/track/';
   var loaded = false; // the first snapshot has come: until then, no "No active orders."
   var denied = false; // the stream was refused: the list says nothing
 
@@ -47,16 +54,25 @@
     return !settable || settable.indexOf(status) >= 0;
   }
 
-  // suggest is the status the row's picker offers first: the first forward stage this page may
-  // set, else the order's own (a restaurant's order that is ready waits for its courier), else
-  // the first it may set at all.
-  function suggest(status, pick) {
+  // fillPick offers in a row's picker the statuses an order in status may go on to that this page
+  // may set: the later stages (one may skip stages, never go back), the next first and chosen.
+  // Cancelling has its own button. With none (a restaurant's order that is ready waits for its
+  // courier), the picker says so and Set is off.
+  function fillPick(pick, status) {
     var i = oc.STAGES.indexOf(status);
-    for (var j = i + 1; i >= 0 && j < oc.STAGES.length; j++) {
-      if (maySet(oc.STAGES[j])) return oc.STAGES[j];
+    var later = i < 0 ? [] : oc.STAGES.slice(i + 1).filter(maySet);
+    pick.textContent = '';
+    later.forEach(function (s) {
+      var o = el('option', '', oc.label(s));
+      o.value = s;
+      pick.append(o);
+    });
+    if (!later.length) {
+      var none = el('option', '', 'No later status');
+      none.value = '';
+      pick.append(none);
     }
-    if (maySet(status)) return status;
-    return pick.options.length ? pick.options[0].value : '';
+    pick.dataset.status = status;
   }
 
   // enable says whether a row's control can be used. One that cannot (the order ended, or the
@@ -89,10 +105,8 @@
     li.dataset.orderId = id;
     li.tabIndex = -1; // where the focus goes when the control that had it goes
     var head = el('div', 'order-head');
-    var link = el(partyKind ? 'span' : 'a', 'order-id', id);
-    // The tracking page reads with a tracking cookie, which the console's route signs from the
-    // console's token (GET /console/track/{id}) before it sends the browser on.
-    if (!partyKind) link.href = '/console/track/' + encodeURIComponent(id);
+    var link = el('a', 'order-id', id);
+    link.href = trackVia + encodeURIComponent(id).replace(/%3A/gi, ':');
     var badge = el('span', 'badge');
     head.append(link, badge);
     var meta = el('div', 'order-meta');
@@ -103,12 +117,7 @@
     cancel.type = 'button';
     cancel.hidden = !maySet('cancelled');
     var pick = el('select', 'pick');
-    pick.setAttribute('aria-label', 'Status for order ' + id);
-    oc.STAGES.concat(['cancelled']).filter(maySet).forEach(function (s) {
-      var o = el('option', '', oc.label(s));
-      o.value = s;
-      pick.append(o);
-    });
+    pick.setAttribute('aria-label', 'Next status for order ' + id);
     var set = el('button', 'set', 'Set');
     set.type = 'button';
     actions.append(advance, cancel, pick, set);
@@ -170,9 +179,10 @@
     enable(advance, canAdvance, row.busy);
     enable(li.querySelector('.cancel'), !ended, row.busy);
     var pick = li.querySelector('.pick');
-    enable(pick, !ended && pick.options.length > 0, row.busy);
-    enable(li.querySelector('.set'), !ended && pick.options.length > 0, row.busy);
-    if (!row.picked) pick.value = suggest(o.status, pick);
+    if (pick.dataset.status !== o.status) fillPick(pick, o.status); // keeps a choice until then
+    var canSet = !ended && pick.value !== '';
+    enable(pick, canSet, row.busy);
+    enable(li.querySelector('.set'), canSet, row.busy);
     var courier = li.querySelector('.courier');
     if (courier) {
       if (!row.courierTyped) courier.value = o.courier_id || '';
@@ -230,7 +240,6 @@
       rows.set(o.id, row);
       list.prepend(row.el);
     } else {
-      if (row.order.status !== o.status) row.picked = false; // a new status resets the choice
       row.order = Object.assign({}, row.order, o);
     }
     render(row);
@@ -318,11 +327,16 @@
     e.preventDefault();
     var data = new FormData(form);
     var details = {};
+    var restaurantId = String(data.get('restaurant_id') || '').trim();
     var restaurant = String(data.get('restaurant') || '').trim();
+    // The demo's form picks a restaurant by its name, which the order's details then carry.
+    var chosen = form.querySelector('select[name="restaurant_id"]');
+    if (chosen && chosen.selectedIndex >= 0) restaurant = chosen.options[chosen.selectedIndex].textContent;
     var items = Number(data.get('items'));
     if (restaurant) details.restaurant = restaurant;
     if (items > 0) details.items = items;
     var body = { details: details, note: 'created in the console' };
+    if (restaurantId) body.restaurant_id = restaurantId;
     var id = String(data.get('id') || '').trim();
     if (id) body.id = id;
     createError.hidden = true;
@@ -336,12 +350,6 @@
     });
   });
 
-  list.addEventListener('change', function (e) {
-    if (!e.target.classList.contains('pick')) return;
-    var row = rows.get(e.target.closest('.order').dataset.orderId);
-    if (row) row.picked = true;
-  });
-
   // needToken shows the token entry instead of orders that cannot be watched: the page was served
   // without a credential, or the server refused the one it has (expired, revoked, a role that
   // may not watch every order).
@@ -350,7 +358,7 @@
     updateCount();
     if (!signin) { // a party page: its token is the link's; say why it was refused
       oc.showConnection(conn, 'denied');
-      problem.textContent = (err && err.message) || 'The server refused this page\'s token.';
+      problem.textContent = ('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim();
       problem.hidden = false;
       document.getElementById('orders-section').hidden = true;
       return;
@@ -392,9 +400,8 @@
     history.replaceState(null, '', location.pathname);
     oc.showConnection(conn, 'denied');
   } else {
-    // The stream's credential is its HttpOnly cookie, whose path is this very path: an id's ':'
-    // stays as it is, as in the page's own address, or the browser would not send it.
-    var path = partyKind ? '/v1/' + partyKind + 's/' + encodeURIComponent(partyId).replace(/%3A/gi, ':') + '/stream' : '/v1/stream';
+    // The stream's credential is its HttpOnly cookie, whose path is this very path.
+    var path = partyKind ? '/v1/' + partyKind + 's/' + partyPath + '/stream' : '/v1/stream';
     oc.stream(path, {
       onState: function (s) { oc.showConnection(conn, s); },
       onDenied: needToken,

@@ -71,22 +71,35 @@
     }
   };
 
+  // labelBelow says whether a pin's label goes below it rather than above: when the courier is
+  // on the spot above the pin (or on the pin), where its dot would cover the label.
+  function labelBelow(label, pin, courier) {
+    if (!courier) return false;
+    // Half the text's width (about a unit a letter at 3.4 units high), and the courier's halo.
+    var halfWidth = label.textContent.length + 6;
+    var dy = courier.y - pin.y;
+    return Math.abs(courier.x - pin.x) < halfWidth && dy > -14 && dy < 1.5;
+  }
+
   Map.prototype.draw = function () {
     var project = this.projection();
     this.drawGrid();
+    var courierXY = this.latest && !this.ended ? project(this.latest) : null;
     [['map-pickup', this.pickup], ['map-dropoff', this.dropoff]].forEach(function (pin) {
       if (!pin[1]) return;
       var xy = project(pin[1]);
       place(el(pin[0]), xy);
-      place(el(pin[0] + '-label'), xy);
+      var label = el(pin[0] + '-label');
+      place(label, xy);
+      label.querySelector('text').setAttribute('y', labelBelow(label, xy, courierXY) ? '8' : '-5');
     });
     el('map-path').setAttribute('points', this.path.map(function (p) {
       var xy = project(p);
       return xy.x.toFixed(2) + ',' + xy.y.toFixed(2);
     }).join(' '));
     var courier = el('map-courier');
-    if (this.latest && !this.ended) {
-      place(courier, project(this.latest));
+    if (courierXY) {
+      place(courier, courierXY);
       courier.dataset.lat = String(this.latest.lat);
       courier.dataset.lng = String(this.latest.lng);
     } else {

@@ -171,7 +171,7 @@
     stream = oc.stream(base + '/stream', {
       lastEventId: latest.seq,
       onState: function (s) { oc.showConnection(conn, s); },
-      onDenied: function (err) { showProblem(err.message); },
+      onDenied: function (err) { showProblem(oc.sentence(err.message)); },
       events: {
         // Positions carry no id: they never move the stream's Last-Event-ID.
         location: function (loc) { if (map) map.update(loc); },
@@ -223,9 +223,9 @@
     if (err.code === 'not_found') {
       showProblem('No such order: there is no order ' + id + '.');
     } else if (err.status === 401) {
-      showProblem('This order needs its tracking link: open the link you were given (it ends in ?token=…). ' + err.message);
+      showProblem(oc.sentence(err.message) + ' Open the tracking link you were given (it ends in ?\u2060token=…).');
     } else {
-      showProblem(err.message);
+      showProblem(oc.sentence(err.message));
     }
   }
 
