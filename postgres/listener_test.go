@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"github.com/ordercast/ordercast/internal/testutil"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -200,8 +199,8 @@ func TestListener_LargeEventByID(t *testing.T) {
 func TestListener_ReconnectCatchUp(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	proxy := newProxy(t, db)
-	n := newNode(t, db, proxy.url(t, db), nil)
+	proxy := pgtest.NewRelay(t, db)
+	n := newNode(t, db, proxy.URL(), nil)
 	s := n.store
 	create(t, s, "watched")
 	create(t, s, "other")
@@ -215,7 +214,7 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 		t.Fatalf("Ready before the cut: %v", err)
 	}
 
-	proxy.cut()
+	proxy.Cut()
 	testutil.WaitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
 	move(t, s, "watched", ordercast.StatusConfirmed)
 	latest := move(t, s, "watched", ordercast.StatusPreparing)
@@ -224,7 +223,7 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 		t.Fatalf("Ready while the database is unreachable = nil, want an error")
 	}
 
-	proxy.resume()
+	proxy.Resume()
 	got := collect(t, watched, is("watched", latest.Seq))
 	equalEvents(t, "watched order after catch-up", got, []ordercast.Event{latest})
 	testutil.WaitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
@@ -256,141 +255,6 @@ func TestListener_OpenFailsFast(t *testing.T) {
 	if err := l.Open(ctx); err == nil {
 		_ = l.Close()
 		t.Fatalf("Open on a missing database succeeded, want an error")
-	}
-}
-
-// proxy forwards TCP to the database and can cut every connection and refuse new ones, which
-// is how a network partition looks to the listener; or freeze, forwarding nothing and closing
-// nothing, which is how a partition without resets looks (a dead host, a dropped route).
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu      sync.Mutex
-	refuse  bool
-	frozen  bool
-	thawed  *sync.Cond // on mu: frozen ended, or the proxy stopped
-	conns   map[net.Conn]bool
-	wg      sync.WaitGroup
-	stopped bool
-}
-
-func newProxy(t *testing.T, dbURL string) *proxy {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: u.Host, conns: map[net.Conn]bool{}}
-	p.thawed = sync.NewCond(&p.mu)
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *proxy) url(t *testing.T, dbURL string) string {
-	t.Helper()
-	u, _ := url.Parse(dbURL)
-	u.Host = p.ln.Addr().String()
-	return u.String()
-}
-
-func (p *proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.refuse || p.stopped {
-			p.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		p.conns[c], p.conns[up] = true, true
-		p.wg.Add(2)
-		p.mu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			defer p.wg.Done()
-			defer src.Close()
-			defer dst.Close()
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := src.Read(buf)
-				p.mu.Lock()
-				for p.frozen && !p.stopped {
-					p.thawed.Wait() // what was read is held back, not lost
-				}
-				p.mu.Unlock()
-				if n > 0 {
-					if _, werr := dst.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}
-		go pipe(up, c)
-		go pipe(c, up)
-	}
-}
-
-// cut closes every forwarded connection and refuses new ones until resume.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.refuse = true
-	for c := range p.conns {
-		_ = c.Close()
-		delete(p.conns, c)
-	}
-}
-
-func (p *proxy) resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.refuse = false
-}
-
-// freeze stops forwarding on every connection, new ones included, without closing any, until
-// thaw: what arrives meanwhile is held and then forwarded.
-func (p *proxy) freeze() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.frozen = true
-}
-
-func (p *proxy) thaw() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.frozen = false
-	p.thawed.Broadcast()
-}
-
-func (p *proxy) close() {
-	p.mu.Lock()
-	p.stopped = true
-	p.thawed.Broadcast()
-	p.mu.Unlock()
-	p.cut()
-	err := p.ln.Close()
-	p.wg.Wait()
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		panic(err)
 	}
 }
 
@@ -480,9 +344,9 @@ func (f *failingFeed) CatchUp(ctx context.Context) error {
 func TestListener_RetriesFailedCatchUp(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	proxy := newProxy(t, db)
+	proxy := pgtest.NewRelay(t, db)
 	feed := &failingFeed{}
-	n := newNode(t, db, proxy.url(t, db), func(_ *postgres.Store, l *postgres.Listener) {
+	n := newNode(t, db, proxy.URL(), func(_ *postgres.Store, l *postgres.Listener) {
 		feed.Feed = l.Feed
 		l.Feed = feed
 	})
@@ -492,10 +356,10 @@ func TestListener_RetriesFailedCatchUp(t *testing.T) {
 	t.Cleanup(watched.Close)
 
 	feed.fails.Store(2)
-	proxy.cut()
+	proxy.Cut()
 	testutil.WaitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
 	latest := move(t, n.store, "a", ordercast.StatusConfirmed)
-	proxy.resume()
+	proxy.Resume()
 	equalEvents(t, "after the third catch-up", collect(t, watched, is("a", latest.Seq)), []ordercast.Event{latest})
 	testutil.WaitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
 	if got := feed.calls.Load(); got != 3 {

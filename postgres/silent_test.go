@@ -20,14 +20,14 @@ import (
 // it are not held either; once the database answers again, writes commit.
 func TestSilentDatabaseIsUnavailable(t *testing.T) {
 	db := pgtest.NewDatabase(t)
-	p := newProxy(t, db)
-	s := postgres.New(p.url(t, db))
+	p := pgtest.NewRelay(t, db)
+	s := postgres.New(p.URL())
 	s.BatchTimeout = 300 * time.Millisecond
 	s = storetest.MustOpen(t, s)
 	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	p.freeze()
+	p.Freeze()
 	errs := make(chan error, 2)
 	for _, to := range []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing} {
 		go func() {
@@ -50,7 +50,7 @@ func TestSilentDatabaseIsUnavailable(t *testing.T) {
 	}
 	// What the frozen connections held reaches the database now, and may commit: a write whose
 	// answer was lost has an unknown outcome. Cancelling applies whichever did.
-	p.thaw()
+	p.Thaw()
 	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusCancelled}); err != nil {
 		t.Fatalf("a write once the database answers again: %v", err)
 	}
@@ -63,9 +63,9 @@ func TestSilentDatabaseIsUnavailable(t *testing.T) {
 func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	p := newProxy(t, db)
+	p := pgtest.NewRelay(t, db)
 	// The node's store reads through the proxy; its LISTEN connection and the writer do not.
-	n := newNode(t, p.url(t, db), db, nil)
+	n := newNode(t, p.URL(), db, nil)
 	writer := postgres.New(db)
 	writer.MaxNotifyPayload = postgres.MinNotifyPayload // a long note: announced by order id and seq only
 	writer = storetest.MustOpen(t, writer)
@@ -74,10 +74,10 @@ func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	watched := n.hub.Subscribe("a")
 	t.Cleanup(watched.Close)
 
-	p.freeze()
+	p.Freeze()
 	ev := moveNoted(t, writer, "a", ordercast.StatusConfirmed, longNote)
 	testutil.WaitFor(t, "the listener to give up its read and reconnect", func() bool { return n.l.Ready(t.Context()) != nil })
-	p.thaw()
+	p.Thaw()
 	equalEvents(t, "the event once the database answers", collect(t, watched, is("a", ev.Seq)), []ordercast.Event{ev})
 }
 
