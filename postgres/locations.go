@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,7 +184,11 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	if b.LegacyNotices {
 		legacy = jsonArrays(MaxLocationPayload)
 	}
-	for _, u := range batch {
+	// The rows go in order_id order, which unnest keeps, so the upsert below locks them in one
+	// order on every node: two nodes' batches of the same orders wait for each other instead of
+	// deadlocking (40P01, which dropped one batch whole). Go's map order differs on every call.
+	for _, id := range slices.Sorted(maps.Keys(batch)) {
+		u := batch[id]
 		row, err := json.Marshal(storedLocation{u, u.OrderVersion})
 		if err != nil {
 			return fmt.Errorf("encode position: %w", err)
