@@ -109,3 +109,89 @@ func TestBatchThatKeepsLosingRacesIsUnavailable(t *testing.T) {
 		t.Fatalf("order a is %+v, %v; want it confirmed and no further", o, err)
 	}
 }
+
+// TestSilentDatabaseReadsAreUnavailable: every read of a database that stops answering without
+// closing anything (a dead host, a dropped route: here a relay that stops forwarding) gives up
+// after ReadTimeout with EUnavailable, as a write gives up after BatchTimeout, though its
+// caller's context has no deadline (a request's has none). Before, each waited for as long as
+// the outage lasted. Once the database answers, reads succeed.
+func TestSilentDatabaseReadsAreUnavailable(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	relay := pgtest.NewRelay(t, db)
+	s := postgres.New(relay.URL())
+	s.ReadTimeout, s.BatchTimeout = 300*time.Millisecond, 300*time.Millisecond
+	s = storetest.MustOpen(t, s)
+	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "a", RestaurantID: "r-1"}); err != nil {
+		t.Fatal(err)
+	}
+	r1 := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}
+	positions := postgres.NewLocationBus(s)
+	reads := map[string]func(context.Context) error{
+		"Order": func(ctx context.Context) error { _, err := s.Order(ctx, "a"); return err },
+		"EventsAfter": func(ctx context.Context) error {
+			_, err := s.EventsAfter(ctx, "a", 0, 0)
+			return err
+		},
+		"LatestEvents": func(ctx context.Context) error {
+			_, err := s.LatestEvents(ctx, []string{"a"})
+			return err
+		},
+		"ActiveOrders": func(ctx context.Context) error { _, err := s.ActiveOrders(ctx, 10); return err },
+		"ScopeSnapshot": func(ctx context.Context) error {
+			_, err := s.ScopeSnapshot(ctx, r1, 10)
+			return err
+		},
+		"ScopeEventsAfter": func(ctx context.Context) error {
+			_, err := s.ScopeEventsAfter(ctx, r1, 0, 10)
+			return err
+		},
+		"CouriersOrders": func(ctx context.Context) error {
+			_, err := s.CouriersOrders(ctx, []string{"c-1"})
+			return err
+		},
+		"IdempotentAnswer": func(ctx context.Context) error {
+			_, err := s.IdempotentAnswer(ctx, "scope", "key", time.Now())
+			if ordercast.ErrorCode(err) == ordercast.ENotFound {
+				return nil
+			}
+			return err
+		},
+		"LocationBus.Latest": func(ctx context.Context) error {
+			_, err := positions.Latest(ctx, []string{"a"})
+			return err
+		},
+		"Ping": s.Ping,
+	}
+	for name, read := range reads {
+		if err := read(t.Context()); err != nil {
+			t.Fatalf("%s before the database went silent: %v", name, err)
+		}
+	}
+
+	relay.Freeze()
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(reads))
+	for name, read := range reads {
+		go func() { results <- result{name, read(context.Background())} }()
+	}
+	deadline := time.After(10 * time.Second)
+	for range reads {
+		select {
+		case r := <-results:
+			wantUnavailable(t, r.name+" of a silent database", r.err, "not answering")
+		case <-deadline:
+			relay.Thaw() // so that the store can close
+			t.Fatal("reads of a silent database still wait after 10 s")
+		}
+	}
+	relay.Thaw()
+	for name, read := range reads {
+		if err := read(t.Context()); err != nil {
+			t.Errorf("%s once the database answers again: %v", name, err)
+		}
+	}
+}

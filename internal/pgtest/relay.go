@@ -11,7 +11,9 @@ import (
 // Relay forwards TCP to a test database. It can cut every connection and refuse new ones, which
 // is how a network partition looks to a client; or freeze, forwarding nothing and closing
 // nothing, which is how a partition without resets looks (a dead host, a dropped route): the
-// client's reads wait for as long as it lets them.
+// client's reads wait for as long as it lets them. HoldAnswers freezes one way only: what the
+// client sends reaches the database, and runs, but the client hears nothing back, as when a
+// connection is lost just after the client sent a commit.
 type Relay struct {
 	ln     net.Listener
 	target string
@@ -20,7 +22,8 @@ type Relay struct {
 	mu      sync.Mutex
 	refuse  bool
 	frozen  bool
-	thawed  *sync.Cond // on mu: frozen ended, or the relay stopped
+	held    bool       // answers only: what the database sends is held
+	thawed  *sync.Cond // on mu: frozen or held ended, or the relay stopped
 	conns   map[net.Conn]bool
 	wg      sync.WaitGroup
 	stopped bool
@@ -73,13 +76,14 @@ func (r *Relay) accept() {
 		r.conns[c], r.conns[up] = true, true
 		r.wg.Add(2)
 		r.mu.Unlock()
-		go r.pipe(up, c)
-		go r.pipe(c, up)
+		go r.pipe(up, c, false)
+		go r.pipe(c, up, true)
 	}
 }
 
-// pipe forwards src to dst until either ends, holding what it reads while the relay is frozen.
-func (r *Relay) pipe(dst, src net.Conn) {
+// pipe forwards src to dst until either ends, holding what it reads while the relay is frozen,
+// or while it holds answers when src is the database (answers).
+func (r *Relay) pipe(dst, src net.Conn, answers bool) {
 	defer r.wg.Done()
 	defer src.Close()
 	defer dst.Close()
@@ -87,7 +91,7 @@ func (r *Relay) pipe(dst, src net.Conn) {
 	for {
 		n, err := src.Read(buf)
 		r.mu.Lock()
-		for r.frozen && !r.stopped {
+		for (r.frozen || answers && r.held) && !r.stopped {
 			r.thawed.Wait() // what was read is held back, not lost
 		}
 		r.mu.Unlock()
@@ -128,11 +132,19 @@ func (r *Relay) Freeze() {
 	r.frozen = true
 }
 
-// Thaw forwards again what Freeze held, and all that follows.
+// HoldAnswers stops forwarding what the database sends, on every connection, until Thaw, while
+// what clients send still reaches it.
+func (r *Relay) HoldAnswers() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held = true
+}
+
+// Thaw forwards again what Freeze or HoldAnswers held, and all that follows.
 func (r *Relay) Thaw() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.frozen = false
+	r.frozen, r.held = false, false
 	r.thawed.Broadcast()
 }
 
