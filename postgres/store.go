@@ -236,12 +236,22 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database takes writes, as readiness means: it answers, and it is
+// neither a standby nor set read-only (default_transaction_read_only), where reads succeed and
+// every write fails. Only that success proves the database available again (storehealth).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
 		return errors.New("postgres: store not open")
 	}
-	if err := s.health(s.readAgainOnLoss(ctx, s.pool.Ping), true); err != nil {
+	err := s.readAgainOnLoss(ctx, func(ctx context.Context) error {
+		var readOnly bool
+		err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool`).Scan(&readOnly)
+		if err == nil && readOnly {
+			err = errReadOnly
+		}
+		return err
+	})
+	if err := s.health(err, true); err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
 	return nil
