@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -44,4 +45,13 @@ func DecodePositions(payload string) ([]ordercast.LocationUpdate, error) {
 // DecodeLegacyLocations reads a notice on LocationChannel, as a node of an older version does.
 func DecodeLegacyLocations(payload string) ([]ordercast.LocationUpdate, error) {
 	return decodeLocations(payload, "")
+}
+
+// SendPositions sends us as one batch of b, at once, as its ticker would.
+func SendPositions(ctx context.Context, b *LocationBus, us []ordercast.LocationUpdate) error {
+	batch := make(map[string]ordercast.LocationUpdate, len(us))
+	for _, u := range us {
+		batch[u.OrderID] = u
+	}
+	return b.send(ctx, batch)
 }

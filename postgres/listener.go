@@ -164,7 +164,8 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// run receives until Close; each lost connection is replaced and followed by a catch-up.
+// run receives until Close; each lost connection, or notice it could not follow, is followed
+// by a new connection and a catch-up.
 func (l *Listener) run(conn *pgx.Conn) {
 	ctx := l.ctx
 	for {
@@ -181,7 +182,8 @@ func (l *Listener) run(conn *pgx.Conn) {
 		if l.Locations != nil {
 			l.Locations.MissedLocations()
 		}
-		l.Logger.Warn("listener lost its connection; reconnecting", "err", err)
+		// Logged once, here: a lost connection, or a notice it could not follow (handle).
+		l.Logger.Warn("listener lost its connection, or a notice; reconnecting to catch up", "err", err)
 		for {
 			if conn = l.reconnect(ctx); conn == nil {
 				return
@@ -264,12 +266,13 @@ func (l *Listener) receive(ctx context.Context, conn *pgx.Conn) error {
 
 // handle hands the events of one notification to the Feed, in commit order. An event announced by
 // order id and seq only (too large for NOTIFY) is completed from the store; a failure there is
-// treated like a lost connection, whose catch-up delivers the event.
+// treated like a lost connection, whose catch-up delivers the event. So is a notification that
+// cannot be read: it announced events that watchers would otherwise never get (an order's final
+// one among them, and its streams would never end), and the catch-up reads them from the store.
 func (l *Listener) handle(ctx context.Context, payload string) error {
 	evs, err := parseNotification(payload)
 	if err != nil {
-		l.Logger.Error("listener: ignoring a malformed notification", "payload", payload, "err", err)
-		return nil
+		return fmt.Errorf("malformed notification %q: %w", clip(payload, 200), err)
 	}
 	for _, ev := range evs {
 		if ev.Status == "" {
@@ -292,6 +295,14 @@ func (l *Listener) handle(ctx context.Context, payload string) error {
 		l.Feed.Publish(ev)
 	}
 	return nil
+}
+
+// clip returns s, cut to at most n bytes, for a log line.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 // catchUpReads is how many health intervals a catch-up may take before the listener gives it up

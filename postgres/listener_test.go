@@ -1,10 +1,10 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"github.com/ordercast/ordercast/internal/testutil"
-	"net"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -17,6 +17,7 @@ import (
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/postgres"
 )
 
@@ -200,8 +201,8 @@ func TestListener_LargeEventByID(t *testing.T) {
 func TestListener_ReconnectCatchUp(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	proxy := newProxy(t, db)
-	n := newNode(t, db, proxy.url(t, db), nil)
+	proxy := pgtest.NewRelay(t, db)
+	n := newNode(t, db, proxy.URL(), nil)
 	s := n.store
 	create(t, s, "watched")
 	create(t, s, "other")
@@ -215,7 +216,7 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 		t.Fatalf("Ready before the cut: %v", err)
 	}
 
-	proxy.cut()
+	proxy.Cut()
 	testutil.WaitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
 	move(t, s, "watched", ordercast.StatusConfirmed)
 	latest := move(t, s, "watched", ordercast.StatusPreparing)
@@ -224,7 +225,7 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 		t.Fatalf("Ready while the database is unreachable = nil, want an error")
 	}
 
-	proxy.resume()
+	proxy.Resume()
 	got := collect(t, watched, is("watched", latest.Seq))
 	equalEvents(t, "watched order after catch-up", got, []ordercast.Event{latest})
 	testutil.WaitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
@@ -256,141 +257,6 @@ func TestListener_OpenFailsFast(t *testing.T) {
 	if err := l.Open(ctx); err == nil {
 		_ = l.Close()
 		t.Fatalf("Open on a missing database succeeded, want an error")
-	}
-}
-
-// proxy forwards TCP to the database and can cut every connection and refuse new ones, which
-// is how a network partition looks to the listener; or freeze, forwarding nothing and closing
-// nothing, which is how a partition without resets looks (a dead host, a dropped route).
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu      sync.Mutex
-	refuse  bool
-	frozen  bool
-	thawed  *sync.Cond // on mu: frozen ended, or the proxy stopped
-	conns   map[net.Conn]bool
-	wg      sync.WaitGroup
-	stopped bool
-}
-
-func newProxy(t *testing.T, dbURL string) *proxy {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: u.Host, conns: map[net.Conn]bool{}}
-	p.thawed = sync.NewCond(&p.mu)
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *proxy) url(t *testing.T, dbURL string) string {
-	t.Helper()
-	u, _ := url.Parse(dbURL)
-	u.Host = p.ln.Addr().String()
-	return u.String()
-}
-
-func (p *proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.refuse || p.stopped {
-			p.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		p.conns[c], p.conns[up] = true, true
-		p.wg.Add(2)
-		p.mu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			defer p.wg.Done()
-			defer src.Close()
-			defer dst.Close()
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := src.Read(buf)
-				p.mu.Lock()
-				for p.frozen && !p.stopped {
-					p.thawed.Wait() // what was read is held back, not lost
-				}
-				p.mu.Unlock()
-				if n > 0 {
-					if _, werr := dst.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}
-		go pipe(up, c)
-		go pipe(c, up)
-	}
-}
-
-// cut closes every forwarded connection and refuses new ones until resume.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.refuse = true
-	for c := range p.conns {
-		_ = c.Close()
-		delete(p.conns, c)
-	}
-}
-
-func (p *proxy) resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.refuse = false
-}
-
-// freeze stops forwarding on every connection, new ones included, without closing any, until
-// thaw: what arrives meanwhile is held and then forwarded.
-func (p *proxy) freeze() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.frozen = true
-}
-
-func (p *proxy) thaw() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.frozen = false
-	p.thawed.Broadcast()
-}
-
-func (p *proxy) close() {
-	p.mu.Lock()
-	p.stopped = true
-	p.thawed.Broadcast()
-	p.mu.Unlock()
-	p.cut()
-	err := p.ln.Close()
-	p.wg.Wait()
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		panic(err)
 	}
 }
 
@@ -480,9 +346,9 @@ func (f *failingFeed) CatchUp(ctx context.Context) error {
 func TestListener_RetriesFailedCatchUp(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	proxy := newProxy(t, db)
+	proxy := pgtest.NewRelay(t, db)
 	feed := &failingFeed{}
-	n := newNode(t, db, proxy.url(t, db), func(_ *postgres.Store, l *postgres.Listener) {
+	n := newNode(t, db, proxy.URL(), func(_ *postgres.Store, l *postgres.Listener) {
 		feed.Feed = l.Feed
 		l.Feed = feed
 	})
@@ -492,10 +358,10 @@ func TestListener_RetriesFailedCatchUp(t *testing.T) {
 	t.Cleanup(watched.Close)
 
 	feed.fails.Store(2)
-	proxy.cut()
+	proxy.Cut()
 	testutil.WaitFor(t, "listener to notice the cut", func() bool { return n.l.Ready(t.Context()) != nil })
 	latest := move(t, n.store, "a", ordercast.StatusConfirmed)
-	proxy.resume()
+	proxy.Resume()
 	equalEvents(t, "after the third catch-up", collect(t, watched, is("a", latest.Seq)), []ordercast.Event{latest})
 	testutil.WaitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
 	if got := feed.calls.Load(); got != 3 {
@@ -504,4 +370,72 @@ func TestListener_RetriesFailedCatchUp(t *testing.T) {
 	if got := n.l.Reconnects(); got != 1 {
 		t.Errorf("Reconnects = %d, want 1 (a reconnect counts once it has caught up)", got)
 	}
+}
+
+// TestListener_MalformedNoticeCatchesUp: a notice the listener cannot read announced events it
+// cannot tell, perhaps an order's last (a broken payload, a node of another version). Skipped,
+// its watchers never got them and their streams never ended; taken as a lost connection, it
+// brings a catch-up from the store, which delivers them, and one warning.
+func TestListener_MalformedNoticeCatchesUp(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	var logs logBuffer
+	n := newNode(t, db, db, func(_ *postgres.Store, l *postgres.Listener) {
+		l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	create(t, n.store, "a")
+	collect(t, n.all, is("a", 1))
+	watched := n.hub.Subscribe("a")
+	t.Cleanup(watched.Close)
+
+	// The order's final event commits with a notice no listener can read.
+	admin := pgtest.Connect(t, db)
+	tx, err := admin.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`UPDATE orders SET status = 'delivered', version = 2, updated_at = clock_timestamp() WHERE id = 'a'`,
+		`INSERT INTO order_events (order_id, seq, status, at) VALUES ('a', 2, 'delivered', clock_timestamp())`,
+		`SELECT pg_notify('` + postgres.Channel + `', 'not a notice')`,
+	} {
+		if _, err := tx.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, watched, is("a", 2))
+	if last := got[len(got)-1]; last.Status != ordercast.StatusDelivered {
+		t.Errorf("the watcher's last event is %+v, want delivered", last)
+	}
+	testutil.WaitFor(t, "the listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
+	if got := logs.count("malformed notification"); got != 1 {
+		t.Errorf("the malformed notice was logged %d times, want once:\n%s", got, logs.String())
+	}
+}
+
+// logBuffer collects a logger's lines from many goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
 }

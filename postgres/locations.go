@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,7 +184,11 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 	if b.LegacyNotices {
 		legacy = jsonArrays(MaxLocationPayload)
 	}
-	for _, u := range batch {
+	// The rows go in order_id order, which unnest keeps, so the upsert below locks them in one
+	// order on every node: two nodes' batches of the same orders wait for each other instead of
+	// deadlocking (40P01, which dropped one batch whole). Go's map order differs on every call.
+	for _, id := range slices.Sorted(maps.Keys(batch)) {
+		u := batch[id]
 		row, err := json.Marshal(storedLocation{u, u.OrderVersion})
 		if err != nil {
 			return fmt.Errorf("encode position: %w", err)
@@ -232,10 +238,18 @@ func (b *LocationBus) send(ctx context.Context, batch map[string]ordercast.Locat
 
 // Latest reads the newest position of each of the orders that has one, as the last batch that
 // carried it left it, in one query however many orders are asked for.
-func (b *LocationBus) Latest(ctx context.Context, orderIDs []string) ([]ordercast.LocationUpdate, error) {
-	rows, err := b.Store.pool.Query(ctx, `SELECT data FROM order_locations WHERE order_id = ANY($1)`, orderIDs)
+func (b *LocationBus) Latest(ctx context.Context, orderIDs []string) (us []ordercast.LocationUpdate, err error) {
+	err = b.Store.read(ctx, func(ctx context.Context) (err error) {
+		us, err = b.Store.latestPositions(ctx, orderIDs)
+		return err
+	})
+	return us, err
+}
+
+func (s *Store) latestPositions(ctx context.Context, orderIDs []string) ([]ordercast.LocationUpdate, error) {
+	rows, err := s.pool.Query(ctx, `SELECT data FROM order_locations WHERE order_id = ANY($1)`, orderIDs)
 	if err != nil {
-		return nil, b.Store.health(fmt.Errorf("postgres: read positions of %d orders: %w", len(orderIDs), err), false)
+		return nil, fmt.Errorf("postgres: read positions of %d orders: %w", len(orderIDs), err)
 	}
 	us, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ordercast.LocationUpdate, error) {
 		var data string
@@ -250,7 +264,7 @@ func (b *LocationBus) Latest(ctx context.Context, orderIDs []string) ([]ordercas
 		return sl.LocationUpdate, nil
 	})
 	if err != nil {
-		return nil, b.Store.health(fmt.Errorf("postgres: read positions of %d orders: %w", len(orderIDs), err), false)
+		return nil, fmt.Errorf("postgres: read positions of %d orders: %w", len(orderIDs), err)
 	}
 	return us, nil
 }

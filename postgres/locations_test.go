@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -449,4 +450,38 @@ func TestLocationBusGivesUpAHangingBatch(t *testing.T) {
 		}
 		return len(got) == 1 && got[0].Lat == 2
 	})
+}
+
+// TestPositionBatchesOfManyNodesDoNotDeadlock: nodes upserting positions of the same orders at
+// once lock the rows in one order; in map order, two such batches deadlocked (40P01) and one
+// was dropped whole.
+func TestPositionBatchesOfManyNodesDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	const nodes, orders, batches = 3, 300, 40
+	buses := make([]*postgres.LocationBus, nodes)
+	for i := range buses {
+		buses[i] = postgres.NewLocationBus(storetest.MustOpen(t, postgres.New(db)))
+	}
+	ids := make([]string, orders)
+	for i := range ids {
+		ids[i] = "o-" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('a'+i/26))
+	}
+	at := time.Now()
+	var wg sync.WaitGroup
+	for _, b := range buses {
+		wg.Go(func() {
+			for n := range batches {
+				us := make([]ordercast.LocationUpdate, len(ids))
+				for i, id := range ids {
+					us[i] = ordercast.LocationUpdate{OrderID: id, CourierID: "c-1", Lat: 1, Lng: 2, At: at.Add(time.Duration(n) * time.Millisecond)}
+				}
+				if err := postgres.SendPositions(t.Context(), b, us); err != nil {
+					t.Errorf("a batch of positions of orders other nodes send too: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -29,9 +29,12 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 }
 
 // Order returns the current state of one order.
-func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
-	o, err := findOrder(ctx, s.pool, id)
-	return o, s.health(err, false)
+func (s *Store) Order(ctx context.Context, id string) (o ordercast.Order, err error) {
+	err = s.read(ctx, func(ctx context.Context) (err error) {
+		o, err = findOrder(ctx, s.pool, id)
+		return err
+	})
+	return o, err
 }
 
 // AppendStatus applies a status change in the writer's next batch: the order's row is locked,
@@ -56,9 +59,12 @@ func (s *Store) AssignCourier(ctx context.Context, c ordercast.CourierChange) (o
 
 // EventsAfter returns up to limit events of an order with seq > after, in seq order; limit <= 0
 // means all.
-func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
-	evs, err := s.eventsAfter(ctx, orderID, after, limit)
-	return evs, s.health(err, false)
+func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) (evs []ordercast.Event, err error) {
+	err = s.read(ctx, func(ctx context.Context) (err error) {
+		evs, err = s.eventsAfter(ctx, orderID, after, limit)
+		return err
+	})
+	return evs, err
 }
 
 func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
@@ -89,9 +95,12 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 
 // LatestEvents returns the latest event of each of the given orders that exists, in one query.
 // A listener that lost its connection uses it to catch up every watched order at once.
-func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) ([]ordercast.Event, error) {
-	evs, err := s.latestEvents(ctx, orderIDs)
-	return evs, s.health(err, false)
+func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) (evs []ordercast.Event, err error) {
+	err = s.read(ctx, func(ctx context.Context) (err error) {
+		evs, err = s.latestEvents(ctx, orderIDs)
+		return err
+	})
+	return evs, err
 }
 
 func (s *Store) latestEvents(ctx context.Context, orderIDs []string) ([]ordercast.Event, error) {
@@ -110,9 +119,12 @@ func (s *Store) latestEvents(ctx context.Context, orderIDs []string) ([]ordercas
 
 // ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
 // means all.
-func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
-	orders, err := s.activeOrders(ctx, limit)
-	return orders, s.health(err, false)
+func (s *Store) ActiveOrders(ctx context.Context, limit int) (orders []ordercast.Order, err error) {
+	err = s.read(ctx, func(ctx context.Context) (err error) {
+		orders, err = s.activeOrders(ctx, limit)
+		return err
+	})
+	return orders, err
 }
 
 func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {

@@ -13,9 +13,12 @@ import (
 // ScopeSnapshot returns the party's active orders and its log position, read in one REPEATABLE
 // READ transaction: one snapshot, so every event at or below Pos is in the orders and no event
 // after it is. Positions are commit-ordered per party, so a snapshot sees a prefix of the log.
-func (s *Store) ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error) {
-	snap, err := s.scopeSnapshot(ctx, p, limit)
-	return snap, s.health(err, false)
+func (s *Store) ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (snap ordercast.ScopeSnapshot, err error) {
+	err = s.read(ctx, func(ctx context.Context) (err error) {
+		snap, err = s.scopeSnapshot(ctx, p, limit)
+		return err
+	})
+	return snap, err
 }
 
 func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error) {
@@ -57,9 +60,12 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 }
 
 // CouriersOrders returns the active orders assigned to each of the couriers, in one query.
-func (s *Store) CouriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
-	orders, err := s.couriersOrders(ctx, courierIDs)
-	return orders, s.health(err, false)
+func (s *Store) CouriersOrders(ctx context.Context, courierIDs []string) (orders map[string][]ordercast.Order, err error) {
+	err = s.read(ctx, func(ctx context.Context) (err error) {
+		orders, err = s.couriersOrders(ctx, courierIDs)
+		return err
+	})
+	return orders, err
 }
 
 func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
@@ -83,9 +89,12 @@ func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[st
 }
 
 // ScopeEventsAfter returns up to limit events of the party's log after position after.
-func (s *Store) ScopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
-	evs, err := s.scopeEventsAfter(ctx, p, after, limit)
-	return evs, s.health(err, false)
+func (s *Store) ScopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) (evs []ordercast.ScopedEvent, err error) {
+	err = s.read(ctx, func(ctx context.Context) (err error) {
+		evs, err = s.scopeEventsAfter(ctx, p, after, limit)
+		return err
+	})
+	return evs, err
 }
 
 func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {

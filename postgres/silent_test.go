@@ -20,14 +20,14 @@ import (
 // it are not held either; once the database answers again, writes commit.
 func TestSilentDatabaseIsUnavailable(t *testing.T) {
 	db := pgtest.NewDatabase(t)
-	p := newProxy(t, db)
-	s := postgres.New(p.url(t, db))
+	p := pgtest.NewRelay(t, db)
+	s := postgres.New(p.URL())
 	s.BatchTimeout = 300 * time.Millisecond
 	s = storetest.MustOpen(t, s)
 	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	p.freeze()
+	p.Freeze()
 	errs := make(chan error, 2)
 	for _, to := range []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing} {
 		go func() {
@@ -50,7 +50,7 @@ func TestSilentDatabaseIsUnavailable(t *testing.T) {
 	}
 	// What the frozen connections held reaches the database now, and may commit: a write whose
 	// answer was lost has an unknown outcome. Cancelling applies whichever did.
-	p.thaw()
+	p.Thaw()
 	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusCancelled}); err != nil {
 		t.Fatalf("a write once the database answers again: %v", err)
 	}
@@ -63,9 +63,9 @@ func TestSilentDatabaseIsUnavailable(t *testing.T) {
 func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	p := newProxy(t, db)
+	p := pgtest.NewRelay(t, db)
 	// The node's store reads through the proxy; its LISTEN connection and the writer do not.
-	n := newNode(t, p.url(t, db), db, nil)
+	n := newNode(t, p.URL(), db, nil)
 	writer := postgres.New(db)
 	writer.MaxNotifyPayload = postgres.MinNotifyPayload // a long note: announced by order id and seq only
 	writer = storetest.MustOpen(t, writer)
@@ -74,10 +74,10 @@ func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	watched := n.hub.Subscribe("a")
 	t.Cleanup(watched.Close)
 
-	p.freeze()
+	p.Freeze()
 	ev := moveNoted(t, writer, "a", ordercast.StatusConfirmed, longNote)
 	testutil.WaitFor(t, "the listener to give up its read and reconnect", func() bool { return n.l.Ready(t.Context()) != nil })
-	p.thaw()
+	p.Thaw()
 	equalEvents(t, "the event once the database answers", collect(t, watched, is("a", ev.Seq)), []ordercast.Event{ev})
 }
 
@@ -107,5 +107,91 @@ func TestBatchThatKeepsLosingRacesIsUnavailable(t *testing.T) {
 	postgres.FailAttempts(s, nil)
 	if o, err := s.Order(t.Context(), "a"); err != nil || o.Status != ordercast.StatusConfirmed {
 		t.Fatalf("order a is %+v, %v; want it confirmed and no further", o, err)
+	}
+}
+
+// TestSilentDatabaseReadsAreUnavailable: every read of a database that stops answering without
+// closing anything (a dead host, a dropped route: here a relay that stops forwarding) gives up
+// after ReadTimeout with EUnavailable, as a write gives up after BatchTimeout, though its
+// caller's context has no deadline (a request's has none). Before, each waited for as long as
+// the outage lasted. Once the database answers, reads succeed.
+func TestSilentDatabaseReadsAreUnavailable(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	relay := pgtest.NewRelay(t, db)
+	s := postgres.New(relay.URL())
+	s.ReadTimeout, s.BatchTimeout = 300*time.Millisecond, 300*time.Millisecond
+	s = storetest.MustOpen(t, s)
+	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "a", RestaurantID: "r-1"}); err != nil {
+		t.Fatal(err)
+	}
+	r1 := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}
+	positions := postgres.NewLocationBus(s)
+	reads := map[string]func(context.Context) error{
+		"Order": func(ctx context.Context) error { _, err := s.Order(ctx, "a"); return err },
+		"EventsAfter": func(ctx context.Context) error {
+			_, err := s.EventsAfter(ctx, "a", 0, 0)
+			return err
+		},
+		"LatestEvents": func(ctx context.Context) error {
+			_, err := s.LatestEvents(ctx, []string{"a"})
+			return err
+		},
+		"ActiveOrders": func(ctx context.Context) error { _, err := s.ActiveOrders(ctx, 10); return err },
+		"ScopeSnapshot": func(ctx context.Context) error {
+			_, err := s.ScopeSnapshot(ctx, r1, 10)
+			return err
+		},
+		"ScopeEventsAfter": func(ctx context.Context) error {
+			_, err := s.ScopeEventsAfter(ctx, r1, 0, 10)
+			return err
+		},
+		"CouriersOrders": func(ctx context.Context) error {
+			_, err := s.CouriersOrders(ctx, []string{"c-1"})
+			return err
+		},
+		"IdempotentAnswer": func(ctx context.Context) error {
+			_, err := s.IdempotentAnswer(ctx, "scope", "key", time.Now())
+			if ordercast.ErrorCode(err) == ordercast.ENotFound {
+				return nil
+			}
+			return err
+		},
+		"LocationBus.Latest": func(ctx context.Context) error {
+			_, err := positions.Latest(ctx, []string{"a"})
+			return err
+		},
+		"Ping": s.Ping,
+	}
+	for name, read := range reads {
+		if err := read(t.Context()); err != nil {
+			t.Fatalf("%s before the database went silent: %v", name, err)
+		}
+	}
+
+	relay.Freeze()
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(reads))
+	for name, read := range reads {
+		go func() { results <- result{name, read(context.Background())} }()
+	}
+	deadline := time.After(10 * time.Second)
+	for range reads {
+		select {
+		case r := <-results:
+			wantUnavailable(t, r.name+" of a silent database", r.err, "not answering")
+		case <-deadline:
+			relay.Thaw() // so that the store can close
+			t.Fatal("reads of a silent database still wait after 10 s")
+		}
+	}
+	relay.Thaw()
+	for name, read := range reads {
+		if err := read(t.Context()); err != nil {
+			t.Errorf("%s once the database answers again: %v", name, err)
+		}
 	}
 }

@@ -51,6 +51,10 @@ const (
 	// takes milliseconds; ten seconds is far past any lock wait a sound cluster has, and under
 	// the HTTP write timeout (30 s), so its writes are answered 503 while their clients listen.
 	DefaultBatchTimeout = 10 * time.Second
+	// DefaultReadTimeout bounds one read, for the same reason: a request's context has no
+	// deadline, and a read of a silent database would hold the request until TCP gives up. A
+	// read takes milliseconds; past ten seconds it is answered 503 like a write.
+	DefaultReadTimeout = 10 * time.Second
 )
 
 // Channel is the NOTIFY channel that carries committed events.
@@ -89,6 +93,9 @@ type Store struct {
 	// BatchTimeout bounds one attempt at committing a batch; past it the batch's writes fail
 	// with EUnavailable ("not answering"). Zero means DefaultBatchTimeout.
 	BatchTimeout time.Duration
+	// ReadTimeout bounds each read (an order, its events, a party's snapshot, a ping); past it
+	// the read fails with EUnavailable ("not answering"). Zero means DefaultReadTimeout.
+	ReadTimeout time.Duration
 
 	pool    *pgxpool.Pool
 	batches *groupcommit.Writer
@@ -104,6 +111,10 @@ type Store struct {
 	// before anything is sent: a test makes a batch lose races it cannot stage.
 	failAttempt func(n int) error
 	tracker     storehealth.Tracker // whether the database is away, and why
+	// opened is when Open began, and lostAt when a connection was last found lost, as time
+	// since opened (0: never): the pool pings the connections idle since before then (read.go).
+	opened time.Time
+	lostAt atomic.Int64
 
 	recent *ordercache.Cache
 	heads  partyHeads
@@ -164,8 +175,11 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.BatchTimeout == 0 {
 		s.BatchTimeout = DefaultBatchTimeout
 	}
-	if s.MaxConns < 0 || s.MaxBatch < 0 {
-		return errors.New("postgres: MaxConns and MaxBatch must not be negative")
+	if s.ReadTimeout == 0 {
+		s.ReadTimeout = DefaultReadTimeout
+	}
+	if s.MaxConns < 0 || s.MaxBatch < 0 || s.BatchTimeout < 0 || s.ReadTimeout < 0 {
+		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout and ReadTimeout must not be negative")
 	}
 	if s.MaxNotifyPayload < MinNotifyPayload || s.MaxNotifyPayload >= 8000 {
 		return fmt.Errorf("postgres: MaxNotifyPayload is %d bytes; it must be from %d (the short notice of an event, by order id, seq and marks, must fit) to 7999 (PostgreSQL refuses 8000)",
@@ -181,6 +195,8 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = s.ApplicationName
 	}
+	cfg.ShouldPing = s.shouldPing
+	s.opened = time.Now()
 	defer func() {
 		if err != nil {
 			_ = s.Close() // the Open error is the one worth reporting
@@ -220,12 +236,22 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database takes writes, as readiness means: it answers, and it is
+// neither a standby nor set read-only (default_transaction_read_only), where reads succeed and
+// every write fails. Only that success proves the database available again (storehealth).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
 		return errors.New("postgres: store not open")
 	}
-	if err := s.health(s.pool.Ping(ctx), true); err != nil {
+	err := s.readAgainOnLoss(ctx, func(ctx context.Context) error {
+		var readOnly bool
+		err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool`).Scan(&readOnly)
+		if err == nil && readOnly {
+			err = errReadOnly
+		}
+		return err
+	})
+	if err := s.health(err, true); err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
 	return nil

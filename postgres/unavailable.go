@@ -9,19 +9,30 @@ import (
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
-// errNotAnswering is a batch that got no answer within Store.BatchTimeout: the database is
-// there as far as the network says, but silent.
+// errNotAnswering is a batch or a read that got no answer within Store.BatchTimeout or
+// Store.ReadTimeout: the database is there as far as the network says, but silent.
 var errNotAnswering = errors.New("postgres: the database is not answering")
 
+// errReadOnly is a ping that found the database taking no writes: a standby, or a database
+// set default_transaction_read_only. Its reads succeed, so only asking says so.
+var errReadOnly = errors.New("postgres: the database is read-only (a standby, or default_transaction_read_only)")
+
 // unavailableReason classifies a driver error as the database being away ("" when it is not):
-// a connection that cannot be made or was lost, a server shutting down or starting up, or a
-// read-only server (a standby, or default_transaction_read_only). A refused password or a
-// missing database is configuration, not an outage, and stays an error of its own.
+// a connection that cannot be made or was lost, a server shutting down or starting up, a
+// read-only server (a standby, or default_transaction_read_only), or one out of disk, memory or
+// connections. Each is answered 503 with Retry-After: a request worth sending again shortly, not
+// a broken one. A refused password or a missing database is configuration, not an outage, and
+// stays an error of its own.
 func unavailableReason(err error) string {
-	if errors.Is(err, errNotAnswering) {
+	switch {
+	case errors.Is(err, errNotAnswering):
 		return "not answering"
+	case errors.Is(err, errReadOnly):
+		return "read-only"
 	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "" // the caller gave up; nothing is known of the database
@@ -35,8 +46,15 @@ func unavailableReason(err error) string {
 			return "shutting down"
 		case c == "57P03":
 			return "starting up"
-		case strings.HasPrefix(c, "08"), c == "53300", c == "55000" && strings.Contains(pgErr.Message, "not currently accepting connections"):
+		case c == "53100":
+			return "out of disk space"
+		case c == "53200":
+			return "out of memory"
+		case strings.HasPrefix(c, "08"), c == "53300", c == "57P05",
+			c == "55000" && strings.Contains(pgErr.Message, "not currently accepting connections"):
 			return "unreachable"
+		case strings.HasPrefix(c, "53"):
+			return "out of resources"
 		}
 		// Any other answer from the server means it is there.
 		var ce *pgconn.ConnectError
@@ -59,9 +77,66 @@ func unavailableReason(err error) string {
 	return ""
 }
 
-// health translates err into the domain's unavailable error when the database is away, and
-// keeps the store's outage state (storehealth.Tracker.Check).
-func (s *Store) health(err error, proves bool) error { return s.tracker.Check(err, proves) }
+// connectionLost reports whether err says that the connection it came on is gone while the
+// database may well be there: the server ended its backend (a restart, a shutdown,
+// pg_terminate_backend, idle_session_timeout), or the connection was cut. Another connection may
+// succeed where it failed. A new connection that could not be made is no such error: trying
+// another at once gains nothing.
+func connectionLost(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return backendEnded(err) || strings.HasPrefix(pgErr.Code, "08")
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// backendEnded reports whether err is the FATAL with which the server ends a connection's
+// backend. The backend answers in order and exits after it, so whatever it had not answered
+// before it was never run.
+func backendEnded(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "57P01", "57P02", "57P05": // admin shutdown or termination, crash shutdown, idle session timeout
+		return true
+	}
+	return false
+}
+
+// busyReason classifies a statement the server gave up on a time limit the operator set ("" when
+// err is none): statement_timeout (a server too slow, or a statement too long) or lock_timeout (a
+// lock held elsewhere for longer). The request is worth sending again shortly, as for a database
+// away, but the database is there and answers other statements: this is no outage to log and
+// end, or a lock held on one order would log an outage's start and end for every write to it.
+// PostgreSQL logs each such statement itself (log_min_error_statement).
+func busyReason(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57014":
+			return "busy (a statement ran past statement_timeout)"
+		case "55P03":
+			return "busy (a lock wait ran past lock_timeout)"
+		}
+	}
+	return ""
+}
+
+// health translates err into the domain's unavailable error when the database is away or busy,
+// and keeps the store's outage state (storehealth.Tracker.Check).
+func (s *Store) health(err error, proves bool) error {
+	if reason := busyReason(err); reason != "" {
+		return storehealth.Unavailable(reason, err)
+	}
+	return s.tracker.Check(err, proves)
+}
 
 // Unavailable is why the database is away, or "" when it answered the last write or ping.
 func (s *Store) Unavailable() string { return s.tracker.Reason() }

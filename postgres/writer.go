@@ -32,9 +32,11 @@ const batchAttempts = 3
 // a program they reach hubs through the Listener alone.
 //
 // A database that is away fails the batch, and so each of its writes, with EUnavailable; the
-// outage is judged once per batch, not once per write.
+// outage is judged once per batch, not once per write. A batch whose connection was lost before
+// it could have committed is tried once more on another connection (sendCommit says when): after
+// a restart, or a pg_terminate_backend, every connection idle in the pool is gone.
 func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
-	guess := true
+	guess, again := true, false
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeoutCause(ctx, s.BatchTimeout, errNotAnswering)
 		var b *ordercast.Batch
@@ -45,9 +47,7 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 		if err == nil {
 			b, err = s.tryBatch(actx, writes, guess)
 		}
-		if err != nil && ctx.Err() == nil && context.Cause(actx) == errNotAnswering {
-			err = fmt.Errorf("%w (no answer in %v): %w", errNotAnswering, s.BatchTimeout, err)
-		}
+		err = silent(ctx, actx, err, s.BatchTimeout)
 		cancel()
 		if err == nil {
 			s.health(nil, true)
@@ -76,6 +76,12 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 		if guess && guessedWrong(err) {
 			s.paths.wrong.Add(1)
 			guess, attempt = false, attempt-1 // a wrong guess is not a lost race
+			continue
+		}
+		if s.lost(err) && !again && ctx.Err() == nil && !errors.Is(err, errCommitUnknown) {
+			// Nothing of the batch committed: the next attempt judges it afresh.
+			s.Logger.Debug("postgres: batch lost its connection before it could commit; trying again on another", "err", err)
+			again, attempt = true, attempt-1 // not a lost race
 			continue
 		}
 		var pgErr *pgconn.PgError
@@ -391,7 +397,7 @@ func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.B
 		write = &pgx.Batch{}
 	}
 	write.Queue(`COMMIT`)
-	if err := conn.SendBatch(ctx, write).Close(); err != nil {
+	if err := sendCommit(ctx, conn, write); err != nil {
 		return fmt.Errorf("postgres: write batch of %d: %w", len(b.Results), err)
 	}
 	if tx := conn.Conn().PgConn().TxStatus(); tx != 'I' {
@@ -399,6 +405,32 @@ func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.B
 		return fmt.Errorf("postgres: write batch of %d: transaction did not commit (status %c)", len(b.Results), tx)
 	}
 	return nil
+}
+
+// errCommitUnknown marks a lost connection that failed the round trip carrying a batch's COMMIT
+// when the server may have run the COMMIT: the batch may have committed, so it is not tried again.
+// Its writes are answered 503, their outcome unknown, as for any write whose answer was lost.
+var errCommitUnknown = errors.New("postgres: the connection was lost as the batch committed; its outcome is unknown")
+
+// sendCommit sends write, a round trip that ends with COMMIT. A lost connection fails it with
+// errCommitUnknown unless nothing of it can have run: nothing was sent (pgconn.SafeToRetry), or
+// the server ended the backend before it answered the round trip's first statement, which comes
+// before the COMMIT (backendEnded: the server answers in order, and runs nothing after its
+// FATAL). A connection cut, or a FATAL after an answer, may have come after the commit.
+func sendCommit(ctx context.Context, conn *pgxpool.Conn, write *pgx.Batch) error {
+	watched, answered := false, false // whether the first statement's answer is watched, and came
+	if q := write.QueuedQueries; len(q) > 1 && q[0].Fn == nil {
+		watched = true
+		q[0].Exec(func(pgconn.CommandTag) error {
+			answered = true
+			return nil
+		})
+	}
+	err := conn.SendBatch(ctx, write).Close()
+	if err == nil || !connectionLost(err) || pgconn.SafeToRetry(err) || watched && !answered && backendEnded(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errCommitUnknown, err)
 }
 
 // readState reads round trip 1's results into b and returns the database's clock and the

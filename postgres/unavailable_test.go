@@ -1,0 +1,302 @@
+package postgres_test
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/postgres"
+)
+
+// dbName is the name of the database of url.
+func dbName(t *testing.T, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
+}
+
+// alterDatabase sets (or with value "", resets) a setting of the test database for the sessions
+// that start from now on.
+func alterDatabase(t *testing.T, admin *pgx.Conn, db, setting, value string) {
+	t.Helper()
+	sql := "ALTER DATABASE " + pgx.Identifier{dbName(t, db)}.Sanitize() + " RESET " + setting
+	if value != "" {
+		sql = "ALTER DATABASE " + pgx.Identifier{dbName(t, db)}.Sanitize() + " SET " + setting + " = '" + value + "'"
+	}
+	// Not t.Context(): a cleanup resets settings after it has ended.
+	if _, err := admin.Exec(context.Background(), sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// terminateStore ends the backends of the test database's store connections (application_name
+// ordercast), as a restart or pg_terminate_backend does, and waits until they are gone: each
+// has sent its FATAL, which the connection idle in the pool holds unread.
+func terminateStore(t *testing.T, admin *pgx.Conn, db string) {
+	t.Helper()
+	name := dbName(t, db)
+	if _, err := admin.Exec(t.Context(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = $1 AND application_name = $2`, name, postgres.DefaultApplicationName); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the store's backends to end", func() bool {
+		return storeBackends(t, admin, name) == 0
+	})
+}
+
+func storeBackends(t *testing.T, admin *pgx.Conn, name string) int {
+	t.Helper()
+	var n int
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2`,
+		name, postgres.DefaultApplicationName).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func wantUnavailable(t *testing.T, what string, err error, saying string) {
+	t.Helper()
+	if ordercast.ErrorCode(err) != ordercast.EUnavailable || !strings.Contains(ordercast.ErrorMessage(err), saying) {
+		t.Errorf("%s: %v (code %q), want unavailable saying %q", what, err, ordercast.ErrorCode(err), saying)
+	}
+}
+
+// TestOperatorTimeoutsAreUnavailable: a statement PostgreSQL gives up on a time limit the
+// operator set (lock_timeout while another session holds an order's row, statement_timeout while
+// one holds the table) is unavailable, "busy", so 503 with Retry-After, not 500: worth sending
+// again shortly. It is no outage of the database, which answers the rest: nothing logs one.
+func TestOperatorTimeoutsAreUnavailable(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	admin := pgtest.Connect(t, db)
+	create(t, storetest.MustOpen(t, postgres.New(db)), "a")
+
+	for _, tc := range []struct{ setting, saying string }{
+		{"lock_timeout", "lock_timeout"},
+		{"statement_timeout", "statement_timeout"},
+	} {
+		t.Run(tc.setting, func(t *testing.T) {
+			alterDatabase(t, admin, db, tc.setting, "200ms")
+			t.Cleanup(func() { alterDatabase(t, admin, db, tc.setting, "") })
+			var logs logBuffer
+			s := postgres.New(db) // its sessions start with the setting
+			s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			s = storetest.MustOpen(t, s)
+			create(t, s, "b-"+tc.setting)
+
+			locker := pgtest.Connect(t, db)
+			tx, err := locker.Begin(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(t.Context(), `SELECT 1 FROM orders WHERE id = 'a' FOR UPDATE`); err != nil {
+				t.Fatal(err)
+			}
+			_, _, _, err = s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed})
+			wantUnavailable(t, "a write to an order locked elsewhere", err, tc.saying)
+			move(t, s, "b-"+tc.setting, ordercast.StatusConfirmed) // the other orders are written
+
+			// A read waits for no row lock; a lock on the whole table stops it.
+			if _, err := tx.Exec(t.Context(), `LOCK TABLE orders IN ACCESS EXCLUSIVE MODE`); err != nil {
+				t.Fatal(err)
+			}
+			_, err = s.Order(t.Context(), "a")
+			wantUnavailable(t, "a read of a table locked elsewhere", err, tc.saying)
+			if err := tx.Rollback(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+
+			if got := s.Unavailable(); got != "" {
+				t.Errorf("Unavailable() = %q, want \"\": the database answered", got)
+			}
+			if n := logs.count("database unavailable"); n != 0 {
+				t.Errorf("an outage was logged %d times for a timed-out statement, want none", n)
+			}
+		})
+	}
+	s := storetest.MustOpen(t, postgres.New(db))
+	move(t, s, "a", ordercast.StatusConfirmed) // the refused writes left nothing behind
+}
+
+// TestResourceErrorsAreUnavailable: a server out of disk space, memory or another resource is
+// away until an operator acts, as one shutting down is: 503 with Retry-After, and an outage
+// logged, not 500. A statement given up on an operator's time limit is busy: 503, no outage.
+func TestResourceErrorsAreUnavailable(t *testing.T) {
+	t.Parallel()
+	s := storetest.MustOpen(t, postgres.New(pgtest.NewDatabase(t)))
+	create(t, s, "a")
+	for _, tc := range []struct{ code, saying, outage string }{
+		{"53100", "out of disk space", "out of disk space"},
+		{"53200", "out of memory", "out of memory"},
+		{"53400", "out of resources", "out of resources"},
+		{"57014", "busy", ""},
+		{"55P03", "busy", ""},
+	} {
+		postgres.FailAttempts(s, func(int) error { return &pgconn.PgError{Severity: "ERROR", Code: tc.code} })
+		_, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed})
+		wantUnavailable(t, "a batch that met "+tc.code, err, tc.saying)
+		if got := s.Unavailable(); got != tc.outage {
+			t.Errorf("after %s: Unavailable() = %q, want %q", tc.code, got, tc.outage)
+		}
+		postgres.FailAttempts(s, nil)
+		if err := s.Ping(t.Context()); err != nil { // ends the outage
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReadOnlyDatabaseIsNotReady: a database that takes no writes (a standby, or
+// default_transaction_read_only) answers reads, and a ping that only asks for an answer; yet
+// every write is 503 read-only. Ping, which /readyz asks, says so too, and the outage is
+// logged once: a ping that succeeded on it ended the outage every time, and the next write began
+// it again. Once writable, the outage ends with one line.
+func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	admin := pgtest.Connect(t, db)
+	var logs logBuffer
+	s := postgres.New(db)
+	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	s = storetest.MustOpen(t, s)
+	create(t, s, "a")
+
+	alterDatabase(t, admin, db, "default_transaction_read_only", "on")
+	t.Cleanup(func() { alterDatabase(t, admin, db, "default_transaction_read_only", "") })
+	terminateStore(t, admin, db) // the setting applies to new sessions
+	for i := range 2 {
+		wantUnavailable(t, "a ping of a read-only database", s.Ping(t.Context()), "read-only")
+		_, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed})
+		wantUnavailable(t, "a write to a read-only database", err, "read-only")
+		if _, err := s.Order(t.Context(), "a"); err != nil {
+			t.Errorf("read %d of a read-only database: %v", i, err)
+		}
+	}
+	if got := s.Unavailable(); got != "read-only" {
+		t.Errorf("Unavailable() = %q, want read-only", got)
+	}
+	if n, m := logs.count("database unavailable"), logs.count("database available again"); n != 1 || m != 0 {
+		t.Errorf("outage logged as starting %d times and ending %d times, want once and never:\n%s", n, m, logs.String())
+	}
+
+	alterDatabase(t, admin, db, "default_transaction_read_only", "")
+	terminateStore(t, admin, db)
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("a ping once the database is writable: %v", err)
+	}
+	if got, n := s.Unavailable(), logs.count("database available again"); got != "" || n != 1 {
+		t.Errorf("after the outage: Unavailable() = %q, its end logged %d times, want \"\" and once", got, n)
+	}
+	move(t, s, "a", ordercast.StatusConfirmed)
+}
+
+// TestLostConnectionsCostNoRequest: after a restart, or pg_terminate_backend, every connection
+// idle in the pool is gone, and pgxpool checks only those idle for over a second: each failed
+// the next read or batch with 503. The first to find its connection lost runs again on another,
+// and the pool checks the rest before their next use, so no request fails.
+func TestLostConnectionsCostNoRequest(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	admin := pgtest.Connect(t, db)
+	s := storetest.MustOpen(t, postgres.New(db))
+	other := storetest.MustOpen(t, postgres.New(db))
+	create(t, s, "a")
+	r1 := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}
+	for i := range 16 {
+		create(t, other, "other-"+string(rune('a'+i))) // orders s has not seen
+	}
+	n := 0
+	for _, tc := range []struct {
+		what string
+		do   func() error
+	}{
+		{"read", func() error { _, err := s.Order(t.Context(), "a"); return err }},
+		{"read in a transaction", func() error { _, err := s.ScopeSnapshot(t.Context(), r1, 10); return err }},
+		{"ping", func() error { return s.Ping(t.Context()) }},
+		{"batch judged from what the node knows", func() error {
+			n++
+			_, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "new-" + string(rune('a'+n))})
+			return err
+		}},
+		{"batch judged under lock", func() error {
+			n++ // an order s has not seen: its batch locks and reads it first
+			_, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "other-" + string(rune('a'+n)), Status: ordercast.StatusConfirmed})
+			return err
+		}},
+	} {
+		// Several connections, each used within the last second; the last one used, which the
+		// pool hands out next, last did what the test does, so its statements are prepared and
+		// sent without a round trip of their own.
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 20 {
+					_, _ = s.ScopeSnapshot(t.Context(), r1, 10)
+				}
+			})
+		}
+		wg.Wait()
+		if err := tc.do(); err != nil {
+			t.Fatalf("%s: %v", tc.what, err)
+		}
+		if got := storeBackends(t, admin, dbName(t, db)); got < 2 {
+			t.Logf("the store had %d connection(s) open, not several", got)
+		}
+		terminateStore(t, admin, db)
+		for i := range 4 {
+			if err := tc.do(); err != nil {
+				t.Errorf("%s %d after the store's backends were terminated: %v", tc.what, i, err)
+			}
+		}
+	}
+}
+
+// TestConnectionLostAfterCommitIsNotRetried: a connection lost once the batch's COMMIT may have
+// run leaves its outcome unknown, and the batch is not tried again: here it committed, and an
+// attempt on another connection would judge the change again against its own commit, and answer
+// an applied change as one that changed nothing (or as a version conflict, or a created order as
+// one that existed). It is 503, as for any write whose answer was lost.
+func TestConnectionLostAfterCommitIsNotRetried(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	admin := pgtest.Connect(t, db)
+	relay := pgtest.NewRelay(t, db)
+	s := storetest.MustOpen(t, postgres.New(relay.URL()))
+	create(t, s, "a") // s knows a: its batches are one round trip each, COMMIT included
+	// The same batch once, so that its statements are prepared on the connection: the next one
+	// sends them, COMMIT included, without waiting for an answer first.
+	move(t, s, "a", ordercast.StatusConfirmed)
+
+	relay.HoldAnswers()
+	done := make(chan error, 1)
+	go func() {
+		_, _, _, err := s.AppendStatus(context.Background(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusPreparing, ExpectedVersion: 2})
+		done <- err
+	}()
+	testutil.WaitFor(t, "the batch to commit", func() bool {
+		var v int64
+		if err := admin.QueryRow(t.Context(), `SELECT version FROM orders WHERE id = 'a'`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v == 3
+	})
+	relay.Cut()
+	relay.Thaw()
+	relay.Resume()
+	wantUnavailable(t, "a write whose connection was lost after its commit", <-done, "unreachable")
+	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusReady, ExpectedVersion: 3}); err != nil {
+		t.Fatalf("the next write, at the committed version: %v", err)
+	}
+}
