@@ -133,10 +133,13 @@ func parseNotification(payload string) ([]ordercast.Event, error) {
 		if len(row) == 3 { // [order_id, seq, marks]: read from the store
 			fields = []any{&ev.OrderID, &ev.Seq, &ev.Marks}
 		}
-		if len(row) < 2 || len(row) > len(fields) {
+		if len(row) < 2 {
 			return nil, fmt.Errorf("notice %d has %d fields", i, len(row))
 		}
-		for j, raw := range row {
+		// A row longer than this version knows carries fields a later version added after
+		// these: a node mid-way through a rolling upgrade reads what it knows and leaves the
+		// rest, rather than take every such notice for a broken one (and reconnect on it).
+		for j, raw := range row[:min(len(row), len(fields))] {
 			if err := json.Unmarshal(raw, fields[j]); err != nil {
 				return nil, fmt.Errorf("notice %d field %d: %w", i, j, err)
 			}

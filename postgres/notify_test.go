@@ -156,3 +156,14 @@ func TestOrderPayloads_RoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestParseNotification_LaterVersion: a node of a later version may add fields after the ones
+// this version knows; a node mid-way through a rolling upgrade reads the event it knows from
+// such a row, rather than take it for a broken notice (which makes the listener reconnect).
+func TestParseNotification_LaterVersion(t *testing.T) {
+	got, err := parseNotification(`[["a",2,"confirmed",1796079600500000,"n","restaurant:r","","",null,"a later field",42]]`)
+	want := []ordercast.Event{{OrderID: "a", Seq: 2, Status: ordercast.StatusConfirmed, At: time.Date(2026, 11, 30, 23, 0, 0, 5e8, time.UTC), Note: "n", Actor: "restaurant:r"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("parseNotification = %+v, %v; want %+v", got, err, want)
+	}
+}
