@@ -154,3 +154,40 @@ func TestPostLocationsRefusedWhole(t *testing.T) {
 		t.Fatalf("after %d positions there is none", api.MaxLocationsPerRequest)
 	}
 }
+
+// TestPostLocationsLaterPositionWithoutAtWins: positions of one request without at are stamped
+// in request order, so of one courier's the last is the newest, on streams and the long poll,
+// as when each is posted alone. Stamped all with the same time, the first one won.
+func TestPostLocationsLaterPositionWithoutAtWins(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+	wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+
+	code, body := postLocations(t, base, "", `{"positions":[
+		{"courier_id":"c-1","lat":52.51,"lng":13.4},
+		{"courier_id":"c-1","lat":52.52,"lng":13.4},
+		{"courier_id":"c-1","lat":52.53,"lng":13.4}]}`)
+	if code != http.StatusOK {
+		t.Fatalf("status %d %s, want 200", code, body)
+	}
+	var res api.PostLocationsResponse
+	if err := json.Unmarshal(body, &res); err != nil || res.Accepted != 3 {
+		t.Fatalf("answer %s (%v): want the three accepted", body, err)
+	}
+	code, body = do(t, "GET", base+"/v1/orders/o-1?wait=0", "", "")
+	var lp struct{ Location *ordercast.LocationUpdate }
+	if err := json.Unmarshal(body, &lp); code != http.StatusOK || err != nil || lp.Location == nil || lp.Location.Lat != 52.53 {
+		t.Fatalf("long poll answer %d %s: want the third position, 52.53", code, body)
+	}
+	// The stream may be sent the first and second too; it ends on the third.
+	for u := nextLocation(t, r, "3"); u.Lat != 52.53; u = nextLocation(t, r, "3") {
+		if u.Lat != 52.51 && u.Lat != 52.52 {
+			t.Fatalf("stream got position %v, want the request's", u.Lat)
+		}
+	}
+}
