@@ -213,11 +213,14 @@ func (m ETAModel) Estimate(distanceM, speed float64) (etaS int64, nearby bool) {
 // ShowsLocation reports whether an order in status s shows its courier's position to watchers,
 // when positions are shown from stage from on (out_for_delivery by default; an earlier stage
 // shows the courier on the way to the pickup): from that stage until the order ends, never after.
+// No stage before confirmed shows it, whatever from says: a placed order is a request the
+// restaurant has not taken, and nobody is owed a courier's whereabouts for it. So
+// ShowsLocation(from, from) is false for a from that cannot be configured.
 func ShowsLocation(s, from Status) bool {
 	if from == "" {
 		from = StatusOutForDelivery
 	}
-	return !s.Terminal() && s != StatusCancelled && rank[s] >= rank[from] && rank[from] > 0
+	return !s.Terminal() && s != StatusCancelled && rank[s] >= rank[from] && rank[from] >= rank[StatusConfirmed]
 }
 
 // PointColumn is how stores keep an optional point: its JSON, or nil for none.

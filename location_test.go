@@ -98,6 +98,9 @@ func TestShowsLocation(t *testing.T) {
 		{ordercast.StatusPlaced, ordercast.StatusConfirmed, false},
 		{ordercast.StatusDelivered, ordercast.StatusConfirmed, false},
 		{ordercast.StatusOutForDelivery, ordercast.StatusCancelled, false},
+		// Never from placed: the restaurant has not taken the order yet.
+		{ordercast.StatusPlaced, ordercast.StatusPlaced, false},
+		{ordercast.StatusOutForDelivery, ordercast.StatusPlaced, false},
 	} {
 		if got := ordercast.ShowsLocation(tt.s, tt.from); got != tt.want {
 			t.Errorf("ShowsLocation(%s, from %q) = %v, want %v", tt.s, tt.from, got, tt.want)
