@@ -37,7 +37,7 @@ func TestPostLocationsPermissions(t *testing.T) {
 		{"courier posting its own", actorToken(t, auth.RoleCourier, "c-1"), http.StatusForbidden},
 		{"restaurant", actorToken(t, auth.RoleRestaurant, "r-1"), http.StatusForbidden},
 		{"customer", actorToken(t, auth.RoleCustomer, "u-1"), http.StatusForbidden},
-		{"customer's tracking token", tracking, http.StatusUnauthorized},
+		{"customer's tracking token", tracking, http.StatusForbidden},
 		{"no token", "", http.StatusUnauthorized},
 	} {
 		tt.check(t, func(t *testing.T) (int, []byte) {
@@ -189,5 +189,38 @@ func TestPostLocationsLaterPositionWithoutAtWins(t *testing.T) {
 		if u.Lat != 52.51 && u.Lat != 52.52 {
 			t.Fatalf("stream got position %v, want the request's", u.Lat)
 		}
+	}
+}
+
+// TestWrongTypeNamesTheFieldAsSent: a value of the wrong type is named by its place in the
+// request, with the index of the array element it is in, and never by a Go type:
+// encoding/json's own name for a position's lat was positions.PostLocationRequest.lat.
+func TestWrongTypeNamesTheFieldAsSent(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	good := `{"courier_id":"c-1","lat":52.5,"lng":13.4}`
+	for _, tt := range []struct {
+		name, path, body, field string
+	}{
+		{"a position's lat", api.PathLocations, `{"positions":[` + good + `,{"courier_id":"c-1","lat":"52.5","lng":13.4}]}`, "positions[1].lat"},
+		{"a courier id", api.PathLocations, " \n" + `{"positions":[{"courier_id":7,"lat":1,"lng":1}]}`, "positions[0].courier_id"},
+		{"an object for a number", api.PathLocations, `{"positions":[` + good + `,` + good + `,{"courier_id":"c-1","lat":{"a":[1]},"lng":1}]}`, "positions[2].lat"},
+		{"an object for the array", api.PathLocations, `{"positions":{}}`, "positions"},
+		{"a position that is not an object", api.PathLocations, `{"positions":[` + good + `,"here"]}`, "positions[1]"},
+		{"a single position", "/v1/couriers/c-1/location", `{"lat":52.5,"lng":true}`, "lng"},
+		{"a status", "/v1/orders/o-1/status", `{"status":7}`, "status"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := call(t, "POST", base+tt.path, "", tt.body)
+			var e api.ErrorBody
+			if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusBadRequest || e.Error.Code != ordercast.EMalformed {
+				t.Fatalf("status %d %s, want 400 malformed_request", resp.StatusCode, body)
+			}
+			if want := fmt.Sprintf("field %q has the wrong type", tt.field); e.Error.Message != want {
+				t.Errorf("message %q, want %q", e.Error.Message, want)
+			}
+		})
 	}
 }
