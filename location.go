@@ -158,6 +158,10 @@ type ETAModel struct {
 	// MinSpeedMPS and MaxSpeedMPS bound the speed the estimate divides by: a courier waiting at a
 	// light is not expected to take forever, nor a bad fix to teleport.
 	MinSpeedMPS, MaxSpeedMPS float64
+	// TypicalSpeedMPS is the speed assumed until the courier is seen moving (its running speed is
+	// still 0): the first estimate of a run at MinSpeedMPS was several times the steady one,
+	// which the second fix then cut. Zero falls back to MinSpeedMPS.
+	TypicalSpeedMPS float64
 	// FloorS and CeilingS bound the answer.
 	FloorS, CeilingS int64
 	// NearbyM is the radius around the drop-off within which the courier is nearby.
@@ -171,10 +175,13 @@ var DefaultETAModel = ETAModel{
 	RouteFactor: 1.3,
 	MinSpeedMPS: 2,
 	MaxSpeedMPS: 15,
-	FloorS:      30,
-	CeilingS:    2 * 60 * 60,
-	NearbyM:     200,
-	Smoothing:   0.3,
+	// 18 km/h: a city courier's average on a bicycle, e-bike or scooter, stops at lights
+	// included, is about 15 to 22 km/h.
+	TypicalSpeedMPS: 5,
+	FloorS:          30,
+	CeilingS:        2 * 60 * 60,
+	NearbyM:         200,
+	Smoothing:       0.3,
 }
 
 // Speed folds a new sample into a running speed estimate (0 means none yet). A sample above
@@ -191,9 +198,13 @@ func (m ETAModel) Speed(prev, sample float64) float64 {
 	return prev + m.Smoothing*(sample-prev)
 }
 
-// Estimate returns the seconds to cover distanceM at speed (clamped), within the floor and
-// ceiling, and whether the courier is nearby.
+// Estimate returns the seconds to cover distanceM at speed (a running estimate from Speed; 0,
+// not seen moving yet, is TypicalSpeedMPS), clamped, within the floor and ceiling, and whether
+// the courier is nearby.
 func (m ETAModel) Estimate(distanceM, speed float64) (etaS int64, nearby bool) {
+	if speed <= 0 {
+		speed = m.TypicalSpeedMPS
+	}
 	speed = math.Min(math.Max(speed, m.MinSpeedMPS), m.MaxSpeedMPS)
 	eta := int64(math.Round(distanceM * m.RouteFactor / speed))
 	return min(max(eta, m.FloorS), m.CeilingS), distanceM <= m.NearbyM
@@ -202,11 +213,14 @@ func (m ETAModel) Estimate(distanceM, speed float64) (etaS int64, nearby bool) {
 // ShowsLocation reports whether an order in status s shows its courier's position to watchers,
 // when positions are shown from stage from on (out_for_delivery by default; an earlier stage
 // shows the courier on the way to the pickup): from that stage until the order ends, never after.
+// No stage before confirmed shows it, whatever from says: a placed order is a request the
+// restaurant has not taken, and nobody is owed a courier's whereabouts for it. So
+// ShowsLocation(from, from) is false for a from that cannot be configured.
 func ShowsLocation(s, from Status) bool {
 	if from == "" {
 		from = StatusOutForDelivery
 	}
-	return !s.Terminal() && s != StatusCancelled && rank[s] >= rank[from] && rank[from] > 0
+	return !s.Terminal() && s != StatusCancelled && rank[s] >= rank[from] && rank[from] >= rank[StatusConfirmed]
 }
 
 // PointColumn is how stores keep an optional point: its JSON, or nil for none.

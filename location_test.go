@@ -57,7 +57,8 @@ func TestDistanceAndETA(t *testing.T) {
 		nearby      bool
 	}{
 		{dist: 6000, speed: 6, eta: 1300}, // 6 km * 1.3 at 6 m/s
-		{dist: 6000, speed: 0, eta: 3900}, // stopped: the floor speed, not forever
+		{dist: 6000, speed: 0, eta: 1560}, // not seen moving yet: the typical 5 m/s
+		{dist: 6000, speed: 1, eta: 3900}, // slowed to a stop: the floor speed, not forever
 		{dist: 6000, speed: 90, eta: 520}, // a bad fix: the ceiling speed
 		{dist: 50, speed: 6, eta: m.FloorS, nearby: true},
 		{dist: 1e7, speed: 6, eta: m.CeilingS},
@@ -97,6 +98,9 @@ func TestShowsLocation(t *testing.T) {
 		{ordercast.StatusPlaced, ordercast.StatusConfirmed, false},
 		{ordercast.StatusDelivered, ordercast.StatusConfirmed, false},
 		{ordercast.StatusOutForDelivery, ordercast.StatusCancelled, false},
+		// Never from placed: the restaurant has not taken the order yet.
+		{ordercast.StatusPlaced, ordercast.StatusPlaced, false},
+		{ordercast.StatusOutForDelivery, ordercast.StatusPlaced, false},
 	} {
 		if got := ordercast.ShowsLocation(tt.s, tt.from); got != tt.want {
 			t.Errorf("ShowsLocation(%s, from %q) = %v, want %v", tt.s, tt.from, got, tt.want)

@@ -301,7 +301,8 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 		return Actor{}, time.Time{}, tokenError(err)
 	}
 	if slices.Contains(claims.Audience, TrackingAudience) {
-		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EUnauthenticated, "a tracking token cannot change orders")
+		// A good token for something else (watching its one order): 403, as the API's table has it.
+		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EForbidden, "a tracking token cannot change orders")
 	}
 	if _, hmac := tok.Method.(*jwt.SigningMethodHMAC); !hmac {
 		if err := a.checkExternal(&claims); err != nil {

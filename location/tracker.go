@@ -335,7 +335,7 @@ type PostResult struct {
 // couriers' budgets, finds their kept copies of their orders and folds every position in; when
 // copies are missing, the lock is let go for one read of the store that fetches them all (every
 // such courier's at once); and in a cluster one Bus.Send carries them all. A position without
-// At is stamped now, in ps.
+// At is stamped with the time it arrived, in ps (see arrivalStep).
 func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
 	now := t.now()
 	res := make([]PostResult, len(ps))
@@ -344,7 +344,7 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	ok := make([]bool, len(ps))
 	for i := range ps {
 		if ps[i].At.IsZero() {
-			ps[i].At = now
+			ps[i].At = now.Add(time.Duration(i) * arrivalStep)
 		}
 		if res[i].Err = ps[i].Validate(now, t.MaxAge); res[i].Err == nil {
 			ok[i] = true
@@ -453,6 +453,20 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	return res
 }
 
+// arrivalStep is how far apart PostMany stamps the positions of one request that come without
+// their time, in request order: they arrived one after another, and of one courier's the later
+// must win as it does posted alone. Stamping them apart keeps that rule where it is, in
+// LocationUpdate.Replaces (of one courier's positions the later fix wins), everywhere a position
+// goes (a node's memory, watchers' slots, the cluster's batches and table); the same time for all
+// had the first win. A microsecond, not a nanosecond: PostgreSQL keeps microseconds, and a
+// thousand positions still end a millisecond after now, far within LocationClockSkew.
+const arrivalStep = time.Microsecond
+
+// minSpeedInterval is the least time between two fixes whose distance makes a speed sample.
+// Closer fixes measure the phone's error (a few metres over a fraction of a second reads as a
+// sprint) or no time at all: positions of one request without at are stamped arrivalStep apart.
+const minSpeedInterval = 500 * time.Millisecond
+
 // courierRead is a courier whose orders a PostMany reads, and the generation of its copy when
 // the read began.
 type courierRead struct {
@@ -517,14 +531,19 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 		st = &orderState{}
 		t.orders[o.ID] = st
 	}
-	sample := -1.0
-	if p.SpeedMPS != nil {
+	sample := -1.0 // none
+	since := p.At.Sub(st.lastAt)
+	apart := st.lastAt.IsZero() || since >= minSpeedInterval
+	switch {
+	case p.SpeedMPS != nil:
 		sample = *p.SpeedMPS
-	} else if !st.lastAt.IsZero() {
-		sample = ordercast.DistanceM(st.last, p.Point) / p.At.Sub(st.lastAt).Seconds()
+	case !st.lastAt.IsZero() && apart:
+		sample = ordercast.DistanceM(st.last, p.Point) / since.Seconds()
 	}
 	st.speed = t.ETA.Speed(st.speed, sample)
-	st.last, st.lastAt = p.Point, p.At
+	if apart { // a fix too close to the last is no place to measure the next speed from either
+		st.last, st.lastAt = p.Point, p.At
+	}
 	for _, party := range o.Parties() {
 		u.Parties = append(u.Parties, party.Key())
 	}

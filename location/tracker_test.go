@@ -332,7 +332,7 @@ func TestForgetsOrdersThatChangeCourierOrEnd(t *testing.T) {
 		return latest("a") == nil && latest("b") == nil
 	})
 
-	// c-2's first fix, without a speed: its ETA is at the slowest speed, not c-1's 15 m/s.
+	// c-2's first fix, without a speed: its ETA is at the typical speed, not c-1's 15 m/s.
 	p := at(0.01, now)
 	if _, err := tr.Post(context.Background(), "c-2", p); err != nil {
 		t.Fatal(err)
@@ -991,5 +991,58 @@ func TestNewCouriersReadThatShowsTheEventReachesTheOrder(t *testing.T) {
 	}
 	if l := tr.Latest(ctx, "o"); l == nil || l.Update.CourierID != "c-b" {
 		t.Fatalf("o's latest position: %v, want c-b's", l)
+	}
+}
+
+// TestPostManyLaterPositionWithoutAtWins: a request's positions without at are stamped in
+// request order, so of one courier's the last wins, as posted one after another; stamped alike,
+// the first won. They are stamped microseconds apart, which must not read as a speed: the ETA
+// is the one of a courier not yet seen moving.
+func TestPostManyLaterPositionWithoutAtWins(t *testing.T) {
+	dropoff := ordercast.Point{Lat: 0.05, Lng: 1}
+	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Dropoff: &dropoff}}, nil)
+	var ps []location.CourierPosition
+	for _, lat := range []float64{0.01, 0.02, 0.03} {
+		ps = append(ps, location.CourierPosition{CourierID: "c-1", Position: at(lat, time.Time{})})
+	}
+	for i, r := range tr.PostMany(context.Background(), ps) {
+		if r.Err != nil || r.Orders != 1 {
+			t.Errorf("position %d: %d orders, %v; want 1", i, r.Orders, r.Err)
+		}
+	}
+	l := tr.Latest(context.Background(), "a")
+	if l == nil || l.Update.Lat != 0.03 {
+		t.Fatalf("newest of a = %s, want the third position, lat 0.03", describe(l))
+	}
+	want, _ := ordercast.DefaultETAModel.Estimate(ordercast.DistanceM(ps[2].Point, dropoff), 0)
+	if l.Update.ETAS == nil || *l.Update.ETAS != want {
+		t.Errorf("ETA of %s, want %d s (no speed yet: the stamps are no time apart)", describe(l), want)
+	}
+}
+
+// TestFirstETAsOfARunAreSteady: a courier 5 km out, reporting no speed, is estimated from the
+// first fix at a typical speed, not the floor: the first estimates of the run stay within a
+// sane ratio of the steady one. At the floor the first was 3.4 times the second (3,252 s, then
+// 954).
+func TestFirstETAsOfARunAreSteady(t *testing.T) {
+	const speed = 6.8                              // m/s, the courier's actual speed
+	const degree = 111_195.0                       // metres in a degree of latitude
+	dropoff := ordercast.Point{Lat: 0.045, Lng: 1} // about 5 km north of the start
+	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Dropoff: &dropoff}},
+		func(tr *location.Tracker) { tr.Rate = 0 })
+	start := time.Now().Add(-time.Minute)
+	for i := range 20 {
+		p := at(float64(i)*speed/degree, start.Add(time.Duration(i)*time.Second))
+		if _, err := tr.Post(context.Background(), "c-1", p); err != nil {
+			t.Fatal(err)
+		}
+		l := tr.Latest(context.Background(), "a")
+		steady, _ := ordercast.DefaultETAModel.Estimate(ordercast.DistanceM(p.Point, dropoff), speed)
+		if l == nil || l.Update.ETAS == nil {
+			t.Fatalf("fix %d: no ETA (%s)", i, describe(l))
+		}
+		if ratio := float64(*l.Update.ETAS) / float64(steady); ratio > 1.5 || ratio < 1/1.5 {
+			t.Errorf("fix %d: ETA %d s, %.2f times the steady %d s", i, *l.Update.ETAS, ratio, steady)
+		}
 	}
 }

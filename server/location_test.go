@@ -134,7 +134,7 @@ func TestPostLocationPermissions(t *testing.T) {
 		{"other courier", actorToken(t, auth.RoleCourier, "c-2"), http.StatusForbidden},
 		{"courier without sub", actorToken(t, auth.RoleCourier, ""), http.StatusForbidden},
 		{"restaurant", actorToken(t, auth.RoleRestaurant, "c-1"), http.StatusForbidden},
-		{"customer's tracking token", tracking, http.StatusUnauthorized},
+		{"customer's tracking token", tracking, http.StatusForbidden},
 		{"admin", actorToken(t, auth.RoleAdmin, "support"), http.StatusOK},
 		{"system", actorToken(t, auth.RoleSystem, "dispatch"), http.StatusOK},
 		{"no token", "", http.StatusUnauthorized},

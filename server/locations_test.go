@@ -37,7 +37,7 @@ func TestPostLocationsPermissions(t *testing.T) {
 		{"courier posting its own", actorToken(t, auth.RoleCourier, "c-1"), http.StatusForbidden},
 		{"restaurant", actorToken(t, auth.RoleRestaurant, "r-1"), http.StatusForbidden},
 		{"customer", actorToken(t, auth.RoleCustomer, "u-1"), http.StatusForbidden},
-		{"customer's tracking token", tracking, http.StatusUnauthorized},
+		{"customer's tracking token", tracking, http.StatusForbidden},
 		{"no token", "", http.StatusUnauthorized},
 	} {
 		tt.check(t, func(t *testing.T) (int, []byte) {
@@ -152,5 +152,75 @@ func TestPostLocationsRefusedWhole(t *testing.T) {
 	}
 	if l := ls.tracker.Latest(context.Background(), "o-1"); l == nil {
 		t.Fatalf("after %d positions there is none", api.MaxLocationsPerRequest)
+	}
+}
+
+// TestPostLocationsLaterPositionWithoutAtWins: positions of one request without at are stamped
+// in request order, so of one courier's the last is the newest, on streams and the long poll,
+// as when each is posted alone. Stamped all with the same time, the first one won.
+func TestPostLocationsLaterPositionWithoutAtWins(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+	wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+
+	code, body := postLocations(t, base, "", `{"positions":[
+		{"courier_id":"c-1","lat":52.51,"lng":13.4},
+		{"courier_id":"c-1","lat":52.52,"lng":13.4},
+		{"courier_id":"c-1","lat":52.53,"lng":13.4}]}`)
+	if code != http.StatusOK {
+		t.Fatalf("status %d %s, want 200", code, body)
+	}
+	var res api.PostLocationsResponse
+	if err := json.Unmarshal(body, &res); err != nil || res.Accepted != 3 {
+		t.Fatalf("answer %s (%v): want the three accepted", body, err)
+	}
+	code, body = do(t, "GET", base+"/v1/orders/o-1?wait=0", "", "")
+	var lp struct{ Location *ordercast.LocationUpdate }
+	if err := json.Unmarshal(body, &lp); code != http.StatusOK || err != nil || lp.Location == nil || lp.Location.Lat != 52.53 {
+		t.Fatalf("long poll answer %d %s: want the third position, 52.53", code, body)
+	}
+	// The stream may be sent the first and second too; it ends on the third.
+	for u := nextLocation(t, r, "3"); u.Lat != 52.53; u = nextLocation(t, r, "3") {
+		if u.Lat != 52.51 && u.Lat != 52.52 {
+			t.Fatalf("stream got position %v, want the request's", u.Lat)
+		}
+	}
+}
+
+// TestWrongTypeNamesTheFieldAsSent: a value of the wrong type is named by its place in the
+// request, with the index of the array element it is in, and never by a Go type:
+// encoding/json's own name for a position's lat was positions.PostLocationRequest.lat.
+func TestWrongTypeNamesTheFieldAsSent(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	good := `{"courier_id":"c-1","lat":52.5,"lng":13.4}`
+	for _, tt := range []struct {
+		name, path, body, field string
+	}{
+		{"a position's lat", api.PathLocations, `{"positions":[` + good + `,{"courier_id":"c-1","lat":"52.5","lng":13.4}]}`, "positions[1].lat"},
+		{"a courier id", api.PathLocations, " \n" + `{"positions":[{"courier_id":7,"lat":1,"lng":1}]}`, "positions[0].courier_id"},
+		{"an object for a number", api.PathLocations, `{"positions":[` + good + `,` + good + `,{"courier_id":"c-1","lat":{"a":[1]},"lng":1}]}`, "positions[2].lat"},
+		{"an object for the array", api.PathLocations, `{"positions":{}}`, "positions"},
+		{"a position that is not an object", api.PathLocations, `{"positions":[` + good + `,"here"]}`, "positions[1]"},
+		{"a single position", "/v1/couriers/c-1/location", `{"lat":52.5,"lng":true}`, "lng"},
+		{"a status", "/v1/orders/o-1/status", `{"status":7}`, "status"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := call(t, "POST", base+tt.path, "", tt.body)
+			var e api.ErrorBody
+			if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusBadRequest || e.Error.Code != ordercast.EMalformed {
+				t.Fatalf("status %d %s, want 400 malformed_request", resp.StatusCode, body)
+			}
+			if want := fmt.Sprintf("field %q has the wrong type", tt.field); e.Error.Message != want {
+				t.Errorf("message %q, want %q", e.Error.Message, want)
+			}
+		})
 	}
 }

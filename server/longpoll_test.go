@@ -115,6 +115,7 @@ func TestLongPollRejectsBadInput(t *testing.T) {
 	mustCreate(t, base, "o-1")
 	for _, q := range []string{
 		"wait=soon", "wait=-1s", "wait=", "wait=1e3", "wait=30s&after_version=x", "wait=30s&after_version=-1",
+		"wait=-2562047h48m", "wait=1x", "wait=2562047h48",
 	} {
 		code, body := do(t, "GET", base+"/v1/orders/o-1?"+q, "", "")
 		if code != http.StatusUnprocessableEntity {
@@ -141,4 +142,31 @@ func TestLongPollClientLeavingFreesWatcher(t *testing.T) {
 	cancel()
 	<-done
 	testutil.WaitFor(t, "the watcher to be freed", func() bool { return ts.hub.Watchers() == 0 })
+}
+
+// TestLongPollCapsAnOverflowingDuration: a wait too long for a time.Duration is capped, as a huge
+// number of seconds is, not refused (it was 422 while 10^23 seconds was capped).
+func TestLongPollCapsAnOverflowingDuration(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	for _, wait := range []string{"2562047h48m", "99999999999999999999h", "%2B3000000h"} {
+		if o := mustLongPoll(t, base, "o-1", "wait="+wait+"&after_version=0"); o.Version != 1 {
+			t.Fatalf("wait=%s: version %d, want 1", wait, o.Version)
+		}
+	}
+	// It waits (capped), and a change answers it.
+	answered := make(chan ordercast.Order, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_, o, _ := longPoll(t, ctx, base, "o-1", "wait=2562047h48m&after_version=1")
+		answered <- o
+	}()
+	testutil.WaitFor(t, "the long poll to subscribe", func() bool { return ts.hub.Watchers() == 1 })
+	mustSetStatus(t, base, "o-1", "confirmed")
+	if o := <-answered; o.Version != 2 {
+		t.Fatalf("answered with version %d, want 2", o.Version)
+	}
 }

@@ -49,7 +49,7 @@ func NewMetrics() *Metrics {
 		}),
 		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordercast_streams_closed_total",
-			Help: "Streams closed, by reason: client_gone, lifetime, shutdown, write_timeout, write_error, terminal, store_error, revoked.",
+			Help: "Streams closed, by reason: client_gone, lifetime, shutdown, write_timeout, write_error, terminal, store_error, revoked, client_data.",
 		}, []string{"reason"}),
 		streamsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordercast_streams_refused_total",

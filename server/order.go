@@ -406,6 +406,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int
 // decodeJSON decodes exactly one JSON value from body into v, refusing unknown fields and
 // trailing data, and translates failures into domain errors.
 func decodeJSON(body io.Reader, v any) error {
+	body, wrongType := recordForTypeErrors(body)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -429,7 +430,7 @@ func decodeJSON(body io.Reader, v any) error {
 	case errors.Is(err, io.EOF):
 		return ordercast.Errorf(ordercast.EMalformed, "request body is empty")
 	case errors.As(err, &typeErr):
-		return ordercast.Errorf(ordercast.EMalformed, "field %q has the wrong type", typeErr.Field)
+		return ordercast.Errorf(ordercast.EMalformed, "field %q has the wrong type", wrongType(typeErr))
 	}
 	return ordercast.Errorf(ordercast.EMalformed, "malformed JSON: %v", err)
 }

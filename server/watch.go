@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -231,10 +232,21 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, cour
 	}
 }
 
+// durationSyntax is what time.ParseDuration reads, whatever the value: a string that has it but
+// does not parse holds more than a time.Duration does (about 292 years).
+var durationSyntax = regexp.MustCompile(`^[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
 // parseWait reads the wait of a long poll: a Go duration ("30s") or whole seconds ("30"), not
-// negative, capped at maxLongPollWait.
+// negative, capped at maxLongPollWait. A value too large for a time.Duration, in either
+// spelling, is as capped as any long wait.
 func parseWait(v string) (time.Duration, error) {
 	d, err := time.ParseDuration(v)
+	if err != nil && durationSyntax.MatchString(v) {
+		d, err = time.Duration(math.MaxInt64), nil
+		if v[0] == '-' {
+			d = math.MinInt64
+		}
+	}
 	if err != nil {
 		n, nerr := strconv.ParseUint(v, 10, 64)
 		if errors.Is(nerr, strconv.ErrRange) {

@@ -36,13 +36,14 @@ const (
 	ReasonTerminal     = "terminal"      // the order reached delivered or cancelled
 	ReasonStoreError   = "store_error"   // catching up from the store failed
 	ReasonRevoked      = "revoked"       // the order went to another courier than the one watching
+	ReasonClientData   = "client_data"   // a WebSocket client sent a data message: the socket only sends
 )
 
 // Reasons lists every end reason, so that metrics can export each from the start.
 func Reasons() []string {
 	return []string{
 		ReasonClientGone, ReasonLifetime, ReasonShutdown, ReasonWriteTimeout,
-		ReasonWriteError, ReasonTerminal, ReasonStoreError, ReasonRevoked,
+		ReasonWriteError, ReasonTerminal, ReasonStoreError, ReasonRevoked, ReasonClientData,
 	}
 }
 
@@ -261,19 +262,28 @@ func (e *Engine) lifetime() time.Duration {
 }
 
 // writeFailure names why a write failed, on every transport and holding: a missed deadline (or
-// a stalled queue) is a stuck client; a failed write after the client left is the client
-// leaving; after Close, the shutdown cut it.
+// a stalled queue) is a stuck client; a failed write after the stream's context ended is that
+// end (contextEnd).
 func (e *Engine) writeFailure(ctx context.Context, err error) string {
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return ReasonWriteTimeout
 	case ctx.Err() != nil:
-		if e.ctx.Err() != nil {
-			return ReasonShutdown
-		}
-		return ReasonClientGone
+		return e.contextEnd(ctx)
 	}
 	return ReasonWriteError
+}
+
+// contextEnd names why a stream's ended context ended: after Close, the shutdown (its deadline)
+// cut it; a WebSocket's reader ended it for a data message; otherwise the client left.
+func (e *Engine) contextEnd(ctx context.Context) string {
+	switch {
+	case e.ctx.Err() != nil:
+		return ReasonShutdown
+	case errors.Is(context.Cause(ctx), errClientData):
+		return ReasonClientData
+	}
+	return ReasonClientGone
 }
 
 type nopObserver struct{}

@@ -151,12 +151,35 @@ func (e *Engine) ServeWebSocket(w http.ResponseWriter, r *http.Request, wt *Watc
 		end(End{Hijacked: true})
 		return
 	}
-	// The client sends nothing; reading in the background answers pings and closes, and ends
-	// ctx when the client goes (a hijacked connection's request context does not notice).
-	ctx := c.CloseRead(r.Context())
+	// The socket is receive-only. Reading in the background answers pings and the close
+	// handshake, and ends ctx when the client goes (a hijacked connection's request context does
+	// not notice) or sends a data message. Not Conn.CloseRead: on a data message it closes with
+	// 1008, our revocation's code, and then waits 15 s for its own goroutine
+	// (coder/websocket#429), the stream open and counted all the while.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	reading := make(chan struct{})
+	go func() {
+		defer close(reading)
+		cancel(readControlFrames(ctx, c))
+	}()
 	st := &watcher{}
 	st.init(e, &wsTransport{ctx: ctx, conn: c, timeout: e.cfg.WriteTimeout}, messageFraming{}, wt, end)
 	e.run(ctx, st, true)
+	<-reading // run closed the connection, which ends the read
+}
+
+// errClientData ends a WebSocket stream whose client sent a data message: the socket only
+// sends, and a client that talks to it expects something this server does not do.
+var errClientData = errors.New("the client sent a data message on a receive-only WebSocket")
+
+// readControlFrames reads c until the client goes or sends a data message, which it returns as
+// errClientData, unread: the close handshake skips what is left of it. Conn.Reader answers
+// pings and a close on its way, as Conn.CloseRead's loop does.
+func readControlFrames(ctx context.Context, c *websocket.Conn) error {
+	if _, _, err := c.Reader(ctx); err != nil {
+		return fmt.Errorf("websocket read: %w", err)
+	}
+	return errClientData
 }
 
 // run is the goroutine holder: it counts the stream in, pumps it until it ends, closes the
@@ -202,10 +225,7 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 	for !st.ended {
 		select {
 		case <-ctx.Done():
-			if e.ctx.Err() != nil {
-				return ReasonShutdown, nil // the shutdown deadline passed and cut the stream
-			}
-			return ReasonClientGone, nil
+			return e.contextEnd(ctx), nil
 		case <-closing:
 			closing = nil
 			t := time.NewTimer(e.drain.Load().delay())
@@ -222,10 +242,7 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 			msgs, overflowed := st.take()
 			if err := st.deliver(ctx, msgs, overflowed); err != nil {
 				if ctx.Err() != nil { // the stream's end came while it caught up: as above
-					if e.ctx.Err() != nil {
-						return ReasonShutdown, nil
-					}
-					return ReasonClientGone, nil
+					return e.contextEnd(ctx), nil
 				}
 				return ReasonStoreError, fmt.Errorf("catch up from the store: %w", err)
 			}

@@ -118,8 +118,9 @@ func (t *wsTransport) Ping() error {
 }
 
 // Close tells the client why: 1000 after the terminal event, 1001 (going away: resume elsewhere)
-// on drain or lifetime, 1008 when the order went to another courier, 1011 when the store failed;
-// otherwise the connection just closes.
+// on drain or lifetime, 1008 when the order went to another courier, 1003 (unsupported data) when
+// the client sent a message to a socket that only sends, 1011 when the store failed; otherwise
+// the connection just closes.
 func (t *wsTransport) Close(reason string, last ordercast.Status) error {
 	switch reason {
 	case ReasonTerminal:
@@ -128,6 +129,8 @@ func (t *wsTransport) Close(reason string, last ordercast.Status) error {
 		return t.conn.Close(websocket.StatusGoingAway, "reconnect with lastEventId")
 	case ReasonRevoked:
 		return t.conn.Close(websocket.StatusPolicyViolation, "order assigned to another courier")
+	case ReasonClientData:
+		return t.conn.Close(websocket.StatusUnsupportedData, "this WebSocket only sends: send it nothing")
 	case ReasonStoreError:
 		return t.conn.Close(websocket.StatusInternalError, "internal error")
 	}

@@ -61,3 +61,74 @@ func TestWebSocketHandshakeOutlivesTheServerWriteDeadline(t *testing.T) {
 		t.Fatalf("first message %s: %+v, %v", b, ev, err)
 	}
 }
+
+// TestWebSocketClientMessageEndsTheStream: the socket only sends. A client that sends a data
+// message (an app-level keep-alive, say) is closed at once with 1003 and its stream counted out
+// as client_data. Conn.CloseRead closed it with 1008, which here tells a courier the order went
+// to someone else, and left the stream open and counted for 15 s (coder/websocket#429), ended
+// then as a write_error. Control frames keep working: the client's ping is answered.
+func TestWebSocketClientMessageEndsTheStream(t *testing.T) {
+	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	ends := make(chan End, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1"})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		e.ServeWebSocket(w, r, wt, func(x End) { ends <- x })
+	}))
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.CloseNow()
+	if _, _, err := c.Read(ctx); err != nil {
+		t.Fatalf("read the opening event: %v", err)
+	}
+	// Read in the background from here on, as a client does: it answers the server's close,
+	// and takes the pong of the client's ping.
+	closed := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				closed <- err
+				return
+			}
+		}
+	}()
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	if got := e.streams.Load(); got != 1 {
+		t.Fatalf("streams open after a ping: %d, want 1", got)
+	}
+
+	sent := time.Now()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"ping"}`)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if got, want := websocket.CloseStatus(<-closed), websocket.StatusUnsupportedData; got != want {
+		t.Errorf("closed with %v, want %v", got, want)
+	}
+	select {
+	case x := <-ends:
+		if x.Reason != ReasonClientData {
+			t.Errorf("ended for %q (%v), want %q", x.Reason, x.Err, ReasonClientData)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end within 5 s of the client's message")
+	}
+	if got := e.streams.Load(); got != 0 {
+		t.Errorf("streams open after the end: %d, want 0", got)
+	}
+	t.Logf("ended %v after the message", time.Since(sent).Round(time.Millisecond))
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -47,7 +48,7 @@ func (c *locationConfig) locationFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.DurationVar(&h.LocationInterval, "location-interval", h.LocationInterval, "send each stream one courier position per order this often on average (one may come early); newer replace held-back ones (0: every one)")
 	fs.DurationVar(&c.LocationFresh, "location-fresh", c.LocationFresh, "how long a courier position stays worth showing to a stream that opens later")
 	fs.DurationVar(&c.LocationMaxAge, "location-max-age", c.LocationMaxAge, "oldest a posted position's at may be")
-	fs.StringVar(&c.LocationFrom, "location-from", c.LocationFrom, "first `status` at which watchers see the courier: out_for_delivery, or an earlier stage to show the way to the pickup")
+	fs.StringVar(&c.LocationFrom, "location-from", c.LocationFrom, "first `status` at which watchers see the courier: out_for_delivery, or an earlier stage, confirmed at the earliest, to show the way to the pickup")
 	fs.Float64Var(&c.LocationRate, "location-rate", c.LocationRate, "positions per second one courier may post (0: no limit)")
 	fs.IntVar(&c.LocationBurst, "location-burst", c.LocationBurst, "positions one courier may post at once")
 	fs.Float64Var(&c.NearbyRadius, "nearby-radius", c.NearbyRadius, "distance from the drop-off, in `metres`, within which the courier is nearby")
@@ -61,11 +62,19 @@ func (c *locationConfig) validateLocation() error {
 		return errors.New("--location-fresh, --location-max-age and --location-batch must be positive")
 	case !ordercast.ShowsLocation(ordercast.Status(c.LocationFrom), ordercast.Status(c.LocationFrom)):
 		return fmt.Errorf("--location-from must be a stage from confirmed to out_for_delivery, got %q", c.LocationFrom)
+	case !finite(c.LocationRate):
+		return fmt.Errorf("--location-rate must be a finite number (0: no limit), got %v", c.LocationRate)
+	case !finite(c.NearbyRadius):
+		return fmt.Errorf("--nearby-radius must be a finite number of metres, got %v", c.NearbyRadius)
 	case c.LocationRate < 0 || c.LocationBurst < 0 || c.NearbyRadius < 0:
 		return errors.New("--location-rate, --location-burst and --nearby-radius must not be negative")
 	}
 	return nil
 }
+
+// finite reports whether f is a number: a float flag parses NaN and Inf, which pass every
+// comparison a range check makes (NaN) or mean no bound at all (Inf).
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // newTracker makes the tracker that takes positions in; it finds couriers' orders in m.Store,
 // which is open by the time a position arrives.
