@@ -45,7 +45,7 @@ func NewMetrics() *Metrics {
 		Registry: prometheus.NewRegistry(),
 		streamsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ordercast_streams_open",
-			Help: "SSE streams open now.",
+			Help: "Streams open now: SSE and WebSocket, of orders, parties and all orders.",
 		}),
 		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordercast_streams_closed_total",

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -184,15 +185,20 @@ func (c Config) Validate() error {
 		return bad("max-streams", "must not be negative")
 	case c.Limits.MaxStreamsPerClient < 0:
 		return bad("max-streams-per-client", "must not be negative")
-	case c.Limits.WriteRate < 0 || c.Limits.WriteBurst < 0:
-		return bad("write-rate", "and --write-burst must not be negative")
+	case !validRate(c.Limits.WriteRate) || c.Limits.WriteBurst < 0:
+		return bad("write-rate", "must be a finite number, not negative, and --write-burst not negative")
 	case c.Limits.WriteRate > 0 && c.Limits.WriteBurst < 1:
 		return bad("write-burst", "must be at least 1 when --write-rate is set")
-	case c.Limits.AnonWriteRate < 0 || c.Limits.AnonWriteBurst < 0:
-		return bad("anon-write-rate", "and --anon-write-burst must not be negative")
+	case !validRate(c.Limits.AnonWriteRate) || c.Limits.AnonWriteBurst < 0:
+		return bad("anon-write-rate", "must be a finite number, not negative, and --anon-write-burst not negative")
 	}
 	return nil
 }
+
+// validRate reports whether r is a rate a limiter can take: finite and not negative (0 is none).
+// NaN compares false with everything, so "r < 0" lets it through, and a limiter then never
+// refuses.
+func validRate(r float64) bool { return r >= 0 && !math.IsInf(r, 0) }
 
 // Server serves the ordercast HTTP API on one listener, and GET /metrics on a second one when
 // MetricsAddr is set.

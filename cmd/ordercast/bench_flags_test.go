@@ -18,6 +18,8 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{[]string{"--nodes", "3"}, "postgres"},
 		{[]string{"--watchers", "0"}, "--watchers"},
 		{[]string{"--rate", "0"}, "--rate"},
+		{[]string{"--rate", "NaN"}, "--rate"},
+		{[]string{"--rate", "+Inf"}, "--rate"},
 		{[]string{"--writers", "-1"}, "--writers"},
 		{[]string{"--find-max", "--p99-bound", "-1ms"}, "--p99-bound"},
 		{[]string{"--restaurants", "2", "--per-restaurant", "-1"}, "--per-restaurant"},

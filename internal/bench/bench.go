@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"slices"
@@ -226,7 +227,7 @@ func (cfg *Config) check() error {
 		return errors.New("--watchers must be at least 1")
 	case cfg.PerOrder < 1:
 		return errors.New("--per-order must be at least 1")
-	case cfg.Rate <= 0 && (cfg.Couriers == 0 || cfg.WithStatus) || cfg.Duration <= 0:
+	case !(cfg.Rate > 0) && (cfg.Couriers == 0 || cfg.WithStatus) || math.IsInf(cfg.Rate, 0) || cfg.Duration <= 0: // !(> 0): NaN too
 		return errors.New("--rate and --duration must be positive")
 	case cfg.PollInterval < 0:
 		return errors.New("--poll-interval must be positive")
