@@ -161,15 +161,73 @@ type CreateOrderRequest struct {
 	CustomerID   string `json:"customer_id,omitempty"`
 	// Pickup and Dropoff are where the food is collected and delivered; the courier's distance
 	// and ETA are measured to Dropoff.
-	Pickup  *ordercast.Point `json:"pickup,omitempty"`
-	Dropoff *ordercast.Point `json:"dropoff,omitempty"`
+	Pickup  *Place `json:"pickup,omitempty"`
+	Dropoff *Place `json:"dropoff,omitempty"`
 }
 
-// SetCourierRequest is the body of PUT /v1/orders/{id}/courier. A null or absent courier_id
-// unassigns the order.
+// Place is an order's pickup or drop-off on the wire. Lat and Lng are both required, in degrees,
+// as a courier's position's are; pointers, because the wire tells absent from 0.
+type Place struct {
+	Lat *float64 `json:"lat"`
+	Lng *float64 `json:"lng"`
+}
+
+// PlaceAt returns the place at lat, lng.
+func PlaceAt(lat, lng float64) *Place { return &Place{Lat: &lat, Lng: &lng} }
+
+// SetCourierRequest is the body of PUT /v1/orders/{id}/courier. courier_id is required: a
+// courier's id assigns the order to it, an explicit null unassigns it.
 type SetCourierRequest struct {
-	CourierID *string `json:"courier_id"`
-	Note      string  `json:"note,omitempty"`
+	CourierID Assignment `json:"courier_id,omitzero"`
+	Note      string     `json:"note,omitempty"`
+}
+
+// Assignment is the courier_id of SetCourierRequest, which JSON has in three states where a
+// *string has two: absent (the zero Assignment, refused, so that a body that forgot it
+// unassigns nothing), null (Unassign) and a courier's id (AssignTo).
+type Assignment struct {
+	courier *string
+	present bool
+}
+
+// AssignTo is the assignment of courier id.
+func AssignTo(id string) Assignment { return Assignment{courier: &id, present: true} }
+
+// Unassign is the assignment of no courier: an explicit null.
+func Unassign() Assignment { return Assignment{present: true} }
+
+// IsZero reports whether a is absent: it is not sent, and the server refuses a request without it.
+func (a Assignment) IsZero() bool { return !a.present }
+
+// Courier returns the courier a assigns, and false when it unassigns (or is absent).
+func (a Assignment) Courier() (id string, assigns bool) {
+	if a.courier == nil {
+		return "", false
+	}
+	return *a.courier, true
+}
+
+// MarshalJSON writes the courier's id, or null.
+func (a Assignment) MarshalJSON() ([]byte, error) {
+	if a.courier == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(*a.courier)
+}
+
+// UnmarshalJSON reads the courier's id, or null; encoding/json calls it for a present field only,
+// null included.
+func (a *Assignment) UnmarshalJSON(b []byte) error {
+	*a = Unassign()
+	if string(b) == "null" {
+		return nil
+	}
+	var id string
+	if err := json.Unmarshal(b, &id); err != nil {
+		return err
+	}
+	*a = AssignTo(id)
+	return nil
 }
 
 // CreateOrderResponse answers POST /v1/orders: the order, and the tracking token its customer

@@ -106,6 +106,43 @@ func TestSetStatusRequestTellsAbsentFromZero(t *testing.T) {
 	}
 }
 
+// TestSetCourierRequestTellsAbsentFromNull: only an explicit null unassigns, so the type keeps
+// absent, null and an id apart both ways.
+func TestSetCourierRequestTellsAbsentFromNull(t *testing.T) {
+	for _, tc := range []struct {
+		wire             string
+		present, assigns bool
+		courier          string
+	}{
+		{`{}`, false, false, ""},
+		{`{"note":"n"}`, false, false, ""},
+		{`{"courier_id":null}`, true, false, ""},
+		{`{"courier_id":"c-1"}`, true, true, "c-1"},
+		{`{"courier_id":""}`, true, true, ""}, // the server refuses it; the type keeps it
+	} {
+		var req api.SetCourierRequest
+		if err := json.Unmarshal([]byte(tc.wire), &req); err != nil {
+			t.Fatalf("%s: %v", tc.wire, err)
+		}
+		if id, assigns := req.CourierID.Courier(); req.CourierID.IsZero() == tc.present || assigns != tc.assigns || id != tc.courier {
+			t.Errorf("%s: present %v, assigns %v %q; want %v, %v %q", tc.wire, !req.CourierID.IsZero(), assigns, id, tc.present, tc.assigns, tc.courier)
+		}
+	}
+	var req api.SetCourierRequest
+	if err := json.Unmarshal([]byte(`{"courier_id":7}`), &req); err == nil {
+		t.Error("a number as courier_id decoded")
+	}
+	for want, req := range map[string]api.SetCourierRequest{
+		`{}`:                   {},
+		`{"courier_id":null}`:  {CourierID: api.Unassign()},
+		`{"courier_id":"c-1"}`: {CourierID: api.AssignTo("c-1")},
+	} {
+		if b, err := json.Marshal(req); err != nil || string(b) != want {
+			t.Errorf("encoded %s, %v; want %s", b, err, want)
+		}
+	}
+}
+
 // TestPathsMatchRoutes: each path helper lands on its route pattern in a ServeMux, so a server
 // that registers the routes and a client that builds the paths meet.
 func TestPathsMatchRoutes(t *testing.T) {

@@ -43,6 +43,17 @@ const (
 	MinSecretBytes = 32
 )
 
+// ErrNoToken marks the refusal of a request that presented no token where one is needed, as
+// against one whose token was refused: HTTP tells the two apart (RFC 6750 §3.1 gives the first no
+// error code, the second invalid_token). Test for it with errors.Is.
+var ErrNoToken = errors.New("no token presented")
+
+// NoToken returns the refusal (ordercast.EUnauthenticated, with message) of a request that
+// presented no token.
+func NoToken(message string) error {
+	return fmt.Errorf("%w: %w", ErrNoToken, ordercast.Errorf(ordercast.EUnauthenticated, "%s", message))
+}
+
 // Issuer is the iss claim of the tokens this server signs.
 const Issuer = "ordercast"
 
@@ -349,11 +360,12 @@ func (a *Authority) checkExternal(c *actorClaims) error {
 }
 
 // AuthorizeWatch decides whether token lets its holder read and watch order orderID: a tracking
-// token for that order, or an actor token of a role that may watch any order. The errors say
-// nothing about the order itself.
+// token for that order, or an actor token of a role that may watch any order. A party role's
+// token is refused here (EForbidden) and the caller, who can read the order, decides whether its
+// party owns it (Actor.Permit). The errors say nothing about the order itself.
 func (a *Authority) AuthorizeWatch(token, orderID string) error {
 	if token == "" {
-		return ordercast.Errorf(ordercast.EUnauthenticated, "a tracking token is required")
+		return NoToken("a tracking token is required")
 	}
 	id, _, terr := a.ParseTracking(token)
 	if terr == nil {
@@ -362,19 +374,22 @@ func (a *Authority) AuthorizeWatch(token, orderID string) error {
 		}
 		return nil
 	}
-	if err := a.AuthorizeWatchAll(token); err == nil {
+	actor, err := a.ParseActor(token)
+	switch {
+	case err != nil:
+		return terr
+	case actor.Role.MayWatchAny():
 		return nil
-	} else if ordercast.ErrorCode(err) == ordercast.EForbidden {
-		return err
 	}
-	return terr
+	// What a party role is told for any order not its own, an unknown one included.
+	return ordercast.Errorf(ordercast.EForbidden, "role %s may read only the orders whose %s is its token's sub", actor.Role, permissions[actor.Role].party.Field())
 }
 
 // AuthorizeWatchAll decides whether token lets its holder watch every order: an admin or system
 // actor token.
 func (a *Authority) AuthorizeWatchAll(token string) error {
 	if token == "" {
-		return ordercast.Errorf(ordercast.EUnauthenticated, "an admin or system token is required")
+		return NoToken("an admin or system token is required")
 	}
 	if _, _, err := a.ParseTracking(token); err == nil {
 		return ordercast.Errorf(ordercast.EForbidden, "a tracking token watches its one order only (/v1/orders/{id}/stream); watching every order needs an admin or system token")
@@ -384,7 +399,7 @@ func (a *Authority) AuthorizeWatchAll(token string) error {
 		return err
 	}
 	if !actor.Role.MayWatchAny() {
-		return ordercast.Errorf(ordercast.EForbidden, "role %s may not watch orders it holds no tracking token for", actor.Role)
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may not watch every order: that needs an admin or system token", actor.Role)
 	}
 	return nil
 }

@@ -123,7 +123,7 @@ func (s *Server) authorizeParty(r *http.Request, p ordercast.Party) error {
 	}
 	tok := watchToken(r)
 	if tok == "" {
-		return ordercast.Errorf(ordercast.EUnauthenticated, "an actor token is required")
+		return auth.NoToken("an actor token is required")
 	}
 	if _, _, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
 		return ordercast.Errorf(ordercast.EForbidden, "a tracking token watches its one order only")
@@ -175,7 +175,7 @@ func (s *Server) authenticate(r *http.Request) (auth.Actor, error) {
 	}
 	tok := bearer(r)
 	if tok == "" {
-		return auth.Actor{}, ordercast.Errorf(ordercast.EUnauthenticated, "an actor token is required (Authorization: Bearer)")
+		return auth.Actor{}, auth.NoToken("an actor token is required (Authorization: Bearer)")
 	}
 	return s.Auth.Tokens.ParseActor(tok)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
 )
 
 // errorStatus returns the HTTP status for an error's domain code, from the wire contract's one
@@ -29,7 +30,22 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if body.Error.Code == ordercast.EUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", s.retryAfterSeconds())
 	}
-	writeJSON(w, errorStatus(err), body)
+	status := errorStatus(err)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", bearerChallenge(err))
+	}
+	writeJSON(w, status, body)
+}
+
+// bearerChallenge is the WWW-Authenticate of a 401 (RFC 9110 §11.6.1 requires one): the scheme
+// the API takes, and invalid_token when a token was presented and refused (RFC 6750 §3.1; a
+// request that presented none gets no error code). Browsers prompt for Basic only, so the pages'
+// own requests are answered as before.
+func bearerChallenge(err error) string {
+	if errors.Is(err, auth.ErrNoToken) {
+		return `Bearer realm="ordercast"`
+	}
+	return `Bearer realm="ordercast", error="invalid_token"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -26,8 +27,8 @@ const (
 // request) and returns done. req is the decoded body; with the route's order id it identifies
 // the request. The caller sets Render.
 func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.Actor, req any) (idem *ordercast.Idempotency, done bool) {
-	key := r.Header.Get(IdempotencyKeyHeader)
-	if key == "" {
+	key, sent := idempotencyKey(r)
+	if !sent {
 		return nil, false
 	}
 	if err := ordercast.ValidateIdempotencyKey(key); err != nil {
@@ -48,6 +49,18 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.A
 		Expires:     time.Now().Add(s.IdempotencyTTL),
 	}
 	return idem, s.replayIdempotent(w, r, idem)
+}
+
+// idempotencyKey returns the Idempotency-Key r carries, and whether it carries the header at
+// all. One sent empty counts, so that it is refused (ordercast.ValidateIdempotencyKey) rather
+// than ignored, which would leave the caller believing its retry safe; one sent twice is one
+// list of both values (RFC 9110 §5.3), which no key is.
+func idempotencyKey(r *http.Request) (key string, sent bool) {
+	vs := r.Header[IdempotencyKeyHeader]
+	if len(vs) == 0 {
+		return "", false
+	}
+	return strings.Join(vs, ", "), true
 }
 
 // replayIdempotent answers with the answer recorded for idem's key, if there is one, and reports

@@ -3,22 +3,17 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"strconv"
 	"strings"
 )
 
-// recordForTypeErrors returns body, keeping what is read from it, and wrongType, which names
-// where in what was read a value of the wrong type is (jsonPath), or, failing that,
-// encoding/json's own name for it.
-func recordForTypeErrors(body io.Reader) (_ io.Reader, wrongType func(*json.UnmarshalTypeError) string) {
-	var read bytes.Buffer
-	return io.TeeReader(body, &read), func(err *json.UnmarshalTypeError) string {
-		if p := jsonPath(read.Bytes(), err.Offset); p != "" {
-			return p
-		}
-		return err.Field
+// wrongTypeField names where in body, the request's, a value of the wrong type is (jsonPath), or,
+// failing that, encoding/json's own name for it.
+func wrongTypeField(body []byte, err *json.UnmarshalTypeError) string {
+	if p := jsonPath(body, err.Offset); p != "" {
+		return p
 	}
+	return err.Field
 }
 
 // jsonPath names, in the request's own terms (positions[3].lat), the value of body that ends at

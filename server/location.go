@@ -125,16 +125,14 @@ func (s *Server) resultError(r *http.Request, err error) *api.ErrorDetail {
 	return &body.Error
 }
 
-// positionOf reads one position from the wire: lat and lng are required; the ranges are the
-// tracker's to judge (ordercast.Position.Validate).
+// positionOf reads one position from the wire: lat and lng are required (pointOf); the ranges are
+// the tracker's to judge (ordercast.Position.Validate).
 func positionOf(req api.PostLocationRequest) (ordercast.Position, error) {
-	if req.Lat == nil || req.Lng == nil {
-		return ordercast.Position{}, ordercast.Errorf(ordercast.EInvalidLocation, "lat and lng are required")
+	pt, err := pointOf("", req.Lat, req.Lng)
+	if err != nil {
+		return ordercast.Position{}, err
 	}
-	p := ordercast.Position{
-		Point:     ordercast.Point{Lat: *req.Lat, Lng: *req.Lng},
-		AccuracyM: req.AccuracyM, Heading: req.Heading, SpeedMPS: req.SpeedMPS,
-	}
+	p := ordercast.Position{Point: pt, AccuracyM: req.AccuracyM, Heading: req.Heading, SpeedMPS: req.SpeedMPS}
 	if req.At != nil {
 		if req.At.IsZero() {
 			// A phone whose clock was never set; an absent at is the one that means now.
@@ -143,6 +141,15 @@ func positionOf(req api.PostLocationRequest) (ordercast.Position, error) {
 		p.At = *req.At
 	}
 	return p, nil
+}
+
+// pointOf reads a point from the wire, a position's or an order's place (field prefixes the names
+// in the refusal: "pickup."): both coordinates are required, since an absent one is not 0.
+func pointOf(field string, lat, lng *float64) (ordercast.Point, error) {
+	if lat == nil || lng == nil {
+		return ordercast.Point{}, ordercast.Errorf(ordercast.EInvalidLocation, "%slat and %slng are required", field, field)
+	}
+	return ordercast.Point{Lat: *lat, Lng: *lng}, nil
 }
 
 // checkCourierID refuses a courier id no order can be assigned to (assignments take party ids

@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
@@ -30,7 +31,7 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	b := newBrowser(t)
 	c := &client.Client{BaseURL: base}
 	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-map", Pickup: &ordercast.Point{Lat: 52.5200, Lng: 13.4050}, Dropoff: &ordercast.Point{Lat: 52.5290, Lng: 13.4190},
+		ID: "o-map", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
 	base := ls.URL()
 	c := &client.Client{BaseURL: base}
 	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-old", Pickup: &ordercast.Point{Lat: 52.5200, Lng: 13.4050}, Dropoff: &ordercast.Point{Lat: 52.5290, Lng: 13.4190},
+		ID: "o-old", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
 	}); err != nil {
 		t.Fatal(err)
 	}

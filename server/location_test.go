@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/hub"
@@ -403,7 +404,7 @@ func TestLocationETA(t *testing.T) {
 	base := ls.URL()
 	c := &client.Client{BaseURL: base}
 	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-1", Dropoff: &ordercast.Point{Lat: 52.52, Lng: 13.40},
+		ID: "o-1", Dropoff: api.PlaceAt(52.52, 13.40),
 	}); err != nil {
 		t.Fatal(err)
 	}

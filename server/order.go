@@ -2,11 +2,8 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
-	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -38,10 +35,20 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	pickup, err := placeOf("pickup.", req.Pickup)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dropoff, err := placeOf("dropoff.", req.Dropoff)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	n, err := ordercast.NewOrder{
 		ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor),
 		RestaurantID: req.RestaurantID, CustomerID: req.CustomerID,
-		Pickup: req.Pickup, Dropoff: req.Dropoff,
+		Pickup: pickup, Dropoff: dropoff,
 	}.Normalize()
 	if err != nil {
 		s.writeError(w, r, err)
@@ -83,6 +90,19 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeRawJSON(w, a.Status, a.Body)
+}
+
+// placeOf reads an order's pickup or drop-off (field names it: "pickup.") from the wire: none when
+// absent, and both coordinates when present (pointOf); the ranges are the domain's to judge.
+func placeOf(field string, p *api.Place) (*ordercast.Point, error) {
+	if p == nil {
+		return nil, nil
+	}
+	pt, err := pointOf(field, p.Lat, p.Lng)
+	if err != nil {
+		return nil, err
+	}
+	return &pt, nil
 }
 
 // encodeAnswer encodes an answer's body as writeJSON would send it.
@@ -246,7 +266,7 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may change many orders in one request"))
 		return
 	}
-	if r.Header.Get(IdempotencyKeyHeader) != "" {
+	if _, sent := idempotencyKey(r); sent {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid,
 			"%s is not taken by %s: a change is safe to repeat (a change to the status the order already has is answered changed false; expected_version applies a change only at the version it names)",
 			IdempotencyKeyHeader, api.PathStatusChanges))
@@ -297,21 +317,28 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleSetCourier serves PUT /v1/orders/{id}/courier: assign a courier ({"courier_id": "c-1"})
-// or unassign (null). Admin and system may on any order, a restaurant on its own orders. The
-// assignment is an event of the order (event: courier on streams); its status does not change.
+// or unassign ({"courier_id": null}). Admin and system may on any order, a restaurant on its own
+// orders. The assignment is an event of the order (event: courier on streams); its status does
+// not change.
 func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	var req api.SetCourierRequest
 	actor, ok := s.changeRequest(w, r, &req)
 	if !ok {
 		return
 	}
+	// Only an explicit null unassigns: a body without courier_id (one meant for another route,
+	// or {}) would otherwise take the order's courier away.
+	if req.CourierID.IsZero() {
+		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id is required: a courier's id assigns the order, null unassigns it"))
+		return
+	}
 	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: s.recordedActor(actor)}
-	if req.CourierID != nil {
-		if *req.CourierID == "" {
+	if id, assigns := req.CourierID.Courier(); assigns {
+		if id == "" {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalidID, "courier_id must not be empty; null unassigns"))
 			return
 		}
-		c.CourierID = *req.CourierID
+		c.CourierID = id
 	}
 	if err := c.Validate(); err != nil {
 		s.writeError(w, r, err)
@@ -387,50 +414,4 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		events = []ordercast.Event{}
 	}
 	writeJSON(w, http.StatusOK, api.EventsResponse{OrderID: id, Events: events})
-}
-
-// decode reads a JSON request body into v strictly: JSON content type, one object, no unknown
-// fields, nothing after it, at most limit bytes.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
-	// The exact common value skips the parser, which allocates a map for the parameters.
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Type must be application/json")
-		}
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	return decodeJSON(r.Body, v)
-}
-
-// decodeJSON decodes exactly one JSON value from body into v, refusing unknown fields and
-// trailing data, and translates failures into domain errors.
-func decodeJSON(body io.Reader, v any) error {
-	body, wrongType := recordForTypeErrors(body)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		// One value only: anything but whitespace after it is malformed.
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("trailing data after the JSON object")
-			if terr != nil {
-				err = terr
-			}
-		}
-	}
-	if err == nil {
-		return nil
-	}
-	var tooBig *http.MaxBytesError
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &tooBig):
-		return ordercast.Errorf(ordercast.EBodyTooLarge, "request body exceeds %d bytes", tooBig.Limit)
-	case errors.Is(err, io.EOF):
-		return ordercast.Errorf(ordercast.EMalformed, "request body is empty")
-	case errors.As(err, &typeErr):
-		return ordercast.Errorf(ordercast.EMalformed, "field %q has the wrong type", wrongType(typeErr))
-	}
-	return ordercast.Errorf(ordercast.EMalformed, "malformed JSON: %v", err)
 }

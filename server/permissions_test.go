@@ -88,3 +88,31 @@ func TestPermissionTable(t *testing.T) {
 		}
 	}
 }
+
+// TestPartyReadRefusalSaysWhatItMayRead: a party token refused an order that is not its party's
+// is told which orders it reads (not that it lacks a tracking token, which its own orders do not
+// need), in the same words for an order that does not exist.
+func TestPartyReadRefusalSaysWhatItMayRead(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"o-2","restaurant_id":"r-2"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	for _, tc := range []struct {
+		role        auth.Role
+		sub, saying string
+	}{
+		{auth.RoleRestaurant, "r-1", "role restaurant may read only the orders whose restaurant_id is its token's sub"},
+		{auth.RoleCourier, "c-1", "role courier may read only the orders whose courier_id is its token's sub"},
+		{auth.RoleCustomer, "u-1", "role customer may read only the orders whose customer_id is its token's sub"},
+	} {
+		tok := actorToken(t, tc.role, tc.sub)
+		_, foreign := call(t, "GET", base+"/v1/orders/o-2", tok, "")
+		resp, unknown := call(t, "GET", base+"/v1/orders/o-nope/events", tok, "")
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(foreign), tc.saying) || string(unknown) != string(foreign) {
+			t.Errorf("%s: another party's order %s, an unknown one %d %s; want both 403 saying %q", tc.role, foreign, resp.StatusCode, unknown, tc.saying)
+		}
+	}
+}

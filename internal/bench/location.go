@@ -288,12 +288,12 @@ type postsDone struct {
 // carry an ETA), given courier i when i < couriers, and moved to stage. It returns the order's
 // version.
 func prepareCourierOrder(ctx context.Context, c *client.Client, id string, courier int, stage ordercast.Status) (int64, error) {
-	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: id, Dropoff: &ordercast.Point{Lat: 52.53, Lng: 13.41}}); err != nil {
+	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: id, Dropoff: api.PlaceAt(52.53, 13.41)}); err != nil {
 		return 0, fmt.Errorf("create order: %w", err)
 	}
 	if courier >= 0 {
 		cid := CourierID(courier)
-		body, _ := json.Marshal(api.SetCourierRequest{CourierID: &cid}) // a string pointer: cannot fail
+		body, _ := json.Marshal(api.SetCourierRequest{CourierID: api.AssignTo(cid)}) // a string: cannot fail
 		if err := sendJSON(ctx, c, "PUT", api.CourierPath(id), body); err != nil {
 			return 0, fmt.Errorf("assign courier: %w", err)
 		}

@@ -1,0 +1,239 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"sync"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/ordercast/ordercast"
+)
+
+// decode reads a JSON request body into v strictly: JSON content type, no content coding, at most
+// limit bytes, and what decodeJSON takes. Every JSON route reads its body here.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	// The exact common value skips the parser, which allocates a map for the parameters.
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Type must be application/json")
+		}
+	}
+	// A coded body is not decoded here: read as JSON, gzip would be refused for its bytes and a
+	// "br" body that is plain JSON applied as if it had been decoded. RFC 9110 §15.5.16: 415, and
+	// Accept-Encoding says which coding is taken.
+	if coding := contentCoding(r.Header["Content-Encoding"]); coding != "" {
+		w.Header().Set("Accept-Encoding", "identity")
+		return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Encoding %q is not supported: send the body uncompressed", coding)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	return decodeJSON(r.Body, v)
+}
+
+// contentCoding returns the first content coding of a request's Content-Encoding values other
+// than identity, or "" for a body that is not coded.
+func contentCoding(values []string) string {
+	for _, v := range values {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// bodyBuffer is what decodeJSON reads a body into, kept for the next request: the status change
+// is the hot path, and the decoder copies what it keeps out of it.
+type bodyBuffer struct {
+	bytes.Buffer
+	reader bytes.Reader
+}
+
+var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
+
+// maxPooledBody is the largest buffer put back for reuse: a rare large body's buffer is let go.
+const maxPooledBody = 64 << 10
+
+// decodeJSON decodes body, which must be exactly one JSON object, into v: no unknown fields, no
+// key twice in any object, nothing after it. Failures become domain errors.
+func decodeJSON(body io.Reader, v any) error {
+	b := bodyBuffers.Get().(*bodyBuffer)
+	defer func() {
+		if b.Cap() <= maxPooledBody {
+			b.Reset()
+			b.reader.Reset(nil)
+			bodyBuffers.Put(b)
+		}
+	}()
+	_, err := b.ReadFrom(body)
+	data := b.Bytes()
+	if tooBig, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return ordercast.Errorf(ordercast.EBodyTooLarge, "request body exceeds %d bytes", tooBig.Limit)
+	} else if err != nil {
+		return ordercast.Errorf(ordercast.EMalformed, "read request body: %v", err)
+	}
+	// Every request body is an object. encoding/json would take null (or [] into a slice) as
+	// "nothing set", and the route would then act on its zero request.
+	switch rest := bytes.TrimLeft(data, " \t\r\n"); {
+	case len(rest) == 0:
+		return ordercast.Errorf(ordercast.EMalformed, "request body is empty")
+	case rest[0] != '{':
+		return ordercast.Errorf(ordercast.EMalformed, "request body must be a JSON object")
+	}
+	b.reader.Reset(data)
+	dec := json.NewDecoder(&b.reader)
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	if err == nil {
+		// One value only: anything but whitespace after it is malformed.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("trailing data after the JSON object")
+			if terr != nil {
+				err = terr
+			}
+		}
+	}
+	if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
+		return ordercast.Errorf(ordercast.EMalformed, "field %q has the wrong type", wrongTypeField(data, typeErr))
+	} else if err != nil {
+		return ordercast.Errorf(ordercast.EMalformed, "malformed JSON: %v", err)
+	}
+	if first, again, ok := repeatedKey(data); ok {
+		if first == again {
+			return ordercast.Errorf(ordercast.EMalformed, "key %q appears twice in one object", again)
+		}
+		return ordercast.Errorf(ordercast.EMalformed, "keys %q and %q in one object are the same key (letter case does not count)", first, again)
+	}
+	return nil
+}
+
+// linearKeys is how many keys of one object repeatedKey compares one by one before it indexes
+// them: request objects have a few, but details may hold thousands.
+const linearKeys = 16
+
+// repeatedKey finds, in data, one valid JSON value, the first key of an object (at any depth)
+// that equals an earlier key of the same object under Unicode case folding, and returns both as
+// written (unescaped). encoding/json matches keys to fields that way and the last one wins, so
+// {"status":"confirmed","STATUS":"cancelled"} would cancel here what a proxy or validator reading
+// the first key, or matching case, passed as a confirmation. One pass, no allocation for an
+// object of a few unescaped keys.
+func repeatedKey(data []byte) (first, again string, found bool) {
+	type object struct {
+		start int               // where its keys begin in keys
+		index map[string][]byte // each key's folded form (appendFolded) to the key, once it has many
+	}
+	var (
+		objectsBuf [8]object
+		keysBuf    [linearKeys][]byte
+		objects    = objectsBuf[:0] // the objects open around i, innermost last
+		keys       = keysBuf[:0]    // the keys of the open objects, outermost first
+		folded     []byte           // appendFolded's last result
+	)
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '{':
+			objects = append(objects, object{start: len(keys)})
+		case '}':
+			keys = keys[:objects[len(objects)-1].start]
+			objects = objects[:len(objects)-1]
+		case '"':
+			end := closingQuote(data, i)
+			// In valid JSON a string is a key exactly when a colon follows it. Arrays need no
+			// tracking: a key belongs to the innermost open object.
+			colon := end + 1
+			for colon < len(data) && isSpace(data[colon]) {
+				colon++
+			}
+			if colon >= len(data) || data[colon] != ':' {
+				i = end
+				continue
+			}
+			key := unescapedKey(data[i : end+1])
+			i = colon
+			o := &objects[len(objects)-1]
+			if o.index == nil {
+				for _, k := range keys[o.start:] {
+					if bytes.EqualFold(k, key) {
+						return string(k), string(key), true
+					}
+				}
+				if keys = append(keys, key); len(keys)-o.start > linearKeys {
+					o.index = make(map[string][]byte, 2*linearKeys)
+					for _, k := range keys[o.start:] {
+						folded = appendFolded(folded[:0], k)
+						o.index[string(folded)] = k
+					}
+					keys = keys[:o.start]
+				}
+				continue
+			}
+			folded = appendFolded(folded[:0], key)
+			if k, ok := o.index[string(folded)]; ok {
+				return string(k), string(key), true
+			}
+			o.index[string(folded)] = key
+		}
+	}
+	return "", "", false
+}
+
+// closingQuote returns the index of the quote that closes the JSON string opening at open.
+func closingQuote(data []byte, open int) int {
+	for j := open + 1; j < len(data); j++ {
+		switch data[j] {
+		case '\\':
+			j++ // the escaped byte, which may be a quote
+		case '"':
+			return j
+		}
+	}
+	return len(data)
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// unescapedKey returns the key that quoted, a JSON string with its quotes, spells: encoding/json
+// matches "\u0053TATUS" to the field status too.
+func unescapedKey(quoted []byte) []byte {
+	inner := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return inner
+	}
+	var s string
+	if json.Unmarshal(quoted, &s) != nil {
+		return inner // not reached: the body decoded
+	}
+	return []byte(s)
+}
+
+// appendFolded appends key with each rune replaced by the least rune of its case-folding orbit,
+// so that two keys are bytes.EqualFold exactly when their folded forms are equal (an invalid
+// byte is U+FFFD to both). Of an ASCII letter's orbit (k, K and the Kelvin sign) the least is the
+// ASCII capital.
+func appendFolded(dst, key []byte) []byte {
+	for i := 0; i < len(key); {
+		if c := key[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(key[i:])
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		dst = utf8.AppendRune(dst, least)
+		i += n
+	}
+	return dst
+}

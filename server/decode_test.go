@@ -1,0 +1,221 @@
+package server_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/server"
+)
+
+// TestJSONRoutesReadOneObjectOneWay: every JSON route refuses a body that is not one JSON
+// object, that holds a key twice in one object (in any letter case, escaped or not, at any
+// depth), that is coded, or that leaves out what it must say; with a stable code and a message
+// that says what is wrong, and with the store as it was. o-1 has a courier, so that a body read
+// as an unassignment would show.
+func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ids := []string{"o-1", "o-new"}
+
+	const (
+		create    = "POST /v1/orders"
+		status    = "POST /v1/orders/o-1/status"
+		courier   = "PUT /v1/orders/o-1/courier"
+		changes   = "POST /v1/status-changes"
+		position  = "POST /v1/couriers/c-1/location"
+		positions = "POST /v1/locations"
+	)
+	for _, tt := range []struct {
+		route, body string
+		header      []string
+		status      int
+		code        string
+		message     string
+	}{
+		// Not one object: encoding/json takes null as "nothing set".
+		{create, `null`, nil, 400, ordercast.EMalformed, "must be a JSON object"},
+		{status, ` null `, nil, 400, ordercast.EMalformed, "must be a JSON object"},
+		{courier, `null`, nil, 400, ordercast.EMalformed, "must be a JSON object"},
+		{courier, `[]`, nil, 400, ordercast.EMalformed, "must be a JSON object"},
+		{changes, `[{"order_id":"o-1","status":"confirmed"}]`, nil, 400, ordercast.EMalformed, "must be a JSON object"},
+		{position, `"here"`, nil, 400, ordercast.EMalformed, "must be a JSON object"},
+		{positions, "\n\tnull", nil, 400, ordercast.EMalformed, "must be a JSON object"},
+		{create, `7`, nil, 400, ordercast.EMalformed, "must be a JSON object"},
+
+		// Only an explicit null unassigns.
+		{courier, `{}`, nil, 422, ordercast.EInvalid, "courier_id is required"},
+		{courier, `{"note":"x"}`, nil, 422, ordercast.EInvalid, "courier_id is required"},
+		{courier, `{"note":"x","courier_id":7}`, nil, 400, ordercast.EMalformed, `field "courier_id" has the wrong type`},
+
+		// A place needs both coordinates, as a position does.
+		{create, `{"id":"o-new","pickup":{"lat":1}}`, nil, 422, ordercast.EInvalidLocation, "pickup.lat and pickup.lng are required"},
+		{create, `{"id":"o-new","dropoff":{}}`, nil, 422, ordercast.EInvalidLocation, "dropoff.lat and dropoff.lng are required"},
+		{create, `{"id":"o-new","dropoff":{"lng":0}}`, nil, 422, ordercast.EInvalidLocation, "dropoff.lat and dropoff.lng are required"},
+		{position, `{"lat":52.5}`, nil, 422, ordercast.EInvalidLocation, "lat and lng are required"},
+
+		// A key twice: the server would apply the last, a proxy or validator may read the first.
+		{status, `{"status":"confirmed","STATUS":"cancelled"}`, nil, 400, ordercast.EMalformed, `keys "status" and "STATUS" in one object are the same key`},
+		{status, `{"status":"confirmed","\u0053tatus":"cancelled"}`, nil, 400, ordercast.EMalformed, `keys "status" and "Status"`},
+		{status, `{"status":"confirmed","ſtatus":"cancelled"}`, nil, 400, ordercast.EMalformed, `"ſtatus"`}, // U+017F folds to s
+		{create, `{"id":"x","restaurant_id":"luigi","Restaurant_ID":"mario"}`, nil, 400, ordercast.EMalformed, `"restaurant_id" and "Restaurant_ID"`},
+		{create, `{"id":"o-new","id":"o-new"}`, nil, 400, ordercast.EMalformed, `key "id" appears twice in one object`},
+		{create, `{"id":"o-new","details":{"size":"L","items":[{"n":1,"N":2}]}}`, nil, 400, ordercast.EMalformed, `"n" and "N"`},
+		{create, `{"id":"o-new","pickup":{"lat":1,"lng":2,"Lng":3}}`, nil, 400, ordercast.EMalformed, `"lng" and "Lng"`},
+		{courier, `{"courier_id":"c-2","Courier_ID":null}`, nil, 400, ordercast.EMalformed, `"courier_id" and "Courier_ID"`},
+		{changes, `{"changes":[{"order_id":"o-1","status":"confirmed","Status":"cancelled"}]}`, nil, 400, ordercast.EMalformed, `"status" and "Status"`},
+		{position, `{"lat":52.5,"lng":13.4,"LAT":0}`, nil, 400, ordercast.EMalformed, `"lat" and "LAT"`},
+		{positions, `{"positions":[],"Positions":[{"courier_id":"c-1","lat":1,"lng":1}]}`, nil, 400, ordercast.EMalformed, `"positions" and "Positions"`},
+
+		// A coded body is not taken, whether or not its bytes happen to be JSON.
+		{status, `{"status":"confirmed"}`, []string{"Content-Encoding", "br"}, 415, ordercast.EUnsupportedMedia, `Content-Encoding "br" is not supported`},
+		{create, "\x1f\x8b\x08\x00", []string{"Content-Encoding", "gzip"}, 415, ordercast.EUnsupportedMedia, `Content-Encoding "gzip" is not supported`},
+		{courier, `{"courier_id":null}`, []string{"Content-Encoding", "identity, deflate"}, 415, ordercast.EUnsupportedMedia, `"deflate"`},
+
+		// An Idempotency-Key sent empty is refused, not ignored.
+		{create, `{"id":"o-new"}`, []string{"Idempotency-Key", ""}, 422, ordercast.EInvalid, "Idempotency-Key must be 1 to 255 characters"},
+		{status, `{"status":"confirmed"}`, []string{"Idempotency-Key", ""}, 422, ordercast.EInvalid, "Idempotency-Key must be 1 to 255 characters"},
+		{changes, `{"changes":[{"order_id":"o-1","status":"confirmed"}]}`, []string{"Idempotency-Key", ""}, 422, ordercast.EInvalid, "Idempotency-Key is not taken"},
+	} {
+		method, path, _ := strings.Cut(tt.route, " ")
+		t.Run(fmt.Sprintf("%s %q %s", tt.route, tt.body, strings.Join(tt.header, ": ")), func(t *testing.T) {
+			before := snapshot(t, ls.store, ids...)
+			resp, body := call(t, method, base+path, "", tt.body, tt.header...)
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Fatalf("%d %q is not a JSON error: %v", resp.StatusCode, body, err)
+			}
+			if resp.StatusCode != tt.status || e.Error.Code != tt.code || !strings.Contains(e.Error.Message, tt.message) {
+				t.Fatalf("%d %s, want %d %s saying %q", resp.StatusCode, body, tt.status, tt.code, tt.message)
+			}
+			if after := snapshot(t, ls.store, ids...); after != before {
+				t.Fatalf("store changed:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+
+	// Two Idempotency-Key fields are one list of both (RFC 9110 §5.3), which is no key.
+	req, err := http.NewRequest("POST", base+"/v1/orders", strings.NewReader(`{"id":"o-new"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header["Content-Type"] = []string{"application/json"}
+	req.Header["Idempotency-Key"] = []string{"k-1", "k-2"}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("two Idempotency-Keys: %d, want 422", resp.StatusCode)
+	}
+
+	// What is still taken: an explicit null unassigns, a full place is kept, identity is no coding.
+	resp, body := call(t, "PUT", base+"/v1/orders/o-1/courier", "", `{"courier_id":null}`, "Content-Encoding", "identity")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"changed":true`) || strings.Contains(string(body), `"courier_id"`) {
+		t.Errorf("unassign with null: %d %s, want 200 changed, no courier", resp.StatusCode, body)
+	}
+	resp, body = call(t, "POST", base+"/v1/orders", "", `{"id":"o-placed","pickup":{"lat":0,"lng":0},"dropoff":{"lat":52.5,"lng":13.4}}`)
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"pickup":{"lat":0,"lng":0}`) {
+		t.Errorf("create with places: %d %s, want 201 with the pickup at 0,0", resp.StatusCode, body)
+	}
+}
+
+// TestRepeatedKey: the decoder finds a key repeated in one object, and only that, whatever else
+// the body holds; checked against a reference built on encoding/json's tokens.
+func TestRepeatedKey(t *testing.T) {
+	for _, body := range repeatedKeySeeds {
+		checkRepeatedKey(t, body)
+	}
+}
+
+// FuzzRepeatedKey: the same for any body.
+func FuzzRepeatedKey(f *testing.F) {
+	for _, s := range repeatedKeySeeds {
+		f.Add(s)
+	}
+	f.Fuzz(checkRepeatedKey)
+}
+
+var repeatedKeySeeds = []string{
+	`{}`, `{"a":1}`, `{"a":1,"b":2}`, `{"a":1,"A":2}`, `{"a":1,"a":1}`,
+	`{"a":{"a":1},"b":[{"a":1},{"a":2}]}`, `{"a":{"b":1,"B":2}}`, `{"a":[{"x":1,"X":2}]}`,
+	`{"a":"{\"a\":1,\"A\":2}"}`, `{"a\"":1,"A\"":2}`, `{"a\\":1,"b":"\\","A\\":2}`,
+	`{"\u0041":1,"a":2}`, `{"k":1,"K":2}`, `{"s":1,"ſ":2}`, `{"ß":1,"ẞ":2}`, `{"σ":1,"ς":2}`,
+	`{"a" : 1 , "A" : 2}`, "{\"\xff\":1,\"\xfe\":2}", `{"":1,"":2}`, `{"x":["a","A"]}`, `{"x":"a","y":"A"}`,
+	`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17,"K3":3}`,
+	`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"k16":16,"k17":17,"ǆ":{"K17":1},"ǅ":1}`,
+	"{\"k\":1,\"\u212a\":2}", // the Kelvin sign folds to k
+	`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"s16":16,"k17":17,"\u017f16":1}`,
+	"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"k10\":10,\"k11\":11,\"k12\":12,\"k13\":13,\"k14\":14,\"k15\":15,\"k16\":16,\"\u212a7\":7}",
+	`{"a":[[[[{"b":{"c":{"d":1,"e":{"f":1,"F":[]}}}}]]]]}`, `{"a":1e400,"b":{"c":[1e-400]}}`, `{"a":1} {"a":2}`, `[{"a":1,"A":2}]`, `{"a":`,
+}
+
+// checkRepeatedKey holds the decoder's verdict on body against the reference's, for a body that
+// is one valid JSON object (the decoder refuses anything else before it looks at keys).
+func checkRepeatedKey(t *testing.T, body string) {
+	if !json.Valid([]byte(body)) || !strings.HasPrefix(strings.TrimLeft(body, " \t\r\n"), "{") {
+		return
+	}
+	var v json.RawMessage // takes any valid value: 1e400 too
+	err := server.DecodeJSON(strings.NewReader(body), &v)
+	repeated := err != nil && (strings.Contains(ordercast.ErrorMessage(err), "appears twice") || strings.Contains(ordercast.ErrorMessage(err), "are the same key"))
+	if err != nil && !repeated {
+		t.Fatalf("DecodeJSON(%q): %v, want a repeated key or nothing", body, err)
+	}
+	ref := json.NewDecoder(strings.NewReader(body))
+	ref.UseNumber() // so that 1e400 is a token
+	want, rerr := referenceRepeatedKey(ref)
+	if rerr != nil {
+		t.Fatalf("reference on %q: %v", body, rerr)
+	}
+	if repeated != want {
+		t.Fatalf("DecodeJSON(%q): %v; a key repeats: %v", body, err, want)
+	}
+}
+
+// referenceRepeatedKey reads one JSON value from dec and reports whether an object in it holds
+// two keys equal under strings.EqualFold: slow and plain, to hold the decoder's scan to.
+func referenceRepeatedKey(dec *json.Decoder) (bool, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return false, err
+	}
+	d, ok := tok.(json.Delim)
+	if !ok {
+		return false, nil
+	}
+	var keys []string
+	found := false
+	for dec.More() {
+		if d == '{' {
+			k, err := dec.Token()
+			if err != nil {
+				return false, err
+			}
+			for _, seen := range keys {
+				found = found || strings.EqualFold(seen, k.(string))
+			}
+			keys = append(keys, k.(string))
+		}
+		inner, err := referenceRepeatedKey(dec)
+		if err != nil {
+			return false, err
+		}
+		found = found || inner
+	}
+	if _, err := dec.Token(); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return found, nil
+}
