@@ -122,12 +122,16 @@ const linearKeys = 16
 // that equals an earlier key of the same object under Unicode case folding, and returns both as
 // written (unescaped). encoding/json matches keys to fields that way and the last one wins, so
 // {"status":"confirmed","STATUS":"cancelled"} would cancel here what a proxy or validator reading
-// the first key, or matching case, passed as a confirmation. One pass, no allocation for an
-// object of a few unescaped keys.
+// the first key, or matching case, passed as a confirmation. Inside the top-level "details" (the
+// order's own JSON, kept as sent and matched to no field) letter case counts, as JSON says: only
+// a key written twice is refused there, which every reader of the details would take its own way.
+// One pass, no allocation for an object of a few unescaped keys.
 func repeatedKey(data []byte) (first, again string, found bool) {
 	type object struct {
-		start int               // where its keys begin in keys
-		index map[string][]byte // each key's folded form (appendFolded) to the key, once it has many
+		start     int               // where its keys begin in keys
+		index     map[string][]byte // each key's folded form (appendFolded) to the key, once it has many
+		exact     bool              // keys compared as written: in details
+		inDetails bool              // the top-level object's value being read is its details
 	}
 	var (
 		objectsBuf [8]object
@@ -139,7 +143,11 @@ func repeatedKey(data []byte) (first, again string, found bool) {
 	for i := 0; i < len(data); i++ {
 		switch data[i] {
 		case '{':
-			objects = append(objects, object{start: len(keys)})
+			exact := false
+			if n := len(objects); n > 0 {
+				exact = objects[n-1].exact || n == 1 && objects[0].inDetails
+			}
+			objects = append(objects, object{start: len(keys), exact: exact})
 		case '}':
 			keys = keys[:objects[len(objects)-1].start]
 			objects = objects[:len(objects)-1]
@@ -158,23 +166,30 @@ func repeatedKey(data []byte) (first, again string, found bool) {
 			key := unescapedKey(data[i : end+1])
 			i = colon
 			o := &objects[len(objects)-1]
+			if len(objects) == 1 {
+				o.inDetails = string(key) == "details"
+			}
+			same, fold := bytes.EqualFold, appendFolded
+			if o.exact {
+				same, fold = bytes.Equal, appendExact
+			}
 			if o.index == nil {
 				for _, k := range keys[o.start:] {
-					if bytes.EqualFold(k, key) {
+					if same(k, key) {
 						return string(k), string(key), true
 					}
 				}
 				if keys = append(keys, key); len(keys)-o.start > linearKeys {
 					o.index = make(map[string][]byte, 2*linearKeys)
 					for _, k := range keys[o.start:] {
-						folded = appendFolded(folded[:0], k)
+						folded = fold(folded[:0], k)
 						o.index[string(folded)] = k
 					}
 					keys = keys[:o.start]
 				}
 				continue
 			}
-			folded = appendFolded(folded[:0], key)
+			folded = fold(folded[:0], key)
 			if k, ok := o.index[string(folded)]; ok {
 				return string(k), string(key), true
 			}
@@ -212,6 +227,9 @@ func unescapedKey(quoted []byte) []byte {
 	}
 	return []byte(s)
 }
+
+// appendExact appends key as it is: the index form of a key where letter case counts.
+func appendExact(dst, key []byte) []byte { return append(dst, key...) }
 
 // appendFolded appends key with each rune replaced by the least rune of its case-folding orbit,
 // so that two keys are bytes.EqualFold exactly when their folded forms are equal (an invalid

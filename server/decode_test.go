@@ -68,7 +68,8 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{status, `{"status":"confirmed","ſtatus":"cancelled"}`, nil, 400, ordercast.EMalformed, `"ſtatus"`}, // U+017F folds to s
 		{create, `{"id":"x","restaurant_id":"luigi","Restaurant_ID":"mario"}`, nil, 400, ordercast.EMalformed, `"restaurant_id" and "Restaurant_ID"`},
 		{create, `{"id":"o-new","id":"o-new"}`, nil, 400, ordercast.EMalformed, `key "id" appears twice in one object`},
-		{create, `{"id":"o-new","details":{"size":"L","items":[{"n":1,"N":2}]}}`, nil, 400, ordercast.EMalformed, `"n" and "N"`},
+		{create, `{"id":"o-new","details":{"size":"L","items":[{"n":1,"n":2}]}}`, nil, 400, ordercast.EMalformed, `key "n" appears twice`},
+		{create, `{"id":"o-new","Details":{},"details":{}}`, nil, 400, ordercast.EMalformed, `"Details" and "details"`},
 		{create, `{"id":"o-new","pickup":{"lat":1,"lng":2,"Lng":3}}`, nil, 400, ordercast.EMalformed, `"lng" and "Lng"`},
 		{courier, `{"courier_id":"c-2","Courier_ID":null}`, nil, 400, ordercast.EMalformed, `"courier_id" and "Courier_ID"`},
 		{changes, `{"changes":[{"order_id":"o-1","status":"confirmed","Status":"cancelled"}]}`, nil, 400, ordercast.EMalformed, `"status" and "Status"`},
@@ -125,6 +126,11 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"changed":true`) || strings.Contains(string(body), `"courier_id"`) {
 		t.Errorf("unassign with null: %d %s, want 200 changed, no courier", resp.StatusCode, body)
 	}
+	// The order's own details are JSON as sent, where letter case counts.
+	resp, body = call(t, "POST", base+"/v1/orders", "", `{"id":"o-cased","details":{"Size":"L","size":"M","items":[{"n":1,"N":2}]}}`)
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"Size":"L","size":"M"`) {
+		t.Errorf("create with keys differing in case in its details: %d %s, want 201 with both", resp.StatusCode, body)
+	}
 	resp, body = call(t, "POST", base+"/v1/orders", "", `{"id":"o-placed","pickup":{"lat":0,"lng":0},"dropoff":{"lat":52.5,"lng":13.4}}`)
 	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"pickup":{"lat":0,"lng":0}`) {
 		t.Errorf("create with places: %d %s, want 201 with the pickup at 0,0", resp.StatusCode, body)
@@ -158,7 +164,9 @@ var repeatedKeySeeds = []string{
 	"{\"k\":1,\"\u212a\":2}", // the Kelvin sign folds to k
 	`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k11":11,"k12":12,"k13":13,"k14":14,"k15":15,"s16":16,"k17":17,"\u017f16":1}`,
 	"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"k10\":10,\"k11\":11,\"k12\":12,\"k13\":13,\"k14\":14,\"k15\":15,\"k16\":16,\"\u212a7\":7}",
-	`{"a":[[[[{"b":{"c":{"d":1,"e":{"f":1,"F":[]}}}}]]]]}`, `{"a":1e400,"b":{"c":[1e-400]}}`, `{"a":1} {"a":2}`, `[{"a":1,"A":2}]`, `{"a":`,
+	`{"a":[[[[{"b":{"c":{"d":1,"e":{"f":1,"F":[]}}}}]]]]}`,
+	`{"details":{"n":1,"N":2}}`, `{"details":[{"n":1,"N":2},{"x":{"K":1,"k":2}}]}`, `{"details":{"n":1,"n":2}}`,
+	`{"details":{"details":{"a":1,"A":2}},"x":{"a":1,"A":2}}`, `{"x":{"details":{"a":1,"A":2}}}`, `{"Details":{"a":1,"A":2}}`, `{"a":1e400,"b":{"c":[1e-400]}}`, `{"a":1} {"a":2}`, `[{"a":1,"A":2}]`, `{"a":`,
 }
 
 // checkRepeatedKey holds the decoder's verdict on body against the reference's, for a body that
@@ -185,8 +193,13 @@ func checkRepeatedKey(t *testing.T, body string) {
 }
 
 // referenceRepeatedKey reads one JSON value from dec and reports whether an object in it holds
-// two keys equal under strings.EqualFold: slow and plain, to hold the decoder's scan to.
-func referenceRepeatedKey(dec *json.Decoder) (bool, error) {
+// two keys equal under strings.EqualFold (within the top-level object's details, two equal
+// keys): slow and plain, to hold the decoder's scan to.
+func referenceRepeatedKey(dec *json.Decoder) (bool, error) { return referenceRepeated(dec, 0, false) }
+
+// referenceRepeated is referenceRepeatedKey for a value at depth (0: the body) that is, or is
+// within, the top-level details when exact.
+func referenceRepeated(dec *json.Decoder, depth int, exact bool) (bool, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return false, err
@@ -198,17 +211,19 @@ func referenceRepeatedKey(dec *json.Decoder) (bool, error) {
 	var keys []string
 	found := false
 	for dec.More() {
+		innerExact := exact
 		if d == '{' {
 			k, err := dec.Token()
 			if err != nil {
 				return false, err
 			}
 			for _, seen := range keys {
-				found = found || strings.EqualFold(seen, k.(string))
+				found = found || seen == k.(string) || !exact && strings.EqualFold(seen, k.(string))
 			}
 			keys = append(keys, k.(string))
+			innerExact = exact || depth == 0 && k.(string) == "details"
 		}
-		inner, err := referenceRepeatedKey(dec)
+		inner, err := referenceRepeated(dec, depth+1, innerExact)
 		if err != nil {
 			return false, err
 		}
