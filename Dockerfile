@@ -7,7 +7,8 @@
 #   docker run -p 8080:8080 -v ordercast-data:/data --env-file ordercast.env ordercast
 #
 # The secret is required (-e ORDERCAST_SECRET=… works too). The demo runs without one, on a
-# database it names itself: docker run -p 8080:8080 ordercast serve --demo --db /data/demo.db
+# database it names itself; its console hands out an admin token, so publish it on the host's
+# loopback only: docker run -p 127.0.0.1:8080:8080 ordercast serve --demo --db /data/demo.db
 #
 # See docs/deploy.md ("Docker").
 

@@ -157,7 +157,7 @@ type trackPage struct {
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
-		s.badOrderID(w, r, id)
+		s.badOrderID(w, r)
 		return
 	}
 	if s.setTrackingCookie(w, r, id) {
@@ -258,7 +258,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleConsoleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
-		s.badOrderID(w, r, id)
+		s.badOrderID(w, r)
 		return
 	}
 	tok, err := s.consoleToken()
@@ -429,9 +429,11 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, status int,
 }
 
 // badOrderID answers a page's address whose order id cannot be one.
-func (s *Server) badOrderID(w http.ResponseWriter, r *http.Request, id string) {
+// The id is not repeated: the page would show the site's own words around whatever text, of any
+// length and with any bidirectional controls, a link put in its address.
+func (s *Server) badOrderID(w http.ResponseWriter, r *http.Request) {
 	s.renderError(w, r, http.StatusNotFound, "No such order", fmt.Sprintf(
-		"“%s” is not an order id: an order id is 1 to %d letters, digits and the characters . _ : -. Check the link you were given.", id, ordercast.MaxIDLength))
+		"This address names no order: an order id is 1 to %d letters, digits and the characters . _ : -. Check the link you were given.", ordercast.MaxIDLength))
 }
 
 // handlePageNotFound answers the paths no route takes outside the API (which handleUnrouted

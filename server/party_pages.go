@@ -42,15 +42,15 @@ func (s *Server) handleCustomerPage(w http.ResponseWriter, r *http.Request) {
 // page's cookies (partyCookies), and the browser is sent to the clean URL, so the token leaves the
 // address bar and the history, as on the tracking page; the page then hands the page cookie's
 // token to its script, which sends it as a bearer token, and its EventSource sends the stream
-// cookie (a cookie never authorizes a change). A token that may not watch the party clears both
-// cookies and the page says why: the page must not go on as an earlier hand-over's token. The
+// cookie (a cookie never authorizes a change). A token that may not watch the party is refused
+// on a page that says why and streams as no one, leaving the cookies alone (see below). The
 // page cookie's token is checked the same way on every visit, since it expires: one no longer
 // accepted clears both cookies, and the page says why or, in demo mode (Auth.ConsoleToken),
 // where a page without a cookie gets a token of the party, gets a fresh one.
 func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercast.PartyKind) {
 	p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
 	if err := ordercast.ValidatePartyID(p.ID); err != nil {
-		s.badPartyID(w, r, p)
+		s.badPartyID(w, r, p.Kind)
 		return
 	}
 	cookies := partyCookies(p)
@@ -69,7 +69,11 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 			s.handOverToken(w, r, cookies, tok)
 			return
 		}
-		s.setPageCookies(w, r, cookies, "")
+		// The cookies stay as they are. This answer says the token was refused and streams as
+		// no one, but any site can send a browser here with a bad token: were the cookies
+		// cleared, a link in a mail could sign a restaurant's board out mid-shift. A stale
+		// cookie is cleared on the visit that finds it refused (below).
+		//
 		// The address holds the token: not in a Referer either (the page's script takes it out
 		// of the address bar).
 		w.Header().Set("Referrer-Policy", "no-referrer")
@@ -126,9 +130,10 @@ func (s *Server) partyToken(tok string, p ordercast.Party) (auth.Actor, error) {
 }
 
 // badPartyID answers a party page's address whose party id cannot be one.
-func (s *Server) badPartyID(w http.ResponseWriter, r *http.Request, p ordercast.Party) {
-	s.renderError(w, r, http.StatusNotFound, "No such "+string(p.Kind), fmt.Sprintf(
-		"“%s” is not a %s's id: an id is 1 to %d letters, digits and the characters . _ : -. Check the link you were given.", p.ID, p.Kind, ordercast.MaxIDLength))
+// The id is not repeated, as badOrderID says.
+func (s *Server) badPartyID(w http.ResponseWriter, r *http.Request, kind ordercast.PartyKind) {
+	s.renderError(w, r, http.StatusNotFound, "No such "+string(kind), fmt.Sprintf(
+		"This address names no %s: an id is 1 to %d letters, digits and the characters . _ : -. Check the link you were given.", kind, ordercast.MaxIDLength))
 }
 
 // handlePartyTrack serves GET /restaurants/{pid}/track/{id} and GET /customers/{pid}/track/{id},
@@ -140,12 +145,12 @@ func (s *Server) handlePartyTrack(kind ordercast.PartyKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
 		if err := ordercast.ValidatePartyID(p.ID); err != nil {
-			s.badPartyID(w, r, p)
+			s.badPartyID(w, r, p.Kind)
 			return
 		}
 		id := r.PathValue("id")
 		if err := ordercast.ValidateID(id); err != nil {
-			s.badOrderID(w, r, id)
+			s.badOrderID(w, r)
 			return
 		}
 		var tok string

@@ -361,11 +361,11 @@ func TestPagesSayWhatIsWrong(t *testing.T) {
 		wantStatus int
 		wantText   string
 	}{
-		{"/track/a%20b", 404, "“a b” is not an order id"},
-		{"/console/track/a%20b", 404, "“a b” is not an order id"},
-		{"/restaurants/a%20b", 404, "“a b” is not a restaurant&#39;s id"},
-		{"/customers/a%20b", 404, "“a b” is not a customer&#39;s id"},
-		{"/restaurants/r-1/track/a%20b", 404, "“a b” is not an order id"},
+		{"/track/a%20b", 404, "This address names no order"},
+		{"/console/track/a%20b", 404, "This address names no order"},
+		{"/restaurants/a%20b", 404, "This address names no restaurant"},
+		{"/customers/a%20b", 404, "This address names no customer"},
+		{"/restaurants/r-1/track/a%20b", 404, "This address names no order"},
 		{"/no/such/page", 404, "There is no page at this address"},
 		{"/restaurants/r-1", 401, "This page opens from the link you were given, which ends in ?\u2060token=…: open that link again."},
 		{"/customers/u-1", 401, "This page opens from the link you were given"},
@@ -373,6 +373,11 @@ func TestPagesSayWhatIsWrong(t *testing.T) {
 		resp, body := call(t, "GET", base+tc.path, "", "")
 		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), tc.wantText) {
 			t.Errorf("GET %s: %d %q %s; want %d, a page that says %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.wantStatus, tc.wantText)
+		}
+		// The page never repeats what the address says: a link could make the site's own
+		// page say anything (a reversed sentence behind a bidirectional control, say).
+		if strings.Contains(string(body), "a b") {
+			t.Errorf("GET %s: the page repeats the id from the address:\n%s", tc.path, body)
 		}
 		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 			t.Errorf("GET %s: CSP %q", tc.path, csp)

@@ -272,6 +272,7 @@ func TestServeRunsAndStops(t *testing.T) {
 		{m.Server.URL() + "/debug/pprof/", http.StatusNotFound},
 		{m.pprof.URL(), http.StatusOK},
 		{m.pprof.URL() + "goroutine?debug=1", http.StatusOK},
+		{m.pprof.URL() + "cmdline", http.StatusNotFound}, // it would show --secret given as a flag
 	} {
 		resp, err := http.Get(tc.url)
 		if err != nil {
@@ -281,6 +282,20 @@ func TestServeRunsAndStops(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("GET %s: %d, want %d", tc.url, resp.StatusCode, tc.want)
 		}
+	}
+	// A name a DNS rebinding points at 127.0.0.1 does not reach the profiles of a loopback port.
+	req, err := http.NewRequest("GET", m.pprof.URL()+"goroutine?debug=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = "rebind.attacker.example"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("profiles asked for under another name: %d, want 421", resp.StatusCode)
 	}
 }
 

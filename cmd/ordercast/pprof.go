@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/ordercast/ordercast/server"
 )
 
 // pprofServer serves the runtime profiles on a listener of their own, never on the public one:
@@ -18,10 +20,14 @@ type pprofServer struct {
 	serveErr chan error
 }
 
+// openPprof serves the profiles on addr. Not the command line (pprof.Cmdline): it holds --secret
+// or a database password when they were given as flags, which no profile needs. On a loopback
+// address only requests that name this machine are answered: a page of another site whose name
+// a DNS rebinding points at 127.0.0.1 reaches the port from an operator's browser, and would
+// read the heap, where secrets live too.
 func openPprof(addr string, logger *slog.Logger) (*pprofServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -32,7 +38,7 @@ func openPprof(addr string, logger *slog.Logger) (*pprofServer, error) {
 	p := &pprofServer{
 		ln: ln,
 		http: &http.Server{
-			Handler:           mux,
+			Handler:           thisMachineOnly(addr, mux),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
@@ -40,6 +46,26 @@ func openPprof(addr string, logger *slog.Logger) (*pprofServer, error) {
 	}
 	go func() { p.serveErr <- p.http.Serve(ln) }()
 	return p, nil
+}
+
+// thisMachineOnly answers, when addr is a loopback address, only the requests whose Host names
+// this machine (server.LoopbackHost), and others 421 as the demo does; elsewhere the operator
+// chose who reaches the address.
+func thisMachineOnly(addr string, next http.Handler) http.Handler {
+	if !loopbackAddr(addr) {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host // no port
+		}
+		if !server.LoopbackHost(host) {
+			http.Error(w, "421 Misdirected Request: open the profiles under localhost, 127.0.0.1 or [::1]", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // URL is the base URL of the profiles.

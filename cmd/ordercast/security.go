@@ -168,6 +168,10 @@ func (c *securityConfig) warnings(h server.Config, demo bool) []string {
 		ws = append(ws, fmt.Sprintf("/metrics is served on --addr %s, to whoever can reach the API: its counts, latencies and Go runtime figures describe this node's load and internals; "+
 			"serve them on a private address with --metrics-addr (e.g. 127.0.0.1:9090, or the scrapers' network) and point the scrapers there", h.Addr))
 	}
+	if demo && !loopbackAddr(h.Addr) {
+		ws = append(ws, fmt.Sprintf("the demo listens on --addr %s, beyond this machine: its console hands an admin token to whoever opens it there, and its Host check (a defence against DNS rebinding) is off; "+
+			"leave --addr to its loopback default, or in a container publish the port on the host's loopback only (docker run -p 127.0.0.1:8080:8080)", h.Addr))
+	}
 	streams, conns := h.Limits.MaxStreamsPerClient, h.Limits.MaxConnsPerPeer
 	multiplexed := h.H2C || h.TLSCertFile != "" // HTTP/2: many streams on one connection
 	if streams > 0 && conns > 0 && streams >= conns && !multiplexed {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,10 +52,18 @@ func TestSecurityFlagWarnings(t *testing.T) {
 		{[]string{"--max-streams-per-client", "300", "--max-conns-per-peer", "0"}, nil},
 		{[]string{"--trusted-proxies", "10.0.0.0/8,0.0.0.0/0"}, []string{"--trusted-proxies 0.0.0.0/0 trusts every address"}},
 		{[]string{"--trusted-proxies", "::/0"}, []string{"--trusted-proxies ::/0 trusts every address"}},
+		{[]string{"--demo", "--addr", ":8080"}, []string{"the demo listens on --addr :8080, beyond this machine"}},
+		{[]string{"--demo", "--addr", "localhost:8080"}, nil},
+		{[]string{"--demo"}, nil}, // its default, on loopback
 	} {
 		m := NewMain(io.Discard, io.Discard)
-		// On loopback, where /metrics beside the API is no warning (TestMetricsOnThePublicPortWarn).
-		if err := m.ParseFlags(append([]string{"--secret", testSecret, "--addr", "127.0.0.1:8080"}, tc.args...)); err != nil {
+		// On loopback, where /metrics beside the API is no warning (TestMetricsOnThePublicPortWarn),
+		// unless the case names its own address.
+		base := []string{"--secret", testSecret}
+		if !slices.Contains(tc.args, "--addr") && !slices.Contains(tc.args, "--demo") {
+			base = append(base, "--addr", "127.0.0.1:8080")
+		}
+		if err := m.ParseFlags(append(base, tc.args...)); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
 		got := m.warnings(m.HTTP, m.Demo)
