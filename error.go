@@ -24,6 +24,9 @@ const (
 	EUnauthenticated   = "unauthenticated"
 	EForbidden         = "forbidden"
 	ERateLimited       = "rate_limited"
+	// ETooManyAssignments: the order's history is full (MaxOrderVersion): it takes no further
+	// courier change, though its status still moves.
+	ETooManyAssignments = "too_many_assignments"
 	// ETooManyPositions: a POST /v1/locations carries more positions than one request may.
 	ETooManyPositions = "too_many_positions"
 	// ETooManyChanges: a POST /v1/status-changes carries more changes than one request may.

@@ -503,6 +503,9 @@ type Store interface {
 	// EventsAfter returns up to limit events of an order with seq > after, in seq order
 	// (limit <= 0 means all). An unknown order is ENotFound.
 	EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]Event, error)
+	// LastStatusEvent returns an order's latest status event (KindStatus) with seq < before, in
+	// one read however many courier events follow it. An unknown order, or none, is ENotFound.
+	LastStatusEvent(ctx context.Context, orderID string, before int64) (Event, error)
 	// ActiveOrders returns up to limit non-terminal orders, most recently updated first.
 	ActiveOrders(ctx context.Context, limit int) ([]Order, error)
 	// CouriersOrders returns the active orders assigned to each of the couriers, keyed by courier

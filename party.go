@@ -209,8 +209,26 @@ func (c CourierChange) Validate() error {
 	return validateText("actor", c.Actor, MaxActorLength)
 }
 
+// MaxOrderVersion is the most events one order holds: its version never passes it. Every read
+// of one order (a stream's opening or resume, a page of its history) is bounded by it, so that
+// no writer can make an order whose history costs every reader megabytes. Status events are
+// bounded by the state machine; courier changes, which a restaurant may repeat at will
+// (alternating two couriers), are refused past maxCourierVersion. 128 leaves room for about 120
+// reassignments, far beyond any real delivery.
+const MaxOrderVersion = 128
+
+// laterStatusEvents is the most status events an order may get after its creation: one per
+// stage after placed, as the state machine moves only forward and cancelled ends it.
+const laterStatusEvents = 5
+
+// maxCourierVersion is the highest version at which an order still takes a courier change. It
+// keeps room under MaxOrderVersion for every status event the order may still get, so the cap
+// never stops an order from being delivered or cancelled.
+const maxCourierVersion = MaxOrderVersion - laterStatusEvents - 1
+
 // Apply decides what the assignment does to order o: changed=false for the idempotent repeat of
-// the current courier. A terminal order keeps its courier.
+// the current courier. A terminal order keeps its courier, and an order whose history is full
+// (maxCourierVersion) takes no further change of courier.
 func (c CourierChange) Apply(o Order) (changed bool, err error) {
 	if err := checkOwner(c.Owner, o); err != nil {
 		return false, err
@@ -220,6 +238,9 @@ func (c CourierChange) Apply(o Order) (changed bool, err error) {
 	}
 	if o.Status.Terminal() {
 		return false, Errorf(EInvalidTransition, "order is %s and accepts no further change", o.Status)
+	}
+	if o.Version > maxCourierVersion {
+		return false, Errorf(ETooManyAssignments, "order %s has had as many courier changes as one order may; its status can still change", o.ID)
 	}
 	return true, nil
 }

@@ -92,6 +92,8 @@ const (
 	ParamLastEventID = "lastEventId"
 	// ParamAfter asks GET …/events for the events after this seq.
 	ParamAfter = "after"
+	// ParamLimit bounds the events of one page of GET …/events: 1 to MaxEventsPerPage.
+	ParamLimit = "limit"
 	// ParamWait turns GET /v1/orders/{id} into a long poll of at most this long (a Go duration
 	// or seconds).
 	ParamWait = "wait"
@@ -303,7 +305,15 @@ type StatusAck struct {
 	Changed bool             `json:"changed"`
 }
 
-// EventsResponse is an order's history, the body of GET /v1/orders/{id}/events.
+// MaxEventsPerPage is the most events one GET /v1/orders/{id}/events returns, and how many it
+// returns without ParamLimit: one read of an order's history is bounded, whatever the order. An
+// order's whole history (ordercast.MaxOrderVersion) fits in one page; one kept from before that
+// cap is read page by page: ask again with ParamAfter = the last seq returned, until a page is
+// shorter than its limit.
+const MaxEventsPerPage = 1000
+
+// EventsResponse is an order's history, the body of GET /v1/orders/{id}/events: one page of it,
+// up to the limit asked for (MaxEventsPerPage).
 type EventsResponse struct {
 	OrderID string            `json:"order_id"`
 	Events  []ordercast.Event `json:"events"`

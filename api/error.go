@@ -38,6 +38,7 @@ var codeStatus = []struct {
 	{ordercast.EInvalidTransition, http.StatusConflict},
 	{ordercast.EVersionConflict, http.StatusConflict},
 	{ordercast.EOrderExists, http.StatusConflict},
+	{ordercast.ETooManyAssignments, http.StatusConflict},
 	{ordercast.EBodyTooLarge, http.StatusRequestEntityTooLarge}, // first: the general 413
 	{ordercast.ETooManyPositions, http.StatusRequestEntityTooLarge},
 	{ordercast.ETooManyChanges, http.StatusRequestEntityTooLarge},

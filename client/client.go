@@ -156,7 +156,9 @@ func (c *Client) PostLocations(ctx context.Context, ps []CourierPosition) (PostL
 }
 
 // Events returns an order's events with seq greater than after, in seq order
-// (GET /v1/orders/{id}/events?after=N).
+// (GET /v1/orders/{id}/events?after=N): one page, of up to api.MaxEventsPerPage events, which
+// holds any order's whole history (ordercast.MaxOrderVersion). A full page of a history kept from
+// before that bound may have more after it: call again with after = its last seq.
 func (c *Client) Events(ctx context.Context, id string, after int64) ([]ordercast.Event, error) {
 	var res api.EventsResponse
 	p := api.EventsPath(id) + "?" + api.ParamAfter + "=" + strconv.FormatInt(after, 10)

@@ -93,6 +93,32 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 	return events, nil
 }
 
+// LastStatusEvent returns an order's latest status event with seq < before.
+func (s *Store) LastStatusEvent(ctx context.Context, orderID string, before int64) (ev ordercast.Event, err error) {
+	err = s.read(ctx, func(ctx context.Context) (err error) {
+		ev, err = s.lastStatusEvent(ctx, orderID, before)
+		return err
+	})
+	return ev, err
+}
+
+func (s *Store) lastStatusEvent(ctx context.Context, orderID string, before int64) (ordercast.Event, error) {
+	// The primary key (order_id, seq), walked backwards: no row of the history is loaded but
+	// the one returned.
+	ev, err := scanEvent(s.pool.QueryRow(ctx, `
+		SELECT `+eventColumns+` FROM order_events
+		WHERE order_id = $1 AND seq < $2 AND kind = '' ORDER BY seq DESC LIMIT 1`, orderID, before))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := findOrder(ctx, s.pool, orderID); err != nil {
+			return ordercast.Event{}, err
+		}
+		return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "order %s has no status event before seq %d", orderID, before)
+	} else if err != nil {
+		return ordercast.Event{}, fmt.Errorf("postgres: last status event of %s: %w", orderID, err)
+	}
+	return ev, nil
+}
+
 // LatestEvents returns the latest event of each of the given orders that exists, in one query.
 // A listener that lost its connection uses it to catch up every watched order at once.
 func (s *Store) LatestEvents(ctx context.Context, orderIDs []string) (evs []ordercast.Event, err error) {

@@ -202,6 +202,12 @@ func (s *oneOrderStore) EventsAfter(_ context.Context, id string, after int64, _
 	}
 	return []ordercast.Event{s.event}, nil
 }
+func (s *oneOrderStore) LastStatusEvent(_ context.Context, id string, before int64) (ordercast.Event, error) {
+	if id != s.order.ID || s.event.Seq >= before {
+		return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "no status event of %s before %d", id, before)
+	}
+	return s.event, nil
+}
 func (s *oneOrderStore) ActiveOrders(context.Context, int) ([]ordercast.Order, error) {
 	return []ordercast.Order{s.order}, nil
 }

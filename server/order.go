@@ -367,7 +367,8 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, api.SetStatusResponse{Order: o, Event: ev.Wire(), Changed: changed})
 }
 
-// handleEvents serves GET /v1/orders/{id}/events?after=N: the order's history after seq N.
+// handleEvents serves GET /v1/orders/{id}/events?after=N&limit=L: up to L events of the
+// order's history after seq N (api.MaxEventsPerPage at most, and by default).
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
@@ -388,6 +389,17 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
+	limit := api.MaxEventsPerPage
+	if v := r.URL.Query().Get(api.ParamLimit); v != "" {
+		// Above the maximum is refused, not cut down: a client pages until a page is shorter
+		// than the limit it asked for, which a silently smaller limit would end too early.
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > api.MaxEventsPerPage {
+			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be an integer from 1 to %d", api.ParamLimit, api.MaxEventsPerPage))
+			return
+		}
+		limit = n
+	}
 	// A courier reads the history only as far as the version it holds the order at: events
 	// committed after that may give the order to another courier.
 	var upTo int64 = math.MaxInt64
@@ -399,7 +411,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		upTo = o.Version
 	}
-	events, err := s.Store.EventsAfter(r.Context(), id, after, 0)
+	events, err := s.Store.EventsAfter(r.Context(), id, after, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -105,6 +105,13 @@ func (s awayStore) EventsAfter(ctx context.Context, id string, after int64, n in
 	return s.Store.EventsAfter(ctx, id, after, n)
 }
 
+func (s awayStore) LastStatusEvent(ctx context.Context, id string, before int64) (ordercast.Event, error) {
+	if s.away.Load() {
+		return ordercast.Event{}, ordercast.Errorf(ordercast.EUnavailable, "the database is unreachable")
+	}
+	return s.Store.LastStatusEvent(ctx, id, before)
+}
+
 // TestStreamWhileStoreAwayAnyToken: while the store is away, an order's stream (and its HEAD) is
 // answered 200 text/event-stream with a retry: line whoever's token opens it. A party's token is
 // authorized by reading the order, which meets the store away before the watch does; a 503 there

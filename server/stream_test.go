@@ -169,9 +169,10 @@ func testStreamResumesAfterLastEventID(t *testing.T, hold holding) {
 }
 
 // TestFreshStreamStartsAtLastStatus: a stream opened without Last-Event-ID on an order whose
-// latest event is a courier assignment starts with the order's last status event, then the
-// assignment, then live changes, so a client that listens for status events learns the current
-// status at once. Last-Event-ID 0, header or query, is not "none": it brings every event after 0.
+// latest events are courier assignments starts with the order's last status event, then the
+// newest assignment (which replaces the earlier), then live changes, so a client that listens
+// for status events learns the current status at once. Last-Event-ID 0, header or query, is not
+// "none": it brings every event after 0.
 func TestFreshStreamStartsAtLastStatus(t *testing.T) {
 	t.Parallel()
 	bothHoldings(t, testFreshStreamStartsAtLastStatus)
@@ -182,8 +183,10 @@ func testFreshStreamStartsAtLastStatus(t *testing.T, hold holding) {
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
 	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
-	if resp, body := call(t, "PUT", base+"/v1/orders/o-1/courier", "", `{"courier_id":"kofi"}`); resp.StatusCode != http.StatusOK {
-		t.Fatalf("assign: %d %s", resp.StatusCode, body)
+	for _, courier := range []string{"kofi", "ama"} {
+		if resp, body := call(t, "PUT", base+"/v1/orders/o-1/courier", "", `{"courier_id":"`+courier+`"}`); resp.StatusCode != http.StatusOK {
+			t.Fatalf("assign %s: %d %s", courier, resp.StatusCode, body)
+		}
 	}
 	wantCourier := func(r *client.SSEReader, seq int64) {
 		t.Helper()
@@ -195,15 +198,16 @@ func testFreshStreamStartsAtLastStatus(t *testing.T, hold holding) {
 
 	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
 	wantSeqStatus(t, next(t, r), 2, ordercast.StatusConfirmed)
-	wantCourier(r, 3)
+	wantCourier(r, 4)
 	mustSetStatus(t, base, "o-1", ordercast.StatusPreparing)
-	wantSeqStatus(t, next(t, r), 4, ordercast.StatusPreparing)
+	wantSeqStatus(t, next(t, r), 5, ordercast.StatusPreparing)
 
 	r = client.NewSSEReader(rawStream(t, base, "o-1", "0").Body)
 	wantSeqStatus(t, next(t, r), 1, ordercast.StatusPlaced)
 	wantSeqStatus(t, next(t, r), 2, ordercast.StatusConfirmed)
 	wantCourier(r, 3)
-	wantSeqStatus(t, next(t, r), 4, ordercast.StatusPreparing)
+	wantCourier(r, 4)
+	wantSeqStatus(t, next(t, r), 5, ordercast.StatusPreparing)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second) // a stream that never delivers fails
 	defer cancel()

@@ -22,7 +22,9 @@ type memStore struct {
 	events []ordercast.Event // seq 1, 2, …
 	fail   error             // returned by every read when set
 	hang   bool              // EventsAfter waits for its context to end, as a store that hangs
-	reads  int               // EventsAfter calls
+	reads  int               // EventsAfter and LastStatusEvent calls
+	// read is the events the reads returned, all told: what they loaded.
+	read int
 }
 
 func newMemStore(statuses ...ordercast.Status) *memStore {
@@ -65,7 +67,7 @@ func (s *memStore) Order(_ context.Context, id string) (ordercast.Order, error) 
 	return ordercast.Order{ID: id, Status: last.Status, Version: last.Seq}, nil
 }
 
-func (s *memStore) EventsAfter(ctx context.Context, _ string, after int64, _ int) ([]ordercast.Event, error) {
+func (s *memStore) EventsAfter(ctx context.Context, _ string, after int64, limit int) ([]ordercast.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
@@ -79,7 +81,28 @@ func (s *memStore) EventsAfter(ctx context.Context, _ string, after int64, _ int
 	if after >= int64(len(s.events)) {
 		return nil, nil
 	}
-	return slices.Clone(s.events[after:]), nil
+	evs := s.events[after:]
+	if limit > 0 && len(evs) > limit {
+		evs = evs[:limit]
+	}
+	s.read += len(evs)
+	return slices.Clone(evs), nil
+}
+
+func (s *memStore) LastStatusEvent(_ context.Context, id string, before int64) (ordercast.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	if s.fail != nil {
+		return ordercast.Event{}, s.fail
+	}
+	for i := min(before-1, int64(len(s.events))); i >= 1; i-- {
+		if ev := s.events[i-1]; ev.Kind == ordercast.KindStatus {
+			s.read++
+			return ev, nil
+		}
+	}
+	return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "no status event of %s before %d", id, before)
 }
 
 func (s *memStore) ActiveOrders(ctx context.Context, _ int) ([]ordercast.Order, error) {
@@ -183,56 +206,111 @@ func newWatcher(t *testing.T, e *Engine, last int64, f framing) (*watcher, *reco
 }
 
 // TestWatchOpening: what a watch opens with. A fresh connect (no Last-Event-ID) starts with the
-// order's last status event and sends every event after it, so a client that listens for status
-// events learns the current status even when courier events came last; when the latest event is
-// a status event, that one event is read, in one read, as before. A resume sends every event
-// after its id, 0 included (the whole history), which is not the same as none.
+// order's last status event and, when courier events came after it, only the newest of them (a
+// later assignment replaces an earlier one), so a client that listens for status events learns
+// the current status even when courier events came last; when the latest event is a status
+// event, that one event is read, in one read, as before. A resume sends every event after its
+// id, 0 included (the whole history), which is not the same as none.
 func TestWatchOpening(t *testing.T) {
 	t.Parallel()
 	store := newMemStore(ordercast.StatusPlaced, ordercast.StatusConfirmed)
 	store.assign("kofi")
 	store.assign("")
 	e := New(store, hub.New(), testConfig, &counter{})
-	opening := func(req Request) (seqs []string, reads int) {
-		t.Helper()
-		store.mu.Lock()
-		store.reads = 0
-		store.mu.Unlock()
-		req.OrderID = "o-1"
-		wt, err := e.Watch(t.Context(), req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := &recorder{}
-		w := &watcher{}
-		w.init(e, rec, sseFraming{}, wt, func(End) {})
-		if err := w.flush(); err != nil {
-			t.Fatal(err)
-		}
-		w.finish(ReasonClientGone, nil, false, false)
-		store.mu.Lock()
-		defer store.mu.Unlock()
-		return seqsOf(rec.got()), store.reads
-	}
 	steps := []struct {
 		name string
 		req  Request
 		want []string
 	}{
-		{"fresh after courier events", Request{}, []string{"2", "3", "4"}},
+		{"fresh after courier events", Request{}, []string{"2", "4"}},
 		{"resume after 0", Request{Last: 0, Resume: true}, []string{"1", "2", "3", "4"}},
 		{"resume after 3", Request{Last: 3, Resume: true}, []string{"4"}},
-		{"resume past the version: fresh", Request{Last: 9, Resume: true}, []string{"2", "3", "4"}},
+		{"resume past the version: fresh", Request{Last: 9, Resume: true}, []string{"2", "4"}},
 	}
 	for _, st := range steps {
-		if got, _ := opening(st.req); !slices.Equal(got, st.want) {
+		if got, _, _ := openingOf(t, e, store, st.req); !slices.Equal(got, st.want) {
 			t.Errorf("%s: seqs %v, want %v", st.name, got, st.want)
 		}
 	}
 	store.append(ordercast.StatusPreparing)
-	if got, reads := opening(Request{}); !slices.Equal(got, []string{"5"}) || reads != 1 {
+	if got, reads, _ := openingOf(t, e, store, Request{}); !slices.Equal(got, []string{"5"}) || reads != 1 {
 		t.Errorf("fresh after a status event: seqs %v in %d reads, want [5] in 1", got, reads)
 	}
+}
+
+// TestWatchOpeningOfLongHistory: an order whose history runs past ordercast.MaxOrderVersion (one
+// kept from before the cap: a restaurant alternated two couriers thousands of times) costs a
+// watch no more than a short one. A fresh connect reads two events, whatever came between; a
+// resume reads at most orderBacklogLimit events, and one further behind is answered as a fresh
+// connect.
+func TestWatchOpeningOfLongHistory(t *testing.T) {
+	t.Parallel()
+	store := newMemStore(ordercast.StatusPlaced, ordercast.StatusConfirmed)
+	for i := range 3000 {
+		store.assign(fmt.Sprintf("k%d", i%2))
+	}
+	last := int64(len(store.events)) // 3002
+	e := New(store, hub.New(), testConfig, &counter{})
+	edge := last - orderBacklogLimit
+	steps := []struct {
+		name     string
+		req      Request
+		wantSeqs []string
+		wantRead int // events the reads loaded
+	}{
+		{"fresh", Request{}, []string{"2", "3002"}, 2},
+		{"resume after 0: fresh", Request{Last: 0, Resume: true}, []string{"2", "3002"}, 2},
+		{"resume one past the limit behind: fresh", Request{Last: edge - 1, Resume: true}, []string{"2", "3002"}, 2},
+		{"resume at the limit behind", Request{Last: edge, Resume: true}, seqsFrom(edge+1, last), orderBacklogLimit},
+		{"resume 2 behind", Request{Last: last - 2, Resume: true}, []string{"3001", "3002"}, 2},
+	}
+	for _, st := range steps {
+		got, _, read := openingOf(t, e, store, st.req)
+		if !slices.Equal(got, st.wantSeqs) || read != st.wantRead {
+			t.Errorf("%s: %s from %d events read, want %s from %d", st.name, brief(got), read, brief(st.wantSeqs), st.wantRead)
+		}
+	}
+}
+
+// brief describes a long list of ids by its length and ends.
+func brief(ids []string) string {
+	if len(ids) <= 4 {
+		return fmt.Sprint(ids)
+	}
+	return fmt.Sprintf("%d ids %s…%s", len(ids), ids[0], ids[len(ids)-1])
+}
+
+// seqsFrom returns the seqs from to to as a stream's ids.
+func seqsFrom(from, to int64) []string {
+	var ids []string
+	for seq := from; seq <= to; seq++ {
+		ids = append(ids, fmt.Sprint(seq))
+	}
+	return ids
+}
+
+// openingOf opens a watch of o-1 on e by req, and returns the ids of the events it opens with,
+// and how many reads of store it took and how many events they loaded.
+func openingOf(t *testing.T, e *Engine, store *memStore, req Request) (seqs []string, reads, read int) {
+	t.Helper()
+	store.mu.Lock()
+	store.reads, store.read = 0, 0
+	store.mu.Unlock()
+	req.OrderID = "o-1"
+	wt, err := e.Watch(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	w := &watcher{}
+	w.init(e, rec, sseFraming{}, wt, func(End) {})
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	w.finish(ReasonClientGone, nil, false, false)
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	return seqsOf(rec.got()), store.reads, store.read
 }
 
 // TestDeliveryRules: live messages are forwarded in seq order; a duplicate is skipped; a gap or an

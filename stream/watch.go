@@ -34,8 +34,9 @@ type Request struct {
 	// party's log it has (PartyEvents): with Resume, the watch sends every event after it.
 	Last int64
 	// Resume says the client gave Last (Last-Event-ID), 0 included, which asks for every event
-	// after 0. Without it the watch is a fresh connect: an order's stream opens with its last
-	// status event (see fromLastStatus), a party's with a snapshot of its scope.
+	// after 0 (up to orderBacklogLimit, or partyBacklogLimit, behind). Without it the watch is a
+	// fresh connect: an order's stream opens with its last status event (see fromLastStatus), a
+	// party's with a snapshot of its scope.
 	Resume bool
 	// Courier, when set, is the courier whose token reads the order (OrderEvents, OrderState)
 	// because the order is assigned to it: a right that ends when the order goes to another
@@ -149,9 +150,15 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 			return nil
 		}
 		// Up to date: only live events follow.
+	case o.Version-last > orderBacklogLimit:
+		// Further behind than a whole history may run (one kept from before the cap): answered
+		// as a fresh connect, w.last 0, rather than read and hold all of it.
+		w.backlog, err = e.fromLastStatus(ctx, o)
 	default:
 		w.last = last
-		if w.backlog, err = e.store.EventsAfter(ctx, w.orderID, last, 0); err != nil {
+		// At most o.Version-last events are the client's backlog; any committed since o was
+		// read that the limit leaves out arrive live, or fill the gap they leave (rule 2).
+		if w.backlog, err = e.store.EventsAfter(ctx, w.orderID, last, orderBacklogLimit); err != nil {
 			err = fmt.Errorf("read the events of %s after %d: %w", w.orderID, last, err)
 		}
 	}
@@ -162,34 +169,35 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 	return nil
 }
 
-// fromLastStatus reads what a fresh connect to order o opens with: its last status event and
-// every event after it. A client that listens for status events (as DESIGN.md and the README
-// tell integrators to) learns the current status at once, even when courier events came after
-// it. The latest event is nearly always a status event, and then it is the one read, as cheap as
-// the current status alone; only after a courier event is the history read back to the last
-// status event, which every order has (its creation is one).
+// orderBacklogLimit bounds the events a resumed stream of one order is sent from its history,
+// and so what one resume reads. It is the whole history of any order since histories were
+// capped (ordercast.MaxOrderVersion), so Last-Event-ID: 0 still brings all of it; a client
+// further behind, on a longer history kept from before the cap, is sent a fresh opening instead
+// (fromLastStatus), as party streams send a snapshot past partyBacklogLimit.
+const orderBacklogLimit = ordercast.MaxOrderVersion
+
+// fromLastStatus reads what a fresh connect to order o opens with: its last status event and, if
+// courier events came after it, the newest of them, at most two events. A client that listens
+// for status events (as DESIGN.md and the README tell integrators to) learns the current status
+// at once, even when courier events came after it; an earlier assignment is replaced by a later
+// one, so only the newest is state (the history and a resume have them all). The latest event is
+// nearly always a status event, and then it is the one read, as cheap as the current status
+// alone; after a courier event, the last status event before it is one more read of one row,
+// however many courier events came between. Events committed since o was read come live, after
+// these, or fill the gap they leave (rule 2).
 func (e *Engine) fromLastStatus(ctx context.Context, o ordercast.Order) ([]ordercast.Event, error) {
-	evs, err := e.store.EventsAfter(ctx, o.ID, o.Version-1, 0)
+	evs, err := e.store.EventsAfter(ctx, o.ID, o.Version-1, 1)
 	if err != nil {
 		return nil, fmt.Errorf("read the latest event of %s: %w", o.ID, err)
 	}
 	if len(evs) == 0 || evs[0].Kind == ordercast.KindStatus {
 		return evs, nil
 	}
-	all, err := e.store.EventsAfter(ctx, o.ID, 0, 0)
+	status, err := e.store.LastStatusEvent(ctx, o.ID, evs[0].Seq)
 	if err != nil {
-		return nil, fmt.Errorf("read the events of %s: %w", o.ID, err)
+		return nil, fmt.Errorf("read the last status event of %s: %w", o.ID, err)
 	}
-	start := 0
-	for i, ev := range all {
-		if ev.Seq > o.Version {
-			break // committed since o was read: sent after the last status event anyway
-		}
-		if ev.Kind == ordercast.KindStatus {
-			start = i
-		}
-	}
-	return all[start:], nil
+	return []ordercast.Event{status, evs[0]}, nil
 }
 
 // readLocation finds the newest fresh position of an order that shows one, for a new or resumed

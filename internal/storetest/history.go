@@ -1,0 +1,75 @@
+package storetest
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+)
+
+// exerciseHistoryBound checks that an order's history is bounded: a restaurant that alternates
+// two couriers gets a change each time until the order holds as many events as it may, then
+// too_many_assignments, which changes nothing; the status still moves through every stage, and
+// the version never passes ordercast.MaxOrderVersion. It also checks the read that finds the
+// last status event behind the courier events.
+func exerciseHistoryBound(t *testing.T, open opener) {
+	t.Parallel()
+	h := newHarness(t, open)
+	h.create(t, ordercast.NewOrder{ID: "o1", RestaurantID: "r-1"})
+	var (
+		changes int
+		err     error
+	)
+	for changes = 0; changes <= ordercast.MaxOrderVersion; changes++ {
+		c := ordercast.CourierChange{OrderID: "o1", CourierID: fmt.Sprintf("k%d", changes%2), Owner: restaurant1}
+		if _, _, _, err = h.s.AssignCourier(h.ctx, c); err != nil {
+			break
+		}
+	}
+	if ordercast.ErrorCode(err) != ordercast.ETooManyAssignments {
+		t.Fatalf("after %d courier changes: %v; want %s by %d", changes, err, ordercast.ETooManyAssignments, ordercast.MaxOrderVersion)
+	}
+	if changes < 100 {
+		t.Errorf("%d courier changes taken before the bound, want at least 100", changes)
+	}
+	o := h.order(t, "o1")
+	before := h.snapshot(t, "o1")
+	_, _, _, err = h.s.AssignCourier(h.ctx, ordercast.CourierChange{OrderID: "o1"})
+	wantCode(t, err, ordercast.ETooManyAssignments)
+	// The current courier again is still the quiet no-op a retried PUT relies on.
+	if _, _, changed, err := h.s.AssignCourier(h.ctx, ordercast.CourierChange{OrderID: "o1", CourierID: o.CourierID}); err != nil || changed {
+		t.Errorf("repeated assignment at the bound = changed %v, %v; want a quiet no-op", changed, err)
+	}
+	h.unchanged(t, before, "o1")
+
+	// Every stage is still reachable, from placed, the longest way: the bound keeps room for
+	// the status events.
+	for _, st := range []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady,
+		ordercast.StatusOutForDelivery, ordercast.StatusDelivered} {
+		o, _ = h.move(t, "o1", st)
+	}
+	if o.Version > ordercast.MaxOrderVersion {
+		t.Errorf("version %d once delivered, want at most %d", o.Version, ordercast.MaxOrderVersion)
+	}
+
+	// The last status event before a seq, found behind every courier event.
+	evs := h.events(t, "o1")
+	confirmed := o.Version - 4
+	for _, tt := range []struct {
+		before  int64
+		wantSeq int64 // 0: none
+	}{{o.Version + 1, o.Version}, {o.Version, o.Version - 1}, {confirmed, 1}, {2, 1}, {1, 0}} {
+		got, err := h.s.LastStatusEvent(h.ctx, "o1", tt.before)
+		if tt.wantSeq == 0 {
+			wantCode(t, err, ordercast.ENotFound)
+			continue
+		}
+		if err != nil {
+			t.Errorf("LastStatusEvent(o1, %d): %v", tt.before, err)
+			continue
+		}
+		equalEvents(t, fmt.Sprintf("LastStatusEvent(o1, %d)", tt.before), []ordercast.Event{got}, []ordercast.Event{evs[tt.wantSeq-1]})
+	}
+	_, err = h.s.LastStatusEvent(h.ctx, "unknown", 5)
+	wantCode(t, err, ordercast.ENotFound)
+}
