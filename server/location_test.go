@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,6 +213,37 @@ func TestPostLocationValidation(t *testing.T) {
 	}
 	if got := mustPost(t, base, "c-1", 52.5, 13.4); got != 1 {
 		t.Fatalf("a good position reached %d orders, want 1", got)
+	}
+}
+
+// TestBadPartyIDOneCode: a party id out of the alphabet or too long gets invalid_argument wherever
+// it comes in, as a courier assigned, an order's restaurant or customer, a courier posting its
+// position, or one position of POST /v1/locations; invalid_order_id is an order id's.
+func TestBadPartyIDOneCode(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	for _, bad := range []string{"c x", strings.Repeat("c", ordercast.MaxIDLength+1)} {
+		js, _ := json.Marshal(bad)
+		for _, tt := range []struct{ name, method, path, body string }{
+			{"assigned courier", "PUT", "/v1/orders/o-1/courier", `{"courier_id":` + string(js) + `}`},
+			{"restaurant_id", "POST", "/v1/orders", `{"id":"o-2","restaurant_id":` + string(js) + `}`},
+			{"customer_id", "POST", "/v1/orders", `{"id":"o-3","customer_id":` + string(js) + `}`},
+			{"courier posting", "POST", "/v1/couriers/" + url.PathEscape(bad) + "/location", `{"lat":0,"lng":0}`},
+		} {
+			resp, body := call(t, tt.method, base+tt.path, "", tt.body)
+			var got api.ErrorBody
+			if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusUnprocessableEntity || got.Error.Code != ordercast.EInvalid {
+				t.Errorf("%s %q: %d %s, want 422 %s", tt.name, bad, resp.StatusCode, body, ordercast.EInvalid)
+			}
+		}
+		resp, body := call(t, "POST", base+"/v1/locations", "", `{"positions":[{"courier_id":`+string(js)+`,"lat":0,"lng":0}]}`)
+		var got api.PostLocationsResponse
+		if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusOK || len(got.Results) != 1 ||
+			got.Results[0].Error == nil || got.Results[0].Error.Code != ordercast.EInvalid {
+			t.Errorf("POST /v1/locations with courier %q: %d %s, want 200 with one %s result", bad, resp.StatusCode, body, ordercast.EInvalid)
+		}
 	}
 }
 

@@ -335,7 +335,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: s.recordedActor(actor)}
 	if id, assigns := req.CourierID.Courier(); assigns {
 		if id == "" {
-			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalidID, "courier_id must not be empty; null unassigns"))
+			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id must not be empty; null unassigns"))
 			return
 		}
 		c.CourierID = id
