@@ -160,18 +160,54 @@ func New(h *hub.Hub, a Assignments) *Tracker {
 	}
 }
 
-// Open validates the configuration and starts the sweeper that forgets stale positions and idle
-// couriers. The tracker follows the orders' events from the first post on (see follow).
-func (t *Tracker) Open() error {
+// Validate reports the first tunable out of range, as an *ordercast.SettingError named as
+// `ordercast serve`'s flag for it (the ETA model's other numbers, which no flag sets, as
+// "eta-…"). Open calls it; a command may call it before it has a hub to make the tracker with.
+func (t *Tracker) Validate() error {
+	bad := ordercast.BadSetting
+	e := t.ETA
 	switch {
-	case t.hub == nil || t.assignments == nil:
-		return errors.New("location: a hub and assignments are required")
-	case t.Fresh <= 0 || t.MaxAge <= 0:
-		return errors.New("location: fresh and max age must be positive")
-	case t.Rate < 0 || t.Burst < 0 || t.AssignmentsTTL < 0:
-		return errors.New("location: rate, burst and assignments TTL must not be negative")
+	case t.Fresh <= 0:
+		return bad("location-fresh", "must be positive, got %s", t.Fresh)
+	case t.MaxAge <= 0:
+		return bad("location-max-age", "must be positive, got %s", t.MaxAge)
 	case t.From != "" && !ordercast.ShowsLocation(t.From, t.From):
-		return fmt.Errorf("location: positions cannot be shown from stage %q", t.From)
+		return bad("location-from", "must be a stage from confirmed to out_for_delivery, got %q", t.From)
+	// A NaN rate would pass "< 0" and then never refuse; an infinite one is no limit.
+	case !ordercast.Finite(t.Rate) || t.Rate < 0:
+		return bad("location-rate", "must be a finite number, not negative (0: no limit), got %v", t.Rate)
+	case t.Burst < 0:
+		return bad("location-burst", "must not be negative, got %d", t.Burst)
+	case t.AssignmentsTTL < 0:
+		return bad("location-assignments-ttl", "must not be negative, got %s", t.AssignmentsTTL)
+	case !ordercast.Finite(e.NearbyM) || e.NearbyM < 0:
+		return bad("nearby-radius", "must be a finite number of metres, not negative, got %v", e.NearbyM)
+	case !ordercast.Finite(e.RouteFactor) || e.RouteFactor <= 0:
+		return bad("eta-route-factor", "must be a finite number above 0, got %v", e.RouteFactor)
+	// The estimate divides by a speed held between these two: 0 would make it infinite.
+	case !ordercast.Finite(e.MinSpeedMPS) || e.MinSpeedMPS <= 0:
+		return bad("eta-min-speed", "must be a finite number above 0, got %v", e.MinSpeedMPS)
+	case !ordercast.Finite(e.MaxSpeedMPS) || e.MaxSpeedMPS < e.MinSpeedMPS:
+		return bad("eta-max-speed", "must be a finite number, at least eta-min-speed (%v), got %v", e.MinSpeedMPS, e.MaxSpeedMPS)
+	case !ordercast.Finite(e.TypicalSpeedMPS) || e.TypicalSpeedMPS < 0:
+		return bad("eta-typical-speed", "must be a finite number, not negative (0: eta-min-speed), got %v", e.TypicalSpeedMPS)
+	case e.FloorS < 0 || e.CeilingS < e.FloorS:
+		return bad("eta-ceiling", "must be at least the floor, and the floor not negative, got floor %d, ceiling %d", e.FloorS, e.CeilingS)
+	case !ordercast.Finite(e.Smoothing) || e.Smoothing <= 0 || e.Smoothing > 1:
+		return bad("eta-smoothing", "must be a number above 0, at most 1, got %v", e.Smoothing)
+	}
+	return nil
+}
+
+// Open validates the configuration (Validate) and starts the sweeper that forgets stale
+// positions and idle couriers. The tracker follows the orders' events from the first post on
+// (see follow).
+func (t *Tracker) Open() error {
+	if t.hub == nil || t.assignments == nil {
+		return errors.New("location: a hub and assignments are required")
+	}
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("location: %w", err)
 	}
 	if t.Logger == nil {
 		t.Logger = slog.New(slog.DiscardHandler)

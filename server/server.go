@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -136,20 +135,9 @@ func DefaultConfig() Config {
 // over nodes hourly, and a leaked or expired token keeps an already open stream at most this long.
 const DefaultStreamLifetime = time.Hour
 
-// SettingError is a Config value out of range. Setting is named as `ordercast serve`'s flag
-// for it is, so the command reports it under the flag's name without a table of its own.
-type SettingError struct {
-	Setting string // "heartbeat", "tls-cert", …
-	Problem string // "must be positive, got 0s"
-}
-
-func (e *SettingError) Error() string { return e.Setting + " " + e.Problem }
-
-// Validate reports the first setting out of range, as a *SettingError.
+// Validate reports the first setting out of range, as an *ordercast.SettingError.
 func (c Config) Validate() error {
-	bad := func(setting, format string, args ...any) error {
-		return &SettingError{Setting: setting, Problem: fmt.Sprintf(format, args...)}
-	}
+	bad := func(setting, format string, args ...any) error { return ordercast.BadSetting(setting, format, args...) }
 	for _, d := range []struct {
 		setting string
 		v       time.Duration
@@ -198,7 +186,7 @@ func (c Config) Validate() error {
 // validRate reports whether r is a rate a limiter can take: finite and not negative (0 is none).
 // NaN compares false with everything, so "r < 0" lets it through, and a limiter then never
 // refuses.
-func validRate(r float64) bool { return r >= 0 && !math.IsInf(r, 0) }
+func validRate(r float64) bool { return ordercast.Finite(r) && r >= 0 }
 
 // Server serves the ordercast HTTP API on one listener, and GET /metrics on a second one when
 // MetricsAddr is set.
