@@ -150,6 +150,17 @@ type courierState struct {
 	gen     uint64 // counts drops of orders, so a read that raced one is not kept
 }
 
+// RateLimitError is a post refused for its courier's budget (Tracker.Rate, Tracker.Burst): its
+// code is ordercast.ERateLimited, and Wait is how long until the courier may post again, what an
+// HTTP answer puts in Retry-After.
+type RateLimitError struct {
+	Err  *ordercast.Error
+	Wait time.Duration
+}
+
+func (e *RateLimitError) Error() string { return e.Err.Error() }
+func (e *RateLimitError) Unwrap() error { return e.Err }
+
 // New returns a tracker that delivers through h to the orders a finds, with the defaults.
 func New(h *hub.Hub, a Assignments) *Tracker {
 	return &Tracker{
@@ -611,8 +622,15 @@ func (t *Tracker) charge(courierID string, now time.Time) (cached bool, token *r
 	}
 	c.seen = now
 	t.follow()
-	if c.limiter != nil && c.limiter.TokensAt(now) < 1 {
-		return false, nil, ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate)
+	if c.limiter != nil {
+		if tokens := c.limiter.TokensAt(now); tokens < 1 {
+			// The budget refills at Rate a second: the next whole token is this far away.
+			wait := time.Duration((1 - tokens) / t.Rate * float64(time.Second))
+			return false, nil, &RateLimitError{
+				Err:  ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate),
+				Wait: wait,
+			}
+		}
 	}
 	cached = !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL
 	switch {

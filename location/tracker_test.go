@@ -134,6 +134,11 @@ func TestPostRateLimitedPerCourier(t *testing.T) {
 	if ordercast.ErrorCode(err) != ordercast.ERateLimited {
 		t.Fatalf("third post in a burst of 2: %v, want rate_limited", err)
 	}
+	// The clock stood still: the next token is a whole 1/Rate away.
+	var rl *location.RateLimitError
+	if !errors.As(err, &rl) || rl.Wait != time.Second {
+		t.Errorf("refusal %#v, want a RateLimitError with Wait 1s", err)
+	}
 	if _, err := tr.Post(context.Background(), "c-2", at(7, now)); err != nil {
 		t.Fatalf("another courier's post was charged to c-1: %v", err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -40,8 +41,9 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		n, err = s.Locations.Post(r.Context(), cid, p)
 	}
 	if err != nil {
-		if ordercast.ErrorCode(err) == ordercast.ERateLimited {
-			w.Header().Set("Retry-After", "1")
+		var rl *location.RateLimitError
+		if errors.As(err, &rl) {
+			w.Header().Set("Retry-After", retryAfter(rl.Wait))
 		}
 		s.writeError(w, r, err)
 		return

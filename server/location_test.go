@@ -778,6 +778,25 @@ func TestStatusWhenPositionsCannotBeRead(t *testing.T) {
 	}
 }
 
+// TestPostLocationRetryAfterAtLowRate: a courier over its budget is told in Retry-After when
+// the next position is allowed: at --location-rate 0.1 that is about 10 s away, not 1.
+func TestPostLocationRetryAfterAtLowRate(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(_ *server.Server, tr *location.Tracker) {
+		tr.Rate, tr.Burst = 0.1, 1
+	})
+	base := ls.URL()
+	mustPost(t, base, "c-1", 52.5, 13.4)
+	resp, body := call(t, "POST", base+"/v1/couriers/c-1/location", "", `{"lat":52.5,"lng":13.4}`)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second post at 0.1 a second: %d %s, want 429", resp.StatusCode, body)
+	}
+	// The token refills in 10 s, less the moments since the first post; rounded up, 10.
+	if got := resp.Header.Get("Retry-After"); got != "10" {
+		t.Errorf("Retry-After %q, want 10", got)
+	}
+}
+
 // TestPostLocationStoreAwayCostsNoBudget: a post refused with 503 because the courier's orders
 // could not be read spends none of the courier's budget, so its retry once the store is back is
 // taken, not refused with 429; the budget still holds after that.
