@@ -523,9 +523,3 @@ type Store interface {
 type Publisher interface {
 	Publish(Event)
 }
-
-// PublisherFunc adapts a function to Publisher.
-type PublisherFunc func(Event)
-
-// Publish calls f(ev).
-func (f PublisherFunc) Publish(ev Event) { f(ev) }

@@ -197,7 +197,8 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A caller who may change but not read the order learns nothing about it from the answer
-	// (see blindAnswer); the decision is made before anything is read.
+	// (the api.StatusAck below; a refusal through blindError); the decision is made before
+	// anything is read.
 	reader := s.mayRead(actor)
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
 		if !reader {
