@@ -57,6 +57,21 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("ordercast: %s: %s", e.Code, e.Message)
 }
 
+// SettingError is a configuration value out of range (a component's Config or tunable fields,
+// judged by its Validate or Open). Setting is named as `ordercast serve`'s flag for it is, so
+// the command reports it under the flag's name without a table of its own.
+type SettingError struct {
+	Setting string // "heartbeat", "location-rate", …
+	Problem string // "must be positive, got 0s"
+}
+
+func (e *SettingError) Error() string { return e.Setting + " " + e.Problem }
+
+// BadSetting returns a *SettingError for setting with a formatted problem.
+func BadSetting(setting, format string, args ...any) *SettingError {
+	return &SettingError{Setting: setting, Problem: fmt.Sprintf(format, args...)}
+}
+
 // Errorf returns an *Error with the given code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}

@@ -20,9 +20,9 @@ type Point struct {
 // Validate checks that p is a finite latitude in [-90, 90] and longitude in [-180, 180].
 func (p Point) Validate(field string) error {
 	switch {
-	case !finite(p.Lat) || p.Lat < -90 || p.Lat > 90:
+	case !Finite(p.Lat) || p.Lat < -90 || p.Lat > 90:
 		return Errorf(EInvalidLocation, "%slat must be a number from -90 to 90", field)
-	case !finite(p.Lng) || p.Lng < -180 || p.Lng > 180:
+	case !Finite(p.Lng) || p.Lng < -180 || p.Lng > 180:
 		return Errorf(EInvalidLocation, "%slng must be a number from -180 to 180", field)
 	}
 	return nil
@@ -57,13 +57,13 @@ func (p Position) Validate(now time.Time, maxAge time.Duration) error {
 	if err := p.Point.Validate(""); err != nil {
 		return err
 	}
-	if p.AccuracyM != nil && (!finite(*p.AccuracyM) || *p.AccuracyM < 0 || *p.AccuracyM > MaxAccuracyM) {
+	if p.AccuracyM != nil && (!Finite(*p.AccuracyM) || *p.AccuracyM < 0 || *p.AccuracyM > MaxAccuracyM) {
 		return Errorf(EInvalidLocation, "accuracy_m must be a number from 0 to %d", MaxAccuracyM)
 	}
-	if p.Heading != nil && (!finite(*p.Heading) || *p.Heading < 0 || *p.Heading >= 360) {
+	if p.Heading != nil && (!Finite(*p.Heading) || *p.Heading < 0 || *p.Heading >= 360) {
 		return Errorf(EInvalidLocation, "heading must be a number from 0 up to 360")
 	}
-	if p.SpeedMPS != nil && (!finite(*p.SpeedMPS) || *p.SpeedMPS < 0 || *p.SpeedMPS > MaxSpeedMPS) {
+	if p.SpeedMPS != nil && (!Finite(*p.SpeedMPS) || *p.SpeedMPS < 0 || *p.SpeedMPS > MaxSpeedMPS) {
 		return Errorf(EInvalidLocation, "speed_mps must be a number from 0 to %d", MaxSpeedMPS)
 	}
 	switch {
@@ -77,7 +77,10 @@ func (p Position) Validate(now time.Time, maxAge time.Duration) error {
 	return nil
 }
 
-func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+// Finite reports whether f is a number: NaN passes every range check written as "f < lo" (it
+// compares false with everything), and an infinity means no bound at all. A float flag, or JSON
+// decoded elsewhere, can carry either.
+func Finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
 // earthRadiusM is the mean radius of the earth.
 const earthRadiusM = 6_371_008.8
@@ -188,7 +191,7 @@ var DefaultETAModel = ETAModel{
 // MaxSpeedMPS counts as MaxSpeedMPS: one bad fix (a jump of kilometres in a second) must not
 // hold the estimate far off for the many fixes an average takes to forget it.
 func (m ETAModel) Speed(prev, sample float64) float64 {
-	if !finite(sample) || sample < 0 {
+	if !Finite(sample) || sample < 0 {
 		return prev
 	}
 	sample = math.Min(sample, m.MaxSpeedMPS)

@@ -59,10 +59,12 @@ func ParsePartyKey(key string) (Party, bool) {
 }
 
 // ValidatePartyID checks a restaurant, courier or customer id: the same alphabet and length as
-// an order id, since ids of parties appear in the same URL paths.
+// an order id, since ids of parties appear in the same URL paths. A bad one is EInvalid, not
+// EInvalidID: that code names a bad order id. Checking before a store also keeps out what
+// PostgreSQL refuses outright (a NUL, invalid UTF-8), which would fail a whole batch's read.
 func ValidatePartyID(id string) error {
 	if err := ValidateID(id); err != nil {
-		return Errorf(EInvalidID, "party id must be 1 to %d characters of A-Z a-z 0-9 . _ : -", MaxIDLength)
+		return Errorf(EInvalid, "party id must be 1 to %d characters of A-Z a-z 0-9 . _ : -", MaxIDLength)
 	}
 	return nil
 }

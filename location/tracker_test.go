@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -49,6 +50,50 @@ func at(lat float64, when time.Time) ordercast.Position {
 	return ordercast.Position{Point: ordercast.Point{Lat: lat, Lng: 1}, At: when}
 }
 
+// TestOpenRefusesSettingsOutOfRange: every tunable is judged by Open, NaN and infinities
+// included (a NaN rate never refuses a post), and the error names the setting as the flag that
+// sets it, as server.Config.Validate does.
+func TestOpenRefusesSettingsOutOfRange(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, tc := range []struct {
+		setting string
+		change  func(*location.Tracker)
+	}{
+		{"location-fresh", func(t *location.Tracker) { t.Fresh = 0 }},
+		{"location-max-age", func(t *location.Tracker) { t.MaxAge = -time.Second }},
+		{"location-from", func(t *location.Tracker) { t.From = ordercast.StatusPlaced }},
+		{"location-rate", func(t *location.Tracker) { t.Rate = nan }},
+		{"location-rate", func(t *location.Tracker) { t.Rate = inf }},
+		{"location-rate", func(t *location.Tracker) { t.Rate = -1 }},
+		{"location-burst", func(t *location.Tracker) { t.Burst = -1 }},
+		{"location-assignments-ttl", func(t *location.Tracker) { t.AssignmentsTTL = -time.Second }},
+		{"nearby-radius", func(t *location.Tracker) { t.ETA.NearbyM = inf }},
+		{"nearby-radius", func(t *location.Tracker) { t.ETA.NearbyM = nan }},
+		{"eta-route-factor", func(t *location.Tracker) { t.ETA.RouteFactor = 0 }},
+		{"eta-min-speed", func(t *location.Tracker) { t.ETA.MinSpeedMPS = 0 }},
+		{"eta-max-speed", func(t *location.Tracker) { t.ETA.MaxSpeedMPS = inf }},
+		{"eta-typical-speed", func(t *location.Tracker) { t.ETA.TypicalSpeedMPS = nan }},
+		{"eta-ceiling", func(t *location.Tracker) { t.ETA.CeilingS = t.ETA.FloorS - 1 }},
+		{"eta-smoothing", func(t *location.Tracker) { t.ETA.Smoothing = 1.5 }},
+	} {
+		tr := location.New(hub.New(), fixed{})
+		tc.change(tr)
+		err := tr.Open()
+		if err == nil {
+			_ = tr.Close()
+		}
+		var se *ordercast.SettingError
+		if !errors.As(err, &se) || se.Setting != tc.setting {
+			t.Errorf("%s: Open() = %v, want a SettingError for %s", tc.setting, err, tc.setting)
+		}
+	}
+	tr := location.New(hub.New(), fixed{})
+	if err := tr.Open(); err != nil {
+		t.Fatalf("the defaults: Open() = %v", err)
+	}
+	_ = tr.Close()
+}
+
 // One post reaches every order the courier carries that shows its courier, and no other.
 func TestPostReachesTheCouriersOrdersOutForDelivery(t *testing.T) {
 	orders := fixed{
@@ -88,6 +133,11 @@ func TestPostRateLimitedPerCourier(t *testing.T) {
 	_, err := tr.Post(context.Background(), "c-1", at(5, now.Add(-2*time.Second)))
 	if ordercast.ErrorCode(err) != ordercast.ERateLimited {
 		t.Fatalf("third post in a burst of 2: %v, want rate_limited", err)
+	}
+	// The clock stood still: the next token is a whole 1/Rate away.
+	var rl *location.RateLimitError
+	if !errors.As(err, &rl) || rl.Wait != time.Second {
+		t.Errorf("refusal %#v, want a RateLimitError with Wait 1s", err)
 	}
 	if _, err := tr.Post(context.Background(), "c-2", at(7, now)); err != nil {
 		t.Fatalf("another courier's post was charged to c-1: %v", err)

@@ -52,7 +52,7 @@ func bearer(r *http.Request) string {
 // watchToken finds the token a watcher presents: the Authorization header (apps, first choice),
 // the token query parameter (the fallback for an EventSource on another origin, which can send
 // neither a header nor our cookies), or a page's cookie: the tracking page's, or the stream
-// cookie of the console or a party's page. Only reads and watches take it (authorizeWatch,
+// cookie of the console or a party's page. Only reads and watches take it (authorizeWatchAs,
 // authorizeParty, authorizeWatchAll); a change never does (authenticate).
 func watchToken(r *http.Request) string {
 	if t := bearer(r); t != "" {
@@ -69,16 +69,11 @@ func watchToken(r *http.Request) string {
 	return ""
 }
 
-// authorizeWatch decides whether r may read and watch order id. Every endpoint that reveals an
-// order calls it before it reads anything, so a refusal carries no order data.
-func (s *Server) authorizeWatch(r *http.Request, id string) error {
-	_, err := s.authorizeWatchAs(r, id)
-	return err
-}
-
-// authorizeWatchAs is authorizeWatch, and says whether the read is a courier's whose order it is:
-// a right that ends when the order goes to another courier, which a watch then enforces
-// (stream.Request.Courier). Restaurants and customers own their orders for good.
+// authorizeWatchAs decides whether r may read and watch order id, and says whether the read is
+// a courier's whose order it is: a right that ends when the order goes to another courier, which
+// a watch then enforces (stream.Request.Courier). Restaurants and customers own their orders for
+// good. Every endpoint that reveals an order calls it before it reads anything, so a refusal
+// carries no order data.
 func (s *Server) authorizeWatchAs(r *http.Request, id string) (courier string, err error) {
 	if s.Auth == nil || s.Auth.PublicTracking {
 		return "", nil

@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/server"
 )
 
 // TestConfigValidate: DefaultConfig is valid; each setting out of range is reported as a
-// *server.SettingError named as its flag, which is how `ordercast serve` names it to the user.
+// *ordercast.SettingError named as its flag, which is how `ordercast serve` names it to the user.
 func TestConfigValidate(t *testing.T) {
 	if err := server.DefaultConfig().Validate(); err != nil {
 		t.Fatalf("DefaultConfig: %v", err)
@@ -34,7 +35,7 @@ func TestConfigValidate(t *testing.T) {
 	} {
 		c := server.DefaultConfig()
 		tc.change(&c)
-		var se *server.SettingError
+		var se *ordercast.SettingError
 		if err := c.Validate(); !errors.As(err, &se) || se.Setting != tc.setting {
 			t.Errorf("%s: Validate() = %v, want a SettingError for %s", tc.setting, err, tc.setting)
 		}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
 )
@@ -284,18 +286,10 @@ next:
 	return 0
 }
 
-// waitMetric polls /metrics until the sample equals want, or fails after 10 s.
+// waitMetric polls /metrics until the sample equals want, or fails after testutil.WaitTimeout.
 func waitMetric(t *testing.T, c *http.Client, base string, want float64, name string, labels ...string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := value(scrape(t, c, base), name, labels...)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s%v = %v, want %v", name, labels, got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, fmt.Sprintf("%s%v = %v", name, labels, want), func() bool {
+		return value(scrape(t, c, base), name, labels...) == want
+	})
 }

@@ -1,12 +1,10 @@
 package server
 
 import (
-	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -231,7 +229,7 @@ func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request, anonymous bo
 	if delay <= 0 {
 		return nil
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
+	w.Header().Set("Retry-After", retryAfter(delay))
 	return ordercast.Errorf(ordercast.ERateLimited, "too many write requests from your address; retry later")
 }
 

@@ -9,10 +9,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -115,18 +115,14 @@ func TestStreamLimits(t *testing.T) {
 	// When a stream ends its place is free again; poll with a deadline, as the server notices the
 	// client leaving asynchronously.
 	second.Body.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, "a stream admitted after one closed", func() bool {
 		resp := openStreamAs(t, url, "10.0.0.3")
 		if ev, err := client.NewSSEReader(resp.Body).Next(); err == nil && ev.Type == "status" {
-			break
+			return true
 		}
 		resp.Body.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("no stream admitted after one closed: %d", resp.StatusCode)
-		}
-		time.Sleep(10 * time.Millisecond) // polling for the server to see the close
-	}
+		return false
+	})
 }
 
 // TestWriteRateLimit: write requests beyond a client's rate get 429 with Retry-After and change

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -26,7 +27,7 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cid := r.PathValue("cid")
-	if err := checkCourierID(cid); err != nil {
+	if err := ordercast.ValidatePartyID(cid); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -40,8 +41,9 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		n, err = s.Locations.Post(r.Context(), cid, p)
 	}
 	if err != nil {
-		if ordercast.ErrorCode(err) == ordercast.ERateLimited {
-			w.Header().Set("Retry-After", "1")
+		var rl *location.RateLimitError
+		if errors.As(err, &rl) {
+			w.Header().Set("Retry-After", retryAfter(rl.Wait))
 		}
 		s.writeError(w, r, err)
 		return
@@ -77,7 +79,7 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 	ps := make([]location.CourierPosition, 0, len(req.Positions))
 	at := make([]int, 0, len(req.Positions))
 	for i, q := range req.Positions {
-		err := checkCourierID(q.CourierID)
+		err := ordercast.ValidatePartyID(q.CourierID)
 		var p ordercast.Position
 		if err == nil {
 			p, err = positionOf(q.PostLocationRequest)
@@ -150,16 +152,6 @@ func pointOf(field string, lat, lng *float64) (ordercast.Point, error) {
 		return ordercast.Point{}, ordercast.Errorf(ordercast.EInvalidLocation, "%slat and %slng are required", field, field)
 	}
 	return ordercast.Point{Lat: *lat, Lng: *lng}, nil
-}
-
-// checkCourierID refuses a courier id no order can be assigned to (assignments take party ids
-// only), before it reaches a store: PostgreSQL refuses a NUL or invalid UTF-8 outright, which
-// would fail the read of every courier of a batch with it.
-func checkCourierID(cid string) error {
-	if ordercast.ValidatePartyID(cid) != nil {
-		return ordercast.Errorf(ordercast.EInvalid, "courier id must be 1 to %d characters of A-Z a-z 0-9 . _ : -", ordercast.MaxIDLength)
-	}
-	return nil
 }
 
 // permitLocation decides whether actor may report courier cid's position: the courier itself,

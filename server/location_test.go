@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -212,6 +213,37 @@ func TestPostLocationValidation(t *testing.T) {
 	}
 	if got := mustPost(t, base, "c-1", 52.5, 13.4); got != 1 {
 		t.Fatalf("a good position reached %d orders, want 1", got)
+	}
+}
+
+// TestBadPartyIDOneCode: a party id out of the alphabet or too long gets invalid_argument wherever
+// it comes in, as a courier assigned, an order's restaurant or customer, a courier posting its
+// position, or one position of POST /v1/locations; invalid_order_id is an order id's.
+func TestBadPartyIDOneCode(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	for _, bad := range []string{"c x", strings.Repeat("c", ordercast.MaxIDLength+1)} {
+		js, _ := json.Marshal(bad)
+		for _, tt := range []struct{ name, method, path, body string }{
+			{"assigned courier", "PUT", "/v1/orders/o-1/courier", `{"courier_id":` + string(js) + `}`},
+			{"restaurant_id", "POST", "/v1/orders", `{"id":"o-2","restaurant_id":` + string(js) + `}`},
+			{"customer_id", "POST", "/v1/orders", `{"id":"o-3","customer_id":` + string(js) + `}`},
+			{"courier posting", "POST", "/v1/couriers/" + url.PathEscape(bad) + "/location", `{"lat":0,"lng":0}`},
+		} {
+			resp, body := call(t, tt.method, base+tt.path, "", tt.body)
+			var got api.ErrorBody
+			if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusUnprocessableEntity || got.Error.Code != ordercast.EInvalid {
+				t.Errorf("%s %q: %d %s, want 422 %s", tt.name, bad, resp.StatusCode, body, ordercast.EInvalid)
+			}
+		}
+		resp, body := call(t, "POST", base+"/v1/locations", "", `{"positions":[{"courier_id":`+string(js)+`,"lat":0,"lng":0}]}`)
+		var got api.PostLocationsResponse
+		if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusOK || len(got.Results) != 1 ||
+			got.Results[0].Error == nil || got.Results[0].Error.Code != ordercast.EInvalid {
+			t.Errorf("POST /v1/locations with courier %q: %d %s, want 200 with one %s result", bad, resp.StatusCode, body, ordercast.EInvalid)
+		}
 	}
 }
 
@@ -743,6 +775,25 @@ func TestStatusWhenPositionsCannotBeRead(t *testing.T) {
 	}
 	if code, body := do(t, "GET", base+"/v1/orders/o-1?wait=0", "", ""); code != http.StatusOK || !strings.Contains(string(body), `"out_for_delivery"`) {
 		t.Fatalf("long poll: %d %s, want 200 with the order", code, body)
+	}
+}
+
+// TestPostLocationRetryAfterAtLowRate: a courier over its budget is told in Retry-After when
+// the next position is allowed: at --location-rate 0.1 that is about 10 s away, not 1.
+func TestPostLocationRetryAfterAtLowRate(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(_ *server.Server, tr *location.Tracker) {
+		tr.Rate, tr.Burst = 0.1, 1
+	})
+	base := ls.URL()
+	mustPost(t, base, "c-1", 52.5, 13.4)
+	resp, body := call(t, "POST", base+"/v1/couriers/c-1/location", "", `{"lat":52.5,"lng":13.4}`)
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("second post at 0.1 a second: %d %s, want 429", resp.StatusCode, body)
+	}
+	// The token refills in 10 s, less the moments since the first post; rounded up, 10.
+	if got := resp.Header.Get("Retry-After"); got != "10" {
+		t.Errorf("Retry-After %q, want 10", got)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,11 +50,11 @@ func NewMetrics() *Metrics {
 		}),
 		streamsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordercast_streams_closed_total",
-			Help: "Streams closed, by reason: client_gone, lifetime, shutdown, write_timeout, write_error, terminal, store_error, revoked, client_data.",
+			Help: "Streams closed, by reason: " + strings.Join(stream.Reasons(), ", ") + ".",
 		}, []string{"reason"}),
 		streamsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordercast_streams_refused_total",
-			Help: "Stream requests refused for a while, on every transport, by reason: max_streams, max_streams_per_client, store_unavailable, draining. An event stream's refusal is answered 200 with retry:, so only this counts it.",
+			Help: "Stream requests refused for a while, on every transport, by reason: " + strings.Join(streamRefusalReasons, ", ") + ". An event stream's refusal is answered 200 with retry:, so only this counts it.",
 		}, []string{"reason"}),
 		eventsCommitted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ordercast_events_committed_total",

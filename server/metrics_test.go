@@ -103,6 +103,26 @@ func TestMetricsPerServer(t *testing.T) {
 	}
 }
 
+// TestMetricsHelpNamesEveryReason: the help of the stream counters by reason names every reason
+// the metric exports, so an operator reading it is never missing one.
+func TestMetricsHelpNamesEveryReason(t *testing.T) {
+	ts := newServer(t, nil)
+	mfs := scrape(t, http.DefaultClient, ts.URL())
+	for _, name := range []string{"ordercast_streams_closed_total", "ordercast_streams_refused_total"} {
+		mf := mfs[name]
+		if mf == nil || len(mf.GetMetric()) == 0 {
+			t.Fatalf("%s: no series exported from the start", name)
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && !strings.Contains(mf.GetHelp(), l.GetValue()) {
+					t.Errorf("%s: help %q does not name reason %s", name, mf.GetHelp(), l.GetValue())
+				}
+			}
+		}
+	}
+}
+
 // TestPollerFailureIsLoggedAndCounted: the stream engine reports the poller's failure once, and
 // the server makes it visible: an error in the log, with why, and a count in the metrics (an
 // alert on it finds a node serving every stream on a goroutine).

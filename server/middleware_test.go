@@ -3,14 +3,12 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/server"
@@ -82,29 +80,9 @@ func TestRequestLog(t *testing.T) {
 	mustSetStatus(t, base, "log-1", ordercast.StatusCancelled)
 	next(t, st)
 
-	var create, stream map[string]any
-	deadline := time.Now().Add(10 * time.Second)
-	for stream == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line for the stream %s in:\n%s", streamID, logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-		for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-			var m map[string]any
-			if err := json.Unmarshal([]byte(line), &m); err != nil {
-				t.Fatalf("log line %q: %v", line, err)
-			}
-			switch m["request_id"] {
-			case "create-log-1":
-				create = m
-			case streamID:
-				stream = m
-			}
-		}
-	}
-	if create == nil {
-		t.Fatalf("no log line for the create in:\n%s", logs.String())
-	}
+	// The stream's line is written when it ends, after the create's.
+	stream := waitLogLine(t, &logs, streamID)
+	create := waitLogLine(t, &logs, "create-log-1")
 	for key, want := range map[string]any{"msg": "request", "method": "POST", "route": "POST /v1/orders", "status": 201.0} {
 		if create[key] != want {
 			t.Errorf("create log %s = %v, want %v", key, create[key], want)

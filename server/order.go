@@ -197,7 +197,8 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A caller who may change but not read the order learns nothing about it from the answer
-	// (see blindAnswer); the decision is made before anything is read.
+	// (the api.StatusAck below; a refusal through blindError); the decision is made before
+	// anything is read.
 	reader := s.mayRead(actor)
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
 		if !reader {
@@ -335,7 +336,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: s.recordedActor(actor)}
 	if id, assigns := req.CourierID.Courier(); assigns {
 		if id == "" {
-			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalidID, "courier_id must not be empty; null unassigns"))
+			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id must not be empty; null unassigns"))
 			return
 		}
 		c.CourierID = id

@@ -12,51 +12,19 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
-	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/pgtest"
-	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
 )
 
 // partyServer starts an open server over a fresh store of the named kind, holding streams as
-// hold says, and returns its base URL and its store. A PostgreSQL server hears its events through
-// its Listener, as a cluster node does, so the events' marks travel through NOTIFY.
+// hold says, and returns its base URL and its store (PostgreSQL: pgNode).
 func partyServer(t *testing.T, kind string, hold holding) (string, ordercast.Store) {
 	t.Helper()
 	if kind == "sqlite" {
 		ts := hold.newServer(t, nil)
 		return ts.URL(), ts.store
 	}
-	url := pgtest.NewDatabase(t)
-	h := hub.New()
-	st := postgres.New(url)
-	if err := st.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	l := postgres.NewListener(url, st, hub.NewFeed(h, st))
-	if err := l.Open(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	srv := server.New(st, h)
-	srv.Addr = "127.0.0.1:0"
-	srv.HoldStreams = srv.HoldStreams && bool(hold)
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Close(ctx); err != nil {
-			t.Errorf("close server: %v", err)
-		}
-		if err := l.Close(); err != nil {
-			t.Errorf("close listener: %v", err)
-		}
-		if err := st.Close(); err != nil {
-			t.Errorf("close store: %v", err)
-		}
-	})
-	return srv.URL(), st
+	return pgNode(t, pgtest.NewDatabase(t), pgNodeOptions{hold: hold})
 }
 
 // bothStoresAndHoldings runs test on SQLite and PostgreSQL, each with both holdings.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -127,13 +128,9 @@ func TestReadinessFlipsBeforeTheListenerCloses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	closed := make(chan error, 1)
 	go func() { closed <- srv.Close(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for getStatus(t, c, base+"/readyz") != http.StatusServiceUnavailable {
-		if time.Now().After(deadline) {
-			t.Fatal("readyz did not turn 503 after Close began")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "readyz to turn 503 after Close began", func() bool {
+		return getStatus(t, c, base+"/readyz") == http.StatusServiceUnavailable
+	})
 	// Not ready, yet still serving: the listener is open and streams are accepted.
 	if got := getStatus(t, c, base+"/healthz"); got != http.StatusOK {
 		t.Errorf("healthz while not ready: %d, want 200", got)

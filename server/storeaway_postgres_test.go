@@ -18,15 +18,31 @@ import (
 	"github.com/ordercast/ordercast/server"
 )
 
-// pgNode starts an open server over a PostgreSQL store reached at storeURL (a relay, to make the
-// database silent under it), which configure may set, and a listener on the database itself,
-// and returns its base URL.
-func pgNode(t *testing.T, db, storeURL string, configure func(*postgres.Store)) string {
+// pgNodeOptions adjust pgNode. The zero value is a node whose store and listener both connect
+// to the database, its streams on a goroutine each.
+type pgNodeOptions struct {
+	// storeURL is where the store connects when not to the database itself: a relay, to make the
+	// database silent under it. The listener always connects to the database.
+	storeURL string
+	// configure, when set, adjusts the store before Open.
+	configure func(*postgres.Store)
+	// hold holds the streams on the poller, where it is supported.
+	hold holding
+}
+
+// pgNode starts an open server over a PostgreSQL store of database db, hearing its events
+// through its Listener as a cluster node does (so the events' marks travel through NOTIFY), and
+// returns its base URL and its store.
+func pgNode(t *testing.T, db string, opt pgNodeOptions) (string, *postgres.Store) {
 	t.Helper()
 	h := hub.New()
+	storeURL := db
+	if opt.storeURL != "" {
+		storeURL = opt.storeURL
+	}
 	st := postgres.New(storeURL)
-	if configure != nil {
-		configure(st)
+	if opt.configure != nil {
+		opt.configure(st)
 	}
 	if err := st.Open(t.Context()); err != nil {
 		t.Fatal(err)
@@ -37,6 +53,7 @@ func pgNode(t *testing.T, db, storeURL string, configure func(*postgres.Store)) 
 	}
 	srv := server.New(st, h)
 	srv.Addr = "127.0.0.1:0"
+	srv.HoldStreams = srv.HoldStreams && bool(opt.hold)
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +63,14 @@ func pgNode(t *testing.T, db, storeURL string, configure func(*postgres.Store)) 
 		if err := srv.Close(ctx); err != nil {
 			t.Errorf("close server: %v", err)
 		}
-		_ = l.Close()
-		_ = st.Close()
+		if err := l.Close(); err != nil {
+			t.Errorf("close listener: %v", err)
+		}
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
 	})
-	return srv.URL()
+	return srv.URL(), st
 }
 
 // alterTestDatabase sets a setting of the test database db for the sessions that start from now
@@ -129,9 +150,9 @@ func TestStoreAwayPostgresSilent(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	relay := pgtest.NewRelay(t, db)
-	base := pgNode(t, db, relay.URL(), func(st *postgres.Store) {
+	base, _ := pgNode(t, db, pgNodeOptions{storeURL: relay.URL(), hold: true, configure: func(st *postgres.Store) {
 		st.ReadTimeout, st.BatchTimeout = 300*time.Millisecond, 300*time.Millisecond
-	})
+	}})
 	t.Cleanup(relay.Thaw) // before the node closes: its store waits for what the relay holds
 	if resp, body := call(t, "POST", base+"/v1/orders", "", `{"id":"a","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
@@ -151,7 +172,7 @@ func TestStoreAwayPostgresBusy(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	admin := pgtest.Connect(t, db)
 	alterTestDatabase(t, admin, db, "lock_timeout", "200ms")
-	base := pgNode(t, db, db, nil)
+	base, _ := pgNode(t, db, pgNodeOptions{hold: true})
 	if resp, body := call(t, "POST", base+"/v1/orders", "", `{"id":"a","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
@@ -202,7 +223,7 @@ func TestReadyzPostgresReadOnly(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	admin := pgtest.Connect(t, db)
-	base := pgNode(t, db, db, nil)
+	base, _ := pgNode(t, db, pgNodeOptions{hold: true})
 	if resp, body := call(t, "POST", base+"/v1/orders", "", `{"id":"a","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}

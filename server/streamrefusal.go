@@ -1,7 +1,6 @@
 package server
 
 import (
-	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -90,6 +89,6 @@ func answerStreamRetry(w http.ResponseWriter, r *http.Request, ref streamRefusal
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		// The client goes on reconnecting whatever happens to this write.
-		_, _ = fmt.Fprintf(w, "retry: %d\n: %s, retry shortly\n\n", max(1, ref.retry.Milliseconds()), ref.why)
+		_ = stream.WriteRetry(w, ref.retry, ref.why+", retry shortly")
 	}
 }

@@ -106,6 +106,10 @@ type Config struct {
 	LocationFresh time.Duration
 	// Locations finds an order's newest position for a new stream; nil finds none.
 	Locations Locations
+
+	// PartyBacklog bounds the events of its log a resumed party stream is sent; one further
+	// behind gets a fresh snapshot. 0 is DefaultPartyBacklog.
+	PartyBacklog int
 }
 
 // Locations is where a new stream finds its orders' newest known positions. What it returns may
@@ -142,6 +146,9 @@ func New(store Store, h *hub.Hub, cfg Config, obs Observer) *Engine {
 	if obs == nil {
 		obs = nopObserver{}
 	}
+	if cfg.PartyBacklog == 0 {
+		cfg.PartyBacklog = DefaultPartyBacklog
+	}
 	e := &Engine{
 		store: store, hub: h, cfg: cfg, observer: obs,
 		closing:    make(chan struct{}),
@@ -164,6 +171,8 @@ func (e *Engine) Open() error {
 		return errors.New("stream: lifetime must not be negative")
 	case e.cfg.LocationInterval < 0 || e.cfg.LocationFresh < 0:
 		return errors.New("stream: location interval and freshness must not be negative")
+	case e.cfg.PartyBacklog < 0:
+		return errors.New("stream: party backlog must not be negative")
 	case e.cfg.LocationFrom != "" && !ordercast.ShowsLocation(e.cfg.LocationFrom, e.cfg.LocationFrom):
 		return fmt.Errorf("stream: positions cannot be shown from stage %q", e.cfg.LocationFrom)
 	}

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"io"
 	"strconv"
 	"sync"
 	"time"
@@ -26,10 +27,28 @@ type framing interface {
 // sseFraming is the text/event-stream format (WHATWG HTML, server-sent events).
 type sseFraming struct{}
 
-func (sseFraming) preamble(b []byte, retry time.Duration) []byte {
+func (sseFraming) preamble(b []byte, retry time.Duration) []byte { return appendRetry(b, retry, "") }
+
+// WriteRetry writes an SSE frame that sets the client's reconnection delay to d (in whole
+// milliseconds, at least one: 0 would mean at once), followed, when comment is not empty, by
+// that comment (one line) for whoever reads the stream. A stream opens with one (without a
+// comment); a stream refused for a while is answered with one and closed, so that an
+// EventSource reconnects after d rather than give up.
+func WriteRetry(w io.Writer, d time.Duration, comment string) error {
+	_, err := w.Write(appendRetry(nil, d, comment))
+	return err
+}
+
+func appendRetry(b []byte, d time.Duration, comment string) []byte {
 	b = append(b, "retry: "...)
-	b = strconv.AppendInt(b, retry.Milliseconds(), 10)
-	return append(b, "\n\n"...)
+	b = strconv.AppendInt(b, max(1, d.Milliseconds()), 10)
+	b = append(b, '\n')
+	if comment != "" {
+		b = append(b, ": "...)
+		b = append(b, comment...)
+		b = append(b, '\n')
+	}
+	return append(b, '\n')
 }
 
 func (sseFraming) event(b []byte, m *hub.Message) []byte { return appendEvent(b, m) }

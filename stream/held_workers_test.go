@@ -17,6 +17,7 @@ import (
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/poller"
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 // slowOrders holds orders at version 1; once hang is set, reading o-1's events waits until the
@@ -144,14 +145,14 @@ func askRaw(t *testing.T, url string) *net.TCPConn {
 // theHeldStream waits for e to hold its one stream, with its connection.
 func theHeldStream(t *testing.T, e *Engine) *heldStream {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+	var held *heldStream
+	testutil.WaitFor(t, "the stream to be held", func() bool {
 		if s := e.held.snapshot(-1); len(s) == 1 && s[0].conn.Load() != nil {
-			return s[0]
+			held = s[0]
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("stream not held")
-		}
-	}
+		return held != nil
+	})
+	return held
 }
 
 // TestSlowCatchUpTakesOneWorker: while one held stream catches up from a store that hangs, every
@@ -396,12 +397,7 @@ func TestInlineCatchUpIsHandedOn(t *testing.T) {
 	// H: a status wake from another goroutine, not inline.
 	hs.wake(hub.Wake{Status: true})
 	// W: a worker pops it and finds the lock held.
-	for deadline := time.Now().Add(5 * time.Second); !(hs.again.Load() && queueLen() == 0); {
-		if time.Now().After(deadline) {
-			t.Fatal("no worker popped the stream")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, "a worker to pop the stream", func() bool { return hs.again.Load() && queueLen() == 0 })
 	// P: the rest of its run, the real code.
 	if hs.deliverLocked(true) {
 		t.Fatal("deliverLocked went on; expected the store path")

@@ -16,13 +16,13 @@ import (
 // snapshot (their later events still arrive).
 const partySnapshotLimit = 2000
 
-// partyBacklogLimit bounds the events a resumed party stream is sent from the log, and so what
-// one resume reads and holds (about 3 MiB of frames). The log is kept for ever: a cursor from
-// the start of a busy restaurant's day, or Last-Event-ID: 0 on a year of it, would read the whole
-// of it. A client further behind is sent a fresh snapshot instead, as on a fresh connect: the
-// current state of every order in scope, from which live events continue. Each order's own
-// stream still has its whole history. A var for tests.
-var partyBacklogLimit = 10_000
+// DefaultPartyBacklog bounds the events a resumed party stream is sent from the log, and so
+// what one resume reads and holds (about 3 MiB of frames). The log is kept for ever: a cursor
+// from the start of a busy restaurant's day, or Last-Event-ID: 0 on a year of it, would read
+// the whole of it. A client further behind is sent a fresh snapshot instead, as on a fresh
+// connect: the current state of every order in scope, from which live events continue. Each
+// order's own stream still has its whole history. Config.PartyBacklog sets another bound.
+const DefaultPartyBacklog = 10_000
 
 // partyOpening is what opens a party stream: a snapshot of the scope at log position pos, or,
 // on a resume, the events of the log after the client's position; then the newest position of
@@ -48,9 +48,9 @@ func (e *Engine) scopeReader() (ordercast.ScopeReader, error) {
 }
 
 // readParty reads what opens a party stream, after the watch subscribed: with resume, the
-// party's log after last (0 included: the whole log), up to partyBacklogLimit events; on a fresh
-// connect (or with a last the log never reached: a reset database, a forged header; or one more
-// than partyBacklogLimit behind) a snapshot of the scope and the log position it was read at. Every event the snapshot does not hold has a higher position and reaches the
+// party's log after last (0 included: the whole log), up to Config.PartyBacklog events; on a
+// fresh connect (or with a last the log never reached: a reset database, a forged header; or
+// one more than Config.PartyBacklog behind) a snapshot of the scope and the log position it was read at. Every event the snapshot does not hold has a higher position and reaches the
 // stream live or from the log (rule 2).
 func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, resume bool) (partyOpening, error) {
 	sr, err := e.scopeReader()
@@ -58,12 +58,12 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, r
 		return partyOpening{}, err
 	}
 	if resume {
-		evs, err := sr.ScopeEventsAfter(ctx, p, last, partyBacklogLimit+1)
+		evs, err := sr.ScopeEventsAfter(ctx, p, last, e.cfg.PartyBacklog+1)
 		if err != nil {
 			return partyOpening{}, fmt.Errorf("read the log of %s: %w", p.Key(), err)
 		}
 		switch {
-		case len(evs) > partyBacklogLimit:
+		case len(evs) > e.cfg.PartyBacklog:
 			resume = false // too far behind to replay: the snapshot below
 		case len(evs) > 0:
 			o := partyOpening{pos: last, backlog: evs}

@@ -113,9 +113,10 @@ func TestPartyStreamRemembersOnlyActiveOrders(t *testing.T) {
 }
 
 // TestPartyResumeIsBounded: a resumed party stream is sent the log after its cursor, up to
-// partyBacklogLimit events; a cursor further behind (Last-Event-ID: 0 on a long log, a board
+// Config.PartyBacklog events; a cursor further behind (Last-Event-ID: 0 on a long log, a board
 // away all day) is sent a fresh snapshot instead, so no resume reads or holds the whole log.
 func TestPartyResumeIsBounded(t *testing.T) {
+	t.Parallel()
 	store := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
 	storetest.MustOpen(t, store)
 	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
@@ -124,9 +125,9 @@ func TestPartyResumeIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	defer func(n int) { partyBacklogLimit = n }(partyBacklogLimit)
-	partyBacklogLimit = 3
-	e := New(store, hub.New(), testConfig, &counter{})
+	cfg := testConfig
+	cfg.PartyBacklog = 3
+	e := New(store, hub.New(), cfg, &counter{})
 	for _, tc := range []struct {
 		last     int64
 		backlog  int  // events of the log sent

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -56,34 +54,31 @@ func (c *locationConfig) locationFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.BoolVar(&c.LocationLegacyNotices, "location-legacy-notices", c.LocationLegacyNotices, "cluster: also send positions in the older JSON, which every earlier version reads, so that nodes not upgraded yet show them during a rolling upgrade; turn off once every node runs this version")
 }
 
+// validateLocation checks the position flags: the tracker's own (location.Tracker.Validate,
+// which names the flag), and --location-batch, which only a cluster's bus reads, so that a bad
+// value fails on SQLite too rather than on the day the node joins a cluster.
 func (c *locationConfig) validateLocation() error {
-	switch {
-	case c.LocationFresh <= 0 || c.LocationMaxAge <= 0 || c.LocationBatch <= 0:
-		return errors.New("--location-fresh, --location-max-age and --location-batch must be positive")
-	case !ordercast.ShowsLocation(ordercast.Status(c.LocationFrom), ordercast.Status(c.LocationFrom)):
-		return fmt.Errorf("--location-from must be a stage from confirmed to out_for_delivery, got %q", c.LocationFrom)
-	case !finite(c.LocationRate):
-		return fmt.Errorf("--location-rate must be a finite number (0: no limit), got %v", c.LocationRate)
-	case !finite(c.NearbyRadius):
-		return fmt.Errorf("--nearby-radius must be a finite number of metres, got %v", c.NearbyRadius)
-	case c.LocationRate < 0 || c.LocationBurst < 0 || c.NearbyRadius < 0:
-		return errors.New("--location-rate, --location-burst and --nearby-radius must not be negative")
+	if c.LocationBatch <= 0 {
+		return fmt.Errorf("--location-batch must be positive, got %s", c.LocationBatch)
 	}
-	return nil
+	t := location.New(nil, nil)
+	c.configureTracker(t)
+	return t.Validate()
 }
 
-// finite reports whether f is a number: a float flag parses NaN and Inf, which pass every
-// comparison a range check makes (NaN) or mean no bound at all (Inf).
-func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+// configureTracker sets t's tunables from the flags.
+func (c *locationConfig) configureTracker(t *location.Tracker) {
+	t.Fresh, t.MaxAge = c.LocationFresh, c.LocationMaxAge
+	t.From = ordercast.Status(c.LocationFrom)
+	t.Rate, t.Burst = c.LocationRate, c.LocationBurst
+	t.ETA.NearbyM = c.NearbyRadius
+}
 
 // newTracker makes the tracker that takes positions in; it finds couriers' orders in m.Store,
 // which is open by the time a position arrives.
 func (m *Main) newTracker() *location.Tracker {
 	t := location.New(m.Hub, mainAssignments{m})
-	t.Fresh, t.MaxAge = m.LocationFresh, m.LocationMaxAge
-	t.From = ordercast.Status(m.LocationFrom)
-	t.Rate, t.Burst = m.LocationRate, m.LocationBurst
-	t.ETA.NearbyM = m.NearbyRadius
+	m.configureTracker(t)
 	t.Logger = m.Logger.With("component", "location")
 	return t
 }

@@ -138,14 +138,20 @@ func (m *Main) flagSet() *flag.FlagSet {
 	return fs
 }
 
+// flagError words a component's *ordercast.SettingError as the flag that set it: "--heartbeat
+// must be positive, got 0s".
+func flagError(err error) error {
+	var se *ordercast.SettingError
+	if errors.As(err, &se) {
+		return fmt.Errorf("--%s %s", se.Setting, se.Problem)
+	}
+	return err
+}
+
 func (m *Main) validate() error {
 	// The server's own settings are checked where they are defined; an error names the flag.
 	if err := m.HTTP.Validate(); err != nil {
-		var se *server.SettingError
-		if errors.As(err, &se) {
-			return fmt.Errorf("--%s %s", se.Setting, se.Problem)
-		}
-		return err
+		return flagError(err)
 	}
 	switch {
 	case m.ShutdownTimeout <= 0:
@@ -200,7 +206,7 @@ func (m *Main) validate() error {
 		m.Logger = slog.New(slog.NewTextHandler(m.stderr, opts))
 	}
 	if err := m.validateLocation(); err != nil {
-		return err
+		return flagError(err)
 	}
 	return m.validateSecurity(m.Demo, m.HTTP)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/demo"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/sqlite"
 )
 
@@ -37,19 +38,14 @@ func TestSimulatorMovesOrdersThroughTheStoreToTheEnd(t *testing.T) {
 		}
 	})
 
-	// Poll with a deadline until both endings have happened at least once.
-	ended := map[ordercast.Status]bool{}
-	for deadline := time.Now().Add(20 * time.Second); !ended[ordercast.StatusDelivered] || !ended[ordercast.StatusCancelled]; {
-		if time.Now().After(deadline) {
-			t.Fatalf("no delivered and cancelled orders within 20s; saw endings %v", ended)
-		}
+	// Until both endings have happened at least once.
+	testutil.WaitFor(t, "a delivered and a cancelled order", func() bool {
+		ended := map[ordercast.Status]bool{}
 		for _, ev := range rec.Events() {
-			if ev.Status.Terminal() {
-				ended[ev.Status] = true
-			}
+			ended[ev.Status] = true
 		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an outcome
-	}
+		return ended[ordercast.StatusDelivered] && ended[ordercast.StatusCancelled]
+	})
 	if err := sim.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,17 +131,14 @@ func TestSimulatorDrivesCouriersToTheDoor(t *testing.T) {
 		t.Fatal(err)
 	}
 	var deliveredID string
-	for deadline := time.Now().Add(20 * time.Second); deliveredID == ""; {
-		if time.Now().After(deadline) {
-			t.Fatal("no order delivered within 20s")
-		}
+	testutil.WaitFor(t, "an order delivered", func() bool {
 		for _, ev := range rec.Events() {
 			if ev.Status == ordercast.StatusDelivered {
 				deliveredID = ev.OrderID
 			}
 		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an outcome
-	}
+		return deliveredID != ""
+	})
 	if err := sim.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -240,21 +233,15 @@ func TestCourierCarriesOneOrderAtATime(t *testing.T) {
 
 	// Until every courier has delivered at least twice, so each was taken again after an order.
 	want := 2 * len(demo.Couriers)
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	testutil.WaitFor(t, fmt.Sprintf("%d orders delivered", want), func() bool {
 		delivered := map[string]int{}
 		for _, ev := range rec.Events() {
 			if ev.Status == ordercast.StatusDelivered {
 				delivered[ev.OrderID]++
 			}
 		}
-		if len(delivered) >= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d orders delivered within 30s, want %d", len(delivered), want)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an outcome
-	}
+		return len(delivered) >= want
+	})
 	if err := sim.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -284,21 +271,15 @@ func TestOpenCancelsWhatAnEarlierRunLeft(t *testing.T) {
 	if err := first.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testutil.WaitFor(t, fmt.Sprintf("%d orders out for delivery", first.MaxActive), func() bool {
 		out := 0
 		for _, ev := range rec.Events() {
 			if ev.Status == ordercast.StatusOutForDelivery {
 				out++
 			}
 		}
-		if out == first.MaxActive {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d orders out for delivery within 20s, want %d", out, first.MaxActive)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an outcome
-	}
+		return out == first.MaxActive
+	})
 	if err := first.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +370,7 @@ func TestSimulatorGoesOnWithOrdersMovedElsewhere(t *testing.T) {
 
 	// More deliveries than couriers: a courier kept by an order moved elsewhere would stop them.
 	want := 2 * len(demo.Couriers)
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testutil.WaitFor(t, fmt.Sprintf("%d orders moved elsewhere delivered", want), func() bool {
 		delivered := 0
 		for _, ev := range rec.Events() {
 			if ev.Status == ordercast.StatusDelivered {
@@ -400,14 +381,8 @@ func TestSimulatorGoesOnWithOrdersMovedElsewhere(t *testing.T) {
 				st.mu.Unlock()
 			}
 		}
-		if delivered >= want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d orders moved elsewhere were delivered within 20s, want %d", delivered, want)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval, not a wait for an outcome
-	}
+		return delivered >= want
+	})
 	if err := sim.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,7 @@ func exerciseOwners(t *testing.T, open opener) {
 		}
 		equalOrder(t, "Order after create", h.order(t, "o1"), o)
 		_, _, err := h.s.CreateOrder(h.ctx, ordercast.NewOrder{ID: "o2", RestaurantID: "bad id"})
-		wantCode(t, err, ordercast.EInvalidID)
+		wantCode(t, err, ordercast.EInvalid)
 	})
 
 	t.Run("AssignCourier", func(t *testing.T) {

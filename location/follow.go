@@ -1,0 +1,129 @@
+package location
+
+import (
+	"slices"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// follow subscribes to every order's events, once, the first time a courier's orders are about
+// to be read. Subscribing before that read is what keeps the read's copy honest: an event that
+// lands after the read is on the subscription and drops the copy. The subscription is kept until
+// Close: once couriers post to a node they tend to keep posting, and unsubscribing when idle would
+// have to re-check this race on every resubscription. Called with t.mu held.
+func (t *Tracker) follow() {
+	if t.following || t.closed {
+		return
+	}
+	t.following = true
+	events := t.hub.SubscribeAll()
+	t.wg.Go(func() { t.followEvents(events) })
+}
+
+// followEvents drops a courier's cached orders when one of them changes (its status, or its
+// courier), and the new courier's too, so the next post reads them afresh; after an overflow,
+// when it cannot know which changed, it drops every copy. An order that ends or changes
+// couriers is also forgotten: its position, last fix and speed were the old courier's, and no
+// later stream on this node may be shown them (nor may the new courier's ETA start from them);
+// unless they are the new courier's already (orderState.after).
+func (t *Tracker) followEvents(events *hub.Subscription) {
+	defer events.Close()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-events.Ready():
+		}
+		msgs, overflowed := events.Take()
+		t.mu.Lock()
+		t.turn++
+		if overflowed {
+			for id, c := range t.couriers {
+				t.dropOrders(id, c)
+			}
+			t.blindAt = t.turn
+		}
+		for _, m := range msgs {
+			ev := m.Event
+			if t.reading > 0 {
+				t.touch(ev.OrderID, leaves(ev), ev.Seq)
+			}
+			// A clone: dropOrders edits the list in place.
+			for _, id := range slices.Clone(t.carriedBy[ev.OrderID]) {
+				t.dropOrders(id, t.couriers[id])
+			}
+			delete(t.carriedBy, ev.OrderID)
+			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
+				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
+			}
+			if st := t.orders[ev.OrderID]; st != nil && (ev.Status.Terminal() || ev.Kind == ordercast.KindCourier && !st.after(ev)) {
+				delete(t.orders, ev.OrderID)
+			}
+		}
+		t.mu.Unlock()
+	}
+}
+
+// touch is what the tracker recorded of an order's events while reads were in flight: the turn
+// of the latest, and of the latest that made the order leave its courier (leaves), with that
+// event's seq, which a copy of the order read at that version or later has already seen.
+type touch struct {
+	any, left uint64
+	leftSeq   int64
+}
+
+// leaves reports whether an event takes its order away from the courier it had: the order ended,
+// or changed couriers. A position of that courier must never reach it after the event.
+func leaves(ev ordercast.Event) bool {
+	return ev.Kind == ordercast.KindCourier || ev.Status.Terminal()
+}
+
+// touch records an event of the order for the reads in flight. Called with t.mu held.
+func (t *Tracker) touch(orderID string, left bool, seq int64) {
+	if len(t.touched) >= maxTouched {
+		t.touched, t.blindAt = nil, t.turn
+		return
+	}
+	if t.touched == nil {
+		t.touched = make(map[string]touch)
+	}
+	tc := t.touched[orderID]
+	tc.any = t.turn
+	if left {
+		tc.left, tc.leftSeq = t.turn, max(tc.leftSeq, seq)
+	}
+	t.touched[orderID] = tc
+}
+
+// dropOrders forgets courier id's cached orders. Called with t.mu held; c may be nil.
+func (t *Tracker) dropOrders(id string, c *courierState) {
+	if c == nil {
+		return
+	}
+	for _, o := range c.orders {
+		if ids := slices.DeleteFunc(t.carriedBy[o.ID], func(cid string) bool { return cid == id }); len(ids) > 0 {
+			t.carriedBy[o.ID] = ids
+		} else {
+			delete(t.carriedBy, o.ID)
+		}
+	}
+	c.orders, c.readAt = nil, time.Time{}
+	c.gen++
+}
+
+// overtaken reports whether an event of the order was handled after turn, or may have been (the
+// tracker lost track of which orders events touched since). Called with t.mu held, while a read
+// begun at turn is in flight (counted in t.reading), so that the events are being recorded.
+func (t *Tracker) overtaken(orderID string, turn uint64) bool {
+	return t.blindAt > turn || t.touched[orderID].any > turn
+}
+
+// leftSince reports whether the copy o of an order may predate an event, handled after turn,
+// that took the order away from its courier (leaves): one with a seq past the copy's version, or
+// one the tracker lost track of. Called as overtaken is.
+func (t *Tracker) leftSince(o ordercast.Order, turn uint64) bool {
+	tc := t.touched[o.ID]
+	return t.blindAt > turn || tc.left > turn && tc.leftSeq > o.Version
+}

@@ -1,0 +1,106 @@
+package location
+
+import (
+	"context"
+	"maps"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// Latest returns an order's newest position, or nil: this node's, or, in a cluster, the newest
+// any node sent. The stream engine asks it when a stream opens. It may be a courier's the order
+// no longer has: whoever shows it checks it against the order (ordercast.ShowsPosition).
+//
+// It never fails: a position is extra to the status a stream or a long poll opens with, and
+// must never refuse or hold that up (DESIGN.md rule 9). A read of the bus that fails or takes
+// longer than busReadTimeout is logged, and this node's own position stands in, if it has one.
+func (t *Tracker) Latest(ctx context.Context, orderID string) *hub.Location {
+	return t.LatestMany(ctx, []string{orderID})[orderID]
+}
+
+// busReadTimeout bounds the read of the cluster's positions a stream opening waits for: well
+// under a second, the least time between two positions the streams show by default.
+const busReadTimeout = 250 * time.Millisecond
+
+// LatestMany is Latest for many orders at once, keyed by order id (orders without a position are
+// left out): this node's, and the rest in one read of the bus.
+func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) map[string]*hub.Location {
+	ls := make(map[string]*hub.Location)
+	var missing []string
+	// own are this node's positions of the missing orders that may be older than the cluster's
+	// (missed): what stands in when the bus cannot be read.
+	var own map[string]*hub.Location
+	t.mu.Lock()
+	for _, id := range orderIDs {
+		st := t.orders[id]
+		switch {
+		case st == nil || st.latest == nil:
+			missing = append(missing, id)
+		case !st.missed || t.Bus == nil:
+			ls[id] = st.latest
+		default:
+			missing = append(missing, id)
+			if own == nil {
+				own = make(map[string]*hub.Location)
+			}
+			own[id] = st.latest
+		}
+	}
+	t.mu.Unlock()
+	if len(missing) == 0 || t.Bus == nil {
+		return ls
+	}
+	ctx, cancel := context.WithTimeout(ctx, busReadTimeout)
+	defer cancel()
+	us, err := t.Bus.Latest(ctx, missing)
+	if err != nil {
+		t.Logger.Warn("read the cluster's latest positions; streams open with this node's", "orders", len(missing), "err", err)
+		maps.Copy(ls, own)
+		return ls
+	}
+	for _, u := range us {
+		ls[u.OrderID] = hub.NewLocation(u)
+	}
+	return ls
+}
+
+// ReceiveLocations takes positions the cluster's other nodes accepted (the bus hands them over):
+// each becomes the order's newest if it replaces the one this node has
+// (ordercast.LocationUpdate.Replaces), and goes to this node's watchers. A position it already
+// holds, handed over again, changes nothing.
+func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
+	for _, u := range us {
+		var l *hub.Location
+		t.mu.Lock()
+		st := t.orders[u.OrderID]
+		if st == nil {
+			st = &orderState{}
+			t.orders[u.OrderID] = st
+		}
+		newer := st.latest == nil || u.Replaces(st.latest.Update)
+		if newer {
+			if st.latest != nil && st.latest.Update.CourierID != u.CourierID {
+				*st = orderState{} // another courier: the old one's speed says nothing of it
+			}
+			l = hub.NewLocation(u)
+			st.latest, st.missed = l, false
+			st.last, st.lastAt = ordercast.Point{Lat: l.Update.Lat, Lng: l.Update.Lng}, l.Update.At
+		}
+		t.mu.Unlock()
+		if newer {
+			t.hub.PublishLocation(l)
+		}
+	}
+}
+
+// MissedLocations marks every position this node holds as possibly not the cluster's newest:
+// until a newer one arrives, a stream that opens reads the order's position from the bus.
+func (t *Tracker) MissedLocations() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, st := range t.orders {
+		st.missed = true
+	}
+}

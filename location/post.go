@@ -1,0 +1,300 @@
+package location
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+)
+
+// RateLimitError is a post refused for its courier's budget (Tracker.Rate, Tracker.Burst): its
+// code is ordercast.ERateLimited, and Wait is how long until the courier may post again, what an
+// HTTP answer puts in Retry-After.
+type RateLimitError struct {
+	Err  *ordercast.Error
+	Wait time.Duration
+}
+
+func (e *RateLimitError) Error() string { return e.Err.Error() }
+
+func (e *RateLimitError) Unwrap() error { return e.Err }
+
+// Post accepts a courier's position and hands it to the watchers of every order the courier
+// carries that shows its courier now. It returns how many orders it reached. Bad input is
+// EInvalidLocation and a courier over its budget ERateLimited, with nothing changed. It is
+// PostMany of one position.
+func (t *Tracker) Post(ctx context.Context, courierID string, p ordercast.Position) (int, error) {
+	r := t.PostMany(ctx, []CourierPosition{{CourierID: courierID, Position: p}})[0]
+	return r.Orders, r.Err
+}
+
+// CourierPosition is one position of PostMany: whose, and where.
+type CourierPosition struct {
+	CourierID string
+	ordercast.Position
+}
+
+// PostResult is what became of one position of PostMany: the orders it reached, or why it was
+// refused (nothing changed for it).
+type PostResult struct {
+	Orders int
+	Err    error
+}
+
+// PostMany is Post for many positions, each judged alone and in order, exactly as Post judges
+// one; the result i is position i's. The positions share the work: one lock turn charges the
+// couriers' budgets, finds their kept copies of their orders and folds every position in; when
+// copies are missing, the lock is let go for one read of the store that fetches them all (every
+// such courier's at once); and in a cluster one Bus.Send carries them all. A position without
+// At is stamped with the time it arrived, in ps (see arrivalStep).
+func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
+	now := t.now()
+	res := make([]PostResult, len(ps))
+	// held[i] is position i's courier's copy of its orders, when one was kept.
+	held := make([][]ordercast.Order, len(ps))
+	ok := make([]bool, len(ps))
+	for i := range ps {
+		if ps[i].At.IsZero() {
+			ps[i].At = now.Add(time.Duration(i) * arrivalStep)
+		}
+		if res[i].Err = ps[i].Validate(now, t.MaxAge); res[i].Err == nil {
+			ok[i] = true
+		}
+	}
+	// The couriers whose orders must be read, each once, with the generation of their copy;
+	// made at the first miss (most posts find their courier's copy kept).
+	var reads map[string]*courierRead
+	var readTurn uint64 // t.turn when the reads began
+	// tokens[i] is what position i took of its courier's budget when its courier's orders are
+	// read: a read that fails gives it back.
+	var tokens []*rate.Reservation
+	t.mu.Lock()
+	for i, p := range ps {
+		if !ok[i] {
+			continue
+		}
+		var cached bool
+		var token *rate.Reservation
+		cached, token, res[i].Err = t.charge(p.CourierID, now)
+		if token != nil {
+			if tokens == nil {
+				tokens = make([]*rate.Reservation, len(ps))
+			}
+			tokens[i] = token
+		}
+		switch {
+		case res[i].Err != nil:
+			ok[i] = false
+		case cached:
+			held[i] = t.couriers[p.CourierID].orders
+		case reads[p.CourierID] == nil:
+			if reads == nil {
+				reads = make(map[string]*courierRead)
+			}
+			c := t.couriers[p.CourierID]
+			reads[p.CourierID] = &courierRead{c: c, gen: c.gen}
+		}
+	}
+	var read map[string][]ordercast.Order
+	var readErr error
+	if reads != nil {
+		// The lock is let go for the read: from here on the events handled are recorded (see
+		// touch), and what was taken above, read or kept, is judged against them below.
+		readTurn = t.turn
+		t.reading++
+		t.mu.Unlock()
+		ids := make([]string, 0, len(reads))
+		for cid := range reads {
+			ids = append(ids, cid)
+		}
+		if read, readErr = t.assignments.CouriersOrders(ctx, ids); readErr != nil {
+			readErr = fmt.Errorf("read the couriers' orders: %w", readErr)
+		}
+		t.mu.Lock()
+	}
+	var sent []*hub.Location
+	for i, p := range ps {
+		if !ok[i] {
+			continue
+		}
+		carried := held[i]
+		if reads[p.CourierID] != nil {
+			if readErr != nil {
+				// The store failed, not the courier: its retry must not be refused for the
+				// budget this post spent. At now, the time it was taken, for CancelAt gives
+				// back only a reservation whose time has not passed.
+				if tokens != nil && tokens[i] != nil {
+					tokens[i].CancelAt(now)
+				}
+				res[i].Err = readErr
+				continue
+			}
+			carried = read[p.CourierID]
+		}
+		for _, o := range carried {
+			if !ordercast.ShowsLocation(o.Status, t.From) {
+				continue // never before the stage that shows the courier, never after the end
+			}
+			// None reaches an order that left the courier (ended, or went to another) while
+			// the lock was let go: a kept copy may be older than that, and so may a read. A copy
+			// that already shows the event (the read of a courier the order just went to) may.
+			if reads != nil && t.leftSince(o, readTurn) {
+				continue
+			}
+			if l := t.update(o, p.Position); l != nil {
+				sent = append(sent, l)
+				res[i].Orders++
+			}
+		}
+	}
+	if reads != nil {
+		t.keep(reads, read, readErr, readTurn, now) // after overtaken: it may end the record of events
+	}
+	t.mu.Unlock()
+	for _, l := range sent {
+		t.hub.PublishLocation(l)
+	}
+	if t.Bus != nil && len(sent) > 0 {
+		us := make([]ordercast.LocationUpdate, len(sent))
+		for i, l := range sent {
+			us[i] = l.Update
+		}
+		t.Bus.Send(us)
+	}
+	return res
+}
+
+// arrivalStep is how far apart PostMany stamps the positions of one request that come without
+// their time, in request order: they arrived one after another, and of one courier's the later
+// must win as it does posted alone. Stamping them apart keeps that rule where it is, in
+// LocationUpdate.Replaces (of one courier's positions the later fix wins), everywhere a position
+// goes (a node's memory, watchers' slots, the cluster's batches and table); the same time for all
+// had the first win. A microsecond, not a nanosecond: PostgreSQL keeps microseconds, and a
+// thousand positions still end a millisecond after now, far within LocationClockSkew.
+const arrivalStep = time.Microsecond
+
+// minSpeedInterval is the least time between two fixes whose distance makes a speed sample.
+// Closer fixes measure the phone's error (a few metres over a fraction of a second reads as a
+// sprint) or no time at all: positions of one request without at are stamped arrivalStep apart.
+const minSpeedInterval = 500 * time.Millisecond
+
+// courierRead is a courier whose orders a PostMany reads, and the generation of its copy when
+// the read began.
+type courierRead struct {
+	c   *courierState
+	gen uint64
+}
+
+// keep ends a PostMany's read, begun at turn, and keeps each courier's orders read unless an
+// event may have overtaken them: one that dropped the courier's orders (an order assigned to
+// it), one of an order read, or one the tracker lost track of. Its PostMany uses what of the
+// read no event overtook either way. Called with t.mu held.
+func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercast.Order, err error, turn uint64, now time.Time) {
+	if err == nil {
+		for cid, rd := range reads {
+			// Any event overtaking it makes a copy stale (a status it holds moved on).
+			if rd.c.gen == rd.gen && !slices.ContainsFunc(read[cid], func(o ordercast.Order) bool { return t.overtaken(o.ID, turn) }) {
+				rd.c.orders, rd.c.readAt = read[cid], now
+				for _, o := range read[cid] {
+					if !slices.Contains(t.carriedBy[o.ID], cid) {
+						t.carriedBy[o.ID] = append(t.carriedBy[o.ID], cid)
+					}
+				}
+			}
+		}
+	}
+	if t.reading--; t.reading == 0 {
+		t.touched = nil
+	}
+}
+
+// update folds p into the order's state and returns the position to send, or nil when it does
+// not replace the one kept (ordercast.LocationUpdate.Replaces): a fix older than the one already
+// sent (phones flush backlogs out of order), or one judged against a copy of the order from
+// before it went to the courier of the kept position (the copy of the old courier, kept until
+// the event that moved the order reaches this node). Called with t.mu held.
+func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location {
+	u := ordercast.LocationUpdate{
+		OrderID: o.ID, CourierID: o.CourierID, OrderVersion: o.Version, Lat: p.Lat, Lng: p.Lng,
+		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: p.At.UTC(),
+	}
+	st := t.orders[o.ID]
+	if st != nil && st.latest != nil && !u.Replaces(st.latest.Update) {
+		return nil
+	}
+	if st == nil || st.latest != nil && st.latest.Update.CourierID != o.CourierID {
+		// A new courier starts afresh: the old one's last fix and speed say nothing of it.
+		st = &orderState{}
+		t.orders[o.ID] = st
+	}
+	sample := -1.0 // none
+	since := p.At.Sub(st.lastAt)
+	apart := st.lastAt.IsZero() || since >= minSpeedInterval
+	switch {
+	case p.SpeedMPS != nil:
+		sample = *p.SpeedMPS
+	case !st.lastAt.IsZero() && apart:
+		sample = ordercast.DistanceM(st.last, p.Point) / since.Seconds()
+	}
+	st.speed = t.ETA.Speed(st.speed, sample)
+	if apart { // a fix too close to the last is no place to measure the next speed from either
+		st.last, st.lastAt = p.Point, p.At
+	}
+	for _, party := range o.Parties() {
+		u.Parties = append(u.Parties, party.Key())
+	}
+	if o.Dropoff != nil {
+		d := ordercast.DistanceM(p.Point, *o.Dropoff)
+		eta, nearby := t.ETA.Estimate(d, st.speed)
+		d = float64(int64(d + 0.5)) // a metre is as precise as a phone's fix
+		u.DistanceM, u.ETAS, u.Nearby = &d, &eta, nearby
+	}
+	st.latest, st.missed = hub.NewLocation(u), false
+	return st.latest
+}
+
+// charge charges a post to the courier's budget and reports whether a copy of the courier's
+// orders younger than AssignmentsTTL is kept (cached); otherwise the caller reads them, and
+// token is what the post took of the budget (nil without a limit), to give back if the read
+// fails. Called with t.mu held.
+func (t *Tracker) charge(courierID string, now time.Time) (cached bool, token *rate.Reservation, err error) {
+	c := t.couriers[courierID]
+	if c == nil {
+		if len(t.couriers) >= maxCouriers {
+			t.forgetCouriers(now, true)
+		}
+		c = &courierState{}
+		if t.Rate > 0 {
+			c.limiter = rate.NewLimiter(rate.Limit(t.Rate), max(t.Burst, 1))
+		}
+		t.couriers[courierID] = c
+	}
+	c.seen = now
+	t.follow()
+	if c.limiter != nil {
+		if tokens := c.limiter.TokensAt(now); tokens < 1 {
+			// The budget refills at Rate a second: the next whole token is this far away.
+			wait := time.Duration((1 - tokens) / t.Rate * float64(time.Second))
+			return false, nil, &RateLimitError{
+				Err:  ordercast.Errorf(ordercast.ERateLimited, "courier %s posts positions faster than %g a second", courierID, t.Rate),
+				Wait: wait,
+			}
+		}
+	}
+	cached = !c.readAt.IsZero() && now.Sub(c.readAt) < t.AssignmentsTTL
+	switch {
+	case c.limiter == nil:
+	case cached:
+		c.limiter.AllowN(now, 1)
+	default:
+		// A token is there (the limiter is used only under t.mu): the reservation takes it
+		// now, and can give it back.
+		token = c.limiter.ReserveN(now, 1)
+	}
+	return cached, token, nil
+}

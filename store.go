@@ -1,0 +1,51 @@
+package ordercast
+
+import "context"
+
+// Store is the system of record for orders and their events. Implementations must commit every
+// write, with its idempotency answer, in one transaction (which may carry other writes: group
+// commit, judged by Batch, so a refused write changes nothing), serialise changes to one order by
+// its version, and announce each committed event (and only committed events) in commit order:
+// to their Publisher, or on their bus (PostgreSQL's pg_notify, heard by its Listener).
+type Store interface {
+	// CreateOrder creates an order in status placed with event seq 1. A repeat with the same id and
+	// details returns the existing order and created=false; different details are a conflict.
+	CreateOrder(ctx context.Context, n NewOrder) (o Order, created bool, err error)
+	// Order returns the current state of one order.
+	Order(ctx context.Context, id string) (Order, error)
+	// AppendStatus applies a status change. changed=false, with no event, for an idempotent repeat;
+	// then ev is the order's latest event.
+	AppendStatus(ctx context.Context, c StatusChange) (o Order, ev Event, changed bool, err error)
+	// AppendStatuses applies status changes in their order, as AppendStatus applies each, taken
+	// together: as few transactions as the batch bound allows, a later change of an order seeing
+	// the earlier ones. One result per change; a change that breaks a rule fails alone.
+	AppendStatuses(ctx context.Context, cs []StatusChange) []WriteResult
+	// AssignCourier applies a courier change, an event with its own seq. changed=false, with no
+	// event, for an idempotent repeat; then ev is the order's latest event.
+	AssignCourier(ctx context.Context, c CourierChange) (o Order, ev Event, changed bool, err error)
+	// EventsAfter returns up to limit events of an order with seq > after, in seq order
+	// (limit <= 0 means all). An unknown order is ENotFound.
+	EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]Event, error)
+	// LastStatusEvent returns an order's latest status event (KindStatus) with seq < before, in
+	// one read however many courier events follow it. An unknown order, or none, is ENotFound.
+	LastStatusEvent(ctx context.Context, orderID string, before int64) (Event, error)
+	// ActiveOrders returns up to limit non-terminal orders, most recently updated first.
+	ActiveOrders(ctx context.Context, limit int) ([]Order, error)
+	// CouriersOrders returns the active orders assigned to each of the couriers, keyed by courier
+	// (one with none is left out), in one read however many couriers are asked for: a batch of
+	// positions names up to a thousand couriers.
+	CouriersOrders(ctx context.Context, courierIDs []string) (map[string][]Order, error)
+	// IdempotentAnswer finds the answer recorded for a request's idempotency key.
+	IdempotencyStore
+	// ScopeReader reads the party logs that party streams resume from.
+	ScopeReader
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Publisher receives every committed event. Publish must not block on slow consumers.
+type Publisher interface {
+	Publish(Event)
+}
