@@ -306,8 +306,12 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping reports whether the database can be read and written: the readers answer, and the writer
-// can take the write lock (a file locked by another process or made read-only cannot).
+// Ping reports whether the database can be read and written: the readers answer, the writer can
+// take the write lock (a file locked by another process or made read-only cannot), and the disk
+// has MinFreeDisk free. A ping that passes ends an outage only where it proves what the outage
+// was about: taking the write lock writes nothing, so it passes on a full disk, and only the free
+// space (or a commit) says a "full" one is over. Were it to end that one, each ping would log the
+// database available again and the next failing commit unavailable again.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.writer == nil || s.readers == nil {
 		return fmt.Errorf("sqlite: store not open")
@@ -315,35 +319,37 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.health(s.readers.PingContext(ctx), false); err != nil {
 		return fmt.Errorf("sqlite: ping readers: %w", err)
 	}
-	if err := s.health(s.probeWrite(ctx), true); err != nil {
-		return fmt.Errorf("sqlite: ping writer: %w", err)
+	if err := s.probeWrite(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping writer: %w", s.health(err, true))
 	}
-	// Taking the write lock writes nothing, so it passes on a full disk, where every commit fails:
-	// the free space is judged apart.
-	return s.checkFreeDisk()
+	judged, err := s.checkFreeDisk()
+	if s.tracker.Reason() != "full" || (judged && err == nil) {
+		s.tracker.OK()
+	}
+	return err
 }
 
 // errFreeDiskUnknown is freeDisk's answer where the platform's free space is not read.
 var errFreeDiskUnknown = errors.New("free disk space is not read on this platform")
 
 // checkFreeDisk reports the store unavailable when its file system has less free space than
-// MinFreeDisk; where the free space cannot be read it judges nothing.
-func (s *Store) checkFreeDisk() error {
+// MinFreeDisk; judged is false when no floor is set or the free space cannot be read.
+func (s *Store) checkFreeDisk() (judged bool, err error) {
 	floor := cmp.Or(s.MinFreeDisk, DefaultMinFreeDisk)
 	if floor < 0 {
-		return nil
+		return false, nil
 	}
 	free, err := freeDisk(filepath.Dir(s.file))
 	if errors.Is(err, errFreeDiskUnknown) {
-		return nil // an unknown free space is no reason to refuse work
+		return false, nil // an unknown free space is no reason to refuse work
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: free disk: %w", err)
+		return false, fmt.Errorf("sqlite: free disk: %w", err)
 	}
 	if free < floor {
-		return ordercast.Errorf(ordercast.EUnavailable, "the database's disk has %d MiB free, below the %d MiB its log may need; free some space", free>>20, floor>>20)
+		return true, ordercast.Errorf(ordercast.EUnavailable, "the database's disk has %d MiB free, below the %d MiB its log may need; free some space", free>>20, floor>>20)
 	}
-	return nil
+	return true, nil
 }
 
 // probeWait bounds how long a readiness probe waits for the write lock: far longer than a batch
