@@ -219,8 +219,8 @@ func TestStore_FailedCommit(t *testing.T) {
 }
 
 // TestCheckpointer_BoundsWAL writes well past MaxWALSize with small checkpoint settings: the
-// background checkpointer, not SQLite's automatic one (off), must bring the WAL back under the
-// bound once the writes stop.
+// store's checkpoints, not SQLite's automatic one (off), must bring the WAL back under the bound
+// once the writes stop (TestWriterBoundsTheWAL holds it there while they go on).
 func TestCheckpointer_BoundsWAL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ordercast.db")
 	s := sqlite.New(path)
