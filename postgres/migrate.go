@@ -22,7 +22,9 @@ const migrationLockKey int64 = 0x6f72646572636173 // "ordercas"
 // migrate applies every migration not yet recorded in schema_migrations. All of it runs in one
 // transaction under an advisory lock: PostgreSQL's DDL is transactional, so a failed migration
 // leaves nothing half-applied, and a second node starting at the same moment waits for the first
-// and then finds everything applied.
+// and then finds everything applied. A database that records a migration later than this
+// binary's last one is refused: running an older release on it (a deploy rolled back, an old node
+// restarting in a rolling upgrade) must be a decision, not a silent divergence.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations.Load(migrationFS, "migrations")
 	if err != nil {
@@ -54,8 +56,13 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("postgres: read schema_migrations: %w", err)
 	}
+	latest := 0
 	for _, v := range versions {
 		applied[int(v)] = true
+		latest = max(latest, int(v))
+	}
+	if known := ms[len(ms)-1].Version; latest > known {
+		return fmt.Errorf("postgres: the database is at schema version %d, newer than this binary's %d: a later release migrated it; run that release, or a copy of the database from before the upgrade", latest, known)
 	}
 	var done []migrations.Migration
 	for _, m := range ms {

@@ -1,5 +1,10 @@
 package sqlite
 
+import (
+	"context"
+	"strconv"
+)
+
 // WALPath is the WAL file the checkpointer measures.
 func WALPath(s *Store) string { return s.ckpt.walPath }
 
@@ -9,4 +14,13 @@ func WriterSynchronous(s *Store) (int, error) {
 	var level int
 	err := s.writer.QueryRow(`PRAGMA synchronous`).Scan(&level)
 	return level, err
+}
+
+// LimitPages sets the writer connection's max_page_count: at the database's size (any n below
+// it), the next commit that needs a new page fails with SQLITE_FULL, as on a full disk.
+func LimitPages(s *Store, n int64) error {
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	_, err := s.conn.ExecContext(context.Background(), `PRAGMA max_page_count = `+strconv.FormatInt(n, 10))
+	return err
 }

@@ -14,7 +14,9 @@ import (
 var migrationFS embed.FS
 
 // migrate applies every migration not yet recorded in schema_migrations, each in its own
-// transaction together with its record, so a failed migration leaves no half-applied schema.
+// transaction together with its record, so a failed migration leaves no half-applied schema. A
+// database that records a migration later than this binary's last one is refused: running an
+// older release on it (a deploy rolled back) must be a decision, not a silent divergence.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations.Load(migrationFS, "migrations")
 	if err != nil {
@@ -27,6 +29,13 @@ func (s *Store) migrate(ctx context.Context) error {
 			applied_at INTEGER NOT NULL
 		) STRICT`); err != nil {
 		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
+	}
+	var applied int
+	if err := s.writer.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&applied); err != nil {
+		return fmt.Errorf("sqlite: read schema_migrations: %w", err)
+	}
+	if known := ms[len(ms)-1].Version; applied > known {
+		return fmt.Errorf("sqlite: %s is at schema version %d, newer than this binary's %d: a later release migrated it; run that release, or a copy of the database from before the upgrade", s.Path, applied, known)
 	}
 	for _, m := range ms {
 		if err := s.applyMigration(ctx, m); err != nil {

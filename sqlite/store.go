@@ -41,23 +41,33 @@ const (
 	// the file is never corrupted. FULL syncs the WAL on every commit, once per batch with group
 	// commit, and makes commits durable against power loss too, at the disk's sync latency.
 	DefaultSynchronous = "NORMAL"
-	// DefaultCheckpointInterval is the least time between two looks at the WAL's size.
+	// DefaultCheckpointInterval is the least time between two looks at the WAL's size, unless
+	// commits fill CheckpointSize of it faster (see waitToLook); a store without a commit for as
+	// long is idle, and its WAL file is emptied.
 	DefaultCheckpointInterval = time.Second
 	// DefaultCheckpointSize is the WAL size past which a PASSIVE checkpoint runs (about 1,000
-	// pages of 4 KiB, as litestream's minimum).
+	// pages of 4 KiB, as litestream's minimum), and how far short of MaxWALSize one runs at once
+	// to leave the writer's RESTART little to copy.
 	DefaultCheckpointSize = 4 << 20
 	// DefaultOrderCache bounds the memory (bytes, approximately) of the orders the writer
 	// remembers from its last batches, so that a batch reads from the database only the orders
 	// it has not written lately: about 30,000 orders of small details.
 	DefaultOrderCache = ordercache.DefaultSize
-	// DefaultMaxWALSize is the WAL size past which a TRUNCATE checkpoint runs, waiting for readers
-	// and the writer, so the file stays bounded.
+	// DefaultMaxWALSize bounds the WAL: once a commit takes it past this size, the writer runs a
+	// RESTART checkpoint before its next batch (a PASSIVE one has copied most of it), so that the
+	// next commit starts the WAL over. The file stays within this size plus one batch (at most a
+	// few MiB), unless a reader in another process keeps a transaction open (see boundWAL).
 	DefaultMaxWALSize = 64 << 20
 	// DefaultMinFreeDisk is the free space on the database's file system below which the store
-	// is not ready (Ping): the WAL grows up to DefaultMaxWALSize before a checkpoint folds it
-	// into the file, which may grow by as much, so less than that may fail the next commits.
-	DefaultMinFreeDisk = DefaultMaxWALSize
+	// is not ready (Ping): the WAL grows to its bound before it starts over, and each checkpoint
+	// may grow the database file by as much (the pages are new), so less than twice the bound
+	// may fail the next commits.
+	DefaultMinFreeDisk = 2 * (DefaultMaxWALSize + maxBatchWAL)
 )
+
+// maxBatchWAL is the most WAL one batch writes, with margin: DefaultMaxBatch creations of orders
+// with the largest details and owners, recording 6 KB idempotency answers, wrote 3.6 MiB.
+const maxBatchWAL = 4 << 20
 
 // Store is an ordercast.Store backed by one SQLite database file in WAL mode. Set the exported
 // fields after New and before Open.
@@ -83,8 +93,8 @@ type Store struct {
 	// commits; a process crash loses nothing), FULL (durable against power loss on COMMIT) or
 	// EXTRA. Empty means DefaultSynchronous.
 	Synchronous string
-	// CheckpointInterval, CheckpointSize and MaxWALSize drive the background checkpointer; zero
-	// means the Default of each.
+	// CheckpointInterval and CheckpointSize drive the background checkpointer, MaxWALSize the
+	// writer's bound on the WAL (boundWAL); zero means the Default of each.
 	CheckpointInterval time.Duration
 	CheckpointSize     int64
 	MaxWALSize         int64
@@ -114,9 +124,12 @@ type Store struct {
 	// dataVersion is the connection's PRAGMA data_version at the writer's last check; -1 before
 	// the first. The writer goroutine's alone.
 	dataVersion int64
-	// writing is held by a batch on conn, by the checkpointer's TRUNCATE (trimWAL), and while
-	// conn is replaced (replaceWriterConn).
+	// writing is held by a batch on conn, by the checkpoints run on conn (checkpointOnWriter),
+	// and while conn is replaced (replaceWriterConn).
 	writing sync.Mutex
+	// checkpointing is held by every checkpoint this store runs, after writing when both are.
+	checkpointing sync.Mutex
+	bound         walBound // the writer goroutine's
 
 	tracker storehealth.Tracker // whether the database is away, and why
 }
@@ -205,7 +218,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 
 	// Pragmas go in the DSN so the driver applies them to every connection the pool opens,
 	// not just the one an Exec happens to land on. wal_autocheckpoint(0) keeps checkpoints off
-	// the commit path: the checkpointer runs them.
+	// the commit path: the checkpointer and the writer between batches run them.
 	common := url.Values{}
 	common.Add("_pragma", "busy_timeout("+strconv.FormatInt(s.BusyTimeout.Milliseconds(), 10)+")")
 	common.Add("_pragma", "foreign_keys(1)")
@@ -216,6 +229,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	// fails half-way when upgrading a read lock (SQLITE_BUSY that busy_timeout cannot retry).
 	w := cloneValues(common)
 	w.Add("_pragma", "journal_mode(WAL)")
+	// The first commit into a WAL that starts over cuts the file back to this size, so that it
+	// grows past it only with frames written since (see boundWAL).
+	w.Add("_pragma", "journal_size_limit("+strconv.FormatInt(s.MaxWALSize-s.CheckpointSize, 10)+")")
 	w.Set("_txlock", "immediate")
 	if s.writer, err = sql.Open("sqlite", s.Path+"?"+w.Encode()); err != nil {
 		return fmt.Errorf("sqlite: open writer: %w", err)
@@ -306,8 +322,12 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping reports whether the database can be read and written: the readers answer, and the writer
-// can take the write lock (a file locked by another process or made read-only cannot).
+// Ping reports whether the database can be read and written: the readers answer, the writer can
+// take the write lock (a file locked by another process or made read-only cannot), and the disk
+// has MinFreeDisk free. A ping that passes ends an outage only where it proves what the outage
+// was about: taking the write lock writes nothing, so it passes on a full disk, and only the free
+// space (or a commit) says a "full" one is over. Were it to end that one, each ping would log the
+// database available again and the next failing commit unavailable again.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.writer == nil || s.readers == nil {
 		return fmt.Errorf("sqlite: store not open")
@@ -315,35 +335,37 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.health(s.readers.PingContext(ctx), false); err != nil {
 		return fmt.Errorf("sqlite: ping readers: %w", err)
 	}
-	if err := s.health(s.probeWrite(ctx), true); err != nil {
-		return fmt.Errorf("sqlite: ping writer: %w", err)
+	if err := s.probeWrite(ctx); err != nil {
+		return fmt.Errorf("sqlite: ping writer: %w", s.health(err, true))
 	}
-	// Taking the write lock writes nothing, so it passes on a full disk, where every commit fails:
-	// the free space is judged apart.
-	return s.checkFreeDisk()
+	judged, err := s.checkFreeDisk()
+	if s.tracker.Reason() != "full" || (judged && err == nil) {
+		s.tracker.OK()
+	}
+	return err
 }
 
 // errFreeDiskUnknown is freeDisk's answer where the platform's free space is not read.
 var errFreeDiskUnknown = errors.New("free disk space is not read on this platform")
 
 // checkFreeDisk reports the store unavailable when its file system has less free space than
-// MinFreeDisk; where the free space cannot be read it judges nothing.
-func (s *Store) checkFreeDisk() error {
+// MinFreeDisk; judged is false when no floor is set or the free space cannot be read.
+func (s *Store) checkFreeDisk() (judged bool, err error) {
 	floor := cmp.Or(s.MinFreeDisk, DefaultMinFreeDisk)
 	if floor < 0 {
-		return nil
+		return false, nil
 	}
 	free, err := freeDisk(filepath.Dir(s.file))
 	if errors.Is(err, errFreeDiskUnknown) {
-		return nil // an unknown free space is no reason to refuse work
+		return false, nil // an unknown free space is no reason to refuse work
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite: free disk: %w", err)
+		return false, fmt.Errorf("sqlite: free disk: %w", err)
 	}
 	if free < floor {
-		return ordercast.Errorf(ordercast.EUnavailable, "the database's disk has %d MiB free, below the %d MiB its log may need; free some space", free>>20, floor>>20)
+		return true, ordercast.Errorf(ordercast.EUnavailable, "the database's disk has %d MiB free, below the %d MiB its log may need; free some space", free>>20, floor>>20)
 	}
-	return nil
+	return true, nil
 }
 
 // probeWait bounds how long a readiness probe waits for the write lock: far longer than a batch

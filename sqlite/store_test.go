@@ -85,6 +85,34 @@ func TestOpen_MigrationsIdempotent(t *testing.T) {
 	}
 }
 
+// TestOpen_RefusesANewerSchema: a file a later release migrated (schema_migrations records a
+// version past this binary's last migration) is refused with both versions named, not written
+// with a schema this binary does not know: rolling a deploy back onto it must be a decision.
+func TestOpen_RefusesANewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	if err := storetest.MustOpen(t, sqlite.New(path)).Close(); err != nil {
+		t.Fatal(err)
+	}
+	var known int
+	if err := rawDB(t, path).QueryRowContext(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&known); err != nil {
+		t.Fatal(err)
+	}
+	later := known + 1
+	if _, err := rawDB(t, path).ExecContext(t.Context(),
+		`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'later', 0)`, later); err != nil {
+		t.Fatal(err)
+	}
+	s := sqlite.New(path)
+	err := s.Open(t.Context())
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("opened a database at a later schema version")
+	}
+	if want := fmt.Sprintf("schema version %d, newer than this binary's %d", later, known); !strings.Contains(err.Error(), want) || ordercast.ErrorCode(err) == ordercast.EUnavailable {
+		t.Errorf("Open = %v (code %q), want an error saying %q, not %q", err, ordercast.ErrorCode(err), want, ordercast.EUnavailable)
+	}
+}
+
 func TestOpen_WALMode(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ordercast.db")
 	storetest.MustOpen(t, sqlite.New(path))
@@ -191,8 +219,8 @@ func TestStore_FailedCommit(t *testing.T) {
 }
 
 // TestCheckpointer_BoundsWAL writes well past MaxWALSize with small checkpoint settings: the
-// background checkpointer, not SQLite's automatic one (off), must bring the WAL back under the
-// bound once the writes stop.
+// store's checkpoints, not SQLite's automatic one (off), must bring the WAL back under the bound
+// once the writes stop (TestWriterBoundsTheWAL holds it there while they go on).
 func TestCheckpointer_BoundsWAL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ordercast.db")
 	s := sqlite.New(path)

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,82 @@ func TestDiskBelowItsFloorIsNotReady(t *testing.T) {
 	storetest.MustOpen(t, off)
 	if err := off.Ping(t.Context()); err != nil {
 		t.Fatalf("ping with the floor off: %v", err)
+	}
+}
+
+// TestFullDiskOutageIsLoggedOnce: taking the write lock, all the readiness probe does, passes on
+// a full disk, where every commit fails. Were that probe to end the outage, each readiness check
+// would log the database available again and the next commit unavailable again. A "full" outage
+// ends with a commit, or with a probe that finds the disk above its floor. SQLite's
+// max_page_count fails commits with SQLITE_FULL, as a full disk does; MinFreeDisk puts the disk
+// below or above its floor.
+func TestFullDiskOutageIsLoggedOnce(t *testing.T) {
+	var logs syncBuffer
+	s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	s.MinFreeDisk = 1 << 62 // more than any disk has free: the disk is below its floor
+	storetest.MustOpen(t, s)
+	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-0"}); err != nil {
+		t.Fatal(err)
+	}
+	details := []byte(`{"pad":"` + strings.Repeat("x", 3000) + `"}`)
+	outages := func() (started, ended int) {
+		return strings.Count(logs.String(), "database unavailable"), strings.Count(logs.String(), "database available again")
+	}
+	// No page beyond those the file has: they take a few orders more before one needs a new
+	// page. SQLITE_FULL rolls the transaction back, whereupon the store replaces the writer's
+	// connection (see replaceWriterConn), so the limit is set before every write.
+	n, full := 0, true
+	create := func() error {
+		if full {
+			if err := sqlite.LimitPages(s, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n++
+		_, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d", n), Details: details})
+		return err
+	}
+	for create() == nil {
+		if n > 20 {
+			t.Fatal("the database never filled")
+		}
+	}
+	for range 3 {
+		err := create()
+		if ordercast.ErrorCode(err) != ordercast.EUnavailable || s.Unavailable() != "full" {
+			t.Fatalf("create on a full database: %v (reason %q), want unavailable, full", err, s.Unavailable())
+		}
+		if err := s.Ping(t.Context()); ordercast.ErrorCode(err) != ordercast.EUnavailable || !strings.Contains(ordercast.ErrorMessage(err), "MiB free") {
+			t.Fatalf("ping on a full disk: %v, want unavailable saying how much is free", err)
+		}
+	}
+	if started, ended := outages(); started != 1 || ended != 0 {
+		t.Fatalf("outage logged %d times and its end %d times, want 1 and 0:\n%s", started, ended, logs.String())
+	}
+
+	// With no floor to judge, a ping says nothing of the space: ready, and still full.
+	s.MinFreeDisk = -1
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("ping with the floor off: %v", err)
+	}
+	if got := s.Unavailable(); got != "full" {
+		t.Errorf("Unavailable() = %q after a ping that did not judge the disk, want full", got)
+	}
+
+	// Space again: a probe that finds the disk above its floor ends the outage, once.
+	full = false
+	if err := sqlite.LimitPages(s, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	s.MinFreeDisk = 1 // any disk has a byte free
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("ping with space again: %v", err)
+	}
+	if err := create(); err != nil {
+		t.Fatalf("create with space again: %v", err)
+	}
+	if started, ended := outages(); started != 1 || ended != 1 || s.Unavailable() != "" {
+		t.Errorf("outage logged %d times and its end %d times (reason now %q), want 1, 1 and none:\n%s", started, ended, s.Unavailable(), logs.String())
 	}
 }

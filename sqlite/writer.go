@@ -24,7 +24,7 @@ const loadQuery = `
 type statements struct {
 	begin, commit, rollback *sql.Stmt
 	dataVersion             *sql.Stmt
-	truncate                *sql.Stmt
+	restart, truncate       *sql.Stmt
 	load                    *sql.Stmt
 	insertOrder             *sql.Stmt
 	updateOrder             *sql.Stmt
@@ -58,6 +58,7 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 	// Changes when another connection commits (never for this one's own commits): the sign that
 	// the writer's remembered orders (s.recent) may be stale.
 	prep(&st.dataVersion, `PRAGMA data_version`)
+	prep(&st.restart, `PRAGMA wal_checkpoint(RESTART)`)   // see boundWAL
 	prep(&st.truncate, `PRAGMA wal_checkpoint(TRUNCATE)`) // see trimWAL
 	prep(&st.load, loadQuery)
 	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -89,7 +90,7 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.dataVersion, st.truncate, st.load, st.insertOrder, st.updateOrder, st.insertEvent,
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.dataVersion, st.restart, st.truncate, st.load, st.insertOrder, st.updateOrder, st.insertEvent,
 		st.loadKey, st.purgeKeys, st.purgeKey, st.insertKey, st.advanceHead, st.insertLog} {
 		if s != nil {
 			_ = s.Close() // closing the connection next releases whatever this could not
@@ -99,7 +100,8 @@ func (st *statements) close() {
 
 // commitBatch is the writer's CommitFunc: it reads the orders and idempotency keys the batch
 // touches, lets the domain judge every write in order, writes what the accepted ones did (their
-// answers included), commits once and publishes the events in commit order. Statements run
+// answers included), commits once, publishes the events in commit order, and keeps the WAL within
+// its bound before the writes are answered (boundWAL). Statements run
 // without a context: the driver would start a goroutine per statement to watch one, and
 // busy_timeout already bounds every wait. A database that is away fails the batch, and so each
 // of its writes, with EUnavailable; the outage is judged once per batch, not once per write.
@@ -114,6 +116,7 @@ func (s *Store) commitBatch(_ context.Context, writes []ordercast.Write) ([]orde
 		}
 	}
 	s.kickCheckpointer()
+	s.boundWAL()
 	return b.Results, nil
 }
 

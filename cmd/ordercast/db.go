@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 	"time"
@@ -106,9 +107,14 @@ type batchCounter interface {
 	Batches() (batches, writes int64)
 }
 
-// storeMetrics lists the metrics the store brings to /metrics: how much its writer batches, and
-// on PostgreSQL how the node's batches were committed and how often its listener lost the
-// database.
+// walSizer is a store with a write-ahead log file whose size it reports (SQLite).
+type walSizer interface {
+	WALSize() (int64, error)
+}
+
+// storeMetrics lists the metrics the store brings to /metrics: how much its writer batches, on
+// SQLite the size of its WAL, and on PostgreSQL how the node's batches were committed and how
+// often its listener lost the database.
 func (m *Main) storeMetrics() []prometheus.Collector {
 	var cs []prometheus.Collector
 	if bc, ok := m.Store.(batchCounter); ok {
@@ -122,6 +128,18 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 				Help: "Writes (order creations, status changes, courier assignments) judged in those transactions; divided by ordercast_write_batches_total, the average batch.",
 			}, func() float64 { _, w := bc.Batches(); return float64(w) }),
 		)
+	}
+	if ws, ok := m.Store.(walSizer); ok {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordercast_sqlite_wal_bytes",
+			Help: "Size of the SQLite database's WAL file: within 64 MiB plus a batch, unless a reader in another process keeps a transaction open (a backup, litestream, a sqlite3 shell).",
+		}, func() float64 {
+			n, err := ws.WALSize()
+			if err != nil {
+				return math.NaN() // unknown, which 0 would hide
+			}
+			return float64(n)
+		}))
 	}
 	if m.Listener == nil {
 		return cs

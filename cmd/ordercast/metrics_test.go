@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -18,5 +19,21 @@ func TestWriteBatchMetrics(t *testing.T) {
 	}
 	if b, w := metric(t, n.url, "ordercast_write_batches_total"), metric(t, n.url, "ordercast_batched_writes_total"); b != 3 || w != 3 {
 		t.Fatalf("after 3 writes one after another: %v batches, %v writes; want 3 and 3", b, w)
+	}
+}
+
+// TestSQLiteWALMetric: /metrics shows the size of an SQLite node's WAL file, which a reader in
+// another process can make grow without bound (a backup, a sqlite3 shell): a gauge to alert on.
+func TestSQLiteWALMetric(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "ordercast.db")
+	n := startNode(t, db)
+	createOrder(t, n.url, "o-1")
+	fi, err := os.Stat(db + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := metric(t, n.url, "ordercast_sqlite_wal_bytes"); got != float64(fi.Size()) || got == 0 {
+		t.Fatalf("ordercast_sqlite_wal_bytes = %v, want the WAL file's %d bytes", got, fi.Size())
 	}
 }

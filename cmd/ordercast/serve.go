@@ -114,7 +114,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.HTTP.MetricsAddr, "metrics-addr", m.HTTP.MetricsAddr, "serve GET /metrics on this separate `address` only (plain HTTP), not on --addr; empty serves it on --addr")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
 	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk, by `mode`: normal (every commit survives the process crashing; an OS crash or power loss may roll back the last commits) or full (each batch's commit is synced before it is answered or pushed: it survives power loss too, at the disk's sync latency)")
-	fs.IntVar(&m.SQLiteMinFreeMiB, "sqlite-min-free", m.SQLiteMinFreeMiB, "with an SQLite --db, the free disk (`MiB`) on the database's file system below which /readyz answers 503 (its log grows this much before a checkpoint folds it in); 0 never judges it")
+	fs.IntVar(&m.SQLiteMinFreeMiB, "sqlite-min-free", m.SQLiteMinFreeMiB, "with an SQLite --db, the free disk (`MiB`) on the database's file system below which /readyz answers 503 (twice what its log may hold, since a checkpoint may grow the file by as much); 0 never judges it")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
 	fs.DurationVar(&m.HTTP.IdempotencyTTL, "idempotency-ttl", m.HTTP.IdempotencyTTL, "how long the answer to a write with an Idempotency-Key is kept for its retries")
 	fs.DurationVar(&m.HTTP.Heartbeat, "heartbeat", m.HTTP.Heartbeat, "interval of keep-alive comments on idle streams")

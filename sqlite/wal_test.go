@@ -1,0 +1,135 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/sqlite"
+)
+
+// walSlack is what one write alone (a batch of one) adds to the WAL here, with margin: the bound
+// is MaxWALSize plus the batch that takes the WAL past it.
+const walSlack = 64 << 10
+
+func walSize(t *testing.T, s *sqlite.Store) int64 {
+	t.Helper()
+	size, err := s.WALSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return size
+}
+
+// TestWriterBoundsTheWAL: under writes that never pause, the WAL stays within MaxWALSize plus a
+// batch. The checkpointer looks once an interval, an hour here: the bound must be the writer's.
+// A RESTART run from the checkpointer's own connection lost the write lock to the writer, which
+// takes it again straight after each batch, and the WAL grew by hundreds of MiB under load.
+func TestWriterBoundsTheWAL(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := sqlite.New(path)
+	s.CheckpointInterval = time.Hour
+	s.CheckpointSize = 64 << 10
+	s.MaxWALSize = 256 << 10
+	var logs syncBuffer
+	s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	storetest.MustOpen(t, s)
+
+	details := []byte(`{"pad":"` + strings.Repeat("x", 3000) + `"}`)
+	var most int64
+	for i := range 200 {
+		id := fmt.Sprintf("o-%d", i)
+		if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: id, RestaurantID: "r-1", Details: details}); err != nil {
+			t.Fatal(err)
+		}
+		most = max(most, walSize(t, s))
+		for _, st := range []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusReady} {
+			if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: id, Status: st}); err != nil {
+				t.Fatal(err)
+			}
+			most = max(most, walSize(t, s))
+		}
+	}
+	if bound := s.MaxWALSize + walSlack; most > bound {
+		t.Errorf("the WAL reached %d KiB, want at most %d KiB (MaxWALSize and a write)", most>>10, bound>>10)
+	}
+	if db, err := os.Stat(path); err != nil || db.Size() < 2*s.MaxWALSize {
+		t.Errorf("database is %v bytes (%v): too little written to test the bound", db.Size(), err)
+	}
+	if w := logs.String(); w != "" {
+		t.Errorf("warnings: %s", w)
+	}
+}
+
+// TestHeldWALIsWarnedAbout: a reader in another process that keeps a transaction open (a backup,
+// litestream, a sqlite3 shell) keeps the WAL from starting over, and it grows without bound while
+// readiness says nothing: the store warns, once however many RESTARTs are busy (rate-limited),
+// and says once when the WAL starts over again.
+func TestHeldWALIsWarnedAbout(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := sqlite.New(path)
+	s.CheckpointInterval = time.Millisecond // a busy RESTART is tried again after it
+	s.CheckpointSize = 16 << 10
+	s.MaxWALSize = 64 << 10
+	var logs syncBuffer
+	s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	storetest.MustOpen(t, s)
+	details := []byte(`{"pad":"` + strings.Repeat("x", 900) + `"}`)
+	n := 0
+	write := func() {
+		t.Helper()
+		n++
+		if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d", n), Details: details}); err != nil {
+			t.Fatalf("write %d: %v", n, err)
+		}
+	}
+	write()
+	release := holdElsewhere(t, path, `SELECT count(*) FROM orders`)
+	busyRestarts := func() int {
+		c := 0
+		for line := range strings.Lines(logs.String()) {
+			if strings.Contains(line, "mode=RESTART") && strings.Contains(line, "busy=1") {
+				c++
+			}
+		}
+		return c
+	}
+	// writeUntil writes until cond holds, within testutil.WaitTimeout.
+	writeUntil := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(testutil.WaitTimeout)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s after %d writes in %s:\n%s", what, n, testutil.WaitTimeout, logs.String())
+			}
+			write()
+		}
+	}
+	const warning = "a reader probably keeps a transaction open in another process"
+	writeUntil("5 busy RESTARTs", func() bool { return busyRestarts() >= 5 })
+	if got := strings.Count(logs.String(), warning); got != 1 {
+		t.Fatalf("after %d busy RESTARTs, %d warnings of a held WAL, want 1:\n%s", busyRestarts(), got, logs.String())
+	}
+	if size := walSize(t, s); size <= s.MaxWALSize {
+		t.Fatalf("the WAL is %d bytes, within its bound, while a reader holds it", size)
+	}
+
+	release()
+	writeUntil("WAL starting over", func() bool { return strings.Contains(logs.String(), "the WAL starts over again") })
+	write() // the first commit into the WAL started over cuts the file back to MaxWALSize
+	if size := walSize(t, s); size > s.MaxWALSize {
+		t.Errorf("the WAL is %d KiB once the reader is gone, want at most %d KiB", size>>10, (s.MaxWALSize+walSlack)>>10)
+	}
+	for _, line := range []string{warning, "the WAL starts over again"} {
+		if got := strings.Count(logs.String(), line); got != 1 {
+			t.Errorf("%q logged %d times, want once", line, got)
+		}
+	}
+}
