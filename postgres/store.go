@@ -218,7 +218,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return err
 	}
 	s.recent = ordercache.New(s.OrderCache)
-	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch)
+	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch, nil)
 	return nil
 }
 

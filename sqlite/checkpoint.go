@@ -183,7 +183,8 @@ func (s *Store) checkpoint() error {
 	return err
 }
 
-// boundWAL keeps the WAL within MaxWALSize plus a batch; the writer calls it after each commit.
+// boundWAL keeps the WAL within MaxWALSize plus a batch; the writer runs it after each batch's
+// writes are answered (groupcommit's upkeep), so a RESTART delays the next batch, never an answer.
 // Past MaxWALSize it runs a RESTART checkpoint on its own connection before its next batch, and
 // the next commit starts the WAL over. Run from the checkpointer's connection, the RESTART waited
 // for the write lock, which the writer takes again straight after each batch: under steady writes

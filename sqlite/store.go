@@ -273,7 +273,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return err
 	}
 	s.recent, s.dataVersion = ordercache.New(s.OrderCache), -1
-	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch)
+	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch, s.boundWAL)
 	return nil
 }
 

@@ -100,8 +100,8 @@ func (st *statements) close() {
 
 // commitBatch is the writer's CommitFunc: it reads the orders and idempotency keys the batch
 // touches, lets the domain judge every write in order, writes what the accepted ones did (their
-// answers included), commits once, publishes the events in commit order, and keeps the WAL within
-// its bound before the writes are answered (boundWAL). Statements run
+// answers included), commits once and publishes the events in commit order; once the writes are
+// answered, the writer keeps the WAL within its bound (boundWAL, the writer's upkeep). Statements run
 // without a context: the driver would start a goroutine per statement to watch one, and
 // busy_timeout already bounds every wait. A database that is away fails the batch, and so each
 // of its writes, with EUnavailable; the outage is judged once per batch, not once per write.
@@ -116,7 +116,6 @@ func (s *Store) commitBatch(_ context.Context, writes []ordercast.Write) ([]orde
 		}
 	}
 	s.kickCheckpointer()
-	s.boundWAL()
 	return b.Results, nil
 }
 

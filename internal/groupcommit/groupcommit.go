@@ -29,6 +29,7 @@ type CommitFunc func(ctx context.Context, writes []ordercast.Write) ([]ordercast
 // Writer queues writes and commits them in batches on its own goroutine.
 type Writer struct {
 	commit   CommitFunc
+	upkeep   func() // after each batch's answers; may be nil
 	maxBatch int
 
 	mu        sync.Mutex
@@ -66,12 +67,14 @@ type request struct {
 }
 
 // Start starts a writer that commits with commit, at most maxBatch writes at a time (zero means
-// DefaultMaxBatch). Close stops it.
-func Start(commit CommitFunc, maxBatch int) *Writer {
+// DefaultMaxBatch). upkeep, when not nil, runs on the writer's goroutine after each batch's
+// writes are answered and before the next batch is taken: the store's own work between commits
+// that no write should wait for (SQLite's bound on its WAL). Close stops it.
+func Start(commit CommitFunc, maxBatch int, upkeep func()) *Writer {
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
-	w := &Writer{commit: commit, maxBatch: maxBatch, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
+	w := &Writer{commit: commit, upkeep: upkeep, maxBatch: maxBatch, wake: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		closeGrace: closeGrace}
 	w.queued = sync.NewCond(&w.mu)
 	w.requests.New = newRequest
@@ -312,6 +315,9 @@ func (w *Writer) run() {
 			}
 		}
 		w.commitBatch(batch)
+		if w.upkeep != nil {
+			w.upkeep()
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package groupcommit_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -33,7 +34,7 @@ func TestBatches(t *testing.T) {
 			<-release
 		}
 		return make([]ordercast.WriteResult, len(writes)), nil
-	}, 0)
+	}, 0, nil)
 	t.Cleanup(w.Close)
 
 	done := make(chan error, 4)
@@ -67,7 +68,7 @@ func TestClose(t *testing.T) {
 		close(started)
 		<-ctx.Done() // a commit that only Close ends
 		return nil, ctx.Err()
-	}, 0)
+	}, 0, nil)
 	groupcommit.SetCloseGrace(w, time.Millisecond)
 	errs := make(chan error, 2)
 	go func() { errs <- w.Do(context.Background(), change("in-progress")).Err }()
@@ -97,7 +98,7 @@ func TestCloseFinishesTheBatchInProgress(t *testing.T) {
 		<-release
 		ctxErr <- ctx.Err()
 		return make([]ordercast.WriteResult, len(writes)), nil
-	}, 0)
+	}, 0, nil)
 	done := make(chan error, 1)
 	go func() { done <- w.Do(context.Background(), change("in-progress")).Err }()
 	<-started
@@ -137,7 +138,7 @@ func TestCancelWhileQueued(t *testing.T) {
 			<-release
 		}
 		return make([]ordercast.WriteResult, len(writes)), nil
-	}, 0)
+	}, 0, nil)
 	t.Cleanup(w.Close)
 
 	ctx, cancel := context.WithCancel(t.Context())
@@ -176,7 +177,7 @@ func TestSecondCloseWaitsForTheFirst(t *testing.T) {
 			<-release
 			committed.Store(true)
 			return make([]ordercast.WriteResult, len(writes)), nil
-		}, 0)
+		}, 0, nil)
 		written := make(chan error, 1)
 		go func() { written <- w.Do(context.Background(), change("in-progress")).Err }()
 		synctest.Wait() // the batch is committing
@@ -205,4 +206,48 @@ func TestSecondCloseWaitsForTheFirst(t *testing.T) {
 			t.Errorf("the write in progress: err %v, committed %v; want its commit", err, committed.Load())
 		}
 	})
+}
+
+// TestUpkeepRunsBetweenBatches: the writer's upkeep runs after a batch's writes are answered
+// (a write never waits for it) and before the next batch is taken (it has the store to itself).
+func TestUpkeepRunsBetweenBatches(t *testing.T) {
+	inUpkeep, release := make(chan struct{}), make(chan struct{})
+	var commits atomic.Int32
+	w := groupcommit.Start(func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+		commits.Add(1)
+		return make([]ordercast.WriteResult, len(writes)), nil
+	}, 0, func() {
+		if commits.Load() == 1 {
+			close(inUpkeep)
+			<-release
+		}
+	})
+	t.Cleanup(w.Close)
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(free) // before Close, which waits for the upkeep, when the test fails early
+	first := make(chan error, 1)
+	go func() { first <- w.Do(t.Context(), change("first")).Err }()
+	<-inUpkeep
+	select { // answered while the upkeep still runs
+	case err := <-first:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatal("the write was not answered while the upkeep ran: it waited for it")
+	}
+	second := make(chan error, 1)
+	go func() { second <- w.Do(t.Context(), change("second")).Err }()
+	w.WaitQueued(1)
+	if n := commits.Load(); n != 1 {
+		t.Fatalf("%d batches committed while the upkeep ran, want the second to wait for it", n)
+	}
+	free()
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if n := commits.Load(); n != 2 {
+		t.Fatalf("%d batches committed, want 2", n)
+	}
 }
