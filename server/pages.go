@@ -460,6 +460,11 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 		return
 	}
 	h := w.Header()
+	if status == http.StatusUnauthorized {
+		// A 401 names its scheme (RFC 9110 §11.6.1), the page's as the API's: its token, which
+		// a page takes from its link. A browser prompts for Basic only, so nothing shows.
+		h.Set("WWW-Authenticate", bearerChallenge(auth.ErrNoToken))
+	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", pageCSP)

@@ -342,6 +342,9 @@ func TestPagesSayWhatIsWrong(t *testing.T) {
 		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), tc.wantText) {
 			t.Errorf("GET %s: %d %q %s; want %d, a page that says %q", tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.wantStatus, tc.wantText)
 		}
+		if got := resp.Header.Get("WWW-Authenticate"); (resp.StatusCode == http.StatusUnauthorized) != strings.HasPrefix(got, "Bearer ") {
+			t.Errorf("GET %s: %d with WWW-Authenticate %q, want a Bearer challenge on a 401 only", tc.path, resp.StatusCode, got)
+		}
 		// The page never repeats what the address says: a link could make the site's own
 		// page say anything (a reversed sentence behind a bidirectional control, say).
 		if strings.Contains(string(body), "a b") {
