@@ -26,6 +26,16 @@ func LoopbackHost(host string) bool {
 	return err == nil && ip.Unmap().IsLoopback()
 }
 
+// NamesThisMachine reports whether r's Host, with or without its port, can only mean this machine
+// (LoopbackHost): what a name that a DNS rebinding points at 127.0.0.1 never does.
+func NamesThisMachine(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host // no port
+	}
+	return LoopbackHost(host)
+}
+
 // loopbackHostsOnly refuses, with LoopbackHostsOnly, a request whose Host names anything but this
 // machine, before anything else reads it: 421 Misdirected Request, since the server is not the
 // one for that name (RFC 9110 §15.5.20), which is the truth of a rebound name, where 403 would
@@ -36,11 +46,7 @@ func (s *Server) loopbackHostsOnly(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.Host)
-		if err != nil {
-			host = r.Host // no port
-		}
-		if LoopbackHost(host) {
+		if NamesThisMachine(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -49,18 +49,14 @@ func openPprof(addr string, logger *slog.Logger) (*pprofServer, error) {
 }
 
 // thisMachineOnly answers, when addr is a loopback address, only the requests whose Host names
-// this machine (server.LoopbackHost), and others 421 as the demo does; elsewhere the operator
+// this machine (server.NamesThisMachine), and others 421 as the demo does; elsewhere the operator
 // chose who reaches the address.
 func thisMachineOnly(addr string, next http.Handler) http.Handler {
 	if !loopbackAddr(addr) {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.Host)
-		if err != nil {
-			host = r.Host // no port
-		}
-		if !server.LoopbackHost(host) {
+		if !server.NamesThisMachine(r) {
 			http.Error(w, "421 Misdirected Request: open the profiles under localhost, 127.0.0.1 or [::1]", http.StatusMisdirectedRequest)
 			return
 		}
