@@ -138,10 +138,11 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 	}
 	w.order = o
 	switch {
-	case !resume || last > o.Version:
+	case !resume || last > o.Version || o.Version-last > orderBacklogLimit:
 		// A Last-Event-ID past the order's version cannot come from this order's history (a
-		// reset database, a forged header): it is answered as a fresh connect. w.last stays 0,
-		// so every event of the backlog is sent, under its own seq.
+		// reset database, a forged header); one further behind than a whole history may run (one
+		// kept from before the cap) is not read and held whole. Both are answered as a fresh
+		// connect. w.last stays 0, so every event of the backlog is sent, under its own seq.
 		w.backlog, err = e.fromLastStatus(ctx, o)
 	case last == o.Version:
 		w.last = last
@@ -150,10 +151,6 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 			return nil
 		}
 		// Up to date: only live events follow.
-	case o.Version-last > orderBacklogLimit:
-		// Further behind than a whole history may run (one kept from before the cap): answered
-		// as a fresh connect, w.last 0, rather than read and hold all of it.
-		w.backlog, err = e.fromLastStatus(ctx, o)
 	default:
 		w.last = last
 		// At most o.Version-last events are the client's backlog; any committed since o was
