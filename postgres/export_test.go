@@ -55,3 +55,6 @@ func SendPositions(ctx context.Context, b *LocationBus, us []ordercast.LocationU
 	}
 	return b.send(ctx, batch)
 }
+
+// PurgePositions runs b's purge of old positions once, at once, as its ticker would.
+func PurgePositions(ctx context.Context, b *LocationBus) error { return b.purge(ctx) }

@@ -134,7 +134,7 @@ func (b *LocationBus) run() {
 			return
 		case <-purge.C:
 			ctx, cancel := context.WithTimeout(b.ctx, b.SendTimeout)
-			_, err := b.Store.pool.Exec(ctx, `DELETE FROM order_locations WHERE at < $1`, time.Now().Add(-locationsKept))
+			err := b.purge(ctx)
 			cancel()
 			if err != nil && b.ctx.Err() == nil {
 				b.Logger.Warn("purge old positions failed", "err", err)
@@ -143,6 +143,19 @@ func (b *LocationBus) run() {
 			b.flush(b.ctx)
 		}
 	}
+}
+
+// purge deletes the positions older than locationsKept, which no stream shows any more. It
+// takes only rows no batch holds (SKIP LOCKED), so it never waits on a batch: a batch locks its
+// rows in order_id order, a DELETE in the order it finds them, and one that waited on a row a
+// batch held while holding the batch's next row deadlocked with it (40P01), failing one of the
+// two. A row skipped is the batch's, which either makes it fresh or leaves it to the next purge.
+func (b *LocationBus) purge(ctx context.Context) error {
+	if _, err := b.Store.pool.Exec(ctx, `DELETE FROM order_locations WHERE order_id = ANY (ARRAY(
+		SELECT order_id FROM order_locations WHERE at < $1 FOR UPDATE SKIP LOCKED))`, time.Now().Add(-locationsKept)); err != nil {
+		return fmt.Errorf("postgres: purge old positions: %w", err)
+	}
+	return nil
 }
 
 // flush sends what is pending. A failed batch is dropped: a position is replaced within seconds,

@@ -485,3 +485,79 @@ func TestPositionBatchesOfManyNodesDoNotDeadlock(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestPositionPurgeDoesNotDeadlockWithBatches: the purge of old positions takes no row a batch of
+// positions holds. A batch locks its rows in order_id order; a purge that locked rows in the
+// order it found them, and waited on one a batch held while holding one the batch wanted next,
+// deadlocked with it (40P01), and one of the two failed. Here a batch of o-a and o-b holds o-a
+// when the purge starts, and o-b, which the purge finds first, is the batch's next row. The purge
+// still deletes the old positions no batch holds (o-c), and keeps the fresh ones (o-d).
+func TestPositionPurgeDoesNotDeadlockWithBatches(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	b := postgres.NewLocationBus(storetest.MustOpen(t, postgres.New(db)))
+	admin, batch := pgtest.Connect(t, db), pgtest.Connect(t, db)
+	old, fresh := time.Now().Add(-time.Hour), time.Now()
+	for _, r := range []struct {
+		id string
+		at time.Time
+	}{{"o-b", old}, {"o-a", old}, {"o-c", old}, {"o-d", fresh}} { // o-b first in the table, so a scan meets it first
+		if _, err := admin.Exec(t.Context(), `INSERT INTO order_locations (order_id, at, data) VALUES ($1, $2, '{}')`, r.id, r.at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := batch.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	upsert := func(id string) error { // a batch's upsert of one row: it locks that row until commit
+		_, err := tx.Exec(t.Context(), `INSERT INTO order_locations (order_id, at, data) VALUES ($1, now(), '{}')
+			ON CONFLICT (order_id) DO UPDATE SET at = excluded.at, data = excluded.data`, id)
+		return err
+	}
+	if err := upsert("o-a"); err != nil {
+		t.Fatal(err)
+	}
+	purged := make(chan error, 1)
+	go func() { purged <- postgres.PurgePositions(t.Context(), b) }()
+	var purgeErr error
+	done := false
+	testutil.WaitFor(t, "the purge to end, or to wait on a row", func() bool {
+		select {
+		case purgeErr = <-purged:
+			done = true
+			return true
+		default:
+		}
+		var waiting bool
+		if err := admin.QueryRow(t.Context(), `SELECT count(*) > 0 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM order_locations%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		return waiting
+	})
+	if err := upsert("o-b"); err != nil {
+		t.Errorf("the batch's next row, o-b, while the purge runs: %v", err)
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Errorf("commit the batch: %v", err)
+	}
+	if !done {
+		purgeErr = <-purged
+	}
+	if purgeErr != nil {
+		t.Errorf("the purge, while a batch holds a row it finds: %v", purgeErr)
+	}
+	rows, err := admin.Query(t.Context(), `SELECT order_id FROM order_locations ORDER BY order_id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"o-a", "o-b", "o-d"}; !slices.Equal(kept, want) {
+		t.Errorf("positions after the purge and the batch: %v, want %v (the batch's and the fresh one, none old)", kept, want)
+	}
+}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,6 +40,18 @@ func (s *Store) readAgainOnLoss(ctx context.Context, fn func(context.Context) er
 func silent(ctx, actx context.Context, err error, limit time.Duration) error {
 	if err != nil && ctx.Err() == nil && context.Cause(actx) == errNotAnswering {
 		return fmt.Errorf("%w (no answer in %v): %w", errNotAnswering, limit, err)
+	}
+	return err
+}
+
+// pingDeadline wraps err, which ended a ping that ran for took, as errNotAnswering when the
+// ping's own deadline ran out on it. Readiness gives a ping less time than ReadTimeout (2 s, so
+// that a load balancer's probe is answered in time): a database silent past it is the outage a
+// read past ReadTimeout finds, one outage logged once (storehealth), not a caller that gave up
+// on each poll. A caller that cancelled still says nothing of the database.
+func pingDeadline(ctx context.Context, err error, took time.Duration) error {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (no answer in %v, the ping's deadline): %w", errNotAnswering, took.Round(time.Millisecond), err)
 	}
 	return err
 }

@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -193,5 +195,46 @@ func TestSilentDatabaseReadsAreUnavailable(t *testing.T) {
 		if err := read(t.Context()); err != nil {
 			t.Errorf("%s once the database answers again: %v", name, err)
 		}
+	}
+}
+
+// TestSilentDatabaseFailsPingsAsOneOutage: a ping that gets no answer before its caller's deadline
+// (readiness gives it 2 s, less than ReadTimeout) found the database silent, the same outage
+// a read past ReadTimeout finds: each such ping is unavailable, "not answering", and the outage
+// is logged once when it starts and once when it ends. Before, each ping failed with the bare
+// deadline, which /readyz logged as a warning on every poll of the outage.
+func TestSilentDatabaseFailsPingsAsOneOutage(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	relay := pgtest.NewRelay(t, db)
+	var logs logBuffer
+	s := postgres.New(relay.URL())
+	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	s = storetest.MustOpen(t, s) // ReadTimeout is the default, 10 s
+	t.Cleanup(relay.Thaw)        // before the store closes: it waits for what the relay holds
+	ping := func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		return s.Ping(ctx)
+	}
+	if err := ping(); err != nil {
+		t.Fatalf("a ping before the database went silent: %v", err)
+	}
+	relay.Freeze()
+	for i := range 3 {
+		wantUnavailable(t, fmt.Sprintf("ping %d of a silent database", i), ping(), "not answering")
+	}
+	if n := logs.count("database unavailable"); n != 1 {
+		t.Errorf("the outage was logged as starting %d times, want once:\n%s", n, logs.String())
+	}
+	relay.Thaw()
+	testutil.WaitFor(t, "a ping once the database answers", func() bool { return ping() == nil })
+	if got, n := s.Unavailable(), logs.count("database available again"); got != "" || n != 1 {
+		t.Errorf("after the outage: Unavailable() = %q, its end logged %d times, want \"\" and once:\n%s", got, n, logs.String())
+	}
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := s.Ping(cancelled); ordercast.ErrorCode(err) == ordercast.EUnavailable {
+		t.Errorf("a ping whose caller gave up: %v, want no word on the database", err)
 	}
 }

@@ -238,11 +238,14 @@ func (s *Store) Close() error {
 
 // Ping reports whether the database takes writes, as readiness means: it answers, and it is
 // neither a standby nor set read-only (default_transaction_read_only), where reads succeed and
-// every write fails. Only that success proves the database available again (storehealth).
+// every write fails. Only that success proves the database available again (storehealth). A
+// ping is a question of whether the database answers in time, and its caller's deadline is that
+// time: one that runs out finds the database silent (see pingDeadline).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
 		return errors.New("postgres: store not open")
 	}
+	start := time.Now()
 	err := s.readAgainOnLoss(ctx, func(ctx context.Context) error {
 		var readOnly bool
 		err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool`).Scan(&readOnly)
@@ -251,6 +254,7 @@ func (s *Store) Ping(ctx context.Context) error {
 		}
 		return err
 	})
+	err = pingDeadline(ctx, err, time.Since(start))
 	if err := s.health(err, true); err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -28,6 +29,8 @@ type pgNodeOptions struct {
 	configure func(*postgres.Store)
 	// hold holds the streams on the poller, where it is supported.
 	hold holding
+	// logs, when set, receives the store's and the server's log lines.
+	logs io.Writer
 }
 
 // pgNode starts an open server over a PostgreSQL store of database db, hearing its events
@@ -41,6 +44,11 @@ func pgNode(t *testing.T, db string, opt pgNodeOptions) (string, *postgres.Store
 		storeURL = opt.storeURL
 	}
 	st := postgres.New(storeURL)
+	var logger *slog.Logger
+	if opt.logs != nil {
+		logger = slog.New(slog.NewTextHandler(opt.logs, nil))
+		st.Logger = logger
+	}
 	if opt.configure != nil {
 		opt.configure(st)
 	}
@@ -52,7 +60,7 @@ func pgNode(t *testing.T, db string, opt pgNodeOptions) (string, *postgres.Store
 		t.Fatal(err)
 	}
 	srv := server.New(st, h)
-	srv.Addr = "127.0.0.1:0"
+	srv.Addr, srv.Logger = "127.0.0.1:0", logger
 	srv.HoldStreams = srv.HoldStreams && bool(opt.hold)
 	if err := srv.Open(); err != nil {
 		t.Fatal(err)
@@ -161,6 +169,38 @@ func TestStoreAwayPostgresSilent(t *testing.T) {
 	wantStoreAway(t, base, "not answering")
 	relay.Thaw()
 	wantServing(t, base)
+}
+
+// TestReadyzPostgresSilentIsOneOutage: /readyz on a database that accepts connections but never
+// answers gives its ping 2 s, less than the store's ReadTimeout; the ping's deadline running out
+// is that silence, one outage: every poll is 503 saying so, and the log has one line when the
+// outage starts and one when it ends. Before, each poll logged a warning of its own.
+func TestReadyzPostgresSilentIsOneOutage(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	relay := pgtest.NewRelay(t, db)
+	logs := &lockedBuffer{}
+	// The store's ReadTimeout is the default, 10 s.
+	base, _ := pgNode(t, db, pgNodeOptions{storeURL: relay.URL(), logs: logs})
+	t.Cleanup(relay.Thaw) // before the node closes: its store waits for what the relay holds
+	if resp, body := call(t, "POST", base+"/v1/orders", "", `{"id":"a","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	relay.Freeze()
+	for range 2 {
+		resp, body := call(t, "GET", base+"/readyz", "", "")
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "not answering") {
+			t.Errorf("GET /readyz on a silent database: %d %s, want 503 saying not answering", resp.StatusCode, body)
+		}
+	}
+	if n, m := strings.Count(logs.String(), "database unavailable"), strings.Count(logs.String(), "level=WARN"); n != 1 || m != 1 {
+		t.Errorf("two polls of a silent database logged its outage %d times and %d warnings, want one of each:\n%s", n, m, logs)
+	}
+	relay.Thaw()
+	wantServing(t, base)
+	if n := strings.Count(logs.String(), "database available again"); n != 1 {
+		t.Errorf("the outage's end logged %d times, want once:\n%s", n, logs)
+	}
 }
 
 // TestStoreAwayPostgresBusy: a statement PostgreSQL gives up on the operator's lock_timeout (here

@@ -107,8 +107,8 @@ type Config struct {
 	// Locations finds an order's newest position for a new stream; nil finds none.
 	Locations Locations
 
-	// PartyBacklog bounds the events of its log a resumed party stream is sent; one further
-	// behind gets a fresh snapshot. 0 is DefaultPartyBacklog.
+	// PartyBacklog bounds the events of its log a party stream is sent on a resume or a gap
+	// catch-up; one further behind gets a fresh snapshot. 0 is DefaultPartyBacklog.
 	PartyBacklog int
 }
 

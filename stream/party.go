@@ -50,20 +50,20 @@ func (e *Engine) scopeReader() (ordercast.ScopeReader, error) {
 // readParty reads what opens a party stream, after the watch subscribed: with resume, the
 // party's log after last (0 included: the whole log), up to Config.PartyBacklog events; on a
 // fresh connect (or with a last the log never reached: a reset database, a forged header; or
-// one more than Config.PartyBacklog behind) a snapshot of the scope and the log position it was read at. Every event the snapshot does not hold has a higher position and reaches the
-// stream live or from the log (rule 2).
+// one more than Config.PartyBacklog behind, see partyLogAfter) a snapshot of the scope and the
+// log position it was read at. Every event the snapshot does not hold has a higher position and
+// reaches the stream live or from the log (rule 2).
 func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, resume bool) (partyOpening, error) {
 	sr, err := e.scopeReader()
 	if err != nil {
 		return partyOpening{}, err
 	}
 	if resume {
-		evs, err := sr.ScopeEventsAfter(ctx, p, last, e.cfg.PartyBacklog+1)
-		if err != nil {
-			return partyOpening{}, fmt.Errorf("read the log of %s: %w", p.Key(), err)
-		}
+		evs, far, err := e.partyLogAfter(ctx, sr, p, last)
 		switch {
-		case len(evs) > e.cfg.PartyBacklog:
+		case err != nil:
+			return partyOpening{}, err
+		case far:
 			resume = false // too far behind to replay: the snapshot below
 		case len(evs) > 0:
 			o := partyOpening{pos: last, backlog: evs}
@@ -84,6 +84,21 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, r
 	}
 	e.partyPositions(ctx, snap.Orders, &o)
 	return o, nil
+}
+
+// partyLogAfter reads the party's log after last for a stream that has last: every event after
+// it, or, when there are more than Config.PartyBacklog, none and far. A stream that far behind is
+// sent a fresh snapshot instead (readParty without resume), whether it resumes or catches up a
+// gap: no read of the log holds more than the bound.
+func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, last int64) (evs []ordercast.ScopedEvent, far bool, err error) {
+	evs, err = sr.ScopeEventsAfter(ctx, p, last, e.cfg.PartyBacklog+1)
+	if err != nil {
+		return nil, false, fmt.Errorf("read the log of %s: %w", p.Key(), err)
+	}
+	if len(evs) > e.cfg.PartyBacklog {
+		return nil, true, nil
+	}
+	return evs, false, nil
 }
 
 // resumedPartyPositions finds the positions that follow a resumed party stream's backlog. The
@@ -194,7 +209,8 @@ func (w *watcher) queueParty(m *hub.Message, pos int64) {
 }
 
 // deliverParty queues the live events of a party's scope by their position in its log: a
-// duplicate skipped, a hole or an overflowed mailbox filled from the log, which is the truth.
+// duplicate skipped, a hole or an overflowed mailbox filled from the log, which is the truth (or,
+// more than Config.PartyBacklog behind, replaced by a fresh snapshot, as on a resume).
 // Positions are contiguous and commit-ordered per party, so this is rule 2 with the party's log
 // in place of the order's history.
 func (w *watcher) deliverParty(ctx context.Context, msgs []*hub.Message, overflowed bool) error {
@@ -218,9 +234,19 @@ func (w *watcher) deliverParty(ctx context.Context, msgs []*hub.Message, overflo
 	}
 	ctx, cancel := w.e.catchUpContext(ctx)
 	defer cancel()
-	missed, err := sr.ScopeEventsAfter(ctx, w.party, w.last, 0)
+	missed, far, err := w.e.partyLogAfter(ctx, sr, w.party, w.last)
 	if err != nil {
-		return fmt.Errorf("catch up the log of %s: %w", w.partyKey, err)
+		return fmt.Errorf("catch up: %w", err)
+	}
+	if far {
+		// As a resume that far behind: the scope as it is now replaces what the stream missed.
+		o, err := w.e.readParty(ctx, w.party, w.last, false)
+		if err != nil {
+			return fmt.Errorf("catch up: %w", err)
+		}
+		w.orders = nil // the snapshot tells every active order anew
+		w.openParty(o)
+		return nil
 	}
 	w.queueScoped(missed)
 	return nil

@@ -1,8 +1,10 @@
 package stream
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +149,94 @@ func TestPartyResumeIsBounded(t *testing.T) {
 		}
 		if tc.snapshot && (o.pos != 5 || !strings.Contains(string(o.snap), `"o-4"`)) {
 			t.Errorf("resume after %d: snapshot at %d %s, want the 5 orders at position 5", tc.last, o.pos, o.snap)
+		}
+	}
+}
+
+// boundedLog is a store that records the limit of every read of a party log.
+type boundedLog struct {
+	*sqlite.Store
+	limits []int
+}
+
+func (s *boundedLog) ScopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
+	s.limits = append(s.limits, limit)
+	return s.Store.ScopeEventsAfter(ctx, p, after, limit)
+}
+
+// TestPartyGapCatchUpIsBounded: a live party stream that finds a hole in the positions it receives
+// catches up from the log under the resume's bound: up to Config.PartyBacklog events are sent
+// from the log; further behind, a fresh snapshot of the scope is sent instead, from whose position
+// the stream goes on. No catch-up reads the log without a limit.
+func TestPartyGapCatchUpIsBounded(t *testing.T) {
+	t.Parallel()
+	store := &boundedLog{Store: sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))}
+	storetest.MustOpen(t, store.Store)
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	n := 0
+	create := func(count int) *hub.Message { // count more orders; the newest one's event, published
+		var last *hub.Message
+		for range count {
+			n++
+			id := fmt.Sprintf("o-%d", n)
+			if _, _, err := store.CreateOrder(t.Context(), ordercast.NewOrder{ID: id, RestaurantID: party.ID}); err != nil {
+				t.Fatal(err)
+			}
+			evs, err := store.EventsAfter(t.Context(), id, 0, 1)
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("events of %s: %v %v", id, evs, err)
+			}
+			ev := evs[0]
+			ev.Marks = ordercast.Marks("").With(party.Key(), int64(n)) // one event per order: pos n
+			last = hub.NewMessage(ev)
+		}
+		return last
+	}
+	create(1)
+	cfg := testConfig
+	cfg.PartyBacklog = 3
+	e := New(store, hub.New(), cfg, &counter{})
+	wt, err := e.Watch(t.Context(), Request{Scope: PartyEvents, Party: party})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	w := &watcher{}
+	w.init(e, rec, sseFraming{}, wt, func(End) {})
+	t.Cleanup(wt.Close)
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		missed   int      // events committed since the stream's last position, the newest received
+		wantIDs  []string // ids sent
+		snapshot bool     // a snapshot among them
+	}{
+		{"exactly the bound behind: the log", 3, []string{"2", "3", "4"}, false},
+		{"one more: a snapshot", 4, []string{"8"}, true},
+		{"after the snapshot: the log again", 2, []string{"9", "10"}, false},
+	} {
+		store.limits = nil
+		before := len(rec.got())
+		if err := w.deliver(t.Context(), []*hub.Message{create(tc.missed)}, false); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if err := w.flush(); err != nil {
+			t.Fatal(err)
+		}
+		sent := rec.got()[before:]
+		snapshot := slices.ContainsFunc(sent, func(f string) bool { return strings.Contains(f, "event: snapshot\n") })
+		if got := seqsOf(sent); !slices.Equal(got, tc.wantIDs) || snapshot != tc.snapshot {
+			t.Errorf("%s: sent ids %v, snapshot %v; want %v, %v", tc.name, got, snapshot, tc.wantIDs, tc.snapshot)
+		}
+		if w.last != int64(n) {
+			t.Errorf("%s: the stream is at %d, want %d", tc.name, w.last, n)
+		}
+		for _, l := range store.limits {
+			if l <= 0 || l > cfg.PartyBacklog+1 {
+				t.Errorf("%s: the log was read with limit %d, want at most %d", tc.name, l, cfg.PartyBacklog+1)
+			}
 		}
 	}
 }

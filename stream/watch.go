@@ -34,7 +34,7 @@ type Request struct {
 	// party's log it has (PartyEvents): with Resume, the watch sends every event after it.
 	Last int64
 	// Resume says the client gave Last (Last-Event-ID), 0 included, which asks for every event
-	// after 0 (up to orderBacklogLimit, or partyBacklogLimit, behind). Without it the watch is a
+	// after 0 (up to orderBacklogLimit, or Config.PartyBacklog, behind). Without it the watch is a
 	// fresh connect: an order's stream opens with its last status event (see fromLastStatus), a
 	// party's with a snapshot of its scope.
 	Resume bool
@@ -170,7 +170,7 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 // and so what one resume reads. It is the whole history of any order since histories were
 // capped (ordercast.MaxOrderVersion), so Last-Event-ID: 0 still brings all of it; a client
 // further behind, on a longer history kept from before the cap, is sent a fresh opening instead
-// (fromLastStatus), as party streams send a snapshot past partyBacklogLimit.
+// (fromLastStatus), as party streams send a snapshot past Config.PartyBacklog.
 const orderBacklogLimit = ordercast.MaxOrderVersion
 
 // fromLastStatus reads what a fresh connect to order o opens with: its last status event and, if
