@@ -2,13 +2,16 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
@@ -29,6 +32,25 @@ func fakePosition(b *browser, lat, lng float64) {
 		})
 		return chromedp.Void{}, err
 	})
+}
+
+// permitGeolocation sets whether pages of origin may learn where the browser is.
+func permitGeolocation(b *browser, origin string, setting cdpbrowser.PermissionSetting) {
+	b.t.Helper()
+	b.do("set the geolocation permission", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: "geolocation"}, Setting: setting, Origin: origin,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// courierOrder creates order id (as admin), gives it to courier and moves it to status.
+func courierOrder(t *testing.T, ls *locationServer, id, courier string, status ordercast.Status) {
+	t.Helper()
+	createAs(t, ls.URL(), actorToken(t, auth.RoleAdmin, "ops"), id)
+	ls.assign(t, id, courier)
+	ls.mustCommit(t, id, status)
 }
 
 // TestCourierPageMovesAndSharesLocation: a courier's page lists the orders assigned to that
@@ -62,12 +84,7 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 	create("d-3", "c-1", ordercast.StatusPreparing)
 
 	b := newBrowser(t)
-	b.do("let the page know where the browser is", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-			Permission: &cdpbrowser.PermissionDescriptor{Name: "geolocation"}, Setting: cdpbrowser.PermissionSettingGranted, Origin: base,
-		})
-		return chromedp.Void{}, err
-	})
+	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
 	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
 	b.do("open the courier's page with its token", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
 	b.waitFor(`#conn[data-state="live"]`)
@@ -184,10 +201,7 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 // not tell the page where it is, which turns the sharing off.
 func TestCourierPageSaysWhatWentWrong(t *testing.T) {
 	ls, _ := newAuthLocationServer(t)
-	admin := actorToken(t, auth.RoleAdmin, "ops")
-	createAs(t, ls.URL(), admin, "d-1")
-	ls.assign(t, "d-1", "c-1")
-	ls.mustCommit(t, "d-1", ordercast.StatusReady)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
 	base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
 		switch {
 		case r.Method == "POST" && r.URL.Path == "/v1/orders/d-1/status":
@@ -201,15 +215,7 @@ func TestCourierPageSaysWhatWentWrong(t *testing.T) {
 		return true
 	})
 	b := newBrowser(t)
-	permit := func(setting cdpbrowser.PermissionSetting) {
-		b.do("set the geolocation permission", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-				Permission: &cdpbrowser.PermissionDescriptor{Name: "geolocation"}, Setting: setting, Origin: base,
-			})
-			return chromedp.Void{}, err
-		})
-	}
-	permit(cdpbrowser.PermissionSettingGranted)
+	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
 	b.do("no position to be had", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
 		_, err := chromedp.Call(ctx, emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{})
 		return chromedp.Void{}, err
@@ -235,7 +241,7 @@ func TestCourierPageSaysWhatWentWrong(t *testing.T) {
 	// and is refused again.
 	denied := `document.getElementById('share-error').textContent.startsWith('This browser may not tell the page where you are') && ` +
 		`document.getElementById('share-toggle').getAttribute('aria-pressed') === 'false'`
-	permit(cdpbrowser.PermissionSettingDenied)
+	permitGeolocation(b, base, cdpbrowser.PermissionSettingDenied)
 	b.poll("the page says the browser may not tell", denied)
 	eval[bool](b, `(document.getElementById('share-error').textContent = '') === ''`)
 	b.do("share again", chromedp.Click(chromedp.CSS(`#share-toggle`)))
@@ -243,4 +249,38 @@ func TestCourierPageSaysWhatWentWrong(t *testing.T) {
 	if pressed := eval[string](b, `document.getElementById('share-toggle').getAttribute('aria-pressed')`); pressed != "false" {
 		t.Errorf("sharing refused by the browser: the toggle is pressed %s, want off", pressed)
 	}
+}
+
+// TestCourierPageKeepsItsPositionsInOrder: the page stamps each position with the fix's time on
+// the server's clock, which it learns from the answers, but never before the last position the
+// server took, which keeps a courier's later fix. Here the phone's clock is four seconds fast (its
+// fixes' times too): the first position goes before any answer, stamped by that clock, and the
+// next, once the page has learned the server's, would otherwise be stamped before it and dropped.
+func TestCourierPageKeepsItsPositionsInOrder(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("make the phone's clock four seconds fast", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			Date.now = (now => () => now() + 4000)(Date.now);
+			navigator.geolocation.watchPosition = (watch => (ok, fail, opts) =>
+				watch(fix => ok({ coords: fix.coords, timestamp: fix.timestamp + 4000 }), fail, opts))(navigator.geolocation.watchPosition.bind(navigator.geolocation));`,
+		})
+		return chromedp.Void{}, err
+	})
+	permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingGranted)
+	fakePosition(b, 52.5210, 13.4080)
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="d-1"]`)
+	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	latest := func(lat float64) {
+		t.Helper()
+		testutil.WaitFor(t, fmt.Sprintf("the position at %v", lat), func() bool {
+			l := ls.tracker.Latest(t.Context(), "d-1")
+			return l != nil && l.Update.Lat == lat
+		})
+	}
+	latest(52.5210)
+	fakePosition(b, 52.5220, 13.4090)
+	latest(52.5220)
 }

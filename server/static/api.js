@@ -60,12 +60,7 @@
   // serverNow is the server's time now, in milliseconds, as well as the page knows it; this
   // browser's own before the first answer.
   function serverNow() {
-    return Date.now() + (knowsServerClock() ? (skewLo + skewHi) / 2 : 0);
-  }
-
-  // knowsServerClock says whether an answer has told the page the server's time yet.
-  function knowsServerClock() {
-    return isFinite(skewLo);
+    return Date.now() + (isFinite(skewLo) ? (skewLo + skewHi) / 2 : 0);
   }
 
   // backoff is the delay between attempts that may succeed later (a stream that failed, a page's
@@ -248,7 +243,6 @@
     stream: stream,
     backoff: backoff,
     serverNow: serverNow,
-    knowsServerClock: knowsServerClock,
     showConnection: showConnection,
     sentence: sentence,
     formatTime: formatTime

@@ -27,6 +27,7 @@
   var notBefore = 0; // no post before this (Date.now())
   var timer = null; // wakes pump when notBefore has passed
   var live = false; // a post went through since sharing began
+  var lastTaken = 0; // the time of the last position the server took, on its clock (ms)
 
   function say(text) {
     if (stateLine.textContent !== text) stateLine.textContent = text;
@@ -94,7 +95,11 @@
     waiting = null;
     sending = true;
     notBefore = Date.now() + MIN_INTERVAL_MS;
-    oc.request('POST', path, position(fix)).then(sent, function (err) {
+    var p = position(fix);
+    oc.request('POST', path, p).then(function (res) {
+      lastTaken = Date.parse(p.at);
+      sent(res);
+    }, function (err) {
       refused(err);
       // A post the server could not take now goes again when it may, unless a newer fix has
       // come meanwhile: a phone standing still may report no other for a while.
@@ -106,17 +111,19 @@
   }
 
   // position is a fix as the API takes it: what the fix has of accuracy, heading and speed (a
-  // phone standing still has no heading), and its time on the server's clock (oc.serverNow): a
-  // phone's clock may be minutes off, and the server refuses a position from the future. Until an
-  // answer has told the page the server's time, the fix goes without one, and the server stamps
-  // its arrival, a moment after the fix.
+  // phone standing still has no heading), and its time on the server's clock as well as the page
+  // knows it (oc.serverNow, which each answer's Date narrows): a phone's clock may be minutes off,
+  // and the server refuses a position from the future. Never before the last one taken: the server
+  // keeps the later fix of a courier's, and the estimate of its clock may move back by a fraction
+  // of a second between two fixes that close.
   function position(fix) {
     var c = fix.coords;
     var p = { lat: c.latitude, lng: c.longitude };
     if (known(c.accuracy)) p.accuracy_m = c.accuracy;
     if (known(c.heading)) p.heading = c.heading;
     if (known(c.speed)) p.speed_mps = c.speed;
-    if (oc.knowsServerClock()) p.at = new Date(fix.timestamp + oc.serverNow() - Date.now()).toISOString();
+    var at = Math.max(fix.timestamp + oc.serverNow() - Date.now(), lastTaken + 1);
+    p.at = new Date(at).toISOString();
     return p;
   }
 
