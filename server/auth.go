@@ -206,14 +206,19 @@ func (s *Server) trackingToken(id string, notAfter time.Time) (string, time.Time
 	if s.Auth == nil {
 		return "", time.Time{}, nil
 	}
-	ttl := s.Auth.TrackingTTL
-	if ttl <= 0 {
-		ttl = auth.DefaultTrackingTTL
-	}
+	ttl := s.trackingTTL()
 	if !notAfter.IsZero() {
 		ttl = min(ttl, time.Until(notAfter))
 	}
 	return s.Auth.Tokens.SignTracking(id, ttl)
+}
+
+// trackingTTL is how long a tracking token lives (Auth.TrackingTTL, or its default).
+func (s *Server) trackingTTL() time.Duration {
+	if s.Auth.TrackingTTL <= 0 {
+		return auth.DefaultTrackingTTL
+	}
+	return s.Auth.TrackingTTL
 }
 
 // setTrackingCookie handles GET /track/{id}?token=…: a valid token for this order becomes an

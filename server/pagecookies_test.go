@@ -76,6 +76,7 @@ func TestPagesSetTheirStreamCookie(t *testing.T) {
 	}{
 		{"/restaurants/shop:r-1", "/v1/restaurants/shop:r-1/stream", actorToken(t, auth.RoleRestaurant, "shop:r-1")},
 		{"/customers/u-1", "/v1/customers/u-1/stream", actorToken(t, auth.RoleCustomer, "u-1")},
+		{"/couriers/c:1", "/v1/couriers/c:1/stream", actorToken(t, auth.RoleCourier, "c:1")},
 	} {
 		if code := streamStatus(t, base+tc.stream, nil); code != http.StatusUnauthorized {
 			t.Errorf("%s without a credential: %d, want 401", tc.stream, code)
@@ -120,6 +121,7 @@ func TestPagesSetTheirStreamCookie(t *testing.T) {
 		{"/console", "/v1/stream"},
 		{"/restaurants/r-9", "/v1/restaurants/r-9/stream"},
 		{"/customers/u-9", "/v1/customers/u-9/stream"},
+		{"/couriers/c-9", "/v1/couriers/c-9/stream"},
 	} {
 		resp, body := call(t, "GET", demo.URL()+tc.page, "", "")
 		c := cookieNamed(resp, server.StreamCookie, tc.stream)

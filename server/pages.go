@@ -111,23 +111,23 @@ func (p homePage) Who(o ordercast.Order) string {
 	return strings.Join(who, " → ")
 }
 
-// PartyLink is a party the home page links to (demo mode): its page, or for a courier, which
-// has no page, its stream, which the home page labels as the raw stream it is.
+// PartyLink is a party the home page links to (demo mode).
 type PartyLink struct {
 	Party ordercast.Party
 	Name  string
 }
 
-// Href is where the link goes.
-func (l PartyLink) Href() string {
-	if l.Raw() {
-		return "/v1/couriers/" + l.Party.ID + "/stream"
-	}
-	return "/" + string(l.Party.Kind) + "s/" + l.Party.ID
-}
+// Href is the party's page.
+func (l PartyLink) Href() string { return partyCookies(l.Party).page }
 
-// Raw reports whether the link goes to the party's raw event stream rather than to a page.
-func (l PartyLink) Raw() bool { return l.Party.Kind == ordercast.PartyCourier }
+// Stream is the party's raw event stream, which the home page links beside a courier's page:
+// the simulated couriers drive their orders, and their streams show it as it goes.
+func (l PartyLink) Stream() string {
+	if l.Party.Kind != ordercast.PartyCourier {
+		return ""
+	}
+	return partyCookies(l.Party).stream
+}
 
 // handleHome serves GET /{$}: links to the console and to the tracking pages of active orders.
 // Without public tracking the list is left out: it would hand every order to every visitor.
@@ -273,28 +273,55 @@ func (s *Server) handleConsoleTrack(w http.ResponseWriter, r *http.Request) {
 }
 
 // trackWith sends the browser to order id's tracking page from a page that links there, whose
-// token is tok. When tracking needs a token and tok may watch the order, it first keeps a tracking
-// token for the order, signed from tok, in the tracking cookie, as the customer's link would
-// (setTrackingCookie). The tracking token lives no longer than tok: a page signed out by its
-// token's expiry must not go on watching through the pages it opened, and one whose token expires
-// within the second (or did, just after it was accepted) sets nothing. Nor does a courier's token,
-// whose right to read ends when the order goes to another courier, or a token that may not watch
-// the order: the tracking page then shows the API's refusal.
+// token is tok. When tracking needs a token and tok may watch the order, it first keeps a
+// credential for the order in the tracking cookie (pageTrackingCookie); else the tracking page
+// shows the API's refusal.
 func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok string) {
 	if s.Auth != nil && !s.Auth.PublicTracking && tok != "" {
-		courier, err := s.watchAs(r.Context(), tok, id)
-		if err == nil && courier == "" {
-			if until, err := s.Auth.Tokens.ActorExpiry(tok); err == nil && (until.IsZero() || time.Until(until) >= time.Second) {
-				track, exp, err := s.trackingToken(id, until)
-				if err != nil {
-					s.writeError(w, r, fmt.Errorf("sign tracking token for a page's link: %w", err))
-					return
-				}
-				http.SetCookie(w, s.trackingCookie(r, id, track, exp))
-			}
+		c, err := s.pageTrackingCookie(r, id, tok)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if c != nil {
+			http.SetCookie(w, c)
 		}
 	}
 	toTrackingPage(w, r, id)
+}
+
+// pageTrackingCookie is the tracking cookie that a page whose token is tok hands order id's
+// tracking page, or nil when tok may not watch the order (or the order cannot be read now). It
+// lives no longer than tok: a page signed out by its token's expiry must not go on watching
+// through the pages it opened, and one whose token expires within the second (or did, just after
+// it was accepted) sets nothing.
+//
+// It holds a tracking token for the order, signed from tok, as the customer's link would
+// (setTrackingCookie), except for a courier's token: a courier reads an order only while it is
+// the order's courier, and a tracking token would outlive that. The cookie then holds tok itself,
+// which every read and watch of the order judges anew against the order's courier of the moment
+// (watchAs, and a watch ends when the order goes to another courier); like every cookie it
+// authorizes no change.
+func (s *Server) pageTrackingCookie(r *http.Request, id, tok string) (*http.Cookie, error) {
+	courier, err := s.watchAs(r.Context(), tok, id)
+	if err != nil {
+		return nil, nil // refused, or the order unreadable: the tracking page says so
+	}
+	until, err := s.Auth.Tokens.ActorExpiry(tok)
+	if err != nil || !until.IsZero() && time.Until(until) < time.Second {
+		return nil, nil
+	}
+	if courier != "" {
+		if until.IsZero() { // a token that never expires: a cookie as long as a tracking token's
+			until = time.Now().Add(s.trackingTTL())
+		}
+		return s.trackingCookie(r, id, tok, until), nil
+	}
+	track, exp, err := s.trackingToken(id, until)
+	if err != nil {
+		return nil, fmt.Errorf("sign tracking token for a page's link: %w", err)
+	}
+	return s.trackingCookie(r, id, track, exp), nil
 }
 
 // maySet lists, space separated, the statuses a page acting as a may set, for its script to offer
@@ -369,8 +396,8 @@ type pageCookies struct {
 // consoleCookies are the console's; its stream is every order's (GET /v1/stream).
 var consoleCookies = pageCookies{name: ConsoleCookie, page: "/console", stream: api.PathStreamAll}
 
-// partyCookies are party p's page's (/restaurants/{id}, /customers/{id}); its stream is the
-// party's (GET /v1/restaurants/{id}/stream, GET /v1/customers/{id}/stream).
+// partyCookies are party p's page's (/restaurants/{id}, /couriers/{id}, /customers/{id}); its
+// stream is the party's (GET /v1/restaurants/{id}/stream, and so on).
 func partyCookies(p ordercast.Party) pageCookies {
 	page := "/" + string(p.Kind) + "s/" + p.ID
 	return pageCookies{name: PartyCookie, page: page, stream: "/v1" + page + "/stream"}

@@ -15,10 +15,13 @@ const PartyCookie = "ordercast_party"
 // boardPage is what the board template shows: a party's live orders. The script does the rest.
 type boardPage struct {
 	Title    string
+	Heading  string // the list's
 	Kind     ordercast.PartyKind
 	ID       string
 	Token    string // the actor token its script sends, from the hand-over cookie
-	ReadOnly bool   // a customer watches; a restaurant also assigns couriers and moves orders
+	ReadOnly bool   // a customer watches; a restaurant and a courier move orders on
+	// ShareLocation offers a courier to share its phone's position (the server takes positions).
+	ShareLocation bool
 	// Problem says why a token handed over was refused; the page then opens no stream.
 	Problem string
 	// MaySet lists the statuses whom Token acts for may set (maySet).
@@ -30,6 +33,13 @@ type boardPage struct {
 // status changes. It opens with ?token=… (see partyPage).
 func (s *Server) handleRestaurantBoard(w http.ResponseWriter, r *http.Request) {
 	s.partyPage(w, r, ordercast.PartyRestaurant)
+}
+
+// handleCourierPage serves GET /couriers/{pid}: the courier's orders live over its one stream
+// (GET /v1/couriers/{pid}/stream), each with the courier's next step (picked up, delivered), and
+// the sharing of the phone's position (POST /v1/couriers/{pid}/location, static/courier.js).
+func (s *Server) handleCourierPage(w http.ResponseWriter, r *http.Request) {
+	s.partyPage(w, r, ordercast.PartyCourier)
 }
 
 // handleCustomerPage serves GET /customers/{pid}: the customer's live orders over its one stream
@@ -54,11 +64,12 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		return
 	}
 	cookies := partyCookies(p)
-	page := boardPage{Kind: kind, ID: p.ID, ReadOnly: kind != ordercast.PartyRestaurant}
-	page.Title = map[ordercast.PartyKind]string{
-		ordercast.PartyRestaurant: "Restaurant " + p.ID,
-		ordercast.PartyCustomer:   "Orders of " + p.ID,
-	}[kind]
+	kindPage := partyPages[kind]
+	page := boardPage{
+		Title: kindPage.title + p.ID, Heading: kindPage.heading, Kind: kind, ID: p.ID,
+		ReadOnly:      kind == ordercast.PartyCustomer,
+		ShareLocation: kind == ordercast.PartyCourier && s.Locations != nil,
+	}
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		if s.Auth == nil { // an open server needs no token: keep none, and clean the address
 			s.handOverToken(w, r, cookies, "")
@@ -106,8 +117,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		return
 	}
 	if page.Token == "" && page.Problem == "" && s.Auth.ConsoleToken {
-		role := map[ordercast.PartyKind]auth.Role{ordercast.PartyRestaurant: auth.RoleRestaurant, ordercast.PartyCustomer: auth.RoleCustomer}[kind]
-		actor := auth.Actor{Role: role, Sub: p.ID}
+		actor := auth.Actor{Role: kindPage.role, Sub: p.ID}
 		tok, err := s.Auth.Tokens.SignActor(actor, consoleTokenTTL)
 		if err != nil {
 			s.writeError(w, r, fmt.Errorf("sign demo party token: %w", err))
@@ -117,6 +127,17 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 	}
 	s.setStreamCookie(w, r, cookies, page.Token)
 	s.renderPage(w, r, http.StatusOK, "board.html", page)
+}
+
+// partyPages says what differs between the pages of each kind of party: the title (before the
+// party's id), the list's heading, and the role of the token demo mode mints for the page.
+var partyPages = map[ordercast.PartyKind]struct {
+	title, heading string
+	role           auth.Role
+}{
+	ordercast.PartyRestaurant: {"Restaurant ", "Active orders", auth.RoleRestaurant},
+	ordercast.PartyCourier:    {"Courier ", "Your deliveries", auth.RoleCourier},
+	ordercast.PartyCustomer:   {"Orders of ", "Your orders", auth.RoleCustomer},
 }
 
 // partyToken decides whether tok, handed to party p's page, may watch the party, and says whom it
@@ -136,11 +157,11 @@ func (s *Server) badPartyID(w http.ResponseWriter, r *http.Request, kind orderca
 		"This address names no %s: an id is 1 to %d letters, digits and the characters . _ : -. Check the link you were given.", kind, ordercast.MaxIDLength))
 }
 
-// handlePartyTrack serves GET /restaurants/{pid}/track/{id} and GET /customers/{pid}/track/{id},
-// where a party's page links each of its orders. As the console's link does (handleConsoleTrack),
-// it hands the page's token to trackWith, which signs a tracking token for the order from it when
-// it may watch the order: the page's cookie, whose path is the page's, comes along to this path
-// below it and goes nowhere near /track.
+// handlePartyTrack serves GET /restaurants/{pid}/track/{id}, GET /couriers/{pid}/track/{id} and
+// GET /customers/{pid}/track/{id}, where a party's page links each of its orders. As the
+// console's link does (handleConsoleTrack), it hands the page's token to trackWith, which hands
+// the tracking page a credential for the order when that token may watch it: the page's cookie,
+// whose path is the page's, comes along to this path below it and goes nowhere near /track.
 func (s *Server) handlePartyTrack(kind ordercast.PartyKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}

@@ -292,8 +292,8 @@ func TestPartyStreamPermissions(t *testing.T) {
 }
 
 // TestHomePageLinksToParties: in demo mode the home page links to each simulated party's page
-// (a courier, which has no page, to its stream, labelled as the raw stream it is), and the
-// console's new-order form offers the restaurants by name.
+// (a courier's also to its stream, labelled as the raw stream it is), and the console's
+// new-order form offers the restaurants by name.
 func TestHomePageLinksToParties(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) {
 		s.PartyLinks = []server.PartyLink{
@@ -306,7 +306,7 @@ func TestHomePageLinksToParties(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("GET /: %d", status)
 	}
-	for _, href := range []string{`href="/restaurants/luigis"`, `href="/customers/ana"`, `<span>Ines</span>`, `<a href="/v1/couriers/ines/stream">raw event stream</a>`} {
+	for _, href := range []string{`href="/restaurants/luigis"`, `href="/customers/ana"`, `<a href="/couriers/ines">Ines</a>`, `<a href="/v1/couriers/ines/stream" aria-label="Raw event stream of Ines">raw event stream</a>`} {
 		if !strings.Contains(string(body), href) {
 			t.Errorf("home page lacks %s", href)
 		}
@@ -333,10 +333,14 @@ func TestPagesSayWhatIsWrong(t *testing.T) {
 		{"/console/track/a%20b", 404, "This address names no order"},
 		{"/restaurants/a%20b", 404, "This address names no restaurant"},
 		{"/customers/a%20b", 404, "This address names no customer"},
+		{"/couriers/a%20b", 404, "This address names no courier"},
 		{"/restaurants/r-1/track/a%20b", 404, "This address names no order"},
+		{"/couriers/c-1/track/a%20b", 404, "This address names no order"},
+		{"/couriers/a%20b/track/o-1", 404, "This address names no courier"},
 		{"/no/such/page", 404, "There is no page at this address"},
 		{"/restaurants/r-1", 401, "This page opens from the link you were given, which ends in ?\u2060token=…: open that link again."},
 		{"/customers/u-1", 401, "This page opens from the link you were given"},
+		{"/couriers/c-1", 401, "This page opens from the link you were given"},
 	} {
 		resp, body := call(t, "GET", base+tc.path, "", "")
 		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), tc.wantText) {

@@ -228,7 +228,7 @@ func (s *Simulator) simulateOrder(ctx context.Context) error {
 			defer s.releaseCourier(ctx, o.ID, courier)
 		}
 		if stage == ordercast.StatusDelivered && s.Positions != nil {
-			if !s.drive(ctx, courier.ID, route(pickup, dropoff)) {
+			if !s.drive(ctx, o.ID, courier.ID, route(pickup, dropoff)) {
 				return nil
 			}
 		} else if !s.wait(ctx, s.step()) {
@@ -304,15 +304,23 @@ func (s *Simulator) freeCourier(c Party) {
 
 // drive moves the courier along the route over Drive, reporting its position every Tick, and
 // reports whether the simulator is still running. A refused position (the courier's budget) is
-// skipped: the next one replaces it.
-func (s *Simulator) drive(ctx context.Context, courierID string, r []ordercast.Point) bool {
+// skipped: the next one replaces it. A position that reached no order hints that order orderID
+// is no longer the courier's to carry: someone else delivered or cancelled it (a person on the
+// courier's page), or gave it to another courier. The drive then ends as soon as the store
+// confirms it, rather than hold the courier to the end of the route; the write that follows
+// meets the change and ends the order's simulation, which frees the courier.
+func (s *Simulator) drive(ctx context.Context, orderID, courierID string, r []ordercast.Point) bool {
 	length := routeLength(r)
 	// A scooter's speed through town; a drive sped up past it reports no more.
 	speed := min(length/s.Drive.Seconds(), 14)
 	for start := time.Now(); ; {
 		f := min(float64(time.Since(start))/float64(s.Drive), 1)
 		p := ordercast.Position{Point: along(r, f*length), SpeedMPS: &speed, At: time.Now()}
-		if _, err := s.Positions.Post(ctx, courierID, p); err != nil && ordercast.ErrorCode(err) != ordercast.ERateLimited && ctx.Err() == nil {
+		n, err := s.Positions.Post(ctx, courierID, p)
+		switch {
+		case err == nil && n == 0 && !s.carries(ctx, orderID, courierID):
+			return true
+		case err != nil && ordercast.ErrorCode(err) != ordercast.ERateLimited && ctx.Err() == nil:
 			s.Logger.Warn("demo position refused", "courier", courierID, "err", err)
 		}
 		if f >= 1 {
@@ -322,6 +330,21 @@ func (s *Simulator) drive(ctx context.Context, courierID string, r []ordercast.P
 			return false
 		}
 	}
+}
+
+// carries reports whether order orderID is still active and courier courierID's, as the store
+// says; an order that cannot be read is taken to be, so that a passing failure ends no drive.
+// It is read only when a position reached no order: a tracker that has not yet heard of the
+// order's latest change counts none while the order is still the courier's.
+func (s *Simulator) carries(ctx context.Context, orderID, courierID string) bool {
+	o, err := s.Store.Order(ctx, orderID)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.Logger.Warn("demo order could not be read during its drive", "order", orderID, "err", err)
+		}
+		return true
+	}
+	return !o.Status.Terminal() && o.CourierID == courierID
 }
 
 func (s *Simulator) step() time.Duration {

@@ -28,12 +28,14 @@
     return u.toString();
   }
 
-  // ApiError carries the API's stable code and its message for people.
-  function ApiError(status, code, message) {
+  // ApiError carries the API's stable code and its message for people, and, when the answer
+  // said when to try again (429, 503), retryAfter in seconds.
+  function ApiError(status, code, message, retryAfter) {
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.message = message;
+    this.retryAfter = retryAfter || 0;
   }
   ApiError.prototype = Object.create(Error.prototype);
 
@@ -75,6 +77,19 @@
     };
   }
 
+  // retryAfter reads an answer's Retry-After in seconds (the API sends a number, never a date);
+  // 0 without one.
+  function retryAfter(res) {
+    var s = Number(res.headers.get('Retry-After'));
+    return isFinite(s) && s > 0 ? s : 0;
+  }
+
+  // segment is an id as it is in a path: an id's ':' stays as it is, or the browser would not send
+  // the cookies whose path names the id as it is (a party's page, an order's tracking cookie).
+  function segment(id) {
+    return encodeURIComponent(id).replace(/%3A/gi, ':');
+  }
+
   // request calls the JSON API and resolves with the decoded body, or rejects with an ApiError
   // holding the server's error message.
   function request(method, path, body) {
@@ -93,7 +108,7 @@
         if (!res.ok) {
           var err = data && data.error;
           throw new ApiError(res.status, err ? err.code : 'http_' + res.status,
-            err ? err.message : 'The server answered ' + res.status + '.');
+            err ? err.message : 'The server answered ' + res.status + '.', retryAfter(res));
         }
         return data;
       });
@@ -224,6 +239,7 @@
     terminal: function (status) { return TERMINAL[status] === true; },
     label: function (status) { return LABELS[status] || status; },
     request: request,
+    segment: segment,
     stream: stream,
     backoff: backoff,
     serverNow: serverNow,

@@ -1,9 +1,10 @@
 // The operator's console, and a party's board: it creates orders (the console) and moves them
 // along through the JSON API, and stays live through one stream. The console watches every active
 // order (GET /v1/stream: a snapshot, then status events); a restaurant's board watches that
-// restaurant's orders (GET /v1/restaurants/{id}/stream) and assigns couriers; a customer's page
-// watches that customer's orders, read only. A row keeps the highest version it has seen, so a
-// late or repeated event is ignored.
+// restaurant's orders (GET /v1/restaurants/{id}/stream) and assigns couriers; a courier's page
+// watches the orders assigned to that courier (GET /v1/couriers/{id}/stream) and offers its next
+// step, picked up or delivered; a customer's page watches that customer's orders, read only. A
+// row keeps the highest version it has seen, so a late or repeated event is ignored.
 (function () {
   'use strict';
   var oc = window.ordercast;
@@ -28,14 +29,14 @@
   // The statuses this page's token may set (the server's permission table, auth/permit.go), or
   // every one when the page has none: a control that can only earn a 403 is not offered.
   var settable = document.body.dataset.maySet === undefined ? null : document.body.dataset.maySet.split(' ');
+  var isCourier = partyKind === 'courier';
   // Changes say in their note which page made them.
-  var where = partyKind === 'restaurant' ? "on the restaurant's board" : 'in the console';
-  // A party's id as it is in its page's address: an id's ':' stays as it is, or the browser would
-  // not send the page's cookies, whose path names the id as it is.
-  var partyPath = encodeURIComponent(partyId).replace(/%3A/gi, ':');
-  // Where an order's id links: a route of this page's (so its cookie goes along) that signs a
-  // tracking token from the page's token and sends the browser on to the tracking page
-  // (GET /console/track/{id}, GET /restaurants/{pid}/track/{id}, GET /customers/{pid}/track/{id}).
+  var where = { restaurant: "on the restaurant's board", courier: "on the courier's page" }[partyKind] || 'in the console';
+  // A party's id as it is in its page's address, which its cookies' paths name.
+  var partyPath = oc.segment(partyId);
+  // Where an order's id links: a route of this page's (so its cookie goes along) that hands the
+  // tracking page a credential from the page's token and sends the browser on to it
+  // (GET /console/track/{id}, GET /{restaurants,couriers,customers}/{pid}/track/{id}).
   var trackVia = partyKind ? '/' + partyKind + 's/' + partyPath + '/track/' : '/console/track/';
   var loaded = false; // the first snapshot has come: until then, no "No active orders."
   var denied = false; // the stream was refused: the list says nothing
@@ -44,6 +45,23 @@
   var ENDED_LINGER_MS = 8000;
 
   var rows = new Map(); // order id -> {order, el}
+
+  // A courier's page offers one button, the courier's next step, named as couriers say it: the
+  // board's Advance, for the two statuses a courier sets (auth/permit.go).
+  var COURIER_STEPS = { out_for_delivery: 'Picked up', delivered: 'Delivered' };
+
+  // gone says whether an order is done with as far as this page goes: it ended, or on a
+  // courier's page it went to another courier (the courier's stream says so, then no more).
+  function gone(o) {
+    return oc.terminal(o.status) || (isCourier && o.courier_id !== partyId);
+  }
+
+  // stepLabel names the button that moves an order on to status n, or '' when this page offers
+  // no such step: a courier takes only its own steps (and only on the orders it has: gone).
+  function stepLabel(n) {
+    if (isCourier) return COURIER_STEPS[n] || '';
+    return n ? 'Advance to ' + oc.label(n) : '';
+  }
 
   function next(status) {
     var i = oc.STAGES.indexOf(status);
@@ -93,11 +111,44 @@
     return e;
   }
 
-  function summary(details) {
-    var parts = [];
-    if (details && details.restaurant) parts.push(details.restaurant);
-    if (details && details.items) parts.push(details.items + (details.items === 1 ? ' item' : ' items'));
+  // summary is an order's line under its id: its restaurant (which a courier's page shows as its
+  // pick-up instead), its items, its courier (on the pages that do not belong to one).
+  function summary(o) {
+    var d = o.details, parts = [];
+    if (d && d.restaurant && !isCourier) parts.push(d.restaurant);
+    if (d && d.items) parts.push(d.items + (d.items === 1 ? ' item' : ' items'));
+    if (isCourier && !oc.terminal(o.status) && o.courier_id !== partyId) parts.push('given to another courier');
+    else if (o.courier_id && !isCourier) parts.push('courier ' + o.courier_id);
     return parts.join(' · ');
+  }
+
+  // STOPS are where a courier goes for an order: the restaurant, then the customer, each with
+  // the order's point for it, linked to a map a phone can navigate from.
+  var STOPS = [
+    { label: 'Pick up', point: 'pickup', name: function (o) { return (o.details && o.details.restaurant) || o.restaurant_id || 'the restaurant'; } },
+    { label: 'Drop off', point: 'dropoff', name: function (o) { return (o.details && o.details.customer) || o.customer_id || 'the customer'; } }
+  ];
+
+  function renderStops(dl, o) {
+    dl.textContent = '';
+    STOPS.forEach(function (stop) {
+      var item = el('div', 'stop');
+      var dd = el('dd');
+      var name = stop.name(o);
+      dd.append(el('span', 'stop-name', name));
+      var p = o[stop.point];
+      if (p) {
+        var at = p.lat.toFixed(5) + ', ' + p.lng.toFixed(5);
+        var map = el('a', 'stop-map', at);
+        map.href = 'https://www.openstreetmap.org/?mlat=' + p.lat + '&mlon=' + p.lng + '#map=18/' + p.lat + '/' + p.lng;
+        map.target = '_blank';
+        map.rel = 'noopener noreferrer';
+        map.setAttribute('aria-label', 'Map of ' + name + ' (' + at + '), in a new tab');
+        dd.append(' ', map);
+      }
+      item.append(el('dt', '', stop.label), dd);
+      dl.append(item);
+    });
   }
 
   function buildRow(id) {
@@ -106,7 +157,7 @@
     li.tabIndex = -1; // where the focus goes when the control that had it goes
     var head = el('div', 'order-head');
     var link = el('a', 'order-id', id);
-    link.href = trackVia + encodeURIComponent(id).replace(/%3A/gi, ':');
+    link.href = trackVia + oc.segment(id);
     var badge = el('span', 'badge');
     head.append(link, badge);
     var meta = el('div', 'order-meta');
@@ -120,7 +171,9 @@
     pick.setAttribute('aria-label', 'Next status for order ' + id);
     var set = el('button', 'set', 'Set');
     set.type = 'button';
-    actions.append(advance, cancel, pick, set);
+    if (isCourier) actions.className = 'actions actions-courier';
+    actions.append(advance);
+    if (!isCourier) actions.append(cancel, pick, set);
     if (partyKind === 'restaurant') {
       // The field shows the order's courier until someone types in it; Assign needs a courier
       // (an empty one would take the courier away), and Unassign says that it does.
@@ -149,6 +202,7 @@
     error.setAttribute('role', 'alert');
     error.hidden = true;
     li.append(head, meta);
+    if (isCourier) li.append(el('dl', 'stops'), el('p', 'order-hint muted'));
     if (!readOnly) li.append(actions);
     li.append(error);
 
@@ -160,23 +214,24 @@
 
   function render(row) {
     var o = row.order, li = row.el;
-    var ended = oc.terminal(o.status);
+    var ended = gone(o);
     li.dataset.status = o.status;
     li.dataset.version = String(o.version);
     li.dataset.courier = o.courier_id || '';
     var badge = li.querySelector('.badge');
     badge.textContent = oc.label(o.status);
     badge.dataset.status = o.status;
-    var meta = summary(o.details);
-    if (o.courier_id) meta = (meta ? meta + ' · ' : '') + 'courier ' + o.courier_id;
+    var meta = summary(o);
     li.querySelector('.order-meta').textContent =
       (meta ? meta + ' · ' : '') + 'updated ' + oc.formatTime(o.updated_at);
     if (readOnly) return finishRender(row, ended);
     var n = next(o.status);
-    var canAdvance = !ended && n !== '' && maySet(n);
+    var step = stepLabel(n);
+    var canAdvance = !ended && step !== '' && maySet(n);
     var advance = li.querySelector('.advance');
-    advance.textContent = canAdvance ? 'Advance to ' + oc.label(n) : 'Advance';
+    advance.textContent = canAdvance ? step : 'Advance';
     enable(advance, canAdvance, row.busy);
+    if (isCourier) return renderCourier(row, canAdvance, ended);
     enable(li.querySelector('.cancel'), !ended, row.busy);
     var pick = li.querySelector('.pick');
     if (pick.dataset.status !== o.status) fillPick(pick, o.status); // keeps a choice until then
@@ -193,10 +248,28 @@
     finishRender(row, ended);
   }
 
+  // renderCourier finishes a courier's row: its stops, and its one button, shown only when there
+  // is a step to take; before the food is ready the row says when there will be.
+  function renderCourier(row, canAdvance, ended) {
+    var o = row.order, li = row.el;
+    renderStops(li.querySelector('.stops'), o);
+    var advance = li.querySelector('.advance');
+    advance.hidden = !canAdvance;
+    if (canAdvance) advance.setAttribute('aria-label', advance.textContent + ': order ' + o.id);
+    var before = oc.STAGES.indexOf(o.status) < oc.STAGES.indexOf('ready');
+    var hint = li.querySelector('.order-hint');
+    hint.textContent = !ended && before ? 'Pick it up once the restaurant has it ready.' : '';
+    hint.hidden = hint.textContent === '';
+    finishRender(row, ended);
+  }
+
   function finishRender(row, ended) {
     var o = row.order;
     if (ended && !row.removeTimer) {
       row.removeTimer = setTimeout(function () { remove(o.id); }, ENDED_LINGER_MS);
+    } else if (!ended && row.removeTimer) { // given back to this courier meanwhile
+      clearTimeout(row.removeTimer);
+      row.removeTimer = null;
     }
   }
 
@@ -217,25 +290,27 @@
 
   function updateCount() {
     var active = 0;
-    rows.forEach(function (r) { if (!oc.terminal(r.order.status)) active++; });
+    rows.forEach(function (r) { if (!gone(r.order)) active++; });
     count.textContent = loaded ? '(' + active + ')' : '';
     empty.textContent = loaded ? 'No active orders.' : 'Loading orders…';
     empty.hidden = rows.size > 0 || denied;
   }
 
+  // What an event does not carry of an order: a row first seen through one learns it from the
+  // order.
+  var LEARNED = ['details', 'restaurant_id', 'customer_id', 'pickup', 'dropoff'];
+
   // upsert shows an order's state unless the row already has a newer version.
   function upsert(o) {
     var row = rows.get(o.id);
     if (row && row.order.version >= o.version) {
-      // Events carry no details: a row first seen through one learns them from the order.
-      if (!row.order.details && o.details) {
-        row.order.details = o.details;
-        render(row);
-      }
+      var learned = LEARNED.filter(function (k) { return row.order[k] == null && o[k] != null; });
+      learned.forEach(function (k) { row.order[k] = o[k]; });
+      if (learned.length) render(row);
       return;
     }
     if (!row) {
-      if (oc.terminal(o.status)) return; // an order that ended before we ever saw it
+      if (gone(o)) return; // an order that ended (or left this courier) before we ever saw it
       row = { order: o, el: buildRow(o.id) };
       rows.set(o.id, row);
       list.prepend(row.el);
@@ -250,15 +325,17 @@
   // (kind courier, its status unchanged; no courier_id means unassigned).
   function applyEvent(ev) {
     var row = rows.get(ev.order_id);
-    var base = row ? row.order : { id: ev.order_id, details: null, created_at: ev.at };
+    // A courier's stream carries only the orders assigned to it, but for the event that takes
+    // one away.
+    var base = row ? row.order : { id: ev.order_id, details: null, created_at: ev.at, courier_id: isCourier ? partyId : undefined };
     if (row && row.order.version >= ev.seq) return;
     var change = { status: ev.status, version: ev.seq, updated_at: ev.at };
     if (ev.kind === 'courier') change.courier_id = ev.courier_id || '';
     upsert(Object.assign({}, base, change));
     if (!rows.has(ev.order_id)) return;
-    announce.textContent = ev.kind === 'courier'
-      ? 'Order ' + ev.order_id + (ev.courier_id ? ' is assigned to courier ' + ev.courier_id + '.' : ' has no courier.')
-      : 'Order ' + ev.order_id + ' is now ' + oc.label(ev.status) + '.';
+    announce.textContent = 'Order ' + ev.order_id + (ev.kind !== 'courier' ? ' is now ' + oc.label(ev.status) + '.'
+      : isCourier ? (ev.courier_id === partyId ? ' is assigned to you.' : ' is no longer yours.')
+        : ev.courier_id ? ' is assigned to courier ' + ev.courier_id + '.' : ' has no courier.');
     if (!row) {
       oc.request('GET', '/v1/orders/' + encodeURIComponent(ev.order_id)).then(upsert, function (err) {
         showRowError(ev.order_id, err.message);
@@ -273,7 +350,7 @@
     loaded = true;
     var keep = new Set(orders.map(function (o) { return o.id; }));
     rows.forEach(function (row, id) {
-      if (!keep.has(id) && !oc.terminal(row.order.status)) remove(id);
+      if (!keep.has(id) && !gone(row.order)) remove(id);
     });
     orders.slice().reverse().forEach(upsert); // oldest first, so the newest ends up on top
     updateCount();
@@ -361,6 +438,8 @@
       problem.textContent = ('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim();
       problem.hidden = false;
       document.getElementById('orders-section').hidden = true;
+      var share = document.getElementById('share'); // a courier's: its posts carry the same token
+      if (share) share.hidden = true;
       return;
     }
     if (err && err.message) {

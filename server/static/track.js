@@ -5,9 +5,8 @@
   var oc = window.ordercast;
   var root = document.getElementById('track');
   var id = root.dataset.orderId;
-  // ':' stays as it is: ids allow it, and the tracking cookie's path names the id as it is, which
-  // a browser matches against the path as requested.
-  var base = '/v1/orders/' + encodeURIComponent(id).replace(/%3A/gi, ':');
+  // The tracking cookie's path names the id as it is (oc.segment).
+  var base = '/v1/orders/' + oc.segment(id);
   var conn = document.getElementById('conn');
   var statusLine = document.getElementById('status-line');
   var problem = document.getElementById('problem');

@@ -1,0 +1,286 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/location"
+	"github.com/ordercast/ordercast/server"
+)
+
+// fakePosition makes the browser's geolocation report a fix at lat, lng, 5 m accurate, heading
+// east at 4.5 m/s, to every watch.
+func fakePosition(b *browser, lat, lng float64) {
+	b.t.Helper()
+	acc, heading, speed := 5.0, 90.0, 4.5
+	b.do("set the position", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Call(ctx, emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{
+			Latitude: &lat, Longitude: &lng, Accuracy: &acc, Heading: &heading, Speed: &speed,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// permitGeolocation sets whether pages of origin may learn where the browser is.
+func permitGeolocation(b *browser, origin string, setting cdpbrowser.PermissionSetting) {
+	b.t.Helper()
+	b.do("set the geolocation permission", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: "geolocation"}, Setting: setting, Origin: origin,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// courierOrder creates order id (as admin), gives it to courier and moves it to status.
+func courierOrder(t *testing.T, ls *locationServer, id, courier string, status ordercast.Status) {
+	t.Helper()
+	createAs(t, ls.URL(), actorToken(t, auth.RoleAdmin, "ops"), id)
+	ls.assign(t, id, courier)
+	ls.mustCommit(t, id, status)
+}
+
+// TestCourierPageMovesAndSharesLocation: a courier's page lists the orders assigned to that
+// courier, live over its one stream, each with its restaurant and customer, pick-up and
+// drop-off, and one button for the courier's next step, only when there is one: "Picked up"
+// once the food is ready moves the order out for delivery, in the store too, and the button then
+// says "Delivered". Sharing the location posts the browser's fixes (high accuracy, with accuracy,
+// heading and speed) with the page's token, which reach the order's watchers; the page posts at
+// most one a second, and after a 429 waits its Retry-After, then goes on; it says when it last
+// sent and why one was refused.
+func TestCourierPageMovesAndSharesLocation(t *testing.T) {
+	ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		s.LocationInterval = 0
+		tr.Rate, tr.Burst = 0.25, 1 // one position every four seconds: the page's second meets a 429
+	})
+	base := ls.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	create := func(id, courier string, to ordercast.Status) {
+		t.Helper()
+		if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"`+id+`","restaurant_id":"r-1","customer_id":"u-1",`+
+			`"details":{"restaurant":"Luigi's Trattoria","customer":"Ana","items":2},`+
+			`"pickup":{"lat":52.5202,"lng":13.407},"dropoff":{"lat":52.5247,"lng":13.4106}}`); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
+		}
+		ls.assign(t, id, courier)
+		ls.mustCommit(t, id, to)
+	}
+	create("d-1", "c-1", ordercast.StatusReady)
+	create("d-2", "c-2", ordercast.StatusReady)
+	create("d-3", "c-1", ordercast.StatusPreparing)
+
+	b := newBrowser(t)
+	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
+	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
+	b.do("open the courier's page with its token", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row("d-1") + `[data-status="ready"]`)
+	b.waitFor(row("d-3") + `[data-status="preparing"]`)
+	if n := eval[int](b, `document.querySelectorAll('`+row("d-2")+`').length`); n != 0 {
+		t.Fatal("the page shows another courier's order")
+	}
+	stops := eval[string](b, `document.querySelector('`+row("d-1")+` .stops').innerText`)
+	for _, want := range []string{"Pick up", "Luigi's Trattoria", "52.52020, 13.40700", "Drop off", "Ana", "52.52470, 13.41060"} {
+		if !strings.Contains(stops, want) {
+			t.Errorf("d-1's stops say %q, want %q in them", stops, want)
+		}
+	}
+	if got := eval[string](b, `document.querySelector('`+row("d-1")+` .advance').textContent`); got != "Picked up" {
+		t.Errorf("a ready order's button says %q, want Picked up", got)
+	}
+	// Before the food is ready there is no step to take: no button, a word on when.
+	if shown, hint := eval[bool](b, `!!document.querySelector('`+row("d-3")+` .advance').offsetParent`),
+		eval[string](b, `document.querySelector('`+row("d-3")+` .order-hint').textContent`); shown || hint == "" {
+		t.Errorf("a preparing order: button shown %v, hint %q; want no button and a hint", shown, hint)
+	}
+	if n := eval[int](b, `document.querySelectorAll('.cancel, .pick, .set, .courier').length`); n != 0 {
+		t.Errorf("the courier's page offers %d of the board's other controls", n)
+	}
+
+	b.do("picked up", chromedp.Click(chromedp.CSS(row("d-1")+` .advance`)))
+	b.waitFor(row("d-1") + `[data-status="out_for_delivery"]`)
+	b.poll("the button says Delivered", `document.querySelector('`+row("d-1")+` .advance').textContent === 'Delivered'`)
+	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery {
+		t.Fatalf("after Picked up the store has %s, %v", o.Status, err)
+	}
+	if said := eval[string](b, `document.getElementById('announce').textContent`); said != "Order d-1 is now Out for delivery." {
+		t.Errorf("the live region says %q", said)
+	}
+	if evs, err := ls.store.EventsAfter(t.Context(), "d-1", 0, 0); err != nil || evs[len(evs)-1].Actor != "courier:c-1" || evs[len(evs)-1].Note != "set on the courier's page" {
+		t.Errorf("the change is recorded as %+v (%v)", evs[len(evs)-1], err)
+	}
+
+	// An order assigned while the page is open appears with its stops, which the assignment's
+	// event does not carry; one given to another courier says so, offers nothing and leaves the
+	// count.
+	create("d-4", "c-1", ordercast.StatusReady)
+	b.waitFor(row("d-4") + `[data-status="ready"]`)
+	b.poll("d-4's stops", `document.querySelector('`+row("d-4")+` .stops').innerText.includes('Luigi\'s Trattoria\n52.52020, 13.40700')`)
+	ls.assign(t, "d-4", "c-2")
+	b.waitFor(row("d-4") + `[data-courier=""]`) // the courier's stream does not say who has it now
+	if meta, shown, count := eval[string](b, `document.querySelector('`+row("d-4")+` .order-meta').textContent`),
+		eval[bool](b, `!!document.querySelector('`+row("d-4")+` .advance').offsetParent`),
+		eval[string](b, `document.getElementById('order-count').textContent`); !strings.Contains(meta, "given to another courier") || shown || count != "(2)" {
+		t.Errorf("an order given to another courier: %q, button shown %v, count %s", meta, shown, count)
+	}
+	if said := eval[string](b, `document.getElementById('announce').textContent`); said != "Order d-4 is no longer yours." {
+		t.Errorf("the live region says %q", said)
+	}
+	screenshots(b, "courier")
+
+	// Share the location: the first fix reaches the order's watchers.
+	fakePosition(b, 52.5210, 13.4080)
+	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	b.waitFor(`#share-last`)
+	latest := func(lat float64) *ordercast.LocationUpdate {
+		t.Helper()
+		var u *ordercast.LocationUpdate
+		testutil.WaitFor(t, "the position from the page", func() bool {
+			if l := ls.tracker.Latest(t.Context(), "d-1"); l != nil && l.Update.Lat == lat {
+				u = &l.Update
+			}
+			return u != nil
+		})
+		return u
+	}
+	u := latest(52.5210)
+	if u.CourierID != "c-1" || u.Lng != 13.4080 || u.AccuracyM == nil || *u.AccuracyM != 5 || u.Heading == nil || *u.Heading != 90 ||
+		u.SpeedMPS == nil || *u.SpeedMPS != 4.5 || time.Since(u.At).Abs() > 5*time.Second {
+		t.Errorf("the order's watchers got %+v", u)
+	}
+	if got := eval[string](b, `document.getElementById('share-reach').textContent`); !strings.Contains(got, "seen on 1 order") {
+		t.Errorf("the page says its position reached %q", got)
+	}
+
+	// The next fix goes a second after the first, and the server's budget refuses it (one in four
+	// seconds): the page says so, waits Retry-After (3 s), and sends it again, the phone having
+	// found no newer one meanwhile.
+	fakePosition(b, 52.5220, 13.4090)
+	b.poll("the page shows the 429", `document.getElementById('share-error').textContent.startsWith('Too many positions')`)
+	latest(52.5220)
+	b.poll("the refusal is cleared", `document.getElementById('share-error').hidden`)
+	starts := eval[[]float64](b, `performance.getEntriesByType('resource').filter(e => e.name.endsWith('/v1/couriers/c-1/location')).map(e => e.startTime)`)
+	if len(starts) != 3 {
+		t.Fatalf("the page posted %d positions, want 3 (sent, refused, sent): %v", len(starts), starts)
+	}
+	if starts[1]-starts[0] < 900 || starts[2]-starts[1] < 2900 {
+		t.Errorf("posts %v ms apart, want a second at least, and Retry-After (3 s) after the 429", []float64{starts[1] - starts[0], starts[2] - starts[1]})
+	}
+	screenshots(b, "courier-sharing")
+
+	b.do("stop sharing", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	if pressed, state := eval[string](b, `document.getElementById('share-toggle').getAttribute('aria-pressed')`),
+		eval[string](b, `document.getElementById('share-state').textContent`); pressed != "false" || !strings.HasPrefix(state, "Off") {
+		t.Errorf("after stopping: pressed %s, state %q", pressed, state)
+	}
+
+	b.do("delivered", chromedp.Click(chromedp.CSS(row("d-1")+` .advance`)))
+	b.waitFor(row("d-1") + `[data-status="delivered"]`)
+	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusDelivered {
+		t.Fatalf("after Delivered the store has %s, %v", o.Status, err)
+	}
+}
+
+// TestCourierPageSaysWhatWentWrong: the courier's page shows why a step or a position did not
+// go through: a change the API refuses (on the order's row, the order left as it was), a
+// position the browser cannot find, a post the server cannot take now, and a browser that may
+// not tell the page where it is, which turns the sharing off.
+func TestCourierPageSaysWhatWentWrong(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+	base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		switch {
+		case r.Method == "POST" && r.URL.Path == "/v1/orders/d-1/status":
+			answerError(w, http.StatusConflict, "version_conflict", "the order changed meanwhile; read it again")
+		case r.Method == "POST" && r.URL.Path == "/v1/couriers/c-1/location":
+			w.Header().Set("Retry-After", "1")
+			answerError(w, http.StatusServiceUnavailable, "unavailable", "the store is away")
+		default:
+			return false
+		}
+		return true
+	})
+	b := newBrowser(t)
+	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
+	b.do("no position to be had", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Call(ctx, emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{})
+		return chromedp.Void{}, err
+	})
+	row := `li.order[data-order-id="d-1"]`
+	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(row + `[data-status="ready"]`)
+
+	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .row-error`)
+	if got := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`); got != "the order changed meanwhile; read it again" {
+		t.Errorf("the refused change shows %q", got)
+	}
+	b.poll("the button is back", `!document.querySelector('`+row+` .advance').disabled && document.querySelector('`+row+` .advance').getAttribute('aria-disabled') === null`)
+
+	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	b.poll("the page says the position is unavailable", `document.getElementById('share-error').textContent.startsWith('Your position is unavailable')`)
+	fakePosition(b, 52.52, 13.40)
+	b.poll("the page says the server cannot take it", `document.getElementById('share-error').textContent === 'The server cannot take positions right now; trying again. The store is away.'`)
+	screenshots(b, "courier-errors")
+
+	// The browser's permission withdrawn while sharing ends the sharing; sharing again asks anew,
+	// and is refused again.
+	denied := `document.getElementById('share-error').textContent.startsWith('This browser may not tell the page where you are') && ` +
+		`document.getElementById('share-toggle').getAttribute('aria-pressed') === 'false'`
+	permitGeolocation(b, base, cdpbrowser.PermissionSettingDenied)
+	b.poll("the page says the browser may not tell", denied)
+	eval[bool](b, `(document.getElementById('share-error').textContent = '') === ''`)
+	b.do("share again", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	b.poll("the page says the browser may not tell, again", denied)
+	if pressed := eval[string](b, `document.getElementById('share-toggle').getAttribute('aria-pressed')`); pressed != "false" {
+		t.Errorf("sharing refused by the browser: the toggle is pressed %s, want off", pressed)
+	}
+}
+
+// TestCourierPageKeepsItsPositionsInOrder: the page stamps each position with the fix's time on
+// the server's clock, which it learns from the answers, but never before the last position the
+// server took, which keeps a courier's later fix. Here the phone's clock is four seconds fast (its
+// fixes' times too): the first position goes before any answer, stamped by that clock, and the
+// next, once the page has learned the server's, would otherwise be stamped before it and dropped.
+func TestCourierPageKeepsItsPositionsInOrder(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("make the phone's clock four seconds fast", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			Date.now = (now => () => now() + 4000)(Date.now);
+			navigator.geolocation.watchPosition = (watch => (ok, fail, opts) =>
+				watch(fix => ok({ coords: fix.coords, timestamp: fix.timestamp + 4000 }), fail, opts))(navigator.geolocation.watchPosition.bind(navigator.geolocation));`,
+		})
+		return chromedp.Void{}, err
+	})
+	permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingGranted)
+	fakePosition(b, 52.5210, 13.4080)
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="d-1"]`)
+	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	latest := func(lat float64) {
+		t.Helper()
+		testutil.WaitFor(t, fmt.Sprintf("the position at %v", lat), func() bool {
+			l := ls.tracker.Latest(t.Context(), "d-1")
+			return l != nil && l.Update.Lat == lat
+		})
+	}
+	latest(52.5210)
+	fakePosition(b, 52.5220, 13.4090)
+	latest(52.5220)
+}

@@ -1,0 +1,157 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/server"
+)
+
+// visitWithCookie opens path on base with the party page's cookie holding tok (none when ""),
+// without following a redirect.
+func visitWithCookie(t *testing.T, base, path, tok string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+path, nil)
+	if tok != "" {
+		req.AddCookie(&http.Cookie{Name: server.PartyCookie, Value: tok})
+	}
+	resp, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, readAll(t, resp)
+}
+
+// TestCourierPageOpensLikeTheOtherPartyPages: GET /couriers/{id} takes its token as the other
+// party pages do (the hand-over itself: TestPagesSetTheirStreamCookie) and renders with it a
+// courier's page: the statuses a courier may set and, where the server takes positions, the
+// sharing of its location. A token of another courier, or of another kind of party whose sub is
+// the courier's id, is refused on the page, which says why, carries no token and sets no cookie.
+// Demo mode mints a token of the courier.
+func TestCourierPageOpensLikeTheOtherPartyPages(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	base := ls.URL()
+	tok := actorToken(t, auth.RoleCourier, "c-1")
+	resp, page := visitWithCookie(t, base, "/couriers/c-1", tok)
+	for _, want := range []string{
+		`data-party-kind="courier"`, `data-party-id="c-1"`, `data-may-set="out_for_delivery delivered"`,
+		`content="` + tok + `"`, `id="share-toggle"`, `src="/static/courier.js"`, "Your deliveries",
+	} {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, want) {
+			t.Fatalf("the courier's page: %d, lacks %s:\n%s", resp.StatusCode, want, page)
+		}
+	}
+	if strings.Contains(page, "data-readonly") {
+		t.Error("the courier's page is read only")
+	}
+
+	for _, tc := range []struct {
+		name, tok string
+		code      int
+		says      string
+	}{
+		{"another courier's token", actorToken(t, auth.RoleCourier, "c-2"), http.StatusForbidden, "may not watch the stream of courier c-1"},
+		{"a restaurant's token of the same id", actorToken(t, auth.RoleRestaurant, "c-1"), http.StatusForbidden, "may not watch the stream of courier c-1"},
+		{"a customer's token of the same id", actorToken(t, auth.RoleCustomer, "c-1"), http.StatusForbidden, "may not watch the stream of courier c-1"},
+		{"not a token", "not-a-token", http.StatusUnauthorized, "That token was not accepted"},
+	} {
+		resp, page := visitWithCookie(t, base, "/couriers/c-1?token="+tc.tok, "")
+		if resp.StatusCode != tc.code || !strings.Contains(page, tc.says) || !strings.Contains(page, `data-refused="true"`) ||
+			strings.Contains(page, "ordercast-token") || strings.Contains(page, "share-toggle") {
+			t.Errorf("%s: %d, want %d saying %q with no token and no sharing:\n%s", tc.name, resp.StatusCode, tc.code, tc.says, page)
+		}
+		if len(resp.Cookies()) != 0 {
+			t.Errorf("%s: the refusal set cookies %v", tc.name, resp.Cookies())
+		}
+	}
+
+	// Without a tracker, positions have nowhere to go: the page does not offer to share them.
+	plain := newAuthServer(t, nil)
+	if _, page := visitWithCookie(t, plain.URL(), "/couriers/c-1", tok); strings.Contains(page, "share-toggle") || strings.Contains(page, "courier.js") {
+		t.Errorf("a server that takes no positions offers to share them:\n%s", page)
+	}
+
+	demo := newAuthServer(t, func(s *server.Server) { s.Auth.ConsoleToken = true })
+	_, page = visitWithCookie(t, demo.URL(), "/couriers/c-9", "")
+	const meta = `name="ordercast-token" content="`
+	i := strings.Index(page, meta)
+	if i < 0 {
+		t.Fatalf("demo courier page carries no token:\n%s", page)
+	}
+	minted := page[i+len(meta):]
+	minted = minted[:strings.IndexByte(minted, '"')]
+	if a, err := authority(t).ParseActor(minted); err != nil || a != (auth.Actor{Role: auth.RoleCourier, Sub: "c-9"}) {
+		t.Errorf("demo courier page's token acts for %+v (%v), want courier c-9", a, err)
+	}
+}
+
+// TestCourierTrackOpensOnlyItsOrders: a courier's page links each order to
+// /couriers/{id}/track/{order}, which hands the tracking page a credential for the order only
+// when the page's token may watch it: the order is the courier's now. That credential is the
+// courier's own token, in the order's tracking cookie, never a tracking token, which would outlive
+// the assignment: once the order goes to another courier the cookie reads nothing more. Like
+// every cookie it changes nothing. Another courier's order, or another courier's token, sets
+// nothing, and the tracking page shows the refusal.
+func TestCourierTrackOpensOnlyItsOrders(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	base := ls.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	createAs(t, base, admin, "shop:o-1")
+	createAs(t, base, admin, "o-2")
+	ls.assign(t, "shop:o-1", "c-1")
+	ls.assign(t, "o-2", "c-2")
+	c1 := actorToken(t, auth.RoleCourier, "c-1")
+
+	for _, tc := range []struct {
+		name, path, tok string
+	}{
+		{"another courier's order", "/couriers/c-1/track/o-2", c1},
+		{"another courier's token", "/couriers/c-1/track/shop:o-1", actorToken(t, auth.RoleCourier, "c-2")},
+		{"no token", "/couriers/c-1/track/shop:o-1", ""},
+	} {
+		resp, _ := visitWithCookie(t, base, tc.path, tc.tok)
+		if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 0 {
+			t.Errorf("%s: %d setting %v, want 303 setting nothing", tc.name, resp.StatusCode, resp.Cookies())
+		}
+	}
+
+	resp, _ := visitWithCookie(t, base, "/couriers/c-1/track/shop:o-1", c1)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/track/shop:o-1" {
+		t.Fatalf("the courier's order: %d to %q, want 303 to /track/shop:o-1", resp.StatusCode, loc)
+	}
+	c := cookieNamed(resp, server.TrackingCookie, "/v1/orders/shop:o-1")
+	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.MaxAge <= 0 || c.MaxAge > 3600 {
+		t.Fatalf("tracking cookie %+v among %v, want an HttpOnly, SameSite=Strict one living no longer than the courier's token", c, resp.Cookies())
+	}
+	if _, _, err := authority(t).ParseTracking(c.Value); err == nil {
+		t.Error("the courier's link signed a tracking token, which would outlive the courier's assignment")
+	}
+	read := func() int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/v1/orders/shop:o-1", nil)
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := read(); code != http.StatusOK {
+		t.Fatalf("reading the order with the cookie: %d, want 200", code)
+	}
+	req, _ := http.NewRequest("POST", base+"/v1/orders/shop:o-1/status", strings.NewReader(`{"status":"out_for_delivery"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a change with the cookie: %v %v, want 401", resp, err)
+	} else {
+		_ = resp.Body.Close()
+	}
+	ls.assign(t, "shop:o-1", "c-2")
+	if code := read(); code != http.StatusForbidden {
+		t.Errorf("reading the order given to another courier with the cookie: %d, want 403", code)
+	}
+}

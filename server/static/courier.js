@@ -1,0 +1,172 @@
+// A courier's page shares the phone's position while its toggle is on: the browser's geolocation
+// (high accuracy) hands over each fix, which goes to POST /v1/couriers/{id}/location with the
+// page's token. Within the server's budget (--location-rate, two a second by default): at most
+// one post a second, a newer fix replacing one that waits its turn, none while one is on its way,
+// and after a 429 or 503 none before its Retry-After. The page shows when the last position was
+// sent and how many orders it reached, and why one was not.
+(function () {
+  'use strict';
+  var oc = window.ordercast;
+  var toggle = document.getElementById('share-toggle');
+  if (!toggle) return; // no tracker on this server, or a refused token
+  var stateLine = document.getElementById('share-state');
+  var last = document.getElementById('share-last');
+  var lastAt = document.getElementById('share-at');
+  var reach = document.getElementById('share-reach');
+  var problem = document.getElementById('share-error');
+  var path = '/v1/couriers/' + oc.segment(document.body.dataset.partyId) + '/location';
+
+  // The least time between two posts: a map moves smoothly at one step a second, and the
+  // server's default budget is two.
+  var MIN_INTERVAL_MS = 1000;
+  var OFF = 'Off: customers see you on their map only while you share.';
+
+  var watch = null; // the geolocation watch, while sharing
+  var waiting = null; // the newest fix not yet sent
+  var sending = false; // a post is on its way
+  var notBefore = 0; // no post before this (Date.now())
+  var timer = null; // wakes pump when notBefore has passed
+  var live = false; // a post went through since sharing began
+  var lastTaken = 0; // the time of the last position the server took, on its clock (ms)
+
+  function say(text) {
+    if (stateLine.textContent !== text) stateLine.textContent = text;
+  }
+
+  function showProblem(text) {
+    problem.textContent = text;
+    problem.hidden = !text;
+  }
+
+  function start() {
+    if (!navigator.geolocation) {
+      showProblem('This browser cannot tell where you are.');
+      return;
+    }
+    if (!window.isSecureContext) {
+      showProblem('A browser tells a page where you are only over HTTPS: open this page at its https:// address.');
+      return;
+    }
+    showProblem('');
+    live = false;
+    toggle.setAttribute('aria-pressed', 'true');
+    say('Sharing: waiting for your first position…');
+    watch = navigator.geolocation.watchPosition(onFix, onFixError, { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 });
+  }
+
+  // stop ends the sharing: no fix is asked for or sent any more (one on its way still lands).
+  function stop(why) {
+    if (watch !== null) navigator.geolocation.clearWatch(watch);
+    watch = null;
+    waiting = null;
+    if (timer) clearTimeout(timer);
+    timer = null;
+    toggle.setAttribute('aria-pressed', 'false');
+    say(why || OFF);
+  }
+
+  function onFix(fix) {
+    if (watch === null) return;
+    waiting = fix;
+    pump();
+  }
+
+  function onFixError(err) {
+    if (watch === null) return;
+    if (err.code === err.PERMISSION_DENIED) {
+      stop(OFF);
+      showProblem('This browser may not tell the page where you are: allow location for this site in its settings, then share again.');
+      return;
+    }
+    // The watch goes on: a fix may come once the phone finds one.
+    showProblem(err.code === err.TIMEOUT ? 'No position yet: still trying.'
+      : 'Your position is unavailable (no GPS or network fix): still trying.');
+  }
+
+  // pump sends the fix that waits, when the budget allows.
+  function pump() {
+    if (watch === null || sending || !waiting) return;
+    var wait = notBefore - Date.now();
+    if (wait > 0) {
+      if (!timer) timer = setTimeout(function () { timer = null; pump(); }, wait);
+      return;
+    }
+    var fix = waiting;
+    waiting = null;
+    sending = true;
+    notBefore = Date.now() + MIN_INTERVAL_MS;
+    var p = position(fix);
+    oc.request('POST', path, p).then(function (res) {
+      lastTaken = Date.parse(p.at);
+      sent(res);
+    }, function (err) {
+      refused(err);
+      // A post the server could not take now goes again when it may, unless a newer fix has
+      // come meanwhile: a phone standing still may report no other for a while.
+      if (retryable(err) && !waiting) waiting = fix;
+    }).then(function () {
+      sending = false;
+      pump();
+    });
+  }
+
+  // position is a fix as the API takes it: what the fix has of accuracy, heading and speed (a
+  // phone standing still has no heading), and its time on the server's clock as well as the page
+  // knows it (oc.serverNow, which each answer's Date narrows): a phone's clock may be minutes off,
+  // and the server refuses a position from the future. Never before the last one taken: the server
+  // keeps the later fix of a courier's, and the estimate of its clock may move back by a fraction
+  // of a second between two fixes that close.
+  function position(fix) {
+    var c = fix.coords;
+    var p = { lat: c.latitude, lng: c.longitude };
+    if (known(c.accuracy)) p.accuracy_m = c.accuracy;
+    if (known(c.heading)) p.heading = c.heading;
+    if (known(c.speed)) p.speed_mps = c.speed;
+    var at = Math.max(fix.timestamp + oc.serverNow() - Date.now(), lastTaken + 1);
+    p.at = new Date(at).toISOString();
+    return p;
+  }
+
+  function known(v) {
+    return typeof v === 'number' && isFinite(v);
+  }
+
+  function sent(res) {
+    showProblem('');
+    lastAt.textContent = oc.formatTime(new Date().toISOString());
+    var n = res && res.orders || 0;
+    reach.textContent = n ? '· seen on ' + n + (n === 1 ? ' order' : ' orders')
+      : '· on no map now: customers see you once an order is out for delivery';
+    last.hidden = false;
+    if (!live && watch !== null) {
+      live = true;
+      say('Sharing your location.');
+    }
+  }
+
+  // retryable says whether a refused post may go through later as it is: not a refused token,
+  // nor a position the server judged wrong (422).
+  function retryable(err) {
+    return err.status === 0 || err.status === 429 || err.status >= 500;
+  }
+
+  function refused(err) {
+    if (err.retryAfter) notBefore = Math.max(notBefore, Date.now() + err.retryAfter * 1000);
+    if (err.status === 401 || err.status === 403) { // retrying cannot help
+      stop(OFF);
+      showProblem(('The server refused this page\'s token. ' + oc.sentence(err.message)).trim());
+      return;
+    }
+    var why = {
+      422: 'The server refused a position: ',
+      429: 'Too many positions: the next goes in ' + (err.retryAfter || 1) + ' s. ',
+      503: 'The server cannot take positions right now; trying again. '
+    }[err.status] || '';
+    showProblem((why + oc.sentence(err.message)).trim());
+  }
+
+  toggle.addEventListener('click', function () {
+    if (watch === null) start();
+    else stop();
+  });
+})();
