@@ -183,9 +183,9 @@ type consolePage struct {
 	Current string
 	// MaySet lists the statuses whom Token acts for may set (maySet).
 	MaySet string
-	// Restaurants are the ones the new-order form offers (demo mode); without them it asks
-	// for a restaurant's id.
-	Restaurants []PartyLink
+	// Restaurants and Customers are the ones the new-order form offers (demo mode); without
+	// them it asks for their ids.
+	Restaurants, Customers []PartyLink
 }
 
 // linkedToken is a token handed to the console by a link, and whom it acts for.
@@ -208,8 +208,11 @@ const ConsoleCookie = "ordercast_console"
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 	page := consolePage{}
 	for _, l := range s.PartyLinks {
-		if l.Party.Kind == ordercast.PartyRestaurant {
+		switch l.Party.Kind {
+		case ordercast.PartyRestaurant:
 			page.Restaurants = append(page.Restaurants, l)
+		case ordercast.PartyCustomer:
+			page.Customers = append(page.Customers, l)
 		}
 	}
 	tok, err := s.consoleToken()

@@ -481,16 +481,18 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	srv.setStatus("o-console", ordercast.StatusReady, "")
 	b.waitFor(row + `[data-status="ready"]`)
 
-	// An order created in the form appears, belongs to the restaurant given, and can be cancelled.
+	// An order created in the form appears, belongs to the restaurant and customer given, and
+	// can be cancelled.
 	b.do("create",
 		chromedp.SendKeys(chromedp.CSS(`#create input[name="id"]`), "o-form"),
 		chromedp.SendKeys(chromedp.CSS(`#create input[name="restaurant_id"]`), "saffron"),
 		chromedp.SendKeys(chromedp.CSS(`#create input[name="restaurant"]`), "Saffron House"),
+		chromedp.SendKeys(chromedp.CSS(`#create input[name="customer_id"]`), "ana"),
 		chromedp.Click(chromedp.CSS(`#create button[type="submit"]`)),
 	)
 	b.waitFor(`li.order[data-order-id="o-form"][data-status="placed"]`)
-	if got := srv.order("o-form").RestaurantID; got != "saffron" {
-		t.Errorf("the form's order belongs to restaurant %q, want saffron", got)
+	if got := srv.order("o-form"); got.RestaurantID != "saffron" || got.CustomerID != "ana" {
+		t.Errorf("the form's order belongs to restaurant %q and customer %q, want saffron and ana", got.RestaurantID, got.CustomerID)
 	}
 	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](
 		`document.querySelector('li.order[data-order-id="o-form"] .order-meta').textContent.includes('Saffron House')`,

@@ -222,7 +222,8 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 
 // TestConsoleOrdersBelongToARestaurant: in demo mode the console's form offers the demo's
 // restaurants by name, so an order created there belongs to one and shows on its board, with
-// the restaurant's name in its details. The home page sets only ids in monospace, not names.
+// the restaurant's name in its details, and to the customer chosen, whose page shows it. The
+// home page sets only ids in monospace, not names.
 func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) {
 		s.PartyLinks = []server.PartyLink{
@@ -238,6 +239,7 @@ func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
 	b.do("create an order of Saffron House",
 		chromedp.SendKeys(chromedp.CSS(`#create input[name="id"]`), "o-saffron"),
 		chromedp.SetValue(chromedp.CSS(`#create select[name="restaurant_id"]`), "saffron"),
+		chromedp.SetValue(chromedp.CSS(`#create select[name="customer_id"]`), "ana"),
 		chromedp.Click(chromedp.CSS(`#create button[type="submit"]`)),
 	)
 	b.waitFor(`li.order[data-order-id="o-saffron"]`)
@@ -246,11 +248,15 @@ func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var details struct{ Restaurant string }
-	if err := json.Unmarshal(o.Details, &details); err != nil || o.RestaurantID != "saffron" || details.Restaurant != "Saffron House" {
-		t.Fatalf("the console's order: restaurant %q, details %s (%v); want saffron, Saffron House", o.RestaurantID, o.Details, err)
+	var details struct{ Restaurant, Customer string }
+	if err := json.Unmarshal(o.Details, &details); err != nil || o.RestaurantID != "saffron" || details.Restaurant != "Saffron House" ||
+		o.CustomerID != "ana" || details.Customer != "Ana" {
+		t.Fatalf("the console's order: restaurant %q, customer %q, details %s (%v); want saffron and ana, Saffron House and Ana",
+			o.RestaurantID, o.CustomerID, o.Details, err)
 	}
 	b.do("open Saffron House's board", chromedp.Navigate(base+"/restaurants/saffron"))
+	b.waitFor(`li.order[data-order-id="o-saffron"]`)
+	b.do("open Ana's page", chromedp.Navigate(base+"/customers/ana"))
 	b.waitFor(`li.order[data-order-id="o-saffron"]`)
 
 	b.do("open the home page", chromedp.Navigate(base+"/"))

@@ -409,11 +409,16 @@
     // The demo's form picks a restaurant by its name, which the order's details then carry.
     var chosen = form.querySelector('select[name="restaurant_id"]');
     if (chosen && chosen.selectedIndex >= 0) restaurant = chosen.options[chosen.selectedIndex].textContent;
+    // The order's customer, whose page then shows it; the demo's form names the customer too.
+    var customerId = String(data.get('customer_id') || '').trim();
+    var customer = form.querySelector('select[name="customer_id"]');
+    if (customerId && customer) details.customer = customer.options[customer.selectedIndex].textContent;
     var items = Number(data.get('items'));
     if (restaurant) details.restaurant = restaurant;
     if (items > 0) details.items = items;
     var body = { details: details, note: 'created in the console' };
     if (restaurantId) body.restaurant_id = restaurantId;
+    if (customerId) body.customer_id = customerId;
     var id = String(data.get('id') || '').trim();
     if (id) body.id = id;
     createError.hidden = true;
