@@ -188,7 +188,7 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 	ticks:
 		for t := 1; sent < l.planned && time.Now().Before(hardStop); t++ {
 			end := start.Add(time.Duration(t) * tick)
-			if sleep(ctx, time.Until(end)) != nil {
+			if sleepUntil(ctx, end) != nil {
 				break
 			}
 			upTo := min(l.planned, int(math.Ceil(end.Sub(start).Seconds()*rate)))
@@ -207,10 +207,8 @@ func (d *driver) run(ctx context.Context, rate float64, dur time.Duration) load 
 		}
 	} else {
 		for ; sent < l.planned && time.Now().Before(hardStop); sent++ {
-			if wait := time.Until(due(sent)); wait > 0 {
-				if sleep(ctx, wait) != nil {
-					break
-				}
+			if sleepUntil(ctx, due(sent)) != nil {
+				break
 			}
 			if !queue(writeJob{ks: []int{first + sent}, due: due(sent)}) {
 				break

@@ -262,10 +262,8 @@ func (p *posters) run(ctx context.Context, dur time.Duration) PostCounts {
 send:
 	for sent < planned && time.Now().Before(hardStop) {
 		batch := next()
-		if wait := time.Until(batch[0].due); wait > 0 {
-			if sleep(ctx, wait) != nil {
-				break
-			}
+		if sleepUntil(ctx, batch[0].due) != nil {
+			break
 		}
 		for _, job := range batch {
 			// Blocks while every poster is busy: that is the pool falling behind the schedule.
