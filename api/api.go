@@ -99,6 +99,12 @@ const (
 	ParamWait = "wait"
 	// ParamAfterVersion is the version a long poll waits to see passed.
 	ParamAfterVersion = "after_version"
+	// HeaderIdempotencyKey carries a client's key for a create or a status change it may need to
+	// retry: a retry with the same key and request gets the first answer.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIdempotentReplayed is "true" on an answer that is the one recorded for an earlier
+	// request with the same HeaderIdempotencyKey.
+	HeaderIdempotentReplayed = "Idempotent-Replayed"
 )
 
 // SSE event names (the event: field).
@@ -258,6 +264,12 @@ type SetStatusResponse struct {
 	Order   ordercast.Order `json:"order"`
 	Event   ordercast.Event `json:"event"`
 	Changed bool            `json:"changed"`
+	// Replayed is not in the body: it is the HeaderIdempotentReplayed header of a status change
+	// sent with a HeaderIdempotencyKey, which the Go client reads into it. True means nothing
+	// was applied again: this is the answer the key's first request got, Changed included.
+	// Always false in a SetStatusesResponse and in the answer to a courier assignment, which
+	// take no key.
+	Replayed bool `json:"-"`
 }
 
 // MaxStatusChangesPerRequest bounds the changes of one POST /v1/status-changes: a request of
@@ -291,7 +303,9 @@ type SetStatusesResponse struct {
 }
 
 // StatusResult is what became of one change of a POST /v1/status-changes: the single change's
-// answer (order, event, changed), or the error the single change would have answered.
+// answer (order, event, changed), or the error the single change would have answered. (The Go
+// client's deprecated StatusResult, now SetStatusResult, is another type: SetStatusResponse,
+// the answer to a single change.)
 type StatusResult struct {
 	*SetStatusResponse
 	Error *ErrorDetail `json:"error,omitempty"`

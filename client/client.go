@@ -1,9 +1,6 @@
-// Package client is the Go client of the ordercast HTTP API: order calls and a status stream that
-// resumes by itself. Tests and the bench command use it.
 package client
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -34,6 +31,10 @@ type Client struct {
 	HTTPClient *http.Client
 	// Token, when set, is sent as "Authorization: Bearer <Token>".
 	Token string
+	// MaxAttempts bounds how many times a write with an idempotency key (WithIdempotencyKey) is
+	// sent when its outcome stays unknown; 1 turns the client's own retry off. Zero means
+	// DefaultMaxAttempts. A write without a key is sent once.
+	MaxAttempts int
 }
 
 // The request and response bodies are the wire contract's own types (package api).
@@ -43,9 +44,22 @@ type (
 	// SetStatusRequest is the body of POST /v1/orders/{id}/status. Set ExpectedVersion (for
 	// example to new(int64(3))) to make the change apply only at that version.
 	SetStatusRequest = api.SetStatusRequest
-	// StatusResult is the answer to a status change. Changed is false for an idempotent repeat of
-	// the current status; Event is then the order's latest event.
-	StatusResult = api.SetStatusResponse
+	// SetStatusResult answers SetStatus: the order after the change, its event, and whether
+	// anything changed. Changed is false for an idempotent repeat of the current status; Event
+	// is then the order's latest event. Replayed says the server answered a retry with the
+	// answer it recorded for the idempotency key.
+	SetStatusResult = api.SetStatusResponse
+	// StatusResult is SetStatusResult's former name.
+	//
+	// Deprecated: use SetStatusResult. This name is easily taken for api.StatusResult, a
+	// different type: the result of one change in SetStatusesResult.Results, which holds either
+	// a SetStatusResult or the change's error.
+	StatusResult = SetStatusResult
+	// CourierResult answers SetCourier: the order after the change, its courier event, and
+	// whether anything changed. Changed is false when the courier was already the order's;
+	// Event is then the order's latest event. The server answers it with the type it answers
+	// a status change with (Replayed is always false here).
+	CourierResult = api.SetStatusResponse
 	// Position is the body of POST /v1/couriers/{cid}/location: one courier's fix. Lat and Lng
 	// are required.
 	Position = api.PostLocationRequest
@@ -55,7 +69,8 @@ type (
 	PostLocationsResult = api.PostLocationsResponse
 	// OrderStatusChange is one change of SetStatuses: an order's id and a SetStatusRequest.
 	OrderStatusChange = api.OrderStatusChange
-	// SetStatusesResult answers SetStatuses: one result per change, in order.
+	// SetStatusesResult answers SetStatuses: one result per change, in order, each an
+	// api.StatusResult (a SetStatusResult, or the change's error).
 	SetStatusesResult = api.SetStatusesResponse
 )
 
@@ -64,12 +79,21 @@ type (
 // public tracking).
 type CreatedOrder struct {
 	api.CreateOrderResponse
-	// Created is false when the order existed already with the same details.
+	// Created is false when the order existed already with the same details. A replayed
+	// answer says what the key's first request got: true when that one created the order.
 	Created bool `json:"-"`
+	// Replayed says the server answered a retry with the answer it recorded for the
+	// idempotency key (WithIdempotencyKey): the order was not created again.
+	Replayed bool `json:"-"`
 }
 
 // Error is an error answer from the server. It unwraps to an *ordercast.Error with the same code
-// and message, so ordercast.ErrorCode works on anything a Client returns.
+// and message, so ordercast.ErrorCode works on anything the server answered. A call that got no
+// answer (its context ended, the connection failed) returns an error that is not an *Error, and
+// ordercast.ErrorCode calls it internal: recognise it with errors.Is(err,
+// context.DeadlineExceeded) (or context.Canceled) when the context ended, and errors.As(err,
+// new(net.Error)) when the network failed. The outcome of a write is then unknown; see the
+// package documentation on retrying it.
 type Error struct {
 	// StatusCode is the HTTP status of the answer.
 	StatusCode int
@@ -90,33 +114,38 @@ func (e *Error) Unwrap() error {
 	return &ordercast.Error{Code: e.Code, Message: e.Message}
 }
 
-// CreateOrder creates an order (POST /v1/orders). created is false when the server answered an
-// idempotent repeat of an earlier create with 200 instead of 201.
-func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest) (CreatedOrder, error) {
+// CreateOrder creates an order (POST /v1/orders). Created is false when the server answered an
+// idempotent repeat of an earlier create with 200 instead of 201. It takes WithIdempotencyKey,
+// with which it retries a create whose answer was lost (see the package documentation).
+func (c *Client) CreateOrder(ctx context.Context, req CreateOrderRequest, opts ...CallOption) (CreatedOrder, error) {
 	var res CreatedOrder
-	status, err := c.do(ctx, http.MethodPost, api.PathOrders, req, &res)
+	r, err := c.do(ctx, http.MethodPost, api.PathOrders, req, &res, opts)
 	if err != nil {
 		return CreatedOrder{}, fmt.Errorf("create order: %w", err)
 	}
-	res.Created = status == http.StatusCreated
+	res.Created, res.Replayed = r.status == http.StatusCreated, r.replayed
 	return res, nil
 }
 
 // Order returns the current state of one order (GET /v1/orders/{id}).
 func (c *Client) Order(ctx context.Context, id string) (ordercast.Order, error) {
 	var o ordercast.Order
-	if _, err := c.do(ctx, http.MethodGet, api.OrderPath(id), nil, &o); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, api.OrderPath(id), nil, &o, nil); err != nil {
 		return ordercast.Order{}, fmt.Errorf("get order %s: %w", id, err)
 	}
 	return o, nil
 }
 
-// SetStatus moves an order to a new status (POST /v1/orders/{id}/status).
-func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest) (StatusResult, error) {
-	var res StatusResult
-	if _, err := c.do(ctx, http.MethodPost, api.StatusPath(id), req, &res); err != nil {
-		return StatusResult{}, fmt.Errorf("set status of %s: %w", id, err)
+// SetStatus moves an order to a new status (POST /v1/orders/{id}/status). It takes
+// WithIdempotencyKey, with which it retries a change whose answer was lost (see the package
+// documentation).
+func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest, opts ...CallOption) (SetStatusResult, error) {
+	var res SetStatusResult
+	r, err := c.do(ctx, http.MethodPost, api.StatusPath(id), req, &res, opts)
+	if err != nil {
+		return SetStatusResult{}, fmt.Errorf("set status of %s: %w", id, err)
 	}
+	res.Replayed = r.replayed
 	return res, nil
 }
 
@@ -127,8 +156,24 @@ func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest)
 // error in its result.
 func (c *Client) SetStatuses(ctx context.Context, cs []OrderStatusChange) (SetStatusesResult, error) {
 	var res SetStatusesResult
-	if _, err := c.do(ctx, http.MethodPost, api.PathStatusChanges, api.SetStatusesRequest{Changes: cs}, &res); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, api.PathStatusChanges, api.SetStatusesRequest{Changes: cs}, &res, nil); err != nil {
 		return SetStatusesResult{}, fmt.Errorf("set the status of %d orders: %w", len(cs), err)
+	}
+	return res, nil
+}
+
+// SetCourier assigns order id to a courier, a = api.AssignTo("c-1"), or takes its courier away,
+// a = api.Unassign() (PUT /v1/orders/{id}/courier); note, when not empty, goes on the event.
+// The assignment is an event of the order (event: courier on streams) and leaves its status as
+// it is; the courier already assigned again changes nothing (Changed false). It needs an admin
+// or system token, or the order's restaurant's. A zero Assignment is refused by the server
+// (invalid_argument), so that a forgotten courier never unassigns; a terminal order is
+// invalid_transition, one whose history is full too_many_assignments. Repeating it is safe:
+// it takes no idempotency key.
+func (c *Client) SetCourier(ctx context.Context, id string, a api.Assignment, note string) (CourierResult, error) {
+	var res CourierResult
+	if _, err := c.do(ctx, http.MethodPut, api.CourierPath(id), api.SetCourierRequest{CourierID: a, Note: note}, &res, nil); err != nil {
+		return CourierResult{}, fmt.Errorf("set the courier of %s: %w", id, err)
 	}
 	return res, nil
 }
@@ -137,7 +182,7 @@ func (c *Client) SetStatuses(ctx context.Context, cs []OrderStatusChange) (SetSt
 // how many of its orders it reached. It needs the courier's own token, or an admin or system one.
 func (c *Client) PostLocation(ctx context.Context, cid string, p Position) (orders int, err error) {
 	var res api.PostLocationResponse
-	if _, err := c.do(ctx, http.MethodPost, api.LocationPath(cid), p, &res); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, api.LocationPath(cid), p, &res, nil); err != nil {
 		return 0, fmt.Errorf("post location of courier %s: %w", cid, err)
 	}
 	return res.Orders, nil
@@ -149,7 +194,7 @@ func (c *Client) PostLocation(ctx context.Context, cid string, p Position) (orde
 // has its error in its result.
 func (c *Client) PostLocations(ctx context.Context, ps []CourierPosition) (PostLocationsResult, error) {
 	var res PostLocationsResult
-	if _, err := c.do(ctx, http.MethodPost, api.PathLocations, api.PostLocationsRequest{Positions: ps}, &res); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, api.PathLocations, api.PostLocationsRequest{Positions: ps}, &res, nil); err != nil {
 		return PostLocationsResult{}, fmt.Errorf("post %d locations: %w", len(ps), err)
 	}
 	return res, nil
@@ -162,7 +207,7 @@ func (c *Client) PostLocations(ctx context.Context, ps []CourierPosition) (PostL
 func (c *Client) Events(ctx context.Context, id string, after int64) ([]ordercast.Event, error) {
 	var res api.EventsResponse
 	p := api.EventsPath(id) + "?" + api.ParamAfter + "=" + strconv.FormatInt(after, 10)
-	if _, err := c.do(ctx, http.MethodGet, p, nil, &res); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, p, nil, &res, nil); err != nil {
 		return nil, fmt.Errorf("list events of %s: %w", id, err)
 	}
 	return res.Events, nil
@@ -194,38 +239,6 @@ func (c *Client) newRequestTo(ctx context.Context, base, method, path string, bo
 	}
 	req.Header.Set("User-Agent", "ordercast-client")
 	return req, nil
-}
-
-// do sends one JSON call and decodes a 2xx answer into out, returning the HTTP status.
-func (c *Client) do(ctx context.Context, method, path string, in, out any) (int, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return 0, fmt.Errorf("encode request: %w", err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := c.newRequest(ctx, method, path, body)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.httpClient().Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer closeBody(resp.Body)
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, readError(resp)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(out); err != nil {
-		return resp.StatusCode, fmt.Errorf("decode response (HTTP %d): %w", resp.StatusCode, err)
-	}
-	return resp.StatusCode, nil
 }
 
 // closeBody drains a little of what is left so the connection can be reused, then closes.

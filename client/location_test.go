@@ -2,18 +2,13 @@ package client_test
 
 import (
 	"context"
-	"crypto/rand"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
-	"github.com/ordercast/ordercast/hub"
-	"github.com/ordercast/ordercast/location"
-	"github.com/ordercast/ordercast/server"
-	"github.com/ordercast/ordercast/sqlite"
 )
 
 // TestPostLocations: a courier's own post and an integration's batch reach the order the courier
@@ -21,49 +16,14 @@ import (
 // post the batch.
 func TestPostLocations(t *testing.T) {
 	ctx := context.Background()
-	h := hub.New()
-	st := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
-	st.Publisher = h
-	if err := st.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	tokens, err := auth.New([]byte(rand.Text() + rand.Text()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := location.New(h, st)
-	tr.Rate = 0
-	if err := tr.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tr.Close() })
-	srv := server.New(st, h)
-	srv.Addr = "127.0.0.1:0"
-	srv.Auth = &server.Auth{Tokens: tokens}
-	srv.Locations = tr
-	if err := srv.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Close(ctx)
-	})
-	sign := func(role auth.Role, sub string) string {
-		tok, err := tokens.SignActor(auth.Actor{Role: role, Sub: sub}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	system := &client.Client{BaseURL: srv.URL(), Token: sign(auth.RoleSystem, "dispatch")}
-	courier := &client.Client{BaseURL: srv.URL(), Token: sign(auth.RoleCourier, "c-1")}
+	srv := startServer(t, true, nil)
+	system := &client.Client{BaseURL: srv.url, Token: srv.sign(t, auth.RoleSystem, "dispatch")}
+	courier := &client.Client{BaseURL: srv.url, Token: srv.sign(t, auth.RoleCourier, "c-1")}
 
 	if _, err := system.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := st.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o-1", CourierID: "c-1"}); err != nil {
+	if _, _, _, err := srv.store.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o-1", CourierID: "c-1"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := system.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: ordercast.StatusOutForDelivery}); err != nil {
@@ -99,5 +59,53 @@ func TestPostLocations(t *testing.T) {
 	_, err = courier.PostLocations(ctx, []client.CourierPosition{{CourierID: "c-1", PostLocationRequest: client.Position{Lat: &lat, Lng: &lng}}})
 	if ordercast.ErrorCode(err) != ordercast.EForbidden {
 		t.Fatalf("a courier's batch: err %v, want %s", err, ordercast.EForbidden)
+	}
+}
+
+// TestWatchScopeOnLocationSeesPositions: a party watch hands the positions of its orders'
+// couriers to OnLocation, as an order watch does; a position moves no resume point.
+func TestWatchScopeOnLocationSeesPositions(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t, false, nil)
+	c := &client.Client{BaseURL: srv.url}
+	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1", RestaurantID: "luigi"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetCourier(ctx, "o-1", api.AssignTo("c-1"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: ordercast.StatusOutForDelivery}); err != nil {
+		t.Fatal(err)
+	}
+	positions := make(chan ordercast.LocationUpdate, 1)
+	w := c.WatchCourier(ctx, "c-1", client.WatchOptions{OnLocation: func(u ordercast.LocationUpdate, _ time.Time) { positions <- u }})
+	t.Cleanup(func() { w.Close() })
+	nctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
+	u, err := w.NextScoped(nctx)
+	if err != nil || u.Snapshot == nil {
+		t.Fatalf("NextScoped = %+v, %v; want the opening snapshot", u, err)
+	}
+	go func() { // the callbacks run on the goroutine reading the watch
+		for {
+			if _, err := w.NextScoped(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	lat, lng := 52.37, 4.89
+	if n, err := c.PostLocation(ctx, "c-1", client.Position{Lat: &lat, Lng: &lng}); err != nil || n != 1 {
+		t.Fatalf("PostLocation reached %d orders, err %v; want 1", n, err)
+	}
+	select {
+	case got := <-positions:
+		if got.OrderID != "o-1" || got.Lat != lat || got.Lng != lng {
+			t.Errorf("OnLocation saw %+v, want o-1 at %v,%v", got, lat, lng)
+		}
+	case <-nctx.Done():
+		t.Fatal("the party watch's OnLocation never saw the position")
+	}
+	if got := w.LastEventID(); got != u.Pos {
+		t.Errorf("LastEventID = %d after a position, want the snapshot's %d", got, u.Pos)
 	}
 }

@@ -11,9 +11,16 @@ import (
 	"github.com/ordercast/ordercast/api"
 )
 
-// ScopeUpdate is one message of a party stream: either the snapshot of the party's active
-// orders that opens a stream (and follows a resume the server could not serve from the log),
+// ScopeUpdate is one message of a party stream: either a snapshot of the party's active orders
 // or one event of an order in the party's scope. Pos is its position in the party's log.
+//
+// A snapshot opens a stream, and comes again, mid-stream, whenever the watch is more than
+// 10,000 events behind the party's log: on a resume after a long absence, or on an open stream
+// that fell that far behind (the events between are not sent). A snapshot replaces the
+// caller's state: it is every active order of the party at Pos, and an order the caller holds
+// that is not in it has ended or left the scope meanwhile. It holds at most 2,000 orders, the
+// most recently updated; a party with more active orders than that has its oldest left out,
+// whose later events still arrive.
 type ScopeUpdate struct {
 	Pos      int64
 	Snapshot *api.PartySnapshot // set for a snapshot
@@ -47,8 +54,10 @@ func (c *Client) WatchCustomer(ctx context.Context, id string, opts WatchOptions
 
 // NextScoped returns the next update of a party watch. Events come in the party log's order,
 // each at most once: after a dropped connection the watch resumes after the last position
-// returned and skips any position it has already returned (counted in Duplicates). A party
-// stream does not end by itself.
+// returned and skips any position it has already returned (counted in Duplicates). A snapshot
+// may come mid-stream (see ScopeUpdate): replace your state with it. Couriers' positions go to
+// WatchOptions.OnLocation, as with Next. A party stream does not end by itself. The contexts
+// work as Next's do: bound the watch with the one given to WatchScope, not each call.
 func (w *Watch) NextScoped(ctx context.Context) (ScopeUpdate, error) {
 	if w.party == nil {
 		return ScopeUpdate{}, errors.New("client: an order watch is read with Next")
@@ -66,6 +75,12 @@ func (w *Watch) NextScoped(ctx context.Context) (ScopeUpdate, error) {
 		case api.EventStatus, api.EventCourier:
 			u.Event = new(ordercast.Event)
 			err = json.Unmarshal([]byte(sev.Data), u.Event)
+		case api.EventLocation:
+			if err := w.location(sev, received); err != nil {
+				_, err = w.finish(err)
+				return ScopeUpdate{}, err
+			}
+			continue
 		default:
 			continue // other kinds may be added by the server
 		}

@@ -25,10 +25,18 @@ const (
 	DefaultMinRetry = time.Second
 	// DefaultMaxRetry is the longest wait before a reconnect, however many attempts have failed.
 	DefaultMaxRetry = 30 * time.Second
+	// DefaultIdleTimeout is how long a watch waits for a byte before it takes the connection
+	// for dead: three of the server's heartbeats at its default --heartbeat of 15 s.
+	DefaultIdleTimeout = 45 * time.Second
 )
 
 // ErrWatchClosed is returned by Watch.Next after Close.
 var ErrWatchClosed = errors.New("client: watch closed")
+
+// ErrIdleTimeout is why a watch dropped a connection on which nothing arrived for
+// WatchOptions.IdleTimeout; the watch resumes on a new one, so Next returns it only wrapped in
+// the error that ends a watch at MaxFailures.
+var ErrIdleTimeout = errors.New("client: stream silent for longer than the idle timeout")
 
 // WatchOptions tune a Watch. The zero value watches from the order's current state with the
 // default backoff.
@@ -43,6 +51,15 @@ type WatchOptions struct {
 	// MinRetry when it sent none), doubled for each consecutive failed attempt, plus jitter, never
 	// more than MaxRetry. Zero means DefaultMinRetry and DefaultMaxRetry.
 	MinRetry, MaxRetry time.Duration
+	// IdleTimeout is how long a connection may stay silent, not a byte arriving while Next
+	// waits on it, before the watch takes it for dead (a peer gone without closing it, a middlebox that dropped it),
+	// drops it and resumes after the last event, as after a drop by the server. Every event
+	// and every heartbeat comment (the server sends ": ping" on an idle stream every --heartbeat,
+	// 15 s by default) restarts it, and it bounds the wait for the answer to a connect too.
+	// Zero means DefaultIdleTimeout, 45 s, three heartbeats at the default; against a server
+	// with a longer --heartbeat, set about three of its heartbeats. A negative value turns it
+	// off.
+	IdleTimeout time.Duration
 	// MaxFailures ends the watch with an error after this many consecutive attempts that failed
 	// to connect or ended without delivering an event and within 10 s (a store that is away is
 	// answered with a comment and an end). Zero means retry until the context ends.
@@ -84,9 +101,10 @@ type Watch struct {
 	ctx     context.Context // the watch's lifetime; every connection's context derives from it
 	cancel  context.CancelCauseFunc
 
-	mu         sync.Mutex // guards body, connCancel and inNext against Close and interrupt
+	mu         sync.Mutex // guards body, connCancel, idle and inNext against Close and interrupt
 	body       io.ReadCloser
 	connCancel context.CancelFunc
+	idle       *idleGuard // nil when WatchOptions.IdleTimeout is off
 	inNext     bool
 	nextCalls  uint64 // counts the calls to Next, so that a late interrupt ends only its own
 	// interrupted says an interrupt cut the current connection: the next read or connect that
@@ -111,7 +129,8 @@ type Watch struct {
 }
 
 // Watch returns a subscription to the status events of one order. It connects on the first call
-// to Next. ctx bounds the whole watch; Close ends it early and frees the connection.
+// to Next. ctx bounds the whole watch; Close ends it early and frees the connection. A watch
+// that ends by itself (io.EOF, or a final error) lets go of ctx then; Close is still harmless.
 func (c *Client) Watch(ctx context.Context, orderID string, opts WatchOptions) *Watch {
 	if opts.MinRetry <= 0 {
 		opts.MinRetry = DefaultMinRetry
@@ -120,6 +139,9 @@ func (c *Client) Watch(ctx context.Context, orderID string, opts WatchOptions) *
 		opts.MaxRetry = DefaultMaxRetry
 	}
 	opts.MaxRetry = max(opts.MaxRetry, opts.MinRetry)
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	wctx, cancel := context.WithCancelCause(ctx)
 	w := &Watch{c: c, orderID: orderID, opts: opts, ctx: wctx, cancel: cancel}
 	w.lastID.Store(opts.LastEventID)
@@ -139,6 +161,7 @@ func (w *Watch) Duplicates() int { return int(w.duplicates.Load()) }
 func (w *Watch) LastEventID() int64 { return w.lastID.Load() }
 
 // Close ends the watch and frees its connection. A Next in progress returns ErrWatchClosed.
+// Closing a watch again, or one that has ended by itself, does nothing.
 func (w *Watch) Close() error {
 	w.cancel(ErrWatchClosed)
 	w.mu.Lock()
@@ -156,8 +179,10 @@ func (w *Watch) Close() error {
 // event (delivered or cancelled) or when the server answers 204 No Content, and an *Error when the
 // server answers 4xx; both are final. When ctx ends, Next returns ctx.Err() and the watch stays
 // usable: it lets the connection go, and the next call resumes after the last event returned on
-// a new one (a blocked read can only be broken that way). When the watch's own context ends or
-// Close is called, Next returns its cause for good.
+// a new one (a blocked read can only be broken that way): so do not give each call a timeout,
+// which would reconnect every time it expires on a quiet order; bound the watch with the context
+// given to Watch instead. When the watch's own context ends or Close is called, Next returns
+// its cause for good.
 func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 	if w.party != nil {
 		return ordercast.Event{}, errors.New("client: a party watch is read with NextScoped")
@@ -167,12 +192,10 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 		if err != nil {
 			return ordercast.Event{}, err
 		}
-		if sev.Type == api.EventLocation && w.opts.OnLocation != nil {
-			var u ordercast.LocationUpdate
-			if err := json.Unmarshal([]byte(sev.Data), &u); err != nil {
-				return w.finish(fmt.Errorf("watch %s: decode position: %w", w.orderID, err))
+		if sev.Type == api.EventLocation {
+			if err := w.location(sev, received); err != nil {
+				return w.finish(err)
 			}
-			w.opts.OnLocation(u, received)
 			continue
 		}
 		if sev.Type != api.EventStatus && sev.Type != api.EventCourier {
@@ -200,11 +223,24 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 		w.lastID.Store(ev.Seq)
 		w.failures = 0
 		if ev.Status.Terminal() {
-			w.err = io.EOF
-			w.dropConn()
+			w.end(io.EOF)
 		}
 		return ev, nil
 	}
+}
+
+// location hands a courier's position (event: location) to OnLocation, for order and party
+// watches alike. A position has no seq: it moves no resume point.
+func (w *Watch) location(sev SSEEvent, received time.Time) error {
+	if w.opts.OnLocation == nil {
+		return nil
+	}
+	var u ordercast.LocationUpdate
+	if err := json.Unmarshal([]byte(sev.Data), &u); err != nil {
+		return fmt.Errorf("watch %s: decode position: %w", w.orderID, err)
+	}
+	w.opts.OnLocation(u, received)
+	return nil
 }
 
 // nextSSE returns the next SSE event of the watch's stream, connecting and reconnecting as
@@ -219,6 +255,10 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 	}
 	call := w.setInNext(true)
 	defer w.setInNext(false)
+	// The idle clock runs only while a call waits on the connection: what arrived while the
+	// caller was busy elsewhere is not read yet, which is no silence.
+	w.idle.restart()
+	defer func() { w.idle.stop() }()
 	// A blocked read can only be broken by ending its connection; the next call reconnects. The
 	// interrupt may run after this call has returned (ctx ending just then): it then ends
 	// nothing, rather than the next call's connection, which that call would count as failed.
@@ -315,8 +355,9 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	if lastID > 0 && !w.opts.LastEventIDInQuery {
 		req.Header.Set(api.HeaderLastEventID, strconv.FormatInt(lastID, 10))
 	}
+	idle := newIdleGuard(w.opts.IdleTimeout, cancel)
 	w.mu.Lock()
-	w.connCancel = cancel
+	w.connCancel, w.idle = cancel, idle
 	w.mu.Unlock()
 	if ctx.Err() != nil {
 		// interrupt may have run before connCancel was set; it cannot have run after this check.
@@ -325,7 +366,7 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	resp, err := w.c.httpClient().Do(req)
 	if err != nil {
 		w.dropConn()
-		return false, fmt.Errorf("watch %s: %w", w.orderID, err)
+		return false, fmt.Errorf("watch %s: %w", w.orderID, idle.explain(err))
 	}
 	if w.opts.OnConnect != nil {
 		w.opts.OnConnect(reconnect)
@@ -357,10 +398,11 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 		w.dropConn()
 		return true, fmt.Errorf("watch %s: %w", w.orderID, e)
 	}
+	body := idle.watch(resp.Body)
 	w.mu.Lock()
-	w.body = resp.Body
+	w.body = body
 	w.mu.Unlock()
-	w.sse = NewSSEReader(resp.Body)
+	w.sse = NewSSEReader(body)
 	w.sse.OnComment = w.opts.OnComment
 	w.delivered, w.connected = false, time.Now()
 	return false, nil
@@ -420,10 +462,19 @@ func (w *Watch) sleep(ctx context.Context) error {
 	}
 }
 
+// finish ends the watch with err (end) and returns it as Next does.
 func (w *Watch) finish(err error) (ordercast.Event, error) {
+	w.end(err)
+	return ordercast.Event{}, err
+}
+
+// end makes err the watch's final answer, frees its connection and lets go of the context it
+// was given, as Close would: a watch that ended by itself and was never closed leaves nothing
+// registered in its caller's context.
+func (w *Watch) end(err error) {
 	w.err = err
 	w.dropConn()
-	return ordercast.Event{}, err
+	w.cancel(err)
 }
 
 // interrupt ends the current connection so that a read blocked in Next call returns; once that
@@ -469,6 +520,8 @@ func (w *Watch) dropConn() {
 }
 
 func (w *Watch) closeConnLocked() {
+	w.idle.stop()
+	w.idle = nil
 	if w.connCancel != nil {
 		// Cancel before Close: the transport then drops the connection instead of trying to
 		// drain an endless stream for reuse.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -101,6 +102,11 @@ func collect(t *testing.T, w *client.Watch) ([]int64, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
+	return collectUntil(ctx, w)
+}
+
+// collectUntil is collect bounded by ctx.
+func collectUntil(ctx context.Context, w *client.Watch) ([]int64, error) {
 	var seqs []int64
 	for {
 		ev, err := w.Next(ctx)
@@ -709,5 +715,67 @@ func TestWatchStoreAwayIsAFailure(t *testing.T) {
 	}
 	if n := len(s.requests()); n != 3 {
 		t.Errorf("%d requests, want 3", n)
+	}
+}
+
+// parentCtx is the context a watch is given, counting the watches registered with it: a
+// context derived from one that has an AfterFunc method registers through it, and lets go by
+// calling the stop it got back.
+type parentCtx struct {
+	context.Context
+	done chan struct{} // never closed
+	live atomic.Int64
+}
+
+func (c *parentCtx) Done() <-chan struct{} { return c.done }
+func (c *parentCtx) AfterFunc(func()) func() bool {
+	c.live.Add(1)
+	var once sync.Once
+	return func() bool {
+		stopped := false
+		once.Do(func() { c.live.Add(-1); stopped = true })
+		return stopped
+	}
+}
+
+// TestWatchLetsGoOfItsContextWhenItEnds: a watch that ends by itself, after the final event or
+// with a final error, and is never closed, leaves nothing registered in the context it was
+// given (a caller's long-lived context would otherwise collect one per watch); a Close after
+// that is harmless.
+func TestWatchLetsGoOfItsContextWhenItEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		handler func(http.ResponseWriter, *http.Request)
+		wantEOF bool // else a *client.Error
+	}{
+		{"after the final event", func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			send(w, 1, 6)
+		}, true},
+		{"with a final error", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"error":{"code":"not_found","message":"no order o-1"}}`, http.StatusNotFound)
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStreamServer(t, tc.handler)
+			parent := &parentCtx{Context: context.Background(), done: make(chan struct{})}
+			w := s.c.Watch(parent, orderID, fastRetry)
+			if parent.live.Load() != 1 {
+				t.Fatalf("%d watches registered, want 1: the test cannot tell anything", parent.live.Load())
+			}
+			_, err := collect(t, w)
+			if tc.wantEOF && err != io.EOF || !tc.wantEOF && !errors.As(err, new(*client.Error)) {
+				t.Fatalf("the watch ended with %v", err)
+			}
+			if n := parent.live.Load(); n != 0 {
+				t.Errorf("the ended watch is still registered with its context (%d)", n)
+			}
+			if err := w.Close(); err != nil {
+				t.Errorf("Close after the end = %v", err)
+			}
+			if _, again := w.Next(context.Background()); again != err {
+				t.Errorf("Next after Close = %v, want the watch's end %v again", again, err)
+			}
+		})
 	}
 }

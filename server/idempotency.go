@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
 )
 
 // IdempotencyKeyHeader carries a client's key for a write it may need to retry; a retry with the
 // same key and request gets the first answer (IdempotentReplayedHeader says so).
 const (
-	IdempotencyKeyHeader     = "Idempotency-Key"
-	IdempotentReplayedHeader = "Idempotent-Replayed"
+	IdempotencyKeyHeader     = api.HeaderIdempotencyKey
+	IdempotentReplayedHeader = api.HeaderIdempotentReplayed
 	// DefaultIdempotencyTTL is how long an answer is kept for a retry.
 	DefaultIdempotencyTTL = 24 * time.Hour
 )

@@ -1,0 +1,153 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+)
+
+// DefaultMaxAttempts is how many times a write with an idempotency key is sent at most when
+// Client.MaxAttempts is zero: the first try and two retries.
+const DefaultMaxAttempts = 3
+
+// firstRetryWait is the wait before a keyed write's second attempt; it doubles for each further
+// one, plus up to half again of jitter, so that clients cut off together do not return together.
+const firstRetryWait = 200 * time.Millisecond
+
+// CallOption adjusts one call. CreateOrder and SetStatus take them.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	idempotencyKey string
+	keyed          bool
+}
+
+// WithIdempotencyKey sends key (1–255 visible ASCII characters, such as a UUID; another is
+// refused before anything is sent) as the call's Idempotency-Key: the server answers a repeat
+// of the same request with the same key, within its --idempotency-ttl (24 h), with the first
+// answer instead of applying it again, and marks it Replayed. The client then retries the
+// call by itself when its outcome is unknown (see the package documentation). Use a new key for
+// each new write, and the same key for every retry of it.
+func WithIdempotencyKey(key string) CallOption {
+	return func(o *callOptions) { o.idempotencyKey, o.keyed = key, true }
+}
+
+// reply is what a call learns of a 2xx answer besides its body.
+type reply struct {
+	status   int
+	replayed bool // the answer recorded for the call's idempotency key
+}
+
+// do sends one JSON call and decodes a 2xx answer into out. A call with an idempotency key is
+// sent again, with the same key, while its outcome is unknown (send says when), up to
+// maxAttempts times, and never after ctx ends.
+func (c *Client) do(ctx context.Context, method, path string, in, out any, opts []CallOption) (reply, error) {
+	var o callOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.keyed {
+		// Refused here rather than by the server, so that a write is never retried without a
+		// key that makes the retry safe.
+		if err := ordercast.ValidateIdempotencyKey(o.idempotencyKey); err != nil {
+			return reply{}, err
+		}
+	}
+	var body []byte
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return reply{}, fmt.Errorf("encode request: %w", err)
+		}
+		body = b
+	}
+	attempts := 1
+	if o.keyed {
+		attempts = c.maxAttempts()
+	}
+	wait := firstRetryWait
+	for try := 1; ; try++ {
+		r, unknown, err := c.send(ctx, method, path, body, out, o)
+		switch {
+		case err == nil:
+			return r, nil
+		case !unknown || ctx.Err() != nil || try >= attempts:
+			if try > 1 {
+				err = fmt.Errorf("attempt %d of %d: %w", try, attempts, err)
+			}
+			return r, err
+		}
+		if serr := sleepCtx(ctx, wait+rand.N(wait/2+1)); serr != nil {
+			return r, fmt.Errorf("%w before attempt %d of %d; attempt %d: %w", serr, try+1, attempts, try, err)
+		}
+		wait *= 2
+	}
+}
+
+func (c *Client) maxAttempts() int {
+	if c.MaxAttempts > 0 {
+		return c.MaxAttempts
+	}
+	return DefaultMaxAttempts
+}
+
+// send makes one attempt of a call. unknown reports a failure that leaves the call's outcome
+// unknown, which a keyed call may retry: no answer, or an answer cut short (or its context
+// ended: do never retries then), or the server still answering the key's first request
+// (idempotency_key_in_use).
+func (c *Client) send(ctx context.Context, method, path string, body []byte, out any, o callOptions) (r reply, unknown bool, err error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := c.newRequest(ctx, method, path, rd)
+	if err != nil {
+		return reply{}, false, err
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if o.keyed {
+		req.Header.Set(api.HeaderIdempotencyKey, o.idempotencyKey)
+	}
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return reply{}, true, err
+	}
+	defer closeBody(resp.Body)
+	r = reply{status: resp.StatusCode, replayed: resp.Header.Get(api.HeaderIdempotentReplayed) == "true"}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := readError(resp)
+		return r, e.Code == ordercast.EIdempotencyKeyInUse, e
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(out); err != nil {
+		// A body that is not the JSON it should be is the server's to fix; one that broke off
+		// is an answer lost on the way.
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		lost := !errors.As(err, &syntax) && !errors.As(err, &typ)
+		return r, lost, fmt.Errorf("decode response (HTTP %d): %w", resp.StatusCode, err)
+	}
+	return r, false, nil
+}
+
+// sleepCtx waits d, or returns ctx's error when it ends first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

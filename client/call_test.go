@@ -1,0 +1,198 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/client"
+)
+
+// answer is a fake server's answer: an HTTP status, a JSON body and, when replayed, the
+// Idempotent-Replayed header.
+func answer(status int, body string, replayed bool) *http.Response {
+	h := http.Header{"Content-Type": {"application/json"}}
+	if replayed {
+		h.Set(api.HeaderIdempotentReplayed, "true")
+	}
+	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body))}
+}
+
+var errReset = errors.New("connection reset by peer")
+
+// TestIdempotencyKeyRetries: a write with an idempotency key is sent again, with the same key
+// and body, while its outcome is unknown (no answer, or idempotency_key_in_use), at most
+// MaxAttempts times with a growing wait, and never after its context ended; any other answer is
+// final. A write without a key is sent once. The fake clock makes the waits exact.
+func TestIdempotencyKeyRetries(t *testing.T) {
+	lost := func() (*http.Response, error) { return nil, errReset }
+	inUse := func() (*http.Response, error) {
+		return answer(http.StatusConflict, `{"error":{"code":"idempotency_key_in_use","message":"being answered"}}`, false), nil
+	}
+	replayed := func() (*http.Response, error) { return answer(http.StatusCreated, createdJSON, true), nil }
+	for _, tc := range []struct {
+		name        string
+		maxAttempts int
+		key         *string
+		timeout     time.Duration
+		answers     []func() (*http.Response, error)
+		wantSent    int
+		wantErr     string // "" for success, else ordercast.ErrorCode's
+		wantWaits   [][2]time.Duration
+	}{
+		{name: "no answer, three times", key: new("k-1"), answers: []func() (*http.Response, error){lost},
+			wantSent: 3, wantErr: ordercast.EInternal,
+			wantWaits: [][2]time.Duration{{200 * time.Millisecond, 300 * time.Millisecond}, {400 * time.Millisecond, 600 * time.Millisecond}}},
+		{name: "no answer, then the first answer replayed", key: new("k-1"), answers: []func() (*http.Response, error){lost, replayed},
+			wantSent: 2},
+		{name: "the first request still being answered", key: new("k-1"), answers: []func() (*http.Response, error){inUse, replayed},
+			wantSent: 2},
+		{name: "an answer is final", key: new("k-1"), answers: []func() (*http.Response, error){func() (*http.Response, error) {
+			return answer(http.StatusConflict, `{"error":{"code":"order_exists","message":"differs"}}`, false), nil
+		}}, wantSent: 1, wantErr: ordercast.EOrderExists},
+		{name: "MaxAttempts 1 turns the retry off", maxAttempts: 1, key: new("k-1"), answers: []func() (*http.Response, error){lost},
+			wantSent: 1, wantErr: ordercast.EInternal},
+		{name: "no retry after the context ended", key: new("k-1"), timeout: 100 * time.Millisecond, answers: []func() (*http.Response, error){lost},
+			wantSent: 1, wantErr: ordercast.EInternal},
+		{name: "without a key, sent once", answers: []func() (*http.Response, error){lost},
+			wantSent: 1, wantErr: ordercast.EInternal},
+		{name: "an invalid key is never sent", key: new(""), answers: []func() (*http.Response, error){lost},
+			wantSent: 0, wantErr: ordercast.EInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var at []time.Time
+				var keys, bodies []string
+				c := &client.Client{BaseURL: "http://ordercast.test", MaxAttempts: tc.maxAttempts, HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					at = append(at, time.Now())
+					keys = append(keys, strings.Join(r.Header.Values(api.HeaderIdempotencyKey), ","))
+					b, _ := io.ReadAll(r.Body)
+					bodies = append(bodies, string(b))
+					return tc.answers[min(len(at), len(tc.answers))-1]()
+				})}}
+				ctx := t.Context()
+				if tc.timeout > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+					defer cancel()
+				}
+				var opts []client.CallOption
+				if tc.key != nil {
+					opts = append(opts, client.WithIdempotencyKey(*tc.key))
+				}
+				res, err := c.CreateOrder(ctx, client.CreateOrderRequest{RestaurantID: "luigi"}, opts...)
+				if len(at) != tc.wantSent {
+					t.Fatalf("sent %d times, want %d (err %v)", len(at), tc.wantSent, err)
+				}
+				if got := ordercast.ErrorCode(err); got != tc.wantErr {
+					t.Fatalf("err = %v (code %q), want code %q", err, got, tc.wantErr)
+				}
+				if err == nil && (!res.Replayed || !res.Created || res.ID != "o-1") {
+					t.Errorf("result %+v, want o-1 created, replayed", res)
+				}
+				if tc.wantErr == ordercast.EInternal && !errors.As(err, new(net.Error)) {
+					t.Errorf("err = %v, want a net.Error: the outcome is unknown", err)
+				}
+				if tc.timeout > 0 && !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("err = %v, want the context's deadline", err)
+				}
+				for i := range at {
+					if keys[i] != keys[0] || bodies[i] != bodies[0] {
+						t.Errorf("attempt %d sent key %q and %s, the first %q and %s", i+1, keys[i], bodies[i], keys[0], bodies[0])
+					}
+				}
+				if tc.key != nil && len(keys) > 0 && keys[0] != *tc.key {
+					t.Errorf("Idempotency-Key %q, want %q", keys[0], *tc.key)
+				}
+				for i, w := range tc.wantWaits {
+					if gap := at[i+1].Sub(at[i]); gap < w[0] || gap > w[1] {
+						t.Errorf("wait before attempt %d = %v, want within %v", i+2, gap, w)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestIdempotencyKeyRecoversALostAnswer: through a proxy that lets a write reach a real server
+// and loses its answer, a create and a status change with a key come back answered (the
+// server's replay of the first answer) and applied once; without a key the error is a network
+// error, whose outcome is unknown, and the client has not sent it again.
+func TestIdempotencyKeyRecoversALostAnswer(t *testing.T) {
+	srv := startServer(t, false, nil)
+	p := newProxy(t, srv.url)
+	ctx := context.Background()
+	c := clientOf(t, p.url())
+
+	p.loseAnswer.Store(true)
+	created, err := c.CreateOrder(ctx, client.CreateOrderRequest{RestaurantID: "luigi"}, client.WithIdempotencyKey("create-1"))
+	if err != nil || !created.Replayed || !created.Created {
+		t.Fatalf("CreateOrder = %+v, %v; want the first answer replayed", created, err)
+	}
+	if n := p.accepts.Load(); n != 2 {
+		t.Errorf("%d connections, want 2: the lost one and the retry", n)
+	}
+
+	p.loseAnswer.Store(true)
+	res, err := c.SetStatus(ctx, created.ID, client.SetStatusRequest{Status: ordercast.StatusConfirmed}, client.WithIdempotencyKey("confirm-1"))
+	if err != nil || !res.Replayed || !res.Changed || res.Event.Seq != 2 {
+		t.Fatalf("SetStatus = %+v, %v; want the first answer replayed", res, err)
+	}
+
+	p.loseAnswer.Store(true)
+	_, err = c.CreateOrder(ctx, client.CreateOrderRequest{RestaurantID: "luigi"})
+	if errors.As(err, new(*client.Error)) || !errors.As(err, new(net.Error)) || ordercast.ErrorCode(err) != ordercast.EInternal {
+		t.Fatalf("CreateOrder without a key = %v, want a network error", err)
+	}
+
+	orders, err := srv.store.ActiveOrders(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orders) != 2 {
+		t.Errorf("%d orders, want 2: one per create", len(orders))
+	}
+	if o, err := srv.store.Order(ctx, created.ID); err != nil || o.Version != 2 {
+		t.Errorf("order %s at version %d (%v), want 2: confirmed once", created.ID, o.Version, err)
+	}
+}
+
+// TestSetCourier: an order is assigned, assigned again to the same courier (no change), and
+// unassigned; a change the server refuses comes back with its code.
+func TestSetCourier(t *testing.T) {
+	srv := startServer(t, false, nil)
+	ctx := context.Background()
+	c := &client.Client{BaseURL: srv.url}
+	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SetCourier(ctx, "o-1", api.AssignTo("kofi"), "nearest")
+	if err != nil || !res.Changed || res.Order.CourierID != "kofi" || res.Event.Seq != 2 ||
+		res.Event.Kind != ordercast.KindCourier || res.Event.CourierID != "kofi" || res.Event.Note != "nearest" {
+		t.Fatalf("assign = %+v, %v", res, err)
+	}
+	if res, err := c.SetCourier(ctx, "o-1", api.AssignTo("kofi"), ""); err != nil || res.Changed || res.Event.Seq != 2 {
+		t.Errorf("the same courier again = %+v, %v; want no change", res, err)
+	}
+	if res, err := c.SetCourier(ctx, "o-1", api.Unassign(), ""); err != nil || !res.Changed || res.Order.CourierID != "" || res.Event.Seq != 3 {
+		t.Errorf("unassign = %+v, %v", res, err)
+	}
+	if _, err := c.SetCourier(ctx, "o-1", api.Assignment{}, ""); ordercast.ErrorCode(err) != ordercast.EInvalid {
+		t.Errorf("no assignment: %v, want %s", err, ordercast.EInvalid)
+	}
+	if _, err := c.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: ordercast.StatusCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	var ce *client.Error
+	if _, err := c.SetCourier(ctx, "o-1", api.AssignTo("kofi"), ""); !errors.As(err, &ce) || ce.StatusCode != http.StatusConflict || ce.Code != ordercast.EInvalidTransition {
+		t.Errorf("a cancelled order: %v, want 409 %s", err, ordercast.EInvalidTransition)
+	}
+}

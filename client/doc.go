@@ -1,0 +1,51 @@
+// Package client is the Go client of the ordercast HTTP API: calls that create and move orders,
+// and watches that follow one order (Client.Watch, read with Watch.Next) or every order of a
+// restaurant, courier or customer (Client.WatchRestaurant and friends, read with
+// Watch.NextScoped), resuming by themselves. The tests and the bench use it too.
+//
+// # Errors
+//
+// An error the server answered is an *Error, which unwraps to an *ordercast.Error:
+// ordercast.ErrorCode gives its stable code (not_found, version_conflict, …). A call that got
+// no answer returns an error that is not an *Error, and ordercast.ErrorCode calls it internal:
+// recognise it with errors.Is(err, context.DeadlineExceeded) or errors.Is(err,
+// context.Canceled) when its context ended, and errors.As(err, new(net.Error)) for the
+// network. For a write, such an error means its outcome is unknown: it may have applied.
+//
+// # Retrying a write
+//
+// CreateOrder and SetStatus take WithIdempotencyKey(key). With a key, and only with one, the
+// client sends the call again by itself, with the same key and body, when its outcome is
+// unknown: after a network error (no answer, or an answer cut off before its end) and after
+// 409 idempotency_key_in_use (the key's first request still being answered); a Timeout of
+// Client.HTTPClient, which ends an attempt and not the call, bounds each attempt. It makes at most
+// Client.MaxAttempts attempts (DefaultMaxAttempts, 3), waiting about 0.2 s and then 0.4 s
+// between them (plus up to half again of jitter), and none once ctx has ended. Any other answer,
+// success or error, is returned at once. The server answers a retry of a write it applied with
+// the answer it gave the first time, marked Replayed in the result (CreatedOrder.Replayed,
+// SetStatusResult.Replayed): nothing is applied twice. When the call still fails without an
+// answer (its context ended first, say), call it again later with the same key and request to
+// learn the outcome: within the server's --idempotency-ttl (24 h) that is safe too. Without a
+// key a write is sent once. SetStatuses and SetCourier take no key: a repeat of a change that
+// applied is answered Changed false.
+//
+// # Watches
+//
+// A watch resumes after the last event it returned, on a new connection, whenever one ends
+// without the order ending, and hands each event out once. Give each watch its own context,
+// the one passed to Watch, which bounds it, and end it with Close (or that context); call
+// Next with a context that lives as long as the watch, such as the same one. Next cannot break
+// a blocked read but by dropping the connection, so a Next whose context ends (a per-call
+// timeout) drops it, and the next call reconnects and has the server replay from
+// Last-Event-ID: a per-call timeout on a quiet order costs a reconnect each time it expires. To
+// do other work while waiting, call Next on a goroutine of its own.
+//
+// A connection on which Next waits for WatchOptions.IdleTimeout (45 s by default: three of the
+// server's 15 s heartbeats) without a byte arriving is taken for dead, dropped, and resumed
+// like any other, so a peer that vanished without closing the connection does not hold the
+// watch for ever. Time spent between calls does not count.
+//
+// A party watch (NextScoped) opens with a snapshot of the party's active orders (at most
+// 2,000) and receives another, mid-stream, when it falls more than 10,000 events behind the
+// party's log; each snapshot replaces the caller's state (see ScopeUpdate).
+package client
