@@ -15,7 +15,8 @@ import (
 //
 // It never fails: a position is extra to the status a stream or a long poll opens with, and
 // must never refuse or hold that up (DESIGN.md rule 9). A read of the bus that fails or takes
-// longer than busReadTimeout is logged, and this node's own position stands in, if it has one.
+// longer than busReadTimeout is logged (at most once per busWarnEvery, with how many failed), and
+// this node's own position stands in, if it has one.
 func (t *Tracker) Latest(ctx context.Context, orderID string) *hub.Location {
 	return t.LatestMany(ctx, []string{orderID})[orderID]
 }
@@ -23,6 +24,9 @@ func (t *Tracker) Latest(ctx context.Context, orderID string) *hub.Location {
 // busReadTimeout bounds the read of the cluster's positions a stream opening waits for: well
 // under a second, the least time between two positions the streams show by default.
 const busReadTimeout = 250 * time.Millisecond
+
+// busWarnEvery is the least time between two warnings of failed reads of the bus.
+const busWarnEvery = 10 * time.Second
 
 // LatestMany is Latest for many orders at once, keyed by order id (orders without a position are
 // left out): this node's, and the rest in one read of the bus.
@@ -56,9 +60,17 @@ func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) map[string]
 	defer cancel()
 	us, err := t.Bus.Latest(ctx, missing)
 	if err != nil {
-		t.Logger.Warn("read the cluster's latest positions; streams open with this node's", "orders", len(missing), "err", err)
+		// A node that many streams open on at once (a reconnect storm after a restart) would
+		// otherwise write a line per stream about one slow or absent database.
+		if c, warn := t.busReads.Failed(len(missing)); warn {
+			t.Logger.Warn("read the cluster's latest positions; streams open with this node's",
+				"reads_failed", c.Failures, "orders", c.Items, "err", err)
+		}
 		maps.Copy(ls, own)
 		return ls
+	}
+	if c, was := t.busReads.Worked(); was {
+		t.Logger.Info("reading the cluster's latest positions works again", "reads_failed_since_warning", c.Failures)
 	}
 	for _, u := range us {
 		ls[u.OrderID] = hub.NewLocation(u)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/failurelog"
 )
 
 // Defaults for the tracker's tunables.
@@ -87,6 +88,8 @@ type Tracker struct {
 
 	hub         *hub.Hub
 	assignments Assignments
+	// busReads are the failed reads of the bus's positions, warned about once an interval.
+	busReads failurelog.Failures
 
 	mu       sync.Mutex
 	orders   map[string]*orderState
@@ -155,6 +158,7 @@ func New(h *hub.Hub, a Assignments) *Tracker {
 		Rate: DefaultRate, Burst: DefaultBurst, AssignmentsTTL: DefaultAssignmentsTTL,
 		ETA: ordercast.DefaultETAModel,
 		hub: h, assignments: a,
+		busReads: failurelog.Failures{Every: busWarnEvery},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/failurelog"
 )
 
 // Couriers' positions between nodes. They do not go through the durable write path (DESIGN.md
@@ -67,11 +68,10 @@ type LocationBus struct {
 	mu      sync.Mutex
 	pending map[string]ordercast.LocationUpdate // newest per order since the last batch
 
-	// The batches and positions that failed since the last warning, and when it was (zero: none
-	// since the bus last worked); run's alone. failures counts every failed batch, for tests.
-	failed, dropped int
-	warnedAt        time.Time
-	failures        atomic.Int64
+	// sends are the failed batches and the positions they dropped, warned about once every
+	// failureWarnEvery; failures counts every failed batch, for tests.
+	sends    failurelog.Failures
+	failures atomic.Int64
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -80,7 +80,8 @@ type LocationBus struct {
 
 // NewLocationBus returns a bus over s's pool with the defaults.
 func NewLocationBus(s *Store) *LocationBus {
-	return &LocationBus{Store: s, Batch: DefaultLocationBatch, SendTimeout: DefaultLocationSendTimeout}
+	return &LocationBus{Store: s, Batch: DefaultLocationBatch, SendTimeout: DefaultLocationSendTimeout,
+		sends: failurelog.Failures{Every: failureWarnEvery}}
 }
 
 // Open starts the goroutine that sends a batch every Batch.
@@ -177,14 +178,13 @@ func (b *LocationBus) flush(ctx context.Context) {
 	switch { // ctx's end is the bus's, not a failure; sendCtx's alone is one
 	case err != nil && ctx.Err() == nil:
 		b.failures.Add(1)
-		b.failed, b.dropped = b.failed+1, b.dropped+len(batch)
-		if b.warnedAt.IsZero() || time.Since(b.warnedAt) >= failureWarnEvery {
-			b.Logger.Warn("sending positions to the cluster failed", "batches", b.failed, "positions", b.dropped, "err", err)
-			b.warnedAt, b.failed, b.dropped = time.Now(), 0, 0
+		if c, warn := b.sends.Failed(len(batch)); warn {
+			b.Logger.Warn("sending positions to the cluster failed", "batches", c.Failures, "positions", c.Items, "err", err)
 		}
-	case err == nil && !b.warnedAt.IsZero():
-		b.Logger.Info("sending positions to the cluster works again", "batches_failed_since_warning", b.failed, "positions_dropped_since_warning", b.dropped)
-		b.warnedAt, b.failed, b.dropped = time.Time{}, 0, 0
+	case err == nil:
+		if c, was := b.sends.Worked(); was {
+			b.Logger.Info("sending positions to the cluster works again", "batches_failed_since_warning", c.Failures, "positions_dropped_since_warning", c.Items)
+		}
 	}
 }
 
