@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -379,7 +378,7 @@ func TestListener_RetriesFailedCatchUp(t *testing.T) {
 func TestListener_MalformedNoticeCatchesUp(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
-	var logs logBuffer
+	var logs testutil.Buffer
 	n := newNode(t, db, db, func(_ *postgres.Store, l *postgres.Listener) {
 		l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
@@ -411,31 +410,7 @@ func TestListener_MalformedNoticeCatchesUp(t *testing.T) {
 		t.Errorf("the watcher's last event is %+v, want delivered", last)
 	}
 	testutil.WaitFor(t, "the listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
-	if got := logs.count("malformed notification"); got != 1 {
+	if got := logs.Count("malformed notification"); got != 1 {
 		t.Errorf("the malformed notice was logged %d times, want once:\n%s", got, logs.String())
 	}
-}
-
-// logBuffer collects a logger's lines from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) count(s string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.b.String(), s)
 }

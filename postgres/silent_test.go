@@ -207,7 +207,7 @@ func TestSilentDatabaseFailsPingsAsOneOutage(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	relay := pgtest.NewRelay(t, db)
-	var logs logBuffer
+	var logs testutil.Buffer
 	s := postgres.New(relay.URL())
 	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	s = storetest.MustOpen(t, s) // ReadTimeout is the default, 10 s
@@ -224,12 +224,12 @@ func TestSilentDatabaseFailsPingsAsOneOutage(t *testing.T) {
 	for i := range 3 {
 		wantUnavailable(t, fmt.Sprintf("ping %d of a silent database", i), ping(), "not answering")
 	}
-	if n := logs.count("database unavailable"); n != 1 {
+	if n := logs.Count("database unavailable"); n != 1 {
 		t.Errorf("the outage was logged as starting %d times, want once:\n%s", n, logs.String())
 	}
 	relay.Thaw()
 	testutil.WaitFor(t, "a ping once the database answers", func() bool { return ping() == nil })
-	if got, n := s.Unavailable(), logs.count("database available again"); got != "" || n != 1 {
+	if got, n := s.Unavailable(), logs.Count("database available again"); got != "" || n != 1 {
 		t.Errorf("after the outage: Unavailable() = %q, its end logged %d times, want \"\" and once:\n%s", got, n, logs.String())
 	}
 	cancelled, cancel := context.WithCancel(t.Context())

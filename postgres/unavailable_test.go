@@ -91,7 +91,7 @@ func TestOperatorTimeoutsAreUnavailable(t *testing.T) {
 		t.Run(tc.setting, func(t *testing.T) {
 			alterDatabase(t, admin, db, tc.setting, "200ms")
 			t.Cleanup(func() { alterDatabase(t, admin, db, tc.setting, "") })
-			var logs logBuffer
+			var logs testutil.Buffer
 			s := postgres.New(db) // its sessions start with the setting
 			s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			s = storetest.MustOpen(t, s)
@@ -122,7 +122,7 @@ func TestOperatorTimeoutsAreUnavailable(t *testing.T) {
 			if got := s.Unavailable(); got != "" {
 				t.Errorf("Unavailable() = %q, want \"\": the database answered", got)
 			}
-			if n := logs.count("database unavailable"); n != 0 {
+			if n := logs.Count("database unavailable"); n != 0 {
 				t.Errorf("an outage was logged %d times for a timed-out statement, want none", n)
 			}
 		})
@@ -167,7 +167,7 @@ func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	admin := pgtest.Connect(t, db)
-	var logs logBuffer
+	var logs testutil.Buffer
 	s := postgres.New(db)
 	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	s = storetest.MustOpen(t, s)
@@ -187,7 +187,7 @@ func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 	if got := s.Unavailable(); got != "read-only" {
 		t.Errorf("Unavailable() = %q, want read-only", got)
 	}
-	if n, m := logs.count("database unavailable"), logs.count("database available again"); n != 1 || m != 0 {
+	if n, m := logs.Count("database unavailable"), logs.Count("database available again"); n != 1 || m != 0 {
 		t.Errorf("outage logged as starting %d times and ending %d times, want once and never:\n%s", n, m, logs.String())
 	}
 
@@ -196,7 +196,7 @@ func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("a ping once the database is writable: %v", err)
 	}
-	if got, n := s.Unavailable(), logs.count("database available again"); got != "" || n != 1 {
+	if got, n := s.Unavailable(), logs.Count("database available again"); got != "" || n != 1 {
 		t.Errorf("after the outage: Unavailable() = %q, its end logged %d times, want \"\" and once", got, n)
 	}
 	move(t, s, "a", ordercast.StatusConfirmed)

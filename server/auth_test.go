@@ -156,7 +156,7 @@ func TestWatchNeedsTheOrdersToken(t *testing.T) {
 // TestQueryTokenStreamsAndIsRedacted: the token query parameter opens the stream, as
 // EventSource needs, and appears in no log line.
 func TestQueryTokenStreamsAndIsRedacted(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	ts := newAuthServer(t, func(s *server.Server) {
 		s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

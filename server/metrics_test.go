@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -127,7 +128,7 @@ func TestMetricsHelpNamesEveryReason(t *testing.T) {
 // the server makes it visible: an error in the log, with why, and a count in the metrics (an
 // alert on it finds a node serving every stream on a goroutine).
 func TestPollerFailureIsLoggedAndCounted(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	srv := newServer(t, func(s *server.Server) {
 		s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})

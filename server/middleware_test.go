@@ -1,16 +1,15 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -56,7 +55,7 @@ func TestRequestIDs(t *testing.T) {
 // TestRequestLog: one line per request with its id, route, status, bytes and duration; a stream
 // logs its line once, when it ends, with why it ended and how many events it sent.
 func TestRequestLog(t *testing.T) {
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	srv := newServer(t, func(s *server.Server) {
 		s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
@@ -101,28 +100,11 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestAbandonedRequestIsNotAnError: a request whose client left while the store was reading
 // for it is logged at debug, not as a failed request at error level (nothing is broken).
 func TestAbandonedRequestIsNotAnError(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	ts := newServer(t, func(s *server.Server) {
 		s.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -24,7 +25,7 @@ func TestStreamIsObservedOnBothHoldings(t *testing.T) {
 }
 
 func testStreamIsObserved(t *testing.T, hold holding) {
-	var logs lockedBuffer
+	var logs testutil.Buffer
 	ts := hold.newServer(t, func(s *server.Server) {
 		s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
@@ -72,7 +73,7 @@ func testStreamIsObserved(t *testing.T, hold holding) {
 }
 
 // waitLogLine returns the request log line of request id, waiting up to 10 s for it.
-func waitLogLine(t *testing.T, logs *lockedBuffer, id string) map[string]any {
+func waitLogLine(t *testing.T, logs *testutil.Buffer, id string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

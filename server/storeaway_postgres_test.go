@@ -179,7 +179,7 @@ func TestReadyzPostgresSilentIsOneOutage(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
 	relay := pgtest.NewRelay(t, db)
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	// The store's ReadTimeout is the default, 10 s.
 	base, _ := pgNode(t, db, pgNodeOptions{storeURL: relay.URL(), logs: logs})
 	t.Cleanup(relay.Thaw) // before the node closes: its store waits for what the relay holds

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/sqlite"
 )
 
@@ -228,7 +229,7 @@ func TestCheckpointer_BoundsWAL(t *testing.T) {
 	s.CheckpointInterval = time.Millisecond
 	s.CheckpointSize = 32 << 10
 	s.MaxWALSize = 128 << 10
-	warnings := &lockedWriter{}
+	warnings := &testutil.Buffer{}
 	s.Logger = slog.New(slog.NewTextHandler(warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	storetest.MustOpen(t, s)
 
@@ -276,22 +277,4 @@ func TestCheckpointer_BoundsWAL(t *testing.T) {
 	if w := warnings.String(); w != "" {
 		t.Errorf("warnings: %s", w)
 	}
-}
-
-// lockedWriter serialises writes from the store's goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,7 +1,6 @@
 package sqlite_test
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -12,32 +11,16 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/sqlite"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestLockedFileIsUnavailable: while another process holds the file's write lock past the busy
 // timeout, writes and pings fail with the domain's unavailable error (not an internal one), the
 // outage is logged once, and it ends with the lock.
 func TestLockedFileIsUnavailable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ordercast.db")
-	var logs syncBuffer
+	var logs testutil.Buffer
 	s := sqlite.New(path)
 	s.BusyTimeout = 20 * time.Millisecond
 	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -126,7 +109,7 @@ func TestDiskBelowItsFloorIsNotReady(t *testing.T) {
 // max_page_count fails commits with SQLITE_FULL, as a full disk does; MinFreeDisk puts the disk
 // below or above its floor.
 func TestFullDiskOutageIsLoggedOnce(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
 	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	s.MinFreeDisk = 1 << 62 // more than any disk has free: the disk is below its floor

@@ -38,7 +38,7 @@ func TestWriterBoundsTheWAL(t *testing.T) {
 	s.CheckpointInterval = time.Hour
 	s.CheckpointSize = 64 << 10
 	s.MaxWALSize = 256 << 10
-	var logs syncBuffer
+	var logs testutil.Buffer
 	s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	storetest.MustOpen(t, s)
 
@@ -78,7 +78,7 @@ func TestHeldWALIsWarnedAbout(t *testing.T) {
 	s.CheckpointInterval = time.Millisecond // a busy RESTART is tried again after it
 	s.CheckpointSize = 16 << 10
 	s.MaxWALSize = 64 << 10
-	var logs syncBuffer
+	var logs testutil.Buffer
 	s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	storetest.MustOpen(t, s)
 	details := []byte(`{"pad":"` + strings.Repeat("x", 900) + `"}`)

@@ -33,6 +33,7 @@ import (
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/internal/nginxconf"
 	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 // path is the forward path every test order walks; six events per order.
@@ -82,24 +83,7 @@ type node struct {
 	url    string
 	cmd    *exec.Cmd
 	done   chan struct{} // closed when the process has exited
-	stderr *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	stderr *testutil.Buffer
 }
 
 var servingLine = regexp.MustCompile(`ordercast is serving on (http://\S+)`)
@@ -127,7 +111,7 @@ func launchNode(t *testing.T, db string, env ...string) (*node, chan string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &node{cmd: cmd, done: make(chan struct{}), stderr: &lockedBuffer{}}
+	n := &node{cmd: cmd, done: make(chan struct{}), stderr: &testutil.Buffer{}}
 	cmd.Stderr = n.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start ordercast: %v", err)

@@ -1,19 +1,18 @@
 package check_test
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast/internal/check"
 	"github.com/ordercast/ordercast/internal/nginxconf"
 	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 // binary builds ./cmd/ordercast, the program the checker's nodes run.
@@ -27,28 +26,11 @@ func binary(t *testing.T) string {
 	return bin
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runTiny runs a tiny check end to end and asserts zero anomalies, nonzero counts, every fault
 // kind asked for injected, and a self-test that catches every corruption of the run's records.
 func runTiny(t *testing.T, cfg check.Config) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	cfg.Exe, cfg.Out, cfg.Seed, cfg.SelfTest, cfg.Timeout = binary(t), out, 1, true, 4*time.Minute
 	rep, err := check.Run(t.Context(), cfg)
 	if rep != nil {
@@ -115,7 +97,7 @@ func TestCheck_PostgreSQL(t *testing.T) {
 func TestCheck_RefusesToRestartAServerItDoesNotOwn(t *testing.T) {
 	t.Parallel()
 	db := pgtest.ServerURL(t)
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	rep, err := check.Run(t.Context(), check.Config{DB: db, Exe: binary(t), Out: out, Seed: 2, Timeout: 2 * time.Minute,
 		Phases: []check.PhaseConfig{{Store: "postgres", Nodes: 1, Watchers: 4, PerOrder: 2, Rate: 10,
 			Duration: 2 * time.Second, Quiet: time.Second, CatchUp: 20 * time.Second, FaultGap: time.Second,
