@@ -138,7 +138,9 @@ func (c *Client) Order(ctx context.Context, id string) (ordercast.Order, error) 
 
 // SetStatus moves an order to a new status (POST /v1/orders/{id}/status). It takes
 // WithIdempotencyKey, with which it retries a change whose answer was lost (see the package
-// documentation).
+// documentation). With a restaurant's or a courier's token the server answers only whether the
+// change applied (api.StatusAck: such a token may change an order without being told about it),
+// so only Changed is set then; read the order, or watch it, for the rest.
 func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest, opts ...CallOption) (SetStatusResult, error) {
 	var res SetStatusResult
 	r, err := c.do(ctx, http.MethodPost, api.StatusPath(id), req, &res, opts)
