@@ -284,3 +284,174 @@ func TestCourierPageKeepsItsPositionsInOrder(t *testing.T) {
 	fakePosition(b, 52.5220, 13.4090)
 	latest(52.5220)
 }
+
+// recordFetches makes each page the browser opens count its fetches as it makes them, in
+// window.fetches ("METHOD url"): a click's request is counted as soon as the click is handled,
+// before it reaches the server.
+func recordFetches(b *browser) {
+	b.t.Helper()
+	b.do("record the page's fetches", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.fetches = [];
+			window.fetch = (f => function (u, init) {
+				fetches.push(((init && init.method) || 'GET') + ' ' + u);
+				return f.apply(this, arguments);
+			})(window.fetch);`,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// statusPosts counts the changes of order id the page has sent (recordFetches).
+func statusPosts(b *browser, id string) int {
+	b.t.Helper()
+	return eval[int](b, `fetches.filter(f => f.startsWith('POST ') && f.endsWith('/v1/orders/`+id+`/status')).length`)
+}
+
+// tapOnceItSays has the page click the button sel the moment it says label and takes clicks
+// again (not busy): a finger's second tap, or a second Enter, landing just after the first
+// one's change was answered. window.tapped says it did.
+func tapOnceItSays(b *browser, sel, label string) {
+	b.t.Helper()
+	eval[bool](b, `(() => {
+		const btn = document.querySelector('`+sel+`');
+		const ready = () => btn.textContent === '`+label+`' && !btn.disabled && !btn.hasAttribute('aria-disabled');
+		new MutationObserver((_, obs) => {
+			if (!ready()) return;
+			obs.disconnect();
+			btn.click();
+			window.tapped = true;
+		}).observe(btn, { childList: true, characterData: true, subtree: true, attributes: true });
+		return true;
+	})()`)
+}
+
+// TestCourierStepTakesWhatItSays: the courier's button takes the step it says, for the version
+// of the order it was shown for, and nothing else. A second tap that lands as "Picked up" has
+// turned into "Delivered" (the change answered) is ignored: a button whose words changed takes
+// no click for a second. "Delivered" cannot be undone: its first tap asks "Confirm delivery" in
+// place, and only a second one, once settled, delivers. A click for a version the order has
+// left is refused by the server, never turned into another step.
+func TestCourierStepTakesWhatItSays(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+	b := newBrowser(t)
+	recordFetches(b)
+	row := `li.order[data-order-id="d-1"]`
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(row + `[data-status="ready"]`)
+	status := func() ordercast.Status {
+		t.Helper()
+		o, err := ls.store.Order(t.Context(), "d-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Status
+	}
+
+	tapOnceItSays(b, row+` .advance`, "Delivered")
+	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.poll("the second tap", `window.tapped === true`)
+	b.poll("the button takes clicks again", `(b => !b.hasAttribute('data-settling') && !b.hasAttribute('aria-disabled'))(document.querySelector('`+row+` .advance'))`)
+	if n, st := statusPosts(b, "d-1"), status(); n != 1 || st != ordercast.StatusOutForDelivery {
+		t.Fatalf("a double tap on Picked up sent %d changes and left the order %s, want 1 and out_for_delivery", n, st)
+	}
+
+	b.do("delivered", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .advance[data-confirming]`)
+	if label, n := eval[string](b, `document.querySelector('`+row+` .advance').textContent`), statusPosts(b, "d-1"); label != "Confirm delivery" || n != 1 {
+		t.Fatalf("the first tap on Delivered: the button says %q, %d changes sent; want Confirm delivery and none more", label, n)
+	}
+	// A confirmation for a version the order no longer has is the server's to refuse.
+	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
+	eval[bool](b, `(document.querySelector('`+row+` .advance').dataset.version = '1') === '1'`)
+	b.do("confirm a stale delivery", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .row-error`)
+	if st := status(); st != ordercast.StatusOutForDelivery {
+		t.Fatalf("a confirmation for version 1 left the order %s", st)
+	}
+	b.waitFor(row + ` .advance:not([aria-disabled]):not([data-settling])`)
+	b.do("delivered again", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
+	b.do("confirm the delivery", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + `[data-status="delivered"]`)
+	if st := status(); st != ordercast.StatusDelivered {
+		t.Fatalf("after the confirmation the store has %s", st)
+	}
+}
+
+// TestCourierPageListsWhatIsInHandFirst: a courier's page lists the orders out for delivery
+// first, then those ready to pick up, then the rest; an order picked up moves up with its
+// button keeping the keyboard's focus.
+func TestCourierPageListsWhatIsInHandFirst(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "p-1", "c-1", ordercast.StatusPreparing)
+	courierOrder(t, ls, "r-1", "c-1", ordercast.StatusReady)
+	courierOrder(t, ls, "o-1", "c-1", ordercast.StatusOutForDelivery)
+	courierOrder(t, ls, "p-2", "c-1", ordercast.StatusConfirmed)
+	b := newBrowser(t)
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="p-2"]`)
+	statuses := func() string {
+		return eval[string](b, `Array.from(document.querySelectorAll('li.order')).map(li => li.dataset.status).join(' ')`)
+	}
+	if got := statuses(); got != "out_for_delivery ready confirmed preparing" && got != "out_for_delivery ready preparing confirmed" {
+		t.Errorf("the rows are %s, want out_for_delivery, then ready, then the rest", got)
+	}
+	row := `li.order[data-order-id="r-1"]`
+	b.do("pick r-1 up from the keyboard", chromedp.Focus(chromedp.CSS(row+` .advance`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row + `[data-status="out_for_delivery"] .advance:not([aria-disabled])`)
+	if got := statuses(); !strings.HasPrefix(got, "out_for_delivery out_for_delivery ") {
+		t.Errorf("after Picked up the rows are %s, want both orders out for delivery first", got)
+	}
+	if got := eval[string](b, `document.activeElement.closest('li.order').dataset.orderId + ' ' + document.activeElement.className`); got != "r-1 advance" {
+		t.Errorf("after Picked up the focus is on %q, want r-1's button", got)
+	}
+}
+
+// TestCourierPageLetsGoOfItsStreamWhenHidden: a page the browser keeps in its back/forward cache
+// holds no stream (HTTP/1.1 allows six connections to a host: a few pages back the site would no
+// longer load), and the page is live again, from where it was, once it is back.
+func TestCourierPageLetsGoOfItsStreamWhenHidden(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+	base := ls.URL()
+	b := newBrowser(t)
+	b.do("note how the page is shown", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `addEventListener('pageshow', e => { if (e.persisted) window.restored = true; });`,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`li.order[data-order-id="d-1"]`)
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
+
+	b.do("go to another page", chromedp.Navigate(base+"/"))
+	waitMetric(t, http.DefaultClient, base, 0, "ordercast_streams_open")
+	ls.mustCommit(t, "d-1", ordercast.StatusOutForDelivery)
+	_ = chromedp.Listen(b.ctx, func(ev any) {
+		if e, ok := ev.(*page.EventBackForwardCacheNotUsed); ok {
+			for _, r := range e.NotRestoredExplanations {
+				t.Logf("bfcache not used: %s %s", r.Reason, r.Type)
+			}
+		}
+	})
+	eval[bool](b, `(history.back(), true)`)
+	// The page's elements are the cached document's, which the browser tool's own selectors do
+	// not follow: each wait asks the page.
+	restored := func(what, expr string) {
+		t.Helper()
+		testutil.WaitFor(t, what, func() bool {
+			ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](expr))
+			return err == nil && ok // err: the page is still being swapped in
+		})
+	}
+	restored("the page back from the cache, live", `window.restored === true && document.getElementById('conn').dataset.state === 'live'`)
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
+	// Live from where it was: a change made meanwhile, and one made now, both show.
+	restored("the change made meanwhile", `document.querySelector('li.order[data-order-id="d-1"]').dataset.status === 'out_for_delivery'`)
+	courierOrder(t, ls, "d-2", "c-1", ordercast.StatusReady)
+	restored("the change made now", `document.querySelector('li.order[data-order-id="d-2"]')?.dataset.status === 'ready'`)
+}
