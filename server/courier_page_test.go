@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -41,6 +43,7 @@ func TestCourierPageOpensLikeTheOtherPartyPages(t *testing.T) {
 	for _, want := range []string{
 		`data-party-kind="courier"`, `data-party-id="c-1"`, `data-may-set="out_for_delivery delivered"`,
 		`content="` + tok + `"`, `id="share-toggle"`, `src="/static/courier.js"`, "Your deliveries",
+		`data-location-from="out_for_delivery"`, `<h1 class="bar-title">Courier c-1</h1>`,
 	} {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, want) {
 			t.Fatalf("the courier's page: %d, lacks %s:\n%s", resp.StatusCode, want, page)
@@ -68,6 +71,15 @@ func TestCourierPageOpensLikeTheOtherPartyPages(t *testing.T) {
 		if len(resp.Cookies()) != 0 {
 			t.Errorf("%s: the refusal set cookies %v", tc.name, resp.Cookies())
 		}
+	}
+
+	// The page names the stage from which the server shows a courier (--location-from).
+	early := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		tr.From = ordercast.StatusReady
+	})
+	if _, page := visitWithCookie(t, early.URL(), "/couriers/c-1", tok); !strings.Contains(page, `data-location-from="ready"`) {
+		t.Errorf("a server showing couriers from ready: the page does not say so:\n%s", page)
 	}
 
 	// Without a tracker, positions have nowhere to go: the page does not offer to share them.
