@@ -595,6 +595,9 @@ func TestCourierViewOfTheTrackingPage(t *testing.T) {
 
 	ls.assign(t, "d-1", "c-2")
 	b.poll("the order is no longer the courier's", `document.getElementById('problem').textContent === 'This order is no longer yours.'`)
+	if conn, mapShown := eval[string](b, `document.getElementById('conn').dataset.state`), eval[bool](b, `!document.getElementById('map').hidden`); conn != "ended" || mapShown {
+		t.Errorf("the order no longer the courier's: connection %s, map shown %v; want ended, no map", conn, mapShown)
+	}
 	screenshots(b, "courier-track-reassigned")
 	b.do("back to the deliveries", chromedp.Click(chromedp.CSS(`.back a`)))
 	b.waitFor(`#conn[data-state="live"]`)
