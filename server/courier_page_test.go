@@ -222,3 +222,35 @@ func TestCourierTrackingCookieStreamEndsOnReassignment(t *testing.T) {
 		t.Fatal("the stream goes on after the order went to another courier")
 	}
 }
+
+// TestCourierViewOfTrackingPageIsWordsOnly: /track/{id}?view=courier&courier={id} renders the
+// courier's view (its words, a link back to the courier's page with the id as it is in that
+// page's path), and nothing else changes: a courier id that cannot be one leaves the customer's
+// view.
+func TestCourierViewOfTrackingPageIsWordsOnly(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	for _, tc := range []struct {
+		query string
+		want  []string
+		not   []string
+	}{
+		{"?view=courier&courier=shop:c-1", []string{`data-view="courier"`, `href="/couriers/shop:c-1"`, "Your route", ">Customer<"}, []string{"Where your courier is"}},
+		{"?view=courier&courier=a%20b", []string{"Where your courier is", ">You<"}, []string{`data-view`, "Back to your deliveries"}},
+		{"", []string{"Where your courier is"}, []string{`data-view`, "Back to your deliveries"}},
+	} {
+		resp, page := visitWithCookie(t, ts.URL(), "/track/o-1"+tc.query, "")
+		for _, w := range tc.want {
+			if resp.StatusCode != http.StatusOK || !strings.Contains(page, w) {
+				t.Errorf("%q: %d, lacks %s", tc.query, resp.StatusCode, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(page, n) {
+				t.Errorf("%q: has %s", tc.query, n)
+			}
+		}
+		if len(resp.Cookies()) != 0 {
+			t.Errorf("%q: sets %v", tc.query, resp.Cookies())
+		}
+	}
+}

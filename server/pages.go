@@ -167,6 +167,7 @@ const trackViewCourier = "courier"
 // handleTrack serves GET /track/{id}: the live tracking page of one order. Whether the order
 // exists is the script's question (it asks the API), so the page is the same for every valid id.
 // With ?token=… it sets the tracking cookie and redirects to the clean URL (setTrackingCookie).
+// With ?view=courier&courier={id} it is that courier's view of the page (trackingPagePath).
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
@@ -177,8 +178,8 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := trackPage{ID: id}
-	// The courier's view changes words and a link, nothing a courier's id in a link could abuse;
-	// one that cannot be an id is left out (the page is the customer's then).
+	// The courier's view changes words and one link, to a page of this site: nothing a link's
+	// courier id could turn against anyone. One that cannot be an id leaves the customer's view.
 	if q := r.URL.Query(); q.Get("view") == trackViewCourier && ordercast.ValidatePartyID(q.Get("courier")) == nil {
 		page.Courier = q.Get("courier")
 	}
