@@ -2,7 +2,8 @@
 // of token, both JWTs verified by golang-jwt:
 //
 //   - tracking tokens, which this server signs (HS256 with its secret) for one order when the order
-//     is created, and which let whoever holds them watch that order and nothing else;
+//     is created, and which let whoever holds them watch that order and nothing else; a courier's
+//     tracking token names the courier too, and reads the order only while it is that courier's;
 //   - actor tokens, which carry a role (restaurant, courier, customer, admin, system) and the id of
 //     the party the actor acts for (sub), signed with the same secret (HS256) or by another service with a key whose
 //     public half is configured (RS256, ES256).
@@ -61,6 +62,14 @@ const Issuer = "ordercast"
 // actor token is never accepted as a tracking token (it lacks this audience) and a tracking token
 // is never accepted as an actor token (it has it, and has no role).
 const TrackingAudience = "ordercast-tracking"
+
+// CourierTrackingAudience is the aud claim of a courier's tracking tokens (SignCourierTracking),
+// instead of TrackingAudience: a server that knows no courier claim refuses such a token rather
+// than read it as a customer's, which would outlive the courier's assignment.
+const CourierTrackingAudience = "ordercast-tracking-courier"
+
+// trackingAudiences are the audiences of every kind of tracking token.
+var trackingAudiences = []string{TrackingAudience, CourierTrackingAudience}
 
 // Role is what an actor is, and so which changes it may make.
 type Role string
@@ -227,39 +236,76 @@ func (a *Authority) SignActor(actor Actor, ttl time.Duration) (string, error) {
 
 // SignTracking returns a tracking token for one order, valid for ttl, and when it expires.
 func (a *Authority) SignTracking(orderID string, ttl time.Duration) (string, time.Time, error) {
-	if err := ordercast.ValidateID(orderID); err != nil {
+	return a.signTracking(Tracking{OrderID: orderID}, ttl)
+}
+
+// SignCourierTracking returns a courier's tracking token for one order, valid for ttl, and when
+// it expires: it reads and watches the order only while courierID is the order's courier
+// (AuthorizeWatch), and can change nothing. A courier's page hands one to the tracking pages it
+// links, rather than the courier's actor token.
+func (a *Authority) SignCourierTracking(orderID, courierID string, ttl time.Duration) (string, time.Time, error) {
+	if err := ordercast.ValidatePartyID(courierID); err != nil {
+		return "", time.Time{}, err
+	}
+	return a.signTracking(Tracking{OrderID: orderID, Courier: courierID}, ttl)
+}
+
+// Tracking is what a tracking token grants: reading and watching order OrderID until Exp and,
+// when Courier is set, only while the order's courier is Courier.
+type Tracking struct {
+	OrderID string
+	Courier string
+	Exp     time.Time
+}
+
+// trackingClaims are the claims of a tracking token: the order is sub, the courier its own claim.
+type trackingClaims struct {
+	Courier string `json:"courier,omitempty"`
+	jwt.RegisteredClaims
+}
+
+func (a *Authority) signTracking(t Tracking, ttl time.Duration) (string, time.Time, error) {
+	if err := ordercast.ValidateID(t.OrderID); err != nil {
 		return "", time.Time{}, err
 	}
 	if ttl <= 0 {
 		return "", time.Time{}, errors.New("token lifetime must be positive")
 	}
+	aud := TrackingAudience
+	if t.Courier != "" {
+		aud = CourierTrackingAudience
+	}
 	now := a.now()
 	exp := now.Add(ttl)
-	claims := jwt.RegisteredClaims{
+	claims := trackingClaims{Courier: t.Courier, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    Issuer,
-		Subject:   orderID,
-		Audience:  jwt.ClaimStrings{TrackingAudience},
+		Subject:   t.OrderID,
+		Audience:  jwt.ClaimStrings{aud},
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(exp),
-	}
+	}}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
 	return tok, exp.Truncate(time.Second), err
 }
 
-// ParseTracking verifies a tracking token and returns the order it is for and when it expires.
-// Only HS256 with this server's secret is accepted: tracking tokens are never signed elsewhere.
-func (a *Authority) ParseTracking(token string) (orderID string, exp time.Time, err error) {
-	var claims jwt.RegisteredClaims
-	_, err = jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+// ParseTracking verifies a tracking token, a customer's or a courier's, and returns what it
+// grants. Only HS256 with this server's secret is accepted: tracking tokens are never signed
+// elsewhere.
+func (a *Authority) ParseTracking(token string) (Tracking, error) {
+	var claims trackingClaims
+	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		return a.secret, nil // the method is pinned to HS256 below
-	}, a.options(jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(TrackingAudience))...)
+	}, a.options(jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(trackingAudiences...))...)
 	if err != nil {
-		return "", time.Time{}, tokenError(err)
+		return Tracking{}, tokenError(err)
 	}
-	if ordercast.ValidateID(claims.Subject) != nil {
-		return "", time.Time{}, ordercast.Errorf(ordercast.EUnauthenticated, "invalid token")
+	// A courier's token names a courier, and only a courier's does.
+	courierToken := slices.Contains(claims.Audience, CourierTrackingAudience)
+	if ordercast.ValidateID(claims.Subject) != nil || courierToken != (claims.Courier != "") ||
+		courierToken && ordercast.ValidatePartyID(claims.Courier) != nil {
+		return Tracking{}, ordercast.Errorf(ordercast.EUnauthenticated, "invalid token")
 	}
-	return claims.Subject, claims.ExpiresAt.Time, nil
+	return Tracking{OrderID: claims.Subject, Courier: claims.Courier, Exp: claims.ExpiresAt.Time}, nil
 }
 
 // ParseActor verifies an actor token and returns its actor. The key is chosen by the token's
@@ -311,7 +357,7 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 	if err != nil {
 		return Actor{}, time.Time{}, tokenError(err)
 	}
-	if slices.Contains(claims.Audience, TrackingAudience) {
+	if slices.ContainsFunc(claims.Audience, func(aud string) bool { return slices.Contains(trackingAudiences, aud) }) {
 		// A good token for something else (watching its one order): 403, as the API's table has it.
 		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EForbidden, "a tracking token cannot change orders")
 	}
@@ -359,30 +405,35 @@ func (a *Authority) checkExternal(c *actorClaims) error {
 	return nil
 }
 
-// AuthorizeWatch decides whether token lets its holder read and watch order orderID: a tracking
-// token for that order, or an actor token of a role that may watch any order. A party role's
-// token is refused here (EForbidden) and the caller, who can read the order, decides whether its
-// party owns it (Actor.Permit). The errors say nothing about the order itself.
-func (a *Authority) AuthorizeWatch(token, orderID string) error {
+// AuthorizeWatch decides whether token lets its holder read and watch order orderID: a customer's
+// tracking token for that order, or an actor token of a role that may watch any order. A right
+// that depends on whom the order belongs to now is refused here (EForbidden) and named in owner,
+// for the caller, who can read the order, to decide whether owner owns it (Actor.Permit), and to
+// answer err when not: a party role's actor token, whose party reads the orders it owns, and a
+// courier's tracking token for the order, which reads it only while the order is that courier's.
+// owner is the zero Actor for every other answer. The errors say nothing about the order itself.
+func (a *Authority) AuthorizeWatch(token, orderID string) (owner Actor, err error) {
 	if token == "" {
-		return NoToken("a tracking token is required")
+		return Actor{}, NoToken("a tracking token is required")
 	}
-	id, _, terr := a.ParseTracking(token)
-	if terr == nil {
-		if id != orderID {
-			return ordercast.Errorf(ordercast.EForbidden, "the token is for another order")
-		}
-		return nil
+	tr, terr := a.ParseTracking(token)
+	switch {
+	case terr == nil && tr.OrderID != orderID:
+		return Actor{}, ordercast.Errorf(ordercast.EForbidden, "the token is for another order")
+	case terr == nil && tr.Courier != "":
+		return Actor{Role: RoleCourier, Sub: tr.Courier}, ordercast.Errorf(ordercast.EForbidden, "a courier's tracking token reads the order only while it is its courier's")
+	case terr == nil:
+		return Actor{}, nil
 	}
 	actor, err := a.ParseActor(token)
 	switch {
 	case err != nil:
-		return terr
+		return Actor{}, terr
 	case actor.Role.MayWatchAny():
-		return nil
+		return Actor{}, nil
 	}
 	// What a party role is told for any order not its own, an unknown one included.
-	return ordercast.Errorf(ordercast.EForbidden, "role %s may read only the orders whose %s is its token's sub", actor.Role, permissions[actor.Role].party.Field())
+	return actor, ordercast.Errorf(ordercast.EForbidden, "role %s may read only the orders whose %s is its token's sub", actor.Role, permissions[actor.Role].party.Field())
 }
 
 // AuthorizeWatchAll decides whether token lets its holder watch every order: an admin or system
@@ -391,7 +442,7 @@ func (a *Authority) AuthorizeWatchAll(token string) error {
 	if token == "" {
 		return NoToken("an admin or system token is required")
 	}
-	if _, _, err := a.ParseTracking(token); err == nil {
+	if _, err := a.ParseTracking(token); err == nil {
 		return ordercast.Errorf(ordercast.EForbidden, "a tracking token watches its one order only (/v1/orders/{id}/stream); watching every order needs an admin or system token")
 	}
 	actor, err := a.ParseActor(token)

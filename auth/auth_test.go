@@ -89,19 +89,73 @@ func TestTrackingToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, gotExp, err := a.ParseTracking(tok)
-	if err != nil || id != "ord-a" || !gotExp.Equal(exp) {
-		t.Fatalf("ParseTracking: %q %v %v, want ord-a %v", id, gotExp, err, exp)
+	tr, err := a.ParseTracking(tok)
+	if err != nil || tr != (auth.Tracking{OrderID: "ord-a", Exp: exp}) {
+		t.Fatalf("ParseTracking: %+v %v, want ord-a %v", tr, err, exp)
 	}
-	if err := a.AuthorizeWatch(tok, "ord-a"); err != nil {
-		t.Errorf("watch own order: %v", err)
+	if owner, err := a.AuthorizeWatch(tok, "ord-a"); err != nil || owner != (auth.Actor{}) {
+		t.Errorf("watch own order: %v, owner %+v", err, owner)
 	}
-	wantCode(t, a.AuthorizeWatch(tok, "ord-b"), ordercast.EForbidden)
+	wantCode(t, watchErr(a, tok, "ord-b"), ordercast.EForbidden)
 	// A tracking token is not an actor token: a good token for something else, 403.
 	_, err = a.ParseActor(tok)
 	wantCode(t, err, ordercast.EForbidden)
 	// It is a valid token for something else: 403 saying so, not a misleading 401.
 	wantCode(t, a.AuthorizeWatchAll(tok), ordercast.EForbidden)
+}
+
+// TestCourierTrackingToken: a courier's tracking token names its order and its courier, under an
+// audience of its own (a server that knows no courier claim refuses it rather than take it for a
+// customer's). It reads its order only as its courier, whose ownership the caller decides
+// (AuthorizeWatch names the courier as the owner to check), never another order, and it is no
+// actor token: it changes nothing. It lives as long as asked.
+func TestCourierTrackingToken(t *testing.T) {
+	a := newAuthority(t)
+	tok, exp, err := a.SignCourierTracking("ord-a", "c-42", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp.After(time.Now().Add(time.Hour)) {
+		t.Errorf("expires %v, want within the hour", exp)
+	}
+	tr, err := a.ParseTracking(tok)
+	if err != nil || tr != (auth.Tracking{OrderID: "ord-a", Courier: "c-42", Exp: exp}) {
+		t.Fatalf("ParseTracking: %+v %v", tr, err)
+	}
+	owner, err := a.AuthorizeWatch(tok, "ord-a")
+	wantCode(t, err, ordercast.EForbidden)
+	if owner != (auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}) {
+		t.Errorf("the courier's tracking token reads its order as %+v, want courier c-42, whose the order must be", owner)
+	}
+	if owner, err := a.AuthorizeWatch(tok, "ord-b"); ordercast.ErrorCode(err) != ordercast.EForbidden || owner != (auth.Actor{}) {
+		t.Errorf("another order: %+v %v, want a refusal with no owner to ask", owner, err)
+	}
+	_, err = a.ParseActor(tok)
+	wantCode(t, err, ordercast.EForbidden)
+	wantCode(t, a.AuthorizeWatchAll(tok), ordercast.EForbidden)
+
+	// Only this server's courier tokens name a courier, and only they: a customer's audience with
+	// a courier claim, or a courier's audience without one, is no token of ours.
+	for name, claims := range map[string]jwt.MapClaims{
+		"a customer's audience naming a courier": {"sub": "ord-a", "aud": auth.TrackingAudience, "courier": "c-42"},
+		"a courier's audience naming none":       {"sub": "ord-a", "aud": auth.CourierTrackingAudience},
+		"a courier that cannot be an id":         {"sub": "ord-a", "aud": auth.CourierTrackingAudience, "courier": "c 42"},
+	} {
+		claims["exp"] = time.Now().Add(time.Hour).Unix()
+		forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(testSecret)
+		if _, err := a.ParseTracking(forged); ordercast.ErrorCode(err) != ordercast.EUnauthenticated {
+			t.Errorf("%s: %v, want refused", name, err)
+		}
+	}
+	if _, _, err := a.SignCourierTracking("ord-a", "", time.Hour); err == nil {
+		t.Error("signed a courier's tracking token for no courier")
+	}
+}
+
+// watchErr is AuthorizeWatch's refusal.
+func watchErr(a *auth.Authority, tok, orderID string) error {
+	_, err := a.AuthorizeWatch(tok, orderID)
+	return err
 }
 
 func TestBadTokensRefused(t *testing.T) {
@@ -127,7 +181,7 @@ func TestBadTokensRefused(t *testing.T) {
 		"tampered payload": tampered, "alg none": none, "no exp": noExp,
 	} {
 		t.Run(name, func(t *testing.T) {
-			wantCode(t, a.AuthorizeWatch(tok, "ord-a"), ordercast.EUnauthenticated)
+			wantCode(t, watchErr(a, tok, "ord-a"), ordercast.EUnauthenticated)
 			_, err := a.ParseActor(tok)
 			wantCode(t, err, ordercast.EUnauthenticated)
 		})
@@ -149,9 +203,13 @@ func TestActorTokens(t *testing.T) {
 		t.Fatalf("ParseActor: %v %v", got, err)
 	}
 	// A courier may not watch orders it has no tracking token for; an admin may.
-	wantCode(t, a.AuthorizeWatch(tok, "ord-a"), ordercast.EForbidden)
+	owner, err := a.AuthorizeWatch(tok, "ord-a")
+	wantCode(t, err, ordercast.EForbidden)
+	if owner != (auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}) {
+		t.Errorf("a courier's token reads as %+v, want its courier, whose orders decide", owner)
+	}
 	admin, _ := a.SignActor(auth.Actor{Role: auth.RoleAdmin}, time.Minute)
-	if err := a.AuthorizeWatch(admin, "ord-a"); err != nil {
+	if _, err := a.AuthorizeWatch(admin, "ord-a"); err != nil {
 		t.Errorf("admin watch: %v", err)
 	}
 	// A role outside the list is refused.

@@ -18,15 +18,15 @@ func FuzzParseTracking(f *testing.F) {
 	f.Add("a.b.c")
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Fuzz(func(t *testing.T, tok string) {
-		id, _, err := a.ParseTracking(tok)
+		tr, err := a.ParseTracking(tok)
 		if err != nil {
 			if code := ordercast.ErrorCode(err); code != ordercast.EUnauthenticated {
 				t.Fatalf("error code %q, want %q", code, ordercast.EUnauthenticated)
 			}
 			return
 		}
-		if ordercast.ValidateID(id) != nil {
-			t.Fatalf("accepted a token for invalid order id %q", id)
+		if ordercast.ValidateID(tr.OrderID) != nil {
+			t.Fatalf("accepted a token for invalid order id %q", tr.OrderID)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -82,18 +83,14 @@ func (s *Server) authorizeWatchAs(r *http.Request, id string) (courier string, e
 }
 
 // watchAs is authorizeWatchAs for a token from anywhere: the request's, or the page cookie of a
-// page that links to the tracking page (trackWith).
+// page that links to the tracking page (trackWith). A right that hangs on the order's owner (a
+// party's actor token, a courier's tracking token) is decided here, on the order as it is now.
 func (s *Server) watchAs(ctx context.Context, tok, id string) (courier string, err error) {
-	err = s.Auth.Tokens.AuthorizeWatch(tok, id)
-	if ordercast.ErrorCode(err) != ordercast.EForbidden {
+	owner, err := s.Auth.Tokens.AuthorizeWatch(tok, id)
+	if owner.Party() == (ordercast.Party{}) {
 		return "", err
 	}
-	// A party's actor token reads the orders its party owns; the order is read to decide, and
-	// nothing of it leaves unless the decision is yes.
-	actor, aerr := s.Auth.Tokens.ParseActor(tok)
-	if aerr != nil || actor.Party() == (ordercast.Party{}) {
-		return "", err
-	}
+	// The order is read to decide, and nothing of it leaves unless the decision is yes.
 	o, oerr := s.Store.Order(ctx, id)
 	switch {
 	case ordercast.ErrorCode(oerr) == ordercast.ENotFound:
@@ -101,11 +98,11 @@ func (s *Server) watchAs(ctx context.Context, tok, id string) (courier string, e
 	case oerr != nil:
 		return "", oerr
 	}
-	if actor.Permit(auth.ActRead, o, "") != nil {
+	if owner.Permit(auth.ActRead, o, "") != nil {
 		return "", err // the very refusal an unknown order gets: no word of whose order it is
 	}
-	if actor.Role == auth.RoleCourier {
-		courier = actor.Sub
+	if owner.Role == auth.RoleCourier {
+		courier = owner.Sub
 	}
 	return courier, nil
 }
@@ -120,7 +117,7 @@ func (s *Server) authorizeParty(r *http.Request, p ordercast.Party) error {
 	if tok == "" {
 		return auth.NoToken("an actor token is required")
 	}
-	if _, _, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
+	if _, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
 		return ordercast.Errorf(ordercast.EForbidden, "a tracking token watches its one order only")
 	}
 	actor, err := s.Auth.Tokens.ParseActor(tok)
@@ -199,16 +196,20 @@ func (s *Server) recordedActor(a auth.Actor) string {
 	return a.String()
 }
 
-// trackingToken signs a tracking token for order id, as handed out with a created order, and
-// says when it expires; "" when open. A non-zero notAfter cuts its lifetime short: a token minted
-// on the strength of another must not outlive it.
-func (s *Server) trackingToken(id string, notAfter time.Time) (string, time.Time, error) {
+// trackingToken signs a tracking token for order id, as handed out with a created order, or with
+// courier set a courier's, which reads the order only while it is that courier's
+// (auth.Authority.SignCourierTracking), and says when it expires; "" when open. A non-zero
+// notAfter cuts its lifetime short: a token minted on the strength of another must not outlive it.
+func (s *Server) trackingToken(id, courier string, notAfter time.Time) (string, time.Time, error) {
 	if s.Auth == nil {
 		return "", time.Time{}, nil
 	}
 	ttl := s.trackingTTL()
 	if !notAfter.IsZero() {
 		ttl = min(ttl, time.Until(notAfter))
+	}
+	if courier != "" {
+		return s.Auth.Tokens.SignCourierTracking(id, courier, ttl)
 	}
 	return s.Auth.Tokens.SignTracking(id, ttl)
 }
@@ -230,13 +231,13 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 		return false
 	}
 	if s.Auth != nil {
-		if orderID, exp, err := s.Auth.Tokens.ParseTracking(tok); err == nil && orderID == id {
-			http.SetCookie(w, s.trackingCookie(r, id, tok, exp))
+		if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil && tr.OrderID == id {
+			http.SetCookie(w, s.trackingCookie(r, id, tok, tr.Exp))
 		}
 		// A bad token sets nothing; the page then shows the API's refusal.
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	toTrackingPage(w, r, id)
+	toTrackingPage(w, r, id, "")
 	return true
 }
 
@@ -249,10 +250,21 @@ func (s *Server) trackingCookie(r *http.Request, id, tok string, exp time.Time) 
 }
 
 // toTrackingPage sends the browser to order id's tracking page, after a hand-over that may have
-// set its cookie: an answer not to be cached.
-func toTrackingPage(w http.ResponseWriter, r *http.Request, id string) {
+// set its cookie: an answer not to be cached. With courier set, to the courier's view of it
+// (trackingPagePath).
+func toTrackingPage(w http.ResponseWriter, r *http.Request, id, courier string) {
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, "/track/"+id, http.StatusSeeOther)
+	http.Redirect(w, r, trackingPagePath(id, courier), http.StatusSeeOther)
+}
+
+// trackingPagePath is order id's tracking page or, with courier set, the view of it for that
+// courier, who came from its page (?view=courier&courier=…): its words are a courier's, and it
+// links back to the courier's page. The view carries no credential: the cookie does.
+func trackingPagePath(id, courier string) string {
+	if courier == "" {
+		return "/track/" + id
+	}
+	return "/track/" + id + "?" + url.Values{"view": {trackViewCourier}, "courier": {courier}}.Encode()
 }
 
 // consoleToken is the admin token the demo console page carries, or "".

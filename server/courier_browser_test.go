@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
 	"testing"
@@ -189,6 +190,8 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 	}
 
 	b.do("delivered", chromedp.Click(chromedp.CSS(row("d-1")+` .advance`)))
+	b.waitFor(row("d-1") + ` .advance[data-confirming]:not([data-settling])`)
+	b.do("confirm the delivery", chromedp.Click(chromedp.CSS(row("d-1")+` .advance`)))
 	b.waitFor(row("d-1") + `[data-status="delivered"]`)
 	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusDelivered {
 		t.Fatalf("after Delivered the store has %s, %v", o.Status, err)
@@ -198,10 +201,12 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 // TestCourierPageSaysWhatWentWrong: the courier's page shows why a step or a position did not
 // go through: a change the API refuses (on the order's row, the order left as it was), a
 // position the browser cannot find, a post the server cannot take now, and a browser that may
-// not tell the page where it is, which turns the sharing off.
+// not tell the page where it is, which turns the sharing off. (d-2, out for delivery, puts the
+// courier on a map: the page shares nothing before.)
 func TestCourierPageSaysWhatWentWrong(t *testing.T) {
 	ls, _ := newAuthLocationServer(t)
 	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+	courierOrder(t, ls, "d-2", "c-1", ordercast.StatusOutForDelivery)
 	base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
 		switch {
 		case r.Method == "POST" && r.URL.Path == "/v1/orders/d-1/status":
@@ -283,4 +288,380 @@ func TestCourierPageKeepsItsPositionsInOrder(t *testing.T) {
 	latest(52.5210)
 	fakePosition(b, 52.5220, 13.4090)
 	latest(52.5220)
+}
+
+// recordFetches makes each page the browser opens count its fetches as it makes them, in
+// window.fetches ("METHOD url"): a click's request is counted as soon as the click is handled,
+// before it reaches the server.
+func recordFetches(b *browser) {
+	b.t.Helper()
+	b.do("record the page's fetches", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.fetches = [];
+			window.fetch = (f => function (u, init) {
+				fetches.push(((init && init.method) || 'GET') + ' ' + u);
+				return f.apply(this, arguments);
+			})(window.fetch);`,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// statusPosts counts the changes of order id the page has sent (recordFetches).
+func statusPosts(b *browser, id string) int {
+	b.t.Helper()
+	return eval[int](b, `fetches.filter(f => f.startsWith('POST ') && f.endsWith('/v1/orders/`+id+`/status')).length`)
+}
+
+// tapOnceItSays has the page click the button sel the moment it says label and takes clicks
+// again (not busy): a finger's second tap, or a second Enter, landing just after the first
+// one's change was answered. window.tapped says it did.
+func tapOnceItSays(b *browser, sel, label string) {
+	b.t.Helper()
+	eval[bool](b, `(() => {
+		const btn = document.querySelector('`+sel+`');
+		const ready = () => btn.textContent === '`+label+`' && !btn.disabled && !btn.hasAttribute('aria-disabled');
+		new MutationObserver((_, obs) => {
+			if (!ready()) return;
+			obs.disconnect();
+			btn.click();
+			window.tapped = true;
+		}).observe(btn, { childList: true, characterData: true, subtree: true, attributes: true });
+		return true;
+	})()`)
+}
+
+// TestCourierStepTakesWhatItSays: the courier's button takes the step it says, for the version
+// of the order it was shown for, and nothing else. A second tap that lands as "Picked up" has
+// turned into "Delivered" (the change answered) is ignored: a button whose words changed takes
+// no click for a second. "Delivered" cannot be undone: its first tap asks "Confirm delivery" in
+// place, and only a second one, once settled, delivers. A click for a version the order has
+// left is refused by the server, never turned into another step.
+func TestCourierStepTakesWhatItSays(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+	b := newBrowser(t)
+	recordFetches(b)
+	row := `li.order[data-order-id="d-1"]`
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(row + `[data-status="ready"]`)
+	status := func() ordercast.Status {
+		t.Helper()
+		o, err := ls.store.Order(t.Context(), "d-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Status
+	}
+
+	tapOnceItSays(b, row+` .advance`, "Delivered")
+	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.poll("the second tap", `window.tapped === true`)
+	b.poll("the button takes clicks again", `(b => !b.hasAttribute('data-settling') && !b.hasAttribute('aria-disabled'))(document.querySelector('`+row+` .advance'))`)
+	if n, st := statusPosts(b, "d-1"), status(); n != 1 || st != ordercast.StatusOutForDelivery {
+		t.Fatalf("a double tap on Picked up sent %d changes and left the order %s, want 1 and out_for_delivery", n, st)
+	}
+
+	b.do("delivered", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .advance[data-confirming]`)
+	if label, n := eval[string](b, `document.querySelector('`+row+` .advance').textContent`), statusPosts(b, "d-1"); label != "Confirm delivery" || n != 1 {
+		t.Fatalf("the first tap on Delivered: the button says %q, %d changes sent; want Confirm delivery and none more", label, n)
+	}
+	// A confirmation for a version the order no longer has is the server's to refuse.
+	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
+	eval[bool](b, `(document.querySelector('`+row+` .advance').dataset.version = '1') === '1'`)
+	b.do("confirm a stale delivery", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .row-error`)
+	if st := status(); st != ordercast.StatusOutForDelivery {
+		t.Fatalf("a confirmation for version 1 left the order %s", st)
+	}
+	b.waitFor(row + ` .advance:not([aria-disabled]):not([data-settling])`)
+	b.do("delivered again", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
+	b.do("confirm the delivery", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + `[data-status="delivered"]`)
+	if st := status(); st != ordercast.StatusDelivered {
+		t.Fatalf("after the confirmation the store has %s", st)
+	}
+}
+
+// TestCourierPageListsWhatIsInHandFirst: a courier's page lists the orders out for delivery
+// first, then those ready to pick up, then the rest; an order picked up moves up with its
+// button keeping the keyboard's focus.
+func TestCourierPageListsWhatIsInHandFirst(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "p-1", "c-1", ordercast.StatusPreparing)
+	courierOrder(t, ls, "r-1", "c-1", ordercast.StatusReady)
+	courierOrder(t, ls, "o-1", "c-1", ordercast.StatusOutForDelivery)
+	courierOrder(t, ls, "p-2", "c-1", ordercast.StatusConfirmed)
+	b := newBrowser(t)
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="p-2"]`)
+	statuses := func() string {
+		return eval[string](b, `Array.from(document.querySelectorAll('li.order')).map(li => li.dataset.status).join(' ')`)
+	}
+	if got := statuses(); got != "out_for_delivery ready confirmed preparing" && got != "out_for_delivery ready preparing confirmed" {
+		t.Errorf("the rows are %s, want out_for_delivery, then ready, then the rest", got)
+	}
+	row := `li.order[data-order-id="r-1"]`
+	b.do("pick r-1 up from the keyboard", chromedp.Focus(chromedp.CSS(row+` .advance`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row + `[data-status="out_for_delivery"] .advance:not([aria-disabled])`)
+	if got := statuses(); !strings.HasPrefix(got, "out_for_delivery out_for_delivery ") {
+		t.Errorf("after Picked up the rows are %s, want both orders out for delivery first", got)
+	}
+	if got := eval[string](b, `document.activeElement.closest('li.order').dataset.orderId + ' ' + document.activeElement.className`); got != "r-1 advance" {
+		t.Errorf("after Picked up the focus is on %q, want r-1's button", got)
+	}
+}
+
+// TestCourierPageLetsGoOfItsStreamWhenHidden: a page the browser keeps in its back/forward cache
+// holds no stream (HTTP/1.1 allows six connections to a host: a few pages back the site would no
+// longer load), and the page is live again, from where it was, once it is back.
+func TestCourierPageLetsGoOfItsStreamWhenHidden(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+	base := ls.URL()
+	b := newBrowser(t)
+	b.do("note how the page is shown", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `addEventListener('pageshow', e => { if (e.persisted) window.restored = true; });`,
+		})
+		return chromedp.Void{}, err
+	})
+	// Should the browser not keep the page, the test fails waiting for it: this says why.
+	if err := chromedp.Listen(b.ctx, func(ev any) {
+		if e, ok := ev.(*page.EventBackForwardCacheNotUsed); ok {
+			for _, r := range e.NotRestoredExplanations {
+				t.Logf("the browser did not keep the page: %s (%s)", r.Reason, r.Type)
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`li.order[data-order-id="d-1"]`)
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
+
+	b.do("go to another page", chromedp.Navigate(base+"/"))
+	waitMetric(t, http.DefaultClient, base, 0, "ordercast_streams_open")
+	ls.mustCommit(t, "d-1", ordercast.StatusOutForDelivery)
+	eval[bool](b, `(history.back(), true)`)
+	// The page's elements are the cached document's, which the browser tool's own selectors do
+	// not follow: each wait asks the page.
+	restored := func(what, expr string) {
+		t.Helper()
+		testutil.WaitFor(t, what, func() bool {
+			ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](expr))
+			return err == nil && ok // err: the page is still being swapped in
+		})
+	}
+	restored("the page back from the cache, live", `window.restored === true && document.getElementById('conn').dataset.state === 'live'`)
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
+	// Live from where it was: a change made meanwhile, and one made now, both show.
+	restored("the change made meanwhile", `document.querySelector('li.order[data-order-id="d-1"]').dataset.status === 'out_for_delivery'`)
+	courierOrder(t, ls, "d-2", "c-1", ordercast.StatusReady)
+	restored("the change made now", `document.querySelector('li.order[data-order-id="d-2"]')?.dataset.status === 'ready'`)
+}
+
+// createCourierOrder creates order id for Ana from Luigi's, with its pick-up and drop-off, gives
+// it to courier and moves it to status.
+func createCourierOrder(t *testing.T, ls *locationServer, id, courier string, status ordercast.Status) {
+	t.Helper()
+	if resp, body := call(t, "POST", ls.URL()+"/v1/orders", actorToken(t, auth.RoleAdmin, "ops"), `{"id":"`+id+`","restaurant_id":"r-1","customer_id":"u-1",`+
+		`"details":{"restaurant":"Luigi's Trattoria","customer":"Ana","items":2},`+
+		`"pickup":{"lat":52.5202,"lng":13.407},"dropoff":{"lat":52.5247,"lng":13.4106}}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
+	}
+	ls.assign(t, id, courier)
+	ls.mustCommit(t, id, status)
+}
+
+// TestCourierPageSaysWhenItsSignInExpired: a step refused for the page's token (401: it expired
+// mid-shift) stops the page as a refused stream does: it says to open the link again, offers no
+// step that could only be refused, marks the connection refused rather than live, and stops
+// sharing the location.
+func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if r.Method != "POST" || r.URL.Path != "/v1/orders/d-1/status" {
+			return false
+		}
+		answerError(w, http.StatusUnauthorized, "unauthenticated", "token has expired")
+		return true
+	})
+	b := newBrowser(t)
+	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
+	fakePosition(b, 52.52, 13.40)
+	row := `li.order[data-order-id="d-1"]`
+	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(row + `[data-status="out_for_delivery"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	b.waitFor(`#share-last`)
+
+	b.do("delivered", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
+	b.do("confirm the delivery", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(`#conn[data-state="denied"]`)
+	if why := eval[string](b, `document.getElementById('problem').textContent`); why != "Your sign-in has expired: open the link you were given again." {
+		t.Errorf("the page says %q", why)
+	}
+	if shown := eval[bool](b, `!!document.querySelector('#orders-section .advance, #share-toggle').offsetParent`); shown {
+		t.Error("the page still offers its steps or its sharing")
+	}
+	if pressed := eval[string](b, `document.getElementById('share-toggle').getAttribute('aria-pressed')`); pressed != "false" {
+		t.Errorf("the sharing goes on: pressed %s", pressed)
+	}
+	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery {
+		t.Errorf("the store has %s, %v", o.Status, err)
+	}
+	screenshots(b, "courier-expired")
+}
+
+// TestCourierPageSharesOnceAnOrderIsOnTheMap: a courier's page sends no position while none of
+// its orders is at the stage from which the server shows the courier (--location-from,
+// out_for_delivery by default: every post would reach no map); it says when sharing starts,
+// and the position waiting goes as soon as an order is picked up.
+func TestCourierPageSharesOnceAnOrderIsOnTheMap(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+	b := newBrowser(t)
+	permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingGranted)
+	fakePosition(b, 52.5210, 13.4080)
+	row := `li.order[data-order-id="d-1"]`
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(row + `[data-status="ready"]`)
+	if from := eval[string](b, `document.getElementById('share').dataset.locationFrom`); from != "out_for_delivery" {
+		t.Errorf("the page has the server's stage as %q", from)
+	}
+	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	b.poll("the page says when sharing starts", `document.getElementById('share-state').textContent === 'Sharing starts when you pick up an order.'`)
+	if n := b.countRequests("/location"); n != 0 {
+		t.Fatalf("the page posted %d positions with no order on a map", n)
+	}
+	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	testutil.WaitFor(t, "the waiting position on the order's map", func() bool {
+		l := ls.tracker.Latest(t.Context(), "d-1")
+		return l != nil && l.Update.Lat == 52.5210
+	})
+	b.poll("the page says it shares", `document.getElementById('share-state').textContent === 'Sharing your location.'`)
+}
+
+// TestCourierViewOfTheTrackingPage: an order's link on the courier's page opens the courier's
+// view of the tracking page, which speaks to the courier: "Your route", the drop-off named by its
+// customer, the minutes to the drop-off, "You are near the drop-off", a link back to the
+// courier's deliveries, and, once the order goes to another courier, "This order is no longer
+// yours" rather than the server's refusal.
+func TestCourierViewOfTheTrackingPage(t *testing.T) {
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		s.LocationInterval = 0
+	})
+	base := ls.URL()
+	createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	courier := actorToken(t, auth.RoleCourier, "c-1")
+	b := newBrowser(t)
+	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+courier))
+	b.waitFor(`li.order[data-order-id="d-1"]`)
+	b.do("follow d-1's link", chromedp.Click(chromedp.CSS(`li.order[data-order-id="d-1"] a.order-id`)))
+	b.waitFor(`#status-line[data-status="out_for_delivery"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	if href := eval[string](b, `location.href`); href != base+"/track/d-1?courier=c-1&view=courier" {
+		t.Errorf("the link ends at %q, want the courier's view of the tracking page", href)
+	}
+	for _, tc := range []struct{ what, expr, want string }{
+		{"the map's heading", `document.getElementById('map-heading').textContent`, "Your route"},
+		{"the drop-off's pin", `document.querySelector('#map-dropoff-label text').textContent`, "Ana"},
+		{"the way back", `document.querySelector('.back a').getAttribute('href')`, "/couriers/c-1"},
+		{"the way back's words", `document.querySelector('.back a').textContent`, "Back to your deliveries"},
+	} {
+		if got := eval[string](b, tc.expr); got != tc.want {
+			t.Errorf("%s says %q, want %q", tc.what, got, tc.want)
+		}
+	}
+	post := func(lat, lng float64) {
+		t.Helper()
+		if code, body := postLocation(t, base, "c-1", courier, fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":5}`, lat, lng)); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, body)
+		}
+	}
+	post(52.5210, 13.4080)
+	b.poll("the minutes to the drop-off", `/^About \d+ min to the drop-off$/.test(document.getElementById('eta').textContent)`)
+	screenshots(b, "courier-track")
+	post(52.5247, 13.4106)
+	b.poll("near the drop-off", `document.getElementById('eta').textContent === 'You are near the drop-off'`)
+
+	ls.assign(t, "d-1", "c-2")
+	b.poll("the order is no longer the courier's", `document.getElementById('problem').textContent === 'This order is no longer yours.'`)
+	if conn, mapShown := eval[string](b, `document.getElementById('conn').dataset.state`), eval[bool](b, `!document.getElementById('map').hidden`); conn != "ended" || mapShown {
+		t.Errorf("the order no longer the courier's: connection %s, map shown %v; want ended, no map", conn, mapShown)
+	}
+	screenshots(b, "courier-track-reassigned")
+	b.do("back to the deliveries", chromedp.Click(chromedp.CSS(`.back a`)))
+	b.waitFor(`#conn[data-state="live"]`)
+	if href := eval[string](b, `location.href`); href != base+"/couriers/c-1" {
+		t.Errorf("the way back ends at %q", href)
+	}
+}
+
+// contrast is the WCAG contrast ratio of two colours as getComputedStyle gives them
+// ("rgb(r, g, b)"), each over the other's background: opaque.
+func contrast(t *testing.T, a, b string) float64 {
+	t.Helper()
+	lum := func(c string) float64 {
+		var r, g, bl float64
+		if _, err := fmt.Sscanf(c, "rgb(%g, %g, %g)", &r, &g, &bl); err != nil {
+			t.Fatalf("colour %q: %v", c, err)
+		}
+		ch := func(v float64) float64 {
+			v /= 255
+			if v <= 0.03928 {
+				return v / 12.92
+			}
+			return math.Pow((v+0.055)/1.055, 2.4)
+		}
+		return 0.2126*ch(r) + 0.7152*ch(g) + 0.0722*ch(bl)
+	}
+	la, lb := lum(a), lum(b)
+	return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+}
+
+// TestCourierPageIsEasyToReadAndTap: the courier's page has its one h1; the keyboard's focus
+// ring contrasts 3:1 with the white behind it; what a courier taps on the move (the share
+// toggle, the links to a stop's map and to an order's tracking page) is 44 px high; and a
+// delivered order, while it lingers, keeps its muted text at 4.5:1 (a faded row would not).
+func TestCourierPageIsEasyToReadAndTap(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="d-1"]`)
+	if h1 := eval[string](b, `Array.from(document.querySelectorAll('h1')).map(h => h.textContent).join('|')`); h1 != "Courier c-1" {
+		t.Errorf("the page's h1s: %q, want one naming the courier", h1)
+	}
+	b.do("tab to the first link", chromedp.KeyEvent("\t"))
+	ring := eval[string](b, `getComputedStyle(document.activeElement).outlineColor`)
+	if c := contrast(t, ring, "rgb(255, 255, 255)"); c < 3 {
+		t.Errorf("the focus ring %s contrasts %.2f:1 with white, want 3:1", ring, c)
+	}
+	for _, sel := range []string{`#share-toggle`, `li.order .stop-map`, `li.order a.order-id`} {
+		if h := eval[float64](b, `Math.min(...Array.from(document.querySelectorAll('`+sel+`')).map(e => e.getBoundingClientRect().height))`); h < 44 {
+			t.Errorf("%s is %.0f px high, want 44", sel, h)
+		}
+	}
+	ls.mustCommit(t, "d-1", ordercast.StatusDelivered)
+	b.waitFor(`li.order[data-order-id="d-1"][data-status="delivered"]`)
+	// The muted text and its row's background, each through the row's opacity over the page.
+	colours := eval[[]string](b, `(() => {
+		const li = document.querySelector('li.order[data-order-id="d-1"]');
+		const o = Number(getComputedStyle(li).opacity);
+		const page = getComputedStyle(document.body).backgroundColor.match(/\d+/g).map(Number);
+		const mix = c => 'rgb(' + c.match(/\d+/g).slice(0, 3).map((v, i) => Math.round(v * o + page[i] * (1 - o))).join(', ') + ')';
+		return [mix(getComputedStyle(li.querySelector('.order-meta')).color), mix(getComputedStyle(li).backgroundColor)];
+	})()`)
+	if c := contrast(t, colours[0], colours[1]); c < 4.5 {
+		t.Errorf("a delivered order's muted text (%s on %s) contrasts %.2f:1, want 4.5:1", colours[0], colours[1], c)
+	}
 }

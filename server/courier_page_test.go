@@ -1,11 +1,16 @@
 package server_test
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -38,6 +43,7 @@ func TestCourierPageOpensLikeTheOtherPartyPages(t *testing.T) {
 	for _, want := range []string{
 		`data-party-kind="courier"`, `data-party-id="c-1"`, `data-may-set="out_for_delivery delivered"`,
 		`content="` + tok + `"`, `id="share-toggle"`, `src="/static/courier.js"`, "Your deliveries",
+		`data-location-from="out_for_delivery"`, `<h1 class="bar-title">Courier c-1</h1>`,
 	} {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, want) {
 			t.Fatalf("the courier's page: %d, lacks %s:\n%s", resp.StatusCode, want, page)
@@ -67,6 +73,15 @@ func TestCourierPageOpensLikeTheOtherPartyPages(t *testing.T) {
 		}
 	}
 
+	// The page names the stage from which the server shows a courier (--location-from).
+	early := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		tr.From = ordercast.StatusReady
+	})
+	if _, page := visitWithCookie(t, early.URL(), "/couriers/c-1", tok); !strings.Contains(page, `data-location-from="ready"`) {
+		t.Errorf("a server showing couriers from ready: the page does not say so:\n%s", page)
+	}
+
 	// Without a tracker, positions have nowhere to go: the page does not offer to share them.
 	plain := newAuthServer(t, nil)
 	if _, page := visitWithCookie(t, plain.URL(), "/couriers/c-1", tok); strings.Contains(page, "share-toggle") || strings.Contains(page, "courier.js") {
@@ -89,11 +104,14 @@ func TestCourierPageOpensLikeTheOtherPartyPages(t *testing.T) {
 
 // TestCourierTrackOpensOnlyItsOrders: a courier's page links each order to
 // /couriers/{id}/track/{order}, which hands the tracking page a credential for the order only
-// when the page's token may watch it: the order is the courier's now. That credential is the
-// courier's own token, in the order's tracking cookie, never a tracking token, which would outlive
-// the assignment: once the order goes to another courier the cookie reads nothing more. Like
-// every cookie it changes nothing. Another courier's order, or another courier's token, sets
-// nothing, and the tracking page shows the refusal.
+// when the page's token may watch it: the order is the courier's now. It sends the browser to
+// the courier's view of the tracking page (words only, no credential). The credential is a
+// courier's tracking token for the order and the courier, never the courier's own token, which
+// changes orders and posts positions and would sit in a cookie for as long as it lives: it reads
+// the order while it is the courier's, and once the order goes to another courier it reads and
+// watches nothing more, as the courier's own token does. It changes nothing, as a cookie nor as a
+// bearer token. It lives no longer than the courier's token. Another courier's order, or another
+// courier's token, sets nothing, and the tracking page shows the refusal.
 func TestCourierTrackOpensOnlyItsOrders(t *testing.T) {
 	ls, _ := newAuthLocationServer(t)
 	base := ls.URL()
@@ -118,19 +136,25 @@ func TestCourierTrackOpensOnlyItsOrders(t *testing.T) {
 	}
 
 	resp, _ := visitWithCookie(t, base, "/couriers/c-1/track/shop:o-1", c1)
-	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/track/shop:o-1" {
-		t.Fatalf("the courier's order: %d to %q, want 303 to /track/shop:o-1", resp.StatusCode, loc)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/track/shop:o-1?courier=c-1&view=courier" {
+		t.Fatalf("the courier's order: %d to %q, want 303 to the courier's view of /track/shop:o-1", resp.StatusCode, loc)
 	}
 	c := cookieNamed(resp, server.TrackingCookie, "/v1/orders/shop:o-1")
 	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.MaxAge <= 0 || c.MaxAge > 3600 {
 		t.Fatalf("tracking cookie %+v among %v, want an HttpOnly, SameSite=Strict one living no longer than the courier's token", c, resp.Cookies())
 	}
-	if _, _, err := authority(t).ParseTracking(c.Value); err == nil {
-		t.Error("the courier's link signed a tracking token, which would outlive the courier's assignment")
+	if _, err := authority(t).ParseActor(c.Value); err == nil {
+		t.Error("the courier's link put an actor token in the tracking cookie")
 	}
-	read := func() int {
+	if tr, err := authority(t).ParseTracking(c.Value); err != nil || tr.OrderID != "shop:o-1" || tr.Courier != "c-1" || time.Until(tr.Exp) > time.Hour {
+		t.Errorf("the cookie holds %+v (%v), want a courier's tracking token for shop:o-1 and c-1, living no longer than c-1's token", tr, err)
+	}
+	withCookie := func(method, path, body string) int {
 		t.Helper()
-		req, _ := http.NewRequest("GET", base+"/v1/orders/shop:o-1", nil)
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -139,19 +163,94 @@ func TestCourierTrackOpensOnlyItsOrders(t *testing.T) {
 		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
-	if code := read(); code != http.StatusOK {
+	if code := withCookie("GET", "/v1/orders/shop:o-1", ""); code != http.StatusOK {
 		t.Fatalf("reading the order with the cookie: %d, want 200", code)
 	}
-	req, _ := http.NewRequest("POST", base+"/v1/orders/shop:o-1/status", strings.NewReader(`{"status":"out_for_delivery"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("a change with the cookie: %v %v, want 401", resp, err)
-	} else {
-		_ = resp.Body.Close()
+	if code := withCookie("POST", "/v1/orders/shop:o-1/status", `{"status":"out_for_delivery"}`); code != http.StatusUnauthorized {
+		t.Errorf("a change with the cookie: %d, want 401", code)
+	}
+	// Nor as a bearer token: it is no actor token.
+	for _, w := range []struct{ path, body string }{
+		{"/v1/orders/shop:o-1/status", `{"status":"out_for_delivery"}`},
+		{"/v1/couriers/c-1/location", `{"lat":52.52,"lng":13.40}`},
+	} {
+		if resp, body := call(t, "POST", base+w.path, c.Value, w.body); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("POST %s with the cookie's token as a bearer: %d %s, want 403", w.path, resp.StatusCode, body)
+		}
 	}
 	ls.assign(t, "shop:o-1", "c-2")
-	if code := read(); code != http.StatusForbidden {
+	if code := withCookie("GET", "/v1/orders/shop:o-1", ""); code != http.StatusForbidden {
 		t.Errorf("reading the order given to another courier with the cookie: %d, want 403", code)
+	}
+	if code := withCookie("GET", "/v1/orders/shop:o-1/stream", ""); code != http.StatusForbidden {
+		t.Errorf("watching the order given to another courier with the cookie: %d, want 403", code)
+	}
+}
+
+// TestCourierTrackingCookieStreamEndsOnReassignment: a stream the courier's tracking cookie
+// opened ends when the order goes to another courier, as one the courier's own token opened does
+// (the one rule, watchAs).
+func TestCourierTrackingCookieStreamEndsOnReassignment(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	base := ls.URL()
+	createAs(t, base, actorToken(t, auth.RoleAdmin, "ops"), "o-1")
+	ls.assign(t, "o-1", "c-1")
+	resp, _ := visitWithCookie(t, base, "/couriers/c-1/track/o-1", actorToken(t, auth.RoleCourier, "c-1"))
+	c := cookieNamed(resp, server.TrackingCookie, "/v1/orders/o-1")
+	if c == nil {
+		t.Fatalf("no tracking cookie among %v", resp.Cookies())
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", base+"/v1/orders/o-1/stream", nil)
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("the stream with the cookie: %v %v", stream, err)
+	}
+	defer stream.Body.Close()
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, stream.Body)
+		ended <- err
+	}()
+	ls.assign(t, "o-1", "c-2")
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("the stream ended with %v, want its clean end", err)
+		}
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatal("the stream goes on after the order went to another courier")
+	}
+}
+
+// TestCourierViewOfTrackingPageIsWordsOnly: /track/{id}?view=courier&courier={id} renders the
+// courier's view (its words, a link back to the courier's page with the id as it is in that
+// page's path), and nothing else changes: a courier id that cannot be one leaves the customer's
+// view.
+func TestCourierViewOfTrackingPageIsWordsOnly(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	for _, tc := range []struct {
+		query string
+		want  []string
+		not   []string
+	}{
+		{"?view=courier&courier=shop:c-1", []string{`data-view="courier"`, `href="/couriers/shop:c-1"`, "Your route", ">Customer<"}, []string{"Where your courier is"}},
+		{"?view=courier&courier=a%20b", []string{"Where your courier is", ">You<"}, []string{`data-view`, "Back to your deliveries"}},
+		{"", []string{"Where your courier is"}, []string{`data-view`, "Back to your deliveries"}},
+	} {
+		resp, page := visitWithCookie(t, ts.URL(), "/track/o-1"+tc.query, "")
+		for _, w := range tc.want {
+			if resp.StatusCode != http.StatusOK || !strings.Contains(page, w) {
+				t.Errorf("%q: %d, lacks %s", tc.query, resp.StatusCode, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(page, n) {
+				t.Errorf("%q: has %s", tc.query, n)
+			}
+		}
+		if len(resp.Cookies()) != 0 {
+			t.Errorf("%q: sets %v", tc.query, resp.Cookies())
+		}
 	}
 }

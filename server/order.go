@@ -59,7 +59,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
-		tok, _, err := s.trackingToken(res.Order.ID, time.Time{})
+		tok, _, err := s.trackingToken(res.Order.ID, "", time.Time{})
 		if err != nil {
 			return ordercast.Answer{}, fmt.Errorf("sign tracking token: %w", err)
 		}

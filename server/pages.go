@@ -149,11 +149,25 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 // trackPage is what the tracking page template shows; the script does the rest.
 type trackPage struct {
 	ID string
+	// Courier is the courier whose view of the page this is (trackingPagePath): the page speaks
+	// to the courier, not the customer, and links back to the courier's page.
+	Courier string
 }
+
+// Back is the courier's page, which the courier's view links back to. Its id stays as it is in
+// the path ({{.Back}} is a whole URL, which the template only normalizes): the page's cookie's
+// path names it so.
+func (p trackPage) Back() string {
+	return partyCookies(ordercast.Party{Kind: ordercast.PartyCourier, ID: p.Courier}).page
+}
+
+// trackViewCourier is the value of the tracking page's view parameter for a courier's view.
+const trackViewCourier = "courier"
 
 // handleTrack serves GET /track/{id}: the live tracking page of one order. Whether the order
 // exists is the script's question (it asks the API), so the page is the same for every valid id.
 // With ?token=… it sets the tracking cookie and redirects to the clean URL (setTrackingCookie).
+// With ?view=courier&courier={id} it is that courier's view of the page (trackingPagePath).
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
@@ -163,7 +177,13 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	if s.setTrackingCookie(w, r, id) {
 		return
 	}
-	s.renderPage(w, r, http.StatusOK, "track.html", trackPage{ID: id})
+	page := trackPage{ID: id}
+	// The courier's view changes words and one link, to a page of this site: nothing a link's
+	// courier id could turn against anyone. One that cannot be an id leaves the customer's view.
+	if q := r.URL.Query(); q.Get("view") == trackViewCourier && ordercast.ValidatePartyID(q.Get("courier")) == nil {
+		page.Courier = q.Get("courier")
+	}
+	s.renderPage(w, r, http.StatusOK, "track.html", page)
 }
 
 // consolePage is what the console template shows.
@@ -272,14 +292,15 @@ func (s *Server) handleConsoleTrack(w http.ResponseWriter, r *http.Request) {
 	if c, cerr := r.Cookie(ConsoleCookie); tok == "" && cerr == nil {
 		tok = c.Value
 	}
-	s.trackWith(w, r, id, tok)
+	s.trackWith(w, r, id, tok, "")
 }
 
 // trackWith sends the browser to order id's tracking page from a page that links there, whose
-// token is tok. When tracking needs a token and tok may watch the order, it first keeps a
-// credential for the order in the tracking cookie (pageTrackingCookie); else the tracking page
-// shows the API's refusal.
-func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok string) {
+// token is tok: courier courier's view of it when that is a courier's page (toTrackingPage).
+// When tracking needs a token and tok may watch the order, it first keeps a credential for the
+// order in the tracking cookie (pageTrackingCookie); else the tracking page shows the API's
+// refusal.
+func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok, courier string) {
 	if s.Auth != nil && !s.Auth.PublicTracking && tok != "" {
 		c, err := s.pageTrackingCookie(r, id, tok)
 		if err != nil {
@@ -290,7 +311,7 @@ func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok strin
 			http.SetCookie(w, c)
 		}
 	}
-	toTrackingPage(w, r, id)
+	toTrackingPage(w, r, id, courier)
 }
 
 // pageTrackingCookie is the tracking cookie that a page whose token is tok hands order id's
@@ -300,11 +321,10 @@ func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok strin
 // it was accepted) sets nothing.
 //
 // It holds a tracking token for the order, signed from tok, as the customer's link would
-// (setTrackingCookie), except for a courier's token: a courier reads an order only while it is
-// the order's courier, and a tracking token would outlive that. The cookie then holds tok itself,
-// which every read and watch of the order judges anew against the order's courier of the moment
-// (watchAs, and a watch ends when the order goes to another courier); like every cookie it
-// authorizes no change.
+// (setTrackingCookie); from a courier's token, a courier's tracking token, which reads the order
+// only while it is that courier's, as the courier's own token does (watchAs, and a watch ends
+// when the order goes to another courier). Never tok itself: a cookie kept for days must not
+// hold a token that changes orders and posts positions, and a tracking token changes nothing.
 func (s *Server) pageTrackingCookie(r *http.Request, id, tok string) (*http.Cookie, error) {
 	courier, err := s.watchAs(r.Context(), tok, id)
 	if err != nil {
@@ -314,13 +334,7 @@ func (s *Server) pageTrackingCookie(r *http.Request, id, tok string) (*http.Cook
 	if err != nil || !until.IsZero() && time.Until(until) < time.Second {
 		return nil, nil
 	}
-	if courier != "" {
-		if until.IsZero() { // a token that never expires: a cookie as long as a tracking token's
-			until = time.Now().Add(s.trackingTTL())
-		}
-		return s.trackingCookie(r, id, tok, until), nil
-	}
-	track, exp, err := s.trackingToken(id, until)
+	track, exp, err := s.trackingToken(id, courier, until)
 	if err != nil {
 		return nil, fmt.Errorf("sign tracking token for a page's link: %w", err)
 	}

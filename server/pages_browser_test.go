@@ -695,13 +695,15 @@ func (p *pageServer) events(id string) []ordercast.Event {
 
 // TestConsoleKeepsTheKeyboardFocus: a row's action taken from the keyboard leaves the focus on
 // its button while the change is on its way and after, so the next Tab or Enter goes on from
-// there; a button that has no more use (the order ended) hands the focus to its row, not to the
-// page's start.
+// there, once the button's new words have settled (an Enter meant for the old ones takes
+// nothing); a button that has no more use (the order ended) hands the focus to its row, not to
+// the page's start.
 func TestConsoleKeepsTheKeyboardFocus(t *testing.T) {
 	srv := startPageServer(t)
 	srv.createOrder("o-focus")
 	row := `li.order[data-order-id="o-focus"]`
 	b := newBrowser(t)
+	recordFetches(b)
 	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
 	b.waitFor(`#conn[data-state="live"]`)
 	b.waitFor(row + `[data-status="placed"]`)
@@ -710,11 +712,19 @@ func TestConsoleKeepsTheKeyboardFocus(t *testing.T) {
 			return (r ? r.dataset.orderId + ' ' : '') + a.tagName.toLowerCase() + '.' + a.className; })()`)
 	}
 
+	tapOnceItSays(b, row+` .advance`, "Advance to Preparing")
 	b.do("advance from the keyboard", chromedp.Focus(chromedp.CSS(row+` .advance`)), chromedp.KeyEvent("\r"))
 	// While the change is on its way the button is busy, not disabled, so it keeps the focus.
 	b.waitFor(row + `[data-status="confirmed"] .advance:not([aria-disabled])`)
 	if got := focused(); got != "o-focus button.advance" {
 		t.Errorf("after Advance the focus is on %q, want the Advance button", got)
+	}
+	// The second Enter, right after the first was answered and meant for "Advance to Confirmed",
+	// took nothing: the button's words changed; once they have settled, it advances.
+	b.poll("the second Enter", `window.tapped === true`)
+	b.waitFor(row + ` .advance:not([data-settling])`)
+	if n, st := statusPosts(b, "o-focus"), srv.order("o-focus").Status; n != 1 || st != ordercast.StatusConfirmed {
+		t.Fatalf("a second Enter as the button changed: %d changes sent, the order %s; want 1, confirmed", n, st)
 	}
 	b.do("advance again", chromedp.KeyEvent("\r"))
 	b.waitFor(row + `[data-status="preparing"] .advance:not([aria-disabled])`)

@@ -87,6 +87,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	if n := eval[int](c, `document.querySelectorAll('li.order[data-order-id="b-2"], .actions').length`); n != 0 {
 		t.Fatal("the customer's page shows another customer's order, or actions")
 	}
+	b.waitFor(row("b-1") + ` .advance:not([data-settling])`) // its words changed: a second's pause
 	b.do("advance b-1 again", chromedp.Click(chromedp.CSS(row("b-1")+` .advance`)))
 	c.waitFor(row("b-1") + `[data-status="preparing"]`)
 	screenshots(c, "customer")

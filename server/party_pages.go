@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 
@@ -22,6 +23,9 @@ type boardPage struct {
 	ReadOnly bool   // a customer watches; a restaurant and a courier move orders on
 	// ShareLocation offers a courier to share its phone's position (the server takes positions).
 	ShareLocation bool
+	// LocationFrom is the first stage at which the server shows a courier's position
+	// (--location-from): the page sends none while none of its orders is there.
+	LocationFrom ordercast.Status
 	// Problem says why a token handed over was refused; the page then opens no stream.
 	Problem string
 	// MaySet lists the statuses whom Token acts for may set (maySet).
@@ -69,6 +73,9 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		Title: kindPage.title + p.ID, Heading: kindPage.heading, Kind: kind, ID: p.ID,
 		ReadOnly:      kind == ordercast.PartyCustomer,
 		ShareLocation: kind == ordercast.PartyCourier && s.Locations != nil,
+	}
+	if page.ShareLocation {
+		page.LocationFrom = cmp.Or(s.Locations.From, ordercast.StatusOutForDelivery)
 	}
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		if s.Auth == nil { // an open server needs no token: keep none, and clean the address
@@ -161,7 +168,8 @@ func (s *Server) badPartyID(w http.ResponseWriter, r *http.Request, kind orderca
 // GET /customers/{pid}/track/{id}, where a party's page links each of its orders. As the
 // console's link does (handleConsoleTrack), it hands the page's token to trackWith, which hands
 // the tracking page a credential for the order when that token may watch it: the page's cookie,
-// whose path is the page's, comes along to this path below it and goes nowhere near /track.
+// whose path is the page's, comes along to this path below it and goes nowhere near /track. A
+// courier's page opens the courier's view of the tracking page (trackingPagePath).
 func (s *Server) handlePartyTrack(kind ordercast.PartyKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
@@ -178,6 +186,10 @@ func (s *Server) handlePartyTrack(kind ordercast.PartyKind) http.HandlerFunc {
 		if c, err := r.Cookie(PartyCookie); err == nil {
 			tok = c.Value
 		}
-		s.trackWith(w, r, id, tok)
+		var courier string // a courier's page opens the courier's view
+		if kind == ordercast.PartyCourier {
+			courier = p.ID
+		}
+		s.trackWith(w, r, id, tok, courier)
 	}
 }

@@ -166,9 +166,9 @@ func TestTokenCommand(t *testing.T) {
 		t.Errorf("actor token: %v %v", actor, err)
 	}
 	t.Setenv("ORDERCAST_SECRET", testSecret)
-	id, _, err := a.ParseTracking(lastLine("--order", "ord-1"))
-	if err != nil || id != "ord-1" {
-		t.Errorf("tracking token: %q %v", id, err)
+	tr, err := a.ParseTracking(lastLine("--order", "ord-1"))
+	if err != nil || tr != (auth.Tracking{OrderID: "ord-1", Exp: tr.Exp}) {
+		t.Errorf("tracking token: %+v %v", tr, err)
 	}
 	for _, args := range [][]string{{"--role", "chef"}, {}, {"--role", "admin", "--order", "x"}, {"--role", "admin", "--secret", "short"},
 		{"--role", "restaurant"}, {"--role", "admin", "--ttl", "1ns"}} { // a party's token acts for a party; a token must outlive its minting

@@ -3,14 +3,18 @@ package demo_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/demo"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/location"
+	"github.com/ordercast/ordercast/sqlite"
 )
 
 // courierPage is a store on which a person on each courier's page takes the order out of the
@@ -132,4 +136,111 @@ func TestCourierPageTakesOverTheSimulatedOrder(t *testing.T) {
 			t.Errorf("order %s ended with %v, want %v: nothing of the simulator's after the person's changes", id, got, want)
 		}
 	}
+}
+
+// drivePoster is the location tracker as the simulator's poster, counting the drive's posts and
+// its reads of an order's newest position: a tick of the drive does one or the other, or both.
+type drivePoster struct {
+	*location.Tracker
+	mu      sync.Mutex
+	courier string // the courier the drive last posted for
+	posts   int
+	reads   int
+}
+
+func (p *drivePoster) Post(ctx context.Context, courierID string, pos ordercast.Position) (int, error) {
+	p.mu.Lock()
+	p.courier, p.posts = courierID, p.posts+1
+	p.mu.Unlock()
+	return p.Tracker.Post(ctx, courierID, pos)
+}
+
+func (p *drivePoster) Latest(ctx context.Context, orderID string) *hub.Location {
+	p.mu.Lock()
+	p.reads++
+	p.mu.Unlock()
+	return p.Tracker.Latest(ctx, orderID)
+}
+
+func (p *drivePoster) count() (courier string, posts, ticks int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.courier, p.posts, max(p.posts, p.reads)
+}
+
+// TestDriveYieldsToAPersonSharing: while a person shares the phone's position on a demo
+// courier's page, the simulated drive posts none for that courier, so the order's map shows the
+// person alone; once the person has been quiet for PersonQuiet, the drive goes on.
+func TestDriveYieldsToAPersonSharing(t *testing.T) {
+	h := hub.New()
+	st := sqlite.New(filepath.Join(t.TempDir(), "demo.db"))
+	st.Publisher = h
+	if err := st.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tr := location.New(h, st)
+	tr.Rate, tr.AssignmentsTTL = 0, 0
+	if err := tr.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	p := &drivePoster{Tracker: tr}
+	sim := demo.New(st)
+	sim.Every, sim.MinStep, sim.MaxStep = time.Millisecond, time.Millisecond, 2*time.Millisecond
+	sim.CancelChance, sim.MaxActive = 0, 1
+	sim.Positions, sim.Drive, sim.Tick, sim.PersonQuiet = p, time.Hour, 2*time.Millisecond, 100*time.Millisecond
+	if err := sim.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	testutil.WaitFor(t, "a drive", func() bool {
+		_, posts, _ := p.count()
+		return posts > 0
+	})
+	courier, _, _ := p.count()
+
+	// The person shares a position a millisecond, as a phone would every second.
+	ctx, stop := context.WithCancel(context.Background())
+	person := make(chan struct{})
+	go func() {
+		defer close(person)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, err := tr.Post(ctx, courier, ordercast.Position{Point: ordercast.Point{Lat: 52.5, Lng: 13.4}, At: time.Now()}); err != nil && ctx.Err() == nil {
+				t.Errorf("the person's position: %v", err)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { // before the store closes
+		stop()
+		<-person
+	})
+	ticks := func(more int) {
+		t.Helper()
+		_, _, from := p.count()
+		testutil.WaitFor(t, fmt.Sprintf("%d more ticks of the drive", more), func() bool {
+			_, _, n := p.count()
+			return n >= from+more
+		})
+	}
+	ticks(3) // the drive has seen the person
+	_, before, _ := p.count()
+	ticks(20)
+	if _, after, _ := p.count(); after != before {
+		t.Errorf("the drive posted %d positions while the person shared, want none", after-before)
+	}
+	stop()
+	<-person
+	testutil.WaitFor(t, "the drive posting again once the person is quiet", func() bool {
+		_, after, _ := p.count()
+		return after > before
+	})
 }

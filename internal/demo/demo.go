@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
 )
 
 // Defaults for the simulator's tunables: a new order every few seconds, each taking under a
@@ -30,6 +31,10 @@ const (
 	// how often it reports its position on the way: a phone on a delivery app, sped up.
 	DefaultDrive = time.Minute
 	DefaultTick  = time.Second
+	// DefaultPersonQuiet is how long a drive posts nothing for its courier after a position it did
+	// not post itself: a person on the courier's page shares the phone's (about one a second),
+	// and the map must not jump between the person and the simulation.
+	DefaultPersonQuiet = 10 * time.Second
 	// Actor is who the simulator's changes are recorded as.
 	Actor = "demo"
 	// RestartNote is the note of the cancellation that ends an order an earlier run left mid-way.
@@ -56,6 +61,9 @@ type Simulator struct {
 	// a step like any other.
 	Positions   Poster
 	Drive, Tick time.Duration
+	// PersonQuiet is how long after a position of its courier's that it did not post a drive
+	// posts none (see personPosting).
+	PersonQuiet time.Duration
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -75,12 +83,19 @@ func New(store ordercast.Store) *Simulator {
 		MaxActive:    DefaultMaxActive,
 		Drive:        DefaultDrive,
 		Tick:         DefaultTick,
+		PersonQuiet:  DefaultPersonQuiet,
 	}
 }
 
 // Poster takes a courier's position: the location tracker.
 type Poster interface {
 	Post(ctx context.Context, courierID string, p ordercast.Position) (int, error)
+}
+
+// LatestPositions is what a Poster may have besides (the location tracker has it): an order's
+// newest position, by which a drive learns that someone else posts for its courier.
+type LatestPositions interface {
+	Latest(ctx context.Context, orderID string) *hub.Location
 }
 
 // Open validates the settings, cancels the orders an earlier run left mid-way (cancelLeftovers),
@@ -97,6 +112,8 @@ func (s *Simulator) Open(ctx context.Context) error {
 		return errors.New("demo: MaxActive must be at least 1")
 	case s.Positions != nil && (s.Tick <= 0 || s.Drive < s.Tick):
 		return errors.New("demo: Tick must be positive and Drive at least Tick")
+	case s.PersonQuiet < 0:
+		return errors.New("demo: PersonQuiet must not be negative")
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -308,20 +325,26 @@ func (s *Simulator) freeCourier(c Party) {
 // is no longer the courier's to carry: someone else delivered or cancelled it (a person on the
 // courier's page), or gave it to another courier. The drive then ends as soon as the store
 // confirms it, rather than hold the courier to the end of the route; the write that follows
-// meets the change and ends the order's simulation, which frees the courier.
+// meets the change and ends the order's simulation, which frees the courier. While a person
+// shares a position for the courier (personPosting), the drive posts none of its own.
 func (s *Simulator) drive(ctx context.Context, orderID, courierID string, r []ordercast.Point) bool {
 	length := routeLength(r)
 	// A scooter's speed through town; a drive sped up past it reports no more.
 	speed := min(length/s.Drive.Seconds(), 14)
+	var own time.Time // the time of the last position of this drive's that an order showed
 	for start := time.Now(); ; {
 		f := min(float64(time.Since(start))/float64(s.Drive), 1)
-		p := ordercast.Position{Point: along(r, f*length), SpeedMPS: &speed, At: time.Now()}
-		n, err := s.Positions.Post(ctx, courierID, p)
-		switch {
-		case err == nil && n == 0 && !s.carries(ctx, orderID, courierID):
-			return true
-		case err != nil && ordercast.ErrorCode(err) != ordercast.ERateLimited && ctx.Err() == nil:
-			s.Logger.Warn("demo position refused", "courier", courierID, "err", err)
+		if !s.personPosting(ctx, orderID, courierID, own) {
+			p := ordercast.Position{Point: along(r, f*length), SpeedMPS: &speed, At: time.Now()}
+			n, err := s.Positions.Post(ctx, courierID, p)
+			switch {
+			case err == nil && n == 0 && !s.carries(ctx, orderID, courierID):
+				return true
+			case err == nil:
+				own = p.At
+			case ordercast.ErrorCode(err) != ordercast.ERateLimited && ctx.Err() == nil:
+				s.Logger.Warn("demo position refused", "courier", courierID, "err", err)
+			}
 		}
 		if f >= 1 {
 			return true
@@ -330,6 +353,27 @@ func (s *Simulator) drive(ctx context.Context, orderID, courierID string, r []or
 			return false
 		}
 	}
+}
+
+// personPosting reports whether someone other than the drive, a person sharing the phone's
+// position on the courier's page, posted for courier courierID within PersonQuiet: the order's
+// newest position is the courier's, recent, and not the drive's own last one (own). It asks the
+// Poster (LatestPositions); one that cannot tell says no. A person's position older than the
+// drive's own last is not kept as the order's newest (a courier's later fix wins), so it is not
+// seen here, and shows on no map either. In a cluster, a person's position taken by another
+// node is seen once the node has it.
+func (s *Simulator) personPosting(ctx context.Context, orderID, courierID string, own time.Time) bool {
+	latest, ok := s.Positions.(LatestPositions)
+	if !ok {
+		return false
+	}
+	l := latest.Latest(ctx, orderID)
+	if l == nil || l.Update.CourierID != courierID {
+		return false
+	}
+	// Compared to the microsecond, which is what a cluster's table keeps of a position's time.
+	at := l.Update.At
+	return !at.Truncate(time.Microsecond).Equal(own.Truncate(time.Microsecond)) && time.Since(at) < s.PersonQuiet
 }
 
 // carries reports whether order orderID is still active and courier courierID's, as the store

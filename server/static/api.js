@@ -155,8 +155,13 @@
   //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'denied' | 'ended'
   //   onDenied:    called with the ApiError of a refused credential
   // It returns {close()}: close ends it for good and reports 'ended'.
+  //
+  // A page the browser keeps in its back/forward cache would keep its stream open, and HTTP/1.1
+  // allows six connections to a host: a few pages back, no page of the site would load. So the
+  // stream lets go of its connection when the page is hidden (pagehide), and opens again from
+  // the last id seen when the page is shown from the cache (pageshow, persisted).
   function stream(path, opts) {
-    var es = null, timer = null, closed = false, wait = backoff();
+    var es = null, timer = null, closed = false, hidden = false, wait = backoff();
     var lastId = opts.lastEventId ? String(opts.lastEventId) : '';
     var state = '';
     function setState(s) {
@@ -164,6 +169,25 @@
       state = s;
       if (opts.onState) opts.onState(s);
     }
+    function stop() {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      if (es) es.close();
+      es = null;
+    }
+    function onHide() {
+      if (closed) return;
+      hidden = true;
+      stop();
+    }
+    function onShow(ev) {
+      if (closed || !hidden || !ev.persisted) return;
+      hidden = false;
+      setState('reconnecting');
+      open();
+    }
+    window.addEventListener('pagehide', onHide);
+    window.addEventListener('pageshow', onShow);
     function open() {
       timer = null;
       es = new EventSource(url(path, { lastEventId: lastId }));
@@ -174,7 +198,7 @@
           var failed = es.url;
           es = null;
           refusal(failed).then(function (err) {
-            if (closed) return;
+            if (closed || hidden) return; // hidden: it opens again when shown
             if (err === ENDED) {
               closed = true;
               setState('ended');
@@ -205,11 +229,26 @@
       close: function () {
         if (closed) return;
         closed = true;
-        if (timer) clearTimeout(timer);
-        if (es) es.close();
+        stop();
+        window.removeEventListener('pagehide', onHide);
+        window.removeEventListener('pageshow', onShow);
         setState('ended');
       }
     };
+  }
+
+  // SIGNED_OUT is what a party's page says when the server no longer takes the token its link
+  // handed over (a change answered 401: it expired mid-shift, or was revoked).
+  var SIGNED_OUT = 'Your sign-in has expired: open the link you were given again.';
+
+  // signedOut tells the page's scripts that the server no longer takes the page's token, and
+  // why (a sentence for the page); each stops what needs the token (onSignedOut).
+  function signedOut(why) {
+    document.dispatchEvent(new CustomEvent('ordercast:signedout', { detail: why }));
+  }
+
+  function onSignedOut(fn) {
+    document.addEventListener('ordercast:signedout', function (ev) { fn(ev.detail); });
   }
 
   // showConnection mirrors a stream's state in the header's indicator.
@@ -244,6 +283,9 @@
     backoff: backoff,
     serverNow: serverNow,
     showConnection: showConnection,
+    SIGNED_OUT: SIGNED_OUT,
+    signedOut: signedOut,
+    onSignedOut: onSignedOut,
     sentence: sentence,
     formatTime: formatTime
   };

@@ -43,12 +43,20 @@
 
   // How long a finished order stays on screen, so the operator sees how it ended.
   var ENDED_LINGER_MS = 8000;
+  // How long a step button whose words changed ignores clicks: a second tap, or a second Enter,
+  // meant for what it said before must not take the step it says now.
+  var SETTLE_MS = 1000;
+  // How long "Confirm delivery" waits for its second tap before it says "Delivered" again.
+  var CONFIRM_MS = 5000;
 
   var rows = new Map(); // order id -> {order, el}
+  var inSnapshot = false; // a snapshot is being laid out
 
   // A courier's page offers one button, the courier's next step, named as couriers say it: the
-  // board's Advance, for the two statuses a courier sets (auth/permit.go).
+  // board's Advance, for the two statuses a courier sets (auth/permit.go). Delivered cannot be
+  // undone: on a courier's page its first tap asks again, in place (see step).
   var COURIER_STEPS = { out_for_delivery: 'Picked up', delivered: 'Delivered' };
+  var CONFIRM_LABEL = 'Confirm delivery';
 
   // gone says whether an order is done with as far as this page goes: it ended, or on a
   // courier's page it went to another courier (the courier's stream says so, then no more).
@@ -206,10 +214,59 @@
     if (!readOnly) li.append(actions);
     li.append(error);
 
-    advance.addEventListener('click', function () { change(id, next(rows.get(id).order.status)); });
+    advance.addEventListener('click', function () { step(id, advance); });
     cancel.addEventListener('click', function () { change(id, 'cancelled'); });
     set.addEventListener('click', function () { change(id, pick.value); });
     return li;
+  }
+
+  // showStep makes a row's step button say the step it takes now, and carry what a click sends:
+  // the status (data-to) and the version of the order it was shown for (data-version), so that a
+  // click takes exactly the step it said, and a stale one is refused by the version, never
+  // turned into the next step. A button whose words change ignores clicks for a while (settle).
+  function showStep(row, btn, to, label) {
+    if (row.confirming && to !== 'delivered') stopConfirming(row);
+    if (row.confirming) label = CONFIRM_LABEL;
+    if (btn.textContent !== label) {
+      if (btn.textContent !== '') settle(row); // not a row's first words: nobody aimed at none
+      btn.textContent = label;
+    }
+    btn.dataset.to = to;
+    btn.dataset.version = String(row.order.version);
+    btn.toggleAttribute('data-confirming', !!row.confirming);
+  }
+
+  // settle makes a row's step button ignore clicks for SETTLE_MS (data-settling meanwhile): its
+  // words changed, or the row moved, under a finger or the keyboard's focus.
+  function settle(row) {
+    var btn = row.el.querySelector('.advance');
+    btn.dataset.settling = '';
+    clearTimeout(row.settleTimer);
+    row.settleTimer = setTimeout(function () { delete btn.dataset.settling; }, SETTLE_MS);
+  }
+
+  // step takes the step a row's button says (showStep): unless it is settling, and unless it is
+  // a courier's delivery not yet confirmed, which the button asks for first, in its place.
+  function step(id, btn) {
+    var row = rows.get(id);
+    if (!row || row.busy || !btn.dataset.to || btn.dataset.settling !== undefined) return;
+    if (isCourier && btn.dataset.to === 'delivered' && !row.confirming) {
+      row.confirming = true;
+      row.confirmTimer = setTimeout(function () {
+        stopConfirming(row);
+        render(row);
+      }, CONFIRM_MS);
+      render(row);
+      announce.textContent = 'Press again to confirm that order ' + id + ' is delivered.';
+      return;
+    }
+    stopConfirming(row);
+    send(id, 'POST', '/status', { status: btn.dataset.to, note: 'set ' + where, expected_version: Number(btn.dataset.version) });
+  }
+
+  function stopConfirming(row) {
+    clearTimeout(row.confirmTimer);
+    row.confirming = false;
   }
 
   function render(row) {
@@ -226,10 +283,10 @@
       (meta ? meta + ' · ' : '') + 'updated ' + oc.formatTime(o.updated_at);
     if (readOnly) return finishRender(row, ended);
     var n = next(o.status);
-    var step = stepLabel(n);
-    var canAdvance = !ended && step !== '' && maySet(n);
+    var label = stepLabel(n);
+    var canAdvance = !ended && label !== '' && maySet(n);
     var advance = li.querySelector('.advance');
-    advance.textContent = canAdvance ? step : 'Advance';
+    showStep(row, advance, canAdvance ? n : '', canAdvance ? label : 'Advance');
     enable(advance, canAdvance, row.busy);
     if (isCourier) return renderCourier(row, canAdvance, ended);
     enable(li.querySelector('.cancel'), !ended, row.busy);
@@ -277,6 +334,8 @@
     var row = rows.get(id);
     if (!row) return;
     if (row.removeTimer) clearTimeout(row.removeTimer);
+    clearTimeout(row.settleTimer);
+    stopConfirming(row);
     if (row.el.contains(document.activeElement)) {
       // The focus stays in the list: on a neighbouring order, or its heading.
       var to = row.el.nextElementSibling || row.el.previousElementSibling || heading;
@@ -318,7 +377,36 @@
       row.order = Object.assign({}, row.order, o);
     }
     render(row);
+    if (isCourier) sortByStep();
     updateCount();
+  }
+
+  // stepRank is where a courier's order goes in the list: what is in hand first (out for
+  // delivery), then what waits to be picked up (ready), then the rest.
+  var STEP_RANKS = { out_for_delivery: 0, ready: 1 };
+  function stepRank(row) {
+    var r = STEP_RANKS[row.order.status];
+    return r === undefined ? 2 : r;
+  }
+
+  // sortByStep keeps a courier's list in stepRank order, newest first within a rank (the order
+  // the rows came in: the sort is stable). A row that moves keeps the keyboard's focus, and
+  // every row whose place changed settles, as a button whose words change does: another
+  // order's button is now where the finger was. Not while a snapshot lays the list out
+  // (inSnapshot): nobody aimed at a list not yet shown.
+  function sortByStep() {
+    var before = Array.prototype.slice.call(list.children);
+    var after = before.slice().sort(function (a, b) {
+      return stepRank(rows.get(a.dataset.orderId)) - stepRank(rows.get(b.dataset.orderId));
+    });
+    if (after.every(function (li, i) { return li === before[i]; })) return;
+    var focused = list.contains(document.activeElement) ? document.activeElement : null;
+    list.append.apply(list, after);
+    if (focused && document.activeElement !== focused) focused.focus();
+    if (inSnapshot) return;
+    after.forEach(function (li, i) {
+      if (li !== before[i]) settle(rows.get(li.dataset.orderId));
+    });
   }
 
   // applyEvent folds one event into its order's row: a status change, or a courier assignment
@@ -352,7 +440,9 @@
     rows.forEach(function (row, id) {
       if (!keep.has(id) && !gone(row.order)) remove(id);
     });
-    orders.slice().reverse().forEach(upsert); // oldest first, so the newest ends up on top
+    inSnapshot = true;
+    orders.slice().reverse().forEach(function (o) { upsert(o); }); // oldest first, so the newest ends up on top
+    inSnapshot = false;
     updateCount();
   }
 
@@ -436,17 +526,12 @@
   // without a credential, or the server refused the one it has (expired, revoked, a role that
   // may not watch every order).
   function needToken(err) {
-    denied = true;
-    updateCount();
     if (!signin) { // a party page: its token is the link's; say why it was refused
-      oc.showConnection(conn, 'denied');
-      problem.textContent = ('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim();
-      problem.hidden = false;
-      document.getElementById('orders-section').hidden = true;
-      var share = document.getElementById('share'); // a courier's: its posts carry the same token
-      if (share) share.hidden = true;
+      oc.signedOut(('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim());
       return;
     }
+    denied = true;
+    updateCount();
     if (err && err.message) {
       signinWhy.textContent = err.message;
       signinWhy.hidden = false;
@@ -459,15 +544,38 @@
   }
 
   // A write refused for want of a credential offers the way in too (public tracking lets the
-  // console watch without one, but never change anything).
+  // console watch without one, but never change anything). On a party page the credential is
+  // the link's, which expired (or was revoked) meanwhile: the page stops (signedOut).
   function refusedCredential(err) {
-    if (err.status === 401 && signin) {
-      signinWhy.textContent = err.message;
-      signinWhy.hidden = false;
-      signin.hidden = false;
+    if (err.status !== 401) return;
+    if (!signin) {
+      oc.signedOut(oc.SIGNED_OUT);
+      return;
     }
+    signinWhy.textContent = err.message;
+    signinWhy.hidden = false;
+    signin.hidden = false;
   }
 
+  // signedOut stops a party page whose token the server no longer takes, saying why: no orders
+  // nor controls that could only be refused, no stream, and the connection marked refused (the
+  // location sharing stops too: courier.js). The focus goes to the reason.
+  function signedOut(why) {
+    denied = true;
+    updateCount();
+    if (pageStream) pageStream.close();
+    oc.showConnection(conn, 'denied');
+    problem.textContent = why;
+    problem.hidden = false;
+    document.getElementById('orders-section').hidden = true;
+    var share = document.getElementById('share'); // a courier's: its posts carry the same token
+    if (share) share.hidden = true;
+    problem.tabIndex = -1;
+    problem.focus();
+  }
+
+  var pageStream = null; // the page's one stream, once it is opened
+  if (!signin) oc.onSignedOut(signedOut);
   updateCount();
   if (document.getElementById('handover')) {
     // A link handed a token over: it stays unused until the operator answers the question, and
@@ -486,7 +594,7 @@
   } else {
     // The stream's credential is its HttpOnly cookie, whose path is this very path.
     var path = partyKind ? '/v1/' + partyKind + 's/' + partyPath + '/stream' : '/v1/stream';
-    oc.stream(path, {
+    pageStream = oc.stream(path, {
       onState: function (s) { oc.showConnection(conn, s); },
       onDenied: needToken,
       events: { snapshot: snapshot, status: applyEvent, courier: applyEvent }

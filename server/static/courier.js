@@ -2,8 +2,11 @@
 // (high accuracy) hands over each fix, which goes to POST /v1/couriers/{id}/location with the
 // page's token. Within the server's budget (--location-rate, two a second by default): at most
 // one post a second, a newer fix replacing one that waits its turn, none while one is on its way,
-// and after a 429 or 503 none before its Retry-After. The page shows when the last position was
-// sent and how many orders it reached, and why one was not.
+// and after a 429 or 503 none before its Retry-After. None either while none of the courier's
+// orders is at the stage from which the server shows its courier (--location-from, which the
+// page names on #share): the watch goes on, the newest fix waits, and the page says when sharing
+// starts. The page shows when the last position was sent and how many orders it reached, and
+// why one was not.
 (function () {
   'use strict';
   var oc = window.ordercast;
@@ -14,7 +17,14 @@
   var lastAt = document.getElementById('share-at');
   var reach = document.getElementById('share-reach');
   var problem = document.getElementById('share-error');
-  var path = '/v1/couriers/' + oc.segment(document.body.dataset.partyId) + '/location';
+  var courierId = document.body.dataset.partyId;
+  var path = '/v1/couriers/' + oc.segment(courierId) + '/location';
+  var orders = document.getElementById('orders');
+  // The first stage at which the server shows the courier's position, and what the page says
+  // until one of the courier's orders is there.
+  var from = document.getElementById('share').dataset.locationFrom || 'out_for_delivery';
+  var NOT_YET = from === 'out_for_delivery' ? 'Sharing starts when you pick up an order.'
+    : 'Sharing starts when one of your orders is ' + oc.label(from).toLowerCase() + '.';
 
   // The least time between two posts: a map moves smoothly at one step a second, and the
   // server's default budget is two.
@@ -83,9 +93,24 @@
       : 'Your position is unavailable (no GPS or network fix): still trying.');
   }
 
-  // pump sends the fix that waits, when the budget allows.
+  // shown says whether one of the courier's orders is at the stage from which the server shows
+  // its courier, or past it and not ended: what the page's list says of its rows (console.js).
+  function shown() {
+    var rank = oc.STAGES.indexOf(from);
+    return Array.prototype.some.call(orders.querySelectorAll('li.order'), function (li) {
+      var st = li.dataset.status;
+      return li.dataset.courier === courierId && !oc.terminal(st) && oc.STAGES.indexOf(st) >= rank;
+    });
+  }
+
+  // pump sends the fix that waits, when the budget allows and a map would show it.
   function pump() {
     if (watch === null || sending || !waiting) return;
+    if (!shown()) {
+      live = false; // "Sharing your location" again once one goes
+      say(NOT_YET);
+      return;
+    }
     var wait = notBefore - Date.now();
     if (wait > 0) {
       if (!timer) timer = setTimeout(function () { timer = null; pump(); }, wait);
@@ -152,7 +177,11 @@
 
   function refused(err) {
     if (err.retryAfter) notBefore = Math.max(notBefore, Date.now() + err.retryAfter * 1000);
-    if (err.status === 401 || err.status === 403) { // retrying cannot help
+    if (err.status === 401) { // the page's token: the whole page stops (console.js), sharing too
+      oc.signedOut(oc.SIGNED_OUT);
+      return;
+    }
+    if (err.status === 403) { // retrying cannot help
       stop(OFF);
       showProblem(('The server refused this page\'s token. ' + oc.sentence(err.message)).trim());
       return;
@@ -169,4 +198,7 @@
     if (watch === null) start();
     else stop();
   });
+  oc.onSignedOut(function () { stop(OFF); });
+  // A row that reaches the stage lets the waiting fix go.
+  new MutationObserver(pump).observe(orders, { subtree: true, childList: true, attributeFilter: ['data-status', 'data-courier'] });
 })();

@@ -19,6 +19,45 @@
 
   function el(id) { return document.getElementById(id); }
 
+  // minutesSaid is an ETA of left seconds as it is said: whole minutes, and in fives above five
+  // minutes, so that it changes only when the change matters.
+  function minutesSaid(left) {
+    var m = Math.round(left / 60);
+    return m > 5 ? Math.round(m / 5) * 5 : m;
+  }
+
+  function minutes(m) { return m + (m === 1 ? ' minute' : ' minutes'); }
+
+  // WORDS are what the map says: to the customer, who waits for the courier, or on the courier's
+  // view of the page (data-view="courier", opened from the courier's page) to the courier, who
+  // drives to the drop-off. eta is the ETA shown (it ticks every second), spoken what a screen
+  // reader hears (minutesSaid).
+  var WORDS = {
+    customer: {
+      onTheWay: 'Your courier is on the way',
+      nearby: 'Your courier is nearby',
+      nearbyETA: 'Arriving in under a minute',
+      soon: 'Arriving in under a minute',
+      eta: function (left) {
+        var m = Math.floor(left / 60), s = left % 60;
+        return 'Arriving in about ' + m + ':' + (s < 10 ? '0' : '') + s + ' min';
+      },
+      spoken: function (left) {
+        return left < 60 ? 'Arriving in under a minute.' : 'Arriving in about ' + minutes(minutesSaid(left)) + '.';
+      }
+    },
+    courier: {
+      onTheWay: 'On your way to the drop-off',
+      nearby: 'You are near the drop-off',
+      nearbyETA: 'You are near the drop-off',
+      soon: 'Under a minute to the drop-off',
+      eta: function (left) { return 'About ' + Math.max(1, Math.round(left / 60)) + ' min to the drop-off'; },
+      spoken: function (left) {
+        return left < 60 ? 'Under a minute to the drop-off.' : 'About ' + minutes(minutesSaid(left)) + ' to the drop-off.';
+      }
+    }
+  };
+
   function Map(order) {
     this.section = el('map');
     this.svg = el('map-view');
@@ -31,6 +70,11 @@
     this.timer = null;
     this.said = '';     // what the announcer last said
     this.etaSaidAt = 0; // when it last said an ETA, on this browser's clock
+    var courierView = el('track').dataset.view === 'courier';
+    this.words = courierView ? WORDS.courier : WORDS.customer;
+    // The courier's view names the drop-off by its customer, when the order says who.
+    var customer = order.details && order.details.customer;
+    if (courierView && typeof customer === 'string' && customer) el('map-dropoff-label').querySelector('text').textContent = customer;
   }
 
   // project maps lat/lng into the 0..100 view box: an equirectangular projection around the
@@ -159,15 +203,6 @@
     el('map-announce').textContent = text;
   };
 
-  // spokenETA is how the ETA is said: whole minutes, and in fives above five minutes, so that it
-  // changes only when the change matters.
-  function spokenETA(left) {
-    if (left < 60) return 'Arriving in under a minute.';
-    var m = Math.round(left / 60);
-    if (m > 5) m = Math.round(m / 5) * 5;
-    return 'Arriving in about ' + m + (m === 1 ? ' minute.' : ' minutes.');
-  }
-
   // tick counts the ETA down from the fix's time and notices when positions stop.
   Map.prototype.tick = function () {
     if (!this.latest) return;
@@ -182,23 +217,19 @@
       this.say('Location lost.', true);
       return;
     }
+    var w = this.words;
     if (this.latest.nearby) {
-      this.say('Your courier is nearby.', true);
+      this.say(w.nearby + '.', true);
     }
     if (typeof this.latest.eta_s !== 'number') {
-      eta.textContent = 'Your courier is on the way';
-      this.say('Your courier is on the way.');
+      eta.textContent = w.onTheWay;
+      this.say(w.onTheWay + '.');
       return;
     }
     var left = Math.max(0, Math.round(this.latest.eta_s - age / 1000));
     eta.dataset.seconds = String(left);
-    if (this.latest.nearby || left < 60) {
-      eta.textContent = 'Arriving in under a minute';
-    } else {
-      var m = Math.floor(left / 60), s = left % 60;
-      eta.textContent = 'Arriving in about ' + m + ':' + (s < 10 ? '0' : '') + s + ' min';
-    }
-    if (!this.latest.nearby) this.say(spokenETA(left));
+    eta.textContent = this.latest.nearby ? w.nearbyETA : left < 60 ? w.soon : w.eta(left);
+    if (!this.latest.nearby) this.say(w.spoken(left));
   };
 
   // end stops the map for good: after delivery the courier is not followed any further.

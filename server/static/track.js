@@ -12,6 +12,8 @@
   var problem = document.getElementById('problem');
   var stepper = document.getElementById('stepper');
   var timeline = document.getElementById('timeline');
+  // The courier's view of the page, opened from the courier's page: its words are the courier's.
+  var courierView = root.dataset.view === 'courier';
 
   var events = new Map(); // seq -> event
   var latest = null;      // the event with the highest seq
@@ -170,7 +172,14 @@
     stream = oc.stream(base + '/stream', {
       lastEventId: latest.seq,
       onState: function (s) { oc.showConnection(conn, s); },
-      onDenied: function (err) { showProblem(oc.sentence(err.message)); },
+      onDenied: function (err) {
+        showProblem(refusal(err));
+        if (!notYours(err)) return;
+        // The courier follows the order no further: no route, no minutes to a drop-off.
+        oc.showConnection(conn, 'ended');
+        if (map) map.end();
+        document.getElementById('map').hidden = true;
+      },
       events: {
         // Positions carry no id: they never move the stream's Last-Event-ID.
         location: function (loc) { if (map) map.update(loc); },
@@ -214,7 +223,7 @@
   }
 
   function refused(err) {
-    oc.showConnection(conn, err.status === 401 || err.status === 403 ? 'denied' : 'ended');
+    oc.showConnection(conn, (err.status === 401 || err.status === 403) && !notYours(err) ? 'denied' : 'ended');
     statusLine.textContent = '';
     // Nothing to show but the reason: no empty stepper or timeline under it.
     stepper.hidden = true;
@@ -224,8 +233,18 @@
     } else if (err.status === 401) {
       showProblem(oc.sentence(err.message) + ' Open the tracking link you were given (it ends in ?\u2060token=…).');
     } else {
-      showProblem(oc.sentence(err.message));
+      showProblem(refusal(err));
     }
+  }
+
+  // refusal says why the server refused the page's credential. A courier's credential reads the
+  // order only while it is the courier's: refused (403), it went to another courier (notYours).
+  function refusal(err) {
+    return notYours(err) ? 'This order is no longer yours.' : oc.sentence(err.message);
+  }
+
+  function notYours(err) {
+    return courierView && err.status === 403;
   }
 
   load();
