@@ -120,13 +120,18 @@ type Records struct {
 	Histories map[string][]HistEvent
 	Refusals  []Refusal
 	Exits     []string // the processes (a node, PostgreSQL) that exited without the checker ending them
+	// PartyBacklog is the most events of its log the nodes send a party stream that resumes or
+	// catches up (stream.Config.PartyBacklog); one further behind gets a fresh snapshot. 0 is
+	// stream.DefaultPartyBacklog, which the checker's nodes run with.
+	PartyBacklog int64
 }
 
 // clone copies r deep enough for a corruption to change any record of the copy by replacing
 // it: the lists and the map of histories are new, the records in them shared.
 func (r Records) clone() Records {
 	return Records{Sessions: slices.Clone(r.Sessions), Parties: slices.Clone(r.Parties), Attempts: slices.Clone(r.Attempts),
-		Acks: slices.Clone(r.Acks), Histories: maps.Clone(r.Histories), Refusals: slices.Clone(r.Refusals), Exits: slices.Clone(r.Exits)}
+		Acks: slices.Clone(r.Acks), Histories: maps.Clone(r.Histories), Refusals: slices.Clone(r.Refusals), Exits: slices.Clone(r.Exits),
+		PartyBacklog: r.PartyBacklog}
 }
 
 // AnomalyKinds is every kind of anomaly the judge reports; --self-test proves it catches each.

@@ -294,3 +294,30 @@ func TestLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestJudge_PartySnapshotBeyondTheBacklog: a node sends a party stream more than its backlog
+// behind a fresh snapshot instead of the events it missed, on a resume or in the middle of the
+// stream; the judge takes that, judging the snapshot as any other, and only that: a snapshot
+// for a stream within the backlog is still an anomaly.
+func TestJudge_PartySnapshotBeyondTheBacklog(t *testing.T) {
+	behind := func(backlog int64) Records {
+		r := records()
+		r.PartyBacklog = backlog
+		// Watcher 1, at position 4, gets the scope at 7 (a at seq 4, b at seq 3), then 8.
+		r.Parties[2].Snapshot = &PartySnap{Pos: 7, Orders: []SnapOrder{
+			{Order: "a", Seq: 4, Status: "out_for_delivery"}, {Order: "b", Seq: 3, Status: "ready"}}}
+		r.Parties[2].Events = r.Parties[2].Events[3:]
+		return r
+	}
+	if j := Judge(behind(2)); j.Total() != 0 {
+		t.Errorf("3 events behind a backlog of 2, a snapshot is right; the judge found %v %v", j.Anomalies, j.Examples)
+	}
+	if j := Judge(behind(3)); j.Anomalies[APartyOpening] != 1 || j.Total() != 1 {
+		t.Errorf("3 events behind a backlog of 3, a snapshot is wrong (%s); the judge found %v %v", APartyOpening, j.Anomalies, j.Examples)
+	}
+	r := behind(2)
+	r.Parties[2].Snapshot.Orders = r.Parties[2].Snapshot.Orders[:1] // b, active at 7, left out
+	if j := Judge(r); j.Anomalies[APartySnapshot] == 0 {
+		t.Errorf("a snapshot beyond the backlog without an active order: the judge found %v %v", j.Anomalies, j.Examples)
+	}
+}

@@ -98,7 +98,7 @@ func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
 	// answers with only a retry: line): what it resumed from is on record.
 	w.mu.Lock()
 	w.sessions = append(w.sessions, PartySession{Watcher: w.idx, Party: w.party.party.Key(), Resumed: last})
-	s := &w.sessions[len(w.sessions)-1] // only this goroutine appends, so s stays the last one
+	s := &w.sessions[len(w.sessions)-1] // only this goroutine appends, and takes s anew when it does
 	w.mu.Unlock()
 	sr := newSSEReader(resp.Body)
 	for {
@@ -111,10 +111,18 @@ func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
 		}
 		pos, perr := strconv.ParseInt(ev.ID, 10, 64)
 		w.mu.Lock()
-		if ev.Type == api.EventSnapshot && s.Snapshot == nil && len(s.Events) == 0 {
+		switch {
+		case ev.Type == api.EventSnapshot && s.Snapshot == nil && len(s.Events) == 0:
 			s.Snapshot = parseSnapshot(ev.Data, pos, perr)
 			w.opened = true
-		} else {
+		case ev.Type == api.EventSnapshot:
+			// A snapshot in the middle of the stream: the node found the stream more than its
+			// backlog behind and sent the scope anew, as it would to a resume from the last
+			// position this watcher had. It is judged as such a resume.
+			w.sessions = append(w.sessions, PartySession{Watcher: w.idx, Party: w.party.party.Key(), Resumed: w.lastID,
+				Snapshot: parseSnapshot(ev.Data, pos, perr)})
+			s = &w.sessions[len(w.sessions)-1]
+		default:
 			s.Events = append(s.Events, parsePartyEvent(ev, pos, perr))
 		}
 		if perr == nil {
@@ -141,15 +149,11 @@ func parseSnapshot(data string, id int64, idErr error) *PartySnap {
 	return out
 }
 
-// parsePartyEvent reads one event of a party stream. What is not an order's event with a
-// numeric id (a second snapshot, bad JSON) is recorded under a status naming it, which matches
-// no history.
+// parsePartyEvent reads one order event of a party stream. What is not an order's event with a
+// numeric id (bad JSON) is recorded under a status naming it, which matches no history.
 func parsePartyEvent(ev sseEvent, pos int64, idErr error) PartyEvent {
 	if idErr != nil {
 		pos = -1
-	}
-	if ev.Type == api.EventSnapshot {
-		return PartyEvent{Pos: pos, HistEvent: HistEvent{Status: "UNEXPECTED SNAPSHOT"}}
 	}
 	var e ordercast.Event
 	if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {

@@ -3,6 +3,8 @@ package check
 import (
 	"cmp"
 	"slices"
+
+	"github.com/ordercast/ordercast/stream"
 )
 
 // The records of the party watchers, and their judgement. A party's positions run 1, 2, 3… in
@@ -93,6 +95,10 @@ func judgeParties(j *Judgement, r Records) {
 	if len(r.Parties) == 0 {
 		return
 	}
+	backlog := r.PartyBacklog
+	if backlog == 0 {
+		backlog = stream.DefaultPartyBacklog
+	}
 	l := partyLog{owner: map[string]string{}, length: map[string]int64{}, at: map[partyPos]partyEv{}, pos: map[partyEv]int64{}}
 	for _, a := range r.Attempts {
 		if a.Party != "" && l.owner[a.Order] == "" {
@@ -140,14 +146,14 @@ func judgeParties(j *Judgement, r Records) {
 	slices.Sort(ids)
 	j.Party.Watchers = len(ids)
 	for _, id := range ids {
-		judgePartyWatcher(j, byWatcher[id], l, r.Histories)
+		judgePartyWatcher(j, byWatcher[id], l, r.Histories, backlog)
 	}
 }
 
 // judgePartyWatcher follows one watcher through its sessions: the ids after a snapshot or a
 // resume run on by one, each order's seqs run on by one from the snapshot's (or from 1 for an
 // order the snapshot did not hold), and the watcher ends on the last position of the log.
-func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[string][]HistEvent) {
+func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[string][]HistEvent, backlog int64) {
 	w, party := ss[0].Watcher, ss[0].Party
 	var last int64
 	opened, bad := false, false
@@ -160,9 +166,12 @@ func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[str
 		switch {
 		case s.Snapshot != nil:
 			j.Party.Snapshots++
-			if s.Resumed > 0 {
-				// A cursor the watcher received is in the log, so the log must resume after it.
-				j.add(APartyOpening, party, "watcher %d resumed after position %d and got a fresh snapshot at %d", w, s.Resumed, s.Snapshot.Pos)
+			if s.Resumed > 0 && s.Snapshot.Pos-s.Resumed <= backlog {
+				// A cursor the watcher received is in the log, so the log must resume after it,
+				// unless the stream was more than the backlog behind: then the node sends a fresh
+				// snapshot instead, on a resume or in the middle of a stream (a new session).
+				j.add(APartyOpening, party, "watcher %d resumed after position %d and got a fresh snapshot at %d, within the nodes' backlog of %d",
+					w, s.Resumed, s.Snapshot.Pos, backlog)
 				bad = true
 			}
 			last, opened = s.Snapshot.Pos, true
@@ -266,7 +275,8 @@ func judgeSnapshot(j *Judgement, w int, party string, snap PartySnap, l partyLog
 			ok = false
 		}
 	}
-	// An order whose event k is at or before the snapshot and k+1 after it was active then.
+	// An order whose event k is at or before the snapshot and k+1 after it was active then; so was
+	// one whose last event is k, when k is not its end.
 	type hit struct {
 		order string
 		seq   int64
@@ -280,7 +290,7 @@ func judgeSnapshot(j *Judgement, w int, party string, snap PartySnap, l partyLog
 		if e.seq < 1 || e.seq > int64(len(h)) || terminal(h[e.seq-1].Status) {
 			continue
 		}
-		if next, seen := l.pos[partyEv{party, e.order, e.seq + 1}]; seen && next > snap.Pos {
+		if next, seen := l.pos[partyEv{party, e.order, e.seq + 1}]; seen && next > snap.Pos || !seen && e.seq == int64(len(h)) {
 			missing = append(missing, hit{e.order, e.seq})
 		}
 	}
