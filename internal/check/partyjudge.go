@@ -65,7 +65,7 @@ const (
 	APartyConflict  = "party_conflict"   // one position named two events, or one event two positions
 	APartyOrderSeq  = "party_order_seq"  // within a party stream, an order's seqs skipped, repeated or went back
 	APartyMismatch  = "party_mismatch"   // an event or snapshot order not in the history or not the party's, or another status, note, actor or time
-	APartyOpening   = "party_opening"    // a fresh open without a snapshot, or a resume answered with one
+	APartyOpening   = "party_opening"    // a fresh open without a snapshot, or a resume within the backlog answered with one
 	APartySnapshot  = "party_snapshot"   // a snapshot's versions disagree with the positions of the events
 	APartyTail      = "party_incomplete" // a party watcher did not end on the last position of the log
 )
