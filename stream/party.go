@@ -67,7 +67,11 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, r
 			resume = false // too far behind to replay: the snapshot below
 		case len(evs) > 0:
 			o := partyOpening{pos: last, backlog: evs}
-			return o, e.resumedPartyPositions(ctx, sr, p, &o)
+			far, err := e.resumedPartyPositions(ctx, sr, p, &o)
+			if err != nil || !far {
+				return o, err
+			}
+			resume = false // the log ran on past the bound between its two reads: the snapshot below
 		}
 	}
 	snap, err := sr.ScopeSnapshot(ctx, p, partySnapshotLimit)
@@ -103,24 +107,27 @@ func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p 
 
 // resumedPartyPositions finds the positions that follow a resumed party stream's backlog. The
 // scope's orders are read after the backlog; events committed in between join the backlog, so
-// that every status and courier a position is judged by is sent before the position.
-func (e *Engine) resumedPartyPositions(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, o *partyOpening) error {
+// that every status and courier a position is judged by is sent before the position. That read
+// is bounded as every read of the log is (partyLogAfter): far reports more than
+// Config.PartyBacklog events committed between the two reads, a log that ran on faster than a
+// stream could follow, and the stream then opens with a fresh snapshot, as one that far behind.
+func (e *Engine) resumedPartyPositions(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, o *partyOpening) (far bool, err error) {
 	if e.cfg.Locations == nil {
-		return nil
+		return false, nil
 	}
 	snap, err := sr.ScopeSnapshot(ctx, p, partySnapshotLimit)
 	if err != nil {
-		return fmt.Errorf("read the scope of %s: %w", p.Key(), err)
+		return false, fmt.Errorf("read the scope of %s: %w", p.Key(), err)
 	}
 	if end := o.backlog[len(o.backlog)-1].Pos; snap.Pos > end {
-		more, err := sr.ScopeEventsAfter(ctx, p, end, 0)
-		if err != nil {
-			return fmt.Errorf("read the log of %s: %w", p.Key(), err)
+		more, far, err := e.partyLogAfter(ctx, sr, p, end)
+		if err != nil || far {
+			return far, err
 		}
 		o.backlog = append(o.backlog, more...)
 	}
 	e.partyPositions(ctx, snap.Orders, o)
-	return nil
+	return false, nil
 }
 
 // partyPositions finds the newest fresh position of each of the orders that shows one, in one

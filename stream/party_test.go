@@ -240,3 +240,80 @@ func TestPartyGapCatchUpIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// noLocations knows no position: a stream engine with it reads the scope after a resume's
+// backlog, as one with a tracker does, for the positions that follow it.
+type noLocations struct{}
+
+func (noLocations) Latest(context.Context, string) *hub.Location { return nil }
+func (noLocations) LatestMany(context.Context, []string) map[string]*hub.Location {
+	return nil
+}
+
+// growingLog is a boundedLog whose party log grows by grow's events just after its first read:
+// events committed between a resume's read of its backlog and its read of the scope.
+type growingLog struct {
+	boundedLog
+	grow func()
+}
+
+func (s *growingLog) ScopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
+	evs, err := s.boundedLog.ScopeEventsAfter(ctx, p, after, limit)
+	if grow := s.grow; grow != nil {
+		s.grow = nil
+		grow()
+	}
+	return evs, err
+}
+
+// TestPartyResumeWindowIsBounded: the events committed between a resume's backlog and its read
+// of the scope (for the positions that follow the backlog) are read under the resume's bound
+// too; more than Config.PartyBacklog of them in that moment and the stream opens with a fresh
+// snapshot, as one that far behind does.
+func TestPartyResumeWindowIsBounded(t *testing.T) {
+	t.Parallel()
+	store := &growingLog{boundedLog: boundedLog{Store: sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))}}
+	storetest.MustOpen(t, store.Store)
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	n := 0
+	create := func(count int) {
+		for range count {
+			n++
+			if _, _, err := store.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d", n), RestaurantID: party.ID}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	create(2) // positions 1, 2
+	cfg := testConfig
+	cfg.PartyBacklog, cfg.Locations = 3, noLocations{}
+	e := New(store, hub.New(), cfg, &counter{})
+	for _, tc := range []struct {
+		name     string
+		window   int // events committed between the two reads
+		backlog  int // events of the log sent
+		snapshot bool
+	}{
+		{"within the bound: they join the backlog", 3, 1 + 3, false},
+		{"past it: a fresh snapshot", 4, 0, true},
+	} {
+		store.limits = nil
+		last := int64(n - 1) // one event behind
+		store.grow = func() { create(tc.window) }
+		o, err := e.readParty(t.Context(), party, last, true)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(o.backlog) != tc.backlog || (o.snap != nil) != tc.snapshot {
+			t.Errorf("%s: %d events of the log, snapshot %v; want %d, %v", tc.name, len(o.backlog), o.snap != nil, tc.backlog, tc.snapshot)
+		}
+		if tc.snapshot && o.pos != int64(n) {
+			t.Errorf("%s: snapshot at %d, want %d", tc.name, o.pos, n)
+		}
+		for _, l := range store.limits {
+			if l <= 0 || l > cfg.PartyBacklog+1 {
+				t.Errorf("%s: the log was read with limit %d, want at most %d", tc.name, l, cfg.PartyBacklog+1)
+			}
+		}
+	}
+}
