@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -504,6 +505,18 @@ func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 	b.do("delivered", chromedp.Click(chromedp.CSS(row+` .advance`)))
 	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
 	b.do("confirm the delivery", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	checkSignedOut(t, b)
+	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery {
+		t.Errorf("the store has %s, %v", o.Status, err)
+	}
+	screenshots(b, "courier-expired")
+}
+
+// checkSignedOut fails the test unless the courier's page has stopped as it does when the server
+// refuses its token: it says to open the link again, offers no step nor sharing, marks the
+// connection refused rather than live, and shares the location no more.
+func checkSignedOut(t *testing.T, b *browser) {
+	t.Helper()
 	b.waitFor(`#conn[data-state="denied"]`)
 	if why := eval[string](b, `document.getElementById('problem').textContent`); why != "Your sign-in has expired: open the link you were given again." {
 		t.Errorf("the page says %q", why)
@@ -511,13 +524,77 @@ func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 	if shown := eval[bool](b, `!!document.querySelector('#orders-section .advance, #share-toggle').offsetParent`); shown {
 		t.Error("the page still offers its steps or its sharing")
 	}
-	if pressed := eval[string](b, `document.getElementById('share-toggle').getAttribute('aria-pressed')`); pressed != "false" {
-		t.Errorf("the sharing goes on: pressed %s", pressed)
+	if pressed, state := eval[string](b, `document.getElementById('share-toggle').getAttribute('aria-pressed')`),
+		eval[string](b, `document.getElementById('share-state').textContent`); pressed != "false" || !strings.HasPrefix(state, "Off") {
+		t.Errorf("the sharing goes on: pressed %s, %q", pressed, state)
 	}
-	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery {
-		t.Errorf("the store has %s, %v", o.Status, err)
+}
+
+// TestCourierPageStopsWhenAPositionIsRefusedItsToken: a position the server refuses for the
+// page's token (401: it expired mid-shift, or was revoked) stops the page as a refused step does
+// (checkSignedOut), rather than being tried again or shown as the sharing's own problem.
+func TestCourierPageStopsWhenAPositionIsRefusedItsToken(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	var posts atomic.Int32
+	base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if r.Method != "POST" || r.URL.Path != "/v1/couriers/c-1/location" {
+			return false
+		}
+		posts.Add(1)
+		answerError(w, http.StatusUnauthorized, "unauthenticated", "token has been revoked")
+		return true
+	})
+	b := newBrowser(t)
+	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
+	fakePosition(b, 52.52, 13.40)
+	row := `li.order[data-order-id="d-1"]`
+	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(row + `[data-status="out_for_delivery"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	checkSignedOut(t, b)
+	if n := posts.Load(); n != 1 {
+		t.Errorf("the page posted %d positions, want the one refused", n)
 	}
-	screenshots(b, "courier-expired")
+	if l := ls.tracker.Latest(t.Context(), "d-1"); l != nil {
+		t.Errorf("the order's watchers got %+v", l.Update)
+	}
+}
+
+// TestCourierPageForgetsAnUnconfirmedDelivery: "Confirm delivery" waits for its second tap only
+// so long (five seconds, shortened here): then the button says "Delivered" again, having sent
+// nothing, and the next tap asks again rather than delivering.
+func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	recordFetches(b)
+	shortenTimings(b, `{confirmMs: 500}`)
+	btn := `document.querySelector('li.order[data-order-id="d-1"] .advance')`
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="d-1"][data-status="out_for_delivery"] .advance:not([data-settling])`)
+	// Each tap is the page's own click, which reads the button as the click left it: the window
+	// is short.
+	tap := func() string {
+		t.Helper()
+		return eval[string](b, `(b => (b.click(), b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '')))(`+btn+`)`)
+	}
+	for i, what := range []string{"the first tap", "the tap after the window passed"} {
+		if got := tap(); got != "Confirm delivery (confirming)" {
+			t.Fatalf("%s: the button says %q, want Confirm delivery", what, got)
+		}
+		b.poll("the button says Delivered again", `(b => b.textContent === 'Delivered' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === 'Delivered: order d-1')(`+btn+`)`)
+		if n := statusPosts(b, "d-1"); n != 0 {
+			t.Fatalf("after %s the page sent %d changes", what, n)
+		}
+		if i == 0 {
+			b.poll("the button takes clicks again", `!`+btn+`.hasAttribute('data-settling')`)
+		}
+	}
+	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery || o.Version != 3 {
+		t.Errorf("the store has d-1 %s at %d (%v), want out for delivery as it was", o.Status, o.Version, err)
+	}
 }
 
 // TestCourierPageSharesOnceAnOrderIsOnTheMap: a courier's page sends no position while none of

@@ -41,16 +41,27 @@
   var loaded = false; // the first snapshot has come: until then, no "No active orders."
   var denied = false; // the stream was refused: the list says nothing
 
+  // The page's waits. A browser test may shorten them (window.ordercastTimings, set before the
+  // page's scripts run) rather than wait seconds of real time; no page sets it.
+  var TIMINGS = Object.assign({ endedLingerMs: 8000, settleMs: 1000, confirmMs: 5000 }, window.ordercastTimings);
   // How long a finished order stays on screen, so the operator sees how it ended.
-  var ENDED_LINGER_MS = 8000;
-  // How long a step button whose words changed ignores clicks: a second tap, or a second Enter,
-  // meant for what it said before must not take the step it says now.
-  var SETTLE_MS = 1000;
+  var ENDED_LINGER_MS = TIMINGS.endedLingerMs;
+  // How long a button that changed under a finger ignores clicks (settle): a second tap, or a
+  // second Enter, meant for what it said, or for the order that was there, must not take what
+  // is there now.
+  var SETTLE_MS = TIMINGS.settleMs;
   // How long "Confirm delivery" waits for its second tap before it says "Delivered" again.
-  var CONFIRM_MS = 5000;
+  var CONFIRM_MS = TIMINGS.confirmMs;
 
   var rows = new Map(); // order id -> {order, el}
-  var inSnapshot = false; // a snapshot is being laid out
+  var rearranging = false; // a change of the list's rows is being made (rearrange)
+
+  // Where a new order's row goes. A restaurant's board is a kitchen's ticket rail, which kitchen
+  // displays show oldest first: a new ticket goes at the bottom (by created_at), so an order
+  // coming in moves no row under a cook's finger. The console (whose form is above the list) and
+  // a customer's page show the newest on top; a courier's page then sorts by step (sortByStep).
+  // Rows a new one pushes down settle (rearrange).
+  var oldestFirst = partyKind === 'restaurant';
 
   // A courier's page offers one button, the courier's next step, named as couriers say it: the
   // board's Advance, for the two statuses a courier sets (auth/permit.go). Delivered cannot be
@@ -201,10 +212,10 @@
         row.courierTyped = true;
         render(row);
       });
-      assign.addEventListener('click', function () {
+      onTap(assign, function () {
         if (courier.value.trim()) assignCourier(id, courier.value.trim());
       });
-      unassign.addEventListener('click', function () { assignCourier(id, ''); });
+      onTap(unassign, function () { assignCourier(id, ''); });
     }
     var error = el('p', 'problem row-error');
     error.setAttribute('role', 'alert');
@@ -214,10 +225,18 @@
     if (!readOnly) li.append(actions);
     li.append(error);
 
-    advance.addEventListener('click', function () { step(id, advance); });
-    cancel.addEventListener('click', function () { change(id, 'cancelled'); });
-    set.addEventListener('click', function () { change(id, pick.value); });
+    onTap(advance, function () { step(id, advance); });
+    onTap(cancel, function () { change(id, 'cancelled'); });
+    onTap(set, function () { change(id, pick.value); });
     return li;
+  }
+
+  // onTap runs fn on a click of btn, unless btn is settling (settle): what is under the finger,
+  // or under the keyboard's Enter, is not what it was aimed at.
+  function onTap(btn, fn) {
+    btn.addEventListener('click', function () {
+      if (btn.dataset.settling === undefined) fn();
+    });
   }
 
   // showStep makes a row's step button say the step it takes now, and carry what a click sends:
@@ -236,20 +255,58 @@
     btn.toggleAttribute('data-confirming', !!row.confirming);
   }
 
-  // settle makes a row's step button ignore clicks for SETTLE_MS (data-settling meanwhile): its
-  // words changed, or the row moved, under a finger or the keyboard's focus.
-  function settle(row) {
-    var btn = row.el.querySelector('.advance');
-    btn.dataset.settling = '';
+  // settle makes a row's buttons ignore clicks for SETTLE_MS (data-settling meanwhile, see
+  // onTap): its step button's words changed under a finger or the keyboard's focus, or, moved,
+  // the whole row moved (rearrange), each of its buttons now where another order's was.
+  function settle(row, moved) {
+    var btns = moved ? row.el.querySelectorAll('button') : [row.el.querySelector('.advance')];
+    Array.prototype.forEach.call(btns, function (btn) { btn.dataset.settling = ''; });
     clearTimeout(row.settleTimer);
-    row.settleTimer = setTimeout(function () { delete btn.dataset.settling; }, SETTLE_MS);
+    row.settleTimer = setTimeout(function () {
+      row.el.querySelectorAll('[data-settling]').forEach(function (btn) { delete btn.dataset.settling; });
+    }, SETTLE_MS);
   }
 
-  // step takes the step a row's button says (showStep): unless it is settling, and unless it is
-  // a courier's delivery not yet confirmed, which the button asks for first, in its place.
+  // rearrange makes one change of the list's rows (change: an order added or removed, the
+  // courier's sort, a snapshot's layout), then settles every row whose place on screen it
+  // changed: a finger, or a click, aimed at its buttons would land on another order's (a row
+  // pushed down by a new one above it, pulled up by one removed, moved by a sort; the list is a
+  // grid, two columns wide on a wide screen). A row new to the list has no place to leave, so
+  // the first snapshot's layout settles nothing: nobody aimed at a list not yet shown. The
+  // keyboard's focus stays where it was (moving an element in the page drops it). Changes made
+  // within a change are part of it. A page without controls (read only) measures nothing.
+  function rearrange(change) {
+    if (rearranging || readOnly) return change();
+    rearranging = true;
+    var focused = list.contains(document.activeElement) ? document.activeElement : null;
+    var before = places();
+    try {
+      change();
+    } finally {
+      rearranging = false;
+    }
+    if (focused && focused.isConnected && document.activeElement !== focused) focused.focus();
+    places().forEach(function (now, li) {
+      var was = before.get(li);
+      if (was !== undefined && was !== now) settle(rows.get(li.dataset.orderId), true);
+    });
+  }
+
+  // places maps each row shown to where it is in the list, in whole pixels.
+  function places() {
+    var box = list.getBoundingClientRect(), at = new Map();
+    Array.prototype.forEach.call(list.children, function (li) {
+      var r = li.getBoundingClientRect();
+      at.set(li, Math.round(r.left - box.left) + ',' + Math.round(r.top - box.top));
+    });
+    return at;
+  }
+
+  // step takes the step a row's button says (showStep): unless it is a courier's delivery not
+  // yet confirmed, which the button asks for first, in its place.
   function step(id, btn) {
     var row = rows.get(id);
-    if (!row || row.busy || !btn.dataset.to || btn.dataset.settling !== undefined) return;
+    if (!row || row.busy || !btn.dataset.to) return;
     if (isCourier && btn.dataset.to === 'delivered' && !row.confirming) {
       row.confirming = true;
       row.confirmTimer = setTimeout(function () {
@@ -336,13 +393,15 @@
     if (row.removeTimer) clearTimeout(row.removeTimer);
     clearTimeout(row.settleTimer);
     stopConfirming(row);
-    if (row.el.contains(document.activeElement)) {
-      // The focus stays in the list: on a neighbouring order, or its heading.
-      var to = row.el.nextElementSibling || row.el.previousElementSibling || heading;
-      if (to === heading) heading.tabIndex = -1;
-      to.focus();
-    }
-    row.el.remove();
+    rearrange(function () {
+      if (row.el.contains(document.activeElement)) {
+        // The focus stays in the list: on a neighbouring order, or its heading.
+        var to = row.el.nextElementSibling || row.el.previousElementSibling || heading;
+        if (to === heading) heading.tabIndex = -1;
+        to.focus();
+      }
+      row.el.remove();
+    });
     rows.delete(id);
     updateCount();
   }
@@ -359,7 +418,8 @@
   // order.
   var LEARNED = ['details', 'restaurant_id', 'customer_id', 'pickup', 'dropoff'];
 
-  // upsert shows an order's state unless the row already has a newer version.
+  // upsert shows an order's state unless the row already has a newer version. A new row, and on
+  // a courier's page any change (it may sort the list), is a change of the list (rearrange).
   function upsert(o) {
     var row = rows.get(o.id);
     if (row && row.order.version >= o.version) {
@@ -368,17 +428,43 @@
       if (learned.length) render(row);
       return;
     }
-    if (!row) {
+    var added = !row;
+    if (added) {
       if (gone(o)) return; // an order that ended (or left this courier) before we ever saw it
       row = { order: o, el: buildRow(o.id) };
       rows.set(o.id, row);
-      list.prepend(row.el);
     } else {
       row.order = Object.assign({}, row.order, o);
     }
-    render(row);
-    if (isCourier) sortByStep();
+    var show = function () {
+      if (added) insert(row);
+      render(row);
+      if (isCourier) sortByStep();
+    };
+    if (added || isCourier) rearrange(show);
+    else show();
     updateCount();
+  }
+
+  // insert puts a new row in the list: on top, or on a restaurant's board after the orders
+  // created before it (oldestFirst), which for a new order is at the bottom.
+  function insert(row) {
+    if (!oldestFirst) {
+      list.prepend(row.el);
+      return;
+    }
+    var at = createdAt(row);
+    var later = list.lastElementChild;
+    if (later && createdAt(rows.get(later.dataset.orderId)) > at) { // not the newest: find its place
+      later = Array.prototype.find.call(list.children, function (li) { return createdAt(rows.get(li.dataset.orderId)) > at; });
+    } else {
+      later = null;
+    }
+    list.insertBefore(row.el, later);
+  }
+
+  function createdAt(row) {
+    return Date.parse(row.order.created_at) || 0;
   }
 
   // stepRank is where a courier's order goes in the list: what is in hand first (out for
@@ -390,23 +476,15 @@
   }
 
   // sortByStep keeps a courier's list in stepRank order, newest first within a rank (the order
-  // the rows came in: the sort is stable). A row that moves keeps the keyboard's focus, and
-  // every row whose place changed settles, as a button whose words change does: another
-  // order's button is now where the finger was. Not while a snapshot lays the list out
-  // (inSnapshot): nobody aimed at a list not yet shown.
+  // the rows came in: the sort is stable), as a change of the list: the rows it moves settle
+  // and the keyboard's focus stays (rearrange).
   function sortByStep() {
     var before = Array.prototype.slice.call(list.children);
     var after = before.slice().sort(function (a, b) {
       return stepRank(rows.get(a.dataset.orderId)) - stepRank(rows.get(b.dataset.orderId));
     });
     if (after.every(function (li, i) { return li === before[i]; })) return;
-    var focused = list.contains(document.activeElement) ? document.activeElement : null;
-    list.append.apply(list, after);
-    if (focused && document.activeElement !== focused) focused.focus();
-    if (inSnapshot) return;
-    after.forEach(function (li, i) {
-      if (li !== before[i]) settle(rows.get(li.dataset.orderId));
-    });
+    rearrange(function () { list.append.apply(list, after); });
   }
 
   // applyEvent folds one event into its order's row: a status change, or a courier assignment
@@ -431,18 +509,23 @@
     }
   }
 
-  // snapshot replaces what the page shows with the server's current list: an array of orders on
-  // the console's stream, {orders: […]} on a party's.
+  // snapshot replaces what the page shows with the server's current list (most recently updated
+  // first): an array of orders on the console's stream, {orders: […]} on a party's. It is one
+  // change of the list (rearrange): after a reconnect, the rows it moves settle.
   function snapshot(data) {
     var orders = Array.isArray(data) ? data : (data.orders || []);
     loaded = true;
     var keep = new Set(orders.map(function (o) { return o.id; }));
-    rows.forEach(function (row, id) {
-      if (!keep.has(id) && !gone(row.order)) remove(id);
+    // Oldest first, so that the newest ends up on top; on a board, in the order they were
+    // created, each then going at the bottom (insert).
+    var laid = orders.slice().reverse();
+    if (oldestFirst) laid.sort(function (a, b) { return (Date.parse(a.created_at) || 0) - (Date.parse(b.created_at) || 0); });
+    rearrange(function () {
+      rows.forEach(function (row, id) {
+        if (!keep.has(id) && !gone(row.order)) remove(id);
+      });
+      laid.forEach(function (o) { upsert(o); });
     });
-    inSnapshot = true;
-    orders.slice().reverse().forEach(function (o) { upsert(o); }); // oldest first, so the newest ends up on top
-    inSnapshot = false;
     updateCount();
   }
 

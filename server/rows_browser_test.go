@@ -1,0 +1,174 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+)
+
+// shortenTimings makes the console's pages the browser opens wait as timings (a JavaScript
+// object, window.ordercastTimings in console.js) says, e.g. `{endedLingerMs: 100}`, instead of
+// seconds of real time.
+func shortenTimings(b *browser, timings string) {
+	b.t.Helper()
+	b.do("shorten the page's waits", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.ordercastTimings = ` + timings + `;`,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// tapWhenRowsMove has the page click the button sel the moment a row comes into or leaves the
+// list, as a finger already on its way to it would land: window.tapped says it did, and
+// window.tappedSettling whether the button was settling then.
+func tapWhenRowsMove(b *browser, sel string) {
+	b.t.Helper()
+	eval[bool](b, `(() => {
+		window.tapped = false;
+		new MutationObserver((_, obs) => {
+			obs.disconnect();
+			const btn = document.querySelector('`+sel+`');
+			window.tappedSettling = btn.hasAttribute('data-settling');
+			btn.click();
+			window.tapped = true;
+		}).observe(document.getElementById('orders'), { childList: true });
+		return true;
+	})()`)
+}
+
+// rowIDs lists the orders' ids as the page shows them, top to bottom.
+func rowIDs(b *browser) string {
+	b.t.Helper()
+	return eval[string](b, `Array.from(document.querySelectorAll('li.order')).map(li => li.dataset.orderId).join(' ')`)
+}
+
+// TestConsoleSettlesTheRowsANewOrderMoves: a new order goes on top of the console's list and
+// moves every row below it (down, or across: the list is two columns wide here). A tap meant for
+// a row's button that lands as it moves takes nothing, on either order, and the keyboard's focus
+// stays on the button; once settled (a second), the button takes its step.
+func TestConsoleSettlesTheRowsANewOrderMoves(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-1")
+	row := `li.order[data-order-id="o-1"]`
+	b := newBrowser(t)
+	recordFetches(b)
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row + `[data-status="placed"] .advance:not([data-settling])`) // the first snapshot settles nothing
+	b.do("focus o-1's Advance", chromedp.Focus(chromedp.CSS(row+` .advance`)))
+
+	tapWhenRowsMove(b, row+` .advance`)
+	srv.createOrder("o-2")
+	b.poll("the tap as o-2 comes in", `window.tapped === true`)
+	if got := rowIDs(b); got != "o-2 o-1" {
+		t.Fatalf("the console lists %q, want the new order on top", got)
+	}
+	if !eval[bool](b, `window.tappedSettling`) {
+		t.Error("o-1's Advance was not settling as o-2 pushed it")
+	}
+	if n := statusPosts(b, "o-1") + statusPosts(b, "o-2"); n != 0 {
+		t.Errorf("a tap on a row as it moved sent %d changes", n)
+	}
+	for _, id := range []string{"o-1", "o-2"} {
+		if o := srv.order(id); o.Status != ordercast.StatusPlaced || o.Version != 1 {
+			t.Errorf("after a tap on a moving row %s is %s at version %d, want placed at 1", id, o.Status, o.Version)
+		}
+	}
+	if got := eval[string](b, `(a => (a.closest('li.order') || {dataset: {}}).dataset.orderId + ' ' + a.className)(document.activeElement)`); got != "o-1 advance" {
+		t.Errorf("after o-2 came in the focus is on %q, want o-1's Advance", got)
+	}
+
+	b.waitFor(row + ` .advance:not([data-settling])`)
+	b.do("advance o-1", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + `[data-status="confirmed"]`)
+	if o1, o2 := srv.order("o-1"), srv.order("o-2"); o1.Status != ordercast.StatusConfirmed || o1.Version != 2 || o2.Version != 1 {
+		t.Errorf("after Advance o-1 is %s at version %d, o-2 at version %d; want confirmed at 2, and 1", o1.Status, o1.Version, o2.Version)
+	}
+}
+
+// TestBoardKeepsItsRowsInPlace: a restaurant's board lists its orders oldest first, as a
+// kitchen's display does: a new order goes at the bottom and moves no row, so a tap on an older
+// order's button as it comes in takes that order's step. An order that ends and leaves the board
+// pulls the rows below it up: a tap meant for one of them that lands as it moves takes nothing,
+// on either order; once settled, the button takes its step.
+func TestBoardKeepsItsRowsInPlace(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	create := func(id string) {
+		t.Helper()
+		if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"`+id+`","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
+		}
+	}
+	order := func(id string) ordercast.Order {
+		t.Helper()
+		o, err := ts.store.Order(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
+	create("b-1")
+	create("b-2")
+	b := newBrowser(t)
+	recordFetches(b)
+	shortenTimings(b, `{endedLingerMs: 100}`) // an ended order leaves at once
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row("b-2") + `[data-status="placed"] .advance:not([data-settling])`)
+	if got := rowIDs(b); got != "b-1 b-2" {
+		t.Fatalf("the board lists %q, want the oldest first", got)
+	}
+
+	// A new order: at the bottom, nothing moves, b-1's button takes the tap.
+	tapWhenRowsMove(b, row("b-1")+` .advance`)
+	create("b-3")
+	b.poll("the tap as b-3 comes in", `window.tapped === true`)
+	if got := rowIDs(b); got != "b-1 b-2 b-3" {
+		t.Fatalf("the board lists %q, want the new order at the bottom", got)
+	}
+	if eval[bool](b, `window.tappedSettling`) {
+		t.Error("b-1's Advance was settling as b-3 came in below it")
+	}
+	b.waitFor(row("b-1") + `[data-status="confirmed"]`)
+
+	// b-1 ends and leaves: b-2 moves up, and a tap that lands on it then takes nothing.
+	b.waitFor(row("b-2") + ` .advance:not([data-settling])`)
+	tapWhenRowsMove(b, row("b-2")+` .advance`)
+	if resp, body := call(t, "POST", base+"/v1/orders/b-1/status", admin, `{"status":"cancelled"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("cancel b-1: %d %s", resp.StatusCode, body)
+	}
+	b.poll("the tap as b-1 leaves", `window.tapped === true`)
+	if got := rowIDs(b); got != "b-2 b-3" {
+		t.Fatalf("the board lists %q once b-1 left", got)
+	}
+	if !eval[bool](b, `window.tappedSettling`) {
+		t.Error("b-2's Advance was not settling as b-1's leaving pulled it up")
+	}
+	if n := statusPosts(b, "b-2"); n != 0 {
+		t.Errorf("a tap on b-2 as it moved sent %d changes", n)
+	}
+	if o1, o2 := order("b-1"), order("b-2"); o1.Status != ordercast.StatusCancelled || o1.Version != 3 || o2.Status != ordercast.StatusPlaced || o2.Version != 1 {
+		t.Errorf("after a tap on a moving row b-1 is %s at %d, b-2 %s at %d; want cancelled at 3, placed at 1", o1.Status, o1.Version, o2.Status, o2.Version)
+	}
+
+	b.waitFor(row("b-2") + ` .advance:not([data-settling])`)
+	b.do("advance b-2", chromedp.Click(chromedp.CSS(row("b-2")+` .advance`)))
+	b.waitFor(row("b-2") + `[data-status="confirmed"]`)
+	if o2 := order("b-2"); o2.Status != ordercast.StatusConfirmed || o2.Version != 2 {
+		t.Errorf("after Advance b-2 is %s at %d, want confirmed at 2", o2.Status, o2.Version)
+	}
+	if got := rowIDs(b); got != "b-2 b-3" {
+		t.Errorf("the board lists %q at the end", got)
+	}
+}
