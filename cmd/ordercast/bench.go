@@ -53,6 +53,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.Timeout, "timeout", cfg.Timeout, "hard limit on the whole bench")
 	fs.BoolVar(&cfg.WritesByOrder, "writes-by-order", cfg.WritesByOrder, "send every change of an order to one node (order i to node i mod --nodes), as a load balancer hashing the order id does; without it, each change goes to any node")
 	fs.IntVar(&cfg.Writers, "writers", cfg.Writers, "status changes in flight at most (0: one per 20 changes/s of --rate, 32 to 512; 512 with --find-max)")
+	fs.BoolVar(&cfg.Floor, "floor", false, "after the ordercast run, run the same workload against a plain in-memory push server (no store, no auth, one write a watcher in the request that makes the change): what any Go HTTP server pays for it on this machine in the same hour; its row is \"floor\"")
 	fs.BoolVar(&cfg.FindMax, "find-max", false, "raise the rate from --rate in steps until p99 from the writes' due times passes --p99-bound or the rate is not reached; report the highest that held")
 	fs.DurationVar(&cfg.P99Bound, "p99-bound", bench.DefaultP99Bound, "with --find-max: the p99 latency from the writes' due times a rate must stay within")
 	fs.DurationVar(&cfg.StepDuration, "step", bench.DefaultStepDuration, "with --find-max: how long each rate is held")

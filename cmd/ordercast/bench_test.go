@@ -108,6 +108,29 @@ func checkLoadFigures(t *testing.T, r bench.Result, offered float64) {
 	}
 }
 
+// TestBenchFloorRunsTheSameWorkload runs --floor: after ordercast's row, the same workload on the
+// same kind of watchers against the plain push server (bench-floor, a child of its own), whose
+// row adds up as ordercast's does and whose CPU and memory are read from its process.
+func TestBenchFloorRunsTheSameWorkload(t *testing.T) {
+	rep, _ := runBench(t, "--watchers", "200", "--rate", "50", "--duration", "1s", "--workers", "0", "--floor")
+	if len(rep.Runs) != 2 || rep.Runs[0].Transport != bench.TransportSSE || rep.Runs[1].Transport != bench.TransportFloor {
+		t.Fatalf("%d runs %+v, want sse then floor", len(rep.Runs), rep.Runs)
+	}
+	for _, r := range rep.Runs {
+		if r.Opened != 200 || r.Failed != 0 || r.Committed != 50 || r.Expected != 50 || r.Delivered != 50 || r.Errors() != 0 {
+			t.Fatalf("%s: opened %d failed %d, committed %d, expected %d, delivered %d, errors %d; want 200, 0, 50, 50, 50, 0",
+				r.Transport, r.Opened, r.Failed, r.Committed, r.Expected, r.Delivered, r.Errors())
+		}
+		if r.RSSAfter <= 0 || r.CPUPerChangeMicros <= 0 {
+			t.Errorf("%s: server RSS %d, CPU %v µs per change: not read from /proc", r.Transport, r.RSSAfter, r.CPUPerChangeMicros)
+		}
+		checkLoadFigures(t, r, 50)
+	}
+	if f := rep.Runs[1]; f.ServerFlushP99Ms != 0 || f.Holding != bench.HoldingGoroutine {
+		t.Errorf("floor: server flush p99 %v ms (it has no /metrics), holding %q (net/http's goroutines)", f.ServerFlushP99Ms, f.Holding)
+	}
+}
+
 // TestBenchFindMaxWithChildServer runs --find-max against a child server on a configuration so
 // small that the orders run out after two steps (15 orders take 60 changes: 20 at 20/s, then 40
 // at 40/s, or 10 at 10/s if the first did not hold), with a bound no step can pass: the search

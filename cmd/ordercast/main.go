@@ -70,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCheck(ctx, args[1:], stdout, stderr)
 	case "bench-worker": // hidden: a client process of bench, commanded over stdin/stdout
 		return bench.RunWorker(ctx, os.Stdin, stdout)
+	case "bench-floor": // hidden: the plain push server that bench --floor measures beside ordercast
+		return bench.RunFloor(ctx, stdout)
 	case "token":
 		return runToken(args[1:], stdout, stderr)
 	case "version", "--version":

@@ -85,6 +85,11 @@ type Config struct {
 	// changes does; 0 or 1: each change on its own POST /v1/orders/{id}/status.
 	WriteBatch int
 
+	// Floor runs the same workload once more, after the ordercast runs, against the plain
+	// in-memory push server of floor.go (a child `ordercast bench-floor`): what any Go HTTP push
+	// server pays for it on this machine in the same hour. Its row's transport is TransportFloor.
+	Floor bool
+
 	// FindMax raises the rate from Rate, in steps of StepDuration on the same watchers, until the
 	// p99 latency from the writes' due times passes P99Bound or the rate is not reached, and
 	// reports the highest rate that held.
@@ -152,6 +157,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		res, err := runOne(ctx, cfg, tr)
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", tr, err)
+		}
+		rep.Runs = append(rep.Runs, res)
+	}
+	if cfg.Floor {
+		res, err := runOne(ctx, cfg, TransportFloor)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", TransportFloor, err)
 		}
 		rep.Runs = append(rep.Runs, res)
 	}
@@ -253,6 +265,13 @@ func (cfg *Config) check() error {
 		return errors.New("--nodes above 1 needs --db postgres://… (a shared database)")
 	case cfg.Workers > 0 && cfg.Exe == "":
 		return errors.New("bench workers need the ordercast binary")
+	case cfg.Floor && cfg.Exe == "":
+		return errors.New("--floor starts the floor server from the ordercast binary")
+	case cfg.Floor && (cfg.Restaurants > 0 || cfg.Couriers > 0 || cfg.WriteBatch > 1 || cfg.Nodes > 1 && cfg.URL == ""):
+		// The floor speaks only the order stream and the single status change.
+		return errors.New("--floor runs the status workload over order streams only: not with --restaurants, --couriers, --write-batch or --nodes")
+	case cfg.Floor && !slices.Contains(cfg.Transports, TransportSSE):
+		return errors.New("--floor is measured over SSE: run it with --transport sse")
 	}
 	for _, tr := range cfg.Transports {
 		if !slices.Contains(Transports, tr) {
@@ -285,10 +304,18 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	r := &run{cfg: cfg, tr: tr, start: time.Now()}
 	r.phase.Store("starting servers")
 	res = Result{Transport: tr, Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Nodes: cfg.Nodes, Workers: cfg.Workers}
-	if r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.MetricsURL, cfg.DB, cfg.Nodes, cfg.Token, cfg.HoldStreams, cfg.serveArgs(), cfg.Stderr); err != nil {
+	if tr == TransportFloor {
+		r.target, err = startFloor(ctx, cfg.Exe, cfg.Stderr)
+	} else {
+		r.target, err = startTarget(ctx, cfg.Exe, cfg.URL, cfg.MetricsURL, cfg.DB, cfg.Nodes, cfg.Token, cfg.HoldStreams, cfg.serveArgs(), cfg.Stderr)
+	}
+	if err != nil {
 		return res, err
 	}
-	if cfg.URL == "" {
+	switch {
+	case tr == TransportFloor:
+		res.Holding = HoldingGoroutine // net/http's, one a stream
+	case cfg.URL == "":
 		res.Holding = HoldingGoroutine
 		if cfg.HoldStreams {
 			res.Holding = HoldingPoller
@@ -432,7 +459,11 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 
 // openGroups starts the watchers: in this process, or spread over worker processes.
 func (r *run) openGroups(prefix string) error {
-	spec := GroupSpec{URLs: r.target.urls, Transport: r.tr, PollInterval: r.cfg.PollInterval, OrderPrefix: prefix, PerOrder: r.cfg.PerOrder,
+	watch := r.tr
+	if watch == TransportFloor {
+		watch = TransportSSE // the floor's watchers watch as ordercast's do
+	}
+	spec := GroupSpec{URLs: r.target.urls, Transport: watch, PollInterval: r.cfg.PollInterval, OrderPrefix: prefix, PerOrder: r.cfg.PerOrder,
 		Restaurants: r.cfg.Restaurants, PerRestaurant: r.cfg.PerRestaurant, Token: r.target.token}
 	if r.cfg.Couriers > 0 {
 		spec.Location, spec.Every, spec.PostBatch = true, r.cfg.LocationEvery, r.cfg.PostBatch

@@ -119,8 +119,15 @@ func startServe(ctx context.Context, exe, db, secret string, hold bool, extra []
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr=", "--db", db, "--drain", "0s", "--log-level", "warn",
 		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--max-conns-per-peer", "0", "--write-rate", "0",
 		"--stream-lifetime", "0", "--hold-streams=" + strconv.FormatBool(hold)}, extra...)
+	// The secret goes in the environment, not on the command line, where ps shows it.
+	return startChild(ctx, exe, args, []string{"ORDERCAST_SECRET=" + secret}, stderr)
+}
+
+// startChild starts exe with args and env added to the bench's environment, and returns its URL
+// once it says "serving on URL" on its stdout.
+func startChild(ctx context.Context, exe string, args, env []string, stderr io.Writer) (string, *exec.Cmd, error) {
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "ORDERCAST_SECRET="+secret) // not on the command line, where ps shows it
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -355,4 +362,15 @@ func (t *target) close() error {
 		errs = append(errs, os.RemoveAll(t.dir))
 	}
 	return errors.Join(errs...)
+}
+
+// startFloor starts the plain push server of floor.go (`exe bench-floor`) as the run's target.
+// Its CPU and memory are read from /proc as a serve child's are; it has no /metrics, so the
+// report has no server-side figure for it, and writes carry no token.
+func startFloor(ctx context.Context, exe string, stderr io.Writer) (*target, error) {
+	u, cmd, err := startChild(ctx, exe, []string{"bench-floor"}, nil, stderr)
+	if err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	return &target{urls: []string{u}, procs: []*exec.Cmd{cmd}}, nil
 }

@@ -25,6 +25,8 @@ const (
 	TransportLongPoll = "longpoll"
 	TransportSSE      = "sse"
 	TransportWS       = "ws"
+	// TransportFloor names the row of --floor: SSE watchers of the plain push server (floor.go).
+	TransportFloor = "floor"
 )
 
 // Transports lists every transport, in the order --compare runs them.
