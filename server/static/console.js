@@ -233,9 +233,13 @@
 
   // onTap runs fn on a click of btn, unless btn is settling (settle): what is under the finger,
   // or under the keyboard's Enter, is not what it was aimed at.
+  // A tap it ignores marks it (data-ignored) until it settles, so that it shows it took nothing
+  // (app.css); a button that only moved looks as it did: a list where every arrival greyed every
+  // button below it would flicker all day on a busy board.
   function onTap(btn, fn) {
     btn.addEventListener('click', function () {
       if (btn.dataset.settling === undefined) fn();
+      else btn.dataset.ignored = '';
     });
   }
 
@@ -263,7 +267,10 @@
     Array.prototype.forEach.call(btns, function (btn) { btn.dataset.settling = ''; });
     clearTimeout(row.settleTimer);
     row.settleTimer = setTimeout(function () {
-      row.el.querySelectorAll('[data-settling]').forEach(function (btn) { delete btn.dataset.settling; });
+      row.el.querySelectorAll('[data-settling]').forEach(function (btn) {
+        delete btn.dataset.settling;
+        delete btn.dataset.ignored;
+      });
     }, SETTLE_MS);
   }
 
