@@ -532,8 +532,10 @@ func checkSignedOut(t *testing.T, b *browser) {
 
 // TestCourierPageStopsWhenAPositionIsRefusedItsToken: a position the server refuses for the
 // page's token (401: it expired mid-shift, or was revoked) stops the page as a refused step does
-// (checkSignedOut), rather than being tried again or shown as the sharing's own problem.
+// (checkSignedOut), rather than being tried again or shown as the sharing's own problem: neither
+// the refused position nor a newer fix goes once the page's interval between posts has passed.
 func TestCourierPageStopsWhenAPositionIsRefusedItsToken(t *testing.T) {
+	const intervalMs = 200 // the page's least time between two posts, shortened
 	ls, _ := newAuthLocationServer(t)
 	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
 	var posts atomic.Int32
@@ -546,6 +548,8 @@ func TestCourierPageStopsWhenAPositionIsRefusedItsToken(t *testing.T) {
 		return true
 	})
 	b := newBrowser(t)
+	recordFetches(b)
+	shortenTimings(b, fmt.Sprintf(`{locationIntervalMs: %d}`, intervalMs))
 	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
 	fakePosition(b, 52.52, 13.40)
 	row := `li.order[data-order-id="d-1"]`
@@ -554,8 +558,23 @@ func TestCourierPageStopsWhenAPositionIsRefusedItsToken(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
 	checkSignedOut(t, b)
-	if n := posts.Load(); n != 1 {
+
+	// A page that went on would post again within one interval: the refused position, or a
+	// newer fix. The test's own watch learns when a newer fix reached the page (the browser
+	// hands a fix to every watch of the page in one go); a timer of one interval started after
+	// that fires after every timer of at most that long the page started before it (HTML's timer
+	// ordering), so any further post has been made by then, and counted (recordFetches).
+	eval[bool](b, `(() => {
+		window.newerFix = new Promise(ok => navigator.geolocation.watchPosition(p => { if (p.coords.latitude === 52.53) ok(); }));
+		return true;
+	})()`)
+	fakePosition(b, 52.53, 13.41)
+	eval[bool](b, fmt.Sprintf(`newerFix.then(() => new Promise(ok => setTimeout(() => ok(true), %d)))`, intervalMs))
+	if n := eval[int](b, `fetches.filter(f => f.startsWith('POST ') && f.endsWith('/v1/couriers/c-1/location')).length`); n != 1 {
 		t.Errorf("the page posted %d positions, want the one refused", n)
+	}
+	if n := posts.Load(); n != 1 {
+		t.Errorf("the server was sent %d positions, want the one refused", n)
 	}
 	if l := ls.tracker.Latest(t.Context(), "d-1"); l != nil {
 		t.Errorf("the order's watchers got %+v", l.Update)
@@ -564,7 +583,8 @@ func TestCourierPageStopsWhenAPositionIsRefusedItsToken(t *testing.T) {
 
 // TestCourierPageForgetsAnUnconfirmedDelivery: "Confirm delivery" waits for its second tap only
 // so long (five seconds, shortened here): then the button says "Delivered" again, having sent
-// nothing, and the next tap asks again rather than delivering.
+// nothing, and the next tap asks again rather than delivering. A screen reader hears both, in
+// the page's live region: "Press again to confirm", then that the delivery was not confirmed.
 func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
 	ls, _ := newAuthLocationServer(t)
 	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
@@ -574,17 +594,24 @@ func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
 	btn := `document.querySelector('li.order[data-order-id="d-1"] .advance')`
 	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
 	b.waitFor(`li.order[data-order-id="d-1"][data-status="out_for_delivery"] .advance:not([data-settling])`)
-	// Each tap is the page's own click, which reads the button as the click left it: the window
-	// is short.
+	// Each tap is the page's own click, which reads the button, and the live region
+	// (window.saidOnTap), as the click left them: the window is short.
 	tap := func() string {
 		t.Helper()
-		return eval[string](b, `(b => (b.click(), b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '')))(`+btn+`)`)
+		return eval[string](b, `(b => (b.click(), window.saidOnTap = document.getElementById('announce').textContent,
+			b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '')))(`+btn+`)`)
 	}
 	for i, what := range []string{"the first tap", "the tap after the window passed"} {
 		if got := tap(); got != "Confirm delivery (confirming)" {
 			t.Fatalf("%s: the button says %q, want Confirm delivery", what, got)
 		}
+		if said := eval[string](b, `window.saidOnTap`); said != "Press again to confirm that order d-1 is delivered." {
+			t.Errorf("after %s the live region says %q", what, said)
+		}
 		b.poll("the button says Delivered again", `(b => b.textContent === 'Delivered' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === 'Delivered: order d-1')(`+btn+`)`)
+		if said := eval[string](b, `document.getElementById('announce').textContent`); said != "Delivery of order d-1 not confirmed." {
+			t.Errorf("after %s, once the window passed, the live region says %q", what, said)
+		}
 		if n := statusPosts(b, "d-1"); n != 0 {
 			t.Fatalf("after %s the page sent %d changes", what, n)
 		}

@@ -14,8 +14,8 @@ import (
 )
 
 // shortenTimings makes the console's pages the browser opens wait as timings (a JavaScript
-// object, window.ordercastTimings in console.js) says, e.g. `{endedLingerMs: 100}`, instead of
-// seconds of real time.
+// object, window.ordercastTimings in console.js and courier.js) says, e.g.
+// `{endedLingerMs: 100}`, instead of seconds of real time.
 func shortenTimings(b *browser, timings string) {
 	b.t.Helper()
 	b.do("shorten the page's waits", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
@@ -170,5 +170,122 @@ func TestBoardKeepsItsRowsInPlace(t *testing.T) {
 	}
 	if got := rowIDs(b); got != "b-2 b-3" {
 		t.Errorf("the board lists %q at the end", got)
+	}
+}
+
+// TestSettlingButtonsLookIt: a row that a new one pushes down takes no tap for a second; its
+// buttons show a progress cursor, and one tapped meanwhile turns grey (legible, the same size)
+// to show it took nothing, while the ones not tapped keep their colours: a busy list does not
+// flicker. Once settled they look as the new row's again.
+func TestSettlingButtonsLookIt(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-1")
+	row := `li.order[data-order-id="o-1"]`
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row + ` .advance:not([data-settling])`)
+	// How a row's buttons look, read at once when a row comes into the list (and so o-1 moves
+	// down) and o-1's Advance is tapped, and again later.
+	look := `(id => Array.from(document.querySelectorAll('li.order[data-order-id="' + id + '"] button:not([hidden])')).map(btn => {
+		const s = getComputedStyle(btn), r = btn.getBoundingClientRect();
+		return {name: btn.className, settling: btn.hasAttribute('data-settling'), color: s.color, background: s.backgroundColor,
+			cursor: s.cursor, size: Math.round(r.width) + 'x' + Math.round(r.height)};
+	}))`
+	type button struct {
+		Name, Color, Background, Cursor, Size string
+		Settling                              bool
+	}
+	eval[bool](b, `(() => {
+		new MutationObserver((_, obs) => {
+			obs.disconnect();
+			document.querySelector('`+row+` .advance').click();
+			window.looks = {moved: `+look+`('o-1'), added: `+look+`('o-2')};
+		}).observe(document.getElementById('orders'), { childList: true });
+		return true;
+	})()`)
+	eval[bool](b, `(window.look = `+look+`, true)`)
+	srv.createOrder("o-2")
+	b.poll("o-2 comes in", `window.looks !== undefined`)
+	moved, added := eval[[]button](b, `looks.moved`), eval[[]button](b, `looks.added`)
+	if len(moved) != 3 || len(added) != 3 {
+		t.Fatalf("o-1 shows buttons %+v, o-2 %+v; want Advance, Cancel and Set", moved, added)
+	}
+	for i, btn := range moved {
+		tapped := i == 0 // Advance
+		sameColours := btn.Color == added[i].Color && btn.Background == added[i].Background
+		if !btn.Settling || btn.Cursor != "progress" || tapped == sameColours {
+			t.Errorf("o-1's %s (settling %v, tapped %v): %+v, o-2's %+v; want a progress cursor, grey only if tapped", btn.Name, btn.Settling, tapped, btn, added[i])
+		}
+		if c := contrast(t, btn.Color, btn.Background); c < 4.5 {
+			t.Errorf("o-1's settling %s: %s on %s contrasts %.2f:1, want 4.5:1", btn.Name, btn.Color, btn.Background, c)
+		}
+		if btn.Size != added[i].Size {
+			t.Errorf("o-1's settling %s is %s, o-2's %s", btn.Name, btn.Size, added[i].Size)
+		}
+		if added[i].Settling || added[i].Cursor == "progress" {
+			t.Errorf("the new row's %s looks settling: %+v", added[i].Name, added[i])
+		}
+	}
+	if moved[0].Background != "rgb(93, 104, 120)" {
+		t.Errorf("o-1's tapped Advance is %s, want the muted grey", moved[0].Background)
+	}
+	// Once settled (and faded back), o-1's buttons look as o-2's, and the tap took nothing.
+	b.poll("o-1 settled", `!document.querySelector('`+row+` [data-settling], `+row+` [data-ignored]')`)
+	b.poll("o-1's buttons look as o-2's", `JSON.stringify(look('o-1')) === JSON.stringify(look('o-2'))`)
+	if o := srv.order("o-1"); o.Version != 1 {
+		t.Errorf("o-1 at version %d after an ignored tap, want 1", o.Version)
+	}
+}
+
+// TestBoardPutsALateRowInItsPlace: a board's row first seen through an event (its order left out
+// of the snapshot, which holds a restaurant's 2,000 most recently updated orders) takes the
+// event's time for when the order was created, at the bottom; the order fetched then has its
+// real created_at, which moves the row to its place, oldest first, as a change of the list: the
+// rows it moves settle.
+func TestBoardPutsALateRowInItsPlace(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, id := range []string{"b-1", "b-2", "b-3"} {
+		if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"`+id+`","restaurant_id":"r-1","details":{"items":2}}`); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
+		}
+	}
+	b := newBrowser(t)
+	shortenTimings(b, `{settleMs: 60000}`) // settled rows stay so until looked at
+	// The snapshot leaves b-1 out, as the server's does an order past its bound.
+	b.do("leave b-1 out of the snapshot", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const add = EventSource.prototype.addEventListener;
+			EventSource.prototype.addEventListener = function (type, fn, opts) {
+				if (type !== 'snapshot') return add.call(this, type, fn, opts);
+				return add.call(this, type, function (ev) {
+					const d = JSON.parse(ev.data);
+					d.orders = d.orders.filter(o => o.id !== 'b-1');
+					fn.call(this, new MessageEvent('snapshot', { data: JSON.stringify(d), lastEventId: ev.lastEventId }));
+				}, opts);
+			};`,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`li.order[data-order-id="b-3"]`)
+	if got := rowIDs(b); got != "b-2 b-3" {
+		t.Fatalf("the board lists %q, want b-1 left out", got)
+	}
+
+	if resp, body := call(t, "POST", base+"/v1/orders/b-1/status", admin, `{"status":"confirmed"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("confirm b-1: %d %s", resp.StatusCode, body)
+	}
+	// The row learns its items from the order, in the change that corrects its created_at.
+	b.poll("b-1's order fetched", `document.querySelector('li.order[data-order-id="b-1"][data-status="confirmed"] .order-meta')?.textContent.startsWith('2 items')`)
+	if got := rowIDs(b); got != "b-1 b-2 b-3" {
+		t.Fatalf("once b-1's order came the board lists %q, want the oldest first", got)
+	}
+	if got := eval[string](b, `Array.from(document.querySelectorAll('li.order .advance[data-settling]')).map(a => a.closest('li').dataset.orderId).join(' ')`); got != "b-1 b-2 b-3" {
+		t.Errorf("the rows settling are %q, want every row moved: b-1 b-2 b-3", got)
 	}
 }

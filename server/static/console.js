@@ -233,9 +233,13 @@
 
   // onTap runs fn on a click of btn, unless btn is settling (settle): what is under the finger,
   // or under the keyboard's Enter, is not what it was aimed at.
+  // A tap it ignores marks it (data-ignored) until it settles, so that it shows it took nothing
+  // (app.css); a button that only moved looks as it did: a list where every arrival greyed every
+  // button below it would flicker all day on a busy board.
   function onTap(btn, fn) {
     btn.addEventListener('click', function () {
       if (btn.dataset.settling === undefined) fn();
+      else btn.dataset.ignored = '';
     });
   }
 
@@ -263,7 +267,10 @@
     Array.prototype.forEach.call(btns, function (btn) { btn.dataset.settling = ''; });
     clearTimeout(row.settleTimer);
     row.settleTimer = setTimeout(function () {
-      row.el.querySelectorAll('[data-settling]').forEach(function (btn) { delete btn.dataset.settling; });
+      row.el.querySelectorAll('[data-settling]').forEach(function (btn) {
+        delete btn.dataset.settling;
+        delete btn.dataset.ignored;
+      });
     }, SETTLE_MS);
   }
 
@@ -312,6 +319,9 @@
       row.confirmTimer = setTimeout(function () {
         stopConfirming(row);
         render(row);
+        // Said as the question was: a screen reader's user heard "Press again", and must hear
+        // that pressing again now only asks again.
+        announce.textContent = 'Delivery of order ' + id + ' not confirmed.';
       }, CONFIRM_MS);
       render(row);
       announce.textContent = 'Press again to confirm that order ' + id + ' is delivered.';
@@ -415,17 +425,24 @@
   }
 
   // What an event does not carry of an order: a row first seen through one learns it from the
-  // order.
+  // order (which also corrects its created_at, see upsert).
   var LEARNED = ['details', 'restaurant_id', 'customer_id', 'pickup', 'dropoff'];
 
   // upsert shows an order's state unless the row already has a newer version. A new row, and on
-  // a courier's page any change (it may sort the list), is a change of the list (rearrange).
+  // a courier's page any change (it may sort the list), is a change of the list (rearrange), as
+  // is, on a board, a row's created_at corrected (redated).
   function upsert(o) {
     var row = rows.get(o.id);
+    // An order's created_at never changes: one that differs from the row's is the order's own,
+    // from the API, correcting the event's time that a row first seen through an event took
+    // (applyEvent). A board, oldest first, then moves the row to its place.
+    var redated = !!row && !!o.created_at && o.created_at !== row.order.created_at;
     if (row && row.order.version >= o.version) {
       var learned = LEARNED.filter(function (k) { return row.order[k] == null && o[k] != null; });
       learned.forEach(function (k) { row.order[k] = o[k]; });
-      if (learned.length) render(row);
+      if (redated) row.order.created_at = o.created_at;
+      if (redated && oldestFirst) rearrange(function () { insert(row); render(row); });
+      else if (learned.length) render(row);
       return;
     }
     var added = !row;
@@ -436,30 +453,30 @@
     } else {
       row.order = Object.assign({}, row.order, o);
     }
+    var placed = added || (redated && oldestFirst); // the row goes (again) to its place
     var show = function () {
-      if (added) insert(row);
+      if (placed) insert(row);
       render(row);
       if (isCourier) sortByStep();
     };
-    if (added || isCourier) rearrange(show);
+    if (placed || isCourier) rearrange(show);
     else show();
     updateCount();
   }
 
-  // insert puts a new row in the list: on top, or on a restaurant's board after the orders
-  // created before it (oldestFirst), which for a new order is at the bottom.
+  // insert puts a row in its place in the list: a new one on top, or on a restaurant's board
+  // (oldestFirst) after the orders created before it, which for a new order is at the bottom; a
+  // board's row whose created_at was corrected moves there.
   function insert(row) {
     if (!oldestFirst) {
       list.prepend(row.el);
       return;
     }
     var at = createdAt(row);
-    var later = list.lastElementChild;
-    if (later && createdAt(rows.get(later.dataset.orderId)) > at) { // not the newest: find its place
-      later = Array.prototype.find.call(list.children, function (li) { return createdAt(rows.get(li.dataset.orderId)) > at; });
-    } else {
-      later = null;
-    }
+    var after = function (li) { return li !== row.el && createdAt(rows.get(li.dataset.orderId)) > at; };
+    var last = list.lastElementChild === row.el ? row.el.previousElementSibling : list.lastElementChild;
+    // The newest goes at the bottom at once: a snapshot of a busy board lays out many in a row.
+    var later = last && after(last) ? Array.prototype.find.call(list.children, after) : null;
     list.insertBefore(row.el, later);
   }
 
@@ -492,7 +509,8 @@
   function applyEvent(ev) {
     var row = rows.get(ev.order_id);
     // A courier's stream carries only the orders assigned to it, but for the event that takes
-    // one away.
+    // one away. A row first seen here takes the event's time as created_at until its order
+    // comes (upsert).
     var base = row ? row.order : { id: ev.order_id, details: null, created_at: ev.at, courier_id: isCourier ? partyId : undefined };
     if (row && row.order.version >= ev.seq) return;
     var change = { status: ev.status, version: ev.seq, updated_at: ev.at };
