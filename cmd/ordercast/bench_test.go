@@ -131,6 +131,29 @@ func TestBenchFloorRunsTheSameWorkload(t *testing.T) {
 	}
 }
 
+// TestBenchFloorCarriesPositionsToo runs --floor with the location workload, batched, beside
+// status changes. ordercast conflates and caps positions, so a watcher may miss one; the floor
+// writes every position to every watcher.
+func TestBenchFloorCarriesPositionsToo(t *testing.T) {
+	rep, _ := runBench(t, "--couriers", "100", "--watchers", "100", "--location-every", "1s", "--duration", "2s",
+		"--post-batch", "50", "--rate", "20", "--workers", "0", "--floor")
+	if len(rep.Runs) != 2 || rep.Runs[1].Transport != bench.TransportFloor {
+		t.Fatalf("%d runs %+v, want ordercast then floor", len(rep.Runs), rep.Runs)
+	}
+	for _, r := range rep.Runs {
+		l := r.Location
+		if l == nil || l.AcceptedPosts == 0 || l.Owed != l.AcceptedPosts || l.Delivered == 0 || l.Delivered > l.Owed || l.OutOfOrder != 0 {
+			t.Fatalf("%s: location %+v", r.Transport, l)
+		}
+		if r.Committed == 0 || r.Delivered != r.Expected || r.Errors() != 0 {
+			t.Errorf("%s: status committed %d, delivered %d of %d, errors %d", r.Transport, r.Committed, r.Delivered, r.Expected, r.Errors())
+		}
+	}
+	if l := rep.Runs[1].Location; l.Delivered != l.Owed {
+		t.Errorf("floor delivered %d of %d positions, want every one", l.Delivered, l.Owed)
+	}
+}
+
 // TestBenchFindMaxWithChildServer runs --find-max against a child server on a configuration so
 // small that the orders run out after two steps (15 orders take 60 changes: 20 at 20/s, then 40
 // at 40/s, or 10 at 10/s if the first did not hold), with a bound no step can pass: the search

@@ -85,9 +85,10 @@ type Config struct {
 	// changes does; 0 or 1: each change on its own POST /v1/orders/{id}/status.
 	WriteBatch int
 
-	// Floor runs the same workload once more, after the ordercast runs, against the plain
-	// in-memory push server of floor.go (a child `ordercast bench-floor`): what any Go HTTP push
-	// server pays for it on this machine in the same hour. Its row's transport is TransportFloor.
+	// Floor runs the same workload (status changes, positions, or both) once more, after the
+	// ordercast runs, against the plain in-memory push server of floor.go (a child `ordercast
+	// bench-floor`): what any Go HTTP push server pays for it on this machine in the same hour.
+	// Its row's transport is TransportFloor.
 	Floor bool
 
 	// FindMax raises the rate from Rate, in steps of StepDuration on the same watchers, until the
@@ -267,9 +268,9 @@ func (cfg *Config) check() error {
 		return errors.New("bench workers need the ordercast binary")
 	case cfg.Floor && cfg.Exe == "":
 		return errors.New("--floor starts the floor server from the ordercast binary")
-	case cfg.Floor && (cfg.Restaurants > 0 || cfg.Couriers > 0 || cfg.WriteBatch > 1 || cfg.Nodes > 1 && cfg.URL == ""):
-		// The floor speaks only the order stream and the single status change.
-		return errors.New("--floor runs the status workload over order streams only: not with --restaurants, --couriers, --write-batch or --nodes")
+	case cfg.Floor && (cfg.Restaurants > 0 || cfg.Nodes > 1 && cfg.URL == ""):
+		// The floor is one process, and it speaks no party stream.
+		return errors.New("--floor runs on order streams and one node: not with --restaurants or --nodes")
 	case cfg.Floor && !slices.Contains(cfg.Transports, TransportSSE):
 		return errors.New("--floor is measured over SSE: run it with --transport sse")
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -18,10 +19,12 @@ import (
 
 // The floor is what any Go HTTP push server pays on this machine for the bench's workload: a
 // plain in-memory push server (`ordercast bench-floor`, started by `bench --floor`) that speaks
-// ordercast's wire for the three requests the workload makes (create an order, watch its SSE
-// stream, change its status) and nothing else. No store, no durability, no auth, no hub, no
-// limits, no metrics: net/http, one map of orders, and one write and flush per watcher per
-// change, done in the request that made the change.
+// ordercast's wire for the requests the bench's workloads make (create an order, assign its
+// courier, watch its SSE stream, change its status, one or many a request, post couriers'
+// positions, one or many a request) and nothing else. No store, no durability, no auth, no hub,
+// no limits, no metrics, and for positions no conflation, no cap and no ETA: net/http, one map
+// of orders, and one write and flush per watcher per change or position, done in the request
+// that made it.
 //
 // Run in the same invocation as ordercast, on the same watchers' count, rate and clients, its row
 // says how much of ordercast's latency and CPU per change is the machine, the kernel's loopback
@@ -35,8 +38,9 @@ const floorHeartbeat = 15 * time.Second
 
 // floor is the plain push server's state.
 type floor struct {
-	mu     sync.RWMutex
-	orders map[string]*floorOrder
+	mu       sync.RWMutex
+	orders   map[string]*floorOrder
+	couriers map[string][]*floorOrder // the orders each courier carries
 }
 
 // floorOrder is one order, the frames of its events (frames[i] is seq i+1) and its watchers.
@@ -46,6 +50,7 @@ type floorOrder struct {
 	order    ordercast.Order
 	frames   [][]byte
 	watchers map[*floorWatcher]struct{}
+	courier  string // guarded by floor.mu, as floor.couriers is
 }
 
 type floorWatcher struct {
@@ -71,12 +76,16 @@ func (fw *floorWatcher) send(b []byte) {
 
 // FloorHandler returns the plain push server's handler (see the comment at the top of floor.go).
 func FloorHandler(ctx context.Context) http.Handler {
-	f := &floor{orders: map[string]*floorOrder{}}
+	f := &floor{orders: map[string]*floorOrder{}, couriers: map[string][]*floorOrder{}}
 	go f.heartbeats(ctx)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+api.PathOrders, f.create)
-	mux.HandleFunc("GET "+api.PathOrders+"/{id}/stream", f.stream)
-	mux.HandleFunc("POST "+api.PathOrders+"/{id}/status", f.setStatus)
+	mux.HandleFunc(api.RouteCreateOrder, f.create)
+	mux.HandleFunc(api.RouteStream, f.stream)
+	mux.HandleFunc(api.RouteSetStatus, f.setStatus)
+	mux.HandleFunc(api.RouteSetStatuses, f.setStatuses)
+	mux.HandleFunc(api.RouteSetCourier, f.setCourier)
+	mux.HandleFunc(api.RoutePostLocation, f.postLocation)
+	mux.HandleFunc(api.RoutePostLocations, f.postLocations)
 	return mux
 }
 
@@ -159,34 +168,161 @@ func (f *floor) stream(w http.ResponseWriter, r *http.Request) {
 
 // setStatus appends the change and writes it to every watcher of the order before answering.
 func (f *floor) setStatus(w http.ResponseWriter, r *http.Request) {
-	o := f.get(r.PathValue("id"))
-	if o == nil {
-		floorError(w, http.StatusNotFound, "no such order")
-		return
-	}
 	var req api.SetStatusRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		floorError(w, http.StatusBadRequest, "the floor takes a JSON body")
 		return
 	}
-	o.mu.Lock()
-	if req.ExpectedVersion != nil && *req.ExpectedVersion != o.order.Version {
-		o.mu.Unlock()
-		floorError(w, http.StatusConflict, "version moved")
+	res, code, msg := f.change(r.PathValue("id"), req)
+	if code != http.StatusOK {
+		floorError(w, code, msg)
 		return
 	}
+	floorJSON(w, http.StatusOK, res)
+}
+
+// setStatuses applies each change of the request as setStatus does, in order.
+func (f *floor) setStatuses(w http.ResponseWriter, r *http.Request) {
+	var req api.SetStatusesRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		floorError(w, http.StatusBadRequest, "the floor takes a JSON body")
+		return
+	}
+	res := api.SetStatusesResponse{Results: make([]api.StatusResult, len(req.Changes))}
+	for i, ch := range req.Changes {
+		one, code, msg := f.change(ch.OrderID, ch.SetStatusRequest)
+		if code != http.StatusOK {
+			res.Results[i].Error = &api.ErrorDetail{Code: "floor", Message: msg}
+			res.Refused++
+			continue
+		}
+		res.Results[i].SetStatusResponse = &one
+		res.Accepted++
+	}
+	floorJSON(w, http.StatusOK, res)
+}
+
+// change moves order id to req's status, writing the event to its watchers; code is the HTTP
+// status of a refusal (and msg why), or 200.
+func (f *floor) change(id string, req api.SetStatusRequest) (res api.SetStatusResponse, code int, msg string) {
+	o := f.get(id)
+	if o == nil {
+		return res, http.StatusNotFound, "no such order"
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if req.ExpectedVersion != nil && *req.ExpectedVersion != o.order.Version {
+		return res, http.StatusConflict, "version moved"
+	}
+	ev := o.append(ordercast.Event{Status: req.Status, Note: req.Note})
+	return api.SetStatusResponse{Order: o.order, Event: ev, Changed: true}, http.StatusOK, ""
+}
+
+// append gives ev the order's next seq and the time now, applies it to the order and writes it
+// to every watcher. Called with o.mu held.
+func (o *floorOrder) append(ev ordercast.Event) ordercast.Event {
 	now := time.Now().UTC()
 	o.order.Version++
-	o.order.Status, o.order.UpdatedAt = req.Status, now
-	ev := ordercast.Event{OrderID: o.order.ID, Seq: o.order.Version, Status: req.Status, At: now, Note: req.Note}
+	o.order.Status, o.order.UpdatedAt = ev.Status, now
+	ev.OrderID, ev.Seq, ev.At = o.order.ID, o.order.Version, now
 	frame := floorFrame(ev)
 	o.frames = append(o.frames, frame)
+	o.send(frame)
+	return ev
+}
+
+// send writes b to every watcher of the order. Called with o.mu held.
+func (o *floorOrder) send(b []byte) {
 	for fw := range o.watchers {
-		fw.send(frame)
+		fw.send(b)
 	}
+}
+
+// setCourier gives the order to a courier (an event of kind courier, as ordercast's), whose
+// positions then reach it.
+func (f *floor) setCourier(w http.ResponseWriter, r *http.Request) {
+	o := f.get(r.PathValue("id"))
+	if o == nil {
+		floorError(w, http.StatusNotFound, "no such order")
+		return
+	}
+	var req api.SetCourierRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		floorError(w, http.StatusBadRequest, "the floor takes a JSON body")
+		return
+	}
+	cid, _ := req.CourierID.Courier()
+	// A courier's list is copied on write: a post reads it under the read lock and walks it after.
+	f.mu.Lock()
+	if old := o.courier; old != "" {
+		f.couriers[old] = slices.DeleteFunc(slices.Clone(f.couriers[old]), func(x *floorOrder) bool { return x == o })
+	}
+	if o.courier = cid; cid != "" {
+		f.couriers[cid] = append(slices.Clip(f.couriers[cid]), o)
+	}
+	f.mu.Unlock()
+	o.mu.Lock()
+	ev := o.append(ordercast.Event{Kind: ordercast.KindCourier, Status: o.order.Status, CourierID: cid})
+	o.order.CourierID = cid
 	res := api.SetStatusResponse{Order: o.order, Event: ev, Changed: true}
 	o.mu.Unlock()
 	floorJSON(w, http.StatusOK, res)
+}
+
+// postLocation writes the courier's position to the watchers of every order it carries.
+func (f *floor) postLocation(w http.ResponseWriter, r *http.Request) {
+	var req api.PostLocationRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Lat == nil || req.Lng == nil {
+		floorError(w, http.StatusBadRequest, "the floor takes a JSON body with lat and lng")
+		return
+	}
+	floorJSON(w, http.StatusOK, api.PostLocationResponse{Orders: f.locate(r.PathValue("cid"), req)})
+}
+
+// postLocations is postLocation for each position of the request, in order.
+func (f *floor) postLocations(w http.ResponseWriter, r *http.Request) {
+	var req api.PostLocationsRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		floorError(w, http.StatusBadRequest, "the floor takes a JSON body")
+		return
+	}
+	res := api.PostLocationsResponse{Results: make([]api.LocationResult, len(req.Positions))}
+	for i, p := range req.Positions {
+		if p.Lat == nil || p.Lng == nil {
+			res.Results[i].Error = &api.ErrorDetail{Code: "floor", Message: "lat and lng are required"}
+			res.Refused++
+			continue
+		}
+		n := f.locate(p.CourierID, p.PostLocationRequest)
+		res.Results[i].Orders = &n
+		res.Accepted++
+	}
+	floorJSON(w, http.StatusOK, res)
+}
+
+// locate writes a position of courier cid to the watchers of the orders it carries, and says how
+// many those are.
+func (f *floor) locate(cid string, p api.PostLocationRequest) int {
+	u := ordercast.LocationUpdate{Type: ordercast.LocationType, CourierID: cid, Lat: *p.Lat, Lng: *p.Lng,
+		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: time.Now().UTC()}
+	if p.At != nil {
+		u.At = *p.At
+	}
+	f.mu.RLock()
+	orders := f.couriers[cid]
+	f.mu.RUnlock()
+	for _, o := range orders {
+		u.OrderID = o.order.ID // set once at creation: read without o.mu
+		data, err := json.Marshal(u)
+		if err != nil {
+			panic("bench-floor: encode position: " + err.Error()) // finite numbers, strings, a time
+		}
+		frame := fmt.Appendf(nil, "event: %s\ndata: %s\n\n", api.EventLocation, data)
+		o.mu.Lock()
+		o.send(frame)
+		o.mu.Unlock()
+	}
+	return len(orders)
 }
 
 // heartbeats writes a comment to every stream every floorHeartbeat until ctx ends.
@@ -208,9 +344,7 @@ func (f *floor) heartbeats(ctx context.Context) {
 		f.mu.RUnlock()
 		for _, o := range orders {
 			o.mu.Lock()
-			for fw := range o.watchers {
-				fw.send(ping)
-			}
+			o.send(ping)
 			o.mu.Unlock()
 		}
 	}

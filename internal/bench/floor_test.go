@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/internal/bench"
 )
@@ -54,4 +56,41 @@ func TestFloorSpeaksTheWorkloadsWire(t *testing.T) {
 	}
 	next(w, 3, ordercast.StatusPreparing)
 	next(resumed, 3, ordercast.StatusPreparing)
+
+	// A courier's positions, one a request and many, reach the watchers of the order it carries
+	// as location events without an id, after the assignment's event.
+	positions := make(chan ordercast.LocationUpdate, 4)
+	located := c.Watch(ctx, "o1", client.WatchOptions{LastEventID: 3, OnLocation: func(u ordercast.LocationUpdate, _ time.Time) { positions <- u }})
+	defer located.Close()
+	if res, err := c.SetCourier(ctx, "o1", api.AssignTo("c1"), ""); err != nil || res.Event.Seq != 4 || res.Event.Kind != ordercast.KindCourier {
+		t.Fatalf("assign: %+v, %v; want a courier event, seq 4", res, err)
+	}
+	if ev, err := located.Next(ctx); err != nil || ev.Seq != 4 || ev.CourierID != "c1" {
+		t.Fatalf("event %+v, %v; want seq 4 assigning c1", ev, err)
+	}
+	lat, lng := 52.5, 13.4
+	if n, err := c.PostLocation(ctx, "c1", client.Position{Lat: &lat, Lng: &lng}); err != nil || n != 1 {
+		t.Fatalf("post location: %d orders, %v; want 1", n, err)
+	}
+	if n, err := c.PostLocation(ctx, "c2", client.Position{Lat: &lat, Lng: &lng}); err != nil || n != 0 {
+		t.Fatalf("another courier's position: %d orders, %v; want 0", n, err)
+	}
+	lng2 := 13.5
+	many, err := c.PostLocations(ctx, []client.CourierPosition{{CourierID: "c1", PostLocationRequest: api.PostLocationRequest{Lat: &lat, Lng: &lng2}}})
+	if err != nil || many.Accepted != 1 || len(many.Results) != 1 || many.Results[0].Orders == nil || *many.Results[0].Orders != 1 {
+		t.Fatalf("post locations: %+v, %v; want one accepted, reaching one order", many, err)
+	}
+	reading := make(chan struct{}) // Next reads the positions, handing them to OnLocation
+	go func() { defer close(reading); located.Next(ctx) }()
+	defer func() { located.Close(); <-reading }()
+	for _, want := range []float64{lng, lng2} {
+		select {
+		case u := <-positions:
+			if u.OrderID != "o1" || u.CourierID != "c1" || u.Lng != want || u.At.IsZero() {
+				t.Fatalf("position %+v, want c1's on o1 at lng %v", u, want)
+			}
+		case <-ctx.Done():
+			t.Fatal("no position")
+		}
+	}
 }

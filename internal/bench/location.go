@@ -325,6 +325,14 @@ func sendJSON(ctx context.Context, c *client.Client, method, path string, body [
 	return nil
 }
 
+// serverLabel names the server a location run measured: ordercast, or the floor (--floor).
+func (r Result) serverLabel() string {
+	if r.Transport == TransportFloor {
+		return TransportFloor
+	}
+	return "ordercast"
+}
+
 // PostingMode says how a location run's positions were sent.
 func (rep *Report) PostingMode() string {
 	if rep.PostBatch > 1 {
@@ -343,14 +351,14 @@ func (rep *Report) writeLocation(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "; %s\n\n", rep.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "holding\tclients\topened\tfailed\toffered/s\taccepted/s\tbehind s\tlate ms max\trequests\trefused\tfailed posts\towed\tdelivered\tremote\tdup/ooo\tdue→screen ms p50/p90/p99/max\tpost→screen ms p50/p90/p99/max\tCPU µs/position\tRSS MiB after load\t")
+	fmt.Fprintln(tw, "server\tholding\tclients\topened\tfailed\toffered/s\taccepted/s\tbehind s\tlate ms max\trequests\trefused\tfailed posts\towed\tdelivered\tremote\tdup/ooo\tdue→screen ms p50/p90/p99/max\tpost→screen ms p50/p90/p99/max\tCPU µs/position\tRSS MiB after load\t")
 	for _, r := range rep.Runs {
 		l := r.Location
 		if l == nil {
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.2f\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%s\t%.0f\t%.0f\t\n",
-			r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, l.Offered, l.Accepted, l.BehindSeconds, fmtMs(l.MaxLateMs),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.0f\t%.0f\t%.2f\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d/%d\t%s\t%s\t%.0f\t%.0f\t\n",
+			r.serverLabel(), r.holdingLabel(), r.clientProcesses(), r.Opened, r.Failed, l.Offered, l.Accepted, l.BehindSeconds, fmtMs(l.MaxLateMs),
 			l.Requests, l.Refused, l.Failed, l.Owed, l.Delivered, l.Remote, l.Duplicates, l.OutOfOrder, l.DueToScreen(), l.PostToScreen(),
 			l.CPUPerAcceptedMicros, float64(l.RSSAfterLoad)/(1<<20))
 	}
@@ -361,13 +369,15 @@ func (rep *Report) writeLocation(w io.Writer) error {
 		if r.Location == nil {
 			continue
 		}
-		for _, n := range r.Location.Notes() {
-			fmt.Fprintln(w, n)
-		}
+		notes := r.Location.Notes()
 		if !rep.WithStatus {
-			for _, n := range r.notes() {
-				fmt.Fprintln(w, n)
+			notes = append(notes, r.notes()...)
+		}
+		for _, n := range notes {
+			if len(rep.Runs) > 1 {
+				n = r.serverLabel() + ": " + n
 			}
+			fmt.Fprintln(w, n)
 		}
 	}
 	if !rep.WithStatus {

@@ -443,7 +443,7 @@ func (r Result) notes() []string {
 		n = append(n, fmt.Sprintf("%d delivered changes matched no write, %d were committed before their write started", r.Uncorrelated, r.Inconsistent))
 	}
 	if r.Transport == TransportFloor {
-		n = append(n, "the same workload against a plain in-memory push server (`ordercast bench-floor`: net/http, no store, no auth, one write a watcher in the request that makes the change): what any Go HTTP server pays for it on these cores in this hour; its commit→recv counts from its in-memory change")
+		n = append(n, "the same workload against a plain in-memory push server (`ordercast bench-floor`: net/http, no store, no auth, one write a watcher in the request that makes the change or posts the position, no conflation): what any Go HTTP server pays for it on these cores in this hour; its commit→recv counts from its in-memory change")
 	}
 	if r.Holding == "" {
 		n = append(n, `holding "?": the servers at --url hold streams as their --hold-streams says; the bench cannot tell`)
