@@ -144,6 +144,8 @@ func (f *floor) stream(w http.ResponseWriter, r *http.Request) {
 		floorError(w, http.StatusNotFound, "no such order")
 		return
 	}
+	// An id it cannot read (or none) replays from the first event, as ordercast's streams do
+	// without one; the bench's watchers send only ids the floor gave them.
 	after, _ := strconv.ParseInt(r.Header.Get("Last-Event-ID"), 10, 64)
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
