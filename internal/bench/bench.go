@@ -458,6 +458,26 @@ func runOne(ctx context.Context, cfg Config, tr string) (res Result, err error) 
 	return res, ctx.Err()
 }
 
+// benchCPU is the CPU seconds the bench's own processes have used: this one (its watchers,
+// writers and posters when they run here) and each bench-worker's.
+func (r *run) benchCPU() (float64, error) {
+	st, err := readProcStat(os.Getpid())
+	if err != nil {
+		return 0, fmt.Errorf("bench CPU: %w", err)
+	}
+	sum := st.cpu
+	for _, g := range r.groupList() {
+		if rg, ok := g.(*remoteGroup); ok && rg.cmd != nil {
+			st, err := readProcStat(rg.cmd.Process.Pid)
+			if err != nil {
+				return 0, fmt.Errorf("bench worker CPU: %w", err)
+			}
+			sum += st.cpu
+		}
+	}
+	return sum, nil
+}
+
 // openGroups starts the watchers: in this process, or spread over worker processes.
 func (r *run) openGroups(prefix string) error {
 	watch := r.tr

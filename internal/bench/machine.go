@@ -51,29 +51,45 @@ func parseProcStat(b []byte) (machineCPU, error) {
 }
 
 // MachineLoad is what a load took of the machine: cores busy on average over its window (from
-// the mark to the load's last write answered), and of those the server's and its PostgreSQL's
-// (when the bench reads it), and the cores the hypervisor stole.
+// the mark to the load's last write answered), and of those the server's, its PostgreSQL's
+// (when the bench reads it) and the bench's own processes', and the cores the hypervisor stole.
 type MachineLoad struct {
 	Seconds       float64 `json:"seconds"` // the window
 	Cores         int     `json:"cores"`
 	BusyCores     float64 `json:"busy_cores"`
 	ServerCores   float64 `json:"server_cores"`
 	DatabaseCores float64 `json:"database_cores,omitempty"`
-	StolenCores   float64 `json:"stolen_cores"`
+	// BenchCores is this process's and its bench-workers': the watchers, writers and posters.
+	BenchCores  float64 `json:"bench_cores,omitempty"`
+	StolenCores float64 `json:"stolen_cores"`
 }
 
-// loadOver turns two readings window seconds apart, and the server's and its database's CPU
-// seconds over the same window, into a MachineLoad.
-func loadOver(before, after machineCPU, serverSeconds, dbSeconds, window float64, cores int) MachineLoad {
+// processSeconds is the CPU time, over a load's window, of the processes the bench knows: the
+// servers, their PostgreSQL and the bench's own.
+type processSeconds struct {
+	server, db, bench float64
+}
+
+// loadOver turns two readings of the machine window seconds apart, and the CPU seconds of the
+// processes the bench knows over the same window, into a MachineLoad.
+//
+// The machine's busy time comes from /proc/stat, which the kernel counts a tick at a time: a
+// core busy between two ticks and idle at each is counted idle. Under a light load of short
+// requests most of the work falls between ticks, and the machine read less busy than the
+// server alone. A process's time is its exact run time, so the machine counts as busy as the
+// processes the bench knows at least.
+func loadOver(before, after machineCPU, p processSeconds, window float64, cores int) MachineLoad {
 	if window <= 0 {
 		return MachineLoad{}
 	}
+	busy := max(after.busy-before.busy, p.server+p.db+p.bench)
 	return MachineLoad{
 		Seconds:       window,
 		Cores:         cores,
-		BusyCores:     (after.busy - before.busy) / window,
-		ServerCores:   serverSeconds / window,
-		DatabaseCores: dbSeconds / window,
+		BusyCores:     busy / window,
+		ServerCores:   p.server / window,
+		DatabaseCores: p.db / window,
+		BenchCores:    p.bench / window,
 		StolenCores:   (after.steal - before.steal) / window,
 	}
 }
@@ -87,12 +103,15 @@ func (m MachineLoad) note() string {
 	if m.Cores == 0 {
 		return ""
 	}
-	db := ""
+	known := ""
 	if m.DatabaseCores > 0 {
-		db = fmt.Sprintf(", PostgreSQL's %.2f", m.DatabaseCores)
+		known += fmt.Sprintf(", PostgreSQL's %.2f", m.DatabaseCores)
+	}
+	if m.BenchCores > 0 {
+		known += fmt.Sprintf(", the bench's %.2f", m.BenchCores)
 	}
 	s := fmt.Sprintf("cores busy during the load: %.2f of %d (the server's processes %.2f%s, everything else %.2f)",
-		m.BusyCores, m.Cores, m.ServerCores, db, max(m.BusyCores-m.ServerCores-m.DatabaseCores, 0))
+		m.BusyCores, m.Cores, m.ServerCores, known, max(m.BusyCores-m.ServerCores-m.DatabaseCores-m.BenchCores, 0))
 	if m.StolenCores >= 0.05 {
 		s += fmt.Sprintf(", and %.2f taken by the hypervisor", m.StolenCores)
 	}

@@ -25,17 +25,24 @@ func TestParseProcStat(t *testing.T) {
 
 func TestMachineLoadNote(t *testing.T) {
 	before, after := machineCPU{busy: 100, steal: 1}, machineCPU{busy: 117.2, steal: 1}
-	m := loadOver(before, after, 9.5, 0, 10, 2)
+	m := loadOver(before, after, processSeconds{server: 9.5}, 10, 2)
 	if m.BusyCores < 1.7199 || m.BusyCores > 1.7201 || m.ServerCores != 0.95 || m.StolenCores != 0 {
 		t.Fatalf("loadOver = %+v, want 1.72 busy, 0.95 the server's, none stolen", m)
 	}
 	if got, want := m.note(), "cores busy during the load: 1.72 of 2 (the server's processes 0.95, everything else 0.77)"; got != want {
 		t.Errorf("note = %q, want %q", got, want)
 	}
-	if got, want := loadOver(before, after, 9.5, 3, 10, 2).note(), "cores busy during the load: 1.72 of 2 (the server's processes 0.95, PostgreSQL's 0.30, everything else 0.47)"; got != want {
+	if got, want := loadOver(before, after, processSeconds{server: 9.5, db: 3}, 10, 2).note(), "cores busy during the load: 1.72 of 2 (the server's processes 0.95, PostgreSQL's 0.30, everything else 0.47)"; got != want {
 		t.Errorf("note with the database = %q, want %q", got, want)
 	}
-	m = loadOver(before, machineCPU{busy: 118, steal: 2}, 9.5, 0, 10, 2)
+	if got, want := loadOver(before, after, processSeconds{server: 9.5, bench: 6}, 10, 2).note(), "cores busy during the load: 1.72 of 2 (the server's processes 0.95, the bench's 0.60, everything else 0.17)"; got != want {
+		t.Errorf("note with the bench = %q, want %q", got, want)
+	}
+	// A light load: the ticks of /proc/stat caught less than the processes' exact run time.
+	if got, want := loadOver(before, machineCPU{busy: 101, steal: 1}, processSeconds{server: 2.2, bench: 0.8}, 10, 2).note(), "cores busy during the load: 0.30 of 2 (the server's processes 0.22, the bench's 0.08, everything else 0.00)"; got != want {
+		t.Errorf("note of a light load = %q, want %q", got, want)
+	}
+	m = loadOver(before, machineCPU{busy: 118, steal: 2}, processSeconds{server: 9.5}, 10, 2)
 	if n := m.note(); !strings.Contains(n, "0.10 taken by the hypervisor") || !strings.HasSuffix(n, "the machine was saturated: the latencies include waiting for a core") {
 		t.Errorf("note of a saturated machine with steal: %q", n)
 	}

@@ -70,6 +70,7 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	if err != nil {
 		return s, err
 	}
+	benchBefore, benchErr := r.benchCPU()
 	var flushBefore histogram
 	if d != nil {
 		flushBefore, _ = r.target.deliveryLatency(ctx) // a figure beside the bench's own: none if unreadable
@@ -105,7 +106,11 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	s.cpuSeconds = cpuAfter.server - cpuBefore.server
 	s.dbCPUSeconds, s.dbMeasured = cpuAfter.db-cpuBefore.db, r.target.postmaster != 0
 	if cpuBefore.machineOK && cpuAfter.machineOK {
-		s.machine = loadOver(cpuBefore.machine, cpuAfter.machine, s.cpuSeconds, s.dbCPUSeconds, loadSeconds, numCPU())
+		p := processSeconds{server: s.cpuSeconds, db: s.dbCPUSeconds}
+		if benchAfter, err := r.benchCPU(); err == nil && benchErr == nil {
+			p.bench = benchAfter - benchBefore
+		} // else left out: a worker gone is reported by its group
+		s.machine = loadOver(cpuBefore.machine, cpuAfter.machine, p, loadSeconds, numCPU())
 	}
 	r.phase.Store("settling")
 	deadline := time.Now().Add(settleTimeout + 2*r.cfg.PollInterval)
