@@ -42,6 +42,11 @@ func TestBenchWithChildServerAndWorkers(t *testing.T) {
 	if r.ServerFlushP99Ms <= 0 {
 		t.Errorf("server commit→flush p99 %v ms: the child's /metrics were not read", r.ServerFlushP99Ms)
 	}
+	// The machine's load counts the bench's own processes (this one and the two workers), and
+	// never less than the processes it knows.
+	if l := r.Load; l.BenchCores <= 0 || l.BusyCores < l.ServerCores+l.BenchCores-1e-9 {
+		t.Errorf("machine load %+v: want the bench's cores, and busy at least the server's and the bench's", l)
+	}
 	// The watchers ran in two worker processes: their samples crossed to this one and each was
 	// matched with the write that made it.
 	checkLoadFigures(t, r, 50)
