@@ -292,6 +292,43 @@ func TestBoardPutsALateRowInItsPlace(t *testing.T) {
 	}
 }
 
+// TestBoardOrdersByCreationToTheMicrosecond: the store keeps created_at to the microsecond and
+// orders are often created within one millisecond of each other; the board, oldest first, must
+// not take them for the same time (Date.parse keeps milliseconds). Here the snapshot's three
+// orders are stamped within one millisecond, b-3 first.
+func TestBoardOrdersByCreationToTheMicrosecond(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, id := range []string{"b-1", "b-2", "b-3"} {
+		if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"`+id+`","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
+		}
+	}
+	b := newBrowser(t)
+	b.do("stamp the snapshot's orders within one millisecond", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const at = {'b-1': '2026-12-02T10:00:00.000300Z', 'b-2': '2026-12-02T10:00:00.0002Z', 'b-3': '2026-12-02T10:00:00.000100Z'};
+			const add = EventSource.prototype.addEventListener;
+			EventSource.prototype.addEventListener = function (type, fn, opts) {
+				if (type !== 'snapshot') return add.call(this, type, fn, opts);
+				return add.call(this, type, function (ev) {
+					const d = JSON.parse(ev.data);
+					d.orders.forEach(o => { o.created_at = at[o.id]; });
+					fn.call(this, new MessageEvent('snapshot', { data: JSON.stringify(d), lastEventId: ev.lastEventId }));
+				}, opts);
+			};`,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`li.order[data-order-id="b-1"]`)
+	if got := rowIDs(b); got != "b-3 b-2 b-1" {
+		t.Fatalf("the board lists %q, want the oldest first to the microsecond: b-3 b-2 b-1", got)
+	}
+}
+
 // TestConsoleSettlesTheRowsAnErrorLinePushes: a row that grows moves every row below it as
 // much as a new order does. Here o-a's change is refused: its error line appears and o-b, below
 // it on a phone's screen, moves down; a tap meant for o-b's button that lands as it moves takes

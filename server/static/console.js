@@ -523,7 +523,17 @@
   }
 
   function createdAt(row) {
-    return Date.parse(row.order.created_at) || 0;
+    return timeMicros(row.order.created_at);
+  }
+
+  // timeMicros is an RFC 3339 time in microseconds since the epoch (0 if it is not one). The
+  // store keeps microseconds and Date.parse only milliseconds: orders created within one
+  // millisecond would tie, and a board lay them out of order.
+  function timeMicros(s) {
+    var ms = Date.parse(s);
+    if (isNaN(ms)) return 0;
+    var frac = /\.(\d+)/.exec(s);
+    return ms * 1000 + (frac ? Number((frac[1] + '000000').slice(3, 6)) : 0);
   }
 
   // stepRank is where a courier's order goes in the list: what is in hand first (out for
@@ -579,7 +589,7 @@
     // Oldest first, so that the newest ends up on top; on a board, in the order they were
     // created, each then going at the bottom (insert).
     var laid = orders.slice().reverse();
-    if (oldestFirst) laid.sort(function (a, b) { return (Date.parse(a.created_at) || 0) - (Date.parse(b.created_at) || 0); });
+    if (oldestFirst) laid.sort(function (a, b) { return timeMicros(a.created_at) - timeMicros(b.created_at); });
     rearrange(function () {
       rows.forEach(function (row, id) {
         if (!keep.has(id) && !gone(row.order)) remove(id);
