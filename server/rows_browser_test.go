@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -288,4 +290,211 @@ func TestBoardPutsALateRowInItsPlace(t *testing.T) {
 	if got := eval[string](b, `Array.from(document.querySelectorAll('li.order .advance[data-settling]')).map(a => a.closest('li').dataset.orderId).join(' ')`); got != "b-1 b-2 b-3" {
 		t.Errorf("the rows settling are %q, want every row moved: b-1 b-2 b-3", got)
 	}
+}
+
+// TestBoardOrdersByCreationToTheMicrosecond: the store keeps created_at to the microsecond and
+// orders are often created within one millisecond of each other; the board, oldest first, must
+// not take them for the same time (Date.parse keeps milliseconds). Here the snapshot's three
+// orders are stamped within one millisecond, b-3 first.
+func TestBoardOrdersByCreationToTheMicrosecond(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, id := range []string{"b-1", "b-2", "b-3"} {
+		if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"`+id+`","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
+		}
+	}
+	b := newBrowser(t)
+	b.do("stamp the snapshot's orders within one millisecond", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const at = {'b-1': '2026-12-02T10:00:00.000300Z', 'b-2': '2026-12-02T10:00:00.0002Z', 'b-3': '2026-12-02T10:00:00.000100Z'};
+			const add = EventSource.prototype.addEventListener;
+			EventSource.prototype.addEventListener = function (type, fn, opts) {
+				if (type !== 'snapshot') return add.call(this, type, fn, opts);
+				return add.call(this, type, function (ev) {
+					const d = JSON.parse(ev.data);
+					d.orders.forEach(o => { o.created_at = at[o.id]; });
+					fn.call(this, new MessageEvent('snapshot', { data: JSON.stringify(d), lastEventId: ev.lastEventId }));
+				}, opts);
+			};`,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`li.order[data-order-id="b-1"]`)
+	if got := rowIDs(b); got != "b-3 b-2 b-1" {
+		t.Fatalf("the board lists %q, want the oldest first to the microsecond: b-3 b-2 b-1", got)
+	}
+}
+
+// TestConsoleSettlesTheRowsAnErrorLinePushes: a row that grows moves every row below it as
+// much as a new order does. Here o-a's change is refused: its error line appears and o-b, below
+// it on a phone's screen, moves down; a tap meant for o-b's button that lands as it moves takes
+// nothing, and once settled the button takes its step. A row redrawn without moving anything (o-a
+// busy while its change is on its way) settles nobody, and the first snapshot settles nothing.
+func TestConsoleSettlesTheRowsAnErrorLinePushes(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-b")
+	srv.createOrder("o-a") // the console shows the newest on top: o-a above o-b
+	release := make(chan struct{})
+	base := frontProxy(t, srv.url, func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool {
+		if r.Method != "POST" || r.URL.Path != "/v1/orders/o-a/status" {
+			return false
+		}
+		select { // held until the test has looked at the page meanwhile
+		case <-release:
+		case <-done:
+			return true
+		}
+		answerError(w, http.StatusConflict, "version_conflict", "the order changed meanwhile; read it again")
+		return true
+	})
+	rowA, rowB := `li.order[data-order-id="o-a"]`, `li.order[data-order-id="o-b"]`
+	settling := `Array.from(document.querySelectorAll('li.order [data-settling]')).map(e => e.closest('li').dataset.orderId + ' ' + e.className).join(', ')`
+	b := newBrowser(t)
+	recordFetches(b)
+	b.do("a phone's screen", chromedp.EmulateViewport(390, 844)) // one column: o-b is below o-a
+	b.do("open the console", chromedp.Navigate(base+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(rowB + `[data-status="placed"] .advance`)
+	if got := rowIDs(b); got != "o-a o-b" {
+		t.Fatalf("the console lists %q, want o-a above o-b", got)
+	}
+	if got := eval[string](b, settling); got != "" {
+		t.Errorf("after the first snapshot these settle: %s; want none", got)
+	}
+
+	b.do("advance o-a", chromedp.Click(chromedp.CSS(rowA+` .advance`)))
+	b.poll("o-a's change on its way", `fetches.some(f => f.startsWith('POST ') && f.endsWith('/v1/orders/o-a/status')) && document.querySelector('`+rowA+` .advance').getAttribute('aria-disabled') === 'true'`)
+	if got := eval[string](b, settling); got != "" {
+		t.Errorf("o-a redrawn busy, nothing moved, yet these settle: %s", got)
+	}
+
+	// The moment o-a's error line shows, a finger lands on o-b's Advance.
+	eval[bool](b, `(() => {
+		const line = document.querySelector('`+rowA+` .row-error'), btn = document.querySelector('`+rowB+` .advance');
+		window.tapped = false;
+		window.topB = btn.closest('li').getBoundingClientRect().top;
+		new MutationObserver((_, obs) => {
+			if (line.hidden) return;
+			obs.disconnect();
+			window.movedB = btn.closest('li').getBoundingClientRect().top - topB;
+			window.tappedSettling = btn.hasAttribute('data-settling');
+			btn.click();
+			window.tapped = true;
+		}).observe(line, { childList: true, characterData: true, subtree: true, attributes: true });
+		return true;
+	})()`)
+	close(release)
+	b.poll("the tap as o-a's error line shows", `window.tapped === true`)
+	if got := eval[string](b, `document.querySelector('`+rowA+` .row-error').textContent`); got != "the order changed meanwhile; read it again" {
+		t.Errorf("o-a's error line says %q", got)
+	}
+	if moved := eval[float64](b, `window.movedB`); moved <= 0 {
+		t.Errorf("o-b moved %v px as o-a's error line showed, want down", moved)
+	}
+	if !eval[bool](b, `window.tappedSettling`) {
+		t.Error("o-b's Advance was not settling as o-a's error line pushed it down")
+	}
+	if n := statusPosts(b, "o-b"); n != 0 {
+		t.Errorf("a tap on o-b as it moved sent %d changes", n)
+	}
+	for _, id := range []string{"o-a", "o-b"} {
+		if o := srv.order(id); o.Status != ordercast.StatusPlaced || o.Version != 1 {
+			t.Errorf("%s is %s at version %d, want placed at 1", id, o.Status, o.Version)
+		}
+	}
+
+	b.waitFor(rowB + ` .advance:not([data-settling])`)
+	b.do("advance o-b", chromedp.Click(chromedp.CSS(rowB+` .advance`)))
+	b.waitFor(rowB + `[data-status="confirmed"]`)
+	if o := srv.order("o-b"); o.Status != ordercast.StatusConfirmed || o.Version != 2 {
+		t.Errorf("after Advance o-b is %s at version %d, want confirmed at 2", o.Status, o.Version)
+	}
+}
+
+// TestBoardMeasuresOnlyTheRowItRedraws: a redraw of one row on a board as long as a restaurant's
+// can be (2,000 orders, the snapshot's bound) reads a handful of boxes, not every row's. A row
+// redrawn the same size moves nobody: only its own step button, whose words changed, settles. A
+// row whose error line appears (the API refuses its change: here the order is not the server's)
+// grows its line of the grid (two columns here): the row beside it stays, and every row on a later
+// line settles.
+func TestBoardMeasuresOnlyTheRowItRedraws(t *testing.T) {
+	const n = 2000
+	ts := newAuthServer(t, nil)
+	b := newBrowser(t)
+	shortenTimings(b, `{settleMs: 60000}`) // settled rows stay so until looked at
+	b.do("a board of 2,000 orders", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const add = EventSource.prototype.addEventListener;
+			EventSource.prototype.addEventListener = function (type, fn, opts) {
+				if (type === 'status') window.statusEvent = fn.bind(this);
+				if (type !== 'snapshot') return add.call(this, type, fn, opts);
+				return add.call(this, type, function (ev) {
+					const d = JSON.parse(ev.data), t0 = Date.parse('2026-01-01T12:00:00Z');
+					for (let i = 0; i < ` + strconv.Itoa(n) + `; i++) {
+						const at = new Date(t0 + i * 1000).toISOString();
+						d.orders.push({id: 's-' + i, restaurant_id: 'r-1', status: 'placed', version: 1, created_at: at, updated_at: at, details: {items: 2}});
+					}
+					fn.call(this, new MessageEvent('snapshot', { data: JSON.stringify(d), lastEventId: ev.lastEventId }));
+				}, opts);
+			};`,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("a screen wide enough for two columns", chromedp.EmulateViewport(1024, 768))
+	b.do("open the board", chromedp.Navigate(ts.URL()+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`li.order[data-order-id="s-` + strconv.Itoa(n-1) + `"]`)
+	settling := `Array.from(document.querySelectorAll('li.order')).filter(li => li.querySelector('[data-settling]')).map(li => li.dataset.orderId)`
+	if got := eval[int](b, settling+`.length`); got != 0 {
+		t.Errorf("after the first snapshot %d rows settle, want none", got)
+	}
+	if got := eval[string](b, `(r => [0, 1, 2, 3].map(i => Math.round(r('s-' + i).top) + ',' + Math.round(r('s-' + i).left)).join(' '))(id => document.querySelector('li.order[data-order-id="' + id + '"]').getBoundingClientRect())`); !sameLine(got) {
+		t.Fatalf("rows s-0 to s-3 are at %s (top,left): want two to a line", got)
+	}
+	// Every box the page reads from now on is counted.
+	eval[bool](b, `(() => {
+		window.boxReads = 0;
+		Element.prototype.getBoundingClientRect = (read => function () { boxReads++; return read.call(this); })(Element.prototype.getBoundingClientRect);
+		return true;
+	})()`)
+
+	reads := eval[int](b, `(() => {
+		boxReads = 0;
+		statusEvent(new MessageEvent('status', {lastEventId: '', data: JSON.stringify({order_id: 's-0', seq: 2, status: 'confirmed', at: new Date().toISOString()})}));
+		return boxReads;
+	})()`)
+	if got := eval[string](b, `document.querySelector('li.order[data-order-id="s-0"]').dataset.status`); got != "confirmed" {
+		t.Fatalf("s-0 is %s after its event, want confirmed", got)
+	}
+	if reads > 8 {
+		t.Errorf("redrawing s-0 read %d boxes, want a handful", reads)
+	}
+	if got := eval[string](b, settling+`.join(' ')`); got != "s-0" {
+		t.Errorf("after s-0's redraw the rows settling are %q, want s-0 alone (its step's words)", got)
+	}
+
+	eval[bool](b, `(boxReads = 0, document.querySelector('li.order[data-order-id="s-2"] .advance').click(), true)`)
+	b.poll("s-2's refusal shown", `(li => !li.querySelector('.row-error').hidden && li.querySelector('.advance').getAttribute('aria-disabled') === null)(document.querySelector('li.order[data-order-id="s-2"]'))`)
+	if reads := eval[int](b, `boxReads`); reads > 30 {
+		t.Errorf("s-2's change, refused, read %d boxes, want a handful per redraw", reads)
+	}
+	want := `['s-0'].concat(Array.from({length: ` + strconv.Itoa(n-4) + `}, (_, i) => 's-' + (i + 4))).join(' ')`
+	if !eval[bool](b, settling+`.join(' ') === `+want) {
+		t.Errorf("after s-2's error line showed the rows settling are %s; want s-0 (its own words) and every row from s-4 on (the lines after s-2's)",
+			eval[string](b, `(s => s.length + ' rows: ' + s.slice(0, 6).join(' ') + ' … ' + s.slice(-2).join(' '))(`+settling+`)`))
+	}
+}
+
+// sameLine says whether four boxes' "top,left", space-separated, lay out two to a line: the
+// first two side by side, the next two side by side below them.
+func sameLine(places string) bool {
+	var t [4][2]int
+	if _, err := fmt.Sscanf(places, "%d,%d %d,%d %d,%d %d,%d", &t[0][0], &t[0][1], &t[1][0], &t[1][1], &t[2][0], &t[2][1], &t[3][0], &t[3][1]); err != nil {
+		return false
+	}
+	return t[0][0] == t[1][0] && t[2][0] == t[3][0] && t[2][0] > t[0][0] && t[1][1] > t[0][1] && t[3][1] > t[2][1]
 }

@@ -275,28 +275,64 @@
   }
 
   // rearrange makes one change of the list's rows (change: an order added or removed, the
-  // courier's sort, a snapshot's layout), then settles every row whose place on screen it
-  // changed: a finger, or a click, aimed at its buttons would land on another order's (a row
-  // pushed down by a new one above it, pulled up by one removed, moved by a sort; the list is a
-  // grid, two columns wide on a wide screen). A row new to the list has no place to leave, so
-  // the first snapshot's layout settles nothing: nobody aimed at a list not yet shown. The
-  // keyboard's focus stays where it was (moving an element in the page drops it). Changes made
-  // within a change are part of it. A page without controls (read only) measures nothing.
-  function rearrange(change) {
+  // courier's sort, a snapshot's layout, a row redrawn), then settles every row whose place on
+  // screen it changed: a finger, or a click, aimed at its buttons would land on another order's (a
+  // row pushed down by a new one above it, pulled up by one removed, moved by a sort, or by a row
+  // above it that grew or shrank; the list is a grid, two columns wide on a wide screen). A row
+  // new to the list has no place to leave, so the first snapshot's layout settles nothing: nobody
+  // aimed at a list not yet shown. The keyboard's focus stays where it was (moving an element in
+  // the page drops it). Changes made within a change are part of it. A page without controls
+  // (read only) measures nothing.
+  // A change of one row only (from: the row's li; render, showRowError), which must change
+  // nothing else, measures that row alone (settleMoved): every row, twice, on a board of 2,000
+  // takes about 9 ms (headless Chromium, a small VM), as long as the redraw and its layout. What
+  // is left is the layout that reading a box after the change forces, which the next frame would
+  // make anyway (twice, when the same task changes the page again: its count, its announcement).
+  function rearrange(change, from) {
     if (rearranging || readOnly) return change();
+    if (from && from.parentNode !== list) return change(); // not shown (yet): it moves nobody
     rearranging = true;
     var focused = list.contains(document.activeElement) ? document.activeElement : null;
-    var before = places();
+    var before = from ? box(from) : places();
     try {
       change();
     } finally {
       rearranging = false;
     }
     if (focused && focused.isConnected && document.activeElement !== focused) focused.focus();
+    if (from) return settleMoved(from, before);
     places().forEach(function (now, li) {
       var was = before.get(li);
       if (was !== undefined && was !== now) settle(rows.get(li.dataset.orderId), true);
     });
+  }
+
+  // settleMoved settles the rows that a change of the row li moved, from li's box before it
+  // (was) and after. The grid lays its rows out in their order, so a row's place depends on the
+  // boxes of the rows before it alone: if li's box is as it was, no row moved. If only its height
+  // changed, its line (a grid row, each row stretched to its line's height) grew or shrank: the
+  // rows after it on its line (beside it: their top is its top) stayed, and every row on a later
+  // line moved. If its width or place changed, so did the grid's columns: any row may have moved,
+  // and every row settles. It reads a box or two however long the list is.
+  function settleMoved(li, was) {
+    var now = box(li);
+    var settleFrom = function (from) {
+      for (var r = from; r; r = r.nextElementSibling) settle(rows.get(r.dataset.orderId), true);
+    };
+    if (now.left !== was.left || now.top !== was.top || now.width !== was.width) return settleFrom(list.firstElementChild);
+    if (now.height === was.height) return;
+    var later = li.nextElementSibling;
+    while (later && box(later).top === now.top) later = later.nextElementSibling;
+    settleFrom(later);
+  }
+
+  // box is where a row is in the list and how big it is, in whole pixels.
+  function box(li) {
+    var at = list.getBoundingClientRect(), r = li.getBoundingClientRect();
+    return {
+      left: Math.round(r.left - at.left), top: Math.round(r.top - at.top),
+      width: Math.round(r.width), height: Math.round(r.height)
+    };
   }
 
   // places maps each row shown to where it is in the list, in whole pixels.
@@ -336,7 +372,13 @@
     row.confirming = false;
   }
 
+  // render shows a row's order as it is now. A row that grows or shrinks (an order's details
+  // learned, a longer step's words wrapping) moves the rows after it: a change of the list.
   function render(row) {
+    rearrange(function () { draw(row); }, row.el);
+  }
+
+  function draw(row) {
     var o = row.order, li = row.el;
     var ended = gone(o);
     li.dataset.status = o.status;
@@ -481,7 +523,17 @@
   }
 
   function createdAt(row) {
-    return Date.parse(row.order.created_at) || 0;
+    return timeMicros(row.order.created_at);
+  }
+
+  // timeMicros is an RFC 3339 time in microseconds since the epoch (0 if it is not one). The
+  // store keeps microseconds and Date.parse only milliseconds: orders created within one
+  // millisecond would tie, and a board lay them out of order.
+  function timeMicros(s) {
+    var ms = Date.parse(s);
+    if (isNaN(ms)) return 0;
+    var frac = /\.(\d+)/.exec(s);
+    return ms * 1000 + (frac ? Number((frac[1] + '000000').slice(3, 6)) : 0);
   }
 
   // stepRank is where a courier's order goes in the list: what is in hand first (out for
@@ -537,7 +589,7 @@
     // Oldest first, so that the newest ends up on top; on a board, in the order they were
     // created, each then going at the bottom (insert).
     var laid = orders.slice().reverse();
-    if (oldestFirst) laid.sort(function (a, b) { return (Date.parse(a.created_at) || 0) - (Date.parse(b.created_at) || 0); });
+    if (oldestFirst) laid.sort(function (a, b) { return timeMicros(a.created_at) - timeMicros(b.created_at); });
     rearrange(function () {
       rows.forEach(function (row, id) {
         if (!keep.has(id) && !gone(row.order)) remove(id);
@@ -547,12 +599,17 @@
     updateCount();
   }
 
+  // showRowError shows why a row's change was refused, or with no text takes the line away: the
+  // row grows or shrinks, which moves the rows after it (rearrange).
   function showRowError(id, text) {
     var row = rows.get(id);
     if (!row) return;
     var p = row.el.querySelector('.row-error');
-    p.textContent = text;
-    p.hidden = !text;
+    if (p.textContent === text && p.hidden === !text) return;
+    rearrange(function () {
+      p.textContent = text;
+      p.hidden = !text;
+    }, row.el);
   }
 
   function change(id, status) {
@@ -572,8 +629,10 @@
     var row = rows.get(id);
     if (!row || row.busy) return;
     row.busy = true;
-    render(row);
-    showRowError(id, '');
+    rearrange(function () { // one change: the row busy, its last refusal gone
+      render(row);
+      showRowError(id, '');
+    }, row.el);
     oc.request(method, '/v1/orders/' + encodeURIComponent(id) + path, body)
       .then(function (res) {
         var r = rows.get(id);
