@@ -325,6 +325,26 @@ func sendJSON(ctx context.Context, c *client.Client, method, path string, body [
 	return nil
 }
 
+// positionsAgainstFloor compares ordercast's positions with the floor's (--floor): server CPU a
+// position, p99 post→screen, the rate accepted. Empty without both.
+func (rep *Report) positionsAgainstFloor() string {
+	var ours, floor *LocationResult
+	for _, r := range rep.Runs {
+		if r.Transport == TransportFloor {
+			floor = r.Location
+		} else {
+			ours = r.Location
+		}
+	}
+	if ours == nil || floor == nil || floor.CPUPerAcceptedMicros <= 0 || floor.PostToScreenP99Ms <= 0 || floor.Accepted <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("ordercast against the floor: CPU a position %.2f× (%.0f against %.0f µs), p99 post→screen %.2f× (%s against %s ms), accepted %.1f %% of the floor's rate (%.0f against %.0f/s)",
+		ours.CPUPerAcceptedMicros/floor.CPUPerAcceptedMicros, ours.CPUPerAcceptedMicros, floor.CPUPerAcceptedMicros,
+		ours.PostToScreenP99Ms/floor.PostToScreenP99Ms, fmtMs(ours.PostToScreenP99Ms), fmtMs(floor.PostToScreenP99Ms),
+		100*ours.Accepted/floor.Accepted, ours.Accepted, floor.Accepted)
+}
+
 // serverLabel names the server a location run measured: ordercast, or the floor (--floor).
 func (r Result) serverLabel() string {
 	if r.Transport == TransportFloor {
@@ -379,6 +399,9 @@ func (rep *Report) writeLocation(w io.Writer) error {
 			}
 			fmt.Fprintln(w, n)
 		}
+	}
+	if n := rep.positionsAgainstFloor(); n != "" {
+		fmt.Fprintln(w, n)
 	}
 	if !rep.WithStatus {
 		return nil

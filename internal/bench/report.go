@@ -409,6 +409,9 @@ func (rep *Report) writeStatus(w io.Writer) error {
 			fmt.Fprintf(w, "%s: %s\n", r.Transport, n)
 		}
 	}
+	if n := rep.againstFloor(); n != "" {
+		fmt.Fprintln(w, n)
+	}
 	for _, r := range rep.Runs {
 		if r.FindMax != nil {
 			if err := r.writeSteps(w); err != nil {
@@ -417,6 +420,28 @@ func (rep *Report) writeStatus(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// againstFloor compares ordercast's SSE run with the floor's (--floor) on the figures the
+// write-path targets are about: server CPU a change, p99 from the writes' start, the rate
+// achieved. Empty without both runs, or in a search, whose steps differ between the two.
+func (rep *Report) againstFloor() string {
+	var ours, floor *Result
+	for i := range rep.Runs {
+		switch r := &rep.Runs[i]; {
+		case r.Transport == TransportSSE:
+			ours = r
+		case r.Transport == TransportFloor:
+			floor = r
+		}
+	}
+	if ours == nil || floor == nil || ours.FindMax != nil || floor.CPUPerChangeMicros <= 0 || floor.StartLatencyP99Ms <= 0 || floor.AchievedRate <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("sse against the floor: CPU a change %.2f× (%.0f against %.0f µs), p99 from the start %.2f× (%s against %s ms), achieved %.1f %% of the floor's rate (%.0f against %.0f/s)",
+		ours.CPUPerChangeMicros/floor.CPUPerChangeMicros, ours.CPUPerChangeMicros, floor.CPUPerChangeMicros,
+		ours.StartLatencyP99Ms/floor.StartLatencyP99Ms, fmtMs(ours.StartLatencyP99Ms), fmtMs(floor.StartLatencyP99Ms),
+		100*ours.AchievedRate/floor.AchievedRate, ours.AchievedRate, floor.AchievedRate)
 }
 
 // notes are the lines under the table that qualify a run's row, warnings first.

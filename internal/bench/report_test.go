@@ -90,3 +90,37 @@ func TestReportCPUPerChangeAndPerDelivered(t *testing.T) {
 		t.Errorf("HTML bytes/delivered is %q, want 150", got)
 	}
 }
+
+// TestReportAgainstTheFloor: with --floor the table ends with ordercast's figures as multiples
+// of the floor's, for status changes and for positions; without a floor run, no such line.
+func TestReportAgainstTheFloor(t *testing.T) {
+	rep := &Report{Runs: []Result{
+		{Transport: TransportSSE, CPUPerChangeMicros: 210, StartLatencyP99Ms: 90, AchievedRate: 4990},
+		{Transport: TransportFloor, CPUPerChangeMicros: 175, StartLatencyP99Ms: 75, AchievedRate: 5000},
+	}}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	want := "sse against the floor: CPU a change 1.20× (210 against 175 µs), p99 from the start 1.20× (90 against 75 ms), achieved 99.8 % of the floor's rate (4990 against 5000/s)"
+	if !strings.Contains(table.String(), want) {
+		t.Errorf("table:\n%s\nwant the line %q", table.String(), want)
+	}
+	rep.Runs = rep.Runs[:1]
+	if n := rep.againstFloor(); n != "" {
+		t.Errorf("without a floor run: %q", n)
+	}
+
+	loc := &Report{Couriers: 10, Runs: []Result{
+		{Transport: TransportSSE, Location: &LocationResult{CPUPerAcceptedMicros: 40, PostToScreenP99Ms: 30, Accepted: 19900}},
+		{Transport: TransportFloor, Location: &LocationResult{CPUPerAcceptedMicros: 50, PostToScreenP99Ms: 20, Accepted: 20000}},
+	}}
+	table.Reset()
+	if err := loc.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	want = "ordercast against the floor: CPU a position 0.80× (40 against 50 µs), p99 post→screen 1.50× (30 against 20 ms), accepted 99.5 % of the floor's rate (19900 against 20000/s)"
+	if !strings.Contains(table.String(), want) {
+		t.Errorf("table:\n%s\nwant the line %q", table.String(), want)
+	}
+}
