@@ -559,6 +559,35 @@ func TestCluster_Nginx(t *testing.T) {
 	if !strings.Contains(string(msg), `"status":"placed"`) {
 		t.Fatalf("WebSocket through nginx: first message %s, want the order's first event", msg)
 	}
+
+	// A courier's positions all go to one node (the config hashes their path), so that its
+	// budget is one node's; different couriers go to different nodes.
+	const accepted = "ordercast_locations_accepted_total"
+	reached := map[int]bool{}
+	for c := range 12 {
+		before := make([]float64, len(nodes))
+		for i, n := range nodes {
+			before[i] = metric(t, n.url, accepted)
+		}
+		for range 3 {
+			adminCall(t, "POST", front+api.LocationPath(fmt.Sprintf("c-%d", c)), `{"lat":52.5,"lng":13.4}`)
+		}
+		var took []string
+		for i, n := range nodes {
+			if d := metric(t, n.url, accepted) - before[i]; d != 0 {
+				took = append(took, fmt.Sprintf("node %d: %v", i, d))
+				if d == 3 {
+					reached[i] = true
+				}
+			}
+		}
+		if len(took) != 1 || !strings.HasSuffix(took[0], ": 3") {
+			t.Fatalf("courier c-%d's 3 positions through nginx went to %v, want all 3 to one node", c, took)
+		}
+	}
+	if len(reached) < 2 {
+		t.Errorf("12 couriers' positions all went to one node (%v): the hash spreads nothing", reached)
+	}
 }
 
 // startNginx runs nginx with the configuration of docs/deploy.md (internal/nginxconf swaps in the

@@ -44,18 +44,21 @@ func Config(upstreams []string, port int, dir string) (string, error) {
 		return "", errors.New("docs/deploy.md has no ```nginx block")
 	}
 	conf := string(m[1])
-	if got := len(serverLines.FindAllString(conf, -1)); got != 3 {
-		return "", fmt.Errorf("docs' nginx config has %d upstream server lines, want 3", got)
+	// Two upstreams of the same three nodes: every request, and couriers' positions by courier.
+	const upstreamBlocks = 2
+	if got := len(serverLines.FindAllString(conf, -1)); got != 3*upstreamBlocks {
+		return "", fmt.Errorf("docs' nginx config has %d upstream server lines, want %d", got, 3*upstreamBlocks)
 	}
 	var servers strings.Builder
 	for _, u := range upstreams {
 		fmt.Fprintf(&servers, "        server %s;\n", strings.TrimPrefix(u, "http://"))
 	}
 	conf = serverLines.ReplaceAllString(conf, "")
-	if !strings.Contains(conf, "        keepalive 32;\n") {
-		return "", errors.New("docs' nginx config has no keepalive line to put the servers before")
+	const keepalive = "        keepalive 32;\n"
+	if got := strings.Count(conf, keepalive); got != upstreamBlocks {
+		return "", fmt.Errorf("docs' nginx config has %d keepalive lines to put the servers before, want %d", got, upstreamBlocks)
 	}
-	conf = strings.Replace(conf, "        keepalive 32;\n", servers.String()+"        keepalive 32;\n", 1)
+	conf = strings.ReplaceAll(conf, keepalive, servers.String()+keepalive)
 	if !strings.Contains(conf, "listen 80;") {
 		return "", errors.New("docs' nginx config does not listen on 80")
 	}
