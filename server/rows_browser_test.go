@@ -415,6 +415,37 @@ func TestConsoleSettlesTheRowsAnErrorLinePushes(t *testing.T) {
 	}
 }
 
+// TestBoardSettlesARowWhoseButtonsMoveWithinIt: a row whose line above its buttons wraps (a
+// courier with a long id assigned, on a phone) moves its own buttons down, Cancel to where Set
+// was: the row settles, though its step button's words did not change.
+func TestBoardSettlesARowWhoseButtonsMoveWithinIt(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"b-1","restaurant_id":"r-1","details":{"restaurant":"Trattoria da Giovanni e Figli","items":3}}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	row := `li.order[data-order-id="b-1"]`
+	b := newBrowser(t)
+	shortenTimings(b, `{settleMs: 60000}`) // settled rows stay so until looked at
+	b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row + ` .advance:not([data-settling])`)
+	cancelTop := `Math.round(document.querySelector('` + row + ` .danger').getBoundingClientRect().top)`
+	before := eval[int](b, cancelTop)
+	if resp, body := call(t, "PUT", base+"/v1/orders/b-1/courier", admin, `{"courier_id":"courier-north-depot-0017"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign: %d %s", resp.StatusCode, body)
+	}
+	b.waitFor(row + `[data-courier="courier-north-depot-0017"]`)
+	if after := eval[int](b, cancelTop); after <= before {
+		t.Fatalf("Cancel at %d px, then %d: the row's line did not wrap here, so the test shows nothing", before, after)
+	}
+	if got := eval[string](b, `Array.from(document.querySelectorAll('`+row+` button:not([hidden])')).filter(btn => !btn.hasAttribute('data-settling')).map(btn => btn.className).join(' ')`); got != "" {
+		t.Errorf("buttons %q moved within their row and are not settling", got)
+	}
+}
+
 // TestBoardMeasuresOnlyTheRowItRedraws: a redraw of one row on a board as long as a restaurant's
 // can be (2,000 orders, the snapshot's bound) reads a handful of boxes, not every row's. A row
 // redrawn the same size moves nobody: only its own step button, whose words changed, settles. A

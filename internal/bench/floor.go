@@ -54,19 +54,29 @@ type floorOrder struct {
 }
 
 type floorWatcher struct {
-	w     io.Writer
-	flush func() error
-	gone  chan struct{} // closed when a write fails: the handler returns
-	dead  bool
+	w    io.Writer
+	rc   *http.ResponseController
+	gone chan struct{} // closed when a write fails: the handler returns
+	dead bool
 }
+
+// floorWriteTimeout bounds one write to a watcher, as ordercast's --stream-write-timeout does: a
+// watcher that stops reading must not hold its order's lock, and with it every change of the
+// order and every heartbeat after it, for good.
+var floorWriteTimeout = 10 * time.Second // a variable for the test of a watcher that stops reading
 
 // send writes b to the watcher and flushes it; a failed watcher is told to go, once.
 func (fw *floorWatcher) send(b []byte) {
 	if fw.dead {
 		return
 	}
+	if err := fw.rc.SetWriteDeadline(time.Now().Add(floorWriteTimeout)); err != nil {
+		fw.dead = true
+		close(fw.gone)
+		return
+	}
 	if _, err := fw.w.Write(b); err == nil {
-		if err = fw.flush(); err == nil {
+		if err = fw.rc.Flush(); err == nil {
 			return
 		}
 	}
@@ -124,6 +134,7 @@ func (f *floor) create(w http.ResponseWriter, r *http.Request) {
 		watchers: map[*floorWatcher]struct{}{},
 	}
 	o.frames = append(o.frames, floorFrame(ordercast.Event{OrderID: req.ID, Seq: 1, Status: ordercast.StatusPlaced, At: now}))
+	created := o.order // the answer's copy: once in the map, a change may move o.order
 	f.mu.Lock()
 	_, taken := f.orders[req.ID]
 	if !taken {
@@ -134,7 +145,7 @@ func (f *floor) create(w http.ResponseWriter, r *http.Request) {
 		floorError(w, http.StatusConflict, "order exists")
 		return
 	}
-	floorJSON(w, http.StatusCreated, api.CreateOrderResponse{Order: o.order})
+	floorJSON(w, http.StatusCreated, api.CreateOrderResponse{Order: created})
 }
 
 // stream sends the order's events after Last-Event-ID, then each change as it is made.
@@ -151,7 +162,7 @@ func (f *floor) stream(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	fw := &floorWatcher{w: w, flush: rc.Flush, gone: make(chan struct{})}
+	fw := &floorWatcher{w: w, rc: rc, gone: make(chan struct{})}
 	o.mu.Lock()
 	fw.send([]byte("retry: 1000\n\n"))
 	for _, b := range o.frames[min(max(after, 0), int64(len(o.frames))):] {

@@ -320,27 +320,39 @@
       for (var r = from; r; r = r.nextElementSibling) settle(rows.get(r.dataset.orderId), true);
     };
     if (now.left !== was.left || now.top !== was.top || now.width !== was.width) return settleFrom(list.firstElementChild);
+    // Its own buttons moved within it (a line above them wrapped or went): each is now where
+    // another of its buttons was, Cancel where Set was.
+    if (now.actions !== was.actions) settle(rows.get(li.dataset.orderId), true);
     if (now.height === was.height) return;
     var later = li.nextElementSibling;
     while (later && box(later).top === now.top) later = later.nextElementSibling;
     settleFrom(later);
   }
 
-  // box is where a row is in the list and how big it is, in whole pixels.
+  // box is where a row is in the list and how big it is, and where its buttons are in it, in
+  // whole pixels.
   function box(li) {
     var at = list.getBoundingClientRect(), r = li.getBoundingClientRect();
     return {
       left: Math.round(r.left - at.left), top: Math.round(r.top - at.top),
-      width: Math.round(r.width), height: Math.round(r.height)
+      width: Math.round(r.width), height: Math.round(r.height), actions: actionsTop(li, r)
     };
   }
 
-  // places maps each row shown to where it is in the list, in whole pixels.
+  // actionsTop is how far below the top of the row li (whose box is r) its buttons start: a line
+  // above them that wraps moves them within the row.
+  function actionsTop(li, r) {
+    var actions = li.querySelector('.actions');
+    return actions ? Math.round(actions.getBoundingClientRect().top - r.top) : 0;
+  }
+
+  // places maps each row shown to where it is in the list and where its buttons are in it, in
+  // whole pixels: a row counts as moved when either changed.
   function places() {
     var box = list.getBoundingClientRect(), at = new Map();
     Array.prototype.forEach.call(list.children, function (li) {
       var r = li.getBoundingClientRect();
-      at.set(li, Math.round(r.left - box.left) + ',' + Math.round(r.top - box.top));
+      at.set(li, Math.round(r.left - box.left) + ',' + Math.round(r.top - box.top) + ',' + actionsTop(li, r));
     });
     return at;
   }
