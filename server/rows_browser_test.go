@@ -258,20 +258,7 @@ func TestBoardPutsALateRowInItsPlace(t *testing.T) {
 	b := newBrowser(t)
 	shortenTimings(b, `{settleMs: 60000}`) // settled rows stay so until looked at
 	// The snapshot leaves b-1 out, as the server's does an order past its bound.
-	b.do("leave b-1 out of the snapshot", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
-			const add = EventSource.prototype.addEventListener;
-			EventSource.prototype.addEventListener = function (type, fn, opts) {
-				if (type !== 'snapshot') return add.call(this, type, fn, opts);
-				return add.call(this, type, function (ev) {
-					const d = JSON.parse(ev.data);
-					d.orders = d.orders.filter(o => o.id !== 'b-1');
-					fn.call(this, new MessageEvent('snapshot', { data: JSON.stringify(d), lastEventId: ev.lastEventId }));
-				}, opts);
-			};`,
-		})
-		return chromedp.Void{}, err
-	})
+	rewriteSnapshots(b, "leave b-1 out of the snapshot", `d.orders = d.orders.filter(o => o.id !== 'b-1');`)
 	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
 	b.waitFor(`#conn[data-state="live"]`)
 	b.waitFor(`li.order[data-order-id="b-3"]`)
@@ -306,21 +293,9 @@ func TestBoardOrdersByCreationToTheMicrosecond(t *testing.T) {
 		}
 	}
 	b := newBrowser(t)
-	b.do("stamp the snapshot's orders within one millisecond", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
-			const at = {'b-1': '2026-12-02T10:00:00.000300Z', 'b-2': '2026-12-02T10:00:00.0002Z', 'b-3': '2026-12-02T10:00:00.000100Z'};
-			const add = EventSource.prototype.addEventListener;
-			EventSource.prototype.addEventListener = function (type, fn, opts) {
-				if (type !== 'snapshot') return add.call(this, type, fn, opts);
-				return add.call(this, type, function (ev) {
-					const d = JSON.parse(ev.data);
-					d.orders.forEach(o => { o.created_at = at[o.id]; });
-					fn.call(this, new MessageEvent('snapshot', { data: JSON.stringify(d), lastEventId: ev.lastEventId }));
-				}, opts);
-			};`,
-		})
-		return chromedp.Void{}, err
-	})
+	rewriteSnapshots(b, "stamp the snapshot's orders within one millisecond", `
+		const at = {'b-1': '2026-12-02T10:00:00.000300Z', 'b-2': '2026-12-02T10:00:00.0002Z', 'b-3': '2026-12-02T10:00:00.000100Z'};
+		d.orders.forEach(o => { o.created_at = at[o.id]; });`)
 	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
 	b.waitFor(`#conn[data-state="live"]`)
 	b.waitFor(`li.order[data-order-id="b-1"]`)
@@ -457,24 +432,12 @@ func TestBoardMeasuresOnlyTheRowItRedraws(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	b := newBrowser(t)
 	shortenTimings(b, `{settleMs: 60000}`) // settled rows stay so until looked at
-	b.do("a board of 2,000 orders", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
-			const add = EventSource.prototype.addEventListener;
-			EventSource.prototype.addEventListener = function (type, fn, opts) {
-				if (type === 'status') window.statusEvent = fn.bind(this);
-				if (type !== 'snapshot') return add.call(this, type, fn, opts);
-				return add.call(this, type, function (ev) {
-					const d = JSON.parse(ev.data), t0 = Date.parse('2026-01-01T12:00:00Z');
-					for (let i = 0; i < ` + strconv.Itoa(n) + `; i++) {
-						const at = new Date(t0 + i * 1000).toISOString();
-						d.orders.push({id: 's-' + i, restaurant_id: 'r-1', status: 'placed', version: 1, created_at: at, updated_at: at, details: {items: 2}});
-					}
-					fn.call(this, new MessageEvent('snapshot', { data: JSON.stringify(d), lastEventId: ev.lastEventId }));
-				}, opts);
-			};`,
-		})
-		return chromedp.Void{}, err
-	})
+	rewriteSnapshots(b, "a board of 2,000 orders", `
+		const t0 = Date.parse('2026-01-01T12:00:00Z');
+		for (let i = 0; i < `+strconv.Itoa(n)+`; i++) {
+			const at = new Date(t0 + i * 1000).toISOString();
+			d.orders.push({id: 's-' + i, restaurant_id: 'r-1', status: 'placed', version: 1, created_at: at, updated_at: at, details: {items: 2}});
+		}`)
 	b.do("a screen wide enough for two columns", chromedp.EmulateViewport(1024, 768))
 	b.do("open the board", chromedp.Navigate(ts.URL()+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
 	b.waitFor(`#conn[data-state="live"]`)
@@ -528,4 +491,26 @@ func sameLine(places string) bool {
 		return false
 	}
 	return t[0][0] == t[1][0] && t[2][0] == t[3][0] && t[2][0] > t[0][0] && t[1][1] > t[0][1] && t[3][1] > t[2][1]
+}
+
+// rewriteSnapshots has the page run body on each snapshot its stream receives before the page
+// sees it: body changes d, the snapshot's data parsed (as a server past a bound, or a clock,
+// would have made it). The stream's status handler is kept in window.statusEvent, for a test
+// to hand the page an event of its own.
+func rewriteSnapshots(b *browser, what, body string) {
+	b.do(what, func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const add = EventSource.prototype.addEventListener;
+			EventSource.prototype.addEventListener = function (type, fn, opts) {
+				if (type === 'status') window.statusEvent = fn.bind(this);
+				if (type !== 'snapshot') return add.call(this, type, fn, opts);
+				return add.call(this, type, function (ev) {
+					const d = JSON.parse(ev.data);
+					` + body + `
+					fn.call(this, new MessageEvent('snapshot', { data: JSON.stringify(d), lastEventId: ev.lastEventId }));
+				}, opts);
+			};`,
+		})
+		return chromedp.Void{}, err
+	})
 }
