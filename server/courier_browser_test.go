@@ -493,13 +493,8 @@ func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 		return true
 	})
 	b := newBrowser(t)
-	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
-	fakePosition(b, 52.52, 13.40)
 	row := `li.order[data-order-id="d-1"]`
-	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
-	b.waitFor(row + `[data-status="out_for_delivery"]`)
-	b.waitFor(`#conn[data-state="live"]`)
-	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	shareOnCourierPage(t, b, base)
 	b.waitFor(`#share-last`)
 
 	b.do("delivered", chromedp.Click(chromedp.CSS(row+` .advance`)))
@@ -510,6 +505,18 @@ func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 		t.Errorf("the store has %s, %v", o.Status, err)
 	}
 	screenshots(b, "courier-expired")
+}
+
+// shareOnCourierPage opens courier c-1's page at base, with a position to be had, once its
+// order d-1 is out for delivery and its stream live, and turns sharing on.
+func shareOnCourierPage(t *testing.T, b *browser, base string) {
+	t.Helper()
+	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
+	fakePosition(b, 52.52, 13.40)
+	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="d-1"][data-status="out_for_delivery"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
 }
 
 // checkSignedOut fails the test unless the courier's page has stopped as it does when the server
@@ -550,13 +557,7 @@ func TestCourierPageStopsWhenAPositionIsRefusedItsToken(t *testing.T) {
 	b := newBrowser(t)
 	recordFetches(b)
 	shortenTimings(b, fmt.Sprintf(`{locationIntervalMs: %d}`, intervalMs))
-	permitGeolocation(b, base, cdpbrowser.PermissionSettingGranted)
-	fakePosition(b, 52.52, 13.40)
-	row := `li.order[data-order-id="d-1"]`
-	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
-	b.waitFor(row + `[data-status="out_for_delivery"]`)
-	b.waitFor(`#conn[data-state="live"]`)
-	b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	shareOnCourierPage(t, b, base)
 	checkSignedOut(t, b)
 
 	// A page that went on would post again within one interval: the refused position, or a

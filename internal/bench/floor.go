@@ -50,7 +50,6 @@ type floorOrder struct {
 	order    ordercast.Order
 	frames   [][]byte
 	watchers map[*floorWatcher]struct{}
-	courier  string // guarded by floor.mu, as floor.couriers is
 }
 
 type floorWatcher struct {
@@ -70,18 +69,17 @@ func (fw *floorWatcher) send(b []byte) {
 	if fw.dead {
 		return
 	}
-	if err := fw.rc.SetWriteDeadline(time.Now().Add(floorWriteTimeout)); err != nil {
+	err := fw.rc.SetWriteDeadline(time.Now().Add(floorWriteTimeout))
+	if err == nil {
+		_, err = fw.w.Write(b)
+	}
+	if err == nil {
+		err = fw.rc.Flush()
+	}
+	if err != nil {
 		fw.dead = true
 		close(fw.gone)
-		return
 	}
-	if _, err := fw.w.Write(b); err == nil {
-		if err = fw.rc.Flush(); err == nil {
-			return
-		}
-	}
-	fw.dead = true
-	close(fw.gone)
 }
 
 // FloorHandler returns the plain push server's handler (see the comment at the top of floor.go).
@@ -265,16 +263,18 @@ func (f *floor) setCourier(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cid, _ := req.CourierID.Courier()
-	// A courier's list is copied on write: a post reads it under the read lock and walks it after.
+	// The order's lock, then the floor's (nothing takes them the other way round): the couriers'
+	// lists change with the order's courier, never apart from it. A courier's list is copied on
+	// write: a post reads it under the read lock and walks it after.
+	o.mu.Lock()
 	f.mu.Lock()
-	if old := o.courier; old != "" {
+	if old := o.order.CourierID; old != "" {
 		f.couriers[old] = slices.DeleteFunc(slices.Clone(f.couriers[old]), func(x *floorOrder) bool { return x == o })
 	}
-	if o.courier = cid; cid != "" {
+	if cid != "" {
 		f.couriers[cid] = append(slices.Clip(f.couriers[cid]), o)
 	}
 	f.mu.Unlock()
-	o.mu.Lock()
 	ev := o.append(ordercast.Event{Kind: ordercast.KindCourier, Status: o.order.Status, CourierID: cid})
 	o.order.CourierID = cid
 	res := api.SetStatusResponse{Order: o.order, Event: ev, Changed: true}

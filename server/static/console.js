@@ -330,9 +330,10 @@
   }
 
   // box is where a row is in the list and how big it is, and where its buttons are in it, in
-  // whole pixels.
-  function box(li) {
-    var at = list.getBoundingClientRect(), r = li.getBoundingClientRect();
+  // whole pixels; at is the list's box, when the caller has it already.
+  function box(li, at) {
+    at = at || list.getBoundingClientRect();
+    var r = li.getBoundingClientRect();
     return {
       left: Math.round(r.left - at.left), top: Math.round(r.top - at.top),
       width: Math.round(r.width), height: Math.round(r.height), actions: actionsTop(li, r)
@@ -346,15 +347,15 @@
     return actions ? Math.round(actions.getBoundingClientRect().top - r.top) : 0;
   }
 
-  // places maps each row shown to where it is in the list and where its buttons are in it, in
-  // whole pixels: a row counts as moved when either changed.
+  // places maps each row shown to where it is in the list and where its buttons are in it (box):
+  // a row counts as moved when either changed.
   function places() {
-    var box = list.getBoundingClientRect(), at = new Map();
+    var at = list.getBoundingClientRect(), m = new Map();
     Array.prototype.forEach.call(list.children, function (li) {
-      var r = li.getBoundingClientRect();
-      at.set(li, Math.round(r.left - box.left) + ',' + Math.round(r.top - box.top) + ',' + actionsTop(li, r));
+      var b = box(li, at);
+      m.set(li, b.left + ',' + b.top + ',' + b.actions);
     });
-    return at;
+    return m;
   }
 
   // step takes the step a row's button says (showStep): unless it is a courier's delivery not
