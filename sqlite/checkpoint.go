@@ -39,6 +39,10 @@ type checkpointer struct {
 	passive *sql.Stmt
 	walPath string
 	kick    chan struct{}
+	// committed is set by the first commit after the checkpointer starts a look, and only that
+	// commit sends a kick: waitToLook needs to know that a commit came, not how many. A send for
+	// every batch was 1.1 % of the server's CPU at 5,000 changes/s, on the writer's goroutine.
+	committed atomic.Bool
 	// copyNow asks for a PASSIVE at once, even within CheckpointInterval of the last (boundWAL).
 	copyNow chan struct{}
 	// pace is how long commits took to fill CheckpointSize of the WAL, over the writer's last
@@ -65,10 +69,15 @@ type walBound struct {
 	started time.Time
 }
 
-// kickCheckpointer tells the checkpointer a commit happened; it never blocks the writer.
+// kickCheckpointer tells the checkpointer a commit happened, once between two of its looks; it
+// never blocks the writer.
 func (s *Store) kickCheckpointer() {
+	c := s.ckpt
+	if c.committed.Swap(true) {
+		return // told since its last look began
+	}
 	select {
-	case s.ckpt.kick <- struct{}{}:
+	case c.kick <- struct{}{}:
 	default:
 	}
 }
@@ -119,6 +128,7 @@ func (s *Store) runCheckpointer(ctx context.Context) {
 			case <-c.copyNow:
 			}
 		}
+		c.committed.Store(false) // a commit from here on kicks again
 		if err := s.checkpoint(); err != nil {
 			s.Logger.Warn("sqlite: checkpoint failed", "err", err)
 		}
@@ -145,7 +155,7 @@ func (s *Store) waitToLook(ctx context.Context) (now, ok bool) {
 		defer t.Stop()
 		paced = t.C
 	}
-	committed, due := false, false
+	committed, due := c.committed.Load(), false // a commit during the look counts
 	for !(committed && due) {
 		select {
 		case <-ctx.Done():
