@@ -149,9 +149,10 @@ type RecordedAnswer struct {
 type batchOrder struct {
 	order  Order
 	latest Event
-	stored bool // in the store before the batch
-	exists bool // stored, or created by an earlier write of the batch
-	dirty  bool // changed by the batch
+	found  Order // as Found handed it, before the batch's writes (Stored)
+	stored bool  // in the store before the batch
+	exists bool  // stored, or created by an earlier write of the batch
+	dirty  bool  // changed by the batch
 	// creates says the batch's first write to the order creates it (Creates).
 	creates bool
 }
@@ -198,8 +199,19 @@ func (b *Batch) Keys() []IdempotencyKey { return b.keys }
 // Found records an order as stored before the batch, with its latest event (seq = version).
 func (b *Batch) Found(o Order, latest Event) {
 	if bo, ok := b.orders[o.ID]; ok {
-		*bo = batchOrder{order: o, latest: latest, stored: true, exists: true, creates: bo.creates}
+		*bo = batchOrder{order: o, latest: latest, found: o, stored: true, exists: true, creates: bo.creates}
 	}
+}
+
+// Stored returns order id as it was in the store before the batch (as Found handed it), and
+// false for an order the store did not hold: a store that writes only the columns a batch
+// changed compares it with the order's final state in Updated.
+func (b *Batch) Stored(id string) (Order, bool) {
+	bo, ok := b.orders[id]
+	if !ok || !bo.stored {
+		return Order{}, false
+	}
+	return bo.found, true
 }
 
 // States calls f with each order the batch found or created, as the batch leaves it, and its

@@ -90,6 +90,30 @@ func TestBatchCreates(t *testing.T) {
 	}
 }
 
+// TestBatchStored: Stored is an order as the store held it, after the batch has moved it on
+// (its final state is in Updated); an order the batch creates, or does not touch, was not stored.
+func TestBatchStored(t *testing.T) {
+	b := ordercast.NewBatch([]ordercast.Write{
+		{Create: &ordercast.NewOrder{ID: "new"}},
+		{Courier: &ordercast.CourierChange{OrderID: "old", CourierID: "c-2"}},
+		{Change: &ordercast.StatusChange{OrderID: "old", Status: ordercast.StatusCancelled}},
+	})
+	was := ordercast.Order{ID: "old", Status: ordercast.StatusPlaced, Version: 1, CourierID: "c-1"}
+	b.Found(was, ordercast.Event{OrderID: "old", Seq: 1, Status: ordercast.StatusPlaced})
+	b.Apply(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+	if len(b.Updated) != 1 || b.Updated[0].Status != ordercast.StatusCancelled || b.Updated[0].CourierID != "c-2" {
+		t.Fatalf("Updated = %+v, want old cancelled with courier c-2", b.Updated)
+	}
+	if got, ok := b.Stored("old"); !ok || got.Status != was.Status || got.CourierID != was.CourierID || got.Version != was.Version {
+		t.Errorf("Stored(old) = %+v, %v, want %+v, true", got, ok, was)
+	}
+	for _, id := range []string{"new", "absent"} {
+		if _, ok := b.Stored(id); ok {
+			t.Errorf("Stored(%q) reports an order stored before the batch", id)
+		}
+	}
+}
+
 // TestMarks: positions read back as written, in order; a malformed mark is no mark.
 func TestMarks(t *testing.T) {
 	m := ordercast.Marks("").With("restaurant:r-1", 12).With("customer:u", 3) + " courier:k=x"

@@ -129,10 +129,11 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	if limit <= 0 {
 		limit = -1
 	}
-	// The WHERE clause matches the orders_active partial index exactly.
+	// The orders_active partial index finds the active orders; they are sorted here, as a key of
+	// updated_at would move them in the index with every change (migration 006).
 	rows, err := s.reads.QueryContext(ctx, `
-		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
-		WHERE status NOT IN ('delivered', 'cancelled')
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders INDEXED BY orders_active
+		WHERE active = 1
 		ORDER BY updated_at DESC, id LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: active orders: %w", err)

@@ -38,10 +38,11 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: position: %w", p.Key(), err)
 	}
-	// The WHERE clause matches the party's partial index.
+	// The WHERE clause matches the party's partial index, which finds its active orders; they are
+	// sorted here (see activeOrders).
 	rows, err := q.QueryContext(ctx, `
-		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
-		WHERE status NOT IN ('delivered', 'cancelled') AND `+col+` <> '' AND `+col+` = ?
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders INDEXED BY orders_`+string(p.Kind)+`_active
+		WHERE active = 1 AND `+col+` <> '' AND `+col+` = ?
 		ORDER BY updated_at DESC, id LIMIT ?`, p.ID, limit)
 	if err != nil {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: orders: %w", p.Key(), err)
@@ -75,8 +76,8 @@ func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[st
 	}
 	// The WHERE clause matches the couriers' partial index.
 	rows, err := s.reads.QueryContext(ctx, `
-		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
-		WHERE status NOT IN ('delivered', 'cancelled') AND courier_id <> ''
+		SELECT `+orderColumns+`, `+placeColumns+` FROM orders INDEXED BY orders_courier_active
+		WHERE active = 1 AND courier_id <> ''
 			AND courier_id IN (SELECT value FROM json_each(?))
 		ORDER BY courier_id, updated_at DESC, id`, string(ids))
 	if err != nil {

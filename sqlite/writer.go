@@ -27,14 +27,17 @@ type statements struct {
 	restart, truncate       *sql.Stmt
 	load                    *sql.Stmt
 	insertOrder             *sql.Stmt
-	updateOrder             *sql.Stmt
-	insertEvent             *sql.Stmt
-	loadKey                 *sql.Stmt
-	purgeKeys               *sql.Stmt
-	purgeKey                *sql.Stmt
-	insertKey               *sql.Stmt
-	advanceHead             *sql.Stmt
-	insertLog               *sql.Stmt
+	// updateOrder writes what every change writes; setCourier and setActive the columns that
+	// only some change, and that the active orders' indexes hold (migration 006): a column in an
+	// UPDATE's SET moves the order in every index that holds it, changed or not.
+	updateOrder, setCourier, setActive *sql.Stmt
+	insertEvent                        *sql.Stmt
+	loadKey                            *sql.Stmt
+	purgeKeys                          *sql.Stmt
+	purgeKey                           *sql.Stmt
+	insertKey                          *sql.Stmt
+	advanceHead                        *sql.Stmt
+	insertLog                          *sql.Stmt
 }
 
 func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error) {
@@ -61,8 +64,10 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 	prep(&st.restart, `PRAGMA wal_checkpoint(RESTART)`)   // see boundWAL
 	prep(&st.truncate, `PRAGMA wal_checkpoint(TRUNCATE)`) // see trimWAL
 	prep(&st.load, loadQuery)
-	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ?, courier_id = ? WHERE id = ?`)
+	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ? WHERE id = ?`)
+	prep(&st.setCourier, `UPDATE orders SET courier_id = ? WHERE id = ?`)
+	prep(&st.setActive, `UPDATE orders SET active = ? WHERE id = ?`)
 	prep(&st.insertEvent, `INSERT INTO order_events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 	// A party's log position (docs/party-streams.md): the batch, which holds the write lock,
 	// advances the party's head by its events and numbers them up to the new head.
@@ -90,7 +95,7 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.dataVersion, st.restart, st.truncate, st.load, st.insertOrder, st.updateOrder, st.insertEvent,
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.dataVersion, st.restart, st.truncate, st.load, st.insertOrder, st.updateOrder, st.setCourier, st.setActive, st.insertEvent,
 		st.loadKey, st.purgeKeys, st.purgeKey, st.insertKey, st.advanceHead, st.insertLog} {
 		if s != nil {
 			_ = s.Close() // closing the connection next releases whatever this could not
@@ -229,15 +234,26 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 	for _, o := range b.Created {
 		if _, err := st.insertOrder.ExecContext(ctx, o.ID, string(o.Status), o.Version, string(o.Details),
 			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro(), o.RestaurantID, o.CustomerID, o.CourierID,
-			ordercast.PointColumn(o.Pickup), ordercast.PointColumn(o.Dropoff)); err != nil {
+			ordercast.PointColumn(o.Pickup), ordercast.PointColumn(o.Dropoff), active(o)); err != nil {
 			return nil, fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
 		}
 	}
 	for _, o := range b.Updated {
 		// The rows were read in this IMMEDIATE transaction, which holds the write lock: nothing
 		// else can have moved them since.
-		if _, err := st.updateOrder.ExecContext(ctx, string(o.Status), o.Version, o.UpdatedAt.UnixMicro(), o.CourierID, o.ID); err != nil {
+		if _, err := st.updateOrder.ExecContext(ctx, string(o.Status), o.Version, o.UpdatedAt.UnixMicro(), o.ID); err != nil {
 			return nil, fmt.Errorf("sqlite: update order %s: %w", o.ID, err)
+		}
+		was, _ := b.Stored(o.ID)
+		if o.CourierID != was.CourierID {
+			if _, err := st.setCourier.ExecContext(ctx, o.CourierID, o.ID); err != nil {
+				return nil, fmt.Errorf("sqlite: set the courier of order %s: %w", o.ID, err)
+			}
+		}
+		if active(o) != active(was) {
+			if _, err := st.setActive.ExecContext(ctx, active(o), o.ID); err != nil {
+				return nil, fmt.Errorf("sqlite: end order %s: %w", o.ID, err)
+			}
 		}
 	}
 	for _, ev := range b.Events {
@@ -265,6 +281,14 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 		}
 	}
 	return b, nil
+}
+
+// active is the order's active column: 1 until it ends.
+func active(o ordercast.Order) int {
+	if o.Status.Terminal() {
+		return 0
+	}
+	return 1
 }
 
 // logParties appends the batch's events to their parties' logs and marks each event with its

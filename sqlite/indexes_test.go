@@ -1,0 +1,197 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/sqlite"
+)
+
+// writtenBy empties the WAL, runs write, and returns the tables and indexes whose pages the
+// WAL then holds: what the commits of write wrote, read from the WAL's frame headers and
+// dbstat's map of pages.
+func writtenBy(t *testing.T, s *sqlite.Store, db *sql.DB, write func()) []string {
+	t.Helper()
+	if _, err := db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	write()
+	wal, err := os.ReadFile(sqlite.WALPath(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(wal) < 32 {
+		t.Fatalf("the WAL holds %d bytes: no commit", len(wal))
+	}
+	pageSize := int(binary.BigEndian.Uint32(wal[8:12]))
+	var pages []int64
+	for off := 32; off+24+pageSize <= len(wal); off += 24 + pageSize {
+		pages = append(pages, int64(binary.BigEndian.Uint32(wal[off:off+4])))
+	}
+	rows, err := db.Query(`SELECT name, pageno FROM dbstat`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var (
+			name string
+			page int64
+		)
+		if err := rows.Scan(&name, &page); err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(pages, page) && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// TestAStatusChangeLeavesTheActiveIndexesAlone: a change that keeps an order active writes its
+// row, its event and its parties' logs, and no page of the indexes that find the active orders
+// (migration 006): their keys are not written by it. One that ends the order, or gives it a
+// courier, does write them, which shows the test sees an index written.
+func TestAStatusChangeLeavesTheActiveIndexesAlone(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := sqlite.New(path)
+	s.CheckpointInterval, s.CheckpointSize, s.MaxWALSize = time.Hour, 1<<30, 1<<30 // nothing copies the WAL but the test
+	storetest.MustOpen(t, s)
+	db := rawDB(t, path)
+	ctx := t.Context()
+	for i := range 300 { // several pages in each index
+		id := fmt.Sprintf("o-%03d", i)
+		if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id, RestaurantID: fmt.Sprintf("r-%d", i%7), CustomerID: "u-" + id}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: id, CourierID: fmt.Sprintf("c-%d", i%11)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	move := func(id string, to ordercast.Status) func() {
+		return func() {
+			if _, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: id, Status: to}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	active := func(names []string) (idx []string) {
+		for _, n := range names {
+			if strings.HasSuffix(n, "_active") {
+				idx = append(idx, n)
+			}
+		}
+		return idx
+	}
+
+	got := writtenBy(t, s, db, move("o-150", ordercast.StatusConfirmed))
+	if !slices.Contains(got, "orders") || !slices.Contains(got, "order_events") {
+		t.Fatalf("a status change wrote %v: want the orders and order_events pages among them", got)
+	}
+	if idx := active(got); len(idx) > 0 {
+		t.Errorf("a status change that keeps the order active wrote pages of %v (all it wrote: %v)", idx, got)
+	}
+
+	got = writtenBy(t, s, db, move("o-151", ordercast.StatusCancelled))
+	want := []string{"orders_active", "orders_courier_active", "orders_customer_active", "orders_restaurant_active"}
+	if idx := active(got); !slices.Equal(idx, want) {
+		t.Errorf("a cancellation wrote pages of %v, want %v: it leaves them all", idx, want)
+	}
+
+	got = writtenBy(t, s, db, func() {
+		if _, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o-152", CourierID: "c-new"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if idx := active(got); !slices.Equal(idx, []string{"orders_courier_active"}) {
+		t.Errorf("a courier assignment wrote pages of %v, want only orders_courier_active", idx)
+	}
+}
+
+// TestMigrationKeepsTheActiveOrders: a database an earlier release wrote (migrations 001 to
+// 005) opens with every order that had not ended still found as active, for all-orders and each
+// party, and the ended ones not.
+func TestMigrationKeepsTheActiveOrders(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	db := rawDB(t, path)
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct {
+		version int
+		name    string
+	}{{1, "orders"}, {2, "idempotency_keys"}, {4, "owners"}, {5, "order_places"}} {
+		file := fmt.Sprintf("migrations/%03d_%s.up.sql", m.version, m.name)
+		q, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(q)); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (?, ?, 0)`, m.version, m.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, st := range []ordercast.Status{ordercast.StatusPlaced, ordercast.StatusDelivered, ordercast.StatusPreparing, ordercast.StatusCancelled, ordercast.StatusOutForDelivery} {
+		if _, err := db.Exec(`INSERT INTO orders (id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id)
+			VALUES (?, ?, 1, '{}', 1, ?, 'r-1', 'u-1', 'c-1')`, fmt.Sprintf("o-%d", i), string(st), 100+i); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(`INSERT INTO order_events (order_id, seq, status, at) VALUES (?, 1, ?, ?)`, fmt.Sprintf("o-%d", i), string(st), 100+i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := storetest.MustOpen(t, sqlite.New(path))
+	want := []string{"o-4", "o-2", "o-0"} // the active ones, most recently updated first
+	ids := func(orders []ordercast.Order) (ids []string) {
+		for _, o := range orders {
+			ids = append(ids, o.ID)
+		}
+		return ids
+	}
+	all, err := s.ActiveOrders(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(all); !slices.Equal(got, want) {
+		t.Errorf("active orders after the migration: %v, want %v", got, want)
+	}
+	for _, p := range []ordercast.Party{{Kind: ordercast.PartyRestaurant, ID: "r-1"}, {Kind: ordercast.PartyCustomer, ID: "u-1"}, {Kind: ordercast.PartyCourier, ID: "c-1"}} {
+		snap, err := s.ScopeSnapshot(t.Context(), p, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(snap.Orders); !slices.Equal(got, want) {
+			t.Errorf("%s's active orders after the migration: %v, want %v", p.Key(), got, want)
+		}
+	}
+	// And the migrated ones move on as any: the one delivered now leaves them.
+	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "o-4", Status: ordercast.StatusDelivered}); err != nil {
+		t.Fatal(err)
+	}
+	if all, err = s.ActiveOrders(t.Context(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(all); !slices.Equal(got, want[1:]) {
+		t.Errorf("active orders once o-4 is delivered: %v, want %v", got, want[1:])
+	}
+}
