@@ -158,10 +158,11 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	if limit > 0 {
 		lim = &limit
 	}
-	// The WHERE clause matches the orders_active partial index exactly.
+	// The orders_active partial index finds the active orders; they are sorted here, as a key of
+	// updated_at would make every change write it (migration 006).
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
-		WHERE status NOT IN ('delivered', 'cancelled')
+		WHERE active
 		ORDER BY updated_at DESC, id LIMIT $1`, lim)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: active orders: %w", err)

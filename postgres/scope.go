@@ -41,10 +41,11 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("postgres: scope %s: position: %w", p.Key(), err)
 	}
-	// The WHERE clause matches the party's partial index.
+	// The WHERE clause matches the party's partial index, which finds its active orders; they are
+	// sorted here (see activeOrders).
 	rows, err := tx.Query(ctx, `
 		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
-		WHERE status NOT IN ('delivered', 'cancelled') AND `+col+` <> '' AND `+col+` = $1
+		WHERE active AND `+col+` <> '' AND `+col+` = $1
 		ORDER BY updated_at DESC, id LIMIT $2`, p.ID, lim)
 	if err != nil {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("postgres: scope %s: orders: %w", p.Key(), err)
@@ -72,7 +73,7 @@ func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[st
 	// The WHERE clause matches the couriers' partial index.
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
-		WHERE status NOT IN ('delivered', 'cancelled') AND courier_id <> '' AND courier_id = ANY($1)
+		WHERE active AND courier_id <> '' AND courier_id = ANY($1)
 		ORDER BY courier_id, updated_at DESC, id`, courierIDs)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: couriers' orders: %w", err)

@@ -1,0 +1,117 @@
+package postgres_test
+
+import (
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/postgres"
+)
+
+// TestAStatusChangeIsAHOTUpdate: a status change that keeps an order active changes no column an
+// index holds, so PostgreSQL makes it a HOT update, writing no index entry, when the row's page
+// has room (fillfactor, migration 006). One that changes the order's courier changes a column
+// the active orders' indexes hold, and is not.
+func TestAStatusChangeIsAHOTUpdate(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := storetest.MustOpen(t, postgres.New(url))
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	// The backends that wrote report their counts within PostgreSQL's stats interval (up to
+	// 10 s when idle): wait for the updates to be counted.
+	updates := func(want int64) (hot int64) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var upd int64
+			if err := conn.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'orders'`).Scan(&upd, &hot); err != nil {
+				t.Fatal(err)
+			}
+			if upd >= want {
+				if upd > want {
+					t.Fatalf("orders counts %d updates, want %d", upd, want)
+				}
+				return hot
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("orders counts %d updates after 30 s, want %d", upd, want)
+			}
+			time.Sleep(100 * time.Millisecond) // polling PostgreSQL's counters, with the deadline above
+		}
+	}
+
+	const n = 40
+	for i := range n {
+		id := fmt.Sprintf("o-%d", i)
+		if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id, RestaurantID: "r-1", CustomerID: "u-" + id}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: id, CourierID: "c-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if _, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: fmt.Sprintf("o-%d", i), Status: ordercast.StatusConfirmed}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The courier assignments change courier_id, which orders_courier_active holds: none of them
+	// can be HOT. Of the status changes not every one is: a page may fill before PostgreSQL
+	// prunes it. Before migration 006, none was.
+	hot := updates(2 * n)
+	if hot < n/2 || hot > n {
+		t.Errorf("%d HOT updates of %d courier assignments and %d status changes, want most of the status changes and none of the assignments", hot, n, n)
+	}
+}
+
+// TestMigrationKeepsTheActiveOrders: a database an earlier release wrote (migrations 001 to
+// 005) opens with its orders found active as they were (storetest.MigratedActiveOrders).
+func TestMigrationKeepsTheActiveOrders(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT clock_timestamp())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []struct {
+		version int
+		name    string
+	}{{1, "orders"}, {2, "idempotency_keys"}, {3, "details_as_given"}, {4, "owners"}, {5, "order_places"}} {
+		file := fmt.Sprintf("migrations/%03d_%s.up.sql", m.version, m.name)
+		q, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, string(q)); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range storetest.PreActiveOrders {
+		at := time.UnixMicro(o.UpdatedMicros)
+		if _, err := conn.Exec(ctx, `INSERT INTO orders (id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id)
+			VALUES ($1, $2, 1, '{}', $3, $3, 'r-1', 'u-1', 'c-1')`, o.ID, string(o.Status), at); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO order_events (order_id, seq, status, at) VALUES ($1, 1, $2, $3)`, o.ID, string(o.Status), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	storetest.MigratedActiveOrders(t, storetest.MustOpen(t, postgres.New(url)))
+}
