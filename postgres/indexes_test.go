@@ -115,3 +115,41 @@ func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 	}
 	storetest.MigratedActiveOrders(t, storetest.MustOpen(t, postgres.New(url)))
 }
+
+// TestAnOlderNodesWritesKeepActive: in a rolling upgrade the nodes of the release before
+// migration 006 go on writing orders without knowing the active column. An order one of them
+// creates is among the active orders, and one it ends leaves them (the trigger of migration 006).
+func TestAnOlderNodesWritesKeepActive(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := storetest.MustOpen(t, postgres.New(url))
+	ctx := t.Context()
+	if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: "new", RestaurantID: "r-1"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	// What release 005's writer sends: its INSERT and UPDATE, which name no active column.
+	if _, err := conn.Exec(ctx, `INSERT INTO orders (id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id)
+		VALUES ('old', 'placed', 1, '{}', now(), now(), 'r-1', '', '')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE orders SET status = 'delivered', version = 2, updated_at = now() WHERE id = 'new'`); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.ActiveOrders(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.ScopeSnapshot(ctx, ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, orders := range map[string][]ordercast.Order{"active orders": all, "restaurant r-1's": snap.Orders} {
+		if len(orders) != 1 || orders[0].ID != "old" {
+			t.Errorf("%s: %+v, want only the one the older node created (the one it delivered has ended)", what, orders)
+		}
+	}
+}

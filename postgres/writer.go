@@ -278,11 +278,11 @@ func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.B
 			c.add(o)
 		}
 		write.Queue(`
-			INSERT INTO orders (`+orderColumns+`, `+placeColumns+`, active)
+			INSERT INTO orders (`+orderColumns+`, `+placeColumns+`)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-				$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[])`,
+				$7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
 			c.id, c.status, c.version, c.details, c.created, c.updated, c.restaurant, c.customer, c.courier,
-			c.pickup, c.dropoff, c.active)
+			c.pickup, c.dropoff)
 	}
 	if len(b.Updated) > 0 {
 		var c orderColumnsArrays
@@ -293,16 +293,16 @@ func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.B
 		}
 		// The guard: a row whose version is not the one the batch was judged against gets
 		// version 0, which orders_version_check refuses, failing the transaction. Under the
-		// locking path's read it always holds. courier_id and active, which the active orders'
-		// indexes hold, are written as they are unless they change: PostgreSQL compares the values,
-		// so a status change stays a HOT update (migration 006).
+		// locking path's read it always holds. courier_id, which an index holds, is written as it
+		// is unless it changes, and the trigger of migration 006 sets active: PostgreSQL compares
+		// the values, so a status change that changes neither stays a HOT update.
 		write.Queue(`
 			UPDATE orders o SET status = u.status, updated_at = u.updated_at, courier_id = u.courier_id,
-				active = u.active, version = CASE WHEN o.version = u.prev THEN u.version ELSE 0 END
-			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::bigint[], $7::boolean[])
-				AS u (id, status, version, updated_at, courier_id, prev, active)
+				version = CASE WHEN o.version = u.prev THEN u.version ELSE 0 END
+			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::bigint[])
+				AS u (id, status, version, updated_at, courier_id, prev)
 			WHERE o.id = u.id`,
-			c.id, c.status, c.version, c.updated, c.courier, prev, c.active)
+			c.id, c.status, c.version, c.updated, c.courier, prev)
 	}
 	if len(b.Events) > 0 {
 		n := len(b.Events)
@@ -558,7 +558,6 @@ type orderColumnsArrays struct {
 	pickup, dropoff               []any // a point's JSON, or nil (NULL)
 	version                       []int64
 	created, updated              []time.Time
-	active                        []bool // until the order ends: the active orders' indexes (migration 006)
 }
 
 func (c *orderColumnsArrays) add(o ordercast.Order) {
@@ -573,5 +572,4 @@ func (c *orderColumnsArrays) add(o ordercast.Order) {
 	c.courier = append(c.courier, o.CourierID)
 	c.pickup = append(c.pickup, ordercast.PointColumn(o.Pickup))
 	c.dropoff = append(c.dropoff, ordercast.PointColumn(o.Dropoff))
-	c.active = append(c.active, !o.Status.Terminal())
 }

@@ -6,10 +6,24 @@
 -- the keys never change; the reads sort a party's active orders, or all of them, by updated_at
 -- instead (see docs/performance.md).
 --
--- The column is true for an order that has not ended; its default, false, costs this migration
--- nothing for the ended orders, which are most of a long-lived database; every insert sets it.
+-- The column is true for an order that has not ended. Its default, false, costs this migration
+-- nothing for the ended orders, which are most of a long-lived database. A trigger keeps it, not
+-- the nodes: in a rolling upgrade the nodes of the release before this one go on writing orders
+-- without knowing the column, and an order one of them created or ended would otherwise be
+-- missing from the active orders, or stay among them for ever. It sets the column on every
+-- insert and every update of status, and a status change that does not end the order leaves its
+-- value as it was, so the update stays HOT.
 ALTER TABLE orders ADD COLUMN active boolean NOT NULL DEFAULT false;
 UPDATE orders SET active = true WHERE status NOT IN ('delivered', 'cancelled');
+
+CREATE FUNCTION orders_active() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	NEW.active := NEW.status NOT IN ('delivered', 'cancelled');
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER orders_active BEFORE INSERT OR UPDATE OF status ON orders
+	FOR EACH ROW EXECUTE FUNCTION orders_active();
 
 DROP INDEX orders_active;
 DROP INDEX orders_restaurant_active;
