@@ -11,6 +11,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/postgres"
 )
 
@@ -31,23 +32,17 @@ func TestAStatusChangeIsAHOTUpdate(t *testing.T) {
 	// 10 s when idle): wait for the updates to be counted.
 	updates := func(want int64) (hot int64) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			var upd int64
+		var upd int64
+		testutil.WaitForWithin(t, 30*time.Second, fmt.Sprintf("%d updates of orders counted", want), func() bool {
 			if err := conn.QueryRow(ctx, `SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'orders'`).Scan(&upd, &hot); err != nil {
 				t.Fatal(err)
 			}
-			if upd >= want {
-				if upd > want {
-					t.Fatalf("orders counts %d updates, want %d", upd, want)
-				}
-				return hot
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("orders counts %d updates after 30 s, want %d", upd, want)
-			}
-			time.Sleep(100 * time.Millisecond) // polling PostgreSQL's counters, with the deadline above
+			return upd >= want
+		})
+		if upd > want {
+			t.Fatalf("orders counts %d updates, want %d", upd, want)
 		}
+		return hot
 	}
 
 	const n = 40

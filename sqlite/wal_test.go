@@ -133,3 +133,21 @@ func TestHeldWALIsWarnedAbout(t *testing.T) {
 		}
 	}
 }
+
+// TestTheWALIsEmptiedWhenIdleAfterEveryRound: each time the writes stop for a checkpoint interval,
+// the checkpointer empties the WAL (trimWAL), round after round: the writer's kick after a round
+// of commits is not lost (it kicks once between two of the checkpointer's looks), and the
+// checkpointer does not go on looking as if commits still came.
+func TestTheWALIsEmptiedWhenIdleAfterEveryRound(t *testing.T) {
+	s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+	s.CheckpointInterval, s.CheckpointSize = 20*time.Millisecond, 4<<10
+	storetest.MustOpen(t, s)
+	for round := range 3 {
+		for i := range 30 {
+			if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d-%d", round, i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		testutil.WaitFor(t, fmt.Sprintf("round %d's WAL emptied once the writes stopped", round), func() bool { return walSize(t, s) == 0 })
+	}
+}

@@ -15,10 +15,17 @@ const WaitTimeout = 10 * time.Second
 // another process, a metric); where a channel or callback says it, wait on that instead.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(WaitTimeout)
+	WaitForWithin(t, WaitTimeout, what, cond)
+}
+
+// WaitForWithin is WaitFor with a timeout of its own, for a condition that a server outside the
+// test announces on its own schedule (PostgreSQL's statistics, reported up to 10 s late).
+func WaitForWithin(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", WaitTimeout, what)
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
 	}
