@@ -514,3 +514,49 @@ func rewriteSnapshots(b *browser, what, body string) {
 		return chromedp.Void{}, err
 	})
 }
+
+// TestOwnChangeIsAnnouncedWhenTheAnswerComesFirst: a change made on the page is announced to
+// screen readers once, whichever reaches the page first, the API's answer or the change's event
+// on the stream. Here the page's stream holds its status events back until the answer is in (as a
+// busy network may), and the answer announces the change; the event, let through after it, says
+// nothing more. The other order is the usual one, which the courier page's test meets.
+func TestOwnChangeIsAnnouncedWhenTheAnswerComesFirst(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	if resp, body := call(t, "POST", base+"/v1/orders", actorToken(t, auth.RoleAdmin, "ops"), `{"id":"a-1","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create a-1: %d %s", resp.StatusCode, body)
+	}
+	b := newBrowser(t)
+	b.do("hold the stream's status events while window.holdStatus", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.heldStatus = [];
+			const add = EventSource.prototype.addEventListener;
+			EventSource.prototype.addEventListener = function (type, fn, opts) {
+				if (type !== 'status') return add.call(this, type, fn, opts);
+				const es = this;
+				window.releaseStatus = () => { window.holdStatus = false; window.heldStatus.splice(0).forEach(ev => fn.call(es, ev)); };
+				return add.call(this, type, function (ev) {
+					if (window.holdStatus) window.heldStatus.push(ev); else fn.call(this, ev);
+				}, opts);
+			};`,
+		})
+		return chromedp.Void{}, err
+	})
+	row := `li.order[data-order-id="a-1"]`
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row + `[data-status="placed"] .advance:not([data-settling])`)
+	eval[bool](b, `window.holdStatus = true`)
+
+	b.do("confirm a-1", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + `[data-status="confirmed"]`)
+	b.poll("the confirmation's event held back", `window.heldStatus.length === 1`)
+	if said := eval[string](b, `document.getElementById('announce').textContent`); said != "Order a-1 is now Confirmed." {
+		t.Errorf("with the answer first the live region says %q", said)
+	}
+
+	eval[bool](b, `(document.getElementById('announce').textContent = '', window.releaseStatus(), true)`)
+	if said := eval[string](b, `document.getElementById('announce').textContent`); said != "" {
+		t.Errorf("the change's event, after the answer, announced %q again", said)
+	}
+}

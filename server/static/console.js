@@ -582,14 +582,22 @@
     if (ev.kind === 'courier') change.courier_id = ev.courier_id || '';
     upsert(Object.assign({}, base, change));
     if (!rows.has(ev.order_id)) return;
-    announce.textContent = 'Order ' + ev.order_id + (ev.kind !== 'courier' ? ' is now ' + oc.label(ev.status) + '.'
-      : isCourier ? (ev.courier_id === partyId ? ' is assigned to you.' : ' is no longer yours.')
-        : ev.courier_id ? ' is assigned to courier ' + ev.courier_id + '.' : ' has no courier.');
+    announceChange(ev.order_id, ev.kind === 'courier', ev.status, ev.courier_id);
     if (!row) {
       oc.request('GET', '/v1/orders/' + encodeURIComponent(ev.order_id)).then(upsert, function (err) {
         showRowError(ev.order_id, err.message);
       });
     }
+  }
+
+  // announceChange tells screen readers what a change did to an order: a status change, or a
+  // courier (un)assigned. Each change is announced once, by whichever brings it first: its event
+  // on the stream (applyEvent), or the API's answer to a change this page made (send); the later
+  // one finds the row already at its version and says nothing.
+  function announceChange(id, courierChange, status, courierId) {
+    announce.textContent = 'Order ' + id + (!courierChange ? ' is now ' + oc.label(status) + '.'
+      : isCourier ? (courierId === partyId ? ' is assigned to you.' : ' is no longer yours.')
+        : courierId ? ' is assigned to courier ' + courierId + '.' : ' has no courier.');
   }
 
   // snapshot replaces what the page shows with the server's current list (most recently updated
@@ -650,7 +658,9 @@
       .then(function (res) {
         var r = rows.get(id);
         if (r && path === '/courier') r.courierTyped = false; // the field shows the courier again
+        var was = r ? r.order.version : Infinity;
         upsert(res.order);
+        if (res.order.version > was) announceChange(id, path === '/courier', res.order.status, res.order.courier_id);
       }, function (err) {
         showRowError(id, err.message);
         refusedCredential(err);
