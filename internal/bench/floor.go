@@ -180,8 +180,7 @@ func (f *floor) stream(w http.ResponseWriter, r *http.Request) {
 // setStatus appends the change and writes it to every watcher of the order before answering.
 func (f *floor) setStatus(w http.ResponseWriter, r *http.Request) {
 	var req api.SetStatusRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		floorError(w, http.StatusBadRequest, "the floor takes a JSON body")
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	res, code, msg := f.change(r.PathValue("id"), req)
@@ -195,8 +194,7 @@ func (f *floor) setStatus(w http.ResponseWriter, r *http.Request) {
 // setStatuses applies each change of the request as setStatus does, in order.
 func (f *floor) setStatuses(w http.ResponseWriter, r *http.Request) {
 	var req api.SetStatusesRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		floorError(w, http.StatusBadRequest, "the floor takes a JSON body")
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	res := api.SetStatusesResponse{Results: make([]api.StatusResult, len(req.Changes))}
@@ -258,8 +256,7 @@ func (f *floor) setCourier(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.SetCourierRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		floorError(w, http.StatusBadRequest, "the floor takes a JSON body")
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	cid, _ := req.CourierID.Courier()
@@ -295,8 +292,7 @@ func (f *floor) postLocation(w http.ResponseWriter, r *http.Request) {
 // postLocations is postLocation for each position of the request, in order.
 func (f *floor) postLocations(w http.ResponseWriter, r *http.Request) {
 	var req api.PostLocationsRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		floorError(w, http.StatusBadRequest, "the floor takes a JSON body")
+	if !decodeBody(w, r, &req) {
 		return
 	}
 	res := api.PostLocationsResponse{Results: make([]api.LocationResult, len(req.Positions))}
@@ -376,6 +372,15 @@ func floorJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v) // a client gone mid-answer is the client's business
+}
+
+// decodeBody decodes the request's JSON body into v, or answers 400 and reports false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		floorError(w, http.StatusBadRequest, "the floor takes a JSON body")
+		return false
+	}
+	return true
 }
 
 func floorError(w http.ResponseWriter, code int, msg string) {
