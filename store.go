@@ -29,7 +29,9 @@ type Store interface {
 	// LastStatusEvent returns an order's latest status event (KindStatus) with seq < before, in
 	// one read however many courier events follow it. An unknown order, or none, is ENotFound.
 	LastStatusEvent(ctx context.Context, orderID string, before int64) (Event, error)
-	// ActiveOrders returns up to limit non-terminal orders, most recently updated first.
+	// ActiveOrders returns up to limit non-terminal orders, newest (most recently created) first:
+	// the order in which a console lists them as they come, so that a snapshot after a
+	// reconnect lays the rows out as they were.
 	ActiveOrders(ctx context.Context, limit int) ([]Order, error)
 	// CouriersOrders returns the active orders assigned to each of the couriers, keyed by courier
 	// (one with none is left out), in one read however many couriers are asked for: a batch of

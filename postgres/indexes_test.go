@@ -99,7 +99,7 @@ func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 		}
 	}
 	for _, o := range storetest.PreActiveOrders {
-		at := time.UnixMicro(o.UpdatedMicros)
+		at := time.UnixMicro(o.Micros)
 		if _, err := conn.Exec(ctx, `INSERT INTO orders (id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id)
 			VALUES ($1, $2, 1, '{}', $3, $3, 'r-1', 'u-1', 'c-1')`, o.ID, string(o.Status), at); err != nil {
 			t.Fatal(err)

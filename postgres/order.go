@@ -143,8 +143,7 @@ func (s *Store) latestEvents(ctx context.Context, orderIDs []string) ([]ordercas
 	return events, nil
 }
 
-// ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
-// means all.
+// ActiveOrders returns up to limit non-terminal orders, newest first; limit <= 0 means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) (orders []ordercast.Order, err error) {
 	err = s.read(ctx, func(ctx context.Context) (err error) {
 		orders, err = s.activeOrders(ctx, limit)
@@ -158,12 +157,11 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	if limit > 0 {
 		lim = &limit
 	}
-	// The orders_active partial index finds the active orders; they are sorted here, as a key of
-	// updated_at would make every change write it (migration 006).
+	// The first entries of the orders_active partial index, in its order (migration 007).
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE active
-		ORDER BY updated_at DESC, id LIMIT $1`, lim)
+		ORDER BY created_at DESC, id LIMIT $1`, lim)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: active orders: %w", err)
 	}

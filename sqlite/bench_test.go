@@ -1,9 +1,11 @@
 package sqlite_test
 
 import (
-	"github.com/ordercast/ordercast"
+	"fmt"
 	"path/filepath"
 	"testing"
+
+	"github.com/ordercast/ordercast"
 
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/sqlite"
@@ -61,4 +63,31 @@ func BenchmarkReads(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkActiveOrders: the newest active orders, as the all-orders stream's snapshot (500) and
+// the home page (20) read them, with 19,000 orders active: go test -run '^$' -bench
+// ActiveOrders -benchtime 50x ./sqlite/
+func BenchmarkActiveOrders(b *testing.B) {
+	ctx := b.Context()
+	s := sqlite.New(filepath.Join(b.TempDir(), "ordercast.db"))
+	if err := s.Open(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close() })
+	for i := range 19000 {
+		o := ordercast.NewOrder{ID: fmt.Sprintf("o-%05d", i), RestaurantID: fmt.Sprintf("r-%d", i%50), CustomerID: fmt.Sprintf("u-%d", i)}
+		if _, _, err := s.CreateOrder(ctx, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, n := range []int{500, 20} {
+		b.Run(fmt.Sprintf("newest-%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if orders, err := s.ActiveOrders(ctx, n); err != nil || len(orders) != n {
+					b.Fatalf("ActiveOrders(%d) = %d orders, %v", n, len(orders), err)
+				}
+			}
+		})
+	}
 }

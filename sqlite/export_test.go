@@ -24,3 +24,6 @@ func LimitPages(s *Store, n int64) error {
 	_, err := s.conn.ExecContext(context.Background(), `PRAGMA max_page_count = `+strconv.FormatInt(n, 10))
 	return err
 }
+
+// ActiveOrdersQuery is ActiveOrders' read, for its query plan.
+const ActiveOrdersQuery = activeOrdersQuery

@@ -148,10 +148,10 @@ func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 	}
 	for _, o := range storetest.PreActiveOrders {
 		if _, err := db.Exec(`INSERT INTO orders (id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id)
-			VALUES (?, ?, 1, '{}', 1, ?, 'r-1', 'u-1', 'c-1')`, o.ID, string(o.Status), o.UpdatedMicros); err != nil {
+			VALUES (?, ?, 1, '{}', ?, ?, 'r-1', 'u-1', 'c-1')`, o.ID, string(o.Status), o.Micros, o.Micros); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Exec(`INSERT INTO order_events (order_id, seq, status, at) VALUES (?, 1, ?, ?)`, o.ID, string(o.Status), o.UpdatedMicros); err != nil {
+		if _, err := db.Exec(`INSERT INTO order_events (order_id, seq, status, at) VALUES (?, 1, ?, ?)`, o.ID, string(o.Status), o.Micros); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,4 +159,36 @@ func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.MigratedActiveOrders(t, storetest.MustOpen(t, sqlite.New(path)))
+}
+
+// TestTheNewestActiveOrdersAreReadWithoutASort: ActiveOrders reads the first entries of the
+// orders_active index in its order (migration 007), so reading the newest few costs the same
+// however many orders are active; a sort would read and order every one of them first.
+func TestTheNewestActiveOrdersAreReadWithoutASort(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	storetest.MustOpen(t, sqlite.New(path))
+	rows, err := rawDB(t, path).Query(`EXPLAIN QUERY PLAN `+sqlite.ActiveOrdersQuery, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var (
+			id, parent, unused int
+			detail             string
+		)
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan) == 0 || !strings.Contains(plan[0], "USING INDEX orders_active") || slices.ContainsFunc(plan, func(d string) bool {
+		return strings.Contains(d, "TEMP B-TREE")
+	}) {
+		t.Errorf("ActiveOrders' plan is %q: want the orders_active index read in its order, with no sort", plan)
+	}
 }

@@ -118,8 +118,14 @@ func (s *Store) lastStatusEvent(ctx context.Context, orderID string, before int6
 	return ev, nil
 }
 
-// ActiveOrders returns up to limit non-terminal orders, most recently updated first; limit <= 0
-// means all.
+// activeOrdersQuery reads the first entries of the orders_active index, in its order, with no
+// sort (migration 007): the read of the newest few costs the same however many are active.
+const activeOrdersQuery = `
+	SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders INDEXED BY orders_active
+	WHERE active = 1
+	ORDER BY created_at DESC, id LIMIT ?`
+
+// ActiveOrders returns up to limit non-terminal orders, newest first; limit <= 0 means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
 	orders, err := s.activeOrders(ctx, limit)
 	return orders, s.health(err, false)
@@ -129,12 +135,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	if limit <= 0 {
 		limit = -1
 	}
-	// The orders_active partial index finds the active orders; they are sorted here, as a key of
-	// updated_at would move them in the index with every change (migration 006).
-	rows, err := s.reads.QueryContext(ctx, `
-		SELECT `+orderColumns+`, `+placeColumns+` FROM orders INDEXED BY orders_active
-		WHERE active = 1
-		ORDER BY updated_at DESC, id LIMIT ?`, limit)
+	rows, err := s.reads.QueryContext(ctx, activeOrdersQuery, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: active orders: %w", err)
 	}

@@ -10,11 +10,11 @@ import (
 // PreActiveOrders are the orders a store's migration test plants, with raw SQL, in a database
 // as a release before the active column left it (migration 006 of each store): each with
 // restaurant r-1, customer u-1 and courier c-1, version 1 and one event of its status, and
-// updated at the microsecond UpdatedMicros (the later, the more recent).
+// created, and last updated, at the microsecond Micros (the later, the newer).
 var PreActiveOrders = []struct {
-	ID            string
-	Status        ordercast.Status
-	UpdatedMicros int64
+	ID     string
+	Status ordercast.Status
+	Micros int64
 }{
 	{"o-0", ordercast.StatusPlaced, 100},
 	{"o-1", ordercast.StatusDelivered, 101},
@@ -24,8 +24,9 @@ var PreActiveOrders = []struct {
 }
 
 // MigratedActiveOrders checks a store opened on PreActiveOrders: every order that had not ended
-// is found as active, most recently updated first, for all orders and for each of its parties,
-// and the ended ones are not; and a migrated order that ends leaves them.
+// is found as active, newest first for all orders and most recently updated first for each of
+// its parties (the same order here), and the ended ones are not; and a migrated order that ends
+// leaves them.
 func MigratedActiveOrders(t *testing.T, s ordercast.Store) {
 	t.Helper()
 	ctx := t.Context()

@@ -491,7 +491,7 @@ func exerciseActiveOrders(t *testing.T, open opener) {
 	h.create(t, ordercast.NewOrder{ID: "c"})
 	h.walk(t, "delivered", ordercast.StatusDelivered)
 	h.walk(t, "cancelled", ordercast.StatusCancelled)
-	// Touch b, then a: the most recently updated come first, whatever the creation order.
+	// Touch b, then a: the newest come first, however recently the others changed.
 	h.move(t, "b", ordercast.StatusConfirmed)
 	h.move(t, "a", ordercast.StatusPreparing)
 
@@ -503,16 +503,16 @@ func exerciseActiveOrders(t *testing.T, open opener) {
 			t.Errorf("ActiveOrders includes %s in terminal status %s", o.ID, o.Status)
 		}
 		equalOrder(t, "ActiveOrders entry "+o.ID, o, h.order(t, o.ID))
-		if i > 0 && o.UpdatedAt.After(got[i-1].UpdatedAt) {
-			t.Errorf("ActiveOrders[%d] %s updated %v after ActiveOrders[%d] %s %v: want most recent first",
-				i, o.ID, o.UpdatedAt, i-1, got[i-1].ID, got[i-1].UpdatedAt)
+		if i > 0 && o.CreatedAt.After(got[i-1].CreatedAt) {
+			t.Errorf("ActiveOrders[%d] %s created %v after ActiveOrders[%d] %s %v: want newest first",
+				i, o.ID, o.CreatedAt, i-1, got[i-1].ID, got[i-1].CreatedAt)
 		}
 	}
-	want := []string{"a", "b", "c"}
+	want := []string{"c", "b", "a"}
 	if !slices.Equal(ids, want) {
-		// Writes in the same microsecond tie; only a tie excuses a different order.
+		// Orders created in the same microsecond tie; only a tie excuses a different order.
 		sorted := slices.Sorted(slices.Values(ids))
-		if !slices.Equal(sorted, []string{"a", "b", "c"}) || distinctUpdates(got) {
+		if !slices.Equal(sorted, []string{"a", "b", "c"}) || distinctCreations(got) {
 			t.Errorf("ActiveOrders ids = %v, want %v", ids, want)
 		}
 	}
@@ -534,10 +534,10 @@ func exerciseActiveOrders(t *testing.T, open opener) {
 	}
 }
 
-func distinctUpdates(os []ordercast.Order) bool {
+func distinctCreations(os []ordercast.Order) bool {
 	seen := map[time.Time]bool{}
 	for _, o := range os {
-		k := o.UpdatedAt.Round(0).UTC()
+		k := o.CreatedAt.Round(0).UTC()
 		if seen[k] {
 			return false
 		}

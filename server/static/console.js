@@ -600,9 +600,9 @@
         : courierId ? ' is assigned to courier ' + courierId + '.' : ' has no courier.');
   }
 
-  // snapshot replaces what the page shows with the server's current list (most recently updated
-  // first): an array of orders on the console's stream, {orders: […]} on a party's. It is one
-  // change of the list (rearrange): after a reconnect, the rows it moves settle.
+  // snapshot replaces what the page shows with the server's current list: an array of orders on
+  // the console's stream, newest first, {orders: […]} on a party's, most recently updated first.
+  // It is one change of the list (rearrange): after a reconnect, the rows it moves settle.
   function snapshot(data) {
     var orders = Array.isArray(data) ? data : (data.orders || []);
     loaded = true;
