@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -154,15 +153,20 @@ func (s *Server) readAs(r *http.Request, id, courier string) (ordercast.Order, e
 // Authorization header, charged to the write budget, an unauthenticated one to its smaller one)
 // and the JSON body into req. On false it has answered.
 func (s *Server) changeRequest(w http.ResponseWriter, r *http.Request, req any) (auth.Actor, bool) {
-	return s.changeRequestUpTo(w, r, req, s.MaxBodyBytes)
+	return s.changeRequestUpTo(w, r, req, s.MaxBodyBytes, nil)
 }
 
-// changeRequestUpTo is changeRequest with a body of at most limit bytes.
-func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req any, limit int64) (auth.Actor, bool) {
+// changeRequestUpTo is changeRequest with a body of at most limit bytes, from an actor that
+// permit (if not nil) lets send it: a bulk request's refusal then costs no more than reading its
+// header, however large the body it came with.
+func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req any, limit int64, permit func(auth.Actor) error) (auth.Actor, bool) {
 	actor, err := s.authenticate(r)
 	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
 		s.writeError(w, r, lerr)
 		return actor, false
+	}
+	if err == nil && permit != nil {
+		err = permit(actor)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -245,6 +249,9 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 	if err := c.Validate(); err != nil {
 		return c, err
 	}
+	if s.Auth != nil {
+		c.NotBefore = actor.NotBefore(c.Status)
+	}
 	return c, s.permitStatus(actor, c.Status)
 }
 
@@ -259,12 +266,9 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 // it.
 func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 	var req api.SetStatusesRequest
-	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxStatusChangesBodyBytes))
+	permit := s.permitPrivileged("change many orders in one request")
+	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxStatusChangesBodyBytes), permit)
 	if !ok {
-		return
-	}
-	if s.Auth != nil && !actor.Privileged() {
-		s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may change many orders in one request"))
 		return
 	}
 	if _, sent := idempotencyKey(r); sent {
@@ -291,14 +295,10 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 		cs, at = append(cs, c), append(at, i)
 	}
 	results := s.Store.AppendStatuses(r.Context(), cs)
-	// A store that is away refused every change it was given: the request as a whole is then
-	// 503 with Retry-After, which the caller retries whole, rather than 200 with every change
-	// unavailable. (A change whose commit reached a database that then went silent may have
-	// applied, as for any write whose answer was lost; its retry is answered changed false.)
-	if len(results) > 0 && !slices.ContainsFunc(results, func(wr ordercast.WriteResult) bool {
-		return ordercast.ErrorCode(wr.Err) != ordercast.EUnavailable
-	}) {
-		s.writeError(w, r, results[0].Err)
+	// (A change whose commit reached a database that then went silent may have applied, as for
+	// any write whose answer was lost; its retry is answered changed false.)
+	if err := allUnavailable(results, func(wr ordercast.WriteResult) error { return wr.Err }); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	for j, wr := range results {
