@@ -53,26 +53,26 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	idem, done := s.idempotent(w, r, actor, req)
+	idem, done := s.idempotent(w, r, actor, req, s.withTrackingToken)
 	if done {
 		return
 	}
+	// The answer recorded under the key holds no tracking token: it is kept in the database for
+	// a day, where a token would be a credential to the order (and, out for delivery, to where
+	// its courier is) for whoever reads the database or a backup of it. A replay signs one anew
+	// (withTrackingToken), as the first answer did.
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
-		tok, _, err := s.trackingToken(res.Order.ID, "", time.Time{})
-		if err != nil {
-			return ordercast.Answer{}, fmt.Errorf("sign tracking token: %w", err)
-		}
 		status := http.StatusOK
 		if res.Created {
 			status = http.StatusCreated
 		}
-		return encodeAnswer(status, api.CreateOrderResponse{Order: res.Order, TrackingToken: tok})
+		return encodeAnswer(status, api.CreateOrderResponse{Order: res.Order})
 	})
 	if idem != nil {
 		idem.Render, n.Idem = record, idem
 	}
 	o, created, err := s.Store.CreateOrder(r.Context(), n)
-	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem) {
+	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem, s.withTrackingToken) {
 		return
 	}
 	if err != nil {
@@ -84,11 +84,29 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", api.OrderPath(o.ID))
 	}
 	a, err := answer(ordercast.Result{Order: o, Created: created})
+	if err == nil {
+		a, err = s.withTrackingToken(a)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeRawJSON(w, a.Status, a.Body)
+}
+
+// withTrackingToken completes a create's answer with a tracking token for its order, signed now
+// (none with public tracking, as the server then signs none).
+func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error) {
+	var res api.CreateOrderResponse
+	if err := json.Unmarshal(a.Body, &res); err != nil {
+		return a, fmt.Errorf("read a create's answer: %w", err)
+	}
+	tok, _, err := s.trackingToken(res.Order.ID, "", time.Time{})
+	if err != nil {
+		return a, fmt.Errorf("sign tracking token: %w", err)
+	}
+	res.TrackingToken = tok
+	return encodeAnswer(a.Status, res)
 }
 
 // placeOf reads an order's pickup or drop-off (field names it: "pickup.") from the wire: none when
@@ -196,7 +214,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	idem, done := s.idempotent(w, r, actor, req)
+	idem, done := s.idempotent(w, r, actor, req, nil)
 	if done {
 		return
 	}
@@ -214,7 +232,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		idem.Render, c.Idem = record, idem
 	}
 	o, ev, changed, err := s.Store.AppendStatus(r.Context(), c)
-	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem) {
+	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem, nil) {
 		return
 	}
 	if err != nil {
