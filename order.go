@@ -221,6 +221,10 @@ type StatusChange struct {
 	// Owner, when set, must own the order (see Order.Owns) for the change to apply: checked in
 	// the write's transaction, so a courier unassigned a moment ago cannot still deliver.
 	Owner Party
+	// NotBefore, when set, is the stage the order must have reached (it, or a later one) for the
+	// change to apply: where the acting party's part of the order begins (a courier delivers
+	// only what it picked up). Checked in the write's transaction, after Owner.
+	NotBefore Status
 	// Idem, when set, records the answer in the transaction of the change's batch (see Idempotency
 	// and Batch).
 	Idem *Idempotency
@@ -260,6 +264,9 @@ func (c StatusChange) Apply(o Order) (changed bool, err error) {
 	}
 	if err := CheckTransition(o.Status, c.Status); err != nil {
 		return false, err
+	}
+	if c.NotBefore != "" && rank[o.Status] < rank[c.NotBefore] {
+		return false, Errorf(EInvalidTransition, "order is %s: it must be %s or later before it can be %s", o.Status, c.NotBefore, c.Status)
 	}
 	return true, nil
 }

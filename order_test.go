@@ -66,6 +66,9 @@ func TestApply(t *testing.T) {
 		{"expected version matches", ordercast.StatusChange{Status: "ready", ExpectedVersion: 3}, true, ""},
 		{"stale version", ordercast.StatusChange{Status: "ready", ExpectedVersion: 2}, false, ordercast.EVersionConflict},
 		{"future version", ordercast.StatusChange{Status: "ready", ExpectedVersion: 4}, false, ordercast.EVersionConflict},
+		{"before the actor's part begins", ordercast.StatusChange{Status: "delivered", NotBefore: "out_for_delivery"}, false, ordercast.EInvalidTransition},
+		{"where the actor's part begins", ordercast.StatusChange{Status: "ready", NotBefore: "preparing"}, true, ""},
+		{"after the actor's part began", ordercast.StatusChange{Status: "out_for_delivery", NotBefore: "confirmed"}, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

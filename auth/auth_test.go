@@ -74,6 +74,21 @@ func TestRolesMaySet(t *testing.T) {
 	}
 }
 
+// TestRolesNotBefore: a courier picks up only an order its restaurant has accepted and delivers
+// only one it picked up; every other role may set what it may set from any stage.
+func TestRolesNotBefore(t *testing.T) {
+	want := map[auth.Role]map[ordercast.Status]ordercast.Status{
+		auth.RoleCourier: {ordercast.StatusOutForDelivery: ordercast.StatusConfirmed, ordercast.StatusDelivered: ordercast.StatusOutForDelivery},
+	}
+	for _, r := range auth.Roles {
+		for _, st := range ordercast.Statuses {
+			if got := (auth.Actor{Role: r, Sub: "x"}).NotBefore(st); got != want[r][st] {
+				t.Errorf("%s setting %s: not before %q, want %q", r, st, got, want[r][st])
+			}
+		}
+	}
+}
+
 func TestActorString(t *testing.T) {
 	if got := (auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}).String(); got != "courier:c-42" {
 		t.Errorf("got %q", got)

@@ -23,6 +23,9 @@ type grant struct {
 	party    ordercast.PartyKind // the orders it owns: Order.Owns(Party{party, sub})
 	actions  []Action
 	statuses []ordercast.Status // ActSetStatus: the statuses it may set
+	// notBefore[to] is the stage an order must have reached for the role to set status to: its
+	// part of the order begins there (StatusChange.NotBefore).
+	notBefore map[ordercast.Status]ordercast.Status
 }
 
 // permissions is the one table of who may do what. A role absent here may do nothing.
@@ -38,6 +41,14 @@ var permissions = map[Role]grant{
 		party:    ordercast.PartyCourier,
 		actions:  []Action{ActRead, ActSetStatus},
 		statuses: []ordercast.Status{ordercast.StatusOutForDelivery, ordercast.StatusDelivered},
+		// A courier picks up only what the restaurant has accepted (its page offers pickup at
+		// ready; a kitchen that forgot to mark it ready must not hold the courier at the
+		// counter), and delivers only what it picked up: a courier assigned early cannot end an
+		// order the kitchen never made.
+		notBefore: map[ordercast.Status]ordercast.Status{
+			ordercast.StatusOutForDelivery: ordercast.StatusConfirmed,
+			ordercast.StatusDelivered:      ordercast.StatusOutForDelivery,
+		},
 	},
 	RoleCustomer: {
 		party:   ordercast.PartyCustomer,
@@ -69,6 +80,12 @@ func (a Actor) MayDo(act Action, to ordercast.Status) bool {
 		return false
 	}
 	return act != ActSetStatus || slices.Contains(g.statuses, to)
+}
+
+// NotBefore is the stage an order must have reached for a to move it to status to ("" when any
+// stage will do): see StatusChange.NotBefore.
+func (a Actor) NotBefore(to ordercast.Status) ordercast.Status {
+	return permissions[a.Role].notBefore[to]
 }
 
 // Settable lists the statuses a may set (on its own orders, for a party role), in the order of

@@ -85,7 +85,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 			}
 			return r, err
 		}
-		if serr := sleepCtx(ctx, wait+rand.N(wait/2+1)); serr != nil {
+		pause := wait + rand.N(wait/2+1)
+		var e *Error
+		if errors.As(err, &e) {
+			pause = max(pause, e.RetryAfter) // the server's word on when to come back
+		}
+		if serr := sleepCtx(ctx, pause); serr != nil {
 			return r, fmt.Errorf("%w before attempt %d of %d; attempt %d: %w", serr, try+1, attempts, try, err)
 		}
 		wait *= 2
@@ -101,8 +106,9 @@ func (c *Client) maxAttempts() int {
 
 // send makes one attempt of a call. unknown reports a failure that leaves the call's outcome
 // unknown, which a keyed call may retry: no answer, or an answer cut short (or its context
-// ended: do never retries then), or the server still answering the key's first request
-// (idempotency_key_in_use).
+// ended: do never retries then), the server still answering the key's first request
+// (idempotency_key_in_use), or a store that is away (503 unavailable: most often nothing was
+// applied, but a commit whose answer the database never gave may have been).
 func (c *Client) send(ctx context.Context, method, path string, body []byte, out any, o callOptions) (r reply, unknown bool, err error) {
 	var rd io.Reader
 	if body != nil {
@@ -127,7 +133,7 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	r = reply{status: resp.StatusCode, replayed: resp.Header.Get(api.HeaderIdempotentReplayed) == "true"}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := readError(resp)
-		return r, e.Code == ordercast.EIdempotencyKeyInUse, e
+		return r, e.Code == ordercast.EIdempotencyKeyInUse || e.Code == ordercast.EUnavailable, e
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(out); err != nil {
 		// A body that is not the JSON it should be is the server's to fix; one that broke off

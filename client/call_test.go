@@ -29,15 +29,21 @@ func answer(status int, body string, replayed bool) *http.Response {
 var errReset = errors.New("connection reset by peer")
 
 // TestIdempotencyKeyRetries: a write with an idempotency key is sent again, with the same key
-// and body, while its outcome is unknown (no answer, or idempotency_key_in_use), at most
-// MaxAttempts times with a growing wait, and never after its context ended; any other answer is
-// final. A write without a key is sent once. The fake clock makes the waits exact.
+// and body, while its outcome is unknown (no answer, idempotency_key_in_use, or a store away),
+// at most MaxAttempts times with a growing wait (at least the answer's Retry-After), and never
+// after its context ended; any other answer is final. A write without a key is sent once. The
+// fake clock makes the waits exact.
 func TestIdempotencyKeyRetries(t *testing.T) {
 	lost := func() (*http.Response, error) { return nil, errReset }
 	inUse := func() (*http.Response, error) {
 		return answer(http.StatusConflict, `{"error":{"code":"idempotency_key_in_use","message":"being answered"}}`, false), nil
 	}
 	replayed := func() (*http.Response, error) { return answer(http.StatusCreated, createdJSON, true), nil }
+	away := func() (*http.Response, error) {
+		r := answer(http.StatusServiceUnavailable, `{"error":{"code":"unavailable","message":"the database is unreachable"}}`, false)
+		r.Header.Set("Retry-After", "2")
+		return r, nil
+	}
 	for _, tc := range []struct {
 		name        string
 		maxAttempts int
@@ -55,6 +61,12 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 			wantSent: 2},
 		{name: "the first request still being answered", key: new("k-1"), answers: []func() (*http.Response, error){inUse, replayed},
 			wantSent: 2},
+		{name: "the store away, then the first answer replayed", key: new("k-1"), answers: []func() (*http.Response, error){away, replayed},
+			wantSent: 2, wantWaits: [][2]time.Duration{{2 * time.Second, 2 * time.Second}}},
+		{name: "the store away every time", key: new("k-1"), answers: []func() (*http.Response, error){away},
+			wantSent: 3, wantErr: ordercast.EUnavailable, wantWaits: [][2]time.Duration{{2 * time.Second, 2 * time.Second}, {2 * time.Second, 2 * time.Second}}},
+		{name: "the store away, without a key", answers: []func() (*http.Response, error){away},
+			wantSent: 1, wantErr: ordercast.EUnavailable},
 		{name: "an answer is final", key: new("k-1"), answers: []func() (*http.Response, error){func() (*http.Response, error) {
 			return answer(http.StatusConflict, `{"error":{"code":"order_exists","message":"differs"}}`, false), nil
 		}}, wantSent: 1, wantErr: ordercast.EOrderExists},

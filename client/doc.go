@@ -16,8 +16,10 @@
 //
 // CreateOrder and SetStatus take WithIdempotencyKey(key). With a key, and only with one, the
 // client sends the call again by itself, with the same key and body, when its outcome is
-// unknown: after a network error (no answer, or an answer cut off before its end) and after
-// 409 idempotency_key_in_use (the key's first request still being answered); a Timeout of
+// unknown: after a network error (no answer, or an answer cut off before its end), after 409
+// idempotency_key_in_use (the key's first request still being answered) and after 503
+// unavailable (the server's database away: most often nothing was applied, but a commit whose
+// answer the database never gave may have been), waiting at least its Retry-After; a Timeout of
 // Client.HTTPClient, which ends an attempt and not the call, bounds each attempt. It makes at most
 // Client.MaxAttempts attempts (DefaultMaxAttempts, 3), waiting about 0.2 s and then 0.4 s
 // between them (plus up to half again of jitter), and none once ctx has ended. Any other answer,

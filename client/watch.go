@@ -286,7 +286,7 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 				return fail(err)
 			}
 			if err != nil {
-				if w.ctx.Err() != nil || ctx.Err() != nil || w.takeInterrupted() {
+				if w.ourDoing(ctx) {
 					w.wait = 0
 					continue
 				}
@@ -306,7 +306,7 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 			// server whose store is away answers with a comment and ends at once.
 			healthy := w.delivered || time.Since(w.connected) >= healthyAfter
 			w.dropConn()
-			if w.ctx.Err() != nil || ctx.Err() != nil || w.takeInterrupted() {
+			if w.ourDoing(ctx) {
 				w.wait = 0 // our own interruption, not the server's doing: resume at once
 				continue
 			}
@@ -486,6 +486,16 @@ func (w *Watch) interrupt(call uint64) {
 		w.connCancel()
 		w.interrupted = true
 	}
+}
+
+// ourDoing reports whether the connection that just ended, or failed to open, was ended on our
+// side: the watch closed, the call's context ended, or an interrupt cut it. It always takes the
+// interrupt's mark, so that a mark left by a call whose context ended cannot excuse a later
+// failure of the server's making (which would then be retried at once, its Retry-After and
+// backoff ignored, and not counted).
+func (w *Watch) ourDoing(ctx context.Context) bool {
+	interrupted := w.takeInterrupted()
+	return w.ctx.Err() != nil || ctx.Err() != nil || interrupted
 }
 
 // takeInterrupted reports whether an interrupt cut the connection since the last report.

@@ -779,3 +779,39 @@ func TestWatchLetsGoOfItsContextWhenItEnds(t *testing.T) {
 		})
 	}
 }
+
+// TestWatchCallCutShortExcusesNoLaterFailure: a call to Next whose context ends while it reads
+// cuts the connection, which is no failure; the mark that says so must go with that call. Left
+// for later, it excused the server's next failure, here a 503, as if the client had cut it: the
+// watch retried at once, its Retry-After and backoff ignored and the failure not counted (with
+// one failure allowed, it asked a third time instead of giving up after the second request).
+func TestWatchCallCutShortExcusesNoLaterFailure(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 1, 1)
+		<-r.Context().Done()
+	}, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, `{"error":{"code":"unavailable","message":"draining"}}`, http.StatusServiceUnavailable)
+	})
+	opts := fastRetry
+	opts.MaxFailures = 1
+	w := watch(t, s.c, opts)
+	if ev, err := w.Next(context.Background()); err != nil || ev.Seq != 1 {
+		t.Fatalf("first Next = %+v, %v; want seq 1", ev, err)
+	}
+	// Long enough for Next to be reading the quiet stream when its deadline comes.
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := w.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next with a short deadline = %v, want its deadline", err)
+	}
+	ctx, cancelAll := context.WithTimeout(context.Background(), waitLimit)
+	defer cancelAll()
+	if _, err := w.Next(ctx); err == nil || !strings.Contains(err.Error(), "giving up after 1") {
+		t.Fatalf("Next after the cut = %v, want the watch to give up on the 503", err)
+	}
+	if n := len(s.requests()); n != 2 {
+		t.Errorf("%d requests, want 2: the stream, then the one that failed", n)
+	}
+}

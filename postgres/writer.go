@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -273,8 +275,13 @@ func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercas
 func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.Batch, b *ordercast.Batch,
 	found map[string]int64, log []ordercast.LogEntry) error {
 	if len(b.Created) > 0 {
+		// Inserted in the order of their ids, as the locking path locks the stored ones: two
+		// nodes' batches creating the same orders (a retried create) then wait on each other's
+		// inserts in one order, never in a cycle that PostgreSQL breaks as a deadlock.
 		var c orderColumnsArrays
-		for _, o := range b.Created {
+		for _, o := range slices.SortedFunc(slices.Values(b.Created), func(x, y ordercast.Order) int {
+			return strings.Compare(x.ID, y.ID)
+		}) {
 			c.add(o)
 		}
 		write.Queue(`
@@ -370,7 +377,11 @@ func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.B
 			bodies                = make([][]byte, n)
 			expires               = make([]time.Time, n)
 		)
-		for i, a := range b.Answers {
+		// In the order of their keys, for the reason the created orders are (above).
+		answers := slices.SortedFunc(slices.Values(b.Answers), func(x, y ordercast.RecordedAnswer) int {
+			return cmp.Or(strings.Compare(x.Scope, y.Scope), strings.Compare(x.Key, y.Key))
+		})
+		for i, a := range answers {
 			scopes[i], names[i], prints[i], statuses[i], bodies[i], expires[i] = a.Scope, a.Key, a.Fingerprint, int32(a.Status), a.Body, a.Expires
 		}
 		// A few expired records go with each batch that records answers, and the batch's own

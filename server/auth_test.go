@@ -201,8 +201,9 @@ func TestQueryTokenStreamsAndIsRedacted(t *testing.T) {
 	}
 }
 
-// TestRolesAgainstTransitions: each role against each status, from an order in placed; the event
-// records the actor, and a refusal changes nothing.
+// TestRolesAgainstTransitions: each role against each status, from an order in placed, or at the
+// stage where the role's part of it begins (a courier's: TestCourierMovesOnlyWhatItsPartHasReached);
+// the event records the actor, and a refusal changes nothing.
 func TestRolesAgainstTransitions(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -227,6 +228,11 @@ func TestRolesAgainstTransitions(t *testing.T) {
 			}
 			if resp, body := call(t, "PUT", base+"/v1/orders/"+id+"/courier", admin, `{"courier_id":"x-courier"}`); resp.StatusCode != http.StatusOK {
 				t.Fatalf("assign %s: %d %s", id, resp.StatusCode, body)
+			}
+			if from := (auth.Actor{Role: role}).NotBefore(st); from != "" {
+				if resp, body := call(t, "POST", base+"/v1/orders/"+id+"/status", admin, `{"status":"`+string(from)+`"}`); resp.StatusCode != http.StatusOK {
+					t.Fatalf("move %s to %s: %d %s", id, from, resp.StatusCode, body)
+				}
 			}
 			before := snapshot(t, ts.store, id)
 			resp, body := call(t, "POST", base+"/v1/orders/"+id+"/status", tok, `{"status":"`+string(st)+`"}`)

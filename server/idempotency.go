@@ -26,8 +26,9 @@ const (
 // idempotent prepares a write that carries an Idempotency-Key. Without one it returns nil. When
 // the key already has an answer it writes that answer (or refuses the key's reuse for another
 // request) and returns done. req is the decoded body; with the route's order id it identifies
-// the request. The caller sets Render.
-func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.Actor, req any) (idem *ordercast.Idempotency, done bool) {
+// the request. complete, if not nil, completes a recorded answer before it is sent again (see
+// replayIdempotent). The caller sets Render.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.Actor, req any, complete completion) (idem *ordercast.Idempotency, done bool) {
 	key, sent := idempotencyKey(r)
 	if !sent {
 		return nil, false
@@ -49,8 +50,12 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.A
 		Fingerprint: hex.EncodeToString(sum[:]),
 		Expires:     time.Now().Add(s.IdempotencyTTL),
 	}
-	return idem, s.replayIdempotent(w, r, idem)
+	return idem, s.replayIdempotent(w, r, idem, complete)
 }
+
+// completion completes a recorded answer before it is sent again: with what the store must not
+// keep, such as a credential, which it signs anew.
+type completion func(ordercast.Answer) (ordercast.Answer, error)
 
 // idempotencyKey returns the Idempotency-Key r carries, and whether it carries the header at
 // all. One sent empty counts, so that it is refused (ordercast.ValidateIdempotencyKey) rather
@@ -64,10 +69,16 @@ func idempotencyKey(r *http.Request) (key string, sent bool) {
 	return strings.Join(vs, ", "), true
 }
 
-// replayIdempotent answers with the answer recorded for idem's key, if there is one, and reports
-// whether it answered.
-func (s *Server) replayIdempotent(w http.ResponseWriter, r *http.Request, idem *ordercast.Idempotency) bool {
+// replayIdempotent answers with the answer recorded for idem's key, completed by complete if
+// it is not nil, if there is one, and reports whether it answered.
+func (s *Server) replayIdempotent(w http.ResponseWriter, r *http.Request, idem *ordercast.Idempotency, complete completion) bool {
 	a, err := s.Store.IdempotentAnswer(r.Context(), idem.Scope, idem.Key, time.Now())
+	if err == nil && a.Fingerprint == idem.Fingerprint && complete != nil {
+		var done ordercast.Answer
+		if done, err = complete(a); err == nil {
+			a.Status, a.Body = done.Status, done.Body
+		}
+	}
 	switch {
 	case ordercast.ErrorCode(err) == ordercast.ENotFound:
 		return false

@@ -1,12 +1,17 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -75,5 +80,44 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	if bad, body := post(t, base+"/v1/orders", "has space", `{}`); bad.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("a key with a space: %d %s, want 422", bad.StatusCode, body)
+	}
+}
+
+// TestIdempotentCreateRecordsNoToken: the answer a create records under its Idempotency-Key
+// holds no tracking token, since it is kept in the database for a day and a token there is a
+// credential to the order for whoever reads the database or a backup; a retry is answered with
+// the order and a token signed anew, which opens the order as the first one does.
+func TestIdempotentCreateRecordsNoToken(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	create := func() (*http.Response, api.CreateOrderResponse) {
+		t.Helper()
+		resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"kept","details":{"items":2}}`, server.IdempotencyKeyHeader, "create-kept")
+		var res api.CreateOrderResponse
+		if err := json.Unmarshal(body, &res); resp.StatusCode != http.StatusCreated || err != nil || res.TrackingToken == "" || res.ID != "kept" {
+			t.Fatalf("create: %d %s (%v), want 201 with the order and a tracking token", resp.StatusCode, body, err)
+		}
+		return resp, res
+	}
+	_, first := create()
+
+	recorded, err := ts.store.IdempotentAnswer(context.Background(), "POST /v1/orders admin:ops", "create-kept", time.Now())
+	if err != nil {
+		t.Fatalf("the recorded answer: %v", err)
+	}
+	if bytes.Contains(recorded.Body, []byte(first.TrackingToken)) || bytes.Contains(recorded.Body, []byte("tracking_token")) {
+		t.Errorf("the recorded answer holds a tracking token: %s", recorded.Body)
+	}
+
+	again, second := create()
+	if again.Header.Get(server.IdempotentReplayedHeader) != "true" || second.Version != first.Version {
+		t.Errorf("retry: replayed %q, order %+v; want the first answer's order, replayed", again.Header.Get(server.IdempotentReplayedHeader), second.Order)
+	}
+	for _, tok := range []string{first.TrackingToken, second.TrackingToken} {
+		if resp, body := call(t, "GET", base+"/v1/orders/kept", tok, ""); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET with a create's tracking token: %d %s, want 200", resp.StatusCode, body)
+		}
 	}
 }

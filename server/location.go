@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -41,9 +40,8 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		n, err = s.Locations.Post(r.Context(), cid, p)
 	}
 	if err != nil {
-		var rl *location.RateLimitError
-		if errors.As(err, &rl) {
-			w.Header().Set("Retry-After", retryAfter(rl.Wait))
+		if wait, ok := retryWait(err); ok {
+			w.Header().Set("Retry-After", retryAfter(wait))
 		}
 		s.writeError(w, r, err)
 		return
@@ -61,12 +59,8 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 // cost is the HTTP request around it (docs/location.md).
 func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 	var req api.PostLocationsRequest
-	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxLocationsBodyBytes))
-	if !ok {
-		return
-	}
-	if err := s.permitLocations(actor); err != nil {
-		s.writeError(w, r, err)
+	permit := s.permitPrivileged("report many couriers' positions")
+	if _, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxLocationsBodyBytes), permit); !ok {
 		return
 	}
 	if err := itemCount(len(req.Positions), api.MaxLocationsPerRequest, "positions", ordercast.ETooManyPositions); err != nil {
@@ -91,7 +85,12 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 		ps = append(ps, location.CourierPosition{CourierID: q.CourierID, Position: p})
 		at = append(at, i)
 	}
-	for j, pr := range s.Locations.PostMany(r.Context(), ps) {
+	results := s.Locations.PostMany(r.Context(), ps)
+	if err := allUnavailable(results, func(pr location.PostResult) error { return pr.Err }); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	for j, pr := range results {
 		if pr.Err != nil {
 			res.Results[at[j]].Error = s.resultError(r, pr.Err)
 			continue
@@ -102,29 +101,6 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 	res.Refused = len(req.Positions) - res.Accepted
 	s.Metrics.locationsAccepted.Add(float64(res.Accepted))
 	writeJSON(w, http.StatusOK, res)
-}
-
-// itemCount refuses a request of many items (what: "positions", "changes") that holds none, or
-// more than most (tooMany, 413: it is the request's size that is wrong, not a value).
-func itemCount(n, most int, what, tooMany string) error {
-	switch {
-	case n == 0:
-		return ordercast.Errorf(ordercast.EInvalid, "%s must hold at least one", what)
-	case n > most:
-		return ordercast.Errorf(tooMany, "%d %s; one request may carry at most %d", n, what, most)
-	}
-	return nil
-}
-
-// resultError is the error of one item of a request of many (a position of POST /v1/locations,
-// a change of POST /v1/status-changes), logged as writeError logs a whole request's when it is
-// the server's fault.
-func (s *Server) resultError(r *http.Request, err error) *api.ErrorDetail {
-	body := api.NewErrorBody(err)
-	if body.Error.Code == ordercast.EInternal && r.Context().Err() == nil {
-		s.Logger.Error("one item of a request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
-	}
-	return &body.Error
 }
 
 // positionOf reads one position from the wire: lat and lng are required (pointOf); the ranges are
@@ -155,23 +131,13 @@ func pointOf(field string, lat, lng *float64) (ordercast.Point, error) {
 }
 
 // permitLocation decides whether actor may report courier cid's position: the courier itself,
-// or whoever may report any courier's (permitLocations). Everyone else is refused, whatever the
-// position would reach.
+// or a privileged role (dispatch integrations, tests), or anyone when auth is off. Everyone else
+// is refused, whatever the position would reach.
 func (s *Server) permitLocation(a auth.Actor, cid string) error {
-	if s.permitLocations(a) == nil || a.Role == auth.RoleCourier && a.Sub == cid {
+	if s.Auth == nil || a.Privileged() || a.Role == auth.RoleCourier && a.Sub == cid {
 		return nil
 	}
 	return ordercast.Errorf(ordercast.EForbidden, "only courier %s may report its position", cid)
-}
-
-// permitLocations decides whether actor may report any courier's position, as POST
-// /v1/locations does: a privileged role (dispatch integrations, tests), or anyone when auth is
-// off. A courier reports its own on its own path.
-func (s *Server) permitLocations(a auth.Actor) error {
-	if s.Auth == nil || a.Role.MayWatchAny() {
-		return nil
-	}
-	return ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may report many couriers' positions")
 }
 
 // longPollAnswer is the long poll's answer: the order, with its courier's newest fresh position

@@ -833,3 +833,39 @@ func TestPostLocationStoreAwayCostsNoBudget(t *testing.T) {
 		t.Fatalf("a second post in a burst of 1: %d %s, want 429", code, body)
 	}
 }
+
+// TestPostLocationsStoreAwayIs503: positions of which none could be taken in because the
+// couriers' orders could not be read are refused whole, 503 with Retry-After, as a single post
+// is: a caller that retries failures only would otherwise take the 200 as an answer and drop
+// them. Once the store is back, the same request is taken in.
+func TestPostLocationsStoreAwayIs503(t *testing.T) {
+	t.Parallel()
+	as := &testutil.StoreAway{}
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		as.Orders = s.Store
+		tr := location.New(s.Hub, as)
+		tr.AssignmentsTTL, tr.Rate = 0, 0
+		if err := tr.Open(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tr.Close() })
+		s.Locations = tr
+	})
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	body := `{"positions":[{"courier_id":"c-1","lat":52.5,"lng":13.4},{"courier_id":"c-2","lat":52.6,"lng":13.5}]}`
+
+	as.Down.Store(true)
+	resp, got := call(t, "POST", base+api.PathLocations, "", body)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(got), `"unavailable"`) {
+		t.Fatalf("positions while the store is away: %d %s (Retry-After %q), want 503 unavailable with Retry-After", resp.StatusCode, got, resp.Header.Get("Retry-After"))
+	}
+	as.Down.Store(false)
+	code, got := postLocations(t, base, "", body)
+	var res api.PostLocationsResponse
+	if err := json.Unmarshal(got, &res); code != http.StatusOK || err != nil || res.Accepted != 2 {
+		t.Fatalf("the same positions once the store is back: %d %s (%v), want 200 with both accepted", code, got, err)
+	}
+}

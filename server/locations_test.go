@@ -44,6 +44,12 @@ func TestPostLocationsPermissions(t *testing.T) {
 			return postLocations(t, ls.URL(), tt.tok, `{"positions":[{"courier_id":"c-1","lat":52.5,"lng":13.4}]}`)
 		})
 	}
+	// A token that may not send the request is refused before its body is read: a party's
+	// token costs the server no parsing of a megabyte, here seen as 403, not 400 for the body.
+	code, body := postLocations(t, ls.URL(), actorToken(t, auth.RoleCourier, "c-1"), `{"positions":[not JSON`)
+	if code != http.StatusForbidden {
+		t.Errorf("a courier's malformed request: %d %s, want 403 before the body is read", code, body)
+	}
 }
 
 // TestPostLocationsPerPosition: each position of a request is judged alone, as the single post
@@ -92,6 +98,16 @@ func TestPostLocationsPerPosition(t *testing.T) {
 		if got != want[i] {
 			t.Errorf("result %d = %q (%+v), want %q", i, got, r, want[i])
 		}
+	}
+	// A courier over its budget is told when it may post again, as Retry-After tells a single
+	// post (rate 0.001/s: 1,000 s); no other refusal says so.
+	for i, r := range res.Results {
+		if wantWait := want[i] == "rate_limited"; r.Error != nil && (r.Error.RetryAfterS >= 1) != wantWait {
+			t.Errorf("result %d (%s) retry_after_s = %d; want it set only for rate_limited", i, r.Error.Code, r.Error.RetryAfterS)
+		}
+	}
+	if r := res.Results[2]; r.Error == nil || r.Error.RetryAfterS < 990 || r.Error.RetryAfterS > 1000 {
+		t.Errorf("rate-limited result %+v: want retry_after_s near 1000", r.Error)
 	}
 	if res.Accepted != 2 || res.Refused != 5 {
 		t.Errorf("accepted %d, refused %d; want 2, 5", res.Accepted, res.Refused)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -54,26 +53,26 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	idem, done := s.idempotent(w, r, actor, req)
+	idem, done := s.idempotent(w, r, actor, req, s.withTrackingToken)
 	if done {
 		return
 	}
+	// The answer recorded under the key holds no tracking token: it is kept in the database for
+	// a day, where a token would be a credential to the order (and, out for delivery, to where
+	// its courier is) for whoever reads the database or a backup of it. A replay signs one anew
+	// (withTrackingToken), as the first answer did.
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
-		tok, _, err := s.trackingToken(res.Order.ID, "", time.Time{})
-		if err != nil {
-			return ordercast.Answer{}, fmt.Errorf("sign tracking token: %w", err)
-		}
 		status := http.StatusOK
 		if res.Created {
 			status = http.StatusCreated
 		}
-		return encodeAnswer(status, api.CreateOrderResponse{Order: res.Order, TrackingToken: tok})
+		return encodeAnswer(status, api.CreateOrderResponse{Order: res.Order})
 	})
 	if idem != nil {
 		idem.Render, n.Idem = record, idem
 	}
 	o, created, err := s.Store.CreateOrder(r.Context(), n)
-	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem) {
+	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem, s.withTrackingToken) {
 		return
 	}
 	if err != nil {
@@ -85,11 +84,29 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Location", api.OrderPath(o.ID))
 	}
 	a, err := answer(ordercast.Result{Order: o, Created: created})
+	if err == nil {
+		a, err = s.withTrackingToken(a)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	writeRawJSON(w, a.Status, a.Body)
+}
+
+// withTrackingToken completes a create's answer with a tracking token for its order, signed now
+// (none with public tracking, as the server then signs none).
+func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error) {
+	var res api.CreateOrderResponse
+	if err := json.Unmarshal(a.Body, &res); err != nil {
+		return a, fmt.Errorf("read a create's answer: %w", err)
+	}
+	tok, _, err := s.trackingToken(res.Order.ID, "", time.Time{})
+	if err != nil {
+		return a, fmt.Errorf("sign tracking token: %w", err)
+	}
+	res.TrackingToken = tok
+	return encodeAnswer(a.Status, res)
 }
 
 // placeOf reads an order's pickup or drop-off (field names it: "pickup.") from the wire: none when
@@ -154,15 +171,20 @@ func (s *Server) readAs(r *http.Request, id, courier string) (ordercast.Order, e
 // Authorization header, charged to the write budget, an unauthenticated one to its smaller one)
 // and the JSON body into req. On false it has answered.
 func (s *Server) changeRequest(w http.ResponseWriter, r *http.Request, req any) (auth.Actor, bool) {
-	return s.changeRequestUpTo(w, r, req, s.MaxBodyBytes)
+	return s.changeRequestUpTo(w, r, req, s.MaxBodyBytes, nil)
 }
 
-// changeRequestUpTo is changeRequest with a body of at most limit bytes.
-func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req any, limit int64) (auth.Actor, bool) {
+// changeRequestUpTo is changeRequest with a body of at most limit bytes, from an actor that
+// permit (if not nil) lets send it: a bulk request's refusal then costs no more than reading its
+// header, however large the body it came with.
+func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req any, limit int64, permit func(auth.Actor) error) (auth.Actor, bool) {
 	actor, err := s.authenticate(r)
 	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
 		s.writeError(w, r, lerr)
 		return actor, false
+	}
+	if err == nil && permit != nil {
+		err = permit(actor)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -192,7 +214,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	idem, done := s.idempotent(w, r, actor, req)
+	idem, done := s.idempotent(w, r, actor, req, nil)
 	if done {
 		return
 	}
@@ -210,7 +232,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		idem.Render, c.Idem = record, idem
 	}
 	o, ev, changed, err := s.Store.AppendStatus(r.Context(), c)
-	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem) {
+	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem, nil) {
 		return
 	}
 	if err != nil {
@@ -245,6 +267,9 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 	if err := c.Validate(); err != nil {
 		return c, err
 	}
+	if s.Auth != nil {
+		c.NotBefore = actor.NotBefore(c.Status)
+	}
 	return c, s.permitStatus(actor, c.Status)
 }
 
@@ -259,12 +284,9 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 // it.
 func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 	var req api.SetStatusesRequest
-	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxStatusChangesBodyBytes))
+	permit := s.permitPrivileged("change many orders in one request")
+	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxStatusChangesBodyBytes), permit)
 	if !ok {
-		return
-	}
-	if s.Auth != nil && !actor.Privileged() {
-		s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may change many orders in one request"))
 		return
 	}
 	if _, sent := idempotencyKey(r); sent {
@@ -291,14 +313,10 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 		cs, at = append(cs, c), append(at, i)
 	}
 	results := s.Store.AppendStatuses(r.Context(), cs)
-	// A store that is away refused every change it was given: the request as a whole is then
-	// 503 with Retry-After, which the caller retries whole, rather than 200 with every change
-	// unavailable. (A change whose commit reached a database that then went silent may have
-	// applied, as for any write whose answer was lost; its retry is answered changed false.)
-	if len(results) > 0 && !slices.ContainsFunc(results, func(wr ordercast.WriteResult) bool {
-		return ordercast.ErrorCode(wr.Err) != ordercast.EUnavailable
-	}) {
-		s.writeError(w, r, results[0].Err)
+	// (A change whose commit reached a database that then went silent may have applied, as for
+	// any write whose answer was lost; its retry is answered changed false.)
+	if err := allUnavailable(results, func(wr ordercast.WriteResult) error { return wr.Err }); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	for j, wr := range results {

@@ -116,3 +116,44 @@ func TestPartyReadRefusalSaysWhatItMayRead(t *testing.T) {
 		}
 	}
 }
+
+// TestCourierMovesOnlyWhatItsPartHasReached: a courier assigned early (restaurants assign before
+// the food is ready) picks the order up only once its restaurant has accepted it, and delivers
+// only what it picked up: refused 409 invalid_transition, with nothing changed, before that.
+func TestCourierMovesOnlyWhatItsPartHasReached(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	courier := actorToken(t, auth.RoleCourier, "c-1")
+	for _, step := range []struct{ method, path, body string }{
+		{"POST", "/v1/orders", `{"id":"early","restaurant_id":"r-1"}`},
+		{"PUT", "/v1/orders/early/courier", `{"courier_id":"c-1"}`},
+	} {
+		if resp, body := call(t, step.method, base+step.path, admin, step.body); resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %s", step.method, step.path, resp.StatusCode, body)
+		}
+	}
+	move := func(tok, status string, want int) {
+		t.Helper()
+		before := snapshot(t, ts.store, "early")
+		resp, body := call(t, "POST", base+"/v1/orders/early/status", tok, `{"status":"`+status+`"}`)
+		if resp.StatusCode != want {
+			t.Fatalf("%s: %d %s, want %d", status, resp.StatusCode, body, want)
+		}
+		if want == http.StatusConflict {
+			if !strings.Contains(string(body), `"invalid_transition"`) {
+				t.Errorf("%s refused with %s, want invalid_transition", status, body)
+			}
+			if snapshot(t, ts.store, "early") != before {
+				t.Errorf("%s was refused, but the store changed", status)
+			}
+		}
+	}
+	move(courier, "out_for_delivery", http.StatusConflict) // placed: the restaurant has not accepted it
+	move(courier, "delivered", http.StatusConflict)
+	move(admin, "confirmed", http.StatusOK)
+	move(courier, "delivered", http.StatusConflict) // not picked up
+	move(courier, "out_for_delivery", http.StatusOK)
+	move(courier, "delivered", http.StatusOK)
+}

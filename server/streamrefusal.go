@@ -16,9 +16,10 @@ import (
 func (s *Server) retryAfterSeconds() string { return retryAfter(s.Retry) }
 
 // retryAfter is d as a Retry-After value: whole seconds, rounded up, at least one.
-func retryAfter(d time.Duration) string {
-	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
-}
+func retryAfter(d time.Duration) string { return strconv.Itoa(retrySeconds(d)) }
+
+// retrySeconds is d in whole seconds, rounded up, at least one.
+func retrySeconds(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()))) }
 
 // The reasons a stream is refused for a while, as the request's log line and
 // ordercast_streams_refused_total name them.
