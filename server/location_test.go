@@ -797,16 +797,16 @@ func TestPostLocationRetryAfterAtLowRate(t *testing.T) {
 	}
 }
 
-// TestPostLocationStoreAwayCostsNoBudget: a post refused with 503 because the courier's orders
-// could not be read spends none of the courier's budget, so its retry once the store is back is
-// taken, not refused with 429; the budget still holds after that.
-func TestPostLocationStoreAwayCostsNoBudget(t *testing.T) {
-	t.Parallel()
+// newStoreAwayLocationServer is a server whose tracker, configured by configure, reads the
+// couriers' orders through a store that is away while the returned StoreAway is Down; order o-1
+// is out for delivery with courier c-1. It returns the server's URL.
+func newStoreAwayLocationServer(t *testing.T, configure func(*location.Tracker)) (string, *testutil.StoreAway) {
+	t.Helper()
 	as := &testutil.StoreAway{}
 	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
 		as.Orders = s.Store
 		tr := location.New(s.Hub, as)
-		tr.Rate, tr.Burst = 0.001, 1
+		configure(tr)
 		if err := tr.Open(); err != nil {
 			t.Fatal(err)
 		}
@@ -817,7 +817,15 @@ func TestPostLocationStoreAwayCostsNoBudget(t *testing.T) {
 	mustCreate(t, base, "o-1")
 	ls.assign(t, "o-1", "c-1")
 	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	return base, as
+}
 
+// TestPostLocationStoreAwayCostsNoBudget: a post refused with 503 because the courier's orders
+// could not be read spends none of the courier's budget, so its retry once the store is back is
+// taken, not refused with 429; the budget still holds after that.
+func TestPostLocationStoreAwayCostsNoBudget(t *testing.T) {
+	t.Parallel()
+	base, as := newStoreAwayLocationServer(t, func(tr *location.Tracker) { tr.Rate, tr.Burst = 0.001, 1 })
 	as.Down.Store(true)
 	for i := range 2 {
 		resp, body := call(t, "POST", base+"/v1/couriers/c-1/location", "", `{"lat":52.5,"lng":13.4}`)
@@ -840,21 +848,7 @@ func TestPostLocationStoreAwayCostsNoBudget(t *testing.T) {
 // them. Once the store is back, the same request is taken in.
 func TestPostLocationsStoreAwayIs503(t *testing.T) {
 	t.Parallel()
-	as := &testutil.StoreAway{}
-	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
-		as.Orders = s.Store
-		tr := location.New(s.Hub, as)
-		tr.AssignmentsTTL, tr.Rate = 0, 0
-		if err := tr.Open(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = tr.Close() })
-		s.Locations = tr
-	})
-	base := ls.URL()
-	mustCreate(t, base, "o-1")
-	ls.assign(t, "o-1", "c-1")
-	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	base, as := newStoreAwayLocationServer(t, func(tr *location.Tracker) { tr.AssignmentsTTL, tr.Rate = 0, 0 })
 	body := `{"positions":[{"courier_id":"c-1","lat":52.5,"lng":13.4},{"courier_id":"c-2","lat":52.6,"lng":13.5}]}`
 
 	as.Down.Store(true)
