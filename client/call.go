@@ -22,6 +22,10 @@ const DefaultMaxAttempts = 3
 // one, plus up to half again of jitter, so that clients cut off together do not return together.
 const firstRetryWait = 200 * time.Millisecond
 
+// maxRetryAfter is the longest Retry-After a keyed write waits out before it is sent again;
+// above it the call returns the answer, whose Error.RetryAfter says when to try.
+const maxRetryAfter = 10 * time.Second
+
 // CallOption adjusts one call. CreateOrder and SetStatus take them.
 type CallOption func(*callOptions)
 
@@ -76,20 +80,25 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 	wait := firstRetryWait
 	for try := 1; ; try++ {
 		r, unknown, err := c.send(ctx, method, path, body, out, o)
+		// The server's word on when to come back; one that asks for longer than a call should
+		// wait (a proxy's "come back in an hour") leaves the retry to the caller.
+		var (
+			retryAfter time.Duration
+			e          *Error
+		)
+		if errors.As(err, &e) {
+			retryAfter = e.RetryAfter
+		}
 		switch {
 		case err == nil:
 			return r, nil
-		case !unknown || ctx.Err() != nil || try >= attempts:
+		case !unknown || ctx.Err() != nil || try >= attempts || retryAfter > maxRetryAfter:
 			if try > 1 {
 				err = fmt.Errorf("attempt %d of %d: %w", try, attempts, err)
 			}
 			return r, err
 		}
-		pause := wait + rand.N(wait/2+1)
-		var e *Error
-		if errors.As(err, &e) {
-			pause = max(pause, e.RetryAfter) // the server's word on when to come back
-		}
+		pause := max(wait+rand.N(wait/2+1), retryAfter)
 		if serr := sleepCtx(ctx, pause); serr != nil {
 			return r, fmt.Errorf("%w before attempt %d of %d; attempt %d: %w", serr, try+1, attempts, try, err)
 		}

@@ -65,6 +65,11 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 			wantSent: 2, wantWaits: [][2]time.Duration{{2 * time.Second, 2 * time.Second}}},
 		{name: "the store away every time", key: new("k-1"), answers: []func() (*http.Response, error){away},
 			wantSent: 3, wantErr: ordercast.EUnavailable, wantWaits: [][2]time.Duration{{2 * time.Second, 2 * time.Second}, {2 * time.Second, 2 * time.Second}}},
+		{name: "the store away, back only after longer than a call waits", key: new("k-1"), answers: []func() (*http.Response, error){func() (*http.Response, error) {
+			r, err := away()
+			r.Header.Set("Retry-After", "3600")
+			return r, err
+		}}, wantSent: 1, wantErr: ordercast.EUnavailable},
 		{name: "the store away, without a key", answers: []func() (*http.Response, error){away},
 			wantSent: 1, wantErr: ordercast.EUnavailable},
 		{name: "an answer is final", key: new("k-1"), answers: []func() (*http.Response, error){func() (*http.Response, error) {

@@ -19,7 +19,8 @@
 // unknown: after a network error (no answer, or an answer cut off before its end), after 409
 // idempotency_key_in_use (the key's first request still being answered) and after 503
 // unavailable (the server's database away: most often nothing was applied, but a commit whose
-// answer the database never gave may have been), waiting at least its Retry-After; a Timeout of
+// answer the database never gave may have been), waiting at least its Retry-After (one over 10 s
+// is returned instead, for the caller to wait out; Error.RetryAfter has it); a Timeout of
 // Client.HTTPClient, which ends an attempt and not the call, bounds each attempt. It makes at most
 // Client.MaxAttempts attempts (DefaultMaxAttempts, 3), waiting about 0.2 s and then 0.4 s
 // between them (plus up to half again of jitter), and none once ctx has ended. Any other answer,

@@ -275,6 +275,9 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 			if w.sse != nil {
 				w.dropConn()
 			}
+			// An interrupt that ran already cut this call's connection: its mark goes with the
+			// call (see ourDoing). One that runs later finds no connection and marks nothing.
+			w.takeInterrupted()
 			return SSEEvent{}, time.Time{}, err
 		}
 		if w.sse == nil {

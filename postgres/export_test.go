@@ -58,3 +58,6 @@ func SendPositions(ctx context.Context, b *LocationBus, us []ordercast.LocationU
 
 // PurgePositions runs b's purge of old positions once, at once, as its ticker would.
 func PurgePositions(ctx context.Context, b *LocationBus) error { return b.purge(ctx) }
+
+// ActiveOrdersQuery is ActiveOrders' read, for its query plan.
+const ActiveOrdersQuery = activeOrdersQuery

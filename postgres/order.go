@@ -143,6 +143,14 @@ func (s *Store) latestEvents(ctx context.Context, orderIDs []string) ([]ordercas
 	return events, nil
 }
 
+// activeOrdersQuery reads the first entries of the orders_active partial index, in its order,
+// with no sort (migration 007): the read of the newest few costs the same however many are
+// active.
+const activeOrdersQuery = `
+	SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders
+	WHERE active
+	ORDER BY created_at DESC, id LIMIT $1`
+
 // ActiveOrders returns up to limit non-terminal orders, newest first; limit <= 0 means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) (orders []ordercast.Order, err error) {
 	err = s.read(ctx, func(ctx context.Context) (err error) {
@@ -157,11 +165,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	if limit > 0 {
 		lim = &limit
 	}
-	// The first entries of the orders_active partial index, in its order (migration 007).
-	rows, err := s.pool.Query(ctx, `
-		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
-		WHERE active
-		ORDER BY created_at DESC, id LIMIT $1`, lim)
+	rows, err := s.pool.Query(ctx, activeOrdersQuery, lim)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: active orders: %w", err)
 	}

@@ -275,9 +275,9 @@ func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercas
 func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.Batch, b *ordercast.Batch,
 	found map[string]int64, log []ordercast.LogEntry) error {
 	if len(b.Created) > 0 {
-		// Inserted in the order of their ids, as the locking path locks the stored ones: two
-		// nodes' batches creating the same orders (a retried create) then wait on each other's
-		// inserts in one order, never in a cycle that PostgreSQL breaks as a deadlock.
+		// Inserted in the order of their ids (Go's, bytewise; every node sorts the same way):
+		// two nodes' batches creating the same orders (a retried create) then wait on each
+		// other's inserts in one order, never in a cycle that PostgreSQL breaks as a deadlock.
 		var c orderColumnsArrays
 		for _, o := range slices.SortedFunc(slices.Values(b.Created), func(x, y ordercast.Order) int {
 			return strings.Compare(x.ID, y.ID)

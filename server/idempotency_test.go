@@ -3,9 +3,12 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,7 +92,8 @@ func TestIdempotencyKey(t *testing.T) {
 // the order and a token signed anew, which opens the order as the first one does.
 func TestIdempotentCreateRecordsNoToken(t *testing.T) {
 	t.Parallel()
-	ts := newAuthServer(t, nil)
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	ts := openServer(t, path, func(s *server.Server) { s.Auth = &server.Auth{Tokens: authority(t)} })
 	base := ts.URL()
 	admin := actorToken(t, auth.RoleAdmin, "ops")
 	create := func() (*http.Response, api.CreateOrderResponse) {
@@ -119,5 +123,23 @@ func TestIdempotentCreateRecordsNoToken(t *testing.T) {
 		if resp, body := call(t, "GET", base+"/v1/orders/kept", tok, ""); resp.StatusCode != http.StatusOK {
 			t.Errorf("GET with a create's tracking token: %d %s, want 200", resp.StatusCode, body)
 		}
+	}
+
+	// A record written before tokens were left out holds one: a replay replaces it.
+	old := fmt.Sprintf(`%s,"tracking_token":"a-token-recorded-long-ago"}`, bytes.TrimSuffix(bytes.TrimSpace(recorded.Body), []byte("}")))
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE idempotency_keys SET body = ? WHERE key = 'create-kept'`, []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	_, third := create()
+	if third.TrackingToken == "a-token-recorded-long-ago" {
+		t.Errorf("a replay of a record that held a token answered that token, want one signed anew")
+	}
+	if resp, body := call(t, "GET", base+"/v1/orders/kept", third.TrackingToken, ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET with the token of a replayed old record: %d %s, want 200", resp.StatusCode, body)
 	}
 }

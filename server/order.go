@@ -57,6 +57,12 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	if done {
 		return
 	}
+	// Signed before the write, so that a failure to sign commits nothing.
+	tok, _, err := s.trackingToken(n.ID, "", time.Time{})
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
+		return
+	}
 	// The answer recorded under the key holds no tracking token: it is kept in the database for
 	// a day, where a token would be a credential to the order (and, out for delivery, to where
 	// its courier is) for whoever reads the database or a backup of it. A replay signs one anew
@@ -85,7 +91,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	a, err := answer(ordercast.Result{Order: o, Created: created})
 	if err == nil {
-		a, err = s.withTrackingToken(a)
+		a, err = withToken(a, func(string) (string, error) { return tok, nil })
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -94,14 +100,24 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	writeRawJSON(w, a.Status, a.Body)
 }
 
-// withTrackingToken completes a create's answer with a tracking token for its order, signed now
-// (none with public tracking, as the server then signs none).
+// withTrackingToken completes a recorded create's answer with a tracking token for its order,
+// signed now (none with public tracking, as the server then signs none). A record written before
+// tokens were left out of records has one: it is replaced.
 func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error) {
+	return withToken(a, func(id string) (string, error) {
+		tok, _, err := s.trackingToken(id, "", time.Time{})
+		return tok, err
+	})
+}
+
+// withToken is a create's answer, as recorded, with the tracking token that token gives for its
+// order.
+func withToken(a ordercast.Answer, token func(orderID string) (string, error)) (ordercast.Answer, error) {
 	var res api.CreateOrderResponse
 	if err := json.Unmarshal(a.Body, &res); err != nil {
 		return a, fmt.Errorf("read a create's answer: %w", err)
 	}
-	tok, _, err := s.trackingToken(res.Order.ID, "", time.Time{})
+	tok, err := token(res.Order.ID)
 	if err != nil {
 		return a, fmt.Errorf("sign tracking token: %w", err)
 	}

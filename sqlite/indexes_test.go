@@ -148,10 +148,10 @@ func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 	}
 	for _, o := range storetest.PreActiveOrders {
 		if _, err := db.Exec(`INSERT INTO orders (id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id)
-			VALUES (?, ?, 1, '{}', ?, ?, 'r-1', 'u-1', 'c-1')`, o.ID, string(o.Status), o.Micros, o.Micros); err != nil {
+			VALUES (?, ?, 1, '{}', ?, ?, 'r-1', 'u-1', 'c-1')`, o.ID, string(o.Status), o.CreatedMicros, o.UpdatedMicros); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Exec(`INSERT INTO order_events (order_id, seq, status, at) VALUES (?, 1, ?, ?)`, o.ID, string(o.Status), o.Micros); err != nil {
+		if _, err := db.Exec(`INSERT INTO order_events (order_id, seq, status, at) VALUES (?, 1, ?, ?)`, o.ID, string(o.Status), o.UpdatedMicros); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,6 +159,7 @@ func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 	storetest.MigratedActiveOrders(t, storetest.MustOpen(t, sqlite.New(path)))
+	newestWithoutASort(t, rawDB(t, path))
 }
 
 // TestTheNewestActiveOrdersAreReadWithoutASort: ActiveOrders reads the first entries of the
@@ -167,7 +168,14 @@ func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 func TestTheNewestActiveOrdersAreReadWithoutASort(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ordercast.db")
 	storetest.MustOpen(t, sqlite.New(path))
-	rows, err := rawDB(t, path).Query(`EXPLAIN QUERY PLAN `+sqlite.ActiveOrdersQuery, 500)
+	newestWithoutASort(t, rawDB(t, path))
+}
+
+// newestWithoutASort checks that ActiveOrders reads the first entries of the orders_active
+// index of db in its order, with no sort.
+func newestWithoutASort(t *testing.T, db *sql.DB) {
+	t.Helper()
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+sqlite.ActiveOrdersQuery, 500)
 	if err != nil {
 		t.Fatal(err)
 	}
