@@ -453,4 +453,16 @@ func TestBenchReadsMetricsWhereTheServerServesThem(t *testing.T) {
 	if r.Delivered != r.Expected || r.RSSBefore <= 0 || r.CPUSeconds <= 0 || r.ServerFlushP99Ms <= 0 {
 		t.Errorf("delivered %d of %d; from %s: RSS %d, CPU %v s, server commit→flush p99 %v ms", r.Delivered, r.Expected, metricsURL, r.RSSBefore, r.CPUSeconds, r.ServerFlushP99Ms)
 	}
+	// What the server allocated a change: a change is at least its request, its transaction
+	// and its event, many objects and kilobytes; a figure below that was not read over the load.
+	if r.AllocsPerChange < 10 || r.AllocBytesPerChange < 1024 {
+		t.Errorf("allocated %.0f B in %.1f objects a change, want the server's own figures", r.AllocBytesPerChange, r.AllocsPerChange)
+	}
+	var table strings.Builder
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "the server allocated") {
+		t.Errorf("the table does not say what the server allocated:\n%s", table.String())
+	}
 }

@@ -140,6 +140,10 @@ type Result struct {
 	// CPU per delivered change (a change to an order of K watchers is delivered K times).
 	CPUPerChangeMicros    float64 `json:"cpu_per_change_us"`
 	CPUPerDeliveredMicros float64 `json:"cpu_per_delivered_us"`
+	// AllocBytesPerChange and AllocsPerChange are what the servers' Go runtimes allocated over
+	// the load, per committed change (0 when the servers do not say: the floor).
+	AllocBytesPerChange float64 `json:"alloc_bytes_per_change,omitempty"`
+	AllocsPerChange     float64 `json:"allocs_per_change,omitempty"`
 	// DBCPU is the CPU of the servers' PostgreSQL, which runs in processes of its own; set when
 	// the bench started the servers on a PostgreSQL (--db postgres://…), or targets servers at
 	// --url, whose database it cannot see.
@@ -264,6 +268,11 @@ func (r *Result) setLoad(s stepOutcome) {
 	}
 	if s.load.committed > 0 {
 		r.CPUPerChangeMicros = s.cpuSeconds / float64(s.load.committed) * 1e6
+	}
+	r.AllocBytesPerChange, r.AllocsPerChange = 0, 0
+	if s.allocMeasured && s.load.committed > 0 {
+		r.AllocBytesPerChange = s.allocated.bytes / float64(s.load.committed)
+		r.AllocsPerChange = s.allocated.objects / float64(s.load.committed)
 	}
 	if r.DBCPU != nil && s.dbMeasured {
 		r.DBCPU.Seconds, r.DBCPU.PerChangeMicros, r.DBCPU.PerDeliveredMicros = s.dbCPUSeconds, 0, 0
@@ -479,6 +488,10 @@ func (r Result) notes() []string {
 	if r.ServerFlushP99Ms > 0 {
 		n = append(n, fmt.Sprintf("the server's own part of commit→recv, from the commit to the event flushed to the socket (its ordercast_delivery_latency_seconds, interpolated within the buckets): p50 %s ms, p99 %s ms; the rest is the kernel's and the watchers' processes'",
 			fmtMs(r.ServerFlushP50Ms), fmtMs(r.ServerFlushP99Ms)))
+	}
+	if r.AllocBytesPerChange > 0 {
+		n = append(n, fmt.Sprintf("the server allocated %.1f KB in %.0f objects a change over the load (its go_memstats_alloc_bytes_total and go_memstats_mallocs_total; the positions' and heartbeats' included), the heap its garbage collector then pays for",
+			r.AllocBytesPerChange/1024, r.AllocsPerChange))
 	}
 	if db := r.DBCPU; db != nil && db.Unmeasured != "" {
 		n = append(n, "server CPU excludes the database: "+db.Unmeasured)

@@ -26,6 +26,9 @@ type stepOutcome struct {
 	// dbCPUSeconds is the servers' PostgreSQL's, when the target reads it (dbMeasured).
 	dbCPUSeconds float64
 	dbMeasured   bool
+	// allocated is what the servers allocated over the load, when they say (allocMeasured).
+	allocated     allocReading
+	allocMeasured bool
 	window       float64
 	machine      MachineLoad // zero where the machine's CPU time cannot be read
 	// serverFlush is the server's own measure of the events' delivery over the step (its
@@ -105,6 +108,9 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 	}
 	s.cpuSeconds = cpuAfter.server - cpuBefore.server
 	s.dbCPUSeconds, s.dbMeasured = cpuAfter.db-cpuBefore.db, r.target.postmaster != 0
+	if s.allocMeasured = cpuBefore.allocOK && cpuAfter.allocOK; s.allocMeasured {
+		s.allocated = allocReading{bytes: cpuAfter.alloc.bytes - cpuBefore.alloc.bytes, objects: cpuAfter.alloc.objects - cpuBefore.alloc.objects}
+	}
 	if cpuBefore.machineOK && cpuAfter.machineOK {
 		p := processSeconds{server: s.cpuSeconds, db: s.dbCPUSeconds}
 		if benchAfter, err := r.benchCPU(); err == nil && benchErr == nil {

@@ -216,15 +216,23 @@ func (t *target) cpu(ctx context.Context) (float64, error) {
 	return sum, nil
 }
 
-// cpuReading is the CPU time the servers, their database and the machine have used so far.
+// cpuReading is the CPU time the servers, their database and the machine have used so far, and
+// what the servers have allocated.
 type cpuReading struct {
 	server, db float64 // seconds
 	machine    machineCPU
 	machineOK  bool // false where the machine's CPU time cannot be read
+	alloc      allocReading
+	allocOK    bool // false where the servers do not say (the floor has no /metrics)
+}
+
+// allocReading is what the servers' Go runtimes have allocated so far, summed over nodes.
+type allocReading struct {
+	bytes, objects float64
 }
 
 // readCPU reads the CPU time of the servers, of their PostgreSQL when the bench reads it, and of
-// the whole machine.
+// the whole machine, and what the servers have allocated.
 func (t *target) readCPU(ctx context.Context) (cpuReading, error) {
 	var c cpuReading
 	var err error
@@ -235,7 +243,28 @@ func (t *target) readCPU(ctx context.Context) (cpuReading, error) {
 		return c, err
 	}
 	c.machine, c.machineOK = readMachineCPU()
+	c.alloc, c.allocOK = t.allocated(ctx)
 	return c, nil
+}
+
+// allocated reads, from each server's /metrics, what its Go runtime has allocated so far
+// (go_memstats_alloc_bytes_total, go_memstats_mallocs_total): the heap the servers churn, which
+// the garbage collector then pays for, counted the same on any machine. ok is false when a
+// server does not say; the figure is a side one, and its absence fails nothing.
+func (t *target) allocated(ctx context.Context) (a allocReading, ok bool) {
+	if len(t.metrics) == 0 {
+		return a, false
+	}
+	for _, u := range t.metrics {
+		b, err1 := scrape(ctx, u, "go_memstats_alloc_bytes_total")
+		n, err2 := scrape(ctx, u, "go_memstats_mallocs_total")
+		if err1 != nil || err2 != nil {
+			return a, false
+		}
+		a.bytes += b
+		a.objects += n
+	}
+	return a, true
 }
 
 // dbCPU returns the CPU seconds the servers' PostgreSQL has used, when it has a postmaster.
