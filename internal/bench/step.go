@@ -29,8 +29,8 @@ type stepOutcome struct {
 	// allocated is what the servers allocated over the load, when they say (allocMeasured).
 	allocated     allocReading
 	allocMeasured bool
-	window       float64
-	machine      MachineLoad // zero where the machine's CPU time cannot be read
+	window        float64
+	machine       MachineLoad // zero where the machine's CPU time cannot be read
 	// serverFlush is the server's own measure of the events' delivery over the step (its
 	// delivery latency histogram); nil where it could not be read.
 	serverFlush histogram
