@@ -453,6 +453,13 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	b.waitFor(row + `[data-status="placed"]`)
 
+	// Each button names its order (a screen reader reads a button alone, as the keyboard reaches
+	// it), and the connection's state is a live region.
+	names := `Array.from(document.querySelectorAll('` + row + ` button:not([hidden])')).map(b => b.getAttribute('aria-label')).join(' | ') + ' / ' + document.getElementById('conn').getAttribute('role')`
+	if got, want := eval[string](b, names), "Advance to Confirmed: order o-console | Cancel order o-console | Set the chosen status of order o-console / status"; got != want {
+		t.Errorf("the row's buttons and the connection say %q to a screen reader, want %q", got, want)
+	}
+
 	b.do("advance", chromedp.Click(chromedp.CSS(row+` .advance`)))
 	b.waitFor(row + `[data-status="confirmed"]`)
 	if got := srv.order("o-console").Status; got != ordercast.StatusConfirmed {
@@ -467,6 +474,7 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	// A change the API refuses (a backward one, which a stale page might still send) shows the
 	// API's message, and the order stays.
 	eval[bool](b, `(() => { const p = document.querySelector('`+row+` .pick'); p.add(new Option('Placed', 'placed')); p.value = 'placed'; return true; })()`)
+	b.waitFor(row + ` .set:not([data-settling])`) // the Advance changed what the picker showed
 	b.do("set", chromedp.Click(chromedp.CSS(row+` .set`)))
 	b.waitFor(row + ` .row-error`)
 	msg := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`)
@@ -515,6 +523,55 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	if msg := eval[string](b, `document.getElementById('create-error').textContent`); !strings.Contains(msg, "already exists") {
 		t.Fatalf("create error shown = %q, want the API's order_exists message", msg)
 	}
+}
+
+// TestConsoleKeepsThePickersChoice: an order that moves while an operator has a later status
+// chosen in its row's picker keeps that choice while it is still offered, and Set takes it; a
+// choice the move made impossible gives way to the next status, and Set then pauses, so that a
+// click aimed at the old choice applies nothing (it used to apply the next status, unseen).
+func TestConsoleKeepsThePickersChoice(t *testing.T) {
+	srv := startPageServer(t)
+	b := newBrowser(t)
+	srv.createOrder("o-pick")
+	row := `li.order[data-order-id="o-pick"]`
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row + `[data-status="placed"]`)
+	pick := func(status string) {
+		t.Helper()
+		eval[bool](b, `(p => (p.value = '`+status+`', p.dispatchEvent(new Event('change')), true))(document.querySelector('`+row+` .pick'))`)
+	}
+	shown := func() string {
+		t.Helper()
+		return eval[string](b, `document.querySelector('`+row+` .pick').value`)
+	}
+
+	pick("delivered")
+	srv.setStatus("o-pick", ordercast.StatusConfirmed, "")
+	b.waitFor(row + `[data-status="confirmed"]`)
+	if got := shown(); got != "delivered" {
+		t.Fatalf("after the order moved to confirmed the picker shows %q, want the operator's delivered", got)
+	}
+	if eval[bool](b, `document.querySelector('`+row+` .set').hasAttribute('data-settling')`) {
+		t.Errorf("Set pauses though the picker shows what it showed")
+	}
+
+	pick("preparing")
+	srv.setStatus("o-pick", ordercast.StatusReady, "")
+	b.waitFor(row + `[data-status="ready"]`)
+	if got := shown(); got != "out_for_delivery" {
+		t.Fatalf("after the order moved past the choice the picker shows %q, want the next status", got)
+	}
+	if !eval[bool](b, `(set => set.hasAttribute('data-settling') && (set.click(), set.hasAttribute('data-ignored')))(document.querySelector('`+row+` .set'))`) {
+		t.Fatalf("Set took a click right after the picker's choice gave way: want it to pause and ignore it")
+	}
+	if got := srv.order("o-pick").Status; got != ordercast.StatusReady {
+		t.Fatalf("a click aimed at the old choice moved the order to %s", got)
+	}
+
+	b.waitFor(row + ` .set:not([data-settling])`)
+	b.do("set", chromedp.Click(chromedp.CSS(row+` .set`)))
+	b.waitFor(row + `[data-status="out_for_delivery"]`)
 }
 
 func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {

@@ -128,6 +128,20 @@ func TestConsoleAsksBeforeALinkFromAnotherSite(t *testing.T) {
 	}
 }
 
+// TestConsoleTakesARefusedTokenOutOfTheAddress: a token a link put in the console's address leaves
+// the address bar and the history even when the server refuses it (it stayed there, to be seen,
+// and synced with the browser's history), as it does when the token is taken.
+func TestConsoleTakesARefusedTokenOutOfTheAddress(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	b := newBrowser(t)
+	b.do("open a link with a token the server refuses", chromedp.Navigate(base+"/console?token=not-a-token"))
+	b.poll("the token gone from the address", `location.href === '`+base+`/console'`)
+	if text := eval[string](b, `document.body.innerText`); !strings.Contains(text, "That token was not accepted") {
+		t.Errorf("the page does not say the token was refused: %q", text)
+	}
+}
+
 // countStreamOpens counts the page's requests of /v1/stream (the EventSource and the fetch that
 // asks why it was refused).
 func countStreamOpens(b *browser, base string) int {

@@ -112,6 +112,20 @@
     pick.dataset.status = status;
   }
 
+  // repick offers in a row's picker what an order that moved to status may go on to, keeping the
+  // status chosen in it while it is still offered: the operator's choice is not swapped for
+  // another under the pointer. When what the picker shows changes all the same (the choice is no
+  // longer offered), Set pauses (settleButtons), so that a click aimed at the old choice does not
+  // apply the new one.
+  function repick(row, pick, status) {
+    var shown = pick.dataset.status === undefined ? null : pick.value; // null: the row is new
+    fillPick(pick, status);
+    if (shown && Array.prototype.some.call(pick.options, function (opt) { return opt.value === shown; })) {
+      pick.value = shown;
+    }
+    if (shown !== null && pick.value !== shown) settleButtons(row, [row.el.querySelector('.set')]);
+  }
+
   // enable says whether a row's control can be used. One that cannot (the order ended, or the
   // status is not this page's to set) is disabled; one that only waits for the row's change to
   // be answered is marked aria-disabled and ignored meanwhile (send), so that it keeps the
@@ -183,13 +197,17 @@
     var actions = el('div', 'actions');
     var advance = el('button', 'advance');
     advance.type = 'button';
+    // Each button names its order to a screen reader, which reads a button alone when the
+    // keyboard reaches it: "Cancel" says nothing of which.
     var cancel = el('button', 'cancel danger', 'Cancel');
     cancel.type = 'button';
+    cancel.setAttribute('aria-label', 'Cancel order ' + id);
     cancel.hidden = !maySet('cancelled');
     var pick = el('select', 'pick');
     pick.setAttribute('aria-label', 'Next status for order ' + id);
     var set = el('button', 'set', 'Set');
     set.type = 'button';
+    set.setAttribute('aria-label', 'Set the chosen status of order ' + id);
     if (isCourier) actions.className = 'actions actions-courier';
     actions.append(advance);
     if (!isCourier) actions.append(cancel, pick, set);
@@ -202,6 +220,7 @@
       courier.setAttribute('aria-label', 'Courier for order ' + id);
       var assign = el('button', 'assign', 'Assign');
       assign.type = 'button';
+      assign.setAttribute('aria-label', 'Assign the courier to order ' + id);
       var unassign = el('button', 'unassign set', 'Unassign');
       unassign.type = 'button';
       unassign.setAttribute('aria-label', 'Unassign the courier of order ' + id);
@@ -254,6 +273,7 @@
       if (btn.textContent !== '') settle(row); // not a row's first words: nobody aimed at none
       btn.textContent = label;
     }
+    btn.setAttribute('aria-label', label + ': order ' + row.order.id);
     btn.dataset.to = to;
     btn.dataset.version = String(row.order.version);
     btn.toggleAttribute('data-confirming', !!row.confirming);
@@ -263,7 +283,11 @@
   // onTap): its step button's words changed under a finger or the keyboard's focus, or, moved,
   // the whole row moved (rearrange), each of its buttons now where another order's was.
   function settle(row, moved) {
-    var btns = moved ? row.el.querySelectorAll('button') : [row.el.querySelector('.advance')];
+    settleButtons(row, moved ? row.el.querySelectorAll('button') : [row.el.querySelector('.advance')]);
+  }
+
+  // settleButtons makes btns, a row's, ignore clicks for SETTLE_MS: see settle.
+  function settleButtons(row, btns) {
     Array.prototype.forEach.call(btns, function (btn) { btn.dataset.settling = ''; });
     clearTimeout(row.settleTimer);
     row.settleTimer = setTimeout(function () {
@@ -413,7 +437,7 @@
     if (isCourier) return renderCourier(row, canAdvance, ended);
     enable(li.querySelector('.cancel'), !ended, row.busy);
     var pick = li.querySelector('.pick');
-    if (pick.dataset.status !== o.status) fillPick(pick, o.status); // keeps a choice until then
+    if (pick.dataset.status !== o.status) repick(row, pick, o.status);
     var canSet = !ended && pick.value !== '';
     enable(pick, canSet, row.busy);
     enable(li.querySelector('.set'), canSet, row.busy);
@@ -434,7 +458,6 @@
     renderStops(li.querySelector('.stops'), o);
     var advance = li.querySelector('.advance');
     advance.hidden = !canAdvance;
-    if (canAdvance) advance.setAttribute('aria-label', advance.textContent + ': order ' + o.id);
     var before = oc.STAGES.indexOf(o.status) < oc.STAGES.indexOf('ready');
     var hint = li.querySelector('.order-hint');
     hint.textContent = !ended && before ? 'Pick it up once the restaurant has it ready.' : '';
@@ -760,10 +783,11 @@
   var pageStream = null; // the page's one stream, once it is opened
   if (!signin) oc.onSignedOut(signedOut);
   updateCount();
+  // A token a link put in the address leaves the address bar (and the history) at once, whatever
+  // became of it: taken, refused, or waiting for the operator's answer.
+  if (new URLSearchParams(location.search).has('token')) history.replaceState(null, '', location.pathname);
   if (document.getElementById('handover')) {
-    // A link handed a token over: it stays unused until the operator answers the question, and
-    // leaves the address bar (and the history) now.
-    history.replaceState(null, '', '/console');
+    // A link handed a token over: it stays unused until the operator answers the question.
     document.getElementById('create-section').hidden = true;
     document.getElementById('orders-section').hidden = true;
     oc.showConnection(conn, 'denied');
@@ -771,8 +795,7 @@
     needToken(null);
   } else if (document.body.dataset.refused === 'true') {
     // The server refused the token the link handed over, and says why on the page: nothing
-    // runs, and the token leaves the address bar.
-    history.replaceState(null, '', location.pathname);
+    // runs.
     oc.showConnection(conn, 'denied');
   } else {
     // The stream's credential is its HttpOnly cookie, whose path is this very path.
