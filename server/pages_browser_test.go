@@ -574,6 +574,34 @@ func TestConsoleKeepsThePickersChoice(t *testing.T) {
 	b.waitFor(row + `[data-status="out_for_delivery"]`)
 }
 
+// TestConsoleShowsDetailsOnlyAsTheyRead: an order's details are its client's JSON, and a row
+// shows the restaurant only when it is text and the items only when they are a count; others
+// showed as "[object Object]" or "many items".
+func TestConsoleShowsDetailsOnlyAsTheyRead(t *testing.T) {
+	srv := startPageServer(t)
+	for id, details := range map[string]string{
+		"o-odd":  `{"restaurant":{"name":"Luigi's"},"items":"many"}`,
+		"o-fine": `{"restaurant":"Luigi's","items":3}`,
+	} {
+		if _, err := srv.api.CreateOrder(context.Background(), client.CreateOrderRequest{ID: id, Details: json.RawMessage(details)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`li.order[data-order-id="o-fine"]`)
+	b.waitFor(`li.order[data-order-id="o-odd"]`)
+	meta := func(id string) string {
+		return eval[string](b, `document.querySelector('li.order[data-order-id="`+id+`"] .order-meta').textContent`)
+	}
+	if got := meta("o-fine"); !strings.HasPrefix(got, "Luigi's · 3 items") {
+		t.Errorf("o-fine's line reads %q, want its restaurant and items first", got)
+	}
+	if got := meta("o-odd"); strings.Contains(got, "object") || strings.Contains(got, "many") {
+		t.Errorf("o-odd's line reads %q, want no details that are not text or a count", got)
+	}
+}
+
 func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 	srv := startPageServer(t)
 	b := newBrowser(t)
