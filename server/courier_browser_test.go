@@ -465,6 +465,47 @@ func TestCourierPageLetsGoOfItsStreamWhenHidden(t *testing.T) {
 	restored("the change made now", `document.querySelector('li.order[data-order-id="d-2"]')?.dataset.status === 'ready'`)
 }
 
+// TestStreamBackFromTheCacheOpensOnce: a page hidden and shown again (the back/forward cache)
+// while its stream asks the server why it was refused opens one stream on its return. The
+// answer to the question, which comes after, is about the stream let go before, and must open
+// nothing: it scheduled a second connection, which nothing on the page could close.
+func TestStreamBackFromTheCacheOpensOnce(t *testing.T) {
+	srv := startPageServer(t)
+	var streams atomic.Int64
+	base := frontProxy(t, srv.url, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if r.URL.Path == "/v1/stream" && streams.Add(1) == 1 {
+			http.Error(w, "bad gateway", http.StatusBadGateway) // the stream's first connection fails
+			return true
+		}
+		return false
+	})
+	b := newBrowser(t)
+	b.do("hold the question why, and count the reconnections scheduled", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const fetch0 = window.fetch;
+			window.fetch = function (u, o) {
+				if (!(o && o.headers && o.headers.Accept === 'text/event-stream')) return fetch0.apply(this, arguments);
+				window.asked = true;
+				return new Promise(resolve => { window.answer = () => resolve(new Response('', {status: 502})); });
+			};
+			const setTimeout0 = window.setTimeout;
+			window.reopens = 0;
+			window.setTimeout = function (fn) {
+				if (fn && fn.name === 'open') window.reopens++;
+				return setTimeout0.apply(this, arguments);
+			};`})
+		return chromedp.Void{}, err
+	})
+	b.do("open the console", chromedp.Navigate(base+"/console"))
+	b.poll("the refused stream asking why", `window.asked === true`)
+	eval[bool](b, `(dispatchEvent(new PageTransitionEvent('pagehide', {persisted: true})), dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true})), true)`)
+	b.waitFor(`#conn[data-state="live"]`)
+	// The answer comes; a macrotask later every step it started has run.
+	if got := eval[int](b, `new Promise(done => { answer(); setTimeout(() => done(window.reopens), 0); })`); got != 0 {
+		t.Errorf("the answer about the stream let go scheduled %d more connections, want none", got)
+	}
+}
+
 // createCourierOrder creates order id for Ana from Luigi's, with its pick-up and drop-off, gives
 // it to courier and moves it to status.
 func createCourierOrder(t *testing.T, ls *locationServer, id, courier string, status ordercast.Status) {

@@ -162,6 +162,10 @@
   // the last id seen when the page is shown from the cache (pageshow, persisted).
   function stream(path, opts) {
     var es = null, timer = null, closed = false, hidden = false, wait = backoff();
+    // gen counts the connections opened and let go: the answer to why one was refused comes
+    // later, and is stale if the page let go of the stream meanwhile (hidden, and maybe shown
+    // again, with a stream of its own that the answer must not double).
+    var gen = 0;
     var lastId = opts.lastEventId ? String(opts.lastEventId) : '';
     var state = '';
     function setState(s) {
@@ -170,6 +174,7 @@
       if (opts.onState) opts.onState(s);
     }
     function stop() {
+      gen++;
       if (timer) clearTimeout(timer);
       timer = null;
       if (es) es.close();
@@ -190,6 +195,7 @@
     window.addEventListener('pageshow', onShow);
     function open() {
       timer = null;
+      var mine = ++gen;
       es = new EventSource(url(path, { lastEventId: lastId }));
       es.onopen = function () { wait.reset(); setState('live'); };
       es.onerror = function () {
@@ -198,7 +204,9 @@
           var failed = es.url;
           es = null;
           refusal(failed).then(function (err) {
-            if (closed || hidden) return; // hidden: it opens again when shown
+            // Hidden: it opens again when shown. Another generation: it was let go of, and shown
+            // again, with a connection of its own since.
+            if (closed || hidden || mine !== gen) return;
             if (err === ENDED) {
               closed = true;
               setState('ended');
