@@ -67,15 +67,9 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	// a day, where a token would be a credential to the order (and, out for delivery, to where
 	// its courier is) for whoever reads the database or a backup of it. A replay signs one anew
 	// (withTrackingToken), as the first answer did.
-	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
-		status := http.StatusOK
-		if res.Created {
-			status = http.StatusCreated
-		}
-		return encodeAnswer(status, api.CreateOrderResponse{Order: res.Order})
-	})
 	if idem != nil {
-		idem.Render, n.Idem = record, idem
+		idem.Render = func(res ordercast.Result) (ordercast.Answer, error) { return createAnswer(res, "") }
+		n.Idem = idem
 	}
 	o, created, err := s.Store.CreateOrder(r.Context(), n)
 	if ordercast.ErrorCode(err) == ordercast.EIdempotencyKeyInUse && s.replayIdempotent(w, r, idem, s.withTrackingToken) {
@@ -89,10 +83,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.Metrics.eventsCommitted.Inc() // the order's first event
 		w.Header().Set("Location", api.OrderPath(o.ID))
 	}
-	a, err := answer(ordercast.Result{Order: o, Created: created})
-	if err == nil {
-		a, err = withToken(a, func(string) (string, error) { return tok, nil })
-	}
+	a, err := createAnswer(ordercast.Result{Order: o, Created: created}, tok)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -100,24 +91,25 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	writeRawJSON(w, a.Status, a.Body)
 }
 
+// createAnswer is the answer to a create that res says what it did, with tracking token tok
+// ("" for the answer recorded under an idempotency key, see handleCreateOrder).
+func createAnswer(res ordercast.Result, tok string) (ordercast.Answer, error) {
+	status := http.StatusOK
+	if res.Created {
+		status = http.StatusCreated
+	}
+	return encodeAnswer(status, api.CreateOrderResponse{Order: res.Order, TrackingToken: tok})
+}
+
 // withTrackingToken completes a recorded create's answer with a tracking token for its order,
 // signed now (none with public tracking, as the server then signs none). A record written before
 // tokens were left out of records has one: it is replaced.
 func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error) {
-	return withToken(a, func(id string) (string, error) {
-		tok, _, err := s.trackingToken(id, "", time.Time{})
-		return tok, err
-	})
-}
-
-// withToken is a create's answer, as recorded, with the tracking token that token gives for its
-// order.
-func withToken(a ordercast.Answer, token func(orderID string) (string, error)) (ordercast.Answer, error) {
 	var res api.CreateOrderResponse
 	if err := json.Unmarshal(a.Body, &res); err != nil {
 		return a, fmt.Errorf("read a create's answer: %w", err)
 	}
-	tok, err := token(res.Order.ID)
+	tok, _, err := s.trackingToken(res.Order.ID, "", time.Time{})
 	if err != nil {
 		return a, fmt.Errorf("sign tracking token: %w", err)
 	}
