@@ -127,10 +127,15 @@ func (s *Server) authorizeParty(r *http.Request, p ordercast.Party) error {
 	return actor.PermitParty(p)
 }
 
+// unrestricted reports whether actor a may act on any order and for any courier: an admin or an
+// integration's system token, or anyone when auth is off. Everyone else is a party, bound to its
+// own orders.
+func (s *Server) unrestricted(a auth.Actor) bool { return s.Auth == nil || a.Privileged() }
+
 // owner is the party a change by actor must be made for, checked in the write's transaction:
-// none for admin, system or an open server. A party role without a sub owns nothing.
+// none for an unrestricted actor. A party role without a sub owns nothing.
 func (s *Server) owner(a auth.Actor) (ordercast.Party, error) {
-	if s.Auth == nil || a.Privileged() {
+	if s.unrestricted(a) {
 		return ordercast.Party{}, nil
 	}
 	p := a.Party()
