@@ -129,8 +129,15 @@ func putScratch(p *[]byte, b []byte) {
 
 // keepSmall empties s for reuse, or drops it if a backlog grew it: a lean watcher keeps the room
 // of a few frames, the usual flush, and no more.
-func keepSmall[T any](s []T) []T {
-	if cap(s) > 4 {
+func keepSmall[T any](s []T) []T { return keepUpTo(s, 4) }
+
+// maxKeptFrames is the most frames' room a stream on its own goroutine keeps between flushes: a
+// burst's, not a backlog's.
+const maxKeptFrames = 64
+
+// keepUpTo empties s for reuse while its room is at most most, and drops it past that.
+func keepUpTo[T any](s []T, most int) []T {
+	if cap(s) > most {
 		return nil
 	}
 	return s[:0]

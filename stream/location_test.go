@@ -50,3 +50,44 @@ func TestStreamNeverShowsAnOlderFix(t *testing.T) {
 		}
 	}
 }
+
+// TestAHeldBackPositionGivesWayOnlyToANewerOne: a position the cap holds back waits in the
+// watcher, not in the hub's slot; an older fix of a racing post that lands in the emptied slot
+// meanwhile must not take its place, or the cap would release the older one and the newest would
+// never be shown. Both a stream of one order and a party stream are judged.
+func TestAHeldBackPositionGivesWayOnlyToANewerOne(t *testing.T) {
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r"}
+	for _, scope := range []Scope{OrderEvents, PartyEvents} {
+		h := hub.New()
+		var sub *hub.Subscription
+		if scope == PartyEvents {
+			sub = h.SubscribeParty(party.Key())
+		} else {
+			sub = h.Subscribe("o-1")
+		}
+		e := &Engine{hub: h, cfg: Config{LocationInterval: time.Second}}
+		w := &watcher{e: e, f: sseFraming{}, scope: scope, orderID: "o-1", sub: sub, party: party, partyKey: party.Key(),
+			lastStatus: ordercast.StatusOutForDelivery, courier: "c-1"}
+		w.rememberOrder("o-1", partyOrder{status: ordercast.StatusOutForDelivery, courier: "c-1"})
+		at, now := time.Now(), time.Now()
+		step := func(lat float64, at, now time.Time) string {
+			if lat != 0 {
+				h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", CourierID: "c-1", Lat: lat, Lng: 1,
+					At: at, Parties: []string{party.Key()}}))
+			}
+			w.take()
+			w.out, w.ends = nil, nil
+			w.location(now)
+			return string(w.out)
+		}
+		step(1, at, now)                           // shown
+		step(2, at.Add(time.Second), now)          // shown: the cap's burst
+		step(4, at.Add(3*time.Second), now)        // held back by the cap: the newest
+		step(3, at.Add(2*time.Second), now)        // an older fix of a racing post, published late
+		out := step(0, at, now.Add(2*time.Second)) // the cap lets one go
+		if !strings.Contains(out, `"lat":4`) {
+			t.Errorf("scope %v: the cap released %q, want the newest fix (lat 4)", scope, out)
+		}
+		sub.Close()
+	}
+}

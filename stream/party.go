@@ -79,6 +79,21 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, r
 		return partyOpening{}, fmt.Errorf("read the scope of %s: %w", p.Key(), err)
 	}
 	o := partyOpening{pos: last} // up to date: only live events follow
+	if resume && last < snap.Pos && e.cfg.Locations != nil {
+		// The log ran on between its read and the scope's: the positions are judged by the
+		// scope's statuses and couriers, so the events committed in between go first, as
+		// resumedPartyPositions sends them, or a board would show a courier's marker before the
+		// event that hands it the order.
+		evs, far, err := e.partyLogAfter(ctx, sr, p, last)
+		switch {
+		case err != nil:
+			return partyOpening{}, err
+		case far:
+			resume = false
+		default:
+			o.backlog = evs
+		}
+	}
 	if !resume || last > snap.Pos {
 		b, err := json.Marshal(api.PartySnapshot{Party: p.Key(), Pos: snap.Pos, Orders: snap.Orders})
 		if err != nil {

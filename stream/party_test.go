@@ -317,3 +317,123 @@ func TestPartyResumeWindowIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// knownPosition knows a fresh position of each of its orders, by courier c-1.
+type knownPosition []string
+
+func (k knownPosition) Latest(context.Context, string) *hub.Location { return nil }
+func (k knownPosition) LatestMany(_ context.Context, ids []string) map[string]*hub.Location {
+	out := map[string]*hub.Location{}
+	for _, id := range ids {
+		if slices.Contains(k, id) {
+			out[id] = hub.NewLocation(ordercast.LocationUpdate{OrderID: id, CourierID: "c-1", Lat: 1, Lng: 1, At: time.Now()})
+		}
+	}
+	return out
+}
+
+// TestUpToDatePartyResumeSendsWhatCommittedMeanwhileFirst: a board that resumes at the head of
+// its log (nothing to replay) while an order goes out for delivery, between the read of the log
+// and the read of the scope, is sent that event before the courier's position, which is judged
+// by it: a position never precedes the status it is shown for.
+func TestUpToDatePartyResumeSendsWhatCommittedMeanwhileFirst(t *testing.T) {
+	t.Parallel()
+	store := &growingLog{boundedLog: boundedLog{Store: sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))}}
+	storetest.MustOpen(t, store.Store)
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	ctx := t.Context()
+	if _, _, err := store.CreateOrder(ctx, ordercast.NewOrder{ID: "o-1", RestaurantID: party.ID}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady} {
+		if _, _, _, err := store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: s}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, _, err := store.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o-1", CourierID: "c-1"}); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := store.ScopeSnapshot(ctx, party, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig
+	cfg.Locations, cfg.LocationFresh = knownPosition{"o-1"}, time.Minute
+	e := New(store, hub.New(), cfg, &counter{})
+	store.grow = func() {
+		if _, _, _, err := store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: ordercast.StatusOutForDelivery}); err != nil {
+			t.Error(err)
+		}
+	}
+	wt, err := e.Watch(ctx, Request{Scope: PartyEvents, Party: party, Last: snap.Pos, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wt.Close)
+	rec := &recorder{}
+	w := &watcher{}
+	w.init(e, rec, sseFraming{}, wt, func(End) {})
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(rec.got(), "")
+	status, position := strings.Index(got, `"status":"out_for_delivery"`), strings.Index(got, "event: location")
+	if status < 0 || position < status {
+		t.Errorf("the opening after position %d sent the out_for_delivery event at %d and the position at %d, want both, the event first:\n%s",
+			snap.Pos, status, position, got)
+	}
+	if w.last != snap.Pos+1 {
+		t.Errorf("the stream is at %d, want %d", w.last, snap.Pos+1)
+	}
+}
+
+// longLog is a party log of n events, one order each, for a resume from its start.
+type longLog struct {
+	*memStore
+	n int
+}
+
+func (l *longLog) ScopeSnapshot(context.Context, ordercast.Party, int) (ordercast.ScopeSnapshot, error) {
+	return ordercast.ScopeSnapshot{Pos: int64(l.n)}, nil
+}
+
+func (l *longLog) ScopeEventsAfter(_ context.Context, _ ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
+	var out []ordercast.ScopedEvent
+	for pos := after + 1; pos <= int64(l.n) && (limit <= 0 || len(out) < limit); pos++ {
+		out = append(out, ordercast.ScopedEvent{Pos: pos, Event: ordercast.Event{
+			OrderID: fmt.Sprintf("order-%06d", pos), Seq: 1, Status: ordercast.StatusPlaced, At: time.Now(),
+			Note: "a note of some length, as a restaurant writes one"}})
+	}
+	return out, nil
+}
+
+// TestAStreamOnItsGoroutineLetsGoOfItsBacklogsRoom: a board resumed from the start of a long log
+// is sent a backlog of megabytes in one flush; a stream on its own goroutine (TLS, HTTP/2,
+// WebSocket) then idles with buffers that hold a burst, not that backlog, for the rest of its life.
+func TestAStreamOnItsGoroutineLetsGoOfItsBacklogsRoom(t *testing.T) {
+	t.Parallel()
+	store := &longLog{memStore: newMemStore(ordercast.StatusPlaced), n: 2000}
+	e := New(store, hub.New(), testConfig, &counter{})
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	wt, err := e.Watch(t.Context(), Request{Scope: PartyEvents, Party: party, Last: 0, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wt.Close)
+	rec := &recorder{}
+	w := &watcher{}
+	w.init(e, rec, sseFraming{}, wt, func(End) {})
+	if n := len(w.out); n <= maxScratch {
+		t.Fatalf("the backlog's frames hold %d bytes, want more than %d for this test to mean anything", n, maxScratch)
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rec.got()); got < store.n {
+		t.Fatalf("%d frames written, want the %d events and more", got, store.n)
+	}
+	if cap(w.out) > maxScratch || cap(w.ends) > maxKeptFrames || cap(w.liveAt) > maxKeptFrames {
+		t.Errorf("an idle stream keeps room for %d bytes, %d frames and %d times, want at most %d, %d and %d",
+			cap(w.out), cap(w.ends), cap(w.liveAt), maxScratch, maxKeptFrames, maxKeptFrames)
+	}
+}

@@ -19,7 +19,8 @@ import (
 type transport interface {
 	// Write sends one frame and pushes it to the client.
 	Write(frame []byte) error
-	// WriteMany sends frames in order, under one write deadline, and pushes them to the client.
+	// WriteMany sends frames in order and pushes them to the client, under a write deadline
+	// renewed for every span of them (writeSpans).
 	WriteMany(frames ...[]byte) error
 	// Close ends the connection for reason; last is the status of the last event sent, for a
 	// transport that tells the client why it closes.
@@ -33,8 +34,8 @@ type pinger interface {
 }
 
 // responseTransport writes SSE frames to an http.ResponseWriter, on the request's goroutine, with a
-// fresh write deadline for every batch: the server-wide WriteTimeout must not cut a stream, and a
-// stuck client must not pin it.
+// fresh write deadline for every write, and every span of a long one (writeSpans): the
+// server-wide WriteTimeout must not cut a stream, and a stuck client must not pin it.
 type responseTransport struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
@@ -54,15 +55,42 @@ func (t *responseTransport) Write(frame []byte) error {
 }
 
 func (t *responseTransport) WriteMany(frames ...[]byte) error {
-	if err := t.deadline(); err != nil {
-		return err
-	}
-	for _, f := range frames {
+	err := writeSpans(frames, t.deadline, func(f []byte) error {
 		if _, err := t.w.Write(f); err != nil {
 			return fmt.Errorf("write stream: %w", err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	return t.flush()
+}
+
+// deadlineSpan is how many bytes of a batch one write deadline covers. A batch of a long backlog
+// (a board resumed from the start of its day: megabytes) is sent under a deadline renewed every
+// span, so a client that takes it slowly but steadily, a phone on a slow network, is not cut
+// mid-backlog to start again: as the poller ends only a stream that takes nothing for WriteTimeout,
+// this ends one that takes less than a span in it.
+const deadlineSpan = 64 << 10
+
+// writeSpans writes frames in order with write, calling renew (which sets a fresh write deadline)
+// before the first and again before each frame that starts a new span of deadlineSpan bytes.
+func writeSpans(frames [][]byte, renew func() error, write func([]byte) error) error {
+	span := 0
+	for i, f := range frames {
+		if i == 0 || span >= deadlineSpan {
+			if err := renew(); err != nil {
+				return err
+			}
+			span = 0
+		}
+		if err := write(f); err != nil {
+			return err
+		}
+		span += len(f)
+	}
+	return nil
 }
 
 // deadline moves the connection's write deadline to the write timeout from now.
@@ -98,14 +126,18 @@ var (
 func (t *wsTransport) Write(frame []byte) error { return t.WriteMany(frame) }
 
 func (t *wsTransport) WriteMany(frames ...[]byte) error {
-	ctx, cancel := context.WithTimeout(t.ctx, t.timeout)
-	defer cancel()
-	for _, f := range frames {
+	ctx, cancel := t.ctx, context.CancelFunc(func() {})
+	defer func() { cancel() }()
+	return writeSpans(frames, func() error {
+		cancel()
+		ctx, cancel = context.WithTimeout(t.ctx, t.timeout)
+		return nil
+	}, func(f []byte) error {
 		if err := t.conn.Write(ctx, websocket.MessageText, f); err != nil {
 			return wsWriteError(ctx, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func (t *wsTransport) Ping() error {

@@ -102,7 +102,9 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 // order a status published before the position is always taken with it, so the position is judged
 // against that status; and a terminal event published after it still drops it (see location).
 func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
-	if l := w.sub.TakeLocation(); l != nil {
+	// A position the cap holds back is replaced only by a newer one: an older fix of a racing
+	// post that lands in the emptied slot afterwards must not take its place (hub.Location.Replaces).
+	if l := w.sub.TakeLocation(); l != nil && l.Replaces(w.loc) {
 		w.loc = l
 	}
 	if w.scope == PartyEvents {
@@ -110,7 +112,9 @@ func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
 			if w.locs == nil {
 				w.locs = make(map[string]*hub.Location, 1)
 			}
-			w.locs[id] = l
+			if l.Replaces(w.locs[id]) {
+				w.locs[id] = l
+			}
 		}
 	}
 	return w.sub.Take()
@@ -413,7 +417,9 @@ func (w *watcher) flush() error {
 			}
 			w.out, w.ends = nil, keepSmall(w.ends)
 		} else {
-			w.out, w.ends = w.out[:0], w.ends[:0]
+			// A stream on its own goroutine keeps its buffers between flushes, but not the room
+			// a long backlog or snapshot grew them to, which an idle stream would hold for life.
+			w.out, w.ends = keepUpTo(w.out, maxScratch), keepUpTo(w.ends, maxKeptFrames)
 		}
 		if err != nil {
 			return err
@@ -429,9 +435,11 @@ func (w *watcher) flush() error {
 	if w.pending > 0 {
 		w.e.observer.EventsDelivered(w.pending, w.liveAt, time.Now())
 		w.events.Add(int64(w.pending))
-		w.pending, w.liveAt = 0, w.liveAt[:0]
+		w.pending = 0
 		if w.lean {
 			w.liveAt = keepSmall(w.liveAt)
+		} else {
+			w.liveAt = keepUpTo(w.liveAt, maxKeptFrames)
 		}
 	}
 	return nil
