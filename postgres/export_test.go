@@ -61,3 +61,7 @@ func PurgePositions(ctx context.Context, b *LocationBus) error { return b.purge(
 
 // ActiveOrdersQuery is ActiveOrders' read, for its query plan.
 const ActiveOrdersQuery = activeOrdersQuery
+
+// PurgeExpiredKeys is the purge of expired idempotency records each batch that records answers
+// runs, for its query plan and its locks.
+const PurgeExpiredKeys = purgeExpiredKeys

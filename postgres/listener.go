@@ -94,7 +94,7 @@ func (l *Listener) Open(ctx context.Context) error {
 	}
 	conn, err := l.connect(ctx)
 	if err != nil {
-		return err
+		return unavailableIfAway(err) // a node starting waits for it, as for the store's (Store.Open)
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.listening.Store(true)

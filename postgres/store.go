@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,15 @@ const (
 	// deadline, and a read of a silent database would hold the request until TCP gives up. A
 	// read takes milliseconds; past ten seconds it is answered 503 like a write.
 	DefaultReadTimeout = 10 * time.Second
+	// DefaultIdleInTransactionTimeout is the pool's idle_in_transaction_session_timeout: how long
+	// PostgreSQL keeps a session that sits in a transaction, waiting for its node, before it ends
+	// the session and lets its locks go. A node's transaction waits on the node only between its
+	// round trips, for microseconds; a node whose host died, or whose route dropped, between them
+	// would otherwise hold its orders' rows and its parties' log heads until TCP gave up (two
+	// hours with the kernel's keepalives), and every node's writes to those orders and parties
+	// would wait out their BatchTimeout and fail. A URL that sets the parameter is the operator's
+	// word.
+	DefaultIdleInTransactionTimeout = 5 * time.Second
 )
 
 // Channel is the NOTIFY channel that carries committed events.
@@ -96,6 +106,10 @@ type Store struct {
 	// ReadTimeout bounds each read (an order, its events, a party's snapshot, a ping); past it
 	// the read fails with EUnavailable ("not answering"). Zero means DefaultReadTimeout.
 	ReadTimeout time.Duration
+	// IdleInTransactionTimeout is the pool's idle_in_transaction_session_timeout; zero means
+	// DefaultIdleInTransactionTimeout. An idle_in_transaction_session_timeout parameter in URL
+	// overrides it.
+	IdleInTransactionTimeout time.Duration
 
 	pool    *pgxpool.Pool
 	batches *groupcommit.Writer
@@ -111,6 +125,7 @@ type Store struct {
 	// before anything is sent: a test makes a batch lose races it cannot stage.
 	failAttempt func(n int) error
 	tracker     storehealth.Tracker // whether the database is away, and why
+	closed      atomic.Bool         // Close was called: every failure is the store closing
 	// opened is when Open began, and lostAt when a connection was last found lost, as time
 	// since opened (0: never): the pool pings the connections idle since before then (read.go).
 	opened time.Time
@@ -178,8 +193,11 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.ReadTimeout == 0 {
 		s.ReadTimeout = DefaultReadTimeout
 	}
-	if s.MaxConns < 0 || s.MaxBatch < 0 || s.BatchTimeout < 0 || s.ReadTimeout < 0 {
-		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout and ReadTimeout must not be negative")
+	if s.IdleInTransactionTimeout == 0 {
+		s.IdleInTransactionTimeout = DefaultIdleInTransactionTimeout
+	}
+	if s.MaxConns < 0 || s.MaxBatch < 0 || s.BatchTimeout < 0 || s.ReadTimeout < 0 || s.IdleInTransactionTimeout < 0 {
+		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout, ReadTimeout and IdleInTransactionTimeout must not be negative")
 	}
 	if s.MaxNotifyPayload < MinNotifyPayload || s.MaxNotifyPayload >= 8000 {
 		return fmt.Errorf("postgres: MaxNotifyPayload is %d bytes; it must be from %d (the short notice of an event, by order id, seq and marks, must fit) to 7999 (PostgreSQL refuses 8000)",
@@ -195,6 +213,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = s.ApplicationName
 	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(max(1, s.IdleInTransactionTimeout.Milliseconds()), 10)
+	}
 	cfg.ShouldPing = s.shouldPing
 	s.opened = time.Now()
 	defer func() {
@@ -206,32 +227,41 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	if err := s.pool.Ping(ctx); err != nil {
-		if reason := unavailableReason(err); reason != "" {
-			err = storehealth.Unavailable(reason, err) // start-up waits for it (see cmd/ordercast)
-		}
-		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, err)
+		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, unavailableIfAway(err))
 	}
+	// The database may go away again between the ping and what follows (a restart, its
+	// connections all taken): that too is an outage to wait out at start, not a failure.
 	if err := s.migrate(ctx); err != nil {
-		return err
+		return unavailableIfAway(err)
 	}
 	if err := s.readClock(ctx); err != nil {
-		return err
+		return unavailableIfAway(err)
 	}
 	s.recent = ordercache.New(s.OrderCache)
 	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch, nil)
 	return nil
 }
 
+// unavailableIfAway marks err unavailable when it says the database is away: a node starting
+// waits for it (see cmd/ordercast) rather than exiting.
+func unavailableIfAway(err error) error {
+	if reason := unavailableReason(err); reason != "" {
+		return storehealth.Unavailable(reason, err)
+	}
+	return err
+}
+
 // Close stops the writer (writes still queued fail with an error) and closes the connection
-// pool. It is safe to call on a Store that failed to open.
+// pool. It is safe to call on a Store that failed to open, and more than once. Both stay in
+// place: a request still running when a shutdown gives up waiting for it gets a closed writer's
+// or pool's error, answered 503 (health), not a nil pointer.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	if s.batches != nil {
 		s.batches.Close()
-		s.batches = nil
 	}
 	if s.pool != nil {
 		s.pool.Close()
-		s.pool = nil
 	}
 	return nil
 }

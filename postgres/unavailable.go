@@ -106,6 +106,8 @@ func backendEnded(err error) bool {
 	switch pgErr.Code {
 	case "57P01", "57P02", "57P05": // admin shutdown or termination, crash shutdown, idle session timeout
 		return true
+	case "25P03": // idle_in_transaction_session_timeout: the node was silent mid-transaction
+		return true
 	}
 	return false
 }
@@ -132,6 +134,9 @@ func busyReason(err error) string {
 // health translates err into the domain's unavailable error when the database is away or busy,
 // and keeps the store's outage state (storehealth.Tracker.Check).
 func (s *Store) health(err error, proves bool) error {
+	if err != nil && s.closed.Load() {
+		return storehealth.Unavailable("closing", err)
+	}
 	if reason := busyReason(err); reason != "" {
 		return storehealth.Unavailable(reason, err)
 	}

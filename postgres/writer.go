@@ -211,6 +211,15 @@ func (s *Store) guessBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercast
 	return s.writeBatch(ctx, conn, write, b, found, log)
 }
 
+// purgeExpiredKeys deletes up to $1 expired idempotency records, found by idempotency_keys_expiry:
+// statement_timestamp() is stable within the statement, so the index can be searched with it,
+// where clock_timestamp(), volatile, made every batch that records answers read the whole table
+// (millions of rows at a day's keys), under its orders' and parties' locks. SKIP LOCKED leaves
+// the records another node's batch is purging to it: waiting on them would make the batches of
+// every node wait on each other's commits.
+const purgeExpiredKeys = `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
+	SELECT ctid FROM idempotency_keys WHERE expires_at <= statement_timestamp() LIMIT $1 FOR UPDATE SKIP LOCKED))`
+
 // lockOrders locks the orders with the ids $1 and returns the ids of those that exist. Every
 // writer of an order on every node takes its lock first, so writers of one order are serialised
 // across nodes; ORDER BY takes the locks in one order everywhere, so two nodes' batches cannot
@@ -260,6 +269,16 @@ func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercas
 	s.clock.read(now, sent, time.Now())
 
 	b.Apply(now)
+	if len(b.Created) == 0 && len(b.Updated) == 0 && len(b.Answers) == 0 {
+		// Refusals and repeats only: their answers are known whatever becomes of this
+		// transaction, which wrote nothing. A COMMIT of its own would turn a connection lost
+		// meanwhile into an unknown outcome (errCommitUnknown), and their 409s and 422s into 503s.
+		if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+			// The pool destroys a connection released inside a transaction: nothing is left open.
+			s.Logger.Debug("postgres: a batch that wrote nothing could not roll back", "err", err)
+		}
+		return nil
+	}
 	log, err := s.logParties(ctx, conn, b)
 	if err != nil {
 		return err
@@ -388,11 +407,10 @@ func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.B
 		// keys' expired ones. No ON CONFLICT: a key another node recorded since it was read (or
 		// one this node took for unanswered) fails this attempt (idempotency_keys_pkey), and
 		// the locking path refuses only its write.
-		write.Queue(`DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
-			SELECT ctid FROM idempotency_keys WHERE expires_at <= clock_timestamp() LIMIT $1))`, ordercast.ExpiredKeysToPurge(len(names)))
+		write.Queue(purgeExpiredKeys, ordercast.ExpiredKeysToPurge(len(names)))
 		write.Queue(`
 			DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS u (scope, key)
-			WHERE k.scope = u.scope AND k.key = u.key AND k.expires_at <= clock_timestamp()`, scopes, names)
+			WHERE k.scope = u.scope AND k.key = u.key AND k.expires_at <= statement_timestamp()`, scopes, names)
 		write.Queue(`
 			INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, expires_at)
 			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bytea[], $6::timestamptz[])`,
