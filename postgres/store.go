@@ -273,7 +273,7 @@ func (s *Store) Close() error {
 // time: one that runs out finds the database silent (see pingDeadline).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
-		return errors.New("postgres: store not open")
+		return s.health(errors.New("postgres: store not open"), false) // or closed: unavailable
 	}
 	start := time.Now()
 	err := s.readAgainOnLoss(ctx, func(ctx context.Context) error {

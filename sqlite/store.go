@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -132,6 +133,7 @@ type Store struct {
 	bound         walBound // the writer goroutine's
 
 	tracker storehealth.Tracker // whether the database is away, and why
+	closed  atomic.Bool         // Close was called: every failure is the store closing
 }
 
 // New returns a Store for the database file at path. Call Open before using it.
@@ -164,6 +166,7 @@ func checkPath(path string) error {
 // Open validates the settings, opens the connection pools, sets the pragmas and applies any
 // pending migrations. On error nothing stays open.
 func (s *Store) Open(ctx context.Context) (err error) {
+	s.closed.Store(false)
 	if s.Path == "" {
 		return fmt.Errorf("sqlite: path required")
 	}
@@ -278,12 +281,14 @@ func (s *Store) Open(ctx context.Context) (err error) {
 }
 
 // Close stops the writer (writes still queued fail with an error), then the checkpointer, and
-// closes the connections. It is safe to call on a Store that failed to open.
+// closes the connections. It is safe to call on a Store that failed to open, and more than once.
+// The writer and the readers stay in place, closed: a request still running when a shutdown gives
+// up waiting for it gets their error, answered 503 (health), not a nil pointer.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	var errs []error
 	if s.batches != nil {
 		s.batches.Close()
-		s.batches = nil
 	}
 	if s.ckpt != nil {
 		if err := s.ckpt.close(); err != nil {
@@ -305,13 +310,11 @@ func (s *Store) Close() error {
 		if err := s.reads.close(); err != nil {
 			errs = append(errs, fmt.Errorf("sqlite: readers: %w", err))
 		}
-		s.reads = nil
 	}
 	if s.readers != nil {
 		if err := s.readers.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("sqlite: close readers: %w", err))
 		}
-		s.readers = nil
 	}
 	if s.writer != nil {
 		if err := s.writer.Close(); err != nil {
@@ -330,7 +333,7 @@ func (s *Store) Close() error {
 // database available again and the next failing commit unavailable again.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.writer == nil || s.readers == nil {
-		return fmt.Errorf("sqlite: store not open")
+		return s.health(errors.New("sqlite: store not open"), false) // or closed: unavailable
 	}
 	if err := s.health(s.readers.PingContext(ctx), false); err != nil {
 		return fmt.Errorf("sqlite: ping readers: %w", err)

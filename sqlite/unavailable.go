@@ -6,6 +6,8 @@ import (
 
 	sqlitedrv "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // errLockHeld is a readiness probe that did not get the write lock in probeWait: another
@@ -43,7 +45,12 @@ func unavailableReason(err error) string {
 
 // health translates err into the domain's unavailable error when the database is away, and
 // keeps the store's outage state (storehealth.Tracker.Check).
-func (s *Store) health(err error, proves bool) error { return s.tracker.Check(err, proves) }
+func (s *Store) health(err error, proves bool) error {
+	if err != nil && s.closed.Load() {
+		return storehealth.Unavailable("closing", err)
+	}
+	return s.tracker.Check(err, proves)
+}
 
 // Unavailable is why the database is away, or "" when it answered the last write or ping.
 func (s *Store) Unavailable() string { return s.tracker.Reason() }

@@ -41,6 +41,39 @@ func Exercise(t *testing.T, open func(t *testing.T, pub ordercast.Publisher) ord
 	t.Run("Places", func(t *testing.T) { exercisePlaces(t, open) })
 	t.Run("Owners", func(t *testing.T) { exerciseOwners(t, open) })
 	t.Run("HistoryBound", func(t *testing.T) { exerciseHistoryBound(t, open) })
+	t.Run("ClosedIsUnavailable", func(t *testing.T) { exerciseClosed(t, open) })
+}
+
+// exerciseClosed: a request a shutdown stopped waiting for may still reach the store after Close;
+// it is answered as a store that is going away (503), not with a panic or an internal error, and
+// Close may be called again.
+func exerciseClosed(t *testing.T, open opener) {
+	t.Parallel()
+	h := newHarness(t, open)
+	h.create(t, ordercast.NewOrder{ID: "closed-1"})
+	for range 2 {
+		if err := h.s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	_, err := h.s.Order(h.ctx, "closed-1")
+	wantUnavailable(t, "Order", err)
+	_, err = h.s.EventsAfter(h.ctx, "closed-1", 0, 0)
+	wantUnavailable(t, "EventsAfter", err)
+	_, err = h.s.ActiveOrders(h.ctx, 10)
+	wantUnavailable(t, "ActiveOrders", err)
+	_, _, _, err = h.s.AppendStatus(h.ctx, ordercast.StatusChange{OrderID: "closed-1", Status: ordercast.StatusConfirmed})
+	wantUnavailable(t, "AppendStatus", err)
+	_, _, err = h.s.CreateOrder(h.ctx, ordercast.NewOrder{ID: "closed-2"})
+	wantUnavailable(t, "CreateOrder", err)
+	wantUnavailable(t, "Ping", h.s.Ping(h.ctx))
+}
+
+func wantUnavailable(t *testing.T, what string, err error) {
+	t.Helper()
+	if ordercast.ErrorCode(err) != ordercast.EUnavailable {
+		t.Errorf("%s after Close: %v; want %s", what, err, ordercast.EUnavailable)
+	}
 }
 
 func exerciseCreate(t *testing.T, open opener) {
