@@ -4,7 +4,10 @@
 #
 #   docker build --build-arg REVISION=$(git rev-parse HEAD) -t ordercast .
 #   (umask 077; echo "ORDERCAST_SECRET=$(openssl rand -hex 32)" > ordercast.env)
-#   docker run -p 8080:8080 -v ordercast-data:/data --env-file ordercast.env ordercast
+#   docker run -p 8080:8080 -v ordercast-data:/data --stop-timeout 45 --env-file ordercast.env ordercast
+#
+# --stop-timeout: Docker's default 10 s kills the node as its drain (--drain, 10 s) ends, before
+# it closes its database; 45 s covers --shutdown-timeout (30 s).
 #
 # The secret is required (-e ORDERCAST_SECRET=… works too). The demo runs without one, on a
 # database it names itself; its console hands out an admin token, so publish it on the host's
@@ -12,7 +15,8 @@
 #
 # See docs/deploy.md ("Docker").
 
-FROM golang:1.26-bookworm AS build
+# go.mod's version: the official images build with their own toolchain only (GOTOOLCHAIN=local).
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 # Modules first, so that a code change does not download them again.
 COPY go.mod go.sum ./

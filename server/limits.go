@@ -152,6 +152,12 @@ func (t *clientTable) sweep(now time.Time) {
 func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	peer := peerAddr(r.RemoteAddr)
 	if len(s.Limits.TrustedProxies) == 0 || !trusted(s.Limits.TrustedProxies, peer) {
+		if _, proxied := r.Header["X-Forwarded-For"]; proxied && !s.untrustedProxySeen.Swap(true) {
+			// Said once: behind a proxy the node was not told of, every client behind it is one
+			// client to the limits, and they refuse streams and writes with no other sign why.
+			s.Logger.Warn("a request came through a proxy that --trusted-proxies does not name: the per-client limits (--max-streams-per-client, --write-rate, --max-conns-per-peer) count every client behind it as this one address; name the proxy in --trusted-proxies (logged once)",
+				"proxy", peer.String())
+		}
 		return peer
 	}
 	var hops []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -255,5 +256,42 @@ func TestAnonymousWritesHaveTheirOwnBudget(t *testing.T) {
 func TestFullClientTableMakesRoom(t *testing.T) {
 	if got, most := server.ClientsAfterOverflow(), server.DefaultMaxClients*9/10+1; got > most {
 		t.Fatalf("after one address past the bound the table holds %d clients, want at most %d", got, most)
+	}
+}
+
+// TestAnUnnamedProxyIsToldOfOnce: requests that carry X-Forwarded-For from a peer --trusted-proxies
+// does not name are logged once, naming the flag: the per-client limits then count every client
+// behind that proxy as one, and refuse them with no other sign why. A named proxy, or a request
+// without the header, is not logged.
+func TestAnUnnamedProxyIsToldOfOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		proxies []netip.Prefix
+		header  bool
+		want    int
+	}{
+		{"unnamed proxy", nil, true, 1},
+		{"no proxy", nil, false, 0},
+		{"named proxy", loopbackProxy, true, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &testutil.Buffer{}
+			ts := newServer(t, func(s *server.Server) {
+				s.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+				s.Limits.TrustedProxies, s.Limits.WriteRate, s.Limits.WriteBurst = tc.proxies, 1000, 1000 // limits counted per client
+			})
+			for i := range 3 {
+				var hdr []string
+				if tc.header {
+					hdr = []string{"X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i+1)}
+				}
+				call(t, "POST", ts.URL()+"/v1/orders", "", fmt.Sprintf(`{"id":"p-%d"}`, i), hdr...)
+			}
+			if n := strings.Count(logs.String(), "--trusted-proxies does not name"); n != tc.want {
+				t.Errorf("%d warnings over 3 requests, want %d:\n%s", n, tc.want, logs.String())
+			}
+		})
 	}
 }

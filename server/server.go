@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,9 +57,13 @@ type Server struct {
 	tlsConfig *tls.Config    // nil without TLS
 	engine    *stream.Engine // runs every watch; made by Handler from the fields above
 	draining  atomic.Bool    // set when Close starts: the node is not ready
-	ctx       context.Context
-	cancel    context.CancelFunc
-	serveErr  chan error
+	unready   unreadyLog     // why /readyz last failed, logged once a spell
+	// untrustedProxySeen is set once a request carried X-Forwarded-For from a peer that
+	// --trusted-proxies does not name (clientAddr), which is logged the first time.
+	untrustedProxySeen atomic.Bool
+	ctx                context.Context
+	cancel             context.CancelFunc
+	serveErr           chan error
 }
 
 // New returns a server with DefaultConfig.
@@ -359,7 +364,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		if ordercast.ErrorCode(err) == ordercast.EUnavailable {
 			msg = "store unavailable: " + ordercast.ErrorMessage(err)
 		} else {
-			s.Logger.Warn("readiness: store unreachable", "request_id", RequestID(ctx), "err", err)
+			s.unready.fail(s.Logger, "readiness: store unreachable", err)
 		}
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "%s", msg))
 		return
@@ -367,10 +372,48 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	for _, check := range s.ReadyChecks {
 		if err := check(ctx); err != nil {
 			// The reason goes to the log, not to whoever can reach /readyz.
-			s.Logger.Warn("readiness check failed", "request_id", RequestID(ctx), "err", err)
+			s.unready.fail(s.Logger, "readiness check failed", err)
 			s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "not ready (see the log)"))
 			return
 		}
 	}
+	s.unready.ok(s.Logger)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// unreadyLog logs why /readyz fails once a spell, not once a probe: every load balancer probes
+// every few seconds, and a listener away for a minute would write a line each time.
+type unreadyLog struct {
+	mu     sync.Mutex
+	reason string // the failure logged last; "" while ready
+	since  time.Time
+}
+
+// fail logs msg with err when it is not the failure logged last.
+func (u *unreadyLog) fail(l *slog.Logger, msg string, err error) {
+	reason := msg + ": " + err.Error()
+	u.mu.Lock()
+	if u.reason == reason {
+		u.mu.Unlock()
+		return
+	}
+	if u.reason == "" {
+		u.since = time.Now()
+	}
+	u.reason = reason
+	u.mu.Unlock()
+	l.Warn(msg+" (logged once until it changes or the node is ready again)", "err", err)
+}
+
+// ok logs the end of a spell of failures, with its length.
+func (u *unreadyLog) ok(l *slog.Logger) {
+	u.mu.Lock()
+	if u.reason == "" {
+		u.mu.Unlock()
+		return
+	}
+	since := u.since
+	u.reason = ""
+	u.mu.Unlock()
+	l.Info("ready again", "after", time.Since(since).Round(time.Millisecond))
 }

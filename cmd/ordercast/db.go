@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,4 +207,21 @@ func redactURL(db string) string {
 	}
 	u.RawQuery = q.Encode()
 	return u.Redacted()
+}
+
+// connStringKeys are the keys of a libpq key=value connection string that a --db value is most
+// likely to hold.
+var connStringKeys = []string{"host", "hostaddr", "port", "dbname", "user", "password", "passfile",
+	"sslmode", "sslrootcert", "service", "connect_timeout", "application_name", "options", "target_session_attrs"}
+
+// looksLikeConnString reports whether db is a libpq key=value connection string ("host=db
+// user=u password=…"). Taken for what it is not, an SQLite file's name, it would run the node on
+// a file of that name in its working directory, alone, with the password in every log line.
+func looksLikeConnString(db string) bool {
+	for _, field := range strings.Fields(db) {
+		if k, _, ok := strings.Cut(field, "="); ok && slices.Contains(connStringKeys, strings.ToLower(k)) {
+			return true
+		}
+	}
+	return false
 }

@@ -93,6 +93,43 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 	}
 }
 
+// TestAKeyValueConnectionStringIsRefused: --db in libpq's key=value form is refused with a message
+// that says to give a URL and does not repeat the value (it holds a password), where it was taken
+// for an SQLite file's name: the node ran alone, on a file of that name, the password in its logs.
+func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
+	const conninfo = "host=db.internal user=u password=hunter2 dbname=orders"
+	t.Setenv("ORDERCAST_SECRET", strings.Repeat("s", 32)) // only --db is wrong
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flag", []string{"--db", conninfo}, nil},
+		{"environment", nil, map[string]string{"ORDERCAST_DB": conninfo}},
+		{"one key", []string{"--db", "dbname=orders"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			var stderr bytes.Buffer
+			err := NewMain(io.Discard, &stderr).ParseFlags(tc.args)
+			if err == nil {
+				t.Fatal("ParseFlags accepted a key=value connection string as an SQLite file")
+			}
+			msg := err.Error() + stderr.String()
+			if !strings.Contains(msg, "postgres://") || strings.Contains(msg, "hunter2") {
+				t.Errorf("error %q: want one that asks for a postgres:// URL without repeating the password", msg)
+			}
+		})
+	}
+	// A file whose name holds '=' is no connection string.
+	path := filepath.Join(t.TempDir(), "orders=2026.db")
+	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", path}); err != nil {
+		t.Errorf("--db %s: %v; want an SQLite file", path, err)
+	}
+}
+
 // TestEnvironmentFillsFlags: ORDERCAST_* variables set what the command line leaves out, and the
 // command line wins over them.
 func TestEnvironmentFillsFlags(t *testing.T) {

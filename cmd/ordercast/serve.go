@@ -183,6 +183,8 @@ func (m *Main) validate() error {
 		return fmt.Errorf("--shutdown-delay (%s) plus --drain (%s) must be shorter than --shutdown-timeout (%s)", m.HTTP.ShutdownDelay, m.HTTP.DrainWindow, m.ShutdownTimeout)
 	case m.DB == "":
 		return errors.New("--db must not be empty")
+	case looksLikeConnString(m.DB): // never echoed: it may hold a password
+		return errors.New("--db is a PostgreSQL key=value connection string (host=… dbname=…); give it as a URL, postgres://user:password@host:5432/dbname?sslmode=require, or name an SQLite file")
 	// Values the server would take but no deployment means: each would quietly break streams.
 	case m.HTTP.Heartbeat < time.Second:
 		return fmt.Errorf("--heartbeat must be at least 1s (a keep-alive more often only costs writes), got %s", m.HTTP.Heartbeat)
