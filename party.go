@@ -193,6 +193,12 @@ type CourierChange struct {
 	// Owner, when set, must own the order (see Order.Owns) for the change to apply: the check
 	// is made in the write's transaction, so it cannot race a change of ownership.
 	Owner Party
+	// Before, when set, is the stage from which the change may no longer give the order a
+	// courier: a party's assignment must come before the order shows its courier's position,
+	// so that the courier itself moves the order there (a pickup). Without it a restaurant could
+	// hand an order already out for delivery to any courier it names, and follow that courier
+	// wherever it went. Taking the courier away stays open: it shows no one anything.
+	Before Status
 }
 
 // Validate checks the request's own values.
@@ -240,6 +246,9 @@ func (c CourierChange) Apply(o Order) (changed bool, err error) {
 	}
 	if o.Status.Terminal() {
 		return false, Errorf(EInvalidTransition, "order is %s and accepts no further change", o.Status)
+	}
+	if c.Before != "" && c.CourierID != "" && rank[o.Status] >= rank[c.Before] {
+		return false, Errorf(EInvalidTransition, "order is %s: its courier can be chosen only before %s (from then on its courier's position is shown), except by dispatch (an admin or system token)", o.Status, c.Before)
 	}
 	if o.Version > maxCourierVersion {
 		return false, Errorf(ETooManyAssignments, "order %s has had as many courier changes as one order may; its status can still change", o.ID)

@@ -23,3 +23,30 @@ func TestCourierBoundKeepsRoomForStatuses(t *testing.T) {
 		t.Errorf("a courier change at maxCourierVersion and every status after it reach version %d, want %d", got, MaxOrderVersion)
 	}
 }
+
+// TestACourierChangeBeforeAStage: a change with Before gives the order a courier only while it
+// has not reached that stage, and takes its courier away at any stage before the end; one without
+// Before (dispatch's) does both at any stage before the end.
+func TestACourierChangeBeforeAStage(t *testing.T) {
+	for _, tc := range []struct {
+		status  Status
+		courier string
+		before  Status
+		ok      bool
+	}{
+		{StatusReady, "c-2", StatusOutForDelivery, true},
+		{StatusOutForDelivery, "c-2", StatusOutForDelivery, false},
+		{StatusOutForDelivery, "", StatusOutForDelivery, true},
+		{StatusOutForDelivery, "c-2", "", true},
+		{StatusDelivered, "c-2", "", false},
+	} {
+		o := Order{ID: "o-1", Status: tc.status, Version: 4, CourierID: "c-1"}
+		changed, err := CourierChange{OrderID: "o-1", CourierID: tc.courier, Before: tc.before}.Apply(o)
+		if ok := err == nil && changed; ok != tc.ok {
+			t.Errorf("courier %q on an order %s, before %q: changed %v, err %v; want allowed %v", tc.courier, tc.status, tc.before, changed, err, tc.ok)
+		}
+		if err != nil && ErrorCode(err) != EInvalidTransition {
+			t.Errorf("courier %q on an order %s, before %q: %v; want %s", tc.courier, tc.status, tc.before, err, EInvalidTransition)
+		}
+	}
+}

@@ -455,9 +455,13 @@ func (a *Authority) AuthorizeWatchAll(token string) error {
 	return nil
 }
 
-// options are the checks every token gets: exp required, nbf and iat honoured, with leeway.
+// options are the checks every token gets: exp required, nbf and iat honoured, with leeway; and
+// base64url read strictly, so that one token has one spelling: read loosely, the spare bits of a
+// signature's last character let four strings (sixteen for RS256) pass as the same token, each a
+// cache entry of its own, and each past any list of refused tokens keyed by the string.
 func (a *Authority) options(extra ...jwt.ParserOption) []jwt.ParserOption {
 	return append([]jwt.ParserOption{
+		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(a.Leeway),

@@ -356,3 +356,37 @@ func TestExternalTokenChecks(t *testing.T) {
 		t.Fatalf("own HS256 token: %v", err)
 	}
 }
+
+// TestATokenHasOneSpelling: a token whose signature's last character is changed in its spare bits
+// alone (the same bytes to a loose base64url reader) is refused: one token, one string, so no
+// variant is a cache entry of its own or passes a list of refused tokens.
+func TestATokenHasOneSpelling(t *testing.T) {
+	a := newAuthority(t)
+	actor, err := a.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "x"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tracking, _, err := a.SignTracking("o-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for _, tc := range []struct {
+		name  string
+		tok   string
+		parse func(string) error
+	}{
+		{"actor", actor, func(s string) error { _, err := a.ParseActor(s); return err }},
+		{"tracking", tracking, func(s string) error { _, err := a.ParseTracking(s); return err }},
+	} {
+		accepted := 0
+		for _, c := range alphabet {
+			if tc.parse(tc.tok[:len(tc.tok)-1]+string(c)) == nil {
+				accepted++
+			}
+		}
+		if accepted != 1 {
+			t.Errorf("%s token: %d spellings accepted, want 1 (its own)", tc.name, accepted)
+		}
+	}
+}

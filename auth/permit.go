@@ -26,6 +26,9 @@ type grant struct {
 	// notBefore[to] is the stage an order must have reached for the role to set status to: its
 	// part of the order begins there (StatusChange.NotBefore).
 	notBefore map[ordercast.Status]ordercast.Status
+	// assignBefore is the stage from which the role may no longer choose an order's courier
+	// (CourierChange.Before).
+	assignBefore ordercast.Status
 }
 
 // permissions is the one table of who may do what. A role absent here may do nothing.
@@ -36,6 +39,10 @@ var permissions = map[Role]grant{
 		party:    ordercast.PartyRestaurant,
 		actions:  []Action{ActRead, ActSetStatus, ActAssignCourier},
 		statuses: []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady, ordercast.StatusCancelled},
+		// A courier's position is shown from out_for_delivery, which the courier sets itself by
+		// picking the order up: a restaurant that could hand an order already out for delivery
+		// to a courier it names would follow that courier on its own rounds, who never agreed.
+		assignBefore: ordercast.StatusOutForDelivery,
 	},
 	RoleCourier: {
 		party:    ordercast.PartyCourier,
@@ -87,6 +94,10 @@ func (a Actor) MayDo(act Action, to ordercast.Status) bool {
 func (a Actor) NotBefore(to ordercast.Status) ordercast.Status {
 	return permissions[a.Role].notBefore[to]
 }
+
+// AssignBefore is the stage from which a may no longer choose an order's courier ("" when it
+// may at any stage): see CourierChange.Before.
+func (a Actor) AssignBefore() ordercast.Status { return permissions[a.Role].assignBefore }
 
 // Settable lists the statuses a may set (on its own orders, for a party role), in the order of
 // ordercast.Statuses: what a page acting as a offers.

@@ -264,14 +264,15 @@ func (t *Tracker) sweep() {
 }
 
 // forgetCouriers drops couriers idle for longer than a full budget takes to refill (so forgetting
-// gives nothing away), or, when early, those idle for a second. Called with t.mu held.
+// gives nothing away), or, when early, those idle for a second whose budget is full again: one
+// forgotten with its budget spent would start afresh with a full one. Called with t.mu held.
 func (t *Tracker) forgetCouriers(now time.Time, early bool) {
 	idle := time.Minute
 	if early {
 		idle = time.Second
 	}
 	for id, c := range t.couriers {
-		if now.Sub(c.seen) > idle {
+		if now.Sub(c.seen) > idle && (!early || c.limiter == nil || c.limiter.TokensAt(now) >= float64(c.limiter.Burst())) {
 			t.dropOrders(id, c)
 			delete(t.couriers, id)
 		}

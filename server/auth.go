@@ -148,8 +148,18 @@ func (s *Server) owner(a auth.Actor) (ordercast.Party, error) {
 // permitAssign decides whether actor may assign couriers at all; the order's restaurant is
 // checked in the transaction (see owner).
 func (s *Server) permitAssign(a auth.Actor) error {
-	if s.Auth != nil && !a.MayDo(auth.ActAssignCourier, "") {
+	if s.unrestricted(a) {
+		return nil
+	}
+	if !a.MayDo(auth.ActAssignCourier, "") {
 		return ordercast.Errorf(ordercast.EForbidden, "role %s may not assign couriers", a.Role)
+	}
+	// A party chooses a courier only before the courier's position shows (CourierChange.Before),
+	// and the courier itself moves the order there by picking it up. A server that shows the
+	// position earlier (--location-from) shows it from the assignment on, before the courier has
+	// touched the order: there only dispatch, trusted with every courier, may assign.
+	if s.Locations != nil && s.Locations.From != "" && s.Locations.From != a.AssignBefore() {
+		return ordercast.Errorf(ordercast.EForbidden, "couriers are assigned by dispatch (an admin or system token) on this server: it shows a courier's position from %s, before the courier has picked the order up", s.Locations.From)
 	}
 	return nil
 }

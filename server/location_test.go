@@ -863,3 +863,81 @@ func TestPostLocationsStoreAwayIs503(t *testing.T) {
 		t.Fatalf("the same positions once the store is back: %d %s (%v), want 200 with both accepted", code, got, err)
 	}
 }
+
+// TestARestaurantCannotHandAnOrderToACourierToFollowIt: a courier's position reaches an order's
+// watchers, its restaurant included, while the order is out for delivery, a stage the courier
+// reaches itself by picking the order up. A restaurant that could give an order already out for
+// delivery to any courier it names would follow that courier on its rounds for other restaurants,
+// who never agreed: it may choose the courier only before, and take it away at any time. Dispatch
+// (a system or admin token) may reassign at any stage. A server that shows positions earlier
+// (--location-from) shows them from the assignment on: there only dispatch assigns.
+func TestARestaurantCannotHandAnOrderToACourierToFollowIt(t *testing.T) {
+	t.Parallel()
+	sys := actorToken(t, auth.RoleSystem, "dispatch")
+	rest := actorToken(t, auth.RoleRestaurant, "r-1")
+	courier := actorToken(t, auth.RoleCourier, "c-1")
+	victim := actorToken(t, auth.RoleCourier, "c-victim")
+	step := func(t *testing.T, base, method, path, tok, body string, want int) {
+		t.Helper()
+		resp, b := call(t, method, base+path, tok, body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
+		}
+	}
+	t.Run("shown from out_for_delivery", func(t *testing.T) {
+		t.Parallel()
+		ls, _ := newAuthLocationServer(t)
+		base := ls.URL()
+		step(t, base, "POST", "/v1/orders", sys, `{"id":"o-9","restaurant_id":"r-1","dropoff":{"lat":52.5,"lng":13.4}}`, http.StatusCreated)
+		step(t, base, "POST", "/v1/orders/o-9/status", rest, `{"status":"confirmed"}`, http.StatusOK)
+		step(t, base, "PUT", "/v1/orders/o-9/courier", rest, `{"courier_id":"c-1"}`, http.StatusOK) // before pickup: the restaurant's choice
+		step(t, base, "POST", "/v1/orders/o-9/status", courier, `{"status":"out_for_delivery"}`, http.StatusOK)
+		step(t, base, "PUT", "/v1/orders/o-9/courier", rest, `{"courier_id":"c-victim"}`, http.StatusConflict)
+		if code, body := postLocation(t, base, "c-victim", victim, `{"lat":52.51,"lng":13.41}`); code != http.StatusOK || !strings.Contains(string(body), `"orders":0`) {
+			t.Errorf("the courier the restaurant named posts: %d %s; want its position to reach no order", code, body)
+		}
+		if _, body := call(t, "GET", base+"/v1/orders/o-9", sys, ""); !strings.Contains(string(body), `"courier_id":"c-1"`) {
+			t.Errorf("the order after the refused reassignment: %s; want c-1 its courier still", body)
+		}
+		step(t, base, "PUT", "/v1/orders/o-9/courier", rest, `{"courier_id":null}`, http.StatusOK) // taking it away shows no one anything
+		step(t, base, "PUT", "/v1/orders/o-9/courier", rest, `{"courier_id":"c-victim"}`, http.StatusConflict)
+		step(t, base, "PUT", "/v1/orders/o-9/courier", sys, `{"courier_id":"c-2"}`, http.StatusOK) // dispatch reassigns
+	})
+	t.Run("shown from confirmed", func(t *testing.T) {
+		t.Parallel()
+		a := authority(t)
+		ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+			s.Auth = &server.Auth{Tokens: a}
+			tr.From = ordercast.StatusConfirmed
+		})
+		base := ls.URL()
+		step(t, base, "POST", "/v1/orders", sys, `{"id":"o-9","restaurant_id":"r-1"}`, http.StatusCreated)
+		step(t, base, "PUT", "/v1/orders/o-9/courier", rest, `{"courier_id":"c-victim"}`, http.StatusForbidden)
+		step(t, base, "PUT", "/v1/orders/o-9/courier", sys, `{"courier_id":"c-1"}`, http.StatusOK)
+	})
+}
+
+// TestTheBoardOffersAssignmentAsTheServerAllows: a restaurant's board carries the stage from which
+// its token may no longer choose a courier, for its script to offer Assign only before it
+// (TestRestaurantBoardOffersWhatTheRestaurantMay): out_for_delivery, where positions show from
+// there, and never where they show earlier and only dispatch assigns.
+func TestTheBoardOffersAssignmentAsTheServerAllows(t *testing.T) {
+	t.Parallel()
+	tok := actorToken(t, auth.RoleRestaurant, "r-1")
+	for _, tc := range []struct {
+		from ordercast.Status
+		want string
+	}{
+		{"", `data-assign-before="out_for_delivery"`},
+		{ordercast.StatusReady, `data-assign-before="never"`},
+	} {
+		a := authority(t)
+		ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+			s.Auth = &server.Auth{Tokens: a}
+			tr.From = tc.from
+		})
+		if resp, page := visitWithCookie(t, ls.URL(), "/restaurants/r-1", tok); resp.StatusCode != http.StatusOK || !strings.Contains(page, tc.want) {
+			t.Errorf("--location-from %q: the board (%d) lacks %s", tc.from, resp.StatusCode, tc.want)
+		}
+	}
+}

@@ -375,6 +375,9 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if !s.unrestricted(actor) {
+		c.Before = actor.AssignBefore()
+	}
 	var err error
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)

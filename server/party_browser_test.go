@@ -204,6 +204,8 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	if !eval[bool](b, noneLater) {
 		t.Errorf("out for delivery, the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
 	}
+	// The courier's position shows from here: the courier is no longer the restaurant's to choose.
+	b.poll("the courier field and Assign off", `document.querySelector('`+row+` .courier').disabled && document.querySelector('`+row+` .assign').disabled`)
 
 	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
 	var got struct{ Events []ordercast.Event }

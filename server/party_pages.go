@@ -30,6 +30,9 @@ type boardPage struct {
 	Problem string
 	// MaySet lists the statuses whom Token acts for may set (maySet).
 	MaySet string
+	// AssignBefore is the stage from which whom Token acts for may no longer choose a courier
+	// (assignBefore): "" at any stage, "never" where only dispatch assigns.
+	AssignBefore string
 }
 
 // handleRestaurantBoard serves GET /restaurants/{pid}: the restaurant's board, its active orders
@@ -107,7 +110,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		actor, err := s.partyToken(c.Value, p)
 		switch {
 		case err == nil:
-			page.Token, page.MaySet = c.Value, maySet(actor)
+			page.Token, page.MaySet, page.AssignBefore = c.Value, maySet(actor), s.assignBefore(actor)
 		case s.Auth.ConsoleToken:
 			// A fresh token follows, into the stream's cookie: only the page's goes.
 			http.SetCookie(w, s.tokenCookie(r, cookies.name, cookies.page, ""))
@@ -130,7 +133,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 			s.writeError(w, r, fmt.Errorf("sign demo party token: %w", err))
 			return
 		}
-		page.Token, page.MaySet = tok, maySet(actor)
+		page.Token, page.MaySet, page.AssignBefore = tok, maySet(actor), s.assignBefore(actor)
 	}
 	s.setStreamCookie(w, r, cookies, page.Token)
 	s.renderPage(w, r, http.StatusOK, "board.html", page)
@@ -192,4 +195,17 @@ func (s *Server) handlePartyTrack(kind ordercast.PartyKind) http.HandlerFunc {
 		}
 		s.trackWith(w, r, id, tok, courier)
 	}
+}
+
+// assignBefore says until which stage a page acting as a offers to choose a courier, for its
+// script to offer Assign only there (permitAssign, CourierChange.Before): the stage, "" for any
+// stage, "never" where the server keeps assignment to dispatch. Unassign is offered at any stage.
+func (s *Server) assignBefore(a auth.Actor) string {
+	switch {
+	case s.permitAssign(a) != nil:
+		return "never"
+	case s.unrestricted(a):
+		return ""
+	}
+	return string(a.AssignBefore())
 }

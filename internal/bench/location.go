@@ -159,7 +159,11 @@ func (l *LocationResult) Notes() []string {
 		n = append(n, fmt.Sprintf("%d positions refused (429), %d failed; the first failure: %s", l.Refused, l.Failed, l.FirstError))
 	}
 	if l.Unsent > 0 {
-		n = append(n, fmt.Sprintf("%d positions not sent: the posters were still behind when their schedule's hard stop came", l.Unsent))
+		n = append(n, fmt.Sprintf("%d positions not sent: the posters were still behind when their schedule's hard stop came; due→screen leaves them out, the most delayed of all", l.Unsent))
+	}
+	if l.Delivered < l.Owed {
+		n = append(n, fmt.Sprintf("post→screen and due→screen are over the %d positions watchers read of the %d owed (%.0f %%): one the cap held back and a newer one replaced is in neither, and those had waited longest, so their tails read short; that every watcher ended with its courier's newest position is the stale-at-end check",
+			l.Delivered, l.Owed, 100*float64(l.Delivered)/float64(l.Owed)))
 	}
 	return n
 }

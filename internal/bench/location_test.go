@@ -268,3 +268,18 @@ func TestLocationReportWarnsAndFails(t *testing.T) {
 		t.Error("HTML report of a run without --rate has a status table")
 	}
 }
+
+// TestPositionLatenciesSayWhatTheyLeaveOut: when watchers read fewer positions than were owed (the
+// cap held some back and newer ones replaced them), the notes say the latencies are over those
+// read only, whose tails therefore read short; when every owed position was read, no such note.
+func TestPositionLatenciesSayWhatTheyLeaveOut(t *testing.T) {
+	covers := func(l *bench.LocationResult) bool {
+		return slices.ContainsFunc(l.Notes(), func(n string) bool { return strings.Contains(n, "positions watchers read of the") })
+	}
+	if l := (&bench.LocationResult{Owed: 100, Delivered: 80, Offered: 10, Accepted: 10}); !covers(l) {
+		t.Errorf("80 of 100 owed read: notes %q, want one saying the latencies cover the 80", l.Notes())
+	}
+	if l := (&bench.LocationResult{Owed: 100, Delivered: 100, Offered: 10, Accepted: 10}); covers(l) {
+		t.Errorf("every owed position read: notes %q, want none about what is left out", l.Notes())
+	}
+}

@@ -95,14 +95,14 @@ func TestReportCPUPerChangeAndPerDelivered(t *testing.T) {
 // of the floor's, for status changes and for positions; without a floor run, no such line.
 func TestReportAgainstTheFloor(t *testing.T) {
 	rep := &Report{Runs: []Result{
-		{Transport: TransportSSE, CPUPerChangeMicros: 210, StartLatencyP99Ms: 90, AchievedRate: 4990},
-		{Transport: TransportFloor, CPUPerChangeMicros: 175, StartLatencyP99Ms: 75, AchievedRate: 5000},
+		{Transport: TransportSSE, CPUPerChangeMicros: 210, StartLatencyP99Ms: 90, DueLatencyP99Ms: 300, AchievedRate: 4990},
+		{Transport: TransportFloor, CPUPerChangeMicros: 175, StartLatencyP99Ms: 75, DueLatencyP99Ms: 100, AchievedRate: 5000},
 	}}
 	var table bytes.Buffer
 	if err := rep.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	want := "sse against the floor: CPU a change 1.20× (210 against 175 µs), p99 from the start 1.20× (90 against 75 ms), achieved 99.8 % of the floor's rate (4990 against 5000/s)"
+	want := "sse against the floor: CPU a change 1.20× (210 against 175 µs), p99 from the start 1.20× (90 against 75 ms), p99 from the due time 3.00× (300 against 100 ms), achieved 99.8 % of the floor's rate (4990 against 5000/s)"
 	if !strings.Contains(table.String(), want) {
 		t.Errorf("table:\n%s\nwant the line %q", table.String(), want)
 	}

@@ -29,6 +29,10 @@
   // The statuses this page's token may set (the server's permission table, auth/permit.go), or
   // every one when the page has none: a control that can only earn a 403 is not offered.
   var settable = document.body.dataset.maySet === undefined ? null : document.body.dataset.maySet.split(' ');
+  // The stage from which this page's token may no longer choose an order's courier (a restaurant
+  // chooses it before the courier picks the order up, whose position shows from then on), "never"
+  // where only dispatch assigns, or none: Assign is offered only before it; Unassign always.
+  var assignBefore = document.body.dataset.assignBefore || '';
   var isCourier = partyKind === 'courier';
   // Changes say in their note which page made them.
   var where = { restaurant: "on the restaurant's board", courier: "on the courier's page" }[partyKind] || 'in the console';
@@ -89,6 +93,11 @@
 
   function maySet(status) {
     return !settable || settable.indexOf(status) >= 0;
+  }
+
+  function mayAssign(status) {
+    if (assignBefore === 'never') return false;
+    return !assignBefore || oc.STAGES.indexOf(status) < oc.STAGES.indexOf(assignBefore);
   }
 
   // fillPick offers in a row's picker the statuses an order in status may go on to that this page
@@ -451,8 +460,9 @@
     var courier = li.querySelector('.courier');
     if (courier) {
       if (!row.courierTyped) courier.value = o.courier_id || '';
-      enable(courier, !ended, row.busy);
-      enable(li.querySelector('.assign'), !ended && courier.value.trim() !== '', row.busy);
+      var canAssign = !ended && mayAssign(o.status);
+      enable(courier, canAssign, row.busy);
+      enable(li.querySelector('.assign'), canAssign && courier.value.trim() !== '', row.busy);
       enable(li.querySelector('.unassign'), !ended && !!o.courier_id, row.busy);
     }
     finishRender(row, ended);
