@@ -13,6 +13,7 @@
 package auth
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -131,8 +132,10 @@ type actorClaims struct {
 // Authority holds the keys and issues and verifies tokens. Create it with New.
 type Authority struct {
 	secret []byte
-	rsa    []jwt.VerificationKey
-	ec     []jwt.VerificationKey
+	// hmac verifies HS256 tokens: the secret, then any AcceptSecrets added, for a rotation.
+	hmac []jwt.VerificationKey
+	rsa  []jwt.VerificationKey
+	ec   []jwt.VerificationKey
 	// Leeway is the clock skew tolerated on exp, nbf and iat.
 	Leeway time.Duration
 	// ExternalAudience must be among the aud claims of every RS256/ES256 actor token: an identity
@@ -144,6 +147,9 @@ type Authority struct {
 	// ExternalMaxLifetime caps the lifetime (exp minus iat, or minus now without iat) of an
 	// RS256/ES256 actor token; zero means DefaultExternalMaxLifetime.
 	ExternalMaxLifetime time.Duration
+	// ActorMaxLifetime caps the lifetime of an HS256 actor token, as ExternalMaxLifetime does an
+	// RS256/ES256 one; zero means DefaultActorMaxLifetime.
+	ActorMaxLifetime time.Duration
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 
@@ -158,6 +164,7 @@ func New(secret []byte, publicKeys ...crypto.PublicKey) (*Authority, error) {
 		return nil, fmt.Errorf("the secret must be at least %d bytes, got %d", MinSecretBytes, len(secret))
 	}
 	a := &Authority{secret: slices.Clone(secret), Leeway: DefaultLeeway}
+	a.hmac = []jwt.VerificationKey{a.secret}
 	for _, k := range publicKeys {
 		switch k := k.(type) {
 		case *rsa.PublicKey:
@@ -175,6 +182,22 @@ func New(secret []byte, publicKeys ...crypto.PublicKey) (*Authority, error) {
 		}
 	}
 	return a, nil
+}
+
+// AcceptSecrets makes a accept tokens signed with each of secrets too (HS256 actor tokens and
+// tracking tokens), while it signs with its own: the way through a rotation of the secret with no
+// token refused and no node stopped. First every node accepts the new secret; then each signs
+// with it and accepts the old one; once the longest-lived token signed with the old one has
+// expired (the tracking TTL, a day by default), the old one goes. Dropping a secret refuses every
+// token signed with it, which is how a leaked token is revoked.
+func (a *Authority) AcceptSecrets(secrets ...[]byte) error {
+	for _, s := range secrets {
+		if len(s) < MinSecretBytes {
+			return fmt.Errorf("an accepted secret must be at least %d bytes, got %d", MinSecretBytes, len(s))
+		}
+		a.hmac = append(a.hmac, slices.Clone(s))
+	}
+	return nil
 }
 
 // ParsePublicKeys reads every PUBLIC KEY (PKIX) or RSA PUBLIC KEY (PKCS #1) block of a PEM file.
@@ -294,7 +317,7 @@ func (a *Authority) signTracking(t Tracking, ttl time.Duration) (string, time.Ti
 func (a *Authority) ParseTracking(token string) (Tracking, error) {
 	var claims trackingClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
-		return a.secret, nil // the method is pinned to HS256 below
+		return jwt.VerificationKeySet{Keys: a.hmac}, nil // the method is pinned to HS256 below
 	}, a.options(jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(trackingAudiences...))...)
 	if err != nil {
 		return Tracking{}, tokenError(err)
@@ -346,7 +369,7 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 	tok, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		switch t.Method.(type) {
 		case *jwt.SigningMethodHMAC:
-			return a.secret, nil
+			return jwt.VerificationKeySet{Keys: a.hmac}, nil
 		case *jwt.SigningMethodRSA:
 			return jwt.VerificationKeySet{Keys: a.rsa}, nil
 		case *jwt.SigningMethodECDSA:
@@ -365,6 +388,8 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 		if err := a.checkExternal(&claims); err != nil {
 			return Actor{}, time.Time{}, err
 		}
+	} else if err := a.checkLifetime(&claims, cmp.Or(a.ActorMaxLifetime, DefaultActorMaxLifetime)); err != nil {
+		return Actor{}, time.Time{}, err
 	}
 	if !claims.Role.Valid() {
 		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EUnauthenticated, "token has no valid role")
@@ -380,6 +405,12 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 // working day's shift and then some; identity providers commonly issue minutes to hours.
 const DefaultExternalMaxLifetime = 24 * time.Hour
 
+// DefaultActorMaxLifetime is the longest lifetime accepted of an HS256 actor token, which this
+// server's secret signs (`ordercast token`): a quarter, for an integration's token renewed with
+// each rotation of the secret. A token that lived longer, an admin's for a century say, would
+// outlast everyone who remembers minting it; there is no list of revoked tokens to stop it.
+const DefaultActorMaxLifetime = 90 * 24 * time.Hour
+
 // checkExternal holds a token signed by an identity provider to what this service accepts: its
 // audience, its issuer when one is configured, and a bounded lifetime.
 func (a *Authority) checkExternal(c *actorClaims) error {
@@ -391,16 +422,18 @@ func (a *Authority) checkExternal(c *actorClaims) error {
 	case a.ExternalIssuer != "" && c.Issuer != a.ExternalIssuer:
 		return ordercast.Errorf(ordercast.EUnauthenticated, "token is from another issuer")
 	}
-	max := a.ExternalMaxLifetime
-	if max <= 0 {
-		max = DefaultExternalMaxLifetime
-	}
+	return a.checkLifetime(c, cmp.Or(max(a.ExternalMaxLifetime, 0), DefaultExternalMaxLifetime))
+}
+
+// checkLifetime refuses a token that lives longer than most: exp minus iat, or minus now for a
+// token without iat (or one issued in the future).
+func (a *Authority) checkLifetime(c *actorClaims, most time.Duration) error {
 	start := a.now()
 	if c.IssuedAt != nil && c.IssuedAt.Before(start) {
 		start = c.IssuedAt.Time
 	}
-	if c.ExpiresAt.Sub(start) > max+a.Leeway {
-		return ordercast.Errorf(ordercast.EUnauthenticated, "token lifetime exceeds %s", max)
+	if c.ExpiresAt.Sub(start) > most+a.Leeway {
+		return ordercast.Errorf(ordercast.EUnauthenticated, "token lifetime exceeds %s", most)
 	}
 	return nil
 }

@@ -390,3 +390,78 @@ func TestATokenHasOneSpelling(t *testing.T) {
 		}
 	}
 }
+
+// TestARotationAcceptsBothSecrets: a node that signs with a new secret and accepts the old one
+// takes tokens of both, actor and tracking alike, and signs with the new one only; once the old
+// one is dropped, its tokens are refused (a leaked token revoked), the new one's still taken.
+func TestARotationAcceptsBothSecrets(t *testing.T) {
+	oldSecret, newSecret := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	before, err := auth.New(oldSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldActor, _ := before.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "ops"}, time.Hour)
+	oldTracking, _, _ := before.SignTracking("o-1", time.Hour)
+
+	during, err := auth.New(newSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := during.AcceptSecrets(oldSecret); err != nil {
+		t.Fatal(err)
+	}
+	newActor, _ := during.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "ops"}, time.Hour)
+	for name, err := range map[string]error{
+		"an old actor token":    func() error { _, err := during.ParseActor(oldActor); return err }(),
+		"an old tracking token": func() error { _, err := during.ParseTracking(oldTracking); return err }(),
+		"a new actor token":     func() error { _, err := during.ParseActor(newActor); return err }(),
+	} {
+		if err != nil {
+			t.Errorf("during the rotation, %s: %v", name, err)
+		}
+	}
+	if _, err := before.ParseActor(newActor); err == nil {
+		t.Error("a token signed during the rotation verifies with the old secret: it was not signed with the new one")
+	}
+
+	after, err := auth.New(newSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := after.ParseActor(oldActor); ordercast.ErrorCode(err) != ordercast.EUnauthenticated {
+		t.Errorf("after the rotation, an old actor token: %v; want it refused", err)
+	}
+	if _, err := after.ParseTracking(oldTracking); ordercast.ErrorCode(err) != ordercast.EUnauthenticated {
+		t.Errorf("after the rotation, an old tracking token: %v; want it refused", err)
+	}
+	if err := after.AcceptSecrets([]byte("short")); err == nil {
+		t.Error("a short secret accepted")
+	}
+}
+
+// TestAnActorTokenLivesNoLongerThanTheCap: an HS256 actor token that lives longer than
+// ActorMaxLifetime (a quarter by default) is refused, however it was minted; one within it is taken.
+func TestAnActorTokenLivesNoLongerThanTheCap(t *testing.T) {
+	a := newAuthority(t)
+	for _, tc := range []struct {
+		ttl  time.Duration
+		want bool
+	}{
+		{auth.DefaultActorMaxLifetime, true},
+		{auth.DefaultActorMaxLifetime + time.Hour, false},
+		{876000 * time.Hour, false},
+	} {
+		tok, err := a.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "ops"}, tc.ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.ParseActor(tok); (err == nil) != tc.want {
+			t.Errorf("an actor token of %s: %v; want accepted %v", tc.ttl, err, tc.want)
+		}
+	}
+	a.ActorMaxLifetime = time.Hour
+	tok, _ := a.SignActor(auth.Actor{Role: auth.RoleSystem}, 2*time.Hour)
+	if _, err := a.ParseActor(tok); err == nil {
+		t.Error("a 2h token accepted under a 1h cap")
+	}
+}

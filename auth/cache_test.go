@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func newTestAuthority(t *testing.T, clock *time.Time) *Authority {
@@ -29,7 +31,7 @@ func TestActorCache_Hit(t *testing.T) {
 	if _, err := a.ParseActor(tok); err != nil {
 		t.Fatal(err)
 	}
-	a.secret = []byte(strings.Repeat("z", MinSecretBytes))
+	a.hmac = []jwt.VerificationKey{[]byte(strings.Repeat("z", MinSecretBytes))} // tokens now verify with another secret
 	if got, err := a.ParseActor(tok); err != nil || got != (Actor{Role: RoleCourier, Sub: "c-1"}) {
 		t.Errorf("cached token: %v, %v; want the courier", got, err)
 	}

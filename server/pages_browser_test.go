@@ -220,6 +220,15 @@ func (b *browser) waitFor(sel string) {
 	b.do("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
 }
 
+// tap clicks a row's control once it takes clicks: enabled, its row not waiting for an answer
+// (aria-disabled: the stream's event can show a change before the API has answered it) and its
+// words not just changed (data-settling). A click before then is ignored, as the page means it.
+func (b *browser) tap(what, sel string) {
+	b.t.Helper()
+	b.waitFor(sel + `:not([disabled]):not([aria-disabled]):not([data-settling])`)
+	b.do(what, chromedp.Click(chromedp.CSS(sel)))
+}
+
 // poll waits until the JavaScript expression expr is true, failing the test with what was
 // being waited for after 10 s.
 func (b *browser) poll(what, expr string) {

@@ -55,9 +55,8 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	// Move an order and assign a courier from the board; both are in the store.
 	b.do("advance b-1", chromedp.Click(chromedp.CSS(row("b-1")+` .advance`)))
 	b.waitFor(row("b-1") + `[data-status="confirmed"]`)
-	b.do("assign c-7",
-		chromedp.SendKeys(chromedp.CSS(row("b-1")+` .courier`), "c-7"),
-		chromedp.Click(chromedp.CSS(row("b-1")+` .assign`)))
+	b.do("type c-7", chromedp.SendKeys(chromedp.CSS(row("b-1")+` .courier`), "c-7"))
+	b.tap("assign c-7", row("b-1")+` .assign`)
 	b.waitFor(row("b-1") + `[data-courier="c-7"]`)
 	if o, err := ts.store.Order(t.Context(), "b-1"); err != nil || o.CourierID != "c-7" || o.Status != "confirmed" {
 		t.Fatalf("after the board's changes the store has %+v, %v", o, err)
@@ -87,8 +86,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	if n := eval[int](c, `document.querySelectorAll('li.order[data-order-id="b-2"], .actions').length`); n != 0 {
 		t.Fatal("the customer's page shows another customer's order, or actions")
 	}
-	b.waitFor(row("b-1") + ` .advance:not([data-settling])`) // its words changed: a second's pause
-	b.do("advance b-1 again", chromedp.Click(chromedp.CSS(row("b-1")+` .advance`)))
+	b.tap("advance b-1 again", row("b-1")+` .advance`) // its words changed: a second's pause
 	c.waitFor(row("b-1") + `[data-status="preparing"]`)
 	screenshots(c, "customer")
 
@@ -173,14 +171,15 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	if !eval[bool](b, `document.querySelector('`+row+` .assign').disabled`) {
 		t.Error("Assign is offered with no courier id")
 	}
-	b.do("assign c-7", chromedp.SendKeys(chromedp.CSS(row+` .courier`), "c-7"), chromedp.Click(chromedp.CSS(row+` .assign`)))
+	b.do("type c-7", chromedp.SendKeys(chromedp.CSS(row+` .courier`), "c-7"))
+	b.tap("assign c-7", row+` .assign`)
 	b.waitFor(row + `[data-courier="c-7"]`)
 	b.poll("the field shows the courier", `document.querySelector('`+row+` .courier').value === 'c-7' && !document.querySelector('`+row+` .unassign').disabled`)
-	b.do("unassign", chromedp.Click(chromedp.CSS(row+` .unassign`)))
+	b.tap("unassign", row+` .unassign`)
 	b.waitFor(row + `[data-courier=""]`)
 	b.poll("the field is empty and Assign off", `document.querySelector('`+row+` .courier').value === '' && document.querySelector('`+row+` .assign').disabled`)
 
-	b.do("advance", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.tap("advance", row+` .advance`)
 	b.waitFor(row + `[data-status="confirmed"]`)
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"ready"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("ready: %d %s", resp.StatusCode, body)

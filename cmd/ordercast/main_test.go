@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/sqlite"
 )
 
@@ -64,6 +65,8 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"sqlite sync from env", nil, map[string]string{"ORDERCAST_SQLITE_SYNC": "FULL"}, "--sqlite-sync must be normal or full"},
 		{"sqlite min free negative", []string{"--sqlite-min-free", "-1"}, nil, "--sqlite-min-free must not be negative"},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
+		{"accepted secret too short", []string{"--accept-secrets", "hunter2"}, map[string]string{"ORDERCAST_SECRET": strings.Repeat("s", 32)}, "--accept-secrets: an accepted secret must be at least 32 bytes"},
+		{"token lifetime zero", []string{"--max-token-lifetime", "0s"}, nil, "--max-token-lifetime must be positive"},
 		{"certificate without key", []string{"--tls-cert", "c.pem"}, nil, "--tls-key"},
 		{"key without certificate", []string{"--tls-key", "k.pem"}, nil, "--tls-cert"},
 		{"h2c with TLS", []string{"--h2c", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, nil, "--h2c"},
@@ -127,6 +130,35 @@ func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "orders=2026.db")
 	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", path}); err != nil {
 		t.Errorf("--db %s: %v; want an SQLite file", path, err)
+	}
+}
+
+// TestAcceptedSecretsVerifyButNeverSign: --accept-secrets (or its variable) makes the node take
+// tokens signed with those secrets, for a rotation, while what it signs is --secret's.
+func TestAcceptedSecretsVerifyButNeverSign(t *testing.T) {
+	current, previous := strings.Repeat("n", 32), strings.Repeat("o", 32)
+	t.Setenv("ORDERCAST_ACCEPT_SECRETS", previous)
+	m := NewMain(io.Discard, io.Discard)
+	if err := m.ParseFlags([]string{"--secret", current}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := auth.New([]byte(previous))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := old.SignActor(auth.Actor{Role: auth.RoleSystem, Sub: "checkout"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.authority.ParseActor(tok); err != nil {
+		t.Errorf("a token of the accepted secret: %v; want it taken", err)
+	}
+	signed, _, err := m.authority.SignTracking("o-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.ParseTracking(signed); err == nil {
+		t.Error("the node signed with the accepted secret, not with --secret")
 	}
 }
 

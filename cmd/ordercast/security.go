@@ -21,8 +21,12 @@ import (
 // securityConfig is the part of Main's configuration that decides who may watch and change
 // orders and how much one client may take.
 type securityConfig struct {
-	// Secret is the HMAC key of tracking tokens and of HS256 actor tokens.
-	Secret string
+	// Secret is the HMAC key of tracking tokens and of HS256 actor tokens; AcceptSecrets are
+	// other secrets whose tokens are accepted too, for a rotation (auth.Authority.AcceptSecrets);
+	// MaxTokenLifetime caps the lifetime of an HS256 actor token.
+	Secret           string
+	AcceptSecrets    listFlag
+	MaxTokenLifetime time.Duration
 	// JWTPublicKeys are PEM files of public keys that verify RS256/ES256 actor tokens.
 	JWTPublicKeys listFlag
 	// JWTAudience, required with JWTPublicKeys, must be an aud of every RS256/ES256 token;
@@ -45,8 +49,9 @@ type securityConfig struct {
 
 func defaultSecurity() securityConfig {
 	return securityConfig{
-		TrackingTTL:    auth.DefaultTrackingTTL,
-		JWTMaxLifetime: auth.DefaultExternalMaxLifetime,
+		TrackingTTL:      auth.DefaultTrackingTTL,
+		JWTMaxLifetime:   auth.DefaultExternalMaxLifetime,
+		MaxTokenLifetime: auth.DefaultActorMaxLifetime,
 	}
 }
 
@@ -67,6 +72,8 @@ func (l *listFlag) Set(v string) error {
 // securityFlags declares the flags of securityConfig.
 func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo, which ignores it")
+	fs.Var(&c.AcceptSecrets, "accept-secrets", "other HMAC `secrets` whose tokens are accepted too, never used to sign: to rotate --secret with no token refused (comma-separated; see the README, Security)")
+	fs.DurationVar(&c.MaxTokenLifetime, "max-token-lifetime", c.MaxTokenLifetime, "longest lifetime (exp minus iat) accepted of an HS256 actor token (`ordercast token`)")
 	fs.Var(&c.JWTPublicKeys, "jwt-public-key", "PEM `file` of public keys that verify RS256/ES256 actor tokens (repeatable or comma-separated)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "`audience` every RS256/ES256 token must name in aud (required with --jwt-public-key)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "`issuer` every RS256/ES256 token must name in iss (optional)")
@@ -104,6 +111,8 @@ func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
 		return errors.New("--jwt-public-key needs --jwt-audience: without it a token your identity provider minted for another service would act here")
 	case c.JWTMaxLifetime <= 0:
 		return fmt.Errorf("--jwt-max-lifetime must be positive, got %s", c.JWTMaxLifetime)
+	case c.MaxTokenLifetime <= 0:
+		return fmt.Errorf("--max-token-lifetime must be positive, got %s", c.MaxTokenLifetime)
 	}
 	c.proxies = nil
 	for _, p := range c.TrustedProxies {
@@ -154,6 +163,14 @@ func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
 		return fmt.Errorf("--jwt-public-key: %w", err)
 	}
 	a.ExternalAudience, a.ExternalIssuer, a.ExternalMaxLifetime = c.JWTAudience, c.JWTIssuer, c.JWTMaxLifetime
+	a.ActorMaxLifetime = c.MaxTokenLifetime
+	if !demo {
+		for _, s := range c.AcceptSecrets {
+			if err := a.AcceptSecrets([]byte(s)); err != nil {
+				return fmt.Errorf("--accept-secrets: %w", err) // never the value: it is a secret
+			}
+		}
+	}
 	c.authority = a
 	return nil
 }
@@ -241,6 +258,9 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	case *role != "":
 		if *ttl == 0 {
 			*ttl = auth.DefaultActorTTL
+		}
+		if *ttl > auth.DefaultActorMaxLifetime {
+			fmt.Fprintf(stderr, "warning: servers refuse an actor token that lives longer than their --max-token-lifetime (%s by default); this one lives %s\n", auth.DefaultActorMaxLifetime, *ttl)
 		}
 		actor := auth.Actor{Role: auth.Role(*role), Sub: *sub}
 		if *sub == "" && actor.Role.Valid() && !actor.Privileged() {
