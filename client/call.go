@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/internal/clock"
 )
 
 // DefaultMaxAttempts is how many times a write with an idempotency key is sent at most when
@@ -99,7 +100,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 			return r, err
 		}
 		pause := max(wait+rand.N(wait/2+1), retryAfter)
-		if serr := sleepCtx(ctx, pause); serr != nil {
+		if serr := clock.Sleep(ctx, pause); serr != nil {
 			return r, fmt.Errorf("%w before attempt %d of %d; attempt %d: %w", serr, try+1, attempts, try, err)
 		}
 		wait *= 2
@@ -153,16 +154,4 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 		return r, lost, fmt.Errorf("decode response (HTTP %d): %w", resp.StatusCode, err)
 	}
 	return r, false, nil
-}
-
-// sleepCtx waits d, or returns ctx's error when it ends first.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

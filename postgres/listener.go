@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/clock"
 )
 
 // Defaults for the tunable fields of Listener.
@@ -314,12 +315,8 @@ func (l *Listener) reconnect(ctx context.Context) *pgx.Conn {
 	wait := l.MinBackoff
 	for {
 		// Full jitter in [wait/2, wait).
-		t := time.NewTimer(wait/2 + rand.N(wait/2+1))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if clock.Sleep(ctx, wait/2+rand.N(wait/2+1)) != nil {
 			return nil
-		case <-t.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		conn, err := l.connect(cctx)

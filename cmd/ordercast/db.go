@@ -14,6 +14,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/clock"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/sqlite"
 )
@@ -38,12 +39,8 @@ func (m *Main) openStore(ctx context.Context) error {
 		} else {
 			m.Logger.Debug("database still unavailable", "attempt", attempt, "err", err)
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("waiting for the database: %w", errors.Join(ctx.Err(), err))
-		case <-t.C:
+		if serr := clock.Sleep(ctx, delay); serr != nil {
+			return fmt.Errorf("waiting for the database: %w", errors.Join(serr, err))
 		}
 		delay = min(2*delay, dbRetryMax)
 	}

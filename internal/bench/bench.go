@@ -22,6 +22,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/clock"
 )
 
 // Defaults of the bench's knobs.
@@ -558,7 +559,7 @@ func (r *run) waitOpen(ctx context.Context, rssBefore int64) error {
 			r.sampleMemory(ctx, rssBefore)
 			next = time.Now().Add(500 * time.Millisecond)
 		}
-		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+		if err := clock.Sleep(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -689,17 +690,6 @@ func createOrders(ctx context.Context, hc *http.Client, urls []string, token str
 		return nil, err
 	default:
 		return versions, ctx.Err()
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"time"
+
+	"github.com/ordercast/ordercast/internal/clock"
 )
 
 // preciseSpan is how much of a wait for a due time is slept by the kernel rather than by the Go
@@ -19,7 +21,7 @@ const preciseSpan = 2 * time.Millisecond
 // before it, so a cancellation waits at most that span.
 func sleepUntil(ctx context.Context, due time.Time) error {
 	if d := time.Until(due) - preciseSpan; d > 0 {
-		if err := sleep(ctx, d); err != nil {
+		if err := clock.Sleep(ctx, d); err != nil {
 			return err
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/ordercast/ordercast/internal/clock"
 )
 
 // stepOutcome is what one paced load measured: the writer's side, what the watchers received
@@ -132,7 +134,7 @@ func (r *run) step(ctx context.Context, d *driver, rate float64, dur time.Durati
 		if c.Delivered >= s.expected+owedBefore && positionsDone {
 			break
 		}
-		sleep(ctx, 20*time.Millisecond)
+		clock.Sleep(ctx, 20*time.Millisecond)
 	}
 	s.window = time.Since(markAt).Seconds()
 	if flushBefore != nil {

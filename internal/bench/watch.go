@@ -17,6 +17,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/clock"
 )
 
 // The ways to watch an order that the bench compares.
@@ -433,7 +434,7 @@ func (r *watcherRun) poll(ctx context.Context, interval time.Duration) {
 		if interval > 0 && phase {
 			// Spread the watchers' requests over the interval rather than all on one beat.
 			phase = false
-			if sleep(ctx, rand.N(interval)) != nil {
+			if clock.Sleep(ctx, rand.N(interval)) != nil {
 				return
 			}
 			t := time.NewTicker(interval)

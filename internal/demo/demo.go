@@ -16,6 +16,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/clock"
 )
 
 // Defaults for the simulator's tunables: a new order every few seconds, each taking under a
@@ -397,14 +398,7 @@ func (s *Simulator) step() time.Duration {
 
 // wait pauses for d and reports whether the simulator is still running.
 func (s *Simulator) wait(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return clock.Sleep(ctx, d) == nil
 }
 
 // Party is one of the demo's restaurants, customers or couriers: its id and how people call it.
