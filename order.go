@@ -239,13 +239,30 @@ func (c StatusChange) Validate() error {
 	if !c.Status.Valid() {
 		return Errorf(EInvalidStatus, "unknown status %q", c.Status)
 	}
-	if c.ExpectedVersion < 0 {
-		return Errorf(EInvalid, "expected_version must not be negative")
+	if err := validateExpectedVersion(c.ExpectedVersion); err != nil {
+		return err
 	}
 	if err := validateText("note", c.Note, MaxNoteLength); err != nil {
 		return err
 	}
 	return validateText("actor", c.Actor, MaxActorLength)
+}
+
+func validateExpectedVersion(v int64) error {
+	if v < 0 {
+		return Errorf(EInvalid, "expected_version must not be negative")
+	}
+	return nil
+}
+
+// checkVersion is optimistic concurrency, for every kind of change: expected, when not zero,
+// must be order o's version. A change checks it after its idempotent repeat, which a retry
+// carrying the version its first attempt moved past must still be.
+func checkVersion(expected int64, o Order) error {
+	if expected != 0 && expected != o.Version {
+		return Errorf(EVersionConflict, "order %s is at version %d, not %d", o.ID, o.Version, expected)
+	}
+	return nil
 }
 
 // Apply decides what a status change does to order o. It returns changed=false for the idempotent
@@ -259,8 +276,8 @@ func (c StatusChange) Apply(o Order) (changed bool, err error) {
 	if c.Status == o.Status {
 		return false, nil
 	}
-	if c.ExpectedVersion != 0 && c.ExpectedVersion != o.Version {
-		return false, Errorf(EVersionConflict, "order %s is at version %d, not %d", o.ID, o.Version, c.ExpectedVersion)
+	if err := checkVersion(c.ExpectedVersion, o); err != nil {
+		return false, err
 	}
 	if err := CheckTransition(o.Status, c.Status); err != nil {
 		return false, err

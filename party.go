@@ -199,6 +199,9 @@ type CourierChange struct {
 	// hand an order already out for delivery to any courier it names, and follow that courier
 	// wherever it went. Taking the courier away stays open: it shows no one anything.
 	Before Status
+	// ExpectedVersion, when not zero, must be the order's version for the change to apply, as
+	// for a StatusChange: a retried assignment cannot undo one dispatch made meanwhile.
+	ExpectedVersion int64
 }
 
 // Validate checks the request's own values.
@@ -210,6 +213,9 @@ func (c CourierChange) Validate() error {
 		if err := ValidatePartyID(c.CourierID); err != nil {
 			return err
 		}
+	}
+	if err := validateExpectedVersion(c.ExpectedVersion); err != nil {
+		return err
 	}
 	if err := validateText("note", c.Note, MaxNoteLength); err != nil {
 		return err
@@ -243,6 +249,9 @@ func (c CourierChange) Apply(o Order) (changed bool, err error) {
 	}
 	if c.CourierID == o.CourierID {
 		return false, nil
+	}
+	if err := checkVersion(c.ExpectedVersion, o); err != nil {
+		return false, err
 	}
 	if o.Status.Terminal() {
 		return false, Errorf(EInvalidTransition, "order is %s and accepts no further change", o.Status)

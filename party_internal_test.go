@@ -50,3 +50,33 @@ func TestACourierChangeBeforeAStage(t *testing.T) {
 		}
 	}
 }
+
+// TestACourierChangeAtAnExpectedVersion: with ExpectedVersion an assignment applies only at that
+// version, so that a retry whose first attempt was answered too late cannot undo a
+// reassignment made meanwhile; the same courier again stays a quiet repeat, as a status
+// change's repeat does, whatever version it names.
+func TestACourierChangeAtAnExpectedVersion(t *testing.T) {
+	o := Order{ID: "o-1", Status: StatusReady, Version: 5, CourierID: "ama"}
+	for _, tc := range []struct {
+		courier  string
+		expected int64
+		changed  bool
+		code     string
+	}{
+		{"kofi", 5, true, ""},
+		{"kofi", 0, true, ""},
+		{"kofi", 4, false, EVersionConflict},
+		{"kofi", 6, false, EVersionConflict},
+		{"ama", 4, false, ""},
+		{"", 4, false, EVersionConflict},
+	} {
+		c := CourierChange{OrderID: "o-1", CourierID: tc.courier, ExpectedVersion: tc.expected}
+		changed, err := c.Apply(o)
+		if changed != tc.changed || ErrorCode(err) != tc.code && !(tc.code == "" && err == nil) {
+			t.Errorf("courier %q at version %d: changed %v, err %v; want changed %v, code %q", tc.courier, tc.expected, changed, err, tc.changed, tc.code)
+		}
+	}
+	if err := (CourierChange{OrderID: "o-1", ExpectedVersion: -1}).Validate(); ErrorCode(err) != EInvalid {
+		t.Errorf("a negative expected version: %v, want %s", err, EInvalid)
+	}
+}

@@ -62,8 +62,16 @@ var partyPaths = map[ordercast.PartyKind]string{
 	ordercast.PartyCustomer:   "/v1/customers/",
 }
 
-// PartyPath is the API path of a party: /v1/restaurants/{id} and so on.
-func PartyPath(p ordercast.Party) string { return partyPaths[p.Kind] + url.PathEscape(p.ID) }
+// PartyPath is the API path of a party: /v1/restaurants/{id} and so on. A kind other than the
+// three gets a path under /v1/ that no route serves (404), never one without its leading slash,
+// which a client would glue onto its base URL's host name.
+func PartyPath(p ordercast.Party) string {
+	prefix, ok := partyPaths[p.Kind]
+	if !ok {
+		prefix = "/v1/" + url.PathEscape(string(p.Kind)) + "-is-no-party-kind/"
+	}
+	return prefix + url.PathEscape(p.ID)
+}
 
 // PartyStreamPath is a party's SSE stream (GET).
 func PartyStreamPath(p ordercast.Party) string { return PartyPath(p) + "/stream" }
@@ -188,6 +196,10 @@ func PlaceAt(lat, lng float64) *Place { return &Place{Lat: &lat, Lng: &lng} }
 type SetCourierRequest struct {
 	CourierID Assignment `json:"courier_id,omitzero"`
 	Note      string     `json:"note,omitempty"`
+	// ExpectedVersion, when present, makes the change apply only at that version (at least 1;
+	// 409 version_conflict at another), as SetStatusRequest's does: a retried assignment then
+	// cannot undo one made meanwhile.
+	ExpectedVersion *int64 `json:"expected_version,omitempty"`
 }
 
 // Assignment is the courier_id of SetCourierRequest, which JSON has in three states where a
@@ -305,7 +317,8 @@ type SetStatusesResponse struct {
 // StatusResult is what became of one change of a POST /v1/status-changes: the single change's
 // answer (order, event, changed), or the error the single change would have answered. (The Go
 // client's deprecated StatusResult, now SetStatusResult, is another type: SetStatusResponse,
-// the answer to a single change.)
+// the answer to a single change.) Exactly one of the two is set: look at Error first, since a
+// refused change's promoted fields (r.Changed, r.Order) are those of a nil pointer and panic.
 type StatusResult struct {
 	*SetStatusResponse
 	Error *ErrorDetail `json:"error,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/url"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -80,7 +81,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 	}
 	wait := firstRetryWait
 	for try := 1; ; try++ {
-		r, unknown, err := c.send(ctx, method, path, body, out, o)
+		r, err := c.send(ctx, method, path, body, out, o)
 		// The server's word on when to come back; one that asks for longer than a call should
 		// wait (a proxy's "come back in an hour") leaves the retry to the caller.
 		var (
@@ -93,7 +94,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 		switch {
 		case err == nil:
 			return r, nil
-		case !unknown || ctx.Err() != nil || try >= attempts || retryAfter > maxRetryAfter:
+		case !OutcomeUnknown(err) || ctx.Err() != nil || try >= attempts || retryAfter > maxRetryAfter:
 			if try > 1 {
 				err = fmt.Errorf("attempt %d of %d: %w", try, attempts, err)
 			}
@@ -114,19 +115,39 @@ func (c *Client) maxAttempts() int {
 	return DefaultMaxAttempts
 }
 
-// send makes one attempt of a call. unknown reports a failure that leaves the call's outcome
-// unknown, which a keyed call may retry: no answer, or an answer cut short (or its context
-// ended: do never retries then), the server still answering the key's first request
-// (idempotency_key_in_use), or a store that is away (503 unavailable: most often nothing was
-// applied, but a commit whose answer the database never gave may have been).
-func (c *Client) send(ctx context.Context, method, path string, body []byte, out any, o callOptions) (r reply, unknown bool, err error) {
+// errAnswerLost marks an answer that broke off on the way: the call may have applied.
+var errAnswerLost = errors.New("the answer broke off")
+
+// OutcomeUnknown reports whether a write that returned err may have applied all the same: no
+// answer came (the connection failed or its context ended; a *url.Error), the answer broke off
+// on the way, the server was still answering the same Idempotency-Key's first request
+// (idempotency_key_in_use), or the store or a proxy in front of it was away (unavailable: a 503,
+// a 502 or a 504; most often nothing was applied, but a commit whose answer the database never
+// gave may have been). Any other answer, an *Error included, means the write changed nothing.
+// A write with WithIdempotencyKey is retried by itself while this holds; without a key, read
+// the order before you send it again.
+func OutcomeUnknown(err error) bool {
+	if err == nil {
+		return false
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code == ordercast.EIdempotencyKeyInUse || e.Code == ordercast.EUnavailable
+	}
+	var u *url.Error
+	return errors.Is(err, errAnswerLost) || errors.As(err, &u)
+}
+
+// send makes one attempt of a call; OutcomeUnknown says whether a failure may be retried with
+// the call's idempotency key.
+func (c *Client) send(ctx context.Context, method, path string, body []byte, out any, o callOptions) (r reply, err error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := c.newRequest(ctx, method, path, rd)
 	if err != nil {
-		return reply{}, false, err
+		return reply{}, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -137,21 +158,22 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return reply{}, true, err
+		return reply{}, err // a *url.Error: no answer
 	}
 	defer closeBody(resp.Body)
 	r = reply{status: resp.StatusCode, replayed: resp.Header.Get(api.HeaderIdempotentReplayed) == "true"}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := readError(resp)
-		return r, e.Code == ordercast.EIdempotencyKeyInUse || e.Code == ordercast.EUnavailable, e
+		return r, readError(resp)
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(out); err != nil {
 		// A body that is not the JSON it should be is the server's to fix; one that broke off
 		// is an answer lost on the way.
 		var syntax *json.SyntaxError
 		var typ *json.UnmarshalTypeError
-		lost := !errors.As(err, &syntax) && !errors.As(err, &typ)
-		return r, lost, fmt.Errorf("decode response (HTTP %d): %w", resp.StatusCode, err)
+		if !errors.As(err, &syntax) && !errors.As(err, &typ) {
+			return r, fmt.Errorf("decode response (HTTP %d): %w: %w", resp.StatusCode, errAnswerLost, err)
+		}
+		return r, fmt.Errorf("decode response (HTTP %d): %w", resp.StatusCode, err)
 	}
-	return r, false, nil
+	return r, nil
 }

@@ -191,25 +191,84 @@ func TestSetCourier(t *testing.T) {
 	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.SetCourier(ctx, "o-1", api.AssignTo("kofi"), "nearest")
+	res, err := c.SetCourier(ctx, "o-1", client.SetCourierRequest{CourierID: api.AssignTo("kofi"), Note: "nearest"})
 	if err != nil || !res.Changed || res.Order.CourierID != "kofi" || res.Event.Seq != 2 ||
 		res.Event.Kind != ordercast.KindCourier || res.Event.CourierID != "kofi" || res.Event.Note != "nearest" {
 		t.Fatalf("assign = %+v, %v", res, err)
 	}
-	if res, err := c.SetCourier(ctx, "o-1", api.AssignTo("kofi"), ""); err != nil || res.Changed || res.Event.Seq != 2 {
+	if res, err := c.SetCourier(ctx, "o-1", client.SetCourierRequest{CourierID: api.AssignTo("kofi")}); err != nil || res.Changed || res.Event.Seq != 2 {
 		t.Errorf("the same courier again = %+v, %v; want no change", res, err)
 	}
-	if res, err := c.SetCourier(ctx, "o-1", api.Unassign(), ""); err != nil || !res.Changed || res.Order.CourierID != "" || res.Event.Seq != 3 {
+	if res, err := c.SetCourier(ctx, "o-1", client.SetCourierRequest{CourierID: api.Unassign()}); err != nil || !res.Changed || res.Order.CourierID != "" || res.Event.Seq != 3 {
 		t.Errorf("unassign = %+v, %v", res, err)
 	}
-	if _, err := c.SetCourier(ctx, "o-1", api.Assignment{}, ""); ordercast.ErrorCode(err) != ordercast.EInvalid {
+	if _, err := c.SetCourier(ctx, "o-1", client.SetCourierRequest{CourierID: api.Assignment{}}); ordercast.ErrorCode(err) != ordercast.EInvalid {
 		t.Errorf("no assignment: %v, want %s", err, ordercast.EInvalid)
 	}
 	if _, err := c.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: ordercast.StatusCancelled}); err != nil {
 		t.Fatal(err)
 	}
 	var ce *client.Error
-	if _, err := c.SetCourier(ctx, "o-1", api.AssignTo("kofi"), ""); !errors.As(err, &ce) || ce.StatusCode != http.StatusConflict || ce.Code != ordercast.EInvalidTransition {
+	if _, err := c.SetCourier(ctx, "o-1", client.SetCourierRequest{CourierID: api.AssignTo("kofi")}); !errors.As(err, &ce) || ce.StatusCode != http.StatusConflict || ce.Code != ordercast.EInvalidTransition {
 		t.Errorf("a cancelled order: %v, want 409 %s", err, ordercast.EInvalidTransition)
 	}
+}
+
+// TestOutcomeUnknownSaysWhichFailuresMayHaveApplied: the rule the client retries keyed writes
+// by, exported for callers without a key: no answer, an answer cut short, a store or proxy
+// away (503, 502, 504) and a key still being answered may have applied; any other answer,
+// an *Error or not, changed nothing.
+func TestOutcomeUnknownSaysWhichFailuresMayHaveApplied(t *testing.T) {
+	errAnswer := func(status int, code string) func() (*http.Response, error) {
+		return func() (*http.Response, error) {
+			return answer(status, `{"error":{"code":"`+code+`","message":"m"}}`, false), nil
+		}
+	}
+	proxy := func(status int) func() (*http.Response, error) {
+		return func() (*http.Response, error) {
+			return &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"text/html"}}, Body: io.NopCloser(strings.NewReader("<html>bad gateway</html>"))}, nil
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		rt      func() (*http.Response, error)
+		unknown bool
+	}{
+		{"no answer", func() (*http.Response, error) { return nil, errReset }, true},
+		{"an answer cut short", func() (*http.Response, error) { return answer(http.StatusOK, `{"order":{"id":"o-1"`, false), nil }, true},
+		{"503 unavailable", errAnswer(http.StatusServiceUnavailable, ordercast.EUnavailable), true},
+		{"a proxy's 502", proxy(http.StatusBadGateway), true},
+		{"a proxy's 504", proxy(http.StatusGatewayTimeout), true},
+		{"409 idempotency_key_in_use", errAnswer(http.StatusConflict, ordercast.EIdempotencyKeyInUse), true},
+		{"404 not_found", errAnswer(http.StatusNotFound, ordercast.ENotFound), false},
+		{"409 version_conflict", errAnswer(http.StatusConflict, ordercast.EVersionConflict), false},
+		{"422 invalid_status", errAnswer(http.StatusUnprocessableEntity, ordercast.EInvalidStatus), false},
+		{"429 rate_limited", errAnswer(http.StatusTooManyRequests, ordercast.ERateLimited), false},
+		{"a body that is not JSON", func() (*http.Response, error) { return answer(http.StatusOK, `<html>`, false), nil }, false},
+	} {
+		c := &client.Client{BaseURL: "http://ordercast.test", HTTPClient: &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) { return tc.rt() })}}
+		_, err := c.SetStatus(t.Context(), "o-1", client.SetStatusRequest{Status: ordercast.StatusConfirmed})
+		if err == nil {
+			t.Errorf("%s: SetStatus succeeded", tc.name)
+			continue
+		}
+		if got := client.OutcomeUnknown(err); got != tc.unknown {
+			t.Errorf("%s: OutcomeUnknown(%v) = %v, want %v", tc.name, err, got, tc.unknown)
+		}
+	}
+	if client.OutcomeUnknown(nil) {
+		t.Error("OutcomeUnknown(nil) is true")
+	}
+	if _, err := offline(t).SetStatus(t.Context(), "o-1", client.SetStatusRequest{Status: ordercast.StatusConfirmed}, client.WithIdempotencyKey("bad key with spaces")); err == nil || client.OutcomeUnknown(err) {
+		t.Errorf("a key refused before sending: %v, OutcomeUnknown %v; want known (nothing was sent)", err, client.OutcomeUnknown(err))
+	}
+}
+
+// offline is a client whose every request fails the test.
+func offline(t *testing.T) *client.Client {
+	t.Helper()
+	return &client.Client{BaseURL: "http://ordercast.test", HTTPClient: &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		t.Error("a request was sent")
+		return nil, errReset
+	})}}
 }

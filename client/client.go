@@ -55,6 +55,10 @@ type (
 	// different type: the result of one change in SetStatusesResult.Results, which holds either
 	// a SetStatusResult or the change's error.
 	StatusResult = SetStatusResult
+	// SetCourierRequest is the body of PUT /v1/orders/{id}/courier: CourierID is
+	// api.AssignTo("c-1") or api.Unassign(). Set ExpectedVersion to make the change apply only
+	// at that version.
+	SetCourierRequest = api.SetCourierRequest
 	// CourierResult answers SetCourier: the order after the change, its courier event, and
 	// whether anything changed. Changed is false when the courier was already the order's;
 	// Event is then the order's latest event. The server answers it with the type it answers
@@ -164,17 +168,19 @@ func (c *Client) SetStatuses(ctx context.Context, cs []OrderStatusChange) (SetSt
 	return res, nil
 }
 
-// SetCourier assigns order id to a courier, a = api.AssignTo("c-1"), or takes its courier away,
-// a = api.Unassign() (PUT /v1/orders/{id}/courier); note, when not empty, goes on the event.
+// SetCourier assigns order id to a courier, CourierID api.AssignTo("c-1"), or takes its courier
+// away, api.Unassign() (PUT /v1/orders/{id}/courier); Note, when not empty, goes on the event.
 // The assignment is an event of the order (event: courier on streams) and leaves its status as
 // it is; the courier already assigned again changes nothing (Changed false). It needs an admin
 // or system token, or the order's restaurant's. A zero Assignment is refused by the server
 // (invalid_argument), so that a forgotten courier never unassigns; a terminal order is
-// invalid_transition, one whose history is full too_many_assignments. Repeating it is safe:
-// it takes no idempotency key.
-func (c *Client) SetCourier(ctx context.Context, id string, a api.Assignment, note string) (CourierResult, error) {
+// invalid_transition, one whose history is full too_many_assignments. It takes no idempotency
+// key: repeating the same assignment is answered Changed false, but a repeat after someone
+// else changed the courier meanwhile would undo their change, unless the request carries
+// ExpectedVersion (the version the order had when you decided; 409 version_conflict then).
+func (c *Client) SetCourier(ctx context.Context, id string, req SetCourierRequest) (CourierResult, error) {
 	var res CourierResult
-	if _, err := c.do(ctx, http.MethodPut, api.CourierPath(id), api.SetCourierRequest{CourierID: a, Note: note}, &res, nil); err != nil {
+	if _, err := c.do(ctx, http.MethodPut, api.CourierPath(id), req, &res, nil); err != nil {
 		return CourierResult{}, fmt.Errorf("set the courier of %s: %w", id, err)
 	}
 	return res, nil
@@ -231,6 +237,10 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 func (c *Client) newRequestTo(ctx context.Context, base, method, path string, body io.Reader) (*http.Request, error) {
 	if base == "" {
 		return nil, errors.New("client: BaseURL is empty")
+	}
+	if !strings.HasPrefix(path, "/") {
+		// Glued onto the base URL, it would extend its host name: the token sent elsewhere.
+		return nil, fmt.Errorf("client: path %q does not start with /", path)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, body)
 	if err != nil {

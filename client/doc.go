@@ -10,7 +10,9 @@
 // no answer returns an error that is not an *Error, and ordercast.ErrorCode calls it internal:
 // recognise it with errors.Is(err, context.DeadlineExceeded) or errors.Is(err,
 // context.Canceled) when its context ended, and errors.As(err, new(net.Error)) for the
-// network. For a write, such an error means its outcome is unknown: it may have applied.
+// network. For a write, such an error means its outcome is unknown: it may have applied; so do
+// a few answers (503 unavailable, a proxy's 502 or 504, 409 idempotency_key_in_use). Ask
+// OutcomeUnknown(err) rather than decide it from the error's type.
 //
 // # Retrying a write
 //
@@ -30,7 +32,8 @@
 // answer (its context ended first, say), call it again later with the same key and request to
 // learn the outcome: within the server's --idempotency-ttl (24 h) that is safe too. Without a
 // key a write is sent once. SetStatuses and SetCourier take no key: a repeat of a change that
-// applied is answered Changed false.
+// applied is answered Changed false, and ExpectedVersion keeps a repeat from undoing a change
+// someone else made meanwhile. OutcomeUnknown(err) says whether a failed write may have applied.
 //
 // # Watches
 //

@@ -71,7 +71,7 @@ func TestWatchScopeOnLocationSeesPositions(t *testing.T) {
 	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1", RestaurantID: "luigi"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SetCourier(ctx, "o-1", api.AssignTo("c-1"), ""); err != nil {
+	if _, err := c.SetCourier(ctx, "o-1", client.SetCourierRequest{CourierID: api.AssignTo("c-1")}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: ordercast.StatusOutForDelivery}); err != nil {

@@ -31,9 +31,14 @@ type ScopeUpdate struct {
 // courier or a customer (GET /v1/{restaurants,couriers,customers}/{id}/stream). Read it with
 // NextScoped. It resumes like Watch, after the last position returned (WatchOptions.LastEventID
 // is a position in the party's log), and returns each event once.
+// A party the server could not have (a kind other than the three, an id it would refuse) ends
+// the watch at its first NextScoped, with invalid_argument, before anything is sent.
 func (c *Client) WatchScope(ctx context.Context, p ordercast.Party, opts WatchOptions) *Watch {
 	w := c.Watch(ctx, p.Key(), opts)
 	w.party = &p
+	if !p.Valid() {
+		w.end(ordercast.Errorf(ordercast.EInvalid, "watch %s: not a party a stream can be opened for (a restaurant, courier or customer, with a valid id)", p.Key()))
+	}
 	return w
 }
 

@@ -3,11 +3,14 @@ package client_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ordercast/ordercast"
@@ -75,5 +78,73 @@ func TestWatchScopeSnapshotMidStream(t *testing.T) {
 	defer mu.Unlock()
 	if want := []string{"", "10004"}; !slices.Equal(resumes, want) {
 		t.Errorf("Last-Event-IDs %q, want %q", resumes, want)
+	}
+}
+
+// TestAPartyWatchReadsTheLargestSnapshotTheServerSends: a party's snapshot is one event of up
+// to 2,000 orders with up to 4 KiB of details each. A party watch read it with an order
+// watch's 1 MiB bound, failed, reconnected and fetched it again, for ever: a busy
+// restaurant's board never got an update.
+func TestAPartyWatchReadsTheLargestSnapshotTheServerSends(t *testing.T) {
+	details := json.RawMessage(`{"items":"` + strings.Repeat("x", ordercast.MaxDetailsBytes-12) + `"}`)
+	snap := api.PartySnapshot{Party: "restaurant:r-1", Pos: 42}
+	for i := range 2000 {
+		snap.Orders = append(snap.Orders, ordercast.Order{ID: fmt.Sprintf("order-%04d", i), Status: ordercast.StatusPreparing,
+			Version: 3, Details: details, RestaurantID: "r-1", CustomerID: "u-1", CourierID: "c-1"})
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) <= client.DefaultSSEMaxEventSize {
+		t.Fatalf("the snapshot is %d bytes: within an order watch's bound, it tests nothing", len(b))
+	}
+	var connects atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		connects.Add(1)
+		openStream(w)
+		fmt.Fprintf(w, "id: 42\nevent: snapshot\ndata: %s\n\n", b)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	c := &client.Client{BaseURL: srv.URL, HTTPClient: srv.Client()}
+	opts := fastRetry
+	opts.MaxFailures = 1
+	w := c.WatchRestaurant(context.Background(), "r-1", opts)
+	t.Cleanup(func() { w.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	u, err := w.NextScoped(ctx)
+	if err != nil {
+		t.Fatalf("NextScoped on a %d-byte snapshot: %v", len(b), err)
+	}
+	if u.Snapshot == nil || len(u.Snapshot.Orders) != 2000 || connects.Load() != 1 {
+		t.Fatalf("got a snapshot of %d orders after %d connects, want 2000 after 1", len(u.Snapshot.Orders), connects.Load())
+	}
+}
+
+// TestAPartyOfNoKindSendsNothing: a party kind the API does not know ("restaurants", a typo)
+// made a path without its leading slash, which, glued onto the base URL, extended its host
+// name: the token went to another host. The watch now ends before anything is sent.
+func TestAPartyOfNoKindSendsNothing(t *testing.T) {
+	var sent atomic.Int64
+	c := &client.Client{BaseURL: "https://api.example.com", Token: "secret", HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return nil, errors.New("no network here")
+	})}}
+	for _, p := range []ordercast.Party{{Kind: "restaurants", ID: "r-1"}, {ID: "r-1"}, {Kind: ordercast.PartyRestaurant, ID: ""}} {
+		w := c.WatchScope(context.Background(), p, fastRetry)
+		_, err := w.NextScoped(context.Background())
+		w.Close()
+		if ordercast.ErrorCode(err) != ordercast.EInvalid {
+			t.Errorf("party %+v: NextScoped = %v, want invalid_argument", p, err)
+		}
+	}
+	if n := sent.Load(); n != 0 {
+		t.Fatalf("%d requests sent for parties that do not exist", n)
+	}
+	if p := api.PartyPath(ordercast.Party{Kind: "restaurants", ID: "r-1"}); !strings.HasPrefix(p, "/") {
+		t.Errorf("PartyPath of an unknown kind = %q, without its leading slash", p)
 	}
 }

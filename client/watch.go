@@ -28,10 +28,25 @@ const (
 	// DefaultIdleTimeout is how long a watch waits for a byte before it takes the connection
 	// for dead: three of the server's heartbeats at its default --heartbeat of 15 s.
 	DefaultIdleTimeout = 45 * time.Second
+	// DefaultPartyMaxEventSize bounds one event of a party watch when MaxEventSize is zero: a
+	// party's snapshot is one event of up to 2,000 orders (the server's bound), each with up to
+	// 4 KiB of details, about 12 MiB at the most. An order watch's events are small, and bounded
+	// by DefaultSSEMaxEventSize.
+	DefaultPartyMaxEventSize = 16 << 20
 )
 
 // ErrWatchClosed is returned by Watch.Next after Close.
 var ErrWatchClosed = errors.New("client: watch closed")
+
+// ErrGaveUp is in the error that ends a watch after MaxFailures failed attempts, beside the last
+// attempt's own error: errors.Is(err, ErrGaveUp) tells a watch that gave up from one that
+// ended (io.EOF, never wrapped in it) or was refused (an *Error).
+var ErrGaveUp = errors.New("client: watch gave up")
+
+// errServerEnded is why a connection the server ended cleanly was left: not io.EOF, which
+// Next returns only for an order that is over, so that a watch giving up after such ends never
+// looks like one.
+var errServerEnded = errors.New("the server ended the stream")
 
 // ErrIdleTimeout is why a watch dropped a connection on which nothing arrived for
 // WatchOptions.IdleTimeout; the watch resumes on a new one, so Next returns it only wrapped in
@@ -60,10 +75,16 @@ type WatchOptions struct {
 	// with a longer --heartbeat, set about three of its heartbeats. A negative value turns it
 	// off.
 	IdleTimeout time.Duration
-	// MaxFailures ends the watch with an error after this many consecutive attempts that failed
-	// to connect or ended without delivering an event and within 10 s (a store that is away is
-	// answered with a comment and an end). Zero means retry until the context ends.
+	// MaxFailures ends the watch with an error (ErrGaveUp) after this many consecutive attempts
+	// that failed to connect or ended without delivering an event and within 10 s (a store that
+	// is away is answered with a comment and an end). A connection that delivered an event or
+	// stayed up longer and was then dropped (a drain, --stream-lifetime) is no failed attempt.
+	// Zero means retry until the context ends.
 	MaxFailures int
+	// MaxEventSize bounds one line and one event's data in bytes; an event past it ends the
+	// watch with ErrSSETooLarge (reconnecting would only fetch it again). Zero means
+	// DefaultSSEMaxEventSize for an order watch and DefaultPartyMaxEventSize for a party watch.
+	MaxEventSize int
 	// OnComment, when set, is called with the text of every SSE comment (heartbeats arrive as
 	// "ping"), on the goroutine calling Next.
 	OnComment func(text string)
@@ -177,7 +198,8 @@ func (w *Watch) Close() error {
 // skips any seq it has already returned (counted in Duplicates). An event whose SSE id is not its
 // seq ends the watch with an error. Next returns io.EOF after it has returned a terminal
 // event (delivered or cancelled) or when the server answers 204 No Content, and an *Error when the
-// server answers 4xx; both are final. When ctx ends, Next returns ctx.Err() and the watch stays
+// server answers 4xx other than 429 (which is retried, as a 5xx is); both are final, as is an
+// error wrapping ErrGaveUp after MaxFailures. When ctx ends, Next returns ctx.Err() and the watch stays
 // usable: it lets the connection go, and the next call resumes after the last event returned on
 // a new one (a blocked read can only be broken that way): so do not give each call a timeout,
 // which would reconnect every time it expires on a quiet order; bound the watch with the context
@@ -313,8 +335,19 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 				w.wait = 0 // our own interruption, not the server's doing: resume at once
 				continue
 			}
+			if errors.Is(err, ErrSSETooLarge) {
+				// The same event would come again on every reconnect.
+				return fail(fmt.Errorf("watch %s: read stream: %w (its bound is %d bytes, WatchOptions.MaxEventSize)", w.orderID, err, w.maxEventSize()))
+			}
+			if errors.Is(err, io.EOF) {
+				err = errServerEnded
+			}
 			if healthy {
+				// A drain or a lifetime's end: reconnect, after the server's retry time, but it
+				// is no failed attempt.
 				w.failures = 0
+				w.moveOn()
+				continue
 			}
 			if ferr := w.failed(fmt.Errorf("read stream: %w", err)); ferr != nil {
 				return fail(ferr)
@@ -407,24 +440,42 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	w.mu.Unlock()
 	w.sse = NewSSEReader(body)
 	w.sse.OnComment = w.opts.OnComment
+	w.sse.MaxEventSize = w.maxEventSize()
 	w.delivered, w.connected = false, time.Now()
 	return false, nil
+}
+
+// maxEventSize is the bound of one event on the watch's streams (WatchOptions.MaxEventSize).
+func (w *Watch) maxEventSize() int {
+	switch {
+	case w.opts.MaxEventSize > 0:
+		return w.opts.MaxEventSize
+	case w.party != nil:
+		return DefaultPartyMaxEventSize
+	}
+	return DefaultSSEMaxEventSize
 }
 
 // healthyAfter is how long a connection that brought no event must stay up to count as healthy:
 // an idle order's stream (heartbeats only) stays up for its lifetime, a failing one ends at once.
 const healthyAfter = 10 * time.Second
 
-// failed counts a failed attempt, sets the wait before the next, moves on to the next failover
-// URL, and returns an error once MaxFailures is reached.
+// failed counts a failed attempt and returns an error once MaxFailures is reached; otherwise it
+// moves on as after any dropped connection.
 func (w *Watch) failed(err error) error {
 	w.failures++
-	w.base = (w.base + 1) % (len(w.opts.FailoverURLs) + 1)
 	if w.opts.MaxFailures > 0 && w.failures >= w.opts.MaxFailures {
-		return fmt.Errorf("watch %s: giving up after %d failed attempts: %w", w.orderID, w.failures, err)
+		return fmt.Errorf("watch %s: %w after %d failed attempts: %w", w.orderID, ErrGaveUp, w.failures, err)
 	}
-	w.wait = max(w.wait, w.backoff())
+	w.moveOn()
 	return nil
+}
+
+// moveOn readies the next attempt after a connection ended or failed: the next failover URL,
+// and the wait before it (backoff).
+func (w *Watch) moveOn() {
+	w.base = (w.base + 1) % (len(w.opts.FailoverURLs) + 1)
+	w.wait = max(w.wait, w.backoff())
 }
 
 // backoff returns the wait before the next attempt: the server's reconnection time (which the

@@ -120,3 +120,28 @@ func eventsPage(t *testing.T, base, id, query string) []ordercast.Event {
 	}
 	return res.Events
 }
+
+// TestACourierChangeCarriesAnExpectedVersion: PUT …/courier takes expected_version as a status
+// change does: at another version it is 409 version_conflict and changes nothing, 0 is refused
+// (it would silently mean "any"), and at the order's version it applies.
+func TestACourierChangeCarriesAnExpectedVersion(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "v-1")
+	put := func(body string, want int, code string) {
+		t.Helper()
+		resp, b := call(t, "PUT", base+"/v1/orders/v-1/courier", "", body)
+		var e api.ErrorBody
+		if resp.StatusCode != want || code != "" && (json.Unmarshal(b, &e) != nil || e.Error.Code != code) {
+			t.Fatalf("PUT %s: %d %s, want %d %s", body, resp.StatusCode, b, want, code)
+		}
+	}
+	put(`{"courier_id":"ama","expected_version":1}`, http.StatusOK, "")
+	put(`{"courier_id":"kofi","expected_version":1}`, http.StatusConflict, ordercast.EVersionConflict) // ama came meanwhile
+	put(`{"courier_id":"kofi","expected_version":0}`, http.StatusUnprocessableEntity, ordercast.EInvalid)
+	if o, err := ts.store.Order(t.Context(), "v-1"); err != nil || o.CourierID != "ama" || o.Version != 2 {
+		t.Fatalf("after the refused changes the order is %+v, %v; want ama's at version 2", o, err)
+	}
+	put(`{"courier_id":"kofi","expected_version":2}`, http.StatusOK, "")
+}

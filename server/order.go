@@ -261,16 +261,26 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	writeRawJSON(w, a.Status, a.Body)
 }
 
+// expectedVersion reads a change's expected_version: absent is 0 (any version); present, it
+// must be at least 1, where the wire's 0 would silently mean "any".
+func expectedVersion(v *int64) (int64, error) {
+	if v == nil {
+		return 0, nil
+	}
+	if *v < 1 {
+		return 0, ordercast.Errorf(ordercast.EInvalid, "expected_version must be at least 1")
+	}
+	return *v, nil
+}
+
 // statusChange reads a status change of order id from the wire and checks what can be checked
 // before the order is read: the change's own validity and whether actor's role may set its
 // status. Both POST /v1/orders/{id}/status and POST /v1/status-changes judge a change by it.
 func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequest) (ordercast.StatusChange, error) {
 	c := ordercast.StatusChange{OrderID: id, Status: req.Status, Note: req.Note, Actor: s.recordedActor(actor)}
-	if req.ExpectedVersion != nil {
-		if *req.ExpectedVersion < 1 {
-			return c, ordercast.Errorf(ordercast.EInvalid, "expected_version must be at least 1")
-		}
-		c.ExpectedVersion = *req.ExpectedVersion
+	var err error
+	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
+		return c, err
 	}
 	if err := c.Validate(); err != nil {
 		return c, err
@@ -360,6 +370,11 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: s.recordedActor(actor)}
+	var err error
+	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if id, assigns := req.CourierID.Courier(); assigns {
 		if id == "" {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id must not be empty; null unassigns"))
@@ -378,7 +393,6 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	if !s.unrestricted(actor) {
 		c.Before = actor.AssignBefore()
 	}
-	var err error
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -62,7 +62,7 @@ func TestFloorSpeaksTheWorkloadsWire(t *testing.T) {
 	positions := make(chan ordercast.LocationUpdate, 4)
 	located := c.Watch(ctx, "o1", client.WatchOptions{LastEventID: 3, OnLocation: func(u ordercast.LocationUpdate, _ time.Time) { positions <- u }})
 	defer located.Close()
-	if res, err := c.SetCourier(ctx, "o1", api.AssignTo("c1"), ""); err != nil || res.Event.Seq != 4 || res.Event.Kind != ordercast.KindCourier {
+	if res, err := c.SetCourier(ctx, "o1", client.SetCourierRequest{CourierID: api.AssignTo("c1")}); err != nil || res.Event.Seq != 4 || res.Event.Kind != ordercast.KindCourier {
 		t.Fatalf("assign: %+v, %v; want a courier event, seq 4", res, err)
 	}
 	if ev, err := located.Next(ctx); err != nil || ev.Seq != 4 || ev.CourierID != "c1" {

@@ -300,7 +300,8 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 			}
 		}
 	case FPGRestart:
-		crash := r.IntN(2) == 0
+		// Alternating, so that even a short run has PostgreSQL recover from a crash.
+		crash := p.pgRestarts.Add(1)%2 == 1
 		if err := p.pg.restart(ctx, crash); err != nil {
 			return err
 		}

@@ -93,23 +93,38 @@ const (
 )
 
 // Refusal is an answer to a request of the run that was neither a success nor a server error
-// (5xx, which the request's maker retries): a 3xx or a 4xx.
+// (5xx, which the request's maker retries): a 3xx or a 4xx; or a 2xx to a status change that
+// did not apply it (changed nothing, its event not the attempt's: Code unchanged).
 type Refusal struct {
 	Request string `json:"request"` // RWatch, RPartyWatch, RCreate or RStatus
 	Order   string `json:"order,omitempty"`
 	Party   string `json:"party,omitempty"`
 	Last    int64  `json:"last_event_id,omitempty"` // a stream's Last-Event-ID
 	Note    string `json:"note,omitempty"`          // a write's attempt
-	HTTP    int    `json:"http"`
-	Code    string `json:"code,omitempty"` // the error body's code
+	// Expected is the version a status change named (expected_version).
+	Expected int64  `json:"expected_version,omitempty"`
+	HTTP     int    `json:"http"`
+	Code     string `json:"code,omitempty"` // the error body's code
 }
 
-// wrong reports whether the refusal broke a promise. The checker's nodes run with every limit
-// off (no 429), every order it watches or changes exists, its tokens are good and its requests
-// well formed, and a create repeated with the same body answers the order: the one refusal
-// that can be right is the 409 to a status change whose expected version or transition no
-// longer held. (A 503 with Retry-After while a store is away is a 5xx, retried, not a refusal.)
-func (rf Refusal) wrong() bool { return rf.Request != RStatus || rf.HTTP != http.StatusConflict }
+// CodeUnchanged is the Code of a Refusal recording a 2xx that did not apply its status change.
+const CodeUnchanged = "unchanged"
+
+// wrong reports whether the refusal broke a promise, h being its order's history. The checker's
+// nodes run with every limit off (no 429), every order it watches or changes exists, its tokens
+// are good and its requests well formed, and a create repeated with the same body answers the
+// order: the one refusal that can be right is the 409 (or the 200 that changed nothing) to a
+// status change whose expected version no longer held, and then the history says so: another
+// attempt's event at the next seq, committed late after its writer had given up on it (each
+// order is changed by one writer at a time, which names the version it knows). A 409 to an
+// order nothing else had moved is a server refusing what it had to take. (A 503 with
+// Retry-After while a store is away is a 5xx, retried, not a refusal.)
+func (rf Refusal) wrong(h []HistEvent) bool {
+	if rf.Request != RStatus || rf.HTTP != http.StatusConflict && rf.Code != CodeUnchanged {
+		return true
+	}
+	return rf.Expected < 1 || rf.Expected >= int64(len(h)) || h[rf.Expected].Note == rf.Note
+}
 
 // Records is everything a run leaves for the judge.
 type Records struct {
@@ -138,27 +153,32 @@ func (r Records) clone() Records {
 var AnomalyKinds = []string{AGap, ADuplicate, AReorder, AMismatch, ATail, ANoEvents, ANot204, AMissing204,
 	AUnexpected204, ALostAck, AUnintended, ADoubleCommit, ABadHistory, AMissingHistory, AProcessExited, AWronglyRefused,
 	APartyGap, APartyDuplicate, APartyReorder, APartyConflict, APartyOrderSeq, APartyMismatch, APartyOpening,
-	APartySnapshot, APartyTail}
+	APartySnapshot, APartyTail, ANothingAcked}
 
 // Anomaly kinds.
 const (
-	AGap            = "gap"                 // a watcher skipped a seq (lost event)
-	ADuplicate      = "duplicate"           // a watcher got a seq twice
-	AReorder        = "reorder"             // a watcher got a seq lower than one it had
-	AMismatch       = "mismatch"            // a received seq is not in the history, or its status, note, actor or time differs
-	ATail           = "incomplete"          // a watcher did not end on the order's last event
-	ANoEvents       = "no_events"           // a watcher never got a first event
-	ANot204         = "after_final_not_204" // a reconnect after the final event got neither 204 nor a retryable 5xx
-	AMissing204     = "missing_204"         // a watcher had the final event but no reconnect got 204
-	AUnexpected204  = "unexpected_204"      // 204 before the watcher had the final event
-	ALostAck        = "lost_ack"            // an acknowledged write is not in the history as acknowledged
-	AUnintended     = "unintended_commit"   // a committed event no writer meant
-	ADoubleCommit   = "double_commit"       // one attempt committed twice
-	ABadHistory     = "bad_history"         // the history itself breaks the rules (holes, moves back, after the end)
-	AMissingHistory = "missing_history"     // an order watched or written has no history
-	AWronglyRefused = "wrongly_refused"     // a request that had to be taken was answered 3xx or 4xx (see Refusal.wrong)
-	AProcessExited  = "process_exited"      // a node or PostgreSQL died without the checker ending it
+	AGap            = "gap"                  // a watcher skipped a seq (lost event)
+	ADuplicate      = "duplicate"            // a watcher got a seq twice
+	AReorder        = "reorder"              // a watcher got a seq lower than one it had
+	AMismatch       = "mismatch"             // a received seq is not in the history, or its status, note, actor or time differs
+	ATail           = "incomplete"           // a watcher did not end on the order's last event
+	ANoEvents       = "no_events"            // a watcher never got a first event
+	ANot204         = "after_final_not_204"  // a reconnect after the final event got neither 204 nor a retryable 5xx
+	AMissing204     = "missing_204"          // a watcher had the final event but no reconnect got 204
+	AUnexpected204  = "unexpected_204"       // 204 before the watcher had the final event
+	ALostAck        = "lost_ack"             // an acknowledged write is not in the history as acknowledged
+	AUnintended     = "unintended_commit"    // a committed event no writer meant
+	ADoubleCommit   = "double_commit"        // one attempt committed twice
+	ABadHistory     = "bad_history"          // the history itself breaks the rules (holes, moves back, after the end)
+	AMissingHistory = "missing_history"      // an order watched or written has no history
+	AWronglyRefused = "wrongly_refused"      // a request that had to be taken was answered 3xx or 4xx (see Refusal.wrong)
+	AProcessExited  = "process_exited"       // a node or PostgreSQL died without the checker ending it
+	ANothingAcked   = "nothing_acknowledged" // many status changes attempted, none acknowledged
 )
+
+// minAttemptsForAnAck is how many status changes a run must attempt before one acknowledged is
+// required of it: a run that makes dozens and has none taken proves nothing about the others.
+const minAttemptsForAnAck = 20
 
 // Anomaly is one broken promise, with what is needed to reproduce the reasoning.
 type Anomaly struct {
@@ -289,10 +309,24 @@ func Judge(r Records) Judgement {
 		judgeSession(&j, s, h)
 	}
 	for _, rf := range r.Refusals {
-		if rf.wrong() {
-			j.add(AWronglyRefused, cmp.Or(rf.Order, rf.Party), "%s answered HTTP %d %s (Last-Event-ID %d, attempt %q)",
-				rf.Request, rf.HTTP, rf.Code, rf.Last, rf.Note)
+		if rf.wrong(r.Histories[rf.Order]) {
+			j.add(AWronglyRefused, cmp.Or(rf.Order, rf.Party), "%s answered HTTP %d %s (Last-Event-ID %d, attempt %q, expected version %d, history of %d events)",
+				rf.Request, rf.HTTP, rf.Code, rf.Last, rf.Note, rf.Expected, len(r.Histories[rf.Order]))
 		}
+	}
+	changes, acked := 0, 0
+	for _, a := range r.Attempts {
+		if a.Status != "placed" {
+			changes++
+		}
+	}
+	for _, a := range r.Acks {
+		if a.Status != "placed" {
+			acked++
+		}
+	}
+	if changes >= minAttemptsForAnAck && acked == 0 {
+		j.add(ANothingAcked, "", "%d status changes attempted, none acknowledged", changes)
 	}
 	judgeParties(&j, r)
 	for _, e := range r.Exits {

@@ -254,13 +254,29 @@ func TestJudge_Cases(t *testing.T) {
 	checkDamages(t, tests)
 }
 
-// TestJudge_AConflictIsNoRefusal: a status change whose expected version or transition no
-// longer held is rightly answered 409.
+// TestJudge_AConflictIsNoRefusal: a status change whose expected version no longer held, as the
+// history shows (another attempt's event at the next seq), is rightly answered 409, or 200
+// changing nothing; the same answers to an order that nothing else had moved are not.
 func TestJudge_AConflictIsNoRefusal(t *testing.T) {
 	r := records()
-	r.Refusals = []Refusal{{Request: RStatus, Order: "b", Note: "lost-race", HTTP: 409, Code: "version_conflict"}}
+	r.Refusals = []Refusal{
+		{Request: RStatus, Order: "b", Note: "lost-race", Expected: 1, HTTP: 409, Code: "version_conflict"},
+		{Request: RStatus, Order: "b", Note: "lost-race", Expected: 1, HTTP: 200, Code: CodeUnchanged},
+	}
 	if j := Judge(r); j.Total() != 0 {
 		t.Fatalf("anomalies: %v %v", j.Anomalies, j.Examples)
+	}
+	for _, rf := range []Refusal{
+		{Request: RStatus, Order: "b", Note: "lost-race", Expected: 3, HTTP: 409, Code: "version_conflict"}, // b is at 3: nothing came after
+		{Request: RStatus, Order: "b", Note: "cready", Expected: 2, HTTP: 409, Code: "invalid_transition"},  // seq 3 is its own
+		{Request: RStatus, Order: "b", Note: "lost-race", Expected: 3, HTTP: 200, Code: CodeUnchanged},
+		{Request: RStatus, Order: "b", Note: "lost-race", HTTP: 409, Code: "version_conflict"}, // no version named
+	} {
+		r := records()
+		r.Refusals = []Refusal{rf}
+		if j := Judge(r); j.Anomalies[AWronglyRefused] != 1 {
+			t.Errorf("%+v: anomalies %v, want it wrongly refused", rf, j.Anomalies)
+		}
 	}
 }
 

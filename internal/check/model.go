@@ -50,7 +50,8 @@ type ledger struct {
 	attempts []Attempt
 	acks     []Ack
 	refusals []Refusal
-	readback int // attempts proved committed by reading the history after an unclear answer
+	pending  []pendingCreate // creates that got no answer and are not (yet) seen committed
+	readback int             // attempts proved committed by reading the history after an unclear answer
 	errors   map[string]int
 }
 
@@ -80,6 +81,11 @@ func (l *ledger) refused(err error, rf Refusal) {
 		return
 	}
 	rf.HTTP, rf.Code = ae.status, ae.code
+	l.record(rf)
+}
+
+// record keeps rf for the judge.
+func (l *ledger) record(rf Refusal) {
 	l.mu.Lock()
 	l.refusals = append(l.refusals, rf)
 	l.mu.Unlock()

@@ -50,6 +50,7 @@ type phase struct {
 	start         time.Time
 
 	burst       atomic.Int32
+	pgRestarts  atomic.Int64 // the first is an immediate shutdown, then they alternate
 	received    atomic.Int64
 	acked       atomic.Int64
 	ordersEnded atomic.Int64
@@ -526,7 +527,17 @@ func (p *phase) waitCaughtUp(ctx context.Context, d time.Duration) error {
 func (p *phase) settleActive(ctx context.Context) (advanced int) {
 	p.led.mu.Lock()
 	active := slices.Clone(p.led.active)
+	pending := slices.Clone(p.led.pending)
 	p.led.mu.Unlock()
+	for _, c := range pending {
+		if h, err := history(ctx, p.endpoints, c.o.id); err == nil && len(h) > 0 {
+			// Committed after its writer gave up on it: known as the history has it before
+			// writers can pick it.
+			p.applied(c.o, h[len(h)-1].Seq, h[len(h)-1].Status)
+			p.adopt(c)
+			advanced++
+		}
+	}
 	for _, o := range active {
 		o.mu.Lock()
 		h, err := history(ctx, p.endpoints, o.id)

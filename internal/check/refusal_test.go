@@ -84,3 +84,32 @@ func TestRefusalsAreRecordedAndJudged(t *testing.T) {
 		t.Fatalf("%d wrongly refused of %d refusals: %v", n, len(led.refusals), j.Examples)
 	}
 }
+
+// TestAStatusChangeAnsweredWithAnotherEventIsJudged: a node that answers a status change 200
+// "changed nothing" with an event that is not the writer's (a batch that dropped the change and
+// answered with the order's state) left no record, and the run passed. The writer now records
+// it, and the judge finds it wrong when the history shows nothing else moved the order.
+func TestAStatusChangeAnsweredWithAnotherEventIsJudged(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == "GET" {
+			fmt.Fprint(w, `{"events":[{"seq":1,"status":"placed","note":"created"}]}`)
+			return
+		}
+		fmt.Fprint(w, `{"changed":false,"event":{"seq":1,"status":"placed","note":"created"}}`)
+	}))
+	defer srv.Close()
+	o := &orderState{id: "t-o1", version: 1, status: "placed"}
+	o.known.Store(1)
+	led := newLedger("t")
+	led.orders[o.id], led.active = o, []*orderState{o}
+	p := &phase{world: world{nodes: []*node{{url: srv.URL}}}, led: led, token: "s"}
+	p.advance(t.Context(), rand.New(rand.NewPCG(1, 2)))
+	if len(led.refusals) != 1 || led.refusals[0].Code != CodeUnchanged || led.refusals[0].Expected != 1 {
+		t.Fatalf("refusals recorded: %+v, want one unchanged at expected version 1", led.refusals)
+	}
+	j := Judge(Records{Refusals: led.refusals, Histories: map[string][]HistEvent{o.id: {{Seq: 1, Status: "placed", Note: "created"}}}})
+	if j.Anomalies[AWronglyRefused] != 1 {
+		t.Fatalf("anomalies %v, want the unchanged answer wrongly refused", j.Anomalies)
+	}
+}

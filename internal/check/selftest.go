@@ -119,6 +119,28 @@ var corruptions = []corruption{
 		}
 		return false
 	}},
+	{"refuse a status change nothing had preceded", AWronglyRefused, func(r *Records) bool {
+		// The 409 names the version before the attempt's own event: nothing else moved the order.
+		for _, a := range r.Acks {
+			if a.Status != "placed" {
+				r.Refusals = append(r.Refusals, Refusal{Request: RStatus, Order: a.Order, Note: a.Note, Expected: a.Seq - 1, HTTP: 409, Code: "version_conflict"})
+				return true
+			}
+		}
+		return false
+	}},
+	{"refuse every status change", ANothingAcked, func(r *Records) bool {
+		n := len(r.Acks)
+		r.Acks = slices.DeleteFunc(r.Acks, func(a Ack) bool { return a.Status != "placed" })
+		if len(r.Acks) == n || len(r.Acks) == 0 {
+			return false
+		}
+		// Refused changes commit nothing: as many as it takes for the rule to apply.
+		for i := range minAttemptsForAnAck {
+			r.Attempts = append(r.Attempts, Attempt{Order: r.Acks[0].Order, Note: fmt.Sprintf("self-test-refused-%d", i), Status: "cancelled", Expected: 1})
+		}
+		return true
+	}},
 	{"drop a party event", APartyGap, func(r *Records) bool {
 		return withPartySession(r, minEvents(3), func(s *PartySession) { s.Events = slices.Delete(s.Events, 1, 2) })
 	}},

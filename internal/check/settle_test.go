@@ -3,12 +3,15 @@ package check
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ordercast/ordercast"
 )
 
 // waitForLateCommit runs waitCaughtUp, for at most d, over one order whose history the server
@@ -64,4 +67,49 @@ func TestWaitCaughtUpWaitsForTheLedgerToBeStill(t *testing.T) {
 		}
 		return evs
 	})
+}
+
+// TestACreateThatCommitsAfterItsWriterGaveUpIsWaitedFor: a create whose answer never came (its
+// request cancelled when the writers stopped) may commit all the same. It was left out of the
+// ledger, so its restaurant's watchers were not waited for on its event, while the judge
+// counted it in the restaurant's log: a correct server failed with party_incomplete. Settling
+// now finds it and puts it in its restaurant's orders.
+func TestACreateThatCommitsAfterItsWriterGaveUpIsWaitedFor(t *testing.T) {
+	var committed atomic.Bool
+	ctx, stopWriters := context.WithCancel(t.Context())
+	defer stopWriters()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == "POST":
+			committed.Store(true) // it commits, but its answer is lost as the writers stop
+			stopWriters()
+			hj, _ := w.(http.Hijacker)
+			conn, _, _ := hj.Hijack()
+			conn.Close()
+		case committed.Load():
+			fmt.Fprint(w, `{"events":[{"seq":1,"status":"placed"}]}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	led := newLedger("t")
+	rest := &partyState{party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "t-r0"}}
+	led.parties = []*partyState{rest}
+	p := &phase{world: world{nodes: []*node{{url: srv.URL}}}, led: led}
+	if err := p.createOrder(ctx, rand.New(rand.NewPCG(1, 2))); err == nil || !committed.Load() {
+		t.Fatalf("create: %v, committed %v; want it committed without an answer", err, committed.Load())
+	}
+	if n := rest.known(); n != 0 {
+		t.Fatalf("before settling the restaurant is known to have %d events", n)
+	}
+	if advanced := p.settleActive(t.Context()); advanced != 1 {
+		t.Fatalf("settling advanced %d orders, want the late create", advanced)
+	}
+	if n := rest.known(); n != 1 {
+		t.Fatalf("after settling the restaurant is known to have %d events, want its late order's 1", n)
+	}
+	if len(led.pending) != 0 {
+		t.Fatalf("%d creates still pending", len(led.pending))
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,17 +39,35 @@ func (p *phase) createOrder(ctx context.Context, r *rand.Rand) error {
 	}
 	if err != nil {
 		p.led.countError("create: " + err.Error())
+		// It may still commit (the server finishes a batch it has taken): settleActive looks
+		// for it, so that the restaurant's watchers are waited for on its events too.
+		p.led.mu.Lock()
+		p.led.pending = append(p.led.pending, pendingCreate{&orderState{id: id}, rest})
+		p.led.mu.Unlock()
 		return fmt.Errorf("create %s: %w", id, err)
 	}
 	p.led.ack(Ack{Order: id, Seq: 1, Status: "placed", Note: note})
 	o := &orderState{id: id, version: 1, status: "placed"}
 	o.known.Store(1)
-	p.led.mu.Lock()
-	p.led.orders[id] = o
-	p.led.active = append(p.led.active, o)
-	p.led.mu.Unlock()
-	rest.add(o)
+	p.adopt(pendingCreate{o, rest})
 	return nil
+}
+
+// pendingCreate is an order whose create got no answer: it may have committed all the same.
+type pendingCreate struct {
+	o    *orderState
+	rest *partyState
+}
+
+// adopt puts a created order in the ledger and in its restaurant's orders (and out of the
+// pending creates, where it was one).
+func (p *phase) adopt(c pendingCreate) {
+	p.led.mu.Lock()
+	p.led.pending = slices.DeleteFunc(p.led.pending, func(q pendingCreate) bool { return q.o == c.o })
+	p.led.orders[c.o.id] = c.o
+	p.led.active = append(p.led.active, c.o)
+	p.led.mu.Unlock()
+	c.rest.add(c.o)
 }
 
 // advance makes one status change on a random order in progress: it picks the next status,
@@ -78,7 +97,7 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 	for try := range maxTries {
 		var ans statusAnswer
 		err = call(ctx, "POST", p.endpoint(r), path, p.token, req, &ans)
-		p.led.refused(err, Refusal{Request: RStatus, Order: o.id, Note: note})
+		p.led.refused(err, Refusal{Request: RStatus, Order: o.id, Note: note, Expected: o.version})
 		if err == nil {
 			if ans.Event.Note == note && ans.Event.Status == target {
 				p.led.ack(Ack{Order: o.id, Seq: ans.Event.Seq, Status: target, Note: note})
@@ -86,7 +105,9 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 				p.applied(o, ans.Event.Seq, target)
 				return
 			}
-			// Changed nothing and the latest event is not ours: our picture of the order was old.
+			// Changed nothing and the latest event is not ours: our picture of the order was old,
+			// which the history must show (Refusal.wrong).
+			p.led.record(Refusal{Request: RStatus, Order: o.id, Note: note, Expected: o.version, HTTP: http.StatusOK, Code: CodeUnchanged})
 			err = errors.New("status answer not ours")
 			break
 		}
