@@ -135,6 +135,7 @@ type Records struct {
 	Histories map[string][]HistEvent
 	Refusals  []Refusal
 	Exits     []string // the processes (a node, PostgreSQL) that exited without the checker ending them
+	Unwell    []string // the nodes that, probed alone after the faults, were not ready or took no write (probeNodes)
 	// PartyBacklog is the most events of its log the nodes send a party stream that resumes or
 	// catches up (stream.Config.PartyBacklog); one further behind gets a fresh snapshot. 0 is
 	// stream.DefaultPartyBacklog, which the checker's nodes run with.
@@ -145,7 +146,7 @@ type Records struct {
 // it: the lists and the map of histories are new, the records in them shared.
 func (r Records) clone() Records {
 	return Records{Sessions: slices.Clone(r.Sessions), Parties: slices.Clone(r.Parties), Attempts: slices.Clone(r.Attempts),
-		Acks: slices.Clone(r.Acks), Histories: maps.Clone(r.Histories), Refusals: slices.Clone(r.Refusals), Exits: slices.Clone(r.Exits),
+		Acks: slices.Clone(r.Acks), Histories: maps.Clone(r.Histories), Refusals: slices.Clone(r.Refusals), Exits: slices.Clone(r.Exits), Unwell: slices.Clone(r.Unwell),
 		PartyBacklog: r.PartyBacklog}
 }
 
@@ -153,7 +154,7 @@ func (r Records) clone() Records {
 var AnomalyKinds = []string{AGap, ADuplicate, AReorder, AMismatch, ATail, ANoEvents, ANot204, AMissing204,
 	AUnexpected204, ALostAck, AUnintended, ADoubleCommit, ABadHistory, AMissingHistory, AProcessExited, AWronglyRefused,
 	APartyGap, APartyDuplicate, APartyReorder, APartyConflict, APartyOrderSeq, APartyMismatch, APartyOpening,
-	APartySnapshot, APartyTail, ANothingAcked}
+	APartySnapshot, APartyTail, ANothingAcked, ANodeUnwell}
 
 // Anomaly kinds.
 const (
@@ -174,6 +175,7 @@ const (
 	AWronglyRefused = "wrongly_refused"      // a request that had to be taken was answered 3xx or 4xx (see Refusal.wrong)
 	AProcessExited  = "process_exited"       // a node or PostgreSQL died without the checker ending it
 	ANothingAcked   = "nothing_acknowledged" // many status changes attempted, none acknowledged
+	ANodeUnwell     = "node_unwell"          // a node, probed alone after the faults, was not ready or took no write
 )
 
 // minAttemptsForAnAck is how many status changes a run must attempt before one acknowledged is
@@ -331,6 +333,9 @@ func Judge(r Records) Judgement {
 	judgeParties(&j, r)
 	for _, e := range r.Exits {
 		j.add(AProcessExited, "", "%s", e)
+	}
+	for _, u := range r.Unwell {
+		j.add(ANodeUnwell, "", "%s", u)
 	}
 	return j
 }

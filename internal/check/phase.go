@@ -292,8 +292,12 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 		}
 		rep.Nginx = true
 	}
-	p.logf("%d node(s) up%s; %d watchers on %d orders in progress, %d party watchers on %d restaurants, %.0f changes/s, faults: %v",
-		len(p.nodes), map[bool]string{true: " behind nginx " + p.ngxURL(), false: ""}[p.ngx != nil], pc.Watchers, p.orders,
+	holders := ""
+	if len(p.nodes) > goroutineNode {
+		holders = fmt.Sprintf(" (node %d holds its streams on goroutines, the others on the epoll poller)", goroutineNode)
+	}
+	p.logf("%d node(s) up%s%s; %d watchers on %d orders in progress, %d party watchers on %d restaurants, %.0f changes/s, faults: %v",
+		len(p.nodes), map[bool]string{true: " behind nginx " + p.ngxURL(), false: ""}[p.ngx != nil], holders, pc.Watchers, p.orders,
 		pc.PartyWatchers, len(p.led.parties), pc.Rate, kinds)
 
 	r := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 1))
@@ -381,11 +385,19 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	p.serverMu.Unlock()
 	stopRec()
 	<-recDone
+	unwell := p.probeNodes(ctx, probeWait)
+	for _, u := range unwell {
+		p.logf("unwell after the faults: %s", u)
+	}
+	if err := p.crashBeforeReading(ctx); err != nil {
+		return nil, err
+	}
 
 	recs, err := p.records(ctx)
 	if err != nil {
 		return nil, err
 	}
+	recs.Unwell = unwell
 	rep.Duration = time.Since(p.start).Round(time.Second).String()
 	rep.Judgement = Judge(recs)
 	rep.records = recs

@@ -166,6 +166,12 @@ func (n *node) proc() *proc {
 	return n.p
 }
 
+// goroutineNode is the node that holds its streams on a goroutine each (--hold-streams=false),
+// the way every node serves HTTP/2, TLS and platforms without epoll, where the others hold
+// theirs on the epoll poller: both holders are under the faults, judged by one judge. A world
+// of one node (SQLite) has only the poller.
+const goroutineNode = 1
+
 // nodeConfig is what every node of a world is started with.
 type nodeConfig struct {
 	exe, db, secret, dir string
@@ -192,6 +198,9 @@ func (w *world) startNode(ctx context.Context, n *node) error {
 		"--max-conns-per-peer", "0", "--stream-lifetime", "0", "--stream-write-timeout", streamWriteTimeout.String()}
 	if n.idx > 0 {
 		args = append(args, "--pprof=")
+	}
+	if n.idx == goroutineNode {
+		args = append(args, "--hold-streams=false")
 	}
 	cmd := exec.Command(w.nc.exe, args...)
 	cmd.Env = append(os.Environ(), "ORDERCAST_SECRET="+w.nc.secret) // not on the command line, where ps shows it

@@ -110,6 +110,10 @@ var corruptions = []corruption{
 		r.Exits = append(r.Exits, "self-test: node 0 (pid 1) exited unexpectedly: signal: killed")
 		return true
 	}},
+	{"have a node answer 503 for ever after a fault", ANodeUnwell, func(r *Records) bool {
+		r.Unwell = append(r.Unwell, "self-test: node 1: /readyz not 200 within 10s (last: 503 Service Unavailable)")
+		return true
+	}},
 	{"refuse a watcher's resume", AWronglyRefused, func(r *Records) bool {
 		for _, s := range r.Sessions {
 			if len(s.Received) > 0 {

@@ -15,12 +15,16 @@ import (
 // maxTries bounds the retries of one ambiguous write.
 const maxTries = 10
 
-// createOrder creates a new order through a random endpoint, retrying ambiguous failures with
-// the same id and details (a repeat returns the existing order), and records it.
+// createOrder creates a new order for a random restaurant of the run through a random endpoint.
 func (p *phase) createOrder(ctx context.Context, r *rand.Rand) error {
+	return p.create(ctx, func() string { return p.endpoint(r) }, p.led.parties[r.IntN(len(p.led.parties))])
+}
+
+// create creates a new order for rest through endpoint(), retrying ambiguous failures with the
+// same id and details (a repeat returns the existing order), and records it.
+func (p *phase) create(ctx context.Context, endpoint func() string, rest *partyState) error {
 	id := fmt.Sprintf("%s-o%d", p.led.runID, p.led.next.Add(1))
 	note := p.led.note()
-	rest := p.led.parties[r.IntN(len(p.led.parties))]
 	p.led.attempt(Attempt{Order: id, Note: note, Status: "placed", Party: rest.party.Key()})
 	var out struct {
 		ID      string `json:"id"`
@@ -29,7 +33,7 @@ func (p *phase) createOrder(ctx context.Context, r *rand.Rand) error {
 	body := map[string]any{"id": id, "details": map[string]any{"check": true}, "note": note, "restaurant_id": rest.party.ID}
 	var err error
 	for try := range maxTries {
-		err = call(ctx, "POST", p.endpoint(r), "/v1/orders", p.token, body, &out)
+		err = call(ctx, "POST", endpoint(), "/v1/orders", p.token, body, &out)
 		p.led.refused(err, Refusal{Request: RCreate, Order: id, Note: note})
 		if err == nil || !ambiguous(err) || ctx.Err() != nil {
 			break
