@@ -20,19 +20,32 @@ type reads struct {
 
 func newReads(db *sql.DB) *reads { return &reads{db: db, stmts: make(map[string]*sql.Stmt)} }
 
-// stmt returns query prepared on the readers.
+// stmt returns query prepared on the readers. Preparing takes a reader connection from the
+// pool, so it is done without the lock: a caller waiting for a connection (every reader busy)
+// keeps its context, and never holds up the callers whose statements are ready.
 func (r *reads) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if st := r.stmts[query]; st != nil {
+	if st := r.cached(query); st != nil {
 		return st, nil
 	}
 	st, err := r.db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if had := r.stmts[query]; had != nil { // prepared meanwhile by another caller
+		_ = st.Close()
+		return had, nil
+	}
 	r.stmts[query] = st
 	return st, nil
+}
+
+// cached returns query's statement if it has been prepared, or nil.
+func (r *reads) cached(query string) *sql.Stmt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stmts[query]
 }
 
 // QueryContext runs query, prepared, on a reader connection.
@@ -64,23 +77,23 @@ type txReads struct {
 	tx *sql.Tx
 }
 
-// QueryContext runs query, prepared, in the transaction.
+// QueryContext runs query in the transaction: prepared when it has been (Store.Open prepares
+// the transactions' queries), else unprepared. Never prepared here: that would take a second
+// reader from the pool while the transaction holds one, and with every reader in such a
+// transaction (party streams opening together after a restart) none would come back.
 func (t txReads) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := t.r.stmt(ctx, query)
-	if err != nil {
-		return nil, err
+	if st := t.r.cached(query); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 	}
-	return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	return t.tx.QueryContext(ctx, query, args...)
 }
 
-// QueryRowContext runs query, prepared, in the transaction (unprepared if it cannot be: see
-// reads.QueryRowContext).
+// QueryRowContext runs query in the transaction, prepared when it has been (see QueryContext).
 func (t txReads) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := t.r.stmt(ctx, query)
-	if err != nil {
-		return t.tx.QueryRowContext(ctx, query, args...)
+	if st := t.r.cached(query); st != nil {
+		return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	}
-	return t.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
 // close closes the statements; the readers' pool closes what they held on its connections.

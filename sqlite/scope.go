@@ -18,9 +18,36 @@ func (s *Store) ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	return snap, s.health(err, false)
 }
 
+// partyHeadQuery reads a party's last position in its log.
+const partyHeadQuery = `SELECT pos FROM party_heads WHERE party = ?`
+
+// scopeOrdersQuery reads the active orders of a party of kind k. Its WHERE clause matches the
+// kind's partial index, which finds its active orders; they are sorted here (see activeOrders).
+func scopeOrdersQuery(k ordercast.PartyKind) string {
+	col := k.Field()
+	return `
+		SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders INDEXED BY orders_` + string(k) + `_active
+		WHERE active = 1 AND ` + col + ` <> '' AND ` + col + ` = ?
+		ORDER BY updated_at DESC, id LIMIT ?`
+}
+
+// prepareScopeQueries prepares the queries a scope snapshot runs in its read transaction, which
+// uses only statements prepared before (txReads).
+func (s *Store) prepareScopeQueries(ctx context.Context) error {
+	queries := []string{partyHeadQuery}
+	for _, k := range []ordercast.PartyKind{ordercast.PartyRestaurant, ordercast.PartyCourier, ordercast.PartyCustomer} {
+		queries = append(queries, scopeOrdersQuery(k))
+	}
+	for _, q := range queries {
+		if _, err := s.reads.stmt(ctx, q); err != nil {
+			return fmt.Errorf("sqlite: %w", err)
+		}
+	}
+	return nil
+}
+
 func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error) {
-	col := p.Kind.Field()
-	if col == "" {
+	if p.Kind.Field() == "" {
 		return ordercast.ScopeSnapshot{}, ordercast.Errorf(ordercast.EInvalid, "unknown party kind %q", p.Kind)
 	}
 	if limit <= 0 {
@@ -34,16 +61,13 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	q := s.reads.in(tx)
 
 	snap := ordercast.ScopeSnapshot{Orders: []ordercast.Order{}}
-	err = q.QueryRowContext(ctx, `SELECT pos FROM party_heads WHERE party = ?`, p.Key()).Scan(&snap.Pos)
+	err = q.QueryRowContext(ctx, partyHeadQuery, p.Key()).Scan(&snap.Pos)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: position: %w", p.Key(), err)
 	}
 	// The WHERE clause matches the party's partial index, which finds its active orders; they are
 	// sorted here (see activeOrders).
-	rows, err := q.QueryContext(ctx, `
-		SELECT `+orderColumns+`, `+placeColumns+` FROM orders INDEXED BY orders_`+string(p.Kind)+`_active
-		WHERE active = 1 AND `+col+` <> '' AND `+col+` = ?
-		ORDER BY updated_at DESC, id LIMIT ?`, p.ID, limit)
+	rows, err := q.QueryContext(ctx, scopeOrdersQuery(p.Kind), p.ID, limit)
 	if err != nil {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: orders: %w", p.Key(), err)
 	}

@@ -116,7 +116,8 @@ type Store struct {
 	// file is the database file SQLite opened, which is Path only when Path is a plain file name
 	// (a file: URI names it its own way); set by startCheckpointer.
 	file    string
-	reads   *reads // the readers' queries, prepared once
+	opened  openedFiles // the files at file when the store opened them (checkFiles)
+	reads   *reads      // the readers' queries, prepared once
 	conn    *sql.Conn
 	stmts   *statements
 	batches *groupcommit.Writer
@@ -275,6 +276,10 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err := s.startCheckpointer(ctx); err != nil {
 		return err
 	}
+	if err := s.prepareScopeQueries(ctx); err != nil {
+		return err
+	}
+	s.noteFiles()
 	s.recent, s.dataVersion = ordercache.New(s.OrderCache), -1
 	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch, s.boundWAL)
 	return nil
@@ -317,10 +322,10 @@ func (s *Store) Close() error {
 		}
 	}
 	if s.writer != nil {
+		// Kept, closed: a Ping running now gets its error, not a nil pointer (and no race).
 		if err := s.writer.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("sqlite: close writer: %w", err))
 		}
-		s.writer = nil
 	}
 	return errors.Join(errs...)
 }
@@ -337,6 +342,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	if err := s.health(s.readers.PingContext(ctx), false); err != nil {
 		return fmt.Errorf("sqlite: ping readers: %w", err)
+	}
+	if err := s.checkFiles(); err != nil {
+		return s.health(err, false)
 	}
 	if err := s.probeWrite(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping writer: %w", s.health(err, true))

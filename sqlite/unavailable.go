@@ -21,6 +21,9 @@ func unavailableReason(err error) string {
 	if errors.Is(err, errLockHeld) {
 		return "locked"
 	}
+	if errors.Is(err, errFileMoved) {
+		return "moved"
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ""
 	}
@@ -39,6 +42,9 @@ func unavailableReason(err error) string {
 		return "full"
 	case sqlite3.SQLITE_CANTOPEN:
 		return "unreachable"
+	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+		// Every write would fail alike; unready, the node leaves the balancer and the log says why.
+		return "corrupt"
 	}
 	return ""
 }

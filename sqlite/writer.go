@@ -140,6 +140,9 @@ func (s *Store) tryCommit(writes []ordercast.Write) (*ordercast.Batch, error) {
 	}
 	b, err := s.applyBatch(ctx, writes)
 	if err == nil {
+		err = s.checkFiles() // a commit into a file no longer at the path would be lost
+	}
+	if err == nil {
 		if _, err = st.commit.ExecContext(ctx); err != nil {
 			err = fmt.Errorf("sqlite: commit: %w", err)
 		}

@@ -1,0 +1,48 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"os"
+)
+
+// errFileMoved is why the store stops taking writes when its database file, or its WAL, is no
+// longer the file at its path: SQLite goes on writing to the files it has open, so a database
+// deleted (rm ordercast.db*), replaced (a backup moved over it) or with its WAL removed would
+// take every write, acknowledge it and push it to watchers, and lose all of it at the next
+// restart. Only a restart opens the file now at the path.
+var errFileMoved = errors.New("the database file is no longer the one this store opened (deleted, moved or replaced): restart ordercast to open the one at its path")
+
+// openedFiles is what the database file and its WAL were when the store opened them.
+type openedFiles struct {
+	db, wal os.FileInfo // wal nil: none at open (it is created with the first write)
+}
+
+// noteFiles records the files the store has open at s.file; a store without a file (in memory)
+// records nothing and checkFiles passes.
+func (s *Store) noteFiles() {
+	if s.file == "" {
+		return
+	}
+	s.opened.db, _ = os.Stat(s.file)
+	s.opened.wal, _ = os.Stat(s.file + "-wal")
+}
+
+// checkFiles returns errFileMoved, wrapped with the path, when the file at the database's path
+// (or its WAL's) is not the one the store opened. Two stats: the writer runs it before every
+// COMMIT, and Ping with every readiness check.
+func (s *Store) checkFiles() error {
+	for _, f := range []struct {
+		path   string
+		opened os.FileInfo
+	}{{s.file, s.opened.db}, {s.file + "-wal", s.opened.wal}} {
+		if f.opened == nil {
+			continue
+		}
+		now, err := os.Stat(f.path)
+		if err != nil || !os.SameFile(now, f.opened) {
+			return fmt.Errorf("sqlite: %s: %w", f.path, errFileMoved)
+		}
+	}
+	return nil
+}
