@@ -877,3 +877,65 @@ func TestBoardSaysNoOrdersOnlyOnceItKnows(t *testing.T) {
 		t.Errorf("the refused board shows %q", eval[string](b, `document.getElementById('empty').textContent`))
 	}
 }
+
+// TestATabInTheBackgroundLetsGoOfItsStream: over HTTP/1.1 a browser opens six connections to a
+// host, and each open page's stream holds one: five tracking tabs beside the console left its
+// clicks none to go by, and they hung. A tab in the background lets go of its stream after a
+// grace, and opens it again from the last id when it is looked at, showing what came meanwhile.
+// (The test stands in for the browser's tab switch by setting what the page reads.)
+func TestATabInTheBackgroundLetsGoOfItsStream(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "bg-1")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/bg-1"))
+	b.waitFor(`#conn[data-state="live"]`)
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
+	visibility := func(state string) {
+		t.Helper()
+		eval[bool](b, `(Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => '`+state+`'}),
+			document.dispatchEvent(new Event('visibilitychange')), true)`)
+	}
+	visibility("hidden")
+	waitMetric(t, http.DefaultClient, base, 0, "ordercast_streams_open")
+	ts.mustCommit(t, "bg-1", ordercast.StatusConfirmed)
+	visibility("visible")
+	b.waitFor(`#status-line[data-status="confirmed"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
+	ts.mustCommit(t, "bg-1", ordercast.StatusPreparing)
+	b.waitFor(`#status-line[data-status="preparing"]`)
+	if n := eval[int](b, `document.querySelectorAll('#timeline li').length`); n != 3 {
+		t.Errorf("the timeline has %d rows after the tab came back, want 3 (placed, confirmed, preparing), none twice", n)
+	}
+}
+
+// TestAChangeWithoutAnAnswerFreesItsRow: a request on a connection that died silently, or
+// queued behind the browser's six connections, never settled: the row that sent it stayed busy
+// for good. After the page's bound (shortened here) the row says the server did not answer,
+// that the change may have been made, and takes clicks again.
+func TestAChangeWithoutAnAnswerFreesItsRow(t *testing.T) {
+	ts := newServer(t, nil)
+	mustCreate(t, ts.URL(), "slow-1")
+	base := frontProxy(t, ts.URL(), func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool {
+		if r.Method != "POST" {
+			return false
+		}
+		select { // an answer that never comes, until the test ends
+		case <-done:
+		case <-r.Context().Done():
+		}
+		return true
+	})
+	row := `li.order[data-order-id="slow-1"]`
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(base+"/console"))
+	b.waitFor(row + `[data-status="placed"]`)
+	eval[bool](b, `(ordercast.requestTimeoutMs = 1000, true)`)
+	b.tap("advance", row+` .advance`)
+	b.waitFor(row + ` .row-error`)
+	if got := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`); !strings.Contains(got, "did not answer in time") {
+		t.Errorf("the row says %q, want that the server did not answer in time", got)
+	}
+	b.waitFor(row + ` .advance:not([aria-disabled])`)
+}

@@ -90,16 +90,31 @@
     return encodeURIComponent(id).replace(/%3A/gi, ':');
   }
 
+  // REQUEST_TIMEOUT_MS bounds a call of the API. Without it a request on a connection that died
+  // silently (a phone between cells), or queued behind a browser's six connections to the host,
+  // never settled: the row that sent it stayed busy for good, and a courier's page never posted
+  // another position.
+  // (window.ordercast.requestTimeoutMs, read at each call: the tests shorten it.)
+  var REQUEST_TIMEOUT_MS = 20000;
+
   // request calls the JSON API and resolves with the decoded body, or rejects with an ApiError
-  // holding the server's error message.
+  // holding the server's error message (code 'timeout' after REQUEST_TIMEOUT_MS without an
+  // answer: a change may then have been made or not, which the page's stream will show).
   function request(method, path, body) {
-    var init = { method: method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+    var ctrl = new AbortController();
+    var timedOut = false;
+    var timer = setTimeout(function () { timedOut = true; ctrl.abort(); }, window.ordercast.requestTimeoutMs);
+    var init = { method: method, headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: ctrl.signal };
     if (TOKEN) init.headers.Authorization = 'Bearer ' + TOKEN;
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
     var sentAt = Date.now();
+    var lost = function () {
+      if (timedOut) throw new ApiError(0, 'timeout', 'The server did not answer in time; if this was a change, it may have been made.');
+      throw new ApiError(0, 'network', 'The server cannot be reached.');
+    };
     return fetch(url(path), init).then(function (res) {
       learnClock(res, sentAt);
       return res.text().then(function (text) {
@@ -111,10 +126,8 @@
             err ? err.message : 'The server answered ' + res.status + '.', retryAfter(res));
         }
         return data;
-      });
-    }, function () {
-      throw new ApiError(0, 'network', 'The server cannot be reached.');
-    });
+      }, lost);
+    }, lost).finally(function () { clearTimeout(timer); });
   }
 
   // ENDED is refusal's answer when there is nothing more to stream: 204, the client has the
@@ -156,10 +169,27 @@
   //   onDenied:    called with the ApiError of a refused credential
   // It returns {close()}: close ends it for good and reports 'ended'.
   //
+  // HIDDEN_GRACE_MS is how long a tab may stay in the background, over HTTP/1.1, before its
+  // stream lets go of its connection (see stream): a glance at another tab costs no reconnect.
+  var HIDDEN_GRACE_MS = 5000;
+
+  // sixConnections reports whether the page came over HTTP/1.1 (or the browser does not say),
+  // where a browser opens at most six connections to a host and each stream holds one.
+  function sixConnections() {
+    var nav = window.performance && performance.getEntriesByType ? performance.getEntriesByType('navigation')[0] : null;
+    var proto = nav && nav.nextHopProtocol;
+    return !proto || proto === 'http/1.1' || proto === 'http/1.0';
+  }
+
   // A page the browser keeps in its back/forward cache would keep its stream open, and HTTP/1.1
   // allows six connections to a host: a few pages back, no page of the site would load. So the
   // stream lets go of its connection when the page is hidden (pagehide), and opens again from
-  // the last id seen when the page is shown from the cache (pageshow, persisted).
+  // the last id seen when the page is shown from the cache (pageshow, persisted). For the same
+  // reason, over HTTP/1.1, a tab left in the background lets go of its stream after
+  // HIDDEN_GRACE_MS and opens it again from the last id when it is looked at: five tracking tabs
+  // beside the console would otherwise leave its clicks no connection to go by. Over HTTP/2
+  // (TLS) streams share one connection, and a tab in the background stays live (its title
+  // follows the order).
   function stream(path, opts) {
     var es = null, timer = null, closed = false, hidden = false, wait = backoff();
     // gen counts the connections opened and let go: the answer to why one was refused comes
@@ -180,19 +210,33 @@
       if (es) es.close();
       es = null;
     }
+    var backgrounded = null; // the timer that lets go of a tab's stream in the background
     function onHide() {
       if (closed) return;
       hidden = true;
       stop();
     }
-    function onShow(ev) {
-      if (closed || !hidden || !ev.persisted) return;
+    function resume() {
+      if (closed || !hidden) return;
       hidden = false;
       setState('reconnecting');
       open();
     }
+    function onShow(ev) {
+      if (ev.persisted) resume();
+    }
+    function onVisibility() {
+      clearTimeout(backgrounded);
+      backgrounded = null;
+      if (document.visibilityState === 'hidden') {
+        if (sixConnections()) backgrounded = setTimeout(onHide, HIDDEN_GRACE_MS);
+      } else {
+        resume();
+      }
+    }
     window.addEventListener('pagehide', onHide);
     window.addEventListener('pageshow', onShow);
+    document.addEventListener('visibilitychange', onVisibility);
     function open() {
       timer = null;
       var mine = ++gen;
@@ -279,6 +323,20 @@
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   }
 
+  // The sticky bar's title wraps (a party's id may be 64 characters with no space), so the bar
+  // may be two or three lines high on a phone. What scrolls into view (the keyboard's focus, a
+  // link's target) must stop below it, whatever its height: the scroll padding follows the bar
+  // (app.css's 4rem is for a page whose script has not run).
+  function keepBelowTheBar() {
+    var bar = document.querySelector('.bar');
+    if (!bar || !window.ResizeObserver) return;
+    new ResizeObserver(function () {
+      document.documentElement.style.scrollPaddingTop = (bar.offsetHeight + 8) + 'px';
+    }).observe(bar);
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', keepBelowTheBar);
+  else keepBelowTheBar();
+
   window.ordercast = {
     STAGES: STAGES,
     LABELS: LABELS,
@@ -286,6 +344,7 @@
     terminal: function (status) { return TERMINAL[status] === true; },
     label: function (status) { return LABELS[status] || status; },
     request: request,
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
     segment: segment,
     stream: stream,
     backoff: backoff,
