@@ -169,6 +169,12 @@
   //   onDenied:    called with the ApiError of a refused credential
   // It returns {close()}: close ends it for good and reports 'ended'.
   //
+  // A stream's heartbeats come every_s apart when it is quiet (the server's --heartbeat, 15 s by
+  // default, DEFAULT_BEAT_MS until the first says); SILENT_BEATS of them without a frame means
+  // the connection is dead (see stream).
+  var DEFAULT_BEAT_MS = 15000;
+  var SILENT_BEATS = 2.5;
+
   // HIDDEN_GRACE_MS is how long a tab may stay in the background, over HTTP/1.1, before its
   // stream lets go of its connection (see stream): a glance at another tab costs no reconnect.
   var HIDDEN_GRACE_MS = 5000;
@@ -192,6 +198,12 @@
   // follows the order).
   function stream(path, opts) {
     var es = null, timer = null, closed = false, hidden = false, wait = backoff();
+    // silence is the watchdog of the open connection: the stream asks for visible heartbeats
+    // (heartbeat=event), one as it opens and then one whenever it has been quiet for every_s, so
+    // a connection with nothing for SILENT_BEATS of them has died without telling (a phone
+    // between cells, a NAT that dropped it): EventSource would wait on it for ever, and the page
+    // say "live" over a stale status. It is let go of, and opened again from the last id.
+    var silence = null, beatMs = DEFAULT_BEAT_MS;
     // gen counts the connections opened and let go: the answer to why one was refused comes
     // later, and is stale if the page let go of the stream meanwhile (hidden, and maybe shown
     // again, with a stream of its own that the answer must not double).
@@ -207,8 +219,25 @@
       gen++;
       if (timer) clearTimeout(timer);
       timer = null;
+      clearTimeout(silence);
+      silence = null;
       if (es) es.close();
       es = null;
+    }
+    // heard is any frame of the open connection: the stream is live (an opened stream, not one
+    // answered with a retry advice and closed, which EventSource reports as opened too), and the
+    // watchdog starts again.
+    function heard(mine) {
+      if (closed || mine !== gen) return;
+      wait.reset();
+      setState('live');
+      clearTimeout(silence);
+      silence = setTimeout(function () {
+        if (closed || mine !== gen) return;
+        stop();
+        setState('reconnecting');
+        timer = setTimeout(open, wait.next());
+      }, SILENT_BEATS * beatMs);
     }
     var backgrounded = null; // the timer that lets go of a tab's stream in the background
     function onHide() {
@@ -240,10 +269,15 @@
     function open() {
       timer = null;
       var mine = ++gen;
-      es = new EventSource(url(path, { lastEventId: lastId }));
-      es.onopen = function () { wait.reset(); setState('live'); };
+      es = new EventSource(url(path, { lastEventId: lastId, heartbeat: 'event' }));
+      es.addEventListener('heartbeat', function (ev) {
+        var every = Number(JSON.parse(ev.data).every_s);
+        if (isFinite(every) && every > 0) beatMs = every * 1000;
+        heard(mine);
+      });
       es.onerror = function () {
         if (closed) return;
+        clearTimeout(silence);
         if (es.readyState === EventSource.CLOSED) {
           var failed = es.url;
           es = null;
@@ -270,6 +304,7 @@
       Object.keys(opts.events).forEach(function (name) {
         es.addEventListener(name, function (ev) {
           if (closed) return;
+          heard(mine);
           if (ev.lastEventId) lastId = ev.lastEventId;
           opts.events[name](JSON.parse(ev.data), ev);
         });
