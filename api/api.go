@@ -98,6 +98,10 @@ const (
 	// ParamLastEventID is HeaderLastEventID as a query parameter, for clients that cannot set
 	// headers (a first EventSource connect, a WebSocket).
 	ParamLastEventID = "lastEventId"
+	// ParamHeartbeat=event asks an SSE stream for visible heartbeats (EventHeartbeat) instead of
+	// comments, which an EventSource never shows its page: a browser can then tell a connection
+	// that died silently from a quiet order.
+	ParamHeartbeat = "heartbeat"
 	// ParamAfter asks GET …/events for the events after this seq.
 	ParamAfter = "after"
 	// ParamLimit bounds the events of one page of GET …/events: 1 to MaxEventsPerPage.
@@ -130,6 +134,9 @@ const (
 	EventLocation = ordercast.LocationType
 	// EventCourier is one courier assignment; its data is an ordercast.Event of kind courier.
 	EventCourier = "courier"
+	// EventHeartbeat is a stream's heartbeat on a stream opened with ParamHeartbeat=event: no
+	// id, data {"every_s": N}, one at the opening and then after N seconds without a frame.
+	EventHeartbeat = "heartbeat"
 )
 
 // EventName is the SSE event name of ev: courier for an assignment, status otherwise.

@@ -750,6 +750,19 @@ func TestCourierViewOfTheTrackingPage(t *testing.T) {
 	if href := eval[string](b, `location.href`); href != base+"/couriers/c-1" {
 		t.Errorf("the way back ends at %q", href)
 	}
+
+	// A link first followed after the order went to another courier (the row lingers on the
+	// page) gets no credential for it (401, where a page that had it open before gets 403): the
+	// page says so, in words a courier can act on, and not that a customer's tracking link is
+	// needed.
+	fresh := newBrowser(t)
+	fresh.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+courier))
+	fresh.waitFor(`#conn[data-state="live"]`)
+	fresh.do("follow d-1's link", chromedp.Navigate(base+"/couriers/c-1/track/d-1"))
+	fresh.poll("the order is not the courier's", `document.getElementById('problem').textContent.startsWith('This order is no longer yours')`)
+	if conn, back := eval[string](fresh, `document.getElementById('conn').dataset.state`), eval[string](fresh, `document.querySelector('.back a').getAttribute('href')`); conn != "ended" || back != "/couriers/c-1" {
+		t.Errorf("a link to an order gone to another courier: connection %s, way back %q; want ended, /couriers/c-1", conn, back)
+	}
 }
 
 // contrast is the WCAG contrast ratio of two colours as getComputedStyle gives them

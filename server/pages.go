@@ -275,9 +275,10 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 // tracking page reads with its tracking cookie only, and the operator's token lives in the
 // console's cookie, whose path (/console) takes it here and nowhere near /track. So this hands
 // the console's token to trackWith, which signs a tracking token for the order from it and sends
-// the browser to the tracking page: no token is ever in a URL. The console's cookie is
-// SameSite=Strict, so a link from another site arrives without it and sets nothing (in demo mode,
-// whose console token is anyone's, tracking is public and nothing is set either).
+// the browser to the tracking page: no token is ever in a URL. A link from another site arrives
+// with the console's cookie (SameSite=Lax, see setPageCookies) and opens the order's tracking
+// page, as the console's own link would: it shows the operator an order, and changes nothing
+// (in demo mode, whose console token is anyone's, tracking is public and nothing is set).
 func (s *Server) handleConsoleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
@@ -422,8 +423,18 @@ func partyCookies(p ordercast.Party) pageCookies {
 
 // setPageCookies keeps tok in both of a page's cookies, or with tok "" deletes both: a page must
 // never go on streaming as a token it no longer holds.
+//
+// The page's own cookie is SameSite=Lax, where every other cookie is Strict: an operator who
+// follows a link to the console or a board from a chat or a mail must find it signed in (with
+// Strict it looked signed out, and its hand-over question could not name the account it would
+// replace, the one defence against a link that signs the console in as its author). Lax sends
+// it only with a top-level GET, which renders a page and changes nothing (changes take the
+// bearer header, never a cookie), and no other site can read or frame what it renders
+// (frame-ancestors 'none'). The stream's cookie stays Strict: only the page itself opens it.
 func (s *Server) setPageCookies(w http.ResponseWriter, r *http.Request, c pageCookies, tok string) {
-	http.SetCookie(w, s.tokenCookie(r, c.name, c.page, tok))
+	page := s.tokenCookie(r, c.name, c.page, tok)
+	page.SameSite = http.SameSiteLaxMode
+	http.SetCookie(w, page)
 	http.SetCookie(w, s.tokenCookie(r, StreamCookie, c.stream, tok))
 }
 

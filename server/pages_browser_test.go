@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,12 +20,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
 )
@@ -875,5 +880,157 @@ func TestBoardSaysNoOrdersOnlyOnceItKnows(t *testing.T) {
 	}
 	if eval[bool](b, `document.getElementById('empty').offsetParent !== null`) {
 		t.Errorf("the refused board shows %q", eval[string](b, `document.getElementById('empty').textContent`))
+	}
+}
+
+// TestATabInTheBackgroundLetsGoOfItsStream: over HTTP/1.1 a browser opens six connections to a
+// host, and each open page's stream holds one: five tracking tabs beside the console left its
+// clicks none to go by, and they hung. A tab in the background lets go of its stream after a
+// grace, and opens it again from the last id when it is looked at, showing what came meanwhile.
+// (The test stands in for the browser's tab switch by setting what the page reads.)
+func TestATabInTheBackgroundLetsGoOfItsStream(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "bg-1")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/bg-1"))
+	b.waitFor(`#conn[data-state="live"]`)
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
+	visibility := func(state string) {
+		t.Helper()
+		eval[bool](b, `(Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => '`+state+`'}),
+			document.dispatchEvent(new Event('visibilitychange')), true)`)
+	}
+	visibility("hidden")
+	waitMetric(t, http.DefaultClient, base, 0, "ordercast_streams_open")
+	ts.mustCommit(t, "bg-1", ordercast.StatusConfirmed)
+	visibility("visible")
+	b.waitFor(`#status-line[data-status="confirmed"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
+	ts.mustCommit(t, "bg-1", ordercast.StatusPreparing)
+	b.waitFor(`#status-line[data-status="preparing"]`)
+	if n := eval[int](b, `document.querySelectorAll('#timeline li').length`); n != 3 {
+		t.Errorf("the timeline has %d rows after the tab came back, want 3 (placed, confirmed, preparing), none twice", n)
+	}
+}
+
+// TestAChangeWithoutAnAnswerFreesItsRow: a request on a connection that died silently, or
+// queued behind the browser's six connections, never settled: the row that sent it stayed busy
+// for good. After the page's bound (shortened here) the row says the server did not answer,
+// that the change may have been made, and takes clicks again.
+func TestAChangeWithoutAnAnswerFreesItsRow(t *testing.T) {
+	ts := newServer(t, nil)
+	mustCreate(t, ts.URL(), "slow-1")
+	base := frontProxy(t, ts.URL(), func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool {
+		if r.Method != "POST" {
+			return false
+		}
+		select { // an answer that never comes, until the test ends
+		case <-done:
+		case <-r.Context().Done():
+		}
+		return true
+	})
+	row := `li.order[data-order-id="slow-1"]`
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(base+"/console"))
+	b.waitFor(row + `[data-status="placed"]`)
+	eval[bool](b, `(ordercast.requestTimeoutMs = 1000, true)`)
+	b.tap("advance", row+` .advance`)
+	b.waitFor(row + ` .row-error`)
+	if got := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`); !strings.Contains(got, "did not answer in time") {
+		t.Errorf("the row says %q, want that the server did not answer in time", got)
+	}
+	b.waitFor(row + ` .advance:not([aria-disabled])`)
+}
+
+// TestAPageNoticesAConnectionThatWentSilent: a connection that dies without telling (a phone
+// between cells, a NAT that dropped it) left the page "live" over a stale status for good: an
+// EventSource never sees the server's heartbeats, which were comments. The pages ask for
+// visible heartbeats; a connection silent for two and a half of them is let go of and opened
+// again from the last id, and what came meanwhile shows.
+func TestAPageNoticesAConnectionThatWentSilent(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 200 * time.Millisecond; s.Retry = testRetry })
+	mustCreate(t, ts.URL(), "quiet-1")
+	var streams atomic.Int32
+	stall := make(chan struct{})
+	base := frontProxy(t, ts.URL(), func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool {
+		if !strings.HasSuffix(r.URL.Path, "/stream") || streams.Add(1) > 1 {
+			return false
+		}
+		// The first stream: passed on until the test stalls it, then held open with nothing
+		// more on it, as a connection that died on the way.
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", ts.URL()+r.URL.RequestURI(), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return true
+		}
+		defer resp.Body.Close()
+		maps.Copy(w.Header(), resp.Header)
+		w.WriteHeader(resp.StatusCode)
+		w.(http.Flusher).Flush()
+		go func() { <-stall; resp.Body.Close() }()
+		buf := make([]byte, 4096)
+		for {
+			n, err := resp.Body.Read(buf)
+			if n > 0 {
+				_, _ = w.Write(buf[:n])
+				w.(http.Flusher).Flush()
+			}
+			if err != nil {
+				break
+			}
+		}
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+		return true
+	})
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/quiet-1"))
+	b.waitFor(`#conn[data-state="live"]`)
+	close(stall)
+	ts.mustCommit(t, "quiet-1", ordercast.StatusConfirmed) // reaches the server's side only
+	b.waitFor(`#status-line[data-status="confirmed"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	if n := streams.Load(); n < 2 {
+		t.Errorf("%d streams opened, want the silent one let go of and another", n)
+	}
+}
+
+// TestAPageIsNotLiveWhileItsStreamIsRefused: a node at its limits, draining or without its
+// store answers a stream 200 with a retry advice and closes it; EventSource reports it opened,
+// and the page said "live", then "reconnecting", every few seconds, a screen reader hearing
+// each. Live is the stream's first frame now, which a refusal never sends.
+func TestAPageIsNotLiveWhileItsStreamIsRefused(t *testing.T) {
+	ts := newServer(t, nil)
+	mustCreate(t, ts.URL(), "refused-1")
+	var refusals atomic.Int32
+	base := frontProxy(t, ts.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if !strings.HasSuffix(r.URL.Path, "/stream") {
+			return false
+		}
+		refusals.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = fmt.Fprint(w, "retry: 100\n: at its limits, retry shortly\n\n")
+		return true
+	})
+	b := newBrowser(t)
+	b.do("note every state the page shows", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `window.states = []; addEventListener('DOMContentLoaded', () => {
+				const conn = document.getElementById('conn');
+				new MutationObserver(() => window.states.push(conn.dataset.state)).observe(conn, {attributes: true, attributeFilter: ['data-state']});
+			});`,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/refused-1"))
+	testutil.WaitFor(t, "three refusals", func() bool { return refusals.Load() >= 3 })
+	if states := eval[[]string](b, `window.states`); slices.Contains(states, "live") {
+		t.Errorf("the page showed %q while every stream was refused", states)
 	}
 }

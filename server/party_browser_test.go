@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -268,4 +269,34 @@ func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
 		t.Errorf("home page: a party's name in monospace %v, an order's id %v; want only the id", name, id)
 	}
 	screenshots(b, "home-demo")
+}
+
+// TestTheFocusStopsBelowABarOfAnyHeight: a party's id may be long with no space, and the bar's
+// title wraps: on a phone the bar was 67 to 90 px high while the scroll padding stopped what
+// scrolls into view 64 px down, under the bar. The padding follows the bar's height.
+func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	id := "pizzeria-da-luigi-kreuzberg-" + strings.Repeat("x", 30)
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for i := range 60 { // enough rows that the page scrolls well past the middle one
+		if resp, body := call(t, "POST", base+"/v1/orders", admin, fmt.Sprintf(`{"id":"f-%d","restaurant_id":%q}`, i, id)); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create: %d %s", resp.StatusCode, body)
+		}
+	}
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/"+id+"?token="+actorToken(t, auth.RoleRestaurant, id)))
+	b.waitFor(`li.order[data-order-id="f-0"]`)
+	if h := eval[float64](b, `document.querySelector('.bar').offsetHeight`); h <= 64 {
+		t.Fatalf("the bar is %.0f px high: the test needs one higher than the stylesheet's 4rem", h)
+	}
+	// A row in the middle scrolled into view, as a link's target or the keyboard's focus is: it
+	// must stop below the bar.
+	gap := eval[float64](b, `(() => { const row = document.querySelector('li.order[data-order-id="f-30"]');
+		row.scrollIntoView({block: 'start'});
+		return row.getBoundingClientRect().top - document.querySelector('.bar').getBoundingClientRect().bottom; })()`)
+	if gap < 0 {
+		t.Errorf("the row scrolled into view is %.0f px under the bar", -gap)
+	}
 }

@@ -201,3 +201,37 @@ func TestLongIDsFitAPhone(t *testing.T) {
 	b.waitFor(`a.order-id`)
 	fits("the home page")
 }
+
+// TestAConsoleReachedFromAnotherSiteIsSignedIn: an operator signed in to the console follows
+// links to it from another site (a chat, a mail). With its cookie SameSite=Strict the console
+// looked signed out, reloading or not, and a link that handed it a token asked its question
+// without naming the account it would replace, the one thing that warns of a link signing the
+// console in as its author. The page's cookie is Lax: signed in, and the question names it.
+func TestAConsoleReachedFromAnotherSiteIsSignedIn(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	theirs := actorToken(t, auth.RoleRestaurant, "r-mallory")
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><a id="plain" href="%s/console">the console</a> <a id="go" href="%s/console?token=%s">a link</a>`, base, base, theirs)
+	}))
+	t.Cleanup(elsewhere.Close)
+	other := strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1) // another site
+	b := newBrowser(t)
+	b.do("sign in to the console", chromedp.Navigate(base+"/console"),
+		chromedp.SendKeys(chromedp.CSS(`#signin input[name="token"]`), admin), chromedp.Submit(chromedp.CSS(`#signin-form`)))
+	b.waitFor(`.bar-as`)
+
+	b.do("follow the other site's link to the console", chromedp.Navigate(other), chromedp.Click(chromedp.CSS(`#plain`)))
+	b.waitFor(`#conn[data-state="live"]`)
+	if as := eval[string](b, `document.querySelector('.bar-as') ? document.querySelector('.bar-as').textContent : 'signed out'`); as != "as admin:ops" {
+		t.Errorf("the console reached from another site says %q, want it signed in as admin:ops", as)
+	}
+
+	b.do("follow the other site's link with a token", chromedp.Navigate(other), chromedp.Click(chromedp.CSS(`#go`)))
+	b.waitFor(`#handover button`)
+	if text := eval[string](b, `document.getElementById('handover').innerText`); !strings.Contains(text, "admin:ops") || !strings.Contains(text, "restaurant:r-mallory") {
+		t.Errorf("the question names %q; want the account signed in (admin:ops) and the link's (restaurant:r-mallory)", text)
+	}
+}

@@ -78,8 +78,8 @@ func TestConsoleTokenHandOver(t *testing.T) {
 		t.Fatalf("sign-in: %d to %q, want 303 to /console", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	cookie := cookieNamed(resp, server.ConsoleCookie, "/console")
-	if cookie == nil || cookie.Value != admin || !cookie.HttpOnly || cookie.Path != "/console" || cookie.SameSite != http.SameSiteStrictMode {
-		t.Fatalf("console cookie %+v, want the token, HttpOnly, path /console, SameSite=Strict", cookie)
+	if cookie == nil || cookie.Value != admin || !cookie.HttpOnly || cookie.Path != "/console" || cookie.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("console cookie %+v, want the token, HttpOnly, path /console, SameSite=Lax (setPageCookies)", cookie)
 	}
 
 	req, _ := http.NewRequest("GET", base+"/console", nil)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -326,6 +327,54 @@ func testStreamHeartbeat(t *testing.T, hold holding) {
 	t.Cleanup(func() { w.Close() })
 	wantSeqStatus(t, watchNext(t, w), 1, "placed")
 	wantSeqStatus(t, watchNext(t, w), 2, "confirmed")
+}
+
+// TestVisibleHeartbeats: a stream opened with ?heartbeat=event, as the pages open theirs, sends
+// its heartbeats as events an EventSource hands its page (event: heartbeat, no id, the
+// interval as data), one at once when it opens, so that a page can tell a connection that died
+// silently from a quiet order and an opened stream from a refusal; on either holder. Without
+// the parameter heartbeats stay comments; another value is 422.
+func TestVisibleHeartbeats(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, testVisibleHeartbeats)
+}
+
+func testVisibleHeartbeats(t *testing.T, hold holding) {
+	ts := hold.newServer(t, func(s *server.Server) { s.Heartbeat = 50 * time.Millisecond })
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/o-1/stream?heartbeat=event", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := client.NewSSEReader(resp.Body)
+	comments := 0
+	r.OnComment = func(string) { comments++ }
+	var got []string
+	for len(got) < 3 { // the opening heartbeat, the order's event, a heartbeat of the quiet
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		got = append(got, ev.Type+" id="+ev.ID+" "+ev.Data)
+	}
+	beat := `{"every_s":0.05}`
+	if got[0] != "heartbeat id= "+beat || !strings.HasPrefix(got[1], "status id=1 ") || got[2] != "heartbeat id=1 "+beat {
+		t.Errorf("frames %q; want a heartbeat (no id), the order's event, a heartbeat (the id still 1: it sets none)", got)
+	}
+	if comments != 0 {
+		t.Errorf("%d comment heartbeats beside the visible ones", comments)
+	}
+	if resp, body := call(t, "GET", base+"/v1/orders/o-1/stream?heartbeat=loud", "", ""); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "invalid_argument") {
+		t.Errorf("heartbeat=loud: %d %s, want 422 invalid_argument", resp.StatusCode, body)
+	}
 }
 
 // TestWriteTimeoutDoesNotCutStreams holds a stream open for many times the server-wide

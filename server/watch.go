@@ -117,6 +117,14 @@ func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Wat
 // watch sets a watch up through the engine, admitted under the stream limits; on failure it has
 // answered the request. sse says the answer is an event stream (see writeStreamError).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Request, sse bool) (*stream.Watch, bool) {
+	switch beat := r.URL.Query().Get(api.ParamHeartbeat); beat {
+	case "", "comment":
+	case "event":
+		req.VisibleHeartbeats = sse
+	default:
+		s.writeStreamError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be event or comment, got %q", api.ParamHeartbeat, beat), sse)
+		return nil, false
+	}
 	req.Admit = func() (func(), error) { return s.admitStream(r) }
 	wt, err := s.engine.Watch(r.Context(), req)
 	if err != nil {

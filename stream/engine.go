@@ -136,8 +136,10 @@ type Engine struct {
 	drain      atomic.Pointer[drainSchedule]
 	streams    atomic.Int64  // open streams, for the drain schedule and Wait
 	streamGone chan struct{} // signalled (capacity 1) when a stream closes
-	ctx        context.Context
-	cancel     context.CancelFunc
+	// heartbeatEvent is the visible heartbeat frame (Request.VisibleHeartbeats), computed once.
+	heartbeatEvent []byte
+	ctx            context.Context
+	cancel         context.CancelFunc
 }
 
 // New returns an engine over store and h; obs may be nil. Streams run on goroutines until Open
@@ -151,8 +153,9 @@ func New(store Store, h *hub.Hub, cfg Config, obs Observer) *Engine {
 	}
 	e := &Engine{
 		store: store, hub: h, cfg: cfg, observer: obs,
-		closing:    make(chan struct{}),
-		streamGone: make(chan struct{}, 1),
+		closing:        make(chan struct{}),
+		streamGone:     make(chan struct{}, 1),
+		heartbeatEvent: appendHeartbeatEvent(nil, cfg.Heartbeat),
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	return e

@@ -24,10 +24,28 @@ type framing interface {
 	heartbeat(b []byte) []byte
 }
 
-// sseFraming is the text/event-stream format (WHATWG HTML, server-sent events).
-type sseFraming struct{}
+// sseFraming is the text/event-stream format (WHATWG HTML, server-sent events). Its heartbeat is
+// a comment, or, for a watch that asked for visible heartbeats, beat: an event, sent at the
+// opening too (Engine.sseFraming).
+type sseFraming struct {
+	beat []byte
+}
 
-func (sseFraming) preamble(b []byte, retry time.Duration) []byte { return appendRetry(b, retry, "") }
+// commentHeartbeat is an SSE stream's keep-alive: a comment, which every client skips.
+const commentHeartbeat = ": ping\n\n"
+
+// appendHeartbeatEvent appends the visible heartbeat of a stream whose heartbeats come every
+// d: an event without an id, so it never moves the client's Last-Event-ID, carrying the
+// interval, so that a page knows how long a silence means a dead connection.
+func appendHeartbeatEvent(b []byte, every time.Duration) []byte {
+	b = append(b, "event: "+api.EventHeartbeat+"\ndata: {\"every_s\":"...)
+	b = strconv.AppendFloat(b, every.Seconds(), 'f', -1, 64)
+	return append(b, "}\n\n"...)
+}
+
+func (f sseFraming) preamble(b []byte, retry time.Duration) []byte {
+	return append(appendRetry(b, retry, ""), f.beat...) // a visible heartbeat: the stream is open
+}
 
 // WriteRetry writes an SSE frame that sets the client's reconnection delay to d (in whole
 // milliseconds, at least one: 0 would mean at once), followed, when comment is not empty, by
@@ -68,7 +86,12 @@ func (f sseFraming) scoped(b []byte, id int64, name string, data []byte) []byte 
 	return f.named(b, name, data)
 }
 
-func (sseFraming) heartbeat(b []byte) []byte { return append(b, ": ping\n\n"...) }
+func (f sseFraming) heartbeat(b []byte) []byte {
+	if f.beat != nil {
+		return append(b, f.beat...)
+	}
+	return append(b, commentHeartbeat...)
+}
 
 // appendEvent appends one event in the SSE wire format: id, event type and one JSON data line.
 // The JSON never holds a raw newline, so one data line is always enough.
@@ -141,4 +164,12 @@ func keepUpTo[T any](s []T, most int) []T {
 		return nil
 	}
 	return s[:0]
+}
+
+// sseFraming returns the SSE framing of watch wt: its heartbeats visible when it asked.
+func (e *Engine) sseFraming(wt *Watch) sseFraming {
+	if !wt.visibleHeartbeats {
+		return sseFraming{}
+	}
+	return sseFraming{beat: e.heartbeatEvent}
 }

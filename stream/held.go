@@ -46,8 +46,10 @@ func (c *closeCause) Unwrap() error { return c.err }
 type holder struct {
 	e      *Engine
 	poller *poller.Poller
-	// ping and lastChunk are computed once: a heartbeat and the end of a body, as chunks.
-	ping, pingChunk, lastChunk []byte
+	// The heartbeats and the end of a body are computed once, as chunks: comment is a stream's
+	// heartbeat, event one that asked for visible heartbeats (Request.VisibleHeartbeats).
+	comment, event heartbeatFrame
+	lastChunk      []byte
 
 	buckets [sweepBuckets]struct {
 		mu      sync.Mutex
@@ -69,6 +71,7 @@ type holder struct {
 // poller's connection as HTTP/1.1 chunks.
 type heldStream struct {
 	h       *holder
+	beat    *heartbeatFrame             // the holder's comment or event heartbeat
 	conn    atomic.Pointer[poller.Conn] // set once held; the sweeper skips a stream without one
 	bucket  int
 	expires time.Time // zero: no lifetime
@@ -104,8 +107,8 @@ func openHolder(e *Engine) (*holder, error) {
 	if err := p.Open(); err != nil {
 		return nil, fmt.Errorf("open poller: %w", err)
 	}
-	h.ping = sseFraming{}.heartbeat(nil)
-	h.pingChunk = appendChunk(nil, h.ping)
+	h.comment = newHeartbeatFrame(sseFraming{}.heartbeat(nil))
+	h.event = newHeartbeatFrame(e.sseFraming(&Watch{visibleHeartbeats: true}).heartbeat(nil))
 	h.lastChunk = appendChunk(nil, nil)
 	for i := range h.buckets {
 		h.buckets[i].streams = make(map[*heldStream]struct{})
@@ -161,7 +164,11 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 	if d := h.e.lifetime(); d > 0 {
 		hs.expires = time.Now().Add(d)
 	}
-	hs.w.init(h.e, hs, sseFraming{}, wt, end)
+	hs.beat = &h.comment
+	if wt.visibleHeartbeats {
+		hs.beat = &h.event
+	}
+	hs.w.init(h.e, hs, h.e.sseFraming(wt), wt, end)
 	hs.w.lean = true
 
 	// Counted in before the poller has it: its close callback, which counts it out, may run as
@@ -360,9 +367,9 @@ func (hs *heldStream) flushed(err error) bool {
 // heartbeat writes a keep-alive without taking the stream's lock (a worker may hold it while it
 // catches up from the store): a chunk is written whole, so it never splits another.
 func (hs *heldStream) heartbeat(conn *poller.Conn, now time.Time) {
-	hs.w.sent(now)                         // before the write, as in flush
-	if conn.Write(hs.h.pingChunk) == nil { // a failure closes the stream, reason and all
-		hs.w.bytes.Add(int64(len(hs.h.ping)))
+	hs.w.sent(now)                        // before the write, as in flush
+	if conn.Write(hs.beat.chunk) == nil { // a failure closes the stream, reason and all
+		hs.w.bytes.Add(int64(len(hs.beat.frame)))
 	}
 }
 
@@ -467,4 +474,14 @@ func (h *holder) close() error {
 		return fmt.Errorf("close poller: %w", err)
 	}
 	return nil
+}
+
+// heartbeatFrame is one kind of heartbeat, computed once for every stream held: the SSE frame,
+// and the same as a chunk of an HTTP/1.1 body.
+type heartbeatFrame struct {
+	frame, chunk []byte
+}
+
+func newHeartbeatFrame(frame []byte) heartbeatFrame {
+	return heartbeatFrame{frame: frame, chunk: appendChunk(nil, frame)}
 }

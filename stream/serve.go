@@ -46,7 +46,7 @@ func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end
 	SetSSEHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	st := &watcher{}
-	st.init(e, &responseTransport{w: w, rc: http.NewResponseController(w), timeout: e.cfg.WriteTimeout}, sseFraming{}, wt, end)
+	st.init(e, &responseTransport{w: w, rc: http.NewResponseController(w), timeout: e.cfg.WriteTimeout}, e.sseFraming(wt), wt, end)
 	e.run(r.Context(), st, false)
 }
 

@@ -44,6 +44,12 @@ type Request struct {
 	// before the first event that gives the order to another, which the courier must not read,
 	// and a long poll answered after one is refused.
 	Courier string
+	// VisibleHeartbeats asks an SSE stream to send its heartbeats as events (event: heartbeat,
+	// no id, data {"every_s": N}), one of them as soon as it opens, instead of comments, which an
+	// EventSource never hands its page: a page can then tell a connection that died silently (a
+	// phone between cells, a NAT that dropped it) from a quiet order, and a stream that opened
+	// from one refused with a retry advice (see Engine.ServeSSE). Other transports ignore it.
+	VisibleHeartbeats bool
 	// Admit counts the watch against the server's limits; release gives the place back. Nil
 	// admits everything.
 	Admit func() (release func(), err error)
@@ -67,6 +73,8 @@ type Watch struct {
 	loc    *hub.Location // OrderEvents: the order's newest fresh position, sent after backlog
 	// courier is Request.Courier.
 	courier string
+	// visibleHeartbeats is Request.VisibleHeartbeats.
+	visibleHeartbeats bool
 }
 
 // readable refuses an order state the watch's courier, if it has one, may no longer read.
@@ -93,7 +101,8 @@ func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
 		}
 		release = r
 	}
-	w := &Watch{scope: req.Scope, orderID: req.OrderID, party: req.Party, release: release, courier: req.Courier}
+	w := &Watch{scope: req.Scope, orderID: req.OrderID, party: req.Party, release: release, courier: req.Courier,
+		visibleHeartbeats: req.VisibleHeartbeats}
 	switch req.Scope {
 	case AllOrders:
 		w.sub = e.hub.SubscribeAll()

@@ -90,16 +90,31 @@
     return encodeURIComponent(id).replace(/%3A/gi, ':');
   }
 
+  // REQUEST_TIMEOUT_MS bounds a call of the API. Without it a request on a connection that died
+  // silently (a phone between cells), or queued behind a browser's six connections to the host,
+  // never settled: the row that sent it stayed busy for good, and a courier's page never posted
+  // another position.
+  // (window.ordercast.requestTimeoutMs, read at each call: the tests shorten it.)
+  var REQUEST_TIMEOUT_MS = 20000;
+
   // request calls the JSON API and resolves with the decoded body, or rejects with an ApiError
-  // holding the server's error message.
+  // holding the server's error message (code 'timeout' after REQUEST_TIMEOUT_MS without an
+  // answer: a change may then have been made or not, which the page's stream will show).
   function request(method, path, body) {
-    var init = { method: method, headers: { Accept: 'application/json' }, credentials: 'same-origin' };
+    var ctrl = new AbortController();
+    var timedOut = false;
+    var timer = setTimeout(function () { timedOut = true; ctrl.abort(); }, window.ordercast.requestTimeoutMs);
+    var init = { method: method, headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: ctrl.signal };
     if (TOKEN) init.headers.Authorization = 'Bearer ' + TOKEN;
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
     var sentAt = Date.now();
+    var lost = function () {
+      if (timedOut) throw new ApiError(0, 'timeout', 'The server did not answer in time; if this was a change, it may have been made.');
+      throw new ApiError(0, 'network', 'The server cannot be reached.');
+    };
     return fetch(url(path), init).then(function (res) {
       learnClock(res, sentAt);
       return res.text().then(function (text) {
@@ -111,10 +126,8 @@
             err ? err.message : 'The server answered ' + res.status + '.', retryAfter(res));
         }
         return data;
-      });
-    }, function () {
-      throw new ApiError(0, 'network', 'The server cannot be reached.');
-    });
+      }, lost);
+    }, lost).finally(function () { clearTimeout(timer); });
   }
 
   // ENDED is refusal's answer when there is nothing more to stream: 204, the client has the
@@ -156,12 +169,41 @@
   //   onDenied:    called with the ApiError of a refused credential
   // It returns {close()}: close ends it for good and reports 'ended'.
   //
+  // A stream's heartbeats come every_s apart when it is quiet (the server's --heartbeat, 15 s by
+  // default, DEFAULT_BEAT_MS until the first says); SILENT_BEATS of them without a frame means
+  // the connection is dead (see stream).
+  var DEFAULT_BEAT_MS = 15000;
+  var SILENT_BEATS = 2.5;
+
+  // HIDDEN_GRACE_MS is how long a tab may stay in the background, over HTTP/1.1, before its
+  // stream lets go of its connection (see stream): a glance at another tab costs no reconnect.
+  var HIDDEN_GRACE_MS = 5000;
+
+  // sixConnections reports whether the page came over HTTP/1.1 (or the browser does not say),
+  // where a browser opens at most six connections to a host and each stream holds one.
+  function sixConnections() {
+    var nav = window.performance && performance.getEntriesByType ? performance.getEntriesByType('navigation')[0] : null;
+    var proto = nav && nav.nextHopProtocol;
+    return !proto || proto === 'http/1.1' || proto === 'http/1.0';
+  }
+
   // A page the browser keeps in its back/forward cache would keep its stream open, and HTTP/1.1
   // allows six connections to a host: a few pages back, no page of the site would load. So the
   // stream lets go of its connection when the page is hidden (pagehide), and opens again from
-  // the last id seen when the page is shown from the cache (pageshow, persisted).
+  // the last id seen when the page is shown from the cache (pageshow, persisted). For the same
+  // reason, over HTTP/1.1, a tab left in the background lets go of its stream after
+  // HIDDEN_GRACE_MS and opens it again from the last id when it is looked at: five tracking tabs
+  // beside the console would otherwise leave its clicks no connection to go by. Over HTTP/2
+  // (TLS) streams share one connection, and a tab in the background stays live (its title
+  // follows the order).
   function stream(path, opts) {
     var es = null, timer = null, closed = false, hidden = false, wait = backoff();
+    // silence is the watchdog of the open connection: the stream asks for visible heartbeats
+    // (heartbeat=event), one as it opens and then one whenever it has been quiet for every_s, so
+    // a connection with nothing for SILENT_BEATS of them has died without telling (a phone
+    // between cells, a NAT that dropped it): EventSource would wait on it for ever, and the page
+    // say "live" over a stale status. It is let go of, and opened again from the last id.
+    var silence = null, beatMs = DEFAULT_BEAT_MS;
     // gen counts the connections opened and let go: the answer to why one was refused comes
     // later, and is stale if the page let go of the stream meanwhile (hidden, and maybe shown
     // again, with a stream of its own that the answer must not double).
@@ -177,29 +219,65 @@
       gen++;
       if (timer) clearTimeout(timer);
       timer = null;
+      clearTimeout(silence);
+      silence = null;
       if (es) es.close();
       es = null;
     }
+    // heard is any frame of the open connection: the stream is live (an opened stream, not one
+    // answered with a retry advice and closed, which EventSource reports as opened too), and the
+    // watchdog starts again.
+    function heard(mine) {
+      if (closed || mine !== gen) return;
+      wait.reset();
+      setState('live');
+      clearTimeout(silence);
+      silence = setTimeout(function () {
+        if (closed || mine !== gen) return;
+        stop();
+        setState('reconnecting');
+        timer = setTimeout(open, wait.next());
+      }, SILENT_BEATS * beatMs);
+    }
+    var backgrounded = null; // the timer that lets go of a tab's stream in the background
     function onHide() {
       if (closed) return;
       hidden = true;
       stop();
     }
-    function onShow(ev) {
-      if (closed || !hidden || !ev.persisted) return;
+    function resume() {
+      if (closed || !hidden) return;
       hidden = false;
       setState('reconnecting');
       open();
     }
+    function onShow(ev) {
+      if (ev.persisted) resume();
+    }
+    function onVisibility() {
+      clearTimeout(backgrounded);
+      backgrounded = null;
+      if (document.visibilityState === 'hidden') {
+        if (sixConnections()) backgrounded = setTimeout(onHide, HIDDEN_GRACE_MS);
+      } else {
+        resume();
+      }
+    }
     window.addEventListener('pagehide', onHide);
     window.addEventListener('pageshow', onShow);
+    document.addEventListener('visibilitychange', onVisibility);
     function open() {
       timer = null;
       var mine = ++gen;
-      es = new EventSource(url(path, { lastEventId: lastId }));
-      es.onopen = function () { wait.reset(); setState('live'); };
+      es = new EventSource(url(path, { lastEventId: lastId, heartbeat: 'event' }));
+      es.addEventListener('heartbeat', function (ev) {
+        var every = Number(JSON.parse(ev.data).every_s);
+        if (isFinite(every) && every > 0) beatMs = every * 1000;
+        heard(mine);
+      });
       es.onerror = function () {
         if (closed) return;
+        clearTimeout(silence);
         if (es.readyState === EventSource.CLOSED) {
           var failed = es.url;
           es = null;
@@ -226,6 +304,7 @@
       Object.keys(opts.events).forEach(function (name) {
         es.addEventListener(name, function (ev) {
           if (closed) return;
+          heard(mine);
           if (ev.lastEventId) lastId = ev.lastEventId;
           opts.events[name](JSON.parse(ev.data), ev);
         });
@@ -279,6 +358,20 @@
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   }
 
+  // The sticky bar's title wraps (a party's id may be 64 characters with no space), so the bar
+  // may be two or three lines high on a phone. What scrolls into view (the keyboard's focus, a
+  // link's target) must stop below it, whatever its height: the scroll padding follows the bar
+  // (app.css's 4rem is for a page whose script has not run).
+  function keepBelowTheBar() {
+    var bar = document.querySelector('.bar');
+    if (!bar || !window.ResizeObserver) return;
+    new ResizeObserver(function () {
+      document.documentElement.style.scrollPaddingTop = (bar.offsetHeight + 8) + 'px';
+    }).observe(bar);
+  }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', keepBelowTheBar);
+  else keepBelowTheBar();
+
   window.ordercast = {
     STAGES: STAGES,
     LABELS: LABELS,
@@ -286,6 +379,7 @@
     terminal: function (status) { return TERMINAL[status] === true; },
     label: function (status) { return LABELS[status] || status; },
     request: request,
+    requestTimeoutMs: REQUEST_TIMEOUT_MS,
     segment: segment,
     stream: stream,
     backoff: backoff,

@@ -230,6 +230,8 @@
     document.getElementById('timeline-section').hidden = true;
     if (err.code === 'not_found') {
       showProblem('No such order: there is no order ' + id + '.');
+    } else if (notYours(err)) {
+      showProblem(refusal(err));
     } else if (err.status === 401) {
       showProblem(oc.sentence(err.message) + ' Open the tracking link you were given (it ends in ?\u2060token=…).');
     } else {
@@ -239,12 +241,16 @@
 
   // refusal says why the server refused the page's credential. A courier's credential reads the
   // order only while it is the courier's: refused (403), it went to another courier (notYours).
+  // A courier who follows a link to an order already gone to another has no credential for it at
+  // all (401: its page signed none), nor has one whose sign-in expired; neither has a customer's
+  // tracking link to open, so neither is told to.
   function refusal(err) {
-    return notYours(err) ? 'This order is no longer yours.' : oc.sentence(err.message);
+    if (!notYours(err)) return oc.sentence(err.message);
+    return err.status === 401 ? 'This order is no longer yours, or your sign-in has expired.' : 'This order is no longer yours.';
   }
 
   function notYours(err) {
-    return courierView && err.status === 403;
+    return courierView && (err.status === 403 || err.status === 401);
   }
 
   load();
