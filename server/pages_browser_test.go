@@ -522,7 +522,8 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 		t.Fatalf("the new order's details never showed: %v", err)
 	}
 	screenshots(b, "console")
-	b.do("cancel", chromedp.Click(chromedp.CSS(`li.order[data-order-id="o-form"] .cancel`)))
+	b.tap("cancel", `li.order[data-order-id="o-form"] .cancel`)
+	b.tap("confirm the cancel", `li.order[data-order-id="o-form"] .cancel[data-confirming]`)
 	b.waitFor(`li.order[data-order-id="o-form"][data-status="cancelled"]`)
 	if got := srv.order("o-form").Status; got != ordercast.StatusCancelled {
 		t.Fatalf("after Cancel the API says %s, want cancelled", got)
@@ -832,6 +833,11 @@ func TestConsoleKeepsTheKeyboardFocus(t *testing.T) {
 	}
 
 	b.do("cancel from the keyboard", chromedp.Focus(chromedp.CSS(row+` .cancel`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row + ` .cancel[data-confirming]:not([data-settling])`)
+	if got := focused(); got != "o-focus button.cancel danger" {
+		t.Errorf("while Cancel asks, the focus is on %q, want the Cancel button", got)
+	}
+	b.do("confirm from the keyboard", chromedp.KeyEvent("\r"))
 	b.waitFor(row + `[data-status="cancelled"]`)
 	b.poll("the row is no longer busy", `!document.querySelector('`+row+` [aria-disabled]')`)
 	if got := focused(); got != "o-focus li.order" {
@@ -1033,4 +1039,38 @@ func TestAPageIsNotLiveWhileItsStreamIsRefused(t *testing.T) {
 	if states := eval[[]string](b, `window.states`); slices.Contains(states, "live") {
 		t.Errorf("the page showed %q while every stream was refused", states)
 	}
+}
+
+// TestCancelAsksFirst: Cancel sits beside Advance, the button a kitchen taps all day, and a
+// cancelled order is final: one slipped tap cancelled it. The first tap asks ("Confirm cancel",
+// announced), a second one right away is taken for a double tap and ignored, a second one
+// after that cancels, and unanswered the question goes away on its own, the order untouched.
+func TestCancelAsksFirst(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-slip")
+	row := `li.order[data-order-id="o-slip"]`
+	b := newBrowser(t)
+	shortenTimings(b, `{confirmMs: 1500}`)
+	recordFetches(b)
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(row + `[data-status="placed"]`)
+
+	// A double tap: the first asks, the second, right after, lands on words just changed.
+	b.waitFor(row + ` .cancel:not([disabled]):not([aria-disabled]):not([data-settling])`)
+	eval[bool](b, `(btn => (btn.click(), btn.click(), true))(document.querySelector('`+row+` .cancel'))`)
+	b.waitFor(row + ` .cancel[data-confirming]`)
+	if got := eval[string](b, `document.querySelector('`+row+` .cancel').textContent`); got != "Confirm cancel" {
+		t.Errorf("after one tap Cancel says %q, want Confirm cancel", got)
+	}
+	if got := eval[string](b, `document.getElementById('announce').textContent`); !strings.Contains(got, "Press again to cancel order o-slip") {
+		t.Errorf("a screen reader hears %q", got)
+	}
+	b.waitFor(row + ` .cancel:not([data-confirming])`) // unanswered, the question goes
+	if n, st := statusPosts(b, "o-slip"), srv.order("o-slip").Status; n != 0 || st != ordercast.StatusPlaced {
+		t.Fatalf("after a double tap and no answer: %d changes sent, the order %s; want none, placed", n, st)
+	}
+
+	b.tap("cancel", row+` .cancel`)
+	b.tap("confirm", row+` .cancel[data-confirming]`)
+	b.waitFor(row + `[data-status="cancelled"]`)
 }

@@ -72,6 +72,7 @@
   // undone: on a courier's page its first tap asks again, in place (see step).
   var COURIER_STEPS = { out_for_delivery: 'Picked up', delivered: 'Delivered' };
   var CONFIRM_LABEL = 'Confirm delivery';
+  var CONFIRM_CANCEL_LABEL = 'Confirm cancel';
 
   // gone says whether an order is done with as far as this page goes: it ended, or on a
   // courier's page it went to another courier (the courier's stream says so, then no more).
@@ -261,7 +262,7 @@
     li.append(error);
 
     onTap(advance, function () { step(id, advance); });
-    onTap(cancel, function () { change(id, 'cancelled'); });
+    onTap(cancel, function () { askCancel(id); });
     onTap(set, function () { change(id, pick.value); });
     return li;
   }
@@ -425,6 +426,46 @@
     row.confirming = false;
   }
 
+  // askCancel cancels an order on the second press of its Cancel within CONFIRM_MS: the first
+  // turns the button into "Confirm cancel" (announced), as a courier's delivery asks first.
+  // Cancel sits beside Advance, the button a kitchen taps all day, and a cancelled order is as
+  // final as a delivered one: one slipped tap must not end a customer's order. The button's new
+  // words settle it for a moment, so a double tap is not a confirmation either.
+  function askCancel(id) {
+    var row = rows.get(id);
+    if (!row || row.busy) return;
+    if (!row.confirmingCancel) {
+      row.confirmingCancel = true;
+      row.cancelTimer = setTimeout(function () {
+        stopConfirmingCancel(row);
+        render(row);
+        announce.textContent = 'Order ' + id + ' not cancelled.';
+      }, CONFIRM_MS);
+      render(row);
+      announce.textContent = 'Press again to cancel order ' + id + '.';
+      return;
+    }
+    stopConfirmingCancel(row);
+    change(id, 'cancelled');
+  }
+
+  function stopConfirmingCancel(row) {
+    clearTimeout(row.cancelTimer);
+    row.confirmingCancel = false;
+  }
+
+  // showCancel makes a row's Cancel say whether it cancels or asks first (askCancel).
+  function showCancel(row, btn, usable) {
+    if (!usable) stopConfirmingCancel(row);
+    var label = row.confirmingCancel ? CONFIRM_CANCEL_LABEL : 'Cancel';
+    if (btn.textContent !== label) {
+      settleButtons(row, [btn]);
+      btn.textContent = label;
+    }
+    btn.setAttribute('aria-label', label + ' order ' + row.order.id);
+    btn.toggleAttribute('data-confirming', !!row.confirmingCancel);
+  }
+
   // render shows a row's order as it is now. A row that grows or shrinks (an order's details
   // learned, a longer step's words wrapping) moves the rows after it: a change of the list.
   function render(row) {
@@ -451,6 +492,7 @@
     showStep(row, advance, canAdvance ? n : '', canAdvance ? label : 'Advance');
     enable(advance, canAdvance, row.busy);
     if (isCourier) return renderCourier(row, canAdvance, ended);
+    showCancel(row, li.querySelector('.cancel'), !ended);
     enable(li.querySelector('.cancel'), !ended, row.busy);
     var pick = li.querySelector('.pick');
     if (pick.dataset.status !== o.status) repick(row, pick, o.status);
@@ -689,6 +731,7 @@
   function send(id, method, path, body) {
     var row = rows.get(id);
     if (!row || row.busy) return;
+    stopConfirmingCancel(row); // another change, or the cancel confirmed: the question is over
     row.busy = true;
     rearrange(function () { // one change: the row busy, its last refusal gone
       render(row);
