@@ -188,7 +188,8 @@ func New(secret []byte, publicKeys ...crypto.PublicKey) (*Authority, error) {
 // tracking tokens), while it signs with its own: the way through a rotation of the secret with no
 // token refused and no node stopped. First every node accepts the new secret; then each signs
 // with it and accepts the old one; once the longest-lived token signed with the old one has
-// expired (the tracking TTL, a day by default), the old one goes. Dropping a secret refuses every
+// expired (a tracking token's TTL, a day by default, or an HS256 actor token's lifetime, up to
+// ActorMaxLifetime), the old one goes. Dropping a secret refuses every
 // token signed with it, which is how a leaked token is revoked.
 func (a *Authority) AcceptSecrets(secrets ...[]byte) error {
 	for _, s := range secrets {

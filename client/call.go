@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/url"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -115,11 +114,15 @@ func (c *Client) maxAttempts() int {
 	return DefaultMaxAttempts
 }
 
-// errAnswerLost marks an answer that broke off on the way: the call may have applied.
-var errAnswerLost = errors.New("the answer broke off")
+// errAnswerLost marks an answer that broke off on the way, and errNoAnswer a request that got
+// none (the connection failed, or the call's context ended): the call may have applied.
+var (
+	errAnswerLost = errors.New("the answer broke off")
+	errNoAnswer   = errors.New("no answer")
+)
 
 // OutcomeUnknown reports whether a write that returned err may have applied all the same: no
-// answer came (the connection failed or its context ended; a *url.Error), the answer broke off
+// answer came (the connection failed or its context ended), the answer broke off
 // on the way, the server was still answering the same Idempotency-Key's first request
 // (idempotency_key_in_use), or the store or a proxy in front of it was away (unavailable: a 503,
 // a 502 or a 504; most often nothing was applied, but a commit whose answer the database never
@@ -134,8 +137,7 @@ func OutcomeUnknown(err error) bool {
 	if errors.As(err, &e) {
 		return e.Code == ordercast.EIdempotencyKeyInUse || e.Code == ordercast.EUnavailable
 	}
-	var u *url.Error
-	return errors.Is(err, errAnswerLost) || errors.As(err, &u)
+	return errors.Is(err, errAnswerLost) || errors.Is(err, errNoAnswer)
 }
 
 // send makes one attempt of a call; OutcomeUnknown says whether a failure may be retried with
@@ -158,7 +160,7 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return reply{}, err // a *url.Error: no answer
+		return reply{}, fmt.Errorf("%w: %w", errNoAnswer, err) // sent, maybe: a request never built is not this
 	}
 	defer closeBody(resp.Body)
 	r = reply{status: resp.StatusCode, replayed: resp.Header.Get(api.HeaderIdempotentReplayed) == "true"}

@@ -256,6 +256,10 @@ func TestOutcomeUnknownSaysWhichFailuresMayHaveApplied(t *testing.T) {
 			t.Errorf("%s: OutcomeUnknown(%v) = %v, want %v", tc.name, err, got, tc.unknown)
 		}
 	}
+	bad := &client.Client{BaseURL: "http://exa mple.com"}
+	if _, err := bad.SetStatus(t.Context(), "o-1", client.SetStatusRequest{Status: ordercast.StatusConfirmed}, client.WithIdempotencyKey("k-1")); err == nil || client.OutcomeUnknown(err) {
+		t.Errorf("a request that could not be built: %v, OutcomeUnknown %v; want known (nothing was sent)", err, client.OutcomeUnknown(err))
+	}
 	if client.OutcomeUnknown(nil) {
 		t.Error("OutcomeUnknown(nil) is true")
 	}

@@ -463,6 +463,11 @@ const healthyAfter = 10 * time.Second
 // failed counts a failed attempt and returns an error once MaxFailures is reached; otherwise it
 // moves on as after any dropped connection.
 func (w *Watch) failed(err error) error {
+	if errors.Is(err, io.EOF) {
+		// A connection the server or a proxy closed before answering: io.EOF under it would make
+		// the watch's end look like the order's (see errServerEnded).
+		err = fmt.Errorf("%w (%v)", errServerEnded, err)
+	}
 	w.failures++
 	if w.opts.MaxFailures > 0 && w.failures >= w.opts.MaxFailures {
 		return fmt.Errorf("watch %s: %w after %d failed attempts: %w", w.orderID, ErrGaveUp, w.failures, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -832,6 +833,27 @@ func TestAWatchThatGivesUpDoesNotLookLikeTheEnd(t *testing.T) {
 	_, err := collect(t, watch(t, s.c, opts))
 	if errors.Is(err, io.EOF) || !errors.Is(err, client.ErrGaveUp) {
 		t.Fatalf("Next = %v: want ErrGaveUp, and not io.EOF", err)
+	}
+	// Nor after connections closed before any answer (a proxy without a backend), whose
+	// error from the transport is io.EOF too.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	c := &client.Client{BaseURL: "http://" + ln.Addr().String()}
+	_, err = collect(t, watch(t, c, opts))
+	if errors.Is(err, io.EOF) || !errors.Is(err, client.ErrGaveUp) {
+		t.Fatalf("Next against a proxy closing every connection = %v: want ErrGaveUp, and not io.EOF", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -822,5 +823,56 @@ func TestCourierPageIsEasyToReadAndTap(t *testing.T) {
 	})()`)
 	if c := contrast(t, colours[0], colours[1]); c < 4.5 {
 		t.Errorf("a delivered order's muted text (%s on %s) contrasts %.2f:1, want 4.5:1", colours[0], colours[1], c)
+	}
+}
+
+// TestABoardStaysLiveWhilePositionsFlow: any frame puts a stream's heartbeat off, so a board
+// whose order is out for delivery gets its courier's positions and no heartbeat. The board
+// reads no position, and its watchdog, counting only what it read, took the stream for silent
+// and reconnected every two and a half heartbeats, a fresh snapshot each time. Every frame
+// counts now.
+func TestABoardStaysLiveWhilePositionsFlow(t *testing.T) {
+	ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		s.LocationInterval = 0
+		s.Heartbeat = 300 * time.Millisecond
+		tr.Rate = 0
+	})
+	base := ls.URL()
+	createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("note the states and count the positions", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.states = []; window.positions = 0;
+			const ES = window.EventSource;
+			window.EventSource = function (u, o) {
+				const es = new ES(u, o);
+				es.addEventListener('location', () => window.positions++);
+				return es;
+			};
+			Object.assign(window.EventSource, {CONNECTING: 0, OPEN: 1, CLOSED: 2});
+			addEventListener('DOMContentLoaded', () => {
+				const conn = document.getElementById('conn');
+				new MutationObserver(() => window.states.push(conn.dataset.state)).observe(conn, {attributes: true, attributeFilter: ['data-state']});
+			});`,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("open the restaurant's board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	courier := actorToken(t, auth.RoleCourier, "c-1")
+	tick := time.NewTicker(100 * time.Millisecond) // a courier posting ten times a second
+	defer tick.Stop()
+	for i := 0; i < 200 && eval[int](b, `window.positions`) < 15; i++ { // 15: five heartbeats' worth
+		<-tick.C
+		if code, body := postLocation(t, base, "c-1", courier, fmt.Sprintf(`{"lat":52.52%02d,"lng":13.40}`, i%100)); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, body)
+		}
+	}
+	if n := eval[int](b, `window.positions`); n < 15 {
+		t.Fatalf("the board's stream carried %d positions, want 15 or more", n)
+	}
+	if states := eval[[]string](b, `window.states`); slices.Contains(states, "reconnecting") {
+		t.Errorf("the board went %q while positions flowed", states)
 	}
 }

@@ -919,6 +919,20 @@ func TestATabInTheBackgroundLetsGoOfItsStream(t *testing.T) {
 	if n := eval[int](b, `document.querySelectorAll('#timeline li').length`); n != 3 {
 		t.Errorf("the timeline has %d rows after the tab came back, want 3 (placed, confirmed, preparing), none twice", n)
 	}
+
+	// A tab opened in the background (a middle click) is hidden from the start, with no change
+	// of visibility to tell it: it lets go of its stream all the same.
+	hidden := newBrowser(t)
+	hidden.do("open it hidden", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
+			Source: `Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});`,
+		})
+		return chromedp.Void{}, err
+	})
+	hidden.do("open the tracking page in the background", chromedp.Navigate(base+"/track/bg-1"))
+	hidden.waitFor(`#status-line[data-status="preparing"]`)
+	waitMetric(t, http.DefaultClient, base, 2, "ordercast_streams_open") // its stream opens,
+	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open") // then goes: the first tab's alone
 }
 
 // TestAChangeWithoutAnAnswerFreesItsRow: a request on a connection that died silently, or

@@ -111,4 +111,12 @@ func TestACorruptDatabaseIsUnavailable(t *testing.T) {
 	if got := s.Unavailable(); got != "corrupt" {
 		t.Errorf("unavailable because %q, want corrupt", got)
 	}
+	// The readiness probe reads no data page and would pass, and a write to sound pages too:
+	// the node stays unready until the file is repaired and it restarts.
+	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "new", RestaurantID: "r-1"}); err != nil && ordercast.ErrorCode(err) != ordercast.EUnavailable {
+		t.Fatalf("a create: %v", err)
+	}
+	if err := s.Ping(t.Context()); ordercast.ErrorCode(err) != ordercast.EUnavailable || s.Unavailable() != "corrupt" {
+		t.Errorf("Ping after the damage was found: %v (unavailable because %q), want unavailable, corrupt", err, s.Unavailable())
+	}
 }

@@ -117,6 +117,7 @@ type Store struct {
 	// (a file: URI names it its own way); set by startCheckpointer.
 	file    string
 	opened  openedFiles // the files at file when the store opened them (checkFiles)
+	corrupt atomic.Bool // a read or write found the file damaged (health): unready until restarted
 	reads   *reads      // the readers' queries, prepared once
 	conn    *sql.Conn
 	stmts   *statements
@@ -345,6 +346,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	if err := s.checkFiles(); err != nil {
 		return s.health(err, false)
+	}
+	if s.corrupt.Load() {
+		s.tracker.Fail("corrupt", errDamaged)
+		return storehealth.Unavailable("corrupt", errDamaged)
 	}
 	if err := s.probeWrite(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping writer: %w", s.health(err, true))

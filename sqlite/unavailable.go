@@ -55,8 +55,16 @@ func (s *Store) health(err error, proves bool) error {
 	if err != nil && s.closed.Load() {
 		return storehealth.Unavailable("closing", err)
 	}
+	if err != nil && unavailableReason(err) == "corrupt" {
+		s.corrupt.Store(true) // for good: see Ping
+	}
 	return s.tracker.Check(err, proves)
 }
+
+// errDamaged is why a store that once found its file damaged stays unready: Ping reads no data
+// page, and a write to pages that are sound passes, but the damage stays until the file is
+// repaired and the node restarted.
+var errDamaged = errors.New("sqlite: a read or a write found the database file damaged: repair it (sqlite3's .recover) and restart ordercast")
 
 // Unavailable is why the database is away, or "" when it answered the last write or ping.
 func (s *Store) Unavailable() string { return s.tracker.Reason() }

@@ -134,9 +134,10 @@ func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 }
 
 // TestAcceptedSecretsVerifyButNeverSign: --accept-secrets (or its variable) makes the node take
-// tokens signed with those secrets, for a rotation, while what it signs is --secret's.
+// tokens signed with those secrets, for a rotation, while what it signs is --secret's. A secret
+// is taken whole, a comma and spaces in it included, as --secret takes it.
 func TestAcceptedSecretsVerifyButNeverSign(t *testing.T) {
-	current, previous := strings.Repeat("n", 32), strings.Repeat("o", 32)
+	current, previous := strings.Repeat("n", 32), " an old secret, with a comma, and spaces "
 	t.Setenv("ORDERCAST_ACCEPT_SECRETS", previous)
 	m := NewMain(io.Discard, io.Discard)
 	if err := m.ParseFlags([]string{"--secret", current}); err != nil {

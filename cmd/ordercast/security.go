@@ -25,7 +25,7 @@ type securityConfig struct {
 	// other secrets whose tokens are accepted too, for a rotation (auth.Authority.AcceptSecrets);
 	// MaxTokenLifetime caps the lifetime of an HS256 actor token.
 	Secret           string
-	AcceptSecrets    listFlag
+	AcceptSecrets    secretsFlag
 	MaxTokenLifetime time.Duration
 	// JWTPublicKeys are PEM files of public keys that verify RS256/ES256 actor tokens.
 	JWTPublicKeys listFlag
@@ -69,10 +69,22 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// secretsFlag is a repeatable flag of secrets, each value taken whole, as --secret is: split on
+// commas or trimmed, a secret that holds a comma or a space would be accepted changed, and every
+// token it signed refused, which a rotation must never do. Its String never shows them.
+type secretsFlag []string
+
+func (l *secretsFlag) String() string { return "" }
+
+func (l *secretsFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
 // securityFlags declares the flags of securityConfig.
 func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo, which ignores it")
-	fs.Var(&c.AcceptSecrets, "accept-secrets", "other HMAC `secrets` whose tokens are accepted too, never used to sign: to rotate --secret with no token refused (comma-separated; see the README, Security)")
+	fs.Var(&c.AcceptSecrets, "accept-secrets", "another HMAC `secret` whose tokens are accepted too, never used to sign: to rotate --secret with no token refused (repeatable, each taken whole; the variable holds one; see the README, Security)")
 	fs.DurationVar(&c.MaxTokenLifetime, "max-token-lifetime", c.MaxTokenLifetime, "longest lifetime (exp minus iat) accepted of an HS256 actor token (`ordercast token`)")
 	fs.Var(&c.JWTPublicKeys, "jwt-public-key", "PEM `file` of public keys that verify RS256/ES256 actor tokens (repeatable or comma-separated)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "`audience` every RS256/ES256 token must name in aud (required with --jwt-public-key)")

@@ -174,6 +174,8 @@
   // the connection is dead (see stream).
   var DEFAULT_BEAT_MS = 15000;
   var SILENT_BEATS = 2.5;
+  // FRAMES are the event names an SSE stream of the API may carry.
+  var FRAMES = ['heartbeat', 'status', 'courier', 'snapshot', 'location'];
 
   // HIDDEN_GRACE_MS is how long a tab may stay in the background, over HTTP/1.1, before its
   // stream lets go of its connection (see stream): a glance at another tab costs no reconnect.
@@ -273,7 +275,12 @@
       es.addEventListener('heartbeat', function (ev) {
         var every = Number(JSON.parse(ev.data).every_s);
         if (isFinite(every) && every > 0) beatMs = every * 1000;
-        heard(mine);
+      });
+      // Every frame the server sends counts, those the page reads nothing of included: a frame
+      // puts the server's heartbeat off, so a board whose orders' couriers post positions gets
+      // positions and no heartbeat, and would otherwise be taken for silent every few beats.
+      FRAMES.forEach(function (name) {
+        es.addEventListener(name, function () { heard(mine); });
       });
       es.onerror = function () {
         if (closed) return;
@@ -304,7 +311,6 @@
       Object.keys(opts.events).forEach(function (name) {
         es.addEventListener(name, function (ev) {
           if (closed) return;
-          heard(mine);
           if (ev.lastEventId) lastId = ev.lastEventId;
           opts.events[name](JSON.parse(ev.data), ev);
         });
@@ -312,13 +318,16 @@
     }
     setState('connecting');
     open();
+    onVisibility(); // a tab opened in the background (a middle click) is hidden from the start
     return {
       close: function () {
         if (closed) return;
         closed = true;
         stop();
+        clearTimeout(backgrounded);
         window.removeEventListener('pagehide', onHide);
         window.removeEventListener('pageshow', onShow);
+        document.removeEventListener('visibilitychange', onVisibility);
         setState('ended');
       }
     };
