@@ -285,12 +285,18 @@ func (p *phase) openStream(ctx context.Context, r *rand.Rand, idx int, f *watchF
 		}
 		conn.Close()
 	}
+	// A quarter of the resumes give the id as ?lastEventId=, the way a browser's EventSource
+	// must on its first connect (and the pages do), the rest as the header it sends after.
+	inQuery := last > 0 && r.IntN(4) == 0
+	if inQuery {
+		path += "?lastEventId=" + strconv.FormatInt(last, 10)
+	}
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + u.Host +
 		"\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
 	if token != "" {
 		req += "Authorization: Bearer " + token + "\r\n"
 	}
-	if last > 0 {
+	if last > 0 && !inQuery {
 		req += "Last-Event-ID: " + strconv.FormatInt(last, 10) + "\r\n"
 	}
 	req += "\r\n"
