@@ -1085,6 +1085,8 @@ func TestCancelAsksFirst(t *testing.T) {
 	}
 
 	b.tap("cancel", row+` .cancel`)
+	b.waitFor(row + ` .cancel[data-confirming]:not([data-settling])`)
+	screenshots(b, "console-confirm-cancel")
 	b.tap("confirm", row+` .cancel[data-confirming]`)
 	b.waitFor(row + `[data-status="cancelled"]`)
 }
