@@ -28,6 +28,11 @@ func TestSameDetails(t *testing.T) {
 		{`{"a":1e99999999999}`, `{"a":1e99999999999}`, true},
 		{`{"a":1e99999999999}`, `{"a":2e99999999999}`, false},
 		{`{"a":1}`, `not json`, false},
+		{`{"a":"<é"}`, `{"a":"\u003c\u00e9"}`, true},
+		{`{"a":{"x":[1,{"q":2,"p":1}],"y":2}}`, `{"a":{"y":2.0,"x":[1,{"p":1,"q":2}]}}`, true},
+		{`{"a":{"x":1}}`, `{"a":{"X":1}}`, false},
+		{`{}`, `null`, true},
+		{`{}`, ``, true},
 	}
 	for _, tt := range tests {
 		if got := ordercast.SameDetails(json.RawMessage(tt.a), json.RawMessage(tt.b)); got != tt.want {

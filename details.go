@@ -3,6 +3,8 @@ package ordercast
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -98,48 +100,58 @@ func SameDetails(a, b json.RawMessage) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
-	va, errA := decodeDetails(a)
-	vb, errB := decodeDetails(b)
-	return errA == nil && errB == nil && sameValue(va, vb)
+	ca, errA := CanonicalDetails(a)
+	cb, errB := CanonicalDetails(b)
+	return errA == nil && errB == nil && bytes.Equal(ca, cb)
 }
 
-func decodeDetails(raw json.RawMessage) (any, error) {
+// CanonicalDetails spells a details document's value one way, so that two documents are
+// SameDetails exactly when their canonical forms are equal: keys sorted, no spacing, strings as
+// encoding/json writes them, each number as its decimalKey, and empty or null as {}, which is
+// what an order is given for them (NormalizeDetails). It identifies a request by its meaning, as
+// an idempotent retry's fingerprint does, where the bytes as sent would tell 1 from 1.0.
+func CanonicalDetails(raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return json.RawMessage("{}"), nil
+	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	err := dec.Decode(&v)
-	return v, err
+	if err := dec.Decode(&v); err != nil {
+		return nil, Errorf(EInvalidDetails, "details must be a JSON object")
+	}
+	return appendCanonical(nil, v), nil
 }
 
-func sameValue(a, b any) bool {
-	switch x := a.(type) {
+func appendCanonical(b []byte, v any) []byte {
+	switch x := v.(type) {
 	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for k, v := range x {
-			if w, ok := y[k]; !ok || !sameValue(v, w) {
-				return false
+		b = append(b, '{')
+		for i, k := range slices.Sorted(maps.Keys(x)) {
+			if i > 0 {
+				b = append(b, ',')
 			}
+			b = appendCanonical(b, k)
+			b = append(b, ':')
+			b = appendCanonical(b, x[k])
 		}
-		return true
+		return append(b, '}')
 	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !sameValue(x[i], y[i]) {
-				return false
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
 			}
+			b = appendCanonical(b, e)
 		}
-		return true
+		return append(b, ']')
 	case json.Number:
-		y, ok := b.(json.Number)
-		return ok && decimalKey(string(x)) == decimalKey(string(y))
+		return append(b, decimalKey(string(x))...)
 	}
-	return a == b // string, bool or nil
+	// A string, a bool or nil: Marshal cannot fail on them.
+	out, _ := json.Marshal(v)
+	return append(b, out...)
 }
 
 // decimalKey spells a JSON number's value one way: sign, significant digits without trailing
@@ -155,7 +167,7 @@ func decimalKey(s string) string {
 	}
 	e, err := strconv.ParseInt(exp, 10, 32)
 	if err != nil {
-		return "?" + s // an exponent beyond any store's range: compared as spelled
+		return s // an exponent beyond any store's range: compared as spelled
 	}
 	whole, frac, _ := strings.Cut(mant, ".")
 	digits := strings.TrimLeft(whole+frac, "0")

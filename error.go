@@ -3,6 +3,8 @@ package ordercast
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Error codes. They are stable: clients match on them, so they never change meaning.
@@ -70,6 +72,25 @@ func (e *SettingError) Error() string { return e.Setting + " " + e.Problem }
 // BadSetting returns a *SettingError for setting with a formatted problem.
 func BadSetting(setting, format string, args ...any) *SettingError {
 	return &SettingError{Setting: setting, Problem: fmt.Sprintf(format, args...)}
+}
+
+// quotedMost is how many bytes of a client's own input an error message repeats. A message names
+// what was refused so its sender can find it, and that needs a few words, not the whole value: a
+// 60 KiB status echoed whole, each '<' escaped six bytes long in JSON, would answer a small
+// request with a body several times its size.
+const quotedMost = 64
+
+// Quote returns s, a value the client sent, Go-quoted for an error message, cut at a rune
+// boundary to quotedMost bytes with "…" after the closing quote when it was longer.
+func Quote(s string) string {
+	if len(s) <= quotedMost {
+		return strconv.Quote(s)
+	}
+	cut := quotedMost
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "…"
 }
 
 // Errorf returns an *Error with the given code and a formatted message.

@@ -54,7 +54,7 @@ func (s Status) Terminal() bool {
 // same status is not a transition; callers treat it as an idempotent no-op before asking.
 func CheckTransition(from, to Status) error {
 	if !to.Valid() {
-		return Errorf(EInvalidStatus, "unknown status %q", to)
+		return Errorf(EInvalidStatus, "unknown status %s", Quote(string(to)))
 	}
 	switch {
 	case from.Terminal():
@@ -237,7 +237,7 @@ func (c StatusChange) Validate() error {
 		return err
 	}
 	if !c.Status.Valid() {
-		return Errorf(EInvalidStatus, "unknown status %q", c.Status)
+		return Errorf(EInvalidStatus, "unknown status %s", Quote(string(c.Status)))
 	}
 	if err := validateExpectedVersion(c.ExpectedVersion); err != nil {
 		return err

@@ -16,8 +16,8 @@ type ErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	// RetryAfterS is, in one item's result of a request of many (a courier over its budget in
-	// POST /v1/locations), what Retry-After says of a whole request: the seconds to wait before
-	// that item is sent again.
+	// POST /v1/locations, an item refused unavailable while others were taken), what
+	// Retry-After says of a whole request: the seconds to wait before that item is sent again.
 	RetryAfterS int `json:"retry_after_s,omitempty"`
 }
 

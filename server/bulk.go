@@ -48,6 +48,9 @@ func (s *Server) resultError(r *http.Request, err error) *api.ErrorDetail {
 	}
 	if wait, ok := retryWait(err); ok {
 		body.Error.RetryAfterS = retrySeconds(wait)
+	} else if body.Error.Code == ordercast.EUnavailable {
+		// What the Retry-After of a whole request refused as unavailable says (writeError).
+		body.Error.RetryAfterS = retrySeconds(s.Retry)
 	}
 	return &body.Error
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode"
@@ -30,7 +31,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int
 	// Accept-Encoding says which coding is taken.
 	if coding := contentCoding(r.Header["Content-Encoding"]); coding != "" {
 		w.Header().Set("Accept-Encoding", "identity")
-		return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Encoding %q is not supported: send the body uncompressed", coding)
+		return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Encoding %s is not supported: send the body uncompressed", ordercast.Quote(coding))
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	return decodeJSON(r.Body, v)
@@ -101,17 +102,34 @@ func decodeJSON(body io.Reader, v any) error {
 		}
 	}
 	if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-		return ordercast.Errorf(ordercast.EMalformed, "field %q has the wrong type", wrongTypeField(data, typeErr))
+		return ordercast.Errorf(ordercast.EMalformed, "field %s has the wrong type", ordercast.Quote(wrongTypeField(data, typeErr)))
 	} else if err != nil {
-		return ordercast.Errorf(ordercast.EMalformed, "malformed JSON: %v", err)
+		return ordercast.Errorf(ordercast.EMalformed, "%s", jsonProblem(err))
 	}
 	if first, again, ok := repeatedKey(data); ok {
 		if first == again {
-			return ordercast.Errorf(ordercast.EMalformed, "key %q appears twice in one object", again)
+			return ordercast.Errorf(ordercast.EMalformed, "key %s appears twice in one object", ordercast.Quote(again))
 		}
-		return ordercast.Errorf(ordercast.EMalformed, "keys %q and %q in one object are the same key (letter case does not count)", first, again)
+		return ordercast.Errorf(ordercast.EMalformed, "keys %s and %s in one object are the same key (letter case does not count)", ordercast.Quote(first), ordercast.Quote(again))
 	}
 	return nil
+}
+
+// detailsKey is the top-level key whose object keeps its keys' case (see repeatedKey).
+var detailsKey = []byte("details")
+
+// jsonProblem is the message of a decoding error other than a wrong type: encoding/json's own
+// words, except that an unknown field, which the client named and may have made as long as the
+// body, is repeated only so far (ordercast.Quote). encoding/json gives that error no type of its
+// own, so it is known by its text; a text it ever changes is still reported, only whole.
+func jsonProblem(err error) string {
+	const unknown = "json: unknown field "
+	if msg := err.Error(); strings.HasPrefix(msg, unknown) {
+		if field, uerr := strconv.Unquote(msg[len(unknown):]); uerr == nil {
+			return "unknown field " + ordercast.Quote(field)
+		}
+	}
+	return "malformed JSON: " + err.Error()
 }
 
 // linearKeys is how many keys of one object repeatedKey compares one by one before it indexes
@@ -167,7 +185,9 @@ func repeatedKey(data []byte) (first, again string, found bool) {
 			i = colon
 			o := &objects[len(objects)-1]
 			if len(objects) == 1 {
-				o.inDetails = string(key) == "details"
+				// encoding/json fills the Details field from any key equal to "details" under
+				// case folding (the last one wins), so "Details" is the details too.
+				o.inDetails = bytes.EqualFold(key, detailsKey)
 			}
 			same, fold := bytes.EqualFold, appendFolded
 			if o.exact {

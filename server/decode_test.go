@@ -85,6 +85,9 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{create, `{"id":"o-new"}`, []string{"Idempotency-Key", ""}, 422, ordercast.EInvalid, "Idempotency-Key must be 1 to 255 characters"},
 		{status, `{"status":"confirmed"}`, []string{"Idempotency-Key", ""}, 422, ordercast.EInvalid, "Idempotency-Key must be 1 to 255 characters"},
 		{changes, `{"changes":[{"order_id":"o-1","status":"confirmed"}]}`, []string{"Idempotency-Key", ""}, 422, ordercast.EInvalid, "Idempotency-Key is not taken"},
+		{courier, `{"courier_id":null}`, []string{"Idempotency-Key", "k-1"}, 422, ordercast.EInvalid, "Idempotency-Key is not taken by PUT /v1/orders/{id}/courier"},
+		{position, `{"lat":52.5,"lng":13.4}`, []string{"Idempotency-Key", "k-1"}, 422, ordercast.EInvalid, "Idempotency-Key is not taken by POST /v1/couriers/{cid}/location"},
+		{positions, `{"positions":[{"courier_id":"c-1","lat":52.5,"lng":13.4}]}`, []string{"Idempotency-Key", "k-1"}, 422, ordercast.EInvalid, "Idempotency-Key is not taken by POST /v1/locations"},
 	} {
 		method, path, _ := strings.Cut(tt.route, " ")
 		t.Run(fmt.Sprintf("%s %q %s", tt.route, tt.body, strings.Join(tt.header, ": ")), func(t *testing.T) {
@@ -131,6 +134,11 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"Size":"L","size":"M"`) {
 		t.Errorf("create with keys differing in case in its details: %d %s, want 201 with both", resp.StatusCode, body)
 	}
+	// encoding/json takes "Details" for details, so its keys keep their case as well.
+	resp, body = call(t, "POST", base+"/v1/orders", "", `{"id":"o-cased-too","Details":{"Size":"L","size":"M"}}`)
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"Size":"L","size":"M"`) {
+		t.Errorf("create with keys differing in case in its Details: %d %s, want 201 with both", resp.StatusCode, body)
+	}
 	resp, body = call(t, "POST", base+"/v1/orders", "", `{"id":"o-placed","pickup":{"lat":0,"lng":0},"dropoff":{"lat":52.5,"lng":13.4}}`)
 	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"pickup":{"lat":0,"lng":0}`) {
 		t.Errorf("create with places: %d %s, want 201 with the pickup at 0,0", resp.StatusCode, body)
@@ -166,7 +174,7 @@ var repeatedKeySeeds = []string{
 	"{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"k10\":10,\"k11\":11,\"k12\":12,\"k13\":13,\"k14\":14,\"k15\":15,\"k16\":16,\"\u212a7\":7}",
 	`{"a":[[[[{"b":{"c":{"d":1,"e":{"f":1,"F":[]}}}}]]]]}`,
 	`{"details":{"n":1,"N":2}}`, `{"details":[{"n":1,"N":2},{"x":{"K":1,"k":2}}]}`, `{"details":{"n":1,"n":2}}`,
-	`{"details":{"details":{"a":1,"A":2}},"x":{"a":1,"A":2}}`, `{"x":{"details":{"a":1,"A":2}}}`, `{"Details":{"a":1,"A":2}}`, `{"a":1e400,"b":{"c":[1e-400]}}`, `{"a":1} {"a":2}`, `[{"a":1,"A":2}]`, `{"a":`,
+	`{"details":{"details":{"a":1,"A":2}},"x":{"a":1,"A":2}}`, `{"x":{"details":{"a":1,"A":2}}}`, `{"Details":{"a":1,"A":2}}`, `{"DETAILS":{"a":1,"A":2}}`, "{\"detail\u017f\":{\"a\":1,\"A\":2}}", `{"a":1e400,"b":{"c":[1e-400]}}`, `{"a":1} {"a":2}`, `[{"a":1,"A":2}]`, `{"a":`,
 }
 
 // checkRepeatedKey holds the decoder's verdict on body against the reference's, for a body that
@@ -221,7 +229,7 @@ func referenceRepeated(dec *json.Decoder, depth int, exact bool) (bool, error) {
 				found = found || seen == k.(string) || !exact && strings.EqualFold(seen, k.(string))
 			}
 			keys = append(keys, k.(string))
-			innerExact = exact || depth == 0 && k.(string) == "details"
+			innerExact = exact || depth == 0 && strings.EqualFold(k.(string), "details")
 		}
 		inner, err := referenceRepeated(dec, depth+1, innerExact)
 		if err != nil {
@@ -233,4 +241,63 @@ func referenceRepeated(dec *json.Decoder, depth int, exact bool) (bool, error) {
 		return false, err
 	}
 	return found, nil
+}
+
+// TestARefusalRepeatsLittleOfWhatItWasSent: an error message names the value it refuses by its
+// first few bytes, not whole. Repeated whole, a long value, each '<' escaped six bytes long in
+// JSON, answered a small request with a body several times its size.
+func TestARefusalRepeatsLittleOfWhatItWasSent(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	long := strings.Repeat("<", 60<<10)
+	for _, tt := range []struct {
+		name, method, path, body string
+		header                   []string
+		status                   int
+		code, message            string
+	}{
+		{"a status", "POST", "/v1/orders/o-1/status", `{"status":"` + long + `"}`, nil, 422, ordercast.EInvalidStatus, `unknown status "<<<`},
+		{"an unknown field", "POST", "/v1/orders", `{"id":"o-new","` + long + `":1}`, nil, 400, ordercast.EMalformed, `unknown field "<<<`},
+		{"a key twice", "POST", "/v1/orders", `{"id":"o-new","details":{"` + long[:30<<10] + `":1,"` + long[:30<<10] + `":2}}`, nil, 400, ordercast.EMalformed, `key "<<<`},
+		{"a content coding", "POST", "/v1/orders", `{"id":"o-new"}`, []string{"Content-Encoding", long[:30<<10]}, 415, ordercast.EUnsupportedMedia, `Content-Encoding "<<<`},
+		{"a heartbeat", "GET", "/v1/orders/o-1/stream?heartbeat=" + strings.Repeat("%3C", 8<<10), "", nil, 422, ordercast.EInvalid, `got "<<<`},
+		{"an origin", "OPTIONS", "/v1/orders", "", []string{"Origin", "https://" + long[:30<<10], "Access-Control-Request-Method", "POST"}, 403, ordercast.EForbidden, `origin "https://<<<`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := call(t, tt.method, base+tt.path, "", tt.body, tt.header...)
+			var e struct {
+				Error struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Fatalf("%d %.200q is not a JSON error: %v", resp.StatusCode, body, err)
+			}
+			if resp.StatusCode != tt.status || e.Error.Code != tt.code || !strings.Contains(e.Error.Message, tt.message) || !strings.Contains(e.Error.Message, "…") {
+				t.Fatalf("%d %s %.300q, want %d %s saying %q and cut short", resp.StatusCode, e.Error.Code, e.Error.Message, tt.status, tt.code, tt.message)
+			}
+			if len(body) > 1<<10 {
+				t.Errorf("the refusal is %d bytes long, want at most 1 KiB", len(body))
+			}
+		})
+	}
+
+	// Many refusals in one answer: each names its value as shortly, so the answer is smaller
+	// than the request it refuses.
+	var req strings.Builder
+	req.WriteString(`{"changes":[`)
+	for i := range 1000 {
+		if i > 0 {
+			req.WriteByte(',')
+		}
+		req.WriteString(`{"order_id":"o-1","status":"` + long[:900] + `"}`)
+	}
+	req.WriteString(`]}`)
+	resp, body := call(t, "POST", base+"/v1/status-changes", "", req.String())
+	if resp.StatusCode != http.StatusOK || strings.Count(string(body), ordercast.EInvalidStatus) != 1000 {
+		t.Fatalf("1,000 unknown statuses: %d %.300s, want 200 with 1,000 invalid_status", resp.StatusCode, body)
+	}
+	if len(body) >= req.Len()/2 {
+		t.Errorf("the answer is %d bytes long for a request of %d, want less than half", len(body), req.Len())
+	}
 }

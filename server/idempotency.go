@@ -53,6 +53,17 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.A
 	return idem, s.replayIdempotent(w, r, idem, complete)
 }
 
+// refuseIdempotencyKey answers a write whose route takes no Idempotency-Key, if r carries one
+// (even empty), with 422 saying why the write is safe to repeat without one, and reports whether
+// it answered. Ignored, the key would leave its caller believing a retry guarded by it.
+func (s *Server) refuseIdempotencyKey(w http.ResponseWriter, r *http.Request, safe string) bool {
+	if _, sent := idempotencyKey(r); !sent {
+		return false
+	}
+	s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s is not taken by %s: %s", IdempotencyKeyHeader, r.Pattern, safe))
+	return true
+}
+
 // completion completes a recorded answer before it is sent again: with what the store must not
 // keep, such as a credential, which it signs anew.
 type completion func(ordercast.Answer) (ordercast.Answer, error)

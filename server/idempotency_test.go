@@ -86,6 +86,37 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
+// TestARetryIsTheSameRequestByMeaning: a create's retry whose details are spelled another way
+// but mean the same (null or none, 1 or 1.0, keys in another order or spacing, an escaped
+// letter) is the same request, as a repeated creation judges it, and gets the first answer.
+// Details that mean something else are another request.
+func TestARetryIsTheSameRequestByMeaning(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	for i, tt := range []struct{ first, retry string }{
+		{`{"id":"o-%d","details":null}`, `{"id":"o-%d"}`},
+		{`{"id":"o-%d"}`, `{"details":{},"id":"o-%d"}`},
+		{`{"id":"o-%d","details":{"n":1,"m":[1.5,"<"]}}`, `{"id":"o-%d","details":{ "m" : [15e-1, "\u003c"], "n" : 1.0 }}`},
+	} {
+		key := fmt.Sprintf("same-%d", i)
+		first, firstBody := post(t, base+"/v1/orders", key, fmt.Sprintf(tt.first, i))
+		if first.StatusCode != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", tt.first, first.StatusCode, firstBody)
+		}
+		again, againBody := post(t, base+"/v1/orders", key, fmt.Sprintf(tt.retry, i))
+		if again.StatusCode != http.StatusCreated || again.Header.Get(server.IdempotentReplayedHeader) != "true" {
+			t.Errorf("retry %s after %s: %d %s, want the first answer replayed", tt.retry, tt.first, again.StatusCode, againBody)
+		}
+	}
+	first, body := post(t, base+"/v1/orders", "other", `{"id":"o-other","details":{"n":1}}`)
+	if first.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", first.StatusCode, body)
+	}
+	if other, body := post(t, base+"/v1/orders", "other", `{"id":"o-other","details":{"n":10}}`); other.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `"idempotency_key_reused"`) {
+		t.Errorf("same key, other details: %d %s, want 422 idempotency_key_reused", other.StatusCode, body)
+	}
+}
+
 // TestIdempotentCreateRecordsNoToken: the answer a create records under its Idempotency-Key
 // holds no tracking token, since it is kept in the database for a day and a token there is a
 // credential to the order for whoever reads the database or a backup; a retry is answered with

@@ -293,7 +293,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			w.Header().Add("Vary", "Access-Control-Request-Method")
 			w.Header().Add("Vary", "Access-Control-Request-Headers")
 			if !allowed {
-				s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "origin %s may not call this API", origin))
+				s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "origin %s may not call this API", ordercast.Quote(origin)))
 				return
 			}
 			h := w.Header()

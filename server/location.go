@@ -22,7 +22,7 @@ const DefaultLocationInterval = time.Second
 func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 	var req api.PostLocationRequest
 	actor, ok := s.changeRequest(w, r, &req)
-	if !ok {
+	if !ok || s.refuseIdempotencyKey(w, r, positionsRepeat) {
 		return
 	}
 	cid := r.PathValue("cid")
@@ -60,7 +60,7 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 	var req api.PostLocationsRequest
 	permit := s.permitPrivileged("report many couriers' positions")
-	if _, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxLocationsBodyBytes), permit); !ok {
+	if _, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxLocationsBodyBytes), permit); !ok || s.refuseIdempotencyKey(w, r, positionsRepeat) {
 		return
 	}
 	if err := itemCount(len(req.Positions), api.MaxLocationsPerRequest, "positions", ordercast.ETooManyPositions); err != nil {
@@ -120,6 +120,9 @@ func positionOf(req api.PostLocationRequest) (ordercast.Position, error) {
 	}
 	return p, nil
 }
+
+// positionsRepeat is why a position needs no Idempotency-Key (refuseIdempotencyKey).
+const positionsRepeat = "a position is safe to repeat: it is state, not an event, and of a courier's positions the one taken last is shown"
 
 // pointOf reads a point from the wire, a position's or an order's place (field prefixes the names
 // in the refusal: "pickup."): both coordinates are required, since an absent one is not 0.

@@ -53,7 +53,15 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	idem, done := s.idempotent(w, r, actor, req, s.withTrackingToken)
+	// A retry is the same request when it means the same order: its details are fingerprinted
+	// by value, as a repeated creation is judged (ordercast.SameDetails), so that null and no
+	// details, or 1 and 1.0, are not taken for another request's reuse of the key.
+	same := req
+	if same.Details, err = ordercast.CanonicalDetails(n.Details); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	idem, done := s.idempotent(w, r, actor, same, s.withTrackingToken)
 	if done {
 		return
 	}
@@ -307,10 +315,7 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, sent := idempotencyKey(r); sent {
-		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid,
-			"%s is not taken by %s: a change is safe to repeat (a change to the status the order already has is answered changed false; expected_version applies a change only at the version it names)",
-			IdempotencyKeyHeader, api.PathStatusChanges))
+	if s.refuseIdempotencyKey(w, r, "a change is safe to repeat (a change to the status the order already has is answered changed false; expected_version applies a change only at the version it names)") {
 		return
 	}
 	if err := itemCount(len(req.Changes), api.MaxStatusChangesPerRequest, "changes", ordercast.ETooManyChanges); err != nil {
@@ -360,7 +365,7 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	var req api.SetCourierRequest
 	actor, ok := s.changeRequest(w, r, &req)
-	if !ok {
+	if !ok || s.refuseIdempotencyKey(w, r, "setting the courier an order has is answered changed false; expected_version applies a change only at the version it names") {
 		return
 	}
 	// Only an explicit null unassigns: a body without courier_id (one meant for another route,

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/server"
 )
 
 // setStatuses posts many status changes with token tok (none on an open server) and returns
@@ -179,5 +181,39 @@ func TestSetStatusesRefusedWhole(t *testing.T) {
 	}
 	if !res.Results[0].Changed || res.Results[1].Changed || res.Results[len(res.Results)-1].Event.Seq != 2 {
 		t.Errorf("first %+v, second %+v; want the first applied and the rest repeats of seq 2", res.Results[0].SetStatusResponse, res.Results[1].SetStatusResponse)
+	}
+}
+
+// cutOffStore applies the first change of a request and finds the database gone for the rest:
+// the writer committed one batch, then lost the database.
+type cutOffStore struct{ ordercast.Store }
+
+func (s cutOffStore) AppendStatuses(ctx context.Context, cs []ordercast.StatusChange) []ordercast.WriteResult {
+	results := s.Store.AppendStatuses(ctx, cs[:1])
+	for range cs[1:] {
+		results = append(results, ordercast.WriteResult{Err: ordercast.Errorf(ordercast.EUnavailable, "the database is unreachable")})
+	}
+	return results
+}
+
+// TestSetStatusesSaysWhenToRetryWhatWasNotApplied: a change the store could not take because it
+// went away is told, in its result, when to send it again, as a whole request refused 503 is
+// told in Retry-After; the change that was applied is answered as such.
+func TestSetStatusesSaysWhenToRetryWhatWasNotApplied(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, func(s *server.Server) { s.Store = cutOffStore{s.Store}; s.Retry = 7 * time.Second })
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustCreate(t, base, "o-2")
+	status, body := setStatuses(t, base, "", `{"changes":[{"order_id":"o-1","status":"confirmed"},{"order_id":"o-2","status":"confirmed"}]}`)
+	var res api.SetStatusesResponse
+	if status != http.StatusOK || json.Unmarshal(body, &res) != nil || len(res.Results) != 2 {
+		t.Fatalf("%d %s, want 200 with two results", status, body)
+	}
+	if r := res.Results[0]; r.Error != nil || r.SetStatusResponse == nil || !r.Changed {
+		t.Errorf("the applied change: %s, want changed", body)
+	}
+	if r := res.Results[1]; r.Error == nil || r.Error.Code != ordercast.EUnavailable || r.Error.RetryAfterS != 7 {
+		t.Errorf("the change the store could not take: %s, want unavailable with retry_after_s 7", body)
 	}
 }

@@ -122,7 +122,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Reques
 	case "event":
 		req.VisibleHeartbeats = sse
 	default:
-		s.writeStreamError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be event or comment, got %q", api.ParamHeartbeat, beat), sse)
+		s.writeStreamError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be event or comment, got %s", api.ParamHeartbeat, ordercast.Quote(beat)), sse)
 		return nil, false
 	}
 	req.Admit = func() (func(), error) { return s.admitStream(r) }

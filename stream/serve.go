@@ -95,7 +95,7 @@ func CheckWebSocketHandshake(h http.Header, r *http.Request, crossOrigin func(or
 		return ordercast.Errorf(ordercast.EMalformed, "Sec-WebSocket-Key must be 16 bytes in base64")
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r.Host) && !crossOrigin(origin) {
-		return ordercast.Errorf(ordercast.EForbidden, "origin %s may not open this WebSocket (only the server's own pages and the origins it lets call the API)", origin)
+		return ordercast.Errorf(ordercast.EForbidden, "origin %s may not open this WebSocket (only the server's own pages and the origins it lets call the API)", ordercast.Quote(origin))
 	}
 	return nil
 }
