@@ -975,6 +975,7 @@ func TestAPageNoticesAConnectionThatWentSilent(t *testing.T) {
 	mustCreate(t, ts.URL(), "quiet-1")
 	var streams atomic.Int32
 	stall := make(chan struct{})
+	stalled := make(chan struct{}) // closed once the first stream passes nothing more on
 	base := frontProxy(t, ts.URL(), func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool {
 		if !strings.HasSuffix(r.URL.Path, "/stream") || streams.Add(1) > 1 {
 			return false
@@ -1003,6 +1004,7 @@ func TestAPageNoticesAConnectionThatWentSilent(t *testing.T) {
 				break
 			}
 		}
+		close(stalled)
 		select {
 		case <-done:
 		case <-r.Context().Done():
@@ -1012,7 +1014,14 @@ func TestAPageNoticesAConnectionThatWentSilent(t *testing.T) {
 	b := newBrowser(t)
 	b.do("open the tracking page", chromedp.Navigate(base+"/track/quiet-1"))
 	b.waitFor(`#conn[data-state="live"]`)
+	// Stalled for sure before the change: closing the upstream body is not enough by itself,
+	// as an event read just before could still be passed on, and the page would see it live.
 	close(stall)
+	select {
+	case <-stalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first stream was not stalled")
+	}
 	ts.mustCommit(t, "quiet-1", ordercast.StatusConfirmed) // reaches the server's side only
 	b.waitFor(`#status-line[data-status="confirmed"]`)
 	b.waitFor(`#conn[data-state="live"]`)
