@@ -87,6 +87,7 @@ func (w *Watch) NextScoped(ctx context.Context) (ScopeUpdate, error) {
 			}
 			continue
 		default:
+			w.delivered = true
 			continue // other kinds may be added by the server
 		}
 		if err != nil {
@@ -110,6 +111,7 @@ func (w *Watch) NextScoped(ctx context.Context) (ScopeUpdate, error) {
 		// and the watch goes on after its position.
 		w.lastID.Store(u.Pos)
 		w.failures = 0
+		w.delivered = true
 		return u, nil
 	}
 }

@@ -43,6 +43,13 @@ var ErrWatchClosed = errors.New("client: watch closed")
 // ended (io.EOF, never wrapped in it) or was refused (an *Error).
 var ErrGaveUp = errors.New("client: watch gave up")
 
+// ErrHistoryBehind ends a watch whose server says the order ended at a seq before the one the
+// watch resumed after: the server's history is not the one the watch followed (a database reset
+// or restored from an older backup, a Last-Event-ID kept from another deployment). The watch
+// cannot tell what it missed or return the order's end, so it says so rather than wait for
+// events that will never come.
+var ErrHistoryBehind = errors.New("client: the server's history of the order ends before the watch's resume point")
+
 // errServerEnded is why a connection the server ended cleanly was left: not io.EOF, which
 // Next returns only for an order that is over, so that a watch giving up after such ends never
 // looks like one.
@@ -76,9 +83,10 @@ type WatchOptions struct {
 	// off.
 	IdleTimeout time.Duration
 	// MaxFailures ends the watch with an error (ErrGaveUp) after this many consecutive attempts
-	// that failed to connect or ended without delivering an event and within 10 s (a store that
-	// is away is answered with a comment and an end). A connection that delivered an event or
-	// stayed up longer and was then dropped (a drain, --stream-lifetime) is no failed attempt.
+	// that failed to connect or ended within 10 s without bringing news (a store that is away is
+	// answered with a comment and an end; replays of events already returned are no news). A
+	// connection that brought an event or a position, or stayed up longer, and was then dropped
+	// (a drain, --stream-lifetime) is no failed attempt.
 	// Zero means retry until the context ends.
 	MaxFailures int
 	// MaxEventSize bounds one line and one event's data in bytes; an event past it ends the
@@ -134,7 +142,7 @@ type Watch struct {
 
 	// Owned by the goroutine in Next.
 	sse       *SSEReader
-	delivered bool      // the current connection proved healthy: an event arrived
+	delivered bool      // the current connection proved healthy: news arrived (Next and NextScoped set it)
 	connected time.Time // when the current connection was answered
 	attempted bool
 	failures  int // consecutive failed attempts
@@ -221,6 +229,7 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 			continue
 		}
 		if sev.Type != api.EventStatus && sev.Type != api.EventCourier {
+			w.delivered = true
 			continue // other kinds may be added by the server; this client knows status and courier
 		}
 		var ev ordercast.Event
@@ -238,12 +247,18 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 		if w.opts.OnEvent != nil {
 			w.opts.OnEvent(ev, received)
 		}
-		if ev.Seq <= w.lastID.Load() {
+		if last := w.lastID.Load(); ev.Seq <= last {
 			w.duplicates.Add(1)
+			if ev.Status.Terminal() {
+				// Nothing follows an order's end, so an end at or before the resume point is not a
+				// replay of this watch's history, and the stream that sent it ends for good.
+				return w.finish(fmt.Errorf("watch %s: %w (it ended at seq %d, the watch resumed after %d)", w.orderID, ErrHistoryBehind, ev.Seq, last))
+			}
 			continue // already returned, typically replayed around a reconnect
 		}
 		w.lastID.Store(ev.Seq)
 		w.failures = 0
+		w.delivered = true
 		if ev.Status.Terminal() {
 			w.end(io.EOF)
 		}
@@ -254,6 +269,7 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 // location hands a courier's position (event: location) to OnLocation, for order and party
 // watches alike. A position has no seq: it moves no resume point.
 func (w *Watch) location(sev SSEEvent, received time.Time) error {
+	w.delivered = true // a position is news, as a new event is
 	if w.opts.OnLocation == nil {
 		return nil
 	}
@@ -327,8 +343,10 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 			if r, ok := w.sse.Retry(); ok {
 				w.retry, w.hasRetry = r, true
 			}
-			// Healthy: it brought an event, or it stayed up. Comments alone do not count: a
-			// server whose store is away answers with a comment and ends at once.
+			// Healthy: it brought news (an event not returned before, a position), or it stayed
+			// up. Comments alone do not count: a server whose store is away answers with a
+			// comment and ends at once; nor do replays alone: a server whose history is behind
+			// the watch's resume point sends only what the watch has, and ends.
 			healthy := w.delivered || time.Since(w.connected) >= healthyAfter
 			w.dropConn()
 			if w.ourDoing(ctx) {
@@ -354,7 +372,6 @@ func (w *Watch) nextSSE(ctx context.Context) (SSEEvent, time.Time, error) {
 			}
 			continue
 		}
-		w.delivered = true
 		return sev, received, nil
 	}
 }

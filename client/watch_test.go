@@ -879,6 +879,52 @@ func TestADroppedHealthyStreamIsNoFailedAttempt(t *testing.T) {
 	}
 }
 
+// TestAWatchResumedPastTheOrdersEndSaysSo: a watch resuming after seq 9 of an order whose history
+// (a database reset or restored) ends at seq 6, delivered, got that end again and again as a
+// replay it skipped: it reconnected every few seconds for good and never returned. It ends
+// after one attempt with ErrHistoryBehind, which names both seqs, and not with io.EOF, as the
+// end was never returned.
+func TestAWatchResumedPastTheOrdersEndSaysSo(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 6, 6)
+	})
+	opts := fastRetry
+	opts.LastEventID = 9
+	got, err := collect(t, watch(t, s.c, opts))
+	if len(got) != 0 || errors.Is(err, io.EOF) || !errors.Is(err, client.ErrHistoryBehind) {
+		t.Fatalf("got %v, %v; want nothing and ErrHistoryBehind", got, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "seq 6") || !strings.Contains(msg, "after 9") {
+		t.Errorf("the error says %q, want both seqs", msg)
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+// TestReplaysAloneAreNoHealthyConnection: a connection that brings only events the watch has
+// returned and ends is a failed attempt, as one that brings only a comment is, so MaxFailures
+// applies and the backoff grows.
+func TestReplaysAloneAreNoHealthyConnection(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 1, 2)
+	}, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 1, 2) // nothing new, again and again
+	})
+	opts := fastRetry
+	opts.MaxFailures = 3
+	got, err := collect(t, watch(t, s.c, opts))
+	if !slices.Equal(got, []int64{1, 2}) || !errors.Is(err, client.ErrGaveUp) {
+		t.Fatalf("got %v, %v; want [1 2] and then ErrGaveUp", got, err)
+	}
+	if n := len(s.requests()); n != 4 {
+		t.Errorf("%d requests, want 4: the first, then three that brought nothing new", n)
+	}
+}
+
 // TestAnEventPastTheWatchsBoundEndsIt: an event larger than MaxEventSize would come again on
 // every reconnect, so the watch ends with ErrSSETooLarge after one attempt instead of fetching
 // it for ever.

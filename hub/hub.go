@@ -116,6 +116,18 @@ func (h *Hub) Subscribe(orderID string) *Subscription {
 	return s
 }
 
+// SubscribeStatus registers a watcher of one order's status alone: positions neither fill its
+// slot nor wake it. A long poll is one: it answers on a change of version, with the newest
+// position read then, and would otherwise be woken by every position for nothing. The caller
+// must Close the subscription.
+func (h *Hub) SubscribeStatus(orderID string) *Subscription {
+	s := h.Subscribe(orderID)
+	s.mu.Lock() // no position reaches it before: deliverLocation reads the flag under mu
+	s.statusOnly = true
+	s.mu.Unlock()
+	return s
+}
+
 // SubscribeAll registers a watcher of every order. The caller must Close the subscription.
 func (h *Hub) SubscribeAll() *Subscription {
 	s := newSubscription(h, "", h.AllMailboxSize)

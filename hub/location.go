@@ -95,7 +95,7 @@ func (s *Subscription) TakeLocation() *Location {
 // (Replaces), and wakes the watcher.
 func (s *Subscription) deliverLocation(l *Location) {
 	s.mu.Lock()
-	if s.closed {
+	if s.closed || s.statusOnly {
 		s.mu.Unlock()
 		return
 	}

@@ -81,3 +81,30 @@ func TestLocationSlotKeepsTheNewerOfACourier(t *testing.T) {
 		t.Fatalf("after the old courier's late fix, the slots hold lat %v and %v; want the new courier's (3)", a, b)
 	}
 }
+
+// A long poll's watcher (SubscribeStatus) is woken by the order's status events alone: a
+// courier's positions, seconds apart for the whole ride, neither wake it nor wait in its slot.
+func TestAStatusWatcherIsNotWokenByPositions(t *testing.T) {
+	h := hub.New()
+	s := h.SubscribeStatus("o-1")
+	defer s.Close()
+	ready := s.Ready()
+	h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", Lat: 1, At: time.Now()}))
+	select {
+	case <-ready:
+		t.Fatal("woken by a position")
+	default:
+	}
+	if l := s.TakeLocation(); l != nil {
+		t.Fatalf("its slot holds %v, want nothing", l)
+	}
+	h.Publish(ordercast.Event{OrderID: "o-1", Seq: 6, Status: ordercast.StatusDelivered})
+	select {
+	case <-ready:
+	default:
+		t.Fatal("not woken by the status event")
+	}
+	if msgs, _ := s.Take(); len(msgs) != 1 || msgs[0].Event.Seq != 6 {
+		t.Fatalf("took %d messages, want the status event", len(msgs))
+	}
+}

@@ -9,6 +9,7 @@ type Subscription struct {
 	orderID    string
 	everyOrder bool
 	party      string // a watcher of one party's scope (SubscribeParty)
+	statusOnly bool   // positions are not for it (SubscribeStatus); set under mu
 	size       int
 
 	mu     sync.Mutex

@@ -167,6 +167,17 @@ func testStreamResumesAfterLastEventID(t *testing.T, hold holding) {
 	if _, err := w.Next(context.Background()); !errors.Is(err, io.EOF) {
 		t.Fatalf("after terminal event: %v, want io.EOF", err)
 	}
+
+	// A resume point past the order's end (a database reset under the client) is answered as a
+	// fresh connect, the delivered event that the client takes for a replay: the watch says so
+	// at once rather than reconnecting for ever.
+	past := c.Watch(context.Background(), "o-1", client.WatchOptions{LastEventID: 9})
+	t.Cleanup(func() { past.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := past.Next(ctx); !errors.Is(err, client.ErrHistoryBehind) {
+		t.Fatalf("resumed past the order's end: %v, want ErrHistoryBehind", err)
+	}
 }
 
 // TestFreshStreamStartsAtLastStatus: a stream opened without Last-Event-ID on an order whose

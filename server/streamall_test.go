@@ -126,3 +126,51 @@ func testStreamAllResendsSnapshotAfterMissedChanges(t *testing.T, hold holding) 
 		t.Fatalf("snapshot after the resync = %v, want a-1 ready", snap)
 	}
 }
+
+// TestStreamAllShowsNoEndedOrderAgain: announcements of an order that ended can reach an
+// all-orders stream after its snapshot (committed before it was read, announced after) or a
+// second time (a cluster listener catching up). The console showed such an order as active
+// again, until the end came round once more, if it did. Neither is sent; an order created after
+// the snapshot, and changes of the active ones, are.
+func TestStreamAllShowsNoEndedOrderAgain(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, testStreamAllShowsNoEndedOrderAgain)
+}
+
+func testStreamAllShowsNoEndedOrderAgain(t *testing.T, hold holding) {
+	srv := startPageServerHolding(t, hold)
+	srv.createOrder("a-late")  // ends before the snapshot; its announcements come after
+	srv.createOrder("a-again") // ends live; an earlier announcement of it comes again
+	srv.createOrder("a-live")
+	next := openAllStream(t, srv)
+	if snap := snapshotIDs(t, next()); len(snap) != 3 {
+		t.Fatalf("first snapshot = %v, want the three orders", snap)
+	}
+	srv.setStatus("a-again", ordercast.StatusCancelled, "")
+	wantAll(t, next(), "a-again", 2, ordercast.StatusCancelled)
+
+	late := srv.ts.commitUnannounced(t, "a-late", ordercast.StatusConfirmed, ordercast.StatusCancelled)
+	srv.ts.hub.ResyncAll()
+	if snap := snapshotIDs(t, next()); len(snap) != 1 || snap["a-live"] != ordercast.StatusPlaced {
+		t.Fatalf("snapshot after the resync = %v, want a-live alone", snap)
+	}
+	for _, ev := range late {
+		srv.ts.hub.Publish(ev)
+	}
+	srv.ts.hub.Publish(ordercast.Event{OrderID: "a-again", Seq: 1, Status: ordercast.StatusPlaced, At: time.Now()})
+	marker := srv.ts.commitUnannounced(t, "a-live", ordercast.StatusConfirmed)
+	srv.ts.hub.Publish(marker[0])
+	wantAll(t, next(), "a-live", 2, ordercast.StatusConfirmed)
+}
+
+// wantAll fails unless ev is the status event of order id at seq with status st.
+func wantAll(t *testing.T, ev allStreamEvent, id string, seq int64, st ordercast.Status) {
+	t.Helper()
+	var got ordercast.Event
+	if err := json.Unmarshal([]byte(ev.data), &got); err != nil || ev.name != api.EventStatus {
+		t.Fatalf("got %s %q (%v), want the status event of %s", ev.name, ev.data, err, id)
+	}
+	if got.OrderID != id || got.Seq != seq || got.Status != st {
+		t.Fatalf("got %s at seq %d %s, want %s at seq %d %s", got.OrderID, got.Seq, got.Status, id, seq, st)
+	}
+}

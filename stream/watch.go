@@ -108,6 +108,8 @@ func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
 		w.sub = e.hub.SubscribeAll()
 	case PartyEvents:
 		w.sub = e.hub.SubscribeParty(req.Party.Key())
+	case OrderState:
+		w.sub = e.hub.SubscribeStatus(req.OrderID)
 	default:
 		w.sub = e.hub.Subscribe(req.OrderID)
 	}

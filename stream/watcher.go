@@ -36,8 +36,13 @@ type watcher struct {
 	revoked    bool
 	lastStatus ordercast.Status // status of the last event queued
 	seen       map[string]int64 // AllOrders: the version of each active order the client has
-	party      ordercast.Party  // PartyEvents: last is a position in this party's log
-	partyKey   string
+	// AllOrders: complete says the last snapshot held every active order (it is bounded, see
+	// snapshotLimit); gone holds the orders the stream saw end lately. By both, an announcement
+	// of an order that ended is not sent as if the order were active again (see deliverAll).
+	complete bool
+	gone     recentIDs
+	party    ordercast.Party // PartyEvents: last is a position in this party's log
+	partyKey string
 	// loc is the newest position not yet sent (held back by the cap); locPace is the cap. A
 	// position is one slot, never a queue (DESIGN.md rule 9).
 	loc     *hub.Location
@@ -365,18 +370,57 @@ func (w *watcher) deliverAll(ctx context.Context, msgs []*hub.Message, overflowe
 	}
 	for _, m := range msgs {
 		id := m.Event.OrderID
-		if m.Event.Seq <= w.seen[id] {
+		seen, active := w.seen[id]
+		switch {
+		case m.Event.Seq <= seen:
+			continue // the client has it
+		case !active && (w.gone.has(id) || w.complete && m.Event.Seq > 1):
+			// Announced late (committed before the snapshot was read, or announced again by a
+			// cluster listener catching up): an order that ended, which the client must not be
+			// shown as active again. One the snapshot had no room for is sent as before.
 			continue
 		}
 		w.frame(w.f.named(w.buf(), api.EventName(m.Event), m.JSON))
 		// seen forgets an order once it ends, so it holds only orders that are still active.
 		if m.Event.Status.Terminal() {
 			delete(w.seen, id)
+			w.gone.add(id)
 		} else {
 			w.seen[id] = m.Event.Seq
 		}
 	}
 	return nil
+}
+
+// goneMemory bounds the ended orders an all-orders stream remembers (recentIDs): late or
+// repeated announcements come within moments of the end, and a console's stream is one of few.
+const goneMemory = 256
+
+// recentIDs is a set of the goneMemory ids added last; its zero value is empty.
+type recentIDs struct {
+	set  map[string]struct{}
+	ring []string // the ids in the order added; next is where the following one goes
+	next int
+}
+
+func (r *recentIDs) add(id string) {
+	if r.set == nil {
+		r.set, r.ring = make(map[string]struct{}, goneMemory), make([]string, goneMemory)
+	}
+	if _, ok := r.set[id]; ok {
+		return
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.set, old)
+	}
+	r.ring[r.next] = id
+	r.set[id] = struct{}{}
+	r.next = (r.next + 1) % goneMemory
+}
+
+func (r *recentIDs) has(id string) bool {
+	_, ok := r.set[id]
+	return ok
 }
 
 // snapshot queues the snapshot and remembers the version of each order in it, so that changes
@@ -386,6 +430,9 @@ func (w *watcher) snapshot(snap snapshot) {
 	for _, o := range snap.orders {
 		w.seen[o.ID] = o.Version
 	}
+	// An order created after the read opens at seq 1; one with a later seq that the snapshot
+	// lacks, when it lacks none for room, had ended by then.
+	w.complete = len(snap.orders) < snapshotLimit
 	w.frame(w.f.named(w.buf(), api.EventSnapshot, snap.json))
 }
 
