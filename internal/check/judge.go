@@ -34,14 +34,21 @@ type Session struct {
 	RetriedAfterFinal int `json:"retried_after_final,omitempty"`
 	// Unexpected204 is set when a reconnect got 204 before the watcher had the final event.
 	Unexpected204 bool `json:"unexpected_204,omitempty"`
+	// Opening is how many of the events came on a connection opened without Last-Event-ID: a
+	// fresh connect opens with the order's last status event and then, if courier events came
+	// after it, the newest of them alone (see opensFresh).
+	Opening int `json:"opening,omitempty"`
 }
 
-// Attempt is one change the writers meant to make: a create (status placed) or a status change.
-// Notes are unique per attempt; retries of an ambiguous request repeat the same attempt.
+// Attempt is one change the writers meant to make: a create (status placed), a status change or
+// a courier assignment (Kind courier, to Courier; none is an unassignment). Notes are unique per
+// attempt; retries of an ambiguous request repeat the same attempt.
 type Attempt struct {
 	Order    string `json:"order"`
 	Note     string `json:"note"`
-	Status   string `json:"status"`
+	Status   string `json:"status,omitempty"`
+	Kind     string `json:"kind,omitempty"`
+	Courier  string `json:"courier_id,omitempty"`
 	Expected int64  `json:"expected_version,omitempty"`
 	// Party is the party key (restaurant:…) a create gave the order; the order's every event
 	// takes a position in that party's log.
@@ -52,16 +59,24 @@ type Attempt struct {
 type Ack struct {
 	Order  string `json:"order"`
 	Seq    int64  `json:"seq"`
+	Kind   string `json:"kind,omitempty"`
 	Status string `json:"status"`
 	Note   string `json:"note"`
 }
+
+// KindCourier is the Kind of a courier assignment's event and attempt; a status change has none.
+const KindCourier = "courier"
 
 // HistEvent is one committed event as the API reports it after the run.
 type HistEvent struct {
 	Seq    int64  `json:"seq"`
 	Status string `json:"status"`
-	Note   string `json:"note,omitempty"`
-	Actor  string `json:"actor,omitempty"`
+	// Kind is KindCourier for a courier assignment (Status then the order's, unchanged), and
+	// Courier the courier it gives the order to, none for an unassignment.
+	Kind    string `json:"kind,omitempty"`
+	Courier string `json:"courier_id,omitempty"`
+	Note    string `json:"note,omitempty"`
+	Actor   string `json:"actor,omitempty"`
 	// At is the event's commit time, as the store stamped it: beside the run's log lines (which
 	// give the time the writers stopped and the watchers were let go), it tells a late commit
 	// from a lost event.
@@ -72,8 +87,12 @@ type HistEvent struct {
 // history's event h, or returns "": one rule for order and party streams alike.
 func (e HistEvent) differs(h HistEvent) string {
 	switch {
+	case e.Kind != h.Kind:
+		return fmt.Sprintf("kind %q, the history's %q", e.Kind, h.Kind)
 	case e.Status != h.Status:
 		return fmt.Sprintf("status %s, the history's %s", e.Status, h.Status)
+	case e.Courier != h.Courier:
+		return fmt.Sprintf("courier %q, the history's %q", e.Courier, h.Courier)
 	case e.Note != h.Note:
 		return fmt.Sprintf("note %q, the history's %q", e.Note, h.Note)
 	case e.Actor != h.Actor:
@@ -84,24 +103,34 @@ func (e HistEvent) differs(h HistEvent) string {
 	return ""
 }
 
+// what is the event in a word for the judge's reports: its status, or for a courier event the
+// courier it gives the order to.
+func (e HistEvent) what() string {
+	if e.Kind == KindCourier {
+		return "courier=" + cmp.Or(e.Courier, "none")
+	}
+	return e.Status
+}
+
 // The requests a Refusal can be of.
 const (
 	RWatch      = "watch"       // a stream of one order opened or resumed
 	RPartyWatch = "party watch" // a restaurant's stream opened or resumed
 	RCreate     = "create"      // an order created
 	RStatus     = "status"      // a status change, naming the version it expects
+	RCourier    = "courier"     // a courier assignment, naming the version it expects
 )
 
 // Refusal is an answer to a request of the run that was neither a success nor a server error
 // (5xx, which the request's maker retries): a 3xx or a 4xx; or a 2xx to a status change that
 // did not apply it (changed nothing, its event not the attempt's: Code unchanged).
 type Refusal struct {
-	Request string `json:"request"` // RWatch, RPartyWatch, RCreate or RStatus
+	Request string `json:"request"` // RWatch, RPartyWatch, RCreate, RStatus or RCourier
 	Order   string `json:"order,omitempty"`
 	Party   string `json:"party,omitempty"`
 	Last    int64  `json:"last_event_id,omitempty"` // a stream's Last-Event-ID
 	Note    string `json:"note,omitempty"`          // a write's attempt
-	// Expected is the version a status change named (expected_version).
+	// Expected is the version a status change or an assignment named (expected_version).
 	Expected int64  `json:"expected_version,omitempty"`
 	HTTP     int    `json:"http"`
 	Code     string `json:"code,omitempty"` // the error body's code
@@ -114,13 +143,13 @@ const CodeUnchanged = "unchanged"
 // nodes run with every limit off (no 429), every order it watches or changes exists, its tokens
 // are good and its requests well formed, and a create repeated with the same body answers the
 // order: the one refusal that can be right is the 409 (or the 200 that changed nothing) to a
-// status change whose expected version no longer held, and then the history says so: another
+// status change or a courier assignment whose expected version no longer held, and then the history says so: another
 // attempt's event at the next seq, committed late after its writer had given up on it (each
 // order is changed by one writer at a time, which names the version it knows). A 409 to an
 // order nothing else had moved is a server refusing what it had to take. (A 503 with
 // Retry-After while a store is away is a 5xx, retried, not a refusal.)
 func (rf Refusal) wrong(h []HistEvent) bool {
-	if rf.Request != RStatus || rf.HTTP != http.StatusConflict && rf.Code != CodeUnchanged {
+	if rf.Request != RStatus && rf.Request != RCourier || rf.HTTP != http.StatusConflict && rf.Code != CodeUnchanged {
 		return true
 	}
 	return rf.Expected < 1 || rf.Expected >= int64(len(h)) || h[rf.Expected].Note == rf.Note
@@ -196,6 +225,7 @@ type Judgement struct {
 	Acks          int            `json:"acknowledged_writes"`
 	Attempts      int            `json:"attempts"`
 	Committed     int            `json:"events_committed"`
+	Assignments   int            `json:"courier_events_committed"`
 	Orders        int            `json:"orders"`
 	Reconnects    int64          `json:"reconnects"`
 	After204      int            `json:"final_204s"`
@@ -246,13 +276,19 @@ func Judge(r Records) Judgement {
 		h := r.Histories[id]
 		j.Committed += len(h)
 		for i, ev := range h {
+			if ev.Kind == KindCourier {
+				j.Assignments++
+			}
 			switch {
 			case ev.Seq != int64(i+1):
 				j.add(ABadHistory, id, "event %d of the history has seq %d", i+1, ev.Seq)
-			case i == 0 && ev.Status != "placed":
-				j.add(ABadHistory, id, "seq 1 is %s, not placed", ev.Status)
+			case i == 0 && (ev.Status != "placed" || ev.Kind != ""):
+				j.add(ABadHistory, id, "seq 1 is %s %s, not placed", ev.Kind, ev.Status)
 			case i > 0 && terminal(h[i-1].Status):
 				j.add(ABadHistory, id, "seq %d (%s) follows the final %s", ev.Seq, ev.Status, h[i-1].Status)
+			case i > 0 && ev.Kind == KindCourier && ev.Status != h[i-1].Status:
+				j.add(ABadHistory, id, "courier event %d moves the status from %s to %s", ev.Seq, h[i-1].Status, ev.Status)
+			case i > 0 && ev.Kind == KindCourier:
 			case i > 0 && rank[ev.Status] <= rank[h[i-1].Status]:
 				j.add(ABadHistory, id, "seq %d moves from %s to %s", ev.Seq, h[i-1].Status, ev.Status)
 			}
@@ -273,7 +309,11 @@ func Judge(r Records) Judgement {
 			switch {
 			case !ok:
 				j.add(AUnintended, id, "seq %d %s with note %q matches no attempt", ev.Seq, ev.Status, ev.Note)
-			case a.Status != ev.Status:
+			case a.Kind != ev.Kind:
+				j.add(AUnintended, id, "seq %d is of kind %q but attempt %q meant kind %q", ev.Seq, ev.Kind, ev.Note, a.Kind)
+			case a.Kind == KindCourier && a.Courier != ev.Courier:
+				j.add(AUnintended, id, "seq %d gives the order to %q but attempt %q meant %q", ev.Seq, ev.Courier, ev.Note, a.Courier)
+			case a.Kind != KindCourier && a.Status != ev.Status:
 				j.add(AUnintended, id, "seq %d is %s but attempt %q meant %s", ev.Seq, ev.Status, ev.Note, a.Status)
 			case a.Expected != 0 && ev.Seq != a.Expected+1:
 				j.add(AUnintended, id, "attempt %q expected version %d but committed as seq %d", ev.Note, a.Expected, ev.Seq)
@@ -295,7 +335,7 @@ func Judge(r Records) Judgement {
 			j.add(ALostAck, a.Order, "acknowledged seq %d %s %q; the history has %d events", a.Seq, a.Status, a.Note, len(h))
 			continue
 		}
-		if ev := h[a.Seq-1]; ev.Status != a.Status || ev.Note != a.Note {
+		if ev := h[a.Seq-1]; ev.Kind != a.Kind || ev.Status != a.Status || ev.Note != a.Note {
 			j.add(ALostAck, a.Order, "acknowledged seq %d %s %q; the history has %s %q there", a.Seq, a.Status, a.Note, ev.Status, ev.Note)
 		}
 	}
@@ -318,12 +358,12 @@ func Judge(r Records) Judgement {
 	}
 	changes, acked := 0, 0
 	for _, a := range r.Attempts {
-		if a.Status != "placed" {
+		if a.Kind == "" && a.Status != "placed" {
 			changes++
 		}
 	}
 	for _, a := range r.Acks {
-		if a.Status != "placed" {
+		if a.Kind == "" && a.Status != "placed" {
 			acked++
 		}
 	}
@@ -361,6 +401,7 @@ func judgeSession(j *Judgement, s Session, h []HistEvent) {
 		prev := s.Received[i-1].Seq
 		switch {
 		case ev.Seq == prev+1:
+		case i == 1 && ev.Seq > prev && opensFresh(s, h):
 		case ev.Seq == prev:
 			j.add(ADuplicate, s.Order, "watcher %d received seq %d twice: %s", s.Watcher, ev.Seq, recvString(s.Received))
 			bad = true
@@ -400,6 +441,26 @@ func judgeSession(j *Judgement, s Session, h []HistEvent) {
 	}
 }
 
+// opensFresh reports whether the first two events s received skip only what a fresh connect
+// leaves out: the courier events between the order's last status event and the newest courier
+// event, which replaces them (stream.Engine.fromLastStatus). Both came on the fresh connection,
+// the first a status event, the second a courier event, every event between a courier event.
+func opensFresh(s Session, h []HistEvent) bool {
+	if s.Opening < 2 || len(s.Received) < 2 || s.Received[0].Kind != "" || s.Received[1].Kind != KindCourier {
+		return false
+	}
+	from, to := s.Received[0].Seq, s.Received[1].Seq
+	if from < 1 || to > int64(len(h)) {
+		return false
+	}
+	for _, ev := range h[from : to-1] { // the seqs from+1 … to-1
+		if ev.Kind != KindCourier {
+			return false
+		}
+	}
+	return true
+}
+
 func recvString(r []Received) string {
 	var b strings.Builder
 	b.WriteString("received [")
@@ -411,7 +472,7 @@ func recvString(r []Received) string {
 			b.WriteString("…")
 			break
 		}
-		fmt.Fprintf(&b, "%d:%s", e.Seq, e.Status)
+		fmt.Fprintf(&b, "%d:%s", e.Seq, HistEvent(e).what())
 	}
 	b.WriteByte(']')
 	return b.String()
@@ -424,7 +485,7 @@ func histString(h []HistEvent) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		fmt.Fprintf(&b, "%d:%s", e.Seq, e.Status)
+		fmt.Fprintf(&b, "%d:%s", e.Seq, e.what())
 	}
 	b.WriteByte(']')
 	return b.String()

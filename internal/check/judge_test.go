@@ -8,7 +8,10 @@ import (
 )
 
 // records returns a small run that is right in every respect: order a delivered in five events
-// and watched from its start and from seq 3, order b in progress at seq 3, watched from seq 2.
+// and watched from its start and from seq 3, order b in progress at seq 3, watched from seq 2,
+// and order c, of no restaurant, given to courier c-1 then c-2 before it was ready, watched from
+// its start and from a fresh connect after the second assignment (its last status event, then
+// the newest assignment alone).
 func records() Records {
 	t0 := time.Date(2026, 11, 23, 19, 40, 0, 123456000, time.UTC)
 	h := func(sts ...string) []HistEvent {
@@ -22,17 +25,26 @@ func records() Records {
 	hist := map[string][]HistEvent{
 		"a": h("placed", "confirmed", "preparing", "out_for_delivery", "delivered"),
 		"b": h("placed", "confirmed", "ready"),
+		"c": h("placed", "confirmed", "confirmed", "confirmed", "ready"),
+	}
+	for i, courier := range []string{"c-1", "c-2"} {
+		ev := &hist["c"][2+i]
+		ev.Kind, ev.Courier, ev.Note = KindCourier, courier, "courier "+courier
 	}
 	var r Records
 	r.Histories = hist
 	for id, evs := range hist {
 		for _, ev := range evs {
-			r.Attempts = append(r.Attempts, Attempt{Order: id, Note: ev.Note, Status: ev.Status, Expected: ev.Seq - 1})
-			r.Acks = append(r.Acks, Ack{Order: id, Seq: ev.Seq, Status: ev.Status, Note: ev.Note})
+			a := Attempt{Order: id, Note: ev.Note, Status: ev.Status, Expected: ev.Seq - 1}
+			if ev.Kind == KindCourier {
+				a.Status, a.Kind, a.Courier = "", KindCourier, ev.Courier
+			}
+			r.Attempts = append(r.Attempts, a)
+			r.Acks = append(r.Acks, Ack{Order: id, Seq: ev.Seq, Kind: ev.Kind, Status: ev.Status, Note: ev.Note})
 		}
 	}
 	for i := range r.Attempts {
-		if r.Attempts[i].Status == "placed" {
+		if r.Attempts[i].Status == "placed" && r.Attempts[i].Order != "c" {
 			r.Attempts[i].Party = "restaurant:r"
 		}
 	}
@@ -42,7 +54,7 @@ func records() Records {
 	recv := func(id string, from int) []Received {
 		var out []Received
 		for _, ev := range hist[id][from-1:] {
-			out = append(out, Received{Seq: ev.Seq, Status: ev.Status, Note: ev.Note, Actor: ev.Actor, At: ev.At})
+			out = append(out, Received(ev))
 		}
 		return out
 	}
@@ -50,6 +62,8 @@ func records() Records {
 		{Watcher: 1, Order: "a", Received: recv("a", 1), AfterFinal: []int{502, 204}},
 		{Watcher: 2, Order: "a", Received: recv("a", 3), AfterFinal: []int{204}, Reconnects: 2},
 		{Watcher: 3, Order: "b", Received: recv("b", 2)},
+		{Watcher: 4, Order: "c", Received: recv("c", 1), Opening: 1},
+		{Watcher: 5, Order: "c", Received: append(recv("c", 2)[:1], recv("c", 4)...), Opening: 2},
 	}
 	return r
 }
@@ -86,11 +100,14 @@ func TestJudge_CleanRecords(t *testing.T) {
 	if j.Total() != 0 {
 		t.Fatalf("anomalies in clean records: %v %v", j.Anomalies, j.Examples)
 	}
-	if got, want := j.EventsChecked, int64(5+3+2); got != want {
+	if got, want := j.EventsChecked, int64(5+3+2+5+3); got != want {
 		t.Errorf("events checked = %d, want %d", got, want)
 	}
-	if got, want := j.Acks, 8; got != want {
+	if got, want := j.Acks, 8+5; got != want {
 		t.Errorf("acks = %d, want %d", got, want)
+	}
+	if got, want := j.Assignments, 2; got != want {
+		t.Errorf("courier events = %d, want %d", got, want)
 	}
 	if got, want := j.After204, 2; got != want {
 		t.Errorf("final 204s = %d, want %d", got, want)
@@ -122,6 +139,38 @@ func checkDamages(t *testing.T, tests []damage) {
 			}
 		})
 	}
+}
+
+// TestJudge_CourierCases: courier events are judged as status events are, by kind and courier
+// besides, and the one skip a fresh connect may make is over courier events alone.
+func TestJudge_CourierCases(t *testing.T) {
+	checkDamages(t, []damage{
+		{"an assignment to another courier", func(r *Records) { r.Sessions[3].Received[2].Courier = "c-9" }, AMismatch},
+		{"an assignment sent as a status event", func(r *Records) { r.Sessions[3].Received[2].Kind = "" }, AMismatch},
+		{"a fresh connect skipping a status event", func(r *Records) {
+			r.Sessions[4].Received = append(r.Sessions[3].Received[:1:1], r.Sessions[4].Received[1:]...)
+		}, AGap},
+		{"a resume skipping courier events", func(r *Records) { r.Sessions[4].Opening = 1 }, AGap},
+		{"a fresh connect skipping the newest assignment", func(r *Records) {
+			s := &r.Sessions[4]
+			s.Received = []Received{s.Received[0], s.Received[2]} // seq 2, then 5: the assignment at 4 left out
+		}, AGap},
+		{"an assignment that moves the status", func(r *Records) { r.Histories["c"][2].Status = "preparing" }, ABadHistory},
+		{"an assignment to a courier no attempt meant", func(r *Records) {
+			for i := range r.Attempts {
+				if r.Attempts[i].Kind == KindCourier {
+					r.Attempts[i].Courier = "c-9"
+				}
+			}
+		}, AUnintended},
+		{"an acknowledged assignment committed as a status change", func(r *Records) {
+			for i := range r.Acks {
+				if r.Acks[i].Kind == KindCourier {
+					r.Acks[i].Kind = ""
+				}
+			}
+		}, ALostAck},
+	})
 }
 
 func TestJudge_PartyCases(t *testing.T) {

@@ -34,6 +34,7 @@ type orderState struct {
 	mu       sync.Mutex
 	version  int64
 	status   string
+	courier  string // the courier the order is assigned to, none when unassigned
 	ended    bool
 	watchers atomic.Int32
 	known    atomic.Int64 // version, readable without mu: the recovery targets
@@ -209,12 +210,19 @@ func errorCode(body []byte) string {
 }
 
 type apiEvent struct {
-	OrderID string    `json:"order_id"`
-	Seq     int64     `json:"seq"`
-	Status  string    `json:"status"`
-	Note    string    `json:"note"`
-	Actor   string    `json:"actor"`
-	At      time.Time `json:"at"`
+	OrderID   string    `json:"order_id"`
+	Seq       int64     `json:"seq"`
+	Kind      string    `json:"kind"`
+	Status    string    `json:"status"`
+	CourierID string    `json:"courier_id"`
+	Note      string    `json:"note"`
+	Actor     string    `json:"actor"`
+	At        time.Time `json:"at"`
+}
+
+// hist is e as the judge reads it.
+func (e apiEvent) hist() HistEvent {
+	return HistEvent{Seq: e.Seq, Status: e.Status, Kind: e.Kind, Courier: e.CourierID, Note: e.Note, Actor: e.Actor, At: e.At}
 }
 
 type statusAnswer struct {
@@ -234,7 +242,7 @@ func history(ctx context.Context, endpoints func() []string, id string) ([]HistE
 		if err == nil {
 			h := make([]HistEvent, len(out.Events))
 			for i, e := range out.Events {
-				h[i] = HistEvent{Seq: e.Seq, Status: e.Status, Note: e.Note, Actor: e.Actor, At: e.At}
+				h[i] = e.hist()
 			}
 			return h, nil
 		}

@@ -155,11 +155,11 @@ func parsePartyEvent(ev sseEvent, pos int64, idErr error) PartyEvent {
 	if idErr != nil {
 		pos = -1
 	}
-	var e ordercast.Event
+	var e apiEvent
 	if err := json.Unmarshal([]byte(ev.Data), &e); err != nil {
 		return PartyEvent{Pos: pos, HistEvent: HistEvent{Status: "UNPARSEABLE: " + ev.Data}}
 	}
-	return PartyEvent{Pos: pos, Order: e.OrderID, HistEvent: HistEvent{Seq: e.Seq, Status: string(e.Status), Note: e.Note, Actor: e.Actor, At: e.At}}
+	return PartyEvent{Pos: pos, Order: e.OrderID, HistEvent: e.hist()}
 }
 
 // mark is the restaurant the watcher follows (nil until its first snapshot), the last position

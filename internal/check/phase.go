@@ -545,7 +545,7 @@ func (p *phase) settleActive(ctx context.Context) (advanced int) {
 		if h, err := history(ctx, p.endpoints, c.o.id); err == nil && len(h) > 0 {
 			// Committed after its writer gave up on it: known as the history has it before
 			// writers can pick it.
-			p.applied(c.o, h[len(h)-1].Seq, h[len(h)-1].Status)
+			p.caughtUp(c.o, h)
 			p.adopt(c)
 			advanced++
 		}
@@ -557,7 +557,7 @@ func (p *phase) settleActive(ctx context.Context) (advanced int) {
 			if h[len(h)-1].Seq > o.version {
 				advanced++
 			}
-			p.applied(o, h[len(h)-1].Seq, h[len(h)-1].Status)
+			p.caughtUp(o, h)
 		}
 		o.mu.Unlock()
 	}

@@ -21,13 +21,22 @@ type corruption struct {
 
 var corruptions = []corruption{
 	{"drop an event", AGap, func(r *Records) bool {
-		return withSession(r, 3, func(s *Session) { s.Received = slices.Delete(s.Received, 1, 2) })
+		// A status event: a fresh connect may leave out courier events after the first (opensFresh).
+		return withSessionWhere(r, 3, func(s Session) bool { return s.Received[1].Kind == "" },
+			func(s *Session) { s.Received = slices.Delete(s.Received, 1, 2) })
 	}},
 	{"duplicate an event", ADuplicate, func(r *Records) bool {
 		return withSession(r, 2, func(s *Session) { s.Received = slices.Insert(s.Received, 1, s.Received[1]) })
 	}},
 	{"reorder two events", AReorder, func(r *Records) bool {
 		return withSession(r, 2, func(s *Session) { s.Received[0], s.Received[1] = s.Received[1], s.Received[0] })
+	}},
+	{"give a courier event another courier", AMismatch, func(r *Records) bool {
+		i := 0
+		return withSessionWhere(r, 1, func(s Session) bool {
+			i = slices.IndexFunc(s.Received, func(e Received) bool { return e.Kind == KindCourier })
+			return i >= 0
+		}, func(s *Session) { s.Received[i].Courier += "-self-test" })
 	}},
 	{"give an event a note never committed", AMismatch, func(r *Records) bool {
 		// An event published but never committed, with the status of the one committed at its seq.
@@ -273,9 +282,14 @@ func committed(r *Records, a Attempt) bool {
 // withSession applies f to a copy of the first session that received at least n events, is
 // complete, and ended on the final event (so a lost tail is a lost final event).
 func withSession(r *Records, n int, f func(*Session)) bool {
+	return withSessionWhere(r, n, func(Session) bool { return true }, f)
+}
+
+// withSessionWhere is withSession on the first such session that ok accepts.
+func withSessionWhere(r *Records, n int, ok func(Session) bool, f func(*Session)) bool {
 	for i, s := range r.Sessions {
 		h := r.Histories[s.Order]
-		if len(s.Received) < n || len(h) == 0 || s.Received[len(s.Received)-1].Seq != int64(len(h)) {
+		if len(s.Received) < n || len(h) == 0 || s.Received[len(s.Received)-1].Seq != int64(len(h)) || !ok(s) {
 			continue
 		}
 		s.Received = slices.Clone(s.Received)

@@ -15,6 +15,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 )
 
 // watcher follows one order at a time over raw HTTP/1.1 connections it opens itself, reads them
@@ -158,32 +161,28 @@ func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session,
 		if err != nil {
 			return http.StatusOK, events, err
 		}
-		if ev.Type != "status" {
+		if ev.Type != api.EventStatus && ev.Type != api.EventCourier {
 			continue
 		}
-		var d struct {
-			Seq    int64     `json:"seq"`
-			Status string    `json:"status"`
-			Order  string    `json:"order_id"`
-			Note   string    `json:"note"`
-			Actor  string    `json:"actor"`
-			At     time.Time `json:"at"`
-		}
+		var d apiEvent
 		rec := Received{}
 		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
 			rec.Status = "UNPARSEABLE: " + ev.Data
 		} else {
-			rec = Received{Seq: d.Seq, Status: d.Status, Note: d.Note, Actor: d.Actor, At: d.At}
-			if ev.ID != strconv.FormatInt(d.Seq, 10) || d.Order != id {
-				rec.Status = fmt.Sprintf("BAD-ID id=%q order=%q status=%s", ev.ID, d.Order, d.Status)
+			rec = Received(d.hist())
+			if ev.ID != strconv.FormatInt(d.Seq, 10) || d.OrderID != id || api.EventName(ordercast.Event{Kind: ordercast.EventKind(d.Kind)}) != ev.Type {
+				rec.Status = fmt.Sprintf("BAD-ID id=%q order=%q event=%s kind=%q status=%s", ev.ID, d.OrderID, ev.Type, d.Kind, d.Status)
 			}
 		}
 		w.mu.Lock()
 		s.Received = append(s.Received, rec)
+		if last == 0 {
+			s.Opening++
+		}
 		if rec.Seq > w.lastSeq {
 			w.lastSeq = rec.Seq
 		}
-		if terminal(rec.Status) {
+		if terminal(rec.Status) && rec.Kind == "" {
 			*haveFinal = true
 			w.waiting = true
 		}

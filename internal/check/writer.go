@@ -74,8 +74,12 @@ func (p *phase) adopt(c pendingCreate) {
 	c.rest.add(c.o)
 }
 
-// advance makes one status change on a random order in progress: it picks the next status,
-// names the version it expects, and retries ambiguous failures with the same request, which
+// couriersPerRun is how many couriers the writers give orders to, and take them from.
+const couriersPerRun = 3
+
+// advance makes one change to a random order in progress: mostly the next status, sometimes,
+// before the order is out for delivery, a courier assigned, another in its place, or none. It
+// names the version it expects and retries ambiguous failures with the same request, which
 // commits at most once. An unclear outcome is settled by reading the order's history.
 func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 	var o *orderState
@@ -92,49 +96,78 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 	if o.ended {
 		return
 	}
-	target := nextStatus(r, o.status)
 	note := p.led.note()
-	p.led.attempt(Attempt{Order: o.id, Note: note, Status: target, Expected: o.version})
-	req := map[string]any{"status": target, "note": note, "expected_version": o.version}
-	path := "/v1/orders/" + url.PathEscape(o.id) + "/status"
+	a := Attempt{Order: o.id, Note: note, Expected: o.version}
+	req := map[string]any{"note": note, "expected_version": o.version}
+	method, path, request := "POST", "/v1/orders/"+url.PathEscape(o.id)+"/status", RStatus
+	if rank[o.status] >= rank["confirmed"] && rank[o.status] <= rank["ready"] && r.IntN(100) < 20 {
+		a.Kind, a.Courier = KindCourier, p.otherCourier(r, o.courier)
+		req["courier_id"] = a.Courier
+		if a.Courier == "" {
+			req["courier_id"] = nil // an unassignment
+		}
+		method, path, request = "PUT", "/v1/orders/"+url.PathEscape(o.id)+"/courier", RCourier
+	} else {
+		a.Status = nextStatus(r, o.status)
+		req["status"] = a.Status
+	}
+	p.led.attempt(a)
 	var err error
 	for try := range maxTries {
 		var ans statusAnswer
-		err = call(ctx, "POST", p.endpoint(r), path, p.token, req, &ans)
-		p.led.refused(err, Refusal{Request: RStatus, Order: o.id, Note: note, Expected: o.version})
+		err = call(ctx, method, p.endpoint(r), path, p.token, req, &ans)
+		p.led.refused(err, Refusal{Request: request, Order: o.id, Note: note, Expected: o.version})
 		if err == nil {
-			if ans.Event.Note == note && ans.Event.Status == target {
-				p.led.ack(Ack{Order: o.id, Seq: ans.Event.Seq, Status: target, Note: note})
+			ev := ans.Event.hist()
+			if ev.Note == note && ev.Kind == a.Kind && (a.Kind == KindCourier && ev.Courier == a.Courier || a.Kind == "" && ev.Status == a.Status) {
+				p.led.ack(Ack{Order: o.id, Seq: ev.Seq, Kind: ev.Kind, Status: ev.Status, Note: note})
 				p.acked.Add(1)
-				p.applied(o, ans.Event.Seq, target)
+				p.applied(o, ev)
 				return
 			}
 			// Changed nothing and the latest event is not ours: our picture of the order was old,
 			// which the history must show (Refusal.wrong).
-			p.led.record(Refusal{Request: RStatus, Order: o.id, Note: note, Expected: o.version, HTTP: http.StatusOK, Code: CodeUnchanged})
-			err = errors.New("status answer not ours")
+			p.led.record(Refusal{Request: request, Order: o.id, Note: note, Expected: o.version, HTTP: http.StatusOK, Code: CodeUnchanged})
+			err = errors.New(request + " answer not ours")
 			break
 		}
 		if !ambiguous(err) || ctx.Err() != nil {
 			break
 		}
-		p.led.countError("status retried after: " + errClass(err))
+		p.led.countError(request + " retried after: " + errClass(err))
 		p.backoff(try)
 	}
 	var ae *apiError
 	if errors.As(err, &ae) && ae.status == http.StatusConflict {
 		p.led.countError("conflict (settled from the history)")
 	} else if err != nil {
-		p.led.countError("status: unclear outcome (settled from the history)")
+		p.led.countError(request + ": unclear outcome (settled from the history)")
 	}
 	p.settle(ctx, o, note)
 }
 
-// applied moves the writers' picture of o to seq and status.
-func (p *phase) applied(o *orderState, seq int64, status string) {
-	if seq > o.version {
-		o.version, o.status = seq, status
-		o.known.Store(seq)
+// otherCourier picks what a courier change gives an order assigned to current: another of the
+// run's couriers, or, now and then, none (an unassignment) when it has one. Never current: a
+// change to what is already so changes nothing, which the judge would read as a refusal.
+func (p *phase) otherCourier(r *rand.Rand, current string) string {
+	if current != "" && r.IntN(4) == 0 {
+		return ""
+	}
+	for {
+		if c := fmt.Sprintf("%s-c%d", p.led.runID, r.IntN(couriersPerRun)); c != current {
+			return c
+		}
+	}
+}
+
+// applied moves the writers' picture of o to ev, its event at the latest seq they know.
+func (p *phase) applied(o *orderState, ev HistEvent) {
+	if ev.Seq > o.version {
+		o.version, o.status = ev.Seq, ev.Status
+		if ev.Kind == KindCourier {
+			o.courier = ev.Courier
+		}
+		o.known.Store(ev.Seq)
 	}
 	if terminal(o.status) && !o.ended {
 		o.ended = true
@@ -159,8 +192,20 @@ func (p *phase) settle(ctx context.Context, o *orderState, note string) {
 			p.led.mu.Unlock()
 		}
 	}
-	last := h[len(h)-1]
-	p.applied(o, last.Seq, last.Status)
+	p.caughtUp(o, h)
+}
+
+// caughtUp moves the writers' picture of o to its history h (not empty), courier included.
+func (p *phase) caughtUp(o *orderState, h []HistEvent) {
+	if last := h[len(h)-1]; last.Seq > o.version {
+		o.courier = ""
+		for _, ev := range h {
+			if ev.Kind == KindCourier {
+				o.courier = ev.Courier
+			}
+		}
+	}
+	p.applied(o, h[len(h)-1])
 }
 
 // writers runs the writers until ctx ends: a dispatcher hands out changes at the phase's rate
