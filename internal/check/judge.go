@@ -38,7 +38,25 @@ type Session struct {
 	// fresh connect opens with the order's last status event and then, if courier events came
 	// after it, the newest of them alone (see opensFresh).
 	Opening int `json:"opening,omitempty"`
+	// Positions are the courier's positions the watcher got, in the order it got them.
+	Positions []Position `json:"positions,omitempty"`
 }
+
+// Position is one courier's position a watcher got on an order's stream.
+type Position struct {
+	// After is the seq of the last event the watcher had when it got the position (0: none):
+	// the order's state the position was shown beside.
+	After   int64  `json:"after"`
+	Order   string `json:"order"`
+	Courier string `json:"courier_id"`
+	// SetsID says the position came with an id field, which would move an EventSource's
+	// lastEventId (a position has no seq and must not).
+	SetsID bool `json:"sets_id,omitempty"`
+}
+
+// locationFrom is the first status at which the nodes show an order's courier (their default
+// --location-from); they show none after the order's end.
+const locationFrom = "out_for_delivery"
 
 // Attempt is one change the writers meant to make: a create (status placed), a status change or
 // a courier assignment (Kind courier, to Courier; none is an unassignment). Notes are unique per
@@ -119,13 +137,14 @@ const (
 	RCreate     = "create"      // an order created
 	RStatus     = "status"      // a status change, naming the version it expects
 	RCourier    = "courier"     // a courier assignment, naming the version it expects
+	RLocation   = "location"    // a courier's position
 )
 
 // Refusal is an answer to a request of the run that was neither a success nor a server error
 // (5xx, which the request's maker retries): a 3xx or a 4xx; or a 2xx to a status change that
 // did not apply it (changed nothing, its event not the attempt's: Code unchanged).
 type Refusal struct {
-	Request string `json:"request"` // RWatch, RPartyWatch, RCreate, RStatus or RCourier
+	Request string `json:"request"` // RWatch, RPartyWatch, RCreate, RStatus, RCourier or RLocation
 	Order   string `json:"order,omitempty"`
 	Party   string `json:"party,omitempty"`
 	Last    int64  `json:"last_event_id,omitempty"` // a stream's Last-Event-ID
@@ -183,7 +202,7 @@ func (r Records) clone() Records {
 var AnomalyKinds = []string{AGap, ADuplicate, AReorder, AMismatch, ATail, ANoEvents, ANot204, AMissing204,
 	AUnexpected204, ALostAck, AUnintended, ADoubleCommit, ABadHistory, AMissingHistory, AProcessExited, AWronglyRefused,
 	APartyGap, APartyDuplicate, APartyReorder, APartyConflict, APartyOrderSeq, APartyMismatch, APartyOpening,
-	APartySnapshot, APartyTail, ANothingAcked, ANodeUnwell}
+	APartySnapshot, APartyTail, ANothingAcked, ANodeUnwell, ALocationID, ALocationStage, ALocationCourier}
 
 // Anomaly kinds.
 const (
@@ -205,6 +224,12 @@ const (
 	AProcessExited  = "process_exited"       // a node or PostgreSQL died without the checker ending it
 	ANothingAcked   = "nothing_acknowledged" // many status changes attempted, none acknowledged
 	ANodeUnwell     = "node_unwell"          // a node, probed alone after the faults, was not ready or took no write
+	// The positions' kinds: a watcher got a position with an id field, one beside a stage that
+	// shows no courier (before the pickup, after the end, or before any event), or another
+	// courier's than the order's as the watcher had it.
+	ALocationID      = "location_with_id"
+	ALocationStage   = "location_out_of_stage"
+	ALocationCourier = "location_of_another_courier"
 )
 
 // minAttemptsForAnAck is how many status changes a run must attempt before one acknowledged is
@@ -225,6 +250,7 @@ type Judgement struct {
 	Acks          int            `json:"acknowledged_writes"`
 	Attempts      int            `json:"attempts"`
 	Committed     int            `json:"events_committed"`
+	Positions     int            `json:"positions_checked"`
 	Assignments   int            `json:"courier_events_committed"`
 	Orders        int            `json:"orders"`
 	Reconnects    int64          `json:"reconnects"`
@@ -381,6 +407,7 @@ func Judge(r Records) Judgement {
 }
 
 func judgeSession(j *Judgement, s Session, h []HistEvent) {
+	judgePositions(j, s, h)
 	j.EventsChecked += int64(len(s.Received))
 	if len(s.Received) == 0 {
 		j.add(ANoEvents, s.Order, "watcher %d never received an event; the history has %d", s.Watcher, len(h))
@@ -438,6 +465,39 @@ func judgeSession(j *Judgement, s Session, h []HistEvent) {
 	}
 	if hasFinal && !got204 {
 		j.add(AMissing204, s.Order, "watcher %d has the final seq %d but no reconnect got 204 (answers: %v)", s.Watcher, last.Seq, s.AfterFinal)
+	}
+}
+
+// judgePositions holds every position s got to the rules of DESIGN.md (rule 9): no id, so no
+// move of the client's resume point; only beside a stage that shows the courier, never before
+// the order's first event nor after its end; and of the courier the order had then, as its
+// history says at the last event the watcher had.
+func judgePositions(j *Judgement, s Session, h []HistEvent) {
+	for _, p := range s.Positions {
+		j.Positions++
+		if p.SetsID {
+			j.add(ALocationID, s.Order, "watcher %d got a position of %s with an id, after seq %d", s.Watcher, p.Courier, p.After)
+		}
+		if p.Order != s.Order {
+			j.add(AMismatch, s.Order, "watcher %d got a position of order %q on the stream of %q", s.Watcher, p.Order, s.Order)
+			continue
+		}
+		if p.After < 1 || p.After > int64(len(h)) {
+			j.add(ALocationStage, s.Order, "watcher %d got a position of %s after seq %d; the history has %d events", s.Watcher, p.Courier, p.After, len(h))
+			continue
+		}
+		status, courier := h[p.After-1].Status, ""
+		for _, ev := range h[:p.After] {
+			if ev.Kind == KindCourier {
+				courier = ev.Courier
+			}
+		}
+		if rank[status] < rank[locationFrom] || terminal(status) {
+			j.add(ALocationStage, s.Order, "watcher %d got a position of %s while the order was %s (seq %d)", s.Watcher, p.Courier, status, p.After)
+		}
+		if p.Courier != courier {
+			j.add(ALocationCourier, s.Order, "watcher %d got a position of %s while the order was %q's (seq %d)", s.Watcher, p.Courier, courier, p.After)
+		}
 	}
 }
 

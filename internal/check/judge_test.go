@@ -9,9 +9,9 @@ import (
 
 // records returns a small run that is right in every respect: order a delivered in five events
 // and watched from its start and from seq 3, order b in progress at seq 3, watched from seq 2,
-// and order c, of no restaurant, given to courier c-1 then c-2 before it was ready, watched from
-// its start and from a fresh connect after the second assignment (its last status event, then
-// the newest assignment alone).
+// and order c, of no restaurant, given to courier c-1 then c-2 and then out for delivery,
+// watched from its start and from a fresh connect after the second assignment (its last status
+// event, then the newest assignment alone), both seeing c-2's position.
 func records() Records {
 	t0 := time.Date(2026, 11, 23, 19, 40, 0, 123456000, time.UTC)
 	h := func(sts ...string) []HistEvent {
@@ -25,7 +25,7 @@ func records() Records {
 	hist := map[string][]HistEvent{
 		"a": h("placed", "confirmed", "preparing", "out_for_delivery", "delivered"),
 		"b": h("placed", "confirmed", "ready"),
-		"c": h("placed", "confirmed", "confirmed", "confirmed", "ready"),
+		"c": h("placed", "confirmed", "confirmed", "confirmed", "out_for_delivery"),
 	}
 	for i, courier := range []string{"c-1", "c-2"} {
 		ev := &hist["c"][2+i]
@@ -62,8 +62,9 @@ func records() Records {
 		{Watcher: 1, Order: "a", Received: recv("a", 1), AfterFinal: []int{502, 204}},
 		{Watcher: 2, Order: "a", Received: recv("a", 3), AfterFinal: []int{204}, Reconnects: 2},
 		{Watcher: 3, Order: "b", Received: recv("b", 2)},
-		{Watcher: 4, Order: "c", Received: recv("c", 1), Opening: 1},
-		{Watcher: 5, Order: "c", Received: append(recv("c", 2)[:1], recv("c", 4)...), Opening: 2},
+		{Watcher: 4, Order: "c", Received: recv("c", 1), Opening: 1, Positions: []Position{{After: 5, Order: "c", Courier: "c-2"}}},
+		{Watcher: 5, Order: "c", Received: append(recv("c", 2)[:1], recv("c", 4)...), Opening: 2,
+			Positions: []Position{{After: 5, Order: "c", Courier: "c-2"}, {After: 5, Order: "c", Courier: "c-2"}}},
 	}
 	return r
 }
@@ -108,6 +109,9 @@ func TestJudge_CleanRecords(t *testing.T) {
 	}
 	if got, want := j.Assignments, 2; got != want {
 		t.Errorf("courier events = %d, want %d", got, want)
+	}
+	if got, want := j.Positions, 3; got != want {
+		t.Errorf("positions = %d, want %d", got, want)
 	}
 	if got, want := j.After204, 2; got != want {
 		t.Errorf("final 204s = %d, want %d", got, want)
@@ -170,6 +174,21 @@ func TestJudge_CourierCases(t *testing.T) {
 				}
 			}
 		}, ALostAck},
+	})
+}
+
+// TestJudge_PositionCases: a position has no id, shows beside a stage that shows the courier
+// and no other, and is the courier's the order had at the watcher's last event.
+func TestJudge_PositionCases(t *testing.T) {
+	checkDamages(t, []damage{
+		{"a position with an id", func(r *Records) { r.Sessions[3].Positions[0].SetsID = true }, ALocationID},
+		{"a position before the pickup", func(r *Records) { r.Sessions[3].Positions[0].After = 4 }, ALocationStage},
+		{"a position before any event", func(r *Records) { r.Sessions[3].Positions[0].After = 0 }, ALocationStage},
+		{"a position after the end", func(r *Records) {
+			r.Sessions[0].Positions = []Position{{After: 5, Order: "a"}}
+		}, ALocationStage},
+		{"a position of the courier the order had before", func(r *Records) { r.Sessions[4].Positions[1].Courier = "c-1" }, ALocationCourier},
+		{"a position of another order", func(r *Records) { r.Sessions[4].Positions[0].Order = "a" }, AMismatch},
 	})
 }
 

@@ -53,6 +53,7 @@ type phase struct {
 	pgRestarts  atomic.Int64 // the first is an immediate shutdown, then they alternate
 	received    atomic.Int64
 	acked       atomic.Int64
+	positions   atomic.Int64 // couriers' positions the watchers got
 	ordersEnded atomic.Int64
 	wg          sync.WaitGroup
 
@@ -330,6 +331,8 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	defer stopWriters()
 	writersDone := make(chan struct{})
 	go func() { p.writers(writeCtx, 16); close(writersDone) }()
+	couriersDone := make(chan struct{})
+	go func() { p.couriers(writeCtx); close(couriersDone) }()
 
 	// Progress every few seconds, so a long run shows it is alive.
 	progCtx, stopProg := context.WithCancel(ctx)
@@ -368,6 +371,7 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	}
 	stopWriters()
 	<-writersDone
+	<-couriersDone
 	p.wg.Wait()
 	p.logf("writers stopped at %s; waiting (at most %s) for every watcher to have every event",
 		time.Now().UTC().Format(logTime), pc.CatchUp)
@@ -466,8 +470,8 @@ func (p *phase) progress(ctx context.Context) {
 		p.rec.mu.Lock()
 		nf := len(p.rec.done) + len(p.rec.pending)
 		p.rec.mu.Unlock()
-		p.logf("events received %d, acknowledged writes %d, orders ended %d, faults %d",
-			p.received.Load(), p.acked.Load(), p.ordersEnded.Load(), nf)
+		p.logf("events received %d, positions %d, acknowledged writes %d, orders ended %d, faults %d",
+			p.received.Load(), p.positions.Load(), p.acked.Load(), p.ordersEnded.Load(), nf)
 	}
 }
 

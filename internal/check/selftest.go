@@ -38,6 +38,17 @@ var corruptions = []corruption{
 			return i >= 0
 		}, func(s *Session) { s.Received[i].Courier += "-self-test" })
 	}},
+	{"give a position an id", ALocationID, func(r *Records) bool {
+		return withSessionWhere(r, 1, hasPositions, func(s *Session) { s.Positions = positionsWith(s, func(p *Position) { p.SetsID = true }) })
+	}},
+	{"show a position before the order's first event", ALocationStage, func(r *Records) bool {
+		return withSessionWhere(r, 1, hasPositions, func(s *Session) { s.Positions = positionsWith(s, func(p *Position) { p.After = 0 }) })
+	}},
+	{"show another courier's position", ALocationCourier, func(r *Records) bool {
+		return withSessionWhere(r, 1, hasPositions, func(s *Session) {
+			s.Positions = positionsWith(s, func(p *Position) { p.Courier += "-self-test" })
+		})
+	}},
 	{"give an event a note never committed", AMismatch, func(r *Records) bool {
 		// An event published but never committed, with the status of the one committed at its seq.
 		return withSession(r, 1, func(s *Session) { s.Received[len(s.Received)-1].Note = "self-test-phantom" })
@@ -283,6 +294,15 @@ func committed(r *Records, a Attempt) bool {
 // complete, and ended on the final event (so a lost tail is a lost final event).
 func withSession(r *Records, n int, f func(*Session)) bool {
 	return withSessionWhere(r, n, func(Session) bool { return true }, f)
+}
+
+func hasPositions(s Session) bool { return len(s.Positions) > 0 }
+
+// positionsWith returns a copy of s's positions with the first damaged by f.
+func positionsWith(s *Session, f func(*Position)) []Position {
+	ps := slices.Clone(s.Positions)
+	f(&ps[0])
+	return ps
 }
 
 // withSessionWhere is withSession on the first such session that ok accepts.

@@ -10,10 +10,13 @@ import (
 
 // sseEvent is one dispatched Server-Sent Event as the WHATWG HTML standard defines it.
 type sseEvent struct {
-	ID    string // the last event ID buffer at dispatch time
-	Type  string // "message" when no event field was given
-	Data  string
-	Retry int64 // the last valid retry field seen, ms; -1 when none
+	ID string // the last event ID buffer at dispatch time
+	// SetsID says the event's own fields held an id (one without a NUL), which moves an
+	// EventSource's lastEventId: a courier's position must not.
+	SetsID bool
+	Type   string // "message" when no event field was given
+	Data   string
+	Retry  int64 // the last valid retry field seen, ms; -1 when none
 }
 
 // sseReader parses a text/event-stream by the WHATWG rules (HTML, "Server-sent events",
@@ -74,7 +77,7 @@ func (s *sseReader) readLine() ([]byte, error) {
 func (s *sseReader) Next() (sseEvent, error) {
 	var data bytes.Buffer
 	var typ string
-	hasData := false
+	hasData, setsID := false, false
 	for {
 		line, err := s.readLine()
 		if err != nil {
@@ -86,7 +89,7 @@ func (s *sseReader) Next() (sseEvent, error) {
 		}
 		if len(line) == 0 {
 			if !hasData {
-				typ = ""
+				typ, setsID = "", false
 				continue
 			}
 			d := data.Bytes()
@@ -94,7 +97,7 @@ func (s *sseReader) Next() (sseEvent, error) {
 			if typ == "" {
 				typ = "message"
 			}
-			return sseEvent{ID: s.lastID, Type: typ, Data: string(d), Retry: s.retry}, nil
+			return sseEvent{ID: s.lastID, SetsID: setsID, Type: typ, Data: string(d), Retry: s.retry}, nil
 		}
 		if line[0] == ':' {
 			continue
@@ -113,7 +116,7 @@ func (s *sseReader) Next() (sseEvent, error) {
 			hasData = true
 		case "id":
 			if bytes.IndexByte(value, 0) < 0 {
-				s.lastID = string(value)
+				s.lastID, setsID = string(value), true
 			}
 		case "retry":
 			if len(value) > 0 && allDigits(value) {

@@ -160,6 +160,31 @@ func (p *phase) otherCourier(r *rand.Rand, current string) string {
 	}
 }
 
+// couriers post the run's couriers' positions until ctx ends, one a second for each order in
+// progress on average: every order out for delivery with a courier shows them, at the nodes'
+// pace (--location-interval), so that the watchers' positions are judged under the faults. A
+// position is state, not history: one that fails is not retried, the next takes its place.
+func (p *phase) couriers(ctx context.Context) {
+	r := rand.New(rand.NewPCG(uint64(p.seed), 999))
+	every := time.Second / time.Duration(max(p.orders/couriersPerRun, 1))
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C: // the positions' schedule
+		}
+		cid := fmt.Sprintf("%s-c%d", p.led.runID, r.IntN(couriersPerRun))
+		body := map[string]any{"lat": 52.5 + r.Float64()/100, "lng": 13.4 + r.Float64()/100}
+		err := call(ctx, "POST", p.endpoint(r), "/v1/couriers/"+url.PathEscape(cid)+"/location", p.token, body, nil)
+		p.led.refused(err, Refusal{Request: RLocation, Party: "courier:" + cid})
+		if err != nil && ctx.Err() == nil {
+			p.led.countError("location: " + errClass(err))
+		}
+	}
+}
+
 // applied moves the writers' picture of o to ev, its event at the latest seq they know.
 func (p *phase) applied(o *orderState, ev HistEvent) {
 	if ev.Seq > o.version {
