@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -309,10 +310,18 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 // latest event; expected_version guards the rest), and a caller must not believe a key protects
 // it.
 func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
-	var req api.SetStatusesRequest
+	// api.SetStatusesRequest, but for its changes' pointers: encoding/json reads a null change
+	// as a change with nothing set, which is no change at all but a malformed request.
+	var req struct {
+		Changes []*api.OrderStatusChange `json:"changes"`
+	}
 	permit := s.permitPrivileged("change many orders in one request")
 	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxStatusChangesBodyBytes), permit)
 	if !ok {
+		return
+	}
+	if i := slices.Index(req.Changes, nil); i >= 0 {
+		s.writeError(w, r, ordercast.Errorf(ordercast.EMalformed, "change %d is null, not an object", i))
 		return
 	}
 	if s.refuseIdempotencyKey(w, r, "a change is safe to repeat (a change to the status the order already has is answered changed false; expected_version applies a change only at the version it names)") {

@@ -151,6 +151,7 @@ func TestSetStatusesRefusedWhole(t *testing.T) {
 		{"not JSON", `changes`, nil, 400, "malformed_request"},
 		{"unknown field", `{"changes":[` + good + `],"batch":1}`, nil, 400, "malformed_request"},
 		{"unknown field in a change", changes(1, `{"order_id":"o-1","status":"confirmed","at":1}`), nil, 400, "malformed_request"},
+		{"a null change", `{"changes":[` + good + `,null]}`, nil, 400, "malformed_request"},
 		{"no changes", `{}`, nil, 422, "invalid_argument"},
 		{"empty changes", `{"changes":[]}`, nil, 422, "invalid_argument"},
 		{"one too many", changes(api.MaxStatusChangesPerRequest+1, good), nil, 413, "too_many_changes"},

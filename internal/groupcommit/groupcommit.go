@@ -64,6 +64,15 @@ type request struct {
 	write ordercast.Write
 	done  chan ordercast.WriteResult // capacity 1: the writer never blocks answering
 	taken bool                       // in a batch; guarded by Writer.mu
+	group *group                     // the writes queued with it by DoMany, or nil
+}
+
+// group is the writes of one DoMany. Once a batch holding some of them fails as a whole (the
+// store away), the group's writes still queued are not tried: a later write of an order is
+// judged against the order as the earlier ones left it, and these were not applied. They are
+// answered with the batch's error, so that the caller retries them all, in their order.
+type group struct {
+	err error // guarded by Writer.mu
 }
 
 // Start starts a writer that commits with commit, at most maxBatch writes at a time (zero means
@@ -101,11 +110,14 @@ func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResu
 
 // DoMany queues writes together, in their order, and waits for every result: they join the
 // same batch as far as the batch bound allows, and a later write of an order sees the earlier
-// ones. Each write is answered as Do answers it.
+// ones. Each write is answered as Do answers it, but for one: once a batch holding some of them
+// fails as a whole, the rest are not tried, and answered with that batch's error.
 func (w *Writer) DoMany(ctx context.Context, wrs []ordercast.Write) []ordercast.WriteResult {
 	reqs := make([]*request, len(wrs))
+	g := new(group)
 	for i, wr := range wrs {
 		reqs[i] = w.newRequest(ctx, wr)
+		reqs[i].group = g
 	}
 	results := make([]ordercast.WriteResult, len(wrs))
 	if !w.enqueue(reqs...) {
@@ -234,7 +246,7 @@ func newRequest() any {
 }
 
 func (w *Writer) release(req *request) {
-	req.ctx, req.write = nil, ordercast.Write{}
+	req.ctx, req.write, req.group = nil, ordercast.Write{}, nil
 	w.requests.Put(req)
 }
 
@@ -337,6 +349,10 @@ func (w *Writer) take() []*request {
 			req.done <- ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", req.write.OrderID(), err)}
 			continue
 		}
+		if g := req.group; g != nil && g.err != nil {
+			req.done <- ordercast.WriteResult{Err: fmt.Errorf("write to %s not tried, as an earlier write of its request failed: %w", req.write.OrderID(), g.err)}
+			continue
+		}
 		batch = append(batch, req)
 	}
 	// Shift rather than reslice, so the backing array does not grow without bound.
@@ -361,13 +377,22 @@ func (w *Writer) commitBatch(batch []*request) {
 	if err == nil {
 		w.batches.Add(1)
 		w.writes.Add(int64(len(batch)))
+	} else {
+		if errors.Is(err, context.Canceled) && w.ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		err = fmt.Errorf("commit batch of %d writes: %w", len(batch), err)
+		w.mu.Lock() // before the answers: an answered request may be released and reused
+		for _, req := range batch {
+			if g := req.group; g != nil && g.err == nil {
+				g.err = err
+			}
+		}
+		w.mu.Unlock()
 	}
 	for i, req := range batch {
 		if err != nil {
-			if errors.Is(err, context.Canceled) && w.ctx.Err() != nil {
-				err = fmt.Errorf("%w: %w", ErrClosed, err)
-			}
-			req.done <- ordercast.WriteResult{Err: fmt.Errorf("commit batch of %d writes: %w", len(batch), err)}
+			req.done <- ordercast.WriteResult{Err: err}
 			continue
 		}
 		req.done <- results[i]

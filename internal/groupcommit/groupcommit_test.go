@@ -251,3 +251,51 @@ func TestUpkeepRunsBetweenBatches(t *testing.T) {
 		t.Fatalf("%d batches committed, want 2", n)
 	}
 }
+
+// TestAFailedBatchStopsTheRestOfItsRequest: a request of many writes spans batches; when one
+// fails as a whole (the store away), its writes after it were committed all the same, and a
+// later change of an order was judged without the earlier one it follows (placed → preparing,
+// its confirmed lost). They are answered with the failed batch's error, never tried; a write of
+// another request queued behind them is tried as ever.
+func TestAFailedBatchStopsTheRestOfItsRequest(t *testing.T) {
+	away := ordercast.Errorf(ordercast.EUnavailable, "store is busy")
+	var mu sync.Mutex
+	var committed [][]string
+	w := groupcommit.Start(func(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
+		var ids []string
+		for _, wr := range writes {
+			ids = append(ids, wr.OrderID())
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		committed = append(committed, ids)
+		if len(committed) == 1 {
+			return nil, away
+		}
+		return make([]ordercast.WriteResult, len(writes)), nil
+	}, 2, nil)
+	t.Cleanup(w.Close)
+
+	w.Hold(5)
+	many := make(chan []ordercast.WriteResult, 1)
+	go func() {
+		many <- w.DoMany(t.Context(), []ordercast.Write{change("a"), change("b"), change("c"), change("a")})
+	}()
+	w.WaitQueued(4)
+	other := make(chan error, 1)
+	go func() { other <- w.Do(t.Context(), change("z")).Err }()
+	results := <-many
+	for i, res := range results {
+		if !errors.Is(res.Err, away) || ordercast.ErrorCode(res.Err) != ordercast.EUnavailable {
+			t.Errorf("write %d answered %v, want the failed batch's error", i, res.Err)
+		}
+	}
+	if err := <-other; err != nil {
+		t.Errorf("another request's write answered %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(committed) != 2 || len(committed[1]) != 1 || committed[1][0] != "z" {
+		t.Errorf("batches tried: %v; want [a b], then z alone", committed)
+	}
+}
