@@ -100,7 +100,7 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 	a := Attempt{Order: o.id, Note: note, Expected: o.version}
 	req := map[string]any{"note": note, "expected_version": o.version}
 	method, path, request := "POST", "/v1/orders/"+url.PathEscape(o.id)+"/status", RStatus
-	if rank[o.status] >= rank["confirmed"] && rank[o.status] <= rank["ready"] && r.IntN(100) < 20 {
+	if rank[o.status] >= rank["confirmed"] && rank[o.status] <= rank["ready"] && r.IntN(100) < 25 {
 		a.Kind, a.Courier = KindCourier, p.otherCourier(r, o.courier)
 		req["courier_id"] = a.Courier
 		if a.Courier == "" {
@@ -160,22 +160,26 @@ func (p *phase) otherCourier(r *rand.Rand, current string) string {
 	}
 }
 
-// couriers post the run's couriers' positions until ctx ends, one a second for each order in
-// progress on average: every order out for delivery with a courier shows them, at the nodes'
-// pace (--location-interval), so that the watchers' positions are judged under the faults. A
-// position is state, not history: one that fails is not retried, the next takes its place.
+// positionEvery is how often each of the run's couriers posts its position: often beside the
+// time an order stays out for delivery under the writers' rate (half a second in the tiny runs
+// of the tests), so that most such orders show their courier to their watchers.
+const positionEvery = 200 * time.Millisecond
+
+// couriers post the run's couriers' positions until ctx ends, each every positionEvery: every
+// order out for delivery with a courier shows them, at the nodes' pace (--location-interval), so
+// that the watchers' positions are judged under the faults. A position is state, not history:
+// one that fails is not retried, the next takes its place.
 func (p *phase) couriers(ctx context.Context) {
 	r := rand.New(rand.NewPCG(uint64(p.seed), 999))
-	every := time.Second / time.Duration(max(p.orders/couriersPerRun, 1))
-	tick := time.NewTicker(every)
+	tick := time.NewTicker(positionEvery / couriersPerRun)
 	defer tick.Stop()
-	for {
+	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C: // the positions' schedule
 		}
-		cid := fmt.Sprintf("%s-c%d", p.led.runID, r.IntN(couriersPerRun))
+		cid := fmt.Sprintf("%s-c%d", p.led.runID, i%couriersPerRun)
 		body := map[string]any{"lat": 52.5 + r.Float64()/100, "lng": 13.4 + r.Float64()/100}
 		err := call(ctx, "POST", p.endpoint(r), "/v1/couriers/"+url.PathEscape(cid)+"/location", p.token, body, nil)
 		p.led.refused(err, Refusal{Request: RLocation, Party: "courier:" + cid})
