@@ -102,7 +102,12 @@ func (h *Hub) shard(orderID string) *shard {
 
 // Subscribe registers a watcher of one order. The caller must Close the subscription.
 func (h *Hub) Subscribe(orderID string) *Subscription {
-	s := newSubscription(h, orderID, h.MailboxSize)
+	return h.subscribe(newSubscription(h, orderID, h.MailboxSize))
+}
+
+// subscribe registers s, a watcher of its order, made and set up before any publisher sees it.
+func (h *Hub) subscribe(s *Subscription) *Subscription {
+	orderID := s.orderID
 	sh := h.shard(orderID)
 	sh.mu.Lock()
 	t := sh.topics[orderID]
@@ -121,11 +126,9 @@ func (h *Hub) Subscribe(orderID string) *Subscription {
 // position read then, and would otherwise be woken by every position for nothing. The caller
 // must Close the subscription.
 func (h *Hub) SubscribeStatus(orderID string) *Subscription {
-	s := h.Subscribe(orderID)
-	s.mu.Lock() // no position reaches it before: deliverLocation reads the flag under mu
-	s.statusOnly = true
-	s.mu.Unlock()
-	return s
+	s := newSubscription(h, orderID, h.MailboxSize)
+	s.statusOnly = true // before it is registered: no position can reach it first
+	return h.subscribe(s)
 }
 
 // SubscribeAll registers a watcher of every order. The caller must Close the subscription.

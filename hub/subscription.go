@@ -9,7 +9,7 @@ type Subscription struct {
 	orderID    string
 	everyOrder bool
 	party      string // a watcher of one party's scope (SubscribeParty)
-	statusOnly bool   // positions are not for it (SubscribeStatus); set under mu
+	statusOnly bool   // positions are not for it (SubscribeStatus); set before it is registered
 	size       int
 
 	mu     sync.Mutex

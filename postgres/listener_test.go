@@ -243,6 +243,34 @@ func TestListener_ReconnectCatchUp(t *testing.T) {
 	equalEvents(t, "after reconnect", collect(t, watched, is("watched", next.Seq)), []ordercast.Event{next})
 }
 
+// TestListener_LetsGoOfASilentConnection: a LISTEN connection that goes silent without a reset
+// (a NAT that dropped it, a host gone) is found out by the health query, which has a bound of
+// its own: the node says it is not ready while it cannot listen, reconnects, and its watchers
+// get what was committed meanwhile.
+func TestListener_LetsGoOfASilentConnection(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	proxy := pgtest.NewRelay(t, db)
+	n := newNode(t, db, proxy.URL(), func(_ *postgres.Store, l *postgres.Listener) {
+		l.PingTimeout = 100 * time.Millisecond
+	})
+	s := n.store
+	create(t, s, "quiet")
+	collect(t, n.all, is("quiet", 1))
+	watched := n.hub.Subscribe("quiet")
+	t.Cleanup(watched.Close)
+
+	proxy.Freeze()
+	testutil.WaitFor(t, "listener to notice the silence", func() bool { return n.l.Ready(t.Context()) != nil })
+	latest := move(t, s, "quiet", ordercast.StatusConfirmed)
+	proxy.Thaw()
+	equalEvents(t, "after the silence", collect(t, watched, is("quiet", latest.Seq)), []ordercast.Event{latest})
+	testutil.WaitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
+	if got := n.l.Reconnects(); got < 1 {
+		t.Errorf("Reconnects = %d, want the silent connection replaced", got)
+	}
+}
+
 // TestListener_OpenFailsFast checks that a listener that cannot connect at start says so.
 func TestListener_OpenFailsFast(t *testing.T) {
 	t.Parallel()

@@ -473,6 +473,9 @@ func judgeSession(j *Judgement, s Session, h []HistEvent) {
 // the order's first event nor after its end; and of the courier the order had then, as its
 // history says at the last event the watcher had.
 func judgePositions(j *Judgement, s Session, h []HistEvent) {
+	if len(h) == 0 {
+		return // missing_history says so; each position would only repeat it
+	}
 	for _, p := range s.Positions {
 		j.Positions++
 		if p.SetsID {

@@ -64,15 +64,6 @@ type request struct {
 	write ordercast.Write
 	done  chan ordercast.WriteResult // capacity 1: the writer never blocks answering
 	taken bool                       // in a batch; guarded by Writer.mu
-	group *group                     // the writes queued with it by DoMany, or nil
-}
-
-// group is the writes of one DoMany. Once a batch holding some of them fails as a whole (the
-// store away), the group's writes still queued are not tried: a later write of an order is
-// judged against the order as the earlier ones left it, and these were not applied. They are
-// answered with the batch's error, so that the caller retries them all, in their order.
-type group struct {
-	err error // guarded by Writer.mu
 }
 
 // Start starts a writer that commits with commit, at most maxBatch writes at a time (zero means
@@ -110,14 +101,13 @@ func (w *Writer) Do(ctx context.Context, wr ordercast.Write) ordercast.WriteResu
 
 // DoMany queues writes together, in their order, and waits for every result: they join the
 // same batch as far as the batch bound allows, and a later write of an order sees the earlier
-// ones. Each write is answered as Do answers it, but for one: once a batch holding some of them
-// fails as a whole, the rest are not tried, and answered with that batch's error.
+// ones. Each write is answered as Do answers it: once a batch holding some of them fails as a
+// whole, the rest, queued behind it, are answered with its error and not tried (commitBatch), so
+// a later write of an order is never applied without an earlier one.
 func (w *Writer) DoMany(ctx context.Context, wrs []ordercast.Write) []ordercast.WriteResult {
 	reqs := make([]*request, len(wrs))
-	g := new(group)
 	for i, wr := range wrs {
 		reqs[i] = w.newRequest(ctx, wr)
-		reqs[i].group = g
 	}
 	results := make([]ordercast.WriteResult, len(wrs))
 	if !w.enqueue(reqs...) {
@@ -246,7 +236,7 @@ func newRequest() any {
 }
 
 func (w *Writer) release(req *request) {
-	req.ctx, req.write, req.group = nil, ordercast.Write{}, nil
+	req.ctx, req.write = nil, ordercast.Write{}
 	w.requests.Put(req)
 }
 
@@ -349,10 +339,6 @@ func (w *Writer) take() []*request {
 			req.done <- ordercast.WriteResult{Err: fmt.Errorf("write to %s: %w", req.write.OrderID(), err)}
 			continue
 		}
-		if g := req.group; g != nil && g.err != nil {
-			req.done <- ordercast.WriteResult{Err: fmt.Errorf("write to %s not tried, as an earlier write of its request failed: %w", req.write.OrderID(), g.err)}
-			continue
-		}
 		batch = append(batch, req)
 	}
 	// Shift rather than reslice, so the backing array does not grow without bound.
@@ -382,13 +368,6 @@ func (w *Writer) commitBatch(batch []*request) {
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 		}
 		err = fmt.Errorf("commit batch of %d writes: %w", len(batch), err)
-		w.mu.Lock() // before the answers: an answered request may be released and reused
-		for _, req := range batch {
-			if g := req.group; g != nil && g.err == nil {
-				g.err = err
-			}
-		}
-		w.mu.Unlock()
 	}
 	for i, req := range batch {
 		if err != nil {
@@ -397,4 +376,25 @@ func (w *Writer) commitBatch(batch []*request) {
 		}
 		req.done <- results[i]
 	}
+	if err != nil {
+		w.failQueued(err)
+	}
+}
+
+// failQueued answers every write queued when a batch failed as a whole with that batch's error,
+// untried. A batch fails as a whole when the store is away (a database that stopped answering
+// for a whole attempt, a lock held past SQLite's busy timeout): each batch behind it would wait
+// out an attempt of its own, and a write queued behind two waited twice the bound in which the
+// README promises a 503. And a request of many writes (DoMany) must not have its later writes
+// applied without the earlier ones, judged against an order that lacks them. Writes queued after
+// the failure are tried as ever.
+func (w *Writer) failQueued(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, req := range w.queue {
+		req.taken = true
+		req.done <- ordercast.WriteResult{Err: fmt.Errorf("write to %s not tried, as the batch before it failed: %w", req.write.OrderID(), err)}
+	}
+	clear(w.queue)
+	w.queue = w.queue[:0]
 }

@@ -252,12 +252,13 @@ func TestUpkeepRunsBetweenBatches(t *testing.T) {
 	}
 }
 
-// TestAFailedBatchStopsTheRestOfItsRequest: a request of many writes spans batches; when one
-// fails as a whole (the store away), its writes after it were committed all the same, and a
-// later change of an order was judged without the earlier one it follows (placed → preparing,
-// its confirmed lost). They are answered with the failed batch's error, never tried; a write of
-// another request queued behind them is tried as ever.
-func TestAFailedBatchStopsTheRestOfItsRequest(t *testing.T) {
+// TestAFailedBatchFailsWhatWaitedBehindIt: a batch that fails as a whole says the store is away.
+// The writes queued behind it each waited out an attempt of their own (a PostgreSQL that stopped
+// answering: 10 s, then 10 s more, where a 503 is promised after 10), and a request of many
+// writes had its later ones committed without the earlier, a later change of an order judged
+// without the one it follows (placed → preparing, its confirmed lost). Everything queued when a
+// batch fails is answered with its error, untried; a write queued after it is tried as ever.
+func TestAFailedBatchFailsWhatWaitedBehindIt(t *testing.T) {
 	away := ordercast.Errorf(ordercast.EUnavailable, "store is busy")
 	var mu sync.Mutex
 	var committed [][]string
@@ -287,15 +288,18 @@ func TestAFailedBatchStopsTheRestOfItsRequest(t *testing.T) {
 	results := <-many
 	for i, res := range results {
 		if !errors.Is(res.Err, away) || ordercast.ErrorCode(res.Err) != ordercast.EUnavailable {
-			t.Errorf("write %d answered %v, want the failed batch's error", i, res.Err)
+			t.Errorf("write %d of the request answered %v, want the failed batch's error", i, res.Err)
 		}
 	}
-	if err := <-other; err != nil {
-		t.Errorf("another request's write answered %v", err)
+	if err := <-other; !errors.Is(err, away) {
+		t.Errorf("the write queued behind answered %v, want the failed batch's error", err)
+	}
+	if err := w.Do(t.Context(), change("y")).Err; err != nil {
+		t.Errorf("a write after the failure answered %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(committed) != 2 || len(committed[1]) != 1 || committed[1][0] != "z" {
-		t.Errorf("batches tried: %v; want [a b], then z alone", committed)
+	if len(committed) != 2 || len(committed[1]) != 1 || committed[1][0] != "y" {
+		t.Errorf("batches tried: %v; want [a b], then y alone", committed)
 	}
 }
