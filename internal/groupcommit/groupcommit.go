@@ -368,6 +368,9 @@ func (w *Writer) commitBatch(batch []*request) {
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 		}
 		err = fmt.Errorf("commit batch of %d writes: %w", len(batch), err)
+		// Before the batch is answered: a caller that hears of the failure and writes again at
+		// once queues a write after it, which is tried.
+		w.failQueued(err)
 	}
 	for i, req := range batch {
 		if err != nil {
@@ -375,9 +378,6 @@ func (w *Writer) commitBatch(batch []*request) {
 			continue
 		}
 		req.done <- results[i]
-	}
-	if err != nil {
-		w.failQueued(err)
 	}
 }
 
@@ -387,7 +387,7 @@ func (w *Writer) commitBatch(batch []*request) {
 // out an attempt of its own, and a write queued behind two waited twice the bound in which the
 // README promises a 503. And a request of many writes (DoMany) must not have its later writes
 // applied without the earlier ones, judged against an order that lacks them. Writes queued after
-// the failure are tried as ever.
+// the failure was answered are tried as ever.
 func (w *Writer) failQueued(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
