@@ -249,8 +249,13 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 		}
 		if last := w.lastID.Load(); ev.Seq <= last {
 			w.duplicates.Add(1)
-			if ev.Status.Terminal() {
-				// Nothing follows an order's end, so an end at or before the resume point is not a
+			switch {
+			case ev.Status.Terminal() && ev.Seq == last:
+				// The end the watch has (WatchOptions.LastEventID), sent again rather than
+				// answered 204: the order is over all the same.
+				return w.finish(io.EOF)
+			case ev.Status.Terminal():
+				// Nothing follows an order's end, so an end before the resume point is not a
 				// replay of this watch's history, and the stream that sent it ends for good.
 				return w.finish(fmt.Errorf("watch %s: %w (it ended at seq %d, the watch resumed after %d)", w.orderID, ErrHistoryBehind, ev.Seq, last))
 			}

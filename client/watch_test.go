@@ -903,6 +903,24 @@ func TestAWatchResumedPastTheOrdersEndSaysSo(t *testing.T) {
 	}
 }
 
+// TestAWatchResumedAtTheOrdersEndEnds: a watch resumed after the order's final event, answered
+// with that event again rather than 204, ends with io.EOF after one request: the order is over.
+func TestAWatchResumedAtTheOrdersEndEnds(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 6, 6)
+	})
+	opts := fastRetry
+	opts.LastEventID = 6
+	got, err := collect(t, watch(t, s.c, opts))
+	if len(got) != 0 || err != io.EOF {
+		t.Fatalf("got %v, %v; want nothing and io.EOF", got, err)
+	}
+	if n := len(s.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
 // TestReplaysAloneAreNoHealthyConnection: a connection that brings only events the watch has
 // returned and ends is a failed attempt, as one that brings only a comment is, so MaxFailures
 // applies and the backoff grows.
