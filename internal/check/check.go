@@ -185,7 +185,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 			fmt.Fprintf(w, "party streams       %d events checked by %d watchers of %d restaurants (%d connections: %d resumes, %d snapshots); %d positions seen, %d events in their logs\n",
 				pc.Events, pc.Watchers, pc.Parties, pc.Sessions, pc.Resumes, pc.Snapshots, pc.Positions, pc.LogEvents)
 		}
-		fmt.Fprintf(w, "courier positions   %d checked on the order streams\n", j.Positions)
+		fmt.Fprintf(w, "courier positions   %d checked on the order and party streams\n", j.Positions)
 		fmt.Fprintf(w, "acknowledged writes %d (of %d attempts; %d settled by reading the history; %d events committed on %d orders, %d of them courier assignments)\n",
 			j.Acks, j.Attempts, p.ReadBack, j.Committed, j.Orders, j.Assignments)
 		if len(p.WriteErrors) > 0 {

@@ -477,30 +477,37 @@ func judgePositions(j *Judgement, s Session, h []HistEvent) {
 		return // missing_history says so; each position would only repeat it
 	}
 	for _, p := range s.Positions {
-		j.Positions++
-		if p.SetsID {
-			j.add(ALocationID, s.Order, "watcher %d got a position of %s with an id, after seq %d", s.Watcher, p.Courier, p.After)
-		}
 		if p.Order != s.Order {
+			j.Positions++
 			j.add(AMismatch, s.Order, "watcher %d got a position of order %q on the stream of %q", s.Watcher, p.Order, s.Order)
 			continue
 		}
-		if p.After < 1 || p.After > int64(len(h)) {
-			j.add(ALocationStage, s.Order, "watcher %d got a position of %s after seq %d; the history has %d events", s.Watcher, p.Courier, p.After, len(h))
-			continue
+		judgePosition(j, fmt.Sprintf("watcher %d", s.Watcher), p, h)
+	}
+}
+
+// judgePosition holds p, a position of the order whose history is h, to rule 9; who names the
+// watcher that got it, for the reports.
+func judgePosition(j *Judgement, who string, p Position, h []HistEvent) {
+	j.Positions++
+	if p.SetsID {
+		j.add(ALocationID, p.Order, "%s got a position of %s with an id, after seq %d", who, p.Courier, p.After)
+	}
+	if p.After < 1 || p.After > int64(len(h)) {
+		j.add(ALocationStage, p.Order, "%s got a position of %s after seq %d; the history has %d events", who, p.Courier, p.After, len(h))
+		return
+	}
+	status, courier := h[p.After-1].Status, ""
+	for _, ev := range h[:p.After] {
+		if ev.Kind == KindCourier {
+			courier = ev.Courier
 		}
-		status, courier := h[p.After-1].Status, ""
-		for _, ev := range h[:p.After] {
-			if ev.Kind == KindCourier {
-				courier = ev.Courier
-			}
-		}
-		if rank[status] < rank[locationFrom] || terminal(status) {
-			j.add(ALocationStage, s.Order, "watcher %d got a position of %s while the order was %s (seq %d)", s.Watcher, p.Courier, status, p.After)
-		}
-		if p.Courier != courier {
-			j.add(ALocationCourier, s.Order, "watcher %d got a position of %s while the order was %q's (seq %d)", s.Watcher, p.Courier, courier, p.After)
-		}
+	}
+	if rank[status] < rank[locationFrom] || terminal(status) {
+		j.add(ALocationStage, p.Order, "%s got a position of %s while the order was %s (seq %d)", who, p.Courier, status, p.After)
+	}
+	if p.Courier != courier {
+		j.add(ALocationCourier, p.Order, "%s got a position of %s while the order was %q's (seq %d)", who, p.Courier, courier, p.After)
 	}
 }
 

@@ -49,6 +49,9 @@ func records() Records {
 		}
 	}
 	r.Parties = partySessions(hist)
+	// A position beside a out for delivery (seq 4), which has no courier: as the judge sees it, a
+	// position of none (a made-up record; a server sends a courier's).
+	r.Parties[1].Positions = []Position{{After: 4, Order: "a"}}
 	// An attempt that never committed (its version was taken) is allowed.
 	r.Attempts = append(r.Attempts, Attempt{Order: "b", Note: "lost-race", Status: "cancelled", Expected: 1})
 	recv := func(id string, from int) []Received {
@@ -110,7 +113,7 @@ func TestJudge_CleanRecords(t *testing.T) {
 	if got, want := j.Assignments, 2; got != want {
 		t.Errorf("courier events = %d, want %d", got, want)
 	}
-	if got, want := j.Positions, 3; got != want {
+	if got, want := j.Positions, 3+1; got != want {
 		t.Errorf("positions = %d, want %d", got, want)
 	}
 	if got, want := j.After204, 2; got != want {
@@ -189,6 +192,25 @@ func TestJudge_PositionCases(t *testing.T) {
 		}, ALocationStage},
 		{"a position of the courier the order had before", func(r *Records) { r.Sessions[4].Positions[1].Courier = "c-1" }, ALocationCourier},
 		{"a position of another order", func(r *Records) { r.Sessions[4].Positions[0].Order = "a" }, AMismatch},
+	})
+}
+
+// TestJudge_PartyPositionCases: a party stream's positions are held to the same rule, beside
+// the order as that watcher had it, and only of the party's orders.
+func TestJudge_PartyPositionCases(t *testing.T) {
+	checkDamages(t, []damage{
+		{"a restaurant shown a position of an order without a courier", func(r *Records) {
+			r.Parties[1].Positions = []Position{{After: 4, Order: "a", Courier: "c-1"}}
+		}, ALocationCourier},
+		{"a restaurant shown a position before the pickup", func(r *Records) {
+			r.Parties[1].Positions = []Position{{After: 2, Order: "a"}}
+		}, ALocationStage},
+		{"a restaurant shown a position of an order not its own", func(r *Records) {
+			r.Parties[1].Positions = []Position{{After: 5, Order: "c", Courier: "c-2"}}
+		}, APartyMismatch},
+		{"a restaurant shown a position with an id", func(r *Records) {
+			r.Parties[1].Positions = []Position{{After: 4, Order: "a", SetsID: true}}
+		}, ALocationID},
 	})
 }
 

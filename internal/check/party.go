@@ -60,6 +60,9 @@ type partyWatcher struct {
 	sessions []PartySession
 	lastID   int64 // the id of the last event (or snapshot) received: the cursor sent on resume
 	opened   bool  // a snapshot has come
+	// seqs is the seq of each order as the watcher has it, from its last snapshot and the events
+	// since: what a position of the order is shown beside (Position.After).
+	seqs map[string]int64
 }
 
 func (w *partyWatcher) run(ctx context.Context) {
@@ -106,6 +109,15 @@ func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
 		if err != nil {
 			return http.StatusOK, err
 		}
+		if ev.Type == api.EventLocation {
+			pos := parsePosition(ev)
+			w.mu.Lock()
+			pos.After = w.seqs[pos.Order]
+			s.Positions = append(s.Positions, pos)
+			w.mu.Unlock()
+			w.p.positions.Add(1)
+			continue
+		}
 		if ev.Type != api.EventSnapshot && ev.Type != api.EventStatus && ev.Type != api.EventCourier {
 			continue
 		}
@@ -115,6 +127,7 @@ func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
 		case ev.Type == api.EventSnapshot && s.Snapshot == nil && len(s.Events) == 0:
 			s.Snapshot = parseSnapshot(ev.Data, pos, perr)
 			w.opened = true
+			w.knowSnapshot(s.Snapshot)
 		case ev.Type == api.EventSnapshot:
 			// A snapshot in the middle of the stream: the node found the stream more than its
 			// backlog behind and sent the scope anew, as it would to a resume from the last
@@ -122,8 +135,14 @@ func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
 			w.sessions = append(w.sessions, PartySession{Watcher: w.idx, Party: w.party.party.Key(), Resumed: w.lastID,
 				Snapshot: parseSnapshot(ev.Data, pos, perr)})
 			s = &w.sessions[len(w.sessions)-1]
+			w.knowSnapshot(s.Snapshot)
 		default:
-			s.Events = append(s.Events, parsePartyEvent(ev, pos, perr))
+			e := parsePartyEvent(ev, pos, perr)
+			s.Events = append(s.Events, e)
+			if w.seqs == nil {
+				w.seqs = map[string]int64{} // events before any snapshot: the judge says so
+			}
+			w.seqs[e.Order] = max(w.seqs[e.Order], e.Seq)
 		}
 		if perr == nil {
 			w.lastID = pos
@@ -133,6 +152,27 @@ func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
 			w.p.received.Add(1)
 		}
 	}
+}
+
+// knowSnapshot makes snap what the watcher has of its orders: a snapshot replaces the state.
+func (w *partyWatcher) knowSnapshot(snap *PartySnap) {
+	w.seqs = make(map[string]int64, len(snap.Orders))
+	for _, o := range snap.Orders {
+		w.seqs[o.Order] = o.Seq
+	}
+}
+
+// parsePosition reads a courier's position (event: location); one that does not parse is
+// recorded under an order naming it, which no history has.
+func parsePosition(ev sseEvent) Position {
+	var u struct {
+		Order   string `json:"order_id"`
+		Courier string `json:"courier_id"`
+	}
+	if json.Unmarshal([]byte(ev.Data), &u) != nil {
+		return Position{Order: "UNPARSEABLE: " + ev.Data, SetsID: ev.SetsID}
+	}
+	return Position{Order: u.Order, Courier: u.Courier, SetsID: ev.SetsID}
 }
 
 // parseSnapshot reads the snapshot that opens a party stream; one whose id is not its pos, or

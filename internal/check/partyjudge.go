@@ -2,6 +2,7 @@ package check
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/ordercast/ordercast/stream"
@@ -41,6 +42,9 @@ type PartySession struct {
 	Resumed  int64        `json:"resumed,omitempty"`
 	Snapshot *PartySnap   `json:"snapshot,omitempty"`
 	Events   []PartyEvent `json:"events"`
+	// Positions are the couriers' positions it got, each with the seq of its order as the
+	// watcher had it then (from its snapshot and the events since).
+	Positions []Position `json:"positions,omitempty"`
 }
 
 // PartyCounts is what the judge checked of the party streams.
@@ -104,6 +108,17 @@ func judgeParties(j *Judgement, r Records) {
 		if a.Party != "" && l.owner[a.Order] == "" {
 			l.owner[a.Order] = a.Party
 			l.length[a.Party] += int64(len(r.Histories[a.Order]))
+		}
+	}
+	// Couriers' positions, each of an order of the party, beside the order as the watcher had it.
+	for _, s := range r.Parties {
+		for _, p := range s.Positions {
+			if h := r.Histories[p.Order]; l.owner[p.Order] != s.Party || len(h) == 0 {
+				j.Positions++
+				j.add(APartyMismatch, p.Order, "party watcher %d of %s got a position of %q, an order not of the party", s.Watcher, s.Party, p.Order)
+			} else {
+				judgePosition(j, fmt.Sprintf("party watcher %d of %s", s.Watcher, s.Party), p, h)
+			}
 		}
 	}
 	// One log per party: every position any watcher got names one event, and back.

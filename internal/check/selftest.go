@@ -49,6 +49,36 @@ var corruptions = []corruption{
 			s.Positions = positionsWith(s, func(p *Position) { p.Courier += "-self-test" })
 		})
 	}},
+	{"show a restaurant another courier's position", ALocationCourier, func(r *Records) bool {
+		for i, s := range r.Parties {
+			if len(s.Positions) > 0 {
+				ps := slices.Clone(s.Positions)
+				ps[0].Courier += "-self-test"
+				r.Parties[i].Positions = ps
+				return true
+			}
+		}
+		// A small run whose restaurants got no position: one an order's watcher got, shown to
+		// its restaurant's watcher as well, of another courier.
+		party := map[string]string{}
+		for _, a := range r.Attempts {
+			if a.Party != "" {
+				party[a.Order] = a.Party
+			}
+		}
+		for _, s := range r.Sessions {
+			for _, p := range s.Positions {
+				for i, ps := range r.Parties {
+					if ps.Party == party[p.Order] {
+						p.Courier += "-self-test"
+						r.Parties[i].Positions = append(slices.Clone(ps.Positions), p)
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}},
 	{"give an event a note never committed", AMismatch, func(r *Records) bool {
 		// An event published but never committed, with the status of the one committed at its seq.
 		return withSession(r, 1, func(s *Session) { s.Received[len(s.Received)-1].Note = "self-test-phantom" })

@@ -162,14 +162,7 @@ func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session,
 			return http.StatusOK, events, err
 		}
 		if ev.Type == api.EventLocation {
-			var u struct {
-				Order   string `json:"order_id"`
-				Courier string `json:"courier_id"`
-			}
-			pos := Position{Order: "UNPARSEABLE: " + ev.Data, SetsID: ev.SetsID}
-			if json.Unmarshal([]byte(ev.Data), &u) == nil {
-				pos.Order, pos.Courier = u.Order, u.Courier
-			}
+			pos := parsePosition(ev)
 			w.mu.Lock()
 			pos.After = w.lastSeq
 			s.Positions = append(s.Positions, pos)
