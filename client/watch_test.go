@@ -879,45 +879,38 @@ func TestADroppedHealthyStreamIsNoFailedAttempt(t *testing.T) {
 	}
 }
 
-// TestAWatchResumedPastTheOrdersEndSaysSo: a watch resuming after seq 9 of an order whose history
-// (a database reset or restored) ends at seq 6, delivered, got that end again and again as a
-// replay it skipped: it reconnected every few seconds for good and never returned. It ends
-// after one attempt with ErrHistoryBehind, which names both seqs, and not with io.EOF, as the
-// end was never returned.
-func TestAWatchResumedPastTheOrdersEndSaysSo(t *testing.T) {
-	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
-		openStream(w)
-		send(w, 6, 6)
-	})
-	opts := fastRetry
-	opts.LastEventID = 9
-	got, err := collect(t, watch(t, s.c, opts))
-	if len(got) != 0 || errors.Is(err, io.EOF) || !errors.Is(err, client.ErrHistoryBehind) {
-		t.Fatalf("got %v, %v; want nothing and ErrHistoryBehind", got, err)
-	}
-	if msg := err.Error(); !strings.Contains(msg, "seq 6") || !strings.Contains(msg, "after 9") {
-		t.Errorf("the error says %q, want both seqs", msg)
-	}
-	if n := len(s.requests()); n != 1 {
-		t.Errorf("%d requests, want 1", n)
-	}
-}
-
-// TestAWatchResumedAtTheOrdersEndEnds: a watch resumed after the order's final event, answered
-// with that event again rather than 204, ends with io.EOF after one request: the order is over.
-func TestAWatchResumedAtTheOrdersEndEnds(t *testing.T) {
-	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
-		openStream(w)
-		send(w, 6, 6)
-	})
-	opts := fastRetry
-	opts.LastEventID = 6
-	got, err := collect(t, watch(t, s.c, opts))
-	if len(got) != 0 || err != io.EOF {
-		t.Fatalf("got %v, %v; want nothing and io.EOF", got, err)
-	}
-	if n := len(s.requests()); n != 1 {
-		t.Errorf("%d requests, want 1", n)
+// TestAWatchResumedAtOrPastTheOrdersEnd: a watch resumes after seq 9 of an order whose history
+// (a database reset or restored) ends at seq 6, delivered. It got that end again and again as a
+// replay it skipped, reconnecting every few seconds for good: it ends after one attempt with
+// ErrHistoryBehind, which names both seqs, and not with io.EOF, as the end was never returned.
+// Resumed after seq 6 itself and sent that end again (rather than a 204), it ends with io.EOF.
+func TestAWatchResumedAtOrPastTheOrdersEnd(t *testing.T) {
+	for _, tt := range []struct {
+		name, want string
+		last       int64
+		ok         func(error) bool
+	}{
+		{"past it", "ErrHistoryBehind naming seq 6 and 9", 9, func(err error) bool {
+			return !errors.Is(err, io.EOF) && errors.Is(err, client.ErrHistoryBehind) &&
+				strings.Contains(err.Error(), "seq 6") && strings.Contains(err.Error(), "after 9")
+		}},
+		{"at it", "io.EOF", 6, func(err error) bool { return err == io.EOF }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+				openStream(w)
+				send(w, 6, 6)
+			})
+			opts := fastRetry
+			opts.LastEventID = tt.last
+			got, err := collect(t, watch(t, s.c, opts))
+			if len(got) != 0 || !tt.ok(err) {
+				t.Fatalf("got %v, %v; want nothing and %s", got, err, tt.want)
+			}
+			if n := len(s.requests()); n != 1 {
+				t.Errorf("%d requests, want 1", n)
+			}
+		})
 	}
 }
 

@@ -497,18 +497,24 @@ func judgePosition(j *Judgement, who string, p Position, h []HistEvent) {
 		j.add(ALocationStage, p.Order, "%s got a position of %s after seq %d; the history has %d events", who, p.Courier, p.After, len(h))
 		return
 	}
-	status, courier := h[p.After-1].Status, ""
-	for _, ev := range h[:p.After] {
-		if ev.Kind == KindCourier {
-			courier = ev.Courier
-		}
-	}
+	status, courier := h[p.After-1].Status, courierAfter(h[:p.After])
 	if rank[status] < rank[locationFrom] || terminal(status) {
 		j.add(ALocationStage, p.Order, "%s got a position of %s while the order was %s (seq %d)", who, p.Courier, status, p.After)
 	}
 	if p.Courier != courier {
 		j.add(ALocationCourier, p.Order, "%s got a position of %s while the order was %q's (seq %d)", who, p.Courier, courier, p.After)
 	}
+}
+
+// courierAfter is the courier an order has after the events h, its history from seq 1: the
+// newest assignment's, none before any (or after an unassignment).
+func courierAfter(h []HistEvent) string {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].Kind == KindCourier {
+			return h[i].Courier
+		}
+	}
+	return ""
 }
 
 // opensFresh reports whether the first two events s received skip only what a fresh connect

@@ -77,6 +77,9 @@ func (p *phase) adopt(c pendingCreate) {
 // couriersPerRun is how many couriers the writers give orders to, and take them from.
 const couriersPerRun = 3
 
+// courierID is the id of the run's courier n (0 ≤ n < couriersPerRun).
+func (p *phase) courierID(n int) string { return fmt.Sprintf("%s-c%d", p.led.runID, n) }
+
 // advance makes one change to a random order in progress: mostly the next status, sometimes,
 // before the order is out for delivery, a courier assigned, another in its place, or none. It
 // names the version it expects and retries ambiguous failures with the same request, which
@@ -154,7 +157,7 @@ func (p *phase) otherCourier(r *rand.Rand, current string) string {
 		return ""
 	}
 	for {
-		if c := fmt.Sprintf("%s-c%d", p.led.runID, r.IntN(couriersPerRun)); c != current {
+		if c := p.courierID(r.IntN(couriersPerRun)); c != current {
 			return c
 		}
 	}
@@ -179,7 +182,7 @@ func (p *phase) couriers(ctx context.Context) {
 			return
 		case <-tick.C: // the positions' schedule
 		}
-		cid := fmt.Sprintf("%s-c%d", p.led.runID, i%couriersPerRun)
+		cid := p.courierID(i % couriersPerRun)
 		body := map[string]any{"lat": 52.5 + r.Float64()/100, "lng": 13.4 + r.Float64()/100}
 		err := call(ctx, "POST", p.endpoint(r), "/v1/couriers/"+url.PathEscape(cid)+"/location", p.token, body, nil)
 		p.led.refused(err, Refusal{Request: RLocation, Party: "courier:" + cid})
@@ -227,12 +230,7 @@ func (p *phase) settle(ctx context.Context, o *orderState, note string) {
 // caughtUp moves the writers' picture of o to its history h (not empty), courier included.
 func (p *phase) caughtUp(o *orderState, h []HistEvent) {
 	if last := h[len(h)-1]; last.Seq > o.version {
-		o.courier = ""
-		for _, ev := range h {
-			if ev.Kind == KindCourier {
-				o.courier = ev.Courier
-			}
-		}
+		o.courier = courierAfter(h)
 	}
 	p.applied(o, h[len(h)-1])
 }
