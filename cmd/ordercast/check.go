@@ -33,6 +33,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	nginx := fs.Bool("nginx", true, "put nginx (the configuration of docs/deploy.md) in front of the PostgreSQL nodes")
 	watchers := fs.Int("watchers", check.DefaultWatchers, "watchers on PostgreSQL")
 	partyWatchers := fs.Int("party-watchers", check.DefaultPartyWatchers, "watchers that each follow one restaurant's party stream for the whole run (one restaurant per 20 orders in progress), on each store; --short: 9 on PostgreSQL, 6 on SQLite unless given")
+	courierWatchers := fs.Int("courier-watchers", check.DefaultCourierWatchers, "watchers that each follow one courier's party stream for the whole run (the run has 3 couriers), on each store; --short: 3 unless given")
 	perOrder := fs.Int("per-order", check.DefaultPerOrder, "watchers per order in progress")
 	rate := fs.Float64("rate", check.DefaultRate, "status changes per second on PostgreSQL")
 	duration := fs.Duration("duration", check.DefaultDuration, "how long faults run on PostgreSQL (0 skips PostgreSQL)")
@@ -68,20 +69,23 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if !*nginx {
 			cfg.Phases[0].Nginx = false
 		}
-		if flagGiven(fs, "party-watchers") {
-			for i := range cfg.Phases {
+		for i := range cfg.Phases {
+			if flagGiven(fs, "party-watchers") {
 				cfg.Phases[i].PartyWatchers = *partyWatchers
+			}
+			if flagGiven(fs, "courier-watchers") {
+				cfg.Phases[i].CourierWatchers = *courierWatchers
 			}
 		}
 	} else {
 		if *duration > 0 {
 			cfg.Phases = append(cfg.Phases, check.PhaseConfig{Store: "postgres", Nodes: *nodes, Nginx: *nginx,
-				Watchers: *watchers, PartyWatchers: *partyWatchers, PerOrder: *perOrder, Rate: *rate, Duration: *duration, Quiet: *quiet,
+				Watchers: *watchers, PartyWatchers: *partyWatchers, CourierWatchers: *courierWatchers, PerOrder: *perOrder, Rate: *rate, Duration: *duration, Quiet: *quiet,
 				CatchUp: check.DefaultCatchUp, FaultGap: *gap, Faults: kinds})
 		}
 		if *sqliteDuration > 0 {
 			cfg.Phases = append(cfg.Phases, check.PhaseConfig{Store: "sqlite", Nodes: 1,
-				Watchers: *sqliteWatchers, PartyWatchers: *partyWatchers, PerOrder: *perOrder, Rate: *sqliteRate, Duration: *sqliteDuration, Quiet: *quiet,
+				Watchers: *sqliteWatchers, PartyWatchers: *partyWatchers, CourierWatchers: *courierWatchers, PerOrder: *perOrder, Rate: *sqliteRate, Duration: *sqliteDuration, Quiet: *quiet,
 				CatchUp: check.DefaultCatchUp, FaultGap: *gap, Faults: kinds})
 		}
 	}

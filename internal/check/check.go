@@ -21,19 +21,20 @@ import (
 // Defaults of the long run: about 20 minutes on two cores, past a million events checked and
 // 300 faults.
 const (
-	DefaultNodes          = 3
-	DefaultWatchers       = 3000
-	DefaultPartyWatchers  = 30
-	DefaultPerOrder       = 6
-	DefaultRate           = 200
-	DefaultDuration       = 15 * time.Minute
-	DefaultSQLiteDuration = 4 * time.Minute
-	DefaultSQLiteWatchers = 1000
-	DefaultSQLiteRate     = 100
-	DefaultQuiet          = 20 * time.Second
-	DefaultCatchUp        = time.Minute
-	DefaultFaultGap       = 2 * time.Second
-	DefaultTimeout        = 40 * time.Minute
+	DefaultNodes           = 3
+	DefaultWatchers        = 3000
+	DefaultPartyWatchers   = 30
+	DefaultCourierWatchers = 2 * couriersPerRun
+	DefaultPerOrder        = 6
+	DefaultRate            = 200
+	DefaultDuration        = 15 * time.Minute
+	DefaultSQLiteDuration  = 4 * time.Minute
+	DefaultSQLiteWatchers  = 1000
+	DefaultSQLiteRate      = 100
+	DefaultQuiet           = 20 * time.Second
+	DefaultCatchUp         = time.Minute
+	DefaultFaultGap        = 2 * time.Second
+	DefaultTimeout         = 40 * time.Minute
 )
 
 // PhaseConfig is one run against one store.
@@ -45,13 +46,16 @@ type PhaseConfig struct {
 	// PartyWatchers follow one restaurant's party stream each for the whole run, the
 	// restaurants shared out among them (one restaurant per 20 orders in progress).
 	PartyWatchers int
-	PerOrder      int           // watchers per order in progress
-	Rate          float64       // status changes per second
-	Duration      time.Duration // how long faults are injected
-	Quiet         time.Duration // writes without faults afterwards
-	CatchUp       time.Duration // longest wait for the watchers to catch up before judging
-	FaultGap      time.Duration // mean pause between faults of one lane
-	Faults        []string      // fault kinds on
+	// CourierWatchers follow one courier's party stream each, the run's couriers shared out
+	// among them.
+	CourierWatchers int
+	PerOrder        int           // watchers per order in progress
+	Rate            float64       // status changes per second
+	Duration        time.Duration // how long faults are injected
+	Quiet           time.Duration // writes without faults afterwards
+	CatchUp         time.Duration // longest wait for the watchers to catch up before judging
+	FaultGap        time.Duration // mean pause between faults of one lane
+	Faults          []string      // fault kinds on
 }
 
 // Config is a whole check.
@@ -70,9 +74,9 @@ type Config struct {
 // ShortPhases is --short: about two minutes, every fault kind, PostgreSQL and SQLite.
 func ShortPhases() []PhaseConfig {
 	return []PhaseConfig{
-		{Store: "postgres", Nodes: 3, Nginx: true, Watchers: 150, PartyWatchers: 9, PerOrder: 3, Rate: 40, Duration: 45 * time.Second,
+		{Store: "postgres", Nodes: 3, Nginx: true, Watchers: 150, PartyWatchers: 9, CourierWatchers: couriersPerRun, PerOrder: 3, Rate: 40, Duration: 45 * time.Second,
 			Quiet: 6 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second, Faults: AllFaults},
-		{Store: "sqlite", Nodes: 1, Watchers: 100, PartyWatchers: 6, PerOrder: 3, Rate: 30, Duration: 25 * time.Second,
+		{Store: "sqlite", Nodes: 1, Watchers: 100, PartyWatchers: 6, CourierWatchers: couriersPerRun, PerOrder: 3, Rate: 30, Duration: 25 * time.Second,
 			Quiet: 4 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second, Faults: AllFaults},
 	}
 }
@@ -141,6 +145,8 @@ func (pc PhaseConfig) validate() error {
 		return fmt.Errorf("watchers must be 1–15000, not %d", pc.Watchers)
 	case pc.PartyWatchers < 0 || pc.PartyWatchers > 1000:
 		return fmt.Errorf("party watchers must be 0–1000, not %d", pc.PartyWatchers)
+	case pc.CourierWatchers < 0 || pc.CourierWatchers > 1000:
+		return fmt.Errorf("courier watchers must be 0–1000, not %d", pc.CourierWatchers)
 	case pc.Rate <= 0 || pc.Rate > 5000:
 		return fmt.Errorf("rate must be in (0, 5000], not %g", pc.Rate)
 	case pc.Duration <= 0 || pc.Duration > 24*time.Hour:
@@ -176,14 +182,15 @@ func (r *Report) WriteSummary(w io.Writer) {
 		if p.Nginx {
 			fmt.Fprint(w, " behind nginx")
 		}
-		fmt.Fprintf(w, ", %d watchers, %d party watchers on %d restaurants, %s\n", p.Watchers, p.PartyWatchers, p.Restaurants, p.Duration)
+		fmt.Fprintf(w, ", %d watchers, %d party watchers on %d restaurants and %d on %d couriers, %s\n",
+			p.Watchers, p.PartyWatchers, p.Restaurants, p.CourierWatchers, p.Couriers, p.Duration)
 		if p.PostgreSQL != "" {
 			fmt.Fprintf(w, "PostgreSQL: %s\n", p.PostgreSQL)
 		}
 		fmt.Fprintf(w, "events checked      %d (%d watcher sessions, %d reconnects, %d final 204s)\n", j.EventsChecked, j.Sessions, j.Reconnects, j.After204)
-		if pc := j.Party; p.PartyWatchers > 0 {
-			fmt.Fprintf(w, "party streams       %d events checked by %d watchers of %d restaurants (%d connections: %d resumes, %d snapshots); %d positions seen, %d events in their logs\n",
-				pc.Events, pc.Watchers, pc.Parties, pc.Sessions, pc.Resumes, pc.Snapshots, pc.Positions, pc.LogEvents)
+		if pc := j.Party; p.PartyWatchers+p.CourierWatchers > 0 {
+			fmt.Fprintf(w, "party streams       %d events checked by %d watchers of %d parties (%d connections: %d resumes, %d snapshots); %d positions seen, %d events in their logs; %d orders taken from a courier's stream\n",
+				pc.Events, pc.Watchers, pc.Parties, pc.Sessions, pc.Resumes, pc.Snapshots, pc.Positions, pc.LogEvents, pc.TakenAway)
 		}
 		fmt.Fprintf(w, "courier positions   %d checked on the order and party streams\n", j.Positions)
 		fmt.Fprintf(w, "acknowledged writes %d (of %d attempts; %d settled by reading the history; %d events committed on %d orders, %d of them courier assignments)\n",

@@ -50,7 +50,7 @@ func runTiny(t *testing.T, cfg check.Config) {
 		}
 		// A vanish fault always reaches a party watcher, which then resumes.
 		vanish := slices.Contains(cfg.Phases[i].Faults, check.FWatchVanish)
-		if pc := cfg.Phases[i].PartyWatchers; j.Party.Watchers != pc || j.Party.Events == 0 || (vanish && j.Party.Resumes == 0) {
+		if pc := cfg.Phases[i].PartyWatchers + cfg.Phases[i].CourierWatchers; j.Party.Watchers != pc || j.Party.Events == 0 || (vanish && j.Party.Resumes == 0) {
 			t.Errorf("%s: party streams not checked (want %d watchers, resumed after a vanish fault): %+v", p.Store, pc, j.Party)
 		}
 		for _, k := range cfg.Phases[i].Faults {
@@ -69,7 +69,7 @@ func runTiny(t *testing.T, cfg check.Config) {
 func TestCheck_SQLite(t *testing.T) {
 	t.Parallel()
 	runTiny(t, check.Config{Phases: []check.PhaseConfig{{
-		Store: "sqlite", Nodes: 1, Watchers: 20, PartyWatchers: 2, PerOrder: 2, Rate: 20, Duration: 6 * time.Second,
+		Store: "sqlite", Nodes: 1, Watchers: 20, PartyWatchers: 2, CourierWatchers: 3, PerOrder: 2, Rate: 20, Duration: 6 * time.Second,
 		Quiet: 2 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second,
 		Faults: []string{check.FSQLiteKill, check.FWatchVanish},
 	}}})
@@ -86,7 +86,7 @@ func TestCheck_PostgreSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	runTiny(t, check.Config{DB: db, Phases: []check.PhaseConfig{{
-		Store: "postgres", Nodes: 2, Nginx: useNginx, Watchers: 30, PartyWatchers: 3, PerOrder: 3, Rate: 20, Duration: 8 * time.Second,
+		Store: "postgres", Nodes: 2, Nginx: useNginx, Watchers: 30, PartyWatchers: 3, CourierWatchers: 3, PerOrder: 3, Rate: 20, Duration: 8 * time.Second,
 		Quiet: 2 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second,
 		Faults: []string{check.FNodeKill, check.FListen},
 	}}})
@@ -123,7 +123,7 @@ func TestCheck_OwnPostgreSQL(t *testing.T) {
 	// watcher caught up, a watcher vanished during it included) and the gap after it left
 	// pg_restart tens of milliseconds of 8 s under load.
 	runTiny(t, check.Config{Phases: []check.PhaseConfig{{
-		Store: "postgres", Nodes: 2, Watchers: 20, PartyWatchers: 2, PerOrder: 2, Rate: 20, Duration: 10 * time.Second,
+		Store: "postgres", Nodes: 2, Watchers: 20, PartyWatchers: 2, CourierWatchers: 2, PerOrder: 2, Rate: 20, Duration: 10 * time.Second,
 		Quiet: 2 * time.Second, CatchUp: 30 * time.Second, FaultGap: time.Second,
 		Faults: []string{check.FPGRestart, check.FNodeStop, check.FWatchVanish},
 	}}})

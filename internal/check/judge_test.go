@@ -2,6 +2,7 @@ package check
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -11,7 +12,8 @@ import (
 // and watched from its start and from seq 3, order b in progress at seq 3, watched from seq 2,
 // and order c, of no restaurant, given to courier c-1 then c-2 and then out for delivery,
 // watched from its start and from a fresh connect after the second assignment (its last status
-// event, then the newest assignment alone), both seeing c-2's position.
+// event, then the newest assignment alone), both seeing c-2's position. Restaurant r's watchers
+// are partySessions, the couriers' courierSessions.
 func records() Records {
 	t0 := time.Date(2026, 11, 23, 19, 40, 0, 123456000, time.UTC)
 	h := func(sts ...string) []HistEvent {
@@ -48,7 +50,7 @@ func records() Records {
 			r.Attempts[i].Party = "restaurant:r"
 		}
 	}
-	r.Parties = partySessions(hist)
+	r.Parties = append(partySessions(hist), courierSessions(hist)...)
 	// A position beside a out for delivery (seq 4), which has no courier: as the judge sees it, a
 	// position of none (a made-up record; a server sends a courier's).
 	r.Parties[1].Positions = []Position{{After: 4, Order: "a"}}
@@ -99,6 +101,23 @@ func partySessions(hist map[string][]HistEvent) []PartySession {
 	}
 }
 
+// courierSessions are the couriers' watchers of order c: courier c-1's log holds seq 3 (its
+// assignment) and seq 4 (which took c from it, read as an unassignment), c-2's seq 4 and 5.
+// Watcher 11 follows c-1 from an empty snapshot; watcher 12 c-2 from an empty snapshot, seeing
+// its own position; watcher 13 c-2 from a snapshot at 1 (c at seq 4).
+func courierSessions(hist map[string][]HistEvent) []PartySession {
+	c := hist["c"]
+	away := c[3]
+	away.Courier, away.Note, away.Actor = "", "", ""
+	return []PartySession{
+		{Watcher: 11, Party: "courier:c-1", Snapshot: &PartySnap{Pos: 0}, Events: []PartyEvent{{1, "c", c[2]}, {2, "c", away}}},
+		{Watcher: 12, Party: "courier:c-2", Snapshot: &PartySnap{Pos: 0}, Events: []PartyEvent{{1, "c", c[3]}, {2, "c", c[4]}},
+			Positions: []Position{{After: 5, Order: "c", Courier: "c-2"}}},
+		{Watcher: 13, Party: "courier:c-2", Snapshot: &PartySnap{Pos: 1, Orders: []SnapOrder{{Order: "c", Seq: 4, Status: "confirmed"}}},
+			Events: []PartyEvent{{2, "c", c[4]}}},
+	}
+}
+
 func TestJudge_CleanRecords(t *testing.T) {
 	j := Judge(records())
 	if j.Total() != 0 {
@@ -113,13 +132,14 @@ func TestJudge_CleanRecords(t *testing.T) {
 	if got, want := j.Assignments, 2; got != want {
 		t.Errorf("courier events = %d, want %d", got, want)
 	}
-	if got, want := j.Positions, 3+1; got != want {
+	if got, want := j.Positions, 3+1+1; got != want {
 		t.Errorf("positions = %d, want %d", got, want)
 	}
 	if got, want := j.After204, 2; got != want {
 		t.Errorf("final 204s = %d, want %d", got, want)
 	}
-	want := PartyCounts{Parties: 1, Watchers: 2, Sessions: 3, Resumes: 1, Snapshots: 2, Events: 4 + 5 + 4, Positions: 8, LogEvents: 8}
+	want := PartyCounts{Parties: 3, Watchers: 5, Sessions: 6, Resumes: 1, Snapshots: 5, Events: 4 + 5 + 4 + 2 + 2 + 1, Positions: 8 + 2 + 2,
+		LogEvents: 8 + 2 + 2, TakenAway: 1}
 	if j.Party != want {
 		t.Errorf("party counts = %+v, want %+v", j.Party, want)
 	}
@@ -212,6 +232,94 @@ func TestJudge_PartyPositionCases(t *testing.T) {
 			r.Parties[1].Positions = []Position{{After: 4, Order: "a", SetsID: true}}
 		}, ALocationID},
 	})
+}
+
+// TestJudge_CourierPartyCases: a courier's stream holds its orders' events while they are its
+// and the event that takes one away, read as an unassignment; nothing of the order after that,
+// and only its own positions.
+func TestJudge_CourierPartyCases(t *testing.T) {
+	checkDamages(t, []damage{
+		{"a courier shown whom its order went to", func(r *Records) {
+			r.Parties[3].Events[1].HistEvent = r.Histories["c"][3]
+		}, APartyMismatch},
+		{"a courier shown the note of the event that took its order", func(r *Records) {
+			r.Parties[3].Events[1].Note = r.Histories["c"][3].Note
+		}, APartyMismatch},
+		{"a courier shown its order's next event after it was taken", func(r *Records) {
+			r.Parties[3].Events = append(r.Parties[3].Events, PartyEvent{3, "c", r.Histories["c"][4]})
+		}, APartyMismatch},
+		{"a courier never told its order was taken", func(r *Records) {
+			r.Parties[3].Events = r.Parties[3].Events[:1]
+		}, APartyTail},
+		{"a courier shown another courier's position", func(r *Records) {
+			r.Parties[3].Positions = []Position{{After: 5, Order: "c", Courier: "c-2"}}
+		}, ALocationCourier},
+		{"a courier shown a position of an order never its", func(r *Records) {
+			r.Parties[3].Positions = []Position{{After: 4, Order: "a"}}
+		}, APartyMismatch},
+		{"a courier's snapshot with an order taken from it", func(r *Records) {
+			r.Parties[3].Snapshot = &PartySnap{Pos: 2, Orders: []SnapOrder{{Order: "c", Seq: 4, Status: "confirmed"}}}
+			r.Parties[3].Events = nil
+		}, APartyMismatch},
+		{"a courier's snapshot without its order", func(r *Records) {
+			r.Parties[5].Snapshot.Orders = nil
+		}, APartySnapshot},
+	})
+}
+
+// TestJudge_ACourierGetsItsOrderBack: an order given to c-1, then c-3, then c-1 again is in
+// c-1's log at each of those events and at every event while it is c-1's, and a stream that
+// opened between shows it again from the assignment that brings it back.
+func TestJudge_ACourierGetsItsOrderBack(t *testing.T) {
+	r := records()
+	d := []HistEvent{{Status: "placed"}, {Status: "confirmed"}, {Status: "confirmed", Kind: KindCourier, Courier: "c-1"},
+		{Status: "confirmed", Kind: KindCourier, Courier: "c-3"}, {Status: "ready"}, {Status: "ready", Kind: KindCourier, Courier: "c-1"},
+		{Status: "out_for_delivery"}, {Status: "delivered"}}
+	for i := range d {
+		d[i].Seq, d[i].Note, d[i].Actor = int64(i+1), fmt.Sprintf("d%d", i+1), "system:check"
+		a := Attempt{Order: "d", Note: d[i].Note, Status: d[i].Status, Kind: d[i].Kind, Courier: d[i].Courier, Expected: int64(i)}
+		if a.Kind == KindCourier {
+			a.Status = ""
+		}
+		r.Attempts = append(r.Attempts, a)
+		r.Acks = append(r.Acks, Ack{Order: "d", Seq: d[i].Seq, Kind: d[i].Kind, Status: d[i].Status, Note: d[i].Note})
+	}
+	r.Histories["d"] = d
+	away := d[3]
+	away.Courier, away.Note, away.Actor = "", "", ""
+	// c-1's log: c seq 3, c seq 4 (taken), d seq 3, d seq 4 (taken), d seq 6, 7, 8.
+	log := []PartyEvent{{1, "c", r.Histories["c"][2]}, {2, "c", r.Parties[3].Events[1].HistEvent},
+		{3, "d", d[2]}, {4, "d", away}, {5, "d", d[5]}, {6, "d", d[6]}, {7, "d", d[7]}}
+	r.Parties[3].Events = log
+	// Watcher 14 opens at position 4, when d is c-3's: d comes back with its assignment at seq 6.
+	r.Parties = append(r.Parties, PartySession{Watcher: 14, Party: "courier:c-1", Snapshot: &PartySnap{Pos: 4}, Events: log[4:]})
+	if j := Judge(r); j.Total() != 0 {
+		t.Fatalf("anomalies in an order given back to its courier: %v %v", j.Anomalies, j.Examples)
+	}
+	for _, tt := range []damage{
+		{"shown the events while the order was another's", func(r *Records) {
+			s := &r.Parties[len(r.Parties)-1]
+			s.Events = append([]PartyEvent{{5, "d", d[4]}}, s.Events...) // seq 5, ready, while c-3's
+		}, APartyMismatch},
+		{"a snapshot that holds the order while it is another's", func(r *Records) {
+			r.Parties[len(r.Parties)-1].Snapshot.Orders = []SnapOrder{{Order: "d", Seq: 4, Status: "confirmed"}}
+		}, APartyMismatch},
+		{"the order back without the assignment that brings it back", func(r *Records) {
+			s := &r.Parties[len(r.Parties)-1]
+			s.Events = slices.Clone(s.Events[1:])
+			for i := range s.Events {
+				s.Events[i].Pos--
+			}
+		}, APartyOrderSeq},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cp := r.clone()
+			tt.damage(&cp)
+			if j := Judge(cp); j.Anomalies[tt.want] == 0 {
+				t.Fatalf("want %s, got %v %v", tt.want, j.Anomalies, j.Examples)
+			}
+		})
+	}
 }
 
 func TestJudge_PartyCases(t *testing.T) {

@@ -48,6 +48,7 @@ type ledger struct {
 	orders   map[string]*orderState
 	active   []*orderState
 	parties  []*partyState // the restaurants, fixed before the writers start
+	couriers []*partyState // the couriers (couriersPerRun), fixed before the writers start
 	attempts []Attempt
 	acks     []Ack
 	refusals []Refusal

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
@@ -18,13 +19,18 @@ import (
 // for its position in the party log.
 const ordersPerRestaurant = 20
 
-// partyState is one restaurant of the run: its key in the party logs, the restaurant token its
-// watchers present, and the orders the writers created for it.
+// partyState is one restaurant or courier of the run: its key in the party logs, and the token
+// its watchers present (a restaurant's, or the courier's own).
 type partyState struct {
-	party  ordercast.Party
-	token  string
+	party ordercast.Party
+	token string
+	// A restaurant's orders, each created for it and its for good: its log holds every event of
+	// each of them.
 	mu     sync.Mutex
 	orders []*orderState
+	// A courier's log holds the events of its orders while they are its, and the event that
+	// takes one away: logged counts those the writers know (logCourier).
+	logged atomic.Int64
 }
 
 func (ps *partyState) add(o *orderState) {
@@ -33,9 +39,12 @@ func (ps *partyState) add(o *orderState) {
 	ps.mu.Unlock()
 }
 
-// known is how many events the writers know committed for the restaurant's orders: a lower
-// bound of its log's length, since every event of its orders takes one position there.
+// known is how many events the writers know committed in the party's log: a lower bound of its
+// length.
 func (ps *partyState) known() int64 {
+	if ps.party.Kind == ordercast.PartyCourier {
+		return ps.logged.Load()
+	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var n int64
@@ -45,10 +54,10 @@ func (ps *partyState) known() int64 {
 	return n
 }
 
-// partyWatcher follows one restaurant's stream for the whole run, as a restaurant's board
-// would: it opens with the snapshot, then takes every event of every order of the restaurant,
-// and after any error connects again to a random endpoint with Last-Event-ID = the last id it
-// got, exactly as a browser's EventSource does.
+// partyWatcher follows one restaurant's or courier's stream for the whole run, as a
+// restaurant's board or a courier's app would: it opens with the snapshot, then takes every
+// event of the party's log, and after any error connects again to a random endpoint with
+// Last-Event-ID = the last id it got, exactly as a browser's EventSource does.
 type partyWatcher struct {
 	watchFaults
 	idx   int
@@ -202,7 +211,7 @@ func parsePartyEvent(ev sseEvent, pos int64, idErr error) PartyEvent {
 	return PartyEvent{Pos: pos, Order: e.OrderID, HistEvent: e.hist()}
 }
 
-// mark is the restaurant the watcher follows (nil until its first snapshot), the last position
+// mark is the party the watcher follows (nil until its first snapshot), the last position
 // it has, and how many events the writers know its orders to have.
 func (w *partyWatcher) mark() (subject any, have, known int64) {
 	w.mu.Lock()
@@ -215,7 +224,7 @@ func (w *partyWatcher) mark() (subject any, have, known int64) {
 }
 
 // behind reports whether the watcher's position is below what the writers know committed for
-// its restaurant, or it has not opened its stream yet.
+// its party, or it has not opened its stream yet.
 func (w *partyWatcher) behind() (bool, string) {
 	subject, have, known := w.mark()
 	if subject == nil || have < known {

@@ -4,13 +4,16 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ordercast/ordercast/stream"
 )
 
 // The records of the party watchers, and their judgement. A party's positions run 1, 2, 3… in
-// commit order with no holes; every event of every order of the party takes one. The judge
-// holds each watcher to that, and all of them to one log: a position names one event.
+// commit order with no holes; every event of the party's log takes one. A restaurant's log
+// holds every event of its orders; a courier's, the events after which an order is its, and the
+// event that takes an order from it, which it reads as an unassignment. The judge holds each
+// watcher to that, and all of them to one log: a position names one event.
 
 // PartyEvent is one event a party watcher got: its id (the position in the party's log, -1
 // when it was not a number) and the order event it carried, which must be the history's.
@@ -59,6 +62,9 @@ type PartyCounts struct {
 	Positions int `json:"positions"`
 	// LogEvents is the length of the watched parties' logs: their orders' events committed.
 	LogEvents int64 `json:"log_events"`
+	// TakenAway is how many events that took an order from a courier its watchers got, each
+	// judged as the unassignment it must read as.
+	TakenAway int64 `json:"taken_away"`
 }
 
 // Party anomaly kinds.
@@ -84,14 +90,114 @@ type partyEv struct {
 	seq          int64
 }
 
-// partyLog is what the records say of the party logs: each order's party, each party's
-// length (its orders' events committed) and, from every watcher, which event each position
-// named.
+// partyLog is what the records say of the party logs: each order's restaurant and couriers,
+// each party's length (the events of its log in the histories) and, from every watcher, which
+// event each position named.
 type partyLog struct {
-	owner  map[string]string // order -> party key
-	length map[string]int64  // party key -> events of its orders in the histories
+	hist   map[string][]HistEvent
+	owner  map[string]string   // order -> restaurant party key
+	trails map[string][]string // order -> the courier it has after each event (index seq-1)
+	length map[string]int64    // party key -> events of its log in the histories
 	at     map[partyPos]partyEv
 	pos    map[partyEv]int64
+}
+
+func newPartyLog(r Records) partyLog {
+	l := partyLog{hist: r.Histories, owner: map[string]string{}, trails: map[string][]string{}, length: map[string]int64{},
+		at: map[partyPos]partyEv{}, pos: map[partyEv]int64{}}
+	for _, a := range r.Attempts {
+		if a.Party != "" && l.owner[a.Order] == "" {
+			l.owner[a.Order] = a.Party
+			l.length[a.Party] += int64(len(r.Histories[a.Order]))
+		}
+	}
+	for order, h := range r.Histories {
+		t := make([]string, len(h))
+		before := ""
+		for i, ev := range h {
+			after := before
+			if ev.Kind == KindCourier {
+				after = ev.Courier
+			}
+			t[i] = after
+			if after != "" {
+				l.length[courierKey(after)]++
+			}
+			if before != "" && before != after {
+				l.length[courierKey(before)]++ // the event that takes the order from it
+			}
+			before = after
+		}
+		l.trails[order] = t
+	}
+	return l
+}
+
+// courierKey is courier c's key in the party logs.
+func courierKey(c string) string { return "courier:" + c }
+
+// courierOf is the courier a party key names, "" for a party of another kind.
+func courierOf(party string) string {
+	c, _ := strings.CutPrefix(party, "courier:")
+	if c == party {
+		return ""
+	}
+	return c
+}
+
+// owns reports whether order is party's after its event seq (none after seq 0).
+func (l partyLog) owns(party, order string, seq int64) bool {
+	if c := courierOf(party); c != "" {
+		t := l.trails[order]
+		return seq >= 1 && seq <= int64(len(t)) && t[seq-1] == c
+	}
+	return l.owner[order] == party && seq >= 1 && seq <= int64(len(l.hist[order]))
+}
+
+// holds reports whether party's log holds the order's event seq: one after which the order is
+// the party's, or one that takes it from a courier.
+func (l partyLog) holds(party, order string, seq int64) bool {
+	return l.owns(party, order, seq) || seq <= int64(len(l.hist[order])) && l.owns(party, order, seq-1)
+}
+
+// enters reports whether the order's event seq brings it into party's scope: its creation, or
+// its assignment to a courier.
+func (l partyLog) enters(party, order string, seq int64) bool {
+	return l.owns(party, order, seq) && !l.owns(party, order, seq-1)
+}
+
+// ever reports whether order was ever party's.
+func (l partyLog) ever(party, order string) bool { return l.last(party, order) > 0 }
+
+// next is the seq of the order's first event in party's log after seq prev, 0 when none.
+func (l partyLog) next(party, order string, prev int64) int64 {
+	for seq := prev + 1; seq <= int64(len(l.hist[order])); seq++ {
+		if l.holds(party, order, seq) {
+			return seq
+		}
+	}
+	return 0
+}
+
+// last is the seq of the order's last event in party's log, 0 when none.
+func (l partyLog) last(party, order string) int64 {
+	for seq := int64(len(l.hist[order])); seq >= 1; seq-- {
+		if l.holds(party, order, seq) {
+			return seq
+		}
+	}
+	return 0
+}
+
+// seenBy is the history's event e as party's stream must show it: the courier an order is
+// taken from reads that event as an unassignment, not whom the order went to, nor its note or
+// actor (ordercast.Event.SeenBy, stated again here: the judge does not take the rule from the
+// code it judges).
+func seenBy(party string, e HistEvent) HistEvent {
+	if c := courierOf(party); c != "" && e.Kind == KindCourier && e.Courier != c {
+		e.Courier, e.Note, e.Actor = "", "", ""
+	}
+	return e
 }
 
 // judgeParties judges every party watcher's sessions.
@@ -103,21 +209,20 @@ func judgeParties(j *Judgement, r Records) {
 	if backlog == 0 {
 		backlog = stream.DefaultPartyBacklog
 	}
-	l := partyLog{owner: map[string]string{}, length: map[string]int64{}, at: map[partyPos]partyEv{}, pos: map[partyEv]int64{}}
-	for _, a := range r.Attempts {
-		if a.Party != "" && l.owner[a.Order] == "" {
-			l.owner[a.Order] = a.Party
-			l.length[a.Party] += int64(len(r.Histories[a.Order]))
-		}
-	}
-	// Couriers' positions, each of an order of the party, beside the order as the watcher had it.
+	l := newPartyLog(r)
+	// Couriers' positions, each of an order of the party, beside the order as the watcher had it;
+	// a courier's stream shows its own.
 	for _, s := range r.Parties {
 		for _, p := range s.Positions {
-			if h := r.Histories[p.Order]; l.owner[p.Order] != s.Party || len(h) == 0 {
+			h := r.Histories[p.Order]
+			if !l.ever(s.Party, p.Order) {
 				j.Positions++
 				j.add(APartyMismatch, p.Order, "party watcher %d of %s got a position of %q, an order not of the party", s.Watcher, s.Party, p.Order)
-			} else {
-				judgePosition(j, fmt.Sprintf("party watcher %d of %s", s.Watcher, s.Party), p, h)
+				continue
+			}
+			judgePosition(j, fmt.Sprintf("party watcher %d of %s", s.Watcher, s.Party), p, h)
+			if c := courierOf(s.Party); c != "" && p.Courier != c {
+				j.add(ALocationCourier, p.Order, "party watcher %d of %s got a position of %s (of %s, after seq %d)", s.Watcher, s.Party, p.Courier, p.Order, p.After)
 			}
 		}
 	}
@@ -218,10 +323,14 @@ func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[str
 			last = ev.Pos
 			h := hist[ev.Order]
 			diff := ""
-			if l.owner[ev.Order] != party || ev.Seq < 1 || ev.Seq > int64(len(h)) {
-				diff = "not one of its orders' events"
+			if !l.holds(party, ev.Order, ev.Seq) {
+				diff = "not an event of its log"
 			} else {
-				diff = ev.HistEvent.differs(h[ev.Seq-1])
+				want := seenBy(party, h[ev.Seq-1])
+				if want != h[ev.Seq-1] {
+					j.Party.TakenAway++
+				}
+				diff = ev.HistEvent.differs(want)
 			}
 			if diff != "" {
 				j.add(APartyMismatch, ev.Order, "watcher %d got %s position %d: %s seq %d %s (%s); its history: %s",
@@ -229,7 +338,9 @@ func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[str
 				bad = true
 				continue
 			}
-			if prev := seqs[ev.Order]; ev.Seq != prev+1 {
+			// The order's next event in the log, or one that brings it (back) into the party's
+			// scope when the watcher has none of it since its snapshot.
+			if prev := seqs[ev.Order]; prev > 0 && ev.Seq != l.next(party, ev.Order, prev) || prev == 0 && !l.enters(party, ev.Order, ev.Seq) {
 				j.add(APartyOrderSeq, ev.Order, "watcher %d got seq %d of %s after seq %d (0: none yet) at %s position %d",
 					w, ev.Seq, ev.Order, prev, party, ev.Pos)
 				bad = true
@@ -251,8 +362,8 @@ func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[str
 		}
 		slices.Sort(orders)
 		for _, o := range orders {
-			if n := int64(len(hist[o])); seqs[o] != n {
-				j.add(APartyTail, o, "watcher %d ended with %s at seq %d; its history has %d", w, o, seqs[o], n)
+			if n := l.last(party, o); seqs[o] != n {
+				j.add(APartyTail, o, "watcher %d ended with %s at seq %d; its last event in the log of %s is seq %d", w, o, seqs[o], party, n)
 			}
 		}
 	}
@@ -273,7 +384,7 @@ func judgeSnapshot(j *Judgement, w int, party string, snap PartySnap, l partyLog
 	for _, o := range snap.Orders {
 		in[o.Order] = true
 		h := hist[o.Order]
-		if l.owner[o.Order] != party || o.Seq < 1 || o.Seq > int64(len(h)) || h[o.Seq-1].Status != o.Status || terminal(o.Status) {
+		if !l.owns(party, o.Order, o.Seq) || h[o.Seq-1].Status != o.Status || terminal(o.Status) {
 			j.add(APartyMismatch, o.Order, "watcher %d got a snapshot of %s at %d with %s at seq %d %s; its history: %s",
 				w, party, snap.Pos, o.Order, o.Seq, o.Status, histString(h))
 			ok = false
@@ -302,8 +413,8 @@ func judgeSnapshot(j *Judgement, w int, party string, snap PartySnap, l partyLog
 			continue
 		}
 		h := hist[e.order]
-		if e.seq < 1 || e.seq > int64(len(h)) || terminal(h[e.seq-1].Status) {
-			continue
+		if !l.owns(party, e.order, e.seq) || terminal(h[e.seq-1].Status) {
+			continue // not the party's after it (taken from a courier), or ended
 		}
 		if next, seen := l.pos[partyEv{party, e.order, e.seq + 1}]; seen && next > snap.Pos || !seen && e.seq == int64(len(h)) {
 			missing = append(missing, hit{e.order, e.seq})

@@ -43,7 +43,7 @@ type phase struct {
 	rate     float64
 	led      *ledger
 	watchers []*watcher
-	// partyWatchers follow one restaurant's party stream each, for the whole run.
+	// partyWatchers follow one restaurant's or courier's party stream each, for the whole run.
 	partyWatchers []*partyWatcher
 	rec           recovery
 	out           io.Writer
@@ -126,14 +126,17 @@ type PhaseReport struct {
 	Nginx      bool   `json:"nginx"`
 	PostgreSQL string `json:"postgresql,omitempty"`
 	Watchers   int    `json:"watchers"`
-	// PartyWatchers follow the streams of Restaurants restaurants.
-	PartyWatchers int            `json:"party_watchers"`
-	Restaurants   int            `json:"restaurants"`
-	Duration      string         `json:"duration"`
-	Judgement     Judgement      `json:"judgement"`
-	ReadBack      int            `json:"writes_settled_by_reading_history"`
-	WriteErrors   map[string]int `json:"write_errors"`
-	Faults        map[string]int `json:"faults"`
+	// PartyWatchers follow the streams of Restaurants restaurants, CourierWatchers those of
+	// Couriers couriers.
+	PartyWatchers   int            `json:"party_watchers"`
+	Restaurants     int            `json:"restaurants"`
+	CourierWatchers int            `json:"courier_watchers"`
+	Couriers        int            `json:"couriers"`
+	Duration        string         `json:"duration"`
+	Judgement       Judgement      `json:"judgement"`
+	ReadBack        int            `json:"writes_settled_by_reading_history"`
+	WriteErrors     map[string]int `json:"write_errors"`
+	Faults          map[string]int `json:"faults"`
 	// Server is what the nodes say of the slow-consumer paths the run took them down.
 	Server ServerCounts `json:"server"`
 	// Skipped counts the faults that found nothing to act on, by kind; they are not in Faults.
@@ -230,8 +233,17 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 		}
 		p.led.parties = append(p.led.parties, rest)
 	}
+	// The couriers, each watched with its own courier token, as its app is.
+	for n := range couriersPerRun {
+		c := &partyState{party: ordercast.Party{Kind: ordercast.PartyCourier, ID: p.courierID(n)}}
+		if c.token, err = a.SignActor(auth.Actor{Role: auth.RoleCourier, Sub: c.party.ID}, 24*time.Hour); err != nil {
+			return nil, err
+		}
+		p.led.couriers = append(p.led.couriers, c)
+	}
 
-	rep = &PhaseReport{Store: pc.Store, Nodes: pc.Nodes, Watchers: pc.Watchers, PartyWatchers: pc.PartyWatchers, Restaurants: len(p.led.parties), Faults: map[string]int{}, Skipped: map[string]int{}, Recovery: map[string]RecoveryStats{}}
+	rep = &PhaseReport{Store: pc.Store, Nodes: pc.Nodes, Watchers: pc.Watchers, PartyWatchers: pc.PartyWatchers, Restaurants: len(p.led.parties),
+		CourierWatchers: pc.CourierWatchers, Couriers: len(p.led.couriers), Faults: map[string]int{}, Skipped: map[string]int{}, Recovery: map[string]RecoveryStats{}}
 	kinds := slices.Clone(pc.Faults)
 	if pc.Store == "postgres" {
 		if cfg.DB == "" {
@@ -297,9 +309,9 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 	if len(p.nodes) > goroutineNode {
 		holders = fmt.Sprintf(" (node %d holds its streams on goroutines, the others on the epoll poller)", goroutineNode)
 	}
-	p.logf("%d node(s) up%s%s; %d watchers on %d orders in progress, %d party watchers on %d restaurants, %.0f changes/s, faults: %v",
+	p.logf("%d node(s) up%s%s; %d watchers on %d orders in progress, %d party watchers on %d restaurants and %d on %d couriers, %.0f changes/s, faults: %v",
 		len(p.nodes), map[bool]string{true: " behind nginx " + p.ngxURL(), false: ""}[p.ngx != nil], holders, pc.Watchers, p.orders,
-		pc.PartyWatchers, len(p.led.parties), pc.Rate, kinds)
+		pc.PartyWatchers, len(p.led.parties), pc.CourierWatchers, len(p.led.couriers), pc.Rate, kinds)
 
 	r := mrand.New(mrand.NewPCG(uint64(cfg.Seed), 1))
 	for range p.orders {
@@ -316,9 +328,12 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 		p.watchers = append(p.watchers, w)
 		wwg.Go(func() { w.run(watchCtx) })
 	}
-	for i := range pc.PartyWatchers {
-		w := &partyWatcher{idx: i, p: p, r: mrand.New(mrand.NewPCG(uint64(cfg.Seed), uint64(2_000_000+i))),
-			party: p.led.parties[i%len(p.led.parties)]}
+	for i := range pc.PartyWatchers + pc.CourierWatchers {
+		party := p.led.parties[i%len(p.led.parties)]
+		if i >= pc.PartyWatchers {
+			party = p.led.couriers[i%len(p.led.couriers)]
+		}
+		w := &partyWatcher{idx: i, p: p, r: mrand.New(mrand.NewPCG(uint64(cfg.Seed), uint64(2_000_000+i))), party: party}
 		p.partyWatchers = append(p.partyWatchers, w)
 		wwg.Go(func() { w.run(watchCtx) })
 	}

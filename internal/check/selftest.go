@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -227,6 +228,7 @@ var corruptions = []corruption{
 			withPartySession(r, func(s PartySession) bool { return s.Snapshot == nil && s.Resumed > 0 },
 				func(s *PartySession) { s.Snapshot = &PartySnap{Pos: s.Resumed} })
 	}},
+	{"show a courier whom its order went to", APartyMismatch, courierTakenWhole},
 	{"put an order in a snapshot at its next seq", APartySnapshot, snapshotAhead},
 	{"lose a party watcher's last event", APartyTail, func(r *Records) bool {
 		// The last session of a watcher: what it lacks there, it lacks at the end.
@@ -248,6 +250,41 @@ var corruptions = []corruption{
 		}
 		return false
 	}},
+}
+
+// courierTakenWhole shows a courier's watcher the event that took an order from it as it was
+// committed (whom the order went to, its note and actor), not as the unassignment it must read
+// as. In a run whose courier watchers got no such event, one from the histories is added after
+// the last position a courier's watcher got.
+func courierTakenWhole(r *Records) bool {
+	for i, s := range r.Parties {
+		c := courierOf(s.Party)
+		for k, ev := range s.Events {
+			if h := r.Histories[ev.Order]; c != "" && ev.Kind == KindCourier && ev.Seq >= 1 && ev.Seq <= int64(len(h)) && h[ev.Seq-1].Courier != c {
+				evs := slices.Clone(s.Events)
+				evs[k].HistEvent = h[ev.Seq-1]
+				r.Parties[i].Events = evs
+				return true
+			}
+		}
+	}
+	for i, s := range r.Parties {
+		c := courierOf(s.Party)
+		if c == "" || len(s.Events) == 0 {
+			continue
+		}
+		for _, order := range slices.Sorted(maps.Keys(r.Histories)) {
+			h := r.Histories[order]
+			for k := 1; k < len(h); k++ {
+				if h[k].Kind == KindCourier && h[k].Courier != c && courierAfter(h[:k]) == c {
+					last := s.Events[len(s.Events)-1].Pos
+					r.Parties[i].Events = append(slices.Clone(s.Events), PartyEvent{Pos: last + 1, Order: order, HistEvent: h[k]})
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // snapshotAhead moves an order of a snapshot on to its next seq, an event that came at a later

@@ -195,10 +195,14 @@ func (p *phase) couriers(ctx context.Context) {
 // applied moves the writers' picture of o to ev, its event at the latest seq they know.
 func (p *phase) applied(o *orderState, ev HistEvent) {
 	if ev.Seq > o.version {
-		o.version, o.status = ev.Seq, ev.Status
+		after := o.courier
 		if ev.Kind == KindCourier {
-			o.courier = ev.Courier
+			after = ev.Courier
 		}
+		if ev.Seq == o.version+1 {
+			p.logCourier(o.courier, after)
+		}
+		o.version, o.status, o.courier = ev.Seq, ev.Status, after
 		o.known.Store(ev.Seq)
 	}
 	if terminal(o.status) && !o.ended {
@@ -229,10 +233,20 @@ func (p *phase) settle(ctx context.Context, o *orderState, note string) {
 
 // caughtUp moves the writers' picture of o to its history h (not empty), courier included.
 func (p *phase) caughtUp(o *orderState, h []HistEvent) {
-	if last := h[len(h)-1]; last.Seq > o.version {
-		o.courier = courierAfter(h)
+	for _, ev := range h {
+		p.applied(o, ev) // one event at a time, so that each courier's log counts each
 	}
-	p.applied(o, h[len(h)-1])
+}
+
+// logCourier counts an event that leaves an order with courier after, where it had before,
+// in the logs of the couriers it belongs to: the one the order has after it, and the one it
+// takes the order from (ordercast.LogParties).
+func (p *phase) logCourier(before, after string) {
+	for _, c := range p.led.couriers {
+		if id := c.party.ID; id == after || id == before {
+			c.logged.Add(1)
+		}
+	}
 }
 
 // writers runs the writers until ctx ends: a dispatcher hands out changes at the phase's rate
