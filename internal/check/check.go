@@ -205,6 +205,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, "server paths        %d streams closed by the nodes at their write deadline, %d caught up from the store\n",
 			p.Server.WriteTimeouts, p.Server.CaughtUp)
 		fmt.Fprintf(w, "faults              %d: %s\n", total, kv(p.Faults))
+		if kills := p.Faults[FNodeKill] + p.Faults[FSQLiteKill]; kills > 0 {
+			fmt.Fprintf(w, "  the %d kills caught %d writes in flight to the node killed\n", kills, p.KilledInFlight)
+		}
 		if len(p.Skipped) > 0 {
 			fmt.Fprintf(w, "  skipped (nothing to act on, not counted): %s\n", kv(p.Skipped))
 		}

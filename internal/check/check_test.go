@@ -53,6 +53,10 @@ func runTiny(t *testing.T, cfg check.Config) {
 		if pc := cfg.Phases[i].PartyWatchers + cfg.Phases[i].CourierWatchers; j.Party.Watchers != pc || j.Party.Events == 0 || (vanish && j.Party.Resumes == 0) {
 			t.Errorf("%s: party streams not checked (want %d watchers, resumed after a vanish fault): %+v", p.Store, pc, j.Party)
 		}
+		// A kill waits for a write in flight to the node it kills (up to 2 s of a burst).
+		if p.Faults[check.FNodeKill]+p.Faults[check.FSQLiteKill] > 0 && p.KilledInFlight == 0 {
+			t.Errorf("%s: no kill caught a write in flight: %v", p.Store, p.Faults)
+		}
 		for _, k := range cfg.Phases[i].Faults {
 			if p.Faults[k] == 0 {
 				t.Errorf("%s: no %s fault injected: %v", p.Store, k, p.Faults)

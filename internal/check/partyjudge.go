@@ -4,8 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/stream"
 )
 
@@ -134,15 +134,14 @@ func newPartyLog(r Records) partyLog {
 }
 
 // courierKey is courier c's key in the party logs.
-func courierKey(c string) string { return "courier:" + c }
+func courierKey(c string) string { return ordercast.Party{Kind: ordercast.PartyCourier, ID: c}.Key() }
 
 // courierOf is the courier a party key names, "" for a party of another kind.
 func courierOf(party string) string {
-	c, _ := strings.CutPrefix(party, "courier:")
-	if c == party {
-		return ""
+	if p, ok := ordercast.ParsePartyKey(party); ok && p.Kind == ordercast.PartyCourier {
+		return p.ID
 	}
-	return c
+	return ""
 }
 
 // owns reports whether order is party's after its event seq (none after seq 0).

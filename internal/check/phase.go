@@ -55,6 +55,7 @@ type phase struct {
 	acked       atomic.Int64
 	positions   atomic.Int64 // couriers' positions the watchers got
 	ordersEnded atomic.Int64
+	inFlight    sync.Map // endpoint URL -> *atomic.Int64: the writers' calls to it unanswered
 	wg          sync.WaitGroup
 
 	leakMu sync.Mutex
@@ -139,6 +140,8 @@ type PhaseReport struct {
 	Faults          map[string]int `json:"faults"`
 	// Server is what the nodes say of the slow-consumer paths the run took them down.
 	Server ServerCounts `json:"server"`
+	// KilledInFlight is how many writes the node kills caught in flight to the node killed.
+	KilledInFlight int64 `json:"writes_in_flight_at_kills"`
 	// Skipped counts the faults that found nothing to act on, by kind; they are not in Faults.
 	Skipped  map[string]int           `json:"skipped_faults,omitempty"`
 	Recovery map[string]RecoveryStats `json:"recovery"`
@@ -443,6 +446,7 @@ func (rep *PhaseReport) countFaults(kinds []string) {
 			continue
 		}
 		rep.Faults[f.Kind]++
+		rep.KilledInFlight += f.InFlight
 		st := rep.Recovery[f.Kind]
 		st.Count++
 		if f.Recovered < 0 {

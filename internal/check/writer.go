@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,7 +34,7 @@ func (p *phase) create(ctx context.Context, endpoint func() string, rest *partyS
 	body := map[string]any{"id": id, "details": map[string]any{"check": true}, "note": note, "restaurant_id": rest.party.ID}
 	var err error
 	for try := range maxTries {
-		err = call(ctx, "POST", endpoint(), "/v1/orders", p.token, body, &out)
+		err = p.write(ctx, "POST", endpoint(), "/v1/orders", body, &out)
 		p.led.refused(err, Refusal{Request: RCreate, Order: id, Note: note})
 		if err == nil || !ambiguous(err) || ctx.Err() != nil {
 			break
@@ -72,6 +73,23 @@ func (p *phase) adopt(c pendingCreate) {
 	p.led.active = append(p.led.active, c.o)
 	p.led.mu.Unlock()
 	c.rest.add(c.o)
+}
+
+// write makes one of the writers' calls to the endpoint base, counted in flight to it while it
+// runs, so that a node's kill can say how many writes it caught unanswered.
+func (p *phase) write(ctx context.Context, method, base, path string, in, out any) error {
+	n, _ := p.inFlight.LoadOrStore(base, new(atomic.Int64))
+	n.(*atomic.Int64).Add(1)
+	defer n.(*atomic.Int64).Add(-1)
+	return call(ctx, method, base, path, p.token, in, out)
+}
+
+// writesInFlight is how many of the writers' calls to base are unanswered now.
+func (p *phase) writesInFlight(base string) int64 {
+	if n, ok := p.inFlight.Load(base); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 // couriersPerRun is how many couriers the writers give orders to, and take them from.
@@ -118,7 +136,7 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 	var err error
 	for try := range maxTries {
 		var ans statusAnswer
-		err = call(ctx, method, p.endpoint(r), path, p.token, req, &ans)
+		err = p.write(ctx, method, p.endpoint(r), path, req, &ans)
 		p.led.refused(err, Refusal{Request: request, Order: o.id, Note: note, Expected: o.version})
 		if err == nil {
 			ev := ans.Event.hist()
