@@ -195,6 +195,12 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// after_version means something only with wait, but a bad one is refused without it too: a
+	// client that sent it believed it counted.
+	if _, err := parseAfterVersion(r.URL.Query().Get(api.ParamAfterVersion)); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if r.URL.Query().Has(api.ParamWait) && r.Method != http.MethodHead { // HEAD is answered at once
 		s.handleLongPoll(w, r, id, courier)
 		return
