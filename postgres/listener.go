@@ -16,6 +16,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/clock"
+	"github.com/ordercast/ordercast/internal/failurelog"
 )
 
 // Defaults for the tunable fields of Listener.
@@ -320,9 +321,15 @@ func clip(s string, n int) string {
 // and reconnects (a minute by default).
 const catchUpReads = 4
 
-// reconnect retries connect with exponential backoff until it succeeds or ctx ends (nil).
+// reconnectWarnEvery bounds the listener's warnings while it cannot reconnect: a try every
+// MaxBackoff (5 s) through an outage of an hour would otherwise write 720 lines about it.
+const reconnectWarnEvery = time.Minute
+
+// reconnect retries connect with exponential backoff until it succeeds or ctx ends (nil). Its
+// failures are logged at once, then at most once per reconnectWarnEvery with how many there were.
 func (l *Listener) reconnect(ctx context.Context) *pgx.Conn {
 	wait := l.MinBackoff
+	fails := failurelog.Failures{Every: reconnectWarnEvery}
 	for {
 		// Full jitter in [wait/2, wait).
 		if clock.Sleep(ctx, wait/2+rand.N(wait/2+1)) != nil {
@@ -337,7 +344,9 @@ func (l *Listener) reconnect(ctx context.Context) *pgx.Conn {
 		if ctx.Err() != nil {
 			return nil
 		}
-		l.Logger.Warn("listener reconnect failed", "err", err, "retry_in", wait)
+		if c, warn := fails.Failed(0); warn {
+			l.Logger.Warn("listener reconnect failed", "err", err, "retry_in", wait, "failures", c.Failures)
+		}
 		wait = min(2*wait, l.MaxBackoff)
 	}
 }

@@ -271,6 +271,26 @@ func TestListener_LetsGoOfASilentConnection(t *testing.T) {
 	}
 }
 
+// TestListener_WarnsOfAnOutageOnce: while the database stays away, the listener's reconnects
+// keep failing; the log says so once, not once a try (720 lines an hour at the 5 s backoff).
+func TestListener_WarnsOfAnOutageOnce(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	proxy := pgtest.NewRelay(t, db)
+	var logs testutil.Buffer
+	n := newNode(t, db, proxy.URL(), func(_ *postgres.Store, l *postgres.Listener) {
+		l.MinBackoff, l.MaxBackoff = time.Millisecond, 4*time.Millisecond
+		l.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	proxy.Cut()
+	testutil.WaitFor(t, "ten reconnects refused", func() bool { return proxy.Refused() >= 10 })
+	if got := strings.Count(logs.String(), "listener reconnect failed"); got != 1 {
+		t.Errorf("%d warnings of failed reconnects in %d tries, want 1:\n%s", got, proxy.Refused(), logs.String())
+	}
+	proxy.Resume()
+	testutil.WaitFor(t, "listener to be ready again", func() bool { return n.l.Ready(t.Context()) == nil })
+}
+
 // TestListener_OpenFailsFast checks that a listener that cannot connect at start says so.
 func TestListener_OpenFailsFast(t *testing.T) {
 	t.Parallel()

@@ -108,6 +108,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"zero expected version", "POST", "/v1/orders/o-1/status", js, `{"status":"ready","expected_version":0}`, 422, ordercast.EInvalid},
 		{"note too long", "POST", "/v1/orders/o-1/status", js, `{"status":"ready","note":"` + strings.Repeat("x", 501) + `"}`, 422, ordercast.EInvalid},
 		{"bad id in create", "POST", "/v1/orders", js, `{"id":"o new"}`, 422, ordercast.EInvalidID},
+		{"empty restaurant in create", "POST", "/v1/orders", js, `{"id":"o-new","restaurant_id":""}`, 422, ordercast.EInvalid},
+		{"empty customer in create", "POST", "/v1/orders", js, `{"id":"o-new","restaurant_id":"r-1","customer_id":""}`, 422, ordercast.EInvalid},
 		{"long id in create", "POST", "/v1/orders", js, `{"id":"` + strings.Repeat("x", 65) + `"}`, 422, ordercast.EInvalidID},
 		{"bad id in path", "POST", "/v1/orders/o%20new/status", js, `{"status":"ready"}`, 422, ordercast.EInvalidID},
 		{"details not an object", "POST", "/v1/orders", js, `{"id":"o-new","details":[1,2]}`, 422, ordercast.EInvalidDetails},

@@ -311,7 +311,7 @@ func blindError(a auth.Actor, err error) error {
 	case ordercast.EVersionConflict:
 		return ordercast.Errorf(ordercast.EVersionConflict, "the order is not at the expected version; no change was made")
 	case ordercast.EInvalidTransition:
-		return ordercast.Errorf(ordercast.EInvalidTransition, "the order cannot move to this status from where it is; no change was made")
+		return ordercast.Errorf(ordercast.EInvalidTransition, "the order does not take this change where it is now; no change was made")
 	}
 	return err
 }

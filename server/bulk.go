@@ -26,6 +26,16 @@ func (s *Server) permitPrivileged(what string) func(auth.Actor) error {
 	}
 }
 
+// nullItem refuses a request of many items (what: "position", "change") one of which is null.
+// Decoded into a value, encoding/json reads null as an item with nothing set, which is no item at
+// all but a malformed request: the requests decode their items as pointers to tell.
+func nullItem[T any](items []*T, what string) error {
+	if i := slices.Index(items, nil); i >= 0 {
+		return ordercast.Errorf(ordercast.EMalformed, "%s %d is null, not an object", what, i)
+	}
+	return nil
+}
+
 // itemCount refuses a request of many items (what: "positions", "changes") that holds none, or
 // more than most (tooMany, 413: it is the request's size that is wrong, not a value).
 func itemCount(n, most int, what, tooMany string) error {

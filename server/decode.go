@@ -7,9 +7,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -102,7 +104,16 @@ func decodeJSON(body io.Reader, v any) error {
 		}
 	}
 	if typeErr, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
-		return ordercast.Errorf(ordercast.EMalformed, "field %s has the wrong type", ordercast.Quote(wrongTypeField(data, typeErr)))
+		field := ordercast.Quote(wrongTypeField(data, typeErr))
+		if typeErr.Type != nil && typeErr.Type.Kind() == reflect.Float64 && strings.HasPrefix(typeErr.Value, "number") {
+			// A number, too large for a float64 (1e400). The request bodies' only floats are
+			// coordinates and a position's measures, whose ranges invalid_location names.
+			return ordercast.Errorf(ordercast.EInvalidLocation, "field %s is out of range", field)
+		}
+		return ordercast.Errorf(ordercast.EMalformed, "field %s has the wrong type", field)
+	} else if timeErr, ok := errors.AsType[*time.ParseError](err); ok {
+		// encoding/json gives time's own words, which repeat the whole value sent, twice.
+		return ordercast.Errorf(ordercast.EMalformed, "a time must be RFC 3339 (2026-12-04T19:40:00Z), not %s", ordercast.Quote(timeErr.Value))
 	} else if err != nil {
 		return ordercast.Errorf(ordercast.EMalformed, "%s", jsonProblem(err))
 	}

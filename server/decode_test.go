@@ -49,6 +49,7 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{changes, `[{"order_id":"o-1","status":"confirmed"}]`, nil, 400, ordercast.EMalformed, "must be a JSON object"},
 		{position, `"here"`, nil, 400, ordercast.EMalformed, "must be a JSON object"},
 		{positions, "\n\tnull", nil, 400, ordercast.EMalformed, "must be a JSON object"},
+		{positions, `{"positions":[{"courier_id":"c-1","lat":1,"lng":1},null]}`, nil, 400, ordercast.EMalformed, "position 1 is null"},
 		{create, `7`, nil, 400, ordercast.EMalformed, "must be a JSON object"},
 
 		// Only an explicit null unassigns.
@@ -61,6 +62,11 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{create, `{"id":"o-new","dropoff":{}}`, nil, 422, ordercast.EInvalidLocation, "dropoff.lat and dropoff.lng are required"},
 		{create, `{"id":"o-new","dropoff":{"lng":0}}`, nil, 422, ordercast.EInvalidLocation, "dropoff.lat and dropoff.lng are required"},
 		{position, `{"lat":52.5}`, nil, 422, ordercast.EInvalidLocation, "lat and lng are required"},
+		// A number beyond float64 is a coordinate out of range, not a value of another type.
+		{position, `{"lat":1e400,"lng":13.4}`, nil, 422, ordercast.EInvalidLocation, `field "lat" is out of range`},
+		{create, `{"id":"o-new","pickup":{"lat":1,"lng":-1e999}}`, nil, 422, ordercast.EInvalidLocation, `field "pickup.lng" is out of range`},
+		{positions, `{"positions":[{"courier_id":"c-1","lat":1,"lng":1,"speed_mps":2e308}]}`, nil, 422, ordercast.EInvalidLocation, `field "positions[0].speed_mps" is out of range`},
+		{position, `{"lat":"52.5","lng":13.4}`, nil, 400, ordercast.EMalformed, `field "lat" has the wrong type`},
 
 		// A key twice: the server would apply the last, a proxy or validator may read the first.
 		{status, `{"status":"confirmed","STATUS":"cancelled"}`, nil, 400, ordercast.EMalformed, `keys "status" and "STATUS" in one object are the same key`},
@@ -262,6 +268,7 @@ func TestARefusalRepeatsLittleOfWhatItWasSent(t *testing.T) {
 		{"an unknown field", "POST", "/v1/orders", `{"id":"o-new","` + long + `":1}`, nil, 400, ordercast.EMalformed, `unknown field "<<<`},
 		{"a key twice", "POST", "/v1/orders", `{"id":"o-new","details":{"` + long[:30<<10] + `":1,"` + long[:30<<10] + `":2}}`, nil, 400, ordercast.EMalformed, `key "<<<`},
 		{"a content coding", "POST", "/v1/orders", `{"id":"o-new"}`, []string{"Content-Encoding", long[:30<<10]}, 415, ordercast.EUnsupportedMedia, `Content-Encoding "<<<`},
+		{"a position's time", "POST", "/v1/couriers/c-1/location", `{"lat":1,"lng":1,"at":"` + long + `"}`, nil, 400, ordercast.EMalformed, `not "<<<`},
 		{"a heartbeat", "GET", "/v1/orders/o-1/stream?heartbeat=" + strings.Repeat("%3C", 8<<10), "", nil, 422, ordercast.EInvalid, `got "<<<`},
 		{"an origin", "OPTIONS", "/v1/orders", "", []string{"Origin", "https://" + long[:30<<10], "Access-Control-Request-Method", "POST"}, 403, ordercast.EForbidden, `origin "https://<<<`},
 	} {

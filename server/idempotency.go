@@ -33,6 +33,10 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.A
 	if !sent {
 		return nil, false
 	}
+	if n := len(r.Header[IdempotencyKeyHeader]); n > 1 {
+		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "one Idempotency-Key a request, not %d", n))
+		return nil, true
+	}
 	if err := ordercast.ValidateIdempotencyKey(key); err != nil {
 		s.writeError(w, r, err)
 		return nil, true

@@ -84,6 +84,22 @@ func TestIdempotencyKey(t *testing.T) {
 	if bad, body := post(t, base+"/v1/orders", "has space", `{}`); bad.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("a key with a space: %d %s, want 422", bad.StatusCode, body)
 	}
+	// Two keys: refused as two, not as one key "a, b" with a space in it.
+	req, err := http.NewRequest("POST", base+"/v1/orders", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header[server.IdempotencyKeyHeader] = []string{"a", "b"}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "one Idempotency-Key a request, not 2") {
+		t.Fatalf("two keys: %d %s, want 422 saying there are two", resp.StatusCode, body)
+	}
 }
 
 // TestARetryIsTheSameRequestByMeaning: a create's retry whose details are spelled another way

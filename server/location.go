@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"net/http"
 	"time"
 
@@ -58,12 +59,16 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 // refuses all of it, with nothing taken in. It exists for throughput: most of a single post's
 // cost is the HTTP request around it (docs/location.md).
 func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
-	var req api.PostLocationsRequest
+	// api.PostLocationsRequest, but for its positions' pointers (nullItem).
+	var req struct {
+		Positions []*api.CourierPosition `json:"positions"`
+	}
 	permit := s.permitPrivileged("report many couriers' positions")
 	if _, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxLocationsBodyBytes), permit); !ok || s.refuseIdempotencyKey(w, r, positionsRepeat) {
 		return
 	}
-	if err := itemCount(len(req.Positions), api.MaxLocationsPerRequest, "positions", ordercast.ETooManyPositions); err != nil {
+	if err := cmp.Or(itemCount(len(req.Positions), api.MaxLocationsPerRequest, "positions", ordercast.ETooManyPositions),
+		nullItem(req.Positions, "position")); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

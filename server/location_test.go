@@ -187,7 +187,7 @@ func TestPostLocationValidation(t *testing.T) {
 		{"at in the future", fmt.Sprintf(`{"lat":0,"lng":0,"at":%q}`, now.Add(time.Minute).Format(time.RFC3339Nano)), 422, "invalid_location"},
 		{"at too old", fmt.Sprintf(`{"lat":0,"lng":0,"at":%q}`, now.Add(-time.Hour).Format(time.RFC3339Nano)), 422, "invalid_location"},
 		{"NaN", `{"lat":NaN,"lng":0}`, 400, "malformed_request"},
-		{"huge number", `{"lat":1e400,"lng":0}`, 400, "malformed_request"},
+		{"huge number", `{"lat":1e400,"lng":0}`, 422, "invalid_location"}, // valid JSON, out of any range
 		{"lat as a string", `{"lat":"52.5","lng":0}`, 400, "malformed_request"},
 		{"unknown field", `{"lat":0,"lng":0,"alt":30}`, 400, "malformed_request"},
 		{"courier id with a NUL", `{"lat":0,"lng":0}`, 422, "invalid_argument"},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,7 +116,8 @@ func TestLongPollRejectsBadInput(t *testing.T) {
 	mustCreate(t, base, "o-1")
 	for _, q := range []string{
 		"wait=soon", "wait=-1s", "wait=", "wait=1e3", "wait=30s&after_version=x", "wait=30s&after_version=-1",
-		"wait=-2562047h48m", "wait=1x", "wait=2562047h48",
+		"wait=-2562047h48m", "wait=1x", "wait=2562047h48", "wait=.", "wait=0.5.5", "wait=-0.5", "wait=NaN", "wait=inf",
+		"after_version=x", "after_version=-1", // without wait too: a client that sent it believed it counted
 	} {
 		code, body := do(t, "GET", base+"/v1/orders/o-1?"+q, "", "")
 		if code != http.StatusUnprocessableEntity {
@@ -144,6 +146,20 @@ func TestLongPollClientLeavingFreesWatcher(t *testing.T) {
 	testutil.WaitFor(t, "the watcher to be freed", func() bool { return ts.hub.Watchers() == 0 })
 }
 
+// TestLongPollTakesSecondsWithAFraction: wait is a duration or seconds, and seconds may have a
+// fraction; a long poll that nothing answers ends with the order as it is.
+func TestLongPollTakesSecondsWithAFraction(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	for _, wait := range []string{"0.2", ".2", "0.", "0"} {
+		if o := mustLongPoll(t, base, "o-1", "wait="+wait+"&after_version=1"); o.Version != 1 {
+			t.Fatalf("wait=%s: version %d, want 1", wait, o.Version)
+		}
+	}
+}
+
 // TestLongPollCapsAnOverflowingDuration: a wait too long for a time.Duration is capped, as a huge
 // number of seconds is, not refused (it was 422 while 10^23 seconds was capped).
 func TestLongPollCapsAnOverflowingDuration(t *testing.T) {
@@ -151,7 +167,7 @@ func TestLongPollCapsAnOverflowingDuration(t *testing.T) {
 	ts := newServer(t, nil)
 	base := ts.URL()
 	mustCreate(t, base, "o-1")
-	for _, wait := range []string{"2562047h48m", "99999999999999999999h", "%2B3000000h"} {
+	for _, wait := range []string{"2562047h48m", "99999999999999999999h", "%2B3000000h", "1" + strings.Repeat("0", 400) + ".5"} {
 		if o := mustLongPoll(t, base, "o-1", "wait="+wait+"&after_version=0"); o.Version != 1 {
 			t.Fatalf("wait=%s: version %d, want 1", wait, o.Version)
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -30,8 +29,13 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var req api.CreateOrderRequest
-	if err := s.decode(w, r, &req, s.MaxBodyBytes); err != nil {
+	var body createBody
+	if err := s.decode(w, r, &body, s.MaxBodyBytes); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	req, err := body.request()
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -128,6 +132,36 @@ func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error)
 
 // placeOf reads an order's pickup or drop-off (field names it: "pickup.") from the wire: none when
 // absent, and both coordinates when present (pointOf); the ranges are the domain's to judge.
+// createBody is the body of POST /v1/orders as decoded: api.CreateOrderRequest, with its parties
+// read as pointers, since encoding/json fills the shallower of two fields of one name. The wire
+// type keeps plain strings (its clients leave an owner out by leaving it empty), but an owner
+// sent empty is most often a checkout's unset variable: taken for no owner, it would make an
+// order that no restaurant's board and no customer's page shows.
+type createBody struct {
+	api.CreateOrderRequest
+	RestaurantID *string `json:"restaurant_id,omitempty"`
+	CustomerID   *string `json:"customer_id,omitempty"`
+}
+
+// request is the create request the body holds, or 422 invalid_argument for an owner sent empty.
+func (b createBody) request() (api.CreateOrderRequest, error) {
+	req := b.CreateOrderRequest
+	for _, f := range []struct {
+		name string
+		in   *string
+		out  *string
+	}{{"restaurant_id", b.RestaurantID, &req.RestaurantID}, {"customer_id", b.CustomerID, &req.CustomerID}} {
+		if f.in == nil {
+			continue
+		}
+		if *f.in == "" {
+			return req, ordercast.Errorf(ordercast.EInvalid, "%s is empty: leave it out for an order without one", f.name)
+		}
+		*f.out = *f.in
+	}
+	return req, nil
+}
+
 func placeOf(field string, p *api.Place) (*ordercast.Point, error) {
 	if p == nil {
 		return nil, nil
@@ -158,6 +192,12 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	courier, err := s.authorizeWatchAs(r, id)
 	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// after_version means something only with wait, but a bad one is refused without it too: a
+	// client that sent it believed it counted.
+	if _, err := parseAfterVersion(r.URL.Query().Get(api.ParamAfterVersion)); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -320,8 +360,8 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if i := slices.Index(req.Changes, nil); i >= 0 {
-		s.writeError(w, r, ordercast.Errorf(ordercast.EMalformed, "change %d is null, not an object", i))
+	if err := nullItem(req.Changes, "change"); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if s.refuseIdempotencyKey(w, r, "a change is safe to repeat (a change to the status the order already has is answered changed false; expected_version applies a change only at the version it names)") {

@@ -50,18 +50,19 @@ const defaultHomeOrders = 20
 // injected into a page could otherwise send what the user types to another site.
 const pageCSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
-func staticHandler() http.Handler {
+func (s *Server) staticHandler() http.Handler {
 	sub, err := fs.Sub(staticFiles, "static")
 	if err != nil {
 		panic("server: embedded static files: " + err.Error()) // the embed directive guarantees the directory
 	}
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Assets change with the binary, which is rare; a short cache keeps reloads cheap but fresh.
-		if strings.HasSuffix(r.URL.Path, "/") {
-			http.NotFound(w, r) // files only: no directory listings
+		// Files only, no directory listings; what is not a file gets the pages' own 404.
+		if st, err := fs.Stat(sub, strings.TrimPrefix(r.URL.Path, "/static/")); err != nil || st.IsDir() {
+			s.pageNotFound(w, r)
 			return
 		}
+		// Assets change with the binary, which is rare; a short cache keeps reloads cheap but fresh.
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		files.ServeHTTP(w, r)
 	})
@@ -502,9 +503,14 @@ func (s *Server) handlePageNotFound(mux *http.ServeMux) http.HandlerFunc {
 			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 			return
 		}
-		s.renderError(w, r, http.StatusNotFound, "Page not found",
-			"There is no page at this address: check the link, or start again from the home page.")
+		s.pageNotFound(w, r)
 	}
+}
+
+// pageNotFound answers a request for a page or an asset there is none of.
+func (s *Server) pageNotFound(w http.ResponseWriter, r *http.Request) {
+	s.renderError(w, r, http.StatusNotFound, "Page not found",
+		"There is no page at this address: check the link, or start again from the home page.")
 }
 
 // renderPage renders into a buffer first, so a template error becomes a clean 500, not half a page.

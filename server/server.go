@@ -304,14 +304,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /couriers/{pid}/track/{id}", s.handlePartyTrack(ordercast.PartyCourier))
 	mux.HandleFunc("GET /customers/{pid}/track/{id}", s.handlePartyTrack(ordercast.PartyCustomer))
 	mux.HandleFunc(patPages, s.handlePageNotFound(mux))
-	mux.Handle("GET /static/", staticHandler())
+	mux.Handle("GET /static/", s.staticHandler())
 	mux.HandleFunc("GET /favicon.ico", handleFavicon)
 	mux.HandleFunc(patHealthz, s.handleHealthz)
 	mux.HandleFunc(patReadyz, s.handleReadyz)
 	if s.MetricsAddr == "" {
 		mux.Handle(patMetrics, s.Metrics.Handler())
 	}
-	return s.observe(s.loopbackHostsOnly(s.cors(mux)))
+	return s.observe(s.loopbackHostsOnly(s.cors(s.cleanAPIPaths(mux))))
 }
 
 // streamEngine returns the engine that runs the watches, made on first use from the server's

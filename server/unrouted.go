@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/ordercast/ordercast"
@@ -50,4 +51,26 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 		}
 	}
 	return allow
+}
+
+// cleanAPIPaths answers an API path that is not in its clean form (a doubled slash, a . or ..
+// segment) with the JSON 404 of any path the API has no endpoint at. The mux would redirect it
+// to the clean form with a page of HTML, which an API client neither expects nor reads.
+func (s *Server) cleanAPIPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p != patAPIRoot && !strings.HasPrefix(p, patAPISubtree) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		clean := path.Clean(p)
+		if strings.HasSuffix(p, "/") && clean != "/" {
+			clean += "/" // as the mux cleans: a trailing slash is kept
+		}
+		if clean != p {
+			s.writeError(w, r, ordercast.Errorf(ordercast.ENotFound, "no API endpoint at this path: paths are sent in their clean form, as %s", ordercast.Quote(clean)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

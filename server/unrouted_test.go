@@ -41,6 +41,9 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 		{"unknown path under an order", "GET", "/v1/orders/o-1/nothing", nil, 404, ordercast.ENotFound, nil},
 		{"the API's root", "GET", "/v1", nil, 404, ordercast.ENotFound, nil},
 		{"positions without a tracker", "POST", "/v1/couriers/c-1/location", nil, 404, ordercast.ENotFound, nil},
+		// Not the mux's redirect to the clean form, with a page of HTML.
+		{"a doubled slash", "POST", "/v1//orders", nil, 404, ordercast.ENotFound, nil},
+		{"a dot-dot segment", "GET", "/v1/orders/o-2/../o-1", nil, 404, ordercast.ENotFound, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := call(t, tc.method, base+tc.path, "", "", tc.header...)
@@ -74,6 +77,8 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 		{"GET", "/v1x", 404, "text/html", ""},
 		{"POST", "/nothing-here", 404, "text/html", ""},
 		{"DELETE", "/track/o-1", 405, "text/plain", "GET, HEAD"},
+		{"GET", "/static/", 404, "text/html", ""},
+		{"GET", "/static/nope.js", 404, "text/html", ""},
 	} {
 		resp, body := call(t, tc.method, base+tc.path, "", "")
 		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(resp.Header.Get("Content-Type"), tc.wantType) || resp.Header.Get("Allow") != tc.wantAllow {
@@ -86,7 +91,7 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 	}
 
 	// The fallback is no route: the metrics count what it answers as unmatched, with the pages'.
-	waitMetric(t, http.DefaultClient, base, 7, "ordercast_http_requests_total", "route", "unmatched", "code", "404")
+	waitMetric(t, http.DefaultClient, base, 9, "ordercast_http_requests_total", "route", "unmatched", "code", "404")
 	waitMetric(t, http.DefaultClient, base, 4, "ordercast_http_requests_total", "route", "unmatched", "code", "405")
 }
 

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -214,14 +213,10 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, cour
 		s.writeError(w, r, err)
 		return
 	}
-	var after int64
-	if v := q.Get(api.ParamAfterVersion); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "after_version must be a non-negative integer"))
-			return
-		}
-		after = n
+	after, err := parseAfterVersion(q.Get(api.ParamAfterVersion))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
 	wt, ok := s.watch(w, r, stream.Request{Scope: stream.OrderState, OrderID: id, Courier: courier}, false)
 	if !ok {
@@ -240,11 +235,26 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, cour
 	}
 }
 
+// parseAfterVersion reads a long poll's after_version: a non-negative integer, 0 when absent.
+func parseAfterVersion(v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, ordercast.Errorf(ordercast.EInvalid, "after_version must be a non-negative integer")
+	}
+	return n, nil
+}
+
 // durationSyntax is what time.ParseDuration reads, whatever the value: a string that has it but
 // does not parse holds more than a time.Duration does (about 292 years).
 var durationSyntax = regexp.MustCompile(`^[-+]?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
 
-// parseWait reads the wait of a long poll: a Go duration ("30s") or whole seconds ("30"), not
+// secondsSyntax is a wait in seconds: decimal digits, with a fraction or not.
+var secondsSyntax = regexp.MustCompile(`^([0-9]+\.?[0-9]*|\.[0-9]+)$`)
+
+// parseWait reads the wait of a long poll: a Go duration ("30s") or seconds ("30", "2.5"), not
 // negative, capped at maxLongPollWait. A value too large for a time.Duration, in either
 // spelling, is as capped as any long wait.
 func parseWait(v string) (time.Duration, error) {
@@ -256,14 +266,13 @@ func parseWait(v string) (time.Duration, error) {
 		}
 	}
 	if err != nil {
-		n, nerr := strconv.ParseUint(v, 10, 64)
-		if errors.Is(nerr, strconv.ErrRange) {
-			n, nerr = math.MaxUint64, nil // all digits, just very many: as capped as any long wait
+		if !secondsSyntax.MatchString(v) {
+			return 0, ordercast.Errorf(ordercast.EInvalid, "wait must be a duration such as 30s, or seconds such as 30 or 2.5")
 		}
-		if nerr != nil {
-			return 0, ordercast.Errorf(ordercast.EInvalid, "wait must be a duration such as 30s")
-		}
-		d = time.Duration(min(n, uint64(maxLongPollWait/time.Second))) * time.Second
+		// Decimal digits only: ParseFloat's one failure is a number past float64, which is +Inf,
+		// as capped as any long wait.
+		n, _ := strconv.ParseFloat(v, 64)
+		d = time.Duration(min(n, maxLongPollWait.Seconds()) * float64(time.Second))
 	}
 	if d < 0 {
 		return 0, ordercast.Errorf(ordercast.EInvalid, "wait must not be negative")

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/server"
 )
@@ -238,6 +239,15 @@ Prints a token signed with the server's secret on its last line: an actor token 
 `
 
 // runToken is `ordercast token`: it mints a token for local use and scripts.
+// flagValue names the flag a value of which err (a domain error, or nil) refuses, by its
+// message alone: the command's own prefix says the rest.
+func flagValue(flag string, err error) error {
+	if e, ok := errors.AsType[*ordercast.Error](err); ok {
+		return fmt.Errorf("%s: %s", flag, e.Message)
+	}
+	return err
+}
+
 func runToken(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ordercast token", flag.ContinueOnError)
 	role := fs.String("role", "", "the actor's `role`: restaurant, courier, customer, admin or system")
@@ -259,6 +269,18 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--ttl must be at least 1s, got %s", *ttl)
 	}
 	var tok string
+	// The ids a server would refuse, refused here by the same rules: a token for one of them
+	// could act on no order.
+	if *order != "" {
+		if err := flagValue("--order", ordercast.ValidateID(*order)); err != nil {
+			return err
+		}
+	}
+	if *sub != "" {
+		if err := flagValue("--sub", ordercast.ValidatePartyID(*sub)); err != nil {
+			return err
+		}
+	}
 	switch {
 	case *order != "" && *role != "":
 		return errors.New("--order makes a tracking token, which has no role: give one of --order and --role")

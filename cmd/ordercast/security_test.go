@@ -176,6 +176,13 @@ func TestTokenCommand(t *testing.T) {
 			t.Errorf("token %v succeeded", args)
 		}
 	}
+	// An id no server route takes makes no token, and the refusal names the flag once.
+	for _, args := range [][]string{{"--role", "courier", "--sub", "bad id"}, {"--order", "bad id"}} {
+		err := run(context.Background(), append([]string{"token"}, args...), io.Discard, io.Discard)
+		if err == nil || !strings.HasPrefix(err.Error(), args[len(args)-2]+": ") || strings.Contains(err.Error(), "ordercast:") {
+			t.Errorf("token %v: %v, want a refusal naming %s", args, err, args[len(args)-2])
+		}
+	}
 }
 
 // TestServeAuthEndToEnd runs the real service with a secret: creating needs an admin token and

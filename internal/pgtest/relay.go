@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -25,6 +26,7 @@ type Relay struct {
 	held    bool       // answers only: what the database sends is held
 	thawed  *sync.Cond // on mu: frozen or held ended, or the relay stopped
 	conns   map[net.Conn]bool
+	refused atomic.Int64 // connections closed at once while cut
 	wg      sync.WaitGroup
 	stopped bool
 }
@@ -54,6 +56,9 @@ func NewRelay(t testing.TB, dbURL string) *Relay {
 // URL is the database's URL through the relay.
 func (r *Relay) URL() string { return r.url }
 
+// Refused is how many connections the relay closed at once, cut (see Cut).
+func (r *Relay) Refused() int64 { return r.refused.Load() }
+
 func (r *Relay) accept() {
 	defer r.wg.Done()
 	for {
@@ -65,6 +70,7 @@ func (r *Relay) accept() {
 		if r.refuse || r.stopped {
 			r.mu.Unlock()
 			_ = c.Close()
+			r.refused.Add(1)
 			continue
 		}
 		up, err := net.Dial("tcp", r.target)
