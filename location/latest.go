@@ -72,8 +72,18 @@ func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) map[string]
 	if c, was := t.busReads.Worked(); was {
 		t.Logger.Info("reading the cluster's latest positions works again", "reads_failed_since_warning", c.Failures)
 	}
+	// The cluster's is for positions this node may have missed, not to hide a newer one it holds:
+	// a batch of this node's that failed when the database blinked, as its listener's connection
+	// did, left the table older than it. Latest wins, here as everywhere.
 	for _, u := range us {
-		ls[u.OrderID] = hub.NewLocation(u)
+		if o := own[u.OrderID]; o == nil || u.Replaces(o.Update) {
+			ls[u.OrderID] = hub.NewLocation(u)
+		}
+	}
+	for id, o := range own {
+		if ls[id] == nil {
+			ls[id] = o
+		}
 	}
 	return ls
 }

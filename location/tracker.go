@@ -263,16 +263,16 @@ func (t *Tracker) sweep() {
 	}
 }
 
-// forgetCouriers drops couriers idle for longer than a full budget takes to refill (so forgetting
-// gives nothing away), or, when early, those idle for a second whose budget is full again: one
-// forgotten with its budget spent would start afresh with a full one. Called with t.mu held.
+// forgetCouriers drops couriers idle for a minute, or, when early, for a second, whose budget
+// is full again: one forgotten with its budget spent would start afresh with a full one (at a low
+// --location-rate a budget takes longer than a minute to refill). Called with t.mu held.
 func (t *Tracker) forgetCouriers(now time.Time, early bool) {
 	idle := time.Minute
 	if early {
 		idle = time.Second
 	}
 	for id, c := range t.couriers {
-		if now.Sub(c.seen) > idle && (!early || c.limiter == nil || c.limiter.TokensAt(now) >= float64(c.limiter.Burst())) {
+		if now.Sub(c.seen) > idle && (c.limiter == nil || c.limiter.TokensAt(now) >= float64(c.limiter.Burst())) {
 			t.dropOrders(id, c)
 			delete(t.couriers, id)
 		}

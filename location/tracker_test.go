@@ -782,6 +782,33 @@ func TestMissedLocationsReadTheTable(t *testing.T) {
 	}
 }
 
+// TestMissedLocationsKeepANewerOwn: the table stands in for positions this node may have missed,
+// never for a newer one it holds. The database blinked: this node's batch with its newer fix
+// failed, and its listener's connection went in the same blink. A stream that opens gets the
+// node's own fix, and the table's where the node has none.
+func TestMissedLocationsKeepANewerOwn(t *testing.T) {
+	now := time.Now()
+	bus := &tableBus{table: map[string]ordercast.LocationUpdate{
+		"a": {OrderID: "a", CourierID: "k", Lat: 1, Lng: 1, At: now.Add(-10 * time.Second)},
+		"b": {OrderID: "b", CourierID: "j", Lat: 5, Lng: 1, At: now.Add(-time.Second)},
+	}}
+	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "k"}}, func(tr *location.Tracker) { tr.Bus = bus })
+	if _, err := tr.Post(t.Context(), "k", at(2, now.Add(-time.Second))); err != nil {
+		t.Fatal(err)
+	}
+	tr.MissedLocations()
+	ls := tr.LatestMany(t.Context(), []string{"a", "b"})
+	if l := ls["a"]; l == nil || l.Update.Lat != 2 {
+		t.Errorf("order a = %+v; want this node's newer fix (lat 2), not the table's older one", l)
+	}
+	if l := ls["b"]; l == nil || l.Update.Lat != 5 {
+		t.Errorf("order b = %+v; want the table's, this node having none", l)
+	}
+	if bus.reads != 1 {
+		t.Errorf("%d reads of the table, want 1", bus.reads)
+	}
+}
+
 // byCourier is each courier's orders, which a test sets. While gate is set, a read (of gateFor
 // only, if set) takes what the couriers have, signals started and returns once the gate closes:
 // a read that an event can overtake.

@@ -182,6 +182,19 @@ func readControlFrames(ctx context.Context, c *websocket.Conn) error {
 	return errClientData
 }
 
+// takeWaiting delivers what waits in st's subscription; it returns why the stream ends when
+// catching up from the store failed, "" otherwise.
+func (e *Engine) takeWaiting(ctx context.Context, st *watcher) (reason string, err error) {
+	msgs, overflowed := st.take()
+	if err := st.deliver(ctx, msgs, overflowed); err != nil {
+		if ctx.Err() != nil { // the stream's end came while it caught up
+			return e.contextEnd(ctx), nil
+		}
+		return ReasonStoreError, fmt.Errorf("catch up from the store: %w", err)
+	}
+	return "", nil
+}
+
 // run is the goroutine holder: it counts the stream in, pumps it until it ends, closes the
 // transport and reports the end.
 func (e *Engine) run(ctx context.Context, st *watcher, hijacked bool) {
@@ -239,16 +252,18 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 			st.heartbeat()
 			heartbeat.Reset(e.cfg.Heartbeat)
 		case <-st.sub.Ready():
-			msgs, overflowed := st.take()
-			if err := st.deliver(ctx, msgs, overflowed); err != nil {
-				if ctx.Err() != nil { // the stream's end came while it caught up: as above
-					return e.contextEnd(ctx), nil
-				}
-				return ReasonStoreError, fmt.Errorf("catch up from the store: %w", err)
+			if reason, err := e.takeWaiting(ctx, st); reason != "" {
+				return reason, err
 			}
 			due = st.location(time.Now())
 		case <-cappedC:
+			// The held-back position is due; what waits in the subscription goes first, as the
+			// poller's worker takes the mailbox first: an end or another courier taken in the
+			// same turn drops the position (select picks this case or Ready at random).
 			cappedC = nil
+			if reason, err := e.takeWaiting(ctx, st); reason != "" {
+				return reason, err
+			}
 			due = st.location(time.Now())
 		}
 		if !due.IsZero() && cappedC == nil {
