@@ -150,6 +150,9 @@ type Authority struct {
 	// ActorMaxLifetime caps the lifetime of an HS256 actor token, as ExternalMaxLifetime does an
 	// RS256/ES256 one; zero means DefaultActorMaxLifetime.
 	ActorMaxLifetime time.Duration
+	// TrackingMaxLifetime caps the lifetime of a tracking token, which shows its order and, out
+	// for delivery, where its courier is; zero means DefaultTrackingMaxLifetime.
+	TrackingMaxLifetime time.Duration
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 
@@ -323,6 +326,9 @@ func (a *Authority) ParseTracking(token string) (Tracking, error) {
 	if err != nil {
 		return Tracking{}, tokenError(err)
 	}
+	if err := a.checkLifetime(&claims.RegisteredClaims, cmp.Or(a.TrackingMaxLifetime, DefaultTrackingMaxLifetime)); err != nil {
+		return Tracking{}, err
+	}
 	// A courier's token names a courier, and only a courier's does.
 	courierToken := slices.Contains(claims.Audience, CourierTrackingAudience)
 	if ordercast.ValidateID(claims.Subject) != nil || courierToken != (claims.Courier != "") ||
@@ -389,7 +395,7 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 		if err := a.checkExternal(&claims); err != nil {
 			return Actor{}, time.Time{}, err
 		}
-	} else if err := a.checkLifetime(&claims, cmp.Or(a.ActorMaxLifetime, DefaultActorMaxLifetime)); err != nil {
+	} else if err := a.checkLifetime(&claims.RegisteredClaims, cmp.Or(a.ActorMaxLifetime, DefaultActorMaxLifetime)); err != nil {
 		return Actor{}, time.Time{}, err
 	}
 	if !claims.Role.Valid() {
@@ -405,6 +411,11 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 // DefaultExternalMaxLifetime is the longest lifetime accepted of an RS256/ES256 actor token: a
 // working day's shift and then some; identity providers commonly issue minutes to hours.
 const DefaultExternalMaxLifetime = 24 * time.Hour
+
+// DefaultTrackingMaxLifetime is the longest lifetime accepted of a tracking token: a week, far
+// past the day the server's own last (DefaultTrackingTTL), and short enough that a link minted
+// by hand (`ordercast token --order`) does not follow an order's courier for years.
+const DefaultTrackingMaxLifetime = 7 * 24 * time.Hour
 
 // DefaultActorMaxLifetime is the longest lifetime accepted of an HS256 actor token, which this
 // server's secret signs (`ordercast token`): a quarter, for an integration's token renewed with
@@ -423,12 +434,12 @@ func (a *Authority) checkExternal(c *actorClaims) error {
 	case a.ExternalIssuer != "" && c.Issuer != a.ExternalIssuer:
 		return ordercast.Errorf(ordercast.EUnauthenticated, "token is from another issuer")
 	}
-	return a.checkLifetime(c, cmp.Or(max(a.ExternalMaxLifetime, 0), DefaultExternalMaxLifetime))
+	return a.checkLifetime(&c.RegisteredClaims, cmp.Or(max(a.ExternalMaxLifetime, 0), DefaultExternalMaxLifetime))
 }
 
 // checkLifetime refuses a token that lives longer than most: exp minus iat, or minus now for a
 // token without iat (or one issued in the future).
-func (a *Authority) checkLifetime(c *actorClaims, most time.Duration) error {
+func (a *Authority) checkLifetime(c *jwt.RegisteredClaims, most time.Duration) error {
 	start := a.now()
 	if c.IssuedAt != nil && c.IssuedAt.Before(start) {
 		start = c.IssuedAt.Time

@@ -439,6 +439,38 @@ func TestARotationAcceptsBothSecrets(t *testing.T) {
 	}
 }
 
+// TestATrackingTokenLivesNoLongerThanTheCap: a tracking token shows its order and, out for
+// delivery, its courier's position: one that lives longer than TrackingMaxLifetime (a week by
+// default) is refused, however it was minted (`ordercast token --order --ttl 876000h`).
+func TestATrackingTokenLivesNoLongerThanTheCap(t *testing.T) {
+	a := newAuthority(t)
+	for _, tc := range []struct {
+		ttl  time.Duration
+		want bool
+	}{
+		{auth.DefaultTrackingTTL, true},
+		{auth.DefaultTrackingMaxLifetime, true},
+		{auth.DefaultTrackingMaxLifetime + time.Hour, false},
+		{876000 * time.Hour, false},
+	} {
+		tok, _, err := a.SignTracking("o-1", tc.ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.ParseTracking(tok); (err == nil) != tc.want {
+			t.Errorf("a tracking token of %s: %v; want accepted %v", tc.ttl, err, tc.want)
+		}
+	}
+	a.TrackingMaxLifetime = 30 * 24 * time.Hour // a server whose --tracking-ttl is longer
+	tok, _, err := a.SignTracking("o-1", 20*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ParseTracking(tok); err != nil {
+		t.Errorf("a 20-day tracking token under a 30-day cap: %v", err)
+	}
+}
+
 // TestAnActorTokenLivesNoLongerThanTheCap: an HS256 actor token that lives longer than
 // ActorMaxLifetime (a quarter by default) is refused, however it was minted; one within it is taken.
 func TestAnActorTokenLivesNoLongerThanTheCap(t *testing.T) {

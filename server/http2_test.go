@@ -10,16 +10,20 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -175,4 +179,57 @@ func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return certFile, keyFile, pool
+}
+
+// TestASlowSignInIsChargedAsAnAnonymousWrite: a console sign-in carries no credential until its
+// body is read, which a client may send as slowly as --read-timeout allows. Over HTTP/2 one
+// connection carries many such requests at once; each is charged to the address's anonymous
+// write budget before its body is read, so that all but the budget's burst are answered 429 at
+// once and the address holds no more than that.
+func TestASlowSignInIsChargedAsAnAnonymousWrite(t *testing.T) {
+	srv := newAuthServer(t, func(s *server.Server) {
+		s.H2C = true
+		s.Limits = server.Limits{WriteRate: 0.001, WriteBurst: 8} // anonymous: a burst of 2
+	})
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protocols}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := &http.Client{Transport: tr}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+
+	const tries = 20
+	var limited atomic.Int32
+	var wg sync.WaitGroup
+	var bodies []*io.PipeWriter
+	for range tries {
+		pr, pw := io.Pipe()
+		bodies = append(bodies, pw)
+		req, err := http.NewRequestWithContext(ctx, "POST", srv.URL()+"/console", pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		wg.Go(func() {
+			resp, err := c.Do(req)
+			if err != nil {
+				return // the test ending cancels the sign-ins still held
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests {
+				limited.Add(1)
+			}
+		})
+		go func() { _, _ = pw.Write([]byte("token=")) }() // the body's start, and then nothing
+	}
+	testutil.WaitFor(t, "all but the anonymous burst refused", func() bool { return limited.Load() >= tries-2 })
+	cancel()
+	for _, pw := range bodies {
+		pw.Close()
+	}
+	wg.Wait()
+	if got := limited.Load(); got != tries-2 {
+		t.Errorf("%d of %d slow sign-ins refused, want all but the anonymous burst of 2", got, tries)
+	}
 }

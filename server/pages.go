@@ -373,6 +373,15 @@ func (s *Server) handleConsoleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.renderPage(w, r, http.StatusForbidden, "console.html", page)
 		return
 	}
+	// A sign-in carries no credential until its body is read, which a client may send slowly
+	// for as long as --read-timeout allows: charged to the anonymous write budget, as a write
+	// that fails authentication is, one address holds few of them at once, however many HTTP/2
+	// streams its connections carry.
+	if err := s.allowWrite(w, r, true); err != nil {
+		page.Problem = "Too many sign-in attempts from your address: try again in a moment."
+		s.renderPage(w, r, http.StatusTooManyRequests, "console.html", page)
+		return
+	}
 	// The form is one token: read no more than that takes, and only as the page's form sends
 	// it (net/http would otherwise hold megabytes of it in memory, or a multipart body on disk).
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {

@@ -153,9 +153,12 @@ func (s *Server) Open() error {
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		IdleTimeout:       s.IdleTimeout,
 		WriteTimeout:      s.WriteTimeout,
-		ConnState:         s.Metrics.connState,
-		ErrorLog:          s.httpErrorLog(),
-		BaseContext:       func(net.Listener) context.Context { return s.ctx },
+		// Go's default of 250 streams a connection would let one address hold 250 times the
+		// connection cap in requests; a proxy in front opens more connections.
+		HTTP2:       &http.HTTP2Config{MaxConcurrentStreams: maxHTTP2Streams},
+		ConnState:   s.Metrics.connState,
+		ErrorLog:    s.httpErrorLog(),
+		BaseContext: func(net.Listener) context.Context { return s.ctx },
 	}
 	if err := s.engine.Open(); err != nil {
 		s.cancel()
@@ -251,6 +254,10 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // beginDrain refuses new streams and schedules the open ones to close over DrainWindow.
 func (s *Server) beginDrain() { s.streamEngine().BeginDrain(s.DrainWindow) }
+
+// maxHTTP2Streams bounds the requests in flight on one HTTP/2 connection: the streams one client
+// may hold (DefaultMaxStreamsPerClient), and room beside them for its other requests.
+const maxHTTP2Streams = DefaultMaxStreamsPerClient + 28
 
 // Route patterns the request log and metrics single out.
 const (

@@ -177,6 +177,8 @@ func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
 	}
 	a.ExternalAudience, a.ExternalIssuer, a.ExternalMaxLifetime = c.JWTAudience, c.JWTIssuer, c.JWTMaxLifetime
 	a.ActorMaxLifetime = c.MaxTokenLifetime
+	// The server's own tracking tokens live --tracking-ttl, which may be set past the default cap.
+	a.TrackingMaxLifetime = max(auth.DefaultTrackingMaxLifetime, c.TrackingTTL)
 	if !demo {
 		for _, s := range c.AcceptSecrets {
 			if err := a.AcceptSecrets([]byte(s)); err != nil {
@@ -287,6 +289,9 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	case *order != "":
 		if *ttl == 0 {
 			*ttl = auth.DefaultTrackingTTL
+		}
+		if *ttl > auth.DefaultTrackingMaxLifetime {
+			fmt.Fprintf(stderr, "warning: servers refuse a tracking token that lives longer than %s, or their --tracking-ttl if longer; this one lives %s\n", auth.DefaultTrackingMaxLifetime, *ttl)
 		}
 		tok, _, err = a.SignTracking(*order, *ttl)
 	case *role != "":
