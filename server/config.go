@@ -155,6 +155,8 @@ func (c Config) Validate() error {
 		return bad("metrics-addr", "must differ from --addr (%s): leave it empty to serve /metrics there", c.Addr)
 	case c.Limits.MaxConnsPerPeer < 0:
 		return bad("max-conns-per-peer", "must not be negative")
+	case c.Limits.IPv6ClientPrefix != 0 && (c.Limits.IPv6ClientPrefix < 48 || c.Limits.IPv6ClientPrefix > 64):
+		return bad("ipv6-client-prefix", "must be 48 to 64 (the bits of an IPv6 client's block), got %d", c.Limits.IPv6ClientPrefix)
 	case c.Limits.MaxStreams < 0:
 		return bad("max-streams", "must not be negative")
 	case c.Limits.MaxStreamsPerClient < 0:

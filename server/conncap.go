@@ -23,6 +23,7 @@ type peerCapListener struct {
 	net.Listener
 	max     int
 	trusted []netip.Prefix
+	prefix  int // IPv6: the client's block (limitKey)
 	logger  *slog.Logger
 	refused atomic.Int64
 
@@ -30,8 +31,8 @@ type peerCapListener struct {
 	conns map[netip.Addr]int
 }
 
-func newPeerCapListener(ln net.Listener, max int, trusted []netip.Prefix, logger *slog.Logger) *peerCapListener {
-	return &peerCapListener{Listener: ln, max: max, trusted: trusted, logger: logger, conns: make(map[netip.Addr]int)}
+func newPeerCapListener(ln net.Listener, max int, trusted []netip.Prefix, prefix int, logger *slog.Logger) *peerCapListener {
+	return &peerCapListener{Listener: ln, max: max, trusted: trusted, prefix: prefix, logger: logger, conns: make(map[netip.Addr]int)}
 }
 
 // Accept returns the next connection whose peer is under the cap; over-cap connections are closed
@@ -46,7 +47,7 @@ func (l *peerCapListener) Accept() (net.Conn, error) {
 		if trusted(l.trusted, peer) {
 			return c, nil
 		}
-		peer = limitKey(peer)
+		peer = limitKey(peer, l.prefix)
 		l.mu.Lock()
 		n := l.conns[peer]
 		if n >= l.max {

@@ -105,6 +105,34 @@ func TestIPv6ClientCountsByItsBlock(t *testing.T) {
 	}
 }
 
+// TestIPv6ClientPrefixWidensTheBlock: with --ipv6-client-prefix 56, the /64s of one /56 share
+// one budget, and the next /56 has its own.
+func TestIPv6ClientPrefixWidensTheBlock(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Limits.TrustedProxies = loopbackProxy
+		s.Limits.WriteRate, s.Limits.WriteBurst = 0.001, 2
+		s.Limits.IPv6ClientPrefix = 56
+	})
+	sys := actorToken(t, auth.RoleSystem, "")
+	post := func(i int, from string) int {
+		resp, _ := call(t, "POST", ts.URL()+"/v1/orders", sys, fmt.Sprintf(`{"id":"v56-%d"}`, i), "X-Forwarded-For", from)
+		return resp.StatusCode
+	}
+	accepted := 0
+	for i := range 20 {
+		if post(i, fmt.Sprintf("2001:db8:1:2%02x::1", i)) < 300 { // 20 /64s of 2001:db8:1:200::/56
+			accepted++
+		}
+	}
+	if accepted != 2 {
+		t.Errorf("one /56 made %d writes with a burst of 2", accepted)
+	}
+	if code := post(100, "2001:db8:1:300::1"); code >= 300 {
+		t.Errorf("the next /56 was refused (%d): it has a budget of its own", code)
+	}
+}
+
 // reassigningStore gives an order to courier c-2 right after the read that authorized a
 // courier's request for it: the window between that read and the data the request answers with.
 type reassigningStore struct {

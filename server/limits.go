@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"net"
 	"net/http"
 	"net/netip"
@@ -58,6 +59,9 @@ type Limits struct {
 	// WriteBurst (at least one).
 	AnonWriteRate  float64
 	AnonWriteBurst int
+	// IPv6ClientPrefix is the prefix length by which the limits count an IPv6 client, 48 to 64;
+	// zero means DefaultIPv6ClientPrefix (see limitKey).
+	IPv6ClientPrefix int
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed; the client address is
 	// then the rightmost forwarded address that is not itself a trusted proxy. Empty means the
 	// peer's address is the client's.
@@ -178,13 +182,19 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	return peer
 }
 
+// DefaultIPv6ClientPrefix is the block an IPv6 client is counted by unless set: a /64, what a
+// phone or a home's network gets, from which a client can take as many addresses as it likes.
+// An ISP may delegate a household a /56 or a /48, over which one client could spread; counting
+// by a wider prefix puts unrelated phones of one mobile carrier, each with a /64 of one pool,
+// under one budget. A deployment that knows its users sets IPv6ClientPrefix.
+const DefaultIPv6ClientPrefix = 64
+
 // limitKey is what the per-client limits count an address as: an IPv4 address alone, and an
-// IPv6 address by its /64, the block one subscriber is given (a home, a phone, a server), from
-// which a client can take as many addresses as it likes: counted one by one, each address got a
-// budget and a stream allowance of its own.
-func limitKey(a netip.Addr) netip.Addr {
+// IPv6 address by its block of prefix bits (0: DefaultIPv6ClientPrefix): counted one by one,
+// each address of a client's block got a budget and a stream allowance of its own.
+func limitKey(a netip.Addr, prefix int) netip.Addr {
 	if a.Is6() && !a.Is4In6() {
-		return netip.PrefixFrom(a, 64).Masked().Addr()
+		return netip.PrefixFrom(a, cmp.Or(prefix, DefaultIPv6ClientPrefix)).Masked().Addr()
 	}
 	return a
 }
@@ -218,7 +228,7 @@ func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request, anonymous bo
 	if s.Limits.WriteRate <= 0 {
 		return nil
 	}
-	addr := limitKey(s.clientAddr(r))
+	addr := limitKey(s.clientAddr(r), s.Limits.IPv6ClientPrefix)
 	now := time.Now()
 	s.clients.mu.Lock()
 	c := s.clients.get(addr, s.Limits, now)
@@ -247,7 +257,7 @@ func (s *Server) admitStream(r *http.Request) (release func(), err error) {
 	if l.MaxStreams <= 0 && l.MaxStreamsPerClient <= 0 {
 		return func() {}, nil
 	}
-	addr := limitKey(s.clientAddr(r))
+	addr := limitKey(s.clientAddr(r), s.Limits.IPv6ClientPrefix)
 	s.clients.mu.Lock()
 	defer s.clients.mu.Unlock()
 	c := s.clients.get(addr, l, time.Now())

@@ -142,7 +142,7 @@ func (s *Server) Open() error {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ln := s.ln
 	if s.Limits.MaxConnsPerPeer > 0 {
-		ln = newPeerCapListener(ln, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies, s.Logger)
+		ln = newPeerCapListener(ln, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies, s.Limits.IPv6ClientPrefix, s.Logger)
 	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),

@@ -102,6 +102,7 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.DurationVar(&h.ReadHeaderTimeout, "read-header-timeout", h.ReadHeaderTimeout, "longest time to read a request's headers")
 	fs.DurationVar(&h.ReadTimeout, "read-timeout", h.ReadTimeout, "longest time to read a whole request, body included (streams clear it once open)")
 	fs.IntVar(&h.MaxHeaderBytes, "max-header-bytes", h.MaxHeaderBytes, "largest request header block accepted, in `bytes` (431 above)")
+	fs.IntVar(&h.Limits.IPv6ClientPrefix, "ipv6-client-prefix", server.DefaultIPv6ClientPrefix, "the block an IPv6 client is counted by in the per-client limits, in prefix bits, 48 to 64: 64 is what a phone or a home network gets; 56 or 48 where an ISP delegates a household that much and its users are not phones of one carrier")
 	fs.IntVar(&h.Limits.MaxConnsPerPeer, "max-conns-per-peer", h.Limits.MaxConnsPerPeer, "most open connections per peer address, refused at accept above; counts the TCP peer, and peers in --trusted-proxies are not capped (0: no limit)")
 	fs.DurationVar(&h.IdleTimeout, "idle-timeout", h.IdleTimeout, "how long an idle keep-alive connection is kept")
 	fs.Var(&c.TrustedProxies, "trusted-proxies", "`CIDR`s of proxies whose X-Forwarded-For names the client (comma-separated)")

@@ -125,6 +125,8 @@ func TestBadSecurityFlags(t *testing.T) {
 		{[]string{"--jwt-max-lifetime", "0s"}, "--jwt-max-lifetime"},
 		{[]string{"--read-timeout", "0s"}, "--read-timeout"},
 		{[]string{"--max-conns-per-peer", "-1"}, "--max-conns-per-peer"},
+		{[]string{"--ipv6-client-prefix", "40"}, "--ipv6-client-prefix"},
+		{[]string{"--ipv6-client-prefix", "65"}, "--ipv6-client-prefix"},
 		{[]string{"--write-rate", "-1"}, "--write-rate"},
 		{[]string{"--max-streams", "-1"}, "--max-streams"},
 		{[]string{"--tracking-ttl", "0s"}, "--tracking-ttl"},
