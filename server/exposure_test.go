@@ -78,58 +78,41 @@ func TestTokenCookiesAreSecureBehindATLSProxy(t *testing.T) {
 	}
 }
 
-// TestIPv6ClientCountsByItsBlock: the per-client write budget counts an IPv6 client by its /64,
-// from which it can take as many addresses as it likes, not address by address.
+// TestIPv6ClientCountsByItsBlock: the per-client write budget counts an IPv6 client by its /64
+// (or the block --ipv6-client-prefix sets), from which it can take as many addresses as it
+// likes, not address by address; the next block has a budget of its own.
 func TestIPv6ClientCountsByItsBlock(t *testing.T) {
 	t.Parallel()
-	ts := newAuthServer(t, func(s *server.Server) {
-		s.Limits.TrustedProxies = loopbackProxy
-		s.Limits.WriteRate, s.Limits.WriteBurst = 0.001, 2
-	})
-	sys := actorToken(t, auth.RoleSystem, "")
-	post := func(i int, from string) int {
-		resp, _ := call(t, "POST", ts.URL()+"/v1/orders", sys, fmt.Sprintf(`{"id":"v6-%d"}`, i), "X-Forwarded-For", from)
-		return resp.StatusCode
-	}
-	accepted := 0
-	for i := range 20 {
-		if post(i, fmt.Sprintf("2001:db8:1:2::%x", i+1)) < 300 {
-			accepted++
+	for _, tc := range []struct {
+		prefix     int
+		addr       string // a format of one address in the block, for i = 0…19
+		next, name string
+	}{
+		{0, "2001:db8:1:2::%x", "2001:db8:1:3::1", "/64"},
+		{56, "2001:db8:1:2%02x::1", "2001:db8:1:300::1", "/56"}, // 20 /64s of 2001:db8:1:200::/56
+	} {
+		ts := newAuthServer(t, func(s *server.Server) {
+			s.Limits.TrustedProxies = loopbackProxy
+			s.Limits.WriteRate, s.Limits.WriteBurst = 0.001, 2
+			s.Limits.IPv6ClientPrefix = tc.prefix
+		})
+		sys := actorToken(t, auth.RoleSystem, "")
+		post := func(i int, from string) int {
+			resp, _ := call(t, "POST", ts.URL()+"/v1/orders", sys, fmt.Sprintf(`{"id":"v6-%d"}`, i), "X-Forwarded-For", from)
+			return resp.StatusCode
 		}
-	}
-	if accepted != 2 {
-		t.Errorf("one /64 made %d writes with a burst of 2", accepted)
-	}
-	if code := post(100, "2001:db8:1:3::1"); code >= 300 {
-		t.Errorf("the next /64 was refused (%d): it has a budget of its own", code)
-	}
-}
-
-// TestIPv6ClientPrefixWidensTheBlock: with --ipv6-client-prefix 56, the /64s of one /56 share
-// one budget, and the next /56 has its own.
-func TestIPv6ClientPrefixWidensTheBlock(t *testing.T) {
-	t.Parallel()
-	ts := newAuthServer(t, func(s *server.Server) {
-		s.Limits.TrustedProxies = loopbackProxy
-		s.Limits.WriteRate, s.Limits.WriteBurst = 0.001, 2
-		s.Limits.IPv6ClientPrefix = 56
-	})
-	sys := actorToken(t, auth.RoleSystem, "")
-	post := func(i int, from string) int {
-		resp, _ := call(t, "POST", ts.URL()+"/v1/orders", sys, fmt.Sprintf(`{"id":"v56-%d"}`, i), "X-Forwarded-For", from)
-		return resp.StatusCode
-	}
-	accepted := 0
-	for i := range 20 {
-		if post(i, fmt.Sprintf("2001:db8:1:2%02x::1", i)) < 300 { // 20 /64s of 2001:db8:1:200::/56
-			accepted++
+		accepted := 0
+		for i := range 20 {
+			if post(i, fmt.Sprintf(tc.addr, i)) < 300 {
+				accepted++
+			}
 		}
-	}
-	if accepted != 2 {
-		t.Errorf("one /56 made %d writes with a burst of 2", accepted)
-	}
-	if code := post(100, "2001:db8:1:300::1"); code >= 300 {
-		t.Errorf("the next /56 was refused (%d): it has a budget of its own", code)
+		if accepted != 2 {
+			t.Errorf("one %s made %d writes with a burst of 2", tc.name, accepted)
+		}
+		if code := post(100, tc.next); code >= 300 {
+			t.Errorf("the next %s was refused (%d): it has a budget of its own", tc.name, code)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -146,20 +147,21 @@ type createBody struct {
 // request is the create request the body holds, or 422 invalid_argument for an owner sent empty.
 func (b createBody) request() (api.CreateOrderRequest, error) {
 	req := b.CreateOrderRequest
-	for _, f := range []struct {
-		name string
-		in   *string
-		out  *string
-	}{{"restaurant_id", b.RestaurantID, &req.RestaurantID}, {"customer_id", b.CustomerID, &req.CustomerID}} {
-		if f.in == nil {
-			continue
-		}
-		if *f.in == "" {
-			return req, ordercast.Errorf(ordercast.EInvalid, "%s is empty: leave it out for an order without one", f.name)
-		}
-		*f.out = *f.in
+	var rerr, cerr error
+	req.RestaurantID, rerr = sentOwner("restaurant_id", b.RestaurantID)
+	req.CustomerID, cerr = sentOwner("customer_id", b.CustomerID)
+	return req, cmp.Or(rerr, cerr)
+}
+
+// sentOwner is the owner field name holds: none when it was left out, refused when sent empty.
+func sentOwner(name string, v *string) (string, error) {
+	switch {
+	case v == nil:
+		return "", nil
+	case *v == "":
+		return "", ordercast.Errorf(ordercast.EInvalid, "%s is empty: leave it out for an order without one", name)
 	}
-	return req, nil
+	return *v, nil
 }
 
 func placeOf(field string, p *api.Place) (*ordercast.Point, error) {
@@ -197,12 +199,13 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	// after_version means something only with wait, but a bad one is refused without it too: a
 	// client that sent it believed it counted.
-	if _, err := parseAfterVersion(r.URL.Query().Get(api.ParamAfterVersion)); err != nil {
+	after, err := parseAfterVersion(r.URL.Query().Get(api.ParamAfterVersion))
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	if r.URL.Query().Has(api.ParamWait) && r.Method != http.MethodHead { // HEAD is answered at once
-		s.handleLongPoll(w, r, id, courier)
+		s.handleLongPoll(w, r, id, courier, after)
 		return
 	}
 	o, err := s.readAs(r, id, courier)

@@ -247,9 +247,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		// checker's rates a write takes a millisecond or so, and a kill at a random moment
 		// mostly caught none (0 in 5 on SQLite at 80 writes/s).
 		time.Sleep(time.Duration(200+r.IntN(600)) * time.Millisecond) // the fault schedule
-		n.mu.Lock()
-		base := n.url
-		n.mu.Unlock()
+		base := n.endpoint()
 		for wait := time.Now().Add(2 * time.Second); p.writesInFlight(base) == 0 && time.Now().Before(wait); {
 			select { // polling the writers with a deadline
 			case <-ctx.Done():

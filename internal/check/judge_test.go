@@ -156,9 +156,15 @@ type damage struct {
 // its kind.
 func checkDamages(t *testing.T, tests []damage) {
 	t.Helper()
+	checkDamagesOf(t, records, tests)
+}
+
+// checkDamagesOf is checkDamages on the clean records clean makes.
+func checkDamagesOf(t *testing.T, clean func() Records, tests []damage) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := records()
+			r := clean()
 			tt.damage(&r)
 			j := Judge(r)
 			if j.Anomalies[tt.want] == 0 {
@@ -296,7 +302,7 @@ func TestJudge_ACourierGetsItsOrderBack(t *testing.T) {
 	if j := Judge(r); j.Total() != 0 {
 		t.Fatalf("anomalies in an order given back to its courier: %v %v", j.Anomalies, j.Examples)
 	}
-	for _, tt := range []damage{
+	checkDamagesOf(t, r.clone, []damage{
 		{"shown the events while the order was another's", func(r *Records) {
 			s := &r.Parties[len(r.Parties)-1]
 			s.Events = append([]PartyEvent{{5, "d", d[4]}}, s.Events...) // seq 5, ready, while c-3's
@@ -311,15 +317,7 @@ func TestJudge_ACourierGetsItsOrderBack(t *testing.T) {
 				s.Events[i].Pos--
 			}
 		}, APartyOrderSeq},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			cp := r.clone()
-			tt.damage(&cp)
-			if j := Judge(cp); j.Anomalies[tt.want] == 0 {
-				t.Fatalf("want %s, got %v %v", tt.want, j.Anomalies, j.Examples)
-			}
-		})
-	}
+	})
 }
 
 func TestJudge_PartyCases(t *testing.T) {

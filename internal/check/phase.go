@@ -71,10 +71,7 @@ type phase struct {
 // tally adds node n's ServerCounts to the phase's: before the checker kills it (its counters go
 // with it) and at the end of the phase. A node that cannot be read is logged, not counted.
 func (p *phase) tally(ctx context.Context, n *node) {
-	n.mu.Lock()
-	u := n.url
-	n.mu.Unlock()
-	c, err := readServerCounts(ctx, u)
+	c, err := readServerCounts(ctx, n.endpoint())
 	if err != nil {
 		p.logf("server counts of node %d not counted: %v", n.idx, err)
 		return
@@ -93,9 +90,7 @@ func (p *phase) logf(format string, args ...any) {
 func (p *phase) endpoints() []string {
 	eps := make([]string, 0, len(p.nodes)+1)
 	for _, n := range p.nodes {
-		n.mu.Lock()
-		eps = append(eps, n.url)
-		n.mu.Unlock()
+		eps = append(eps, n.endpoint())
 	}
 	if p.ngx != nil {
 		eps = append(eps, p.ngx.URL)

@@ -22,9 +22,7 @@ const probeWait = 10 * time.Second
 func (p *phase) probeNodes(ctx context.Context, wait time.Duration) (unwell []string) {
 	rest := &partyState{party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: p.led.runID + "-probe"}}
 	for _, n := range p.nodes {
-		n.mu.Lock()
-		u := n.url
-		n.mu.Unlock()
+		u := n.endpoint()
 		if err := waitReady(ctx, u, wait); err != nil {
 			unwell = append(unwell, fmt.Sprintf("node %d: %v", n.idx, err))
 			continue

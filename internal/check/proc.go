@@ -166,6 +166,13 @@ func (n *node) proc() *proc {
 	return n.p
 }
 
+// endpoint is the node's URL now (a restart may give it another).
+func (n *node) endpoint() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.url
+}
+
 // goroutineNode is the node that holds its streams on a goroutine each (--hold-streams=false),
 // the way every node serves HTTP/2, TLS and platforms without epoll, where the others hold
 // theirs on the epoll poller: both holders are under the faults, judged by one judge. A world
