@@ -187,7 +187,8 @@ func (r *Report) WriteSummary(w io.Writer) {
 		if p.PostgreSQL != "" {
 			fmt.Fprintf(w, "PostgreSQL: %s\n", p.PostgreSQL)
 		}
-		fmt.Fprintf(w, "events checked      %d (%d watcher sessions, %d reconnects, %d final 204s)\n", j.EventsChecked, j.Sessions, j.Reconnects, j.After204)
+		fmt.Fprintf(w, "events checked      %d (%d watcher sessions, %d reconnects, %d of them from an earlier event, %d final 204s)\n",
+			j.EventsChecked, j.Sessions, j.Reconnects, j.Rewinds, j.After204)
 		if pc := j.Party; p.PartyWatchers+p.CourierWatchers > 0 {
 			fmt.Fprintf(w, "party streams       %d events checked by %d watchers of %d parties (%d connections: %d resumes, %d snapshots); %d positions seen, %d events in their logs; %d orders taken from a courier's stream\n",
 				pc.Events, pc.Watchers, pc.Parties, pc.Sessions, pc.Resumes, pc.Snapshots, pc.Positions, pc.LogEvents, pc.TakenAway)

@@ -43,6 +43,16 @@ type Session struct {
 	Opening int `json:"opening,omitempty"`
 	// Positions are the courier's positions the watcher got, in the order it got them.
 	Positions []Position `json:"positions,omitempty"`
+	// Rewinds are the reconnects made with an earlier Last-Event-ID than the last event the
+	// watcher had, as a second tab or a page restored from an old save resumes: the events
+	// from Received[At] on must follow To.
+	Rewinds []Rewind `json:"rewinds,omitempty"`
+}
+
+// Rewind is a resume from seq To, made when the watcher had received At events.
+type Rewind struct {
+	At int   `json:"at"`
+	To int64 `json:"to"`
 }
 
 // Position is one courier's position a watcher got on an order's stream.
@@ -263,6 +273,7 @@ type Judgement struct {
 	Assignments   int            `json:"courier_events_committed"`
 	Orders        int            `json:"orders"`
 	Reconnects    int64          `json:"reconnects"`
+	Rewinds       int            `json:"rewinds"`
 	After204      int            `json:"final_204s"`
 	Party         PartyCounts    `json:"party"`
 	Delivery      Delivery       `json:"delivery"`
@@ -426,6 +437,11 @@ func judgeSession(j *Judgement, s Session, h []HistEvent, sh shadows) {
 		return
 	}
 	bad := false
+	rewound := make(map[int]int64, len(s.Rewinds))
+	for _, rw := range s.Rewinds {
+		rewound[rw.At] = rw.To // of two at one point (the first connection carried nothing), the later
+	}
+	j.Rewinds += len(s.Rewinds)
 	for i, ev := range s.Received {
 		if ev.Seq < 1 || ev.Seq > int64(len(h)) {
 			j.add(AMismatch, s.Order, "watcher %d received seq %d %s; history: %s", s.Watcher, ev.Seq, ev.Status, histString(h))
@@ -441,6 +457,9 @@ func judgeSession(j *Judgement, s Session, h []HistEvent, sh shadows) {
 			continue
 		}
 		prev := s.Received[i-1].Seq
+		if to, ok := rewound[i]; ok {
+			prev = to
+		}
 		switch {
 		case ev.Seq == prev+1:
 		case i == 1 && ev.Seq > prev && opensFresh(s, h):

@@ -533,3 +533,34 @@ func TestJudge_PartySnapshotBeyondTheBacklog(t *testing.T) {
 		t.Errorf("a snapshot beyond the backlog without an active order: the judge found %v %v", j.Anomalies, j.Examples)
 	}
 }
+
+// TestJudge_Rewinds: a watcher that resumes from an earlier seq than its last must get every
+// event after that seq again, once and in order; one that resumes where it was instead, or
+// from another seq, has a gap.
+func TestJudge_Rewinds(t *testing.T) {
+	rewound := func() Records {
+		r := records()
+		s := &r.Sessions[0] // order a, seqs 1…5
+		rs := s.Received
+		s.Received = slices.Concat(rs[:3], rs[1:]) // 1 2 3, then 2 3 4 5 from seq 1
+		s.Rewinds = []Rewind{{At: 3, To: 4}, {At: 3, To: 1}}
+		return r
+	}
+	if j := Judge(rewound()); j.Total() != 0 || j.Rewinds != 2 {
+		t.Fatalf("a rewound watcher: %v %v, %d rewinds", j.Anomalies, j.Examples, j.Rewinds)
+	}
+	checkDamagesOf(t, rewound, []damage{
+		{"the resume went on from the last event instead", func(r *Records) {
+			s := &r.Sessions[0]
+			s.Received = slices.Concat(s.Received[:3], s.Received[5:])
+		}, AGap},
+		{"the replay skipped an event", func(r *Records) {
+			s := &r.Sessions[0]
+			s.Received = slices.Delete(slices.Clone(s.Received), 3, 4)
+		}, AGap},
+		{"the replay gave an event twice", func(r *Records) {
+			s := &r.Sessions[0]
+			s.Received = slices.Insert(slices.Clone(s.Received), 4, s.Received[4])
+		}, ADuplicate},
+	})
+}

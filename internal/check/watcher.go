@@ -102,6 +102,9 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 				return
 			}
 		}
+		if try > 0 && !haveFinal && w.r.IntN(8) == 0 {
+			w.rewind(s)
+		}
 		last := w.last()
 		code, events, err := w.stream(ctx, o.id, last, s, &haveFinal)
 		switch {
@@ -131,6 +134,19 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 		}
 		_ = err // the error of one connection is the reason to resume, not a result
 	}
+}
+
+// rewind makes the watcher's next resume start from a random earlier seq than the last it has,
+// as a second tab of the page or one restored from an old save does: every event after that seq
+// must come again, once and in order, however far back it is.
+func (w *watcher) rewind(s *Session) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastSeq < 2 {
+		return
+	}
+	w.lastSeq = 1 + w.r.Int64N(w.lastSeq-1)
+	s.Rewinds = append(s.Rewinds, Rewind{At: len(s.Received), To: w.lastSeq})
 }
 
 func (w *watcher) last() int64 {
