@@ -187,12 +187,17 @@ func (r *Report) WriteSummary(w io.Writer) {
 		if p.PostgreSQL != "" {
 			fmt.Fprintf(w, "PostgreSQL: %s\n", p.PostgreSQL)
 		}
-		fmt.Fprintf(w, "events checked      %d (%d watcher sessions, %d reconnects, %d final 204s)\n", j.EventsChecked, j.Sessions, j.Reconnects, j.After204)
+		fmt.Fprintf(w, "events checked      %d (%d watcher sessions, %d reconnects, %d of them from an earlier event, %d final 204s)\n",
+			j.EventsChecked, j.Sessions, j.Reconnects, j.Rewinds, j.After204)
 		if pc := j.Party; p.PartyWatchers+p.CourierWatchers > 0 {
 			fmt.Fprintf(w, "party streams       %d events checked by %d watchers of %d parties (%d connections: %d resumes, %d snapshots); %d positions seen, %d events in their logs; %d orders taken from a courier's stream\n",
 				pc.Events, pc.Watchers, pc.Parties, pc.Sessions, pc.Resumes, pc.Snapshots, pc.Positions, pc.LogEvents, pc.TakenAway)
 		}
 		fmt.Fprintf(w, "courier positions   %d checked on the order and party streams\n", j.Positions)
+		if d := j.Delivery; d.Judged > 0 {
+			fmt.Fprintf(w, "delivery            %d events held to %s from when they were due (p50 %.1f ms, p99 %.1f ms, max %.0f ms); %d others were due while a fault on their node was on or just over\n",
+				d.Judged, lateBound, d.P50MS, d.P99MS, d.MaxMS, d.Excused)
+		}
 		fmt.Fprintf(w, "acknowledged writes %d (of %d attempts; %d settled by reading the history; %d events committed on %d orders, %d of them courier assignments)\n",
 			j.Acks, j.Attempts, p.ReadBack, j.Committed, j.Orders, j.Assignments)
 		if len(p.WriteErrors) > 0 {

@@ -33,6 +33,8 @@ type fault struct {
 	Lifted    time.Time     `json:"lifted"`
 	Recovered time.Duration `json:"recovered_ns"` // start until every watcher had what committed before the lift; <0 not measured
 	Detail    string        `json:"detail"`
+	// Node is the node a node's fault acted on, numbered from 1; 0 for a fault on all of them.
+	Node int `json:"node,omitempty"`
 	// InFlight is, for a node's kill, how many of the writers' calls to that node itself were
 	// unanswered when it was killed (those through nginx may have gone to any node).
 	InFlight int64 `json:"writes_in_flight,omitempty"`
@@ -257,7 +259,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 		}
 		pr := n.proc()
 		pid := pr.pid()
-		f.InFlight = p.writesInFlight(base)
+		f.Node, f.InFlight = n.idx+1, p.writesInFlight(base)
 		pr.kill()
 		p.burst.Store(1)
 		f.Detail = fmt.Sprintf("node %d (pid %d) killed mid-burst with %d writes in flight to it", n.idx, pid, f.InFlight)
@@ -278,6 +280,7 @@ func (p *phase) inject(ctx context.Context, f *fault, r *rand.Rand) error {
 	case FNodeStop:
 		n := p.nodes[r.IntN(len(p.nodes))]
 		pr := n.proc()
+		f.Node = n.idx + 1
 		d := time.Duration(2000+r.IntN(5000)) * time.Millisecond
 		if err := pr.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			return err

@@ -17,7 +17,10 @@ import (
 // Received is one event a watcher got from a stream: its seq, and everything the wire says of
 // it, all of which must be the history's event at that seq (an event published but never
 // committed may share the committed one's seq and status, never its note).
-type Received HistEvent
+type Received struct {
+	HistEvent
+	Arrival // when it came, judged for lateness
+}
 
 // Session is one watcher following one order, across every reconnect, from its first event.
 type Session struct {
@@ -40,6 +43,16 @@ type Session struct {
 	Opening int `json:"opening,omitempty"`
 	// Positions are the courier's positions the watcher got, in the order it got them.
 	Positions []Position `json:"positions,omitempty"`
+	// Rewinds are the reconnects made with an earlier Last-Event-ID than the last event the
+	// watcher had, as a second tab or a page restored from an old save resumes: the events
+	// from Received[At] on must follow To.
+	Rewinds []Rewind `json:"rewinds,omitempty"`
+}
+
+// Rewind is a resume from seq To, made when the watcher had received At events.
+type Rewind struct {
+	At int   `json:"at"`
+	To int64 `json:"to"`
 }
 
 // Position is one courier's position a watcher got on an order's stream.
@@ -188,6 +201,9 @@ type Records struct {
 	// catches up (stream.Config.PartyBacklog); one further behind gets a fresh snapshot. 0 is
 	// stream.DefaultPartyBacklog, which the checker's nodes run with.
 	PartyBacklog int64
+	// Disturbed is when the node and PostgreSQL faults were on, with their shadows (disturbed):
+	// events due then on the nodes they acted on may come late.
+	Disturbed []Span
 }
 
 // clone copies r deep enough for a corruption to change any record of the copy by replacing
@@ -195,14 +211,14 @@ type Records struct {
 func (r Records) clone() Records {
 	return Records{Sessions: slices.Clone(r.Sessions), Parties: slices.Clone(r.Parties), Attempts: slices.Clone(r.Attempts),
 		Acks: slices.Clone(r.Acks), Histories: maps.Clone(r.Histories), Refusals: slices.Clone(r.Refusals), Exits: slices.Clone(r.Exits), Unwell: slices.Clone(r.Unwell),
-		PartyBacklog: r.PartyBacklog}
+		PartyBacklog: r.PartyBacklog, Disturbed: slices.Clone(r.Disturbed)}
 }
 
 // AnomalyKinds is every kind of anomaly the judge reports; --self-test proves it catches each.
 var AnomalyKinds = []string{AGap, ADuplicate, AReorder, AMismatch, ATail, ANoEvents, ANot204, AMissing204,
 	AUnexpected204, ALostAck, AUnintended, ADoubleCommit, ABadHistory, AMissingHistory, AProcessExited, AWronglyRefused,
 	APartyGap, APartyDuplicate, APartyReorder, APartyConflict, APartyOrderSeq, APartyMismatch, APartyOpening,
-	APartySnapshot, APartyTail, ANothingAcked, ANodeUnwell, ALocationID, ALocationStage, ALocationCourier}
+	APartySnapshot, APartyTail, ANothingAcked, ANodeUnwell, ALocationID, ALocationStage, ALocationCourier, ALate}
 
 // Anomaly kinds.
 const (
@@ -230,6 +246,9 @@ const (
 	ALocationID      = "location_with_id"
 	ALocationStage   = "location_out_of_stage"
 	ALocationCourier = "location_of_another_courier"
+	// ALate: a watcher got an event more than lateBound after it was due, with no fault on
+	// that could explain it (late.go).
+	ALate = "late_delivery"
 )
 
 // minAttemptsForAnAck is how many status changes a run must attempt before one acknowledged is
@@ -254,8 +273,10 @@ type Judgement struct {
 	Assignments   int            `json:"courier_events_committed"`
 	Orders        int            `json:"orders"`
 	Reconnects    int64          `json:"reconnects"`
+	Rewinds       int            `json:"rewinds"`
 	After204      int            `json:"final_204s"`
 	Party         PartyCounts    `json:"party"`
+	Delivery      Delivery       `json:"delivery"`
 	Anomalies     map[string]int `json:"anomalies"`
 	Examples      []Anomaly      `json:"examples"`
 }
@@ -366,6 +387,7 @@ func Judge(r Records) Judgement {
 		}
 	}
 
+	sh := newShadows(r.Disturbed)
 	for _, s := range r.Sessions {
 		j.Sessions++
 		j.Reconnects += int64(s.Reconnects)
@@ -374,7 +396,7 @@ func Judge(r Records) Judgement {
 			j.add(AMissingHistory, s.Order, "watcher %d followed an order with no history", s.Watcher)
 			continue
 		}
-		judgeSession(&j, s, h)
+		judgeSession(&j, s, h, sh)
 	}
 	for _, rf := range r.Refusals {
 		if rf.wrong(r.Histories[rf.Order]) {
@@ -396,7 +418,8 @@ func Judge(r Records) Judgement {
 	if changes >= minAttemptsForAnAck && acked == 0 {
 		j.add(ANothingAcked, "", "%d status changes attempted, none acknowledged", changes)
 	}
-	judgeParties(&j, r)
+	judgeParties(&j, r, sh)
+	j.Delivery.summarize()
 	for _, e := range r.Exits {
 		j.add(AProcessExited, "", "%s", e)
 	}
@@ -406,7 +429,7 @@ func Judge(r Records) Judgement {
 	return j
 }
 
-func judgeSession(j *Judgement, s Session, h []HistEvent) {
+func judgeSession(j *Judgement, s Session, h []HistEvent, sh shadows) {
 	judgePositions(j, s, h)
 	j.EventsChecked += int64(len(s.Received))
 	if len(s.Received) == 0 {
@@ -414,18 +437,29 @@ func judgeSession(j *Judgement, s Session, h []HistEvent) {
 		return
 	}
 	bad := false
+	rewound := make(map[int]int64, len(s.Rewinds))
+	for _, rw := range s.Rewinds {
+		rewound[rw.At] = rw.To // of two at one point (the first connection carried nothing), the later
+	}
+	j.Rewinds += len(s.Rewinds)
 	for i, ev := range s.Received {
 		if ev.Seq < 1 || ev.Seq > int64(len(h)) {
 			j.add(AMismatch, s.Order, "watcher %d received seq %d %s; history: %s", s.Watcher, ev.Seq, ev.Status, histString(h))
 			bad = true
-		} else if d := HistEvent(ev).differs(h[ev.Seq-1]); d != "" {
+		} else if d := ev.HistEvent.differs(h[ev.Seq-1]); d != "" {
 			j.add(AMismatch, s.Order, "watcher %d received seq %d with %s; history: %s", s.Watcher, ev.Seq, d, histString(h))
 			bad = true
+		}
+		if j.Delivery.late(ev.Arrival, sh) {
+			j.addLate(ev.Arrival, s.Order, fmt.Sprintf("watcher %d", s.Watcher), fmt.Sprintf("seq %d", ev.Seq))
 		}
 		if i == 0 {
 			continue
 		}
 		prev := s.Received[i-1].Seq
+		if to, ok := rewound[i]; ok {
+			prev = to
+		}
 		switch {
 		case ev.Seq == prev+1:
 		case i == 1 && ev.Seq > prev && opensFresh(s, h):
@@ -548,7 +582,7 @@ func recvString(r []Received) string {
 			b.WriteString("…")
 			break
 		}
-		fmt.Fprintf(&b, "%d:%s", e.Seq, HistEvent(e).what())
+		fmt.Fprintf(&b, "%d:%s", e.Seq, e.what())
 	}
 	b.WriteByte(']')
 	return b.String()

@@ -59,7 +59,7 @@ func records() Records {
 	recv := func(id string, from int) []Received {
 		var out []Received
 		for _, ev := range hist[id][from-1:] {
-			out = append(out, Received(ev))
+			out = append(out, Received{HistEvent: ev, Arrival: Arrival{Due: ev.At, Wait: 20 * time.Millisecond}})
 		}
 		return out
 	}
@@ -89,7 +89,7 @@ func partySessions(hist map[string][]HistEvent) []PartySession {
 			e := partyLogOrder[pos-1]
 			h := hist[e.order][e.seq-1]
 			h.Seq = e.seq
-			out = append(out, PartyEvent{Pos: pos, Order: e.order, HistEvent: h})
+			out = append(out, PartyEvent{Pos: pos, Order: e.order, HistEvent: h, Arrival: Arrival{Due: h.At, Wait: 30 * time.Millisecond}})
 		}
 		return out
 	}
@@ -110,11 +110,11 @@ func courierSessions(hist map[string][]HistEvent) []PartySession {
 	away := c[3]
 	away.Courier, away.Note, away.Actor = "", "", ""
 	return []PartySession{
-		{Watcher: 11, Party: "courier:c-1", Snapshot: &PartySnap{Pos: 0}, Events: []PartyEvent{{1, "c", c[2]}, {2, "c", away}}},
-		{Watcher: 12, Party: "courier:c-2", Snapshot: &PartySnap{Pos: 0}, Events: []PartyEvent{{1, "c", c[3]}, {2, "c", c[4]}},
+		{Watcher: 11, Party: "courier:c-1", Snapshot: &PartySnap{Pos: 0}, Events: []PartyEvent{{1, "c", c[2], Arrival{}}, {2, "c", away, Arrival{}}}},
+		{Watcher: 12, Party: "courier:c-2", Snapshot: &PartySnap{Pos: 0}, Events: []PartyEvent{{1, "c", c[3], Arrival{}}, {2, "c", c[4], Arrival{}}},
 			Positions: []Position{{After: 5, Order: "c", Courier: "c-2"}}},
 		{Watcher: 13, Party: "courier:c-2", Snapshot: &PartySnap{Pos: 1, Orders: []SnapOrder{{Order: "c", Seq: 4, Status: "confirmed"}}},
-			Events: []PartyEvent{{2, "c", c[4]}}},
+			Events: []PartyEvent{{2, "c", c[4], Arrival{}}}},
 	}
 }
 
@@ -252,7 +252,7 @@ func TestJudge_CourierPartyCases(t *testing.T) {
 			r.Parties[3].Events[1].Note = r.Histories["c"][3].Note
 		}, APartyMismatch},
 		{"a courier shown its order's next event after it was taken", func(r *Records) {
-			r.Parties[3].Events = append(r.Parties[3].Events, PartyEvent{3, "c", r.Histories["c"][4]})
+			r.Parties[3].Events = append(r.Parties[3].Events, PartyEvent{3, "c", r.Histories["c"][4], Arrival{}})
 		}, APartyMismatch},
 		{"a courier never told its order was taken", func(r *Records) {
 			r.Parties[3].Events = r.Parties[3].Events[:1]
@@ -294,8 +294,8 @@ func TestJudge_ACourierGetsItsOrderBack(t *testing.T) {
 	away := d[3]
 	away.Courier, away.Note, away.Actor = "", "", ""
 	// c-1's log: c seq 3, c seq 4 (taken), d seq 3, d seq 4 (taken), d seq 6, 7, 8.
-	log := []PartyEvent{{1, "c", r.Histories["c"][2]}, {2, "c", r.Parties[3].Events[1].HistEvent},
-		{3, "d", d[2]}, {4, "d", away}, {5, "d", d[5]}, {6, "d", d[6]}, {7, "d", d[7]}}
+	log := []PartyEvent{{1, "c", r.Histories["c"][2], Arrival{}}, {2, "c", r.Parties[3].Events[1].HistEvent, Arrival{}},
+		{3, "d", d[2], Arrival{}}, {4, "d", away, Arrival{}}, {5, "d", d[5], Arrival{}}, {6, "d", d[6], Arrival{}}, {7, "d", d[7], Arrival{}}}
 	r.Parties[3].Events = log
 	// Watcher 14 opens at position 4, when d is c-3's: d comes back with its assignment at seq 6.
 	r.Parties = append(r.Parties, PartySession{Watcher: 14, Party: "courier:c-1", Snapshot: &PartySnap{Pos: 4}, Events: log[4:]})
@@ -305,7 +305,7 @@ func TestJudge_ACourierGetsItsOrderBack(t *testing.T) {
 	checkDamagesOf(t, r.clone, []damage{
 		{"shown the events while the order was another's", func(r *Records) {
 			s := &r.Parties[len(r.Parties)-1]
-			s.Events = append([]PartyEvent{{5, "d", d[4]}}, s.Events...) // seq 5, ready, while c-3's
+			s.Events = append([]PartyEvent{{5, "d", d[4], Arrival{}}}, s.Events...) // seq 5, ready, while c-3's
 		}, APartyMismatch},
 		{"a snapshot that holds the order while it is another's", func(r *Records) {
 			r.Parties[len(r.Parties)-1].Snapshot.Orders = []SnapOrder{{Order: "d", Seq: 4, Status: "confirmed"}}
@@ -414,7 +414,7 @@ func TestJudge_Cases(t *testing.T) {
 			r.Sessions[1].Received[0].At = r.Sessions[1].Received[0].At.Add(time.Microsecond)
 		}, AMismatch},
 		{"a received seq past the history", func(r *Records) {
-			r.Sessions[2].Received = append(r.Sessions[2].Received, Received{Seq: 4, Status: "delivered"})
+			r.Sessions[2].Received = append(r.Sessions[2].Received, Received{HistEvent: HistEvent{Seq: 4, Status: "delivered"}})
 		}, AMismatch},
 		{"a watcher with no events", func(r *Records) { r.Sessions[2].Received = nil }, ANoEvents},
 		{"an attempt committed twice", func(r *Records) {
@@ -532,4 +532,35 @@ func TestJudge_PartySnapshotBeyondTheBacklog(t *testing.T) {
 	if j := Judge(r); j.Anomalies[APartySnapshot] == 0 {
 		t.Errorf("a snapshot beyond the backlog without an active order: the judge found %v %v", j.Anomalies, j.Examples)
 	}
+}
+
+// TestJudge_Rewinds: a watcher that resumes from an earlier seq than its last must get every
+// event after that seq again, once and in order; one that resumes where it was instead, or
+// from another seq, has a gap.
+func TestJudge_Rewinds(t *testing.T) {
+	rewound := func() Records {
+		r := records()
+		s := &r.Sessions[0] // order a, seqs 1…5
+		rs := s.Received
+		s.Received = slices.Concat(rs[:3], rs[1:]) // 1 2 3, then 2 3 4 5 from seq 1
+		s.Rewinds = []Rewind{{At: 3, To: 4}, {At: 3, To: 1}}
+		return r
+	}
+	if j := Judge(rewound()); j.Total() != 0 || j.Rewinds != 2 {
+		t.Fatalf("a rewound watcher: %v %v, %d rewinds", j.Anomalies, j.Examples, j.Rewinds)
+	}
+	checkDamagesOf(t, rewound, []damage{
+		{"the resume went on from the last event instead", func(r *Records) {
+			s := &r.Sessions[0]
+			s.Received = slices.Concat(s.Received[:3], s.Received[5:])
+		}, AGap},
+		{"the replay skipped an event", func(r *Records) {
+			s := &r.Sessions[0]
+			s.Received = slices.Delete(slices.Clone(s.Received), 3, 4)
+		}, AGap},
+		{"the replay gave an event twice", func(r *Records) {
+			s := &r.Sessions[0]
+			s.Received = slices.Insert(slices.Clone(s.Received), 4, s.Received[4])
+		}, ADuplicate},
+	})
 }

@@ -98,13 +98,13 @@ func (w *partyWatcher) last() int64 {
 // stream opens one connection, resuming after last, and records what it carries until it ends;
 // it returns the HTTP status (0 when none came) and why the stream ended.
 func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
-	resp, done, err := w.p.openStream(ctx, w.r, w.idx, &w.watchFaults, api.PartyStreamPath(w.party.party), w.party.token, last)
+	st, err := w.p.openStream(ctx, w.r, w.idx, &w.watchFaults, api.PartyStreamPath(w.party.party), w.party.token, last)
 	if err != nil {
 		return 0, err
 	}
-	defer done()
-	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, answerError(resp)
+	defer st.done()
+	if st.StatusCode != http.StatusOK {
+		return st.StatusCode, answerError(st.Response)
 	}
 	// Every answered connection is a session, even one that carries nothing (a store away
 	// answers with only a retry: line): what it resumed from is on record.
@@ -112,7 +112,7 @@ func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
 	w.sessions = append(w.sessions, PartySession{Watcher: w.idx, Party: w.party.party.Key(), Resumed: last})
 	s := &w.sessions[len(w.sessions)-1] // only this goroutine appends, and takes s anew when it does
 	w.mu.Unlock()
-	sr := newSSEReader(resp.Body)
+	sr := newSSEReader(st.Body)
 	for {
 		ev, err := sr.Next()
 		if err != nil {
@@ -147,6 +147,7 @@ func (w *partyWatcher) stream(ctx context.Context, last int64) (int, error) {
 			w.knowSnapshot(s.Snapshot)
 		default:
 			e := parsePartyEvent(ev, pos, perr)
+			e.Arrival = st.arrival(e.At, &w.watchFaults)
 			s.Events = append(s.Events, e)
 			if w.seqs == nil {
 				w.seqs = map[string]int64{} // events before any snapshot: the judge says so

@@ -21,6 +21,7 @@ type PartyEvent struct {
 	Pos       int64  `json:"pos"`
 	Order     string `json:"order"`
 	HistEvent        // the order's event, as the stream gave it
+	Arrival          // when it came, judged for lateness
 }
 
 // SnapOrder is one order of a party snapshot: its version then, and its status.
@@ -200,7 +201,7 @@ func seenBy(party string, e HistEvent) HistEvent {
 }
 
 // judgeParties judges every party watcher's sessions.
-func judgeParties(j *Judgement, r Records) {
+func judgeParties(j *Judgement, r Records, sh shadows) {
 	if len(r.Parties) == 0 {
 		return
 	}
@@ -265,14 +266,14 @@ func judgeParties(j *Judgement, r Records) {
 	slices.Sort(ids)
 	j.Party.Watchers = len(ids)
 	for _, id := range ids {
-		judgePartyWatcher(j, byWatcher[id], l, r.Histories, backlog)
+		judgePartyWatcher(j, byWatcher[id], l, r.Histories, backlog, sh)
 	}
 }
 
 // judgePartyWatcher follows one watcher through its sessions: the ids after a snapshot or a
 // resume run on by one, each order's seqs run on by one from the snapshot's (or from 1 for an
 // order the snapshot did not hold), and the watcher ends on the last position of the log.
-func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[string][]HistEvent, backlog int64) {
+func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[string][]HistEvent, backlog int64, sh shadows) {
 	w, party := ss[0].Watcher, ss[0].Party
 	var last int64
 	opened, bad := false, false
@@ -307,6 +308,9 @@ func judgePartyWatcher(j *Judgement, ss []PartySession, l partyLog, hist map[str
 		}
 		for _, ev := range s.Events {
 			j.Party.Events++
+			if j.Delivery.late(ev.Arrival, sh) {
+				j.addLate(ev.Arrival, ev.Order, fmt.Sprintf("party watcher %d of %s", w, party), fmt.Sprintf("%s position %d (seq %d)", party, ev.Pos, ev.Seq))
+			}
 			switch {
 			case ev.Pos == last+1:
 			case ev.Pos == last:

@@ -99,8 +99,19 @@ func (p *phase) endpoints() []string {
 }
 
 func (p *phase) endpoint(r *mrand.Rand) string {
+	ep, _ := p.pickEndpoint(r)
+	return ep
+}
+
+// pickEndpoint picks a random endpoint, as endpoint does, and names the node behind it,
+// numbered from 1; 0 for nginx, which may send a request to any.
+func (p *phase) pickEndpoint(r *mrand.Rand) (string, int) {
 	eps := p.endpoints()
-	return eps[r.IntN(len(eps))]
+	i := r.IntN(len(eps))
+	if i < len(p.nodes) {
+		return eps[i], p.nodes[i].idx + 1
+	}
+	return eps[i], 0
 }
 
 // leakHold is how long a vanished watcher's connection stays open, unread, before it is closed
@@ -415,6 +426,9 @@ func runPhase(ctx context.Context, cfg Config, pc PhaseConfig, out io.Writer) (r
 		return nil, err
 	}
 	recs.Unwell = unwell
+	p.rec.mu.Lock()
+	recs.Disturbed = disturbed(p.rec.done)
+	p.rec.mu.Unlock()
 	rep.Duration = time.Since(p.start).Round(time.Second).String()
 	rep.Judgement = Judge(recs)
 	rep.records = recs

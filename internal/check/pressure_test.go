@@ -55,13 +55,13 @@ func TestAStuckWatcherBacksUpIntoTheServer(t *testing.T) {
 	}()
 
 	p := &phase{world: world{nodes: []*node{{url: "http://" + ln.Addr().String()}}}}
-	resp, done, err := p.openStream(t.Context(), rand.New(rand.NewPCG(1, 2)), 0, &watchFaults{}, "/v1/orders/o/stream", "", 0)
+	st, err := p.openStream(t.Context(), rand.New(rand.NewPCG(1, 2)), 0, &watchFaults{}, "/v1/orders/o/stream", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer done()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("HTTP %d", resp.StatusCode)
+	defer st.done()
+	if st.StatusCode != http.StatusOK {
+		t.Fatalf("HTTP %d", st.StatusCode)
 	}
 	// The watcher reads nothing more, as a paused or vanished one.
 	if n := <-pushed; n < 0 || n > 256<<10 {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 )
 
 // A corruption damages a copy of a run's records in one way the judge must catch. The unit
@@ -38,6 +39,19 @@ var corruptions = []corruption{
 			i = slices.IndexFunc(s.Received, func(e Received) bool { return e.Kind == KindCourier })
 			return i >= 0
 		}, func(s *Session) { s.Received[i].Courier += "-self-test" })
+	}},
+	{"deliver an event late at a quiet moment", ALate, func(r *Records) bool {
+		i := 0
+		return withSessionWhere(r, 1, func(s Session) bool {
+			i = slices.IndexFunc(s.Received, func(e Received) bool { return !e.Due.IsZero() })
+			return i >= 0
+		}, func(s *Session) {
+			a := &s.Received[i].Arrival
+			a.Wait, a.Excused = lateBound+time.Second, false
+			if all := newShadows(r.Disturbed).of(a.Node); len(all) > 0 && overlaps(all, a.Due, a.Due.Add(a.Wait)) {
+				a.Due = all[len(all)-1].To.Add(time.Second) // after the last fault's shadow
+			}
+		})
 	}},
 	{"give a position an id", ALocationID, func(r *Records) bool {
 		return withSessionWhere(r, 1, hasPositions, func(s *Session) { s.Positions = positionsWith(s, func(p *Position) { p.SetsID = true }) })

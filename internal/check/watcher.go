@@ -102,6 +102,9 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 				return
 			}
 		}
+		if try > 0 && !haveFinal && w.r.IntN(8) == 0 {
+			w.rewind(s)
+		}
 		last := w.last()
 		code, events, err := w.stream(ctx, o.id, last, s, &haveFinal)
 		switch {
@@ -133,6 +136,19 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 	}
 }
 
+// rewind makes the watcher's next resume start from a random earlier seq than the last it has,
+// as a second tab of the page or one restored from an old save does: every event after that seq
+// must come again, once and in order, however far back it is.
+func (w *watcher) rewind(s *Session) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastSeq < 2 {
+		return
+	}
+	w.lastSeq = 1 + w.r.Int64N(w.lastSeq-1)
+	s.Rewinds = append(s.Rewinds, Rewind{At: len(s.Received), To: w.lastSeq})
+}
+
 func (w *watcher) last() int64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -147,15 +163,15 @@ func (w *watcher) wasFinalAt(seq int64, s *Session) bool {
 // stream opens one connection and reads it until it ends; it returns the HTTP status (0 when
 // none came), how many status events it carried, and why the stream ended.
 func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session, haveFinal *bool) (code, events int, err error) {
-	resp, done, err := w.p.openStream(ctx, w.r, w.idx, &w.watchFaults, "/v1/orders/"+url.PathEscape(id)+"/stream", "", last)
+	st, err := w.p.openStream(ctx, w.r, w.idx, &w.watchFaults, "/v1/orders/"+url.PathEscape(id)+"/stream", "", last)
 	if err != nil {
 		return 0, 0, err
 	}
-	defer done()
-	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, 0, answerError(resp)
+	defer st.done()
+	if st.StatusCode != http.StatusOK {
+		return st.StatusCode, 0, answerError(st.Response)
 	}
-	sr := newSSEReader(resp.Body)
+	sr := newSSEReader(st.Body)
 	for {
 		ev, err := sr.Next()
 		if err != nil {
@@ -178,7 +194,7 @@ func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session,
 		if err := json.Unmarshal([]byte(ev.Data), &d); err != nil {
 			rec.Status = "UNPARSEABLE: " + ev.Data
 		} else {
-			rec = Received(d.hist())
+			rec = Received{HistEvent: d.hist(), Arrival: st.arrival(d.At, &w.watchFaults)}
 			if ev.ID != strconv.FormatInt(d.Seq, 10) || d.OrderID != id || api.EventName(ordercast.Event{Kind: ordercast.EventKind(d.Kind)}) != ev.Type {
 				rec.Status = fmt.Sprintf("BAD-ID id=%q order=%q event=%s kind=%q status=%s", ev.ID, d.OrderID, ev.Type, d.Kind, d.Status)
 			}
@@ -268,21 +284,31 @@ func answerError(resp *http.Response) error {
 	return &apiError{status: resp.StatusCode, code: errorCode(b)}
 }
 
+// streamConn is one answered stream connection: the response, with its head read; the node that
+// answers it (numbered from 1; 0 when through nginx, which may pick any); and when its answer
+// came, which is when the events it carries from before were due (Arrival).
+type streamConn struct {
+	*http.Response
+	node   int
+	opened time.Time
+	done   func() // closes the connection, or leaves it open, unread, when the watcher vanished
+}
+
 // openStream connects to a random endpoint from the local address of watcher idx over a raw
 // HTTP/1.1 connection, asks for the SSE stream at path (with the bearer token when one is given,
-// and Last-Event-ID when last > 0) and reads the response head. done closes the connection, or
-// leaves it open, unread, when the watcher vanished (the fault). The body is read through f, so
+// and Last-Event-ID when last > 0) and reads the response head. The body is read through f, so
 // the watcher faults act on it, with an idle deadline refreshed by every read.
-func (p *phase) openStream(ctx context.Context, r *rand.Rand, idx int, f *watchFaults, path, token string, last int64) (resp *http.Response, done func(), err error) {
-	u, err := url.Parse(p.endpoint(r))
+func (p *phase) openStream(ctx context.Context, r *rand.Rand, idx int, f *watchFaults, path, token string, last int64) (*streamConn, error) {
+	ep, node := p.pickEndpoint(r)
+	u, err := url.Parse(ep)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	d := net.Dialer{Timeout: 2 * time.Second, Control: smallReceiver,
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+idx%50))}}
 	conn, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	release := func() {
@@ -311,13 +337,13 @@ func (p *phase) openStream(ctx context.Context, r *rand.Rand, idx int, f *watchF
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := io.WriteString(conn, req); err != nil {
 		release()
-		return nil, nil, err
+		return nil, err
 	}
-	resp, err = http.ReadResponse(bufio.NewReaderSize(&pacedConn{Conn: conn, f: f}, 4096), nil)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(&pacedConn{Conn: conn, f: f}, 4096), nil)
 	if err != nil {
 		release()
-		return nil, nil, err
+		return nil, err
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
-	return resp, func() { resp.Body.Close(); release() }, nil
+	return &streamConn{Response: resp, node: node, opened: time.Now(), done: func() { resp.Body.Close(); release() }}, nil
 }
