@@ -172,7 +172,16 @@ func (s *Server) streamEnd(r *http.Request) func(stream.End) {
 // lastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
 // parameter for clients that cannot set headers (see parseLastEventID).
 func lastEventID(r *http.Request) (last int64, resume bool, err error) {
-	v := r.Header.Get(api.HeaderLastEventID)
+	vs := r.Header.Values(api.HeaderLastEventID)
+	if len(vs) > 1 {
+		// One id, one field: of two, which was meant? (RFC 9110 §5.3: a field that is no list
+		// must not be sent twice.)
+		return 0, false, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be sent once")
+	}
+	v := ""
+	if len(vs) == 1 {
+		v = vs[0]
+	}
 	if v == "" {
 		v = r.URL.Query().Get(api.ParamLastEventID)
 	}

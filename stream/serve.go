@@ -24,6 +24,7 @@ import (
 func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end func(End)) {
 	if wt.ended {
 		wt.Close()
+		w.Header().Set("Cache-Control", "no-store") // a 204 is cacheable by default (RFC 9111 §4.2.2)
 		w.WriteHeader(http.StatusNoContent)
 		end(End{})
 		return
@@ -54,7 +55,9 @@ func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end
 // client to come back (server: a store that is away, a node at its limits).
 func SetSSEHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
+	// Nothing of a stream may be kept (it is one watcher's, as its token says), nor changed on
+	// the way: a proxy that compresses or rewrites a response holds it back to do so.
+	h.Set("Cache-Control", "no-store, no-transform")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
 }
 
@@ -285,11 +288,13 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 // LongPoll waits, on the calling goroutine, until the watched order's version is past after, the
 // order has ended, wait passes, or the node drains, and returns the order to answer with; it owns
 // wt and closes it. It never polls the store on a timer: a change wakes it through the hub. An
-// error is for the caller to answer; when the client left, it returns ctx's error.
+// error is for the caller to answer; when the client left, it returns ctx's error. A version
+// after ahead of the order's is answered at once: it is not from this order's history (a
+// database since reset, another order's), and no commit would ever pass it in time.
 func (e *Engine) LongPoll(ctx context.Context, w http.ResponseWriter, wt *Watch, after int64, wait time.Duration) (ordercast.Order, error) {
 	defer wt.Close()
 	o := wt.order
-	if o.Version > after || o.Status.Terminal() || wait == 0 || e.Draining() {
+	if o.Version != after || o.Status.Terminal() || wait == 0 || e.Draining() {
 		return o, nil
 	}
 	// The server-wide WriteTimeout is shorter than the longest wait: move this response's
