@@ -160,13 +160,23 @@ func (e *Engine) ServeWebSocket(w http.ResponseWriter, r *http.Request, wt *Watc
 	// 1008, our revocation's code, and then waits 15 s for its own goroutine
 	// (coder/websocket#429), the stream open and counted all the while.
 	ctx, cancel := context.WithCancelCause(r.Context())
+	// The writes have a context of their own, which a data message does not end: coder/websocket
+	// closes the connection under a write whose context ends, and a message that came during a
+	// write then dropped the socket before the 1003 that answers it could be sent. A client gone
+	// ends the writes too.
+	writeCtx, stopWrites := context.WithCancel(r.Context())
+	defer stopWrites()
 	reading := make(chan struct{})
 	go func() {
 		defer close(reading)
-		cancel(readControlFrames(ctx, c))
+		err := readControlFrames(ctx, c)
+		if !errors.Is(err, errClientData) {
+			stopWrites()
+		}
+		cancel(err)
 	}()
 	st := &watcher{}
-	st.init(e, &wsTransport{ctx: ctx, conn: c, timeout: e.cfg.WriteTimeout}, messageFraming{}, wt, end)
+	st.init(e, &wsTransport{ctx: writeCtx, conn: c, timeout: e.cfg.WriteTimeout}, messageFraming{}, wt, end)
 	e.run(ctx, st, true)
 	<-reading // run closed the connection, which ends the read
 }
