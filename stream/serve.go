@@ -24,7 +24,9 @@ import (
 func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end func(End)) {
 	if wt.ended {
 		wt.Close()
-		w.Header().Set("Cache-Control", "no-store") // a 204 is cacheable by default (RFC 9111 §4.2.2)
+		// A 204 is cacheable by default (RFC 9111 §4.2.2); no-cache, not no-store, as the
+		// streams (SetSSEHeaders).
+		w.Header().Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusNoContent)
 		end(End{})
 		return
@@ -55,9 +57,12 @@ func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end
 // client to come back (server: a store that is away, a node at its limits).
 func SetSSEHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream")
-	// Nothing of a stream may be kept (it is one watcher's, as its token says), nor changed on
-	// the way: a proxy that compresses or rewrites a response holds it back to do so.
-	h.Set("Cache-Control", "no-store, no-transform")
+	// Never answered from a cache, nor changed on the way: a proxy that compresses or rewrites
+	// a response holds it back to do so. Not no-store: a page whose script got a no-store
+	// response is never kept in the browser's back/forward cache (Chromium's
+	// JsNetworkRequestReceivedCacheControlNoStoreResource), and the pages are kept there so
+	// that Back shows them at once, their streams resumed.
+	h.Set("Cache-Control", "no-cache, no-transform")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
 }
 
