@@ -52,6 +52,7 @@ type Server struct {
 	clients clientTable // per-client write rates and stream counts
 
 	ln        net.Listener
+	starting  *startingServer // answers on ln between ServeStarting and Open
 	http      *http.Server
 	metrics   *metricsServer // nil when /metrics is served on Addr
 	tlsConfig *tls.Config    // nil without TLS
@@ -116,6 +117,7 @@ func (s *Server) Unlisten() error {
 	if s.ln == nil || s.http != nil {
 		return nil
 	}
+	s.stopStarting()
 	err := errors.Join(s.ln.Close(), s.metrics.close())
 	s.ln, s.metrics = nil, nil
 	return err
@@ -162,10 +164,12 @@ func (s *Server) Open() error {
 	}
 	if err := s.engine.Open(); err != nil {
 		s.cancel()
+		s.stopStarting()
 		err = errors.Join(err, ln.Close(), s.metrics.close())
 		s.http, s.ln, s.metrics = nil, nil, nil
 		return err
 	}
+	s.stopStarting()
 	s.metrics.serve()
 	s.serveErr = make(chan error, 1)
 	go func() {

@@ -244,6 +244,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := srv.Listen(); err != nil {
 		return errors.Join(err, m.Close())
 	}
+	// The port answers while the store opens (server.ServeStarting): alive, not ready, every
+	// request asked to come back, instead of connections that nothing answers.
+	if err := srv.ServeStarting(); err != nil {
+		return errors.Join(err, srv.Unlisten(), m.Close())
+	}
 	if err := m.openStore(ctx); err != nil {
 		return errors.Join(err, srv.Unlisten(), m.Close())
 	}
