@@ -101,6 +101,10 @@ func TestDatabaseAway_503(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "the database is") {
 		t.Fatalf("readyz while the database is away: %d %s, want 503 saying why", resp.StatusCode, body)
 	}
+	// An alert has a gauge to watch: the store is down, until it is back.
+	if up := metric(t, n.url, "ordercast_store_up"); up != 0 {
+		t.Errorf("ordercast_store_up while the database is away = %v, want 0", up)
+	}
 	if got := strings.Count(n.stderr.String(), "database unavailable;"); got != 1 {
 		t.Errorf("outage logged %d times, want once:\n%s", got, n.stderr.String())
 	}
@@ -111,6 +115,11 @@ func TestDatabaseAway_503(t *testing.T) {
 	setConnections(t, db, true)
 	waitReady(t, n.url)
 	createOrder(t, n.url, "away-2")
+	for _, name := range []string{"ordercast_store_up", "ordercast_pg_listener_up"} {
+		if up := metric(t, n.url, name); up != 1 {
+			t.Errorf("%s once the database is back = %v, want 1", name, up)
+		}
+	}
 	if !strings.Contains(n.stderr.String(), "database available again") {
 		t.Errorf("the end of the outage was not logged:\n%s", n.stderr.String())
 	}
