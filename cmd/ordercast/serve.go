@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -323,6 +326,11 @@ func (m *Main) Close() error {
 
 // Serve opens the service, runs it until ctx ends (a signal), then shuts it down gracefully.
 func (m *Main) Serve(ctx context.Context) error {
+	// SIGHUP, which ended the process at once (no drain), is what a certificate's renewal hook
+	// (certbot's deploy hook, a reload of the systemd unit) sends: it reloads --tls-cert.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := m.Open(ctx); err != nil {
 		return err
 	}
@@ -334,13 +342,32 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.Demo {
 		fmt.Fprintf(m.stdout, "demo mode: orders are being simulated; open %s/ to watch them\n", m.Server.URL())
 	}
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			m.reloadCertificate()
+		}
+	}
 	m.Logger.Info("shutting down", "shutdown_delay", m.HTTP.ShutdownDelay, "drain", m.HTTP.DrainWindow)
 	if err := m.Close(); err != nil {
 		return err
 	}
 	m.Logger.Info("stopped")
 	return nil
+}
+
+// reloadCertificate reads --tls-cert and --tls-key again (SIGHUP) and says what came of it; a
+// pair that does not load leaves the one in use.
+func (m *Main) reloadCertificate() {
+	switch reloaded, err := m.Server.ReloadCertificate(); {
+	case err != nil:
+		m.Logger.Error("SIGHUP: the TLS certificate did not reload; the one in use stays", "err", err)
+	case reloaded:
+		m.Logger.Info("SIGHUP: TLS certificate reloaded; new connections get it", "cert", m.HTTP.TLSCertFile)
+	default:
+		m.Logger.Info("SIGHUP: nothing to reload (no --tls-cert); ignored")
+	}
 }
 
 // checkAddr accepts a listen address: host:port, where the host may be empty and the port is a
