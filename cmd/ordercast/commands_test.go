@@ -143,6 +143,10 @@ func TestDemoListensOnLoopback(t *testing.T) {
 		{"demo on ::1", []string{"--demo", "--addr", "[::1]:9093"}, "", "[::1]:9093", true},
 		{"serve default", []string{"--secret", testSecret}, "", ":8080", false},
 		{"serve on loopback", []string{"--secret", testSecret, "--addr", "127.0.0.1:8080"}, "", "127.0.0.1:8080", false},
+		// A container's demo: every interface of its own, published on the host's loopback.
+		{"demo in a container", []string{"--demo", "--loopback-names-only"}, ":8080", ":8080", true},
+		{"demo on loopback, any name", []string{"--demo", "--loopback-names-only=false"}, "", "127.0.0.1:8080", false},
+		{"serve, this machine's names only", []string{"--secret", testSecret, "--loopback-names-only"}, "", ":8080", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.env != "" {
