@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -155,7 +156,14 @@ func (s *Server) streamEnd(r *http.Request) func(stream.End) {
 		if e.Err != nil {
 			attrs = append(attrs, slog.String("err", e.Err.Error()))
 			if e.Reason == stream.ReasonStoreError {
-				s.Logger.Error("stream catch-up failed", "request_id", id, "path", path, "err", e.Err)
+				// The client resumes from its Last-Event-ID, here or elsewhere: nothing is lost.
+				// An outage (the store away, which its own line reports once) is no error of
+				// this stream's; anything else is.
+				level := slog.LevelError
+				if ordercast.ErrorCode(e.Err) == ordercast.EUnavailable {
+					level = slog.LevelWarn
+				}
+				s.Logger.Log(context.Background(), level, "stream catch-up failed", "request_id", id, "path", path, "err", e.Err)
 			}
 		}
 		var bypassed int64

@@ -213,6 +213,14 @@ func (m *Main) validate() error {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if m.LogFormat == "json" {
+		// A duration in seconds, as Prometheus and most log pipelines count time, not slog's
+		// bare nanoseconds, which read as a count of nothing in particular.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+			}
+			return a
+		}
 		m.Logger = slog.New(slog.NewJSONHandler(m.stderr, opts))
 	} else {
 		m.Logger = slog.New(slog.NewTextHandler(m.stderr, opts))
@@ -339,6 +347,12 @@ func (m *Main) Serve(ctx context.Context) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	if err := m.Open(ctx); err != nil {
+		if ctx.Err() != nil && m.Logger != nil {
+			// Stopped while it waited for its database (--db-wait): what was asked, not a
+			// failure (systemd would mark the unit failed).
+			m.Logger.Info("stopped while starting", "err", err)
+			return nil
+		}
 		return err
 	}
 	fmt.Fprintf(m.stdout, "ordercast is serving on %s\n", m.Server.URL())

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 // setConnections allows or refuses new connections to the database of dbURL, and with refuse
@@ -146,4 +148,26 @@ func TestDatabaseAway_NodeStartsAndWaits(t *testing.T) {
 	setConnections(t, db, true)
 	n.awaitServing(t, urls)
 	createOrder(t, n.url, "late-1")
+}
+
+// TestDatabaseAway_StoppedWhileWaiting: a node stopped (SIGTERM) while it waits for its database
+// at start exits 0, as asked, not 1 ("context canceled"), which marks a systemd unit failed.
+func TestDatabaseAway_StoppedWhileWaiting(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	setConnections(t, db, false)
+	n, _ := launchNode(t, db, "ORDERCAST_DB_WAIT=1m")
+	testutil.WaitFor(t, "the node to wait for its database", func() bool {
+		return strings.Contains(n.stderr.String(), "database unavailable at start")
+	})
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting 10 s after SIGTERM")
+	}
+	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM while waiting, want 0:\n%s", code, n.stderr.String())
+	}
 }
