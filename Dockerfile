@@ -11,7 +11,9 @@
 #
 # The secret is required (-e ORDERCAST_SECRET=… works too). The demo runs without one, on a
 # database it names itself; its console hands out an admin token, so publish it on the host's
-# loopback only: docker run -p 127.0.0.1:8080:8080 ordercast serve --demo --db /data/demo.db
+# loopback only, and let it answer only this machine's names (it listens on every interface of
+# the container, where the DNS-rebinding check is off by default):
+#   docker run -p 127.0.0.1:8080:8080 ordercast serve --demo --loopback-names-only --db /data/demo.db
 #
 # See docs/deploy.md ("Docker").
 

@@ -22,10 +22,12 @@ const (
 	EInvalidLocation   = "invalid_location"
 	EInvalidTransition = "invalid_transition"
 	EVersionConflict   = "version_conflict"
-	EOrderExists       = "order_exists"
-	EUnauthenticated   = "unauthenticated"
-	EForbidden         = "forbidden"
-	ERateLimited       = "rate_limited"
+	// EPreconditionFailed: a change sent with If-Match found the order at another version.
+	EPreconditionFailed = "precondition_failed"
+	EOrderExists        = "order_exists"
+	EUnauthenticated    = "unauthenticated"
+	EForbidden          = "forbidden"
+	ERateLimited        = "rate_limited"
 	// ETooManyAssignments: the order's history is full (MaxOrderVersion): it takes no further
 	// courier change, though its status still moves.
 	ETooManyAssignments = "too_many_assignments"

@@ -18,7 +18,7 @@ var codes = []string{
 	ordercast.ETooManyStreams, ordercast.EUnavailable, ordercast.ETooManyPositions,
 	ordercast.ETooManyChanges, ordercast.EInvalidLocation, ordercast.EIdempotencyKeyReused,
 	ordercast.EIdempotencyKeyInUse, ordercast.EMethodNotAllowed, ordercast.EUpgradeRequired,
-	ordercast.EMisdirected, ordercast.ETooManyAssignments,
+	ordercast.EMisdirected, ordercast.ETooManyAssignments, ordercast.EPreconditionFailed,
 }
 
 // TestCodeStatusTableBothWays proves the one table reads both ways: every code has its README
@@ -33,7 +33,7 @@ func TestCodeStatusTableBothWays(t *testing.T) {
 		ordercast.EUnavailable: 503, ordercast.EInternal: 500, ordercast.ETooManyPositions: 413,
 		ordercast.ETooManyChanges: 413, ordercast.EInvalidLocation: 422, ordercast.EIdempotencyKeyReused: 422,
 		ordercast.EIdempotencyKeyInUse: 409, ordercast.EMethodNotAllowed: 405, ordercast.EUpgradeRequired: 426,
-		ordercast.EMisdirected: 421, ordercast.ETooManyAssignments: 409,
+		ordercast.EMisdirected: 421, ordercast.ETooManyAssignments: 409, ordercast.EPreconditionFailed: 412,
 	}
 	for _, code := range codes {
 		st := api.HTTPStatus(code)

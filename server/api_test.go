@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -153,5 +154,29 @@ func TestParseLastEventID(t *testing.T) {
 		if _, _, err := server.ParseLastEventID(in); ordercast.ErrorCode(err) != ordercast.EMalformed {
 			t.Errorf("ParseLastEventID(%q) = %v, want %s", in, err, ordercast.EMalformed)
 		}
+	}
+}
+
+// TestLastEventIDSentTwiceIsRefused: two Last-Event-ID fields name no one resume point.
+func TestLastEventIDSentTwiceIsRefused(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", "confirmed")
+	req, err := http.NewRequest("GET", base+"/v1/orders/o-1/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Add("Last-Event-ID", "1")
+	req.Header.Add("Last-Event-ID", "2")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), "sent once") {
+		t.Fatalf("%d %s, want 400 saying Last-Event-ID must be sent once", resp.StatusCode, b)
 	}
 }

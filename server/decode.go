@@ -23,9 +23,14 @@ import (
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	// The exact common value skips the parser, which allocates a map for the parameters.
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
-		mt, _, err := mime.ParseMediaType(ct)
+		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
 			return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Type must be application/json")
+		}
+		// JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset would be read as if
+		// it were UTF-8, its text changed.
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			return ordercast.Errorf(ordercast.EUnsupportedMedia, "JSON must be UTF-8, not charset %s", ordercast.Quote(cs))
 		}
 	}
 	// A coded body is not decoded here: read as JSON, gzip would be refused for its bytes and a
@@ -81,6 +86,11 @@ func decodeJSON(body io.Reader, v any) error {
 		return ordercast.Errorf(ordercast.EBodyTooLarge, "request body exceeds %d bytes", tooBig.Limit)
 	} else if err != nil {
 		return ordercast.Errorf(ordercast.EMalformed, "read request body: %v", err)
+	}
+	// encoding/json replaces bytes that are not UTF-8 with U+FFFD, silently changing a note or
+	// an id; JSON text is UTF-8 (RFC 8259 §8.1), so such a body is not JSON.
+	if !utf8.Valid(data) {
+		return ordercast.Errorf(ordercast.EMalformed, "request body is not valid UTF-8")
 	}
 	// Every request body is an object. encoding/json would take null (or [] into a slice) as
 	// "nothing set", and the route would then act on its zero request.

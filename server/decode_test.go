@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/server"
@@ -81,6 +82,12 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{changes, `{"changes":[{"order_id":"o-1","status":"confirmed","Status":"cancelled"}]}`, nil, 400, ordercast.EMalformed, `"status" and "Status"`},
 		{position, `{"lat":52.5,"lng":13.4,"LAT":0}`, nil, 400, ordercast.EMalformed, `"lat" and "LAT"`},
 		{positions, `{"positions":[],"Positions":[{"courier_id":"c-1","lat":1,"lng":1}]}`, nil, 400, ordercast.EMalformed, `"positions" and "Positions"`},
+
+		// JSON is UTF-8: bytes that are not, or a body declared in another charset, are refused
+		// rather than read with their text changed.
+		{status, "{\"status\":\"confirmed\",\"note\":\"caf\xe9\"}", nil, 400, ordercast.EMalformed, "not valid UTF-8"},
+		{create, "{\"id\":\"o-\xff\"}", nil, 400, ordercast.EMalformed, "not valid UTF-8"},
+		{status, `{"status":"confirmed"}`, []string{"Content-Type", "application/json; charset=iso-8859-1"}, 415, ordercast.EUnsupportedMedia, `not charset "iso-8859-1"`},
 
 		// A coded body is not taken, whether or not its bytes happen to be JSON.
 		{status, `{"status":"confirmed"}`, []string{"Content-Encoding", "br"}, 415, ordercast.EUnsupportedMedia, `Content-Encoding "br" is not supported`},
@@ -184,9 +191,10 @@ var repeatedKeySeeds = []string{
 }
 
 // checkRepeatedKey holds the decoder's verdict on body against the reference's, for a body that
-// is one valid JSON object (the decoder refuses anything else before it looks at keys).
+// is one valid JSON object in UTF-8 (the decoder refuses anything else before it looks at keys;
+// json.Valid takes bytes that are not UTF-8).
 func checkRepeatedKey(t *testing.T, body string) {
-	if !json.Valid([]byte(body)) || !strings.HasPrefix(strings.TrimLeft(body, " \t\r\n"), "{") {
+	if !json.Valid([]byte(body)) || !utf8.ValidString(body) || !strings.HasPrefix(strings.TrimLeft(body, " \t\r\n"), "{") {
 		return
 	}
 	var v json.RawMessage // takes any valid value: 1e400 too

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -232,4 +233,70 @@ func TestASlowSignInIsChargedAsAnAnonymousWrite(t *testing.T) {
 	if got := limited.Load(); got != tries-2 {
 		t.Errorf("%d of %d slow sign-ins refused, want all but the anonymous burst of 2", got, tries)
 	}
+}
+
+// TestTLSCertificateReloads: a renewed certificate written over the files is presented from the
+// next handshake on, after ReloadCertificate (SIGHUP in cmd/ordercast), without a restart; a
+// pair that does not load leaves the one in use.
+func TestTLSCertificateReloads(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, poolA := selfSignedCert(t)
+	renewedCert, renewedKey, _ := selfSignedCert(t)
+	srv := prepareServer(t, filepath.Join(t.TempDir(), "ordercast.db"))
+	srv.TLSCertFile, srv.TLSKeyFile = certFile, keyFile
+	if err := srv.Open(); err != nil {
+		t.Fatal(err)
+	}
+	presented := func() []byte {
+		t.Helper()
+		pool := poolA.Clone()
+		pool.AppendCertsFromPEM(mustRead(t, renewedCert))
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}} // a new connection each time
+		resp, err := c.Get(srv.URL() + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.TLS.PeerCertificates[0].Raw
+	}
+	der := func(file string) []byte {
+		b, _ := pem.Decode(mustRead(t, file))
+		return b.Bytes
+	}
+	if got := presented(); !bytes.Equal(got, der(certFile)) {
+		t.Fatal("the server does not present its certificate")
+	}
+	// The renewal, as certbot writes it: new files in place, then the signal.
+	for _, f := range [][2]string{{renewedCert, certFile}, {renewedKey, keyFile}} {
+		if err := os.WriteFile(f[1], mustRead(t, f[0]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := presented(); bytes.Equal(got, der(renewedCert)) {
+		t.Fatal("the renewed certificate was presented before the reload: the test proves nothing")
+	}
+	if ok, err := srv.ReloadCertificate(); !ok || err != nil {
+		t.Fatalf("reload: %v %v", ok, err)
+	}
+	if got := presented(); !bytes.Equal(got, der(renewedCert)) {
+		t.Fatal("after the reload the server still presents the old certificate")
+	}
+	if err := os.WriteFile(keyFile, []byte("half-written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := srv.ReloadCertificate(); ok || err == nil {
+		t.Fatalf("a broken pair reloaded: %v %v", ok, err)
+	}
+	if got := presented(); !bytes.Equal(got, der(renewedCert)) {
+		t.Fatal("a failed reload changed the certificate in use")
+	}
+}
+
+func mustRead(t *testing.T, file string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

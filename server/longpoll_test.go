@@ -59,6 +59,21 @@ func TestLongPollAnswersAtOnceWhenPastVersion(t *testing.T) {
 	}
 }
 
+// A version ahead of the order's cannot be waited past (a client that kept it from a database
+// since reset or restored, or from another order): the order comes at once, as a stream treats
+// a Last-Event-ID past the order's history as a fresh connect.
+func TestLongPollAnswersAtOnceWhenAheadOfTheOrder(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", "confirmed")
+	// The wait is far beyond the test's deadline: only an immediate answer passes.
+	if o := mustLongPoll(t, base, "o-1", "wait=60s&after_version=50"); o.Version != 2 || o.Status != "confirmed" {
+		t.Fatalf("got version %d %s, want 2 confirmed", o.Version, o.Status)
+	}
+}
+
 func TestLongPollHoldsUntilChange(t *testing.T) {
 	t.Parallel()
 	ts := newServer(t, nil)

@@ -35,6 +35,7 @@ type Metrics struct {
 	deliveryLatency   prometheus.Histogram
 	caughtUp          prometheus.Counter
 	requests          *prometheus.CounterVec
+	requestDuration   *prometheus.HistogramVec
 	connsAccepted     prometheus.Counter
 	connsOpen         prometheus.Gauge
 	pollerFailures    prometheus.Counter
@@ -77,6 +78,11 @@ func NewMetrics() *Metrics {
 			Name: "ordercast_watchers_caught_up_total",
 			Help: "Times a stream's mailbox overflowed (or showed a gap) and the stream was caught up from the store.",
 		}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ordercast_http_request_duration_seconds",
+			Help:    "Time from a request's arrival to its answer's end, by route pattern; streams and long polls, held open on purpose, are not in it.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordercast_http_requests_total",
 			Help: "HTTP requests finished, by route pattern and status code; a stream counts when it ends.",
@@ -102,7 +108,7 @@ func NewMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(
 		m.streamsOpen, m.streamsClosed, m.streamsRefused, m.eventsCommitted, m.locationsAccepted, m.eventsDelivered, m.deliveryLatency,
-		m.caughtUp, m.requests, m.connsAccepted, m.connsOpen, m.pollerFailures,
+		m.caughtUp, m.requests, m.requestDuration, m.connsAccepted, m.connsOpen, m.pollerFailures,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -233,11 +239,16 @@ func (o streamObserver) HoldingFailed(err error) {
 // streamRefused counts a stream request refused for a while (writeStreamError).
 func (m *Metrics) streamRefused(reason string) { m.streamsRefused.WithLabelValues(reason).Inc() }
 
-func (m *Metrics) request(route string, code int) {
+// request counts a finished request of route with its status, and its duration d unless it
+// was held open on purpose (held: a stream, a long poll).
+func (m *Metrics) request(route string, code int, d time.Duration, held bool) {
 	if route == "" {
 		route = "unmatched"
 	}
 	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	if !held {
+		m.requestDuration.WithLabelValues(route).Observe(d.Seconds())
+	}
 }
 
 // connState is the http.Server's ConnState hook.

@@ -32,6 +32,7 @@ func TestMetricsFollowStreams(t *testing.T) {
 		{"ordercast_events_committed_total", nil, 1},
 		{"ordercast_events_delivered_total", nil, 0},
 		{"ordercast_http_requests_total", []string{"route", "POST /v1/orders", "code", "201"}, 1},
+		{"ordercast_http_request_duration_seconds", []string{"route", "POST /v1/orders"}, 1},
 	} {
 		if got := value(mfs, m.name, m.labels...); got != m.want {
 			t.Errorf("before any stream: %s%v = %v, want %v", m.name, m.labels, got, m.want)
@@ -83,6 +84,10 @@ func TestMetricsFollowStreams(t *testing.T) {
 	waitMetric(t, c, base, 1, "ordercast_streams_closed_total", "reason", "client_gone")
 	waitMetric(t, c, base, 0, "ordercast_streams_open")
 	waitMetric(t, c, base, 1, "ordercast_http_requests_total", "route", "GET /v1/orders/{id}/stream", "code", "200")
+	// A stream is held open as long as its client wants: its time is no request's duration.
+	if got := value(scrape(t, c, base), "ordercast_http_request_duration_seconds", "route", "GET /v1/orders/{id}/stream"); got != 0 {
+		t.Errorf("request durations of a stream: %v samples, want none", got)
+	}
 
 	// A stream that sees the order end closes as terminal.
 	_, st = openStream(t, context.Background(), c, base, "m-1", "2")

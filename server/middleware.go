@@ -7,8 +7,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/ordercast/ordercast/api"
 )
 
 // RequestIDHeader carries the request id, accepted from the caller (a proxy) or generated, and
@@ -49,6 +52,15 @@ type requestLine struct {
 	pattern, method, path string
 	status                int
 	written               int64
+	held                  bool // a stream or a long poll: open as long as it has to be
+}
+
+// heldOpen reports whether a request of pattern with the raw query q is held open on purpose: a
+// stream (SSE or WebSocket, of an order, a party or every order) or a long poll, whose time is
+// not the server's speed.
+func heldOpen(pattern, q string) bool {
+	return strings.HasSuffix(pattern, "/stream") || pattern == patWebSocket ||
+		pattern == "GET /v1/orders/{id}" && strings.Contains(q, api.ParamWait+"=")
 }
 
 // handOver tells the request log that the request may go on after its handler returns (a stream
@@ -94,7 +106,7 @@ func (l *requestLog) partDone() {
 // emit counts the request and writes its line; it runs once, when its last part has ended.
 func (l *requestLog) emit() {
 	line := &l.line
-	l.s.Metrics.request(line.pattern, line.status)
+	l.s.Metrics.request(line.pattern, line.status, time.Since(l.start), line.held)
 	ctx := context.Background()
 	if !l.s.Logger.Enabled(ctx, line.level) {
 		return // a line nobody reads is not built
@@ -153,7 +165,7 @@ func (s *Server) observe(mux http.Handler) http.Handler {
 		// The line is written when the last part of the request ends: now, or when a held stream
 		// closes.
 		line := requestLine{level: slog.LevelInfo, pattern: r.Pattern, method: r.Method, path: r.URL.Path,
-			status: l.rw.status, written: l.rw.bytes}
+			status: l.rw.status, written: l.rw.bytes, held: heldOpen(r.Pattern, r.URL.RawQuery)}
 		if line.status == 0 {
 			line.status = http.StatusOK
 		}

@@ -213,6 +213,13 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	etag := orderETag(o)
+	w.Header().Set("ETag", etag)
+	if notModified(r, etag) {
+		w.Header()["Cache-Control"] = noStore
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	writeJSON(w, http.StatusOK, o)
 }
 
@@ -270,6 +277,11 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	var conditional bool
+	if c.ExpectedVersion, conditional, err = ifMatch(r, c.ExpectedVersion); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -299,7 +311,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		if !reader || c.Owner != (ordercast.Party{}) {
 			err = blindError(actor, err)
 		}
-		s.writeError(w, r, err)
+		s.writeError(w, r, preconditionFailed(conditional, err))
 		return
 	}
 	if changed {
@@ -370,6 +382,12 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 	if s.refuseIdempotencyKey(w, r, "a change is safe to repeat (a change to the status the order already has is answered changed false; expected_version applies a change only at the version it names)") {
 		return
 	}
+	if len(r.Header.Values("If-Match")) > 0 {
+		// The request has no one order whose version a tag could name; a caller must not
+		// believe it guards the changes.
+		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "If-Match is not taken by POST /v1/status-changes: give each change its expected_version"))
+		return
+	}
 	if err := itemCount(len(req.Changes), api.MaxStatusChangesPerRequest, "changes", ordercast.ETooManyChanges); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -432,6 +450,11 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	var conditional bool
+	if c.ExpectedVersion, conditional, err = ifMatch(r, c.ExpectedVersion); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	if id, assigns := req.CourierID.Courier(); assigns {
 		if id == "" {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id must not be empty; null unassigns"))
@@ -459,7 +482,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		if c.Owner != (ordercast.Party{}) {
 			err = blindError(actor, err)
 		}
-		s.writeError(w, r, err)
+		s.writeError(w, r, preconditionFailed(conditional, err))
 		return
 	}
 	if changed {

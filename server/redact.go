@@ -6,6 +6,7 @@ import (
 	"log"
 	"log/slog"
 	"strings"
+	"time"
 )
 
 // redactedValue replaces a token's value in the logs.
@@ -156,7 +157,26 @@ func redactAttr(a slog.Attr) slog.Attr {
 	return a
 }
 
-// httpErrorLog is the http.Server's ErrorLog: its lines go through the redacting Logger.
+// httpErrorLog is the http.Server's ErrorLog: its lines go through the redacting Logger, at
+// WARN, but for failed TLS handshakes, at DEBUG: every scanner on the internet and every client
+// that gives up mid-handshake makes one, which is nothing for an operator to act on.
 func (s *Server) httpErrorLog() *log.Logger {
-	return slog.NewLogLogger(redacting(s.Logger).Handler(), slog.LevelWarn)
+	return log.New(httpErrorWriter{redacting(s.Logger).Handler()}, "", 0)
+}
+
+// httpErrorWriter writes net/http's log lines to a slog handler, each at its level.
+type httpErrorWriter struct{ h slog.Handler }
+
+func (w httpErrorWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimSuffix(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	if ctx := context.Background(); w.h.Enabled(ctx, level) {
+		if err := w.h.Handle(ctx, slog.NewRecord(time.Now(), level, msg, 0)); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
 }

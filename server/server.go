@@ -52,12 +52,14 @@ type Server struct {
 	clients clientTable // per-client write rates and stream counts
 
 	ln        net.Listener
+	starting  *startingServer // answers on ln between ServeStarting and Open
 	http      *http.Server
-	metrics   *metricsServer // nil when /metrics is served on Addr
-	tlsConfig *tls.Config    // nil without TLS
-	engine    *stream.Engine // runs every watch; made by Handler from the fields above
-	draining  atomic.Bool    // set when Close starts: the node is not ready
-	unready   unreadyLog     // why /readyz last failed, logged once a spell
+	metrics   *metricsServer                  // nil when /metrics is served on Addr
+	tlsConfig *tls.Config                     // nil without TLS
+	cert      atomic.Pointer[tls.Certificate] // what tlsConfig presents: ReloadCertificate
+	engine    *stream.Engine                  // runs every watch; made by Handler from the fields above
+	draining  atomic.Bool                     // set when Close starts: the node is not ready
+	unready   unreadyLog                      // why /readyz last failed, logged once a spell
 	// untrustedProxySeen is set once a request carried X-Forwarded-For from a peer that
 	// --trusted-proxies does not name (clientAddr), which is logged the first time.
 	untrustedProxySeen atomic.Bool
@@ -90,11 +92,11 @@ func (s *Server) Listen() error {
 		s.Metrics = NewMetrics()
 	}
 	if s.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("load TLS certificate: %w", err)
+		if _, err := s.ReloadCertificate(); err != nil {
+			return err
 		}
-		s.tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }}
 	}
 	ln, err := net.Listen("tcp", s.Addr)
 	if err != nil {
@@ -111,11 +113,28 @@ func (s *Server) Listen() error {
 	return nil
 }
 
+// ReloadCertificate reads TLSCertFile and TLSKeyFile again, so that a renewed certificate is
+// presented from the next handshake on, without a restart (cmd/ordercast does it on SIGHUP);
+// connections open keep theirs. It reports false, doing nothing, without TLS; a pair that does
+// not load leaves the certificate in use as it was.
+func (s *Server) ReloadCertificate() (bool, error) {
+	if s.TLSCertFile == "" {
+		return false, nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.TLSCertFile, s.TLSKeyFile)
+	if err != nil {
+		return false, fmt.Errorf("load TLS certificate: %w", err)
+	}
+	s.cert.Store(&cert)
+	return true, nil
+}
+
 // Unlisten closes the listeners Listen bound, for a start-up that fails before Open.
 func (s *Server) Unlisten() error {
 	if s.ln == nil || s.http != nil {
 		return nil
 	}
+	s.stopStarting()
 	err := errors.Join(s.ln.Close(), s.metrics.close())
 	s.ln, s.metrics = nil, nil
 	return err
@@ -162,10 +181,12 @@ func (s *Server) Open() error {
 	}
 	if err := s.engine.Open(); err != nil {
 		s.cancel()
+		s.stopStarting()
 		err = errors.Join(err, ln.Close(), s.metrics.close())
 		s.http, s.ln, s.metrics = nil, nil, nil
 		return err
 	}
+	s.stopStarting()
 	s.metrics.serve()
 	s.serveErr = make(chan error, 1)
 	go func() {

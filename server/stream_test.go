@@ -116,7 +116,7 @@ func testStreamSendsCurrentStatusThenEveryChange(t *testing.T, hold holding) {
 
 	resp := rawStream(t, base, "o-1", "")
 	for h, want := range map[string]string{
-		"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+		"Content-Type": "text/event-stream", "Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no",
 	} {
 		if got := resp.Header.Get(h); got != want {
 			t.Errorf("%s = %q, want %q", h, got, want)
@@ -439,8 +439,8 @@ func testStreamEndsAfterTerminalThen204(t *testing.T, hold holding) {
 		t.Fatalf("after the terminal event: %v, want the stream to end", err)
 	}
 	resp := rawStream(t, base, "o-1", "2")
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("reconnect after the terminal event: %d, want 204", resp.StatusCode)
+	if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Cache-Control") != "no-cache" {
+		t.Fatalf("reconnect after the terminal event: %d (Cache-Control %q), want 204, not to be kept", resp.StatusCode, resp.Header.Get("Cache-Control"))
 	}
 	// A client that missed the terminal event still gets it, then the end.
 	r = client.NewSSEReader(rawStream(t, base, "o-1", "1").Body)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
@@ -155,7 +156,14 @@ func (s *Server) streamEnd(r *http.Request) func(stream.End) {
 		if e.Err != nil {
 			attrs = append(attrs, slog.String("err", e.Err.Error()))
 			if e.Reason == stream.ReasonStoreError {
-				s.Logger.Error("stream catch-up failed", "request_id", id, "path", path, "err", e.Err)
+				// The client resumes from its Last-Event-ID, here or elsewhere: nothing is lost.
+				// An outage (the store away, which its own line reports once) is no error of
+				// this stream's; anything else is.
+				level := slog.LevelError
+				if ordercast.ErrorCode(e.Err) == ordercast.EUnavailable {
+					level = slog.LevelWarn
+				}
+				s.Logger.Log(context.Background(), level, "stream catch-up failed", "request_id", id, "path", path, "err", e.Err)
 			}
 		}
 		var bypassed int64
@@ -172,7 +180,16 @@ func (s *Server) streamEnd(r *http.Request) func(stream.End) {
 // lastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
 // parameter for clients that cannot set headers (see parseLastEventID).
 func lastEventID(r *http.Request) (last int64, resume bool, err error) {
-	v := r.Header.Get(api.HeaderLastEventID)
+	vs := r.Header.Values(api.HeaderLastEventID)
+	if len(vs) > 1 {
+		// One id, one field: of two, which was meant? (RFC 9110 §5.3: a field that is no list
+		// must not be sent twice.)
+		return 0, false, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be sent once")
+	}
+	v := ""
+	if len(vs) == 1 {
+		v = vs[0]
+	}
 	if v == "" {
 		v = r.URL.Query().Get(api.ParamLastEventID)
 	}

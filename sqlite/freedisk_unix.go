@@ -17,3 +17,12 @@ func freeDisk(dir string) (int64, error) {
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil // Bsize is int64 on Linux, uint32 elsewhere
 }
+
+// writable reports whether this process may write path (a file, or a directory to create files
+// in), as the kernel judges its permissions.
+func writable(path string) error {
+	if err := unix.Access(path, unix.W_OK); err != nil {
+		return fmt.Errorf("access %s: %w", path, err)
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -161,5 +162,72 @@ func holdElsewhere(t *testing.T, path, stmt string) (release func()) {
 		if err := tx.Rollback(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestOpenRefusesAFileThatIsNotADatabaseAtOnce: a file that is not SQLite's (a mistyped --db
+// naming some other file) stays so however long start-up waits: it is refused as what it is,
+// not as an outage (--db-wait, a minute by default, of "the database is corrupt; retry shortly").
+func TestOpenRefusesAFileThatIsNotADatabaseAtOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database\n", 400)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := sqlite.New(path).Open(t.Context())
+	if err == nil || ordercast.ErrorCode(err) == ordercast.EUnavailable || !strings.Contains(err.Error(), "not a database") {
+		t.Fatalf("Open(a text file) = %v (code %q), want SQLite's \"not a database\", not %q", err, ordercast.ErrorCode(err), ordercast.EUnavailable)
+	}
+}
+
+// TestOpenRefusesADirectoryItMayNotWrite: a database whose directory this process may not write
+// (a service user that does not own it) is refused at once, saying so; SQLite's own words are
+// "unable to open database file", which start-up waited out as an outage. Root may write any
+// directory, so as root the test runs itself again as nobody (setpriv), where it can.
+func TestOpenRefusesADirectoryItMayNotWrite(t *testing.T) {
+	if os.Geteuid() == 0 {
+		asNobody(t, "TestOpenRefusesADirectoryItMayNotWrite")
+		return
+	}
+	dir := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	err := sqlite.New(filepath.Join(dir, "x.db")).Open(t.Context())
+	if err == nil || ordercast.ErrorCode(err) == ordercast.EUnavailable || !strings.Contains(err.Error(), "not writable") {
+		t.Fatalf("Open in a read-only directory = %v (code %q), want \"not writable\", not %q", err, ordercast.ErrorCode(err), ordercast.EUnavailable)
+	}
+}
+
+// asNobody runs the test named test again in a copy of this test binary as user nobody, and
+// fails when it does not pass there.
+func asNobody(t *testing.T, test string) {
+	t.Helper()
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("setpriv (util-linux) is needed to run this test as another user than root")
+		}
+		t.Skip("setpriv (util-linux) not found: cannot run this test as another user than root")
+	}
+	// The build's own directory is root's alone: the copy goes where nobody may run it.
+	dir, err := os.MkdirTemp("", "ordercast-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sqlite.test")
+	if err := errors.Join(os.WriteFile(bin, self, 0o755), os.Chmod(dir, 0o755)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin, "-test.run=^"+test+"$", "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TMPDIR="+os.TempDir(), "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+test) {
+		t.Fatalf("as nobody: %v\n%s", err, out)
 	}
 }

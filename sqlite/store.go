@@ -161,8 +161,21 @@ func checkPath(path string) error {
 		return fmt.Errorf("sqlite: the directory of %s does not exist: create it first", path)
 	case err == nil && !fi.IsDir():
 		return fmt.Errorf("sqlite: %s is not a directory", dir)
+	case err != nil:
+		return fmt.Errorf("sqlite: the directory of %s: %w", path, err)
 	}
-	return nil // anything else (a permission, say) is SQLite's to report
+	// SQLite says only "unable to open database file" of a file or directory this process may
+	// not write, which start-up would wait out as an outage. The directory is written too: WAL
+	// mode keeps its -wal and -shm files beside the database.
+	if err := writable(dir); err != nil {
+		return fmt.Errorf("sqlite: the directory %s is not writable by this process (%w): ordercast keeps the database and its -wal and -shm files there", dir, err)
+	}
+	if _, serr := os.Stat(path); serr == nil {
+		if err := writable(path); err != nil {
+			return fmt.Errorf("sqlite: %s is not writable by this process (%w)", path, err)
+		}
+	}
+	return nil
 }
 
 // Open validates the settings, opens the connection pools, sets the pragmas and applies any
@@ -246,16 +259,10 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
 	if err := s.writer.PingContext(ctx); err != nil {
-		if reason := unavailableReason(err); reason != "" {
-			err = storehealth.Unavailable(reason, err) // start-up waits for it (see cmd/ordercast)
-		}
-		return fmt.Errorf("sqlite: open %s: %w", s.Path, err)
+		return fmt.Errorf("sqlite: open %s: %w", s.Path, atStart(err))
 	}
 	if err := s.migrate(ctx); err != nil {
-		if reason := unavailableReason(err); reason != "" {
-			err = storehealth.Unavailable(reason, err) // a file locked or read-only at start: wait
-		}
-		return err
+		return atStart(err)
 	}
 
 	// query_only guards against a write slipping onto a reader and bypassing the writer's lock.

@@ -49,6 +49,19 @@ func unavailableReason(err error) string {
 	return ""
 }
 
+// atStart is err met opening the store, as start-up should take it: an outage it waits out
+// (cmd/ordercast, --db-wait) when time may mend it (a lock another process holds, an I/O error,
+// a full disk), or the error itself, which ends the start at once: a file that is not a
+// database, or that SQLite cannot open or write (checkPath has ruled out the permissions it
+// can see), stays so however long the node waits.
+func atStart(err error) error {
+	switch reason := unavailableReason(err); reason {
+	case "locked", "failing (I/O error)", "full":
+		return storehealth.Unavailable(reason, err)
+	}
+	return err
+}
+
 // health translates err into the domain's unavailable error when the database is away, and
 // keeps the store's outage state (storehealth.Tracker.Check).
 func (s *Store) health(err error, proves bool) error {

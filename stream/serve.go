@@ -24,6 +24,9 @@ import (
 func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end func(End)) {
 	if wt.ended {
 		wt.Close()
+		// A 204 is cacheable by default (RFC 9111 §4.2.2); no-cache, not no-store, as the
+		// streams (SetSSEHeaders).
+		w.Header().Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusNoContent)
 		end(End{})
 		return
@@ -54,7 +57,12 @@ func (e *Engine) ServeSSE(w http.ResponseWriter, r *http.Request, wt *Watch, end
 // client to come back (server: a store that is away, a node at its limits).
 func SetSSEHeaders(h http.Header) {
 	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
+	// Never answered from a cache, nor changed on the way: a proxy that compresses or rewrites
+	// a response holds it back to do so. Not no-store: a page whose script got a no-store
+	// response is never kept in the browser's back/forward cache (Chromium's
+	// JsNetworkRequestReceivedCacheControlNoStoreResource), and the pages are kept there so
+	// that Back shows them at once, their streams resumed.
+	h.Set("Cache-Control", "no-cache, no-transform")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
 }
 
@@ -157,13 +165,23 @@ func (e *Engine) ServeWebSocket(w http.ResponseWriter, r *http.Request, wt *Watc
 	// 1008, our revocation's code, and then waits 15 s for its own goroutine
 	// (coder/websocket#429), the stream open and counted all the while.
 	ctx, cancel := context.WithCancelCause(r.Context())
+	// The writes have a context of their own, which a data message does not end: coder/websocket
+	// closes the connection under a write whose context ends, and a message that came during a
+	// write then dropped the socket before the 1003 that answers it could be sent. A client gone
+	// ends the writes too.
+	writeCtx, stopWrites := context.WithCancel(r.Context())
+	defer stopWrites()
 	reading := make(chan struct{})
 	go func() {
 		defer close(reading)
-		cancel(readControlFrames(ctx, c))
+		err := readControlFrames(ctx, c)
+		if !errors.Is(err, errClientData) {
+			stopWrites()
+		}
+		cancel(err)
 	}()
 	st := &watcher{}
-	st.init(e, &wsTransport{ctx: ctx, conn: c, timeout: e.cfg.WriteTimeout}, messageFraming{}, wt, end)
+	st.init(e, &wsTransport{ctx: writeCtx, conn: c, timeout: e.cfg.WriteTimeout}, messageFraming{}, wt, end)
 	e.run(ctx, st, true)
 	<-reading // run closed the connection, which ends the read
 }
@@ -285,11 +303,13 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 // LongPoll waits, on the calling goroutine, until the watched order's version is past after, the
 // order has ended, wait passes, or the node drains, and returns the order to answer with; it owns
 // wt and closes it. It never polls the store on a timer: a change wakes it through the hub. An
-// error is for the caller to answer; when the client left, it returns ctx's error.
+// error is for the caller to answer; when the client left, it returns ctx's error. A version
+// after ahead of the order's is answered at once: it is not from this order's history (a
+// database since reset, another order's), and no commit would ever pass it in time.
 func (e *Engine) LongPoll(ctx context.Context, w http.ResponseWriter, wt *Watch, after int64, wait time.Duration) (ordercast.Order, error) {
 	defer wt.Close()
 	o := wt.order
-	if o.Version > after || o.Status.Terminal() || wait == 0 || e.Draining() {
+	if o.Version != after || o.Status.Terminal() || wait == 0 || e.Draining() {
 		return o, nil
 	}
 	// The server-wide WriteTimeout is shorter than the longest wait: move this response's

@@ -132,3 +132,44 @@ func TestWebSocketClientMessageEndsTheStream(t *testing.T) {
 	}
 	t.Logf("ended %v after the message", time.Since(sent).Round(time.Millisecond))
 }
+
+// TestWebSocketClientDataWhileAWriteIsOnGets1003: a client message that lands while the server
+// writes (here the opening event, the message sent at once after the handshake) still gets the
+// 1003 close. The write's context was the one the message cancels, and coder/websocket closes
+// the connection under a write whose context ends: the client saw the socket drop (1006) in
+// about one try in eight.
+func TestWebSocketClientDataWhileAWriteIsOnGets1003(t *testing.T) {
+	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1"})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		e.ServeWebSocket(w, r, wt, func(End) {})
+	}))
+	t.Cleanup(srv.Close)
+	for try := range 60 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		if err != nil {
+			cancel()
+			t.Fatalf("dial: %v", err)
+		}
+		if err := c.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+		for err == nil {
+			_, _, err = c.Read(ctx)
+		}
+		c.CloseNow()
+		cancel()
+		if got, want := websocket.CloseStatus(err), websocket.StatusUnsupportedData; got != want {
+			t.Fatalf("try %d: closed with %v (%v), want %v", try, got, err, want)
+		}
+	}
+}

@@ -110,11 +110,30 @@ type walSizer interface {
 	WALSize() (int64, error)
 }
 
-// storeMetrics lists the metrics the store brings to /metrics: how much its writer batches, on
-// SQLite the size of its WAL, and on PostgreSQL how the node's batches were committed and how
-// often its listener lost the database.
+// outageReporter is a store that says whether its database is away (both stores).
+type outageReporter interface {
+	Unavailable() string
+}
+
+// up is a gauge's value of a condition: 1 when it holds.
+func up(ok bool) float64 {
+	if ok {
+		return 1
+	}
+	return 0
+}
+
+// storeMetrics lists the metrics the store brings to /metrics: whether its database answers, how
+// much its writer batches, on SQLite the size of its WAL, and on PostgreSQL how the node's
+// batches were committed and whether and how often its listener lost the database.
 func (m *Main) storeMetrics() []prometheus.Collector {
 	var cs []prometheus.Collector
+	if or, ok := m.Store.(outageReporter); ok {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordercast_store_up",
+			Help: "1 while the database answered the node's last write or probe, 0 during an outage (the node answers writes 503 then); alert on 0 for longer than a blip.",
+		}, func() float64 { return up(or.Unavailable() == "") }))
+	}
 	if bc, ok := m.Store.(batchCounter); ok {
 		cs = append(cs,
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -157,6 +176,10 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 			Name: "ordercast_pg_wrong_guesses_total",
 			Help: "One-round-trip batches refused by a guard because another node had moved an order or a party log unseen; each was committed again on the locking path.",
 		}, func() float64 { return float64(st.Paths().WrongGuesses) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordercast_pg_listener_up",
+			Help: "1 while this node's LISTEN connection is up, 0 while it reconnects: the node hears no other node's changes meanwhile (its streams catch up when it is back).",
+		}, func() float64 { return up(l.Ready(context.Background()) == nil) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ordercast_pg_listener_reconnects_total",
 			Help: "Times this node's listener lost its database connection, reconnected and caught up.",

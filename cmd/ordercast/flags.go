@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 )
 
@@ -29,14 +30,24 @@ func parseCommand(fs *flag.FlagSet, args []string, intro string, stdout, stderr 
 	case errors.Is(err, flag.ErrHelp):
 		printUsage(stdout, intro, fs)
 	case err != nil:
-		printUsage(stderr, intro, fs)
-		if msg, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
-			// The flag package names it with one dash; every flag here is written with two.
-			return nil, fmt.Errorf("unknown flag --%s", strings.TrimPrefix(msg, "-"))
+		// The usage line, then the error naming the flag and where the list is: the page of
+		// every flag before it buried the one line that mattered.
+		usage, _, _ := strings.Cut(strings.TrimLeft(intro, "\n"), "\n")
+		fmt.Fprintln(stderr, usage)
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			msg = "unknown flag --" + strings.TrimPrefix(name, "-")
+		} else {
+			// The flag package names a flag with one dash; every flag here is written with two.
+			msg = oneDashFlag.ReplaceAllString(msg, "flag --$1")
 		}
+		return nil, fmt.Errorf("%s (%s --help lists the flags)", msg, fs.Name())
 	}
 	return fromEnv, err
 }
+
+// oneDashFlag is how the flag package names a flag in its errors ("for flag -drain: …").
+var oneDashFlag = regexp.MustCompile(`\bflag -([a-z0-9][a-z0-9-]*)`)
 
 // printUsage writes intro, then every flag with its environment variable and default.
 func printUsage(w io.Writer, intro string, fs *flag.FlagSet) {

@@ -71,7 +71,8 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"key without certificate", []string{"--tls-key", "k.pem"}, nil, "--tls-cert"},
 		{"h2c with TLS", []string{"--h2c", "--tls-cert", "c.pem", "--tls-key", "k.pem"}, nil, "--h2c"},
 		{"h2c not a boolean", []string{"--h2c=maybe"}, nil, "h2c"},
-		{"unknown flag", []string{"--colour", "blue"}, nil, "colour"},
+		{"unknown flag", []string{"--colour", "blue"}, nil, "unknown flag --colour (ordercast serve --help lists the flags)"},
+		{"a value the flag package refuses", []string{"--drain", "bogus"}, nil, `invalid value "bogus" for flag --drain`},
 		{"stray argument", []string{"extra"}, nil, `"extra"`},
 		{"env duration", nil, map[string]string{"ORDERCAST_HEARTBEAT": "often"}, "ORDERCAST_HEARTBEAT (flag --heartbeat)"},
 		{"env number", nil, map[string]string{"ORDERCAST_MAX_BODY": "-"}, "ORDERCAST_MAX_BODY (flag --max-body)"},
@@ -91,6 +92,9 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 			}
 			if msg := err.Error() + stderr.String(); !strings.Contains(msg, tc.want) {
 				t.Errorf("error %q (stderr %q) does not mention %q", err, stderr.String(), tc.want)
+			}
+			if strings.Contains(stderr.String(), "Flags (each") {
+				t.Errorf("a page of usage came before the error: %q", stderr.String())
 			}
 		})
 	}
@@ -464,5 +468,19 @@ func TestBusyPortStopsStartUpBeforeTheStore(t *testing.T) {
 				ln.Close()
 			}
 		})
+	}
+}
+
+// TestJSONLogsGiveSeconds: in JSON logs a duration is a number of seconds, not slog's bare
+// nanoseconds.
+func TestJSONLogsGiveSeconds(t *testing.T) {
+	var stderr bytes.Buffer
+	m := NewMain(io.Discard, &stderr)
+	if err := m.ParseFlags([]string{"--secret", testSecret, "--log-format", "json"}); err != nil {
+		t.Fatal(err)
+	}
+	m.Logger.Info("request", "duration", 1500*time.Millisecond)
+	if !strings.Contains(stderr.String(), `"duration":1.5`) {
+		t.Fatalf("JSON log line %q, want \"duration\":1.5", stderr.String())
 	}
 }

@@ -86,7 +86,7 @@ func (l *secretsFlag) Set(v string) error {
 func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo, which ignores it")
 	fs.Var(&c.AcceptSecrets, "accept-secrets", "another HMAC `secret` whose tokens are accepted too, never used to sign: to rotate --secret with no token refused (repeatable, each taken whole; the variable holds one; see the README, Security)")
-	fs.DurationVar(&c.MaxTokenLifetime, "max-token-lifetime", c.MaxTokenLifetime, "longest lifetime (exp minus iat) accepted of an HS256 actor token (`ordercast token`)")
+	fs.DurationVar(&c.MaxTokenLifetime, "max-token-lifetime", c.MaxTokenLifetime, "longest lifetime, a `duration` (exp minus iat), accepted of an HS256 actor token (as ordercast token makes)")
 	fs.Var(&c.JWTPublicKeys, "jwt-public-key", "PEM `file` of public keys that verify RS256/ES256 actor tokens (repeatable or comma-separated)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "`audience` every RS256/ES256 token must name in aud (required with --jwt-public-key)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "`issuer` every RS256/ES256 token must name in iss (optional)")

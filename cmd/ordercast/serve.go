@@ -8,6 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -31,8 +34,10 @@ type Main struct {
 	SQLiteMinFreeMiB int
 	ShutdownTimeout  time.Duration
 	Pprof            string
-	LogFormat        string
-	LogLevel         string
+	// loopbackNamesGiven: --loopback-names-only was set, and wins over the demo's default.
+	loopbackNamesGiven bool
+	LogFormat          string
+	LogLevel           string
 	// Demo runs the order simulator in the process, so the pages show live movement at once.
 	Demo bool
 	// securityConfig holds the tokens, roles and limits flags (security.go).
@@ -98,6 +103,7 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.Demo && !flagGiven(fs, "addr") {
 		m.HTTP.Addr = DefaultDemoAddr
 	}
+	m.loopbackNamesGiven = flagGiven(fs, "loopback-names-only")
 	if m.Demo && fromEnv["db"] {
 		// ORDERCAST_DB names the node's own database (the container image sets it): a demo
 		// started beside the node would simulate orders in it.
@@ -128,6 +134,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.HTTP.TLSCertFile, "tls-cert", m.HTTP.TLSCertFile, "TLS certificate `file` (PEM); with --tls-key serves HTTPS and HTTP/2")
 	fs.StringVar(&m.HTTP.TLSKeyFile, "tls-key", m.HTTP.TLSKeyFile, "TLS private key `file` (PEM)")
 	fs.BoolVar(&m.HTTP.H2C, "h2c", m.HTTP.H2C, "also serve cleartext HTTP/2 (prior knowledge), for a proxy in front")
+	fs.BoolVar(&m.HTTP.LoopbackHostsOnly, "loopback-names-only", m.HTTP.LoopbackHostsOnly, "answer only requests whose Host names this machine (localhost, 127.0.0.0/8, [::1]), others 421, against DNS rebinding; on by default with --demo on a loopback --addr. Give it to a demo in a container, which listens on every interface of its own while published on the host's loopback")
 	fs.BoolVar(&m.HTTP.HoldStreams, "hold-streams", m.HTTP.HoldStreams, "hold idle HTTP/1.1 streams on a shared epoll poller instead of a goroutine each (Linux)")
 	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
@@ -168,8 +175,11 @@ func (m *Main) validate() error {
 	}
 	// The demo's console hands an admin token to whoever loads it: on loopback, only this
 	// machine's own names may ask, never a name rebound to 127.0.0.1. A demo given a public
-	// --addr was meant to be reached by other names.
-	m.HTTP.LoopbackHostsOnly = m.Demo && loopbackAddr(m.HTTP.Addr)
+	// --addr was meant to be reached by other names, unless --loopback-names-only says otherwise
+	// (a container's, published on the host's loopback).
+	if !m.loopbackNamesGiven {
+		m.HTTP.LoopbackHostsOnly = m.Demo && loopbackAddr(m.HTTP.Addr)
+	}
 	for _, a := range []struct{ flag, addr string }{{"metrics-addr", m.HTTP.MetricsAddr}, {"pprof", m.Pprof}} {
 		if a.addr == "" {
 			continue
@@ -203,6 +213,14 @@ func (m *Main) validate() error {
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	if m.LogFormat == "json" {
+		// A duration in seconds, as Prometheus and most log pipelines count time, not slog's
+		// bare nanoseconds, which read as a count of nothing in particular.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.Float64Value(a.Value.Duration().Seconds())
+			}
+			return a
+		}
 		m.Logger = slog.New(slog.NewJSONHandler(m.stderr, opts))
 	} else {
 		m.Logger = slog.New(slog.NewTextHandler(m.stderr, opts))
@@ -243,6 +261,11 @@ func (m *Main) Open(ctx context.Context) error {
 	// database has been opened, migrated or waited for.
 	if err := srv.Listen(); err != nil {
 		return errors.Join(err, m.Close())
+	}
+	// The port answers while the store opens (server.ServeStarting): alive, not ready, every
+	// request asked to come back, instead of connections that nothing answers.
+	if err := srv.ServeStarting(); err != nil {
+		return errors.Join(err, srv.Unlisten(), m.Close())
 	}
 	if err := m.openStore(ctx); err != nil {
 		return errors.Join(err, srv.Unlisten(), m.Close())
@@ -318,7 +341,18 @@ func (m *Main) Close() error {
 
 // Serve opens the service, runs it until ctx ends (a signal), then shuts it down gracefully.
 func (m *Main) Serve(ctx context.Context) error {
+	// SIGHUP, which ended the process at once (no drain), is what a certificate's renewal hook
+	// (certbot's deploy hook, a reload of the systemd unit) sends: it reloads --tls-cert.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := m.Open(ctx); err != nil {
+		if ctx.Err() != nil && m.Logger != nil {
+			// Stopped while it waited for its database (--db-wait): what was asked, not a
+			// failure (systemd would mark the unit failed).
+			m.Logger.Info("stopped while starting", "err", err)
+			return nil
+		}
 		return err
 	}
 	fmt.Fprintf(m.stdout, "ordercast is serving on %s\n", m.Server.URL())
@@ -329,13 +363,32 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.Demo {
 		fmt.Fprintf(m.stdout, "demo mode: orders are being simulated; open %s/ to watch them\n", m.Server.URL())
 	}
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			m.reloadCertificate()
+		}
+	}
 	m.Logger.Info("shutting down", "shutdown_delay", m.HTTP.ShutdownDelay, "drain", m.HTTP.DrainWindow)
 	if err := m.Close(); err != nil {
 		return err
 	}
 	m.Logger.Info("stopped")
 	return nil
+}
+
+// reloadCertificate reads --tls-cert and --tls-key again (SIGHUP) and says what came of it; a
+// pair that does not load leaves the one in use.
+func (m *Main) reloadCertificate() {
+	switch reloaded, err := m.Server.ReloadCertificate(); {
+	case err != nil:
+		m.Logger.Error("SIGHUP: the TLS certificate did not reload; the one in use stays", "err", err)
+	case reloaded:
+		m.Logger.Info("SIGHUP: TLS certificate reloaded; new connections get it", "cert", m.HTTP.TLSCertFile)
+	default:
+		m.Logger.Info("SIGHUP: nothing to reload (no --tls-cert); ignored")
+	}
 }
 
 // checkAddr accepts a listen address: host:port, where the host may be empty and the port is a

@@ -3,6 +3,7 @@ package main_test
 import (
 	"net/http"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,4 +37,24 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("still running 2 s after a second SIGTERM")
 	}
+}
+
+// TestSIGHUPDoesNotEndTheNode: SIGHUP, which a certificate's renewal hook or a closed terminal
+// sends, ended the process at once with no drain; now it reloads --tls-cert (none here, which
+// the log says) and the node serves on.
+func TestSIGHUPDoesNotEndTheNode(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, filepath.Join(t.TempDir(), "ordercast.db"))
+	if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the node to log the SIGHUP", func() bool {
+		select {
+		case <-n.done:
+			t.Fatalf("the node exited on SIGHUP:\n%s", n.stderr.String())
+		default:
+		}
+		return strings.Contains(n.stderr.String(), "SIGHUP: nothing to reload")
+	})
+	createOrder(t, n.url, "after-hup")
 }

@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 // setConnections allows or refuses new connections to the database of dbURL, and with refuse
@@ -101,6 +103,10 @@ func TestDatabaseAway_503(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "the database is") {
 		t.Fatalf("readyz while the database is away: %d %s, want 503 saying why", resp.StatusCode, body)
 	}
+	// An alert has a gauge to watch: the store is down, until it is back.
+	if up := metric(t, n.url, "ordercast_store_up"); up != 0 {
+		t.Errorf("ordercast_store_up while the database is away = %v, want 0", up)
+	}
 	if got := strings.Count(n.stderr.String(), "database unavailable;"); got != 1 {
 		t.Errorf("outage logged %d times, want once:\n%s", got, n.stderr.String())
 	}
@@ -111,6 +117,11 @@ func TestDatabaseAway_503(t *testing.T) {
 	setConnections(t, db, true)
 	waitReady(t, n.url)
 	createOrder(t, n.url, "away-2")
+	for _, name := range []string{"ordercast_store_up", "ordercast_pg_listener_up"} {
+		if up := metric(t, n.url, name); up != 1 {
+			t.Errorf("%s once the database is back = %v, want 1", name, up)
+		}
+	}
 	if !strings.Contains(n.stderr.String(), "database available again") {
 		t.Errorf("the end of the outage was not logged:\n%s", n.stderr.String())
 	}
@@ -137,4 +148,26 @@ func TestDatabaseAway_NodeStartsAndWaits(t *testing.T) {
 	setConnections(t, db, true)
 	n.awaitServing(t, urls)
 	createOrder(t, n.url, "late-1")
+}
+
+// TestDatabaseAway_StoppedWhileWaiting: a node stopped (SIGTERM) while it waits for its database
+// at start exits 0, as asked, not 1 ("context canceled"), which marks a systemd unit failed.
+func TestDatabaseAway_StoppedWhileWaiting(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	setConnections(t, db, false)
+	n, _ := launchNode(t, db, "ORDERCAST_DB_WAIT=1m")
+	testutil.WaitFor(t, "the node to wait for its database", func() bool {
+		return strings.Contains(n.stderr.String(), "database unavailable at start")
+	})
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting 10 s after SIGTERM")
+	}
+	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM while waiting, want 0:\n%s", code, n.stderr.String())
+	}
 }

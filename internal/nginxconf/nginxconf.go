@@ -21,7 +21,7 @@ import (
 
 var (
 	block       = regexp.MustCompile("(?s)```nginx\n(.*?)```")
-	serverLines = regexp.MustCompile(`(?m)^\s*server 10\.0\.0\.\d+:8080;\n`)
+	serverLines = regexp.MustCompile(`(?m)^\s*server 10\.0\.0\.\d+:8080( [^;\n]*)?;\n`)
 )
 
 // Find returns the nginx binary: /usr/sbin/nginx, or nginx on PATH.
@@ -49,9 +49,11 @@ func Config(upstreams []string, port int, dir string) (string, error) {
 	if got := len(serverLines.FindAllString(conf, -1)); got != 3*upstreamBlocks {
 		return "", fmt.Errorf("docs' nginx config has %d upstream server lines, want %d", got, 3*upstreamBlocks)
 	}
+	// Each node with the docs' parameters (max_fails, fail_timeout).
+	params := serverLines.FindStringSubmatch(conf)[1]
 	var servers strings.Builder
 	for _, u := range upstreams {
-		fmt.Fprintf(&servers, "        server %s;\n", strings.TrimPrefix(u, "http://"))
+		fmt.Fprintf(&servers, "        server %s%s;\n", strings.TrimPrefix(u, "http://"), params)
 	}
 	conf = serverLines.ReplaceAllString(conf, "")
 	const keepalive = "        keepalive 32;\n"
