@@ -93,9 +93,9 @@ func TestArrival(t *testing.T) {
 func TestDisturbed(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-	pg, other := shadow(FPGRestart).Seconds(), shadow(FNodeStop).Seconds()
+	pg, other := shadow(FPGRestart).Seconds(), shadow(FNodeKill).Seconds()
 	log := []*fault{
-		{Kind: FNodeStop, Node: 1, Start: at(0), Lifted: at(2), Recovered: 5 * time.Second}, // to 5 + other
+		{Kind: FNodeKill, Node: 1, Start: at(0), Lifted: at(2), Recovered: 5 * time.Second}, // to 5 + other
 		{Kind: FPGRestart, Start: at(5.5), Lifted: at(9), Recovered: time.Second},           // to 9 + pg
 		{Kind: FWatchPause, Start: at(100), Lifted: at(110), Recovered: 10 * time.Second},
 		{Kind: FListen, Start: at(200), Skipped: true, Recovered: -1},
