@@ -564,3 +564,40 @@ func TestJudge_Rewinds(t *testing.T) {
 		}, ADuplicate},
 	})
 }
+
+// TestSelfTest_ACourierShownAnotherCouriersAssignment: in a run where no watched courier lost an
+// order, the corruption still has something to show: another courier's assignment, which the
+// judge must refuse as no event of that courier's log.
+func TestSelfTest_ACourierShownAnotherCouriersAssignment(t *testing.T) {
+	r := records()
+	// Only courier c-2's watchers: c-2 never lost order c (it went from c-1 to c-2).
+	r.Parties = slices.DeleteFunc(r.Parties, func(s PartySession) bool { return s.Party == "courier:c-1" })
+	r.Histories["c"][2].Courier = "c-3" // the first assignment another courier's, c-2 still never losing c
+	r.Histories["c"][2].Note = "courier c-3"
+	for i := range r.Attempts {
+		if r.Attempts[i].Note == "courier c-1" {
+			r.Attempts[i].Note, r.Attempts[i].Courier = "courier c-3", "c-3"
+		}
+	}
+	for i := range r.Acks {
+		if r.Acks[i].Note == "courier c-1" {
+			r.Acks[i].Note = "courier c-3"
+		}
+	}
+	for i := range r.Sessions {
+		for k := range r.Sessions[i].Received {
+			if r.Sessions[i].Received[k].Note == "courier c-1" {
+				r.Sessions[i].Received[k].Courier, r.Sessions[i].Received[k].Note = "c-3", "courier c-3"
+			}
+		}
+	}
+	if j := Judge(r); j.Total() != 0 {
+		t.Fatalf("the records are not clean: %v %v", j.Anomalies, j.Examples)
+	}
+	if !courierTakenWhole(&r) {
+		t.Fatal("the corruption found nothing to damage")
+	}
+	if j := Judge(r); j.Anomalies[APartyMismatch] == 0 {
+		t.Fatalf("not caught: %v", j.Anomalies)
+	}
+}
