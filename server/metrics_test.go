@@ -201,3 +201,19 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 		t.Errorf("GET %s after Close: %s, want the connection refused", ts.MetricsURL(), resp.Status)
 	}
 }
+
+// TestRequestDurationsLeaveOutLongPolls: a long poll is held for its client's wait, which says
+// nothing of the server's speed; a plain read of the same route is timed.
+func TestRequestDurationsLeaveOutLongPolls(t *testing.T) {
+	srv := newServer(t, nil)
+	base, c := srv.URL(), http.DefaultClient
+	mustCreate(t, base, "d-1")
+	mustLongPoll(t, base, "d-1", "wait=30s&after_version=0") // past version 0: answered at once, still a long poll
+	if code, body := do(t, "GET", base+"/v1/orders/d-1", "", ""); code != http.StatusOK {
+		t.Fatalf("GET: %d %s", code, body)
+	}
+	waitMetric(t, c, base, 2, "ordercast_http_requests_total", "route", "GET /v1/orders/{id}", "code", "200")
+	if got := value(scrape(t, c, base), "ordercast_http_request_duration_seconds", "route", "GET /v1/orders/{id}"); got != 1 {
+		t.Fatalf("request durations of GET /v1/orders/{id}: %v samples, want 1 (the plain read, not the long poll)", got)
+	}
+}

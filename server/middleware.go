@@ -7,11 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/ordercast/ordercast/api"
 )
 
 // RequestIDHeader carries the request id, accepted from the caller (a proxy) or generated, and
@@ -41,7 +38,10 @@ type requestLog struct {
 	bypassed  int64 // response bytes written past the recording writer (a hijacked connection)
 	remaining int   // parts still running: the handler, and a stream handed over by it
 	handled   bool  // the handler has returned, and left line
-	line      requestLine
+	// held: a stream or a long poll, open as long as its client wants (handOver, holdOpen),
+	// whose time says nothing of the server's speed and stays out of the request durations.
+	held bool
+	line requestLine
 }
 
 // requestLine is what the handler left for the log line when it returned: plain values only, as
@@ -52,15 +52,6 @@ type requestLine struct {
 	pattern, method, path string
 	status                int
 	written               int64
-	held                  bool // a stream or a long poll: open as long as it has to be
-}
-
-// heldOpen reports whether a request of pattern with the raw query q is held open on purpose: a
-// stream (SSE or WebSocket, of an order, a party or every order) or a long poll, whose time is
-// not the server's speed.
-func heldOpen(pattern, q string) bool {
-	return strings.HasSuffix(pattern, "/stream") || pattern == patWebSocket ||
-		pattern == "GET /v1/orders/{id}" && strings.Contains(q, api.ParamWait+"=")
 }
 
 // handOver tells the request log that the request may go on after its handler returns (a stream
@@ -73,12 +64,23 @@ func handOver(ctx context.Context) (finish func(bypassed int64, attrs ...slog.At
 	}
 	l.mu.Lock()
 	l.remaining++
+	l.held = true
 	l.mu.Unlock()
 	return func(bypassed int64, attrs ...slog.Attr) {
 		l.mu.Lock()
 		l.attrs = append(l.attrs, attrs...)
 		l.bypassed += bypassed
 		l.partDone()
+	}
+}
+
+// holdOpen tells the request log that the request ctx belongs to is held open on purpose (a long
+// poll): its time is the client's wait, and stays out of the request durations.
+func holdOpen(ctx context.Context) {
+	if l, ok := ctx.Value(requestLogKey{}).(*requestLog); ok {
+		l.mu.Lock()
+		l.held = true
+		l.mu.Unlock()
 	}
 }
 
@@ -106,7 +108,8 @@ func (l *requestLog) partDone() {
 // emit counts the request and writes its line; it runs once, when its last part has ended.
 func (l *requestLog) emit() {
 	line := &l.line
-	l.s.Metrics.request(line.pattern, line.status, time.Since(l.start), line.held)
+	// The last part has ended: l.held is set for good (partDone took l.mu after every change).
+	l.s.Metrics.request(line.pattern, line.status, time.Since(l.start), l.held)
 	ctx := context.Background()
 	if !l.s.Logger.Enabled(ctx, line.level) {
 		return // a line nobody reads is not built
@@ -165,7 +168,7 @@ func (s *Server) observe(mux http.Handler) http.Handler {
 		// The line is written when the last part of the request ends: now, or when a held stream
 		// closes.
 		line := requestLine{level: slog.LevelInfo, pattern: r.Pattern, method: r.Method, path: r.URL.Path,
-			status: l.rw.status, written: l.rw.bytes, held: heldOpen(r.Pattern, r.URL.RawQuery)}
+			status: l.rw.status, written: l.rw.bytes}
 		if line.status == 0 {
 			line.status = http.StatusOK
 		}

@@ -154,10 +154,7 @@ func (s *Server) Open() error {
 			return err
 		}
 	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(s.H2C)
-	protocols.SetHTTP2(s.tlsConfig != nil)
+	protocols := s.protocols()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ln := s.ln
 	if s.Limits.MaxConnsPerPeer > 0 {
@@ -165,7 +162,7 @@ func (s *Server) Open() error {
 	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
-		Protocols:         &protocols,
+		Protocols:         protocols,
 		TLSConfig:         s.tlsConfig,
 		ReadHeaderTimeout: s.ReadHeaderTimeout,
 		ReadTimeout:       s.ReadTimeout,
@@ -197,6 +194,16 @@ func (s *Server) Open() error {
 		s.serveErr <- s.http.Serve(ln)
 	}()
 	return nil
+}
+
+// protocols is what the node speaks on its port: HTTP/1.1, HTTP/2 over TLS, and cleartext
+// HTTP/2 with H2C; the starting server (ServeStarting) speaks the same.
+func (s *Server) protocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(s.H2C)
+	p.SetHTTP2(s.tlsConfig != nil)
+	return &p
 }
 
 // URL returns the base URL of the listener, with a loopback host when bound to all interfaces.

@@ -32,14 +32,10 @@ func (s *Server) ServeStarting() error {
 	if !ok {
 		return errors.New("server: ServeStarting needs a TCP listener")
 	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(s.H2C)
-	protocols.SetHTTP2(s.tlsConfig != nil)
 	gate := &startingServer{ln: &handoffListener{TCPListener: tl}}
 	gate.http = &http.Server{
 		Handler:           http.HandlerFunc(s.handleStarting),
-		Protocols:         &protocols,
+		Protocols:         s.protocols(),
 		TLSConfig:         s.tlsConfig,
 		ReadHeaderTimeout: s.ReadHeaderTimeout,
 		MaxHeaderBytes:    s.MaxHeaderBytes,
@@ -49,11 +45,15 @@ func (s *Server) ServeStarting() error {
 	gate.done = make(chan struct{})
 	go func() {
 		defer close(gate.done)
+		var err error
 		if s.tlsConfig != nil {
-			_ = gate.http.ServeTLS(gate.ln, "", "") // it ends when Open hands the listener over
-			return
+			err = gate.http.ServeTLS(gate.ln, "", "")
+		} else {
+			err = gate.http.Serve(gate.ln)
 		}
-		_ = gate.http.Serve(gate.ln)
+		if !errors.Is(err, errHandedOver) { // how it ends when Open takes the listener over
+			s.Logger.Error("the starting server stopped answering before the store opened", "err", err)
+		}
 	}()
 	s.starting = gate
 	return nil
@@ -126,18 +126,15 @@ func (l *handoffListener) release() { _ = l.SetDeadline(time.Time{}) }
 
 // handleStarting answers a request to a node whose store is not open yet.
 func (s *Server) handleStarting(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/healthz":
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-		return
-	case "/readyz":
+	switch {
+	case r.URL.Path == "/healthz":
+		s.handleHealthz(w, r)
+	case r.URL.Path == "/readyz":
 		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "starting: the store is not open yet"))
-		return
-	}
-	w.Header().Set("Retry-After", s.retryAfterSeconds())
-	if strings.HasSuffix(r.URL.Path, "/stream") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	case strings.HasSuffix(r.URL.Path, "/stream") && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		w.Header().Set("Retry-After", s.retryAfterSeconds())
 		answerStreamRetry(w, r, streamRefusal{refusedStoreUnavailable, "node starting", s.Retry})
-		return
+	default:
+		s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "the node is starting: its store is not open yet")) // with Retry-After
 	}
-	s.writeError(w, r, ordercast.Errorf(ordercast.EUnavailable, "the node is starting: its store is not open yet"))
 }

@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 // TestAStartingNodeAnswersAtOnce: between Listen and Open (the store being opened, migrated or
@@ -18,6 +20,8 @@ import (
 func TestAStartingNodeAnswersAtOnce(t *testing.T) {
 	t.Parallel()
 	ts := prepareServer(t, filepath.Join(t.TempDir(), "ordercast.db"))
+	var logs testutil.Buffer
+	ts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	if err := ts.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +54,9 @@ func TestAStartingNodeAnswersAtOnce(t *testing.T) {
 	}
 	if ts.URL() != base {
 		t.Fatalf("opened on %s, started on %s", ts.URL(), base)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("the hand-over was logged as an error:\n%s", logs.String())
 	}
 	// The client's idle connection to the starting server was let go; it connects again.
 	if code, body := do(t, "GET", base+"/readyz", "", ""); code != http.StatusOK {

@@ -233,6 +233,7 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, cour
 	if !ok {
 		return
 	}
+	holdOpen(r.Context())
 	o, err := s.engine.LongPoll(r.Context(), w, wt, after, wait)
 	switch {
 	case r.Context().Err() != nil:

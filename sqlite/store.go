@@ -151,7 +151,8 @@ func checkPath(path string) error {
 	if path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil
 	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+	file, ferr := os.Stat(path)
+	if ferr == nil && file.IsDir() {
 		return fmt.Errorf("sqlite: %s is a directory, not a database file", path)
 	}
 	dir := filepath.Dir(path)
@@ -170,7 +171,7 @@ func checkPath(path string) error {
 	if err := writable(dir); err != nil {
 		return fmt.Errorf("sqlite: the directory %s is not writable by this process (%w): ordercast keeps the database and its -wal and -shm files there", dir, err)
 	}
-	if _, serr := os.Stat(path); serr == nil {
+	if ferr == nil {
 		if err := writable(path); err != nil {
 			return fmt.Errorf("sqlite: %s is not writable by this process (%w)", path, err)
 		}

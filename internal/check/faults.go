@@ -33,7 +33,8 @@ type fault struct {
 	Lifted    time.Time     `json:"lifted"`
 	Recovered time.Duration `json:"recovered_ns"` // start until every watcher had what committed before the lift; <0 not measured
 	Detail    string        `json:"detail"`
-	// Node is the node a node's fault acted on, numbered from 1; 0 for a fault on all of them.
+	// Node is the node a node's kill acted on, numbered from 1; 0 for a fault whose effects reach
+	// every node (PostgreSQL's, the listeners', a node stopped: see inject).
 	Node int `json:"node,omitempty"`
 	// InFlight is, for a node's kill, how many of the writers' calls to that node itself were
 	// unanswered when it was killed (those through nginx may have gone to any node).

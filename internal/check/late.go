@@ -66,7 +66,8 @@ func (c *streamConn) arrivalAt(committed, now time.Time, f *watchFaults) Arrival
 
 // Span is a stretch of the run during which events may come late for a reason outside the
 // nodes' delivery: a fault, from its start until its shadow after it is over, on one node
-// (numbered from 1) or on all of them (0: PostgreSQL, or every node's listener).
+// (numbered from 1: a node killed) or on all of them (0: PostgreSQL, every node's listener, or
+// a node stopped, whose locks the other nodes' writes wait on; see fault.Node).
 type Span struct {
 	From time.Time `json:"from"`
 	To   time.Time `json:"to"`
