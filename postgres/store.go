@@ -160,6 +160,12 @@ func (s *Store) Paths() Paths {
 	return Paths{OneRoundTrip: s.paths.oneTrip.Load(), WrongGuesses: s.paths.wrong.Load(), Locking: s.paths.locking.Load()}
 }
 
+// PoolStat returns the connection pool's figures of the moment (for /metrics). Call it only
+// after Open has succeeded.
+func (s *Store) PoolStat() *pgxpool.Stat {
+	return s.pool.Stat()
+}
+
 // New returns a Store for the database at url. Call Open before using it.
 func New(url string) *Store {
 	return &Store{URL: url}

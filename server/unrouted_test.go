@@ -35,7 +35,6 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 		{"old WebSocket version", "GET", "/v1/orders/o-1/ws", []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "8", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}, 400, ordercast.EMalformed, []string{"Sec-WebSocket-Version", "13"}},
 		{"no WebSocket key", "GET", "/v1/orders/o-1/ws", []string{"Connection", "keep-alive, Upgrade", "Upgrade", "WebSocket", "Sec-WebSocket-Version", "13"}, 400, ordercast.EMalformed, nil},
 		{"method of no route", "DELETE", "/v1/orders/o-1", nil, 405, ordercast.EMethodNotAllowed, []string{"Allow", "GET, HEAD"}},
-		{"OPTIONS without a preflight", "OPTIONS", "/v1/orders/o-1/status", nil, 405, ordercast.EMethodNotAllowed, []string{"Allow", "POST"}},
 		{"GET of a POST route", "GET", "/v1/orders", nil, 405, ordercast.EMethodNotAllowed, []string{"Allow", "POST"}},
 		{"unknown API path", "GET", "/v1/nothing-here", nil, 404, ordercast.ENotFound, nil},
 		{"unknown path under an order", "GET", "/v1/orders/o-1/nothing", nil, 404, ordercast.ENotFound, nil},
@@ -65,6 +64,18 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 		})
 	}
 
+	// OPTIONS that is not a CORS preflight asks what a path takes: 204 with the Allow a 405 would
+	// send, OPTIONS included; a path with no route is still 404.
+	for path, want := range map[string]string{"/v1/orders/o-1/status": "OPTIONS, POST", "/v1/orders/o-1": "GET, HEAD, OPTIONS"} {
+		resp, body := call(t, "OPTIONS", base+path, "", "")
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Allow") != want || len(body) != 0 {
+			t.Errorf("OPTIONS %s: %d, Allow %q, body %q; want 204, Allow %q and no body", path, resp.StatusCode, resp.Header.Get("Allow"), body, want)
+		}
+	}
+	if resp, _ := call(t, "OPTIONS", base+"/v1/nothing-here", "", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("OPTIONS of a path with no route: %d, want 404", resp.StatusCode)
+	}
+
 	// Pages are not the API: a path with no page is a page that says so, for a person reading
 	// it in a browser; a method of no route keeps the mux's plain 405.
 	for _, tc := range []struct {
@@ -91,8 +102,9 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 	}
 
 	// The fallback is no route: the metrics count what it answers as unmatched, with the pages'.
-	waitMetric(t, http.DefaultClient, base, 9, "ordercast_http_requests_total", "route", "unmatched", "code", "404")
-	waitMetric(t, http.DefaultClient, base, 4, "ordercast_http_requests_total", "route", "unmatched", "code", "405")
+	waitMetric(t, http.DefaultClient, base, 10, "ordercast_http_requests_total", "route", "unmatched", "code", "404")
+	waitMetric(t, http.DefaultClient, base, 3, "ordercast_http_requests_total", "route", "unmatched", "code", "405")
+	waitMetric(t, http.DefaultClient, base, 2, "ordercast_http_requests_total", "route", "unmatched", "code", "204")
 }
 
 // TestWebSocketHandshakeCheckedFirst: a request that is no WebSocket handshake is refused before

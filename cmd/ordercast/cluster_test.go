@@ -499,6 +499,17 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 	if n := metric(t, writer.url, `ordercast_pg_wrong_guesses_total`); n != 0 {
 		t.Errorf("writer: ordercast_pg_wrong_guesses_total = %v, want 0", n)
 	}
+	// The pool: its bound, a connection taken for each batch at least, and all of them back by
+	// now but the listener's own, which is not the pool's.
+	if n := metric(t, writer.url, `ordercast_pg_pool_max_connections`); n != 16 {
+		t.Errorf("writer: ordercast_pg_pool_max_connections = %v, want the default 16", n)
+	}
+	if n := metric(t, writer.url, `ordercast_pg_pool_acquires_total`); n < oneTrip+locking {
+		t.Errorf("writer: ordercast_pg_pool_acquires_total = %v, want at least the %v batches", n, oneTrip+locking)
+	}
+	if n := metric(t, writer.url, `ordercast_pg_pool_connections{state="idle"}`); n < 1 {
+		t.Errorf("writer: ordercast_pg_pool_connections{state=\"idle\"} = %v, want the connections its batches used back", n)
+	}
 }
 
 // metric reads one sample from the /metrics of the node at base, named as the text format

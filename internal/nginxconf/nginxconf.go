@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,7 @@ import (
 var (
 	block       = regexp.MustCompile("(?s)```nginx\n(.*?)```")
 	serverLines = regexp.MustCompile(`(?m)^\s*server 10\.0\.0\.\d+:8080( [^;\n]*)?;\n`)
+	rlimitLine  = regexp.MustCompile(`(?m)^worker_rlimit_nofile (\d+);`)
 )
 
 // Find returns the nginx binary: /usr/sbin/nginx, or nginx on PATH.
@@ -66,6 +68,14 @@ func Config(upstreams []string, port int, dir string) (string, error) {
 	}
 	conf = strings.Replace(conf, "listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", port), 1)
 	conf = strings.Replace(conf, "worker_processes auto;", "worker_processes 1;", 1)
+	// The docs' file limit is for a server of its own; a machine whose hard limit is lower (a
+	// test's, a container's) would have nginx log an alert for it at every start.
+	var lim syscall.Rlimit
+	if m := rlimitLine.FindStringSubmatch(conf); m == nil {
+		return "", errors.New("docs' nginx config sets no worker_rlimit_nofile")
+	} else if want, _ := strconv.ParseUint(m[1], 10, 64); syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Max < want {
+		conf = rlimitLine.ReplaceAllString(conf, fmt.Sprintf("worker_rlimit_nofile %d;", lim.Max))
+	}
 	// Temporary files under dir; with proxy_buffering off they stay empty.
 	conf = strings.Replace(conf, "http {\n", "http {\n"+
 		"    client_body_temp_path "+dir+"/body;\n    proxy_temp_path "+dir+"/proxy;\n"+
