@@ -72,6 +72,8 @@ func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int
 		return 0, fmt.Errorf("sqlite: purge: commit: %w", err)
 	}
 	committed = true
+	// Its pages are in the WAL like a batch's: the checkpointer copies them back.
+	s.kickCheckpointer()
 	return n, nil
 }
 
