@@ -2,6 +2,7 @@ package ordercast
 
 import (
 	"context"
+	"errors"
 	"iter"
 	"slices"
 	"strconv"
@@ -301,6 +302,13 @@ type ScopeReader interface {
 	// limit <= 0 means all) and its log position, read in one consistent snapshot.
 	ScopeSnapshot(ctx context.Context, p Party, limit int) (ScopeSnapshot, error)
 	// ScopeEventsAfter returns up to limit events of the party's log with position > after, in
-	// position order (limit <= 0 means all).
+	// position order (limit <= 0 means all). Their positions follow each other with no gap. When
+	// entries after `after` were deleted with their orders (Purger), it returns ErrLogPurged.
 	ScopeEventsAfter(ctx context.Context, p Party, after int64, limit int) ([]ScopedEvent, error)
 }
+
+// ErrLogPurged is ScopeEventsAfter's answer for a position the party's log can no longer
+// continue from: entries after it were deleted with their orders, which had ended longer ago
+// than the store keeps them (Purger). A stream that far behind opens with a fresh snapshot, as
+// one too many events behind does.
+var ErrLogPurged = errors.New("entries of the party's log after this position were purged with their ended orders")

@@ -1,6 +1,9 @@
 package ordercast
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store is the system of record for orders and their events. Implementations must commit every
 // write, with its idempotency answer, in one transaction (which may carry other writes: group
@@ -45,6 +48,17 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error
+}
+
+// Purger is a Store that deletes orders that ended long ago (both stores; internal/retention
+// runs it).
+type Purger interface {
+	// PurgeEnded deletes up to limit orders that ended (delivered or cancelled) before
+	// endedBefore, those that ended first first, with their events and their entries in the
+	// party logs, in one transaction, and returns how many it deleted. Orders in progress are
+	// never touched. Each party log that lost entries remembers the highest position it lost:
+	// ScopeEventsAfter from a position below it is ErrLogPurged, so no reader ever meets a gap.
+	PurgeEnded(ctx context.Context, endedBefore time.Time, limit int) (int, error)
 }
 
 // Publisher receives every committed event. Publish must not block on slow consumers.

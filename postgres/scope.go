@@ -122,6 +122,18 @@ func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after i
 	if out == nil {
 		out = []ordercast.ScopedEvent{}
 	}
+	// After the entries, not before: a purge that commits between the two reads is seen here
+	// (and the stream opens with a snapshot it might not have needed), while one seen as not yet
+	// run before the entries were read could have deleted some of them in between.
+	var purged int64
+	err = s.pool.QueryRow(ctx, `SELECT pos FROM party_purged WHERE party = $1`, p.Key()).Scan(&purged)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return nil, fmt.Errorf("postgres: log of %s: how far it was purged: %w", p.Key(), err)
+	case after < purged:
+		return nil, fmt.Errorf("postgres: log of %s after %d: %w", p.Key(), after, ordercast.ErrLogPurged)
+	}
 	return out, nil
 }
 

@@ -113,6 +113,9 @@ type Store struct {
 
 	pool    *pgxpool.Pool
 	batches *groupcommit.Writer
+	// endedIndexed is set once the index the purges read has been found valid or built
+	// (ensureEndedIndex).
+	endedIndexed atomic.Bool
 	// publisher is set only by the conformance tests (export_test.go), which check what a store
 	// announces without a database listener. In a program a Store's commits reach a hub through
 	// its Listener alone, which hears every node's commits, this one's included: there is no

@@ -153,7 +153,29 @@ func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after i
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: log of %s: %w", p.Key(), err)
 	}
+	// After the entries, not before: a purge that commits between the two reads is seen here
+	// (and the stream opens with a snapshot it might not have needed), while one seen as not yet
+	// run before the entries were read could have deleted some of them in between.
+	if err := s.checkPurged(ctx, p, after); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// checkPurged returns ordercast.ErrLogPurged when the party's log lost entries after position
+// after to a purge (PurgeEnded).
+func (s *Store) checkPurged(ctx context.Context, p ordercast.Party, after int64) error {
+	var purged int64
+	err := s.reads.QueryRowContext(ctx, `SELECT pos FROM party_purged WHERE party = ?`, p.Key()).Scan(&purged)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("sqlite: log of %s: how far it was purged: %w", p.Key(), err)
+	case after < purged:
+		return fmt.Errorf("sqlite: log of %s after %d: %w", p.Key(), after, ordercast.ErrLogPurged)
+	}
+	return nil
 }
 
 // prefixed scans one extra leading column into first, then the rest as the wrapped scanner's

@@ -130,6 +130,9 @@ type Store struct {
 	// writing is held by a batch on conn, by the checkpoints run on conn (checkpointOnWriter),
 	// and while conn is replaced (replaceWriterConn).
 	writing sync.Mutex
+	// endedIndexed is set once the writer's connection has built the index of ended orders
+	// (endedIndex), which the first purge does; guarded by writing.
+	endedIndexed bool
 	// checkpointing is held by every checkpoint this store runs, after writing when both are.
 	checkpointing sync.Mutex
 	bound         walBound // the writer goroutine's

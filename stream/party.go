@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -108,9 +109,14 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, r
 // partyLogAfter reads the party's log after last for a stream that has last: every event after
 // it, or, when there are more than Config.PartyBacklog, none and far. A stream that far behind is
 // sent a fresh snapshot instead (readParty without resume), whether it resumes or catches up a
-// gap: no read of the log holds more than the bound.
+// gap: no read of the log holds more than the bound. So is one whose events after last were
+// purged with their ended orders (ordercast.ErrLogPurged): the log no longer holds what it
+// missed, such as the end of an order it still shows.
 func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, last int64) (evs []ordercast.ScopedEvent, far bool, err error) {
 	evs, err = sr.ScopeEventsAfter(ctx, p, last, e.cfg.PartyBacklog+1)
+	if errors.Is(err, ordercast.ErrLogPurged) {
+		return nil, true, nil
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read the log of %s: %w", p.Key(), err)
 	}

@@ -437,3 +437,72 @@ func TestAStreamOnItsGoroutineLetsGoOfItsBacklogsRoom(t *testing.T) {
 			cap(w.out), cap(w.ends), cap(w.liveAt), maxScratch, maxKeptFrames, maxKeptFrames)
 	}
 }
+
+// TestPartyStreamBehindAPurgeGetsASnapshot: a party stream whose position is below entries of
+// its log that a purge deleted with their ended orders (ordercast.ErrLogPurged) is sent a fresh
+// snapshot, on a resume and when it catches up a hole while open: the log no longer holds what
+// it missed, here the end of an order it still shows. From the purged position on, the log.
+func TestPartyStreamBehindAPurgeGetsASnapshot(t *testing.T) {
+	t.Parallel()
+	store := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+	storetest.MustOpen(t, store)
+	ctx := t.Context()
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	create := func(id string) {
+		if _, _, err := store.CreateOrder(ctx, ordercast.NewOrder{ID: id, RestaurantID: party.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("o-old") // position 1
+	e := New(store, hub.New(), testConfig, &counter{})
+	wt, err := e.Watch(ctx, Request{Scope: PartyEvents, Party: party})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	w := &watcher{}
+	w.init(e, rec, sseFraming{}, wt, func(End) {})
+	t.Cleanup(wt.Close)
+	if err := w.flush(); err != nil || w.last != 1 {
+		t.Fatalf("opening: at %d, %v; want position 1", w.last, err)
+	}
+	// The stream misses o-old's end (position 2), which a purge then deletes with it.
+	if _, _, _, err := store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-old", Status: ordercast.StatusCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.PurgeEnded(ctx, time.Now().Add(time.Hour), 10); n != 1 || err != nil {
+		t.Fatalf("PurgeEnded = %d, %v; want 1", n, err)
+	}
+	create("o-new") // position 3
+	evs, err := store.EventsAfter(ctx, "o-new", 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := evs[0]
+	ev.Marks = ordercast.Marks("").With(party.Key(), 3)
+	before := len(rec.got())
+	if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(ev)}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	sent := strings.Join(rec.got()[before:], "")
+	if !strings.Contains(sent, "event: snapshot\n") || strings.Contains(sent, `"o-old"`) || !strings.Contains(sent, `"o-new"`) || w.last != 3 {
+		t.Errorf("catching up past the purge: sent %q, at %d; want a snapshot of o-new alone at position 3", sent, w.last)
+	}
+
+	for _, tc := range []struct {
+		last     int64
+		snapshot bool
+		backlog  int
+	}{{0, true, 0}, {1, true, 0}, {2, false, 1}, {3, false, 0}} {
+		o, err := e.readParty(ctx, party, tc.last, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (o.snap != nil) != tc.snapshot || len(o.backlog) != tc.backlog {
+			t.Errorf("resume after %d: snapshot %v, %d events of the log; want %v, %d", tc.last, o.snap != nil, len(o.backlog), tc.snapshot, tc.backlog)
+		}
+	}
+}

@@ -40,6 +40,9 @@ type Main struct {
 	LogLevel           string
 	// Demo runs the order simulator in the process, so the pages show live movement at once.
 	Demo bool
+	// Retention is how long an ended order is kept (retention.go); 0 keeps every order.
+	Retention     time.Duration
+	retentionStop func()
 	// securityConfig holds the tokens, roles and limits flags (security.go).
 	securityConfig
 	// locationConfig holds the couriers' positions flags and parts (location.go).
@@ -142,6 +145,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking, gives the console an admin token, signs with a random secret of its own (ignoring --secret) and listens on "+DefaultDemoAddr+" unless --addr is given")
 	m.securityFlags(fs, &m.HTTP)
 	m.locationFlags(fs, &m.HTTP)
+	m.retentionFlags(fs)
 	return fs
 }
 
@@ -169,6 +173,9 @@ func (m *Main) validate() error {
 		return fmt.Errorf("--sqlite-sync must be normal or full, got %q", m.SQLiteSync)
 	case m.SQLiteMinFreeMiB < 0:
 		return fmt.Errorf("--sqlite-min-free must not be negative, got %d", m.SQLiteMinFreeMiB)
+	}
+	if err := m.validateRetention(); err != nil {
+		return err
 	}
 	if err := checkAddr(m.HTTP.Addr); err != nil {
 		return fmt.Errorf("--addr: %w", err)
@@ -274,6 +281,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Locations = m.Tracker
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	srv.Metrics.Registry.MustRegister(m.storeMetrics()...)
+	m.startRetention(srv.Metrics.Registry)
 	if m.Demo {
 		// The home page links to the simulated parties' pages.
 		for _, g := range []struct {
@@ -333,6 +341,7 @@ func (m *Main) Close() error {
 			errs = append(errs, fmt.Errorf("close location tracker: %w", err))
 		}
 	}
+	m.stopRetention()
 	if err := m.closeStore(); err != nil {
 		errs = append(errs, err)
 	}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/internal/retention"
+)
+
+// retentionFlags declares --retention.
+func (m *Main) retentionFlags(fs *flag.FlagSet) {
+	fs.DurationVar(&m.Retention, "retention", m.Retention, "delete an order with its history and its entries in the party logs this long after it was delivered or cancelled (0: keep every order for ever); at least the longest a tracking token lives (a week, or --tracking-ttl if longer) plus --idempotency-ttl")
+}
+
+// validateRetention refuses a --retention shorter than minRetention.
+func (m *Main) validateRetention() error {
+	if least := m.minRetention(); m.Retention < 0 || (m.Retention > 0 && m.Retention < least) {
+		return fmt.Errorf("--retention must be 0 (keep every order) or at least %s (a tracking token's longest life, %s, plus --idempotency-ttl, %s): once an order is deleted its id may be used again, and no token of the old order may still show the new one; got %s",
+			least, max(auth.DefaultTrackingMaxLifetime, m.TrackingTTL), m.HTTP.IdempotencyTTL, m.Retention)
+	}
+	return nil
+}
+
+// minRetention is the least --retention. An order's id may be given again once the order is
+// deleted, and by then every tracking token minted for it, at its creation or by a replay of
+// that creation while its Idempotency-Key is kept, must have expired.
+func (m *Main) minRetention() time.Duration {
+	return max(auth.DefaultTrackingMaxLifetime, m.TrackingTTL) + m.HTTP.IdempotencyTTL
+}
+
+// startRetention runs the purge of ended orders on its own goroutine when --retention is set,
+// and counts what it deletes on reg. stopRetention ends it.
+func (m *Main) startRetention(reg prometheus.Registerer) {
+	if m.Retention == 0 {
+		return
+	}
+	p, ok := m.Store.(ordercast.Purger)
+	if !ok {
+		m.Logger.Warn("--retention is set but this store cannot purge; every order is kept")
+		return
+	}
+	purged := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ordercast_purged_orders_total",
+		Help: "Ended orders this node deleted with their histories, --retention after they ended.",
+	})
+	reg.MustRegister(purged)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	m.retentionStop = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		retention.Run(ctx, p, retention.Config{
+			Keep:   m.Retention,
+			Logger: m.Logger.With("component", "retention"),
+			Purged: func(n int) { purged.Add(float64(n)) },
+		})
+	}()
+	m.Logger.Info("ended orders are deleted after their retention", "retention", m.Retention)
+}
+
+// stopRetention stops the purge, and waits for a transaction in progress to end.
+func (m *Main) stopRetention() {
+	if m.retentionStop != nil {
+		m.retentionStop()
+		m.retentionStop = nil
+	}
+}

@@ -1,0 +1,208 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ordercast/ordercast"
+)
+
+// endedIndex finds orders by when they ended: an entry for each terminal event, none for the
+// others. It is built by the first purge, not by a migration, so that a node that keeps every
+// order (no --retention, the default) pays nothing for it on its writes; once built, a write
+// that ends an order adds one entry at the index's end.
+const endedIndex = `CREATE INDEX IF NOT EXISTS order_events_ended ON order_events (at)
+	WHERE status IN ('delivered', 'cancelled')`
+
+// purgeScanPage is how many entries of a party's log a purge reads at a time.
+const purgeScanPage = 1000
+
+// PurgeEnded deletes up to limit orders that ended before endedBefore (see ordercast.Purger).
+// It runs on the writer's connection between two batches, as a checkpoint does: a batch
+// waits for it, and it never waits for SQLite's write lock.
+func (s *Store) PurgeEnded(ctx context.Context, endedBefore time.Time, limit int) (int, error) {
+	n, err := s.purgeEnded(ctx, endedBefore, limit)
+	return n, s.health(err, true)
+}
+
+func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int) (n int, err error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	if s.conn == nil {
+		if err := s.openWriterConn(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if !s.endedIndexed {
+		if _, err := s.conn.ExecContext(ctx, endedIndex); err != nil {
+			return 0, fmt.Errorf("sqlite: purge: build the index of ended orders: %w", err)
+		}
+		s.endedIndexed = true
+	}
+	st := s.stmts
+	if _, err := st.begin.ExecContext(ctx); err != nil {
+		return 0, fmt.Errorf("sqlite: purge: begin: %w", err)
+	}
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		if _, rerr := st.rollback.ExecContext(context.Background()); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("sqlite: purge: rollback: %w", rerr), s.replaceWriterConn(context.Background()))
+		}
+	}()
+	n, err = s.purgeInTx(ctx, endedBefore, limit)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	if err := s.checkFiles(); err != nil {
+		return 0, err
+	}
+	if _, err := st.commit.ExecContext(ctx); err != nil {
+		// Whether it committed is not known: the writer reads every order again.
+		s.recent.Forget()
+		return 0, fmt.Errorf("sqlite: purge: commit: %w", err)
+	}
+	committed = true
+	// Its pages are in the WAL like a batch's: the checkpointer copies them back.
+	s.kickCheckpointer()
+	return n, nil
+}
+
+// purgeInTx deletes the orders, their events and their entries in the party logs, inside the
+// transaction purgeEnded began on the writer's connection.
+func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int) (int, error) {
+	c := s.conn
+	rows, err := c.QueryContext(ctx, `
+		SELECT e.order_id, e.at, o.restaurant_id, o.customer_id
+		FROM order_events e INDEXED BY order_events_ended JOIN orders o ON o.id = e.order_id
+		WHERE e.status IN ('delivered', 'cancelled') AND e.at < ?
+		ORDER BY e.at LIMIT ?`, endedBefore.UnixMicro(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge: find ended orders: %w", err)
+	}
+	var (
+		ids, restaurants, customers []string
+		lastEnd                     int64
+	)
+	for rows.Next() {
+		var id, r, cu string
+		if err := rows.Scan(&id, &lastEnd, &r, &cu); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sqlite: purge: find ended orders: %w", err)
+		}
+		ids, restaurants, customers = append(ids, id), append(restaurants, r), append(customers, cu)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, fmt.Errorf("sqlite: purge: find ended orders: %w", err)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge: %w", err)
+	}
+	couriers, err := queryStrings(ctx, c, `
+		SELECT DISTINCT courier_id FROM order_events
+		WHERE order_id IN (SELECT value FROM json_each(?)) AND kind = 'courier' AND courier_id <> ''`, string(list))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge: the orders' couriers: %w", err)
+	}
+	for _, q := range []string{
+		`DELETE FROM order_events WHERE order_id IN (SELECT value FROM json_each(?))`,
+		`DELETE FROM orders WHERE id IN (SELECT value FROM json_each(?))`,
+	} {
+		if _, err := c.ExecContext(ctx, q, string(list)); err != nil {
+			return 0, fmt.Errorf("sqlite: purge: %w", err)
+		}
+	}
+	for _, party := range ordercast.PurgeParties(restaurants, customers, couriers) {
+		if err := s.purgeLog(ctx, party, fromMicros(lastEnd)); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
+}
+
+// purgeLog deletes the entries of one party's log whose orders the purge deleted (or an earlier
+// one did), reading from its first entry (ordercast.PurgeJudge), and records the highest
+// position it deleted.
+func (s *Store) purgeLog(ctx context.Context, party string, lastEnd time.Time) error {
+	var (
+		drop  []int64
+		after int64
+	)
+	for stop := false; !stop; {
+		rows, err := s.conn.QueryContext(ctx, `
+			SELECT l.pos, o.id IS NOT NULL, coalesce(o.created_at, 0)
+			FROM party_log l LEFT JOIN orders o ON o.id = l.order_id
+			WHERE l.party = ? AND l.pos > ? ORDER BY l.pos LIMIT ?`, party, after, purgeScanPage)
+		if err != nil {
+			return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
+		}
+		read := 0
+		for rows.Next() && !stop {
+			var (
+				exists  bool
+				created int64
+			)
+			if err := rows.Scan(&after, &exists, &created); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
+			}
+			read++
+			var del bool
+			if del, stop = ordercast.PurgeJudge(exists, fromMicros(created), lastEnd); del {
+				drop = append(drop, after)
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
+		}
+		stop = stop || read < purgeScanPage
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(drop)
+	if err != nil {
+		return fmt.Errorf("sqlite: purge: %w", err)
+	}
+	if _, err := s.conn.ExecContext(ctx, `
+		DELETE FROM party_log WHERE party = ? AND pos IN (SELECT value FROM json_each(?))`, party, string(list)); err != nil {
+		return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
+	}
+	if _, err := s.conn.ExecContext(ctx, `
+		INSERT INTO party_purged (party, pos) VALUES (?, ?)
+		ON CONFLICT (party) DO UPDATE SET pos = max(pos, excluded.pos)`, party, drop[len(drop)-1]); err != nil {
+		return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
+	}
+	return nil
+}
+
+// queryStrings returns the one text column of a query's rows.
+func queryStrings(ctx context.Context, c *sql.Conn, query string, args ...any) ([]string, error) {
+	rows, err := c.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, errors.Join(rows.Err(), rows.Close())
+}
