@@ -190,12 +190,20 @@ var DefaultETAModel = ETAModel{
 // Speed folds a new sample into a running speed estimate (0 means none yet). A sample above
 // MaxSpeedMPS counts as MaxSpeedMPS: one bad fix (a jump of kilometres in a second) must not
 // hold the estimate far off for the many fixes an average takes to forget it.
+//
+// Until the courier is seen moving (prev 0), a sample under MinSpeedMPS is standing still and
+// keeps the estimate at 0, the typical speed: a parked phone reports 0.2 or 0.5 m/s as often
+// as 0, and taken as the first speed it put the first estimates at the floor speed, 2.5 times
+// the typical one's.
 func (m ETAModel) Speed(prev, sample float64) float64 {
 	if !Finite(sample) || sample < 0 {
 		return prev
 	}
 	sample = math.Min(sample, m.MaxSpeedMPS)
 	if prev <= 0 {
+		if sample < m.MinSpeedMPS {
+			return 0
+		}
 		return sample
 	}
 	return prev + m.Smoothing*(sample-prev)
@@ -211,6 +219,23 @@ func (m ETAModel) Estimate(distanceM, speed float64) (etaS int64, nearby bool) {
 	speed = math.Min(math.Max(speed, m.MinSpeedMPS), m.MaxSpeedMPS)
 	eta := int64(math.Round(distanceM * m.RouteFactor / speed))
 	return min(max(eta, m.FloorS), m.CeilingS), distanceM <= m.NearbyM
+}
+
+// Remaining returns how far the food still has to go from a courier at p, for its ETA: straight
+// to the drop-off once the order is out for delivery (carrying); before that (positions shown
+// from an earlier stage, --location-from) through the pickup, which the courier has yet to
+// reach. ok is false when the order names no drop-off, or, before the pickup, no pickup: no
+// estimate is better than one that forgets the way to the restaurant.
+func Remaining(o Order, p Point) (distanceM float64, carrying, ok bool) {
+	switch {
+	case o.Dropoff == nil:
+		return 0, false, false
+	case o.Status == StatusOutForDelivery:
+		return DistanceM(p, *o.Dropoff), true, true
+	case o.Pickup == nil:
+		return 0, false, false
+	}
+	return DistanceM(p, *o.Pickup) + DistanceM(*o.Pickup, *o.Dropoff), false, true
 }
 
 // ShowsLocation reports whether an order in status s shows its courier's position to watchers,

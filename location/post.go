@@ -248,11 +248,11 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 	for _, party := range o.Parties() {
 		u.Parties = append(u.Parties, party.Key())
 	}
-	if o.Dropoff != nil {
-		d := ordercast.DistanceM(p.Point, *o.Dropoff)
+	if d, carrying, ok := ordercast.Remaining(o, p.Point); ok {
 		eta, nearby := t.ETA.Estimate(d, st.speed)
 		d = float64(int64(d + 0.5)) // a metre is as precise as a phone's fix
-		u.DistanceM, u.ETAS, u.Nearby = &d, &eta, nearby
+		// Near the drop-off is news only with the food: before the pickup the courier may pass it.
+		u.DistanceM, u.ETAS, u.Nearby = &d, &eta, nearby && carrying
 	}
 	st.latest, st.missed = hub.NewLocation(u), false
 	return st.latest

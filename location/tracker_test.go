@@ -1123,3 +1123,63 @@ func TestFirstETAsOfARunAreSteady(t *testing.T) {
 		}
 	}
 }
+
+// TestETABeforeThePickup: with positions shown before the pickup (From), a courier on the way to
+// the restaurant is estimated through it: the distance is to the pickup and on to the drop-off,
+// and standing at the drop-off without the food is not "nearby". Out for delivery, the way is
+// the straight line to the drop-off, and there it is nearby. Without a pickup, before it there
+// is no estimate at all.
+func TestETABeforeThePickup(t *testing.T) {
+	pickup, dropoff := ordercast.Point{Lat: 0.02, Lng: 1}, ordercast.Point{Lat: 0, Lng: 1} // 2.2 km apart
+	orders := fixed{
+		{ID: "ready", Status: ordercast.StatusReady, CourierID: "c-1", Pickup: &pickup, Dropoff: &dropoff},
+		{ID: "no-pickup", Status: ordercast.StatusReady, CourierID: "c-1", Dropoff: &dropoff},
+		{ID: "out", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Pickup: &pickup, Dropoff: &dropoff},
+	}
+	tr, _ := open(t, orders, func(tr *location.Tracker) { tr.Rate, tr.From = 0, ordercast.StatusConfirmed })
+	if _, err := tr.Post(context.Background(), "c-1", at(0, time.Now())); err != nil { // at the drop-off
+		t.Fatal(err)
+	}
+	there := ordercast.DistanceM(pickup, dropoff)
+	for _, tc := range []struct {
+		id       string
+		distance float64 // -1: none
+		nearby   bool
+	}{{"ready", 2 * there, false}, {"no-pickup", -1, false}, {"out", 0, true}} {
+		l := tr.Latest(context.Background(), tc.id)
+		if l == nil {
+			t.Fatalf("%s: no position", tc.id)
+		}
+		u := l.Update
+		switch {
+		case tc.distance < 0 && (u.DistanceM != nil || u.ETAS != nil):
+			t.Errorf("%s: distance %v, ETA %v; want none without a pickup to go through", tc.id, *u.DistanceM, *u.ETAS)
+		case tc.distance >= 0 && (u.DistanceM == nil || math.Abs(*u.DistanceM-tc.distance) > 1 || u.ETAS == nil):
+			t.Errorf("%s: %s; want %.0f m to go, with an ETA", tc.id, describe(l), tc.distance)
+		case u.Nearby != tc.nearby:
+			t.Errorf("%s: nearby %v, want %v", tc.id, u.Nearby, tc.nearby)
+		}
+	}
+}
+
+// TestAParkedPhoneIsStandingStill: speeds under the floor before the courier was seen moving
+// are a phone at rest (GPS reports 0.3 m/s as readily as 0): the estimate stays at the typical
+// speed, as for 0, and does not jump to the floor's 2.5 times as long.
+func TestAParkedPhoneIsStandingStill(t *testing.T) {
+	dropoff := ordercast.Point{Lat: 0.05, Lng: 1}
+	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Dropoff: &dropoff}},
+		func(tr *location.Tracker) { tr.Rate = 0 })
+	start := time.Now().Add(-time.Minute)
+	var etas []int64
+	for i, speed := range []float64{0, 0.3, 0.5} {
+		p := at(0, start.Add(time.Duration(i)*time.Second))
+		p.SpeedMPS = &speed
+		if _, err := tr.Post(context.Background(), "c-1", p); err != nil {
+			t.Fatal(err)
+		}
+		etas = append(etas, *tr.Latest(context.Background(), "a").Update.ETAS)
+	}
+	if etas[1] != etas[0] || etas[2] != etas[0] {
+		t.Errorf("ETAs of a phone at rest reporting 0, 0.3 and 0.5 m/s: %v; want the same, at the typical speed", etas)
+	}
+}

@@ -738,7 +738,7 @@ func TestCourierViewOfTheTrackingPage(t *testing.T) {
 	b.poll("the minutes to the drop-off", `/^About \d+ min to the drop-off$/.test(document.getElementById('eta').textContent)`)
 	screenshots(b, "courier-track")
 	post(52.5247, 13.4106)
-	b.poll("near the drop-off", `document.getElementById('eta').textContent === 'You are near the drop-off'`)
+	b.poll("near the drop-off", `!document.getElementById('nearby').hidden && document.getElementById('eta').textContent === 'Under a minute to the drop-off'`)
 
 	ls.assign(t, "d-1", "c-2")
 	b.poll("the order is no longer the courier's", `document.getElementById('problem').textContent === 'This order is no longer yours.'`)

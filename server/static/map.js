@@ -36,7 +36,6 @@
     customer: {
       onTheWay: 'Your courier is on the way',
       nearby: 'Your courier is nearby',
-      nearbyETA: 'Arriving in under a minute',
       soon: 'Arriving in under a minute',
       eta: function (left) {
         var m = Math.floor(left / 60), s = left % 60;
@@ -49,7 +48,6 @@
     courier: {
       onTheWay: 'On your way to the drop-off',
       nearby: 'You are near the drop-off',
-      nearbyETA: 'You are near the drop-off',
       soon: 'Under a minute to the drop-off',
       eta: function (left) { return 'About ' + Math.max(1, Math.round(left / 60)) + ' min to the drop-off'; },
       spoken: function (left) {
@@ -228,7 +226,9 @@
     }
     var left = Math.max(0, Math.round(this.latest.eta_s - age / 1000));
     eta.dataset.seconds = String(left);
-    eta.textContent = this.latest.nearby ? w.nearbyETA : left < 60 ? w.soon : w.eta(left);
+    // Nearby is said beside the ETA, not instead of it: within the radius a slow courier may
+    // still be minutes away.
+    eta.textContent = left < 60 ? w.soon : w.eta(left);
     if (!this.latest.nearby) this.say(w.spoken(left));
   };
 
