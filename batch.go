@@ -309,7 +309,7 @@ func (b *Batch) apply(w Write, now time.Time) WriteResult {
 func (b *Batch) create(bo batchOrder, n NewOrder, now time.Time) (batchOrder, WriteResult) {
 	if bo.exists {
 		if !n.Matches(bo.order) {
-			return bo, WriteResult{Err: Errorf(EOrderExists, "order %s already exists with different details, pickup or drop-off", n.ID)}
+			return bo, WriteResult{Err: Errorf(EOrderExists, "order %s already exists with different details, owners, pickup or drop-off", n.ID)}
 		}
 		return bo, WriteResult{Order: bo.order, Event: bo.latest}
 	}

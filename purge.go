@@ -1,48 +1,80 @@
 package ordercast
 
-import (
-	"slices"
-	"time"
-)
+import "slices"
 
-// PurgeMargin is how far past the end of the last order a purge deletes that the purge reads a
-// party's log. Its entries are in commit order, and every entry of an order comes at or before
-// its end; an entry of an order created later than that end plus the margin was committed
-// after all of them, however far the stores' clocks (PostgreSQL's, as each node reckons it) and
-// the commits of a batch stamped before its COMMIT are apart.
-const PurgeMargin = 10 * time.Minute
-
-// PurgeJudge judges an entry of a party's log, read in position order by a purge whose orders
-// all ended at or before lastEnd: drop it when its order is gone (deleted by the purge, so
-// exists is false), stop reading at one of an order created after lastEnd + PurgeMargin (none
-// further on can be a purged order's), keep any other (an order still kept, in progress or
-// ended later).
-func PurgeJudge(exists bool, created, lastEnd time.Time) (drop, stop bool) {
-	switch {
-	case !exists:
-		return true, false
-	case created.After(lastEnd.Add(PurgeMargin)):
-		return false, true
-	}
-	return false, false
+// PurgedOrder is what a purge knows of an order it deletes: enough to find its entries in the
+// party logs (ordercast.Purger).
+type PurgedOrder struct {
+	ID                       string
+	RestaurantID, CustomerID string
+	// EndSeq is the seq of its terminal event, its last.
+	EndSeq int64
+	// Couriers are its courier events, in seq order.
+	Couriers []CourierSeq
 }
 
-// PurgeParties returns the keys, sorted and without repeats, of the parties whose logs hold
-// entries of the orders a purge deletes: their restaurants and customers, and every courier they
-// were ever assigned to (from their courier events). Every party an event of theirs was logged
-// to (LogParties) is one of them. Empty ids are no party.
-func PurgeParties(restaurants, customers, couriers []string) []string {
-	var keys []string
-	for _, g := range []struct {
-		kind PartyKind
-		ids  []string
-	}{{PartyRestaurant, restaurants}, {PartyCustomer, customers}, {PartyCourier, couriers}} {
-		for _, id := range g.ids {
-			if id != "" {
-				keys = append(keys, Party{g.kind, id}.Key())
-			}
+// CourierSeq is a courier event of an order: its seq, and the courier it gave the order to (""
+// for none).
+type CourierSeq struct {
+	Seq       int64
+	CourierID string
+}
+
+// PurgeTargets returns, for each party whose log holds entries of the orders (by key), the last
+// entry each order has there: order id → seq. Every party an event of theirs was logged to
+// (LogParties) is one of them: its restaurant and customer, whose last entry is the order's end;
+// the courier it had at its end, likewise; and every courier it had before, whose last entry is
+// the courier event that took the order away (an event leaving a courier is logged to it). A
+// purge reads each party's log from its first entry until it has passed all of them: positions
+// are in commit order, so no later entry can be one of these orders'. No clock is involved: a
+// node's clock stepping back cannot stop the read short.
+func PurgeTargets(orders []PurgedOrder) map[string]map[string]int64 {
+	targets := map[string]map[string]int64{}
+	last := func(k PartyKind, id, order string, seq int64) {
+		if id == "" {
+			return
 		}
+		key := Party{k, id}.Key()
+		if targets[key] == nil {
+			targets[key] = map[string]int64{}
+		}
+		targets[key][order] = max(targets[key][order], seq)
+	}
+	for _, o := range orders {
+		last(PartyRestaurant, o.RestaurantID, o.ID, o.EndSeq)
+		last(PartyCustomer, o.CustomerID, o.ID, o.EndSeq)
+		courier := ""
+		for _, c := range o.Couriers {
+			if courier != "" && c.CourierID != courier {
+				last(PartyCourier, courier, o.ID, c.Seq) // the event that took it away
+			}
+			courier = c.CourierID
+		}
+		last(PartyCourier, courier, o.ID, o.EndSeq)
+	}
+	return targets
+}
+
+// SortedKeys returns a target map's parties in sorted order, the order a purge reads them in.
+func SortedKeys(targets map[string]map[string]int64) []string {
+	keys := make([]string, 0, len(targets))
+	for k := range targets {
+		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	return slices.Compact(keys)
+	return keys
+}
+
+// PurgeJudge judges an entry of a party's log, read in position order by a purge, against left,
+// the purged orders' last entries there not yet passed (from PurgeTargets), which it empties as
+// it passes them: drop the entry when its order is gone (deleted by this purge or an earlier
+// one), keep it otherwise, and done once nothing is left to pass.
+func PurgeJudge(left map[string]int64, orderID string, seq int64, exists bool) (drop, done bool) {
+	if !exists {
+		if left[orderID] == seq {
+			delete(left, orderID)
+		}
+		return true, len(left) == 0
+	}
+	return false, len(left) == 0
 }

@@ -24,15 +24,17 @@ const purgeScanPage = 1000
 // on its writes; once built, a write that ends an order adds one entry.
 const endedIndexName = "order_events_ended"
 
-// PurgeEnded deletes up to limit orders that ended before endedBefore (see ordercast.Purger).
-// It never waits for a row a batch holds: the orders it takes are locked SKIP LOCKED (one a
+// PurgeEnded deletes up to limit orders that ended before endedBefore (see ordercast.Purger),
+// or none while another node purges. It never waits for a row a batch holds: the orders it takes are locked SKIP LOCKED (one a
 // batch holds, refusing a change to it, is left to the next purge), and the rest it deletes
 // (ended orders' events, old entries of the party logs, party_purged) no batch writes.
 func (s *Store) PurgeEnded(ctx context.Context, endedBefore time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
-	if err := s.ensureEndedIndex(ctx); err != nil {
+	if err := s.ensureEndedIndex(ctx); errors.Is(err, errPurgeBusy) {
+		return 0, nil // another node builds the index: this node's next round
+	} else if err != nil {
 		return 0, s.health(err, false)
 	}
 	var n int
@@ -46,9 +48,15 @@ func (s *Store) PurgeEnded(ctx context.Context, endedBefore time.Time, limit int
 	return n, s.health(nil, true)
 }
 
+// errPurgeBusy is a purge or an index build another node is running: this node skips its turn.
+var errPurgeBusy = errors.New("postgres: purge: another node is purging")
+
 // ensureEndedIndex builds the index of ended orders unless it is there and valid. A CREATE INDEX
 // CONCURRENTLY that failed half way leaves an invalid index behind, which is dropped and built
-// again. Nodes take turns under an advisory lock, held on the connection for the build.
+// again. One node builds it, under an advisory lock held on the connection for the build, which
+// the others only try to take (errPurgeBusy): a node waiting for the lock would hold a snapshot,
+// and the build's last phase waits for every older snapshot, so the two would deadlock and
+// PostgreSQL would abort one, over and over when a build takes longer than a round.
 func (s *Store) ensureEndedIndex(ctx context.Context) error {
 	if s.endedIndexed.Load() {
 		return nil
@@ -58,8 +66,12 @@ func (s *Store) ensureEndedIndex(ctx context.Context) error {
 		return fmt.Errorf("postgres: purge: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, purgeLockKey); err != nil {
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, purgeLockKey).Scan(&locked); err != nil {
 		return fmt.Errorf("postgres: purge: lock the index build: %w", err)
+	}
+	if !locked {
+		return errPurgeBusy
 	}
 	defer func() {
 		// A session lock outlives a failed statement; an unlock that fails leaves it to the
@@ -90,47 +102,57 @@ func (s *Store) ensureEndedIndex(ctx context.Context) error {
 	return nil
 }
 
-// purgeInTx deletes the orders, their events and their entries in the party logs, in tx.
+// purgeInTx deletes the orders, their events and their entries in the party logs, in tx. It only
+// tries the advisory lock, for the reason ensureEndedIndex does: a node that finds another
+// purging deletes nothing this time.
 func purgeInTx(ctx context.Context, tx pgx.Tx, endedBefore time.Time, limit int) (int, error) {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, purgeLockKey); err != nil {
+	var locked bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, purgeLockKey).Scan(&locked); err != nil {
 		return 0, fmt.Errorf("lock: %w", err)
+	}
+	if !locked {
+		return 0, nil
 	}
 	rows, err := tx.Query(ctx, `
 		WITH ended AS (
-			SELECT order_id, at FROM order_events
+			SELECT order_id, seq, at FROM order_events
 			WHERE status IN ('delivered', 'cancelled') AND at < $1 ORDER BY at LIMIT $2)
-		SELECT o.id, e.at, o.restaurant_id, o.customer_id
+		SELECT o.id, e.seq, o.restaurant_id, o.customer_id
 		FROM ended e JOIN orders o ON o.id = e.order_id
 		ORDER BY e.at FOR UPDATE OF o SKIP LOCKED`, endedBefore, limit)
 	if err != nil {
 		return 0, fmt.Errorf("find ended orders: %w", err)
 	}
-	var (
-		ids, restaurants, customers []string
-		lastEnd                     time.Time
-	)
-	for rows.Next() {
-		var id, r, c string
-		if err := rows.Scan(&id, &lastEnd, &r, &c); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("find ended orders: %w", err)
-		}
-		ids, restaurants, customers = append(ids, id), append(restaurants, r), append(customers, c)
-	}
-	if err := rows.Err(); err != nil {
+	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (o ordercast.PurgedOrder, err error) {
+		err = r.Scan(&o.ID, &o.EndSeq, &o.RestaurantID, &o.CustomerID)
+		return o, err
+	})
+	if err != nil {
 		return 0, fmt.Errorf("find ended orders: %w", err)
 	}
-	if len(ids) == 0 {
+	if len(orders) == 0 {
 		return 0, nil
 	}
+	ids := make([]string, len(orders))
+	index := make(map[string]int, len(orders))
+	for i, o := range orders {
+		ids[i], index[o.ID] = o.ID, i
+	}
 	rows, err = tx.Query(ctx, `
-		SELECT DISTINCT courier_id FROM order_events
-		WHERE order_id = ANY ($1) AND kind = 'courier' AND courier_id <> ''`, ids)
+		SELECT order_id, seq, courier_id FROM order_events
+		WHERE order_id = ANY ($1) AND kind = 'courier' ORDER BY order_id, seq`, ids)
 	if err != nil {
 		return 0, fmt.Errorf("the orders' couriers: %w", err)
 	}
-	couriers, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	var (
+		id string
+		cs ordercast.CourierSeq
+	)
+	if _, err := pgx.ForEachRow(rows, []any{&id, &cs.Seq, &cs.CourierID}, func() error {
+		o := &orders[index[id]]
+		o.Couriers = append(o.Couriers, cs)
+		return nil
+	}); err != nil {
 		return 0, fmt.Errorf("the orders' couriers: %w", err)
 	}
 	for _, q := range []string{
@@ -141,43 +163,45 @@ func purgeInTx(ctx context.Context, tx pgx.Tx, endedBefore time.Time, limit int)
 			return 0, err
 		}
 	}
-	for _, party := range ordercast.PurgeParties(restaurants, customers, couriers) {
-		if err := purgeLog(ctx, tx, party, lastEnd); err != nil {
+	targets := ordercast.PurgeTargets(orders)
+	for _, party := range ordercast.SortedKeys(targets) {
+		if err := purgeLog(ctx, tx, party, targets[party]); err != nil {
 			return 0, err
 		}
 	}
-	return len(ids), nil
+	return len(orders), nil
 }
 
-// purgeLog deletes the entries of one party's log whose orders the purge deleted (or an earlier
-// one did), reading from its first entry (ordercast.PurgeJudge), and records the highest
-// position it deleted.
-func purgeLog(ctx context.Context, tx pgx.Tx, party string, lastEnd time.Time) error {
+// purgeLog deletes the entries of one party's log whose orders are gone (deleted by this purge,
+// or an earlier one), reading from its first entry until it has passed left, the purged orders'
+// last entries there (ordercast.PurgeJudge), and records the highest position it deleted.
+func purgeLog(ctx context.Context, tx pgx.Tx, party string, left map[string]int64) error {
 	var (
 		drop  []int64
 		after int64
 	)
-	for stop := false; !stop; {
+	for done := false; !done; {
 		rows, err := tx.Query(ctx, `
-			SELECT l.pos, o.id IS NOT NULL, coalesce(o.created_at, 'epoch')
+			SELECT l.pos, l.order_id, l.seq, o.id IS NOT NULL
 			FROM party_log l LEFT JOIN orders o ON o.id = l.order_id
 			WHERE l.party = $1 AND l.pos > $2 ORDER BY l.pos LIMIT $3`, party, after, purgeScanPage)
 		if err != nil {
 			return fmt.Errorf("log of %s: %w", party, err)
 		}
 		read := 0
-		for rows.Next() && !stop {
+		for !done && rows.Next() {
 			var (
-				exists  bool
-				created time.Time
+				order  string
+				seq    int64
+				exists bool
 			)
-			if err := rows.Scan(&after, &exists, &created); err != nil {
+			if err := rows.Scan(&after, &order, &seq, &exists); err != nil {
 				rows.Close()
 				return fmt.Errorf("log of %s: %w", party, err)
 			}
 			read++
 			var del bool
-			if del, stop = ordercast.PurgeJudge(exists, created, lastEnd); del {
+			if del, done = ordercast.PurgeJudge(left, order, seq, exists); del {
 				drop = append(drop, after)
 			}
 		}
@@ -185,7 +209,7 @@ func purgeLog(ctx context.Context, tx pgx.Tx, party string, lastEnd time.Time) e
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("log of %s: %w", party, err)
 		}
-		stop = stop || read < purgeScanPage
+		done = done || read < purgeScanPage // the log's end
 	}
 	if len(drop) == 0 {
 		return nil

@@ -20,23 +20,24 @@ const (
 
 // handleUnrouted serves /v1 and /v1/ for any method, which the mux reaches only when no route
 // takes the request: 405 method_not_allowed with the Allow header net/http would send when the
-// path has routes for other methods, 404 not_found when it has none. An OPTIONS request to a
-// path with routes (not a CORS preflight, which cors answers) asks what the path takes: 204 with
-// that Allow, OPTIONS included (RFC 9110, 9.3.7).
+// path has routes for other methods (OPTIONS among them), 404 not_found when it has none. An
+// OPTIONS request to a path with routes (not a CORS preflight, which cors answers) asks what the
+// path takes: 204 with that Allow (RFC 9110, 9.3.7).
 func (s *Server) handleUnrouted(mux *http.ServeMux) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		// Not a route: the log line and the metrics count the request as unmatched, as they did
 		// when the mux answered it itself.
 		r.Pattern = ""
 		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			// OPTIONS is answered on every path that has routes, so every Allow lists it
+			// (RFC 9110, 15.5.6: a 405's Allow lists the methods the resource supports).
+			allow = append(allow, http.MethodOptions)
+			slices.Sort(allow)
+			w.Header().Set("Allow", strings.Join(allow, ", "))
 			if r.Method == http.MethodOptions {
-				allow = append(allow, http.MethodOptions)
-				slices.Sort(allow)
-				w.Header().Set("Allow", strings.Join(allow, ", "))
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
-			w.Header().Set("Allow", strings.Join(allow, ", "))
 			s.writeError(w, r, ordercast.Errorf(ordercast.EMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, strings.Join(allow, ", ")))
 			return
 		}

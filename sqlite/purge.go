@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,7 +81,7 @@ func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int
 func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int) (int, error) {
 	c := s.conn
 	rows, err := c.QueryContext(ctx, `
-		SELECT e.order_id, e.at, o.restaurant_id, o.customer_id
+		SELECT e.order_id, e.seq, o.restaurant_id, o.customer_id
 		FROM order_events e INDEXED BY order_events_ended JOIN orders o ON o.id = e.order_id
 		WHERE e.status IN ('delivered', 'cancelled') AND e.at < ?
 		ORDER BY e.at LIMIT ?`, endedBefore.UnixMicro(), limit)
@@ -90,16 +89,18 @@ func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int)
 		return 0, fmt.Errorf("sqlite: purge: find ended orders: %w", err)
 	}
 	var (
-		ids, restaurants, customers []string
-		lastEnd                     int64
+		orders []ordercast.PurgedOrder
+		ids    []string
+		index  = map[string]int{}
 	)
 	for rows.Next() {
-		var id, r, cu string
-		if err := rows.Scan(&id, &lastEnd, &r, &cu); err != nil {
+		var o ordercast.PurgedOrder
+		if err := rows.Scan(&o.ID, &o.EndSeq, &o.RestaurantID, &o.CustomerID); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("sqlite: purge: find ended orders: %w", err)
 		}
-		ids, restaurants, customers = append(ids, id), append(restaurants, r), append(customers, cu)
+		index[o.ID] = len(orders)
+		orders, ids = append(orders, o), append(ids, o.ID)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, fmt.Errorf("sqlite: purge: find ended orders: %w", err)
@@ -111,10 +112,26 @@ func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: purge: %w", err)
 	}
-	couriers, err := queryStrings(ctx, c, `
-		SELECT DISTINCT courier_id FROM order_events
-		WHERE order_id IN (SELECT value FROM json_each(?)) AND kind = 'courier' AND courier_id <> ''`, string(list))
+	rows, err = c.QueryContext(ctx, `
+		SELECT order_id, seq, courier_id FROM order_events
+		WHERE order_id IN (SELECT value FROM json_each(?)) AND kind = 'courier'
+		ORDER BY order_id, seq`, string(list))
 	if err != nil {
+		return 0, fmt.Errorf("sqlite: purge: the orders' couriers: %w", err)
+	}
+	for rows.Next() {
+		var (
+			id string
+			cs ordercast.CourierSeq
+		)
+		if err := rows.Scan(&id, &cs.Seq, &cs.CourierID); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("sqlite: purge: the orders' couriers: %w", err)
+		}
+		o := &orders[index[id]]
+		o.Couriers = append(o.Couriers, cs)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, fmt.Errorf("sqlite: purge: the orders' couriers: %w", err)
 	}
 	for _, q := range []string{
@@ -125,50 +142,52 @@ func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int)
 			return 0, fmt.Errorf("sqlite: purge: %w", err)
 		}
 	}
-	for _, party := range ordercast.PurgeParties(restaurants, customers, couriers) {
-		if err := s.purgeLog(ctx, party, fromMicros(lastEnd)); err != nil {
+	targets := ordercast.PurgeTargets(orders)
+	for _, party := range ordercast.SortedKeys(targets) {
+		if err := s.purgeLog(ctx, party, targets[party]); err != nil {
 			return 0, err
 		}
 	}
 	return len(ids), nil
 }
 
-// purgeLog deletes the entries of one party's log whose orders the purge deleted (or an earlier
-// one did), reading from its first entry (ordercast.PurgeJudge), and records the highest
-// position it deleted.
-func (s *Store) purgeLog(ctx context.Context, party string, lastEnd time.Time) error {
+// purgeLog deletes the entries of one party's log whose orders are gone (deleted by this purge,
+// or an earlier one), reading from its first entry until it has passed left, the purged orders'
+// last entries there (ordercast.PurgeJudge), and records the highest position it deleted.
+func (s *Store) purgeLog(ctx context.Context, party string, left map[string]int64) error {
 	var (
 		drop  []int64
 		after int64
 	)
-	for stop := false; !stop; {
+	for done := false; !done; {
 		rows, err := s.conn.QueryContext(ctx, `
-			SELECT l.pos, o.id IS NOT NULL, coalesce(o.created_at, 0)
+			SELECT l.pos, l.order_id, l.seq, o.id IS NOT NULL
 			FROM party_log l LEFT JOIN orders o ON o.id = l.order_id
 			WHERE l.party = ? AND l.pos > ? ORDER BY l.pos LIMIT ?`, party, after, purgeScanPage)
 		if err != nil {
 			return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
 		}
 		read := 0
-		for rows.Next() && !stop {
+		for !done && rows.Next() {
 			var (
-				exists  bool
-				created int64
+				order  string
+				seq    int64
+				exists bool
 			)
-			if err := rows.Scan(&after, &exists, &created); err != nil {
+			if err := rows.Scan(&after, &order, &seq, &exists); err != nil {
 				rows.Close()
 				return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
 			}
 			read++
 			var del bool
-			if del, stop = ordercast.PurgeJudge(exists, fromMicros(created), lastEnd); del {
+			if del, done = ordercast.PurgeJudge(left, order, seq, exists); del {
 				drop = append(drop, after)
 			}
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
 		}
-		stop = stop || read < purgeScanPage
+		done = done || read < purgeScanPage // the log's end
 	}
 	if len(drop) == 0 {
 		return nil
@@ -187,22 +206,4 @@ func (s *Store) purgeLog(ctx context.Context, party string, lastEnd time.Time) e
 		return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
 	}
 	return nil
-}
-
-// queryStrings returns the one text column of a query's rows.
-func queryStrings(ctx context.Context, c *sql.Conn, query string, args ...any) ([]string, error) {
-	rows, err := c.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, errors.Join(rows.Err(), rows.Close())
 }

@@ -2,9 +2,12 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/sqlite"
 )
@@ -24,4 +27,48 @@ func TestPurgeLeavesNothing(t *testing.T) {
 		}
 		return n
 	})
+}
+
+// TestPurgeAfterTheClockSteppedBack: the purge reads a party's log until it has passed the
+// deleted orders' last entries there, not until some time after their ends, so a clock that
+// stepped back between two orders (an NTP correction, a restored VM) cannot stop it short:
+// every entry of a deleted order goes, the log has no hole where one was, and an entry of a
+// deleted order's id, given again to another restaurant's order, never shows in the first
+// restaurant's log.
+func TestPurgeAfterTheClockSteppedBack(t *testing.T) {
+	s := sqlite.New(filepath.Join(t.TempDir(), "o.db"))
+	storetest.MustOpen(t, s)
+	ctx := t.Context()
+	r := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}
+	t0 := time.Now().Add(-30 * 24 * time.Hour)
+	at := func(tm time.Time) { s.Now = func() time.Time { return tm } }
+	at(t0)
+	mustCreate(t, s, ordercast.NewOrder{ID: "x", RestaurantID: r.ID}) // r:1, in progress
+	at(t0.Add(-15 * time.Minute))                                     // the clock steps back
+	mustCreate(t, s, ordercast.NewOrder{ID: "y", RestaurantID: r.ID}) // r:2
+	at(t0.Add(-14 * time.Minute))
+	if _, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: "y", Status: ordercast.StatusCancelled}); err != nil { // r:3
+		t.Fatal(err)
+	}
+	s.Now = time.Now
+	mustCreate(t, s, ordercast.NewOrder{ID: "z", RestaurantID: r.ID}) // r:4
+	if n, err := s.PurgeEnded(ctx, time.Now().Add(-24*time.Hour), 10); n != 1 || err != nil {
+		t.Fatalf("PurgeEnded = %d, %v; want 1 (y)", n, err)
+	}
+	// A client that saw y created (cursor 2) and missed its end (3) is told the log was purged.
+	if evs, err := s.ScopeEventsAfter(ctx, r, 2, 0); !errors.Is(err, ordercast.ErrLogPurged) {
+		t.Errorf("ScopeEventsAfter(r-1, 2) = %d events, %v; want ErrLogPurged (y's end, at 3, was deleted)", len(evs), err)
+	}
+	mustCreate(t, s, ordercast.NewOrder{ID: "y", RestaurantID: "r-2", Note: "r-2's own"})
+	evs, err := s.ScopeEventsAfter(ctx, r, 3, 0)
+	if err != nil || len(evs) != 1 || evs[0].OrderID != "z" || evs[0].Pos != 4 {
+		t.Errorf("ScopeEventsAfter(r-1, 3) = %+v, %v; want z's creation alone, at 4", evs, err)
+	}
+}
+
+func mustCreate(t *testing.T, s *sqlite.Store, n ordercast.NewOrder) {
+	t.Helper()
+	if _, _, err := s.CreateOrder(t.Context(), n); err != nil {
+		t.Fatal(err)
+	}
 }

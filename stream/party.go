@@ -110,8 +110,8 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, r
 // it, or, when there are more than Config.PartyBacklog, none and far. A stream that far behind is
 // sent a fresh snapshot instead (readParty without resume), whether it resumes or catches up a
 // gap: no read of the log holds more than the bound. So is one whose events after last were
-// purged with their ended orders (ordercast.ErrLogPurged): the log no longer holds what it
-// missed, such as the end of an order it still shows.
+// purged with their ended orders (ordercast.ErrLogPurged, or a hole in the positions read): the
+// log no longer holds what it missed, such as the end of an order it still shows.
 func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, last int64) (evs []ordercast.ScopedEvent, far bool, err error) {
 	evs, err = sr.ScopeEventsAfter(ctx, p, last, e.cfg.PartyBacklog+1)
 	if errors.Is(err, ordercast.ErrLogPurged) {
@@ -119,6 +119,13 @@ func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p 
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read the log of %s: %w", p.Key(), err)
+	}
+	for i, ev := range evs {
+		if ev.Pos != last+int64(i)+1 {
+			// Positions are commit-ordered: a hole in what a read returns is an entry deleted
+			// under it, whatever the store recorded of its purges. As purged.
+			return nil, true, nil
+		}
 	}
 	if len(evs) > e.cfg.PartyBacklog {
 		return nil, true, nil

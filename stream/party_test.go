@@ -506,3 +506,38 @@ func TestPartyStreamBehindAPurgeGetsASnapshot(t *testing.T) {
 		}
 	}
 }
+
+// holeLog is a store whose party-log reads lose their first entry when they return more than
+// one: an entry deleted under the read without the purge recorded.
+type holeLog struct{ *sqlite.Store }
+
+func (s holeLog) ScopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
+	evs, err := s.Store.ScopeEventsAfter(ctx, p, after, limit)
+	if len(evs) > 1 {
+		evs = evs[1:]
+	}
+	return evs, err
+}
+
+// TestPartyLogWithAHoleGetsASnapshot: positions are commit-ordered, so a read of the log whose
+// positions do not follow on from the cursor lost an entry; the stream is sent a snapshot, as
+// for a purge the store recorded, and never the entries after the hole as if they came next.
+func TestPartyLogWithAHoleGetsASnapshot(t *testing.T) {
+	t.Parallel()
+	store := holeLog{sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))}
+	storetest.MustOpen(t, store.Store)
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	for _, id := range []string{"o-1", "o-2", "o-3"} {
+		if _, _, err := store.CreateOrder(t.Context(), ordercast.NewOrder{ID: id, RestaurantID: party.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := New(store, hub.New(), testConfig, &counter{})
+	o, err := e.readParty(t.Context(), party, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.snap == nil || len(o.backlog) != 0 || o.pos != 3 {
+		t.Errorf("resume after 1 over a log read from 3: snapshot %v, %d events of the log, at %d; want a snapshot at 3", o.snap != nil, len(o.backlog), o.pos)
+	}
+}
