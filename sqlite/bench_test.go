@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 
@@ -21,6 +22,27 @@ func BenchmarkAppendStatusParallel(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = s.Close() })
+			storetest.BenchmarkWrites(b, s)
+		})
+	}
+}
+
+// BenchmarkEndedIndex: the write path with and without the index a purge builds (--retention),
+// one write in six of which ends its order and so writes an entry of it:
+// go test -run '^$' -bench EndedIndex -benchtime 30000x -count 4 ./sqlite/
+func BenchmarkEndedIndex(b *testing.B) {
+	for _, retention := range []bool{false, true} {
+		b.Run(fmt.Sprintf("retention=%v", retention), func(b *testing.B) {
+			s := sqlite.New(filepath.Join(b.TempDir(), "ordercast.db"))
+			if err := s.Open(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = s.Close() })
+			if retention { // builds the index; nothing ended before the zero time
+				if _, err := s.PurgeEnded(b.Context(), time.Time{}, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
 			storetest.BenchmarkWrites(b, s)
 		})
 	}
