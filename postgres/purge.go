@@ -25,9 +25,10 @@ const purgeScanPage = 1000
 const endedIndexName = "order_events_ended"
 
 // PurgeEnded deletes up to limit orders that ended before endedBefore (see ordercast.Purger),
-// or none while another node purges. It never waits for a row a batch holds: the orders it takes are locked SKIP LOCKED (one a
-// batch holds, refusing a change to it, is left to the next purge), and the rest it deletes
-// (ended orders' events, old entries of the party logs, party_purged) no batch writes.
+// or none while another node purges. It never waits for a row a batch holds: the orders it
+// takes are locked SKIP LOCKED (one a batch holds, refusing a change to it, is left to the next
+// purge), and the rest it deletes (ended orders' events, old entries of the party logs,
+// party_purged) no batch writes.
 func (s *Store) PurgeEnded(ctx context.Context, endedBefore time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil

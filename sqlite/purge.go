@@ -65,7 +65,8 @@ func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int
 	if err := s.checkFiles(); err != nil {
 		return 0, err
 	}
-	if _, err := st.commit.ExecContext(ctx); err != nil {
+	// Not ctx: a shutdown that comes now lets the COMMIT finish rather than interrupt it.
+	if _, err := st.commit.ExecContext(context.Background()); err != nil {
 		// Whether it committed is not known: the writer reads every order again.
 		s.recent.Forget()
 		return 0, fmt.Errorf("sqlite: purge: commit: %w", err)

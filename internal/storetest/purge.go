@@ -2,6 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,5 +163,133 @@ func PurgeLeavesNothing(t *testing.T, s ordercast.Store, count func(table string
 		if n := count(table); n != 0 {
 			t.Errorf("%d rows left in %s after every order was purged; want none", n, table)
 		}
+	}
+}
+
+// exercisePurgeUnderLoad: purges run while writers create orders of one restaurant, hand them
+// from one courier to another and end them, and readers read the restaurant's and a courier's
+// logs from cursors all over them. A read is either ErrLogPurged or positions that follow on
+// from its cursor with no hole, each order's events in seq order, whatever commits between the
+// read's statements; in the end every order is purged, and the logs with them.
+func exercisePurgeUnderLoad(t *testing.T, open opener) {
+	t.Parallel()
+	h := newHarness(t, open)
+	p := h.s.(ordercast.Purger)
+	ctx := h.ctx
+	const writers, each = 4, 12
+	var (
+		wg, bg          sync.WaitGroup
+		stop            = make(chan struct{})
+		purged          atomic.Int64
+		reads, refusals atomic.Int64
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				steps := []func() error{
+					func() error {
+						_, _, err := h.s.CreateOrder(ctx, ordercast.NewOrder{ID: id, RestaurantID: "r-1", CustomerID: fmt.Sprintf("u-%d", w)})
+						return err
+					},
+					func() error {
+						_, _, _, err := h.s.AssignCourier(ctx, ordercast.CourierChange{OrderID: id, CourierID: "c-1"})
+						return err
+					},
+					func() error {
+						_, _, _, err := h.s.AssignCourier(ctx, ordercast.CourierChange{OrderID: id, CourierID: []string{"c-1", "c-2"}[i%2]})
+						return err
+					},
+					func() error {
+						_, _, _, err := h.s.AppendStatus(ctx, ordercast.StatusChange{OrderID: id, Status: ordercast.StatusCancelled})
+						return err
+					},
+				}
+				for _, step := range steps {
+					if err := step(); err != nil {
+						t.Errorf("order %s: %v", id, err)
+						return
+					}
+				}
+			}
+		})
+	}
+	bg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n, err := p.PurgeEnded(ctx, time.Now().Add(time.Hour), 3)
+			if err != nil {
+				t.Errorf("PurgeEnded: %v", err)
+				return
+			}
+			purged.Add(int64(n))
+		}
+	})
+	for r, party := range []ordercast.Party{{Kind: ordercast.PartyRestaurant, ID: "r-1"}, {Kind: ordercast.PartyCourier, ID: "c-1"}} {
+		bg.Go(func() {
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				snap, err := h.s.ScopeSnapshot(ctx, party, 0)
+				if err != nil {
+					t.Errorf("ScopeSnapshot(%s): %v", party.Key(), err)
+					return
+				}
+				cursor := snap.Pos * int64((k*7+r*3)%11) / 10 // all over the log, the head included
+				evs, err := h.s.ScopeEventsAfter(ctx, party, cursor, 20)
+				if errors.Is(err, ordercast.ErrLogPurged) {
+					refusals.Add(1)
+					continue
+				} else if err != nil {
+					t.Errorf("ScopeEventsAfter(%s, %d): %v", party.Key(), cursor, err)
+					return
+				}
+				reads.Add(1)
+				last := map[string]int64{}
+				for i, ev := range evs {
+					if ev.Pos != cursor+int64(i)+1 {
+						t.Errorf("%s after %d: entry %d at position %d, want %d: a hole no reader was told of", party.Key(), cursor, i, ev.Pos, cursor+int64(i)+1)
+						return
+					}
+					if ev.Seq <= last[ev.OrderID] {
+						t.Errorf("%s after %d: %s/%d after its seq %d", party.Key(), cursor, ev.OrderID, ev.Seq, last[ev.OrderID])
+						return
+					}
+					last[ev.OrderID] = ev.Seq
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+	for {
+		n, err := p.PurgeEnded(ctx, time.Now().Add(time.Hour), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		purged.Add(int64(n))
+	}
+	t.Logf("%d reads of a log, %d refused as purged", reads.Load(), refusals.Load())
+	if n := purged.Load(); n != writers*each {
+		t.Errorf("purged %d orders in all, want every one of the %d", n, writers*each)
+	}
+	for _, party := range []ordercast.Party{{Kind: ordercast.PartyRestaurant, ID: "r-1"}, {Kind: ordercast.PartyCourier, ID: "c-1"}, {Kind: ordercast.PartyCourier, ID: "c-2"}} {
+		snap, err := h.s.ScopeSnapshot(ctx, party, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPurged(t, h, party, snap.Pos-1)
+		wantLog(t, h, party, snap.Pos, "")
 	}
 }

@@ -42,6 +42,7 @@ func Exercise(t *testing.T, open func(t *testing.T, pub ordercast.Publisher) ord
 	t.Run("Owners", func(t *testing.T) { exerciseOwners(t, open) })
 	t.Run("HistoryBound", func(t *testing.T) { exerciseHistoryBound(t, open) })
 	t.Run("Purge", func(t *testing.T) { exercisePurge(t, open) })
+	t.Run("PurgeUnderLoad", func(t *testing.T) { exercisePurgeUnderLoad(t, open) })
 	t.Run("ClosedIsUnavailable", func(t *testing.T) { exerciseClosed(t, open) })
 }
 
