@@ -78,3 +78,32 @@ func PurgeJudge(left map[string]int64, orderID string, seq int64, exists bool) (
 	}
 	return false, len(left) == 0
 }
+
+// Rows is a page of a party log's entries as a purge reads them (pos, order id, seq, whether the
+// order still exists), from database/sql or pgx alike.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+}
+
+// PurgeJudgePage judges the entries of one page of a party's log (PurgeJudge), appending the
+// positions to delete to drop. after becomes the position of the last entry read; read is how
+// many were read (a page shorter than asked for is the log's end); done is PurgeJudge's.
+func PurgeJudgePage(rows Rows, left map[string]int64, after *int64, drop []int64) (_ []int64, read int, done bool, err error) {
+	for !done && rows.Next() {
+		var (
+			order  string
+			seq    int64
+			exists bool
+		)
+		if err := rows.Scan(after, &order, &seq, &exists); err != nil {
+			return drop, read, done, err
+		}
+		read++
+		var del bool
+		if del, done = PurgeJudge(left, order, seq, exists); del {
+			drop = append(drop, *after)
+		}
+	}
+	return drop, read, done, nil
+}

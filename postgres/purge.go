@@ -189,25 +189,10 @@ func purgeLog(ctx context.Context, tx pgx.Tx, party string, left map[string]int6
 		if err != nil {
 			return fmt.Errorf("log of %s: %w", party, err)
 		}
-		read := 0
-		for !done && rows.Next() {
-			var (
-				order  string
-				seq    int64
-				exists bool
-			)
-			if err := rows.Scan(&after, &order, &seq, &exists); err != nil {
-				rows.Close()
-				return fmt.Errorf("log of %s: %w", party, err)
-			}
-			read++
-			var del bool
-			if del, done = ordercast.PurgeJudge(left, order, seq, exists); del {
-				drop = append(drop, after)
-			}
-		}
+		var read int
+		drop, read, done, err = ordercast.PurgeJudgePage(rows, left, &after, drop)
 		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err = errors.Join(err, rows.Err()); err != nil {
 			return fmt.Errorf("log of %s: %w", party, err)
 		}
 		done = done || read < purgeScanPage // the log's end

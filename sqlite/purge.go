@@ -168,24 +168,9 @@ func (s *Store) purgeLog(ctx context.Context, party string, left map[string]int6
 		if err != nil {
 			return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
 		}
-		read := 0
-		for !done && rows.Next() {
-			var (
-				order  string
-				seq    int64
-				exists bool
-			)
-			if err := rows.Scan(&after, &order, &seq, &exists); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
-			}
-			read++
-			var del bool
-			if del, done = ordercast.PurgeJudge(left, order, seq, exists); del {
-				drop = append(drop, after)
-			}
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		var read int
+		drop, read, done, err = ordercast.PurgeJudgePage(rows, left, &after, drop)
+		if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
 			return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
 		}
 		done = done || read < purgeScanPage // the log's end
