@@ -1,7 +1,5 @@
 package ordercast
 
-import "slices"
-
 // PurgedOrder is what a purge knows of an order it deletes: enough to find its entries in the
 // party logs (ordercast.Purger).
 type PurgedOrder struct {
@@ -53,16 +51,6 @@ func PurgeTargets(orders []PurgedOrder) map[string]map[string]int64 {
 		last(PartyCourier, courier, o.ID, o.EndSeq)
 	}
 	return targets
-}
-
-// SortedKeys returns a target map's parties in sorted order, the order a purge reads them in.
-func SortedKeys(targets map[string]map[string]int64) []string {
-	keys := make([]string, 0, len(targets))
-	for k := range targets {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // PurgeJudge judges an entry of a party's log, read in position order by a purge, against left,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -165,7 +167,7 @@ func purgeInTx(ctx context.Context, tx pgx.Tx, endedBefore time.Time, limit int)
 		}
 	}
 	targets := ordercast.PurgeTargets(orders)
-	for _, party := range ordercast.SortedKeys(targets) {
+	for _, party := range slices.Sorted(maps.Keys(targets)) {
 		if err := purgeLog(ctx, tx, party, targets[party]); err != nil {
 			return 0, err
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -144,7 +146,7 @@ func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int)
 		}
 	}
 	targets := ordercast.PurgeTargets(orders)
-	for _, party := range ordercast.SortedKeys(targets) {
+	for _, party := range slices.Sorted(maps.Keys(targets)) {
 		if err := s.purgeLog(ctx, party, targets[party]); err != nil {
 			return 0, err
 		}
