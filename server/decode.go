@@ -25,11 +25,14 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
+			// RFC 9110 §15.5.16: Accept, in a 415, says which media type would have been taken.
+			w.Header().Set("Accept", "application/json")
 			return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Type must be application/json")
 		}
 		// JSON is UTF-8 (RFC 8259 §8.1): a body declared in another charset would be read as if
 		// it were UTF-8, its text changed.
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+			w.Header().Set("Accept", "application/json; charset=utf-8")
 			return ordercast.Errorf(ordercast.EUnsupportedMedia, "JSON must be UTF-8, not charset %s", ordercast.Quote(cs))
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -117,6 +118,17 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 			}
 			if after := snapshot(t, ls.store, ids...); after != before {
 				t.Fatalf("store changed:\nbefore %s\nafter  %s", before, after)
+			}
+			// A 415 says what would have been taken (RFC 9110 §15.5.16): Accept-Encoding for
+			// a coded body, Accept for a media type.
+			if resp.StatusCode == http.StatusUnsupportedMediaType {
+				field, want := "Accept", "application/json"
+				if slices.Contains(tt.header, "Content-Encoding") {
+					field, want = "Accept-Encoding", "identity"
+				}
+				if got := resp.Header.Get(field); !strings.HasPrefix(got, want) {
+					t.Fatalf("415 with %s %q, want %q", field, got, want)
+				}
 			}
 		})
 	}
