@@ -286,8 +286,10 @@ func (s *Server) corsAllowed(origin string) bool {
 
 // cors answers preflights and marks responses for the allowed origins, with credentials. A
 // disallowed origin gets no CORS headers (the browser hides the response from its page) and its
-// preflight is refused, so its page can send neither a body nor an Authorization header.
-func (s *Server) cors(next http.Handler) http.Handler {
+// preflight is refused, so its page can send neither a body nor an Authorization header. A
+// preflight's Access-Control-Allow-Methods are the methods routes has for its path, as its Allow
+// would say; a path with no route is 404, as its request would be.
+func (s *Server) cors(routes *http.ServeMux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		// Only the API is shared with other origins. The pages put the signed-in party's token
@@ -306,10 +308,15 @@ func (s *Server) cors(next http.Handler) http.Handler {
 				s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "origin %s may not call this API", ordercast.Quote(origin)))
 				return
 			}
+			methods := allowedMethods(routes, r)
+			if len(methods) == 0 {
+				s.writeError(w, r, ordercast.Errorf(ordercast.ENotFound, "no API endpoint at this path"))
+				return
+			}
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Allow-Methods", "GET, POST, PUT") // PUT: an order's courier
+			h.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, Last-Event-ID, X-Request-ID")
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)

@@ -183,21 +183,36 @@ func TestCORS(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) { s.Limits.CORSOrigins = []string{"https://app.example"} })
 	base := ts.URL()
 	mustCreate(t, base, "c-1")
-	preflight := func(origin string) *http.Response {
-		resp, _ := call(t, "OPTIONS", base+"/v1/orders/c-1/status", "", "",
-			"Origin", origin, "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization, content-type")
+	preflightTo := func(path, origin, method string) *http.Response {
+		resp, _ := call(t, "OPTIONS", base+path, "", "",
+			"Origin", origin, "Access-Control-Request-Method", method, "Access-Control-Request-Headers", "authorization, content-type")
 		return resp
 	}
+	preflight := func(origin string) *http.Response { return preflightTo("/v1/orders/c-1/status", origin, "POST") }
 	ok := preflight("https://app.example")
 	if ok.StatusCode != http.StatusNoContent || ok.Header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
 		ok.Header.Get("Access-Control-Allow-Credentials") != "true" || !strings.Contains(ok.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
 		t.Errorf("allowed preflight: %d %v", ok.StatusCode, ok.Header)
 	}
-	// Every method of the API: a page on another origin assigns couriers with PUT.
-	for _, m := range []string{"GET", "POST", "PUT"} {
-		if !slices.Contains(strings.Split(ok.Header.Get("Access-Control-Allow-Methods"), ", "), m) {
-			t.Errorf("allowed preflight: methods %q lack %s", ok.Header.Get("Access-Control-Allow-Methods"), m)
+	// A preflight is told the methods of its path, as its Allow would be: a page on another
+	// origin assigns couriers with PUT, and changes a status with POST only.
+	for _, tt := range []struct {
+		path, method string
+		want         []string
+	}{
+		{"/v1/orders/c-1/status", "POST", []string{"POST"}},
+		{"/v1/orders/c-1/courier", "PUT", []string{"PUT"}},
+		{"/v1/orders/c-1", "GET", []string{"GET", "HEAD"}},
+	} {
+		resp := preflightTo(tt.path, "https://app.example", tt.method)
+		got := strings.Split(resp.Header.Get("Access-Control-Allow-Methods"), ", ")
+		if resp.StatusCode != http.StatusNoContent || !slices.Equal(got, tt.want) {
+			t.Errorf("preflight of %s %s: %d with methods %q, want 204 with %q", tt.method, tt.path, resp.StatusCode, got, tt.want)
 		}
+	}
+	if resp := preflightTo("/v1/nothing-here", "https://app.example", "POST"); resp.StatusCode != http.StatusNotFound ||
+		resp.Header.Get("Access-Control-Allow-Origin") != "" || resp.Header.Get("Access-Control-Allow-Methods") != "" {
+		t.Errorf("preflight of a path with no route: %d %v, want 404 with no CORS header", resp.StatusCode, resp.Header)
 	}
 	before := snapshot(t, ts.store, "c-1")
 	bad := preflight("https://evil.example")

@@ -346,7 +346,7 @@ func (s *Server) Handler() http.Handler {
 	if s.MetricsAddr == "" {
 		mux.Handle(patMetrics, s.Metrics.Handler())
 	}
-	return s.observe(s.loopbackHostsOnly(s.cors(s.cleanAPIPaths(mux))))
+	return s.observe(s.loopbackHostsOnly(s.cors(mux, s.cleanAPIPaths(mux))))
 }
 
 // streamEngine returns the engine that runs the watches, made on first use from the server's
