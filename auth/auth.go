@@ -515,9 +515,15 @@ func (a *Authority) options(extra ...jwt.ParserOption) []jwt.ParserOption {
 }
 
 // tokenError turns a verification failure into a domain error that says what is wrong with the
-// token in general terms, never why a signature failed to match.
+// token in general terms: what its holder can see for itself (it is not a JWT, it has expired),
+// or that its signature does not verify, the commonest mistake (a token signed with another
+// --secret), never more of why.
 func tokenError(err error) error {
 	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ordercast.Errorf(ordercast.EUnauthenticated, "token is malformed: a token is three base64url parts joined by dots")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return ordercast.Errorf(ordercast.EUnauthenticated, "token signature does not verify with this server's keys (signed with another secret, or changed since)")
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return ordercast.Errorf(ordercast.EUnauthenticated, "token has expired")
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):

@@ -191,14 +191,28 @@ func TestBadTokensRefused(t *testing.T) {
 	tampered := parts[0] + "." + strings.TrimRight(jwtSegment(`{"iss":"ordercast","sub":"ord-b","aud":["ordercast-tracking"],"exp":99999999999,"iat":1}`), "=") + "." + parts[2]
 	none := jwtSegment(`{"alg":"none","typ":"JWT"}`) + "." + parts[1] + "."
 	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "ord-a", Audience: jwt.ClaimStrings{auth.TrackingAudience}}).SignedString(testSecret)
-	for name, tok := range map[string]string{
-		"missing": "", "garbage": "not-a-token", "other secret": foreign, "expired": expired,
-		"tampered payload": tampered, "alg none": none, "no exp": noExp,
+	// Each refusal says what its holder can put right: a token that is not one, one signed with
+	// another secret (or changed since), one past its time; anything else is only invalid.
+	for _, tt := range []struct{ name, tok, says string }{
+		{"missing", "", "required"},
+		{"garbage", "not-a-token", "token is malformed"},
+		{"other secret", foreign, "signature does not verify"},
+		{"expired", expired, "token has expired"},
+		{"tampered payload", tampered, "signature does not verify"},
+		{"alg none", none, "signature does not verify"},
+		{"no exp", noExp, "invalid token"},
 	} {
-		t.Run(name, func(t *testing.T) {
-			wantCode(t, watchErr(a, tok, "ord-a"), ordercast.EUnauthenticated)
-			_, err := a.ParseActor(tok)
+		t.Run(tt.name, func(t *testing.T) {
+			err := watchErr(a, tt.tok, "ord-a")
 			wantCode(t, err, ordercast.EUnauthenticated)
+			if got := ordercast.ErrorMessage(err); !strings.Contains(got, tt.says) {
+				t.Errorf("AuthorizeWatch says %q, want %q", got, tt.says)
+			}
+			_, err = a.ParseActor(tt.tok)
+			wantCode(t, err, ordercast.EUnauthenticated)
+			if got := ordercast.ErrorMessage(err); tt.tok != "" && !strings.Contains(got, tt.says) {
+				t.Errorf("ParseActor says %q, want %q", got, tt.says)
+			}
 		})
 	}
 }

@@ -300,18 +300,25 @@ func (s *Server) mayRead(a auth.Actor) bool {
 	return s.Auth == nil || s.Auth.PublicTracking || a.Role.MayWatchAny() || a.MayDo(auth.ActRead, "")
 }
 
-// blindError is what a status change's refusal tells a caller who may not read the order: that
-// the change did not apply, never the order's status or version, and an unknown order is the
-// same 403, word for word, as another party's order, not 404. Other errors (bad input, limits,
-// an unavailable store) say nothing about the order and pass unchanged.
-func blindError(a auth.Actor, err error) error {
+// blindError is what a change's refusal tells a caller who may not read every order: an
+// unknown order is the same 403, word for word, as another party's order, not 404. A change made
+// for its owner (owned: the change carried Owner) is judged for its version and its stage only
+// once the order is found to be the caller's (Apply checks the owner first), and the caller may
+// read its own order: such a refusal says why, as it does to anyone. Without an owner to check,
+// it says only that the change did not apply, never the order's status or version. Other errors
+// (bad input, limits, an unavailable store) say nothing about the order and pass unchanged.
+func blindError(a auth.Actor, err error, owned bool) error {
 	switch ordercast.ErrorCode(err) {
 	case ordercast.ENotFound, ordercast.EForbidden:
 		return ordercast.Errorf(ordercast.EForbidden, "role %s may not change this order; no change was made", a.Role)
 	case ordercast.EVersionConflict:
-		return ordercast.Errorf(ordercast.EVersionConflict, "the order is not at the expected version; no change was made")
+		if !owned {
+			return ordercast.Errorf(ordercast.EVersionConflict, "the order is not at the expected version; no change was made")
+		}
 	case ordercast.EInvalidTransition:
-		return ordercast.Errorf(ordercast.EInvalidTransition, "the order does not take this change where it is now; no change was made")
+		if !owned {
+			return ordercast.Errorf(ordercast.EInvalidTransition, "the order does not take this change where it is now; no change was made")
+		}
 	}
 	return err
 }

@@ -510,3 +510,32 @@ func TestUnauthorizedNamesTheScheme(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthorizationOfAnotherSchemeIsNamed: a token sent in Authorization without "Bearer ", or
+// a header of another scheme, is refused saying how the header takes a token, without repeating
+// what was sent; and a proxy's Basic credentials beside a page's cookie do not stop the cookie.
+func TestAuthorizationOfAnotherSchemeIsNamed(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	createAs(t, base, admin, "o-1")
+	tracking, _, _ := authority(t).SignTracking("o-1", time.Hour)
+	for _, tc := range []struct{ name, method, path, body, header string }{
+		{"a change with a bare token", "POST", "/v1/orders/o-1/status", `{"status":"confirmed"}`, admin},
+		{"a read with a bare token", "GET", "/v1/orders/o-1", "", tracking},
+		{"a party stream with Basic", "GET", "/v1/restaurants/r-1/stream", "", "Basic dXNlcjpwYXNz"},
+		{"all orders with an empty Bearer", "GET", "/v1/stream", "", "Bearer "},
+	} {
+		resp, body := call(t, tc.method, base+tc.path, "", tc.body, "Authorization", tc.header)
+		sent := strings.TrimPrefix(strings.TrimPrefix(tc.header, "Basic "), "Bearer ")
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `takes a token as \"Bearer \u003ctoken\u003e\"`) ||
+			sent != "" && strings.Contains(string(body), sent[len(sent)-8:]) {
+			t.Errorf("%s: %d %s, want 401 naming the Bearer scheme and not repeating the header", tc.name, resp.StatusCode, body)
+		}
+	}
+	resp, body := call(t, "GET", base+"/v1/orders/o-1", "", "", "Authorization", "Basic dXNlcjpwYXNz", "Cookie", server.TrackingCookie+"="+tracking)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("a read with Basic credentials and the tracking cookie: %d %s, want 200", resp.StatusCode, body)
+	}
+}

@@ -58,3 +58,38 @@ func TestStatusChangeRevealsNothingToNonReaders(t *testing.T) {
 		t.Fatalf("admin no-op: %d %s, want the order", resp.StatusCode, body)
 	}
 }
+
+// TestOwnersRefusalsSayWhy: a party's change to its own order, which it may read, is refused
+// with the reason an admin would get (the stage it is at, the version it is at), not the blind
+// answer a foreign order gets: the owner is checked first, so such a refusal tells nothing the
+// party could not read.
+func TestOwnersRefusalsSayWhy(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	restaurant := actorToken(t, auth.RoleRestaurant, "r-1")
+	courier := actorToken(t, auth.RoleCourier, "c-1")
+	for _, step := range []struct{ method, url, body string }{
+		{"POST", "/v1/orders", `{"id":"w-1","restaurant_id":"r-1"}`},
+		{"PUT", "/v1/orders/w-1/courier", `{"courier_id":"c-1"}`},
+		{"POST", "/v1/orders", `{"id":"w-2","restaurant_id":"r-1"}`},
+		{"POST", "/v1/orders/w-2/status", `{"status":"delivered"}`},
+	} {
+		if resp, body := call(t, step.method, base+step.url, admin, step.body); resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %s", step.method, step.url, resp.StatusCode, body)
+		}
+	}
+	for _, c := range []struct {
+		what, token, method, url, body, code, says string
+	}{
+		{"a courier's step before its stage", courier, "POST", "/v1/orders/w-1/status", `{"status":"out_for_delivery"}`, "invalid_transition", "order is placed: it must be"},
+		{"a stale expected_version", restaurant, "POST", "/v1/orders/w-1/status", `{"status":"confirmed","expected_version":7}`, "version_conflict", "is at version 2, not 7"},
+		{"a change to an ended order", restaurant, "POST", "/v1/orders/w-2/status", `{"status":"cancelled"}`, "invalid_transition", "delivered"},
+		{"an assignment to an ended order", restaurant, "PUT", "/v1/orders/w-2/courier", `{"courier_id":"c-2"}`, "invalid_transition", "order is delivered and accepts no further change"},
+	} {
+		resp, body := call(t, c.method, base+c.url, c.token, c.body)
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), `"`+c.code+`"`) || !strings.Contains(string(body), c.says) {
+			t.Errorf("%s: %d %s, want 409 %s saying %q", c.what, resp.StatusCode, body, c.code, c.says)
+		}
+	}
+}

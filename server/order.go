@@ -308,8 +308,8 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if !reader || c.Owner != (ordercast.Party{}) {
-			err = blindError(actor, err)
+		if owned := c.Owner != (ordercast.Party{}); !reader || owned {
+			err = blindError(actor, err, owned)
 		}
 		s.writeError(w, r, preconditionFailed(conditional, err))
 		return
@@ -480,7 +480,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	o, ev, changed, err := s.Store.AssignCourier(r.Context(), c)
 	if err != nil {
 		if c.Owner != (ordercast.Party{}) {
-			err = blindError(actor, err)
+			err = blindError(actor, err, true)
 		}
 		s.writeError(w, r, preconditionFailed(conditional, err))
 		return

@@ -16,17 +16,22 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
-// TestDrainedClientsResumeWithoutLoss runs two servers on one SQLite file, opens 50 streams on
-// the first, drains it while the orders move on through the second, and shows that every client
+// TestDrainedClientsResumeWithoutLoss runs two nodes over one store, opens 50 streams on the
+// first, drains it while the orders move on through the second, and shows that every client
 // resumes on the second with Last-Event-ID and sees every event exactly once, in order.
 func TestDrainedClientsResumeWithoutLoss(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "shared.db")
-	a := openServer(t, path, func(s *server.Server) { s.DrainWindow = time.Second })
-	b := openServer(t, path, nil)
+	a, b := twoNodes(t, filepath.Join(t.TempDir(), "shared.db"))
+	a.DrainWindow = time.Second
+	for _, n := range []*testServer{a, b} {
+		if err := n.Open(); err != nil {
+			t.Fatalf("open server: %v", err)
+		}
+	}
 
 	const orders, perOrder = 5, 10
 	for i := range orders {
@@ -167,4 +172,19 @@ func families(mfs []*dto.MetricFamily) map[string]*dto.MetricFamily {
 		m[mf.GetName()] = mf
 	}
 	return m
+}
+
+// twoNodes returns two servers, not yet open, over one SQLite store at path (two stores may not
+// open one SQLite file). Every commit reaches b's hub and none a's: a stream on a gets the
+// events it reads at its start, and then only its end, by a's drain, so that every client must
+// resume on b for the rest.
+func twoNodes(t *testing.T, path string) (a, b *testServer) {
+	t.Helper()
+	a = prepareServer(t, path)
+	hb := hub.New()
+	a.store.Publisher = hb
+	b = &testServer{Server: server.New(a.store, hb), store: a.store, hub: hb, path: path}
+	b.Addr = "127.0.0.1:0"
+	t.Cleanup(func() { b.close(t) }) // before a's: the store is closed by the first, a no-op for the second
+	return a, b
 }

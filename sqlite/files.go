@@ -1,10 +1,30 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 )
+
+// lock makes this process the only one serving the database file (lockFile): a second ordercast
+// on it would take writes, and push each only to its own watchers, so a watcher on one would
+// never see a change made through the other. A database in memory has no file to share.
+func (s *Store) lock(ctx context.Context) error {
+	var file string
+	if err := s.writer.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+		return fmt.Errorf("sqlite: the database's file: %w", err)
+	}
+	if file == "" {
+		return nil
+	}
+	f, err := lockFile(file)
+	if err != nil {
+		return err
+	}
+	s.held = f
+	return nil
+}
 
 // errFileMoved is why the store stops taking writes when its database file, or its WAL, is no
 // longer the file at its path: SQLite goes on writing to the files it has open, so a database

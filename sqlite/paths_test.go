@@ -231,3 +231,48 @@ func asNobody(t *testing.T, test string) {
 		t.Fatalf("as nobody: %v\n%s", err, out)
 	}
 }
+
+// TestSecondStoreOnOneFileIsRefused: two ordercast processes on one database would each push
+// only their own changes to their own watchers, so a watcher on one never saw a change made
+// through the other. The second is refused at open, by any name of the file, with the first's
+// process id; once the first closes, it opens.
+func TestSecondStoreOnOneFileIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ordercast.db")
+	link := filepath.Join(dir, "linked.db")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(file, link); err != nil {
+		t.Fatal(err)
+	}
+	first := sqlite.New(file)
+	if err := first.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = first.Close() })
+	if _, _, err := first.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{file, link, "file:" + file} {
+		second := sqlite.New(path)
+		err := second.Open(t.Context())
+		if err == nil {
+			_ = second.Close()
+			t.Fatalf("a second store opened %s while the first had it open", path)
+		}
+		if want := fmt.Sprintf("in use by another ordercast (process %d)", os.Getpid()); !strings.Contains(err.Error(), want) {
+			t.Fatalf("second store on %s: %v, want it to say %q", path, err, want)
+		}
+		if ordercast.ErrorCode(err) == ordercast.EUnavailable {
+			t.Fatalf("second store on %s: %v is an outage to wait out, want a refusal", path, err)
+		}
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second := storetest.MustOpen(t, sqlite.New(link))
+	if _, err := second.Order(t.Context(), "o-1"); err != nil {
+		t.Fatalf("the second store, once the first closed: %v", err)
+	}
+}

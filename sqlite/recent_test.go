@@ -134,6 +134,13 @@ func TestRecentOrdersSeeOtherWriters(t *testing.T) {
 	if _, _, err := a.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o"}); err != nil {
 		t.Fatal(err)
 	}
+	// The lock file keeps a second ordercast away (TestSecondStoreOnOneFileIsRefused); the other
+	// writers this guards against are those that take no lock, such as an operator's sqlite3,
+	// which the second store plays once a has let its lock go.
+	if err := a.held.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.held = nil
 	b := openRecent(t, path)
 	mustAppend(t, b, ordercast.StatusChange{OrderID: "o", Status: ordercast.StatusConfirmed})
 

@@ -117,6 +117,7 @@ type Store struct {
 	// (a file: URI names it its own way); set by startCheckpointer.
 	file    string
 	opened  openedFiles // the files at file when the store opened them (checkFiles)
+	held    *os.File    // the lock file, locked while the store is open (lock)
 	corrupt atomic.Bool // a read or write found the file damaged (health): unready until restarted
 	reads   *reads      // the readers' queries, prepared once
 	conn    *sql.Conn
@@ -265,6 +266,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err := s.writer.PingContext(ctx); err != nil {
 		return fmt.Errorf("sqlite: open %s: %w", s.Path, atStart(err))
 	}
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
 	if err := s.migrate(ctx); err != nil {
 		return atStart(err)
 	}
@@ -338,6 +342,12 @@ func (s *Store) Close() error {
 		if err := s.writer.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("sqlite: close writer: %w", err))
 		}
+	}
+	if s.held != nil { // last: the next process may open the database once this one let it go
+		if err := s.held.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("sqlite: release the lock file: %w", err))
+		}
+		s.held = nil
 	}
 	return errors.Join(errs...)
 }
