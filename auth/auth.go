@@ -472,6 +472,10 @@ func (a *Authority) AuthorizeWatch(token, orderID string) (owner Actor, err erro
 	}
 	actor, err := a.ParseActor(token)
 	switch {
+	case err != nil && (errors.Is(terr, jwt.ErrTokenInvalidAudience) || errors.Is(terr, jwt.ErrTokenRequiredClaimMissing)):
+		// Not a tracking token (no audience, or another's; a missing exp is refused by both
+		// alike): why it is no actor token either.
+		return Actor{}, err
 	case err != nil:
 		return Actor{}, terr
 	case actor.Role.MayWatchAny():
@@ -518,16 +522,22 @@ func (a *Authority) options(extra ...jwt.ParserOption) []jwt.ParserOption {
 // token in general terms: what its holder can see for itself (it is not a JWT, it has expired),
 // or that its signature does not verify, the commonest mistake (a token signed with another
 // --secret), never more of why.
+//
+// The verification's error stays in the chain (errors.Is), for the callers that try a token as
+// one kind and then the other; a client reads only the first message.
 func tokenError(err error) error {
+	var refusal *ordercast.Error
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
-		return ordercast.Errorf(ordercast.EUnauthenticated, "token is malformed: a token is three base64url parts joined by dots")
+		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token is malformed: a token is three base64url parts joined by dots")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return ordercast.Errorf(ordercast.EUnauthenticated, "token signature does not verify with this server's keys (signed with another secret, or changed since)")
+		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token signature does not verify with this server's keys (signed with another secret, or changed since)")
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return ordercast.Errorf(ordercast.EUnauthenticated, "token has expired")
+		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token has expired")
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return ordercast.Errorf(ordercast.EUnauthenticated, "token is not valid yet")
+		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token is not valid yet")
+	default:
+		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "invalid token")
 	}
-	return ordercast.Errorf(ordercast.EUnauthenticated, "invalid token")
+	return fmt.Errorf("%w: %w", refusal, err)
 }

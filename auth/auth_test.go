@@ -511,3 +511,27 @@ func TestAnActorTokenLivesNoLongerThanTheCap(t *testing.T) {
 		t.Error("a 2h token accepted under a 1h cap")
 	}
 }
+
+// TestAWatchSaysWhyAnActorTokenIsRefused: a token that is no tracking token is refused on a read
+// for what is wrong with it as an actor token, as a write refuses it, not with a bare "invalid".
+func TestAWatchSaysWhyAnActorTokenIsRefused(t *testing.T) {
+	a := newAuthority(t)
+	now := time.Now()
+	sign := func(role string, ttl time.Duration) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"iss": auth.Issuer, "sub": "ops", "role": role, "iat": now.Unix(), "exp": now.Add(ttl).Unix(),
+		}).SignedString(testSecret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tok := range []string{sign("chef", time.Hour), sign("admin", 100000*time.Hour)} {
+		_, perr := a.ParseActor(tok)
+		werr := watchErr(a, tok, "ord-a")
+		wantCode(t, werr, ordercast.EUnauthenticated)
+		if got, want := ordercast.ErrorMessage(werr), ordercast.ErrorMessage(perr); got != want || got == "invalid token" {
+			t.Errorf("a read says %q, a write %q: want the write's reason, and one that says what is wrong", got, want)
+		}
+	}
+}

@@ -21,18 +21,16 @@ const DefaultLocationInterval = time.Second
 // token (sub = cid), or an admin or system token when auth is on. Positions are not stored with
 // the order's history: the answer says how many orders the position reached.
 func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
-	var req api.PostLocationRequest
-	actor, ok := s.changeRequest(w, r, &req)
-	if !ok || s.refuseIdempotencyKey(w, r, positionsRepeat) {
-		return
-	}
+	// The path and the token are judged before the body is read: a token that may not post for
+	// this courier is 403, whatever it sent, and costs no more than its header.
 	cid := r.PathValue("cid")
 	if err := ordercast.ValidatePartyID(cid); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.permitLocation(actor, cid); err != nil {
-		s.writeError(w, r, err)
+	var req api.PostLocationRequest
+	_, ok := s.changeRequestUpTo(w, r, &req, s.MaxBodyBytes, func(a auth.Actor) error { return s.permitLocation(a, cid) })
+	if !ok || s.refuseIdempotencyKey(w, r, positionsRepeat) {
 		return
 	}
 	p, err := positionOf(req)

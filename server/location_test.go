@@ -145,6 +145,18 @@ func TestPostLocationPermissions(t *testing.T) {
 			return postLocation(t, ls.URL(), "c-1", tt.tok, `{"lat":52.5,"lng":13.4}`)
 		})
 	}
+	// The token is judged before the body is read: one that may not post for the courier is
+	// refused for that, whatever it sent, as is a path that names no courier.
+	for _, tt := range []permissionCase{
+		{"restaurant with a body that is not JSON", actorToken(t, auth.RoleRestaurant, "r-1"), http.StatusForbidden},
+		{"other courier with a body that is not JSON", actorToken(t, auth.RoleCourier, "c-2"), http.StatusForbidden},
+	} {
+		tt.check(t, func(t *testing.T) (int, []byte) { return postLocation(t, ls.URL(), "c-1", tt.tok, `garbage`) })
+	}
+	permissionCase{"a bad courier id with a body that is not JSON", actorToken(t, auth.RoleAdmin, "support"), http.StatusUnprocessableEntity}.check(t,
+		func(t *testing.T) (int, []byte) {
+			return postLocation(t, ls.URL(), "c%20x", actorToken(t, auth.RoleAdmin, "support"), `garbage`)
+		})
 }
 
 // check runs the case as a subtest: send must get the case's status, and a refusal an error
