@@ -13,7 +13,7 @@ import (
 func (s *Store) lock(ctx context.Context) error {
 	var file string
 	if err := s.writer.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
-		return fmt.Errorf("sqlite: the database's file: %w", err)
+		return fmt.Errorf("sqlite: the database's file: %w", atStart(err)) // an outage is waited out, as the open's
 	}
 	if file == "" {
 		return nil
