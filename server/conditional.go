@@ -53,12 +53,16 @@ func ifMatch(r *http.Request, expected int64) (version int64, conditional bool, 
 		// A weak tag never matches under If-Match's strong comparison (RFC 9110 §13.1.1).
 		return 0, true, ordercast.Errorf(ordercast.EPreconditionFailed, "If-Match takes a strong entity tag, not %s", ordercast.Quote(v))
 	}
-	digits, ok := strings.CutPrefix(v, `"v`)
-	if digits, ok = strings.CutSuffix(digits, `"`); !ok || strings.ContainsAny(v, ",") {
+	// An entity tag is quoted (RFC 9110 §8.8.3): one that is not is refused as malformed; a
+	// quoted one that is not "v<version>" is a tag of no version of the order.
+	tag, opened := strings.CutPrefix(v, `"`)
+	tag, closed := strings.CutSuffix(tag, `"`)
+	if !opened || !closed || strings.ContainsAny(v, ",") {
 		return 0, true, ordercast.Errorf(ordercast.EInvalid, `If-Match must be one entity tag of the order ("v7", as GET /v1/orders/{id} gives in ETag) or *`)
 	}
+	digits, ours := strings.CutPrefix(tag, "v")
 	n, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || n < 1 || digits[0] == '+' {
+	if !ours || err != nil || n < 1 || digits[0] == '+' {
 		// Not a tag this server made: no version of the order has it.
 		return 0, true, ordercast.Errorf(ordercast.EPreconditionFailed, "If-Match %s is no version of the order", ordercast.Quote(v))
 	}

@@ -75,6 +75,9 @@ func TestChangesTakeIfMatch(t *testing.T) {
 		{"a version that never was", "POST", "/status", `{"status":"preparing"}`, `"v0"`, 412, ordercast.EPreconditionFailed},
 		{"a list", "POST", "/status", `{"status":"preparing"}`, `"v1", "v2"`, 422, ordercast.EInvalid},
 		{"an unquoted tag", "POST", "/status", `{"status":"preparing"}`, `v2`, 422, ordercast.EInvalid},
+		{"a tag without its opening quote", "POST", "/status", `{"status":"preparing"}`, `v2"`, 422, ordercast.EInvalid},
+		{"a tag without its closing quote", "POST", "/status", `{"status":"preparing"}`, `"v2`, 422, ordercast.EInvalid},
+		{"a quoted version without its v", "POST", "/status", `{"status":"preparing"}`, `"2"`, 412, ordercast.EPreconditionFailed},
 		{"a tag against expected_version", "POST", "/status", `{"status":"preparing","expected_version":1}`, `"v2"`, 422, ordercast.EInvalid},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
