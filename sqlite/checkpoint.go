@@ -87,19 +87,12 @@ func (s *Store) startCheckpointer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: checkpointer connection: %w", err)
 	}
-	// The WAL is beside the file SQLite opened, which is Path only when Path is a plain file
-	// name: SQLite follows a symbolic link, and a file: URI names the file in its own way.
-	var file string
-	if err := conn.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
-		_ = conn.Close()
-		return fmt.Errorf("sqlite: the database's file: %w", err)
-	}
 	if _, err := conn.ExecContext(ctx, busyPragma(min(s.BusyTimeout, checkpointBusyTimeout))); err != nil {
 		_ = conn.Close()
 		return fmt.Errorf("sqlite: checkpointer's busy timeout: %w", err)
 	}
-	s.file = file
-	c := &checkpointer{conn: conn, walPath: file + "-wal", kick: make(chan struct{}, 1),
+	// The WAL is beside the file SQLite opened (s.file, which lock resolved).
+	c := &checkpointer{conn: conn, walPath: s.file + "-wal", kick: make(chan struct{}, 1),
 		copyNow: make(chan struct{}, 1), done: make(chan struct{})}
 	// PASSIVE copies what it can without waiting for anyone. (RESTART, the bound, and TRUNCATE,
 	// which also empties the file, run on the writer's connection: see boundWAL and trimWAL.)

@@ -7,18 +7,19 @@ import (
 	"os"
 )
 
-// lock makes this process the only one serving the database file (lockFile): a second ordercast
-// on it would take writes, and push each only to its own watchers, so a watcher on one would
-// never see a change made through the other. A database in memory has no file to share.
+// lock names the file SQLite opened (s.file), which is Path only when Path is a plain file name:
+// SQLite follows a symbolic link, and a file: URI names the file in its own way. Then it makes
+// this process the only one serving that file (lockFile): a second ordercast on it would take
+// writes, and push each only to its own watchers, so a watcher on one would never see a change
+// made through the other. A database in memory has no file to share.
 func (s *Store) lock(ctx context.Context) error {
-	var file string
-	if err := s.writer.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&file); err != nil {
+	if err := s.writer.QueryRowContext(ctx, `SELECT file FROM pragma_database_list WHERE name = 'main'`).Scan(&s.file); err != nil {
 		return fmt.Errorf("sqlite: the database's file: %w", atStart(err)) // an outage is waited out, as the open's
 	}
-	if file == "" {
+	if s.file == "" {
 		return nil
 	}
-	f, err := lockFile(file)
+	f, err := lockFile(s.file)
 	if err != nil {
 		return err
 	}

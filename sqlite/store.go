@@ -114,7 +114,7 @@ type Store struct {
 	writer  *sql.DB
 	readers *sql.DB
 	// file is the database file SQLite opened, which is Path only when Path is a plain file name
-	// (a file: URI names it its own way); set by startCheckpointer.
+	// (a file: URI names it its own way); set by lock, at open.
 	file    string
 	opened  openedFiles // the files at file when the store opened them (checkFiles)
 	held    *os.File    // the lock file, locked while the store is open (lock)
