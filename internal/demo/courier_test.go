@@ -139,33 +139,46 @@ func TestCourierPageTakesOverTheSimulatedOrder(t *testing.T) {
 }
 
 // drivePoster is the location tracker as the simulator's poster, counting the drive's posts and
-// its reads of an order's newest position: a tick of the drive does one or the other, or both.
+// its reads of an order's newest position (a tick of the drive does one or the other, or both),
+// and the reads that found a position the drive did not post: the person's.
 type drivePoster struct {
 	*location.Tracker
 	mu      sync.Mutex
-	courier string // the courier the drive last posted for
+	courier string    // the courier the drive last posted for
+	own     time.Time // the time of the drive's last position
 	posts   int
 	reads   int
+	others  int // reads that found a position of someone else's
 }
 
 func (p *drivePoster) Post(ctx context.Context, courierID string, pos ordercast.Position) (int, error) {
 	p.mu.Lock()
-	p.courier, p.posts = courierID, p.posts+1
+	p.courier, p.own, p.posts = courierID, pos.At, p.posts+1
 	p.mu.Unlock()
 	return p.Tracker.Post(ctx, courierID, pos)
 }
 
 func (p *drivePoster) Latest(ctx context.Context, orderID string) *hub.Location {
+	l := p.Tracker.Latest(ctx, orderID)
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.reads++
-	p.mu.Unlock()
-	return p.Tracker.Latest(ctx, orderID)
+	if l != nil && !l.Update.At.Truncate(time.Microsecond).Equal(p.own.Truncate(time.Microsecond)) {
+		p.others++
+	}
+	return l
 }
 
 func (p *drivePoster) count() (courier string, posts, ticks int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.courier, p.posts, max(p.posts, p.reads)
+}
+
+func (p *drivePoster) sawSomeoneElse() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.others > 0
 }
 
 // TestDriveYieldsToAPersonSharing: while a person shares the phone's position on a demo
@@ -189,7 +202,7 @@ func TestDriveYieldsToAPersonSharing(t *testing.T) {
 	sim := demo.New(st)
 	sim.Every, sim.MinStep, sim.MaxStep = time.Millisecond, time.Millisecond, 2*time.Millisecond
 	sim.CancelChance, sim.MaxActive = 0, 1
-	sim.Positions, sim.Drive, sim.Tick, sim.PersonQuiet = p, time.Hour, 2*time.Millisecond, 100*time.Millisecond
+	sim.Positions, sim.Drive, sim.Tick, sim.PersonQuiet = p, time.Hour, 2*time.Millisecond, time.Second
 	if err := sim.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +244,10 @@ func TestDriveYieldsToAPersonSharing(t *testing.T) {
 			return n >= from+more
 		})
 	}
-	ticks(3) // the drive has seen the person
+	// Once the drive has read the person's position as the order's newest, it posts none while
+	// the person goes on (a position a millisecond, PersonQuiet a second). Counting ticks here
+	// instead raced: a drive's position stamped after the person's could still win a few ticks.
+	testutil.WaitFor(t, "the drive reading the person's position", p.sawSomeoneElse)
 	_, before, _ := p.count()
 	ticks(20)
 	if _, after, _ := p.count(); after != before {
