@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -506,8 +505,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	var after int64
 	if v := r.URL.Query().Get(api.ParamAfter); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		n, ok := parseNonNegative(v)
+		if !ok {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be a non-negative integer", api.ParamAfter))
 			return
 		}
@@ -517,12 +516,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get(api.ParamLimit); v != "" {
 		// Above the maximum is refused, not cut down: a client pages until a page is shorter
 		// than the limit it asked for, which a silently smaller limit would end too early.
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > api.MaxEventsPerPage {
+		n, ok := parseNonNegative(v)
+		if !ok || n < 1 || n > api.MaxEventsPerPage {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be an integer from 1 to %d", api.ParamLimit, api.MaxEventsPerPage))
 			return
 		}
-		limit = n
+		limit = int(n)
 	}
 	// A courier reads the history only as far as the version it holds the order at: events
 	// committed after that may give the order to another courier.

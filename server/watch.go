@@ -204,8 +204,8 @@ func parseLastEventID(v string) (last int64, resume bool, err error) {
 	if v == "" {
 		return 0, false, nil
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || v[0] == '+' {
+	n, ok := parseNonNegative(v)
+	if !ok {
 		return 0, false, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be a non-negative integer")
 	}
 	return n, true, nil
@@ -252,8 +252,8 @@ func parseAfterVersion(v string) (int64, error) {
 	if v == "" {
 		return 0, nil
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
+	n, ok := parseNonNegative(v)
+	if !ok {
 		return 0, ordercast.Errorf(ordercast.EInvalid, "after_version must be a non-negative integer")
 	}
 	return n, nil
