@@ -227,10 +227,13 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 // never reads whom it went to.
 func (s *Server) readAs(r *http.Request, id, courier string) (ordercast.Order, error) {
 	o, err := s.Store.Order(r.Context(), id)
-	if err != nil || courier == "" || o.Owns(ordercast.Party{Kind: ordercast.PartyCourier, ID: courier}) {
-		return o, err
+	if err == nil {
+		err = o.ReadableByCourier(courier)
 	}
-	return ordercast.Order{}, ordercast.Errorf(ordercast.EForbidden, "the order is no longer assigned to courier %s", courier)
+	if err != nil {
+		return ordercast.Order{}, err
+	}
+	return o, nil
 }
 
 // changeRequest reads what every change of an order starts with: the actor (from the

@@ -77,14 +77,6 @@ type Watch struct {
 	visibleHeartbeats bool
 }
 
-// readable refuses an order state the watch's courier, if it has one, may no longer read.
-func (w *Watch) readable(o ordercast.Order) error {
-	if w.courier != "" && !o.Owns(ordercast.Party{Kind: ordercast.PartyCourier, ID: w.courier}) {
-		return ordercast.Errorf(ordercast.EForbidden, "order %s is not assigned to courier %s", o.ID, w.courier)
-	}
-	return nil
-}
-
 // Watch sets a watcher up, the one way for every transport: refuse when draining (a long poll
 // is answered at once instead, see LongPoll), admit under the limits, subscribe to the hub, then
 // read the store. Subscribing before reading (DESIGN.md rule 2) is what guarantees that no change
@@ -131,7 +123,7 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 	case OrderState:
 		o, err := e.store.Order(ctx, w.orderID)
 		if err == nil {
-			err = w.readable(o)
+			err = o.ReadableByCourier(w.courier)
 		}
 		w.order = o
 		return err
@@ -144,7 +136,7 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 	if err != nil {
 		return err
 	}
-	if err := w.readable(o); err != nil {
+	if err := o.ReadableByCourier(w.courier); err != nil {
 		return err // it moved on since the request was authorized
 	}
 	w.order = o
