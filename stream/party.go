@@ -159,7 +159,7 @@ func (e *Engine) resumedPartyPositions(ctx context.Context, sr ordercast.ScopeRe
 }
 
 // partyPositions finds the newest fresh position of each of the orders that shows one, in one
-// read of the positions (DESIGN.md rule 2: after subscribing, so a newer one published meanwhile
+// read of the positions (after subscribing, so a newer one published meanwhile
 // is in the subscription's slots and replaces it).
 func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o *partyOpening) {
 	if e.cfg.Locations == nil {
