@@ -25,7 +25,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.permitCreate(actor); err != nil {
+	if err := actor.PermitCreate(); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -50,7 +50,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n, err := ordercast.NewOrder{
-		ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor),
+		ID: req.ID, Details: req.Details, Note: req.Note, Actor: actor.String(),
 		RestaurantID: req.RestaurantID, CustomerID: req.CustomerID,
 		Pickup: pickup, Dropoff: dropoff,
 	}.Normalize()
@@ -115,7 +115,7 @@ func createAnswer(res ordercast.Result, tok string) (ordercast.Answer, error) {
 }
 
 // withTrackingToken completes a recorded create's answer with a tracking token for its order,
-// signed now (none with public tracking, as the server then signs none). A record written before
+// signed now (none on an open server, which signs none). A record written before
 // tokens were left out of records has one: it is replaced.
 func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error) {
 	var res api.CreateOrderResponse
@@ -292,14 +292,9 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	if done {
 		return
 	}
-	// A caller who may change but not read the order learns nothing about it from the answer
-	// (the api.StatusAck below; a refusal through blindError); the decision is made before
-	// anything is read.
-	reader := s.mayRead(actor)
+	// Every role that may change an order may read it (auth.permissions), so the answer is the
+	// order and the event; a party's refusal says nothing of another party's order (blindError).
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
-		if !reader {
-			return encodeAnswer(http.StatusOK, api.StatusAck{OrderID: c.OrderID, Status: c.Status, Changed: res.Changed})
-		}
 		return encodeAnswer(http.StatusOK, api.SetStatusResponse{Order: res.Order, Event: res.Event.Wire(), Changed: res.Changed})
 	})
 	if idem != nil {
@@ -310,8 +305,8 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if owned := c.Owner != (ordercast.Party{}); !reader || owned {
-			err = blindError(actor, err, owned)
+		if c.Owner != (ordercast.Party{}) {
+			err = blindError(actor, err)
 		}
 		s.writeError(w, r, preconditionFailed(conditional, err))
 		return
@@ -343,7 +338,7 @@ func expectedVersion(v *int64) (int64, error) {
 // before the order is read: the change's own validity and whether actor's role may set its
 // status. Both POST /v1/orders/{id}/status and POST /v1/status-changes judge a change by it.
 func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequest) (ordercast.StatusChange, error) {
-	c := ordercast.StatusChange{OrderID: id, Status: req.Status, Note: req.Note, Actor: s.recordedActor(actor)}
+	c := ordercast.StatusChange{OrderID: id, Status: req.Status, Note: req.Note, Actor: actor.String()}
 	var err error
 	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
 		return c, err
@@ -351,10 +346,8 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 	if err := c.Validate(); err != nil {
 		return c, err
 	}
-	if s.Auth != nil {
-		c.NotBefore = actor.NotBefore(c.Status)
-	}
-	return c, s.permitStatus(actor, c.Status)
+	c.NotBefore = actor.NotBefore(c.Status)
+	return c, actor.PermitAction(auth.ActSetStatus, c.Status)
 }
 
 // handleSetStatuses serves POST /v1/status-changes: status changes of many orders in one
@@ -372,7 +365,7 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Changes []*api.OrderStatusChange `json:"changes"`
 	}
-	permit := s.permitPrivileged("change many orders in one request")
+	permit := permitMany("change many orders in one request")
 	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxStatusChangesBodyBytes), permit)
 	if !ok {
 		return
@@ -446,7 +439,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id is required: a courier's id assigns the order, null unassigns it"))
 		return
 	}
-	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: s.recordedActor(actor)}
+	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: actor.String()}
 	var err error
 	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
 		s.writeError(w, r, err)
@@ -472,7 +465,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if !s.unrestricted(actor) {
+	if !actor.Privileged() {
 		c.Before = actor.AssignBefore()
 	}
 	if c.Owner, err = s.owner(actor); err != nil {
@@ -482,7 +475,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	o, ev, changed, err := s.Store.AssignCourier(r.Context(), c)
 	if err != nil {
 		if c.Owner != (ordercast.Party{}) {
-			err = blindError(actor, err, true)
+			err = blindError(actor, err)
 		}
 		s.writeError(w, r, preconditionFailed(conditional, err))
 		return
