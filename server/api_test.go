@@ -121,6 +121,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"signed after_version", "GET", "/v1/orders/o-1?wait=1s&after_version=%2B1", "", ``, 422, ordercast.EInvalid},
 		{"bad Last-Event-ID", "GET", "/v1/orders/o-1/stream?lastEventId=x", "", ``, 400, ordercast.EMalformed},
 		{"negative Last-Event-ID", "GET", "/v1/orders/o-1/stream?lastEventId=-3", "", ``, 400, ordercast.EMalformed},
+		{"lastEventId twice", "GET", "/v1/orders/o-1/stream?lastEventId=1&lastEventId=2", "", ``, 400, ordercast.EMalformed},
 	}
 	before := snapshot(t, ts.store, ids...)
 	for _, tt := range tests {

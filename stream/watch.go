@@ -64,6 +64,9 @@ type Watch struct {
 	release func()
 	order   ordercast.Order
 	last    int64             // the client has every event up to this seq
+	// behind says the client resumed after a seq past the order's history, and was answered as
+	// a fresh connect (HistoryBehind).
+	behind bool
 	backlog []ordercast.Event // the events after last, to send first
 	ended   bool              // the client already has the terminal event
 	snap    snapshot          // AllOrders: the active orders
@@ -79,7 +82,7 @@ type Watch struct {
 
 // Watch sets a watcher up, the one way for every transport: refuse when draining (a long poll
 // is answered at once instead, see LongPoll), admit under the limits, subscribe to the hub, then
-// read the store. Subscribing before reading (DESIGN.md rule 2) is what guarantees that no change
+// read the store. Subscribing before reading is what guarantees that no change
 // falls between the snapshot and the live feed. Errors are the domain's (ordercast.Error).
 func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
 	if req.Scope != OrderState && e.Draining() {
@@ -146,6 +149,7 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 		// reset database, a forged header); one further behind than a whole history may run (one
 		// kept from before the cap) is not read and held whole. Both are answered as a fresh
 		// connect. w.last stays 0, so every event of the backlog is sent, under its own seq.
+		w.behind = resume && last > o.Version
 		w.backlog, err = e.fromLastStatus(ctx, o)
 	case last == o.Version:
 		w.last = last
@@ -178,7 +182,7 @@ const orderBacklogLimit = ordercast.MaxOrderVersion
 
 // fromLastStatus reads what a fresh connect to order o opens with: its last status event and, if
 // courier events came after it, the newest of them, at most two events. A client that listens
-// for status events (as DESIGN.md and the README tell integrators to) learns the current status
+// for status events (as the README tells integrators to) learns the current status
 // at once, even when courier events came after it; an earlier assignment is replaced by a later
 // one, so only the newest is state (the history and a resume have them all). The latest event is
 // nearly always a status event, and then it is the one read, as cheap as the current status
@@ -212,6 +216,15 @@ func (e *Engine) readLocation(ctx context.Context, w *Watch) {
 		// every position: it may be one kept from before the order was reassigned.
 		w.loc = l
 	}
+}
+
+// HistoryBehind reports whether the watch resumed after a seq past the order's history, which
+// it answers as a fresh connect, and where that history ends: the client's resume point came
+// from another history (a database reset or restored from an older backup), and every event the
+// order has yet to bring comes under a seq at or before it. A browser's EventSource takes the
+// new ids as they come; a client that skips seqs it has seen must be told.
+func (w *Watch) HistoryBehind() (version int64, behind bool) {
+	return w.order.Version, w.behind
 }
 
 // Close unsubscribes and gives the watch's place under the limits back. Serve calls do it.
