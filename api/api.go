@@ -337,7 +337,6 @@ type StatusResult struct {
 	Error *ErrorDetail `json:"error,omitempty"`
 }
 
-
 // MaxEventsPerPage is the most events one GET /v1/orders/{id}/events returns, and how many it
 // returns without ParamLimit: one read of an order's history is bounded, whatever the order. An
 // order's whole history (ordercast.MaxOrderVersion) fits in one page; one kept from before that

@@ -63,10 +63,10 @@ type Watch struct {
 	sub     *hub.Subscription
 	release func()
 	order   ordercast.Order
-	last    int64             // the client has every event up to this seq
+	last    int64 // the client has every event up to this seq
 	// behind says the client resumed after a seq past the order's history, and was answered as
 	// a fresh connect (HistoryBehind).
-	behind bool
+	behind  bool
 	backlog []ordercast.Event // the events after last, to send first
 	ended   bool              // the client already has the terminal event
 	snap    snapshot          // AllOrders: the active orders
