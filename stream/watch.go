@@ -63,12 +63,10 @@ type Watch struct {
 	sub     *hub.Subscription
 	release func()
 	order   ordercast.Order
-	last    int64 // the client has every event up to this seq
-	// behind says the client resumed after a seq past the order's history, and was answered as
-	// a fresh connect (HistoryBehind).
-	behind  bool
+	last    int64             // the client has every event up to this seq
 	backlog []ordercast.Event // the events after last, to send first
 	ended   bool              // the client already has the terminal event
+	behind  bool              // it resumed past the order's history: a fresh connect (HistoryBehind)
 	snap    snapshot          // AllOrders: the active orders
 	party   ordercast.Party
 	// scoped is what opens a party stream: a snapshot of its scope, or the log after Last.
