@@ -369,14 +369,14 @@ func (s *Store) Ping(ctx context.Context) error {
 		return s.health(err, false)
 	}
 	if s.corrupt.Load() {
-		s.tracker.Fail("corrupt", errDamaged)
-		return storehealth.Unavailable("corrupt", errDamaged)
+		s.tracker.Fail(reasonCorrupt, errDamaged)
+		return storehealth.Unavailable(reasonCorrupt, errDamaged)
 	}
 	if err := s.probeWrite(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping writer: %w", s.health(err, true))
 	}
 	judged, err := s.checkFreeDisk()
-	if s.tracker.Reason() != "full" || (judged && err == nil) {
+	if s.tracker.Reason() != reasonFull || (judged && err == nil) {
 		s.tracker.OK()
 	}
 	return err
