@@ -198,16 +198,9 @@ func (p *proxy) stall() {
 // on. The watch ends at once with ErrHistoryBehind naming both seqs. Resumed after seq 2 itself,
 // it gets the next change.
 func TestAWatchResumedPastTheServersHistory(t *testing.T) {
-	srv := startServer(t, false, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := &client.Client{BaseURL: srv.url}
-	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: ordercast.StatusConfirmed}); err != nil {
-		t.Fatal(err)
-	}
+	c := orderMovedTo(t, ctx, ordercast.StatusConfirmed)
 	behind := c.Watch(ctx, "o-1", client.WatchOptions{LastEventID: 50, MinRetry: time.Millisecond})
 	defer behind.Close()
 	if ev, err := behind.Next(ctx); !errors.Is(err, client.ErrHistoryBehind) || !strings.Contains(err.Error(), "seq 2") || !strings.Contains(err.Error(), "after 50") {
@@ -231,18 +224,9 @@ func TestAWatchResumedPastTheServersHistory(t *testing.T) {
 // its first, in the header's form and the query's; without it, a watch starts at the order's
 // current status.
 func TestAWatchOfTheWholeHistory(t *testing.T) {
-	srv := startServer(t, false, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c := &client.Client{BaseURL: srv.url}
-	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, st := range []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing} {
-		if _, err := c.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: st}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c := orderMovedTo(t, ctx, ordercast.StatusConfirmed, ordercast.StatusPreparing)
 	for _, tt := range []struct {
 		name string
 		opts client.WatchOptions
@@ -268,4 +252,20 @@ func TestAWatchOfTheWholeHistory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// orderMovedTo starts a real server without auth, creates order o-1 there and moves it through
+// statuses, and returns a client of the server.
+func orderMovedTo(t *testing.T, ctx context.Context, statuses ...ordercast.Status) *client.Client {
+	t.Helper()
+	c := &client.Client{BaseURL: startServer(t, false, nil).url}
+	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range statuses {
+		if _, err := c.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
 }
