@@ -16,53 +16,13 @@ import (
 // handleCreateOrder serves POST /v1/orders: 201 with the new order, 200 for an idempotent repeat.
 // It needs an admin or system actor token when auth is on.
 func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
-	actor, err := s.authenticate(r)
-	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
-		s.writeError(w, r, lerr)
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := actor.PermitCreate(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var body createBody
-	if err := s.decode(w, r, &body, s.MaxBodyBytes); err != nil {
-		s.writeError(w, r, err)
+	actor, ok := s.changeRequestUpTo(w, r, &body, s.MaxBodyBytes, auth.Actor.PermitCreate)
+	if !ok {
 		return
 	}
-	req, err := body.request()
+	n, same, err := body.newOrder(actor)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	pickup, err := placeOf("pickup.", req.Pickup)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	dropoff, err := placeOf("dropoff.", req.Dropoff)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	n, err := ordercast.NewOrder{
-		ID: req.ID, Details: req.Details, Note: req.Note, Actor: actor.String(),
-		RestaurantID: req.RestaurantID, CustomerID: req.CustomerID,
-		Pickup: pickup, Dropoff: dropoff,
-	}.Normalize()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	// A retry is the same request when it means the same order: its details are fingerprinted
-	// by value, as a repeated creation is judged (ordercast.SameDetails), so that null and no
-	// details, or 1 and 1.0, are not taken for another request's reuse of the key.
-	same := req
-	if same.Details, err = ordercast.CanonicalDetails(n.Details); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -130,8 +90,6 @@ func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error)
 	return encodeAnswer(a.Status, res)
 }
 
-// placeOf reads an order's pickup or drop-off (field names it: "pickup.") from the wire: none when
-// absent, and both coordinates when present (pointOf); the ranges are the domain's to judge.
 // createBody is the body of POST /v1/orders as decoded: api.CreateOrderRequest, with its parties
 // read as pointers, since encoding/json fills the shallower of two fields of one name. The wire
 // type keeps plain strings (its clients leave an owner out by leaving it empty), but an owner
@@ -152,6 +110,36 @@ func (b createBody) request() (api.CreateOrderRequest, error) {
 	return req, cmp.Or(rerr, cerr)
 }
 
+// newOrder is the order the body asks actor to create, normalized, and the request as an
+// idempotency key fingerprints it: a retry is the same request when it means the same order, so
+// its details are taken by value, as a repeated creation is judged (ordercast.SameDetails), and
+// null and no details, or 1 and 1.0, are not taken for another request's reuse of the key.
+func (b createBody) newOrder(actor auth.Actor) (n ordercast.NewOrder, same api.CreateOrderRequest, err error) {
+	req, err := b.request()
+	if err != nil {
+		return n, same, err
+	}
+	pickup, err := placeOf("pickup.", req.Pickup)
+	if err != nil {
+		return n, same, err
+	}
+	dropoff, err := placeOf("dropoff.", req.Dropoff)
+	if err != nil {
+		return n, same, err
+	}
+	n, err = ordercast.NewOrder{
+		ID: req.ID, Details: req.Details, Note: req.Note, Actor: actor.String(),
+		RestaurantID: req.RestaurantID, CustomerID: req.CustomerID,
+		Pickup: pickup, Dropoff: dropoff,
+	}.Normalize()
+	if err != nil {
+		return n, same, err
+	}
+	same = req
+	same.Details, err = ordercast.CanonicalDetails(n.Details)
+	return n, same, err
+}
+
 // sentOwner is the owner field name holds: none when it was left out, refused when sent empty.
 func sentOwner(name string, v *string) (string, error) {
 	switch {
@@ -163,6 +151,8 @@ func sentOwner(name string, v *string) (string, error) {
 	return *v, nil
 }
 
+// placeOf reads an order's pickup or drop-off (field names it: "pickup.") from the wire: none when
+// absent, and both coordinates when present (pointOf); the ranges are the domain's to judge.
 func placeOf(field string, p *api.Place) (*ordercast.Point, error) {
 	if p == nil {
 		return nil, nil
