@@ -350,9 +350,9 @@ func TestServeRunsAndStops(t *testing.T) {
 		{m.Server.URL() + "/metrics", http.StatusOK},
 		{m.Server.URL() + "/readyz", http.StatusOK},
 		{m.Server.URL() + "/debug/pprof/", http.StatusNotFound},
-		{m.pprof.URL(), http.StatusOK},
-		{m.pprof.URL() + "goroutine?debug=1", http.StatusOK},
-		{m.pprof.URL() + "cmdline", http.StatusNotFound}, // it would show --secret given as a flag
+		{pprofURL(m.pprof), http.StatusOK},
+		{pprofURL(m.pprof) + "goroutine?debug=1", http.StatusOK},
+		{pprofURL(m.pprof) + "cmdline", http.StatusNotFound}, // it would show --secret given as a flag
 	} {
 		resp, err := http.Get(tc.url)
 		if err != nil {
@@ -364,7 +364,7 @@ func TestServeRunsAndStops(t *testing.T) {
 		}
 	}
 	// A name a DNS rebinding points at 127.0.0.1 does not reach the profiles of a loopback port.
-	req, err := http.NewRequest("GET", m.pprof.URL()+"goroutine?debug=1", nil)
+	req, err := http.NewRequest("GET", pprofURL(m.pprof)+"goroutine?debug=1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/demo"
+	"github.com/ordercast/ordercast/internal/sidelisten"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
@@ -54,7 +55,7 @@ type Main struct {
 	Logger *slog.Logger
 	Sim    *demo.Simulator
 
-	pprof *pprofServer
+	pprof *sidelisten.Server
 	// Listener feeds the hub from PostgreSQL; nil with SQLite.
 	Listener *postgres.Listener
 
@@ -252,7 +253,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 		m.pprof = p
-		m.Logger.Info("pprof listening", "url", p.URL())
+		m.Logger.Info("pprof listening", "url", pprofURL(p))
 	}
 	m.Hub = hub.New()
 	// Before the store, so that a cluster's listener hands it positions from its first notice.
@@ -323,12 +324,10 @@ func (m *Main) Close() error {
 			errs = append(errs, fmt.Errorf("stop demo: %w", err))
 		}
 	}
-	if m.pprof != nil {
-		if err := m.pprof.Close(); err != nil {
-			errs = append(errs, err)
-		}
-		m.pprof = nil
+	if err := m.pprof.Close(); err != nil {
+		errs = append(errs, err)
 	}
+	m.pprof = nil
 	if m.Server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
 		defer cancel()
