@@ -185,7 +185,7 @@ func (s *Server) Open() error {
 		return err
 	}
 	s.stopStarting()
-	s.metrics.Serve()
+	s.metrics.Serve() // unless ServeStarting did
 	s.serveErr = make(chan error, 1)
 	go func() {
 		if s.tlsConfig != nil {

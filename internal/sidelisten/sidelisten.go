@@ -34,9 +34,9 @@ func Listen(name, addr string, srv *http.Server) (*Server, error) {
 // Addr is the address the server listens on (the port chosen for ":0").
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
-// Serve starts answering on the listener, on a goroutine of its own.
+// Serve starts answering on the listener, on a goroutine of its own; again, it does nothing.
 func (s *Server) Serve() {
-	if s == nil {
+	if s == nil || s.serveErr != nil {
 		return
 	}
 	s.serveErr = make(chan error, 1)
