@@ -133,6 +133,15 @@ func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 			}
 		})
 	}
+	// A password with an @ not percent-encoded: the driver would read part of it as the host,
+	// and name that in its errors. Encoded, it is taken.
+	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", "postgres://u:hunt@er2@db.internal:5432/orders"}); err == nil ||
+		!strings.Contains(err.Error(), "%40") || strings.Contains(err.Error(), "er2") {
+		t.Errorf("a raw @ in the password: %v; want a refusal that asks for %%40 without repeating the password", err)
+	}
+	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", "postgres://u:hunt%40er2@db.internal:5432/orders?sslmode=disable"}); err != nil {
+		t.Errorf("a percent-encoded @ in the password: %v", err)
+	}
 	// A file whose name holds '=' is no connection string.
 	path := filepath.Join(t.TempDir(), "orders=2026.db")
 	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", path}); err != nil {

@@ -203,6 +203,8 @@ func (m *Main) validate() error {
 		return errors.New("--db must not be empty")
 	case looksLikeConnString(m.DB): // never echoed: it may hold a password
 		return errors.New("--db is a PostgreSQL key=value connection string (host=… dbname=…); give it as a URL, postgres://user:password@host:5432/dbname?sslmode=require, or name an SQLite file")
+	case rawAtInUserinfo(m.DB): // never echoed either
+		return errors.New("--db: the URL's user or password holds an @ that is not percent-encoded; write it as %40 (postgres://user:p%40ss@host/dbname): as it is, the driver reads what follows it as the host, and names that host, a piece of the password, in its errors")
 	// Values the server would take but no deployment means: each would quietly break streams.
 	case m.HTTP.Heartbeat < time.Second:
 		return fmt.Errorf("--heartbeat must be at least 1s (a keep-alive more often only costs writes), got %s", m.HTTP.Heartbeat)
