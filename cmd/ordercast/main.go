@@ -25,7 +25,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
-		stop() // the first signal starts a graceful shutdown; a second ends the process at once
+		// The first signal starts a graceful shutdown; a second ends the process at once, by
+		// that signal, as it would with no handler, after a line that says why the drain stopped.
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		stop()
+		sig := <-again
+		name := "SIGTERM"
+		if sig == os.Interrupt {
+			name = "SIGINT"
+		}
+		fmt.Fprintf(os.Stderr, "ordercast: a second %s: exiting at once, open streams cut (their clients resume with Last-Event-ID)\n", name)
+		signal.Reset(sig)
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			_ = p.Signal(sig) // the error is moot: the exit below follows
+		}
+		os.Exit(1)
 	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
