@@ -8,7 +8,7 @@ import (
 )
 
 // Location is the second kind of live data: where a courier is. Unlike a status event it is state,
-// not history (DESIGN.md rule 9): it has no seq, is never stored in an order's events, and only the
+// not history: it has no seq, is never stored in an order's events, and only the
 // newest position of an order matters.
 
 // Point is a place on the earth, in degrees (WGS 84).

@@ -142,3 +142,20 @@ func TestNormalizeDetails(t *testing.T) {
 		}
 	}
 }
+
+// TestReadableByCourier: a courier reads an order only while it carries it; a reader that is no
+// courier is not concerned.
+func TestReadableByCourier(t *testing.T) {
+	o := ordercast.Order{ID: "o-1", RestaurantID: "r-1", CustomerID: "u-1", CourierID: "c-1"}
+	for _, tt := range []struct {
+		courier string
+		want    string
+	}{{"", ""}, {"c-1", ""}, {"c-2", ordercast.EForbidden}, {"r-1", ordercast.EForbidden}} {
+		if got := ordercast.ErrorCode(o.ReadableByCourier(tt.courier)); got != tt.want {
+			t.Errorf("ReadableByCourier(%q) = %q, want %q", tt.courier, got, tt.want)
+		}
+	}
+	if got := ordercast.ErrorCode((ordercast.Order{ID: "o-2"}).ReadableByCourier("c-1")); got != ordercast.EForbidden {
+		t.Errorf("an order with no courier, read as c-1's: %q, want %q", got, ordercast.EForbidden)
+	}
+}

@@ -87,6 +87,17 @@ func (o Order) Owns(p Party) bool {
 	return false
 }
 
+// ReadableByCourier refuses order o to a read authorized as courier courierID's ("" for a reader
+// that is no courier, which it does not concern) once the order is no longer that courier's. A
+// courier reads an order, its history included, only while it carries it; of the events that
+// follow such a read, it reads those before one that takes the order from it (Event.TakesFrom).
+func (o Order) ReadableByCourier(courierID string) error {
+	if courierID == "" || o.Owns(Party{Kind: PartyCourier, ID: courierID}) {
+		return nil
+	}
+	return Errorf(EForbidden, "order %s is no longer assigned to courier %s", o.ID, courierID)
+}
+
 // Parties lists the parties order o belongs to now.
 func (o Order) Parties() []Party {
 	var ps []Party

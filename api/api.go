@@ -117,6 +117,12 @@ const (
 	// HeaderIdempotentReplayed is "true" on an answer that is the one recorded for an earlier
 	// request with the same HeaderIdempotencyKey.
 	HeaderIdempotentReplayed = "Idempotent-Replayed"
+	// HeaderHistoryBehind is on a stream of one order (SSE or WebSocket) that resumed after a seq
+	// past the order's history: its value is the seq the history ends at, and the stream opens as
+	// a fresh connect would. The resume point came from another history (a database reset or
+	// restored from an older backup), so the events that follow come under seqs the client may
+	// have seen already.
+	HeaderHistoryBehind = "History-Behind"
 )
 
 // SSE event names (the event: field).
@@ -329,14 +335,6 @@ type SetStatusesResponse struct {
 type StatusResult struct {
 	*SetStatusResponse
 	Error *ErrorDetail `json:"error,omitempty"`
-}
-
-// StatusAck answers a status change to a caller who may change the order but not read it (a
-// restaurant or courier token): only what it sent, and whether the change applied.
-type StatusAck struct {
-	OrderID string           `json:"order_id"`
-	Status  ordercast.Status `json:"status"`
-	Changed bool             `json:"changed"`
 }
 
 // MaxEventsPerPage is the most events one GET /v1/orders/{id}/events returns, and how many it

@@ -88,6 +88,13 @@ const (
 // Roles lists every role.
 var Roles = []Role{RoleRestaurant, RoleCourier, RoleCustomer, RoleAdmin, RoleSystem}
 
+// roleAnyone is Anyone's role. It is not in Roles, so no token carries it.
+const roleAnyone Role = "anyone"
+
+// Anyone is who makes every request on a server with auth off: it acts on every order and for
+// every courier, as admin does, and is recorded as no one (its String is "").
+var Anyone = Actor{Role: roleAnyone}
+
 // Valid reports whether r is one of the known roles.
 func (r Role) Valid() bool { return slices.Contains(Roles, r) }
 
@@ -103,12 +110,6 @@ func (r Role) MayCreate() bool { return r.privileged() }
 // MayWatchAny reports whether r may read and watch every order with its own token.
 func (r Role) MayWatchAny() bool { return r.privileged() }
 
-// MaySet reports whether r may move an order to status st. Whether the move is a valid transition
-// is the domain's question, asked against the stored order.
-func (r Role) MaySet(st ordercast.Status) bool {
-	return Actor{Role: r}.MayDo(ActSetStatus, st)
-}
-
 // Actor is who makes a change: a role and, optionally, the id of the restaurant or courier.
 type Actor struct {
 	Role Role
@@ -117,6 +118,9 @@ type Actor struct {
 
 // String is how the actor is recorded in an event: "courier:c-42", or the bare role without a sub.
 func (a Actor) String() string {
+	if a == Anyone {
+		return ""
+	}
 	if a.Sub == "" {
 		return string(a.Role)
 	}

@@ -57,7 +57,7 @@ func TestRolesMaySet(t *testing.T) {
 			for _, w := range want[r] {
 				allowed = allowed || w == st
 			}
-			if got := r.MaySet(st); got != allowed {
+			if got := (auth.Actor{Role: r}).PermitAction(auth.ActSetStatus, st) == nil; got != allowed {
 				t.Errorf("%s may set %s: %v, want %v", r, st, got, allowed)
 			}
 		}
@@ -69,8 +69,51 @@ func TestRolesMaySet(t *testing.T) {
 			t.Errorf("%s may create: %v, want %v", r, got, want)
 		}
 	}
-	if auth.Role("root").Valid() || auth.Role("").MaySet(ordercast.StatusDelivered) {
+	if auth.Role("root").Valid() || (auth.Actor{}).MayDo(auth.ActSetStatus, ordercast.StatusDelivered) {
 		t.Error("an unknown role is valid or may set a status")
+	}
+}
+
+// TestAnyone: the actor of an open server acts on every order and for every courier, is recorded
+// as no one, and is no role a token may carry.
+func TestAnyone(t *testing.T) {
+	a := auth.Anyone
+	if !a.Privileged() || a.PermitCreate() != nil || a.PermitMany("x") != nil || a.PermitPosition("c-1") != nil ||
+		a.Permit(auth.ActSetStatus, ordercast.Order{ID: "o-1", RestaurantID: "r-1"}, ordercast.StatusDelivered) != nil {
+		t.Error("Anyone is refused something")
+	}
+	if a.String() != "" {
+		t.Errorf("Anyone is recorded as %q, want no one", a.String())
+	}
+	if a.Role.Valid() {
+		t.Errorf("role %q is valid in a token", a.Role)
+	}
+	if _, err := newAuthority(t).SignActor(a, time.Hour); err == nil {
+		t.Error("a token was signed for Anyone")
+	}
+}
+
+// TestPermitPositionAndMany: a courier reports only its own position; a request of many items is
+// a privileged actor's.
+func TestPermitPositionAndMany(t *testing.T) {
+	for _, tt := range []struct {
+		a              auth.Actor
+		position, many bool
+	}{
+		{auth.Actor{Role: auth.RoleCourier, Sub: "c-1"}, true, false},
+		{auth.Actor{Role: auth.RoleCourier, Sub: "c-2"}, false, false},
+		{auth.Actor{Role: auth.RoleCourier}, false, false},
+		{auth.Actor{Role: auth.RoleRestaurant, Sub: "c-1"}, false, false},
+		{auth.Actor{Role: auth.RoleCustomer, Sub: "c-1"}, false, false},
+		{auth.Actor{Role: auth.RoleAdmin}, true, true},
+		{auth.Actor{Role: auth.RoleSystem, Sub: "dispatch"}, true, true},
+	} {
+		if got := tt.a.PermitPosition("c-1") == nil; got != tt.position {
+			t.Errorf("%s may report c-1's position: %t, want %t", tt.a, got, tt.position)
+		}
+		if got := tt.a.PermitMany("x") == nil; got != tt.many {
+			t.Errorf("%s may send many: %t, want %t", tt.a, got, tt.many)
+		}
 	}
 }
 

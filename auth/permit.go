@@ -35,6 +35,7 @@ type grant struct {
 var permissions = map[Role]grant{
 	RoleAdmin:  {any: true},
 	RoleSystem: {any: true},
+	roleAnyone: {any: true},
 	RoleRestaurant: {
 		party:    ordercast.PartyRestaurant,
 		actions:  []Action{ActRead, ActSetStatus, ActAssignCourier},
@@ -111,14 +112,25 @@ func (a Actor) Settable() []ordercast.Status {
 	return out
 }
 
+// PermitAction decides whether a's role may do act at all (to is the status of ActSetStatus):
+// MayDo, with the refusal. Which orders it may do it to is Permit's, or the write's owner check.
+func (a Actor) PermitAction(act Action, to ordercast.Status) error {
+	switch {
+	case a.MayDo(act, to):
+		return nil
+	case act == ActSetStatus:
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may not set status %s", a.Role, to)
+	case act == ActAssignCourier:
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may not assign couriers", a.Role)
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "role %s may not %s", a.Role, act)
+}
+
 // Permit decides whether a may do act to order o (to is the status of ActSetStatus): its role
 // must allow the action and, unless privileged, a must own o. The refusal says nothing about o.
 func (a Actor) Permit(act Action, o ordercast.Order, to ordercast.Status) error {
-	if !a.MayDo(act, to) {
-		if act == ActSetStatus {
-			return ordercast.Errorf(ordercast.EForbidden, "role %s may not set status %s", a.Role, to)
-		}
-		return ordercast.Errorf(ordercast.EForbidden, "role %s may not %s", a.Role, act)
+	if err := a.PermitAction(act, to); err != nil {
+		return err
 	}
 	if a.Privileged() || o.Owns(a.Party()) {
 		return nil
@@ -133,4 +145,32 @@ func (a Actor) PermitParty(p ordercast.Party) error {
 		return nil
 	}
 	return ordercast.Errorf(ordercast.EForbidden, "role %s may not watch the stream of %s %s", a.Role, p.Kind, p.ID)
+}
+
+// PermitCreate decides whether a may create an order (Role.MayCreate).
+func (a Actor) PermitCreate() error {
+	if a.Role.MayCreate() {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "role %s may not create orders", a.Role)
+}
+
+// PermitPosition decides whether a may report courier courierID's position: the courier itself,
+// or a privileged actor (dispatch integrations, tests). Everyone else is refused, whatever the
+// position would reach.
+func (a Actor) PermitPosition(courierID string) error {
+	if a.Privileged() || a.Role == RoleCourier && a.Sub == courierID {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "only courier %s may report its position", courierID)
+}
+
+// PermitMany decides whether a may send a request of many items, which may touch any order or
+// courier (what names it, for the refusal): only a privileged actor may. A party acts for itself
+// only, one order or one courier at a time.
+func (a Actor) PermitMany(what string) error {
+	if a.Privileged() {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may %s", what)
 }

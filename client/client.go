@@ -79,8 +79,9 @@ type (
 )
 
 // CreatedOrder is the answer to CreateOrder: the order, and the tracking token its customer
-// watches it with (set the watching Client's Token to it; empty when the server runs with
-// public tracking).
+// watches it with (set the watching Client's Token to it; empty when the server runs without
+// auth). A server with public tracking signs one too, which its customers need once the
+// operator turns public tracking off.
 type CreatedOrder struct {
 	api.CreateOrderResponse
 	// Created is false when the order existed already with the same details. A replayed
@@ -142,9 +143,7 @@ func (c *Client) Order(ctx context.Context, id string) (ordercast.Order, error) 
 
 // SetStatus moves an order to a new status (POST /v1/orders/{id}/status). It takes
 // WithIdempotencyKey, with which it retries a change whose answer was lost (see the package
-// documentation). With a restaurant's or a courier's token the server answers only whether the
-// change applied (api.StatusAck: such a token may change an order without being told about it),
-// so only Changed is set then; read the order, or watch it, for the rest.
+// documentation).
 func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest, opts ...CallOption) (SetStatusResult, error) {
 	var res SetStatusResult
 	r, err := c.do(ctx, http.MethodPost, api.StatusPath(id), req, &res, opts)

@@ -3,15 +3,19 @@ package client_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/hub"
@@ -185,4 +189,83 @@ func (p *proxy) stall() {
 	for _, l := range p.links {
 		l.stalled.Store(true)
 	}
+}
+
+// TestAWatchResumedPastTheServersHistory: a watch resumes after seq 50 of an order whose history
+// (a database reset or restored) is at seq 2 and still active. The server answers as a fresh
+// connect and says so (History-Behind); every event the order brings next would come under a
+// seq the watch has seen, which it used to skip as replays, one by one, while the order moved
+// on. The watch ends at once with ErrHistoryBehind naming both seqs. Resumed after seq 2 itself,
+// it gets the next change.
+func TestAWatchResumedPastTheServersHistory(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := orderMovedTo(t, ctx, ordercast.StatusConfirmed)
+	behind := c.Watch(ctx, "o-1", client.WatchOptions{LastEventID: 50, MinRetry: time.Millisecond})
+	defer behind.Close()
+	if ev, err := behind.Next(ctx); !errors.Is(err, client.ErrHistoryBehind) || !strings.Contains(err.Error(), "seq 2") || !strings.Contains(err.Error(), "after 50") {
+		t.Fatalf("Next = %+v, %v; want ErrHistoryBehind naming seq 2 and 50", ev, err)
+	}
+	if n := behind.Reconnects(); n != 0 {
+		t.Errorf("%d reconnects, want none: the answer is final", n)
+	}
+
+	w := c.Watch(ctx, "o-1", client.WatchOptions{LastEventID: 2})
+	defer w.Close()
+	if _, err := c.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: ordercast.StatusPreparing}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := w.Next(ctx); err != nil || ev.Seq != 3 {
+		t.Fatalf("Next after seq 2 = %+v, %v; want seq 3", ev, err)
+	}
+}
+
+// TestAWatchOfTheWholeHistory: a watch with WholeHistory returns every event of the order from
+// its first, in the header's form and the query's; without it, a watch starts at the order's
+// current status.
+func TestAWatchOfTheWholeHistory(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := orderMovedTo(t, ctx, ordercast.StatusConfirmed, ordercast.StatusPreparing)
+	for _, tt := range []struct {
+		name string
+		opts client.WatchOptions
+		want []int64
+	}{
+		{"fresh", client.WatchOptions{}, []int64{3}},
+		{"whole history", client.WatchOptions{WholeHistory: true}, []int64{1, 2, 3}},
+		{"whole history in the query", client.WatchOptions{WholeHistory: true, LastEventIDInQuery: true}, []int64{1, 2, 3}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := c.Watch(ctx, "o-1", tt.opts)
+			defer w.Close()
+			var got []int64
+			for range tt.want {
+				ev, err := w.Next(ctx)
+				if err != nil {
+					t.Fatalf("after %v: %v", got, err)
+				}
+				got = append(got, ev.Seq)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got seqs %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// orderMovedTo starts a real server without auth, creates order o-1 there and moves it through
+// statuses, and returns a client of the server.
+func orderMovedTo(t *testing.T, ctx context.Context, statuses ...ordercast.Status) *client.Client {
+	t.Helper()
+	c := &client.Client{BaseURL: startServer(t, false, nil).url}
+	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range statuses {
+		if _, err := c.SetStatus(ctx, "o-1", client.SetStatusRequest{Status: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
 }

@@ -43,11 +43,12 @@ var ErrWatchClosed = errors.New("client: watch closed")
 // ended (io.EOF, never wrapped in it) or was refused (an *Error).
 var ErrGaveUp = errors.New("client: watch gave up")
 
-// ErrHistoryBehind ends a watch whose server says the order ended at a seq before the one the
-// watch resumed after: the server's history is not the one the watch followed (a database reset
-// or restored from an older backup, a Last-Event-ID kept from another deployment). The watch
-// cannot tell what it missed or return the order's end, so it says so rather than wait for
-// events that will never come.
+// ErrHistoryBehind ends a watch whose server's history of the order ends before the seq the watch
+// resumed after: the server says so (api.HeaderHistoryBehind), or says the order ended at a seq
+// before it. That history is not the one the watch followed (a database reset or restored from an
+// older backup, a Last-Event-ID kept from another deployment): the watch cannot tell what it
+// missed, and every event the order has yet to bring comes under a seq it has returned already,
+// so it says so rather than skip them, or wait for events that will never come.
 var ErrHistoryBehind = errors.New("client: the server's history of the order ends before the watch's resume point")
 
 // errServerEnded is why a connection the server ended cleanly was left: not io.EOF, which
@@ -64,8 +65,13 @@ var ErrIdleTimeout = errors.New("client: stream silent for longer than the idle 
 // default backoff.
 type WatchOptions struct {
 	// LastEventID is the seq of the last event the caller already has; the stream resumes after
-	// it. Zero starts from the order's current state.
+	// it. Zero starts from the order's current state, unless WholeHistory is set.
 	LastEventID int64
+	// WholeHistory, with LastEventID zero, starts from the order's first event rather than its
+	// current state (it sends Last-Event-ID: 0): a watch opened just after the order was
+	// created then returns every change, however soon after the create it came. For a party
+	// watch it is the party's whole log, with no snapshot.
+	WholeHistory bool
 	// LastEventIDInQuery sends the resume point as "?lastEventId=N" instead of the Last-Event-ID
 	// header, the way a browser's EventSource must on its first connect.
 	LastEventIDInQuery bool
@@ -395,8 +401,10 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	if w.party != nil {
 		path = api.PartyStreamPath(*w.party)
 	}
-	if w.opts.LastEventIDInQuery {
-		path += api.ResumeQuery(lastID)
+	// Resuming after 0 is not starting fresh: it asks for every event (WholeHistory).
+	resume := lastID > 0 || w.opts.WholeHistory
+	if resume && w.opts.LastEventIDInQuery {
+		path += "?" + api.ParamLastEventID + "=" + strconv.FormatInt(lastID, 10)
 	}
 	base := w.c.BaseURL
 	if w.base > 0 {
@@ -410,7 +418,7 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
-	if lastID > 0 && !w.opts.LastEventIDInQuery {
+	if resume && !w.opts.LastEventIDInQuery {
 		req.Header.Set(api.HeaderLastEventID, strconv.FormatInt(lastID, 10))
 	}
 	idle := newIdleGuard(w.opts.IdleTimeout, cancel)
@@ -436,6 +444,11 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 			w.dropConn() // cancel first: the body may be endless
 			_ = resp.Body.Close()
 			return true, fmt.Errorf("watch %s: response is %q, not text/event-stream", w.orderID, mt)
+		}
+		if end := resp.Header.Get(api.HeaderHistoryBehind); end != "" && lastID > 0 {
+			w.dropConn()
+			_ = resp.Body.Close()
+			return true, fmt.Errorf("watch %s: %w (it ends at seq %s, the watch resumed after %d)", w.orderID, ErrHistoryBehind, end, lastID)
 		}
 	case code == http.StatusNoContent:
 		// The server's way of saying the order is over and there is nothing after Last-Event-ID.

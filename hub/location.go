@@ -9,7 +9,7 @@ import (
 
 // Location is a courier's newest position for one order, encoded once; its bytes are shared,
 // read-only, by every watcher of the order. It is not a Message: it has no seq and is never put in
-// a mailbox, so it can neither fill one nor wait behind another position (DESIGN.md rule 9).
+// a mailbox, so it can neither fill one nor wait behind another position.
 type Location struct {
 	Update ordercast.LocationUpdate
 	JSON   []byte
@@ -62,14 +62,6 @@ func (h *Hub) PublishLocation(l *Location) {
 		}
 	}
 	h.partyMu.RUnlock()
-}
-
-// WatchesOrder reports whether the order has watchers on this node.
-func (h *Hub) WatchesOrder(orderID string) bool {
-	sh := h.shard(orderID)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	return sh.topics[orderID] != nil
 }
 
 // TakeLocations returns a party watcher's newest position of each order put in its slots since

@@ -14,7 +14,7 @@ type Subscription struct {
 
 	mu     sync.Mutex
 	ready  chan struct{} // capacity 1: "something is queued", coalesced; made on first Ready
-	notify func(Wake)    // set by OnReady instead of ready
+	notify func(Wake)    // set by OnReady, or by Ready to signal ready
 	queue  []*Message
 	loc    *Location // the newest position not yet taken: one slot, latest wins
 	// locs is a party watcher's slots: the newest position of each order not yet taken.
@@ -33,25 +33,32 @@ func newSubscription(h *Hub, orderID string, size int) *Subscription {
 // OrderID returns the watched order, or "" for a watcher of every order.
 func (s *Subscription) OrderID() string { return s.orderID }
 
-// Ready is signalled when messages are queued or the mailbox overflowed. It is for a watcher
-// with a goroutine of its own; do not mix it with OnReady.
+// Ready is OnReady for a watcher with a goroutine of its own: a channel signalled whenever the
+// callback would run, the signals coalesced (capacity 1). It is made on the first call, which
+// sets the callback; do not mix it with OnReady.
 func (s *Subscription) Ready() <-chan struct{} {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ready == nil {
-		s.ready = make(chan struct{}, 1)
-		if len(s.queue) > 0 || s.overflow || s.loc != nil || len(s.locs) > 0 {
-			s.ready <- struct{}{} // queued before anyone asked: say so at once
-		}
+	if ch := s.ready; ch != nil {
+		s.mu.Unlock()
+		return ch
 	}
-	return s.ready
+	ch := make(chan struct{}, 1)
+	s.ready = ch
+	s.mu.Unlock()
+	s.OnReady(func(Wake) {
+		select {
+		case ch <- struct{}{}:
+		default: // a signal not yet taken says it already
+		}
+	})
+	return ch
 }
 
 // Wake is what the hub tells an OnReady callback.
 type Wake struct {
 	// Status says whether status events wait (messages, or an overflow to catch up from) rather
 	// than only a position, so that the watcher's holder can run those first and a flood of
-	// positions never delays a status event (DESIGN.md rule 9).
+	// positions never delays a status event.
 	Status bool
 	// Inline says the callback runs on the goroutine that published a status event, outside the
 	// hub's locks, among the first InlineWakes it wakes: the callback may deliver there and then,
@@ -66,11 +73,10 @@ type Wake struct {
 // commit while it writes to each.
 const InlineWakes = 16
 
-// OnReady makes the hub call fn, instead of signalling Ready, whenever messages are queued, the
-// mailbox overflowed or a position was put in a slot; at once if that happened already. fn runs
-// on the publisher's goroutine, so unless the Wake says Inline it must only schedule work, never
-// do it: this is how a watcher without a goroutine of its own (a connection held by a poller) is
-// woken.
+// OnReady makes the hub call fn whenever messages are queued, the mailbox overflowed or a
+// position was put in a slot; at once if that happened already. fn runs on the publisher's
+// goroutine, so unless the Wake says Inline it must only schedule work, never do it: this is how
+// a watcher without a goroutine of its own (a connection held by a poller) is woken.
 func (s *Subscription) OnReady(fn func(Wake)) {
 	s.mu.Lock()
 	s.notify = fn
@@ -111,7 +117,7 @@ func (s *Subscription) put(m *Message) waker {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return waker{}
+		return nil
 	}
 	if len(s.queue) < s.size {
 		if s.queue == nil {
@@ -121,7 +127,7 @@ func (s *Subscription) put(m *Message) waker {
 	} else {
 		s.overflow = true
 	}
-	return waker{ready: s.ready, notify: s.notify}
+	return s.notify
 }
 
 // markMissed flags the watcher as having missed events, so that it catches up from the store.
@@ -140,25 +146,16 @@ func (s *Subscription) markMissed() {
 // woken by this (or by an earlier signal it has not consumed yet) sees them. No update can be
 // missed.
 func (s *Subscription) wakeUnlock(status bool) {
-	w := waker{ready: s.ready, notify: s.notify}
+	w := waker(s.notify)
 	s.mu.Unlock()
 	w.wake(Wake{Status: status})
 }
 
-// waker is how one subscription is woken: its callback, or its Ready channel.
-type waker struct {
-	ready  chan struct{}
-	notify func(Wake)
-}
+// waker is how one subscription is woken: its OnReady callback, nil before it has one.
+type waker func(Wake)
 
 func (w waker) wake(wk Wake) {
-	switch {
-	case w.notify != nil:
-		w.notify(wk)
-	case w.ready != nil:
-		select {
-		case w.ready <- struct{}{}:
-		default:
-		}
+	if w != nil {
+		w(wk)
 	}
 }

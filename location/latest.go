@@ -14,7 +14,7 @@ import (
 // no longer has: whoever shows it checks it against the order (ordercast.ShowsPosition).
 //
 // It never fails: a position is extra to the status a stream or a long poll opens with, and
-// must never refuse or hold that up (DESIGN.md rule 9). A read of the bus that fails or takes
+// must never refuse or hold that up. A read of the bus that fails or takes
 // longer than busReadTimeout is logged (at most once per busWarnEvery, with how many failed), and
 // this node's own position stands in, if it has one.
 func (t *Tracker) Latest(ctx context.Context, orderID string) *hub.Location {

@@ -1,6 +1,6 @@
 // Package location takes couriers' positions in and hands them to the watchers of the orders each
 // courier carries, conflated: only the newest position of an order is kept, none is queued, and
-// none goes through the durable write path (DESIGN.md rule 9). It computes each order's distance
+// none goes through the durable write path. It computes each order's distance
 // to the drop-off and its ETA, remembers each order's newest position for streams that open later,
 // and, in a cluster, sends positions to the other nodes through a Bus.
 package location

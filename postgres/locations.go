@@ -18,9 +18,9 @@ import (
 	"github.com/ordercast/ordercast/internal/failurelog"
 )
 
-// Couriers' positions between nodes. They do not go through the durable write path (DESIGN.md
-// rule 9): each node gathers the positions it takes in for DefaultLocationBatch, keeps only the
-// newest per order, then upserts them into the UNLOGGED order_locations table and announces
+// Couriers' positions between nodes. They do not go through the durable write path: each node
+// gathers the positions it takes in for DefaultLocationBatch, keeps only the newest per order,
+// then upserts them into the UNLOGGED order_locations table and announces
 // them with pg_notify on PositionsChannel (positions.go), a few KB per notice, all in one
 // transaction of their own that commits asynchronously. A status commit never waits behind a
 // position. PostgreSQL holds its notify queue's lock from the pre-commit of a notifying

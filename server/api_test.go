@@ -115,8 +115,13 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"bad id in path", "POST", "/v1/orders/o%20new/status", js, `{"status":"ready"}`, 422, ordercast.EInvalidID},
 		{"details not an object", "POST", "/v1/orders", js, `{"id":"o-new","details":[1,2]}`, 422, ordercast.EInvalidDetails},
 		{"bad after", "GET", "/v1/orders/o-1/events?after=-1", "", ``, 422, ordercast.EInvalid},
+		{"signed after", "GET", "/v1/orders/o-1/events?after=%2B1", "", ``, 422, ordercast.EInvalid},
+		{"signed limit", "GET", "/v1/orders/o-1/events?limit=%2B5", "", ``, 422, ordercast.EInvalid},
+		{"zero limit", "GET", "/v1/orders/o-1/events?limit=0", "", ``, 422, ordercast.EInvalid},
+		{"signed after_version", "GET", "/v1/orders/o-1?wait=1s&after_version=%2B1", "", ``, 422, ordercast.EInvalid},
 		{"bad Last-Event-ID", "GET", "/v1/orders/o-1/stream?lastEventId=x", "", ``, 400, ordercast.EMalformed},
 		{"negative Last-Event-ID", "GET", "/v1/orders/o-1/stream?lastEventId=-3", "", ``, 400, ordercast.EMalformed},
+		{"lastEventId twice", "GET", "/v1/orders/o-1/stream?lastEventId=1&lastEventId=2", "", ``, 400, ordercast.EMalformed},
 	}
 	before := snapshot(t, ts.store, ids...)
 	for _, tt := range tests {

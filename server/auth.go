@@ -127,15 +127,10 @@ func (s *Server) authorizeParty(r *http.Request, p ordercast.Party) error {
 	return actor.PermitParty(p)
 }
 
-// unrestricted reports whether actor a may act on any order and for any courier: an admin or an
-// integration's system token, or anyone when auth is off. Everyone else is a party, bound to its
-// own orders.
-func (s *Server) unrestricted(a auth.Actor) bool { return s.Auth == nil || a.Privileged() }
-
 // owner is the party a change by actor must be made for, checked in the write's transaction:
 // none for an unrestricted actor. A party role without a sub owns nothing.
 func (s *Server) owner(a auth.Actor) (ordercast.Party, error) {
-	if s.unrestricted(a) {
+	if a.Privileged() {
 		return ordercast.Party{}, nil
 	}
 	p := a.Party()
@@ -148,11 +143,8 @@ func (s *Server) owner(a auth.Actor) (ordercast.Party, error) {
 // permitAssign decides whether actor may assign couriers at all; the order's restaurant is
 // checked in the transaction (see owner).
 func (s *Server) permitAssign(a auth.Actor) error {
-	if s.unrestricted(a) {
-		return nil
-	}
-	if !a.MayDo(auth.ActAssignCourier, "") {
-		return ordercast.Errorf(ordercast.EForbidden, "role %s may not assign couriers", a.Role)
+	if err := a.PermitAction(auth.ActAssignCourier, ""); err != nil || a.Privileged() {
+		return err
 	}
 	// A party chooses a courier only before the courier's position shows (CourierChange.Before),
 	// and the courier itself moves the order there by picking it up. A server that shows the
@@ -175,40 +167,16 @@ func (s *Server) authorizeWatchAll(r *http.Request) error {
 
 // authenticate returns who makes a change, from the Authorization header only: a cookie or a
 // query parameter never authorizes a change, which keeps cross-site requests and leaked links
-// harmless. An open server (nil Auth) returns the zero Actor.
+// harmless. On an open server (nil Auth) it is auth.Anyone.
 func (s *Server) authenticate(r *http.Request) (auth.Actor, error) {
 	if s.Auth == nil {
-		return auth.Actor{}, nil
+		return auth.Anyone, nil
 	}
 	tok := bearer(r)
 	if tok == "" {
 		return auth.Actor{}, auth.NoToken("an actor token is required (Authorization: Bearer)")
 	}
 	return s.Auth.Tokens.ParseActor(tok)
-}
-
-// permitCreate decides whether actor may create an order.
-func (s *Server) permitCreate(a auth.Actor) error {
-	if s.Auth != nil && !a.Role.MayCreate() {
-		return ordercast.Errorf(ordercast.EForbidden, "role %s may not create orders", a.Role)
-	}
-	return nil
-}
-
-// permitStatus decides whether actor may move an order to status to.
-func (s *Server) permitStatus(a auth.Actor, to ordercast.Status) error {
-	if s.Auth != nil && !a.Role.MaySet(to) {
-		return ordercast.Errorf(ordercast.EForbidden, "role %s may not set status %s", a.Role, to)
-	}
-	return nil
-}
-
-// recordedActor is how the actor is recorded in the event; "" for an open server.
-func (s *Server) recordedActor(a auth.Actor) string {
-	if s.Auth == nil {
-		return ""
-	}
-	return a.String()
 }
 
 // trackingToken signs a tracking token for order id, as handed out with a created order, or with
@@ -293,32 +261,16 @@ func (s *Server) consoleToken() (string, error) {
 // consoleActor is whom the demo's console token acts for.
 var consoleActor = auth.Actor{Role: auth.RoleAdmin, Sub: "console"}
 
-// mayRead reports whether actor may read the order a change of its succeeded on: always on an
-// open server or with public tracking, admin and system always, and a party role that may read
-// (the change succeeded only if its party owns the order).
-func (s *Server) mayRead(a auth.Actor) bool {
-	return s.Auth == nil || s.Auth.PublicTracking || a.Role.MayWatchAny() || a.MayDo(auth.ActRead, "")
-}
-
-// blindError is what a change's refusal tells a caller who may not read every order: an
-// unknown order is the same 403, word for word, as another party's order, not 404. A change made
-// for its owner (owned: the change carried Owner) is judged for its version and its stage only
-// once the order is found to be the caller's (Apply checks the owner first), and the caller may
-// read its own order: such a refusal says why, as it does to anyone. Without an owner to check,
-// it says only that the change did not apply, never the order's status or version. Other errors
-// (bad input, limits, an unavailable store) say nothing about the order and pass unchanged.
-func blindError(a auth.Actor, err error, owned bool) error {
+// blindError is what the refusal of a change made for its owner (a party's: the change carried
+// Owner) tells the party: an unknown order is the same 403, word for word, as another party's
+// order, not 404. A refusal for the order's version or its stage passes unchanged: the change
+// is judged for those only once the order is found to be the caller's (Apply checks the owner
+// first), and a party may read its own order. Other errors (bad input, limits, an unavailable
+// store) say nothing about the order and pass unchanged too.
+func blindError(a auth.Actor, err error) error {
 	switch ordercast.ErrorCode(err) {
 	case ordercast.ENotFound, ordercast.EForbidden:
 		return ordercast.Errorf(ordercast.EForbidden, "role %s may not change this order; no change was made", a.Role)
-	case ordercast.EVersionConflict:
-		if !owned {
-			return ordercast.Errorf(ordercast.EVersionConflict, "the order is not at the expected version; no change was made")
-		}
-	case ordercast.EInvalidTransition:
-		if !owned {
-			return ordercast.Errorf(ordercast.EInvalidTransition, "the order does not take this change where it is now; no change was made")
-		}
 	}
 	return err
 }

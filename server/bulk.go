@@ -15,15 +15,9 @@ import (
 // What the requests of many items share (POST /v1/status-changes, POST /v1/locations): an
 // integration's, each item judged alone and answered in its own result.
 
-// permitPrivileged lets an unrestricted actor do what (for its refusal's message): a party acts
-// for itself only, one order or one courier at a time.
-func (s *Server) permitPrivileged(what string) func(auth.Actor) error {
-	return func(a auth.Actor) error {
-		if s.unrestricted(a) {
-			return nil
-		}
-		return ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may %s", what)
-	}
+// permitMany is auth.Actor.PermitMany as a request's permit (changeRequestUpTo).
+func permitMany(what string) func(auth.Actor) error {
+	return func(a auth.Actor) error { return a.PermitMany(what) }
 }
 
 // nullItem refuses a request of many items (what: "position", "change") one of which is null.

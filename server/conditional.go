@@ -61,8 +61,8 @@ func ifMatch(r *http.Request, expected int64) (version int64, conditional bool, 
 		return 0, true, ordercast.Errorf(ordercast.EInvalid, `If-Match must be one entity tag of the order ("v7", as GET /v1/orders/{id} gives in ETag) or *`)
 	}
 	digits, ours := strings.CutPrefix(tag, "v")
-	n, err := strconv.ParseInt(digits, 10, 64)
-	if !ours || err != nil || n < 1 || digits[0] == '+' {
+	n, ok := parseNonNegative(digits)
+	if !ours || !ok || n < 1 {
 		// Not a tag this server made: no version of the order has it.
 		return 0, true, ordercast.Errorf(ordercast.EPreconditionFailed, "If-Match %s is no version of the order", ordercast.Quote(v))
 	}

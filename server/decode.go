@@ -299,3 +299,20 @@ func appendFolded(dst, key []byte) []byte {
 	}
 	return dst
 }
+
+// parseNonNegative reads a number the API takes in a header or a query parameter (an event id, a
+// version, a page's size): decimal digits alone, as the server writes them. strconv alone would
+// also take a sign ("+5"), which gives one number two spellings; ok is false for anything else,
+// and for a number past int64.
+func parseNonNegative(v string) (n int64, ok bool) {
+	if v == "" {
+		return 0, false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}

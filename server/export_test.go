@@ -28,6 +28,7 @@ type (
 // Unexported parsers the external tests and fuzz targets drive directly.
 var (
 	RedactTokens     = redactTokens
+	Redact           = redact
 	DecodeJSON       = decodeJSON
 	ParseLastEventID = parseLastEventID
 )

@@ -49,7 +49,7 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.A
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s\n%s\n%s", r.Pattern, r.PathValue("id"), body))
 	idem = &ordercast.Idempotency{
 		// The key belongs to the caller: another identity's same key is another request.
-		Scope:       r.Pattern + " " + s.recordedActor(actor),
+		Scope:       r.Pattern + " " + actor.String(),
 		Key:         key,
 		Fingerprint: hex.EncodeToString(sum[:]),
 		Expires:     time.Now().Add(s.IdempotencyTTL),

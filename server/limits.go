@@ -325,7 +325,7 @@ func (s *Server) cors(routes *http.ServeMux, next http.Handler) http.Handler {
 		if allowed {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
 			w.Header().Set("Access-Control-Allow-Credentials", "true")
-			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Location, Idempotent-Replayed, ETag, WWW-Authenticate")
+			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Location, Idempotent-Replayed, ETag, WWW-Authenticate, Date, History-Behind")
 		}
 		next.ServeHTTP(w, r)
 	})

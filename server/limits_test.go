@@ -227,6 +227,14 @@ func TestCORS(t *testing.T) {
 	if resp.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || resp.StatusCode != http.StatusOK {
 		t.Errorf("allowed origin's GET: %d %v", resp.StatusCode, resp.Header)
 	}
+	// A page of the origin reads the server's clock (a position's at) and the version (ETag)
+	// from the answer; neither is a header a browser shows another origin unless exposed.
+	exposed := strings.Split(resp.Header.Get("Access-Control-Expose-Headers"), ", ")
+	for _, h := range []string{"Date", "ETag", "History-Behind", "Retry-After"} {
+		if !slices.Contains(exposed, h) {
+			t.Errorf("the allowed origin's GET exposes %q, not %s", exposed, h)
+		}
+	}
 	if snapshot(t, ts.store, "c-1") != before {
 		t.Error("a preflight changed the store")
 	}

@@ -29,7 +29,7 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.PostLocationRequest
-	_, ok := s.changeRequestUpTo(w, r, &req, s.MaxBodyBytes, func(a auth.Actor) error { return s.permitLocation(a, cid) })
+	_, ok := s.changeRequestUpTo(w, r, &req, s.MaxBodyBytes, func(a auth.Actor) error { return a.PermitPosition(cid) })
 	if !ok || s.refuseIdempotencyKey(w, r, positionsRepeat) {
 		return
 	}
@@ -61,7 +61,7 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Positions []*api.CourierPosition `json:"positions"`
 	}
-	permit := s.permitPrivileged("report many couriers' positions")
+	permit := permitMany("report many couriers' positions")
 	if _, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxLocationsBodyBytes), permit); !ok || s.refuseIdempotencyKey(w, r, positionsRepeat) {
 		return
 	}
@@ -134,16 +134,6 @@ func pointOf(field string, lat, lng *float64) (ordercast.Point, error) {
 		return ordercast.Point{}, ordercast.Errorf(ordercast.EInvalidLocation, "%slat and %slng are required", field, field)
 	}
 	return ordercast.Point{Lat: *lat, Lng: *lng}, nil
-}
-
-// permitLocation decides whether actor may report courier cid's position: the courier itself,
-// or an unrestricted actor (dispatch integrations, tests, anyone when auth is off). Everyone else
-// is refused, whatever the position would reach.
-func (s *Server) permitLocation(a auth.Actor, cid string) error {
-	if s.unrestricted(a) || a.Role == auth.RoleCourier && a.Sub == cid {
-		return nil
-	}
-	return ordercast.Errorf(ordercast.EForbidden, "only courier %s may report its position", cid)
 }
 
 // longPollAnswer is the long poll's answer: the order, with its courier's newest fresh position

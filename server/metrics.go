@@ -1,9 +1,6 @@
 package server
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ordercast/ordercast/internal/sidelisten"
 	"github.com/ordercast/ordercast/stream"
 )
 
@@ -120,86 +118,22 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
-// metricsServer serves GET /metrics on a listener of its own (Config.MetricsAddr), so that the
-// node's internals are readable only from where the operator lets scrapers in. Its methods do
-// nothing on a nil *metricsServer (no MetricsAddr).
-type metricsServer struct {
-	ln       net.Listener
-	http     *http.Server
-	serveErr chan error // made by serve
-}
-
-// listenMetrics listens on MetricsAddr; serve starts answering there.
-func (s *Server) listenMetrics() (*metricsServer, error) {
-	ln, err := net.Listen("tcp", s.MetricsAddr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: listen on %s: %w", s.MetricsAddr, err)
-	}
+// listenMetrics listens on MetricsAddr for GET /metrics alone, so that the node's internals are
+// readable only from where the operator lets scrapers in; the server serves it beside Addr.
+func (s *Server) listenMetrics() (*sidelisten.Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle(patMetrics, s.Metrics.Handler())
-	return &metricsServer{
-		ln: ln,
-		http: &http.Server{
-			// The request log and the request counts as on the main listener; its connections are
-			// not the public ones ordercast_http_connections_* count.
-			Handler:           s.observe(mux),
-			ReadHeaderTimeout: DefaultReadHeaderTimeout,
-			ReadTimeout:       DefaultReadTimeout,
-			WriteTimeout:      DefaultWriteTimeout,
-			IdleTimeout:       DefaultIdleTimeout,
-			MaxHeaderBytes:    DefaultMaxHeaderBytes,
-			ErrorLog:          s.httpErrorLog(),
-		},
-	}, nil
-}
-
-func (m *metricsServer) serve() {
-	if m == nil {
-		return
-	}
-	m.serveErr = make(chan error, 1)
-	go func() { m.serveErr <- m.http.Serve(m.ln) }()
-}
-
-// shutdown stops the listener and waits for the scrapes in progress until ctx ends, then cuts
-// them.
-func (m *metricsServer) shutdown(ctx context.Context) error {
-	if m == nil {
-		return nil
-	}
-	if m.serveErr == nil {
-		return m.close()
-	}
-	if err := m.http.Shutdown(ctx); err != nil {
-		return errors.Join(fmt.Errorf("metrics: shut down: %w", err), m.close())
-	}
-	return m.wait()
-}
-
-// close stops the listener and cuts the scrapes in progress.
-func (m *metricsServer) close() error {
-	if m == nil {
-		return nil
-	}
-	if m.serveErr == nil {
-		// Never served: http.Server does not know the listener.
-		if err := m.ln.Close(); err != nil {
-			return fmt.Errorf("metrics: close listener: %w", err)
-		}
-		return nil
-	}
-	if err := m.http.Close(); err != nil {
-		return errors.Join(fmt.Errorf("metrics: close: %w", err), m.wait())
-	}
-	return m.wait()
-}
-
-// wait waits for Serve to return, once the server is shut down or closed.
-func (m *metricsServer) wait() error {
-	if err := <-m.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("metrics: serve: %w", err)
-	}
-	return nil
+	return sidelisten.Listen("metrics", s.MetricsAddr, &http.Server{
+		// The request log and the request counts as on the main listener; its connections are
+		// not the public ones ordercast_http_connections_* count.
+		Handler:           s.observe(mux),
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		ReadTimeout:       DefaultReadTimeout,
+		WriteTimeout:      DefaultWriteTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		ErrorLog:          s.httpErrorLog(),
+	})
 }
 
 // streamObserver is how the stream engine reports to the metrics, and the poller's failure to

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/ordercast/ordercast/api"
 )
 
 // RequestIDHeader carries the request id, accepted from the caller (a proxy) or generated, and
@@ -172,8 +174,12 @@ func (s *Server) observe(mux http.Handler) http.Handler {
 		if line.status == 0 {
 			line.status = http.StatusOK
 		}
-		switch line.pattern {
-		case patHealthz, patReadyz, patMetrics:
+		switch {
+		case line.pattern == patHealthz, line.pattern == patReadyz, line.pattern == patMetrics:
+			line.level = slog.LevelDebug
+		case line.pattern == api.RoutePostLocation && line.status < http.StatusBadRequest:
+			// A courier's phone posts about once a second: thousands of couriers would fill the
+			// log with them. A refused one is logged as any refusal.
 			line.level = slog.LevelDebug
 		}
 		l.mu.Lock()

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -118,5 +121,41 @@ func TestAbandonedRequestIsNotAnError(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "request abandoned") {
 		t.Errorf("no debug line for the abandoned request:\n%s", logs.String())
+	}
+}
+
+// TestAcceptedPositionsLogAtDebug: a courier's accepted position, about one a second a courier,
+// logs its request line at debug; a refused one at info, as any refusal, and so does every other
+// request.
+func TestAcceptedPositionsLogAtDebug(t *testing.T) {
+	t.Parallel()
+	var logs testutil.Buffer
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	base := ls.URL()
+	mustPost(t, base, "c-1", 52.5, 13.4)
+	if code, body := postLocation(t, base, "c-1", "", `{"lat":100,"lng":13.4}`); code != http.StatusUnprocessableEntity {
+		t.Fatalf("a position off the globe: %d %s, want 422", code, body)
+	}
+	mustCreate(t, base, "o-1")
+	levels := map[string]string{} // "route status" → level
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var l struct {
+			Level, Route string
+			Status       int
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Route != "" {
+			levels[fmt.Sprintf("%s %d", l.Route, l.Status)] = l.Level
+		}
+	}
+	for key, want := range map[string]string{
+		"POST /v1/couriers/{cid}/location 200": "DEBUG",
+		"POST /v1/couriers/{cid}/location 422": "INFO",
+		"POST /v1/orders 201":                  "INFO",
+	} {
+		if got := levels[key]; got != want {
+			t.Errorf("%s logged at %q, want %s (lines: %v)", key, got, want, levels)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -17,53 +16,13 @@ import (
 // handleCreateOrder serves POST /v1/orders: 201 with the new order, 200 for an idempotent repeat.
 // It needs an admin or system actor token when auth is on.
 func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
-	actor, err := s.authenticate(r)
-	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
-		s.writeError(w, r, lerr)
-		return
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.permitCreate(actor); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var body createBody
-	if err := s.decode(w, r, &body, s.MaxBodyBytes); err != nil {
-		s.writeError(w, r, err)
+	actor, ok := s.changeRequestUpTo(w, r, &body, s.MaxBodyBytes, auth.Actor.PermitCreate)
+	if !ok {
 		return
 	}
-	req, err := body.request()
+	n, same, err := body.newOrder(actor)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	pickup, err := placeOf("pickup.", req.Pickup)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	dropoff, err := placeOf("dropoff.", req.Dropoff)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	n, err := ordercast.NewOrder{
-		ID: req.ID, Details: req.Details, Note: req.Note, Actor: s.recordedActor(actor),
-		RestaurantID: req.RestaurantID, CustomerID: req.CustomerID,
-		Pickup: pickup, Dropoff: dropoff,
-	}.Normalize()
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	// A retry is the same request when it means the same order: its details are fingerprinted
-	// by value, as a repeated creation is judged (ordercast.SameDetails), so that null and no
-	// details, or 1 and 1.0, are not taken for another request's reuse of the key.
-	same := req
-	if same.Details, err = ordercast.CanonicalDetails(n.Details); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -116,7 +75,7 @@ func createAnswer(res ordercast.Result, tok string) (ordercast.Answer, error) {
 }
 
 // withTrackingToken completes a recorded create's answer with a tracking token for its order,
-// signed now (none with public tracking, as the server then signs none). A record written before
+// signed now (none on an open server, which signs none). A record written before
 // tokens were left out of records has one: it is replaced.
 func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error) {
 	var res api.CreateOrderResponse
@@ -131,8 +90,6 @@ func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error)
 	return encodeAnswer(a.Status, res)
 }
 
-// placeOf reads an order's pickup or drop-off (field names it: "pickup.") from the wire: none when
-// absent, and both coordinates when present (pointOf); the ranges are the domain's to judge.
 // createBody is the body of POST /v1/orders as decoded: api.CreateOrderRequest, with its parties
 // read as pointers, since encoding/json fills the shallower of two fields of one name. The wire
 // type keeps plain strings (its clients leave an owner out by leaving it empty), but an owner
@@ -153,6 +110,36 @@ func (b createBody) request() (api.CreateOrderRequest, error) {
 	return req, cmp.Or(rerr, cerr)
 }
 
+// newOrder is the order the body asks actor to create, normalized, and the request as an
+// idempotency key fingerprints it: a retry is the same request when it means the same order, so
+// its details are taken by value, as a repeated creation is judged (ordercast.SameDetails), and
+// null and no details, or 1 and 1.0, are not taken for another request's reuse of the key.
+func (b createBody) newOrder(actor auth.Actor) (n ordercast.NewOrder, same api.CreateOrderRequest, err error) {
+	req, err := b.request()
+	if err != nil {
+		return n, same, err
+	}
+	pickup, err := placeOf("pickup.", req.Pickup)
+	if err != nil {
+		return n, same, err
+	}
+	dropoff, err := placeOf("dropoff.", req.Dropoff)
+	if err != nil {
+		return n, same, err
+	}
+	n, err = ordercast.NewOrder{
+		ID: req.ID, Details: req.Details, Note: req.Note, Actor: actor.String(),
+		RestaurantID: req.RestaurantID, CustomerID: req.CustomerID,
+		Pickup: pickup, Dropoff: dropoff,
+	}.Normalize()
+	if err != nil {
+		return n, same, err
+	}
+	same = req
+	same.Details, err = ordercast.CanonicalDetails(n.Details)
+	return n, same, err
+}
+
 // sentOwner is the owner field name holds: none when it was left out, refused when sent empty.
 func sentOwner(name string, v *string) (string, error) {
 	switch {
@@ -164,6 +151,8 @@ func sentOwner(name string, v *string) (string, error) {
 	return *v, nil
 }
 
+// placeOf reads an order's pickup or drop-off (field names it: "pickup.") from the wire: none when
+// absent, and both coordinates when present (pointOf); the ranges are the domain's to judge.
 func placeOf(field string, p *api.Place) (*ordercast.Point, error) {
 	if p == nil {
 		return nil, nil
@@ -228,10 +217,13 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 // never reads whom it went to.
 func (s *Server) readAs(r *http.Request, id, courier string) (ordercast.Order, error) {
 	o, err := s.Store.Order(r.Context(), id)
-	if err != nil || courier == "" || o.Owns(ordercast.Party{Kind: ordercast.PartyCourier, ID: courier}) {
-		return o, err
+	if err == nil {
+		err = o.ReadableByCourier(courier)
 	}
-	return ordercast.Order{}, ordercast.Errorf(ordercast.EForbidden, "the order is no longer assigned to courier %s", courier)
+	if err != nil {
+		return ordercast.Order{}, err
+	}
+	return o, nil
 }
 
 // changeRequest reads what every change of an order starts with: the actor (from the
@@ -290,14 +282,9 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	if done {
 		return
 	}
-	// A caller who may change but not read the order learns nothing about it from the answer
-	// (the api.StatusAck below; a refusal through blindError); the decision is made before
-	// anything is read.
-	reader := s.mayRead(actor)
+	// Every role that may change an order may read it (auth.permissions), so the answer is the
+	// order and the event; a party's refusal says nothing of another party's order (blindError).
 	record, answer := renderOnce(func(res ordercast.Result) (ordercast.Answer, error) {
-		if !reader {
-			return encodeAnswer(http.StatusOK, api.StatusAck{OrderID: c.OrderID, Status: c.Status, Changed: res.Changed})
-		}
 		return encodeAnswer(http.StatusOK, api.SetStatusResponse{Order: res.Order, Event: res.Event.Wire(), Changed: res.Changed})
 	})
 	if idem != nil {
@@ -308,8 +295,8 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if owned := c.Owner != (ordercast.Party{}); !reader || owned {
-			err = blindError(actor, err, owned)
+		if c.Owner != (ordercast.Party{}) {
+			err = blindError(actor, err)
 		}
 		s.writeError(w, r, preconditionFailed(conditional, err))
 		return
@@ -341,7 +328,7 @@ func expectedVersion(v *int64) (int64, error) {
 // before the order is read: the change's own validity and whether actor's role may set its
 // status. Both POST /v1/orders/{id}/status and POST /v1/status-changes judge a change by it.
 func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequest) (ordercast.StatusChange, error) {
-	c := ordercast.StatusChange{OrderID: id, Status: req.Status, Note: req.Note, Actor: s.recordedActor(actor)}
+	c := ordercast.StatusChange{OrderID: id, Status: req.Status, Note: req.Note, Actor: actor.String()}
 	var err error
 	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
 		return c, err
@@ -349,10 +336,8 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 	if err := c.Validate(); err != nil {
 		return c, err
 	}
-	if s.Auth != nil {
-		c.NotBefore = actor.NotBefore(c.Status)
-	}
-	return c, s.permitStatus(actor, c.Status)
+	c.NotBefore = actor.NotBefore(c.Status)
+	return c, actor.PermitAction(auth.ActSetStatus, c.Status)
 }
 
 // handleSetStatuses serves POST /v1/status-changes: status changes of many orders in one
@@ -370,7 +355,7 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Changes []*api.OrderStatusChange `json:"changes"`
 	}
-	permit := s.permitPrivileged("change many orders in one request")
+	permit := permitMany("change many orders in one request")
 	actor, ok := s.changeRequestUpTo(w, r, &req, max(s.MaxBodyBytes, api.MaxStatusChangesBodyBytes), permit)
 	if !ok {
 		return
@@ -444,7 +429,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id is required: a courier's id assigns the order, null unassigns it"))
 		return
 	}
-	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: s.recordedActor(actor)}
+	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: actor.String()}
 	var err error
 	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
 		s.writeError(w, r, err)
@@ -470,7 +455,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if !s.unrestricted(actor) {
+	if !actor.Privileged() {
 		c.Before = actor.AssignBefore()
 	}
 	if c.Owner, err = s.owner(actor); err != nil {
@@ -480,7 +465,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	o, ev, changed, err := s.Store.AssignCourier(r.Context(), c)
 	if err != nil {
 		if c.Owner != (ordercast.Party{}) {
-			err = blindError(actor, err, true)
+			err = blindError(actor, err)
 		}
 		s.writeError(w, r, preconditionFailed(conditional, err))
 		return
@@ -506,8 +491,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	var after int64
 	if v := r.URL.Query().Get(api.ParamAfter); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
+		n, ok := parseNonNegative(v)
+		if !ok {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be a non-negative integer", api.ParamAfter))
 			return
 		}
@@ -517,12 +502,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get(api.ParamLimit); v != "" {
 		// Above the maximum is refused, not cut down: a client pages until a page is shorter
 		// than the limit it asked for, which a silently smaller limit would end too early.
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > api.MaxEventsPerPage {
+		n, ok := parseNonNegative(v)
+		if !ok || n < 1 || n > api.MaxEventsPerPage {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be an integer from 1 to %d", api.ParamLimit, api.MaxEventsPerPage))
 			return
 		}
-		limit = n
+		limit = int(n)
 	}
 	// A courier reads the history only as far as the version it holds the order at: events
 	// committed after that may give the order to another courier.

@@ -204,7 +204,7 @@ func (s *Server) assignBefore(a auth.Actor) string {
 	switch {
 	case s.permitAssign(a) != nil:
 		return "never"
-	case s.unrestricted(a):
+	case a.Privileged():
 		return ""
 	}
 	return string(a.AssignBefore())

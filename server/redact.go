@@ -12,6 +12,10 @@ import (
 // redactedValue replaces a token's value in the logs.
 const redactedValue = "REDACTED"
 
+// redact returns s with every token in it replaced: a token parameter's value (redactTokens),
+// and a token anywhere else (redactJWTs).
+func redact(s string) string { return redactJWTs(redactTokens(s)) }
+
 // redactTokens returns s with the value of every token query parameter replaced, so that no
 // tracking token reaches a log line: in any text (a URL in a log line, an http.Server error, a
 // panic message), "token=" after one of ? & ; (any case) up to one of & ; # ' " or a space.
@@ -36,6 +40,39 @@ func redactTokens(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// redactJWTs returns s with every token outside a token parameter replaced too: a token sent
+// where an id goes (GET /v1/orders/<token>, a client's mistake) is in the path a request's line
+// logs. A token this server signs is a JWT, whose first part, base64url of a JSON object, begins
+// "eyJ": three parts of base64url joined by two dots, from there, are one.
+func redactJWTs(s string) string {
+	from := 0
+	for {
+		k := strings.Index(s[from:], "eyJ")
+		if k < 0 {
+			return s
+		}
+		start := from + k
+		end, dots := start, 0
+		for end < len(s) && (isBase64URL(s[end]) || s[end] == '.') {
+			if s[end] == '.' {
+				dots++
+			}
+			end++
+		}
+		if dots != 2 || start > 0 && isBase64URL(s[start-1]) {
+			from = start + len("eyJ") // not a token, or the middle of another word
+			continue
+		}
+		s = s[:start] + redactedValue + s[end:]
+		from = start + len(redactedValue)
+	}
+}
+
+// isBase64URL reports whether c is a letter of base64url (RFC 4648 §5).
+func isBase64URL(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 }
 
 // tokenValueIndex returns where the value of the first token parameter starting at or after
@@ -108,7 +145,7 @@ func (h redactingHandler) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (h redactingHandler) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, redactTokens(rec.Message), rec.PC)
+	out := slog.NewRecord(rec.Time, rec.Level, redact(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(redactAttr(a))
 		return true
@@ -132,7 +169,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		a.Value = slog.StringValue(redactTokens(v.String()))
+		a.Value = slog.StringValue(redact(v.String()))
 	case slog.KindGroup:
 		group := v.Group()
 		red := make([]slog.Attr, len(group))
@@ -150,7 +187,7 @@ func redactAttr(a slog.Attr) slog.Attr {
 		default:
 			return a
 		}
-		if red := redactTokens(text); red != text {
+		if red := redact(text); red != text {
 			a.Value = slog.StringValue(red)
 		}
 	}

@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"log/slog"
+	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -54,5 +58,40 @@ func BenchmarkRedactTokens(b *testing.B) {
 	line := "GET /v1/orders/ord-0123456789abcdef/status 200 method=POST remote=127.0.0.1:5555"
 	for b.Loop() {
 		server.RedactTokens(line)
+	}
+}
+
+// TestRedactCatchesATokenWhereAnIDGoes: a token sent in the path (GET /v1/orders/<token>, a
+// client's mistake) is redacted as a token parameter is; a word that merely holds "eyJ", or a
+// run with other than two dots, is left alone.
+func TestRedactCatchesATokenWhereAnIDGoes(t *testing.T) {
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjLTEifQ.c2lnbmF0dXJl"
+	for in, want := range map[string]string{
+		"path=/v1/orders/" + jwt:                     "path=/v1/orders/REDACTED",
+		"/v1/orders/" + jwt + "/stream?token=" + jwt: "/v1/orders/REDACTED/stream?token=REDACTED",
+		"a " + jwt + " and " + jwt:                   "a REDACTED and REDACTED",
+		"/v1/orders/heyJude.a.b":                     "/v1/orders/heyJude.a.b",
+		"/v1/orders/eyJ.only-one-dot":                "/v1/orders/eyJ.only-one-dot",
+		"v1.2.3 eyJ.a.b.c":                           "v1.2.3 eyJ.a.b.c",
+	} {
+		if got := server.Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestATokenInThePathIsNotLogged: the request line of GET /v1/orders/<token> (no such order)
+// logs its path without the token.
+func TestATokenInThePathIsNotLogged(t *testing.T) {
+	var logs testutil.Buffer
+	ts := newServer(t, func(s *server.Server) {
+		s.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	})
+	const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjLTEifQ.c2lnbmF0dXJl"
+	if code, _ := do(t, "GET", ts.URL()+"/v1/orders/"+jwt, "", ""); code != http.StatusNotFound {
+		t.Fatalf("GET /v1/orders/<token>: %d, want 404", code)
+	}
+	if strings.Contains(logs.String(), "c2lnbmF0dXJl") || !strings.Contains(logs.String(), "/v1/orders/REDACTED") {
+		t.Errorf("the log holds the token, or no redacted path:\n%s", logs.String())
 	}
 }

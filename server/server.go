@@ -17,6 +17,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/sidelisten"
 	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/stream"
 )
@@ -54,7 +55,7 @@ type Server struct {
 	ln        net.Listener
 	starting  *startingServer // answers on ln between ServeStarting and Open
 	http      *http.Server
-	metrics   *metricsServer                  // nil when /metrics is served on Addr
+	metrics   *sidelisten.Server              // nil when /metrics is served on Addr
 	tlsConfig *tls.Config                     // nil without TLS
 	cert      atomic.Pointer[tls.Certificate] // what tlsConfig presents: ReloadCertificate
 	engine    *stream.Engine                  // runs every watch; made by Handler from the fields above
@@ -135,7 +136,7 @@ func (s *Server) Unlisten() error {
 		return nil
 	}
 	s.stopStarting()
-	err := errors.Join(s.ln.Close(), s.metrics.close())
+	err := errors.Join(s.ln.Close(), s.metrics.Close())
 	s.ln, s.metrics = nil, nil
 	return err
 }
@@ -179,12 +180,12 @@ func (s *Server) Open() error {
 	if err := s.engine.Open(); err != nil {
 		s.cancel()
 		s.stopStarting()
-		err = errors.Join(err, ln.Close(), s.metrics.close())
+		err = errors.Join(err, ln.Close(), s.metrics.Close())
 		s.http, s.ln, s.metrics = nil, nil, nil
 		return err
 	}
 	s.stopStarting()
-	s.metrics.serve()
+	s.metrics.Serve() // unless ServeStarting did
 	s.serveErr = make(chan error, 1)
 	go func() {
 		if s.tlsConfig != nil {
@@ -212,21 +213,22 @@ func (s *Server) URL() string {
 	if s.tlsConfig != nil {
 		scheme = "https://"
 	}
-	return scheme + reachableAddr(s.ln)
+	return scheme + reachableAddr(s.ln.Addr())
 }
 
 // MetricsURL returns where GET /metrics is served: on the MetricsAddr listener when there is
 // one, else on the main one.
 func (s *Server) MetricsURL() string {
 	if s.metrics != nil {
-		return "http://" + reachableAddr(s.metrics.ln) + "/metrics"
+		return "http://" + reachableAddr(s.metrics.Addr()) + "/metrics"
 	}
 	return s.URL() + "/metrics"
 }
 
-// reachableAddr is ln's host:port, with a loopback host when it is bound to all interfaces.
-func reachableAddr(ln net.Listener) string {
-	addr := ln.Addr().(*net.TCPAddr)
+// reachableAddr is a listener's host:port, with a loopback host when it is bound to all
+// interfaces.
+func reachableAddr(a net.Addr) string {
+	addr := a.(*net.TCPAddr)
 	host := addr.IP.String()
 	if addr.IP.IsUnspecified() {
 		host = "127.0.0.1"
@@ -268,13 +270,13 @@ func (s *Server) Close(ctx context.Context) error {
 		if cerr := s.http.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
-		return errors.Join(fmt.Errorf("shut down http server: %w", err), s.metrics.close())
+		return errors.Join(fmt.Errorf("shut down http server: %w", err), s.metrics.Close())
 	}
 	if err := <-s.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return errors.Join(fmt.Errorf("serve: %w", err), s.metrics.shutdown(ctx))
+		return errors.Join(fmt.Errorf("serve: %w", err), s.metrics.Shutdown(ctx))
 	}
 	// Last: the metrics show the drain to the end.
-	return s.metrics.shutdown(ctx)
+	return s.metrics.Shutdown(ctx)
 }
 
 // Draining reports whether Close has begun; the node is then not ready for new work.

@@ -56,6 +56,9 @@ func (s *Server) ServeStarting() error {
 		}
 	}()
 	s.starting = gate
+	// The metrics need no store: a scrape of a node waiting for its database is answered (the
+	// store's own metrics come once it opens) rather than left hanging on a bound port.
+	s.metrics.Serve()
 	return nil
 }
 

@@ -1,12 +1,14 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/testutil"
@@ -72,4 +74,42 @@ func TestAStartingNodeAnswersAtOnce(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"placed"`) {
 		t.Fatalf("open GET: %d %s", resp.StatusCode, b)
 	}
+}
+
+// TestAStartingNodeAnswersScrapes: the metrics listener (--metrics-addr) answers while the node
+// waits for its store, as the main port does, rather than take scrapes it leaves hanging until
+// the store opens; it goes on answering once the node is open.
+func TestAStartingNodeAnswersScrapes(t *testing.T) {
+	t.Parallel()
+	ts := prepareServer(t, filepath.Join(t.TempDir(), "ordercast.db"))
+	ts.MetricsAddr = "127.0.0.1:0"
+	if err := ts.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.ServeStarting(); err != nil {
+		t.Fatal(err)
+	}
+	scrape := func(when string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, "GET", ts.MetricsURL(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("scrape %s: %v", when, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "go_goroutines") {
+			t.Fatalf("scrape %s: %d %.200s, want 200 with the metrics", when, resp.StatusCode, b)
+		}
+	}
+	scrape("while starting")
+	if err := ts.Open(); err != nil {
+		t.Fatal(err)
+	}
+	scrape("once open")
 }

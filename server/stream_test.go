@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/server"
 )
@@ -150,9 +151,19 @@ func testStreamResumesAfterLastEventID(t *testing.T, hold holding) {
 		mustSetStatus(t, base, "o-1", st)
 	}
 	// Header form: exactly the events after 2, then live.
-	r := client.NewSSEReader(rawStream(t, base, "o-1", "2").Body)
+	resumed := rawStream(t, base, "o-1", "2")
+	if v := resumed.Header.Get(api.HeaderHistoryBehind); v != "" {
+		t.Errorf("a resume within the history says %s: %s", api.HeaderHistoryBehind, v)
+	}
+	r := client.NewSSEReader(resumed.Body)
 	wantSeqStatus(t, next(t, r), 3, "preparing")
 	wantSeqStatus(t, next(t, r), 4, "ready")
+	// Past the history of an active order: a fresh connect, which says where the history ends.
+	behind := rawStream(t, base, "o-1", "9")
+	if v := behind.Header.Get(api.HeaderHistoryBehind); v != "4" {
+		t.Errorf("a resume after 9 of a history at 4 says %s: %q, want 4", api.HeaderHistoryBehind, v)
+	}
+	wantSeqStatus(t, next(t, client.NewSSEReader(behind.Body)), 4, "ready")
 	mustSetStatus(t, base, "o-1", "out_for_delivery")
 	wantSeqStatus(t, next(t, r), 5, "out_for_delivery")
 

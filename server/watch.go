@@ -111,7 +111,13 @@ func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Wat
 		s.writeError(w, r, err)
 		return nil, false
 	}
-	return s.watch(w, r, stream.Request{Scope: stream.OrderEvents, OrderID: id, Last: last, Resume: resume, Courier: courier}, sse)
+	wt, ok := s.watch(w, r, stream.Request{Scope: stream.OrderEvents, OrderID: id, Last: last, Resume: resume, Courier: courier}, sse)
+	if ok {
+		if v, behind := wt.HistoryBehind(); behind {
+			w.Header().Set(api.HeaderHistoryBehind, strconv.FormatInt(v, 10))
+		}
+	}
+	return wt, ok
 }
 
 // watch sets a watch up through the engine, admitted under the stream limits; on failure it has
@@ -180,32 +186,33 @@ func (s *Server) streamEnd(r *http.Request) func(stream.End) {
 // lastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
 // parameter for clients that cannot set headers (see parseLastEventID).
 func lastEventID(r *http.Request) (last int64, resume bool, err error) {
+	// One id, one field: of two, which was meant? (RFC 9110 §5.3: a field that is no list must
+	// not be sent twice; nor is the query parameter that stands for it.)
 	vs := r.Header.Values(api.HeaderLastEventID)
 	if len(vs) > 1 {
-		// One id, one field: of two, which was meant? (RFC 9110 §5.3: a field that is no list
-		// must not be sent twice.)
 		return 0, false, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be sent once")
 	}
-	v := ""
-	if len(vs) == 1 {
-		v = vs[0]
+	if len(vs) == 0 || vs[0] == "" {
+		if vs = r.URL.Query()[api.ParamLastEventID]; len(vs) > 1 {
+			return 0, false, ordercast.Errorf(ordercast.EMalformed, "%s must be sent once", api.ParamLastEventID)
+		}
 	}
-	if v == "" {
-		v = r.URL.Query().Get(api.ParamLastEventID)
+	if len(vs) == 0 {
+		return parseLastEventID("")
 	}
-	return parseLastEventID(v)
+	return parseLastEventID(vs[0])
 }
 
 // parseLastEventID parses an event id this server sent: a seq or a party log's position, a
 // non-negative decimal integer. resume is false for none (empty: EventSource sends no header
 // before its first id), a fresh connect; 0 is an id like any other, asking for every event after
-// it (DESIGN.md rule 3).
+// it.
 func parseLastEventID(v string) (last int64, resume bool, err error) {
 	if v == "" {
 		return 0, false, nil
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 || v[0] == '+' {
+	n, ok := parseNonNegative(v)
+	if !ok {
 		return 0, false, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be a non-negative integer")
 	}
 	return n, true, nil
@@ -252,8 +259,8 @@ func parseAfterVersion(v string) (int64, error) {
 	if v == "" {
 		return 0, nil
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
+	n, ok := parseNonNegative(v)
+	if !ok {
 		return 0, ordercast.Errorf(ordercast.EInvalid, "after_version must be a non-negative integer")
 	}
 	return n, nil

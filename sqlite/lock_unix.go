@@ -20,7 +20,7 @@ import (
 // kernel emulates flock with fcntl (NFS), the two would meet.
 func lockFile(file string) (*os.File, error) {
 	path := file + "-lock"
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open the lock file %s: %w", path, err)
 	}

@@ -276,3 +276,44 @@ func TestSecondStoreOnOneFileIsRefused(t *testing.T) {
 		t.Fatalf("the second store, once the first closed: %v", err)
 	}
 }
+
+// TestANewDatabaseIsPrivate: a database file the store creates, its -wal and -shm and its lock
+// file are readable and writable by the process's user alone (orders hold customers' details
+// and drop-offs), whatever the umask; an existing file keeps the mode its owner gave it.
+func TestANewDatabaseIsPrivate(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ordercast.db")
+	st := sqlite.New(path)
+	if err := st.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, _, err := st.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"}); err != nil {
+		t.Fatal(err) // a write, so that the -wal is there
+	}
+	for _, name := range []string{"ordercast.db", "ordercast.db-wal", "ordercast.db-shm", "ordercast.db-lock"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s has mode %o, want 600", name, perm)
+		}
+	}
+
+	shared := filepath.Join(dir, "shared.db")
+	if err := os.WriteFile(shared, nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o640); err != nil { // past the umask
+		t.Fatal(err)
+	}
+	other := sqlite.New(shared)
+	if err := other.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if fi, err := os.Stat(shared); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("an existing file's mode: %v, %v; want 640 as its owner left it", fi.Mode(), err)
+	}
+}

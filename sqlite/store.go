@@ -183,6 +183,28 @@ func checkPath(path string) error {
 	return nil
 }
 
+// createPrivate creates the database file at path, empty (SQLite makes an empty file a new
+// database), readable and writable by this process's user alone, when there is none: orders hold
+// customers' details and drop-offs, which the process's umask (022 most often) would leave
+// readable to every local user. SQLite gives the -wal and -shm files the database file's mode. An
+// existing file keeps the mode its owner chose; a "file:" URI or ":memory:" is left to SQLite.
+func createPrivate(path string) error {
+	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
+	return nil
+}
+
 // Open validates the settings, opens the connection pools, sets the pragmas and applies any
 // pending migrations. On error nothing stays open.
 func (s *Store) Open(ctx context.Context) (err error) {
@@ -195,6 +217,9 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("sqlite: path %q must not contain '?'", s.Path)
 	}
 	if err := checkPath(s.Path); err != nil {
+		return err
+	}
+	if err := createPrivate(s.Path); err != nil {
 		return err
 	}
 	if s.Now == nil {
@@ -369,14 +394,14 @@ func (s *Store) Ping(ctx context.Context) error {
 		return s.health(err, false)
 	}
 	if s.corrupt.Load() {
-		s.tracker.Fail("corrupt", errDamaged)
-		return storehealth.Unavailable("corrupt", errDamaged)
+		s.tracker.Fail(reasonCorrupt, errDamaged)
+		return storehealth.Unavailable(reasonCorrupt, errDamaged)
 	}
 	if err := s.probeWrite(ctx); err != nil {
 		return fmt.Errorf("sqlite: ping writer: %w", s.health(err, true))
 	}
 	judged, err := s.checkFreeDisk()
-	if s.tracker.Reason() != "full" || (judged && err == nil) {
+	if s.tracker.Reason() != reasonFull || (judged && err == nil) {
 		s.tracker.OK()
 	}
 	return err

@@ -14,15 +14,25 @@ import (
 // process holds it (a batch of this store's takes milliseconds).
 var errLockHeld = errors.New("sqlite: the write lock is held elsewhere")
 
+// The reasons the database is away that the store itself acts on, as /readyz and an
+// unavailable error name them ("the database is locked").
+const (
+	reasonLocked  = "locked"
+	reasonMoved   = "moved"
+	reasonIOError = "failing (I/O error)"
+	reasonFull    = "full"
+	reasonCorrupt = "corrupt"
+)
+
 // unavailableReason classifies a driver error as the database file being away ("" when it is
 // not): locked by another process past the busy timeout, read-only, failing to read or write, or
 // impossible to open.
 func unavailableReason(err error) string {
 	if errors.Is(err, errLockHeld) {
-		return "locked"
+		return reasonLocked
 	}
 	if errors.Is(err, errFileMoved) {
-		return "moved"
+		return reasonMoved
 	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return ""
@@ -33,18 +43,18 @@ func unavailableReason(err error) string {
 	}
 	switch e.Code() & 0xff { // the primary code, without the extended bits
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		return "locked"
+		return reasonLocked
 	case sqlite3.SQLITE_READONLY:
 		return "read-only"
 	case sqlite3.SQLITE_IOERR:
-		return "failing (I/O error)"
+		return reasonIOError
 	case sqlite3.SQLITE_FULL:
-		return "full"
+		return reasonFull
 	case sqlite3.SQLITE_CANTOPEN:
 		return "unreachable"
 	case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
 		// Every write would fail alike; unready, the node leaves the balancer and the log says why.
-		return "corrupt"
+		return reasonCorrupt
 	}
 	return ""
 }
@@ -56,7 +66,7 @@ func unavailableReason(err error) string {
 // can see), stays so however long the node waits.
 func atStart(err error) error {
 	switch reason := unavailableReason(err); reason {
-	case "locked", "failing (I/O error)", "full":
+	case reasonLocked, reasonIOError, reasonFull:
 		return storehealth.Unavailable(reason, err)
 	}
 	return err
@@ -68,7 +78,7 @@ func (s *Store) health(err error, proves bool) error {
 	if err != nil && s.closed.Load() {
 		return storehealth.Unavailable("closing", err)
 	}
-	if err != nil && unavailableReason(err) == "corrupt" {
+	if err != nil && unavailableReason(err) == reasonCorrupt {
 		s.corrupt.Store(true) // for good: see Ping
 	}
 	return s.tracker.Check(err, proves)

@@ -47,8 +47,10 @@ func Reasons() []string {
 	}
 }
 
-// Store is what the engine reads: an order, its events, the active orders. ordercast.Store has it.
+// Store is what the engine reads: an order, its events, the active orders, the party logs.
+// ordercast.Store has it.
 type Store interface {
+	ordercast.ScopeReader
 	Order(ctx context.Context, id string) (ordercast.Order, error)
 	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]ordercast.Event, error)
 	LastStatusEvent(ctx context.Context, id string, before int64) (ordercast.Event, error)

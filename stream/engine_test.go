@@ -18,6 +18,7 @@ import (
 // memStore is one order's history in memory: enough for the engine, without I/O (which a synctest
 // bubble cannot wait on).
 type memStore struct {
+	noPartyLogs
 	mu     sync.Mutex
 	events []ordercast.Event // seq 1, 2, …
 	fail   error             // returned by every read when set
@@ -25,6 +26,20 @@ type memStore struct {
 	reads  int               // EventsAfter and LastStatusEvent calls
 	// read is the events the reads returned, all told: what they loaded.
 	read int
+}
+
+// noPartyLogs is the party logs of a test store that keeps none: the tests that use it watch
+// one order, or all.
+type noPartyLogs struct{}
+
+var errNoPartyLogs = errors.New("this test's store keeps no party logs")
+
+func (noPartyLogs) ScopeSnapshot(context.Context, ordercast.Party, int) (ordercast.ScopeSnapshot, error) {
+	return ordercast.ScopeSnapshot{}, errNoPartyLogs
+}
+
+func (noPartyLogs) ScopeEventsAfter(context.Context, ordercast.Party, int64, int) ([]ordercast.ScopedEvent, error) {
+	return nil, errNoPartyLogs
 }
 
 func newMemStore(statuses ...ordercast.Status) *memStore {

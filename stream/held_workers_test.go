@@ -23,6 +23,7 @@ import (
 // slowOrders holds orders at version 1; once hang is set, reading o-1's events waits until the
 // read's context ends (a store slow for one query), telling entered when it starts waiting.
 type slowOrders struct {
+	noPartyLogs
 	mu      sync.Mutex
 	hang    bool
 	entered chan struct{}

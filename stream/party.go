@@ -39,15 +39,6 @@ type partyOpening struct {
 	orders map[string]partyOrder
 }
 
-// scopeReader is the store's reader of party logs.
-func (e *Engine) scopeReader() (ordercast.ScopeReader, error) {
-	sr, ok := e.store.(ordercast.ScopeReader)
-	if !ok {
-		return nil, fmt.Errorf("stream: the store %T cannot read party logs", e.store)
-	}
-	return sr, nil
-}
-
 // readParty reads what opens a party stream, after the watch subscribed: with resume, the
 // party's log after last (0 included: the whole log), up to Config.PartyBacklog events; on a
 // fresh connect (or with a last the log never reached: a reset database, a forged header; or
@@ -55,10 +46,7 @@ func (e *Engine) scopeReader() (ordercast.ScopeReader, error) {
 // log position it was read at. Every event the snapshot does not hold has a higher position and
 // reaches the stream live or from the log (rule 2).
 func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, resume bool) (partyOpening, error) {
-	sr, err := e.scopeReader()
-	if err != nil {
-		return partyOpening{}, err
-	}
+	sr := e.store
 	if resume {
 		evs, far, err := e.partyLogAfter(ctx, sr, p, last)
 		switch {
@@ -159,7 +147,7 @@ func (e *Engine) resumedPartyPositions(ctx context.Context, sr ordercast.ScopeRe
 }
 
 // partyPositions finds the newest fresh position of each of the orders that shows one, in one
-// read of the positions (DESIGN.md rule 2: after subscribing, so a newer one published meanwhile
+// read of the positions (after subscribing, so a newer one published meanwhile
 // is in the subscription's slots and replaces it).
 func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o *partyOpening) {
 	if e.cfg.Locations == nil {
@@ -263,10 +251,7 @@ func (w *watcher) deliverParty(ctx context.Context, msgs []*hub.Message, overflo
 		return nil
 	}
 	w.e.observer.CaughtUp()
-	sr, err := w.e.scopeReader()
-	if err != nil {
-		return err
-	}
+	sr := w.e.store
 	ctx, cancel := w.e.catchUpContext(ctx)
 	defer cancel()
 	missed, far, err := w.e.partyLogAfter(ctx, sr, w.party, w.last)

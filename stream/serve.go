@@ -340,7 +340,7 @@ func (e *Engine) LongPoll(ctx context.Context, w http.ResponseWriter, wt *Watch,
 			if o, err = e.store.Order(ctx, wt.orderID); err != nil {
 				return ordercast.Order{}, err
 			}
-			if err := wt.readable(o); err != nil {
+			if err := o.ReadableByCourier(wt.courier); err != nil {
 				return ordercast.Order{}, err
 			}
 			if o.Version > after {

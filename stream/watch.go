@@ -66,6 +66,7 @@ type Watch struct {
 	last    int64             // the client has every event up to this seq
 	backlog []ordercast.Event // the events after last, to send first
 	ended   bool              // the client already has the terminal event
+	behind  bool              // it resumed past the order's history: a fresh connect (HistoryBehind)
 	snap    snapshot          // AllOrders: the active orders
 	party   ordercast.Party
 	// scoped is what opens a party stream: a snapshot of its scope, or the log after Last.
@@ -77,17 +78,9 @@ type Watch struct {
 	visibleHeartbeats bool
 }
 
-// readable refuses an order state the watch's courier, if it has one, may no longer read.
-func (w *Watch) readable(o ordercast.Order) error {
-	if w.courier != "" && !o.Owns(ordercast.Party{Kind: ordercast.PartyCourier, ID: w.courier}) {
-		return ordercast.Errorf(ordercast.EForbidden, "order %s is not assigned to courier %s", o.ID, w.courier)
-	}
-	return nil
-}
-
 // Watch sets a watcher up, the one way for every transport: refuse when draining (a long poll
 // is answered at once instead, see LongPoll), admit under the limits, subscribe to the hub, then
-// read the store. Subscribing before reading (DESIGN.md rule 2) is what guarantees that no change
+// read the store. Subscribing before reading is what guarantees that no change
 // falls between the snapshot and the live feed. Errors are the domain's (ordercast.Error).
 func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
 	if req.Scope != OrderState && e.Draining() {
@@ -131,7 +124,7 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 	case OrderState:
 		o, err := e.store.Order(ctx, w.orderID)
 		if err == nil {
-			err = w.readable(o)
+			err = o.ReadableByCourier(w.courier)
 		}
 		w.order = o
 		return err
@@ -144,7 +137,7 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 	if err != nil {
 		return err
 	}
-	if err := w.readable(o); err != nil {
+	if err := o.ReadableByCourier(w.courier); err != nil {
 		return err // it moved on since the request was authorized
 	}
 	w.order = o
@@ -154,6 +147,7 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 		// reset database, a forged header); one further behind than a whole history may run (one
 		// kept from before the cap) is not read and held whole. Both are answered as a fresh
 		// connect. w.last stays 0, so every event of the backlog is sent, under its own seq.
+		w.behind = resume && last > o.Version
 		w.backlog, err = e.fromLastStatus(ctx, o)
 	case last == o.Version:
 		w.last = last
@@ -186,7 +180,7 @@ const orderBacklogLimit = ordercast.MaxOrderVersion
 
 // fromLastStatus reads what a fresh connect to order o opens with: its last status event and, if
 // courier events came after it, the newest of them, at most two events. A client that listens
-// for status events (as DESIGN.md and the README tell integrators to) learns the current status
+// for status events (as the README tells integrators to) learns the current status
 // at once, even when courier events came after it; an earlier assignment is replaced by a later
 // one, so only the newest is state (the history and a resume have them all). The latest event is
 // nearly always a status event, and then it is the one read, as cheap as the current status
@@ -220,6 +214,15 @@ func (e *Engine) readLocation(ctx context.Context, w *Watch) {
 		// every position: it may be one kept from before the order was reassigned.
 		w.loc = l
 	}
+}
+
+// HistoryBehind reports whether the watch resumed after a seq past the order's history, which
+// it answers as a fresh connect, and where that history ends: the client's resume point came
+// from another history (a database reset or restored from an older backup), and every event the
+// order has yet to bring comes under a seq at or before it. A browser's EventSource takes the
+// new ids as they come; a client that skips seqs it has seen must be told.
+func (w *Watch) HistoryBehind() (version int64, behind bool) {
+	return w.order.Version, w.behind
 }
 
 // Close unsubscribes and gives the watch's place under the limits back. Serve calls do it.

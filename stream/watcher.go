@@ -44,7 +44,7 @@ type watcher struct {
 	party    ordercast.Party // PartyEvents: last is a position in this party's log
 	partyKey string
 	// loc is the newest position not yet sent (held back by the cap); locPace is the cap. A
-	// position is one slot, never a queue (DESIGN.md rule 9).
+	// position is one slot, never a queue.
 	loc     *hub.Location
 	locPace pace
 	// shown is the last position sent (OrderEvents): one that does not replace it (an older fix

@@ -554,6 +554,26 @@ func TestCluster_Nginx(t *testing.T) {
 	front := startNginx(t, nginx, urlsOf(nodes))
 	runWorkload(t, []string{front}, []string{front}, 6, 6)
 
+	// The request id the node logs is nginx's (32 hex digits; a node's own has 16), or the
+	// client's own when it sent one.
+	for _, tt := range []struct{ sent, want string }{{"", `^[0-9a-f]{32}$`}, {"checkout-42", `^checkout-42$`}} {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", front+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.sent != "" {
+			req.Header.Set("X-Request-ID", tt.sent)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Request-ID"); !regexp.MustCompile(tt.want).MatchString(got) {
+			t.Errorf("X-Request-ID sent %q: the node answered %q, want %s", tt.sent, got, tt.want)
+		}
+	}
+
 	// A WebSocket goes through the same proxy: nginx passes the upgrade on.
 	createOrder(t, front, "ws-1")
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)

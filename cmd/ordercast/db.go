@@ -231,6 +231,19 @@ func redactURL(db string) string {
 	return u.Redacted()
 }
 
+// rawAtInUserinfo reports whether db is a PostgreSQL URL whose authority holds more than one @:
+// a user or password with an @ left as it is, which url.Parse and the driver split at different
+// @s (the first takes the last, the driver an earlier one).
+func rawAtInUserinfo(db string) bool {
+	if !postgres.IsURL(db) {
+		return false
+	}
+	_, rest, _ := strings.Cut(db, "://")
+	authority, _, _ := strings.Cut(rest, "/")
+	authority, _, _ = strings.Cut(authority, "?")
+	return strings.Count(authority, "@") > 1
+}
+
 // connStringKeys are the keys of a libpq key=value connection string that a --db value is most
 // likely to hold.
 var connStringKeys = []string{"host", "hostaddr", "port", "dbname", "user", "password", "passfile",

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/ordercast/ordercast/internal/bench"
 )
@@ -25,7 +26,24 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
-		stop() // the first signal starts a graceful shutdown; a second ends the process at once
+		// The first signal starts a graceful shutdown; a second ends the process at once, by
+		// that signal, as it would with no handler, after a line that says why the drain stopped.
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		stop()
+		sig := <-again
+		name := "SIGTERM"
+		if sig == os.Interrupt {
+			name = "SIGINT"
+		}
+		fmt.Fprintf(os.Stderr, "ordercast: a second %s: exiting at once, open streams cut (their clients resume with Last-Event-ID)\n", name)
+		signal.Reset(sig)
+		if p, err := os.FindProcess(os.Getpid()); err == nil && p.Signal(sig) == nil {
+			// The signal, handled as if no handler had ever been, ends the process; the exit
+			// below is for a kernel that took its time.
+			time.Sleep(time.Second)
+		}
+		os.Exit(1)
 	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

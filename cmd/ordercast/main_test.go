@@ -133,6 +133,15 @@ func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 			}
 		})
 	}
+	// A password with an @ not percent-encoded: the driver would read part of it as the host,
+	// and name that in its errors. Encoded, it is taken.
+	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", "postgres://u:hunt@er2@db.internal:5432/orders"}); err == nil ||
+		!strings.Contains(err.Error(), "%40") || strings.Contains(err.Error(), "er2") {
+		t.Errorf("a raw @ in the password: %v; want a refusal that asks for %%40 without repeating the password", err)
+	}
+	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", "postgres://u:hunt%40er2@db.internal:5432/orders?sslmode=disable"}); err != nil {
+		t.Errorf("a percent-encoded @ in the password: %v", err)
+	}
 	// A file whose name holds '=' is no connection string.
 	path := filepath.Join(t.TempDir(), "orders=2026.db")
 	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", path}); err != nil {
@@ -350,9 +359,9 @@ func TestServeRunsAndStops(t *testing.T) {
 		{m.Server.URL() + "/metrics", http.StatusOK},
 		{m.Server.URL() + "/readyz", http.StatusOK},
 		{m.Server.URL() + "/debug/pprof/", http.StatusNotFound},
-		{m.pprof.URL(), http.StatusOK},
-		{m.pprof.URL() + "goroutine?debug=1", http.StatusOK},
-		{m.pprof.URL() + "cmdline", http.StatusNotFound}, // it would show --secret given as a flag
+		{pprofURL(m.pprof), http.StatusOK},
+		{pprofURL(m.pprof) + "goroutine?debug=1", http.StatusOK},
+		{pprofURL(m.pprof) + "cmdline", http.StatusNotFound}, // it would show --secret given as a flag
 	} {
 		resp, err := http.Get(tc.url)
 		if err != nil {
@@ -364,7 +373,7 @@ func TestServeRunsAndStops(t *testing.T) {
 		}
 	}
 	// A name a DNS rebinding points at 127.0.0.1 does not reach the profiles of a loopback port.
-	req, err := http.NewRequest("GET", m.pprof.URL()+"goroutine?debug=1", nil)
+	req, err := http.NewRequest("GET", pprofURL(m.pprof)+"goroutine?debug=1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/demo"
+	"github.com/ordercast/ordercast/internal/sidelisten"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
@@ -54,7 +55,7 @@ type Main struct {
 	Logger *slog.Logger
 	Sim    *demo.Simulator
 
-	pprof *pprofServer
+	pprof *sidelisten.Server
 	// Listener feeds the hub from PostgreSQL; nil with SQLite.
 	Listener *postgres.Listener
 
@@ -202,6 +203,8 @@ func (m *Main) validate() error {
 		return errors.New("--db must not be empty")
 	case looksLikeConnString(m.DB): // never echoed: it may hold a password
 		return errors.New("--db is a PostgreSQL key=value connection string (host=… dbname=…); give it as a URL, postgres://user:password@host:5432/dbname?sslmode=require, or name an SQLite file")
+	case rawAtInUserinfo(m.DB): // never echoed either
+		return errors.New("--db: the URL's user or password holds an @ that is not percent-encoded; write it as %40 (postgres://user:p%40ss@host/dbname): as it is, the driver reads what follows it as the host, and names that host, a piece of the password, in its errors")
 	// Values the server would take but no deployment means: each would quietly break streams.
 	case m.HTTP.Heartbeat < time.Second:
 		return fmt.Errorf("--heartbeat must be at least 1s (a keep-alive more often only costs writes), got %s", m.HTTP.Heartbeat)
@@ -252,7 +255,7 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 		m.pprof = p
-		m.Logger.Info("pprof listening", "url", p.URL())
+		m.Logger.Info("pprof listening", "url", pprofURL(p))
 	}
 	m.Hub = hub.New()
 	// Before the store, so that a cluster's listener hands it positions from its first notice.
@@ -323,12 +326,10 @@ func (m *Main) Close() error {
 			errs = append(errs, fmt.Errorf("stop demo: %w", err))
 		}
 	}
-	if m.pprof != nil {
-		if err := m.pprof.Close(); err != nil {
-			errs = append(errs, err)
-		}
-		m.pprof = nil
+	if err := m.pprof.Close(); err != nil {
+		errs = append(errs, err)
 	}
+	m.pprof = nil
 	if m.Server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.ShutdownTimeout)
 		defer cancel()

@@ -37,6 +37,13 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("still running 2 s after a second SIGTERM")
 	}
+	// By that signal, as with no handler, after a line that says why the drain stopped.
+	if ws, ok := n.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+		t.Errorf("the process ended with %v, want by SIGTERM", n.cmd.ProcessState)
+	}
+	if !strings.Contains(n.stderr.String(), "a second SIGTERM: exiting at once") {
+		t.Errorf("no line says why the process ended:\n%s", n.stderr.String())
+	}
 }
 
 // TestSIGHUPDoesNotEndTheNode: SIGHUP, which a certificate's renewal hook or a closed terminal

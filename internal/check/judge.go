@@ -307,7 +307,7 @@ var rank = map[string]int{"placed": 0, "confirmed": 1, "preparing": 2, "ready": 
 
 func terminal(s string) bool { return s == "delivered" || s == "cancelled" }
 
-// Judge checks the records against the rules of DESIGN.md: every watcher's seqs are exactly the
+// Judge checks the records against the delivery rules: every watcher's seqs are exactly the
 // order's history from its first received seq, contiguous, without duplicate or reorder, ending on
 // the last event (the final one when the order ended, followed by a 204 on reconnect); every
 // acknowledged write is in the history; every committed event was meant by exactly one attempt.
@@ -502,7 +502,7 @@ func judgeSession(j *Judgement, s Session, h []HistEvent, sh shadows) {
 	}
 }
 
-// judgePositions holds every position s got to the rules of DESIGN.md (rule 9): no id, so no
+// judgePositions holds every position s got to the rules of a position: no id, so no
 // move of the client's resume point; only beside a stage that shows the courier, never before
 // the order's first event nor after its end; and of the courier the order had then, as its
 // history says at the last event the watcher had.
