@@ -45,30 +45,54 @@ func redactTokens(s string) string {
 // redactJWTs returns s with every token outside a token parameter replaced too: a token sent
 // where an id goes (GET /v1/orders/<token>, a client's mistake) is in the path a request's line
 // logs. A token this server signs is a JWT, whose first part, base64url of a JSON object, begins
-// "eyJ": three parts of base64url joined by two dots, from there, are one.
+// "eyJ": three parts of base64url joined by two dots, from there to the end of the run of
+// base64url and dots it is in, are one. Anyone can put any path in a log line, so this is one
+// pass over s, however it is made, and allocates only when it redacts.
 func redactJWTs(s string) string {
-	from := 0
-	for {
-		k := strings.Index(s[from:], "eyJ")
-		if k < 0 {
-			return s
-		}
-		start := from + k
-		end, dots := start, 0
-		for end < len(s) && (isBase64URL(s[end]) || s[end] == '.') {
-			if s[end] == '.' {
-				dots++
-			}
-			end++
-		}
-		if dots != 2 || start > 0 && isBase64URL(s[start-1]) {
-			from = start + len("eyJ") // not a token, or the middle of another word
+	if !strings.Contains(s, "eyJ") {
+		return s
+	}
+	var b strings.Builder
+	last := 0 // s[:last] is in b, or needs no redacting
+	for i := 0; i < len(s); {
+		if !isTokenByte(s[i]) {
+			i++
 			continue
 		}
-		s = s[:start] + redactedValue + s[end:]
-		from = start + len(redactedValue)
+		run := i
+		dots := 0
+		for i < len(s) && isTokenByte(s[i]) {
+			if s[i] == '.' {
+				dots++
+			}
+			i++
+		}
+		// A token starts the run or follows one of its dots, and has two dots after its start.
+		// dots counts the dots in s[c:i].
+		for c := run; c < i && dots >= 2; c++ {
+			if (c == run || s[c-1] == '.') && dots == 2 && strings.HasPrefix(s[c:i], "eyJ") {
+				if b.Len() == 0 {
+					b.Grow(len(s))
+				}
+				b.WriteString(s[last:c])
+				b.WriteString(redactedValue)
+				last = i
+				break
+			}
+			if s[c] == '.' {
+				dots--
+			}
+		}
 	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }
+
+// isTokenByte reports whether c may be in a JWT: base64url or the dot between parts.
+func isTokenByte(c byte) bool { return isBase64URL(c) || c == '.' }
 
 // isBase64URL reports whether c is a letter of base64url (RFC 4648 §5).
 func isBase64URL(c byte) bool {

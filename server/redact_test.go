@@ -95,3 +95,34 @@ func TestATokenInThePathIsNotLogged(t *testing.T) {
 		t.Errorf("the log holds the token, or no redacted path:\n%s", logs.String())
 	}
 }
+
+// TestRedactIsOnePass: anyone can put a path of 32 KiB in a log line; one made of many tokens, or
+// of "eyJ" over and over, is redacted right, building the result once (a rebuild for each token
+// cost time and garbage in the square of the path's length).
+func TestRedactIsOnePass(t *testing.T) {
+	many := strings.Repeat("eyJ../", 5461)
+	if got, want := server.Redact(many), strings.Repeat("REDACTED/", 5461); got != want {
+		t.Fatalf("Redact(eyJ../ × 5461) = %.60q…, want REDACTED/ × 5461", got)
+	}
+	if allocs := testing.AllocsPerRun(5, func() { server.Redact(many) }); allocs > 2 {
+		t.Errorf("Redact(eyJ../ × 5461) allocates %v times, want the result once", allocs)
+	}
+	same := strings.Repeat("eyJ", 10922)
+	if got := server.Redact(same); got != same {
+		t.Errorf("Redact(eyJ × 10922) changed it: %.60q…", got)
+	}
+	// A run that holds a token after another part: the token is from its eyJ on.
+	if got, want := server.Redact("x.eyJa.b.c"), "x.REDACTED"; got != want {
+		t.Errorf("Redact(x.eyJa.b.c) = %q, want %q", got, want)
+	}
+}
+
+func BenchmarkRedactAdversarialPath(b *testing.B) {
+	for _, in := range []string{strings.Repeat("eyJ", 10922), strings.Repeat("eyJ../", 5461)} {
+		b.Run(in[:6], func(b *testing.B) {
+			for b.Loop() {
+				server.Redact(in)
+			}
+		})
+	}
+}

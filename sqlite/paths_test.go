@@ -301,6 +301,26 @@ func TestANewDatabaseIsPrivate(t *testing.T) {
 		}
 	}
 
+	// A symbolic link put in place before the first start: the file at its end is private too.
+	data := filepath.Join(dir, "volume")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	linked := filepath.Join(dir, "linked.db")
+	if err := os.Symlink(filepath.Join(data, "real.db"), linked); err != nil {
+		t.Fatal(err)
+	}
+	viaLink := sqlite.New(linked)
+	if err := viaLink.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer viaLink.Close()
+	if fi, err := os.Stat(filepath.Join(data, "real.db")); err != nil {
+		t.Error(err)
+	} else if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("the file at a link's end has mode %o, want 600", perm)
+	}
+
 	shared := filepath.Join(dir, "shared.db")
 	if err := os.WriteFile(shared, nil, 0o640); err != nil {
 		t.Fatal(err)

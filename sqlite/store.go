@@ -192,11 +192,14 @@ func createPrivate(path string) error {
 	if path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return nil
-	case err != nil:
+	// Stat follows a symbolic link: one whose file does not exist yet (a data volume linked
+	// into place before the first start) has its file created here, at the link's end.
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there, or for SQLite to say what is wrong with it
+	}
+	// Without O_EXCL: a file another process made meanwhile is opened as it is, mode and all.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
 		return fmt.Errorf("sqlite: create %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {

@@ -231,17 +231,22 @@ func redactURL(db string) string {
 	return u.Redacted()
 }
 
-// rawAtInUserinfo reports whether db is a PostgreSQL URL whose authority holds more than one @:
-// a user or password with an @ left as it is, which url.Parse and the driver split at different
-// @s (the first takes the last, the driver an earlier one).
+// rawAtInUserinfo reports whether db is a PostgreSQL URL whose user or password holds an @ left
+// as it is. The driver (pgx, as libpq) ends the user and password at the first @ before the first
+// /, a ? included, and takes the rest as the host: a second @ there means a piece of the password
+// is read as the host, and named in the driver's errors.
 func rawAtInUserinfo(db string) bool {
 	if !postgres.IsURL(db) {
 		return false
 	}
 	_, rest, _ := strings.Cut(db, "://")
 	authority, _, _ := strings.Cut(rest, "/")
-	authority, _, _ = strings.Cut(authority, "?")
-	return strings.Count(authority, "@") > 1
+	_, host, found := strings.Cut(authority, "@")
+	if !found {
+		return false
+	}
+	host, _, _ = strings.Cut(host, "?")
+	return strings.Contains(host, "@")
 }
 
 // connStringKeys are the keys of a libpq key=value connection string that a --db value is most

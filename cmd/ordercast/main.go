@@ -23,15 +23,17 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first signal starts a graceful shutdown; a second ends the process at once, by that
+	// signal, as it would with no handler, after a line that says why the drain stopped. One
+	// channel, with room for both, takes them: a second signal sent at once is not lost between
+	// two registrations.
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		// The first signal starts a graceful shutdown; a second ends the process at once, by
-		// that signal, as it would with no handler, after a line that says why the drain stopped.
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
-		stop()
-		sig := <-again
+		<-sigs
+		cancel()
+		sig := <-sigs
 		name := "SIGTERM"
 		if sig == os.Interrupt {
 			name = "SIGINT"
@@ -46,7 +48,7 @@ func main() {
 		os.Exit(1)
 	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		os.Exit(0)

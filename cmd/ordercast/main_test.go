@@ -135,12 +135,22 @@ func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 	}
 	// A password with an @ not percent-encoded: the driver would read part of it as the host,
 	// and name that in its errors. Encoded, it is taken.
-	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", "postgres://u:hunt@er2@db.internal:5432/orders"}); err == nil ||
-		!strings.Contains(err.Error(), "%40") || strings.Contains(err.Error(), "er2") {
-		t.Errorf("a raw @ in the password: %v; want a refusal that asks for %%40 without repeating the password", err)
+	for _, db := range []string{
+		"postgres://u:hunt@er2@db.internal:5432/orders",
+		"postgres://u:hu?nt@er2@db.internal:5432/orders", // the driver's user and password go past a ?
+	} {
+		if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", db}); err == nil ||
+			!strings.Contains(err.Error(), "%40") || strings.Contains(err.Error(), "er2") {
+			t.Errorf("--db %s: %v; want a refusal that asks for %%40 without repeating the password", db, err)
+		}
 	}
-	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", "postgres://u:hunt%40er2@db.internal:5432/orders?sslmode=disable"}); err != nil {
-		t.Errorf("a percent-encoded @ in the password: %v", err)
+	for _, db := range []string{
+		"postgres://u:hunt%40er2@db.internal:5432/orders?sslmode=disable",
+		"postgres://u:hunter2@db.internal?application_name=a@b", // an @ in the query is no password's
+	} {
+		if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", db}); err != nil {
+			t.Errorf("--db %s: %v, want it taken", db, err)
+		}
 	}
 	// A file whose name holds '=' is no connection string.
 	path := filepath.Join(t.TempDir(), "orders=2026.db")
