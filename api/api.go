@@ -365,6 +365,12 @@ type PostLocationRequest struct {
 	At *time.Time `json:"at,omitempty"`
 }
 
+// PositionAt returns a fix at lat, lng, taken now, with nothing else known: what a client sets the
+// optional fields of as it has them.
+func PositionAt(lat, lng float64) PostLocationRequest {
+	return PostLocationRequest{Lat: &lat, Lng: &lng}
+}
+
 // PostLocationResponse answers a position: how many of the courier's orders it reached (those
 // out for delivery and assigned to the courier).
 type PostLocationResponse struct {

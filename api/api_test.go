@@ -170,3 +170,17 @@ func TestPathsMatchRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestPositionAt: a fix built from two numbers says just them, 0 included (an absent coordinate
+// is refused, a 0 one is the equator's), and nothing it does not know.
+func TestPositionAt(t *testing.T) {
+	for _, tt := range []struct {
+		lat, lng float64
+		want     string
+	}{{52.5, 13.4, `{"lat":52.5,"lng":13.4}`}, {0, 0, `{"lat":0,"lng":0}`}} {
+		b, err := json.Marshal(api.PositionAt(tt.lat, tt.lng))
+		if err != nil || string(b) != tt.want {
+			t.Errorf("PositionAt(%v, %v) = %s, %v; want %s", tt.lat, tt.lng, b, err, tt.want)
+		}
+	}
+}

@@ -65,7 +65,7 @@ type (
 	// a status change with (Replayed is always false here).
 	CourierResult = api.SetStatusResponse
 	// Position is the body of POST /v1/couriers/{cid}/location: one courier's fix. Lat and Lng
-	// are required.
+	// are required: api.PositionAt(lat, lng) makes one.
 	Position = api.PostLocationRequest
 	// CourierPosition is one courier's fix in a PostLocations request.
 	CourierPosition = api.CourierPosition

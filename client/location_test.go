@@ -31,14 +31,14 @@ func TestPostLocations(t *testing.T) {
 	}
 
 	lat, lng := 52.37, 4.89
-	if n, err := courier.PostLocation(ctx, "c-1", client.Position{Lat: &lat, Lng: &lng}); err != nil || n != 1 {
+	if n, err := courier.PostLocation(ctx, "c-1", api.PositionAt(lat, lng)); err != nil || n != 1 {
 		t.Fatalf("courier's own post reached %d orders, err %v; want 1", n, err)
 	}
 
 	res, err := system.PostLocations(ctx, []client.CourierPosition{
-		{CourierID: "c-1", PostLocationRequest: client.Position{Lat: &lat, Lng: &lng}},
+		{CourierID: "c-1", PostLocationRequest: api.PositionAt(lat, lng)},
 		{CourierID: "c-1", PostLocationRequest: client.Position{Lng: &lng}}, // no lat
-		{CourierID: "c-9", PostLocationRequest: client.Position{Lat: &lat, Lng: &lng}},
+		{CourierID: "c-9", PostLocationRequest: api.PositionAt(lat, lng)},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -111,7 +111,8 @@ type WatchOptions struct {
 	// OnLocation, when set, is called with every courier position of the order the server sent
 	// (event: location) and the time it was read off the connection. A position is state, not
 	// history: it has no seq, Next never returns it, and it does not move the resume point. It
-	// runs on the goroutine calling Next.
+	// runs on the goroutine calling Next. Of u, the fields that are not on the wire (Parties,
+	// OrderVersion: the server's own bookkeeping) are always empty.
 	OnLocation func(u ordercast.LocationUpdate, received time.Time)
 	// OnConnect, when set, is called each time a connection attempt gets an answer from the
 	// server, whatever its status; reconnect is false for the watch's first. It runs on the

@@ -294,127 +294,18 @@ func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercas
 func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.Batch, b *ordercast.Batch,
 	found map[string]int64, log []ordercast.LogEntry) error {
 	if len(b.Created) > 0 {
-		// Inserted in the order of their ids (Go's, bytewise; every node sorts the same way):
-		// two nodes' batches creating the same orders (a retried create) then wait on each
-		// other's inserts in one order, never in a cycle that PostgreSQL breaks as a deadlock.
-		var c orderColumnsArrays
-		for _, o := range slices.SortedFunc(slices.Values(b.Created), func(x, y ordercast.Order) int {
-			return strings.Compare(x.ID, y.ID)
-		}) {
-			c.add(o)
-		}
-		write.Queue(`
-			INSERT INTO orders (`+orderColumns+`, `+placeColumns+`)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-				$7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
-			c.id, c.status, c.version, c.details, c.created, c.updated, c.restaurant, c.customer, c.courier,
-			c.pickup, c.dropoff)
+		queueCreated(write, b.Created)
 	}
 	if len(b.Updated) > 0 {
-		var c orderColumnsArrays
-		prev := make([]int64, 0, len(b.Updated))
-		for _, o := range b.Updated {
-			c.add(o)
-			prev = append(prev, found[o.ID])
-		}
-		// The guard: a row whose version is not the one the batch was judged against gets
-		// version 0, which orders_version_check refuses, failing the transaction. Under the
-		// locking path's read it always holds. courier_id, which an index holds, is written as it
-		// is unless it changes, and the trigger of migration 006 sets active: PostgreSQL compares
-		// the values, so a status change that changes neither stays a HOT update.
-		write.Queue(`
-			UPDATE orders o SET status = u.status, updated_at = u.updated_at, courier_id = u.courier_id,
-				version = CASE WHEN o.version = u.prev THEN u.version ELSE 0 END
-			FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::bigint[])
-				AS u (id, status, version, updated_at, courier_id, prev)
-			WHERE o.id = u.id`,
-			c.id, c.status, c.version, c.updated, c.courier, prev)
+		queueUpdated(write, b.Updated, found)
 	}
 	if len(b.Events) > 0 {
-		n := len(b.Events)
-		var (
-			ids, statuses, notes, actors = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-			kinds, couriers              = make([]string, n), make([]string, n)
-			seqs                         = make([]int64, n)
-			ats                          = make([]time.Time, n)
-		)
-		for i, ev := range b.Events {
-			ids[i], seqs[i], statuses[i], ats[i], notes[i], actors[i] = ev.OrderID, ev.Seq, string(ev.Status), ev.At, ev.Note, ev.Actor
-			kinds[i], couriers[i] = string(ev.Kind), ev.CourierID
-		}
-		// (order_id, seq) is the primary key: a broken seq rule, or an order that moved on since
-		// this node knew it, fails the batch instead of leaving a duplicate.
-		write.Queue(`
-			INSERT INTO order_events (`+eventColumns+`)
-			SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])`,
-			ids, seqs, statuses, ats, notes, actors, kinds, couriers)
-		if len(log) > 0 {
-			var (
-				parties, orders = make([]string, len(log)), make([]string, len(log))
-				poss, lseqs     = make([]int64, len(log)), make([]int64, len(log))
-				heads           = make([]int64, len(log))
-			)
-			last := map[string]int64{}
-			for _, e := range log {
-				last[e.Party] = max(last[e.Party], e.Pos)
-			}
-			for i, e := range log {
-				parties[i], poss[i], orders[i], lseqs[i], heads[i] = e.Party, e.Pos, e.OrderID, e.Seq, last[e.Party]
-			}
-			// The guard: the party's head, advanced by this transaction, must be where the
-			// batch's last position for it is; a row at position 0 otherwise fails
-			// party_log_pos_check. Under the locking path's advance it always holds.
-			write.Queue(`
-				INSERT INTO party_log (party, pos, order_id, seq)
-				SELECT u.party, CASE WHEN h.pos = u.head THEN u.pos ELSE 0 END, u.order_id, u.seq
-				FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS u (party, pos, order_id, seq, head)
-				LEFT JOIN party_heads h ON h.party = u.party`, parties, poss, orders, lseqs, heads)
-		}
-		payloads, err := notifyPayloads(b.Events, s.MaxNotifyPayload)
-		if err != nil {
+		if err := s.queueEvents(write, b, log); err != nil {
 			return err
-		}
-		// The created orders go first, so a node knows an order before its first event reaches
-		// its hub (and a change that follows lands on a node that knows it).
-		created, err := orderPayloads(b, s.MaxNotifyPayload)
-		if err != nil {
-			return err
-		}
-		for _, p := range created {
-			write.Queue(`SELECT pg_notify($1, $2)`, OrdersChannel, p)
-		}
-		// pg_notify takes a lock that serialises every notifying commit in the cluster: one per
-		// batch, not one per event. PostgreSQL delivers it only if the transaction commits.
-		for _, p := range payloads {
-			write.Queue(`SELECT pg_notify($1, $2)`, Channel, p)
 		}
 	}
-	if n := len(b.Answers); n > 0 {
-		var (
-			scopes, names, prints = make([]string, n), make([]string, n), make([]string, n)
-			statuses              = make([]int32, n)
-			bodies                = make([][]byte, n)
-			expires               = make([]time.Time, n)
-		)
-		// In the order of their keys, for the reason the created orders are (above).
-		answers := slices.SortedFunc(slices.Values(b.Answers), func(x, y ordercast.RecordedAnswer) int {
-			return cmp.Or(strings.Compare(x.Scope, y.Scope), strings.Compare(x.Key, y.Key))
-		})
-		for i, a := range answers {
-			scopes[i], names[i], prints[i], statuses[i], bodies[i], expires[i] = a.Scope, a.Key, a.Fingerprint, int32(a.Status), a.Body, a.Expires
-		}
-		// A few expired records go with each batch that records answers, and the batch's own
-		// keys' expired ones. No ON CONFLICT: a key another node recorded since it was read (or
-		// one this node took for unanswered) fails this attempt (idempotency_keys_pkey), and
-		// the locking path refuses only its write.
-		write.Queue(purgeExpiredKeys, ordercast.ExpiredKeysToPurge(len(names)))
-		write.Queue(`
-			DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS u (scope, key)
-			WHERE k.scope = u.scope AND k.key = u.key AND k.expires_at <= statement_timestamp()`, scopes, names)
-		write.Queue(`
-			INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, expires_at)
-			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bytea[], $6::timestamptz[])`,
-			scopes, names, prints, statuses, bodies, expires)
+	if len(b.Answers) > 0 {
+		queueAnswers(write, b.Answers)
 	}
 	if s.beforeCommit != nil {
 		// A test holds the batch with everything written and nothing committed: COMMIT goes
@@ -436,6 +327,142 @@ func (s *Store) writeBatch(ctx context.Context, conn *pgxpool.Conn, write *pgx.B
 		return fmt.Errorf("postgres: write batch of %d: transaction did not commit (status %c)", len(b.Results), tx)
 	}
 	return nil
+}
+
+// queueCreated queues the insert of the orders a batch created.
+func queueCreated(write *pgx.Batch, created []ordercast.Order) {
+	// Inserted in the order of their ids (Go's, bytewise; every node sorts the same way):
+	// two nodes' batches creating the same orders (a retried create) then wait on each
+	// other's inserts in one order, never in a cycle that PostgreSQL breaks as a deadlock.
+	var c orderColumnsArrays
+	for _, o := range slices.SortedFunc(slices.Values(created), func(x, y ordercast.Order) int {
+		return strings.Compare(x.ID, y.ID)
+	}) {
+		c.add(o)
+	}
+	write.Queue(`
+		INSERT INTO orders (`+orderColumns+`, `+placeColumns+`)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+			$7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
+		c.id, c.status, c.version, c.details, c.created, c.updated, c.restaurant, c.customer, c.courier,
+		c.pickup, c.dropoff)
+}
+
+// queueUpdated queues the update of the orders a batch changed, each under its guard: found
+// holds the version each had when the batch was judged.
+func queueUpdated(write *pgx.Batch, updated []ordercast.Order, found map[string]int64) {
+	var c orderColumnsArrays
+	prev := make([]int64, 0, len(updated))
+	for _, o := range updated {
+		c.add(o)
+		prev = append(prev, found[o.ID])
+	}
+	// The guard: a row whose version is not the one the batch was judged against gets
+	// version 0, which orders_version_check refuses, failing the transaction. Under the
+	// locking path's read it always holds. courier_id, which an index holds, is written as it
+	// is unless it changes, and the trigger of migration 006 sets active: PostgreSQL compares
+	// the values, so a status change that changes neither stays a HOT update.
+	write.Queue(`
+		UPDATE orders o SET status = u.status, updated_at = u.updated_at, courier_id = u.courier_id,
+			version = CASE WHEN o.version = u.prev THEN u.version ELSE 0 END
+		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::bigint[])
+			AS u (id, status, version, updated_at, courier_id, prev)
+		WHERE o.id = u.id`,
+		c.id, c.status, c.version, c.updated, c.courier, prev)
+}
+
+// queueEvents queues the insert of a batch's events and of its rows of party logs (log), and
+// the notices that announce them to every node.
+func (s *Store) queueEvents(write *pgx.Batch, b *ordercast.Batch, log []ordercast.LogEntry) error {
+	n := len(b.Events)
+	var (
+		ids, statuses, notes, actors = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		kinds, couriers              = make([]string, n), make([]string, n)
+		seqs                         = make([]int64, n)
+		ats                          = make([]time.Time, n)
+	)
+	for i, ev := range b.Events {
+		ids[i], seqs[i], statuses[i], ats[i], notes[i], actors[i] = ev.OrderID, ev.Seq, string(ev.Status), ev.At, ev.Note, ev.Actor
+		kinds[i], couriers[i] = string(ev.Kind), ev.CourierID
+	}
+	// (order_id, seq) is the primary key: a broken seq rule, or an order that moved on since
+	// this node knew it, fails the batch instead of leaving a duplicate.
+	write.Queue(`
+		INSERT INTO order_events (`+eventColumns+`)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])`,
+		ids, seqs, statuses, ats, notes, actors, kinds, couriers)
+	if len(log) > 0 {
+		var (
+			parties, orders = make([]string, len(log)), make([]string, len(log))
+			poss, lseqs     = make([]int64, len(log)), make([]int64, len(log))
+			heads           = make([]int64, len(log))
+		)
+		last := map[string]int64{}
+		for _, e := range log {
+			last[e.Party] = max(last[e.Party], e.Pos)
+		}
+		for i, e := range log {
+			parties[i], poss[i], orders[i], lseqs[i], heads[i] = e.Party, e.Pos, e.OrderID, e.Seq, last[e.Party]
+		}
+		// The guard: the party's head, advanced by this transaction, must be where the
+		// batch's last position for it is; a row at position 0 otherwise fails
+		// party_log_pos_check. Under the locking path's advance it always holds.
+		write.Queue(`
+			INSERT INTO party_log (party, pos, order_id, seq)
+			SELECT u.party, CASE WHEN h.pos = u.head THEN u.pos ELSE 0 END, u.order_id, u.seq
+			FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS u (party, pos, order_id, seq, head)
+			LEFT JOIN party_heads h ON h.party = u.party`, parties, poss, orders, lseqs, heads)
+	}
+	payloads, err := notifyPayloads(b.Events, s.MaxNotifyPayload)
+	if err != nil {
+		return err
+	}
+	// The created orders go first, so a node knows an order before its first event reaches
+	// its hub (and a change that follows lands on a node that knows it).
+	created, err := orderPayloads(b, s.MaxNotifyPayload)
+	if err != nil {
+		return err
+	}
+	for _, p := range created {
+		write.Queue(`SELECT pg_notify($1, $2)`, OrdersChannel, p)
+	}
+	// pg_notify takes a lock that serialises every notifying commit in the cluster: one per
+	// batch, not one per event. PostgreSQL delivers it only if the transaction commits.
+	for _, p := range payloads {
+		write.Queue(`SELECT pg_notify($1, $2)`, Channel, p)
+	}
+	return nil
+}
+
+// queueAnswers queues the record of the answers a batch gave under idempotency keys, with a few
+// expired records purged.
+func queueAnswers(write *pgx.Batch, answers []ordercast.RecordedAnswer) {
+	n := len(answers)
+	var (
+		scopes, names, prints = make([]string, n), make([]string, n), make([]string, n)
+		statuses              = make([]int32, n)
+		bodies                = make([][]byte, n)
+		expires               = make([]time.Time, n)
+	)
+	// In the order of their keys, for the reason the created orders are (above).
+	answers = slices.SortedFunc(slices.Values(answers), func(x, y ordercast.RecordedAnswer) int {
+		return cmp.Or(strings.Compare(x.Scope, y.Scope), strings.Compare(x.Key, y.Key))
+	})
+	for i, a := range answers {
+		scopes[i], names[i], prints[i], statuses[i], bodies[i], expires[i] = a.Scope, a.Key, a.Fingerprint, int32(a.Status), a.Body, a.Expires
+	}
+	// A few expired records go with each batch that records answers, and the batch's own
+	// keys' expired ones. No ON CONFLICT: a key another node recorded since it was read (or
+	// one this node took for unanswered) fails this attempt (idempotency_keys_pkey), and
+	// the locking path refuses only its write.
+	write.Queue(purgeExpiredKeys, ordercast.ExpiredKeysToPurge(len(names)))
+	write.Queue(`
+		DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[]) AS u (scope, key)
+		WHERE k.scope = u.scope AND k.key = u.key AND k.expires_at <= statement_timestamp()`, scopes, names)
+	write.Queue(`
+		INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, expires_at)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bytea[], $6::timestamptz[])`,
+		scopes, names, prints, statuses, bodies, expires)
 }
 
 // errCommitUnknown marks a lost connection that failed the round trip carrying a batch's COMMIT

@@ -2,14 +2,19 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -162,5 +167,66 @@ func TestCourierReadsStopAtTheReassignment(t *testing.T) {
 		if resp.StatusCode == http.StatusOK && strings.Contains(string(body), "c-2") {
 			t.Errorf("%s: the courier the order left read whom it went to: %s", path, body)
 		}
+	}
+}
+
+// TestACourierReadsAnotherCouriersAssignmentAsAnUnassignment: an order goes from courier c-1 to
+// c-2 and back to c-1. c-1 reads the whole history again (through /events and a stream resumed
+// from 0), but c-2's assignment as an unassignment: not whom the order went to, nor the note,
+// nor who moved it, as c-1's party stream reads it. Its own assignments, and a restaurant's read
+// of the same history, are whole.
+func TestACourierReadsAnotherCouriersAssignmentAsAnUnassignment(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, _, err := ts.store.CreateOrder(ctx, ordercast.NewOrder{ID: "o-1", RestaurantID: "r-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ courier, note string }{{"c-1", "nearest"}, {"c-2", "c-1 had a flat tyre"}, {"c-1", "tyre fixed"}} {
+		if _, _, _, err := ts.store.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o-1", CourierID: c.courier, Note: c.note, Actor: "restaurant:r-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c1 := actorToken(t, auth.RoleCourier, "c-1")
+	seen := func(evs []ordercast.Event) []string {
+		var out []string
+		for _, ev := range evs[1:] {
+			out = append(out, fmt.Sprintf("%d %q %q %q", ev.Seq, ev.CourierID, ev.Note, ev.Actor))
+		}
+		return out
+	}
+	want := []string{
+		`2 "c-1" "nearest" "restaurant:r-1"`,
+		`3 "" "" ""`,
+		`4 "c-1" "tyre fixed" "restaurant:r-1"`,
+	}
+	var page api.EventsResponse
+	resp, body := call(t, "GET", base+"/v1/orders/o-1/events", c1, "")
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &page) != nil {
+		t.Fatalf("c-1's /events: %d %s", resp.StatusCode, body)
+	}
+	if got := seen(page.Events); !slices.Equal(got, want) {
+		t.Errorf("c-1's /events:\n got %q\nwant %q", got, want)
+	}
+
+	w := (&client.Client{BaseURL: base, Token: c1}).Watch(ctx, "o-1", client.WatchOptions{WholeHistory: true})
+	defer w.Close()
+	var streamed []ordercast.Event
+	for range 4 {
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("c-1's stream after %d events: %v", len(streamed), err)
+		}
+		streamed = append(streamed, ev)
+	}
+	if got := seen(streamed); !slices.Equal(got, want) {
+		t.Errorf("c-1's stream from 0:\n got %q\nwant %q", got, want)
+	}
+
+	resp, body = call(t, "GET", base+"/v1/orders/o-1/events", actorToken(t, auth.RoleRestaurant, "r-1"), "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"courier_id":"c-2"`) || !strings.Contains(string(body), `"note":"c-1 had a flat tyre"`) {
+		t.Errorf("the restaurant's /events: %d %s, want c-2's assignment whole", resp.StatusCode, body)
 	}
 }

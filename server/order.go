@@ -530,6 +530,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			events = events[:i]
 			break
 		}
+		if courier != "" {
+			// Another courier's assignment is not this courier's business (Event.SeenBy).
+			events[i] = ev.SeenBy(ordercast.Party{Kind: ordercast.PartyCourier, ID: courier})
+		}
 	}
 	if events == nil {
 		events = []ordercast.Event{}

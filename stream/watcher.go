@@ -247,14 +247,20 @@ func (w *watcher) queueEvents(evs []ordercast.Event) {
 }
 
 func (w *watcher) queue(m *hub.Message) {
-	if w.owner != "" && m.Event.Seq > w.opened && m.Event.TakesFrom(w.owner) {
-		// The order went to another courier: the watching courier's right to read it ends here,
-		// before this event, which tells whom it went to. (The backlog up to the version the
-		// watch opened at is history the courier may read: the order was its then.)
-		w.ended, w.revoked = true, true
-		return
+	sent := m
+	if w.owner != "" && m.Event.TakesFrom(w.owner) {
+		if m.Event.Seq > w.opened {
+			// The order went to another courier: the watching courier's right to read it ends
+			// here, before this event, which tells whom it went to.
+			w.ended, w.revoked = true, true
+			return
+		}
+		// History from before the order was this courier's (again): the order is its to read,
+		// but another courier's assignment is read as an unassignment, as its party stream
+		// reads it (Event.SeenBy).
+		sent = hub.NewMessage(m.Event.SeenBy(ordercast.Party{Kind: ordercast.PartyCourier, ID: w.owner}))
 	}
-	w.frame(w.f.event(w.buf(), m))
+	w.frame(w.f.event(w.buf(), sent))
 	w.pending++
 	if w.live {
 		w.liveAt = append(w.liveAt, m.Event.At)
