@@ -53,107 +53,15 @@ type PostResult struct {
 // such courier's at once); and in a cluster one Bus.Send carries them all. A position without
 // At is stamped with the time it arrived, in ps (see arrivalStep).
 func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
-	now := t.now()
-	res := make([]PostResult, len(ps))
-	// held[i] is position i's courier's copy of its orders, when one was kept.
-	held := make([][]ordercast.Order, len(ps))
-	ok := make([]bool, len(ps))
-	for i := range ps {
-		if ps[i].At.IsZero() {
-			ps[i].At = now.Add(time.Duration(i) * arrivalStep)
-		}
-		if res[i].Err = ps[i].Validate(now, t.MaxAge); res[i].Err == nil {
-			ok[i] = true
-		}
-	}
-	// The couriers whose orders must be read, each once, with the generation of their copy;
-	// made at the first miss (most posts find their courier's copy kept).
-	var reads map[string]*courierRead
-	var readTurn uint64 // t.turn when the reads began
-	// tokens[i] is what position i took of its courier's budget when its courier's orders are
-	// read: a read that fails gives it back.
-	var tokens []*rate.Reservation
+	p := newPosting(ps, t.now(), t.MaxAge)
 	t.mu.Lock()
-	for i, p := range ps {
-		if !ok[i] {
-			continue
-		}
-		var cached bool
-		var token *rate.Reservation
-		cached, token, res[i].Err = t.charge(p.CourierID, now)
-		if token != nil {
-			if tokens == nil {
-				tokens = make([]*rate.Reservation, len(ps))
-			}
-			tokens[i] = token
-		}
-		switch {
-		case res[i].Err != nil:
-			ok[i] = false
-		case cached:
-			held[i] = t.couriers[p.CourierID].orders
-		case reads[p.CourierID] == nil:
-			if reads == nil {
-				reads = make(map[string]*courierRead)
-			}
-			c := t.couriers[p.CourierID]
-			reads[p.CourierID] = &courierRead{c: c, gen: c.gen}
-		}
+	t.charge(p)
+	if p.reads != nil {
+		t.readMissing(ctx, p)
 	}
-	var read map[string][]ordercast.Order
-	var readErr error
-	if reads != nil {
-		// The lock is let go for the read: from here on the events handled are recorded (see
-		// touch), and what was taken above, read or kept, is judged against them below.
-		readTurn = t.turn
-		t.reading++
-		t.mu.Unlock()
-		ids := make([]string, 0, len(reads))
-		for cid := range reads {
-			ids = append(ids, cid)
-		}
-		if read, readErr = t.assignments.CouriersOrders(ctx, ids); readErr != nil {
-			readErr = fmt.Errorf("read the couriers' orders: %w", readErr)
-		}
-		t.mu.Lock()
-	}
-	var sent []*hub.Location
-	for i, p := range ps {
-		if !ok[i] {
-			continue
-		}
-		carried := held[i]
-		if reads[p.CourierID] != nil {
-			if readErr != nil {
-				// The store failed, not the courier: its retry must not be refused for the
-				// budget this post spent. At now, the time it was taken, for CancelAt gives
-				// back only a reservation whose time has not passed.
-				if tokens != nil && tokens[i] != nil {
-					tokens[i].CancelAt(now)
-				}
-				res[i].Err = readErr
-				continue
-			}
-			carried = read[p.CourierID]
-		}
-		for _, o := range carried {
-			if !ordercast.ShowsLocation(o.Status, t.From) {
-				continue // never before the stage that shows the courier, never after the end
-			}
-			// None reaches an order that left the courier (ended, or went to another) while
-			// the lock was let go: a kept copy may be older than that, and so may a read. A copy
-			// that already shows the event (the read of a courier the order just went to) may.
-			if reads != nil && t.leftSince(o, readTurn) {
-				continue
-			}
-			if l := t.update(o, p.Position); l != nil {
-				sent = append(sent, l)
-				res[i].Orders++
-			}
-		}
-	}
-	if reads != nil {
-		t.keep(reads, read, readErr, readTurn, now) // after overtaken: it may end the record of events
+	sent := t.fold(p)
+	if p.reads != nil {
+		t.keep(p.reads, p.read, p.readErr, p.readTurn, p.now) // after fold: it may end the record of events
 	}
 	t.mu.Unlock()
 	for _, l := range sent {
@@ -166,7 +74,131 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 		}
 		t.Bus.Send(us)
 	}
-	return res
+	return p.res
+}
+
+// posting is one PostMany as it goes: its positions, each one's result so far, and what was kept
+// or read of each one's courier's orders.
+type posting struct {
+	ps  []CourierPosition
+	now time.Time
+	res []PostResult
+	ok  []bool // ok[i]: position i is still being judged
+	// held[i] is position i's courier's copy of its orders, when one was kept.
+	held [][]ordercast.Order
+	// reads are the couriers whose orders must be read, each once, with the generation of their
+	// copy; made at the first miss (most posts find their courier's copy kept).
+	reads map[string]*courierRead
+	// tokens[i] is what position i took of its courier's budget when its courier's orders are
+	// read: a read that fails gives it back.
+	tokens []*rate.Reservation
+	// The read of reads: the orders of each courier, or why it failed, begun at t.turn readTurn.
+	read     map[string][]ordercast.Order
+	readErr  error
+	readTurn uint64
+}
+
+// newPosting stamps the positions without a time (see arrivalStep) and judges each alone.
+func newPosting(ps []CourierPosition, now time.Time, maxAge time.Duration) *posting {
+	p := &posting{ps: ps, now: now, res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
+		held: make([][]ordercast.Order, len(ps))}
+	for i := range ps {
+		if ps[i].At.IsZero() {
+			ps[i].At = now.Add(time.Duration(i) * arrivalStep)
+		}
+		if p.res[i].Err = ps[i].Validate(now, maxAge); p.res[i].Err == nil {
+			p.ok[i] = true
+		}
+	}
+	return p
+}
+
+// charge charges each position still judged to its courier's budget and finds its courier's kept
+// orders, or notes the courier's for the read. Called with t.mu held.
+func (t *Tracker) charge(p *posting) {
+	for i, cp := range p.ps {
+		if !p.ok[i] {
+			continue
+		}
+		cached, token, err := t.chargeCourier(cp.CourierID, p.now)
+		p.res[i].Err = err
+		if token != nil {
+			if p.tokens == nil {
+				p.tokens = make([]*rate.Reservation, len(p.ps))
+			}
+			p.tokens[i] = token
+		}
+		switch {
+		case err != nil:
+			p.ok[i] = false
+		case cached:
+			p.held[i] = t.couriers[cp.CourierID].orders
+		case p.reads[cp.CourierID] == nil:
+			if p.reads == nil {
+				p.reads = make(map[string]*courierRead)
+			}
+			c := t.couriers[cp.CourierID]
+			p.reads[cp.CourierID] = &courierRead{c: c, gen: c.gen}
+		}
+	}
+}
+
+// readMissing reads the orders of the couriers charge found no kept copy of, in one read of the
+// store. Called with t.mu held, which it lets go for the read: from then on the events handled
+// are recorded (see touch), and what was taken, read or kept, is judged against them in fold.
+func (t *Tracker) readMissing(ctx context.Context, p *posting) {
+	p.readTurn = t.turn
+	t.reading++
+	t.mu.Unlock()
+	ids := make([]string, 0, len(p.reads))
+	for cid := range p.reads {
+		ids = append(ids, cid)
+	}
+	if p.read, p.readErr = t.assignments.CouriersOrders(ctx, ids); p.readErr != nil {
+		p.readErr = fmt.Errorf("read the couriers' orders: %w", p.readErr)
+	}
+	t.mu.Lock()
+}
+
+// fold folds each position still judged into the orders its courier carries that show it now,
+// and returns the positions to send. Called with t.mu held.
+func (t *Tracker) fold(p *posting) []*hub.Location {
+	var sent []*hub.Location
+	for i, cp := range p.ps {
+		if !p.ok[i] {
+			continue
+		}
+		carried := p.held[i]
+		if p.reads[cp.CourierID] != nil {
+			if p.readErr != nil {
+				// The store failed, not the courier: its retry must not be refused for the
+				// budget this post spent. At now, the time it was taken, for CancelAt gives
+				// back only a reservation whose time has not passed.
+				if p.tokens != nil && p.tokens[i] != nil {
+					p.tokens[i].CancelAt(p.now)
+				}
+				p.res[i].Err = p.readErr
+				continue
+			}
+			carried = p.read[cp.CourierID]
+		}
+		for _, o := range carried {
+			if !ordercast.ShowsLocation(o.Status, t.From) {
+				continue // never before the stage that shows the courier, never after the end
+			}
+			// None reaches an order that left the courier (ended, or went to another) while
+			// the lock was let go: a kept copy may be older than that, and so may a read. A copy
+			// that already shows the event (the read of a courier the order just went to) may.
+			if p.reads != nil && t.leftSince(o, p.readTurn) {
+				continue
+			}
+			if l := t.update(o, cp.Position); l != nil {
+				sent = append(sent, l)
+				p.res[i].Orders++
+			}
+		}
+	}
+	return sent
 }
 
 // arrivalStep is how far apart PostMany stamps the positions of one request that come without
@@ -258,11 +290,11 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 	return st.latest
 }
 
-// charge charges a post to the courier's budget and reports whether a copy of the courier's
+// chargeCourier charges a post to the courier's budget and reports whether a copy of the courier's
 // orders younger than AssignmentsTTL is kept (cached); otherwise the caller reads them, and
 // token is what the post took of the budget (nil without a limit), to give back if the read
 // fails. Called with t.mu held.
-func (t *Tracker) charge(courierID string, now time.Time) (cached bool, token *rate.Reservation, err error) {
+func (t *Tracker) chargeCourier(courierID string, now time.Time) (cached bool, token *rate.Reservation, err error) {
 	c := t.couriers[courierID]
 	if c == nil {
 		if len(t.couriers) >= maxCouriers {
