@@ -51,6 +51,11 @@
 // like any other, so a peer that vanished without closing the connection does not hold the
 // watch for ever. Time spent between calls does not count.
 //
+// A watch starts from the order's current status, or from its first event with
+// WatchOptions.WholeHistory. One resumed after a seq the server's history does not reach (a
+// database restored from an older backup) ends with ErrHistoryBehind, for the caller to start
+// a new one: the events that follow would come under seqs it has handed out already.
+//
 // A party watch (NextScoped) opens with a snapshot of the party's active orders (at most
 // 2,000) and receives another, mid-stream, when it falls more than 10,000 events behind the
 // party's log; each snapshot replaces the caller's state (see ScopeUpdate).
