@@ -167,6 +167,12 @@ func ResumeQuery(n int64) string {
 	if n <= 0 {
 		return ""
 	}
+	return ResumeAfterQuery(n)
+}
+
+// ResumeAfterQuery returns "?lastEventId=N" for any n, 0 included: after 0 is from the first
+// event, which ResumeQuery(0) does not ask for.
+func ResumeAfterQuery(n int64) string {
 	return "?" + ParamLastEventID + "=" + strconv.FormatInt(n, 10)
 }
 

@@ -82,6 +82,7 @@ func TestPathsEscapeIDs(t *testing.T) {
 		api.WebSocketPath("o-1"):    "/v1/orders/o-1/ws",
 		api.ResumeQuery(0):          "",
 		api.ResumeQuery(7):          "?lastEventId=7",
+		api.ResumeAfterQuery(0):     "?lastEventId=0",
 		api.LongPollQuery("30s", 2): "?wait=30s&after_version=2",
 	} {
 		if got != want {

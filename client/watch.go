@@ -405,7 +405,7 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	// Resuming after 0 is not starting fresh: it asks for every event (WholeHistory).
 	resume := lastID > 0 || w.opts.WholeHistory
 	if resume && w.opts.LastEventIDInQuery {
-		path += "?" + api.ParamLastEventID + "=" + strconv.FormatInt(lastID, 10)
+		path += api.ResumeAfterQuery(lastID)
 	}
 	base := w.c.BaseURL
 	if w.base > 0 {

@@ -149,8 +149,9 @@ func New(path string) *Store {
 
 // checkPath refuses a plain file path that cannot name a database: a directory, or a file in a
 // directory that does not exist. SQLite calls both "unable to open", as it does a file system
-// that is briefly away, which start-up waits out; these never come right by waiting. A file:
-// URI names its file its own way and is left to SQLite.
+// that is briefly away, which start-up waits out; these never come right by waiting. A file that
+// is not there yet it creates, private (createPrivate). A file: URI names its file its own way
+// and is left to SQLite.
 func checkPath(path string) error {
 	if path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil
@@ -175,7 +176,10 @@ func checkPath(path string) error {
 	if err := writable(dir); err != nil {
 		return fmt.Errorf("sqlite: the directory %s is not writable by this process (%w): ordercast keeps the database and its -wal and -shm files there", dir, err)
 	}
-	if ferr == nil {
+	switch {
+	case errors.Is(ferr, fs.ErrNotExist):
+		return createPrivate(path)
+	case ferr == nil:
 		if err := writable(path); err != nil {
 			return fmt.Errorf("sqlite: %s is not writable by this process (%w)", path, err)
 		}
@@ -183,20 +187,13 @@ func checkPath(path string) error {
 	return nil
 }
 
-// createPrivate creates the database file at path, empty (SQLite makes an empty file a new
-// database), readable and writable by this process's user alone, when there is none: orders hold
-// customers' details and drop-offs, which the process's umask (022 most often) would leave
-// readable to every local user. SQLite gives the -wal and -shm files the database file's mode. An
-// existing file keeps the mode its owner chose; a "file:" URI or ":memory:" is left to SQLite.
+// createPrivate creates the database file at path, which is not there, empty (SQLite makes an
+// empty file a new database) and readable and writable by this process's user alone: orders
+// hold customers' details and drop-offs, which the process's umask (022 most often) would leave
+// readable to every local user. SQLite gives the -wal and -shm files the database file's mode; an
+// existing file keeps the mode its owner chose. A symbolic link whose file does not exist yet (a
+// data volume linked into place before the first start) has its file created at its end.
 func createPrivate(path string) error {
-	if path == ":memory:" || strings.HasPrefix(path, "file:") {
-		return nil
-	}
-	// Stat follows a symbolic link: one whose file does not exist yet (a data volume linked
-	// into place before the first start) has its file created here, at the link's end.
-	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-		return nil // there, or for SQLite to say what is wrong with it
-	}
 	// Without O_EXCL: a file another process made meanwhile is opened as it is, mode and all.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -220,9 +217,6 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("sqlite: path %q must not contain '?'", s.Path)
 	}
 	if err := checkPath(s.Path); err != nil {
-		return err
-	}
-	if err := createPrivate(s.Path); err != nil {
 		return err
 	}
 	if s.Now == nil {

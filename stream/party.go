@@ -207,11 +207,18 @@ func (w *watcher) queueScoped(evs []ordercast.ScopedEvent) {
 	}
 }
 
+// seenBy is m as party p may read it (ordercast.Event.SeenBy): m itself, or, rarely (an order
+// leaving a courier), a message of its own, the shared encoding staying whole.
+func seenBy(m *hub.Message, p ordercast.Party) *hub.Message {
+	if seen := m.Event.SeenBy(p); seen != m.Event {
+		return hub.NewMessage(seen)
+	}
+	return m
+}
+
 // queueParty queues one event of the party's log at position pos, as the party may read it.
 func (w *watcher) queueParty(m *hub.Message, pos int64) {
-	if seen := m.Event.SeenBy(w.party); seen != m.Event {
-		m = hub.NewMessage(seen) // rare: an order leaving this courier; the shared encoding stays whole
-	}
+	m = seenBy(m, w.party)
 	w.frame(w.f.scoped(w.buf(), pos, api.EventName(m.Event), m.JSON))
 	// Every event carries its order's status, and a courier event its courier (none, to a
 	// courier it was taken from: see SeenBy).

@@ -248,8 +248,8 @@ func (w *watcher) queueEvents(evs []ordercast.Event) {
 
 func (w *watcher) queue(m *hub.Message) {
 	sent := m
-	if w.owner != "" && m.Event.TakesFrom(w.owner) {
-		if m.Event.Seq > w.opened {
+	if w.owner != "" {
+		if m.Event.Seq > w.opened && m.Event.TakesFrom(w.owner) {
 			// The order went to another courier: the watching courier's right to read it ends
 			// here, before this event, which tells whom it went to.
 			w.ended, w.revoked = true, true
@@ -257,8 +257,8 @@ func (w *watcher) queue(m *hub.Message) {
 		}
 		// History from before the order was this courier's (again): the order is its to read,
 		// but another courier's assignment is read as an unassignment, as its party stream
-		// reads it (Event.SeenBy).
-		sent = hub.NewMessage(m.Event.SeenBy(ordercast.Party{Kind: ordercast.PartyCourier, ID: w.owner}))
+		// reads it.
+		sent = seenBy(m, ordercast.Party{Kind: ordercast.PartyCourier, ID: w.owner})
 	}
 	w.frame(w.f.event(w.buf(), sent))
 	w.pending++
