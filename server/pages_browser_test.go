@@ -457,6 +457,32 @@ func durationMS(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10)
 }
 
+// TestPagesFollowTheReadersTextSize: a reader who set larger text (here the root's size doubled,
+// as a browser's default font size does) gets every line larger, not only the headings; and on
+// a phone the console's title wraps between words, never inside "Console".
+func TestPagesFollowTheReadersTextSize(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-big")
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
+	for _, page := range []string{"/track/o-big", "/console"} {
+		b.do("open "+page, chromedp.Navigate(srv.url+page))
+		b.waitFor(`#conn[data-state="live"]`)
+		eval[string](b, `document.documentElement.style.fontSize = '32px'`)
+		if size := eval[string](b, `getComputedStyle(document.body).fontSize`); size != "32px" {
+			t.Errorf("%s: the body's text is %s at a root of 32px, want 32px", page, size)
+		}
+	}
+	if lines := eval[int](b, `(function () {
+		var r = document.createRange(), word = document.querySelector('h1.bar-title').firstChild;
+		r.setStart(word, 0); r.setEnd(word, 'Console'.length);
+		return r.getClientRects().length;
+	})()`); lines != 1 {
+		t.Errorf("the console's title breaks \"Console\" over %d lines at double text size on a phone", lines)
+	}
+	screenshots(b, "console-large-text")
+}
+
 func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	srv := startPageServer(t)
 	b := newBrowser(t)
@@ -635,7 +661,9 @@ func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 		t.Error("the missing order's page shows an empty timeline or stepper")
 	}
 	screenshots(b, "missing")
-	b.waitFor(`#conn[data-state="ended"]`)
+	if eval[bool](b, `!document.getElementById('conn').hidden`) {
+		t.Errorf("the missing order's page shows a connection badge (%q): an order that never was did not end", eval[string](b, `document.getElementById('conn').textContent`))
+	}
 	b.do("back home", chromedp.Navigate(srv.url+"/"))
 	b.waitFor(`a[href="/track/o-home"]`)
 	screenshots(b, "home")

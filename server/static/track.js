@@ -153,7 +153,8 @@
       var t = document.createElement('time');
       t.dateTime = reached[latest.status];
       t.textContent = oc.formatTime(reached[latest.status]);
-      since.append(' since ', t);
+      // An ended order was delivered at a time; one in progress has been in its status since.
+      since.append(oc.terminal(latest.status) ? ' at ' : ' since ', t);
       statusLine.replaceChildren(name, since);
       statusLine.dataset.status = latest.status;
       document.title = oc.label(latest.status) + ' · Order ' + id;
@@ -224,6 +225,8 @@
 
   function refused(err) {
     oc.showConnection(conn, (err.status === 401 || err.status === 403) && !notYours(err) ? 'denied' : 'ended');
+    // An order that does not exist never ended: no badge says it did.
+    conn.hidden = err.code === 'not_found';
     statusLine.textContent = '';
     // Nothing to show but the reason: no empty stepper or timeline under it.
     stepper.hidden = true;
