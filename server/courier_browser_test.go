@@ -641,7 +641,7 @@ func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
 	// (window.saidOnTap), as the click left them: the window is short.
 	tap := func() string {
 		t.Helper()
-		return eval[string](b, `(b => (b.click(), window.saidOnTap = document.getElementById('announce').textContent,
+		return eval[string](b, `(b => (b.click(), window.saidOnTap = document.getElementById('prompt').textContent,
 			b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '')))(`+btn+`)`)
 	}
 	for i, what := range []string{"the first tap", "the tap after the window passed"} {
@@ -652,7 +652,7 @@ func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
 			t.Errorf("after %s the live region says %q", what, said)
 		}
 		b.poll("the button says Delivered again", `(b => b.textContent === 'Delivered' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === 'Delivered: order d-1')(`+btn+`)`)
-		if said := eval[string](b, `document.getElementById('announce').textContent`); said != "Delivery of order d-1 not confirmed." {
+		if said := eval[string](b, `document.getElementById('prompt').textContent`); said != "Delivery of order d-1 not confirmed." {
 			t.Errorf("after %s, once the window passed, the live region says %q", what, said)
 		}
 		if n := statusPosts(b, "d-1"); n != 0 {
