@@ -327,6 +327,24 @@ func screenshots(b *browser, name string) {
 	}
 }
 
+// TestTrackingPageShowsTheOrdersDetails: the tracking page lists an order's details: a plain
+// value as it is, a list of plain values joined with commas (a customer must see the allergies
+// the kitchen was told of), and nothing for null, an empty list or a value with structure in it.
+func TestTrackingPageShowsTheOrdersDetails(t *testing.T) {
+	srv := startPageServer(t)
+	details := `{"restaurant":"Luigi's","items":2,"allergies":["nuts","gluten"],"paid":true,"none":null,"empty":[],"nested":{"a":1},"mixed":[1,{"b":2}]}`
+	if _, err := srv.api.CreateOrder(context.Background(), client.CreateOrderRequest{ID: "o-details", Details: json.RawMessage(details)}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-details"))
+	b.waitFor(`#details dt`)
+	got := eval[string](b, `Array.from(document.querySelectorAll('#details dt')).map(function (dt) { return dt.textContent + '=' + dt.nextElementSibling.textContent; }).join('; ')`)
+	if want := "restaurant=Luigi's; items=2; allergies=nuts, gluten; paid=true"; got != want {
+		t.Errorf("the details read %q, want %q", got, want)
+	}
+}
+
 func TestTrackingPageShowsStatusAndLiveChanges(t *testing.T) {
 	srv := startPageServer(t)
 	b := newBrowser(t)
