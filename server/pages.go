@@ -84,6 +84,9 @@ func handleFavicon(w http.ResponseWriter, r *http.Request) {
 // homePage is what the home page template shows.
 type homePage struct {
 	Orders []ordercast.Order
+	// More is set when more orders are in progress than the page lists: it says so, rather than
+	// pass the newest few for all of them.
+	More bool
 	// NeedsCredential is set when the visitor may not see every order: the page then says how
 	// to get in instead of listing nothing as if nothing were in progress.
 	NeedsCredential bool
@@ -136,10 +139,13 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	page := homePage{Parties: s.PartyLinks}
 	if s.authorizeWatchAll(r) == nil {
 		var err error
-		page.Orders, err = s.Store.ActiveOrders(r.Context(), defaultHomeOrders)
+		page.Orders, err = s.Store.ActiveOrders(r.Context(), defaultHomeOrders+1)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
+		}
+		if page.More = len(page.Orders) > defaultHomeOrders; page.More {
+			page.Orders = page.Orders[:defaultHomeOrders]
 		}
 	} else {
 		page.NeedsCredential = true
