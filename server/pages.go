@@ -97,22 +97,24 @@ type homePage struct {
 // by the names the home page knows them by (demo mode), else by their ids; "" for an order of
 // no party.
 func (p homePage) Who(o ordercast.Order) string {
-	name := func(kind ordercast.PartyKind, id string) string {
-		for _, l := range p.Parties {
-			if l.Party == (ordercast.Party{Kind: kind, ID: id}) {
-				return l.Name
-			}
-		}
-		return id
-	}
 	var who []string
 	if o.RestaurantID != "" {
-		who = append(who, name(ordercast.PartyRestaurant, o.RestaurantID))
+		who = append(who, partyName(p.Parties, ordercast.Party{Kind: ordercast.PartyRestaurant, ID: o.RestaurantID}))
 	}
 	if o.CustomerID != "" {
-		who = append(who, name(ordercast.PartyCustomer, o.CustomerID))
+		who = append(who, partyName(p.Parties, ordercast.Party{Kind: ordercast.PartyCustomer, ID: o.CustomerID}))
 	}
 	return strings.Join(who, " → ")
+}
+
+// partyName is p's name among links (demo mode's parties), else its id.
+func partyName(links []PartyLink, p ordercast.Party) string {
+	for _, l := range links {
+		if l.Party == p {
+			return l.Name
+		}
+	}
+	return p.ID
 }
 
 // PartyLink is a party the home page links to (demo mode).
