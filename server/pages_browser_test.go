@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -473,6 +474,52 @@ func waitForRequest(t *testing.T, b *browser, url string) {
 
 func durationMS(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10)
+}
+
+// TestPagesHaveADarkScheme: a browser set to dark (a phone at night) gets the pages dark, and
+// every pair checked of text and what is behind it still reads at 4.5:1 at least: the page's
+// text, a row's line and its buttons, a badge, the status line.
+func TestPagesHaveADarkScheme(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-dark")
+	b := newBrowser(t)
+	b.do("prefer dark", func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		})
+		return chromedp.Void{}, err
+	})
+	colours := func(sel string) [2]string {
+		t.Helper()
+		// The colour of sel's text and the first opaque background at or behind it.
+		return eval[[2]string](b, `(function (e) {
+			var fg = getComputedStyle(e).color;
+			for (; e; e = e.parentElement) {
+				var bg = getComputedStyle(e).backgroundColor;
+				if (bg !== 'rgba(0, 0, 0, 0)' && bg !== 'transparent') return [fg, bg];
+			}
+			return [fg, 'rgb(255, 255, 255)'];
+		})(document.querySelector('`+sel+`'))`)
+	}
+	for _, page := range []struct {
+		path, ready string
+		sels        []string
+	}{
+		{"/console", `li.order[data-order-id="o-dark"] .advance`, []string{"h1", `li.order[data-order-id="o-dark"] .order-meta`, `li.order[data-order-id="o-dark"] .advance`, `li.order[data-order-id="o-dark"] .cancel`, `li.order[data-order-id="o-dark"] .badge`, "#conn"}},
+		{"/track/o-dark", `#status-line[data-status="placed"]`, []string{"#status-line", "#details dd", "#timeline .row-status"}},
+	} {
+		b.do("open "+page.path, chromedp.Navigate(srv.url+page.path))
+		b.waitFor(page.ready)
+		if bg := eval[string](b, `getComputedStyle(document.body).backgroundColor`); contrast(t, bg, "rgb(0, 0, 0)") > 2 {
+			t.Errorf("%s: the page's background is %s in the dark scheme", page.path, bg)
+		}
+		for _, sel := range page.sels {
+			if c := colours(sel); contrast(t, c[0], c[1]) < 4.5 {
+				t.Errorf("%s: %s is %s on %s, %.2f:1", page.path, sel, c[0], c[1], contrast(t, c[0], c[1]))
+			}
+		}
+		screenshots(b, "dark"+strings.ReplaceAll(page.path, "/", "-"))
+	}
 }
 
 // TestPagesFollowTheReadersTextSize: a reader who set larger text (here the root's size doubled,
