@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +174,67 @@ func TestAnOlderNodesWritesKeepActive(t *testing.T) {
 			t.Errorf("%s: %+v, want only the one the older node created (the one it delivered has ended)", what, orders)
 		}
 	}
+}
+
+// TestTiesAreListedByteByByte: orders that share a time, created (and then assigned) in one
+// batch, are listed by id byte by byte, as SQLite lists them, on a database whose collation
+// orders them otherwise (ICU's en-US puts "a-2" before "B-1"): the active orders, a party's
+// snapshot and a courier's orders. The newest active orders are still read with no sort.
+func TestTiesAreListedByteByByte(t *testing.T) {
+	url := pgtest.NewDatabaseWith(t, `TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'`)
+	s := postgres.New(url)
+	storetest.MustOpen(t, s)
+	ctx := t.Context()
+	ids := []string{"a_1", "b", "a-2", "B-1"}
+	want := []string{"B-1", "a-2", "a_1", "b"} // byte by byte
+	inOneBatch := func(write func(id string) error) {
+		t.Helper()
+		s.HoldWrites(len(ids))
+		errs := make(chan error, len(ids))
+		for _, id := range ids {
+			go func() { errs <- write(id) }()
+		}
+		for range ids {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	inOneBatch(func(id string) error {
+		_, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id, RestaurantID: "r-1"})
+		return err
+	})
+	inOneBatch(func(id string) error {
+		_, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: id, CourierID: "c-1"})
+		return err
+	})
+	idsOf := func(os []ordercast.Order) []string {
+		var got []string
+		for _, o := range os {
+			got = append(got, o.ID)
+		}
+		return got
+	}
+	active, err := s.ActiveOrders(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := idsOf(active); !slices.Equal(got, want) {
+		t.Errorf("active orders: %v, want %v", got, want)
+	}
+	snap, err := s.ScopeSnapshot(ctx, ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := idsOf(snap.Orders); !slices.Equal(got, want) {
+		t.Errorf("the restaurant's snapshot: %v, want %v", got, want)
+	}
+	couriers, err := s.CouriersOrders(ctx, []string{"c-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := idsOf(couriers["c-1"]); !slices.Equal(got, want) {
+		t.Errorf("the courier's orders: %v, want %v", got, want)
+	}
+	newestWithoutASort(t, pgtest.Connect(t, url))
 }

@@ -145,11 +145,12 @@ func (s *Store) latestEvents(ctx context.Context, orderIDs []string) ([]ordercas
 
 // activeOrdersQuery reads the first entries of the orders_active partial index, in its order,
 // with no sort (migration 007): the read of the newest few costs the same however many are
-// active.
+// active. Orders created in one batch share created_at and are listed by id byte by byte, as
+// SQLite lists them, whatever the database's collation (migration 009).
 const activeOrdersQuery = `
 	SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders
 	WHERE active
-	ORDER BY created_at DESC, id LIMIT $1`
+	ORDER BY created_at DESC, id COLLATE "C" LIMIT $1`
 
 // ActiveOrders returns up to limit non-terminal orders, newest first; limit <= 0 means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) (orders []ordercast.Order, err error) {

@@ -46,7 +46,7 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	rows, err := tx.Query(ctx, `
 		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE active AND `+col+` <> '' AND `+col+` = $1
-		ORDER BY updated_at DESC, id LIMIT $2`, p.ID, lim)
+		ORDER BY updated_at DESC, id COLLATE "C" LIMIT $2`, p.ID, lim)
 	if err != nil {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("postgres: scope %s: orders: %w", p.Key(), err)
 	}
@@ -74,7 +74,7 @@ func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[st
 	rows, err := s.pool.Query(ctx, `
 		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
 		WHERE active AND courier_id <> '' AND courier_id = ANY($1)
-		ORDER BY courier_id, updated_at DESC, id`, courierIDs)
+		ORDER BY courier_id, updated_at DESC, id COLLATE "C"`, courierIDs)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: couriers' orders: %w", err)
 	}

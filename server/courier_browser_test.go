@@ -641,7 +641,7 @@ func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
 	// (window.saidOnTap), as the click left them: the window is short.
 	tap := func() string {
 		t.Helper()
-		return eval[string](b, `(b => (b.click(), window.saidOnTap = document.getElementById('announce').textContent,
+		return eval[string](b, `(b => (b.click(), window.saidOnTap = document.getElementById('prompt').textContent,
 			b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '')))(`+btn+`)`)
 	}
 	for i, what := range []string{"the first tap", "the tap after the window passed"} {
@@ -652,7 +652,7 @@ func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
 			t.Errorf("after %s the live region says %q", what, said)
 		}
 		b.poll("the button says Delivered again", `(b => b.textContent === 'Delivered' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === 'Delivered: order d-1')(`+btn+`)`)
-		if said := eval[string](b, `document.getElementById('announce').textContent`); said != "Delivery of order d-1 not confirmed." {
+		if said := eval[string](b, `document.getElementById('prompt').textContent`); said != "Delivery of order d-1 not confirmed." {
 			t.Errorf("after %s, once the window passed, the live region says %q", what, said)
 		}
 		if n := statusPosts(b, "d-1"); n != 0 {
@@ -786,6 +786,41 @@ func contrast(t *testing.T, a, b string) float64 {
 	}
 	la, lb := lum(a), lum(b)
 	return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+}
+
+// TestCourierViewCutsALongNameOnTheMap: the courier's view names the drop-off by its customer;
+// a long name is cut with an ellipsis so that the label stays on the map, and is whole in the
+// label's title.
+func TestCourierViewCutsALongNameOnTheMap(t *testing.T) {
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+	})
+	base := ls.URL()
+	const name = "Maximiliane Alexandra von Hohenzollern-Sigmaringen"
+	// The drop-off at the east edge of what the map shows, where a label centred on it has the
+	// least room.
+	if resp, body := call(t, "POST", base+"/v1/orders", actorToken(t, auth.RoleAdmin, "ops"), `{"id":"d-long","restaurant_id":"r-1","customer_id":"u-1",`+
+		`"details":{"customer":"`+name+`"},"pickup":{"lat":52.5202,"lng":13.400},"dropoff":{"lat":52.5202,"lng":13.420}}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	ls.assign(t, "d-long", "c-1")
+	ls.mustCommit(t, "d-long", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="d-long"]`)
+	b.do("follow the order's link", chromedp.Click(chromedp.CSS(`li.order[data-order-id="d-long"] a.order-id`)))
+	b.waitFor(`#map-dropoff-label`)
+	label, title := eval[string](b, `document.querySelector('#map-dropoff-label text').textContent`), eval[string](b, `document.querySelector('#map-dropoff-label title').textContent`)
+	if title != name || !strings.HasSuffix(label, "\u2026") || !strings.HasPrefix(name, strings.TrimSuffix(label, "\u2026")) || len([]rune(label)) > 14 {
+		t.Errorf("the drop-off's label %q, title %q: want the name cut to 14 letters with an ellipsis, whole in the title", label, title)
+	}
+	if inside := eval[bool](b, `(function () {
+		var m = document.getElementById('map-view').getBoundingClientRect(), l = document.querySelector('#map-dropoff-label text').getBoundingClientRect();
+		return l.left >= m.left && l.right <= m.right;
+	})()`); !inside {
+		t.Error("the drop-off's label runs off the map")
+	}
+	screenshots(b, "courier-track-long-name")
 }
 
 // TestCourierPageIsEasyToReadAndTap: the courier's page has its one h1; the keyboard's focus

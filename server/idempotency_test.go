@@ -102,6 +102,60 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
+// TestAKeyIsBoundToItsVersion: the version a status change is conditioned on is part of the
+// request an Idempotency-Key names, whether it came in If-Match or in expected_version: the
+// same key with another version, or with none, is 422 idempotency_key_reused rather than a
+// replay telling the client its condition held; the same version sent the other way is the
+// same request, replayed.
+func TestAKeyIsBoundToItsVersion(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	o := mustCreate(t, base, "o-bound")
+	send := func(ifMatch, body string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest("POST", base+"/v1/orders/"+o.ID+"/status", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(server.IdempotencyKeyHeader, "move-bound")
+		if ifMatch != "" {
+			req.Header.Set("If-Match", ifMatch)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+	first, firstBody := send(`"v1"`, `{"status":"confirmed"}`)
+	if first.StatusCode != http.StatusOK {
+		t.Fatalf("first change: %d %s", first.StatusCode, firstBody)
+	}
+	for _, tt := range []struct{ ifMatch, body string }{
+		{`"v1"`, `{"status":"confirmed"}`},
+		{"", `{"status":"confirmed","expected_version":1}`},
+	} {
+		if again, body := send(tt.ifMatch, tt.body); again.StatusCode != http.StatusOK || body != firstBody || again.Header.Get(server.IdempotentReplayedHeader) != "true" {
+			t.Errorf("retry with If-Match %q and %s: %d %s, want the first answer replayed", tt.ifMatch, tt.body, again.StatusCode, body)
+		}
+	}
+	for _, tt := range []struct{ ifMatch, body string }{
+		{`"v7"`, `{"status":"confirmed"}`},
+		{"", `{"status":"confirmed","expected_version":7}`},
+		{"", `{"status":"confirmed"}`},
+	} {
+		if other, body := send(tt.ifMatch, tt.body); other.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `"idempotency_key_reused"`) {
+			t.Errorf("same key with If-Match %q and %s: %d %s, want 422 idempotency_key_reused", tt.ifMatch, tt.body, other.StatusCode, body)
+		}
+	}
+}
+
 // TestARetryIsTheSameRequestByMeaning: a create's retry whose details are spelled another way
 // but mean the same (null or none, 1 or 1.0, keys in another order or spacing, an escaped
 // letter) is the same request, as a repeated creation judges it, and gets the first answer.

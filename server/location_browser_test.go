@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +23,8 @@ import (
 
 // TestTrackingPageShowsTheCourierMoving: once the order is out for delivery the tracking page
 // draws the restaurant and the drop-off; each position moves the courier's marker, lengthens
-// the path and changes the ETA, without a reload; after delivery the courier is no longer shown.
+// the path and changes the ETA, without a reload; after delivery neither the courier nor the map
+// is shown.
 func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
 		s.Retry = testRetry
@@ -60,9 +63,13 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		}
 		b.waitFor(fmt.Sprintf(`#map-courier[data-lat="%v"]`, p.Lat))
 		x := eval[string](b, `document.getElementById('map-courier').getAttribute('transform')`)
-		eta := eval[string](b, `document.getElementById('eta').textContent`)
+		// The ETA is shown in whole minutes; its seconds, which it counts down, change with each fix.
+		eta := eval[string](b, `document.getElementById('eta').dataset.seconds`)
 		if x == lastX || eta == "" || eta == lastETA {
-			t.Fatalf("position %d: marker at %q (was %q), ETA %q (was %q): want both to change", i, x, lastX, eta, lastETA)
+			t.Fatalf("position %d: marker at %q (was %q), ETA %q s (was %q): want both to change", i, x, lastX, eta, lastETA)
+		}
+		if words := eval[string](b, `document.getElementById('eta').textContent`); !regexp.MustCompile(`^Arriving in (about \d+ min|under a minute)$`).MatchString(words) {
+			t.Fatalf("position %d: the ETA says %q, want whole minutes", i, words)
 		}
 		lastX, lastETA = x, eta
 		if i == 0 {
@@ -132,6 +139,14 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	b.waitFor(`#status-line[data-status="delivered"]`)
 	if shown := eval[bool](b, `!document.getElementById('map-courier').hasAttribute('hidden')`); shown {
 		t.Fatal("the courier is still shown after delivery")
+	}
+	// The map goes with the delivery, as a page opened after it never shows one; the status line
+	// says when it was delivered, not "since".
+	if shown := eval[bool](b, `!document.getElementById('map').hidden`); shown {
+		t.Error("the map, with no courier on it, is still shown after delivery")
+	}
+	if line := eval[string](b, `document.getElementById('status-line').textContent`); !strings.HasPrefix(line, "Delivered at ") {
+		t.Errorf("the status line says %q, want when it was delivered", line)
 	}
 }
 

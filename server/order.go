@@ -274,6 +274,11 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if c.ExpectedVersion != 0 {
+		// The version the change is bound to is part of the request, in the body or in
+		// If-Match: a retry of a key with another version is another request, not a replay.
+		req.ExpectedVersion = &c.ExpectedVersion
+	}
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return

@@ -84,6 +84,9 @@ func handleFavicon(w http.ResponseWriter, r *http.Request) {
 // homePage is what the home page template shows.
 type homePage struct {
 	Orders []ordercast.Order
+	// More is set when more orders are in progress than the page lists: it says so, rather than
+	// pass the newest few for all of them.
+	More bool
 	// NeedsCredential is set when the visitor may not see every order: the page then says how
 	// to get in instead of listing nothing as if nothing were in progress.
 	NeedsCredential bool
@@ -94,22 +97,24 @@ type homePage struct {
 // by the names the home page knows them by (demo mode), else by their ids; "" for an order of
 // no party.
 func (p homePage) Who(o ordercast.Order) string {
-	name := func(kind ordercast.PartyKind, id string) string {
-		for _, l := range p.Parties {
-			if l.Party == (ordercast.Party{Kind: kind, ID: id}) {
-				return l.Name
-			}
-		}
-		return id
-	}
 	var who []string
 	if o.RestaurantID != "" {
-		who = append(who, name(ordercast.PartyRestaurant, o.RestaurantID))
+		who = append(who, partyName(p.Parties, ordercast.Party{Kind: ordercast.PartyRestaurant, ID: o.RestaurantID}))
 	}
 	if o.CustomerID != "" {
-		who = append(who, name(ordercast.PartyCustomer, o.CustomerID))
+		who = append(who, partyName(p.Parties, ordercast.Party{Kind: ordercast.PartyCustomer, ID: o.CustomerID}))
 	}
 	return strings.Join(who, " → ")
+}
+
+// partyName is p's name among links (demo mode's parties), else its id.
+func partyName(links []PartyLink, p ordercast.Party) string {
+	for _, l := range links {
+		if l.Party == p {
+			return l.Name
+		}
+	}
+	return p.ID
 }
 
 // PartyLink is a party the home page links to (demo mode).
@@ -136,10 +141,13 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	page := homePage{Parties: s.PartyLinks}
 	if s.authorizeWatchAll(r) == nil {
 		var err error
-		page.Orders, err = s.Store.ActiveOrders(r.Context(), defaultHomeOrders)
+		page.Orders, err = s.Store.ActiveOrders(r.Context(), defaultHomeOrders+1)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
+		}
+		if page.More = len(page.Orders) > defaultHomeOrders; page.More {
+			page.Orders = page.Orders[:defaultHomeOrders]
 		}
 	} else {
 		page.NeedsCredential = true

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -327,6 +328,24 @@ func screenshots(b *browser, name string) {
 	}
 }
 
+// TestTrackingPageShowsTheOrdersDetails: the tracking page lists an order's details: a plain
+// value as it is, a list of plain values joined with commas (a customer must see the allergies
+// the kitchen was told of), and nothing for null, an empty list or a value with structure in it.
+func TestTrackingPageShowsTheOrdersDetails(t *testing.T) {
+	srv := startPageServer(t)
+	details := `{"restaurant":"Luigi's","items":2,"allergies":["nuts","gluten"],"paid":true,"none":null,"empty":[],"nested":{"a":1},"mixed":[1,{"b":2}]}`
+	if _, err := srv.api.CreateOrder(context.Background(), client.CreateOrderRequest{ID: "o-details", Details: json.RawMessage(details)}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-details"))
+	b.waitFor(`#details dt`)
+	got := eval[string](b, `Array.from(document.querySelectorAll('#details dt')).map(function (dt) { return dt.textContent + '=' + dt.nextElementSibling.textContent; }).join('; ')`)
+	if want := "restaurant=Luigi's; items=2; allergies=nuts, gluten; paid=true"; got != want {
+		t.Errorf("the details read %q, want %q", got, want)
+	}
+}
+
 func TestTrackingPageShowsStatusAndLiveChanges(t *testing.T) {
 	srv := startPageServer(t)
 	b := newBrowser(t)
@@ -455,6 +474,78 @@ func waitForRequest(t *testing.T, b *browser, url string) {
 
 func durationMS(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10)
+}
+
+// TestPagesHaveADarkScheme: a browser set to dark (a phone at night) gets the pages dark, and
+// every pair checked of text and what is behind it still reads at 4.5:1 at least: the page's
+// text, a row's line and its buttons, a badge, the status line.
+func TestPagesHaveADarkScheme(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-dark")
+	b := newBrowser(t)
+	b.do("prefer dark", func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		})
+		return chromedp.Void{}, err
+	})
+	colours := func(sel string) [2]string {
+		t.Helper()
+		// The colour of sel's text and the first opaque background at or behind it.
+		return eval[[2]string](b, `(function (e) {
+			var fg = getComputedStyle(e).color;
+			for (; e; e = e.parentElement) {
+				var bg = getComputedStyle(e).backgroundColor;
+				if (bg !== 'rgba(0, 0, 0, 0)' && bg !== 'transparent') return [fg, bg];
+			}
+			return [fg, 'rgb(255, 255, 255)'];
+		})(document.querySelector('`+sel+`'))`)
+	}
+	for _, page := range []struct {
+		path, ready string
+		sels        []string
+	}{
+		{"/console", `li.order[data-order-id="o-dark"] .advance`, []string{"h1", `li.order[data-order-id="o-dark"] .order-meta`, `li.order[data-order-id="o-dark"] .advance`, `li.order[data-order-id="o-dark"] .cancel`, `li.order[data-order-id="o-dark"] .badge`, "#conn"}},
+		{"/track/o-dark", `#status-line[data-status="placed"]`, []string{"#status-line", "#details dd", "#timeline .row-status"}},
+	} {
+		b.do("open "+page.path, chromedp.Navigate(srv.url+page.path))
+		b.waitFor(page.ready)
+		if bg := eval[string](b, `getComputedStyle(document.body).backgroundColor`); contrast(t, bg, "rgb(0, 0, 0)") > 2 {
+			t.Errorf("%s: the page's background is %s in the dark scheme", page.path, bg)
+		}
+		for _, sel := range page.sels {
+			if c := colours(sel); contrast(t, c[0], c[1]) < 4.5 {
+				t.Errorf("%s: %s is %s on %s, %.2f:1", page.path, sel, c[0], c[1], contrast(t, c[0], c[1]))
+			}
+		}
+		screenshots(b, "dark"+strings.ReplaceAll(page.path, "/", "-"))
+	}
+}
+
+// TestPagesFollowTheReadersTextSize: a reader who set larger text (here the root's size doubled,
+// as a browser's default font size does) gets every line larger, not only the headings; and on
+// a phone the console's title wraps between words, never inside "Console".
+func TestPagesFollowTheReadersTextSize(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-big")
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
+	for _, page := range []string{"/track/o-big", "/console"} {
+		b.do("open "+page, chromedp.Navigate(srv.url+page))
+		b.waitFor(`#conn[data-state="live"]`)
+		eval[string](b, `document.documentElement.style.fontSize = '32px'`)
+		if size := eval[string](b, `getComputedStyle(document.body).fontSize`); size != "32px" {
+			t.Errorf("%s: the body's text is %s at a root of 32px, want 32px", page, size)
+		}
+	}
+	if lines := eval[int](b, `(function () {
+		var r = document.createRange(), word = document.querySelector('h1.bar-title').firstChild;
+		r.setStart(word, 0); r.setEnd(word, 'Console'.length);
+		return r.getClientRects().length;
+	})()`); lines != 1 {
+		t.Errorf("the console's title breaks \"Console\" over %d lines at double text size on a phone", lines)
+	}
+	screenshots(b, "console-large-text")
 }
 
 func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
@@ -635,7 +726,9 @@ func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 		t.Error("the missing order's page shows an empty timeline or stepper")
 	}
 	screenshots(b, "missing")
-	b.waitFor(`#conn[data-state="ended"]`)
+	if eval[bool](b, `!document.getElementById('conn').hidden`) {
+		t.Errorf("the missing order's page shows a connection badge (%q): an order that never was did not end", eval[string](b, `document.getElementById('conn').textContent`))
+	}
 	b.do("back home", chromedp.Navigate(srv.url+"/"))
 	b.waitFor(`a[href="/track/o-home"]`)
 	screenshots(b, "home")
@@ -1071,6 +1164,7 @@ func TestAPageIsNotLiveWhileItsStreamIsRefused(t *testing.T) {
 func TestCancelAsksFirst(t *testing.T) {
 	srv := startPageServer(t)
 	srv.createOrder("o-slip")
+	srv.createOrder("o-busy")
 	row := `li.order[data-order-id="o-slip"]`
 	b := newBrowser(t)
 	shortenTimings(b, `{confirmMs: 1500}`)
@@ -1085,8 +1179,12 @@ func TestCancelAsksFirst(t *testing.T) {
 	if got := eval[string](b, `document.querySelector('`+row+` .cancel').textContent`); got != "Confirm cancel" {
 		t.Errorf("after one tap Cancel says %q, want Confirm cancel", got)
 	}
-	if got := eval[string](b, `document.getElementById('announce').textContent`); !strings.Contains(got, "Press again to cancel order o-slip") {
-		t.Errorf("a screen reader hears %q", got)
+	// Another order changes meanwhile, as on a busy console: its announcement does not take the
+	// question's place.
+	srv.setStatus("o-busy", ordercast.StatusConfirmed, "")
+	b.poll("the other order's change announced", `document.getElementById('announce').textContent === 'Order o-busy is now Confirmed.'`)
+	if got := eval[string](b, `document.getElementById('prompt').textContent`); !strings.Contains(got, "Press again to cancel order o-slip") {
+		t.Errorf("while the question stands, a screen reader's prompt region says %q", got)
 	}
 	b.waitFor(row + ` .cancel:not([data-confirming])`) // unanswered, the question goes
 	if n, st := statusPosts(b, "o-slip"), srv.order("o-slip").Status; n != 0 || st != ordercast.StatusPlaced {

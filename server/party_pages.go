@@ -73,7 +73,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 	cookies := partyCookies(p)
 	kindPage := partyPages[kind]
 	page := boardPage{
-		Title: kindPage.title + p.ID, Heading: kindPage.heading, Kind: kind, ID: p.ID,
+		Title: kindPage.title + partyName(s.PartyLinks, p), Heading: kindPage.heading, Kind: kind, ID: p.ID,
 		ReadOnly:      kind == ordercast.PartyCustomer,
 		ShareLocation: kind == ordercast.PartyCourier && s.Locations != nil,
 	}
@@ -140,7 +140,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 }
 
 // partyPages says what differs between the pages of each kind of party: the title (before the
-// party's id), the list's heading, and the role of the token demo mode mints for the page.
+// party's name, or its id), the list's heading, and the role of the token demo mode mints for the page.
 var partyPages = map[ordercast.PartyKind]struct {
 	title, heading string
 	role           auth.Role

@@ -292,8 +292,8 @@ func TestPartyStreamPermissions(t *testing.T) {
 }
 
 // TestHomePageLinksToParties: in demo mode the home page links to each simulated party's page
-// (a courier's also to its stream, labelled as the raw stream it is), and the console's
-// new-order form offers the restaurants by name.
+// (a courier's also to its stream, labelled as the raw stream it is), each page is titled by the
+// party's name, and the console's new-order form offers the restaurants by name.
 func TestHomePageLinksToParties(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) {
 		s.PartyLinks = []server.PartyLink{
@@ -309,6 +309,12 @@ func TestHomePageLinksToParties(t *testing.T) {
 	for _, href := range []string{`href="/restaurants/luigis"`, `href="/customers/ana"`, `<a href="/couriers/ines">Ines</a>`, `<a href="/v1/couriers/ines/stream" aria-label="Raw event stream of Ines">raw event stream</a>`} {
 		if !strings.Contains(string(body), href) {
 			t.Errorf("home page lacks %s", href)
+		}
+	}
+	// Each party's page is titled by the name the home page links it by, not by its id.
+	for path, title := range map[string]string{"/restaurants/luigis": "Restaurant Luigi&#39;s", "/customers/ana": "Orders of Ana", "/couriers/ines": "Courier Ines", "/couriers/noor": "Courier noor"} {
+		if status, body := do(t, "GET", ts.URL()+path, "", ""); status != http.StatusOK || !strings.Contains(string(body), `<h1 class="bar-title">`+title+`</h1>`) {
+			t.Errorf("GET %s: %d, want the title %s", path, status, title)
 		}
 	}
 	status, body = do(t, "GET", ts.URL()+"/console", "", "")

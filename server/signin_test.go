@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -26,6 +27,26 @@ func TestFavicon(t *testing.T) {
 	for _, page := range []string{"/", "/console", "/track/o-1"} {
 		if _, body := call(t, "GET", ts.URL()+page, "", ""); !strings.Contains(string(body), `rel="icon" href="/static/favicon.svg"`) {
 			t.Errorf("%s links no icon", page)
+		}
+	}
+}
+
+// TestHomeSaysWhenItListsOnlyTheNewest: the home page links to the 20 newest orders in progress
+// and, when there are more, says so and points to the console, rather than pass the newest for
+// all of them.
+func TestHomeSaysWhenItListsOnlyTheNewest(t *testing.T) {
+	ts := newServer(t, nil)
+	const more = "more are in progress"
+	for i := range 21 {
+		mustCreate(t, ts.URL(), fmt.Sprintf("o-%02d", i))
+		_, body := call(t, "GET", ts.URL()+"/", "", "")
+		page := string(body)
+		listed := strings.Count(page, `class="order-id" href="/track/`)
+		if i < 20 && (listed != i+1 || strings.Contains(page, more)) {
+			t.Fatalf("%d orders in progress: %d listed, says there are more: %v", i+1, listed, strings.Contains(page, more))
+		}
+		if i == 20 && (listed != 20 || !strings.Contains(page, "These are the 20 newest; "+more) || strings.Contains(page, `href="/track/o-00"`)) {
+			t.Fatalf("21 orders in progress: %d listed, the oldest listed %v, and the page says:\n%s", listed, strings.Contains(page, `href="/track/o-00"`), page)
 		}
 	}
 }

@@ -37,6 +37,12 @@ func ServerURL(t testing.TB) string {
 // ends, and returns its URL.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return NewDatabaseWith(t, "")
+}
+
+// NewDatabaseWith is NewDatabase with options for CREATE DATABASE (a template, a locale).
+func NewDatabaseWith(t testing.TB, options string) string {
+	t.Helper()
 	server := ServerURL(t)
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -44,7 +50,7 @@ func NewDatabase(t testing.TB) string {
 
 	admin := connect(t, server)
 	defer func() { _ = admin.Close(context.Background()) }()
-	if _, err := admin.Exec(t.Context(), "CREATE DATABASE "+name); err != nil {
+	if _, err := admin.Exec(t.Context(), "CREATE DATABASE "+name+" "+options); err != nil {
 		t.Fatalf("create database %s: %v", name, err)
 	}
 	t.Cleanup(func() {

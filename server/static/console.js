@@ -11,7 +11,11 @@
   var list = document.getElementById('orders');
   var empty = document.getElementById('empty');
   var count = document.getElementById('order-count');
+  // announce says what changed on the page's orders; prompt, a region of its own, asks about the
+  // user's own tap ("Press again…"), so that a busy list's next change cannot overwrite the
+  // question in the few seconds it stands.
   var announce = document.getElementById('announce');
+  var prompt = document.getElementById('prompt');
   var conn = document.getElementById('conn');
   var form = document.getElementById('create');
   var createError = document.getElementById('create-error');
@@ -411,10 +415,10 @@
         render(row);
         // Said as the question was: a screen reader's user heard "Press again", and must hear
         // that pressing again now only asks again.
-        announce.textContent = 'Delivery of order ' + id + ' not confirmed.';
+        prompt.textContent = 'Delivery of order ' + id + ' not confirmed.';
       }, CONFIRM_MS);
       render(row);
-      announce.textContent = 'Press again to confirm that order ' + id + ' is delivered.';
+      prompt.textContent = 'Press again to confirm that order ' + id + ' is delivered.';
       return;
     }
     stopConfirming(row);
@@ -439,10 +443,10 @@
       row.cancelTimer = setTimeout(function () {
         stopConfirmingCancel(row);
         render(row);
-        announce.textContent = 'Order ' + id + ' not cancelled.';
+        prompt.textContent = 'Order ' + id + ' not cancelled.';
       }, CONFIRM_MS);
       render(row);
-      announce.textContent = 'Press again to cancel order ' + id + '.';
+      prompt.textContent = 'Press again to cancel order ' + id + '.';
       return;
     }
     stopConfirmingCancel(row);

@@ -30,17 +30,15 @@
 
   // WORDS are what the map says: to the customer, who waits for the courier, or on the courier's
   // view of the page (data-view="courier", opened from the courier's page) to the courier, who
-  // drives to the drop-off. eta is the ETA shown (it ticks every second), spoken what a screen
-  // reader hears (minutesSaid).
+  // drives to the drop-off. eta is the ETA shown, in whole minutes (an estimate from the courier's
+  // speed: seconds would promise a precision it has not; it is counted down every second and
+  // changes when its minute does), spoken what a screen reader hears (minutesSaid).
   var WORDS = {
     customer: {
       onTheWay: 'Your courier is on the way',
       nearby: 'Your courier is nearby',
       soon: 'Arriving in under a minute',
-      eta: function (left) {
-        var m = Math.floor(left / 60), s = left % 60;
-        return 'Arriving in about ' + m + ':' + (s < 10 ? '0' : '') + s + ' min';
-      },
+      eta: function (left) { return 'Arriving in about ' + Math.max(1, Math.round(left / 60)) + ' min'; },
       spoken: function (left) {
         return left < 60 ? 'Arriving in under a minute.' : 'Arriving in about ' + minutes(minutesSaid(left)) + '.';
       }
@@ -55,6 +53,15 @@
       }
     }
   };
+
+  // LABEL_MAX is the most letters a pin's label shows: the map is 100 units wide and a label about
+  // two units a letter, centred on a pin that may sit near the edge; a longer name is cut with an
+  // ellipsis, whole in the label's title.
+  var LABEL_MAX = 14;
+  function shortLabel(name) {
+    var letters = Array.from(name.trim());
+    return letters.length <= LABEL_MAX ? letters.join('') : letters.slice(0, LABEL_MAX - 1).join('').trim() + '\u2026';
+  }
 
   function Map(order) {
     this.section = el('map');
@@ -72,7 +79,14 @@
     this.words = courierView ? WORDS.courier : WORDS.customer;
     // The courier's view names the drop-off by its customer, when the order says who.
     var customer = order.details && order.details.customer;
-    if (courierView && typeof customer === 'string' && customer) el('map-dropoff-label').querySelector('text').textContent = customer;
+    if (courierView && typeof customer === 'string' && customer) {
+      var label = el('map-dropoff-label');
+      label.querySelector('text').textContent = shortLabel(customer);
+      label.dataset.name = customer;
+      var title = document.createElementNS(SVG, 'title'); // the whole name, on hover and to a screen reader
+      title.textContent = customer;
+      label.append(title);
+    }
   }
 
   // project maps lat/lng into the 0..100 view box: an equirectangular projection around the
@@ -133,7 +147,12 @@
       place(el(pin[0]), xy);
       var label = el(pin[0] + '-label');
       place(label, xy);
-      label.querySelector('text').setAttribute('y', labelBelow(label, xy, courierXY) ? '8' : '-5');
+      var text = label.querySelector('text');
+      text.setAttribute('y', labelBelow(label, xy, courierXY) ? '8' : '-5');
+      // A pin near a side has its label run inwards from it, not centred over the edge.
+      var side = xy.x > 70 ? 'end' : xy.x < 30 ? 'start' : 'middle';
+      text.dataset.anchor = side;
+      text.setAttribute('x', side === 'end' ? '3' : side === 'start' ? '-3' : '0');
     });
     el('map-path').setAttribute('points', this.path.map(function (p) {
       var xy = project(p);
@@ -232,9 +251,12 @@
     if (!this.latest.nearby) this.say(w.spoken(left));
   };
 
-  // end stops the map for good: after delivery the courier is not followed any further.
+  // end stops the map for good: after delivery the courier is not followed any further, and a
+  // map with no courier on it (pins and a path that stops nowhere) says nothing a delivered or
+  // cancelled order needs, so it goes, as it is never shown on a page opened after the end.
   Map.prototype.end = function () {
     this.ended = true;
+    this.section.hidden = true;
     if (this.timer) window.clearInterval(this.timer);
     this.timer = null;
     el('eta').textContent = '';

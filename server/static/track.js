@@ -30,15 +30,25 @@
     var dl = document.getElementById('details');
     dl.textContent = '';
     Object.keys(details || {}).forEach(function (k) {
-      var v = details[k];
-      if (v === null || typeof v === 'object') return;
+      var text = detailText(details[k]);
+      if (text === '') return;
       var dt = document.createElement('dt');
       dt.textContent = k.replace(/_/g, ' ');
       var dd = document.createElement('dd');
-      dd.textContent = String(v);
+      dd.textContent = text;
       dl.append(dt, dd);
     });
     dl.hidden = dl.childElementCount === 0;
+  }
+
+  // detailText is a detail's value as the page shows it: a plain value as it is, a list of plain
+  // values (allergies: ["nuts", "gluten"]) joined with commas; nothing for null, an empty list, or
+  // a value with structure inside, which would show as "[object Object]".
+  function detailText(v) {
+    var plain = function (x) { return x !== null && typeof x !== 'object'; };
+    if (plain(v)) return String(v);
+    if (Array.isArray(v) && v.every(plain)) return v.map(String).join(', ');
+    return '';
   }
 
   // reachedAt maps each status to when the order reached it: the time of its first event in that
@@ -153,7 +163,8 @@
       var t = document.createElement('time');
       t.dateTime = reached[latest.status];
       t.textContent = oc.formatTime(reached[latest.status]);
-      since.append(' since ', t);
+      // An ended order was delivered at a time; one in progress has been in its status since.
+      since.append(oc.terminal(latest.status) ? ' at ' : ' since ', t);
       statusLine.replaceChildren(name, since);
       statusLine.dataset.status = latest.status;
       document.title = oc.label(latest.status) + ' · Order ' + id;
@@ -224,6 +235,8 @@
 
   function refused(err) {
     oc.showConnection(conn, (err.status === 401 || err.status === 403) && !notYours(err) ? 'denied' : 'ended');
+    // An order that does not exist never ended: no badge says it did.
+    conn.hidden = err.code === 'not_found';
     statusLine.textContent = '';
     // Nothing to show but the reason: no empty stepper or timeline under it.
     stepper.hidden = true;
