@@ -579,6 +579,36 @@ func checkSignedOut(t *testing.T, b *browser) {
 	}
 }
 
+// TestADemoPageSaysToReloadAfterARestart: a demo server mints its pages' tokens with a secret of
+// its own, which a restart replaces; the open pages' changes are then refused (401), and the
+// pages say to reload, which mints new tokens, rather than to open a link the demo never gave or
+// to enter a token: the console, and a restaurant's board.
+func TestADemoPageSaysToReloadAfterARestart(t *testing.T) {
+	const reload = "This demo page's sign-in is no longer accepted (the demo server restarted, or it expired): reload the page."
+	ts := newAuthServer(t, func(s *server.Server) { s.Auth.ConsoleToken = true })
+	if resp, body := call(t, "POST", ts.URL()+"/v1/orders", actorToken(t, auth.RoleAdmin, "ops"), `{"id":"o-demo","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	base := frontProxy(t, ts.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if r.Method != "POST" || r.URL.Path != "/v1/orders/o-demo/status" {
+			return false
+		}
+		answerError(w, http.StatusUnauthorized, "unauthenticated", "token signature does not verify with this server's keys")
+		return true
+	})
+	row := `li.order[data-order-id="o-demo"]`
+	for _, page := range []struct{ path, why string }{{"/restaurants/r-1", "problem"}, {"/console", "signin-why"}} {
+		b := newBrowser(t)
+		b.do("open "+page.path, chromedp.Navigate(base+page.path))
+		b.waitFor(row + `[data-status="placed"]`)
+		b.tap("advance", row+` .advance`)
+		b.waitFor("#" + page.why)
+		if why := eval[string](b, `document.getElementById('`+page.why+`').textContent`); why != reload {
+			t.Errorf("%s says %q, want %q", page.path, why, reload)
+		}
+	}
+}
+
 // TestCourierPageStopsWhenAPositionIsRefusedItsToken: a position the server refuses for the
 // page's token (401: it expired mid-shift, or was revoked) stops the page as a refused step does
 // (checkSignedOut), rather than being tried again or shown as the sharing's own problem: neither

@@ -215,7 +215,14 @@ type consolePage struct {
 	// Restaurants and Customers are the ones the new-order form offers (demo mode); without
 	// them it asks for their ids.
 	Restaurants, Customers []PartyLink
+	// Demo marks a page of demo mode (demoPages).
+	Demo bool
 }
+
+// demoPages says whether the pages are demo mode's, which mint their own tokens (Auth.ConsoleToken)
+// signed with a secret the process made for itself: after a restart the tokens the open pages
+// hold are refused, and a reload, which mints new ones, is what the pages tell their user.
+func (s *Server) demoPages() bool { return s.Auth != nil && s.Auth.ConsoleToken }
 
 // linkedToken is a token handed to the console by a link, and whom it acts for.
 type linkedToken struct {
@@ -235,7 +242,7 @@ const ConsoleCookie = "ordercast_console"
 // operator's console in as its author's account (login CSRF), and the operator would type notes
 // and changes under it: /console names no one, unlike a party's page or an order's.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
-	page := consolePage{}
+	page := consolePage{Demo: s.demoPages()}
 	for _, l := range s.PartyLinks {
 		switch l.Party.Kind {
 		case ordercast.PartyRestaurant:
@@ -375,7 +382,7 @@ func (s *Server) handleConsoleSignIn(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console", http.StatusSeeOther)
 		return
 	}
-	page := consolePage{NeedsToken: !s.Auth.PublicTracking}
+	page := consolePage{NeedsToken: !s.Auth.PublicTracking, Demo: s.demoPages()}
 	if err := consoleOrigin.Check(r); err != nil {
 		page.Problem = "A page of another site tried to sign this console in; nothing was changed."
 		s.renderPage(w, r, http.StatusForbidden, "console.html", page)

@@ -33,6 +33,8 @@ type boardPage struct {
 	// AssignBefore is the stage from which whom Token acts for may no longer choose a courier
 	// (assignBefore): "" at any stage, "never" where only dispatch assigns.
 	AssignBefore string
+	// Demo marks a page of demo mode (demoPages).
+	Demo bool
 }
 
 // handleRestaurantBoard serves GET /restaurants/{pid}: the restaurant's board, its active orders
@@ -76,6 +78,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		Title: kindPage.title + partyName(s.PartyLinks, p), Heading: kindPage.heading, Kind: kind, ID: p.ID,
 		ReadOnly:      kind == ordercast.PartyCustomer,
 		ShareLocation: kind == ordercast.PartyCourier && s.Locations != nil,
+		Demo:          s.demoPages(),
 	}
 	if page.ShareLocation {
 		page.LocationFrom = cmp.Or(s.Locations.From, ordercast.StatusOutForDelivery)

@@ -334,8 +334,12 @@
   }
 
   // SIGNED_OUT is what a party's page says when the server no longer takes the token its link
-  // handed over (a change answered 401: it expired mid-shift, or was revoked).
-  var SIGNED_OUT = 'Your sign-in has expired: open the link you were given again.';
+  // handed over (a change answered 401: it expired mid-shift, or was revoked). A demo page's
+  // token was minted by the server with a secret of its own, which a restart replaced: a reload
+  // mints a new one (data-demo).
+  var DEMO = !!document.body && document.body.dataset.demo === 'true';
+  var SIGNED_OUT = DEMO ? 'This demo page\'s sign-in is no longer accepted (the demo server restarted, or it expired): reload the page.'
+    : 'Your sign-in has expired: open the link you were given again.';
 
   // signedOut tells the page's scripts that the server no longer takes the page's token, and
   // why (a sentence for the page); each stops what needs the token (onSignedOut).
@@ -395,6 +399,7 @@
     serverNow: serverNow,
     showConnection: showConnection,
     SIGNED_OUT: SIGNED_OUT,
+    DEMO: DEMO,
     signedOut: signedOut,
     onSignedOut: onSignedOut,
     sentence: sentence,

@@ -797,13 +797,13 @@
   // may not watch every order).
   function needToken(err) {
     if (!signin) { // a party page: its token is the link's; say why it was refused
-      oc.signedOut(('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim());
+      oc.signedOut(oc.DEMO ? oc.SIGNED_OUT : ('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim());
       return;
     }
     denied = true;
     updateCount();
     if (err && err.message) {
-      signinWhy.textContent = err.message;
+      signinWhy.textContent = refusedWhy(err);
       signinWhy.hidden = false;
     }
     signin.hidden = false;
@@ -822,9 +822,15 @@
       oc.signedOut(oc.SIGNED_OUT);
       return;
     }
-    signinWhy.textContent = err.message;
+    signinWhy.textContent = refusedWhy(err);
     signinWhy.hidden = false;
     signin.hidden = false;
+  }
+
+  // refusedWhy is what the console says of a refusal of its token: the API's reason, or, in demo
+  // mode, whose tokens a restart voids, that a reload mends it.
+  function refusedWhy(err) {
+    return oc.DEMO ? oc.SIGNED_OUT : err.message;
   }
 
   // signedOut stops a party page whose token the server no longer takes, saying why: no orders
