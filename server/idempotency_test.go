@@ -113,24 +113,11 @@ func TestAKeyIsBoundToItsVersion(t *testing.T) {
 	o := mustCreate(t, base, "o-bound")
 	send := func(ifMatch, body string) (*http.Response, string) {
 		t.Helper()
-		req, err := http.NewRequest("POST", base+"/v1/orders/"+o.ID+"/status", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(server.IdempotencyKeyHeader, "move-bound")
+		header := []string{server.IdempotencyKeyHeader, "move-bound"}
 		if ifMatch != "" {
-			req.Header.Set("If-Match", ifMatch)
+			header = append(header, "If-Match", ifMatch)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp, b := call(t, "POST", base+"/v1/orders/"+o.ID+"/status", "", body, header...)
 		return resp, string(b)
 	}
 	first, firstBody := send(`"v1"`, `{"status":"confirmed"}`)

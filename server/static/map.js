@@ -82,7 +82,6 @@
     if (courierView && typeof customer === 'string' && customer) {
       var label = el('map-dropoff-label');
       label.querySelector('text').textContent = shortLabel(customer);
-      label.dataset.name = customer;
       var title = document.createElementNS(SVG, 'title'); // the whole name, on hover and to a screen reader
       title.textContent = customer;
       label.append(title);
@@ -132,7 +131,7 @@
   function labelBelow(label, pin, courier) {
     if (!courier) return false;
     // Half the text's width (about a unit a letter at 3.4 units high), and the courier's halo.
-    var halfWidth = label.textContent.length + 6;
+    var halfWidth = label.querySelector('text').textContent.length + 6; // not its title's, the whole name
     var dy = courier.y - pin.y;
     return Math.abs(courier.x - pin.x) < halfWidth && dy > -14 && dy < 1.5;
   }
