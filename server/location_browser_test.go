@@ -189,6 +189,10 @@ func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
 	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-old"))
 	b.waitFor(`#map-courier[data-lat="52.521"]`)
 	b.waitFor(`#lost`)
+	// The fix is 45 s old by the server's clock (this browser's is seven minutes fast).
+	if got := eval[string](b, `document.getElementById('lost').textContent`); got != "Location lost \u00b7 last seen under a minute ago" {
+		t.Errorf("the lost badge says %q, want how long ago the courier was seen", got)
+	}
 	if eval[bool](b, `!document.getElementById('eta').hidden`) {
 		t.Errorf("a lost courier's ETA is shown: %q", eval[string](b, `document.getElementById('eta').textContent`))
 	}

@@ -230,6 +230,8 @@
     // Nobody knows where a lost courier is: an ETA counting down meanwhile would be made up.
     eta.hidden = lost;
     if (lost) {
+      // How long ago, so that a customer can tell a courier in a tunnel from one gone for good.
+      el('lost').textContent = 'Location lost \u00b7 last seen ' + (age < 60000 ? 'under a minute' : minutes(Math.floor(age / 60000))) + ' ago';
       this.say('Location lost.', true);
       return;
     }
