@@ -181,10 +181,17 @@ func LogParties(before, after Order) []string {
 // SeenBy returns the event as party p may read it in its stream. The courier an order leaves
 // gets the assignment that took it away (LogParties), so that its stream learns the order left,
 // but nothing of the order after that: not whom it went to, nor the note, nor who moved it. It
-// reads the event as an unassignment. Every other party reads the event whole.
+// reads the event as an unassignment. Nor does a courier that has the order (again) learn from
+// its history who else had it: a change another courier made reads without its note or actor.
+// Every other party reads the event whole.
 func (ev Event) SeenBy(p Party) Event {
-	if p.Kind == PartyCourier && ev.TakesFrom(p.ID) {
+	if p.Kind != PartyCourier {
+		return ev
+	}
+	if ev.TakesFrom(p.ID) {
 		ev.CourierID, ev.Note, ev.Actor = "", "", ""
+	} else if by, ok := ParsePartyKey(ev.Actor); ok && by.Kind == PartyCourier && by.ID != p.ID {
+		ev.Note, ev.Actor = "", ""
 	}
 	return ev
 }

@@ -214,7 +214,10 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 		return false
 	}
 	if s.Auth != nil {
-		if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil && tr.OrderID == id {
+		// A customer's tracking token only: a courier's reaches its view of the page through its
+		// own page's link (handlePartyTrack), never through a link it could send the
+		// customer, whose cookie it would replace with one that dies when the order changes hands.
+		if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil && tr.OrderID == id && tr.Courier == "" {
 			http.SetCookie(w, s.trackingCookie(r, id, tok, tr.Exp))
 		}
 		// A bad token sets nothing; the page then shows the API's refusal.

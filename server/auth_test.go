@@ -295,7 +295,8 @@ func TestRolesAgainstTransitions(t *testing.T) {
 }
 
 // TestTrackingCookieFlow: /track/{id}?token= sets an HttpOnly, SameSite=Strict cookie scoped to
-// the order's API path and redirects to the clean URL; the cookie then opens the order.
+// the order's API path and redirects to the clean URL; the cookie then opens the order. Only a
+// customer's tracking token for that order sets it.
 func TestTrackingCookieFlow(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -335,6 +336,20 @@ func TestTrackingCookieFlow(t *testing.T) {
 	resp.Body.Close()
 	if len(resp.Cookies()) != 0 {
 		t.Errorf("a token for ck-1 set a cookie for ck-2")
+	}
+	// Nor does a courier's tracking token for the order: a courier could send the customer such
+	// a link and replace the customer's cookie with one that dies when the order changes hands.
+	courierTok, _, err := authority(t).SignCourierTracking("ck-1", "c-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = noRedirect.Get(base + "/track/ck-1?token=" + courierTok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 0 {
+		t.Errorf("a courier's tracking token in a link: %d, cookies %v; want the page, and no cookie", resp.StatusCode, resp.Cookies())
 	}
 }
 

@@ -173,8 +173,9 @@ func TestCourierReadsStopAtTheReassignment(t *testing.T) {
 // TestACourierReadsAnotherCouriersAssignmentAsAnUnassignment: an order goes from courier c-1 to
 // c-2 and back to c-1. c-1 reads the whole history again (through /events and a stream resumed
 // from 0), but c-2's assignment as an unassignment: not whom the order went to, nor the note,
-// nor who moved it, as c-1's party stream reads it. Its own assignments, and a restaurant's read
-// of the same history, are whole.
+// nor who moved it, as c-1's party stream reads it; and a change c-2 made meanwhile without its
+// note or that c-2 made it. Its own assignments and changes, and a restaurant's read of the same
+// history, are whole.
 func TestACourierReadsAnotherCouriersAssignmentAsAnUnassignment(t *testing.T) {
 	t.Parallel()
 	ts := newAuthServer(t, nil)
@@ -184,11 +185,23 @@ func TestACourierReadsAnotherCouriersAssignmentAsAnUnassignment(t *testing.T) {
 	if _, _, err := ts.store.CreateOrder(ctx, ordercast.NewOrder{ID: "o-1", RestaurantID: "r-1"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct{ courier, note string }{{"c-1", "nearest"}, {"c-2", "c-1 had a flat tyre"}, {"c-1", "tyre fixed"}} {
-		if _, _, _, err := ts.store.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o-1", CourierID: c.courier, Note: c.note, Actor: "restaurant:r-1"}); err != nil {
+	assign := func(courier, note string) {
+		t.Helper()
+		if _, _, _, err := ts.store.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o-1", CourierID: courier, Note: note, Actor: "restaurant:r-1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	move := func(st ordercast.Status, note, actor string) {
+		t.Helper()
+		if _, _, _, err := ts.store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: st, Note: note, Actor: actor}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	assign("c-1", "nearest")
+	assign("c-2", "c-1 had a flat tyre")
+	move(ordercast.StatusConfirmed, "c-2 here, at the door", "courier:c-2") // a change c-2 made while the order was its
+	assign("c-1", "tyre fixed")
+	move(ordercast.StatusPreparing, "back on it", "courier:c-1")
 	c1 := actorToken(t, auth.RoleCourier, "c-1")
 	seen := func(evs []ordercast.Event) []string {
 		var out []string
@@ -200,7 +213,9 @@ func TestACourierReadsAnotherCouriersAssignmentAsAnUnassignment(t *testing.T) {
 	want := []string{
 		`2 "c-1" "nearest" "restaurant:r-1"`,
 		`3 "" "" ""`,
-		`4 "c-1" "tyre fixed" "restaurant:r-1"`,
+		`4 "" "" ""`,
+		`5 "c-1" "tyre fixed" "restaurant:r-1"`,
+		`6 "" "back on it" "courier:c-1"`,
 	}
 	var page api.EventsResponse
 	resp, body := call(t, "GET", base+"/v1/orders/o-1/events", c1, "")
@@ -214,7 +229,7 @@ func TestACourierReadsAnotherCouriersAssignmentAsAnUnassignment(t *testing.T) {
 	w := (&client.Client{BaseURL: base, Token: c1}).Watch(ctx, "o-1", client.WatchOptions{WholeHistory: true})
 	defer w.Close()
 	var streamed []ordercast.Event
-	for range 4 {
+	for range len(want) + 1 {
 		ev, err := w.Next(ctx)
 		if err != nil {
 			t.Fatalf("c-1's stream after %d events: %v", len(streamed), err)
@@ -226,7 +241,8 @@ func TestACourierReadsAnotherCouriersAssignmentAsAnUnassignment(t *testing.T) {
 	}
 
 	resp, body = call(t, "GET", base+"/v1/orders/o-1/events", actorToken(t, auth.RoleRestaurant, "r-1"), "")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"courier_id":"c-2"`) || !strings.Contains(string(body), `"note":"c-1 had a flat tyre"`) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"courier_id":"c-2"`) || !strings.Contains(string(body), `"note":"c-1 had a flat tyre"`) ||
+		!strings.Contains(string(body), `"actor":"courier:c-2"`) {
 		t.Errorf("the restaurant's /events: %d %s, want c-2's assignment whole", resp.StatusCode, body)
 	}
 }

@@ -208,7 +208,8 @@ func (w *watcher) queueScoped(evs []ordercast.ScopedEvent) {
 }
 
 // seenBy is m as party p may read it (ordercast.Event.SeenBy): m itself, or, rarely (an order
-// leaving a courier), a message of its own, the shared encoding staying whole.
+// leaving a courier, a change another courier made), a message of its own, the shared encoding
+// staying whole.
 func seenBy(m *hub.Message, p ordercast.Party) *hub.Message {
 	if seen := m.Event.SeenBy(p); seen != m.Event {
 		return hub.NewMessage(seen)
