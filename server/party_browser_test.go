@@ -153,7 +153,9 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 // may set (auth/permit.go), so no button earns a certain 403: Set lists confirmed, preparing,
 // ready and cancelled, and Advance stops at ready (out for delivery is the courier's). Assign
 // needs a courier id, rather than taking the courier away when the field is empty; the field
-// shows the order's courier, and Unassign takes it away. Each change's note names the board.
+// shows the order's courier, and Unassign takes it away. Once the courier has picked the order
+// up, neither Assign, Unassign nor Cancel is offered (auth/permit.go: the restaurant's part
+// ended). Each change's note names the board.
 func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -197,6 +199,10 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 		t.Errorf("at ready the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
 	}
 	screenshots(b, "board-ready")
+	if resp, body := call(t, "PUT", base+"/v1/orders/m-1/courier", admin, `{"courier_id":"c-9"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign c-9: %d %s", resp.StatusCode, body)
+	}
+	b.poll("Unassign and Cancel on, at ready with a courier", `!document.querySelector('`+row+` .unassign').disabled && !document.querySelector('`+row+` .cancel').disabled`)
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"out_for_delivery"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("out for delivery: %d %s", resp.StatusCode, body)
 	}
@@ -204,8 +210,9 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	if !eval[bool](b, noneLater) {
 		t.Errorf("out for delivery, the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
 	}
-	// The courier's position shows from here: the courier is no longer the restaurant's to choose.
-	b.poll("the courier field and Assign off", `document.querySelector('`+row+` .courier').disabled && document.querySelector('`+row+` .assign').disabled`)
+	// The courier's position shows from here, and the courier has the food: the courier is no
+	// longer the restaurant's to choose or take away, nor the order its to cancel.
+	b.poll("the courier field, Assign, Unassign and Cancel off", `['.courier', '.assign', '.unassign', '.cancel'].every(c => document.querySelector('`+row+` ' + c).disabled)`)
 
 	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
 	var got struct{ Events []ordercast.Event }
