@@ -178,6 +178,19 @@
     return parts.join(' · ');
   }
 
+  // notes is what a row shows of an order's details beyond its summary and its stops: every
+  // other one a page can show (oc.detailText), named, such as a customer's name for the bag, the
+  // allergies a kitchen must know or the instructions a courier must.
+  function notes(o) {
+    var d = o.details || {};
+    return Object.keys(d).filter(function (k) {
+      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && isCourier);
+    }).map(function (k) {
+      var text = oc.detailText(d[k]);
+      return text && oc.detailName(k) + ': ' + text;
+    }).filter(Boolean).join(' · ');
+  }
+
   // detail is the text of an order's details' field k, or '': details are the client's JSON, in
   // which a name may be anything, and one that is not text would show as "[object Object]".
   function detail(o, k) {
@@ -224,6 +237,8 @@
     var badge = el('span', 'badge');
     head.append(link, badge);
     var meta = el('div', 'order-meta');
+    var noteLine = el('p', 'order-notes');
+    noteLine.hidden = true;
     var actions = el('div', 'actions');
     var advance = el('button', 'advance');
     advance.type = 'button';
@@ -269,7 +284,7 @@
     var error = el('p', 'problem row-error');
     error.setAttribute('role', 'alert');
     error.hidden = true;
-    li.append(head, meta);
+    li.append(head, meta, noteLine);
     if (isCourier) li.append(el('dl', 'stops'), el('p', 'order-hint muted'));
     if (!readOnly) li.append(actions);
     li.append(error);
@@ -497,6 +512,9 @@
     var meta = summary(o);
     li.querySelector('.order-meta').textContent =
       (meta ? meta + ' · ' : '') + 'updated ' + oc.formatTime(o.updated_at);
+    var noteLine = li.querySelector('.order-notes'), noted = notes(o);
+    if (noteLine.textContent !== noted) noteLine.textContent = noted;
+    noteLine.hidden = noted === '';
     if (readOnly) return finishRender(row, ended);
     var n = next(o.status);
     var label = stepLabel(n);
