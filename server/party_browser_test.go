@@ -350,5 +350,6 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 		if got, shown := notes(b, "n-2"); got != "" || shown {
 			t.Errorf("%s: n-2, with no details but its restaurant and items, has notes %q (shown %v)", tc.page, got, shown)
 		}
+		screenshots(b, "notes-"+strings.Split(tc.page, "/")[1])
 	}
 }
