@@ -225,6 +225,10 @@ type StatusChange struct {
 	// change to apply: where the acting party's part of the order begins (a courier delivers
 	// only what it picked up). Checked in the write's transaction, after Owner.
 	NotBefore Status
+	// Before, when set, is the stage from which the change no longer applies: where the acting
+	// party's part of the order ends (a restaurant's at the pickup, when the courier has the
+	// food). Checked in the write's transaction, as NotBefore is.
+	Before Status
 	// Idem, when set, records the answer in the transaction of the change's batch (see Idempotency
 	// and Batch).
 	Idem *Idempotency
@@ -284,6 +288,9 @@ func (c StatusChange) Apply(o Order) (changed bool, err error) {
 	}
 	if c.NotBefore != "" && rank[o.Status] < rank[c.NotBefore] {
 		return false, Errorf(EInvalidTransition, "order is %s: it must be %s or later before it can be %s", o.Status, c.NotBefore, c.Status)
+	}
+	if c.Before != "" && rank[o.Status] >= rank[c.Before] {
+		return false, Errorf(EInvalidTransition, "order is %s: from %s on it can be %s only by dispatch (an admin or system token)", o.Status, c.Before, c.Status)
 	}
 	return true, nil
 }

@@ -69,6 +69,9 @@ func TestApply(t *testing.T) {
 		{"before the actor's part begins", ordercast.StatusChange{Status: "delivered", NotBefore: "out_for_delivery"}, false, ordercast.EInvalidTransition},
 		{"where the actor's part begins", ordercast.StatusChange{Status: "ready", NotBefore: "preparing"}, true, ""},
 		{"after the actor's part began", ordercast.StatusChange{Status: "out_for_delivery", NotBefore: "confirmed"}, true, ""},
+		{"before the actor's part ends", ordercast.StatusChange{Status: "cancelled", Before: "out_for_delivery"}, true, ""},
+		{"where the actor's part ends", ordercast.StatusChange{Status: "cancelled", Before: "preparing"}, false, ordercast.EInvalidTransition},
+		{"a repeat after the actor's part ended", ordercast.StatusChange{Status: "preparing", Before: "confirmed"}, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -212,11 +212,12 @@ type CourierChange struct {
 	// Owner, when set, must own the order (see Order.Owns) for the change to apply: the check
 	// is made in the write's transaction, so it cannot race a change of ownership.
 	Owner Party
-	// Before, when set, is the stage from which the change may no longer give the order a
-	// courier: a party's assignment must come before the order shows its courier's position,
-	// so that the courier itself moves the order there (a pickup). Without it a restaurant could
-	// hand an order already out for delivery to any courier it names, and follow that courier
-	// wherever it went. Taking the courier away stays open: it shows no one anything.
+	// Before, when set, is the stage from which the change no longer applies: a party chooses
+	// an order's courier only before the order shows its courier's position, so that the
+	// courier itself moves the order there (a pickup). Without it a restaurant could hand an
+	// order already out for delivery to any courier it names, and follow that courier wherever
+	// it went. Nor may it take the courier away from then on: the courier has the food, and an
+	// order out for delivery with no courier is one nobody but dispatch can deliver.
 	Before Status
 	// ExpectedVersion, when not zero, must be the order's version for the change to apply, as
 	// for a StatusChange: a retried assignment cannot undo one dispatch made meanwhile.
@@ -275,7 +276,10 @@ func (c CourierChange) Apply(o Order) (changed bool, err error) {
 	if o.Status.Terminal() {
 		return false, Errorf(EInvalidTransition, "order is %s and accepts no further change", o.Status)
 	}
-	if c.Before != "" && c.CourierID != "" && rank[o.Status] >= rank[c.Before] {
+	if c.Before != "" && rank[o.Status] >= rank[c.Before] {
+		if c.CourierID == "" {
+			return false, Errorf(EInvalidTransition, "order is %s: its courier can be taken away only before %s (from then on the courier has the food), except by dispatch (an admin or system token)", o.Status, c.Before)
+		}
 		return false, Errorf(EInvalidTransition, "order is %s: its courier can be chosen only before %s (from then on its courier's position is shown), except by dispatch (an admin or system token)", o.Status, c.Before)
 	}
 	if o.Version > maxCourierVersion {

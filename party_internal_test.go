@@ -24,9 +24,9 @@ func TestCourierBoundKeepsRoomForStatuses(t *testing.T) {
 	}
 }
 
-// TestACourierChangeBeforeAStage: a change with Before gives the order a courier only while it
-// has not reached that stage, and takes its courier away at any stage before the end; one without
-// Before (dispatch's) does both at any stage before the end.
+// TestACourierChangeBeforeAStage: a change with Before gives the order a courier, or takes its
+// courier away, only while it has not reached that stage; one without Before (dispatch's) does
+// both at any stage before the end.
 func TestACourierChangeBeforeAStage(t *testing.T) {
 	for _, tc := range []struct {
 		status  Status
@@ -36,8 +36,10 @@ func TestACourierChangeBeforeAStage(t *testing.T) {
 	}{
 		{StatusReady, "c-2", StatusOutForDelivery, true},
 		{StatusOutForDelivery, "c-2", StatusOutForDelivery, false},
-		{StatusOutForDelivery, "", StatusOutForDelivery, true},
+		{StatusReady, "", StatusOutForDelivery, true},
+		{StatusOutForDelivery, "", StatusOutForDelivery, false},
 		{StatusOutForDelivery, "c-2", "", true},
+		{StatusOutForDelivery, "", "", true},
 		{StatusDelivered, "c-2", "", false},
 	} {
 		o := Order{ID: "o-1", Status: tc.status, Version: 4, CourierID: "c-1"}

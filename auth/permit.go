@@ -26,9 +26,9 @@ type grant struct {
 	// notBefore[to] is the stage an order must have reached for the role to set status to: its
 	// part of the order begins there (StatusChange.NotBefore).
 	notBefore map[ordercast.Status]ordercast.Status
-	// assignBefore is the stage from which the role may no longer choose an order's courier
-	// (CourierChange.Before).
-	assignBefore ordercast.Status
+	// until is the stage from which the role changes the order no more: no status, no courier
+	// (StatusChange.Before, CourierChange.Before). Dispatch may still.
+	until ordercast.Status
 }
 
 // permissions is the one table of who may do what. A role absent here may do nothing.
@@ -40,10 +40,14 @@ var permissions = map[Role]grant{
 		party:    ordercast.PartyRestaurant,
 		actions:  []Action{ActRead, ActSetStatus, ActAssignCourier},
 		statuses: []ordercast.Status{ordercast.StatusConfirmed, ordercast.StatusPreparing, ordercast.StatusReady, ordercast.StatusCancelled},
-		// A courier's position is shown from out_for_delivery, which the courier sets itself by
-		// picking the order up: a restaurant that could hand an order already out for delivery
-		// to a courier it names would follow that courier on its own rounds, who never agreed.
-		assignBefore: ordercast.StatusOutForDelivery,
+		// A restaurant's part ends when the courier picks the order up. A courier's position
+		// is shown from out_for_delivery, which the courier sets itself by picking the order
+		// up: a restaurant that could hand an order already out for delivery to a courier it
+		// names would follow that courier on its own rounds, who never agreed. And the courier
+		// has the food: a restaurant that took the courier away would leave an order out for
+		// delivery that no courier may deliver, and one that cancelled it would take the
+		// courier's delivery from under them on the road. Both are dispatch's to do then.
+		until: ordercast.StatusOutForDelivery,
 	},
 	RoleCourier: {
 		party:    ordercast.PartyCourier,
@@ -96,9 +100,9 @@ func (a Actor) NotBefore(to ordercast.Status) ordercast.Status {
 	return permissions[a.Role].notBefore[to]
 }
 
-// AssignBefore is the stage from which a may no longer choose an order's courier ("" when it
-// may at any stage): see CourierChange.Before.
-func (a Actor) AssignBefore() ordercast.Status { return permissions[a.Role].assignBefore }
+// Until is the stage from which a changes an order no more, neither its status nor its courier
+// ("" when a may at any stage): see StatusChange.Before and CourierChange.Before.
+func (a Actor) Until() ordercast.Status { return permissions[a.Role].until }
 
 // Settable lists the statuses a may set (on its own orders, for a party role), in the order of
 // ordercast.Statuses: what a page acting as a offers.

@@ -155,7 +155,7 @@ func TestParseLastEventID(t *testing.T) {
 			t.Errorf("ParseLastEventID(%q) = %d, %t, %v; want %d, %t", tt.in, got, resume, err, tt.want, tt.resume)
 		}
 	}
-	for _, in := range []string{"-1", "+1", "1.0", "x", " 1", "9223372036854775808", "0x10"} {
+	for _, in := range []string{"-1", "+1", "1.0", "x", " 1", "9223372036854775808", "0x10", "01", "00"} {
 		if _, _, err := server.ParseLastEventID(in); ordercast.ErrorCode(err) != ordercast.EMalformed {
 			t.Errorf("ParseLastEventID(%q) = %v, want %s", in, err, ordercast.EMalformed)
 		}

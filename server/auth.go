@@ -146,11 +146,12 @@ func (s *Server) permitAssign(a auth.Actor) error {
 	if err := a.PermitAction(auth.ActAssignCourier, ""); err != nil || a.Privileged() {
 		return err
 	}
-	// A party chooses a courier only before the courier's position shows (CourierChange.Before),
-	// and the courier itself moves the order there by picking it up. A server that shows the
-	// position earlier (--location-from) shows it from the assignment on, before the courier has
-	// touched the order: there only dispatch, trusted with every courier, may assign.
-	if s.Locations != nil && s.Locations.From != "" && s.Locations.From != a.AssignBefore() {
+	// A party chooses a courier only before the courier's position shows (CourierChange.Before,
+	// its role's Until), and the courier itself moves the order there by picking it up. A server
+	// that shows the position earlier (--location-from) shows it from the assignment on, before
+	// the courier has touched the order: there only dispatch, trusted with every courier, may
+	// assign.
+	if s.Locations != nil && s.Locations.From != "" && s.Locations.From != a.Until() {
 		return ordercast.Errorf(ordercast.EForbidden, "couriers are assigned by dispatch (an admin or system token) on this server: it shows a courier's position from %s, before the courier has picked the order up", s.Locations.From)
 	}
 	return nil

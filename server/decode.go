@@ -302,10 +302,10 @@ func appendFolded(dst, key []byte) []byte {
 
 // parseNonNegative reads a number the API takes in a header or a query parameter (an event id, a
 // version, a page's size): decimal digits alone, as the server writes them. strconv alone would
-// also take a sign ("+5"), which gives one number two spellings; ok is false for anything else,
-// and for a number past int64.
+// also take a sign ("+5") or leading zeros ("05"), which give one number several spellings; ok
+// is false for those, for anything else, and for a number past int64.
 func parseNonNegative(v string) (n int64, ok bool) {
-	if v == "" {
+	if v == "" || len(v) > 1 && v[0] == '0' {
 		return 0, false
 	}
 	for i := 0; i < len(v); i++ {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -54,7 +55,7 @@ func FuzzParseLastEventID(f *testing.F) {
 			}
 			return
 		}
-		if n < 0 || resume != (v != "") || (v == "" && n != 0) {
+		if n < 0 || resume != (v != "") || (v == "" && n != 0) || (v != "" && strconv.FormatInt(n, 10) != v) {
 			t.Fatalf("ParseLastEventID(%q) = %d, %t", v, n, resume)
 		}
 	})

@@ -880,7 +880,8 @@ func TestPostLocationsStoreAwayIs503(t *testing.T) {
 // watchers, its restaurant included, while the order is out for delivery, a stage the courier
 // reaches itself by picking the order up. A restaurant that could give an order already out for
 // delivery to any courier it names would follow that courier on its rounds for other restaurants,
-// who never agreed: it may choose the courier only before, and take it away at any time. Dispatch
+// who never agreed: it may choose the courier only before (nor take it away after: see
+// TestARestaurantsPartEndsAtThePickup). Dispatch
 // (a system or admin token) may reassign at any stage. A server that shows positions earlier
 // (--location-from) shows them from the assignment on: there only dispatch assigns.
 func TestARestaurantCannotHandAnOrderToACourierToFollowIt(t *testing.T) {
@@ -911,9 +912,9 @@ func TestARestaurantCannotHandAnOrderToACourierToFollowIt(t *testing.T) {
 		if _, body := call(t, "GET", base+"/v1/orders/o-9", sys, ""); !strings.Contains(string(body), `"courier_id":"c-1"`) {
 			t.Errorf("the order after the refused reassignment: %s; want c-1 its courier still", body)
 		}
-		step(t, base, "PUT", "/v1/orders/o-9/courier", rest, `{"courier_id":null}`, http.StatusOK) // taking it away shows no one anything
-		step(t, base, "PUT", "/v1/orders/o-9/courier", rest, `{"courier_id":"c-victim"}`, http.StatusConflict)
-		step(t, base, "PUT", "/v1/orders/o-9/courier", sys, `{"courier_id":"c-2"}`, http.StatusOK) // dispatch reassigns
+		step(t, base, "PUT", "/v1/orders/o-9/courier", sys, `{"courier_id":null}`, http.StatusOK)
+		step(t, base, "PUT", "/v1/orders/o-9/courier", rest, `{"courier_id":"c-victim"}`, http.StatusConflict) // nor to an order with none
+		step(t, base, "PUT", "/v1/orders/o-9/courier", sys, `{"courier_id":"c-2"}`, http.StatusOK)             // dispatch reassigns
 	})
 	t.Run("shown from confirmed", func(t *testing.T) {
 		t.Parallel()
@@ -930,9 +931,10 @@ func TestARestaurantCannotHandAnOrderToACourierToFollowIt(t *testing.T) {
 }
 
 // TestTheBoardOffersAssignmentAsTheServerAllows: a restaurant's board carries the stage from which
-// its token may no longer choose a courier, for its script to offer Assign only before it
-// (TestRestaurantBoardOffersWhatTheRestaurantMay): out_for_delivery, where positions show from
-// there, and never where they show earlier and only dispatch assigns.
+// its token may no longer choose a courier, for its script to offer Assign and Unassign only
+// before it (TestRestaurantBoardOffersWhatTheRestaurantMay): out_for_delivery, where positions
+// show from there, and never where they show earlier and only dispatch assigns; and the stage
+// from which it may not cancel either, out_for_delivery wherever positions show from.
 func TestTheBoardOffersAssignmentAsTheServerAllows(t *testing.T) {
 	t.Parallel()
 	tok := actorToken(t, auth.RoleRestaurant, "r-1")
@@ -940,8 +942,8 @@ func TestTheBoardOffersAssignmentAsTheServerAllows(t *testing.T) {
 		from ordercast.Status
 		want string
 	}{
-		{"", `data-assign-before="out_for_delivery"`},
-		{ordercast.StatusReady, `data-assign-before="never"`},
+		{"", `data-assign-before="out_for_delivery" data-until="out_for_delivery"`},
+		{ordercast.StatusReady, `data-assign-before="never" data-until="out_for_delivery"`},
 	} {
 		a := authority(t)
 		ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {

@@ -341,7 +341,7 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 	if err := c.Validate(); err != nil {
 		return c, err
 	}
-	c.NotBefore = actor.NotBefore(c.Status)
+	c.NotBefore, c.Before = actor.NotBefore(c.Status), actor.Until()
 	return c, actor.PermitAction(auth.ActSetStatus, c.Status)
 }
 
@@ -460,9 +460,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if !actor.Privileged() {
-		c.Before = actor.AssignBefore()
-	}
+	c.Before = actor.Until()
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return

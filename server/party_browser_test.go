@@ -153,7 +153,9 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 // may set (auth/permit.go), so no button earns a certain 403: Set lists confirmed, preparing,
 // ready and cancelled, and Advance stops at ready (out for delivery is the courier's). Assign
 // needs a courier id, rather than taking the courier away when the field is empty; the field
-// shows the order's courier, and Unassign takes it away. Each change's note names the board.
+// shows the order's courier, and Unassign takes it away. Once the courier has picked the order
+// up, neither Assign, Unassign nor Cancel is offered (auth/permit.go: the restaurant's part
+// ended). Each change's note names the board.
 func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -197,6 +199,10 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 		t.Errorf("at ready the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
 	}
 	screenshots(b, "board-ready")
+	if resp, body := call(t, "PUT", base+"/v1/orders/m-1/courier", admin, `{"courier_id":"c-9"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign c-9: %d %s", resp.StatusCode, body)
+	}
+	b.poll("Unassign and Cancel on, at ready with a courier", `!document.querySelector('`+row+` .unassign').disabled && !document.querySelector('`+row+` .cancel').disabled`)
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"out_for_delivery"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("out for delivery: %d %s", resp.StatusCode, body)
 	}
@@ -204,8 +210,9 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	if !eval[bool](b, noneLater) {
 		t.Errorf("out for delivery, the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
 	}
-	// The courier's position shows from here: the courier is no longer the restaurant's to choose.
-	b.poll("the courier field and Assign off", `document.querySelector('`+row+` .courier').disabled && document.querySelector('`+row+` .assign').disabled`)
+	// The courier's position shows from here, and the courier has the food: the courier is no
+	// longer the restaurant's to choose or take away, nor the order its to cancel.
+	b.poll("the courier field, Assign, Unassign and Cancel off", `['.courier', '.assign', '.unassign', '.cancel'].every(c => document.querySelector('`+row+` ' + c).disabled)`)
 
 	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
 	var got struct{ Events []ordercast.Event }
@@ -298,5 +305,51 @@ func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 		return row.getBoundingClientRect().top - document.querySelector('.bar').getBoundingClientRect().bottom; })()`)
 	if gap < 0 {
 		t.Errorf("the row scrolled into view is %.0f px under the bar", -gap)
+	}
+}
+
+// TestRowsShowTheOrdersNotes: a row on a board or a courier's page shows, under its summary, the
+// order's details it shows nowhere else, named, each plain value or list of plain values (the
+// tracking page's rule): a customer's name for the bag and the allergies on the board; on the
+// courier's page, where the drop-off names the customer, the allergies and the instructions
+// only. The restaurant, a count of items, and a value with structure inside are not repeated
+// there; a row without such details has no note line.
+func TestRowsShowTheOrdersNotes(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, step := range []struct{ method, path, body string }{
+		{"POST", "/v1/orders", `{"id":"n-1","restaurant_id":"r-1","details":{"restaurant":"Luigi's","customer":"Ana","items":2,` +
+			`"allergies":["peanuts","sesame"],"delivery_instructions":"ring twice","box":{"x":1}}}`},
+		{"POST", "/v1/orders", `{"id":"n-2","restaurant_id":"r-1","details":{"restaurant":"Luigi's","items":1}}`},
+		{"PUT", "/v1/orders/n-1/courier", `{"courier_id":"c-1"}`},
+		{"PUT", "/v1/orders/n-2/courier", `{"courier_id":"c-1"}`},
+	} {
+		if resp, body := call(t, step.method, base+step.path, admin, step.body); resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %s", step.method, step.path, resp.StatusCode, body)
+		}
+	}
+	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
+	notes := func(b *browser, id string) (string, bool) {
+		t.Helper()
+		return eval[string](b, `document.querySelector('`+row(id)+` .order-notes').textContent`),
+			eval[bool](b, `document.querySelector('`+row(id)+` .order-notes').offsetParent !== null`)
+	}
+	for _, tc := range []struct{ page, token, want string }{
+		{"/restaurants/r-1", actorToken(t, auth.RoleRestaurant, "r-1"), "customer: Ana · allergies: peanuts, sesame · delivery instructions: ring twice"},
+		{"/couriers/c-1", actorToken(t, auth.RoleCourier, "c-1"), "allergies: peanuts, sesame · delivery instructions: ring twice"},
+	} {
+		b := newBrowser(t)
+		b.do("open "+tc.page, chromedp.Navigate(base+tc.page+"?token="+tc.token))
+		b.waitFor(`#conn[data-state="live"]`)
+		b.waitFor(row("n-1") + `[data-status="placed"]`)
+		b.waitFor(row("n-2"))
+		if got, shown := notes(b, "n-1"); got != tc.want || !shown {
+			t.Errorf("%s: n-1's notes read %q (shown %v), want %q", tc.page, got, shown, tc.want)
+		}
+		if got, shown := notes(b, "n-2"); got != "" || shown {
+			t.Errorf("%s: n-2, with no details but its restaurant and items, has notes %q (shown %v)", tc.page, got, shown)
+		}
+		screenshots(b, "notes-"+strings.Split(tc.page, "/")[1])
 	}
 }

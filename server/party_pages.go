@@ -31,8 +31,11 @@ type boardPage struct {
 	// MaySet lists the statuses whom Token acts for may set (maySet).
 	MaySet string
 	// AssignBefore is the stage from which whom Token acts for may no longer choose a courier
-	// (assignBefore): "" at any stage, "never" where only dispatch assigns.
+	// or take it away (assignBefore): "" at any stage, "never" where only dispatch assigns.
 	AssignBefore string
+	// Until is the stage from which whom Token acts for changes an order no more, neither its
+	// status nor its courier (auth.Actor.Until): "" at any stage.
+	Until ordercast.Status
 	// Demo marks a page of demo mode (demoPages).
 	Demo bool
 }
@@ -113,7 +116,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		actor, err := s.partyToken(c.Value, p)
 		switch {
 		case err == nil:
-			page.Token, page.MaySet, page.AssignBefore = c.Value, maySet(actor), s.assignBefore(actor)
+			s.actAs(&page, c.Value, actor)
 		case s.Auth.ConsoleToken:
 			// A fresh token follows, into the stream's cookie: only the page's goes.
 			http.SetCookie(w, s.tokenCookie(r, cookies.name, cookies.page, ""))
@@ -136,7 +139,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 			s.writeError(w, r, fmt.Errorf("sign demo party token: %w", err))
 			return
 		}
-		page.Token, page.MaySet, page.AssignBefore = tok, maySet(actor), s.assignBefore(actor)
+		s.actAs(&page, tok, actor)
 	}
 	s.setStreamCookie(w, r, cookies, page.Token)
 	s.renderPage(w, r, http.StatusOK, "board.html", page)
@@ -200,15 +203,19 @@ func (s *Server) handlePartyTrack(kind ordercast.PartyKind) http.HandlerFunc {
 	}
 }
 
-// assignBefore says until which stage a page acting as a offers to choose a courier, for its
-// script to offer Assign only there (permitAssign, CourierChange.Before): the stage, "" for any
-// stage, "never" where the server keeps assignment to dispatch. Unassign is offered at any stage.
+// actAs makes page act as actor, with its token tok: what its script sends, and which of its
+// controls it offers at which stage, so that a control that can only earn a refusal is not.
+func (s *Server) actAs(page *boardPage, tok string, actor auth.Actor) {
+	page.Token, page.MaySet, page.AssignBefore, page.Until = tok, maySet(actor), s.assignBefore(actor), actor.Until()
+}
+
+// assignBefore says until which stage a page acting as a offers to choose a courier or take it
+// away, for its script to offer Assign and Unassign only there (permitAssign,
+// CourierChange.Before): the stage, "" for any stage, "never" where the server keeps assignment
+// to dispatch.
 func (s *Server) assignBefore(a auth.Actor) string {
-	switch {
-	case s.permitAssign(a) != nil:
+	if s.permitAssign(a) != nil {
 		return "never"
-	case a.Privileged():
-		return ""
 	}
-	return string(a.AssignBefore())
+	return string(a.Until())
 }

@@ -157,3 +157,51 @@ func TestCourierMovesOnlyWhatItsPartHasReached(t *testing.T) {
 	move(courier, "out_for_delivery", http.StatusOK)
 	move(courier, "delivered", http.StatusOK)
 }
+
+// TestARestaurantsPartEndsAtThePickup: once the courier has picked an order up, its restaurant
+// may neither cancel it nor take its courier away (the courier has the food: unassigned, the
+// order could be delivered by nobody but dispatch), refused 409 invalid_transition with nothing
+// changed, a repeat of what the order already is still a quiet success; dispatch may do both.
+// Before the pickup the restaurant may do both.
+func TestARestaurantsPartEndsAtThePickup(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	rest := actorToken(t, auth.RoleRestaurant, "r-1")
+	courier := actorToken(t, auth.RoleCourier, "c-1")
+	do := func(tok, method, path, body string, want int) {
+		t.Helper()
+		id := strings.Split(path, "/")[3]
+		before := snapshot(t, ts.store, id)
+		resp, got := call(t, method, base+path, tok, body)
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s %s: %d %s, want %d", method, path, body, resp.StatusCode, got, want)
+		}
+		if want == http.StatusConflict {
+			if !strings.Contains(string(got), `"invalid_transition"`) || !strings.Contains(string(got), "dispatch") {
+				t.Errorf("%s %s refused with %s, want invalid_transition naming dispatch", method, path, got)
+			}
+			if snapshot(t, ts.store, id) != before {
+				t.Errorf("%s %s %s was refused, but the store changed", method, path, body)
+			}
+		}
+	}
+	for _, id := range []string{"early", "late"} {
+		if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"`+id+`","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
+		}
+		do(rest, "POST", "/v1/orders/"+id+"/status", `{"status":"ready"}`, http.StatusOK)
+		do(rest, "PUT", "/v1/orders/"+id+"/courier", `{"courier_id":"c-1"}`, http.StatusOK)
+	}
+	// Before the pickup: the restaurant's to undo.
+	do(rest, "PUT", "/v1/orders/early/courier", `{"courier_id":null}`, http.StatusOK)
+	do(rest, "POST", "/v1/orders/early/status", `{"status":"cancelled"}`, http.StatusOK)
+
+	do(courier, "POST", "/v1/orders/late/status", `{"status":"out_for_delivery"}`, http.StatusOK)
+	do(rest, "PUT", "/v1/orders/late/courier", `{"courier_id":null}`, http.StatusConflict)
+	do(rest, "POST", "/v1/orders/late/status", `{"status":"cancelled"}`, http.StatusConflict)
+	do(rest, "PUT", "/v1/orders/late/courier", `{"courier_id":"c-1"}`, http.StatusOK) // the courier it has: a quiet repeat
+	do(admin, "PUT", "/v1/orders/late/courier", `{"courier_id":null}`, http.StatusOK)
+	do(admin, "POST", "/v1/orders/late/status", `{"status":"cancelled"}`, http.StatusOK)
+}

@@ -175,6 +175,57 @@ func TestBoardKeepsItsRowsInPlace(t *testing.T) {
 	}
 }
 
+// TestBoardPutsPickedUpOrdersBelow: on a restaurant's board an order its courier has picked up,
+// which the restaurant acts on no more, goes below the orders the kitchen still works on, oldest
+// first in each group: at once when it is picked up (the row it leaves pulls the ones below it
+// up, which settle), and as the page lays out a snapshot; a new order goes at the bottom of the
+// kitchen's group, above the picked-up ones.
+func TestBoardPutsPickedUpOrdersBelow(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	step := func(method, path, body string) {
+		t.Helper()
+		if resp, got := call(t, method, base+path, admin, body); resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, got)
+		}
+	}
+	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
+	for _, id := range []string{"p-1", "p-2", "p-3"} {
+		step("POST", "/v1/orders", `{"id":"`+id+`","restaurant_id":"r-1"}`)
+	}
+	step("POST", "/v1/orders/p-1/status", `{"status":"ready"}`)
+	step("PUT", "/v1/orders/p-1/courier", `{"courier_id":"c-1"}`)
+	b := newBrowser(t)
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row("p-3"))
+	if got := rowIDs(b); got != "p-1 p-2 p-3" {
+		t.Fatalf("the board lists %q, want the oldest first", got)
+	}
+
+	step("POST", "/v1/orders/p-1/status", `{"status":"out_for_delivery"}`)
+	b.waitFor(row("p-1") + `[data-status="out_for_delivery"]`)
+	if got := rowIDs(b); got != "p-2 p-3 p-1" {
+		t.Fatalf("once p-1 was picked up the board lists %q, want it below the kitchen's orders", got)
+	}
+	if !eval[bool](b, `document.querySelector('`+row("p-2")+` .advance').hasAttribute('data-settling')`) {
+		t.Error("p-2's Advance was not settling as p-1's move pulled it up")
+	}
+	step("POST", "/v1/orders", `{"id":"p-4","restaurant_id":"r-1"}`)
+	b.waitFor(row("p-4"))
+	if got := rowIDs(b); got != "p-2 p-3 p-4 p-1" {
+		t.Fatalf("with a new order the board lists %q, want it below the kitchen's others, above p-1", got)
+	}
+
+	b.do("reload", chromedp.Reload())
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row("p-4"))
+	if got := rowIDs(b); got != "p-2 p-3 p-4 p-1" {
+		t.Fatalf("reloaded, the board lists %q, want p-2 p-3 p-4 p-1", got)
+	}
+}
+
 // TestSettlingButtonsLookIt: a row that a new one pushes down takes no tap for a second; its
 // buttons show a progress cursor, and one tapped meanwhile turns grey (legible, the same size)
 // to show it took nothing, while the ones not tapped keep their colours: a busy list does not

@@ -36,12 +36,14 @@ const (
 	DefaultBusyTimeout = 5 * time.Second
 	// DefaultMaxReaders bounds the read pool; WAL lets readers run beside the one writer.
 	DefaultMaxReaders = 8
-	// DefaultSynchronous is NORMAL, SQLite's advice for WAL mode: a commit is written to the WAL
-	// before COMMIT returns but synced only at checkpoints, so it survives a crash of the process
-	// (the OS holds the write), while a power loss or an OS crash may roll back the last commits;
-	// the file is never corrupted. FULL syncs the WAL on every commit, once per batch with group
-	// commit, and makes commits durable against power loss too, at the disk's sync latency.
-	DefaultSynchronous = "NORMAL"
+	// DefaultSynchronous is FULL: the WAL is synced on every commit, once per batch with group
+	// commit, before the batch's changes are answered or pushed, so a change anyone was told of
+	// survives a power loss or an OS crash too, at the disk's sync latency. NORMAL, SQLite's
+	// advice for WAL mode, syncs only at checkpoints: a commit survives a crash of the process
+	// (the OS holds the write), but a power loss may roll back the last commits that watchers
+	// already saw, and the next changes then take the same seqs with other statuses; the file is
+	// never corrupted either way.
+	DefaultSynchronous = "FULL"
 	// DefaultCheckpointInterval is the least time between two looks at the WAL's size, unless
 	// commits fill CheckpointSize of it faster (see waitToLook); a store without a commit for as
 	// long is idle, and its WAL file is emptied.

@@ -129,12 +129,12 @@ func TestOpen_WALMode(t *testing.T) {
 }
 
 // TestOpen_Synchronous: the store's Synchronous setting is what its write connections run
-// with, NORMAL by default; a bad value stops Open.
+// with, FULL by default; a bad value stops Open.
 func TestOpen_Synchronous(t *testing.T) {
 	for _, tc := range []struct {
 		setting string
 		want    int
-	}{{"", 1}, {"NORMAL", 1}, {"FULL", 2}, {"EXTRA", 3}} {
+	}{{"", 2}, {"NORMAL", 1}, {"FULL", 2}, {"EXTRA", 3}} {
 		s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
 		s.Synchronous = tc.setting
 		storetest.MustOpen(t, s)

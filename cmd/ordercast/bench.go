@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -94,6 +95,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			cfg.TTY = true
 		}
 	}
+	cfg.Store = benchStore(cfg.DB, cfg.URL)
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil {
 		rep.Command = "ordercast bench " + strings.Join(args, " ")
@@ -125,4 +127,16 @@ func writeHTML(path string, rep *bench.Report) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// benchStore says what the servers the bench starts store in, as serve runs them with this
+// environment: "" when it starts none (--url).
+func benchStore(db, url string) string {
+	switch {
+	case url != "":
+		return ""
+	case strings.HasPrefix(db, "postgres"):
+		return "PostgreSQL"
+	}
+	return "SQLite, --sqlite-sync " + cmp.Or(strings.ToLower(os.Getenv(envName("sqlite-sync"))), defaultSQLiteSync)
 }

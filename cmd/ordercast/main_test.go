@@ -213,7 +213,7 @@ func TestSQLiteSync(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
-	}{{nil, "NORMAL"}, {[]string{"--sqlite-sync", "full"}, "FULL"}} {
+	}{{nil, "FULL"}, {[]string{"--sqlite-sync", "normal"}, "NORMAL"}, {[]string{"--sqlite-sync", "full"}, "FULL"}} {
 		m := NewMain(io.Discard, io.Discard)
 		if err := m.ParseFlags(append([]string{"--db", filepath.Join(t.TempDir(), "o.db")}, tc.args...)); err != nil {
 			t.Fatal(err)

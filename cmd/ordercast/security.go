@@ -306,6 +306,11 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 		if *sub == "" && actor.Role.Valid() && !actor.Privileged() {
 			return fmt.Errorf("a %s token needs --sub, the %s it acts for: without one it acts on no order", *role, *role)
 		}
+		if *sub == "" && actor.Privileged() {
+			// Idempotency-Keys are scoped to the token's role and sub: for two integrations
+			// holding such tokens, one key sent by both would be one request.
+			fmt.Fprintf(stderr, "note: give each person or service its own --sub (--sub dispatch): it names them in the orders' history, and scopes their Idempotency-Keys; every %s token without one shares one scope\n", *role)
+		}
 		tok, err = a.SignActor(actor, *ttl)
 	default:
 		return errors.New("give --role for an actor token or --order for a tracking token")

@@ -178,6 +178,20 @@ func TestTokenCommand(t *testing.T) {
 			t.Errorf("token %v succeeded", args)
 		}
 	}
+	// A privileged token without a sub is made, with a note that it shares one actor and one
+	// Idempotency-Key scope with every other such token; with one, no note.
+	for _, tc := range []struct {
+		args []string
+		note bool
+	}{{[]string{"--role", "system"}, true}, {[]string{"--role", "admin", "--sub", "ops"}, false}} {
+		var stderr bytes.Buffer
+		if err := run(context.Background(), append([]string{"token"}, tc.args...), io.Discard, &stderr); err != nil {
+			t.Fatalf("token %v: %v", tc.args, err)
+		}
+		if got := strings.Contains(stderr.String(), "Idempotency-Keys"); got != tc.note {
+			t.Errorf("token %v: stderr %q; want the note about its scope: %v", tc.args, stderr.String(), tc.note)
+		}
+	}
 	// An id no server route takes makes no token, and the refusal names the flag once.
 	for _, args := range [][]string{{"--role", "courier", "--sub", "bad id"}, {"--order", "bad id"}} {
 		err := run(context.Background(), append([]string{"token"}, args...), io.Discard, io.Discard)

@@ -62,13 +62,17 @@ type Main struct {
 	stdout, stderr io.Writer
 }
 
+// defaultSQLiteSync is --sqlite-sync's default: full, so that a change anyone was told of
+// survives a power loss, as PostgreSQL's commits do by default (sqlite.DefaultSynchronous).
+const defaultSQLiteSync = "full"
+
 // NewMain returns a Main with the defaults that `ordercast serve` uses.
 func NewMain(stdout, stderr io.Writer) *Main {
 	m := &Main{
 		HTTP:             server.DefaultConfig(),
 		DB:               "ordercast.db",
 		DBWait:           DefaultDBWait,
-		SQLiteSync:       "normal",
+		SQLiteSync:       defaultSQLiteSync,
 		SQLiteMinFreeMiB: sqlite.DefaultMinFreeDisk >> 20,
 		ShutdownTimeout:  30 * time.Second,
 		LogFormat:        "text",
@@ -123,7 +127,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.HTTP.Addr, "addr", m.HTTP.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
 	fs.StringVar(&m.HTTP.MetricsAddr, "metrics-addr", m.HTTP.MetricsAddr, "serve GET /metrics on this separate `address` only (plain HTTP), not on --addr; empty serves it on --addr")
 	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
-	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk, by `mode`: normal (every commit survives the process crashing; an OS crash or power loss may roll back the last commits) or full (each batch's commit is synced before it is answered or pushed: it survives power loss too, at the disk's sync latency)")
+	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk, by `mode`: full (each batch's commit is synced before it is answered or pushed: it survives power loss, at the disk's sync latency) or normal (every commit survives the process crashing, but an OS crash or power loss may roll back the last commits, which watchers may have seen)")
 	fs.IntVar(&m.SQLiteMinFreeMiB, "sqlite-min-free", m.SQLiteMinFreeMiB, "with an SQLite --db, the free disk (`MiB`) on the database's file system below which /readyz answers 503 (twice what its log may hold, since a checkpoint may grow the file by as much); 0 never judges it")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
 	fs.DurationVar(&m.HTTP.IdempotencyTTL, "idempotency-ttl", m.HTTP.IdempotencyTTL, "how long the answer to a write with an Idempotency-Key is kept for its retries")

@@ -52,6 +52,9 @@ type Config struct {
 	MetricsURL string
 	// DB is the database of child servers: empty for a fresh SQLite file, or postgres://….
 	DB string
+	// Store says what the servers the bench starts store in, and how, for the report ("" for
+	// servers it does not start, --url).
+	Store string
 	// Nodes is how many child servers to start (several need a postgres:// DB).
 	Nodes int
 	// Exe is the ordercast binary to re-execute for servers and workers.
@@ -140,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer cancel()
 	rep := &Report{
 		Started: time.Now().UTC(), Watchers: cfg.Watchers, PerOrder: cfg.PerOrder, Rate: cfg.Rate,
-		Duration: cfg.Duration.String(), Nodes: cfg.Nodes, FileLimit: limit, Machine: machine(),
+		Duration: cfg.Duration.String(), Nodes: cfg.Nodes, FileLimit: limit, Machine: machine(), Store: cfg.Store,
 		Restaurants: cfg.Restaurants, PerRestaurant: cfg.PerRestaurant,
 		Couriers: cfg.Couriers, WithStatus: cfg.WithStatus, PostBatch: cfg.PostBatch, WriteBatch: cfg.WriteBatch,
 	}

@@ -373,7 +373,7 @@ func (rep *Report) writeLocation(w io.Writer) error {
 	if rep.WithStatus {
 		fmt.Fprintf(w, ", with %.0f status changes/s on the same orders (preparing, ready, out_for_delivery; positions shown from %s on)", rep.Rate, locationFromWithStatus)
 	}
-	fmt.Fprintf(w, "; %s\n\n", rep.Machine)
+	fmt.Fprintf(w, "; %s\n\n", rep.setting())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "server\tholding\tclients\topened\tfailed\toffered/s\taccepted/s\tbehind s\tlate ms max\trequests\trefused\tfailed posts\towed\tdelivered\tremote\tdup/ooo\tdue→screen ms p50/p90/p99/max\tpost→screen ms p50/p90/p99/max\tCPU µs/position\tRSS MiB after load\t")
 	for _, r := range rep.Runs {

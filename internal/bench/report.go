@@ -15,13 +15,15 @@ import (
 
 // Report is the outcome of one bench invocation: one Result per transport run.
 type Report struct {
-	Started   time.Time `json:"started"`
-	Command   string    `json:"command,omitempty"`
-	Machine   string    `json:"machine"`
-	FileLimit uint64    `json:"file_limit"`
-	Watchers  int       `json:"watchers"`
-	PerOrder  int       `json:"per_order"`
-	Nodes     int       `json:"nodes"`
+	Started time.Time `json:"started"`
+	Command string    `json:"command,omitempty"`
+	Machine string    `json:"machine"`
+	// Store is what the servers the bench started stored in (Config.Store).
+	Store     string `json:"store,omitempty"`
+	FileLimit uint64 `json:"file_limit"`
+	Watchers  int    `json:"watchers"`
+	PerOrder  int    `json:"per_order"`
+	Nodes     int    `json:"nodes"`
 	// Rate is the offered rate (with FindMax, the one the search started from).
 	Rate     float64 `json:"rate"`
 	Duration string  `json:"duration"` // with FindMax, of each step
@@ -379,15 +381,24 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	if rep.Restaurants > 0 {
 		fmt.Fprintf(w, "ordercast bench --restaurants: %d restaurant streams × %d orders (%d orders) on %d node(s), %.0f changes/s offered for %s; %s\n\n",
-			rep.Restaurants, rep.PerRestaurant, rep.Restaurants*rep.PerRestaurant, rep.Nodes, rep.Rate, rep.Duration, rep.Machine)
+			rep.Restaurants, rep.PerRestaurant, rep.Restaurants*rep.PerRestaurant, rep.Nodes, rep.Rate, rep.Duration, rep.setting())
 	} else if rep.FindMax {
 		fmt.Fprintf(w, "ordercast bench --find-max: %d watchers (%d per order) on %d node(s), from %.0f changes/s in steps of %s, p99 bound %s ms; %s\n\n",
-			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, fmtMs(rep.P99BoundMs), rep.Machine)
+			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, fmtMs(rep.P99BoundMs), rep.setting())
 	} else {
 		fmt.Fprintf(w, "ordercast bench: %d watchers (%d per order) on %d node(s), %.0f changes/s offered for %s%s; %s\n\n",
-			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, rep.writeBatchNote(), rep.Machine)
+			rep.Watchers, rep.PerOrder, rep.Nodes, rep.Rate, rep.Duration, rep.writeBatchNote(), rep.setting())
 	}
 	return rep.writeStatus(w)
+}
+
+// setting says where the run ran: the servers' store, when the bench started them, and the
+// machine.
+func (rep *Report) setting() string {
+	if rep.Store == "" {
+		return rep.Machine
+	}
+	return rep.Store + "; " + rep.Machine
 }
 
 // writeBatchNote says how the status changes were sent when they went many a request.

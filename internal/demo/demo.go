@@ -206,11 +206,20 @@ func (s *Simulator) run() {
 func (s *Simulator) simulateOrder(ctx context.Context) error {
 	r := Restaurants[rand.N(len(Restaurants))]
 	cu := Customers[rand.N(len(Customers))]
-	details, err := json.Marshal(map[string]any{
+	d := map[string]any{
 		"restaurant": r.Name,
 		"items":      1 + rand.N(5),
 		"customer":   cu.Name,
-	})
+	}
+	// Now and then what a kitchen or a courier must be told, as real orders carry it: the pages
+	// show such details on the order's row.
+	if rand.N(4) == 0 {
+		d["allergies"] = allergies[rand.N(len(allergies))]
+	}
+	if rand.N(3) == 0 {
+		d["instructions"] = instructions[rand.N(len(instructions))]
+	}
+	details, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("encode details: %w", err)
 	}
@@ -428,6 +437,13 @@ var (
 		{ID: "omar", Name: "Omar"}, {ID: "priya", Name: "Priya"}, {ID: "quinn", Name: "Quinn"},
 		{ID: "rosa", Name: "Rosa"}, {ID: "sven", Name: "Sven"}, {ID: "tariq", Name: "Tariq"},
 	}
+)
+
+// allergies and instructions are what a demo order may carry in its details besides its
+// restaurant, customer and number of items.
+var (
+	allergies    = [][]string{{"peanuts"}, {"gluten"}, {"shellfish"}, {"peanuts", "sesame"}, {"milk"}}
+	instructions = []string{"ring the bell twice", "leave it at the door", "no cutlery, please", "call on arrival", "third floor, no lift"}
 )
 
 // cancelNotes are the reasons an order may be cancelled at each status it can be cancelled from:

@@ -366,6 +366,22 @@
     return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
   }
 
+  // detailText is a detail of an order (its details are the client's JSON, in which a value may
+  // be anything) as a page shows it: a plain value as it is, a list of plain values (allergies:
+  // ["nuts", "gluten"]) joined with commas; '' for null, an empty list, or a value with structure
+  // inside, which would show as "[object Object]".
+  function detailText(v) {
+    var plain = function (x) { return x !== null && typeof x !== 'object'; };
+    if (plain(v)) return String(v);
+    if (Array.isArray(v) && v.every(plain)) return v.map(String).join(', ');
+    return '';
+  }
+
+  // detailName is a detail's key as a page names it: allergy_notes is "allergy notes".
+  function detailName(k) {
+    return k.replace(/_/g, ' ');
+  }
+
   function formatTime(iso) {
     var d = new Date(iso);
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
@@ -403,6 +419,8 @@
     signedOut: signedOut,
     onSignedOut: onSignedOut,
     sentence: sentence,
+    detailText: detailText,
+    detailName: detailName,
     formatTime: formatTime
   };
 })();

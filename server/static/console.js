@@ -33,10 +33,14 @@
   // The statuses this page's token may set (the server's permission table, auth/permit.go), or
   // every one when the page has none: a control that can only earn a 403 is not offered.
   var settable = document.body.dataset.maySet === undefined ? null : document.body.dataset.maySet.split(' ');
-  // The stage from which this page's token may no longer choose an order's courier (a restaurant
-  // chooses it before the courier picks the order up, whose position shows from then on), "never"
-  // where only dispatch assigns, or none: Assign is offered only before it; Unassign always.
+  // The stage from which this page's token may no longer choose an order's courier or take it
+  // away (a restaurant does both before the courier picks the order up, whose position shows
+  // from then on, and who has the food), "never" where only dispatch assigns, or none: Assign
+  // and Unassign are offered only before it.
   var assignBefore = document.body.dataset.assignBefore || '';
+  // The stage from which this page's token changes an order no more (a restaurant's part ends
+  // at the pickup), or none: Cancel is offered only before it.
+  var until = document.body.dataset.until || '';
   var isCourier = partyKind === 'courier';
   // Changes say in their note which page made them.
   var where = { restaurant: "on the restaurant's board", courier: "on the courier's page" }[partyKind] || 'in the console';
@@ -66,9 +70,10 @@
 
   // Where a new order's row goes. A restaurant's board is a kitchen's ticket rail, which kitchen
   // displays show oldest first: a new ticket goes at the bottom (by created_at), so an order
-  // coming in moves no row under a cook's finger. The console (whose form is above the list) and
-  // a customer's page show the newest on top; a courier's page then sorts by step (sortByStep).
-  // Rows a new one pushes down settle (rearrange).
+  // coming in moves no row under a cook's finger; the orders a courier has picked up, which are
+  // no longer the kitchen's to act on (boardGroup), go below the rest. The console (whose form is
+  // above the list) and a customer's page show the newest on top; a courier's page then sorts by
+  // step (sortByStep). Rows a new one pushes down settle (rearrange).
   var oldestFirst = partyKind === 'restaurant';
 
   // A courier's page offers one button, the courier's next step, named as couriers say it: the
@@ -100,9 +105,13 @@
     return !settable || settable.indexOf(status) >= 0;
   }
 
+  // before says whether an order in status has not yet reached stage ('' for none).
+  function before(status, stage) {
+    return !stage || oc.STAGES.indexOf(status) < oc.STAGES.indexOf(stage);
+  }
+
   function mayAssign(status) {
-    if (assignBefore === 'never') return false;
-    return !assignBefore || oc.STAGES.indexOf(status) < oc.STAGES.indexOf(assignBefore);
+    return assignBefore !== 'never' && before(status, assignBefore);
   }
 
   // fillPick offers in a row's picker the statuses an order in status may go on to that this page
@@ -169,6 +178,19 @@
     return parts.join(' · ');
   }
 
+  // notes is what a row shows of an order's details beyond its summary and its stops: every
+  // other one a page can show (oc.detailText), named, such as a customer's name for the bag, the
+  // allergies a kitchen must know or the instructions a courier must.
+  function notes(o) {
+    var d = o.details || {};
+    return Object.keys(d).filter(function (k) {
+      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && isCourier);
+    }).map(function (k) {
+      var text = oc.detailText(d[k]);
+      return text && oc.detailName(k) + ': ' + text;
+    }).filter(Boolean).join(' · ');
+  }
+
   // detail is the text of an order's details' field k, or '': details are the client's JSON, in
   // which a name may be anything, and one that is not text would show as "[object Object]".
   function detail(o, k) {
@@ -215,6 +237,8 @@
     var badge = el('span', 'badge');
     head.append(link, badge);
     var meta = el('div', 'order-meta');
+    var noteLine = el('p', 'order-notes');
+    noteLine.hidden = true;
     var actions = el('div', 'actions');
     var advance = el('button', 'advance');
     advance.type = 'button';
@@ -260,7 +284,7 @@
     var error = el('p', 'problem row-error');
     error.setAttribute('role', 'alert');
     error.hidden = true;
-    li.append(head, meta);
+    li.append(head, meta, noteLine);
     if (isCourier) li.append(el('dl', 'stops'), el('p', 'order-hint muted'));
     if (!readOnly) li.append(actions);
     li.append(error);
@@ -488,6 +512,9 @@
     var meta = summary(o);
     li.querySelector('.order-meta').textContent =
       (meta ? meta + ' · ' : '') + 'updated ' + oc.formatTime(o.updated_at);
+    var noteLine = li.querySelector('.order-notes'), noted = notes(o);
+    if (noteLine.textContent !== noted) noteLine.textContent = noted;
+    noteLine.hidden = noted === '';
     if (readOnly) return finishRender(row, ended);
     var n = next(o.status);
     var label = stepLabel(n);
@@ -496,8 +523,9 @@
     showStep(row, advance, canAdvance ? n : '', canAdvance ? label : 'Advance');
     enable(advance, canAdvance, row.busy);
     if (isCourier) return renderCourier(row, canAdvance, ended);
-    showCancel(row, li.querySelector('.cancel'), !ended);
-    enable(li.querySelector('.cancel'), !ended, row.busy);
+    var canCancel = !ended && before(o.status, until);
+    showCancel(row, li.querySelector('.cancel'), canCancel);
+    enable(li.querySelector('.cancel'), canCancel, row.busy);
     var pick = li.querySelector('.pick');
     if (pick.dataset.status !== o.status) repick(row, pick, o.status);
     var canSet = !ended && pick.value !== '';
@@ -509,7 +537,7 @@
       var canAssign = !ended && mayAssign(o.status);
       enable(courier, canAssign, row.busy);
       enable(li.querySelector('.assign'), canAssign && courier.value.trim() !== '', row.busy);
-      enable(li.querySelector('.unassign'), !ended && !!o.courier_id, row.busy);
+      enable(li.querySelector('.unassign'), canAssign && !!o.courier_id, row.busy);
     }
     finishRender(row, ended);
   }
@@ -576,7 +604,8 @@
     var row = rows.get(o.id);
     // An order's created_at never changes: one that differs from the row's is the order's own,
     // from the API, correcting the event's time that a row first seen through an event took
-    // (applyEvent). A board, oldest first, then moves the row to its place.
+    // (applyEvent). A board, oldest first, then moves the row to its place; as it does a row
+    // whose order the courier picked up (boardGroup).
     var redated = !!row && !!o.created_at && o.created_at !== row.order.created_at;
     if (row && row.order.version >= o.version) {
       var learned = LEARNED.filter(function (k) { return row.order[k] == null && o[k] != null; });
@@ -587,6 +616,7 @@
       return;
     }
     var added = !row;
+    var regrouped = !added && oldestFirst && boardGroup(o) !== boardGroup(row.order);
     if (added) {
       if (gone(o)) return; // an order that ended (or left this courier) before we ever saw it
       row = { order: o, el: buildRow(o.id) };
@@ -594,7 +624,7 @@
     } else {
       row.order = Object.assign({}, row.order, o);
     }
-    var placed = added || (redated && oldestFirst); // the row goes (again) to its place
+    var placed = added || (redated && oldestFirst) || regrouped; // the row goes (again) to its place
     var show = function () {
       if (placed) insert(row);
       render(row);
@@ -606,23 +636,32 @@
   }
 
   // insert puts a row in its place in the list: a new one on top, or on a restaurant's board
-  // (oldestFirst) after the orders created before it, which for a new order is at the bottom; a
-  // board's row whose created_at was corrected moves there.
+  // (oldestFirst) at its place by boardOrder, after the orders of its group created before it, which
+  // for a new order is at the bottom of its group; a board's row whose created_at was corrected,
+  // or whose order was picked up, moves there.
   function insert(row) {
     if (!oldestFirst) {
       list.prepend(row.el);
       return;
     }
-    var at = createdAt(row);
-    var after = function (li) { return li !== row.el && createdAt(rows.get(li.dataset.orderId)) > at; };
+    var after = function (li) { return li !== row.el && boardOrder(rows.get(li.dataset.orderId).order, row.order) > 0; };
     var last = list.lastElementChild === row.el ? row.el.previousElementSibling : list.lastElementChild;
     // The newest goes at the bottom at once: a snapshot of a busy board lays out many in a row.
     var later = last && after(last) ? Array.prototype.find.call(list.children, after) : null;
     list.insertBefore(row.el, later);
   }
 
-  function createdAt(row) {
-    return timeMicros(row.order.created_at);
+  // boardGroup is 1 for an order its courier has picked up, which a board shows below the
+  // others: from then on the restaurant acts on it no more (the board's data-until), and the
+  // tickets the kitchen still works on stay on top.
+  function boardGroup(o) {
+    return o.status === 'out_for_delivery' ? 1 : 0;
+  }
+
+  // boardOrder compares where two orders go on a board (negative: a above b): by group, then
+  // by created_at.
+  function boardOrder(a, b) {
+    return boardGroup(a) - boardGroup(b) || timeMicros(a.created_at) - timeMicros(b.created_at);
   }
 
   // timeMicros is an RFC 3339 time in microseconds since the epoch (0 if it is not one). The
@@ -696,7 +735,7 @@
     // Oldest first, so that the newest ends up on top; on a board, in the order they were
     // created, each then going at the bottom (insert).
     var laid = orders.slice().reverse();
-    if (oldestFirst) laid.sort(function (a, b) { return timeMicros(a.created_at) - timeMicros(b.created_at); });
+    if (oldestFirst) laid.sort(boardOrder);
     rearrange(function () {
       rows.forEach(function (row, id) {
         if (!keep.has(id) && !gone(row.order)) remove(id);

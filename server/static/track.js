@@ -30,25 +30,15 @@
     var dl = document.getElementById('details');
     dl.textContent = '';
     Object.keys(details || {}).forEach(function (k) {
-      var text = detailText(details[k]);
+      var text = oc.detailText(details[k]);
       if (text === '') return;
       var dt = document.createElement('dt');
-      dt.textContent = k.replace(/_/g, ' ');
+      dt.textContent = oc.detailName(k);
       var dd = document.createElement('dd');
       dd.textContent = text;
       dl.append(dt, dd);
     });
     dl.hidden = dl.childElementCount === 0;
-  }
-
-  // detailText is a detail's value as the page shows it: a plain value as it is, a list of plain
-  // values (allergies: ["nuts", "gluten"]) joined with commas; nothing for null, an empty list, or
-  // a value with structure inside, which would show as "[object Object]".
-  function detailText(v) {
-    var plain = function (x) { return x !== null && typeof x !== 'object'; };
-    if (plain(v)) return String(v);
-    if (Array.isArray(v) && v.every(plain)) return v.map(String).join(', ');
-    return '';
   }
 
   // reachedAt maps each status to when the order reached it: the time of its first event in that
