@@ -75,6 +75,35 @@ func exerciseOwners(t *testing.T, open opener) {
 		wantCode(t, err, ordercast.EInvalidTransition)
 	})
 
+	// A party's part of an order ends at a stage (StatusChange.Before, CourierChange.Before: a
+	// restaurant's at the pickup): from there its cancel and its unassignment are refused inside
+	// the write and change nothing, while a repeat of what the order is stays a quiet no-op, and
+	// dispatch (no Before) may do both.
+	t.Run("PartsEnd", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, open)
+		h.create(t, ordercast.NewOrder{ID: "o1", RestaurantID: "r-1"})
+		h.move(t, "o1", ordercast.StatusReady)
+		if _, _, _, err := h.s.AssignCourier(h.ctx, ordercast.CourierChange{OrderID: "o1", CourierID: "c-1", Owner: restaurant1, Before: ordercast.StatusOutForDelivery}); err != nil {
+			t.Fatalf("assign before the end of the restaurant's part: %v", err)
+		}
+		h.moveAs(t, "o1", ordercast.StatusOutForDelivery, courier1)
+		before := h.snapshot(t, "o1")
+		_, _, _, err := h.s.AppendStatus(h.ctx, ordercast.StatusChange{OrderID: "o1", Status: ordercast.StatusCancelled, Owner: restaurant1, Before: ordercast.StatusOutForDelivery})
+		wantCode(t, err, ordercast.EInvalidTransition)
+		_, _, _, err = h.s.AssignCourier(h.ctx, ordercast.CourierChange{OrderID: "o1", Owner: restaurant1, Before: ordercast.StatusOutForDelivery})
+		wantCode(t, err, ordercast.EInvalidTransition)
+		_, _, changed, err := h.s.AssignCourier(h.ctx, ordercast.CourierChange{OrderID: "o1", CourierID: "c-1", Owner: restaurant1, Before: ordercast.StatusOutForDelivery})
+		if err != nil || changed {
+			t.Errorf("the courier it has, after the restaurant's part: changed %v, %v; want a quiet no-op", changed, err)
+		}
+		h.unchanged(t, before, "o1")
+		if _, _, _, err := h.s.AssignCourier(h.ctx, ordercast.CourierChange{OrderID: "o1"}); err != nil {
+			t.Fatalf("dispatch unassigns: %v", err)
+		}
+		h.move(t, "o1", ordercast.StatusCancelled)
+	})
+
 	t.Run("PartyLogs", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, open)
