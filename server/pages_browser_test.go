@@ -1174,10 +1174,20 @@ func TestCancelAsksFirst(t *testing.T) {
 
 	// A double tap: the first asks, the second, right after, lands on words just changed.
 	b.waitFor(row + ` .cancel:not([disabled]):not([aria-disabled]):not([data-settling])`)
+	// Where the row's buttons are: the question changes Cancel's words, not its place or size,
+	// nor anything beside it (Advance, the picker, Set), at a phone's width and at a desktop's.
+	boxes := `Array.from(document.querySelectorAll('` + row + ` button, ` + row + ` select')).map(e => {
+		const r = e.getBoundingClientRect(); return e.className + ' ' + [r.x, r.y, r.width, r.height].map(Math.round).join(',');
+	}).join(' | ')`
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	asked := eval[string](b, boxes)
 	eval[bool](b, `(btn => (btn.click(), btn.click(), true))(document.querySelector('`+row+` .cancel'))`)
 	b.waitFor(row + ` .cancel[data-confirming]`)
 	if got := eval[string](b, `document.querySelector('`+row+` .cancel').textContent`); got != "Confirm cancel" {
 		t.Errorf("after one tap Cancel says %q, want Confirm cancel", got)
+	}
+	if got := eval[string](b, boxes); got != asked {
+		t.Errorf("asking moved the row's controls:\n before %s\n after  %s", asked, got)
 	}
 	// Another order changes meanwhile, as on a busy console: its announcement does not take the
 	// question's place.

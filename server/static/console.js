@@ -247,6 +247,7 @@
     var cancel = el('button', 'cancel danger', 'Cancel');
     cancel.type = 'button';
     cancel.setAttribute('aria-label', 'Cancel order ' + id);
+    cancel.dataset.wide = CONFIRM_CANCEL_LABEL; // its width whichever it says (app.css)
     cancel.hidden = !maySet('cancelled');
     var pick = el('select', 'pick');
     pick.setAttribute('aria-label', 'Next status for order ' + id);
