@@ -62,7 +62,7 @@
   // second Enter, meant for what it said, or for the order that was there, must not take what
   // is there now.
   var SETTLE_MS = TIMINGS.settleMs;
-  // How long "Confirm delivery" waits for its second tap before it says "Delivered" again.
+  // How long "Confirm delivery" waits for its second tap before it says "Complete delivery" again.
   var CONFIRM_MS = TIMINGS.confirmMs;
 
   var rows = new Map(); // order id -> {order, el}
@@ -76,10 +76,10 @@
   // step (sortByStep). Rows a new one pushes down settle (rearrange).
   var oldestFirst = partyKind === 'restaurant';
 
-  // A courier's page offers one button, the courier's next step, named as couriers say it: the
-  // board's Advance, for the two statuses a courier sets (auth/permit.go). Delivered cannot be
-  // undone: on a courier's page its first tap asks again, in place (see step).
-  var COURIER_STEPS = { out_for_delivery: 'Picked up', delivered: 'Delivered' };
+  // A courier's page offers one button, the courier's next step, named for what a tap does, as
+  // couriers' apps name it: the board's Advance, for the two statuses a courier sets
+  // (auth/permit.go). A delivery cannot be undone: its first tap asks again, in place (see step).
+  var COURIER_STEPS = { out_for_delivery: 'Confirm pickup', delivered: 'Complete delivery' };
   var CONFIRM_LABEL = 'Confirm delivery';
   var CONFIRM_CANCEL_LABEL = 'Confirm cancel';
 
