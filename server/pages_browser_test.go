@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -833,7 +834,7 @@ func TestTrackingPageRetriesAFailedFirstLoad(t *testing.T) {
 // TestTrackingPageStatusLineFollowsTheStatusOnly: the status line says since when the order has
 // been in its status (the time the stepper shows for it), and, being a live region that screen
 // readers announce, changes only when the status does: a courier event, which keeps the status,
-// changes neither.
+// changes neither. The page's times read in hours and minutes, the whole time in their titles.
 func TestTrackingPageStatusLineFollowsTheStatusOnly(t *testing.T) {
 	srv := startPageServer(t)
 	srv.createOrder("o-since")
@@ -863,6 +864,19 @@ func TestTrackingPageStatusLineFollowsTheStatusOnly(t *testing.T) {
 	}
 	if len(events) != 1 || since != reached || !sameTime(since, events[0].At) {
 		t.Errorf("status line since %s, stepper %s; want when the order reached preparing, %v", since, reached, events)
+	}
+	// Every time on the page reads in hours and minutes (an order's times are read so), the
+	// seconds in its title with the date, for whoever asks.
+	times := eval[[]string](b, `Array.from(document.querySelectorAll('#status-line time, #stepper time, #timeline time')).map(t => t.textContent + ' | ' + t.title)`)
+	hm, full := regexp.MustCompile(`^\D*\d{1,2}:\d{2}\D*$`), regexp.MustCompile(`\d{1,2}:\d{2}:\d{2}`)
+	for _, tt := range times {
+		text, title, _ := strings.Cut(tt, " | ")
+		if !hm.MatchString(text) || !full.MatchString(title) {
+			t.Errorf("a time reads %q, titled %q; want hours and minutes, and the seconds in its title", text, title)
+		}
+	}
+	if len(times) < 4 {
+		t.Errorf("the page shows %d times, want the status line's, the stepper's and the timeline's", len(times))
 	}
 	srv.setStatus("o-since", ordercast.StatusReady, "")
 	b.waitFor(`#status-line[data-status="ready"]`)
