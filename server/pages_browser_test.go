@@ -477,6 +477,18 @@ func durationMS(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10)
 }
 
+// emulateMedia makes b's pages see a reader's setting, a media feature such as
+// prefers-color-scheme: dark.
+func emulateMedia(b *browser, feature, value string) {
+	b.t.Helper()
+	b.do("prefer "+feature+": "+value, func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: feature, Value: value}},
+		})
+		return chromedp.Void{}, err
+	})
+}
+
 // TestPagesHaveADarkScheme: a browser set to dark (a phone at night) gets the pages dark, and
 // every pair checked of text and what is behind it still reads at 4.5:1 at least: the page's
 // text, a row's line and its buttons, a badge, the status line.
@@ -484,12 +496,7 @@ func TestPagesHaveADarkScheme(t *testing.T) {
 	srv := startPageServer(t)
 	srv.createOrder("o-dark")
 	b := newBrowser(t)
-	b.do("prefer dark", func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
-		})
-		return chromedp.Void{}, err
-	})
+	emulateMedia(b, "prefers-color-scheme", "dark")
 	colours := func(sel string) [2]string {
 		t.Helper()
 		// The colour of sel's text and the first opaque background at or behind it.
