@@ -382,6 +382,16 @@
     return k.replace(/_/g, ' ');
   }
 
+  // timeMicros is an RFC 3339 time in microseconds since the epoch (0 if it is not one). The
+  // store keeps microseconds and Date.parse only milliseconds: orders created within one
+  // millisecond would tie, and a list lay them out of order.
+  function timeMicros(s) {
+    var ms = Date.parse(s);
+    if (isNaN(ms)) return 0;
+    var frac = /\.(\d+)/.exec(s);
+    return ms * 1000 + (frac ? Number((frac[1] + '000000').slice(3, 6)) : 0);
+  }
+
   // formatTime is a time of day as a page shows it, in the reader's locale: hours and minutes, as
   // an order's times are read ("Delivered at 12:41"); seconds only where they show that something
   // is live (a courier's last position sent).
@@ -436,6 +446,7 @@
     detailText: detailText,
     detailName: detailName,
     formatTime: formatTime,
+    timeMicros: timeMicros,
     timeElement: timeElement
   };
 })();

@@ -662,17 +662,7 @@
   // boardOrder compares where two orders go on a board (negative: a above b): by group, then
   // by created_at.
   function boardOrder(a, b) {
-    return boardGroup(a) - boardGroup(b) || timeMicros(a.created_at) - timeMicros(b.created_at);
-  }
-
-  // timeMicros is an RFC 3339 time in microseconds since the epoch (0 if it is not one). The
-  // store keeps microseconds and Date.parse only milliseconds: orders created within one
-  // millisecond would tie, and a board lay them out of order.
-  function timeMicros(s) {
-    var ms = Date.parse(s);
-    if (isNaN(ms)) return 0;
-    var frac = /\.(\d+)/.exec(s);
-    return ms * 1000 + (frac ? Number((frac[1] + '000000').slice(3, 6)) : 0);
+    return boardGroup(a) - boardGroup(b) || oc.timeMicros(a.created_at) - oc.timeMicros(b.created_at);
   }
 
   // stepRank is where a courier's order goes in the list: what is in hand first (out for
