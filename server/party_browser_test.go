@@ -278,9 +278,10 @@ func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
 	screenshots(b, "home-demo")
 }
 
-// TestTheFocusStopsBelowABarOfAnyHeight: a party's id may be long with no space, and the bar's
-// title wraps: on a phone the bar was 67 to 90 px high while the scroll padding stopped what
-// scrolls into view 64 px down, under the bar. The padding follows the bar's height.
+// TestTheFocusStopsBelowABarOfAnyHeight: with large text on a phone the bar's title takes a line
+// of its own (a long party id's did too, once): the bar was 67 to 90 px high while the scroll
+// padding stopped what scrolls into view 64 px down, under the bar. The padding follows the
+// bar's height.
 func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -295,6 +296,7 @@ func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 	b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
 	b.do("open the board", chromedp.Navigate(base+"/restaurants/"+id+"?token="+actorToken(t, auth.RoleRestaurant, id)))
 	b.waitFor(`li.order[data-order-id="f-0"]`)
+	eval[string](b, `document.documentElement.style.fontSize = '24px'`)
 	if h := eval[float64](b, `document.querySelector('.bar').offsetHeight`); h <= 64 {
 		t.Fatalf("the bar is %.0f px high: the test needs one higher than the stylesheet's 4rem", h)
 	}
