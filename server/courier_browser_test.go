@@ -58,9 +58,9 @@ func courierOrder(t *testing.T, ls *locationServer, id, courier string, status o
 
 // TestCourierPageMovesAndSharesLocation: a courier's page lists the orders assigned to that
 // courier, live over its one stream, each with its restaurant and customer, pick-up and
-// drop-off, and one button for the courier's next step, only when there is one: "Picked up"
+// drop-off, and one button for the courier's next step, only when there is one: "Confirm pickup"
 // once the food is ready moves the order out for delivery, in the store too, and the button then
-// says "Delivered". Sharing the location posts the browser's fixes (high accuracy, with accuracy,
+// says "Complete delivery". Sharing the location posts the browser's fixes (high accuracy, with accuracy,
 // heading and speed) with the page's token, which reach the order's watchers; the page posts at
 // most one a second, and after a 429 waits its Retry-After, then goes on; it says when it last
 // sent and why one was refused.
@@ -102,8 +102,8 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 			t.Errorf("d-1's stops say %q, want %q in them", stops, want)
 		}
 	}
-	if got := eval[string](b, `document.querySelector('`+row("d-1")+` .advance').textContent`); got != "Picked up" {
-		t.Errorf("a ready order's button says %q, want Picked up", got)
+	if got := eval[string](b, `document.querySelector('`+row("d-1")+` .advance').textContent`); got != "Confirm pickup" {
+		t.Errorf("a ready order's button says %q, want Confirm pickup", got)
 	}
 	// Before the food is ready there is no step to take: no button, a word on when.
 	if shown, hint := eval[bool](b, `!!document.querySelector('`+row("d-3")+` .advance').offsetParent`),
@@ -116,9 +116,9 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 
 	b.do("picked up", chromedp.Click(chromedp.CSS(row("d-1")+` .advance`)))
 	b.waitFor(row("d-1") + `[data-status="out_for_delivery"]`)
-	b.poll("the button says Delivered", `document.querySelector('`+row("d-1")+` .advance').textContent === 'Delivered'`)
+	b.poll("the button says Complete delivery", `document.querySelector('`+row("d-1")+` .advance').textContent === 'Complete delivery'`)
 	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery {
-		t.Fatalf("after Picked up the store has %s, %v", o.Status, err)
+		t.Fatalf("after Confirm pickup the store has %s, %v", o.Status, err)
 	}
 	if said := eval[string](b, `document.getElementById('announce').textContent`); said != "Order d-1 is now Out for delivery." {
 		t.Errorf("the live region says %q", said)
@@ -196,7 +196,7 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 	b.do("confirm the delivery", chromedp.Click(chromedp.CSS(row("d-1")+` .advance`)))
 	b.waitFor(row("d-1") + `[data-status="delivered"]`)
 	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusDelivered {
-		t.Fatalf("after Delivered the store has %s, %v", o.Status, err)
+		t.Fatalf("after Complete delivery the store has %s, %v", o.Status, err)
 	}
 }
 
@@ -334,9 +334,9 @@ func tapOnceItSays(b *browser, sel, label string) {
 }
 
 // TestCourierStepTakesWhatItSays: the courier's button takes the step it says, for the version
-// of the order it was shown for, and nothing else. A second tap that lands as "Picked up" has
-// turned into "Delivered" (the change answered) is ignored: a button whose words changed takes
-// no click for a second. "Delivered" cannot be undone: its first tap asks "Confirm delivery" in
+// of the order it was shown for, and nothing else. A second tap that lands as "Confirm pickup" has
+// turned into "Complete delivery" (the change answered) is ignored: a button whose words changed takes
+// no click for a second. A delivery cannot be undone: the first tap asks "Confirm delivery" in
 // place, and only a second one, once settled, delivers. A click for a version the order has
 // left is refused by the server, never turned into another step.
 func TestCourierStepTakesWhatItSays(t *testing.T) {
@@ -356,18 +356,18 @@ func TestCourierStepTakesWhatItSays(t *testing.T) {
 		return o.Status
 	}
 
-	tapOnceItSays(b, row+` .advance`, "Delivered")
+	tapOnceItSays(b, row+` .advance`, "Complete delivery")
 	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
 	b.poll("the second tap", `window.tapped === true`)
 	b.poll("the button takes clicks again", `(b => !b.hasAttribute('data-settling') && !b.hasAttribute('aria-disabled'))(document.querySelector('`+row+` .advance'))`)
 	if n, st := statusPosts(b, "d-1"), status(); n != 1 || st != ordercast.StatusOutForDelivery {
-		t.Fatalf("a double tap on Picked up sent %d changes and left the order %s, want 1 and out_for_delivery", n, st)
+		t.Fatalf("a double tap on Confirm pickup sent %d changes and left the order %s, want 1 and out_for_delivery", n, st)
 	}
 
 	b.do("delivered", chromedp.Click(chromedp.CSS(row+` .advance`)))
 	b.waitFor(row + ` .advance[data-confirming]`)
 	if label, n := eval[string](b, `document.querySelector('`+row+` .advance').textContent`), statusPosts(b, "d-1"); label != "Confirm delivery" || n != 1 {
-		t.Fatalf("the first tap on Delivered: the button says %q, %d changes sent; want Confirm delivery and none more", label, n)
+		t.Fatalf("the first tap on Complete delivery: the button says %q, %d changes sent; want Confirm delivery and none more", label, n)
 	}
 	// A confirmation for a version the order no longer has is the server's to refuse.
 	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
@@ -409,10 +409,10 @@ func TestCourierPageListsWhatIsInHandFirst(t *testing.T) {
 	b.do("pick r-1 up from the keyboard", chromedp.Focus(chromedp.CSS(row+` .advance`)), chromedp.KeyEvent("\r"))
 	b.waitFor(row + `[data-status="out_for_delivery"] .advance:not([aria-disabled])`)
 	if got := statuses(); !strings.HasPrefix(got, "out_for_delivery out_for_delivery ") {
-		t.Errorf("after Picked up the rows are %s, want both orders out for delivery first", got)
+		t.Errorf("after Confirm pickup the rows are %s, want both orders out for delivery first", got)
 	}
 	if got := eval[string](b, `document.activeElement.closest('li.order').dataset.orderId + ' ' + document.activeElement.className`); got != "r-1 advance" {
-		t.Errorf("after Picked up the focus is on %q, want r-1's button", got)
+		t.Errorf("after Confirm pickup the focus is on %q, want r-1's button", got)
 	}
 }
 
@@ -655,7 +655,7 @@ func TestCourierPageStopsWhenAPositionIsRefusedItsToken(t *testing.T) {
 }
 
 // TestCourierPageForgetsAnUnconfirmedDelivery: "Confirm delivery" waits for its second tap only
-// so long (five seconds, shortened here): then the button says "Delivered" again, having sent
+// so long (five seconds, shortened here): then the button says "Complete delivery" again, having sent
 // nothing, and the next tap asks again rather than delivering. A screen reader hears both, in
 // the page's live region: "Press again to confirm", then that the delivery was not confirmed.
 func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
@@ -681,7 +681,7 @@ func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
 		if said := eval[string](b, `window.saidOnTap`); said != "Press again to confirm that order d-1 is delivered." {
 			t.Errorf("after %s the live region says %q", what, said)
 		}
-		b.poll("the button says Delivered again", `(b => b.textContent === 'Delivered' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === 'Delivered: order d-1')(`+btn+`)`)
+		b.poll("the button says Complete delivery again", `(b => b.textContent === 'Complete delivery' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === 'Complete delivery: order d-1')(`+btn+`)`)
 		if said := eval[string](b, `document.getElementById('prompt').textContent`); said != "Delivery of order d-1 not confirmed." {
 			t.Errorf("after %s, once the window passed, the live region says %q", what, said)
 		}

@@ -22,9 +22,9 @@ import (
 )
 
 // TestTrackingPageShowsTheCourierMoving: once the order is out for delivery the tracking page
-// draws the restaurant and the drop-off; each position moves the courier's marker, lengthens
-// the path and changes the ETA, without a reload; after delivery neither the courier nor the map
-// is shown.
+// draws the restaurant and the drop-off, with a key to the marks; each position moves the
+// courier's marker (gliding there, unless the reader asked for less motion), lengthens the path
+// and changes the ETA, without a reload; after delivery neither the courier nor the map is shown.
 func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
 		s.Retry = testRetry
@@ -51,6 +51,20 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		t.Fatalf("the courier event's timeline row says %q, want %q", got, "Courier c-1 assigned")
 	}
 
+	// The marker glides from fix to fix; not for a reader who asked for less motion, as the rest
+	// of this test does (so that it reads where the marker ends, not where it passes).
+	glide := `(s => s.transitionProperty + ' ' + s.transitionDuration)(getComputedStyle(document.getElementById('map-courier')))`
+	if got := eval[string](b, glide); got != "transform 0.8s" {
+		t.Errorf("the courier's marker moves with the transition %q, want transform 0.8s", got)
+	}
+	emulateMedia(b, "prefers-reduced-motion", "reduce")
+	if got := eval[string](b, `Array.from(document.querySelectorAll('.map-legend li')).filter(li => li.offsetParent !== null).map(li => li.textContent).join(', ')`); got != "Restaurant, You, Courier, Path so far" {
+		t.Errorf("the map's key reads %q, want Restaurant, You, Courier, Path so far", got)
+	}
+	if got := eval[string](b, glide); !strings.HasSuffix(got, " 0s") {
+		t.Errorf("asked for less motion, the courier's marker moves with the transition %q, want none", got)
+	}
+
 	// Fixes a few seconds apart and a few seconds old: the page counts from a fix's time, and one
 	// 20 s old is lost.
 	at := time.Now().Add(-8 * time.Second)
@@ -62,7 +76,7 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 			t.Fatalf("post: %d %s", code, res)
 		}
 		b.waitFor(fmt.Sprintf(`#map-courier[data-lat="%v"]`, p.Lat))
-		x := eval[string](b, `document.getElementById('map-courier').getAttribute('transform')`)
+		x := eval[string](b, `document.getElementById('map-courier').style.transform`)
 		// The ETA is shown in whole minutes; its seconds, which it counts down, change with each fix.
 		eta := eval[string](b, `document.getElementById('eta').dataset.seconds`)
 		if x == lastX || eta == "" || eta == lastETA {

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -91,6 +92,21 @@ type homePage struct {
 	// to get in instead of listing nothing as if nothing were in progress.
 	NeedsCredential bool
 	Parties         []PartyLink
+}
+
+// Max is the most orders the list shows: the newest.
+func (homePage) Max() int { return defaultHomeOrders }
+
+// Names are the names the page knows parties by (demo mode), for its script to name the
+// parties of orders that come later as Who names them: "restaurant:luigis" → "Luigi's
+// Trattoria", as JSON.
+func (p homePage) Names() (string, error) {
+	names := make(map[string]string, len(p.Parties))
+	for _, l := range p.Parties {
+		names[string(l.Party.Kind)+":"+l.Party.ID] = l.Name
+	}
+	b, err := json.Marshal(names)
+	return string(b), err
 }
 
 // Who says whose order o is, for the list of orders in progress: its restaurant and customer,

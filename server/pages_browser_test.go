@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -476,6 +477,18 @@ func durationMS(d time.Duration) string {
 	return strconv.FormatInt(d.Milliseconds(), 10)
 }
 
+// emulateMedia makes b's pages see a reader's setting, a media feature such as
+// prefers-color-scheme: dark.
+func emulateMedia(b *browser, feature, value string) {
+	b.t.Helper()
+	b.do("prefer "+feature+": "+value, func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: feature, Value: value}},
+		})
+		return chromedp.Void{}, err
+	})
+}
+
 // TestPagesHaveADarkScheme: a browser set to dark (a phone at night) gets the pages dark, and
 // every pair checked of text and what is behind it still reads at 4.5:1 at least: the page's
 // text, a row's line and its buttons, a badge, the status line.
@@ -483,12 +496,7 @@ func TestPagesHaveADarkScheme(t *testing.T) {
 	srv := startPageServer(t)
 	srv.createOrder("o-dark")
 	b := newBrowser(t)
-	b.do("prefer dark", func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
-		})
-		return chromedp.Void{}, err
-	})
+	emulateMedia(b, "prefers-color-scheme", "dark")
 	colours := func(sel string) [2]string {
 		t.Helper()
 		// The colour of sel's text and the first opaque background at or behind it.
@@ -545,7 +553,37 @@ func TestPagesFollowTheReadersTextSize(t *testing.T) {
 	})()`); lines != 1 {
 		t.Errorf("the console's title breaks \"Console\" over %d lines at double text size on a phone", lines)
 	}
+	// Nor is it cut: with no room beside the brand and the badge, it takes a line of its own.
+	if cut := eval[bool](b, `(h => h.scrollWidth > h.clientWidth)(document.querySelector('h1.bar-title'))`); cut {
+		t.Error("the console's title is cut at double text size on a phone")
+	}
 	screenshots(b, "console-large-text")
+}
+
+// TestALongPartyIDKeepsTheBarOneLine: a party's id may be 64 characters with no space; its page's
+// bar stays one line on a phone, the title cut with an ellipsis and whole in its title attribute.
+func TestALongPartyIDKeepsTheBarOneLine(t *testing.T) {
+	srv := startPageServer(t)
+	id := strings.Repeat("r", 64)
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	b.do("open the board", chromedp.Navigate(srv.url+"/restaurants/"+id))
+	b.waitFor(`#conn[data-state="live"]`)
+	bar := eval[[]float64](b, `(() => {
+		const bar = document.querySelector('.bar'), s = getComputedStyle(bar), h = document.querySelector('h1.bar-title');
+		return [bar.clientHeight - parseFloat(s.paddingTop) - parseFloat(s.paddingBottom), document.querySelector('.brand').getBoundingClientRect().height,
+			h.getBoundingClientRect().top - document.querySelector('.brand').getBoundingClientRect().top, h.scrollWidth > h.clientWidth ? 1 : 0];
+	})()`)
+	if bar[0] > bar[1]*1.6 || bar[2] > bar[1]/2 {
+		t.Errorf("the bar is %.0f px high for a line of %.0f, the title %.0f px below the brand: want one line", bar[0], bar[1], bar[2])
+	}
+	if bar[3] != 1 {
+		t.Error("the long title is not cut")
+	}
+	if got := eval[string](b, `document.querySelector('h1.bar-title').title`); got != "Restaurant "+id {
+		t.Errorf("the title's title attribute is %q, want the whole title", got)
+	}
+	screenshots(b, "board-long-id")
 }
 
 func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
@@ -833,7 +871,7 @@ func TestTrackingPageRetriesAFailedFirstLoad(t *testing.T) {
 // TestTrackingPageStatusLineFollowsTheStatusOnly: the status line says since when the order has
 // been in its status (the time the stepper shows for it), and, being a live region that screen
 // readers announce, changes only when the status does: a courier event, which keeps the status,
-// changes neither.
+// changes neither. The page's times read in hours and minutes, the whole time in their titles.
 func TestTrackingPageStatusLineFollowsTheStatusOnly(t *testing.T) {
 	srv := startPageServer(t)
 	srv.createOrder("o-since")
@@ -863,6 +901,19 @@ func TestTrackingPageStatusLineFollowsTheStatusOnly(t *testing.T) {
 	}
 	if len(events) != 1 || since != reached || !sameTime(since, events[0].At) {
 		t.Errorf("status line since %s, stepper %s; want when the order reached preparing, %v", since, reached, events)
+	}
+	// Every time on the page reads in hours and minutes (an order's times are read so), the
+	// seconds in its title with the date, for whoever asks.
+	times := eval[[]string](b, `Array.from(document.querySelectorAll('#status-line time, #stepper time, #timeline time')).map(t => t.textContent + ' | ' + t.title)`)
+	hm, full := regexp.MustCompile(`^\D*\d{1,2}:\d{2}\D*$`), regexp.MustCompile(`\d{1,2}:\d{2}:\d{2}`)
+	for _, tt := range times {
+		text, title, _ := strings.Cut(tt, " | ")
+		if !hm.MatchString(text) || !full.MatchString(title) {
+			t.Errorf("a time reads %q, titled %q; want hours and minutes, and the seconds in its title", text, title)
+		}
+	}
+	if len(times) < 4 {
+		t.Errorf("the page shows %d times, want the status line's, the stepper's and the timeline's", len(times))
 	}
 	srv.setStatus("o-since", ordercast.StatusReady, "")
 	b.waitFor(`#status-line[data-status="ready"]`)
@@ -1174,10 +1225,20 @@ func TestCancelAsksFirst(t *testing.T) {
 
 	// A double tap: the first asks, the second, right after, lands on words just changed.
 	b.waitFor(row + ` .cancel:not([disabled]):not([aria-disabled]):not([data-settling])`)
+	// Where the row's buttons are: the question changes Cancel's words, not its place or size,
+	// nor anything beside it (Advance, the picker, Set), at a phone's width and at a desktop's.
+	boxes := `Array.from(document.querySelectorAll('` + row + ` button, ` + row + ` select')).map(e => {
+		const r = e.getBoundingClientRect(); return e.className + ' ' + [r.x, r.y, r.width, r.height].map(Math.round).join(',');
+	}).join(' | ')`
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	asked := eval[string](b, boxes)
 	eval[bool](b, `(btn => (btn.click(), btn.click(), true))(document.querySelector('`+row+` .cancel'))`)
 	b.waitFor(row + ` .cancel[data-confirming]`)
 	if got := eval[string](b, `document.querySelector('`+row+` .cancel').textContent`); got != "Confirm cancel" {
 		t.Errorf("after one tap Cancel says %q, want Confirm cancel", got)
+	}
+	if got := eval[string](b, boxes); got != asked {
+		t.Errorf("asking moved the row's controls:\n before %s\n after  %s", asked, got)
 	}
 	// Another order changes meanwhile, as on a busy console: its announcement does not take the
 	// question's place.

@@ -278,9 +278,10 @@ func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
 	screenshots(b, "home-demo")
 }
 
-// TestTheFocusStopsBelowABarOfAnyHeight: a party's id may be long with no space, and the bar's
-// title wraps: on a phone the bar was 67 to 90 px high while the scroll padding stopped what
-// scrolls into view 64 px down, under the bar. The padding follows the bar's height.
+// TestTheFocusStopsBelowABarOfAnyHeight: with large text on a phone the bar's title takes a line
+// of its own (a long party id's did too, once): the bar was 67 to 90 px high while the scroll
+// padding stopped what scrolls into view 64 px down, under the bar. The padding follows the
+// bar's height.
 func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -295,6 +296,7 @@ func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 	b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
 	b.do("open the board", chromedp.Navigate(base+"/restaurants/"+id+"?token="+actorToken(t, auth.RoleRestaurant, id)))
 	b.waitFor(`li.order[data-order-id="f-0"]`)
+	eval[string](b, `document.documentElement.style.fontSize = '24px'`)
 	if h := eval[float64](b, `document.querySelector('.bar').offsetHeight`); h <= 64 {
 		t.Fatalf("the bar is %.0f px high: the test needs one higher than the stylesheet's 4rem", h)
 	}
@@ -352,4 +354,54 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 		}
 		screenshots(b, "notes-"+strings.Split(tc.page, "/")[1])
 	}
+}
+
+// TestHomePageIsLive: the home page's list of orders in progress follows every order as the
+// console does, without a reload: a new order comes in on top, named as the server names its
+// restaurant and customer; a status changes its badge; an order that ends leaves; past the
+// newest 20, the page says more are in progress, and the oldest leaves the list.
+func TestHomePageIsLive(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.PartyLinks = []server.PartyLink{
+			{Party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}, Name: "Luigi's Trattoria"},
+			{Party: ordercast.Party{Kind: ordercast.PartyCustomer, ID: "ana"}, Name: "Ana"},
+		}
+	})
+	base := ts.URL()
+	step := func(method, path, body string) {
+		t.Helper()
+		if resp, got := call(t, method, base+path, "", body); resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, got)
+		}
+	}
+	for i := 1; i <= 19; i++ {
+		step("POST", "/v1/orders", fmt.Sprintf(`{"id":"h-%02d","restaurant_id":"luigis"}`, i))
+	}
+	b := newBrowser(t)
+	b.do("open the home page", chromedp.Navigate(base+"/"))
+	b.waitFor(`#conn[data-state="live"]`)
+	eval[bool](b, `window.notReloaded = true`)
+	ids := `Array.from(document.querySelectorAll('#home-orders li')).map(li => li.dataset.orderId)`
+
+	step("POST", "/v1/orders", `{"id":"h-new","restaurant_id":"luigis","customer_id":"ana"}`)
+	b.poll("the new order on top, named", `(li => li && li.dataset.orderId === 'h-new' && li.querySelector('.order-who').textContent === "Luigi's Trattoria \u2192 Ana")(document.querySelector('#home-orders li'))`)
+	step("POST", "/v1/orders/h-new/status", `{"status":"preparing"}`)
+	b.poll("its badge follows", `document.querySelector('#home-orders li[data-order-id="h-new"] .badge').textContent === 'Preparing'`)
+	if n := eval[int](b, ids+`.length`); n != 20 || !eval[bool](b, `document.getElementById('home-more').hidden`) {
+		t.Errorf("with 20 orders in progress the page lists %d and says more are in progress: %v", n, !eval[bool](b, `document.getElementById('home-more').hidden`))
+	}
+
+	step("POST", "/v1/orders", `{"id":"h-21","restaurant_id":"luigis"}`)
+	b.poll("the 21st on top, more said, the oldest gone", ids+`.join(' ').startsWith('h-21 h-new h-19') && `+ids+`.length === 20 && !`+ids+`.includes('h-01') && !document.getElementById('home-more').hidden`)
+
+	step("POST", "/v1/orders/h-new/status", `{"status":"delivered"}`)
+	b.poll("the delivered order gone, the oldest back", `!`+ids+`.includes('h-new') && `+ids+`.includes('h-01') && document.getElementById('home-more').hidden`)
+	if !eval[bool](b, `window.notReloaded === true`) {
+		t.Fatal("the page reloaded")
+	}
+	b.do("a phone's screen", chromedp.EmulateViewport(375, 800))
+	if w := eval[[]int](b, `[document.documentElement.scrollWidth, window.innerWidth]`); w[0] > w[1] {
+		t.Errorf("on a phone the home page is %d px wide in a window of %d: it scrolls sideways", w[0], w[1])
+	}
+	screenshots(b, "home-live")
 }

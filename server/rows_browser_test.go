@@ -460,10 +460,10 @@ func TestBoardSettlesARowWhoseButtonsMoveWithinIt(t *testing.T) {
 	b.waitFor(row + ` .advance:not([data-settling])`)
 	cancelTop := `Math.round(document.querySelector('` + row + ` .danger').getBoundingClientRect().top)`
 	before := eval[int](b, cancelTop)
-	if resp, body := call(t, "PUT", base+"/v1/orders/b-1/courier", admin, `{"courier_id":"courier-north-depot-0017"}`); resp.StatusCode != http.StatusOK {
+	if resp, body := call(t, "PUT", base+"/v1/orders/b-1/courier", admin, `{"courier_id":"courier-north-depot-0017-late-shift"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("assign: %d %s", resp.StatusCode, body)
 	}
-	b.waitFor(row + `[data-courier="courier-north-depot-0017"]`)
+	b.waitFor(row + `[data-courier="courier-north-depot-0017-late-shift"]`)
 	if after := eval[int](b, cancelTop); after <= before {
 		t.Fatalf("Cancel at %d px, then %d: the row's line did not wrap here, so the test shows nothing", before, after)
 	}

@@ -382,9 +382,33 @@
     return k.replace(/_/g, ' ');
   }
 
-  function formatTime(iso) {
+  // timeMicros is an RFC 3339 time in microseconds since the epoch (0 if it is not one). The
+  // store keeps microseconds and Date.parse only milliseconds: orders created within one
+  // millisecond would tie, and a list lay them out of order.
+  function timeMicros(s) {
+    var ms = Date.parse(s);
+    if (isNaN(ms)) return 0;
+    var frac = /\.(\d+)/.exec(s);
+    return ms * 1000 + (frac ? Number((frac[1] + '000000').slice(3, 6)) : 0);
+  }
+
+  // formatTime is a time of day as a page shows it, in the reader's locale: hours and minutes, as
+  // an order's times are read ("Delivered at 12:41"); seconds only where they show that something
+  // is live (a courier's last position sent).
+  function formatTime(iso, seconds) {
     var d = new Date(iso);
-    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    return d.toLocaleTimeString([], seconds ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' });
+  }
+
+  // timeElement is a <time> for iso showing formatTime's hours and minutes, with the whole date
+  // and time, seconds included, in its title and its datetime: nothing is lost to the reader who
+  // asks.
+  function timeElement(iso) {
+    var t = document.createElement('time');
+    t.dateTime = iso;
+    t.textContent = formatTime(iso);
+    t.title = new Date(iso).toLocaleString([], { dateStyle: 'medium', timeStyle: 'medium' });
+    return t;
   }
 
   // The sticky bar's title wraps (a party's id may be 64 characters with no space), so the bar
@@ -421,6 +445,8 @@
     sentence: sentence,
     detailText: detailText,
     detailName: detailName,
-    formatTime: formatTime
+    formatTime: formatTime,
+    timeMicros: timeMicros,
+    timeElement: timeElement
   };
 })();

@@ -62,7 +62,7 @@
   // second Enter, meant for what it said, or for the order that was there, must not take what
   // is there now.
   var SETTLE_MS = TIMINGS.settleMs;
-  // How long "Confirm delivery" waits for its second tap before it says "Delivered" again.
+  // How long "Confirm delivery" waits for its second tap before it says "Complete delivery" again.
   var CONFIRM_MS = TIMINGS.confirmMs;
 
   var rows = new Map(); // order id -> {order, el}
@@ -76,10 +76,10 @@
   // step (sortByStep). Rows a new one pushes down settle (rearrange).
   var oldestFirst = partyKind === 'restaurant';
 
-  // A courier's page offers one button, the courier's next step, named as couriers say it: the
-  // board's Advance, for the two statuses a courier sets (auth/permit.go). Delivered cannot be
-  // undone: on a courier's page its first tap asks again, in place (see step).
-  var COURIER_STEPS = { out_for_delivery: 'Picked up', delivered: 'Delivered' };
+  // A courier's page offers one button, the courier's next step, named for what a tap does, as
+  // couriers' apps name it: the board's Advance, for the two statuses a courier sets
+  // (auth/permit.go). A delivery cannot be undone: its first tap asks again, in place (see step).
+  var COURIER_STEPS = { out_for_delivery: 'Confirm pickup', delivered: 'Complete delivery' };
   var CONFIRM_LABEL = 'Confirm delivery';
   var CONFIRM_CANCEL_LABEL = 'Confirm cancel';
 
@@ -247,6 +247,7 @@
     var cancel = el('button', 'cancel danger', 'Cancel');
     cancel.type = 'button';
     cancel.setAttribute('aria-label', 'Cancel order ' + id);
+    cancel.dataset.wide = CONFIRM_CANCEL_LABEL; // its width whichever it says (app.css)
     cancel.hidden = !maySet('cancelled');
     var pick = el('select', 'pick');
     pick.setAttribute('aria-label', 'Next status for order ' + id);
@@ -661,17 +662,7 @@
   // boardOrder compares where two orders go on a board (negative: a above b): by group, then
   // by created_at.
   function boardOrder(a, b) {
-    return boardGroup(a) - boardGroup(b) || timeMicros(a.created_at) - timeMicros(b.created_at);
-  }
-
-  // timeMicros is an RFC 3339 time in microseconds since the epoch (0 if it is not one). The
-  // store keeps microseconds and Date.parse only milliseconds: orders created within one
-  // millisecond would tie, and a board lay them out of order.
-  function timeMicros(s) {
-    var ms = Date.parse(s);
-    if (isNaN(ms)) return 0;
-    var frac = /\.(\d+)/.exec(s);
-    return ms * 1000 + (frac ? Number((frac[1] + '000000').slice(3, 6)) : 0);
+    return boardGroup(a) - boardGroup(b) || oc.timeMicros(a.created_at) - oc.timeMicros(b.created_at);
   }
 
   // stepRank is where a courier's order goes in the list: what is in hand first (out for

@@ -159,7 +159,7 @@
 
   function sent(res) {
     showProblem('');
-    lastAt.textContent = oc.formatTime(new Date().toISOString());
+    lastAt.textContent = oc.formatTime(new Date().toISOString(), true);
     var n = res && res.orders || 0;
     reach.textContent = n ? '· seen on ' + n + (n === 1 ? ' order' : ' orders')
       : '· on no map now: customers see you once an order is out for delivery';

@@ -108,8 +108,11 @@
     };
   };
 
+  // place puts a pin, a label or the courier at xy. It sets the CSS transform (in the map's
+  // units: an SVG's px are its user units), which a stylesheet may animate: the courier glides to
+  // its new position rather than jumping (app.css), unless the reader asked for less motion.
   function place(g, xy) {
-    g.setAttribute('transform', 'translate(' + xy.x.toFixed(2) + ' ' + xy.y.toFixed(2) + ')');
+    g.style.transform = 'translate(' + xy.x.toFixed(2) + 'px, ' + xy.y.toFixed(2) + 'px)';
     g.hidden = false;
     g.removeAttribute('hidden');
   }
@@ -141,6 +144,7 @@
     this.drawGrid();
     var courierXY = this.latest && !this.ended ? project(this.latest) : null;
     [['map-pickup', this.pickup], ['map-dropoff', this.dropoff]].forEach(function (pin) {
+      el(pin[0] + '-key').hidden = !pin[1]; // the legend names only what the map shows
       if (!pin[1]) return;
       var xy = project(pin[1]);
       place(el(pin[0]), xy);

@@ -85,10 +85,7 @@
       var when = document.createElement('span');
       when.className = 'step-time';
       if (step.at) {
-        var t = document.createElement('time');
-        t.dateTime = step.at;
-        t.textContent = oc.formatTime(step.at);
-        when.append(t);
+        when.append(oc.timeElement(step.at));
       } else if (step.state === 'skipped') {
         when.textContent = 'skipped';
       }
@@ -104,9 +101,7 @@
     li.className = 'row';
     li.dataset.seq = String(ev.seq);
     li.dataset.status = ev.status;
-    var t = document.createElement('time');
-    t.dateTime = ev.at;
-    t.textContent = oc.formatTime(ev.at);
+    var t = oc.timeElement(ev.at);
     var what = document.createElement('span');
     what.className = 'row-status';
     // A courier event changes who carries the order, not its stage: say that, not the stage.
@@ -150,9 +145,7 @@
       name.textContent = oc.label(latest.status);
       var since = document.createElement('span');
       since.className = 'since';
-      var t = document.createElement('time');
-      t.dateTime = reached[latest.status];
-      t.textContent = oc.formatTime(reached[latest.status]);
+      var t = oc.timeElement(reached[latest.status]);
       // An ended order was delivered at a time; one in progress has been in its status since.
       since.append(oc.terminal(latest.status) ? ' at ' : ' since ', t);
       statusLine.replaceChildren(name, since);
