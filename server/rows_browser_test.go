@@ -179,7 +179,8 @@ func TestBoardKeepsItsRowsInPlace(t *testing.T) {
 // which the restaurant acts on no more, goes below the orders the kitchen still works on, oldest
 // first in each group: at once when it is picked up (the row it leaves pulls the ones below it
 // up, which settle), and as the page lays out a snapshot; a new order goes at the bottom of the
-// kitchen's group, above the picked-up ones.
+// kitchen's group, above the picked-up ones. Delivered, an order stays where it was while it
+// lingers on the board.
 func TestBoardPutsPickedUpOrdersBelow(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -223,6 +224,11 @@ func TestBoardPutsPickedUpOrdersBelow(t *testing.T) {
 	b.waitFor(row("p-4"))
 	if got := rowIDs(b); got != "p-2 p-3 p-4 p-1" {
 		t.Fatalf("reloaded, the board lists %q, want p-2 p-3 p-4 p-1", got)
+	}
+	step("POST", "/v1/orders/p-1/status", `{"status":"delivered"}`)
+	b.waitFor(row("p-1") + `[data-status="delivered"]`)
+	if got := rowIDs(b); got != "p-2 p-3 p-4 p-1" {
+		t.Fatalf("once p-1 was delivered the board lists %q, want it where it was while it lingers", got)
 	}
 }
 

@@ -617,7 +617,8 @@
       return;
     }
     var added = !row;
-    var regrouped = !added && oldestFirst && boardGroup(o) !== boardGroup(row.order);
+    // (An order that ended stays where it was for the while it lingers: it moves nothing.)
+    var regrouped = !added && oldestFirst && !oc.terminal(o.status) && boardGroup(o) !== boardGroup(row.order);
     if (added) {
       if (gone(o)) return; // an order that ended (or left this courier) before we ever saw it
       row = { order: o, el: buildRow(o.id) };
