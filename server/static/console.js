@@ -511,8 +511,8 @@
     badge.textContent = oc.label(o.status);
     badge.dataset.status = o.status;
     var meta = summary(o);
-    li.querySelector('.order-meta').textContent =
-      (meta ? meta + ' · ' : '') + 'updated ' + oc.formatTime(o.updated_at);
+    // The time in hours and minutes, whole in its title, as every time on the pages (timeElement).
+    li.querySelector('.order-meta').replaceChildren((meta ? meta + ' · ' : '') + 'updated ', oc.timeElement(o.updated_at));
     var noteLine = li.querySelector('.order-notes'), noted = notes(o);
     if (noteLine.textContent !== noted) noteLine.textContent = noted;
     noteLine.hidden = noted === '';
