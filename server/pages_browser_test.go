@@ -1293,8 +1293,15 @@ func TestCancelAsksFirst(t *testing.T) {
 		t.Fatalf("after a double tap and no answer: %d changes sent, the order %s; want none, placed", n, st)
 	}
 
+	// Asked again on a desktop's screen, two orders to a line: nothing moves there either.
+	b.do("a desktop's screen", chromedp.EmulateViewport(1280, 860))
+	b.waitFor(row + ` .cancel:not([disabled]):not([aria-disabled]):not([data-settling])`)
+	asked = eval[string](b, boxes)
 	b.tap("cancel", row+` .cancel`)
 	b.waitFor(row + ` .cancel[data-confirming]:not([data-settling])`)
+	if got := eval[string](b, boxes); got != asked {
+		t.Errorf("on a desktop's screen asking moved the row's controls:\n before %s\n after  %s", asked, got)
+	}
 	screenshots(b, "console-confirm-cancel")
 	b.tap("confirm", row+` .cancel[data-confirming]`)
 	b.waitFor(row + `[data-status="cancelled"]`)

@@ -320,6 +320,10 @@
       btn.textContent = label;
     }
     btn.setAttribute('aria-label', label + ': order ' + row.order.id);
+    // A courier's delivery asks in place, as Cancel does: the button keeps the width of the
+    // longer of its two words whichever it says (data-wide, app.css), wherever it is laid out.
+    if (isCourier && to === 'delivered') btn.dataset.wide = row.confirming ? COURIER_STEPS.delivered : CONFIRM_LABEL;
+    else delete btn.dataset.wide;
     btn.dataset.to = to;
     btn.dataset.version = String(row.order.version);
     btn.toggleAttribute('data-confirming', !!row.confirming);
