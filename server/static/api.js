@@ -421,10 +421,10 @@
     return t;
   }
 
-  // The sticky bar's title wraps (a party's id may be 64 characters with no space), so the bar
-  // may be two or three lines high on a phone. What scrolls into view (the keyboard's focus, a
-  // link's target) must stop below it, whatever its height: the scroll padding follows the bar
-  // (app.css's 4rem is for a page whose script has not run).
+  // The sticky bar's title takes a line of its own when large text leaves it no room beside the
+  // brand and the badge, so the bar may be two lines high or more. What scrolls into view (the
+  // keyboard's focus, a link's target) must stop below it, whatever its height: the scroll
+  // padding follows the bar (app.css's 4rem is for a page whose script has not run).
   function keepBelowTheBar() {
     var bar = document.querySelector('.bar');
     if (!bar || !window.ResizeObserver) return;
