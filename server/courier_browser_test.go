@@ -364,10 +364,18 @@ func TestCourierStepTakesWhatItSays(t *testing.T) {
 		t.Fatalf("a double tap on Confirm pickup sent %d changes and left the order %s, want 1 and out_for_delivery", n, st)
 	}
 
+	// The question changes the button's words, not its box (it fills its row, on a phone as on a
+	// desktop), so the second tap lands where the first did.
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	box := `(r => [r.x, r.y, r.width, r.height].map(Math.round).join(','))(document.querySelector('` + row + ` .advance').getBoundingClientRect())`
+	asked := eval[string](b, box)
 	b.do("delivered", chromedp.Click(chromedp.CSS(row+` .advance`)))
 	b.waitFor(row + ` .advance[data-confirming]`)
 	if label, n := eval[string](b, `document.querySelector('`+row+` .advance').textContent`), statusPosts(b, "d-1"); label != "Confirm delivery" || n != 1 {
 		t.Fatalf("the first tap on Complete delivery: the button says %q, %d changes sent; want Confirm delivery and none more", label, n)
+	}
+	if got := eval[string](b, box); got != asked {
+		t.Errorf("Confirm delivery's box is %s, Complete delivery's was %s: want the same", got, asked)
 	}
 	// A confirmation for a version the order no longer has is the server's to refuse.
 	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)

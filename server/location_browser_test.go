@@ -21,6 +21,63 @@ import (
 	"github.com/ordercast/ordercast/server"
 )
 
+// TestTrackingPageCourierAppearsWhereItIs: the courier's marker glides from one fix to the next,
+// but where it first shows (the page opened, or the order's courier changed) it is at once: it
+// does not glide in from the map's corner.
+func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Retry = testRetry
+		s.LocationInterval = 0
+	})
+	base := ls.URL()
+	c := &client.Client{BaseURL: base}
+	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
+		ID: "o-appear", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ls.assign(t, "o-appear", "c-1")
+	ls.mustCommit(t, "o-appear", ordercast.StatusOutForDelivery)
+	post := func(courier string, lat, lng float64) {
+		t.Helper()
+		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, lat, lng, time.Now().Format(time.RFC3339Nano))
+		if code, res := postLocation(t, base, courier, "", body); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, res)
+		}
+	}
+	post("c-1", 52.5240, 13.4110)
+
+	b := newBrowser(t)
+	// Every transition of the courier's marker that runs, counted from the page's first script.
+	b.do("count the marker's transitions", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.glides = 0;
+			document.addEventListener('transitionrun', e => { if (e.target.id === 'map-courier' && e.propertyName === 'transform') glides++; }, true);`,
+		})
+		return chromedp.Void{}, err
+	})
+	// Two frames: a transition started by what was drawn before has run by then.
+	frames := `new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))`
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-appear"))
+	b.waitFor(`#map-courier[data-lat="52.524"]`)
+	eval[bool](b, frames)
+	if n := eval[int](b, `glides`); n != 0 {
+		t.Errorf("the courier's marker glided %d times to where it first showed, want it there at once", n)
+	}
+	post("c-1", 52.5260, 13.4150) // a move glides
+	b.poll("the move glides", `glides === 1`)
+
+	// Another courier takes the order over: its marker shows where it is, at once too.
+	ls.assign(t, "o-appear", "c-2")
+	b.poll("the old courier's marker gone", `document.getElementById('map-courier').hasAttribute('hidden')`)
+	post("c-2", 52.5220, 13.4080)
+	b.waitFor(`#map-courier[data-lat="52.522"]`)
+	eval[bool](b, frames)
+	if n := eval[int](b, `glides`); n != 1 {
+		t.Errorf("the new courier's marker glided to where it first showed (%d glides in all, want the one move)", n)
+	}
+}
+
 // TestTrackingPageShowsTheCourierMoving: once the order is out for delivery the tracking page
 // draws the restaurant and the drop-off, with a key to the marks; each position moves the
 // courier's marker (gliding there, unless the reader asked for less motion), lengthens the path

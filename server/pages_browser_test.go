@@ -922,6 +922,47 @@ func TestTrackingPageStatusLineFollowsTheStatusOnly(t *testing.T) {
 	}
 }
 
+// TestRowTimesReadAsTheReadersLocaleWritesThem: a row's time (the console's, a board's, a
+// courier's or a customer's page: one console.js) reads as every time on the pages does, hours
+// and minutes as the reader's locale writes them (6:02 AM in the US, 06:02 in Britain: a leading
+// zero where the locale puts one, and only there), the whole date and time, seconds included, in
+// its title.
+func TestRowTimesReadAsTheReadersLocaleWritesThem(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-time")
+	row := `li.order[data-order-id="o-time"]`
+	// A fixed instant, 06:02:49 UTC, read in UTC: the hour the page's own times have is now's.
+	const sixAM = `'2026-03-01T06:02:49Z'`
+	for _, tc := range []struct{ locale, hm, hms string }{
+		{"en-US", "6:02 AM", "6:02:49 AM"},
+		{"en-GB", "06:02", "06:02:49"},
+	} {
+		b := newBrowser(t)
+		b.do("read as "+tc.locale+" in UTC", func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
+			if _, err := chromedp.Call(ctx, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: tc.locale}); err != nil {
+				return chromedp.Void{}, err
+			}
+			_, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "UTC"})
+			return chromedp.Void{}, err
+		})
+		b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+		b.waitFor(row + `[data-status="placed"]`)
+		// \s: a locale may put a narrow no-break space before AM.
+		if got := eval[string](b, `[ordercast.formatTime(`+sixAM+`), ordercast.formatTime(`+sixAM+`, true)].join(' | ').replace(/\s/g, ' ')`); got != tc.hm+" | "+tc.hms {
+			t.Errorf("%s: 06:02:49 reads %q, want %q", tc.locale, got, tc.hm+" | "+tc.hms)
+		}
+		got := eval[[]string](b, `(t => t ? [t.dateTime, t.textContent, t.title] : [])(document.querySelector('`+row+` .order-meta time'))`)
+		if len(got) != 3 {
+			t.Fatalf("%s: the row's time is no <time>: its line reads %q", tc.locale, eval[string](b, `document.querySelector('`+row+` .order-meta').textContent`))
+		}
+		updated := srv.order("o-time").UpdatedAt
+		hm, whole := regexp.MustCompile(`^\d{1,2}:\d{2}(\sAM|\sPM)?$`), regexp.MustCompile(`\d:\d{2}:\d{2}`)
+		if !sameTime(got[0], updated) || !hm.MatchString(got[1]) || !whole.MatchString(got[2]) || !strings.Contains(got[2], strconv.Itoa(updated.Year())) {
+			t.Errorf("%s: the row's time is %q, reading %q, titled %q; want the order's updated_at, in hours and minutes, whole in its title", tc.locale, got[0], got[1], got[2])
+		}
+	}
+}
+
 // sameTime reports whether the page's ISO time iso is at.
 func sameTime(iso string, at time.Time) bool {
 	got, err := time.Parse(time.RFC3339Nano, iso)
@@ -1252,8 +1293,15 @@ func TestCancelAsksFirst(t *testing.T) {
 		t.Fatalf("after a double tap and no answer: %d changes sent, the order %s; want none, placed", n, st)
 	}
 
+	// Asked again on a desktop's screen, two orders to a line: nothing moves there either.
+	b.do("a desktop's screen", chromedp.EmulateViewport(1280, 860))
+	b.waitFor(row + ` .cancel:not([disabled]):not([aria-disabled]):not([data-settling])`)
+	asked = eval[string](b, boxes)
 	b.tap("cancel", row+` .cancel`)
 	b.waitFor(row + ` .cancel[data-confirming]:not([data-settling])`)
+	if got := eval[string](b, boxes); got != asked {
+		t.Errorf("on a desktop's screen asking moved the row's controls:\n before %s\n after  %s", asked, got)
+	}
 	screenshots(b, "console-confirm-cancel")
 	b.tap("confirm", row+` .cancel[data-confirming]`)
 	b.waitFor(row + `[data-status="cancelled"]`)

@@ -392,12 +392,21 @@
     return ms * 1000 + (frac ? Number((frac[1] + '000000').slice(3, 6)) : 0);
   }
 
+  // The formats of a time of day, in the reader's locale, made once: a board redraws thousands of
+  // rows, and each toLocaleTimeString with options makes a formatter of its own. The locale's own
+  // short and medium times (6:02 AM in the US, 06:02 in Britain, 6.02 in Finland): an hour asked
+  // for as 'numeric' or '2-digit' forces one of 6:02 and 06:02 on every locale.
+  var HOURS_MINUTES = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
+  var WITH_SECONDS = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
+  var WHOLE = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
   // formatTime is a time of day as a page shows it, in the reader's locale: hours and minutes, as
   // an order's times are read ("Delivered at 12:41"); seconds only where they show that something
-  // is live (a courier's last position sent).
+  // is live (a courier's last position sent). A time that is not one reads as nothing (a
+  // formatter throws on it).
   function formatTime(iso, seconds) {
     var d = new Date(iso);
-    return d.toLocaleTimeString([], seconds ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' });
+    return isNaN(d) ? '' : (seconds ? WITH_SECONDS : HOURS_MINUTES).format(d);
   }
 
   // timeElement is a <time> for iso showing formatTime's hours and minutes, with the whole date
@@ -407,14 +416,15 @@
     var t = document.createElement('time');
     t.dateTime = iso;
     t.textContent = formatTime(iso);
-    t.title = new Date(iso).toLocaleString([], { dateStyle: 'medium', timeStyle: 'medium' });
+    var d = new Date(iso);
+    t.title = isNaN(d) ? '' : WHOLE.format(d);
     return t;
   }
 
-  // The sticky bar's title wraps (a party's id may be 64 characters with no space), so the bar
-  // may be two or three lines high on a phone. What scrolls into view (the keyboard's focus, a
-  // link's target) must stop below it, whatever its height: the scroll padding follows the bar
-  // (app.css's 4rem is for a page whose script has not run).
+  // The sticky bar's title takes a line of its own when large text leaves it no room beside the
+  // brand and the badge, so the bar may be two lines high or more. What scrolls into view (the
+  // keyboard's focus, a link's target) must stop below it, whatever its height: the scroll
+  // padding follows the bar (app.css's 4rem is for a page whose script has not run).
   function keepBelowTheBar() {
     var bar = document.querySelector('.bar');
     if (!bar || !window.ResizeObserver) return;

@@ -320,6 +320,10 @@
       btn.textContent = label;
     }
     btn.setAttribute('aria-label', label + ': order ' + row.order.id);
+    // A courier's delivery asks in place, as Cancel does: the button keeps the width of the
+    // longer of its two words whichever it says (data-wide, app.css), wherever it is laid out.
+    if (isCourier && to === 'delivered') btn.dataset.wide = row.confirming ? COURIER_STEPS.delivered : CONFIRM_LABEL;
+    else delete btn.dataset.wide;
     btn.dataset.to = to;
     btn.dataset.version = String(row.order.version);
     btn.toggleAttribute('data-confirming', !!row.confirming);
@@ -511,8 +515,8 @@
     badge.textContent = oc.label(o.status);
     badge.dataset.status = o.status;
     var meta = summary(o);
-    li.querySelector('.order-meta').textContent =
-      (meta ? meta + ' · ' : '') + 'updated ' + oc.formatTime(o.updated_at);
+    // The time in hours and minutes, whole in its title, as every time on the pages (timeElement).
+    li.querySelector('.order-meta').replaceChildren((meta ? meta + ' · ' : '') + 'updated ', oc.timeElement(o.updated_at));
     var noteLine = li.querySelector('.order-notes'), noted = notes(o);
     if (noteLine.textContent !== noted) noteLine.textContent = noted;
     noteLine.hidden = noted === '';

@@ -111,10 +111,18 @@
   // place puts a pin, a label or the courier at xy. It sets the CSS transform (in the map's
   // units: an SVG's px are its user units), which a stylesheet may animate: the courier glides to
   // its new position rather than jumping (app.css), unless the reader asked for less motion.
+  // What was hidden appears where it is: Chromium would glide it in from the map's corner (the
+  // transform's none), so its first place is taken with no transition, flushed, before the
+  // stylesheet's applies again.
   function place(g, xy) {
+    var appearing = g.hasAttribute('hidden');
+    if (appearing) g.style.transition = 'none';
     g.style.transform = 'translate(' + xy.x.toFixed(2) + 'px, ' + xy.y.toFixed(2) + 'px)';
-    g.hidden = false;
     g.removeAttribute('hidden');
+    if (appearing) {
+      g.getBoundingClientRect(); // the style with no transition takes effect here
+      g.style.transition = '';
+    }
   }
 
   Map.prototype.drawGrid = function () {
