@@ -23,7 +23,7 @@ import (
 
 // TestTrackingPageCourierAppearsWhereItIs: the courier's marker glides from one fix to the next,
 // but where it first shows (the page opened, or the order's courier changed) it is at once: it
-// does not glide in from the map's corner.
+// does not glide in from the map's corner; nor does it glide when the map's frame changes.
 func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
 		s.Retry = testRetry
@@ -66,6 +66,19 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 	}
 	post("c-1", 52.5260, 13.4150) // a move glides
 	b.poll("the move glides", `glides === 1`)
+	// A move past the drop-off widens the map's frame: the pins and the path jump to their new
+	// places, and the courier with them, rather than glide for a moment off its path.
+	pin := `document.getElementById('map-pickup').style.transform`
+	before := eval[string](b, pin)
+	post("c-1", 52.5400, 13.4400)
+	b.waitFor(`#map-courier[data-lat="52.54"]`)
+	eval[bool](b, frames)
+	if after := eval[string](b, pin); after == before {
+		t.Fatalf("the restaurant's pin stayed at %s: the move did not widen the map, so the test shows nothing", after)
+	}
+	if n := eval[int](b, `glides`); n != 1 {
+		t.Errorf("the courier glided as the map's frame changed under it (%d glides in all, want the one move)", n)
+	}
 
 	// Another courier takes the order over: its marker shows where it is, at once too.
 	ls.assign(t, "o-appear", "c-2")
@@ -74,7 +87,7 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 	b.waitFor(`#map-courier[data-lat="52.522"]`)
 	eval[bool](b, frames)
 	if n := eval[int](b, `glides`); n != 1 {
-		t.Errorf("the new courier's marker glided to where it first showed (%d glides in all, want the one move)", n)
+		t.Errorf("the new courier's marker glided to where it first showed (%d glides in all, want the one move before)", n)
 	}
 }
 
@@ -115,9 +128,15 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		t.Errorf("the courier's marker moves with the transition %q, want transform 0.8s", got)
 	}
 	emulateMedia(b, "prefers-reduced-motion", "reduce")
-	if got := eval[string](b, `Array.from(document.querySelectorAll('.map-legend li')).filter(li => li.offsetParent !== null).map(li => li.textContent).join(', ')`); got != "Restaurant, You, Courier, Path so far" {
-		t.Errorf("the map's key reads %q, want Restaurant, You, Courier, Path so far", got)
+	// The key names what the map shows: the courier from its first position, the path from its
+	// second.
+	key := func(when, want string) {
+		t.Helper()
+		if got := eval[string](b, `Array.from(document.querySelectorAll('.map-legend li')).filter(li => li.offsetParent !== null).map(li => li.textContent).join(', ')`); got != want {
+			t.Errorf("%s the map's key reads %q, want %q", when, got, want)
+		}
 	}
+	key("before the first position", "Restaurant, You")
 	if got := eval[string](b, glide); !strings.HasSuffix(got, " 0s") {
 		t.Errorf("asked for less motion, the courier's marker moves with the transition %q, want none", got)
 	}
@@ -144,10 +163,12 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		}
 		lastX, lastETA = x, eta
 		if i == 0 {
+			key("after the first position", "Restaurant, You, Courier")
 			screenshots(b, "track-map")
 		}
 	}
 	b.waitFor(`#nearby`)
+	key("after three positions", "Restaurant, You, Courier, Path so far")
 	if n := eval[int](b, `document.getElementById('map-path').getAttribute('points').split(' ').length`); n != len(positions) {
 		t.Fatalf("path has %d points, want %d", n, len(positions))
 	}

@@ -71,6 +71,7 @@
     this.path = [];
     this.latest = null;
     this.fixAt = 0;     // the latest fix's time on the server's clock, in ms
+    this.frame = '';    // the frame of the projection last drawn (projection().frame)
     this.ended = false;
     this.timer = null;
     this.said = '';     // what the announcer last said
@@ -103,23 +104,27 @@
     var w = Math.max((maxLng - minLng) * k, 0.002), h = Math.max(maxLat - minLat, 0.002);
     var span = Math.max(w, h) * 1.3; // a margin around the points, the same on both axes
     var cx = (minLng + maxLng) / 2 * k, cy = (minLat + maxLat) / 2;
-    return function (p) {
+    var project = function (p) {
       return { x: 50 + (p.lng * k - cx) / span * 100, y: 50 - (p.lat - cy) / span * 100 };
     };
+    project.frame = [k, span, cx, cy].join(' '); // equal frames place every point alike
+    return project;
   };
 
   // place puts a pin, a label or the courier at xy. It sets the CSS transform (in the map's
   // units: an SVG's px are its user units), which a stylesheet may animate: the courier glides to
   // its new position rather than jumping (app.css), unless the reader asked for less motion.
-  // What was hidden appears where it is: Chromium would glide it in from the map's corner (the
-  // transform's none), so its first place is taken with no transition, flushed, before the
+  // With at once, or when g was hidden, it is there with no transition: what appears would glide
+  // in from the map's corner (Chromium runs it from the transform's none), and when the map's
+  // frame changes every other mark jumps to its new place, so the courier does too rather than
+  // glide for a moment off its path. The style with no transition is flushed before the
   // stylesheet's applies again.
-  function place(g, xy) {
-    var appearing = g.hasAttribute('hidden');
-    if (appearing) g.style.transition = 'none';
+  function place(g, xy, atOnce) {
+    var jump = atOnce || g.hasAttribute('hidden');
+    if (jump) g.style.transition = 'none';
     g.style.transform = 'translate(' + xy.x.toFixed(2) + 'px, ' + xy.y.toFixed(2) + 'px)';
     g.removeAttribute('hidden');
-    if (appearing) {
+    if (jump) {
       g.getBoundingClientRect(); // the style with no transition takes effect here
       g.style.transition = '';
     }
@@ -149,6 +154,8 @@
 
   Map.prototype.draw = function () {
     var project = this.projection();
+    var reframed = project.frame !== this.frame;
+    this.frame = project.frame;
     this.drawGrid();
     var courierXY = this.latest && !this.ended ? project(this.latest) : null;
     [['map-pickup', this.pickup], ['map-dropoff', this.dropoff]].forEach(function (pin) {
@@ -169,9 +176,13 @@
       var xy = project(p);
       return xy.x.toFixed(2) + ',' + xy.y.toFixed(2);
     }).join(' '));
+    // The key names only what the map shows: no courier before its first position, and a path
+    // is drawn from its second.
+    el('map-courier-key').hidden = !courierXY;
+    el('map-path-key').hidden = this.path.length < 2;
     var courier = el('map-courier');
     if (courierXY) {
-      place(courier, courierXY);
+      place(courier, courierXY, reframed);
       courier.dataset.lat = String(this.latest.lat);
       courier.dataset.lng = String(this.latest.lng);
     } else {
