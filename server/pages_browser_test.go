@@ -211,10 +211,16 @@ func newBrowser(t *testing.T) *browser {
 	return b
 }
 
-// do runs browser actions with a bound, failing the test with what was being done.
+// do runs browser actions with a bound of 10 s, failing the test with what was being done.
 func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	b.doWithin(10*time.Second, what, actions...)
+}
+
+// doWithin runs browser actions as do does, with the bound d.
+func (b *browser) doWithin(d time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, d)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v", what, err)
@@ -225,6 +231,14 @@ func (b *browser) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 func (b *browser) waitFor(sel string) {
 	b.t.Helper()
 	b.do("wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// waitLong waits as waitFor does, with a bound of 30 s rather than 10, for what takes the page
+// seconds: the first layout of a board of 2,000 rows takes 2.5 to 3.5 s in headless Chromium
+// here alone (the style of its rows' controls), more beside the rest of the tests.
+func (b *browser) waitLong(sel string) {
+	b.t.Helper()
+	b.doWithin(30*time.Second, "wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
 }
 
 // tap clicks a row's control once it takes clicks: enabled, its row not waiting for an answer

@@ -497,8 +497,8 @@ func TestBoardMeasuresOnlyTheRowItRedraws(t *testing.T) {
 		}`)
 	b.do("a screen wide enough for two columns", chromedp.EmulateViewport(1024, 768))
 	b.do("open the board", chromedp.Navigate(ts.URL()+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
-	b.waitFor(`#conn[data-state="live"]`)
-	b.waitFor(`li.order[data-order-id="s-` + strconv.Itoa(n-1) + `"]`)
+	b.waitLong(`#conn[data-state="live"]`)
+	b.waitLong(`li.order[data-order-id="s-` + strconv.Itoa(n-1) + `"]`)
 	settling := `Array.from(document.querySelectorAll('li.order')).filter(li => li.querySelector('[data-settling]')).map(li => li.dataset.orderId)`
 	if got := eval[int](b, settling+`.length`); got != 0 {
 		t.Errorf("after the first snapshot %d rows settle, want none", got)
