@@ -89,6 +89,10 @@ func TestOpenRefusesAPathThatCannotBeADatabase(t *testing.T) {
 		{dir, "is a directory"},
 		{filepath.Join(dir, "missing", "x.db"), "does not exist"},
 		{filepath.Join(file, "x.db"), "is not a directory"},
+		// A file: URI is judged by the file it names.
+		{"file:" + dir, "is a directory"},
+		{"file://localhost" + filepath.Join(dir, "missing", "x.db"), "does not exist"},
+		{"file://db.example" + filepath.Join(dir, "x.db"), `names the host "db.example"`},
 	} {
 		err := sqlite.New(tt.path).Open(t.Context())
 		if err == nil || !strings.Contains(err.Error(), tt.want) || ordercast.ErrorCode(err) == ordercast.EUnavailable {
@@ -279,7 +283,8 @@ func TestSecondStoreOnOneFileIsRefused(t *testing.T) {
 
 // TestANewDatabaseIsPrivate: a database file the store creates, its -wal and -shm and its lock
 // file are readable and writable by the process's user alone (orders hold customers' details
-// and drop-offs), whatever the umask; an existing file keeps the mode its owner gave it.
+// and drop-offs), whatever the umask, named by a path or by a file: URI; an existing file keeps
+// the mode its owner gave it.
 func TestANewDatabaseIsPrivate(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "ordercast.db")
@@ -319,6 +324,23 @@ func TestANewDatabaseIsPrivate(t *testing.T) {
 		t.Error(err)
 	} else if perm := fi.Mode().Perm(); perm != 0o600 {
 		t.Errorf("the file at a link's end has mode %o, want 600", perm)
+	}
+
+	// A file: URI, percent-encoded as SQLite reads it: "my%20orders.db" names "my orders.db".
+	viaURI := sqlite.New("file://" + filepath.Join(dir, "my%20orders.db"))
+	if err := viaURI.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer viaURI.Close()
+	if _, _, err := viaURI.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"my orders.db", "my orders.db-wal", "my orders.db-shm"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		} else if perm := fi.Mode().Perm(); perm != 0o600 {
+			t.Errorf("%s, named by a file: URI, has mode %o, want 600", name, perm)
+		}
 	}
 
 	shared := filepath.Join(dir, "shared.db")

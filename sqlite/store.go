@@ -149,13 +149,18 @@ func New(path string) *Store {
 	return &Store{Path: path, Now: time.Now}
 }
 
-// checkPath refuses a plain file path that cannot name a database: a directory, or a file in a
-// directory that does not exist. SQLite calls both "unable to open", as it does a file system
-// that is briefly away, which start-up waits out; these never come right by waiting. A file that
-// is not there yet it creates, private (createPrivate). A file: URI names its file its own way
-// and is left to SQLite.
+// checkPath refuses a path that cannot name a database: a directory, or a file in a directory
+// that does not exist. SQLite calls both "unable to open", as it does a file system that is
+// briefly away, which start-up waits out; these never come right by waiting. A file that is not
+// there yet it creates, private (createPrivate). A file: URI is judged by the file it names.
 func checkPath(path string) error {
-	if path == ":memory:" || strings.HasPrefix(path, "file:") {
+	if strings.HasPrefix(path, "file:") {
+		var err error
+		if path, err = uriFile(path); err != nil {
+			return err
+		}
+	}
+	if path == ":memory:" || path == "" {
 		return nil
 	}
 	file, ferr := os.Stat(path)
@@ -187,6 +192,28 @@ func checkPath(path string) error {
 		}
 	}
 	return nil
+}
+
+// uriFile is the file a file: URI (with no query: Open refuses '?') names, as SQLite reads it:
+// file:name, file:/abs, file:///abs or file://localhost/abs, percent-encoded. "file::memory:"
+// names ":memory:", and "file:" no file (a temporary database).
+func uriFile(uri string) (string, error) {
+	rest := strings.TrimPrefix(uri, "file:")
+	if i := strings.IndexByte(rest, '#'); i >= 0 {
+		rest = rest[:i]
+	}
+	if auth, ok := strings.CutPrefix(rest, "//"); ok {
+		host, path, _ := strings.Cut(auth, "/")
+		if host != "" && host != "localhost" {
+			return "", fmt.Errorf("sqlite: %s names the host %q: a file: URI names a local file, as file:///path or file:path", uri, host)
+		}
+		rest = "/" + path
+	}
+	name, err := url.PathUnescape(rest)
+	if err != nil {
+		return "", fmt.Errorf("sqlite: %s: %w", uri, err)
+	}
+	return name, nil
 }
 
 // createPrivate creates the database file at path, which is not there, empty (SQLite makes an
