@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -52,6 +53,7 @@ type requestLog struct {
 type requestLine struct {
 	level                 slog.Level
 	pattern, method, path string
+	client                netip.Addr // as the limits count it: the peer, or the client a trusted proxy names
 	status                int
 	written               int64
 }
@@ -116,12 +118,17 @@ func (l *requestLog) emit() {
 	if !l.s.Logger.Enabled(ctx, line.level) {
 		return // a line nobody reads is not built
 	}
+	client := "" // a peer that is no IP address (a Unix socket's) is left blank
+	if line.client.IsValid() {
+		client = line.client.String()
+	}
 	l.mu.Lock()
 	attrs := append([]slog.Attr{
 		slog.String("request_id", l.id),
 		slog.String("method", line.method),
 		slog.String("route", line.pattern),
 		slog.String("path", line.path),
+		slog.String("client", client),
 		slog.Int("status", line.status),
 		slog.Int64("bytes", line.written+l.bypassed),
 		slog.Duration("duration", time.Since(l.start)),
@@ -181,6 +188,11 @@ func (s *Server) observe(mux http.Handler) http.Handler {
 			// A courier's phone posts about once a second: thousands of couriers would fill the
 			// log with them. A refused one is logged as any refusal.
 			line.level = slog.LevelDebug
+		}
+		if s.Logger.Enabled(r.Context(), line.level) {
+			// Read while the request is still the handler's (X-Forwarded-For), and only for a
+			// line that will be written: a scrape at debug level costs nothing here.
+			line.client = s.clientAddr(r)
 		}
 		l.mu.Lock()
 		l.rw.ResponseWriter = nil // the response must not outlive its handler (see requestLine)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -85,7 +86,7 @@ func TestRequestLog(t *testing.T) {
 	// The stream's line is written when it ends, after the create's.
 	stream := waitLogLine(t, &logs, streamID)
 	create := waitLogLine(t, &logs, "create-log-1")
-	for key, want := range map[string]any{"msg": "request", "method": "POST", "route": "POST /v1/orders", "status": 201.0} {
+	for key, want := range map[string]any{"msg": "request", "method": "POST", "route": "POST /v1/orders", "status": 201.0, "client": "127.0.0.1"} {
 		if create[key] != want {
 			t.Errorf("create log %s = %v, want %v", key, create[key], want)
 		}
@@ -100,6 +101,44 @@ func TestRequestLog(t *testing.T) {
 		if stream[key] != want {
 			t.Errorf("stream log %s = %v, want %v", key, stream[key], want)
 		}
+	}
+}
+
+// TestRequestLogNamesTheClientBehindATrustedProxy: behind a proxy named in TrustedProxies, a
+// request's line names the client the proxy forwarded for, the address its limits count, not the
+// proxy; a proxy that is not trusted cannot put a name in the log.
+func TestRequestLogNamesTheClientBehindATrustedProxy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		proxies []netip.Prefix
+		want    string
+	}{
+		{"trusted", loopbackProxy, "203.0.113.7"},
+		{"untrusted", nil, "127.0.0.1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var logs testutil.Buffer
+			srv := newServer(t, func(s *server.Server) {
+				s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+				s.Limits.TrustedProxies = tc.proxies
+			})
+			req, err := http.NewRequest(http.MethodGet, srv.URL()+"/v1/orders/none", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("X-Forwarded-For", "203.0.113.7")
+			req.Header.Set("X-Request-ID", "proxied-1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if line := waitLogLine(t, &logs, "proxied-1"); line["client"] != tc.want {
+				t.Errorf("client = %v, want %s", line["client"], tc.want)
+			}
+		})
 	}
 }
 

@@ -3,7 +3,9 @@ package main_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -35,5 +37,31 @@ func TestSQLiteWALMetric(t *testing.T) {
 	}
 	if got := metric(t, n.url, "ordercast_sqlite_wal_bytes"); got != float64(fi.Size()) || got == 0 {
 		t.Fatalf("ordercast_sqlite_wal_bytes = %v, want the WAL file's %d bytes", got, fi.Size())
+	}
+}
+
+// TestBuildInfoMetric: /metrics names the build a node runs, as `ordercast version` does, so a
+// dashboard can tell which nodes a rolling upgrade has reached.
+func TestBuildInfoMetric(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(binary(t), "version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "ordercast <version> revision <revision> (<time>[, dirty]) <go version>"
+	words := strings.Fields(string(out))
+	if len(words) < 4 || words[2] != "revision" {
+		t.Fatalf("ordercast version: %q", out)
+	}
+	revision := words[3]
+	if revision == "unknown" {
+		revision = ""
+	} else if strings.Contains(string(out), ", dirty)") {
+		revision += "+dirty"
+	}
+	n := startNode(t, filepath.Join(t.TempDir(), "ordercast.db"))
+	sample := fmt.Sprintf(`ordercast_build_info{goversion=%q,revision=%q,version=%q}`, words[len(words)-1], revision, words[1])
+	if got := metric(t, n.url, sample); got != 1 {
+		t.Errorf("%s = %v, want 1", sample, got)
 	}
 }

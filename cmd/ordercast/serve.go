@@ -287,7 +287,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Store = m.Store
 	srv.Locations = m.Tracker
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
-	srv.Metrics.Registry.MustRegister(m.storeMetrics()...)
+	srv.Metrics.Registry.MustRegister(append(m.storeMetrics(), buildInfoMetric(thisBuild()))...)
 	m.startRetention(srv.Metrics.Registry)
 	if m.Demo {
 		// The home page links to the simulated parties' pages.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // versionUsage heads `ordercast version --help`.
@@ -34,32 +36,84 @@ func printVersion(stdout, stderr io.Writer, args []string) error {
 	return nil
 }
 
+// build is where a binary came from, as its build information says.
+type build struct {
+	version   string // the module version, "(devel)" for a build from a checkout
+	revision  string // the VCS revision, "" when unknown
+	time      string // the revision's commit time, "" when unknown
+	dirty     bool   // built with uncommitted changes
+	stamped   bool   // the revision was stamped in at build, not recorded by the toolchain
+	goVersion string
+}
+
+// readBuild reads build information; stamped is the revision stamped in at build, used when the
+// build information has none.
+func readBuild(bi *debug.BuildInfo, stamped string) build {
+	b := build{version: bi.Main.Version, goVersion: bi.GoVersion}
+	if b.version == "" {
+		b.version = "(unknown)"
+	}
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			b.revision = s.Value
+		case "vcs.time":
+			b.time = s.Value
+		case "vcs.modified":
+			b.dirty = s.Value == "true"
+		}
+	}
+	if b.revision == "" && stamped != "" {
+		b.revision, b.stamped = stamped, true
+	}
+	return b
+}
+
 // versionLine renders build information as one line:
 // "ordercast (devel) revision 0123abcd… (2026-11-30T23:00:00Z, dirty) go1.26.0"; stamped is
 // the revision stamped in at build, used when the build information has none.
 func versionLine(bi *debug.BuildInfo, stamped string) string {
-	version := bi.Main.Version
-	if version == "" {
-		version = "(unknown)"
-	}
-	settings := map[string]string{}
-	for _, s := range bi.Settings {
-		settings[s.Key] = s.Value
-	}
-	line := "ordercast " + version
-	if rev := settings["vcs.revision"]; rev != "" {
-		line += " revision " + rev
-		if t := settings["vcs.time"]; t != "" {
-			line += " (" + t
-			if settings["vcs.modified"] == "true" {
+	b := readBuild(bi, stamped)
+	line := "ordercast " + b.version
+	switch {
+	case b.stamped:
+		line += " revision " + b.revision + " (stamped at build)"
+	case b.revision != "":
+		line += " revision " + b.revision
+		if b.time != "" {
+			line += " (" + b.time
+			if b.dirty {
 				line += ", dirty"
 			}
 			line += ")"
 		}
-	} else if stamped != "" {
-		line += " revision " + stamped + " (stamped at build)"
-	} else {
+	default:
 		line += " revision unknown (built without VCS information)"
 	}
-	return line + " " + bi.GoVersion
+	return line + " " + b.goVersion
+}
+
+// thisBuild is where this binary came from (version "(unknown)" if it carries no build information).
+func thisBuild() build {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = &debug.BuildInfo{}
+	}
+	return readBuild(bi, revision)
+}
+
+// buildInfoMetric is ordercast_build_info: 1, labelled with what `ordercast version` prints, so
+// a dashboard shows which build each node runs (during a rolling upgrade, which are old).
+func buildInfoMetric(b build) prometheus.Collector {
+	revision := b.revision
+	if b.dirty {
+		revision += "+dirty"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "ordercast_build_info",
+		Help:        "1, labelled with the node's module version, VCS revision (+dirty for uncommitted changes; empty when unknown) and Go version.",
+		ConstLabels: prometheus.Labels{"version": b.version, "revision": revision, "goversion": b.goVersion},
+	})
+	g.Set(1)
+	return g
 }
