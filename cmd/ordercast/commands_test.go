@@ -67,7 +67,7 @@ func TestBadFlagGoesToStderr(t *testing.T) {
 }
 
 // TestSubcommandsTakeEnvironment: token and bench read ORDERCAST_* variables like serve, and the
-// command line wins over them.
+// command line wins over them, for token also over the other kind's variable.
 func TestSubcommandsTakeEnvironment(t *testing.T) {
 	a, err := auth.New([]byte(testSecret))
 	if err != nil {
@@ -84,6 +84,29 @@ func TestSubcommandsTakeEnvironment(t *testing.T) {
 	if err != nil || actor.String() != "courier:c-8" {
 		t.Errorf("token from ORDERCAST_ROLE with --sub: %v %v, want courier:c-8", actor, err)
 	}
+
+	// The other kind of token asked for on the command line wins over the variable.
+	out.Reset()
+	if err := run(context.Background(), []string{"token", "--order", "o-1"}, &out, io.Discard); err != nil {
+		t.Fatalf("token --order with ORDERCAST_ROLE set: %v, want a tracking token", err)
+	}
+	if tr, err := a.ParseTracking(strings.TrimSpace(out.String())); err != nil || tr.OrderID != "o-1" {
+		t.Errorf("token --order with ORDERCAST_ROLE set: %+v %v, want a tracking token for o-1", tr, err)
+	}
+	t.Setenv("ORDERCAST_ORDER", "o-1")
+	out.Reset()
+	if err := run(context.Background(), []string{"token", "--role", "admin"}, &out, io.Discard); err != nil {
+		t.Fatalf("token --role with ORDERCAST_ORDER set: %v, want an actor token", err)
+	}
+	if actor, err := a.ParseActor(strings.TrimSpace(out.String())); err != nil || actor.Role != auth.RoleAdmin {
+		t.Errorf("token --role admin with ORDERCAST_ORDER set: %v %v, want an admin token", actor, err)
+	}
+	// Both from the environment: nothing says which is meant.
+	out.Reset()
+	if err := run(context.Background(), []string{"token"}, &out, io.Discard); err == nil || !strings.Contains(err.Error(), "give one of --order and --role") {
+		t.Errorf("token with ORDERCAST_ROLE and ORDERCAST_ORDER: %v, want the refusal of both", err)
+	}
+	t.Setenv("ORDERCAST_ORDER", "")
 
 	t.Setenv("ORDERCAST_WATCHERS", "0")
 	err = run(context.Background(), []string{"bench"}, io.Discard, io.Discard)

@@ -258,8 +258,17 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 	secret := fs.String("secret", "", "the server's HMAC `secret`")
 	ttl := fs.Duration("ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")
 	order := fs.String("order", "", "make a tracking token for this order `id` instead of an actor token")
-	if _, err := parseCommand(fs, args, tokenUsage, stdout, stderr); err != nil {
+	fromEnv, err := parseCommand(fs, args, tokenUsage, stdout, stderr)
+	if err != nil {
 		return err
+	}
+	// The kind of token asked for on the command line wins over the other kind's variable: a
+	// shell that exports ORDERCAST_ROLE for its actor tokens can still make a tracking token.
+	switch {
+	case *order != "" && !fromEnv["order"] && fromEnv["role"]:
+		*role = ""
+	case *role != "" && !fromEnv["role"] && fromEnv["order"]:
+		*order = ""
 	}
 	if *secret == "" {
 		return errors.New("--secret (or ORDERCAST_SECRET) is required: the server's secret signs the token")
