@@ -108,7 +108,7 @@ func (s *Server) replayIdempotent(w http.ResponseWriter, r *http.Request, idem *
 			// The first answer's Location too: it names the order the body describes.
 			var created struct{ ID string }
 			if json.Unmarshal(a.Body, &created) == nil && ordercast.ValidateID(created.ID) == nil {
-				w.Header().Set("Location", "/v1/orders/"+created.ID)
+				w.Header().Set("Location", api.OrderPath(created.ID))
 			}
 		}
 		writeRawJSON(w, a.Status, a.Body)

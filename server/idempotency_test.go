@@ -51,6 +51,10 @@ func TestIdempotencyKey(t *testing.T) {
 	if first.StatusCode != http.StatusCreated {
 		t.Fatalf("first create: %d %s", first.StatusCode, firstBody)
 	}
+	var created struct{ ID string }
+	if err := json.Unmarshal([]byte(firstBody), &created); err != nil || first.Header.Get("Location") != "/v1/orders/"+created.ID {
+		t.Fatalf("first create: Location %q for %s (%v), want the order's address", first.Header.Get("Location"), firstBody, err)
+	}
 	again, againBody := post(t, base+"/v1/orders", "create-1", `{"details":{"items":2}}`)
 	if again.StatusCode != http.StatusCreated || againBody != firstBody || again.Header.Get(server.IdempotentReplayedHeader) != "true" ||
 		again.Header.Get("Location") != first.Header.Get("Location") {

@@ -54,8 +54,28 @@ func main() {
 		os.Exit(0)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "ordercast:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
+}
+
+// ExitConfig is the exit status of a serve whose flags or environment are wrong, which no restart
+// mends: the unit's RestartPreventExitStatus names it, so that systemd stops there instead of
+// starting the node again every RestartSec and filling the journal with the same line. Every
+// other failure (a database away for longer than --db-wait, a port taken) exits 1 and is
+// restarted.
+const ExitConfig = 2
+
+// configError is a refusal of serve's flags or environment, before anything was opened.
+type configError struct{ error }
+
+func (e configError) Unwrap() error { return e.error }
+
+// exitCode is the exit status of a run that failed with err.
+func exitCode(err error) int {
+	if _, ok := errors.AsType[configError](err); ok {
+		return ExitConfig
+	}
+	return 1
 }
 
 const usage = `ordercast pushes live order status to customers over Server-Sent Events.
@@ -81,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		m := NewMain(stdout, stderr)
 		if err := m.ParseFlags(args[1:]); err != nil {
-			return err
+			return configError{err}
 		}
 		return m.Serve(ctx)
 	case "bench":

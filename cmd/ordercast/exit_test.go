@@ -1,0 +1,48 @@
+package main_test
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestServeExitStatus: serve refused for its flags or environment exits 2 (main.ExitConfig), which
+// the systemd unit does not restart, since no restart mends it; a failure a restart may mend, a
+// port another process holds, exits 1.
+func TestServeExitStatus(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	db := filepath.Join(t.TempDir(), "ordercast.db")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"a bad flag value", []string{"--addr", "127.0.0.1:0", "--log-format", "xml"}, 2},
+		{"an unknown flag", []string{"--addr", "127.0.0.1:0", "--colour"}, 2},
+		{"the port is taken", []string{"--addr", taken.Addr().String()}, 1},
+	} {
+		cmd := exec.Command(binary(t), append([]string{"serve", "--db", db}, tc.args...)...)
+		cmd.Env = []string{"ORDERCAST_SECRET=" + testSecret, "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != tc.want {
+			t.Errorf("%s: %v, want exit status %d\n%s", tc.name, err, tc.want, out)
+		}
+	}
+	unit, err := os.ReadFile(filepath.Join("..", "..", "deploy", "ordercast.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "\nRestartPreventExitStatus=2\n") {
+		t.Error("deploy/ordercast.service does not keep systemd from restarting a node that exits 2 (RestartPreventExitStatus=2)")
+	}
+}
