@@ -266,6 +266,9 @@ func TestTLSCertificateReloads(t *testing.T) {
 	if got := presented(); !bytes.Equal(got, der(certFile)) {
 		t.Fatal("the server does not present its certificate")
 	}
+	if got := srv.Certificate(); got == nil || !bytes.Equal(got.Raw, der(certFile)) {
+		t.Fatal("Certificate does not return the certificate presented")
+	}
 	// The renewal, as certbot writes it: new files in place, then the signal.
 	for _, f := range [][2]string{{renewedCert, certFile}, {renewedKey, keyFile}} {
 		if err := os.WriteFile(f[1], mustRead(t, f[0]), 0o600); err != nil {
@@ -280,6 +283,9 @@ func TestTLSCertificateReloads(t *testing.T) {
 	}
 	if got := presented(); !bytes.Equal(got, der(renewedCert)) {
 		t.Fatal("after the reload the server still presents the old certificate")
+	}
+	if got := srv.Certificate(); got == nil || !bytes.Equal(got.Raw, der(renewedCert)) {
+		t.Fatal("after the reload Certificate does not return the renewed certificate")
 	}
 	if err := os.WriteFile(keyFile, []byte("half-written"), 0o600); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -126,8 +127,23 @@ func (s *Server) ReloadCertificate() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("load TLS certificate: %w", err)
 	}
+	if cert.Leaf == nil {
+		// LoadX509KeyPair leaves Leaf unset under GODEBUG=x509keypairleaf=0; Certificate needs it.
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return false, fmt.Errorf("parse TLS certificate: %w", err)
+		}
+	}
 	s.cert.Store(&cert)
 	return true, nil
+}
+
+// Certificate returns the leaf certificate new connections are presented, or nil without TLS,
+// so that a caller of ReloadCertificate can tell a renewed certificate from the same one again.
+func (s *Server) Certificate() *x509.Certificate {
+	if c := s.cert.Load(); c != nil {
+		return c.Leaf
+	}
+	return nil
 }
 
 // Unlisten closes the listeners Listen bound, for a start-up that fails before Open.

@@ -86,7 +86,7 @@ type node struct {
 	stderr *testutil.Buffer
 }
 
-var servingLine = regexp.MustCompile(`ordercast is serving on (http://\S+)`)
+var servingLine = regexp.MustCompile(`ordercast is serving on (https?://\S+)`)
 
 // startNode runs `ordercast serve` on a free loopback port against db and waits until it is ready.
 // env adds ORDERCAST_* variables, overriding the defaults below.

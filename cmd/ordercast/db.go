@@ -25,21 +25,33 @@ import (
 // SQLite file, which publishes to the hub itself.
 func (m *Main) openStore(ctx context.Context) error {
 	// A node that starts while its database is away (a cluster restarting together, a database
-	// still recovering) waits for it with a doubling, capped delay rather than exiting; only an
-	// outage is waited out, never a configuration error.
-	deadline := time.Now().Add(m.DBWait)
-	delay := dbRetryMin
-	for attempt := 1; ; attempt++ {
-		err := m.openStoreOnce(ctx)
-		if err == nil || ordercast.ErrorCode(err) != ordercast.EUnavailable || time.Now().Add(delay).After(deadline) {
-			return err
-		}
+	// still recovering) waits for it rather than exiting; only an outage is waited out, never a
+	// configuration error.
+	return waitForDatabase(ctx, m.DBWait, m.openStoreOnce, func(attempt int, err error) {
 		if attempt == 1 {
 			m.Logger.Warn("database unavailable at start; waiting for it", "db", redactURL(m.DB), "wait", m.DBWait, "err", err)
 		} else {
 			m.Logger.Debug("database still unavailable", "attempt", attempt, "err", err)
 		}
-		if serr := clock.Sleep(ctx, delay); serr != nil {
+	})
+}
+
+// waitForDatabase calls open until it succeeds, fails with anything but ordercast.EUnavailable,
+// or wait has passed, with a doubling, capped delay between attempts; waiting hears of each
+// attempt that will be followed by another. It returns open's last error.
+func waitForDatabase(ctx context.Context, wait time.Duration, open func(context.Context) error, waiting func(attempt int, err error)) error {
+	deadline := time.Now().Add(wait)
+	delay := dbRetryMin
+	for attempt := 1; ; attempt++ {
+		err := open(ctx)
+		left := time.Until(deadline)
+		if err == nil || ordercast.ErrorCode(err) != ordercast.EUnavailable || left <= 0 {
+			return err
+		}
+		waiting(attempt, err)
+		// The last delay is cut to the deadline, where one more attempt is made: a database
+		// that comes back within --db-wait is found, however the delays fall.
+		if serr := clock.Sleep(ctx, min(delay, left)); serr != nil {
 			return fmt.Errorf("waiting for the database: %w", errors.Join(serr, err))
 		}
 		delay = min(2*delay, dbRetryMax)

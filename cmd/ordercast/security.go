@@ -91,7 +91,8 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "`audience` every RS256/ES256 token must name in aud (required with --jwt-public-key)")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", c.JWTIssuer, "`issuer` every RS256/ES256 token must name in iss (optional)")
 	fs.DurationVar(&c.JWTMaxLifetime, "jwt-max-lifetime", c.JWTMaxLifetime, "longest lifetime (exp minus iat) accepted of an RS256/ES256 token")
-	fs.BoolVar(&c.PublicTracking, "public-tracking", c.PublicTracking, "anyone may watch any order without a token (demos; --demo implies it)")
+	fs.BoolVar(&c.PublicTracking, "public-tracking", c.PublicTracking, "anyone who reaches --addr may read and watch without a token (changes still need one): every order with its history, details and courier's positions, "+
+		"the all-orders stream, every restaurant's, courier's and customer's stream and the home page's list of orders; for demos and the bench on loopback (--demo implies it), never on a node others reach")
 	fs.DurationVar(&c.TrackingTTL, "tracking-ttl", c.TrackingTTL, "lifetime of the tracking token returned with a created order")
 	fs.IntVar(&h.Limits.MaxStreams, "max-streams", h.Limits.MaxStreams, "most open streams on this node; above it an SSE stream is told to retry, others get 503 (0: no limit)")
 	fs.IntVar(&h.Limits.MaxStreamsPerClient, "max-streams-per-client", h.Limits.MaxStreamsPerClient, "most open streams per client address; above it an SSE stream is told to retry, others get 429 (0: no limit)")
@@ -204,6 +205,12 @@ func (c *securityConfig) warnings(h server.Config, demo bool) []string {
 	if demo && !loopbackAddr(h.Addr) {
 		ws = append(ws, fmt.Sprintf("the demo listens on --addr %s, beyond this machine: its console hands an admin token to whoever opens it there, and its Host check (a defence against DNS rebinding) is off; "+
 			"leave --addr to its loopback default, or in a container publish the port on the host's loopback only (docker run -p 127.0.0.1:8080:8080)", h.Addr))
+	}
+	if c.PublicTracking && !demo && !loopbackAddr(h.Addr) {
+		// A demo's own warning above covers it; its orders are simulated.
+		ws = append(ws, fmt.Sprintf("--public-tracking on --addr %s, beyond this machine: whoever reaches it reads and watches every order without a token, "+
+			"with its history, details and courier's positions, and the all-orders and every party's stream; "+
+			"it is meant for demos and the bench on loopback: drop it and hand each customer the tracking token their order's creation returns", h.Addr))
 	}
 	streams, conns := h.Limits.MaxStreamsPerClient, h.Limits.MaxConnsPerPeer
 	multiplexed := h.H2C || h.TLSCertFile != "" // HTTP/2: many streams on one connection

@@ -39,8 +39,8 @@ func TestServeNeedsSecret(t *testing.T) {
 
 // TestSecurityFlagWarnings: settings that have their use but usually mean something else are
 // taken, and named at start: a stream limit per client that the connection cap per peer reaches
-// first over HTTP/1.1 (not over HTTP/2, where streams share connections), and a trusted proxy
-// range that trusts everyone.
+// first over HTTP/1.1 (not over HTTP/2, where streams share connections), a trusted proxy
+// range that trusts everyone, a demo or public tracking beyond loopback.
 func TestSecurityFlagWarnings(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -55,6 +55,11 @@ func TestSecurityFlagWarnings(t *testing.T) {
 		{[]string{"--demo", "--addr", ":8080"}, []string{"the demo listens on --addr :8080, beyond this machine"}},
 		{[]string{"--demo", "--addr", "localhost:8080"}, nil},
 		{[]string{"--demo"}, nil}, // its default, on loopback
+		{[]string{"--public-tracking", "--addr", ":8080", "--metrics-addr", "127.0.0.1:9090"}, []string{"--public-tracking on --addr :8080, beyond this machine"}},
+		{[]string{"--public-tracking", "--addr", "10.0.0.5:8080", "--metrics-addr", "127.0.0.1:9090"}, []string{"--public-tracking on --addr 10.0.0.5:8080, beyond this machine"}},
+		{[]string{"--public-tracking"}, nil}, // on loopback, as the bench runs it
+		{[]string{"--public-tracking", "--addr", "[::1]:8080"}, nil},
+		{[]string{"--demo", "--public-tracking", "--addr", ":8080"}, []string{"the demo listens on --addr :8080"}}, // the demo's warning, alone
 	} {
 		m := NewMain(io.Discard, io.Discard)
 		// On loopback, where /metrics beside the API is no warning (TestMetricsOnThePublicPortWarn),

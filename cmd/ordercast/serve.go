@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -395,14 +396,25 @@ func (m *Main) Serve(ctx context.Context) error {
 // reloadCertificate reads --tls-cert and --tls-key again (SIGHUP) and says what came of it; a
 // pair that does not load leaves the one in use.
 func (m *Main) reloadCertificate() {
+	before := m.Server.Certificate()
 	switch reloaded, err := m.Server.ReloadCertificate(); {
 	case err != nil:
 		m.Logger.Error("SIGHUP: the TLS certificate did not reload; the one in use stays", "err", err)
-	case reloaded:
-		m.Logger.Info("SIGHUP: TLS certificate reloaded; new connections get it", "cert", m.HTTP.TLSCertFile)
-	default:
+		return
+	case !reloaded:
 		m.Logger.Info("SIGHUP: nothing to reload (no --tls-cert); ignored")
+		return
 	}
+	after := m.Server.Certificate()
+	attrs := []any{"cert", m.HTTP.TLSCertFile, "serial", fmt.Sprintf("%X", after.SerialNumber), "not_after", after.NotAfter}
+	if before != nil && bytes.Equal(before.Raw, after.Raw) {
+		// systemd copies LoadCredential= files at start only: a renewal on disk never reaches
+		// them, and a reload that finds the same certificate is how that shows.
+		m.Logger.Warn("SIGHUP: the TLS certificate reloaded is the one already in use; "+
+			"with systemd's LoadCredential=, which copies it at start only, a renewal needs systemctl restart, not reload", attrs...)
+		return
+	}
+	m.Logger.Info("SIGHUP: TLS certificate reloaded; new connections get it", attrs...)
 }
 
 // checkAddr accepts a listen address: host:port, where the host may be empty and the port is a

@@ -1,7 +1,18 @@
 package main_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -64,4 +75,122 @@ func TestSIGHUPDoesNotEndTheNode(t *testing.T) {
 		return strings.Contains(n.stderr.String(), "SIGHUP: nothing to reload")
 	})
 	createOrder(t, n.url, "after-hup")
+}
+
+// TestSIGHUPSaysWhetherTheCertificateChanged: systemd copies LoadCredential= files at start only,
+// so a reload after a renewal on disk reads the same certificate again. The node says so, at
+// WARN, naming the restart it takes; a certificate that did change is logged at INFO. Both name
+// the serial and expiry of the certificate now presented.
+func TestSIGHUPSaysWhetherTheCertificateChanged(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	first := writeCertificate(t, certFile, keyFile, 0x0A1B)
+	n, urls := launchNode(t, filepath.Join(dir, "ordercast.db"),
+		"ORDERCAST_TLS_CERT="+certFile, "ORDERCAST_TLS_KEY="+keyFile, "ORDERCAST_LOG_FORMAT=json")
+	// The serving line comes after SIGHUP is caught: a signal from here on is handled.
+	select {
+	case n.url = <-urls:
+	case <-n.done:
+		t.Fatalf("ordercast exited before serving:\n%s", n.stderr.String())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("ordercast did not start:\n%s", n.stderr.String())
+	}
+
+	hup := func() sighupLine {
+		t.Helper()
+		seen := len(sighupLines(t, n.stderr.String()))
+		if err := n.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		var lines []sighupLine
+		testutil.WaitFor(t, "the node to log the SIGHUP", func() bool {
+			lines = sighupLines(t, n.stderr.String())
+			return len(lines) > seen
+		})
+		return lines[seen]
+	}
+	check := func(got sighupLine, level string, want *x509.Certificate) {
+		t.Helper()
+		if got.Level != level || got.Serial != fmt.Sprintf("%X", want.SerialNumber) || !got.NotAfter.Equal(want.NotAfter) {
+			t.Errorf("logged %s %q serial %s not_after %s; want %s, serial %X, not_after %s",
+				got.Level, got.Msg, got.Serial, got.NotAfter, level, want.SerialNumber, want.NotAfter)
+		}
+	}
+
+	// The files as they were: what a unit with LoadCredential= sees after a renewal.
+	same := hup()
+	check(same, "WARN", first)
+	if !strings.Contains(same.Msg, "LoadCredential") || !strings.Contains(same.Msg, "restart") {
+		t.Errorf("the warning does not name LoadCredential and the restart: %q", same.Msg)
+	}
+
+	renewed := writeCertificate(t, certFile, keyFile, 0x2C3D)
+	check(hup(), "INFO", renewed)
+}
+
+// sighupLine is a line of the node's JSON log about a SIGHUP.
+type sighupLine struct {
+	Level    string    `json:"level"`
+	Msg      string    `json:"msg"`
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"not_after"`
+}
+
+// sighupLines returns the lines of a JSON log that answer a SIGHUP, in order.
+func sighupLines(t *testing.T, log string) []sighupLine {
+	t.Helper()
+	var lines []sighupLine
+	for text := range strings.Lines(log) {
+		if !strings.HasPrefix(text, "{") {
+			continue // not the logger's: a line the process wrote to stderr itself
+		}
+		var l sighupLine
+		if err := json.Unmarshal([]byte(text), &l); err != nil {
+			t.Fatalf("log line %q: %v", text, err)
+		}
+		if strings.HasPrefix(l.Msg, "SIGHUP") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// writeCertificate writes a self-signed certificate for 127.0.0.1 with the given serial, and its
+// key, over certFile and keyFile, as a renewal does, and returns the certificate. Each call's
+// certificate expires a second later than the last's, so that a log line tells them apart.
+func writeCertificate(t *testing.T, certFile, keyFile string, serial int64) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "ordercast test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour + time.Duration(serial)*time.Second),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
 }
