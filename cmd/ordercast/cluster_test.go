@@ -516,7 +516,13 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 // writes it (name{labels}); absent is a failure.
 func metric(t *testing.T, base, sample string) float64 {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	return metricFrom(t, http.DefaultClient, base, sample)
+}
+
+// metricFrom is metric through client (one that trusts a node's own TLS certificate).
+func metricFrom(t *testing.T, client *http.Client, base, sample string) float64 {
+	t.Helper()
+	resp, err := client.Get(base + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape %s: %v", base, err)
 	}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/demo"
@@ -289,6 +291,9 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Locations = m.Tracker
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
 	srv.Metrics.Registry.MustRegister(append(m.storeMetrics(), buildInfoMetric(thisBuild()))...)
+	if m.HTTP.TLSCertFile != "" {
+		srv.Metrics.Registry.MustRegister(certExpiryMetric(srv))
+	}
 	m.startRetention(srv.Metrics.Registry)
 	if m.Demo {
 		// The home page links to the simulated parties' pages.
@@ -415,6 +420,21 @@ func (m *Main) reloadCertificate() {
 		return
 	}
 	m.Logger.Info("SIGHUP: TLS certificate reloaded; new connections get it", attrs...)
+}
+
+// certExpiryMetric is ordercast_tls_cert_not_after_seconds: when the certificate that new
+// connections get expires, so that an alert fires days before it does, whatever kept a renewal
+// from reaching the node (a reload where LoadCredential= needs a restart, a renewal that failed).
+func certExpiryMetric(srv *server.Server) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ordercast_tls_cert_not_after_seconds",
+		Help: "When the TLS certificate presented to new connections expires, in seconds since the Unix epoch (with --tls-cert only); alert when it is under a few days away: (ordercast_tls_cert_not_after_seconds - time()) < 7*86400.",
+	}, func() float64 {
+		if c := srv.Certificate(); c != nil {
+			return float64(c.NotAfter.Unix())
+		}
+		return 0
+	})
 }
 
 // checkAddr accepts a listen address: host:port, where the host may be empty and the port is a

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -80,7 +81,8 @@ func TestSIGHUPDoesNotEndTheNode(t *testing.T) {
 // TestSIGHUPSaysWhetherTheCertificateChanged: systemd copies LoadCredential= files at start only,
 // so a reload after a renewal on disk reads the same certificate again. The node says so, at
 // WARN, naming the restart it takes; a certificate that did change is logged at INFO. Both name
-// the serial and expiry of the certificate now presented.
+// the serial and expiry of the certificate now presented, as ordercast_tls_cert_not_after_seconds
+// does.
 func TestSIGHUPSaysWhetherTheCertificateChanged(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -118,6 +120,22 @@ func TestSIGHUPSaysWhetherTheCertificateChanged(t *testing.T) {
 		}
 	}
 
+	// ordercast_tls_cert_not_after_seconds is the expiry of the certificate presented now.
+	trusting := func(certs ...*x509.Certificate) *http.Client {
+		pool := x509.NewCertPool()
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	}
+	expiry := func(client *http.Client, want *x509.Certificate) {
+		t.Helper()
+		if got := metricFrom(t, client, n.url, "ordercast_tls_cert_not_after_seconds"); got != float64(want.NotAfter.Unix()) {
+			t.Errorf("ordercast_tls_cert_not_after_seconds = %v, want %d (serial %X)", got, want.NotAfter.Unix(), want.SerialNumber)
+		}
+	}
+	expiry(trusting(first), first)
+
 	// The files as they were: what a unit with LoadCredential= sees after a renewal.
 	same := hup()
 	check(same, "WARN", first)
@@ -127,6 +145,7 @@ func TestSIGHUPSaysWhetherTheCertificateChanged(t *testing.T) {
 
 	renewed := writeCertificate(t, certFile, keyFile, 0x2C3D)
 	check(hup(), "INFO", renewed)
+	expiry(trusting(renewed), renewed)
 }
 
 // sighupLine is a line of the node's JSON log about a SIGHUP.

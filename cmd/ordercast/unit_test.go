@@ -17,7 +17,7 @@ var unitFile = filepath.Join("..", "..", "deploy", "ordercast.service")
 // the list, and an empty one resets it. Any other setting takes its last assignment.
 var unitListKeys = []string{
 	"AmbientCapabilities", "CapabilityBoundingSet", "Environment", "EnvironmentFile",
-	"LoadCredential", "RestrictAddressFamilies", "SystemCallFilter",
+	"LoadCredential", "RestartPreventExitStatus", "RestrictAddressFamilies", "SystemCallFilter",
 }
 
 // unitLine is one line of the unit: a setting, or a setting commented out as an option for the
