@@ -144,6 +144,14 @@ func launchNode(t *testing.T, db string, env ...string) (*node, chan string) {
 
 func (n *node) awaitServing(t *testing.T, urls chan string) {
 	t.Helper()
+	n.awaitURL(t, urls)
+	waitReady(t, n.url)
+}
+
+// awaitURL waits for the node's serving line and sets n.url from it. Signals are handled from
+// then on.
+func (n *node) awaitURL(t *testing.T, urls chan string) {
+	t.Helper()
 	select {
 	case n.url = <-urls:
 	case <-n.done:
@@ -151,7 +159,6 @@ func (n *node) awaitServing(t *testing.T, urls chan string) {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("ordercast did not start:\n%s", n.stderr.String())
 	}
-	waitReady(t, n.url)
 }
 
 // kill ends the node with SIGKILL: no drain, no goodbye.

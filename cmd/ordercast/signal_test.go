@@ -1,19 +1,11 @@
 package main_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -87,17 +79,12 @@ func TestSIGHUPSaysWhetherTheCertificateChanged(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	first := writeCertificate(t, certFile, keyFile, 0x0A1B)
+	first := testutil.WriteCertificate(t, certFile, keyFile, 0x0A1B)
 	n, urls := launchNode(t, filepath.Join(dir, "ordercast.db"),
 		"ORDERCAST_TLS_CERT="+certFile, "ORDERCAST_TLS_KEY="+keyFile, "ORDERCAST_LOG_FORMAT=json")
-	// The serving line comes after SIGHUP is caught: a signal from here on is handled.
-	select {
-	case n.url = <-urls:
-	case <-n.done:
-		t.Fatalf("ordercast exited before serving:\n%s", n.stderr.String())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("ordercast did not start:\n%s", n.stderr.String())
-	}
+	// The serving line comes after SIGHUP is caught: a signal from here on is handled. (Not
+	// awaitServing: its readiness probe speaks plain HTTP.)
+	n.awaitURL(t, urls)
 
 	hup := func() sighupLine {
 		t.Helper()
@@ -143,7 +130,7 @@ func TestSIGHUPSaysWhetherTheCertificateChanged(t *testing.T) {
 		t.Errorf("the warning does not name LoadCredential and the restart: %q", same.Msg)
 	}
 
-	renewed := writeCertificate(t, certFile, keyFile, 0x2C3D)
+	renewed := testutil.WriteCertificate(t, certFile, keyFile, 0x2C3D)
 	check(hup(), "INFO", renewed)
 	expiry(trusting(renewed), renewed)
 }
@@ -173,43 +160,4 @@ func sighupLines(t *testing.T, log string) []sighupLine {
 		}
 	}
 	return lines
-}
-
-// writeCertificate writes a self-signed certificate for 127.0.0.1 with the given serial, and its
-// key, over certFile and keyFile, as a renewal does, and returns the certificate. Each call's
-// certificate expires a second later than the last's, so that a log line tells them apart.
-func writeCertificate(t *testing.T, certFile, keyFile string, serial int64) *x509.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: "ordercast test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour + time.Duration(serial)*time.Second),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
 }
