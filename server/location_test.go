@@ -259,6 +259,38 @@ func TestBadPartyIDOneCode(t *testing.T) {
 	}
 }
 
+// TestBadPartyIDNamesItsField: the 422 for a bad party id sent in a request's field names that
+// field, so a sender of two ids (an order's restaurant and customer) knows which one was wrong;
+// the code stays invalid_argument (TestBadPartyIDOneCode).
+func TestBadPartyIDNamesItsField(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	const bad = `"c x"`
+	for _, tt := range []struct{ field, method, path, body string }{
+		{"restaurant_id", "POST", "/v1/orders", `{"id":"o-2","restaurant_id":` + bad + `,"customer_id":"u-1"}`},
+		{"customer_id", "POST", "/v1/orders", `{"id":"o-3","restaurant_id":"r-1","customer_id":` + bad + `}`},
+		{"courier_id", "PUT", "/v1/orders/o-1/courier", `{"courier_id":` + bad + `}`},
+	} {
+		resp, body := call(t, tt.method, base+tt.path, "", tt.body)
+		var got api.ErrorBody
+		if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusUnprocessableEntity ||
+			got.Error.Code != ordercast.EInvalid || !strings.HasPrefix(got.Error.Message, tt.field+" ") {
+			t.Errorf("%s %s with a bad %s: %d %s, want 422 %s naming %s", tt.method, tt.path, tt.field,
+				resp.StatusCode, body, ordercast.EInvalid, tt.field)
+		}
+	}
+	resp, body := call(t, "POST", base+"/v1/locations", "", `{"positions":[{"courier_id":`+bad+`,"lat":0,"lng":0}]}`)
+	var got api.PostLocationsResponse
+	if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusOK || len(got.Results) != 1 ||
+		got.Results[0].Error == nil || got.Results[0].Error.Code != ordercast.EInvalid ||
+		!strings.HasPrefix(got.Results[0].Error.Message, "courier_id ") {
+		t.Errorf("POST /v1/locations with a bad courier_id: %d %s, want 200 with one %s result naming courier_id",
+			resp.StatusCode, body, ordercast.EInvalid)
+	}
+}
+
 // TestLocationOnlyWhileOutForDelivery: a position reaches an order's stream only while the order
 // is out for delivery and assigned to the courier; it carries no id (the stream's last event id
 // stays the last status's seq); none follows the terminal event.
