@@ -37,6 +37,12 @@
 //
 // # Watches
 //
+// Watch.Next returns ordercast.Event values of the two kinds an order's stream numbers: status
+// changes (ordercast.KindStatus) and courier assignments (ordercast.KindCourier). A courier's
+// position (ordercast.LocationUpdate) has no seq and is never returned by Next or NextScoped: it
+// goes to WatchOptions.OnLocation. WatchOptions.OnEvent sees the events as the server sent them,
+// replays included, for order and party watches alike.
+//
 // A watch resumes after the last event it returned, on a new connection, whenever one ends
 // without the order ending, and hands each event out once. Give each watch its own context,
 // the one passed to Watch, which bounds it, and end it with Close (or that context); call
