@@ -333,6 +333,46 @@ func TestLocationOnlyWhileOutForDelivery(t *testing.T) {
 	})
 }
 
+// TestLocationAtInMicroseconds: a position's at is sent to the microsecond, as a status event's
+// is, whether the courier sent it with nanoseconds or the server stamped its arrival: a client
+// reads both kinds of time in one form.
+func TestLocationAtInMicroseconds(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.LocationInterval = 0 // every position reaches the stream, none held back by the cap
+	})
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+	wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+	// The wire's text, not a time.Time parsed from it: parsing hides how many digits came.
+	wireAt := func() string {
+		t.Helper()
+		ev := nextAny(t, r)
+		var u struct{ At string }
+		if err := json.Unmarshal([]byte(ev.Data), &u); ev.Type != "location" || err != nil {
+			t.Fatalf("event %q %s (%v), want a location", ev.Type, ev.Data, err)
+		}
+		return u.At
+	}
+
+	sent := time.Now().Add(-time.Second).Truncate(time.Second).Add(123456789 * time.Nanosecond).UTC()
+	if code, body := postLocation(t, base, "c-1", "", fmt.Sprintf(`{"lat":1,"lng":1,"at":%q}`, sent.Format(time.RFC3339Nano))); code != http.StatusOK {
+		t.Fatalf("post with at: %d %s", code, body)
+	}
+	if got, want := wireAt(), sent.Truncate(time.Microsecond).Format(time.RFC3339Nano); got != want {
+		t.Errorf("at sent with nanoseconds came as %s, want %s", got, want)
+	}
+	mustPost(t, base, "c-1", 2, 2)
+	got := wireAt()
+	at, err := time.Parse(time.RFC3339Nano, got)
+	if err != nil || !at.Equal(at.Truncate(time.Microsecond)) {
+		t.Errorf("at stamped by the server came as %s (%v), want whole microseconds", got, err)
+	}
+}
+
 // TestLocationConflatedUnderTheCap: a stream capped at one position per interval, sent a flood
 // of positions within one interval, gets the newest of them and none of those in between, and
 // no more than the cap allows (one per interval plus the one it lets come early).
