@@ -162,9 +162,9 @@ func (n NewOrder) Normalize() (NewOrder, error) {
 		return n, err
 	}
 	n.Details = details
-	for _, id := range []string{n.RestaurantID, n.CustomerID} {
-		if id != "" {
-			if err := ValidatePartyID(id); err != nil {
+	for _, p := range []Party{{PartyRestaurant, n.RestaurantID}, {PartyCustomer, n.CustomerID}} {
+		if p.ID != "" {
+			if err := ValidatePartyIDOf(p.Kind.Field(), p.ID); err != nil {
 				return n, err
 			}
 		}

@@ -59,13 +59,19 @@ func ParsePartyKey(key string) (Party, bool) {
 	return p, ok && p.Valid()
 }
 
-// ValidatePartyID checks a restaurant, courier or customer id: the same alphabet and length as
-// an order id, since ids of parties appear in the same URL paths. A bad one is EInvalid, not
-// EInvalidID: that code names a bad order id. Checking before a store also keeps out what
+// ValidatePartyID checks a restaurant, courier or customer id that comes in with no field name (a
+// URL path, a token, a flag); ValidatePartyIDOf holds the rule.
+func ValidatePartyID(id string) error { return ValidatePartyIDOf("party id", id) }
+
+// ValidatePartyIDOf checks a restaurant, courier or customer id sent in field (restaurant_id,
+// courier_id…), and names the field when refusing it: a request may carry two party ids, and a
+// message that does not say which was wrong leaves its sender guessing. The rule is an order id's
+// alphabet and length, since ids of parties appear in the same URL paths. A bad one is EInvalid,
+// not EInvalidID: that code names a bad order id. Checking before a store also keeps out what
 // PostgreSQL refuses outright (a NUL, invalid UTF-8), which would fail a whole batch's read.
-func ValidatePartyID(id string) error {
+func ValidatePartyIDOf(field, id string) error {
 	if err := ValidateID(id); err != nil {
-		return Errorf(EInvalid, "party id must be 1 to %d characters of A-Z a-z 0-9 . _ : -", MaxIDLength)
+		return Errorf(EInvalid, "%s must be 1 to %d characters of A-Z a-z 0-9 . _ : -", field, MaxIDLength)
 	}
 	return nil
 }
@@ -230,7 +236,7 @@ func (c CourierChange) Validate() error {
 		return err
 	}
 	if c.CourierID != "" {
-		if err := ValidatePartyID(c.CourierID); err != nil {
+		if err := ValidatePartyIDOf(PartyCourier.Field(), c.CourierID); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/http/httptrace"
+	"sync/atomic"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -79,8 +82,18 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 		attempts = c.maxAttempts()
 	}
 	wait := firstRetryWait
+	// unknown is the first attempt's failure that may have applied the write: a later attempt
+	// that sent nothing does not make the call's outcome known.
+	var unknown error
+	unknownTry := 0
 	for try := 1; ; try++ {
 		r, err := c.send(ctx, method, path, body, out, o)
+		switch {
+		case unknown == nil && OutcomeUnknown(err):
+			unknown, unknownTry = err, try
+		case unknown != nil && errors.Is(err, errNotSent):
+			err = fmt.Errorf("%w; attempt %d: %w", err, unknownTry, unknown)
+		}
 		// The server's word on when to come back; one that asks for longer than a call should
 		// wait (a proxy's "come back in an hour") leaves the retry to the caller.
 		var (
@@ -93,7 +106,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 		switch {
 		case err == nil:
 			return r, nil
-		case !OutcomeUnknown(err) || ctx.Err() != nil || try >= attempts || retryAfter > maxRetryAfter:
+		// A request that was never sent is as safe to send again as one whose outcome is
+		// unknown, and as likely to get through: a node restarting refuses connections a moment.
+		case !OutcomeUnknown(err) && !errors.Is(err, errNotSent) || ctx.Err() != nil || try >= attempts || retryAfter > maxRetryAfter:
 			if try > 1 {
 				err = fmt.Errorf("attempt %d of %d: %w", try, attempts, err)
 			}
@@ -116,19 +131,24 @@ func (c *Client) maxAttempts() int {
 
 // errAnswerLost marks an answer that broke off on the way, and errNoAnswer a request that got
 // none (the connection failed, or the call's context ended): the call may have applied.
+// errNotSent marks a request that never left: no connection could be made, and none carried
+// it before; nothing was applied.
 var (
 	errAnswerLost = errors.New("the answer broke off")
 	errNoAnswer   = errors.New("no answer")
+	errNotSent    = errors.New("not sent")
 )
 
 // OutcomeUnknown reports whether a write that returned err may have applied all the same: no
-// answer came (the connection failed or its context ended), the answer broke off
-// on the way, the server was still answering the same Idempotency-Key's first request
-// (idempotency_key_in_use), or the store or a proxy in front of it was away (unavailable: a 503,
-// a 502 or a 504; most often nothing was applied, but a commit whose answer the database never
-// gave may have been). Any other answer, an *Error included, means the write changed nothing.
-// A write with WithIdempotencyKey is retried by itself while this holds; without a key, read
-// the order before you send it again.
+// answer came once the request was on its way (the connection failed or its context ended),
+// the answer broke off on the way, the server was still answering the same Idempotency-Key's
+// first request (idempotency_key_in_use), or the store or a proxy in front of it was away
+// (unavailable: a 503, a 502 or a 504; most often nothing was applied, but a commit whose answer
+// the database never gave may have been). Any other answer, an *Error included, means the write
+// changed nothing; so does a connection that could not be made (refused, or its host not found,
+// at dial), which sent nothing, unless an earlier attempt of the call did. A write with
+// WithIdempotencyKey is retried by itself while this holds, and after a failed dial; without a
+// key, read the order before you send it again.
 func OutcomeUnknown(err error) bool {
 	if err == nil {
 		return false
@@ -147,6 +167,11 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	// Whether net/http began to write the request on any connection: a keyed write is
+	// replayable to it, so after one connection broke with the request on it, it dials again, and
+	// that dial's failure is then the error it returns.
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
 	req, err := c.newRequest(ctx, method, path, rd)
 	if err != nil {
 		return reply{}, err
@@ -160,6 +185,10 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" && !wrote.Load() {
+			return reply{}, fmt.Errorf("%w: %w", errNotSent, err)
+		}
 		return reply{}, fmt.Errorf("%w: %w", errNoAnswer, err) // sent, maybe: a request never built is not this
 	}
 	defer closeBody(resp.Body)

@@ -1,12 +1,15 @@
 package client_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -266,6 +269,117 @@ func TestOutcomeUnknownSaysWhichFailuresMayHaveApplied(t *testing.T) {
 	if _, err := offline(t).SetStatus(t.Context(), "o-1", client.SetStatusRequest{Status: ordercast.StatusConfirmed}, client.WithIdempotencyKey("bad key with spaces")); err == nil || client.OutcomeUnknown(err) {
 		t.Errorf("a key refused before sending: %v, OutcomeUnknown %v; want known (nothing was sent)", err, client.OutcomeUnknown(err))
 	}
+}
+
+// TestRefusedDialSentNothing: a write whose connection was refused at dial was never sent, so
+// its outcome is known: nothing applied. It stays unknown when the request had left before, on
+// an earlier attempt of the call or on a connection net/http resent it from.
+func TestRefusedDialSentNothing(t *testing.T) {
+	set := client.SetStatusRequest{Status: ordercast.StatusConfirmed}
+	t.Run("a closed port", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base := "http://" + ln.Addr().String()
+		if err := ln.Close(); err != nil {
+			t.Fatal(err)
+		}
+		c := &client.Client{BaseURL: base, MaxAttempts: 2}
+		for _, tc := range []struct {
+			name string
+			opts []client.CallOption
+		}{{"without a key", nil}, {"with a key, every attempt refused", []client.CallOption{client.WithIdempotencyKey("k-1")}}} {
+			_, err := c.SetStatus(t.Context(), "o-1", set, tc.opts...)
+			if err == nil || client.OutcomeUnknown(err) || !errors.As(err, new(net.Error)) {
+				t.Errorf("%s: %v, OutcomeUnknown %v; want a network error, outcome known", tc.name, err, client.OutcomeUnknown(err))
+			}
+		}
+	})
+	// The call's last error is the refusal, or its context's end in the wait after it: either way
+	// the first attempt may have applied.
+	for _, tc := range []struct {
+		name        string
+		maxAttempts int
+		timeout     time.Duration // ends in the wait after the second attempt (the fake clock's)
+	}{{"no answer, then refused", 2, 0}, {"no answer, then refused, then the context ends", 3, 350 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sent := 0
+				c := &client.Client{BaseURL: "http://ordercast.test", MaxAttempts: tc.maxAttempts, HTTPClient: &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+					if sent++; sent == 1 {
+						return nil, errReset
+					}
+					return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+				})}}
+				ctx := t.Context()
+				if tc.timeout > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.timeout)
+					defer cancel()
+				}
+				_, err := c.SetStatus(ctx, "o-1", set, client.WithIdempotencyKey("k-1"))
+				if sent != 2 || err == nil || !client.OutcomeUnknown(err) {
+					t.Errorf("sent %d times: %v, OutcomeUnknown %v; want 2, outcome unknown (the first may have applied)", sent, err, client.OutcomeUnknown(err))
+				}
+			})
+		})
+	}
+	t.Run("written, then resent to a refused dial", func(t *testing.T) {
+		// A server that answers one request, then reads a second and goes away, closing its
+		// port first: net/http resends the keyed write on a new connection, which is refused.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() {
+			served <- func() error {
+				defer ln.Close()
+				conn, err := ln.Accept()
+				if err != nil {
+					return err
+				}
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				for i := range 2 {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return err
+					}
+					if _, err := io.Copy(io.Discard, req.Body); err != nil {
+						return err
+					}
+					if i == 1 {
+						return ln.Close()
+					}
+					const order = `{"id":"o-1","status":"placed","version":1}`
+					if _, err := io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "+
+						strconv.Itoa(len(order))+"\r\n\r\n"+order); err != nil {
+						return err
+					}
+				}
+				return nil
+			}()
+		}()
+		tr := &http.Transport{}
+		t.Cleanup(tr.CloseIdleConnections)
+		c := &client.Client{BaseURL: "http://" + ln.Addr().String(), MaxAttempts: 1, HTTPClient: &http.Client{Transport: tr}}
+		if _, err := c.Order(t.Context(), "o-1"); err != nil {
+			t.Fatalf("the first request, which leaves its connection to be reused: %v", err)
+		}
+		_, err = c.SetStatus(t.Context(), "o-1", set, client.WithIdempotencyKey("k-1"))
+		if serr := <-served; serr != nil {
+			t.Fatalf("server: %v", serr)
+		}
+		var op *net.OpError
+		if !errors.As(err, &op) || op.Op != "dial" {
+			t.Fatalf("%v; want the resend's refused dial (net/http resent no request, so this tests nothing)", err)
+		}
+		if !client.OutcomeUnknown(err) {
+			t.Errorf("%v: OutcomeUnknown false; want true, the request was written before the dial", err)
+		}
+	})
 }
 
 // offline is a client whose every request fails the test.

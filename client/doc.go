@@ -11,14 +11,17 @@
 // recognise it with errors.Is(err, context.DeadlineExceeded) or errors.Is(err,
 // context.Canceled) when its context ended, and errors.As(err, new(net.Error)) for the
 // network. For a write, such an error means its outcome is unknown: it may have applied; so do
-// a few answers (503 unavailable, a proxy's 502 or 504, 409 idempotency_key_in_use). Ask
-// OutcomeUnknown(err) rather than decide it from the error's type.
+// a few answers (503 unavailable, a proxy's 502 or 504, 409 idempotency_key_in_use). A
+// connection that could not be made at all (refused, or its host not found) sent nothing, and
+// its write is known not to have applied. Ask OutcomeUnknown(err) rather than decide it from
+// the error's type.
 //
 // # Retrying a write
 //
 // CreateOrder and SetStatus take WithIdempotencyKey(key). With a key, and only with one, the
 // client sends the call again by itself, with the same key and body, when its outcome is
-// unknown: after a network error (no answer, or an answer cut off before its end), after 409
+// unknown: after a network error (no answer, or an answer cut off before its end; and a
+// connection that could not be made, which sent nothing and is as safe to retry), after 409
 // idempotency_key_in_use (the key's first request still being answered) and after 503
 // unavailable (the server's database away: most often nothing was applied, but a commit whose
 // answer the database never gave may have been), waiting at least its Retry-After (one over 10 s
@@ -36,6 +39,12 @@
 // someone else made meanwhile. OutcomeUnknown(err) says whether a failed write may have applied.
 //
 // # Watches
+//
+// Watch.Next returns ordercast.Event values of the two kinds an order's stream numbers: status
+// changes (ordercast.KindStatus) and courier assignments (ordercast.KindCourier). A courier's
+// position (ordercast.LocationUpdate) has no seq and is never returned by Next or NextScoped: it
+// goes to WatchOptions.OnLocation. WatchOptions.OnEvent sees the events as the server sent them,
+// replays included, for order and party watches alike.
 //
 // A watch resumes after the last event it returned, on a new connection, whenever one ends
 // without the order ending, and hands each event out once. Give each watch its own context,

@@ -102,16 +102,19 @@ type WatchOptions struct {
 	// OnComment, when set, is called with the text of every SSE comment (heartbeats arrive as
 	// "ping"), on the goroutine calling Next.
 	OnComment func(text string)
-	// OnEvent, when set, is called with every status event of the order as the server sent it,
-	// and the time it was read off the connection, before the watch skips the ones it has already
-	// returned: a replay or reorder by the server shows here, while Next stays exactly-once. It
-	// is for measuring and monitoring (commit-to-receive latency is received minus ev.At) and runs
-	// on the goroutine calling Next.
+	// OnEvent, when set, is called with every event the server sent, a status change or a
+	// courier assignment (what Next returns), and the time it was read off the connection, before
+	// the watch skips the ones it has already returned: a replay or reorder by the server shows
+	// here, while Next stays exactly-once. A party watch calls it too, with the events of every
+	// order in scope (not its snapshots), as NextScoped reads them. It is for measuring and
+	// monitoring (commit-to-receive latency is received minus ev.At) and runs on the goroutine
+	// calling Next or NextScoped.
 	OnEvent func(ev ordercast.Event, received time.Time)
-	// OnLocation, when set, is called with every courier position of the order the server sent
-	// (event: location) and the time it was read off the connection. A position is state, not
-	// history: it has no seq, Next never returns it, and it does not move the resume point. It
-	// runs on the goroutine calling Next. Of u, the fields that are not on the wire (Parties,
+	// OnLocation, when set, is called with every courier position the server sent (event:
+	// location), of the order or, for a party watch, of any order in scope, and the time it was
+	// read off the connection. A position is state, not history: it has no seq, neither Next nor
+	// NextScoped returns it, and it does not move the resume point. It runs on the goroutine
+	// calling Next or NextScoped. Of u, the fields that are not on the wire (Parties,
 	// OrderVersion: the server's own bookkeeping) are always empty.
 	OnLocation func(u ordercast.LocationUpdate, received time.Time)
 	// OnConnect, when set, is called each time a connection attempt gets an answer from the
@@ -126,7 +129,8 @@ type WatchOptions struct {
 	FailoverURLs []string
 }
 
-// Watch is a resuming subscription to one order's status events (GET /v1/orders/{id}/stream).
+// Watch is a resuming subscription to one order's events, status changes and courier
+// assignments (GET /v1/orders/{id}/stream), or to a party's (WatchScope).
 // Next is not safe for concurrent use; Close, Reconnects and LastEventID may be called from any
 // goroutine.
 type Watch struct {
@@ -164,9 +168,11 @@ type Watch struct {
 	duplicates atomic.Int64
 }
 
-// Watch returns a subscription to the status events of one order. It connects on the first call
-// to Next. ctx bounds the whole watch; Close ends it early and frees the connection. A watch
-// that ends by itself (io.EOF, or a final error) lets go of ctx then; Close is still harmless.
+// Watch returns a subscription to the events of one order: its status changes and courier
+// assignments (Next), and its courier's positions (WatchOptions.OnLocation). It connects on the
+// first call to Next. ctx bounds the whole watch; Close ends it early and frees the connection. A
+// watch that ends by itself (io.EOF, or a final error) lets go of ctx then; Close is still
+// harmless.
 func (c *Client) Watch(ctx context.Context, orderID string, opts WatchOptions) *Watch {
 	if opts.MinRetry <= 0 {
 		opts.MinRetry = DefaultMinRetry
@@ -208,18 +214,20 @@ func (w *Watch) Close() error {
 	return nil
 }
 
-// Next returns the order's next status event. Events come in seq order, each at most once: after
-// a dropped connection the watch reconnects by itself, resuming after the last event returned, and
-// skips any seq it has already returned (counted in Duplicates). An event whose SSE id is not its
-// seq ends the watch with an error. Next returns io.EOF after it has returned a terminal
-// event (delivered or cancelled) or when the server answers 204 No Content, and an *Error when the
-// server answers 4xx other than 429 (which is retried, as a 5xx is); both are final, as is an
-// error wrapping ErrGaveUp after MaxFailures. When ctx ends, Next returns ctx.Err() and the watch stays
-// usable: it lets the connection go, and the next call resumes after the last event returned on
-// a new one (a blocked read can only be broken that way): so do not give each call a timeout,
-// which would reconnect every time it expires on a quiet order; bound the watch with the context
-// given to Watch instead. When the watch's own context ends or Close is called, Next returns
-// its cause for good.
+// Next returns the order's next event: a status change (Kind ordercast.KindStatus) or a courier
+// assigned or unassigned (ordercast.KindCourier, Status unchanged, CourierID "" to unassign). A
+// courier's position is never returned: it has no seq and goes to WatchOptions.OnLocation. Events
+// come in seq order, each at most once: after a dropped connection the watch reconnects by itself,
+// resuming after the last event returned, and skips any seq it has already returned (counted in
+// Duplicates). An event whose SSE id is not its seq ends the watch with an error. Next returns
+// io.EOF after it has returned a terminal event (delivered or cancelled) or when the server answers
+// 204 No Content, and an *Error when the server answers 4xx other than 429 (which is retried, as a
+// 5xx is); both are final, as is an error wrapping ErrGaveUp after MaxFailures. When ctx ends, Next
+// returns ctx.Err() and the watch stays usable: it lets the connection go, and the next call
+// resumes after the last event returned on a new one (a blocked read can only be broken that way):
+// so do not give each call a timeout, which would reconnect every time it expires on a quiet order;
+// bound the watch with the context given to Watch instead. When the watch's own context ends or
+// Close is called, Next returns its cause for good.
 func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 	if w.party != nil {
 		return ordercast.Event{}, errors.New("client: a party watch is read with NextScoped")

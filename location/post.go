@@ -98,7 +98,8 @@ type posting struct {
 	readTurn uint64
 }
 
-// newPosting stamps the positions without a time (see arrivalStep) and judges each alone.
+// newPosting stamps the positions without a time (see arrivalStep), keeps every time to
+// atPrecision, and judges each alone.
 func newPosting(ps []CourierPosition, now time.Time, maxAge time.Duration) *posting {
 	p := &posting{ps: ps, now: now, res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
 		held: make([][]ordercast.Order, len(ps))}
@@ -106,6 +107,7 @@ func newPosting(ps []CourierPosition, now time.Time, maxAge time.Duration) *post
 		if ps[i].At.IsZero() {
 			ps[i].At = now.Add(time.Duration(i) * arrivalStep)
 		}
+		ps[i].At = ps[i].At.Truncate(atPrecision)
 		if p.res[i].Err = ps[i].Validate(now, maxAge); p.res[i].Err == nil {
 			p.ok[i] = true
 		}
@@ -209,6 +211,12 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 // had the first win. A microsecond, not a nanosecond: PostgreSQL keeps microseconds, and a
 // thousand positions still end a millisecond after now, far within LocationClockSkew.
 const arrivalStep = time.Microsecond
+
+// atPrecision is what a position's at is kept to: a microsecond, as every status event's at is
+// (the stores stamp events in PostgreSQL's microseconds), so that a client reads both kinds of
+// time in one form, and a position carries the time PostgreSQL's table of positions compares.
+// Stamps arrivalStep apart stay apart at it.
+const atPrecision = time.Microsecond
 
 // minSpeedInterval is the least time between two fixes whose distance makes a speed sample.
 // Closer fixes measure the phone's error (a few metres over a fraction of a second reads as a

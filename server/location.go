@@ -76,7 +76,7 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 	ps := make([]location.CourierPosition, 0, len(req.Positions))
 	at := make([]int, 0, len(req.Positions))
 	for i, q := range req.Positions {
-		err := ordercast.ValidatePartyID(q.CourierID)
+		err := ordercast.ValidatePartyIDOf(ordercast.PartyCourier.Field(), q.CourierID)
 		var p ordercast.Position
 		if err == nil {
 			p, err = positionOf(q.PostLocationRequest)

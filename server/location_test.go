@@ -259,6 +259,38 @@ func TestBadPartyIDOneCode(t *testing.T) {
 	}
 }
 
+// TestBadPartyIDNamesItsField: the 422 for a bad party id sent in a request's field names that
+// field, so a sender of two ids (an order's restaurant and customer) knows which one was wrong;
+// the code stays invalid_argument (TestBadPartyIDOneCode).
+func TestBadPartyIDNamesItsField(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	const bad = `"c x"`
+	for _, tt := range []struct{ field, method, path, body string }{
+		{"restaurant_id", "POST", "/v1/orders", `{"id":"o-2","restaurant_id":` + bad + `,"customer_id":"u-1"}`},
+		{"customer_id", "POST", "/v1/orders", `{"id":"o-3","restaurant_id":"r-1","customer_id":` + bad + `}`},
+		{"courier_id", "PUT", "/v1/orders/o-1/courier", `{"courier_id":` + bad + `}`},
+	} {
+		resp, body := call(t, tt.method, base+tt.path, "", tt.body)
+		var got api.ErrorBody
+		if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusUnprocessableEntity ||
+			got.Error.Code != ordercast.EInvalid || !strings.HasPrefix(got.Error.Message, tt.field+" ") {
+			t.Errorf("%s %s with a bad %s: %d %s, want 422 %s naming %s", tt.method, tt.path, tt.field,
+				resp.StatusCode, body, ordercast.EInvalid, tt.field)
+		}
+	}
+	resp, body := call(t, "POST", base+"/v1/locations", "", `{"positions":[{"courier_id":`+bad+`,"lat":0,"lng":0}]}`)
+	var got api.PostLocationsResponse
+	if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusOK || len(got.Results) != 1 ||
+		got.Results[0].Error == nil || got.Results[0].Error.Code != ordercast.EInvalid ||
+		!strings.HasPrefix(got.Results[0].Error.Message, "courier_id ") {
+		t.Errorf("POST /v1/locations with a bad courier_id: %d %s, want 200 with one %s result naming courier_id",
+			resp.StatusCode, body, ordercast.EInvalid)
+	}
+}
+
 // TestLocationOnlyWhileOutForDelivery: a position reaches an order's stream only while the order
 // is out for delivery and assigned to the courier; it carries no id (the stream's last event id
 // stays the last status's seq); none follows the terminal event.
@@ -299,6 +331,46 @@ func TestLocationOnlyWhileOutForDelivery(t *testing.T) {
 			t.Fatalf("a position after delivery reached %d orders", got)
 		}
 	})
+}
+
+// TestLocationAtInMicroseconds: a position's at is sent to the microsecond, as a status event's
+// is, whether the courier sent it with nanoseconds or the server stamped its arrival: a client
+// reads both kinds of time in one form.
+func TestLocationAtInMicroseconds(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.LocationInterval = 0 // every position reaches the stream, none held back by the cap
+	})
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+	wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+	// The wire's text, not a time.Time parsed from it: parsing hides how many digits came.
+	wireAt := func() string {
+		t.Helper()
+		ev := nextAny(t, r)
+		var u struct{ At string }
+		if err := json.Unmarshal([]byte(ev.Data), &u); ev.Type != "location" || err != nil {
+			t.Fatalf("event %q %s (%v), want a location", ev.Type, ev.Data, err)
+		}
+		return u.At
+	}
+
+	sent := time.Now().Add(-time.Second).Truncate(time.Second).Add(123456789 * time.Nanosecond).UTC()
+	if code, body := postLocation(t, base, "c-1", "", fmt.Sprintf(`{"lat":1,"lng":1,"at":%q}`, sent.Format(time.RFC3339Nano))); code != http.StatusOK {
+		t.Fatalf("post with at: %d %s", code, body)
+	}
+	if got, want := wireAt(), sent.Truncate(time.Microsecond).Format(time.RFC3339Nano); got != want {
+		t.Errorf("at sent with nanoseconds came as %s, want %s", got, want)
+	}
+	mustPost(t, base, "c-1", 2, 2)
+	got := wireAt()
+	at, err := time.Parse(time.RFC3339Nano, got)
+	if err != nil || !at.Equal(at.Truncate(time.Microsecond)) {
+		t.Errorf("at stamped by the server came as %s (%v), want whole microseconds", got, err)
+	}
 }
 
 // TestLocationConflatedUnderTheCap: a stream capped at one position per interval, sent a flood

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
@@ -189,6 +191,45 @@ func testStreamResumesAfterLastEventID(t *testing.T, hold holding) {
 	if _, err := past.Next(ctx); !errors.Is(err, client.ErrHistoryBehind) {
 		t.Fatalf("resumed past the order's end: %v, want ErrHistoryBehind", err)
 	}
+}
+
+// TestLastEventIDHeaderWinsOverQuery: a stream asked with both the Last-Event-ID header and the
+// lastEventId query parameter resumes after the header's id. An EventSource keeps the URL of its
+// first connect, query included, and sends the header with its newest id on each reconnect: were
+// the query to win, every reconnect would replay from the first connect's id.
+func TestLastEventIDHeaderWinsOverQuery(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	for _, st := range []ordercast.Status{"confirmed", "preparing", "ready"} {
+		mustSetStatus(t, base, "o-1", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/o-1/stream?"+api.ParamLastEventID+"=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set(api.HeaderLastEventID, "2")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream with both resume points: status %d, want 200", resp.StatusCode)
+	}
+	wantSeqStatus(t, next(t, client.NewSSEReader(resp.Body)), 3, "preparing")
+
+	// The WebSocket reads its resume point by the same rule.
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/orders/o-1/ws?"+api.ParamLastEventID+"=0",
+		&websocket.DialOptions{HTTPHeader: http.Header{api.HeaderLastEventID: {"2"}}})
+	if err != nil {
+		t.Fatalf("dial with both resume points: %v", err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	wantSeqStatus(t, wsNext(t, c), 3, "preparing")
 }
 
 // TestFreshStreamStartsAtLastStatus: a stream opened without Last-Event-ID on an order whose

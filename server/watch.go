@@ -184,7 +184,8 @@ func (s *Server) streamEnd(r *http.Request) func(stream.End) {
 }
 
 // lastEventID reads where a client resumes: the Last-Event-ID header, or the lastEventId query
-// parameter for clients that cannot set headers (see parseLastEventID).
+// parameter for clients that cannot set headers (see parseLastEventID). The header wins: an
+// EventSource keeps its first URL, query included, and sends its newest id in the header.
 func lastEventID(r *http.Request) (last int64, resume bool, err error) {
 	// One id, one field: of two, which was meant? (RFC 9110 §5.3: a field that is no list must
 	// not be sent twice; nor is the query parameter that stands for it.)

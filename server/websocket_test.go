@@ -107,6 +107,27 @@ func TestWebSocketResumesAfterLastEventID(t *testing.T) {
 	wantSeqStatus(t, wsNext(t, c), 5, "out_for_delivery")
 }
 
+// TestWebSocketHistoryBehindOnThe101: a WebSocket resumed after a seq past the order's history
+// says where the history ends in its 101's History-Behind, as the SSE stream's 200 does, so a
+// client learns it before reading a message it would take for a replay.
+func TestWebSocketHistoryBehindOnThe101(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	mustSetStatus(t, base, "o-1", ordercast.StatusConfirmed)
+	for _, tc := range []struct{ last, want string }{{"1", ""}, {"9", "2"}} {
+		c, resp, err := tryDialWS(t, base, "o-1", tc.last)
+		if err != nil {
+			t.Fatalf("dial after %s: %v (response %v)", tc.last, err, resp)
+		}
+		c.CloseNow()
+		if got := resp.Header.Get(api.HeaderHistoryBehind); resp.StatusCode != http.StatusSwitchingProtocols || got != tc.want {
+			t.Errorf("resumed after %s: %d %s %q, want 101 with %q", tc.last, resp.StatusCode, api.HeaderHistoryBehind, got, tc.want)
+		}
+	}
+}
+
 // TestWebSocketOpensAsTheStreamDoes: the WebSocket opens by the SSE stream's rule. Without a
 // resume point it starts with the order's last status event, though a courier assignment came
 // after it; with lastEventId=0 it brings every event after 0.
