@@ -30,6 +30,19 @@ type locationServer struct {
 	tracker *location.Tracker
 }
 
+// watchOnTheRoad creates order o-1, gives it to courier c-1, who picks it up, and opens its
+// stream past the pickup's event (seq 3): where a test of positions starts.
+func (ls *locationServer) watchOnTheRoad(t *testing.T) *client.SSEReader {
+	t.Helper()
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
+	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+	wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+	return r
+}
+
 // assign makes courierID the order's courier, as dispatch does.
 func (ls *locationServer) assign(t *testing.T, orderID, courierID string) {
 	t.Helper()
@@ -342,11 +355,7 @@ func TestLocationAtInMicroseconds(t *testing.T) {
 		s.LocationInterval = 0 // every position reaches the stream, none held back by the cap
 	})
 	base := ls.URL()
-	mustCreate(t, base, "o-1")
-	ls.assign(t, "o-1", "c-1")
-	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
-	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
-	wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+	r := ls.watchOnTheRoad(t)
 	// The wire's text, not a time.Time parsed from it: parsing hides how many digits came.
 	wireAt := func() string {
 		t.Helper()
@@ -383,11 +392,7 @@ func TestLocationConflatedUnderTheCap(t *testing.T) {
 			s.LocationInterval = 300 * time.Millisecond
 		})
 		base := ls.URL()
-		mustCreate(t, base, "o-1")
-		ls.assign(t, "o-1", "c-1")
-		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
-		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
-		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+		r := ls.watchOnTheRoad(t)
 		mustPost(t, base, "c-1", 10, 10)
 		if u := nextLocation(t, r, "3"); u.Lat != 10 {
 			t.Fatalf("first position %v, want 10", u.Lat)

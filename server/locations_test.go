@@ -178,11 +178,7 @@ func TestPostLocationsLaterPositionWithoutAtWins(t *testing.T) {
 	t.Parallel()
 	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
 	base := ls.URL()
-	mustCreate(t, base, "o-1")
-	ls.assign(t, "o-1", "c-1")
-	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
-	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
-	wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
+	r := ls.watchOnTheRoad(t)
 
 	code, body := postLocations(t, base, "", `{"positions":[
 		{"courier_id":"c-1","lat":52.51,"lng":13.4},
