@@ -119,6 +119,28 @@ func (e *Error) Unwrap() error {
 	return &ordercast.Error{Code: e.Code, Message: e.Message}
 }
 
+// ItemError is the error of one item of a request of many, as the call for that item alone
+// would have returned it: an *Error, with the HTTP status the code is answered with alone, for
+// a refused change of SetStatuses or position of PostLocations (their results' Error); nil for
+// an item that was taken (a nil detail).
+//
+//	for i, r := range res.Results {
+//		if err := client.ItemError(r.Error); err != nil {
+//			log.Printf("change %d: %v", i, err) // ordercast.ErrorCode(err), errors.As(err, new(*client.Error))
+//		}
+//	}
+func ItemError(d *api.ErrorDetail) error {
+	if d == nil {
+		return nil
+	}
+	return &Error{
+		StatusCode: api.HTTPStatus(d.Code),
+		Code:       d.Code,
+		Message:    d.Message,
+		RetryAfter: time.Duration(d.RetryAfterS) * time.Second,
+	}
+}
+
 // CreateOrder creates an order (POST /v1/orders). Created is false when the server answered an
 // idempotent repeat of an earlier create with 200 instead of 201. It takes WithIdempotencyKey,
 // with which it retries a create whose answer was lost (see the package documentation).
@@ -158,7 +180,7 @@ func (c *Client) SetStatus(ctx context.Context, id string, req SetStatusRequest,
 // given, as an integration relaying many changes does; it needs an admin or system token. Each
 // change is judged alone: the error is for the request as a whole (a 503: retry it whole, a
 // repeat of a change that did apply is answered changed false), and each refused change has its
-// error in its result.
+// error in its result (ItemError makes it the error SetStatus would have returned).
 func (c *Client) SetStatuses(ctx context.Context, cs []OrderStatusChange) (SetStatusesResult, error) {
 	var res SetStatusesResult
 	if _, err := c.do(ctx, http.MethodPost, api.PathStatusChanges, api.SetStatusesRequest{Changes: cs}, &res, nil); err != nil {
@@ -198,7 +220,7 @@ func (c *Client) PostLocation(ctx context.Context, cid string, p Position) (orde
 // PostLocations reports many couriers' positions in one request (POST /v1/locations), as an
 // integration forwarding its couriers' fixes does; it needs an admin or system token. Each
 // position is judged alone: the error is for the request as a whole, and each refused position
-// has its error in its result.
+// has its error in its result (ItemError makes it the error PostLocation would have returned).
 func (c *Client) PostLocations(ctx context.Context, ps []CourierPosition) (PostLocationsResult, error) {
 	var res PostLocationsResult
 	if _, err := c.do(ctx, http.MethodPost, api.PathLocations, api.PostLocationsRequest{Positions: ps}, &res, nil); err != nil {

@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/server"
 )
 
 // TestPostLocations: a courier's own post and an integration's batch reach the order the courier
@@ -107,5 +110,68 @@ func TestWatchScopeOnLocationSeesPositions(t *testing.T) {
 	}
 	if got := w.LastEventID(); got != u.Pos {
 		t.Errorf("LastEventID = %d after a position, want the snapshot's %d", got, u.Pos)
+	}
+}
+
+// TestItemError: a refused item of a request of many becomes the error its call alone would
+// have returned (status, code, message, Retry-After); a taken one is no error.
+func TestItemError(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t, true, func(s *server.Server) {
+		s.Locations.Rate, s.Locations.Burst = 0.001, 1 // one post per courier, then rate_limited
+	})
+	system := &client.Client{BaseURL: srv.url, Token: srv.sign(t, auth.RoleSystem, "dispatch")}
+	if _, err := system.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := system.SetStatuses(ctx, []client.OrderStatusChange{
+		{OrderID: "o-1", SetStatusRequest: client.SetStatusRequest{Status: ordercast.StatusDelivered}},
+		{OrderID: "o-1", SetStatusRequest: client.SetStatusRequest{Status: ordercast.StatusPreparing}},
+		{OrderID: "o-9", SetStatusRequest: client.SetStatusRequest{Status: ordercast.StatusPreparing}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lat, lng := 52.37, 4.89
+	positions, err := system.PostLocations(ctx, []client.CourierPosition{
+		{CourierID: "c-1", PostLocationRequest: api.PositionAt(lat, lng)},
+		{CourierID: "c-1", PostLocationRequest: api.PositionAt(lat, lng)},
+		{CourierID: "c-2", PostLocationRequest: client.Position{Lng: &lng}}, // no lat
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes.Results) != 3 || len(positions.Results) != 3 {
+		t.Fatalf("%d and %d results, want 3 and 3", len(changes.Results), len(positions.Results))
+	}
+	for _, c := range []struct {
+		what   string
+		detail *api.ErrorDetail
+		status int
+		code   string
+		wait   bool
+	}{
+		{"a change taken", changes.Results[0].Error, 0, "", false},
+		{"a change from a terminal status", changes.Results[1].Error, http.StatusConflict, ordercast.EInvalidTransition, false},
+		{"a change to an unknown order", changes.Results[2].Error, http.StatusNotFound, ordercast.ENotFound, false},
+		{"a position taken", positions.Results[0].Error, 0, "", false},
+		{"a courier's position over its budget", positions.Results[1].Error, http.StatusTooManyRequests, ordercast.ERateLimited, true},
+		{"a position without lat", positions.Results[2].Error, http.StatusUnprocessableEntity, ordercast.EInvalidLocation, false},
+	} {
+		err := client.ItemError(c.detail)
+		if c.code == "" {
+			if err != nil {
+				t.Errorf("%s: ItemError = %v, want nil", c.what, err)
+			}
+			continue
+		}
+		var ce *client.Error
+		if !errors.As(err, &ce) {
+			t.Errorf("%s: ItemError = %v (%T), want a *client.Error", c.what, err, err)
+			continue
+		}
+		if ce.StatusCode != c.status || ordercast.ErrorCode(err) != c.code || ce.Message == "" || (ce.RetryAfter >= time.Second) != c.wait {
+			t.Errorf("%s: got %d %s %q Retry-After %v, want %d %s with a message, Retry-After set: %v", c.what, ce.StatusCode, ordercast.ErrorCode(err), ce.Message, ce.RetryAfter, c.status, c.code, c.wait)
+		}
 	}
 }
