@@ -21,7 +21,7 @@ var codes = []string{
 	ordercast.EMisdirected, ordercast.ETooManyAssignments, ordercast.EPreconditionFailed,
 }
 
-// TestCodeStatusTableBothWays proves the one table reads both ways: every code has its README
+// TestCodeStatusTableBothWays proves the one table reads both ways: every code has its documented
 // status, and reading a status back gives a code with that same status.
 func TestCodeStatusTableBothWays(t *testing.T) {
 	want := map[string]int{

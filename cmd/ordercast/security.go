@@ -85,7 +85,7 @@ func (l *secretsFlag) Set(v string) error {
 // securityFlags declares the flags of securityConfig.
 func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.StringVar(&c.Secret, "secret", c.Secret, "HMAC `secret` (at least 32 bytes) that signs tracking tokens and HS256 actor tokens; required unless --demo, which ignores it")
-	fs.Var(&c.AcceptSecrets, "accept-secrets", "another HMAC `secret` whose tokens are accepted too, never used to sign: to rotate --secret with no token refused (repeatable, each taken whole; the variable holds one; see the README, Security)")
+	fs.Var(&c.AcceptSecrets, "accept-secrets", "another HMAC `secret` whose tokens are accepted too, never used to sign: to rotate --secret with no token refused (repeatable, each taken whole; the variable holds one; see docs/security.md, Rotating the secret)")
 	fs.DurationVar(&c.MaxTokenLifetime, "max-token-lifetime", c.MaxTokenLifetime, "longest lifetime, a `duration` (exp minus iat), accepted of an HS256 actor token (as ordercast token makes)")
 	fs.Var(&c.JWTPublicKeys, "jwt-public-key", "PEM `file` of public keys that verify RS256/ES256 actor tokens (repeatable or comma-separated)")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", c.JWTAudience, "`audience` every RS256/ES256 token must name in aud (required with --jwt-public-key)")

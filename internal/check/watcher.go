@@ -122,7 +122,7 @@ func (w *watcher) follow(ctx context.Context, o *orderState) {
 			}
 		case code == http.StatusOK && last > 0 && w.wasFinalAt(last, s) && events == 0:
 			// A node whose store is away answers 200 with only a retry: line and closes, so
-			// that an EventSource retries (README, "When the database is away"): not an
+			// that an EventSource retries (docs/api.md, "When the database is away"): not an
 			// answer about the final event yet. Retry, as EventSource would.
 			s.RetriedAfterFinal++
 		case code == http.StatusOK && last > 0 && w.wasFinalAt(last, s):
