@@ -281,23 +281,46 @@ func (a *Authority) SignCourierTracking(orderID, courierID string, ttl time.Dura
 	return a.signTracking(Tracking{OrderID: orderID, Courier: courierID}, ttl)
 }
 
+// SignPageTracking returns a tracking token for one order that a page acting as via hands the
+// tracking page it links (the console's, a party's page's): SignTracking's, or with courierID
+// SignCourierTracking's, marked with via. The hand-over of a customer's link refuses it (Via),
+// so that whoever may open the order's tracking page from their own page cannot send the
+// customer a link that replaces the customer's cookie with one that lives as long as their
+// page's token.
+func (a *Authority) SignPageTracking(orderID, courierID string, via Actor, ttl time.Duration) (string, time.Time, error) {
+	if via == Anyone {
+		return "", time.Time{}, errors.New("a page's tracking token needs the actor it was made for")
+	}
+	return a.signTracking(Tracking{OrderID: orderID, Courier: courierID, Via: via.String()}, ttl)
+}
+
 // Tracking is what a tracking token grants: reading and watching order OrderID until Exp and,
 // when Courier is set, only while the order's courier is Courier.
 type Tracking struct {
 	OrderID string
 	Courier string
-	Exp     time.Time
+	// Via is the actor whose page made the token from its own (SignPageTracking), "" for one
+	// handed out with its order.
+	Via string
+	Exp time.Time
 }
 
-// trackingClaims are the claims of a tracking token: the order is sub, the courier its own claim.
+// trackingClaims are the claims of a tracking token: the order is sub, the courier and the page's
+// actor claims of their own. A server that knows no via claim reads such a token as any other.
 type trackingClaims struct {
 	Courier string `json:"courier,omitempty"`
+	Via     string `json:"via,omitempty"`
 	jwt.RegisteredClaims
 }
 
 func (a *Authority) signTracking(t Tracking, ttl time.Duration) (string, time.Time, error) {
 	if err := ordercast.ValidateID(t.OrderID); err != nil {
 		return "", time.Time{}, err
+	}
+	if t.Courier != "" {
+		if err := ordercast.ValidatePartyID(t.Courier); err != nil {
+			return "", time.Time{}, err
+		}
 	}
 	if ttl <= 0 {
 		return "", time.Time{}, errors.New("token lifetime must be positive")
@@ -308,7 +331,7 @@ func (a *Authority) signTracking(t Tracking, ttl time.Duration) (string, time.Ti
 	}
 	now := a.now()
 	exp := now.Add(ttl)
-	claims := trackingClaims{Courier: t.Courier, RegisteredClaims: jwt.RegisteredClaims{
+	claims := trackingClaims{Courier: t.Courier, Via: t.Via, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    Issuer,
 		Subject:   t.OrderID,
 		Audience:  jwt.ClaimStrings{aud},
@@ -339,7 +362,7 @@ func (a *Authority) ParseTracking(token string) (Tracking, error) {
 		courierToken && ordercast.ValidatePartyID(claims.Courier) != nil {
 		return Tracking{}, ordercast.Errorf(ordercast.EUnauthenticated, "invalid token")
 	}
-	return Tracking{OrderID: claims.Subject, Courier: claims.Courier, Exp: claims.ExpiresAt.Time}, nil
+	return Tracking{OrderID: claims.Subject, Courier: claims.Courier, Via: claims.Via, Exp: claims.ExpiresAt.Time}, nil
 }
 
 // ParseActor verifies an actor token and returns its actor. The key is chosen by the token's

@@ -210,6 +210,43 @@ func TestCourierTrackingToken(t *testing.T) {
 	}
 }
 
+// TestPageTrackingToken: a tracking token a page makes from its own token names the page's actor
+// (Via), a customer's or, for a courier's page, a courier's, and grants what the same token
+// without it grants.
+func TestPageTrackingToken(t *testing.T) {
+	a := newAuthority(t)
+	restaurant := auth.Actor{Role: auth.RoleRestaurant, Sub: "r-1"}
+	tok, exp, err := a.SignPageTracking("ord-a", "", restaurant, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := a.ParseTracking(tok); err != nil || tr != (auth.Tracking{OrderID: "ord-a", Via: "restaurant:r-1", Exp: exp}) {
+		t.Fatalf("ParseTracking: %+v %v", tr, err)
+	}
+	if owner, err := a.AuthorizeWatch(tok, "ord-a"); err != nil || owner != (auth.Actor{}) {
+		t.Errorf("it reads its order: %+v %v, want yes, with no owner to ask", owner, err)
+	}
+	wantCode(t, watchErr(a, tok, "ord-b"), ordercast.EForbidden)
+
+	courier := auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}
+	tok, exp, err = a.SignPageTracking("ord-a", "c-42", courier, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := a.ParseTracking(tok); err != nil || tr != (auth.Tracking{OrderID: "ord-a", Courier: "c-42", Via: "courier:c-42", Exp: exp}) {
+		t.Fatalf("ParseTracking of a courier's: %+v %v", tr, err)
+	}
+	if owner, _ := a.AuthorizeWatch(tok, "ord-a"); owner != courier {
+		t.Errorf("a courier's reads its order as %+v, want courier c-42, whose the order must be", owner)
+	}
+	if _, _, err := a.SignPageTracking("ord-a", "", auth.Anyone, time.Hour); err == nil {
+		t.Error("signed a page's tracking token for no actor")
+	}
+	if _, _, err := a.SignPageTracking("ord-a", "c 42", courier, time.Hour); err == nil {
+		t.Error("signed a tracking token for a courier that cannot be an id")
+	}
+}
+
 // watchErr is AuthorizeWatch's refusal.
 func watchErr(a *auth.Authority, tok, orderID string) error {
 	_, err := a.AuthorizeWatch(tok, orderID)

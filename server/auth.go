@@ -180,22 +180,13 @@ func (s *Server) authenticate(r *http.Request) (auth.Actor, error) {
 	return s.Auth.Tokens.ParseActor(tok)
 }
 
-// trackingToken signs a tracking token for order id, as handed out with a created order, or with
-// courier set a courier's, which reads the order only while it is that courier's
-// (auth.Authority.SignCourierTracking), and says when it expires; "" when open. A non-zero
-// notAfter cuts its lifetime short: a token minted on the strength of another must not outlive it.
-func (s *Server) trackingToken(id, courier string, notAfter time.Time) (string, time.Time, error) {
+// trackingToken signs the tracking token handed out with created order id; "" when open.
+func (s *Server) trackingToken(id string) (string, error) {
 	if s.Auth == nil {
-		return "", time.Time{}, nil
+		return "", nil
 	}
-	ttl := s.trackingTTL()
-	if !notAfter.IsZero() {
-		ttl = min(ttl, time.Until(notAfter))
-	}
-	if courier != "" {
-		return s.Auth.Tokens.SignCourierTracking(id, courier, ttl)
-	}
-	return s.Auth.Tokens.SignTracking(id, ttl)
+	tok, _, err := s.Auth.Tokens.SignTracking(id, s.trackingTTL())
+	return tok, err
 }
 
 // trackingTTL is how long a tracking token lives (Auth.TrackingTTL, or its default).
@@ -215,10 +206,12 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 		return false
 	}
 	if s.Auth != nil {
-		// A customer's tracking token only: a courier's reaches its view of the page through its
-		// own page's link (handlePartyTrack), never through a link it could send the
-		// customer, whose cookie it would replace with one that dies when the order changes hands.
-		if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil && tr.OrderID == id && tr.Courier == "" {
+		// The token handed out with the order only. One a page made from its own token (a
+		// courier's, a restaurant's, the console's: pageTrackingCookie) reaches the tracking page
+		// through that page's link, never through a link its holder could send the customer,
+		// whose cookie it would replace with one that dies with the page's token, or when the
+		// order changes hands.
+		if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil && tr.OrderID == id && tr.Courier == "" && tr.Via == "" {
 			http.SetCookie(w, s.trackingCookie(r, id, tok, tr.Exp))
 		}
 		// A bad token sets nothing; the page then shows the API's refusal.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/internal/testutil"
@@ -350,6 +351,64 @@ func TestTrackingCookieFlow(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusSeeOther || len(resp.Cookies()) != 0 {
 		t.Errorf("a courier's tracking token in a link: %d, cookies %v; want the page, and no cookie", resp.StatusCode, resp.Cookies())
+	}
+}
+
+// TestAPagesTrackingTokenIsNoHandOver: the tracking token a restaurant's board (or the console)
+// keeps for the order's tracking page reads the order there, but a link that hands it over, as
+// a customer's link hands over the token made with the order, sets no cookie: the restaurant
+// could otherwise send the customer a link that replaces the customer's cookie with one that
+// dies with the board's token. The customer's own link still replaces an older cookie.
+func TestAPagesTrackingTokenIsNoHandOver(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	resp, body := call(t, "POST", base+"/v1/orders", actorToken(t, auth.RoleAdmin, "ops"), `{"id":"o-1","restaurant_id":"r-1"}`)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	var created api.CreateOrderResponse
+	if err := json.Unmarshal([]byte(body), &created); err != nil || created.TrackingToken == "" {
+		t.Fatalf("create's answer %s: %v", body, err)
+	}
+	for _, page := range []struct{ path, cookie, tok string }{
+		{"/restaurants/r-1/track/o-1", server.PartyCookie, actorToken(t, auth.RoleRestaurant, "r-1")},
+		{"/console/track/o-1", server.ConsoleCookie, actorToken(t, auth.RoleAdmin, "ops")},
+	} {
+		req, _ := http.NewRequest("GET", base+page.path, nil)
+		req.AddCookie(&http.Cookie{Name: page.cookie, Value: page.tok})
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var made string
+		for _, c := range resp.Cookies() {
+			if c.Name == server.TrackingCookie {
+				made = c.Value
+			}
+		}
+		if made == "" {
+			t.Fatalf("%s set no tracking cookie: %v", page.path, resp.Cookies())
+		}
+		if got, _ := call(t, "GET", base+"/v1/orders/o-1", made, ""); got.StatusCode != http.StatusOK {
+			t.Errorf("%s's tracking token reads the order: %d, want 200", page.path, got.StatusCode)
+		}
+		handOver, err := noRedirect.Get(base + "/track/o-1?token=" + url.QueryEscape(made))
+		if err != nil {
+			t.Fatal(err)
+		}
+		handOver.Body.Close()
+		if handOver.StatusCode != http.StatusSeeOther || len(handOver.Cookies()) != 0 {
+			t.Errorf("%s's tracking token in a link: %d, cookies %v; want the page, and no cookie", page.path, handOver.StatusCode, handOver.Cookies())
+		}
+	}
+	handOver, err := noRedirect.Get(base + "/track/o-1?token=" + url.QueryEscape(created.TrackingToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handOver.Body.Close()
+	if len(handOver.Cookies()) != 1 || handOver.Cookies()[0].Value != created.TrackingToken {
+		t.Errorf("the customer's link set cookies %v, want its token's", handOver.Cookies())
 	}
 }
 

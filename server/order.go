@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
@@ -31,7 +30,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Signed before the write, so that a failure to sign commits nothing.
-	tok, _, err := s.trackingToken(n.ID, "", time.Time{})
+	tok, err := s.trackingToken(n.ID)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
 		return
@@ -82,7 +81,7 @@ func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error)
 	if err := json.Unmarshal(a.Body, &res); err != nil {
 		return a, fmt.Errorf("read a create's answer: %w", err)
 	}
-	tok, _, err := s.trackingToken(res.Order.ID, "", time.Time{})
+	tok, err := s.trackingToken(res.Order.ID)
 	if err != nil {
 		return a, fmt.Errorf("sign tracking token: %w", err)
 	}

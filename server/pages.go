@@ -353,21 +353,30 @@ func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok, cour
 // through the pages it opened, and one whose token expires within the second (or did, just after
 // it was accepted) sets nothing.
 //
-// It holds a tracking token for the order, signed from tok, as the customer's link would
-// (setTrackingCookie); from a courier's token, a courier's tracking token, which reads the order
-// only while it is that courier's, as the courier's own token does (watchAs, and a watch ends
-// when the order goes to another courier). Never tok itself: a cookie kept for days must not
-// hold a token that changes orders and posts positions, and a tracking token changes nothing.
+// It holds a tracking token for the order, signed from tok and marked with its actor
+// (auth.Authority.SignPageTracking), which the hand-over of a customer's link refuses; from a
+// courier's token, a courier's tracking token, which reads the order only while it is that
+// courier's, as the courier's own token does (watchAs, and a watch ends when the order goes to
+// another courier). Never tok itself: a cookie kept for days must not hold a token that changes
+// orders and posts positions, and a tracking token changes nothing.
 func (s *Server) pageTrackingCookie(r *http.Request, id, tok string) (*http.Cookie, error) {
 	courier, err := s.watchAs(r.Context(), tok, id)
 	if err != nil {
 		return nil, nil // refused, or the order unreadable: the tracking page says so
 	}
+	via, err := s.Auth.Tokens.ParseActor(tok)
+	if err != nil {
+		return nil, nil
+	}
 	until, err := s.Auth.Tokens.ActorExpiry(tok)
 	if err != nil || !until.IsZero() && time.Until(until) < time.Second {
 		return nil, nil
 	}
-	track, exp, err := s.trackingToken(id, courier, until)
+	ttl := s.trackingTTL()
+	if !until.IsZero() {
+		ttl = min(ttl, time.Until(until))
+	}
+	track, exp, err := s.Auth.Tokens.SignPageTracking(id, courier, via, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("sign tracking token for a page's link: %w", err)
 	}
