@@ -131,8 +131,8 @@ func (c *Client) maxAttempts() int {
 
 // errAnswerLost marks an answer that broke off on the way, and errNoAnswer a request that got
 // none (the connection failed, or the call's context ended): the call may have applied.
-// errNotSent marks a request that never left: no connection could be made, and none carried
-// it before; nothing was applied.
+// errNotSent marks a request that never left: no connection could be made (dialled, its TLS
+// handshake done, a proxy's tunnel opened), and none carried it before; nothing was applied.
 var (
 	errAnswerLost = errors.New("the answer broke off")
 	errNoAnswer   = errors.New("no answer")
@@ -145,10 +145,10 @@ var (
 // first request (idempotency_key_in_use), or the store or a proxy in front of it was away
 // (unavailable: a 503, a 502 or a 504; most often nothing was applied, but a commit whose answer
 // the database never gave may have been). Any other answer, an *Error included, means the write
-// changed nothing; so does a connection that could not be made (refused, or its host not found,
-// at dial), which sent nothing, unless an earlier attempt of the call did. A write with
-// WithIdempotencyKey is retried by itself while this holds, and after a failed dial; without a
-// key, read the order before you send it again.
+// changed nothing; so does a connection that could not be made (refused, its host not found,
+// its TLS handshake or a proxy's tunnel failed), which sent nothing, unless an earlier attempt of
+// the call did. A write with WithIdempotencyKey is retried by itself while this holds, and after
+// a connection that could not be made; without a key, read the order before you send it again.
 func OutcomeUnknown(err error) bool {
 	if err == nil {
 		return false
@@ -167,11 +167,17 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	// Whether net/http began to write the request on any connection: a keyed write is
-	// replayable to it, so after one connection broke with the request on it, it dials again, and
-	// that dial's failure is then the error it returns.
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }})
+	// Whether net/http went for a connection, and whether it began to write the request on any:
+	// a keyed write is replayable to it, so after one connection broke with the request on it,
+	// it dials again, and that dial's failure is then the error it returns. A request never
+	// written was never seen, whatever stopped it: a dial, a TLS handshake, a proxy's CONNECT.
+	// A transport that says neither (a caller's own, which may not trace) leaves a failed dial
+	// as the only proof.
+	var asked, wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GetConn:      func(string) { asked.Store(true) },
+		WroteHeaders: func() { wrote.Store(true) },
+	})
 	req, err := c.newRequest(ctx, method, path, rd)
 	if err != nil {
 		return reply{}, err
@@ -186,7 +192,7 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" && !wrote.Load() {
+		if !wrote.Load() && (asked.Load() || errors.As(err, &op) && op.Op == "dial") {
 			return reply{}, fmt.Errorf("%w: %w", errNotSent, err)
 		}
 		return reply{}, fmt.Errorf("%w: %w", errNoAnswer, err) // sent, maybe: a request never built is not this

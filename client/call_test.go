@@ -7,8 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -380,6 +383,56 @@ func TestRefusedDialSentNothing(t *testing.T) {
 			t.Errorf("%v: OutcomeUnknown false; want true, the request was written before the dial", err)
 		}
 	})
+}
+
+// TestAFailedHandshakeSentNothing: a write whose TLS handshake failed (a certificate the client
+// does not trust, a server that does not speak TLS), or whose proxy opened no tunnel, was never
+// sent, so its outcome is known:
+// nothing applied, and the server saw no request, however often the call tried.
+func TestAFailedHandshakeSentNothing(t *testing.T) {
+	set := client.SetStatusRequest{Status: ordercast.StatusConfirmed}
+	var seen atomic.Int32
+	count := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { seen.Add(1) })
+	untrusted := httptest.NewTLSServer(count) // its certificate is signed by no CA the client trusts
+	defer untrusted.Close()
+	plain := httptest.NewServer(count)
+	defer plain.Close()
+	// A proxy that refuses to open a tunnel to the server.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect {
+			seen.Add(1)
+		}
+		http.Error(w, "no tunnel", http.StatusForbidden)
+	}))
+	defer proxy.Close()
+	proxyURL, err := url.Parse(proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, url string
+		proxy     bool
+	}{
+		{"a certificate not trusted", untrusted.URL, false},
+		{"a server that does not speak TLS", strings.Replace(plain.URL, "http://", "https://", 1), false},
+		{"a proxy that opens no tunnel", untrusted.URL, true},
+	} {
+		tr := &http.Transport{}
+		if tc.proxy {
+			tr.Proxy = http.ProxyURL(proxyURL)
+		}
+		c := &client.Client{BaseURL: tc.url, MaxAttempts: 2, HTTPClient: &http.Client{Transport: tr}}
+		for _, opts := range [][]client.CallOption{nil, {client.WithIdempotencyKey("k-1")}} {
+			_, err := c.SetStatus(t.Context(), "o-1", set, opts...)
+			if err == nil || client.OutcomeUnknown(err) {
+				t.Errorf("%s, %d options: %v, OutcomeUnknown %v; want an error, outcome known", tc.name, len(opts), err, client.OutcomeUnknown(err))
+			}
+		}
+		tr.CloseIdleConnections()
+	}
+	if n := seen.Load(); n != 0 {
+		t.Errorf("the servers saw %d requests, want none", n)
+	}
 }
 
 // offline is a client whose every request fails the test.

@@ -12,8 +12,8 @@
 // context.Canceled) when its context ended, and errors.As(err, new(net.Error)) for the
 // network. For a write, such an error means its outcome is unknown: it may have applied; so do
 // a few answers (503 unavailable, a proxy's 502 or 504, 409 idempotency_key_in_use). A
-// connection that could not be made at all (refused, or its host not found) sent nothing, and
-// its write is known not to have applied. Ask OutcomeUnknown(err) rather than decide it from
+// connection that could not be made at all (refused, its host not found, its TLS handshake or a
+// proxy's tunnel failed) sent nothing, and its write is known not to have applied. Ask OutcomeUnknown(err) rather than decide it from
 // the error's type.
 //
 // # Retrying a write
