@@ -121,7 +121,11 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 	a := Attempt{Order: o.id, Note: note, Expected: o.version}
 	req := map[string]any{"note": note, "expected_version": o.version}
 	method, path, request := "POST", "/v1/orders/"+url.PathEscape(o.id)+"/status", RStatus
-	if rank[o.status] >= rank["confirmed"] && rank[o.status] <= rank["ready"] && r.IntN(100) < 25 {
+	next := nextStatus(r, o.status)
+	// Most orders go out for delivery with a courier, as on a platform: one without is given
+	// one first, three times in four, so that even a short run's watchers get positions to check.
+	if rank[o.status] >= rank["confirmed"] && rank[o.status] <= rank["ready"] &&
+		(r.IntN(100) < 25 || o.courier == "" && next == "out_for_delivery" && r.IntN(100) < 75) {
 		a.Kind, a.Courier = KindCourier, p.otherCourier(r, o.courier)
 		req["courier_id"] = a.Courier
 		if a.Courier == "" {
@@ -129,7 +133,7 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 		}
 		method, path, request = "PUT", "/v1/orders/"+url.PathEscape(o.id)+"/courier", RCourier
 	} else {
-		a.Status = nextStatus(r, o.status)
+		a.Status = next
 		req["status"] = a.Status
 	}
 	p.led.attempt(a)
