@@ -243,11 +243,19 @@ func (b *browser) waitLong(sel string) {
 
 // tap clicks a row's control once it takes clicks: enabled, its row not waiting for an answer
 // (aria-disabled: the stream's event can show a change before the API has answered it) and its
-// words not just changed (data-settling). A click before then is ignored, as the page means it.
+// words not just changed (data-settling). A click before then is ignored, as the page means it;
+// so is one that a redraw between the wait and the click settled (the API's answer coming
+// after the event, say): the button then shows it took nothing (data-ignored), and tap taps
+// again once it settles, as a person would, at most twice more.
 func (b *browser) tap(what, sel string) {
 	b.t.Helper()
-	b.waitFor(sel + `:not([disabled]):not([aria-disabled]):not([data-settling])`)
-	b.do(what, chromedp.Click(chromedp.CSS(sel)))
+	for try := 1; ; try++ {
+		b.waitFor(sel + `:not([disabled]):not([aria-disabled]):not([data-settling])`)
+		b.do(what, chromedp.Click(chromedp.CSS(sel)))
+		if try == 3 || !eval[bool](b, `(btn => btn !== null && btn.hasAttribute('data-ignored'))(document.querySelector(`+strconv.Quote(sel)+`))`) {
+			return
+		}
+	}
 }
 
 // poll waits until the JavaScript expression expr is true, failing the test with what was

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/coder/websocket"
@@ -45,6 +46,9 @@ type responseTransport struct {
 var _ transport = (*responseTransport)(nil)
 
 func (t *responseTransport) Write(frame []byte) error {
+	if len(frame) > deadlineSpan {
+		return t.WriteMany(frame) // a snapshot: its deadline renewed every span of it
+	}
 	if err := t.deadline(); err != nil {
 		return err
 	}
@@ -55,7 +59,7 @@ func (t *responseTransport) Write(frame []byte) error {
 }
 
 func (t *responseTransport) WriteMany(frames ...[]byte) error {
-	err := writeSpans(frames, t.deadline, func(f []byte) error {
+	err := writeSpans(splitFrames(frames), t.deadline, func(f []byte) error {
 		if _, err := t.w.Write(f); err != nil {
 			return fmt.Errorf("write stream: %w", err)
 		}
@@ -91,6 +95,26 @@ func writeSpans(frames [][]byte, renew func() error, write func([]byte) error) e
 		span += len(f)
 	}
 	return nil
+}
+
+// splitFrames returns frames with each frame longer than deadlineSpan cut into pieces of at most
+// that many bytes, or frames itself when none is. An SSE body is a stream of bytes, so one large
+// frame (a snapshot of hundreds of orders: megabytes) is written under a deadline renewed every
+// span of it, as a batch of small frames is; whole, it had one deadline, and a client taking it
+// slowly but steadily was cut when it outlasted WriteTimeout, which the poller never does.
+func splitFrames(frames [][]byte) [][]byte {
+	if !slices.ContainsFunc(frames, func(f []byte) bool { return len(f) > deadlineSpan }) {
+		return frames
+	}
+	var out [][]byte
+	for _, f := range frames {
+		for len(f) > deadlineSpan {
+			out = append(out, f[:deadlineSpan])
+			f = f[deadlineSpan:]
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // deadline moves the connection's write deadline to the write timeout from now.

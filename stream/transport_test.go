@@ -56,3 +56,40 @@ func TestALongBatchRenewsItsWriteDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestALargeFrameRenewsItsWriteDeadline: one frame of a megabyte (an all-orders snapshot of 500
+// orders, or a party's of 2,000) is written under a deadline renewed every span of it, as a long
+// batch of small frames is, alone (Write) or behind the preamble (WriteMany): a client that
+// takes it slowly but steadily is not cut because the one frame outlasts WriteTimeout, as the
+// poller would not cut it. Before, a frame got one deadline however large it was.
+func TestALargeFrameRenewsItsWriteDeadline(t *testing.T) {
+	snapshot := []byte("event: snapshot\ndata: [" + strings.Repeat("x", 1<<20) + "]\n\n")
+	preamble := []byte("retry: 2000\n\n")
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte
+	}{
+		{"Write", [][]byte{snapshot}},
+		{"WriteMany", [][]byte{preamble, snapshot}},
+	} {
+		rec := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
+		tr := &responseTransport{w: rec, rc: http.NewResponseController(rec), timeout: time.Second}
+		var err error
+		if len(tc.frames) == 1 {
+			err = tr.Write(tc.frames[0])
+		} else {
+			err = tr.WriteMany(tc.frames...)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := bytes.Join(tc.frames, nil); !bytes.Equal(rec.Body.Bytes(), want) {
+			t.Fatalf("%s: wrote %d bytes, want the %d of the frames in order", tc.name, rec.Body.Len(), len(want))
+		}
+		for i, n := range rec.spans {
+			if n > deadlineSpan+len(preamble) {
+				t.Errorf("%s: deadline %d of %d covered %d bytes, want at most a span (%d)", tc.name, i, len(rec.spans), n, deadlineSpan)
+			}
+		}
+	}
+}
