@@ -499,9 +499,12 @@ func (a *Authority) AuthorizeWatch(token, orderID string) (owner Actor, err erro
 	}
 	actor, err := a.ParseActor(token)
 	switch {
-	case err != nil && (errors.Is(terr, jwt.ErrTokenInvalidAudience) || errors.Is(terr, jwt.ErrTokenRequiredClaimMissing)):
+	case err != nil && (errors.Is(terr, jwt.ErrTokenInvalidAudience) || errors.Is(terr, jwt.ErrTokenRequiredClaimMissing) ||
+		errors.Is(terr, jwt.ErrTokenSignatureInvalid)):
 		// Not a tracking token (no audience, or another's; a missing exp is refused by both
-		// alike): why it is no actor token either.
+		// alike; an algorithm other than HS256, as an identity provider's RS256/ES256 token
+		// has, or a signature no secret verifies, which the actor parse says alike): why it
+		// is no actor token either.
 		return Actor{}, err
 	case err != nil:
 		return Actor{}, terr

@@ -615,3 +615,37 @@ func TestAWatchSaysWhyAnActorTokenIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestAWatchSaysWhyAnExternalTokenIsRefused: an identity provider's RS256 token refused on a read
+// (another audience, another issuer, too long a life, expired) says why, as a write does, rather
+// than that its signature does not verify with this server's keys: it does, and an operator told
+// so looks for the fault in the wrong place.
+func TestAWatchSaysWhyAnExternalTokenIsRefused(t *testing.T) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(testSecret, &rk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ExternalAudience, a.ExternalIssuer = "ordercast", "https://idp"
+	now := time.Now()
+	for name, c := range map[string]jwt.MapClaims{
+		"another audience": {"role": "admin", "aud": "billing", "iss": "https://idp", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()},
+		"another issuer":   {"role": "admin", "aud": "ordercast", "iss": "https://evil", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()},
+		"too long a life":  {"role": "admin", "aud": "ordercast", "iss": "https://idp", "iat": now.Unix(), "exp": now.Add(48 * time.Hour).Unix()},
+		"expired":          {"role": "admin", "aud": "ordercast", "iss": "https://idp", "iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()},
+	} {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, c).SignedString(rk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, perr := a.ParseActor(tok)
+		werr := watchErr(a, tok, "ord-a")
+		wantCode(t, werr, ordercast.EUnauthenticated)
+		if got, want := ordercast.ErrorMessage(werr), ordercast.ErrorMessage(perr); got != want {
+			t.Errorf("%s: a read says %q, a write %q: want the write's reason", name, got, want)
+		}
+	}
+}
