@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -411,6 +412,14 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 		}
 		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
 	}, a.options(jwt.WithValidMethods(methods))...)
+	if err != nil && tok != nil && tok.Method != nil && tok.Method != jwt.SigningMethodNone && !slices.Contains(methods, tok.Method.Alg()) {
+		// golang-jwt reports an algorithm off the list as a signature that does not verify,
+		// which sends an operator whose identity provider signs with another one (ES384,
+		// PS256) looking for a wrong key: name the algorithm instead. An unsigned token
+		// ("none") is no identity provider's and is refused as before.
+		refusal := ordercast.Errorf(ordercast.EUnauthenticated, "token algorithm %s is not accepted here (accepted: %s)", tok.Method.Alg(), strings.Join(methods, ", "))
+		return Actor{}, time.Time{}, fmt.Errorf("%w: %w", refusal, err)
+	}
 	if err != nil {
 		return Actor{}, time.Time{}, tokenError(err)
 	}
