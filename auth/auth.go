@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -411,6 +412,14 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 		}
 		return nil, fmt.Errorf("unexpected signing method %v", t.Header["alg"])
 	}, a.options(jwt.WithValidMethods(methods))...)
+	if err != nil && tok != nil && tok.Method != nil && tok.Method != jwt.SigningMethodNone && !slices.Contains(methods, tok.Method.Alg()) {
+		// golang-jwt reports an algorithm off the list as a signature that does not verify,
+		// which sends an operator whose identity provider signs with another one (ES384,
+		// PS256) looking for a wrong key: name the algorithm instead. An unsigned token
+		// ("none") is no identity provider's and is refused as before.
+		refusal := ordercast.Errorf(ordercast.EUnauthenticated, "token algorithm %s is not accepted here (accepted: %s)", tok.Method.Alg(), strings.Join(methods, ", "))
+		return Actor{}, time.Time{}, fmt.Errorf("%w: %w", refusal, err)
+	}
 	if err != nil {
 		return Actor{}, time.Time{}, tokenError(err)
 	}
@@ -499,9 +508,12 @@ func (a *Authority) AuthorizeWatch(token, orderID string) (owner Actor, err erro
 	}
 	actor, err := a.ParseActor(token)
 	switch {
-	case err != nil && (errors.Is(terr, jwt.ErrTokenInvalidAudience) || errors.Is(terr, jwt.ErrTokenRequiredClaimMissing)):
+	case err != nil && (errors.Is(terr, jwt.ErrTokenInvalidAudience) || errors.Is(terr, jwt.ErrTokenRequiredClaimMissing) ||
+		errors.Is(terr, jwt.ErrTokenSignatureInvalid)):
 		// Not a tracking token (no audience, or another's; a missing exp is refused by both
-		// alike): why it is no actor token either.
+		// alike; an algorithm other than HS256, as an identity provider's RS256/ES256 token
+		// has, or a signature no secret verifies, which the actor parse says alike): why it
+		// is no actor token either.
 		return Actor{}, err
 	case err != nil:
 		return Actor{}, terr

@@ -615,3 +615,80 @@ func TestAWatchSaysWhyAnActorTokenIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestAWatchSaysWhyAnExternalTokenIsRefused: an identity provider's RS256 token refused on a read
+// (another audience, another issuer, too long a life, expired) says why, as a write does, rather
+// than that its signature does not verify with this server's keys: it does, and an operator told
+// so looks for the fault in the wrong place.
+func TestAWatchSaysWhyAnExternalTokenIsRefused(t *testing.T) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(testSecret, &rk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ExternalAudience, a.ExternalIssuer = "ordercast", "https://idp"
+	now := time.Now()
+	for name, c := range map[string]jwt.MapClaims{
+		"another audience": {"role": "admin", "aud": "billing", "iss": "https://idp", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()},
+		"another issuer":   {"role": "admin", "aud": "ordercast", "iss": "https://evil", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()},
+		"too long a life":  {"role": "admin", "aud": "ordercast", "iss": "https://idp", "iat": now.Unix(), "exp": now.Add(48 * time.Hour).Unix()},
+		"expired":          {"role": "admin", "aud": "ordercast", "iss": "https://idp", "iat": now.Add(-2 * time.Hour).Unix(), "exp": now.Add(-time.Hour).Unix()},
+	} {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, c).SignedString(rk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, perr := a.ParseActor(tok)
+		werr := watchErr(a, tok, "ord-a")
+		wantCode(t, werr, ordercast.EUnauthenticated)
+		if got, want := ordercast.ErrorMessage(werr), ordercast.ErrorMessage(perr); got != want {
+			t.Errorf("%s: a read says %q, a write %q: want the write's reason", name, got, want)
+		}
+	}
+}
+
+// TestAnAlgorithmNotAcceptedIsNamed: an identity provider's token signed with an algorithm this
+// server does not take (ES384, PS256, RS256 with no RSA key configured) is refused naming the
+// algorithm, not as a signature that does not verify with this server's keys, which would send
+// the operator looking for a wrong key.
+func TestAnAlgorithmNotAcceptedIsNamed(t *testing.T) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ek, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.New(testSecret, &rk.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.ExternalAudience = "ordercast"
+	now := time.Now()
+	claims := jwt.MapClaims{"role": "admin", "aud": "ordercast", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	es384, _ := jwt.NewWithClaims(jwt.SigningMethodES384, claims).SignedString(ek)
+	ps256, _ := jwt.NewWithClaims(jwt.SigningMethodPS256, claims).SignedString(rk)
+	rs256, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(rk)
+	for _, c := range []struct {
+		a        *auth.Authority
+		tok, alg string
+	}{{a, es384, "ES384"}, {a, ps256, "PS256"}, {newAuthority(t), rs256, "RS256"}} {
+		_, err := c.a.ParseActor(c.tok)
+		wantCode(t, err, ordercast.EUnauthenticated)
+		if msg := ordercast.ErrorMessage(err); !strings.Contains(msg, c.alg) {
+			t.Errorf("%s: refused with %q, which does not name the algorithm", c.alg, msg)
+		}
+		// A read says the same.
+		if msg := ordercast.ErrorMessage(watchErr(c.a, c.tok, "ord-a")); !strings.Contains(msg, c.alg) {
+			t.Errorf("%s: a read refused with %q, which does not name the algorithm", c.alg, msg)
+		}
+	}
+	// The algorithm on the list still verifies.
+	if _, err := a.ParseActor(rs256); err != nil {
+		t.Fatalf("RS256: %v", err)
+	}
+}

@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -294,5 +300,38 @@ func TestRedactURL(t *testing.T) {
 		if got := redactURL(u); strings.Contains(got, "hunter2") || !strings.Contains(got, "db") {
 			t.Errorf("redactURL(%s) = %s", u, got)
 		}
+	}
+}
+
+// TestARefusedPublicKeyIsNamedByItsFile: of several --jwt-public-key files, the one whose key is
+// refused for its kind (ECDSA on P-384, where ES256 needs P-256) is named, as one that does not
+// parse is, so that the operator knows which to replace.
+func TestARefusedPublicKeyIsNamedByItsFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, pub any) string {
+		t.Helper()
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goodFile, badFile := write("idp-2026.pem", &good.PublicKey), write("idp-2027.pem", &bad.PublicKey)
+	err = NewMain(io.Discard, io.Discard).ParseFlags([]string{"--secret", testSecret, "--jwt-audience", "ordercast",
+		"--jwt-public-key", goodFile + "," + badFile})
+	if err == nil || !strings.Contains(err.Error(), badFile) || strings.Contains(err.Error(), goodFile) {
+		t.Errorf("%v: want an error naming %s alone", err, badFile)
 	}
 }
