@@ -47,6 +47,11 @@ func TestHelpGoesToStdout(t *testing.T) {
 			if args[0] != "version" && !strings.Contains(out, "(env ORDERCAST_") {
 				t.Errorf("%v: flags are listed without their variables:\n%s", args, out)
 			}
+			// A usage that says its default in its own words is not contradicted by the flag's
+			// zero value (token's --ttl: 1h or 24h, never 0s).
+			if regexp.MustCompile(`\(default [^)]*\) \([^)]*, default `).MatchString(out) {
+				t.Errorf("%v: a flag's default is given twice:\n%s", args, out)
+			}
 		}
 	}
 }

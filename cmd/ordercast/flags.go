@@ -105,7 +105,9 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
-// printDefaults lists every flag with its environment variable and default.
+// printDefaults lists every flag with its environment variable and default, unless its usage says
+// its default in its own words (a default that depends, as token's --ttl's does), where the
+// flag's zero value would contradict them.
 func printDefaults(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
@@ -117,7 +119,7 @@ func printDefaults(w io.Writer, fs *flag.FlagSet) {
 			env = "command line only"
 		}
 		fmt.Fprintf(w, "  --%s%s\n    \t%s (%s", f.Name, name, usage, env)
-		if f.DefValue != "" {
+		if f.DefValue != "" && !strings.Contains(usage, "(default ") {
 			fmt.Fprintf(w, ", default %s", f.DefValue)
 		}
 		fmt.Fprintln(w, ")")
