@@ -384,10 +384,10 @@ func TestPublicKeys(t *testing.T) {
 	wantCode(t, err, ordercast.EUnauthenticated)
 }
 
-// TestExternalTokenChecks: an RS256/ES256 token must name the configured audience (and issuer,
-// when one is set) and live no longer than ExternalMaxLifetime: a token an identity provider
-// minted for another service, or for ten years, does not act here (issue 13, finding 4).
-func TestExternalTokenChecks(t *testing.T) {
+// rsaAuthority is an authority with the test secret that also takes RS256 tokens of a new RSA
+// key, an identity provider's, and that key.
+func rsaAuthority(t *testing.T) (*auth.Authority, *rsa.PrivateKey) {
+	t.Helper()
 	rk, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -396,6 +396,14 @@ func TestExternalTokenChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, rk
+}
+
+// TestExternalTokenChecks: an RS256/ES256 token must name the configured audience (and issuer,
+// when one is set) and live no longer than ExternalMaxLifetime: a token an identity provider
+// minted for another service, or for ten years, does not act here (issue 13, finding 4).
+func TestExternalTokenChecks(t *testing.T) {
+	a, rk := rsaAuthority(t)
 	now := time.Now()
 	sign := func(c jwt.MapClaims) string {
 		t.Helper()
@@ -407,7 +415,7 @@ func TestExternalTokenChecks(t *testing.T) {
 	}
 	good := jwt.MapClaims{"role": "admin", "aud": "ordercast", "iss": "https://idp", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
 	// No audience configured: external tokens are refused whatever they carry.
-	_, err = a.ParseActor(sign(good))
+	_, err := a.ParseActor(sign(good))
 	wantCode(t, err, ordercast.EUnauthenticated)
 
 	a.ExternalAudience, a.ExternalIssuer = "ordercast", "https://idp"
@@ -621,14 +629,7 @@ func TestAWatchSaysWhyAnActorTokenIsRefused(t *testing.T) {
 // than that its signature does not verify with this server's keys: it does, and an operator told
 // so looks for the fault in the wrong place.
 func TestAWatchSaysWhyAnExternalTokenIsRefused(t *testing.T) {
-	rk, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := auth.New(testSecret, &rk.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, rk := rsaAuthority(t)
 	a.ExternalAudience, a.ExternalIssuer = "ordercast", "https://idp"
 	now := time.Now()
 	for name, c := range map[string]jwt.MapClaims{
@@ -655,15 +656,8 @@ func TestAWatchSaysWhyAnExternalTokenIsRefused(t *testing.T) {
 // algorithm, not as a signature that does not verify with this server's keys, which would send
 // the operator looking for a wrong key.
 func TestAnAlgorithmNotAcceptedIsNamed(t *testing.T) {
-	rk, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, rk := rsaAuthority(t)
 	ek, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := auth.New(testSecret, &rk.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
