@@ -89,7 +89,10 @@ func TestOperatorTimeoutsAreUnavailable(t *testing.T) {
 		{"statement_timeout", "statement_timeout"},
 	} {
 		t.Run(tc.setting, func(t *testing.T) {
-			alterDatabase(t, admin, db, tc.setting, "200ms")
+			// Long enough for the statements that take no lock (opening the store, the other
+			// orders' writes) on a machine busy with the whole suite, where 200 ms once timed
+			// out reading schema_migrations: only the waits on the locks below reach it.
+			alterDatabase(t, admin, db, tc.setting, "1s")
 			t.Cleanup(func() { alterDatabase(t, admin, db, tc.setting, "") })
 			var logs testutil.Buffer
 			s := postgres.New(db) // its sessions start with the setting
