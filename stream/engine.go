@@ -245,10 +245,11 @@ func (e *Engine) opened() {
 	e.observer.StreamOpened()
 }
 
-// closed counts a stream out, and tells a Wait.
+// closed counts a stream out, and tells a Wait: the last of a stream's end, after its report,
+// so that a Wait (a server's Close, which then shuts its metrics down) outlasts every end.
 func (e *Engine) closed(reason string) {
-	e.streams.Add(-1)
 	e.observer.StreamClosed(reason)
+	e.streams.Add(-1)
 	select {
 	case e.streamGone <- struct{}{}:
 	default:

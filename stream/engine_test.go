@@ -654,3 +654,42 @@ func TestBeginDrainAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitOutlastsTheEnd: Wait returns only once every stream has ended whole, its end reported
+// (the server's log line and metrics): a server's Close waits here, then shuts its metrics down.
+// Before, a stream was counted out first, and Wait could return while its end still ran.
+func TestWaitOutlastsTheEnd(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
+		wt, err := e.Watch(t.Context(), Request{OrderID: "o-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		release := make(chan struct{})
+		ended := false
+		w := &watcher{}
+		w.init(e, &recorder{}, sseFraming{}, wt, func(End) { <-release; ended = true })
+		ctx, leave := context.WithCancel(t.Context())
+		go e.run(ctx, w, false)
+		synctest.Wait() // the stream waits in its loop
+		waited := make(chan error, 1)
+		go func() { waited <- e.Wait(t.Context()) }()
+		leave() // the client goes; the stream's end blocks until released
+		synctest.Wait()
+		early := len(waited) > 0
+		close(release)
+		synctest.Wait()
+		if early {
+			t.Fatal("Wait returned while the stream's end was still running")
+		}
+		select {
+		case err := <-waited:
+			if err != nil || !ended {
+				t.Fatalf("Wait: %v, the end ran: %v; want nil after the end", err, ended)
+			}
+		default:
+			t.Fatal("Wait did not return once the stream had ended")
+		}
+	})
+}

@@ -181,8 +181,8 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 		err = fmt.Errorf("hold connection: %w", err)
 		_ = nc.Close() // taken over but not held: nobody else will close it; err says why
 		h.remove(hs)
-		h.e.closed(ReasonWriteError)
 		hs.w.finish(ReasonWriteError, err, true, true)
+		h.e.closed(ReasonWriteError)
 		return err
 	}
 	// The head goes out before the stream is seen as held: the sweeper and the drain end only
@@ -388,8 +388,8 @@ func (hs *heldStream) closed(err error) {
 	// calls this on the same goroutine.
 	hs.h.remove(hs) // the sweeper and the drain stop visiting it at once
 	hs.h.ends.push(func() {
-		hs.h.e.closed(reason)
 		hs.w.finish(reason, err, true, true)
+		hs.h.e.closed(reason) // last: a Wait outlasts the end (Engine.closed)
 	})
 }
 

@@ -239,19 +239,16 @@ func TestStreamEndDoesNotStallThePoller(t *testing.T) {
 		t.Skip("held streams need the epoll poller (Linux)")
 	}
 	ends := make(chan End) // nobody reads until the end: every end callback blocks
-	e, url := holdingEngine(t, newMemStore(ordercast.StatusPlaced), hub.New(), ends)
-	obs := counted(e)
+	h := hub.New()
+	e, url := holdingEngine(t, newMemStore(ordercast.StatusPlaced), h, ends)
 	leaving, _ := openHeldRaw(t, e, url)
 	staying := askRaw(t, url)
 	testutil.WaitFor(t, "the second stream held", func() bool { return len(e.held.snapshot(-1)) == 2 })
 
 	_ = leaving.Close()
-	// Counted out just before the end callback, where the end now blocks.
-	testutil.WaitFor(t, "the first stream counted out", func() bool {
-		obs.mu.Lock()
-		defer obs.mu.Unlock()
-		return len(obs.closed) == 1
-	})
+	// Its subscription closed just before the end callback (watcher.finish), where the end now
+	// blocks.
+	testutil.WaitFor(t, "the first stream's end begun", func() bool { return h.Watchers() == 1 })
 	if err := staying.CloseWrite(); err != nil { // hangs up: the loop closes it
 		t.Fatal(err)
 	}

@@ -214,15 +214,16 @@ func (e *Engine) takeWaiting(ctx context.Context, st *watcher) (reason string, e
 }
 
 // run is the goroutine holder: it counts the stream in, pumps it until it ends, closes the
-// transport and reports the end.
+// transport, reports the end and counts the stream out, last, so that a Wait returns only once
+// its end is reported.
 func (e *Engine) run(ctx context.Context, st *watcher, hijacked bool) {
 	e.opened()
 	reason, err := e.pump(ctx, st)
 	// The stream has ended either way and reason says why; a failed close handshake only means
 	// the client went first.
 	_ = st.t.Close(reason, st.lastStatus)
-	e.closed(reason)
 	st.finish(reason, err, false, hijacked)
+	e.closed(reason)
 }
 
 // pump flushes what st holds, then writes live events, heartbeats and the drain, until the
