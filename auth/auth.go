@@ -174,22 +174,35 @@ func New(secret []byte, publicKeys ...crypto.PublicKey) (*Authority, error) {
 	a := &Authority{secret: slices.Clone(secret), Leeway: DefaultLeeway}
 	a.hmac = []jwt.VerificationKey{a.secret}
 	for _, k := range publicKeys {
+		if err := checkPublicKey(k); err != nil {
+			return nil, err
+		}
 		switch k := k.(type) {
 		case *rsa.PublicKey:
-			if k.N.BitLen() < 2048 {
-				return nil, fmt.Errorf("RSA public key of %d bits is too short (at least 2048)", k.N.BitLen())
-			}
 			a.rsa = append(a.rsa, k)
 		case *ecdsa.PublicKey:
-			if k.Curve != elliptic.P256() {
-				return nil, errors.New("ECDSA public keys must be on P-256 (ES256)")
-			}
 			a.ec = append(a.ec, k)
-		default:
-			return nil, fmt.Errorf("unsupported public key type %T (RSA or ECDSA P-256)", k)
 		}
 	}
 	return a, nil
+}
+
+// checkPublicKey is the one rule for a key that verifies RS256/ES256 tokens: RSA of at least
+// 2,048 bits, or ECDSA on P-256.
+func checkPublicKey(k crypto.PublicKey) error {
+	switch k := k.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return fmt.Errorf("RSA public key of %d bits is too short (at least 2048)", k.N.BitLen())
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() {
+			return errors.New("ECDSA public keys must be on P-256 (ES256)")
+		}
+	default:
+		return fmt.Errorf("unsupported public key type %T (RSA or ECDSA P-256)", k)
+	}
+	return nil
 }
 
 // AcceptSecrets makes a accept tokens signed with each of secrets too (HS256 actor tokens and
@@ -209,7 +222,8 @@ func (a *Authority) AcceptSecrets(secrets ...[]byte) error {
 	return nil
 }
 
-// ParsePublicKeys reads every PUBLIC KEY (PKIX) or RSA PUBLIC KEY (PKCS #1) block of a PEM file.
+// ParsePublicKeys reads every PUBLIC KEY (PKIX) or RSA PUBLIC KEY (PKCS #1) block of a PEM file,
+// each a key New takes (checkPublicKey), so that a file's refused key is known as the file's.
 func ParsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
 	var keys []crypto.PublicKey
 	for {
@@ -233,6 +247,9 @@ func ParsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
 			keys = append(keys, k)
 		default:
 			return nil, fmt.Errorf("PEM block %q is not a public key", block.Type)
+		}
+		if err := checkPublicKey(keys[len(keys)-1]); err != nil {
+			return nil, err
 		}
 	}
 	if len(keys) == 0 {

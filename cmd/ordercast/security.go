@@ -169,11 +169,8 @@ func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
 		}
 		k, err := auth.ParsePublicKeys(data)
 		if err != nil {
-			return fmt.Errorf("--jwt-public-key %s: %w", file, err)
-		}
-		// A key of a kind or size refused (P-384, a 1024-bit RSA key) is named by its file,
-		// as a file that does not parse is: with several files, the operator needs to know which.
-		if _, err := auth.New([]byte(secret), k...); err != nil {
+			// A file that does not parse, or holds a key of a kind or size refused (P-384, a
+			// 1024-bit RSA key), is named: with several files, the operator needs to know which.
 			return fmt.Errorf("--jwt-public-key %s: %w", file, err)
 		}
 		keys = append(keys, k...)
