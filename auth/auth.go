@@ -400,12 +400,11 @@ func (a *Authority) ParseActor(token string) (Actor, error) {
 	return actor, nil
 }
 
-// ActorExpiry verifies an actor token as ParseActor does and returns when it expires (zero when
-// it never does): what a token minted on its strength, such as the tracking token an operator's
-// console hands to a tracking page, must not outlive.
-func (a *Authority) ActorExpiry(token string) (time.Time, error) {
-	_, exp, err := a.verifyActor(token)
-	return exp, err
+// ActorExpiry verifies an actor token as ParseActor does and returns its actor and when it
+// expires (zero when it never does): what a token minted on its strength, such as the tracking
+// token an operator's console hands to a tracking page, names and must not outlive.
+func (a *Authority) ActorExpiry(token string) (Actor, time.Time, error) {
+	return a.verifyActor(token)
 }
 
 // verifyActor checks an actor token's signature and claims.

@@ -364,11 +364,7 @@ func (s *Server) pageTrackingCookie(r *http.Request, id, tok string) (*http.Cook
 	if err != nil {
 		return nil, nil // refused, or the order unreadable: the tracking page says so
 	}
-	via, err := s.Auth.Tokens.ParseActor(tok)
-	if err != nil {
-		return nil, nil
-	}
-	until, err := s.Auth.Tokens.ActorExpiry(tok)
+	via, until, err := s.Auth.Tokens.ActorExpiry(tok)
 	if err != nil || !until.IsZero() && time.Until(until) < time.Second {
 		return nil, nil
 	}
