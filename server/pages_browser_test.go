@@ -234,8 +234,8 @@ func (b *browser) waitFor(sel string) {
 }
 
 // waitLong waits as waitFor does, with a bound of 30 s rather than 10, for what takes the page
-// seconds: the first layout of a board of 2,000 rows takes 2.5 to 3.5 s in headless Chromium
-// here alone (the style of its rows' controls), more beside the rest of the tests.
+// seconds: the first screen of a board of 2,000 rows takes 1.2 to 1.7 s in headless Chromium
+// here alone (making its rows), more beside the rest of the tests.
 func (b *browser) waitLong(sel string) {
 	b.t.Helper()
 	b.doWithin(30*time.Second, "wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
