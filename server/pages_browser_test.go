@@ -234,8 +234,8 @@ func (b *browser) waitFor(sel string) {
 }
 
 // waitLong waits as waitFor does, with a bound of 30 s rather than 10, for what takes the page
-// seconds: the first layout of a board of 2,000 rows takes 2.5 to 3.5 s in headless Chromium
-// here alone (the style of its rows' controls), more beside the rest of the tests.
+// seconds: the first screen of a board of 2,000 rows takes 1.2 to 1.7 s in headless Chromium
+// here alone (making its rows), more beside the rest of the tests.
 func (b *browser) waitLong(sel string) {
 	b.t.Helper()
 	b.doWithin(30*time.Second, "wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
@@ -245,17 +245,44 @@ func (b *browser) waitLong(sel string) {
 // (aria-disabled: the stream's event can show a change before the API has answered it) and its
 // words not just changed (data-settling). A click before then is ignored, as the page means it;
 // so is one that a redraw between the wait and the click settled (the API's answer coming
-// after the event, say): the button then shows it took nothing (data-ignored), and tap taps
-// again once it settles, as a person would, at most twice more.
+// after the event, say). tap sees what became of its click (armTap) and taps again when the
+// button did not take it, as a person would, at most twice more: when it was settling, or when
+// the click reached something else, as a click does that lands while the browser has not yet
+// drawn the row (content-visibility, app.css; a person cannot aim at a row not drawn).
 func (b *browser) tap(what, sel string) {
 	b.t.Helper()
 	for try := 1; ; try++ {
 		b.waitFor(sel + `:not([disabled]):not([aria-disabled]):not([data-settling])`)
+		eval[bool](b, armTap(sel))
 		b.do(what, chromedp.Click(chromedp.CSS(sel)))
-		if try == 3 || !eval[bool](b, `(btn => btn !== null && btn.hasAttribute('data-ignored'))(document.querySelector(`+strconv.Quote(sel)+`))`) {
+		became, err := chromedp.Run(b.ctx, chromedp.Poll[string](`window.ocTapped || null`, chromedp.WithPollingTimeout(5*time.Second)))
+		if err != nil {
+			b.t.Fatalf("%s: the click made no click event: %v", what, err)
+		}
+		if became == "taken" {
 			return
 		}
+		if try == 3 {
+			b.t.Fatalf("%s: three clicks did not take: the last %s", what, became)
+		}
+		b.t.Logf("%s: the click %s; again", what, became)
 	}
+}
+
+// armTap is the script that notes, in window.ocTapped, what becomes of the next click on the
+// page: taken by the control sel, ignored by it (settling), or reaching something else (where).
+// It listens before the page's own listeners do (capture), so it sees the control as they do.
+func armTap(sel string) string {
+	return `(sel => {
+		const btn = document.querySelector(sel);
+		window.ocTapped = '';
+		document.addEventListener('click', e => {
+			window.ocTapped = !btn.contains(e.target)
+				? 'reached ' + e.target.tagName.toLowerCase() + '.' + e.target.className + ' (the control drawn: ' + btn.checkVisibility({ contentVisibilityAuto: true }) + ')'
+				: btn.hasAttribute('data-settling') ? 'came while it was settling' : 'taken';
+		}, { capture: true, once: true });
+		return true;
+	})(` + strconv.Quote(sel) + `)`
 }
 
 // poll waits until the JavaScript expression expr is true, failing the test with what was

@@ -538,6 +538,19 @@ func TestBoardMeasuresOnlyTheRowItRedraws(t *testing.T) {
 		t.Errorf("after s-2's error line showed the rows settling are %s; want s-0 (its own words) and every row from s-4 on (the lines after s-2's)",
 			eval[string](b, `(s => s.length + ' rows: ' + s.slice(0, 6).join(' ') + ' … ' + s.slice(-2).join(' '))(`+settling+`)`))
 	}
+
+	// A new order changes the list: the rows near the screen are measured, before and after, and
+	// the rest, which the browser does not draw, are not (reading a box inside one makes the
+	// browser lay it out: seconds for 2,000).
+	reads = eval[int](b, `(() => {
+		boxReads = 0;
+		statusEvent(new MessageEvent('status', {lastEventId: '', data: JSON.stringify({order_id: 'new-1', seq: 1, status: 'placed', at: new Date().toISOString()})}));
+		return boxReads;
+	})()`)
+	b.waitFor(`li.order[data-order-id="new-1"]`)
+	if reads == 0 || reads > 200 {
+		t.Errorf("an order added to a board of %d read %d boxes, want those of the rows near the screen (a few dozen)", n, reads)
+	}
 }
 
 // sameLine says whether four boxes' "top,left", space-separated, lay out two to a line: the

@@ -358,8 +358,8 @@
   // the page drops it). Changes made within a change are part of it. A page without controls
   // (read only) measures nothing.
   // A change of one row only (from: the row's li; render, showRowError), which must change
-  // nothing else, measures that row alone (settleMoved): every row, twice, on a board of 2,000
-  // takes about 9 ms (headless Chromium, a small VM), as long as the redraw and its layout. What
+  // nothing else, measures that row alone (settleMoved): every row near the screen (places),
+  // twice, takes a few ms on a board of 2,000 (headless Chromium, a small VM). What
   // is left is the layout that reading a box after the change forces, which the next frame would
   // make anyway (twice, when the same task changes the page again: its count, its announcement).
   function rearrange(change, from) {
@@ -422,14 +422,25 @@
   }
 
   // places maps each row shown to where it is in the list and where its buttons are in it (box):
-  // a row counts as moved when either changed.
+  // a row counts as moved when either changed. A row far off screen (far) counts as in no place:
+  // nobody aims at it.
   function places() {
     var at = list.getBoundingClientRect(), m = new Map();
     Array.prototype.forEach.call(list.children, function (li) {
+      if (far(li)) return m.set(li, 'far');
       var b = box(li, at);
       m.set(li, b.left + ',' + b.top + ',' + b.actions);
     });
     return m;
+  }
+
+  // far says whether the browser skips drawing the row li, as it does a row far off screen
+  // (content-visibility: auto, app.css): reading a box inside it would make the browser lay it
+  // out, and lay out the list again at the next read, about a millisecond a row; reading every
+  // row's on a board of 2,000 took seconds. (A row is never far when the browser cannot tell.)
+  function far(li) {
+    var inside = li.firstElementChild;
+    return !!inside && !!inside.checkVisibility && !inside.checkVisibility({ contentVisibilityAuto: true });
   }
 
   // step takes the step a row's button says (showStep): unless it is a courier's delivery not
