@@ -165,7 +165,10 @@
     }
     stream = oc.stream(base + '/stream', {
       lastEventId: latest.seq,
-      onState: function (s) { oc.showConnection(conn, s); },
+      onState: function (s) {
+        oc.showConnection(conn, s);
+        if (map) map.connection(s);
+      },
       onDenied: function (err) {
         showProblem(refusal(err));
         if (!notYours(err)) return;
