@@ -862,15 +862,20 @@
   // A write refused for want of a credential offers the way in too (public tracking lets the
   // console watch without one, but never change anything). On a party page the credential is
   // the link's, which expired (or was revoked) meanwhile: the page stops (signedOut).
+  // The demo's console is a page of the demo's own making, as a party page is: its token died
+  // with the demo server (a restart), a reload makes a new one, and no token an operator could
+  // enter would do; it stops as a party page does. An operator's console offers the entry, where
+  // the focus goes, and which may be far above the row whose change was refused.
   function refusedCredential(err) {
     if (err.status !== 401) return;
-    if (!signin) {
+    if (!signin || oc.DEMO) {
       oc.signedOut(oc.SIGNED_OUT);
       return;
     }
     signinWhy.textContent = refusedWhy(err);
     signinWhy.hidden = false;
     signin.hidden = false;
+    signin.querySelector('input[name="token"]').focus();
   }
 
   // refusedWhy is what the console says of a refusal of its token: the API's reason, or, in demo
@@ -879,7 +884,8 @@
     return oc.DEMO ? oc.SIGNED_OUT : err.message;
   }
 
-  // signedOut stops a party page whose token the server no longer takes, saying why: no orders
+  // signedOut stops a party page (or the demo's console) whose token the server no longer takes,
+  // saying why: no orders
   // nor controls that could only be refused, no stream, and the connection marked refused (the
   // location sharing stops too: courier.js). The focus goes to the reason.
   function signedOut(why) {
@@ -890,6 +896,8 @@
     problem.textContent = why;
     problem.hidden = false;
     document.getElementById('orders-section').hidden = true;
+    var create = document.getElementById('create-section'); // the console's: its orders too
+    if (create) create.hidden = true;
     var share = document.getElementById('share'); // a courier's: its posts carry the same token
     if (share) share.hidden = true;
     problem.tabIndex = -1;
@@ -897,7 +905,7 @@
   }
 
   var pageStream = null; // the page's one stream, once it is opened
-  if (!signin) oc.onSignedOut(signedOut);
+  if (!signin || oc.DEMO) oc.onSignedOut(signedOut);
   updateCount();
   // A token a link put in the address leaves the address bar (and the history) at once, whatever
   // became of it: taken, refused, or waiting for the operator's answer.
