@@ -806,7 +806,7 @@ func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	b.do("open an unknown order", chromedp.Navigate(srv.url+"/track/o-nope"))
 	b.waitFor(`#problem`)
-	if msg := eval[string](b, `document.getElementById('problem').textContent`); msg != "No such order: there is no order o-nope." {
+	if msg := eval[string](b, `document.getElementById('problem').textContent`); msg != "There is no order o-nope. Check the link you were given." {
 		t.Fatalf("unknown order shows %q", msg)
 	}
 	if eval[bool](b, `!document.getElementById('timeline-section').hidden || !document.getElementById('stepper').hidden`) {

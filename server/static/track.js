@@ -14,6 +14,8 @@
   var timeline = document.getElementById('timeline');
   // The courier's view of the page, opened from the courier's page: its words are the courier's.
   var courierView = root.dataset.view === 'courier';
+  // The page came from a tracking link the server refused (setTrackingCookie, server/auth.go).
+  var linkRefused = new URLSearchParams(location.search).get('link') === 'refused';
 
   var events = new Map(); // seq -> event
   var latest = null;      // the event with the highest seq
@@ -228,9 +230,11 @@
     stepper.hidden = true;
     document.getElementById('timeline-section').hidden = true;
     if (err.code === 'not_found') {
-      showProblem('No such order: there is no order ' + id + '.');
+      showProblem('There is no order ' + id + '. Check the link you were given.');
     } else if (notYours(err)) {
       showProblem(refusal(err));
+    } else if (err.status === 401 && linkRefused) {
+      showProblem('This tracking link was not accepted: it has expired, or it is not this order\'s. Ask whoever sent it for a new one.');
     } else if (err.status === 401) {
       showProblem(oc.sentence(err.message) + ' Open the tracking link you were given (it ends in ?\u2060token=…).');
     } else {
