@@ -354,7 +354,7 @@ func TestTrackingMapBlamesNoCourierWhileOffline(t *testing.T) {
 
 	ls.close(t)
 	b.waitFor(`#conn[data-state="reconnecting"]`)
-	b.poll("the badge to say the page reconnects", `document.getElementById('lost').textContent === 'Reconnecting \u00b7 courier last seen under a minute ago'`)
+	b.poll("the badge to say the page reconnects", `document.getElementById('lost').textContent === 'Reconnecting \u00b7 last seen under a minute ago'`)
 	if said := eval[string](b, `document.getElementById('map-announce').textContent`); said != "" {
 		t.Errorf("offline, the map's live region says %q", said)
 	}

@@ -259,7 +259,7 @@
       // While the page's own stream is down it cannot tell a courier who stopped sending from
       // positions it is not being sent: it blames neither, and says what it knows (the
       // header's indicator says reconnecting too).
-      el('lost').textContent = this.offline ? 'Reconnecting \u00b7 courier ' + seen : 'Location lost \u00b7 ' + seen;
+      el('lost').textContent = (this.offline ? 'Reconnecting' : 'Location lost') + ' \u00b7 ' + seen;
       if (!this.offline) this.say('Location lost.', true);
       return;
     }
