@@ -314,15 +314,17 @@ func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 // order's details it shows nowhere else, named, each plain value or list of plain values (the
 // tracking page's rule): a customer's name for the bag and the allergies on the board; on the
 // courier's page, where the drop-off names the customer, the allergies and the instructions
-// only. The restaurant, a count of items, and a value with structure inside are not repeated
-// there; a row without such details has no note line.
+// only. The allergies come first, in bold, wherever the client put them: the line shows three
+// lines at most, and a long instruction must not push them out of it. The restaurant, a count
+// of items, and a value with structure inside are not repeated there; a row without such
+// details has no note line.
 func TestRowsShowTheOrdersNotes(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
 	admin := actorToken(t, auth.RoleAdmin, "ops")
 	for _, step := range []struct{ method, path, body string }{
 		{"POST", "/v1/orders", `{"id":"n-1","restaurant_id":"r-1","details":{"restaurant":"Luigi's","customer":"Ana","items":2,` +
-			`"allergies":["peanuts","sesame"],"delivery_instructions":"ring twice","box":{"x":1}}}`},
+			`"delivery_instructions":"ring twice","allergies":["peanuts","sesame"],"box":{"x":1}}}`},
 		{"POST", "/v1/orders", `{"id":"n-2","restaurant_id":"r-1","details":{"restaurant":"Luigi's","items":1}}`},
 		{"PUT", "/v1/orders/n-1/courier", `{"courier_id":"c-1"}`},
 		{"PUT", "/v1/orders/n-2/courier", `{"courier_id":"c-1"}`},
@@ -338,7 +340,7 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 			eval[bool](b, `document.querySelector('`+row(id)+` .order-notes').offsetParent !== null`)
 	}
 	for _, tc := range []struct{ page, token, want string }{
-		{"/restaurants/r-1", actorToken(t, auth.RoleRestaurant, "r-1"), "customer: Ana · allergies: peanuts, sesame · delivery instructions: ring twice"},
+		{"/restaurants/r-1", actorToken(t, auth.RoleRestaurant, "r-1"), "allergies: peanuts, sesame · customer: Ana · delivery instructions: ring twice"},
 		{"/couriers/c-1", actorToken(t, auth.RoleCourier, "c-1"), "allergies: peanuts, sesame · delivery instructions: ring twice"},
 	} {
 		b := newBrowser(t)
@@ -348,6 +350,9 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 		b.waitFor(row("n-2"))
 		if got, shown := notes(b, "n-1"); got != tc.want || !shown {
 			t.Errorf("%s: n-1's notes read %q (shown %v), want %q", tc.page, got, shown, tc.want)
+		}
+		if got := eval[string](b, `Array.from(document.querySelectorAll('`+row("n-1")+` .order-notes strong.allergy')).map(s => s.textContent).join('|')`); got != "allergies: peanuts, sesame" {
+			t.Errorf("%s: n-1's notes stress %q, want its allergies", tc.page, got)
 		}
 		if got, shown := notes(b, "n-2"); got != "" || shown {
 			t.Errorf("%s: n-2, with no details but its restaurant and items, has notes %q (shown %v)", tc.page, got, shown)

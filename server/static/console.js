@@ -180,15 +180,31 @@
 
   // notes is what a row shows of an order's details beyond its summary and its stops: every
   // other one a page can show (oc.detailText), named, such as a customer's name for the bag, the
-  // allergies a kitchen must know or the instructions a courier must.
+  // allergies a kitchen must know or the instructions a courier must. Each is {text, allergy}:
+  // a detail whose name speaks of allergies (ALLERGY) comes first, and stands out (drawNotes),
+  // so that neither a long instruction before it nor the line's limit (app.css) hides it.
+  var ALLERGY = /allerg/i;
   function notes(o) {
     var d = o.details || {};
-    return Object.keys(d).filter(function (k) {
+    var shown = Object.keys(d).filter(function (k) {
       return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && isCourier);
     }).map(function (k) {
       var text = oc.detailText(d[k]);
-      return text && oc.detailName(k) + ': ' + text;
-    }).filter(Boolean).join(' · ');
+      return text && { text: oc.detailName(k) + ': ' + text, allergy: ALLERGY.test(k) };
+    }).filter(Boolean);
+    return shown.filter(function (n) { return n.allergy; }).concat(shown.filter(function (n) { return !n.allergy; }));
+  }
+
+  // drawNotes shows an order's notes (notes) in its row's line p, an allergy in bold, and hides
+  // the line when there are none. It leaves a line that says the same alone.
+  function drawNotes(p, shown) {
+    var text = shown.map(function (n) { return n.text; }).join(' · ');
+    p.hidden = text === '';
+    if (p.textContent === text) return;
+    p.replaceChildren.apply(p, shown.flatMap(function (n, i) {
+      var part = n.allergy ? el('strong', 'allergy', n.text) : n.text;
+      return i === 0 ? [part] : [' · ', part];
+    }));
   }
 
   // detail is the text of an order's details' field k, or '': details are the client's JSON, in
@@ -528,9 +544,7 @@
     var meta = summary(o);
     // The time in hours and minutes, whole in its title, as every time on the pages (timeElement).
     li.querySelector('.order-meta').replaceChildren((meta ? meta + ' · ' : '') + 'updated ', oc.timeElement(o.updated_at));
-    var noteLine = li.querySelector('.order-notes'), noted = notes(o);
-    if (noteLine.textContent !== noted) noteLine.textContent = noted;
-    noteLine.hidden = noted === '';
+    drawNotes(li.querySelector('.order-notes'), notes(o));
     if (readOnly) return finishRender(row, ended);
     var n = next(o.status);
     var label = stepLabel(n);
