@@ -1355,3 +1355,36 @@ func TestCancelAsksFirst(t *testing.T) {
 	b.tap("confirm", row+` .cancel[data-confirming]`)
 	b.waitFor(row + `[data-status="cancelled"]`)
 }
+
+// TestTrackingPageNamesTheRestaurant: a customer knows an order by its restaurant, not its id:
+// the tracking page of an order whose details name one ("restaurant", the boards' convention)
+// says "Your order from …", its courier's view "Delivery from …", with the id beneath for
+// support; an order whose details name none is "Order <id>".
+func TestTrackingPageNamesTheRestaurant(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	for _, body := range []string{`{"id":"named","details":{"restaurant":"Luigi's Trattoria"}}`, `{"id":"plain","details":{"items":2}}`} {
+		if code, got := do(t, "POST", base+"/v1/orders", "application/json", body); code != http.StatusCreated {
+			t.Fatalf("create: %d %s", code, got)
+		}
+	}
+	b := newBrowser(t)
+	heading := func() string {
+		return eval[string](b, `document.querySelector('main h1').textContent + '|' + (document.querySelector('.order-ref') ? document.querySelector('.order-ref').textContent : '')`)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/track/named", "Your order from Luigi's Trattoria|Order named"},
+		{"/track/named?view=courier&courier=c-1", "Delivery from Luigi's Trattoria|Order named"},
+		{"/track/plain", "Order plain|"},
+	} {
+		b.do("open "+tc.path, chromedp.Navigate(base+tc.path))
+		b.waitFor(`#status-line[data-status="placed"]`)
+		if got := heading(); got != tc.want {
+			t.Errorf("%s: the heading and the line under it read %q, want %q", tc.path, got, tc.want)
+		}
+	}
+	screenshots(b, "track-plain")
+	b.do("open the named order", chromedp.Navigate(base+"/track/named"))
+	b.waitFor(`.order-ref`)
+	screenshots(b, "track-named")
+}

@@ -43,6 +43,24 @@
     dl.hidden = dl.childElementCount === 0;
   }
 
+  // showHeading names the order as its customer knows it: by its restaurant, when its details
+  // name one (the convention the boards' pick-ups follow), "Your order from Luigi's", or to a
+  // courier "Delivery from Luigi's", with its id beneath, which support asks for. An order whose
+  // details name none keeps "Order <id>".
+  function showHeading(o) {
+    var from = o.details && typeof o.details.restaurant === 'string' ? o.details.restaurant.trim() : '';
+    if (!from) return;
+    var h1 = document.querySelector('main h1');
+    h1.textContent = (courierView ? 'Delivery from ' : 'Your order from ') + from;
+    var ref = document.createElement('p');
+    ref.className = 'order-ref';
+    var idEl = document.createElement('span');
+    idEl.className = 'order-id';
+    idEl.textContent = id;
+    ref.append('Order ', idEl);
+    h1.after(ref);
+  }
+
   // reachedAt maps each status to when the order reached it: the time of its first event in that
   // status (a courier event carries the status the order was in, and reaches nothing).
   function reachedAt() {
@@ -207,6 +225,7 @@
   }
   function load() {
     Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
+      showHeading(res[0]);
       showDetails(res[0].details);
       map = window.ordercastMap(res[0]);
       apply(res[1].events);
