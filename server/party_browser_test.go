@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -155,7 +156,8 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 // needs a courier id, rather than taking the courier away when the field is empty; the field
 // shows the order's courier, and Unassign takes it away. Once the courier has picked the order
 // up, neither Assign, Unassign nor Cancel is offered (auth/permit.go: the restaurant's part
-// ended). Each change's note names the board.
+// ended). Each change's note names the board. Where Advance is off, the row says whom the order
+// waits for, or that the courier has it.
 func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -184,6 +186,9 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 
 	b.tap("advance", row+` .advance`)
 	b.waitFor(row + `[data-status="confirmed"]`)
+	if !eval[bool](b, `document.querySelector('`+row+` .order-hint').hidden`) {
+		t.Errorf("before ready, the row says %q", eval[string](b, `document.querySelector('`+row+` .order-hint').textContent`))
+	}
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"ready"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("ready: %d %s", resp.StatusCode, body)
 	}
@@ -198,11 +203,18 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	if !eval[bool](b, noneLater) {
 		t.Errorf("at ready the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
 	}
+	// The row says why Advance is off: the next step is the courier's.
+	hint := func(want string) {
+		t.Helper()
+		b.poll("the row to say "+strconv.Quote(want), `(h => `+strconv.Quote(want)+` === '' ? h.hidden : !h.hidden && h.textContent === `+strconv.Quote(want)+`)(document.querySelector('`+row+` .order-hint'))`)
+	}
+	hint("Waiting for a courier to pick it up.")
 	screenshots(b, "board-ready")
 	if resp, body := call(t, "PUT", base+"/v1/orders/m-1/courier", admin, `{"courier_id":"c-9"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("assign c-9: %d %s", resp.StatusCode, body)
 	}
 	b.poll("Unassign and Cancel on, at ready with a courier", `!document.querySelector('`+row+` .unassign').disabled && !document.querySelector('`+row+` .cancel').disabled`)
+	hint("Waiting for courier c-9 to pick it up.")
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"out_for_delivery"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("out for delivery: %d %s", resp.StatusCode, body)
 	}
@@ -213,6 +225,7 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	// The courier's position shows from here, and the courier has the food: the courier is no
 	// longer the restaurant's to choose or take away, nor the order its to cancel.
 	b.poll("the courier field, Assign, Unassign and Cancel off", `['.courier', '.assign', '.unassign', '.cancel'].every(c => document.querySelector('`+row+` ' + c).disabled)`)
+	hint("Picked up by courier c-9.")
 
 	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
 	var got struct{ Events []ordercast.Event }

@@ -303,6 +303,7 @@
     error.hidden = true;
     li.append(head, meta, noteLine);
     if (isCourier) li.append(el('dl', 'stops'), el('p', 'order-hint muted'));
+    else if (partyKind === 'restaurant' && !readOnly) li.append(el('p', 'order-hint muted'));
     if (!readOnly) li.append(actions);
     li.append(error);
 
@@ -569,7 +570,22 @@
       enable(li.querySelector('.assign'), canAssign && courier.value.trim() !== '', row.busy);
       enable(li.querySelector('.unassign'), canAssign && !!o.courier_id, row.busy);
     }
+    if (partyKind === 'restaurant') showHint(li, !ended && !canAdvance ? waitingFor(o) : '');
     finishRender(row, ended);
+  }
+
+  // waitingFor is what a restaurant's row says when its next step is not the restaurant's (its
+  // Advance off): whom the order waits for, or that it is with them.
+  function waitingFor(o) {
+    var who = o.courier_id ? 'courier ' + o.courier_id : 'a courier';
+    return o.status === 'ready' ? 'Waiting for ' + who + ' to pick it up.' : 'Picked up by ' + who + '.';
+  }
+
+  // showHint says text on a row's hint line (order-hint), or hides the line when there is none.
+  function showHint(li, text) {
+    var hint = li.querySelector('.order-hint');
+    hint.textContent = text;
+    hint.hidden = text === '';
   }
 
   // renderCourier finishes a courier's row: its stops, and its one button, shown only when there
@@ -580,9 +596,7 @@
     var advance = li.querySelector('.advance');
     advance.hidden = !canAdvance;
     var before = oc.STAGES.indexOf(o.status) < oc.STAGES.indexOf('ready');
-    var hint = li.querySelector('.order-hint');
-    hint.textContent = !ended && before ? 'Pick it up once the restaurant has it ready.' : '';
-    hint.hidden = hint.textContent === '';
+    showHint(li, !ended && before ? 'Pick it up once the restaurant has it ready.' : '');
     finishRender(row, ended);
   }
 
