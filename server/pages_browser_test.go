@@ -1388,3 +1388,22 @@ func TestTrackingPageNamesTheRestaurant(t *testing.T) {
 	b.waitFor(`.order-ref`)
 	screenshots(b, "track-named")
 }
+
+// TestACancelledOrdersStepperEndsWhereItStopped: the stepper of an order cancelled while it was
+// prepared lists the stages it went through, then Cancelled, the current step; not the stages it
+// never reached, which listed above "Cancelled" read as if it came after the delivery.
+func TestACancelledOrdersStepperEndsWhereItStopped(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	ts.mustCreateInStore(t, "o-stop")
+	ts.mustCommit(t, "o-stop", ordercast.StatusPreparing)
+	ts.mustCommit(t, "o-stop", ordercast.StatusCancelled)
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-stop"))
+	b.waitFor(`#stepper li[data-status="cancelled"][aria-current="step"]`)
+	got := eval[string](b, `Array.from(document.querySelectorAll('#stepper li')).map(li => li.dataset.status + ':' + li.dataset.state).join(' ')`)
+	if want := "placed:done confirmed:skipped preparing:done cancelled:current"; got != want {
+		t.Errorf("the stepper reads %q, want %q", got, want)
+	}
+	screenshots(b, "track-cancelled")
+}

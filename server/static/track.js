@@ -87,10 +87,14 @@
     var steps = oc.STAGES.map(function (s, i) {
       var state = i < rank || (i === rank && cancelled) ? 'done' : i === rank ? 'current' : 'todo';
       if (state === 'done' && !reached[s]) state = 'skipped';
-      if (cancelled && state === 'todo') state = 'void';
       return { status: s, state: state, at: reached[s] };
     });
-    if (cancelled) steps.push({ status: 'cancelled', state: 'current', at: reached.cancelled });
+    // A cancelled order's stepper ends where it stopped: the stages it never reached, listed
+    // above "Cancelled", read as if it was cancelled after delivery.
+    if (cancelled) {
+      steps = steps.filter(function (step) { return step.state !== 'todo'; });
+      steps.push({ status: 'cancelled', state: 'current', at: reached.cancelled });
+    }
 
     stepper.textContent = '';
     steps.forEach(function (step) {
