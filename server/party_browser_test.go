@@ -326,8 +326,8 @@ func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 // TestRowsShowTheOrdersNotes: a row on a board or a courier's page shows, under its summary, the
 // order's details it shows nowhere else, named, each plain value or list of plain values (the
 // tracking page's rule): a customer's name for the bag and the allergies on the board; on the
-// courier's page, where the drop-off names the customer, the allergies and the instructions
-// only. The allergies come first, in bold, wherever the client put them: the line shows three
+// courier's page, where the drop-off names the customer, and on the customer's own, the
+// allergies and the instructions only. The allergies come first, in bold, wherever the client put them: the line shows three
 // lines at most, and a long instruction must not push them out of it. The restaurant, a count
 // of items, and a value with structure inside are not repeated there; a row without such
 // details has no note line.
@@ -336,9 +336,9 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 	base := ts.URL()
 	admin := actorToken(t, auth.RoleAdmin, "ops")
 	for _, step := range []struct{ method, path, body string }{
-		{"POST", "/v1/orders", `{"id":"n-1","restaurant_id":"r-1","details":{"restaurant":"Luigi's","customer":"Ana","items":2,` +
+		{"POST", "/v1/orders", `{"id":"n-1","restaurant_id":"r-1","customer_id":"u-1","details":{"restaurant":"Luigi's","customer":"Ana","items":2,` +
 			`"delivery_instructions":"ring twice","allergies":["peanuts","sesame"],"box":{"x":1}}}`},
-		{"POST", "/v1/orders", `{"id":"n-2","restaurant_id":"r-1","details":{"restaurant":"Luigi's","items":1}}`},
+		{"POST", "/v1/orders", `{"id":"n-2","restaurant_id":"r-1","customer_id":"u-1","details":{"restaurant":"Luigi's","items":1}}`},
 		{"PUT", "/v1/orders/n-1/courier", `{"courier_id":"c-1"}`},
 		{"PUT", "/v1/orders/n-2/courier", `{"courier_id":"c-1"}`},
 	} {
@@ -355,6 +355,7 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 	for _, tc := range []struct{ page, token, want string }{
 		{"/restaurants/r-1", actorToken(t, auth.RoleRestaurant, "r-1"), "allergies: peanuts, sesame · customer: Ana · delivery instructions: ring twice"},
 		{"/couriers/c-1", actorToken(t, auth.RoleCourier, "c-1"), "allergies: peanuts, sesame · delivery instructions: ring twice"},
+		{"/customers/u-1", actorToken(t, auth.RoleCustomer, "u-1"), "allergies: peanuts, sesame · delivery instructions: ring twice"},
 	} {
 		b := newBrowser(t)
 		b.do("open "+tc.page, chromedp.Navigate(base+tc.page+"?token="+tc.token))

@@ -187,7 +187,8 @@
   function notes(o) {
     var d = o.details || {};
     var shown = Object.keys(d).filter(function (k) {
-      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && isCourier);
+      // The courier's drop-off names the customer, and the customer's page is the customer's.
+      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && (isCourier || partyKind === 'customer'));
     }).map(function (k) {
       var text = oc.detailText(d[k]);
       return text && { text: oc.detailName(k) + ': ' + text, allergy: ALLERGY.test(k) };
