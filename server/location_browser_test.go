@@ -30,14 +30,7 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 		s.LocationInterval = 0
 	})
 	base := ls.URL()
-	c := &client.Client{BaseURL: base}
-	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-appear", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ls.assign(t, "o-appear", "c-1")
-	ls.mustCommit(t, "o-appear", ordercast.StatusOutForDelivery)
+	ls.onTheRoad(t, "o-appear")
 	post := func(courier string, lat, lng float64) {
 		t.Helper()
 		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, lat, lng, time.Now().Format(time.RFC3339Nano))
@@ -102,14 +95,7 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	})
 	base := ls.URL()
 	b := newBrowser(t)
-	c := &client.Client{BaseURL: base}
-	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-map", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ls.assign(t, "o-map", "c-1")
-	ls.mustCommit(t, "o-map", ordercast.StatusOutForDelivery)
+	ls.onTheRoad(t, "o-map")
 
 	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-map"))
 	b.waitFor(`#status-line[data-status="out_for_delivery"]`)
@@ -254,14 +240,7 @@ func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
 		s.LocationInterval = 0
 	})
 	base := ls.URL()
-	c := &client.Client{BaseURL: base}
-	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-old", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ls.assign(t, "o-old", "c-1")
-	ls.mustCommit(t, "o-old", ordercast.StatusOutForDelivery)
+	ls.onTheRoad(t, "o-old")
 	post := func(lat float64, age time.Duration) {
 		t.Helper()
 		body := fmt.Sprintf(`{"lat":%v,"lng":13.4100,"speed_mps":5,"at":%q}`, lat, time.Now().Add(-age).Format(time.RFC3339Nano))
@@ -329,14 +308,7 @@ func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
 func TestTrackingMapBlamesNoCourierWhileOffline(t *testing.T) {
 	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
 	base := ls.URL()
-	c := &client.Client{BaseURL: base}
-	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-off", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ls.assign(t, "o-off", "c-1")
-	ls.mustCommit(t, "o-off", ordercast.StatusOutForDelivery)
+	ls.onTheRoad(t, "o-off")
 	// 45 s old: fresh enough for a new stream (a minute), older than the page calls lost (20 s).
 	body := fmt.Sprintf(`{"lat":52.5210,"lng":13.4100,"speed_mps":5,"at":%q}`, time.Now().Add(-45*time.Second).Format(time.RFC3339Nano))
 	if code, res := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
@@ -359,4 +331,18 @@ func TestTrackingMapBlamesNoCourierWhileOffline(t *testing.T) {
 		t.Errorf("offline, the map's live region says %q", said)
 	}
 	screenshots(b, "track-map-offline")
+}
+
+// onTheRoad creates order id with its pick-up and drop-off in Berlin, 1.4 km apart, gives it
+// to courier c-1 and sends it out for delivery: a tracking page of it shows the map.
+func (ls *locationServer) onTheRoad(t *testing.T, id string) {
+	t.Helper()
+	c := &client.Client{BaseURL: ls.URL()}
+	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
+		ID: id, Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ls.assign(t, id, "c-1")
+	ls.mustCommit(t, id, ordercast.StatusOutForDelivery)
 }
