@@ -205,6 +205,7 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 	if tok == "" {
 		return false
 	}
+	to := trackingPagePath(id, "")
 	if s.Auth != nil {
 		// The token handed out with the order only. One a page made from its own token (a
 		// courier's, a restaurant's, the console's: pageTrackingCookie) reaches the tracking page
@@ -213,13 +214,23 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 		// order changes hands.
 		if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil && tr.OrderID == id && tr.Courier == "" && tr.Via == "" {
 			http.SetCookie(w, s.trackingCookie(r, id, tok, tr.Exp))
+		} else {
+			// A refused token sets nothing, and the page says the link was refused (rather than
+			// to open the link just opened) should the API refuse it for want of a credential:
+			// a cookie from an earlier link may still let it in.
+			to += "?" + trackLinkParam + "=" + trackLinkRefused
 		}
-		// A bad token sets nothing; the page then shows the API's refusal.
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	toTrackingPage(w, r, id, "")
+	toTrackingPage(w, r, to)
 	return true
 }
+
+// The tracking page's address after a hand-over whose token was refused: ?link=refused.
+const (
+	trackLinkParam   = "link"
+	trackLinkRefused = "refused"
+)
 
 // trackingCookie is the tracking cookie that carries tok, a tracking token for order id that
 // expires at exp, to the order's API path only: a token cookie (tokenCookie) that ends with it.
@@ -229,12 +240,11 @@ func (s *Server) trackingCookie(r *http.Request, id, tok string, exp time.Time) 
 	return c
 }
 
-// toTrackingPage sends the browser to order id's tracking page, after a hand-over that may have
-// set its cookie: an answer not to be cached. With courier set, to the courier's view of it
-// (trackingPagePath).
-func toTrackingPage(w http.ResponseWriter, r *http.Request, id, courier string) {
+// toTrackingPage sends the browser to to, a tracking page (trackingPagePath), after a hand-over
+// that may have set its cookie: an answer not to be cached.
+func toTrackingPage(w http.ResponseWriter, r *http.Request, to string) {
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, trackingPagePath(id, courier), http.StatusSeeOther)
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 // trackingPagePath is order id's tracking page or, with courier set, the view of it for that

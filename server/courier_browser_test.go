@@ -590,7 +590,9 @@ func checkSignedOut(t *testing.T, b *browser) {
 // TestADemoPageSaysToReloadAfterARestart: a demo server mints its pages' tokens with a secret of
 // its own, which a restart replaces; the open pages' changes are then refused (401), and the
 // pages say to reload, which mints new tokens, rather than to open a link the demo never gave or
-// to enter a token: the console, and a restaurant's board.
+// to enter a token: the console, and a restaurant's board. Each stops, as a page whose link's
+// token expired does: its orders, and every control that would be refused the same way, go, and
+// the focus goes to the reason, which on a phone may be screens above the row tapped.
 func TestADemoPageSaysToReloadAfterARestart(t *testing.T) {
 	const reload = "This demo page's sign-in is no longer accepted (the demo server restarted, or it expired): reload the page."
 	ts := newAuthServer(t, func(s *server.Server) { s.Auth.ConsoleToken = true })
@@ -605,15 +607,22 @@ func TestADemoPageSaysToReloadAfterARestart(t *testing.T) {
 		return true
 	})
 	row := `li.order[data-order-id="o-demo"]`
-	for _, page := range []struct{ path, why string }{{"/restaurants/r-1", "problem"}, {"/console", "signin-why"}} {
+	for _, path := range []string{"/restaurants/r-1", "/console"} {
 		b := newBrowser(t)
-		b.do("open "+page.path, chromedp.Navigate(base+page.path))
+		b.do("open "+path, chromedp.Navigate(base+path))
 		b.waitFor(row + `[data-status="placed"]`)
 		b.tap("advance", row+` .advance`)
-		b.waitFor("#" + page.why)
-		if why := eval[string](b, `document.getElementById('`+page.why+`').textContent`); why != reload {
-			t.Errorf("%s says %q, want %q", page.path, why, reload)
+		b.waitFor("#problem")
+		if why := eval[string](b, `document.getElementById('problem').textContent`); why != reload {
+			t.Errorf("%s says %q, want %q", path, why, reload)
 		}
+		if focused := eval[string](b, `document.activeElement.id`); focused != "problem" {
+			t.Errorf("%s: the focus is on #%s, want it on the reason", path, focused)
+		}
+		if eval[bool](b, `!document.getElementById('orders-section').hidden || [...document.querySelectorAll('form, section')].some(s => s.id !== 'orders-section' && !s.hidden && s.offsetParent !== null)`) {
+			t.Errorf("%s still shows its orders or a form", path)
+		}
+		b.waitFor(`#conn[data-state="denied"]`)
 	}
 }
 

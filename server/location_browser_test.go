@@ -30,14 +30,7 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 		s.LocationInterval = 0
 	})
 	base := ls.URL()
-	c := &client.Client{BaseURL: base}
-	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-appear", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ls.assign(t, "o-appear", "c-1")
-	ls.mustCommit(t, "o-appear", ordercast.StatusOutForDelivery)
+	ls.onTheRoad(t, "o-appear")
 	post := func(courier string, lat, lng float64) {
 		t.Helper()
 		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, lat, lng, time.Now().Format(time.RFC3339Nano))
@@ -102,14 +95,7 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	})
 	base := ls.URL()
 	b := newBrowser(t)
-	c := &client.Client{BaseURL: base}
-	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-map", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ls.assign(t, "o-map", "c-1")
-	ls.mustCommit(t, "o-map", ordercast.StatusOutForDelivery)
+	ls.onTheRoad(t, "o-map")
 
 	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-map"))
 	b.waitFor(`#status-line[data-status="out_for_delivery"]`)
@@ -254,14 +240,7 @@ func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
 		s.LocationInterval = 0
 	})
 	base := ls.URL()
-	c := &client.Client{BaseURL: base}
-	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
-		ID: "o-old", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	ls.assign(t, "o-old", "c-1")
-	ls.mustCommit(t, "o-old", ordercast.StatusOutForDelivery)
+	ls.onTheRoad(t, "o-old")
 	post := func(lat float64, age time.Duration) {
 		t.Helper()
 		body := fmt.Sprintf(`{"lat":%v,"lng":13.4100,"speed_mps":5,"at":%q}`, lat, time.Now().Add(-age).Format(time.RFC3339Nano))
@@ -320,4 +299,50 @@ func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
 		t.Errorf("the map's live region changed %d times in two seconds of ticking", n)
 	}
 	screenshots(b, "track-map-fix")
+}
+
+// TestTrackingMapBlamesNoCourierWhileOffline: a position grows old while the page's own stream is
+// down just as when the courier stops sending, but the page then cannot tell which: the map
+// says that it is reconnecting and when the courier was last seen, not "Location lost", and
+// tells no screen reader that the courier's location is lost.
+func TestTrackingMapBlamesNoCourierWhileOffline(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	ls.onTheRoad(t, "o-off")
+	// 45 s old: fresh enough for a new stream (a minute), older than the page calls lost (20 s).
+	body := fmt.Sprintf(`{"lat":52.5210,"lng":13.4100,"speed_mps":5,"at":%q}`, time.Now().Add(-45*time.Second).Format(time.RFC3339Nano))
+	if code, res := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
+		t.Fatalf("post: %d %s", code, res)
+	}
+
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-off"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`#lost`)
+	if got := eval[string](b, `document.getElementById('lost').textContent`); got != "Location lost \u00b7 last seen under a minute ago" {
+		t.Errorf("online, the lost badge says %q", got)
+	}
+	eval[bool](b, `document.getElementById('map-announce').textContent = ''; true`)
+
+	ls.close(t)
+	b.waitFor(`#conn[data-state="reconnecting"]`)
+	b.poll("the badge to say the page reconnects", `document.getElementById('lost').textContent === 'Reconnecting \u00b7 last seen under a minute ago'`)
+	if said := eval[string](b, `document.getElementById('map-announce').textContent`); said != "" {
+		t.Errorf("offline, the map's live region says %q", said)
+	}
+	screenshots(b, "track-map-offline")
+}
+
+// onTheRoad creates order id with its pick-up and drop-off in Berlin, 1.4 km apart, gives it
+// to courier c-1 and sends it out for delivery: a tracking page of it shows the map.
+func (ls *locationServer) onTheRoad(t *testing.T, id string) {
+	t.Helper()
+	c := &client.Client{BaseURL: ls.URL()}
+	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
+		ID: id, Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ls.assign(t, id, "c-1")
+	ls.mustCommit(t, id, ordercast.StatusOutForDelivery)
 }

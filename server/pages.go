@@ -290,7 +290,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 			// and styles), and the page's script takes it out of the address bar.
 			w.Header().Set("Referrer-Policy", "no-referrer")
 			if actor, err := s.Auth.Tokens.ParseActor(given); err != nil {
-				page.Problem = "That token was not accepted: " + ordercast.ErrorMessage(err)
+				page.Problem = tokenRefused(err, "enter another, or ask for a new link.")
 				status = http.StatusUnauthorized
 			} else {
 				page.Confirm = &linkedToken{Token: given, As: actor.String()}
@@ -344,7 +344,7 @@ func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok, cour
 			http.SetCookie(w, c)
 		}
 	}
-	toTrackingPage(w, r, id, courier)
+	toTrackingPage(w, r, trackingPagePath(id, courier))
 }
 
 // pageTrackingCookie is the tracking cookie that a page whose token is tok hands order id's
@@ -437,7 +437,7 @@ func (s *Server) handleConsoleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	given := r.PostForm.Get("token")
 	if _, err := s.Auth.Tokens.ParseActor(given); err != nil {
-		page.Problem = "That token was not accepted: " + ordercast.ErrorMessage(err)
+		page.Problem = tokenRefused(err, "enter another.")
 		s.renderPage(w, r, http.StatusUnauthorized, "console.html", page)
 		return
 	}
@@ -581,4 +581,10 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	w.WriteHeader(status)
 	// The body is in memory: a write error can only mean the client went away.
 	_, _ = buf.WriteTo(w)
+}
+
+// tokenRefused is what a page says of a token it was given and refused (err): why, in the
+// server's words, then what to do next, a sentence's end.
+func tokenRefused(err error, next string) string {
+	return "That token was not accepted (" + ordercast.ErrorMessage(err) + "): " + next
 }

@@ -806,7 +806,7 @@ func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	b.do("open an unknown order", chromedp.Navigate(srv.url+"/track/o-nope"))
 	b.waitFor(`#problem`)
-	if msg := eval[string](b, `document.getElementById('problem').textContent`); msg != "No such order: there is no order o-nope." {
+	if msg := eval[string](b, `document.getElementById('problem').textContent`); msg != "There is no order o-nope. Check the link you were given." {
 		t.Fatalf("unknown order shows %q", msg)
 	}
 	if eval[bool](b, `!document.getElementById('timeline-section').hidden || !document.getElementById('stepper').hidden`) {
@@ -1354,4 +1354,56 @@ func TestCancelAsksFirst(t *testing.T) {
 	screenshots(b, "console-confirm-cancel")
 	b.tap("confirm", row+` .cancel[data-confirming]`)
 	b.waitFor(row + `[data-status="cancelled"]`)
+}
+
+// TestTrackingPageNamesTheRestaurant: a customer knows an order by its restaurant, not its id:
+// the tracking page of an order whose details name one ("restaurant", the boards' convention)
+// says "Your order from …", its courier's view "Delivery from …", with the id beneath for
+// support; an order whose details name none is "Order <id>".
+func TestTrackingPageNamesTheRestaurant(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	for _, body := range []string{`{"id":"named","details":{"restaurant":"Luigi's Trattoria"}}`, `{"id":"plain","details":{"items":2}}`} {
+		if code, got := do(t, "POST", base+"/v1/orders", "application/json", body); code != http.StatusCreated {
+			t.Fatalf("create: %d %s", code, got)
+		}
+	}
+	b := newBrowser(t)
+	heading := func() string {
+		return eval[string](b, `document.querySelector('main h1').textContent + '|' + (document.querySelector('.order-ref') ? document.querySelector('.order-ref').textContent : '')`)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/track/named", "Your order from Luigi's Trattoria|Order named"},
+		{"/track/named?view=courier&courier=c-1", "Delivery from Luigi's Trattoria|Order named"},
+		{"/track/plain", "Order plain|"},
+	} {
+		b.do("open "+tc.path, chromedp.Navigate(base+tc.path))
+		b.waitFor(`#status-line[data-status="placed"]`)
+		if got := heading(); got != tc.want {
+			t.Errorf("%s: the heading and the line under it read %q, want %q", tc.path, got, tc.want)
+		}
+	}
+	screenshots(b, "track-plain")
+	b.do("open the named order", chromedp.Navigate(base+"/track/named"))
+	b.waitFor(`.order-ref`)
+	screenshots(b, "track-named")
+}
+
+// TestACancelledOrdersStepperEndsWhereItStopped: the stepper of an order cancelled while it was
+// prepared lists the stages it went through, then Cancelled, the current step; not the stages it
+// never reached, which listed above "Cancelled" read as if it came after the delivery.
+func TestACancelledOrdersStepperEndsWhereItStopped(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	ts.mustCreateInStore(t, "o-stop")
+	ts.mustCommit(t, "o-stop", ordercast.StatusPreparing)
+	ts.mustCommit(t, "o-stop", ordercast.StatusCancelled)
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-stop"))
+	b.waitFor(`#stepper li[data-status="cancelled"][aria-current="step"]`)
+	got := eval[string](b, `Array.from(document.querySelectorAll('#stepper li')).map(li => li.dataset.status + ':' + li.dataset.state).join(' ')`)
+	if want := "placed:done confirmed:skipped preparing:done cancelled:current"; got != want {
+		t.Errorf("the stepper reads %q, want %q", got, want)
+	}
+	screenshots(b, "track-cancelled")
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -155,7 +156,8 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 // needs a courier id, rather than taking the courier away when the field is empty; the field
 // shows the order's courier, and Unassign takes it away. Once the courier has picked the order
 // up, neither Assign, Unassign nor Cancel is offered (auth/permit.go: the restaurant's part
-// ended). Each change's note names the board.
+// ended). Each change's note names the board. Where Advance is off, the row says whom the order
+// waits for, or that the courier has it.
 func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -184,6 +186,9 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 
 	b.tap("advance", row+` .advance`)
 	b.waitFor(row + `[data-status="confirmed"]`)
+	if !eval[bool](b, `document.querySelector('`+row+` .order-hint').hidden`) {
+		t.Errorf("before ready, the row says %q", eval[string](b, `document.querySelector('`+row+` .order-hint').textContent`))
+	}
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"ready"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("ready: %d %s", resp.StatusCode, body)
 	}
@@ -198,11 +203,18 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	if !eval[bool](b, noneLater) {
 		t.Errorf("at ready the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
 	}
+	// The row says why Advance is off: the next step is the courier's.
+	hint := func(want string) {
+		t.Helper()
+		b.poll("the row to say "+strconv.Quote(want), `(h => `+strconv.Quote(want)+` === '' ? h.hidden : !h.hidden && h.textContent === `+strconv.Quote(want)+`)(document.querySelector('`+row+` .order-hint'))`)
+	}
+	hint("Waiting for a courier to pick it up.")
 	screenshots(b, "board-ready")
 	if resp, body := call(t, "PUT", base+"/v1/orders/m-1/courier", admin, `{"courier_id":"c-9"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("assign c-9: %d %s", resp.StatusCode, body)
 	}
 	b.poll("Unassign and Cancel on, at ready with a courier", `!document.querySelector('`+row+` .unassign').disabled && !document.querySelector('`+row+` .cancel').disabled`)
+	hint("Waiting for courier c-9 to pick it up.")
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"out_for_delivery"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("out for delivery: %d %s", resp.StatusCode, body)
 	}
@@ -213,6 +225,7 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	// The courier's position shows from here, and the courier has the food: the courier is no
 	// longer the restaurant's to choose or take away, nor the order its to cancel.
 	b.poll("the courier field, Assign, Unassign and Cancel off", `['.courier', '.assign', '.unassign', '.cancel'].every(c => document.querySelector('`+row+` ' + c).disabled)`)
+	hint("Picked up by courier c-9.")
 
 	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
 	var got struct{ Events []ordercast.Event }
@@ -313,17 +326,19 @@ func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 // TestRowsShowTheOrdersNotes: a row on a board or a courier's page shows, under its summary, the
 // order's details it shows nowhere else, named, each plain value or list of plain values (the
 // tracking page's rule): a customer's name for the bag and the allergies on the board; on the
-// courier's page, where the drop-off names the customer, the allergies and the instructions
-// only. The restaurant, a count of items, and a value with structure inside are not repeated
-// there; a row without such details has no note line.
+// courier's page, where the drop-off names the customer, and on the customer's own, the
+// allergies and the instructions only. The allergies come first, in bold, wherever the client put them: the line shows three
+// lines at most, and a long instruction must not push them out of it. The restaurant, a count
+// of items, and a value with structure inside are not repeated there; a row without such
+// details has no note line.
 func TestRowsShowTheOrdersNotes(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
 	admin := actorToken(t, auth.RoleAdmin, "ops")
 	for _, step := range []struct{ method, path, body string }{
-		{"POST", "/v1/orders", `{"id":"n-1","restaurant_id":"r-1","details":{"restaurant":"Luigi's","customer":"Ana","items":2,` +
-			`"allergies":["peanuts","sesame"],"delivery_instructions":"ring twice","box":{"x":1}}}`},
-		{"POST", "/v1/orders", `{"id":"n-2","restaurant_id":"r-1","details":{"restaurant":"Luigi's","items":1}}`},
+		{"POST", "/v1/orders", `{"id":"n-1","restaurant_id":"r-1","customer_id":"u-1","details":{"restaurant":"Luigi's","customer":"Ana","items":2,` +
+			`"delivery_instructions":"ring twice","allergies":["peanuts","sesame"],"box":{"x":1}}}`},
+		{"POST", "/v1/orders", `{"id":"n-2","restaurant_id":"r-1","customer_id":"u-1","details":{"restaurant":"Luigi's","items":1}}`},
 		{"PUT", "/v1/orders/n-1/courier", `{"courier_id":"c-1"}`},
 		{"PUT", "/v1/orders/n-2/courier", `{"courier_id":"c-1"}`},
 	} {
@@ -338,8 +353,9 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 			eval[bool](b, `document.querySelector('`+row(id)+` .order-notes').offsetParent !== null`)
 	}
 	for _, tc := range []struct{ page, token, want string }{
-		{"/restaurants/r-1", actorToken(t, auth.RoleRestaurant, "r-1"), "customer: Ana · allergies: peanuts, sesame · delivery instructions: ring twice"},
+		{"/restaurants/r-1", actorToken(t, auth.RoleRestaurant, "r-1"), "allergies: peanuts, sesame · customer: Ana · delivery instructions: ring twice"},
 		{"/couriers/c-1", actorToken(t, auth.RoleCourier, "c-1"), "allergies: peanuts, sesame · delivery instructions: ring twice"},
+		{"/customers/u-1", actorToken(t, auth.RoleCustomer, "u-1"), "allergies: peanuts, sesame · delivery instructions: ring twice"},
 	} {
 		b := newBrowser(t)
 		b.do("open "+tc.page, chromedp.Navigate(base+tc.page+"?token="+tc.token))
@@ -348,6 +364,9 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 		b.waitFor(row("n-2"))
 		if got, shown := notes(b, "n-1"); got != tc.want || !shown {
 			t.Errorf("%s: n-1's notes read %q (shown %v), want %q", tc.page, got, shown, tc.want)
+		}
+		if got := eval[string](b, `Array.from(document.querySelectorAll('`+row("n-1")+` .order-notes strong.allergy')).map(s => s.textContent).join('|')`); got != "allergies: peanuts, sesame" {
+			t.Errorf("%s: n-1's notes stress %q, want its allergies", tc.page, got)
 		}
 		if got, shown := notes(b, "n-2"); got != "" || shown {
 			t.Errorf("%s: n-2, with no details but its restaurant and items, has notes %q (shown %v)", tc.page, got, shown)

@@ -104,7 +104,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		// The address holds the token: not in a Referer either (the page's script takes it out
 		// of the address bar).
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		page.Problem = "That token was not accepted: " + ordercast.ErrorMessage(err)
+		page.Problem = tokenRefused(err, "open the link you were given again, or ask for a new one.")
 		s.renderPage(w, r, errorStatus(err), "board.html", page)
 		return
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // TestPagesOutsideDemoOfferTheWayIn: with auth on, the home page says a credential is needed and
-// offers the token entry; the console without a token shows the entry instead of reconnecting
+// offers the token entry; a tracking page says what is missing, or that its link was refused; the console without a token shows the entry instead of reconnecting
 // forever; a token entered there is handed over through the cookie (the address bar ends clean)
 // and the console goes live; a console whose token the server refuses for watching says so.
 func TestPagesOutsideDemoOfferTheWayIn(t *testing.T) {
@@ -38,6 +38,11 @@ func TestPagesOutsideDemoOfferTheWayIn(t *testing.T) {
 		t.Errorf("the tracking page without a token says %q, want %q", got, want)
 	}
 	screenshots(b, "track-no-token")
+	// Opened from a link whose token the server refused (expired, another order's), it says so,
+	// rather than to open the link just opened.
+	b.do("open a tracking link with a refused token", chromedp.Navigate(base+"/track/o-inside?token=not-a-token"))
+	b.poll("the page to say the link was refused", `document.getElementById('problem').textContent === "This tracking link was not accepted: it has expired, or it is not this order's. Ask whoever sent it for a new one."`)
+	screenshots(b, "track-refused-link")
 	streams := b.countRequests("/stream")
 	b.do("open a board without its token", chromedp.Navigate(base+"/restaurants/r-1"))
 	b.waitFor(`#problem`)

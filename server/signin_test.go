@@ -118,7 +118,7 @@ func TestConsoleTokenHandOver(t *testing.T) {
 
 	resp = signIn(t, base, "not-a-token", nil)
 	// The reason is the operator's words, not the error's text for the log ("ordercast: …").
-	if page := readAll(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "That token was not accepted: ") ||
+	if page := readAll(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "That token was not accepted (token is malformed") ||
 		strings.Contains(page, "ordercast:") || len(resp.Cookies()) != 0 {
 		t.Errorf("bad token: %d cookies %v\n%s", resp.StatusCode, resp.Cookies(), page)
 	}

@@ -180,15 +180,32 @@
 
   // notes is what a row shows of an order's details beyond its summary and its stops: every
   // other one a page can show (oc.detailText), named, such as a customer's name for the bag, the
-  // allergies a kitchen must know or the instructions a courier must.
+  // allergies a kitchen must know or the instructions a courier must. Each is {text, allergy}:
+  // a detail whose name speaks of allergies (ALLERGY) comes first, and stands out (drawNotes),
+  // so that neither a long instruction before it nor the line's limit (app.css) hides it.
+  var ALLERGY = /allerg/i;
   function notes(o) {
     var d = o.details || {};
-    return Object.keys(d).filter(function (k) {
-      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && isCourier);
+    var shown = Object.keys(d).filter(function (k) {
+      // The courier's drop-off names the customer, and the customer's page is the customer's.
+      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && (isCourier || partyKind === 'customer'));
     }).map(function (k) {
       var text = oc.detailText(d[k]);
-      return text && oc.detailName(k) + ': ' + text;
-    }).filter(Boolean).join(' · ');
+      return text && { text: oc.detailName(k) + ': ' + text, allergy: ALLERGY.test(k) };
+    }).filter(Boolean);
+    return shown.filter(function (n) { return n.allergy; }).concat(shown.filter(function (n) { return !n.allergy; }));
+  }
+
+  // drawNotes shows an order's notes (notes) in its row's line p, an allergy in bold, and hides
+  // the line when there are none. It leaves a line that says the same alone.
+  function drawNotes(p, shown) {
+    var text = shown.map(function (n) { return n.text; }).join(' · ');
+    p.hidden = text === '';
+    if (p.textContent === text) return;
+    p.replaceChildren.apply(p, shown.flatMap(function (n, i) {
+      var part = n.allergy ? el('strong', 'allergy', n.text) : n.text;
+      return i === 0 ? [part] : [' · ', part];
+    }));
   }
 
   // detail is the text of an order's details' field k, or '': details are the client's JSON, in
@@ -287,6 +304,7 @@
     error.hidden = true;
     li.append(head, meta, noteLine);
     if (isCourier) li.append(el('dl', 'stops'), el('p', 'order-hint muted'));
+    else if (partyKind === 'restaurant' && !readOnly) li.append(el('p', 'order-hint muted'));
     if (!readOnly) li.append(actions);
     li.append(error);
 
@@ -528,9 +546,7 @@
     var meta = summary(o);
     // The time in hours and minutes, whole in its title, as every time on the pages (timeElement).
     li.querySelector('.order-meta').replaceChildren((meta ? meta + ' · ' : '') + 'updated ', oc.timeElement(o.updated_at));
-    var noteLine = li.querySelector('.order-notes'), noted = notes(o);
-    if (noteLine.textContent !== noted) noteLine.textContent = noted;
-    noteLine.hidden = noted === '';
+    drawNotes(li.querySelector('.order-notes'), notes(o));
     if (readOnly) return finishRender(row, ended);
     var n = next(o.status);
     var label = stepLabel(n);
@@ -555,7 +571,22 @@
       enable(li.querySelector('.assign'), canAssign && courier.value.trim() !== '', row.busy);
       enable(li.querySelector('.unassign'), canAssign && !!o.courier_id, row.busy);
     }
+    if (partyKind === 'restaurant') showHint(li, !ended && !canAdvance ? waitingFor(o) : '');
     finishRender(row, ended);
+  }
+
+  // waitingFor is what a restaurant's row says when its next step is not the restaurant's (its
+  // Advance off): whom the order waits for, or that it is with them.
+  function waitingFor(o) {
+    var who = o.courier_id ? 'courier ' + o.courier_id : 'a courier';
+    return o.status === 'ready' ? 'Waiting for ' + who + ' to pick it up.' : 'Picked up by ' + who + '.';
+  }
+
+  // showHint says text on a row's hint line (order-hint), or hides the line when there is none.
+  function showHint(li, text) {
+    var hint = li.querySelector('.order-hint');
+    hint.textContent = text;
+    hint.hidden = text === '';
   }
 
   // renderCourier finishes a courier's row: its stops, and its one button, shown only when there
@@ -566,9 +597,7 @@
     var advance = li.querySelector('.advance');
     advance.hidden = !canAdvance;
     var before = oc.STAGES.indexOf(o.status) < oc.STAGES.indexOf('ready');
-    var hint = li.querySelector('.order-hint');
-    hint.textContent = !ended && before ? 'Pick it up once the restaurant has it ready.' : '';
-    hint.hidden = hint.textContent === '';
+    showHint(li, !ended && before ? 'Pick it up once the restaurant has it ready.' : '');
     finishRender(row, ended);
   }
 
@@ -862,15 +891,20 @@
   // A write refused for want of a credential offers the way in too (public tracking lets the
   // console watch without one, but never change anything). On a party page the credential is
   // the link's, which expired (or was revoked) meanwhile: the page stops (signedOut).
+  // The demo's console is a page of the demo's own making, as a party page is: its token died
+  // with the demo server (a restart), a reload makes a new one, and no token an operator could
+  // enter would do; it stops as a party page does. An operator's console offers the entry, where
+  // the focus goes, and which may be far above the row whose change was refused.
   function refusedCredential(err) {
     if (err.status !== 401) return;
-    if (!signin) {
+    if (!signin || oc.DEMO) {
       oc.signedOut(oc.SIGNED_OUT);
       return;
     }
     signinWhy.textContent = refusedWhy(err);
     signinWhy.hidden = false;
     signin.hidden = false;
+    signin.querySelector('input[name="token"]').focus();
   }
 
   // refusedWhy is what the console says of a refusal of its token: the API's reason, or, in demo
@@ -879,7 +913,8 @@
     return oc.DEMO ? oc.SIGNED_OUT : err.message;
   }
 
-  // signedOut stops a party page whose token the server no longer takes, saying why: no orders
+  // signedOut stops a party page (or the demo's console) whose token the server no longer takes,
+  // saying why: no orders
   // nor controls that could only be refused, no stream, and the connection marked refused (the
   // location sharing stops too: courier.js). The focus goes to the reason.
   function signedOut(why) {
@@ -890,6 +925,8 @@
     problem.textContent = why;
     problem.hidden = false;
     document.getElementById('orders-section').hidden = true;
+    var create = document.getElementById('create-section'); // the console's: its orders too
+    if (create) create.hidden = true;
     var share = document.getElementById('share'); // a courier's: its posts carry the same token
     if (share) share.hidden = true;
     problem.tabIndex = -1;
@@ -897,7 +934,7 @@
   }
 
   var pageStream = null; // the page's one stream, once it is opened
-  if (!signin) oc.onSignedOut(signedOut);
+  if (!signin || oc.DEMO) oc.onSignedOut(signedOut);
   updateCount();
   // A token a link put in the address leaves the address bar (and the history) at once, whatever
   // became of it: taken, refused, or waiting for the operator's answer.

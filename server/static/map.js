@@ -76,6 +76,7 @@
     this.timer = null;
     this.said = '';     // what the announcer last said
     this.etaSaidAt = 0; // when it last said an ETA, on this browser's clock
+    this.offline = false; // the page's stream is down (connection)
     var courierView = el('track').dataset.view === 'courier';
     this.words = courierView ? WORDS.courier : WORDS.customer;
     // The courier's view names the drop-off by its customer, when the order says who.
@@ -254,8 +255,12 @@
     eta.hidden = lost;
     if (lost) {
       // How long ago, so that a customer can tell a courier in a tunnel from one gone for good.
-      el('lost').textContent = 'Location lost \u00b7 last seen ' + (age < 60000 ? 'under a minute' : minutes(Math.floor(age / 60000))) + ' ago';
-      this.say('Location lost.', true);
+      var seen = 'last seen ' + (age < 60000 ? 'under a minute' : minutes(Math.floor(age / 60000))) + ' ago';
+      // While the page's own stream is down it cannot tell a courier who stopped sending from
+      // positions it is not being sent: it blames neither, and says what it knows (the
+      // header's indicator says reconnecting too).
+      el('lost').textContent = (this.offline ? 'Reconnecting' : 'Location lost') + ' \u00b7 ' + seen;
+      if (!this.offline) this.say('Location lost.', true);
       return;
     }
     var w = this.words;
@@ -273,6 +278,14 @@
     // still be minutes away.
     eta.textContent = left < 60 ? w.soon : w.eta(left);
     if (!this.latest.nearby) this.say(w.spoken(left));
+  };
+
+  // connection takes the state of the page's stream (ordercast.stream's onState): positions
+  // cannot arrive while it is not live, so a position growing old then says nothing of the
+  // courier (tick).
+  Map.prototype.connection = function (state) {
+    this.offline = state !== 'live';
+    this.tick();
   };
 
   // end stops the map for good: after delivery the courier is not followed any further, and a

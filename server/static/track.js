@@ -14,6 +14,8 @@
   var timeline = document.getElementById('timeline');
   // The courier's view of the page, opened from the courier's page: its words are the courier's.
   var courierView = root.dataset.view === 'courier';
+  // The page came from a tracking link the server refused (setTrackingCookie, server/auth.go).
+  var linkRefused = new URLSearchParams(location.search).get('link') === 'refused';
 
   var events = new Map(); // seq -> event
   var latest = null;      // the event with the highest seq
@@ -39,6 +41,24 @@
       dl.append(dt, dd);
     });
     dl.hidden = dl.childElementCount === 0;
+  }
+
+  // showHeading names the order as its customer knows it: by its restaurant, when its details
+  // name one (the convention the boards' pick-ups follow), "Your order from Luigi's", or to a
+  // courier "Delivery from Luigi's", with its id beneath, which support asks for. An order whose
+  // details name none keeps "Order <id>".
+  function showHeading(o) {
+    var from = o.details && typeof o.details.restaurant === 'string' ? o.details.restaurant.trim() : '';
+    if (!from) return;
+    var h1 = document.querySelector('main h1');
+    h1.textContent = (courierView ? 'Delivery from ' : 'Your order from ') + from;
+    var ref = document.createElement('p');
+    ref.className = 'order-ref';
+    var idEl = document.createElement('span');
+    idEl.className = 'order-id';
+    idEl.textContent = id;
+    ref.append('Order ', idEl);
+    h1.after(ref);
   }
 
   // reachedAt maps each status to when the order reached it: the time of its first event in that
@@ -67,10 +87,14 @@
     var steps = oc.STAGES.map(function (s, i) {
       var state = i < rank || (i === rank && cancelled) ? 'done' : i === rank ? 'current' : 'todo';
       if (state === 'done' && !reached[s]) state = 'skipped';
-      if (cancelled && state === 'todo') state = 'void';
       return { status: s, state: state, at: reached[s] };
     });
-    if (cancelled) steps.push({ status: 'cancelled', state: 'current', at: reached.cancelled });
+    // A cancelled order's stepper ends where it stopped: the stages it never reached, listed
+    // above "Cancelled", read as if it was cancelled after delivery.
+    if (cancelled) {
+      steps = steps.filter(function (step) { return step.state !== 'todo'; });
+      steps.push({ status: 'cancelled', state: 'current', at: reached.cancelled });
+    }
 
     stepper.textContent = '';
     steps.forEach(function (step) {
@@ -165,7 +189,10 @@
     }
     stream = oc.stream(base + '/stream', {
       lastEventId: latest.seq,
-      onState: function (s) { oc.showConnection(conn, s); },
+      onState: function (s) {
+        oc.showConnection(conn, s);
+        if (map) map.connection(s);
+      },
       onDenied: function (err) {
         showProblem(refusal(err));
         if (!notYours(err)) return;
@@ -202,6 +229,7 @@
   }
   function load() {
     Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
+      showHeading(res[0]);
       showDetails(res[0].details);
       map = window.ordercastMap(res[0]);
       apply(res[1].events);
@@ -225,9 +253,11 @@
     stepper.hidden = true;
     document.getElementById('timeline-section').hidden = true;
     if (err.code === 'not_found') {
-      showProblem('No such order: there is no order ' + id + '.');
+      showProblem('There is no order ' + id + '. Check the link you were given.');
     } else if (notYours(err)) {
       showProblem(refusal(err));
+    } else if (err.status === 401 && linkRefused) {
+      showProblem('This tracking link was not accepted: it has expired, or it is not this order\'s. Ask whoever sent it for a new one.');
     } else if (err.status === 401) {
       showProblem(oc.sentence(err.message) + ' Open the tracking link you were given (it ends in ?\u2060token=…).');
     } else {
