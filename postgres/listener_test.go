@@ -32,7 +32,12 @@ func newNode(t *testing.T, dbURL, listenURL string, configure func(*postgres.Sto
 	t.Helper()
 	n := &node{store: postgres.New(dbURL), hub: hub.New()}
 	n.l = postgres.NewListener(listenURL, n.store, hub.NewFeed(n.hub, n.store))
-	n.l.HealthInterval = 200 * time.Millisecond // exercise the health check's timeout path too
+	// Short, so that a silence is noticed within the tests' waits; not so short that a read the
+	// listener makes (an event too large to announce, a catch-up), bounded by it, gives up on a
+	// machine busy with the race detector and every package's tests: at 200 ms one did, and the
+	// listener's reconnect told the watchers to re-read (TestListener_LargeEventByID failed so
+	// in CI). The tests of a silent database shorten it themselves.
+	n.l.HealthInterval = 2 * time.Second
 	n.l.MinBackoff, n.l.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	if configure != nil {
 		configure(n.store, n.l)

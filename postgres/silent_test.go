@@ -67,7 +67,7 @@ func TestListenerReadOfASilentDatabaseIsBounded(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	p := pgtest.NewRelay(t, db)
 	// The node's store reads through the proxy; its LISTEN connection and the writer do not.
-	n := newNode(t, p.URL(), db, nil)
+	n := newNode(t, p.URL(), db, func(_ *postgres.Store, l *postgres.Listener) { l.HealthInterval = 200 * time.Millisecond })
 	writer := postgres.New(db)
 	writer.MaxNotifyPayload = postgres.MinNotifyPayload // a long note: announced by order id and seq only
 	writer = storetest.MustOpen(t, writer)
