@@ -576,10 +576,11 @@
   }
 
   // waitingFor is what a restaurant's row says when its next step is not the restaurant's (its
-  // Advance off): whom the order waits for, or that it is with them.
+  // Advance off): at ready, whom the order waits for; out for delivery, who has it.
   function waitingFor(o) {
     var who = o.courier_id ? 'courier ' + o.courier_id : 'a courier';
-    return o.status === 'ready' ? 'Waiting for ' + who + ' to pick it up.' : 'Picked up by ' + who + '.';
+    if (o.status === 'ready') return 'Waiting for ' + who + ' to pick it up.';
+    return o.status === 'out_for_delivery' ? 'Picked up by ' + who + '.' : '';
   }
 
   // showHint says text on a row's hint line (order-hint), or hides the line when there is none.

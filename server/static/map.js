@@ -285,7 +285,7 @@
   // courier (tick).
   Map.prototype.connection = function (state) {
     this.offline = state !== 'live';
-    this.tick();
+    if (!this.ended) this.tick();
   };
 
   // end stops the map for good: after delivery the courier is not followed any further, and a
