@@ -24,7 +24,9 @@ func TestSilentDatabaseIsUnavailable(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	p := pgtest.NewRelay(t, db)
 	s := postgres.New(p.URL())
-	s.BatchTimeout = 300 * time.Millisecond
+	// Long enough for the first write to open its connection on a machine busy with the race
+	// detector and every package's tests (at 300 ms one did not, in CI), short for a test.
+	s.BatchTimeout = time.Second
 	s = storetest.MustOpen(t, s)
 	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "a"}); err != nil {
 		t.Fatal(err)
@@ -129,7 +131,10 @@ func TestSilentDatabaseReadsAreUnavailable(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	relay := pgtest.NewRelay(t, db)
 	s := postgres.New(relay.URL())
-	s.ReadTimeout, s.BatchTimeout = 300*time.Millisecond, 300*time.Millisecond
+	// Long enough for the first write and reads to open their connections on a machine busy
+	// with the race detector and every package's tests (at 300 ms the order's creation did not,
+	// in CI), short for a test.
+	s.ReadTimeout, s.BatchTimeout = time.Second, time.Second
 	s = storetest.MustOpen(t, s)
 	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "a", RestaurantID: "r-1"}); err != nil {
 		t.Fatal(err)
@@ -199,8 +204,9 @@ func TestSilentDatabaseReadsAreUnavailable(t *testing.T) {
 	}
 	relay.Thaw()
 	// The reads that gave up left their connections to be closed: the first read after the thaw
-	// may dial anew, which takes more than a ReadTimeout this short on a machine busy with the
-	// race detector and every other package's tests. Each read must succeed within a few tries.
+	// may dial anew, which can take more than a ReadTimeout this short on a machine busy with
+	// the race detector and every other package's tests. Each read must succeed within a few
+	// tries.
 	for name, read := range reads {
 		var err error
 		testutil.WaitFor(t, name+" to succeed once the database answers again", func() bool {
