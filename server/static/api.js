@@ -377,6 +377,14 @@
     return '';
   }
 
+  // detailString is the text of an order's details' field k (a name: its restaurant, its
+  // customer), or '': details are the client's JSON, in which a name may be anything, and one
+  // that is not text would show as "[object Object]".
+  function detailString(o, k) {
+    var v = o.details && o.details[k];
+    return typeof v === 'string' ? v : '';
+  }
+
   // detailName is a detail's key as a page names it: allergy_notes is "allergy notes".
   function detailName(k) {
     return k.replace(/_/g, ' ');
@@ -454,6 +462,7 @@
     onSignedOut: onSignedOut,
     sentence: sentence,
     detailText: detailText,
+    detailString: detailString,
     detailName: detailName,
     formatTime: formatTime,
     timeMicros: timeMicros,

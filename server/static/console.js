@@ -170,7 +170,7 @@
   // summary is an order's line under its id: its restaurant (which a courier's page shows as its
   // pick-up instead), its items, its courier (on the pages that do not belong to one).
   function summary(o) {
-    var parts = [], restaurant = detail(o, 'restaurant'), items = o.details && o.details.items;
+    var parts = [], restaurant = oc.detailString(o, 'restaurant'), items = o.details && o.details.items;
     if (restaurant && !isCourier) parts.push(restaurant);
     if (Number.isInteger(items) && items > 0) parts.push(items + (items === 1 ? ' item' : ' items'));
     if (isCourier && !oc.terminal(o.status) && o.courier_id !== partyId) parts.push('given to another courier');
@@ -208,18 +208,11 @@
     }));
   }
 
-  // detail is the text of an order's details' field k, or '': details are the client's JSON, in
-  // which a name may be anything, and one that is not text would show as "[object Object]".
-  function detail(o, k) {
-    var v = o.details && o.details[k];
-    return typeof v === 'string' ? v : '';
-  }
-
   // STOPS are where a courier goes for an order: the restaurant, then the customer, each with
   // the order's point for it, linked to a map a phone can navigate from.
   var STOPS = [
-    { label: 'Pick up', point: 'pickup', name: function (o) { return detail(o, 'restaurant') || o.restaurant_id || 'the restaurant'; } },
-    { label: 'Drop off', point: 'dropoff', name: function (o) { return detail(o, 'customer') || o.customer_id || 'the customer'; } }
+    { label: 'Pick up', point: 'pickup', name: function (o) { return oc.detailString(o, 'restaurant') || o.restaurant_id || 'the restaurant'; } },
+    { label: 'Drop off', point: 'dropoff', name: function (o) { return oc.detailString(o, 'customer') || o.customer_id || 'the customer'; } }
   ];
 
   function renderStops(dl, o) {

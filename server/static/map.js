@@ -80,8 +80,8 @@
     var courierView = el('track').dataset.view === 'courier';
     this.words = courierView ? WORDS.courier : WORDS.customer;
     // The courier's view names the drop-off by its customer, when the order says who.
-    var customer = order.details && order.details.customer;
-    if (courierView && typeof customer === 'string' && customer) {
+    var customer = window.ordercast.detailString(order, 'customer');
+    if (courierView && customer) {
       var label = el('map-dropoff-label');
       label.querySelector('text').textContent = shortLabel(customer);
       var title = document.createElementNS(SVG, 'title'); // the whole name, on hover and to a screen reader

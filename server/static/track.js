@@ -48,7 +48,7 @@
   // courier "Delivery from Luigi's", with its id beneath, which support asks for. An order whose
   // details name none keeps "Order <id>".
   function showHeading(o) {
-    var from = o.details && typeof o.details.restaurant === 'string' ? o.details.restaurant.trim() : '';
+    var from = oc.detailString(o, 'restaurant').trim();
     if (!from) return;
     var h1 = document.querySelector('main h1');
     h1.textContent = (courierView ? 'Delivery from ' : 'Your order from ') + from;
