@@ -63,7 +63,10 @@
     return letters.length <= LABEL_MAX ? letters.join('') : letters.slice(0, LABEL_MAX - 1).join('').trim() + '\u2026';
   }
 
-  function Map(order) {
+  // order is the order the page shows; loadTrail, when given, asks the server for the way its
+  // courier came (GET …/trail), a promise of the answer.
+  function Map(order, loadTrail) {
+    this.loadTrail = loadTrail || null;
     this.section = el('map');
     this.svg = el('map-view');
     this.pickup = order.pickup || null;
@@ -200,14 +203,18 @@
       this.path = [];
       this.latest = null;
     }
-    // An older fix (phones flush backlogs out of order). Compared as times: Go leaves trailing
-    // zeros out of the fraction, so as strings ':05Z' would sort after ':05.5Z'.
-    if (this.latest && loc.at && this.latest.at && Date.parse(loc.at) < Date.parse(this.latest.at)) return;
+    // An older fix (phones flush backlogs out of order), or the same one again (a resumed stream
+    // opens with the newest position, which the page may have). Compared as times: Go leaves
+    // trailing zeros out of the fraction, so as strings ':05Z' would sort after ':05.5Z'.
+    if (this.latest && loc.at && this.latest.at && Date.parse(loc.at) <= Date.parse(this.latest.at)) return;
+    var first = !this.latest;
     this.latest = loc;
     this.fixAt = Date.parse(loc.at);
     if (isNaN(this.fixAt)) this.fixAt = window.ordercast.serverNow(); // no time: as of now
-    this.path.push({ lat: loc.lat, lng: loc.lng });
+    this.path.push({ lat: loc.lat, lng: loc.lng, at: this.fixAt });
     if (this.path.length > MAX_PATH) this.path.shift();
+    // The courier's first position on this page: the way it came before is the server's.
+    if (first) this.fetchTrail();
     this.section.hidden = false;
     el('nearby').hidden = !loc.nearby;
     this.draw();
@@ -284,8 +291,34 @@
   // cannot arrive while it is not live, so a position growing old then says nothing of the
   // courier (tick).
   Map.prototype.connection = function (state) {
+    var back = this.offline && state === 'live';
     this.offline = state !== 'live';
-    if (!this.ended) this.tick();
+    if (this.ended) return;
+    // Back from a dropped stream: positions sent meanwhile were never sent to this page.
+    if (back && this.latest) this.fetchTrail();
+    this.tick();
+  };
+
+  // fetchTrail asks the server for the way the courier came: before the page opened, or while its
+  // stream was down. The path is extra to the map: without it, it starts where the page began to
+  // listen, so a failure is only logged.
+  Map.prototype.fetchTrail = function () {
+    if (!this.loadTrail) return;
+    var self = this;
+    this.loadTrail().then(function (res) { self.trail(res); }, function (err) {
+      console.warn('ordercast: the way the courier came could not be read: ' + err.message);
+    });
+  };
+
+  // trail takes the server's answer: its fixes come first, then those of this page's path newer
+  // than its last (where the two overlap the trail is a sketch of the same way). Another
+  // courier's, or one that arrives after the end, is not this map's to draw.
+  Map.prototype.trail = function (res) {
+    if (this.ended || !this.latest || !res || res.courier_id !== this.latest.courier_id || !res.trail.length) return;
+    var fixes = res.trail.map(function (f) { return { lat: f.lat, lng: f.lng, at: Date.parse(f.at) }; });
+    var last = fixes[fixes.length - 1].at;
+    this.path = fixes.concat(this.path.filter(function (p) { return p.at > last; })).slice(-MAX_PATH);
+    this.draw();
   };
 
   // end stops the map for good: after delivery the courier is not followed any further, and a
@@ -311,5 +344,5 @@
     this.draw();
   };
 
-  window.ordercastMap = function (order) { return new Map(order); };
+  window.ordercastMap = function (order, loadTrail) { return new Map(order, loadTrail); };
 })();
