@@ -143,14 +143,8 @@ func pointOf(field string, lat, lng *float64) (ordercast.Point, error) {
 // courier's, only while the order shows its courier, only while its newest position is fresh;
 // otherwise the trail is empty.
 func (s *Server) handleTrail(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := ordercast.ValidateID(id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	courier, err := s.authorizeWatchAs(r, id)
-	if err != nil {
-		s.writeError(w, r, err)
+	id, courier, ok := s.orderRead(w, r)
+	if !ok {
 		return
 	}
 	o, err := s.readAs(r, id, courier)
