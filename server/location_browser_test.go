@@ -430,3 +430,40 @@ func TestTrackingMapDrawsTheWayTheCourierCame(t *testing.T) {
 	b.waitFor(`#map-courier[data-lat="52.5245"]`)
 	b.poll("the way the courier went while the page was away", points+` === 6`)
 }
+
+// TestTrackingMapLabelsFollowTheTextSize: the map's labels ("Restaurant", "You") grow with the
+// reader's text size, as every other line of the pages does, and a label the courier's dot would
+// cover still moves below its pin, clear of it, at double size.
+func TestTrackingMapLabelsFollowTheTextSize(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	ls.onTheRoad(t, "o-text")
+	post := func(lat, lng float64, ago time.Duration) {
+		t.Helper()
+		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":6,"at":%q}`, lat, lng, time.Now().Add(-ago).Format(time.RFC3339Nano))
+		if code, res := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, res)
+		}
+	}
+	post(52.5240, 13.4110, 3*time.Second)
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-text"))
+	b.waitFor(`#map-courier[data-lat="52.524"]`)
+	height := `document.querySelector('#map-pickup-label text').getBoundingClientRect().height`
+	usual := eval[float64](b, height)
+	eval[string](b, `document.documentElement.style.fontSize = '32px'`)
+	if double := eval[float64](b, height); double < 1.8*usual {
+		t.Errorf("at double text size the restaurant's label is %.1f px high, %.1f px at the usual size: want it to grow with the text", double, usual)
+	}
+	// The courier just above the drop-off: its label goes below the pin, clear of the dot.
+	post(52.5297, 13.4190, 2*time.Second)
+	b.waitFor(`#map-courier[data-lat="52.5297"]`)
+	if eval[bool](b, `(() => {
+		const l = document.querySelector('#map-dropoff-label text').getBoundingClientRect(), c = document.querySelector('#map-courier .map-halo').getBoundingClientRect(), p = document.querySelector('#map-dropoff rect').getBoundingClientRect();
+		const meets = (a, b) => a.right > b.left && b.right > a.left && a.bottom > b.top && b.bottom > a.top;
+		return meets(l, c) || meets(l, p);
+	})()`) {
+		t.Error("at double text size the drop-off's label is covered by the courier or its own pin")
+	}
+	screenshots(b, "track-map-large-text")
+}

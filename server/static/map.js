@@ -146,14 +146,23 @@
     }
   };
 
+  // labelSize is the height of a pin's label text in the map's units: 3.4 at the browser's usual
+  // text size, more for a reader who enlarged it (the stylesheet sets it in rem).
+  function labelSize(text) {
+    return parseFloat(getComputedStyle(text).fontSize) || 3.4;
+  }
+
   // labelBelow says whether a pin's label goes below it rather than above: when the courier is
   // on the spot above the pin (or on the pin), where its dot would cover the label.
   function labelBelow(label, pin, courier) {
     if (!courier) return false;
+    var text = label.querySelector('text');
+    var size = labelSize(text);
     // Half the text's width (about a unit a letter at 3.4 units high), and the courier's halo.
-    var halfWidth = label.querySelector('text').textContent.length + 6; // not its title's, the whole name
+    var halfWidth = text.textContent.length * size / 3.4 + 6; // not its title's, the whole name
     var dy = courier.y - pin.y;
-    return Math.abs(courier.x - pin.x) < halfWidth && dy > -14 && dy < 1.5;
+    // Above, the label reaches from 5 units over the pin to its size more; then the halo.
+    return Math.abs(courier.x - pin.x) < halfWidth && dy > -(10.6 + size) && dy < 1.5;
   }
 
   Map.prototype.draw = function () {
@@ -170,7 +179,8 @@
       var label = el(pin[0] + '-label');
       place(label, xy);
       var text = label.querySelector('text');
-      text.setAttribute('y', labelBelow(label, xy, courierXY) ? '8' : '-5');
+      // Below, its top clears the pin as above its baseline does.
+      text.setAttribute('y', labelBelow(label, xy, courierXY) ? String(4.6 + labelSize(text)) : '-5');
       // A pin near a side has its label run inwards from it, not centred over the edge.
       var side = xy.x > 70 ? 'end' : xy.x < 30 ? 'start' : 'middle';
       text.dataset.anchor = side;
