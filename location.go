@@ -42,6 +42,12 @@ const (
 	LocationClockSkew = 5 * time.Second
 )
 
+// TrailFix is one point of the way an order's courier came (its trail): where and when.
+type TrailFix struct {
+	Point
+	At time.Time `json:"at"`
+}
+
 // Position is one reported fix of a courier. The optional fields are nil when not reported.
 type Position struct {
 	Point

@@ -37,6 +37,8 @@ const (
 	RouteWebSocket   = "GET " + PathOrders + "/{id}/ws"
 	RouteStreamAll   = "GET " + PathStreamAll
 	RouteSetCourier  = "PUT " + PathOrders + "/{id}/courier"
+	// RouteTrail is where a tracking page finds the way the courier came before it opened.
+	RouteTrail = "GET " + PathOrders + "/{id}/trail"
 	// The party streams: every order of one restaurant, courier or customer.
 	RouteRestaurantStream = "GET /v1/restaurants/{pid}/stream"
 	RouteCourierStream    = "GET /v1/couriers/{pid}/stream"
@@ -84,6 +86,9 @@ func StatusPath(id string) string { return OrderPath(id) + "/status" }
 
 // EventsPath is an order's history (GET), optionally after a seq (ParamAfter).
 func EventsPath(id string) string { return OrderPath(id) + "/events" }
+
+// TrailPath is the way an order's courier came (GET).
+func TrailPath(id string) string { return OrderPath(id) + "/trail" }
 
 // StreamPath is an order's SSE stream (GET).
 func StreamPath(id string) string { return OrderPath(id) + "/stream" }
@@ -418,6 +423,15 @@ type PostLocationsResponse struct {
 type LocationResult struct {
 	Orders *int         `json:"orders,omitempty"`
 	Error  *ErrorDetail `json:"error,omitempty"`
+}
+
+// TrailResponse answers GET /v1/orders/{id}/trail: the way the order's courier came while the
+// order showed it, oldest first, ending at its newest position; empty (and no courier) when the
+// order shows no courier now.
+type TrailResponse struct {
+	OrderID   string               `json:"order_id"`
+	CourierID string               `json:"courier_id,omitempty"`
+	Trail     []ordercast.TrailFix `json:"trail"`
 }
 
 // LongPollResponse answers a long poll: the order, and its courier's newest position while the

@@ -73,6 +73,8 @@ type (
 	PostLocationsResult = api.PostLocationsResponse
 	// OrderStatusChange is one change of SetStatuses: an order's id and a SetStatusRequest.
 	OrderStatusChange = api.OrderStatusChange
+	// Trail answers Trail: the order's courier and the fixes of the way it came.
+	Trail = api.TrailResponse
 	// SetStatusesResult answers SetStatuses: one result per change, in order, each an
 	// api.StatusResult (a SetStatusResult, or the change's error).
 	SetStatusesResult = api.SetStatusesResponse
@@ -240,6 +242,18 @@ func (c *Client) Events(ctx context.Context, id string, after int64) ([]ordercas
 		return nil, fmt.Errorf("list events of %s: %w", id, err)
 	}
 	return res.Events, nil
+}
+
+// Trail returns the way an order's courier came while the order showed it (GET
+// /v1/orders/{id}/trail), oldest first, ending at its newest position: what a map opened
+// mid-ride draws before the positions a watch brings. Its Trail is empty when the order shows
+// no courier now (none assigned, not out for delivery, ended, or no fresh position).
+func (c *Client) Trail(ctx context.Context, id string) (Trail, error) {
+	var res Trail
+	if _, err := c.do(ctx, http.MethodGet, api.TrailPath(id), nil, &res, nil); err != nil {
+		return Trail{}, fmt.Errorf("get the trail of %s: %w", id, err)
+	}
+	return res, nil
 }
 
 func (c *Client) httpClient() *http.Client {

@@ -16,7 +16,7 @@ import (
 
 // TestPostLocations: a courier's own post and an integration's batch reach the order the courier
 // carries; a refused position in the batch is answered in its place; a courier token may not
-// post the batch.
+// post the batch; the order's trail ends where the courier is.
 func TestPostLocations(t *testing.T) {
 	ctx := context.Background()
 	srv := startServer(t, true, nil)
@@ -62,6 +62,18 @@ func TestPostLocations(t *testing.T) {
 	_, err = courier.PostLocations(ctx, []client.CourierPosition{{CourierID: "c-1", PostLocationRequest: client.Position{Lat: &lat, Lng: &lng}}})
 	if ordercast.ErrorCode(err) != ordercast.EForbidden {
 		t.Fatalf("a courier's batch: err %v, want %s", err, ordercast.EForbidden)
+	}
+
+	// The way the courier came, for a map opened now: it ends where the courier is.
+	tr, err := courier.Trail(ctx, "o-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tr.Trail); tr.OrderID != "o-1" || tr.CourierID != "c-1" || n == 0 || tr.Trail[n-1].Lat != lat || tr.Trail[n-1].Lng != lng {
+		t.Fatalf("Trail = %+v, want c-1's, ending at %v,%v", tr, lat, lng)
+	}
+	if _, err := system.Trail(ctx, "o-9"); ordercast.ErrorCode(err) != ordercast.ENotFound {
+		t.Fatalf("Trail of an unknown order: err %v, want %s", err, ordercast.ENotFound)
 	}
 }
 

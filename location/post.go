@@ -295,6 +295,7 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 		u.DistanceM, u.ETAS, u.Nearby = &d, &eta, nearby && carrying
 	}
 	st.latest, st.missed = hub.NewLocation(u), false
+	st.trail.add(u)
 	return st.latest
 }
 

@@ -132,6 +132,8 @@ type orderState struct {
 	speed  float64
 	last   ordercast.Point
 	lastAt time.Time
+	// trail is the way the courier came, for a page that opens mid-ride (Trail).
+	trail trail
 }
 
 // after reports whether the kept position was judged against the order as ev left it or later:

@@ -136,6 +136,32 @@ func pointOf(field string, lat, lng *float64) (ordercast.Point, error) {
 	return ordercast.Point{Lat: *lat, Lng: *lng}, nil
 }
 
+// handleTrail serves GET /v1/orders/{id}/trail: the way the order's courier came while the order
+// showed it (location.Tracker.Trail), to whoever may watch the order, so that a tracking page
+// opened mid-ride, or back from a dropped connection, draws the path from the start rather than
+// from when it began to listen. The rule of every position holds: only the order's current
+// courier's, only while the order shows its courier, only while its newest position is fresh;
+// otherwise the trail is empty.
+func (s *Server) handleTrail(w http.ResponseWriter, r *http.Request) {
+	id, courier, ok := s.orderRead(w, r)
+	if !ok {
+		return
+	}
+	o, err := s.readAs(r, id, courier)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := api.TrailResponse{OrderID: o.ID, Trail: []ordercast.TrailFix{}}
+	if ordercast.ShowsLocation(o.Status, s.Locations.From) {
+		c, fixes := s.Locations.Trail(o.ID)
+		if n := len(fixes); n > 0 && c == o.CourierID && time.Since(fixes[n-1].At) <= s.Locations.Fresh {
+			res.CourierID, res.Trail = c, fixes
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
 // longPollAnswer is the long poll's answer: the order, with its courier's newest fresh position
 // while the order shows one (and only its current courier's).
 func (s *Server) longPollAnswer(r *http.Request, o ordercast.Order) api.LongPollResponse {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -345,4 +347,123 @@ func (ls *locationServer) onTheRoad(t *testing.T, id string) {
 	}
 	ls.assign(t, id, "c-1")
 	ls.mustCommit(t, id, ordercast.StatusOutForDelivery)
+}
+
+// TestTrackingMapDrawsTheWayTheCourierCame: a tracking page opened when the courier is already on
+// the road draws the way it came from the restaurant (the server's trail), not only the positions
+// that arrive after it opens; and one whose stream was down while the courier moved draws the
+// way it went meanwhile, once it is back, not a straight line across the gap.
+func TestTrackingMapDrawsTheWayTheCourierCame(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Retry = testRetry
+		s.LocationInterval = 0
+		// Streams end and are resumed every few seconds: how the page's stream goes down below.
+		s.StreamLifetime = 2 * time.Second
+	})
+	base := ls.URL()
+	ls.onTheRoad(t, "o-trail")
+	start := time.Now().Add(-20 * time.Second)
+	posted := 0
+	post := func(lat, lng float64) {
+		t.Helper()
+		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":6,"at":%q}`, lat, lng, start.Add(time.Duration(posted)*time.Second).Format(time.RFC3339Nano))
+		if code, res := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, res)
+		}
+		posted++
+	}
+	// Four fixes some 100 m apart, from the restaurant's door towards the drop-off.
+	for i := range 4 {
+		post(52.5200+0.0009*float64(i), 13.4050+0.0012*float64(i))
+	}
+	points := `document.getElementById('map-path').getAttribute('points').split(' ').filter(Boolean).length`
+
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-trail"))
+	b.waitFor(`#map-courier[data-lat="52.5227"]`)
+	b.poll("the path from the restaurant, all four fixes", points+` === 4`)
+	// It starts at the restaurant's pin.
+	if d := eval[float64](b, `(() => {
+		const p = document.getElementById('map-path').getAttribute('points').split(' ')[0].split(',').map(Number);
+		const m = new DOMMatrix(getComputedStyle(document.getElementById('map-pickup')).transform);
+		return Math.hypot(p[0] - m.e, p[1] - m.f);
+	})()`); d > 1 {
+		t.Errorf("the path starts %.1f units from the restaurant's pin, want at it", d)
+	}
+	screenshots(b, "track-map-trail")
+
+	// The page's stream goes down (its lifetime ends, and every attempt to open it again is
+	// refused, as a phone in a tunnel finds) while the courier rides on.
+	refused := make(chan struct{}, 1)
+	if err := chromedp.Listen(b.ctx, func(ev any) {
+		if ev, ok := ev.(*fetch.EventRequestPaused); ok {
+			select {
+			case refused <- struct{}{}:
+			default:
+			}
+			go func() { // a listener may not send commands itself
+				_ = chromedp.Do(b.ctx, func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+					_, err := cdp.Call(ctx, tgt, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionRefused})
+					return chromedp.Void{}, err
+				})
+			}()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.do("refuse the order's stream", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/o-trail/stream*"}}})
+		return chromedp.Void{}, err
+	})
+	b.waitFor(`#conn[data-state="reconnecting"]`)
+	select { // an attempt refused: the page's stream is down, and stays down
+	case <-refused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the page never tried to open its stream again")
+	}
+	post(52.5236, 13.4098)
+	post(52.5245, 13.4110)
+	b.do("let the stream through", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, fetch.Disable, cdp.Empty{})
+		return chromedp.Void{}, err
+	})
+	b.waitFor(`#map-courier[data-lat="52.5245"]`)
+	b.poll("the way the courier went while the page was away", points+` === 6`)
+}
+
+// TestTrackingMapLabelsFollowTheTextSize: the map's labels ("Restaurant", "You") grow with the
+// reader's text size, as every other line of the pages does, and a label the courier's dot would
+// cover still moves below its pin, clear of it, at double size.
+func TestTrackingMapLabelsFollowTheTextSize(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	ls.onTheRoad(t, "o-text")
+	post := func(lat, lng float64, ago time.Duration) {
+		t.Helper()
+		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":6,"at":%q}`, lat, lng, time.Now().Add(-ago).Format(time.RFC3339Nano))
+		if code, res := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, res)
+		}
+	}
+	post(52.5240, 13.4110, 3*time.Second)
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-text"))
+	b.waitFor(`#map-courier[data-lat="52.524"]`)
+	height := `document.querySelector('#map-pickup-label text').getBoundingClientRect().height`
+	usual := eval[float64](b, height)
+	eval[string](b, `document.documentElement.style.fontSize = '32px'`)
+	if double := eval[float64](b, height); double < 1.8*usual {
+		t.Errorf("at double text size the restaurant's label is %.1f px high, %.1f px at the usual size: want it to grow with the text", double, usual)
+	}
+	// The courier just above the drop-off: its label goes below the pin, clear of the dot.
+	post(52.5297, 13.4190, 2*time.Second)
+	b.waitFor(`#map-courier[data-lat="52.5297"]`)
+	if eval[bool](b, `(() => {
+		const l = document.querySelector('#map-dropoff-label text').getBoundingClientRect(), c = document.querySelector('#map-courier .map-halo').getBoundingClientRect(), p = document.querySelector('#map-dropoff rect').getBoundingClientRect();
+		const meets = (a, b) => a.right > b.left && b.right > a.left && a.bottom > b.top && b.bottom > a.top;
+		return meets(l, c) || meets(l, p);
+	})()`) {
+		t.Error("at double text size the drop-off's label is covered by the courier or its own pin")
+	}
+	screenshots(b, "track-map-large-text")
 }

@@ -175,14 +175,8 @@ func encodeAnswer(status int, v any) (ordercast.Answer, error) {
 // handleGetOrder serves GET /v1/orders/{id}: the order's current state. With ?wait= it is a
 // long poll (see handleLongPoll).
 func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := ordercast.ValidateID(id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	courier, err := s.authorizeWatchAs(r, id)
-	if err != nil {
-		s.writeError(w, r, err)
+	id, courier, ok := s.orderRead(w, r)
+	if !ok {
 		return
 	}
 	// after_version means something only with wait, but a bad one is refused without it too: a
@@ -209,6 +203,23 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, o)
+}
+
+// orderRead begins every read of one order (GET /v1/orders/{id}, its events and its trail): the
+// path's order id, checked, and the caller's right to watch the order (authorizeWatchAs), with
+// the courier it reads as ("" for any other reader). On false it has answered.
+func (s *Server) orderRead(w http.ResponseWriter, r *http.Request) (id, courier string, ok bool) {
+	id = r.PathValue("id")
+	if err := ordercast.ValidateID(id); err != nil {
+		s.writeError(w, r, err)
+		return "", "", false
+	}
+	courier, err := s.authorizeWatchAs(r, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return "", "", false
+	}
+	return id, courier, true
 }
 
 // readAs reads order id for a read authorized as courier's (authorizeWatchAs; "" for any other
@@ -481,14 +492,8 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 // handleEvents serves GET /v1/orders/{id}/events?after=N&limit=L: up to L events of the
 // order's history after seq N (api.MaxEventsPerPage at most, and by default).
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := ordercast.ValidateID(id); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	courier, err := s.authorizeWatchAs(r, id)
-	if err != nil {
-		s.writeError(w, r, err)
+	id, courier, ok := s.orderRead(w, r)
+	if !ok {
 		return
 	}
 	var after int64

@@ -341,6 +341,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Locations != nil {
 		mux.HandleFunc(api.RoutePostLocation, s.handlePostLocation)
 		mux.HandleFunc(api.RoutePostLocations, s.handlePostLocations)
+		mux.HandleFunc(api.RouteTrail, s.handleTrail)
 	}
 	unrouted := s.handleUnrouted(mux)
 	mux.HandleFunc(patAPIRoot, unrouted)

@@ -63,7 +63,10 @@
     return letters.length <= LABEL_MAX ? letters.join('') : letters.slice(0, LABEL_MAX - 1).join('').trim() + '\u2026';
   }
 
-  function Map(order) {
+  // order is the order the page shows; loadTrail, when given, asks the server for the way its
+  // courier came (GET …/trail), a promise of the answer.
+  function Map(order, loadTrail) {
+    this.loadTrail = loadTrail || null;
     this.section = el('map');
     this.svg = el('map-view');
     this.pickup = order.pickup || null;
@@ -143,14 +146,23 @@
     }
   };
 
+  // labelSize is the height of a pin's label text in the map's units: 3.4 at the browser's usual
+  // text size, more for a reader who enlarged it (the stylesheet sets it in rem).
+  function labelSize(text) {
+    return parseFloat(getComputedStyle(text).fontSize) || 3.4;
+  }
+
   // labelBelow says whether a pin's label goes below it rather than above: when the courier is
   // on the spot above the pin (or on the pin), where its dot would cover the label.
   function labelBelow(label, pin, courier) {
     if (!courier) return false;
+    var text = label.querySelector('text');
+    var size = labelSize(text);
     // Half the text's width (about a unit a letter at 3.4 units high), and the courier's halo.
-    var halfWidth = label.querySelector('text').textContent.length + 6; // not its title's, the whole name
+    var halfWidth = text.textContent.length * size / 3.4 + 6; // not its title's, the whole name
     var dy = courier.y - pin.y;
-    return Math.abs(courier.x - pin.x) < halfWidth && dy > -14 && dy < 1.5;
+    // Above, the label reaches from 5 units over the pin to its size more; then the halo.
+    return Math.abs(courier.x - pin.x) < halfWidth && dy > -(10.6 + size) && dy < 1.5;
   }
 
   Map.prototype.draw = function () {
@@ -167,7 +179,8 @@
       var label = el(pin[0] + '-label');
       place(label, xy);
       var text = label.querySelector('text');
-      text.setAttribute('y', labelBelow(label, xy, courierXY) ? '8' : '-5');
+      // Below, its top clears the pin as above its baseline does.
+      text.setAttribute('y', labelBelow(label, xy, courierXY) ? String(4.6 + labelSize(text)) : '-5');
       // A pin near a side has its label run inwards from it, not centred over the edge.
       var side = xy.x > 70 ? 'end' : xy.x < 30 ? 'start' : 'middle';
       text.dataset.anchor = side;
@@ -200,14 +213,18 @@
       this.path = [];
       this.latest = null;
     }
-    // An older fix (phones flush backlogs out of order). Compared as times: Go leaves trailing
-    // zeros out of the fraction, so as strings ':05Z' would sort after ':05.5Z'.
-    if (this.latest && loc.at && this.latest.at && Date.parse(loc.at) < Date.parse(this.latest.at)) return;
+    // An older fix (phones flush backlogs out of order), or the same one again (a resumed stream
+    // opens with the newest position, which the page may have). Compared as times: Go leaves
+    // trailing zeros out of the fraction, so as strings ':05Z' would sort after ':05.5Z'.
+    if (this.latest && loc.at && this.latest.at && Date.parse(loc.at) <= Date.parse(this.latest.at)) return;
+    var first = !this.latest;
     this.latest = loc;
     this.fixAt = Date.parse(loc.at);
     if (isNaN(this.fixAt)) this.fixAt = window.ordercast.serverNow(); // no time: as of now
-    this.path.push({ lat: loc.lat, lng: loc.lng });
+    this.path.push({ lat: loc.lat, lng: loc.lng, at: this.fixAt });
     if (this.path.length > MAX_PATH) this.path.shift();
+    // The courier's first position on this page: the way it came before is the server's.
+    if (first) this.fetchTrail();
     this.section.hidden = false;
     el('nearby').hidden = !loc.nearby;
     this.draw();
@@ -284,8 +301,34 @@
   // cannot arrive while it is not live, so a position growing old then says nothing of the
   // courier (tick).
   Map.prototype.connection = function (state) {
+    var back = this.offline && state === 'live';
     this.offline = state !== 'live';
-    if (!this.ended) this.tick();
+    if (this.ended) return;
+    // Back from a dropped stream: positions sent meanwhile were never sent to this page.
+    if (back && this.latest) this.fetchTrail();
+    this.tick();
+  };
+
+  // fetchTrail asks the server for the way the courier came: before the page opened, or while its
+  // stream was down. The path is extra to the map: without it, it starts where the page began to
+  // listen, so a failure is only logged.
+  Map.prototype.fetchTrail = function () {
+    if (!this.loadTrail) return;
+    var self = this;
+    this.loadTrail().then(function (res) { self.trail(res); }, function (err) {
+      console.warn('ordercast: the way the courier came could not be read: ' + err.message);
+    });
+  };
+
+  // trail takes the server's answer: its fixes come first, then those of this page's path newer
+  // than its last (where the two overlap the trail is a sketch of the same way). Another
+  // courier's, or one that arrives after the end, is not this map's to draw.
+  Map.prototype.trail = function (res) {
+    if (this.ended || !this.latest || !res || res.courier_id !== this.latest.courier_id || !res.trail.length) return;
+    var fixes = res.trail.map(function (f) { return { lat: f.lat, lng: f.lng, at: Date.parse(f.at) }; });
+    var last = fixes[fixes.length - 1].at;
+    this.path = fixes.concat(this.path.filter(function (p) { return p.at > last; })).slice(-MAX_PATH);
+    this.draw();
   };
 
   // end stops the map for good: after delivery the courier is not followed any further, and a
@@ -311,5 +354,5 @@
     this.draw();
   };
 
-  window.ordercastMap = function (order) { return new Map(order); };
+  window.ordercastMap = function (order, loadTrail) { return new Map(order, loadTrail); };
 })();

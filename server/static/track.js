@@ -231,7 +231,7 @@
     Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
       showHeading(res[0]);
       showDetails(res[0].details);
-      map = window.ordercastMap(res[0]);
+      map = window.ordercastMap(res[0], function () { return oc.request('GET', base + '/trail'); });
       apply(res[1].events);
       follow();
     }, function (err) {
