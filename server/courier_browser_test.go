@@ -571,10 +571,14 @@ func shareOnCourierPage(t *testing.T, b *browser, base string) {
 
 // checkSignedOut fails the test unless the courier's page has stopped as it does when the server
 // refuses its token: it says to open the link again, offers no step nor sharing, marks the
-// connection refused rather than live, and shares the location no more.
+// connection refused rather than live ("token refused": it had one), and shares the location no
+// more.
 func checkSignedOut(t *testing.T, b *browser) {
 	t.Helper()
 	b.waitFor(`#conn[data-state="denied"]`)
+	if got := eval[string](b, `document.getElementById('conn').textContent`); got != "token refused" {
+		t.Errorf("the indicator says %q, want token refused", got)
+	}
 	if why := eval[string](b, `document.getElementById('problem').textContent`); why != "Your sign-in has expired: open the link you were given again." {
 		t.Errorf("the page says %q", why)
 	}

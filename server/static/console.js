@@ -866,7 +866,7 @@
   // may not watch every order).
   function needToken(err) {
     if (!signin) { // a party page: its token is the link's; say why it was refused
-      oc.signedOut(oc.DEMO ? oc.SIGNED_OUT : ('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim());
+      oc.signedOut(oc.DEMO ? oc.SIGNED_OUT : ('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim(), err);
       return;
     }
     denied = true;
@@ -878,7 +878,7 @@
     signin.hidden = false;
     document.getElementById('create-section').hidden = true;
     document.getElementById('orders-section').hidden = true;
-    oc.showConnection(conn, 'denied');
+    oc.showConnection(conn, 'denied', err);
     signin.querySelector('input[name="token"]').focus();
   }
 
@@ -892,7 +892,7 @@
   function refusedCredential(err) {
     if (err.status !== 401) return;
     if (!signin || oc.DEMO) {
-      oc.signedOut(oc.SIGNED_OUT);
+      oc.signedOut(oc.SIGNED_OUT, err);
       return;
     }
     signinWhy.textContent = refusedWhy(err);
@@ -910,12 +910,12 @@
   // signedOut stops a party page (or the demo's console) whose token the server no longer takes,
   // saying why: no orders
   // nor controls that could only be refused, no stream, and the connection marked refused (the
-  // location sharing stops too: courier.js). The focus goes to the reason.
-  function signedOut(why) {
+  // location sharing stops too: courier.js). The focus goes to the reason. err is the refusal.
+  function signedOut(why, err) {
     denied = true;
     updateCount();
     if (pageStream) pageStream.close();
-    oc.showConnection(conn, 'denied');
+    oc.showConnection(conn, 'denied', err);
     problem.textContent = why;
     problem.hidden = false;
     document.getElementById('orders-section').hidden = true;
@@ -939,16 +939,17 @@
     document.getElementById('orders-section').hidden = true;
     oc.showConnection(conn, 'denied');
   } else if (root && root.dataset.needsToken === 'true') {
-    needToken(null);
+    // The server says whether it refused a token (entered earlier, or handed over) or had none.
+    needToken(root.dataset.tokenRefused === 'true' ? { tokenRefused: true } : null);
   } else if (document.body.dataset.refused === 'true') {
-    // The server refused the token the link handed over, and says why on the page: nothing
-    // runs.
-    oc.showConnection(conn, 'denied');
+    // The server refused the token the link handed over (or had none to stream as), and says
+    // why on the page: nothing runs.
+    oc.showConnection(conn, 'denied', { tokenRefused: document.body.dataset.tokenRefused === 'true' });
   } else {
     // The stream's credential is its HttpOnly cookie, whose path is this very path.
     var path = partyKind ? '/v1/' + partyKind + 's/' + partyPath + '/stream' : '/v1/stream';
     pageStream = oc.stream(path, {
-      onState: function (s) { oc.showConnection(conn, s); },
+      onState: function (s, err) { oc.showConnection(conn, s, err); },
       onDenied: needToken,
       events: { snapshot: snapshot, status: applyEvent, courier: applyEvent }
     });

@@ -189,8 +189,8 @@
     }
     stream = oc.stream(base + '/stream', {
       lastEventId: latest.seq,
-      onState: function (s) {
-        oc.showConnection(conn, s);
+      onState: function (s, err) {
+        oc.showConnection(conn, s, err);
         if (map) map.connection(s);
       },
       onDenied: function (err) {
@@ -245,7 +245,10 @@
   }
 
   function refused(err) {
-    oc.showConnection(conn, (err.status === 401 || err.status === 403) && !notYours(err) ? 'denied' : 'ended');
+    // A link whose token the server refused set no cookie: the API then saw none, but the page
+    // was given one all the same.
+    oc.showConnection(conn, (err.status === 401 || err.status === 403) && !notYours(err) ? 'denied' : 'ended',
+      { tokenRefused: err.tokenRefused || (err.status === 401 && linkRefused) });
     // An order that does not exist never ended: no badge says it did.
     conn.hidden = err.code === 'not_found';
     statusLine.textContent = '';
