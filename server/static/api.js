@@ -390,6 +390,36 @@
     return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
   }
 
+  // WHERE is how the note of a change a page makes says on which page it was made ("set on the
+  // restaurant's board", console.js), by the kind of party whose page it is ('' the console).
+  var WHERE = { restaurant: "on the restaurant's board", courier: "on the courier's page", '': 'in the console' };
+  function changedOn(kind) {
+    return WHERE[kind] || WHERE[''];
+  }
+
+  // PAGE_NOTES are the notes the pages write on their changes (changedOn): they say where a
+  // change was made, not why.
+  var PAGE_NOTES = new Set();
+  ['created', 'set', 'assigned', 'unassigned'].forEach(function (verb) {
+    Object.keys(WHERE).forEach(function (k) { PAGE_NOTES.add(verb + ' ' + WHERE[k]); });
+  });
+
+  // reason is what a change's note (an event's) tells its reader of why it was made, as a
+  // sentence ("Out of stock."), or '': no note, or one of the pages' own, which says only where
+  // the change was made ("set in the console") and is no reason to give a customer. Text only:
+  // the page sets it as textContent.
+  function reason(note) {
+    var text = String(note || '').trim();
+    return text && !PAGE_NOTES.has(text) ? sentence(text) : '';
+  }
+
+  // courierCancelled is what a courier is told of an order cancelled while it was theirs: not to
+  // pick it up, or, once picked up (the food is with the courier), to ask their dispatcher what to
+  // do with the food. Who cancelled it the page does not know.
+  function courierCancelled(pickedUp) {
+    return pickedUp ? 'Ask your dispatcher what to do with the food.' : 'Do not pick it up.';
+  }
+
   // detailText is a detail of an order (its details are the client's JSON, in which a value may
   // be anything) as a page shows it: a plain value as it is, a list of plain values (allergies:
   // ["nuts", "gluten"]) joined with commas; '' for null, an empty list, or a value with structure
@@ -485,6 +515,9 @@
     signedOut: signedOut,
     onSignedOut: onSignedOut,
     sentence: sentence,
+    changedOn: changedOn,
+    reason: reason,
+    courierCancelled: courierCancelled,
     detailText: detailText,
     detailString: detailString,
     detailName: detailName,

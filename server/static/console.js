@@ -43,7 +43,7 @@
   var until = document.body.dataset.until || '';
   var isCourier = partyKind === 'courier';
   // Changes say in their note which page made them.
-  var where = { restaurant: "on the restaurant's board", courier: "on the courier's page" }[partyKind] || 'in the console';
+  var where = oc.changedOn(partyKind);
   // A party's id as it is in its page's address, which its cookies' paths name.
   var partyPath = oc.segment(partyId);
   // Where an order's id links: a route of this page's (so its cookie goes along) that hands the
