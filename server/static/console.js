@@ -295,7 +295,13 @@
     var error = el('p', 'problem row-error');
     error.setAttribute('role', 'alert');
     error.hidden = true;
-    li.append(head, meta, noteLine);
+    li.append(head);
+    if (isCourier) { // what became of an order cancelled while it lingers (cancelledLine)
+      var cancelled = el('p', 'order-cancelled');
+      cancelled.hidden = true;
+      li.append(cancelled);
+    }
+    li.append(meta, noteLine);
     if (isCourier) li.append(el('dl', 'stops'), el('p', 'order-hint muted'));
     else if (partyKind === 'restaurant' && !readOnly) li.append(el('p', 'order-hint muted'));
     if (!readOnly) li.append(actions);
@@ -584,7 +590,8 @@
   }
 
   // renderCourier finishes a courier's row: its stops, and its one button, shown only when there
-  // is a step to take; before the food is ready the row says when there will be.
+  // is a step to take; before the food is ready the row says when there will be. An order
+  // cancelled while it lingers says so on top, and what to do (cancelledLine).
   function renderCourier(row, canAdvance, ended) {
     var o = row.order, li = row.el;
     renderStops(li.querySelector('.stops'), o);
@@ -592,7 +599,27 @@
     advance.hidden = !canAdvance;
     var before = oc.STAGES.indexOf(o.status) < oc.STAGES.indexOf('ready');
     showHint(li, !ended && before ? 'Pick it up once the restaurant has it ready.' : '');
+    var line = li.querySelector('.order-cancelled'), words = cancelledLine(row);
+    if (line.textContent !== words.join(' ')) {
+      line.replaceChildren.apply(line, words.flatMap(function (w, i) {
+        return i === 0 ? [el('strong', '', w)] : [' ', w];
+      }));
+    }
+    line.hidden = words.length === 0;
     finishRender(row, ended);
+  }
+
+  // cancelledLine is what a courier's row says of its order cancelled, as sentences (none for an
+  // order not cancelled): that it was (the badge's one word is easily missed on the move), what
+  // to do (oc.courierCancelled: not to pick it up, or, picked up, to ask the dispatcher), and why
+  // when the cancellation's note gives a reason (oc.reason). Who cancelled it the page does not
+  // know.
+  function cancelledLine(row) {
+    if (row.order.status !== 'cancelled') return [];
+    var words = ['Order cancelled.', oc.courierCancelled(row.endedFrom === 'out_for_delivery')];
+    var why = oc.reason(row.endNote);
+    if (why) words.push('Reason: ' + why);
+    return words;
   }
 
   function finishRender(row, ended) {
@@ -662,6 +689,9 @@
       row = { order: o, el: buildRow(o.id) };
       rows.set(o.id, row);
     } else {
+      // The stage an order ended from: a courier's order cancelled once picked up is in the
+      // courier's hands (cancelledLine).
+      if (oc.terminal(o.status) && !oc.terminal(row.order.status)) row.endedFrom = row.order.status;
       row.order = Object.assign({}, row.order, o);
     }
     var placed = added || (redated && oldestFirst) || regrouped; // the row goes (again) to its place
@@ -733,6 +763,8 @@
     // comes (upsert).
     var base = row ? row.order : { id: ev.order_id, details: null, created_at: ev.at, courier_id: isCourier ? partyId : undefined };
     if (row && row.order.version >= ev.seq) return;
+    // The note of the change that ends an order, which a row that lingers shows (cancelledLine).
+    if (row && ev.kind !== 'courier' && oc.terminal(ev.status)) row.endNote = ev.note || '';
     var change = { status: ev.status, version: ev.seq, updated_at: ev.at };
     if (ev.kind === 'courier') change.courier_id = ev.courier_id || '';
     upsert(Object.assign({}, base, change));
@@ -749,7 +781,13 @@
   // courier (un)assigned. Each change is announced once, by whichever brings it first: its event
   // on the stream (applyEvent), or the API's answer to a change this page made (send); the later
   // one finds the row already at its version and says nothing.
+  // A courier hears what its row says of an order cancelled (cancelledLine).
   function announceChange(id, courierChange, status, courierId) {
+    var row = rows.get(id);
+    if (isCourier && !courierChange && status === 'cancelled' && row) {
+      announce.textContent = 'Order ' + id + ' is cancelled. ' + cancelledLine(row).slice(1).join(' ');
+      return;
+    }
     announce.textContent = 'Order ' + id + (!courierChange ? ' is now ' + oc.label(status) + '.'
       : isCourier ? (courierId === partyId ? ' is assigned to you.' : ' is no longer yours.')
         : courierId ? ' is assigned to courier ' + courierId + '.' : ' has no courier.');
