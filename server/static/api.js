@@ -368,8 +368,7 @@
 
   // CONNECTION is what the header's indicator says in each state of a stream. Denied says whether
   // a token was refused (tokenRefused: expired, wrong signature, not this page's) or none was
-  // given: "needs a token" of a refused one sent people looking for a token they had. app.css
-  // sizes the indicator for the longest of these, so that the bar's title does not move.
+  // given: "needs a token" of a refused one sent people looking for a token they had.
   var CONNECTION = {
     connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', ended: 'ended',
     denied: 'needs a token', refused: 'token refused'
