@@ -424,6 +424,50 @@ func TestCourierPageListsWhatIsInHandFirst(t *testing.T) {
 	}
 }
 
+// TestCourierPageSaysAnOrderWasCancelled: an order cancelled while the courier's page shows it
+// lingers a while as a card, and its card had no words saying so but the badge's one. It says
+// the order was cancelled and what to do: not to pick it up, or, picked up (the food is with the
+// courier), to ask the dispatcher; and why, when the cancellation's note gives a reason (a page's
+// own note says only where it was made). A screen reader hears the same.
+func TestCourierPageSaysAnOrderWasCancelled(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	createCourierOrder(t, ls, "d-ready", "c-1", ordercast.StatusReady)
+	createCourierOrder(t, ls, "d-road", "c-1", ordercast.StatusOutForDelivery)
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	cancel := func(id, note string) {
+		t.Helper()
+		if resp, body := call(t, "POST", ls.URL()+"/v1/orders/"+id+"/status", admin, `{"status":"cancelled","note":"`+note+`"}`); resp.StatusCode != http.StatusOK {
+			t.Fatalf("cancel %s: %d %s", id, resp.StatusCode, body)
+		}
+	}
+	b := newBrowser(t)
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="d-ready"][data-status="ready"]`)
+	b.waitFor(`li.order[data-order-id="d-road"][data-status="out_for_delivery"]`)
+	if n := eval[int](b, `Array.from(document.querySelectorAll('.order-cancelled')).filter(p => p.offsetParent).length`); n != 0 {
+		t.Errorf("%d orders in progress say they were cancelled", n)
+	}
+	says := func(id string) string {
+		t.Helper()
+		row := `li.order[data-order-id="` + id + `"]`
+		b.waitFor(row + `[data-status="cancelled"] .order-cancelled`)
+		return eval[string](b, `document.querySelector('`+row+` .order-cancelled').textContent`)
+	}
+
+	cancel("d-ready", "restaurant is out of an ingredient")
+	if got, want := says("d-ready"), "Order cancelled. Do not pick it up. Reason: Restaurant is out of an ingredient."; got != want {
+		t.Errorf("the card of an order cancelled before its pickup says %q, want %q", got, want)
+	}
+	if got, want := eval[string](b, `document.getElementById('announce').textContent`), "Order d-ready is cancelled. Do not pick it up. Reason: Restaurant is out of an ingredient."; got != want {
+		t.Errorf("the live region says %q, want %q", got, want)
+	}
+	screenshots(b, "courier-cancelled")
+	cancel("d-road", "set in the console")
+	if got, want := says("d-road"), "Order cancelled. Ask your dispatcher what to do with the food."; got != want {
+		t.Errorf("the card of an order cancelled on the road says %q, want %q", got, want)
+	}
+}
+
 // TestCourierPageLetsGoOfItsStreamWhenHidden: a page the browser keeps in its back/forward cache
 // holds no stream (HTTP/1.1 allows six connections to a host: a few pages back the site would no
 // longer load), and the page is live again, from where it was, once it is back.
@@ -571,10 +615,14 @@ func shareOnCourierPage(t *testing.T, b *browser, base string) {
 
 // checkSignedOut fails the test unless the courier's page has stopped as it does when the server
 // refuses its token: it says to open the link again, offers no step nor sharing, marks the
-// connection refused rather than live, and shares the location no more.
+// connection refused rather than live ("token refused": it had one), and shares the location no
+// more.
 func checkSignedOut(t *testing.T, b *browser) {
 	t.Helper()
 	b.waitFor(`#conn[data-state="denied"]`)
+	if got := eval[string](b, `document.getElementById('conn').textContent`); got != "token refused" {
+		t.Errorf("the indicator says %q, want token refused", got)
+	}
 	if why := eval[string](b, `document.getElementById('problem').textContent`); why != "Your sign-in has expired: open the link you were given again." {
 		t.Errorf("the page says %q", why)
 	}

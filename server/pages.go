@@ -220,6 +220,9 @@ type consolePage struct {
 	NeedsToken bool
 	// Problem says why a token handed over was refused.
 	Problem string
+	// TokenRefused says that Problem is a token's refusal (entered earlier, handed over), not
+	// another: the connection indicator then says "token refused" rather than "needs a token".
+	TokenRefused bool
 	// As names whom Token acts for ("admin:ops"), shown in the page's bar.
 	As string
 	// Confirm is a token a link handed over: the page asks before using it.
@@ -280,6 +283,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie(ConsoleCookie); err == nil {
 			if actor, err := s.Auth.Tokens.ParseActor(c.Value); err != nil {
 				page.Problem = "The token you entered earlier is no longer accepted (" + ordercast.ErrorMessage(err) + "); enter a new one."
+				page.TokenRefused = true
 				s.setPageCookies(w, r, consoleCookies, "")
 			} else {
 				page.Token, page.As, page.MaySet = c.Value, actor.String(), maySet(actor)
@@ -290,7 +294,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 			// and styles), and the page's script takes it out of the address bar.
 			w.Header().Set("Referrer-Policy", "no-referrer")
 			if actor, err := s.Auth.Tokens.ParseActor(given); err != nil {
-				page.Problem = tokenRefused(err, "enter another, or ask for a new link.")
+				page.Problem, page.TokenRefused = tokenRefused(err, "enter another, or ask for a new link."), true
 				status = http.StatusUnauthorized
 			} else {
 				page.Confirm = &linkedToken{Token: given, As: actor.String()}
@@ -437,7 +441,7 @@ func (s *Server) handleConsoleSignIn(w http.ResponseWriter, r *http.Request) {
 	}
 	given := r.PostForm.Get("token")
 	if _, err := s.Auth.Tokens.ParseActor(given); err != nil {
-		page.Problem = tokenRefused(err, "enter another.")
+		page.Problem, page.TokenRefused = tokenRefused(err, "enter another."), true
 		s.renderPage(w, r, http.StatusUnauthorized, "console.html", page)
 		return
 	}

@@ -1407,3 +1407,70 @@ func TestACancelledOrdersStepperEndsWhereItStopped(t *testing.T) {
 	}
 	screenshots(b, "track-cancelled")
 }
+
+// TestACancelledOrderSaysWhyAndWhatNext: the tracking page of a cancelled order gave no reason
+// and no next step. It shows the cancellation's note as the reason, as text (a note is anyone's
+// words, never markup), but not a page's own note, which says only where the change was made;
+// and tells the customer whom to contact about a refund or a new order, the restaurant its
+// details name, quoting the order; the courier's view, not to pick it up, or, picked up, to ask
+// the dispatcher. An order that goes on says none of it.
+func TestACancelledOrderSaysWhyAndWhatNext(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	for _, body := range []string{
+		`{"id":"o-why","details":{"restaurant":"Luigi's Trattoria","items":2}}`,
+		`{"id":"o-where","details":{"items":1}}`,
+		`{"id":"o-road","details":{"restaurant":"Luigi's Trattoria"}}`,
+	} {
+		if code, got := do(t, "POST", base+"/v1/orders", "application/json", body); code != http.StatusCreated {
+			t.Fatalf("create: %d %s", code, got)
+		}
+	}
+	set := func(id, body string) {
+		t.Helper()
+		if code, got := do(t, "POST", base+"/v1/orders/"+id+"/status", "application/json", body); code != http.StatusOK {
+			t.Fatalf("%s: %d %s", id, code, got)
+		}
+	}
+	b := newBrowser(t)
+	says := func() string {
+		return eval[string](b, `(box => !box || box.hidden ? 'nothing' : box.innerText.replace(/\s*\n\s*/g, ' | '))(document.getElementById('cancelled'))`)
+	}
+
+	b.do("open o-why's tracking page", chromedp.Navigate(base+"/track/o-why"))
+	b.waitFor(`#status-line[data-status="placed"]`)
+	if got := says(); got != "nothing" {
+		t.Errorf("an order in progress says %q", got)
+	}
+	set("o-why", `{"status":"cancelled","note":"Out of <b>stock</b>"}`)
+	b.waitFor(`#cancelled`)
+	if got, want := says(), "Reason: Out of <b>stock</b>. | For a refund or a new order, contact Luigi's Trattoria and quote order o-why."; got != want {
+		t.Errorf("the cancelled order says %q, want %q", got, want)
+	}
+	if n := eval[int](b, `document.querySelectorAll('#cancelled b').length`); n != 0 {
+		t.Error("the note was read as HTML")
+	}
+	screenshots(b, "track-cancelled-reason")
+	b.do("open the courier's view of it", chromedp.Navigate(base+"/track/o-why?view=courier&courier=c-1"))
+	b.waitFor(`#cancelled`)
+	if got, want := says(), "Reason: Out of <b>stock</b>. | Do not pick it up."; got != want {
+		t.Errorf("the courier's view says %q, want %q", got, want)
+	}
+
+	// Cancelled in the console, whose note says where and not why; its details name no restaurant.
+	set("o-where", `{"status":"cancelled","note":"set in the console"}`)
+	b.do("open o-where's tracking page", chromedp.Navigate(base+"/track/o-where"))
+	b.waitFor(`#cancelled`)
+	if got, want := says(), "For a refund or a new order, contact the restaurant and quote order o-where."; got != want {
+		t.Errorf("an order cancelled in the console says %q, want %q", got, want)
+	}
+
+	// Cancelled on the road: the courier has the food.
+	set("o-road", `{"status":"out_for_delivery"}`)
+	set("o-road", `{"status":"cancelled","note":"the courier could not reach the customer"}`)
+	b.do("open the courier's view of o-road", chromedp.Navigate(base+"/track/o-road?view=courier&courier=c-1"))
+	b.waitFor(`#cancelled`)
+	if got, want := says(), "Reason: The courier could not reach the customer. | Ask your dispatcher what to do with the food."; got != want {
+		t.Errorf("the courier's view of an order cancelled on the road says %q, want %q", got, want)
+	}
+}

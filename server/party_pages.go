@@ -28,6 +28,9 @@ type boardPage struct {
 	LocationFrom ordercast.Status
 	// Problem says why a token handed over was refused; the page then opens no stream.
 	Problem string
+	// TokenRefused says that Problem is a token's refusal, not the want of one: the connection
+	// indicator then says "token refused" rather than "needs a token".
+	TokenRefused bool
 	// MaySet lists the statuses whom Token acts for may set (maySet).
 	MaySet string
 	// AssignBefore is the stage from which whom Token acts for may no longer choose a courier
@@ -104,7 +107,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		// The address holds the token: not in a Referer either (the page's script takes it out
 		// of the address bar).
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		page.Problem = tokenRefused(err, "open the link you were given again, or ask for a new one.")
+		page.Problem, page.TokenRefused = tokenRefused(err, "open the link you were given again, or ask for a new one."), true
 		s.renderPage(w, r, errorStatus(err), "board.html", page)
 		return
 	}
@@ -124,6 +127,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 			s.setPageCookies(w, r, cookies, "")
 			page.Problem = "The token this page was opened with is no longer accepted (" + ordercast.ErrorMessage(err) +
 				"); open the link you were given again, or ask for a new one."
+			page.TokenRefused = true
 		}
 	}
 	if page.Token == "" && page.Problem == "" && !s.Auth.ConsoleToken && !s.Auth.PublicTracking {

@@ -1,15 +1,19 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/server"
 )
 
 // TestPagesOutsideDemoOfferTheWayIn: with auth on, the home page says a credential is needed and
@@ -88,6 +92,9 @@ func TestPagesOutsideDemoOfferTheWayIn(t *testing.T) {
 	b.waitFor(`#signin-why`)
 	if why := eval[string](b, `document.getElementById('signin-why').textContent`); !strings.Contains(why, "restaurant") {
 		t.Errorf("refusal shown = %q, want the server's reason", why)
+	}
+	if got := eval[string](b, `document.getElementById('conn').textContent`); got != "token refused" {
+		t.Errorf("the indicator says %q of a token the stream refused, want token refused", got)
 	}
 	if n := countStreamOpens(b, base) - before; n > 2 {
 		t.Errorf("the console opened /v1/stream %d times after a refusal, want no retries", n)
@@ -239,4 +246,77 @@ func TestAConsoleReachedFromAnotherSiteIsSignedIn(t *testing.T) {
 	if text := eval[string](b, `document.getElementById('handover').innerText`); !strings.Contains(text, "admin:ops") || !strings.Contains(text, "restaurant:r-mallory") {
 		t.Errorf("the question names %q; want the account signed in (admin:ops) and the link's (restaurant:r-mallory)", text)
 	}
+}
+
+// TestTheIndicatorSaysWhetherATokenWasRefused: the header's connection indicator told "needs a
+// token" of a page whose token the server refused (expired, signed with another secret, not the
+// page's), and sent people looking for a token they had. It says "token refused" then, and
+// "needs a token" only of a page that was given none: a tracking page whose cookie holds an
+// expired token (the API's 401 says invalid_token), a board whose stream cookie holds a token
+// of another server's (the stream's refusal), a board and the console handed a token they
+// refuse (the server says so with the page); a tracking page, a board and the console without
+// one.
+func TestTheIndicatorSaysWhetherATokenWasRefused(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	createAs(t, base, actorToken(t, auth.RoleAdmin, "ops"), "o-ind")
+	past := authority(t)
+	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
+	expired, _, err := past.SignTracking("o-ind", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := auth.New([]byte(strings.Repeat("z", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := other.SignActor(auth.Actor{Role: auth.RoleRestaurant, Sub: "r-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t)
+	says := func(what, want string) {
+		t.Helper()
+		b.waitFor(`#conn[data-state="denied"]`)
+		if got := eval[string](b, `document.getElementById('conn').textContent`); got != want {
+			t.Errorf("%s: the indicator says %q, want %q", what, got, want)
+		}
+	}
+	setCookie := func(name, path, value string) {
+		t.Helper()
+		httpOnly := true
+		b.do("set the cookie "+name, func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
+				Name: name, Value: value, URL: base + path, Path: path, HTTPOnly: &httpOnly,
+				SameSite: network.CookieSameSiteStrict,
+			})
+			return chromedp.Void{}, err
+		})
+	}
+
+	b.do("open a tracking page without its token", chromedp.Navigate(base+"/track/o-ind"))
+	says("a tracking page without a token", "needs a token")
+	b.do("open a board without its token", chromedp.Navigate(base+"/restaurants/r-1"))
+	says("a board without a token", "needs a token")
+	b.do("open the console without a token", chromedp.Navigate(base+"/console"))
+	says("the console without a token", "needs a token")
+
+	setCookie(server.TrackingCookie, "/v1/orders/o-ind", expired)
+	b.do("open the tracking page with an expired token", chromedp.Navigate(base+"/track/o-ind"))
+	says("a tracking page whose token expired", "token refused")
+	b.do("open a board with another server's token", chromedp.Navigate(base+"/restaurants/r-1?token="+foreign))
+	says("a board handed another server's token", "token refused")
+	b.do("open the console with another server's token", chromedp.Navigate(base+"/console?token="+foreign))
+	says("the console handed another server's token", "token refused")
+
+	// A board live on its token comes back from the browser's back/forward cache with another
+	// server's token in its stream's cookie (the page sets it with each page it serves): the
+	// stream opened again is refused a token it presented.
+	b.do("open the board with its token", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`#conn[data-state="live"]`)
+	eval[bool](b, `dispatchEvent(new PageTransitionEvent('pagehide', {persisted: true}))`)
+	setCookie(server.StreamCookie, "/v1/restaurants/r-1/stream", foreign)
+	eval[bool](b, `dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))`)
+	says("a board whose stream's token is refused", "token refused")
+	screenshots(b, "board-token-refused")
 }

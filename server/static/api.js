@@ -29,15 +29,27 @@
   }
 
   // ApiError carries the API's stable code and its message for people, and, when the answer
-  // said when to try again (429, 503), retryAfter in seconds.
-  function ApiError(status, code, message, retryAfter) {
+  // said when to try again (429, 503), retryAfter in seconds. tokenRefused says that a token was
+  // presented and refused (tokenRefused below), as against none presented where one is needed.
+  function ApiError(status, code, message, retryAfter, tokenRefused) {
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.message = message;
     this.retryAfter = retryAfter || 0;
+    this.tokenRefused = !!tokenRefused;
   }
   ApiError.prototype = Object.create(Error.prototype);
+
+  // tokenRefused says whether the refusal res was of a token the request presented: a 403 (a
+  // good token that does not cover the request), or a 401 whose challenge says invalid_token
+  // (expired, another server's signature: RFC 6750 §3.1; one that presented none gets no error
+  // code). bearer: the request sent the page's token in its header, so a 401 refused it.
+  function tokenRefused(res, bearer) {
+    if (res.status === 403) return true;
+    if (res.status !== 401) return false;
+    return bearer || /error="invalid_token"/.test(res.headers.get('WWW-Authenticate') || '');
+  }
 
   // The server's clock, as far as its answers' Date headers tell it: the server's time is within
   // [skewLo, skewHi] of this browser's, narrowed by each answer (its Date, whole seconds, was
@@ -123,7 +135,7 @@
         if (!res.ok) {
           var err = data && data.error;
           throw new ApiError(res.status, err ? err.code : 'http_' + res.status,
-            err ? err.message : 'The server answered ' + res.status + '.', retryAfter(res));
+            err ? err.message : 'The server answered ' + res.status + '.', retryAfter(res), tokenRefused(res, !!TOKEN));
         }
         return data;
       }, lost);
@@ -147,12 +159,13 @@
           ctrl.abort();
           return null;
         }
+        var refused = tokenRefused(res, false); // a stream's credential is its cookie
         return res.json().then(function (data) {
           var err = data && data.error;
           return new ApiError(res.status, err ? err.code : 'http_' + res.status,
-            err ? err.message : 'The server answered ' + res.status + '.');
+            err ? err.message : 'The server answered ' + res.status + '.', 0, refused);
         }, function () {
-          return new ApiError(res.status, 'http_' + res.status, 'The server answered ' + res.status + '.');
+          return new ApiError(res.status, 'http_' + res.status, 'The server answered ' + res.status + '.', 0, refused);
         });
       }, function () { return null; });
   }
@@ -165,7 +178,8 @@
   // anything else opens a new one from the last id seen, backing off. opts:
   //   events:      {name: function(data, messageEvent)}, data decoded from JSON
   //   lastEventId: where to resume on the first connect
-  //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'denied' | 'ended'
+  //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'denied' | 'ended', and
+  //                for 'denied' the refusal's ApiError (showConnection's err)
   //   onDenied:    called with the ApiError of a refused credential
   // It returns {close()}: close ends it for good and reports 'ended'.
   //
@@ -212,10 +226,10 @@
     var gen = 0;
     var lastId = opts.lastEventId ? String(opts.lastEventId) : '';
     var state = '';
-    function setState(s) {
+    function setState(s, err) {
       if (s === state) return;
       state = s;
-      if (opts.onState) opts.onState(s);
+      if (opts.onState) opts.onState(s, err);
     }
     function stop() {
       gen++;
@@ -299,7 +313,7 @@
             }
             if (err) {
               closed = true;
-              setState('denied');
+              setState('denied', err);
               if (opts.onDenied) opts.onDenied(err);
               return;
             }
@@ -342,20 +356,29 @@
     : 'Your sign-in has expired: open the link you were given again.';
 
   // signedOut tells the page's scripts that the server no longer takes the page's token, and
-  // why (a sentence for the page); each stops what needs the token (onSignedOut).
-  function signedOut(why) {
-    document.dispatchEvent(new CustomEvent('ordercast:signedout', { detail: why }));
+  // why (a sentence for the page), with the refusal's ApiError (err); each stops what needs the
+  // token (onSignedOut: fn(why, err)).
+  function signedOut(why, err) {
+    document.dispatchEvent(new CustomEvent('ordercast:signedout', { detail: { why: why, err: err } }));
   }
 
   function onSignedOut(fn) {
-    document.addEventListener('ordercast:signedout', function (ev) { fn(ev.detail); });
+    document.addEventListener('ordercast:signedout', function (ev) { fn(ev.detail.why, ev.detail.err); });
   }
 
-  // showConnection mirrors a stream's state in the header's indicator.
-  function showConnection(el, s) {
-    var text = { connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', denied: 'needs a token', ended: 'ended' };
+  // CONNECTION is what the header's indicator says in each state of a stream. Denied says whether
+  // a token was refused (tokenRefused: expired, wrong signature, not this page's) or none was
+  // given: "needs a token" of a refused one sent people looking for a token they had.
+  var CONNECTION = {
+    connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', ended: 'ended',
+    denied: 'needs a token', refused: 'token refused'
+  };
+
+  // showConnection mirrors a stream's state in the header's indicator; for 'denied', err is the
+  // refusal (an ApiError, or {tokenRefused: …} where the server said so with the page).
+  function showConnection(el, s, err) {
     el.dataset.state = s;
-    el.textContent = text[s] || s;
+    el.textContent = s === 'denied' && err && err.tokenRefused ? CONNECTION.refused : (CONNECTION[s] || s);
   }
 
   // sentence makes one of the API's messages ("a tracking token is required") a sentence to
@@ -364,6 +387,36 @@
     text = String(text || '').trim();
     if (!text) return '';
     return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
+  }
+
+  // WHERE is how the note of a change a page makes says on which page it was made ("set on the
+  // restaurant's board", console.js), by the kind of party whose page it is ('' the console).
+  var WHERE = { restaurant: "on the restaurant's board", courier: "on the courier's page", '': 'in the console' };
+  function changedOn(kind) {
+    return WHERE[kind] || WHERE[''];
+  }
+
+  // PAGE_NOTES are the notes the pages write on their changes (changedOn): they say where a
+  // change was made, not why.
+  var PAGE_NOTES = new Set();
+  ['created', 'set', 'assigned', 'unassigned'].forEach(function (verb) {
+    Object.keys(WHERE).forEach(function (k) { PAGE_NOTES.add(verb + ' ' + WHERE[k]); });
+  });
+
+  // reason is what a change's note (an event's) tells its reader of why it was made, as a
+  // sentence ("Out of stock."), or '': no note, or one of the pages' own, which says only where
+  // the change was made ("set in the console") and is no reason to give a customer. Text only:
+  // the page sets it as textContent.
+  function reason(note) {
+    var text = String(note || '').trim();
+    return text && !PAGE_NOTES.has(text) ? sentence(text) : '';
+  }
+
+  // courierCancelled is what a courier is told of an order cancelled while it was theirs: not to
+  // pick it up, or, once picked up (the food is with the courier), to ask their dispatcher what to
+  // do with the food. Who cancelled it the page does not know.
+  function courierCancelled(pickedUp) {
+    return pickedUp ? 'Ask your dispatcher what to do with the food.' : 'Do not pick it up.';
   }
 
   // detailText is a detail of an order (its details are the client's JSON, in which a value may
@@ -461,6 +514,9 @@
     signedOut: signedOut,
     onSignedOut: onSignedOut,
     sentence: sentence,
+    changedOn: changedOn,
+    reason: reason,
+    courierCancelled: courierCancelled,
     detailText: detailText,
     detailString: detailString,
     detailName: detailName,

@@ -43,7 +43,7 @@
   var until = document.body.dataset.until || '';
   var isCourier = partyKind === 'courier';
   // Changes say in their note which page made them.
-  var where = { restaurant: "on the restaurant's board", courier: "on the courier's page" }[partyKind] || 'in the console';
+  var where = oc.changedOn(partyKind);
   // A party's id as it is in its page's address, which its cookies' paths name.
   var partyPath = oc.segment(partyId);
   // Where an order's id links: a route of this page's (so its cookie goes along) that hands the
@@ -295,7 +295,13 @@
     var error = el('p', 'problem row-error');
     error.setAttribute('role', 'alert');
     error.hidden = true;
-    li.append(head, meta, noteLine);
+    li.append(head);
+    if (isCourier) { // what became of an order cancelled while it lingers (cancelledLine)
+      var cancelled = el('p', 'order-cancelled');
+      cancelled.hidden = true;
+      li.append(cancelled);
+    }
+    li.append(meta, noteLine);
     if (isCourier) li.append(el('dl', 'stops'), el('p', 'order-hint muted'));
     else if (partyKind === 'restaurant' && !readOnly) li.append(el('p', 'order-hint muted'));
     if (!readOnly) li.append(actions);
@@ -584,7 +590,8 @@
   }
 
   // renderCourier finishes a courier's row: its stops, and its one button, shown only when there
-  // is a step to take; before the food is ready the row says when there will be.
+  // is a step to take; before the food is ready the row says when there will be. An order
+  // cancelled while it lingers says so on top, and what to do (cancelledLine).
   function renderCourier(row, canAdvance, ended) {
     var o = row.order, li = row.el;
     renderStops(li.querySelector('.stops'), o);
@@ -592,7 +599,27 @@
     advance.hidden = !canAdvance;
     var before = oc.STAGES.indexOf(o.status) < oc.STAGES.indexOf('ready');
     showHint(li, !ended && before ? 'Pick it up once the restaurant has it ready.' : '');
+    var line = li.querySelector('.order-cancelled'), words = cancelledLine(row);
+    if (line.textContent !== words.join(' ')) {
+      line.replaceChildren.apply(line, words.flatMap(function (w, i) {
+        return i === 0 ? [el('strong', '', w)] : [' ', w];
+      }));
+    }
+    line.hidden = words.length === 0;
     finishRender(row, ended);
+  }
+
+  // cancelledLine is what a courier's row says of its order cancelled, as sentences (none for an
+  // order not cancelled): that it was (the badge's one word is easily missed on the move), what
+  // to do (oc.courierCancelled: not to pick it up, or, picked up, to ask the dispatcher), and why
+  // when the cancellation's note gives a reason (oc.reason). Who cancelled it the page does not
+  // know.
+  function cancelledLine(row) {
+    if (row.order.status !== 'cancelled') return [];
+    var words = ['Order cancelled.', oc.courierCancelled(row.endedFrom === 'out_for_delivery')];
+    var why = oc.reason(row.endNote);
+    if (why) words.push('Reason: ' + why);
+    return words;
   }
 
   function finishRender(row, ended) {
@@ -662,6 +689,9 @@
       row = { order: o, el: buildRow(o.id) };
       rows.set(o.id, row);
     } else {
+      // The stage an order ended from: a courier's order cancelled once picked up is in the
+      // courier's hands (cancelledLine).
+      if (oc.terminal(o.status) && !oc.terminal(row.order.status)) row.endedFrom = row.order.status;
       row.order = Object.assign({}, row.order, o);
     }
     var placed = added || (redated && oldestFirst) || regrouped; // the row goes (again) to its place
@@ -733,6 +763,8 @@
     // comes (upsert).
     var base = row ? row.order : { id: ev.order_id, details: null, created_at: ev.at, courier_id: isCourier ? partyId : undefined };
     if (row && row.order.version >= ev.seq) return;
+    // The note of the change that ends an order, which a row that lingers shows (cancelledLine).
+    if (row && ev.kind !== 'courier' && oc.terminal(ev.status)) row.endNote = ev.note || '';
     var change = { status: ev.status, version: ev.seq, updated_at: ev.at };
     if (ev.kind === 'courier') change.courier_id = ev.courier_id || '';
     upsert(Object.assign({}, base, change));
@@ -749,7 +781,13 @@
   // courier (un)assigned. Each change is announced once, by whichever brings it first: its event
   // on the stream (applyEvent), or the API's answer to a change this page made (send); the later
   // one finds the row already at its version and says nothing.
+  // A courier hears what its row says of an order cancelled (cancelledLine).
   function announceChange(id, courierChange, status, courierId) {
+    var row = rows.get(id);
+    if (isCourier && !courierChange && status === 'cancelled' && row) {
+      announce.textContent = 'Order ' + id + ' is cancelled. ' + cancelledLine(row).slice(1).join(' ');
+      return;
+    }
     announce.textContent = 'Order ' + id + (!courierChange ? ' is now ' + oc.label(status) + '.'
       : isCourier ? (courierId === partyId ? ' is assigned to you.' : ' is no longer yours.')
         : courierId ? ' is assigned to courier ' + courierId + '.' : ' has no courier.');
@@ -866,7 +904,7 @@
   // may not watch every order).
   function needToken(err) {
     if (!signin) { // a party page: its token is the link's; say why it was refused
-      oc.signedOut(oc.DEMO ? oc.SIGNED_OUT : ('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim());
+      oc.signedOut(oc.DEMO ? oc.SIGNED_OUT : ('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim(), err);
       return;
     }
     denied = true;
@@ -878,7 +916,7 @@
     signin.hidden = false;
     document.getElementById('create-section').hidden = true;
     document.getElementById('orders-section').hidden = true;
-    oc.showConnection(conn, 'denied');
+    oc.showConnection(conn, 'denied', err);
     signin.querySelector('input[name="token"]').focus();
   }
 
@@ -892,7 +930,7 @@
   function refusedCredential(err) {
     if (err.status !== 401) return;
     if (!signin || oc.DEMO) {
-      oc.signedOut(oc.SIGNED_OUT);
+      oc.signedOut(oc.SIGNED_OUT, err);
       return;
     }
     signinWhy.textContent = refusedWhy(err);
@@ -910,12 +948,12 @@
   // signedOut stops a party page (or the demo's console) whose token the server no longer takes,
   // saying why: no orders
   // nor controls that could only be refused, no stream, and the connection marked refused (the
-  // location sharing stops too: courier.js). The focus goes to the reason.
-  function signedOut(why) {
+  // location sharing stops too: courier.js). The focus goes to the reason. err is the refusal.
+  function signedOut(why, err) {
     denied = true;
     updateCount();
     if (pageStream) pageStream.close();
-    oc.showConnection(conn, 'denied');
+    oc.showConnection(conn, 'denied', err);
     problem.textContent = why;
     problem.hidden = false;
     document.getElementById('orders-section').hidden = true;
@@ -939,16 +977,17 @@
     document.getElementById('orders-section').hidden = true;
     oc.showConnection(conn, 'denied');
   } else if (root && root.dataset.needsToken === 'true') {
-    needToken(null);
+    // The server says whether it refused a token (entered earlier, or handed over) or had none.
+    needToken(root.dataset.tokenRefused === 'true' ? { tokenRefused: true } : null);
   } else if (document.body.dataset.refused === 'true') {
-    // The server refused the token the link handed over, and says why on the page: nothing
-    // runs.
-    oc.showConnection(conn, 'denied');
+    // The server refused the token the link handed over (or had none to stream as), and says
+    // why on the page: nothing runs.
+    oc.showConnection(conn, 'denied', { tokenRefused: document.body.dataset.tokenRefused === 'true' });
   } else {
     // The stream's credential is its HttpOnly cookie, whose path is this very path.
     var path = partyKind ? '/v1/' + partyKind + 's/' + partyPath + '/stream' : '/v1/stream';
     pageStream = oc.stream(path, {
-      onState: function (s) { oc.showConnection(conn, s); },
+      onState: function (s, err) { oc.showConnection(conn, s, err); },
       onDenied: needToken,
       events: { snapshot: snapshot, status: applyEvent, courier: applyEvent }
     });

@@ -179,7 +179,7 @@
   function refused(err) {
     if (err.retryAfter) notBefore = Math.max(notBefore, Date.now() + err.retryAfter * 1000);
     if (err.status === 401) { // the page's token: the whole page stops (console.js), sharing too
-      oc.signedOut(oc.SIGNED_OUT);
+      oc.signedOut(oc.SIGNED_OUT, err);
       return;
     }
     if (err.status === 403) { // retrying cannot help

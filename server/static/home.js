@@ -117,7 +117,7 @@
   }
 
   oc.stream('/v1/stream', {
-    onState: function (s) { oc.showConnection(conn, s); },
+    onState: function (s, err) { oc.showConnection(conn, s, err); },
     events: { snapshot: snapshot, status: status }
   });
 })();

@@ -22,6 +22,7 @@
   var shown = '';         // the status the status line shows
   var stream = null;
   var map = null;         // the courier's map, once the order is known
+  var restaurant = '';    // the restaurant its details name, once the order is known
 
   function showProblem(text) {
     problem.textContent = text;
@@ -49,6 +50,7 @@
   // details name none keeps "Order <id>".
   function showHeading(o) {
     var from = oc.detailString(o, 'restaurant').trim();
+    restaurant = from;
     if (!from) return;
     var h1 = document.querySelector('main h1');
     h1.textContent = (courierView ? 'Delivery from ' : 'Your order from ') + from;
@@ -118,6 +120,39 @@
     });
   }
 
+  // showCancelled tells the reader of a cancelled order why, when the cancellation's note says
+  // (oc.reason: not a page's own note, which says only where it was made), and what to do next:
+  // a customer, whom to contact about a refund or a new order (its restaurant, named when its
+  // details name it), quoting the order's id, which support asks for; a courier, not to pick it
+  // up or, picked up, to ask their dispatcher (oc.courierCancelled). Nothing is said of a charge
+  // or a refund the page knows nothing of.
+  function showCancelled() {
+    var box = document.getElementById('cancelled');
+    if (!latest || latest.status !== 'cancelled') {
+      box.hidden = true;
+      return;
+    }
+    var cancel = null, pickedUp = false;
+    events.forEach(function (ev) {
+      if (ev.status === 'cancelled' && ev.kind !== 'courier' && (!cancel || ev.seq < cancel.seq)) cancel = ev;
+      if (ev.status === 'out_for_delivery') pickedUp = true;
+    });
+    var why = document.getElementById('cancel-reason');
+    var text = oc.reason(cancel && cancel.note);
+    why.textContent = text ? 'Reason: ' + text : '';
+    why.hidden = !text;
+    var next = document.getElementById('cancel-next');
+    if (courierView) {
+      next.textContent = oc.courierCancelled(pickedUp);
+    } else {
+      var ref = document.createElement('span');
+      ref.className = 'order-id';
+      ref.textContent = id;
+      next.replaceChildren('For a refund or a new order, contact ' + (restaurant || 'the restaurant') + ' and quote order ', ref, '.');
+    }
+    box.hidden = false;
+  }
+
   // addRow puts one event in the timeline, newest first, unless its seq is already there.
   function addRow(ev) {
     if (timeline.querySelector('li[data-seq="' + ev.seq + '"]')) return;
@@ -175,6 +210,7 @@
       statusLine.replaceChildren(name, since);
       statusLine.dataset.status = latest.status;
       document.title = oc.label(latest.status) + ' · Order ' + id;
+      showCancelled();
     }
     if (map) {
       if (oc.terminal(latest.status)) map.end();
@@ -189,8 +225,8 @@
     }
     stream = oc.stream(base + '/stream', {
       lastEventId: latest.seq,
-      onState: function (s) {
-        oc.showConnection(conn, s);
+      onState: function (s, err) {
+        oc.showConnection(conn, s, err);
         if (map) map.connection(s);
       },
       onDenied: function (err) {
@@ -245,7 +281,10 @@
   }
 
   function refused(err) {
-    oc.showConnection(conn, (err.status === 401 || err.status === 403) && !notYours(err) ? 'denied' : 'ended');
+    // A link whose token the server refused set no cookie: the API then saw none, but the page
+    // was given one all the same.
+    oc.showConnection(conn, (err.status === 401 || err.status === 403) && !notYours(err) ? 'denied' : 'ended',
+      { tokenRefused: err.tokenRefused || (err.status === 401 && linkRefused) });
     // An order that does not exist never ended: no badge says it did.
     conn.hidden = err.code === 'not_found';
     statusLine.textContent = '';
