@@ -425,10 +425,11 @@ func TestCourierPageListsWhatIsInHandFirst(t *testing.T) {
 }
 
 // TestCourierPageSaysAnOrderWasCancelled: an order cancelled while the courier's page shows it
-// lingers a while as a card, and its card had no words saying so but the badge's one. It says
-// the order was cancelled and what to do: not to pick it up, or, picked up (the food is with the
-// courier), to ask the dispatcher; and why, when the cancellation's note gives a reason (a page's
-// own note says only where it was made). A screen reader hears the same.
+// stays as a card until the courier removes it (a delivered one leaves after its linger): the
+// courier on the road is not looking at the phone for those seconds. The card says the order was
+// cancelled and what to do: not to pick it up, or, picked up (the food is with the courier), to
+// ask the dispatcher; and why, when the cancellation's note gives a reason (a page's own note
+// says only where it was made). A screen reader hears the same.
 func TestCourierPageSaysAnOrderWasCancelled(t *testing.T) {
 	ls, _ := newAuthLocationServer(t)
 	createCourierOrder(t, ls, "d-ready", "c-1", ordercast.StatusReady)
@@ -440,7 +441,9 @@ func TestCourierPageSaysAnOrderWasCancelled(t *testing.T) {
 			t.Fatalf("cancel %s: %d %s", id, resp.StatusCode, body)
 		}
 	}
+	createCourierOrder(t, ls, "d-done", "c-1", ordercast.StatusOutForDelivery)
 	b := newBrowser(t)
+	shortenTimings(b, `{endedLingerMs: 100}`) // a delivered order leaves at once
 	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
 	b.waitFor(`li.order[data-order-id="d-ready"][data-status="ready"]`)
 	b.waitFor(`li.order[data-order-id="d-road"][data-status="out_for_delivery"]`)
@@ -465,6 +468,26 @@ func TestCourierPageSaysAnOrderWasCancelled(t *testing.T) {
 	cancel("d-road", "set in the console")
 	if got, want := says("d-road"), "Order cancelled. Ask your dispatcher what to do with the food."; got != want {
 		t.Errorf("the card of an order cancelled on the road says %q, want %q", got, want)
+	}
+
+	// A delivered order leaves after its linger; the cancelled ones stay until the courier has
+	// seen them, whenever that is.
+	if resp, body := call(t, "POST", ls.URL()+"/v1/orders/d-done/status", admin, `{"status":"delivered"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("deliver: %d %s", resp.StatusCode, body)
+	}
+	b.poll("the delivered order to leave", `!document.querySelector('li.order[data-order-id="d-done"]')`)
+	for _, id := range []string{"d-ready", "d-road"} {
+		if !eval[bool](b, `!!document.querySelector('li.order[data-order-id="`+id+`"] .order-cancelled:not([hidden])')`) {
+			t.Fatalf("the cancelled order %s left the list before the courier removed it", id)
+		}
+	}
+	b.tap("remove the cancelled order", `li.order[data-order-id="d-ready"] .dismiss`)
+	b.poll("the cancelled order the courier removed to leave", `!document.querySelector('li.order[data-order-id="d-ready"]')`)
+	if !eval[bool](b, `document.activeElement.closest('li.order') === document.querySelector('li.order[data-order-id="d-road"]')`) {
+		t.Errorf("the focus went to %s, want the next order", eval[string](b, `document.activeElement.outerHTML.slice(0, 80)`))
+	}
+	if !eval[bool](b, `!!document.querySelector('li.order[data-order-id="d-road"] .dismiss:not([hidden])')`) {
+		t.Error("the other cancelled order left with it")
 	}
 }
 

@@ -266,6 +266,14 @@
     set.setAttribute('aria-label', 'Set the chosen status of order ' + id);
     if (isCourier) actions.className = 'actions actions-courier';
     actions.append(advance);
+    if (isCourier) { // an order cancelled while it was the courier's stays until it is seen (finishRender)
+      var dismiss = el('button', 'dismiss', 'Got it, remove');
+      dismiss.type = 'button';
+      dismiss.setAttribute('aria-label', 'Remove cancelled order ' + id + ' from the list');
+      dismiss.hidden = true;
+      actions.append(dismiss);
+      onTap(dismiss, function () { remove(id); });
+    }
     if (!isCourier) actions.append(cancel, pick, set);
     if (partyKind === 'restaurant') {
       // The field shows the order's courier until someone types in it; Assign needs a courier
@@ -606,7 +614,19 @@
       }));
     }
     line.hidden = words.length === 0;
+    var dismiss = li.querySelector('.dismiss');
+    if (dismiss) dismiss.hidden = !untilSeen(row);
     finishRender(row, ended);
+  }
+
+  // untilSeen says whether an ended row stays until its reader removes it rather than for
+  // ENDED_LINGER_MS: on a courier's page, an order cancelled while it was the courier's. The
+  // courier may be on the road to it, or carrying its food, and is not looking at the phone for
+  // the few seconds an ended row lingers; the order leaving the list unseen would leave them
+  // driving to a pickup that is not there. (A page that offers no controls has no way to remove
+  // it: there it lingers as any other.)
+  function untilSeen(row) {
+    return isCourier && !readOnly && row.order.status === 'cancelled' && row.order.courier_id === partyId;
   }
 
   // cancelledLine is what a courier's row says of its order cancelled, as sentences (none for an
@@ -624,7 +644,7 @@
 
   function finishRender(row, ended) {
     var o = row.order;
-    if (ended && !row.removeTimer) {
+    if (ended && !row.removeTimer && !untilSeen(row)) {
       row.removeTimer = setTimeout(function () { remove(o.id); }, ENDED_LINGER_MS);
     } else if (!ended && row.removeTimer) { // given back to this courier meanwhile
       clearTimeout(row.removeTimer);
