@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
 )
 
 // A trail is the path an order's courier has taken while the order showed it, so that a
@@ -70,17 +71,17 @@ func (p trailPoint) point() ordercast.Point {
 func toMicro(deg float64) int32     { return int32(math.Round(deg * 1e6)) }
 func fromMicro(micro int32) float64 { return float64(micro) / 1e6 }
 
-// Trail returns the path the courier of an order's newest position on this node took while the
-// order showed it, oldest first, ending at that position; and the courier's id ("" and nil when
-// the node holds none). Whoever shows it checks the courier against the order's, as for any
-// position (ordercast.ShowsPosition). A node keeps the trail of the positions it took in or
-// heard of from the cluster since it started: one that started mid-ride has the part since.
-func (t *Tracker) Trail(orderID string) (courierID string, fixes []ordercast.TrailFix) {
+// Trail returns the order's newest position on this node (nil when it holds none) and the path its
+// courier took while the order showed it, oldest first, ending at that position. Whoever shows it
+// judges the position as any other (its freshness, ordercast.ShowsPosition): the trail is that
+// position's courier's. A node keeps the trail of the positions it took in or heard of from the
+// cluster since it started: one that started mid-ride has the part since.
+func (t *Tracker) Trail(orderID string) (latest *hub.Location, fixes []ordercast.TrailFix) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.orders[orderID]
 	if st == nil || st.latest == nil {
-		return "", nil
+		return nil, nil
 	}
 	u := st.latest.Update
 	pts := st.trail.pts
@@ -92,5 +93,5 @@ func (t *Tracker) Trail(orderID string) (courierID string, fixes []ordercast.Tra
 		fixes = append(fixes, ordercast.TrailFix{Point: p.point(), At: time.UnixMicro(p.at).UTC()})
 	}
 	// The newest position ends it, as sent, however close to the last fix kept.
-	return u.CourierID, append(fixes, ordercast.TrailFix{Point: ordercast.Point{Lat: u.Lat, Lng: u.Lng}, At: u.At})
+	return st.latest, append(fixes, ordercast.TrailFix{Point: ordercast.Point{Lat: u.Lat, Lng: u.Lng}, At: u.At})
 }

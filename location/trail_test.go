@@ -45,14 +45,14 @@ func rideTracker(t *testing.T) (*location.Tracker, *hub.Hub) {
 // newest position exactly as posted.
 func TestTrailIsTheWayTheCourierCame(t *testing.T) {
 	tr, _ := rideTracker(t)
-	if c, fixes := tr.Trail("a"); c != "" || fixes != nil {
-		t.Fatalf("before any position: Trail = %q, %v; want none", c, fixes)
+	if l, fixes := tr.Trail("a"); l != nil || fixes != nil {
+		t.Fatalf("before any position: Trail = %s, %v; want none", describe(l), fixes)
 	}
 	step := 0.00009 // about 10 m
 	ps := ride(t, tr, 40, step)
-	c, fixes := tr.Trail("a")
-	if c != "c-1" {
-		t.Fatalf("trail's courier %q, want c-1", c)
+	l, fixes := tr.Trail("a")
+	if l == nil || l.Update.CourierID != "c-1" {
+		t.Fatalf("trail's position %s, want c-1's", describe(l))
 	}
 	first, last := fixes[0], fixes[len(fixes)-1]
 	if first.Lat != ps[0].Lat || !first.At.Equal(ps[0].At) {
@@ -109,9 +109,9 @@ func TestTrailIsTheCurrentCouriersUntilTheEnd(t *testing.T) {
 	ride(t, tr, 10, 0.001)
 	now := time.Now()
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-2", OrderVersion: 5, Lat: 7, Lng: 1, At: now}})
-	c, fixes := tr.Trail("a")
-	if c != "c-2" || len(fixes) != 1 || fixes[0].Lat != 7 {
-		t.Fatalf("after c-2's first position: Trail = %q, %+v; want c-2's one fix", c, fixes)
+	l, fixes := tr.Trail("a")
+	if l == nil || l.Update.CourierID != "c-2" || len(fixes) != 1 || fixes[0].Lat != 7 {
+		t.Fatalf("after c-2's first position: Trail = %s, %+v; want c-2's one fix", describe(l), fixes)
 	}
 	tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "a", CourierID: "c-2", OrderVersion: 5, Lat: 7.001, Lng: 1, At: now.Add(time.Second)}})
 	if _, fixes := tr.Trail("a"); len(fixes) != 2 {
@@ -119,7 +119,7 @@ func TestTrailIsTheCurrentCouriersUntilTheEnd(t *testing.T) {
 	}
 	h.Publish(ordercast.Event{OrderID: "a", Seq: 6, Status: ordercast.StatusDelivered, At: now})
 	testutil.WaitFor(t, "the delivered order's trail to go", func() bool {
-		c, fixes := tr.Trail("a")
-		return c == "" && fixes == nil
+		l, fixes := tr.Trail("a")
+		return l == nil && fixes == nil
 	})
 }

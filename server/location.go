@@ -153,11 +153,8 @@ func (s *Server) handleTrail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := api.TrailResponse{OrderID: o.ID, Trail: []ordercast.TrailFix{}}
-	if ordercast.ShowsLocation(o.Status, s.Locations.From) {
-		c, fixes := s.Locations.Trail(o.ID)
-		if n := len(fixes); n > 0 && c == o.CourierID && time.Since(fixes[n-1].At) <= s.Locations.Fresh {
-			res.CourierID, res.Trail = c, fixes
-		}
+	if l, fixes := s.Locations.Trail(o.ID); l.Fresh(time.Now(), s.Locations.Fresh) && ordercast.ShowsPosition(l.Update, o.Status, o.CourierID, s.Locations.From) {
+		res.CourierID, res.Trail = l.Update.CourierID, fixes
 	}
 	writeJSON(w, http.StatusOK, res)
 }
