@@ -233,12 +233,22 @@ const (
 )
 
 // trackingCookie is the tracking cookie that carries tok, a tracking token for order id that
-// expires at exp, to the order's API path only: a token cookie (tokenCookie) that ends with it.
+// expires at exp, to the order's API path only: a token cookie (tokenCookie) kept for
+// trackingCookieAfterlife after its token ends. The browser then still presents the expired
+// token, which the API refuses as expired, so the page can say that the customer's link has
+// expired; a cookie that ended with its token left the page nothing to present, and it told a
+// customer who had opened the link to open it ("a tracking token is required"). An expired
+// token opens nothing.
 func (s *Server) trackingCookie(r *http.Request, id, tok string, exp time.Time) *http.Cookie {
 	c := s.tokenCookie(r, TrackingCookie, "/v1/orders/"+id, tok)
-	c.Expires, c.MaxAge = exp, max(int(time.Until(exp).Seconds()), 1)
+	end := exp.Add(trackingCookieAfterlife)
+	c.Expires, c.MaxAge = end, max(int(time.Until(end).Seconds()), 1)
 	return c
 }
+
+// trackingCookieAfterlife is how long a tracking cookie outlives its token: a customer who looks
+// at an order the day after its link expired is told so.
+const trackingCookieAfterlife = 24 * time.Hour
 
 // toTrackingPage sends the browser to to, a tracking page (trackingPagePath), after a hand-over
 // that may have set its cookie: an answer not to be cached.

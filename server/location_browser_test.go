@@ -466,4 +466,58 @@ func TestTrackingMapLabelsFollowTheTextSize(t *testing.T) {
 		t.Error("at double text size the drop-off's label is covered by the courier or its own pin")
 	}
 	screenshots(b, "track-map-large-text")
+
+	// Larger still, and the courier just above the restaurant, whose pin is at the bottom of
+	// the frame: there is no room below it, so its label goes beside it, inside the map.
+	eval[string](b, `document.documentElement.style.fontSize = '40px'`)
+	post(52.5203, 13.4050, time.Second)
+	b.waitFor(`#map-courier[data-lat="52.5203"]`)
+	if why := eval[string](b, `(() => {
+		const box = s => document.querySelector(s).getBoundingClientRect();
+		const l = box('#map-pickup-label text'), m = box('#map-view'), c = box('#map-courier .map-halo'), p = box('#map-pickup circle');
+		const meets = (a, b) => a.right > b.left && b.right > a.left && a.bottom > b.top && b.bottom > a.top;
+		if (l.left < m.left || l.right > m.right || l.top < m.top || l.bottom > m.bottom) return 'it runs past the map';
+		if (meets(l, c)) return 'the courier covers it';
+		if (meets(l, p)) return 'its own pin covers it';
+		return '';
+	})()`); why != "" {
+		t.Errorf("at 2.5 times the text size, the courier above the restaurant at the frame's bottom: the restaurant's label is not readable: %s", why)
+	}
+	screenshots(b, "track-map-large-text-edge")
+}
+
+// TestTrackingMapKeepsThePathATrailDoesNotCover: a server keeps a trail in memory, so one
+// restarted, or a cluster node that joined mid-ride, has only the part since; the map merges a
+// trail with its own path by time, and keeps the points it drew before the trail begins. It
+// drives a map of the page's own script (map.js) with answers it makes itself: the server's
+// trail as such is TestTrackingMapDrawsTheWayTheCourierCame's.
+func TestTrackingMapKeepsThePathATrailDoesNotCover(t *testing.T) {
+	ls := newLocationServer(t, true, nil)
+	base := ls.URL()
+	ls.onTheRoad(t, "o-merge")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-merge"))
+	b.waitFor(`#status-line[data-status="out_for_delivery"]`)
+	got := eval[string](b, `(async () => {
+		const answers = [];
+		const m = window.ordercastMap({}, () => new Promise(r => answers.push(r)));
+		const t0 = Date.now() - 60000;
+		const fix = i => ({ type: 'location', order_id: 'o-merge', courier_id: 'c-1', lat: 52.52 + i * 0.001, lng: 13.405, at: new Date(t0 + i * 1000).toISOString() });
+		const trail = (...is) => ({ order_id: 'o-merge', courier_id: 'c-1', trail: is.map(i => ({ lat: fix(i).lat, lng: fix(i).lng, at: fix(i).at })) });
+		const settled = () => new Promise(r => setTimeout(r, 0));
+		m.update(fix(0)); // the first position: the map asks for the trail
+		answers.shift()(trail(0));
+		await settled();
+		m.update(fix(1));
+		m.update(fix(2));
+		m.connection('reconnecting');
+		m.connection('live'); // back: it asks again, and a position comes meanwhile
+		m.update(fix(7));
+		answers.shift()(trail(5, 6)); // a server restarted at the fifth
+		await settled();
+		return m.path.map(p => Math.round((p.lat - 52.52) / 0.001)).join(',');
+	})()`)
+	if got != "0,1,2,5,6,7" {
+		t.Errorf("the map's path holds the fixes %s, want 0,1,2,5,6,7: its own before the trail, the trail, its own after", got)
+	}
 }

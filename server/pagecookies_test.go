@@ -337,8 +337,13 @@ func TestConsoleTrackHandsOverATrackingCookie(t *testing.T) {
 		t.Fatalf("no tracking cookie for an operator whose token has ten minutes left: %v", resp.Cookies())
 	}
 	tr, err := authority(t).ParseTracking(c.Value)
-	if limit := time.Now().Add(10*time.Minute + time.Second); err != nil || tr.Exp.After(limit) || c.MaxAge > int((10*time.Minute+time.Second)/time.Second) {
+	// The cookie outlives its token by a day, so that the page can say the link expired; the
+	// token it holds ends with the operator's.
+	if limit := time.Now().Add(10*time.Minute + time.Second); err != nil || tr.Exp.After(limit) || c.MaxAge > int((10*time.Minute+24*time.Hour+time.Second)/time.Second) {
 		t.Errorf("tracking token expires %v (cookie max-age %d s), %v; want no later than the operator's, %v", tr.Exp, c.MaxAge, err, limit)
+	}
+	if c.MaxAge < int((24*time.Hour+9*time.Minute)/time.Second) {
+		t.Errorf("the tracking cookie's max-age is %d s: want it to outlive its token, which ends with the operator's in 10 minutes, by a day", c.MaxAge)
 	}
 }
 

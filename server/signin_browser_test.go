@@ -304,6 +304,10 @@ func TestTheIndicatorSaysWhetherATokenWasRefused(t *testing.T) {
 	setCookie(server.TrackingCookie, "/v1/orders/o-ind", expired)
 	b.do("open the tracking page with an expired token", chromedp.Navigate(base+"/track/o-ind"))
 	says("a tracking page whose token expired", "token refused")
+	// The customer opened the link once: the page says it expired, not to open it.
+	if got := eval[string](b, `document.getElementById('problem').textContent`); !strings.Contains(got, "it has expired") {
+		t.Errorf("a tracking page whose token expired says %q, want that its link has expired", got)
+	}
 	b.do("open a board with another server's token", chromedp.Navigate(base+"/restaurants/r-1?token="+foreign))
 	says("a board handed another server's token", "token refused")
 	b.do("open the console with another server's token", chromedp.Navigate(base+"/console?token="+foreign))

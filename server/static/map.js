@@ -152,17 +152,28 @@
     return parseFloat(getComputedStyle(text).fontSize) || 3.4;
   }
 
-  // labelBelow says whether a pin's label goes below it rather than above: when the courier is
-  // on the spot above the pin (or on the pin), where its dot would cover the label.
-  function labelBelow(label, pin, courier) {
-    if (!courier) return false;
+  // labelPlace says where a pin's label goes, as its text's anchor and x, y from the pin: above
+  // the pin, run inwards from it near a side of the map; below it when the courier is on the spot
+  // above (or on the pin), where its dot would cover the label; and where the map's edge leaves
+  // no room above or below (a large text size, a pin at the edge of the frame), beside the pin,
+  // on the side away from the courier.
+  function labelPlace(label, pin, courier) {
     var text = label.querySelector('text');
     var size = labelSize(text);
+    var side = pin.x > 70 ? 'end' : pin.x < 30 ? 'start' : 'middle';
+    var x = side === 'end' ? 3 : side === 'start' ? -3 : 0;
     // Half the text's width (about a unit a letter at 3.4 units high), and the courier's halo.
     var halfWidth = text.textContent.length * size / 3.4 + 6; // not its title's, the whole name
-    var dy = courier.y - pin.y;
+    var dy = courier ? courier.y - pin.y : Infinity;
     // Above, the label reaches from 5 units over the pin to its size more; then the halo.
-    return Math.abs(courier.x - pin.x) < halfWidth && dy > -(10.6 + size) && dy < 1.5;
+    var covered = courier && Math.abs(courier.x - pin.x) < halfWidth && dy > -(10.6 + size) && dy < 1.5;
+    var above = -5, below = 4.6 + size; // baselines: below, its top clears the pin as above
+    if (!covered && pin.y + above - size >= 0) return { anchor: side, x: x, y: above };
+    if (pin.y + below + 1 <= 100 && (covered || pin.y + above - size < 0)) return { anchor: side, x: x, y: below };
+    var right = courier ? courier.x <= pin.x : pin.x < 50;
+    if (right && pin.x > 70) right = false;
+    if (!right && pin.x < 30) right = true;
+    return { anchor: right ? 'start' : 'end', x: right ? 4.5 : -4.5, y: size * 0.35 };
   }
 
   Map.prototype.draw = function () {
@@ -179,12 +190,10 @@
       var label = el(pin[0] + '-label');
       place(label, xy);
       var text = label.querySelector('text');
-      // Below, its top clears the pin as above its baseline does.
-      text.setAttribute('y', labelBelow(label, xy, courierXY) ? String(4.6 + labelSize(text)) : '-5');
-      // A pin near a side has its label run inwards from it, not centred over the edge.
-      var side = xy.x > 70 ? 'end' : xy.x < 30 ? 'start' : 'middle';
-      text.dataset.anchor = side;
-      text.setAttribute('x', side === 'end' ? '3' : side === 'start' ? '-3' : '0');
+      var at = labelPlace(label, xy, courierXY);
+      text.dataset.anchor = at.anchor;
+      text.setAttribute('x', String(at.x));
+      text.setAttribute('y', String(at.y));
     });
     el('map-path').setAttribute('points', this.path.map(function (p) {
       var xy = project(p);
@@ -320,14 +329,18 @@
     });
   };
 
-  // trail takes the server's answer: its fixes come first, then those of this page's path newer
-  // than its last (where the two overlap the trail is a sketch of the same way). Another
-  // courier's, or one that arrives after the end, is not this map's to draw.
+  // trail takes the server's answer: where it and this page's path overlap in time, the trail (a
+  // sketch of the same way, with what the page missed); before and after it, the page's own
+  // points. A server's trail can be shorter than the page's path: it keeps it in memory, so a
+  // node restarted, or one that joined mid-ride, has only the part since. Another courier's, or
+  // one that arrives after the end, is not this map's to draw.
   Map.prototype.trail = function (res) {
     if (this.ended || !this.latest || !res || res.courier_id !== this.latest.courier_id || !res.trail.length) return;
     var fixes = res.trail.map(function (f) { return { lat: f.lat, lng: f.lng, at: Date.parse(f.at) }; });
-    var last = fixes[fixes.length - 1].at;
-    this.path = fixes.concat(this.path.filter(function (p) { return p.at > last; })).slice(-MAX_PATH);
+    var first = fixes[0].at, last = fixes[fixes.length - 1].at;
+    var before = this.path.filter(function (p) { return p.at < first; });
+    var after = this.path.filter(function (p) { return p.at > last; });
+    this.path = before.concat(fixes, after).slice(-MAX_PATH);
     this.draw();
   };
 

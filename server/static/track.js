@@ -295,7 +295,9 @@
       showProblem('There is no order ' + id + '. Check the link you were given.');
     } else if (notYours(err)) {
       showProblem(refusal(err));
-    } else if (err.status === 401 && linkRefused) {
+    } else if (err.status === 401 && (linkRefused || err.tokenRefused)) {
+      // The link's token refused as it was handed over, or later, when it expired (its cookie
+      // outlives it, so that the page is told so).
       showProblem('This tracking link was not accepted: it has expired, or it is not this order\'s. Ask whoever sent it for a new one.');
     } else if (err.status === 401) {
       showProblem(oc.sentence(err.message) + ' Open the tracking link you were given (it ends in ?\u2060token=…).');
