@@ -1315,10 +1315,11 @@ func TestCancelAsksFirst(t *testing.T) {
 
 	// A double tap: the first asks, the second, right after, lands on words just changed.
 	b.waitFor(row + ` .cancel:not([disabled]):not([aria-disabled]):not([data-settling])`)
-	// Where the row's buttons are: the question changes Cancel's words, not its place or size,
-	// nor anything beside it (Advance, the picker, Set), at a phone's width and at a desktop's.
-	boxes := `Array.from(document.querySelectorAll('` + row + ` button, ` + row + ` select')).map(e => {
-		const r = e.getBoundingClientRect(); return e.className + ' ' + [r.x, r.y, r.width, r.height].map(Math.round).join(',');
+	// Where the row's controls are: the question changes Cancel's words, not its place or size,
+	// nor anything beside it (Advance, the picker, Set), at a phone's width and at a desktop's;
+	// the reasons to choose from take the picker's place, at its size.
+	boxes := `Array.from(document.querySelectorAll('` + row + ` button, ` + row + ` select')).filter(e => e.offsetParent !== null).map(e => {
+		const r = e.getBoundingClientRect(); return e.tagName + ' ' + [r.x, r.y, r.width, r.height].map(Math.round).join(',');
 	}).join(' | ')`
 	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
 	asked := eval[string](b, boxes)
@@ -1326,6 +1327,9 @@ func TestCancelAsksFirst(t *testing.T) {
 	b.waitFor(row + ` .cancel[data-confirming]`)
 	if got := eval[string](b, `document.querySelector('`+row+` .cancel').textContent`); got != "Confirm cancel" {
 		t.Errorf("after one tap Cancel says %q, want Confirm cancel", got)
+	}
+	if !eval[bool](b, `document.querySelector('`+row+` .pick').hidden && !document.querySelector('`+row+` .cancel-why').hidden`) {
+		t.Error("while Cancel asks, the reasons are not offered in the picker's place")
 	}
 	if got := eval[string](b, boxes); got != asked {
 		t.Errorf("asking moved the row's controls:\n before %s\n after  %s", asked, got)
@@ -1351,9 +1355,29 @@ func TestCancelAsksFirst(t *testing.T) {
 	if got := eval[string](b, boxes); got != asked {
 		t.Errorf("on a desktop's screen asking moved the row's controls:\n before %s\n after  %s", asked, got)
 	}
+	// Why, chosen before the confirmation, is the cancel's note: the customer's page and the
+	// courier's card show it as the reason.
+	eval[bool](b, `(s => (s.value = 'Out of stock', s.dispatchEvent(new Event('change')), true))(document.querySelector('`+row+` .cancel-why'))`)
 	screenshots(b, "console-confirm-cancel")
 	b.tap("confirm", row+` .cancel[data-confirming]`)
 	b.waitFor(row + `[data-status="cancelled"]`)
+	evs, err := srv.api.Events(context.Background(), "o-slip", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := evs[len(evs)-1]; last.Status != ordercast.StatusCancelled || last.Note != "Out of stock" {
+		t.Errorf("the cancel's event is %s with the note %q, want cancelled with the reason chosen, Out of stock", last.Status, last.Note)
+	}
+	// Asked and confirmed without a reason, the note says where, as every page's change does.
+	busy := `li.order[data-order-id="o-busy"]`
+	b.waitFor(busy + ` .cancel:not([disabled]):not([aria-disabled]):not([data-settling])`)
+	b.tap("cancel the other", busy+` .cancel`)
+	b.waitFor(busy + ` .cancel[data-confirming]:not([data-settling])`)
+	b.tap("confirm the other", busy+` .cancel[data-confirming]`)
+	b.waitFor(busy + `[data-status="cancelled"]`)
+	if evs, err := srv.api.Events(context.Background(), "o-busy", 0); err != nil || evs[len(evs)-1].Note != "set in the console" {
+		t.Errorf("a cancel with no reason chosen: events %v (%v), want its note to say where it was made", evs, err)
+	}
 }
 
 // TestTrackingPageNamesTheRestaurant: a customer knows an order by its restaurant, not its id:

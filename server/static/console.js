@@ -82,6 +82,11 @@
   var COURIER_STEPS = { out_for_delivery: 'Confirm pickup', delivered: 'Complete delivery' };
   var CONFIRM_LABEL = 'Confirm delivery';
   var CONFIRM_CANCEL_LABEL = 'Confirm cancel';
+  // CANCEL_REASONS are offered while a cancel is being confirmed: the one chosen is the change's
+  // note, which the customer's tracking page and the courier's card show as the reason. Without
+  // one the note says only where the change was made, as every page's change does.
+  var CANCEL_REASONS = ['Out of stock', 'Kitchen too busy', 'Restaurant closing', 'Customer asked to cancel',
+    'No courier available', 'Duplicate order'];
 
   // gone says whether an order is done with as far as this page goes: it ended, or on a
   // courier's page it went to another courier (the courier's stream says so, then no more).
@@ -261,6 +266,14 @@
     cancel.hidden = !maySet('cancelled');
     var pick = el('select', 'pick');
     pick.setAttribute('aria-label', 'Next status for order ' + id);
+    // In the picker's place while a cancel is being confirmed (showCancel): why, if the one
+    // cancelling says.
+    var why = el('select', 'cancel-why');
+    why.setAttribute('aria-label', 'Why order ' + id + ' is cancelled');
+    why.append(new Option('No reason given', ''));
+    CANCEL_REASONS.forEach(function (r) { why.append(new Option(r, r)); });
+    why.hidden = true;
+    why.addEventListener('change', function () { armCancel(rows.get(id)); }); // time to confirm
     var set = el('button', 'set', 'Set');
     set.type = 'button';
     set.setAttribute('aria-label', 'Set the chosen status of order ' + id);
@@ -274,7 +287,7 @@
       actions.append(dismiss);
       onTap(dismiss, function () { remove(id); });
     }
-    if (!isCourier) actions.append(cancel, pick, set);
+    if (!isCourier) actions.append(cancel, pick, why, set);
     if (partyKind === 'restaurant') {
       // The field shows the order's courier until someone types in it; Assign needs a courier
       // (an empty one would take the courier away), and Unassign says that it does.
@@ -505,17 +518,27 @@
     if (!row || row.busy) return;
     if (!row.confirmingCancel) {
       row.confirmingCancel = true;
-      row.cancelTimer = setTimeout(function () {
-        stopConfirmingCancel(row);
-        render(row);
-        prompt.textContent = 'Order ' + id + ' not cancelled.';
-      }, CONFIRM_MS);
+      row.el.querySelector('.cancel-why').value = '';
+      armCancel(row);
       render(row);
-      prompt.textContent = 'Press again to cancel order ' + id + '.';
+      prompt.textContent = 'Press again to cancel order ' + id + '. You may choose why first.';
       return;
     }
+    var why = row.el.querySelector('.cancel-why').value;
     stopConfirmingCancel(row);
-    change(id, 'cancelled');
+    change(id, 'cancelled', why);
+  }
+
+  // armCancel (re)starts the time a cancel's question stands, unanswered: from the first tap,
+  // and again from each reason chosen, so that choosing one does not use that time up.
+  function armCancel(row) {
+    if (!row || !row.confirmingCancel) return;
+    clearTimeout(row.cancelTimer);
+    row.cancelTimer = setTimeout(function () {
+      stopConfirmingCancel(row);
+      render(row);
+      prompt.textContent = 'Order ' + row.order.id + ' not cancelled.';
+    }, CONFIRM_MS);
   }
 
   function stopConfirmingCancel(row) {
@@ -533,6 +556,9 @@
     }
     btn.setAttribute('aria-label', label + ' order ' + row.order.id);
     btn.toggleAttribute('data-confirming', !!row.confirmingCancel);
+    // The reasons take the picker's place, at its size: nothing in the row moves.
+    row.el.querySelector('.pick').hidden = !!row.confirmingCancel;
+    row.el.querySelector('.cancel-why').hidden = !row.confirmingCancel;
   }
 
   // render shows a row's order as it is now. A row that grows or shrinks (an order's details
@@ -567,7 +593,9 @@
     enable(li.querySelector('.cancel'), canCancel, row.busy);
     var pick = li.querySelector('.pick');
     if (pick.dataset.status !== o.status) repick(row, pick, o.status);
-    var canSet = !ended && pick.value !== '';
+    enable(li.querySelector('.cancel-why'), canCancel, row.busy);
+    // Set waits while a cancel is being confirmed: the picker it sets from is not shown.
+    var canSet = !ended && pick.value !== '' && !row.confirmingCancel;
     enable(pick, canSet, row.busy);
     enable(li.querySelector('.set'), canSet, row.busy);
     var courier = li.querySelector('.courier');
@@ -846,10 +874,12 @@
     }, row.el);
   }
 
-  function change(id, status) {
+  // change sets an order's status; its note is why, when the one changing it said (a cancel's
+  // reason), else where it was made.
+  function change(id, status, why) {
     var row = rows.get(id);
     if (!row || !status) return;
-    send(id, 'POST', '/status', { status: status, note: 'set ' + where, expected_version: row.order.version });
+    send(id, 'POST', '/status', { status: status, note: why || 'set ' + where, expected_version: row.order.version });
   }
 
   function assignCourier(id, courier) {
