@@ -1341,7 +1341,13 @@ func TestCancelAsksFirst(t *testing.T) {
 	if got := eval[string](b, `document.getElementById('prompt').textContent`); !strings.Contains(got, "Press again to cancel order o-slip") {
 		t.Errorf("while the question stands, a screen reader's prompt region says %q", got)
 	}
+	// A keyboard goes into the reasons, and the question goes unanswered: the focus comes back
+	// to Cancel, not to the page's start.
+	eval[bool](b, `(document.querySelector('`+row+` .cancel-why').focus(), true)`)
 	b.waitFor(row + ` .cancel:not([data-confirming])`) // unanswered, the question goes
+	if !eval[bool](b, `document.activeElement === document.querySelector('`+row+` .cancel')`) {
+		t.Errorf("the question gone, the focus is on %s, want Cancel", eval[string](b, `document.activeElement.outerHTML.slice(0, 80)`))
+	}
 	if n, st := statusPosts(b, "o-slip"), srv.order("o-slip").Status; n != 0 || st != ordercast.StatusPlaced {
 		t.Fatalf("after a double tap and no answer: %d changes sent, the order %s; want none, placed", n, st)
 	}

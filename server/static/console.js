@@ -535,8 +535,11 @@
     if (!row || !row.confirmingCancel) return;
     clearTimeout(row.cancelTimer);
     row.cancelTimer = setTimeout(function () {
+      // The reasons go with the question: a keyboard in them comes back to Cancel.
+      var inReasons = row.el.querySelector('.cancel-why') === document.activeElement;
       stopConfirmingCancel(row);
       render(row);
+      if (inReasons) row.el.querySelector('.cancel').focus();
       prompt.textContent = 'Order ' + row.order.id + ' not cancelled.';
     }, CONFIRM_MS);
   }
