@@ -389,23 +389,27 @@
     return text.charAt(0).toUpperCase() + text.slice(1) + (/[.!?]$/.test(text) ? '' : '.');
   }
 
-  // WHERE is how the note of a change a page makes says on which page it was made ("set on the
-  // restaurant's board", console.js), by the kind of party whose page it is ('' the console).
+  // WHERE is how the note of a change a page makes says on which page it was made, by the kind of
+  // party whose page it is ('' the console); PAGE_VERBS are the changes the pages make.
   var WHERE = { restaurant: "on the restaurant's board", courier: "on the courier's page", '': 'in the console' };
-  function changedOn(kind) {
-    return WHERE[kind] || WHERE[''];
+  var PAGE_VERBS = ['created', 'set', 'assigned', 'unassigned'];
+
+  // pageNote is the note of a change a page makes (verb, one of PAGE_VERBS) on the page of a
+  // party of kind: "set on the restaurant's board". It says where the change was made, not why.
+  function pageNote(verb, kind) {
+    if (PAGE_VERBS.indexOf(verb) < 0) throw new Error('ordercast: no page note for ' + verb);
+    return verb + ' ' + (WHERE[kind] || WHERE['']);
   }
 
-  // PAGE_NOTES are the notes the pages write on their changes (changedOn): they say where a
-  // change was made, not why.
+  // PAGE_NOTES are every note pageNote makes: no reason to give a customer (reason).
   var PAGE_NOTES = new Set();
-  ['created', 'set', 'assigned', 'unassigned'].forEach(function (verb) {
-    Object.keys(WHERE).forEach(function (k) { PAGE_NOTES.add(verb + ' ' + WHERE[k]); });
+  PAGE_VERBS.forEach(function (verb) {
+    Object.keys(WHERE).forEach(function (k) { PAGE_NOTES.add(pageNote(verb, k)); });
   });
 
   // reason is what a change's note (an event's) tells its reader of why it was made, as a
-  // sentence ("Out of stock."), or '': no note, or one of the pages' own, which says only where
-  // the change was made ("set in the console") and is no reason to give a customer. Text only:
+  // sentence ("Out of stock."), or '': no note, or one of the pages' own (pageNote), which says
+  // only where the change was made ("set in the console") and is no reason to give a customer. Text only:
   // the page sets it as textContent.
   function reason(note) {
     var text = String(note || '').trim();
@@ -514,7 +518,7 @@
     signedOut: signedOut,
     onSignedOut: onSignedOut,
     sentence: sentence,
-    changedOn: changedOn,
+    pageNote: pageNote,
     reason: reason,
     courierCancelled: courierCancelled,
     detailText: detailText,

@@ -42,8 +42,8 @@
   // at the pickup), or none: Cancel is offered only before it.
   var until = document.body.dataset.until || '';
   var isCourier = partyKind === 'courier';
-  // Changes say in their note which page made them.
-  var where = oc.changedOn(partyKind);
+  // Changes say in their note which page made them (oc.pageNote).
+  function pageNote(verb) { return oc.pageNote(verb, partyKind); }
   // A party's id as it is in its page's address, which its cookies' paths name.
   var partyPath = oc.segment(partyId);
   // Where an order's id links: a route of this page's (so its cookie goes along) that hands the
@@ -500,7 +500,7 @@
       return;
     }
     stopConfirming(row);
-    send(id, 'POST', '/status', { status: btn.dataset.to, note: 'set ' + where, expected_version: Number(btn.dataset.version) });
+    send(id, 'POST', '/status', { status: btn.dataset.to, note: pageNote('set'), expected_version: Number(btn.dataset.version) });
   }
 
   function stopConfirming(row) {
@@ -882,11 +882,11 @@
   function change(id, status, why) {
     var row = rows.get(id);
     if (!row || !status) return;
-    send(id, 'POST', '/status', { status: status, note: why || 'set ' + where, expected_version: row.order.version });
+    send(id, 'POST', '/status', { status: status, note: why || pageNote('set'), expected_version: row.order.version });
   }
 
   function assignCourier(id, courier) {
-    send(id, 'PUT', '/courier', { courier_id: courier || null, note: (courier ? 'assigned ' : 'unassigned ') + where });
+    send(id, 'PUT', '/courier', { courier_id: courier || null, note: pageNote(courier ? 'assigned' : 'unassigned') });
   }
 
   // send makes one change of an order through the API, the row busy meanwhile (its controls
@@ -936,7 +936,7 @@
     var items = Number(data.get('items'));
     if (restaurant) details.restaurant = restaurant;
     if (items > 0) details.items = items;
-    var body = { details: details, note: 'created in the console' };
+    var body = { details: details, note: pageNote('created') };
     if (restaurantId) body.restaurant_id = restaurantId;
     if (customerId) body.customer_id = customerId;
     var id = String(data.get('id') || '').trim();
