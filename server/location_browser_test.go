@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
-	"github.com/chromedp/cdproto/fetch"
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -394,39 +392,10 @@ func TestTrackingMapDrawsTheWayTheCourierCame(t *testing.T) {
 
 	// The page's stream goes down (its lifetime ends, and every attempt to open it again is
 	// refused, as a phone in a tunnel finds) while the courier rides on.
-	refused := make(chan struct{}, 1)
-	if err := chromedp.Listen(b.ctx, func(ev any) {
-		if ev, ok := ev.(*fetch.EventRequestPaused); ok {
-			select {
-			case refused <- struct{}{}:
-			default:
-			}
-			go func() { // a listener may not send commands itself
-				_ = chromedp.Do(b.ctx, func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-					_, err := cdp.Call(ctx, tgt, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionRefused})
-					return chromedp.Void{}, err
-				})
-			}()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	b.do("refuse the order's stream", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tgt, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: "*/o-trail/stream*"}}})
-		return chromedp.Void{}, err
-	})
-	b.waitFor(`#conn[data-state="reconnecting"]`)
-	select { // an attempt refused: the page's stream is down, and stays down
-	case <-refused:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the page never tried to open its stream again")
-	}
+	restore := b.refuseStream("*/o-trail/stream*")
 	post(52.5236, 13.4098)
 	post(52.5245, 13.4110)
-	b.do("let the stream through", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tgt, fetch.Disable, cdp.Empty{})
-		return chromedp.Void{}, err
-	})
+	restore()
 	b.waitFor(`#map-courier[data-lat="52.5245"]`)
 	b.poll("the way the courier went while the page was away", points+` === 6`)
 }

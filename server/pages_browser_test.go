@@ -23,6 +23,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -239,6 +240,49 @@ func (b *browser) waitFor(sel string) {
 func (b *browser) waitLong(sel string) {
 	b.t.Helper()
 	b.doWithin(30*time.Second, "wait for "+sel, chromedp.WaitVisible(chromedp.CSS(sel)))
+}
+
+// refuseStream takes the page's stream down and keeps it down: Chromium refuses every request to
+// a URL matching pattern (as a phone in a tunnel finds) until restore is called. The stream goes
+// down when it next ends (the server's StreamLifetime, which a test using this sets short), and
+// refuseStream returns once the page has seen it go (#conn reconnecting) and an attempt to open
+// it again was refused.
+func (b *browser) refuseStream(pattern string) (restore func()) {
+	b.t.Helper()
+	refused := make(chan struct{}, 1)
+	if err := chromedp.Listen(b.ctx, func(ev any) {
+		if ev, ok := ev.(*fetch.EventRequestPaused); ok {
+			select {
+			case refused <- struct{}{}:
+			default:
+			}
+			go func() { // a listener may not send commands itself
+				_ = chromedp.Do(b.ctx, func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+					_, err := cdp.Call(ctx, tgt, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionRefused})
+					return chromedp.Void{}, err
+				})
+			}()
+		}
+	}); err != nil {
+		b.t.Fatal(err)
+	}
+	b.do("refuse the page's stream", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern}}})
+		return chromedp.Void{}, err
+	})
+	b.waitFor(`#conn[data-state="reconnecting"]`)
+	select { // an attempt refused: the page's stream is down, and stays down
+	case <-refused:
+	case <-time.After(10 * time.Second):
+		b.t.Fatal("the page never tried to open its stream again")
+	}
+	return func() {
+		b.t.Helper()
+		b.do("let the stream through", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+			_, err := cdp.Call(ctx, tgt, fetch.Disable, cdp.Empty{})
+			return chromedp.Void{}, err
+		})
+	}
 }
 
 // tap clicks a row's control once it takes clicks: enabled, its row not waiting for an answer

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -243,6 +244,39 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	}
 	if want := []string{"assigned on the restaurant's board", "unassigned on the restaurant's board", "set on the restaurant's board"}; strings.Join(notes, "|") != strings.Join(want, "|") {
 		t.Errorf("the board's changes are noted %q, want %q", notes, want)
+	}
+}
+
+// TestBoardShowsAnUnassignTheAPIAnswered: the API's answer to a change the board made shows on
+// its row even when the stream's event of it has not come (the stream down, or merely behind):
+// an answer that leaves the courier out (unassigned, courier_id omitted) empties the row's
+// courier rather than keeping the one it had, and the event, when it comes at the same version,
+// changes nothing.
+func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Retry = testRetry
+		s.StreamLifetime = 2 * time.Second // how the board's stream goes down below
+	})
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"u-1","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call(t, "PUT", base+"/v1/orders/u-1/courier", admin, `{"courier_id":"c-7"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign c-7: %d %s", resp.StatusCode, body)
+	}
+	row := `li.order[data-order-id="u-1"]`
+	b := newBrowser(t)
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(row + `[data-courier="c-7"]`)
+	restore := b.refuseStream("*/v1/restaurants/r-1/stream*")
+	b.tap("unassign", row+` .unassign`)
+	b.waitFor(row + `[data-courier=""]`)
+	b.poll("the field is empty and Assign off", `document.querySelector('`+row+` .courier').value === '' && document.querySelector('`+row+` .assign').disabled`)
+	restore()
+	b.waitFor(`#conn[data-state="live"]`)
+	if got := eval[string](b, `document.querySelector('`+row+`').dataset.courier`); got != "" {
+		t.Errorf("with the stream back, the row's courier is %q, want none", got)
 	}
 }
 

@@ -743,7 +743,9 @@
       // The stage an order ended from: a courier's order cancelled once picked up is in the
       // courier's hands (cancelledLine).
       if (oc.terminal(o.status) && !oc.terminal(row.order.status)) row.endedFrom = row.order.status;
-      row.order = Object.assign({}, row.order, o);
+      // The API leaves courier_id out of an order with no courier: a newer version without
+      // it has none, not the one the row had (an unassign the API answered before its event).
+      row.order = Object.assign({}, row.order, { courier_id: '' }, o);
     }
     var placed = added || (redated && oldestFirst) || regrouped; // the row goes (again) to its place
     var show = function () {
