@@ -30,6 +30,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
@@ -624,34 +625,108 @@ func TestPagesHaveADarkScheme(t *testing.T) {
 }
 
 // TestPagesFollowTheReadersTextSize: a reader who set larger text (here the root's size doubled,
-// as a browser's default font size does) gets every line larger, not only the headings; and on
-// a phone the console's title wraps between words, never inside "Console".
+// as a browser's default font size does, and more) gets every line larger, not only the
+// headings, and every page still fits a phone's width with its words whole: nothing to scroll
+// sideways to read, no word broken letter by letter beside a column it could have taken (WCAG
+// 1.4.4, 1.4.10); and on a phone the console's title wraps between words, never inside "Console".
 func TestPagesFollowTheReadersTextSize(t *testing.T) {
 	srv := startPageServer(t)
-	srv.createOrder("o-big")
+	ctx := t.Context()
+	req := client.CreateOrderRequest{ID: "o-big", RestaurantID: "r-big", CustomerID: "u-big",
+		Details: json.RawMessage(`{"restaurant":"Saffron House","items":2,"instructions":"third floor, no lift"}`)}
+	if _, err := srv.api.CreateOrder(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.api.SetStatus(ctx, "o-big", client.SetStatusRequest{Status: ordercast.StatusConfirmed, Note: "accepted by the kitchen"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.api.SetCourier(ctx, "o-big", client.SetCourierRequest{CourierID: api.AssignTo("c-big")}); err != nil {
+		t.Fatal(err)
+	}
 	b := newBrowser(t)
-	b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
-	for _, page := range []string{"/track/o-big", "/console"} {
-		b.do("open "+page, chromedp.Navigate(srv.url+page))
-		b.waitFor(`#conn[data-state="live"]`)
-		eval[string](b, `document.documentElement.style.fontSize = '32px'`)
-		if size := eval[string](b, `getComputedStyle(document.body).fontSize`); size != "32px" {
-			t.Errorf("%s: the body's text is %s at a root of 32px, want 32px", page, size)
+	for _, size := range []string{"32px", "40px"} {
+		for _, page := range []string{"/track/o-big", "/couriers/c-big", "/restaurants/r-big", "/customers/u-big", "/console"} {
+			b.do("a phone's screen", chromedp.EmulateViewport(390, 844)) // again: screenshots leaves a desktop's
+			b.do("open "+page, chromedp.Navigate(srv.url+page))
+			b.waitFor(`#conn[data-state="live"]`)
+			b.waitFor(`li.order[data-order-id="o-big"], #status-line[data-status="confirmed"], a[href$="/o-big"]`)
+			eval[string](b, `document.documentElement.style.fontSize = '`+size+`'`)
+			if got := eval[string](b, `getComputedStyle(document.body).fontSize`); got != size {
+				t.Errorf("%s: the body's text is %s at a root of %s, want %[3]s", page, got, size)
+			}
+			if wide := eval[[]string](b, wider); len(wide) > 0 {
+				t.Errorf("%s: at %s text on a phone, wider than the screen: %s", page, size, strings.Join(wide, "; "))
+			}
+			if cut := eval[[]string](b, cutButtons); len(cut) > 0 {
+				t.Errorf("%s: at %s text on a phone, buttons too narrow for their words: %s", page, size, strings.Join(cut, ", "))
+			}
+			if broken := eval[[]string](b, brokenWords); len(broken) > 0 {
+				t.Errorf("%s: at %s text on a phone, words broken over lines: %s", page, size, strings.Join(broken, ", "))
+			}
+			if page == "/console" {
+				consoleTitle(t, b)
+			}
+			screenshots(b, "large-text-"+size+strings.ReplaceAll(page, "/", "-"))
 		}
 	}
+}
+
+// consoleTitle checks the console's title at large text on a phone: it wraps between words,
+// never inside "Console", and is not cut.
+func consoleTitle(t *testing.T, b *browser) {
+	t.Helper()
 	if lines := eval[int](b, `(function () {
 		var r = document.createRange(), word = document.querySelector('h1.bar-title').firstChild;
 		r.setStart(word, 0); r.setEnd(word, 'Console'.length);
 		return r.getClientRects().length;
 	})()`); lines != 1 {
-		t.Errorf("the console's title breaks \"Console\" over %d lines at double text size on a phone", lines)
+		t.Errorf("the console's title breaks \"Console\" over %d lines at large text on a phone", lines)
 	}
 	// Nor is it cut: with no room beside the brand and the badge, it takes a line of its own.
 	if cut := eval[bool](b, `(h => h.scrollWidth > h.clientWidth)(document.querySelector('h1.bar-title'))`); cut {
-		t.Error("the console's title is cut at double text size on a phone")
+		t.Error("the console's title is cut at large text on a phone")
 	}
-	screenshots(b, "console-large-text")
 }
+
+// wider is the script that lists the elements of the page that reach past the screen's right
+// edge, each with how far, each once (not its children too): what a reader must scroll sideways
+// to see. What a box within the screen cuts off (a title's ellipsis) is not among them.
+const wider = `(() => {
+	const edge = document.documentElement.clientWidth, out = [];
+	const past = e => e.getBoundingClientRect().right > edge + 0.5;
+	const cut = e => {
+		for (let a = e.parentElement; a && a !== document.body; a = a.parentElement) {
+			if (getComputedStyle(a).overflowX !== 'visible' && !past(a)) return true;
+		}
+		return false;
+	};
+	for (const e of document.body.querySelectorAll('*')) {
+		const r = e.getBoundingClientRect();
+		if (r.width > 0 && past(e) && !out.some(o => o.el.contains(e)) && !cut(e)) out.push({ el: e, by: r.right - edge });
+	}
+	return out.map(o => o.el.tagName.toLowerCase() + (o.el.className ? '.' + o.el.className.split(' ').join('.') : '') + ' by ' + Math.round(o.by) + ' px');
+})()`
+
+// cutButtons is the script that lists the page's buttons too narrow for their words, which they
+// cut off.
+const cutButtons = `Array.from(document.querySelectorAll('button')).filter(b => b.checkVisibility() && b.scrollWidth > b.clientWidth + 1).map(b => b.textContent)`
+
+// brokenWords is the script that lists the words of the page's text that are broken over two
+// lines, but for ids and coordinates (which break anywhere by design, being one long word). A
+// break after a word's hyphen is a line's end like a space, not a broken word.
+const brokenWords = `(() => {
+	const out = [], r = document.createRange();
+	const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, n =>
+		n.parentElement.closest('.order-id, code, .stop-map, [hidden], .visually-hidden, option, script') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT);
+	for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+		for (const m of n.data.matchAll(/[^\s-]+-?/g)) {
+			r.setStart(n, m.index); r.setEnd(n, m.index + m[0].length);
+			const tops = new Set(Array.from(r.getClientRects()).filter(c => c.width > 0).map(c => Math.round(c.top)));
+			if (tops.size > 1) out.push(m[0]);
+		}
+	}
+	return out;
+})()`
 
 // TestALongPartyIDKeepsTheBarOneLine: a party's id may be 64 characters with no space; its page's
 // bar stays one line on a phone, the title cut with an ellipsis and whole in its title attribute.
