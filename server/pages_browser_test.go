@@ -159,6 +159,9 @@ func newBrowser(t *testing.T) *browser {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
+		// A full-page screenshot of a page taller than the screen was cut 15 px short of its
+		// right edge, where the scrollbar stood: a page with no right margin, it seemed.
+		chromedp.Flag("hide-scrollbars", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
 	ctx, cancel := chromedp.NewContext(allocCtx)
