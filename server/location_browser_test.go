@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,8 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 // TestTrackingPageShowsTheCourierMoving: once the order is out for delivery the tracking page
 // draws the restaurant and the drop-off, with a key to the marks; each position moves the
 // courier's marker (gliding there, unless the reader asked for less motion), lengthens the path
-// and changes the ETA, without a reload; after delivery neither the courier nor the map is shown.
+// and changes the ETA, without a reload, which the tab's title carries too (a tab in the
+// background counts down); after delivery neither the courier nor the map is shown.
 func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
 		s.Retry = testRetry
@@ -123,6 +125,11 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		}
 	}
 	key("before the first position", "Restaurant, You")
+	title := func(when, want string) {
+		t.Helper()
+		b.poll(when+", the tab's title "+strconv.Quote(want), `document.title === `+strconv.Quote(want))
+	}
+	title("before the first position", "Out for delivery · Order o-map")
 	if got := eval[string](b, glide); !strings.HasSuffix(got, " 0s") {
 		t.Errorf("asked for less motion, the courier's marker moves with the transition %q, want none", got)
 	}
@@ -144,8 +151,12 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		if x == lastX || eta == "" || eta == lastETA {
 			t.Fatalf("position %d: marker at %q (was %q), ETA %q s (was %q): want both to change", i, x, lastX, eta, lastETA)
 		}
-		if words := eval[string](b, `document.getElementById('eta').textContent`); !regexp.MustCompile(`^Arriving in (about \d+ min|under a minute)$`).MatchString(words) {
+		words := eval[string](b, `document.getElementById('eta').textContent`)
+		if !regexp.MustCompile(`^Arriving in (about \d+ min|under a minute)$`).MatchString(words) {
 			t.Fatalf("position %d: the ETA says %q, want whole minutes", i, words)
+		}
+		if got := eval[string](b, `document.title`); got != words+" · Order o-map" {
+			t.Errorf("position %d: the tab's title is %q, want the ETA %q", i, got, words)
 		}
 		lastX, lastETA = x, eta
 		if i == 0 {
@@ -199,7 +210,9 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	if got := eval[string](b, `document.querySelector('#timeline li[data-seq="4"][data-kind="courier"] .row-status').textContent`); got != "Courier c-2 assigned" {
 		t.Fatalf("the reassignment's timeline row says %q, want %q", got, "Courier c-2 assigned")
 	}
-	// The old courier leaves the map with the reassignment, before the new one's first fix.
+	// The old courier leaves the map with the reassignment, before the new one's first fix, and
+	// its ETA the title.
+	title("after the reassignment", "Out for delivery · Order o-map")
 	if shown, path, eta := eval[bool](b, `!document.getElementById('map-courier').hasAttribute('hidden')`),
 		eval[string](b, `document.getElementById('map-path').getAttribute('points')`),
 		eval[string](b, `document.getElementById('eta').textContent`); shown || path != "" || eta != "" {
@@ -213,6 +226,11 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	if n := eval[int](b, `document.getElementById('map-path').getAttribute('points').split(' ').length`); n != 1 {
 		t.Fatalf("the new courier's path has %d points, want 1", n)
 	}
+	// Half a minute on, with no fix since, the courier is lost: its ETA leaves the title too.
+	b.poll("the new courier's ETA in the title", `document.title === document.getElementById('eta').textContent + ' · Order o-map'`)
+	eval[bool](b, `(now => { Date.now = () => now() + 30000; return true; })(Date.now)`)
+	b.waitFor(`#lost`)
+	title("the courier lost", "Out for delivery · Order o-map")
 	ls.mustCommit(t, "o-map", ordercast.StatusDelivered)
 	b.waitFor(`#status-line[data-status="delivered"]`)
 	if shown := eval[bool](b, `!document.getElementById('map-courier').hasAttribute('hidden')`); shown {
@@ -226,6 +244,7 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	if line := eval[string](b, `document.getElementById('status-line').textContent`); !strings.HasPrefix(line, "Delivered at ") {
 		t.Errorf("the status line says %q, want when it was delivered", line)
 	}
+	title("after delivery", "Delivered · Order o-map")
 }
 
 // TestTrackingPageTimesPositionsFromTheirFix: a stream that opens gets the newest position even

@@ -64,9 +64,12 @@
   }
 
   // order is the order the page shows; loadTrail, when given, asks the server for the way its
-  // courier came (GET …/trail), a promise of the answer.
-  function Map(order, loadTrail) {
+  // courier came (GET …/trail), a promise of the answer; onETA, when given, hears the ETA the
+  // map shows whenever it changes ('' when it shows none), which the page's title carries.
+  function Map(order, loadTrail, onETA) {
     this.loadTrail = loadTrail || null;
+    this.onETA = onETA || null;
+    this.etaShown = ''; // the ETA's words shown, '' for none (showETA)
     this.section = el('map');
     this.svg = el('map-view');
     this.pickup = order.pickup || null;
@@ -249,7 +252,7 @@
     if (this.ended || !this.latest || this.latest.courier_id === courierId) return;
     this.latest = null;
     this.path = [];
-    el('eta').textContent = '';
+    this.showETA('');
     el('nearby').hidden = true;
     el('lost').hidden = true;
     this.said = '';
@@ -276,10 +279,9 @@
     var lost = age > LOST_AFTER_MS;
     el('lost').hidden = !lost;
     this.svg.dataset.lost = String(lost);
-    var eta = el('eta');
     // Nobody knows where a lost courier is: an ETA counting down meanwhile would be made up.
-    eta.hidden = lost;
     if (lost) {
+      this.showETA(el('eta').textContent, true);
       // How long ago, so that a customer can tell a courier in a tunnel from one gone for good.
       var seen = 'last seen ' + (age < 60000 ? 'under a minute' : minutes(Math.floor(age / 60000))) + ' ago';
       // While the page's own stream is down it cannot tell a courier who stopped sending from
@@ -294,16 +296,29 @@
       this.say(w.nearby + '.', true);
     }
     if (typeof this.latest.eta_s !== 'number') {
-      eta.textContent = w.onTheWay;
+      this.showETA(w.onTheWay);
       this.say(w.onTheWay + '.');
       return;
     }
     var left = Math.max(0, Math.round(this.latest.eta_s - age / 1000));
-    eta.dataset.seconds = String(left);
+    el('eta').dataset.seconds = String(left);
     // Nearby is said beside the ETA, not instead of it: within the radius a slow courier may
     // still be minutes away.
-    eta.textContent = left < 60 ? w.soon : w.eta(left);
+    this.showETA(left < 60 ? w.soon : w.eta(left));
     if (!this.latest.nearby) this.say(w.spoken(left));
+  };
+
+  // showETA shows the ETA's words (text, '' for none), or hides them (hidden: the courier is
+  // lost), and tells the page when what shows changed (onETA): nothing, while the map is not
+  // shown (an order with neither pin).
+  Map.prototype.showETA = function (text, hidden) {
+    var eta = el('eta');
+    eta.textContent = text;
+    eta.hidden = !!hidden;
+    var shown = hidden || this.section.hidden ? '' : text;
+    if (shown === this.etaShown) return;
+    this.etaShown = shown;
+    if (this.onETA) this.onETA(shown);
   };
 
   // connection takes the state of the page's stream (ordercast.stream's onState): positions
@@ -352,7 +367,7 @@
     this.section.hidden = true;
     if (this.timer) window.clearInterval(this.timer);
     this.timer = null;
-    el('eta').textContent = '';
+    this.showETA('');
     el('nearby').hidden = true;
     el('lost').hidden = true;
     el('map-announce').textContent = '';
@@ -367,5 +382,5 @@
     this.draw();
   };
 
-  window.ordercastMap = function (order, loadTrail) { return new Map(order, loadTrail); };
+  window.ordercastMap = function (order, loadTrail, onETA) { return new Map(order, loadTrail, onETA); };
 })();

@@ -20,6 +20,7 @@
   var events = new Map(); // seq -> event
   var latest = null;      // the event with the highest seq
   var shown = '';         // the status the status line shows
+  var etaShown = '';      // the ETA the map shows, '' for none (showTitle)
   var stream = null;
   var map = null;         // the courier's map, once the order is known
   var restaurant = '';    // the restaurant its details name, once the order is known
@@ -120,6 +121,13 @@
     });
   }
 
+  // showTitle names the tab by what the page shows first: while the map shows an ETA, the ETA
+  // ("Arriving in about 4 min"), which a tab in the background then counts down; else the
+  // order's status.
+  function showTitle() {
+    if (shown) document.title = (etaShown || oc.label(shown)) + ' · Order ' + id;
+  }
+
   // showCancelled tells the reader of a cancelled order why, when the cancellation's note says
   // (oc.reason: not a page's own note, which says only where it was made), and what to do next:
   // a customer, whom to contact about a refund or a new order (its restaurant, named when its
@@ -209,7 +217,7 @@
       since.append(oc.terminal(latest.status) ? ' at ' : ' since ', t);
       statusLine.replaceChildren(name, since);
       statusLine.dataset.status = latest.status;
-      document.title = oc.label(latest.status) + ' · Order ' + id;
+      showTitle();
       showCancelled();
     }
     if (map) {
@@ -267,7 +275,8 @@
     Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
       showHeading(res[0]);
       showDetails(res[0].details);
-      map = window.ordercastMap(res[0], function () { return oc.request('GET', base + '/trail'); });
+      map = window.ordercastMap(res[0], function () { return oc.request('GET', base + '/trail'); },
+        function (eta) { etaShown = eta; showTitle(); });
       apply(res[1].events);
       follow();
     }, function (err) {
