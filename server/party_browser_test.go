@@ -180,6 +180,7 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	if !eval[bool](b, `document.querySelector('`+row+` .assign').disabled`) {
 		t.Error("Assign is offered with no courier id")
 	}
+	enabledLook := eval[[]string](b, `(s => [s.color, s.backgroundColor, s.borderStyle])(getComputedStyle(document.querySelector('`+row+` .courier')))`)
 	b.do("type c-7", chromedp.SendKeys(chromedp.CSS(row+` .courier`), "c-7"))
 	b.tap("assign c-7", row+` .assign`)
 	b.waitFor(row + `[data-courier="c-7"]`)
@@ -229,6 +230,17 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	// The courier's position shows from here, and the courier has the food: the courier is no
 	// longer the restaurant's to choose or take away, nor the order its to cancel.
 	b.poll("the courier field, Assign, Unassign and Cancel off", `['.courier', '.assign', '.unassign', '.cancel'].every(c => document.querySelector('`+row+` ' + c).disabled)`)
+	// And they look it: the field and the picker no longer look as they did when they took
+	// input, their words still readable.
+	for _, field := range []string{".courier", ".pick"} {
+		look := eval[[]string](b, `(s => [s.color, s.backgroundColor, s.borderStyle])(getComputedStyle(document.querySelector('`+row+` `+field+`')))`)
+		if look[0] == enabledLook[0] && look[1] == enabledLook[1] && look[2] == enabledLook[2] {
+			t.Errorf("the disabled %s looks as an enabled field does: %v", field, look)
+		}
+		if c := contrast(t, look[0], look[1]); c < 4.5 {
+			t.Errorf("the disabled %s's words are %s on %s, %.2f:1", field, look[0], look[1], c)
+		}
+	}
 	hint("Picked up by courier c-9.")
 
 	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
