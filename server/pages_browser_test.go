@@ -633,24 +633,33 @@ func TestPagesHaveADarkScheme(t *testing.T) {
 // sideways to read, no word broken letter by letter beside a column it could have taken (WCAG
 // 1.4.4, 1.4.10); and on a phone the console's title wraps between words, never inside "Console".
 func TestPagesFollowTheReadersTextSize(t *testing.T) {
-	srv := startPageServer(t)
+	// The home page links to the parties' pages, as the demo's does.
+	ts := newServer(t, func(s *server.Server) {
+		s.Retry = testRetry
+		s.PartyLinks = []server.PartyLink{
+			{Party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-big"}, Name: "Saffron House"},
+			{Party: ordercast.Party{Kind: ordercast.PartyCustomer, ID: "u-big"}, Name: "Dara"},
+			{Party: ordercast.Party{Kind: ordercast.PartyCourier, ID: "c-big"}, Name: "Kofi"},
+		}
+	})
+	base, c := ts.URL(), &client.Client{BaseURL: ts.URL()}
 	ctx := t.Context()
 	req := client.CreateOrderRequest{ID: "o-big", RestaurantID: "r-big", CustomerID: "u-big",
 		Details: json.RawMessage(`{"restaurant":"Saffron House","items":2,"instructions":"third floor, no lift"}`)}
-	if _, err := srv.api.CreateOrder(ctx, req); err != nil {
+	if _, err := c.CreateOrder(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.api.SetStatus(ctx, "o-big", client.SetStatusRequest{Status: ordercast.StatusConfirmed, Note: "accepted by the kitchen"}); err != nil {
+	if _, err := c.SetStatus(ctx, "o-big", client.SetStatusRequest{Status: ordercast.StatusConfirmed, Note: "accepted by the kitchen"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := srv.api.SetCourier(ctx, "o-big", client.SetCourierRequest{CourierID: api.AssignTo("c-big")}); err != nil {
+	if _, err := c.SetCourier(ctx, "o-big", client.SetCourierRequest{CourierID: api.AssignTo("c-big")}); err != nil {
 		t.Fatal(err)
 	}
 	b := newBrowser(t)
 	for _, size := range []string{"32px", "40px"} {
-		for _, page := range []string{"/track/o-big", "/couriers/c-big", "/restaurants/r-big", "/customers/u-big", "/console"} {
+		for _, page := range []string{"/", "/track/o-big", "/couriers/c-big", "/restaurants/r-big", "/customers/u-big", "/console"} {
 			b.do("a phone's screen", chromedp.EmulateViewport(390, 844)) // again: screenshots leaves a desktop's
-			b.do("open "+page, chromedp.Navigate(srv.url+page))
+			b.do("open "+page, chromedp.Navigate(base+page))
 			b.waitFor(`#conn[data-state="live"]`)
 			b.waitFor(`li.order[data-order-id="o-big"], #status-line[data-status="confirmed"], a[href$="/o-big"]`)
 			eval[string](b, `document.documentElement.style.fontSize = '`+size+`'`)
