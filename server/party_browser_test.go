@@ -12,7 +12,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -289,6 +291,31 @@ func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	if got := eval[string](b, `document.querySelector('`+row+`').dataset.courier`); got != "" {
 		t.Errorf("with the stream back, the row's courier is %q, want none", got)
+	}
+}
+
+// TestTrackingPageNamesTheDemosCourier: a server that knows its parties by name (demo mode, as
+// its home page names them) has the tracking page name the courier it assigns, "Courier Kofi
+// assigned", not its id; a courier it knows no name of keeps its id.
+func TestTrackingPageNamesTheDemosCourier(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.PartyLinks = []server.PartyLink{{Party: ordercast.Party{Kind: ordercast.PartyCourier, ID: "kofi"}, Name: "Kofi"}}
+	})
+	c := &client.Client{BaseURL: ts.URL()}
+	ctx := t.Context()
+	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-named"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, courier := range []string{"kofi", "c-9"} {
+		if _, err := c.SetCourier(ctx, "o-named", client.SetCourierRequest{CourierID: api.AssignTo(courier)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(ts.URL()+"/track/o-named"))
+	b.waitFor(`#timeline li[data-seq="3"][data-kind="courier"]`)
+	if got := eval[string](b, `Array.from(document.querySelectorAll('#timeline li[data-kind="courier"] .row-status')).map(r => r.textContent).join(' | ')`); got != "Courier c-9 assigned | Courier Kofi assigned" {
+		t.Errorf("the courier rows say %q, want the known courier by name, the other by id", got)
 	}
 }
 
