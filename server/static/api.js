@@ -41,6 +41,15 @@
   }
   ApiError.prototype = Object.create(Error.prototype);
 
+  // answerError is the ApiError of the refusal res, whose body (data, decoded; null when it had
+  // none a page can read) names the API's code and message when the API made it (a proxy's does
+  // not); retryAfter and bearer as for ApiError and tokenRefused.
+  function answerError(res, data, retryAfter, bearer) {
+    var err = data && data.error;
+    return new ApiError(res.status, err ? err.code : 'http_' + res.status,
+      err ? err.message : 'The server answered ' + res.status + '.', retryAfter, tokenRefused(res, bearer));
+  }
+
   // tokenRefused says whether the refusal res was of a token the request presented: a 403 (a
   // good token that does not cover the request), or a 401 whose challenge says invalid_token
   // (expired, another server's signature: RFC 6750 §3.1; one that presented none gets no error
@@ -132,11 +141,7 @@
       return res.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
-        if (!res.ok) {
-          var err = data && data.error;
-          throw new ApiError(res.status, err ? err.code : 'http_' + res.status,
-            err ? err.message : 'The server answered ' + res.status + '.', retryAfter(res), tokenRefused(res, !!TOKEN));
-        }
+        if (!res.ok) throw answerError(res, data, retryAfter(res), !!TOKEN);
         return data;
       }, lost);
     }, lost).finally(function () { clearTimeout(timer); });
@@ -159,14 +164,9 @@
           ctrl.abort();
           return null;
         }
-        var refused = tokenRefused(res, false); // a stream's credential is its cookie
-        return res.json().then(function (data) {
-          var err = data && data.error;
-          return new ApiError(res.status, err ? err.code : 'http_' + res.status,
-            err ? err.message : 'The server answered ' + res.status + '.', 0, refused);
-        }, function () {
-          return new ApiError(res.status, 'http_' + res.status, 'The server answered ' + res.status + '.', 0, refused);
-        });
+        // A stream's credential is its cookie, never a bearer header.
+        var refusedWith = function (data) { return answerError(res, data, 0, false); };
+        return res.json().then(refusedWith, function () { return refusedWith(null); });
       }, function () { return null; });
   }
 
