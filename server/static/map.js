@@ -172,7 +172,7 @@
     var covered = courier && Math.abs(courier.x - pin.x) < halfWidth && dy > -(10.6 + size) && dy < 1.5;
     var above = -5, below = 4.6 + size; // baselines: below, its top clears the pin as above
     if (!covered && pin.y + above - size >= 0) return { anchor: side, x: x, y: above };
-    if (pin.y + below + 1 <= 100 && (covered || pin.y + above - size < 0)) return { anchor: side, x: x, y: below };
+    if (pin.y + below + 1 <= 100) return { anchor: side, x: x, y: below }; // covered, or no room above
     var right = courier ? courier.x <= pin.x : pin.x < 50;
     if (right && pin.x > 70) right = false;
     if (!right && pin.x < 30) right = true;
