@@ -338,7 +338,7 @@ func (c StatusChange) Event(o Order) Event {
 }
 
 func (c CourierChange) moved(o Order) Order {
-	o.CourierID = c.CourierID
+	o.CourierID, o.CourierName = c.CourierID, c.CourierName
 	return o
 }
 
@@ -381,7 +381,7 @@ func (o Order) Follow(ev Event) (Order, bool) {
 	}
 	o.Version, o.Status, o.UpdatedAt = ev.Seq, ev.Status, ev.At
 	if ev.Kind == KindCourier {
-		o.CourierID = ev.CourierID
+		o.CourierID, o.CourierName = ev.CourierID, ev.CourierName
 	}
 	return o, true
 }

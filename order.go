@@ -78,8 +78,10 @@ type Order struct {
 	RestaurantID string `json:"restaurant_id,omitempty"`
 	// CustomerID is the customer who placed the order, set at creation; optional.
 	CustomerID string `json:"customer_id,omitempty"`
-	// CourierID is the courier assigned now, if any (see CourierChange).
-	CourierID string `json:"courier_id,omitempty"`
+	// CourierID is the courier assigned now, if any (see CourierChange), and CourierName the
+	// name its assignment gave it to show the order's parties, if any.
+	CourierID   string `json:"courier_id,omitempty"`
+	CourierName string `json:"courier_name,omitempty"`
 	// Pickup and Dropoff are where the food is collected and delivered, when known: the courier's
 	// distance and ETA are measured to Dropoff.
 	Pickup    *Point    `json:"pickup,omitempty"`
@@ -107,10 +109,12 @@ type Event struct {
 	Kind    EventKind `json:"kind,omitempty"`
 	Status  Status    `json:"status"`
 	// CourierID is the courier assigned by a courier event; empty there means unassigned.
-	CourierID string    `json:"courier_id,omitempty"`
-	At        time.Time `json:"at"`
-	Note      string    `json:"note,omitempty"`
-	Actor     string    `json:"actor,omitempty"`
+	// CourierName is the name the assignment gave that courier, if any.
+	CourierID   string    `json:"courier_id,omitempty"`
+	CourierName string    `json:"courier_name,omitempty"`
+	At          time.Time `json:"at"`
+	Note        string    `json:"note,omitempty"`
+	Actor       string    `json:"actor,omitempty"`
 	// Marks are the event's positions in the logs of the parties it concerns, as the store
 	// assigned them. They travel with the event to every node's hub; streams send them as ids,
 	// never in an event's data.
@@ -126,11 +130,14 @@ func (ev Event) Wire() Event {
 
 // Limits on what a client may put in an order.
 const (
-	MaxIDLength      = 64
-	MaxDetailsBytes  = 4 << 10
-	MaxNoteLength    = 500
-	MaxActorLength   = 128
-	generatedIDBytes = 12
+	MaxIDLength     = 64
+	MaxDetailsBytes = 4 << 10
+	MaxNoteLength   = 500
+	MaxActorLength  = 128
+	// MaxCourierNameLength bounds the name an assignment shows a courier by: a name, not a
+	// biography.
+	MaxCourierNameLength = 64
+	generatedIDBytes     = 12
 )
 
 // NewOrder is a request to create an order. ID may be empty to have one generated.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // PartyKind is the kind of party an order belongs to.
@@ -195,7 +196,7 @@ func (ev Event) SeenBy(p Party) Event {
 		return ev
 	}
 	if ev.TakesFrom(p.ID) {
-		ev.CourierID, ev.Note, ev.Actor = "", "", ""
+		ev.CourierID, ev.CourierName, ev.Note, ev.Actor = "", "", "", ""
 	} else if by, ok := ParsePartyKey(ev.Actor); ok && by.Kind == PartyCourier && by.ID != p.ID {
 		ev.Note, ev.Actor = "", ""
 	}
@@ -213,8 +214,12 @@ func (ev Event) TakesFrom(courierID string) bool {
 type CourierChange struct {
 	OrderID   string
 	CourierID string
-	Note      string
-	Actor     string
+	// CourierName, optional, is the name the order's parties see the courier by ("Omar is on
+	// the way"), kept with the assignment: the history says whom the order went to as it was
+	// said then. Only an assignment has one.
+	CourierName string
+	Note        string
+	Actor       string
 	// Owner, when set, must own the order (see Order.Owns) for the change to apply: the check
 	// is made in the write's transaction, so it cannot race a change of ownership.
 	Owner Party
@@ -240,6 +245,9 @@ func (c CourierChange) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateName(); err != nil {
+		return err
+	}
 	if err := validateExpectedVersion(c.ExpectedVersion); err != nil {
 		return err
 	}
@@ -247,6 +255,23 @@ func (c CourierChange) Validate() error {
 		return err
 	}
 	return validateText("actor", c.Actor, MaxActorLength)
+}
+
+// validateName checks the courier's name: one line of text that shows something, and only on an
+// assignment (an unassignment names nobody).
+func (c CourierChange) validateName() error {
+	const field = "courier_name"
+	switch {
+	case c.CourierName == "":
+		return nil
+	case c.CourierID == "":
+		return Errorf(EInvalid, "%s names the courier assigned; an unassignment (courier_id null) has none", field)
+	case strings.TrimSpace(c.CourierName) == "":
+		return Errorf(EInvalid, "%s must not be blank; leave it out for none", field)
+	case strings.ContainsFunc(c.CourierName, unicode.IsControl):
+		return Errorf(EInvalid, "%s must be one line of text, without control characters", field)
+	}
+	return validateText(field, c.CourierName, MaxCourierNameLength)
 }
 
 // MaxOrderVersion is the most events one order holds: its version never passes it. Every read
@@ -267,7 +292,9 @@ const laterStatusEvents = 5
 const maxCourierVersion = MaxOrderVersion - laterStatusEvents - 1
 
 // Apply decides what the assignment does to order o: changed=false for the idempotent repeat of
-// the current courier. A terminal order keeps its courier, and an order whose history is full
+// the current courier, whatever name it gives (a courier keeps the name it was assigned under:
+// a new name is no reason for an event that every tracker of the order would read as the order
+// changing hands). A terminal order keeps its courier, and an order whose history is full
 // (maxCourierVersion) takes no further change of courier.
 func (c CourierChange) Apply(o Order) (changed bool, err error) {
 	if err := checkOwner(c.Owner, o); err != nil {
@@ -297,8 +324,8 @@ func (c CourierChange) Apply(o Order) (changed bool, err error) {
 // Event returns the event that records the assignment on order o, at its new version.
 func (c CourierChange) Event(o Order) Event {
 	return Event{
-		OrderID: o.ID, Seq: o.Version, Kind: KindCourier, Status: o.Status, CourierID: o.CourierID,
-		At: o.UpdatedAt, Note: c.Note, Actor: c.Actor,
+		OrderID: o.ID, Seq: o.Version, Kind: KindCourier, Status: o.Status,
+		CourierID: o.CourierID, CourierName: o.CourierName, At: o.UpdatedAt, Note: c.Note, Actor: c.Actor,
 	}
 }
 

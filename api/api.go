@@ -219,7 +219,10 @@ func PlaceAt(lat, lng float64) *Place { return &Place{Lat: &lat, Lng: &lng} }
 // courier's id assigns the order to it, an explicit null unassigns it.
 type SetCourierRequest struct {
 	CourierID Assignment `json:"courier_id,omitzero"`
-	Note      string     `json:"note,omitempty"`
+	// CourierName, optional, is the name the order's parties see the assigned courier by
+	// (ordercast.CourierChange.CourierName).
+	CourierName string `json:"courier_name,omitempty"`
+	Note        string `json:"note,omitempty"`
 	// ExpectedVersion, when present, makes the change apply only at that version (at least 1;
 	// 409 version_conflict at another), as SetStatusRequest's does: a retried assignment then
 	// cannot undo one made meanwhile.

@@ -56,8 +56,9 @@ type (
 	// a SetStatusResult or the change's error.
 	StatusResult = SetStatusResult
 	// SetCourierRequest is the body of PUT /v1/orders/{id}/courier: CourierID is
-	// api.AssignTo("c-1") or api.Unassign(). Set ExpectedVersion to make the change apply only
-	// at that version.
+	// api.AssignTo("c-1") or api.Unassign(), and CourierName, optional, the name the order's
+	// parties see an assigned courier by. Set ExpectedVersion to make the change apply only at
+	// that version.
 	SetCourierRequest = api.SetCourierRequest
 	// CourierResult answers SetCourier: the order after the change, its courier event, and
 	// whether anything changed. Changed is false when the courier was already the order's;

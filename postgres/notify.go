@@ -10,18 +10,20 @@ import (
 )
 
 // A notification announces the events of one batch, in commit order, as a JSON array with one
-// array per event: [order_id, seq, status, at (unix µs), note, actor, kind, courier_id, marks],
-// the trailing empty ones left off. An event too large to fit is announced as [order_id, seq] (or
-// [order_id, seq, marks]: the store's rows do not say them) and read from the store by the
-// listener; that short form always fits (MinNotifyPayload). A batch whose events do not fit in one payload is announced in several, in
-// order; PostgreSQL delivers one transaction's notifications in the order they were sent.
+// array per event: [order_id, seq, status, at (unix µs), note, actor, kind, courier_id, marks,
+// courier_name], the trailing empty ones left off (each field after marks was added at the end,
+// so that a node of an earlier version reads what it knows). An event too large to fit is
+// announced as [order_id, seq] (or [order_id, seq, marks]: the store's rows do not say them) and
+// read from the store by the listener; that short form always fits (MinNotifyPayload). A batch
+// whose events do not fit in one payload is announced in several, in order; PostgreSQL delivers
+// one transaction's notifications in the order they were sent.
 
 // notifyPayloads encodes a batch's events into as few payloads of at most max bytes as they fit.
 func notifyPayloads(evs []ordercast.Event, max int) ([]string, error) {
 	p := jsonArrays(max)
 	for _, ev := range evs {
 		row := []any{ev.OrderID, ev.Seq, ev.Status, ev.At.UnixMicro()}
-		optional := []string{ev.Note, ev.Actor, string(ev.Kind), ev.CourierID, string(ev.Marks)}
+		optional := []string{ev.Note, ev.Actor, string(ev.Kind), ev.CourierID, string(ev.Marks), ev.CourierName}
 		for len(optional) > 0 && optional[len(optional)-1] == "" {
 			optional = optional[:len(optional)-1]
 		}
@@ -129,7 +131,7 @@ func parseNotification(payload string) ([]ordercast.Event, error) {
 	for i, row := range rows {
 		ev := &evs[i]
 		var at int64
-		fields := []any{&ev.OrderID, &ev.Seq, &ev.Status, &at, &ev.Note, &ev.Actor, &ev.Kind, &ev.CourierID, &ev.Marks}
+		fields := []any{&ev.OrderID, &ev.Seq, &ev.Status, &at, &ev.Note, &ev.Actor, &ev.Kind, &ev.CourierID, &ev.Marks, &ev.CourierName}
 		if len(row) == 3 { // [order_id, seq, marks]: read from the store
 			fields = []any{&ev.OrderID, &ev.Seq, &ev.Marks}
 		}

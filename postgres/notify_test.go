@@ -16,6 +16,7 @@ func TestNotifyPayloads_RoundTrip(t *testing.T) {
 		{OrderID: "a", Seq: 2, Status: ordercast.StatusConfirmed, At: at},
 		{OrderID: "b", Seq: 1, Status: ordercast.StatusPlaced, At: at, Note: "quoted \"note\" \u2028"},
 		{OrderID: "a", Seq: 3, Status: ordercast.StatusReady, At: at, Actor: "restaurant:luigi"},
+		{OrderID: "a", Seq: 4, Kind: ordercast.KindCourier, Status: ordercast.StatusReady, CourierID: "c-7", CourierName: "Omar", At: at, Marks: "courier:c-7=1"},
 		{OrderID: "c", Seq: 7, Status: ordercast.StatusCancelled, At: at, Note: strings.Repeat("n", ordercast.MaxNoteLength), Actor: "courier:7"},
 	}
 	tests := []struct {
@@ -26,7 +27,7 @@ func TestNotifyPayloads_RoundTrip(t *testing.T) {
 	}{
 		{"OneNotifyPerBatch", DefaultMaxNotifyPayload, 1, evs},
 		{"SplitWhenTooLarge", 600, 2, evs},
-		{"ByIDWhenOneEventIsTooLarge", MinNotifyPayload, 1, append(evs[:3:3], ordercast.Event{OrderID: "c", Seq: 7})},
+		{"ByIDWhenOneEventIsTooLarge", MinNotifyPayload, 1, append(evs[:4:4], ordercast.Event{OrderID: "c", Seq: 7})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +162,7 @@ func TestOrderPayloads_RoundTrip(t *testing.T) {
 // this version knows; a node mid-way through a rolling upgrade reads the event it knows from
 // such a row, rather than take it for a broken notice (which makes the listener reconnect).
 func TestParseNotification_LaterVersion(t *testing.T) {
-	got, err := parseNotification(`[["a",2,"confirmed",1796079600500000,"n","restaurant:r","","",null,"a later field",42]]`)
+	got, err := parseNotification(`[["a",2,"confirmed",1796079600500000,"n","restaurant:r","","",null,"",{"a later field":true},42]]`)
 	want := []ordercast.Event{{OrderID: "a", Seq: 2, Status: ordercast.StatusConfirmed, At: time.Date(2026, 11, 30, 23, 0, 0, 5e8, time.UTC), Note: "n", Actor: "restaurant:r"}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("parseNotification = %+v, %v; want %+v", got, err, want)

@@ -11,8 +11,8 @@ import (
 )
 
 const (
-	orderColumns = `id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id`
-	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id`
+	orderColumns = `id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id, courier_name`
+	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id, courier_name`
 )
 
 // placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
@@ -207,7 +207,7 @@ func scanOrder(row pgx.Row, extra ...any) (ordercast.Order, error) {
 		dropoff *string
 	)
 	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt,
-		&o.RestaurantID, &o.CustomerID, &o.CourierID, &pickup, &dropoff}, extra...)...); err != nil {
+		&o.RestaurantID, &o.CustomerID, &o.CourierID, &o.CourierName, &pickup, &dropoff}, extra...)...); err != nil {
 		return ordercast.Order{}, err
 	}
 	var err error
@@ -227,7 +227,7 @@ func scanEvent(row pgx.Row) (ordercast.Event, error) {
 		ev           ordercast.Event
 		status, kind string
 	)
-	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &ev.At, &ev.Note, &ev.Actor, &kind, &ev.CourierID); err != nil {
+	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &ev.At, &ev.Note, &ev.Actor, &kind, &ev.CourierID, &ev.CourierName); err != nil {
 		return ordercast.Event{}, err
 	}
 	ev.Status, ev.At, ev.Kind = ordercast.Status(status), ev.At.UTC(), ordercast.EventKind(kind)

@@ -104,7 +104,7 @@ func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after i
 		lim = &limit
 	}
 	rows, err := s.pool.Query(ctx, `
-		SELECT l.pos, e.order_id, e.seq, e.status, e.at, e.note, e.actor, e.kind, e.courier_id
+		SELECT l.pos, e.order_id, e.seq, e.status, e.at, e.note, e.actor, e.kind, e.courier_id, e.courier_name
 		FROM party_log l JOIN order_events e ON e.order_id = l.order_id AND e.seq = l.seq
 		WHERE l.party = $1 AND l.pos > $2 ORDER BY l.pos LIMIT $3`, p.Key(), after, lim)
 	if err != nil {

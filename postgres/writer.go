@@ -241,8 +241,8 @@ func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercas
 	read.Queue(lockOrders, b.OrderIDs())
 	read.Queue(`
 		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
-			o.restaurant_id, o.customer_id, o.courier_id, o.pickup, o.dropoff,
-			e.at, e.note, e.actor, e.kind, e.courier_id
+			o.restaurant_id, o.customer_id, o.courier_id, o.courier_name, o.pickup, o.dropoff,
+			e.at, e.note, e.actor, e.kind, e.courier_id, e.courier_name
 		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
 		WHERE o.id = ANY($1)`, b.OrderIDs())
 	read.Queue(`SELECT clock_timestamp()`)
@@ -343,9 +343,9 @@ func queueCreated(write *pgx.Batch, created []ordercast.Order) {
 	write.Queue(`
 		INSERT INTO orders (`+orderColumns+`, `+placeColumns+`)
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-			$7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
+			$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])`,
 		c.id, c.status, c.version, c.details, c.created, c.updated, c.restaurant, c.customer, c.courier,
-		c.pickup, c.dropoff)
+		c.courierName, c.pickup, c.dropoff)
 }
 
 // queueUpdated queues the update of the orders a batch changed, each under its guard: found
@@ -364,11 +364,11 @@ func queueUpdated(write *pgx.Batch, updated []ordercast.Order, found map[string]
 	// the values, so a status change that changes neither stays a HOT update.
 	write.Queue(`
 		UPDATE orders o SET status = u.status, updated_at = u.updated_at, courier_id = u.courier_id,
-			version = CASE WHEN o.version = u.prev THEN u.version ELSE 0 END
-		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::bigint[])
-			AS u (id, status, version, updated_at, courier_id, prev)
+			courier_name = u.courier_name, version = CASE WHEN o.version = u.prev THEN u.version ELSE 0 END
+		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::text[], $6::text[], $7::bigint[])
+			AS u (id, status, version, updated_at, courier_id, courier_name, prev)
 		WHERE o.id = u.id`,
-		c.id, c.status, c.version, c.updated, c.courier, prev)
+		c.id, c.status, c.version, c.updated, c.courier, c.courierName, prev)
 }
 
 // queueEvents queues the insert of a batch's events and of its rows of party logs (log), and
@@ -377,20 +377,20 @@ func (s *Store) queueEvents(write *pgx.Batch, b *ordercast.Batch, log []ordercas
 	n := len(b.Events)
 	var (
 		ids, statuses, notes, actors = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		kinds, couriers              = make([]string, n), make([]string, n)
+		kinds, couriers, names       = make([]string, n), make([]string, n), make([]string, n)
 		seqs                         = make([]int64, n)
 		ats                          = make([]time.Time, n)
 	)
 	for i, ev := range b.Events {
 		ids[i], seqs[i], statuses[i], ats[i], notes[i], actors[i] = ev.OrderID, ev.Seq, string(ev.Status), ev.At, ev.Note, ev.Actor
-		kinds[i], couriers[i] = string(ev.Kind), ev.CourierID
+		kinds[i], couriers[i], names[i] = string(ev.Kind), ev.CourierID, ev.CourierName
 	}
 	// (order_id, seq) is the primary key: a broken seq rule, or an order that moved on since
 	// this node knew it, fails the batch instead of leaving a duplicate.
 	write.Queue(`
 		INSERT INTO order_events (`+eventColumns+`)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])`,
-		ids, seqs, statuses, ats, notes, actors, kinds, couriers)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])`,
+		ids, seqs, statuses, ats, notes, actors, kinds, couriers, names)
 	if len(log) > 0 {
 		var (
 			parties, orders = make([]string, len(log)), make([]string, len(log))
@@ -517,7 +517,7 @@ func readState(br pgx.BatchResults, b *ordercast.Batch) (time.Time, map[string]i
 	for rows.Next() {
 		var latest ordercast.Event
 		var kind string
-		o, err := scanOrder(rows, &latest.At, &latest.Note, &latest.Actor, &kind, &latest.CourierID)
+		o, err := scanOrder(rows, &latest.At, &latest.Note, &latest.Actor, &kind, &latest.CourierID, &latest.CourierName)
 		if err != nil {
 			rows.Close()
 			return time.Time{}, nil, fmt.Errorf("read orders: %w", err)
@@ -611,6 +611,7 @@ func (s *Store) logParties(ctx context.Context, conn *pgxpool.Conn, b *ordercast
 type orderColumnsArrays struct {
 	id, status, details           []string
 	restaurant, customer, courier []string
+	courierName                   []string
 	pickup, dropoff               []any // a point's JSON, or nil (NULL)
 	version                       []int64
 	created, updated              []time.Time
@@ -626,6 +627,7 @@ func (c *orderColumnsArrays) add(o ordercast.Order) {
 	c.restaurant = append(c.restaurant, o.RestaurantID)
 	c.customer = append(c.customer, o.CustomerID)
 	c.courier = append(c.courier, o.CourierID)
+	c.courierName = append(c.courierName, o.CourierName)
 	c.pickup = append(c.pickup, ordercast.PointColumn(o.Pickup))
 	c.dropoff = append(c.dropoff, ordercast.PointColumn(o.Dropoff))
 }

@@ -58,6 +58,12 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{courier, `{}`, nil, 422, ordercast.EInvalid, "courier_id is required"},
 		{courier, `{"note":"x"}`, nil, 422, ordercast.EInvalid, "courier_id is required"},
 		{courier, `{"note":"x","courier_id":7}`, nil, 400, ordercast.EMalformed, `field "courier_id" has the wrong type`},
+		// A name goes with a courier, on one line.
+		{courier, `{"courier_id":null,"courier_name":"Omar"}`, nil, 422, ordercast.EInvalid, "courier_name names the courier assigned"},
+		{courier, `{"courier_id":"c-1","courier_name":" "}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
+		{courier, `{"courier_id":"c-1","courier_name":"Omar\u0007"}`, nil, 422, ordercast.EInvalid, "courier_name must be one line of text"},
+		{courier, `{"courier_id":"c-1","courier_name":"` + strings.Repeat("o", ordercast.MaxCourierNameLength+1) + `"}`, nil, 422, ordercast.EInvalid, "courier_name must be at most 64 bytes"},
+		{courier, `{"courier_id":"c-1","courier_name":7}`, nil, 400, ordercast.EMalformed, `field "courier_name" has the wrong type`},
 
 		// A place needs both coordinates, as a position does.
 		{create, `{"id":"o-new","pickup":{"lat":1}}`, nil, 422, ordercast.EInvalidLocation, "pickup.lat and pickup.lng are required"},

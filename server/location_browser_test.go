@@ -85,6 +85,66 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 	}
 }
 
+// TestTrackingPageNamesTheCourier: a courier assigned under a name (courier_name) is called by it
+// on the tracking page: in the timeline ("Courier Kofi assigned"), in the map's key, and in what
+// the map tells a screen reader ("Kofi is nearby."). A courier assigned without one keeps its id
+// in the timeline and "Courier" in the key.
+func TestTrackingPageNamesTheCourier(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Retry = testRetry
+		s.LocationInterval = 0
+	})
+	base := ls.URL()
+	c := &client.Client{BaseURL: base}
+	ctx := t.Context()
+	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{
+		ID: "o-named", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.SetCourier(ctx, "o-named", client.SetCourierRequest{CourierID: api.AssignTo("c-1"), CourierName: "Kofi"}); err != nil || res.Order.CourierName != "Kofi" || res.Event.CourierName != "Kofi" {
+		t.Fatalf("assign c-1 as Kofi = %+v, %v; want the name on the order and its event", res, err)
+	}
+	ls.mustCommit(t, "o-named", ordercast.StatusOutForDelivery)
+	post := func(courier string, lat, lng float64) {
+		t.Helper()
+		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, lat, lng, time.Now().Format(time.RFC3339Nano))
+		if code, res := postLocation(t, base, courier, "", body); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, res)
+		}
+	}
+	post("c-1", 52.5288, 13.4186) // beside the door: nearby
+
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-named"))
+	b.waitFor(`#map-courier[data-lat="52.5288"]`)
+	key := `Array.from(document.querySelectorAll('.map-legend li')).filter(li => li.offsetParent !== null).map(li => li.textContent).join(', ')`
+	rows := `Array.from(document.querySelectorAll('#timeline li[data-kind="courier"] .row-status')).map(r => r.textContent).join(' | ')`
+	if got := eval[string](b, rows); got != "Courier Kofi assigned" {
+		t.Errorf("the assignment's timeline row says %q, want %q", got, "Courier Kofi assigned")
+	}
+	if got := eval[string](b, key); got != "Restaurant, You, Kofi" {
+		t.Errorf("the map's key reads %q, want the courier by name", got)
+	}
+	b.poll("the map says Kofi is nearby", `document.getElementById('map-announce').textContent === 'Kofi is nearby.'`)
+	screenshots(b, "track-named-courier")
+
+	// Another courier, assigned without a name: its id in the timeline, "Courier" in the key.
+	if _, err := c.SetCourier(ctx, "o-named", client.SetCourierRequest{CourierID: api.AssignTo("c-9")}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(`#timeline li[data-seq="4"]`)
+	post("c-9", 52.5288, 13.4186)
+	b.waitFor(`#map-courier:not([hidden])`)
+	if got := eval[string](b, rows); got != "Courier c-9 assigned | Courier Kofi assigned" {
+		t.Errorf("the courier rows say %q, want the unnamed courier by its id", got)
+	}
+	if got := eval[string](b, key); got != "Restaurant, You, Courier" {
+		t.Errorf("after the unnamed courier's first fix the map's key reads %q, want %q", got, "Restaurant, You, Courier")
+	}
+	b.poll("the map says the courier is nearby", `document.getElementById('map-announce').textContent === 'Your courier is nearby.'`)
+}
+
 // TestTrackingPageShowsTheCourierMoving: once the order is out for delivery the tracking page
 // draws the restaurant and the drop-off, with a key to the marks; each position moves the
 // courier's marker (gliding there, unless the reader asked for less motion), lengthens the path

@@ -444,7 +444,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id is required: a courier's id assigns the order, null unassigns it"))
 		return
 	}
-	c := ordercast.CourierChange{OrderID: r.PathValue("id"), Note: req.Note, Actor: actor.String()}
+	c := ordercast.CourierChange{OrderID: r.PathValue("id"), CourierName: req.CourierName, Note: req.Note, Actor: actor.String()}
 	var err error
 	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
 		s.writeError(w, r, err)

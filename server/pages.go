@@ -98,14 +98,11 @@ type homePage struct {
 func (homePage) Max() int { return defaultHomeOrders }
 
 // Names are the names the page knows parties by (demo mode), for its script to name the
-// parties of orders that come later as Who names them (partyNames).
-func (p homePage) Names() (string, error) { return partyNames(p.Parties) }
-
-// partyNames is the names of links (demo mode's parties) for a page's script, as JSON:
-// "restaurant:luigis" → "Luigi's Trattoria".
-func partyNames(links []PartyLink) (string, error) {
-	names := make(map[string]string, len(links))
-	for _, l := range links {
+// parties of orders that come later as Who names them: "restaurant:luigis" → "Luigi's
+// Trattoria", as JSON.
+func (p homePage) Names() (string, error) {
+	names := make(map[string]string, len(p.Parties))
+	for _, l := range p.Parties {
 		names[string(l.Party.Kind)+":"+l.Party.ID] = l.Name
 	}
 	b, err := json.Marshal(names)
@@ -180,13 +177,7 @@ type trackPage struct {
 	// Courier is the courier whose view of the page this is (trackingPagePath): the page speaks
 	// to the courier, not the customer, and links back to the courier's page.
 	Courier string
-	// Parties are the parties the server knows by name (demo mode), so that the page names a
-	// courier it assigns ("Courier Omar assigned") as the home page names them.
-	Parties []PartyLink
 }
-
-// Names are Parties' names for the page's script (partyNames).
-func (p trackPage) Names() (string, error) { return partyNames(p.Parties) }
 
 // Back is the courier's page, which the courier's view links back to. Its id stays as it is in
 // the path ({{.Back}} is a whole URL, which the template only normalizes): the page's cookie's
@@ -211,7 +202,7 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	if s.setTrackingCookie(w, r, id) {
 		return
 	}
-	page := trackPage{ID: id, Parties: s.PartyLinks}
+	page := trackPage{ID: id}
 	// The courier's view changes words and one link, to a page of this site: nothing a link's
 	// courier id could turn against anyone. One that cannot be an id leaves the customer's view.
 	if q := r.URL.Query(); q.Get("view") == trackViewCourier && ordercast.ValidatePartyID(q.Get("courier")) == nil {

@@ -652,7 +652,7 @@ func TestPagesFollowTheReadersTextSize(t *testing.T) {
 	if _, err := c.SetStatus(ctx, "o-big", client.SetStatusRequest{Status: ordercast.StatusConfirmed, Note: "accepted by the kitchen"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SetCourier(ctx, "o-big", client.SetCourierRequest{CourierID: api.AssignTo("c-big")}); err != nil {
+	if _, err := c.SetCourier(ctx, "o-big", client.SetCourierRequest{CourierID: api.AssignTo("c-big"), CourierName: "Kofi Mensah-Boateng"}); err != nil {
 		t.Fatal(err)
 	}
 	b := newBrowser(t)

@@ -15,9 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
-	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
-	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -166,7 +164,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 // shows the order's courier, and Unassign takes it away. Once the courier has picked the order
 // up, neither Assign, Unassign nor Cancel is offered (auth/permit.go: the restaurant's part
 // ended). Each change's note names the board. Where Advance is off, the row says whom the order
-// waits for, or that the courier has it.
+// waits for, or that the courier has it, by the courier's name when its assignment gave one.
 func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -220,11 +218,13 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	}
 	hint("Waiting for a courier to pick it up.")
 	screenshots(b, "board-ready")
-	if resp, body := call(t, "PUT", base+"/v1/orders/m-1/courier", admin, `{"courier_id":"c-9"}`); resp.StatusCode != http.StatusOK {
+	if resp, body := call(t, "PUT", base+"/v1/orders/m-1/courier", admin, `{"courier_id":"c-9","courier_name":"Ama"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("assign c-9: %d %s", resp.StatusCode, body)
 	}
 	b.poll("Unassign and Cancel on, at ready with a courier", `!document.querySelector('`+row+` .unassign').disabled && !document.querySelector('`+row+` .cancel').disabled`)
-	hint("Waiting for courier c-9 to pick it up.")
+	// Dispatch assigned the courier under a name: the row calls the courier by it, with the id
+	// the board assigns by.
+	hint("Waiting for courier Ama (c-9) to pick it up.")
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"out_for_delivery"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("out for delivery: %d %s", resp.StatusCode, body)
 	}
@@ -246,7 +246,7 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 			t.Errorf("the disabled %s's words are %s on %s, %.2f:1", field, look[0], look[1], c)
 		}
 	}
-	hint("Picked up by courier c-9.")
+	hint("Picked up by courier Ama (c-9).")
 
 	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
 	var got struct{ Events []ordercast.Event }
@@ -267,8 +267,8 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 // TestBoardShowsAnUnassignTheAPIAnswered: the API's answer to a change the board made shows on
 // its row even when the stream's event of it has not come (the stream down, or merely behind):
 // an answer that leaves the courier out (unassigned, courier_id omitted) empties the row's
-// courier rather than keeping the one it had, and the event, when it comes at the same version,
-// changes nothing.
+// courier rather than keeping the one it had, one that leaves the courier's name out has none,
+// and the events, when they come at the same versions, change nothing.
 func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
 	ts := newAuthServer(t, func(s *server.Server) {
 		s.Retry = testRetry
@@ -279,10 +279,11 @@ func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
 	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"u-1","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := call(t, "PUT", base+"/v1/orders/u-1/courier", admin, `{"courier_id":"c-7"}`); resp.StatusCode != http.StatusOK {
+	if resp, body := call(t, "PUT", base+"/v1/orders/u-1/courier", admin, `{"courier_id":"c-7","courier_name":"Ama"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("assign c-7: %d %s", resp.StatusCode, body)
 	}
 	row := `li.order[data-order-id="u-1"]`
+	meta := `document.querySelector('` + row + ` .order-meta').textContent`
 	b := newBrowser(t)
 	b.do("note the courier events the page's stream brings", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
 		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
@@ -297,40 +298,26 @@ func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
 	})
 	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
 	b.waitFor(row + `[data-courier="c-7"]`)
+	if got := eval[string](b, meta); !strings.HasPrefix(got, "courier Ama (c-7) · ") {
+		t.Errorf("the row's line says %q, want the courier by name and id", got)
+	}
 	restore := b.refuseStream("*/v1/restaurants/r-1/stream*")
 	b.tap("unassign", row+` .unassign`)
 	b.waitFor(row + `[data-courier=""]`)
 	b.poll("the field is empty and Assign off", `document.querySelector('`+row+` .courier').value === '' && document.querySelector('`+row+` .assign').disabled`)
-	// The stream comes back with the unassignment's event (seq 3), which must change nothing.
+	// Nor does a courier the board then assigns, whom the answer names by no name, take the
+	// name of the one before.
+	b.do("type c-8", chromedp.SendKeys(chromedp.CSS(row+` .courier`), "c-8"))
+	b.tap("assign c-8", row+` .assign`)
+	b.waitFor(row + `[data-courier="c-8"]`)
+	if got := eval[string](b, meta); !strings.HasPrefix(got, "courier c-8 · ") {
+		t.Errorf("assigned c-8 (no name), the row's line says %q", got)
+	}
+	// The stream comes back with the events of both (seqs 3 and 4), which must change nothing.
 	restore()
-	b.poll("the unassignment's event", `window.courierSeqs.includes(3)`)
-	if got := eval[string](b, `document.querySelector('`+row+`').dataset.courier`); got != "" {
-		t.Errorf("with the stream back, the row's courier is %q, want none", got)
-	}
-}
-
-// TestTrackingPageNamesTheDemosCourier: a server that knows its parties by name (demo mode, as
-// its home page names them) has the tracking page name the courier it assigns, "Courier Kofi
-// assigned", not its id; a courier it knows no name of keeps its id.
-func TestTrackingPageNamesTheDemosCourier(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) {
-		s.PartyLinks = []server.PartyLink{{Party: ordercast.Party{Kind: ordercast.PartyCourier, ID: "kofi"}, Name: "Kofi"}}
-	})
-	c := &client.Client{BaseURL: ts.URL()}
-	ctx := t.Context()
-	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-named"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, courier := range []string{"kofi", "c-9"} {
-		if _, err := c.SetCourier(ctx, "o-named", client.SetCourierRequest{CourierID: api.AssignTo(courier)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b := newBrowser(t)
-	b.do("open the tracking page", chromedp.Navigate(ts.URL()+"/track/o-named"))
-	b.waitFor(`#timeline li[data-seq="3"][data-kind="courier"]`)
-	if got := eval[string](b, `Array.from(document.querySelectorAll('#timeline li[data-kind="courier"] .row-status')).map(r => r.textContent).join(' | ')`); got != "Courier c-9 assigned | Courier Kofi assigned" {
-		t.Errorf("the courier rows say %q, want the known courier by name, the other by id", got)
+	b.poll("the unassignment's and the assignment's events", `window.courierSeqs.includes(3) && window.courierSeqs.includes(4)`)
+	if got := eval[string](b, `document.querySelector('`+row+`').dataset.courier`); got != "c-8" {
+		t.Errorf("with the stream back, the row's courier is %q, want c-8", got)
 	}
 }
 

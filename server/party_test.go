@@ -168,10 +168,10 @@ func TestPartyStreams(t *testing.T) {
 		wantEvents(t, cust, "a/2", "a/3", "x/2")
 
 		// The courier sees a's changes while assigned, and its reassignment away, then nothing:
-		// of that reassignment only that a left it, not whom it went to, why or by whom (on a
+		// of that reassignment only that a left it, not whom it went to (id or name), why or by whom (on a
 		// resume too); the restaurant reads it whole.
 		wr.move("a", ordercast.StatusReady) // a/4
-		if _, _, _, err := st.AssignCourier(ctx, ordercast.CourierChange{OrderID: "a", CourierID: "c-2", Note: "for c-2 only", Actor: "admin:ops"}); err != nil {
+		if _, _, _, err := st.AssignCourier(ctx, ordercast.CourierChange{OrderID: "a", CourierID: "c-2", CourierName: "Ana", Note: "for c-2 only", Actor: "admin:ops"}); err != nil {
 			t.Fatal(err) // a/5: leaves c-1
 		}
 		wr.move("a", ordercast.StatusOutForDelivery)
@@ -181,7 +181,7 @@ func TestPartyStreams(t *testing.T) {
 			"resumed": c.WatchCourier(ctx, "c-1", client.WatchOptions{LastEventID: beforeLeft}),
 		} {
 			u := nextUpdate(t, w)
-			if ev := u.Event; ev == nil || ev.OrderID != "a" || ev.Seq != 5 || ev.Kind != ordercast.KindCourier || ev.CourierID != "" || ev.Note != "" || ev.Actor != "" {
+			if ev := u.Event; ev == nil || ev.OrderID != "a" || ev.Seq != 5 || ev.Kind != ordercast.KindCourier || ev.CourierID != "" || ev.CourierName != "" || ev.Note != "" || ev.Actor != "" {
 				t.Fatalf("%s: the courier a left read %+v; want a/5 as an unassignment, nothing more", name, u.Event)
 			}
 			if name == "resumed" {
@@ -189,7 +189,7 @@ func TestPartyStreams(t *testing.T) {
 			}
 		}
 		wantEvents(t, rest, "a/4")
-		if u := nextUpdate(t, rest); u.Event == nil || u.Event.Seq != 5 || u.Event.CourierID != "c-2" || u.Event.Note != "for c-2 only" {
+		if u := nextUpdate(t, rest); u.Event == nil || u.Event.Seq != 5 || u.Event.CourierID != "c-2" || u.Event.CourierName != "Ana" || u.Event.Note != "for c-2 only" {
 			t.Fatalf("the restaurant read a/5 as %+v; want it whole", u.Event)
 		}
 		wantEvents(t, rest, "a/6")

@@ -15,8 +15,8 @@ type queryer interface {
 }
 
 const (
-	orderColumns = `id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id`
-	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id`
+	orderColumns = `id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id, courier_name`
+	eventColumns = `order_id, seq, status, at, note, actor, kind, courier_id, courier_name`
 )
 
 // placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
@@ -180,7 +180,7 @@ func scanOrder(row scanner, extra ...any) (ordercast.Order, error) {
 		pickup, dropoff  *string
 	)
 	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &created, &updated,
-		&o.RestaurantID, &o.CustomerID, &o.CourierID, &pickup, &dropoff}, extra...)...); err != nil {
+		&o.RestaurantID, &o.CustomerID, &o.CourierID, &o.CourierName, &pickup, &dropoff}, extra...)...); err != nil {
 		return ordercast.Order{}, err
 	}
 	var err error
@@ -202,7 +202,7 @@ func scanEvent(row scanner) (ordercast.Event, error) {
 		status, kind string
 		at           int64
 	)
-	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID); err != nil {
+	if err := row.Scan(&ev.OrderID, &ev.Seq, &status, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID, &ev.CourierName); err != nil {
 		return ordercast.Event{}, err
 	}
 	ev.Kind = ordercast.EventKind(kind)

@@ -133,7 +133,7 @@ func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after i
 		limit = -1
 	}
 	rows, err := s.reads.QueryContext(ctx, `
-		SELECT l.pos, e.order_id, e.seq, e.status, e.at, e.note, e.actor, e.kind, e.courier_id
+		SELECT l.pos, e.order_id, e.seq, e.status, e.at, e.note, e.actor, e.kind, e.courier_id, e.courier_name
 		FROM party_log l JOIN order_events e ON e.order_id = l.order_id AND e.seq = l.seq
 		WHERE l.party = ? AND l.pos > ? ORDER BY l.pos LIMIT ?`, p.Key(), after, limit)
 	if err != nil {

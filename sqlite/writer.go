@@ -14,8 +14,8 @@ import (
 // that event.
 const loadQuery = `
 	SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
-		o.restaurant_id, o.customer_id, o.courier_id, o.pickup, o.dropoff,
-		e.at, e.note, e.actor, e.kind, e.courier_id
+		o.restaurant_id, o.customer_id, o.courier_id, o.courier_name, o.pickup, o.dropoff,
+		e.at, e.note, e.actor, e.kind, e.courier_id, e.courier_name
 	FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
 	WHERE o.id = ?`
 
@@ -64,11 +64,11 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 	prep(&st.restart, `PRAGMA wal_checkpoint(RESTART)`)   // see boundWAL
 	prep(&st.truncate, `PRAGMA wal_checkpoint(TRUNCATE)`) // see trimWAL
 	prep(&st.load, loadQuery)
-	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ? WHERE id = ?`)
-	prep(&st.setCourier, `UPDATE orders SET courier_id = ? WHERE id = ?`)
+	prep(&st.setCourier, `UPDATE orders SET courier_id = ?, courier_name = ? WHERE id = ?`)
 	prep(&st.setActive, `UPDATE orders SET active = ? WHERE id = ?`)
-	prep(&st.insertEvent, `INSERT INTO order_events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&st.insertEvent, `INSERT INTO order_events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	// A party's log position (docs/party-streams.md): the batch, which holds the write lock,
 	// advances the party's head by its events and numbers them up to the new head.
 	prep(&st.advanceHead, `
@@ -236,7 +236,7 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 	b.Apply(now)
 	for _, o := range b.Created {
 		if _, err := st.insertOrder.ExecContext(ctx, o.ID, string(o.Status), o.Version, string(o.Details),
-			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro(), o.RestaurantID, o.CustomerID, o.CourierID,
+			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro(), o.RestaurantID, o.CustomerID, o.CourierID, o.CourierName,
 			ordercast.PointColumn(o.Pickup), ordercast.PointColumn(o.Dropoff), active(o)); err != nil {
 			return nil, fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
 		}
@@ -249,7 +249,7 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 		}
 		was, _ := b.Stored(o.ID)
 		if o.CourierID != was.CourierID {
-			if _, err := st.setCourier.ExecContext(ctx, o.CourierID, o.ID); err != nil {
+			if _, err := st.setCourier.ExecContext(ctx, o.CourierID, o.CourierName, o.ID); err != nil {
 				return nil, fmt.Errorf("sqlite: set the courier of order %s: %w", o.ID, err)
 			}
 		}
@@ -263,7 +263,7 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 		// (order_id, seq) is the primary key: a broken seq rule fails the batch instead of
 		// leaving a duplicate.
 		if _, err := st.insertEvent.ExecContext(ctx, ev.OrderID, ev.Seq, string(ev.Status), ev.At.UnixMicro(), ev.Note, ev.Actor,
-			string(ev.Kind), ev.CourierID); err != nil {
+			string(ev.Kind), ev.CourierID, ev.CourierName); err != nil {
 			return nil, fmt.Errorf("sqlite: insert event %s/%d: %w", ev.OrderID, ev.Seq, err)
 		}
 	}
@@ -323,7 +323,7 @@ func scanLoaded(row *sql.Row) (ordercast.Order, ordercast.Event, error) {
 		kind string
 		at   int64
 	)
-	o, err := scanOrder(row, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID)
+	o, err := scanOrder(row, &at, &ev.Note, &ev.Actor, &kind, &ev.CourierID, &ev.CourierName)
 	if err != nil {
 		return o, ev, err
 	}

@@ -103,11 +103,13 @@ type HistEvent struct {
 	Seq    int64  `json:"seq"`
 	Status string `json:"status"`
 	// Kind is KindCourier for a courier assignment (Status then the order's, unchanged), and
-	// Courier the courier it gives the order to, none for an unassignment.
-	Kind    string `json:"kind,omitempty"`
-	Courier string `json:"courier_id,omitempty"`
-	Note    string `json:"note,omitempty"`
-	Actor   string `json:"actor,omitempty"`
+	// Courier the courier it gives the order to, none for an unassignment, by the name
+	// CourierName.
+	Kind        string `json:"kind,omitempty"`
+	Courier     string `json:"courier_id,omitempty"`
+	CourierName string `json:"courier_name,omitempty"`
+	Note        string `json:"note,omitempty"`
+	Actor       string `json:"actor,omitempty"`
 	// At is the event's commit time, as the store stamped it: beside the run's log lines (which
 	// give the time the writers stopped and the watchers were let go), it tells a late commit
 	// from a lost event.
@@ -124,6 +126,8 @@ func (e HistEvent) differs(h HistEvent) string {
 		return fmt.Sprintf("status %s, the history's %s", e.Status, h.Status)
 	case e.Courier != h.Courier:
 		return fmt.Sprintf("courier %q, the history's %q", e.Courier, h.Courier)
+	case e.CourierName != h.CourierName:
+		return fmt.Sprintf("courier name %q, the history's %q", e.CourierName, h.CourierName)
 	case e.Note != h.Note:
 		return fmt.Sprintf("note %q, the history's %q", e.Note, h.Note)
 	case e.Actor != h.Actor:
@@ -360,6 +364,8 @@ func Judge(r Records) Judgement {
 				j.add(AUnintended, id, "seq %d is of kind %q but attempt %q meant kind %q", ev.Seq, ev.Kind, ev.Note, a.Kind)
 			case a.Kind == KindCourier && a.Courier != ev.Courier:
 				j.add(AUnintended, id, "seq %d gives the order to %q but attempt %q meant %q", ev.Seq, ev.Courier, ev.Note, a.Courier)
+			case a.Kind == KindCourier && courierName(a.Courier) != ev.CourierName:
+				j.add(AUnintended, id, "seq %d names its courier %q but attempt %q named %q", ev.Seq, ev.CourierName, ev.Note, courierName(a.Courier))
 			case a.Kind != KindCourier && a.Status != ev.Status:
 				j.add(AUnintended, id, "seq %d is %s but attempt %q meant %s", ev.Seq, ev.Status, ev.Note, a.Status)
 			case a.Expected != 0 && ev.Seq != a.Expected+1:

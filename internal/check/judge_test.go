@@ -31,7 +31,7 @@ func records() Records {
 	}
 	for i, courier := range []string{"c-1", "c-2"} {
 		ev := &hist["c"][2+i]
-		ev.Kind, ev.Courier, ev.Note = KindCourier, courier, "courier "+courier
+		ev.Kind, ev.Courier, ev.CourierName, ev.Note = KindCourier, courier, courierName(courier), "courier "+courier
 	}
 	var r Records
 	r.Histories = hist
@@ -108,7 +108,7 @@ func partySessions(hist map[string][]HistEvent) []PartySession {
 func courierSessions(hist map[string][]HistEvent) []PartySession {
 	c := hist["c"]
 	away := c[3]
-	away.Courier, away.Note, away.Actor = "", "", ""
+	away.Courier, away.CourierName, away.Note, away.Actor = "", "", "", ""
 	return []PartySession{
 		{Watcher: 11, Party: "courier:c-1", Snapshot: &PartySnap{Pos: 0}, Events: []PartyEvent{{1, "c", c[2], Arrival{}}, {2, "c", away, Arrival{}}}},
 		{Watcher: 12, Party: "courier:c-2", Snapshot: &PartySnap{Pos: 0}, Events: []PartyEvent{{1, "c", c[3], Arrival{}}, {2, "c", c[4], Arrival{}}},
@@ -196,6 +196,7 @@ func TestJudge_CourierCases(t *testing.T) {
 				}
 			}
 		}, AUnintended},
+		{"an assignment under another name than the attempt's", func(r *Records) { r.Histories["c"][2].CourierName = "Someone" }, AUnintended},
 		{"an acknowledged assignment committed as a status change", func(r *Records) {
 			for i := range r.Acks {
 				if r.Acks[i].Kind == KindCourier {
@@ -283,6 +284,7 @@ func TestJudge_ACourierGetsItsOrderBack(t *testing.T) {
 		{Status: "out_for_delivery"}, {Status: "delivered"}}
 	for i := range d {
 		d[i].Seq, d[i].Note, d[i].Actor = int64(i+1), fmt.Sprintf("d%d", i+1), "system:check"
+		d[i].CourierName = courierName(d[i].Courier)
 		a := Attempt{Order: "d", Note: d[i].Note, Status: d[i].Status, Kind: d[i].Kind, Courier: d[i].Courier, Expected: int64(i)}
 		if a.Kind == KindCourier {
 			a.Status = ""
@@ -292,7 +294,7 @@ func TestJudge_ACourierGetsItsOrderBack(t *testing.T) {
 	}
 	r.Histories["d"] = d
 	away := d[3]
-	away.Courier, away.Note, away.Actor = "", "", ""
+	away.Courier, away.CourierName, away.Note, away.Actor = "", "", "", ""
 	// c-1's log: c seq 3, c seq 4 (taken), d seq 3, d seq 4 (taken), d seq 6, 7, 8.
 	log := []PartyEvent{{1, "c", r.Histories["c"][2], Arrival{}}, {2, "c", r.Parties[3].Events[1].HistEvent, Arrival{}},
 		{3, "d", d[2], Arrival{}}, {4, "d", away, Arrival{}}, {5, "d", d[5], Arrival{}}, {6, "d", d[6], Arrival{}}, {7, "d", d[7], Arrival{}}}
@@ -573,7 +575,7 @@ func TestSelfTest_ACourierShownAnotherCouriersAssignment(t *testing.T) {
 	// Only courier c-2's watchers: c-2 never lost order c (it went from c-1 to c-2).
 	r.Parties = slices.DeleteFunc(r.Parties, func(s PartySession) bool { return s.Party == "courier:c-1" })
 	r.Histories["c"][2].Courier = "c-3" // the first assignment another courier's, c-2 still never losing c
-	r.Histories["c"][2].Note = "courier c-3"
+	r.Histories["c"][2].CourierName, r.Histories["c"][2].Note = courierName("c-3"), "courier c-3"
 	for i := range r.Attempts {
 		if r.Attempts[i].Note == "courier c-1" {
 			r.Attempts[i].Note, r.Attempts[i].Courier = "courier c-3", "c-3"
@@ -587,7 +589,8 @@ func TestSelfTest_ACourierShownAnotherCouriersAssignment(t *testing.T) {
 	for i := range r.Sessions {
 		for k := range r.Sessions[i].Received {
 			if r.Sessions[i].Received[k].Note == "courier c-1" {
-				r.Sessions[i].Received[k].Courier, r.Sessions[i].Received[k].Note = "c-3", "courier c-3"
+				rec := &r.Sessions[i].Received[k]
+				rec.Courier, rec.CourierName, rec.Note = "c-3", courierName("c-3"), "courier c-3"
 			}
 		}
 	}

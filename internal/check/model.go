@@ -211,19 +211,20 @@ func errorCode(body []byte) string {
 }
 
 type apiEvent struct {
-	OrderID   string    `json:"order_id"`
-	Seq       int64     `json:"seq"`
-	Kind      string    `json:"kind"`
-	Status    string    `json:"status"`
-	CourierID string    `json:"courier_id"`
-	Note      string    `json:"note"`
-	Actor     string    `json:"actor"`
-	At        time.Time `json:"at"`
+	OrderID     string    `json:"order_id"`
+	Seq         int64     `json:"seq"`
+	Kind        string    `json:"kind"`
+	Status      string    `json:"status"`
+	CourierID   string    `json:"courier_id"`
+	CourierName string    `json:"courier_name"`
+	Note        string    `json:"note"`
+	Actor       string    `json:"actor"`
+	At          time.Time `json:"at"`
 }
 
 // hist is e as the judge reads it.
 func (e apiEvent) hist() HistEvent {
-	return HistEvent{Seq: e.Seq, Status: e.Status, Kind: e.Kind, Courier: e.CourierID, Note: e.Note, Actor: e.Actor, At: e.At}
+	return HistEvent{Seq: e.Seq, Status: e.Status, Kind: e.Kind, Courier: e.CourierID, CourierName: e.CourierName, Note: e.Note, Actor: e.Actor, At: e.At}
 }
 
 type statusAnswer struct {

@@ -40,6 +40,13 @@ var corruptions = []corruption{
 			return i >= 0
 		}, func(s *Session) { s.Received[i].Courier += "-self-test" })
 	}},
+	{"give a courier event another courier's name", AMismatch, func(r *Records) bool {
+		i := 0
+		return withSessionWhere(r, 1, func(s Session) bool {
+			i = slices.IndexFunc(s.Received, func(e Received) bool { return e.Kind == KindCourier && e.Courier != "" })
+			return i >= 0
+		}, func(s *Session) { s.Received[i].CourierName += "-self-test" })
+	}},
 	{"deliver an event late at a quiet moment", ALate, func(r *Records) bool {
 		i := 0
 		return withSessionWhere(r, 1, func(s Session) bool {

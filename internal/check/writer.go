@@ -130,6 +130,8 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 		req["courier_id"] = a.Courier
 		if a.Courier == "" {
 			req["courier_id"] = nil // an unassignment
+		} else {
+			req["courier_name"] = courierName(a.Courier)
 		}
 		method, path, request = "PUT", "/v1/orders/"+url.PathEscape(o.id)+"/courier", RCourier
 	} else {
@@ -169,6 +171,15 @@ func (p *phase) advance(ctx context.Context, r *rand.Rand) {
 		p.led.countError(request + ": unclear outcome (settled from the history)")
 	}
 	p.settle(ctx, o, note)
+}
+
+// courierName is the name the writers assign courier id under (none for no courier): the judge
+// finds it on the courier's every event, in the history and on every stream.
+func courierName(id string) string {
+	if id == "" {
+		return ""
+	}
+	return "Rider " + id
 }
 
 // otherCourier picks what a courier change gives an order assigned to current: another of the

@@ -242,7 +242,7 @@ func (s *Simulator) simulateOrder(ctx context.Context) error {
 				return nil
 			}
 			assigned, _, _, err := s.Store.AssignCourier(ctx, ordercast.CourierChange{
-				OrderID: o.ID, CourierID: courier.ID, Note: courier.Name + " is on the way to " + r.Name, Actor: Actor,
+				OrderID: o.ID, CourierID: courier.ID, CourierName: courier.Name, Note: "On the way to " + r.Name, Actor: Actor,
 			})
 			if err != nil {
 				s.freeCourier(courier)

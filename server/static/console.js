@@ -179,8 +179,14 @@
     if (restaurant && !isCourier) parts.push(restaurant);
     if (Number.isInteger(items) && items > 0) parts.push(items + (items === 1 ? ' item' : ' items'));
     if (isCourier && !oc.terminal(o.status) && o.courier_id !== partyId) parts.push('given to another courier');
-    else if (o.courier_id && !isCourier) parts.push('courier ' + o.courier_id);
+    else if (o.courier_id && !isCourier) parts.push('courier ' + courierName(o));
     return parts.join(' · ');
+  }
+
+  // courierName names an order's courier: by the name its assignment gave, with the id the board
+  // assigns by ("Omar (c-7)"), else by its id.
+  function courierName(o) {
+    return o.courier_name ? o.courier_name + ' (' + o.courier_id + ')' : o.courier_id;
   }
 
   // notes is what a row shows of an order's details beyond its summary and its stops: every
@@ -616,7 +622,7 @@
   // waitingFor is what a restaurant's row says when its next step is not the restaurant's (its
   // Advance off): at ready, whom the order waits for; out for delivery, who has it.
   function waitingFor(o) {
-    var who = o.courier_id ? 'courier ' + o.courier_id : 'a courier';
+    var who = o.courier_id ? 'courier ' + courierName(o) : 'a courier';
     if (o.status === 'ready') return 'Waiting for ' + who + ' to pick it up.';
     return o.status === 'out_for_delivery' ? 'Picked up by ' + who + '.' : '';
   }
@@ -743,9 +749,10 @@
       // The stage an order ended from: a courier's order cancelled once picked up is in the
       // courier's hands (cancelledLine).
       if (oc.terminal(o.status) && !oc.terminal(row.order.status)) row.endedFrom = row.order.status;
-      // The API leaves courier_id out of an order with no courier: a newer version without
-      // it has none, not the one the row had (an unassign the API answered before its event).
-      row.order = Object.assign({}, row.order, { courier_id: '' }, o);
+      // The API leaves courier_id (and courier_name) out of an order with no courier: a newer
+      // version without it has none, not the one the row had (an unassign the API answered
+      // before its event).
+      row.order = Object.assign({}, row.order, { courier_id: '', courier_name: '' }, o);
     }
     var placed = added || (redated && oldestFirst) || regrouped; // the row goes (again) to its place
     var show = function () {
@@ -819,10 +826,13 @@
     // The note of the change that ends an order, which a row that lingers shows (cancelledLine).
     if (row && ev.kind !== 'courier' && oc.terminal(ev.status)) row.endNote = ev.note || '';
     var change = { status: ev.status, version: ev.seq, updated_at: ev.at };
-    if (ev.kind === 'courier') change.courier_id = ev.courier_id || '';
+    if (ev.kind === 'courier') {
+      change.courier_id = ev.courier_id || '';
+      change.courier_name = ev.courier_name || '';
+    }
     upsert(Object.assign({}, base, change));
     if (!rows.has(ev.order_id)) return;
-    announceChange(ev.order_id, ev.kind === 'courier', ev.status, ev.courier_id);
+    announceChange(ev.order_id, ev.kind === 'courier', rows.get(ev.order_id).order);
     if (!row) {
       oc.request('GET', '/v1/orders/' + encodeURIComponent(ev.order_id)).then(upsert, function (err) {
         showRowError(ev.order_id, err.message);
@@ -834,16 +844,17 @@
   // courier (un)assigned. Each change is announced once, by whichever brings it first: its event
   // on the stream (applyEvent), or the API's answer to a change this page made (send); the later
   // one finds the row already at its version and says nothing.
-  // A courier hears what its row says of an order cancelled (cancelledLine).
-  function announceChange(id, courierChange, status, courierId) {
+  // A courier hears what its row says of an order cancelled (cancelledLine). o is the order as
+  // the change left it.
+  function announceChange(id, courierChange, o) {
     var row = rows.get(id);
-    if (isCourier && !courierChange && status === 'cancelled' && row) {
+    if (isCourier && !courierChange && o.status === 'cancelled' && row) {
       announce.textContent = 'Order ' + id + ' is cancelled. ' + cancelledLine(row).slice(1).join(' ');
       return;
     }
-    announce.textContent = 'Order ' + id + (!courierChange ? ' is now ' + oc.label(status) + '.'
-      : isCourier ? (courierId === partyId ? ' is assigned to you.' : ' is no longer yours.')
-        : courierId ? ' is assigned to courier ' + courierId + '.' : ' has no courier.');
+    announce.textContent = 'Order ' + id + (!courierChange ? ' is now ' + oc.label(o.status) + '.'
+      : isCourier ? (o.courier_id === partyId ? ' is assigned to you.' : ' is no longer yours.')
+        : o.courier_id ? ' is assigned to courier ' + courierName(o) + '.' : ' has no courier.');
   }
 
   // snapshot replaces what the page shows with the server's current list: an array of orders on
@@ -909,7 +920,7 @@
         if (r && path === '/courier') r.courierTyped = false; // the field shows the courier again
         var was = r ? r.order.version : Infinity;
         upsert(res.order);
-        if (res.order.version > was) announceChange(id, path === '/courier', res.order.status, res.order.courier_id);
+        if (res.order.version > was) announceChange(id, path === '/courier', res.order);
       }, function (err) {
         showRowError(id, err.message);
         refusedCredential(err);

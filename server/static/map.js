@@ -32,11 +32,12 @@
   // view of the page (data-view="courier", opened from the courier's page) to the courier, who
   // drives to the drop-off. eta is the ETA shown, in whole minutes (an estimate from the courier's
   // speed: seconds would promise a precision it has not; it is counted down every second and
-  // changes when its minute does), spoken what a screen reader hears (minutesSaid).
+  // changes when its minute does), spoken what a screen reader hears (minutesSaid). The customer's
+  // words name the courier by the name its assignment gave, if any ("Omar is on the way").
   var WORDS = {
     customer: {
-      onTheWay: 'Your courier is on the way',
-      nearby: 'Your courier is nearby',
+      onTheWay: function (name) { return (name || 'Your courier') + ' is on the way'; },
+      nearby: function (name) { return (name || 'Your courier') + ' is nearby'; },
       soon: 'Arriving in under a minute',
       eta: function (left) { return 'Arriving in about ' + Math.max(1, Math.round(left / 60)) + ' min'; },
       spoken: function (left) {
@@ -44,8 +45,8 @@
       }
     },
     courier: {
-      onTheWay: 'On your way to the drop-off',
-      nearby: 'You are near the drop-off',
+      onTheWay: function () { return 'On your way to the drop-off'; },
+      nearby: function () { return 'You are near the drop-off'; },
       soon: 'Under a minute to the drop-off',
       eta: function (left) { return 'About ' + Math.max(1, Math.round(left / 60)) + ' min to the drop-off'; },
       spoken: function (left) {
@@ -85,6 +86,8 @@
     this.offline = false; // the page's stream is down (connection)
     var courierView = el('track').dataset.view === 'courier';
     this.words = courierView ? WORDS.courier : WORDS.customer;
+    this.courierView = courierView;
+    this.name(order.courier_name || '');
     // The courier's view names the drop-off by its customer, when the order says who.
     var customer = window.ordercast.detailString(order, 'customer');
     if (courierView && customer) {
@@ -248,8 +251,10 @@
   // courier takes a courier event: when the order goes to another courier (or to none) the old
   // one's marker, path and ETA go at once, not when its positions would have been lost; the new
   // courier shows from its first position.
-  Map.prototype.courier = function (courierId) {
-    if (this.ended || !this.latest || this.latest.courier_id === courierId) return;
+  Map.prototype.courier = function (courierId, courierName) {
+    if (this.ended) return;
+    this.name(courierName);
+    if (!this.latest || this.latest.courier_id === courierId) return;
     this.latest = null;
     this.path = [];
     this.showETA('');
@@ -257,6 +262,13 @@
     el('lost').hidden = true;
     this.said = '';
     this.draw();
+  };
+
+  // name takes the name the order's courier was assigned under ('' for none): the customer's words
+  // and the map's key then call the courier by it. The courier's own view says "You".
+  Map.prototype.name = function (courierName) {
+    this.courierName = courierName;
+    if (!this.courierView) el('map-courier-name').textContent = courierName || 'Courier';
   };
 
   // say tells a screen reader text through the map's own polite live region, once: the ETA's
@@ -293,11 +305,11 @@
     }
     var w = this.words;
     if (this.latest.nearby) {
-      this.say(w.nearby + '.', true);
+      this.say(w.nearby(this.courierName) + '.', true);
     }
     if (typeof this.latest.eta_s !== 'number') {
-      this.showETA(w.onTheWay);
-      this.say(w.onTheWay + '.');
+      this.showETA(w.onTheWay(this.courierName));
+      this.say(w.onTheWay(this.courierName) + '.');
       return;
     }
     var left = Math.max(0, Math.round(this.latest.eta_s - age / 1000));

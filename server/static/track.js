@@ -14,8 +14,6 @@
   var timeline = document.getElementById('timeline');
   // The courier's view of the page, opened from the courier's page: its words are the courier's.
   var courierView = root.dataset.view === 'courier';
-  // The parties the server knows by name (demo mode): "courier:omar" → "Omar".
-  var names = JSON.parse(root.dataset.names || '{}');
   // The page came from a tracking link the server refused (setTrackingCookie, server/auth.go).
   var linkRefused = new URLSearchParams(location.search).get('link') === 'refused';
 
@@ -173,9 +171,10 @@
     var t = oc.timeElement(ev.at);
     var what = document.createElement('span');
     what.className = 'row-status';
-    // A courier event changes who carries the order, not its stage: say that, not the stage.
+    // A courier event changes who carries the order, not its stage: say that, not the stage,
+    // and name the courier by the name the assignment gave, if any.
     if (ev.kind === 'courier') {
-      what.textContent = ev.courier_id ? 'Courier ' + (names['courier:' + ev.courier_id] || ev.courier_id) + ' assigned' : 'Courier unassigned';
+      what.textContent = ev.courier_id ? 'Courier ' + (ev.courier_name || ev.courier_id) + ' assigned' : 'Courier unassigned';
       li.dataset.kind = 'courier';
     } else {
       what.textContent = oc.label(ev.status);
@@ -253,7 +252,7 @@
         // A courier assigned or taken away is an event of its own (event: courier).
         courier: function (ev) {
           apply([ev]);
-          if (map) map.courier(ev.courier_id || '');
+          if (map) map.courier(ev.courier_id || '', ev.courier_name || '');
         },
         status: function (ev) {
           apply([ev]);
