@@ -268,10 +268,16 @@ func (c CourierChange) validateName() error {
 		return Errorf(EInvalid, "%s names the courier assigned; an unassignment (courier_id null) has none", field)
 	case strings.TrimSpace(c.CourierName) == "":
 		return Errorf(EInvalid, "%s must not be blank; leave it out for none", field)
-	case strings.ContainsFunc(c.CourierName, unicode.IsControl):
+	case strings.ContainsFunc(c.CourierName, breaksLine):
 		return Errorf(EInvalid, "%s must be one line of text, without control characters", field)
 	}
 	return validateText(field, c.CourierName, MaxCourierNameLength)
+}
+
+// breaksLine reports whether r has no place in one line of text: a control character, or a
+// line or paragraph separator (U+2028, U+2029), which is no control character but ends a line.
+func breaksLine(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
 }
 
 // MaxOrderVersion is the most events one order holds: its version never passes it. Every read

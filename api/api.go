@@ -49,6 +49,8 @@ const (
 	RoutePostLocations = "POST " + PathLocations
 	// RouteSetStatuses is where an integration moves many orders in one request.
 	RouteSetStatuses = "POST " + PathStatusChanges
+	// RouteOpenAPI serves OpenAPI, this API's description.
+	RouteOpenAPI = "GET /v1/openapi.json"
 )
 
 // LocationPath is where courier cid reports its position (POST).

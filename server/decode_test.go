@@ -62,6 +62,7 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{courier, `{"courier_id":null,"courier_name":"Omar"}`, nil, 422, ordercast.EInvalid, "courier_name names the courier assigned"},
 		{courier, `{"courier_id":"c-1","courier_name":" "}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-1","courier_name":"Omar\u0007"}`, nil, 422, ordercast.EInvalid, "courier_name must be one line of text"},
+		{courier, `{"courier_id":"c-1","courier_name":"Omar\u2028Ali"}`, nil, 422, ordercast.EInvalid, "courier_name must be one line of text"},
 		{courier, `{"courier_id":"c-1","courier_name":"` + strings.Repeat("o", ordercast.MaxCourierNameLength+1) + `"}`, nil, 422, ordercast.EInvalid, "courier_name must be at most 64 bytes"},
 		{courier, `{"courier_id":"c-1","courier_name":7}`, nil, 400, ordercast.EMalformed, `field "courier_name" has the wrong type`},
 

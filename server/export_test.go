@@ -43,3 +43,12 @@ func ClientsAfterOverflow() int {
 	}
 	return len(t.m)
 }
+
+// APIRoutes returns the route patterns of s's API (apiRoutes).
+func APIRoutes(s *Server) []string {
+	var patterns []string
+	for _, rt := range s.apiRoutes() {
+		patterns = append(patterns, rt.pattern)
+	}
+	return patterns
+}

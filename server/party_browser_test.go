@@ -94,6 +94,15 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	}
 	b.tap("advance b-1 again", row("b-1")+` .advance`) // its words changed: a second's pause
 	c.waitFor(row("b-1") + `[data-status="preparing"]`)
+	// A courier assigned under a name: the customer reads the name, not the id the boards
+	// assign by.
+	if resp, body := call(t, "PUT", base+"/v1/orders/b-3/courier", admin, `{"courier_id":"c-8","courier_name":"Ama"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign b-3: %d %s", resp.StatusCode, body)
+	}
+	c.waitFor(row("b-3") + `[data-courier="c-8"]`)
+	if got := eval[string](c, `document.querySelector('`+row("b-3")+` .order-meta').textContent`); !strings.Contains(got, " · courier Ama · ") {
+		t.Errorf("the customer's row of b-3 says %q, want the courier by name alone", got)
+	}
 	screenshots(c, "customer")
 
 	// Each order's id links to its tracking page, through the page's own route, which signs a

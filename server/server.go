@@ -311,8 +311,50 @@ const (
 	patReadyz  = "GET /readyz"
 	patMetrics = "GET /metrics"
 	// patWebSocket is singled out by the stream set-up: a WebSocket client is not an EventSource.
-	patWebSocket = "GET /v1/orders/{id}/ws"
+	patWebSocket = api.RouteWebSocket
 )
+
+// route is one route of the API and the handler that answers it.
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// apiRoutes are the API's routes under /v1/: what api/openapi.json describes, operation for
+// operation (TestOpenAPIDescribesEveryRoute). Positions' routes are there only where the
+// server takes positions.
+func (s *Server) apiRoutes() []route {
+	routes := []route{
+		{api.RouteCreateOrder, s.handleCreateOrder},
+		{api.RouteOrder, s.handleGetOrder},
+		{api.RouteSetStatus, s.handleSetStatus},
+		{api.RouteEvents, s.handleEvents},
+		{api.RouteStream, s.handleStream},
+		{patWebSocket, s.handleWebSocket},
+		{api.RouteStreamAll, s.handleStreamAll},
+		{api.RouteSetCourier, s.handleSetCourier},
+		{api.RouteSetStatuses, s.handleSetStatuses},
+		{api.RouteRestaurantStream, s.handlePartyStream(ordercast.PartyRestaurant)},
+		{api.RouteCourierStream, s.handlePartyStream(ordercast.PartyCourier)},
+		{api.RouteCustomerStream, s.handlePartyStream(ordercast.PartyCustomer)},
+		{api.RouteOpenAPI, handleOpenAPI},
+	}
+	if s.Locations != nil {
+		routes = append(routes,
+			route{api.RoutePostLocation, s.handlePostLocation},
+			route{api.RoutePostLocations, s.handlePostLocations},
+			route{api.RouteTrail, s.handleTrail})
+	}
+	return routes
+}
+
+// handleOpenAPI serves the API's OpenAPI description (api.OpenAPI), to anyone: it says no more
+// than the documentation, and an integrator's tools read it from the node they will call.
+func handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(api.OpenAPI) // in memory: a write error can only mean the client went away
+}
 
 // Handler returns the routes of the API, wrapped so that every request gets an id, a log line
 // and a count in the metrics.
@@ -326,22 +368,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	s.streamEngine()
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/orders", s.handleCreateOrder)
-	mux.HandleFunc("GET /v1/orders/{id}", s.handleGetOrder)
-	mux.HandleFunc("POST /v1/orders/{id}/status", s.handleSetStatus)
-	mux.HandleFunc("GET /v1/orders/{id}/events", s.handleEvents)
-	mux.HandleFunc("GET /v1/orders/{id}/stream", s.handleStream)
-	mux.HandleFunc(patWebSocket, s.handleWebSocket)
-	mux.HandleFunc("GET /v1/stream", s.handleStreamAll)
-	mux.HandleFunc("PUT /v1/orders/{id}/courier", s.handleSetCourier)
-	mux.HandleFunc(api.RouteSetStatuses, s.handleSetStatuses)
-	mux.HandleFunc("GET /v1/restaurants/{pid}/stream", s.handlePartyStream(ordercast.PartyRestaurant))
-	mux.HandleFunc("GET /v1/couriers/{pid}/stream", s.handlePartyStream(ordercast.PartyCourier))
-	mux.HandleFunc("GET /v1/customers/{pid}/stream", s.handlePartyStream(ordercast.PartyCustomer))
-	if s.Locations != nil {
-		mux.HandleFunc(api.RoutePostLocation, s.handlePostLocation)
-		mux.HandleFunc(api.RoutePostLocations, s.handlePostLocations)
-		mux.HandleFunc(api.RouteTrail, s.handleTrail)
+	for _, rt := range s.apiRoutes() {
+		mux.HandleFunc(rt.pattern, rt.handler)
 	}
 	unrouted := s.handleUnrouted(mux)
 	mux.HandleFunc(patAPIRoot, unrouted)

@@ -183,10 +183,12 @@
     return parts.join(' · ');
   }
 
-  // courierName names an order's courier: by the name its assignment gave, with the id the board
-  // assigns by ("Omar (c-7)"), else by its id.
+  // courierName names an order's courier: by the name its assignment gave, else by its id. A
+  // board or the console, which assign couriers by id, show the id beside the name ("Omar
+  // (c-7)"); a customer's page, whose reader has no use for an id, the name alone.
   function courierName(o) {
-    return o.courier_name ? o.courier_name + ' (' + o.courier_id + ')' : o.courier_id;
+    if (!o.courier_name) return o.courier_id;
+    return partyKind === 'customer' ? o.courier_name : o.courier_name + ' (' + o.courier_id + ')';
   }
 
   // notes is what a row shows of an order's details beyond its summary and its stops: every

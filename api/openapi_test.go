@@ -1,0 +1,150 @@
+package api
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/openapi"
+)
+
+func parseOpenAPI(t *testing.T) *openapi.Document {
+	t.Helper()
+	doc, err := openapi.Parse(OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// TestOpenAPIIsADescription: the description is OpenAPI 3.1, every reference in it resolves
+// (Parse), and every operation has an id of its own, which client generators name methods by.
+func TestOpenAPIIsADescription(t *testing.T) {
+	doc := parseOpenAPI(t)
+	if v := doc.Version(); v != "3.1.0" {
+		t.Errorf("openapi %q, want 3.1.0", v)
+	}
+	ids := map[string]string{}
+	for _, op := range doc.Operations() {
+		id := doc.OperationID(op)
+		if id == "" {
+			t.Errorf("%s has no operationId", op)
+		} else if other, dup := ids[id]; dup {
+			t.Errorf("%s and %s share the operationId %s", other, op, id)
+		}
+		ids[id] = op
+	}
+}
+
+// schemaTypes maps each schema of the description to the type it describes.
+var schemaTypes = map[string]reflect.Type{
+	"Point":                 reflect.TypeFor[ordercast.Point](),
+	"Order":                 reflect.TypeFor[ordercast.Order](),
+	"Event":                 reflect.TypeFor[ordercast.Event](),
+	"LocationUpdate":        reflect.TypeFor[ordercast.LocationUpdate](),
+	"TrailFix":              reflect.TypeFor[ordercast.TrailFix](),
+	"CreateOrderRequest":    reflect.TypeFor[CreateOrderRequest](),
+	"CreateOrderResponse":   reflect.TypeFor[CreateOrderResponse](),
+	"SetStatusRequest":      reflect.TypeFor[SetStatusRequest](),
+	"SetCourierRequest":     reflect.TypeFor[SetCourierRequest](),
+	"ChangeResponse":        reflect.TypeFor[SetStatusResponse](),
+	"OrderStatusChange":     reflect.TypeFor[OrderStatusChange](),
+	"SetStatusesRequest":    reflect.TypeFor[SetStatusesRequest](),
+	"StatusResult":          reflect.TypeFor[StatusResult](),
+	"SetStatusesResponse":   reflect.TypeFor[SetStatusesResponse](),
+	"EventsResponse":        reflect.TypeFor[EventsResponse](),
+	"PostLocationRequest":   reflect.TypeFor[PostLocationRequest](),
+	"PostLocationResponse":  reflect.TypeFor[PostLocationResponse](),
+	"CourierPosition":       reflect.TypeFor[CourierPosition](),
+	"PostLocationsRequest":  reflect.TypeFor[PostLocationsRequest](),
+	"LocationResult":        reflect.TypeFor[LocationResult](),
+	"PostLocationsResponse": reflect.TypeFor[PostLocationsResponse](),
+	"TrailResponse":         reflect.TypeFor[TrailResponse](),
+	"LongPollResponse":      reflect.TypeFor[LongPollResponse](),
+	"PartySnapshot":         reflect.TypeFor[PartySnapshot](),
+	"ErrorDetail":           reflect.TypeFor[ErrorDetail](),
+	"Error":                 reflect.TypeFor[ErrorBody](),
+}
+
+// notOnTheWire are fields of a type that no answer carries: an event's marks, which Wire takes
+// off before any answer or stream sends it.
+var notOnTheWire = map[string][]string{"Event": {"marks"}}
+
+// TestOpenAPISchemasHoldTheTypes: each schema names exactly the JSON fields of the type it
+// describes, so that a field added to a type, or renamed, and not to the description fails
+// here rather than go unseen by every generated client. Every schema but the enums is mapped
+// to its type.
+func TestOpenAPISchemasHoldTheTypes(t *testing.T) {
+	doc := parseOpenAPI(t)
+	for _, name := range doc.Schemas() {
+		schema, err := doc.Schema(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typ, ok := schemaTypes[name]
+		if !ok {
+			if len(doc.Enum(schema)) == 0 {
+				t.Errorf("schema %s describes no type this test knows: add it to schemaTypes", name)
+			}
+			continue
+		}
+		want := slices.DeleteFunc(jsonFields(typ), func(f string) bool { return slices.Contains(notOnTheWire[name], f) })
+		slices.Sort(want)
+		if got := doc.Properties(schema); !slices.Equal(got, want) {
+			t.Errorf("schema %s has the properties %v; %s has the fields %v", name, got, typ, want)
+		}
+	}
+}
+
+// jsonFields returns the names encoding/json gives t's fields, those of embedded structs
+// included.
+func jsonFields(t reflect.Type) []string {
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		name, _, _ := strings.Cut(tag, ",")
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case name == "-":
+		case f.Anonymous && name == "" && ft.Kind() == reflect.Struct:
+			names = append(names, jsonFields(ft)...)
+		case !f.IsExported():
+		case name == "":
+			names = append(names, f.Name)
+		default:
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// TestOpenAPIEnums: the statuses and the error codes the description lists are the ones the
+// server has.
+func TestOpenAPIEnums(t *testing.T) {
+	doc := parseOpenAPI(t)
+	status, _ := doc.Schema("Status")
+	var statuses []string
+	for _, s := range ordercast.Statuses {
+		statuses = append(statuses, string(s))
+	}
+	if got := doc.Enum(status); !slices.Equal(got, statuses) {
+		t.Errorf("the description's statuses are %v, the server's %v", got, statuses)
+	}
+	detail, _ := doc.Schema("ErrorDetail")
+	codes := []string{ordercast.EInternal} // the one code with no status of its own: 500
+	for _, cs := range codeStatus {
+		codes = append(codes, cs.code)
+	}
+	got := doc.Enum(doc.Property(detail, "code"))
+	slices.Sort(got)
+	slices.Sort(codes)
+	if !slices.Equal(got, slices.Compact(codes)) {
+		t.Errorf("the description's error codes are %v, the server's %v", got, codes)
+	}
+}

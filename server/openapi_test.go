@@ -1,0 +1,164 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/openapi"
+	"github.com/ordercast/ordercast/server"
+)
+
+func openapiDoc(t *testing.T) *openapi.Document {
+	t.Helper()
+	doc, err := openapi.Parse(api.OpenAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// TestOpenAPIDescribesEveryRoute: the description's operations are the server's routes under
+// /v1/, one for one, on a server that takes positions (which has every route); and any client,
+// with no token, reads the description from the server.
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	ls := newLocationServer(t, false, nil)
+	routes := server.APIRoutes(ls.Server)
+	slices.Sort(routes)
+	if ops := openapiDoc(t).Operations(); !slices.Equal(ops, routes) {
+		t.Errorf("the description's operations:\n %v\nthe server's routes:\n %v", ops, routes)
+	}
+
+	ts := newAuthServer(t, nil)
+	resp, body := call(t, "GET", ts.URL()+"/v1/openapi.json", "", "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" || !bytes.Equal(body, api.OpenAPI) {
+		t.Errorf("GET /v1/openapi.json with no token = %d %s, %d bytes; want 200, the description", resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
+	}
+}
+
+// TestOpenAPIAnswersHoldToTheDescription: what the server answers, on every route, in success
+// and in refusal, and what its streams send, holds to the description, which is strict
+// (openapi.Document.Check): a field the server sends that the description leaves out fails.
+func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	doc := openapiDoc(t)
+	do := func(op, path, body string) []byte {
+		t.Helper()
+		method, _, _ := strings.Cut(op, " ")
+		resp, b := call(t, method, base+path, "", body)
+		media, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+		schema, err := doc.Response(op, resp.StatusCode, media)
+		if err != nil {
+			t.Errorf("%s %s answered %d %s: %v", method, path, resp.StatusCode, b, err)
+			return b
+		}
+		if err := doc.CheckJSON(schema, b); err != nil {
+			t.Errorf("%s %s answered %d, not as described: %v\n%s", method, path, resp.StatusCode, err, b)
+		}
+		return b
+	}
+	create := `{"id":"o-doc","restaurant_id":"r-1","customer_id":"u-1","details":{"items":2},"note":"placed at checkout",` +
+		`"pickup":{"lat":52.52,"lng":13.405},"dropoff":{"lat":52.529,"lng":13.419}}`
+	do(api.RouteCreateOrder, "/v1/orders", create) // 201
+	do(api.RouteCreateOrder, "/v1/orders", create) // 200: a repeat
+	do(api.RouteOrder, "/v1/orders/o-doc", "")
+	do(api.RouteSetStatus, "/v1/orders/o-doc/status", `{"status":"confirmed","note":"accepted"}`)
+	do(api.RouteSetCourier, "/v1/orders/o-doc/courier", `{"courier_id":"c-1","courier_name":"Kofi"}`)
+	// One change applied, one refused: both kinds of result.
+	do(api.RouteSetStatuses, "/v1/status-changes", `{"changes":[{"order_id":"o-doc","status":"out_for_delivery"},{"order_id":"o-doc","status":"placed"}]}`)
+	do(api.RoutePostLocation, "/v1/couriers/c-1/location", `{"lat":52.525,"lng":13.41,"speed_mps":6,"heading":90,"accuracy_m":5}`)
+	do(api.RoutePostLocations, "/v1/locations", `{"positions":[{"courier_id":"c-1","lat":52.526,"lng":13.412},{"courier_id":"c-1","lat":200,"lng":0}]}`)
+	if b := do(api.RouteOrder, "/v1/orders/o-doc?wait=1s&after_version=1", ""); !bytes.Contains(b, []byte(`"location"`)) {
+		t.Errorf("the long poll of an order out for delivery answered without its courier's position: %s", b)
+	}
+	if b := do(api.RouteTrail, "/v1/orders/o-doc/trail", ""); !bytes.Contains(b, []byte(`"courier_id"`)) {
+		t.Errorf("the trail of an order out for delivery names no courier: %s", b)
+	}
+	do(api.RouteEvents, "/v1/orders/o-doc/events", "")
+	// Refusals, each of its own status.
+	do(api.RouteCreateOrder, "/v1/orders", `[]`)                             // 400
+	do(api.RouteOrder, "/v1/orders/nope", "")                                // 404
+	do(api.RouteSetStatus, "/v1/orders/o-doc/status", `{"status":"placed"}`) // 409
+	do(api.RouteSetStatus, "/v1/orders/o-doc/status", `{"status":"lost"}`)   // 422
+	do(api.RouteSetCourier, "/v1/orders/o-doc/courier", `{}`)                // 422
+
+	// The streams: each event's data as the description says (an order's and a party's events,
+	// positions, the snapshots).
+	schemaOf := func(name string) map[string]any {
+		s, err := doc.Schema(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	checkData := func(stream string, ev client.SSEEvent) {
+		t.Helper()
+		var schema map[string]any
+		switch {
+		case ev.Type == api.EventStatus || ev.Type == api.EventCourier:
+			schema = schemaOf("Event")
+		case ev.Type == api.EventLocation:
+			schema = schemaOf("LocationUpdate")
+		case ev.Type == api.EventSnapshot && stream == api.PathStreamAll:
+			schema = map[string]any{"type": "array", "items": schemaOf("Order")}
+		case ev.Type == api.EventSnapshot:
+			schema = schemaOf("PartySnapshot")
+		default:
+			t.Fatalf("%s sent an event of type %q", stream, ev.Type)
+		}
+		if err := doc.CheckJSON(schema, []byte(ev.Data)); err != nil {
+			t.Errorf("%s sent a %s event not as described: %v\n%s", stream, ev.Type, err, ev.Data)
+		}
+	}
+	// Each stream, read until it has sent every kind of event it sends here.
+	for stream, kinds := range map[string][]string{
+		api.StreamPath("o-doc"):      {api.EventStatus, api.EventCourier, api.EventLocation},
+		"/v1/restaurants/r-1/stream": {api.EventSnapshot, api.EventLocation},
+		api.PathStreamAll:            {api.EventSnapshot},
+		"/v1/couriers/c-1/stream":    {api.EventSnapshot},
+	} {
+		last := ""
+		if stream == api.StreamPath("o-doc") {
+			last = "0" // the whole history
+		}
+		r := openParty(t, base, stream, last)
+		seen := map[string]bool{}
+		for len(seen) < len(kinds) {
+			ev, err := r.Next()
+			if err != nil {
+				t.Fatalf("%s: %v, having seen %v of %v", stream, err, seen, kinds)
+			}
+			checkData(stream, ev)
+			if slices.Contains(kinds, ev.Type) {
+				seen[ev.Type] = true
+			}
+		}
+	}
+	// And the all-orders stream's events, once something changes.
+	r := openParty(t, base, api.PathStreamAll, "")
+	if ev, err := r.Next(); err != nil || ev.Type != api.EventSnapshot {
+		t.Fatalf("the all-orders stream opened with %+v, %v", ev, err)
+	}
+	do(api.RouteSetStatus, "/v1/orders/o-doc/status", `{"status":"delivered"}`)
+	for range 10 { // the delivery, after at most a few heartbeats
+		ev, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkData(api.PathStreamAll, ev)
+		if ev.Type == api.EventStatus {
+			var e struct{ Status string }
+			if json.Unmarshal([]byte(ev.Data), &e) == nil && e.Status == "delivered" {
+				return
+			}
+		}
+	}
+	t.Error("the all-orders stream did not send the delivery")
+}
