@@ -269,8 +269,8 @@ func (d *Document) check(at string, schema map[string]any, v any, errs *[]string
 	}
 }
 
-// checkShallow checks what an allOf part says of v other than its properties, which the whole
-// schema checks together (check).
+// checkShallow checks v against the type of an allOf part (and of its own allOf): its properties
+// are checked with the whole schema's (check), and the description gives its parts nothing else.
 func (d *Document) checkShallow(at string, schema map[string]any, v any, errs *[]string) {
 	schema = d.deref(schema)
 	if t, ok := schema["type"]; ok && !typeMatches(t, v) {
