@@ -188,8 +188,8 @@ func TestIdempotencyKeyRecoversALostAnswer(t *testing.T) {
 	}
 }
 
-// TestSetCourier: an order is assigned, assigned again to the same courier (no change), and
-// unassigned; a change the server refuses comes back with its code.
+// TestSetCourier: an order is assigned, under a name, assigned again to the same courier (no
+// change), and unassigned; a change the server refuses comes back with its code.
 func TestSetCourier(t *testing.T) {
 	srv := startServer(t, false, nil)
 	ctx := context.Background()
@@ -197,9 +197,9 @@ func TestSetCourier(t *testing.T) {
 	if _, err := c.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.SetCourier(ctx, "o-1", client.SetCourierRequest{CourierID: api.AssignTo("kofi"), Note: "nearest"})
-	if err != nil || !res.Changed || res.Order.CourierID != "kofi" || res.Event.Seq != 2 ||
-		res.Event.Kind != ordercast.KindCourier || res.Event.CourierID != "kofi" || res.Event.Note != "nearest" {
+	res, err := c.SetCourier(ctx, "o-1", client.SetCourierRequest{CourierID: api.AssignTo("kofi"), CourierName: "Kofi", Note: "nearest"})
+	if err != nil || !res.Changed || res.Order.CourierID != "kofi" || res.Order.CourierName != "Kofi" || res.Event.Seq != 2 ||
+		res.Event.Kind != ordercast.KindCourier || res.Event.CourierID != "kofi" || res.Event.CourierName != "Kofi" || res.Event.Note != "nearest" {
 		t.Fatalf("assign = %+v, %v", res, err)
 	}
 	if res, err := c.SetCourier(ctx, "o-1", client.SetCourierRequest{CourierID: api.AssignTo("kofi")}); err != nil || res.Changed || res.Event.Seq != 2 {
