@@ -206,6 +206,23 @@ func (d *Document) Response(op string, code int, contentType string) (map[string
 	return schema, nil
 }
 
+// Request returns the schema of the body operation op takes in content type contentType, or an
+// error when the description gives it none.
+func (d *Document) Request(op, contentType string) (map[string]any, error) {
+	o := d.operation(op)
+	if o == nil {
+		return nil, fmt.Errorf("the description has no operation %s", op)
+	}
+	body, _ := o["requestBody"].(map[string]any)
+	content, _ := d.deref(body)["content"].(map[string]any)
+	media, ok := content[contentType].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s takes no %s body in the description", op, contentType)
+	}
+	schema, _ := media["schema"].(map[string]any)
+	return schema, nil
+}
+
 // Check reports how value, decoded from JSON into an any, breaks schema, or nil when it holds to
 // it.
 func (d *Document) Check(schema map[string]any, value any) error {
