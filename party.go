@@ -266,12 +266,27 @@ func (c CourierChange) validateName() error {
 		return nil
 	case c.CourierID == "":
 		return Errorf(EInvalid, "%s names the courier assigned; an unassignment (courier_id null) has none", field)
-	case strings.TrimSpace(c.CourierName) == "":
+	case strings.TrimFunc(c.CourierName, invisible) == "":
 		return Errorf(EInvalid, "%s must not be blank; leave it out for none", field)
 	case strings.ContainsFunc(c.CourierName, breaksLine):
 		return Errorf(EInvalid, "%s must be one line of text, without control characters", field)
+	case strings.ContainsFunc(c.CourierName, reorders):
+		return Errorf(EInvalid, "%s must not hold bidirectional embeddings, overrides or isolates (U+202A to U+202E, U+2066 to U+2069), which reorder the text shown after it", field)
 	}
 	return validateText(field, c.CourierName, MaxCourierNameLength)
+}
+
+// invisible reports whether r shows nothing: a space, or a format character such as a zero-width
+// space. A name of nothing else is blank.
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r)
+}
+
+// reorders reports whether r is a bidirectional embedding, override or isolate: in a name shown
+// beside other text ("Omar (c-7)" on a board) it would reorder what follows it. The marks a
+// right-to-left name may need (U+200E, U+200F) and joiners (U+200C, U+200D) are left alone.
+func reorders(r rune) bool {
+	return r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
 }
 
 // breaksLine reports whether r has no place in one line of text: a control character, or a

@@ -176,6 +176,43 @@ func TestAnOlderNodesWritesKeepActive(t *testing.T) {
 	}
 }
 
+// TestAnOlderNodesReassignmentLeavesNoName: in a rolling upgrade the nodes of the release before
+// migration 010 go on writing without knowing courier names. An order one of them gives to
+// another courier keeps no name of the courier before (the trigger of migration 010): its
+// customer must not read "Omar is on the way" of someone else.
+func TestAnOlderNodesReassignmentLeavesNoName(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	s := storetest.MustOpen(t, postgres.New(url))
+	ctx := t.Context()
+	if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: "o", RestaurantID: "r-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o", CourierID: "c-1", CourierName: "Omar"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	// What release 009's writer sends for a reassignment: its UPDATE, then its event, neither
+	// naming a courier_name column.
+	if _, err := conn.Exec(ctx, `UPDATE orders SET status = 'placed', version = 3, updated_at = now(), courier_id = 'c-2' WHERE id = 'o'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO order_events (order_id, seq, status, at, note, actor, kind, courier_id)
+		VALUES ('o', 3, 'placed', now(), '', '', 'courier', 'c-2')`); err != nil {
+		t.Fatal(err)
+	}
+	var id, name string
+	if err := conn.QueryRow(ctx, `SELECT courier_id, courier_name FROM orders WHERE id = 'o'`).Scan(&id, &name); err != nil {
+		t.Fatal(err)
+	}
+	if id != "c-2" || name != "" {
+		t.Errorf("after an older node's reassignment the order has courier %q named %q, want c-2 with no name", id, name)
+	}
+}
+
 // TestTiesAreListedByteByByte: orders that share a time, created (and then assigned) in one
 // batch, are listed by id byte by byte, as SQLite lists them, on a database whose collation
 // orders them otherwise (ICU's en-US puts "a-2" before "B-1"): the active orders, a party's

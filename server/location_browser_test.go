@@ -87,8 +87,9 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 
 // TestTrackingPageNamesTheCourier: a courier assigned under a name (courier_name) is called by it
 // on the tracking page: in the timeline ("Courier Kofi assigned"), in the map's key, and in what
-// the map tells a screen reader ("Kofi is nearby."). A courier assigned without one keeps its id
-// in the timeline and "Courier" in the key.
+// the map tells a screen reader ("Kofi is nearby."), by the newest courier event's name even when
+// the order was read before it. A courier assigned without one keeps its id in the timeline and
+// "Courier" in the key.
 func TestTrackingPageNamesTheCourier(t *testing.T) {
 	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
 		s.Retry = testRetry
@@ -116,6 +117,22 @@ func TestTrackingPageNamesTheCourier(t *testing.T) {
 	post("c-1", 52.5288, 13.4186) // beside the door: nearby
 
 	b := newBrowser(t)
+	// The page reads the order and its history at once: a reassignment that commits between the
+	// two reads leaves the order naming the courier before. Here the order's read says Omar; the
+	// history, which is newer, says Kofi, and the map must take the history's word.
+	b.do("make the order's read the one before a reassignment", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const fetch0 = window.fetch;
+			window.fetch = async function (u, o) {
+				const res = await fetch0.apply(this, arguments);
+				if (!String(u).endsWith('/v1/orders/o-named')) return res;
+				const order = await res.json();
+				order.courier_name = 'Omar';
+				return new Response(JSON.stringify(order), { status: res.status, headers: res.headers });
+			};`,
+		})
+		return chromedp.Void{}, err
+	})
 	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-named"))
 	b.waitFor(`#map-courier[data-lat="52.5288"]`)
 	key := `Array.from(document.querySelectorAll('.map-legend li')).filter(li => li.offsetParent !== null).map(li => li.textContent).join(', ')`

@@ -95,6 +95,7 @@ func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 		t.Errorf("the trail of an order out for delivery names no courier: %s", b)
 	}
 	do(api.RouteEvents, "/v1/orders/o-doc/events", "")
+	do(api.RouteOpenAPI, "/v1/openapi.json", "")
 	// Refusals, each of its own status.
 	do(api.RouteCreateOrder, "/v1/orders", `[]`)                             // 400
 	do(api.RouteOrder, "/v1/orders/nope", "")                                // 404
@@ -136,6 +137,7 @@ func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 		"/v1/restaurants/r-1/stream": {api.EventSnapshot, api.EventLocation},
 		api.PathStreamAll:            {api.EventSnapshot},
 		"/v1/couriers/c-1/stream":    {api.EventSnapshot},
+		"/v1/customers/u-1/stream":   {api.EventSnapshot, api.EventLocation},
 	} {
 		last := ""
 		if stream == api.StreamPath("o-doc") {

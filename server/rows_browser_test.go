@@ -302,7 +302,8 @@ func TestSettlingButtonsLookIt(t *testing.T) {
 // of the snapshot, which holds a restaurant's 2,000 most recently updated orders) takes the
 // event's time for when the order was created, at the bottom; the order fetched then has its
 // real created_at, which moves the row to its place, oldest first, as a change of the list: the
-// rows it moves settle. The row first seen settles too once it was drawn where it came (a row
+// rows it moves settle. From the order it learns too what no event it saw said: its items, and
+// its courier, by name. The row first seen settles too once it was drawn where it came (a row
 // moved before the browser drew it was never where anybody could aim: the page rightly leaves
 // it be), so the page's read of its order is held until it is.
 func TestBoardPutsALateRowInItsPlace(t *testing.T) {
@@ -313,6 +314,10 @@ func TestBoardPutsALateRowInItsPlace(t *testing.T) {
 		if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"`+id+`","restaurant_id":"r-1","details":{"items":2}}`); resp.StatusCode != http.StatusCreated {
 			t.Fatalf("create %s: %d %s", id, resp.StatusCode, body)
 		}
+	}
+	// b-1 has a courier, whom no event the board sees names: the row learns it from the order.
+	if resp, body := call(t, "PUT", base+"/v1/orders/b-1/courier", admin, `{"courier_id":"c-7","courier_name":"Ama"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign b-1: %d %s", resp.StatusCode, body)
 	}
 	b := newBrowser(t)
 	shortenTimings(b, `{settleMs: 60000}`) // settled rows stay so until looked at
@@ -342,8 +347,9 @@ func TestBoardPutsALateRowInItsPlace(t *testing.T) {
 	if resp, body := call(t, "POST", base+"/v1/orders/b-1/status", admin, `{"status":"confirmed"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("confirm b-1: %d %s", resp.StatusCode, body)
 	}
-	// The row learns its items from the order, in the change that corrects its created_at.
-	b.poll("b-1's order fetched", `document.querySelector('li.order[data-order-id="b-1"][data-status="confirmed"] .order-meta')?.textContent.startsWith('2 items')`)
+	// The row learns its items and its courier from the order, in the change that corrects its
+	// created_at.
+	b.poll("b-1's order fetched", `document.querySelector('li.order[data-order-id="b-1"][data-status="confirmed"][data-courier="c-7"] .order-meta')?.textContent.startsWith('2 items · courier Ama (c-7) · ')`)
 	if got := rowIDs(b); got != "b-1 b-2 b-3" {
 		t.Fatalf("once b-1's order came the board lists %q, want the oldest first", got)
 	}

@@ -248,7 +248,9 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 			return nil, fmt.Errorf("sqlite: update order %s: %w", o.ID, err)
 		}
 		was, _ := b.Stored(o.ID)
-		if o.CourierID != was.CourierID {
+		// The name too: a batch may give an order away and back under a new name, which leaves
+		// the courier where it was.
+		if o.CourierID != was.CourierID || o.CourierName != was.CourierName {
 			if _, err := st.setCourier.ExecContext(ctx, o.CourierID, o.CourierName, o.ID); err != nil {
 				return nil, fmt.Errorf("sqlite: set the courier of order %s: %w", o.ID, err)
 			}

@@ -2,10 +2,12 @@
 // it true: the operations it lists, and a check of a JSON value against one of its schemas.
 //
 // The check knows the part of JSON Schema the description uses ($ref, allOf, type, enum,
-// properties, required, items, minimum/maximum, minLength/maxLength, minItems/maxItems) and is
-// strict where the description is silent: an object may hold no property its schema (with the
-// schemas of its allOf) does not name, so that a field the server sends and the description
-// leaves out fails a test rather than surprise a generated client.
+// properties, required, items, pattern, minimum/maximum, minLength/maxLength, minItems/maxItems;
+// description, format and default say nothing it checks), and Parse refuses a schema with any
+// other keyword, so that none is passed over unchecked. It is strict where the description is
+// silent: an object may hold no property its schema (with the schemas of its allOf) does not
+// name, so that a field the server sends and the description leaves out fails a test rather
+// than surprise a generated client.
 package openapi
 
 import (
@@ -13,6 +15,8 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,6 +41,13 @@ func Parse(b []byte) (*Document, error) {
 			errs = append(errs, err.Error())
 		}
 	})
+	for _, name := range d.Schemas() {
+		schema, _ := d.Schema(name)
+		errs = append(errs, d.schemaErrors("#/components/schemas/"+name, schema)...)
+	}
+	walkSchemas(raw, func(at string, schema map[string]any) {
+		errs = append(errs, d.schemaErrors(at, schema)...)
+	}, "#")
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("openapi: %s", strings.Join(errs, "; "))
 	}
@@ -58,6 +69,66 @@ func walk(v any, f func(ref string)) {
 			walk(e, f)
 		}
 	}
+}
+
+// walkSchemas calls f with every schema given under a "schema" key (of a parameter, a header, a
+// body), at its place in the document.
+func walkSchemas(v any, f func(at string, schema map[string]any), at string) {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if s, ok := v[k].(map[string]any); ok && k == "schema" {
+				f(at+"/schema", s)
+				continue
+			}
+			walkSchemas(v[k], f, at+"/"+k)
+		}
+	case []any:
+		for i, e := range v {
+			walkSchemas(e, f, at+"/"+strconv.Itoa(i))
+		}
+	}
+}
+
+// keywords are the keywords of a schema the check knows (see the package's comment).
+var keywords = []string{"$ref", "allOf", "type", "enum", "properties", "required", "items", "pattern",
+	"minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "description", "format", "default"}
+
+// schemaErrors reports what of a schema, and of the schemas inside it, the check would not
+// check as the description means: a keyword it does not know, a pattern that does not compile,
+// a property named in two parts of an allOf (which of them holds?).
+func (d *Document) schemaErrors(at string, schema map[string]any) []string {
+	var errs []string
+	for _, k := range slices.Sorted(maps.Keys(schema)) {
+		if !slices.Contains(keywords, k) {
+			errs = append(errs, fmt.Sprintf("%s: the check does not know the keyword %q", at, k))
+		}
+	}
+	if p, ok := schema["pattern"].(string); ok {
+		if _, err := regexp.Compile(p); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: pattern: %v", at, err))
+		}
+	}
+	props, _ := schema["properties"].(map[string]any)
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		if p, ok := props[k].(map[string]any); ok {
+			errs = append(errs, d.schemaErrors(at+"/properties/"+k, p)...)
+		}
+	}
+	if items, ok := schema["items"].(map[string]any); ok {
+		errs = append(errs, d.schemaErrors(at+"/items", items)...)
+	}
+	named := map[string]int{}
+	for i, sub := range list(schema["allOf"]) {
+		errs = append(errs, d.schemaErrors(at+"/allOf/"+strconv.Itoa(i), sub)...)
+		for k := range d.properties(sub) {
+			if prev, dup := named[k]; dup {
+				errs = append(errs, fmt.Sprintf("%s: property %q is in allOf parts %d and %d", at, k, prev, i))
+			}
+			named[k] = i
+		}
+	}
+	return errs
 }
 
 // resolve returns what a local reference ("#/components/schemas/Order") names.
@@ -246,17 +317,9 @@ func (d *Document) CheckJSON(schema map[string]any, text []byte) error {
 func (d *Document) check(at string, schema map[string]any, v any, errs *[]string) {
 	schema = d.deref(schema)
 	fail := func(format string, args ...any) { *errs = append(*errs, at+": "+fmt.Sprintf(format, args...)) }
-	for _, sub := range list(schema["allOf"]) {
-		d.checkShallow(at, sub, v, errs)
-	}
-	if t, ok := schema["type"]; ok && !typeMatches(t, v) {
-		fail("%s is not of type %v", describe(v), t)
+	if !d.checkValue(at, schema, v, errs) {
 		return
 	}
-	if enum, ok := schema["enum"].([]any); ok && !slices.Contains(enum, v) {
-		fail("%s is none of %v", describe(v), enum)
-	}
-	d.checkBounds(at, schema, v, errs)
 	switch v := v.(type) {
 	case map[string]any:
 		props := d.properties(schema)
@@ -286,16 +349,30 @@ func (d *Document) check(at string, schema map[string]any, v any, errs *[]string
 	}
 }
 
-// checkShallow checks v against the type of an allOf part (and of its own allOf): its properties
-// are checked with the whole schema's (check), and the description gives its parts nothing else.
-func (d *Document) checkShallow(at string, schema map[string]any, v any, errs *[]string) {
+// checkValue checks what a schema and each part of its allOf say of v itself (its type, enum,
+// pattern and bounds), and reports whether v is of every type they name: properties, required
+// and items are checked once for the whole schema (check).
+func (d *Document) checkValue(at string, schema map[string]any, v any, errs *[]string) bool {
 	schema = d.deref(schema)
+	fail := func(format string, args ...any) { *errs = append(*errs, at+": "+fmt.Sprintf(format, args...)) }
+	typed := true
 	if t, ok := schema["type"]; ok && !typeMatches(t, v) {
-		*errs = append(*errs, fmt.Sprintf("%s: %s is not of type %v", at, describe(v), t))
+		fail("%s is not of type %v", describe(v), t)
+		typed = false
 	}
+	if enum, ok := schema["enum"].([]any); ok && !slices.ContainsFunc(enum, func(e any) bool { return reflect.DeepEqual(e, v) }) {
+		fail("%s is none of %v", describe(v), enum)
+	}
+	if p, ok := schema["pattern"].(string); ok {
+		if s, isString := v.(string); isString && !regexp.MustCompile(p).MatchString(s) { // Parse compiled it
+			fail("%q does not match %s", s, p)
+		}
+	}
+	d.checkBounds(at, schema, v, errs)
 	for _, sub := range list(schema["allOf"]) {
-		d.checkShallow(at, sub, v, errs)
+		typed = d.checkValue(at, sub, v, errs) && typed
 	}
+	return typed
 }
 
 // required returns the properties a schema and its allOf require.

@@ -25,6 +25,7 @@ type BatchHolder interface {
 type write struct {
 	create  *ordercast.NewOrder
 	change  *ordercast.StatusChange
+	assign  *ordercast.CourierChange
 	code    string // the error code it must fail with, "" for success
 	errIs   error  // or the error it must fail with, when it is not the domain's
 	changed bool   // created, or changed, when it succeeds
@@ -52,9 +53,12 @@ func (h *harness) inOneBatch(t *testing.T, writes []write) []result {
 	for i, w := range writes {
 		wg.Go(func() {
 			r := &out[i]
-			if w.create != nil {
+			switch {
+			case w.create != nil:
 				r.o, r.changed, r.err = h.s.CreateOrder(h.ctx, *w.create)
-			} else {
+			case w.assign != nil:
+				r.o, r.ev, r.changed, r.err = h.s.AssignCourier(h.ctx, *w.assign)
+			default:
 				r.o, r.ev, r.changed, r.err = h.s.AppendStatus(h.ctx, *w.change)
 			}
 		})
@@ -91,8 +95,11 @@ func (h *harness) inOneBatch(t *testing.T, writes []write) []result {
 }
 
 func (w write) orderID() string {
-	if w.create != nil {
+	switch {
+	case w.create != nil:
 		return w.create.ID
+	case w.assign != nil:
+		return w.assign.OrderID
 	}
 	return w.change.OrderID
 }

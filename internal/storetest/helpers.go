@@ -237,9 +237,11 @@ func equalEvents(t *testing.T, what string, got, want []ordercast.Event) {
 	}
 }
 
+// fmtOrder prints an order with its details as text, which %+v prints as bytes.
 func fmtOrder(o ordercast.Order) string {
-	return fmt.Sprintf("{ID:%s Status:%s Version:%d Details:%s CreatedAt:%v UpdatedAt:%v}",
-		o.ID, o.Status, o.Version, o.Details, o.CreatedAt, o.UpdatedAt)
+	details := string(o.Details)
+	o.Details = nil
+	return fmt.Sprintf("%+v Details:%s", o, details)
 }
 
 // sameJSON reports whether two JSON documents hold the same value.

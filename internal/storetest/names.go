@@ -68,3 +68,27 @@ func exerciseCourierNames(t *testing.T, open opener) {
 	wantCode(t, err, ordercast.EInvalid)
 	h.unchanged(t, before, "o1")
 }
+
+// exerciseCourierNamesInOneBatch: a batch that gives an order to another courier and back under
+// a new name leaves its courier where it was and its name changed: the stored order has the name
+// of the batch's last assignment, as its events and answers do.
+func exerciseCourierNamesInOneBatch(t *testing.T, open opener) {
+	t.Parallel()
+	h := newHarness(t, open)
+	h.create(t, ordercast.NewOrder{ID: "o1", RestaurantID: "r-1"})
+	if _, _, _, err := h.s.AssignCourier(h.ctx, ordercast.CourierChange{OrderID: "o1", CourierID: "c-1", CourierName: "Omar"}); err != nil {
+		t.Fatal(err)
+	}
+	res := h.inOneBatch(t, []write{
+		{assign: &ordercast.CourierChange{OrderID: "o1", CourierID: "c-2"}, changed: true, version: 3},
+		{assign: &ordercast.CourierChange{OrderID: "o1", CourierID: "c-1", CourierName: "Ana"}, changed: true, version: 4},
+	})
+	if o := res[1].o; o.CourierID != "c-1" || o.CourierName != "Ana" {
+		t.Fatalf("the batch's last answer = %+v, want c-1 as Ana", o)
+	}
+	equalOrder(t, "Order after the batch", h.order(t, "o1"), res[1].o)
+	snap, err := h.s.ScopeSnapshot(h.ctx, restaurant1, 0)
+	if err != nil || len(snap.Orders) != 1 || snap.Orders[0].CourierName != "Ana" {
+		t.Errorf("snapshot of r-1 = %+v, %v; want o1 with Ana", snap, err)
+	}
+}

@@ -41,6 +41,7 @@ func Exercise(t *testing.T, open func(t *testing.T, pub ordercast.Publisher) ord
 	t.Run("Places", func(t *testing.T) { exercisePlaces(t, open) })
 	t.Run("Owners", func(t *testing.T) { exerciseOwners(t, open) })
 	t.Run("CourierNames", func(t *testing.T) { exerciseCourierNames(t, open) })
+	t.Run("CourierNamesInOneBatch", func(t *testing.T) { exerciseCourierNamesInOneBatch(t, open) })
 	t.Run("HistoryBound", func(t *testing.T) { exerciseHistoryBound(t, open) })
 	t.Run("Purge", func(t *testing.T) { exercisePurge(t, open) })
 	t.Run("PurgeUnderLoad", func(t *testing.T) { exercisePurgeUnderLoad(t, open) })

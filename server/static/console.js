@@ -719,8 +719,9 @@
   }
 
   // What an event does not carry of an order: a row first seen through one learns it from the
-  // order (which also corrects its created_at, see upsert).
-  var LEARNED = ['details', 'restaurant_id', 'customer_id', 'pickup', 'dropoff'];
+  // order (which also corrects its created_at, see upsert). A status event says nothing of the
+  // courier either: a row first seen through one learns the courier the order has, by its name.
+  var LEARNED = ['details', 'restaurant_id', 'customer_id', 'pickup', 'dropoff', 'courier_id', 'courier_name'];
 
   // upsert shows an order's state unless the row already has a newer version. A new row, and on
   // a courier's page any change (it may sort the list), is a change of the list (rearrange), as

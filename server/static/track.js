@@ -19,6 +19,7 @@
 
   var events = new Map(); // seq -> event
   var latest = null;      // the event with the highest seq
+  var courierSeq = 0;     // the seq of the newest courier event (apply)
   var shown = '';         // the status the status line shows
   var etaShown = '';      // the ETA the map shows, '' for none (showTitle)
   var stream = null;
@@ -193,15 +194,20 @@
     timeline.insertBefore(li, after);
   }
 
-  // apply takes events from the history or the stream, in any order and with repeats.
+  // apply takes events from the history or the stream, in any order and with repeats. The map
+  // hears of the newest courier event, wherever it came from: the order it was drawn from may
+  // have been read before a reassignment that the history then held.
   function apply(list) {
     var moved = false;
+    var courier = null; // a courier event newer than any before
     list.forEach(function (ev) {
       if (events.has(ev.seq)) return;
       events.set(ev.seq, ev);
       addRow(ev);
       if (!latest || ev.seq > latest.seq) { latest = ev; moved = true; }
+      if (ev.kind === 'courier' && ev.seq > courierSeq) { courierSeq = ev.seq; courier = ev; }
     });
+    if (courier && map) map.courier(courier.courier_id || '', courier.courier_name || '');
     if (!moved) return;
     var reached = reachedAt();
     renderStepper(reached);
@@ -250,10 +256,7 @@
         // Positions carry no id: they never move the stream's Last-Event-ID.
         location: function (loc) { if (map) map.update(loc); },
         // A courier assigned or taken away is an event of its own (event: courier).
-        courier: function (ev) {
-          apply([ev]);
-          if (map) map.courier(ev.courier_id || '', ev.courier_name || '');
-        },
+        courier: function (ev) { apply([ev]); },
         status: function (ev) {
           apply([ev]);
           // The server ends the stream after a terminal event; closing first keeps the browser
