@@ -276,10 +276,12 @@ func (c CourierChange) validateName() error {
 	return validateText(field, c.CourierName, MaxCourierNameLength)
 }
 
-// invisible reports whether r shows nothing: a space, or a format character such as a zero-width
-// space. A name of nothing else is blank.
+// invisible reports whether r shows nothing: a space, a format character such as a zero-width
+// space, a character Unicode has a renderer ignore (a variation selector, a Hangul filler, the
+// combining grapheme joiner), or the blank braille cell. A name of nothing else is blank.
 func invisible(r rune) bool {
-	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r)
+	return unicode.IsSpace(r) || r == '\u2800' ||
+		unicode.In(r, unicode.Cf, unicode.Other_Default_Ignorable_Code_Point, unicode.Variation_Selector)
 }
 
 // reorders reports whether r is a bidirectional embedding, override or isolate: in a name shown

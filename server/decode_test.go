@@ -62,6 +62,7 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{courier, `{"courier_id":null,"courier_name":"Omar"}`, nil, 422, ordercast.EInvalid, "courier_name names the courier assigned"},
 		{courier, `{"courier_id":"c-1","courier_name":" "}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-1","courier_name":" \u200b"}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
+		{courier, `{"courier_id":"c-1","courier_name":"\u3164\u034f\ufe0f\u2800"}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-1","courier_name":"Omar\u202e"}`, nil, 422, ordercast.EInvalid, "courier_name must not hold bidirectional"},
 		{courier, `{"courier_id":"c-1","courier_name":"Omar\u0007"}`, nil, 422, ordercast.EInvalid, "courier_name must be one line of text"},
 		{courier, `{"courier_id":"c-1","courier_name":"Omar\u2028Ali"}`, nil, 422, ordercast.EInvalid, "courier_name must be one line of text"},

@@ -137,13 +137,15 @@ func TestTrackingPageNamesTheCourier(t *testing.T) {
 	b.waitFor(`#map-courier[data-lat="52.5288"]`)
 	key := `Array.from(document.querySelectorAll('.map-legend li')).filter(li => li.offsetParent !== null).map(li => li.textContent).join(', ')`
 	rows := `Array.from(document.querySelectorAll('#timeline li[data-kind="courier"] .row-status')).map(r => r.textContent).join(' | ')`
-	if got := eval[string](b, rows); got != "Courier Kofi assigned" {
-		t.Errorf("the assignment's timeline row says %q, want %q", got, "Courier Kofi assigned")
+	// The name is set apart from the words around it (U+2068 … U+2069), as any name dispatch
+	// gives: a right-to-left one would otherwise reorder them.
+	if got := eval[string](b, rows); got != "Courier \u2068Kofi\u2069 assigned" {
+		t.Errorf("the assignment's timeline row says %q, want %q", got, "Courier \u2068Kofi\u2069 assigned")
 	}
 	if got := eval[string](b, key); got != "Restaurant, You, Kofi" {
 		t.Errorf("the map's key reads %q, want the courier by name", got)
 	}
-	b.poll("the map says Kofi is nearby", `document.getElementById('map-announce').textContent === 'Kofi is nearby.'`)
+	b.poll("the map says Kofi is nearby", `document.getElementById('map-announce').textContent === '\u2068Kofi\u2069 is nearby.'`)
 	screenshots(b, "track-named-courier")
 
 	// Another courier, assigned without a name: its id in the timeline, "Courier" in the key.
@@ -153,7 +155,7 @@ func TestTrackingPageNamesTheCourier(t *testing.T) {
 	b.waitFor(`#timeline li[data-seq="4"]`)
 	post("c-9", 52.5288, 13.4186)
 	b.waitFor(`#map-courier:not([hidden])`)
-	if got := eval[string](b, rows); got != "Courier c-9 assigned | Courier Kofi assigned" {
+	if got := eval[string](b, rows); got != "Courier c-9 assigned | Courier \u2068Kofi\u2069 assigned" {
 		t.Errorf("the courier rows say %q, want the unnamed courier by its id", got)
 	}
 	if got := eval[string](b, key); got != "Restaurant, You, Courier" {

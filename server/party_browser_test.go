@@ -100,7 +100,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 		t.Fatalf("assign b-3: %d %s", resp.StatusCode, body)
 	}
 	c.waitFor(row("b-3") + `[data-courier="c-8"]`)
-	if got := eval[string](c, `document.querySelector('`+row("b-3")+` .order-meta').textContent`); !strings.Contains(got, " · courier Ama · ") {
+	if got := eval[string](c, `document.querySelector('`+row("b-3")+` .order-meta').textContent`); !strings.Contains(got, " · courier \u2068Ama\u2069 · ") {
 		t.Errorf("the customer's row of b-3 says %q, want the courier by name alone", got)
 	}
 	screenshots(c, "customer")
@@ -233,7 +233,7 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	b.poll("Unassign and Cancel on, at ready with a courier", `!document.querySelector('`+row+` .unassign').disabled && !document.querySelector('`+row+` .cancel').disabled`)
 	// Dispatch assigned the courier under a name: the row calls the courier by it, with the id
 	// the board assigns by.
-	hint("Waiting for courier Ama (c-9) to pick it up.")
+	hint("Waiting for courier \u2068Ama\u2069 (c-9) to pick it up.")
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"out_for_delivery"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("out for delivery: %d %s", resp.StatusCode, body)
 	}
@@ -255,7 +255,7 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 			t.Errorf("the disabled %s's words are %s on %s, %.2f:1", field, look[0], look[1], c)
 		}
 	}
-	hint("Picked up by courier Ama (c-9).")
+	hint("Picked up by courier \u2068Ama\u2069 (c-9).")
 
 	resp, body := call(t, "GET", base+"/v1/orders/m-1/events", admin, "")
 	var got struct{ Events []ordercast.Event }
@@ -307,7 +307,7 @@ func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
 	})
 	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
 	b.waitFor(row + `[data-courier="c-7"]`)
-	if got := eval[string](b, meta); !strings.HasPrefix(got, "courier Ama (c-7) · ") {
+	if got := eval[string](b, meta); !strings.HasPrefix(got, "courier \u2068Ama\u2069 (c-7) · ") {
 		t.Errorf("the row's line says %q, want the courier by name and id", got)
 	}
 	restore := b.refuseStream("*/v1/restaurants/r-1/stream*")
@@ -327,6 +327,33 @@ func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
 	b.poll("the unassignment's and the assignment's events", `window.courierSeqs.includes(3) && window.courierSeqs.includes(4)`)
 	if got := eval[string](b, `document.querySelector('`+row+`').dataset.courier`); got != "c-8" {
 		t.Errorf("with the stream back, the row's courier is %q, want c-8", got)
+	}
+}
+
+// TestBoardSetsACouriersNameApart: a courier's name, from dispatch, may be written right to left;
+// the board sets it apart from the words around it, so that the id after it ("(17)") stays after
+// it, not drawn into the name's direction and shown before it.
+func TestBoardSetsACouriersNameApart(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"h-1","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := call(t, "PUT", base+"/v1/orders/h-1/courier", admin, `{"courier_id":"17","courier_name":"שרה"}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("assign: %d %s", resp.StatusCode, body)
+	}
+	b := newBrowser(t)
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`li.order[data-order-id="h-1"][data-courier="17"]`)
+	// Where the name and the "(17)" after it are drawn, on the row's line.
+	pos := eval[[]float64](b, `(function () {
+		const text = document.querySelector('li.order[data-order-id="h-1"] .order-meta').firstChild;
+		const at = s => { const i = text.data.indexOf(s), r = document.createRange(); r.setStart(text, i); r.setEnd(text, i + s.length); return r.getBoundingClientRect(); };
+		return [at('שרה').left, at('(17)').left];
+	})()`)
+	if pos[1] < pos[0] {
+		t.Errorf("the id is drawn at x=%.0f, left of the courier's name at x=%.0f: the name's direction took it", pos[1], pos[0])
 	}
 }
 

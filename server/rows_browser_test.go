@@ -349,7 +349,7 @@ func TestBoardPutsALateRowInItsPlace(t *testing.T) {
 	}
 	// The row learns its items and its courier from the order, in the change that corrects its
 	// created_at.
-	b.poll("b-1's order fetched", `document.querySelector('li.order[data-order-id="b-1"][data-status="confirmed"][data-courier="c-7"] .order-meta')?.textContent.startsWith('2 items · courier Ama (c-7) · ')`)
+	b.poll("b-1's order fetched", `document.querySelector('li.order[data-order-id="b-1"][data-status="confirmed"][data-courier="c-7"] .order-meta')?.textContent.startsWith('2 items · courier \u2068Ama\u2069 (c-7) · ')`)
 	if got := rowIDs(b); got != "b-1 b-2 b-3" {
 		t.Fatalf("once b-1's order came the board lists %q, want the oldest first", got)
 	}

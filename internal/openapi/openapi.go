@@ -4,7 +4,8 @@
 // The check knows the part of JSON Schema the description uses ($ref, allOf, type, enum,
 // properties, required, items, pattern, minimum/maximum, minLength/maxLength, minItems/maxItems;
 // description, format and default say nothing it checks), and Parse refuses a schema with any
-// other keyword, so that none is passed over unchecked. It is strict where the description is
+// other keyword, or with one the check would pass over (beside a $ref, items in an allOf part, a
+// property named twice), so that none is passed over unchecked. It is strict where the description is
 // silent: an object may hold no property its schema (with the schemas of its allOf) does not
 // name, so that a field the server sends and the description leaves out fails a test rather
 // than surprise a generated client.
@@ -95,13 +96,18 @@ var keywords = []string{"$ref", "allOf", "type", "enum", "properties", "required
 	"minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "description", "format", "default"}
 
 // schemaErrors reports what of a schema, and of the schemas inside it, the check would not
-// check as the description means: a keyword it does not know, a pattern that does not compile,
-// a property named in two parts of an allOf (which of them holds?).
+// check as the description means: a keyword it does not know, one beside a $ref (which the
+// check follows, leaving the rest), a pattern that does not compile, items in a part of an allOf
+// (the check reads the whole schema's), a property named twice, in the schema and a part of its
+// allOf or in two parts (which of them holds?).
 func (d *Document) schemaErrors(at string, schema map[string]any) []string {
 	var errs []string
 	for _, k := range slices.Sorted(maps.Keys(schema)) {
-		if !slices.Contains(keywords, k) {
+		switch _, isRef := schema["$ref"]; {
+		case !slices.Contains(keywords, k):
 			errs = append(errs, fmt.Sprintf("%s: the check does not know the keyword %q", at, k))
+		case isRef && k != "$ref" && k != "description":
+			errs = append(errs, fmt.Sprintf("%s: the check follows $ref and would pass %q beside it over", at, k))
 		}
 	}
 	if p, ok := schema["pattern"].(string); ok {
@@ -118,14 +124,21 @@ func (d *Document) schemaErrors(at string, schema map[string]any) []string {
 	if items, ok := schema["items"].(map[string]any); ok {
 		errs = append(errs, d.schemaErrors(at+"/items", items)...)
 	}
-	named := map[string]int{}
+	named := map[string]string{}
+	for k := range props {
+		named[k] = "its own properties"
+	}
 	for i, sub := range list(schema["allOf"]) {
+		part := "allOf part " + strconv.Itoa(i)
 		errs = append(errs, d.schemaErrors(at+"/allOf/"+strconv.Itoa(i), sub)...)
-		for k := range d.properties(sub) {
+		if _, ok := d.deref(sub)["items"]; ok {
+			errs = append(errs, fmt.Sprintf("%s: %s has items, which the check reads only of the whole schema", at, part))
+		}
+		for _, k := range slices.Sorted(maps.Keys(d.properties(sub))) {
 			if prev, dup := named[k]; dup {
-				errs = append(errs, fmt.Sprintf("%s: property %q is in allOf parts %d and %d", at, k, prev, i))
+				errs = append(errs, fmt.Sprintf("%s: property %q is in %s and %s", at, k, prev, part))
 			}
-			named[k] = i
+			named[k] = part
 		}
 	}
 	return errs

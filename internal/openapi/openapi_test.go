@@ -58,13 +58,16 @@ func TestCheck(t *testing.T) {
 }
 
 // TestParseRefuses: a description the check could not hold a value to as it means is refused
-// whole: a reference to nothing, a keyword the check does not know, a property in two parts of
-// an allOf, a pattern that does not compile.
+// whole: a reference to nothing, a keyword the check does not know or would pass over (beside a
+// $ref, items in an allOf part), a property named twice, a pattern that does not compile.
 func TestParseRefuses(t *testing.T) {
 	for _, tt := range []struct{ replace, with, wrong string }{
 		{`"#/components/schemas/Base"`, `"#/components/schemas/Nothing"`, `no "Nothing"`},
 		{`"maxItems": 2`, `"maxItems": 2, "uniqueItems": true`, `does not know the keyword "uniqueItems"`},
-		{`"size": {`, `"id": {"type": "string"}, "size": {`, `property "id" is in allOf parts 0 and 1`},
+		{`"size": {`, `"id": {"type": "string"}, "size": {`, `property "id" is in allOf part 0 and allOf part 1`},
+		{`"Thing": {"allOf"`, `"Thing": {"properties": {"size": {"type": "string"}}, "allOf"`, `property "size" is in its own properties and allOf part 1`},
+		{`{"$ref": "#/components/schemas/Base"}, {`, `{"$ref": "#/components/schemas/Base", "maxLength": 2}, {`, `would pass "maxLength" beside it over`},
+		{`"extra": {"type": "object"}}}]}`, `"extra": {"type": "object"}}}, {"type": "array", "items": {"type": "string"}}]}`, `allOf part 2 has items`},
 		{`"^[a-z]+$"`, `"^[a-z+$"`, `pattern`},
 	} {
 		bad := strings.Replace(doc, tt.replace, tt.with, 1)

@@ -500,6 +500,12 @@
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', keepBelowTheBar);
   else keepBelowTheBar();
 
+  // isolate sets a name given from outside (a courier's, by dispatch) apart from the words around
+  // it, between U+2068 and U+2069, as <bdi> would: a right-to-left name would otherwise draw the
+  // words after it into its direction, such as a board's "(17)" after a Hebrew name, shown
+  // before it.
+  function isolate(text) { return '\u2068' + text + '\u2069'; }
+
   window.ordercast = {
     STAGES: STAGES,
     LABELS: LABELS,
@@ -526,6 +532,7 @@
     detailName: detailName,
     formatTime: formatTime,
     timeMicros: timeMicros,
-    timeElement: timeElement
+    timeElement: timeElement,
+    isolate: isolate
   };
 })();

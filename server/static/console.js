@@ -188,7 +188,8 @@
   // (c-7)"); a customer's page, whose reader has no use for an id, the name alone.
   function courierName(o) {
     if (!o.courier_name) return o.courier_id;
-    return partyKind === 'customer' ? o.courier_name : o.courier_name + ' (' + o.courier_id + ')';
+    var name = oc.isolate(o.courier_name);
+    return partyKind === 'customer' ? name : name + ' (' + o.courier_id + ')';
   }
 
   // notes is what a row shows of an order's details beyond its summary and its stops: every
@@ -725,8 +726,10 @@
 
   // upsert shows an order's state unless the row already has a newer version. A new row, and on
   // a courier's page any change (it may sort the list), is a change of the list (rearrange), as
-  // is, on a board, a row's created_at corrected (redated).
-  function upsert(o) {
+  // is, on a board, a row's created_at corrected (redated). fromEvent says o was made of an event
+  // (applyEvent), which leaves out what the row is then to learn (LEARNED); an order from the
+  // API says all there is, its courier's absence too.
+  function upsert(o, fromEvent) {
     var row = rows.get(o.id);
     // An order's created_at never changes: one that differs from the row's is the order's own,
     // from the API, correcting the event's time that a row first seen through an event took
@@ -746,7 +749,9 @@
     var regrouped = !added && oldestFirst && !oc.terminal(o.status) && boardGroup(o) !== boardGroup(row.order);
     if (added) {
       if (gone(o)) return; // an order that ended (or left this courier) before we ever saw it
-      row = { order: o, el: buildRow(o.id) };
+      // The API leaves courier_id (and courier_name) out of an order with no courier: such an
+      // order has none, which a late answer about an earlier version must not teach it.
+      row = { order: fromEvent ? o : Object.assign({ courier_id: '', courier_name: '' }, o), el: buildRow(o.id) };
       rows.set(o.id, row);
     } else {
       // The stage an order ended from: a courier's order cancelled once picked up is in the
@@ -833,7 +838,7 @@
       change.courier_id = ev.courier_id || '';
       change.courier_name = ev.courier_name || '';
     }
-    upsert(Object.assign({}, base, change));
+    upsert(Object.assign({}, base, change), true);
     if (!rows.has(ev.order_id)) return;
     announceChange(ev.order_id, ev.kind === 'courier', rows.get(ev.order_id).order);
     if (!row) {

@@ -36,8 +36,8 @@
   // words name the courier by the name its assignment gave, if any ("Omar is on the way").
   var WORDS = {
     customer: {
-      onTheWay: function (name) { return (name || 'Your courier') + ' is on the way'; },
-      nearby: function (name) { return (name || 'Your courier') + ' is nearby'; },
+      onTheWay: function (name) { return (name ? window.ordercast.isolate(name) : 'Your courier') + ' is on the way'; },
+      nearby: function (name) { return (name ? window.ordercast.isolate(name) : 'Your courier') + ' is nearby'; },
       soon: 'Arriving in under a minute',
       eta: function (left) { return 'Arriving in about ' + Math.max(1, Math.round(left / 60)) + ' min'; },
       spoken: function (left) {

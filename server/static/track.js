@@ -175,7 +175,7 @@
     // A courier event changes who carries the order, not its stage: say that, not the stage,
     // and name the courier by the name the assignment gave, if any.
     if (ev.kind === 'courier') {
-      what.textContent = ev.courier_id ? 'Courier ' + (ev.courier_name || ev.courier_id) + ' assigned' : 'Courier unassigned';
+      what.textContent = ev.courier_id ? 'Courier ' + (ev.courier_name ? oc.isolate(ev.courier_name) : ev.courier_id) + ' assigned' : 'Courier unassigned';
       li.dataset.kind = 'courier';
     } else {
       what.textContent = oc.label(ev.status);
