@@ -3,12 +3,12 @@
 //
 // The check knows the part of JSON Schema the description uses ($ref, allOf, type, enum,
 // properties, required, items, pattern, minimum/maximum, minLength/maxLength, minItems/maxItems;
-// description, format and default say nothing it checks), and Parse refuses a schema with any
-// other keyword, or with one the check would pass over (beside a $ref, items in an allOf part, a
-// property named twice), so that none is passed over unchecked. It is strict where the description is
-// silent: an object may hold no property its schema (with the schemas of its allOf) does not
-// name, so that a field the server sends and the description leaves out fails a test rather
-// than surprise a generated client.
+// description, format and default say nothing it checks). Parse refuses a schema with any other
+// keyword, or with one the check would pass over (beside a $ref, items in an allOf part, a
+// property named twice), so that nothing in the description goes unchecked. The check is strict
+// where the description is silent: an object may hold no property its schema (with the schemas
+// of its allOf) does not name, so that a field the server sends and the description leaves out
+// fails a test rather than surprise a generated client.
 package openapi
 
 import (
@@ -29,7 +29,8 @@ type Document struct {
 	raw map[string]any
 }
 
-// Parse reads a description and checks that every $ref in it names something it holds.
+// Parse reads a description and checks that every $ref in it names something it holds, and that
+// the check can hold a value to each of its schemas (schemaErrors).
 func Parse(b []byte) (*Document, error) {
 	var raw map[string]any
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -40,6 +41,8 @@ func Parse(b []byte) (*Document, error) {
 	walk(raw, func(ref string) {
 		if _, err := d.resolve(ref); err != nil {
 			errs = append(errs, err.Error())
+		} else if d.deref(map[string]any{"$ref": ref}) == nil {
+			errs = append(errs, fmt.Sprintf("reference %q leads round a cycle of references", ref))
 		}
 	})
 	for _, name := range d.Schemas() {
@@ -102,8 +105,9 @@ var keywords = []string{"$ref", "allOf", "type", "enum", "properties", "required
 // allOf or in two parts (which of them holds?).
 func (d *Document) schemaErrors(at string, schema map[string]any) []string {
 	var errs []string
+	_, isRef := schema["$ref"]
 	for _, k := range slices.Sorted(maps.Keys(schema)) {
-		switch _, isRef := schema["$ref"]; {
+		switch {
 		case !slices.Contains(keywords, k):
 			errs = append(errs, fmt.Sprintf("%s: the check does not know the keyword %q", at, k))
 		case isRef && k != "$ref" && k != "description":
@@ -167,15 +171,21 @@ func (d *Document) resolve(ref string) (map[string]any, error) {
 	return m, nil
 }
 
-// deref follows $refs until it reaches an object that is no reference.
+// maxRefs bounds the references deref follows from one object: a cycle of them (A to B to A)
+// names nothing, and must not hang a test.
+const maxRefs = 32
+
+// deref follows $refs until it reaches an object that is no reference; nil for a reference that
+// names nothing, or a cycle.
 func (d *Document) deref(v map[string]any) map[string]any {
-	for {
+	for range maxRefs {
 		ref, ok := v["$ref"].(string)
 		if !ok {
 			return v
 		}
-		v, _ = d.resolve(ref) // Parse checked every reference
+		v, _ = d.resolve(ref) // nil when it names nothing, which Parse reports
 	}
+	return nil
 }
 
 // Version is the OpenAPI version the document declares.

@@ -59,7 +59,8 @@ func TestCheck(t *testing.T) {
 
 // TestParseRefuses: a description the check could not hold a value to as it means is refused
 // whole: a reference to nothing, a keyword the check does not know or would pass over (beside a
-// $ref, items in an allOf part), a property named twice, a pattern that does not compile.
+// $ref, items in an allOf part), a property named twice, a pattern that does not compile, a
+// cycle of references (which the check must not follow for ever).
 func TestParseRefuses(t *testing.T) {
 	for _, tt := range []struct{ replace, with, wrong string }{
 		{`"#/components/schemas/Base"`, `"#/components/schemas/Nothing"`, `no "Nothing"`},
@@ -69,6 +70,7 @@ func TestParseRefuses(t *testing.T) {
 		{`{"$ref": "#/components/schemas/Base"}, {`, `{"$ref": "#/components/schemas/Base", "maxLength": 2}, {`, `would pass "maxLength" beside it over`},
 		{`"extra": {"type": "object"}}}]}`, `"extra": {"type": "object"}}}, {"type": "array", "items": {"type": "string"}}]}`, `allOf part 2 has items`},
 		{`"^[a-z]+$"`, `"^[a-z+$"`, `pattern`},
+		{`"Base": {`, `"Loop": {"$ref": "#/components/schemas/Loop"}, "Base": {`, `leads round a cycle`},
 	} {
 		bad := strings.Replace(doc, tt.replace, tt.with, 1)
 		if bad == doc {
