@@ -54,6 +54,17 @@ func actorToken(t *testing.T, role auth.Role, sub string) string {
 	return tok
 }
 
+// mustCall sends a request as call does and fails the test unless it is answered with status
+// want: a step of a test's setting up.
+func mustCall(t *testing.T, method, url, token, body string, want int) []byte {
+	t.Helper()
+	resp, b := call(t, method, url, token, body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, url, resp.StatusCode, b, want)
+	}
+	return b
+}
+
 // call sends a request with an optional bearer token and extra headers.
 func call(t *testing.T, method, url, token, body string, header ...string) (*http.Response, []byte) {
 	t.Helper()

@@ -96,9 +96,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	c.waitFor(row("b-1") + `[data-status="preparing"]`)
 	// A courier assigned under a name: the customer reads the name, not the id the boards
 	// assign by.
-	if resp, body := call(t, "PUT", base+"/v1/orders/b-3/courier", admin, `{"courier_id":"c-8","courier_name":"Ama"}`); resp.StatusCode != http.StatusOK {
-		t.Fatalf("assign b-3: %d %s", resp.StatusCode, body)
-	}
+	mustCall(t, "PUT", base+"/v1/orders/b-3/courier", admin, `{"courier_id":"c-8","courier_name":"Ama"}`, http.StatusOK)
 	c.waitFor(row("b-3") + `[data-courier="c-8"]`)
 	if got := eval[string](c, `document.querySelector('`+row("b-3")+` .order-meta').textContent`); !strings.Contains(got, " · courier \u2068Ama\u2069 · ") {
 		t.Errorf("the customer's row of b-3 says %q, want the courier by name alone", got)
@@ -285,12 +283,8 @@ func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
 	})
 	base := ts.URL()
 	admin := actorToken(t, auth.RoleAdmin, "ops")
-	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"u-1","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", resp.StatusCode, body)
-	}
-	if resp, body := call(t, "PUT", base+"/v1/orders/u-1/courier", admin, `{"courier_id":"c-7","courier_name":"Ama"}`); resp.StatusCode != http.StatusOK {
-		t.Fatalf("assign c-7: %d %s", resp.StatusCode, body)
-	}
+	mustCall(t, "POST", base+"/v1/orders", admin, `{"id":"u-1","restaurant_id":"r-1"}`, http.StatusCreated)
+	mustCall(t, "PUT", base+"/v1/orders/u-1/courier", admin, `{"courier_id":"c-7","courier_name":"Ama"}`, http.StatusOK)
 	row := `li.order[data-order-id="u-1"]`
 	meta := `document.querySelector('` + row + ` .order-meta').textContent`
 	b := newBrowser(t)
@@ -337,12 +331,8 @@ func TestBoardSetsACouriersNameApart(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
 	admin := actorToken(t, auth.RoleAdmin, "ops")
-	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"h-1","restaurant_id":"r-1"}`); resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", resp.StatusCode, body)
-	}
-	if resp, body := call(t, "PUT", base+"/v1/orders/h-1/courier", admin, `{"courier_id":"17","courier_name":"שרה"}`); resp.StatusCode != http.StatusOK {
-		t.Fatalf("assign: %d %s", resp.StatusCode, body)
-	}
+	mustCall(t, "POST", base+"/v1/orders", admin, `{"id":"h-1","restaurant_id":"r-1"}`, http.StatusCreated)
+	mustCall(t, "PUT", base+"/v1/orders/h-1/courier", admin, `{"courier_id":"17","courier_name":"שרה"}`, http.StatusOK)
 	b := newBrowser(t)
 	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
 	b.waitFor(`li.order[data-order-id="h-1"][data-courier="17"]`)

@@ -316,9 +316,7 @@ func TestBoardPutsALateRowInItsPlace(t *testing.T) {
 		}
 	}
 	// b-1 has a courier, whom no event the board sees names: the row learns it from the order.
-	if resp, body := call(t, "PUT", base+"/v1/orders/b-1/courier", admin, `{"courier_id":"c-7","courier_name":"Ama"}`); resp.StatusCode != http.StatusOK {
-		t.Fatalf("assign b-1: %d %s", resp.StatusCode, body)
-	}
+	mustCall(t, "PUT", base+"/v1/orders/b-1/courier", admin, `{"courier_id":"c-7","courier_name":"Ama"}`, http.StatusOK)
 	b := newBrowser(t)
 	shortenTimings(b, `{settleMs: 60000}`) // settled rows stay so until looked at
 	// The snapshot leaves b-1 out, as the server's does an order past its bound.
