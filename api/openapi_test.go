@@ -10,19 +10,10 @@ import (
 	"github.com/ordercast/ordercast/internal/openapi"
 )
 
-func parseOpenAPI(t *testing.T) *openapi.Document {
-	t.Helper()
-	doc, err := openapi.Parse(OpenAPI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return doc
-}
-
 // TestOpenAPIIsADescription: the description is OpenAPI 3.1, every reference in it resolves
 // (Parse), and every operation has an id of its own, which client generators name methods by.
 func TestOpenAPIIsADescription(t *testing.T) {
-	doc := parseOpenAPI(t)
+	doc := openapi.MustParse(t, OpenAPI)
 	if v := doc.Version(); v != "3.1.0" {
 		t.Errorf("openapi %q, want 3.1.0", v)
 	}
@@ -77,7 +68,7 @@ var notOnTheWire = map[string][]string{"Event": {"marks"}}
 // here rather than go unseen by every generated client. Every object's schema is mapped to its
 // type.
 func TestOpenAPISchemasHoldTheTypes(t *testing.T) {
-	doc := parseOpenAPI(t)
+	doc := openapi.MustParse(t, OpenAPI)
 	for _, name := range doc.Schemas() {
 		schema, err := doc.Schema(name)
 		if err != nil {
@@ -127,7 +118,7 @@ func jsonFields(t reflect.Type) []string {
 // TestOpenAPIEnums: the statuses and the error codes the description lists are the ones the
 // server has.
 func TestOpenAPIEnums(t *testing.T) {
-	doc := parseOpenAPI(t)
+	doc := openapi.MustParse(t, OpenAPI)
 	status, _ := doc.Schema("Status")
 	var statuses []string
 	for _, s := range ordercast.Statuses {

@@ -22,6 +22,15 @@ import (
 	"github.com/ordercast/ordercast/server"
 )
 
+// postFixNow posts courier's fix at lat, lng, taken now at 7 m/s, which the server must take.
+func postFixNow(t *testing.T, base, courier string, lat, lng float64) {
+	t.Helper()
+	body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, lat, lng, time.Now().Format(time.RFC3339Nano))
+	if code, res := postLocation(t, base, courier, "", body); code != http.StatusOK {
+		t.Fatalf("post: %d %s", code, res)
+	}
+}
+
 // TestTrackingPageCourierAppearsWhereItIs: the courier's marker glides from one fix to the next,
 // but where it first shows (the page opened, or the order's courier changed) it is at once: it
 // does not glide in from the map's corner; nor does it glide when the map's frame changes.
@@ -32,14 +41,7 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 	})
 	base := ls.URL()
 	ls.onTheRoad(t, "o-appear")
-	post := func(courier string, lat, lng float64) {
-		t.Helper()
-		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, lat, lng, time.Now().Format(time.RFC3339Nano))
-		if code, res := postLocation(t, base, courier, "", body); code != http.StatusOK {
-			t.Fatalf("post: %d %s", code, res)
-		}
-	}
-	post("c-1", 52.5240, 13.4110)
+	postFixNow(t, base, "c-1", 52.5240, 13.4110)
 
 	b := newBrowser(t)
 	// Every transition of the courier's marker that runs, counted from the page's first script.
@@ -58,13 +60,13 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 	if n := eval[int](b, `glides`); n != 0 {
 		t.Errorf("the courier's marker glided %d times to where it first showed, want it there at once", n)
 	}
-	post("c-1", 52.5260, 13.4150) // a move glides
+	postFixNow(t, base, "c-1", 52.5260, 13.4150) // a move glides
 	b.poll("the move glides", `glides === 1`)
 	// A move past the drop-off widens the map's frame: the pins and the path jump to their new
 	// places, and the courier with them, rather than glide for a moment off its path.
 	pin := `document.getElementById('map-pickup').style.transform`
 	before := eval[string](b, pin)
-	post("c-1", 52.5400, 13.4400)
+	postFixNow(t, base, "c-1", 52.5400, 13.4400)
 	b.waitFor(`#map-courier[data-lat="52.54"]`)
 	eval[bool](b, frames)
 	if after := eval[string](b, pin); after == before {
@@ -77,7 +79,7 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 	// Another courier takes the order over: its marker shows where it is, at once too.
 	ls.assign(t, "o-appear", "c-2")
 	b.poll("the old courier's marker gone", `document.getElementById('map-courier').hasAttribute('hidden')`)
-	post("c-2", 52.5220, 13.4080)
+	postFixNow(t, base, "c-2", 52.5220, 13.4080)
 	b.waitFor(`#map-courier[data-lat="52.522"]`)
 	eval[bool](b, frames)
 	if n := eval[int](b, `glides`); n != 1 {
@@ -107,14 +109,7 @@ func TestTrackingPageNamesTheCourier(t *testing.T) {
 		t.Fatalf("assign c-1 as Kofi = %+v, %v; want the name on the order and its event", res, err)
 	}
 	ls.mustCommit(t, "o-named", ordercast.StatusOutForDelivery)
-	post := func(courier string, lat, lng float64) {
-		t.Helper()
-		body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, lat, lng, time.Now().Format(time.RFC3339Nano))
-		if code, res := postLocation(t, base, courier, "", body); code != http.StatusOK {
-			t.Fatalf("post: %d %s", code, res)
-		}
-	}
-	post("c-1", 52.5288, 13.4186) // beside the door: nearby
+	postFixNow(t, base, "c-1", 52.5288, 13.4186) // beside the door: nearby
 
 	b := newBrowser(t)
 	// The page reads the order and its history at once: a reassignment that commits between the
@@ -153,7 +148,7 @@ func TestTrackingPageNamesTheCourier(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitFor(`#timeline li[data-seq="4"]`)
-	post("c-9", 52.5288, 13.4186)
+	postFixNow(t, base, "c-9", 52.5288, 13.4186)
 	b.waitFor(`#map-courier:not([hidden])`)
 	if got := eval[string](b, rows); got != "Courier c-9 assigned | Courier \u2068Kofi\u2069 assigned" {
 		t.Errorf("the courier rows say %q, want the unnamed courier by its id", got)

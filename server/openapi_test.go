@@ -15,15 +15,6 @@ import (
 	"github.com/ordercast/ordercast/server"
 )
 
-func openapiDoc(t *testing.T) *openapi.Document {
-	t.Helper()
-	doc, err := openapi.Parse(api.OpenAPI)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return doc
-}
-
 // TestOpenAPIDescribesEveryRoute: the description's operations are the server's routes under
 // /v1/, one for one, on a server that takes positions (which has every route); and any client,
 // with no token, reads the description from the server.
@@ -31,7 +22,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	ls := newLocationServer(t, false, nil)
 	routes := server.APIRoutes(ls.Server)
 	slices.Sort(routes)
-	if ops := openapiDoc(t).Operations(); !slices.Equal(ops, routes) {
+	if ops := openapi.MustParse(t, api.OpenAPI).Operations(); !slices.Equal(ops, routes) {
 		t.Errorf("the description's operations:\n %v\nthe server's routes:\n %v", ops, routes)
 	}
 
@@ -49,7 +40,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 	ls := newLocationServer(t, false, nil)
 	base := ls.URL()
-	doc := openapiDoc(t)
+	doc := openapi.MustParse(t, api.OpenAPI)
 	do := func(op, path, body string) []byte {
 		t.Helper()
 		method, _, _ := strings.Cut(op, " ")

@@ -191,8 +191,8 @@ func (l partyLog) last(party, order string) int64 {
 
 // seenBy is the history's event e as party's stream must show it: the courier an order is
 // taken from reads that event as an unassignment, not whom the order went to (id or name), nor
-// its note or actor (ordercast.Event.SeenBy, stated again here: the judge does not take the rule from the
-// code it judges).
+// its note or actor (ordercast.Event.SeenBy, stated again here: the judge does not take the rule
+// from the code it judges).
 func seenBy(party string, e HistEvent) HistEvent {
 	if c := courierOf(party); c != "" && e.Kind == KindCourier && e.Courier != c {
 		e.Courier, e.CourierName, e.Note, e.Actor = "", "", "", ""

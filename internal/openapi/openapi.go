@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"testing"
 	"unicode/utf8"
 )
 
@@ -56,6 +57,16 @@ func Parse(b []byte) (*Document, error) {
 		return nil, fmt.Errorf("openapi: %s", strings.Join(errs, "; "))
 	}
 	return d, nil
+}
+
+// MustParse is Parse for a test, which it fails when the description does not parse.
+func MustParse(t testing.TB, b []byte) *Document {
+	t.Helper()
+	d, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // walk calls f with every $ref in v.

@@ -730,6 +730,10 @@
   // (applyEvent), which leaves out what the row is then to learn (LEARNED); an order from the
   // API says all there is, its courier's absence too.
   function upsert(o, fromEvent) {
+    // The API leaves courier_id (and courier_name) out of an order with no courier: such an
+    // order has none, which neither a row's courier before (an unassign the API answered before
+    // its event) nor a late answer about an earlier version must give it.
+    if (!fromEvent) o = Object.assign({ courier_id: '', courier_name: '' }, o);
     var row = rows.get(o.id);
     // An order's created_at never changes: one that differs from the row's is the order's own,
     // from the API, correcting the event's time that a row first seen through an event took
@@ -749,18 +753,13 @@
     var regrouped = !added && oldestFirst && !oc.terminal(o.status) && boardGroup(o) !== boardGroup(row.order);
     if (added) {
       if (gone(o)) return; // an order that ended (or left this courier) before we ever saw it
-      // The API leaves courier_id (and courier_name) out of an order with no courier: such an
-      // order has none, which a late answer about an earlier version must not teach it.
-      row = { order: fromEvent ? o : Object.assign({ courier_id: '', courier_name: '' }, o), el: buildRow(o.id) };
+      row = { order: o, el: buildRow(o.id) };
       rows.set(o.id, row);
     } else {
       // The stage an order ended from: a courier's order cancelled once picked up is in the
       // courier's hands (cancelledLine).
       if (oc.terminal(o.status) && !oc.terminal(row.order.status)) row.endedFrom = row.order.status;
-      // The API leaves courier_id (and courier_name) out of an order with no courier: a newer
-      // version without it has none, not the one the row had (an unassign the API answered
-      // before its event).
-      row.order = Object.assign({}, row.order, { courier_id: '', courier_name: '' }, o);
+      row.order = Object.assign({}, row.order, o);
     }
     var placed = added || (redated && oldestFirst) || regrouped; // the row goes (again) to its place
     var show = function () {
