@@ -202,7 +202,7 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeJSON(w, http.StatusOK, o)
+	s.writeJSON(w, r, http.StatusOK, o)
 }
 
 // orderRead begins every read of one order (GET /v1/orders/{id}, its events and its trail): the
@@ -425,7 +425,7 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 		res.Accepted++
 	}
 	res.Refused = len(req.Changes) - res.Accepted
-	writeJSON(w, http.StatusOK, res)
+	s.writeJSON(w, r, http.StatusOK, res)
 }
 
 // handleSetCourier serves PUT /v1/orders/{id}/courier: assign a courier ({"courier_id": "c-1"})
@@ -486,7 +486,7 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	if changed {
 		s.Metrics.eventsCommitted.Inc()
 	}
-	writeJSON(w, http.StatusOK, api.SetStatusResponse{Order: o, Event: ev.Wire(), Changed: changed})
+	s.writeJSON(w, r, http.StatusOK, api.SetStatusResponse{Order: o, Event: ev.Wire(), Changed: changed})
 }
 
 // handleEvents serves GET /v1/orders/{id}/events?after=N&limit=L: up to L events of the
@@ -545,5 +545,5 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if events == nil {
 		events = []ordercast.Event{}
 	}
-	writeJSON(w, http.StatusOK, api.EventsResponse{OrderID: id, Events: events})
+	s.writeJSON(w, r, http.StatusOK, api.EventsResponse{OrderID: id, Events: events})
 }

@@ -427,7 +427,7 @@ func (s *Server) engineObserver() stream.Observer {
 
 // handleHealthz serves GET /healthz: the process is up.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // handleReadyz serves GET /readyz: the node can take new work (not shutting down, store
@@ -460,7 +460,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.unready.ok(s.Logger)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // unreadyLog logs why /readyz fails once a spell, not once a probe: every load balancer probes
