@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordercast/ordercast"
@@ -163,6 +164,19 @@ func (s *Store) Paths() Paths {
 	return Paths{OneRoundTrip: s.paths.oneTrip.Load(), WrongGuesses: s.paths.wrong.Load(), Locking: s.paths.locking.Load()}
 }
 
+// setsPoolMaxConns reports whether the connection string sets pool_max_conns, in either of its
+// forms (a URL, or key=value pairs). pgx keeps the parameters it does not know among the
+// connection's, so the setting is found there and nowhere else: not in a password, a database
+// name or another parameter's value that happens to spell it.
+func setsPoolMaxConns(conn string) bool {
+	c, err := pgx.ParseConfig(conn)
+	if err != nil {
+		return false // pgxpool.ParseConfig has parsed it already; not reached
+	}
+	_, ok := c.RuntimeParams["pool_max_conns"]
+	return ok
+}
+
 // PoolStat returns the connection pool's figures of the moment (for /metrics). Call it only
 // after Open has succeeded.
 func (s *Store) PoolStat() *pgxpool.Stat {
@@ -216,7 +230,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("postgres: parse url: %w", err)
 	}
-	if !strings.Contains(s.URL, "pool_max_conns") {
+	if !setsPoolMaxConns(s.URL) {
 		cfg.MaxConns = s.MaxConns // the URL's pool_max_conns, when given, is the operator's word
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
