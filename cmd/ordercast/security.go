@@ -112,16 +112,10 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 
 // validateSecurity checks the security flags and builds the token authority. In demo mode it
 // ignores --secret and makes a random one, which lasts as long as the process.
-func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
+func (c *securityConfig) validateSecurity(demo bool) error {
 	switch {
 	case c.TrackingTTL <= 0:
 		return fmt.Errorf("--tracking-ttl must be positive, got %s", c.TrackingTTL)
-	// The server accepts zero (no timeout, net/http's header default) from a library user; a
-	// node on the network does not.
-	case h.ReadHeaderTimeout <= 0 || h.IdleTimeout <= 0 || h.ReadTimeout <= 0:
-		return errors.New("--read-header-timeout, --read-timeout and --idle-timeout must be positive")
-	case h.MaxHeaderBytes < 1024:
-		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", h.MaxHeaderBytes)
 	case len(c.JWTPublicKeys) > 0 && c.JWTAudience == "":
 		return errors.New("--jwt-public-key needs --jwt-audience: without it a token your identity provider minted for another service would act here")
 	case c.JWTMaxLifetime <= 0:
