@@ -310,10 +310,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if c.Owner != (ordercast.Party{}) {
-			err = blindError(actor, err)
-		}
-		s.writeError(w, r, preconditionFailed(conditional, err))
+		s.writeChangeError(w, r, actor, c.Owner, conditional, err)
 		return
 	}
 	if changed {
@@ -325,6 +322,16 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeRawJSON(w, a.Status, a.Body)
+}
+
+// writeChangeError answers a change of one order that the store refused: a party's refusal
+// (owner set) says nothing of another party's order (blindError), and a version the request's
+// If-Match named (conditional) is 412, not the body's 409.
+func (s *Server) writeChangeError(w http.ResponseWriter, r *http.Request, actor auth.Actor, owner ordercast.Party, conditional bool, err error) {
+	if owner != (ordercast.Party{}) {
+		err = blindError(actor, err)
+	}
+	s.writeError(w, r, preconditionFailed(conditional, err))
 }
 
 // expectedVersion reads a change's expected_version: absent is 0 (any version); present, it
@@ -353,6 +360,32 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 	}
 	c.NotBefore, c.Before = actor.NotBefore(c.Status), actor.Until()
 	return c, actor.PermitAction(auth.ActSetStatus, c.Status)
+}
+
+// courierChange reads a courier change of order id from the wire and checks what can be checked
+// before the order is read, as statusChange does for a status change.
+func (s *Server) courierChange(actor auth.Actor, id string, req api.SetCourierRequest) (ordercast.CourierChange, error) {
+	c := ordercast.CourierChange{OrderID: id, CourierName: req.CourierName, Note: req.Note, Actor: actor.String()}
+	// Only an explicit null unassigns: a body without courier_id (one meant for another route,
+	// or {}) would otherwise take the order's courier away.
+	if req.CourierID.IsZero() {
+		return c, ordercast.Errorf(ordercast.EInvalid, "courier_id is required: a courier's id assigns the order, null unassigns it")
+	}
+	var err error
+	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
+		return c, err
+	}
+	if courier, assigns := req.CourierID.Courier(); assigns {
+		if courier == "" {
+			return c, ordercast.Errorf(ordercast.EInvalid, "courier_id must not be empty; null unassigns")
+		}
+		c.CourierID = courier
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	c.Before = actor.Until()
+	return c, s.permitAssign(actor)
 }
 
 // handleSetStatuses serves POST /v1/status-changes: status changes of many orders in one
@@ -438,15 +471,8 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	if !ok || s.refuseIdempotencyKey(w, r, "setting the courier an order has is answered changed false; expected_version applies a change only at the version it names") {
 		return
 	}
-	// Only an explicit null unassigns: a body without courier_id (one meant for another route,
-	// or {}) would otherwise take the order's courier away.
-	if req.CourierID.IsZero() {
-		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id is required: a courier's id assigns the order, null unassigns it"))
-		return
-	}
-	c := ordercast.CourierChange{OrderID: r.PathValue("id"), CourierName: req.CourierName, Note: req.Note, Actor: actor.String()}
-	var err error
-	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
+	c, err := s.courierChange(actor, r.PathValue("id"), req)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -455,32 +481,13 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if id, assigns := req.CourierID.Courier(); assigns {
-		if id == "" {
-			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id must not be empty; null unassigns"))
-			return
-		}
-		c.CourierID = id
-	}
-	if err := c.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.permitAssign(actor); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c.Before = actor.Until()
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	o, ev, changed, err := s.Store.AssignCourier(r.Context(), c)
 	if err != nil {
-		if c.Owner != (ordercast.Party{}) {
-			err = blindError(actor, err)
-		}
-		s.writeError(w, r, preconditionFailed(conditional, err))
+		s.writeChangeError(w, r, actor, c.Owner, conditional, err)
 		return
 	}
 	if changed {
