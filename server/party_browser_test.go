@@ -392,18 +392,18 @@ func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
 	if name, id := eval[bool](b, `(`+mono+`)('.party-links a')`), eval[bool](b, `(`+mono+`)('a.order-id')`); name || !id {
 		t.Errorf("home page: a party's name in monospace %v, an order's id %v; want only the id", name, id)
 	}
-	// On a wide screen the demo's parties and the orders in progress are side by side, so that
-	// the live list is on the first screen however many parties there are; on a phone, one below
-	// the other.
-	tops := `[document.getElementById('parties-heading').getBoundingClientRect(), document.getElementById('active-heading').getBoundingClientRect()]
+	// On a wide screen the orders in progress and the demo's parties are side by side, so that
+	// the live list is on the first screen however many parties there are; on a phone the
+	// orders come first, the parties below them.
+	tops := `[document.getElementById('active-heading').getBoundingClientRect(), document.getElementById('parties-heading').getBoundingClientRect()]
 		.map(r => [Math.round(r.top), Math.round(r.left)])`
 	b.do("desktop size", chromedp.EmulateViewport(1280, 800))
 	if got := eval[[][]float64](b, tops); got[0][0] != got[1][0] || got[1][1] <= got[0][1] {
-		t.Errorf("at 1280 px the parties' heading is at (top, left) %v and the orders' at %v: want them side by side", got[0], got[1])
+		t.Errorf("at 1280 px the orders' heading is at (top, left) %v and the parties' at %v: want them side by side", got[0], got[1])
 	}
 	b.do("phone size", chromedp.EmulateViewport(390, 844))
 	if got := eval[[][]float64](b, tops); got[1][0] <= got[0][0] || got[1][1] != got[0][1] {
-		t.Errorf("at 390 px the parties' heading is at (top, left) %v and the orders' at %v: want the orders below", got[0], got[1])
+		t.Errorf("at 390 px the orders' heading is at (top, left) %v and the parties' at %v: want the parties below", got[0], got[1])
 	}
 	screenshots(b, "home-demo")
 }

@@ -100,6 +100,11 @@ func NewMain(stdout, stderr io.Writer) *Main {
 // otherwise: loopback only, since its console page hands every visitor an admin token.
 const DefaultDemoAddr = "127.0.0.1:8080"
 
+// DefaultDemoDB is where `serve --demo` keeps its orders unless --db says otherwise: a file of
+// its own, so that the simulated orders a demo leaves mid-way when it stops are not found among
+// the real ones of a server started next on the default database.
+const DefaultDemoDB = "ordercast-demo.db"
+
 // serveUsage heads `ordercast serve --help`.
 const serveUsage = `Usage: ordercast serve [flags]
 
@@ -123,6 +128,9 @@ func (m *Main) ParseFlags(args []string) error {
 		// started beside the node would simulate orders in it.
 		return fmt.Errorf("--demo simulates orders in its database, and %s names one from the environment (%s): give --db on the command line to run the demo there", envName("db"), redactURL(m.DB))
 	}
+	if m.Demo && !flagGiven(fs, "db") {
+		m.DB = DefaultDemoDB
+	}
 	return m.validate()
 }
 
@@ -132,7 +140,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.HTTP.Addr, "addr", m.HTTP.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
 	fs.StringVar(&m.HTTP.MetricsAddr, "metrics-addr", m.HTTP.MetricsAddr, "serve GET /metrics on this separate `address` only (plain HTTP), not on --addr; empty serves it on --addr")
-	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
+	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster (with --demo the default is "+DefaultDemoDB+")")
 	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk, by `mode`: full (each batch's commit is synced before it is answered or pushed: it survives power loss, at the disk's sync latency) or normal (every commit survives the process crashing, but an OS crash or power loss may roll back the last commits, which watchers may have seen)")
 	fs.IntVar(&m.SQLiteMinFreeMiB, "sqlite-min-free", m.SQLiteMinFreeMiB, "with an SQLite --db, the free disk (`MiB`) on the database's file system below which /readyz answers 503 (twice what its log may hold, since a checkpoint may grow the file by as much); 0 never judges it")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
