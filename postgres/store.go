@@ -125,8 +125,9 @@ type Store struct {
 	// beforeCommit, set only by tests (export_test.go), runs after a change wrote everything and
 	// before it commits: a test holds a writer there to interleave commits.
 	beforeCommit func(ordercast.Event)
-	// failAttempt, set only by tests (export_test.go), fails attempt n of a batch with its error
-	// before anything is sent: a test makes a batch lose races it cannot stage.
+	// failAttempt, set only by tests (export_test.go), fails a batch's attempt n (the one made
+	// after n-1 lost races) with its error before anything is sent: a test makes a batch lose
+	// races it cannot stage.
 	failAttempt func(n int) error
 	tracker     storehealth.Tracker // whether the database is away, and why
 	closed      atomic.Bool         // Close was called: every failure is the store closing
