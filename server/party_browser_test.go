@@ -61,12 +61,20 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	// Move an order and assign a courier from the board; both are in the store.
 	b.do("advance b-1", chromedp.Click(chromedp.CSS(row("b-1")+` .advance`)))
 	b.waitFor(row("b-1") + `[data-status="confirmed"]`)
+	// The courier's name, which the customer reads, has a field that typing a courier brings out.
+	nameShown := `!document.querySelector('` + row("b-1") + ` .courier-name').hidden`
+	if eval[bool](b, nameShown) {
+		t.Error("the courier's name field shows before a courier is typed")
+	}
 	b.do("type c-7", chromedp.SendKeys(chromedp.CSS(row("b-1")+` .courier`), "c-7"))
+	b.poll("the name field out", nameShown)
+	b.do("name c-7", chromedp.SendKeys(chromedp.CSS(row("b-1")+` .courier-name`), "Omar"))
 	b.tap("assign c-7", row("b-1")+` .assign`)
 	b.waitFor(row("b-1") + `[data-courier="c-7"]`)
-	if o, err := ts.store.Order(t.Context(), "b-1"); err != nil || o.CourierID != "c-7" || o.Status != "confirmed" {
+	if o, err := ts.store.Order(t.Context(), "b-1"); err != nil || o.CourierID != "c-7" || o.CourierName != "Omar" || o.Status != "confirmed" {
 		t.Fatalf("after the board's changes the store has %+v, %v", o, err)
 	}
+	b.poll("the name field put away, the row naming the courier", `!(`+nameShown+`) && document.querySelector('`+row("b-1")+` .order-meta').textContent.includes('courier \u2068Omar\u2069 (c-7)')`)
 
 	// Changes made elsewhere arrive over the board's one stream; a new order appears.
 	if resp, body := call(t, "POST", base+"/v1/orders/b-2/status", admin, `{"status":"preparing"}`); resp.StatusCode != http.StatusOK {
