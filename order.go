@@ -32,7 +32,8 @@ var Statuses = []Status{
 	StatusOutForDelivery, StatusDelivered, StatusCancelled,
 }
 
-// rank orders the forward stages; cancelled has no rank because it is reached sideways.
+// rank orders the forward stages. Cancelled, reached sideways from any of them, is in the map for
+// Valid, at 0: it comes after no stage.
 var rank = map[Status]int{
 	StatusPlaced: 1, StatusConfirmed: 2, StatusPreparing: 3, StatusReady: 4,
 	StatusOutForDelivery: 5, StatusDelivered: 6, StatusCancelled: 0,

@@ -165,8 +165,13 @@ func EventName(ev ordercast.Event) string {
 type PartySnapshot struct {
 	Party  string            `json:"party"` // restaurant:r-1
 	Pos    int64             `json:"pos"`
-	Orders []ordercast.Order `json:"orders"`
+	Orders []ordercast.Order `json:"orders"` // MaxPartySnapshotOrders at most
 }
+
+// MaxPartySnapshotOrders bounds the orders of one PartySnapshot. A restaurant's board holds tens
+// of active orders; a party past this has its oldest active orders left out of the snapshot
+// (their later events still arrive).
+const MaxPartySnapshotOrders = 2000
 
 // ResumeQuery returns "?lastEventId=N", the query that resumes a stream after seq n, or "" for
 // n <= 0 (from the current state).

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
@@ -147,4 +148,34 @@ func TestAPartyOfNoKindSendsNothing(t *testing.T) {
 	if p := api.PartyPath(ordercast.Party{Kind: "restaurants", ID: "r-1"}); !strings.HasPrefix(p, "/") {
 		t.Errorf("PartyPath of an unknown kind = %q, without its leading slash", p)
 	}
+}
+
+// The largest snapshot a server sends, api.MaxPartySnapshotOrders orders each as large as an
+// order can be, fits in the bound a party watch reads events with by default: a larger one
+// would end every watch of such a party in an error.
+func TestTheLargestSnapshotFitsThePartyWatchBound(t *testing.T) {
+	long := strings.Repeat("x", ordercast.MaxIDLength)
+	// Details as large as served, every byte of them a character the JSON escapes again
+	// nowhere: the store keeps them as the JSON it was sent.
+	details := `{"d":"` + strings.Repeat(`\u003c`, (ordercast.MaxDetailsBytes-8)/6) + `"}`
+	at := time.Date(2026, 12, 31, 23, 59, 59, 999999000, time.UTC)
+	far := &ordercast.Point{Lat: -89.123456789012345, Lng: -179.12345678901234}
+	snap := api.PartySnapshot{Party: "restaurant:" + long, Pos: 1 << 62}
+	for range api.MaxPartySnapshotOrders {
+		snap.Orders = append(snap.Orders, ordercast.Order{
+			ID: long, Status: ordercast.StatusOutForDelivery, Version: 1 << 62, Details: json.RawMessage(details),
+			RestaurantID: long, CustomerID: long, CourierID: long,
+			CourierName: strings.Repeat("<", ordercast.MaxCourierNameLength), // each escaped to six bytes
+			Pickup:      far, Dropoff: far, CreatedAt: at, UpdatedAt: at,
+		})
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := len("id: 4611686018427387904\nevent: snapshot\ndata: \n\n") + len(b)
+	if frame > client.DefaultPartyMaxEventSize {
+		t.Errorf("the largest snapshot is %d bytes framed, over DefaultPartyMaxEventSize (%d)", frame, client.DefaultPartyMaxEventSize)
+	}
+	t.Logf("the largest snapshot: %.1f MiB framed, of %d MiB", float64(frame)/(1<<20), client.DefaultPartyMaxEventSize>>20)
 }

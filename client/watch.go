@@ -29,9 +29,10 @@ const (
 	// for dead: three of the server's heartbeats at its default --heartbeat of 15 s.
 	DefaultIdleTimeout = 45 * time.Second
 	// DefaultPartyMaxEventSize bounds one event of a party watch when MaxEventSize is zero: a
-	// party's snapshot is one event of up to 2,000 orders (the server's bound), each with up to
-	// 4 KiB of details, about 12 MiB at the most. An order watch's events are small, and bounded
-	// by DefaultSSEMaxEventSize.
+	// party's snapshot is one event of up to api.MaxPartySnapshotOrders orders, each with up to
+	// ordercast.MaxDetailsBytes of details and about 2 KiB more of its own (ids, times, a note,
+	// the JSON's escapes), about 12 MiB at the most. An order watch's events are small, and
+	// bounded by DefaultSSEMaxEventSize.
 	DefaultPartyMaxEventSize = 16 << 20
 )
 

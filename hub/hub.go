@@ -240,10 +240,11 @@ func (h *Hub) Publish(ev ordercast.Event) {
 	}
 }
 
-// ResyncAll tells every watcher of all orders, and every watcher of a party, that it may have missed events, exactly as if its
-// mailbox had overflowed, so that it re-reads the current state from the store. A bus that lost
-// its feed does it (Feed.CatchUp): those watchers see every order, and the store knows best what
-// changed.
+// ResyncAll tells every watcher of all orders, and every watcher of a party, that it may have
+// missed events, exactly as if its mailbox had overflowed, so that it re-reads the current state
+// from the store. A bus that lost its feed does it (Feed.CatchUp): those watchers see every
+// order, and the store knows best what changed. It wakes them under the hub's read locks, as
+// PublishLocation does, for the same reason.
 func (h *Hub) ResyncAll() {
 	h.allMu.RLock()
 	for s := range h.all {

@@ -43,6 +43,10 @@ func (l *Location) Replaces(old *Location) bool {
 // PublishLocation puts l in the location slot of every watcher of its order, and of every
 // watcher of the parties it names, replacing any position of that order the watcher has not
 // taken yet: latest wins. It never blocks on a watcher.
+//
+// Unlike Publish, it wakes each watcher under the hub's read lock, with nothing to collect: such
+// a Wake is never Inline, so its callback only schedules work (OnReady) and cannot close its
+// subscription, which would take the lock for writing.
 func (h *Hub) PublishLocation(l *Location) {
 	sh := h.shard(l.Update.OrderID)
 	sh.mu.RLock()

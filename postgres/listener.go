@@ -36,6 +36,10 @@ const (
 	// DefaultPingTimeout bounds that query's answer, as /readyz bounds its own: an alive
 	// connection answers in a round trip.
 	DefaultPingTimeout = 2 * time.Second
+	// DefaultCatchUpTimeout bounds a catch-up after a reconnection, which reads the latest event
+	// of every watched order, a batch at a time: many reads, where the reads of a notice are one
+	// (bounded by HealthInterval). Past it the listener gives the catch-up up and reconnects.
+	DefaultCatchUpTimeout = 20 * time.Second
 )
 
 // Listener holds a node's one LISTEN connection and hands every committed event, from any node,
@@ -62,6 +66,7 @@ type Listener struct {
 	MinBackoff, MaxBackoff time.Duration
 	HealthInterval         time.Duration
 	PingTimeout            time.Duration
+	CatchUpTimeout         time.Duration
 
 	listening  atomic.Bool
 	reconnects atomic.Int64
@@ -103,6 +108,9 @@ func (l *Listener) Open(ctx context.Context) error {
 	}
 	if l.PingTimeout <= 0 {
 		l.PingTimeout = DefaultPingTimeout
+	}
+	if l.CatchUpTimeout <= 0 {
+		l.CatchUpTimeout = DefaultCatchUpTimeout
 	}
 	conn, err := l.connect(ctx)
 	if err != nil {
@@ -202,9 +210,7 @@ func (l *Listener) run(conn *pgx.Conn) {
 			}
 			// LISTEN is in place before the store is read, so a commit after the read is
 			// notified and one before it is read: nothing falls in between.
-			// Bounded, as the reads of a notice are, but longer: a catch-up reads the latest
-			// event of every watched order, a batch at a time.
-			cctx, cancel := context.WithTimeout(ctx, catchUpReads*l.HealthInterval)
+			cctx, cancel := context.WithTimeout(ctx, l.CatchUpTimeout)
 			err = l.Feed.CatchUp(cctx)
 			cancel()
 			if err == nil {
@@ -316,10 +322,6 @@ func clip(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-// catchUpReads is how many health intervals a catch-up may take before the listener gives it up
-// and reconnects (a minute by default).
-const catchUpReads = 4
 
 // reconnectWarnEvery bounds the listener's warnings while it cannot reconnect: a try every
 // MaxBackoff (5 s) through an outage of an hour would otherwise write 720 lines about it.

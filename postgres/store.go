@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordercast/ordercast"
@@ -124,8 +125,9 @@ type Store struct {
 	// beforeCommit, set only by tests (export_test.go), runs after a change wrote everything and
 	// before it commits: a test holds a writer there to interleave commits.
 	beforeCommit func(ordercast.Event)
-	// failAttempt, set only by tests (export_test.go), fails attempt n of a batch with its error
-	// before anything is sent: a test makes a batch lose races it cannot stage.
+	// failAttempt, set only by tests (export_test.go), fails a batch's attempt n (the one made
+	// after n-1 lost races) with its error before anything is sent: a test makes a batch lose
+	// races it cannot stage.
 	failAttempt func(n int) error
 	tracker     storehealth.Tracker // whether the database is away, and why
 	closed      atomic.Bool         // Close was called: every failure is the store closing
@@ -161,6 +163,19 @@ type Paths struct {
 // each other's commits (a listener away), or an order is written on several nodes at once.
 func (s *Store) Paths() Paths {
 	return Paths{OneRoundTrip: s.paths.oneTrip.Load(), WrongGuesses: s.paths.wrong.Load(), Locking: s.paths.locking.Load()}
+}
+
+// setsPoolMaxConns reports whether the connection string sets pool_max_conns, in either of its
+// forms (a URL, or key=value pairs). pgx keeps the parameters it does not know among the
+// connection's, so the setting is found there and nowhere else: not in a password, a database
+// name or another parameter's value that happens to spell it.
+func setsPoolMaxConns(conn string) bool {
+	c, err := pgx.ParseConfig(conn)
+	if err != nil {
+		return false // pgxpool.ParseConfig has parsed it already; not reached
+	}
+	_, ok := c.RuntimeParams["pool_max_conns"]
+	return ok
 }
 
 // PoolStat returns the connection pool's figures of the moment (for /metrics). Call it only
@@ -216,7 +231,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("postgres: parse url: %w", err)
 	}
-	if !strings.Contains(s.URL, "pool_max_conns") {
+	if !setsPoolMaxConns(s.URL) {
 		cfg.MaxConns = s.MaxConns // the URL's pool_max_conns, when given, is the operator's word
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -78,6 +79,38 @@ func TestOpenRefusesANotifyPayloadOutOfBounds(t *testing.T) {
 		}
 		if want := fmt.Sprintf("MaxNotifyPayload is %d bytes; it must be from %d", max, postgres.MinNotifyPayload); !strings.Contains(err.Error(), want) {
 			t.Errorf("MaxNotifyPayload %d: %v; want it to say %q", max, err, want)
+		}
+	}
+}
+
+// The pool's bound is the URL's pool_max_conns when the URL sets it, and the store's MaxConns
+// otherwise: also when the words "pool_max_conns" appear in the URL as something else (a
+// password, another parameter's value), which once made the store leave its setting unused.
+func TestPoolBoundFromTheURLOrMaxConns(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	with := func(param, value string) string {
+		u, err := url.Parse(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := u.Query()
+		q.Set(param, value)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	for _, tc := range []struct {
+		url  string
+		want int32
+	}{
+		{db, 5},
+		{with("pool_max_conns", "3"), 3},
+		{with("application_name", "pool_max_conns"), 5},
+	} {
+		s := postgres.New(tc.url)
+		s.MaxConns = 5
+		storetest.MustOpen(t, s)
+		if got := s.PoolStat().MaxConns(); got != tc.want {
+			t.Errorf("%s with MaxConns 5: the pool holds %d connections at most, want %d", tc.url, got, tc.want)
 		}
 	}
 }

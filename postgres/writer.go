@@ -39,12 +39,16 @@ const batchAttempts = 3
 // a restart, or a pg_terminate_backend, every connection idle in the pool is gone.
 func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
 	guess, again := true, false
-	for attempt := 1; ; attempt++ {
+	// races counts the attempts that lost a race with another node, and only those are bounded
+	// (batchAttempts): a wrong guess, or a connection lost before anything could commit, is
+	// tried again at once.
+	races := 0
+	for {
 		actx, cancel := context.WithTimeoutCause(ctx, s.BatchTimeout, errNotAnswering)
 		var b *ordercast.Batch
 		var err error
 		if s.failAttempt != nil {
-			err = s.failAttempt(attempt) // a test's stand-in for what the attempt met
+			err = s.failAttempt(races + 1) // a test's stand-in for what the attempt met
 		}
 		if err == nil {
 			b, err = s.tryBatch(actx, writes, guess)
@@ -66,7 +70,7 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 			return b.Results, nil
 		}
 		if guess && errors.Is(err, errMustRead) {
-			guess, attempt = false, attempt-1 // nothing was sent
+			guess = false // nothing was sent
 			continue
 		}
 		if b != nil {
@@ -77,27 +81,24 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 		}
 		if guess && guessedWrong(err) {
 			s.paths.wrong.Add(1)
-			guess, attempt = false, attempt-1 // a wrong guess is not a lost race
+			guess = false
 			continue
 		}
 		if s.lost(err) && !again && ctx.Err() == nil && !errors.Is(err, errCommitUnknown) {
 			// Nothing of the batch committed: the next attempt judges it afresh.
 			s.Logger.Debug("postgres: batch lost its connection before it could commit; trying again on another", "err", err)
-			again, attempt = true, attempt-1 // not a lost race
+			again = true
 			continue
 		}
-		var pgErr *pgconn.PgError
-		lostRace := errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "23505" &&
-			(pgErr.ConstraintName == "orders_pkey" || pgErr.ConstraintName == "idempotency_keys_pkey"))
-		if lostRace && attempt == batchAttempts && ctx.Err() == nil {
+		if !lostRace(err) || ctx.Err() != nil {
+			return nil, s.health(err, true)
+		}
+		if races++; races == batchAttempts {
 			// Other nodes kept winning: the database is there, busy with the same orders. The
 			// writes are worth sending again shortly, which a 503 with Retry-After says (a 500
 			// would call them broken); nothing of the batch committed.
 			s.Logger.Warn("postgres: batch lost a race with other nodes on every attempt", "attempts", batchAttempts, "err", err)
 			return nil, ordercast.Errorf(ordercast.EUnavailable, "the write lost a race with other nodes %d times; retry shortly", batchAttempts)
-		}
-		if !lostRace || attempt == batchAttempts || ctx.Err() != nil {
-			return nil, s.health(err, true)
 		}
 		s.Logger.Debug("postgres: batch lost a race with another node; trying again", "err", err)
 	}
@@ -123,6 +124,22 @@ func guessedWrong(err error) bool {
 		case "orders_pkey", "order_events_pkey", "party_log_pkey", "idempotency_keys_pkey":
 			return true
 		}
+	}
+	return false
+}
+
+// lostRace reports whether err is a race lost with another node writing the same orders at the
+// same moment: a deadlock, or an order or an idempotency key that both created.
+func lostRace(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "40P01": // deadlock_detected
+		return true
+	case "23505": // unique_violation
+		return pgErr.ConstraintName == "orders_pkey" || pgErr.ConstraintName == "idempotency_keys_pkey"
 	}
 	return false
 }

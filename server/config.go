@@ -167,6 +167,38 @@ func (c Config) Validate() error {
 		return bad("write-burst", "must be at least 1 when --write-rate is set")
 	case !validRate(c.Limits.AnonWriteRate) || c.Limits.AnonWriteBurst < 0:
 		return bad("anon-write-rate", "must be a finite number, not negative, and --anon-write-burst not negative")
+	case c.Limits.WriteRate == 0 && (c.Limits.AnonWriteRate > 0 || c.Limits.AnonWriteBurst > 0):
+		return bad("anon-write-rate", "and --anon-write-burst need --write-rate: with --write-rate 0 no write is limited")
+	}
+	return nil
+}
+
+// ValidateDeployed is Validate for a node on the network (`ordercast serve`): it also refuses
+// values a library user or a test may mean (a heartbeat every few milliseconds, no timeout on
+// reading a request) but no deployment does, since each would quietly break streams or leave
+// connections to whoever holds them.
+func (c Config) ValidateDeployed() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	bad := func(setting, format string, args ...any) error { return ordercast.BadSetting(setting, format, args...) }
+	for _, d := range []struct {
+		setting string
+		v       time.Duration
+	}{{"read-header-timeout", c.ReadHeaderTimeout}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout}} {
+		if d.v <= 0 { // zero is no timeout at all: net/http's default, not a node's
+			return bad(d.setting, "must be positive, got %s", d.v)
+		}
+	}
+	switch {
+	case c.Heartbeat < time.Second:
+		return bad("heartbeat", "must be at least 1s (a keep-alive more often only costs writes), got %s", c.Heartbeat)
+	case c.StreamWriteTimeout < time.Second:
+		return bad("stream-write-timeout", "must be at least 1s (shorter cuts clients on a slow network), got %s", c.StreamWriteTimeout)
+	case c.Retry > time.Minute:
+		return bad("retry", "must be at most 1m (a client waits this long after every drop), got %s", c.Retry)
+	case c.MaxHeaderBytes < 1024:
+		return bad("max-header-bytes", "must be at least 1024, got %d", c.MaxHeaderBytes)
 	}
 	return nil
 }

@@ -102,6 +102,25 @@ func TestCourierPageOpensLikeTheOtherPartyPages(t *testing.T) {
 	}
 }
 
+// TestTheDemosCouriersPageSaysTheSimulatorDrivesThem: in demo mode the simulator posts the
+// positions of its couriers, so their pages say so instead of offering to share the phone's
+// and saying "Off" while customers watch the courier move. A courier of no simulator's (an id
+// typed in the console) is offered the sharing as anywhere else.
+func TestTheDemosCouriersPageSaysTheSimulatorDrivesThem(t *testing.T) {
+	demo := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t), ConsoleToken: true}
+		s.PartyLinks = []server.PartyLink{{Party: ordercast.Party{Kind: ordercast.PartyCourier, ID: "ines"}, Name: "Ines"}}
+	})
+	_, page := visitWithCookie(t, demo.URL(), "/couriers/ines", "")
+	if !strings.Contains(page, "the simulator drives Ines along each route") || strings.Contains(page, "share-toggle") {
+		t.Errorf("the demo's courier Ines: the page offers to share the phone's position, or does not say the simulator drives her:\n%s", page)
+	}
+	_, page = visitWithCookie(t, demo.URL(), "/couriers/c-9", "")
+	if strings.Contains(page, "simulator") || !strings.Contains(page, `id="share-toggle"`) {
+		t.Errorf("a courier the simulator does not drive: the page does not offer to share its position:\n%s", page)
+	}
+}
+
 // TestCourierTrackOpensOnlyItsOrders: a courier's page links each order to
 // /couriers/{id}/track/{order}, which hands the tracking page a credential for the order only
 // when the page's token may watch it: the order is the courier's now. It sends the browser to

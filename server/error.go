@@ -1,7 +1,6 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -37,7 +36,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", bearerChallenge(err))
 	}
-	writeJSON(w, status, body)
+	s.writeJSON(w, r, status, body) // an ErrorBody is strings and an int: it always encodes
 }
 
 // wrongScheme adds to a refusal for want of a token (noToken) what a request that did send an
@@ -63,14 +62,25 @@ func bearerChallenge(err error) string {
 	return `Bearer realm="ordercast", error="invalid_token"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON answers with v as JSON. v is encoded before the status line goes out, so that a
+// value that cannot be encoded is a 500 the log names, not a 200 with a body cut short.
+func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	a, err := encodeAnswer(status, v)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeRawJSON(w, a.Status, a.Body)
+}
+
+// writeRawJSON answers with body, JSON already encoded.
+func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
 	// Shared, never-modified values: Header().Set would allocate a slice for each on every answer.
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
 	h["Cache-Control"] = noStore
 	w.WriteHeader(status)
-	// The status line is out: an encoding or write error can only mean the client went away.
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body) // the status line is out: a write error can only mean the client went away
 }
 
 var (

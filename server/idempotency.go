@@ -136,12 +136,3 @@ func renderOnce(render func(ordercast.Result) (ordercast.Answer, error)) (wrappe
 	}
 	return wrapped, answer
 }
-
-// writeRawJSON answers with a JSON body already encoded.
-func writeRawJSON(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h["Content-Type"] = jsonContentType // shared values, as in writeJSON
-	h["Cache-Control"] = noStore
-	w.WriteHeader(status)
-	_, _ = w.Write(body) // the status line is out: a write error can only mean the client went away
-}

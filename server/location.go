@@ -46,7 +46,7 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Metrics.locationsAccepted.Inc()
-	writeJSON(w, http.StatusOK, api.PostLocationResponse{Orders: n})
+	s.writeJSON(w, r, http.StatusOK, api.PostLocationResponse{Orders: n})
 }
 
 // handlePostLocations serves POST /v1/locations: many couriers' positions in one request, from
@@ -103,7 +103,7 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 	}
 	res.Refused = len(req.Positions) - res.Accepted
 	s.Metrics.locationsAccepted.Add(float64(res.Accepted))
-	writeJSON(w, http.StatusOK, res)
+	s.writeJSON(w, r, http.StatusOK, res)
 }
 
 // positionOf reads one position from the wire: lat and lng are required (pointOf); the ranges are
@@ -156,7 +156,7 @@ func (s *Server) handleTrail(w http.ResponseWriter, r *http.Request) {
 	if l, fixes := s.Locations.Trail(o.ID); l.Fresh(time.Now(), s.Locations.Fresh) && ordercast.ShowsPosition(l.Update, o.Status, o.CourierID, s.Locations.From) {
 		res.CourierID, res.Trail = l.Update.CourierID, fixes
 	}
-	writeJSON(w, http.StatusOK, res)
+	s.writeJSON(w, r, http.StatusOK, res)
 }
 
 // longPollAnswer is the long poll's answer: the order, with its courier's newest fresh position

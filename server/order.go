@@ -202,7 +202,7 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	writeJSON(w, http.StatusOK, o)
+	s.writeJSON(w, r, http.StatusOK, o)
 }
 
 // orderRead begins every read of one order (GET /v1/orders/{id}, its events and its trail): the
@@ -310,10 +310,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		if c.Owner != (ordercast.Party{}) {
-			err = blindError(actor, err)
-		}
-		s.writeError(w, r, preconditionFailed(conditional, err))
+		s.writeChangeError(w, r, actor, c.Owner, conditional, err)
 		return
 	}
 	if changed {
@@ -325,6 +322,16 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeRawJSON(w, a.Status, a.Body)
+}
+
+// writeChangeError answers a change of one order that the store refused: a party's refusal
+// (owner set) says nothing of another party's order (blindError), and a version the request's
+// If-Match named (conditional) is 412, not the body's 409.
+func (s *Server) writeChangeError(w http.ResponseWriter, r *http.Request, actor auth.Actor, owner ordercast.Party, conditional bool, err error) {
+	if owner != (ordercast.Party{}) {
+		err = blindError(actor, err)
+	}
+	s.writeError(w, r, preconditionFailed(conditional, err))
 }
 
 // expectedVersion reads a change's expected_version: absent is 0 (any version); present, it
@@ -353,6 +360,32 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 	}
 	c.NotBefore, c.Before = actor.NotBefore(c.Status), actor.Until()
 	return c, actor.PermitAction(auth.ActSetStatus, c.Status)
+}
+
+// courierChange reads a courier change of order id from the wire and checks what can be checked
+// before the order is read, as statusChange does for a status change.
+func (s *Server) courierChange(actor auth.Actor, id string, req api.SetCourierRequest) (ordercast.CourierChange, error) {
+	c := ordercast.CourierChange{OrderID: id, CourierName: req.CourierName, Note: req.Note, Actor: actor.String()}
+	// Only an explicit null unassigns: a body without courier_id (one meant for another route,
+	// or {}) would otherwise take the order's courier away.
+	if req.CourierID.IsZero() {
+		return c, ordercast.Errorf(ordercast.EInvalid, "courier_id is required: a courier's id assigns the order, null unassigns it")
+	}
+	var err error
+	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
+		return c, err
+	}
+	if courier, assigns := req.CourierID.Courier(); assigns {
+		if courier == "" {
+			return c, ordercast.Errorf(ordercast.EInvalid, "courier_id must not be empty; null unassigns")
+		}
+		c.CourierID = courier
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	c.Before = actor.Until()
+	return c, s.permitAssign(actor)
 }
 
 // handleSetStatuses serves POST /v1/status-changes: status changes of many orders in one
@@ -425,7 +458,7 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 		res.Accepted++
 	}
 	res.Refused = len(req.Changes) - res.Accepted
-	writeJSON(w, http.StatusOK, res)
+	s.writeJSON(w, r, http.StatusOK, res)
 }
 
 // handleSetCourier serves PUT /v1/orders/{id}/courier: assign a courier ({"courier_id": "c-1"})
@@ -438,15 +471,8 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	if !ok || s.refuseIdempotencyKey(w, r, "setting the courier an order has is answered changed false; expected_version applies a change only at the version it names") {
 		return
 	}
-	// Only an explicit null unassigns: a body without courier_id (one meant for another route,
-	// or {}) would otherwise take the order's courier away.
-	if req.CourierID.IsZero() {
-		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id is required: a courier's id assigns the order, null unassigns it"))
-		return
-	}
-	c := ordercast.CourierChange{OrderID: r.PathValue("id"), CourierName: req.CourierName, Note: req.Note, Actor: actor.String()}
-	var err error
-	if c.ExpectedVersion, err = expectedVersion(req.ExpectedVersion); err != nil {
+	c, err := s.courierChange(actor, r.PathValue("id"), req)
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -455,38 +481,19 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if id, assigns := req.CourierID.Courier(); assigns {
-		if id == "" {
-			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "courier_id must not be empty; null unassigns"))
-			return
-		}
-		c.CourierID = id
-	}
-	if err := c.Validate(); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if err := s.permitAssign(actor); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	c.Before = actor.Until()
 	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	o, ev, changed, err := s.Store.AssignCourier(r.Context(), c)
 	if err != nil {
-		if c.Owner != (ordercast.Party{}) {
-			err = blindError(actor, err)
-		}
-		s.writeError(w, r, preconditionFailed(conditional, err))
+		s.writeChangeError(w, r, actor, c.Owner, conditional, err)
 		return
 	}
 	if changed {
 		s.Metrics.eventsCommitted.Inc()
 	}
-	writeJSON(w, http.StatusOK, api.SetStatusResponse{Order: o, Event: ev.Wire(), Changed: changed})
+	s.writeJSON(w, r, http.StatusOK, api.SetStatusResponse{Order: o, Event: ev.Wire(), Changed: changed})
 }
 
 // handleEvents serves GET /v1/orders/{id}/events?after=N&limit=L: up to L events of the
@@ -545,5 +552,5 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if events == nil {
 		events = []ordercast.Event{}
 	}
-	writeJSON(w, http.StatusOK, api.EventsResponse{OrderID: id, Events: events})
+	s.writeJSON(w, r, http.StatusOK, api.EventsResponse{OrderID: id, Events: events})
 }

@@ -61,12 +61,20 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	// Move an order and assign a courier from the board; both are in the store.
 	b.do("advance b-1", chromedp.Click(chromedp.CSS(row("b-1")+` .advance`)))
 	b.waitFor(row("b-1") + `[data-status="confirmed"]`)
+	// The courier's name, which the customer reads, has a field that typing a courier brings out.
+	nameShown := `!document.querySelector('` + row("b-1") + ` .courier-name').hidden`
+	if eval[bool](b, nameShown) {
+		t.Error("the courier's name field shows before a courier is typed")
+	}
 	b.do("type c-7", chromedp.SendKeys(chromedp.CSS(row("b-1")+` .courier`), "c-7"))
+	b.poll("the name field out", nameShown)
+	b.do("name c-7", chromedp.SendKeys(chromedp.CSS(row("b-1")+` .courier-name`), "Omar"))
 	b.tap("assign c-7", row("b-1")+` .assign`)
 	b.waitFor(row("b-1") + `[data-courier="c-7"]`)
-	if o, err := ts.store.Order(t.Context(), "b-1"); err != nil || o.CourierID != "c-7" || o.Status != "confirmed" {
+	if o, err := ts.store.Order(t.Context(), "b-1"); err != nil || o.CourierID != "c-7" || o.CourierName != "Omar" || o.Status != "confirmed" {
 		t.Fatalf("after the board's changes the store has %+v, %v", o, err)
 	}
+	b.poll("the name field put away, the row naming the courier", `!(`+nameShown+`) && document.querySelector('`+row("b-1")+` .order-meta').textContent.includes('courier \u2068Omar\u2069 (c-7)')`)
 
 	// Changes made elsewhere arrive over the board's one stream; a new order appears.
 	if resp, body := call(t, "POST", base+"/v1/orders/b-2/status", admin, `{"status":"preparing"}`); resp.StatusCode != http.StatusOK {
@@ -392,18 +400,18 @@ func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
 	if name, id := eval[bool](b, `(`+mono+`)('.party-links a')`), eval[bool](b, `(`+mono+`)('a.order-id')`); name || !id {
 		t.Errorf("home page: a party's name in monospace %v, an order's id %v; want only the id", name, id)
 	}
-	// On a wide screen the demo's parties and the orders in progress are side by side, so that
-	// the live list is on the first screen however many parties there are; on a phone, one below
-	// the other.
-	tops := `[document.getElementById('parties-heading').getBoundingClientRect(), document.getElementById('active-heading').getBoundingClientRect()]
+	// On a wide screen the orders in progress and the demo's parties are side by side, so that
+	// the live list is on the first screen however many parties there are; on a phone the
+	// orders come first, the parties below them.
+	tops := `[document.getElementById('active-heading').getBoundingClientRect(), document.getElementById('parties-heading').getBoundingClientRect()]
 		.map(r => [Math.round(r.top), Math.round(r.left)])`
 	b.do("desktop size", chromedp.EmulateViewport(1280, 800))
 	if got := eval[[][]float64](b, tops); got[0][0] != got[1][0] || got[1][1] <= got[0][1] {
-		t.Errorf("at 1280 px the parties' heading is at (top, left) %v and the orders' at %v: want them side by side", got[0], got[1])
+		t.Errorf("at 1280 px the orders' heading is at (top, left) %v and the parties' at %v: want them side by side", got[0], got[1])
 	}
 	b.do("phone size", chromedp.EmulateViewport(390, 844))
 	if got := eval[[][]float64](b, tops); got[1][0] <= got[0][0] || got[1][1] != got[0][1] {
-		t.Errorf("at 390 px the parties' heading is at (top, left) %v and the orders' at %v: want the orders below", got[0], got[1])
+		t.Errorf("at 390 px the orders' heading is at (top, left) %v and the parties' at %v: want the parties below", got[0], got[1])
 	}
 	screenshots(b, "home-demo")
 }

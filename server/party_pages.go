@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
@@ -26,6 +27,10 @@ type boardPage struct {
 	// LocationFrom is the first stage at which the server shows a courier's position
 	// (--location-from): the page sends none while none of its orders is there.
 	LocationFrom ordercast.Status
+	// Driven names a courier that the demo's simulator drives and posts the positions of: its
+	// page says so, rather than offer to share a phone's position that nobody is carrying and
+	// say "off" while customers watch the courier move.
+	Driven string
 	// Problem says why a token handed over was refused; the page then opens no stream.
 	Problem string
 	// TokenRefused says that Problem is a token's refusal, not the want of one: the connection
@@ -88,6 +93,9 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 	}
 	if page.ShareLocation {
 		page.LocationFrom = cmp.Or(s.Locations.From, ordercast.StatusOutForDelivery)
+		if page.Demo && slices.ContainsFunc(s.PartyLinks, func(l PartyLink) bool { return l.Party == p }) {
+			page.Driven = partyName(s.PartyLinks, p)
+		}
 	}
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		if s.Auth == nil { // an open server needs no token: keep none, and clean the address

@@ -86,13 +86,7 @@ func (s *Server) Listen() error {
 	if err := s.Config.Validate(); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
-	if s.Logger == nil {
-		s.Logger = slog.New(slog.DiscardHandler)
-	}
-	s.Logger = redacting(s.Logger) // tokens in query strings never reach a log line
-	if s.Metrics == nil {
-		s.Metrics = NewMetrics()
-	}
+	s.applyDefaults()
 	if s.TLSCertFile != "" {
 		if _, err := s.ReloadCertificate(); err != nil {
 			return err
@@ -357,15 +351,11 @@ func handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
 }
 
 // Handler returns the routes of the API, wrapped so that every request gets an id, a log line
-// and a count in the metrics.
+// and a count in the metrics. It makes the stream engine from the stream tunables (Heartbeat,
+// Retry, StreamWriteTimeout, StreamLifetime, HoldStreams, LocationInterval, Locations): set
+// them before, since later changes reach no stream.
 func (s *Server) Handler() http.Handler {
-	if s.Logger == nil {
-		s.Logger = slog.New(slog.DiscardHandler)
-	}
-	s.Logger = redacting(s.Logger)
-	if s.Metrics == nil {
-		s.Metrics = NewMetrics()
-	}
+	s.applyDefaults()
 	s.streamEngine()
 	mux := http.NewServeMux()
 	for _, rt := range s.apiRoutes() {
@@ -396,13 +386,24 @@ func (s *Server) Handler() http.Handler {
 	return s.observe(s.loopbackHostsOnly(s.cors(mux, s.cleanAPIPaths(mux))))
 }
 
+// applyDefaults gives the server's parts left nil theirs: a log that discards, wrapped so that
+// tokens in query strings never reach a log line (also a log the caller gave), and metrics.
+// Listen, Handler and the stream engine each call it, whichever comes first.
+func (s *Server) applyDefaults() {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	s.Logger = redacting(s.Logger)
+	if s.Metrics == nil {
+		s.Metrics = NewMetrics()
+	}
+}
+
 // streamEngine returns the engine that runs the watches, made on first use from the server's
 // tunables (set them before Handler or Open).
 func (s *Server) streamEngine() *stream.Engine {
 	if s.engine == nil {
-		if s.Metrics == nil {
-			s.Metrics = NewMetrics()
-		}
+		s.applyDefaults()
 		cfg := stream.Config{
 			Heartbeat:        s.Heartbeat,
 			Retry:            s.Retry,
@@ -427,7 +428,7 @@ func (s *Server) engineObserver() stream.Observer {
 
 // handleHealthz serves GET /healthz: the process is up.
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // handleReadyz serves GET /readyz: the node can take new work (not shutting down, store
@@ -460,7 +461,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.unready.ok(s.Logger)
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	s.writeJSON(w, r, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // unreadyLog logs why /readyz fails once a spell, not once a probe: every load balancer probes

@@ -249,9 +249,9 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, cour
 	case err != nil:
 		s.writeError(w, r, err)
 	case s.Locations == nil:
-		writeJSON(w, http.StatusOK, o)
+		s.writeJSON(w, r, http.StatusOK, o)
 	default:
-		writeJSON(w, http.StatusOK, s.longPollAnswer(r, o))
+		s.writeJSON(w, r, http.StatusOK, s.longPollAnswer(r, o))
 	}
 }
 

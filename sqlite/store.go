@@ -234,20 +234,8 @@ func createPrivate(path string) error {
 	return nil
 }
 
-// Open validates the settings, opens the connection pools, sets the pragmas and applies any
-// pending migrations. On error nothing stays open.
-func (s *Store) Open(ctx context.Context) (err error) {
-	s.closed.Store(false)
-	if s.Path == "" {
-		return fmt.Errorf("sqlite: path required")
-	}
-	// The driver cuts a plain file name at the first '?' to find its parameters.
-	if strings.ContainsRune(s.Path, '?') {
-		return fmt.Errorf("sqlite: path %q must not contain '?'", s.Path)
-	}
-	if err := checkPath(s.Path); err != nil {
-		return err
-	}
+// applyDefaults gives every setting left zero its default.
+func (s *Store) applyDefaults() {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
@@ -276,13 +264,36 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.OrderCache == 0 {
 		s.OrderCache = DefaultOrderCache
 	}
+}
+
+// validate refuses settings the store cannot run with, its defaults applied.
+func (s *Store) validate() error {
 	switch {
+	case s.Path == "":
+		return fmt.Errorf("sqlite: path required")
+	case strings.ContainsRune(s.Path, '?'): // the driver cuts a plain file name at the first '?' to find its parameters
+		return fmt.Errorf("sqlite: path %q must not contain '?'", s.Path)
 	case s.BusyTimeout < 0 || s.MaxReaders < 0 || s.MaxBatch < 0:
 		return fmt.Errorf("sqlite: BusyTimeout, MaxReaders and MaxBatch must not be negative")
 	case s.Synchronous != "FULL" && s.Synchronous != "NORMAL" && s.Synchronous != "EXTRA":
 		return fmt.Errorf("sqlite: Synchronous must be FULL, NORMAL or EXTRA, not %q", s.Synchronous)
 	case s.CheckpointInterval < 0 || s.CheckpointSize < 0 || s.MaxWALSize < s.CheckpointSize:
 		return fmt.Errorf("sqlite: checkpoint settings must be positive, MaxWALSize at least CheckpointSize")
+	}
+	return nil
+}
+
+// Open validates the settings, opens the connection pools, sets the pragmas and applies any
+// pending migrations. On error nothing stays open.
+func (s *Store) Open(ctx context.Context) (err error) {
+	s.closed.Store(false)
+	s.applyDefaults()
+	// Settled before the file is touched: settings refused leave no new, empty database behind.
+	if err := s.validate(); err != nil {
+		return err
+	}
+	if err := checkPath(s.Path); err != nil {
+		return err
 	}
 	defer func() {
 		if err != nil {

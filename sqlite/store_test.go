@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -129,7 +131,7 @@ func TestOpen_WALMode(t *testing.T) {
 }
 
 // TestOpen_Synchronous: the store's Synchronous setting is what its write connections run
-// with, FULL by default; a bad value stops Open.
+// with, FULL by default; a bad value stops Open before it makes the database's file.
 func TestOpen_Synchronous(t *testing.T) {
 	for _, tc := range []struct {
 		setting string
@@ -146,11 +148,15 @@ func TestOpen_Synchronous(t *testing.T) {
 			t.Errorf("Synchronous %q: the writer runs synchronous=%d, want %d", tc.setting, got, tc.want)
 		}
 	}
-	s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := sqlite.New(path)
 	s.Synchronous = "OFF"
 	if err := s.Open(t.Context()); err == nil {
 		_ = s.Close()
 		t.Error("Open accepted Synchronous OFF")
+	}
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open refused its settings but left %s behind (stat: %v)", path, err)
 	}
 }
 

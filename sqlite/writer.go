@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ordercast/ordercast"
 )
@@ -195,8 +196,27 @@ func (s *Store) replaceWriterConn(ctx context.Context) error {
 	return nil
 }
 
-// applyBatch runs inside the transaction: read, judge, write.
+// applyBatch runs inside the transaction: read what the batch touches, judge its writes in
+// order against it (ordercast.Batch.Apply), write what the judgement changed.
 func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*ordercast.Batch, error) {
+	now := s.now()
+	b, err := s.loadBatch(ctx, writes, now)
+	if err != nil {
+		return nil, err
+	}
+	b.Apply(now)
+	if err := s.writeBatch(ctx, b); err != nil {
+		return nil, err
+	}
+	if err := s.writeAnswers(ctx, b, now); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// loadBatch reads what the batch's writes touch: their orders (from what the writer remembers
+// when nothing else committed since) and which of their idempotency keys have an answer.
+func (s *Store) loadBatch(ctx context.Context, writes []ordercast.Write, now time.Time) (*ordercast.Batch, error) {
 	st := s.stmts
 	var version int64
 	if err := st.dataVersion.QueryRowContext(ctx).Scan(&version); err != nil {
@@ -222,7 +242,6 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 		}
 		b.Found(o, latest)
 	}
-	now := s.now()
 	for _, k := range b.Keys() {
 		var one int
 		err := st.loadKey.QueryRowContext(ctx, k.Scope, k.Key, now.UnixMicro()).Scan(&one)
@@ -233,31 +252,37 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 		}
 		b.Answered(k)
 	}
-	b.Apply(now)
+	return b, nil
+}
+
+// writeBatch writes the orders the judged batch created and changed, their events, and the
+// events' places in their parties' logs.
+func (s *Store) writeBatch(ctx context.Context, b *ordercast.Batch) error {
+	st := s.stmts
 	for _, o := range b.Created {
 		if _, err := st.insertOrder.ExecContext(ctx, o.ID, string(o.Status), o.Version, string(o.Details),
 			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro(), o.RestaurantID, o.CustomerID, o.CourierID, o.CourierName,
 			ordercast.PointColumn(o.Pickup), ordercast.PointColumn(o.Dropoff), active(o)); err != nil {
-			return nil, fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
+			return fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
 		}
 	}
 	for _, o := range b.Updated {
 		// The rows were read in this IMMEDIATE transaction, which holds the write lock: nothing
 		// else can have moved them since.
 		if _, err := st.updateOrder.ExecContext(ctx, string(o.Status), o.Version, o.UpdatedAt.UnixMicro(), o.ID); err != nil {
-			return nil, fmt.Errorf("sqlite: update order %s: %w", o.ID, err)
+			return fmt.Errorf("sqlite: update order %s: %w", o.ID, err)
 		}
 		was, _ := b.Stored(o.ID)
 		// The name too: a batch may give an order away and back under a new name, which leaves
 		// the courier where it was.
 		if o.CourierID != was.CourierID || o.CourierName != was.CourierName {
 			if _, err := st.setCourier.ExecContext(ctx, o.CourierID, o.CourierName, o.ID); err != nil {
-				return nil, fmt.Errorf("sqlite: set the courier of order %s: %w", o.ID, err)
+				return fmt.Errorf("sqlite: set the courier of order %s: %w", o.ID, err)
 			}
 		}
 		if active(o) != active(was) {
 			if _, err := st.setActive.ExecContext(ctx, active(o), o.ID); err != nil {
-				return nil, fmt.Errorf("sqlite: end order %s: %w", o.ID, err)
+				return fmt.Errorf("sqlite: end order %s: %w", o.ID, err)
 			}
 		}
 	}
@@ -266,26 +291,32 @@ func (s *Store) applyBatch(ctx context.Context, writes []ordercast.Write) (*orde
 		// leaving a duplicate.
 		if _, err := st.insertEvent.ExecContext(ctx, ev.OrderID, ev.Seq, string(ev.Status), ev.At.UnixMicro(), ev.Note, ev.Actor,
 			string(ev.Kind), ev.CourierID, ev.CourierName); err != nil {
-			return nil, fmt.Errorf("sqlite: insert event %s/%d: %w", ev.OrderID, ev.Seq, err)
+			return fmt.Errorf("sqlite: insert event %s/%d: %w", ev.OrderID, ev.Seq, err)
 		}
 	}
-	if err := s.logParties(ctx, b); err != nil {
-		return nil, err
+	return s.logParties(ctx, b)
+}
+
+// writeAnswers records the answers of the batch's writes that carried an idempotency key, and
+// first purges some expired ones (ordercast.ExpiredKeysToPurge), so that the table stays
+// bounded without a sweep.
+func (s *Store) writeAnswers(ctx context.Context, b *ordercast.Batch, now time.Time) error {
+	if len(b.Answers) == 0 {
+		return nil
 	}
-	if len(b.Answers) > 0 {
-		if _, err := st.purgeKeys.ExecContext(ctx, now.UnixMicro(), ordercast.ExpiredKeysToPurge(len(b.Answers))); err != nil {
-			return nil, fmt.Errorf("sqlite: purge idempotency keys: %w", err)
-		}
+	st := s.stmts
+	if _, err := st.purgeKeys.ExecContext(ctx, now.UnixMicro(), ordercast.ExpiredKeysToPurge(len(b.Answers))); err != nil {
+		return fmt.Errorf("sqlite: purge idempotency keys: %w", err)
 	}
 	for _, a := range b.Answers {
 		if _, err := st.purgeKey.ExecContext(ctx, a.Scope, a.Key, now.UnixMicro()); err != nil {
-			return nil, fmt.Errorf("sqlite: purge idempotency key: %w", err)
+			return fmt.Errorf("sqlite: purge idempotency key: %w", err)
 		}
 		if _, err := st.insertKey.ExecContext(ctx, a.Scope, a.Key, a.Fingerprint, a.Status, a.Body, a.Expires.UnixMicro()); err != nil {
-			return nil, fmt.Errorf("sqlite: record idempotency key: %w", err)
+			return fmt.Errorf("sqlite: record idempotency key: %w", err)
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // active is the order's active column: 1 until it ends.

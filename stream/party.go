@@ -12,11 +12,6 @@ import (
 	"github.com/ordercast/ordercast/hub"
 )
 
-// partySnapshotLimit bounds the orders of one party's opening snapshot. A restaurant's board
-// holds tens of active orders; a party past this has its oldest active orders left out of the
-// snapshot (their later events still arrive).
-const partySnapshotLimit = 2000
-
 // DefaultPartyBacklog bounds the events a resumed party stream is sent from the log, and so
 // what one resume reads and holds (about 3 MiB of frames). The log is kept for ever: a cursor
 // from the start of a busy restaurant's day, or Last-Event-ID: 0 on a year of it, would read
@@ -63,7 +58,7 @@ func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, r
 			resume = false // the log ran on past the bound between its two reads: the snapshot below
 		}
 	}
-	snap, err := sr.ScopeSnapshot(ctx, p, partySnapshotLimit)
+	snap, err := sr.ScopeSnapshot(ctx, p, api.MaxPartySnapshotOrders)
 	if err != nil {
 		return partyOpening{}, fmt.Errorf("read the scope of %s: %w", p.Key(), err)
 	}
@@ -131,7 +126,7 @@ func (e *Engine) resumedPartyPositions(ctx context.Context, sr ordercast.ScopeRe
 	if e.cfg.Locations == nil {
 		return false, nil
 	}
-	snap, err := sr.ScopeSnapshot(ctx, p, partySnapshotLimit)
+	snap, err := sr.ScopeSnapshot(ctx, p, api.MaxPartySnapshotOrders)
 	if err != nil {
 		return false, fmt.Errorf("read the scope of %s: %w", p.Key(), err)
 	}

@@ -128,7 +128,7 @@ func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
 // maxPartyOrders bounds how many orders a party stream remembers (as many as its snapshot
 // holds); past it, one is forgotten for each new one, and the forgotten one's positions are no
 // longer shown on this stream.
-const maxPartyOrders = partySnapshotLimit
+const maxPartyOrders = api.MaxPartySnapshotOrders
 
 // partyOrder is what a party stream told of an active order that has a courier: its status and
 // its courier, from the opening or the order's latest event, and the last position of that

@@ -192,6 +192,28 @@ func TestDemoListensOnLoopback(t *testing.T) {
 	}
 }
 
+// TestDemoKeepsItsOwnDatabase: --demo keeps its orders in a file of its own unless --db says
+// otherwise, so that a server started next on the default database finds none of them.
+func TestDemoKeepsItsOwnDatabase(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--demo"}, "ordercast-demo.db"},
+		{[]string{"--demo", "--db", "mine.db"}, "mine.db"},
+		{[]string{"--demo", "--db", "ordercast.db"}, "ordercast.db"},
+		{[]string{"--secret", testSecret}, "ordercast.db"},
+	} {
+		m := NewMain(io.Discard, io.Discard)
+		if err := m.ParseFlags(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if m.DB != tc.want {
+			t.Errorf("serve %q: the database is %q, want %q", tc.args, m.DB, tc.want)
+		}
+	}
+}
+
 // TestServePrintsWhereItListens: the printed URL is the listener's, and a listener on every
 // interface says so on a line of its own.
 func TestServePrintsWhereItListens(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -34,6 +35,9 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"heartbeat of a nanosecond", []string{"--heartbeat", "1ns"}, nil, "--heartbeat must be at least 1s"},
 		{"stream write timeout of a nanosecond", []string{"--stream-write-timeout", "1ns"}, nil, "--stream-write-timeout must be at least 1s"},
 		{"retry of an hour", []string{"--retry", "1h"}, nil, "--retry must be at most 1m"},
+		{"no read header timeout", []string{"--read-header-timeout", "0s"}, nil, "--read-header-timeout must be positive"},
+		{"no idle timeout", []string{"--idle-timeout", "0s"}, nil, "--idle-timeout must be positive"},
+		{"a header block too small", []string{"--max-header-bytes", "100"}, nil, "--max-header-bytes must be at least 1024"},
 		{"anonymous budget without a budget", []string{"--write-rate", "0", "--anon-write-rate", "5"}, nil, "need --write-rate"},
 		{"negative drain", []string{"--drain", "-1s"}, nil, "--drain must not be negative"},
 		{"drain longer than the shutdown", []string{"--drain", "40s"}, nil, "--shutdown-timeout"},
@@ -504,5 +508,26 @@ func TestJSONLogsGiveSeconds(t *testing.T) {
 	m.Logger.Info("request", "duration", 1500*time.Millisecond)
 	if !strings.Contains(stderr.String(), `"duration":1.5`) {
 		t.Fatalf("JSON log line %q, want \"duration\":1.5", stderr.String())
+	}
+}
+
+// A Main filled in by hand, its log given by the caller, is checked by Open as ParseFlags
+// checks the flags: a bad setting is refused, naming its flag, before anything is opened.
+func TestOpenChecksAMainFilledInByHand(t *testing.T) {
+	m := NewMain(io.Discard, io.Discard)
+	m.Logger = slog.New(slog.DiscardHandler)
+	m.HTTP.Addr = "127.0.0.1:0"
+	m.DB = filepath.Join(t.TempDir(), "o.db")
+	m.HTTP.Heartbeat = 0
+	err := m.Open(t.Context())
+	if err == nil {
+		_ = m.Close()
+		t.Fatal("Open took a heartbeat of 0")
+	}
+	if !strings.Contains(err.Error(), "--heartbeat") {
+		t.Errorf("Open: %v; want it to name --heartbeat", err)
+	}
+	if _, err := os.Stat(m.DB); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open refused its settings but made %s (stat: %v)", m.DB, err)
 	}
 }

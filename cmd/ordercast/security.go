@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/rand"
 	"encoding/hex"
@@ -112,16 +113,10 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 
 // validateSecurity checks the security flags and builds the token authority. In demo mode it
 // ignores --secret and makes a random one, which lasts as long as the process.
-func (c *securityConfig) validateSecurity(demo bool, h server.Config) error {
+func (c *securityConfig) validateSecurity(demo bool) error {
 	switch {
 	case c.TrackingTTL <= 0:
 		return fmt.Errorf("--tracking-ttl must be positive, got %s", c.TrackingTTL)
-	// The server accepts zero (no timeout, net/http's header default) from a library user; a
-	// node on the network does not.
-	case h.ReadHeaderTimeout <= 0 || h.IdleTimeout <= 0 || h.ReadTimeout <= 0:
-		return errors.New("--read-header-timeout, --read-timeout and --idle-timeout must be positive")
-	case h.MaxHeaderBytes < 1024:
-		return fmt.Errorf("--max-header-bytes must be at least 1024, got %d", h.MaxHeaderBytes)
 	case len(c.JWTPublicKeys) > 0 && c.JWTAudience == "":
 		return errors.New("--jwt-public-key needs --jwt-audience: without it a token your identity provider minted for another service would act here")
 	case c.JWTMaxLifetime <= 0:
@@ -250,7 +245,6 @@ Prints a token signed with the server's secret on its last line: an actor token 
 (restaurant, courier, customer, admin, system), or with --order a tracking token for that one order.
 `
 
-// runToken is `ordercast token`: it mints a token for local use and scripts.
 // flagValue names the flag a value of which err (a domain error, or nil) refuses, by its
 // message alone: the command's own prefix says the rest.
 func flagValue(flag string, err error) error {
@@ -260,82 +254,117 @@ func flagValue(flag string, err error) error {
 	return err
 }
 
+// tokenRequest is what `ordercast token` was asked for.
+type tokenRequest struct {
+	role, sub, secret, order string
+	ttl                      time.Duration
+}
+
+// runToken is `ordercast token`: it mints a token for local use and scripts.
 func runToken(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("ordercast token", flag.ContinueOnError)
-	role := fs.String("role", "", "the actor's `role`: restaurant, courier, customer, admin or system")
-	sub := fs.String("sub", "", "the restaurant, courier or customer `id` the actor acts for")
-	secret := fs.String("secret", "", "the server's HMAC `secret`")
-	ttl := fs.Duration("ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")
-	order := fs.String("order", "", "make a tracking token for this order `id` instead of an actor token")
-	fromEnv, err := parseCommand(fs, args, tokenUsage, stdout, stderr)
+	req, err := parseTokenRequest(args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	// The kind of token asked for on the command line wins over the other kind's variable: a
-	// shell that exports ORDERCAST_ROLE for its actor tokens can still make a tracking token.
-	switch {
-	case *order != "" && !fromEnv["order"] && fromEnv["role"]:
-		*role = ""
-	case *role != "" && !fromEnv["role"] && fromEnv["order"]:
-		*order = ""
-	}
-	if *secret == "" {
+	if req.secret == "" {
 		return errors.New("--secret (or ORDERCAST_SECRET) is required: the server's secret signs the token")
 	}
-	a, err := auth.New([]byte(*secret))
+	a, err := auth.New([]byte(req.secret))
 	if err != nil {
 		return fmt.Errorf("--secret: %w", err)
 	}
-	if *ttl < 0 || *ttl > 0 && *ttl < time.Second {
-		return fmt.Errorf("--ttl must be at least 1s, got %s", *ttl)
+	if err := req.check(); err != nil {
+		return err
 	}
 	var tok string
-	// The ids a server would refuse, refused here by the same rules: a token for one of them
-	// could act on no order.
-	if *order != "" {
-		if err := flagValue("--order", ordercast.ValidateID(*order)); err != nil {
-			return err
-		}
-	}
-	if *sub != "" {
-		if err := flagValue("--sub", ordercast.ValidatePartyID(*sub)); err != nil {
-			return err
-		}
-	}
-	switch {
-	case *order != "" && *role != "":
-		return errors.New("--order makes a tracking token, which has no role: give one of --order and --role")
-	case *order != "":
-		if *ttl == 0 {
-			*ttl = auth.DefaultTrackingTTL
-		}
-		if *ttl > auth.DefaultTrackingMaxLifetime {
-			fmt.Fprintf(stderr, "warning: servers refuse a tracking token that lives longer than %s, or their --tracking-ttl if longer; this one lives %s\n", auth.DefaultTrackingMaxLifetime, *ttl)
-		}
-		tok, _, err = a.SignTracking(*order, *ttl)
-	case *role != "":
-		if *ttl == 0 {
-			*ttl = auth.DefaultActorTTL
-		}
-		if *ttl > auth.DefaultActorMaxLifetime {
-			fmt.Fprintf(stderr, "warning: servers refuse an actor token that lives longer than their --max-token-lifetime (%s by default); this one lives %s\n", auth.DefaultActorMaxLifetime, *ttl)
-		}
-		actor := auth.Actor{Role: auth.Role(*role), Sub: *sub}
-		if *sub == "" && actor.Role.Valid() && !actor.Privileged() {
-			return fmt.Errorf("a %s token needs --sub, the %s it acts for: without one it acts on no order", *role, *role)
-		}
-		if *sub == "" && actor.Privileged() {
-			// Idempotency-Keys are scoped to the token's role and sub: for two integrations
-			// holding such tokens, one key sent by both would be one request.
-			fmt.Fprintf(stderr, "note: give each person or service its own --sub (--sub dispatch): it names them in the orders' history, and scopes their Idempotency-Keys; every %s token without one shares one scope\n", *role)
-		}
-		tok, err = a.SignActor(actor, *ttl)
-	default:
-		return errors.New("give --role for an actor token or --order for a tracking token")
+	if req.order != "" {
+		tok, err = mintTracking(a, req, stderr)
+	} else {
+		tok, err = mintActor(a, req, stderr)
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// parseTokenRequest reads the token flags, with ORDERCAST_* environment variables as fallbacks.
+func parseTokenRequest(args []string, stdout, stderr io.Writer) (tokenRequest, error) {
+	var req tokenRequest
+	fs := flag.NewFlagSet("ordercast token", flag.ContinueOnError)
+	fs.StringVar(&req.role, "role", "", "the actor's `role`: restaurant, courier, customer, admin or system")
+	fs.StringVar(&req.sub, "sub", "", "the restaurant, courier or customer `id` the actor acts for")
+	fs.StringVar(&req.secret, "secret", "", "the server's HMAC `secret`")
+	fs.DurationVar(&req.ttl, "ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")
+	fs.StringVar(&req.order, "order", "", "make a tracking token for this order `id` instead of an actor token")
+	fromEnv, err := parseCommand(fs, args, tokenUsage, stdout, stderr)
+	if err != nil {
+		return req, err
+	}
+	// The kind of token asked for on the command line wins over the other kind's variable: a
+	// shell that exports ORDERCAST_ROLE for its actor tokens can still make a tracking token.
+	switch {
+	case req.order != "" && !fromEnv["order"] && fromEnv["role"]:
+		req.role = ""
+	case req.role != "" && !fromEnv["role"] && fromEnv["order"]:
+		req.order = ""
+	}
+	return req, nil
+}
+
+// check refuses a request for no token, for both kinds at once, or for one no server would take.
+func (req tokenRequest) check() error {
+	if req.ttl < 0 || req.ttl > 0 && req.ttl < time.Second {
+		return fmt.Errorf("--ttl must be at least 1s, got %s", req.ttl)
+	}
+	// The ids a server would refuse, refused here by the same rules: a token for one of them
+	// could act on no order.
+	if req.order != "" {
+		if err := flagValue("--order", ordercast.ValidateID(req.order)); err != nil {
+			return err
+		}
+	}
+	if req.sub != "" {
+		if err := flagValue("--sub", ordercast.ValidatePartyID(req.sub)); err != nil {
+			return err
+		}
+	}
+	switch {
+	case req.order != "" && req.role != "":
+		return errors.New("--order makes a tracking token, which has no role: give one of --order and --role")
+	case req.order == "" && req.role == "":
+		return errors.New("give --role for an actor token or --order for a tracking token")
+	}
+	return nil
+}
+
+// mintTracking signs a tracking token for req.order, warning on stderr of a lifetime servers
+// refuse.
+func mintTracking(a *auth.Authority, req tokenRequest, stderr io.Writer) (string, error) {
+	ttl := cmp.Or(req.ttl, auth.DefaultTrackingTTL)
+	if ttl > auth.DefaultTrackingMaxLifetime {
+		fmt.Fprintf(stderr, "warning: servers refuse a tracking token that lives longer than %s, or their --tracking-ttl if longer; this one lives %s\n", auth.DefaultTrackingMaxLifetime, ttl)
+	}
+	tok, _, err := a.SignTracking(req.order, ttl)
+	return tok, err
+}
+
+// mintActor signs an actor token for req.role and req.sub, warning on stderr of a lifetime
+// servers refuse.
+func mintActor(a *auth.Authority, req tokenRequest, stderr io.Writer) (string, error) {
+	ttl := cmp.Or(req.ttl, auth.DefaultActorTTL)
+	if ttl > auth.DefaultActorMaxLifetime {
+		fmt.Fprintf(stderr, "warning: servers refuse an actor token that lives longer than their --max-token-lifetime (%s by default); this one lives %s\n", auth.DefaultActorMaxLifetime, ttl)
+	}
+	actor := auth.Actor{Role: auth.Role(req.role), Sub: req.sub}
+	if req.sub == "" && actor.Role.Valid() && !actor.Privileged() {
+		return "", fmt.Errorf("a %s token needs --sub, the %s it acts for: without one it acts on no order", req.role, req.role)
+	}
+	if req.sub == "" && actor.Privileged() {
+		// Idempotency-Keys are scoped to the token's role and sub: for two integrations
+		// holding such tokens, one key sent by both would be one request.
+		fmt.Fprintf(stderr, "note: give each person or service its own --sub (--sub dispatch): it names them in the orders' history, and scopes their Idempotency-Keys; every %s token without one shares one scope\n", req.role)
+	}
+	return a.SignActor(actor, ttl)
 }

@@ -63,6 +63,9 @@ type Main struct {
 	Listener *postgres.Listener
 
 	stdout, stderr io.Writer
+	// validated: validate has passed (and built the parts it builds, such as the token
+	// authority), so Open does not run it again.
+	validated bool
 }
 
 // defaultSQLiteSync is --sqlite-sync's default: full, so that a change anyone was told of
@@ -97,6 +100,11 @@ func NewMain(stdout, stderr io.Writer) *Main {
 // otherwise: loopback only, since its console page hands every visitor an admin token.
 const DefaultDemoAddr = "127.0.0.1:8080"
 
+// DefaultDemoDB is where `serve --demo` keeps its orders unless --db says otherwise: a file of
+// its own, so that the simulated orders a demo leaves mid-way when it stops are not found among
+// the real ones of a server started next on the default database.
+const DefaultDemoDB = "ordercast-demo.db"
+
 // serveUsage heads `ordercast serve --help`.
 const serveUsage = `Usage: ordercast serve [flags]
 
@@ -120,6 +128,9 @@ func (m *Main) ParseFlags(args []string) error {
 		// started beside the node would simulate orders in it.
 		return fmt.Errorf("--demo simulates orders in its database, and %s names one from the environment (%s): give --db on the command line to run the demo there", envName("db"), redactURL(m.DB))
 	}
+	if m.Demo && !flagGiven(fs, "db") {
+		m.DB = DefaultDemoDB
+	}
 	return m.validate()
 }
 
@@ -129,7 +140,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.SetOutput(m.stderr)
 	fs.StringVar(&m.HTTP.Addr, "addr", m.HTTP.Addr, "listen `address` (with --demo the default is "+DefaultDemoAddr+", loopback only)")
 	fs.StringVar(&m.HTTP.MetricsAddr, "metrics-addr", m.HTTP.MetricsAddr, "serve GET /metrics on this separate `address` only (plain HTTP), not on --addr; empty serves it on --addr")
-	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster")
+	fs.StringVar(&m.DB, "db", m.DB, "SQLite database file `path`, or a postgres:// URL for a cluster (with --demo the default is "+DefaultDemoDB+")")
 	fs.StringVar(&m.SQLiteSync, "sqlite-sync", m.SQLiteSync, "with an SQLite --db, when a commit reaches the disk, by `mode`: full (each batch's commit is synced before it is answered or pushed: it survives power loss, at the disk's sync latency) or normal (every commit survives the process crashing, but an OS crash or power loss may roll back the last commits, which watchers may have seen)")
 	fs.IntVar(&m.SQLiteMinFreeMiB, "sqlite-min-free", m.SQLiteMinFreeMiB, "with an SQLite --db, the free disk (`MiB`) on the database's file system below which /readyz answers 503 (twice what its log may hold, since a checkpoint may grow the file by as much); 0 never judges it")
 	fs.DurationVar(&m.DBWait, "db-wait", m.DBWait, "at start, keep retrying an unavailable database this long, with backoff doubling from 100ms to 5s (0: fail at once)")
@@ -167,9 +178,11 @@ func flagError(err error) error {
 	return err
 }
 
+// validate checks the settings (each error names its flag) and builds what they describe: the
+// log, unless the caller gave one, the token authority and the trusted proxies.
 func (m *Main) validate() error {
 	// The server's own settings are checked where they are defined; an error names the flag.
-	if err := m.HTTP.Validate(); err != nil {
+	if err := m.HTTP.ValidateDeployed(); err != nil {
 		return flagError(err)
 	}
 	switch {
@@ -212,15 +225,6 @@ func (m *Main) validate() error {
 		return errors.New("--db is a PostgreSQL key=value connection string (host=… dbname=…); give it as a URL, postgres://user:password@host:5432/dbname?sslmode=require, or name an SQLite file")
 	case rawAtInUserinfo(m.DB): // never echoed either
 		return errors.New("--db: the URL's user or password holds an @ that is not percent-encoded; write it as %40 (postgres://user:p%40ss@host/dbname): as it is, the driver reads what follows it as the host, and names that host, a piece of the password, in its errors")
-	// Values the server would take but no deployment means: each would quietly break streams.
-	case m.HTTP.Heartbeat < time.Second:
-		return fmt.Errorf("--heartbeat must be at least 1s (a keep-alive more often only costs writes), got %s", m.HTTP.Heartbeat)
-	case m.HTTP.StreamWriteTimeout < time.Second:
-		return fmt.Errorf("--stream-write-timeout must be at least 1s (shorter cuts clients on a slow network), got %s", m.HTTP.StreamWriteTimeout)
-	case m.HTTP.Retry > time.Minute:
-		return fmt.Errorf("--retry must be at most 1m (a client waits this long after every drop), got %s", m.HTTP.Retry)
-	case m.HTTP.Limits.WriteRate == 0 && (m.HTTP.Limits.AnonWriteRate > 0 || m.HTTP.Limits.AnonWriteBurst > 0):
-		return errors.New("--anon-write-rate and --anon-write-burst need --write-rate: with --write-rate 0 no write is limited")
 	case m.LogFormat != "text" && m.LogFormat != "json":
 		return fmt.Errorf("--log-format must be text or json, got %q", m.LogFormat)
 	}
@@ -228,8 +232,23 @@ func (m *Main) validate() error {
 	if err := level.UnmarshalText([]byte(m.LogLevel)); err != nil {
 		return fmt.Errorf("--log-level must be debug, info, warn or error, got %q", m.LogLevel)
 	}
+	if m.Logger == nil { // one a caller gave (a test's, an embedding program's) is kept
+		m.Logger = newLogger(m.stderr, m.LogFormat, level)
+	}
+	if err := m.validateLocation(); err != nil {
+		return flagError(err)
+	}
+	if err := m.validateSecurity(m.Demo); err != nil {
+		return err
+	}
+	m.validated = true
+	return nil
+}
+
+// newLogger returns the log of --log-format and --log-level, written to w.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
-	if m.LogFormat == "json" {
+	if format == "json" {
 		// A duration in seconds, as Prometheus and most log pipelines count time, not slog's
 		// bare nanoseconds, which read as a count of nothing in particular.
 		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
@@ -238,19 +257,14 @@ func (m *Main) validate() error {
 			}
 			return a
 		}
-		m.Logger = slog.New(slog.NewJSONHandler(m.stderr, opts))
-	} else {
-		m.Logger = slog.New(slog.NewTextHandler(m.stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	if err := m.validateLocation(); err != nil {
-		return flagError(err)
-	}
-	return m.validateSecurity(m.Demo, m.HTTP)
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // Open opens the store and starts listening. After it returns, Server.URL is reachable.
 func (m *Main) Open(ctx context.Context) error {
-	if m.Logger == nil {
+	if !m.validated { // ParseFlags validates; a Main filled in by hand is validated here
 		if err := m.validate(); err != nil {
 			return err
 		}

@@ -175,7 +175,30 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// check fills in cfg's defaults and refuses a combination of settings the bench cannot run,
+// each refusal naming the flags.
 func (cfg *Config) check() error {
+	cfg.applyDefaults()
+	if err := cfg.checkRestaurants(); err != nil {
+		return err
+	}
+	if err := cfg.checkCouriers(); err != nil {
+		return err
+	}
+	if err := cfg.checkRun(); err != nil {
+		return err
+	}
+	if cfg.Workers < 0 { // as many worker processes as groups of watchers
+		cfg.Workers = 0
+		if n := (cfg.Watchers + DefaultWatchersPerGroup - 1) / DefaultWatchersPerGroup; n > 1 {
+			cfg.Workers = n
+		}
+	}
+	return nil
+}
+
+// applyDefaults gives every setting left zero its default.
+func (cfg *Config) applyDefaults() {
 	if cfg.PerOrder == 0 {
 		cfg.PerOrder = 1
 	}
@@ -200,24 +223,8 @@ func (cfg *Config) check() error {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	if cfg.Restaurants > 0 {
-		if cfg.PerRestaurant == 0 {
-			cfg.PerRestaurant = DefaultPerRestaurant
-		}
-		switch {
-		case cfg.PerRestaurant < 1:
-			return errors.New("--per-restaurant must be at least 1")
-		case cfg.FindMax:
-			return errors.New("--restaurants does not combine with --find-max")
-		case cfg.Workers > 0:
-			return errors.New("--restaurants holds its streams in this process (no --workers)")
-		case !slices.Equal(cfg.Transports, []string{TransportSSE}):
-			return errors.New("--restaurants watches over SSE only")
-		}
-		cfg.Watchers, cfg.PerOrder, cfg.Workers = cfg.Restaurants, 1, 0
-	}
-	if cfg.Couriers == 0 && cfg.PostBatch != 0 {
-		return errors.New("--post-batch sends the location workload's positions: it needs --couriers")
+	if cfg.Restaurants > 0 && cfg.PerRestaurant == 0 {
+		cfg.PerRestaurant = DefaultPerRestaurant
 	}
 	if cfg.Couriers != 0 {
 		if cfg.LocationEvery == 0 {
@@ -226,19 +233,55 @@ func (cfg *Config) check() error {
 		if cfg.Posters == 0 {
 			cfg.Posters = DefaultPosters
 		}
-		switch {
-		case cfg.Couriers < 0 || cfg.LocationEvery < 0 || cfg.Posters < 0:
-			return errors.New("--couriers, --location-every and --posters must be positive")
-		case cfg.PostBatch < 0 || cfg.PostBatch > api.MaxLocationsPerRequest:
-			return fmt.Errorf("--post-batch must be 0 to %d (the server's limit per request)", api.MaxLocationsPerRequest)
-		case cfg.Restaurants > 0 || cfg.FindMax:
-			return errors.New("--couriers does not combine with --restaurants or --find-max")
-		case !slices.Equal(cfg.Transports, []string{TransportSSE}):
-			return errors.New("--couriers watches over SSE only")
-		case cfg.LocationInterval != nil && cfg.URL != "":
-			return errors.New("--location-interval sets the servers the bench starts; with --url, set it on the servers")
-		}
 	}
+}
+
+// checkRestaurants refuses what the restaurants' workload (--restaurants) does not combine
+// with, then sets the watchers it means: one stream a restaurant, held in this process.
+func (cfg *Config) checkRestaurants() error {
+	if cfg.Restaurants <= 0 {
+		return nil
+	}
+	switch {
+	case cfg.PerRestaurant < 1:
+		return errors.New("--per-restaurant must be at least 1")
+	case cfg.FindMax:
+		return errors.New("--restaurants does not combine with --find-max")
+	case cfg.Workers > 0:
+		return errors.New("--restaurants holds its streams in this process (no --workers)")
+	case !slices.Equal(cfg.Transports, []string{TransportSSE}):
+		return errors.New("--restaurants watches over SSE only")
+	}
+	cfg.Watchers, cfg.PerOrder, cfg.Workers = cfg.Restaurants, 1, 0
+	return nil
+}
+
+// checkCouriers refuses what the location workload (--couriers) does not combine with.
+func (cfg *Config) checkCouriers() error {
+	if cfg.Couriers == 0 {
+		if cfg.PostBatch != 0 {
+			return errors.New("--post-batch sends the location workload's positions: it needs --couriers")
+		}
+		return nil
+	}
+	switch {
+	case cfg.Couriers < 0 || cfg.LocationEvery < 0 || cfg.Posters < 0:
+		return errors.New("--couriers, --location-every and --posters must be positive")
+	case cfg.PostBatch < 0 || cfg.PostBatch > api.MaxLocationsPerRequest:
+		return fmt.Errorf("--post-batch must be 0 to %d (the server's limit per request)", api.MaxLocationsPerRequest)
+	case cfg.Restaurants > 0 || cfg.FindMax:
+		return errors.New("--couriers does not combine with --restaurants or --find-max")
+	case !slices.Equal(cfg.Transports, []string{TransportSSE}):
+		return errors.New("--couriers watches over SSE only")
+	case cfg.LocationInterval != nil && cfg.URL != "":
+		return errors.New("--location-interval sets the servers the bench starts; with --url, set it on the servers")
+	}
+	return nil
+}
+
+// checkRun refuses what no workload runs with: the watchers, the rate, the writers, the
+// servers to run against, the floor.
+func (cfg *Config) checkRun() error {
 	switch {
 	case cfg.Watchers < 1:
 		return errors.New("--watchers must be at least 1")
@@ -280,13 +323,7 @@ func (cfg *Config) check() error {
 	}
 	for _, tr := range cfg.Transports {
 		if !slices.Contains(Transports, tr) {
-			return fmt.Errorf("unknown transport %q (want poll, longpoll, sse or ws)", tr)
-		}
-	}
-	if cfg.Workers < 0 {
-		cfg.Workers = 0
-		if n := (cfg.Watchers + DefaultWatchersPerGroup - 1) / DefaultWatchersPerGroup; n > 1 {
-			cfg.Workers = n
+			return fmt.Errorf("unknown transport %q (want one of %s)", tr, strings.Join(Transports, ", "))
 		}
 	}
 	return nil

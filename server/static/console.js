@@ -299,18 +299,25 @@
     if (!isCourier) actions.append(cancel, pick, why, set);
     if (partyKind === 'restaurant') {
       // The field shows the order's courier until someone types in it; Assign needs a courier
-      // (an empty one would take the courier away), and Unassign says that it does.
+      // (an empty one would take the courier away), and Unassign says that it does. Typing a
+      // courier brings out a field for the name the order's customer will read ("Omar is on
+      // the way"), which the assignment sends when it is filled in.
       var controls = el('div', 'courier-controls');
       var courier = el('input', 'courier');
       courier.placeholder = 'courier id';
       courier.setAttribute('aria-label', 'Courier for order ' + id);
+      var nameField = el('input', 'courier-name');
+      nameField.placeholder = "courier's name (optional)";
+      nameField.maxLength = 64; // the API's bound is 64 bytes; it says so of a longer name
+      nameField.setAttribute('aria-label', 'Name of the courier for order ' + id + ', as its customer will read it');
+      nameField.hidden = true;
       var assign = el('button', 'assign', 'Assign');
       assign.type = 'button';
       assign.setAttribute('aria-label', 'Assign the courier to order ' + id);
       var unassign = el('button', 'unassign set', 'Unassign');
       unassign.type = 'button';
       unassign.setAttribute('aria-label', 'Unassign the courier of order ' + id);
-      controls.append(courier, assign, unassign);
+      controls.append(courier, nameField, assign, unassign);
       actions.append(controls);
       courier.addEventListener('input', function () {
         var row = rows.get(id);
@@ -318,7 +325,7 @@
         render(row);
       });
       onTap(assign, function () {
-        if (courier.value.trim()) assignCourier(id, courier.value.trim());
+        if (courier.value.trim()) assignCourier(id, courier.value.trim(), nameField.value.trim());
       });
       onTap(unassign, function () { assignCourier(id, ''); });
     }
@@ -614,6 +621,11 @@
     if (courier) {
       if (!row.courierTyped) courier.value = o.courier_id || '';
       var canAssign = !ended && mayAssign(o.status);
+      var nameField = li.querySelector('.courier-name');
+      nameField.hidden = !row.courierTyped || !canAssign;
+      if (nameField.hidden) nameField.value = '';
+      nameField.parentNode.toggleAttribute('data-naming', !nameField.hidden);
+      enable(nameField, canAssign, row.busy);
       enable(courier, canAssign, row.busy);
       enable(li.querySelector('.assign'), canAssign && courier.value.trim() !== '', row.busy);
       enable(li.querySelector('.unassign'), canAssign && !!o.courier_id, row.busy);
@@ -905,8 +917,10 @@
     send(id, 'POST', '/status', { status: status, note: why || pageNote('set'), expected_version: row.order.version });
   }
 
-  function assignCourier(id, courier) {
-    send(id, 'PUT', '/courier', { courier_id: courier || null, note: pageNote(courier ? 'assigned' : 'unassigned') });
+  function assignCourier(id, courier, name) {
+    var body = { courier_id: courier || null, note: pageNote(courier ? 'assigned' : 'unassigned') };
+    if (courier && name) body.courier_name = name;
+    send(id, 'PUT', '/courier', body);
   }
 
   // send makes one change of an order through the API, the row busy meanwhile (its controls
