@@ -79,6 +79,11 @@ func TestChangesTakeIfMatch(t *testing.T) {
 		{"a tag without its closing quote", "POST", "/status", `{"status":"preparing"}`, `"v2`, 422, ordercast.EInvalid},
 		{"a quoted version without its v", "POST", "/status", `{"status":"preparing"}`, `"2"`, 412, ordercast.EPreconditionFailed},
 		{"a tag against expected_version", "POST", "/status", `{"status":"preparing","expected_version":1}`, `"v2"`, 422, ordercast.EInvalid},
+		// A request wrong in itself is refused as such, whatever the version its tag names: the
+		// caller must mend it, and a fresh tag would not make it right.
+		{"a bad status past the tag", "POST", "/status", `{"status":"eaten"}`, `"v1"`, 422, ordercast.EInvalidStatus},
+		{"an empty courier past the tag", "PUT", "/courier", `{"courier_id":""}`, `"v1"`, 422, ordercast.EInvalid},
+		{"a blank name past the tag", "PUT", "/courier", `{"courier_id":"c-1","courier_name":" "}`, `"v1"`, 422, ordercast.EInvalid},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := call(t, tt.method, base+"/v1/orders/o-1"+tt.path, "", tt.body, "If-Match", tt.ifMatch)

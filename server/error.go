@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -36,7 +37,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", bearerChallenge(err))
 	}
-	s.writeJSON(w, r, status, body) // an ErrorBody is strings and an int: it always encodes
+	b, err := json.Marshal(body)
+	if err != nil { // an ErrorBody is strings and an int: it always encodes
+		panic("server: encode an error body: " + err.Error())
+	}
+	writeRawJSON(w, status, append(b, '\n'))
 }
 
 // wrongScheme adds to a refusal for want of a token (noToken) what a request that did send an
@@ -67,6 +72,7 @@ func bearerChallenge(err error) string {
 func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	a, err := encodeAnswer(status, v)
 	if err != nil {
+		w.Header().Del("ETag") // of the answer that could not be sent
 		s.writeError(w, r, err)
 		return
 	}

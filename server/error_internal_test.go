@@ -18,6 +18,7 @@ func TestAnAnswerThatCannotBeEncodedIsAnInternalError(t *testing.T) {
 	var log bytes.Buffer
 	s := &Server{Logger: slog.New(slog.NewTextHandler(&log, nil))}
 	rec := httptest.NewRecorder()
+	rec.Header().Set("ETag", `"v3"`) // as GET /v1/orders/{id} sets before it writes the order
 	r := httptest.NewRequest(http.MethodGet, "/v1/orders/o-1", nil)
 	s.writeJSON(rec, r, http.StatusOK, map[string]json.RawMessage{"details": json.RawMessage(`{"items":`)})
 
@@ -27,6 +28,9 @@ func TestAnAnswerThatCannotBeEncodedIsAnInternalError(t *testing.T) {
 	var body api.ErrorBody
 	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
 		t.Fatalf("body %q is not an error body: %v", rec.Body, err)
+	}
+	if etag := rec.Header().Get("ETag"); etag != "" {
+		t.Errorf("the 500 carries the ETag %s of the answer it could not send", etag)
 	}
 	if body.Error.Code != "internal" {
 		t.Errorf("code %q, want internal", body.Error.Code)

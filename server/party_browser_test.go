@@ -75,6 +75,18 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 		t.Fatalf("after the board's changes the store has %+v, %v", o, err)
 	}
 	b.poll("the name field put away, the row naming the courier", `!(`+nameShown+`) && document.querySelector('`+row("b-1")+` .order-meta').textContent.includes('courier \u2068Omar\u2069 (c-7)')`)
+	// The order's courier again names nobody new (the API changes nothing, its name included):
+	// no name field then, and one for another courier.
+	typeCourier := func(id string) {
+		eval[bool](b, `(f => { f.value = '`+id+`'; f.dispatchEvent(new Event('input')); return true })(document.querySelector('`+row("b-1")+` .courier'))`)
+	}
+	typeCourier("c-7")
+	if eval[bool](b, nameShown) {
+		t.Error("typing the order's own courier brings out the name field")
+	}
+	typeCourier("c-9")
+	b.poll("the name field out for another courier", nameShown)
+	typeCourier("c-7") // as it was: the field shows the order's courier
 
 	// Changes made elsewhere arrive over the board's one stream; a new order appears.
 	if resp, body := call(t, "POST", base+"/v1/orders/b-2/status", admin, `{"status":"preparing"}`); resp.StatusCode != http.StatusOK {
@@ -240,10 +252,15 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	// Dispatch assigned the courier under a name: the row calls the courier by it, with the id
 	// the board assigns by.
 	hint("Waiting for courier \u2068Ama\u2069 (c-9) to pick it up.")
+	// Picked up while the restaurant was naming another courier: the fields go off, and the
+	// focus to the row, not to the page's body.
+	b.do("type c-4", chromedp.Focus(chromedp.CSS(row+` .courier`)), chromedp.SendKeys(chromedp.CSS(row+` .courier`), "\b\b\bc-4"))
+	b.do("name c-4", chromedp.Focus(chromedp.CSS(row+` .courier-name`)), chromedp.SendKeys(chromedp.CSS(row+` .courier-name`), "Kwame"))
 	if resp, body := call(t, "POST", base+"/v1/orders/m-1/status", admin, `{"status":"out_for_delivery"}`); resp.StatusCode != http.StatusOK {
 		t.Fatalf("out for delivery: %d %s", resp.StatusCode, body)
 	}
 	b.waitFor(row + `[data-status="out_for_delivery"]`)
+	b.poll("the focus on the row", `document.activeElement === document.querySelector('`+row+`')`)
 	if !eval[bool](b, noneLater) {
 		t.Errorf("out for delivery, the picker offers %q", eval[string](b, `document.querySelector('`+row+` .pick').textContent`))
 	}

@@ -512,17 +512,18 @@ func TestJSONLogsGiveSeconds(t *testing.T) {
 }
 
 // A Main filled in by hand, its log given by the caller, is checked by Open as ParseFlags
-// checks the flags: a bad setting is refused, naming its flag, before anything is opened.
+// checks the flags: a setting a node refuses (here one the server as a library takes) is
+// refused, naming its flag, before anything is opened.
 func TestOpenChecksAMainFilledInByHand(t *testing.T) {
 	m := NewMain(io.Discard, io.Discard)
 	m.Logger = slog.New(slog.DiscardHandler)
 	m.HTTP.Addr = "127.0.0.1:0"
 	m.DB = filepath.Join(t.TempDir(), "o.db")
-	m.HTTP.Heartbeat = 0
+	m.HTTP.Heartbeat = 10 * time.Millisecond
 	err := m.Open(t.Context())
 	if err == nil {
 		_ = m.Close()
-		t.Fatal("Open took a heartbeat of 0")
+		t.Fatal("Open took a heartbeat of 10ms")
 	}
 	if !strings.Contains(err.Error(), "--heartbeat") {
 		t.Errorf("Open: %v; want it to name --heartbeat", err)

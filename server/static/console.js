@@ -325,7 +325,7 @@
         render(row);
       });
       onTap(assign, function () {
-        if (courier.value.trim()) assignCourier(id, courier.value.trim(), nameField.value.trim());
+        if (courier.value.trim()) assignCourier(id, courier.value.trim(), nameField.hidden ? '' : nameField.value.trim());
       });
       onTap(unassign, function () { assignCourier(id, ''); });
     }
@@ -427,7 +427,13 @@
     } finally {
       rearranging = false;
     }
-    if (focused && focused.isConnected && document.activeElement !== focused) focused.focus();
+    if (focused && focused.isConnected && document.activeElement !== focused) {
+      focused.focus();
+      // A field the change turned off or hid (the order picked up while its courier was being
+      // typed) takes no focus: its row does, rather than the page's body.
+      var li = focused.closest('li.order');
+      if (document.activeElement !== focused && li && li.isConnected) li.focus();
+    }
     if (from) return settleMoved(from, before);
     places().forEach(function (now, li) {
       var was = before.get(li);
@@ -621,9 +627,14 @@
     if (courier) {
       if (!row.courierTyped) courier.value = o.courier_id || '';
       var canAssign = !ended && mayAssign(o.status);
+      // The name goes with a courier typed in, to name it as it is assigned: none while the
+      // field is empty or names the order's courier already (the same courier again changes
+      // nothing, its name included; unassign first to rename). Hidden, the name typed stays,
+      // until the typing is over (courierTyped).
       var nameField = li.querySelector('.courier-name');
-      nameField.hidden = !row.courierTyped || !canAssign;
-      if (nameField.hidden) nameField.value = '';
+      var typed = courier.value.trim();
+      nameField.hidden = !row.courierTyped || !canAssign || typed === '' || typed === o.courier_id;
+      if (!row.courierTyped) nameField.value = '';
       nameField.parentNode.toggleAttribute('data-naming', !nameField.hidden);
       enable(nameField, canAssign, row.busy);
       enable(courier, canAssign, row.busy);
