@@ -300,8 +300,8 @@
     if (partyKind === 'restaurant') {
       // The field shows the order's courier until someone types in it; Assign needs a courier
       // (an empty one would take the courier away), and Unassign says that it does. Typing a
-      // courier brings out a field for the name the order's customer will read ("Omar is on
-      // the way"), which the assignment sends when it is filled in.
+      // courier other than the order's brings out a field for the name the order's customer
+      // will read ("Omar is on the way"), which the assignment sends when it is filled in.
       var controls = el('div', 'courier-controls');
       var courier = el('input', 'courier');
       courier.placeholder = 'courier id';
