@@ -25,11 +25,7 @@ func TestAStatusChangeIsAHOTUpdate(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	s := storetest.MustOpen(t, postgres.New(url))
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(ctx) })
+	conn := pgtest.Connect(t, url)
 	// The backends that wrote report their counts within PostgreSQL's stats interval (up to
 	// 10 s when idle): wait for the updates to be counted.
 	updates := func(want int64) (hot int64) {
@@ -76,11 +72,7 @@ func TestAStatusChangeIsAHOTUpdate(t *testing.T) {
 func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	ctx := t.Context()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(ctx) })
+	conn := pgtest.Connect(t, url)
 	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT clock_timestamp())`); err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +140,7 @@ func TestAnOlderNodesWritesKeepActive(t *testing.T) {
 	if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: "new", RestaurantID: "r-1"}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(ctx) })
+	conn := pgtest.Connect(t, url)
 	// What release 005's writer sends: its INSERT and UPDATE, which name no active column.
 	if _, err := conn.Exec(ctx, `INSERT INTO orders (id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id)
 		VALUES ('old', 'placed', 1, '{}', now(), now(), 'r-1', '', '')`); err != nil {
@@ -190,11 +178,7 @@ func TestAnOlderNodesReassignmentLeavesNoName(t *testing.T) {
 	if _, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o", CourierID: "c-1", CourierName: "Omar"}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close(ctx) })
+	conn := pgtest.Connect(t, url)
 	// What release 009's writer sends for a reassignment: its UPDATE, then its event, neither
 	// naming a courier_name column.
 	if _, err := conn.Exec(ctx, `UPDATE orders SET status = 'placed', version = 3, updated_at = now(), courier_id = 'c-2' WHERE id = 'o'`); err != nil {
