@@ -638,7 +638,7 @@
       nameField.parentNode.toggleAttribute('data-naming', !nameField.hidden);
       enable(nameField, canAssign, row.busy);
       enable(courier, canAssign, row.busy);
-      enable(li.querySelector('.assign'), canAssign && courier.value.trim() !== '', row.busy);
+      enable(li.querySelector('.assign'), canAssign && typed !== '', row.busy);
       enable(li.querySelector('.unassign'), canAssign && !!o.courier_id, row.busy);
     }
     if (partyKind === 'restaurant') showHint(li, !ended && !canAdvance ? waitingFor(o) : '');
