@@ -192,6 +192,41 @@ func New(url string) *Store {
 // Open validates the settings, connects the pool and applies any pending migrations. It fails
 // fast when the database is unreachable. On error nothing stays open.
 func (s *Store) Open(ctx context.Context) (err error) {
+	s.applyDefaults()
+	if err := s.validate(); err != nil {
+		return err
+	}
+	cfg, err := s.poolConfig()
+	if err != nil {
+		return err
+	}
+	s.opened = time.Now()
+	defer func() {
+		if err != nil {
+			_ = s.Close() // the Open error is the one worth reporting
+		}
+	}()
+	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return fmt.Errorf("postgres: connect: %w", err)
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, unavailableIfAway(err))
+	}
+	// The database may go away again between the ping and what follows (a restart, its
+	// connections all taken): that too is an outage to wait out at start, not a failure.
+	if err := s.migrate(ctx); err != nil {
+		return unavailableIfAway(err)
+	}
+	if err := s.readClock(ctx); err != nil {
+		return unavailableIfAway(err)
+	}
+	s.recent = ordercache.New(s.OrderCache)
+	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch, nil)
+	return nil
+}
+
+// applyDefaults gives every setting left zero its default.
+func (s *Store) applyDefaults() {
 	if s.node == "" {
 		s.node = newNodeID()
 	}
@@ -220,6 +255,10 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if s.IdleInTransactionTimeout == 0 {
 		s.IdleInTransactionTimeout = DefaultIdleInTransactionTimeout
 	}
+}
+
+// validate refuses settings the store cannot run with, its defaults applied.
+func (s *Store) validate() error {
 	if s.MaxConns < 0 || s.MaxBatch < 0 || s.BatchTimeout < 0 || s.ReadTimeout < 0 || s.IdleInTransactionTimeout < 0 {
 		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout, ReadTimeout and IdleInTransactionTimeout must not be negative")
 	}
@@ -227,9 +266,15 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("postgres: MaxNotifyPayload is %d bytes; it must be from %d (the short notice of an event, by order id, seq and marks, must fit) to 7999 (PostgreSQL refuses 8000)",
 			s.MaxNotifyPayload, MinNotifyPayload)
 	}
+	return nil
+}
+
+// poolConfig is the pool's configuration: the URL's, with the store's settings where the URL
+// leaves them out.
+func (s *Store) poolConfig() (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(s.URL)
 	if err != nil {
-		return fmt.Errorf("postgres: parse url: %w", err)
+		return nil, fmt.Errorf("postgres: parse url: %w", err)
 	}
 	if !setsPoolMaxConns(s.URL) {
 		cfg.MaxConns = s.MaxConns // the URL's pool_max_conns, when given, is the operator's word
@@ -241,29 +286,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(max(1, s.IdleInTransactionTimeout.Milliseconds()), 10)
 	}
 	cfg.ShouldPing = s.shouldPing
-	s.opened = time.Now()
-	defer func() {
-		if err != nil {
-			_ = s.Close() // the Open error is the one worth reporting
-		}
-	}()
-	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
-		return fmt.Errorf("postgres: connect: %w", err)
-	}
-	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, unavailableIfAway(err))
-	}
-	// The database may go away again between the ping and what follows (a restart, its
-	// connections all taken): that too is an outage to wait out at start, not a failure.
-	if err := s.migrate(ctx); err != nil {
-		return unavailableIfAway(err)
-	}
-	if err := s.readClock(ctx); err != nil {
-		return unavailableIfAway(err)
-	}
-	s.recent = ordercache.New(s.OrderCache)
-	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch, nil)
-	return nil
+	return cfg, nil
 }
 
 // unavailableIfAway marks err unavailable when it says the database is away: a node starting
