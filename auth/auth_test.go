@@ -61,6 +61,11 @@ func TestRolesMaySet(t *testing.T) {
 				t.Errorf("%s may set %s: %v, want %v", r, st, got, allowed)
 			}
 		}
+		// "" asks whether the role may set any status: whether a request to change one is its to
+		// send at all (a customer's is not, and is charged as an anonymous one).
+		if got, want := (auth.Actor{Role: r}).PermitAction(auth.ActSetStatus, "") == nil, len(want[r]) > 0; got != want {
+			t.Errorf("%s may set some status: %v, want %v", r, got, want)
+		}
 		// What a page offers an actor of the role is the same table.
 		if got := (auth.Actor{Role: r, Sub: "x"}).Settable(); !slices.Equal(got, want[r]) {
 			t.Errorf("%s: Settable() = %v, want %v", r, got, want[r])

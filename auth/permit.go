@@ -82,7 +82,8 @@ func (a Actor) Party() ordercast.Party {
 func (a Actor) Privileged() bool { return permissions[a.Role].any }
 
 // MayDo reports whether a's role may do act at all (on its own orders, for a party role), and
-// for ActSetStatus whether it may set status to. Ownership is the other half: see Permit.
+// for ActSetStatus whether it may set status to ("": any status). Ownership is the other half:
+// see Permit.
 func (a Actor) MayDo(act Action, to ordercast.Status) bool {
 	g := permissions[a.Role]
 	if g.any {
@@ -91,7 +92,7 @@ func (a Actor) MayDo(act Action, to ordercast.Status) bool {
 	if !slices.Contains(g.actions, act) {
 		return false
 	}
-	return act != ActSetStatus || slices.Contains(g.statuses, to)
+	return act != ActSetStatus || to == "" && len(g.statuses) > 0 || slices.Contains(g.statuses, to)
 }
 
 // NotBefore is the stage an order must have reached for a to move it to status to ("" when any
@@ -116,12 +117,14 @@ func (a Actor) Settable() []ordercast.Status {
 	return out
 }
 
-// PermitAction decides whether a's role may do act at all (to is the status of ActSetStatus):
-// MayDo, with the refusal. Which orders it may do it to is Permit's, or the write's owner check.
+// PermitAction decides whether a's role may do act at all (to is the status of ActSetStatus, ""
+// for any): MayDo, with the refusal. Which orders it may do it to is Permit's, or the write's owner check.
 func (a Actor) PermitAction(act Action, to ordercast.Status) error {
 	switch {
 	case a.MayDo(act, to):
 		return nil
+	case act == ActSetStatus && to == "":
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may not change an order's status", a.Role)
 	case act == ActSetStatus:
 		return ordercast.Errorf(ordercast.EForbidden, "role %s may not set status %s", a.Role, to)
 	case act == ActAssignCourier:

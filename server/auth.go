@@ -140,6 +140,10 @@ func (s *Server) owner(a auth.Actor) (ordercast.Party, error) {
 	return p, nil
 }
 
+// permitSetStatus decides whether a may change orders' statuses at all (the status the request
+// names is statusChange's to judge, the order its owner's): a request's permit (changeRequest).
+func permitSetStatus(a auth.Actor) error { return a.PermitAction(auth.ActSetStatus, "") }
+
 // permitAssign decides whether actor may assign couriers at all; the order's restaurant is
 // checked in the transaction (see owner).
 func (s *Server) permitAssign(a auth.Actor) error {

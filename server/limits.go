@@ -54,8 +54,9 @@ type Limits struct {
 	WriteRate  float64
 	WriteBurst int
 	// AnonWriteRate and AnonWriteBurst are a separate, smaller budget per client address for
-	// write requests that fail authentication (401), so anonymous requests cannot use up the
-	// budget of a token's holder behind the same address. Zero means a quarter of WriteRate and
+	// write requests that fail authentication (401) or come from a role that may never send them
+	// (403), so such requests cannot use up the budget of a token's holder behind the same
+	// address. Zero means a quarter of WriteRate and
 	// WriteBurst (at least one).
 	AnonWriteRate  float64
 	AnonWriteBurst int
@@ -222,8 +223,9 @@ func trusted(proxies []netip.Prefix, a netip.Addr) bool {
 
 // allowWrite counts a write request against its client's rate, refusing it with 429 and
 // Retry-After when the client is over. It is charged after authentication: a request that fails
-// it (anonymous) is charged to the client's separate, smaller anonymous budget, so that anonymous
-// requests cannot use up the budget of a token's holder behind the same address.
+// it, or is refused to its role (anonymous), is charged to the client's separate, smaller
+// anonymous budget, so that such requests cannot use up the budget of a token's holder behind
+// the same address (changeRequestUpTo).
 func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request, anonymous bool) error {
 	if s.Limits.WriteRate <= 0 {
 		return nil

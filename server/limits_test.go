@@ -14,6 +14,7 @@ import (
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -269,6 +270,42 @@ func TestAnonymousWritesHaveTheirOwnBudget(t *testing.T) {
 		resp, body := call(t, "POST", base+"/v1/orders", system, `{"id":"sys-`+string(rune('a'+i))+`"}`)
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("system create %d after anonymous writes: %d %s, want 201", i, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestWritesARoleMayNeverSendHaveTheAnonymousBudget: a token whose role may never send a write
+// (a customer's, which its page carries for anyone to read, moving an order or assigning a
+// courier; a restaurant's posting a position) is charged to the anonymous budget, as an
+// unauthenticated request is: it cannot lock the restaurants and couriers behind its address
+// out of theirs.
+func TestWritesARoleMayNeverSendHaveTheAnonymousBudget(t *testing.T) {
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		s.Limits = server.Limits{WriteRate: 0.001, WriteBurst: 4, AnonWriteBurst: 2}
+	})
+	base := ls.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"o-1","restaurant_id":"r-1","customer_id":"u-1"}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", resp.StatusCode, body)
+	}
+	customer, restaurant := actorToken(t, auth.RoleCustomer, "u-1"), actorToken(t, auth.RoleRestaurant, "r-1")
+	refused := []struct{ method, path, token, body string }{
+		{"POST", "/v1/orders/o-1/status", customer, `{"status":"cancelled"}`},
+		{"PUT", "/v1/orders/o-1/courier", customer, `{"courier_id":"c-1"}`},
+		{"POST", "/v1/couriers/c-1/location", restaurant, `{"lat":52.5,"lng":13.4}`},
+	}
+	var codes []int
+	for _, q := range append(refused, refused...) {
+		resp, _ := call(t, q.method, base+q.path, q.token, q.body)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != http.StatusForbidden || codes[len(codes)-1] != http.StatusTooManyRequests {
+		t.Errorf("writes refused to their role: %v, want 403 first and 429 once the anonymous budget is spent", codes)
+	}
+	for i, st := range []string{"confirmed", "preparing", "ready"} {
+		if resp, body := call(t, "POST", base+"/v1/orders/o-1/status", restaurant, `{"status":"`+st+`"}`); resp.StatusCode != http.StatusOK {
+			t.Fatalf("restaurant's change %d after the refused writes: %d %s, want 200", i, resp.StatusCode, body)
 		}
 	}
 }

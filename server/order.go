@@ -237,23 +237,28 @@ func (s *Server) readAs(r *http.Request, id, courier string) (ordercast.Order, e
 }
 
 // changeRequest reads what every change of an order starts with: the actor (from the
-// Authorization header, charged to the write budget, an unauthenticated one to its smaller one)
-// and the JSON body into req. On false it has answered.
-func (s *Server) changeRequest(w http.ResponseWriter, r *http.Request, req any) (auth.Actor, bool) {
-	return s.changeRequestUpTo(w, r, req, s.MaxBodyBytes, nil)
+// Authorization header), whom permit lets send the request, and the JSON body into req. On
+// false it has answered.
+func (s *Server) changeRequest(w http.ResponseWriter, r *http.Request, req any, permit func(auth.Actor) error) (auth.Actor, bool) {
+	return s.changeRequestUpTo(w, r, req, s.MaxBodyBytes, permit)
 }
 
-// changeRequestUpTo is changeRequest with a body of at most limit bytes, from an actor that
-// permit (if not nil) lets send it: a bulk request's refusal then costs no more than reading its
-// header, however large the body it came with.
+// changeRequestUpTo is changeRequest with a body of at most limit bytes. The actor is judged
+// before the body is read, so a refusal costs no more than reading the header, however large the
+// body it came with.
+//
+// The request is charged to its address's write budget. One refused there, unauthenticated or
+// from a role that may never send it (a customer's token, which its page carries for anyone to
+// read, moving an order), is charged to the address's smaller anonymous budget instead: such
+// requests cannot use up the budget of the restaurants and couriers behind the same address.
 func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req any, limit int64, permit func(auth.Actor) error) (auth.Actor, bool) {
 	actor, err := s.authenticate(r)
+	if err == nil {
+		err = permit(actor)
+	}
 	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
 		s.writeError(w, r, lerr)
 		return actor, false
-	}
-	if err == nil && permit != nil {
-		err = permit(actor)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -270,7 +275,7 @@ func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req a
 // needs an actor token whose role may set the requested status; the event records the actor.
 func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	var req api.SetStatusRequest
-	actor, ok := s.changeRequest(w, r, &req)
+	actor, ok := s.changeRequest(w, r, &req, permitSetStatus)
 	if !ok {
 		return
 	}
@@ -385,7 +390,7 @@ func (s *Server) courierChange(actor auth.Actor, id string, req api.SetCourierRe
 		return c, err
 	}
 	c.Before = actor.Until()
-	return c, s.permitAssign(actor)
+	return c, nil
 }
 
 // handleSetStatuses serves POST /v1/status-changes: status changes of many orders in one
@@ -467,7 +472,7 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 // not change.
 func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	var req api.SetCourierRequest
-	actor, ok := s.changeRequest(w, r, &req)
+	actor, ok := s.changeRequest(w, r, &req, s.permitAssign)
 	if !ok || s.refuseIdempotencyKey(w, r, "setting the courier an order has is answered changed false; expected_version applies a change only at the version it names") {
 		return
 	}
