@@ -371,6 +371,9 @@ func (a *Authority) ParseTracking(token string) (Tracking, error) {
 	if err != nil {
 		return Tracking{}, tokenError(err)
 	}
+	if err := checkClaimNames(token); err != nil {
+		return Tracking{}, err
+	}
 	if err := a.checkLifetime(&claims.RegisteredClaims, cmp.Or(a.TrackingMaxLifetime, DefaultTrackingMaxLifetime)); err != nil {
 		return Tracking{}, err
 	}
@@ -438,6 +441,9 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 	}
 	if err != nil {
 		return Actor{}, time.Time{}, tokenError(err)
+	}
+	if err := checkClaimNames(token); err != nil {
+		return Actor{}, time.Time{}, err
 	}
 	if slices.ContainsFunc(claims.Audience, func(aud string) bool { return slices.Contains(trackingAudiences, aud) }) {
 		// A good token for something else (watching its one order): 403, as the API's table has it.

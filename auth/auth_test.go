@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"fmt"
 	"encoding/pem"
 	"slices"
 	"strings"
@@ -689,5 +690,58 @@ func TestAnAlgorithmNotAcceptedIsNamed(t *testing.T) {
 	// The algorithm on the list still verifies.
 	if _, err := a.ParseActor(rs256); err != nil {
 		t.Fatalf("RS256: %v", err)
+	}
+}
+
+// TestAClaimHasOneSpelling: a token whose payload writes a claim the service reads twice, or in
+// another letter case, is refused, however well signed: encoding/json would take "AUD" for the
+// audience and the last of two roles, so such a token could pass the audience, issuer or role
+// check with a claim its identity provider never meant as one. Claims the service does not read
+// may be spelled as their issuer likes.
+func TestAClaimHasOneSpelling(t *testing.T) {
+	a, rk := rsaAuthority(t)
+	a.ExternalAudience, a.ExternalIssuer = "ordercast", "https://idp"
+	now := time.Now()
+	times := fmt.Sprintf(`"iat":%d,"exp":%d`, now.Unix(), now.Add(time.Hour).Unix())
+	sign := func(method jwt.SigningMethod, key any, payload string) string {
+		t.Helper()
+		unsigned := jwtSegment(`{"alg":"`+method.Alg()+`","typ":"JWT"}`) + "." + jwtSegment(payload)
+		sig, err := method.Sign(unsigned, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return unsigned + "." + base64.RawURLEncoding.EncodeToString(sig)
+	}
+	actor := func(tok string) error { _, err := a.ParseActor(tok); return err }
+	tracking := func(tok string) error { _, err := a.ParseTracking(tok); return err }
+	for _, tc := range []struct {
+		name     string
+		method   jwt.SigningMethod
+		payload  string
+		parse    func(string) error
+		accepted bool
+	}{
+		{"external, as its provider spells it", jwt.SigningMethodRS256, `{"role":"admin","aud":"ordercast","iss":"https://idp",` + times + `}`, actor, true},
+		{"external, claims the service does not read in any case", jwt.SigningMethodRS256, `{"role":"admin","aud":"ordercast","iss":"https://idp","AUDIT":"x","Roles":["a"],` + times + `}`, actor, true},
+		{"external, the audience in capitals", jwt.SigningMethodRS256, `{"role":"admin","AUD":"ordercast","iss":"https://idp",` + times + `}`, actor, false},
+		{"external, a second audience", jwt.SigningMethodRS256, `{"role":"admin","aud":"billing","aud":"ordercast","iss":"https://idp",` + times + `}`, actor, false},
+		{"external, the issuer with long s", jwt.SigningMethodRS256, `{"role":"admin","aud":"ordercast","iss":"https://evil","i\u017f\u017f":"https://idp",` + times + `}`, actor, false},
+		{"external, the issuer escaped twice", jwt.SigningMethodRS256, `{"role":"admin","aud":"ordercast","iss":"https://evil","\u0069ss":"https://idp",` + times + `}`, actor, false},
+		{"own, the role in capitals", jwt.SigningMethodHS256, `{"ROLE":"admin",` + times + `}`, actor, false},
+		{"own, a second role", jwt.SigningMethodHS256, `{"role":"customer","sub":"u-1","role":"admin",` + times + `}`, actor, false},
+		{"tracking, as the service spells it", jwt.SigningMethodHS256, `{"sub":"o-1","aud":"ordercast-tracking",` + times + `}`, tracking, true},
+		{"tracking, another order in capitals", jwt.SigningMethodHS256, `{"sub":"o-1","aud":"ordercast-tracking","Sub":"o-2",` + times + `}`, tracking, false},
+	} {
+		var key any = testSecret
+		if tc.method == jwt.SigningMethodRS256 {
+			key = rk
+		}
+		err := tc.parse(sign(tc.method, key, tc.payload))
+		switch {
+		case tc.accepted && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case !tc.accepted && ordercast.ErrorCode(err) != ordercast.EUnauthenticated:
+			t.Errorf("%s: %v, want unauthenticated", tc.name, err)
+		}
 	}
 }
