@@ -288,8 +288,8 @@ func (a *Assignment) UnmarshalJSON(b []byte) error {
 // watches it with. Only the creation hands the token out; GET /v1/orders/{id} does not.
 type CreateOrderResponse struct {
 	ordercast.Order
-	// TrackingToken lets whoever holds it read and watch this one order. Empty when the server
-	// runs with public tracking.
+	// TrackingToken lets whoever holds it read and watch this one order. Empty on an open server
+	// (no secret to sign it with); a server with public tracking gives it all the same.
 	TrackingToken string `json:"tracking_token,omitempty"`
 }
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/http/httptrace"
 	"sync/atomic"
 	"time"
@@ -18,13 +19,17 @@ import (
 	"github.com/ordercast/ordercast/internal/clock"
 )
 
-// DefaultMaxAttempts is how many times a write with an idempotency key is sent at most when
+// DefaultMaxAttempts is how many times a read or a write with an idempotency key is sent at most when
 // Client.MaxAttempts is zero: the first try and two retries.
 const DefaultMaxAttempts = 3
 
-// firstRetryWait is the wait before a keyed write's second attempt; it doubles for each further
-// one, plus up to half again of jitter, so that clients cut off together do not return together.
-const firstRetryWait = 200 * time.Millisecond
+// firstRetryWait is the wait before a retried call's second attempt; it doubles for each further
+// one up to maxRetryWait, plus up to half again of jitter, so that clients cut off together do
+// not return together.
+const (
+	firstRetryWait = 200 * time.Millisecond
+	maxRetryWait   = 5 * time.Second
+)
 
 // maxRetryAfter is the longest Retry-After a keyed write waits out before it is sent again;
 // above it the call returns the answer, whose Error.RetryAfter says when to try.
@@ -54,9 +59,9 @@ type reply struct {
 	replayed bool // the answer recorded for the call's idempotency key
 }
 
-// do sends one JSON call and decodes a 2xx answer into out. A call with an idempotency key is
-// sent again, with the same key, while its outcome is unknown (send says when), up to
-// maxAttempts times, and never after ctx ends.
+// do sends one JSON call and decodes a 2xx answer into out. A read, safe to repeat, and a call
+// with an idempotency key are sent again (the latter with the same key) while the outcome is
+// unknown (send says when), up to maxAttempts times, and never after ctx ends.
 func (c *Client) do(ctx context.Context, method, path string, in, out any, opts []CallOption) (reply, error) {
 	var o callOptions
 	for _, opt := range opts {
@@ -78,7 +83,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 		body = b
 	}
 	attempts := 1
-	if o.keyed {
+	if o.keyed || method == http.MethodGet {
 		attempts = c.maxAttempts()
 	}
 	wait := firstRetryWait
@@ -118,7 +123,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 		if serr := clock.Sleep(ctx, pause); serr != nil {
 			return r, fmt.Errorf("%w before attempt %d of %d; attempt %d: %w", serr, try+1, attempts, try, err)
 		}
-		wait *= 2
+		wait = min(2*wait, maxRetryWait)
 	}
 }
 

@@ -81,6 +81,14 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 		{name: "an answer is final", key: new("k-1"), answers: []func() (*http.Response, error){func() (*http.Response, error) {
 			return answer(http.StatusConflict, `{"error":{"code":"order_exists","message":"differs"}}`, false), nil
 		}}, wantSent: 1, wantErr: ordercast.EOrderExists},
+		{name: "no answer, many times: the wait stops growing at 5 s", maxAttempts: 8, key: new("k-1"), answers: []func() (*http.Response, error){lost},
+			wantSent: 8, wantErr: ordercast.EInternal,
+			wantWaits: [][2]time.Duration{
+				{200 * time.Millisecond, 300 * time.Millisecond}, {400 * time.Millisecond, 600 * time.Millisecond},
+				{800 * time.Millisecond, 1200 * time.Millisecond}, {1600 * time.Millisecond, 2400 * time.Millisecond},
+				{3200 * time.Millisecond, 4800 * time.Millisecond}, {5 * time.Second, 7500 * time.Millisecond},
+				{5 * time.Second, 7500 * time.Millisecond},
+			}},
 		{name: "MaxAttempts 1 turns the retry off", maxAttempts: 1, key: new("k-1"), answers: []func() (*http.Response, error){lost},
 			wantSent: 1, wantErr: ordercast.EInternal},
 		{name: "no retry after the context ended", key: new("k-1"), timeout: 100 * time.Millisecond, answers: []func() (*http.Response, error){lost},
@@ -139,6 +147,55 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 					if gap := at[i+1].Sub(at[i]); gap < w[0] || gap > w[1] {
 						t.Errorf("wait before attempt %d = %v, want within %v", i+2, gap, w)
 					}
+				}
+			})
+		})
+	}
+}
+
+// TestReadsAreRetried: a read is safe to repeat, so it is sent again while no answer comes or the
+// store is away, as a keyed write is, up to MaxAttempts; an answer that is not unavailable is
+// final.
+func TestReadsAreRetried(t *testing.T) {
+	order := func() (*http.Response, error) {
+		return answer(http.StatusOK, `{"id":"o-1","status":"placed","version":1}`, false), nil
+	}
+	away := func() (*http.Response, error) {
+		r := answer(http.StatusServiceUnavailable, `{"error":{"code":"unavailable","message":"the database is unreachable"}}`, false)
+		r.Header.Set("Retry-After", "1")
+		return r, nil
+	}
+	notFound := func() (*http.Response, error) {
+		return answer(http.StatusNotFound, `{"error":{"code":"not_found","message":"no such order"}}`, false), nil
+	}
+	lost := func() (*http.Response, error) { return nil, errReset }
+	for _, tc := range []struct {
+		name     string
+		answers  []func() (*http.Response, error)
+		wantSent int
+		wantErr  string
+	}{
+		{"no answer, then the order", []func() (*http.Response, error){lost, order}, 2, ""},
+		{"the store away, then the order", []func() (*http.Response, error){away, away, order}, 3, ""},
+		{"the store away every time", []func() (*http.Response, error){away}, 3, ordercast.EUnavailable},
+		{"not found is final", []func() (*http.Response, error){notFound, order}, 1, ordercast.ENotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sent := 0
+				c := &client.Client{BaseURL: "http://ordercast.test", HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					sent++
+					return tc.answers[min(sent, len(tc.answers))-1]()
+				})}}
+				o, err := c.Order(t.Context(), "o-1")
+				if sent != tc.wantSent {
+					t.Fatalf("sent %d times, want %d (err %v)", sent, tc.wantSent, err)
+				}
+				if got := ordercast.ErrorCode(err); got != tc.wantErr {
+					t.Fatalf("err = %v (code %q), want code %q", err, got, tc.wantErr)
+				}
+				if err == nil && o.ID != "o-1" {
+					t.Errorf("order %+v, want o-1", o)
 				}
 			})
 		})

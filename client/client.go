@@ -31,9 +31,9 @@ type Client struct {
 	HTTPClient *http.Client
 	// Token, when set, is sent as "Authorization: Bearer <Token>".
 	Token string
-	// MaxAttempts bounds how many times a write with an idempotency key (WithIdempotencyKey) is
-	// sent when its outcome stays unknown; 1 turns the client's own retry off. Zero means
-	// DefaultMaxAttempts. A write without a key is sent once.
+	// MaxAttempts bounds how many times a read (Order, Events, Trail) or a write with an
+	// idempotency key (WithIdempotencyKey) is sent when its outcome stays unknown; 1 turns the
+	// client's own retry off. Zero means DefaultMaxAttempts. A write without a key is sent once.
 	MaxAttempts int
 }
 

@@ -6,7 +6,9 @@
 // # Errors
 //
 // An error the server answered is an *Error, which unwraps to an *ordercast.Error:
-// ordercast.ErrorCode gives its stable code (not_found, version_conflict, …). A call that got
+// ordercast.ErrorCode gives its stable code (not_found, version_conflict, …). What the client
+// refuses before sending anything (an invalid idempotency key, a party of no kind) is no *Error,
+// since no status came with it, but has a code all the same: invalid_argument. A call that got
 // no answer returns an error that is not an *Error, and ordercast.ErrorCode calls it internal:
 // recognise it with errors.Is(err, context.DeadlineExceeded) or errors.Is(err,
 // context.Canceled) when its context ended, and errors.As(err, new(net.Error)) for the
@@ -27,8 +29,8 @@
 // answer the database never gave may have been), waiting at least its Retry-After (one over 10 s
 // is returned instead, for the caller to wait out; Error.RetryAfter has it); a Timeout of
 // Client.HTTPClient, which ends an attempt and not the call, bounds each attempt. It makes at most
-// Client.MaxAttempts attempts (DefaultMaxAttempts, 3), waiting about 0.2 s and then 0.4 s
-// between them (plus up to half again of jitter), and none once ctx has ended. Any other answer,
+// Client.MaxAttempts attempts (DefaultMaxAttempts, 3), waiting about 0.2 s, then 0.4 s, each
+// wait twice the last up to 5 s (plus up to half again of jitter), and none once ctx has ended. Any other answer,
 // success or error, is returned at once. The server answers a retry of a write it applied with
 // the answer it gave the first time, marked Replayed in the result (CreatedOrder.Replayed,
 // SetStatusResult.Replayed): nothing is applied twice. When the call still fails without an
@@ -37,6 +39,9 @@
 // key a write is sent once. SetStatuses and SetCourier take no key: a repeat of a change that
 // applied is answered Changed false, and ExpectedVersion keeps a repeat from undoing a change
 // someone else made meanwhile. OutcomeUnknown(err) says whether a failed write may have applied.
+//
+// The reads (Order, Events, Trail) are safe to repeat, and are retried as a keyed write is: after
+// a network error, a connection that could not be made, or 503 unavailable, up to MaxAttempts.
 //
 // # Watches
 //

@@ -110,6 +110,7 @@ func (w *Watch) NextScoped(ctx context.Context) (ScopeUpdate, error) {
 		// A snapshot is state, not history: it is returned even at a position the watch has,
 		// and the watch goes on after its position.
 		w.lastID.Store(u.Pos)
+		w.placed = true
 		w.failures = 0
 		w.delivered = true
 		return u, nil

@@ -82,6 +82,55 @@ func TestWatchScopeSnapshotMidStream(t *testing.T) {
 	}
 }
 
+// TestAPartyWatchResumesAfterASnapshotAtZero: a party whose log is empty yet (a new restaurant,
+// a courier's first shift) is sent its snapshot at position 0. A watch dropped after it resumes
+// after 0, getting every event since as an event; it once reconnected afresh, and the orders
+// placed and confirmed while it was away came only as a new snapshot's state.
+func TestAPartyWatchResumesAfterASnapshotAtZero(t *testing.T) {
+	var mu sync.Mutex
+	var resumes []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		resumes = append(resumes, r.Header.Get("Last-Event-ID"))
+		n := len(resumes)
+		mu.Unlock()
+		openStream(w)
+		if n == 1 {
+			b, _ := json.Marshal(api.PartySnapshot{Party: "restaurant:new", Pos: 0})
+			fmt.Fprintf(w, "id: 0\nevent: %s\ndata: %s\n\n", api.EventSnapshot, b)
+			return // dropped
+		}
+		b, _ := json.Marshal(ordercast.Event{OrderID: "o-1", Seq: 1, Status: ordercast.StatusPlaced})
+		fmt.Fprintf(w, "id: 1\nevent: %s\ndata: %s\n\n", api.EventStatus, b)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(srv.Close)
+	c := &client.Client{BaseURL: srv.URL, HTTPClient: srv.Client()}
+	w := c.WatchRestaurant(context.Background(), "new", fastRetry)
+	t.Cleanup(func() { w.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for _, want := range []string{"0 snapshot", "1 o-1 placed"} {
+		u, err := w.NextScoped(ctx)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want, err)
+		}
+		got := fmt.Sprintf("%d snapshot", u.Pos)
+		if u.Event != nil {
+			got = fmt.Sprintf("%d %s %s", u.Pos, u.Event.OrderID, u.Event.Status)
+		}
+		if got != want {
+			t.Fatalf("update %q, want %q", got, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"", "0"}; !slices.Equal(resumes, want) {
+		t.Errorf("Last-Event-IDs %q, want %q", resumes, want)
+	}
+}
+
 // TestAPartyWatchReadsTheLargestSnapshotTheServerSends: a party's snapshot is one event of up
 // to 2,000 orders with up to 4 KiB of details each. A party watch read it with an order
 // watch's 1 MiB bound, failed, reconnected and fetched it again, for ever: a busy

@@ -157,11 +157,14 @@ type Watch struct {
 	delivered bool      // the current connection proved healthy: news arrived (Next and NextScoped set it)
 	connected time.Time // when the current connection was answered
 	attempted bool
-	failures  int // consecutive failed attempts
-	wait      time.Duration
-	retry     time.Duration
-	hasRetry  bool
-	err       error // once set, the watch is over and Next returns it
+	// placed is whether lastID is a place the watch reached, to resume after even at 0: a party
+	// watch's first snapshot is at position 0 for a party whose log is empty yet.
+	placed   bool
+	failures int // consecutive failed attempts
+	wait     time.Duration
+	retry    time.Duration
+	hasRetry bool
+	err      error // once set, the watch is over and Next returns it
 
 	base       int // index of the URL in use: 0 is Client.BaseURL, i is FailoverURLs[i-1]
 	lastID     atomic.Int64
@@ -411,8 +414,9 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	if w.party != nil {
 		path = api.PartyStreamPath(*w.party)
 	}
-	// Resuming after 0 is not starting fresh: it asks for every event (WholeHistory).
-	resume := lastID > 0 || w.opts.WholeHistory
+	// Resuming after 0 is not starting fresh: it asks for every event (WholeHistory), or, for a
+	// party watch whose snapshot was at 0, every event since.
+	resume := lastID > 0 || w.opts.WholeHistory || w.placed
 	if resume && w.opts.LastEventIDInQuery {
 		path += api.ResumeAfterQuery(lastID)
 	}
