@@ -61,6 +61,10 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		// A name goes with a courier, on one line.
 		{courier, `{"courier_id":null,"courier_name":"Omar"}`, nil, 422, ordercast.EInvalid, "courier_name names the courier assigned"},
 		{courier, `{"courier_id":"c-1","courier_name":" "}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
+		{courier, `{"courier_id":"c-2","courier_name":""}`, nil, 422, ordercast.EInvalid, "courier_name is empty: leave it out"},
+		{courier, `{"courier_id":null,"courier_name":""}`, nil, 422, ordercast.EInvalid, "courier_name is empty: leave it out"},
+		// An id sent empty is not one left out: a retry would make another order.
+		{create, `{"id":""}`, nil, 422, ordercast.EInvalidID, "id is empty: leave it out for the server to make one"},
 		{courier, `{"courier_id":"c-1","courier_name":" \u200b"}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-1","courier_name":"\u3164\u034f\ufe0f\u2800"}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-1","courier_name":"Omar\u202e"}`, nil, 422, ordercast.EInvalid, "courier_name must not hold bidirectional"},
