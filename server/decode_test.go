@@ -83,6 +83,8 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{create, `{"id":"o-new","pickup":{"lat":1,"lng":-1e999}}`, nil, 422, ordercast.EInvalidLocation, `field "pickup.lng" is out of range`},
 		{positions, `{"positions":[{"courier_id":"c-1","lat":1,"lng":1,"speed_mps":2e308}]}`, nil, 422, ordercast.EInvalidLocation, `field "positions[0].speed_mps" is out of range`},
 		{position, `{"lat":"52.5","lng":13.4}`, nil, 400, ordercast.EMalformed, `field "lat" has the wrong type`},
+		{position, `{"lat":52.5,"lng":13.4,"at":12345}`, nil, 400, ordercast.EMalformed, "a time must be an RFC 3339 string"},
+		{positions, `{"positions":[{"courier_id":"c-1","lat":52.5,"lng":13.4,"at":true}]}`, nil, 400, ordercast.EMalformed, "a time must be an RFC 3339 string"},
 
 		// A key twice: the server would apply the last, a proxy or validator may read the first.
 		{status, `{"status":"confirmed","STATUS":"cancelled"}`, nil, 400, ordercast.EMalformed, `keys "status" and "STATUS" in one object are the same key`},
