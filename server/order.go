@@ -208,21 +208,31 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if r.URL.Query().Has(api.ParamWait) && r.Method != http.MethodHead { // HEAD is answered at once
-		s.handleLongPoll(w, r, id, courier, after)
-		return
+	longPoll := r.URL.Query().Has(api.ParamWait)
+	if longPoll {
+		wait, err := parseWait(r.URL.Query().Get(api.ParamWait))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if r.Method != http.MethodHead { // HEAD is answered at once, as a poll whose wait ended
+			s.handleLongPoll(w, r, id, courier, after, wait)
+			return
+		}
 	}
 	o, err := s.readAs(r, id, courier)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	etag := orderETag(o)
-	w.Header().Set("ETag", etag)
-	if notModified(r, etag) {
-		w.Header()["Cache-Control"] = noStore
-		w.WriteHeader(http.StatusNotModified)
-		return
+	if !longPoll { // a long poll's answer carries no tag: it has no If-None-Match to match
+		etag := orderETag(o)
+		w.Header().Set("ETag", etag)
+		if notModified(r, etag) {
+			w.Header()["Cache-Control"] = noStore
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
 	s.writeJSON(w, r, http.StatusOK, o)
 }
