@@ -21,6 +21,12 @@ import (
 // decode reads a JSON request body into v strictly: JSON content type, no content coding, at most
 // limit bytes, and what decodeJSON takes. Every JSON route reads its body here.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	// Content-Type is one value (RFC 9110 §8.3): of two, a proxy or validator in front may read
+	// the other one, and judge the body as what it is not, as of a key sent twice (repeatedKey).
+	if len(r.Header["Content-Type"]) > 1 {
+		w.Header().Set("Accept", "application/json")
+		return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Type must be sent once, as application/json")
+	}
 	// The exact common value skips the parser, which allocates a map for the parameters.
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)

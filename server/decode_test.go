@@ -106,6 +106,9 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{create, "{\"id\":\"o-\xff\"}", nil, 400, ordercast.EMalformed, "not valid UTF-8"},
 		{status, `{"status":"confirmed"}`, []string{"Content-Type", "application/json; charset=iso-8859-1"}, 415, ordercast.EUnsupportedMedia, `not charset "iso-8859-1"`},
 
+		// Content-Type is one value: a proxy in front may read the other of two.
+		{status, `{"status":"confirmed"}`, []string{"Content-Type", "application/json", "Content-Type", "text/plain"}, 415, ordercast.EUnsupportedMedia, "Content-Type must be sent once"},
+
 		// A coded body is not taken, whether or not its bytes happen to be JSON.
 		{status, `{"status":"confirmed"}`, []string{"Content-Encoding", "br"}, 415, ordercast.EUnsupportedMedia, `Content-Encoding "br" is not supported`},
 		{create, "\x1f\x8b\x08\x00", []string{"Content-Encoding", "gzip"}, 415, ordercast.EUnsupportedMedia, `Content-Encoding "gzip" is not supported`},
