@@ -195,7 +195,8 @@ func LongPollQuery(wait string, afterVersion int64) string {
 
 // CreateOrderRequest is the body of POST /v1/orders.
 type CreateOrderRequest struct {
-	// ID is the order's id; empty asks the server to generate one.
+	// ID is the order's id; empty (left out) asks the server to generate one. The server refuses an
+	// id sent as "", which a client that does not omit it would make a new order of on each retry.
 	ID string `json:"id,omitempty"`
 	// Details is a JSON object describing the order; empty means {}.
 	Details json.RawMessage `json:"details,omitempty"`

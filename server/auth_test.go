@@ -78,8 +78,15 @@ func call(t *testing.T, method, url, token, body string, header ...string) (*htt
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	// A header named in header replaces the one set above; named again there, it is sent twice.
+	named := map[string]bool{}
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		if k := http.CanonicalHeaderKey(header[i]); named[k] {
+			req.Header.Add(k, header[i+1])
+		} else {
+			req.Header.Set(k, header[i+1])
+			named[k] = true
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

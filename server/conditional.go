@@ -49,6 +49,9 @@ func ifMatch(r *http.Request, expected int64) (version int64, conditional bool, 
 	if v == "*" {
 		return expected, true, nil
 	}
+	if strings.Contains(v, ",") {
+		return 0, true, errIfMatchForm
+	}
 	if strings.HasPrefix(v, "W/") {
 		// A weak tag never matches under If-Match's strong comparison (RFC 9110 §13.1.1).
 		return 0, true, ordercast.Errorf(ordercast.EPreconditionFailed, "If-Match takes a strong entity tag, not %s", ordercast.Quote(v))
@@ -57,8 +60,8 @@ func ifMatch(r *http.Request, expected int64) (version int64, conditional bool, 
 	// quoted one that is not "v<version>" is a tag of no version of the order.
 	tag, opened := strings.CutPrefix(v, `"`)
 	tag, closed := strings.CutSuffix(tag, `"`)
-	if !opened || !closed || strings.ContainsAny(v, ",") {
-		return 0, true, ordercast.Errorf(ordercast.EInvalid, `If-Match must be one entity tag of the order ("v7", as GET /v1/orders/{id} gives in ETag) or *`)
+	if !opened || !closed {
+		return 0, true, errIfMatchForm
 	}
 	digits, ours := strings.CutPrefix(tag, "v")
 	n, ok := parseNonNegative(digits)
@@ -71,6 +74,10 @@ func ifMatch(r *http.Request, expected int64) (version int64, conditional bool, 
 	}
 	return n, true, nil
 }
+
+// errIfMatchForm refuses an If-Match that is not one entity tag or *: a list (whatever its first
+// tag), or a tag not quoted.
+var errIfMatchForm = ordercast.Errorf(ordercast.EInvalid, `If-Match must be one entity tag of the order ("v7", as GET /v1/orders/{id} gives in ETag) or *`)
 
 // preconditionFailed is err as a change sent with If-Match answers it: the order at another
 // version is 412, not 409.

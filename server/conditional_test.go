@@ -74,6 +74,7 @@ func TestChangesTakeIfMatch(t *testing.T) {
 		{"a tag not of ours", "POST", "/status", `{"status":"preparing"}`, `"abc"`, 412, ordercast.EPreconditionFailed},
 		{"a version that never was", "POST", "/status", `{"status":"preparing"}`, `"v0"`, 412, ordercast.EPreconditionFailed},
 		{"a list", "POST", "/status", `{"status":"preparing"}`, `"v1", "v2"`, 422, ordercast.EInvalid},
+		{"a list that opens with a weak tag", "POST", "/status", `{"status":"preparing"}`, `W/"v1", "v2"`, 422, ordercast.EInvalid},
 		{"an unquoted tag", "POST", "/status", `{"status":"preparing"}`, `v2`, 422, ordercast.EInvalid},
 		{"a tag without its opening quote", "POST", "/status", `{"status":"preparing"}`, `v2"`, 422, ordercast.EInvalid},
 		{"a tag without its closing quote", "POST", "/status", `{"status":"preparing"}`, `"v2`, 422, ordercast.EInvalid},

@@ -21,6 +21,12 @@ import (
 // decode reads a JSON request body into v strictly: JSON content type, no content coding, at most
 // limit bytes, and what decodeJSON takes. Every JSON route reads its body here.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	// Content-Type is one value (RFC 9110 §8.3): of two, a proxy or validator in front may read
+	// the other one, and judge the body as what it is not, as of a key sent twice (repeatedKey).
+	if len(r.Header["Content-Type"]) > 1 {
+		w.Header().Set("Accept", "application/json")
+		return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Type must be sent once, as application/json")
+	}
 	// The exact common value skips the parser, which allocates a map for the parameters.
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		mt, params, err := mime.ParseMediaType(ct)
@@ -146,14 +152,22 @@ var detailsKey = []byte("details")
 // words, except that an unknown field, which the client named and may have made as long as the
 // body, is repeated only so far (ordercast.Quote). encoding/json gives that error no type of its
 // own, so it is known by its text; a text it ever changes is still reported, only whole.
+//
+// A time that is not a JSON string is known by its text too: time.Time refuses it in words of its
+// own ("Time.UnmarshalJSON: input is not a JSON string"), with no type and no field, which read
+// as malformed JSON where the JSON was fine.
 func jsonProblem(err error) string {
 	const unknown = "json: unknown field "
-	if msg := err.Error(); strings.HasPrefix(msg, unknown) {
+	msg := err.Error()
+	if strings.HasPrefix(msg, unknown) {
 		if field, uerr := strconv.Unquote(msg[len(unknown):]); uerr == nil {
 			return "unknown field " + ordercast.Quote(field)
 		}
 	}
-	return "malformed JSON: " + err.Error()
+	if strings.HasPrefix(msg, "Time.UnmarshalJSON: ") {
+		return "a time must be an RFC 3339 string (2026-12-04T19:40:00Z), not another JSON type"
+	}
+	return "malformed JSON: " + msg
 }
 
 // linearKeys is how many keys of one object repeatedKey compares one by one before it indexes

@@ -61,6 +61,10 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		// A name goes with a courier, on one line.
 		{courier, `{"courier_id":null,"courier_name":"Omar"}`, nil, 422, ordercast.EInvalid, "courier_name names the courier assigned"},
 		{courier, `{"courier_id":"c-1","courier_name":" "}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
+		{courier, `{"courier_id":"c-2","courier_name":""}`, nil, 422, ordercast.EInvalid, "courier_name is empty: leave it out"},
+		{courier, `{"courier_id":null,"courier_name":""}`, nil, 422, ordercast.EInvalid, "courier_name is empty: leave it out"},
+		// An id sent empty is not one left out: a retry would make another order.
+		{create, `{"id":""}`, nil, 422, ordercast.EInvalidID, "id is empty: leave it out for the server to make one"},
 		{courier, `{"courier_id":"c-1","courier_name":" \u200b"}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-1","courier_name":"\u3164\u034f\ufe0f\u2800"}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-1","courier_name":"Omar\u202e"}`, nil, 422, ordercast.EInvalid, "courier_name must not hold bidirectional"},
@@ -79,6 +83,8 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{create, `{"id":"o-new","pickup":{"lat":1,"lng":-1e999}}`, nil, 422, ordercast.EInvalidLocation, `field "pickup.lng" is out of range`},
 		{positions, `{"positions":[{"courier_id":"c-1","lat":1,"lng":1,"speed_mps":2e308}]}`, nil, 422, ordercast.EInvalidLocation, `field "positions[0].speed_mps" is out of range`},
 		{position, `{"lat":"52.5","lng":13.4}`, nil, 400, ordercast.EMalformed, `field "lat" has the wrong type`},
+		{position, `{"lat":52.5,"lng":13.4,"at":12345}`, nil, 400, ordercast.EMalformed, "a time must be an RFC 3339 string"},
+		{positions, `{"positions":[{"courier_id":"c-1","lat":52.5,"lng":13.4,"at":true}]}`, nil, 400, ordercast.EMalformed, "a time must be an RFC 3339 string"},
 
 		// A key twice: the server would apply the last, a proxy or validator may read the first.
 		{status, `{"status":"confirmed","STATUS":"cancelled"}`, nil, 400, ordercast.EMalformed, `keys "status" and "STATUS" in one object are the same key`},
@@ -99,6 +105,9 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{status, "{\"status\":\"confirmed\",\"note\":\"caf\xe9\"}", nil, 400, ordercast.EMalformed, "not valid UTF-8"},
 		{create, "{\"id\":\"o-\xff\"}", nil, 400, ordercast.EMalformed, "not valid UTF-8"},
 		{status, `{"status":"confirmed"}`, []string{"Content-Type", "application/json; charset=iso-8859-1"}, 415, ordercast.EUnsupportedMedia, `not charset "iso-8859-1"`},
+
+		// Content-Type is one value: a proxy in front may read the other of two.
+		{status, `{"status":"confirmed"}`, []string{"Content-Type", "application/json", "Content-Type", "text/plain"}, 415, ordercast.EUnsupportedMedia, "Content-Type must be sent once"},
 
 		// A coded body is not taken, whether or not its bytes happen to be JSON.
 		{status, `{"status":"confirmed"}`, []string{"Content-Encoding", "br"}, 415, ordercast.EUnsupportedMedia, `Content-Encoding "br" is not supported`},

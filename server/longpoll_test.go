@@ -3,13 +3,13 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/ordercast/ordercast/internal/testutil"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -125,6 +125,15 @@ func TestLongPollRejectsBadInput(t *testing.T) {
 		if code != http.StatusUnprocessableEntity {
 			t.Errorf("%s: %d %s, want 422", q, code, body)
 		}
+		// HEAD gets what GET gets (RFC 9110, 9.3.2), the refusal included.
+		if resp, _ := call(t, "HEAD", base+"/v1/orders/o-1?"+q, "", ""); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("HEAD %s: %d, want 422", q, resp.StatusCode)
+		}
+	}
+	// A good HEAD long poll is answered at once, as a poll whose wait ended, with a poll's headers:
+	// no tag.
+	if resp, _ := call(t, "HEAD", base+"/v1/orders/o-1?wait=60s&after_version=1", "", ""); resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") != "" {
+		t.Errorf("HEAD long poll: %d, ETag %q; want 200 and no tag", resp.StatusCode, resp.Header.Get("ETag"))
 	}
 	if code, _ := do(t, "GET", base+"/v1/orders/nope?wait=1s", "", ""); code != http.StatusNotFound {
 		t.Errorf("unknown order: %d, want 404", code)

@@ -93,20 +93,41 @@ func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error)
 // read as pointers, since encoding/json fills the shallower of two fields of one name. The wire
 // type keeps plain strings (its clients leave an owner out by leaving it empty), but an owner
 // sent empty is most often a checkout's unset variable: taken for no owner, it would make an
-// order that no restaurant's board and no customer's page shows.
+// order that no restaurant's board and no customer's page shows. So is an id sent empty, which
+// taken for none would make a new order of each retry.
 type createBody struct {
 	api.CreateOrderRequest
+	ID           *string `json:"id,omitempty"`
 	RestaurantID *string `json:"restaurant_id,omitempty"`
 	CustomerID   *string `json:"customer_id,omitempty"`
 }
 
-// request is the create request the body holds, or 422 invalid_argument for an owner sent empty.
+// request is the create request the body holds, or 422 for a field sent empty.
 func (b createBody) request() (api.CreateOrderRequest, error) {
 	req := b.CreateOrderRequest
-	var rerr, cerr error
-	req.RestaurantID, rerr = sentOwner("restaurant_id", b.RestaurantID)
-	req.CustomerID, cerr = sentOwner("customer_id", b.CustomerID)
-	return req, cmp.Or(rerr, cerr)
+	var ierr, rerr, cerr error
+	req.ID, ierr = sent(ordercast.EInvalidID, "id", b.ID, "for the server to make one")
+	req.RestaurantID, rerr = sent(ordercast.EInvalid, "restaurant_id", b.RestaurantID, "for an order without one")
+	req.CustomerID, cerr = sent(ordercast.EInvalid, "customer_id", b.CustomerID, "for an order without one")
+	return req, cmp.Or(ierr, rerr, cerr)
+}
+
+// courierBody is the body of PUT /v1/orders/{id}/courier as decoded: api.SetCourierRequest's
+// fields, with the courier's name read as a pointer (see createBody), so that a name sent empty,
+// a form's unfilled field, is refused as a blank one is rather than taken for no name. It does
+// not embed the wire type, as createBody does: encoding/json would then name a courier_id of the
+// wrong type, which a method of its own decodes, "SetCourierRequest.courier_id".
+type courierBody struct {
+	CourierID       api.Assignment `json:"courier_id,omitzero"`
+	CourierName     *string        `json:"courier_name,omitempty"`
+	Note            string         `json:"note,omitempty"`
+	ExpectedVersion *int64         `json:"expected_version,omitempty"`
+}
+
+// request is the courier change the body holds, or 422 invalid_argument for a name sent empty.
+func (b courierBody) request() (api.SetCourierRequest, error) {
+	name, err := sent(ordercast.EInvalid, "courier_name", b.CourierName, "for a courier without a name")
+	return api.SetCourierRequest{CourierID: b.CourierID, CourierName: name, Note: b.Note, ExpectedVersion: b.ExpectedVersion}, err
 }
 
 // newOrder is the order the body asks actor to create, normalized, and the request as an
@@ -139,13 +160,14 @@ func (b createBody) newOrder(actor auth.Actor) (n ordercast.NewOrder, same api.C
 	return n, same, err
 }
 
-// sentOwner is the owner field name holds: none when it was left out, refused when sent empty.
-func sentOwner(name string, v *string) (string, error) {
+// sent is what the optional field name holds: "" when it was left out; sent empty, it is refused
+// with code, saying to leave it out instead (what for).
+func sent(code, name string, v *string, instead string) (string, error) {
 	switch {
 	case v == nil:
 		return "", nil
 	case *v == "":
-		return "", ordercast.Errorf(ordercast.EInvalid, "%s is empty: leave it out for an order without one", name)
+		return "", ordercast.Errorf(code, "%s is empty: leave it out %s", name, instead)
 	}
 	return *v, nil
 }
@@ -186,21 +208,31 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if r.URL.Query().Has(api.ParamWait) && r.Method != http.MethodHead { // HEAD is answered at once
-		s.handleLongPoll(w, r, id, courier, after)
-		return
+	longPoll := r.URL.Query().Has(api.ParamWait)
+	if longPoll {
+		wait, err := parseWait(r.URL.Query().Get(api.ParamWait))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if r.Method != http.MethodHead { // HEAD is answered at once, as a poll whose wait ended
+			s.handleLongPoll(w, r, id, courier, after, wait)
+			return
+		}
 	}
 	o, err := s.readAs(r, id, courier)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	etag := orderETag(o)
-	w.Header().Set("ETag", etag)
-	if notModified(r, etag) {
-		w.Header()["Cache-Control"] = noStore
-		w.WriteHeader(http.StatusNotModified)
-		return
+	if !longPoll { // a long poll's answer carries no tag: it has no If-None-Match to match
+		etag := orderETag(o)
+		w.Header().Set("ETag", etag)
+		if notModified(r, etag) {
+			w.Header()["Cache-Control"] = noStore
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
 	s.writeJSON(w, r, http.StatusOK, o)
 }
@@ -471,9 +503,14 @@ func (s *Server) handleSetStatuses(w http.ResponseWriter, r *http.Request) {
 // orders. The assignment is an event of the order (event: courier on streams); its status does
 // not change.
 func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
-	var req api.SetCourierRequest
-	actor, ok := s.changeRequest(w, r, &req, s.permitAssign)
+	var body courierBody
+	actor, ok := s.changeRequest(w, r, &body, s.permitAssign)
 	if !ok || s.refuseIdempotencyKey(w, r, "setting the courier an order has is answered changed false; expected_version applies a change only at the version it names") {
+		return
+	}
+	req, err := body.request()
+	if err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	c, err := s.courierChange(actor, r.PathValue("id"), req)

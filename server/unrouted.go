@@ -38,7 +38,7 @@ func (s *Server) handleUnrouted(mux *http.ServeMux) http.HandlerFunc {
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
-			s.writeError(w, r, ordercast.Errorf(ordercast.EMethodNotAllowed, "%s is not allowed here; allowed: %s", r.Method, strings.Join(allow, ", ")))
+			s.writeError(w, r, ordercast.Errorf(ordercast.EMethodNotAllowed, "method %s is not allowed here; allowed: %s", ordercast.Quote(r.Method), strings.Join(allow, ", ")))
 			return
 		}
 		s.writeError(w, r, ordercast.Errorf(ordercast.ENotFound, "no API endpoint at this path"))
@@ -65,20 +65,19 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 }
 
 // cleanAPIPaths answers an API path that is not in its clean form (a doubled slash, a . or ..
-// segment) with the JSON 404 of any path the API has no endpoint at. The mux would redirect it
-// to the clean form with a page of HTML, which an API client neither expects nor reads.
+// segment), before or after cleaning (//v1/orders: a base URL with a trailing slash), with the
+// JSON 404 of any path the API has no endpoint at. The mux would redirect it to the clean form
+// with a page of HTML, which an API client neither expects nor reads, and a client that follows
+// a 307 would send its write again there.
 func (s *Server) cleanAPIPaths(next http.Handler) http.Handler {
+	isAPI := func(p string) bool { return p == patAPIRoot || strings.HasPrefix(p, patAPISubtree) }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if p != patAPIRoot && !strings.HasPrefix(p, patAPISubtree) {
-			next.ServeHTTP(w, r)
-			return
-		}
 		clean := path.Clean(p)
 		if strings.HasSuffix(p, "/") && clean != "/" {
 			clean += "/" // as the mux cleans: a trailing slash is kept
 		}
-		if clean != p {
+		if clean != p && (isAPI(p) || isAPI(clean)) {
 			s.writeError(w, r, ordercast.Errorf(ordercast.ENotFound, "no API endpoint at this path: paths are sent in their clean form, as %s", ordercast.Quote(clean)))
 			return
 		}

@@ -43,6 +43,11 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 		// Not the mux's redirect to the clean form, with a page of HTML.
 		{"a doubled slash", "POST", "/v1//orders", nil, 404, ordercast.ENotFound, nil},
 		{"a dot-dot segment", "GET", "/v1/orders/o-2/../o-1", nil, 404, ordercast.ENotFound, nil},
+		// Nor before the API's root: a base URL with a trailing slash; a client that followed
+		// the redirect would send its write again.
+		{"a doubled slash before the API", "POST", "//v1/orders", nil, 404, ordercast.ENotFound, nil},
+		{"a dot segment before the API", "GET", "/./v1/orders/o-1", nil, 404, ordercast.ENotFound, nil},
+		{"a dot-dot segment into the API", "GET", "/x/../v1/orders/o-1", nil, 404, ordercast.ENotFound, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := call(t, tc.method, base+tc.path, "", "", tc.header...)
@@ -62,6 +67,12 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// A method of no route is named as any value a client sent is, quoted and by its first bytes.
+	long := strings.Repeat("Z", 3000)
+	if resp, body := call(t, long, base+"/v1/orders", "", ""); resp.StatusCode != http.StatusMethodNotAllowed || len(body) > 300 || !strings.Contains(string(body), `\"ZZZZ`) {
+		t.Errorf("a method of 3,000 bytes: %d %d bytes %.200s, want 405 naming it quoted and cut short", resp.StatusCode, len(body), body)
 	}
 
 	// OPTIONS that is not a CORS preflight asks what a path takes: 204 with the Allow a 405 would
@@ -102,8 +113,8 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 	}
 
 	// The fallback is no route: the metrics count what it answers as unmatched, with the pages'.
-	waitMetric(t, http.DefaultClient, base, 10, "ordercast_http_requests_total", "route", "unmatched", "code", "404")
-	waitMetric(t, http.DefaultClient, base, 3, "ordercast_http_requests_total", "route", "unmatched", "code", "405")
+	waitMetric(t, http.DefaultClient, base, 13, "ordercast_http_requests_total", "route", "unmatched", "code", "404")
+	waitMetric(t, http.DefaultClient, base, 4, "ordercast_http_requests_total", "route", "unmatched", "code", "405")
 	waitMetric(t, http.DefaultClient, base, 2, "ordercast_http_requests_total", "route", "unmatched", "code", "204")
 }
 

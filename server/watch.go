@@ -223,20 +223,15 @@ func parseLastEventID(v string) (last int64, resume bool, err error) {
 // load balancers commonly cut idle requests at 60 s.
 const maxLongPollWait = 60 * time.Second
 
-// handleLongPoll serves GET /v1/orders/{id}?wait=30s&after_version=N (authorized, and N read,
-// by handleGetOrder): the order as soon as its version is past N. It answers at once when it
+// handleLongPoll serves GET /v1/orders/{id}?wait=30s&after_version=N (authorized, and N and the
+// wait read, by handleGetOrder): the order as soon as its version is past N. It answers at once when it
 // already is (or the order has ended and will not change again); otherwise it holds the request
 // until a change commits or the wait ends, and then answers 200 with the order either way: the
 // client compares the version, so a timeout needs no status of its own (304 would need
 // validators, and some clients and proxies treat it specially). wait is a Go duration or a number
 // of seconds, capped at maxLongPollWait; after_version defaults to 0. A held request counts
 // against the stream limits.
-func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, courier string, after int64) {
-	wait, err := parseWait(r.URL.Query().Get(api.ParamWait))
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, courier string, after int64, wait time.Duration) {
 	wt, ok := s.watch(w, r, stream.Request{Scope: stream.OrderState, OrderID: id, Courier: courier}, false)
 	if !ok {
 		return
