@@ -23,11 +23,6 @@ import (
 // behind gets a fresh snapshot mid-stream; NextScoped returns it like the first, the watch goes
 // on after its position, and a reconnect resumes after the last event.
 func TestWatchScopeSnapshotMidStream(t *testing.T) {
-	frame := func(w http.ResponseWriter, pos int64, typ string, v any) {
-		b, _ := json.Marshal(v)
-		fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", pos, typ, b)
-		w.(http.Flusher).Flush()
-	}
 	snapshot := func(pos int64, ids ...string) api.PartySnapshot {
 		s := api.PartySnapshot{Party: "restaurant:luigi", Pos: pos}
 		for _, id := range ids {
@@ -35,51 +30,91 @@ func TestWatchScopeSnapshotMidStream(t *testing.T) {
 		}
 		return s
 	}
-	var mu sync.Mutex
-	var resumes []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		resumes = append(resumes, r.Header.Get("Last-Event-ID"))
-		n := len(resumes)
-		mu.Unlock()
-		openStream(w)
+	srv := newResumingServer(t, func(w http.ResponseWriter, n int) {
 		if n == 1 {
-			frame(w, 1, api.EventSnapshot, snapshot(1, "o-1"))
-			frame(w, 2, api.EventStatus, ordercast.Event{OrderID: "o-1", Seq: 2, Status: ordercast.StatusConfirmed})
-			frame(w, 10_003, api.EventSnapshot, snapshot(10_003, "o-2"))
-			frame(w, 10_004, api.EventStatus, ordercast.Event{OrderID: "o-2", Seq: 2, Status: ordercast.StatusConfirmed})
+			partyFrame(w, 1, api.EventSnapshot, snapshot(1, "o-1"))
+			partyFrame(w, 2, api.EventStatus, ordercast.Event{OrderID: "o-1", Seq: 2, Status: ordercast.StatusConfirmed})
+			partyFrame(w, 10_003, api.EventSnapshot, snapshot(10_003, "o-2"))
+			partyFrame(w, 10_004, api.EventStatus, ordercast.Event{OrderID: "o-2", Seq: 2, Status: ordercast.StatusConfirmed})
 			return // dropped
 		}
-		frame(w, 10_005, api.EventStatus, ordercast.Event{OrderID: "o-2", Seq: 3, Status: ordercast.StatusReady})
-		<-r.Context().Done()
+		partyFrame(w, 10_005, api.EventStatus, ordercast.Event{OrderID: "o-2", Seq: 3, Status: ordercast.StatusReady})
+	})
+	want := []string{"1 snapshot o-1", "2 o-1 confirmed", "10003 snapshot o-2", "10004 o-2 confirmed", "10005 o-2 ready"}
+	if got := srv.watchRestaurant(t, "luigi", len(want)); !slices.Equal(got, want) {
+		t.Errorf("updates %q, want %q", got, want)
+	}
+	if got, want := srv.resumes(), []string{"", "10004"}; !slices.Equal(got, want) {
+		t.Errorf("Last-Event-IDs %q, want %q", got, want)
+	}
+}
+
+// partyFrame writes one message of a party stream: its position, type and JSON data.
+func partyFrame(w http.ResponseWriter, pos int64, typ string, v any) {
+	b, _ := json.Marshal(v)
+	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", pos, typ, b)
+	w.(http.Flusher).Flush()
+}
+
+// resumingServer is a fake stream server that records the Last-Event-ID each connection came
+// with: serve answers the n-th (from 1) after the stream's headers, and the connection is held
+// open after it unless serve returns on the first.
+type resumingServer struct {
+	*httptest.Server
+	mu  sync.Mutex
+	ids []string
+}
+
+func newResumingServer(t *testing.T, serve func(w http.ResponseWriter, n int)) *resumingServer {
+	s := &resumingServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.ids = append(s.ids, r.Header.Get("Last-Event-ID"))
+		n := len(s.ids)
+		s.mu.Unlock()
+		openStream(w)
+		serve(w, n)
+		if n > 1 {
+			<-r.Context().Done()
+		}
 	}))
-	t.Cleanup(srv.Close)
-	c := &client.Client{BaseURL: srv.URL, HTTPClient: srv.Client()}
-	w := c.WatchRestaurant(context.Background(), "luigi", fastRetry)
-	t.Cleanup(func() { w.Close() })
+	t.Cleanup(s.Close)
+	return s
+}
+
+// watchRestaurant watches restaurant id's stream on s and returns its first n updates, each
+// as "<pos> snapshot <its first order>" or "<pos> <order> <status>".
+func (s *resumingServer) watchRestaurant(t *testing.T, id string, n int) []string {
+	t.Helper()
+	c := &client.Client{BaseURL: s.URL, HTTPClient: s.Client()}
+	w := c.WatchRestaurant(context.Background(), id, fastRetry)
+	defer w.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	var got []string
-	for range 5 {
+	for range n {
 		u, err := w.NextScoped(ctx)
-		if err != nil {
-			t.Fatalf("after %v: %v", got, err)
-		}
-		if u.Snapshot != nil {
-			got = append(got, fmt.Sprintf("%d snapshot %s", u.Pos, u.Snapshot.Orders[0].ID))
-		} else {
+		switch {
+		case err != nil:
+			t.Fatalf("after %q: %v", got, err)
+		case u.Snapshot != nil:
+			first := "none"
+			if len(u.Snapshot.Orders) > 0 {
+				first = u.Snapshot.Orders[0].ID
+			}
+			got = append(got, fmt.Sprintf("%d snapshot %s", u.Pos, first))
+		default:
 			got = append(got, fmt.Sprintf("%d %s %s", u.Pos, u.Event.OrderID, u.Event.Status))
 		}
 	}
-	want := []string{"1 snapshot o-1", "2 o-1 confirmed", "10003 snapshot o-2", "10004 o-2 confirmed", "10005 o-2 ready"}
-	if !slices.Equal(got, want) {
-		t.Errorf("updates %q, want %q", got, want)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []string{"", "10004"}; !slices.Equal(resumes, want) {
-		t.Errorf("Last-Event-IDs %q, want %q", resumes, want)
-	}
+	return got
+}
+
+// resumes lists the Last-Event-ID of each connection so far, "" for none.
+func (s *resumingServer) resumes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ids)
 }
 
 // TestAPartyWatchResumesAfterASnapshotAtZero: a party whose log is empty yet (a new restaurant,
@@ -87,47 +122,19 @@ func TestWatchScopeSnapshotMidStream(t *testing.T) {
 // after 0, getting every event since as an event; it once reconnected afresh, and the orders
 // placed and confirmed while it was away came only as a new snapshot's state.
 func TestAPartyWatchResumesAfterASnapshotAtZero(t *testing.T) {
-	var mu sync.Mutex
-	var resumes []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		resumes = append(resumes, r.Header.Get("Last-Event-ID"))
-		n := len(resumes)
-		mu.Unlock()
-		openStream(w)
+	srv := newResumingServer(t, func(w http.ResponseWriter, n int) {
 		if n == 1 {
-			b, _ := json.Marshal(api.PartySnapshot{Party: "restaurant:new", Pos: 0})
-			fmt.Fprintf(w, "id: 0\nevent: %s\ndata: %s\n\n", api.EventSnapshot, b)
+			partyFrame(w, 0, api.EventSnapshot, api.PartySnapshot{Party: "restaurant:new", Pos: 0})
 			return // dropped
 		}
-		b, _ := json.Marshal(ordercast.Event{OrderID: "o-1", Seq: 1, Status: ordercast.StatusPlaced})
-		fmt.Fprintf(w, "id: 1\nevent: %s\ndata: %s\n\n", api.EventStatus, b)
-		w.(http.Flusher).Flush()
-		<-r.Context().Done()
-	}))
-	t.Cleanup(srv.Close)
-	c := &client.Client{BaseURL: srv.URL, HTTPClient: srv.Client()}
-	w := c.WatchRestaurant(context.Background(), "new", fastRetry)
-	t.Cleanup(func() { w.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-	defer cancel()
-	for _, want := range []string{"0 snapshot", "1 o-1 placed"} {
-		u, err := w.NextScoped(ctx)
-		if err != nil {
-			t.Fatalf("waiting for %s: %v", want, err)
-		}
-		got := fmt.Sprintf("%d snapshot", u.Pos)
-		if u.Event != nil {
-			got = fmt.Sprintf("%d %s %s", u.Pos, u.Event.OrderID, u.Event.Status)
-		}
-		if got != want {
-			t.Fatalf("update %q, want %q", got, want)
-		}
+		partyFrame(w, 1, api.EventStatus, ordercast.Event{OrderID: "o-1", Seq: 1, Status: ordercast.StatusPlaced})
+	})
+	want := []string{"0 snapshot none", "1 o-1 placed"}
+	if got := srv.watchRestaurant(t, "new", len(want)); !slices.Equal(got, want) {
+		t.Errorf("updates %q, want %q", got, want)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []string{"", "0"}; !slices.Equal(resumes, want) {
-		t.Errorf("Last-Event-IDs %q, want %q", resumes, want)
+	if got, want := srv.resumes(), []string{"", "0"}; !slices.Equal(got, want) {
+		t.Errorf("Last-Event-IDs %q, want %q", got, want)
 	}
 }
 
