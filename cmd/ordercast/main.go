@@ -85,6 +85,7 @@ Usage:
   ordercast bench [flags]    measure watchers, memory, latency and transports on loopback
   ordercast check [flags]    prove under faults that no watcher loses, repeats or reorders an event
   ordercast token [flags]    print an actor or tracking token (ordercast token --help)
+  ordercast backup --to F    copy a running node's SQLite database, consistent, to the new file F
   ordercast version          print the version and the VCS revision of this binary
 
 Every flag of every subcommand can also be set through an ORDERCAST_* environment variable
@@ -114,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return bench.RunFloor(ctx, stdout)
 	case "token":
 		return runToken(args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		return printVersion(stdout, stderr, args[1:])
 	case "help", "-h", "-help", "--help":

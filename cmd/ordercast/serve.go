@@ -76,7 +76,7 @@ const defaultSQLiteSync = "full"
 func NewMain(stdout, stderr io.Writer) *Main {
 	m := &Main{
 		HTTP:             server.DefaultConfig(),
-		DB:               "ordercast.db",
+		DB:               DefaultDB,
 		DBWait:           DefaultDBWait,
 		SQLiteSync:       defaultSQLiteSync,
 		SQLiteMinFreeMiB: sqlite.DefaultMinFreeDisk >> 20,
@@ -95,6 +95,10 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	m.HTTP.Limits = server.DefaultLimits()
 	return m
 }
+
+// DefaultDB is the database `serve` runs on, and `backup` copies, unless --db (or ORDERCAST_DB)
+// names another.
+const DefaultDB = "ordercast.db"
 
 // DefaultDemoAddr is where `serve --demo` listens unless --addr (or ORDERCAST_ADDR) says
 // otherwise: loopback only, since its console page hands every visitor an admin token.
