@@ -168,6 +168,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
+	fs.StringVar(&m.HTTP.RequestLog, "request-log", server.RequestLogAll, "which requests get a line at info level: all, refused (answered 400 or above) or off; the others' lines go at debug")
 	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking, gives the console an admin token, signs with a random secret of its own (ignoring --secret) and listens on "+DefaultDemoAddr+" unless --addr is given")
 	m.securityFlags(fs, &m.HTTP)
 	m.locationFlags(fs, &m.HTTP)
