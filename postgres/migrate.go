@@ -62,7 +62,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		latest = max(latest, int(v))
 	}
 	if known := ms[len(ms)-1].Version; latest > known {
-		return fmt.Errorf("postgres: the database is at schema version %d, newer than this binary's %d: a later release migrated it; run that release, or a copy of the database from before the upgrade", latest, known)
+		return fmt.Errorf("postgres: %w", migrations.Newer("the database", latest, known))
 	}
 	var done []migrations.Migration
 	for _, m := range ms {

@@ -93,9 +93,22 @@ type Config struct {
 	// one.
 	LocationInterval time.Duration
 
+	// RequestLog says which requests get their line in the log at info level (observe): every
+	// one (RequestLogAll, or empty), RequestLogRefused (those answered 400 or above, a stream's
+	// when it ends with one), or RequestLogOff. The others' lines go at debug level, so
+	// --log-level debug shows every line whatever this says.
+	RequestLog string
+
 	// Limits keep one client from starving the rest; the zero value sets none.
 	Limits Limits
 }
+
+// The values of Config.RequestLog.
+const (
+	RequestLogAll     = "all"
+	RequestLogRefused = "refused"
+	RequestLogOff     = "off"
+)
 
 // DefaultConfig returns the default tuning. Limits and StreamLifetime are zero (nothing limited,
 // streams never end), which keeps a library user's tests and embedding simple; `ordercast serve`
@@ -153,6 +166,8 @@ func (c Config) Validate() error {
 		return bad("h2c", "is cleartext HTTP/2 and cannot be combined with --tls-cert (TLS already negotiates HTTP/2)")
 	case c.MetricsAddr != "" && c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0"): // :0 picks a port of its own each
 		return bad("metrics-addr", "must differ from --addr (%s): leave it empty to serve /metrics there", c.Addr)
+	case c.RequestLog != "" && c.RequestLog != RequestLogAll && c.RequestLog != RequestLogRefused && c.RequestLog != RequestLogOff:
+		return bad("request-log", "must be %s, %s or %s, got %s", RequestLogAll, RequestLogRefused, RequestLogOff, ordercast.Quote(c.RequestLog))
 	case c.Limits.MaxConnsPerPeer < 0:
 		return bad("max-conns-per-peer", "must not be negative")
 	case c.Limits.IPv6ClientPrefix != 0 && (c.Limits.IPv6ClientPrefix < 48 || c.Limits.IPv6ClientPrefix > 64):

@@ -188,6 +188,10 @@ func (s *Server) observe(mux http.Handler) http.Handler {
 			// A courier's phone posts about once a second: thousands of couriers would fill the
 			// log with them. A refused one is logged as any refusal.
 			line.level = slog.LevelDebug
+		case s.RequestLog == RequestLogOff, s.RequestLog == RequestLogRefused && line.status < http.StatusBadRequest:
+			// A line a request, at a few hundred writes a second, is gigabytes a day; the
+			// operator who turned it down keeps the info lines that say what the node did.
+			line.level = slog.LevelDebug
 		}
 		if s.Logger.Enabled(r.Context(), line.level) {
 			// Read while the request is still the handler's (X-Forwarded-For), and only for a

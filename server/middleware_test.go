@@ -198,3 +198,53 @@ func TestAcceptedPositionsLogAtDebug(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestLogCanBeTurnedDown: with RequestLog refused, only the requests answered 400 or
+// above log their line at info, the others at debug; with off, every one at debug. A node that
+// logs at info then writes a line a refusal (or none), not one a request, and keeps the info
+// lines that say what it did.
+func TestRequestLogCanBeTurnedDown(t *testing.T) {
+	t.Parallel()
+	for setting, want := range map[string]map[string]string{
+		server.RequestLogAll:     {"POST /v1/orders 201": "INFO", "GET /v1/orders/{id} 200": "INFO", "GET /v1/orders/{id} 404": "INFO"},
+		server.RequestLogRefused: {"POST /v1/orders 201": "DEBUG", "GET /v1/orders/{id} 200": "DEBUG", "GET /v1/orders/{id} 404": "INFO"},
+		server.RequestLogOff:     {"POST /v1/orders 201": "DEBUG", "GET /v1/orders/{id} 200": "DEBUG", "GET /v1/orders/{id} 404": "DEBUG"},
+	} {
+		t.Run(setting, func(t *testing.T) {
+			t.Parallel()
+			var logs testutil.Buffer
+			ts := newServer(t, func(s *server.Server) {
+				s.RequestLog = setting
+				s.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			})
+			base := ts.URL()
+			mustCreate(t, base, "o-1")
+			if code, _ := do(t, "GET", base+"/v1/orders/o-1", "", ""); code != http.StatusOK {
+				t.Fatalf("GET o-1: %d", code)
+			}
+			if code, _ := do(t, "GET", base+"/v1/orders/o-2", "", ""); code != http.StatusNotFound {
+				t.Fatalf("GET o-2: %d", code)
+			}
+			got := map[string]string{}
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				var l struct {
+					Level, Route string
+					Status       int
+				}
+				if json.Unmarshal([]byte(line), &l) == nil && l.Route != "" {
+					got[fmt.Sprintf("%s %d", l.Route, l.Status)] = l.Level
+				}
+			}
+			for key, level := range want {
+				if got[key] != level {
+					t.Errorf("%s logged at %q, want %s (lines: %v)", key, got[key], level, got)
+				}
+			}
+		})
+	}
+	c := server.DefaultConfig()
+	c.RequestLog = "some"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "request-log") {
+		t.Errorf("RequestLog \"some\": %v, want it refused naming --request-log", err)
+	}
+}

@@ -25,5 +25,14 @@ func LimitPages(s *Store, n int64) error {
 	return err
 }
 
+// Checkpoint moves the WAL's pages into the database file and empties the WAL, as the
+// checkpointer does when it trims it.
+func Checkpoint(s *Store) error {
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	_, err := s.conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
+}
+
 // ActiveOrdersQuery is ActiveOrders' read, for its query plan.
 const ActiveOrdersQuery = activeOrdersQuery

@@ -35,7 +35,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlite: read schema_migrations: %w", err)
 	}
 	if known := ms[len(ms)-1].Version; applied > known {
-		return fmt.Errorf("sqlite: %s is at schema version %d, newer than this binary's %d: a later release migrated it; run that release, or a copy of the database from before the upgrade", s.Path, applied, known)
+		return fmt.Errorf("sqlite: %w", migrations.Newer(s.Path, applied, known))
 	}
 	for _, m := range ms {
 		if err := s.applyMigration(ctx, m); err != nil {

@@ -56,9 +56,7 @@ func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int
 		if committed {
 			return
 		}
-		if _, rerr := st.rollback.ExecContext(context.Background()); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("sqlite: purge: rollback: %w", rerr), s.replaceWriterConn(context.Background()))
-		}
+		err = errors.Join(err, s.rollback(context.Background(), "sqlite: purge: rollback"))
 	}()
 	n, err = s.purgeInTx(ctx, endedBefore, limit)
 	if err != nil || n == 0 {

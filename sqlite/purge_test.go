@@ -1,9 +1,13 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -70,5 +74,40 @@ func mustCreate(t *testing.T, s *sqlite.Store, n ordercast.NewOrder) {
 	t.Helper()
 	if _, _, err := s.CreateOrder(t.Context(), n); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAPurgedOrderLeavesNoTraceInTheFile: the details of a purged order (a customer's address)
+// are gone from the database file and its WAL, not left in the free space a delete leaves,
+// where any copy of the file (a backup) would carry them on.
+func TestAPurgedOrderLeavesNoTraceInTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "o.db")
+	s := sqlite.New(path)
+	storetest.MustOpen(t, s)
+	ctx := t.Context()
+	const address = "221B Baker Street, flat Quuxington"
+	s.Now = func() time.Time { return time.Now().Add(-30 * 24 * time.Hour) }
+	for i := range 50 { // pages of them, so that the purge frees whole pages as well as cells
+		id := "o-" + strconv.Itoa(i)
+		mustCreate(t, s, ordercast.NewOrder{ID: id, Details: json.RawMessage(`{"address":"` + address + `"}`)})
+		if _, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: id, Status: ordercast.StatusCancelled, Note: "not home: " + address}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Now = time.Now
+	if n, err := s.PurgeEnded(ctx, time.Now().Add(-24*time.Hour), 100); n != 50 || err != nil {
+		t.Fatalf("PurgeEnded = %d, %v; want 50", n, err)
+	}
+	if err := sqlite.Checkpoint(s); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(file)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		if n := bytes.Count(b, []byte("Quuxington")); n > 0 {
+			t.Errorf("%s holds the purged orders' address %d times", filepath.Base(file), n)
+		}
 	}
 }

@@ -121,6 +121,7 @@ type Store struct {
 	opened  openedFiles // the files at file when the store opened them (checkFiles)
 	held    *os.File    // the lock file, locked while the store is open (lock)
 	corrupt atomic.Bool // a read or write found the file damaged (health): unready until restarted
+	lowDisk atomic.Bool // the last readiness probe found less free disk than MinFreeDisk
 	reads   *reads      // the readers' queries, prepared once
 	conn    *sql.Conn
 	stmts   *statements
@@ -317,6 +318,11 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	// The first commit into a WAL that starts over cuts the file back to this size, so that it
 	// grows past it only with frames written since (see boundWAL).
 	w.Add("_pragma", "journal_size_limit("+strconv.FormatInt(s.MaxWALSize-s.CheckpointSize, 10)+")")
+	// What the writer deletes is overwritten with zeros, not left in the file's free space: a
+	// purged order's details (a customer's address) and an expired idempotency record's answer
+	// go from the file, and from any copy of it made since, as --retention promises. The
+	// writer's hot path deletes nothing, so it costs only the purges their writes.
+	w.Add("_pragma", "secure_delete(1)")
 	w.Set("_txlock", "immediate")
 	if s.writer, err = sql.Open("sqlite", s.Path+"?"+w.Encode()); err != nil {
 		return fmt.Errorf("sqlite: open writer: %w", err)
@@ -454,17 +460,35 @@ func (s *Store) checkFreeDisk() (judged bool, err error) {
 	if floor < 0 {
 		return false, nil
 	}
-	free, err := freeDisk(filepath.Dir(s.file))
+	free, err := s.FreeDisk()
 	if errors.Is(err, errFreeDiskUnknown) {
 		return false, nil // an unknown free space is no reason to refuse work
 	}
 	if err != nil {
 		return false, fmt.Errorf("sqlite: free disk: %w", err)
 	}
-	if free < floor {
+	low := free < floor
+	// Said once each way, as an outage is: the probe runs every few seconds. It is no outage
+	// (writes go on), so the store's health, and ordercast_store_up, do not change for it.
+	if was := s.lowDisk.Swap(low); low && !was {
+		s.Logger.Warn("sqlite: the database's disk is low; /readyz answers 503 until it is above the floor again (writes go on)", "free_mib", free>>20, "floor_mib", floor>>20)
+	} else if was && !low {
+		s.Logger.Info("sqlite: the database's disk has room again", "free_mib", free>>20, "floor_mib", floor>>20)
+	}
+	if low {
 		return true, ordercast.Errorf(ordercast.EUnavailable, "the database's disk has %d MiB free, below the %d MiB its log may need; free some space", free>>20, floor>>20)
 	}
 	return true, nil
+}
+
+// FreeDisk is the free space in bytes of the file system that holds the database: what the
+// readiness probe holds to MinFreeDisk. Call it between Open and Close.
+// A database in memory has no disk: its free space is unknown.
+func (s *Store) FreeDisk() (int64, error) {
+	if s.file == "" {
+		return 0, errFreeDiskUnknown
+	}
+	return freeDisk(filepath.Dir(s.file))
 }
 
 // probeWait bounds how long a readiness probe waits for the write lock: far longer than a batch

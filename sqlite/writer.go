@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -151,15 +152,24 @@ func (s *Store) tryCommit(writes []ordercast.Write) (*ordercast.Batch, error) {
 	if err != nil {
 		// Whether a failed COMMIT left anything behind is not always known: read it all again.
 		s.recent.Forget()
-		if _, rerr := st.rollback.ExecContext(ctx); rerr != nil {
-			// The connection may still be inside the transaction: every later BEGIN would fail
-			// on it, or a batch join what is left of this one. A fresh one starts clean.
-			err = errors.Join(err, fmt.Errorf("sqlite: rollback: %w", rerr), s.replaceWriterConn(ctx))
-		}
-		return nil, err
+		return nil, errors.Join(err, s.rollback(ctx, "sqlite: rollback"))
 	}
 	b.States(s.recent.Remember)
 	return b, nil
+}
+
+// rollback ends the writer's transaction after a failed batch or purge (what names it in the
+// error). A COMMIT that failed on a full disk or an I/O error has had SQLite roll the
+// transaction back itself, and the ROLLBACK's "no transaction is active" then says nothing
+// (joined to the commit's error, it only misled: "cannot rollback" under "disk is full"). Any
+// other failure may leave the connection inside the transaction, where every later BEGIN would
+// fail, or a batch join what is left of this one: a fresh connection starts clean.
+func (s *Store) rollback(ctx context.Context, what string) error {
+	_, err := s.stmts.rollback.ExecContext(ctx)
+	if err == nil || strings.Contains(err.Error(), "no transaction is active") {
+		return nil
+	}
+	return errors.Join(fmt.Errorf("%s: %w", what, err), s.replaceWriterConn(ctx))
 }
 
 // openWriterConn pins the writer's connection and prepares its statements. Called by Open, and

@@ -23,7 +23,7 @@ import (
 // error for the shell, like `ordercast --help`.
 func TestHelpGoesToStdout(t *testing.T) {
 	for _, args := range [][]string{
-		{"--help"}, {"help"}, {"serve", "--help"}, {"serve", "-h"}, {"token", "--help"}, {"bench", "--help"}, {"check", "--help"}, {"version", "--help"},
+		{"--help"}, {"help"}, {"serve", "--help"}, {"serve", "-h"}, {"token", "--help"}, {"bench", "--help"}, {"check", "--help"}, {"backup", "--help"}, {"version", "--help"},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), args, &stdout, &stderr)

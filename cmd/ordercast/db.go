@@ -122,9 +122,31 @@ type walSizer interface {
 	WALSize() (int64, error)
 }
 
+// freeDisker is a store whose database is a file (SQLite), on a disk whose free space matters.
+type freeDisker interface {
+	FreeDisk() (int64, error)
+}
+
 // outageReporter is a store that says whether its database is away (both stores).
 type outageReporter interface {
 	Unavailable() string
+}
+
+// outageProbe is how often a node whose database is away probes it (Store.Ping), so that the end
+// of the outage is seen when the database is back: the store learns it from a write or a
+// readiness probe, and a node nobody writes to or probes (one node, no balancer) would report the
+// outage, in ordercast_store_up and in the log's length of it, for as long as it stayed idle.
+const outageProbe = 2 * time.Second
+
+// probeOutage pings the store if it is away; what the ping finds is the store's to record and log
+// (storehealth). An available store is not pinged: nothing polls a database that answers.
+func (m *Main) probeOutage(ctx context.Context) {
+	if or, ok := m.Store.(outageReporter); !ok || or.Unavailable() == "" {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, outageProbe)
+	defer cancel()
+	_ = m.Store.Ping(pctx) // its error is the outage going on, which the store has logged
 }
 
 // up is a gauge's value of a condition: 1 when it holds.
@@ -167,6 +189,18 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 			n, err := ws.WALSize()
 			if err != nil {
 				return math.NaN() // unknown, which 0 would hide
+			}
+			return float64(n)
+		}))
+	}
+	if fd, ok := m.Store.(freeDisker); ok {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordercast_sqlite_free_disk_bytes",
+			Help: "Free space on the SQLite database's file system; below --sqlite-min-free, /readyz answers 503 (writes go on until the disk is full, then fail 503).",
+		}, func() float64 {
+			n, err := fd.FreeDisk()
+			if err != nil {
+				return math.NaN()
 			}
 			return float64(n)
 		}))

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"database/sql"
 	"errors"
 	"net"
 	"os"
@@ -9,10 +10,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ordercast/ordercast/sqlite"
 )
 
 // TestServeExitStatus: serve refused for its flags or environment exits 2 (main.ExitConfig), which
-// the systemd unit does not restart, since no restart mends it; a failure a restart may mend, a
+// the systemd unit does not restart, since no restart mends it, and so does a database a later
+// release migrated (an old binary restarted after the upgrade); a failure a restart may mend, a
 // port another process holds, exits 1.
 func TestServeExitStatus(t *testing.T) {
 	t.Parallel()
@@ -22,6 +26,22 @@ func TestServeExitStatus(t *testing.T) {
 	}
 	defer taken.Close()
 	db := filepath.Join(t.TempDir(), "ordercast.db")
+	later := filepath.Join(t.TempDir(), "later.db")
+	st := sqlite.New(later)
+	if err := st.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from_a_later_release', 0)`)
+	if cerr := raw.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -30,6 +50,7 @@ func TestServeExitStatus(t *testing.T) {
 		{"a bad flag value", []string{"--addr", "127.0.0.1:0", "--log-format", "xml"}, 2},
 		{"an unknown flag", []string{"--addr", "127.0.0.1:0", "--colour"}, 2},
 		{"the port is taken", []string{"--addr", taken.Addr().String()}, 1},
+		{"a database a later release migrated", []string{"--addr", "127.0.0.1:0", "--db", later}, 2},
 	} {
 		cmd := exec.Command(binary(t), append([]string{"serve", "--db", db}, tc.args...)...)
 		cmd.Env = []string{"ORDERCAST_SECRET=" + testSecret, "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}

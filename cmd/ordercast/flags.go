@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -14,6 +15,27 @@ import (
 // ORDERCAST_STREAM_WRITE_TIMEOUT.
 func envName(flagName string) string {
 	return "ORDERCAST_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// testVariables are the ORDERCAST_* variables that are no command's flag: the test suite's
+// (README, Testing), which a machine that runs the tests may have set for every process.
+var testVariables = map[string]bool{"ORDERCAST_TEST_POSTGRES": true, "ORDERCAST_CHROMIUM": true, "ORDERCAST_SCREENSHOTS": true}
+
+// strayVariables lists, sorted, the ORDERCAST_* variables of environ ("NAME=value" each) that
+// name no flag of fs: a misspelt one (ORDERCAST_RETENTON), or one of a flag a release removed.
+// parseWithEnv never reads them, so the setting they were meant to make is not made.
+func strayVariables(fs *flag.FlagSet, environ []string) []string {
+	flags := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) { flags[envName(f.Name)] = true })
+	var stray []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "ORDERCAST_") && !flags[name] && !testVariables[name] {
+			stray = append(stray, name)
+		}
+	}
+	slices.Sort(stray)
+	return stray
 }
 
 // parseCommand parses a subcommand's flags the one way every subcommand does: flags are written

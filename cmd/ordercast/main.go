@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast/internal/bench"
+	"github.com/ordercast/ordercast/internal/migrations"
 )
 
 func main() {
@@ -58,8 +59,8 @@ func main() {
 	}
 }
 
-// ExitConfig is the exit status of a serve whose flags or environment are wrong, which no restart
-// mends: the unit's RestartPreventExitStatus names it, so that systemd stops there instead of
+// ExitConfig is the exit status of a serve whose flags or environment are wrong, or whose
+// database a later release migrated, which no restart mends: the unit's RestartPreventExitStatus names it, so that systemd stops there instead of
 // starting the node again every RestartSec and filling the journal with the same line. Every
 // other failure (a database away for longer than --db-wait, a port taken) exits 1 and is
 // restarted.
@@ -70,9 +71,10 @@ type configError struct{ error }
 
 func (e configError) Unwrap() error { return e.error }
 
-// exitCode is the exit status of a run that failed with err.
+// exitCode is the exit status of a run that failed with err. A database whose schema is newer
+// than the binary's is ExitConfig too: no restart of this binary mends it.
 func exitCode(err error) int {
-	if _, ok := errors.AsType[configError](err); ok {
+	if _, ok := errors.AsType[configError](err); ok || errors.Is(err, migrations.ErrNewer) {
 		return ExitConfig
 	}
 	return 1
@@ -85,6 +87,7 @@ Usage:
   ordercast bench [flags]    measure watchers, memory, latency and transports on loopback
   ordercast check [flags]    prove under faults that no watcher loses, repeats or reorders an event
   ordercast token [flags]    print an actor or tracking token (ordercast token --help)
+  ordercast backup --to F    copy a running node's SQLite database, consistent, to the new file F
   ordercast version          print the version and the VCS revision of this binary
 
 Every flag of every subcommand can also be set through an ORDERCAST_* environment variable
@@ -114,6 +117,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return bench.RunFloor(ctx, stdout)
 	case "token":
 		return runToken(args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		return printVersion(stdout, stderr, args[1:])
 	case "help", "-h", "-help", "--help":

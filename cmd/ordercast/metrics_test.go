@@ -25,7 +25,8 @@ func TestWriteBatchMetrics(t *testing.T) {
 }
 
 // TestSQLiteWALMetric: /metrics shows the size of an SQLite node's WAL file, which a reader in
-// another process can make grow without bound (a backup, a sqlite3 shell): a gauge to alert on.
+// another process can make grow without bound (a backup, a sqlite3 shell): a gauge to alert on;
+// and the free space of the disk it is on.
 func TestSQLiteWALMetric(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "ordercast.db")
@@ -37,6 +38,10 @@ func TestSQLiteWALMetric(t *testing.T) {
 	}
 	if got := metric(t, n.url, "ordercast_sqlite_wal_bytes"); got != float64(fi.Size()) || got == 0 {
 		t.Fatalf("ordercast_sqlite_wal_bytes = %v, want the WAL file's %d bytes", got, fi.Size())
+	}
+	// And the free disk, which /readyz holds to --sqlite-min-free: no outage, but a gauge to alert on.
+	if got := metric(t, n.url, "ordercast_sqlite_free_disk_bytes"); !(got > 0) {
+		t.Fatalf("ordercast_sqlite_free_disk_bytes = %v, want the file system's free bytes", got)
 	}
 }
 

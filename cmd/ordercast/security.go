@@ -197,7 +197,7 @@ func (c *securityConfig) warnings(h server.Config, demo bool) []string {
 		// Kept for the deployments that scrape the main port, but rarely what a node on the
 		// network should do.
 		ws = append(ws, fmt.Sprintf("/metrics is served on --addr %s, to whoever can reach the API: its counts, latencies and Go runtime figures describe this node's load and internals; "+
-			"serve them on a private address with --metrics-addr (e.g. 127.0.0.1:9090, or the scrapers' network) and point the scrapers there", h.Addr))
+			"serve them on a private address with --metrics-addr (e.g. 127.0.0.1:9469, or the scrapers' network) and point the scrapers there", h.Addr))
 	}
 	if demo && !loopbackAddr(h.Addr) {
 		ws = append(ws, fmt.Sprintf("the demo listens on --addr %s, beyond this machine: its console hands an admin token to whoever opens it there, and its Host check (a defence against DNS rebinding) is off; "+

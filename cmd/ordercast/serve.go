@@ -40,8 +40,10 @@ type Main struct {
 	Pprof            string
 	// loopbackNamesGiven: --loopback-names-only was set, and wins over the demo's default.
 	loopbackNamesGiven bool
-	LogFormat          string
-	LogLevel           string
+	// strayVariables are the ORDERCAST_* variables that name no flag of serve, logged at start.
+	strayVariables []string
+	LogFormat      string
+	LogLevel       string
 	// Demo runs the order simulator in the process, so the pages show live movement at once.
 	Demo bool
 	// Retention is how long an ended order is kept (retention.go); 0 keeps every order.
@@ -76,7 +78,7 @@ const defaultSQLiteSync = "full"
 func NewMain(stdout, stderr io.Writer) *Main {
 	m := &Main{
 		HTTP:             server.DefaultConfig(),
-		DB:               "ordercast.db",
+		DB:               DefaultDB,
 		DBWait:           DefaultDBWait,
 		SQLiteSync:       defaultSQLiteSync,
 		SQLiteMinFreeMiB: sqlite.DefaultMinFreeDisk >> 20,
@@ -95,6 +97,10 @@ func NewMain(stdout, stderr io.Writer) *Main {
 	m.HTTP.Limits = server.DefaultLimits()
 	return m
 }
+
+// DefaultDB is the database `serve` runs on, and `backup` copies, unless --db (or ORDERCAST_DB)
+// names another.
+const DefaultDB = "ordercast.db"
 
 // DefaultDemoAddr is where `serve --demo` listens unless --addr (or ORDERCAST_ADDR) says
 // otherwise: loopback only, since its console page hands every visitor an admin token.
@@ -123,6 +129,7 @@ func (m *Main) ParseFlags(args []string) error {
 		m.HTTP.Addr = DefaultDemoAddr
 	}
 	m.loopbackNamesGiven = flagGiven(fs, "loopback-names-only")
+	m.strayVariables = strayVariables(fs, os.Environ())
 	if m.Demo && fromEnv["db"] {
 		// ORDERCAST_DB names the node's own database (the container image sets it): a demo
 		// started beside the node would simulate orders in it.
@@ -161,6 +168,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
 	fs.StringVar(&m.LogLevel, "log-level", m.LogLevel, "log `level`: debug, info, warn or error")
+	fs.StringVar(&m.HTTP.RequestLog, "request-log", server.RequestLogAll, "which requests get a line at info level: all, refused (answered 400 or above) or off; the others' lines go at debug")
 	fs.BoolVar(&m.Demo, "demo", m.Demo, "simulate orders moving through their stages, to watch the pages live; implies --public-tracking, gives the console an admin token, signs with a random secret of its own (ignoring --secret) and listens on "+DefaultDemoAddr+" unless --addr is given")
 	m.securityFlags(fs, &m.HTTP)
 	m.locationFlags(fs, &m.HTTP)
@@ -328,6 +336,10 @@ func (m *Main) Open(ctx context.Context) error {
 	for _, w := range m.warnings(m.HTTP, m.Demo) {
 		m.Logger.Warn(w)
 	}
+	if len(m.strayVariables) > 0 {
+		m.Logger.Warn("ORDERCAST_* variables that name no flag of serve are ignored: misspelt, or of a flag this release does not have (ordercast serve --help lists them)",
+			"variables", m.strayVariables)
+	}
 	if m.Demo {
 		m.Logger.Info("demo mode: tokens are signed with a random secret of this process only, so the console's admin token is good nowhere else",
 			"secret_ignored", m.Secret != "", "public_tracking", true)
@@ -397,11 +409,15 @@ func (m *Main) Serve(ctx context.Context) error {
 	if m.Demo {
 		fmt.Fprintf(m.stdout, "demo mode: orders are being simulated; open %s/ to watch them\n", m.Server.URL())
 	}
+	probe := time.NewTicker(outageProbe)
+	defer probe.Stop()
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-hup:
 			m.reloadCertificate()
+		case <-probe.C:
+			m.probeOutage(ctx)
 		}
 	}
 	m.Logger.Info("shutting down", "shutdown_delay", m.HTTP.ShutdownDelay, "drain", m.HTTP.DrainWindow)

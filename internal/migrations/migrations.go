@@ -3,6 +3,7 @@
 package migrations
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -10,6 +11,26 @@ import (
 	"strconv"
 	"strings"
 )
+
+// ErrNewer is why a store refuses a database whose schema a later release migrated: this binary
+// does not know that schema, and no restart of it changes that (the node exits ExitConfig, which
+// its unit does not restart).
+var ErrNewer = errors.New("the database's schema is newer than this binary's")
+
+// Newer is the refusal of a database (what names it) at schema version applied, past known, the
+// binary's last: an error that is ErrNewer (errors.Is).
+func Newer(what string, applied, known int) error { return newerError{what, applied, known} }
+
+type newerError struct {
+	what           string
+	applied, known int
+}
+
+func (e newerError) Error() string {
+	return fmt.Sprintf("%s is at schema version %d, newer than this binary's %d: a later release migrated it; run that release, or a copy of the database from before the upgrade", e.what, e.applied, e.known)
+}
+
+func (e newerError) Is(target error) bool { return target == ErrNewer }
 
 // Migration is one numbered schema change from a file dir/NNN_name.up.sql.
 type Migration struct {
