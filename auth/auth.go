@@ -371,7 +371,7 @@ func (a *Authority) ParseTracking(token string) (Tracking, error) {
 	if err != nil {
 		return Tracking{}, tokenError(err)
 	}
-	if err := checkClaimNames(token); err != nil {
+	if err := checkClaimNames(token, trackingClaimNames); err != nil {
 		return Tracking{}, err
 	}
 	if err := a.checkLifetime(&claims.RegisteredClaims, cmp.Or(a.TrackingMaxLifetime, DefaultTrackingMaxLifetime)); err != nil {
@@ -442,7 +442,7 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 	if err != nil {
 		return Actor{}, time.Time{}, tokenError(err)
 	}
-	if err := checkClaimNames(token); err != nil {
+	if err := checkClaimNames(token, actorClaimNames); err != nil {
 		return Actor{}, time.Time{}, err
 	}
 	if slices.ContainsFunc(claims.Audience, func(aud string) bool { return slices.Contains(trackingAudiences, aud) }) {

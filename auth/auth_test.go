@@ -723,6 +723,7 @@ func TestAClaimHasOneSpelling(t *testing.T) {
 	}{
 		{"external, as its provider spells it", jwt.SigningMethodRS256, `{"role":"admin","aud":"ordercast","iss":"https://idp",` + times + `}`, actor, true},
 		{"external, claims the service does not read in any case", jwt.SigningMethodRS256, `{"role":"admin","aud":"ordercast","iss":"https://idp","AUDIT":"x","Roles":["a"],` + times + `}`, actor, true},
+		{"external, a tracking token's claim names in capitals", jwt.SigningMethodRS256, `{"role":"admin","aud":"ordercast","iss":"https://idp","Courier":true,"VIA":"x",` + times + `}`, actor, true},
 		{"external, the audience in capitals", jwt.SigningMethodRS256, `{"role":"admin","AUD":"ordercast","iss":"https://idp",` + times + `}`, actor, false},
 		{"external, a second audience", jwt.SigningMethodRS256, `{"role":"admin","aud":"billing","aud":"ordercast","iss":"https://idp",` + times + `}`, actor, false},
 		{"external, the issuer with long s", jwt.SigningMethodRS256, `{"role":"admin","aud":"ordercast","iss":"https://evil","i\u017f\u017f":"https://idp",` + times + `}`, actor, false},

@@ -10,8 +10,12 @@ import (
 	"github.com/ordercast/ordercast"
 )
 
-// claimNames are the claims this service reads from a token, as their JSON names spell them.
-var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "role", "courier", "via"}
+// The claims this service reads from a token, as their JSON names spell them: of an actor
+// token, and of a tracking token. Others, an identity provider's own, may be spelled as it likes.
+var (
+	actorClaimNames    = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "role"}
+	trackingClaimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "courier", "via"}
+)
 
 // checkClaimNames refuses a token whose payload writes a claim this service reads twice, or in
 // another letter case ("AUD", "Role", "\u212Aey" with the Kelvin sign). encoding/json, which
@@ -20,7 +24,7 @@ var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "r
 // as that one: a custom claim whose name another application of the same tenant chose, say. The
 // request bodies are held to the same rule (server's repeatedKey). It runs once a token's
 // signature verified, so the payload is one JSON object.
-func checkClaimNames(token string) error {
+func checkClaimNames(token string, claimNames []string) error {
 	_, rest, _ := strings.Cut(token, ".")
 	segment, _, _ := strings.Cut(rest, ".")
 	payload, err := base64.RawURLEncoding.Strict().DecodeString(segment)
@@ -31,7 +35,7 @@ func checkClaimNames(token string) error {
 	if _, err := dec.Token(); err != nil { // the object's '{'
 		return claimsError(err)
 	}
-	var seen [len(claimNames)]bool
+	var seen [16]bool // at least as many as either list of names
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {

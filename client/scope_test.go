@@ -57,8 +57,8 @@ func partyFrame(w http.ResponseWriter, pos int64, typ string, v any) {
 }
 
 // resumingServer is a fake stream server that records the Last-Event-ID each connection came
-// with: serve answers the n-th (from 1) after the stream's headers, and the connection is held
-// open after it unless serve returns on the first.
+// with: serve answers the n-th (from 1) after the stream's headers; the first connection is then
+// dropped, and every later one held open.
 type resumingServer struct {
 	*httptest.Server
 	mu  sync.Mutex

@@ -225,14 +225,16 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if !longPoll { // a long poll's answer carries no tag: it has no If-None-Match to match
-		etag := orderETag(o)
-		w.Header().Set("ETag", etag)
-		if notModified(r, etag) {
-			w.Header()["Cache-Control"] = noStore
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
+	if longPoll { // a HEAD: the poll's answer, which carries no tag (it has no If-None-Match to match)
+		s.writeLongPollAnswer(w, r, o)
+		return
+	}
+	etag := orderETag(o)
+	w.Header().Set("ETag", etag)
+	if notModified(r, etag) {
+		w.Header()["Cache-Control"] = noStore
+		w.WriteHeader(http.StatusNotModified)
+		return
 	}
 	s.writeJSON(w, r, http.StatusOK, o)
 }
@@ -400,7 +402,8 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 }
 
 // courierChange reads a courier change of order id from the wire and checks what can be checked
-// before the order is read, as statusChange does for a status change.
+// before the order is read (the role's right to assign at all is the route's permit,
+// permitAssign).
 func (s *Server) courierChange(actor auth.Actor, id string, req api.SetCourierRequest) (ordercast.CourierChange, error) {
 	c := ordercast.CourierChange{OrderID: id, CourierName: req.CourierName, Note: req.Note, Actor: actor.String()}
 	// Only an explicit null unassigns: a body without courier_id (one meant for another route,

@@ -243,11 +243,19 @@ func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request, id, cour
 		return // the client left, or the shutdown deadline cut the request
 	case err != nil:
 		s.writeError(w, r, err)
-	case s.Locations == nil:
-		s.writeJSON(w, r, http.StatusOK, o)
 	default:
-		s.writeJSON(w, r, http.StatusOK, s.longPollAnswer(r, o))
+		s.writeLongPollAnswer(w, r, o)
 	}
+}
+
+// writeLongPollAnswer answers a long poll with order o: with its courier's position when
+// positions are taken (longPollAnswer).
+func (s *Server) writeLongPollAnswer(w http.ResponseWriter, r *http.Request, o ordercast.Order) {
+	if s.Locations == nil {
+		s.writeJSON(w, r, http.StatusOK, o)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, s.longPollAnswer(r, o))
 }
 
 // parseAfterVersion reads a long poll's after_version: a non-negative integer, 0 when absent.

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Copy is what Backup wrote.
@@ -26,6 +27,16 @@ type Copy struct {
 // every order's details), synced to disk before Backup returns. It takes no lock a node holds:
 // a node serving path goes on serving it. A file already at to is refused, never overwritten.
 func Backup(ctx context.Context, path, to string) (Copy, error) {
+	if strings.HasPrefix(path, "file:") { // as serve takes it (uriFile)
+		file, err := uriFile(path)
+		if err != nil {
+			return Copy{}, fmt.Errorf("sqlite: backup: %w", err)
+		}
+		if file == "" || file == ":memory:" {
+			return Copy{}, fmt.Errorf("sqlite: backup: %s names no file to copy", path)
+		}
+		path = file
+	}
 	if _, err := os.Stat(path); err != nil {
 		return Copy{}, fmt.Errorf("sqlite: backup: %w", err) // SQLite would make an empty one
 	}

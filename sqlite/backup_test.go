@@ -114,3 +114,19 @@ func TestBackupNeverOverwrites(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupOfAFileURI: a database named as serve takes it, by a file: URI, is copied; a URI that
+// names no file is refused.
+func TestBackupOfAFileURI(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ordercast.db")
+	s := storetest.MustOpen(t, sqlite.New(path))
+	mustCreate(t, s, ordercast.NewOrder{ID: "o-1"})
+	c, err := sqlite.Backup(t.Context(), "file:"+path, filepath.Join(dir, "copy.db"))
+	if err != nil || c.Orders != 1 {
+		t.Fatalf("Backup of file:%s = %+v, %v; want its one order", path, c, err)
+	}
+	if _, err := sqlite.Backup(t.Context(), "file::memory:", filepath.Join(dir, "mem.db")); err == nil {
+		t.Error("Backup of file::memory: succeeded")
+	}
+}

@@ -337,7 +337,7 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Logger.Warn(w)
 	}
 	if len(m.strayVariables) > 0 {
-		m.Logger.Warn("ORDERCAST_* variables that name no flag of serve are ignored: misspelt, or of a flag this release does not have (ordercast serve --help lists them)",
+		m.Logger.Warn("ORDERCAST_* variables that name no flag of serve are ignored by it: misspelt, of a flag this release does not have, or meant for another command (ordercast serve --help lists its flags)",
 			"variables", m.strayVariables)
 	}
 	if m.Demo {
