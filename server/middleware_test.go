@@ -178,16 +178,7 @@ func TestAcceptedPositionsLogAtDebug(t *testing.T) {
 		t.Fatalf("a position off the globe: %d %s, want 422", code, body)
 	}
 	mustCreate(t, base, "o-1")
-	levels := map[string]string{} // "route status" → level
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-		var l struct {
-			Level, Route string
-			Status       int
-		}
-		if json.Unmarshal([]byte(line), &l) == nil && l.Route != "" {
-			levels[fmt.Sprintf("%s %d", l.Route, l.Status)] = l.Level
-		}
-	}
+	levels := requestLevels(logs.String())
 	for key, want := range map[string]string{
 		"POST /v1/couriers/{cid}/location 200": "DEBUG",
 		"POST /v1/couriers/{cid}/location 422": "INFO",
@@ -225,16 +216,7 @@ func TestRequestLogCanBeTurnedDown(t *testing.T) {
 			if code, _ := do(t, "GET", base+"/v1/orders/o-2", "", ""); code != http.StatusNotFound {
 				t.Fatalf("GET o-2: %d", code)
 			}
-			got := map[string]string{}
-			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-				var l struct {
-					Level, Route string
-					Status       int
-				}
-				if json.Unmarshal([]byte(line), &l) == nil && l.Route != "" {
-					got[fmt.Sprintf("%s %d", l.Route, l.Status)] = l.Level
-				}
-			}
+			got := requestLevels(logs.String())
 			for key, level := range want {
 				if got[key] != level {
 					t.Errorf("%s logged at %q, want %s (lines: %v)", key, got[key], level, got)
@@ -247,4 +229,20 @@ func TestRequestLogCanBeTurnedDown(t *testing.T) {
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "request-log") {
 		t.Errorf("RequestLog \"some\": %v, want it refused naming --request-log", err)
 	}
+}
+
+// requestLevels reads a JSON log's request lines into the level each was logged at, by
+// "<route> <status>".
+func requestLevels(log string) map[string]string {
+	levels := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		var l struct {
+			Level, Route string
+			Status       int
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && l.Route != "" {
+			levels[fmt.Sprintf("%s %d", l.Route, l.Status)] = l.Level
+		}
+	}
+	return levels
 }

@@ -149,6 +149,18 @@ func (m *Main) probeOutage(ctx context.Context) {
 	_ = m.Store.Ping(pctx) // its error is the outage going on, which the store has logged
 }
 
+// bytesGauge is a gauge of a size that read reads at each scrape: NaN when it cannot (unknown,
+// which 0 would hide).
+func bytesGauge(name, help string, read func() (int64, error)) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+		n, err := read()
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	})
+}
+
 // up is a gauge's value of a condition: 1 when it holds.
 func up(ok bool) float64 {
 	if ok {
@@ -182,28 +194,14 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 		)
 	}
 	if ws, ok := m.Store.(walSizer); ok {
-		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "ordercast_sqlite_wal_bytes",
-			Help: "Size of the SQLite database's WAL file: within 64 MiB plus a batch, unless a reader in another process keeps a transaction open (a backup, litestream, a sqlite3 shell).",
-		}, func() float64 {
-			n, err := ws.WALSize()
-			if err != nil {
-				return math.NaN() // unknown, which 0 would hide
-			}
-			return float64(n)
-		}))
+		cs = append(cs, bytesGauge("ordercast_sqlite_wal_bytes",
+			"Size of the SQLite database's WAL file: within 64 MiB plus a batch, unless a reader in another process keeps a transaction open (a backup, litestream, a sqlite3 shell).",
+			ws.WALSize))
 	}
 	if fd, ok := m.Store.(freeDisker); ok {
-		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "ordercast_sqlite_free_disk_bytes",
-			Help: "Free space on the SQLite database's file system; below --sqlite-min-free, /readyz answers 503 (writes go on until the disk is full, then fail 503).",
-		}, func() float64 {
-			n, err := fd.FreeDisk()
-			if err != nil {
-				return math.NaN()
-			}
-			return float64(n)
-		}))
+		cs = append(cs, bytesGauge("ordercast_sqlite_free_disk_bytes",
+			"Free space on the SQLite database's file system; below --sqlite-min-free, /readyz answers 503 (writes go on until the disk is full, then fail 503).",
+			fd.FreeDisk))
 	}
 	if m.Listener == nil {
 		return cs
