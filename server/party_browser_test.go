@@ -455,6 +455,9 @@ func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 	if h := eval[float64](b, `document.querySelector('.bar').offsetHeight`); h <= 64 {
 		t.Fatalf("the bar is %.0f px high: the test needs one higher than the stylesheet's 4rem", h)
 	}
+	// The page follows the bar's height when it is told of it (a ResizeObserver), after the
+	// text grew: a busy machine tells it late.
+	b.poll("the scroll padding to follow the bar", `document.documentElement.style.scrollPaddingTop === (document.querySelector('.bar').offsetHeight + 8) + 'px'`)
 	// A row in the middle scrolled into view, as a link's target or the keyboard's focus is: it
 	// must stop below the bar.
 	gap := eval[float64](b, `(() => { const row = document.querySelector('li.order[data-order-id="f-30"]');
