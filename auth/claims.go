@@ -18,7 +18,7 @@ var (
 )
 
 // checkClaimNames refuses a token whose payload writes a claim this service reads twice, or in
-// another letter case ("AUD", "Role", "\u212Aey" with the Kelvin sign). encoding/json, which
+// another letter case ("AUD", "Role", "i\u017f\u017f" with the long s). encoding/json, which
 // decodes the claims, matches names ignoring case and keeps the last of several, so such a token
 // would meet the audience, issuer or role check with a claim its identity provider never meant
 // as that one: a custom claim whose name another application of the same tenant chose, say. The
@@ -35,7 +35,7 @@ func checkClaimNames(token string, claimNames []string) error {
 	if _, err := dec.Token(); err != nil { // the object's '{'
 		return claimsError(err)
 	}
-	var seen [16]bool // at least as many as either list of names
+	seen := make([]bool, len(claimNames)) // a token is verified once, then cached
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
