@@ -44,6 +44,10 @@ func Backup(ctx context.Context, path, to string) (Copy, error) {
 	if err != nil {
 		return Copy{}, fmt.Errorf("sqlite: backup: %w", err)
 	}
+	absTo, err := filepath.Abs(to) // readOnly opens the copy by it, to check it
+	if err != nil {
+		return Copy{}, fmt.Errorf("sqlite: backup: %w", err)
+	}
 	// Made here, empty, so that it is new and its mode is 0600 whatever the umask: VACUUM INTO
 	// writes into an empty file as into none.
 	f, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -53,9 +57,9 @@ func Backup(ctx context.Context, path, to string) (Copy, error) {
 	if err := f.Close(); err != nil {
 		return Copy{}, errors.Join(fmt.Errorf("sqlite: backup: %w", err), os.Remove(to))
 	}
-	c, err := backup(ctx, abs, to)
+	c, err := backup(ctx, abs, absTo)
 	if err == nil {
-		err = check(ctx, to, &c)
+		err = check(ctx, absTo, &c)
 	}
 	if err != nil {
 		return Copy{}, errors.Join(err, os.Remove(to)) // a copy half-written is no backup
@@ -100,14 +104,10 @@ func syncDir(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// check reads the copy at to as a node would start on it: its pages whole (quick_check), its
-// schema version and its orders.
+// check reads the copy at the absolute path to as a node would start on it: its pages whole
+// (quick_check), its schema version and its orders.
 func check(ctx context.Context, to string, c *Copy) error {
-	abs, err := filepath.Abs(to)
-	if err != nil {
-		return fmt.Errorf("sqlite: backup: check: %w", err)
-	}
-	db, err := readOnly(abs)
+	db, err := readOnly(to)
 	if err != nil {
 		return fmt.Errorf("sqlite: backup: check %s: %w", to, err)
 	}
