@@ -497,8 +497,24 @@ func TestCourierPageSaysAnOrderWasCancelled(t *testing.T) {
 func TestCourierPageLetsGoOfItsStreamWhenHidden(t *testing.T) {
 	ls, _ := newAuthLocationServer(t)
 	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
-	base := ls.URL()
 	b := newBrowser(t)
+	restored := awayAndBack(t, b, ls.URL(), "/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1"), `li.order[data-order-id="d-1"]`, func() {
+		ls.mustCommit(t, "d-1", ordercast.StatusOutForDelivery)
+	})
+	// Live from where it was: a change made meanwhile, and one made now, both show.
+	restored("the change made meanwhile", `document.querySelector('li.order[data-order-id="d-1"]').dataset.status === 'out_for_delivery'`)
+	courierOrder(t, ls, "d-2", "c-1", ordercast.StatusReady)
+	restored("the change made now", `document.querySelector('li.order[data-order-id="d-2"]')?.dataset.status === 'ready'`)
+}
+
+// awayAndBack opens the page at path of the server at base, live and showing the element shown,
+// leaves it for another page
+// (the browser keeps it in its back/forward cache, and the page lets go of its stream), runs
+// meanwhile, and comes back to it, live again. It returns how to wait for the page back: the
+// cached document's elements are not the ones the browser tool's own selectors follow, so each
+// wait asks the page.
+func awayAndBack(t *testing.T, b *browser, base, path, shown string, meanwhile func()) (restored func(what, expr string)) {
+	t.Helper()
 	b.do("note how the page is shown", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
 		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
 			Source: `addEventListener('pageshow', e => { if (e.persisted) window.restored = true; });`,
@@ -515,18 +531,16 @@ func TestCourierPageLetsGoOfItsStreamWhenHidden(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.do("open the page", chromedp.Navigate(base+path))
 	b.waitFor(`#conn[data-state="live"]`)
-	b.waitFor(`li.order[data-order-id="d-1"]`)
+	b.waitFor(shown)
 	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
 
 	b.do("go to another page", chromedp.Navigate(base+"/"))
 	waitMetric(t, http.DefaultClient, base, 0, "ordercast_streams_open")
-	ls.mustCommit(t, "d-1", ordercast.StatusOutForDelivery)
+	meanwhile()
 	eval[bool](b, `(history.back(), true)`)
-	// The page's elements are the cached document's, which the browser tool's own selectors do
-	// not follow: each wait asks the page.
-	restored := func(what, expr string) {
+	restored = func(what, expr string) {
 		t.Helper()
 		testutil.WaitFor(t, what, func() bool {
 			ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](expr))
@@ -535,10 +549,45 @@ func TestCourierPageLetsGoOfItsStreamWhenHidden(t *testing.T) {
 	}
 	restored("the page back from the cache, live", `window.restored === true && document.getElementById('conn').dataset.state === 'live'`)
 	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
-	// Live from where it was: a change made meanwhile, and one made now, both show.
-	restored("the change made meanwhile", `document.querySelector('li.order[data-order-id="d-1"]').dataset.status === 'out_for_delivery'`)
-	courierOrder(t, ls, "d-2", "c-1", ordercast.StatusReady)
-	restored("the change made now", `document.querySelector('li.order[data-order-id="d-2"]')?.dataset.status === 'ready'`)
+	return restored
+}
+
+// TestCourierPageLearnsWhatBecameOfItsOrdersAfterAFreshSnapshot: a courier's stream that comes
+// back too far behind to be sent what it missed gets a fresh snapshot, the orders in progress
+// only. An order cancelled meanwhile is not among them; the page reads what became of it and
+// says it was cancelled, and why, until the courier has seen it, as it does live: taken away
+// unseen, it would leave the courier carrying food nobody will take. An order given to another
+// courier meanwhile leaves; one assigned meanwhile comes.
+func TestCourierPageLearnsWhatBecameOfItsOrdersAfterAFreshSnapshot(t *testing.T) {
+	a := authority(t)
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: a}
+		server.SetPartyBacklog(s, 2)
+	})
+	createCourierOrder(t, ls, "d-road", "c-1", ordercast.StatusOutForDelivery)
+	createCourierOrder(t, ls, "d-given", "c-1", ordercast.StatusReady)
+	createCourierOrder(t, ls, "d-kept", "c-1", ordercast.StatusReady)
+	b := newBrowser(t)
+	restored := awayAndBack(t, b, ls.URL(), "/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1"), `li.order[data-order-id="d-kept"]`, func() {
+		mustCall(t, "POST", ls.URL()+"/v1/orders/d-road/status", actorToken(t, auth.RoleAdmin, "ops"),
+			`{"status":"cancelled","note":"customer asked to cancel"}`, http.StatusOK)
+		ls.assign(t, "d-given", "c-2")
+		createCourierOrder(t, ls, "d-new", "c-1", ordercast.StatusReady) // three events: more than the bound
+	})
+	row := func(id string) string { return `document.querySelector('li.order[data-order-id="` + id + `"]')` }
+	restored("the order assigned meanwhile", row("d-new")+`?.dataset.status === 'ready'`)
+	restored("the order given to another courier to leave", `!`+row("d-given"))
+	restored("the cancelled order to say so", row("d-road")+`?.dataset.status === 'cancelled'`)
+	if got, want := eval[string](b, row("d-road")+`.querySelector('.order-cancelled').textContent`),
+		"Order cancelled. Ask your dispatcher what to do with the food. Reason: Customer asked to cancel."; got != want {
+		t.Errorf("the cancelled order's card says %q, want %q", got, want)
+	}
+	if !eval[bool](b, `!!`+row("d-road")+`.querySelector('.dismiss:not([hidden])')`) {
+		t.Error("the cancelled order offers no way to remove it: it would leave unseen")
+	}
+	if !eval[bool](b, row("d-kept")+`?.dataset.status === 'ready'`) {
+		t.Error("the order still in progress left the list")
+	}
 }
 
 // TestStreamBackFromTheCacheOpensOnce: a page hidden and shown again (the back/forward cache)

@@ -13,6 +13,10 @@ import (
 // handler directly inside a testing/synctest bubble.
 func BeginDrain(s *Server) { s.beginDrain() }
 
+// SetPartyBacklog sets how far behind a party stream may be and still be sent the events it
+// missed rather than a fresh snapshot (stream.Config.PartyBacklog). Call it before Handler.
+func SetPartyBacklog(s *Server, n int) { s.partyBacklog = n }
+
 // StreamObserver returns what s's stream engine reports to.
 func StreamObserver(s *Server) stream.Observer { return s.engineObserver() }
 

@@ -62,6 +62,9 @@ type Server struct {
 	engine    *stream.Engine                  // runs every watch; made by Handler from the fields above
 	draining  atomic.Bool                     // set when Close starts: the node is not ready
 	unready   unreadyLog                      // why /readyz last failed, logged once a spell
+	// partyBacklog is the engine's stream.Config.PartyBacklog, 0 for its default: a test's
+	// smaller bound reaches a fresh snapshot in a few events (SetPartyBacklog).
+	partyBacklog int
 	// untrustedProxySeen is set once a request carried X-Forwarded-For from a peer that
 	// --trusted-proxies does not name (clientAddr), which is logged the first time.
 	untrustedProxySeen atomic.Bool
@@ -411,6 +414,7 @@ func (s *Server) streamEngine() *stream.Engine {
 			Lifetime:         s.StreamLifetime,
 			Hold:             s.HoldStreams,
 			LocationInterval: s.LocationInterval,
+			PartyBacklog:     s.partyBacklog,
 		}
 		if s.Locations != nil {
 			cfg.Locations, cfg.LocationFrom, cfg.LocationFresh = s.Locations, s.Locations.From, s.Locations.Fresh

@@ -2,15 +2,19 @@ package main_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/testutil"
 )
@@ -129,6 +133,47 @@ func TestDatabaseAway_503(t *testing.T) {
 			t.Errorf("%s once the database is back = %v, want 1", name, up)
 		}
 	}
+}
+
+// TestLockedSQLiteFoundBackIdle: a node whose SQLite file another process locked (a backup run
+// with the sqlite3 shell, say) refuses the write that found it so, 503 with Retry-After, and
+// once the lock is let go finds its database back by itself, with no write and no readiness
+// probe to tell it: ordercast_store_up is 1 again and the log says the outage ended.
+func TestLockedSQLiteFoundBackIdle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	n := startNode(t, path)
+	createOrder(t, n.url, "idle-1")
+
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	tx, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil { // the write lock, held
+		t.Fatal(err)
+	}
+	c := &client.Client{BaseURL: n.url, Token: adminToken()} // a write with no key: sent once
+	_, err = c.CreateOrder(t.Context(), client.CreateOrderRequest{ID: "idle-2"})
+	var ce *client.Error
+	if !errors.As(err, &ce) || ce.StatusCode != http.StatusServiceUnavailable || ce.RetryAfter <= 0 {
+		t.Fatalf("create while another process holds the write lock: %v, want 503 with Retry-After", err)
+	}
+	if up := metric(t, n.url, "ordercast_store_up"); up != 0 {
+		t.Fatalf("ordercast_store_up while the file is locked = %v, want 0", up)
+	}
+
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "ordercast_store_up back to 1 with no request", func() bool { return metric(t, n.url, "ordercast_store_up") == 1 })
+	if !strings.Contains(n.stderr.String(), "database available again") {
+		t.Errorf("the end of the outage was not logged:\n%s", n.stderr.String())
+	}
+	createOrder(t, n.url, "idle-2")
 }
 
 // TestDatabaseAway_NodeStartsAndWaits: a node started while its database refuses connections

@@ -900,11 +900,33 @@
     if (oldestFirst) laid.sort(boardOrder);
     rearrange(function () {
       rows.forEach(function (row, id) {
-        if (!keep.has(id) && !gone(row.order)) remove(id);
+        if (keep.has(id) || gone(row.order)) return;
+        if (isCourier) missed(id);
+        else remove(id);
       });
       laid.forEach(function (o) { upsert(o); });
     });
     updateCount();
+  }
+
+  // missed learns what became of an order a courier's snapshot no longer holds: a fresh snapshot
+  // (a stream that fell more than the resume's bound behind) lists the orders in progress, so
+  // one that ended or left the courier meanwhile is simply not there. Taken away unseen, an
+  // order cancelled while the courier was away would leave them driving to a pickup that is not
+  // there (untilSeen): its events since the row's version are read and applied as the stream
+  // would have brought them, so the row ends as it would have live. An order the courier may
+  // no longer read (given to another courier) leaves; one whose read failed for want of a
+  // network stays, for the next snapshot to ask again.
+  function missed(id) {
+    var row = rows.get(id);
+    oc.request('GET', '/v1/orders/' + encodeURIComponent(id) + '/events?after=' + row.order.version)
+      .then(function (res) {
+        res.events.forEach(applyEvent);
+      }, function (err) {
+        if (err.status === 403 || err.status === 404) remove(id);
+        else refusedCredential(err);
+      })
+      .then(updateCount);
   }
 
   // showRowError shows why a row's change was refused, or with no text takes the line away: the
