@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/json"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
@@ -34,7 +37,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 }
 
 // TestOpenAPIAnswersHoldToTheDescription: what the server answers, on every route, in success
-// and in refusal, and what its streams send, holds to the description, which is strict
+// and in refusal, and what its streams and its WebSocket send, holds to the description, which is strict
 // (openapi.Document.Check): a field the server sends that the description leaves out fails. And
 // each body the server took holds to the description's request.
 func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
@@ -147,6 +150,32 @@ func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 			}
 		}
 	}
+	// The WebSocket's messages: each an event of the order's history or a position, as the
+	// description says, a position marked by its type.
+	ws := dialWS(t, base, "o-doc", "0")
+	seen := map[string]bool{}
+	for len(seen) < 3 {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		_, b, err := ws.Read(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("the WebSocket: %v, having seen %v", err, seen)
+		}
+		var m struct{ Type, Kind string }
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("the WebSocket sent %q: %v", b, err)
+		}
+		schema := schemaOf("Event")
+		if m.Type == api.EventLocation {
+			schema = schemaOf("LocationUpdate")
+		}
+		if err := doc.CheckJSON(schema, b); err != nil {
+			t.Errorf("the WebSocket sent a message not as described: %v\n%s", err, b)
+		}
+		seen[cmp.Or(m.Type, m.Kind, api.EventStatus)] = true
+	}
+	ws.CloseNow()
+
 	// And the all-orders stream's events, once something changes.
 	r := openParty(t, base, api.PathStreamAll, "")
 	if ev, err := r.Next(); err != nil || ev.Type != api.EventSnapshot {
