@@ -45,8 +45,13 @@ func waitForDatabase(ctx context.Context, wait time.Duration, open func(context.
 	for attempt := 1; ; attempt++ {
 		err := open(ctx)
 		left := time.Until(deadline)
-		if err == nil || ordercast.ErrorCode(err) != ordercast.EUnavailable || left <= 0 {
+		if err == nil || ordercast.ErrorCode(err) != ordercast.EUnavailable {
 			return err
+		}
+		if left <= 0 {
+			// Said for the operator, whose node now exits: the driver's "retry shortly" is a
+			// client's advice, and how long was waited, and what sets it, are not in it.
+			return fmt.Errorf("the database stayed unavailable for --db-wait %v (ORDERCAST_DB_WAIT; longer waits longer): %w", wait, err)
 		}
 		waiting(attempt, err)
 		// The last delay is cut to the deadline, where one more attempt is made: a database
