@@ -16,6 +16,10 @@ func errorStatus(err error) int {
 	return api.HTTPStatus(ordercast.ErrorCode(err))
 }
 
+// statusClientClosedRequest is the status logged and counted for a request whose client left
+// before its answer (nginx's 499); nobody receives it.
+const statusClientClosedRequest = 499
+
 // writeError answers with the JSON error body. Internal errors are logged here, once, and their
 // text stays out of the response.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -23,7 +27,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		err = wrongScheme(r, err)
 	}
 	body := api.NewErrorBody(err)
-	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+	abandoned := r.Context().Err() != nil && errors.Is(err, r.Context().Err())
+	if abandoned {
 		// The client left (or the server is cutting requests at shutdown) while the request
 		// waited: nobody reads this answer, and nothing is broken.
 		s.Logger.Debug("request abandoned", "request_id", RequestID(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
@@ -34,6 +39,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", s.retryAfterSeconds())
 	}
 	status := errorStatus(err)
+	if abandoned {
+		// Not a 500: the request log and ordercast_http_requests_total would count a client
+		// that gave up (on a database slow or away, say) as a failure of the server's. 499 is
+		// nginx's status for it, so the node's line and nginx's agree.
+		status = statusClientClosedRequest
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", bearerChallenge(err))
 	}

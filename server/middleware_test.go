@@ -143,7 +143,8 @@ func TestRequestLogNamesTheClientBehindATrustedProxy(t *testing.T) {
 }
 
 // TestAbandonedRequestIsNotAnError: a request whose client left while the store was reading
-// for it is logged at debug, not as a failed request at error level (nothing is broken).
+// for it is logged at debug, not as a failed request at error level (nothing is broken), and its
+// request line and metrics say 499, not 500.
 func TestAbandonedRequestIsNotAnError(t *testing.T) {
 	t.Parallel()
 	logs := &testutil.Buffer{}
@@ -160,6 +161,14 @@ func TestAbandonedRequestIsNotAnError(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "request abandoned") {
 		t.Errorf("no debug line for the abandoned request:\n%s", logs.String())
+	}
+	// Nor counted as one: a 500 in the request log and in ordercast_http_requests_total would
+	// page whoever alerts on them each time a client gave up on a slow database.
+	if rec.Code != 499 {
+		t.Errorf("an abandoned request answered %d, want 499 (the client closed it)", rec.Code)
+	}
+	if !strings.Contains(logs.String(), "status=499") || strings.Contains(logs.String(), "status=500") {
+		t.Errorf("the request line of an abandoned request does not say 499:\n%s", logs.String())
 	}
 }
 

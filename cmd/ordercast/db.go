@@ -45,8 +45,13 @@ func waitForDatabase(ctx context.Context, wait time.Duration, open func(context.
 	for attempt := 1; ; attempt++ {
 		err := open(ctx)
 		left := time.Until(deadline)
-		if err == nil || ordercast.ErrorCode(err) != ordercast.EUnavailable || left <= 0 {
+		if err == nil || ordercast.ErrorCode(err) != ordercast.EUnavailable {
 			return err
+		}
+		if left <= 0 {
+			// Said for the operator, whose node now exits: the driver's "retry shortly" is a
+			// client's advice, and how long was waited, and what sets it, are not in it.
+			return fmt.Errorf("the database stayed unavailable for --db-wait %v (ORDERCAST_DB_WAIT; longer waits longer): %w", wait, err)
 		}
 		waiting(attempt, err)
 		// The last delay is cut to the deadline, where one more attempt is made: a database
@@ -138,10 +143,19 @@ type outageReporter interface {
 // outage, in ordercast_store_up and in the log's length of it, for as long as it stayed idle.
 const outageProbe = 2 * time.Second
 
-// probeOutage pings the store if it is away; what the ping finds is the store's to record and log
-// (storehealth). An available store is not pinged: nothing polls a database that answers.
+// probeOutage pings the store if it is away, or, on a cluster, while the listener has lost the
+// database: the store learns of an outage only from a request, so an idle node (no writes, and
+// no balancer polling /readyz, as with nginx's passive checks) would otherwise go on reporting
+// ordercast_store_up 1 through the whole outage, and log none of it. What the ping finds is the
+// store's to record and log (storehealth). A store whose listener is up is not pinged: nothing
+// polls a database that answers.
 func (m *Main) probeOutage(ctx context.Context) {
-	if or, ok := m.Store.(outageReporter); !ok || or.Unavailable() == "" {
+	or, ok := m.Store.(outageReporter)
+	if !ok {
+		return
+	}
+	listenerDown := m.Listener != nil && m.Listener.Ready(ctx) != nil
+	if or.Unavailable() == "" && !listenerDown {
 		return
 	}
 	pctx, cancel := context.WithTimeout(ctx, outageProbe)

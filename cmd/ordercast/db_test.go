@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -42,6 +43,10 @@ func TestDBWaitIsWaitedInFull(t *testing.T) {
 				}, func(int, error) { waited++ })
 				if !errors.Is(err, away) {
 					t.Errorf("err %v, want the last attempt's %v", err, away)
+				}
+				// The operator reads this as the node exits: it says how long it waited, and what sets it.
+				if want := "--db-wait " + tt.wait.String(); err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("err %v does not say %q", err, want)
 				}
 				if !slices.Equal(got, tt.want) {
 					t.Errorf("attempts at %v, want %v", got, tt.want)

@@ -176,6 +176,28 @@ func TestLockedSQLiteFoundBackIdle(t *testing.T) {
 	createOrder(t, n.url, "idle-2")
 }
 
+// TestDatabaseAway_IdleNodeSaysSo: a node that nobody writes to, and whose /readyz nobody polls
+// (nginx's passive checks), still reports an outage: its listener, which loses the database
+// first, has it probed, so ordercast_store_up goes to 0 and the outage is logged once, as the
+// docs promise an alert on that gauge may rely on, and back to 1 when the database returns.
+func TestDatabaseAway_IdleNodeSaysSo(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	n := startNode(t, db)
+	setConnections(t, db, false)
+	// Only /metrics is read meanwhile, which asks nothing of the database.
+	testutil.WaitFor(t, "ordercast_store_up 0 on an idle node whose database is away", func() bool {
+		return metric(t, n.url, "ordercast_store_up") == 0
+	})
+	if got := strings.Count(n.stderr.String(), "database unavailable;"); got != 1 {
+		t.Errorf("outage logged %d times, want once:\n%s", got, n.stderr.String())
+	}
+	setConnections(t, db, true)
+	testutil.WaitFor(t, "ordercast_store_up back to 1", func() bool { return metric(t, n.url, "ordercast_store_up") == 1 })
+	if !strings.Contains(n.stderr.String(), "database available again") {
+		t.Errorf("the end of the outage was not logged:\n%s", n.stderr.String())
+	}
+}
+
 // TestDatabaseAway_NodeStartsAndWaits: a node started while its database refuses connections
 // waits for it, with backoff, instead of exiting, and serves once it is back.
 func TestDatabaseAway_NodeStartsAndWaits(t *testing.T) {
