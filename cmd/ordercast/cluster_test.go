@@ -555,14 +555,7 @@ func metricFrom(t *testing.T, client *http.Client, base, sample string) float64 
 // with the example of docs/deploy.md.
 func TestCluster_Nginx(t *testing.T) {
 	t.Parallel()
-	nginx := "/usr/sbin/nginx"
-	if _, err := os.Stat(nginx); err != nil {
-		msg := "nginx tests need " + nginx + " (apt-get install nginx; bash .ci/run does)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	nginx := needNginx(t)
 	_, nodes := cluster(t, 3)
 	front := startNginx(t, nginx, urlsOf(nodes))
 	runWorkload(t, []string{front}, []string{front}, 6, 6)
@@ -634,12 +627,98 @@ func TestCluster_Nginx(t *testing.T) {
 	}
 }
 
+// TestCluster_NginxLeavesAFrozenNode: a node that stops answering but keeps its connections (a
+// process frozen, a VM paused, a host cut off) holds nothing behind the docs' nginx for longer
+// than its proxy_read_timeout (75 s as written; 3 s here, with a heartbeat of 1 s): a GET that
+// went to it is answered by another node, and a stream it held ends, so that a watcher with no
+// idle timeout of its own (a browser's EventSource) reconnects through a node that answers and
+// gets what it missed. With the timeout at an hour, as it was, such a watcher heard nothing for
+// an hour and a GET waited as long.
+func TestCluster_NginxLeavesAFrozenNode(t *testing.T) {
+	t.Parallel()
+	bin := needNginx(t)
+	db := pgtest.NewDatabase(t)
+	nodes := make([]*node, 3)
+	for i := range nodes {
+		nodes[i] = startNode(t, db, "ORDERCAST_HEARTBEAT=1s")
+	}
+	front := startNginx(t, bin, urlsOf(nodes), func(conf string) (string, error) {
+		const docs = "proxy_read_timeout 75s;"
+		if !strings.Contains(conf, docs) {
+			return "", fmt.Errorf("the docs' config has no %q", docs)
+		}
+		return strings.Replace(conf, docs, "proxy_read_timeout 3s;", 1), nil
+	})
+	createOrder(t, front, "fz-1")
+
+	// Six watchers through nginx, which spreads them over the nodes (least_conn).
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	c := &client.Client{BaseURL: front}
+	watches := make([]*client.Watch, 6)
+	for i := range watches {
+		watches[i] = c.Watch(ctx, "fz-1", client.WatchOptions{IdleTimeout: -1})
+		if ev, err := watches[i].Next(ctx); err != nil || ev.Status != ordercast.StatusPlaced {
+			t.Fatalf("watcher %d: %+v, %v; want the order placed", i, ev, err)
+		}
+	}
+	frozen := 0
+	for i, n := range nodes {
+		if metric(t, n.url, "ordercast_streams_open") > metric(t, nodes[frozen].url, "ordercast_streams_open") {
+			frozen = i
+		}
+	}
+	if metric(t, nodes[frozen].url, "ordercast_streams_open") == 0 {
+		t.Fatal("no node holds a watcher")
+	}
+	p := nodes[frozen].cmd.Process
+	if err := p.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Signal(syscall.SIGCONT) }) // before the node is stopped
+	live := nodes[(frozen+1)%len(nodes)].url
+
+	hc := &http.Client{Timeout: 20 * time.Second}
+	for i := range 6 {
+		resp, err := hc.Get(front + api.OrderPath("fz-1"))
+		if err != nil {
+			t.Fatalf("GET %d through nginx with a node frozen: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %d through nginx with a node frozen: %d, want 200 from another node", i, resp.StatusCode)
+		}
+	}
+	if err := setStatus(ctx, live, "fz-1", ordercast.StatusConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range watches {
+		if ev, err := w.Next(ctx); err != nil || ev.Status != ordercast.StatusConfirmed {
+			t.Fatalf("watcher %d with node %d frozen: %+v, %v; want the change made on another node", i, frozen, ev, err)
+		}
+	}
+}
+
+// needNginx returns the nginx binary, or skips the test without one (fails it in CI).
+func needNginx(t *testing.T) string {
+	t.Helper()
+	nginx := "/usr/sbin/nginx"
+	if _, err := os.Stat(nginx); err != nil {
+		msg := "nginx tests need " + nginx + " (apt-get install nginx; bash .ci/run does)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return nginx
+}
+
 // startNginx runs nginx with the configuration of docs/deploy.md (internal/nginxconf swaps in the
-// nodes and a loopback port) and returns its base URL.
-func startNginx(t *testing.T, bin string, upstreams []string) string {
+// nodes and a loopback port, and edits makes its changes) and returns its base URL.
+func startNginx(t *testing.T, bin string, upstreams []string, edits ...func(string) (string, error)) string {
 	t.Helper()
 	dir := t.TempDir()
-	n, err := nginxconf.Start(t.Context(), bin, upstreams, freePort(t), dir)
+	n, err := nginxconf.Start(t.Context(), bin, upstreams, freePort(t), dir, edits...)
 	if err != nil {
 		t.Fatal(err)
 	}

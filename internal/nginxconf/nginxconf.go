@@ -93,11 +93,17 @@ type Nginx struct {
 }
 
 // Start runs bin in the foreground with the docs' configuration in front of upstreams, on port,
-// with its files in dir, and returns once it answers /readyz (at most 10 s).
-func Start(ctx context.Context, bin string, upstreams []string, port int, dir string) (*Nginx, error) {
+// with its files in dir, and returns once it answers /readyz (at most 10 s). Each edit, in turn,
+// changes the configuration before it is written (a test's shorter timeout, say).
+func Start(ctx context.Context, bin string, upstreams []string, port int, dir string, edits ...func(conf string) (string, error)) (*Nginx, error) {
 	conf, err := Config(upstreams, port, dir)
 	if err != nil {
 		return nil, err
+	}
+	for _, edit := range edits {
+		if conf, err = edit(conf); err != nil {
+			return nil, fmt.Errorf("edit nginx config: %w", err)
+		}
 	}
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
