@@ -254,7 +254,7 @@ func ShowsLocation(s, from Status) bool {
 	if from == "" {
 		from = StatusOutForDelivery
 	}
-	return !s.Terminal() && s != StatusCancelled && rank[s] >= rank[from] && rank[from] >= rank[StatusConfirmed]
+	return !s.Terminal() && rank[s] >= rank[from] && rank[from] >= rank[StatusConfirmed]
 }
 
 // PointColumn is how stores keep an optional point: its JSON, or nil for none.

@@ -47,7 +47,8 @@ func NewMessage(ev ordercast.Event) *Message {
 
 // Hub is the in-memory fan-out of one node. The zero value is not usable; call New.
 type Hub struct {
-	// MailboxSize and AllMailboxSize bound each watcher's undelivered messages; set before use.
+	// MailboxSize (a watcher of one order), AllMailboxSize (of every order) and
+	// PartyMailboxSize (of one party) bound each watcher's undelivered messages; set before use.
 	MailboxSize      int
 	AllMailboxSize   int
 	PartyMailboxSize int

@@ -333,7 +333,7 @@ func (l *Listener) reconnect(ctx context.Context) *pgx.Conn {
 	wait := l.MinBackoff
 	fails := failurelog.Failures{Every: reconnectWarnEvery}
 	for {
-		// Full jitter in [wait/2, wait).
+		// Jittered in [wait/2, wait], so nodes cut off together do not reconnect together.
 		if clock.Sleep(ctx, wait/2+rand.N(wait/2+1)) != nil {
 			return nil
 		}

@@ -342,7 +342,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // one batch. Tests use it, with WaitQueued, to choose a batch.
 func (s *Store) HoldWrites(n int) { s.batches.Hold(n) }
 
-// WaitQueued blocks until n writes have been queued since HoldWrites.
+// WaitQueued blocks until n writes have been queued since HoldWrites (or the writer closes);
+// the writer may already have taken them.
 func (s *Store) WaitQueued(n int) { s.batches.WaitQueued(n) }
 
 // publish hands a committed event to the test publisher, if any.

@@ -328,10 +328,6 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		// If-Match: a retry of a key with another version is another request, not a replay.
 		req.ExpectedVersion = &c.ExpectedVersion
 	}
-	if c.Owner, err = s.owner(actor); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	idem, done := s.idempotent(w, r, actor, req, nil)
 	if done {
 		return
@@ -387,7 +383,9 @@ func expectedVersion(v *int64) (int64, error) {
 
 // statusChange reads a status change of order id from the wire and checks what can be checked
 // before the order is read: the change's own validity and whether actor's role may set its
-// status. Both POST /v1/orders/{id}/status and POST /v1/status-changes judge a change by it.
+// status. It binds the change to everything the actor's role restricts (the stages, the owner)
+// here, once, so that no route that changes statuses can forget one. Both
+// POST /v1/orders/{id}/status and POST /v1/status-changes judge a change by it.
 func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequest) (ordercast.StatusChange, error) {
 	c := ordercast.StatusChange{OrderID: id, Status: req.Status, Note: req.Note, Actor: actor.String()}
 	var err error
@@ -398,12 +396,17 @@ func (s *Server) statusChange(actor auth.Actor, id string, req api.SetStatusRequ
 		return c, err
 	}
 	c.NotBefore, c.Before = actor.NotBefore(c.Status), actor.Until()
-	return c, actor.PermitAction(auth.ActSetStatus, c.Status)
+	if err := actor.PermitAction(auth.ActSetStatus, c.Status); err != nil {
+		return c, err
+	}
+	c.Owner, err = s.owner(actor)
+	return c, err
 }
 
 // courierChange reads a courier change of order id from the wire and checks what can be checked
 // before the order is read (the role's right to assign at all is the route's permit,
-// permitAssign).
+// permitAssign). Like statusChange, it binds the change to what the actor's role restricts (the
+// stage, the owner).
 func (s *Server) courierChange(actor auth.Actor, id string, req api.SetCourierRequest) (ordercast.CourierChange, error) {
 	c := ordercast.CourierChange{OrderID: id, CourierName: req.CourierName, Note: req.Note, Actor: actor.String()}
 	// Only an explicit null unassigns: a body without courier_id (one meant for another route,
@@ -425,7 +428,8 @@ func (s *Server) courierChange(actor auth.Actor, id string, req api.SetCourierRe
 		return c, err
 	}
 	c.Before = actor.Until()
-	return c, nil
+	c.Owner, err = s.owner(actor)
+	return c, err
 }
 
 // handleSetStatuses serves POST /v1/status-changes: status changes of many orders in one
@@ -523,10 +527,6 @@ func (s *Server) handleSetCourier(w http.ResponseWriter, r *http.Request) {
 	}
 	var conditional bool
 	if c.ExpectedVersion, conditional, err = ifMatch(r, c.ExpectedVersion); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if c.Owner, err = s.owner(actor); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

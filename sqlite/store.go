@@ -522,7 +522,8 @@ func (s *Store) now() time.Time {
 // one batch; WaitQueued(k) returns once k writes are queued. Tests use them to choose a batch.
 func (s *Store) HoldWrites(n int) { s.batches.Hold(n) }
 
-// WaitQueued blocks until at least n writes wait for the writer.
+// WaitQueued blocks until n writes have been queued since HoldWrites (or the writer closes);
+// the writer may already have taken them.
 func (s *Store) WaitQueued(n int) { s.batches.WaitQueued(n) }
 
 func cloneValues(v url.Values) url.Values {
