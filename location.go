@@ -249,13 +249,17 @@ func Remaining(o Order, p Point) (distanceM float64, carrying, ok bool) {
 // shows the courier on the way to the pickup): from that stage until the order ends, never after.
 // No stage before confirmed shows it, whatever from says: a placed order is a request the
 // restaurant has not taken, and nobody is owed a courier's whereabouts for it. So
-// ShowsLocation(from, from) is false for a from that cannot be configured.
+// ShowsLocation(from, from) is false for a from that cannot be configured (LocationFromValid).
 func ShowsLocation(s, from Status) bool {
 	if from == "" {
 		from = StatusOutForDelivery
 	}
 	return !s.Terminal() && rank[s] >= rank[from] && rank[from] >= rank[StatusConfirmed]
 }
+
+// LocationFromValid reports whether positions may be shown from stage from on ("": the default,
+// out_for_delivery): a stage from confirmed to out_for_delivery, the one rule of --location-from.
+func LocationFromValid(from Status) bool { return from == "" || ShowsLocation(from, from) }
 
 // PointColumn is how stores keep an optional point: its JSON, or nil for none.
 func PointColumn(p *Point) any {

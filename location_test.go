@@ -108,6 +108,20 @@ func TestShowsLocation(t *testing.T) {
 	}
 }
 
+// TestLocationFromValid: --location-from takes the default or a stage from confirmed to
+// out_for_delivery; not placed (nobody is owed a courier's whereabouts for an order the
+// restaurant has not taken), not an end, not a word that is no status.
+func TestLocationFromValid(t *testing.T) {
+	for from, want := range map[ordercast.Status]bool{
+		"": true, ordercast.StatusConfirmed: true, ordercast.StatusPreparing: true, ordercast.StatusReady: true, ordercast.StatusOutForDelivery: true,
+		ordercast.StatusPlaced: false, ordercast.StatusDelivered: false, ordercast.StatusCancelled: false, "pickup": false,
+	} {
+		if got := ordercast.LocationFromValid(from); got != want {
+			t.Errorf("LocationFromValid(%q) = %v, want %v", from, got, want)
+		}
+	}
+}
+
 // Replaces: of one courier's positions the later fix wins; of two couriers', the one judged
 // against the later version of the order (the courier it was given to later), whatever the
 // clocks; with a version unknown, the other courier's.

@@ -175,7 +175,7 @@ func (t *Tracker) Validate() error {
 		return bad("location-fresh", "must be positive, got %s", t.Fresh)
 	case t.MaxAge <= 0:
 		return bad("location-max-age", "must be positive, got %s", t.MaxAge)
-	case t.From != "" && !ordercast.ShowsLocation(t.From, t.From):
+	case !ordercast.LocationFromValid(t.From):
 		return bad("location-from", "must be a stage from confirmed to out_for_delivery, got %q", t.From)
 	// A NaN rate would pass "< 0" and then never refuse; an infinite one is no limit.
 	case !ordercast.Finite(t.Rate) || t.Rate < 0:

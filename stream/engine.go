@@ -178,7 +178,7 @@ func (e *Engine) Open() error {
 		return errors.New("stream: location interval and freshness must not be negative")
 	case e.cfg.PartyBacklog < 0:
 		return errors.New("stream: party backlog must not be negative")
-	case e.cfg.LocationFrom != "" && !ordercast.ShowsLocation(e.cfg.LocationFrom, e.cfg.LocationFrom):
+	case !ordercast.LocationFromValid(e.cfg.LocationFrom):
 		return fmt.Errorf("stream: positions cannot be shown from stage %q", e.cfg.LocationFrom)
 	}
 	if !e.cfg.Hold {
