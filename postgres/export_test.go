@@ -65,3 +65,15 @@ const ActiveOrdersQuery = activeOrdersQuery
 // PurgeExpiredKeys is the purge of expired idempotency records each batch that records answers
 // runs, for its query plan and its locks.
 const PurgeExpiredKeys = purgeExpiredKeys
+
+// Held is s with the hooks by which a test chooses a batch of its writer
+// (storetest.BatchHolder), which only tests have: the conformance suite gets a Held.
+type Held struct{ *Store }
+
+// HoldWrites makes the writer commit nothing until n writes are queued, then commit them in one
+// batch; WaitQueued(k) returns once k writes are queued.
+func (h Held) HoldWrites(n int) { h.batches.Hold(n) }
+
+// WaitQueued blocks until n writes have been queued since HoldWrites (or the writer closes);
+// the writer may already have taken them.
+func (h Held) WaitQueued(n int) { h.batches.WaitQueued(n) }

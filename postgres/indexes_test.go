@@ -210,7 +210,7 @@ func TestTiesAreListedByteByByte(t *testing.T) {
 	want := []string{"B-1", "a-2", "a_1", "b"} // byte by byte
 	inOneBatch := func(write func(id string) error) {
 		t.Helper()
-		s.HoldWrites(len(ids))
+		postgres.Held{Store: s}.HoldWrites(len(ids))
 		errs := make(chan error, len(ids))
 		for _, id := range ids {
 			go func() { errs <- write(id) }()

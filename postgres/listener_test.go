@@ -361,7 +361,8 @@ func TestListener_BatchInCommitOrder(t *testing.T) {
 		{OrderID: "b", Status: ordercast.StatusCancelled, Note: note},
 	}
 	want := make([]ordercast.Event, len(changes))
-	writer.store.HoldWrites(len(changes))
+	held := postgres.Held{Store: writer.store}
+	held.HoldWrites(len(changes))
 	var wg sync.WaitGroup
 	for i, c := range changes {
 		wg.Go(func() {
@@ -371,7 +372,7 @@ func TestListener_BatchInCommitOrder(t *testing.T) {
 			}
 			want[i] = ev
 		})
-		writer.store.WaitQueued(i + 1)
+		held.WaitQueued(i + 1)
 	}
 	wg.Wait()
 	for name, n := range map[string]*node{"writer": writer, "reader": reader} {

@@ -338,14 +338,6 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// HoldWrites makes the writer commit nothing until n writes are queued, then commit them in
-// one batch. Tests use it, with WaitQueued, to choose a batch.
-func (s *Store) HoldWrites(n int) { s.batches.Hold(n) }
-
-// WaitQueued blocks until n writes have been queued since HoldWrites (or the writer closes);
-// the writer may already have taken them.
-func (s *Store) WaitQueued(n int) { s.batches.WaitQueued(n) }
-
 // publish hands a committed event to the test publisher, if any.
 func (s *Store) publish(ev ordercast.Event) {
 	if s.publisher != nil {

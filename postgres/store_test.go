@@ -18,7 +18,7 @@ func TestStore(t *testing.T) {
 	pgtest.ServerURL(t)
 	storetest.Exercise(t, func(t *testing.T, pub ordercast.Publisher) ordercast.Store {
 		t.Helper()
-		return storetest.MustOpen(t, postgres.NewPublishing(pgtest.NewDatabase(t), pub))
+		return postgres.Held{Store: storetest.MustOpen(t, postgres.NewPublishing(pgtest.NewDatabase(t), pub))}
 	})
 }
 
@@ -51,7 +51,7 @@ func TestLatestEvents(t *testing.T) {
 func TestStore_FailedCommit(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	storetest.FailedCommit(t, func(t *testing.T, pub ordercast.Publisher) ordercast.Store {
-		return storetest.MustOpen(t, postgres.NewPublishing(db, pub))
+		return postgres.Held{Store: storetest.MustOpen(t, postgres.NewPublishing(db, pub))}
 	}, func(t *testing.T, id string, seq int64) {
 		conn, err := pgx.Connect(t.Context(), db)
 		if err != nil {

@@ -27,7 +27,7 @@ func TestExpiredKeysDoNotPileUp(t *testing.T) {
 
 	const perBatch, batches = 64, 10
 	for b := range batches {
-		s.HoldWrites(perBatch)
+		sqlite.Held{Store: s}.HoldWrites(perBatch)
 		var wg sync.WaitGroup
 		for i := range perBatch {
 			wg.Go(func() {

@@ -518,14 +518,6 @@ func (s *Store) now() time.Time {
 	return s.Now().UTC().Truncate(time.Microsecond)
 }
 
-// HoldWrites makes the writer commit nothing until n writes are queued, then commit them in
-// one batch; WaitQueued(k) returns once k writes are queued. Tests use them to choose a batch.
-func (s *Store) HoldWrites(n int) { s.batches.Hold(n) }
-
-// WaitQueued blocks until n writes have been queued since HoldWrites (or the writer closes);
-// the writer may already have taken them.
-func (s *Store) WaitQueued(n int) { s.batches.WaitQueued(n) }
-
 func cloneValues(v url.Values) url.Values {
 	out := make(url.Values, len(v))
 	for k, vs := range v {

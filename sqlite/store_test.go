@@ -25,7 +25,7 @@ func TestStore(t *testing.T) {
 		t.Helper()
 		s := sqlite.New(filepath.Join(t.TempDir(), "ordercast.db"))
 		s.Publisher = pub
-		return storetest.MustOpen(t, s)
+		return sqlite.Held{Store: storetest.MustOpen(t, s)}
 	})
 }
 
@@ -216,7 +216,7 @@ func TestStore_FailedCommit(t *testing.T) {
 	storetest.FailedCommit(t, func(t *testing.T, pub ordercast.Publisher) ordercast.Store {
 		s := sqlite.New(path)
 		s.Publisher = pub
-		return storetest.MustOpen(t, s)
+		return sqlite.Held{Store: storetest.MustOpen(t, s)}
 	}, func(t *testing.T, id string, seq int64) {
 		if _, err := rawDB(t, path).ExecContext(t.Context(),
 			`INSERT INTO order_events (order_id, seq, status, at) VALUES (?, ?, 'confirmed', 0)`, id, seq); err != nil {

@@ -36,14 +36,15 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 	}
 	// A batch of several writes fails each of them as unavailable, and is one more failure of
 	// the same outage, not a new one to log.
-	s.HoldWrites(3)
+	held := sqlite.Held{Store: s}
+	held.HoldWrites(3)
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	for i := range errs {
 		wg.Go(func() {
 			_, _, _, errs[i] = s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "o-1", Status: ordercast.StatusConfirmed})
 		})
-		s.WaitQueued(i + 1)
+		held.WaitQueued(i + 1)
 	}
 	wg.Wait()
 	for i, err := range errs {
