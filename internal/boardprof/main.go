@@ -74,6 +74,7 @@ type config struct {
 	oc, chromium, addr string
 	n, runs            int
 	profile            bool
+	probe              string
 	width, height      int64
 }
 
@@ -85,6 +86,7 @@ func main() {
 	flag.IntVar(&c.n, "n", 2000, "orders on the board")
 	flag.IntVar(&c.runs, "runs", 5, "runs, each in a fresh browser")
 	flag.BoolVar(&c.profile, "profile", false, "print each phase's hottest functions (CPU profile of the last run)")
+	flag.StringVar(&c.probe, "probe", "", "a JavaScript expression to evaluate and print after each run's snapshot (what a page under study keeps)")
 	flag.Int64Var(&c.width, "width", 1280, "viewport width")
 	flag.Int64Var(&c.height, "height", 900, "viewport height")
 	flag.Parse()
@@ -320,6 +322,13 @@ func runOnce(c config, api *apiClient, base, board string, r int, prof bool) (ma
 		return chromedp.Do(ctx, chromedp.Navigate(base+"/restaurants/r-1?token="+board))
 	}); err != nil {
 		return nil, nil, err
+	}
+	if c.probe != "" {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[any](c.probe))
+		if err != nil {
+			return nil, nil, fmt.Errorf("probe: %w", err)
+		}
+		log.Printf("run %d: probe: %v", r+1, got)
 	}
 	// The first row, placed, confirmed: on screen, its step's words change.
 	if err := phase("status", "status", placedID(r), "", func() error {
