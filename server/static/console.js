@@ -351,7 +351,7 @@
     li.append(meta, noteLine);
     if (isCourier) li.append(part.stops = el('dl', 'stops'), part.hint = el('p', 'order-hint muted'));
     else if (partyKind === 'restaurant' && !readOnly) li.append(part.hint = el('p', 'order-hint muted'));
-    if (!readOnly) li.append(actions);
+    if (!readOnly) li.append(part.actions = actions);
     li.append(error);
 
     onTap(advance, function () { step(id, advance); });
@@ -495,7 +495,7 @@
   // actionsTop is how far below the top of the row li (whose box is r) its buttons start: a line
   // above them that wraps moves them within the row.
   function actionsTop(li, r) {
-    var actions = li.querySelector('.actions');
+    var actions = rows.get(li.dataset.orderId).part.actions;
     return actions ? Math.round(actions.getBoundingClientRect().top - r.top) : 0;
   }
 
