@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/cdp"
@@ -570,6 +572,104 @@ func TestBoardMeasuresOnlyTheRowItRedraws(t *testing.T) {
 	b.waitFor(`li.order[data-order-id="new-1"]`)
 	if reads == 0 || reads > 200 {
 		t.Errorf("an order added to a board of %d read %d boxes, want those of the rows near the screen (a few dozen)", n, reads)
+	}
+}
+
+// TestBoardOfTwoThousandEventsTouchTheirOwnRow: a board as long as a restaurant's can be (2,000
+// orders, the snapshot's bound), sent most recently updated first, lays out every row in its
+// place, oldest first and the orders picked up below the rest, each with its status, and counts
+// them. An event then changes the page's list where it must and nowhere else (the list's every
+// change is watched): a status change writes to its own row alone, and a new order adds its row
+// and learns its details from the order, touching no other row of the 2,000.
+func TestBoardOfTwoThousandEventsTouchTheirOwnRow(t *testing.T) {
+	const n = 2000
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	b := newBrowser(t)
+	shortenTimings(b, `{settleMs: 60000}`) // settled rows stay so until looked at
+	// s-i is created i seconds after the first, every tenth picked up, the rest in the kitchen's
+	// four stages; the snapshot sends them in a shuffled order.
+	rewriteSnapshots(b, "a board of 2,000 orders, shuffled", `
+		const t0 = Date.parse('2020-01-01T12:00:00Z'), stages = ['placed', 'confirmed', 'preparing', 'ready'];
+		for (let k = 0; k < `+strconv.Itoa(n)+`; k++) {
+			const i = (k * 7919) % `+strconv.Itoa(n)+`, at = new Date(t0 + i * 1000).toISOString();
+			const status = i % 10 === 9 ? 'out_for_delivery' : stages[i % 4];
+			d.orders.push({id: 's-' + i, restaurant_id: 'r-1', status: status, version: 1, created_at: at, updated_at: at, details: {items: 2}});
+		}`)
+	b.do("a screen wide enough for two columns", chromedp.EmulateViewport(1024, 768))
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitLong(`#conn[data-state="live"]`)
+	b.waitLong(`li.order[data-order-id="s-` + strconv.Itoa(n-1) + `"]`)
+
+	var kitchen, pickedUp, statuses []string
+	for i := range n {
+		id := "s-" + strconv.Itoa(i)
+		if i%10 == 9 {
+			pickedUp = append(pickedUp, id)
+			continue
+		}
+		kitchen = append(kitchen, id)
+	}
+	stages := []string{"placed", "confirmed", "preparing", "ready"}
+	for _, id := range append(slices.Clone(kitchen), pickedUp...) {
+		i, _ := strconv.Atoi(strings.TrimPrefix(id, "s-"))
+		st := stages[i%4]
+		if i%10 == 9 {
+			st = "out_for_delivery"
+		}
+		statuses = append(statuses, id+"="+st)
+	}
+	if got, want := rowIDs(b), strings.Join(append(slices.Clone(kitchen), pickedUp...), " "); got != want {
+		t.Fatalf("the board lists %d rows out of their order (first: %.60s…), want the kitchen's oldest first, then those picked up", len(strings.Fields(got)), got)
+	}
+	if got, want := eval[string](b, `Array.from(document.querySelectorAll('li.order')).map(li => li.dataset.orderId + '=' + li.querySelector('.badge').dataset.status).join(' ')`), strings.Join(statuses, " "); got != want {
+		t.Error("some rows' badges do not show their order's status")
+	}
+	if got := eval[string](b, `document.getElementById('order-count').textContent`); got != "(2000)" {
+		t.Errorf("the board counts %q, want (2000)", got)
+	}
+
+	// touched names the rows the page wrote to since the last call: any change within a row, and
+	// a row added to or taken from the list.
+	eval[bool](b, `(() => {
+		window.touchedRows = new Set();
+		const list = document.getElementById('orders');
+		window.touched = () => {
+			for (const m of listWatch.takeRecords().concat(window.seenRecords.splice(0))) {
+				if (m.target === list) [...m.addedNodes, ...m.removedNodes].forEach(li => touchedRows.add(li.dataset.orderId));
+				else touchedRows.add((m.target.nodeType === 1 ? m.target : m.target.parentElement).closest('li.order').dataset.orderId);
+			}
+			const got = [...touchedRows].sort().join(' ');
+			touchedRows.clear();
+			return got;
+		};
+		window.seenRecords = [];
+		window.listWatch = new MutationObserver(ms => seenRecords.push(...ms));
+		listWatch.observe(list, {childList: true, subtree: true, attributes: true, characterData: true});
+		return true;
+	})()`)
+
+	eval[bool](b, `(statusEvent(new MessageEvent('status', {lastEventId: '', data: JSON.stringify({order_id: 's-0', seq: 2, status: 'confirmed', at: new Date().toISOString()})})), true)`)
+	if got := eval[string](b, `document.querySelector('li.order[data-order-id="s-0"]').dataset.status`); got != "confirmed" {
+		t.Fatalf("s-0 is %s after its event, want confirmed", got)
+	}
+	if got := eval[string](b, `touched()`); got != "s-0" {
+		t.Errorf("s-0's status change wrote to rows %.80q, want s-0's alone", got)
+	}
+
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	if resp, body := call(t, "POST", base+"/v1/orders", admin, `{"id":"n-1","restaurant_id":"r-1","details":{"items":3}}`); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create n-1: %d %s", resp.StatusCode, body)
+	}
+	b.poll("n-1's order learned", `document.querySelector('li.order[data-order-id="n-1"] .order-meta')?.textContent.startsWith('3 items · ')`)
+	if got, want := rowIDs(b), strings.Join(append(append(slices.Clone(kitchen), "n-1"), pickedUp...), " "); got != want {
+		t.Error("n-1 is not at the bottom of the kitchen's rows, above those picked up")
+	}
+	if got := eval[string](b, `touched()`); got != "n-1" {
+		t.Errorf("the new order n-1 wrote to rows %.80q, want n-1's alone", got)
+	}
+	if got := eval[string](b, `document.getElementById('order-count').textContent`); got != "(2001)" {
+		t.Errorf("the board counts %q, want (2001)", got)
 	}
 }
 
