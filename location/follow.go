@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
-	"github.com/ordercast/ordercast/hub"
 )
 
 // follow subscribes to every order's events, once, the first time a courier's orders are about
@@ -18,51 +17,67 @@ func (t *Tracker) follow() {
 		return
 	}
 	t.following = true
-	events := t.hub.SubscribeAll()
-	t.wg.Go(func() { t.followEvents(events) })
+	t.events = t.hub.SubscribeAll()
+	t.wg.Go(t.followEvents)
 }
 
-// followEvents drops a courier's cached orders when one of them changes (its status, or its
-// courier), and the new courier's too, so the next post reads them afresh; after an overflow,
-// when it cannot know which changed, it drops every copy. An order that ends or changes
-// couriers is also forgotten: its position, last fix and speed were the old courier's, and no
-// later stream on this node may be shown them (nor may the new courier's ETA start from them);
-// unless they are the new courier's already (orderState.after).
-func (t *Tracker) followEvents(events *hub.Subscription) {
-	defer events.Close()
+// followEvents handles the orders' events as they come (handleEvents). A post handles the ones
+// already published before it is judged too (PostMany), so that a post sent after a change was
+// answered is judged by it whether or not this goroutine has run since: the hub has an event
+// before its change is answered.
+func (t *Tracker) followEvents() {
+	defer t.events.Close()
 	for {
 		select {
 		case <-t.ctx.Done():
 			return
-		case <-events.Ready():
+		case <-t.events.Ready():
 		}
-		msgs, overflowed := events.Take()
 		t.mu.Lock()
-		t.turn++
-		if overflowed {
-			for id, c := range t.couriers {
-				t.dropOrders(id, c)
-			}
-			t.blindAt = t.turn
-		}
-		for _, m := range msgs {
-			ev := m.Event
-			if t.reading > 0 {
-				t.touch(ev.OrderID, leaves(ev), ev.Seq)
-			}
-			// A clone: dropOrders edits the list in place.
-			for _, id := range slices.Clone(t.carriedBy[ev.OrderID]) {
-				t.dropOrders(id, t.couriers[id])
-			}
-			delete(t.carriedBy, ev.OrderID)
-			if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
-				t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
-			}
-			if st := t.orders[ev.OrderID]; st != nil && (ev.Status.Terminal() || ev.Kind == ordercast.KindCourier && !st.after(ev)) {
-				delete(t.orders, ev.OrderID)
-			}
-		}
+		t.handleEvents()
 		t.mu.Unlock()
+	}
+}
+
+// handleEvents takes the events published since the last turn and drops a courier's cached
+// orders when one of them changes (its status, or its courier), and the new courier's too, so
+// the next post reads them afresh; after an overflow, when it cannot know which changed, it
+// drops every copy. An order that ends or changes couriers is also forgotten: its position, last
+// fix and speed were the old courier's, and no later stream on this node may be shown them (nor
+// may the new courier's ETA start from them); unless they are the new courier's already
+// (orderState.after). Taking and handling under t.mu, by whoever comes first, keeps the events
+// in publish order. Called with t.mu held.
+func (t *Tracker) handleEvents() {
+	if t.events == nil {
+		return // not following yet: no copy is kept either
+	}
+	msgs, overflowed := t.events.Take()
+	if len(msgs) == 0 && !overflowed {
+		return
+	}
+	t.turn++
+	if overflowed {
+		for id, c := range t.couriers {
+			t.dropOrders(id, c)
+		}
+		t.blindAt = t.turn
+	}
+	for _, m := range msgs {
+		ev := m.Event
+		if t.reading > 0 {
+			t.touch(ev.OrderID, leaves(ev), ev.Seq)
+		}
+		// A clone: dropOrders edits the list in place.
+		for _, id := range slices.Clone(t.carriedBy[ev.OrderID]) {
+			t.dropOrders(id, t.couriers[id])
+		}
+		delete(t.carriedBy, ev.OrderID)
+		if ev.Kind == ordercast.KindCourier && ev.CourierID != "" {
+			t.dropOrders(ev.CourierID, t.couriers[ev.CourierID])
+		}
+		if st := t.orders[ev.OrderID]; st != nil && (ev.Status.Terminal() || ev.Kind == ordercast.KindCourier && !st.after(ev)) {
+			delete(t.orders, ev.OrderID)
+		}
 	}
 }
 

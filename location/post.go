@@ -55,6 +55,10 @@ type PostResult struct {
 func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
 	p := newPosting(ps, t.now(), t.MaxAge)
 	t.mu.Lock()
+	// The events published before this post came (a pickup or an assignment the courier's app
+	// was just answered, a delivery) judge it, though the goroutine that follows them may not
+	// have run since: a copy of the courier's orders they make stale is not used.
+	t.handleEvents()
 	t.charge(p)
 	if p.reads != nil {
 		t.readMissing(ctx, p)
@@ -160,6 +164,7 @@ func (t *Tracker) readMissing(ctx context.Context, p *posting) {
 		p.readErr = fmt.Errorf("read the couriers' orders: %w", p.readErr)
 	}
 	t.mu.Lock()
+	t.handleEvents() // those published during the read, recorded for fold and keep (touch)
 }
 
 // fold folds each position still judged into the orders its courier carries that show it now,

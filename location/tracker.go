@@ -115,6 +115,9 @@ type Tracker struct {
 	// courier posts to (most of a cluster's, at times) pays nothing per event for it.
 	following bool
 	closed    bool
+	// events is the subscription to every order's events, once following; taken from under mu
+	// only (handleEvents).
+	events *hub.Subscription
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -1183,3 +1183,45 @@ func TestAParkedPhoneIsStandingStill(t *testing.T) {
 		t.Errorf("ETAs of a phone at rest reporting 0, 0.3 and 0.5 m/s: %v; want the same, at the typical speed", etas)
 	}
 }
+
+// A post that follows a change's commit is judged by that change: the hub has the event before
+// the change is answered, so a courier whose app posts the moment its pickup is confirmed, or
+// the moment dispatch hands it an order, reaches the order with that very post, and one whose
+// order was just delivered reaches it no more. The tracker follows the events on a goroutine of
+// its own; a post must not be judged by a copy of the courier's orders that an event already
+// published has made stale, only because that goroutine has not run yet. Each round publishes
+// one event and posts at once, with no wait between.
+func TestPostRightAfterAnEventIsJudgedByIt(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	post := poster(t, tr)
+	post("c-0") // the tracker follows the events from its first post on
+	for i := range 50 {
+		id := fmt.Sprintf("o-%d", i)
+		seq := int64(1)
+		publish := func(status ordercast.Status, kind ordercast.EventKind, courier string) {
+			seq++
+			h.Publish(ordercast.Event{OrderID: id, Seq: seq, Kind: kind, Status: status, CourierID: courier, At: time.Now()})
+		}
+		// Ready and the courier's: its copy is read and kept (the order does not show it yet).
+		as.set("c-1", ordercast.Order{ID: id, Status: ordercast.StatusReady, CourierID: "c-1", Version: 2})
+		publish(ordercast.StatusReady, ordercast.KindCourier, "c-1")
+		waitHandled(t, tr, h)
+		if n := post("c-1"); n != 0 {
+			t.Fatalf("round %d: a post before the pickup reached %d orders, want 0", i, n)
+		}
+		// The pickup commits, then the courier posts.
+		as.set("c-1", ordercast.Order{ID: id, Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Version: 3})
+		publish(ordercast.StatusOutForDelivery, "", "")
+		if n := post("c-1"); n != 1 {
+			t.Fatalf("round %d: the first post after the pickup's event reached %d orders, want 1", i, n)
+		}
+		// The delivery commits, then the courier posts.
+		as.set("c-1")
+		publish(ordercast.StatusDelivered, "", "")
+		if n := post("c-1"); n != 0 {
+			t.Fatalf("round %d: the first post after the delivery's event reached %d orders, want 0", i, n)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
@@ -353,5 +354,35 @@ func TestAnUnnamedProxyIsToldOfOnce(t *testing.T) {
 				t.Errorf("%d warnings over 3 requests, want %d:\n%s", n, tc.want, logs.String())
 			}
 		})
+	}
+}
+
+// TestSpentAnonymousBudgetSaysWhyTheWriteWasRefused: once the anonymous budget of an address is
+// spent, a write whose token was refused is answered 429, and the answer still says why the token
+// was refused. A courier's app whose token expired mid-shift, behind an address whose refused
+// writes others spend too (a carrier's NAT), would otherwise be told to retry later for ever and
+// never that it must sign in again.
+func TestSpentAnonymousBudgetSaysWhyTheWriteWasRefused(t *testing.T) {
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		s.Limits = server.Limits{WriteRate: 0.001, WriteBurst: 4, AnonWriteBurst: 2}
+	})
+	past := authority(t)
+	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
+	expired, err := past.SignActor(auth.Actor{Role: auth.RoleCourier, Sub: "c-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last []byte
+	var codes []int
+	for range 3 {
+		resp, body := call(t, "POST", ls.URL()+"/v1/couriers/c-1/location", expired, `{"lat":52.5,"lng":13.4}`)
+		codes, last = append(codes, resp.StatusCode), body
+	}
+	if codes[0] != http.StatusUnauthorized || codes[2] != http.StatusTooManyRequests {
+		t.Fatalf("posts with an expired token: %v, want 401 first and 429 once the anonymous budget is spent", codes)
+	}
+	if !strings.Contains(string(last), `"code":"rate_limited"`) || !strings.Contains(string(last), "unauthenticated: token has expired") {
+		t.Errorf("the 429 of a post with an expired token says %s; want rate_limited, naming the expired token", last)
 	}
 }
