@@ -23,8 +23,9 @@ func (t *Tracker) follow() {
 
 // followEvents handles the orders' events as they come (handleEvents). A post handles the ones
 // already published before it is judged too (PostMany), so that a post sent after a change was
-// answered is judged by it whether or not this goroutine has run since: the hub has an event
-// before its change is answered.
+// answered is judged by it whether or not this goroutine has run since, where the hub has an
+// event before its change is answered: on SQLite (the store publishes before it answers), not on
+// PostgreSQL (every change reaches the hub through the listener, after its answer).
 func (t *Tracker) followEvents() {
 	defer t.events.Close()
 	for {

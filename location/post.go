@@ -55,9 +55,10 @@ type PostResult struct {
 func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResult {
 	p := newPosting(ps, t.now(), t.MaxAge)
 	t.mu.Lock()
-	// The events published before this post came (a pickup or an assignment the courier's app
-	// was just answered, a delivery) judge it, though the goroutine that follows them may not
-	// have run since: a copy of the courier's orders they make stale is not used.
+	// The events published before this post came (on SQLite, a pickup or an assignment the
+	// courier's app was just answered, a delivery; on PostgreSQL those the listener has passed
+	// on) judge it, though the goroutine that follows them may not have run since: a copy of
+	// the courier's orders they make stale is not used.
 	t.handleEvents()
 	t.charge(p)
 	if p.reads != nil {

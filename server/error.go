@@ -17,7 +17,8 @@ func errorStatus(err error) int {
 }
 
 // statusClientClosedRequest is the status logged and counted for a request whose client left
-// before its answer (nginx's 499); nobody receives it.
+// before its answer (nginx's 499): nobody receives it, but for a client still connected when a
+// node past its shutdown deadline cuts the requests it holds.
 const statusClientClosedRequest = 499
 
 // writeError answers with the JSON error body. Internal errors are logged here, once, and their

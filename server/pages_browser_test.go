@@ -10,7 +10,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -32,32 +31,11 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/internal/headless"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
 )
-
-// chromiumNames are the browser's names on PATH: Debian's chromium package, other
-// distributions' chromium-browser, and Google Chrome.
-var chromiumNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"}
-
-// findChromium returns the browser to drive: $ORDERCAST_CHROMIUM (a path or a name on PATH) when
-// set, else the first of chromiumNames found on PATH.
-func findChromium() (string, error) {
-	if p := os.Getenv("ORDERCAST_CHROMIUM"); p != "" {
-		path, err := exec.LookPath(p)
-		if err != nil {
-			return "", fmt.Errorf("ORDERCAST_CHROMIUM=%s: %w", p, err)
-		}
-		return path, nil
-	}
-	for _, name := range chromiumNames {
-		if path, err := exec.LookPath(name); err == nil {
-			return path, nil
-		}
-	}
-	return "", fmt.Errorf("none of %s is on PATH, and ORDERCAST_CHROMIUM is not set", strings.Join(chromiumNames, ", "))
-}
 
 // testRetry is the reconnection delay the pages' EventSource is told in these tests, short so
 // that a resume happens quickly.
@@ -142,28 +120,14 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	chromiumPath, err := findChromium()
+	chromiumPath, err := headless.Find()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("browser tests need Chromium under CI: %v", err)
 		}
 		t.Skipf("browser tests skipped: %v; install Chromium (Debian: apt-get install chromium) or set ORDERCAST_CHROMIUM", err)
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		// A full-page screenshot of a page taller than the screen was cut 15 px short of its
-		// right edge, where the scrollbar stood: a page with no right margin, it seemed.
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
+	allocCtx, cancelAlloc := headless.Allocator(context.Background(), chromiumPath, chromedp.UserDataDir(t.TempDir()))
 	ctx, cancel := chromedp.NewContext(allocCtx)
 	b := &browser{t: t, ctx: ctx, seen: make(chan string, 1024)}
 

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/sqlitetest"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
@@ -45,18 +45,7 @@ func TestLockedDatabaseIs503(t *testing.T) {
 	if resp, body := call(t, "POST", srv.URL()+"/v1/orders", "", `{"id":"l-0"}`); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create: %d %s", resp.StatusCode, body)
 	}
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	tx, err := other.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil {
-		t.Fatal(err)
-	}
+	release := sqlitetest.HoldElsewhere(t, path, sqlitetest.WriteLock)
 	resp, body := call(t, "POST", srv.URL()+"/v1/orders", "", `{"id":"l-1"}`)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"unavailable"`) {
 		t.Fatalf("create on a locked file: %d %s (Retry-After %q), want 503 unavailable", resp.StatusCode, body, resp.Header.Get("Retry-After"))
@@ -70,9 +59,7 @@ func TestLockedDatabaseIs503(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "locked") {
 		t.Fatalf("readyz on a locked file: %d %s, want 503 saying locked", resp.StatusCode, body)
 	}
-	if err := tx.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if resp, body := call(t, "POST", srv.URL()+"/v1/orders", "", `{"id":"l-1"}`); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("create once unlocked: %d %s", resp.StatusCode, body)
 	}

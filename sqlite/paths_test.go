@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/sqlitetest"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/sqlite"
 )
@@ -62,7 +63,7 @@ func TestOpenOnALockedFileIsUnavailable(t *testing.T) {
 	if err := storetest.MustOpen(t, sqlite.New(path)).Close(); err != nil { // schema in place, as on any restart
 		t.Fatal(err)
 	}
-	holdElsewhere(t, path, `CREATE TABLE lock_holder (x INTEGER)`) // the write lock
+	sqlitetest.HoldElsewhere(t, path, sqlitetest.WriteLock)
 	s := sqlite.New(path)
 	s.BusyTimeout = 50 * time.Millisecond
 	err := s.Open(t.Context())
@@ -117,7 +118,7 @@ func TestReaderElsewhereDoesNotFailWrites(t *testing.T) {
 	if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "first"}); err != nil {
 		t.Fatal(err)
 	}
-	holdElsewhere(t, path, `SELECT count(*) FROM orders`) // a read transaction
+	sqlitetest.HoldElsewhere(t, path, `SELECT count(*) FROM orders`) // a read transaction
 	details := []byte(`{"pad":"` + strings.Repeat("x", 900) + `"}`)
 	for i := range 300 {
 		if _, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("o-%d", i), Details: details}); err != nil {
@@ -132,40 +133,12 @@ func TestReaderElsewhereDoesNotFailWrites(t *testing.T) {
 func TestPingOnALockedFileSaysLocked(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ordercast.db")
 	s := storetest.MustOpen(t, sqlite.New(path))
-	holdElsewhere(t, path, `CREATE TABLE lock_holder (x INTEGER)`) // the write lock
+	sqlitetest.HoldElsewhere(t, path, sqlitetest.WriteLock)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second) // as /readyz asks
 	defer cancel()
 	err := s.Ping(ctx)
 	if ordercast.ErrorCode(err) != ordercast.EUnavailable || s.Unavailable() != "locked" {
 		t.Fatalf("Ping on a locked file: %v (code %q, reason %q), want unavailable, locked", err, ordercast.ErrorCode(err), s.Unavailable())
-	}
-}
-
-// holdElsewhere runs stmt in a transaction on a connection of its own, as another process
-// would, and keeps the transaction open until release is called or the test ends: a read keeps a
-// read transaction, a write the write lock.
-func holdElsewhere(t *testing.T, path, stmt string) (release func()) {
-	t.Helper()
-	other := rawDB(t, path)
-	other.SetMaxOpenConns(1)
-	tx, err := other.BeginTx(t.Context(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tx.Rollback() })
-	rows, err := tx.Query(stmt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		if err := tx.Rollback(); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/sqlitetest"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/sqlite"
@@ -27,7 +28,7 @@ func TestLockedFileIsUnavailable(t *testing.T) {
 	storetest.MustOpen(t, s)
 
 	// A write in the other connection's transaction holds the write lock until it ends.
-	release := holdElsewhere(t, path, `CREATE TABLE lock_holder (x INTEGER)`)
+	release := sqlitetest.HoldElsewhere(t, path, sqlitetest.WriteLock)
 	for i := range 3 {
 		_, _, err := s.CreateOrder(t.Context(), ordercast.NewOrder{ID: "o-1"})
 		if got := ordercast.ErrorCode(err); got != ordercast.EUnavailable {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/sqlitetest"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/sqlite"
@@ -91,7 +92,7 @@ func TestHeldWALIsWarnedAbout(t *testing.T) {
 		}
 	}
 	write()
-	release := holdElsewhere(t, path, `SELECT count(*) FROM orders`)
+	release := sqlitetest.HoldElsewhere(t, path, `SELECT count(*) FROM orders`)
 	busyRestarts := func() int {
 		c := 0
 		for line := range strings.Lines(logs.String()) {

@@ -557,7 +557,7 @@ func TestCluster_Nginx(t *testing.T) {
 	t.Parallel()
 	nginx := needNginx(t)
 	_, nodes := cluster(t, 3)
-	front := startNginx(t, nginx, urlsOf(nodes))
+	front := startNginx(t, nginx, urlsOf(nodes)).URL
 	runWorkload(t, []string{front}, []string{front}, 6, 6)
 
 	// The request id the node logs is nginx's (32 hex digits; a node's own has 16), or the
@@ -642,13 +642,14 @@ func TestCluster_NginxLeavesAFrozenNode(t *testing.T) {
 	for i := range nodes {
 		nodes[i] = startNode(t, db, "ORDERCAST_HEARTBEAT=1s")
 	}
-	front := startNginx(t, bin, urlsOf(nodes), func(conf string) (string, error) {
+	ngx := startNginx(t, bin, urlsOf(nodes), func(conf string) (string, error) {
 		const docs = "proxy_read_timeout 75s;"
 		if !strings.Contains(conf, docs) {
 			return "", fmt.Errorf("the docs' config has no %q", docs)
 		}
 		return strings.Replace(conf, docs, "proxy_read_timeout 3s;", 1), nil
 	})
+	front := ngx.URL
 	createOrder(t, front, "fz-1")
 
 	// Six watchers through nginx, which spreads them over the nodes (least_conn).
@@ -689,6 +690,11 @@ func TestCluster_NginxLeavesAFrozenNode(t *testing.T) {
 			t.Fatalf("GET %d through nginx with a node frozen: %d, want 200 from another node", i, resp.StatusCode)
 		}
 	}
+	// nginx gave up on the frozen node (on its streams, and on the GETs least_conn sent it once
+	// they were cut): else the watchers below test nothing.
+	if log, err := os.ReadFile(ngx.ErrorLog); err != nil || !strings.Contains(string(log), "upstream timed out") {
+		t.Fatalf("nginx timed nothing out on the frozen node (error log: %v):\n%s", err, log)
+	}
 	if err := setStatus(ctx, live, "fz-1", ordercast.StatusConfirmed); err != nil {
 		t.Fatal(err)
 	}
@@ -714,8 +720,8 @@ func needNginx(t *testing.T) string {
 }
 
 // startNginx runs nginx with the configuration of docs/deploy.md (internal/nginxconf swaps in the
-// nodes and a loopback port, and edits makes its changes) and returns its base URL.
-func startNginx(t *testing.T, bin string, upstreams []string, edits ...func(string) (string, error)) string {
+// nodes and a loopback port, and edits makes its changes) and returns it.
+func startNginx(t *testing.T, bin string, upstreams []string, edits ...func(string) (string, error)) *nginxconf.Nginx {
 	t.Helper()
 	dir := t.TempDir()
 	n, err := nginxconf.Start(t.Context(), bin, upstreams, freePort(t), dir, edits...)
@@ -731,7 +737,7 @@ func startNginx(t *testing.T, bin string, upstreams []string, edits ...func(stri
 			t.Logf("nginx output:\n%s\nerror log:\n%s", n.Output, log)
 		}
 	})
-	return n.URL
+	return n
 }
 
 func freePort(t *testing.T) int {

@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/ordercast/ordercast/client"
 	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/sqlitetest"
 	"github.com/ordercast/ordercast/internal/testutil"
 )
 
@@ -144,20 +144,9 @@ func TestLockedSQLiteFoundBackIdle(t *testing.T) {
 	n := startNode(t, path)
 	createOrder(t, n.url, "idle-1")
 
-	other, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { other.Close() })
-	tx, err := other.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(`CREATE TABLE lock_holder (x INTEGER)`); err != nil { // the write lock, held
-		t.Fatal(err)
-	}
+	release := sqlitetest.HoldElsewhere(t, path, sqlitetest.WriteLock)
 	c := &client.Client{BaseURL: n.url, Token: adminToken()} // a write with no key: sent once
-	_, err = c.CreateOrder(t.Context(), client.CreateOrderRequest{ID: "idle-2"})
+	_, err := c.CreateOrder(t.Context(), client.CreateOrderRequest{ID: "idle-2"})
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.StatusCode != http.StatusServiceUnavailable || ce.RetryAfter <= 0 {
 		t.Fatalf("create while another process holds the write lock: %v, want 503 with Retry-After", err)
@@ -166,9 +155,7 @@ func TestLockedSQLiteFoundBackIdle(t *testing.T) {
 		t.Fatalf("ordercast_store_up while the file is locked = %v, want 0", up)
 	}
 
-	if err := tx.Rollback(); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	testutil.WaitFor(t, "ordercast_store_up back to 1 with no request", func() bool { return metric(t, n.url, "ordercast_store_up") == 1 })
 	if !strings.Contains(n.stderr.String(), "database available again") {
 		t.Errorf("the end of the outage was not logged:\n%s", n.stderr.String())

@@ -45,6 +45,8 @@ import (
 	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
+
+	"github.com/ordercast/ordercast/internal/headless"
 )
 
 // instrument times each stream event the page handles: the page's own listener (api.js parses
@@ -81,7 +83,7 @@ type config struct {
 func main() {
 	var c config
 	flag.StringVar(&c.oc, "oc", "./oc", "the ordercast binary to serve with")
-	flag.StringVar(&c.chromium, "chromium", "/usr/bin/chromium", "the browser")
+	flag.StringVar(&c.chromium, "chromium", "", "the browser (default: $ORDERCAST_CHROMIUM, or chromium on PATH)")
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:18150", "where the server listens")
 	flag.IntVar(&c.n, "n", 2000, "orders on the board")
 	flag.IntVar(&c.runs, "runs", 5, "runs, each in a fresh browser")
@@ -97,6 +99,12 @@ func main() {
 }
 
 func run(c config) error {
+	if c.chromium == "" {
+		var err error
+		if c.chromium, err = headless.Find(); err != nil {
+			return err
+		}
+	}
 	dir, err := os.MkdirTemp("", "boardprof-")
 	if err != nil {
 		return err
@@ -192,17 +200,7 @@ func median(rs []phaseResult, f func(phaseResult) float64) float64 {
 // runOnce opens the board in a fresh browser and times its snapshot and three live events. Run
 // r takes the r-th order of each kind, so that every run has an order to change.
 func runOnce(c config, api *apiClient, base, board string, r int, prof bool) (map[string]phaseResult, map[string]*profiler.Profile, error) {
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(c.chromium),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-	)
+	alloc, cancelAlloc := headless.Allocator(context.Background(), c.chromium)
 	defer cancelAlloc()
 	bctx, cancel := chromedp.NewContext(alloc)
 	defer cancel()
