@@ -24,9 +24,7 @@ const statusClientClosedRequest = 499
 // writeError answers with the JSON error body. Internal errors are logged here, once, and their
 // text stays out of the response.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, auth.ErrNoToken) {
-		err = wrongScheme(r, err)
-	}
+	err = wrongScheme(r, err)
 	body := api.NewErrorBody(err)
 	abandoned := r.Context().Err() != nil && errors.Is(err, r.Context().Err())
 	if abandoned {
@@ -56,16 +54,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeRawJSON(w, status, append(b, '\n'))
 }
 
-// wrongScheme adds to a refusal for want of a token (noToken) what a request that did send an
-// Authorization header got wrong: a token goes there as "Bearer <token>". Such a header is not an
-// error in itself: a proxy's Basic credentials, beside a page's cookie, are let through.
-func wrongScheme(r *http.Request, noToken error) error {
-	h := r.Header.Get("Authorization")
-	if h == "" {
-		return noToken
+// wrongScheme adds to a refusal for want of a token (auth.ErrNoToken) what a request that did
+// send an Authorization header got wrong: a token goes there as "Bearer <token>"; any other err it
+// returns as it is. Such a header is not an error in itself: a proxy's Basic credentials, beside a
+// page's cookie, are let through.
+func wrongScheme(r *http.Request, err error) error {
+	if !errors.Is(err, auth.ErrNoToken) || r.Header.Get("Authorization") == "" {
+		return err
 	}
 	// The header's value is not repeated: sent without its scheme, it is the token itself.
-	return auth.NoToken(ordercast.ErrorMessage(noToken) + `; the Authorization header sent holds none: it takes a token as "Bearer <token>"`)
+	return auth.NoToken(ordercast.ErrorMessage(err) + `; the Authorization header sent holds none: it takes a token as "Bearer <token>"`)
 }
 
 // bearerChallenge is the WWW-Authenticate of a 401 (RFC 9110 §11.6.1 requires one): the scheme

@@ -3,7 +3,6 @@ package server
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -293,12 +292,11 @@ func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req a
 	}
 	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
 		if err != nil {
-			if errors.Is(err, auth.ErrNoToken) {
-				err = wrongScheme(r, err) // as its 401 would say
-			}
-			// The anonymous budget is spent: say what this request was refused for too, or a
-			// courier's app whose token expired, behind an address others' refused writes share
-			// (a carrier's NAT), is told to retry later for ever and never to sign in again.
+			// The anonymous budget is spent: say what this request was refused for too (as its
+			// 401 or 403 would), or a courier's app whose token expired, behind an address others'
+			// refused writes share (a carrier's NAT), is told to retry later for ever and never to
+			// sign in again.
+			err = wrongScheme(r, err)
 			lerr = ordercast.Errorf(ordercast.ERateLimited, "too many refused write requests from your address; this one is refused too (%s: %s): fix that before you retry",
 				ordercast.ErrorCode(err), ordercast.ErrorMessage(err))
 		}
