@@ -281,6 +281,18 @@ func (e *Engine) showsPosition(l *hub.Location, s ordercast.Status, courierID st
 	return ordercast.ShowsPosition(l.Update, s, courierID, e.cfg.LocationFrom)
 }
 
+// awaitsStage reports whether a stream that knows an order in status s, carried by courierID,
+// keeps position l, not shown, until the order's next event: the order has not reached the
+// stage that shows its courier as far as the stream knows, and l is that courier's. A tracker
+// sends a position only to an order it judged to show it, by the store's state, which the
+// stream's events may not have reached yet: in a cluster a node hears of a change through its
+// listener, after another node, or its own tracker, read it, and a courier's app posts the moment
+// its pickup is answered. Dropped, the customer would see the courier only at its next post.
+// The event that makes the order show it comes next; one that ends the order drops it.
+func (e *Engine) awaitsStage(l *hub.Location, s ordercast.Status, courierID string) bool {
+	return !s.Terminal() && !e.showsLocation(s) && (courierID == "" || courierID == l.Update.CourierID)
+}
+
 // lifetime returns how long a stream opening now lives, jittered down by up to a tenth so that
 // streams opened together do not end together; 0 means forever.
 func (e *Engine) lifetime() time.Duration {
