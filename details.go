@@ -178,13 +178,3 @@ func decimalKey(s string) string {
 	e += int64(len(digits)-len(sig)) - int64(len(frac))
 	return sign + sig + "e" + strconv.FormatInt(e, 10)
 }
-
-// ServedDetails returns stored details as they may be served: a row written before details were
-// checked as served (an older PostgreSQL rendering) that is not a JSON object within
-// MaxDetailsBytes is served as {} rather than let one order make every read huge.
-func ServedDetails(stored []byte) json.RawMessage {
-	if len(stored) > MaxDetailsBytes || !json.Valid(stored) {
-		return json.RawMessage("{}")
-	}
-	return stored
-}

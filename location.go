@@ -1,8 +1,6 @@
 package ordercast
 
 import (
-	"encoding/json"
-	"fmt"
 	"math"
 	"time"
 )
@@ -260,27 +258,6 @@ func ShowsLocation(s, from Status) bool {
 // LocationFromValid reports whether positions may be shown from stage from on ("": the default,
 // out_for_delivery): a stage from confirmed to out_for_delivery, the one rule of --location-from.
 func LocationFromValid(from Status) bool { return from == "" || ShowsLocation(from, from) }
-
-// PointColumn is how stores keep an optional point: its JSON, or nil for none.
-func PointColumn(p *Point) any {
-	if p == nil {
-		return nil
-	}
-	b, _ := json.Marshal(p) // two finite floats: encoding cannot fail
-	return string(b)
-}
-
-// ParsePointColumn reads what PointColumn wrote; nil or empty is no point.
-func ParsePointColumn(s *string) (*Point, error) {
-	if s == nil || *s == "" {
-		return nil, nil
-	}
-	var p Point
-	if err := json.Unmarshal([]byte(*s), &p); err != nil {
-		return nil, fmt.Errorf("decode point %q: %w", *s, err)
-	}
-	return &p, nil
-}
 
 // LocationFeed is a node's receiving end of the positions other nodes took in: the cluster bus
 // hands it every batch it hears. The location tracker implements it.

@@ -21,11 +21,12 @@ func (t *Tracker) follow() {
 	t.wg.Go(t.followEvents)
 }
 
-// followEvents handles the orders' events as they come (handleEvents). A post handles the ones
-// already published before it is judged too (PostMany), so that a post sent after a change was
-// answered is judged by it whether or not this goroutine has run since, where the hub has an
-// event before its change is answered: on SQLite (the store publishes before it answers), not on
-// PostgreSQL (every change reaches the hub through the listener, after its answer).
+// followEvents handles the orders' events as they come (handleEvents), and judges again the
+// positions they call for (replayLast). A post handles the ones already published before it is
+// judged too (PostMany), so that a post sent after a change was answered is judged by it
+// whether or not this goroutine has run since, where the hub has an event before its change is
+// answered: on SQLite (the store publishes before it answers), not on PostgreSQL (every change
+// reaches the hub through the listener, after its answer; there replayLast mends it).
 func (t *Tracker) followEvents() {
 	defer t.events.Close()
 	for {
@@ -33,10 +34,13 @@ func (t *Tracker) followEvents() {
 		case <-t.ctx.Done():
 			return
 		case <-t.events.Ready():
+		case <-t.kick:
 		}
 		t.mu.Lock()
 		t.handleEvents()
+		sent := t.replayLast(t.ctx)
 		t.mu.Unlock()
+		t.send(sent)
 	}
 }
 
@@ -65,6 +69,7 @@ func (t *Tracker) handleEvents() {
 	}
 	for _, m := range msgs {
 		ev := m.Event
+		t.noteReplays(ev)
 		if t.reading > 0 {
 			t.touch(ev.OrderID, leaves(ev), ev.Seq)
 		}
@@ -78,6 +83,38 @@ func (t *Tracker) handleEvents() {
 		}
 		if st := t.orders[ev.OrderID]; st != nil && (ev.Status.Terminal() || ev.Kind == ordercast.KindCourier && !st.after(ev)) {
 			delete(t.orders, ev.OrderID)
+		}
+	}
+}
+
+// noteReplays notes for replayLast the couriers whose order a status event makes show them (and
+// the order), and whose last position on this node was posted after the change was made. Such a
+// post was judged by a copy of the courier's orders from before the change (on PostgreSQL a node
+// hears of a change after it is answered, and a courier's app posts the moment its pickup is) and
+// missed the order; judged again, it reaches the customer now, not at the courier's next post,
+// seconds later. The couriers are those whose copies hold the order (carriedBy): the order was
+// theirs before they posted, so a replay never shows a position from before its courier had the
+// order; nor one posted before the stage that shows it.
+//
+// The change's time is the database's clock as its writer reckons it, stamped before the commit
+// (postgres' dbClock), the post's arrival this node's clock, after the commit was answered: on
+// one machine the post always comes later. Between machines a clock that runs behind may make a
+// post look earlier than the change: it is not judged again, and the courier's next post reaches
+// the order, as it did before there were replays. Called with t.mu held.
+func (t *Tracker) noteReplays(ev ordercast.Event) {
+	if ev.Kind != ordercast.KindStatus || !ordercast.ShowsLocation(ev.Status, t.From) {
+		return
+	}
+	for _, id := range t.carriedBy[ev.OrderID] {
+		if c := t.couriers[id]; c != nil && c.last != nil && c.lastArrived.After(ev.At) {
+			if t.replays[id] == nil {
+				t.replays[id] = make(map[string]bool)
+			}
+			t.replays[id][ev.OrderID] = true
+			select {
+			case t.kick <- struct{}{}:
+			default:
+			}
 		}
 	}
 }

@@ -68,7 +68,14 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	if p.reads != nil {
 		t.keep(p.reads, p.read, p.readErr, p.readTurn, p.now) // after fold: it may end the record of events
 	}
+	t.remember(p)
 	t.mu.Unlock()
+	t.send(sent)
+	return p.res
+}
+
+// send hands positions to this node's watchers and, in a cluster, to the other nodes.
+func (t *Tracker) send(sent []*hub.Location) {
 	for _, l := range sent {
 		t.hub.PublishLocation(l)
 	}
@@ -79,7 +86,56 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 		}
 		t.Bus.Send(us)
 	}
-	return p.res
+}
+
+// remember keeps each courier's newest position PostMany accepted, for replayLast; a courier just
+// judged by the events handled needs no replay of an earlier one. Called with t.mu held.
+func (t *Tracker) remember(p *posting) {
+	for i, cp := range p.ps {
+		if !p.ok[i] || p.res[i].Err != nil {
+			continue
+		}
+		delete(t.replays, cp.CourierID)
+		if c := t.couriers[cp.CourierID]; c != nil && (c.last == nil || cp.At.After(c.last.At)) {
+			pos := cp.Position
+			c.last, c.lastArrived = &pos, p.now
+		}
+	}
+}
+
+// replayLast judges again the last position of each courier noted by noteReplays, for the orders
+// noted, as a post of it would be judged now (its courier's orders read afresh), but charged to
+// no budget and answered to no one: it reaches those it missed, and none it reached already
+// (LocationUpdate.Replaces). Called with t.mu held, which it lets go for the read.
+func (t *Tracker) replayLast(ctx context.Context) []*hub.Location {
+	if len(t.replays) == 0 {
+		return nil
+	}
+	var ps []CourierPosition
+	for id := range t.replays {
+		if c := t.couriers[id]; c != nil && c.last != nil {
+			ps = append(ps, CourierPosition{CourierID: id, Position: *c.last})
+		}
+	}
+	only := t.replays
+	t.replays = make(map[string]map[string]bool)
+	if len(ps) == 0 {
+		return nil
+	}
+	p := &posting{ps: ps, now: t.now(), res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
+		held: make([][]ordercast.Order, len(ps)), reads: make(map[string]*courierRead, len(ps)), only: only}
+	for i, cp := range ps {
+		c := t.couriers[cp.CourierID]
+		p.ok[i], p.reads[cp.CourierID] = true, &courierRead{c: c, gen: c.gen}
+	}
+	t.readMissing(ctx, p)
+	sent := t.fold(p)
+	t.keep(p.reads, p.read, p.readErr, p.readTurn, p.now)
+	if p.readErr != nil {
+		// The couriers' next posts reach their orders; the store's outage is told elsewhere.
+		t.Logger.Debug("judge again the last positions of couriers an event called for", "couriers", len(ps), "err", p.readErr)
+	}
+	return sent
 }
 
 // posting is one PostMany as it goes: its positions, each one's result so far, and what was kept
@@ -97,6 +153,8 @@ type posting struct {
 	// tokens[i] is what position i took of its courier's budget when its courier's orders are
 	// read: a read that fails gives it back.
 	tokens []*rate.Reservation
+	// only, for a replay (replayLast), are the orders each courier's position may reach.
+	only map[string]map[string]bool
 	// The read of reads: the orders of each courier, or why it failed, begun at t.turn readTurn.
 	read     map[string][]ordercast.Order
 	readErr  error
@@ -191,6 +249,9 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 			carried = p.read[cp.CourierID]
 		}
 		for _, o := range carried {
+			if p.only != nil && !p.only[cp.CourierID][o.ID] {
+				continue
+			}
 			if !ordercast.ShowsLocation(o.Status, t.From) {
 				continue // never before the stage that shows the courier, never after the end
 			}

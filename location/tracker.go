@@ -118,6 +118,11 @@ type Tracker struct {
 	// events is the subscription to every order's events, once following; taken from under mu
 	// only (handleEvents).
 	events *hub.Subscription
+	// replays are the couriers whose last position events call to be judged again, each for
+	// the orders the events made show it (noteReplays); kick wakes followEvents to do it, when a
+	// post handled the events.
+	replays map[string]map[string]bool
+	kick    chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -154,6 +159,11 @@ type courierState struct {
 	readAt  time.Time
 	seen    time.Time
 	gen     uint64 // counts drops of orders, so a read that raced one is not kept
+	// last is the courier's newest position accepted on this node, by its fix's time, and
+	// lastArrived when it was posted: an event that makes one of its orders show the courier
+	// judges it again if it came after the change (see replayLast).
+	last        *ordercast.Position
+	lastArrived time.Time
 }
 
 // New returns a tracker that delivers through h to the orders a finds, with the defaults.
@@ -222,6 +232,8 @@ func (t *Tracker) Open() error {
 	t.orders = make(map[string]*orderState)
 	t.couriers = make(map[string]*courierState)
 	t.carriedBy = make(map[string][]string)
+	t.replays = make(map[string]map[string]bool)
+	t.kick = make(chan struct{}, 1)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Go(t.sweep)
 	return nil

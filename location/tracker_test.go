@@ -1225,3 +1225,53 @@ func TestPostRightAfterAnEventIsJudgedByIt(t *testing.T) {
 		}
 	}
 }
+
+// TestPostBeforeTheNodeHearsOfThePickupReachesTheOrderWhenItDoes: on PostgreSQL a node hears of
+// a change through its listener, after the change was answered, and a courier's app posts the
+// moment its pickup is: the post is judged by the courier's kept orders, which still show the
+// order ready, and reaches none. When the pickup's event arrives the post is judged again and
+// reaches the order then, not at the courier's next post. A post made before the pickup is not:
+// the order did not show its courier then, and never shows that position.
+func TestPostBeforeTheNodeHearsOfThePickupReachesTheOrderWhenItDoes(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	ready := ordercast.Order{ID: "o-1", Status: ordercast.StatusReady, CourierID: "c-1", Version: 3}
+	as.set("c-1", ready)
+	before := time.Now()
+	if n := poster(t, tr)("c-1"); n != 0 {
+		t.Fatalf("a post while the order is ready reached %d orders, want 0", n)
+	}
+	// The pickup commits after that post; the node hears of it later.
+	picked := ready
+	picked.Status, picked.Version = ordercast.StatusOutForDelivery, 4
+	as.set("c-1", picked)
+	pickedAt := time.Now()
+	h.Publish(ordercast.Event{OrderID: "o-1", Seq: 4, Status: ordercast.StatusOutForDelivery, At: pickedAt})
+	waitHandled(t, tr, h)
+	if l := tr.Latest(context.Background(), "o-1"); l != nil {
+		t.Fatalf("the order shows %s, posted before its pickup (at %s), want nothing", describe(l), before.Format(time.StampMicro))
+	}
+
+	// Ready again (o-2), the courier's copy kept; the courier posts after the pickup is
+	// answered, before the node hears of it.
+	ready.ID = "o-2"
+	as.set("c-1", ready)
+	h.Publish(ordercast.Event{OrderID: "o-2", Seq: 3, Kind: ordercast.KindCourier, Status: ordercast.StatusReady, CourierID: "c-1", At: time.Now()})
+	waitHandled(t, tr, h)
+	if n := poster(t, tr)("c-1"); n != 0 {
+		t.Fatalf("a post while o-2 is ready reached %d orders, want 0", n)
+	}
+	picked.ID = "o-2"
+	as.set("c-1", picked)
+	pickedAt = time.Now()
+	p := at(7, time.Now())
+	if n, err := tr.Post(context.Background(), "c-1", p); err != nil || n != 0 {
+		t.Fatalf("the post judged by the copy from before the pickup reached %d orders (%v), want 0: the test needs the stale copy", n, err)
+	}
+	h.Publish(ordercast.Event{OrderID: "o-2", Seq: 4, Status: ordercast.StatusOutForDelivery, At: pickedAt})
+	testutil.WaitFor(t, "the post to reach o-2 once the node hears of its pickup", func() bool {
+		l := tr.Latest(context.Background(), "o-2")
+		return l != nil && l.Update.Lat == p.Lat && l.Update.At.Equal(p.At.Truncate(time.Microsecond))
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/column"
 )
 
 const (
@@ -211,13 +212,13 @@ func scanOrder(row pgx.Row, extra ...any) (ordercast.Order, error) {
 		return ordercast.Order{}, err
 	}
 	var err error
-	if o.Pickup, err = ordercast.ParsePointColumn(pickup); err != nil {
+	if o.Pickup, err = column.ParsePoint(pickup); err != nil {
 		return ordercast.Order{}, err
 	}
-	if o.Dropoff, err = ordercast.ParsePointColumn(dropoff); err != nil {
+	if o.Dropoff, err = column.ParsePoint(dropoff); err != nil {
 		return ordercast.Order{}, err
 	}
-	o.Status, o.Details = ordercast.Status(status), ordercast.ServedDetails([]byte(details))
+	o.Status, o.Details = ordercast.Status(status), column.Details([]byte(details))
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
 	return o, nil
 }

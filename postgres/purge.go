@@ -10,7 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/logpurge"
 )
 
 // purgeLockKey is the pg_advisory_xact_lock key a purge holds, so that one node of a cluster
@@ -126,7 +126,7 @@ func purgeInTx(ctx context.Context, tx pgx.Tx, endedBefore time.Time, limit int)
 	if err != nil {
 		return 0, fmt.Errorf("find ended orders: %w", err)
 	}
-	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (o ordercast.PurgedOrder, err error) {
+	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (o logpurge.Order, err error) {
 		err = r.Scan(&o.ID, &o.EndSeq, &o.RestaurantID, &o.CustomerID)
 		return o, err
 	})
@@ -149,7 +149,7 @@ func purgeInTx(ctx context.Context, tx pgx.Tx, endedBefore time.Time, limit int)
 	}
 	var (
 		id string
-		cs ordercast.CourierSeq
+		cs logpurge.CourierSeq
 	)
 	if _, err := pgx.ForEachRow(rows, []any{&id, &cs.Seq, &cs.CourierID}, func() error {
 		o := &orders[index[id]]
@@ -166,7 +166,7 @@ func purgeInTx(ctx context.Context, tx pgx.Tx, endedBefore time.Time, limit int)
 			return 0, err
 		}
 	}
-	targets := ordercast.PurgeTargets(orders)
+	targets := logpurge.Targets(orders)
 	for _, party := range slices.Sorted(maps.Keys(targets)) {
 		if err := purgeLog(ctx, tx, party, targets[party]); err != nil {
 			return 0, err
@@ -177,7 +177,7 @@ func purgeInTx(ctx context.Context, tx pgx.Tx, endedBefore time.Time, limit int)
 
 // purgeLog deletes the entries of one party's log whose orders are gone (deleted by this purge,
 // or an earlier one), reading from its first entry until it has passed left, the purged orders'
-// last entries there (ordercast.PurgeJudge), and records the highest position it deleted.
+// last entries there (logpurge.Judge), and records the highest position it deleted.
 func purgeLog(ctx context.Context, tx pgx.Tx, party string, left map[string]int64) error {
 	var (
 		drop  []int64
@@ -192,7 +192,7 @@ func purgeLog(ctx context.Context, tx pgx.Tx, party string, left map[string]int6
 			return fmt.Errorf("log of %s: %w", party, err)
 		}
 		var read int
-		drop, read, done, err = ordercast.PurgeJudgePage(rows, left, &after, drop)
+		drop, read, done, err = logpurge.JudgePage(rows, left, &after, drop)
 		rows.Close()
 		if err = errors.Join(err, rows.Err()); err != nil {
 			return fmt.Errorf("log of %s: %w", party, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/column"
 )
 
 // batchAttempts bounds how often a batch is tried again after losing a race with another node
@@ -645,6 +646,6 @@ func (c *orderColumnsArrays) add(o ordercast.Order) {
 	c.customer = append(c.customer, o.CustomerID)
 	c.courier = append(c.courier, o.CourierID)
 	c.courierName = append(c.courierName, o.CourierName)
-	c.pickup = append(c.pickup, ordercast.PointColumn(o.Pickup))
-	c.dropoff = append(c.dropoff, ordercast.PointColumn(o.Dropoff))
+	c.pickup = append(c.pickup, column.Point(o.Pickup))
+	c.dropoff = append(c.dropoff, column.Point(o.Dropoff))
 }

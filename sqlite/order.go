@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/column"
 )
 
 // queryer is what *sql.DB and *sql.Tx share, so lookups work inside and outside a transaction.
@@ -184,14 +185,14 @@ func scanOrder(row scanner, extra ...any) (ordercast.Order, error) {
 		return ordercast.Order{}, err
 	}
 	var err error
-	if o.Pickup, err = ordercast.ParsePointColumn(pickup); err != nil {
+	if o.Pickup, err = column.ParsePoint(pickup); err != nil {
 		return ordercast.Order{}, err
 	}
-	if o.Dropoff, err = ordercast.ParsePointColumn(dropoff); err != nil {
+	if o.Dropoff, err = column.ParsePoint(dropoff); err != nil {
 		return ordercast.Order{}, err
 	}
 	o.Status = ordercast.Status(status)
-	o.Details = ordercast.ServedDetails([]byte(details))
+	o.Details = column.Details([]byte(details))
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return o, nil
 }

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/logpurge"
 )
 
 // endedIndex finds orders by when they ended: an entry for each terminal event, none for the
@@ -90,12 +90,12 @@ func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int)
 		return 0, fmt.Errorf("sqlite: purge: find ended orders: %w", err)
 	}
 	var (
-		orders []ordercast.PurgedOrder
+		orders []logpurge.Order
 		ids    []string
 		index  = map[string]int{}
 	)
 	for rows.Next() {
-		var o ordercast.PurgedOrder
+		var o logpurge.Order
 		if err := rows.Scan(&o.ID, &o.EndSeq, &o.RestaurantID, &o.CustomerID); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("sqlite: purge: find ended orders: %w", err)
@@ -123,7 +123,7 @@ func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int)
 	for rows.Next() {
 		var (
 			id string
-			cs ordercast.CourierSeq
+			cs logpurge.CourierSeq
 		)
 		if err := rows.Scan(&id, &cs.Seq, &cs.CourierID); err != nil {
 			rows.Close()
@@ -143,7 +143,7 @@ func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int)
 			return 0, fmt.Errorf("sqlite: purge: %w", err)
 		}
 	}
-	targets := ordercast.PurgeTargets(orders)
+	targets := logpurge.Targets(orders)
 	for _, party := range slices.Sorted(maps.Keys(targets)) {
 		if err := s.purgeLog(ctx, party, targets[party]); err != nil {
 			return 0, err
@@ -154,7 +154,7 @@ func (s *Store) purgeInTx(ctx context.Context, endedBefore time.Time, limit int)
 
 // purgeLog deletes the entries of one party's log whose orders are gone (deleted by this purge,
 // or an earlier one), reading from its first entry until it has passed left, the purged orders'
-// last entries there (ordercast.PurgeJudge), and records the highest position it deleted.
+// last entries there (logpurge.Judge), and records the highest position it deleted.
 func (s *Store) purgeLog(ctx context.Context, party string, left map[string]int64) error {
 	var (
 		drop  []int64
@@ -169,7 +169,7 @@ func (s *Store) purgeLog(ctx context.Context, party string, left map[string]int6
 			return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
 		}
 		var read int
-		drop, read, done, err = ordercast.PurgeJudgePage(rows, left, &after, drop)
+		drop, read, done, err = logpurge.JudgePage(rows, left, &after, drop)
 		if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
 			return fmt.Errorf("sqlite: purge: log of %s: %w", party, err)
 		}

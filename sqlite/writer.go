@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/column"
 )
 
 // loadQuery reads an order and its latest event in one lookup: a repeated status answers with
@@ -272,7 +273,7 @@ func (s *Store) writeBatch(ctx context.Context, b *ordercast.Batch) error {
 	for _, o := range b.Created {
 		if _, err := st.insertOrder.ExecContext(ctx, o.ID, string(o.Status), o.Version, string(o.Details),
 			o.CreatedAt.UnixMicro(), o.UpdatedAt.UnixMicro(), o.RestaurantID, o.CustomerID, o.CourierID, o.CourierName,
-			ordercast.PointColumn(o.Pickup), ordercast.PointColumn(o.Dropoff), active(o)); err != nil {
+			column.Point(o.Pickup), column.Point(o.Dropoff), active(o)); err != nil {
 			return fmt.Errorf("sqlite: create order %s: %w", o.ID, err)
 		}
 	}

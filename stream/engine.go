@@ -144,6 +144,29 @@ type Engine struct {
 	cancel         context.CancelFunc
 }
 
+// Validate reports the first setting out of range, as an *ordercast.SettingError named as
+// `ordercast serve`'s flag for it (PartyBacklog, which no flag sets, as "party-backlog").
+func (c Config) Validate() error {
+	bad := ordercast.BadSetting
+	switch {
+	case c.Heartbeat <= 0:
+		return bad("heartbeat", "must be positive, got %s", c.Heartbeat)
+	case c.WriteTimeout <= 0:
+		return bad("stream-write-timeout", "must be positive, got %s", c.WriteTimeout)
+	case c.Lifetime < 0:
+		return bad("stream-lifetime", "must not be negative, got %s", c.Lifetime)
+	case c.LocationInterval < 0:
+		return bad("location-interval", "must not be negative, got %s", c.LocationInterval)
+	case c.LocationFresh < 0:
+		return bad("location-fresh", "must not be negative, got %s", c.LocationFresh)
+	case c.PartyBacklog < 0:
+		return bad("party-backlog", "must not be negative, got %d", c.PartyBacklog)
+	case !ordercast.LocationFromValid(c.LocationFrom):
+		return bad("location-from", "must be a stage from confirmed to out_for_delivery, got %q", c.LocationFrom)
+	}
+	return nil
+}
+
 // New returns an engine over store and h; obs may be nil. Streams run on goroutines until Open
 // starts the poller (when cfg.Hold).
 func New(store Store, h *hub.Hub, cfg Config, obs Observer) *Engine {
@@ -163,23 +186,14 @@ func New(store Store, h *hub.Hub, cfg Config, obs Observer) *Engine {
 	return e
 }
 
-// Open validates the configuration and, when Hold is set, starts the poller that holds streams.
+// Open validates the configuration (Validate) and, when Hold is set, starts the poller that
+// holds streams.
 func (e *Engine) Open() error {
-	switch {
-	case e.store == nil || e.hub == nil:
+	if e.store == nil || e.hub == nil {
 		return errors.New("stream: Store and Hub are required")
-	case e.cfg.Heartbeat <= 0:
-		return errors.New("stream: heartbeat must be positive")
-	case e.cfg.WriteTimeout <= 0:
-		return errors.New("stream: write timeout must be positive")
-	case e.cfg.Lifetime < 0:
-		return errors.New("stream: lifetime must not be negative")
-	case e.cfg.LocationInterval < 0 || e.cfg.LocationFresh < 0:
-		return errors.New("stream: location interval and freshness must not be negative")
-	case e.cfg.PartyBacklog < 0:
-		return errors.New("stream: party backlog must not be negative")
-	case !ordercast.LocationFromValid(e.cfg.LocationFrom):
-		return fmt.Errorf("stream: positions cannot be shown from stage %q", e.cfg.LocationFrom)
+	}
+	if err := e.cfg.Validate(); err != nil {
+		return err
 	}
 	if !e.cfg.Hold {
 		return nil
@@ -265,6 +279,18 @@ func (e *Engine) showsLocation(s ordercast.Status) bool {
 // is shown position l.
 func (e *Engine) showsPosition(l *hub.Location, s ordercast.Status, courierID string) bool {
 	return ordercast.ShowsPosition(l.Update, s, courierID, e.cfg.LocationFrom)
+}
+
+// awaitsStage reports whether a stream that knows an order in status s, carried by courierID,
+// keeps position l, not shown, until the order's next event: the order has not reached the
+// stage that shows its courier as far as the stream knows, and l is that courier's. A tracker
+// sends a position only to an order it judged to show it, by the store's state, which the
+// stream's events may not have reached yet: in a cluster a node hears of a change through its
+// listener, after another node, or its own tracker, read it, and a courier's app posts the moment
+// its pickup is answered. Dropped, the customer would see the courier only at its next post.
+// The event that makes the order show it comes next; one that ends the order drops it.
+func (e *Engine) awaitsStage(l *hub.Location, s ordercast.Status, courierID string) bool {
+	return !s.Terminal() && !e.showsLocation(s) && (courierID == "" || courierID == l.Update.CourierID)
 }
 
 // lifetime returns how long a stream opening now lives, jittered down by up to a tenth so that

@@ -693,3 +693,31 @@ func TestWaitOutlastsTheEnd(t *testing.T) {
 		}
 	})
 }
+
+// TestOpenRefusesASettingOutOfRange: each setting out of range stops Open with an
+// *ordercast.SettingError that names it as the flag that sets it, as a command words it.
+func TestOpenRefusesASettingOutOfRange(t *testing.T) {
+	for _, c := range []struct {
+		setting string
+		edit    func(*Config)
+	}{
+		{"heartbeat", func(c *Config) { c.Heartbeat = 0 }},
+		{"stream-write-timeout", func(c *Config) { c.WriteTimeout = -time.Second }},
+		{"stream-lifetime", func(c *Config) { c.Lifetime = -time.Second }},
+		{"location-interval", func(c *Config) { c.LocationInterval = -time.Second }},
+		{"location-fresh", func(c *Config) { c.LocationFresh = -time.Second }},
+		{"party-backlog", func(c *Config) { c.PartyBacklog = -1 }},
+		{"location-from", func(c *Config) { c.LocationFrom = ordercast.StatusPlaced }},
+	} {
+		cfg := testConfig
+		c.edit(&cfg)
+		err := New(newMemStore(), hub.New(), cfg, nil).Open()
+		var se *ordercast.SettingError
+		if !errors.As(err, &se) || se.Setting != c.setting {
+			t.Errorf("%s out of range: Open = %v, want a SettingError for %s", c.setting, err, c.setting)
+		}
+	}
+	if err := New(newMemStore(), hub.New(), testConfig, nil).Open(); err != nil {
+		t.Errorf("Open with every setting in range = %v", err)
+	}
+}

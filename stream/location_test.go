@@ -91,3 +91,49 @@ func TestAHeldBackPositionGivesWayOnlyToANewerOne(t *testing.T) {
 		sub.Close()
 	}
 }
+
+// TestAPositionAheadOfItsStageWaitsForIt: a tracker sends a position to an order it judged to
+// show its courier, by the store's state, which may be ahead of the stream's events (a node
+// hears of a pickup through its listener, after the courier's post was judged by a read of the
+// store). The stream keeps its courier's position until the pickup's event and shows it then; it
+// never shows it if the order ends instead, nor another courier's.
+func TestAPositionAheadOfItsStageWaitsForIt(t *testing.T) {
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r"}
+	for _, c := range []struct {
+		name    string
+		courier string           // whose position arrives while the stream knows the order ready
+		next    ordercast.Status // the order's next event
+		shown   bool
+	}{
+		{"its courier's, then the pickup", "c-1", ordercast.StatusOutForDelivery, true},
+		{"its courier's, then a cancel", "c-1", ordercast.StatusCancelled, false},
+		{"another courier's, then the pickup", "c-2", ordercast.StatusOutForDelivery, false},
+	} {
+		for _, scope := range []Scope{OrderEvents, PartyEvents} {
+			w := &watcher{e: &Engine{}, f: sseFraming{}, scope: scope, party: party, partyKey: party.Key()}
+			know := func(s ordercast.Status) {
+				w.lastStatus, w.courier = s, "c-1"
+				w.rememberOrder("o-1", partyOrder{status: s, courier: "c-1"})
+			}
+			know(ordercast.StatusReady)
+			l := hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", CourierID: c.courier, Lat: 1, Lng: 1, At: time.Now()})
+			if scope == PartyEvents {
+				w.locs = map[string]*hub.Location{"o-1": l}
+			} else {
+				w.loc = l
+			}
+			w.location(time.Now())
+			if strings.Contains(string(w.out), "event: location") {
+				t.Fatalf("%s, scope %v: the position was shown while the stream knows the order ready", c.name, scope)
+			}
+			know(c.next)
+			w.location(time.Now())
+			if got := strings.Contains(string(w.out), "event: location"); got != c.shown {
+				t.Errorf("%s, scope %v: shown %v after the next event, want %v", c.name, scope, got, c.shown)
+			}
+			if w.loc != nil || len(w.locs) != 0 {
+				t.Errorf("%s, scope %v: a position still waits after the next event", c.name, scope)
+			}
+		}
+	}
+}

@@ -35,63 +35,82 @@ type partyOpening struct {
 }
 
 // readParty reads what opens a party stream, after the watch subscribed: with resume, the
-// party's log after last (0 included: the whole log), up to Config.PartyBacklog events; on a
-// fresh connect (or with a last the log never reached: a reset database, a forged header; or
-// one more than Config.PartyBacklog behind, see partyLogAfter) a snapshot of the scope and the
-// log position it was read at. Every event the snapshot does not hold has a higher position and
-// reaches the stream live or from the log (rule 2).
+// party's log after last (resumeParty); on a fresh connect, or when the log cannot resume it,
+// a snapshot of the scope and the log position it was read at (freshParty). Every event the
+// opening does not hold has a higher position and reaches the stream live or from the log
+// (rule 2).
 func (e *Engine) readParty(ctx context.Context, p ordercast.Party, last int64, resume bool) (partyOpening, error) {
-	sr := e.store
 	if resume {
-		evs, far, err := e.partyLogAfter(ctx, sr, p, last)
-		switch {
-		case err != nil:
-			return partyOpening{}, err
-		case far:
-			resume = false // too far behind to replay: the snapshot below
-		case len(evs) > 0:
-			o := partyOpening{pos: last, backlog: evs}
-			far, err := e.resumedPartyPositions(ctx, sr, p, &o)
-			if err != nil || !far {
-				return o, err
-			}
-			resume = false // the log ran on past the bound between its two reads: the snapshot below
+		o, ok, err := e.resumeParty(ctx, p, last)
+		if err != nil || ok {
+			return o, err
 		}
 	}
-	snap, err := sr.ScopeSnapshot(ctx, p, api.MaxPartySnapshotOrders)
+	return e.freshParty(ctx, p)
+}
+
+// freshParty reads a snapshot of the party's scope, and the positions that follow it.
+func (e *Engine) freshParty(ctx context.Context, p ordercast.Party) (partyOpening, error) {
+	snap, err := e.store.ScopeSnapshot(ctx, p, api.MaxPartySnapshotOrders)
 	if err != nil {
 		return partyOpening{}, fmt.Errorf("read the scope of %s: %w", p.Key(), err)
 	}
-	o := partyOpening{pos: last} // up to date: only live events follow
-	if resume && last < snap.Pos && e.cfg.Locations != nil {
-		// The log ran on between its read and the scope's: the positions are judged by the
-		// scope's statuses and couriers, so the events committed in between go first, as
-		// resumedPartyPositions sends them, or a board would show a courier's marker before the
-		// event that hands it the order.
-		evs, far, err := e.partyLogAfter(ctx, sr, p, last)
-		switch {
-		case err != nil:
-			return partyOpening{}, err
-		case far:
-			resume = false
-		default:
-			o.backlog = evs
-		}
+	b, err := json.Marshal(api.PartySnapshot{Party: p.Key(), Pos: snap.Pos, Orders: snap.Orders})
+	if err != nil {
+		return partyOpening{}, fmt.Errorf("encode the snapshot of %s: %w", p.Key(), err)
 	}
-	if !resume || last > snap.Pos {
-		b, err := json.Marshal(api.PartySnapshot{Party: p.Key(), Pos: snap.Pos, Orders: snap.Orders})
-		if err != nil {
-			return partyOpening{}, fmt.Errorf("encode the snapshot of %s: %w", p.Key(), err)
-		}
-		o = partyOpening{snap: b, pos: snap.Pos}
-	}
+	o := partyOpening{snap: b, pos: snap.Pos}
 	e.partyPositions(ctx, snap.Orders, &o)
 	return o, nil
 }
 
+// resumeParty reads what resumes a party stream at last: the log after it (0 included: the
+// whole log), then the positions that follow. These are judged by the statuses and couriers of
+// the scope, read after the log, so the events committed between the two reads join the
+// backlog, or a board would show a courier's marker before the event that hands it the order.
+// A stream without positions reads the scope only when the log had nothing after last, to
+// tell a stream up to date from one whose last the log never reached (a reset database, a
+// forged header).
+//
+// ok is false when the stream must open with a snapshot instead: last is more than
+// Config.PartyBacklog events behind, or behind a purge (partyLogAfter), counting those committed
+// between the reads (a log that ran on faster than a stream could follow), or the log never
+// reached it.
+func (e *Engine) resumeParty(ctx context.Context, p ordercast.Party, last int64) (o partyOpening, ok bool, err error) {
+	sr := e.store
+	evs, far, err := e.partyLogAfter(ctx, sr, p, last)
+	if err != nil || far {
+		return partyOpening{}, false, err
+	}
+	o = partyOpening{pos: last, backlog: evs}
+	if len(evs) > 0 && e.cfg.Locations == nil {
+		return o, true, nil
+	}
+	snap, err := sr.ScopeSnapshot(ctx, p, api.MaxPartySnapshotOrders)
+	if err != nil {
+		return partyOpening{}, false, fmt.Errorf("read the scope of %s: %w", p.Key(), err)
+	}
+	end := last
+	if len(evs) > 0 {
+		end = evs[len(evs)-1].Pos
+	}
+	switch {
+	case snap.Pos < end:
+		return partyOpening{}, false, nil // a last the log never reached
+	case snap.Pos > end && e.cfg.Locations != nil:
+		more, far, err := e.partyLogAfter(ctx, sr, p, end)
+		if err != nil || far {
+			return partyOpening{}, false, err
+		}
+		o.backlog = append(o.backlog, more...)
+	}
+	e.partyPositions(ctx, snap.Orders, &o)
+	return o, true, nil
+}
+
 // partyLogAfter reads the party's log after last for a stream that has last: every event after
 // it, or, when there are more than Config.PartyBacklog, none and far. A stream that far behind is
-// sent a fresh snapshot instead (readParty without resume), whether it resumes or catches up a
+// sent a fresh snapshot instead (freshParty), whether it resumes or catches up a
 // gap: no read of the log holds more than the bound. So is one whose events after last were
 // purged with their ended orders (ordercast.ErrLogPurged, or a hole in the positions read): the
 // log no longer holds what it missed, such as the end of an order it still shows.
@@ -114,31 +133,6 @@ func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p 
 		return nil, true, nil
 	}
 	return evs, false, nil
-}
-
-// resumedPartyPositions finds the positions that follow a resumed party stream's backlog. The
-// scope's orders are read after the backlog; events committed in between join the backlog, so
-// that every status and courier a position is judged by is sent before the position. That read
-// is bounded as every read of the log is (partyLogAfter): far reports more than
-// Config.PartyBacklog events committed between the two reads, a log that ran on faster than a
-// stream could follow, and the stream then opens with a fresh snapshot, as one that far behind.
-func (e *Engine) resumedPartyPositions(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, o *partyOpening) (far bool, err error) {
-	if e.cfg.Locations == nil {
-		return false, nil
-	}
-	snap, err := sr.ScopeSnapshot(ctx, p, api.MaxPartySnapshotOrders)
-	if err != nil {
-		return false, fmt.Errorf("read the scope of %s: %w", p.Key(), err)
-	}
-	if end := o.backlog[len(o.backlog)-1].Pos; snap.Pos > end {
-		more, far, err := e.partyLogAfter(ctx, sr, p, end)
-		if err != nil || far {
-			return far, err
-		}
-		o.backlog = append(o.backlog, more...)
-	}
-	e.partyPositions(ctx, snap.Orders, o)
-	return false, nil
 }
 
 // partyPositions finds the newest fresh position of each of the orders that shows one, in one
@@ -263,7 +257,7 @@ func (w *watcher) deliverParty(ctx context.Context, msgs []*hub.Message, overflo
 	}
 	if far {
 		// As a resume that far behind: the scope as it is now replaces what the stream missed.
-		o, err := w.e.readParty(ctx, w.party, w.last, false)
+		o, err := w.e.freshParty(ctx, w.party)
 		if err != nil {
 			return fmt.Errorf("catch up: %w", err)
 		}

@@ -139,6 +139,7 @@ func TestPartyResumeIsBounded(t *testing.T) {
 		{1, 0, true},  // one more: the snapshot
 		{0, 0, true},
 		{5, 0, false}, // up to date: live events only
+		{9, 0, true},  // a position the log never reached (a reset database, a forged header)
 	} {
 		o, err := e.readParty(t.Context(), party, tc.last, true)
 		if err != nil {

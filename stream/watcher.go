@@ -145,20 +145,23 @@ type partyOrder struct {
 // it, by what this stream told of the order; an order it does not know (ended, taken from its
 // courier, or never told of) shows none, whatever the tracker that sent it believed.
 func (w *watcher) partyLocations(now time.Time) (due time.Time) {
+	var ids []string // those shown now; the others wait for their order's next event (awaitsStage)
 	for id, l := range w.locs {
-		if o, ok := w.orders[id]; !ok || !w.e.showsPosition(l, o.status, o.courier) || !l.Replaces(o.shown) {
+		o, ok := w.orders[id]
+		switch {
+		case !ok || !l.Replaces(o.shown):
+			delete(w.locs, id)
+		case w.e.showsPosition(l, o.status, o.courier):
+			ids = append(ids, id)
+		case !w.e.awaitsStage(l, o.status, o.courier):
 			delete(w.locs, id)
 		}
 	}
-	if len(w.locs) == 0 {
+	if len(ids) == 0 {
 		return time.Time{}
 	}
 	if ok, due := w.locPace.allow(now, w.e.cfg.LocationInterval); !ok {
 		return due
-	}
-	ids := make([]string, 0, len(w.locs))
-	for id := range w.locs {
-		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
@@ -167,8 +170,8 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 		o := w.orders[id]
 		o.shown = l
 		w.orders[id] = o
+		delete(w.locs, id)
 	}
-	w.locs = nil
 	return time.Time{}
 }
 
@@ -193,13 +196,17 @@ func (w *watcher) rememberOrder(orderID string, o partyOrder) {
 
 // location queues the newest position if the order shows one now and the cap allows it, and
 // returns when a position the cap holds back becomes due (zero when none waits). A position for
-// an order that does not show one (not yet out for delivery, or ended) is dropped.
+// an order that ended, or of another courier, is dropped; one for an order not yet at the stage
+// that shows it waits for the order's next event (awaitsStage).
 func (w *watcher) location(now time.Time) (due time.Time) {
 	if w.scope == PartyEvents {
 		return w.partyLocations(now)
 	}
 	if w.loc == nil {
 		return time.Time{}
+	}
+	if !w.ended && w.scope == OrderEvents && w.loc.Replaces(w.shown) && w.e.awaitsStage(w.loc, w.lastStatus, w.courier) {
+		return time.Time{} // the order's next event judges it again
 	}
 	if w.ended || w.scope != OrderEvents || !w.e.showsPosition(w.loc, w.lastStatus, w.courier) ||
 		!w.loc.Replaces(w.shown) {

@@ -139,3 +139,37 @@ func TestCluster_Location(t *testing.T) {
 		}
 	}
 }
+
+// TestCluster_PositionRightAfterThePickupReachesTheCustomer: a courier's app posts its position
+// the moment its pickup is answered. On PostgreSQL the node hears of the pickup through its
+// listener, after the answer, so the post is judged by the courier's orders as the node last
+// read them, the order still ready, and reaches none; the node judges it again when it hears,
+// and the customer's stream gets the position after the pickup's event, without waiting for the
+// courier's next post (which this test never makes: a stream that does not get it fails the
+// test when sseStream's 30 s run out).
+func TestCluster_PositionRightAfterThePickupReachesTheCustomer(t *testing.T) {
+	t.Parallel()
+	_, nodes := cluster(t, 1)
+	base := nodes[0].url
+	for i := range 8 {
+		id, courier := fmt.Sprintf("o-%d", i), fmt.Sprintf("c-%d", i) // one each: a courier's budget is 10 posts
+		createOrder(t, base, id)
+		adminCall(t, "PUT", base+"/v1/orders/"+id+"/courier", `{"courier_id":"`+courier+`"}`)
+		r := sseStream(t, base+"/v1/orders/"+id+"/stream")
+		nextOf(t, r, "status", `"placed"`)
+		nextOf(t, r, "courier", courier)
+		mustSetStatus(t, base, id, ordercast.StatusReady)
+		nextOf(t, r, "status", `"ready"`) // the node has heard of it: no event of the order is on its way
+		// The node reads and keeps the courier's orders: this one, ready, shows no position.
+		adminCall(t, "POST", base+"/v1/couriers/"+courier+"/location", `{"lat":52.5,"lng":13.4}`)
+
+		mustSetStatus(t, base, id, ordercast.StatusOutForDelivery)
+		lat := 52.6 + float64(i)/1000
+		adminCall(t, "POST", base+"/v1/couriers/"+courier+"/location", fmt.Sprintf(`{"lat":%v,"lng":13.4}`, lat))
+		nextOf(t, r, "status", `"out_for_delivery"`)
+		if u := nextPosition(t, r); u.Lat != lat {
+			t.Fatalf("round %d: the customer got position %v, want %v, the one posted right after the pickup (none from before it)", i, u.Lat, lat)
+		}
+		mustSetStatus(t, base, id, ordercast.StatusDelivered)
+	}
+}
