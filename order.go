@@ -248,7 +248,10 @@ func (c StatusChange) Validate() error {
 	if err := ValidateID(c.OrderID); err != nil {
 		return err
 	}
-	if !c.Status.Valid() {
+	switch {
+	case c.Status == "":
+		return Errorf(EInvalidStatus, "status is required")
+	case !c.Status.Valid():
 		return Errorf(EInvalidStatus, "unknown status %s", Quote(string(c.Status)))
 	}
 	if err := validateExpectedVersion(c.ExpectedVersion); err != nil {

@@ -71,7 +71,9 @@ type WatchOptions struct {
 	// WholeHistory, with LastEventID zero, starts from the order's first event rather than its
 	// current state (it sends Last-Event-ID: 0): a watch opened just after the order was
 	// created then returns every change, however soon after the create it came. For a party
-	// watch it is the party's whole log, with no snapshot.
+	// watch it is the party's whole log, with no snapshot, while the log holds at most 10,000
+	// events (the server's bound on a resume); a longer one opens with a snapshot, the party's
+	// current state, as any cursor that far behind does.
 	WholeHistory bool
 	// LastEventIDInQuery sends the resume point as "?lastEventId=N" instead of the Last-Event-ID
 	// header, the way a browser's EventSource must on its first connect.

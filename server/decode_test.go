@@ -63,8 +63,18 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 		{courier, `{"courier_id":"c-1","courier_name":" "}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-2","courier_name":""}`, nil, 422, ordercast.EInvalid, "courier_name is empty: leave it out"},
 		{courier, `{"courier_id":null,"courier_name":""}`, nil, 422, ordercast.EInvalid, "courier_name is empty: leave it out"},
-		// An id sent empty is not one left out: a retry would make another order.
+		// An id sent empty or null is not one left out: a retry would make another order. Nor is
+		// an owner: the order would be on no board and no page.
 		{create, `{"id":""}`, nil, 422, ordercast.EInvalidID, "id is empty: leave it out for the server to make one"},
+		{create, `{"id":null,"restaurant_id":"luigi"}`, nil, 422, ordercast.EInvalidID, "id is null: leave it out for the server to make one"},
+		{create, `{"id":"o-new","restaurant_id":null}`, nil, 422, ordercast.EInvalid, "restaurant_id is null: leave it out for an order without one"},
+		{create, `{"id":"o-new","customer_id":null}`, nil, 422, ordercast.EInvalid, "customer_id is null: leave it out for an order without one"},
+		{create, `{"id":7}`, nil, 400, ordercast.EMalformed, `field "id" has the wrong type`},
+		{create, `{"id":"o-new","restaurant_id":["luigi"]}`, nil, 400, ordercast.EMalformed, `field "restaurant_id" has the wrong type`},
+		{courier, `{"courier_id":"c-2","courier_name":null}`, nil, 422, ordercast.EInvalid, "courier_name is null: leave it out"},
+		// A status left out, or null (an unset variable), is said to be missing, not unknown.
+		{status, `{"note":"x"}`, nil, 422, ordercast.EInvalidStatus, "status is required"},
+		{status, `{"status":null}`, nil, 422, ordercast.EInvalidStatus, "status is required"},
 		{courier, `{"courier_id":"c-1","courier_name":" \u200b"}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-1","courier_name":"\u3164\u034f\ufe0f\u2800"}`, nil, 422, ordercast.EInvalid, "courier_name must not be blank"},
 		{courier, `{"courier_id":"c-1","courier_name":"Omar\u202e"}`, nil, 422, ordercast.EInvalid, "courier_name must not hold bidirectional"},

@@ -89,44 +89,47 @@ func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error)
 	return encodeAnswer(a.Status, res)
 }
 
-// createBody is the body of POST /v1/orders as decoded: api.CreateOrderRequest, with its parties
-// read as pointers, since encoding/json fills the shallower of two fields of one name. The wire
-// type keeps plain strings (its clients leave an owner out by leaving it empty), but an owner
-// sent empty is most often a checkout's unset variable: taken for no owner, it would make an
-// order that no restaurant's board and no customer's page shows. So is an id sent empty, which
-// taken for none would make a new order of each retry.
+// createBody is the body of POST /v1/orders as decoded: api.CreateOrderRequest, with its id and
+// parties read as optional fields, since encoding/json fills the shallower of two fields of one
+// name. The wire type keeps plain strings (its clients leave an owner out by leaving it empty),
+// but an owner sent empty or null is most often a checkout's unset variable (serializers send
+// one or the other): taken for no owner, it would make an order that no restaurant's board and
+// no customer's page shows. So is an id sent empty or null, which taken for none would make a
+// new order of each retry.
 type createBody struct {
 	api.CreateOrderRequest
-	ID           *string `json:"id,omitempty"`
-	RestaurantID *string `json:"restaurant_id,omitempty"`
-	CustomerID   *string `json:"customer_id,omitempty"`
+	ID           optional `json:"id"`
+	RestaurantID optional `json:"restaurant_id"`
+	CustomerID   optional `json:"customer_id"`
 }
 
 // request is the create request the body holds, or 422 for a field sent empty.
 func (b createBody) request() (api.CreateOrderRequest, error) {
 	req := b.CreateOrderRequest
 	var ierr, rerr, cerr error
-	req.ID, ierr = sent(ordercast.EInvalidID, "id", b.ID, "for the server to make one")
-	req.RestaurantID, rerr = sent(ordercast.EInvalid, "restaurant_id", b.RestaurantID, "for an order without one")
-	req.CustomerID, cerr = sent(ordercast.EInvalid, "customer_id", b.CustomerID, "for an order without one")
+	req.ID, ierr = b.ID.value(ordercast.EInvalidID, "id", "for the server to make one")
+	req.RestaurantID, rerr = b.RestaurantID.value(ordercast.EInvalid, "restaurant_id", "for an order without one")
+	req.CustomerID, cerr = b.CustomerID.value(ordercast.EInvalid, "customer_id", "for an order without one")
 	return req, cmp.Or(ierr, rerr, cerr)
 }
 
 // courierBody is the body of PUT /v1/orders/{id}/courier as decoded: api.SetCourierRequest's
-// fields, with the courier's name read as a pointer (see createBody), so that a name sent empty,
-// a form's unfilled field, is refused as a blank one is rather than taken for no name. It does
+// fields, with the courier's name read as an optional field (see createBody), so that a name
+// sent empty or null, a form's unfilled field, is refused as a blank one is rather than taken
+// for no name. It does
 // not embed the wire type, as createBody does: encoding/json would then name a courier_id of the
 // wrong type, which a method of its own decodes, "SetCourierRequest.courier_id".
 type courierBody struct {
 	CourierID       api.Assignment `json:"courier_id,omitzero"`
-	CourierName     *string        `json:"courier_name,omitempty"`
+	CourierName     optional       `json:"courier_name,omitempty"`
 	Note            string         `json:"note,omitempty"`
 	ExpectedVersion *int64         `json:"expected_version,omitempty"`
 }
 
-// request is the courier change the body holds, or 422 invalid_argument for a name sent empty.
+// request is the courier change the body holds, or 422 invalid_argument for a name sent empty
+// or null.
 func (b courierBody) request() (api.SetCourierRequest, error) {
-	name, err := sent(ordercast.EInvalid, "courier_name", b.CourierName, "for a courier without a name")
+	name, err := b.CourierName.value(ordercast.EInvalid, "courier_name", "for a courier without a name")
 	return api.SetCourierRequest{CourierID: b.CourierID, CourierName: name, Note: b.Note, ExpectedVersion: b.ExpectedVersion}, err
 }
 
@@ -160,16 +163,37 @@ func (b createBody) newOrder(actor auth.Actor) (n ordercast.NewOrder, same api.C
 	return n, same, err
 }
 
-// sent is what the optional field name holds: "" when it was left out; sent empty, it is refused
-// with code, saying to leave it out instead (what for).
-func sent(code, name string, v *string, instead string) (string, error) {
+// optional is a string field of a request body that a client may leave out, but not send empty
+// or null: either is most often an unset variable, never what the client meant (see createBody).
+// The zero value is a field left out.
+type optional struct {
+	sent, null bool
+	v          string
+}
+
+// UnmarshalJSON takes the field's value; encoding/json calls it for a null too, which a pointer
+// field could not tell from a field left out.
+func (o *optional) UnmarshalJSON(b []byte) error {
+	o.sent = true
+	if string(b) == "null" {
+		o.null = true
+		return nil
+	}
+	return json.Unmarshal(b, &o.v)
+}
+
+// value is what the field, named name, holds: "" when it was left out; sent empty or null, it is
+// refused with code, saying to leave it out instead (what for).
+func (o optional) value(code, name, instead string) (string, error) {
 	switch {
-	case v == nil:
+	case !o.sent:
 		return "", nil
-	case *v == "":
+	case o.null:
+		return "", ordercast.Errorf(code, "%s is null: leave it out %s", name, instead)
+	case o.v == "":
 		return "", ordercast.Errorf(code, "%s is empty: leave it out %s", name, instead)
 	}
-	return *v, nil
+	return o.v, nil
 }
 
 // placeOf reads an order's pickup or drop-off (field names it: "pickup.") from the wire: none when
