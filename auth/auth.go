@@ -403,6 +403,18 @@ func (a *Authority) ParseActor(token string) (Actor, error) {
 	return actor, nil
 }
 
+// AcceptedUntil is when a token this authority accepted stops being accepted: its exp plus
+// Leeway (zero when it names no expiry, which no accepted token does). It reads the claims
+// without verifying them again: call it only on a token that was just accepted. A stream opened
+// with the token ends then (stream.Request.Until).
+func (a *Authority) AcceptedUntil(token string) time.Time {
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil || claims.ExpiresAt == nil {
+		return time.Time{}
+	}
+	return claims.ExpiresAt.Add(a.Leeway)
+}
+
 // ActorExpiry verifies an actor token as ParseActor does and returns its actor and when it
 // expires (zero when it never does): what a token minted on its strength, such as the tracking
 // token an operator's console hands to a tracking page, names and must not outlive.

@@ -131,7 +131,8 @@ func DefaultConfig() Config {
 }
 
 // DefaultStreamLifetime is the stream lifetime `ordercast serve` runs with: streams rebalance
-// over nodes hourly, and a leaked or expired token keeps an already open stream at most this long.
+// over nodes hourly, and a leaked token keeps an already open stream at most this long (an expired
+// one ends it when it stops being accepted: stream.Request.Until).
 const DefaultStreamLifetime = time.Hour
 
 // Validate reports the first setting out of range, as an *ordercast.SettingError.

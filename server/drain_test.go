@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/server"
 )
@@ -97,6 +98,51 @@ func TestStreamLifetime(t *testing.T) {
 		}
 		if got := value(families(mfs), "ordercast_streams_closed_total", "reason", "lifetime"); got != 1 {
 			t.Errorf("streams closed for their lifetime: %v, want 1", got)
+		}
+	})
+}
+
+// TestStreamEndsWhenItsTokenDoes: a stream lives no longer than the token it was opened with is
+// accepted (its exp, plus the leeway every token gets), however long the stream lifetime; it is
+// counted as closed for its lifetime, and its client, resuming with the same token, is refused.
+func TestStreamEndsWhenItsTokenDoes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		at := time.Now().UTC()
+		srv := server.New(&oneOrderStore{
+			order: ordercast.Order{ID: "o-1", Status: ordercast.StatusPlaced, Version: 1, CreatedAt: at, UpdatedAt: at},
+			event: ordercast.Event{OrderID: "o-1", Seq: 1, Status: ordercast.StatusPlaced, At: at},
+		}, hub.New())
+		tokens := authority(t)
+		srv.Auth = &server.Auth{Tokens: tokens}
+		srv.StreamLifetime = time.Hour
+		const ttl = 2 * time.Minute
+		tok, err := tokens.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "ops"}, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		watch := func() *http.Request {
+			req := httptest.NewRequest(http.MethodGet, "/v1/orders/o-1/stream", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			return req
+		}
+		start := time.Now()
+		srv.Handler().ServeHTTP(&flushRecorder{header: http.Header{}}, watch())
+		// exp is kept to the second, so the token may end up to a second before start+ttl.
+		end := ttl + tokens.Leeway
+		if d := time.Since(start); d > end || d < end-time.Second {
+			t.Errorf("stream lasted %v, want %v, when its token stops being accepted", d, end)
+		}
+		mfs, err := srv.Metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := value(families(mfs), "ordercast_streams_closed_total", "reason", "lifetime"); got != 1 {
+			t.Errorf("streams closed for their lifetime: %v, want 1", got)
+		}
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, watch())
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("the stream resumed with the expired token: %d %s, want 401", rec.Code, rec.Body)
 		}
 	})
 }

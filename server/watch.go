@@ -120,6 +120,16 @@ func (s *Server) watchOrder(w http.ResponseWriter, r *http.Request) (*stream.Wat
 	return wt, ok
 }
 
+// credentialEnd is when the token r watches with, already accepted, stops being accepted (zero
+// on an open server, or with public tracking, where a watch needs none): the stream ends then,
+// and its client reconnects to be refused, or let in on a newer token (stream.Request.Until).
+func (s *Server) credentialEnd(r *http.Request) time.Time {
+	if s.Auth == nil || s.Auth.PublicTracking {
+		return time.Time{}
+	}
+	return s.Auth.Tokens.AcceptedUntil(watchToken(r))
+}
+
 // watch sets a watch up through the engine, admitted under the stream limits; on failure it has
 // answered the request. sse says the answer is an event stream (see writeStreamError).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Request, sse bool) (*stream.Watch, bool) {
@@ -132,6 +142,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Reques
 		return nil, false
 	}
 	req.Admit = func() (func(), error) { return s.admitStream(r) }
+	req.Until = s.credentialEnd(r)
 	wt, err := s.engine.Watch(r.Context(), req)
 	if err != nil {
 		s.writeStreamError(w, r, err, sse)

@@ -293,14 +293,22 @@ func (e *Engine) awaitsStage(l *hub.Location, s ordercast.Status, courierID stri
 	return !s.Terminal() && !e.showsLocation(s) && (courierID == "" || courierID == l.Update.CourierID)
 }
 
-// lifetime returns how long a stream opening now lives, jittered down by up to a tenth so that
-// streams opened together do not end together; 0 means forever.
-func (e *Engine) lifetime() time.Duration {
+// lifetime returns how long a stream opening now lives: Config.Lifetime, jittered down by up to
+// a tenth so that streams opened together do not end together, and no longer than its
+// credential is accepted, until (Request.Until; zero: for ever); 0 means forever.
+func (e *Engine) lifetime(until time.Time) time.Duration {
 	l := e.cfg.Lifetime
-	if l <= 0 {
-		return 0
+	if l > 0 {
+		l -= rand.N(l/10 + 1)
 	}
-	return l - rand.N(l/10+1)
+	if !until.IsZero() {
+		// At least a moment: 0 would be forever, for a credential that ran out while the watch
+		// was set up.
+		if left := max(time.Until(until), time.Millisecond); l <= 0 || left < l {
+			l = left
+		}
+	}
+	return l
 }
 
 // writeFailure names why a write failed, on every transport and holding: a missed deadline (or

@@ -161,7 +161,7 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 	head.WriteString("\r\n")
 
 	hs := &heldStream{h: h, bucket: int(h.next.Add(1) % sweepBuckets)}
-	if d := h.e.lifetime(); d > 0 {
+	if d := h.e.lifetime(wt.until); d > 0 {
 		hs.expires = time.Now().Add(d)
 	}
 	hs.beat = &h.comment

@@ -17,8 +17,9 @@ import (
 
 // TestHeldStreamTakesTimeAsInput holds a stream on the poller and drives its clock by hand: a
 // tick before the stream has been quiet for (about) the heartbeat interval sends nothing, a tick
-// after sends a heartbeat; a tick past its lifetime ends it, reported once as held, with the
-// bytes the client read.
+// after sends a heartbeat; a tick past its lifetime (the hour its credential is accepted for,
+// shorter than the configured two) ends it, reported once as held, with the bytes the client
+// read.
 func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 	if !poller.Supported {
 		t.Skip("streams are held by the poller only on Linux")
@@ -36,8 +37,9 @@ func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 		}
 	})
 	ends := make(chan End, 1)
+	until := time.Now().Add(time.Hour)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1"})
+		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1", Until: until})
 		if err != nil {
 			t.Error(err)
 			return
@@ -80,6 +82,9 @@ func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 		t.Fatalf("%d streams held, want 1", len(held))
 	}
 	hs := held[0]
+	if d := hs.expires.Sub(until); d > time.Second || d < -time.Second {
+		t.Fatalf("the held stream expires %v after its credential, want when it does", d)
+	}
 	// A heartbeat is owed once the stream has been quiet for the interval less two spacings of
 	// the sweeper's visits to it: a tick a moment earlier sends nothing, a tick then sends one.
 	// (The stream stamped its last write before making it, so the frame read above moved it.)

@@ -241,7 +241,7 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 	defer heartbeat.Stop()
 	sentAt := st.sentAt.Load()
 	var lifetime <-chan time.Time
-	if d := e.lifetime(); d > 0 {
+	if d := e.lifetime(st.until); d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		lifetime = t.C

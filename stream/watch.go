@@ -53,6 +53,11 @@ type Request struct {
 	// Admit counts the watch against the server's limits; release gives the place back. Nil
 	// admits everything.
 	Admit func() (release func(), err error)
+	// Until is when the credential the watch was let in with stops being accepted (zero: none
+	// that ends). A stream ends then, as at its lifetime (ReasonLifetime), whichever comes first:
+	// a token that expired, or was replaced by a shorter-lived one, must not keep delivering for
+	// the rest of an hour. Its client reconnects and is refused, or let in on a newer token.
+	Until time.Time
 }
 
 // Watch is a watcher set up by Engine.Watch: subscribed to the hub, with what the store held
@@ -76,6 +81,8 @@ type Watch struct {
 	courier string
 	// visibleHeartbeats is Request.VisibleHeartbeats.
 	visibleHeartbeats bool
+	// until is Request.Until.
+	until time.Time
 }
 
 // Watch sets a watcher up, the one way for every transport: refuse when draining (a long poll
@@ -95,7 +102,7 @@ func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
 		release = r
 	}
 	w := &Watch{scope: req.Scope, orderID: req.OrderID, party: req.Party, release: release, courier: req.Courier,
-		visibleHeartbeats: req.VisibleHeartbeats}
+		visibleHeartbeats: req.VisibleHeartbeats, until: req.Until}
 	switch req.Scope {
 	case AllOrders:
 		w.sub = e.hub.SubscribeAll()

@@ -31,8 +31,11 @@ type watcher struct {
 	behind bool
 	// owner is the courier whose right to read the order this watcher serves (Request.Courier),
 	// from the order's version opened on; revoked says it ended (see queue).
-	owner      string
-	opened     int64
+	owner  string
+	opened int64
+	// until is when the stream's credential stops being accepted (Request.Until; zero: never):
+	// a goroutine's stream ends then (Engine.lifetime), a held one's expiry says so.
+	until      time.Time
 	revoked    bool
 	lastStatus ordercast.Status // status of the last event queued
 	seen       map[string]int64 // AllOrders: the version of each active order the client has
@@ -85,7 +88,7 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 	*w = watcher{
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
 		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(), lastStatus: wt.order.Status,
-		courier: wt.order.CourierID, owner: wt.courier, opened: wt.order.Version,
+		courier: wt.order.CourierID, owner: wt.courier, opened: wt.order.Version, until: wt.until,
 	}
 	w.sent(time.Now()) // its opening is on its way: the first heartbeat is an interval away
 	w.frame(f.preamble(w.buf(), e.cfg.Retry))
