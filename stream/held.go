@@ -409,7 +409,9 @@ func heldReason(err error) string {
 		return cause.reason
 	case errors.Is(err, poller.ErrPeerClosed):
 		return ReasonClientGone
-	case errors.Is(err, poller.ErrBacklog):
+	case errors.Is(err, poller.ErrBacklog), errors.Is(err, poller.ErrBudget):
+		// ErrBudget: a client too slow to take its stream's opening while the node's queues
+		// are full of other slow clients' (poller.DefaultMaxPendingTotal); it resumes later.
 		return ReasonWriteTimeout
 	case errors.Is(err, poller.ErrClosed):
 		return ReasonShutdown

@@ -12,12 +12,22 @@ import "errors"
 // piles up behind a queue, not one write (see Conn.Write).
 const DefaultMaxPending = 64 << 10
 
+// DefaultMaxPendingTotal bounds the bytes queued across every held connection. A client that
+// reads the opening of its stream (a party's snapshot, up to megabytes) a byte at a time keeps
+// its queue filled, never stalled; without a bound on the sum, enough such clients would hold
+// the node's memory. Clients that read at any usual pace take their queues in milliseconds and
+// never come near it.
+const DefaultMaxPendingTotal = 256 << 20
+
 // Errors passed to a connection's close callback, besides the socket's own.
 var (
 	// ErrPeerClosed means the other end closed or reset the connection.
 	ErrPeerClosed = errors.New("poller: peer closed the connection")
 	// ErrBacklog means the connection stopped reading and its queue reached MaxPending.
 	ErrBacklog = errors.New("poller: connection is not reading; write queue full")
+	// ErrBudget means a write would have queued more than MaxPendingTotal across the held
+	// connections: the connection is closed, and its client comes back later.
+	ErrBudget = errors.New("poller: the write queues of the held connections are full")
 	// ErrClosed is returned by writes to a closed connection, and passed to the callbacks of
 	// connections still held when the Poller closes.
 	ErrClosed = errors.New("poller: closed")

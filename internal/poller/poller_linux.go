@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,6 +31,9 @@ const closeCheck = time.Second
 type Poller struct {
 	// MaxPending bounds each connection's queue of unwritten bytes; set before Open.
 	MaxPending int
+	// MaxPendingTotal bounds, about, the bytes queued across all connections (0: no bound): a
+	// write that would pass it closes its connection with ErrBudget. Set before Open.
+	MaxPendingTotal int64
 	// OnFail, if set before Open, is called once, on the poller's goroutine, if the loop fails
 	// for good (see loop): Hold refuses from then on, and the held connections are closed with
 	// the same error once it returns. Close then does not report that failure again.
@@ -37,6 +41,8 @@ type Poller struct {
 
 	epfd, wakefd int
 	done         chan struct{}
+	// pending is the bytes queued across the connections (Conn.account).
+	pending atomic.Int64
 
 	mu      sync.Mutex
 	conns   map[uint64]*Conn
@@ -59,6 +65,7 @@ type Conn struct {
 	// front is how much of pending is the rest of the write that started the queue: MaxPending
 	// bounds what is queued behind it.
 	front        int
+	counted      int // of pending, what Poller.pending counts (account)
 	pendingSince time.Time
 	closed       bool
 	closeAfter   error // set by WriteClose: close with it once pending is written
@@ -66,8 +73,11 @@ type Conn struct {
 
 // New returns a Poller with the default limits; call Open before Hold.
 func New() *Poller {
-	return &Poller{MaxPending: DefaultMaxPending}
+	return &Poller{MaxPending: DefaultMaxPending, MaxPendingTotal: DefaultMaxPendingTotal}
 }
+
+// Pending returns the bytes queued across the held connections.
+func (p *Poller) Pending() int64 { return p.pending.Load() }
 
 // Open creates the epoll instance and starts the goroutine that watches it.
 func (p *Poller) Open() error {
@@ -331,17 +341,39 @@ func (c *Conn) sendLocked(b []byte) error {
 		if len(c.pending)-c.front > c.p.MaxPending {
 			return ErrBacklog
 		}
+		if !c.p.fits(len(b)) {
+			return ErrBudget
+		}
 		c.pending = append(c.pending, b...) // keep order: the queue goes first
+		c.account()
 		return nil
 	}
 	n, err := c.write(b)
 	if err != nil || n == len(b) {
 		return err
 	}
+	if !c.p.fits(len(b) - n) {
+		return ErrBudget
+	}
 	c.pending = append(c.pending[:0:0], b[n:]...)
+	c.account()
 	c.front = len(c.pending)
 	c.pendingSince = time.Now()
 	return c.ctl(unix.EPOLL_CTL_MOD, watchWrite)
+}
+
+// fits reports whether n more queued bytes keep the connections' queues within MaxPendingTotal.
+// Connections queue concurrently, so the bound may be passed by what they queue at once.
+func (p *Poller) fits(n int) bool {
+	return p.MaxPendingTotal <= 0 || p.pending.Load()+int64(n) <= p.MaxPendingTotal
+}
+
+// account brings Poller.pending up to date with c's queue, with c.mu held.
+func (c *Conn) account() {
+	if d := len(c.pending) - c.counted; d != 0 {
+		c.p.pending.Add(int64(d))
+		c.counted = len(c.pending)
+	}
 }
 
 // write makes one non-blocking write attempt; a full socket is n < len(b) with no error.
@@ -378,9 +410,11 @@ func (c *Conn) flushLocked() error {
 	}
 	if n < len(c.pending) {
 		c.pending = c.pending[n:]
+		c.account()
 		return nil
 	}
 	c.pending, c.front = nil, 0
+	c.account()
 	if c.closeAfter != nil {
 		return c.closeAfter // all written: the caller closes
 	}
@@ -438,6 +472,7 @@ func (c *Conn) Close(err error) {
 func (c *Conn) closeLocked() {
 	c.closed = true
 	c.pending, c.front = nil, 0
+	c.account()
 	// Out of the epoll set before the fd is closed, so a new socket reusing the number is never
 	// mistaken for this one.
 	_ = c.ctl(unix.EPOLL_CTL_DEL, 0) // fails only if the fd is already gone, which is the goal

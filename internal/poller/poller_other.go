@@ -13,8 +13,9 @@ const Supported = false
 
 // Poller is unavailable on this platform; Open fails with ErrUnsupported.
 type Poller struct {
-	MaxPending int
-	OnFail     func(error)
+	MaxPending      int
+	MaxPendingTotal int64
+	OnFail          func(error)
 }
 
 // Conn is unavailable on this platform.
@@ -31,6 +32,9 @@ func (p *Poller) Close() error { return nil }
 
 // BreakEpoll fails with ErrUnsupported.
 func BreakEpoll(*Poller) error { return ErrUnsupported }
+
+// Pending returns 0.
+func (p *Poller) Pending() int64 { return 0 }
 
 // Len returns 0.
 func (p *Poller) Len() int { return 0 }

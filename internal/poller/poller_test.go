@@ -189,6 +189,40 @@ func TestBacklogLimitClosesStuckConnection(t *testing.T) {
 	}
 }
 
+// TestQueuesAcrossConnectionsAreBounded: a large write queued for one client that does not read
+// yet is taken, but one that would pass MaxPendingTotal with it is refused, its connection
+// closed with ErrBudget: clients that read a stream's opening a byte at a time cannot hold the
+// node's memory between them. Once the first client reads its queue, the room is there again.
+func TestQueuesAcrossConnectionsAreBounded(t *testing.T) {
+	p := openPoller(t)
+	const big = 32 << 20 // far past a loopback socket's buffers: most of it is queued
+	p.MaxPendingTotal = big + big/4
+	write := func() (net.Conn, chan error, error) {
+		s, peer := pair(t)
+		c, closed := hold(t, p, s)
+		return peer, closed, c.Write(make([]byte, big))
+	}
+	first, _, err := write()
+	if err != nil {
+		t.Fatalf("the first large write: %v", err)
+	}
+	if _, closed, err := write(); !errors.Is(err, poller.ErrBudget) {
+		t.Fatalf("a second large write with the first still queued: %v, want ErrBudget", err)
+	} else if got := waitClosed(t, closed); !errors.Is(got, poller.ErrBudget) {
+		t.Fatalf("close reason %v, want ErrBudget", got)
+	}
+	if err := first.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(first, make([]byte, big)); err != nil {
+		t.Fatalf("the first client reading its write: %v", err)
+	}
+	testutil.WaitFor(t, "the queues to be empty", func() bool { return p.Pending() == 0 })
+	if _, _, err := write(); err != nil {
+		t.Fatalf("a large write once the queues emptied: %v", err)
+	}
+}
+
 // TestOneLargeWriteIsTakenWhole: a single write far larger than MaxPending and than the socket's
 // buffers, to a client that reads it at its pace, is queued and delivered whole, and so is a
 // small write behind it: a stream's opening or catch-up is one write, and the bound is for a
