@@ -113,7 +113,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 			return r, nil
 		// A request that was never sent is as safe to send again as one whose outcome is
 		// unknown, and as likely to get through: a node restarting refuses connections a moment.
-		case !OutcomeUnknown(err) && !errors.Is(err, errNotSent) || ctx.Err() != nil || try >= attempts || retryAfter > maxRetryAfter:
+		// So is one refused for its rate (429: nothing applied), once its Retry-After has passed.
+		case !OutcomeUnknown(err) && !errors.Is(err, errNotSent) && (e == nil || e.Code != ordercast.ERateLimited) ||
+			ctx.Err() != nil || try >= attempts || retryAfter > maxRetryAfter:
 			if try > 1 {
 				err = fmt.Errorf("attempt %d of %d: %w", try, attempts, err)
 			}

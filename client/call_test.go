@@ -50,6 +50,12 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 		r.Header.Set("Retry-After", "2")
 		return r, nil
 	}
+	limited := func() (*http.Response, error) {
+		r := answer(http.StatusTooManyRequests, `{"error":{"code":"rate_limited","message":"over budget"}}`, false)
+		r.Header.Set("Retry-After", "1")
+		return r, nil
+	}
+	created := func() (*http.Response, error) { return answer(http.StatusCreated, createdJSON, false), nil }
 	for _, tc := range []struct {
 		name        string
 		maxAttempts int
@@ -58,6 +64,7 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 		answers     []func() (*http.Response, error)
 		wantSent    int
 		wantErr     string // "" for success, else ordercast.ErrorCode's
+		fresh       bool   // the success is the first answer, not a replay
 		wantWaits   [][2]time.Duration
 	}{
 		{name: "no answer, three times", key: new("k-1"), answers: []func() (*http.Response, error){lost},
@@ -78,6 +85,10 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 		}}, wantSent: 1, wantErr: ordercast.EUnavailable},
 		{name: "the store away, without a key", answers: []func() (*http.Response, error){away},
 			wantSent: 1, wantErr: ordercast.EUnavailable},
+		{name: "over its rate (nothing applied), then created", key: new("k-1"), answers: []func() (*http.Response, error){limited, created},
+			wantSent: 2, fresh: true, wantWaits: [][2]time.Duration{{time.Second, time.Second}}},
+		{name: "over its rate, without a key", answers: []func() (*http.Response, error){limited},
+			wantSent: 1, wantErr: ordercast.ERateLimited},
 		{name: "an answer is final", key: new("k-1"), answers: []func() (*http.Response, error){func() (*http.Response, error) {
 			return answer(http.StatusConflict, `{"error":{"code":"order_exists","message":"differs"}}`, false), nil
 		}}, wantSent: 1, wantErr: ordercast.EOrderExists},
@@ -126,8 +137,8 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 				if got := ordercast.ErrorCode(err); got != tc.wantErr {
 					t.Fatalf("err = %v (code %q), want code %q", err, got, tc.wantErr)
 				}
-				if err == nil && (!res.Replayed || !res.Created || res.ID != "o-1") {
-					t.Errorf("result %+v, want o-1 created, replayed", res)
+				if err == nil && (res.Replayed == tc.fresh || !res.Created || res.ID != "o-1") {
+					t.Errorf("result %+v, want o-1 created, replayed %v", res, !tc.fresh)
 				}
 				if tc.wantErr == ordercast.EInternal && !errors.As(err, new(net.Error)) {
 					t.Errorf("err = %v, want a net.Error: the outcome is unknown", err)

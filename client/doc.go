@@ -26,7 +26,8 @@
 // connection that could not be made, which sent nothing and is as safe to retry), after 409
 // idempotency_key_in_use (the key's first request still being answered) and after 503
 // unavailable (the server's database away: most often nothing was applied, but a commit whose
-// answer the database never gave may have been), waiting at least its Retry-After (one over 10 s
+// answer the database never gave may have been); and after 429 rate_limited, which applied
+// nothing (the client's address, or a courier, over its budget), waiting at least its Retry-After (one over 10 s
 // is returned instead, for the caller to wait out; Error.RetryAfter has it); a Timeout of
 // Client.HTTPClient, which ends an attempt and not the call, bounds each attempt. It makes at most
 // Client.MaxAttempts attempts (DefaultMaxAttempts, 3), waiting about 0.2 s, then 0.4 s, each
@@ -41,7 +42,8 @@
 // someone else made meanwhile. OutcomeUnknown(err) says whether a failed write may have applied.
 //
 // The reads (Order, Events, Trail) are safe to repeat, and are retried as a keyed write is: after
-// a network error, a connection that could not be made, or 503 unavailable, up to MaxAttempts.
+// a network error, a connection that could not be made, 503 unavailable or 429 rate_limited, up
+// to MaxAttempts.
 //
 // # Watches
 //
