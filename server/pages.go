@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -51,21 +52,33 @@ const defaultHomeOrders = 20
 // injected into a page could otherwise send what the user types to another site.
 const pageCSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
-func (s *Server) staticHandler() http.Handler {
+// staticAssets are the static files as served, compressed once per process: they are embedded.
+var staticAssets = sync.OnceValues(func() (map[string]*asset, error) {
 	sub, err := fs.Sub(staticFiles, "static")
 	if err != nil {
-		panic("server: embedded static files: " + err.Error()) // the embed directive guarantees the directory
+		return nil, err
 	}
-	files := http.StripPrefix("/static/", http.FileServerFS(sub))
+	return loadAssets(sub)
+})
+
+// staticHandler serves the pages' scripts, styles and icon (static/), gzipped to clients that
+// take it (assets.go).
+func (s *Server) staticHandler() http.Handler {
+	assets, err := staticAssets()
+	if err != nil {
+		panic("server: embedded static files: " + err.Error()) // the embed directive guarantees them
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Files only, no directory listings; what is not a file gets the pages' own 404.
-		if st, err := fs.Stat(sub, strings.TrimPrefix(r.URL.Path, "/static/")); err != nil || st.IsDir() {
+		a := assets[strings.TrimPrefix(r.URL.Path, "/static/")]
+		if a == nil {
 			s.pageNotFound(w, r)
 			return
 		}
-		// Assets change with the binary, which is rare; a short cache keeps reloads cheap but fresh.
+		// Assets change with the binary, which is rare; a short cache keeps reloads cheap but
+		// fresh, and the entity tag makes a reload after it a 304.
 		w.Header().Set("Cache-Control", "public, max-age=300")
-		files.ServeHTTP(w, r)
+		a.serve(w, r)
 	})
 }
 
