@@ -369,7 +369,7 @@ func (a *Authority) ParseTracking(token string) (Tracking, error) {
 		return jwt.VerificationKeySet{Keys: a.hmac}, nil // the method is pinned to HS256 below
 	}, a.options(jwt.WithValidMethods([]string{"HS256"}), jwt.WithAudience(trackingAudiences...))...)
 	if err != nil {
-		return Tracking{}, tokenError(err)
+		return Tracking{}, tokenError(token, err)
 	}
 	if err := checkClaimNames(token, trackingClaimNames); err != nil {
 		return Tracking{}, err
@@ -452,7 +452,7 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 		return Actor{}, time.Time{}, fmt.Errorf("%w: %w", refusal, err)
 	}
 	if err != nil {
-		return Actor{}, time.Time{}, tokenError(err)
+		return Actor{}, time.Time{}, tokenError(token, err)
 	}
 	if err := checkClaimNames(token, actorClaimNames); err != nil {
 		return Actor{}, time.Time{}, err
@@ -598,11 +598,15 @@ func (a *Authority) options(extra ...jwt.ParserOption) []jwt.ParserOption {
 //
 // The verification's error stays in the chain (errors.Is), for the callers that try a token as
 // one kind and then the other; a client reads only the first message.
-func tokenError(err error) error {
+func tokenError(token string, err error) error {
 	var refusal *ordercast.Error
 	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed) && strings.Count(token, ".") == 2:
+		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token is malformed: its header or claims do not decode (each claim of its type: sub a string, exp, nbf and iat numbers)")
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token is malformed: a token is three base64url parts joined by dots")
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token has no exp: every token must say when it expires")
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token signature does not verify with this server's keys (signed with another secret, or changed since)")
 	case errors.Is(err, jwt.ErrTokenExpired):

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,8 +278,12 @@ func TestBadTokensRefused(t *testing.T) {
 	tampered := parts[0] + "." + strings.TrimRight(jwtSegment(`{"iss":"ordercast","sub":"ord-b","aud":["ordercast-tracking"],"exp":99999999999,"iat":1}`), "=") + "." + parts[2]
 	none := jwtSegment(`{"alg":"none","typ":"JWT"}`) + "." + parts[1] + "."
 	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "ord-a", Audience: jwt.ClaimStrings{auth.TrackingAudience}}).SignedString(testSecret)
+	exp := time.Now().Add(time.Hour).Unix()
+	numericSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "admin", "sub": 7, "exp": exp, "iat": time.Now().Unix()}).SignedString(testSecret)
+	stringExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "admin", "sub": "ops", "exp": strconv.FormatInt(exp, 10), "iat": time.Now().Unix()}).SignedString(testSecret)
 	// Each refusal says what its holder can put right: a token that is not one, one signed with
-	// another secret (or changed since), one past its time; anything else is only invalid.
+	// another secret (or changed since), one past its time, one without a time or with a claim of
+	// the wrong type; anything else is only invalid.
 	for _, tt := range []struct{ name, tok, says string }{
 		{"missing", "", "required"},
 		{"garbage", "not-a-token", "token is malformed"},
@@ -286,7 +291,9 @@ func TestBadTokensRefused(t *testing.T) {
 		{"expired", expired, "token has expired"},
 		{"tampered payload", tampered, "signature does not verify"},
 		{"alg none", none, "signature does not verify"},
-		{"no exp", noExp, "invalid token"},
+		{"no exp", noExp, "token has no exp"},
+		{"a sub that is a number", numericSub, "token is malformed: its header or claims do not decode"},
+		{"exp as a string", stringExp, `token claim "exp" must be a number`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := watchErr(a, tt.tok, "ord-a")

@@ -55,6 +55,11 @@ func checkClaimNames(token string, claimNames []string) error {
 		if err := dec.Decode(&value); err != nil {
 			return claimsError(err)
 		}
+		// A time is a JSON number (RFC 7519's NumericDate); the JWT library reads a string of
+		// digits too, a second spelling of one claim that another verifier may read otherwise.
+		if (name == "exp" || name == "nbf" || name == "iat") && len(value) > 0 && value[0] == '"' {
+			return ordercast.Errorf(ordercast.EUnauthenticated, "token claim %q must be a number of seconds, not a string", name)
+		}
 	}
 	return nil
 }

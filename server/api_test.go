@@ -162,6 +162,50 @@ func TestParseLastEventID(t *testing.T) {
 	}
 }
 
+// TestABadLastEventIDIsNamedWhereItCameFrom: a refused resume point names the header or the
+// query parameter it came in, and what it must be.
+func TestABadLastEventIDIsNamedWhereItCameFrom(t *testing.T) {
+	t.Parallel()
+	base := newServer(t, nil).URL()
+	mustCreate(t, base, "o-1")
+	for _, tc := range []struct {
+		query, header, says string
+	}{
+		{"?lastEventId=abc", "", `lastEventId must be an event's id as the server sent it`},
+		{"", "0838", `Last-Event-ID must be an event's id as the server sent it: a non-negative integer in decimal digits, with no sign or leading zero; got \"0838\"`},
+	} {
+		var header []string
+		if tc.header != "" {
+			header = []string{"Last-Event-ID", tc.header}
+		}
+		resp, body := call(t, "GET", base+"/v1/orders/o-1/stream"+tc.query, "", "", header...)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), tc.says) {
+			t.Errorf("%s%s: %d %s, want 400 saying %s", tc.query, tc.header, resp.StatusCode, body, tc.says)
+		}
+	}
+}
+
+// TestAQueryParameterSentTwiceIsRefused: of a query parameter sent twice, which did the client
+// mean? Each route refuses it, as it refuses Last-Event-ID sent twice, rather than take the first.
+func TestAQueryParameterSentTwiceIsRefused(t *testing.T) {
+	t.Parallel()
+	base := newServer(t, nil).URL()
+	mustCreate(t, base, "o-1")
+	for _, tc := range []struct{ path, param string }{
+		{"/v1/orders/o-1/events?after=1&after=0", "after"},
+		{"/v1/orders/o-1/events?limit=5&limit=1", "limit"},
+		{"/v1/orders/o-1?after_version=1&after_version=0", "after_version"},
+		{"/v1/orders/o-1?wait=1s&wait=0s", "wait"},
+		{"/v1/orders/o-1/stream?heartbeat=event&heartbeat=comment", "heartbeat"},
+		{"/v1/orders/o-1/stream?lastEventId=1&lastEventId=0", "lastEventId"},
+	} {
+		resp, body := call(t, "GET", base+tc.path, "", "")
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), tc.param+" must be sent once") {
+			t.Errorf("GET %s: %d %s, want 400 saying %s must be sent once", tc.path, resp.StatusCode, body, tc.param)
+		}
+	}
+}
+
 // TestLastEventIDSentTwiceIsRefused: two Last-Event-ID fields name no one resume point.
 func TestLastEventIDSentTwiceIsRefused(t *testing.T) {
 	t.Parallel()

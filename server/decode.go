@@ -330,3 +330,16 @@ func parseNonNegative(v string) (n int64, ok bool) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	return n, err == nil
 }
+
+// query returns the value of r's query parameter name, "" when it is absent. Sent twice, it is
+// refused: which one did the client mean? (As a header that is no list is: lastEventID.)
+func query(r *http.Request, name string) (string, error) {
+	vs := r.URL.Query()[name]
+	switch len(vs) {
+	case 0:
+		return "", nil
+	case 1:
+		return vs[0], nil
+	}
+	return "", ordercast.Errorf(ordercast.EMalformed, "%s must be sent once", name)
+}

@@ -34,7 +34,7 @@ var (
 	RedactTokens     = redactTokens
 	Redact           = redact
 	DecodeJSON       = decodeJSON
-	ParseLastEventID = parseLastEventID
+	ParseLastEventID = func(v string) (int64, bool, error) { return parseLastEventID(api.HeaderLastEventID, v) }
 )
 
 // ClientsAfterOverflow fills a client table with its bound of clients, all seen just now, adds

@@ -227,14 +227,24 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	// after_version means something only with wait, but a bad one is refused without it too: a
 	// client that sent it believed it counted.
-	after, err := parseAfterVersion(r.URL.Query().Get(api.ParamAfterVersion))
+	v, err := query(r, api.ParamAfterVersion)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	after, err := parseAfterVersion(v)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	longPoll := r.URL.Query().Has(api.ParamWait)
 	if longPoll {
-		wait, err := parseWait(r.URL.Query().Get(api.ParamWait))
+		v, err := query(r, api.ParamWait)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		wait, err := parseWait(v)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -581,8 +591,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	v, verr := query(r, api.ParamAfter)
+	l, lerr := query(r, api.ParamLimit)
+	if err := cmp.Or(verr, lerr); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	var after int64
-	if v := r.URL.Query().Get(api.ParamAfter); v != "" {
+	if v != "" {
 		n, ok := parseNonNegative(v)
 		if !ok {
 			s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be a non-negative integer", api.ParamAfter))
@@ -591,7 +607,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		after = n
 	}
 	limit := api.MaxEventsPerPage
-	if v := r.URL.Query().Get(api.ParamLimit); v != "" {
+	if v := l; v != "" {
 		// Above the maximum is refused, not cut down: a client pages until a page is shorter
 		// than the limit it asked for, which a silently smaller limit would end too early.
 		n, ok := parseNonNegative(v)

@@ -133,7 +133,12 @@ func (s *Server) credentialEnd(r *http.Request) time.Time {
 // watch sets a watch up through the engine, admitted under the stream limits; on failure it has
 // answered the request. sse says the answer is an event stream (see writeStreamError).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Request, sse bool) (*stream.Watch, bool) {
-	switch beat := r.URL.Query().Get(api.ParamHeartbeat); beat {
+	beat, err := query(r, api.ParamHeartbeat)
+	if err != nil {
+		s.writeStreamError(w, r, err, sse)
+		return nil, false
+	}
+	switch beat {
 	case "", "comment":
 	case "event":
 		req.VisibleHeartbeats = sse
@@ -205,27 +210,26 @@ func lastEventID(r *http.Request) (last int64, resume bool, err error) {
 		return 0, false, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be sent once")
 	}
 	if len(vs) == 0 || vs[0] == "" {
-		if vs = r.URL.Query()[api.ParamLastEventID]; len(vs) > 1 {
-			return 0, false, ordercast.Errorf(ordercast.EMalformed, "%s must be sent once", api.ParamLastEventID)
+		v, err := query(r, api.ParamLastEventID)
+		if err != nil {
+			return 0, false, err
 		}
+		return parseLastEventID(api.ParamLastEventID, v)
 	}
-	if len(vs) == 0 {
-		return parseLastEventID("")
-	}
-	return parseLastEventID(vs[0])
+	return parseLastEventID(api.HeaderLastEventID, vs[0])
 }
 
-// parseLastEventID parses an event id this server sent: a seq or a party log's position, a
-// non-negative decimal integer. resume is false for none (empty: EventSource sends no header
-// before its first id), a fresh connect; 0 is an id like any other, asking for every event after
-// it.
-func parseLastEventID(v string) (last int64, resume bool, err error) {
+// parseLastEventID parses an event id this server sent, given as name (the header or the query
+// parameter, which a refusal names): a seq or a party log's position, a non-negative decimal
+// integer, written one way. resume is false for none (empty: EventSource sends no header before
+// its first id), a fresh connect; 0 is an id like any other, asking for every event after it.
+func parseLastEventID(name, v string) (last int64, resume bool, err error) {
 	if v == "" {
 		return 0, false, nil
 	}
 	n, ok := parseNonNegative(v)
 	if !ok {
-		return 0, false, ordercast.Errorf(ordercast.EMalformed, "Last-Event-ID must be a non-negative integer")
+		return 0, false, ordercast.Errorf(ordercast.EMalformed, "%s must be an event's id as the server sent it: a non-negative integer in decimal digits, with no sign or leading zero; got %s", name, ordercast.Quote(v))
 	}
 	return n, true, nil
 }
