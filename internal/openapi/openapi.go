@@ -3,7 +3,8 @@
 //
 // The check knows the part of JSON Schema the description uses ($ref, allOf, type, enum,
 // properties, required, items, pattern, minimum/maximum, minLength/maxLength, minItems/maxItems;
-// description, format and default say nothing it checks). Parse refuses a schema with any other
+// additionalProperties, false only, which says what the check does anyway; description, format
+// and default say nothing it checks). Parse refuses a schema with any other
 // keyword, or with one the check would pass over (beside a $ref, items in an allOf part, a
 // property named twice), so that nothing in the description goes unchecked. The check is strict
 // where the description is silent: an object may hold no property its schema (with the schemas
@@ -107,7 +108,8 @@ func walkSchemas(v any, f func(at string, schema map[string]any), at string) {
 
 // keywords are the keywords of a schema the check knows (see the package's comment).
 var keywords = []string{"$ref", "allOf", "type", "enum", "properties", "required", "items", "pattern",
-	"minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "description", "format", "default"}
+	"minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "description", "format", "default",
+	"additionalProperties"}
 
 // schemaErrors reports what of a schema, and of the schemas inside it, the check would not
 // check as the description means: a keyword it does not know, one beside a $ref (which the
@@ -130,6 +132,13 @@ func (d *Document) schemaErrors(at string, schema map[string]any) []string {
 			errs = append(errs, fmt.Sprintf("%s: pattern: %v", at, err))
 		}
 	}
+	// The check holds every object to its named properties (see the package's comment): false
+	// says so to a client, any other value would say what the check does not do.
+	if a, ok := schema["additionalProperties"]; ok && a != false {
+		errs = append(errs, fmt.Sprintf("%s: additionalProperties may only be false, got %v", at, a))
+	} else if _, all := schema["allOf"]; ok && all {
+		errs = append(errs, fmt.Sprintf("%s: additionalProperties beside allOf: JSON Schema would not count the parts' properties", at))
+	}
 	props, _ := schema["properties"].(map[string]any)
 	for _, k := range slices.Sorted(maps.Keys(props)) {
 		if p, ok := props[k].(map[string]any); ok {
@@ -148,6 +157,9 @@ func (d *Document) schemaErrors(at string, schema map[string]any) []string {
 		errs = append(errs, d.schemaErrors(at+"/allOf/"+strconv.Itoa(i), sub)...)
 		if _, ok := d.deref(sub)["items"]; ok {
 			errs = append(errs, fmt.Sprintf("%s: %s has items, which the check reads only of the whole schema", at, part))
+		}
+		if _, ok := d.deref(sub)["additionalProperties"]; ok {
+			errs = append(errs, fmt.Sprintf("%s: additionalProperties in a part of an allOf: JSON Schema would close the whole to that part's properties", at))
 		}
 		for _, k := range slices.Sorted(maps.Keys(d.properties(sub))) {
 			if prev, dup := named[k]; dup {

@@ -15,6 +15,7 @@ const doc = `{
       "size": {"type": "integer", "minimum": 1},
       "kind": {"type": "string", "enum": ["a", "b"]},
       "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+      "dims": {"type": "object", "properties": {"w": {"type": "integer"}}, "additionalProperties": false},
       "extra": {"type": "object"}}}]}
   }}
 }`
@@ -45,6 +46,8 @@ func TestCheck(t *testing.T) {
 		{`{"id":"a","kind":{"x":1}}`, `not of type string`},
 		{`{"id":"a","tags":["x","y","z"]}`, `over 2`},
 		{`{"id":"a","tags":[1]}`, `$.tags[0]: 1 is not of type string`},
+		{`{"id":"a","dims":{"w":1}}`, ""},
+		{`{"id":"a","dims":{"w":1,"h":2}}`, `property "h" is not in the description`},
 		{`[]`, `not of type object`},
 	} {
 		err := d.CheckJSON(schema, []byte(tt.value))
@@ -59,8 +62,10 @@ func TestCheck(t *testing.T) {
 
 // TestParseRefuses: a description the check could not hold a value to as it means is refused
 // whole: a reference to nothing, a keyword the check does not know or would pass over (beside a
-// $ref, items in an allOf part), a property named twice, a pattern that does not compile, a
-// cycle of references (which the check must not follow for ever).
+// $ref, items in an allOf part), a property named twice, a pattern that does not compile,
+// additionalProperties other than false (the check holds objects closed whatever it says) or in
+// a part of an allOf (which JSON Schema would read as closing the whole to that part's
+// properties), a cycle of references (which the check must not follow for ever).
 func TestParseRefuses(t *testing.T) {
 	for _, tt := range []struct{ replace, with, wrong string }{
 		{`"#/components/schemas/Base"`, `"#/components/schemas/Nothing"`, `no "Nothing"`},
@@ -69,7 +74,10 @@ func TestParseRefuses(t *testing.T) {
 		{`"Thing": {"allOf"`, `"Thing": {"properties": {"size": {"type": "string"}}, "allOf"`, `property "size" is in its own properties and allOf part 1`},
 		{`{"$ref": "#/components/schemas/Base"}, {`, `{"$ref": "#/components/schemas/Base", "maxLength": 2}, {`, `would pass "maxLength" beside it over`},
 		{`"extra": {"type": "object"}}}]}`, `"extra": {"type": "object"}}}, {"type": "array", "items": {"type": "string"}}]}`, `allOf part 2 has items`},
+		{`"required": ["id"]}`, `"required": ["id"], "additionalProperties": false}`, `additionalProperties in a part of an allOf`},
+		{`"Thing": {"allOf"`, `"Thing": {"additionalProperties": false, "allOf"`, `additionalProperties beside allOf`},
 		{`"^[a-z]+$"`, `"^[a-z+$"`, `pattern`},
+		{`"additionalProperties": false`, `"additionalProperties": {"type": "string"}`, `additionalProperties may only be false`},
 		{`"Base": {`, `"Loop": {"$ref": "#/components/schemas/Loop"}, "Base": {`, `leads round a cycle`},
 	} {
 		bad := strings.Replace(doc, tt.replace, tt.with, 1)
