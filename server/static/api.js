@@ -423,6 +423,19 @@
     return pickedUp ? 'Ask your dispatcher what to do with the food.' : 'Do not pick it up.';
   }
 
+  // customerCancelled is what a customer is told to do about their order id, cancelled: whom to
+  // contact about a refund or a new order (restaurant, the one its details name, or '' for "the
+  // restaurant"), quoting the order's id, which support asks for. Nothing is said of a charge or a
+  // refund, which the pages do not know. The tracking page's box and the customer's page both say
+  // it, so it is said here once: as the parts of a sentence (for append or replaceChildren), the
+  // id an element of its own (.order-id: it wraps at any letter).
+  function customerCancelled(restaurant, id) {
+    var ref = document.createElement('span');
+    ref.className = 'order-id';
+    ref.textContent = id;
+    return ['For a refund or a new order, contact ' + (restaurant || 'the restaurant') + ' and quote order ', ref, '.'];
+  }
+
   // detailText is a detail of an order (its details are the client's JSON, in which a value may
   // be anything) as a page shows it: a plain value as it is, a list of plain values (allergies:
   // ["nuts", "gluten"]) joined with commas; '' for null, an empty list, or a value with structure
@@ -527,6 +540,7 @@
     pageNote: pageNote,
     reason: reason,
     courierCancelled: courierCancelled,
+    customerCancelled: customerCancelled,
     detailText: detailText,
     detailString: detailString,
     detailName: detailName,

@@ -131,10 +131,9 @@
 
   // showCancelled tells the reader of a cancelled order why, when the cancellation's note says
   // (oc.reason: not a page's own note, which says only where it was made), and what to do next:
-  // a customer, whom to contact about a refund or a new order (its restaurant, named when its
-  // details name it), quoting the order's id, which support asks for; a courier, not to pick it
-  // up or, picked up, to ask their dispatcher (oc.courierCancelled). Nothing is said of a charge
-  // or a refund the page knows nothing of.
+  // a customer, whom to contact about a refund or a new order (oc.customerCancelled, as the
+  // customer's own page says it); a courier, not to pick it up or, picked up, to ask their
+  // dispatcher (oc.courierCancelled).
   function showCancelled() {
     var box = document.getElementById('cancelled');
     if (!latest || latest.status !== 'cancelled') {
@@ -154,10 +153,7 @@
     if (courierView) {
       next.textContent = oc.courierCancelled(pickedUp);
     } else {
-      var ref = document.createElement('span');
-      ref.className = 'order-id';
-      ref.textContent = id;
-      next.replaceChildren('For a refund or a new order, contact ' + (restaurant || 'the restaurant') + ' and quote order ', ref, '.');
+      next.replaceChildren.apply(next, oc.customerCancelled(restaurant, id));
     }
     box.hidden = false;
   }
