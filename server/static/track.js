@@ -276,7 +276,8 @@
       showHeading(res[0]);
       showDetails(res[0].details);
       map = window.ordercastMap(res[0], function () { return oc.request('GET', base + '/trail'); },
-        function (eta) { etaShown = eta; showTitle(); });
+        function (eta) { etaShown = eta; showTitle(); },
+        function () { return !!stream && stream.listening(); });
       apply(res[1].events);
       follow();
     }, function (err) {
