@@ -1524,6 +1524,31 @@ func TestTrackingPageNamesTheRestaurant(t *testing.T) {
 	screenshots(b, "track-named")
 }
 
+// TestTrackingPageWrapsALongRestaurantName: the tracking page's heading names the restaurant as
+// its details spell it, which may be one long word (a name run together, a URL-like brand): at
+// 200 % text on a phone it wraps within the screen rather than make the page scroll sideways
+// (WCAG 1.4.10), on the customer's page and the courier's view.
+func TestTrackingPageWrapsALongRestaurantName(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	if code, got := do(t, "POST", base+"/v1/orders", "application/json",
+		`{"id":"long-name","details":{"restaurant":"TheVeryLongTrattoriaDelVecchioPonteSullArnoDiFirenze"}}`); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, got)
+	}
+	b := newBrowser(t)
+	for _, path := range []string{"/track/long-name", "/track/long-name?view=courier&courier=c-1"} {
+		b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
+		b.do("open "+path, chromedp.Navigate(base+path))
+		b.waitFor(`#status-line[data-status="placed"]`)
+		b.waitFor(`.order-ref`) // the heading names the restaurant
+		eval[string](b, `document.documentElement.style.fontSize = '32px'`)
+		if got := eval[string](b, `document.scrollingElement.scrollWidth + ' > ' + innerWidth`); eval[bool](b, `document.scrollingElement.scrollWidth > innerWidth`) {
+			t.Errorf("%s: at 200 %% text on a phone the page is %s px wide: it scrolls sideways", path, got)
+		}
+		screenshots(b, "long-restaurant"+strings.ReplaceAll(strings.ReplaceAll(path, "/", "-"), "?", "-"))
+	}
+}
+
 // TestACancelledOrdersStepperEndsWhereItStopped: the stepper of an order cancelled while it was
 // prepared lists the stages it went through, then Cancelled, the current step; not the stages it
 // never reached, which listed above "Cancelled" read as if it came after the delivery.
