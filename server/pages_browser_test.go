@@ -1549,6 +1549,27 @@ func TestTrackingPageWrapsALongRestaurantName(t *testing.T) {
 	}
 }
 
+// TestTrackingTimelineShowsOnlyReasonsPeopleWrote: the timeline shows a change's note when it
+// is a reason a person wrote ("Luigi accepted"), as they wrote it, and not the pages' own notes,
+// which say where a change was made ("set on the restaurant's board"): words of the operators'
+// pages, of no use to the order's customer, as the cancelled box leaves them out too.
+func TestTrackingTimelineShowsOnlyReasonsPeopleWrote(t *testing.T) {
+	srv := startPageServer(t)
+	if _, err := srv.api.CreateOrder(context.Background(), client.CreateOrderRequest{ID: "o-notes", Note: "created in the console"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.setStatus("o-notes", ordercast.StatusConfirmed, "set on the restaurant's board")
+	srv.setStatus("o-notes", ordercast.StatusPreparing, "Luigi accepted")
+	srv.setStatus("o-notes", ordercast.StatusReady, "set in the console")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-notes"))
+	b.waitFor(`#status-line[data-status="ready"]`)
+	got := eval[string](b, `Array.from(document.querySelectorAll('#timeline li')).map(li => li.dataset.status + ':' + (li.querySelector('.row-note')?.textContent || '')).join(' | ')`)
+	if want := "ready: | preparing:Luigi accepted | confirmed: | placed:"; got != want {
+		t.Errorf("the timeline reads %q, want %q: the reason a person wrote, none of the pages' own notes", got, want)
+	}
+}
+
 // TestACancelledOrdersStepperEndsWhereItStopped: the stepper of an order cancelled while it was
 // prepared lists the stages it went through, then Cancelled, the current step; not the stages it
 // never reached, which listed above "Cancelled" read as if it came after the delivery.

@@ -177,7 +177,10 @@
       what.textContent = oc.label(ev.status);
     }
     li.append(t, what);
-    if (ev.note) {
+    // A note that is a reason a person wrote, as they wrote it; not the pages' own (oc.reason),
+    // which say where a change was made ("set on the restaurant's board"): operators' words,
+    // of no use to the order's customer, as the cancelled box leaves them out.
+    if (oc.reason(ev.note)) {
       var note = document.createElement('span');
       note.className = 'row-note';
       note.textContent = ev.note;
