@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -583,5 +584,117 @@ func TestTrackingMapKeepsThePathATrailDoesNotCover(t *testing.T) {
 	})()`)
 	if got != "0,1,2,5,6,7" {
 		t.Errorf("the map's path holds the fixes %s, want 0,1,2,5,6,7: its own before the trail, the trail, its own after", got)
+	}
+}
+
+// postFixAged posts courier's fix at lat, lng, taken age ago at 7 m/s, which the server must take.
+func postFixAged(t *testing.T, base, courier string, lat, lng float64, age time.Duration) {
+	t.Helper()
+	body := fmt.Sprintf(`{"lat":%v,"lng":%v,"speed_mps":7,"at":%q}`, lat, lng, time.Now().Add(-age).Format(time.RFC3339Nano))
+	if code, res := postLocation(t, base, courier, "", body); code != http.StatusOK {
+		t.Fatalf("post: %d %s", code, res)
+	}
+}
+
+// noteMapAnnouncements has the page note in window.mapSaid everything the map's live region says
+// from now on.
+func noteMapAnnouncements(b *browser) {
+	b.t.Helper()
+	eval[bool](b, `(() => {
+		window.mapSaid = [];
+		const region = document.getElementById('map-announce');
+		new MutationObserver(() => mapSaid.push(region.textContent)).observe(region, {childList: true, subtree: true, characterData: true});
+		return true;
+	})()`)
+}
+
+// TestTrackingMapSaysNoNearbyOfALostCourier: a courier whose last position was beside the door
+// and who has sent none since is lost: where the courier is nobody knows, and "Nearby" beside
+// "Location lost" would say otherwise.
+func TestTrackingMapSaysNoNearbyOfALostCourier(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	ls.onTheRoad(t, "o-near")
+	postFixAged(t, base, "c-1", 52.5288, 13.4186, 45*time.Second) // beside the door, 45 s ago
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-near"))
+	b.waitFor(`#lost`)
+	if eval[bool](b, `!document.getElementById('nearby').hidden`) {
+		t.Errorf("the map says %q beside %q", eval[string](b, `document.getElementById('nearby').textContent`),
+			eval[string](b, `document.getElementById('lost').textContent`))
+	}
+}
+
+// TestTrackingMapJudgesNoCourierWhileItsTabIsAway: a tab in the background lets go of its stream
+// (over HTTP/1.1), so positions no longer reach it: a position growing old meanwhile says
+// nothing of the courier, and the map says it is reconnecting, not "Location lost", and tells
+// no screen reader so. Back, its stream opens with the courier's newest position, after what it
+// missed: until it had the time to bring it, the map tells nobody the courier's location is
+// lost. (The test stands in for the tab switch by setting what the page reads.)
+func TestTrackingMapJudgesNoCourierWhileItsTabIsAway(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Retry = testRetry
+		s.LocationInterval = 0
+	})
+	base := ls.URL()
+	ls.onTheRoad(t, "o-away")
+	// Lost in 10 s: after the 5 s the hidden tab keeps its stream, while the page cannot hear.
+	postFixAged(t, base, "c-1", 52.5240, 13.4110, 10*time.Second)
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-away"))
+	b.waitFor(`#map-courier[data-lat="52.524"]`)
+	if eval[bool](b, `!document.getElementById('lost').hidden`) {
+		t.Fatal("a position 10 s old is lost already")
+	}
+	noteMapAnnouncements(b)
+	visibility := func(state string) {
+		t.Helper()
+		eval[bool](b, `(Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => '`+state+`'}),
+			document.dispatchEvent(new Event('visibilitychange')), true)`)
+	}
+	visibility("hidden")
+	waitMetric(t, http.DefaultClient, base, 0, "ordercast_streams_open")
+	b.poll("the badge to say the page reconnects", `!document.getElementById('lost').hidden &&
+		document.getElementById('lost').textContent === 'Reconnecting \u00b7 last seen under a minute ago'`)
+
+	postFixNow(t, base, "c-1", 52.5250, 13.4120)
+	visibility("visible")
+	b.waitFor(`#map-courier[data-lat="52.525"]`)
+	b.poll("the courier found again", `document.getElementById('lost').hidden`)
+	if said := eval[[]string](b, `mapSaid`); slices.Contains(said, "Location lost.") {
+		t.Errorf("the map's live region said %q: the courier's location lost, while the page could not hear it", said)
+	}
+}
+
+// TestTrackingMapJudgesNoCourierOverASilentConnection: a connection that died without telling
+// (a phone between cells) brings nothing, the server's heartbeats included, and the page learns
+// it only after two and a half of them. A position growing old once a heartbeat is overdue says
+// nothing of the courier: the map says it is reconnecting, not "Location lost", even while the
+// header still says live.
+func TestTrackingMapJudgesNoCourierOverASilentConnection(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Heartbeat = 6 * time.Second // a heartbeat overdue at 9 s, the connection let go of at 15
+		s.Retry = testRetry
+		s.LocationInterval = 0
+	})
+	ls.onTheRoad(t, "o-silent")
+	base, _, stall := stallingProxy(t, ls.URL())
+	postFixAged(t, ls.URL(), "c-1", 52.5240, 13.4110, 8*time.Second) // lost 12 s after the page opens
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-silent"))
+	b.waitFor(`#map-courier[data-lat="52.524"]`)
+	stall()
+	noteMapAnnouncements(b)
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`!document.getElementById('lost').hidden`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("the position never grew old: %v", err)
+	}
+	if state := eval[string](b, `document.getElementById('conn').dataset.state`); state != "live" {
+		t.Fatalf("the page let go of the silent connection (%s) before the position grew old: the test shows nothing", state)
+	}
+	if got := eval[string](b, `document.getElementById('lost').textContent`); got != "Reconnecting \u00b7 last seen under a minute ago" {
+		t.Errorf("over a connection silent past its heartbeat the badge says %q", got)
+	}
+	if said := eval[[]string](b, `mapSaid`); slices.Contains(said, "Location lost.") {
+		t.Errorf("the map's live region said %q over a silent connection", said)
 	}
 }

@@ -1302,16 +1302,34 @@ func TestAChangeWithoutAnAnswerFreesItsRow(t *testing.T) {
 func TestAPageNoticesAConnectionThatWentSilent(t *testing.T) {
 	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 200 * time.Millisecond; s.Retry = testRetry })
 	mustCreate(t, ts.URL(), "quiet-1")
-	var streams atomic.Int32
-	stall := make(chan struct{})
+	base, streams, stall := stallingProxy(t, ts.URL())
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/quiet-1"))
+	b.waitFor(`#conn[data-state="live"]`)
+	stall()
+	ts.mustCommit(t, "quiet-1", ordercast.StatusConfirmed) // reaches the server's side only
+	b.waitFor(`#status-line[data-status="confirmed"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	if n := streams.Load(); n < 2 {
+		t.Errorf("%d streams opened, want the silent one let go of and another", n)
+	}
+}
+
+// stallingProxy starts a proxy in front of the server at target whose first stream is passed on
+// until stall is called, then held open with nothing more on it, as a connection that died on
+// the way (the streams after it pass as they are); streams counts the streams opened. stall
+// returns once the first stream passes nothing more on: closing the upstream body is not enough
+// by itself, as an event read just before could still be passed on.
+func stallingProxy(t *testing.T, target string) (base string, streams *atomic.Int32, stall func()) {
+	t.Helper()
+	streams = new(atomic.Int32)
+	stalling := make(chan struct{})
 	stalled := make(chan struct{}) // closed once the first stream passes nothing more on
-	base := frontProxy(t, ts.URL(), func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool {
+	base = frontProxy(t, target, func(w http.ResponseWriter, r *http.Request, done <-chan struct{}) bool {
 		if !strings.HasSuffix(r.URL.Path, "/stream") || streams.Add(1) > 1 {
 			return false
 		}
-		// The first stream: passed on until the test stalls it, then held open with nothing
-		// more on it, as a connection that died on the way.
-		req, _ := http.NewRequestWithContext(r.Context(), "GET", ts.URL()+r.URL.RequestURI(), nil)
+		req, _ := http.NewRequestWithContext(r.Context(), "GET", target+r.URL.RequestURI(), nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
@@ -1321,7 +1339,7 @@ func TestAPageNoticesAConnectionThatWentSilent(t *testing.T) {
 		maps.Copy(w.Header(), resp.Header)
 		w.WriteHeader(resp.StatusCode)
 		w.(http.Flusher).Flush()
-		go func() { <-stall; resp.Body.Close() }()
+		go func() { <-stalling; resp.Body.Close() }()
 		buf := make([]byte, 4096)
 		for {
 			n, err := resp.Body.Read(buf)
@@ -1340,22 +1358,14 @@ func TestAPageNoticesAConnectionThatWentSilent(t *testing.T) {
 		}
 		return true
 	})
-	b := newBrowser(t)
-	b.do("open the tracking page", chromedp.Navigate(base+"/track/quiet-1"))
-	b.waitFor(`#conn[data-state="live"]`)
-	// Stalled for sure before the change: closing the upstream body is not enough by itself,
-	// as an event read just before could still be passed on, and the page would see it live.
-	close(stall)
-	select {
-	case <-stalled:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the first stream was not stalled")
-	}
-	ts.mustCommit(t, "quiet-1", ordercast.StatusConfirmed) // reaches the server's side only
-	b.waitFor(`#status-line[data-status="confirmed"]`)
-	b.waitFor(`#conn[data-state="live"]`)
-	if n := streams.Load(); n < 2 {
-		t.Errorf("%d streams opened, want the silent one let go of and another", n)
+	return base, streams, func() {
+		t.Helper()
+		close(stalling)
+		select {
+		case <-stalled:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the first stream was not stalled")
+		}
 	}
 }
 
@@ -1512,6 +1522,52 @@ func TestTrackingPageNamesTheRestaurant(t *testing.T) {
 	b.do("open the named order", chromedp.Navigate(base+"/track/named"))
 	b.waitFor(`.order-ref`)
 	screenshots(b, "track-named")
+}
+
+// TestTrackingPageWrapsALongRestaurantName: the tracking page's heading names the restaurant as
+// its details spell it, which may be one long word (a name run together, a URL-like brand): at
+// 200 % text on a phone it wraps within the screen rather than make the page scroll sideways
+// (WCAG 1.4.10), on the customer's page and the courier's view.
+func TestTrackingPageWrapsALongRestaurantName(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	if code, got := do(t, "POST", base+"/v1/orders", "application/json",
+		`{"id":"long-name","details":{"restaurant":"TheVeryLongTrattoriaDelVecchioPonteSullArnoDiFirenze"}}`); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, got)
+	}
+	b := newBrowser(t)
+	for _, path := range []string{"/track/long-name", "/track/long-name?view=courier&courier=c-1"} {
+		b.do("a phone's screen", chromedp.EmulateViewport(390, 844))
+		b.do("open "+path, chromedp.Navigate(base+path))
+		b.waitFor(`#status-line[data-status="placed"]`)
+		b.waitFor(`.order-ref`) // the heading names the restaurant
+		eval[string](b, `document.documentElement.style.fontSize = '32px'`)
+		if got := eval[string](b, `document.scrollingElement.scrollWidth + ' > ' + innerWidth`); eval[bool](b, `document.scrollingElement.scrollWidth > innerWidth`) {
+			t.Errorf("%s: at 200 %% text on a phone the page is %s px wide: it scrolls sideways", path, got)
+		}
+		screenshots(b, "long-restaurant"+strings.ReplaceAll(strings.ReplaceAll(path, "/", "-"), "?", "-"))
+	}
+}
+
+// TestTrackingTimelineShowsOnlyReasonsPeopleWrote: the timeline shows a change's note when it
+// is a reason a person wrote ("Luigi accepted"), as they wrote it, and not the pages' own notes,
+// which say where a change was made ("set on the restaurant's board"): words of the operators'
+// pages, of no use to the order's customer, as the cancelled box leaves them out too.
+func TestTrackingTimelineShowsOnlyReasonsPeopleWrote(t *testing.T) {
+	srv := startPageServer(t)
+	if _, err := srv.api.CreateOrder(context.Background(), client.CreateOrderRequest{ID: "o-notes", Note: "created in the console"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.setStatus("o-notes", ordercast.StatusConfirmed, "set on the restaurant's board")
+	srv.setStatus("o-notes", ordercast.StatusPreparing, "Luigi accepted")
+	srv.setStatus("o-notes", ordercast.StatusReady, "set in the console")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-notes"))
+	b.waitFor(`#status-line[data-status="ready"]`)
+	got := eval[string](b, `Array.from(document.querySelectorAll('#timeline li')).map(li => li.dataset.status + ':' + (li.querySelector('.row-note')?.textContent || '')).join(' | ')`)
+	if want := "ready: | preparing:Luigi accepted | confirmed: | placed:"; got != want {
+		t.Errorf("the timeline reads %q, want %q: the reason a person wrote, none of the pages' own notes", got, want)
+	}
 }
 
 // TestACancelledOrdersStepperEndsWhereItStopped: the stepper of an order cancelled while it was

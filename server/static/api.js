@@ -181,13 +181,17 @@
   //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'denied' | 'ended', and
   //                for 'denied' the refusal's ApiError (showConnection's err)
   //   onDenied:    called with the ApiError of a refused credential
-  // It returns {close()}: close ends it for good and reports 'ended'.
+  // It returns {close(), listening()}: close ends it for good and reports 'ended'; listening says
+  // whether the stream hears the server now (see listening below).
   //
   // A stream's heartbeats come every_s apart when it is quiet (the server's --heartbeat, 15 s by
   // default, DEFAULT_BEAT_MS until the first says); SILENT_BEATS of them without a frame means
   // the connection is dead (see stream).
   var DEFAULT_BEAT_MS = 15000;
   var SILENT_BEATS = 2.5;
+  // LATE_MARGIN_MS is how much later than its heartbeat interval a frame may come (the network,
+  // the server's timer) before the stream no longer counts as hearing the server (listening).
+  var LATE_MARGIN_MS = 3000;
   // FRAMES are the event names an SSE stream of the API may carry.
   var FRAMES = ['heartbeat', 'status', 'courier', 'snapshot', 'location'];
 
@@ -220,6 +224,7 @@
     // between cells, a NAT that dropped it): EventSource would wait on it for ever, and the page
     // say "live" over a stale status. It is let go of, and opened again from the last id.
     var silence = null, beatMs = DEFAULT_BEAT_MS;
+    var heardAt = 0; // when the open connection last brought a frame (Date.now()); 0: none open
     // gen counts the connections opened and let go: the answer to why one was refused comes
     // later, and is stale if the page let go of the stream meanwhile (hidden, and maybe shown
     // again, with a stream of its own that the answer must not double).
@@ -237,6 +242,7 @@
       timer = null;
       clearTimeout(silence);
       silence = null;
+      heardAt = 0;
       if (es) es.close();
       es = null;
     }
@@ -245,6 +251,7 @@
     // watchdog starts again.
     function heard(mine) {
       if (closed || mine !== gen) return;
+      heardAt = Date.now();
       wait.reset();
       setState('live');
       clearTimeout(silence);
@@ -343,6 +350,15 @@
         window.removeEventListener('pageshow', onShow);
         document.removeEventListener('visibilitychange', onVisibility);
         setState('ended');
+      },
+      // listening says whether the stream hears the server now: a connection is open (not let go
+      // of while the page is hidden, nor between two) and its last frame is no older than the
+      // heartbeat interval and LATE_MARGIN_MS (a quiet server sends a heartbeat every interval).
+      // What a page judges from what has not come (the map's "location lost") it judges only
+      // while the stream listens: otherwise nothing could have come. The state stays 'live' for
+      // the SILENT_BEATS a dead connection is given, and while a hidden page let go of it.
+      listening: function () {
+        return !closed && heardAt > 0 && Date.now() - heardAt <= beatMs + LATE_MARGIN_MS;
       }
     };
   }
@@ -421,6 +437,19 @@
   // do with the food. Who cancelled it the page does not know.
   function courierCancelled(pickedUp) {
     return pickedUp ? 'Ask your dispatcher what to do with the food.' : 'Do not pick it up.';
+  }
+
+  // customerCancelled is what a customer is told to do about their order id, cancelled: whom to
+  // contact about a refund or a new order (restaurant, the one its details name, or '' for "the
+  // restaurant"), quoting the order's id, which support asks for. Nothing is said of a charge or a
+  // refund, which the pages do not know. The tracking page's box and the customer's page both say
+  // it, so it is said here once: as the parts of a sentence (for append or replaceChildren), the
+  // id an element of its own (.order-id: it wraps at any letter).
+  function customerCancelled(restaurant, id) {
+    var ref = document.createElement('span');
+    ref.className = 'order-id';
+    ref.textContent = id;
+    return ['For a refund or a new order, contact ' + (restaurant || 'the restaurant') + ' and quote order ', ref, '.'];
   }
 
   // detailText is a detail of an order (its details are the client's JSON, in which a value may
@@ -527,6 +556,7 @@
     pageNote: pageNote,
     reason: reason,
     courierCancelled: courierCancelled,
+    customerCancelled: customerCancelled,
     detailText: detailText,
     detailString: detailString,
     detailName: detailName,

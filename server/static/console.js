@@ -42,6 +42,11 @@
   // at the pickup), or none: Cancel is offered only before it.
   var until = document.body.dataset.until || '';
   var isCourier = partyKind === 'courier';
+  var isCustomer = partyKind === 'customer';
+  // keepsCancelled: on this page an order cancelled stays until its reader has seen it and
+  // removes it (untilSeen): a courier's, who may be on the road to it, and a customer's, whose
+  // dinner it was, and who must learn that it is not coming, and why.
+  var keepsCancelled = (isCourier && !readOnly) || isCustomer;
   // Changes say in their note which page made them (oc.pageNote).
   function pageNote(verb) { return oc.pageNote(verb, partyKind); }
   // A party's id as it is in its page's address, which its cookies' paths name.
@@ -55,7 +60,7 @@
 
   // The page's waits. A browser test may shorten them (window.ordercastTimings, set before the
   // page's scripts run) rather than wait seconds of real time; no page sets it.
-  var TIMINGS = Object.assign({ endedLingerMs: 8000, settleMs: 1000, confirmMs: 5000 }, window.ordercastTimings);
+  var TIMINGS = Object.assign({ endedLingerMs: 8000, settleMs: 1000, confirmMs: 5000, announceHoldMs: 1000 }, window.ordercastTimings);
   // How long a finished order stays on screen, so the operator sees how it ended.
   var ENDED_LINGER_MS = TIMINGS.endedLingerMs;
   // How long a button that changed under a finger ignores clicks (settle): a second tap, or a
@@ -64,6 +69,8 @@
   var SETTLE_MS = TIMINGS.settleMs;
   // How long "Confirm delivery" waits for its second tap before it says "Complete delivery" again.
   var CONFIRM_MS = TIMINGS.confirmMs;
+  // How long what the live region says stands before another change may replace it (say).
+  var ANNOUNCE_HOLD_MS = TIMINGS.announceHoldMs;
 
   var rows = new Map(); // order id -> {order, el, part} (buildRow)
   var rearranging = false; // a change of the list's rows is being made (rearrange)
@@ -297,13 +304,15 @@
     set.setAttribute('aria-label', 'Set the chosen status of order ' + id);
     if (isCourier) actions.className = 'actions actions-courier';
     actions.append(advance);
-    if (isCourier) { // an order cancelled while it was the courier's stays until it is seen (finishRender)
+    if (keepsCancelled) { // an order cancelled stays until it is seen (untilSeen, finishRender)
       var dismiss = part.dismiss = el('button', 'dismiss', 'Got it, remove');
       dismiss.type = 'button';
       dismiss.setAttribute('aria-label', 'Remove cancelled order ' + id + ' from the list');
       dismiss.hidden = true;
-      actions.append(dismiss);
       onTap(dismiss, function () { remove(id); });
+      // A customer's page has no actions (read only): the button stands alone under the row.
+      if (readOnly) part.dismissLine = el('div', 'dismiss-line');
+      (part.dismissLine || actions).append(dismiss);
     }
     if (!isCourier) actions.append(cancel, pick, why, set);
     Object.assign(part, { advance: advance, cancel: cancel, pick: pick, why: why, set: set });
@@ -343,7 +352,7 @@
     error.setAttribute('role', 'alert');
     error.hidden = true;
     li.append(head);
-    if (isCourier) { // what became of an order cancelled while it lingers (cancelledLine)
+    if (keepsCancelled) { // what became of an order cancelled while it stays (cancelledLine)
       var cancelled = part.cancelled = el('p', 'order-cancelled');
       cancelled.hidden = true;
       li.append(cancelled);
@@ -352,6 +361,7 @@
     if (isCourier) li.append(part.stops = el('dl', 'stops'), part.hint = el('p', 'order-hint muted'));
     else if (partyKind === 'restaurant' && !readOnly) li.append(part.hint = el('p', 'order-hint muted'));
     if (!readOnly) li.append(part.actions = actions);
+    if (part.dismissLine) li.append(part.dismissLine);
     li.append(error);
 
     onTap(advance, function () { step(id, advance); });
@@ -631,6 +641,7 @@
     // The time in hours and minutes, whole in its title, as every time on the pages (timeElement).
     row.part.meta.replaceChildren((meta ? meta + ' · ' : '') + 'updated ', oc.timeElement(o.updated_at));
     drawNotes(row.part.notes, notes(o));
+    if (row.part.cancelled) drawCancelled(row);
     if (readOnly) return finishRender(row, ended);
     var n = next(o.status);
     var label = stepLabel(n);
@@ -696,39 +707,58 @@
     advance.hidden = !canAdvance;
     var before = oc.STAGES.indexOf(o.status) < oc.STAGES.indexOf('ready');
     showHint(row, !ended && before ? 'Pick it up once the restaurant has it ready.' : '');
-    var line = row.part.cancelled, words = cancelledLine(row);
-    if (line.textContent !== words.join(' ')) {
-      line.replaceChildren.apply(line, words.flatMap(function (w, i) {
-        return i === 0 ? [el('strong', '', w)] : [' ', w];
-      }));
-    }
-    line.hidden = words.length === 0;
-    var dismiss = row.part.dismiss;
-    if (dismiss) dismiss.hidden = !untilSeen(row);
     finishRender(row, ended);
   }
 
-  // untilSeen says whether an ended row stays until its reader removes it rather than for
-  // ENDED_LINGER_MS: on a courier's page, an order cancelled while it was the courier's. The
-  // courier may be on the road to it, or carrying its food, and is not looking at the phone for
-  // the few seconds an ended row lingers; the order leaving the list unseen would leave them
-  // driving to a pickup that is not there. (A page that offers no controls has no way to remove
-  // it: there it lingers as any other.)
-  function untilSeen(row) {
-    return isCourier && !readOnly && row.order.status === 'cancelled' && row.order.courier_id === partyId;
+  // drawCancelled shows under a row's id what became of its order cancelled (cancelledLine), the
+  // first sentence in bold, and offers to remove the row while it stays until seen (untilSeen).
+  function drawCancelled(row) {
+    var line = row.part.cancelled, words = cancelledLine(row);
+    if (line.textContent !== sentencesText(words)) {
+      line.replaceChildren.apply(line, words.flatMap(function (w, i) {
+        return i === 0 ? [el('strong', '', w)] : [' '].concat(w);
+      }));
+    }
+    line.hidden = words.length === 0;
+    var seen = untilSeen(row);
+    row.part.dismiss.hidden = !seen;
+    if (row.part.dismissLine) row.part.dismissLine.hidden = !seen;
   }
 
-  // cancelledLine is what a courier's row says of its order cancelled, as sentences (none for an
-  // order not cancelled): that it was (the badge's one word is easily missed on the move), what
-  // to do (oc.courierCancelled: not to pick it up, or, picked up, to ask the dispatcher), and why
-  // when the cancellation's note gives a reason (oc.reason). Who cancelled it the page does not
-  // know.
+  // sentencesText is the text of sentences (cancelledLine's), as a screen reader hears them.
+  function sentencesText(sentences) {
+    return sentences.map(function (w) {
+      return [].concat(w).map(function (p) { return typeof p === 'string' ? p : p.textContent; }).join('');
+    }).join(' ');
+  }
+
+  // untilSeen says whether an ended row stays until its reader removes it rather than for
+  // ENDED_LINGER_MS (keepsCancelled): on a courier's page, an order cancelled while it was the
+  // courier's. The courier may be on the road to it, or carrying its food, and is not looking at
+  // the phone for the few seconds an ended row lingers; the order leaving the list unseen would
+  // leave them driving to a pickup that is not there. On a customer's page, an order cancelled:
+  // a dinner that vanished from the list in seconds, unexplained, leaves its customer waiting for
+  // it. (A delivered order lingers as on every page: its customer has it.)
+  function untilSeen(row) {
+    if (!keepsCancelled || row.order.status !== 'cancelled') return false;
+    return !isCourier || row.order.courier_id === partyId;
+  }
+
+  // cancelledLine is what a row says of its order cancelled (on a page that keepsCancelled), as
+  // sentences, each a string or a sentence's parts (oc.customerCancelled); none for an order not
+  // cancelled: that it was (the badge's one word is easily missed), why when the cancellation's
+  // note gives a reason (oc.reason: not a page's own note, which says where it was made), and
+  // what to do, in the tracking page's words for its reader: a courier, not to pick it up, or,
+  // picked up, to ask the dispatcher (oc.courierCancelled; before the reason, as it matters most
+  // on the road); a customer, whom to contact (oc.customerCancelled). Who cancelled it the page
+  // does not know.
   function cancelledLine(row) {
     if (row.order.status !== 'cancelled') return [];
-    var words = ['Order cancelled.', oc.courierCancelled(row.endedFrom === 'out_for_delivery')];
     var why = oc.reason(row.endNote);
-    if (why) words.push('Reason: ' + why);
-    return words;
+    var reason = why ? ['Reason: ' + why] : [];
+    if (isCourier) return ['Order cancelled.', oc.courierCancelled(row.endedFrom === 'out_for_delivery')].concat(reason);
+    var restaurant = oc.detailString(row.order, 'restaurant').trim();
+    return ['Order cancelled.'].concat(reason, [oc.customerCancelled(restaurant, row.order.id)]);
   }
 
   function finishRender(row, ended) {
@@ -760,10 +790,14 @@
     updateCount();
   }
 
+  // updateCount counts the orders the list holds: those in progress, and those that ended and stay
+  // until their reader removes them (untilSeen), which are as much on the list as any; not a row
+  // that lingers on its way out, which leaves the count as its order ends. (A customer's page
+  // counted none of a cancelled order it kept showing: "Your orders (0)" above it.)
   function updateCount() {
     if (laying) return; // the snapshot counts once it has laid out every row
     var active = 0;
-    rows.forEach(function (r) { if (!gone(r.order)) active++; });
+    rows.forEach(function (r) { if (!gone(r.order) || untilSeen(r)) active++; });
     // Each event counts again; text written as it was would still be laid out again.
     setText(count, loaded ? '(' + active + ')' : '');
     setText(empty, loaded ? 'No active orders.' : 'Loading orders…');
@@ -913,17 +947,37 @@
   // courier (un)assigned. Each change is announced once, by whichever brings it first: its event
   // on the stream (applyEvent), or the API's answer to a change this page made (send); the later
   // one finds the row already at its version and says nothing.
-  // A courier hears what its row says of an order cancelled (cancelledLine). o is the order as
-  // the change left it.
+  // A courier, and a customer, hear what the row says of an order cancelled (cancelledLine). o is
+  // the order as the change left it.
   function announceChange(id, courierChange, o) {
     var row = rows.get(id);
-    if (isCourier && !courierChange && o.status === 'cancelled' && row) {
-      announce.textContent = 'Order ' + id + ' is cancelled. ' + cancelledLine(row).slice(1).join(' ');
+    if (!courierChange && o.status === 'cancelled' && row && row.part.cancelled) {
+      say('Order ' + id + ' is cancelled. ' + sentencesText(cancelledLine(row).slice(1)));
       return;
     }
-    announce.textContent = 'Order ' + id + (!courierChange ? ' is now ' + oc.label(o.status) + '.'
+    say('Order ' + id + (!courierChange ? ' is now ' + oc.label(o.status) + '.'
       : isCourier ? (o.courier_id === partyId ? ' is assigned to you.' : ' is no longer yours.')
-        : o.courier_id ? ' is assigned to courier ' + courierName(o) + '.' : ' has no courier.');
+        : o.courier_id ? ' is assigned to courier ' + courierName(o) + '.' : ' has no courier.'));
+  }
+
+  // say puts text in the page's live region. What it says stands ANNOUNCE_HOLD_MS before another
+  // change may replace it: changes that come together (a stream back from the background with
+  // what it missed, a snapshot's orders read) would each overwrite the last before a screen
+  // reader had read it, and a customer hear that one order was delivered and never that another
+  // was cancelled. What comes meanwhile waits, joined in the order it came, and is said when the
+  // time is up.
+  var waiting = [], holding = null;
+  function say(text) {
+    waiting.push(text);
+    if (!holding) sayWaiting();
+  }
+
+  function sayWaiting() {
+    holding = null;
+    if (!waiting.length) return;
+    announce.textContent = waiting.join(' ');
+    waiting = [];
+    holding = setTimeout(sayWaiting, ANNOUNCE_HOLD_MS);
   }
 
   // snapshot replaces what the page shows with the server's current list: an array of orders on
@@ -943,7 +997,7 @@
       rearrange(function () {
         rows.forEach(function (row, id) {
           if (keep.has(id) || gone(row.order)) return;
-          if (isCourier) missed(id);
+          if (keepsCancelled) missed(id);
           else remove(id);
         });
         laid.forEach(function (o) { upsert(o); });
@@ -954,14 +1008,15 @@
     updateCount();
   }
 
-  // missed learns what became of an order a courier's snapshot no longer holds: a fresh snapshot
-  // (a stream that fell more than the resume's bound behind) lists the orders in progress, so
-  // one that ended or left the courier meanwhile is simply not there. Taken away unseen, an
-  // order cancelled while the courier was away would leave them driving to a pickup that is not
-  // there (untilSeen): its events since the row's version are read and applied as the stream
-  // would have brought them, so the row ends as it would have live. An order the courier may
-  // no longer read (given to another courier) leaves; one whose read failed for want of a
-  // network stays, for the next snapshot to ask again.
+  // missed learns what became of an order a snapshot no longer holds, on a page that keeps a
+  // cancelled order until it is seen (keepsCancelled): a fresh snapshot (a stream that fell more
+  // than the resume's bound behind) lists the orders in progress, so one that ended or left the
+  // courier meanwhile is simply not there. Taken away unseen, an order cancelled while the page
+  // was away would leave a courier driving to a pickup that is not there, and a customer waiting
+  // for a dinner that is not coming (untilSeen): its events since the row's version are read and
+  // applied as the stream would have brought them, so the row ends as it would have live. An
+  // order the page may no longer read (given to another courier) leaves; one whose read failed
+  // for want of a network stays, for the next snapshot to ask again.
   function missed(id) {
     var row = rows.get(id);
     oc.request('GET', '/v1/orders/' + encodeURIComponent(id) + '/events?after=' + row.order.version)

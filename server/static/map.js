@@ -16,6 +16,10 @@
   var LOST_AFTER_MS = 20000;
   var MAX_PATH = 500;
   var SAY_EVERY_MS = 60000;
+  // BACK_GRACE_MS: a stream that comes back opens with what it missed, then the courier's newest
+  // position; until it had the time to bring it, a position grown old meanwhile says nothing of
+  // the courier.
+  var BACK_GRACE_MS = 3000;
 
   function el(id) { return document.getElementById(id); }
 
@@ -66,10 +70,14 @@
 
   // order is the order the page shows; loadTrail, when given, asks the server for the way its
   // courier came (GET …/trail), a promise of the answer; onETA, when given, hears the ETA the
-  // map shows whenever it changes ('' when it shows none), which the page's title carries.
-  function Map(order, loadTrail, onETA) {
+  // map shows whenever it changes ('' when it shows none), which the page's title carries;
+  // listening, when given, says whether the page's stream hears the server now (the stream's
+  // listening: not let go of while the page is hidden, nor silent past its heartbeat).
+  function Map(order, loadTrail, onETA, listening) {
     this.loadTrail = loadTrail || null;
     this.onETA = onETA || null;
+    this.listening = listening || function () { return true; };
+    this.backAt = 0;    // when the stream came back, until a position came since (connection)
     this.etaShown = ''; // the ETA's words shown, '' for none (showETA)
     this.section = el('map');
     this.svg = el('map-view');
@@ -236,12 +244,12 @@
     this.latest = loc;
     this.fixAt = Date.parse(loc.at);
     if (isNaN(this.fixAt)) this.fixAt = window.ordercast.serverNow(); // no time: as of now
+    this.backAt = 0; // the stream back brought a position: it says where the courier is
     this.path.push({ lat: loc.lat, lng: loc.lng, at: this.fixAt });
     if (this.path.length > MAX_PATH) this.path.shift();
     // The courier's first position on this page: the way it came before is the server's.
     if (first) this.fetchTrail();
     this.section.hidden = false;
-    el('nearby').hidden = !loc.nearby;
     this.draw();
     this.tick();
     var self = this;
@@ -291,18 +299,21 @@
     var lost = age > LOST_AFTER_MS;
     el('lost').hidden = !lost;
     this.svg.dataset.lost = String(lost);
-    // Nobody knows where a lost courier is: an ETA counting down meanwhile would be made up.
+    // Nobody knows where a lost courier is: an ETA counting down meanwhile would be made up, and
+    // "nearby" would say where it was.
     if (lost) {
       this.showETA(el('eta').textContent, true);
+      el('nearby').hidden = true;
       // How long ago, so that a customer can tell a courier in a tunnel from one gone for good.
       var seen = 'last seen ' + (age < 60000 ? 'under a minute' : minutes(Math.floor(age / 60000))) + ' ago';
-      // While the page's own stream is down it cannot tell a courier who stopped sending from
-      // positions it is not being sent: it blames neither, and says what it knows (the
-      // header's indicator says reconnecting too).
-      el('lost').textContent = (this.offline ? 'Reconnecting' : 'Location lost') + ' \u00b7 ' + seen;
-      if (!this.offline) this.say('Location lost.', true);
+      // While the page cannot hear positions it cannot tell a courier who stopped sending from
+      // positions it is not being sent: it blames neither, and says what it knows.
+      var deaf = this.deaf();
+      el('lost').textContent = (deaf ? 'Reconnecting' : 'Location lost') + ' \u00b7 ' + seen;
+      if (!deaf) this.say('Location lost.', true);
       return;
     }
+    el('nearby').hidden = !this.latest.nearby;
     var w = this.words;
     if (this.latest.nearby) {
       this.say(w.nearby(this.courierName) + '.', true);
@@ -333,12 +344,20 @@
     if (this.onETA) this.onETA(shown);
   };
 
+  // deaf says whether the page cannot now hear the courier's positions, so that one growing old
+  // says nothing of the courier (tick): its stream is down (the header says reconnecting), let
+  // go of while the page was hidden, or silent past its heartbeat (listening); or it came back
+  // and has not yet had the time to bring the newest position (BACK_GRACE_MS).
+  Map.prototype.deaf = function () {
+    return this.offline || !this.listening() || (this.backAt > 0 && Date.now() - this.backAt < BACK_GRACE_MS);
+  };
+
   // connection takes the state of the page's stream (ordercast.stream's onState): positions
-  // cannot arrive while it is not live, so a position growing old then says nothing of the
-  // courier (tick).
+  // cannot arrive while it is not live (deaf).
   Map.prototype.connection = function (state) {
     var back = this.offline && state === 'live';
     this.offline = state !== 'live';
+    if (back) this.backAt = Date.now();
     if (this.ended) return;
     // Back from a dropped stream: positions sent meanwhile were never sent to this page.
     if (back && this.latest) this.fetchTrail();
@@ -394,5 +413,5 @@
     this.draw();
   };
 
-  window.ordercastMap = function (order, loadTrail, onETA) { return new Map(order, loadTrail, onETA); };
+  window.ordercastMap = function (order, loadTrail, onETA, listening) { return new Map(order, loadTrail, onETA, listening); };
 })();

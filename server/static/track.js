@@ -131,10 +131,9 @@
 
   // showCancelled tells the reader of a cancelled order why, when the cancellation's note says
   // (oc.reason: not a page's own note, which says only where it was made), and what to do next:
-  // a customer, whom to contact about a refund or a new order (its restaurant, named when its
-  // details name it), quoting the order's id, which support asks for; a courier, not to pick it
-  // up or, picked up, to ask their dispatcher (oc.courierCancelled). Nothing is said of a charge
-  // or a refund the page knows nothing of.
+  // a customer, whom to contact about a refund or a new order (oc.customerCancelled, as the
+  // customer's own page says it); a courier, not to pick it up or, picked up, to ask their
+  // dispatcher (oc.courierCancelled).
   function showCancelled() {
     var box = document.getElementById('cancelled');
     if (!latest || latest.status !== 'cancelled') {
@@ -154,10 +153,7 @@
     if (courierView) {
       next.textContent = oc.courierCancelled(pickedUp);
     } else {
-      var ref = document.createElement('span');
-      ref.className = 'order-id';
-      ref.textContent = id;
-      next.replaceChildren('For a refund or a new order, contact ' + (restaurant || 'the restaurant') + ' and quote order ', ref, '.');
+      next.replaceChildren.apply(next, oc.customerCancelled(restaurant, id));
     }
     box.hidden = false;
   }
@@ -181,7 +177,10 @@
       what.textContent = oc.label(ev.status);
     }
     li.append(t, what);
-    if (ev.note) {
+    // A note that is a reason a person wrote, as they wrote it; not the pages' own (oc.reason),
+    // which say where a change was made ("set on the restaurant's board"): operators' words,
+    // of no use to the order's customer, as the cancelled box leaves them out.
+    if (oc.reason(ev.note)) {
       var note = document.createElement('span');
       note.className = 'row-note';
       note.textContent = ev.note;
@@ -280,7 +279,8 @@
       showHeading(res[0]);
       showDetails(res[0].details);
       map = window.ordercastMap(res[0], function () { return oc.request('GET', base + '/trail'); },
-        function (eta) { etaShown = eta; showTitle(); });
+        function (eta) { etaShown = eta; showTitle(); },
+        function () { return !!stream && stream.listening(); });
       apply(res[1].events);
       follow();
     }, function (err) {
