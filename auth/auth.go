@@ -454,6 +454,11 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 	if err != nil {
 		return Actor{}, time.Time{}, tokenError(token, err)
 	}
+	if _, ok := tok.Header["crit"]; ok {
+		// RFC 7515 §4.1.11: a token whose header names extensions it must be understood with,
+		// by a verifier that understands none, is refused; the JWT library passes crit over.
+		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EUnauthenticated, "token header names critical extensions (crit), which this server does not understand")
+	}
 	if err := checkClaimNames(token, actorClaimNames); err != nil {
 		return Actor{}, time.Time{}, err
 	}

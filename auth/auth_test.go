@@ -280,6 +280,9 @@ func TestBadTokensRefused(t *testing.T) {
 	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "ord-a", Audience: jwt.ClaimStrings{auth.TrackingAudience}}).SignedString(testSecret)
 	exp := time.Now().Add(time.Hour).Unix()
 	numericSub, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "admin", "sub": 7, "exp": exp, "iat": time.Now().Unix()}).SignedString(testSecret)
+	critical := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "admin", "sub": "ops", "exp": exp, "iat": time.Now().Unix()})
+	critical.Header["crit"] = []string{"b64"}
+	withCrit, _ := critical.SignedString(testSecret)
 	stringExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "admin", "sub": "ops", "exp": strconv.FormatInt(exp, 10), "iat": time.Now().Unix()}).SignedString(testSecret)
 	// Each refusal says what its holder can put right: a token that is not one, one signed with
 	// another secret (or changed since), one past its time, one without a time or with a claim of
@@ -294,6 +297,7 @@ func TestBadTokensRefused(t *testing.T) {
 		{"no exp", noExp, "token has no exp"},
 		{"a sub that is a number", numericSub, "token is malformed: its header or claims do not decode"},
 		{"exp as a string", stringExp, `token claim "exp" must be a number`},
+		{"a critical extension", withCrit, "critical extensions (crit)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := watchErr(a, tt.tok, "ord-a")

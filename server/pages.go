@@ -592,6 +592,11 @@ func (s *Server) renderPage(w http.ResponseWriter, r *http.Request, status int, 
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", pageCSP)
 	h.Set("X-Content-Type-Options", "nosniff")
+	// Only the pages' own origin may ask for the position (the courier's page shares it), and
+	// no page asks for a camera or a microphone; a window another site opened cannot script a
+	// page that holds a party's token.
+	h.Set("Permissions-Policy", "geolocation=(self), camera=(), microphone=()")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	if h.Get("Referrer-Policy") == "" {
 		h.Set("Referrer-Policy", "same-origin")
 	}

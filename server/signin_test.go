@@ -145,7 +145,8 @@ func TestConsoleTokenHandOver(t *testing.T) {
 }
 
 // TestPagesPolicy: every page runs only its own scripts, in no frame, and its forms post only to
-// its own origin.
+// its own origin; only its own origin may ask for the position, nothing for the camera or the
+// microphone, and no window another site opened can script it.
 func TestPagesPolicy(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -156,6 +157,12 @@ func TestPagesPolicy(t *testing.T) {
 			if !strings.Contains(csp, want) {
 				t.Errorf("%s: Content-Security-Policy %q lacks %s", page, csp, want)
 			}
+		}
+		if pp := resp.Header.Get("Permissions-Policy"); pp != "geolocation=(self), camera=(), microphone=()" {
+			t.Errorf("%s: Permissions-Policy %q", page, pp)
+		}
+		if coop := resp.Header.Get("Cross-Origin-Opener-Policy"); coop != "same-origin" {
+			t.Errorf("%s: Cross-Origin-Opener-Policy %q, want same-origin", page, coop)
 		}
 	}
 }

@@ -119,7 +119,7 @@ func testStreamSendsCurrentStatusThenEveryChange(t *testing.T, hold holding) {
 
 	resp := rawStream(t, base, "o-1", "")
 	for h, want := range map[string]string{
-		"Content-Type": "text/event-stream", "Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no",
+		"Content-Type": "text/event-stream", "Cache-Control": "private, no-cache, no-transform", "X-Accel-Buffering": "no",
 	} {
 		if got := resp.Header.Get(h); got != want {
 			t.Errorf("%s = %q, want %q", h, got, want)

@@ -61,8 +61,9 @@ func SetSSEHeaders(h http.Header) {
 	// a response holds it back to do so. Not no-store: a page whose script got a no-store
 	// response is never kept in the browser's back/forward cache (Chromium's
 	// JsNetworkRequestReceivedCacheControlNoStoreResource), and the pages are kept there so
-	// that Back shows them at once, their streams resumed.
-	h.Set("Cache-Control", "no-cache, no-transform")
+	// that Back shows them at once, their streams resumed. Private: a party's stream is theirs,
+	// no shared cache's to keep.
+	h.Set("Cache-Control", "private, no-cache, no-transform")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer this response
 }
 
