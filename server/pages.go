@@ -168,6 +168,16 @@ func (l PartyLink) Stream() string {
 // Without public tracking the list is left out: it would hand every order to every visitor.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 	page := homePage{Parties: s.PartyLinks}
+	if r.URL.Query().Has("token") {
+		// The home page takes no token from its address: it has no hand-over that takes it out
+		// of the address bar (the console's has, which the page links to), and a list of every
+		// order shown for an admin's token would leave that token in the browser's history.
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		r = r.Clone(r.Context())
+		q := r.URL.Query()
+		q.Del("token")
+		r.URL.RawQuery = q.Encode()
+	}
 	if s.authorizeWatchAll(r) == nil {
 		var err error
 		page.Orders, err = s.Store.ActiveOrders(r.Context(), defaultHomeOrders+1)

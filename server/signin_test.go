@@ -55,7 +55,7 @@ func TestHomeSaysWhenItListsOnlyTheNewest(t *testing.T) {
 
 // TestHomeSaysACredentialIsNeeded: outside public tracking the home page says watching needs a
 // credential and offers the console's token entry, instead of "No orders in progress" while
-// orders are in progress.
+// orders are in progress; a token in its address changes nothing.
 func TestHomeSaysACredentialIsNeeded(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	createAs(t, ts.URL(), actorToken(t, auth.RoleAdmin, ""), "o-busy")
@@ -67,6 +67,13 @@ func TestHomeSaysACredentialIsNeeded(t *testing.T) {
 	}
 	if strings.Contains(page, "o-busy") {
 		t.Error("the home page lists an order to a visitor without a credential")
+	}
+	// Nor for a token in its address, which it would leave in the browser's history: the
+	// console takes one (and takes it out of the address bar).
+	resp, body := call(t, "GET", ts.URL()+"/?token="+actorToken(t, auth.RoleAdmin, "ops"), "", "")
+	if page := string(body); strings.Contains(page, "o-busy") || !strings.Contains(page, "needs a credential") ||
+		resp.Header.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("home page with a token in its address (Referrer-Policy %q):\n%s", resp.Header.Get("Referrer-Policy"), page)
 	}
 
 	open := newAuthServer(t, func(s *server.Server) { s.Auth.PublicTracking = true })
