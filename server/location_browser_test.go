@@ -288,11 +288,11 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 		t.Fatalf("the reassignment's timeline row says %q, want %q", got, "Courier c-2 assigned")
 	}
 	// The old courier leaves the map with the reassignment, before the new one's first fix, and
-	// its ETA the title.
+	// its ETA the title: the map says the (new) courier is on the way, as before a first fix.
 	title("after the reassignment", "Out for delivery · Order o-map")
 	if shown, path, eta := eval[bool](b, `!document.getElementById('map-courier').hasAttribute('hidden')`),
 		eval[string](b, `document.getElementById('map-path').getAttribute('points')`),
-		eval[string](b, `document.getElementById('eta').textContent`); shown || path != "" || eta != "" {
+		eval[string](b, `document.getElementById('eta').textContent`); shown || path != "" || eta != "Your courier is on the way" {
 		t.Fatalf("after the reassignment the map shows the old courier: marker %v, path %q, ETA %q", shown, path, eta)
 	}
 	body := fmt.Sprintf(`{"lat":52.5230,"lng":13.4100,"at":%q}`, at.Format(time.RFC3339Nano))
@@ -441,6 +441,19 @@ func (ls *locationServer) onTheRoad(t *testing.T, id string) {
 	}
 	ls.assign(t, id, "c-1")
 	ls.mustCommit(t, id, ordercast.StatusOutForDelivery)
+}
+
+// TestTrackingMapSaysTheCourierIsOnTheWayBeforeItsFirstPosition: an order out for delivery whose
+// courier has sent no position yet shows the restaurant and the drop-off, and says in the ETA's
+// place that the courier is on the way, not a map of two pins and no words.
+func TestTrackingMapSaysTheCourierIsOnTheWayBeforeItsFirstPosition(t *testing.T) {
+	ls := newLocationServer(t, true, nil)
+	base := ls.URL()
+	ls.onTheRoad(t, "o-nopos")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-nopos"))
+	b.waitFor(`#map:not([hidden])`)
+	b.poll("the ETA's place to say the courier is on the way", `document.getElementById('eta').textContent === 'Your courier is on the way'`)
 }
 
 // TestTrackingMapDrawsTheWayTheCourierCame: a tracking page opened when the courier is already on

@@ -406,10 +406,16 @@
   };
 
   // show draws the restaurant and the drop-off once the courier is on the way, before the first
-  // position arrives.
+  // position arrives, and says so in the ETA's place: a map of two pins and no words reads as a
+  // page that failed to load. Not as an ETA (showETA): the tab's title keeps the status.
   Map.prototype.show = function () {
     if (!this.pickup && !this.dropoff) return;
     this.section.hidden = false;
+    if (!this.latest) {
+      var eta = el('eta');
+      eta.textContent = this.words.onTheWay(this.courierName);
+      eta.hidden = false;
+    }
     this.draw();
   };
 
