@@ -660,18 +660,13 @@ func TestTrackingMapJudgesNoCourierWhileItsTabIsAway(t *testing.T) {
 		t.Fatal("a position 10 s old is lost already")
 	}
 	noteMapAnnouncements(b)
-	visibility := func(state string) {
-		t.Helper()
-		eval[bool](b, `(Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => '`+state+`'}),
-			document.dispatchEvent(new Event('visibilitychange')), true)`)
-	}
-	visibility("hidden")
+	b.setVisibility("hidden")
 	waitMetric(t, http.DefaultClient, base, 0, "ordercast_streams_open")
 	b.poll("the badge to say the page reconnects", `!document.getElementById('lost').hidden &&
 		document.getElementById('lost').textContent === 'Reconnecting \u00b7 last seen under a minute ago'`)
 
 	postFixNow(t, base, "c-1", 52.5250, 13.4120)
-	visibility("visible")
+	b.setVisibility("visible")
 	b.waitFor(`#map-courier[data-lat="52.525"]`)
 	b.poll("the courier found again", `document.getElementById('lost').hidden`)
 	if said := eval[[]string](b, `mapSaid`); slices.Contains(said, "Location lost.") {

@@ -196,6 +196,14 @@ func (b *browser) doWithin(d time.Duration, what string, actions ...chromedp.Act
 	}
 }
 
+// setVisibility makes the page take itself as shown or hidden (document.visibilityState), as a
+// tab switch does, and tells it so (visibilitychange).
+func (b *browser) setVisibility(state string) {
+	b.t.Helper()
+	eval[bool](b, `(Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => '`+state+`'}),
+		document.dispatchEvent(new Event('visibilitychange')), true)`)
+}
+
 // waitFor waits until the CSS selector matches a visible element.
 func (b *browser) waitFor(sel string) {
 	b.t.Helper()
@@ -1231,15 +1239,10 @@ func TestATabInTheBackgroundLetsGoOfItsStream(t *testing.T) {
 	b.do("open the tracking page", chromedp.Navigate(base+"/track/bg-1"))
 	b.waitFor(`#conn[data-state="live"]`)
 	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
-	visibility := func(state string) {
-		t.Helper()
-		eval[bool](b, `(Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => '`+state+`'}),
-			document.dispatchEvent(new Event('visibilitychange')), true)`)
-	}
-	visibility("hidden")
+	b.setVisibility("hidden")
 	waitMetric(t, http.DefaultClient, base, 0, "ordercast_streams_open")
 	ts.mustCommit(t, "bg-1", ordercast.StatusConfirmed)
-	visibility("visible")
+	b.setVisibility("visible")
 	b.waitFor(`#status-line[data-status="confirmed"]`)
 	b.waitFor(`#conn[data-state="live"]`)
 	waitMetric(t, http.DefaultClient, base, 1, "ordercast_streams_open")
