@@ -96,8 +96,10 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 		switch {
 		case unknown == nil && OutcomeUnknown(err):
 			unknown, unknownTry = err, try
-		case unknown != nil && errors.Is(err, errNotSent):
-			err = fmt.Errorf("%w; attempt %d: %w", err, unknownTry, unknown)
+		case unknown != nil && (errors.Is(err, errNotSent) || ordercast.ErrorCode(err) == ordercast.ERateLimited):
+			// This attempt applied nothing, but an earlier one may have: the call's outcome
+			// stays unknown (OutcomeUnknown reads errEarlierUnknown before this attempt's answer).
+			err = fmt.Errorf("%w; attempt %d: %w (%w)", err, unknownTry, unknown, errEarlierUnknown)
 		}
 		// The server's word on when to come back; one that asks for longer than a call should
 		// wait (a proxy's "come back in an hour") leaves the retry to the caller.
@@ -140,10 +142,13 @@ func (c *Client) maxAttempts() int {
 // none (the connection failed, or the call's context ended): the call may have applied.
 // errNotSent marks a request that never left: no connection could be made (dialled, its TLS
 // handshake done, a proxy's tunnel opened), and none carried it before; nothing was applied.
+// errEarlierUnknown marks a failure of an attempt that applied nothing after an earlier attempt
+// of the call whose outcome is unknown.
 var (
-	errAnswerLost = errors.New("the answer broke off")
-	errNoAnswer   = errors.New("no answer")
-	errNotSent    = errors.New("not sent")
+	errAnswerLost     = errors.New("the answer broke off")
+	errNoAnswer       = errors.New("no answer")
+	errNotSent        = errors.New("not sent")
+	errEarlierUnknown = errors.New("an earlier attempt's outcome is unknown")
 )
 
 // OutcomeUnknown reports whether a write that returned err may have applied all the same: no
@@ -159,6 +164,9 @@ var (
 func OutcomeUnknown(err error) bool {
 	if err == nil {
 		return false
+	}
+	if errors.Is(err, errEarlierUnknown) {
+		return true
 	}
 	var e *Error
 	if errors.As(err, &e) {

@@ -65,6 +65,7 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 		wantSent    int
 		wantErr     string // "" for success, else ordercast.ErrorCode's
 		fresh       bool   // the success is the first answer, not a replay
+		unknown     bool   // the failure leaves the call's outcome unknown (OutcomeUnknown)
 		wantWaits   [][2]time.Duration
 	}{
 		{name: "no answer, three times", key: new("k-1"), answers: []func() (*http.Response, error){lost},
@@ -89,6 +90,9 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 			wantSent: 2, fresh: true, wantWaits: [][2]time.Duration{{time.Second, time.Second}}},
 		{name: "over its rate, without a key", answers: []func() (*http.Response, error){limited},
 			wantSent: 1, wantErr: ordercast.ERateLimited},
+		{name: "no answer, then over its rate: the outcome stays unknown", key: new("k-1"), answers: []func() (*http.Response, error){lost, limited},
+			wantSent: 3, wantErr: ordercast.ERateLimited, unknown: true,
+			wantWaits: [][2]time.Duration{{200 * time.Millisecond, 300 * time.Millisecond}, {time.Second, time.Second}}},
 		{name: "an answer is final", key: new("k-1"), answers: []func() (*http.Response, error){func() (*http.Response, error) {
 			return answer(http.StatusConflict, `{"error":{"code":"order_exists","message":"differs"}}`, false), nil
 		}}, wantSent: 1, wantErr: ordercast.EOrderExists},
@@ -139,6 +143,9 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 				}
 				if err == nil && (res.Replayed == tc.fresh || !res.Created || res.ID != "o-1") {
 					t.Errorf("result %+v, want o-1 created, replayed %v", res, !tc.fresh)
+				}
+				if err != nil && client.OutcomeUnknown(err) != (tc.unknown || tc.wantErr == ordercast.EInternal || tc.wantErr == ordercast.EUnavailable) {
+					t.Errorf("OutcomeUnknown(%v) = %v", err, client.OutcomeUnknown(err))
 				}
 				if tc.wantErr == ordercast.EInternal && !errors.As(err, new(net.Error)) {
 					t.Errorf("err = %v, want a net.Error: the outcome is unknown", err)

@@ -94,13 +94,16 @@ func (t *Tracker) handleEvents() {
 // missed the order; judged again, it reaches the customer now, not at the courier's next post,
 // seconds later. The couriers are those whose copies hold the order (carriedBy): the order was
 // theirs before they posted, so a replay never shows a position from before its courier had the
-// order; nor one posted before the stage that shows it.
+// order; nor one posted before the stage that shows it (but for the clocks, below).
 //
 // The change's time is the database's clock as its writer reckons it, stamped before the commit
 // (postgres' dbClock), the post's arrival this node's clock, after the commit was answered: on
-// one machine the post always comes later. Between machines a clock that runs behind may make a
-// post look earlier than the change: it is not judged again, and the courier's next post reaches
-// the order, as it did before there were replays. Called with t.mu held.
+// one machine the post always comes later. Between machines the clocks differ by what NTP
+// leaves, milliseconds: a node whose clock runs behind may take a post for earlier than the
+// change (it is not judged again, and the courier's next post reaches the order, as before there
+// were replays); one whose clock runs ahead by d may take a post made up to d before the change
+// for later, and show a position from that moment before the pickup, at the restaurant.
+// Called with t.mu held.
 func (t *Tracker) noteReplays(ev ordercast.Event) {
 	if ev.Kind != ordercast.KindStatus || !ordercast.ShowsLocation(ev.Status, t.From) {
 		return

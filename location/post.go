@@ -88,14 +88,18 @@ func (t *Tracker) send(sent []*hub.Location) {
 	}
 }
 
-// remember keeps each courier's newest position PostMany accepted, for replayLast; a courier just
-// judged by the events handled needs no replay of an earlier one. Called with t.mu held.
+// remember keeps each courier's newest position PostMany accepted, for replayLast. A courier
+// judged by the events handled, its lock held throughout, needs no replay of an earlier
+// position; one whose post let the lock go for a read may have been judged by a read from before
+// an event noted meanwhile, and keeps it. Called with t.mu held.
 func (t *Tracker) remember(p *posting) {
 	for i, cp := range p.ps {
 		if !p.ok[i] || p.res[i].Err != nil {
 			continue
 		}
-		delete(t.replays, cp.CourierID)
+		if p.reads == nil {
+			delete(t.replays, cp.CourierID)
+		}
 		if c := t.couriers[cp.CourierID]; c != nil && (c.last == nil || cp.At.After(c.last.At)) {
 			pos := cp.Position
 			c.last, c.lastArrived = &pos, p.now
@@ -112,8 +116,11 @@ func (t *Tracker) replayLast(ctx context.Context) []*hub.Location {
 		return nil
 	}
 	var ps []CourierPosition
+	now := t.now()
 	for id := range t.replays {
-		if c := t.couriers[id]; c != nil && c.last != nil {
+		// A position older than a post may be is not sent as news (a listener that caught up
+		// on minutes of events).
+		if c := t.couriers[id]; c != nil && c.last != nil && now.Sub(c.last.At) <= t.MaxAge {
 			ps = append(ps, CourierPosition{CourierID: id, Position: *c.last})
 		}
 	}
@@ -122,12 +129,15 @@ func (t *Tracker) replayLast(ctx context.Context) []*hub.Location {
 	if len(ps) == 0 {
 		return nil
 	}
-	p := &posting{ps: ps, now: t.now(), res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
+	p := &posting{ps: ps, now: now, res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
 		held: make([][]ordercast.Order, len(ps)), reads: make(map[string]*courierRead, len(ps)), only: only}
 	for i, cp := range ps {
 		c := t.couriers[cp.CourierID]
 		p.ok[i], p.reads[cp.CourierID] = true, &courierRead{c: c, gen: c.gen}
 	}
+	// Bounded: a store that hangs must not hold up the following of events behind it.
+	ctx, cancel := context.WithTimeout(ctx, replayReadTimeout)
+	defer cancel()
 	t.readMissing(ctx, p)
 	sent := t.fold(p)
 	t.keep(p.reads, p.read, p.readErr, p.readTurn, p.now)
@@ -137,6 +147,9 @@ func (t *Tracker) replayLast(ctx context.Context) []*hub.Location {
 	}
 	return sent
 }
+
+// replayReadTimeout bounds replayLast's read of the couriers' orders.
+const replayReadTimeout = 2 * time.Second
 
 // posting is one PostMany as it goes: its positions, each one's result so far, and what was kept
 // or read of each one's courier's orders.

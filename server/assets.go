@@ -48,7 +48,10 @@ func loadAssets(fsys fs.FS) (map[string]*asset, error) {
 			return err
 		}
 		if z.Len() < len(b) {
-			a.gz, a.gzTag = z.Bytes(), `"`+tag+`-gz"`
+			// Its own bytes' tag: another build's compressor may write other bytes for the same
+			// file, and a strong tag names bytes.
+			zsum := sha256.Sum256(z.Bytes())
+			a.gz, a.gzTag = z.Bytes(), `"`+base64.RawURLEncoding.EncodeToString(zsum[:12])+`"`
 		}
 		assets[name] = a
 		return nil

@@ -73,9 +73,10 @@ func (e *Engine) freshParty(ctx context.Context, p ordercast.Party) (partyOpenin
 // forged header).
 //
 // ok is false when the stream must open with a snapshot instead: last is more than
-// Config.PartyBacklog events behind, or behind a purge (partyLogAfter), counting those committed
-// between the reads (a log that ran on faster than a stream could follow), or the log never
-// reached it.
+// Config.PartyBacklog events behind, or behind a purge (partyLogAfter); more than that many
+// events were committed between the reads (a log that ran on faster than a stream could
+// follow: each read is bounded alone, so a backlog holds up to twice the bound); or the log
+// never reached last.
 func (e *Engine) resumeParty(ctx context.Context, p ordercast.Party, last int64) (o partyOpening, ok bool, err error) {
 	sr := e.store
 	evs, far, err := e.partyLogAfter(ctx, sr, p, last)

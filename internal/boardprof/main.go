@@ -129,7 +129,7 @@ func run(c config) error {
 		}
 	}()
 	base := "http://" + c.addr
-	if err := waitHealthy(base, 15*time.Second); err != nil {
+	if err := waitReady(base, 15*time.Second); err != nil {
 		return err
 	}
 	admin, err := token(c.oc, secret, "admin", "ops")
@@ -461,10 +461,12 @@ func token(oc, secret, role, sub string) (string, error) {
 	return strings.TrimSpace(lines[len(lines)-1]), nil
 }
 
-func waitHealthy(base string, within time.Duration) error {
+func waitReady(base string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/healthz")
+		// Ready, not only alive: a node answers /healthz while its store is still opening, and
+		// the seed's first create would be refused 503.
+		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -473,7 +475,7 @@ func waitHealthy(base string, within time.Duration) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return errors.New("the server did not answer /healthz in " + within.String())
+	return errors.New("the server was not ready (/readyz) in " + within.String())
 }
 
 // printHot prints the top functions of p by self time, by name and place, with the time spent

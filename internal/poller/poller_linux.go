@@ -64,11 +64,14 @@ type Conn struct {
 	pending []byte
 	// front is how much of pending is the rest of the write that started the queue: MaxPending
 	// bounds what is queued behind it.
-	front        int
-	counted      int // of pending, what Poller.pending counts (account)
-	pendingSince time.Time
-	closed       bool
-	closeAfter   error // set by WriteClose: close with it once pending is written
+	front int
+	// alloc is the size of the array pending is a window of: what the queue holds in memory,
+	// which a partly written queue keeps whole (flushLocked). counted is what of it
+	// Poller.pending counts (account).
+	alloc, counted int
+	pendingSince   time.Time
+	closed         bool
+	closeAfter     error // set by WriteClose: close with it once pending is written
 }
 
 // New returns a Poller with the default limits; call Open before Hold.
@@ -344,7 +347,11 @@ func (c *Conn) sendLocked(b []byte) error {
 		if !c.p.fits(len(b)) {
 			return ErrBudget
 		}
+		was := cap(c.pending)
 		c.pending = append(c.pending, b...) // keep order: the queue goes first
+		if cap(c.pending) != was {          // moved to a new array, from pending's start: the old one is let go
+			c.alloc = cap(c.pending)
+		}
 		c.account()
 		return nil
 	}
@@ -356,6 +363,7 @@ func (c *Conn) sendLocked(b []byte) error {
 		return ErrBudget
 	}
 	c.pending = append(c.pending[:0:0], b[n:]...)
+	c.alloc = cap(c.pending)
 	c.account()
 	c.front = len(c.pending)
 	c.pendingSince = time.Now()
@@ -368,11 +376,11 @@ func (p *Poller) fits(n int) bool {
 	return p.MaxPendingTotal <= 0 || p.pending.Load()+int64(n) <= p.MaxPendingTotal
 }
 
-// account brings Poller.pending up to date with c's queue, with c.mu held.
+// account brings Poller.pending up to date with the memory c's queue holds, with c.mu held.
 func (c *Conn) account() {
-	if d := len(c.pending) - c.counted; d != 0 {
+	if d := c.alloc - c.counted; d != 0 {
 		c.p.pending.Add(int64(d))
-		c.counted = len(c.pending)
+		c.counted = c.alloc
 	}
 }
 
@@ -410,10 +418,17 @@ func (c *Conn) flushLocked() error {
 	}
 	if n < len(c.pending) {
 		c.pending = c.pending[n:]
-		c.account()
+		if len(c.pending) <= c.alloc/4 {
+			// What is left moves to an array of its size, letting the rest go: a client that
+			// took most of a large write and trickles the end would otherwise hold all of it,
+			// counted as its few bytes.
+			c.pending = append([]byte(nil), c.pending...)
+			c.alloc = cap(c.pending)
+			c.account()
+		}
 		return nil
 	}
-	c.pending, c.front = nil, 0
+	c.pending, c.front, c.alloc = nil, 0, 0
 	c.account()
 	if c.closeAfter != nil {
 		return c.closeAfter // all written: the caller closes
@@ -471,7 +486,7 @@ func (c *Conn) Close(err error) {
 // closeLocked claims the close of c, with c.mu held: whoever sets closed first closes.
 func (c *Conn) closeLocked() {
 	c.closed = true
-	c.pending, c.front = nil, 0
+	c.pending, c.front, c.alloc = nil, 0, 0
 	c.account()
 	// Out of the epoll set before the fd is closed, so a new socket reusing the number is never
 	// mistaken for this one.

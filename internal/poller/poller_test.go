@@ -223,6 +223,41 @@ func TestQueuesAcrossConnectionsAreBounded(t *testing.T) {
 	}
 }
 
+// TestAQueueTakenMostlyLetsItsMemoryGo: the budget counts what a queue holds in memory, which a
+// partly written queue keeps whole; a client that took most of a large write and reads the end
+// slowly lets the rest go: its queue holds at most a quarter of the write once that little is
+// left (the array is made anew when a quarter of it is still queued).
+func TestAQueueTakenMostlyLetsItsMemoryGo(t *testing.T) {
+	p := openPoller(t)
+	const big, left = 128 << 20, 24 << 20 // left: more than the sockets' buffers take
+	s, peer := pair(t)
+	c, _ := hold(t, p, s)
+	if err := c.Write(make([]byte, big)); err != nil {
+		t.Fatal(err)
+	}
+	if queued := p.Pending(); queued < big/2 {
+		t.Fatalf("%d bytes queued of a %d-byte write to a client that does not read", queued, big)
+	}
+	if err := peer.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(peer, make([]byte, big-left)); err != nil {
+		t.Fatal(err)
+	}
+	// The end, read slowly: the queue is written on as the socket makes room, and each write
+	// that leaves little of it queued lets the rest go. A few MiB make room for several writes
+	// (a socket says it is writable again once a third of its buffer is free).
+	chunk := make([]byte, 64<<10)
+	for read := 0; read < 4<<20 && p.Pending() > big/4; read += len(chunk) {
+		if _, err := io.ReadFull(peer, chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p.Pending(); got > big/4 {
+		t.Errorf("a queue with less than %d of a %d-byte write left to write holds %d", left, big, got)
+	}
+}
+
 // TestOneLargeWriteIsTakenWhole: a single write far larger than MaxPending and than the socket's
 // buffers, to a client that reads it at its pace, is queued and delivered whole, and so is a
 // small write behind it: a stream's opening or catch-up is one write, and the bound is for a

@@ -96,6 +96,7 @@
     this.words = courierView ? WORDS.courier : WORDS.customer;
     this.courierView = courierView;
     this.name(order.courier_name || '');
+    this.hasCourier = !!order.courier_id; // the order has a courier now (courier)
     // The courier's view names the drop-off by its customer, when the order says who.
     var customer = window.ordercast.detailString(order, 'customer');
     if (courierView && customer) {
@@ -261,6 +262,7 @@
   // courier shows from its first position.
   Map.prototype.courier = function (courierId, courierName) {
     if (this.ended) return;
+    this.hasCourier = !!courierId;
     this.name(courierName);
     if (!this.latest || this.latest.courier_id === courierId) return;
     this.latest = null;
@@ -411,10 +413,10 @@
   Map.prototype.show = function () {
     if (!this.pickup && !this.dropoff) return;
     this.section.hidden = false;
-    if (!this.latest) {
+    if (!this.latest) { // an order without a courier (unassigned on the way) says nothing
       var eta = el('eta');
-      eta.textContent = this.words.onTheWay(this.courierName);
-      eta.hidden = false;
+      eta.textContent = this.hasCourier ? this.words.onTheWay(this.courierName) : '';
+      eta.hidden = !this.hasCourier;
     }
     this.draw();
   };
