@@ -1275,3 +1275,39 @@ func TestPostBeforeTheNodeHearsOfThePickupReachesTheOrderWhenItDoes(t *testing.T
 		return l != nil && l.Update.Lat == p.Lat && l.Update.At.Equal(p.At.Truncate(time.Microsecond))
 	})
 }
+
+// TestAReplaySendsNoPositionTooOldToPost: a node that hears of a pickup long after it was made
+// (a listener catching up on minutes of events) does not send the courier's last position, posted
+// after the pickup but older now than a post may be (MaxAge), as news.
+func TestAReplaySendsNoPositionTooOldToPost(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	tr := openKept(t, h, as, func(tr *location.Tracker) { tr.Now = clock })
+	ready := ordercast.Order{ID: "o-1", Status: ordercast.StatusReady, CourierID: "c-1", Version: 3}
+	as.set("c-1", ready)
+	posted := clock()
+	// The pickup committed a moment before this post, which the kept copy judges.
+	if n, err := tr.Post(context.Background(), "c-1", at(1, posted)); err != nil || n != 0 {
+		t.Fatalf("the post = %d orders, %v; want 0: the test needs the copy from before the pickup", n, err)
+	}
+	picked := ready
+	picked.Status, picked.Version = ordercast.StatusOutForDelivery, 4
+	as.set("c-1", picked)
+	mu.Lock()
+	now = now.Add(tr.MaxAge + time.Second)
+	mu.Unlock()
+	h.Publish(ordercast.Event{OrderID: "o-1", Seq: 4, Status: ordercast.StatusOutForDelivery, At: posted.Add(-time.Millisecond)})
+	// Twice: a replay in flight when the first is handled has ended by the second.
+	waitHandled(t, tr, h)
+	waitHandled(t, tr, h)
+	if l := tr.Latest(context.Background(), "o-1"); l != nil {
+		t.Fatalf("the order shows %s, a position older than %v, as news", describe(l), tr.MaxAge)
+	}
+}

@@ -445,7 +445,8 @@ func (ls *locationServer) onTheRoad(t *testing.T, id string) {
 
 // TestTrackingMapSaysTheCourierIsOnTheWayBeforeItsFirstPosition: an order out for delivery whose
 // courier has sent no position yet shows the restaurant and the drop-off, and says in the ETA's
-// place that the courier is on the way, not a map of two pins and no words.
+// place that the courier is on the way, not a map of two pins and no words; once the order has no
+// courier, it says nothing of one.
 func TestTrackingMapSaysTheCourierIsOnTheWayBeforeItsFirstPosition(t *testing.T) {
 	ls := newLocationServer(t, true, nil)
 	base := ls.URL()
@@ -454,6 +455,10 @@ func TestTrackingMapSaysTheCourierIsOnTheWayBeforeItsFirstPosition(t *testing.T)
 	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-nopos"))
 	b.waitFor(`#map:not([hidden])`)
 	b.poll("the ETA's place to say the courier is on the way", `document.getElementById('eta').textContent === 'Your courier is on the way'`)
+	// Unassigned on the way (dispatch takes the courier off): no courier is on the way.
+	ls.assign(t, "o-nopos", "")
+	b.waitFor(`#timeline li[data-seq="4"][data-kind="courier"]`)
+	b.poll("the ETA's place to say nothing of a courier", `document.getElementById('eta').textContent === ''`)
 }
 
 // TestTrackingMapDrawsTheWayTheCourierCame: a tracking page opened when the courier is already on
