@@ -114,11 +114,16 @@ func (t *Tracker) noteReplays(ev ordercast.Event) {
 				t.replays[id] = make(map[string]bool)
 			}
 			t.replays[id][ev.OrderID] = true
-			select {
-			case t.kick <- struct{}{}:
-			default:
-			}
+			t.wake()
 		}
+	}
+}
+
+// wake wakes followEvents to judge the replays noted (replayLast).
+func (t *Tracker) wake() {
+	select {
+	case t.kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -62,6 +62,9 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	t.handleEvents()
 	t.charge(p)
 	if p.reads != nil {
+		for _, cp := range p.ps {
+			t.posting[cp.CourierID]++
+		}
 		t.readMissing(ctx, p)
 	}
 	sent := t.fold(p)
@@ -90,10 +93,17 @@ func (t *Tracker) send(sent []*hub.Location) {
 
 // remember keeps each courier's newest position PostMany accepted, for replayLast. A courier
 // judged by the events handled, its lock held throughout, needs no replay of an earlier
-// position; one whose post let the lock go for a read may have been judged by a read from before
-// an event noted meanwhile, and keeps it. Called with t.mu held.
+// position; one whose post let the lock go for a read may have been judged by a copy from before
+// an event noted meanwhile (one kept of it, taken before the read), and keeps the replay, which
+// replayLast left to this post (posting) and which now judges its newest position. Called with
+// t.mu held.
 func (t *Tracker) remember(p *posting) {
 	for i, cp := range p.ps {
+		if p.reads != nil {
+			if t.posting[cp.CourierID]--; t.posting[cp.CourierID] == 0 {
+				delete(t.posting, cp.CourierID)
+			}
+		}
 		if !p.ok[i] || p.res[i].Err != nil {
 			continue
 		}
@@ -104,6 +114,9 @@ func (t *Tracker) remember(p *posting) {
 			pos := cp.Position
 			c.last, c.lastArrived = &pos, p.now
 		}
+	}
+	if p.reads != nil && len(t.replays) > 0 {
+		t.wake()
 	}
 }
 
@@ -117,15 +130,19 @@ func (t *Tracker) replayLast(ctx context.Context) []*hub.Location {
 	}
 	var ps []CourierPosition
 	now := t.now()
-	for id := range t.replays {
+	only := make(map[string]map[string]bool, len(t.replays))
+	for id, orders := range t.replays {
+		if t.posting[id] > 0 {
+			continue // left to the post in flight (see remember)
+		}
+		delete(t.replays, id)
+		only[id] = orders
 		// A position older than a post may be is not sent as news (a listener that caught up
 		// on minutes of events).
 		if c := t.couriers[id]; c != nil && c.last != nil && now.Sub(c.last.At) <= t.MaxAge {
 			ps = append(ps, CourierPosition{CourierID: id, Position: *c.last})
 		}
 	}
-	only := t.replays
-	t.replays = make(map[string]map[string]bool)
 	if len(ps) == 0 {
 		return nil
 	}

@@ -120,8 +120,11 @@ type Tracker struct {
 	events *hub.Subscription
 	// replays are the couriers whose last position events call to be judged again, each for
 	// the orders the events made show it (noteReplays); kick wakes followEvents to do it, when a
-	// post handled the events.
+	// post handled the events. posting counts, of each courier, the positions of posts that let
+	// the lock go for a read: replayLast leaves such a courier's replay to the post's end
+	// (remember), since the post may bring a newer position, judged by a copy from before.
 	replays map[string]map[string]bool
+	posting map[string]int
 	kick    chan struct{}
 
 	ctx    context.Context
@@ -233,6 +236,7 @@ func (t *Tracker) Open() error {
 	t.couriers = make(map[string]*courierState)
 	t.carriedBy = make(map[string][]string)
 	t.replays = make(map[string]map[string]bool)
+	t.posting = make(map[string]int)
 	t.kick = make(chan struct{}, 1)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Go(t.sweep)

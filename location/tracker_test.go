@@ -818,9 +818,12 @@ type byCourier struct {
 	gate    chan struct{}
 	gateFor string
 	started chan struct{}
+	// hangFor is a courier whose reads hang until their context ends, as a store that does
+	// not answer.
+	hangFor string
 }
 
-func (b *byCourier) CouriersOrders(_ context.Context, ids []string) (map[string][]ordercast.Order, error) {
+func (b *byCourier) CouriersOrders(ctx context.Context, ids []string) (map[string][]ordercast.Order, error) {
 	b.mu.Lock()
 	m := make(map[string][]ordercast.Order, len(ids))
 	for _, id := range ids {
@@ -830,12 +833,25 @@ func (b *byCourier) CouriersOrders(_ context.Context, ids []string) (map[string]
 	if b.gateFor != "" && !slices.Contains(ids, b.gateFor) {
 		gate = nil
 	}
+	hang := b.hangFor != "" && slices.Contains(ids, b.hangFor)
 	b.mu.Unlock()
+	if hang {
+		b.started <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if gate != nil {
 		b.started <- struct{}{}
 		<-gate
 	}
 	return m, nil
+}
+
+// hang makes the next reads of courier hang until their context ends.
+func (b *byCourier) hang(courier string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.hangFor, b.started = courier, make(chan struct{}, 1)
 }
 
 // hold makes the next reads (of courier only, if not empty) wait at a gate; it returns the gate.
@@ -1310,4 +1326,67 @@ func TestAReplaySendsNoPositionTooOldToPost(t *testing.T) {
 	if l := tr.Latest(context.Background(), "o-1"); l != nil {
 		t.Fatalf("the order shows %s, a position older than %v, as news", describe(l), tr.MaxAge)
 	}
+}
+
+// stalePost sets up a courier whose kept copy of its order is from before the pickup (the node
+// has not heard of it), and makes its post after the pickup, which that copy judges: it reaches
+// nothing until the pickup's event is handled. It returns the pickup's event, not yet published.
+func stalePost(t *testing.T, tr *location.Tracker, as *byCourier, courierID, orderID string) ordercast.Event {
+	t.Helper()
+	ready := ordercast.Order{ID: orderID, Status: ordercast.StatusReady, CourierID: courierID, Version: 3}
+	as.set(courierID, ready)
+	if n := poster(t, tr)(courierID); n != 0 {
+		t.Fatalf("a post while %s is ready reached %d orders, want 0", orderID, n)
+	}
+	picked := ready
+	picked.Status, picked.Version = ordercast.StatusOutForDelivery, 4
+	as.set(courierID, picked)
+	pickup := ordercast.Event{OrderID: orderID, Seq: 4, Status: ordercast.StatusOutForDelivery, At: time.Now()}
+	if n := poster(t, tr)(courierID); n != 0 {
+		t.Fatalf("the post judged by the copy from before the pickup reached %d orders, want 0: the test needs the stale copy", n)
+	}
+	return pickup
+}
+
+// TestAReplayWaitsForTheCouriersPostInFlight: a post of many couriers whose read of one is in
+// flight when a pickup's event calls for another's last position to be judged again brings that
+// courier a newer position, judged by its copy from before the pickup. The replay waits for the
+// post and judges the newer position: the customer sees where the courier is, not where it was
+// a post ago (nor nothing, until the courier's next post).
+func TestAReplayWaitsForTheCouriersPostInFlight(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	pickup := stalePost(t, tr, as, "c-a", "o-1")
+	gate := as.hold("c-b")
+	newer := at(7, time.Now())
+	res := make(chan []location.PostResult, 1)
+	go func() {
+		res <- tr.PostMany(context.Background(), []location.CourierPosition{{CourierID: "c-a", Position: newer}, {CourierID: "c-b", Position: at(1, time.Now())}})
+	}()
+	<-as.started // c-b's read is in flight; c-a's position waits with its copy from before the pickup
+	h.Publish(pickup)
+	waitHandled(t, tr, h) // the pickup is handled while the post reads
+	close(gate)
+	if r := <-res; r[0].Err != nil || r[0].Orders != 0 {
+		t.Fatalf("c-a's position in the post = %d orders, %v; want 0: the test needs the copy from before the pickup", r[0].Orders, r[0].Err)
+	}
+	testutil.WaitFor(t, "o-1 to show c-a's newest position", func() bool {
+		l := tr.Latest(context.Background(), "o-1")
+		return l != nil && l.Update.Lat == newer.Lat
+	})
+}
+
+// TestAReplaysReadThatHangsLetsTheEventsGoOn: the read of a courier's orders that a replay makes
+// is bounded, so a store that does not answer holds up the tracker's following of events (what
+// keeps its copies honest) for a moment, not for good.
+func TestAReplaysReadThatHangsLetsTheEventsGoOn(t *testing.T) {
+	as := &byCourier{}
+	h := hub.New()
+	tr := openKept(t, h, as)
+	pickup := stalePost(t, tr, as, "c-1", "o-1")
+	as.hang("c-1")
+	h.Publish(pickup)
+	<-as.started // the replay's read hangs
+	waitHandled(t, tr, h)
 }

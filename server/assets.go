@@ -35,9 +35,7 @@ func loadAssets(fsys fs.FS) (map[string]*asset, error) {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(b)
-		tag := base64.RawURLEncoding.EncodeToString(sum[:12])
-		a := &asset{contentType: mime.TypeByExtension(path.Ext(name)), plain: b, tag: `"` + tag + `"`}
+		a := &asset{contentType: mime.TypeByExtension(path.Ext(name)), plain: b, tag: strongTag(b)}
 		if a.contentType == "" {
 			a.contentType = http.DetectContentType(b)
 		}
@@ -50,13 +48,19 @@ func loadAssets(fsys fs.FS) (map[string]*asset, error) {
 		if z.Len() < len(b) {
 			// Its own bytes' tag: another build's compressor may write other bytes for the same
 			// file, and a strong tag names bytes.
-			zsum := sha256.Sum256(z.Bytes())
-			a.gz, a.gzTag = z.Bytes(), `"`+base64.RawURLEncoding.EncodeToString(zsum[:12])+`"`
+			a.gz, a.gzTag = z.Bytes(), strongTag(z.Bytes())
 		}
 		assets[name] = a
 		return nil
 	})
 	return assets, err
+}
+
+// strongTag is the entity tag of b: 96 bits of its SHA-256, which name it among every version
+// of a file a cache may hold.
+func strongTag(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + base64.RawURLEncoding.EncodeToString(sum[:12]) + `"`
 }
 
 // serve answers a GET or HEAD of the asset: gzipped to a client that accepts it, as it is to
