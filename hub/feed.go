@@ -33,8 +33,8 @@ func (f *Feed) Publish(ev ordercast.Event) { f.hub.Publish(ev) }
 // CatchUp publishes what the hub's watchers may have missed while the bus was down. For each
 // watched order only its latest event is published, and only when newer than what the hub last
 // published to it: a stream that sees the jump fills the gap from the store itself. Watchers of
-// every order are told to re-read the current state, as after an overflow: there is no window of
-// time to guess which orders changed.
+// every order, and of a party, are told to re-read the current state (a party's from its log), as
+// after an overflow: there is no window of time to guess which orders changed (ResyncAll).
 func (f *Feed) CatchUp(ctx context.Context) error {
 	watched := f.hub.watchedOrders()
 	last := make(map[string]int64, len(watched))

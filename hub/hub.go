@@ -188,8 +188,9 @@ func (h *Hub) unsubscribe(s *Subscription) {
 	h.watchers.Add(-1)
 }
 
-// Publish delivers ev to every watcher of its order and to every watcher of all orders. It never
-// blocks on a watcher, and encodes the event only if someone is watching.
+// Publish delivers ev to every watcher of its order, to every watcher of all orders, and to the
+// watchers of each party whose log it is in (its Marks). It never blocks on a watcher, and
+// encodes the event only if someone is watching.
 func (h *Hub) Publish(ev ordercast.Event) {
 	var m *Message
 	msg := func() *Message {

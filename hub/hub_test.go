@@ -177,14 +177,23 @@ func TestConcurrentPublishSubscribe(t *testing.T) {
 	}
 }
 
-func TestResyncAllFlagsOnlyWatchersOfEveryOrder(t *testing.T) {
+// TestResyncAllFlagsWatchersOfEveryOrderAndOfParties: after a bus lost its feed, the watchers
+// that see many orders (of all orders, of a party: a restaurant's board, a courier's) are told
+// to read again what they may have missed, which the store knows; a watcher of one order is not
+// (its catch-up delivers its order's events).
+func TestResyncAllFlagsWatchersOfEveryOrderAndOfParties(t *testing.T) {
 	h := hub.New()
-	all, one := h.SubscribeAll(), h.Subscribe("a")
-	t.Cleanup(func() { all.Close(); one.Close() })
+	all, one, party := h.SubscribeAll(), h.Subscribe("a"), h.SubscribeParty("restaurant:r-1")
+	t.Cleanup(func() { all.Close(); one.Close(); party.Close() })
 	h.ResyncAll()
-	msgs, over := receive(t, all)
-	if len(msgs) != 0 || !over {
-		t.Fatalf("watcher of every order got %d messages, overflow=%v; want none and overflow", len(msgs), over)
+	for _, w := range []struct {
+		name string
+		sub  *hub.Subscription
+	}{{"watcher of every order", all}, {"watcher of a party", party}} {
+		msgs, over := receive(t, w.sub)
+		if len(msgs) != 0 || !over {
+			t.Fatalf("%s got %d messages, overflow=%v; want none and overflow", w.name, len(msgs), over)
+		}
 	}
 	if msgs, over := one.Take(); len(msgs) != 0 || over {
 		t.Fatalf("watcher of one order got %d messages, overflow=%v; want nothing", len(msgs), over)

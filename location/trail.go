@@ -71,10 +71,15 @@ func (p trailPoint) point() ordercast.Point {
 func toMicro(deg float64) int32     { return int32(math.Round(deg * 1e6)) }
 func fromMicro(micro int32) float64 { return float64(micro) / 1e6 }
 
+// Shows reports whether a reader of order o may be shown position l (nil: none) now, as it opens:
+// l is fresh, and o shows l's courier (ordercast.ShowsPosition: its stage, its courier now).
+func (t *Tracker) Shows(l *hub.Location, o ordercast.Order) bool {
+	return l.Fresh(t.now(), t.Fresh) && ordercast.ShowsPosition(l.Update, o.Status, o.CourierID, t.From)
+}
+
 // Trail returns the order's newest position on this node (nil when it holds none) and the path its
 // courier took while the order showed it, oldest first, ending at that position. Whoever shows it
-// judges the position as any other (its freshness, ordercast.ShowsPosition): the trail is that
-// position's courier's. A node keeps the trail of the positions it took in or heard of from the
+// judges the position as any other (Shows): the trail is that position's courier's. A node keeps the trail of the positions it took in or heard of from the
 // cluster since it started: one that started mid-ride has the part since.
 func (t *Tracker) Trail(orderID string) (latest *hub.Location, fixes []ordercast.TrailFix) {
 	t.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/postgres"
 )
 
@@ -166,5 +167,29 @@ func TestListenerKeepsTheNodeInStep(t *testing.T) {
 	wantPaths(t, "b", b.store, 2, 0, 0)
 	if got, want := partyLog(t, a.store, r1), "x/1@1 x/2@2 x/3@3 x/4@4 "; got != want {
 		t.Errorf("r-1's log = %q, want %q", got, want)
+	}
+}
+
+// TestAListenerBackFromAnOutageForgetsWhatTheNodeLearnedMeanwhile: what a node learns of its own
+// writes while its listener is cut off is as blind to the other nodes' commits of that time as
+// what it knew before: once it listens again it reads the orders anew, and its next change is no
+// wrong guess.
+func TestAListenerBackFromAnOutageForgetsWhatTheNodeLearnedMeanwhile(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	proxy := pgtest.NewRelay(t, db)
+	a, b := newNode(t, db, proxy.URL(), nil), newNode(t, db, db, nil)
+	create(t, a.store, "x")
+	collect(t, a.all, is("x", 1))
+	proxy.Cut()
+	testutil.WaitFor(t, "a's listener to notice the cut", func() bool { return a.l.Ready(t.Context()) != nil })
+	move(t, a.store, "x", ordercast.StatusConfirmed) // a learns x at version 2
+	move(t, b.store, "x", ordercast.StatusPreparing) // which a does not hear
+	proxy.Resume()
+	testutil.WaitFor(t, "a's listener to be back", func() bool { return a.l.Ready(t.Context()) == nil })
+	before := a.store.Paths()
+	move(t, a.store, "x", ordercast.StatusReady)
+	if after := a.store.Paths(); after.WrongGuesses != before.WrongGuesses {
+		t.Errorf("a's change after the outage was a wrong guess (%+v, then %+v): it judged x by what it learned while deaf", before, after)
 	}
 }

@@ -195,13 +195,7 @@ func (l *Listener) run(conn *pgx.Conn) {
 			return
 		}
 		l.listening.Store(false)
-		// Commits made while nobody listened will not be followed: what the node knows of
-		// orders and party logs may be behind, and so may its positions. Its batches read
-		// the orders again, and new streams the positions.
-		l.Store.forgetAll()
-		if l.Locations != nil {
-			l.Locations.MissedLocations()
-		}
+		l.forget()
 		// Logged once, here: a lost connection, or a notice it could not follow (handle).
 		l.Logger.Warn("listener lost its connection, or a notice; reconnecting to catch up", "err", err)
 		for {
@@ -209,7 +203,10 @@ func (l *Listener) run(conn *pgx.Conn) {
 				return
 			}
 			// LISTEN is in place before the store is read, so a commit after the read is
-			// notified and one before it is read: nothing falls in between.
+			// notified and one before it is read: nothing falls in between. What the node
+			// learned while nobody listened (its own writes, its own couriers' positions) is
+			// forgotten again: other nodes' commits and positions of that time were not heard.
+			l.forget()
 			cctx, cancel := context.WithTimeout(ctx, l.CatchUpTimeout)
 			err = l.Feed.CatchUp(cctx)
 			cancel()
@@ -225,6 +222,15 @@ func (l *Listener) run(conn *pgx.Conn) {
 		l.reconnects.Add(1)
 		l.listening.Store(true)
 		l.Logger.Info("listener reconnected and caught up")
+	}
+}
+
+// forget drops what the node knows of orders, party logs and positions that commits it did not
+// hear may have overtaken: its batches read the orders again, and new streams the positions.
+func (l *Listener) forget() {
+	l.Store.forgetAll()
+	if l.Locations != nil {
+		l.Locations.MissedLocations()
 	}
 }
 

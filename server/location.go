@@ -153,7 +153,7 @@ func (s *Server) handleTrail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := api.TrailResponse{OrderID: o.ID, Trail: []ordercast.TrailFix{}}
-	if l, fixes := s.Locations.Trail(o.ID); l.Fresh(time.Now(), s.Locations.Fresh) && ordercast.ShowsPosition(l.Update, o.Status, o.CourierID, s.Locations.From) {
+	if l, fixes := s.Locations.Trail(o.ID); s.Locations.Shows(l, o) {
 		res.CourierID, res.Trail = l.Update.CourierID, fixes
 	}
 	s.writeJSON(w, r, http.StatusOK, res)
@@ -167,7 +167,7 @@ func (s *Server) longPollAnswer(r *http.Request, o ordercast.Order) api.LongPoll
 		return res
 	}
 	l := s.Locations.Latest(r.Context(), o.ID)
-	if l.Fresh(time.Now(), s.Locations.Fresh) && ordercast.ShowsPosition(l.Update, o.Status, o.CourierID, s.Locations.From) {
+	if s.Locations.Shows(l, o) {
 		res.Location = &l.Update
 	}
 	return res

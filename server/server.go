@@ -61,7 +61,10 @@ type Server struct {
 	cert      atomic.Pointer[tls.Certificate] // what tlsConfig presents: ReloadCertificate
 	engine    *stream.Engine                  // runs every watch; made by Handler from the fields above
 	draining  atomic.Bool                     // set when Close starts: the node is not ready
-	unready   unreadyLog                      // why /readyz last failed, logged once a spell
+	// closed is closed when the first Close returns: a second Close waits for it, so that
+	// neither caller goes on while requests still run.
+	closed  chan struct{}
+	unready unreadyLog // why /readyz last failed, logged once a spell
 	// partyBacklog is the engine's stream.Config.PartyBacklog, 0 for its default: a test's
 	// smaller bound reaches a fresh snapshot in a few events (SetPartyBacklog).
 	partyBacklog int
@@ -200,6 +203,7 @@ func (s *Server) Open() error {
 	s.stopStarting()
 	s.metrics.Serve() // unless ServeStarting did
 	s.serveErr = make(chan error, 1)
+	s.closed = make(chan struct{})
 	go func() {
 		if s.tlsConfig != nil {
 			s.serveErr <- s.http.ServeTLS(ln, "", "")
@@ -257,13 +261,27 @@ func reachableAddr(a net.Addr) string {
 //     clients resume (Last-Event-ID) on other nodes without a thundering herd;
 //  3. the listener closes and Close waits for the remaining requests until ctx ends, then cuts
 //     what is left.
+//
+// A second Close waits for the first to return, or for its own ctx to end (its error then); the
+// first's caller has the shutdown's error.
 func (s *Server) Close(ctx context.Context) error {
 	if s.http == nil {
 		return nil
 	}
 	if !s.draining.CompareAndSwap(false, true) {
-		return nil
+		select {
+		case <-s.closed:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the server's first Close: %w", ctx.Err())
+		}
 	}
+	defer close(s.closed)
+	return s.shutdown(ctx)
+}
+
+// shutdown is Close's work, done once.
+func (s *Server) shutdown(ctx context.Context) error {
 	if s.ShutdownDelay > 0 {
 		t := time.NewTimer(s.ShutdownDelay)
 		select {

@@ -156,6 +156,27 @@ func TestReadinessFlipsBeforeTheListenerCloses(t *testing.T) {
 	}
 }
 
+// TestASecondCloseWaitsForTheFirst: a Close called while another is under way does not return
+// before it (its caller would go on, closing the store, while requests still run): it waits for
+// the first, or for its own context.
+func TestASecondCloseWaitsForTheFirst(t *testing.T) {
+	srv := newServer(t, func(s *server.Server) { s.ShutdownDelay = time.Hour })
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { first <- srv.Close(ctx) }()
+	testutil.WaitFor(t, "the first Close to begin", srv.Draining)
+	gone, stop := context.WithCancel(context.Background())
+	stop()
+	if err := srv.Close(gone); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a second Close while the first waits out its delay = %v, want its context's end", err)
+	}
+	cancel()
+	<-first
+	if err := srv.Close(context.Background()); err != nil {
+		t.Errorf("a Close after the first returned = %v, want nil", err)
+	}
+}
+
 func getStatus(t *testing.T, c *http.Client, url string) int {
 	t.Helper()
 	resp, err := c.Get(url)

@@ -87,8 +87,9 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 		return nil, fmt.Errorf("sqlite: events of %s: %w", orderID, err)
 	}
 	if len(events) == 0 {
-		// Only an empty answer needs the existence check. Orders are never deleted, so asking
-		// outside the query's snapshot cannot turn a real order into a false not-found.
+		// Only an empty answer needs the existence check, asked outside the query's snapshot:
+		// an order deleted in between (--retention purges ended ones) is not found, which it
+		// now is.
 		if _, err := findOrder(ctx, s.reads, orderID); err != nil {
 			return nil, err
 		}

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
-	"github.com/ordercast/ordercast/internal/testutil"
 )
 
 // gatedRecorder is a recorder whose next write, once gated, waits until the gate opens: a client
@@ -58,68 +58,64 @@ func (g *gatedRecorder) Write(f []byte) error { return g.WriteMany(f) }
 // the cap holds back is due while the order's end already waits in the subscription (the client
 // was slow to take a write meanwhile). The end goes first and drops the position, whichever of
 // the two the stream's select picks, as the poller's worker does; the timer's case released the
-// position first in about half the runs. Each run is one coin toss of that select.
-//
-// A run counts only when the cap did hold the position back: on a slow machine (-race, CI) the
-// stream may see the position only after the cap's interval has passed since the last one, and
-// then sends it at once, before the end is published, as it should: in the stalled write, or
-// in one before it (which the test once took for a release past the end, under a loaded -race run).
+// position first in about half the runs. Each run is one coin toss of that select, in a bubble
+// of its own (testing/synctest), whose clock moves only when every goroutine waits: the cap
+// holds the position back in every run, however slow the machine.
 func TestACappedPositionIsNotReleasedPastTheEnd(t *testing.T) {
 	const interval = 50 * time.Millisecond
-	held := 0
 	for run := range 20 {
-		store := newMemStore(ordercast.StatusPlaced, ordercast.StatusOutForDelivery)
-		store.assign("c-1") // seq 3
-		h := hub.New()
-		cfg := testConfig
-		cfg.LocationInterval = interval
-		e := New(store, h, cfg, &counter{})
-		wt, err := e.Watch(t.Context(), Request{OrderID: "o-1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := &gatedRecorder{}
-		w := &watcher{}
-		done := make(chan struct{})
-		w.init(e, rec, sseFraming{}, wt, func(End) { close(done) })
-		ctx, cancel := context.WithCancel(t.Context())
-		go e.run(ctx, w, false)
+		synctest.Test(t, func(t *testing.T) {
+			store := newMemStore(ordercast.StatusPlaced, ordercast.StatusOutForDelivery)
+			store.assign("c-1") // seq 3
+			h := hub.New()
+			cfg := testConfig
+			cfg.LocationInterval = interval
+			e := New(store, h, cfg, &counter{})
+			wt, err := e.Watch(t.Context(), Request{OrderID: "o-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := &gatedRecorder{}
+			w := &watcher{}
+			done := make(chan struct{})
+			w.init(e, rec, sseFraming{}, wt, func(End) { close(done) })
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			go e.run(ctx, w, false)
 
-		at := time.Now()
-		pos := func(lat float64) {
-			at = at.Add(time.Millisecond) // each newer than the last: the later fix wins
-			h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", CourierID: "c-1", Lat: lat, Lng: 1, At: at}))
-		}
-		frames := func(n int) func() bool { return func() bool { return len(rec.got()) >= n } }
-		testutil.WaitFor(t, "the opening (retry, seq 2, seq 3)", frames(3))
-		pos(1)
-		testutil.WaitFor(t, "the first position", frames(4))
-		pos(2)
-		testutil.WaitFor(t, "the second position, the cap's burst", frames(5))
-		// The third is held back by the cap; the event after it makes the stream write, and the
-		// client stalls on that write, with the timer of the held position armed before it.
-		pos(3)
-		gate, blocked := rec.stall()
-		h.Publish(store.assign("c-1")) // seq 4
-		<-blocked
-		h.Publish(store.append(ordercast.StatusDelivered))
-		// The held position's due time passing is itself the condition: nothing signals it.
-		time.Sleep(3 * interval)
-		close(gate)
-		<-done
-		cancel()
+			at := time.Now()
+			pos := func(lat float64) {
+				at = at.Add(time.Millisecond) // each newer than the last: the later fix wins
+				h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", CourierID: "c-1", Lat: lat, Lng: 1, At: at}))
+			}
+			written := func(what string, n int) {
+				t.Helper()
+				synctest.Wait() // the stream has done all it can
+				if got := rec.got(); len(got) != n {
+					t.Fatalf("run %d: %d frames after %s, want %d: %q", run, len(got), what, n, got)
+				}
+			}
+			written("the opening (retry, seq 2, seq 3)", 3)
+			pos(1)
+			written("the first position", 4)
+			pos(2)
+			written("the second position, the cap's burst", 5)
+			// The third is held back by the cap, its timer armed; the event after it makes the
+			// stream write, and the client stalls on that write.
+			pos(3)
+			written("the third position, held back", 5)
+			gate, blocked := rec.stall()
+			h.Publish(store.assign("c-1")) // seq 4
+			<-blocked
+			h.Publish(store.append(ordercast.StatusDelivered))
+			time.Sleep(3 * interval) // the bubble's clock: the held position falls due
+			close(gate)
+			<-done
 
-		third := func(f string) bool { return strings.Contains(f, "event: location") && strings.Contains(f, `"lat":3`) }
-		got := rec.got()
-		if slices.ContainsFunc(rec.stalled, third) || slices.ContainsFunc(rec.before, third) {
-			continue // sent before the end was published: the cap did not hold it
-		}
-		held++
-		if slices.ContainsFunc(got, third) {
-			t.Fatalf("run %d: the held-back position went out after the order's end waited: %q", run, got)
-		}
-	}
-	if held < 5 {
-		t.Fatalf("the cap held the position back in %d runs of 20, want at least 5 to judge", held)
+			third := func(f string) bool { return strings.Contains(f, "event: location") && strings.Contains(f, `"lat":3`) }
+			if got := rec.got(); slices.ContainsFunc(got, third) {
+				t.Fatalf("run %d: the held-back position went out after the order's end waited: %q", run, got)
+			}
+		})
 	}
 }

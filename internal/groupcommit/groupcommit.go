@@ -382,12 +382,14 @@ func (w *Writer) commitBatch(batch []*request) {
 }
 
 // failQueued answers every write queued when a batch failed as a whole with that batch's error,
-// untried. A batch fails as a whole when the store is away (a database that stopped answering
+// untried, whatever the failure. Most often the store is away (a database that stopped answering
 // for a whole attempt, a lock held past SQLite's busy timeout): each batch behind it would wait
 // out an attempt of its own, and a write queued behind two waited twice the bound in which
-// docs/api.md promises a 503. And a request of many writes (DoMany) must not have its later
-// writes applied without the earlier ones, judged against an order that lacks them. Writes queued
-// after the failure was answered are tried as ever.
+// docs/api.md promises a 503. Any failure: a request of many writes (DoMany) must not have its
+// later writes applied without the earlier ones, judged against an order that lacks them, and
+// the queue does not say which writes are such later ones; so a failure that is no outage (a
+// bug's, answered 500) fails the writes queued behind it too. Writes queued after the failure
+// was answered are tried as ever.
 func (w *Writer) failQueued(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
