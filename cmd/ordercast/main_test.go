@@ -57,6 +57,8 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"zero location fresh", []string{"--location-fresh", "0s"}, nil, "--location-fresh must be positive"},
 		{"zero location batch", []string{"--location-batch", "0s"}, nil, "--location-batch must be positive"},
 		{"nearby radius from env", nil, map[string]string{"ORDERCAST_NEARBY_RADIUS": "nan"}, "--nearby-radius must be a finite number"},
+		{"coarse radius not a number", []string{"--location-coarse", "NaN"}, nil, "--location-coarse must be a finite number"},
+		{"coarse radius zero", []string{"--location-coarse", "0"}, nil, "--location-coarse must be a finite number of metres above 0"},
 		{"max body not a number", []string{"--max-body", "lots"}, nil, "max-body"},
 		{"max body zero", []string{"--max-body", "0"}, nil, "--max-body"},
 		{"address without port", []string{"--addr", "localhost"}, nil, "--addr"},
