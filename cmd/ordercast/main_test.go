@@ -158,10 +158,27 @@ func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 			t.Errorf("--db %s: %v, want it taken", db, err)
 		}
 	}
-	// A file whose name holds '=' is no connection string.
-	path := filepath.Join(t.TempDir(), "orders=2026.db")
-	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", path}); err != nil {
-		t.Errorf("--db %s: %v; want an SQLite file", path, err)
+	// A URL that is no PostgreSQL one, or a near miss of one, is no SQLite file's name either:
+	// taken for one, the node ran alone on a file named with the password, or failed naming it.
+	for _, db := range []string{
+		"postgress://u:hunter2@db.internal:5432/orders",
+		"Postgres://u:hunter2@db.internal:5432/orders",
+		"POSTGRESQL://u:hunter2@db.internal/orders",
+		"postgres:u:hunter2@db.internal",
+		"mysql://u:hunter2@db.internal/orders",
+	} {
+		err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", db})
+		if err == nil || !strings.Contains(err.Error(), "postgres://") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("--db %s: %v; want a refusal that shows a postgres:// URL without repeating the password", db, err)
+		}
+	}
+	// A file whose name holds '=' is no connection string, nor one whose name holds a colon.
+	for _, name := range []string{"orders=2026.db", "orders:2026.db", "postgres.db"} {
+		for _, path := range []string{filepath.Join(t.TempDir(), name), name} {
+			if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", path}); err != nil {
+				t.Errorf("--db %s: %v; want an SQLite file", path, err)
+			}
+		}
 	}
 }
 
