@@ -2,6 +2,7 @@ package ordercast
 
 import (
 	"math"
+	"strings"
 	"time"
 )
 
@@ -15,13 +16,18 @@ type Point struct {
 	Lng float64 `json:"lng"`
 }
 
-// Validate checks that p is a finite latitude in [-90, 90] and longitude in [-180, 180].
+// Validate checks that p is a finite latitude in [-90, 90] and longitude in [-180, 180], and not
+// both 0: that point in the Gulf of Guinea is where a phone with no fix yet, or a form whose
+// place was left unset, puts one ("null island"), and no delivery goes there. Shown, it drew
+// the courier thousands of kilometres away, with an ETA of hours.
 func (p Point) Validate(field string) error {
 	switch {
 	case !Finite(p.Lat) || p.Lat < -90 || p.Lat > 90:
 		return Errorf(EInvalidLocation, "%slat must be a number from -90 to 90", field)
 	case !Finite(p.Lng) || p.Lng < -180 || p.Lng > 180:
 		return Errorf(EInvalidLocation, "%slng must be a number from -180 to 180", field)
+	case p.Lat == 0 && p.Lng == 0:
+		return Errorf(EInvalidLocation, "%slat and %slng are both 0, what a device with no fix (or a place left unset) sends: no place a delivery goes", field, field)
 	}
 	return nil
 }
@@ -74,11 +80,26 @@ func (p Position) Validate(now time.Time, maxAge time.Duration) error {
 	case p.At.IsZero():
 		return Errorf(EInvalidLocation, "at is required")
 	case p.At.After(now.Add(LocationClockSkew)):
-		return Errorf(EInvalidLocation, "at must not be in the future")
+		return Errorf(EInvalidLocation, "at is %s ahead of the server's clock (%s), which takes at most %s: set it by the answers' Date header, or leave at out for the time the position arrives",
+			roughly(p.At.Sub(now)), now.UTC().Format(time.RFC3339), roughly(LocationClockSkew))
 	case p.At.Before(now.Add(-maxAge)):
-		return Errorf(EInvalidLocation, "at must not be older than %s", maxAge)
+		return Errorf(EInvalidLocation, "at is %s old by the server's clock (%s), and a position may be at most %s old: send a newer fix",
+			roughly(now.Sub(p.At)), now.UTC().Format(time.RFC3339), roughly(maxAge))
 	}
 	return nil
+}
+
+// roughly writes d to the second, without the zero units Duration.String writes ("2m", not
+// "2m0s"), for a person reading a refusal.
+func roughly(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Finite reports whether f is a number: NaN passes every range check written as "f < lo" (it
@@ -173,8 +194,12 @@ type ETAModel struct {
 	FloorS, CeilingS int64
 	// NearbyM is the radius around the drop-off within which the courier is nearby.
 	NearbyM float64
-	// Smoothing is the weight of the newest speed sample in the running average (0 to 1].
-	Smoothing float64
+	// SpeedWindow is the time over which the running speed averages its samples (the time
+	// constant of an exponential average): each sample weighs by the time it covers, not by its
+	// count. Counted by samples (30 % the newest), three fixes at a red light cut the speed to a
+	// third and lengthened the ETA 2.5 times; over two minutes, a stop of that long is a city
+	// ride's ordinary stop, and moves the ETA a few percent.
+	SpeedWindow time.Duration
 }
 
 // DefaultETAModel suits a city courier on a bicycle or scooter.
@@ -188,18 +213,19 @@ var DefaultETAModel = ETAModel{
 	FloorS:          30,
 	CeilingS:        2 * 60 * 60,
 	NearbyM:         200,
-	Smoothing:       0.3,
+	SpeedWindow:     2 * time.Minute,
 }
 
-// Speed folds a new sample into a running speed estimate (0 means none yet). A sample above
+// Speed folds a new sample, which covers the time since the one before, into a running speed
+// estimate (0 means none yet): weighted by that time over SpeedWindow. A sample above
 // MaxSpeedMPS counts as MaxSpeedMPS: one bad fix (a jump of kilometres in a second) must not
-// hold the estimate far off for the many fixes an average takes to forget it.
+// hold the estimate far off for the long time an average takes to forget it.
 //
 // Until the courier is seen moving (prev 0), a sample under MinSpeedMPS is standing still and
 // keeps the estimate at 0, the typical speed: a parked phone reports 0.2 or 0.5 m/s as often
 // as 0, and taken as the first speed it put the first estimates at the floor speed, 2.5 times
-// the typical one's.
-func (m ETAModel) Speed(prev, sample float64) float64 {
+// the typical one's. The first sample at or above it is taken whole.
+func (m ETAModel) Speed(prev, sample float64, covers time.Duration) float64 {
 	if !Finite(sample) || sample < 0 {
 		return prev
 	}
@@ -210,7 +236,11 @@ func (m ETAModel) Speed(prev, sample float64) float64 {
 		}
 		return sample
 	}
-	return prev + m.Smoothing*(sample-prev)
+	if covers <= 0 {
+		return prev
+	}
+	w := 1 - math.Exp(-covers.Seconds()/m.SpeedWindow.Seconds())
+	return prev + w*(sample-prev)
 }
 
 // Estimate returns the seconds to cover distanceM at speed (a running estimate from Speed; 0,

@@ -2,6 +2,7 @@ package ordercast_test
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,20 +17,27 @@ func TestPositionValidate(t *testing.T) {
 		name string
 		edit func(*ordercast.Position)
 		ok   bool
+		// says is what the refusal must say, if anything in particular.
+		says string
 	}{
-		{"good", func(*ordercast.Position) {}, true},
-		{"poles and antimeridian", func(p *ordercast.Position) { p.Lat, p.Lng = -90, 180 }, true},
-		{"lat NaN", func(p *ordercast.Position) { p.Lat = math.NaN() }, false},
-		{"lng +Inf", func(p *ordercast.Position) { p.Lng = math.Inf(1) }, false},
-		{"lat 90.1", func(p *ordercast.Position) { p.Lat = 90.1 }, false},
-		{"accuracy NaN", func(p *ordercast.Position) { p.AccuracyM = f(math.NaN()) }, false},
-		{"heading -1", func(p *ordercast.Position) { p.Heading = f(-1) }, false},
-		{"heading 359.9", func(p *ordercast.Position) { p.Heading = f(359.9) }, true},
-		{"speed Inf", func(p *ordercast.Position) { p.SpeedMPS = f(math.Inf(1)) }, false},
-		{"no time", func(p *ordercast.Position) { p.At = time.Time{} }, false},
-		{"a little ahead (clock skew)", func(p *ordercast.Position) { p.At = now.Add(2 * time.Second) }, true},
-		{"future", func(p *ordercast.Position) { p.At = now.Add(time.Minute) }, false},
-		{"too old", func(p *ordercast.Position) { p.At = now.Add(-3 * time.Minute) }, false},
+		{"good", func(*ordercast.Position) {}, true, ""},
+		{"poles and antimeridian", func(p *ordercast.Position) { p.Lat, p.Lng = -90, 180 }, true, ""},
+		{"the equator", func(p *ordercast.Position) { p.Lat = 0 }, true, ""},
+		{"the prime meridian", func(p *ordercast.Position) { p.Lng = 0 }, true, ""},
+		{"both 0: a phone with no fix", func(p *ordercast.Position) { p.Lat, p.Lng = 0, 0 }, false, "lat and lng are both 0"},
+		{"lat NaN", func(p *ordercast.Position) { p.Lat = math.NaN() }, false, ""},
+		{"lng +Inf", func(p *ordercast.Position) { p.Lng = math.Inf(1) }, false, ""},
+		{"lat 90.1", func(p *ordercast.Position) { p.Lat = 90.1 }, false, ""},
+		{"accuracy NaN", func(p *ordercast.Position) { p.AccuracyM = f(math.NaN()) }, false, ""},
+		{"heading -1", func(p *ordercast.Position) { p.Heading = f(-1) }, false, ""},
+		{"heading 359.9", func(p *ordercast.Position) { p.Heading = f(359.9) }, true, ""},
+		{"speed Inf", func(p *ordercast.Position) { p.SpeedMPS = f(math.Inf(1)) }, false, ""},
+		{"no time", func(p *ordercast.Position) { p.At = time.Time{} }, false, ""},
+		{"a little ahead (clock skew)", func(p *ordercast.Position) { p.At = now.Add(2 * time.Second) }, true, ""},
+		{"future", func(p *ordercast.Position) { p.At = now.Add(time.Minute) }, false,
+			"at is 1m ahead of the server's clock (2026-11-30T20:00:00Z), which takes at most 5s"},
+		{"too old", func(p *ordercast.Position) { p.At = now.Add(-140 * time.Second) }, false,
+			"at is 2m20s old by the server's clock (2026-11-30T20:00:00Z), and a position may be at most 2m old"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := ok
@@ -40,6 +48,9 @@ func TestPositionValidate(t *testing.T) {
 			}
 			if err != nil && ordercast.ErrorCode(err) != ordercast.EInvalidLocation {
 				t.Fatalf("code %q, want %q", ordercast.ErrorCode(err), ordercast.EInvalidLocation)
+			}
+			if err != nil && !strings.Contains(err.Error(), tt.says) {
+				t.Errorf("Validate = %q, want it to say %q", err, tt.says)
 			}
 		})
 	}
@@ -68,20 +79,34 @@ func TestDistanceAndETA(t *testing.T) {
 			t.Errorf("Estimate(%v m, %v m/s) = %d s, nearby %v; want %d, %v", tt.dist, tt.speed, eta, nearby, tt.eta, tt.nearby)
 		}
 	}
-	if got := m.Speed(10, 0); got != 7 {
-		t.Errorf("Speed(10, 0) = %v, want the average moved 30%% towards 0", got)
+	// Averaged over time: a stop as long as the window leaves 1/e of the speed, whatever the
+	// number of fixes it took.
+	if got, want := m.Speed(10, 0, m.SpeedWindow), 10/math.E; math.Abs(got-want) > 1e-9 {
+		t.Errorf("Speed(10, 0 for the window) = %v, want %v", got, want)
 	}
-	// One bad fix (111 km in a second) weighs as the top speed, so the estimate forgets it as
-	// fast as any sample: after ten fixes of a courier standing still, the floor speed again.
-	s := m.Speed(m.Speed(0, 5), 111_000)
-	if s > m.MaxSpeedMPS {
-		t.Errorf("after a jump of 111 km in a second the speed is %v m/s, more than the top speed %v", s, m.MaxSpeedMPS)
+	stepped := 10.0
+	for range 60 {
+		stepped = m.Speed(stepped, 0, m.SpeedWindow/60)
 	}
-	for range 10 {
-		s = m.Speed(s, 0)
+	if want := 10 / math.E; math.Abs(stepped-want) > 1e-9 {
+		t.Errorf("sixty fixes of 0 over the window: speed %v, want %v, as one", stepped, want)
 	}
-	if got, want := s, m.MinSpeedMPS; got > want {
-		t.Errorf("ten fixes standing still after a bad one: speed %v m/s, want under the floor %v", got, want)
+	// A red light (three fixes a second apart standing still) after a steady ride hardly moves
+	// the estimate; counted by fixes, 30 %% the newest, it moved the ETA 2.5 times.
+	s := m.Speed(0, 5, time.Second)
+	for range 60 {
+		s = m.Speed(s, 5, time.Second)
+	}
+	before, _ := m.Estimate(2000, s)
+	for range 3 {
+		s = m.Speed(s, 0, time.Second)
+	}
+	if after, _ := m.Estimate(2000, s); float64(after) > 1.05*float64(before) {
+		t.Errorf("three seconds at a light moved the ETA from %d s to %d s", before, after)
+	}
+	// One bad fix (111 km in a second) weighs as the top speed, for the second it covers.
+	if bad := m.Speed(5, 111_000, time.Second); bad > 5+(m.MaxSpeedMPS-5)*time.Second.Seconds()/m.SpeedWindow.Seconds() {
+		t.Errorf("after a jump of 111 km in a second the speed is %v m/s, more than the top speed for a second", bad)
 	}
 }
 

@@ -369,18 +369,24 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 		st = &orderState{}
 		t.orders[o.ID] = st
 	}
-	sample := -1.0 // none
-	since := p.At.Sub(st.lastAt)
-	apart := st.lastAt.IsZero() || since >= minSpeedInterval
-	switch {
-	case p.SpeedMPS != nil:
-		sample = *p.SpeedMPS
-	case !st.lastAt.IsZero() && apart:
-		sample = ordercast.DistanceM(st.last, p.Point) / since.Seconds()
+	coarse := t.coarse(u)
+	if coarse && st.latest != nil && !t.coarse(st.latest.Update) && u.At.Sub(st.latest.Update.At) < coarseHold {
+		return nil // most often the phone has a fine fix again in a moment: no jump and back
 	}
-	st.speed = t.ETA.Speed(st.speed, sample)
-	if apart { // a fix too close to the last is no place to measure the next speed from either
-		st.last, st.lastAt = p.Point, p.At
+	if !coarse { // a coarse fix measures no speed, nor is a place to measure the next from
+		sample := -1.0 // none
+		since := p.At.Sub(st.lastAt)
+		apart := st.lastAt.IsZero() || since >= minSpeedInterval
+		switch {
+		case p.SpeedMPS != nil:
+			sample = *p.SpeedMPS
+		case !st.lastAt.IsZero() && apart:
+			sample = ordercast.DistanceM(st.last, p.Point) / since.Seconds()
+		}
+		st.speed = t.ETA.Speed(st.speed, sample, since)
+		if apart { // a fix too close to the last is no place to measure the next speed from either
+			st.last, st.lastAt = p.Point, p.At
+		}
 	}
 	for _, party := range o.Parties() {
 		u.Parties = append(u.Parties, party.Key())
@@ -392,8 +398,15 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 		u.DistanceM, u.ETAS, u.Nearby = &d, &eta, nearby && carrying
 	}
 	st.latest, st.missed = hub.NewLocation(u), false
-	st.trail.add(u)
+	if !coarse {
+		st.trail.add(u)
+	}
 	return st.latest
+}
+
+// coarse reports whether u's fix is coarse (CoarseM).
+func (t *Tracker) coarse(u ordercast.LocationUpdate) bool {
+	return u.AccuracyM != nil && *u.AccuracyM > t.CoarseM
 }
 
 // chargeCourier charges a post to the courier's budget and reports whether a copy of the courier's

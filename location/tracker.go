@@ -36,6 +36,14 @@ const (
 	// on every post, or every second, was the bound on positions accepted a second (about 4,400
 	// a second with 9,000 couriers on SQLite, against 17,000 with the copy kept).
 	DefaultAssignmentsTTL = 30 * time.Second
+	// DefaultCoarseM is the accuracy radius past which a fix is coarse (see Tracker.CoarseM): a
+	// phone's GPS outdoors reports 3 – 20 m, one placed by Wi-Fi 20 – 50 m; past 100 m it is
+	// placed by cell towers, which moved a courier 530 m and back between two true fixes.
+	DefaultCoarseM = 100
+	// coarseHold is how long a coarse fix stays behind the fine one it would replace: a phone
+	// that has a fine fix again within it showed the customer no jump; one indoors, with coarse
+	// fixes only, shows them after it, before the pages' "location lost" (20 s).
+	coarseHold = 10 * time.Second
 	// maxCouriers bounds the per-courier table; past it, idle couriers are forgotten early.
 	maxCouriers = 200_000
 	// maxTouched bounds the orders remembered as touched while reads are in flight; past it, the
@@ -78,6 +86,11 @@ type Tracker struct {
 	Burst int
 	// AssignmentsTTL is how long a courier's orders are reused once read.
 	AssignmentsTTL time.Duration
+	// CoarseM is the accuracy radius (accuracy_m), in metres, past which a fix is coarse: it is
+	// no speed sample and no point of the trail, and it replaces an order's fine position only
+	// once that one is coarseHold older than it. Only bad fixes are held back: a courier
+	// indoors, with coarse ones only, is still shown where the phone believes it is.
+	CoarseM float64
 	// ETA is the model of distance and arrival.
 	ETA ordercast.ETAModel
 	// Bus, when set, carries positions to and from the other nodes.
@@ -173,7 +186,7 @@ type courierState struct {
 func New(h *hub.Hub, a Assignments) *Tracker {
 	return &Tracker{
 		Fresh: DefaultFresh, MaxAge: ordercast.DefaultLocationMaxAge,
-		Rate: DefaultRate, Burst: DefaultBurst, AssignmentsTTL: DefaultAssignmentsTTL,
+		Rate: DefaultRate, Burst: DefaultBurst, AssignmentsTTL: DefaultAssignmentsTTL, CoarseM: DefaultCoarseM,
 		ETA: ordercast.DefaultETAModel,
 		hub: h, assignments: a,
 		busReads: failurelog.Failures{Every: busWarnEvery},
@@ -213,8 +226,10 @@ func (t *Tracker) Validate() error {
 		return bad("eta-typical-speed", "must be a finite number, not negative (0: eta-min-speed), got %v", e.TypicalSpeedMPS)
 	case e.FloorS < 0 || e.CeilingS < e.FloorS:
 		return bad("eta-ceiling", "must be at least the floor, and the floor not negative, got floor %d, ceiling %d", e.FloorS, e.CeilingS)
-	case !ordercast.Finite(e.Smoothing) || e.Smoothing <= 0 || e.Smoothing > 1:
-		return bad("eta-smoothing", "must be a number above 0, at most 1, got %v", e.Smoothing)
+	case e.SpeedWindow <= 0:
+		return bad("eta-speed-window", "must be positive, got %s", e.SpeedWindow)
+	case !ordercast.Finite(t.CoarseM) || t.CoarseM <= 0:
+		return bad("location-coarse", "must be a finite number of metres above 0, got %v", t.CoarseM)
 	}
 	return nil
 }

@@ -74,7 +74,8 @@ func TestOpenRefusesSettingsOutOfRange(t *testing.T) {
 		{"eta-max-speed", func(t *location.Tracker) { t.ETA.MaxSpeedMPS = inf }},
 		{"eta-typical-speed", func(t *location.Tracker) { t.ETA.TypicalSpeedMPS = nan }},
 		{"eta-ceiling", func(t *location.Tracker) { t.ETA.CeilingS = t.ETA.FloorS - 1 }},
-		{"eta-smoothing", func(t *location.Tracker) { t.ETA.Smoothing = 1.5 }},
+		{"eta-speed-window", func(t *location.Tracker) { t.ETA.SpeedWindow = 0 }},
+		{"location-coarse", func(t *location.Tracker) { t.CoarseM = math.NaN() }},
 	} {
 		tr := location.New(hub.New(), fixed{})
 		tc.change(tr)
@@ -1389,4 +1390,52 @@ func TestAReplaysReadThatHangsLetsTheEventsGoOn(t *testing.T) {
 	h.Publish(pickup)
 	<-as.started // the replay's read hangs
 	waitHandled(t, tr, h)
+}
+
+// TestACoarseFixDoesNotMoveTheCourierAwayFromAFineOne: a fix placed by cell towers (accuracy_m
+// past CoarseM) among fine ones, most often 500 m off and back, is not shown while the order's
+// fine position is recent, measures no speed, and joins no trail; a courier with coarse fixes
+// only (indoors) is shown by them once its last fine fix is coarseHold old.
+func TestACoarseFixDoesNotMoveTheCourierAwayFromAFineOne(t *testing.T) {
+	dropoff := ordercast.Point{Lat: 0.02, Lng: 1}
+	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Dropoff: &dropoff}},
+		func(tr *location.Tracker) { tr.Rate = 0 })
+	ctx := context.Background()
+	start := time.Now().Add(-time.Minute)
+	post := func(lat float64, after time.Duration, accuracy float64) int {
+		t.Helper()
+		p := at(lat, start.Add(after))
+		p.AccuracyM = &accuracy
+		n, err := tr.Post(ctx, "c-1", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const step = 5.0 / 111_195 // 5 m of latitude: a courier at 5 m/s, a fix a second
+	for i := range 10 {
+		post(float64(i)*step, time.Duration(i)*time.Second, 8)
+	}
+	fine := tr.Latest(ctx, "a")
+	if n := post(10*step+0.005, 10*time.Second, 500); n != 0 { // 550 m ahead
+		t.Fatalf("a coarse fix a second after a fine one reached %d orders, want 0", n)
+	}
+	if l := tr.Latest(ctx, "a"); l != fine {
+		t.Fatalf("the order shows %s, want the fine fix %s", describe(l), describe(fine))
+	}
+	post(11*step, 11*time.Second, 8)
+	if l := tr.Latest(ctx, "a"); *l.Update.ETAS > *fine.Update.ETAS {
+		t.Errorf("after a coarse fix 550 m ahead and back the ETA is %d s, more than %d s before it", *l.Update.ETAS, *fine.Update.ETAS)
+	}
+	if _, fixes := tr.Trail("a"); slices.ContainsFunc(fixes, func(f ordercast.TrailFix) bool { return f.Lat > 11*step }) {
+		t.Errorf("the trail holds the coarse fix: %v", fixes)
+	}
+	// Indoors: coarse fixes only. The first ones wait; those past coarseHold show.
+	shown := 0
+	for i := 12; i < 30; i++ {
+		shown += post(11*step+0.0001, time.Duration(i)*time.Second, 300)
+	}
+	if l := tr.Latest(ctx, "a"); shown == 0 || *l.Update.AccuracyM != 300 {
+		t.Errorf("a courier with coarse fixes only for 18 s: %d shown, the order shows %s; want them shown after a while", shown, describe(l))
+	}
 }

@@ -3,9 +3,11 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ordercast/ordercast/internal/migrations"
 )
 
@@ -70,6 +72,9 @@ func (s *Store) migrate(ctx context.Context) error {
 			continue
 		}
 		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			if refusedSQL(err) {
+				err = migrations.Refused(err)
+			}
 			return fmt.Errorf("postgres: migration %03d_%s: %w", m.Version, m.Name, err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`,
@@ -85,4 +90,19 @@ func (s *Store) migrate(ctx context.Context) error {
 		s.Logger.Info("applied migration", "version", m.Version, "name", m.Name)
 	}
 	return nil
+}
+
+// refusedSQL reports whether err is the database refusing a statement for what it says, which
+// it would refuse again: a data exception (22), an integrity constraint (23), a syntax error or
+// an access rule (42: an object that exists already, or does not; a privilege missing).
+func refusedSQL(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code[:2] {
+	case "22", "23", "42":
+		return true
+	}
+	return false
 }

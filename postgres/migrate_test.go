@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/migrations"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/postgres"
@@ -43,5 +45,30 @@ func TestOpen_RefusesANewerSchema(t *testing.T) {
 	}
 	if want := fmt.Sprintf("schema version %d, newer than this binary's %d", later, known); !strings.Contains(err.Error(), want) || ordercast.ErrorCode(err) == ordercast.EUnavailable {
 		t.Errorf("Open = %v (code %q), want an error saying %q, not %q", err, ordercast.ErrorCode(err), want, ordercast.EUnavailable)
+	}
+}
+
+// TestOpen_AMigrationTheDatabaseRefusesIsErrRefused: a database that already holds a table of a
+// migration's name (another application's) refuses the migration; the error says which, and is
+// migrations.ErrRefused, on which the node exits without its unit starting it again (no restart
+// changes the answer), where a database away is not.
+func TestOpen_AMigrationTheDatabaseRefusesIsErrRefused(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(t.Context()) }()
+	if _, err := conn.Exec(t.Context(), `CREATE TABLE orders (sku text)`); err != nil {
+		t.Fatal(err)
+	}
+	s := postgres.New(db)
+	err = s.Open(t.Context())
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("migrated a database that holds another application's orders table")
+	}
+	if !errors.Is(err, migrations.ErrRefused) || !strings.Contains(err.Error(), "migration 001_orders") {
+		t.Errorf("Open = %v; want migrations.ErrRefused naming migration 001_orders", err)
 	}
 }

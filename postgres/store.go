@@ -313,29 +313,77 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping reports whether the database takes writes, as readiness means: it answers, and it is
-// neither a standby nor set read-only (default_transaction_read_only), where reads succeed and
-// every write fails. Only that success proves the database available again (storehealth). A
-// ping is a question of whether the database answers in time, and its caller's deadline is that
-// time: one that runs out finds the database silent (see pingDeadline).
+// Ping reports whether the database takes writes, as readiness means: it answers; it is neither
+// a standby nor set read-only (default_transaction_read_only), where reads succeed and every
+// write fails; and no lock on a table the writes take (a VACUUM FULL, an ALTER TABLE, a LOCK
+// TABLE, a CREATE INDEX without CONCURRENTLY) holds them waiting, which the query alone never
+// saw: /readyz said 200 and ordercast_store_up 1 while every write waited out BatchTimeout and
+// was answered 503. Only that success proves the database available again (storehealth). A ping
+// is a question of whether the database answers in time, and its caller's deadline is that time:
+// one that runs out finds the database silent (see pingDeadline).
+//
+// A connection opened while the database was read-only stays so when the setting is undone: a
+// ping that finds the database read-only lets go of every connection (pgxpool's Reset) and asks
+// again on a new one, so that writes come back with the first probe after the database does,
+// not when the pool retires its connections (an hour).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
 		return s.health(errors.New("postgres: store not open"), false) // or closed: unavailable
 	}
 	start := time.Now()
-	err := s.readAgainOnLoss(ctx, func(ctx context.Context) error {
-		var readOnly bool
-		err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool`).Scan(&readOnly)
-		if err == nil && readOnly {
-			err = errReadOnly
-		}
-		return err
-	})
+	err := s.readAgainOnLoss(ctx, s.probe)
+	if errors.Is(err, errReadOnly) {
+		s.pool.Reset()
+		err = s.readAgainOnLoss(ctx, s.probe) // on a connection opened now: the database's say
+	}
 	err = pingDeadline(ctx, err, time.Since(start))
 	if err := s.health(err, true); err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
 	return nil
+}
+
+// writtenTables are the tables a write takes a lock on: a lock held on any of them by another
+// session stops writes.
+const writtenTables = "orders, order_events, idempotency_keys, party_log, party_heads, order_locations"
+
+// probe is Ping's question, in a transaction it rolls back: is the database writable, and can a
+// write take its locks (ROW EXCLUSIVE, which only a lock that stops writes conflicts with) within
+// lockWait, half the ping's time.
+func (s *Store) probe(ctx context.Context) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	// Within the ping's time too: a connection whose rollback could not be sent is closed.
+	defer func() { _ = tx.Rollback(ctx) }()
+	var readOnly bool
+	if err := tx.QueryRow(ctx, `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, set_config('lock_timeout', $1, true)`,
+		strconv.FormatInt(lockWait(ctx).Milliseconds(), 10)).Scan(&readOnly, nil); err != nil {
+		return err
+	}
+	if readOnly {
+		return errReadOnly
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE "+writtenTables+" IN ROW EXCLUSIVE MODE"); err != nil {
+		if busyReason(err) != "" {
+			// Not the lock_timeout's error: busyReason would take a whole table's lock for
+			// one order's, no outage.
+			return fmt.Errorf("%w: %v", errLocked, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// lockWait is how long Ping's probe waits for the tables' locks: half the time ctx leaves it,
+// from 10 ms to a second, so that a held lock is told as such before the ping's deadline.
+func lockWait(ctx context.Context) time.Duration {
+	d := time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		d = min(d, time.Until(deadline)/2)
+	}
+	return max(d, 10*time.Millisecond)
 }
 
 // publish hands a committed event to the test publisher, if any.

@@ -21,6 +21,10 @@ var errNotAnswering = errors.New("postgres: the database is not answering")
 // set default_transaction_read_only. Its reads succeed, so only asking says so.
 var errReadOnly = errors.New("postgres: the database is read-only (a standby, or default_transaction_read_only)")
 
+// errLocked is a ping that found a table the writes take locked by another session for longer
+// than it waited: every write waits behind the lock.
+var errLocked = errors.New("postgres: a table the writes take is locked by another session")
+
 // unavailableReason classifies a driver error as the database being away ("" when it is not):
 // a connection that cannot be made or was lost, a server shutting down or starting up, a
 // read-only server (a standby, or default_transaction_read_only), or one out of disk, memory or
@@ -33,6 +37,8 @@ func unavailableReason(err error) string {
 		return "not answering"
 	case errors.Is(err, errReadOnly):
 		return "read-only"
+	case errors.Is(err, errLocked):
+		return "locked"
 	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "" // the caller gave up; nothing is known of the database

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -165,7 +166,9 @@ func TestResourceErrorsAreUnavailable(t *testing.T) {
 // default_transaction_read_only) answers reads, and a ping that only asks for an answer; yet
 // every write is 503 read-only. Ping, which /readyz asks, says so too, and the outage is
 // logged once: a ping that succeeded on it ended the outage every time, and the next write began
-// it again. Once writable, the outage ends with one line.
+// it again. Once writable, the outage ends with one line, at the next ping: the connections
+// opened while the database was read-only, which stay so, are let go of (they kept every write
+// refused for up to an hour).
 func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 	t.Parallel()
 	db := pgtest.NewDatabase(t)
@@ -195,12 +198,52 @@ func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 	}
 
 	alterDatabase(t, admin, db, "default_transaction_read_only", "")
-	terminateStore(t, admin, db)
 	if err := s.Ping(t.Context()); err != nil {
 		t.Fatalf("a ping once the database is writable: %v", err)
 	}
 	if got, n := s.Unavailable(), logs.Count("database available again"); got != "" || n != 1 {
 		t.Errorf("after the outage: Unavailable() = %q, its end logged %d times, want \"\" and once", got, n)
+	}
+	move(t, s, "a", ordercast.StatusConfirmed)
+}
+
+// TestALockedTableIsNotReady: a lock on a table the writes take (VACUUM FULL, ALTER TABLE, LOCK
+// TABLE), held by another session, stops every write until it goes, while a plain query answers:
+// Ping says the database is locked (so /readyz is 503 and ordercast_store_up 0, one outage
+// logged), and once the lock goes the next ping ends the outage.
+func TestALockedTableIsNotReady(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	admin := pgtest.Connect(t, db)
+	var logs testutil.Buffer
+	s := postgres.New(db)
+	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	s = storetest.MustOpen(t, s)
+	create(t, s, "a")
+
+	tx, err := admin.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE order_events IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		wantUnavailable(t, "a ping while a table is locked", s.Ping(ctx), "locked")
+		cancel()
+	}
+	if got := s.Unavailable(); got != "locked" {
+		t.Errorf("Unavailable() = %q, want locked", got)
+	}
+	if err := tx.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("a ping once the lock is gone: %v", err)
+	}
+	if got, n, m := s.Unavailable(), logs.Count("database unavailable"), logs.Count("database available again"); got != "" || n != 1 || m != 1 {
+		t.Errorf("after the lock: Unavailable() = %q, the outage logged starting %d times and ending %d; want \"\", once, once:\n%s", got, n, m, logs.String())
 	}
 	move(t, s, "a", ordercast.StatusConfirmed)
 }

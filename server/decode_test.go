@@ -193,9 +193,18 @@ func TestJSONRoutesReadOneObjectOneWay(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"Size":"L","size":"M"`) {
 		t.Errorf("create with keys differing in case in its Details: %d %s, want 201 with both", resp.StatusCode, body)
 	}
-	resp, body = call(t, "POST", base+"/v1/orders", "", `{"id":"o-placed","pickup":{"lat":0,"lng":0},"dropoff":{"lat":52.5,"lng":13.4}}`)
-	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"pickup":{"lat":0,"lng":0}`) {
-		t.Errorf("create with places: %d %s, want 201 with the pickup at 0,0", resp.StatusCode, body)
+	// A zero coordinate is kept (on the equator, or the prime meridian), not left out as unset.
+	resp, body = call(t, "POST", base+"/v1/orders", "", `{"id":"o-placed","pickup":{"lat":0,"lng":9.7},"dropoff":{"lat":52.5,"lng":0}}`)
+	if resp.StatusCode != http.StatusCreated || !strings.Contains(string(body), `"pickup":{"lat":0,"lng":9.7}`) || !strings.Contains(string(body), `"dropoff":{"lat":52.5,"lng":0}`) {
+		t.Errorf("create with places: %d %s, want 201 with the pickup at 0,9.7 and the drop-off at 52.5,0", resp.StatusCode, body)
+	}
+	// Both zero is what a checkout that never set the place sends: refused, nothing created.
+	resp, body = call(t, "POST", base+"/v1/orders", "", `{"id":"o-nowhere","dropoff":{"lat":0,"lng":0}}`)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), `"invalid_location"`) || !strings.Contains(string(body), "dropoff.lat and dropoff.lng are both 0") {
+		t.Errorf("create with the drop-off at 0,0: %d %s, want 422 invalid_location saying why", resp.StatusCode, body)
+	}
+	if resp, _ := call(t, "GET", base+"/v1/orders/o-nowhere", "", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("after the refused create, GET o-nowhere: %d, want 404", resp.StatusCode)
 	}
 }
 

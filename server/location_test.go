@@ -204,19 +204,20 @@ func TestPostLocationValidation(t *testing.T) {
 		{"lng over 180", `{"lat":0,"lng":180.01}`, 422, "invalid_location"},
 		{"lat missing", `{"lng":0}`, 422, "invalid_location"},
 		{"lng missing", `{"lat":0}`, 422, "invalid_location"},
-		{"heading 360", `{"lat":0,"lng":0,"heading":360}`, 422, "invalid_location"},
-		{"negative speed", `{"lat":0,"lng":0,"speed_mps":-1}`, 422, "invalid_location"},
-		{"speed of a plane", `{"lat":0,"lng":0,"speed_mps":250}`, 422, "invalid_location"},
-		{"accuracy 20 km", `{"lat":0,"lng":0,"accuracy_m":20000}`, 422, "invalid_location"},
-		{"at the zero time (a clock never set)", `{"lat":0,"lng":0,"at":"0001-01-01T00:00:00Z"}`, 422, "invalid_location"},
-		{"at in the future", fmt.Sprintf(`{"lat":0,"lng":0,"at":%q}`, now.Add(time.Minute).Format(time.RFC3339Nano)), 422, "invalid_location"},
-		{"at too old", fmt.Sprintf(`{"lat":0,"lng":0,"at":%q}`, now.Add(-time.Hour).Format(time.RFC3339Nano)), 422, "invalid_location"},
+		{"both 0 (a phone with no fix)", `{"lat":0,"lng":0}`, 422, "invalid_location"},
+		{"heading 360", `{"lat":52.5,"lng":13.4,"heading":360}`, 422, "invalid_location"},
+		{"negative speed", `{"lat":52.5,"lng":13.4,"speed_mps":-1}`, 422, "invalid_location"},
+		{"speed of a plane", `{"lat":52.5,"lng":13.4,"speed_mps":250}`, 422, "invalid_location"},
+		{"accuracy 20 km", `{"lat":52.5,"lng":13.4,"accuracy_m":20000}`, 422, "invalid_location"},
+		{"at the zero time (a clock never set)", `{"lat":52.5,"lng":13.4,"at":"0001-01-01T00:00:00Z"}`, 422, "invalid_location"},
+		{"at in the future", fmt.Sprintf(`{"lat":52.5,"lng":13.4,"at":%q}`, now.Add(time.Minute).Format(time.RFC3339Nano)), 422, "invalid_location"},
+		{"at too old", fmt.Sprintf(`{"lat":52.5,"lng":13.4,"at":%q}`, now.Add(-time.Hour).Format(time.RFC3339Nano)), 422, "invalid_location"},
 		{"NaN", `{"lat":NaN,"lng":0}`, 400, "malformed_request"},
 		{"huge number", `{"lat":1e400,"lng":0}`, 422, "invalid_location"}, // valid JSON, out of any range
 		{"lat as a string", `{"lat":"52.5","lng":0}`, 400, "malformed_request"},
-		{"unknown field", `{"lat":0,"lng":0,"alt":30}`, 400, "malformed_request"},
-		{"courier id with a NUL", `{"lat":0,"lng":0}`, 422, "invalid_argument"},
-		{"courier id not UTF-8", `{"lat":0,"lng":0}`, 422, "invalid_argument"},
+		{"unknown field", `{"lat":52.5,"lng":13.4,"alt":30}`, 400, "malformed_request"},
+		{"courier id with a NUL", `{"lat":52.5,"lng":13.4}`, 422, "invalid_argument"},
+		{"courier id not UTF-8", `{"lat":52.5,"lng":13.4}`, 422, "invalid_argument"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cid := "c-1"
@@ -255,7 +256,7 @@ func TestBadPartyIDOneCode(t *testing.T) {
 			{"assigned courier", "PUT", "/v1/orders/o-1/courier", `{"courier_id":` + string(js) + `}`},
 			{"restaurant_id", "POST", "/v1/orders", `{"id":"o-2","restaurant_id":` + string(js) + `}`},
 			{"customer_id", "POST", "/v1/orders", `{"id":"o-3","customer_id":` + string(js) + `}`},
-			{"courier posting", "POST", "/v1/couriers/" + url.PathEscape(bad) + "/location", `{"lat":0,"lng":0}`},
+			{"courier posting", "POST", "/v1/couriers/" + url.PathEscape(bad) + "/location", `{"lat":52.5,"lng":13.4}`},
 		} {
 			resp, body := call(t, tt.method, base+tt.path, "", tt.body)
 			var got api.ErrorBody
@@ -263,7 +264,7 @@ func TestBadPartyIDOneCode(t *testing.T) {
 				t.Errorf("%s %q: %d %s, want 422 %s", tt.name, bad, resp.StatusCode, body, ordercast.EInvalid)
 			}
 		}
-		resp, body := call(t, "POST", base+"/v1/locations", "", `{"positions":[{"courier_id":`+string(js)+`,"lat":0,"lng":0}]}`)
+		resp, body := call(t, "POST", base+"/v1/locations", "", `{"positions":[{"courier_id":`+string(js)+`,"lat":52.5,"lng":13.4}]}`)
 		var got api.PostLocationsResponse
 		if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusOK || len(got.Results) != 1 ||
 			got.Results[0].Error == nil || got.Results[0].Error.Code != ordercast.EInvalid {
@@ -294,7 +295,7 @@ func TestBadPartyIDNamesItsField(t *testing.T) {
 				resp.StatusCode, body, ordercast.EInvalid, tt.field)
 		}
 	}
-	resp, body := call(t, "POST", base+"/v1/locations", "", `{"positions":[{"courier_id":`+bad+`,"lat":0,"lng":0}]}`)
+	resp, body := call(t, "POST", base+"/v1/locations", "", `{"positions":[{"courier_id":`+bad+`,"lat":52.5,"lng":13.4}]}`)
 	var got api.PostLocationsResponse
 	if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusOK || len(got.Results) != 1 ||
 		got.Results[0].Error == nil || got.Results[0].Error.Code != ordercast.EInvalid ||

@@ -63,6 +63,9 @@ func (s *Store) applyMigration(ctx context.Context, m migrations.Migration) erro
 		return nil
 	}
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		if refusedSQL(err) {
+			err = migrations.Refused(err)
+		}
 		return fmt.Errorf("apply: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx,

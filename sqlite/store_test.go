@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/migrations"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/sqlite"
@@ -282,5 +283,24 @@ func TestCheckpointer_BoundsWAL(t *testing.T) {
 	}
 	if w := warnings.String(); w != "" {
 		t.Errorf("warnings: %s", w)
+	}
+}
+
+// TestOpen_AMigrationTheDatabaseRefusesIsErrRefused: a file that already holds a table of a
+// migration's name (another application's) refuses the migration; the error says which, and is
+// migrations.ErrRefused, on which the node exits without its unit starting it again.
+func TestOpen_AMigrationTheDatabaseRefusesIsErrRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	if _, err := rawDB(t, path).ExecContext(t.Context(), `CREATE TABLE orders (sku text)`); err != nil {
+		t.Fatal(err)
+	}
+	s := sqlite.New(path)
+	err := s.Open(t.Context())
+	if err == nil {
+		_ = s.Close()
+		t.Fatal("migrated a file that holds another application's orders table")
+	}
+	if !errors.Is(err, migrations.ErrRefused) || !strings.Contains(err.Error(), "migration 001_orders") {
+		t.Errorf("Open = %v; want migrations.ErrRefused naming migration 001_orders", err)
 	}
 }

@@ -91,3 +91,18 @@ var errDamaged = errors.New("sqlite: a read or a write found the database file d
 
 // Unavailable is why the database is away, or "" when it answered the last write or ping.
 func (s *Store) Unavailable() string { return s.tracker.Reason() }
+
+// refusedSQL reports whether err is SQLite refusing a statement for what it says (SQLITE_ERROR, a
+// table that exists already, a column that does not; SQLITE_CONSTRAINT, rows the change does not
+// fit), which it would refuse again, as against a database busy, full or failing.
+func refusedSQL(err error) bool {
+	var e *sqlitedrv.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_ERROR, sqlite3.SQLITE_CONSTRAINT:
+		return true
+	}
+	return false
+}

@@ -289,6 +289,23 @@ func redactURL(db string) string {
 	return u.Redacted()
 }
 
+// looksLikeOtherURL reports whether db is no PostgreSQL URL (postgres.IsURL) but reads as a URL
+// or a near miss of one: a scheme and "://" ("postgress://", "Postgres://", "mysql://"), or
+// postgres's scheme without the slashes, in any case ("postgres:user:pw@host"). Taken for an SQLite
+// file's name, it ran the node alone, ready, on a file of that name, the password in every log
+// line that named the database; or it failed naming the password in the error.
+func looksLikeOtherURL(db string) bool {
+	if postgres.IsURL(db) {
+		return false
+	}
+	scheme, _, found := strings.Cut(db, "://")
+	if found && scheme != "" && !strings.ContainsAny(scheme, `/\`) {
+		return true
+	}
+	lower := strings.ToLower(db)
+	return strings.HasPrefix(lower, "postgres:") || strings.HasPrefix(lower, "postgresql:")
+}
+
 // rawAtInUserinfo reports whether db is a PostgreSQL URL whose user or password holds an @ left
 // as it is. The driver (pgx, as libpq) ends the user and password at the first @ before the first
 // /, a ? included, and takes the rest as the host: a second @ there means a piece of the password

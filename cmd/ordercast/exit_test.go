@@ -16,8 +16,9 @@ import (
 
 // TestServeExitStatus: serve refused for its flags or environment exits 2 (main.ExitConfig), which
 // the systemd unit does not restart, since no restart mends it, and so does a database a later
-// release migrated (an old binary restarted after the upgrade); a failure a restart may mend, a
-// port another process holds, exits 1.
+// release migrated (an old binary restarted after the upgrade), or one that refuses a migration's
+// SQL (another application's table of the same name); a failure a restart may mend, a port
+// another process holds, exits 1.
 func TestServeExitStatus(t *testing.T) {
 	t.Parallel()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
@@ -42,6 +43,16 @@ func TestServeExitStatus(t *testing.T) {
 	if cerr := raw.Close(); err != nil || cerr != nil {
 		t.Fatal(err, cerr)
 	}
+	// A file that holds another application's orders table refuses the first migration.
+	foreign := filepath.Join(t.TempDir(), "foreign.db")
+	raw, err = sql.Open("sqlite", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = raw.Exec(`CREATE TABLE orders (sku text)`)
+	if cerr := raw.Close(); err != nil || cerr != nil {
+		t.Fatal(err, cerr)
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -51,6 +62,7 @@ func TestServeExitStatus(t *testing.T) {
 		{"an unknown flag", []string{"--addr", "127.0.0.1:0", "--colour"}, 2},
 		{"the port is taken", []string{"--addr", taken.Addr().String()}, 1},
 		{"a database a later release migrated", []string{"--addr", "127.0.0.1:0", "--db", later}, 2},
+		{"a database that refuses a migration", []string{"--addr", "127.0.0.1:0", "--db", foreign}, 2},
 	} {
 		cmd := exec.Command(binary(t), append([]string{"serve", "--db", db}, tc.args...)...)
 		cmd.Env = []string{"ORDERCAST_SECRET=" + testSecret, "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}

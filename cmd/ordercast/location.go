@@ -20,6 +20,7 @@ type locationConfig struct {
 	LocationRate   float64
 	LocationBurst  int
 	NearbyRadius   float64
+	LocationCoarse float64
 	LocationBatch  time.Duration
 	// LocationLegacyNotices: see postgres.LocationBus.LegacyNotices.
 	LocationLegacyNotices bool
@@ -36,6 +37,7 @@ func defaultLocation() locationConfig {
 		LocationRate:   location.DefaultRate,
 		LocationBurst:  location.DefaultBurst,
 		NearbyRadius:   ordercast.DefaultETAModel.NearbyM,
+		LocationCoarse: location.DefaultCoarseM,
 		LocationBatch:  postgres.DefaultLocationBatch,
 	}
 }
@@ -50,6 +52,7 @@ func (c *locationConfig) locationFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.Float64Var(&c.LocationRate, "location-rate", c.LocationRate, "positions per second one courier may post (0: no limit)")
 	fs.IntVar(&c.LocationBurst, "location-burst", c.LocationBurst, "positions one courier may post at once")
 	fs.Float64Var(&c.NearbyRadius, "nearby-radius", c.NearbyRadius, "distance from the drop-off, in `metres`, within which the courier is nearby")
+	fs.Float64Var(&c.LocationCoarse, "location-coarse", c.LocationCoarse, "accuracy radius, in `metres`, past which a courier's fix is coarse: no speed sample, no point of the trail, and shown in place of a fine one only once that one is 10 s older")
 	fs.DurationVar(&c.LocationBatch, "location-batch", c.LocationBatch, "cluster: gather positions this long before sending them to the other nodes in one notice")
 	fs.BoolVar(&c.LocationLegacyNotices, "location-legacy-notices", c.LocationLegacyNotices, "cluster: also send positions in the older JSON, which every earlier version reads, so that nodes not upgraded yet show them during a rolling upgrade; turn off once every node runs this version")
 }
@@ -72,6 +75,7 @@ func (c *locationConfig) configureTracker(t *location.Tracker) {
 	t.From = ordercast.Status(c.LocationFrom)
 	t.Rate, t.Burst = c.LocationRate, c.LocationBurst
 	t.ETA.NearbyM = c.NearbyRadius
+	t.CoarseM = c.LocationCoarse
 }
 
 // newTracker makes the tracker that takes positions in; it finds couriers' orders in m.Store,

@@ -60,7 +60,7 @@ func main() {
 }
 
 // ExitConfig is the exit status of a serve whose flags or environment are wrong, or whose
-// database a later release migrated, which no restart mends: the unit's RestartPreventExitStatus names it, so that systemd stops there instead of
+// database a later release migrated or refused a migration, which no restart mends: the unit's RestartPreventExitStatus names it, so that systemd stops there instead of
 // starting the node again every RestartSec and filling the journal with the same line. Every
 // other failure (a database away for longer than --db-wait, a port taken) exits 1 and is
 // restarted.
@@ -72,9 +72,10 @@ type configError struct{ error }
 func (e configError) Unwrap() error { return e.error }
 
 // exitCode is the exit status of a run that failed with err. A database whose schema is newer
-// than the binary's is ExitConfig too: no restart of this binary mends it.
+// than the binary's is ExitConfig too, and so is one that refused a migration: no restart of this
+// binary mends either.
 func exitCode(err error) int {
-	if _, ok := errors.AsType[configError](err); ok || errors.Is(err, migrations.ErrNewer) {
+	if _, ok := errors.AsType[configError](err); ok || errors.Is(err, migrations.ErrNewer) || errors.Is(err, migrations.ErrRefused) {
 		return ExitConfig
 	}
 	return 1

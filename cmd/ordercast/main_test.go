@@ -57,6 +57,8 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"zero location fresh", []string{"--location-fresh", "0s"}, nil, "--location-fresh must be positive"},
 		{"zero location batch", []string{"--location-batch", "0s"}, nil, "--location-batch must be positive"},
 		{"nearby radius from env", nil, map[string]string{"ORDERCAST_NEARBY_RADIUS": "nan"}, "--nearby-radius must be a finite number"},
+		{"coarse radius not a number", []string{"--location-coarse", "NaN"}, nil, "--location-coarse must be a finite number"},
+		{"coarse radius zero", []string{"--location-coarse", "0"}, nil, "--location-coarse must be a finite number of metres above 0"},
 		{"max body not a number", []string{"--max-body", "lots"}, nil, "max-body"},
 		{"max body zero", []string{"--max-body", "0"}, nil, "--max-body"},
 		{"address without port", []string{"--addr", "localhost"}, nil, "--addr"},
@@ -156,10 +158,27 @@ func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 			t.Errorf("--db %s: %v, want it taken", db, err)
 		}
 	}
-	// A file whose name holds '=' is no connection string.
-	path := filepath.Join(t.TempDir(), "orders=2026.db")
-	if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", path}); err != nil {
-		t.Errorf("--db %s: %v; want an SQLite file", path, err)
+	// A URL that is no PostgreSQL one, or a near miss of one, is no SQLite file's name either:
+	// taken for one, the node ran alone on a file named with the password, or failed naming it.
+	for _, db := range []string{
+		"postgress://u:hunter2@db.internal:5432/orders",
+		"Postgres://u:hunter2@db.internal:5432/orders",
+		"POSTGRESQL://u:hunter2@db.internal/orders",
+		"postgres:u:hunter2@db.internal",
+		"mysql://u:hunter2@db.internal/orders",
+	} {
+		err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", db})
+		if err == nil || !strings.Contains(err.Error(), "postgres://") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("--db %s: %v; want a refusal that shows a postgres:// URL without repeating the password", db, err)
+		}
+	}
+	// A file whose name holds '=' is no connection string, nor one whose name holds a colon.
+	for _, name := range []string{"orders=2026.db", "orders:2026.db", "postgres.db"} {
+		for _, path := range []string{filepath.Join(t.TempDir(), name), name} {
+			if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", path}); err != nil {
+				t.Errorf("--db %s: %v; want an SQLite file", path, err)
+			}
+		}
 	}
 }
 

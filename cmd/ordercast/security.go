@@ -119,6 +119,10 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 		return fmt.Errorf("--tracking-ttl must be positive, got %s", c.TrackingTTL)
 	case len(c.JWTPublicKeys) > 0 && c.JWTAudience == "":
 		return errors.New("--jwt-public-key needs --jwt-audience: without it a token your identity provider minted for another service would act here")
+	case len(c.JWTPublicKeys) == 0 && (c.JWTAudience != "" || c.JWTIssuer != ""):
+		// Most often the key's setting was lost (an environment file, a volume not mounted):
+		// the node would start refusing every RS256/ES256 token, its operator none the wiser.
+		return errors.New("--jwt-audience and --jwt-issuer check RS256/ES256 tokens, which only a --jwt-public-key verifies: give the key too, or leave them out")
 	case c.JWTMaxLifetime <= 0:
 		return fmt.Errorf("--jwt-max-lifetime must be positive, got %s", c.JWTMaxLifetime)
 	case c.MaxTokenLifetime <= 0:

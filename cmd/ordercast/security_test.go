@@ -133,6 +133,9 @@ func TestBadSecurityFlags(t *testing.T) {
 		{[]string{"--cors-origins", "*"}, "--cors-origins"},
 		{[]string{"--jwt-public-key", "/nonexistent.pem", "--jwt-audience", "ordercast"}, "--jwt-public-key"},
 		{[]string{"--jwt-public-key", "/nonexistent.pem"}, "--jwt-audience"},
+		// Checks of tokens only a key verifies, without the key: most often its setting was lost.
+		{[]string{"--jwt-audience", "ordercast"}, "only a --jwt-public-key verifies"},
+		{[]string{"--jwt-issuer", "https://idp.example"}, "only a --jwt-public-key verifies"},
 		{[]string{"--jwt-max-lifetime", "0s"}, "--jwt-max-lifetime"},
 		{[]string{"--read-timeout", "0s"}, "--read-timeout"},
 		{[]string{"--max-conns-per-peer", "-1"}, "--max-conns-per-peer"},

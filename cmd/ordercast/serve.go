@@ -231,6 +231,8 @@ func (m *Main) validate() error {
 		return errors.New("--db must not be empty")
 	case looksLikeConnString(m.DB): // never echoed: it may hold a password
 		return errors.New("--db is a PostgreSQL key=value connection string (host=… dbname=…); give it as a URL, postgres://user:password@host:5432/dbname?sslmode=require, or name an SQLite file")
+	case looksLikeOtherURL(m.DB): // never echoed either
+		return errors.New("--db looks like a database URL, but not a PostgreSQL one: write it postgres://user:password@host:5432/dbname?sslmode=require (the scheme in lower case, then ://), or name an SQLite file (a name without a scheme)")
 	case rawAtInUserinfo(m.DB): // never echoed either
 		return errors.New("--db: the URL's user or password holds an @ that is not percent-encoded; write it as %40 (postgres://user:p%40ss@host/dbname): as it is, the driver reads what follows it as the host, and names that host, a piece of the password, in its errors")
 	case m.LogFormat != "text" && m.LogFormat != "json":

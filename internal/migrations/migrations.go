@@ -32,6 +32,16 @@ func (e newerError) Error() string {
 
 func (e newerError) Is(target error) bool { return target == ErrNewer }
 
+// ErrRefused is why a store could not migrate a database that refused a migration's SQL (a
+// table of its name already there, a privilege missing, rows the change does not fit): the
+// database is there and answered, and no restart changes its answer (the node exits ExitConfig,
+// which its unit does not restart; restarted every two seconds, it ran the migration again each
+// time). A database away, busy or out of space is no such refusal: a restart may well succeed.
+var ErrRefused = errors.New("the database refused a migration")
+
+// Refused wraps err, a migration's SQL that the database refused, as ErrRefused.
+func Refused(err error) error { return fmt.Errorf("%w: %w", ErrRefused, err) }
+
 // Migration is one numbered schema change from a file dir/NNN_name.up.sql.
 type Migration struct {
 	Version int
