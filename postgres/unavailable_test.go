@@ -171,13 +171,7 @@ func TestResourceErrorsAreUnavailable(t *testing.T) {
 // refused for up to an hour).
 func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 	t.Parallel()
-	db := pgtest.NewDatabase(t)
-	admin := pgtest.Connect(t, db)
-	var logs testutil.Buffer
-	s := postgres.New(db)
-	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	s = storetest.MustOpen(t, s)
-	create(t, s, "a")
+	db, admin, s, logs := loggedStore(t)
 
 	alterDatabase(t, admin, db, "default_transaction_read_only", "on")
 	t.Cleanup(func() { alterDatabase(t, admin, db, "default_transaction_read_only", "") })
@@ -207,19 +201,27 @@ func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 	move(t, s, "a", ordercast.StatusConfirmed)
 }
 
+// loggedStore opens a store on a new database, its log kept, with an order "a"; admin is a
+// connection of the test's own to that database.
+func loggedStore(t *testing.T) (db string, admin *pgx.Conn, s *postgres.Store, logs *testutil.Buffer) {
+	t.Helper()
+	db = pgtest.NewDatabase(t)
+	admin = pgtest.Connect(t, db)
+	logs = &testutil.Buffer{}
+	s = postgres.New(db)
+	s.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s = storetest.MustOpen(t, s)
+	create(t, s, "a")
+	return db, admin, s, logs
+}
+
 // TestALockedTableIsNotReady: a lock on a table the writes take (VACUUM FULL, ALTER TABLE, LOCK
 // TABLE), held by another session, stops every write until it goes, while a plain query answers:
 // Ping says the database is locked (so /readyz is 503 and ordercast_store_up 0, one outage
 // logged), and once the lock goes the next ping ends the outage.
 func TestALockedTableIsNotReady(t *testing.T) {
 	t.Parallel()
-	db := pgtest.NewDatabase(t)
-	admin := pgtest.Connect(t, db)
-	var logs testutil.Buffer
-	s := postgres.New(db)
-	s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
-	s = storetest.MustOpen(t, s)
-	create(t, s, "a")
+	_, admin, s, logs := loggedStore(t)
 
 	tx, err := admin.Begin(t.Context())
 	if err != nil {
