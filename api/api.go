@@ -394,9 +394,11 @@ func PositionAt(lat, lng float64) PostLocationRequest {
 }
 
 // PostLocationResponse answers a position: how many of the courier's orders it reached (those
-// out for delivery and assigned to the courier).
+// out for delivery and assigned to the courier), and, when none, why (location.Missed: an order
+// not at the stage that shows the courier, a newer fix of it taken already, a coarse fix held).
 type PostLocationResponse struct {
-	Orders int `json:"orders"`
+	Orders int    `json:"orders"`
+	Missed string `json:"missed,omitempty"`
 }
 
 // MaxLocationsPerRequest bounds the positions of one POST /v1/locations: a request of more is
@@ -433,6 +435,7 @@ type PostLocationsResponse struct {
 // (as PostLocationResponse), or the error the single post would have answered.
 type LocationResult struct {
 	Orders *int         `json:"orders,omitempty"`
+	Missed string       `json:"missed,omitempty"`
 	Error  *ErrorDetail `json:"error,omitempty"`
 }
 

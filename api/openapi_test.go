@@ -8,6 +8,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/openapi"
+	"github.com/ordercast/ordercast/location"
 )
 
 // TestOpenAPIIsADescription: the description is OpenAPI 3.1, every reference in it resolves
@@ -137,5 +138,10 @@ func TestOpenAPIEnums(t *testing.T) {
 	slices.Sort(codes)
 	if !slices.Equal(got, codes) {
 		t.Errorf("the description's error codes are %v, the server's %v", got, codes)
+	}
+	missed, _ := doc.Schema("Missed")
+	want := []string{string(location.MissedNoOrderShown), string(location.MissedNewerTaken), string(location.MissedCoarse)}
+	if got := doc.Enum(missed); !slices.Equal(got, want) {
+		t.Errorf("the description's reasons a position reached no order are %v, the tracker's %v", got, want)
 	}
 }

@@ -40,11 +40,27 @@ type CourierPosition struct {
 }
 
 // PostResult is what became of one position of PostMany: the orders it reached, or why it was
-// refused (nothing changed for it).
+// refused (nothing changed for it). A position taken that reached no order says why in Missed.
 type PostResult struct {
 	Orders int
+	Missed Missed
 	Err    error
 }
+
+// Missed is why a position taken reached no order: what a courier's app (or its developer) needs
+// to tell "keep posting" from "my clock is off". Its values are the API's words for it.
+type Missed string
+
+const (
+	// MissedNoOrderShown: none of the courier's orders is at the stage that shows its courier
+	// (out for delivery, or --location-from), or it carries none.
+	MissedNoOrderShown Missed = "no_order_shows_courier"
+	// MissedNewerTaken: each order it would reach shows a newer fix of the courier already (a
+	// fix sent out of order, or after one whose clock ran ahead).
+	MissedNewerTaken Missed = "newer_fix_taken"
+	// MissedCoarse: the fix is coarse (CoarseM) and waits behind the order's recent fine one.
+	MissedCoarse Missed = "coarse_fix_held"
+)
 
 // PostMany is Post for many positions, each judged alone and in order, exactly as Post judges
 // one; the result i is position i's. The positions share the work: one lock turn charges the
@@ -278,6 +294,7 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 			}
 			carried = p.read[cp.CourierID]
 		}
+		missed := MissedNoOrderShown
 		for _, o := range carried {
 			if p.only != nil && !p.only[cp.CourierID][o.ID] {
 				continue
@@ -291,10 +308,16 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 			if p.reads != nil && t.leftSince(o, p.readTurn) {
 				continue
 			}
-			if l := t.update(o, cp.Position); l != nil {
-				sent = append(sent, l)
-				p.res[i].Orders++
+			l, why := t.update(o, cp.Position)
+			if l == nil {
+				missed = why
+				continue
 			}
+			sent = append(sent, l)
+			p.res[i].Orders++
+		}
+		if p.res[i].Orders == 0 {
+			p.res[i].Missed = missed
 		}
 	}
 	return sent
@@ -350,19 +373,20 @@ func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercas
 	}
 }
 
-// update folds p into the order's state and returns the position to send, or nil when it does
-// not replace the one kept (ordercast.LocationUpdate.Replaces): a fix older than the one already
-// sent (phones flush backlogs out of order), or one judged against a copy of the order from
-// before it went to the courier of the kept position (the copy of the old courier, kept until
-// the event that moved the order reaches this node). Called with t.mu held.
-func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location {
+// update folds p into the order's state and returns the position to send, or nil, and why, when
+// it does not replace the one kept (ordercast.LocationUpdate.Replaces): a fix older than the one
+// already sent (phones flush backlogs out of order), or one judged against a copy of the order
+// from before it went to the courier of the kept position (the copy of the old courier, kept
+// until the event that moved the order reaches this node); or when it is a coarse fix held
+// behind a fine one. Called with t.mu held.
+func (t *Tracker) update(o ordercast.Order, p ordercast.Position) (*hub.Location, Missed) {
 	u := ordercast.LocationUpdate{
 		OrderID: o.ID, CourierID: o.CourierID, OrderVersion: o.Version, Lat: p.Lat, Lng: p.Lng,
 		AccuracyM: p.AccuracyM, Heading: p.Heading, SpeedMPS: p.SpeedMPS, At: p.At.UTC(),
 	}
 	st := t.orders[o.ID]
 	if st != nil && st.latest != nil && !u.Replaces(st.latest.Update) {
-		return nil
+		return nil, MissedNewerTaken
 	}
 	if st == nil || st.latest != nil && st.latest.Update.CourierID != o.CourierID {
 		// A new courier starts afresh: the old one's last fix and speed say nothing of it.
@@ -371,7 +395,7 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 	}
 	coarse := t.coarse(u)
 	if coarse && st.latest != nil && !t.coarse(st.latest.Update) && u.At.Sub(st.latest.Update.At) < coarseHold {
-		return nil // most often the phone has a fine fix again in a moment: no jump and back
+		return nil, MissedCoarse // most often the phone has a fine fix again in a moment: no jump and back
 	}
 	if !coarse { // a coarse fix measures no speed, nor is a place to measure the next from
 		sample := -1.0 // none
@@ -401,7 +425,7 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) *hub.Location 
 	if !coarse {
 		st.trail.add(u)
 	}
-	return st.latest
+	return st.latest, ""
 }
 
 // coarse reports whether u's fix is coarse (CoarseM).

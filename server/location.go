@@ -34,9 +34,10 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := positionOf(req)
-	var n int
+	var res location.PostResult
 	if err == nil {
-		n, err = s.Locations.Post(r.Context(), cid, p)
+		res = s.Locations.PostMany(r.Context(), []location.CourierPosition{{CourierID: cid, Position: p}})[0]
+		err = res.Err
 	}
 	if err != nil {
 		if wait, ok := retryWait(err); ok {
@@ -46,7 +47,7 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.Metrics.locationsAccepted.Inc()
-	s.writeJSON(w, r, http.StatusOK, api.PostLocationResponse{Orders: n})
+	s.writeJSON(w, r, http.StatusOK, api.PostLocationResponse{Orders: res.Orders, Missed: string(res.Missed)})
 }
 
 // handlePostLocations serves POST /v1/locations: many couriers' positions in one request, from
@@ -98,7 +99,7 @@ func (s *Server) handlePostLocations(w http.ResponseWriter, r *http.Request) {
 			res.Results[at[j]].Error = s.resultError(r, pr.Err)
 			continue
 		}
-		res.Results[at[j]].Orders = &pr.Orders
+		res.Results[at[j]].Orders, res.Results[at[j]].Missed = &pr.Orders, string(pr.Missed)
 		res.Accepted++
 	}
 	res.Refused = len(req.Positions) - res.Accepted

@@ -347,6 +347,46 @@ func TestLocationOnlyWhileOutForDelivery(t *testing.T) {
 	})
 }
 
+// TestAPositionThatReachesNoOrderSaysWhy: a position taken that reached no order says why, so a
+// courier's app (or its developer) tells "keep posting" from "the phone's clock is off": no order
+// at the stage that shows the courier; a newer fix taken already; a coarse fix held behind a fine
+// one. One that reached an order says nothing of the kind; a request of many says it per
+// position.
+func TestAPositionThatReachesNoOrderSaysWhy(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, nil)
+	base := ls.URL()
+	mustCreate(t, base, "o-1")
+	ls.assign(t, "o-1", "c-1")
+	now := time.Now()
+	fix := func(lat float64, at time.Time, extra string) string {
+		return fmt.Sprintf(`{"lat":%v,"lng":13.4,"at":%q%s}`, lat, at.Format(time.RFC3339Nano), extra)
+	}
+	for _, tc := range []struct {
+		name, body, want string
+		before           func()
+	}{
+		{"before the pickup", fix(52.5, now, ""), `{"orders":0,"missed":"no_order_shows_courier"}`, nil},
+		{"out for delivery", fix(52.51, now.Add(time.Second), `,"accuracy_m":8`), `{"orders":1}`,
+			func() { ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery) }},
+		{"older than the one taken", fix(52.52, now, ""), `{"orders":0,"missed":"newer_fix_taken"}`, nil},
+		{"coarse, a second after a fine one", fix(52.6, now.Add(2*time.Second), `,"accuracy_m":900`), `{"orders":0,"missed":"coarse_fix_held"}`, nil},
+	} {
+		if tc.before != nil {
+			tc.before()
+		}
+		if code, body := postLocation(t, base, "c-1", "", tc.body); code != http.StatusOK || strings.TrimSpace(string(body)) != tc.want {
+			t.Errorf("%s: %d %s, want 200 %s", tc.name, code, body, tc.want)
+		}
+	}
+	code, body := postLocations(t, base, "", `{"positions":[`+
+		`{"courier_id":"c-1","lat":52.53,"lng":13.4,"at":"`+now.Add(3*time.Second).Format(time.RFC3339Nano)+`"},`+
+		`{"courier_id":"c-2","lat":52.53,"lng":13.4}]}`)
+	if want := `"results":[{"orders":1},{"orders":0,"missed":"no_order_shows_courier"}]`; code != http.StatusOK || !strings.Contains(string(body), want) {
+		t.Errorf("POST /v1/locations: %d %s, want 200 with %s", code, body, want)
+	}
+}
+
 // TestLocationAtInMicroseconds: a position's at is sent to the microsecond, as a status event's
 // is, whether the courier sent it with nanoseconds or the server stamped its arrival: a client
 // reads both kinds of time in one form.
