@@ -29,8 +29,17 @@ type Client struct {
 	// HTTPClient makes the requests; nil means http.DefaultClient. Its Timeout, if set, also cuts
 	// streams, so give Watch a client without one and bound calls with contexts instead.
 	HTTPClient *http.Client
-	// Token, when set, is sent as "Authorization: Bearer <Token>".
+	// Token, when set, is sent as "Authorization: Bearer <Token>". It must not change while the
+	// Client is in use (a watch reads it at every reconnect): a token that is renewed (a
+	// courier's app through a shift, a service's token from its identity provider) comes from
+	// TokenSource.
 	Token string
+	// TokenSource, when set, gives the token of each request instead of Token, and of each of a
+	// watch's connections: a watch whose token expired (the server ends its stream then) goes
+	// on with the renewed one. A watch refused 401 asks it again and tries once more before it
+	// ends; an error from it fails the call, and a watch retries it as a connection that failed.
+	// It is called from the goroutines that use the Client, at once.
+	TokenSource func(context.Context) (string, error)
 	// MaxAttempts bounds how many times a read (Order, Events, Trail) or a write with an
 	// idempotency key (WithIdempotencyKey) is sent when its outcome stays unknown; 1 turns the
 	// client's own retry off. Zero means DefaultMaxAttempts. A write without a key is sent once.
@@ -282,12 +291,24 @@ func (c *Client) newRequestTo(ctx context.Context, base, method, path string, bo
 	if err != nil {
 		return nil, err
 	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+	token := c.Token
+	if c.TokenSource != nil {
+		if token, err = c.TokenSource(ctx); err != nil {
+			return nil, &tokenSourceError{err}
+		}
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("User-Agent", "ordercast-client")
 	return req, nil
 }
+
+// tokenSourceError is a Client.TokenSource that failed: the request was not sent.
+type tokenSourceError struct{ err error }
+
+func (e *tokenSourceError) Error() string { return "client: token source: " + e.err.Error() }
+func (e *tokenSourceError) Unwrap() error { return e.err }
 
 // closeBody drains a little of what is left so the connection can be reused, then closes.
 func closeBody(b io.ReadCloser) {

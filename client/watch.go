@@ -159,6 +159,8 @@ type Watch struct {
 	delivered bool      // the current connection proved healthy: news arrived (Next and NextScoped set it)
 	connected time.Time // when the current connection was answered
 	attempted bool
+	// refused says the last connection was refused 401 with a token from Client.TokenSource.
+	refused bool
 	// placed is whether lastID is a place the watch reached, to resume after even at 0: a party
 	// watch's first snapshot is at position 0 for a party whose log is empty yet.
 	placed   bool
@@ -430,7 +432,9 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 	req, err := w.c.newRequestTo(connCtx, base, http.MethodGet, path, nil)
 	if err != nil {
 		cancel()
-		return true, fmt.Errorf("watch %s: %w", w.orderID, err)
+		// A token source that failed (an identity provider away) may answer the next time.
+		_, source := errors.AsType[*tokenSourceError](err)
+		return !source, fmt.Errorf("watch %s: %w", w.orderID, err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
 	req.Header.Set("Cache-Control", "no-cache")
@@ -479,12 +483,21 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 		w.dropConn()
 		w.wait = max(w.wait, min(e.RetryAfter, w.opts.MaxRetry))
 		return false, fmt.Errorf("watch %s: %w", w.orderID, e)
+	case code == http.StatusUnauthorized && w.c.TokenSource != nil && !w.refused:
+		// The token expired, or was renewed since the source gave it: the next connection
+		// asks the source again, once, before the watch ends.
+		e := readError(resp)
+		closeBody(resp.Body)
+		w.dropConn()
+		w.refused = true
+		return false, fmt.Errorf("watch %s: %w", w.orderID, e)
 	default:
 		e := readError(resp)
 		closeBody(resp.Body)
 		w.dropConn()
 		return true, fmt.Errorf("watch %s: %w", w.orderID, e)
 	}
+	w.refused = false
 	body := idle.watch(resp.Body)
 	w.mu.Lock()
 	w.body = body
