@@ -37,11 +37,10 @@ const (
 )
 
 // fingerprintSalt and fingerprintIterations make a secret's fingerprint: PBKDF2-HMAC-SHA256,
-// about 35 ms a guess on one core of the 2-core machine it was measured on (up to 60 ms under
-// load; go test
-// ./cmd/ordercast -run '^$' -bench Fingerprint), so that a row of cluster_nodes read by someone it
-// should not be gives no fast way to test guesses at the secret. The salt is fixed: every node
-// must compute the same fingerprint.
+// about 35 ms a guess on one core of the 2-core machine it was measured on, up to 60 ms under
+// load (go test ./cmd/ordercast -run '^$' -bench Fingerprint), so that a row of cluster_nodes
+// read by someone it should not be gives no fast way to test guesses at the secret. The salt is
+// fixed: every node must compute the same fingerprint.
 const (
 	fingerprintSalt       = "ordercast cluster fingerprint"
 	fingerprintIterations = 200_000
