@@ -32,8 +32,9 @@ const (
 	DefaultSettingsLive = 2 * time.Minute
 	// settingsWarnEvery bounds the warnings while cluster_nodes cannot be read or written.
 	settingsWarnEvery = 10 * time.Minute
-	// settingsForgetTimeout bounds the deletion of the node's row at shutdown.
-	settingsForgetTimeout = 5 * time.Second
+	// settingsForgetTimeout bounds the deletion of the node's row at shutdown, which a database
+	// cut off would otherwise hold up by the store's ReadTimeout (10 s).
+	settingsForgetTimeout = 2 * time.Second
 )
 
 // fingerprintSalt and fingerprintIterations make a secret's fingerprint: PBKDF2-HMAC-SHA256,
@@ -169,11 +170,15 @@ func (c *settingsCheck) start() {
 }
 
 // stop ends the checks and deletes the node's row, so that the others no longer compare with it.
-// A failure is only logged: the row is forgotten within the hour, and unseen after Live.
+// A failure is only logged, and a database known to be away is not tried: the row is unseen
+// after Live anyway, and deleted within the hour.
 func (c *settingsCheck) stop() {
 	if c.cancel != nil {
 		c.cancel()
 		c.wg.Wait()
+	}
+	if c.Store.Unavailable() != "" {
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), settingsForgetTimeout)
 	defer cancel()
