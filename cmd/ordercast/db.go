@@ -185,8 +185,8 @@ func up(ok bool) float64 {
 
 // storeMetrics lists the metrics the store brings to /metrics: whether its database answers, how
 // much its writer batches, on SQLite the size of its WAL, and on PostgreSQL how the node's
-// batches were committed, its connection pool, and whether and how often its listener lost the
-// database.
+// batches were committed, its connection pool, whether and how often its listener lost the
+// database, and whether another node's settings disagree with its own.
 func (m *Main) storeMetrics() []prometheus.Collector {
 	var cs []prometheus.Collector
 	if or, ok := m.Store.(outageReporter); ok {
@@ -222,6 +222,9 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 	}
 	st, l := m.Listener.Store, m.Listener
 	cs = append(cs, newPoolCollector(st.PoolStat))
+	if m.settingsCheck != nil {
+		cs = append(cs, m.settingsCheck.metric())
+	}
 	batches := func(path string, n func(postgres.Paths) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "ordercast_pg_batches_total",

@@ -44,8 +44,10 @@ type securityConfig struct {
 	TrustedProxies listFlag
 	CORSOrigins    listFlag
 
-	// Parsed by validateSecurity.
+	// Parsed by validateSecurity. secrets are the HMAC secrets the authority holds: the one it
+	// signs with first (the demo's own), then those it accepts too.
 	authority *auth.Authority
+	secrets   []string
 	proxies   []netip.Prefix
 }
 
@@ -182,11 +184,13 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 	a.ActorMaxLifetime = c.MaxTokenLifetime
 	// The server's own tracking tokens live --tracking-ttl, which may be set past the default cap.
 	a.TrackingMaxLifetime = max(auth.DefaultTrackingMaxLifetime, c.TrackingTTL)
+	c.secrets = []string{secret}
 	if !demo {
 		for _, s := range c.AcceptSecrets {
 			if err := a.AcceptSecrets([]byte(s)); err != nil {
 				return fmt.Errorf("--accept-secrets: %w", err) // never the value: it is a secret
 			}
+			c.secrets = append(c.secrets, s)
 		}
 	}
 	c.authority = a

@@ -63,6 +63,9 @@ type Main struct {
 	pprof *sidelisten.Server
 	// Listener feeds the hub from PostgreSQL; nil with SQLite.
 	Listener *postgres.Listener
+	// settingsCheck compares this node's settings with the cluster's other nodes' (PostgreSQL
+	// only; clustersettings.go).
+	settingsCheck *settingsCheck
 
 	stdout, stderr io.Writer
 	// validated: validate has passed (and built the parts it builds, such as the token
@@ -311,6 +314,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openStore(ctx); err != nil {
 		return errors.Join(err, srv.Unlisten(), m.Close())
 	}
+	if m.Listener != nil {
+		m.settingsCheck = newSettingsCheck(m.Listener.Store, m.clusterSettings(m.secrets), m.Logger.With("component", "cluster-settings"))
+		m.settingsCheck.start()
+	}
 	srv.Store = m.Store
 	srv.Locations = m.Tracker
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
@@ -381,6 +388,10 @@ func (m *Main) Close() error {
 		}
 	}
 	m.stopRetention()
+	if m.settingsCheck != nil {
+		m.settingsCheck.stop() // while the store is open: it deletes the node's row
+		m.settingsCheck = nil
+	}
 	if err := m.closeStore(); err != nil {
 		errs = append(errs, err)
 	}

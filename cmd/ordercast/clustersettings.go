@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ordercast/ordercast/internal/failurelog"
+	"github.com/ordercast/ordercast/postgres"
+)
+
+// The cluster's settings check: each PostgreSQL node announces in cluster_nodes the settings its
+// nodes must agree on, and warns (an ERROR line, ordercast_cluster_settings_mismatch) while a live
+// node disagrees. It never refuses to start nor turns the node unready: a rolling change of a
+// setting disagrees for a while by design, and an emergency change of the secret must not lock a
+// cluster out because dead nodes' rows are still fresh.
+const (
+	// DefaultSettingsInterval is how often a node announces its settings and compares them.
+	DefaultSettingsInterval = 30 * time.Second
+	// DefaultSettingsLive is how recently a node must have announced itself to be compared with.
+	DefaultSettingsLive = 2 * time.Minute
+	// settingsWarnEvery bounds the warnings while cluster_nodes cannot be read or written.
+	settingsWarnEvery = 10 * time.Minute
+	// settingsForgetTimeout bounds the deletion of the node's row at shutdown, which a database
+	// cut off would otherwise hold up by the store's ReadTimeout (10 s).
+	settingsForgetTimeout = 2 * time.Second
+)
+
+// fingerprintSalt and fingerprintIterations make a secret's fingerprint: PBKDF2-HMAC-SHA256,
+// about 35 ms a guess on one core of the 2-core machine it was measured on, up to 60 ms under
+// load (go test ./cmd/ordercast -run '^$' -bench Fingerprint), so that a row of cluster_nodes
+// read by someone it should not be gives no fast way to test guesses at the secret. The salt is
+// fixed: every node must compute the same fingerprint.
+const (
+	fingerprintSalt       = "ordercast cluster fingerprint"
+	fingerprintIterations = 200_000
+)
+
+// fingerprint returns secret's fingerprint: 16 bytes of PBKDF2, in base64.
+func fingerprint(secret string) string {
+	key, err := pbkdf2.Key(sha256.New, secret, []byte(fingerprintSalt), fingerprintIterations, 16)
+	if err != nil {
+		panic(err) // only for a key length or FIPS setting that a constant here rules out
+	}
+	return base64.RawStdEncoding.EncodeToString(key)
+}
+
+// clusterSettings are the settings a node announces in its row of cluster_nodes.
+type clusterSettings struct {
+	// Host names the node to the operator reading a mismatch; it is never compared.
+	Host string `json:"host,omitempty"`
+	// LocationFrom is --location-from.
+	LocationFrom string `json:"location_from"`
+	// Signs is the fingerprint of --secret; Accepts those of every secret whose tokens the node
+	// takes, --secret's and --accept-secrets'.
+	Signs   string   `json:"signs"`
+	Accepts []string `json:"accepts"`
+	// JWTAudience and JWTIssuer are what RS256/ES256 tokens must carry.
+	JWTAudience string `json:"jwt_audience"`
+	JWTIssuer   string `json:"jwt_issuer"`
+}
+
+// clusterSettings returns what this node announces: secrets are the secret it signs with, then
+// the others it accepts (securityConfig.secrets). The fingerprints cost their time once, here.
+func (m *Main) clusterSettings(secrets []string) clusterSettings {
+	host, _ := os.Hostname()
+	c := clusterSettings{Host: host, LocationFrom: m.LocationFrom, JWTAudience: m.JWTAudience, JWTIssuer: m.JWTIssuer}
+	for i, s := range secrets {
+		f := fingerprint(s)
+		if i == 0 {
+			c.Signs = f
+		}
+		c.Accepts = append(c.Accepts, f)
+	}
+	return c
+}
+
+// mismatch is one way a node's settings disagree with this node's: the setting (as its flag),
+// and what comes of it, which never holds a secret.
+type mismatch struct{ Setting, Problem string }
+
+// mismatches lists how theirs disagree with mine. The secrets agree when each node accepts the
+// tokens the other signs, which a rotation keeps at every step (docs/security.md).
+func mismatches(mine, theirs clusterSettings) []mismatch {
+	var ms []mismatch
+	if !slices.Contains(theirs.Accepts, mine.Signs) {
+		ms = append(ms, mismatch{"secret", "the other node refuses (401) the tokens this node signs: this node's --secret is neither its --secret nor among its --accept-secrets"})
+	}
+	if !slices.Contains(mine.Accepts, theirs.Signs) {
+		ms = append(ms, mismatch{"secret", "this node refuses (401) the tokens the other node signs: its --secret is neither this node's --secret nor among this node's --accept-secrets"})
+	}
+	if mine.LocationFrom != theirs.LocationFrom {
+		ms = append(ms, mismatch{"location-from", fmt.Sprintf("this node shows a courier's positions from %s, the other node from %s: which is shown depends on the node asked", mine.LocationFrom, theirs.LocationFrom)})
+	}
+	if mine.JWTAudience != theirs.JWTAudience {
+		ms = append(ms, mismatch{"jwt-audience", fmt.Sprintf("this node takes RS256/ES256 tokens for %q, the other node for %q", mine.JWTAudience, theirs.JWTAudience)})
+	}
+	if mine.JWTIssuer != theirs.JWTIssuer {
+		ms = append(ms, mismatch{"jwt-issuer", fmt.Sprintf("this node takes RS256/ES256 tokens from %q, the other node from %q", mine.JWTIssuer, theirs.JWTIssuer)})
+	}
+	return ms
+}
+
+// settingsCheck announces a node's settings every Interval and compares them with those of every
+// node seen within Live. Each mismatch is logged once, at ERROR, when it is first seen, and once
+// at INFO when it is gone; Mismatched is set while any stands.
+type settingsCheck struct {
+	Store    *postgres.Store
+	Settings clusterSettings
+	Interval time.Duration
+	Live     time.Duration
+	Logger   *slog.Logger
+
+	payload []byte
+	// fails are the failures to read or write cluster_nodes; unreadable the rows that do not
+	// read as settings (a later release's, changed): each warned about at most every
+	// settingsWarnEvery.
+	fails, unreadable failurelog.Failures
+
+	mu         sync.Mutex
+	standing   map[nodeMismatch]string // what the last check found, to the host of its node
+	mismatched atomic.Bool
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// nodeMismatch is one mismatch with one node.
+type nodeMismatch struct {
+	node string
+	mismatch
+}
+
+// newSettingsCheck returns a check of settings over st, with the defaults.
+func newSettingsCheck(st *postgres.Store, settings clusterSettings, logger *slog.Logger) *settingsCheck {
+	payload, _ := json.Marshal(settings) // strings only: it cannot fail
+	return &settingsCheck{Store: st, Settings: settings, Interval: DefaultSettingsInterval, Live: DefaultSettingsLive,
+		Logger: logger, payload: payload,
+		fails: failurelog.Failures{Every: settingsWarnEvery}, unreadable: failurelog.Failures{Every: settingsWarnEvery}}
+}
+
+// start checks once, then every Interval on a goroutine of its own, until stop.
+func (c *settingsCheck) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.check(ctx)
+	c.wg.Go(func() {
+		t := time.NewTicker(c.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c.check(ctx)
+			}
+		}
+	})
+}
+
+// stop ends the checks and deletes the node's row, so that the others no longer compare with it.
+// A failure is only logged, and a database known to be away is not tried: the row is unseen
+// after Live anyway, and deleted within the hour.
+func (c *settingsCheck) stop() {
+	if c.cancel != nil {
+		c.cancel()
+		c.wg.Wait()
+	}
+	if c.Store.Unavailable() != "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), settingsForgetTimeout)
+	defer cancel()
+	if err := c.Store.ForgetNode(ctx); err != nil {
+		c.Logger.Warn("deleting this node's row of cluster_nodes failed; the other nodes stop comparing their settings with it once it is unseen for "+c.Live.String(), "err", err)
+	}
+}
+
+// check announces the node's settings, reads the live nodes', and logs what changed in how they
+// disagree. A failure to read or write leaves what was found before standing.
+func (c *settingsCheck) check(ctx context.Context) {
+	nodes, err := c.Store.AnnounceSettings(ctx, c.payload, c.Live)
+	if err != nil {
+		if ctx.Err() != nil {
+			return // stopping
+		}
+		if n, warn := c.fails.Failed(0); warn {
+			c.Logger.Warn("announcing this node's settings to the cluster failed: a mismatch with another node goes unseen meanwhile", "failures", n.Failures, "err", err)
+		}
+		return
+	}
+	if n, was := c.fails.Worked(); was {
+		c.Logger.Info("announcing this node's settings to the cluster works again", "failures_since_warning", n.Failures)
+	}
+	found := map[nodeMismatch]string{}
+	for _, n := range nodes {
+		var theirs clusterSettings
+		if err := json.Unmarshal(n.Settings, &theirs); err != nil {
+			if _, warn := c.unreadable.Failed(0); warn {
+				c.Logger.Warn("a node's row of cluster_nodes does not read as settings; its settings are not compared", "node", n.Node, "err", err)
+			}
+			continue
+		}
+		for _, m := range mismatches(c.Settings, theirs) {
+			found[nodeMismatch{n.Node, m}] = theirs.Host
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, host := range found {
+		if _, ok := c.standing[k]; !ok {
+			c.Logger.Error("a live node of this cluster disagrees with this node's settings (logged once; INFO when it clears)",
+				"setting", k.Setting, "node", k.node, "host", host, "this_node", c.Store.Node(), "problem", k.Problem)
+		}
+	}
+	for k, host := range c.standing {
+		if _, ok := found[k]; !ok {
+			c.Logger.Info("a node no longer disagrees with this node's settings (changed, or stopped)",
+				"setting", k.Setting, "node", k.node, "host", host, "this_node", c.Store.Node())
+		}
+	}
+	c.standing = found
+	c.mismatched.Store(len(found) > 0)
+}
+
+// Mismatches returns the mismatches the last check found, by node.
+func (c *settingsCheck) Mismatches() map[string][]mismatch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	by := map[string][]mismatch{}
+	for k := range c.standing {
+		by[k.node] = append(by[k.node], k.mismatch)
+	}
+	return by
+}
+
+// metric is ordercast_cluster_settings_mismatch.
+func (c *settingsCheck) metric() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ordercast_cluster_settings_mismatch",
+		Help: "1 while a live node of the cluster runs with settings that disagree with this node's (--secret and --accept-secrets, --location-from, --jwt-audience, --jwt-issuer; the log's ERROR line names the setting and the node), else 0. PostgreSQL only.",
+	}, func() float64 { return up(c.mismatched.Load()) })
+}
