@@ -14,6 +14,7 @@ import (
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -645,9 +646,10 @@ func createCourierOrder(t *testing.T, ls *locationServer, id, courier string, st
 }
 
 // TestCourierPageSaysWhenItsSignInExpired: a step refused for the page's token (401: it expired
-// mid-shift) stops the page as a refused stream does: it says to open the link again, offers no
-// step that could only be refused, marks the connection refused rather than live, and stops
-// sharing the location.
+// mid-shift) stops the page as a refused stream does: it says to ask for a new link (the link it
+// was opened with holds the same expired token), offers no step that could only be refused,
+// marks the connection refused rather than live, and stops sharing the location. The page opened
+// again with that token says the same of what to do.
 func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 	ls, _ := newAuthLocationServer(t)
 	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
@@ -659,6 +661,7 @@ func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 		return true
 	})
 	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
 	row := `li.order[data-order-id="d-1"]`
 	shareOnCourierPage(t, b, base)
 	b.waitFor(`#share-last`)
@@ -671,7 +674,33 @@ func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 		t.Errorf("the store has %s, %v", o.Status, err)
 	}
 	screenshots(b, "courier-expired")
+
+	// A reload finds the page's cookie holding a token that has expired by now: the server's
+	// page says the same of what to do.
+	old := authority(t)
+	old.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	expired, err := old.SignActor(auth.Actor{Role: auth.RoleCourier, Sub: "c-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpOnly := true
+	b.do("the page's cookie holds an expired token", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
+			Name: server.PartyCookie, Value: expired, URL: base + "/couriers/c-1", Path: "/couriers/c-1", HTTPOnly: &httpOnly,
+			SameSite: network.CookieSameSiteStrict,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("reload the page", chromedp.Reload())
+	b.waitFor(`#conn[data-state="denied"]`)
+	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.HasSuffix(why, "); "+askNewLink) {
+		t.Errorf("the page opened again with the expired token says %q, want it to end %q", why, askNewLink)
+	}
 }
+
+// askNewLink is what a courier's page says to do once its token is no longer taken: the link it
+// was opened with holds that token, so it asks for a new one.
+const askNewLink = "ask dispatch, or the app that gave you this page, for a new link."
 
 // shareOnCourierPage opens courier c-1's page at base, with a position to be had, once its
 // order d-1 is out for delivery and its stream live, and turns sharing on.
@@ -686,7 +715,7 @@ func shareOnCourierPage(t *testing.T, b *browser, base string) {
 }
 
 // checkSignedOut fails the test unless the courier's page has stopped as it does when the server
-// refuses its token: it says to open the link again, offers no step nor sharing, marks the
+// refuses its token: it says to ask for a new link, offers no step nor sharing, marks the
 // connection refused rather than live ("token refused": it had one), and shares the location no
 // more.
 func checkSignedOut(t *testing.T, b *browser) {
@@ -695,7 +724,7 @@ func checkSignedOut(t *testing.T, b *browser) {
 	if got := eval[string](b, `document.getElementById('conn').textContent`); got != "token refused" {
 		t.Errorf("the indicator says %q, want token refused", got)
 	}
-	if why := eval[string](b, `document.getElementById('problem').textContent`); why != "Your sign-in has expired: open the link you were given again." {
+	if why := eval[string](b, `document.getElementById('problem').textContent`); why != "Your sign-in has expired: "+askNewLink {
 		t.Errorf("the page says %q", why)
 	}
 	if shown := eval[bool](b, `!!document.querySelector('#orders-section .advance, #share-toggle').offsetParent`); shown {

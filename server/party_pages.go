@@ -46,6 +46,9 @@ type boardPage struct {
 	Until ordercast.Status
 	// Demo marks a page of demo mode (demoPages).
 	Demo bool
+	// AskNewLink is what the page tells its reader to do once the server no longer takes its
+	// token (askNewLink); its script says it too, when a change is refused mid-shift.
+	AskNewLink string
 }
 
 // handleRestaurantBoard serves GET /restaurants/{pid}: the restaurant's board, its active orders
@@ -90,6 +93,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		ReadOnly:      kind == ordercast.PartyCustomer,
 		ShareLocation: kind == ordercast.PartyCourier && s.Locations != nil,
 		Demo:          s.demoPages(),
+		AskNewLink:    askNewLink(kind),
 	}
 	if page.ShareLocation {
 		page.LocationFrom = cmp.Or(s.Locations.From, ordercast.StatusOutForDelivery)
@@ -115,7 +119,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		// The address holds the token: not in a Referer either (the page's script takes it out
 		// of the address bar).
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		page.Problem, page.TokenRefused = tokenRefused(err, "open the link you were given again, or ask for a new one."), true
+		page.Problem, page.TokenRefused = tokenRefused(err, page.AskNewLink), true
 		s.renderPage(w, r, errorStatus(err), "board.html", page)
 		return
 	}
@@ -134,7 +138,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		default:
 			s.setPageCookies(w, r, cookies, "")
 			page.Problem = "The token this page was opened with is no longer accepted (" + ordercast.ErrorMessage(err) +
-				"); open the link you were given again, or ask for a new one."
+				"); " + page.AskNewLink
 			page.TokenRefused = true
 		}
 	}
@@ -166,6 +170,17 @@ var partyPages = map[ordercast.PartyKind]struct {
 	ordercast.PartyRestaurant: {"Restaurant ", "Active orders", auth.RoleRestaurant},
 	ordercast.PartyCourier:    {"Courier ", "Your deliveries", auth.RoleCourier},
 	ordercast.PartyCustomer:   {"Orders of ", "Your orders", auth.RoleCustomer},
+}
+
+// askNewLink is what a party's page tells its reader to do once the server no longer takes the
+// token its link carried (expired, revoked, or not this party's): to get a new link. Opening the
+// same link again cannot help, as it carries the same token. A courier's links come from
+// dispatch, or from the app the courier works in.
+func askNewLink(kind ordercast.PartyKind) string {
+	if kind == ordercast.PartyCourier {
+		return "ask dispatch, or the app that gave you this page, for a new link."
+	}
+	return "ask for a new link where you got this one."
 }
 
 // partyToken decides whether tok, handed to party p's page, may watch the party, and says whom it

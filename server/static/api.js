@@ -364,12 +364,15 @@
   }
 
   // SIGNED_OUT is what a party's page says when the server no longer takes the token its link
-  // handed over (a change answered 401: it expired mid-shift, or was revoked). A demo page's
-  // token was minted by the server with a secret of its own, which a restart replaced: a reload
-  // mints a new one (data-demo).
+  // handed over (a change answered 401: it expired mid-shift, or was revoked). The link holds
+  // that same token, so opening it again cannot help: the page says to ask for a new one, in the
+  // words the server uses when a page is opened with a token it no longer takes
+  // (data-ask-new-link, party_pages.go's askNewLink). A demo page's token was minted by the
+  // server with a secret of its own, which a restart replaced: a reload mints a new one
+  // (data-demo).
   var DEMO = !!document.body && document.body.dataset.demo === 'true';
   var SIGNED_OUT = DEMO ? 'This demo page\'s sign-in is no longer accepted (the demo server restarted, or it expired): reload the page.'
-    : 'Your sign-in has expired: open the link you were given again.';
+    : 'Your sign-in has expired: ' + ((document.body && document.body.dataset.askNewLink) || 'ask for a new link.');
 
   // signedOut tells the page's scripts that the server no longer takes the page's token, and
   // why (a sentence for the page), with the refusal's ApiError (err); each stops what needs the
