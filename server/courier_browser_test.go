@@ -59,9 +59,9 @@ func courierOrder(t *testing.T, ls *locationServer, id, courier string, status o
 
 // TestCourierPageMovesAndSharesLocation: a courier's page lists the orders assigned to that
 // courier, live over its one stream, each with its restaurant and customer, pick-up and
-// drop-off, and one button for the courier's next step, only when there is one: "Confirm pickup"
-// once the food is ready moves the order out for delivery, in the store too, and the button then
-// says "Complete delivery". Sharing the location posts the browser's fixes (high accuracy, with accuracy,
+// drop-off, and one button for the courier's next step, only when there is one: "Pick up order"
+// once the food is ready, confirmed, moves the order out for delivery, in the store too, and the
+// button then says "Complete delivery". Sharing the location posts the browser's fixes (high accuracy, with accuracy,
 // heading and speed) with the page's token, which reach the order's watchers; the page posts at
 // most one a second, and after a 429 waits its Retry-After, then goes on; it says when it last
 // sent and why one was refused.
@@ -103,8 +103,8 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 			t.Errorf("d-1's stops say %q, want %q in them", stops, want)
 		}
 	}
-	if got := eval[string](b, `document.querySelector('`+row("d-1")+` .advance').textContent`); got != "Confirm pickup" {
-		t.Errorf("a ready order's button says %q, want Confirm pickup", got)
+	if got := eval[string](b, `document.querySelector('`+row("d-1")+` .advance').textContent`); got != "Pick up order" {
+		t.Errorf("a ready order's button says %q, want Pick up order", got)
 	}
 	// Before the food is ready there is no step to take: no button, a word on when.
 	if shown, hint := eval[bool](b, `!!document.querySelector('`+row("d-3")+` .advance').offsetParent`),
@@ -115,11 +115,11 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 		t.Errorf("the courier's page offers %d of the board's other controls", n)
 	}
 
-	b.do("picked up", chromedp.Click(chromedp.CSS(row("d-1")+` .advance`)))
+	confirmStep(b, row("d-1"), "picked up")
 	b.waitFor(row("d-1") + `[data-status="out_for_delivery"]`)
 	b.poll("the button says Complete delivery", `document.querySelector('`+row("d-1")+` .advance').textContent === 'Complete delivery'`)
 	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery {
-		t.Fatalf("after Confirm pickup the store has %s, %v", o.Status, err)
+		t.Fatalf("after the pickup the store has %s, %v", o.Status, err)
 	}
 	if said := eval[string](b, `document.getElementById('announce').textContent`); said != "Order d-1 is now Out for delivery." {
 		t.Errorf("the live region says %q", said)
@@ -232,7 +232,7 @@ func TestCourierPageSaysWhatWentWrong(t *testing.T) {
 	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
 	b.waitFor(row + `[data-status="ready"]`)
 
-	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	confirmStep(b, row, "picked up")
 	b.waitFor(row + ` .row-error`)
 	if got := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`); got != "the order changed meanwhile; read it again" {
 		t.Errorf("the refused change shows %q", got)
@@ -293,6 +293,16 @@ func TestCourierPageKeepsItsPositionsInOrder(t *testing.T) {
 	latest(52.5220)
 }
 
+// confirmStep takes the courier's step on the row sel, as a courier does: a tap on its button,
+// which asks again in its place, and a second once the question has settled.
+func confirmStep(b *browser, sel, what string) {
+	b.t.Helper()
+	b.waitFor(sel + ` .advance:not([data-settling]):not([aria-disabled])`)
+	b.do(what, chromedp.Click(chromedp.CSS(sel+` .advance`)))
+	b.waitFor(sel + ` .advance[data-confirming]:not([data-settling])`)
+	b.do("confirm: "+what, chromedp.Click(chromedp.CSS(sel+` .advance`)))
+}
+
 // recordFetches makes each page the browser opens count its fetches as it makes them, in
 // window.fetches ("METHOD url"): a click's request is counted as soon as the click is handled,
 // before it reaches the server.
@@ -335,9 +345,9 @@ func tapOnceItSays(b *browser, sel, label string) {
 }
 
 // TestCourierStepTakesWhatItSays: the courier's button takes the step it says, for the version
-// of the order it was shown for, and nothing else. A second tap that lands as "Confirm pickup" has
-// turned into "Complete delivery" (the change answered) is ignored: a button whose words changed takes
-// no click for a second. A delivery cannot be undone: the first tap asks "Confirm delivery" in
+// of the order it was shown for, and nothing else. A tap that lands as "Confirm pickup" has
+// turned into "Complete delivery" (the change answered) is ignored: a button whose words changed
+// takes no click for a second. A delivery cannot be undone: the first tap asks "Confirm delivery" in
 // place, and only a second one, once settled, delivers. A click for a version the order has
 // left is refused by the server, never turned into another step.
 func TestCourierStepTakesWhatItSays(t *testing.T) {
@@ -357,9 +367,11 @@ func TestCourierStepTakesWhatItSays(t *testing.T) {
 		return o.Status
 	}
 
+	b.do("pick up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
 	tapOnceItSays(b, row+` .advance`, "Complete delivery")
-	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
-	b.poll("the second tap", `window.tapped === true`)
+	b.do("confirm the pickup", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.poll("the third tap", `window.tapped === true`)
 	b.poll("the button takes clicks again", `(b => !b.hasAttribute('data-settling') && !b.hasAttribute('aria-disabled'))(document.querySelector('`+row+` .advance'))`)
 	if n, st := statusPosts(b, "d-1"), status(); n != 1 || st != ordercast.StatusOutForDelivery {
 		t.Fatalf("a double tap on Confirm pickup sent %d changes and left the order %s, want 1 and out_for_delivery", n, st)
@@ -416,6 +428,8 @@ func TestCourierPageListsWhatIsInHandFirst(t *testing.T) {
 	}
 	row := `li.order[data-order-id="r-1"]`
 	b.do("pick r-1 up from the keyboard", chromedp.Focus(chromedp.CSS(row+` .advance`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
+	b.do("confirm from the keyboard", chromedp.KeyEvent("\r"))
 	b.waitFor(row + `[data-status="out_for_delivery"] .advance:not([aria-disabled])`)
 	if got := statuses(); !strings.HasPrefix(got, "out_for_delivery out_for_delivery ") {
 		t.Errorf("after Confirm pickup the rows are %s, want both orders out for delivery first", got)
@@ -820,46 +834,78 @@ func TestCourierPageStopsWhenAPositionIsRefusedItsToken(t *testing.T) {
 	}
 }
 
-// TestCourierPageForgetsAnUnconfirmedDelivery: "Confirm delivery" waits for its second tap only
-// so long (five seconds, shortened here): then the button says "Complete delivery" again, having sent
-// nothing, and the next tap asks again rather than delivering. A screen reader hears both, in
-// the page's live region: "Press again to confirm", then that the delivery was not confirmed.
-func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
-	ls, _ := newAuthLocationServer(t)
-	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
-	b := newBrowser(t)
-	recordFetches(b)
-	shortenTimings(b, `{confirmMs: 500}`)
-	btn := `document.querySelector('li.order[data-order-id="d-1"] .advance')`
-	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
-	b.waitFor(`li.order[data-order-id="d-1"][data-status="out_for_delivery"] .advance:not([data-settling])`)
-	// Each tap is the page's own click, which reads the button, and the live region
-	// (window.saidOnTap), as the click left them: the window is short.
-	tap := func() string {
-		t.Helper()
-		return eval[string](b, `(b => (b.click(), window.saidOnTap = document.getElementById('prompt').textContent,
-			b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '')))(`+btn+`)`)
-	}
-	for i, what := range []string{"the first tap", "the tap after the window passed"} {
-		if got := tap(); got != "Confirm delivery (confirming)" {
-			t.Fatalf("%s: the button says %q, want Confirm delivery", what, got)
-		}
-		if said := eval[string](b, `window.saidOnTap`); said != "Press again to confirm that order d-1 is delivered." {
-			t.Errorf("after %s the live region says %q", what, said)
-		}
-		b.poll("the button says Complete delivery again", `(b => b.textContent === 'Complete delivery' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === 'Complete delivery: order d-1')(`+btn+`)`)
-		if said := eval[string](b, `document.getElementById('prompt').textContent`); said != "Delivery of order d-1 not confirmed." {
-			t.Errorf("after %s, once the window passed, the live region says %q", what, said)
-		}
-		if n := statusPosts(b, "d-1"); n != 0 {
-			t.Fatalf("after %s the page sent %d changes", what, n)
-		}
-		if i == 0 {
-			b.poll("the button takes clicks again", `!`+btn+`.hasAttribute('data-settling')`)
-		}
-	}
-	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery || o.Version != 3 {
-		t.Errorf("the store has d-1 %s at %d (%v), want out for delivery as it was", o.Status, o.Version, err)
+// TestCourierPageAsksBeforeEachStep: neither of a courier's steps can be undone (after the
+// pickup the restaurant may no longer cancel, and the customer sees the courier's position; a
+// delivery ends the order), so the first tap on either asks again, in place: "Pick up order"
+// turns into "Confirm pickup", "Complete delivery" into "Confirm delivery", at the width it had
+// on a phone's screen, and a double tap is no confirmation (the button's words just changed).
+// The question waits for its second tap only so long (five seconds, shortened here): then the
+// button says what it said before, having sent nothing, and the next tap asks again. A screen
+// reader hears both, in the page's live region: "Press again to confirm", then that the step
+// was not confirmed.
+func TestCourierPageAsksBeforeEachStep(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		status       ordercast.Status
+		label, asked string // the button's words, and while it asks
+		ask, lapsed  string // what the live region says
+	}{
+		{"pickup", ordercast.StatusReady, "Pick up order", "Confirm pickup",
+			"Press again to confirm that you picked up order d-1.", "Pickup of order d-1 not confirmed."},
+		{"delivery", ordercast.StatusOutForDelivery, "Complete delivery", "Confirm delivery",
+			"Press again to confirm that order d-1 is delivered.", "Delivery of order d-1 not confirmed."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ls, _ := newAuthLocationServer(t)
+			courierOrder(t, ls, "d-1", "c-1", tc.status)
+			b := newBrowser(t)
+			b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+			recordFetches(b)
+			shortenTimings(b, `{confirmMs: 500}`)
+			btn := `document.querySelector('li.order[data-order-id="d-1"] .advance')`
+			b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+			b.waitFor(`li.order[data-order-id="d-1"][data-status="` + string(tc.status) + `"] .advance:not([data-settling])`)
+			box := `(r => [r.x, r.y, r.width, r.height].map(Math.round).join(','))(` + btn + `.getBoundingClientRect())`
+			before := eval[string](b, box)
+			// Each tap is the page's own click (the first a double tap), which reads the button,
+			// its box, and the live region (window.saidOnTap), as the clicks left them: the
+			// window is short.
+			tap := func(clicks int) (says, at string) {
+				t.Helper()
+				says = eval[string](b, `(b => {
+					for (let i = 0; i < `+fmt.Sprint(clicks)+`; i++) b.click();
+					window.saidOnTap = document.getElementById('prompt').textContent;
+					window.boxOnTap = `+box+`;
+					return b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '');
+				})(`+btn+`)`)
+				return says, eval[string](b, `window.boxOnTap`)
+			}
+			for i, what := range []string{"a double tap", "the tap after the window passed"} {
+				got, at := tap(2 - i)
+				if want := tc.asked + " (confirming)"; got != want {
+					t.Fatalf("%s: the button says %q, want %q; %d changes sent", what, got, want, statusPosts(b, "d-1"))
+				}
+				if at != before {
+					t.Errorf("%s: %s's box is %s, %s's was %s: want the same", what, tc.asked, at, tc.label, before)
+				}
+				if said := eval[string](b, `window.saidOnTap`); said != tc.ask {
+					t.Errorf("after %s the live region says %q, want %q", what, said, tc.ask)
+				}
+				b.poll("the button says "+tc.label+" again", `(b => b.textContent === '`+tc.label+`' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === '`+tc.label+`: order d-1')(`+btn+`)`)
+				if said := eval[string](b, `document.getElementById('prompt').textContent`); said != tc.lapsed {
+					t.Errorf("after %s, once the window passed, the live region says %q, want %q", what, said, tc.lapsed)
+				}
+				if n := statusPosts(b, "d-1"); n != 0 {
+					t.Fatalf("after %s the page sent %d changes", what, n)
+				}
+				if i == 0 {
+					b.poll("the button takes clicks again", `!`+btn+`.hasAttribute('data-settling')`)
+				}
+			}
+			if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != tc.status || o.Version != 3 {
+				t.Errorf("the store has d-1 %s at %d (%v), want %s as it was", o.Status, o.Version, err, tc.status)
+			}
+		})
 	}
 }
 
@@ -884,7 +930,7 @@ func TestCourierPageSharesOnceAnOrderIsOnTheMap(t *testing.T) {
 	if n := b.countRequests("/location"); n != 0 {
 		t.Fatalf("the page posted %d positions with no order on a map", n)
 	}
-	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	confirmStep(b, row, "picked up")
 	testutil.WaitFor(t, "the waiting position on the order's map", func() bool {
 		l := ls.tracker.Latest(t.Context(), "d-1")
 		return l != nil && l.Update.Lat == 52.5210
