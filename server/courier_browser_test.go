@@ -1153,3 +1153,134 @@ func TestABoardStaysLiveWhilePositionsFlow(t *testing.T) {
 		t.Errorf("the board went %q while positions flowed", states)
 	}
 }
+
+// holdFixes makes the browser's geolocation, on each page it opens, act as a phone standing
+// still: each watch is handed its first fix, as measured heldFor ago (0: as it is), and no other
+// (a watch reports changes). A fix the page asks for (getCurrentPosition) is noted in
+// window.asked (its options) and is measured now, where the watch's was; with hold, only once
+// the test calls window.answer(). (Chromium's emulated position cannot stand for it: a one-shot
+// request beside a watch gets nothing until the position is set again, which fails it.)
+func holdFixes(b *browser, heldFor time.Duration, hold bool) {
+	b.t.Helper()
+	b.do("hold the phone's fixes", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const geo = navigator.geolocation;
+			const watch0 = geo.watchPosition.bind(geo);
+			let coords = null;
+			geo.watchPosition = (ok, fail, opts) => {
+				let first = true;
+				return watch0(fix => {
+					if (!first) return;
+					first = false;
+					coords = fix.coords;
+					ok({ coords: fix.coords, timestamp: fix.timestamp - ` + fmt.Sprint(heldFor.Milliseconds()) + ` });
+				}, fail, opts);
+			};
+			window.asked = [];
+			geo.getCurrentPosition = (ok, fail, opts) => {
+				window.asked.push(opts);
+				window.answer = () => ok({ coords: coords, timestamp: Date.now() });
+				if (!` + fmt.Sprint(hold) + `) window.answer();
+			};`,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// TestCourierPageAsksForAFreshFixAtPickup: a phone standing still at the counter reports no new
+// fix (the watch reports changes), so by the time the courier picks the order up, the fix the
+// page holds may be older than the server takes (--location-max-age, which the page carries as
+// data-location-max-age). The page then sends it not (the server would refuse it) nor restamps
+// it (at is when it was measured), but asks the browser for a fresh one (maximumAge 0, with a
+// timeout), saying so meanwhile, and sends that; the state line then says it shares. A server
+// that takes the held fix gets it as it is, measured when it was.
+func TestCourierPageAsksForAFreshFixAtPickup(t *testing.T) {
+	const held = 3 * time.Minute // the phone's last fix, as old as this at the pickup
+	for _, tc := range []struct {
+		name   string
+		maxAge time.Duration
+		fresh  bool // the page asks for a fresh fix
+	}{
+		{"older than the server takes", 2 * time.Minute, true},
+		{"as old as the server takes", 10 * time.Minute, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+				s.Auth = &server.Auth{Tokens: authority(t)}
+				tr.MaxAge = tc.maxAge
+			})
+			createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+			b := newBrowser(t)
+			b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+			permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingGranted)
+			fakePosition(b, 52.5210, 13.4080)
+			holdFixes(b, held, true)
+			row := `li.order[data-order-id="d-1"]`
+			b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+			b.waitFor(row + `[data-status="ready"]`)
+			if got, want := eval[string](b, `document.getElementById('share').dataset.locationMaxAge`), fmt.Sprint(tc.maxAge.Seconds()); got != want {
+				t.Errorf("the page has the server's max age as %q s, want %q", got, want)
+			}
+			b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+			b.poll("the page says when sharing starts", `document.getElementById('share-state').textContent === 'Sharing starts when you pick up an order.'`)
+
+			confirmStep(b, row, "picked up")
+			position := func(measured time.Time) {
+				t.Helper()
+				testutil.WaitFor(t, "the position on the order's map", func() bool {
+					l := ls.tracker.Latest(t.Context(), "d-1")
+					return l != nil && l.Update.Lat == 52.5210 && l.Update.At.Sub(measured).Abs() < 30*time.Second
+				})
+			}
+			if !tc.fresh {
+				position(time.Now().Add(-held)) // as it was measured, not restamped
+				if n := eval[int](b, `window.asked.length`); n != 0 {
+					t.Errorf("the page asked for %d fresh fixes, want none: the server takes the one it held", n)
+				}
+			} else {
+				b.poll("the page says it gets a fresh position", `document.getElementById('share-state').textContent === 'Sharing: getting your current position…'`)
+				if opts := eval[map[string]any](b, `window.asked[0]`); opts["maximumAge"] != 0.0 || opts["timeout"] == nil {
+					t.Errorf("the page asked for a fix with %v, want maximumAge 0 and a timeout", opts)
+				}
+				if n := b.countRequests("/location"); n != 0 {
+					t.Fatalf("the page posted %d positions before the fresh fix came: the one it held is too old", n)
+				}
+				eval[bool](b, `(window.answer(), true)`)
+				position(time.Now())
+			}
+			b.poll("the page says it shares", `document.getElementById('share-state').textContent === 'Sharing your location.'`)
+			if shown := eval[bool](b, `!document.getElementById('share-error').hidden`); shown {
+				t.Errorf("the page shows a problem: %q", eval[string](b, `document.getElementById('share-error').textContent`))
+			}
+		})
+	}
+}
+
+// TestCourierPageAsksAgainAfterAPositionRefusedForAge: a position the server refuses for its
+// age (422: the page misjudged it, say the phone's clock was set meanwhile) leaves the page
+// neither stuck nor saying that sharing starts at the pickup: a phone standing still reports no
+// newer fix, so the page asks the browser for a fresh one and sends that, and says it shares.
+func TestCourierPageAsksAgainAfterAPositionRefusedForAge(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	var posts atomic.Int32
+	base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if r.Method != "POST" || r.URL.Path != "/v1/couriers/c-1/location" || posts.Add(1) > 1 {
+			return false
+		}
+		answerError(w, http.StatusUnprocessableEntity, "invalid_location", "at must not be older than 2m0s")
+		return true
+	})
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	holdFixes(b, 0, false)
+	shareOnCourierPage(t, b, base)
+	testutil.WaitFor(t, "the fresh position on the order's map", func() bool {
+		l := ls.tracker.Latest(t.Context(), "d-1")
+		return l != nil && l.Update.Lat == 52.52
+	})
+	b.poll("the page says it shares", `document.getElementById('share-state').textContent === 'Sharing your location.'`)
+	if n, asked := posts.Load(), eval[int](b, `window.asked.length`); n != 2 || asked != 1 {
+		t.Errorf("the page posted %d positions and asked for %d fresh fixes, want 2 (refused, fresh) and 1", n, asked)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
@@ -27,6 +28,9 @@ type boardPage struct {
 	// LocationFrom is the first stage at which the server shows a courier's position
 	// (--location-from): the page sends none while none of its orders is there.
 	LocationFrom ordercast.Status
+	// LocationMaxAge is how old a position may be when the server takes it (--location-max-age):
+	// the page asks the browser for a fresh fix rather than post one older.
+	LocationMaxAge time.Duration
 	// Driven names a courier that the demo's simulator drives and posts the positions of: its
 	// page says so, rather than offer to share a phone's position that nobody is carrying and
 	// say "off" while customers watch the courier move.
@@ -97,6 +101,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 	}
 	if page.ShareLocation {
 		page.LocationFrom = cmp.Or(s.Locations.From, ordercast.StatusOutForDelivery)
+		page.LocationMaxAge = cmp.Or(s.Locations.MaxAge, ordercast.DefaultLocationMaxAge)
 		if page.Demo && slices.ContainsFunc(s.PartyLinks, func(l PartyLink) bool { return l.Party == p }) {
 			page.Driven = partyName(s.PartyLinks, p)
 		}
