@@ -1284,3 +1284,57 @@ func TestCourierPageAsksAgainAfterAPositionRefusedForAge(t *testing.T) {
 		t.Errorf("the page posted %d positions and asked for %d fresh fixes, want 2 (refused, fresh) and 1", n, asked)
 	}
 }
+
+// noteConnectionStates makes each page the browser opens note every state its connection
+// indicator takes, in window.states.
+func noteConnectionStates(b *browser) {
+	b.t.Helper()
+	b.do("note the connection's states", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.states = [];
+			addEventListener('DOMContentLoaded', () => {
+				const conn = document.getElementById('conn');
+				new MutationObserver(() => window.states.push(conn.dataset.state)).observe(conn, {attributes: true, attributeFilter: ['data-state']});
+			});`,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// TestCourierPageIsNotLiveOnceACallFindsNoNetwork: a position post or a change that fails for
+// want of a network marks the page's connection not live (reconnecting) at once, rather than
+// leaving "live" in the header for the two and a half heartbeats its stream's watchdog gives a
+// connection that died without a word; it is live again when the stream is heard. (The stream
+// here stays up, heartbeating often: without the call's failure it would never be anything but
+// live.)
+func TestCourierPageIsNotLiveOnceACallFindsNoNetwork(t *testing.T) {
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		s.Heartbeat = 300 * time.Millisecond
+	})
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	noteConnectionStates(b)
+	restore, _ := b.failRequests(network.ErrorReasonInternetDisconnected, "*/v1/couriers/c-1/location", "*/v1/orders/d-1/status")
+	shareOnCourierPage(t, b, ls.URL())
+	reconnecting := func(what string) {
+		t.Helper()
+		b.poll(what+": the connection not live", `window.states.includes('reconnecting')`)
+		b.poll(what+": the connection live again once the stream is heard", `window.states[window.states.length - 1] === 'live'`)
+		eval[bool](b, `(window.states = [], true)`)
+	}
+
+	b.poll("the page says the position did not go", `document.getElementById('share-error').textContent === 'The server cannot be reached.'`)
+	reconnecting("a position post without a network")
+
+	b.do("stop sharing", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	row := `li.order[data-order-id="d-1"]`
+	confirmStep(b, row, "delivered")
+	b.waitFor(row + ` .row-error`)
+	reconnecting("a change without a network")
+
+	restore()
+	confirmStep(b, row, "delivered")
+	b.waitFor(row + `[data-status="delivered"]`)
+}
