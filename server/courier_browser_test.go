@@ -1338,3 +1338,80 @@ func TestCourierPageIsNotLiveOnceACallFindsNoNetwork(t *testing.T) {
 	confirmStep(b, row, "delivered")
 	b.waitFor(row + `[data-status="delivered"]`)
 }
+
+// TestCourierPageResumesSharingAfterAReload: the courier's page remembers, in the browser, that
+// the courier had sharing on: opened again (a reload, a phone that restarted) with the browser's
+// permission granted, it turns sharing back on by itself and says so, and the customer's map
+// goes on; with the permission yet to be asked for, it shows the toggle off and says that a tap
+// resumes it, and asks the browser nothing without that tap. Turned off by hand, it is
+// forgotten.
+func TestCourierPageResumesSharingAfterAReload(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	b.do("count the page's asks for a position", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.geoAsks = 0;
+			for (const name of ['watchPosition', 'getCurrentPosition']) {
+				const f = navigator.geolocation[name].bind(navigator.geolocation);
+				navigator.geolocation[name] = (...args) => (window.geoAsks++, f(...args));
+			}`,
+		})
+		return chromedp.Void{}, err
+	})
+	shareOnCourierPage(t, b, ls.URL())
+	b.waitFor(`#share-last`)
+	pressed := func() string {
+		t.Helper()
+		return eval[string](b, `document.getElementById('share-toggle').getAttribute('aria-pressed')`)
+	}
+	// settled waits until the page has read the browser's permission as it opened, and has done
+	// what it does with it: a query made after the page's is answered after it.
+	settled := func() {
+		t.Helper()
+		b.waitFor(`li.order[data-order-id="d-1"]`)
+		eval[bool](b, `navigator.permissions.query({name: 'geolocation'}).then(() => new Promise(ok => setTimeout(() => ok(true), 0)))`)
+	}
+	reload := func(what string) {
+		t.Helper()
+		b.do(what, chromedp.Reload())
+		settled()
+	}
+
+	reload("reload the page, the permission granted")
+	if got := pressed(); got != "true" {
+		t.Fatalf("after a reload the toggle is pressed %s, want sharing on again by itself", got)
+	}
+	if got, want := eval[string](b, `document.getElementById('share-note').textContent`), "Sharing turned back on by itself: you had it on before this page was closed."; got != want {
+		t.Errorf("the page says %q, want %q", got, want)
+	}
+	b.waitFor(`#share-last`) // a position went since the reload
+
+	permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingPrompt)
+	reload("reload the page, the permission to be asked for")
+	if got := pressed(); got != "false" {
+		t.Errorf("with the permission to be asked for the toggle is pressed %s, want off until a tap", got)
+	}
+	if got, want := eval[string](b, `document.getElementById('share-note').textContent`), "You were sharing your location before this page was closed: tap Share my location to share it again."; got != want {
+		t.Errorf("the page says %q, want %q", got, want)
+	}
+	if n := eval[int](b, `window.geoAsks`); n != 0 {
+		t.Errorf("the page asked the browser for a position %d times without a tap", n)
+	}
+
+	permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingGranted)
+	b.do("share again", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	b.waitFor(`#share-last`)
+	if shown := eval[bool](b, `!document.getElementById('share-note').hidden`); shown {
+		t.Error("the note stays once the courier tapped")
+	}
+	b.do("stop sharing", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	reload("reload the page after sharing was turned off")
+	if got, note := pressed(), eval[bool](b, `!document.getElementById('share-note').hidden`); got != "false" || note {
+		t.Errorf("after turning sharing off and a reload: pressed %s, a note shown %v; want off, no note", got, note)
+	}
+	if n := eval[int](b, `window.geoAsks`); n != 0 {
+		t.Errorf("the page asked the browser for a position %d times once sharing was turned off", n)
+	}
+}

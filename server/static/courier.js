@@ -7,7 +7,8 @@
 // page names on #share): the watch goes on, the newest fix waits, and the page says when sharing
 // starts. A fix older than the server takes (--location-max-age, data-location-max-age) is not
 // sent: the page asks the browser for a fresh one (refresh). The page shows when the last
-// position was sent and how many orders it reached, and why one was not.
+// position was sent and how many orders it reached, and why one was not. It remembers that the
+// courier turned sharing on, and turns it on again when the page is opened again (resume).
 (function () {
   'use strict';
   var oc = window.ordercast;
@@ -18,6 +19,7 @@
   var lastAt = document.getElementById('share-at');
   var reach = document.getElementById('share-reach');
   var problem = document.getElementById('share-error');
+  var note = document.getElementById('share-note');
   var courierId = document.body.dataset.partyId;
   var path = '/v1/couriers/' + oc.segment(courierId) + '/location';
   var orders = document.getElementById('orders');
@@ -53,6 +55,7 @@
   var refreshTimer = null; // asks again for a fresh fix after the browser found none
   var askedFix = null; // the last fix refresh got
   var refusedFix = null; // the last fix the server refused as it is (422)
+  var signedOut = false; // the server no longer takes the page's token (oc.onSignedOut)
 
   function say(text) {
     if (stateLine.textContent !== text) stateLine.textContent = text;
@@ -288,11 +291,73 @@
     showProblem((why + oc.sentence(err.message)).trim());
   }
 
+  // The page remembers, in this browser (localStorage, per courier), that the courier turned
+  // sharing on, and forgets it when the courier turns it off: a reload, or a phone that
+  // restarted, would otherwise leave the customers' maps dark until the courier noticed.
+  // Stopped for another reason (a refused token, the page signed out) it is still wanted.
+  var REMEMBER = 'ordercast.sharing:' + courierId;
+
+  function remember(on) {
+    try {
+      if (on) localStorage.setItem(REMEMBER, 'on');
+      else localStorage.removeItem(REMEMBER);
+    } catch (e) { /* storage off (a private window): nothing is remembered */ }
+  }
+
+  function remembered() {
+    try {
+      return localStorage.getItem(REMEMBER) === 'on';
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function showNote(text) {
+    note.textContent = text;
+    note.hidden = !text;
+  }
+
+  // resume turns sharing on again, as the page opens, when the courier had it on: by itself if
+  // the browser's permission is granted already, since that asks the courier nothing; else
+  // (the browser would ask, or cannot say) it says that a tap resumes it, and never asks the
+  // courier without one. A permission refused since is said too, and forgotten with it.
+  function resume() {
+    if (!remembered()) return;
+    var query = navigator.permissions && navigator.permissions.query
+      ? navigator.permissions.query({ name: 'geolocation' }).then(function (st) { return st.state; })
+      : Promise.reject(new Error('no permissions API'));
+    query.catch(function () { return 'unknown'; }).then(function (state) {
+      // The courier tapped meanwhile, or the page stopped.
+      if (watch !== null || signedOut || !remembered()) return;
+      if (state === 'denied') {
+        remember(false);
+        showNote('You were sharing your location before, but this browser no longer lets the page know where you are: allow location for this site in its settings, then tap Share my location.');
+        return;
+      }
+      if (state !== 'granted') {
+        showNote('You were sharing your location before this page was closed: tap Share my location to share it again.');
+        return;
+      }
+      start();
+      if (watch !== null) showNote('Sharing turned back on by itself: you had it on before this page was closed.');
+    });
+  }
+
   toggle.addEventListener('click', function () {
-    if (watch === null) start();
-    else stop();
+    showNote('');
+    if (watch === null) {
+      start();
+      if (watch !== null) remember(true);
+    } else {
+      stop();
+      remember(false);
+    }
   });
-  oc.onSignedOut(function () { stop(OFF); });
+  oc.onSignedOut(function () {
+    signedOut = true;
+    stop(OFF);
+  });
   // A row that reaches the stage lets the waiting fix go.
   new MutationObserver(pump).observe(orders, { subtree: true, childList: true, attributeFilter: ['data-status', 'data-courier'] });
+  resume();
 })();
