@@ -194,6 +194,7 @@
     else say('Sharing: your position has not gone through yet.');
   }
 
+  // send posts the fix that waits, if one may go now (pump).
   function send() {
     if (!shown()) {
       live = false; // "Sharing your location" again once one goes
@@ -219,6 +220,7 @@
       sent(res);
     }, function (err) {
       refused(err);
+      if (watch === null) return; // stopped meanwhile: nothing waits to be sent
       // A post the server could not take now goes again when it may, unless a newer fix has
       // come meanwhile: a phone standing still may report no other for a while. One it refused
       // as it is (422), maybe as too old, is not sent again: a fix from the watch waits, too old
