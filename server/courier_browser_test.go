@@ -14,6 +14,7 @@ import (
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -58,9 +59,9 @@ func courierOrder(t *testing.T, ls *locationServer, id, courier string, status o
 
 // TestCourierPageMovesAndSharesLocation: a courier's page lists the orders assigned to that
 // courier, live over its one stream, each with its restaurant and customer, pick-up and
-// drop-off, and one button for the courier's next step, only when there is one: "Confirm pickup"
-// once the food is ready moves the order out for delivery, in the store too, and the button then
-// says "Complete delivery". Sharing the location posts the browser's fixes (high accuracy, with accuracy,
+// drop-off, and one button for the courier's next step, only when there is one: "Pick up order"
+// once the food is ready, confirmed, moves the order out for delivery, in the store too, and the
+// button then says "Complete delivery". Sharing the location posts the browser's fixes (high accuracy, with accuracy,
 // heading and speed) with the page's token, which reach the order's watchers; the page posts at
 // most one a second, and after a 429 waits its Retry-After, then goes on; it says when it last
 // sent and why one was refused.
@@ -102,8 +103,8 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 			t.Errorf("d-1's stops say %q, want %q in them", stops, want)
 		}
 	}
-	if got := eval[string](b, `document.querySelector('`+row("d-1")+` .advance').textContent`); got != "Confirm pickup" {
-		t.Errorf("a ready order's button says %q, want Confirm pickup", got)
+	if got := eval[string](b, `document.querySelector('`+row("d-1")+` .advance').textContent`); got != "Pick up order" {
+		t.Errorf("a ready order's button says %q, want Pick up order", got)
 	}
 	// Before the food is ready there is no step to take: no button, a word on when.
 	if shown, hint := eval[bool](b, `!!document.querySelector('`+row("d-3")+` .advance').offsetParent`),
@@ -114,11 +115,11 @@ func TestCourierPageMovesAndSharesLocation(t *testing.T) {
 		t.Errorf("the courier's page offers %d of the board's other controls", n)
 	}
 
-	b.do("picked up", chromedp.Click(chromedp.CSS(row("d-1")+` .advance`)))
+	confirmStep(b, row("d-1"), "picked up")
 	b.waitFor(row("d-1") + `[data-status="out_for_delivery"]`)
 	b.poll("the button says Complete delivery", `document.querySelector('`+row("d-1")+` .advance').textContent === 'Complete delivery'`)
 	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery {
-		t.Fatalf("after Confirm pickup the store has %s, %v", o.Status, err)
+		t.Fatalf("after the pickup the store has %s, %v", o.Status, err)
 	}
 	if said := eval[string](b, `document.getElementById('announce').textContent`); said != "Order d-1 is now Out for delivery." {
 		t.Errorf("the live region says %q", said)
@@ -231,7 +232,7 @@ func TestCourierPageSaysWhatWentWrong(t *testing.T) {
 	b.do("open the courier's page", chromedp.Navigate(base+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
 	b.waitFor(row + `[data-status="ready"]`)
 
-	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	confirmStep(b, row, "picked up")
 	b.waitFor(row + ` .row-error`)
 	if got := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`); got != "the order changed meanwhile; read it again" {
 		t.Errorf("the refused change shows %q", got)
@@ -292,6 +293,16 @@ func TestCourierPageKeepsItsPositionsInOrder(t *testing.T) {
 	latest(52.5220)
 }
 
+// confirmStep takes the courier's step on the row sel, as a courier does: a tap on its button,
+// which asks again in its place, and a second once the question has settled.
+func confirmStep(b *browser, sel, what string) {
+	b.t.Helper()
+	b.waitFor(sel + ` .advance:not([data-settling]):not([aria-disabled])`)
+	b.do(what, chromedp.Click(chromedp.CSS(sel+` .advance`)))
+	b.waitFor(sel + ` .advance[data-confirming]:not([data-settling])`)
+	b.do("confirm: "+what, chromedp.Click(chromedp.CSS(sel+` .advance`)))
+}
+
 // recordFetches makes each page the browser opens count its fetches as it makes them, in
 // window.fetches ("METHOD url"): a click's request is counted as soon as the click is handled,
 // before it reaches the server.
@@ -334,9 +345,9 @@ func tapOnceItSays(b *browser, sel, label string) {
 }
 
 // TestCourierStepTakesWhatItSays: the courier's button takes the step it says, for the version
-// of the order it was shown for, and nothing else. A second tap that lands as "Confirm pickup" has
-// turned into "Complete delivery" (the change answered) is ignored: a button whose words changed takes
-// no click for a second. A delivery cannot be undone: the first tap asks "Confirm delivery" in
+// of the order it was shown for, and nothing else. A tap that lands as "Confirm pickup" has
+// turned into "Complete delivery" (the change answered) is ignored: a button whose words changed
+// takes no click for a second. A delivery cannot be undone: the first tap asks "Confirm delivery" in
 // place, and only a second one, once settled, delivers. A click for a version the order has
 // left is refused by the server, never turned into another step.
 func TestCourierStepTakesWhatItSays(t *testing.T) {
@@ -356,9 +367,11 @@ func TestCourierStepTakesWhatItSays(t *testing.T) {
 		return o.Status
 	}
 
+	b.do("pick up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
 	tapOnceItSays(b, row+` .advance`, "Complete delivery")
-	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
-	b.poll("the second tap", `window.tapped === true`)
+	b.do("confirm the pickup", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	b.poll("the third tap", `window.tapped === true`)
 	b.poll("the button takes clicks again", `(b => !b.hasAttribute('data-settling') && !b.hasAttribute('aria-disabled'))(document.querySelector('`+row+` .advance'))`)
 	if n, st := statusPosts(b, "d-1"), status(); n != 1 || st != ordercast.StatusOutForDelivery {
 		t.Fatalf("a double tap on Confirm pickup sent %d changes and left the order %s, want 1 and out_for_delivery", n, st)
@@ -415,6 +428,8 @@ func TestCourierPageListsWhatIsInHandFirst(t *testing.T) {
 	}
 	row := `li.order[data-order-id="r-1"]`
 	b.do("pick r-1 up from the keyboard", chromedp.Focus(chromedp.CSS(row+` .advance`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row + ` .advance[data-confirming]:not([data-settling])`)
+	b.do("confirm from the keyboard", chromedp.KeyEvent("\r"))
 	b.waitFor(row + `[data-status="out_for_delivery"] .advance:not([aria-disabled])`)
 	if got := statuses(); !strings.HasPrefix(got, "out_for_delivery out_for_delivery ") {
 		t.Errorf("after Confirm pickup the rows are %s, want both orders out for delivery first", got)
@@ -645,9 +660,10 @@ func createCourierOrder(t *testing.T, ls *locationServer, id, courier string, st
 }
 
 // TestCourierPageSaysWhenItsSignInExpired: a step refused for the page's token (401: it expired
-// mid-shift) stops the page as a refused stream does: it says to open the link again, offers no
-// step that could only be refused, marks the connection refused rather than live, and stops
-// sharing the location.
+// mid-shift) stops the page as a refused stream does: it says to ask for a new link (the link it
+// was opened with holds the same expired token), offers no step that could only be refused,
+// marks the connection refused rather than live, and stops sharing the location. The page opened
+// again with that token says the same of what to do.
 func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 	ls, _ := newAuthLocationServer(t)
 	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
@@ -659,6 +675,7 @@ func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 		return true
 	})
 	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
 	row := `li.order[data-order-id="d-1"]`
 	shareOnCourierPage(t, b, base)
 	b.waitFor(`#share-last`)
@@ -671,7 +688,33 @@ func TestCourierPageSaysWhenItsSignInExpired(t *testing.T) {
 		t.Errorf("the store has %s, %v", o.Status, err)
 	}
 	screenshots(b, "courier-expired")
+
+	// A reload finds the page's cookie holding a token that has expired by now: the server's
+	// page says the same of what to do.
+	old := authority(t)
+	old.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
+	expired, err := old.SignActor(auth.Actor{Role: auth.RoleCourier, Sub: "c-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpOnly := true
+	b.do("the page's cookie holds an expired token", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
+			Name: server.PartyCookie, Value: expired, URL: base + "/couriers/c-1", Path: "/couriers/c-1", HTTPOnly: &httpOnly,
+			SameSite: network.CookieSameSiteStrict,
+		})
+		return chromedp.Void{}, err
+	})
+	b.do("reload the page", chromedp.Reload())
+	b.waitFor(`#conn[data-state="denied"]`)
+	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.HasSuffix(why, "); "+askNewLink) {
+		t.Errorf("the page opened again with the expired token says %q, want it to end %q", why, askNewLink)
+	}
 }
+
+// askNewLink is what a courier's page says to do once its token is no longer taken: the link it
+// was opened with holds that token, so it asks for a new one.
+const askNewLink = "ask dispatch, or the app that gave you this page, for a new link."
 
 // shareOnCourierPage opens courier c-1's page at base, with a position to be had, once its
 // order d-1 is out for delivery and its stream live, and turns sharing on.
@@ -686,7 +729,7 @@ func shareOnCourierPage(t *testing.T, b *browser, base string) {
 }
 
 // checkSignedOut fails the test unless the courier's page has stopped as it does when the server
-// refuses its token: it says to open the link again, offers no step nor sharing, marks the
+// refuses its token: it says to ask for a new link, offers no step nor sharing, marks the
 // connection refused rather than live ("token refused": it had one), and shares the location no
 // more.
 func checkSignedOut(t *testing.T, b *browser) {
@@ -695,7 +738,7 @@ func checkSignedOut(t *testing.T, b *browser) {
 	if got := eval[string](b, `document.getElementById('conn').textContent`); got != "token refused" {
 		t.Errorf("the indicator says %q, want token refused", got)
 	}
-	if why := eval[string](b, `document.getElementById('problem').textContent`); why != "Your sign-in has expired: open the link you were given again." {
+	if why := eval[string](b, `document.getElementById('problem').textContent`); why != "Your sign-in has expired: "+askNewLink {
 		t.Errorf("the page says %q", why)
 	}
 	if shown := eval[bool](b, `!!document.querySelector('#orders-section .advance, #share-toggle').offsetParent`); shown {
@@ -791,46 +834,78 @@ func TestCourierPageStopsWhenAPositionIsRefusedItsToken(t *testing.T) {
 	}
 }
 
-// TestCourierPageForgetsAnUnconfirmedDelivery: "Confirm delivery" waits for its second tap only
-// so long (five seconds, shortened here): then the button says "Complete delivery" again, having sent
-// nothing, and the next tap asks again rather than delivering. A screen reader hears both, in
-// the page's live region: "Press again to confirm", then that the delivery was not confirmed.
-func TestCourierPageForgetsAnUnconfirmedDelivery(t *testing.T) {
-	ls, _ := newAuthLocationServer(t)
-	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
-	b := newBrowser(t)
-	recordFetches(b)
-	shortenTimings(b, `{confirmMs: 500}`)
-	btn := `document.querySelector('li.order[data-order-id="d-1"] .advance')`
-	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
-	b.waitFor(`li.order[data-order-id="d-1"][data-status="out_for_delivery"] .advance:not([data-settling])`)
-	// Each tap is the page's own click, which reads the button, and the live region
-	// (window.saidOnTap), as the click left them: the window is short.
-	tap := func() string {
-		t.Helper()
-		return eval[string](b, `(b => (b.click(), window.saidOnTap = document.getElementById('prompt').textContent,
-			b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '')))(`+btn+`)`)
-	}
-	for i, what := range []string{"the first tap", "the tap after the window passed"} {
-		if got := tap(); got != "Confirm delivery (confirming)" {
-			t.Fatalf("%s: the button says %q, want Confirm delivery", what, got)
-		}
-		if said := eval[string](b, `window.saidOnTap`); said != "Press again to confirm that order d-1 is delivered." {
-			t.Errorf("after %s the live region says %q", what, said)
-		}
-		b.poll("the button says Complete delivery again", `(b => b.textContent === 'Complete delivery' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === 'Complete delivery: order d-1')(`+btn+`)`)
-		if said := eval[string](b, `document.getElementById('prompt').textContent`); said != "Delivery of order d-1 not confirmed." {
-			t.Errorf("after %s, once the window passed, the live region says %q", what, said)
-		}
-		if n := statusPosts(b, "d-1"); n != 0 {
-			t.Fatalf("after %s the page sent %d changes", what, n)
-		}
-		if i == 0 {
-			b.poll("the button takes clicks again", `!`+btn+`.hasAttribute('data-settling')`)
-		}
-	}
-	if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != ordercast.StatusOutForDelivery || o.Version != 3 {
-		t.Errorf("the store has d-1 %s at %d (%v), want out for delivery as it was", o.Status, o.Version, err)
+// TestCourierPageAsksBeforeEachStep: neither of a courier's steps can be undone (after the
+// pickup the restaurant may no longer cancel, and the customer sees the courier's position; a
+// delivery ends the order), so the first tap on either asks again, in place: "Pick up order"
+// turns into "Confirm pickup", "Complete delivery" into "Confirm delivery", at the width it had
+// on a phone's screen, and a double tap is no confirmation (the button's words just changed).
+// The question waits for its second tap only so long (five seconds, shortened here): then the
+// button says what it said before, having sent nothing, and the next tap asks again. A screen
+// reader hears both, in the page's live region: "Press again to confirm", then that the step
+// was not confirmed.
+func TestCourierPageAsksBeforeEachStep(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		status       ordercast.Status
+		label, asked string // the button's words, and while it asks
+		ask, lapsed  string // what the live region says
+	}{
+		{"pickup", ordercast.StatusReady, "Pick up order", "Confirm pickup",
+			"Press again to confirm that you picked up order d-1.", "Pickup of order d-1 not confirmed."},
+		{"delivery", ordercast.StatusOutForDelivery, "Complete delivery", "Confirm delivery",
+			"Press again to confirm that order d-1 is delivered.", "Delivery of order d-1 not confirmed."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ls, _ := newAuthLocationServer(t)
+			courierOrder(t, ls, "d-1", "c-1", tc.status)
+			b := newBrowser(t)
+			b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+			recordFetches(b)
+			shortenTimings(b, `{confirmMs: 500}`)
+			btn := `document.querySelector('li.order[data-order-id="d-1"] .advance')`
+			b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+			b.waitFor(`li.order[data-order-id="d-1"][data-status="` + string(tc.status) + `"] .advance:not([data-settling])`)
+			box := `(r => [r.x, r.y, r.width, r.height].map(Math.round).join(','))(` + btn + `.getBoundingClientRect())`
+			before := eval[string](b, box)
+			// Each tap is the page's own click (the first a double tap), which reads the button,
+			// its box, and the live region (window.saidOnTap), as the clicks left them: the
+			// window is short.
+			tap := func(clicks int) (says, at string) {
+				t.Helper()
+				says = eval[string](b, `(b => {
+					for (let i = 0; i < `+fmt.Sprint(clicks)+`; i++) b.click();
+					window.saidOnTap = document.getElementById('prompt').textContent;
+					window.boxOnTap = `+box+`;
+					return b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '');
+				})(`+btn+`)`)
+				return says, eval[string](b, `window.boxOnTap`)
+			}
+			for i, what := range []string{"a double tap", "the tap after the window passed"} {
+				got, at := tap(2 - i)
+				if want := tc.asked + " (confirming)"; got != want {
+					t.Fatalf("%s: the button says %q, want %q; %d changes sent", what, got, want, statusPosts(b, "d-1"))
+				}
+				if at != before {
+					t.Errorf("%s: %s's box is %s, %s's was %s: want the same", what, tc.asked, at, tc.label, before)
+				}
+				if said := eval[string](b, `window.saidOnTap`); said != tc.ask {
+					t.Errorf("after %s the live region says %q, want %q", what, said, tc.ask)
+				}
+				b.poll("the button says "+tc.label+" again", `(b => b.textContent === '`+tc.label+`' && !b.hasAttribute('data-confirming') && b.getAttribute('aria-label') === '`+tc.label+`: order d-1')(`+btn+`)`)
+				if said := eval[string](b, `document.getElementById('prompt').textContent`); said != tc.lapsed {
+					t.Errorf("after %s, once the window passed, the live region says %q, want %q", what, said, tc.lapsed)
+				}
+				if n := statusPosts(b, "d-1"); n != 0 {
+					t.Fatalf("after %s the page sent %d changes", what, n)
+				}
+				if i == 0 {
+					b.poll("the button takes clicks again", `!`+btn+`.hasAttribute('data-settling')`)
+				}
+			}
+			if o, err := ls.store.Order(t.Context(), "d-1"); err != nil || o.Status != tc.status || o.Version != 3 {
+				t.Errorf("the store has d-1 %s at %d (%v), want %s as it was", o.Status, o.Version, err, tc.status)
+			}
+		})
 	}
 }
 
@@ -855,7 +930,7 @@ func TestCourierPageSharesOnceAnOrderIsOnTheMap(t *testing.T) {
 	if n := b.countRequests("/location"); n != 0 {
 		t.Fatalf("the page posted %d positions with no order on a map", n)
 	}
-	b.do("picked up", chromedp.Click(chromedp.CSS(row+` .advance`)))
+	confirmStep(b, row, "picked up")
 	testutil.WaitFor(t, "the waiting position on the order's map", func() bool {
 		l := ls.tracker.Latest(t.Context(), "d-1")
 		return l != nil && l.Update.Lat == 52.5210
@@ -1076,5 +1151,267 @@ func TestABoardStaysLiveWhilePositionsFlow(t *testing.T) {
 	}
 	if states := eval[[]string](b, `window.states`); slices.Contains(states, "reconnecting") {
 		t.Errorf("the board went %q while positions flowed", states)
+	}
+}
+
+// holdFixes makes the browser's geolocation, on each page it opens, act as a phone standing
+// still: each watch is handed its first fix, as measured heldFor ago (0: as it is), and no other
+// (a watch reports changes). A fix the page asks for (getCurrentPosition) is noted in
+// window.asked (its options) and is measured now, where the watch's was; with hold, only once
+// the test calls window.answer(). (Chromium's emulated position cannot stand for it: a one-shot
+// request beside a watch gets nothing until the position is set again, which fails it.)
+func holdFixes(b *browser, heldFor time.Duration, hold bool) {
+	b.t.Helper()
+	b.do("hold the phone's fixes", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			const geo = navigator.geolocation;
+			const watch0 = geo.watchPosition.bind(geo);
+			let coords = null;
+			geo.watchPosition = (ok, fail, opts) => {
+				let first = true;
+				return watch0(fix => {
+					if (!first) return;
+					first = false;
+					coords = fix.coords;
+					ok({ coords: fix.coords, timestamp: fix.timestamp - ` + fmt.Sprint(heldFor.Milliseconds()) + ` });
+				}, fail, opts);
+			};
+			window.asked = [];
+			geo.getCurrentPosition = (ok, fail, opts) => {
+				window.asked.push(opts);
+				window.answer = () => ok({ coords: coords, timestamp: Date.now() });
+				if (!` + fmt.Sprint(hold) + `) window.answer();
+			};`,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// TestCourierPageAsksForAFreshFixAtPickup: a phone standing still at the counter reports no new
+// fix (the watch reports changes), so by the time the courier picks the order up, the fix the
+// page holds may be older than the server takes (--location-max-age, which the page carries as
+// data-location-max-age). The page then sends it not (the server would refuse it) nor restamps
+// it (at is when it was measured), but asks the browser for a fresh one (maximumAge 0, with a
+// timeout), saying so meanwhile, and sends that; the state line then says it shares. A server
+// that takes the held fix gets it as it is, measured when it was.
+func TestCourierPageAsksForAFreshFixAtPickup(t *testing.T) {
+	const held = 3 * time.Minute // the phone's last fix, as old as this at the pickup
+	for _, tc := range []struct {
+		name   string
+		maxAge time.Duration
+		fresh  bool // the page asks for a fresh fix
+	}{
+		{"older than the server takes", 2 * time.Minute, true},
+		{"as old as the server takes", 10 * time.Minute, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+				s.Auth = &server.Auth{Tokens: authority(t)}
+				tr.MaxAge = tc.maxAge
+			})
+			createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+			b := newBrowser(t)
+			b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+			permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingGranted)
+			fakePosition(b, 52.5210, 13.4080)
+			holdFixes(b, held, true)
+			row := `li.order[data-order-id="d-1"]`
+			b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+			b.waitFor(row + `[data-status="ready"]`)
+			if got, want := eval[string](b, `document.getElementById('share').dataset.locationMaxAge`), fmt.Sprint(tc.maxAge.Seconds()); got != want {
+				t.Errorf("the page has the server's max age as %q s, want %q", got, want)
+			}
+			b.do("share my location", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+			b.poll("the page says when sharing starts", `document.getElementById('share-state').textContent === 'Sharing starts when you pick up an order.'`)
+
+			confirmStep(b, row, "picked up")
+			position := func(measured time.Time) {
+				t.Helper()
+				testutil.WaitFor(t, "the position on the order's map", func() bool {
+					l := ls.tracker.Latest(t.Context(), "d-1")
+					return l != nil && l.Update.Lat == 52.5210 && l.Update.At.Sub(measured).Abs() < 30*time.Second
+				})
+			}
+			if !tc.fresh {
+				position(time.Now().Add(-held)) // as it was measured, not restamped
+				if n := eval[int](b, `window.asked.length`); n != 0 {
+					t.Errorf("the page asked for %d fresh fixes, want none: the server takes the one it held", n)
+				}
+			} else {
+				b.poll("the page says it gets a fresh position", `document.getElementById('share-state').textContent === 'Sharing: getting your current position…'`)
+				if opts := eval[map[string]any](b, `window.asked[0]`); opts["maximumAge"] != 0.0 || opts["timeout"] == nil {
+					t.Errorf("the page asked for a fix with %v, want maximumAge 0 and a timeout", opts)
+				}
+				if n := b.countRequests("/location"); n != 0 {
+					t.Fatalf("the page posted %d positions before the fresh fix came: the one it held is too old", n)
+				}
+				eval[bool](b, `(window.answer(), true)`)
+				position(time.Now())
+			}
+			b.poll("the page says it shares", `document.getElementById('share-state').textContent === 'Sharing your location.'`)
+			if shown := eval[bool](b, `!document.getElementById('share-error').hidden`); shown {
+				t.Errorf("the page shows a problem: %q", eval[string](b, `document.getElementById('share-error').textContent`))
+			}
+		})
+	}
+}
+
+// TestCourierPageAsksAgainAfterAPositionRefusedForAge: a position the server refuses for its
+// age (422: the page misjudged it, say the phone's clock was set meanwhile) leaves the page
+// neither stuck nor saying that sharing starts at the pickup: a phone standing still reports no
+// newer fix, so the page asks the browser for a fresh one and sends that, and says it shares.
+func TestCourierPageAsksAgainAfterAPositionRefusedForAge(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	var posts atomic.Int32
+	base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if r.Method != "POST" || r.URL.Path != "/v1/couriers/c-1/location" || posts.Add(1) > 1 {
+			return false
+		}
+		answerError(w, http.StatusUnprocessableEntity, "invalid_location", "at must not be older than 2m0s")
+		return true
+	})
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	holdFixes(b, 0, false)
+	shareOnCourierPage(t, b, base)
+	testutil.WaitFor(t, "the fresh position on the order's map", func() bool {
+		l := ls.tracker.Latest(t.Context(), "d-1")
+		return l != nil && l.Update.Lat == 52.52
+	})
+	b.poll("the page says it shares", `document.getElementById('share-state').textContent === 'Sharing your location.'`)
+	if n, asked := posts.Load(), eval[int](b, `window.asked.length`); n != 2 || asked != 1 {
+		t.Errorf("the page posted %d positions and asked for %d fresh fixes, want 2 (refused, fresh) and 1", n, asked)
+	}
+}
+
+// noteConnectionStates makes each page the browser opens note every state its connection
+// indicator takes, in window.states.
+func noteConnectionStates(b *browser) {
+	b.t.Helper()
+	b.do("note the connection's states", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.states = [];
+			addEventListener('DOMContentLoaded', () => {
+				const conn = document.getElementById('conn');
+				new MutationObserver(() => window.states.push(conn.dataset.state)).observe(conn, {attributes: true, attributeFilter: ['data-state']});
+			});`,
+		})
+		return chromedp.Void{}, err
+	})
+}
+
+// TestCourierPageIsNotLiveOnceACallFindsNoNetwork: a position post or a change that fails for
+// want of a network marks the page's connection not live (reconnecting) at once, rather than
+// leaving "live" in the header for the two and a half heartbeats its stream's watchdog gives a
+// connection that died without a word; it is live again when the stream is heard. (The stream
+// here stays up, heartbeating often: without the call's failure it would never be anything but
+// live.)
+func TestCourierPageIsNotLiveOnceACallFindsNoNetwork(t *testing.T) {
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		s.Heartbeat = 300 * time.Millisecond
+	})
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	noteConnectionStates(b)
+	restore, _ := b.failRequests(network.ErrorReasonInternetDisconnected, "*/v1/couriers/c-1/location", "*/v1/orders/d-1/status")
+	shareOnCourierPage(t, b, ls.URL())
+	reconnecting := func(what string) {
+		t.Helper()
+		b.poll(what+": the connection not live", `window.states.includes('reconnecting')`)
+		b.poll(what+": the connection live again once the stream is heard", `window.states[window.states.length - 1] === 'live'`)
+		eval[bool](b, `(window.states = [], true)`)
+	}
+
+	b.poll("the page says the position did not go", `document.getElementById('share-error').textContent === 'The server cannot be reached.'`)
+	reconnecting("a position post without a network")
+
+	b.do("stop sharing", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	row := `li.order[data-order-id="d-1"]`
+	confirmStep(b, row, "delivered")
+	b.waitFor(row + ` .row-error`)
+	reconnecting("a change without a network")
+
+	restore()
+	confirmStep(b, row, "delivered")
+	b.waitFor(row + `[data-status="delivered"]`)
+}
+
+// TestCourierPageResumesSharingAfterAReload: the courier's page remembers, in the browser, that
+// the courier had sharing on: opened again (a reload, a phone that restarted) with the browser's
+// permission granted, it turns sharing back on by itself and says so, and the customer's map
+// goes on; with the permission yet to be asked for, it shows the toggle off and says that a tap
+// resumes it, and asks the browser nothing without that tap. Turned off by hand, it is
+// forgotten.
+func TestCourierPageResumesSharingAfterAReload(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	b.do("count the page's asks for a position", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.geoAsks = 0;
+			for (const name of ['watchPosition', 'getCurrentPosition']) {
+				const f = navigator.geolocation[name].bind(navigator.geolocation);
+				navigator.geolocation[name] = (...args) => (window.geoAsks++, f(...args));
+			}`,
+		})
+		return chromedp.Void{}, err
+	})
+	shareOnCourierPage(t, b, ls.URL())
+	b.waitFor(`#share-last`)
+	pressed := func() string {
+		t.Helper()
+		return eval[string](b, `document.getElementById('share-toggle').getAttribute('aria-pressed')`)
+	}
+	// settled waits until the page has read the browser's permission as it opened, and has done
+	// what it does with it: a query made after the page's is answered after it.
+	settled := func() {
+		t.Helper()
+		b.waitFor(`li.order[data-order-id="d-1"]`)
+		eval[bool](b, `navigator.permissions.query({name: 'geolocation'}).then(() => new Promise(ok => setTimeout(() => ok(true), 0)))`)
+	}
+	reload := func(what string) {
+		t.Helper()
+		b.do(what, chromedp.Reload())
+		settled()
+	}
+
+	reload("reload the page, the permission granted")
+	if got := pressed(); got != "true" {
+		t.Fatalf("after a reload the toggle is pressed %s, want sharing on again by itself", got)
+	}
+	if got, want := eval[string](b, `document.getElementById('share-note').textContent`), "Sharing turned back on by itself: you had it on before this page was closed."; got != want {
+		t.Errorf("the page says %q, want %q", got, want)
+	}
+	b.waitFor(`#share-last`) // a position went since the reload
+
+	permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingPrompt)
+	reload("reload the page, the permission to be asked for")
+	if got := pressed(); got != "false" {
+		t.Errorf("with the permission to be asked for the toggle is pressed %s, want off until a tap", got)
+	}
+	if got, want := eval[string](b, `document.getElementById('share-note').textContent`), "You were sharing your location before this page was closed: tap Share my location to share it again."; got != want {
+		t.Errorf("the page says %q, want %q", got, want)
+	}
+	if n := eval[int](b, `window.geoAsks`); n != 0 {
+		t.Errorf("the page asked the browser for a position %d times without a tap", n)
+	}
+
+	permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingGranted)
+	b.do("share again", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	b.waitFor(`#share-last`)
+	if shown := eval[bool](b, `!document.getElementById('share-note').hidden`); shown {
+		t.Error("the note stays once the courier tapped")
+	}
+	b.do("stop sharing", chromedp.Click(chromedp.CSS(`#share-toggle`)))
+	reload("reload the page after sharing was turned off")
+	if got, note := pressed(), eval[bool](b, `!document.getElementById('share-note').hidden`); got != "false" || note {
+		t.Errorf("after turning sharing off and a reload: pressed %s, a note shown %v; want off, no note", got, note)
+	}
+	if n := eval[int](b, `window.geoAsks`); n != 0 {
+		t.Errorf("the page asked the browser for a position %d times once sharing was turned off", n)
 	}
 }

@@ -73,13 +73,16 @@ func TestCourierPageOpensLikeTheOtherPartyPages(t *testing.T) {
 		}
 	}
 
-	// The page names the stage from which the server shows a courier (--location-from).
+	// The page names the stage from which the server shows a courier (--location-from), and how
+	// old a position the server takes (--location-max-age), in seconds.
 	early := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
 		s.Auth = &server.Auth{Tokens: authority(t)}
 		tr.From = ordercast.StatusReady
+		tr.MaxAge = 90 * time.Second
 	})
-	if _, page := visitWithCookie(t, early.URL(), "/couriers/c-1", tok); !strings.Contains(page, `data-location-from="ready"`) {
-		t.Errorf("a server showing couriers from ready: the page does not say so:\n%s", page)
+	if _, page := visitWithCookie(t, early.URL(), "/couriers/c-1", tok); !strings.Contains(page, `data-location-from="ready"`) ||
+		!strings.Contains(page, `data-location-max-age="90"`) {
+		t.Errorf("a server showing couriers from ready, taking positions up to 90 s old: the page does not say so:\n%s", page)
 	}
 
 	// Without a tracker, positions have nowhere to go: the page does not offer to share them.

@@ -225,16 +225,31 @@ func (b *browser) waitLong(sel string) {
 // it again was refused.
 func (b *browser) refuseStream(pattern string) (restore func()) {
 	b.t.Helper()
-	refused := make(chan struct{}, 1)
+	restore, refused := b.failRequests(network.ErrorReasonConnectionRefused, pattern)
+	b.waitFor(`#conn[data-state="reconnecting"]`)
+	select { // an attempt refused: the page's stream is down, and stays down
+	case <-refused:
+	case <-time.After(10 * time.Second):
+		b.t.Fatal("the page never tried to open its stream again")
+	}
+	return restore
+}
+
+// failRequests makes Chromium fail every request to a URL matching one of patterns, as a
+// network would with reason, until restore is called; refused is told (without blocking) of
+// each one failed.
+func (b *browser) failRequests(reason network.ErrorReason, patterns ...string) (restore func(), refused <-chan struct{}) {
+	b.t.Helper()
+	failed := make(chan struct{}, 1)
 	if err := chromedp.Listen(b.ctx, func(ev any) {
 		if ev, ok := ev.(*fetch.EventRequestPaused); ok {
 			select {
-			case refused <- struct{}{}:
+			case failed <- struct{}{}:
 			default:
 			}
 			go func() { // a listener may not send commands itself
 				_ = chromedp.Do(b.ctx, func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-					_, err := cdp.Call(ctx, tgt, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: network.ErrorReasonConnectionRefused})
+					_, err := cdp.Call(ctx, tgt, fetch.FailRequest, fetch.FailRequestParams{RequestID: ev.RequestID, ErrorReason: reason})
 					return chromedp.Void{}, err
 				})
 			}()
@@ -242,23 +257,21 @@ func (b *browser) refuseStream(pattern string) (restore func()) {
 	}); err != nil {
 		b.t.Fatal(err)
 	}
-	b.do("refuse the page's stream", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
-		_, err := cdp.Call(ctx, tgt, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{{URLPattern: pattern}}})
+	var ps []*fetch.RequestPattern
+	for _, p := range patterns {
+		ps = append(ps, &fetch.RequestPattern{URLPattern: p})
+	}
+	b.do("fail the requests to "+strings.Join(patterns, ", "), func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, fetch.Enable, fetch.EnableParams{Patterns: ps})
 		return chromedp.Void{}, err
 	})
-	b.waitFor(`#conn[data-state="reconnecting"]`)
-	select { // an attempt refused: the page's stream is down, and stays down
-	case <-refused:
-	case <-time.After(10 * time.Second):
-		b.t.Fatal("the page never tried to open its stream again")
-	}
 	return func() {
 		b.t.Helper()
-		b.do("let the stream through", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		b.do("let the requests through", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
 			_, err := cdp.Call(ctx, tgt, fetch.Disable, cdp.Empty{})
 			return chromedp.Void{}, err
 		})
-	}
+	}, failed
 }
 
 // tap clicks a row's control once it takes clicks: enabled, its row not waiting for an answer

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
@@ -27,6 +28,9 @@ type boardPage struct {
 	// LocationFrom is the first stage at which the server shows a courier's position
 	// (--location-from): the page sends none while none of its orders is there.
 	LocationFrom ordercast.Status
+	// LocationMaxAge is how old a position may be when the server takes it (--location-max-age):
+	// the page asks the browser for a fresh fix rather than post one older.
+	LocationMaxAge time.Duration
 	// Driven names a courier that the demo's simulator drives and posts the positions of: its
 	// page says so, rather than offer to share a phone's position that nobody is carrying and
 	// say "off" while customers watch the courier move.
@@ -46,6 +50,9 @@ type boardPage struct {
 	Until ordercast.Status
 	// Demo marks a page of demo mode (demoPages).
 	Demo bool
+	// AskNewLink is what the page tells its reader to do once the server no longer takes its
+	// token (askNewLink); its script says it too, when a change is refused mid-shift.
+	AskNewLink string
 }
 
 // handleRestaurantBoard serves GET /restaurants/{pid}: the restaurant's board, its active orders
@@ -90,9 +97,11 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		ReadOnly:      kind == ordercast.PartyCustomer,
 		ShareLocation: kind == ordercast.PartyCourier && s.Locations != nil,
 		Demo:          s.demoPages(),
+		AskNewLink:    askNewLink(kind),
 	}
 	if page.ShareLocation {
 		page.LocationFrom = cmp.Or(s.Locations.From, ordercast.StatusOutForDelivery)
+		page.LocationMaxAge = cmp.Or(s.Locations.MaxAge, ordercast.DefaultLocationMaxAge)
 		if page.Demo && slices.ContainsFunc(s.PartyLinks, func(l PartyLink) bool { return l.Party == p }) {
 			page.Driven = partyName(s.PartyLinks, p)
 		}
@@ -115,7 +124,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		// The address holds the token: not in a Referer either (the page's script takes it out
 		// of the address bar).
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		page.Problem, page.TokenRefused = tokenRefused(err, "open the link you were given again, or ask for a new one."), true
+		page.Problem, page.TokenRefused = tokenRefused(err, page.AskNewLink), true
 		s.renderPage(w, r, errorStatus(err), "board.html", page)
 		return
 	}
@@ -134,7 +143,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		default:
 			s.setPageCookies(w, r, cookies, "")
 			page.Problem = "The token this page was opened with is no longer accepted (" + ordercast.ErrorMessage(err) +
-				"); open the link you were given again, or ask for a new one."
+				"); " + page.AskNewLink
 			page.TokenRefused = true
 		}
 	}
@@ -166,6 +175,17 @@ var partyPages = map[ordercast.PartyKind]struct {
 	ordercast.PartyRestaurant: {"Restaurant ", "Active orders", auth.RoleRestaurant},
 	ordercast.PartyCourier:    {"Courier ", "Your deliveries", auth.RoleCourier},
 	ordercast.PartyCustomer:   {"Orders of ", "Your orders", auth.RoleCustomer},
+}
+
+// askNewLink is what a party's page tells its reader to do once the server no longer takes the
+// token its link carried (expired, revoked, or not this party's): to get a new link. Opening the
+// same link again cannot help, as it carries the same token. A courier's links come from
+// dispatch, or from the app the courier works in.
+func askNewLink(kind ordercast.PartyKind) string {
+	if kind == ordercast.PartyCourier {
+		return "ask dispatch, or the app that gave you this page, for a new link."
+	}
+	return "ask for a new link where you got this one."
 }
 
 // partyToken decides whether tok, handed to party p's page, may watch the party, and says whom it

@@ -118,6 +118,10 @@
   // (window.ordercast.requestTimeoutMs, read at each call: the tests shorten it.)
   var REQUEST_TIMEOUT_MS = 20000;
 
+  // UNREACHABLE is the event request dispatches on the document when a call found no network
+  // (its fetch failed, or timed out): the page's streams are then not live (see stream).
+  var UNREACHABLE = 'ordercast:unreachable';
+
   // request calls the JSON API and resolves with the decoded body, or rejects with an ApiError
   // holding the server's error message (code 'timeout' after REQUEST_TIMEOUT_MS without an
   // answer: a change may then have been made or not, which the page's stream will show).
@@ -133,6 +137,7 @@
     }
     var sentAt = Date.now();
     var lost = function () {
+      document.dispatchEvent(new CustomEvent(UNREACHABLE));
       if (timedOut) throw new ApiError(0, 'timeout', 'The server did not answer in time; if this was a change, it may have been made.');
       throw new ApiError(0, 'network', 'The server cannot be reached.');
     };
@@ -224,7 +229,9 @@
     // between cells, a NAT that dropped it): EventSource would wait on it for ever, and the page
     // say "live" over a stale status. It is let go of, and opened again from the last id.
     var silence = null, beatMs = DEFAULT_BEAT_MS;
-    var heardAt = 0; // when the open connection last brought a frame (Date.now()); 0: none open
+    // heardAt is when the open connection last brought a frame (Date.now()); 0: none open, or
+    // none since a call found no network (unreachable).
+    var heardAt = 0;
     // gen counts the connections opened and let go: the answer to why one was refused comes
     // later, and is stale if the page let go of the stream meanwhile (hidden, and maybe shown
     // again, with a stream of its own that the answer must not double).
@@ -249,6 +256,15 @@
     // heard is any frame of the open connection: the stream is live (an opened stream, not one
     // answered with a retry advice and closed, which EventSource reports as opened too), and the
     // watchdog starts again.
+    // unreachable is a call of the API that found no network (UNREACHABLE): the stream's
+    // connection has most likely gone with it, though its watchdog would say so only SILENT_BEATS
+    // after its last frame, and a header saying "live" for that long over calls that fail tells
+    // the user the wrong thing. It is not live (reconnecting) until its next frame is heard.
+    function unreachable() {
+      if (closed || state !== 'live') return;
+      heardAt = 0;
+      setState('reconnecting');
+    }
     function heard(mine) {
       if (closed || mine !== gen) return;
       heardAt = Date.now();
@@ -289,6 +305,7 @@
     window.addEventListener('pagehide', onHide);
     window.addEventListener('pageshow', onShow);
     document.addEventListener('visibilitychange', onVisibility);
+    document.addEventListener(UNREACHABLE, unreachable);
     function open() {
       timer = null;
       var mine = ++gen;
@@ -349,14 +366,17 @@
         window.removeEventListener('pagehide', onHide);
         window.removeEventListener('pageshow', onShow);
         document.removeEventListener('visibilitychange', onVisibility);
+        document.removeEventListener(UNREACHABLE, unreachable);
         setState('ended');
       },
       // listening says whether the stream hears the server now: a connection is open (not let go
       // of while the page is hidden, nor between two) and its last frame is no older than the
-      // heartbeat interval and LATE_MARGIN_MS (a quiet server sends a heartbeat every interval).
+      // heartbeat interval and LATE_MARGIN_MS (a quiet server sends a heartbeat every interval),
+      // and no call of the API has found no network since (unreachable).
       // What a page judges from what has not come (the map's "location lost") it judges only
       // while the stream listens: otherwise nothing could have come. The state stays 'live' for
-      // the SILENT_BEATS a dead connection is given, and while a hidden page let go of it.
+      // the SILENT_BEATS a dead connection is given (unless a call finds no network meanwhile),
+      // and while a hidden page let go of it.
       listening: function () {
         return !closed && heardAt > 0 && Date.now() - heardAt <= beatMs + LATE_MARGIN_MS;
       }
@@ -364,12 +384,15 @@
   }
 
   // SIGNED_OUT is what a party's page says when the server no longer takes the token its link
-  // handed over (a change answered 401: it expired mid-shift, or was revoked). A demo page's
-  // token was minted by the server with a secret of its own, which a restart replaced: a reload
-  // mints a new one (data-demo).
+  // handed over (a change answered 401: it expired mid-shift, or was revoked). The link holds
+  // that same token, so opening it again cannot help: the page says to ask for a new one, in the
+  // words the server uses when a page is opened with a token it no longer takes
+  // (data-ask-new-link, party_pages.go's askNewLink). A demo page's token was minted by the
+  // server with a secret of its own, which a restart replaced: a reload mints a new one
+  // (data-demo).
   var DEMO = !!document.body && document.body.dataset.demo === 'true';
   var SIGNED_OUT = DEMO ? 'This demo page\'s sign-in is no longer accepted (the demo server restarted, or it expired): reload the page.'
-    : 'Your sign-in has expired: open the link you were given again.';
+    : 'Your sign-in has expired: ' + ((document.body && document.body.dataset.askNewLink) || 'ask for a new link.');
 
   // signedOut tells the page's scripts that the server no longer takes the page's token, and
   // why (a sentence for the page), with the refusal's ApiError (err); each stops what needs the

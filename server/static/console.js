@@ -67,7 +67,8 @@
   // second Enter, meant for what it said, or for the order that was there, must not take what
   // is there now.
   var SETTLE_MS = TIMINGS.settleMs;
-  // How long "Confirm delivery" waits for its second tap before it says "Complete delivery" again.
+  // How long a courier's step asking again ("Confirm pickup", "Confirm delivery") waits for its
+  // second tap before it says what it said before.
   var CONFIRM_MS = TIMINGS.confirmMs;
   // How long what the live region says stands before another change may replace it (say).
   var ANNOUNCE_HOLD_MS = TIMINGS.announceHoldMs;
@@ -86,9 +87,26 @@
 
   // A courier's page offers one button, the courier's next step, named for what a tap does, as
   // couriers' apps name it: the board's Advance, for the two statuses a courier sets
-  // (auth/permit.go). A delivery cannot be undone: its first tap asks again, in place (see step).
-  var COURIER_STEPS = { out_for_delivery: 'Confirm pickup', delivered: 'Complete delivery' };
-  var CONFIRM_LABEL = 'Confirm delivery';
+  // (auth/permit.go). Neither can be undone: after the pickup the restaurant may no longer cancel
+  // and the customer sees the courier's position (the pickup is the courier's consent to being
+  // followed), and a delivery ends the order. So each one's first tap asks again, in place (see
+  // step), in the words of COURIER_ASKS.
+  var COURIER_STEPS = { out_for_delivery: 'Pick up order', delivered: 'Complete delivery' };
+  // COURIER_ASKS says, of each courier's step, what its button says while it waits for the second
+  // tap (label), what the live region asks then (ask), and what it says once the question has
+  // passed unanswered (lapsed), of order id.
+  var COURIER_ASKS = {
+    out_for_delivery: {
+      label: 'Confirm pickup',
+      ask: function (id) { return 'Press again to confirm that you picked up order ' + id + '.'; },
+      lapsed: function (id) { return 'Pickup of order ' + id + ' not confirmed.'; }
+    },
+    delivered: {
+      label: 'Confirm delivery',
+      ask: function (id) { return 'Press again to confirm that order ' + id + ' is delivered.'; },
+      lapsed: function (id) { return 'Delivery of order ' + id + ' not confirmed.'; }
+    }
+  };
   var CONFIRM_CANCEL_LABEL = 'Confirm cancel';
   // CANCEL_REASONS are offered while a cancel is being confirmed: the one chosen is the change's
   // note, which the customer's tracking page and the courier's card show as the reason. Without
@@ -387,16 +405,17 @@
   // click takes exactly the step it said, and a stale one is refused by the version, never
   // turned into the next step. A button whose words change ignores clicks for a while (settle).
   function showStep(row, btn, to, label) {
-    if (row.confirming && to !== 'delivered') stopConfirming(row);
-    if (row.confirming) label = CONFIRM_LABEL;
+    if (row.confirming && to !== row.confirming) stopConfirming(row); // the order moved on meanwhile
+    var asks = isCourier ? COURIER_ASKS[to] : null;
+    if (row.confirming) label = asks.label;
     if (btn.textContent !== label) {
       if (btn.textContent !== '') settle(row); // not a row's first words: nobody aimed at none
       btn.textContent = label;
     }
     btn.setAttribute('aria-label', label + ': order ' + row.order.id);
-    // A courier's delivery asks in place, as Cancel does: the button keeps the width of the
-    // longer of its two words whichever it says (data-wide, app.css), wherever it is laid out.
-    if (isCourier && to === 'delivered') btn.dataset.wide = row.confirming ? COURIER_STEPS.delivered : CONFIRM_LABEL;
+    // A courier's step asks in place, as Cancel does: the button keeps the width of the longer
+    // of its two words whichever it says (data-wide, app.css), wherever it is laid out.
+    if (asks) btn.dataset.wide = row.confirming ? COURIER_STEPS[to] : asks.label;
     else delete btn.dataset.wide;
     btn.dataset.to = to;
     btn.dataset.version = String(row.order.version);
@@ -535,35 +554,41 @@
     return !!inside && !!inside.checkVisibility && !inside.checkVisibility({ contentVisibilityAuto: true });
   }
 
-  // step takes the step a row's button says (showStep): unless it is a courier's delivery not
-  // yet confirmed, which the button asks for first, in its place.
+  // step takes the step a row's button says (showStep): unless it is a courier's step not yet
+  // confirmed (a pickup, a delivery: COURIER_ASKS), which the button asks for first, in its
+  // place, for CONFIRM_MS. Its new words settle it (showStep), so a double tap is no
+  // confirmation either.
   function step(id, btn) {
     var row = rows.get(id);
-    if (!row || row.busy || !btn.dataset.to) return;
-    if (isCourier && btn.dataset.to === 'delivered' && !row.confirming) {
-      row.confirming = true;
+    var to = btn.dataset.to;
+    if (!row || row.busy || !to) return;
+    var asks = isCourier ? COURIER_ASKS[to] : null;
+    if (asks && row.confirming !== to) {
+      row.confirming = to;
       row.confirmTimer = setTimeout(function () {
         stopConfirming(row);
         render(row);
         // Said as the question was: a screen reader's user heard "Press again", and must hear
         // that pressing again now only asks again.
-        prompt.textContent = 'Delivery of order ' + id + ' not confirmed.';
+        prompt.textContent = asks.lapsed(id);
       }, CONFIRM_MS);
       render(row);
-      prompt.textContent = 'Press again to confirm that order ' + id + ' is delivered.';
+      prompt.textContent = asks.ask(id);
       return;
     }
     stopConfirming(row);
     send(id, 'POST', '/status', { status: btn.dataset.to, note: pageNote('set'), expected_version: Number(btn.dataset.version) });
   }
 
+  // stopConfirming ends a courier's step's question (step): row.confirming names the step asked
+  // about, '' when none is.
   function stopConfirming(row) {
     clearTimeout(row.confirmTimer);
-    row.confirming = false;
+    row.confirming = '';
   }
 
   // askCancel cancels an order on the second press of its Cancel within CONFIRM_MS: the first
-  // turns the button into "Confirm cancel" (announced), as a courier's delivery asks first.
+  // turns the button into "Confirm cancel" (announced), as a courier's steps ask first.
   // Cancel sits beside Advance, the button a kitchen taps all day, and a cancelled order is as
   // final as a delivered one: one slipped tap must not end a customer's order. The button's new
   // words settle it for a moment, so a double tap is not a confirmation either.

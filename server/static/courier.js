@@ -5,8 +5,10 @@
 // and after a 429 or 503 none before its Retry-After. None either while none of the courier's
 // orders is at the stage from which the server shows its courier (--location-from, which the
 // page names on #share): the watch goes on, the newest fix waits, and the page says when sharing
-// starts. The page shows when the last position was sent and how many orders it reached, and
-// why one was not.
+// starts. A fix older than the server takes (--location-max-age, data-location-max-age) is not
+// sent: the page asks the browser for a fresh one (refresh). The page shows when the last
+// position was sent and how many orders it reached, and why one was not. It remembers that the
+// courier turned sharing on, and turns it on again when the page is opened again (resume).
 (function () {
   'use strict';
   var oc = window.ordercast;
@@ -17,14 +19,23 @@
   var lastAt = document.getElementById('share-at');
   var reach = document.getElementById('share-reach');
   var problem = document.getElementById('share-error');
+  var note = document.getElementById('share-note');
   var courierId = document.body.dataset.partyId;
   var path = '/v1/couriers/' + oc.segment(courierId) + '/location';
   var orders = document.getElementById('orders');
   // The first stage at which the server shows the courier's position, and what the page says
   // until one of the courier's orders is there.
-  var from = document.getElementById('share').dataset.locationFrom || 'out_for_delivery';
+  var share = document.getElementById('share');
+  var from = share.dataset.locationFrom || 'out_for_delivery';
   var NOT_YET = from === 'out_for_delivery' ? 'Sharing starts when you pick up an order.'
     : 'Sharing starts when one of your orders is ' + oc.label(from).toLowerCase() + '.';
+  // The oldest a position's at may be when the server takes it (--location-max-age, in seconds
+  // on #share), and how much younger than that a fix must be to be sent as it is: the post takes
+  // a moment to arrive, and the page knows the server's clock only to a second or so.
+  var MAX_AGE_MS = (Number(share.dataset.locationMaxAge) || 120) * 1000;
+  var AGE_MARGIN_MS = Math.min(10000, MAX_AGE_MS / 4);
+  // How long after the browser found no fresh position the page asks again, while it needs one.
+  var REFRESH_RETRY_MS = 5000;
 
   // The least time between two posts: a map moves smoothly at one step a second, and the
   // server's default budget is two. A browser test may shorten it (window.ordercastTimings, as
@@ -39,6 +50,12 @@
   var timer = null; // wakes pump when notBefore has passed
   var live = false; // a post went through since sharing began
   var lastTaken = 0; // the time of the last position the server took, on its clock (ms)
+  var newestFix = 0; // the time of the newest fix taken (its timestamp), 0 before the first
+  var refreshing = null; // the fresh fix asked for (refresh), while it is awaited
+  var refreshTimer = null; // asks again for a fresh fix after the browser found none
+  var askedFix = null; // the last fix refresh got
+  var refusedFix = null; // the last fix the server refused as it is (422)
+  var signedOut = false; // the server no longer takes the page's token (oc.onSignedOut)
 
   function say(text) {
     if (stateLine.textContent !== text) stateLine.textContent = text;
@@ -60,9 +77,10 @@
     }
     showProblem('');
     live = false;
+    newestFix = 0;
     toggle.setAttribute('aria-pressed', 'true');
-    say('Sharing: waiting for your first position…');
     watch = navigator.geolocation.watchPosition(onFix, onFixError, { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 });
+    showState();
   }
 
   // stop ends the sharing: no fix is asked for or sent any more (one on its way still lands).
@@ -72,14 +90,65 @@
     waiting = null;
     if (timer) clearTimeout(timer);
     timer = null;
+    refreshing = null;
+    clearTimeout(refreshTimer);
+    refreshTimer = null;
     toggle.setAttribute('aria-pressed', 'false');
     say(why || OFF);
   }
 
   function onFix(fix) {
     if (watch === null) return;
-    waiting = fix;
+    take(fix);
     pump();
+  }
+
+  // take makes fix the one that waits to be sent, unless the page has taken a newer one (a fresh
+  // fix asked for that comes after the watch's next).
+  function take(fix) {
+    if (fix.timestamp < newestFix) return;
+    newestFix = fix.timestamp;
+    waiting = fix;
+  }
+
+  // tooOld says whether fix may not be sent as it is: older than the server takes (MAX_AGE_MS,
+  // give or take the margin), or refused by the server as it is (422), one reason being an age
+  // the page misjudged (the phone's clock set meanwhile).
+  function tooOld(fix) {
+    return fix === refusedFix || Date.now() - fix.timestamp > MAX_AGE_MS - AGE_MARGIN_MS;
+  }
+
+  // refresh asks the browser for a fix taken now (maximumAge 0), in place of one too old to send
+  // (tooOld): the watch reports a fix only when the position changes, so a phone standing still
+  // at the counter for minutes holds one older than the server takes by the time its order is
+  // picked up. The fix held is not sent with a later time instead: at is when the phone measured
+  // it. After an error (30 s without a fix is one), or a fix no newer than the one held, it asks
+  // again REFRESH_RETRY_MS later, while the fix that waits is still too old (the watch may bring
+  // a newer one meanwhile).
+  function refresh() {
+    if (refreshing) return;
+    var mine = refreshing = {};
+    navigator.geolocation.getCurrentPosition(function (fix) {
+      if (refreshing !== mine) return; // stopped meanwhile
+      refreshing = null;
+      askedFix = fix;
+      take(fix);
+      // A browser that had no newer fix to give is asked again later, not at once.
+      if (waiting && tooOld(waiting)) askAgainLater();
+      pump();
+    }, function (err) {
+      if (refreshing !== mine) return;
+      refreshing = null;
+      onFixError(err);
+      if (watch !== null) askAgainLater();
+      showState();
+    }, { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 });
+  }
+
+  // askAgainLater has pump ask for a fresh fix again in REFRESH_RETRY_MS, and not before.
+  function askAgainLater() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(function () { refreshTimer = null; pump(); }, REFRESH_RETRY_MS);
   }
 
   function onFixError(err) {
@@ -104,12 +173,36 @@
     });
   }
 
-  // pump sends the fix that waits, when the budget allows and a map would show it.
+  // pump sends the fix that waits, when the budget allows and a map would show it, and says
+  // what the sharing does now (showState).
   function pump() {
-    if (watch === null || sending || !waiting) return;
+    if (watch === null) return;
+    send();
+    showState();
+  }
+
+  // showState says on the state line what the sharing does while it is on: nothing until an
+  // order is on a map, or else whether the position goes through, and if not, what it waits for.
+  // (Why a post did not go through the problem line says.)
+  function showState() {
+    if (watch === null) return;
+    if (!shown()) say(NOT_YET);
+    else if (live) say('Sharing your location.');
+    else if (waiting && tooOld(waiting)) say('Sharing: getting your current position…');
+    else if (!newestFix) say('Sharing: waiting for your first position…');
+    else if (sending) say('Sharing: sending your position…');
+    else say('Sharing: your position has not gone through yet.');
+  }
+
+  // send posts the fix that waits, if one may go now (pump).
+  function send() {
     if (!shown()) {
       live = false; // "Sharing your location" again once one goes
-      say(NOT_YET);
+      return;
+    }
+    if (sending || !waiting) return;
+    if (tooOld(waiting)) {
+      if (!refreshTimer) refresh(); // else it asks again when the timer says
       return;
     }
     var wait = notBefore - Date.now();
@@ -127,9 +220,17 @@
       sent(res);
     }, function (err) {
       refused(err);
+      if (watch === null) return; // stopped meanwhile: nothing waits to be sent
       // A post the server could not take now goes again when it may, unless a newer fix has
-      // come meanwhile: a phone standing still may report no other for a while.
+      // come meanwhile: a phone standing still may report no other for a while. One it refused
+      // as it is (422), maybe as too old, is not sent again: a fix from the watch waits, too old
+      // (tooOld), for a fresh one in its place; a fresh one refused so waits for the watch's
+      // next, rather than ask the phone again and again.
       if (retryable(err) && !waiting) waiting = fix;
+      else if (err.status === 422) {
+        refusedFix = fix;
+        if (!waiting && fix !== askedFix) waiting = fix;
+      }
     }).then(function () {
       sending = false;
       pump();
@@ -164,10 +265,7 @@
     reach.textContent = n ? '· seen on ' + n + (n === 1 ? ' order' : ' orders')
       : '· on no map now: customers see you once an order is out for delivery';
     last.hidden = false;
-    if (!live && watch !== null) {
-      live = true;
-      say('Sharing your location.');
-    }
+    live = true; // the state line says so (pump)
   }
 
   // retryable says whether a refused post may go through later as it is: not a refused token,
@@ -195,11 +293,73 @@
     showProblem((why + oc.sentence(err.message)).trim());
   }
 
+  // The page remembers, in this browser (localStorage, per courier), that the courier turned
+  // sharing on, and forgets it when the courier turns it off: a reload, or a phone that
+  // restarted, would otherwise leave the customers' maps dark until the courier noticed.
+  // Stopped for another reason (a refused token, the page signed out) it is still wanted.
+  var REMEMBER = 'ordercast.sharing:' + courierId;
+
+  function remember(on) {
+    try {
+      if (on) localStorage.setItem(REMEMBER, 'on');
+      else localStorage.removeItem(REMEMBER);
+    } catch (e) { /* storage off (a private window): nothing is remembered */ }
+  }
+
+  function remembered() {
+    try {
+      return localStorage.getItem(REMEMBER) === 'on';
+    } catch (e) {
+      return false;
+    }
+  }
+
+  function showNote(text) {
+    note.textContent = text;
+    note.hidden = !text;
+  }
+
+  // resume turns sharing on again, as the page opens, when the courier had it on: by itself if
+  // the browser's permission is granted already, since that asks the courier nothing; else
+  // (the browser would ask, or cannot say) it says that a tap resumes it, and never asks the
+  // courier without one. A permission refused since is said too, and forgotten with it.
+  function resume() {
+    if (!remembered()) return;
+    var query = navigator.permissions && navigator.permissions.query
+      ? navigator.permissions.query({ name: 'geolocation' }).then(function (st) { return st.state; })
+      : Promise.reject(new Error('no permissions API'));
+    query.catch(function () { return 'unknown'; }).then(function (state) {
+      // The courier tapped meanwhile, or the page stopped.
+      if (watch !== null || signedOut || !remembered()) return;
+      if (state === 'denied') {
+        remember(false);
+        showNote('You were sharing your location before, but this browser no longer lets the page know where you are: allow location for this site in its settings, then tap Share my location.');
+        return;
+      }
+      if (state !== 'granted') {
+        showNote('You were sharing your location before this page was closed: tap Share my location to share it again.');
+        return;
+      }
+      start();
+      if (watch !== null) showNote('Sharing turned back on by itself: you had it on before this page was closed.');
+    });
+  }
+
   toggle.addEventListener('click', function () {
-    if (watch === null) start();
-    else stop();
+    showNote('');
+    if (watch === null) {
+      start();
+      if (watch !== null) remember(true);
+    } else {
+      stop();
+      remember(false);
+    }
   });
-  oc.onSignedOut(function () { stop(OFF); });
+  oc.onSignedOut(function () {
+    signedOut = true;
+    stop(OFF);
+  });
   // A row that reaches the stage lets the waiting fix go.
   new MutationObserver(pump).observe(orders, { subtree: true, childList: true, attributeFilter: ['data-status', 'data-courier'] });
+  resume();
 })();
