@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -1414,4 +1415,54 @@ func TestCourierPageResumesSharingAfterAReload(t *testing.T) {
 	if n := eval[int](b, `window.geoAsks`); n != 0 {
 		t.Errorf("the page asked the browser for a position %d times once sharing was turned off", n)
 	}
+}
+
+// TestCourierPageKeepsAStillPhoneOnTheMap: a phone standing still (a red light, a lobby) reports
+// no fix, and a customer's map that hears nothing for 20 s says the courier is lost. So while a
+// map shows the courier, the page asks the browser for a fix measured now once the newest is a
+// while old (10 s; shortened here), and sends it with the time it was measured: the map keeps a
+// fresh position of a courier who has not moved.
+func TestCourierPageKeepsAStillPhoneOnTheMap(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	shortenTimings(b, `{stillMs: 300}`)
+	holdFixes(b, 0, false)
+	shareOnCourierPage(t, b, ls.URL())
+	var first time.Time
+	testutil.WaitFor(t, "the first position on the order's map", func() bool {
+		if l := ls.tracker.Latest(t.Context(), "d-1"); l != nil {
+			first = l.Update.At
+		}
+		return !first.IsZero()
+	})
+	testutil.WaitFor(t, "a position measured later, the phone not having moved", func() bool {
+		l := ls.tracker.Latest(t.Context(), "d-1")
+		return l != nil && l.Update.At.After(first) && l.Update.Lat == 52.52
+	})
+	if asked := eval[int](b, `window.asked.length`); asked == 0 {
+		t.Error("the page sent a later position without asking the browser for one")
+	}
+	b.poll("the page says it shares", `document.getElementById('share-state').textContent === 'Sharing your location.'`)
+}
+
+// TestCourierPageSaysWhyAPositionIsOnNoMap: a position the server took but showed on no map says
+// why in the server's words (missed), so that a courier whose phone's clock runs ahead, or whose
+// fix is imprecise, is not told to pick an order up that it carries already.
+func TestCourierPageSaysWhyAPositionIsOnNoMap(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if r.Method != "POST" || r.URL.Path != "/v1/couriers/c-1/location" {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"orders":0,"missed":"newer_fix_taken"}`)
+		return true
+	})
+	b := newBrowser(t)
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	shareOnCourierPage(t, b, base)
+	b.poll("the page says why the position is on no map", `document.getElementById('share-reach').textContent.includes('the map has a newer position of yours')`)
 }

@@ -40,7 +40,13 @@
   // The least time between two posts: a map moves smoothly at one step a second, and the
   // server's default budget is two. A browser test may shorten it (window.ordercastTimings, as
   // console.js's waits).
-  var MIN_INTERVAL_MS = Object.assign({ locationIntervalMs: 1000 }, window.ordercastTimings).locationIntervalMs;
+  var TIMINGS = Object.assign({ locationIntervalMs: 1000, stillMs: 10000 }, window.ordercastTimings);
+  var MIN_INTERVAL_MS = TIMINGS.locationIntervalMs;
+  // A phone standing still (a red light, a lobby, a door) reports no fix, and a customer's map
+  // that hears nothing for 20 s says the courier's location is lost: while a map shows the
+  // courier, after STILL_MS without a newer fix the page asks the browser for one measured now
+  // (refresh), which goes out with the time it was measured. A test may shorten it.
+  var STILL_MS = TIMINGS.stillMs;
   var OFF = 'Off: customers see you on their map only while you share.';
 
   var watch = null; // the geolocation watch, while sharing
@@ -56,6 +62,7 @@
   var askedFix = null; // the last fix refresh got
   var refusedFix = null; // the last fix the server refused as it is (422)
   var signedOut = false; // the server no longer takes the page's token (oc.onSignedOut)
+  var stillTimer = null; // looks for a phone standing still (still), while sharing
 
   function say(text) {
     if (stateLine.textContent !== text) stateLine.textContent = text;
@@ -80,7 +87,20 @@
     newestFix = 0;
     toggle.setAttribute('aria-pressed', 'true');
     watch = navigator.geolocation.watchPosition(onFix, onFixError, { enableHighAccuracy: true, maximumAge: 0, timeout: 30000 });
+    still();
     showState();
+  }
+
+  // still asks for a fresh fix once STILL_MS has passed since the newest one, while a map shows
+  // the courier and nothing waits to be sent, and looks again STILL_MS later, while sharing.
+  function still() {
+    clearTimeout(stillTimer);
+    stillTimer = setTimeout(function () {
+      stillTimer = null;
+      if (watch === null) return;
+      if (shown() && !waiting && !sending && newestFix && Date.now() - newestFix >= STILL_MS) refresh();
+      still();
+    }, STILL_MS);
   }
 
   // stop ends the sharing: no fix is asked for or sent any more (one on its way still lands).
@@ -93,6 +113,8 @@
     refreshing = null;
     clearTimeout(refreshTimer);
     refreshTimer = null;
+    clearTimeout(stillTimer);
+    stillTimer = null;
     toggle.setAttribute('aria-pressed', 'false');
     say(why || OFF);
   }
@@ -263,10 +285,17 @@
     lastAt.textContent = oc.formatTime(new Date().toISOString(), true);
     var n = res && res.orders || 0;
     reach.textContent = n ? '· seen on ' + n + (n === 1 ? ' order' : ' orders')
-      : '· on no map now: customers see you once an order is out for delivery';
+      : MISSED[res && res.missed] || MISSED.no_order_shows_courier;
     last.hidden = false;
     live = true; // the state line says so (pump)
   }
+
+  // MISSED says why a position taken reached no map, by the server's word for it.
+  var MISSED = {
+    no_order_shows_courier: '· on no map now: customers see you once an order is out for delivery',
+    newer_fix_taken: '· not shown: the map has a newer position of yours (is the phone\'s clock right?)',
+    coarse_fix_held: '· not shown yet: this position is imprecise, the map keeps the last precise one a moment'
+  };
 
   // retryable says whether a refused post may go through later as it is: not a refused token,
   // nor a position the server judged wrong (422).
