@@ -194,11 +194,10 @@ type ETAModel struct {
 	FloorS, CeilingS int64
 	// NearbyM is the radius around the drop-off within which the courier is nearby.
 	NearbyM float64
-	// SpeedWindow is the time over which the running speed averages its samples (the time
-	// constant of an exponential average): each sample weighs by the time it covers, not by its
-	// count. Counted by samples (30 % the newest), three fixes at a red light cut the speed to a
-	// third and lengthened the ETA 2.5 times; over two minutes, a stop of that long is a city
-	// ride's ordinary stop, and moves the ETA a few percent.
+	// SpeedWindow is the time over which the running speed averages its samples (see Speed):
+	// each sample weighs by the time it covers, not by its count. Counted by samples (30 % the
+	// newest), three fixes at a red light cut the speed to a third and lengthened the ETA 2.5
+	// times; over two minutes, a stop of three seconds moves it 2 %, of thirty a quarter.
 	SpeedWindow time.Duration
 }
 
@@ -217,15 +216,19 @@ var DefaultETAModel = ETAModel{
 }
 
 // Speed folds a new sample, which covers the time since the one before, into a running speed
-// estimate (0 means none yet): weighted by that time over SpeedWindow. A sample above
-// MaxSpeedMPS counts as MaxSpeedMPS: one bad fix (a jump of kilometres in a second) must not
-// hold the estimate far off for the long time an average takes to forget it.
+// estimate (0 means none yet) begun since ago (the time from its first sample to this one). Over
+// its first SpeedWindow the estimate is the mean of its samples, each weighed by the time it
+// covers; after it, an exponential average over SpeedWindow. A sample above MaxSpeedMPS counts as
+// MaxSpeedMPS: one bad fix (a jump of kilometres in a second) must not hold the estimate far off
+// for the long time an average takes to forget it.
 //
 // Until the courier is seen moving (prev 0), a sample under MinSpeedMPS is standing still and
 // keeps the estimate at 0, the typical speed: a parked phone reports 0.2 or 0.5 m/s as often
 // as 0, and taken as the first speed it put the first estimates at the floor speed, 2.5 times
-// the typical one's. The first sample at or above it is taken whole.
-func (m ETAModel) Speed(prev, sample float64, covers time.Duration) float64 {
+// the typical one's. The first sample at or above it begins the estimate. (A mean from the
+// start, not an exponential average alone: that took the first sample, a courier walking the
+// bike out at 2 m/s, for most of the first two minutes of a ride at 6 m/s.)
+func (m ETAModel) Speed(prev, sample float64, covers, since time.Duration) float64 {
 	if !Finite(sample) || sample < 0 {
 		return prev
 	}
@@ -239,7 +242,12 @@ func (m ETAModel) Speed(prev, sample float64, covers time.Duration) float64 {
 	if covers <= 0 {
 		return prev
 	}
-	w := 1 - math.Exp(-covers.Seconds()/m.SpeedWindow.Seconds())
+	var w float64
+	if since < m.SpeedWindow {
+		w = covers.Seconds() / (max(since, 0) + covers).Seconds()
+	} else {
+		w = 1 - math.Exp(-covers.Seconds()/m.SpeedWindow.Seconds())
+	}
 	return prev + w*(sample-prev)
 }
 

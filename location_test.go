@@ -79,33 +79,48 @@ func TestDistanceAndETA(t *testing.T) {
 			t.Errorf("Estimate(%v m, %v m/s) = %d s, nearby %v; want %d, %v", tt.dist, tt.speed, eta, nearby, tt.eta, tt.nearby)
 		}
 	}
-	// Averaged over time: a stop as long as the window leaves 1/e of the speed, whatever the
-	// number of fixes it took.
-	if got, want := m.Speed(10, 0, m.SpeedWindow), 10/math.E; math.Abs(got-want) > 1e-9 {
+	// Past its first window, averaged over time: a stop as long as the window leaves 1/e of the
+	// speed, whatever the number of fixes it took.
+	settled := 2 * m.SpeedWindow
+	if got, want := m.Speed(10, 0, m.SpeedWindow, settled), 10/math.E; math.Abs(got-want) > 1e-9 {
 		t.Errorf("Speed(10, 0 for the window) = %v, want %v", got, want)
 	}
 	stepped := 10.0
 	for range 60 {
-		stepped = m.Speed(stepped, 0, m.SpeedWindow/60)
+		stepped = m.Speed(stepped, 0, m.SpeedWindow/60, settled)
 	}
 	if want := 10 / math.E; math.Abs(stepped-want) > 1e-9 {
 		t.Errorf("sixty fixes of 0 over the window: speed %v, want %v, as one", stepped, want)
 	}
-	// A red light (three fixes a second apart standing still) after a steady ride hardly moves
-	// the estimate; counted by fixes, 30 %% the newest, it moved the ETA 2.5 times.
-	s := m.Speed(0, 5, time.Second)
-	for range 60 {
-		s = m.Speed(s, 5, time.Second)
+	// ride runs samples of speed mps a second apart for d, from an estimate s begun since ago.
+	ride := func(s float64, since time.Duration, mps float64, d time.Duration) (float64, time.Duration) {
+		for range int(d / time.Second) {
+			since += time.Second
+			s = m.Speed(s, mps, time.Second, since)
+		}
+		return s, since
 	}
+	// Its first window is the mean of what it saw: a courier who walked the bike out (2.1 m/s)
+	// and rides at 6 m/s is estimated near 6 within seconds, not minutes.
+	s, since := ride(m.Speed(0, 2.1, 0, 0), 0, 6, 10*time.Second)
+	if eta, want := func() (int64, int64) { a, _ := m.Estimate(2000, s); b, _ := m.Estimate(2000, 6); return a, b }(); float64(eta) > 1.1*float64(want) {
+		t.Errorf("10 s into a ride at 6 m/s after a first sample of 2.1: speed %.2f, ETA %d s, want within 10%% of %d s", s, eta, want)
+	}
+	// A red light after a steady ride: three seconds hardly move the ETA (counted by fixes, 30 %
+	// the newest, it moved 2.5 times), thirty lengthen it by about a quarter.
+	s, since = ride(s, since, 6, 3*time.Minute)
 	before, _ := m.Estimate(2000, s)
-	for range 3 {
-		s = m.Speed(s, 0, time.Second)
-	}
-	if after, _ := m.Estimate(2000, s); float64(after) > 1.05*float64(before) {
-		t.Errorf("three seconds at a light moved the ETA from %d s to %d s", before, after)
+	for _, stop := range []struct {
+		d   time.Duration
+		max float64
+	}{{3 * time.Second, 1.05}, {30 * time.Second, 1.35}} {
+		stopped, _ := ride(s, since, 0, stop.d)
+		if after, _ := m.Estimate(2000, stopped); float64(after) > stop.max*float64(before) {
+			t.Errorf("a stop of %v at a light moved the ETA from %d s to %d s", stop.d, before, after)
+		}
 	}
 	// One bad fix (111 km in a second) weighs as the top speed, for the second it covers.
-	if bad := m.Speed(5, 111_000, time.Second); bad > 5+(m.MaxSpeedMPS-5)*time.Second.Seconds()/m.SpeedWindow.Seconds() {
+	if bad := m.Speed(5, 111_000, time.Second, settled); bad > 5+(m.MaxSpeedMPS-5)*time.Second.Seconds()/m.SpeedWindow.Seconds() {
 		t.Errorf("after a jump of 111 km in a second the speed is %v m/s, more than the top speed for a second", bad)
 	}
 }

@@ -36,8 +36,9 @@ type Client struct {
 	Token string
 	// TokenSource, when set, gives the token of each request instead of Token, and of each of a
 	// watch's connections: a watch whose token expired (the server ends its stream then) goes
-	// on with the renewed one. A watch refused 401 asks it again and tries once more before it
-	// ends; an error from it fails the call, and a watch retries it as a connection that failed.
+	// on with the renewed one. A watch refused 401 asks it again, and ends only when the very
+	// next attempt is refused too (a call refused 401 is returned as it is); an error from it
+	// fails the call, and a watch retries it as a connection that failed.
 	// It is called from the goroutines that use the Client, at once.
 	TokenSource func(context.Context) (string, error)
 	// MaxAttempts bounds how many times a read (Order, Events, Trail) or a write with an

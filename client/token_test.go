@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,5 +76,37 @@ func TestATokenSourceRenewsAWatchsToken(t *testing.T) {
 	src.mu.Unlock()
 	if _, err := c.Order(ctx, id); err == nil || !errors.Is(err, src.err) {
 		t.Errorf("a read whose token source failed: %v, want its error", err)
+	}
+}
+
+// TestAWatchEndsOnlyOnTwo401sInARow: a watch with a TokenSource asks it again after a 401 and
+// ends only when the very next attempt is refused too: an answer in between (a node away, 503)
+// gives the source its next chance, as the token may have been renewed meanwhile.
+func TestAWatchEndsOnlyOnTwo401sInARow(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) {
+		case 1, 3:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":{"code":"unauthenticated","message":"token has expired"}}`)
+		case 2:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		default:
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "id: 1\nevent: status\ndata: {\"order_id\":\"o-1\",\"seq\":1,\"status\":\"placed\",\"at\":\"2026-12-06T20:00:00Z\"}\n\n")
+		}
+	}))
+	defer srv.Close()
+	src := &tokens{next: []string{"t-1", "t-2", "t-3", "t-4"}}
+	c := &client.Client{BaseURL: srv.URL, TokenSource: src.token}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w := c.Watch(ctx, "o-1", client.WatchOptions{MinRetry: time.Millisecond, MaxRetry: 10 * time.Millisecond})
+	defer w.Close()
+	if ev, err := w.Next(ctx); err != nil || ev.Seq != 1 {
+		t.Fatalf("after 401, 503, 401: seq %d, %v; want the event, the source asked at each attempt", ev.Seq, err)
 	}
 }

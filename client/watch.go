@@ -159,7 +159,7 @@ type Watch struct {
 	delivered bool      // the current connection proved healthy: news arrived (Next and NextScoped set it)
 	connected time.Time // when the current connection was answered
 	attempted bool
-	// refused says the last connection was refused 401 with a token from Client.TokenSource.
+	// refused says the last attempt was refused 401 with a token from Client.TokenSource.
 	refused bool
 	// placed is whether lastID is a place the watch reached, to resume after even at 0: a party
 	// watch's first snapshot is at position 0 for a party whose log is empty yet.
@@ -413,6 +413,8 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 		w.reconnects.Add(1)
 	}
 	w.attempted = true
+	refusedBefore := w.refused // only two 401s in a row end a watch with a TokenSource
+	w.refused = false
 	lastID := w.lastID.Load()
 	path := api.StreamPath(w.orderID)
 	if w.party != nil {
@@ -483,7 +485,7 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 		w.dropConn()
 		w.wait = max(w.wait, min(e.RetryAfter, w.opts.MaxRetry))
 		return false, fmt.Errorf("watch %s: %w", w.orderID, e)
-	case code == http.StatusUnauthorized && w.c.TokenSource != nil && !w.refused:
+	case code == http.StatusUnauthorized && w.c.TokenSource != nil && !refusedBefore:
 		// The token expired, or was renewed since the source gave it: the next connection
 		// asks the source again, once, before the watch ends.
 		e := readError(resp)
@@ -497,7 +499,6 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 		w.dropConn()
 		return true, fmt.Errorf("watch %s: %w", w.orderID, e)
 	}
-	w.refused = false
 	body := idle.watch(resp.Body)
 	w.mu.Lock()
 	w.body = body

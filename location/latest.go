@@ -108,8 +108,10 @@ func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
 			}
 			l = hub.NewLocation(u)
 			st.latest, st.missed = l, false
-			st.last, st.lastAt = ordercast.Point{Lat: l.Update.Lat, Lng: l.Update.Lng}, l.Update.At
-			st.trail.add(u)
+			if !t.coarse(u) { // as the node that took it judged it (update)
+				st.last, st.lastAt = ordercast.Point{Lat: l.Update.Lat, Lng: l.Update.Lng}, l.Update.At
+				st.trail.add(u)
+			}
 		}
 		t.mu.Unlock()
 		if newer {

@@ -55,10 +55,10 @@ const (
 	// MissedNoOrderShown: none of the courier's orders is at the stage that shows its courier
 	// (out for delivery, or --location-from), or it carries none.
 	MissedNoOrderShown Missed = "no_order_shows_courier"
-	// MissedNewerTaken: each order it would reach shows a newer fix of the courier already (a
-	// fix sent out of order, or after one whose clock ran ahead).
+	// MissedNewerTaken: an order it would reach shows a newer fix of the courier already (a fix
+	// sent out of order, or after one whose clock ran ahead).
 	MissedNewerTaken Missed = "newer_fix_taken"
-	// MissedCoarse: the fix is coarse (CoarseM) and waits behind the order's recent fine one.
+	// MissedCoarse: the fix is coarse (CoarseM) and waits behind an order's recent fine one.
 	MissedCoarse Missed = "coarse_fix_held"
 )
 
@@ -310,7 +310,11 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 			}
 			l, why := t.update(o, cp.Position)
 			if l == nil {
-				missed = why
+				// Of several orders, the reason most particular to the fix: a coarse one held,
+				// then a newer one taken, then no order shown at all.
+				if why == MissedCoarse || missed == MissedNoOrderShown {
+					missed = why
+				}
 				continue
 			}
 			sent = append(sent, l)
@@ -407,7 +411,11 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) (*hub.Location
 		case !st.lastAt.IsZero() && apart:
 			sample = ordercast.DistanceM(st.last, p.Point) / since.Seconds()
 		}
-		st.speed = t.ETA.Speed(st.speed, sample, since)
+		speed := t.ETA.Speed(st.speed, sample, since, p.At.Sub(st.moving))
+		if st.speed <= 0 && speed > 0 {
+			st.moving = p.At // the estimate begins
+		}
+		st.speed = speed
 		if apart { // a fix too close to the last is no place to measure the next speed from either
 			st.last, st.lastAt = p.Point, p.At
 		}

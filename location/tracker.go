@@ -153,7 +153,10 @@ type orderState struct {
 	// missed says latest predates a time the bus was away (MissedLocations): a newer position
 	// may be in the cluster's table, so a stream that opens reads it there.
 	missed bool
+	// speed is the running speed (ordercast.ETAModel.Speed), begun at the fix moving; last and
+	// lastAt the fine fix the next speed sample is measured from.
 	speed  float64
+	moving time.Time
 	last   ordercast.Point
 	lastAt time.Time
 	// trail is the way the courier came, for a page that opens mid-ride (Trail).

@@ -77,3 +77,6 @@ func (h Held) HoldWrites(n int) { h.batches.Hold(n) }
 // WaitQueued blocks until n writes have been queued since HoldWrites (or the writer closes);
 // the writer may already have taken them.
 func (h Held) WaitQueued(n int) { h.batches.WaitQueued(n) }
+
+// SetResetEvery sets the least time between two resets of s's pool by Ping.
+func SetResetEvery(s *Store, d time.Duration) { s.resetEvery = d }

@@ -135,6 +135,10 @@ type Store struct {
 	// since opened (0: never): the pool pings the connections idle since before then (read.go).
 	opened time.Time
 	lostAt atomic.Int64
+	// resetAt is when Ping last reset the pool (resetPool), as time since opened (0: never), and
+	// resetEvery the least time between two resets (DefaultResetEvery; a test's shorter).
+	resetAt    atomic.Int64
+	resetEvery time.Duration
 
 	recent *ordercache.Cache
 	heads  partyHeads
@@ -186,7 +190,7 @@ func (s *Store) PoolStat() *pgxpool.Stat {
 
 // New returns a Store for the database at url. Call Open before using it.
 func New(url string) *Store {
-	return &Store{URL: url}
+	return &Store{URL: url, resetEvery: DefaultResetEvery}
 }
 
 // Open validates the settings, connects the pool and applies any pending migrations. It fails
@@ -315,25 +319,27 @@ func (s *Store) Close() error {
 
 // Ping reports whether the database takes writes, as readiness means: it answers; it is neither
 // a standby nor set read-only (default_transaction_read_only), where reads succeed and every
-// write fails; and no lock on a table the writes take (a VACUUM FULL, an ALTER TABLE, a LOCK
-// TABLE, a CREATE INDEX without CONCURRENTLY) holds them waiting, which the query alone never
-// saw: /readyz said 200 and ordercast_store_up 1 while every write waited out BatchTimeout and
-// was answered 503. Only that success proves the database available again (storehealth). A ping
-// is a question of whether the database answers in time, and its caller's deadline is that time:
-// one that runs out finds the database silent (see pingDeadline).
+// write fails; and no lock on the tables every write takes (a VACUUM FULL, an ALTER TABLE, a LOCK
+// TABLE, a CREATE INDEX without CONCURRENTLY on orders or order_events) holds them waiting, which
+// a plain query never saw: /readyz said 200 and ordercast_store_up 1 while every write waited out
+// BatchTimeout and was answered 503. (A lock on a table only some writes take, the idempotency
+// keys', a party's log, is no outage of the node: those writes are answered 503, the others go
+// on.) Only that success proves the database available again (storehealth). A ping is a question
+// of whether the database answers in time, and its caller's deadline is that time: one that runs
+// out finds the database silent (see pingDeadline).
 //
 // A connection opened while the database was read-only stays so when the setting is undone: a
-// ping that finds the database read-only lets go of every connection (pgxpool's Reset) and asks
-// again on a new one, so that writes come back with the first probe after the database does,
-// not when the pool retires its connections (an hour).
+// ping that finds the database read-only lets go of the pool's connections (pgxpool's Reset, at
+// most every DefaultResetEvery: a standby's outage must not churn them on every probe) and asks again
+// on a new one, so that writes come back with the first probe after the database does, not when
+// the pool retires its connections (an hour).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
 		return s.health(errors.New("postgres: store not open"), false) // or closed: unavailable
 	}
 	start := time.Now()
 	err := s.readAgainOnLoss(ctx, s.probe)
-	if errors.Is(err, errReadOnly) {
-		s.pool.Reset()
+	if errors.Is(err, errReadOnly) && s.resetPool() {
 		err = s.readAgainOnLoss(ctx, s.probe) // on a connection opened now: the database's say
 	}
 	err = pingDeadline(ctx, err, time.Since(start))
@@ -343,29 +349,46 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// writtenTables are the tables a write takes a lock on: a lock held on any of them by another
-// session stops writes.
-const writtenTables = "orders, order_events, idempotency_keys, party_log, party_heads, order_locations"
+// DefaultResetEvery is the least time between two resets of the pool by Ping.
+const DefaultResetEvery = 10 * time.Second
 
-// probe is Ping's question, in a transaction it rolls back: is the database writable, and can a
-// write take its locks (ROW EXCLUSIVE, which only a lock that stops writes conflicts with) within
-// lockWait, half the ping's time.
+// resetPool lets go of the pool's connections (those in use when they are released) and reports
+// whether it did: not within resetEvery of its last reset.
+func (s *Store) resetPool() bool {
+	now := int64(time.Since(s.opened))
+	last := s.resetAt.Load()
+	if last != 0 && time.Duration(now-last) < s.resetEvery || !s.resetAt.CompareAndSwap(last, now) {
+		return false
+	}
+	s.pool.Reset()
+	return true
+}
+
+// probe is Ping's question, in one round trip, in a transaction it rolls back: is the database
+// writable, and can a write take its locks on the tables every write takes (ROW EXCLUSIVE, which
+// only a lock that stops writes conflicts with) within lockWait, half the ping's time.
 func (s *Store) probe(ctx context.Context) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(`SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, set_config('lock_timeout', $1, true)`,
+		strconv.FormatInt(lockWait(ctx).Milliseconds(), 10))
+	b.Queue("LOCK TABLE orders, order_events IN ROW EXCLUSIVE MODE")
+	b.Queue("ROLLBACK")
+	// A failed statement skips the rest, ROLLBACK included; the pool then closes the connection,
+	// which it finds in a transaction, rather than hand it on.
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
 		return err
 	}
-	// Within the ping's time too: a connection whose rollback could not be sent is closed.
-	defer func() { _ = tx.Rollback(ctx) }()
 	var readOnly bool
-	if err := tx.QueryRow(ctx, `SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, set_config('lock_timeout', $1, true)`,
-		strconv.FormatInt(lockWait(ctx).Milliseconds(), 10)).Scan(&readOnly, nil); err != nil {
+	if err := br.QueryRow().Scan(&readOnly, nil); err != nil {
 		return err
 	}
 	if readOnly {
 		return errReadOnly
 	}
-	if _, err := tx.Exec(ctx, "LOCK TABLE "+writtenTables+" IN ROW EXCLUSIVE MODE"); err != nil {
+	if _, err := br.Exec(); err != nil {
 		if busyReason(err) != "" {
 			// Not the lock_timeout's error: busyReason would take a whole table's lock for
 			// one order's, no outage.
@@ -373,7 +396,8 @@ func (s *Store) probe(ctx context.Context) error {
 		}
 		return err
 	}
-	return nil
+	_, err := br.Exec()
+	return err
 }
 
 // lockWait is how long Ping's probe waits for the tables' locks: half the time ctx leaves it,

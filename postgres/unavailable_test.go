@@ -172,6 +172,9 @@ func TestResourceErrorsAreUnavailable(t *testing.T) {
 func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 	t.Parallel()
 	db, admin, s, logs := loggedStore(t)
+	// Every ping may reset the pool: the outage's end is seen at the first ping after it (with
+	// the default, within DefaultResetEvery of it; TestAReadOnlyDatabaseDoesNotChurnThePool).
+	postgres.SetResetEvery(s, 0)
 
 	alterDatabase(t, admin, db, "default_transaction_read_only", "on")
 	t.Cleanup(func() { alterDatabase(t, admin, db, "default_transaction_read_only", "") })
@@ -199,6 +202,25 @@ func TestReadOnlyDatabaseIsNotReady(t *testing.T) {
 		t.Errorf("after the outage: Unavailable() = %q, its end logged %d times, want \"\" and once", got, n)
 	}
 	move(t, s, "a", ordercast.StatusConfirmed)
+}
+
+// TestAReadOnlyDatabaseDoesNotChurnThePool: while the database stays read-only (a standby), the
+// pings that /readyz and the outage probe make every few seconds do not each let go of the pool's
+// connections and open new ones: at most one reset every DefaultResetEvery.
+func TestAReadOnlyDatabaseDoesNotChurnThePool(t *testing.T) {
+	t.Parallel()
+	db, admin, s, _ := loggedStore(t)
+	alterDatabase(t, admin, db, "default_transaction_read_only", "on")
+	t.Cleanup(func() { alterDatabase(t, admin, db, "default_transaction_read_only", "") })
+	terminateStore(t, admin, db)
+	wantUnavailable(t, "a ping of a read-only database", s.Ping(t.Context()), "read-only")
+	before := s.PoolStat().NewConnsCount()
+	for range 5 {
+		wantUnavailable(t, "a ping of a read-only database", s.Ping(t.Context()), "read-only")
+	}
+	if opened := s.PoolStat().NewConnsCount() - before; opened > 1 {
+		t.Errorf("five pings of a read-only database within %v opened %d connections, want at most 1", postgres.DefaultResetEvery, opened)
+	}
 }
 
 // loggedStore opens a store on a new database, its log kept, with an order "a"; admin is a
@@ -248,6 +270,20 @@ func TestALockedTableIsNotReady(t *testing.T) {
 		t.Errorf("after the lock: Unavailable() = %q, the outage logged starting %d times and ending %d; want \"\", once, once:\n%s", got, n, m, logs.String())
 	}
 	move(t, s, "a", ordercast.StatusConfirmed)
+
+	// A lock on a table only some writes take (keyed ones) is no outage of the node: the others
+	// go on, and a successful one would end an outage each ping began.
+	tx, err = admin.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(t.Context()) }()
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("a ping while only the idempotency keys are locked: %v", err)
+	}
 }
 
 // TestLostConnectionsCostNoRequest: after a restart, or pg_terminate_backend, every connection

@@ -302,7 +302,8 @@ func looksLikeOtherURL(db string) bool {
 		return false
 	}
 	scheme, _, found := strings.Cut(db, "://")
-	if found && scheme != "" && !strings.ContainsAny(scheme, `/\`) {
+	// file: names an SQLite file (file:///var/lib/ordercast/ordercast.db, sqlite.Store.Path).
+	if found && scheme != "" && scheme != "file" && !strings.ContainsAny(scheme, `/\`) {
 		return true
 	}
 	lower := strings.ToLower(db)

@@ -180,6 +180,13 @@ func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 			}
 		}
 	}
+	// Nor is an SQLite file: URI, in any of the forms the store reads.
+	abs := filepath.Join(t.TempDir(), "ordercast.db")
+	for _, uri := range []string{"file://" + abs, "file://localhost" + abs, "file:" + abs} {
+		if err := NewMain(io.Discard, io.Discard).ParseFlags([]string{"--db", uri}); err != nil {
+			t.Errorf("--db %s: %v; want an SQLite file", uri, err)
+		}
+	}
 }
 
 // TestAcceptedSecretsVerifyButNeverSign: --accept-secrets (or its variable) makes the node take
