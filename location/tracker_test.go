@@ -1463,3 +1463,32 @@ func TestACoarseFixDoesNotMoveTheCourierAwayFromAFineOne(t *testing.T) {
 		t.Errorf("the trail of a node handed the coarse fix holds it: %v", fixes)
 	}
 }
+
+// TestAPositionOnNoOrderSaysTheMostParticularReason: of a courier's several orders, one holding
+// a coarse fix back behind its fine one and another showing a newer fix, the post says the
+// coarse fix was held, whichever order comes first; newer_fix_taken only when no order held it
+// back so.
+func TestAPositionOnNoOrderSaysTheMostParticularReason(t *testing.T) {
+	a := ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}
+	b := ordercast.Order{ID: "b", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}
+	for _, orders := range []fixed{{a, b}, {b, a}} {
+		tr, _ := open(t, orders, func(tr *location.Tracker) { tr.Rate = 0 })
+		start := time.Now().Add(-time.Minute)
+		fine, coarse := 8.0, 500.0
+		post := func(after time.Duration, accuracy float64) location.PostResult {
+			p := at(1, start.Add(after))
+			p.AccuracyM = &accuracy
+			return tr.PostMany(context.Background(), []location.CourierPosition{{CourierID: "c-1", Position: p}})[0]
+		}
+		if r := post(0, fine); r.Orders != 2 {
+			t.Fatalf("orders %s, %s: the first fix reached %d orders, want 2", orders[0].ID, orders[1].ID, r.Orders)
+		}
+		tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "b", CourierID: "c-1", Lat: 1, Lng: 1, AccuracyM: &fine, At: start.Add(5 * time.Second)}})
+		if r := post(time.Second, coarse); r.Orders != 0 || r.Missed != location.MissedCoarse {
+			t.Errorf("orders %s, %s: a coarse fix = %d orders, missed %q; want 0, %q", orders[0].ID, orders[1].ID, r.Orders, r.Missed, location.MissedCoarse)
+		}
+		if r := post(2*time.Second, fine); r.Orders != 1 || r.Missed != "" {
+			t.Errorf("orders %s, %s: a fine fix = %d orders, missed %q; want a reached, nothing missed", orders[0].ID, orders[1].ID, r.Orders, r.Missed)
+		}
+	}
+}
