@@ -78,6 +78,8 @@ type (
 	// Position is the body of POST /v1/couriers/{cid}/location: one courier's fix. Lat and Lng
 	// are required: api.PositionAt(lat, lng) makes one.
 	Position = api.PostLocationRequest
+	// PostLocationResult answers PostLocation: the orders the position reached and, if none, why.
+	PostLocationResult = api.PostLocationResponse
 	// CourierPosition is one courier's fix in a PostLocations request.
 	CourierPosition = api.CourierPosition
 	// PostLocationsResult answers PostLocations: one result per position, in order.
@@ -221,13 +223,15 @@ func (c *Client) SetCourier(ctx context.Context, id string, req SetCourierReques
 }
 
 // PostLocation reports courier cid's position (POST /v1/couriers/{cid}/location) and returns
-// how many of its orders it reached. It needs the courier's own token, or an admin or system one.
-func (c *Client) PostLocation(ctx context.Context, cid string, p Position) (orders int, err error) {
-	var res api.PostLocationResponse
+// how many of its orders it reached and, when it reached none, why (Missed: no order shows the
+// courier yet, a newer fix was taken, or a coarse fix is held behind a precise one). It needs the
+// courier's own token, or an admin or system one.
+func (c *Client) PostLocation(ctx context.Context, cid string, p Position) (PostLocationResult, error) {
+	var res PostLocationResult
 	if _, err := c.do(ctx, http.MethodPost, api.LocationPath(cid), p, &res, nil); err != nil {
-		return 0, fmt.Errorf("post location of courier %s: %w", cid, err)
+		return PostLocationResult{}, fmt.Errorf("post location of courier %s: %w", cid, err)
 	}
-	return res.Orders, nil
+	return res, nil
 }
 
 // PostLocations reports many couriers' positions in one request (POST /v1/locations), as an
