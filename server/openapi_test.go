@@ -96,6 +96,10 @@ func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 	do(api.RouteSetStatus, "/v1/orders/o-doc/status", `{"status":"placed"}`) // 409
 	do(api.RouteSetStatus, "/v1/orders/o-doc/status", `{"status":"lost"}`)   // 422
 	do(api.RouteSetCourier, "/v1/orders/o-doc/courier", `{}`)                // 422
+	// A query parameter sent twice is 400 on the routes that read one.
+	do(api.RouteOrder, "/v1/orders/o-doc?wait=1s&wait=2s", "")
+	do(api.RouteEvents, "/v1/orders/o-doc/events?after=1&after=2", "")
+	do(api.RouteStreamAll, api.PathStreamAll+"?heartbeat=event&heartbeat=comment", "")
 
 	// The streams: each event's data as the description says (an order's and a party's events,
 	// positions, the snapshots).
