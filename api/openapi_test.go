@@ -47,6 +47,7 @@ var schemaTypes = map[string]reflect.Type{
 	"StatusResult":          reflect.TypeFor[StatusResult](),
 	"SetStatusesResponse":   reflect.TypeFor[SetStatusesResponse](),
 	"EventsResponse":        reflect.TypeFor[EventsResponse](),
+	"ListOrdersResponse":    reflect.TypeFor[ListOrdersResponse](),
 	"PostLocationRequest":   reflect.TypeFor[PostLocationRequest](),
 	"PostLocationResponse":  reflect.TypeFor[PostLocationResponse](),
 	"CourierPosition":       reflect.TypeFor[CourierPosition](),

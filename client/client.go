@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -257,6 +259,70 @@ func (c *Client) Events(ctx context.Context, id string, after int64) ([]ordercas
 		return nil, fmt.Errorf("list events of %s: %w", id, err)
 	}
 	return res.Events, nil
+}
+
+// OrderFilter keeps the orders ListOrders and Orders list; its zero value keeps every order the
+// token may list (a restaurant's token: its own).
+type OrderFilter struct {
+	RestaurantID string
+	Status       ordercast.Status
+	// Since and Until keep the orders created at or after Since and before Until; zero is no
+	// bound.
+	Since, Until time.Time
+}
+
+// ListOrders returns one page of the orders f keeps, ended ones too, oldest created first (GET
+// /v1/orders): up to limit (0: the server's default, 100; at most api.MaxOrdersPerPage), after
+// the page whose Next cursor is ("" the first). A restaurant's token lists its own orders; admin
+// and system any. Orders ranges over every page.
+func (c *Client) ListOrders(ctx context.Context, f OrderFilter, cursor string, limit int) (api.ListOrdersResponse, error) {
+	q := url.Values{}
+	for name, v := range map[string]string{api.ParamRestaurantID: f.RestaurantID, api.ParamStatus: string(f.Status), api.ParamCursor: cursor} {
+		if v != "" {
+			q.Set(name, v)
+		}
+	}
+	for name, t := range map[string]time.Time{api.ParamSince: f.Since, api.ParamUntil: f.Until} {
+		if !t.IsZero() {
+			q.Set(name, t.Format(time.RFC3339Nano))
+		}
+	}
+	if limit > 0 {
+		q.Set(api.ParamLimit, strconv.Itoa(limit))
+	}
+	p := api.PathOrders
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	var res api.ListOrdersResponse
+	if _, err := c.do(ctx, http.MethodGet, p, nil, &res, nil); err != nil {
+		return api.ListOrdersResponse{}, fmt.Errorf("list orders: %w", err)
+	}
+	return res, nil
+}
+
+// Orders ranges over every order f keeps, page by page (ListOrders, pages of
+// api.MaxOrdersPerPage), oldest created first; it stops at the first error, which it yields.
+func (c *Client) Orders(ctx context.Context, f OrderFilter) iter.Seq2[ordercast.Order, error] {
+	return func(yield func(ordercast.Order, error) bool) {
+		cursor := ""
+		for {
+			page, err := c.ListOrders(ctx, f, cursor, api.MaxOrdersPerPage)
+			if err != nil {
+				yield(ordercast.Order{}, err)
+				return
+			}
+			for _, o := range page.Orders {
+				if !yield(o, nil) {
+					return
+				}
+			}
+			if page.Next == "" {
+				return
+			}
+			cursor = page.Next
+		}
+	}
 }
 
 // Trail returns the way an order's courier came while the order showed it (GET
