@@ -5,11 +5,14 @@ package server_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/server"
 )
 
 // TestCourierPageSaysAProblemOnce: the courier's problem line is an alert, which a screen reader
@@ -32,5 +35,57 @@ func TestCourierPageSaysAProblemOnce(t *testing.T) {
 	b.poll("three more posts refused", posts+` >= `+strconv.Itoa(from+3))
 	if n := eval[int](b, `window.written`); n != 0 {
 		t.Errorf("three more posts refused alike wrote the alert %d times, want none: it says the same", n)
+	}
+}
+
+// TestTheBarShowsItsTitleWhole: a party's page and the console are named by the title in their
+// bar, their h1. On a phone, at the usual text size and larger, it is shown whole, within the
+// screen: it wraps (between words, and anywhere in an id with no space) rather than being cut
+// with an ellipsis, "Restaurant Luigi's T…", its whole only in a title attribute no touch screen
+// shows; and the console's "as admin:console" stays within it.
+func TestTheBarShowsItsTitleWhole(t *testing.T) {
+	long := strings.Repeat("r", 64)
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Auth.ConsoleToken = true // the demo's pages: tokens of their own, the console's as admin:console
+		s.PartyLinks = []server.PartyLink{{Party: ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}, Name: "Luigi's Trattoria"}}
+	})
+	b := newBrowser(t)
+	for _, page := range []struct{ path, title string }{
+		{"/restaurants/r-1", "Restaurant Luigi's Trattoria"},
+		{"/restaurants/" + long, "Restaurant " + long},
+		{"/console", "Console as admin:console"},
+	} {
+		for _, size := range []string{"16px", "32px", "40px"} {
+			b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+			b.do("open "+page.path, chromedp.Navigate(ts.URL()+page.path))
+			b.waitFor(`#conn[data-state="live"]`)
+			eval[string](b, `document.documentElement.style.fontSize = '`+size+`'`)
+			if got := eval[string](b, `document.querySelector('h1.bar-title').textContent`); got != page.title {
+				t.Fatalf("%s: the title says %q, want %q", page.path, got, page.title)
+			}
+			// Every line of the title's text within the h1's box and the screen, and nothing in it
+			// scrolled away (cut).
+			cut := eval[[]string](b, `(() => {
+				const h = document.querySelector('h1.bar-title'), box = h.getBoundingClientRect(), edge = document.documentElement.clientWidth, out = [];
+				if (h.scrollWidth > h.clientWidth + 1 || h.scrollHeight > h.clientHeight + 1) out.push('the h1 scrolls ' + h.scrollWidth + 'x' + h.scrollHeight + ' in ' + h.clientWidth + 'x' + h.clientHeight);
+				const r = document.createRange();
+				r.selectNodeContents(h);
+				for (const c of r.getClientRects()) {
+					if (c.width > 0 && (c.left < box.left - 0.5 || c.right > box.right + 0.5 || c.right > edge + 0.5)) out.push('text at ' + Math.round(c.left) + '..' + Math.round(c.right) + ' outside ' + Math.round(box.left) + '..' + Math.round(box.right));
+				}
+				for (const e of h.querySelectorAll('*')) {
+					const c = e.getBoundingClientRect();
+					if (c.right > box.right + 0.5) out.push(e.className + ' past the title by ' + Math.round(c.right - box.right) + ' px');
+				}
+				return out;
+			})()`)
+			if len(cut) > 0 {
+				t.Errorf("%s at %s text on a phone: the title is not whole: %s", page.path, size, strings.Join(cut, "; "))
+			}
+			if title := eval[string](b, `document.querySelector('h1.bar-title').title`); title != "" {
+				t.Errorf("%s: the h1 has a title attribute %q: it is shown whole, and read twice", page.path, title)
+			}
+			screenshots(b, "bar-title-"+size+strings.ReplaceAll(page.path, "/", "-"))
+		}
 	}
 }

@@ -725,32 +725,6 @@ const brokenWords = `(() => {
 	return out;
 })()`
 
-// TestALongPartyIDKeepsTheBarOneLine: a party's id may be 64 characters with no space; its page's
-// bar stays one line on a phone, the title cut with an ellipsis and whole in its title attribute.
-func TestALongPartyIDKeepsTheBarOneLine(t *testing.T) {
-	srv := startPageServer(t)
-	id := strings.Repeat("r", 64)
-	b := newBrowser(t)
-	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
-	b.do("open the board", chromedp.Navigate(srv.url+"/restaurants/"+id))
-	b.waitFor(`#conn[data-state="live"]`)
-	bar := eval[[]float64](b, `(() => {
-		const bar = document.querySelector('.bar'), s = getComputedStyle(bar), h = document.querySelector('h1.bar-title');
-		return [bar.clientHeight - parseFloat(s.paddingTop) - parseFloat(s.paddingBottom), document.querySelector('.brand').getBoundingClientRect().height,
-			h.getBoundingClientRect().top - document.querySelector('.brand').getBoundingClientRect().top, h.scrollWidth > h.clientWidth ? 1 : 0];
-	})()`)
-	if bar[0] > bar[1]*1.6 || bar[2] > bar[1]/2 {
-		t.Errorf("the bar is %.0f px high for a line of %.0f, the title %.0f px below the brand: want one line", bar[0], bar[1], bar[2])
-	}
-	if bar[3] != 1 {
-		t.Error("the long title is not cut")
-	}
-	if got := eval[string](b, `document.querySelector('h1.bar-title').title`); got != "Restaurant "+id {
-		t.Errorf("the title's title attribute is %q, want the whole title", got)
-	}
-	screenshots(b, "board-long-id")
-}
-
 func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	srv := startPageServer(t)
 	b := newBrowser(t)
