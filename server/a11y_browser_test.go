@@ -4,6 +4,7 @@ package server_test
 // the text, that the accessibility audit against WCAG 2.2 AA asked for.
 
 import (
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -88,4 +90,72 @@ func TestTheBarShowsItsTitleWhole(t *testing.T) {
 			screenshots(b, "bar-title-"+size+strings.ReplaceAll(page.path, "/", "-"))
 		}
 	}
+}
+
+// TestFormFieldsAreSeenAndLabelled: a field's border contrasts 3:1 with the field and with what
+// is around it, so that an empty field is seen to be there (WCAG 1.4.11), and its placeholder
+// 4.5:1 with the field, in the light scheme and the dark; and a board's courier field has a word
+// of its own beside it, "Courier", which its name starts with (a placeholder is gone once typed
+// over), as has the courier's name field, "Name", once it shows.
+func TestFormFieldsAreSeenAndLabelled(t *testing.T) {
+	ts := newAuthServer(t, func(s *server.Server) { s.Auth.ConsoleToken = true })
+	mustCall(t, "POST", ts.URL()+"/v1/orders", actorToken(t, auth.RoleAdmin, "ops"), `{"id":"o-field","restaurant_id":"r-1"}`, http.StatusCreated)
+	b := newBrowser(t)
+	// The field's colours: its border's, its own background's, its placeholder's, and the first
+	// opaque background around it.
+	look := `(f => {
+		const s = getComputedStyle(f), around = e => {
+			for (e = e.parentElement; e; e = e.parentElement) {
+				const bg = getComputedStyle(e).backgroundColor;
+				if (bg !== 'rgba(0, 0, 0, 0)' && bg !== 'transparent') return bg;
+			}
+			return 'rgb(255, 255, 255)';
+		};
+		return [s.borderTopColor, s.backgroundColor, getComputedStyle(f, '::placeholder').color, around(f)];
+	})`
+	for _, scheme := range []string{"light", "dark"} {
+		emulateMedia(b, "prefers-color-scheme", scheme)
+		for _, page := range []struct{ path, ready, fields string }{
+			{"/restaurants/r-1", `li.order[data-order-id="o-field"] .courier`, `li.order[data-order-id="o-field"] .courier, li.order[data-order-id="o-field"] .pick`},
+			{"/console", `#create input[name="id"]`, `#create input[name="id"], #create input[name="customer_id"], #create input[name="items"]`},
+		} {
+			b.do("open "+page.path, chromedp.Navigate(ts.URL()+page.path))
+			b.waitFor(page.ready)
+			for _, c := range eval[[][4]string](b, `Array.from(document.querySelectorAll('`+page.fields+`')).map(`+look+`)`) {
+				if got := contrast(t, c[0], c[1]); got < 3 {
+					t.Errorf("%s, %s: a field's border %s on the field's %s is %.2f:1, want 3:1", page.path, scheme, c[0], c[1], got)
+				}
+				if got := contrast(t, c[0], c[3]); got < 3 {
+					t.Errorf("%s, %s: a field's border %s on the %s around it is %.2f:1, want 3:1", page.path, scheme, c[0], c[3], got)
+				}
+				if got := contrast(t, c[2], c[1]); got < 4.5 {
+					t.Errorf("%s, %s: a field's placeholder %s on the field's %s is %.2f:1, want 4.5:1", page.path, scheme, c[2], c[1], got)
+				}
+			}
+		}
+	}
+
+	// The courier's fields say what they are, in words on the screen beside them.
+	label := func(sel string) string {
+		t.Helper()
+		return eval[string](b, `(f => {
+			const l = f.labels && f.labels[0];
+			if (!l || !l.checkVisibility()) return 'no label shown';
+			const r = l.getBoundingClientRect();
+			if (r.width < 2 || r.height < 2) return 'a label hidden to the eye';
+			return l.textContent.trim() + ' | ' + f.getAttribute('aria-label');
+		})(document.querySelector('`+sel+`'))`)
+	}
+	b.do("open the board", chromedp.Navigate(ts.URL()+"/restaurants/r-1"))
+	row := `li.order[data-order-id="o-field"]`
+	b.waitFor(row + ` .courier`)
+	if got, want := label(row+` .courier`), "Courier | Courier for order o-field"; got != want {
+		t.Errorf("the courier field's label and name are %q, want %q", got, want)
+	}
+	b.do("type a courier", chromedp.SendKeys(chromedp.CSS(row+` .courier`), "c-7"))
+	b.waitFor(row + ` .courier-name`)
+	if got, want := label(row+` .courier-name`), "Name | Name of the courier for order o-field, as its customer will read it"; got != want {
+		t.Errorf("the courier's name field's label and name are %q, want %q", got, want)
+	}
+	screenshots(b, "board-courier-labels")
 }

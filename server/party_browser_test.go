@@ -62,7 +62,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	b.do("advance b-1", chromedp.Click(chromedp.CSS(row("b-1")+` .advance`)))
 	b.waitFor(row("b-1") + `[data-status="confirmed"]`)
 	// The courier's name, which the customer reads, has a field that typing a courier brings out.
-	nameShown := `!document.querySelector('` + row("b-1") + ` .courier-name').hidden`
+	nameShown := `document.querySelector('` + row("b-1") + ` .courier-name').checkVisibility()`
 	if eval[bool](b, nameShown) {
 		t.Error("the courier's name field shows before a courier is typed")
 	}

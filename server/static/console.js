@@ -339,22 +339,28 @@
       // (an empty one would take the courier away), and Unassign says that it does. Typing a
       // courier other than the order's brings out a field for the name the order's customer
       // will read ("Omar is on the way"), which the assignment sends when it is filled in.
+      // Each field has a word of its own beside it (a placeholder is gone once typed over), which
+      // its name, naming the order too, starts with (WCAG 2.5.3).
       var controls = el('div', 'courier-controls');
       var courier = part.courier = el('input', 'courier');
       courier.placeholder = 'courier id';
       courier.setAttribute('aria-label', 'Courier for order ' + id);
+      var courierLabel = el('label', 'field');
+      courierLabel.append(el('span', '', 'Courier'), courier);
       var nameField = part.name = el('input', 'courier-name');
-      nameField.placeholder = "courier's name (optional)";
+      nameField.placeholder = 'optional';
       nameField.maxLength = 64; // the API's bound is 64 bytes; it says so of a longer name
       nameField.setAttribute('aria-label', 'Name of the courier for order ' + id + ', as its customer will read it');
-      nameField.hidden = true;
+      var nameLabel = part.nameLabel = el('label', 'field');
+      nameLabel.append(el('span', '', 'Name'), nameField);
+      nameLabel.hidden = true;
       var assign = part.assign = el('button', 'assign', 'Assign');
       assign.type = 'button';
       assign.setAttribute('aria-label', 'Assign the courier to order ' + id);
       var unassign = part.unassign = el('button', 'unassign set', 'Unassign');
       unassign.type = 'button';
       unassign.setAttribute('aria-label', 'Unassign the courier of order ' + id);
-      controls.append(courier, nameField, assign, unassign);
+      controls.append(courierLabel, nameLabel, assign, unassign);
       actions.append(controls);
       courier.addEventListener('input', function () {
         var row = rows.get(id);
@@ -362,7 +368,16 @@
         render(row);
       });
       onTap(assign, function () {
-        if (courier.value.trim()) assignCourier(id, courier.value.trim(), nameField.hidden ? '' : nameField.value.trim());
+        if (courier.value.trim()) assignCourier(id, courier.value.trim(), nameLabel.hidden ? '' : nameField.value.trim());
+      });
+      // Enter in either field assigns, as it submits a form: Assign, as if pressed from the
+      // keyboard, which takes nothing while it is off.
+      [courier, nameField].forEach(function (field) {
+        field.addEventListener('keydown', function (e) {
+          if (e.key !== 'Enter' || e.isComposing) return;
+          e.preventDefault();
+          if (!assign.disabled && !assign.hasAttribute('aria-disabled')) assign.click();
+        });
       });
       onTap(unassign, function () { assignCourier(id, ''); });
     }
@@ -693,11 +708,11 @@
       // field is empty or names the order's courier already (the same courier again changes
       // nothing, its name included; unassign first to rename). Hidden, the name typed stays,
       // until the typing is over (courierTyped).
-      var nameField = row.part.name;
+      var nameField = row.part.name, nameLabel = row.part.nameLabel;
       var typed = courier.value.trim();
-      nameField.hidden = !row.courierTyped || !canAssign || typed === '' || typed === o.courier_id;
+      nameLabel.hidden = !row.courierTyped || !canAssign || typed === '' || typed === o.courier_id;
       if (!row.courierTyped) nameField.value = '';
-      nameField.parentNode.toggleAttribute('data-naming', !nameField.hidden);
+      nameLabel.parentNode.toggleAttribute('data-naming', !nameLabel.hidden);
       enable(nameField, canAssign, row.busy);
       enable(courier, canAssign, row.busy);
       enable(row.part.assign, canAssign && typed !== '', row.busy);
