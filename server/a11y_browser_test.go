@@ -159,3 +159,29 @@ func TestFormFieldsAreSeenAndLabelled(t *testing.T) {
 	}
 	screenshots(b, "board-courier-labels")
 }
+
+// TestTrackingPageAnnouncesWhyItWasCancelled: why an order was cancelled, and what to do, is said
+// through a live region rendered from the start: one that comes out of display:none already
+// filled, as the box under the status line does, is not reliably read.
+func TestTrackingPageAnnouncesWhyItWasCancelled(t *testing.T) {
+	ts := newServer(t, nil)
+	base := ts.URL()
+	if code, got := do(t, "POST", base+"/v1/orders", "application/json", `{"id":"o-why","details":{"restaurant":"Luigi's"}}`); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, got)
+	}
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-why"))
+	b.waitFor(`#status-line[data-status="placed"]`)
+	// The region that will say the reason, and whether it and everything around it is rendered.
+	region := `(r => !r ? 'no live region' : (e => { for (; e; e = e.parentElement) if (getComputedStyle(e).display === 'none') return 'not rendered: ' + (e.id || e.tagName); return 'rendered: ' + r.textContent.trim(); })(r))(document.getElementById('cancel-reason').closest('[aria-live]'))`
+	if got := eval[string](b, region); got != "rendered: " {
+		t.Errorf("before the cancellation the live region that will say why is %q, want rendered and empty", got)
+	}
+	if code, got := do(t, "POST", base+"/v1/orders/o-why/status", "application/json", `{"status":"cancelled","note":"Out of stock"}`); code != http.StatusOK {
+		t.Fatalf("cancel: %d %s", code, got)
+	}
+	b.waitFor(`#cancelled`)
+	if got, want := eval[string](b, region), "rendered: Reason: Out of stock."; !strings.HasPrefix(got, want) {
+		t.Errorf("cancelled, the live region is %q, want it to start %q", got, want)
+	}
+}
