@@ -4,16 +4,21 @@ package server_test
 // the text, that the accessibility audit against WCAG 2.2 AA asked for.
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -184,4 +189,58 @@ func TestTrackingPageAnnouncesWhyItWasCancelled(t *testing.T) {
 	if got, want := eval[string](b, region), "rendered: Reason: Out of stock."; !strings.HasPrefix(got, want) {
 		t.Errorf("cancelled, the live region is %q, want it to start %q", got, want)
 	}
+}
+
+// TestTrackingMapSaysAtOnceWhatCannotWait: the map tells a screen reader a new ETA at most once a
+// minute, but not that the courier's location is back once it was said to be lost, nor that the
+// courier is under a minute away: a minute's wait left "Location lost." standing while the screen
+// said "Arriving in about 3 min", then "under a minute". Both are said at once.
+func TestTrackingMapSaysAtOnceWhatCannotWait(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, tr *location.Tracker) {
+		s.Retry = testRetry
+		s.LocationInterval = 0
+		// Heartbeats often: the stream is heard by the page's shifted clock soon after it moves
+		// (the map judges a courier lost only while the page hears its stream).
+		s.Heartbeat = 200 * time.Millisecond
+		tr.ETA.NearbyM = 0 // nothing "nearby": it is said at once anyway, and would say nothing of the ETA
+	})
+	base := ls.URL()
+	said := `document.getElementById('map-announce').textContent`
+	// post sends courier's fix at lat, on the drop-off's meridian (the drop-off is at 52.5290,
+	// 13.4190), taken now at 7 m/s.
+	post := func(courier string, lat float64) {
+		t.Helper()
+		body := fmt.Sprintf(`{"lat":%v,"lng":13.4190,"speed_mps":7,"at":%q}`, lat, time.Now().Format(time.RFC3339Nano))
+		if code, res := postLocation(t, base, courier, "", body); code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, res)
+		}
+	}
+
+	// Lost, then back within the minute.
+	ls.onTheRoad(t, "o-back")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-back"))
+	b.waitFor(`#conn[data-state="live"]`)
+	post("c-1", 52.5140) // 1.7 km away: minutes
+	b.poll("the first ETA said", said+`.startsWith('Arriving in about ')`)
+	eval[bool](b, `(window.realNow = Date.now, Date.now = () => realNow() + 30000, true)`) // half a minute without a fix
+	b.poll("the location lost", said+` === 'Location lost.'`)
+	eval[bool](b, `(Date.now = realNow, true)`)
+	post("c-1", 52.5150)
+	b.poll("the location said to be back, with the ETA, at once", said+`.startsWith('Location back. Arriving in about ')`)
+
+	// Into the last minute.
+	if _, err := (&client.Client{BaseURL: base}).CreateOrder(t.Context(), client.CreateOrderRequest{
+		ID: "o-soon", Pickup: api.PlaceAt(52.5200, 13.4050), Dropoff: api.PlaceAt(52.5290, 13.4190),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ls.assign(t, "o-soon", "c-2")
+	ls.mustCommit(t, "o-soon", ordercast.StatusOutForDelivery)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-soon"))
+	b.waitFor(`#conn[data-state="live"]`)
+	post("c-2", 52.52552) // 387 m at 7 m/s: 72 s with the route's detour
+	b.poll("the first ETA said", said+` === 'Arriving in about 1 minute.'`)
+	eval[bool](b, `(window.realNow = Date.now, Date.now = () => realNow() + 15000, true)`) // 15 s on: 57 s left at most, the fix not lost
+	b.poll("under a minute said at once", said+` === 'Arriving in under a minute.'`)
 }
