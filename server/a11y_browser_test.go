@@ -4,14 +4,20 @@ package server_test
 // the text, that the accessibility audit against WCAG 2.2 AA asked for.
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/accessibility"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ordercast/ordercast"
@@ -243,4 +249,56 @@ func TestTrackingMapSaysAtOnceWhatCannotWait(t *testing.T) {
 	b.poll("the first ETA said", said+` === 'Arriving in about 1 minute.'`)
 	eval[bool](b, `(window.realNow = Date.now, Date.now = () => realNow() + 15000, true)`) // 15 s on: 57 s left at most, the fix not lost
 	b.poll("under a minute said at once", said+` === 'Arriving in under a minute.'`)
+}
+
+// accessibleDescription is the accessible description Chromium computes for the element that
+// the JavaScript expression expr gives, as a screen reader is told it.
+func accessibleDescription(b *browser, expr string) string {
+	b.t.Helper()
+	var desc string
+	b.do("read the accessible description of "+expr, func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		obj, err := cdp.Call(ctx, tgt, runtime.Evaluate, runtime.EvaluateParams{Expression: expr})
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		if obj.Result == nil || obj.Result.ObjectID == "" {
+			return chromedp.Void{}, fmt.Errorf("%s is no element", expr)
+		}
+		alone := false
+		tree, err := cdp.Call(ctx, tgt, accessibility.GetPartialAXTree, accessibility.GetPartialAXTreeParams{ObjectID: obj.Result.ObjectID, FetchRelatives: &alone})
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		if len(tree.Nodes) == 0 || tree.Nodes[0].Description == nil {
+			return chromedp.Void{}, nil
+		}
+		return chromedp.Void{}, json.Unmarshal(tree.Nodes[0].Description.Value, &desc)
+	})
+	return desc
+}
+
+// TestTrackingMapDescribesWhereTheCourierIs: the map's label names what it draws and never
+// changes; its description is what the map says beside it in words, as it shows now: the ETA,
+// then, the courier lost, that (and no ETA, which is hidden).
+func TestTrackingMapDescribesWhereTheCourierIs(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Retry = testRetry
+		s.LocationInterval = 0
+	})
+	base := ls.URL()
+	ls.onTheRoad(t, "o-desc")
+	postFixNow(t, base, "c-1", 52.5140, 13.4190) // 1.7 km from the drop-off: minutes
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-desc"))
+	b.waitFor(`#map-courier[data-lat="52.514"]`)
+	svg := `document.getElementById('map-view')`
+	if got := accessibleDescription(b, svg); !regexp.MustCompile(`^Arriving in about \d+ min$`).MatchString(got) {
+		t.Errorf("the map's description is %q, want its ETA", got)
+	}
+	eval[bool](b, `(now => { Date.now = () => now() + 30000; return true; })(Date.now)`) // half a minute without a fix
+	b.waitFor(`#lost`)
+	b.poll("the description follows", svg+`.getAttribute('aria-describedby') === 'lost'`)
+	if got := accessibleDescription(b, svg); !strings.HasPrefix(got, "Location lost") && !strings.HasPrefix(got, "Reconnecting") {
+		t.Errorf("the courier lost, the map's description is %q, want it to say so", got)
+	}
 }

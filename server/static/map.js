@@ -274,6 +274,7 @@
     el('lost').hidden = true;
     this.said = '';
     this.lostSaid = this.soonSaid = false;
+    this.describe();
     this.draw();
   };
 
@@ -299,9 +300,17 @@
     el('map-announce').textContent = (prefix || '') + text;
   };
 
-  // tick counts the ETA down from the fix's time and notices when positions stop.
+  // tick counts the ETA down from the fix's time and notices when positions stop (reckon), and
+  // describes the map as it then is.
   Map.prototype.tick = function () {
     if (!this.latest) return;
+    this.reckon();
+    this.describe();
+  };
+
+  // reckon shows, and says, what the newest fix's age makes of the courier: lost, nearby, the
+  // ETA left.
+  Map.prototype.reckon = function () {
     var age = Math.max(0, window.ordercast.serverNow() - this.fixAt);
     var lost = age > LOST_AFTER_MS;
     el('lost').hidden = !lost;
@@ -347,6 +356,16 @@
     if (this.said === w.spoken(left)) this.soonSaid = left < 60;
   };
 
+  // describe makes what the map says in words beside it (the ETA, nearby, lost), as it shows
+  // now, the drawing's description (aria-describedby): its label names what it draws and never
+  // changes, and a reader who comes to the map hears where the courier is. Only the words shown:
+  // a hidden element that aria-describedby names is read all the same.
+  Map.prototype.describe = function () {
+    var ids = ['eta', 'nearby', 'lost'].filter(function (id) { return !el(id).hidden && el(id).textContent; });
+    if (ids.length) this.svg.setAttribute('aria-describedby', ids.join(' '));
+    else this.svg.removeAttribute('aria-describedby');
+  };
+
   // showETA shows the ETA's words (text, '' for none), or hides them (hidden: the courier is
   // lost), and tells the page when what shows changed (onETA): nothing, while the map is not
   // shown (an order with neither pin).
@@ -354,6 +373,7 @@
     var eta = el('eta');
     eta.textContent = text;
     eta.hidden = !!hidden;
+    this.describe();
     var shown = hidden || this.section.hidden ? '' : text;
     if (shown === this.etaShown) return;
     this.etaShown = shown;
@@ -418,6 +438,7 @@
     el('nearby').hidden = true;
     el('lost').hidden = true;
     el('map-announce').textContent = '';
+    this.describe();
     this.draw();
   };
 
@@ -431,6 +452,7 @@
       var eta = el('eta');
       eta.textContent = this.hasCourier ? this.words.onTheWay(this.courierName) : '';
       eta.hidden = !this.hasCourier;
+      this.describe();
     }
     this.draw();
   };
