@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -300,5 +301,45 @@ func TestTrackingMapDescribesWhereTheCourierIs(t *testing.T) {
 	b.poll("the description follows", svg+`.getAttribute('aria-describedby') === 'lost'`)
 	if got := accessibleDescription(b, svg); !strings.HasPrefix(got, "Location lost") && !strings.HasPrefix(got, "Reconnecting") {
 		t.Errorf("the courier lost, the map's description is %q, want it to say so", got)
+	}
+}
+
+// TestConnectionIndicatorSaysWhatItIs: the header's connection indicator is a status region, and
+// tells a screen reader what it is about ("Connection: reconnecting", not a bare word), but not
+// that the page connects and is live as it opens, which every page does: it speaks from then on.
+func TestConnectionIndicatorSaysWhatItIs(t *testing.T) {
+	srv := startPageServer(t)
+	b := newBrowser(t)
+	// Every change of the indicator's words, with whether the region spoke it then.
+	b.do("note what the indicator says", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.said = [];
+			addEventListener('DOMContentLoaded', () => {
+				const conn = document.getElementById('conn');
+				new MutationObserver(() => window.said.push(conn.textContent + (conn.getAttribute('role') === 'status' && conn.getAttribute('aria-live') !== 'off' ? ' (spoken)' : ' (quiet)')))
+					.observe(conn, {childList: true, characterData: true, subtree: true});
+			});`,
+		})
+		return chromedp.Void{}, err
+	})
+	srv.createOrder("o-conn")
+	for _, path := range []string{"/console", "/track/o-conn", "/"} {
+		b.do("open "+path, chromedp.Navigate(srv.url+path))
+		b.waitFor(`#conn[data-state="live"]`)
+		// The prefix is for the ear: on the screen it is one pixel, clipped.
+		if got := eval[string](b, `(c => c.textContent + ' / ' + Array.from(c.children).filter(e => e.getBoundingClientRect().width > 1).map(e => e.textContent).join(''))(document.getElementById('conn'))`); got != "Connection: live / live" {
+			t.Errorf("%s: the indicator reads %q, want \"Connection: live\" to a screen reader, \"live\" on the screen", path, got)
+		}
+		if got := eval[string](b, `said.join(', ')`); got != "Connection: live (quiet)" {
+			t.Errorf("%s: opening, the indicator said %q, want the first live quiet", path, got)
+		}
+	}
+	eval[bool](b, `(window.said = [], true)`)
+	srv.stop()
+	b.waitFor(`#conn[data-state="reconnecting"]`)
+	srv.start()
+	b.waitFor(`#conn[data-state="live"]`)
+	if got := eval[string](b, `said.join(', ')`); got != "Connection: reconnecting (spoken), Connection: live (spoken)" {
+		t.Errorf("a stream that dropped and came back: the indicator said %q, want both spoken", got)
 	}
 }

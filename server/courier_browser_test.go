@@ -736,7 +736,7 @@ func shareOnCourierPage(t *testing.T, b *browser, base string) {
 func checkSignedOut(t *testing.T, b *browser) {
 	t.Helper()
 	b.waitFor(`#conn[data-state="denied"]`)
-	if got := eval[string](b, `document.getElementById('conn').textContent`); got != "token refused" {
+	if got := eval[string](b, `document.querySelector('#conn .conn-state').textContent`); got != "token refused" {
 		t.Errorf("the indicator says %q, want token refused", got)
 	}
 	if why := eval[string](b, `document.getElementById('problem').textContent`); why != "Your sign-in has expired: "+askNewLink {

@@ -167,7 +167,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.Contains(why, "may not watch") {
 		t.Errorf("the refused page says %q, want the server's reason", why)
 	}
-	if got := eval[string](b, `document.getElementById('conn').textContent`); got != "token refused" {
+	if got := eval[string](b, `document.querySelector('#conn .conn-state').textContent`); got != "token refused" {
 		t.Errorf("the refused page's indicator says %q, want token refused", got)
 	}
 	if href := eval[string](b, `location.href`); href != base+"/restaurants/shop:r-1" {
