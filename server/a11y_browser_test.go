@@ -343,3 +343,50 @@ func TestConnectionIndicatorSaysWhatItIs(t *testing.T) {
 		t.Errorf("a stream that dropped and came back: the indicator said %q, want both spoken", got)
 	}
 }
+
+// TestTrackingStepperSaysWhichStepsAreDone: the stepper shows which steps are done by its dots'
+// colour, which a screen reader cannot see: it says so in words, "done" and "not yet" (the
+// current step is aria-current; a skipped one says "skipped" on the screen).
+func TestTrackingStepperSaysWhichStepsAreDone(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-steps")
+	srv.setStatus("o-steps", ordercast.StatusPreparing, "")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-steps"))
+	b.waitFor(`#stepper li[data-status="preparing"][aria-current="step"]`)
+	got := eval[string](b, `Array.from(document.querySelectorAll('#stepper .step-name')).map(s => s.textContent).join(' | ')`)
+	if want := "Placed: done | Confirmed | Preparing | Ready: not yet | Out for delivery: not yet | Delivered: not yet"; got != want {
+		t.Errorf("the stepper's steps read %q, want %q", got, want)
+	}
+	if shown := eval[string](b, `Array.from(document.querySelectorAll('#stepper .step-name')).map(s => s.innerText.split(':')[0].trim()).join(' | ')`); shown != "Placed | Confirmed | Preparing | Ready | Out for delivery | Delivered" {
+		t.Errorf("on the screen the steps read %q", shown)
+	}
+}
+
+// TestBoardAssignsOnEnter: Enter in a board's courier field assigns the courier, as it submits a
+// form, and so does Enter in the courier's name field.
+func TestBoardAssignsOnEnter(t *testing.T) {
+	ts := newAuthServer(t, func(s *server.Server) { s.Auth.ConsoleToken = true })
+	mustCall(t, "POST", ts.URL()+"/v1/orders", actorToken(t, auth.RoleAdmin, "ops"), `{"id":"o-enter","restaurant_id":"r-1"}`, http.StatusCreated)
+	b := newBrowser(t)
+	row := `li.order[data-order-id="o-enter"]`
+	b.do("open the board", chromedp.Navigate(ts.URL()+"/restaurants/r-1"))
+	b.waitFor(row + ` .courier:not([disabled])`)
+	b.do("type a courier and Enter", chromedp.SendKeys(chromedp.CSS(row+` .courier`), "c-7"), chromedp.KeyEvent("\r"))
+	b.waitFor(row + `[data-courier="c-7"]`)
+	b.do("type another, name it, and Enter", chromedp.SendKeys(chromedp.CSS(row+` .courier`), "\b\b\bc-9"))
+	b.waitFor(row + ` .courier-name`)
+	b.do("name it and Enter", chromedp.SendKeys(chromedp.CSS(row+` .courier-name`), "Ama"), chromedp.KeyEvent("\r"))
+	b.waitFor(row + `[data-courier="c-9"]`)
+	if o, err := ts.store.Order(t.Context(), "o-enter"); err != nil || o.CourierID != "c-9" || o.CourierName != "Ama" {
+		t.Errorf("the store has the courier %q named %q (%v), want c-9, Ama", o.CourierID, o.CourierName, err)
+	}
+}
+
+// TestHomePageIsTitled: the home page's title names it, as its heading does, not the product alone.
+func TestHomePageIsTitled(t *testing.T) {
+	ts := newServer(t, nil)
+	if code, body := do(t, "GET", ts.URL()+"/", "", ""); code != http.StatusOK || !strings.Contains(string(body), "<title>Live order tracking · ordercast</title>") {
+		t.Errorf("GET /: %d, want the title to name the page: %.300s", code, body)
+	}
+}
