@@ -16,10 +16,12 @@ import (
 
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
@@ -390,3 +392,281 @@ func TestHomePageIsTitled(t *testing.T) {
 		t.Errorf("GET /: %d, want the title to name the page: %.300s", code, body)
 	}
 }
+
+// holdKey presses the key r as a key held down repeats it: a keydown marked as a repeat
+// (KeyboardEvent.repeat), then its keyup.
+func holdKey(b *browser, r rune) {
+	b.t.Helper()
+	b.do("hold a key down", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		repeat := true
+		for _, ev := range kb.Encode(r) {
+			if ev.Type != input.DispatchKeyEventTypeKeyUp {
+				ev.AutoRepeat = &repeat
+			}
+			if _, err := cdp.Call(ctx, tgt, input.DispatchKeyEvent, *ev); err != nil {
+				return chromedp.Void{}, err
+			}
+		}
+		return chromedp.Void{}, nil
+	})
+}
+
+// TestAKeyboardPressOnAMovedRowIsTaken: a row that moved (a new order came in above it) takes no
+// tap for a moment, since a finger aimed at it lands on another order's button; but the
+// keyboard's focus stays on the button it was on, wherever the row goes, so Enter there is
+// taken. A button whose own words changed still makes Enter wait, and so does a held key's
+// repeat: each press ignored says so, as does a tap ignored on a row that moved.
+func TestAKeyboardPressOnAMovedRowIsTaken(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-1")
+	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
+	prompt := `document.getElementById('prompt').textContent`
+	b := newBrowser(t)
+	recordFetches(b)
+	shortenTimings(b, `{settleMs: 60000}`) // settled stays so until looked at
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row("o-1") + `[data-status="placed"] .advance:not([data-settling])`)
+	b.do("focus o-1's Advance", chromedp.Focus(chromedp.CSS(row("o-1")+` .advance`)))
+
+	// o-2 comes in on top, and o-1 moves under the keyboard's focus: Enter takes o-1's step.
+	srv.createOrder("o-2")
+	b.waitFor(row("o-1") + ` .advance[data-settling="moved"]`)
+	b.do("Enter on o-1's Advance as it moved", chromedp.KeyEvent("\r"))
+	b.waitFor(row("o-1") + `[data-status="confirmed"]`)
+	if o := srv.order("o-1"); o.Status != ordercast.StatusConfirmed || o.Version != 2 {
+		t.Errorf("after Enter on a row that moved o-1 is %s at %d, want confirmed at 2", o.Status, o.Version)
+	}
+
+	// Its words changed ("Advance to Preparing"): the next Enter, meant for the step just taken,
+	// takes nothing, and says so.
+	b.waitFor(row("o-1") + ` .advance[data-settling="words"]:not([aria-disabled])`)
+	b.do("Enter again at once", chromedp.KeyEvent("\r"))
+	b.poll("the ignored Enter said", prompt+` === 'Nothing was done: the button just changed to Advance to Preparing. Press again to do that.'`)
+	if n := statusPosts(b, "o-1"); n != 1 {
+		t.Errorf("Enter on a button whose words just changed: %d changes sent in all, want the first", n)
+	}
+
+	// A key held down: its repeats press nothing, and say so.
+	srv.createOrder("o-3")
+	b.waitFor(row("o-3") + ` .advance:not([data-settling])`) // new to the list: not settling
+	b.do("focus o-3's Advance", chromedp.Focus(chromedp.CSS(row("o-3")+` .advance`)))
+	holdKey(b, '\r')
+	b.poll("the held key said", prompt+` === 'The key is held down: nothing more was done.'`)
+	if n := statusPosts(b, "o-3"); n != 0 {
+		t.Errorf("a held key's repeat sent %d changes of o-3", n)
+	}
+
+	// A finger's tap on o-2, which o-3 moved: ignored, and said.
+	eval[bool](b, `(`+fingerTap+`(document.querySelector('`+row("o-2")+` .advance')), true)`)
+	if got := eval[string](b, prompt); got != "The list moved; nothing was done. Press again." {
+		t.Errorf("a tap on a row that moved: the prompt says %q", got)
+	}
+	if n := statusPosts(b, "o-2"); n != 0 {
+		t.Errorf("a tap on a row that moved sent %d changes", n)
+	}
+}
+
+// TestAQuestionStandsWhileTheKeyboardIsOnIt: a button that asks for a second press ("Confirm
+// cancel", a courier's "Confirm pickup") stood five seconds, most of which a screen reader took
+// to read the question and the button's new name. While the keyboard's focus is on it, or on the
+// cancel's reasons, it stands however long that takes (here many times its time, shortened); it
+// ends, unanswered and said to be, when the focus leaves them, or on Escape. Its prompt names
+// the order by whose it is, not by a long id.
+func TestAQuestionStandsWhileTheKeyboardIsOnIt(t *testing.T) {
+	srv := startPageServer(t)
+	for _, id := range []string{"o-keep", "o-esc", "o-away"} {
+		srv.createOrder(id)
+	}
+	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
+	prompt := `document.getElementById('prompt').textContent`
+	confirmMs := 200
+	b := newBrowser(t)
+	recordFetches(b)
+	shortenTimings(b, `{confirmMs: `+strconv.Itoa(confirmMs)+`, settleMs: 50}`)
+	// waitOut lets the question's time pass several times over.
+	waitOut := func() {
+		t.Helper()
+		eval[bool](b, `new Promise(ok => setTimeout(() => ok(true), `+strconv.Itoa(5*confirmMs)+`))`)
+	}
+	confirming := func(id string) bool {
+		t.Helper()
+		return eval[bool](b, `document.querySelector('`+row(id)+` .cancel').hasAttribute('data-confirming')`)
+	}
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row("o-away") + ` .cancel:not([data-settling])`)
+
+	// Asked from the keyboard, the question stands while the focus is on Cancel, then on its
+	// reasons; a reason chosen from the keyboard, and Cancel pressed again, cancels.
+	b.do("Cancel from the keyboard", chromedp.Focus(chromedp.CSS(row("o-keep")+` .cancel`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row("o-keep") + ` .cancel[data-confirming]`)
+	if got, want := eval[string](b, prompt), "Press again to cancel order o-keep from Luigi's, or choose why first."; got != want {
+		t.Errorf("the question says %q, want %q", got, want)
+	}
+	waitOut()
+	if !confirming("o-keep") {
+		t.Fatal("the question went while the keyboard's focus was on Cancel")
+	}
+	b.do("Tab to the reasons, choose the first", chromedp.KeyEvent(kb.Tab), chromedp.KeyEvent(kb.ArrowDown))
+	if got := eval[string](b, `document.activeElement.className + ' ' + document.activeElement.value`); got != "cancel-why Out of stock" {
+		t.Fatalf("after Tab and the down arrow the focus is on %q, want the reasons, Out of stock chosen", got)
+	}
+	waitOut()
+	if !confirming("o-keep") {
+		t.Fatal("the question went while the keyboard's focus was on its reasons")
+	}
+	b.do("back to Cancel, and press it", chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(kb.ModifierShift)), chromedp.KeyEvent("\r"))
+	b.waitFor(row("o-keep") + `[data-status="cancelled"]`)
+	if evs := srv.events("o-keep"); evs[len(evs)-1].Note != "Out of stock" {
+		t.Errorf("the cancel's note is %q, want the reason chosen", evs[len(evs)-1].Note)
+	}
+
+	// Escape ends it, the focus staying on Cancel.
+	b.do("Cancel from the keyboard", chromedp.Focus(chromedp.CSS(row("o-esc")+` .cancel`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row("o-esc") + ` .cancel[data-confirming]`)
+	b.do("Escape", chromedp.KeyEvent(kb.Escape))
+	b.waitFor(row("o-esc") + ` .cancel:not([data-confirming])`)
+	if got, want := eval[string](b, prompt), "Order o-esc from Luigi's not cancelled."; got != want {
+		t.Errorf("after Escape the prompt says %q, want %q", got, want)
+	}
+	if !eval[bool](b, `document.activeElement === document.querySelector('`+row("o-esc")+` .cancel')`) {
+		t.Error("after Escape the focus left Cancel")
+	}
+
+	// The focus leaving it ends it.
+	b.do("Cancel from the keyboard", chromedp.Focus(chromedp.CSS(row("o-away")+` .cancel`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row("o-away") + ` .cancel[data-confirming]`)
+	b.do("focus elsewhere", chromedp.Focus(chromedp.CSS(row("o-away")+` .advance`)))
+	b.waitFor(row("o-away") + ` .cancel:not([data-confirming])`)
+	if got, want := eval[string](b, prompt), "Order o-away from Luigi's not cancelled."; got != want {
+		t.Errorf("after the focus left the prompt says %q, want %q", got, want)
+	}
+	for _, id := range []string{"o-esc", "o-away"} {
+		if n := statusPosts(b, id); n != 0 {
+			t.Errorf("%s: a question unanswered sent %d changes", id, n)
+		}
+	}
+}
+
+// TestACourierStepStandsWhileTheKeyboardIsOnIt: so does a courier's "Confirm pickup", and its
+// prompt names the order by its restaurant.
+func TestACourierStepStandsWhileTheKeyboardIsOnIt(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+	row := `li.order[data-order-id="d-1"]`
+	b := newBrowser(t)
+	shortenTimings(b, `{confirmMs: 200, settleMs: 50}`)
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(row + `[data-status="ready"] .advance:not([data-settling])`)
+	b.do("Pick up from the keyboard", chromedp.Focus(chromedp.CSS(row+` .advance`)), chromedp.KeyEvent("\r"))
+	b.waitFor(row + ` .advance[data-confirming]`)
+	if got, want := eval[string](b, `document.getElementById('prompt').textContent`), "Press again to confirm the pickup of order d-1 from Luigi's Trattoria."; got != want {
+		t.Errorf("the question says %q, want %q", got, want)
+	}
+	eval[bool](b, `new Promise(ok => setTimeout(() => ok(true), 1000))`) // five times its time
+	if !eval[bool](b, `document.querySelector('`+row+` .advance').hasAttribute('data-confirming')`) {
+		t.Fatal("the question went while the keyboard's focus was on it")
+	}
+	b.do("confirm from the keyboard", chromedp.KeyEvent("\r"))
+	b.waitFor(row + `[data-status="out_for_delivery"]`)
+}
+
+// TestConsoleAnnouncesWhatItsReaderChose: a busy console said every change of every order through
+// its live region, each order by its long id: fifty sentences a minute. Its reader chooses what
+// is said ("Announce to screen readers", remembered in this browser): at first the results of
+// their own changes and the new orders; or every change, a burst of them counted rather than read
+// out; or nothing. Orders are named by whose they are and the end of their id.
+func TestConsoleAnnouncesWhatItsReaderChose(t *testing.T) {
+	srv := startPageServer(t)
+	for _, id := range []string{"o-mine", "o-theirs", "o-b1", "o-b2", "o-b3", "o-b4"} {
+		srv.createOrder(id)
+	}
+	b := newBrowser(t)
+	b.do("note what the live region says", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, tgt, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.heard = [];
+			addEventListener('DOMContentLoaded', () => {
+				const region = document.getElementById('announce');
+				new MutationObserver(() => { if (region.textContent) window.heard.push(region.textContent); })
+					.observe(region, {childList: true, characterData: true, subtree: true});
+			});`,
+		})
+		return chromedp.Void{}, err
+	})
+	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
+	heard := func() string { return eval[string](b, `heard.join(' | ')`) }
+	choose := func(mode string) {
+		t.Helper()
+		b.do("announce "+mode, chromedp.Click(chromedp.CSS(`#announce-mode input[value="`+mode+`"]`)))
+	}
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row("o-b4"))
+	if got := eval[string](b, `(f => f.querySelector('legend').textContent + ' ' + f.querySelector('input:checked').parentNode.textContent.trim())(document.getElementById('announce-mode'))`); got != "Announce to screen readers: my changes and new orders" {
+		t.Errorf("the announcements' choice reads %q, want the reader's own changes and new orders at first", got)
+	}
+
+	// At first: another's change says nothing; a new order, and the reader's own change, do.
+	srv.setStatus("o-theirs", ordercast.StatusConfirmed, "")
+	b.waitFor(row("o-theirs") + `[data-status="confirmed"]`)
+	res, err := srv.api.CreateOrder(t.Context(), client.CreateOrderRequest{Details: json.RawMessage(`{"restaurant":"Luigi's"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := res.Order.ID // generated: "ord-" and 28 letters
+	b.poll("the new order said", `heard.includes("New order `+gen[len(gen)-4:]+` from Luigi's.")`)
+	b.tap("advance o-mine", row("o-mine")+` .advance`)
+	b.poll("the reader's own change said", `heard.includes("Order o-mine from Luigi's is now Confirmed.")`)
+	if got := heard(); strings.Contains(got, "o-theirs") || strings.Contains(got, gen) {
+		t.Errorf("the live region said %q: another's change, or an order's whole generated id", got)
+	}
+
+	// Every change, remembered across a reload; a burst counted.
+	choose("all")
+	b.do("reload", chromedp.Reload())
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(row("o-b4"))
+	if got := eval[string](b, `document.querySelector('#announce-mode input:checked').value`); got != "all" {
+		t.Errorf("reloaded, the choice is %q, want the reader's, all", got)
+	}
+	srv.setStatus("o-theirs", ordercast.StatusPreparing, "")
+	b.poll("another's change said", `heard.includes("Order o-theirs from Luigi's is now Preparing.")`)
+	// Four changes come together, as an integration's batch.
+	eval[bool](b, `(heard.length = 0, true)`)
+	var batch []client.OrderStatusChange
+	for _, id := range []string{"o-b1", "o-b2", "o-b3", "o-b4"} {
+		batch = append(batch, client.OrderStatusChange{OrderID: id, SetStatusRequest: client.SetStatusRequest{Status: ordercast.StatusConfirmed}})
+	}
+	if res, err := srv.api.SetStatuses(t.Context(), batch); err != nil || res.Accepted != 4 {
+		t.Fatalf("the batch: %+v, %v", res, err)
+	}
+	b.waitFor(row("o-b4") + `[data-status="confirmed"]`)
+	b.poll("the burst counted", `heard.some(s => /^\d orders changed\.$/.test(s))`)
+	if n := eval[int](b, `heard.join(' ').split(' is now Confirmed.').length - 1`); n > MergeOver {
+		t.Errorf("a burst of four changes: %d said one by one (%s), want at most %d, the rest counted", n, heard(), MergeOver)
+	}
+
+	// Nothing: not even the reader's own change.
+	choose("off")
+	eval[bool](b, `(heard.length = 0, true)`)
+	b.tap("advance o-mine", row("o-mine")+` .advance`)
+	b.waitFor(row("o-mine") + `[data-status="preparing"]`)
+	b.waitFor(row("o-mine") + ` .advance:not([aria-disabled])`) // the answer came, and was not said
+	if got := heard(); got != "" {
+		t.Errorf("with nothing chosen, the live region said %q", got)
+	}
+
+	// A restaurant's board chooses too; a courier's and a customer's pages, whose orders are
+	// all their own, say every change.
+	for path, want := range map[string]bool{"/restaurants/r-1": true, "/couriers/c-1": false, "/customers/u-1": false} {
+		b.do("open "+path, chromedp.Navigate(srv.url+path))
+		b.waitFor(`#orders-heading`)
+		if got := eval[bool](b, `!!document.getElementById('announce-mode')`); got != want {
+			t.Errorf("%s offers the announcements' choices: %v, want %v", path, got, want)
+		}
+	}
+}
+
+// MergeOver is how many changes of a burst the console says one by one (console.js MERGE_OVER).
+const MergeOver = 2
