@@ -670,3 +670,21 @@ func TestConsoleAnnouncesWhatItsReaderChose(t *testing.T) {
 
 // MergeOver is how many changes of a burst the console says one by one (console.js MERGE_OVER).
 const MergeOver = 2
+
+// TestStopLinksAreNamedAsTheyRead: a courier's links to a stop's map show the stop's coordinates;
+// their name, which says where the link goes, starts with them, as a voice command says them.
+func TestStopLinksAreNamedAsTheyRead(t *testing.T) {
+	ls, _ := newAuthLocationServer(t)
+	createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
+	b := newBrowser(t)
+	b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
+	b.waitFor(`li.order[data-order-id="d-1"] .stop-map`)
+	got := eval[[]string](b, `Array.from(document.querySelectorAll('li.order[data-order-id="d-1"] .stop-map')).map(a => a.textContent + ' | ' + a.getAttribute('aria-label'))`)
+	want := []string{
+		"52.52020, 13.40700 | 52.52020, 13.40700: map of Luigi's Trattoria, in a new tab",
+		"52.52470, 13.41060 | 52.52470, 13.41060: map of Ana, in a new tab",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the stops' links read and are named %q, want %q", got, want)
+	}
+}
