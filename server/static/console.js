@@ -133,8 +133,8 @@
     return 'order ' + shortID(o.id) + (who ? (whose === 'customer' ? ' for ' : ' from ') + who : '');
   }
 
-  // Order is orderName at the start of a sentence.
-  function Order(o, whose) {
+  // orderNamed is orderName at the start of a sentence: "Order 3f2a from Luigi's".
+  function orderNamed(o, whose) {
     var name = orderName(o, whose);
     return name.charAt(0).toUpperCase() + name.slice(1);
   }
@@ -740,7 +740,7 @@
     stopConfirmingCancel(row);
     render(row);
     if (inReasons) row.part.cancel.focus();
-    prompt.textContent = Order(row.order) + ' not cancelled.';
+    prompt.textContent = orderNamed(row.order) + ' not cancelled.';
   }
 
   function stopConfirmingCancel(row) {
@@ -1103,10 +1103,10 @@
   function announceChange(id, courierChange, o, kind) {
     var row = rows.get(id);
     if (!courierChange && o.status === 'cancelled' && row && row.part.cancelled) {
-      say(Order(o) + ' is cancelled. ' + sentencesText(cancelledLine(row).slice(1)), kind);
+      say(orderNamed(o) + ' is cancelled. ' + sentencesText(cancelledLine(row).slice(1)), kind);
       return;
     }
-    say(Order(o) + (!courierChange ? ' is now ' + oc.label(o.status) + '.'
+    say(orderNamed(o) + (!courierChange ? ' is now ' + oc.label(o.status) + '.'
       : isCourier ? (o.courier_id === partyId ? ' is assigned to you.' : ' is no longer yours.')
         : o.courier_id ? ' is assigned to courier ' + courierName(o) + '.' : ' has no courier.'), kind);
   }
@@ -1317,7 +1317,7 @@
       // Said as the result of the reader's change, unless its event came first and said it.
       var known = rows.has(o.id);
       upsert(o);
-      if (!known && rows.has(o.id)) say(Order(o) + ' created.', 'own');
+      if (!known && rows.has(o.id)) say(orderNamed(o) + ' created.', 'own');
       form.reset();
     }, function (err) {
       createError.textContent = err.message;
