@@ -68,8 +68,11 @@
     if (stateLine.textContent !== text) stateLine.textContent = text;
   }
 
+  // showProblem writes only words that differ from what the line says: it is an alert, which a
+  // screen reader reads out again whenever it is written, and with the server down the same
+  // refusal came back every second.
   function showProblem(text) {
-    problem.textContent = text;
+    if (problem.textContent !== text) problem.textContent = text;
     problem.hidden = !text;
   }
 
