@@ -1457,18 +1457,25 @@ func TestCourierPageKeepsAStillPhoneOnTheMap(t *testing.T) {
 // why in the server's words (missed), so that a courier whose phone's clock runs ahead, or whose
 // fix is imprecise, is not told to pick an order up that it carries already.
 func TestCourierPageSaysWhyAPositionIsOnNoMap(t *testing.T) {
-	ls, _ := newAuthLocationServer(t)
-	courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
-	base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
-		if r.Method != "POST" || r.URL.Path != "/v1/couriers/c-1/location" {
-			return false
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"orders":0,"missed":"newer_fix_taken"}`)
-		return true
-	})
-	b := newBrowser(t)
-	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
-	shareOnCourierPage(t, b, base)
-	b.poll("the page says why the position is on no map", `document.getElementById('share-reach').textContent.includes('the map has a newer position of yours')`)
+	for missed, saying := range map[location.Missed]string{
+		location.MissedNewerTaken: "the map has a newer position of yours",
+		location.MissedStopped:    "an order has been out for hours; complete its delivery",
+	} {
+		t.Run(string(missed), func(t *testing.T) {
+			ls, _ := newAuthLocationServer(t)
+			courierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+			base := frontProxy(t, ls.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+				if r.Method != "POST" || r.URL.Path != "/v1/couriers/c-1/location" {
+					return false
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, `{"orders":0,"missed":"`+string(missed)+`"}`)
+				return true
+			})
+			b := newBrowser(t)
+			b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+			shareOnCourierPage(t, b, base)
+			b.poll("the page says why the position is on no map", `document.getElementById('share-reach').textContent.includes('`+saying+`')`)
+		})
+	}
 }

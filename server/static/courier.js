@@ -296,6 +296,7 @@
   // MISSED says why a position taken reached no map, by the server's word for it.
   var MISSED = {
     no_order_shows_courier: '· on no map now: customers see you once an order is out for delivery',
+    order_stopped_showing: '· on no map now: an order has been out for hours; complete its delivery',
     newer_fix_taken: '· not shown: the map has a newer position of yours (is the phone\'s clock right?)',
     coarse_fix_held: '· not shown yet: this position is imprecise, the map keeps the last precise one a moment'
   };
