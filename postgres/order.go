@@ -174,12 +174,9 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: active orders: %w", err)
 	}
-	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Order, error) { return scanOrder(r) })
+	orders, err := collectOrders(rows)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: active orders: %w", err)
-	}
-	if orders == nil {
-		orders = []ordercast.Order{}
 	}
 	return orders, nil
 }
@@ -200,12 +197,9 @@ func (s *Store) listOrders(ctx context.Context, q ordercast.OrderQuery) ([]order
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list orders: %w", err)
 	}
-	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Order, error) { return scanOrder(r) })
+	orders, err := collectOrders(rows)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list orders: %w", err)
-	}
-	if orders == nil {
-		orders = []ordercast.Order{}
 	}
 	return orders, nil
 }
@@ -243,6 +237,16 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	}
 	args = append(args, q.Limit)
 	return query + ` ORDER BY created_at, id COLLATE "C" LIMIT $` + strconv.Itoa(len(args)), args
+}
+
+// collectOrders reads every order of rows, in their order (none is an empty list), and closes
+// rows.
+func collectOrders(rows pgx.Rows) ([]ordercast.Order, error) {
+	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Order, error) { return scanOrder(r) })
+	if orders == nil && err == nil {
+		orders = []ordercast.Order{}
+	}
+	return orders, err
 }
 
 // querier is what the pool and a transaction share, so lookups work inside and outside one.

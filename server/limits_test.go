@@ -20,12 +20,16 @@ import (
 )
 
 // openStreamAs opens a stream as client addr (X-Forwarded-For, believed from loopback in these
-// tests) and returns the response; the stream stays open until the test ends.
-func openStreamAs(t *testing.T, url, addr string) *http.Response {
+// tests), with a bearer token if one is given, and returns the response; the stream stays open
+// until the test ends.
+func openStreamAs(t *testing.T, url, addr string, token ...string) *http.Response {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	req.Header.Set("X-Forwarded-For", addr)
+	for _, tok := range token {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()
@@ -150,17 +154,7 @@ func TestStreamsPerHolder(t *testing.T) {
 	}
 	open := func(path, token, addr string) *http.Response {
 		t.Helper()
-		ctx, cancel := context.WithCancel(context.Background())
-		req, _ := http.NewRequestWithContext(ctx, "GET", base+path, nil)
-		req.Header.Set("X-Forwarded-For", addr)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cancel(); resp.Body.Close() })
-		return resp
+		return openStreamAs(t, base+path, addr, token)
 	}
 	// Two tokens of one order, from three addresses.
 	first, second := tracking("h-1"), tracking("h-1")

@@ -142,16 +142,8 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: active orders: %w", err)
 	}
-	defer rows.Close()
-	orders := []ordercast.Order{}
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: active orders: %w", err)
-		}
-		orders = append(orders, o)
-	}
-	if err := rows.Err(); err != nil {
+	orders, err := scanOrders(rows)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: active orders: %w", err)
 	}
 	return orders, nil
@@ -170,16 +162,8 @@ func (s *Store) listOrders(ctx context.Context, q ordercast.OrderQuery) ([]order
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list orders: %w", err)
 	}
-	defer rows.Close()
-	orders := []ordercast.Order{}
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list orders: %w", err)
-		}
-		orders = append(orders, o)
-	}
-	if err := rows.Err(); err != nil {
+	orders, err := scanOrders(rows)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: list orders: %w", err)
 	}
 	return orders, nil
@@ -228,6 +212,20 @@ func findOrder(ctx context.Context, q queryer, id string) (ordercast.Order, erro
 // scanner is what *sql.Row and *sql.Rows share.
 type scanner interface {
 	Scan(dest ...any) error
+}
+
+// scanOrders reads every order of rows, in their order (none is an empty list), and closes rows.
+func scanOrders(rows *sql.Rows) ([]ordercast.Order, error) {
+	defer rows.Close()
+	orders := []ordercast.Order{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, err
+		}
+		orders = append(orders, o)
+	}
+	return orders, rows.Err()
 }
 
 // scanOrder reads the order columns and the place columns, then any columns after them into
