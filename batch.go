@@ -289,6 +289,9 @@ func (b *Batch) apply(w Write, now time.Time) WriteResult {
 			return WriteResult{Err: fmt.Errorf("render idempotent answer: %w", err)}
 		}
 		a.Fingerprint, a.Expires = idem.Fingerprint, idem.Expires
+		if soon := now.Add(UnchangedAnswerTTL); !res.Changed && a.Expires.After(soon) {
+			a.Expires = soon
+		}
 		k := IdempotencyKey{idem.Scope, idem.Key}
 		b.taken[k] = true
 		b.Answers = append(b.Answers, RecordedAnswer{IdempotencyKey: k, Answer: a})

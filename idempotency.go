@@ -42,6 +42,16 @@ type Answer struct {
 	Expires     time.Time
 }
 
+// UnchangedAnswerTTL bounds how long the answer to a keyed write that changed nothing (a repeated
+// create, a status the order already has) is kept. Such a write is
+// safe to repeat without a key, and a retry judged afresh applies nothing either; but kept as
+// long as a change's answer (Idempotency.Expires, a day by default), each one sent with a new key
+// stored an order's worth of answer, so a restaurant repeating a status it may set, or a courier
+// one on an order it delivered, could fill the database at its write rate. Ten minutes holds the
+// retries of a request that timed out, and bounds such answers to what ten minutes of the write
+// rate sends.
+const UnchangedAnswerTTL = 10 * time.Minute
+
 // ExpiredKeysToPurge is how many expired idempotency records a batch that records answers
 // deletes, both stores alike: two for each answer it records (each answer expires in its turn,
 // so the purge outruns the records however large batches grow), and a few more to work off a

@@ -314,11 +314,19 @@ const laterStatusEvents = 5
 // never stops an order from being delivered or cancelled.
 const maxCourierVersion = MaxOrderVersion - laterStatusEvents - 1
 
+// maxPartyCourierVersion is the highest version at which a party (a restaurant) still changes an
+// order's courier itself; past it only dispatch does. A restaurant alternating two couriers
+// would otherwise use up the order's room for courier changes (maxCourierVersion) and leave
+// dispatch unable to reassign it, each change an event on a courier's own stream. About 25
+// changes, far beyond a real kitchen, with room for about 90 of dispatch's after them.
+const maxPartyCourierVersion = 32
+
 // Apply decides what the assignment does to order o: changed=false for the idempotent repeat of
 // the current courier, whatever name it gives (a courier keeps the name it was assigned under:
 // a new name is no reason for an event that every tracker of the order would read as the order
 // changing hands). A terminal order keeps its courier, and an order whose history is full
-// (maxCourierVersion) takes no further change of courier.
+// (maxCourierVersion; for a change a party makes, maxPartyCourierVersion) takes no further change
+// of courier.
 func (c CourierChange) Apply(o Order) (changed bool, err error) {
 	if err := checkOwner(c.Owner, o); err != nil {
 		return false, err
@@ -340,6 +348,9 @@ func (c CourierChange) Apply(o Order) (changed bool, err error) {
 	}
 	if o.Version > maxCourierVersion {
 		return false, Errorf(ETooManyAssignments, "order %s has had as many courier changes as one order may; its status can still change", o.ID)
+	}
+	if c.Owner.Kind != "" && o.Version > maxPartyCourierVersion {
+		return false, Errorf(ETooManyAssignments, "order %s has had as many courier changes as its %s may make; dispatch (an admin or system token) may still reassign it, and its status can still change", o.ID, c.Owner.Kind)
 	}
 	return true, nil
 }

@@ -36,6 +36,9 @@ type Store interface {
 	// the order in which a console lists them as they come, so that a snapshot after a
 	// reconnect lays the rows out as they were.
 	ActiveOrders(ctx context.Context, limit int) ([]Order, error)
+	// ListOrders returns up to q.Limit orders that q keeps, oldest created first (ids of one
+	// time byte by byte), after q.After: a page of every order, ended ones too.
+	ListOrders(ctx context.Context, q OrderQuery) ([]Order, error)
 	// CouriersOrders returns the active orders assigned to each of the couriers, keyed by courier
 	// (one with none is left out), in one read however many couriers are asked for: a batch of
 	// positions names up to a thousand couriers.

@@ -15,7 +15,7 @@ import (
 
 // Paths. An order's own paths are built with OrderPath and friends, which escape the id.
 const (
-	// PathOrders is where orders are created (POST).
+	// PathOrders is where orders are created (POST) and listed (GET).
 	PathOrders = "/v1/orders"
 	// PathStreamAll is the SSE stream of every order, for consoles (GET).
 	PathStreamAll = "/v1/stream"
@@ -30,6 +30,7 @@ const (
 // Route patterns, as net/http's ServeMux spells them, one per endpoint.
 const (
 	RouteCreateOrder = "POST " + PathOrders
+	RouteListOrders  = "GET " + PathOrders
 	RouteOrder       = "GET " + PathOrders + "/{id}"
 	RouteSetStatus   = "POST " + PathOrders + "/{id}/status"
 	RouteEvents      = "GET " + PathOrders + "/{id}/events"
@@ -113,6 +114,14 @@ const (
 	ParamAfter = "after"
 	// ParamLimit bounds the events of one page of GET …/events: 1 to MaxEventsPerPage.
 	ParamLimit = "limit"
+	// ParamRestaurantID, ParamStatus, ParamSince and ParamUntil keep the orders GET /v1/orders
+	// lists: a restaurant's, at a status, created at or after a time (RFC 3339), before one.
+	ParamRestaurantID = "restaurant_id"
+	ParamStatus       = "status"
+	ParamSince        = "since"
+	ParamUntil        = "until"
+	// ParamCursor asks GET /v1/orders for the page after the one whose next it is.
+	ParamCursor = "cursor"
 	// ParamWait turns GET /v1/orders/{id} into a long poll of at most this long (a Go duration
 	// or seconds).
 	ParamWait = "wait"
@@ -365,6 +374,23 @@ type StatusResult struct {
 // cap is read page by page: ask again with ParamAfter = the last seq returned, until a page is
 // shorter than its limit.
 const MaxEventsPerPage = 1000
+
+// MaxOrdersPerPage is the most orders one GET /v1/orders returns (ParamLimit), and
+// DefaultOrdersPerPage how many it returns without ParamLimit: an order with its details is up
+// to a few KiB, so a page is bounded to a few MiB.
+const (
+	MaxOrdersPerPage     = 500
+	DefaultOrdersPerPage = 100
+)
+
+// ListOrdersResponse is one page of GET /v1/orders: orders oldest created first, and the cursor
+// of the page after it.
+type ListOrdersResponse struct {
+	Orders []ordercast.Order `json:"orders"`
+	// Next, absent on the last page, asks for the page after this one (ParamCursor), with the
+	// same filters.
+	Next string `json:"next,omitempty"`
+}
 
 // EventsResponse is an order's history, the body of GET /v1/orders/{id}/events: one page of it,
 // up to the limit asked for (MaxEventsPerPage).

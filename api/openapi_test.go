@@ -47,6 +47,7 @@ var schemaTypes = map[string]reflect.Type{
 	"StatusResult":          reflect.TypeFor[StatusResult](),
 	"SetStatusesResponse":   reflect.TypeFor[SetStatusesResponse](),
 	"EventsResponse":        reflect.TypeFor[EventsResponse](),
+	"ListOrdersResponse":    reflect.TypeFor[ListOrdersResponse](),
 	"PostLocationRequest":   reflect.TypeFor[PostLocationRequest](),
 	"PostLocationResponse":  reflect.TypeFor[PostLocationResponse](),
 	"CourierPosition":       reflect.TypeFor[CourierPosition](),
@@ -140,7 +141,7 @@ func TestOpenAPIEnums(t *testing.T) {
 		t.Errorf("the description's error codes are %v, the server's %v", got, codes)
 	}
 	missed, _ := doc.Schema("Missed")
-	want := []string{string(location.MissedNoOrderShown), string(location.MissedNewerTaken), string(location.MissedCoarse)}
+	want := []string{string(location.MissedNoOrderShown), string(location.MissedStopped), string(location.MissedNewerTaken), string(location.MissedCoarse)}
 	if got := doc.Enum(missed); !slices.Equal(got, want) {
 		t.Errorf("the description's reasons a position reached no order are %v, the tracker's %v", got, want)
 	}

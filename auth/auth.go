@@ -560,7 +560,7 @@ func (a *Authority) AuthorizeWatch(token, orderID string) (owner Actor, err erro
 		return Actor{}, nil
 	}
 	// What a party role is told for any order not its own, an unknown one included.
-	return actor, ordercast.Errorf(ordercast.EForbidden, "role %s may read only the orders whose %s is its token's sub", actor.Role, permissions[actor.Role].party.Field())
+	return actor, ordercast.Errorf(ordercast.EForbidden, "role %s may read only the orders whose %s is its token's sub: this one does not exist or is another's (both are answered alike)", actor.Role, permissions[actor.Role].party.Field())
 }
 
 // AuthorizeWatchAll decides whether token lets its holder watch every order: an admin or system

@@ -29,6 +29,10 @@ type grant struct {
 	// until is the stage from which the role changes the order no more: no status, no courier
 	// (StatusChange.Before, CourierChange.Before). Dispatch may still.
 	until ordercast.Status
+	// lists says the role lists its orders, every one, ended ones too (GET /v1/orders): a
+	// restaurant's point of sale rebuilds and reconciles its day. A courier's and a customer's
+	// party streams hold their active orders; whatever else they had is the platform's to show.
+	lists bool
 }
 
 // permissions is the one table of who may do what. A role absent here may do nothing.
@@ -48,6 +52,7 @@ var permissions = map[Role]grant{
 		// delivery that no courier may deliver, and one that cancelled it would take the
 		// courier's delivery from under them on the road. Both are dispatch's to do then.
 		until: ordercast.StatusOutForDelivery,
+		lists: true,
 	},
 	RoleCourier: {
 		party:    ordercast.PartyCourier,
@@ -152,6 +157,24 @@ func (a Actor) PermitParty(p ordercast.Party) error {
 		return nil
 	}
 	return ordercast.Errorf(ordercast.EForbidden, "role %s may not watch the stream of %s %s", a.Role, p.Kind, p.ID)
+}
+
+// PermitList decides which orders a may list (GET /v1/orders) when it asks for restaurant's
+// ("" every restaurant's), and returns the restaurant the list is bound to: admin and system any
+// they ask for; a party role that lists (grant.lists) its own, whichever it asked for.
+func (a Actor) PermitList(restaurant string) (string, error) {
+	g := permissions[a.Role]
+	switch p := a.Party(); {
+	case g.any:
+		return restaurant, nil
+	case !g.lists:
+		return "", ordercast.Errorf(ordercast.EForbidden, "role %s may not list orders: its party stream holds its active ones", a.Role)
+	case p == (ordercast.Party{}):
+		return "", ordercast.Errorf(ordercast.EForbidden, "a %s token without a sub lists no order", a.Role)
+	case restaurant != "" && restaurant != p.ID:
+		return "", ordercast.Errorf(ordercast.EForbidden, "role %s may list only its own orders (restaurant_id %s)", a.Role, p.ID)
+	}
+	return a.Sub, nil
 }
 
 // PermitCreate decides whether a may create an order (Role.MayCreate).

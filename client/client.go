@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -78,6 +80,8 @@ type (
 	// Position is the body of POST /v1/couriers/{cid}/location: one courier's fix. Lat and Lng
 	// are required: api.PositionAt(lat, lng) makes one.
 	Position = api.PostLocationRequest
+	// PostLocationResult answers PostLocation: the orders the position reached and, if none, why.
+	PostLocationResult = api.PostLocationResponse
 	// CourierPosition is one courier's fix in a PostLocations request.
 	CourierPosition = api.CourierPosition
 	// PostLocationsResult answers PostLocations: one result per position, in order.
@@ -221,13 +225,15 @@ func (c *Client) SetCourier(ctx context.Context, id string, req SetCourierReques
 }
 
 // PostLocation reports courier cid's position (POST /v1/couriers/{cid}/location) and returns
-// how many of its orders it reached. It needs the courier's own token, or an admin or system one.
-func (c *Client) PostLocation(ctx context.Context, cid string, p Position) (orders int, err error) {
-	var res api.PostLocationResponse
+// how many of its orders it reached and, when it reached none, why (Missed: no order shows the
+// courier yet, a newer fix was taken, or a coarse fix is held behind a precise one). It needs the
+// courier's own token, or an admin or system one.
+func (c *Client) PostLocation(ctx context.Context, cid string, p Position) (PostLocationResult, error) {
+	var res PostLocationResult
 	if _, err := c.do(ctx, http.MethodPost, api.LocationPath(cid), p, &res, nil); err != nil {
-		return 0, fmt.Errorf("post location of courier %s: %w", cid, err)
+		return PostLocationResult{}, fmt.Errorf("post location of courier %s: %w", cid, err)
 	}
-	return res.Orders, nil
+	return res, nil
 }
 
 // PostLocations reports many couriers' positions in one request (POST /v1/locations), as an
@@ -253,6 +259,70 @@ func (c *Client) Events(ctx context.Context, id string, after int64) ([]ordercas
 		return nil, fmt.Errorf("list events of %s: %w", id, err)
 	}
 	return res.Events, nil
+}
+
+// OrderFilter keeps the orders ListOrders and Orders list; its zero value keeps every order the
+// token may list (a restaurant's token: its own).
+type OrderFilter struct {
+	RestaurantID string
+	Status       ordercast.Status
+	// Since and Until keep the orders created at or after Since and before Until; zero is no
+	// bound.
+	Since, Until time.Time
+}
+
+// ListOrders returns one page of the orders f keeps, ended ones too, oldest created first (GET
+// /v1/orders): up to limit (0: the server's default, 100; at most api.MaxOrdersPerPage), after
+// the page whose Next cursor is ("" the first). A restaurant's token lists its own orders; admin
+// and system any. Orders ranges over every page.
+func (c *Client) ListOrders(ctx context.Context, f OrderFilter, cursor string, limit int) (api.ListOrdersResponse, error) {
+	q := url.Values{}
+	for name, v := range map[string]string{api.ParamRestaurantID: f.RestaurantID, api.ParamStatus: string(f.Status), api.ParamCursor: cursor} {
+		if v != "" {
+			q.Set(name, v)
+		}
+	}
+	for name, t := range map[string]time.Time{api.ParamSince: f.Since, api.ParamUntil: f.Until} {
+		if !t.IsZero() {
+			q.Set(name, t.Format(time.RFC3339Nano))
+		}
+	}
+	if limit > 0 {
+		q.Set(api.ParamLimit, strconv.Itoa(limit))
+	}
+	p := api.PathOrders
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	var res api.ListOrdersResponse
+	if _, err := c.do(ctx, http.MethodGet, p, nil, &res, nil); err != nil {
+		return api.ListOrdersResponse{}, fmt.Errorf("list orders: %w", err)
+	}
+	return res, nil
+}
+
+// Orders ranges over every order f keeps, page by page (ListOrders, pages of
+// api.MaxOrdersPerPage), oldest created first; it stops at the first error, which it yields.
+func (c *Client) Orders(ctx context.Context, f OrderFilter) iter.Seq2[ordercast.Order, error] {
+	return func(yield func(ordercast.Order, error) bool) {
+		cursor := ""
+		for {
+			page, err := c.ListOrders(ctx, f, cursor, api.MaxOrdersPerPage)
+			if err != nil {
+				yield(ordercast.Order{}, err)
+				return
+			}
+			for _, o := range page.Orders {
+				if !yield(o, nil) {
+					return
+				}
+			}
+			if page.Next == "" {
+				return
+			}
+			cursor = page.Next
+		}
+	}
 }
 
 // Trail returns the way an order's courier came while the order showed it (GET

@@ -11,6 +11,7 @@ import (
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/client"
+	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -34,8 +35,13 @@ func TestPostLocations(t *testing.T) {
 	}
 
 	lat, lng := 52.37, 4.89
-	if n, err := courier.PostLocation(ctx, "c-1", api.PositionAt(lat, lng)); err != nil || n != 1 {
-		t.Fatalf("courier's own post reached %d orders, err %v; want 1", n, err)
+	if r, err := courier.PostLocation(ctx, "c-1", api.PositionAt(lat, lng)); err != nil || r.Orders != 1 || r.Missed != "" {
+		t.Fatalf("courier's own post: %+v, err %v; want 1 order reached", r, err)
+	}
+	// A courier with no order out for delivery is told why its position reached none.
+	other := &client.Client{BaseURL: srv.url, Token: srv.sign(t, auth.RoleCourier, "c-2")}
+	if r, err := other.PostLocation(ctx, "c-2", api.PositionAt(lat, lng)); err != nil || r.Orders != 0 || r.Missed != string(location.MissedNoOrderShown) {
+		t.Fatalf("a courier with no order: %+v, err %v; want 0 orders, missed %s", r, err, location.MissedNoOrderShown)
 	}
 
 	res, err := system.PostLocations(ctx, []client.CourierPosition{
@@ -109,8 +115,8 @@ func TestWatchScopeOnLocationSeesPositions(t *testing.T) {
 		}
 	}()
 	lat, lng := 52.37, 4.89
-	if n, err := c.PostLocation(ctx, "c-1", client.Position{Lat: &lat, Lng: &lng}); err != nil || n != 1 {
-		t.Fatalf("PostLocation reached %d orders, err %v; want 1", n, err)
+	if r, err := c.PostLocation(ctx, "c-1", client.Position{Lat: &lat, Lng: &lng}); err != nil || r.Orders != 1 {
+		t.Fatalf("PostLocation: %+v, err %v; want 1 order reached", r, err)
 	}
 	select {
 	case got := <-positions:

@@ -60,7 +60,15 @@ const (
 	MissedNewerTaken Missed = "newer_fix_taken"
 	// MissedCoarse: the fix is coarse (CoarseM) and waits behind an order's recent fine one.
 	MissedCoarse Missed = "coarse_fix_held"
+	// MissedStopped: an order that would show the courier has not changed for StopAfter (out for
+	// delivery for hours: most often one its courier never marked delivered).
+	MissedStopped Missed = "order_stopped_showing"
 )
+
+// particular ranks the reasons a position missed: of a courier's several orders, the reason most
+// particular to the fix wins, a coarse one held, then a newer one taken, then an order that
+// stopped showing the courier, then no order shown at all.
+var particular = map[Missed]int{MissedNoOrderShown: 0, MissedStopped: 1, MissedNewerTaken: 2, MissedCoarse: 3}
 
 // PostMany is Post for many positions, each judged alone and in order, exactly as Post judges
 // one; the result i is position i's. The positions share the work: one lock turn charges the
@@ -302,6 +310,10 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 			if !ordercast.ShowsLocation(o.Status, t.From) {
 				continue // never before the stage that shows the courier, never after the end
 			}
+			if t.stopped(o, p.now) {
+				missed = mostParticular(missed, MissedStopped)
+				continue
+			}
 			// None reaches an order that left the courier (ended, or went to another) while
 			// the lock was let go: a kept copy may be older than that, and so may a read. A copy
 			// that already shows the event (the read of a courier the order just went to) may.
@@ -310,11 +322,7 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 			}
 			l, why := t.update(o, cp.Position)
 			if l == nil {
-				// Of several orders, the reason most particular to the fix: a coarse one held,
-				// then a newer one taken, then no order shown at all.
-				if why == MissedCoarse || missed == MissedNoOrderShown {
-					missed = why
-				}
+				missed = mostParticular(missed, why)
 				continue
 			}
 			sent = append(sent, l)
@@ -325,6 +333,21 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 		}
 	}
 	return sent
+}
+
+// stopped reports whether order o, which shows its courier by its stage, has gone StopAfter
+// without a change at now, and so no longer does. Every order a store reads has its time of last
+// change; one without (made by hand, in a test) is not judged.
+func (t *Tracker) stopped(o ordercast.Order, now time.Time) bool {
+	return t.StopAfter > 0 && !o.UpdatedAt.IsZero() && now.Sub(o.UpdatedAt) > t.StopAfter
+}
+
+// mostParticular is the more particular of two reasons a position missed (particular).
+func mostParticular(a, b Missed) Missed {
+	if particular[b] > particular[a] {
+		return b
+	}
+	return a
 }
 
 // arrivalStep is how far apart PostMany stamps the positions of one request that come without

@@ -40,6 +40,9 @@ const (
 	// phone's GPS outdoors reports 3 – 20 m, one placed by Wi-Fi 20 – 50 m; past 100 m it is
 	// placed by cell towers, which moved a courier 530 m and back between two true fixes.
 	DefaultCoarseM = 100
+	// DefaultStopAfter is how long after an order's last change it still shows its courier (see
+	// Tracker.StopAfter): a food delivery takes under an hour, a long one two.
+	DefaultStopAfter = 3 * time.Hour
 	// coarseHold is how long a coarse fix stays behind the fine one it would replace: a phone
 	// that has a fine fix again within it showed the customer no jump; one indoors, with coarse
 	// fixes only, shows them after it, before the pages' "location lost" (20 s).
@@ -91,6 +94,11 @@ type Tracker struct {
 	// once that one is coarseHold older than it. Only bad fixes are held back: a courier
 	// indoors, with coarse ones only, is still shown where the phone believes it is.
 	CoarseM float64
+	// StopAfter is how long after its last change (its pickup, its reassignment) an order still
+	// shows its courier; zero is no bound. A courier who never marked an order delivered would
+	// otherwise share its whereabouts with that order's customer and restaurant for good, on its
+	// later rounds and on its way home, for as long as its app shares them.
+	StopAfter time.Duration
 	// ETA is the model of distance and arrival.
 	ETA ordercast.ETAModel
 	// Bus, when set, carries positions to and from the other nodes.
@@ -190,8 +198,9 @@ func New(h *hub.Hub, a Assignments) *Tracker {
 	return &Tracker{
 		Fresh: DefaultFresh, MaxAge: ordercast.DefaultLocationMaxAge,
 		Rate: DefaultRate, Burst: DefaultBurst, AssignmentsTTL: DefaultAssignmentsTTL, CoarseM: DefaultCoarseM,
-		ETA: ordercast.DefaultETAModel,
-		hub: h, assignments: a,
+		StopAfter: DefaultStopAfter,
+		ETA:       ordercast.DefaultETAModel,
+		hub:       h, assignments: a,
 		busReads: failurelog.Failures{Every: busWarnEvery},
 	}
 }
@@ -214,6 +223,8 @@ func (t *Tracker) Validate() error {
 		return bad("location-rate", "must be a finite number, not negative (0: no limit), got %v", t.Rate)
 	case t.Burst < 0:
 		return bad("location-burst", "must not be negative, got %d", t.Burst)
+	case t.StopAfter < 0:
+		return bad("location-stop-after", "must not be negative (0: no bound), got %s", t.StopAfter)
 	case t.AssignmentsTTL < 0:
 		return bad("location-assignments-ttl", "must not be negative, got %s", t.AssignmentsTTL)
 	case !ordercast.Finite(e.NearbyM) || e.NearbyM < 0:

@@ -1492,3 +1492,32 @@ func TestAPositionOnNoOrderSaysTheMostParticularReason(t *testing.T) {
 		}
 	}
 }
+
+// TestAnOrderLongUnchangedStopsShowingItsCourier: an order out for delivery that has not changed
+// for StopAfter (one its courier never marked delivered) no longer takes the courier's
+// positions, and the answer says why; the courier's other order, picked up since, still does,
+// and with StopAfter off the old one does too.
+func TestAnOrderLongUnchangedStopsShowingItsCourier(t *testing.T) {
+	now := time.Now()
+	old := ordercast.Order{ID: "old", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", UpdatedAt: now.Add(-location.DefaultStopAfter - time.Minute)}
+	fresh := ordercast.Order{ID: "fresh", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", UpdatedAt: now.Add(-time.Minute)}
+	post := func(tr *location.Tracker, after time.Duration) location.PostResult {
+		return tr.PostMany(context.Background(), []location.CourierPosition{{CourierID: "c-1", Position: at(1, now.Add(after))}})[0]
+	}
+
+	tr, _ := open(t, fixed{old}, func(tr *location.Tracker) { tr.Rate = 0 })
+	if r := post(tr, 0); r.Orders != 0 || r.Missed != location.MissedStopped {
+		t.Errorf("an order unchanged for %s: %d orders, missed %q; want 0, %q", location.DefaultStopAfter, r.Orders, r.Missed, location.MissedStopped)
+	}
+	tr, _ = open(t, fixed{old, fresh}, func(tr *location.Tracker) { tr.Rate = 0 })
+	if r := post(tr, 0); r.Orders != 1 || r.Missed != "" {
+		t.Errorf("with an order picked up since: %d orders, missed %q; want 1 (the fresh one)", r.Orders, r.Missed)
+	}
+	if latest, _ := tr.Trail("old"); latest != nil {
+		t.Errorf("the order unchanged for %s shows the courier at %+v", location.DefaultStopAfter, latest.Update)
+	}
+	tr, _ = open(t, fixed{old}, func(tr *location.Tracker) { tr.Rate, tr.StopAfter = 0, 0 })
+	if r := post(tr, 0); r.Orders != 1 {
+		t.Errorf("with no bound: %d orders, missed %q; want 1", r.Orders, r.Missed)
+	}
+}

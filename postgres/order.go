@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -172,14 +174,79 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	if err != nil {
 		return nil, fmt.Errorf("postgres: active orders: %w", err)
 	}
-	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Order, error) { return scanOrder(r) })
+	orders, err := collectOrders(rows)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: active orders: %w", err)
 	}
-	if orders == nil {
-		orders = []ordercast.Order{}
+	return orders, nil
+}
+
+// ListOrders returns a page of the orders q keeps, oldest created first, read in the order of
+// migration 012's indexes.
+func (s *Store) ListOrders(ctx context.Context, q ordercast.OrderQuery) (orders []ordercast.Order, err error) {
+	err = s.read(ctx, func(ctx context.Context) (err error) {
+		orders, err = s.listOrders(ctx, q)
+		return err
+	})
+	return orders, err
+}
+
+func (s *Store) listOrders(ctx context.Context, q ordercast.OrderQuery) ([]ordercast.Order, error) {
+	query, args := listOrdersQuery(q)
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list orders: %w", err)
+	}
+	orders, err := collectOrders(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list orders: %w", err)
 	}
 	return orders, nil
+}
+
+// listOrdersQuery is the read of one page of q: a range of one of migration 012's indexes, the
+// restaurant's or every order's, in its order (ids byte by byte, migration 009), with no sort. A
+// status is judged on each order the range holds.
+func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
+	var where []string
+	var args []any
+	arg := func(cond string, v ...any) {
+		for i := range v {
+			cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)+i+1), 1)
+		}
+		where, args = append(where, cond), append(args, v...)
+	}
+	if q.RestaurantID != "" {
+		arg("restaurant_id = ?", q.RestaurantID)
+	}
+	if q.After != nil {
+		arg(`(created_at, id COLLATE "C") > (?, ?)`, q.After.CreatedAt, q.After.ID)
+	}
+	if !q.Since.IsZero() {
+		arg("created_at >= ?", q.Since)
+	}
+	if !q.Until.IsZero() {
+		arg("created_at < ?", q.Until)
+	}
+	if q.Status != "" {
+		arg("status = ?", string(q.Status))
+	}
+	query := `SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders`
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	args = append(args, q.Limit)
+	return query + ` ORDER BY created_at, id COLLATE "C" LIMIT $` + strconv.Itoa(len(args)), args
+}
+
+// collectOrders reads every order of rows, in their order (none is an empty list), and closes
+// rows.
+func collectOrders(rows pgx.Rows) ([]ordercast.Order, error) {
+	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Order, error) { return scanOrder(r) })
+	if orders == nil && err == nil {
+		orders = []ordercast.Order{}
+	}
+	return orders, err
 }
 
 // querier is what the pool and a transaction share, so lookups work inside and outside one.

@@ -50,12 +50,8 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	if err != nil {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("postgres: scope %s: orders: %w", p.Key(), err)
 	}
-	snap.Orders, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Order, error) { return scanOrder(r) })
-	if err != nil {
+	if snap.Orders, err = collectOrders(rows); err != nil {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("postgres: scope %s: orders: %w", p.Key(), err)
-	}
-	if snap.Orders == nil {
-		snap.Orders = []ordercast.Order{}
 	}
 	return snap, nil
 }
@@ -78,7 +74,7 @@ func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[st
 	if err != nil {
 		return nil, fmt.Errorf("postgres: couriers' orders: %w", err)
 	}
-	orders, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (ordercast.Order, error) { return scanOrder(r) })
+	orders, err := collectOrders(rows)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: couriers' orders: %w", err)
 	}

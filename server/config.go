@@ -177,6 +177,8 @@ func (c Config) Validate() error {
 		return bad("max-streams", "must not be negative")
 	case c.Limits.MaxStreamsPerClient < 0:
 		return bad("max-streams-per-client", "must not be negative")
+	case c.Limits.MaxStreamsPerHolder < 0:
+		return bad("max-streams-per-holder", "must not be negative")
 	case !validRate(c.Limits.WriteRate) || c.Limits.WriteBurst < 0:
 		return bad("write-rate", "must be a finite number, not negative, and --write-burst not negative")
 	case c.Limits.WriteRate > 0 && c.Limits.WriteBurst < 1:

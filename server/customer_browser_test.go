@@ -61,7 +61,7 @@ func TestCustomerPageKeepsACancelledOrderUntilSeen(t *testing.T) {
 	if got := eval[string](b, customerRow("k-cancel")+`.querySelector('.order-cancelled').textContent`); got != says {
 		t.Errorf("the cancelled order's card says %q, want %q", got, says)
 	}
-	if got, want := eval[string](b, `document.getElementById('announce').textContent`), "Order k-cancel is cancelled. Reason: Kitchen too busy. For a refund or a new order, contact Luigi's and quote order k-cancel."; got != want {
+	if got, want := eval[string](b, `document.getElementById('announce').textContent`), "Order k-cancel from Luigi's is cancelled. Reason: Kitchen too busy. For a refund or a new order, contact Luigi's and quote order k-cancel."; got != want {
 		t.Errorf("the live region says %q, want %q", got, want)
 	}
 	screenshots(b, "customer-cancelled")
@@ -141,9 +141,9 @@ func TestCustomerPageSaysEveryChangeThatComesTogether(t *testing.T) {
 		setCustomerStatus(t, base, "k-a", "cancelled", "out of stock")
 		setCustomerStatus(t, base, "k-b", "delivered", "")
 	})
-	restored("both changes said", `window.heard.join(' ').includes('Order k-b is now Delivered.')`)
+	restored("both changes said", `window.heard.join(' ').includes("Order k-b from Luigi's is now Delivered.")`)
 	heard := eval[[]string](b, `window.heard`)
-	if !strings.Contains(strings.Join(heard, " | "), "Order k-a is cancelled. Reason: Out of stock.") {
+	if !strings.Contains(strings.Join(heard, " | "), "Order k-a from Luigi's is cancelled. Reason: Out of stock.") {
 		t.Errorf("the live region said %q: never that k-a was cancelled", heard)
 	}
 }

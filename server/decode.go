@@ -129,6 +129,11 @@ func decodeJSON(body io.Reader, v any) error {
 			// coordinates and a position's measures, whose ranges invalid_location names.
 			return ordercast.Errorf(ordercast.EInvalidLocation, "field %s is out of range", field)
 		}
+		if typeErr.Type != nil && typeErr.Type.Kind() == reflect.Int64 && isInteger(strings.TrimPrefix(typeErr.Value, "number ")) {
+			// An integer, too large for an int64: a version of the wrong range, not of the
+			// wrong type.
+			return ordercast.Errorf(ordercast.EInvalid, "field %s is out of range", field)
+		}
 		return ordercast.Errorf(ordercast.EMalformed, "field %s has the wrong type", field)
 	} else if timeErr, ok := errors.AsType[*time.ParseError](err); ok {
 		// encoding/json gives time's own words, which repeat the whole value sent, twice.
@@ -136,14 +141,24 @@ func decodeJSON(body io.Reader, v any) error {
 	} else if err != nil {
 		return ordercast.Errorf(ordercast.EMalformed, "%s", jsonProblem(err))
 	}
-	if first, again, ok := repeatedKey(data); ok {
-		if first == again {
-			return ordercast.Errorf(ordercast.EMalformed, "key %s appears twice in one object", ordercast.Quote(again))
-		}
-		return ordercast.Errorf(ordercast.EMalformed, "keys %s and %s in one object are the same key (letter case does not count)", ordercast.Quote(first), ordercast.Quote(again))
+	if esc, ok := loneSurrogate(data); ok {
+		return ordercast.Errorf(ordercast.EMalformed, "a string holds %s, half of a UTF-16 surrogate pair alone: no Unicode character, which JSON readers take each their own way (RFC 8259 §8.2)", esc)
 	}
-	return nil
+	return keyProblem(data)
 }
+
+// isInteger reports whether v, a JSON number, is written as an integer: an optional minus and
+// digits.
+func isInteger(v string) bool {
+	v = strings.TrimPrefix(v, "-")
+	return v != "" && strings.Trim(v, "0123456789") == ""
+}
+
+// expectedVersionKey is the one key of a request body that may be left out but not sent null:
+// encoding/json reads a null into its pointer as a key left out, and a change sent with
+// "expected_version": null, a serializer's unset variable, would apply at any version, its guard
+// silently gone.
+var expectedVersionKey = []byte("expected_version")
 
 // detailsKey is the top-level key whose object keeps its keys' case (see repeatedKey).
 var detailsKey = []byte("details")
@@ -174,15 +189,22 @@ func jsonProblem(err error) string {
 // them: request objects have a few, but details may hold thousands.
 const linearKeys = 16
 
-// repeatedKey finds, in data, one valid JSON value, the first key of an object (at any depth)
-// that equals an earlier key of the same object under Unicode case folding, and returns both as
-// written (unescaped). encoding/json matches keys to fields that way and the last one wins, so
+// keyProblem refuses, in data, one valid JSON value, a null expected_version (expectedVersionKey)
+// and a key repeated in one object: the first key of an object (at any depth) that equals an
+// earlier key of the same object under Unicode case folding, named with it as written
+// (unescaped). encoding/json matches keys to fields that way and the last one wins, so
 // {"status":"confirmed","STATUS":"cancelled"} would cancel here what a proxy or validator reading
 // the first key, or matching case, passed as a confirmation. Inside the top-level "details" (the
 // order's own JSON, kept as sent and matched to no field) letter case counts, as JSON says: only
 // a key written twice is refused there, which every reader of the details would take its own way.
 // One pass, no allocation for an object of a few unescaped keys.
-func repeatedKey(data []byte) (first, again string, found bool) {
+func keyProblem(data []byte) error {
+	repeated := func(first, again []byte) error {
+		if bytes.Equal(first, again) {
+			return ordercast.Errorf(ordercast.EMalformed, "key %s appears twice in one object", ordercast.Quote(string(again)))
+		}
+		return ordercast.Errorf(ordercast.EMalformed, "keys %s and %s in one object are the same key (letter case does not count)", ordercast.Quote(string(first)), ordercast.Quote(string(again)))
+	}
 	type object struct {
 		start     int               // where its keys begin in keys
 		index     map[string][]byte // each key's folded form (appendFolded) to the key, once it has many
@@ -222,6 +244,9 @@ func repeatedKey(data []byte) (first, again string, found bool) {
 			key := unescapedKey(data[i : end+1])
 			i = colon
 			o := &objects[len(objects)-1]
+			if !o.exact && bytes.EqualFold(key, expectedVersionKey) && bytes.HasPrefix(bytes.TrimLeft(data[colon+1:], " \t\r\n"), []byte("null")) {
+				return ordercast.Errorf(ordercast.EInvalid, "expected_version is null: leave it out for a change at any version, or give the version the change must find")
+			}
 			if len(objects) == 1 {
 				// encoding/json fills the Details field from any key equal to "details" under
 				// case folding (the last one wins), so "Details" is the details too.
@@ -234,7 +259,7 @@ func repeatedKey(data []byte) (first, again string, found bool) {
 			if o.index == nil {
 				for _, k := range keys[o.start:] {
 					if same(k, key) {
-						return string(k), string(key), true
+						return repeated(k, key)
 					}
 				}
 				if keys = append(keys, key); len(keys)-o.start > linearKeys {
@@ -249,12 +274,61 @@ func repeatedKey(data []byte) (first, again string, found bool) {
 			}
 			folded = fold(folded[:0], key)
 			if k, ok := o.index[string(folded)]; ok {
-				return string(k), string(key), true
+				return repeated(k, key)
 			}
 			o.index[string(folded)] = key
 		}
 	}
-	return "", "", false
+	return nil
+}
+
+// loneSurrogate finds, in data, valid JSON, an escape of half a UTF-16 surrogate pair without
+// its other half ("\ud800"), and returns it as written. encoding/json puts U+FFFD in its place in
+// a string, silently changing an id or a note, and keeps it as sent in details, served back as
+// JSON that strict readers refuse. Invalid UTF-8 is refused for the same reason (decodeJSON).
+func loneSurrogate(data []byte) (string, bool) {
+	// In valid JSON a backslash is found only in a string, where it starts an escape.
+	for i := bytes.IndexByte(data, '\\'); i >= 0; {
+		next := i + 2
+		if data[i+1] == 'u' {
+			next = i + 6
+			switch r := hex4(data[i+2 : i+6]); {
+			case 0xDC00 <= r && r <= 0xDFFF:
+				return string(data[i:next]), true
+			case 0xD800 <= r && r <= 0xDBFF:
+				if len(data) < i+12 || data[i+6] != '\\' || data[i+7] != 'u' {
+					return string(data[i:next]), true
+				}
+				if low := hex4(data[i+8 : i+12]); low < 0xDC00 || low > 0xDFFF {
+					return string(data[i:next]), true
+				}
+				next = i + 12
+			}
+		}
+		j := bytes.IndexByte(data[next:], '\\')
+		if j < 0 {
+			break
+		}
+		i = next + j
+	}
+	return "", false
+}
+
+// hex4 reads the four hex digits of a \u escape, which valid JSON guarantees.
+func hex4(h []byte) rune {
+	var r rune
+	for _, c := range h {
+		switch {
+		case c >= 'a':
+			c -= 'a' - 10
+		case c >= 'A':
+			c -= 'A' - 10
+		default:
+			c -= '0'
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
 }
 
 // closingQuote returns the index of the quote that closes the JSON string opening at open.

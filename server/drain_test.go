@@ -257,6 +257,9 @@ func (s *oneOrderStore) LastStatusEvent(_ context.Context, id string, before int
 func (s *oneOrderStore) ActiveOrders(context.Context, int) ([]ordercast.Order, error) {
 	return []ordercast.Order{s.order}, nil
 }
+func (s *oneOrderStore) ListOrders(context.Context, ordercast.OrderQuery) ([]ordercast.Order, error) {
+	return []ordercast.Order{s.order}, nil
+}
 func (s *oneOrderStore) CouriersOrders(context.Context, []string) (map[string][]ordercast.Order, error) {
 	return nil, errReadOnly
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/ordercast/ordercast/sqlite"
 )
 
-// decodeErrorCodes are the only codes a decoder may answer with.
-var decodeErrorCodes = map[string]bool{ordercast.EMalformed: true, ordercast.EBodyTooLarge: true}
+// decodeErrorCodes are the only codes a decoder may answer with: a body that is no JSON it takes,
+// one too large, and a value that is JSON of the right type but no argument the route takes (a
+// null expected_version, an integer past int64).
+var decodeErrorCodes = map[string]bool{ordercast.EMalformed: true, ordercast.EBodyTooLarge: true, ordercast.EInvalid: true}
 
 func fuzzDecode[T any](f *testing.F, seeds ...string) {
 	for _, s := range seeds {

@@ -24,6 +24,11 @@ const (
 	// DefaultMaxStreamsPerClient bounds the streams of one client address: a person has a few tabs,
 	// a NAT a few hundred people; one client cannot take the whole node.
 	DefaultMaxStreamsPerClient = 100
+	// DefaultMaxStreamsPerHolder bounds the streams open on one credential's behalf, from any
+	// number of addresses: a family watching an order, a restaurant's screens. A tracking token,
+	// which anyone gets by placing one order, could otherwise hold the node's streams from a
+	// hundred addresses.
+	DefaultMaxStreamsPerHolder = 50
 	// DefaultWriteRate and DefaultWriteBurst bound write requests (create, status change) per
 	// client address: steady per second, and how many may come at once.
 	DefaultWriteRate  = 20
@@ -49,6 +54,10 @@ type Limits struct {
 	// MaxStreamsPerClient bounds open streams per client address (above it: 429, or for an event
 	// stream 200 with retry:).
 	MaxStreamsPerClient int
+	// MaxStreamsPerHolder bounds open streams per holder (streamHolder: a tracking token's order,
+	// a party's role and id), whatever address they come from (above it: 429, or for an event
+	// stream 200 with retry:). Admin and system streams are not counted: they are the platform's.
+	MaxStreamsPerHolder int
 	// WriteRate is the steady number of write requests per second allowed per client address, and
 	// WriteBurst how many may come at once (429 above it). Zero WriteRate turns the limit off.
 	WriteRate  float64
@@ -79,6 +88,7 @@ func DefaultLimits() Limits {
 		MaxConnsPerPeer:     DefaultMaxConnsPerPeer,
 		MaxStreams:          DefaultMaxStreams,
 		MaxStreamsPerClient: DefaultMaxStreamsPerClient,
+		MaxStreamsPerHolder: DefaultMaxStreamsPerHolder,
 		WriteRate:           DefaultWriteRate,
 		WriteBurst:          DefaultWriteBurst,
 	}
@@ -97,7 +107,8 @@ type clientTable struct {
 	mu        sync.Mutex
 	m         map[netip.Addr]*client
 	lastSweep time.Time
-	total     int // streams admitted on the node
+	total     int            // streams admitted on the node
+	holders   map[string]int // streams admitted per holder (streamHolder), none at zero
 }
 
 // get returns the state of addr, creating it; callers hold mu.
@@ -251,15 +262,20 @@ func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request, anonymous bo
 	return ordercast.Errorf(ordercast.ERateLimited, "too many write requests from your address; retry later")
 }
 
-// admitStream counts a new stream against the node's and its client's limits. It refuses with
-// too_many_streams (node full) or rate_limited (client full), which writeStreamError answers; on
-// success release must be called when the stream ends.
+// admitStream counts a new stream against the node's, its client's and its holder's limits. It
+// refuses with too_many_streams (node full) or rate_limited (client or holder full, a
+// *limitRefusal), which writeStreamError answers; on success release must be called when the
+// stream ends.
 func (s *Server) admitStream(r *http.Request) (release func(), err error) {
 	l := s.Limits
-	if l.MaxStreams <= 0 && l.MaxStreamsPerClient <= 0 {
+	if l.MaxStreams <= 0 && l.MaxStreamsPerClient <= 0 && l.MaxStreamsPerHolder <= 0 {
 		return func() {}, nil
 	}
 	addr := limitKey(s.clientAddr(r), s.Limits.IPv6ClientPrefix)
+	holder := ""
+	if l.MaxStreamsPerHolder > 0 {
+		holder = s.streamHolder(r)
+	}
 	s.clients.mu.Lock()
 	defer s.clients.mu.Unlock()
 	c := s.clients.get(addr, l, time.Now())
@@ -267,17 +283,63 @@ func (s *Server) admitStream(r *http.Request) (release func(), err error) {
 	case l.MaxStreams > 0 && s.clients.total >= l.MaxStreams:
 		return nil, ordercast.Errorf(ordercast.ETooManyStreams, "this node holds as many streams as it may; retry later")
 	case l.MaxStreamsPerClient > 0 && c.streams >= l.MaxStreamsPerClient:
-		return nil, ordercast.Errorf(ordercast.ERateLimited, "too many open streams from your address (at most %d)", l.MaxStreamsPerClient)
+		return nil, &limitRefusal{refusedMaxStreamsPerClient, "too many open streams from your address",
+			ordercast.Errorf(ordercast.ERateLimited, "too many open streams from your address (at most %d)", l.MaxStreamsPerClient)}
+	case holder != "" && s.clients.holders[holder] >= l.MaxStreamsPerHolder:
+		return nil, &limitRefusal{refusedMaxStreamsPerHolder, "too many open streams on this token's behalf",
+			ordercast.Errorf(ordercast.ERateLimited, "too many open streams on behalf of %s, from any address (at most %d)", holder, l.MaxStreamsPerHolder)}
 	}
 	c.streams++
 	s.clients.total++
+	if holder != "" {
+		if s.clients.holders == nil {
+			s.clients.holders = make(map[string]int)
+		}
+		s.clients.holders[holder]++
+	}
 	return func() {
 		s.clients.mu.Lock()
 		c.streams--
 		s.clients.total--
 		c.seen = time.Now()
+		if holder != "" {
+			if s.clients.holders[holder]--; s.clients.holders[holder] == 0 {
+				delete(s.clients.holders, holder)
+			}
+		}
 		s.clients.mu.Unlock()
 	}, nil
+}
+
+// limitRefusal is admitStream's refusal of a stream over a client's or a holder's share: a
+// rate_limited error, and the reason it is counted by and an event stream is told.
+type limitRefusal struct {
+	reason, why string
+	err         error
+}
+
+func (e *limitRefusal) Error() string { return e.err.Error() }
+func (e *limitRefusal) Unwrap() error { return e.err }
+
+// streamHolder is whom r's stream is held for, by its token, under MaxStreamsPerHolder: the order
+// of a tracking token (every token of one order counts together), the role and id of a party's
+// actor token; "" for none counted: an open server, public tracking, admin and system, and a
+// token the stream's own authorization refuses.
+func (s *Server) streamHolder(r *http.Request) string {
+	if s.Auth == nil || s.Auth.PublicTracking {
+		return ""
+	}
+	tok := watchToken(r)
+	if tok == "" {
+		return ""
+	}
+	if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
+		return "order " + tr.OrderID
+	}
+	if a, err := s.Auth.Tokens.ParseActor(tok); err == nil && !a.Privileged() {
+		return a.String()
+	}
+	return ""
 }
 
 // corsAllowed reports whether the pages of origin (an Origin header's value) may call the API

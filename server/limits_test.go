@@ -20,12 +20,16 @@ import (
 )
 
 // openStreamAs opens a stream as client addr (X-Forwarded-For, believed from loopback in these
-// tests) and returns the response; the stream stays open until the test ends.
-func openStreamAs(t *testing.T, url, addr string) *http.Response {
+// tests), with a bearer token if one is given, and returns the response; the stream stays open
+// until the test ends.
+func openStreamAs(t *testing.T, url, addr string, token ...string) *http.Response {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	req.Header.Set("X-Forwarded-For", addr)
+	for _, tok := range token {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		cancel()
@@ -120,6 +124,68 @@ func TestStreamLimits(t *testing.T) {
 	second.Body.Close()
 	testutil.WaitFor(t, "a stream admitted after one closed", func() bool {
 		resp := openStreamAs(t, url, "10.0.0.3")
+		if ev, err := client.NewSSEReader(resp.Body).Next(); err == nil && ev.Type == "status" {
+			return true
+		}
+		resp.Body.Close()
+		return false
+	})
+}
+
+// TestStreamsPerHolder: the streams held on one credential's behalf are bounded whatever
+// address they come from: every tracking token of one order together, a party by its role and
+// id. Another order's token, another party, and admin (the platform's own) are still let in; a
+// stream that ends frees its place.
+func TestStreamsPerHolder(t *testing.T) {
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Limits = server.Limits{MaxStreamsPerHolder: 2, TrustedProxies: loopbackProxy}
+	})
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, body := range []string{`{"id":"h-1","restaurant_id":"r-1"}`, `{"id":"h-2","restaurant_id":"r-1"}`} {
+		mustCall(t, "POST", base+"/v1/orders", admin, body, http.StatusCreated)
+	}
+	tracking := func(id string) string {
+		tok, _, err := authority(t).SignTracking(id, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	open := func(path, token, addr string) *http.Response {
+		t.Helper()
+		return openStreamAs(t, base+path, addr, token)
+	}
+	// Two tokens of one order, from three addresses.
+	first, second := tracking("h-1"), tracking("h-1")
+	wantStreamAdmitted(t, "a tracking token's first stream", open("/v1/orders/h-1/stream", first, "10.0.0.1"))
+	held := open("/v1/orders/h-1/stream", second, "10.0.0.2")
+	wantStreamAdmitted(t, "another token of the order, from another address", held)
+	wantStreamRetry(t, "a third stream of the order's tokens, from a third address", open("/v1/orders/h-1/stream", first, "10.0.0.3"), "too many open streams on this token's behalf")
+	wsReq := append([]string{"X-Forwarded-For", "10.0.0.4"}, wsHandshake...)
+	if resp, _ := call(t, "GET", base+"/v1/orders/h-1/ws", first, "", wsReq...); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a WebSocket past the order's share: %d (Retry-After %q), want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	wantStreamAdmitted(t, "another order's token", open("/v1/orders/h-2/stream", tracking("h-2"), "10.0.0.3"))
+
+	// A restaurant by its id, whichever of its streams.
+	r1 := actorToken(t, auth.RoleRestaurant, "r-1")
+	if resp := open("/v1/restaurants/r-1/stream", r1, "10.0.1.1"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the restaurant's first stream: %d", resp.StatusCode)
+	}
+	wantStreamAdmitted(t, "the restaurant's second stream, an order's", open("/v1/orders/h-1/stream", r1, "10.0.1.2"))
+	wantStreamRetry(t, "the restaurant's third stream", open("/v1/orders/h-2/stream", actorToken(t, auth.RoleRestaurant, "r-1"), "10.0.1.3"), "too many open streams on this token's behalf")
+	for i := range 3 {
+		wantStreamAdmitted(t, "an admin's stream", open("/v1/orders/h-1/stream", admin, fmt.Sprintf("10.0.2.%d", i)))
+	}
+	mfs := scrape(t, http.DefaultClient, base)
+	if got := value(mfs, "ordercast_streams_refused_total", "reason", "max_streams_per_holder"); got != 3 {
+		t.Errorf("ordercast_streams_refused_total{reason=max_streams_per_holder} = %v, want 3", got)
+	}
+
+	held.Body.Close()
+	testutil.WaitFor(t, "a stream of the order admitted after one closed", func() bool {
+		resp := open("/v1/orders/h-1/stream", first, "10.0.0.5")
 		if ev, err := client.NewSSEReader(resp.Body).Next(); err == nil && ev.Type == "status" {
 			return true
 		}

@@ -384,7 +384,8 @@ func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
 	if left > int(eta)-10 || left < int(eta)-25 {
 		t.Errorf("the ETA shows %d s left of a fix 12 s old that said %d s: want it counted from the fix", left, eta)
 	}
-	b.poll("wait for the announcement", `document.getElementById('map-announce').textContent.startsWith('Arriving in about')`)
+	// Found again after it was said to be lost: said at once, and so.
+	b.poll("wait for the announcement", `document.getElementById('map-announce').textContent.startsWith('Location back. Arriving in about')`)
 	// Two more seconds of ticking: the ETA's text changes, the live region does not.
 	eval[bool](b, `window.said = 0;
 		new MutationObserver(ms => { window.said += ms.length; })

@@ -89,6 +89,8 @@ func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 		t.Errorf("the trail of an order out for delivery names no courier: %s", b)
 	}
 	do(api.RouteEvents, "/v1/orders/o-doc/events", "")
+	do(api.RouteListOrders, "/v1/orders?limit=1", "")
+	do(api.RouteListOrders, "/v1/orders?status=lost", "") // 422
 	do(api.RouteOpenAPI, "/v1/openapi.json", "")
 	// Refusals, each of its own status.
 	do(api.RouteCreateOrder, "/v1/orders", `[]`)                             // 400
@@ -96,6 +98,10 @@ func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 	do(api.RouteSetStatus, "/v1/orders/o-doc/status", `{"status":"placed"}`) // 409
 	do(api.RouteSetStatus, "/v1/orders/o-doc/status", `{"status":"lost"}`)   // 422
 	do(api.RouteSetCourier, "/v1/orders/o-doc/courier", `{}`)                // 422
+	// A query parameter sent twice is 400 on the routes that read one.
+	do(api.RouteOrder, "/v1/orders/o-doc?wait=1s&wait=2s", "")
+	do(api.RouteEvents, "/v1/orders/o-doc/events?after=1&after=2", "")
+	do(api.RouteStreamAll, api.PathStreamAll+"?heartbeat=event&heartbeat=comment", "")
 
 	// The streams: each event's data as the description says (an order's and a party's events,
 	// positions, the snapshots).

@@ -62,7 +62,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	b.do("advance b-1", chromedp.Click(chromedp.CSS(row("b-1")+` .advance`)))
 	b.waitFor(row("b-1") + `[data-status="confirmed"]`)
 	// The courier's name, which the customer reads, has a field that typing a courier brings out.
-	nameShown := `!document.querySelector('` + row("b-1") + ` .courier-name').hidden`
+	nameShown := `document.querySelector('` + row("b-1") + ` .courier-name').checkVisibility()`
 	if eval[bool](b, nameShown) {
 		t.Error("the courier's name field shows before a courier is typed")
 	}
@@ -167,7 +167,7 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.Contains(why, "may not watch") {
 		t.Errorf("the refused page says %q, want the server's reason", why)
 	}
-	if got := eval[string](b, `document.getElementById('conn').textContent`); got != "token refused" {
+	if got := eval[string](b, `document.querySelector('#conn .conn-state').textContent`); got != "token refused" {
 		t.Errorf("the refused page's indicator says %q, want token refused", got)
 	}
 	if href := eval[string](b, `location.href`); href != base+"/restaurants/shop:r-1" {

@@ -104,9 +104,9 @@ func TestPartyReadRefusalSaysWhatItMayRead(t *testing.T) {
 		role        auth.Role
 		sub, saying string
 	}{
-		{auth.RoleRestaurant, "r-1", "role restaurant may read only the orders whose restaurant_id is its token's sub"},
-		{auth.RoleCourier, "c-1", "role courier may read only the orders whose courier_id is its token's sub"},
-		{auth.RoleCustomer, "u-1", "role customer may read only the orders whose customer_id is its token's sub"},
+		{auth.RoleRestaurant, "r-1", "role restaurant may read only the orders whose restaurant_id is its token's sub: this one does not exist or is another's"},
+		{auth.RoleCourier, "c-1", "role courier may read only the orders whose courier_id is its token's sub: this one does not exist or is another's"},
+		{auth.RoleCustomer, "u-1", "role customer may read only the orders whose customer_id is its token's sub: this one does not exist or is another's"},
 	} {
 		tok := actorToken(t, tc.role, tc.sub)
 		_, foreign := call(t, "GET", base+"/v1/orders/o-2", tok, "")

@@ -30,9 +30,14 @@ func shortenTimings(b *browser, timings string) {
 	})
 }
 
+// fingerTap is the script of a finger's tap on a button: a click of detail 1, as a pointer's is.
+// A button's own click() is a click of detail 0, as Enter's and Space's are, which the pages take
+// for the keyboard's (console.js onTap).
+const fingerTap = `(btn => btn.dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true, view: window, detail: 1})))`
+
 // tapWhenRowsMove has the page click the button sel the moment a row comes into or leaves the
-// list, as a finger already on its way to it would land: window.tapped says it did, and
-// window.tappedSettling whether the button was settling then.
+// list, as a finger already on its way to it would land (fingerTap): window.tapped says it did,
+// and window.tappedSettling whether the button was settling then.
 func tapWhenRowsMove(b *browser, sel string) {
 	b.t.Helper()
 	eval[bool](b, `(() => {
@@ -41,7 +46,7 @@ func tapWhenRowsMove(b *browser, sel string) {
 			obs.disconnect();
 			const btn = document.querySelector('`+sel+`');
 			window.tappedSettling = btn.hasAttribute('data-settling');
-			btn.click();
+			`+fingerTap+`(btn);
 			window.tapped = true;
 		}).observe(document.getElementById('orders'), { childList: true });
 		return true;
@@ -261,7 +266,7 @@ func TestSettlingButtonsLookIt(t *testing.T) {
 	eval[bool](b, `(() => {
 		new MutationObserver((_, obs) => {
 			obs.disconnect();
-			document.querySelector('`+row+` .advance').click();
+			`+fingerTap+`(document.querySelector('`+row+` .advance'));
 			window.looks = {moved: `+look+`('o-1'), added: `+look+`('o-2')};
 		}).observe(document.getElementById('orders'), { childList: true });
 		return true;
@@ -436,7 +441,7 @@ func TestConsoleSettlesTheRowsAnErrorLinePushes(t *testing.T) {
 			obs.disconnect();
 			window.movedB = btn.closest('li').getBoundingClientRect().top - topB;
 			window.tappedSettling = btn.hasAttribute('data-settling');
-			btn.click();
+			`+fingerTap+`(btn);
 			window.tapped = true;
 		}).observe(line, { childList: true, characterData: true, subtree: true, attributes: true });
 		return true;

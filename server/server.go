@@ -341,6 +341,7 @@ type route struct {
 func (s *Server) apiRoutes() []route {
 	routes := []route{
 		{api.RouteCreateOrder, s.handleCreateOrder},
+		{api.RouteListOrders, s.handleListOrders},
 		{api.RouteOrder, s.handleGetOrder},
 		{api.RouteSetStatus, s.handleSetStatus},
 		{api.RouteEvents, s.handleEvents},

@@ -93,7 +93,7 @@ func TestPagesOutsideDemoOfferTheWayIn(t *testing.T) {
 	if why := eval[string](b, `document.getElementById('signin-why').textContent`); !strings.Contains(why, "restaurant") {
 		t.Errorf("refusal shown = %q, want the server's reason", why)
 	}
-	if got := eval[string](b, `document.getElementById('conn').textContent`); got != "token refused" {
+	if got := eval[string](b, `document.querySelector('#conn .conn-state').textContent`); got != "token refused" {
 		t.Errorf("the indicator says %q of a token the stream refused, want token refused", got)
 	}
 	if n := countStreamOpens(b, base) - before; n > 2 {
@@ -278,7 +278,7 @@ func TestTheIndicatorSaysWhetherATokenWasRefused(t *testing.T) {
 	says := func(what, want string) {
 		t.Helper()
 		b.waitFor(`#conn[data-state="denied"]`)
-		if got := eval[string](b, `document.getElementById('conn').textContent`); got != want {
+		if got := eval[string](b, `document.querySelector('#conn .conn-state').textContent`); got != want {
 			t.Errorf("%s: the indicator says %q, want %q", what, got, want)
 		}
 	}

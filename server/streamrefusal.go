@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -26,12 +27,13 @@ func retrySeconds(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()
 const (
 	refusedMaxStreams          = "max_streams"            // the node holds --max-streams
 	refusedMaxStreamsPerClient = "max_streams_per_client" // the client's address holds its share
+	refusedMaxStreamsPerHolder = "max_streams_per_holder" // the token's holder holds its share
 	refusedStoreUnavailable    = "store_unavailable"
 	refusedDraining            = "draining"
 )
 
 // streamRefusalReasons are every reason, for the metric to show each from the start.
-var streamRefusalReasons = []string{refusedMaxStreams, refusedMaxStreamsPerClient, refusedStoreUnavailable, refusedDraining}
+var streamRefusalReasons = []string{refusedMaxStreams, refusedMaxStreamsPerClient, refusedMaxStreamsPerHolder, refusedStoreUnavailable, refusedDraining}
 
 // streamRefusal is why a stream's set-up was refused for a while, and when to come back.
 type streamRefusal struct {
@@ -44,11 +46,12 @@ type streamRefusal struct {
 // while, and why: the stream limits (admitStream's refusals, the only rate limit a stream's
 // set-up meets), a store that is away, a node that is draining.
 func (s *Server) streamRefusalOf(err error) (streamRefusal, bool) {
+	if l, ok := errors.AsType[*limitRefusal](err); ok {
+		return streamRefusal{l.reason, l.why, streamRetryAfter}, true
+	}
 	switch ordercast.ErrorCode(err) {
 	case ordercast.ETooManyStreams:
 		return streamRefusal{refusedMaxStreams, "this node holds as many streams as it may", streamRetryAfter}, true
-	case ordercast.ERateLimited:
-		return streamRefusal{refusedMaxStreamsPerClient, "too many open streams from your address", streamRetryAfter}, true
 	case ordercast.EUnavailable:
 		if s.streamEngine().Draining() {
 			return streamRefusal{refusedDraining, "node shutting down", s.Retry}, true

@@ -35,7 +35,7 @@ func TestEveryAPIErrorIsJSON(t *testing.T) {
 		{"old WebSocket version", "GET", "/v1/orders/o-1/ws", []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "8", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}, 400, ordercast.EMalformed, []string{"Sec-WebSocket-Version", "13"}},
 		{"no WebSocket key", "GET", "/v1/orders/o-1/ws", []string{"Connection", "keep-alive, Upgrade", "Upgrade", "WebSocket", "Sec-WebSocket-Version", "13"}, 400, ordercast.EMalformed, nil},
 		{"method of no route", "DELETE", "/v1/orders/o-1", nil, 405, ordercast.EMethodNotAllowed, []string{"Allow", "GET, HEAD, OPTIONS"}},
-		{"GET of a POST route", "GET", "/v1/orders", nil, 405, ordercast.EMethodNotAllowed, []string{"Allow", "OPTIONS, POST"}},
+		{"GET of a POST route", "GET", "/v1/status-changes", nil, 405, ordercast.EMethodNotAllowed, []string{"Allow", "OPTIONS, POST"}},
 		{"unknown API path", "GET", "/v1/nothing-here", nil, 404, ordercast.ENotFound, nil},
 		{"unknown path under an order", "GET", "/v1/orders/o-1/nothing", nil, 404, ordercast.ENotFound, nil},
 		{"the API's root", "GET", "/v1", nil, 404, ordercast.ENotFound, nil},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/column"
@@ -141,19 +142,60 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: active orders: %w", err)
 	}
-	defer rows.Close()
-	orders := []ordercast.Order{}
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: active orders: %w", err)
-		}
-		orders = append(orders, o)
-	}
-	if err := rows.Err(); err != nil {
+	orders, err := scanOrders(rows)
+	if err != nil {
 		return nil, fmt.Errorf("sqlite: active orders: %w", err)
 	}
 	return orders, nil
+}
+
+// ListOrders returns a page of the orders q keeps, oldest created first, read in the order of
+// migration 012's indexes.
+func (s *Store) ListOrders(ctx context.Context, q ordercast.OrderQuery) ([]ordercast.Order, error) {
+	orders, err := s.listOrders(ctx, q)
+	return orders, s.health(err, false)
+}
+
+func (s *Store) listOrders(ctx context.Context, q ordercast.OrderQuery) ([]ordercast.Order, error) {
+	query, args := listOrdersQuery(q)
+	rows, err := s.reads.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list orders: %w", err)
+	}
+	orders, err := scanOrders(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list orders: %w", err)
+	}
+	return orders, nil
+}
+
+// listOrdersQuery is the read of one page of q: a range of one of migration 012's indexes, the
+// restaurant's or every order's, in its order, with no sort. A status is judged on each order
+// the range holds.
+func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
+	index, where, args := "orders_created", []string{}, []any{}
+	if q.RestaurantID != "" {
+		index = "orders_restaurant_created"
+		where, args = append(where, "restaurant_id = ?"), append(args, q.RestaurantID)
+	}
+	if q.After != nil {
+		at := q.After.CreatedAt.UnixMicro()
+		where, args = append(where, "(created_at, id) > (?, ?)"), append(args, at, q.After.ID)
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, q.Since.UnixMicro())
+	}
+	if !q.Until.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, q.Until.UnixMicro())
+	}
+	if q.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(q.Status))
+	}
+	query := `SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders INDEXED BY ` + index
+	if len(where) > 0 {
+		query += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	return query + ` ORDER BY created_at, id LIMIT ?`, append(args, q.Limit)
 }
 
 // findOrder reads one order, translating a missing row into ENotFound.
@@ -170,6 +212,20 @@ func findOrder(ctx context.Context, q queryer, id string) (ordercast.Order, erro
 // scanner is what *sql.Row and *sql.Rows share.
 type scanner interface {
 	Scan(dest ...any) error
+}
+
+// scanOrders reads every order of rows, in their order (none is an empty list), and closes rows.
+func scanOrders(rows *sql.Rows) ([]ordercast.Order, error) {
+	defer rows.Close()
+	orders := []ordercast.Order{}
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			return nil, err
+		}
+		orders = append(orders, o)
+	}
+	return orders, rows.Err()
 }
 
 // scanOrder reads the order columns and the place columns, then any columns after them into

@@ -71,15 +71,7 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	if err != nil {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: orders: %w", p.Key(), err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: orders: %w", p.Key(), err)
-		}
-		snap.Orders = append(snap.Orders, o)
-	}
-	if err := rows.Err(); err != nil {
+	if snap.Orders, err = scanOrders(rows); err != nil {
 		return ordercast.ScopeSnapshot{}, fmt.Errorf("sqlite: scope %s: orders: %w", p.Key(), err)
 	}
 	return snap, nil

@@ -21,6 +21,7 @@ type locationConfig struct {
 	LocationBurst  int
 	NearbyRadius   float64
 	LocationCoarse float64
+	LocationStop   time.Duration
 	LocationBatch  time.Duration
 	// LocationLegacyNotices: see postgres.LocationBus.LegacyNotices.
 	LocationLegacyNotices bool
@@ -38,6 +39,7 @@ func defaultLocation() locationConfig {
 		LocationBurst:  location.DefaultBurst,
 		NearbyRadius:   ordercast.DefaultETAModel.NearbyM,
 		LocationCoarse: location.DefaultCoarseM,
+		LocationStop:   location.DefaultStopAfter,
 		LocationBatch:  postgres.DefaultLocationBatch,
 	}
 }
@@ -53,6 +55,7 @@ func (c *locationConfig) locationFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.IntVar(&c.LocationBurst, "location-burst", c.LocationBurst, "positions one courier may post at once")
 	fs.Float64Var(&c.NearbyRadius, "nearby-radius", c.NearbyRadius, "distance from the drop-off, in `metres`, within which the courier is nearby")
 	fs.Float64Var(&c.LocationCoarse, "location-coarse", c.LocationCoarse, "accuracy radius, in `metres`, past which a courier's fix is coarse: no speed sample, no point of the trail, and shown in place of a fine one only once that one is 10 s older")
+	fs.DurationVar(&c.LocationStop, "location-stop-after", c.LocationStop, "an order shows its courier's position for at most this long after its last change (its pickup, a reassignment), so that an order nobody marked delivered does not share the courier's whereabouts for good (0: no bound)")
 	fs.DurationVar(&c.LocationBatch, "location-batch", c.LocationBatch, "cluster: gather positions this long before sending them to the other nodes in one notice")
 	fs.BoolVar(&c.LocationLegacyNotices, "location-legacy-notices", c.LocationLegacyNotices, "cluster: also send positions in the older JSON, which every earlier version reads, so that nodes not upgraded yet show them during a rolling upgrade; turn off once every node runs this version")
 }
@@ -76,6 +79,7 @@ func (c *locationConfig) configureTracker(t *location.Tracker) {
 	t.Rate, t.Burst = c.LocationRate, c.LocationBurst
 	t.ETA.NearbyM = c.NearbyRadius
 	t.CoarseM = c.LocationCoarse
+	t.StopAfter = c.LocationStop
 }
 
 // newTracker makes the tracker that takes positions in; it finds couriers' orders in m.Store,

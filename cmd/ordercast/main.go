@@ -24,29 +24,32 @@ import (
 )
 
 func main() {
-	// The first signal starts a graceful shutdown; a second ends the process at once, by that
-	// signal, as it would with no handler, after a line that says why the drain stopped. One
-	// channel, with room for both, takes them: a second signal sent at once is not lost between
-	// two registrations.
+	// The first signal starts a graceful shutdown. A SIGINT after it ends the process at once, by
+	// that signal, as it would with no handler, after a line that says why the drain stopped:
+	// Ctrl-C twice, as usual. A repeated SIGTERM does not: a supervisor sends SIGTERM once and
+	// then SIGKILL, while GNU timeout, and a kill of the process group, deliver the one SIGTERM
+	// twice at once, which must not skip the drain. One channel, with room for both, takes
+	// them: a second signal sent at once is not lost between two registrations.
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
 		cancel()
-		sig := <-sigs
-		name := "SIGTERM"
-		if sig == os.Interrupt {
-			name = "SIGINT"
+		for sig := range sigs {
+			if sig != os.Interrupt {
+				fmt.Fprintln(os.Stderr, "ordercast: SIGTERM again: the drain goes on (a SIGINT, Ctrl-C, ends the process at once)")
+				continue
+			}
+			fmt.Fprintln(os.Stderr, "ordercast: SIGINT during the shutdown: exiting at once, open streams cut (their clients resume with Last-Event-ID)")
+			signal.Reset(sig)
+			if p, err := os.FindProcess(os.Getpid()); err == nil && p.Signal(sig) == nil {
+				// The signal, handled as if no handler had ever been, ends the process; the
+				// exit below is for a kernel that took its time.
+				time.Sleep(time.Second)
+			}
+			os.Exit(1)
 		}
-		fmt.Fprintf(os.Stderr, "ordercast: a second %s: exiting at once, open streams cut (their clients resume with Last-Event-ID)\n", name)
-		signal.Reset(sig)
-		if p, err := os.FindProcess(os.Getpid()); err == nil && p.Signal(sig) == nil {
-			// The signal, handled as if no handler had ever been, ends the process; the exit
-			// below is for a kernel that took its time.
-			time.Sleep(time.Second)
-		}
-		os.Exit(1)
 	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	cancel()

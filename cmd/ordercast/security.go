@@ -99,6 +99,7 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.DurationVar(&c.TrackingTTL, "tracking-ttl", c.TrackingTTL, "lifetime of the tracking token returned with a created order")
 	fs.IntVar(&h.Limits.MaxStreams, "max-streams", h.Limits.MaxStreams, "most open streams on this node; above it an SSE stream is told to retry, others get 503 (0: no limit)")
 	fs.IntVar(&h.Limits.MaxStreamsPerClient, "max-streams-per-client", h.Limits.MaxStreamsPerClient, "most open streams per client address; above it an SSE stream is told to retry, others get 429 (0: no limit)")
+	fs.IntVar(&h.Limits.MaxStreamsPerHolder, "max-streams-per-holder", h.Limits.MaxStreamsPerHolder, "most open streams on one token holder's behalf, from any address: every tracking token of one order together, or one restaurant, courier or customer (admin and system are not counted); above it an SSE stream is told to retry, others get 429 (0: no limit)")
 	fs.Float64Var(&h.Limits.WriteRate, "write-rate", h.Limits.WriteRate, "write requests per second allowed per client address, 429 above (0: no limit)")
 	fs.IntVar(&h.Limits.WriteBurst, "write-burst", h.Limits.WriteBurst, "write requests a client address may send at once before --write-rate applies")
 	fs.Float64Var(&h.Limits.AnonWriteRate, "anon-write-rate", h.Limits.AnonWriteRate, "write requests per second per client address that fail authentication (401) or come from a role that may never send them (403), a budget apart from --write-rate (0: a quarter of --write-rate)")

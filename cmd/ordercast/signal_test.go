@@ -15,16 +15,63 @@ import (
 	"github.com/ordercast/ordercast/internal/testutil"
 )
 
-// TestSecondSignalEndsAtOnce: the first SIGTERM starts a graceful shutdown (here a delay of 4 s
-// serving not-ready); a second ends the process at once, as an operator pressing Ctrl-C twice
-// expects, instead of being ignored until the shutdown is done.
-func TestSecondSignalEndsAtOnce(t *testing.T) {
+// TestSIGINTDuringTheShutdownEndsAtOnce: the first signal starts a graceful shutdown (here a
+// delay of 4 s serving not-ready); a SIGINT then ends the process at once, as an operator
+// pressing Ctrl-C twice expects, instead of being ignored until the shutdown is done.
+func TestSIGINTDuringTheShutdownEndsAtOnce(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, filepath.Join(t.TempDir(), "ordercast.db"), "ORDERCAST_SHUTDOWN_DELAY=4s")
 	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	// The first signal has been taken once /readyz says so.
+	waitNotReady(t, n)
+	if err := n.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("still running 2 s after a SIGINT during the shutdown")
+	}
+	// By that signal, as with no handler, after a line that says why the drain stopped.
+	if ws, ok := n.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+		t.Errorf("the process ended with %v, want by SIGINT", n.cmd.ProcessState)
+	}
+	if !strings.Contains(n.stderr.String(), "SIGINT during the shutdown: exiting at once") {
+		t.Errorf("no line says why the process ended:\n%s", n.stderr.String())
+	}
+}
+
+// TestARepeatedSIGTERMDrains: GNU timeout sends its SIGTERM to the process and to its group, so
+// the node may get it twice; that ended the process by the second before it had drained. A
+// SIGTERM during the shutdown is now noted and the shutdown goes on to its end: exit 0.
+func TestARepeatedSIGTERMDrains(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, filepath.Join(t.TempDir(), "ordercast.db"), "ORDERCAST_SHUTDOWN_DELAY=2s")
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitNotReady(t, n)
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("still running 30 s after SIGTERM")
+	}
+	if !n.cmd.ProcessState.Success() {
+		t.Fatalf("the process ended with %v, want exit 0 after its drain:\n%s", n.cmd.ProcessState, n.stderr.String())
+	}
+	if !strings.Contains(n.stderr.String(), "SIGTERM again: the drain goes on") {
+		t.Errorf("no line says the repeated SIGTERM was taken:\n%s", n.stderr.String())
+	}
+}
+
+// waitNotReady waits for n's /readyz to turn 503: the node has taken its first signal.
+func waitNotReady(t *testing.T, n *node) {
+	t.Helper()
 	testutil.WaitFor(t, "/readyz to turn 503 after SIGTERM", func() bool {
 		resp, err := http.Get(n.url + "/readyz")
 		if err != nil {
@@ -33,21 +80,6 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusServiceUnavailable
 	})
-	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-n.done:
-	case <-time.After(2 * time.Second):
-		t.Fatal("still running 2 s after a second SIGTERM")
-	}
-	// By that signal, as with no handler, after a line that says why the drain stopped.
-	if ws, ok := n.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
-		t.Errorf("the process ended with %v, want by SIGTERM", n.cmd.ProcessState)
-	}
-	if !strings.Contains(n.stderr.String(), "a second SIGTERM: exiting at once") {
-		t.Errorf("no line says why the process ended:\n%s", n.stderr.String())
-	}
 }
 
 // TestSIGHUPDoesNotEndTheNode: SIGHUP, which a certificate's renewal hook or a closed terminal

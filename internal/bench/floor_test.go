@@ -69,11 +69,11 @@ func TestFloorSpeaksTheWorkloadsWire(t *testing.T) {
 		t.Fatalf("event %+v, %v; want seq 4 assigning c1", ev, err)
 	}
 	lat, lng := 52.5, 13.4
-	if n, err := c.PostLocation(ctx, "c1", client.Position{Lat: &lat, Lng: &lng}); err != nil || n != 1 {
-		t.Fatalf("post location: %d orders, %v; want 1", n, err)
+	if r, err := c.PostLocation(ctx, "c1", client.Position{Lat: &lat, Lng: &lng}); err != nil || r.Orders != 1 {
+		t.Fatalf("post location: %+v, %v; want 1 order reached", r, err)
 	}
-	if n, err := c.PostLocation(ctx, "c2", client.Position{Lat: &lat, Lng: &lng}); err != nil || n != 0 {
-		t.Fatalf("another courier's position: %d orders, %v; want 0", n, err)
+	if r, err := c.PostLocation(ctx, "c2", client.Position{Lat: &lat, Lng: &lng}); err != nil || r.Orders != 0 {
+		t.Fatalf("another courier's position: %+v, %v; want 0 orders", r, err)
 	}
 	lng2 := 13.5
 	many, err := c.PostLocations(ctx, []client.CourierPosition{{CourierID: "c1", PostLocationRequest: api.PostLocationRequest{Lat: &lat, Lng: &lng2}}})

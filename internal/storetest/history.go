@@ -8,29 +8,37 @@ import (
 )
 
 // exerciseHistoryBound checks that an order's history is bounded: a restaurant that alternates
-// two couriers gets a change each time until the order holds as many events as it may, then
-// too_many_assignments, which changes nothing; the status still moves through every stage, and
-// the version never passes ordercast.MaxOrderVersion. It also checks the read that finds the
-// last status event behind the courier events.
+// two couriers gets a change each time until it has made as many as a party may, then
+// too_many_assignments, which changes nothing, while dispatch still reassigns the order until it
+// holds as many events as it may, then too_many_assignments too; the status still moves through
+// every stage, and the version never passes ordercast.MaxOrderVersion. It also checks the read
+// that finds the last status event behind the courier events.
 func exerciseHistoryBound(t *testing.T, open opener) {
 	t.Parallel()
 	h := newHarness(t, open)
 	h.create(t, ordercast.NewOrder{ID: "o1", RestaurantID: "r-1"})
-	var (
-		changes int
-		err     error
-	)
-	for changes = 0; changes <= ordercast.MaxOrderVersion; changes++ {
-		c := ordercast.CourierChange{OrderID: "o1", CourierID: fmt.Sprintf("k%d", changes%2), Owner: restaurant1}
-		if _, _, _, err = h.s.AssignCourier(h.ctx, c); err != nil {
-			break
+	alternate := func(owner ordercast.Party) (changes int, err error) {
+		for changes = 0; changes <= ordercast.MaxOrderVersion; changes++ {
+			c := ordercast.CourierChange{OrderID: "o1", CourierID: fmt.Sprintf("k%d", changes%2), Owner: owner}
+			if _, _, _, err = h.s.AssignCourier(h.ctx, c); err != nil {
+				break
+			}
 		}
+		return changes, err
 	}
+	byParty, err := alternate(restaurant1)
 	if ordercast.ErrorCode(err) != ordercast.ETooManyAssignments {
-		t.Fatalf("after %d courier changes: %v; want %s by %d", changes, err, ordercast.ETooManyAssignments, ordercast.MaxOrderVersion)
+		t.Fatalf("after %d courier changes by the restaurant: %v; want %s", byParty, err, ordercast.ETooManyAssignments)
 	}
-	if changes < 100 {
-		t.Errorf("%d courier changes taken before the bound, want at least 100", changes)
+	if byParty < 20 || byParty > 40 {
+		t.Errorf("the restaurant made %d courier changes before its bound, want 20 to 40", byParty)
+	}
+	byDispatch, err := alternate(ordercast.Party{})
+	if ordercast.ErrorCode(err) != ordercast.ETooManyAssignments {
+		t.Fatalf("after %d more courier changes by dispatch: %v; want %s by %d", byDispatch, err, ordercast.ETooManyAssignments, ordercast.MaxOrderVersion)
+	}
+	if byDispatch < 80 || byParty+byDispatch < 100 {
+		t.Errorf("dispatch made %d courier changes after the restaurant's %d, want at least 80 and 100 in all", byDispatch, byParty)
 	}
 	o := h.order(t, "o1")
 	before := h.snapshot(t, "o1")

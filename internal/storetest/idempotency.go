@@ -72,6 +72,17 @@ func exerciseIdempotency(t *testing.T, open opener) {
 		t.Fatalf("repeated status with a key: changed %v, %v", changed, err)
 	}
 	wantAnswer(t, h, "s", "k-3", "f-6", 200, `{"id":"i-1","version":2,"seq":2,"created":false,"changed":false}`)
+	// The answers of writes that changed nothing are kept for UnchangedAnswerTTL only, those of
+	// changes as long as the key asks.
+	past := time.Now().Add(ordercast.UnchangedAnswerTTL + time.Minute)
+	for _, k := range []struct{ scope, key string }{{"t", "k-1"}, {"s", "k-3"}} {
+		if _, err := h.s.IdempotentAnswer(h.ctx, k.scope, k.key, past); ordercast.ErrorCode(err) != ordercast.ENotFound {
+			t.Fatalf("the answer of a write that changed nothing (%s %s), after %s: %v, want not found", k.scope, k.key, ordercast.UnchangedAnswerTTL, err)
+		}
+	}
+	if _, err := h.s.IdempotentAnswer(h.ctx, "s", "k-2", past); err != nil {
+		t.Fatalf("the answer of a change, after %s: %v, want it kept", ordercast.UnchangedAnswerTTL, err)
+	}
 
 	// An expired record is not found, and its key may be used afresh.
 	h.create(t, ordercast.NewOrder{ID: "i-3", Idem: idem("s", "k-old", "f-7", time.Now().Add(-time.Second))})

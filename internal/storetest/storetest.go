@@ -25,6 +25,7 @@ func Exercise(t *testing.T, open func(t *testing.T, pub ordercast.Publisher) ord
 	t.Run("AppendStatus", func(t *testing.T) { exerciseAppendStatus(t, open) })
 	t.Run("EventsAfter", func(t *testing.T) { exerciseEventsAfter(t, open) })
 	t.Run("ActiveOrders", func(t *testing.T) { exerciseActiveOrders(t, open) })
+	t.Run("ListOrders", func(t *testing.T) { exerciseListOrders(t, open) })
 	t.Run("Publisher", func(t *testing.T) { exercisePublisher(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { exerciseConcurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {

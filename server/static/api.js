@@ -415,9 +415,19 @@
 
   // showConnection mirrors a stream's state in the header's indicator; for 'denied', err is the
   // refusal (an ApiError, or {tokenRefused: …} where the server said so with the page).
+  // The indicator is a status region, which says "Connection: " before the state to a screen
+  // reader (a bare "live" means nothing heard alone), and is quiet (aria-live off) while the
+  // page opens: that it connects, and then is live, is what every page does and tells nobody
+  // anything. From the first other state on, or once live, it says each change.
   function showConnection(el, s, err) {
+    var quiet = el.getAttribute('aria-live') === 'off';
+    if (quiet && s !== 'connecting' && s !== 'live') el.removeAttribute('aria-live');
     el.dataset.state = s;
-    el.textContent = s === 'denied' && err && err.tokenRefused ? CONNECTION.refused : (CONNECTION[s] || s);
+    var text = s === 'denied' && err && err.tokenRefused ? CONNECTION.refused : (CONNECTION[s] || s);
+    var shown = el.querySelector('.conn-state') || el;
+    if (shown.textContent !== text) shown.textContent = text;
+    // Speaking from the next change on: not in this task, which the region would hear.
+    if (quiet && s === 'live') setTimeout(function () { el.removeAttribute('aria-live'); }, 0);
   }
 
   // sentence makes one of the API's messages ("a tracking token is required") a sentence to

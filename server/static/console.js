@@ -60,15 +60,17 @@
 
   // The page's waits. A browser test may shorten them (window.ordercastTimings, set before the
   // page's scripts run) rather than wait seconds of real time; no page sets it.
-  var TIMINGS = Object.assign({ endedLingerMs: 8000, settleMs: 1000, confirmMs: 5000, announceHoldMs: 1000 }, window.ordercastTimings);
+  var TIMINGS = Object.assign({ endedLingerMs: 8000, settleMs: 1000, confirmMs: 20000, announceHoldMs: 1000 }, window.ordercastTimings);
   // How long a finished order stays on screen, so the operator sees how it ended.
   var ENDED_LINGER_MS = TIMINGS.endedLingerMs;
   // How long a button that changed under a finger ignores clicks (settle): a second tap, or a
   // second Enter, meant for what it said, or for the order that was there, must not take what
   // is there now.
   var SETTLE_MS = TIMINGS.settleMs;
-  // How long a courier's step asking again ("Confirm pickup", "Confirm delivery") waits for its
-  // second tap before it says what it said before.
+  // How long a button asking again ("Confirm pickup", "Confirm delivery", "Confirm cancel") waits
+  // for its second press before it says what it said before, unless the keyboard's focus is on it
+  // (holdQuestion). Twenty seconds: the question, said assertively, and the button's new name
+  // took a screen reader most of the five it had.
   var CONFIRM_MS = TIMINGS.confirmMs;
   // How long what the live region says stands before another change may replace it (say).
   var ANNOUNCE_HOLD_MS = TIMINGS.announceHoldMs;
@@ -94,17 +96,17 @@
   var COURIER_STEPS = { out_for_delivery: 'Pick up order', delivered: 'Complete delivery' };
   // COURIER_ASKS says, of each courier's step, what its button says while it waits for the second
   // tap (label), what the live region asks then (ask), and what it says once the question has
-  // passed unanswered (lapsed), of order id.
+  // passed unanswered (lapsed), of order o, named by where the courier goes (orderName).
   var COURIER_ASKS = {
     out_for_delivery: {
       label: 'Confirm pickup',
-      ask: function (id) { return 'Press again to confirm that you picked up order ' + id + '.'; },
-      lapsed: function (id) { return 'Pickup of order ' + id + ' not confirmed.'; }
+      ask: function (o) { return 'Press again to confirm the pickup of ' + orderName(o, 'restaurant') + '.'; },
+      lapsed: function (o) { return 'Pickup of ' + orderName(o, 'restaurant') + ' not confirmed.'; }
     },
     delivered: {
       label: 'Confirm delivery',
-      ask: function (id) { return 'Press again to confirm that order ' + id + ' is delivered.'; },
-      lapsed: function (id) { return 'Delivery of order ' + id + ' not confirmed.'; }
+      ask: function (o) { return 'Press again to confirm the delivery of ' + orderName(o, 'customer') + '.'; },
+      lapsed: function (o) { return 'Delivery of ' + orderName(o, 'customer') + ' not confirmed.'; }
     }
   };
   var CONFIRM_CANCEL_LABEL = 'Confirm cancel';
@@ -113,6 +115,29 @@
   // one the note says only where the change was made, as every page's change does.
   var CANCEL_REASONS = ['Out of stock', 'Kitchen too busy', 'Restaurant closing', 'Customer asked to cancel',
     'No courier available', 'Duplicate order'];
+
+  // shortID is an order's id as the page's words say it: a generated id ("ord-" and 28 letters)
+  // took a screen reader seconds to spell out in every sentence; its last four letters, beside
+  // whose order it is (orderName), tell it from the others on a page, whose rows show it whole.
+  function shortID(id) {
+    return id.length <= 8 ? id : id.slice(-4);
+  }
+
+  // orderName is how the page's words name order o: "order 3f2a from Luigi's" by its restaurant,
+  // or, by its customer, "order 3f2a for Ana", when its details name them. whose is which: by
+  // default its customer on a restaurant's board, whose orders are all the restaurant's, and its
+  // restaurant elsewhere.
+  function orderName(o, whose) {
+    whose = whose || (partyKind === 'restaurant' ? 'customer' : 'restaurant');
+    var who = oc.detailString(o, whose).trim();
+    return 'order ' + shortID(o.id) + (who ? (whose === 'customer' ? ' for ' : ' from ') + who : '');
+  }
+
+  // orderNamed is orderName at the start of a sentence: "Order 3f2a from Luigi's".
+  function orderNamed(o, whose) {
+    var name = orderName(o, whose);
+    return name.charAt(0).toUpperCase() + name.slice(1);
+  }
 
   // gone says whether an order is done with as far as this page goes: it ended, or on a
   // courier's page it went to another courier (the courier's stream says so, then no more).
@@ -274,7 +299,8 @@
         map.href = 'https://www.openstreetmap.org/?mlat=' + p.lat + '&mlon=' + p.lng + '#map=18/' + p.lat + '/' + p.lng;
         map.target = '_blank';
         map.rel = 'noopener noreferrer';
-        map.setAttribute('aria-label', 'Map of ' + name + ' (' + at + '), in a new tab');
+        // Its name starts with the words it shows, which a voice command says (WCAG 2.5.3).
+        map.setAttribute('aria-label', at + ': map of ' + name + ', in a new tab');
         dd.append(' ', map);
       }
       item.append(el('dt', '', stop.label), dd);
@@ -339,22 +365,28 @@
       // (an empty one would take the courier away), and Unassign says that it does. Typing a
       // courier other than the order's brings out a field for the name the order's customer
       // will read ("Omar is on the way"), which the assignment sends when it is filled in.
+      // Each field has a word of its own beside it (a placeholder is gone once typed over), which
+      // its name, naming the order too, starts with (WCAG 2.5.3).
       var controls = el('div', 'courier-controls');
       var courier = part.courier = el('input', 'courier');
       courier.placeholder = 'courier id';
       courier.setAttribute('aria-label', 'Courier for order ' + id);
+      var courierLabel = el('label', 'field');
+      courierLabel.append(el('span', '', 'Courier'), courier);
       var nameField = part.name = el('input', 'courier-name');
-      nameField.placeholder = "courier's name (optional)";
+      nameField.placeholder = 'optional';
       nameField.maxLength = 64; // the API's bound is 64 bytes; it says so of a longer name
       nameField.setAttribute('aria-label', 'Name of the courier for order ' + id + ', as its customer will read it');
-      nameField.hidden = true;
+      var nameLabel = part.nameLabel = el('label', 'field');
+      nameLabel.append(el('span', '', 'Name'), nameField);
+      nameLabel.hidden = true;
       var assign = part.assign = el('button', 'assign', 'Assign');
       assign.type = 'button';
       assign.setAttribute('aria-label', 'Assign the courier to order ' + id);
       var unassign = part.unassign = el('button', 'unassign set', 'Unassign');
       unassign.type = 'button';
       unassign.setAttribute('aria-label', 'Unassign the courier of order ' + id);
-      controls.append(courier, nameField, assign, unassign);
+      controls.append(courierLabel, nameLabel, assign, unassign);
       actions.append(controls);
       courier.addEventListener('input', function () {
         var row = rows.get(id);
@@ -362,7 +394,16 @@
         render(row);
       });
       onTap(assign, function () {
-        if (courier.value.trim()) assignCourier(id, courier.value.trim(), nameField.hidden ? '' : nameField.value.trim());
+        if (courier.value.trim()) assignCourier(id, courier.value.trim(), nameLabel.hidden ? '' : nameField.value.trim());
+      });
+      // Enter in either field assigns, as it submits a form: Assign, as if pressed from the
+      // keyboard, which takes nothing while it is off.
+      [courier, nameField].forEach(function (field) {
+        field.addEventListener('keydown', function (e) {
+          if (e.key !== 'Enter' || e.isComposing) return;
+          e.preventDefault();
+          if (!assign.disabled && !assign.hasAttribute('aria-disabled')) assign.click();
+        });
       });
       onTap(unassign, function () { assignCourier(id, ''); });
     }
@@ -385,20 +426,50 @@
     onTap(advance, function () { step(id, advance); });
     onTap(cancel, function () { askCancel(id); });
     onTap(set, function () { change(id, pick.value); });
+    // A question asked by Advance or Cancel ends when the focus leaves it, or on Escape
+    // (questionLeft), looked at once the focus has landed.
+    [advance, cancel, why].forEach(function (ctrl) {
+      ctrl.addEventListener('focusout', function () { setTimeout(function () { questionLeft(id); }, 0); });
+      ctrl.addEventListener('keydown', function (e) {
+        if (e.key === 'Escape') questionLeft(id, true);
+      });
+    });
     return { el: li, part: part };
   }
 
   // onTap runs fn on a click of btn, unless btn is settling (settle): what is under the finger,
-  // or under the keyboard's Enter, is not what it was aimed at.
-  // A tap it ignores marks it (data-ignored) until it settles, so that it shows it took nothing
-  // (app.css); a button that only moved looks as it did: a list where every arrival greyed every
-  // button below it would flicker all day on a busy board.
+  // or under the keyboard's Enter, is not what it was aimed at. A row that only moved (settling
+  // "moved") takes a press from the keyboard (a click of detail 0: Enter, Space) all the same:
+  // the keyboard's focus stays on the button it was on, wherever the row goes, so the press is
+  // meant for it; only a button whose own words changed ("words") makes the keyboard wait too.
+  // Nor does a key held down press again: its repeats (keyHeld) are no press.
+  // A press it ignores is said (prompt), and a tap marks the button (data-ignored) until it
+  // settles, so that it shows it took nothing (app.css); a button that only moved looks as it
+  // did: a list where every arrival greyed every button below it would flicker all day on a busy
+  // board.
   function onTap(btn, fn) {
-    btn.addEventListener('click', function () {
-      if (btn.dataset.settling === undefined) fn();
-      else btn.dataset.ignored = '';
+    btn.addEventListener('click', function (e) {
+      var keyboard = e.detail === 0, settling = btn.dataset.settling;
+      if (keyboard && keyHeld) {
+        setText(prompt, 'The key is held down: nothing more was done.');
+        return;
+      }
+      if (settling === undefined || keyboard && settling === 'moved') {
+        fn();
+        return;
+      }
+      btn.dataset.ignored = '';
+      prompt.textContent = settling === 'moved' ? 'The list moved; nothing was done. Press again.'
+        : btn.classList.contains('set') ? 'Nothing was done: the status chosen just changed. Press again to set it.'
+          : 'Nothing was done: the button just changed to ' + btn.textContent + '. Press again to do that.';
     });
   }
+
+  // keyHeld says that the key down now is held: it repeats, and Enter's every repeat clicks the
+  // button the focus is on, which would take the step it says next, and the next.
+  var keyHeld = false;
+  document.addEventListener('keydown', function (e) { keyHeld = e.repeat; }, true);
+  document.addEventListener('keyup', function () { keyHeld = false; }, true);
 
   // showStep makes a row's step button say the step it takes now, and carry what a click sends:
   // the status (data-to) and the version of the order it was shown for (data-version), so that a
@@ -423,15 +494,21 @@
   }
 
   // settle makes a row's buttons ignore clicks for SETTLE_MS (data-settling meanwhile, see
-  // onTap): its step button's words changed under a finger or the keyboard's focus, or, moved,
-  // the whole row moved (rearrange), each of its buttons now where another order's was.
+  // onTap): its step button's words changed under a finger or the keyboard's focus ("words"),
+  // or, moved, the whole row moved (rearrange), each of its buttons now where another order's
+  // was ("moved": a finger's aim, not the keyboard's).
   function settle(row, moved) {
-    settleButtons(row, moved ? row.el.querySelectorAll('button') : [row.part.advance]);
+    if (moved) settleButtons(row, row.el.querySelectorAll('button'), 'moved');
+    else settleButtons(row, [row.part.advance]);
   }
 
-  // settleButtons makes btns, a row's, ignore clicks for SETTLE_MS: see settle.
-  function settleButtons(row, btns) {
-    Array.prototype.forEach.call(btns, function (btn) { btn.dataset.settling = ''; });
+  // settleButtons makes btns, a row's, ignore clicks for SETTLE_MS, as their words (or what they
+  // set) changed, or with why "moved" as they only moved: see settle. Words changed stay so
+  // until they settle, whatever moves meanwhile.
+  function settleButtons(row, btns, why) {
+    Array.prototype.forEach.call(btns, function (btn) {
+      if (btn.dataset.settling !== 'words') btn.dataset.settling = why || 'words';
+    });
     clearTimeout(row.settleTimer);
     row.settleTimer = setTimeout(function () {
       row.el.querySelectorAll('[data-settling]').forEach(function (btn) {
@@ -556,8 +633,8 @@
 
   // step takes the step a row's button says (showStep): unless it is a courier's step not yet
   // confirmed (a pickup, a delivery: COURIER_ASKS), which the button asks for first, in its
-  // place, for CONFIRM_MS. Its new words settle it (showStep), so a double tap is no
-  // confirmation either.
+  // place, while the question stands (holdQuestion). Its new words settle it (showStep), so a
+  // double tap is no confirmation either.
   function step(id, btn) {
     var row = rows.get(id);
     var to = btn.dataset.to;
@@ -565,19 +642,24 @@
     var asks = isCourier ? COURIER_ASKS[to] : null;
     if (asks && row.confirming !== to) {
       row.confirming = to;
-      row.confirmTimer = setTimeout(function () {
-        stopConfirming(row);
-        render(row);
-        // Said as the question was: a screen reader's user heard "Press again", and must hear
-        // that pressing again now only asks again.
-        prompt.textContent = asks.lapsed(id);
-      }, CONFIRM_MS);
+      holdQuestion(row, 'confirmTimer', function () { return [row.part.advance]; }, function () { lapseStep(row); });
       render(row);
-      prompt.textContent = asks.ask(id);
+      prompt.textContent = asks.ask(row.order);
       return;
     }
     stopConfirming(row);
     send(id, 'POST', '/status', { status: btn.dataset.to, note: pageNote('set'), expected_version: Number(btn.dataset.version) });
+  }
+
+  // lapseStep ends a courier's step's question unanswered: the button says what it said before,
+  // and so does the prompt, as the question was said: a screen reader's user heard "Press
+  // again", and must hear that pressing again now only asks again.
+  function lapseStep(row) {
+    var asks = COURIER_ASKS[row.confirming];
+    if (!asks) return;
+    stopConfirming(row);
+    render(row);
+    prompt.textContent = asks.lapsed(row.order);
   }
 
   // stopConfirming ends a courier's step's question (step): row.confirming names the step asked
@@ -587,11 +669,41 @@
     row.confirming = '';
   }
 
-  // askCancel cancels an order on the second press of its Cancel within CONFIRM_MS: the first
-  // turns the button into "Confirm cancel" (announced), as a courier's steps ask first.
-  // Cancel sits beside Advance, the button a kitchen taps all day, and a cancelled order is as
-  // final as a delivered one: one slipped tap must not end a customer's order. The button's new
-  // words settle it for a moment, so a double tap is not a confirmation either.
+  // holdQuestion keeps a question (a button asking for a second press: a courier's step, a
+  // cancel) standing while the keyboard's focus is on one of its controls (the button, the
+  // cancel's reasons), however long a screen reader takes to read it and the button's new name:
+  // it ends when the focus leaves them, or on Escape (questionLeft), each by lapse. Without the
+  // keyboard's focus there (a finger on a phone, which focuses nothing; a mouse's click, which
+  // focuses the button unseen, and would leave a "Confirm cancel" standing for good under the
+  // next slip), it stands CONFIRM_MS, then lapses; looked at again then with the keyboard's
+  // focus on it, it waits as long again. timer names the row's field that holds its timer;
+  // controls returns the question's controls.
+  function holdQuestion(row, timer, controls, lapse) {
+    clearTimeout(row[timer]);
+    row[timer] = setTimeout(function () {
+      var at = document.activeElement;
+      if (controls().indexOf(at) >= 0 && at.matches(':focus-visible')) holdQuestion(row, timer, controls, lapse);
+      else lapse();
+    }, CONFIRM_MS);
+  }
+
+  // questionLeft ends, unanswered, a question of order id's row whose controls the keyboard's
+  // focus left, or all its questions on Escape (escaped). It looks once the focus has landed: a
+  // row that moves drops the focus for a moment, and rearrange gives it back.
+  function questionLeft(id, escaped) {
+    var row = rows.get(id);
+    if (!row) return;
+    var at = document.activeElement;
+    if (row.confirming && (escaped || at !== row.part.advance)) lapseStep(row);
+    if (row.confirmingCancel && (escaped || (at !== row.part.cancel && at !== row.part.why))) lapseCancel(row);
+  }
+
+  // askCancel cancels an order on the second press of its Cancel while the question stands
+  // (holdQuestion): the first turns the button into "Confirm cancel" (announced), as a courier's
+  // steps ask first. Cancel sits beside Advance, the button a kitchen taps all day, and a
+  // cancelled order is as final as a delivered one: one slipped tap must not end a customer's
+  // order. The button's new words settle it for a moment, so a double tap is not a confirmation
+  // either.
   function askCancel(id) {
     var row = rows.get(id);
     if (!row || row.busy) return;
@@ -604,7 +716,7 @@
       row.part.why.value = '';
       armCancel(row);
       render(row);
-      prompt.textContent = 'Press again to cancel order ' + id + '. You may choose why first.';
+      prompt.textContent = 'Press again to cancel ' + orderName(row.order) + ', or choose why first.';
       return;
     }
     var why = row.part.why.value;
@@ -612,19 +724,23 @@
     change(id, 'cancelled', why);
   }
 
-  // armCancel (re)starts the time a cancel's question stands, unanswered: from the first tap,
-  // and again from each reason chosen, so that choosing one does not use that time up.
+  // armCancel (re)starts the time a cancel's question stands, unanswered (holdQuestion): from
+  // the first tap, and again from each reason chosen, so that choosing one does not use that
+  // time up.
   function armCancel(row) {
     if (!row || !row.confirmingCancel) return;
-    clearTimeout(row.cancelTimer);
-    row.cancelTimer = setTimeout(function () {
-      // The reasons go with the question: a keyboard in them comes back to Cancel.
-      var inReasons = row.part.why === document.activeElement;
-      stopConfirmingCancel(row);
-      render(row);
-      if (inReasons) row.part.cancel.focus();
-      prompt.textContent = 'Order ' + row.order.id + ' not cancelled.';
-    }, CONFIRM_MS);
+    holdQuestion(row, 'cancelTimer', function () { return [row.part.cancel, row.part.why]; }, function () { lapseCancel(row); });
+  }
+
+  // lapseCancel ends a cancel's question unanswered, and says so. The reasons go with the
+  // question: a keyboard in them comes back to Cancel.
+  function lapseCancel(row) {
+    if (!row.confirmingCancel) return;
+    var inReasons = row.part.why === document.activeElement;
+    stopConfirmingCancel(row);
+    render(row);
+    if (inReasons) row.part.cancel.focus();
+    prompt.textContent = orderNamed(row.order) + ' not cancelled.';
   }
 
   function stopConfirmingCancel(row) {
@@ -693,11 +809,11 @@
       // field is empty or names the order's courier already (the same courier again changes
       // nothing, its name included; unassign first to rename). Hidden, the name typed stays,
       // until the typing is over (courierTyped).
-      var nameField = row.part.name;
+      var nameField = row.part.name, nameLabel = row.part.nameLabel;
       var typed = courier.value.trim();
-      nameField.hidden = !row.courierTyped || !canAssign || typed === '' || typed === o.courier_id;
+      nameLabel.hidden = !row.courierTyped || !canAssign || typed === '' || typed === o.courier_id;
       if (!row.courierTyped) nameField.value = '';
-      nameField.parentNode.toggleAttribute('data-naming', !nameField.hidden);
+      nameLabel.parentNode.toggleAttribute('data-naming', !nameLabel.hidden);
       enable(nameField, canAssign, row.busy);
       enable(courier, canAssign, row.busy);
       enable(row.part.assign, canAssign && typed !== '', row.busy);
@@ -960,10 +1076,20 @@
     }
     upsert(Object.assign({}, base, change), true);
     if (!rows.has(ev.order_id)) return;
-    announceChange(ev.order_id, ev.kind === 'courier', rows.get(ev.order_id).order);
+    // A change this page asked for (send) whose event came before the API's answer is the
+    // user's own. A new order (placed, not on the list before) is said once it is read, by whose
+    // it is, which its event does not say: on the pages whose reader chooses what is said
+    // (announceModes); a courier's and a customer's hear every change of their own orders.
+    var own = !!row && !!row.sending && row.sending(ev);
+    var fresh = !row && loaded && !!announceModes && ev.kind !== 'courier' && ev.status === 'placed';
+    if (!fresh) announceChange(ev.order_id, ev.kind === 'courier', rows.get(ev.order_id).order, own ? 'own' : 'other');
     if (!row) {
-      oc.request('GET', '/v1/orders/' + encodeURIComponent(ev.order_id)).then(upsert, function (err) {
+      oc.request('GET', '/v1/orders/' + encodeURIComponent(ev.order_id)).then(function (o) {
+        upsert(o);
+        if (fresh && rows.has(o.id)) say('New ' + orderName(rows.get(o.id).order) + '.', 'new');
+      }, function (err) {
         showRowError(ev.order_id, err.message);
+        if (fresh && rows.has(ev.order_id)) say('New ' + orderName(rows.get(ev.order_id).order) + '.', 'new');
       });
     }
   }
@@ -973,36 +1099,84 @@
   // on the stream (applyEvent), or the API's answer to a change this page made (send); the later
   // one finds the row already at its version and says nothing.
   // A courier, and a customer, hear what the row says of an order cancelled (cancelledLine). o is
-  // the order as the change left it.
-  function announceChange(id, courierChange, o) {
+  // the order as the change left it; kind is whose change it was (say).
+  function announceChange(id, courierChange, o, kind) {
     var row = rows.get(id);
     if (!courierChange && o.status === 'cancelled' && row && row.part.cancelled) {
-      say('Order ' + id + ' is cancelled. ' + sentencesText(cancelledLine(row).slice(1)));
+      say(orderNamed(o) + ' is cancelled. ' + sentencesText(cancelledLine(row).slice(1)), kind);
       return;
     }
-    say('Order ' + id + (!courierChange ? ' is now ' + oc.label(o.status) + '.'
+    say(orderNamed(o) + (!courierChange ? ' is now ' + oc.label(o.status) + '.'
       : isCourier ? (o.courier_id === partyId ? ' is assigned to you.' : ' is no longer yours.')
-        : o.courier_id ? ' is assigned to courier ' + courierName(o) + '.' : ' has no courier.'));
+        : o.courier_id ? ' is assigned to courier ' + courierName(o) + '.' : ' has no courier.'), kind);
   }
 
-  // say puts text in the page's live region. What it says stands ANNOUNCE_HOLD_MS before another
-  // change may replace it: changes that come together (a stream back from the background with
-  // what it missed, a snapshot's orders read) would each overwrite the last before a screen
+  // What the live region says of the list's changes, on the console and a restaurant's board,
+  // where its reader chooses (announceModes, the page's "Announce to screen readers" choices,
+  // remembered in this
+  // browser): the results of their own changes and the new orders ("mine", at first), every
+  // change ("all"), or nothing ("off"). Every change of every order, by default, was fifty
+  // sentences a minute on a busy console, over whatever else the reader was listening to. A
+  // courier's and a customer's page, whose orders are all their own, say every change.
+  var announceModes = document.getElementById('announce-mode'); // its radio buttons, by value
+  var ANNOUNCE_KEY = 'ordercast.announce:' + (partyKind || 'console');
+  var announceMode = 'all';
+  if (announceModes) {
+    var remembered = null;
+    try {
+      remembered = localStorage.getItem(ANNOUNCE_KEY);
+    } catch (e) { /* storage off (a private window): nothing is remembered */ }
+    var chosen = announceModes.querySelector('input[value="' + remembered + '"]') || announceModes.querySelector('input[value="mine"]');
+    chosen.checked = true;
+    announceMode = chosen.value;
+    announceModes.addEventListener('change', function (e) {
+      announceMode = e.target.value;
+      try {
+        localStorage.setItem(ANNOUNCE_KEY, announceMode);
+      } catch (err) { /* not remembered */ }
+    });
+  }
+  // MERGE_OVER is how many of other people's changes waiting together (a burst) are said one by
+  // one; more are counted instead ("3 orders changed."), as a screen reader cannot keep up with
+  // a burst read out whole. The reader's own changes are always said whole.
+  var MERGE_OVER = 2;
+
+  // say puts text in the page's live region, as kind says whose change it tells of: "own" (the
+  // reader's, made on this page), "new" (an order new to the list), or other people's (the
+  // default), as the reader chose (announceMode). What it says stands ANNOUNCE_HOLD_MS before
+  // another change may replace it: changes that come together (a stream back from the background
+  // with what it missed, a snapshot's orders read) would each overwrite the last before a screen
   // reader had read it, and a customer hear that one order was delivered and never that another
-  // was cancelled. What comes meanwhile waits, joined in the order it came, and is said when the
-  // time is up.
+  // was cancelled. What comes meanwhile waits, joined in the order it came (merged), and is said
+  // when the time is up.
   var waiting = [], holding = null;
-  function say(text) {
-    waiting.push(text);
+  function say(text, kind) {
+    kind = kind || 'other';
+    if (announceMode === 'off' || (announceMode === 'mine' && kind === 'other')) return;
+    waiting.push({ text: text, kind: kind });
     if (!holding) sayWaiting();
   }
 
   function sayWaiting() {
     holding = null;
     if (!waiting.length) return;
-    announce.textContent = waiting.join(' ');
+    announce.textContent = merged(waiting);
     waiting = [];
     holding = setTimeout(sayWaiting, ANNOUNCE_HOLD_MS);
+  }
+
+  // merged is what is said of the announcements that waited together: each whole, but on a page
+  // whose reader chooses what is said, more than MERGE_OVER not the reader's own are counted
+  // ("2 new orders. 3 orders changed."), after the reader's own.
+  function merged(items) {
+    var text = function (i) { return i.text; };
+    var others = items.filter(function (i) { return i.kind !== 'own'; });
+    if (!announceModes || others.length <= MERGE_OVER) return items.map(text).join(' ');
+    var fresh = others.filter(function (i) { return i.kind === 'new'; }).length, changed = others.length - fresh;
+    var counted = [];
+    if (fresh) counted.push(fresh === 1 ? '1 new order.' : fresh + ' new orders.');
+    if (changed) counted.push(changed === 1 ? '1 order changed.' : changed + ' orders changed.');
+    return items.filter(function (i) { return i.kind === 'own'; }).map(text).concat(counted).join(' ');
   }
 
   // snapshot replaces what the page shows with the server's current list: an array of orders on
@@ -1089,6 +1263,10 @@
     if (!row || row.busy) return;
     stopConfirmingCancel(row); // another change, or the cancel confirmed: the question is over
     row.busy = true;
+    // Its event, if it comes before the answer, is the reader's own change (applyEvent).
+    row.sending = function (ev) {
+      return path === '/courier' ? ev.kind === 'courier' : ev.kind !== 'courier' && ev.status === body.status;
+    };
     rearrange(function () { // one change: the row busy, its last refusal gone
       render(row);
       showRowError(id, '');
@@ -1099,7 +1277,7 @@
         if (r && path === '/courier') r.courierTyped = false; // the field shows the courier again
         var was = r ? r.order.version : Infinity;
         upsert(res.order);
-        if (res.order.version > was) announceChange(id, path === '/courier', res.order);
+        if (res.order.version > was) announceChange(id, path === '/courier', res.order, 'own');
       }, function (err) {
         showRowError(id, err.message);
         refusedCredential(err);
@@ -1108,6 +1286,7 @@
         var r = rows.get(id);
         if (!r) return;
         r.busy = false;
+        r.sending = null;
         render(r);
       });
   }
@@ -1135,7 +1314,10 @@
     if (id) body.id = id;
     createError.hidden = true;
     oc.request('POST', '/v1/orders', body).then(function (o) {
+      // Said as the result of the reader's change, unless its event came first and said it.
+      var known = rows.has(o.id);
       upsert(o);
+      if (!known && rows.has(o.id)) say(orderNamed(o) + ' created.', 'own');
       form.reset();
     }, function (err) {
       createError.textContent = err.message;

@@ -68,8 +68,11 @@
     if (stateLine.textContent !== text) stateLine.textContent = text;
   }
 
+  // showProblem writes only words that differ from what the line says: it is an alert, which a
+  // screen reader reads out again whenever it is written, and with the server down the same
+  // refusal came back every second.
   function showProblem(text) {
-    problem.textContent = text;
+    if (problem.textContent !== text) problem.textContent = text;
     problem.hidden = !text;
   }
 
@@ -293,6 +296,7 @@
   // MISSED says why a position taken reached no map, by the server's word for it.
   var MISSED = {
     no_order_shows_courier: '· on no map now: customers see you once an order is out for delivery',
+    order_stopped_showing: '· on no map now: an order has been out for hours; complete its delivery',
     newer_fix_taken: '· not shown: the map has a newer position of yours (is the phone\'s clock right?)',
     coarse_fix_held: '· not shown yet: this position is imprecise, the map keeps the last precise one a moment'
   };

@@ -12,7 +12,7 @@
   var SVG = 'http://www.w3.org/2000/svg';
   // LOST_AFTER_MS: positions come every few seconds; a fix this old and the marker is stale.
   // MAX_PATH bounds the points kept for the path drawn. SAY_EVERY_MS: a screen reader hears a
-  // new ETA at most this often (nearby and lost at once).
+  // new ETA at most this often (nearby, lost, found again and under a minute at once: say).
   var LOST_AFTER_MS = 20000;
   var MAX_PATH = 500;
   var SAY_EVERY_MS = 60000;
@@ -91,6 +91,8 @@
     this.timer = null;
     this.said = '';     // what the announcer last said
     this.etaSaidAt = 0; // when it last said an ETA, on this browser's clock
+    this.lostSaid = false; // it said the courier's location was lost, and not yet that it is back
+    this.soonSaid = false; // the last ETA it said was under a minute
     this.offline = false; // the page's stream is down (connection)
     var courierView = el('track').dataset.view === 'courier';
     this.words = courierView ? WORDS.courier : WORDS.customer;
@@ -271,6 +273,8 @@
     el('nearby').hidden = true;
     el('lost').hidden = true;
     this.said = '';
+    this.lostSaid = this.soonSaid = false;
+    this.describe();
     this.draw();
   };
 
@@ -282,21 +286,31 @@
   };
 
   // say tells a screen reader text through the map's own polite live region, once: the ETA's
-  // text ticks every second, and a live region there would speak every second. A new ETA waits
-  // SAY_EVERY_MS after the last; nearby and lost are said at once.
-  Map.prototype.say = function (text, urgent) {
+  // text ticks every second, and a live region there would speak every second. A new ETA (eta)
+  // waits SAY_EVERY_MS after the last, unless urgent: nearby and lost are said at once, and so is
+  // the ETA that says the courier is back, or under a minute away, which a minute's wait made
+  // stale ("Location lost." stood for a minute while the screen said "under a minute"). An ETA
+  // said starts the minute again. A prefix ("Location back. ") goes before text, once: the next
+  // tick's text without it is not new.
+  Map.prototype.say = function (text, urgent, eta, prefix) {
     if (text === this.said) return;
-    if (!urgent) {
-      if (this.etaSaidAt && Date.now() - this.etaSaidAt < SAY_EVERY_MS) return;
-      this.etaSaidAt = Date.now();
-    }
+    if (eta && !urgent && this.etaSaidAt && Date.now() - this.etaSaidAt < SAY_EVERY_MS) return;
+    if (eta) this.etaSaidAt = Date.now();
     this.said = text;
-    el('map-announce').textContent = text;
+    el('map-announce').textContent = (prefix || '') + text;
   };
 
-  // tick counts the ETA down from the fix's time and notices when positions stop.
+  // tick counts the ETA down from the fix's time and notices when positions stop (reckon), and
+  // describes the map as it then is.
   Map.prototype.tick = function () {
     if (!this.latest) return;
+    this.reckon();
+    this.describe();
+  };
+
+  // reckon shows, and says, what the newest fix's age makes of the courier: lost, nearby, the
+  // ETA left.
+  Map.prototype.reckon = function () {
     var age = Math.max(0, window.ordercast.serverNow() - this.fixAt);
     var lost = age > LOST_AFTER_MS;
     el('lost').hidden = !lost;
@@ -312,17 +326,23 @@
       // positions it is not being sent: it blames neither, and says what it knows.
       var deaf = this.deaf();
       el('lost').textContent = (deaf ? 'Reconnecting' : 'Location lost') + ' \u00b7 ' + seen;
-      if (!deaf) this.say('Location lost.', true);
+      if (!deaf) {
+        this.say('Location lost.', true);
+        this.lostSaid = true;
+      }
       return;
     }
+    // Found again after "Location lost." was said: at once, and saying so.
+    var back = this.lostSaid ? 'Location back. ' : '';
+    this.lostSaid = false;
     el('nearby').hidden = !this.latest.nearby;
     var w = this.words;
     if (this.latest.nearby) {
-      this.say(w.nearby(this.courierName) + '.', true);
+      this.say(w.nearby(this.courierName) + '.', true, false, back);
     }
     if (typeof this.latest.eta_s !== 'number') {
       this.showETA(w.onTheWay(this.courierName));
-      this.say(w.onTheWay(this.courierName) + '.');
+      this.say(w.onTheWay(this.courierName) + '.', !!back, true, back);
       return;
     }
     var left = Math.max(0, Math.round(this.latest.eta_s - age / 1000));
@@ -330,7 +350,20 @@
     // Nearby is said beside the ETA, not instead of it: within the radius a slow courier may
     // still be minutes away.
     this.showETA(left < 60 ? w.soon : w.eta(left));
-    if (!this.latest.nearby) this.say(w.spoken(left));
+    if (this.latest.nearby) return;
+    // Into the last minute is said at once too: a minute's wait would say it when it is over.
+    this.say(w.spoken(left), !!back || (left < 60 && !this.soonSaid), true, back);
+    if (this.said === w.spoken(left)) this.soonSaid = left < 60;
+  };
+
+  // describe makes what the map says in words beside it (the ETA, nearby, lost), as it shows
+  // now, the drawing's description (aria-describedby): its label names what it draws and never
+  // changes, and a reader who comes to the map hears where the courier is. Only the words shown:
+  // a hidden element that aria-describedby names is read all the same.
+  Map.prototype.describe = function () {
+    var ids = ['eta', 'nearby', 'lost'].filter(function (id) { return !el(id).hidden && el(id).textContent; });
+    if (ids.length) this.svg.setAttribute('aria-describedby', ids.join(' '));
+    else this.svg.removeAttribute('aria-describedby');
   };
 
   // showETA shows the ETA's words (text, '' for none), or hides them (hidden: the courier is
@@ -340,6 +373,7 @@
     var eta = el('eta');
     eta.textContent = text;
     eta.hidden = !!hidden;
+    this.describe();
     var shown = hidden || this.section.hidden ? '' : text;
     if (shown === this.etaShown) return;
     this.etaShown = shown;
@@ -404,6 +438,7 @@
     el('nearby').hidden = true;
     el('lost').hidden = true;
     el('map-announce').textContent = '';
+    this.describe();
     this.draw();
   };
 
@@ -417,6 +452,7 @@
       var eta = el('eta');
       eta.textContent = this.hasCourier ? this.words.onTheWay(this.courierName) : '';
       eta.hidden = !this.hasCourier;
+      this.describe();
     }
     this.draw();
   };

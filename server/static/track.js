@@ -77,6 +77,14 @@
     return at;
   }
 
+  // sr is text for a screen reader only (app.css's sr-only).
+  function sr(text) {
+    var span = document.createElement('span');
+    span.className = 'sr-only';
+    span.textContent = text;
+    return span;
+  }
+
   // renderStepper draws every forward stage, marks those reached (with the time each was
   // reached), the current one, and a cancelled order's last step.
   function renderStepper(reached) {
@@ -110,6 +118,10 @@
       var name = document.createElement('span');
       name.className = 'step-name';
       name.textContent = oc.label(step.status);
+      // The dot's colour says which steps are done, which a screen reader cannot see: it hears
+      // so in words (the current step is aria-current; a skipped one says so on the screen).
+      var done = { done: 'done', todo: 'not yet' }[step.state];
+      if (done) name.append(sr(': ' + done));
       var when = document.createElement('span');
       when.className = 'step-time';
       if (step.at) {

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
+)
+
+// listParams are the query parameters GET /v1/orders takes; any other is refused, so that a
+// filter misspelt (restaurant=…) is not taken for none and answered with every order.
+var listParams = []string{api.ParamRestaurantID, api.ParamStatus, api.ParamSince, api.ParamUntil, api.ParamCursor, api.ParamLimit, "token"}
+
+// handleListOrders serves GET /v1/orders: a page of orders, ended ones too, oldest created first,
+// for a point of sale that rebuilds or reconciles its day. Admin and system list every order (or
+// one restaurant's), a restaurant its own; a courier, a customer and a tracking token none (their
+// party streams hold their active orders).
+func (s *Server) handleListOrders(w http.ResponseWriter, r *http.Request) {
+	q, err := listQuery(r)
+	if err == nil {
+		q.RestaurantID, err = s.listScope(r, q.RestaurantID)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// One more than the page, to know whether a page follows.
+	limit := q.Limit
+	q.Limit++
+	orders, err := s.Store.ListOrders(r.Context(), q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := api.ListOrdersResponse{Orders: orders}
+	if len(orders) > limit {
+		res.Orders = orders[:limit]
+		res.Next = ordercast.CursorOf(orders[limit-1]).String()
+	}
+	s.writeJSON(w, r, http.StatusOK, res)
+}
+
+// listQuery reads GET /v1/orders' query: each parameter once, a status, RFC 3339 times, a
+// cursor this server gave, a limit from 1 to api.MaxOrdersPerPage.
+func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
+	q := ordercast.OrderQuery{Limit: api.DefaultOrdersPerPage}
+	for name := range r.URL.Query() {
+		if !slices.Contains(listParams, name) {
+			return q, ordercast.Errorf(ordercast.EInvalid, "unknown query parameter %s: GET /v1/orders takes %s, %s, %s, %s, %s and %s",
+				ordercast.Quote(name), api.ParamRestaurantID, api.ParamStatus, api.ParamSince, api.ParamUntil, api.ParamCursor, api.ParamLimit)
+		}
+	}
+	v := map[string]string{}
+	for _, name := range listParams {
+		var err error
+		if v[name], err = query(r, name); err != nil {
+			return q, err
+		}
+	}
+	q.RestaurantID, q.Status = v[api.ParamRestaurantID], ordercast.Status(v[api.ParamStatus])
+	for name, t := range map[string]*time.Time{api.ParamSince: &q.Since, api.ParamUntil: &q.Until} {
+		if v[name] == "" {
+			continue
+		}
+		var err error
+		if *t, err = time.Parse(time.RFC3339Nano, v[name]); err != nil {
+			return q, ordercast.Errorf(ordercast.EInvalid, "%s must be an RFC 3339 time (2026-12-06T00:00:00Z), not %s", name, ordercast.Quote(v[name]))
+		}
+	}
+	if c := v[api.ParamCursor]; c != "" {
+		cursor, err := ordercast.ParseCursor(c)
+		if err != nil {
+			return q, err
+		}
+		q.After = &cursor
+	}
+	if l := v[api.ParamLimit]; l != "" {
+		// Above the maximum is refused, not cut down, as on GET …/events.
+		n, ok := parseNonNegative(l)
+		if !ok || n < 1 || n > api.MaxOrdersPerPage {
+			return q, ordercast.Errorf(ordercast.EInvalid, "%s must be an integer from 1 to %d", api.ParamLimit, api.MaxOrdersPerPage)
+		}
+		q.Limit = int(n)
+	}
+	return q, q.Validate()
+}
+
+// listScope decides whose orders r may list when it asks for restaurant's ("" every
+// restaurant's), and returns the restaurant the list is bound to (auth.Actor.PermitList). On an
+// open server, or with public tracking, anyone lists every order, as anyone reads each.
+func (s *Server) listScope(r *http.Request, restaurant string) (string, error) {
+	if s.Auth == nil || s.Auth.PublicTracking {
+		return restaurant, nil
+	}
+	tok := watchToken(r)
+	if tok == "" {
+		return "", auth.NoToken("an actor token is required")
+	}
+	if _, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
+		return "", ordercast.Errorf(ordercast.EForbidden, "a tracking token reads its one order only")
+	}
+	actor, err := s.Auth.Tokens.ParseActor(tok)
+	if err != nil {
+		return "", err
+	}
+	return actor.PermitList(restaurant)
+}

@@ -1,0 +1,111 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
+)
+
+// TestListOrders: GET /v1/orders lists every order, ended ones too, oldest created first, a page
+// at a time: admin and system any restaurant's, a restaurant its own whether it names itself or
+// not; a courier, a customer, a tracking token, none, and a token of none is 401. Its filters keep
+// what they say; a page's next leads to the one after it, and the last has none.
+func TestListOrders(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, o := range []string{`{"id":"l-1","restaurant_id":"r-1"}`, `{"id":"l-2","restaurant_id":"r-2"}`,
+		`{"id":"l-3","restaurant_id":"r-1","customer_id":"u-1"}`, `{"id":"l-4"}`, `{"id":"l-5","restaurant_id":"r-1"}`} {
+		mustCall(t, "POST", base+"/v1/orders", admin, o, http.StatusCreated)
+	}
+	mustCall(t, "POST", base+"/v1/orders/l-3/status", admin, `{"status":"delivered"}`, http.StatusOK)
+
+	list := func(token, query string) (ids []string, next string) {
+		t.Helper()
+		body := mustCall(t, "GET", base+"/v1/orders"+query, token, "", http.StatusOK)
+		var page api.ListOrdersResponse
+		if err := json.Unmarshal(body, &page); err != nil {
+			t.Fatalf("GET /v1/orders%s: %v: %s", query, err, body)
+		}
+		for _, o := range page.Orders {
+			ids = append(ids, o.ID)
+		}
+		return ids, page.Next
+	}
+	r1 := actorToken(t, auth.RoleRestaurant, "r-1")
+	for _, tc := range []struct {
+		name, token, query string
+		want               []string
+	}{
+		{"admin, every order", admin, "", []string{"l-1", "l-2", "l-3", "l-4", "l-5"}},
+		{"system, one restaurant's", actorToken(t, auth.RoleSystem, "pos"), "?restaurant_id=r-2", []string{"l-2"}},
+		{"a restaurant, its own", r1, "", []string{"l-1", "l-3", "l-5"}},
+		{"a restaurant naming itself", r1, "?restaurant_id=r-1", []string{"l-1", "l-3", "l-5"}},
+		{"a restaurant's delivered", r1, "?status=delivered", []string{"l-3"}},
+		{"a restaurant's still placed", r1, "?status=placed", []string{"l-1", "l-5"}},
+		{"created before any", admin, "?until=" + url.QueryEscape(time.Now().Add(-time.Hour).Format(time.RFC3339)), nil},
+		{"created since an hour ago", admin, "?since=" + url.QueryEscape(time.Now().Add(-time.Hour).Format(time.RFC3339Nano)), []string{"l-1", "l-2", "l-3", "l-4", "l-5"}},
+	} {
+		if got, next := list(tc.token, tc.query); !slices.Equal(got, tc.want) || next != "" {
+			t.Errorf("%s: %v (next %q), want %v and no next", tc.name, got, next, tc.want)
+		}
+	}
+
+	// Page by page: each next leads on, the last page has none.
+	var paged []string
+	query := "?limit=2"
+	for range 5 {
+		ids, next := list(r1, query)
+		paged = append(paged, ids...)
+		if next == "" {
+			break
+		}
+		query = "?limit=2&cursor=" + url.QueryEscape(next)
+	}
+	if want := []string{"l-1", "l-3", "l-5"}; !slices.Equal(paged, want) {
+		t.Errorf("pages of 2: %v, want %v", paged, want)
+	}
+
+	tracking, _, err := authority(t).SignTracking("l-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, token, query string
+		status             int
+		code, saying       string
+	}{
+		{"no token", "", "", 401, ordercast.EUnauthenticated, ""},
+		{"a tracking token", tracking, "", 403, ordercast.EForbidden, "its one order only"},
+		{"a courier", actorToken(t, auth.RoleCourier, "c-1"), "", 403, ordercast.EForbidden, "party stream"},
+		{"a customer", actorToken(t, auth.RoleCustomer, "u-1"), "", 403, ordercast.EForbidden, "party stream"},
+		{"a restaurant, another's", r1, "?restaurant_id=r-2", 403, ordercast.EForbidden, "only its own orders (restaurant_id r-1)"},
+		{"a restaurant without a sub", actorToken(t, auth.RoleRestaurant, ""), "", 403, ordercast.EForbidden, "without a sub"},
+		{"an unknown status", admin, "?status=lost", 422, ordercast.EInvalidStatus, `"lost"`},
+		{"a time that is not RFC 3339", admin, "?since=yesterday", 422, ordercast.EInvalid, "since must be an RFC 3339 time"},
+		{"a range that is none", admin, "?since=2026-12-06T10:00:00Z&until=2026-12-06T09:00:00Z", 422, ordercast.EInvalid, "until"},
+		{"a limit of 0", admin, "?limit=0", 422, ordercast.EInvalid, "from 1 to 500"},
+		{"a limit past the most", admin, "?limit=501", 422, ordercast.EInvalid, "from 1 to 500"},
+		{"a cursor of another making", admin, "?cursor=abc", 422, ordercast.EInvalid, "not one this server gave"},
+		{"a filter misspelt", admin, "?restaurant=r-1", 422, ordercast.EInvalid, `unknown query parameter "restaurant"`},
+		{"a filter twice", admin, "?status=placed&status=ready", 400, ordercast.EMalformed, "status must be sent once"},
+	} {
+		resp, body := call(t, "GET", base+"/v1/orders"+tc.query, tc.token, "")
+		var e struct {
+			Error  struct{ Code, Message string }
+			Orders any
+		}
+		if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != tc.status || e.Error.Code != tc.code || !strings.Contains(e.Error.Message, tc.saying) || e.Orders != nil {
+			t.Errorf("%s: %d %s, want %d %s saying %q, and no orders", tc.name, resp.StatusCode, body, tc.status, tc.code, tc.saying)
+		}
+	}
+}
