@@ -22,7 +22,7 @@ var (
 // decodes the claims, matches names ignoring case and keeps the last of several, so such a token
 // would meet the audience, issuer or role check with a claim its identity provider never meant
 // as that one: a custom claim whose name another application of the same tenant chose, say. The
-// request bodies are held to the same rule (server's repeatedKey). It runs once a token's
+// request bodies are held to the same rule (server's keyProblem). It runs once a token's
 // signature verified, so the payload is one JSON object.
 func checkClaimNames(token string, claimNames []string) error {
 	_, rest, _ := strings.Cut(token, ".")

@@ -22,7 +22,7 @@ import (
 // limit bytes, and what decodeJSON takes. Every JSON route reads its body here.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 	// Content-Type is one value (RFC 9110 §8.3): of two, a proxy or validator in front may read
-	// the other one, and judge the body as what it is not, as of a key sent twice (repeatedKey).
+	// the other one, and judge the body as what it is not, as of a key sent twice (keyProblem).
 	if len(r.Header["Content-Type"]) > 1 {
 		w.Header().Set("Accept", "application/json")
 		return ordercast.Errorf(ordercast.EUnsupportedMedia, "Content-Type must be sent once, as application/json")
@@ -160,7 +160,7 @@ func isInteger(v string) bool {
 // silently gone.
 var expectedVersionKey = []byte("expected_version")
 
-// detailsKey is the top-level key whose object keeps its keys' case (see repeatedKey).
+// detailsKey is the top-level key whose object keeps its keys' case (see keyProblem).
 var detailsKey = []byte("details")
 
 // jsonProblem is the message of a decoding error other than a wrong type: encoding/json's own
@@ -185,7 +185,7 @@ func jsonProblem(err error) string {
 	return "malformed JSON: " + msg
 }
 
-// linearKeys is how many keys of one object repeatedKey compares one by one before it indexes
+// linearKeys is how many keys of one object keyProblem compares one by one before it indexes
 // them: request objects have a few, but details may hold thousands.
 const linearKeys = 16
 
