@@ -579,7 +579,7 @@ func TestACourierStepStandsWhileTheKeyboardIsOnIt(t *testing.T) {
 // out; or nothing. Orders are named by whose they are and the end of their id.
 func TestConsoleAnnouncesWhatItsReaderChose(t *testing.T) {
 	srv := startPageServer(t)
-	for _, id := range []string{"o-mine", "o-theirs", "o-b1", "o-b2", "o-b3", "o-b4"} {
+	for _, id := range []string{"o-mine", "o-theirs", "o-gone", "o-b1", "o-b2", "o-b3", "o-b4"} {
 		srv.createOrder(id)
 	}
 	b := newBrowser(t)
@@ -603,8 +603,8 @@ func TestConsoleAnnouncesWhatItsReaderChose(t *testing.T) {
 	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
 	b.waitFor(`#conn[data-state="live"]`)
 	b.waitFor(row("o-b4"))
-	if got := eval[string](b, `(f => f.querySelector('legend').textContent + ' ' + f.querySelector('input:checked').parentNode.textContent.trim())(document.getElementById('announce-mode'))`); got != "Announce to screen readers: my changes and new orders" {
-		t.Errorf("the announcements' choice reads %q, want the reader's own changes and new orders at first", got)
+	if got := eval[string](b, `(f => f.querySelector('legend').textContent + ' ' + f.querySelector('input:checked').parentNode.textContent.trim())(document.getElementById('announce-mode'))`); got != "Announce to screen readers: my changes, new orders and cancellations" {
+		t.Errorf("the announcements' choice reads %q, want the reader's own changes, new orders and cancellations at first", got)
 	}
 
 	// At first: another's change says nothing; a new order, and the reader's own change, do.
@@ -621,6 +621,9 @@ func TestConsoleAnnouncesWhatItsReaderChose(t *testing.T) {
 	if got := heard(); strings.Contains(got, "o-theirs") || strings.Contains(got, gen) {
 		t.Errorf("the live region said %q: another's change, or an order's whole generated id", got)
 	}
+	// But another's cancellation is said: a kitchen must hear that an order it cooks is off.
+	srv.setStatus("o-gone", ordercast.StatusCancelled, "")
+	b.poll("another's cancellation said", `heard.includes("Order o-gone from Luigi's is now Cancelled.")`)
 
 	// Every change, remembered across a reload; a burst counted.
 	choose("all")

@@ -1102,6 +1102,9 @@
   // the order as the change left it; kind is whose change it was (say).
   function announceChange(id, courierChange, o, kind) {
     var row = rows.get(id);
+    // Another's cancellation is said as the reader's own changes are (kind "cancel"): a kitchen
+    // that chose to hear only its own changes must still hear that an order it cooks is off.
+    if (!courierChange && o.status === 'cancelled' && kind === 'other') kind = 'cancel';
     if (!courierChange && o.status === 'cancelled' && row && row.part.cancelled) {
       say(orderNamed(o) + ' is cancelled. ' + sentencesText(cancelledLine(row).slice(1)), kind);
       return;
@@ -1114,8 +1117,8 @@
   // What the live region says of the list's changes, on the console and a restaurant's board,
   // where its reader chooses (announceModes, the page's "Announce to screen readers" choices,
   // remembered in this
-  // browser): the results of their own changes and the new orders ("mine", at first), every
-  // change ("all"), or nothing ("off"). Every change of every order, by default, was fifty
+  // browser): the results of their own changes, the new orders and the cancellations ("mine",
+  // at first), every change ("all"), or nothing ("off"). Every change of every order, by default, was fifty
   // sentences a minute on a busy console, over whatever else the reader was listening to. A
   // courier's and a customer's page, whose orders are all their own, say every change.
   var announceModes = document.getElementById('announce-mode'); // its radio buttons, by value
@@ -1142,8 +1145,8 @@
   var MERGE_OVER = 2;
 
   // say puts text in the page's live region, as kind says whose change it tells of: "own" (the
-  // reader's, made on this page), "new" (an order new to the list), or other people's (the
-  // default), as the reader chose (announceMode). What it says stands ANNOUNCE_HOLD_MS before
+  // reader's, made on this page), "new" (an order new to the list), "cancel" (another's
+  // cancellation), or other people's (the default), as the reader chose (announceMode). What it says stands ANNOUNCE_HOLD_MS before
   // another change may replace it: changes that come together (a stream back from the background
   // with what it missed, a snapshot's orders read) would each overwrite the last before a screen
   // reader had read it, and a customer hear that one order was delivered and never that another
@@ -1166,17 +1169,18 @@
   }
 
   // merged is what is said of the announcements that waited together: each whole, but on a page
-  // whose reader chooses what is said, more than MERGE_OVER not the reader's own are counted
-  // ("2 new orders. 3 orders changed."), after the reader's own.
+  // whose reader chooses what is said, more than MERGE_OVER not the reader's own, nor
+  // cancellations, are counted ("2 new orders. 3 orders changed."), after those said whole.
   function merged(items) {
     var text = function (i) { return i.text; };
-    var others = items.filter(function (i) { return i.kind !== 'own'; });
+    var whole = function (i) { return i.kind === 'own' || i.kind === 'cancel'; };
+    var others = items.filter(function (i) { return !whole(i); });
     if (!announceModes || others.length <= MERGE_OVER) return items.map(text).join(' ');
     var fresh = others.filter(function (i) { return i.kind === 'new'; }).length, changed = others.length - fresh;
     var counted = [];
     if (fresh) counted.push(fresh === 1 ? '1 new order.' : fresh + ' new orders.');
     if (changed) counted.push(changed === 1 ? '1 order changed.' : changed + ' orders changed.');
-    return items.filter(function (i) { return i.kind === 'own'; }).map(text).concat(counted).join(' ');
+    return items.filter(whole).map(text).concat(counted).join(' ');
   }
 
   // snapshot replaces what the page shows with the server's current list: an array of orders on
