@@ -284,10 +284,7 @@ func accessibleDescription(b *browser, expr string) string {
 // changes; its description is what the map says beside it in words, as it shows now: the ETA,
 // then, the courier lost, that (and no ETA, which is hidden).
 func TestTrackingMapDescribesWhereTheCourierIs(t *testing.T) {
-	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
-		s.Retry = testRetry
-		s.LocationInterval = 0
-	})
+	ls := newMapServer(t)
 	base := ls.URL()
 	ls.onTheRoad(t, "o-desc")
 	postFixNow(t, base, "c-1", 52.5140, 13.4190) // 1.7 km from the drop-off: minutes

@@ -113,18 +113,25 @@ func (s *Server) authorizeParty(r *http.Request, p ordercast.Party) error {
 	if s.Auth == nil || s.Auth.PublicTracking {
 		return nil
 	}
-	tok := watchToken(r)
-	if tok == "" {
-		return auth.NoToken("an actor token is required")
-	}
-	if _, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
-		return ordercast.Errorf(ordercast.EForbidden, "a tracking token watches its one order only")
-	}
-	actor, err := s.Auth.Tokens.ParseActor(tok)
+	actor, err := s.readingActor(r)
 	if err != nil {
 		return err
 	}
 	return actor.PermitParty(p)
+}
+
+// readingActor is the actor whose token r reads with (watchToken), for a read of more than one
+// order (a party's stream, a list of orders): no token is 401, and a tracking token, which reads
+// its one order only, 403.
+func (s *Server) readingActor(r *http.Request) (auth.Actor, error) {
+	tok := watchToken(r)
+	if tok == "" {
+		return auth.Actor{}, auth.NoToken("an actor token is required")
+	}
+	if _, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
+		return auth.Actor{}, ordercast.Errorf(ordercast.EForbidden, "a tracking token reads and watches its one order only")
+	}
+	return s.Auth.Tokens.ParseActor(tok)
 }
 
 // owner is the party a change by actor must be made for, checked in the write's transaction:

@@ -7,7 +7,6 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
-	"github.com/ordercast/ordercast/auth"
 )
 
 // listParams are the query parameters GET /v1/orders takes; any other is refused, so that a
@@ -95,14 +94,7 @@ func (s *Server) listScope(r *http.Request, restaurant string) (string, error) {
 	if s.Auth == nil || s.Auth.PublicTracking {
 		return restaurant, nil
 	}
-	tok := watchToken(r)
-	if tok == "" {
-		return "", auth.NoToken("an actor token is required")
-	}
-	if _, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
-		return "", ordercast.Errorf(ordercast.EForbidden, "a tracking token reads its one order only")
-	}
-	actor, err := s.Auth.Tokens.ParseActor(tok)
+	actor, err := s.readingActor(r)
 	if err != nil {
 		return "", err
 	}

@@ -32,14 +32,21 @@ func postFixNow(t *testing.T, base, courier string, lat, lng float64) {
 	}
 }
 
+// newMapServer starts a server, its streams held, for a tracking page's map: every position
+// reaches the page (no location cap), and a page whose stream drops retries soon (testRetry).
+func newMapServer(t *testing.T) *locationServer {
+	t.Helper()
+	return newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.Retry = testRetry
+		s.LocationInterval = 0
+	})
+}
+
 // TestTrackingPageCourierAppearsWhereItIs: the courier's marker glides from one fix to the next,
 // but where it first shows (the page opened, or the order's courier changed) it is at once: it
 // does not glide in from the map's corner; nor does it glide when the map's frame changes.
 func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
-	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
-		s.Retry = testRetry
-		s.LocationInterval = 0
-	})
+	ls := newMapServer(t)
 	base := ls.URL()
 	ls.onTheRoad(t, "o-appear")
 	postFixNow(t, base, "c-1", 52.5240, 13.4110)
@@ -94,10 +101,7 @@ func TestTrackingPageCourierAppearsWhereItIs(t *testing.T) {
 // the order was read before it. A courier assigned without one keeps its id in the timeline and
 // "Courier" in the key.
 func TestTrackingPageNamesTheCourier(t *testing.T) {
-	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
-		s.Retry = testRetry
-		s.LocationInterval = 0
-	})
+	ls := newMapServer(t)
 	base := ls.URL()
 	c := &client.Client{BaseURL: base}
 	ctx := t.Context()
@@ -166,10 +170,7 @@ func TestTrackingPageNamesTheCourier(t *testing.T) {
 // and changes the ETA, without a reload, which the tab's title carries too (a tab in the
 // background counts down); after delivery neither the courier nor the map is shown.
 func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
-	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
-		s.Retry = testRetry
-		s.LocationInterval = 0
-	})
+	ls := newMapServer(t)
 	base := ls.URL()
 	b := newBrowser(t)
 	ls.onTheRoad(t, "o-map")
@@ -331,10 +332,7 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 // not counted down. The ETA ticks every second outside any live region; screen readers hear it
 // through the map's own region, only when what it says changes.
 func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
-	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
-		s.Retry = testRetry
-		s.LocationInterval = 0
-	})
+	ls := newMapServer(t)
 	base := ls.URL()
 	ls.onTheRoad(t, "o-old")
 	post := func(lat float64, age time.Duration) {
@@ -651,10 +649,7 @@ func TestTrackingMapSaysNoNearbyOfALostCourier(t *testing.T) {
 // missed: until it had the time to bring it, the map tells nobody the courier's location is
 // lost. (The test stands in for the tab switch by setting what the page reads.)
 func TestTrackingMapJudgesNoCourierWhileItsTabIsAway(t *testing.T) {
-	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
-		s.Retry = testRetry
-		s.LocationInterval = 0
-	})
+	ls := newMapServer(t)
 	base := ls.URL()
 	ls.onTheRoad(t, "o-away")
 	// Lost in 10 s: after the 5 s the hidden tab keeps its stream, while the page cannot hear.
