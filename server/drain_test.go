@@ -104,7 +104,8 @@ func TestStreamLifetime(t *testing.T) {
 
 // TestStreamEndsWhenItsTokenDoes: a stream lives no longer than the token it was opened with is
 // accepted (its exp, plus the leeway every token gets), however long the stream lifetime; it is
-// counted as closed for its lifetime, and its client, resuming with the same token, is refused.
+// counted as closed for that (credential_expired), and its client, resuming with the same token,
+// is refused.
 func TestStreamEndsWhenItsTokenDoes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		at := time.Now().UTC()
@@ -136,8 +137,8 @@ func TestStreamEndsWhenItsTokenDoes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := value(families(mfs), "ordercast_streams_closed_total", "reason", "lifetime"); got != 1 {
-			t.Errorf("streams closed for their lifetime: %v, want 1", got)
+		if got := value(families(mfs), "ordercast_streams_closed_total", "reason", "credential_expired"); got != 1 {
+			t.Errorf("streams closed for their token's end: %v, want 1", got)
 		}
 		rec := httptest.NewRecorder()
 		srv.Handler().ServeHTTP(rec, watch())

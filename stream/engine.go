@@ -28,21 +28,22 @@ const snapshotLimit = 500
 
 // Why a stream ended: the values of End.Reason, for metrics labels and the request log.
 const (
-	ReasonClientGone   = "client_gone"   // the client disconnected (or its context ended)
-	ReasonLifetime     = "lifetime"      // the stream reached its lifetime; the client resumes
-	ReasonShutdown     = "shutdown"      // the node is draining; the client resumes elsewhere
-	ReasonWriteTimeout = "write_timeout" // a write missed the write timeout: a stuck client
-	ReasonWriteError   = "write_error"   // any other write failure
-	ReasonTerminal     = "terminal"      // the order reached delivered or cancelled
-	ReasonStoreError   = "store_error"   // catching up from the store failed
-	ReasonRevoked      = "revoked"       // the order went to another courier than the one watching
-	ReasonClientData   = "client_data"   // a WebSocket client sent a data message: the socket only sends
+	ReasonClientGone   = "client_gone"        // the client disconnected (or its context ended)
+	ReasonLifetime     = "lifetime"           // the stream reached its lifetime; the client resumes
+	ReasonExpired      = "credential_expired" // the token it was let in with stopped being accepted (Request.Until)
+	ReasonShutdown     = "shutdown"           // the node is draining; the client resumes elsewhere
+	ReasonWriteTimeout = "write_timeout"      // a write missed the write timeout: a stuck client
+	ReasonWriteError   = "write_error"        // any other write failure
+	ReasonTerminal     = "terminal"           // the order reached delivered or cancelled
+	ReasonStoreError   = "store_error"        // catching up from the store failed
+	ReasonRevoked      = "revoked"            // the order went to another courier than the one watching
+	ReasonClientData   = "client_data"        // a WebSocket client sent a data message: the socket only sends
 )
 
 // Reasons lists every end reason, so that metrics can export each from the start.
 func Reasons() []string {
 	return []string{
-		ReasonClientGone, ReasonLifetime, ReasonShutdown, ReasonWriteTimeout,
+		ReasonClientGone, ReasonLifetime, ReasonExpired, ReasonShutdown, ReasonWriteTimeout,
 		ReasonWriteError, ReasonTerminal, ReasonStoreError, ReasonRevoked, ReasonClientData,
 	}
 }
@@ -293,10 +294,11 @@ func (e *Engine) awaitsStage(l *hub.Location, s ordercast.Status, courierID stri
 	return !s.Terminal() && !e.showsLocation(s) && (courierID == "" || courierID == l.Update.CourierID)
 }
 
-// lifetime returns how long a stream opening now lives: Config.Lifetime, jittered down by up to
-// a tenth so that streams opened together do not end together, and no longer than its
-// credential is accepted, until (Request.Until; zero: for ever); 0 means forever.
-func (e *Engine) lifetime(until time.Time) time.Duration {
+// lifetime returns how long a stream opening now lives, and the reason it then ends for:
+// Config.Lifetime (ReasonLifetime), jittered down by up to a tenth so that streams opened
+// together do not end together, and no longer than its credential is accepted, until
+// (Request.Until; zero: for ever), when that comes first (ReasonExpired); 0 means forever.
+func (e *Engine) lifetime(until time.Time) (time.Duration, string) {
 	l := e.cfg.Lifetime
 	if l > 0 {
 		l -= rand.N(l/10 + 1)
@@ -305,10 +307,10 @@ func (e *Engine) lifetime(until time.Time) time.Duration {
 		// At least a moment: 0 would be forever, for a credential that ran out while the watch
 		// was set up.
 		if left := max(time.Until(until), time.Millisecond); l <= 0 || left < l {
-			l = left
+			return left, ReasonExpired
 		}
 	}
-	return l
+	return l, ReasonLifetime
 }
 
 // writeFailure names why a write failed, on every transport and holding: a missed deadline (or

@@ -501,40 +501,69 @@ func TestWatchSetUp(t *testing.T) {
 
 // TestGoroutineHolderTimers runs a stream on the goroutine holder on a fake clock: heartbeats
 // every interval, then the end at its lifetime (between nine tenths of it and all of it), counted
-// and reported once.
+// and reported once; or, when the token it was let in with is accepted for less than that, at the
+// token's end, for that reason (an operator tells the two apart in the metrics, a WebSocket
+// client by its close).
 func TestGoroutineHolderTimers(t *testing.T) {
 	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		cfg := testConfig
-		cfg.Heartbeat, cfg.Lifetime = time.Second, 10*time.Second
-		obs := &counter{}
-		e := New(newMemStore(ordercast.StatusPlaced), hub.New(), cfg, obs)
-		w, rec, end := newWatcher(t, e, 0, sseFraming{})
-		start := time.Now()
-		e.run(t.Context(), w, false)
-		lived := time.Since(start)
-		if lived > cfg.Lifetime || lived < cfg.Lifetime*9/10 {
-			t.Errorf("stream lived %v, want between %v and %v", lived, cfg.Lifetime*9/10, cfg.Lifetime)
-		}
-		pings := 0
-		for _, f := range rec.got() {
-			if f == ": ping\n\n" {
-				pings++
-			}
-		}
-		if want := int(lived / cfg.Heartbeat); pings != want {
-			t.Errorf("%d heartbeats in %v, want %d", pings, lived, want)
-		}
-		if end.Reason != ReasonLifetime || end.Events != 1 || end.Held {
-			t.Errorf("end %+v, want lifetime after 1 event, not held", *end)
-		}
-		if obs.opened != 1 || !slices.Equal(obs.closed, []string{ReasonLifetime}) {
-			t.Errorf("opened %d, closed %v", obs.opened, obs.closed)
-		}
-		if want := int64(len(strings.Join(rec.got(), ""))); end.Bytes != want {
-			t.Errorf("end bytes %d, want %d", end.Bytes, want)
-		}
-	})
+	const lifetime = 10 * time.Second
+	for _, tt := range []struct {
+		name       string
+		until      time.Duration // how long the token is accepted for from the start; 0 for ever
+		min, max   time.Duration
+		wantReason string
+	}{
+		{"lifetime", 0, lifetime * 9 / 10, lifetime, ReasonLifetime},
+		{"token accepted for longer", 2 * lifetime, lifetime * 9 / 10, lifetime, ReasonLifetime},
+		// Half a heartbeat off the beat: a heartbeat due at the same instant as the end would be
+		// sent or not as the select chose.
+		{"token expires first", 5500 * time.Millisecond, 5500 * time.Millisecond, 5500 * time.Millisecond, ReasonExpired},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig
+				cfg.Heartbeat, cfg.Lifetime = time.Second, lifetime
+				obs := &counter{}
+				e := New(newMemStore(ordercast.StatusPlaced), hub.New(), cfg, obs)
+				start := time.Now()
+				var until time.Time
+				if tt.until > 0 {
+					until = start.Add(tt.until)
+				}
+				wt, err := e.Watch(t.Context(), Request{OrderID: "o-1", Until: until})
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec, end := &recorder{}, &End{}
+				w := &watcher{}
+				w.init(e, rec, sseFraming{}, wt, func(x End) { *end = x })
+				e.run(t.Context(), w, false)
+				lived := time.Since(start)
+				if lived > tt.max || lived < tt.min {
+					t.Errorf("stream lived %v, want between %v and %v", lived, tt.min, tt.max)
+				}
+				pings := 0
+				for _, f := range rec.got() {
+					if f == ": ping\n\n" {
+						pings++
+					}
+				}
+				if want := int(lived / cfg.Heartbeat); pings != want {
+					t.Errorf("%d heartbeats in %v, want %d", pings, lived, want)
+				}
+				if end.Reason != tt.wantReason || end.Events != 1 || end.Held {
+					t.Errorf("end %+v, want %s after 1 event, not held", *end, tt.wantReason)
+				}
+				if obs.opened != 1 || !slices.Equal(obs.closed, []string{tt.wantReason}) {
+					t.Errorf("opened %d, closed %v", obs.opened, obs.closed)
+				}
+				if want := int64(len(strings.Join(rec.got(), ""))); end.Bytes != want {
+					t.Errorf("end bytes %d, want %d", end.Bytes, want)
+				}
+			})
+		})
+	}
 }
 
 // TestHeartbeatOnlyWhenQuiet: a stream on the goroutine holder that has events more often than

@@ -70,11 +70,12 @@ type holder struct {
 // heldStream is one stream held by the poller. It is its own transport: its frames go to the
 // poller's connection as HTTP/1.1 chunks.
 type heldStream struct {
-	h       *holder
-	beat    *heartbeatFrame             // the holder's comment or event heartbeat
-	conn    atomic.Pointer[poller.Conn] // set once held; the sweeper skips a stream without one
-	bucket  int
-	expires time.Time // zero: no lifetime
+	h          *holder
+	beat       *heartbeatFrame             // the holder's comment or event heartbeat
+	conn       atomic.Pointer[poller.Conn] // set once held; the sweeper skips a stream without one
+	bucket     int
+	expires    time.Time // zero: no lifetime
+	expiresFor string    // the reason it ends for then: ReasonLifetime or ReasonExpired
 
 	mu sync.Mutex // one worker at a time delivers, in order
 	w  watcher
@@ -161,8 +162,8 @@ func (h *holder) hold(w http.ResponseWriter, wt *Watch, end func(End)) error {
 	head.WriteString("\r\n")
 
 	hs := &heldStream{h: h, bucket: int(h.next.Add(1) % sweepBuckets)}
-	if d := h.e.lifetime(wt.until); d > 0 {
-		hs.expires = time.Now().Add(d)
+	if d, reason := h.e.lifetime(wt.until); d > 0 {
+		hs.expires, hs.expiresFor = time.Now().Add(d), reason
 	}
 	hs.beat = &h.comment
 	if wt.visibleHeartbeats {

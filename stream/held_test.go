@@ -19,7 +19,7 @@ import (
 // tick before the stream has been quiet for (about) the heartbeat interval sends nothing, a tick
 // after sends a heartbeat; a tick past its lifetime (the hour its credential is accepted for,
 // shorter than the configured two) ends it, reported once as held, with the bytes the client
-// read.
+// read, for that reason (ReasonExpired).
 func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 	if !poller.Supported {
 		t.Skip("streams are held by the poller only on Linux")
@@ -100,8 +100,8 @@ func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 	}
 	select {
 	case x := <-ends:
-		if x.Reason != ReasonLifetime || !x.Held || !x.Hijacked || x.Events != 1 || x.Bytes != int64(body.Len()) {
-			t.Errorf("end %+v, want lifetime, held, 1 event, %d bytes", x, body.Len())
+		if x.Reason != ReasonExpired || !x.Held || !x.Hijacked || x.Events != 1 || x.Bytes != int64(body.Len()) {
+			t.Errorf("end %+v, want credential_expired, held, 1 event, %d bytes", x, body.Len())
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the end was never reported")

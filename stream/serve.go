@@ -242,7 +242,8 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 	defer heartbeat.Stop()
 	sentAt := st.sentAt.Load()
 	var lifetime <-chan time.Time
-	if d := e.lifetime(st.until); d > 0 {
+	d, lifetimeEnd := e.lifetime(st.until)
+	if d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		lifetime = t.C
@@ -267,7 +268,7 @@ func (e *Engine) pump(ctx context.Context, st *watcher) (reason string, err erro
 		case <-drain:
 			return ReasonShutdown, nil // the client resumes, with Last-Event-ID, on another node
 		case <-lifetime:
-			return ReasonLifetime, nil
+			return lifetimeEnd, nil
 		case <-heartbeat.C:
 			st.heartbeat()
 			heartbeat.Reset(e.cfg.Heartbeat)

@@ -55,7 +55,7 @@ func (hs *heldStream) tick(now time.Time) {
 	case conn.Stalled(now, hs.h.e.cfg.WriteTimeout):
 		hs.end(ReasonWriteTimeout, nil)
 	case !hs.expires.IsZero() && now.After(hs.expires):
-		hs.end(ReasonLifetime, nil)
+		hs.end(hs.expiresFor, nil)
 	case hs.drainDue(now):
 		hs.end(ReasonShutdown, nil) // the client resumes, with Last-Event-ID, on another node
 	case hs.w.quietFor(now) >= hb-2*hs.h.sweepTick()*sweepBuckets: // see sweepVisits

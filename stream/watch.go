@@ -54,10 +54,10 @@ type Request struct {
 	// admits everything.
 	Admit func() (release func(), err error)
 	// Until is when the credential the watch was let in with stops being accepted (zero: none
-	// that ends). A stream ends then, as at its lifetime (ReasonLifetime), whichever comes first
-	// (a long poll, answered within a minute, is not cut):
-	// a token that expired, or was replaced by a shorter-lived one, must not keep delivering for
-	// the rest of an hour. Its client reconnects and is refused, or let in on a newer token.
+	// that ends). A stream ends then (ReasonExpired) or at its lifetime (ReasonLifetime),
+	// whichever comes first (a long poll, answered within a minute, is not cut): a token that
+	// expired, or was replaced by a shorter-lived one, must not keep delivering for the rest of
+	// an hour. Its client reconnects and is refused, or let in on a newer token.
 	Until time.Time
 }
 

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -131,6 +132,52 @@ func TestWebSocketClientMessageEndsTheStream(t *testing.T) {
 	// The stream is counted out last of its end, after its report (Engine.closed): waited for,
 	// not read at once, which failed when the report won the race (CI, 2026-12-07).
 	testutil.WaitFor(t, "the stream counted out after its end", func() bool { return e.streams.Load() == 0 })
+}
+
+// TestWebSocketTokenExpiryGets1008: a socket whose token stops being accepted is closed with
+// 1008 (policy violation), as one whose order went to another courier is, and a reason that says
+// why: a reconnect with that token would be refused, so the client fetches a new one first.
+// 1001 (the lifetime's and the drain's close) tells it to reconnect as it is.
+func TestWebSocketTokenExpiryGets1008(t *testing.T) {
+	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	ends := make(chan End, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1", Until: time.Now().Add(100 * time.Millisecond)})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		e.ServeWebSocket(w, r, wt, func(x End) { ends <- x })
+	}))
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer c.CloseNow()
+	if _, _, err := c.Read(ctx); err != nil {
+		t.Fatalf("read the opening event: %v", err)
+	}
+	_, _, err = c.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || !strings.Contains(ce.Reason, "token expired") {
+		t.Errorf("after the token's end: %v, want a close 1008 that says the token expired", err)
+	}
+	select {
+	case x := <-ends:
+		if x.Reason != ReasonExpired {
+			t.Errorf("ended for %q (%v), want %q", x.Reason, x.Err, ReasonExpired)
+		}
+	case <-ctx.Done():
+		t.Fatal("the end was never reported")
+	}
 }
 
 // TestWebSocketClientDataWhileAWriteIsOnGets1003: a client message that lands while the server
