@@ -235,3 +235,40 @@ func TestIdempotentCreateRecordsNoToken(t *testing.T) {
 		t.Errorf("GET with the token of a replayed old record: %d %s, want 200", resp.StatusCode, body)
 	}
 }
+
+// TestIdempotencyFingerprintsStayTheSame pins what a keyed write is fingerprinted by. A release
+// whose fingerprint of a request differs from the release before refuses a retry that crosses
+// the upgrade as another request's reuse of the key (422 idempotency_key_reused): a client doing
+// the right thing is told it did wrong. A change to a request's struct or to its
+// canonicalization that moves these values must keep the old fingerprint accepted, or be named
+// in docs/deploy.md ("From a release older than a few days"), and only then these values
+// changed. Each request here sends every field its route takes.
+func TestIdempotencyFingerprintsStayTheSame(t *testing.T) {
+	t.Parallel()
+	ts := openServer(t, filepath.Join(t.TempDir(), "ordercast.db"), func(s *server.Server) { s.Auth = &server.Auth{Tokens: authority(t)} })
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, w := range []struct {
+		pattern, path, body, key, want string
+	}{
+		{"POST /v1/orders", "/v1/orders",
+			`{"id":"pinned","details":{"items":[{"name":"Pho","qty":2}],"allergies":"peanuts","total":12.5},"note":"by phone",` +
+				`"restaurant_id":"r-1","customer_id":"u-1","pickup":{"lat":52.52,"lng":13.405},"dropoff":{"lat":52.51,"lng":13.39}}`,
+			"pin-create", "80d1f6349e280b80d88e759cab9f66a605fa0c8df1c8b24693d3a33ca6cd2492"},
+		{"POST /v1/orders/{id}/status", "/v1/orders/pinned/status",
+			`{"status":"confirmed","note":"20 minutes","expected_version":1}`,
+			"pin-status", "35ca38eab72a14f06cfb62bcc4a80e0dbf417e26f97ee0414431315f759084f9"},
+	} {
+		resp, body := call(t, "POST", base+w.path, admin, w.body, server.IdempotencyKeyHeader, w.key)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s: %d %s", w.pattern, resp.StatusCode, body)
+		}
+		recorded, err := ts.store.IdempotentAnswer(context.Background(), w.pattern+" admin:ops", w.key, time.Now())
+		if err != nil {
+			t.Fatalf("%s: the recorded answer: %v", w.pattern, err)
+		}
+		if recorded.Fingerprint != w.want {
+			t.Errorf("%s is fingerprinted %s, was %s: a retry across this change would be refused (see the test's comment)", w.pattern, recorded.Fingerprint, w.want)
+		}
+	}
+}

@@ -162,6 +162,144 @@ func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 	newestWithoutASort(t, rawDB(t, path))
 }
 
+// TestAnOlderReleasesWritesKeepActive: a release from before migration 006 does not refuse a
+// migrated file (that came on 2026-12-02), so a rolled-back binary, or one started beside a
+// newer process, writes orders without knowing the active column. An order it creates is among
+// the active orders, one it ends leaves them (the triggers of migration 013), and so does an
+// order this release ends, which leaves the column to the trigger.
+func TestAnOlderReleasesWritesKeepActive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := storetest.MustOpen(t, sqlite.New(path))
+	ctx := t.Context()
+	for _, id := range []string{"new", "ended"} {
+		if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id, RestaurantID: "r-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: "ended", Status: ordercast.StatusCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	// What release 005's writer sends: its INSERT and UPDATE, which name no active column.
+	for _, q := range []string{
+		`INSERT INTO orders (id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id)
+			VALUES ('old', 'placed', 1, '{}', 1, 1, 'r-1', '', '')`,
+		`UPDATE orders SET status = 'delivered', version = 2, updated_at = 2 WHERE id = 'new'`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.ActiveOrders(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := s.ScopeSnapshot(ctx, ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r-1"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, orders := range map[string][]ordercast.Order{"active orders": all, "restaurant r-1's": snap.Orders} {
+		if len(orders) != 1 || orders[0].ID != "old" {
+			t.Errorf("%s: %+v, want only the one the older release created (the others have ended)", what, orders)
+		}
+	}
+}
+
+// TestAnOlderReleasesReassignmentLeavesNoName: a release from before migration 010 writes
+// without knowing courier names. An order it gives to another courier keeps no name of the
+// courier before (the trigger of migration 013): its customer must not read "Omar is on the
+// way" of someone else. This release's own assignments keep their names.
+func TestAnOlderReleasesReassignmentLeavesNoName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := storetest.MustOpen(t, sqlite.New(path))
+	ctx := t.Context()
+	if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: "o", RestaurantID: "r-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: "o", CourierID: "c-1", CourierName: "Omar"}); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	name := func() (string, string) {
+		t.Helper()
+		var id, name string
+		if err := db.QueryRow(`SELECT courier_id, courier_name FROM orders WHERE id = 'o'`).Scan(&id, &name); err != nil {
+			t.Fatal(err)
+		}
+		return id, name
+	}
+	if id, n := name(); id != "c-1" || n != "Omar" {
+		t.Fatalf("after this release's assignment the order has courier %q named %q, want c-1 named Omar", id, n)
+	}
+	// What release 009's writer sends for a reassignment: its UPDATE, then its event, neither
+	// naming a courier_name column.
+	for _, q := range []string{
+		`UPDATE orders SET status = 'placed', version = 3, updated_at = 3, courier_id = 'c-2' WHERE id = 'o'`,
+		`INSERT INTO order_events (order_id, seq, status, at, note, actor, kind, courier_id)
+			VALUES ('o', 3, 'placed', 3, '', '', 'courier', 'c-2')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if id, n := name(); id != "c-2" || n != "" {
+		t.Errorf("after an older release's reassignment the order has courier %q named %q, want c-2 with no name", id, n)
+	}
+}
+
+// TestMigrationMendsAnOlderReleasesWrites: a file an older release already wrote on after it was
+// migrated (an order created without the active column, one ended without clearing it, one
+// reassigned without a name) is mended by migration 013 as it is applied.
+func TestMigrationMendsAnOlderReleasesWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := sqlite.New(path)
+	storetest.MustOpen(t, s)
+	ctx := t.Context()
+	for _, id := range []string{"ended", "named"} {
+		if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id, RestaurantID: "r-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, _, err := s.AssignCourier(ctx, ordercast.CourierChange{OrderID: "named", CourierID: "c-1", CourierName: "Omar"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	// The file as it was before 013, as an older release then left it.
+	for _, q := range []string{
+		`DROP TRIGGER orders_active_insert`, `DROP TRIGGER orders_active_status`, `DROP TRIGGER order_events_courier_name`,
+		`DELETE FROM schema_migrations WHERE version = 13`,
+		`INSERT INTO orders (id, status, version, details, created_at, updated_at, restaurant_id, customer_id, courier_id)
+			VALUES ('old', 'placed', 1, '{}', 1, 1, 'r-1', '', '')`,
+		`UPDATE orders SET status = 'delivered', version = 2, updated_at = 2 WHERE id = 'ended'`,
+		`UPDATE orders SET version = 3, updated_at = 3, courier_id = 'c-2' WHERE id = 'named'`,
+		`INSERT INTO order_events (order_id, seq, status, at, note, actor, kind, courier_id)
+			VALUES ('named', 3, 'placed', 3, '', '', 'courier', 'c-2')`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = storetest.MustOpen(t, sqlite.New(path))
+	all, err := s.ActiveOrders(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, o := range all {
+		ids = append(ids, o.ID+"/"+o.CourierName)
+	}
+	slices.Sort(ids)
+	if want := []string{"named/", "old/"}; !slices.Equal(ids, want) {
+		t.Errorf("active orders (id/courier name) after the migration: %v, want %v", ids, want)
+	}
+}
+
 // TestTheNewestActiveOrdersAreReadWithoutASort: ActiveOrders reads the first entries of the
 // orders_active index in its order (migration 007), so reading the newest few costs the same
 // however many orders are active; a sort would read and order every one of them first.

@@ -30,17 +30,18 @@ type statements struct {
 	restart, truncate       *sql.Stmt
 	load                    *sql.Stmt
 	insertOrder             *sql.Stmt
-	// updateOrder writes what every change writes; setCourier and setActive the columns that
-	// only some change, and that the active orders' indexes hold (migration 006): a column in an
-	// UPDATE's SET moves the order in every index that holds it, changed or not.
-	updateOrder, setCourier, setActive *sql.Stmt
-	insertEvent                        *sql.Stmt
-	loadKey                            *sql.Stmt
-	purgeKeys                          *sql.Stmt
-	purgeKey                           *sql.Stmt
-	insertKey                          *sql.Stmt
-	advanceHead                        *sql.Stmt
-	insertLog                          *sql.Stmt
+	// updateOrder writes what every change writes; setCourier the columns that only some
+	// change, and that the active orders' indexes hold (migration 006): a column in an UPDATE's
+	// SET moves the order in every index that holds it, changed or not. The active column is
+	// the trigger's to change (migration 013), when a status ends the order.
+	updateOrder, setCourier *sql.Stmt
+	insertEvent             *sql.Stmt
+	loadKey                 *sql.Stmt
+	purgeKeys               *sql.Stmt
+	purgeKey                *sql.Stmt
+	insertKey               *sql.Stmt
+	advanceHead             *sql.Stmt
+	insertLog               *sql.Stmt
 }
 
 func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error) {
@@ -70,7 +71,6 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 	prep(&st.insertOrder, `INSERT INTO orders (`+orderColumns+`, `+placeColumns+`, active) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	prep(&st.updateOrder, `UPDATE orders SET status = ?, version = ?, updated_at = ? WHERE id = ?`)
 	prep(&st.setCourier, `UPDATE orders SET courier_id = ?, courier_name = ? WHERE id = ?`)
-	prep(&st.setActive, `UPDATE orders SET active = ? WHERE id = ?`)
 	prep(&st.insertEvent, `INSERT INTO order_events (`+eventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	// A party's log position (docs/party-streams.md): the batch, which holds the write lock,
 	// advances the party's head by its events and numbers them up to the new head.
@@ -98,7 +98,7 @@ func prepareStatements(ctx context.Context, conn *sql.Conn) (*statements, error)
 }
 
 func (st *statements) close() {
-	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.dataVersion, st.restart, st.truncate, st.load, st.insertOrder, st.updateOrder, st.setCourier, st.setActive, st.insertEvent,
+	for _, s := range []*sql.Stmt{st.begin, st.commit, st.rollback, st.dataVersion, st.restart, st.truncate, st.load, st.insertOrder, st.updateOrder, st.setCourier, st.insertEvent,
 		st.loadKey, st.purgeKeys, st.purgeKey, st.insertKey, st.advanceHead, st.insertLog} {
 		if s != nil {
 			_ = s.Close() // closing the connection next releases whatever this could not
@@ -291,11 +291,6 @@ func (s *Store) writeBatch(ctx context.Context, b *ordercast.Batch) error {
 				return fmt.Errorf("sqlite: set the courier of order %s: %w", o.ID, err)
 			}
 		}
-		if active(o) != active(was) {
-			if _, err := st.setActive.ExecContext(ctx, active(o), o.ID); err != nil {
-				return fmt.Errorf("sqlite: end order %s: %w", o.ID, err)
-			}
-		}
 	}
 	for _, ev := range b.Events {
 		// (order_id, seq) is the primary key: a broken seq rule fails the batch instead of
@@ -330,7 +325,8 @@ func (s *Store) writeAnswers(ctx context.Context, b *ordercast.Batch, now time.T
 	return nil
 }
 
-// active is the order's active column: 1 until it ends.
+// active is a new order's active column: 1 until it ends. A status change that ends an order
+// clears it by the trigger of migration 013, which keeps it for every writer.
 func active(o ordercast.Order) int {
 	if o.Status.Terminal() {
 		return 0
