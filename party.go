@@ -394,6 +394,17 @@ type ScopeReader interface {
 	// position order (limit <= 0 means all). Their positions follow each other with no gap. When
 	// entries after `after` were deleted with their orders (Purger), it returns ErrLogPurged.
 	ScopeEventsAfter(ctx context.Context, p Party, after int64, limit int) ([]ScopedEvent, error)
+	// ScopeLogBounds returns where the party's log stands: its last position, and the position
+	// up to which it was purged (0 for none). Two lookups by key, however long the log: a stream
+	// learns from them that it is too far behind to resume before it reads what it missed.
+	ScopeLogBounds(ctx context.Context, p Party) (LogBounds, error)
+}
+
+// LogBounds is where a party's log stands (ScopeReader.ScopeLogBounds). Head is its last
+// position (0 for a party with none); the entries up to Purged were deleted with their ended
+// orders, and a stream at a position below Purged cannot resume (ErrLogPurged).
+type LogBounds struct {
+	Head, Purged int64
 }
 
 // ErrLogPurged is ScopeEventsAfter's answer for a position the party's log can no longer

@@ -133,6 +133,20 @@ func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after i
 	return out, nil
 }
 
+// ScopeLogBounds returns where the party's log stands: its head and how far it was purged.
+func (s *Store) ScopeLogBounds(ctx context.Context, p ordercast.Party) (b ordercast.LogBounds, err error) {
+	err = s.read(ctx, func(ctx context.Context) error {
+		// Each by its table's key.
+		if err := s.pool.QueryRow(ctx, `SELECT
+			coalesce((SELECT pos FROM party_heads WHERE party = $1), 0),
+			coalesce((SELECT pos FROM party_purged WHERE party = $1), 0)`, p.Key()).Scan(&b.Head, &b.Purged); err != nil {
+			return fmt.Errorf("postgres: where the log of %s stands: %w", p.Key(), err)
+		}
+		return nil
+	})
+	return b, err
+}
+
 // prefixed scans one extra leading column into first, then the rest as the caller expects.
 type prefixed struct {
 	row   pgx.Row

@@ -240,6 +240,9 @@ func (s *oneOrderStore) ScopeSnapshot(context.Context, ordercast.Party, int) (or
 func (s *oneOrderStore) ScopeEventsAfter(context.Context, ordercast.Party, int64, int) ([]ordercast.ScopedEvent, error) {
 	return nil, errReadOnly
 }
+func (s *oneOrderStore) ScopeLogBounds(context.Context, ordercast.Party) (ordercast.LogBounds, error) {
+	return ordercast.LogBounds{}, errReadOnly
+}
 func (s *oneOrderStore) EventsAfter(_ context.Context, id string, after int64, _ int) ([]ordercast.Event, error) {
 	if id != s.order.ID {
 		return nil, ordercast.Errorf(ordercast.ENotFound, "no order %s", id)

@@ -154,6 +154,21 @@ func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after i
 	return out, nil
 }
 
+// ScopeLogBounds returns where the party's log stands: its head and how far it was purged.
+func (s *Store) ScopeLogBounds(ctx context.Context, p ordercast.Party) (ordercast.LogBounds, error) {
+	var b ordercast.LogBounds
+	err := s.reads.QueryRowContext(ctx, logBoundsQuery, p.Key()).Scan(&b.Head, &b.Purged)
+	if err != nil {
+		err = fmt.Errorf("sqlite: where the log of %s stands: %w", p.Key(), err)
+	}
+	return b, s.health(err, false)
+}
+
+// logBoundsQuery reads a party's head and purge position, each by its table's key.
+const logBoundsQuery = `SELECT
+	coalesce((SELECT pos FROM party_heads WHERE party = ?1), 0),
+	coalesce((SELECT pos FROM party_purged WHERE party = ?1), 0)`
+
 // checkPurged returns ordercast.ErrLogPurged when the party's log lost entries after position
 // after to a purge (PurgeEnded).
 func (s *Store) checkPurged(ctx context.Context, p ordercast.Party, after int64) error {

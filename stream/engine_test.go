@@ -42,6 +42,10 @@ func (noPartyLogs) ScopeEventsAfter(context.Context, ordercast.Party, int64, int
 	return nil, errNoPartyLogs
 }
 
+func (noPartyLogs) ScopeLogBounds(context.Context, ordercast.Party) (ordercast.LogBounds, error) {
+	return ordercast.LogBounds{}, errNoPartyLogs
+}
+
 func newMemStore(statuses ...ordercast.Status) *memStore {
 	s := &memStore{}
 	for _, st := range statuses {

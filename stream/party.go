@@ -114,8 +114,19 @@ func (e *Engine) resumeParty(ctx context.Context, p ordercast.Party, last int64)
 // sent a fresh snapshot instead (freshParty), whether it resumes or catches up a
 // gap: no read of the log holds more than the bound. So is one whose events after last were
 // purged with their ended orders (ordercast.ErrLogPurged, or a hole in the positions read): the
-// log no longer holds what it missed, such as the end of an order it still shows.
+// log no longer holds what it missed, such as the end of an order it still shows. Where the log
+// stands is read first: a stream days behind learns it from two lookups by key, not from a read
+// of the bound's worth of entries and their events, all then thrown away (a kitchen's screen
+// back after a weekend, on every reconnect). The read of the entries checks both again, for what
+// was committed or purged in between.
 func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, last int64) (evs []ordercast.ScopedEvent, far bool, err error) {
+	bounds, err := sr.ScopeLogBounds(ctx, p)
+	if err != nil {
+		return nil, false, fmt.Errorf("read where the log of %s stands: %w", p.Key(), err)
+	}
+	if last < bounds.Purged || bounds.Head-last > int64(e.cfg.PartyBacklog) {
+		return nil, true, nil
+	}
 	evs, err = sr.ScopeEventsAfter(ctx, p, last, e.cfg.PartyBacklog+1)
 	if errors.Is(err, ordercast.ErrLogPurged) {
 		return nil, true, nil

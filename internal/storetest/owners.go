@@ -122,6 +122,9 @@ func exerciseOwners(t *testing.T, open opener) {
 		wantLog(t, h, courier1, 0, "a/2 a/3 a/4") // assigned, moved, reassigned away
 		wantLog(t, h, courier2, 0, "a/4 a/5")
 		wantLog(t, h, restaurant2, 0, "c/1")
+		wantBounds(t, h, restaurant1, 7, 0)
+		wantBounds(t, h, courier1, 3, 0)
+		wantBounds(t, h, ordercast.Party{Kind: ordercast.PartyCourier, ID: "nobody"}, 0, 0)
 
 		// Every published event carries its positions, the same the log holds.
 		for _, ev := range h.pub.Events() {
@@ -245,6 +248,16 @@ func (h *harness) moveAs(t *testing.T, id string, to ordercast.Status, owner ord
 	t.Helper()
 	if _, _, changed, err := h.s.AppendStatus(h.ctx, ordercast.StatusChange{OrderID: id, Status: to, Owner: owner}); err != nil || !changed {
 		t.Fatalf("AppendStatus(%s -> %s as %s) = changed %v, %v", id, to, owner.Key(), changed, err)
+	}
+}
+
+// wantBounds fails the test unless party p's log stands at head, purged up to purged
+// (ScopeLogBounds).
+func wantBounds(t *testing.T, h *harness, p ordercast.Party, head, purged int64) {
+	t.Helper()
+	b, err := h.s.ScopeLogBounds(h.ctx, p)
+	if want := (ordercast.LogBounds{Head: head, Purged: purged}); err != nil || b != want {
+		t.Errorf("ScopeLogBounds(%s) = %+v, %v; want %+v", p.Key(), b, err, want)
 	}
 }
 

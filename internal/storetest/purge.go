@@ -81,6 +81,10 @@ func exercisePurge(t *testing.T, open opener) {
 	wantLog(t, h, c1, 3, "")
 	wantPurged(t, h, c2, 1)
 	wantLog(t, h, c2, 2, "")
+	wantBounds(t, h, r, 10, 6)
+	wantBounds(t, h, u, 6, 6)
+	wantBounds(t, h, c1, 3, 3)
+	wantBounds(t, h, c2, 2, 2)
 	snap, err := h.s.ScopeSnapshot(h.ctx, u, 0)
 	if err != nil || len(snap.Orders) != 1 || snap.Orders[0].ID != "live" || snap.Pos != 6 {
 		t.Errorf("ScopeSnapshot(u-1) = %+v, %v; want the order in progress at position 6", snap, err)
@@ -95,6 +99,7 @@ func exercisePurge(t *testing.T, open opener) {
 	}
 	wantPurged(t, h, r, 7)
 	wantLog(t, h, r, 8, "recent/1 recent/2")
+	wantBounds(t, h, r, 10, 8)
 	if _, err := h.s.Order(h.ctx, "recent"); err != nil {
 		t.Errorf("Order(recent), which ended after the cut: %v", err)
 	}
