@@ -59,6 +59,9 @@ func SendPositions(ctx context.Context, b *LocationBus, us []ordercast.LocationU
 // PurgePositions runs b's purge of old positions once, at once, as its ticker would.
 func PurgePositions(ctx context.Context, b *LocationBus) error { return b.purge(ctx) }
 
+// ListOrdersQuery is ListOrders' read of q, for its query plan.
+func ListOrdersQuery(q ordercast.OrderQuery) (string, []any) { return listOrdersQuery(q) }
+
 // ActiveOrdersQuery is ActiveOrders' read, for its query plan.
 const ActiveOrdersQuery = activeOrdersQuery
 

@@ -130,6 +130,43 @@ func newestWithoutASort(t *testing.T, conn *pgx.Conn) {
 	}
 }
 
+// TestAListOfAnActiveStatusReadsTheActiveOrders: GET /v1/orders?status=preparing asks for
+// orders that are among the newest few of a year's; read from the range of every order's index
+// it passed all the ended ones first (2.8 s at 1,000,000 orders). A status only an active order
+// has can be read from the active orders' partial indexes (the query says active, as they do).
+// Scans of the whole table are priced out of the planner's reach, so that a table this small
+// shows which indexes the query can use at all.
+func TestAListOfAnActiveStatusReadsTheActiveOrders(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	storetest.MustOpen(t, postgres.New(url))
+	conn := pgtest.Connect(t, url)
+	ctx := t.Context()
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		q     ordercast.OrderQuery
+		index string
+	}{
+		{ordercast.OrderQuery{Status: ordercast.StatusPreparing, Limit: 100}, "orders_active"},
+		// (One restaurant's: its range, or its active orders, as the planner prices them by
+		// what the table holds; either is bounded by one restaurant's orders.)
+	} {
+		query, args := postgres.ListOrdersQuery(tt.q)
+		rows, err := conn.Query(ctx, `EXPLAIN `+query, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text := strings.Join(plan, "\n"); !strings.Contains(text, " on "+tt.index+" ") && !strings.Contains(text, " using "+tt.index+" ") {
+			t.Errorf("a list of %+v is read:\n%s\nwant from %s", tt.q, text, tt.index)
+		}
+	}
+}
+
 // TestAnOlderNodesWritesKeepActive: in a rolling upgrade the nodes of the release before
 // migration 006 go on writing orders without knowing the active column. An order one of them
 // creates is among the active orders, and one it ends leaves them (the trigger of migration 006).

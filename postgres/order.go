@@ -206,7 +206,10 @@ func (s *Store) listOrders(ctx context.Context, q ordercast.OrderQuery) ([]order
 
 // listOrdersQuery is the read of one page of q: a range of one of migration 012's indexes, the
 // restaurant's or every order's, in its order (ids byte by byte, migration 009), with no sort. A
-// status is judged on each order the range holds.
+// status is judged on each order the range holds; but a status an order has only while it is
+// active is asked of the active orders' indexes (migration 006) instead, and their few orders
+// sorted: its orders are the newest few of a year's, and a range of every order found them
+// after passing the rest (2.8 s at 1,000,000 orders).
 func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	var where []string
 	var args []any
@@ -230,6 +233,14 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	}
 	if q.Status != "" {
 		arg("status = ?", string(q.Status))
+		if !q.Status.Terminal() {
+			// What the status implies (the trigger of migration 006 keeps it so), said in the
+			// terms of the partial indexes, which the planner matches literally.
+			arg("active")
+			if q.RestaurantID != "" {
+				arg("restaurant_id <> ''")
+			}
+		}
 	}
 	query := `SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders`
 	if len(where) > 0 {

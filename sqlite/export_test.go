@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"github.com/ordercast/ordercast"
 	"strconv"
 )
 
@@ -33,6 +34,9 @@ func Checkpoint(s *Store) error {
 	_, err := s.conn.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
 	return err
 }
+
+// ListOrdersQuery is ListOrders' read of q, for its query plan.
+func ListOrdersQuery(q ordercast.OrderQuery) (string, []any) { return listOrdersQuery(q) }
 
 // ActiveOrdersQuery is ActiveOrders' read, for its query plan.
 const ActiveOrdersQuery = activeOrdersQuery

@@ -309,11 +309,37 @@ func TestTheNewestActiveOrdersAreReadWithoutASort(t *testing.T) {
 	newestWithoutASort(t, rawDB(t, path))
 }
 
-// newestWithoutASort checks that ActiveOrders reads the first entries of the orders_active
-// index of db in its order, with no sort.
-func newestWithoutASort(t *testing.T, db *sql.DB) {
+// TestAListOfAnActiveStatusReadsTheActiveOrders: GET /v1/orders?status=preparing asks for
+// orders that are among the newest few of a year's; read from the range of every order's index
+// it passed all the ended ones first (2.8 s at 1,000,000 orders on PostgreSQL). A status only an
+// active order has is read from the active orders' indexes; an ended status, which most orders
+// have, from the range.
+func TestAListOfAnActiveStatusReadsTheActiveOrders(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	storetest.MustOpen(t, sqlite.New(path))
+	db := rawDB(t, path)
+	for _, tt := range []struct {
+		q     ordercast.OrderQuery
+		index string
+	}{
+		{ordercast.OrderQuery{Status: ordercast.StatusPreparing, Limit: 100}, "orders_active"},
+		{ordercast.OrderQuery{Status: ordercast.StatusPlaced, RestaurantID: "r-1", Limit: 100}, "orders_restaurant_active"},
+		{ordercast.OrderQuery{Status: ordercast.StatusDelivered, Limit: 100}, "orders_created"},
+		{ordercast.OrderQuery{Status: ordercast.StatusCancelled, RestaurantID: "r-1", Limit: 100}, "orders_restaurant_created"},
+		{ordercast.OrderQuery{Limit: 100}, "orders_created"},
+	} {
+		query, args := sqlite.ListOrdersQuery(tt.q)
+		plan := queryPlan(t, db, query, args...)
+		if len(plan) == 0 || !strings.Contains(plan[0], "USING INDEX "+tt.index+" ") && !strings.HasSuffix(plan[0], "USING INDEX "+tt.index) {
+			t.Errorf("a list of %+v is read %q, want from %s", tt.q, plan, tt.index)
+		}
+	}
+}
+
+// queryPlan is SQLite's plan of query, one detail a step.
+func queryPlan(t *testing.T, db *sql.DB, query string, args ...any) []string {
 	t.Helper()
-	rows, err := db.Query(`EXPLAIN QUERY PLAN `+sqlite.ActiveOrdersQuery, 500)
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,6 +358,14 @@ func newestWithoutASort(t *testing.T, db *sql.DB) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
+	return plan
+}
+
+// newestWithoutASort checks that ActiveOrders reads the first entries of the orders_active
+// index of db in its order, with no sort.
+func newestWithoutASort(t *testing.T, db *sql.DB) {
+	t.Helper()
+	plan := queryPlan(t, db, sqlite.ActiveOrdersQuery, 500)
 	if len(plan) == 0 || !strings.Contains(plan[0], "USING INDEX orders_active") || slices.ContainsFunc(plan, func(d string) bool {
 		return strings.Contains(d, "TEMP B-TREE")
 	}) {
