@@ -222,7 +222,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, unavailableIfAway(err))
+		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, connectError(err))
 	}
 	// The database may go away again between the ping and what follows (a restart, its
 	// connections all taken): that too is an outage to wait out at start, not a failure.
@@ -315,6 +315,16 @@ func unavailableIfAway(err error) error {
 		return storehealth.Unavailable(reason, err)
 	}
 	return err
+}
+
+// connectError marks err, a connection that could not be made, as what a starting node does
+// about it: wait for a database away (unavailableIfAway); exit, not to be restarted, when the
+// server refuses the node's settings (refusedSettings), with what to do about it.
+func connectError(err error) error {
+	if hint := refusedSettings(err); hint != "" {
+		return storehealth.Misconfigured(fmt.Errorf("%w: %s", err, hint))
+	}
+	return unavailableIfAway(err)
 }
 
 // Close stops the writer (writes still queued fail with an error) and closes the connection
