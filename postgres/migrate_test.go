@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,25 +77,21 @@ func TestOpen_AMigrationTheDatabaseRefusesIsErrRefused(t *testing.T) {
 	}
 }
 
-// TestMigrationWaitingForALockGivesWay: a migration that finds a table held by another session
-// (a pg_dump, a report, a forgotten psql transaction) says first what it is about to do, then
-// gives up its place in the table's lock queue after MigrationLockTimeout, so that the cluster's
-// reads and writes do not queue behind it, logs which session holds the table, and tries again
-// until it gets the lock: the node opens once the session lets go.
-func TestMigrationWaitingForALockGivesWay(t *testing.T) {
-	t.Parallel()
-	db := pgtest.NewDatabase(t)
+// pendingBehindALock returns a database whose migration 012 is pending again, and a session that
+// holds orders (ROW EXCLUSIVE, which 012's CREATE INDEX waits for) until the test ends or it
+// rolls back: a report, a forgotten psql transaction. blockerPID is the session's.
+func pendingBehindALock(t *testing.T) (db string, admin *pgx.Conn, hold pgx.Tx, blockerPID int) {
+	t.Helper()
+	db = pgtest.NewDatabase(t)
 	if err := storetest.MustOpen(t, postgres.New(db)).Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Migration 012 pending again: it builds two indexes of orders, holding writes to it.
-	admin := pgtest.Connect(t, db)
+	admin = pgtest.Connect(t, db)
 	if _, err := admin.Exec(t.Context(), `DELETE FROM schema_migrations WHERE version = 12;
 		DROP INDEX orders_restaurant_created; DROP INDEX orders_created`); err != nil {
 		t.Fatal(err)
 	}
 	blocker := pgtest.Connect(t, db)
-	var blockerPID int
 	if err := blocker.QueryRow(t.Context(), `SELECT pg_backend_pid()`).Scan(&blockerPID); err != nil {
 		t.Fatal(err)
 	}
@@ -105,34 +102,54 @@ func TestMigrationWaitingForALockGivesWay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = hold.Rollback(t.Context()) }()
+	t.Cleanup(func() { _ = hold.Rollback(context.Background()) })
 	if _, err := hold.Exec(t.Context(), `LOCK TABLE orders IN ROW EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
+	return db, admin, hold, blockerPID
+}
 
-	var log testutil.Buffer
-	s := postgres.New(db)
-	s.Logger = slog.New(slog.NewTextHandler(&log, nil))
-	s.MigrationLockTimeout = 50 * time.Millisecond // tries that give up quickly,
-	s.MigrationRetry = 10 * time.Millisecond       // and follow each other quickly
-	opened := make(chan error, 1)
-	go func() { opened <- s.Open(t.Context()) }()
+// migrationGaveUp is the start of the line a migration logs when it gave up on a lock.
+const migrationGaveUp = "schema migration gave up waiting"
+
+// openBehindALock starts s.Open on ctx, with tries that give up quickly and follow each other
+// quickly, and returns once s logged that one gave up on a lock; Open's result comes on the
+// channel.
+func openBehindALock(t *testing.T, ctx context.Context, s *postgres.Store) (log *testutil.Buffer, opened chan error) {
+	t.Helper()
+	log = &testutil.Buffer{}
+	s.Logger = slog.New(slog.NewTextHandler(log, nil))
+	s.MigrationLockTimeout = 50 * time.Millisecond
+	s.MigrationRetry = 10 * time.Millisecond
+	opened = make(chan error, 1)
+	go func() { opened <- s.Open(ctx) }()
 	t.Cleanup(func() { _ = s.Close() })
-	const retry = "schema migration gave up waiting"
 	testutil.WaitFor(t, "the migration to give up on the lock", func() bool {
 		select {
 		case err := <-opened:
 			t.Fatalf("Open returned %v while another session held orders; log:\n%s", err, log.String())
 		default:
 		}
-		return strings.Contains(log.String(), retry)
+		return strings.Contains(log.String(), migrationGaveUp)
 	})
+	return log, opened
+}
+
+// TestMigrationWaitingForALockGivesWay: a migration that finds a table held by another session
+// (a pg_dump, a report, a forgotten psql transaction) says first what it is about to do, then
+// gives up its place in the table's lock queue after MigrationLockTimeout, so that the cluster's
+// reads and writes do not queue behind it, logs which session holds the table, and tries again
+// until it gets the lock: the node opens once the session lets go.
+func TestMigrationWaitingForALockGivesWay(t *testing.T) {
+	t.Parallel()
+	db, admin, hold, blockerPID := pendingBehindALock(t)
+	log, opened := openBehindALock(t, t.Context(), postgres.New(db))
 	lines := log.String()
 	announced := strings.Index(lines, `msg="migrating the schema from 11 to 12: 1 migration, in one transaction"`)
-	if announced < 0 || announced > strings.Index(lines, retry) {
+	if announced < 0 || announced > strings.Index(lines, migrationGaveUp) {
 		t.Errorf("no line saying what is migrated before the first retry:\n%s", lines)
 	}
-	retryLine := lines[strings.Index(lines, retry):]
+	retryLine := lines[strings.Index(lines, migrationGaveUp):]
 	retryLine = retryLine[:strings.IndexByte(retryLine, '\n')]
 	for _, want := range []string{
 		fmt.Sprintf("pid %d ", blockerPID), `application_name \"h_mig_report\"`, `state \"idle in transaction\"`,
@@ -164,5 +181,31 @@ func TestMigrationWaitingForALockGivesWay(t *testing.T) {
 	}
 	if version != 12 || !strings.Contains(log.String(), `msg="applied migration" version=12`) {
 		t.Errorf("schema version %d after the retries, want 12 and its line in the log:\n%s", version, log.String())
+	}
+}
+
+// TestMigrationWaitingForALockStopsWhenAsked: the retries go on for as long as Open's context
+// lasts, not past it: a node stopped (SIGTERM) while its migration waits for a table exits,
+// having applied nothing.
+func TestMigrationWaitingForALockStopsWhenAsked(t *testing.T) {
+	t.Parallel()
+	db, admin, _, _ := pendingBehindALock(t)
+	ctx, stop := context.WithCancel(t.Context())
+	_, opened := openBehindALock(t, ctx, postgres.New(db))
+	stop()
+	select {
+	case err := <-opened:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Open stopped while its migration waited = %v, want context.Canceled", err)
+		}
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatal("Open still waiting after its context ended")
+	}
+	var version int
+	if err := admin.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != 11 {
+		t.Errorf("schema version %d after a stopped migration, want 11", version)
 	}
 }
