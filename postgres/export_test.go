@@ -83,3 +83,6 @@ func (h Held) WaitQueued(n int) { h.batches.WaitQueued(n) }
 
 // SetResetEvery sets the least time between two resets of s's pool by Ping.
 func SetResetEvery(s *Store, d time.Duration) { s.resetEvery = d }
+
+// ConnectError is how Open classifies err, a connection it could not make.
+func ConnectError(err error) error { return connectError(err) }

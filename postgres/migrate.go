@@ -5,9 +5,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ordercast/ordercast/internal/clock"
 	"github.com/ordercast/ordercast/internal/migrations"
 )
 
@@ -21,25 +26,94 @@ var migrationFS embed.FS
 // to be unlikely to clash with another application's key in the same database.
 const migrationLockKey int64 = 0x6f72646572636173 // "ordercas"
 
+// Defaults of the migrations' wait for the tables' locks (Store.MigrationLockTimeout,
+// Store.MigrationRetry).
+const (
+	// DefaultMigrationLockTimeout is the lock_timeout of a migration: how long it waits in a
+	// table's lock queue before it gives up its place and tries again later. A migration that
+	// alters a table asks for ACCESS EXCLUSIVE, which waits for every session holding the table
+	// (a pg_dump, a report query), and every other node's reads and writes of the table queue
+	// behind the request: unbounded, one long reader stalled the whole cluster, every /readyz
+	// 503 together. The nodes' own statements hold a table for milliseconds, so a healthy,
+	// busy cluster grants the lock well within this; and it is under the second a readiness
+	// probe waits for the same tables (Store.Ping's lockWait), so the other nodes stay ready
+	// while a migration waits, their writes and reads late by at most this much.
+	DefaultMigrationLockTimeout = 500 * time.Millisecond
+	// DefaultMigrationRetry is the pause after the first try that gave up on a lock; each pause
+	// doubles, up to DefaultMigrationRetryMax. Each try delays the cluster's work on the table
+	// by up to MigrationLockTimeout: past the first pauses, at most a few percent of the time.
+	DefaultMigrationRetry = 2 * time.Second
+	// DefaultMigrationRetryMax bounds the pause between two tries: a reader that ends is
+	// followed by the migration within this much.
+	DefaultMigrationRetryMax = 30 * time.Second
+)
+
+// errMigrationLock is a migration that waited MigrationLockTimeout for a lock and gave up.
+var errMigrationLock = errors.New("waited lock_timeout for a lock another session holds")
+
 // migrate applies every migration not yet recorded in schema_migrations. All of it runs in one
 // transaction under an advisory lock: PostgreSQL's DDL is transactional, so a failed migration
 // leaves nothing half-applied, and a second node starting at the same moment waits for the first
 // and then finds everything applied. A database that records a migration later than this
 // binary's last one is refused: running an older release on it (a deploy rolled back, an old node
 // restarting in a rolling upgrade) must be a decision, not a silent divergence.
+//
+// A try that waits longer than MigrationLockTimeout for a table's lock gives up, logs which
+// sessions hold the tables, and tries again after a pause, for as long as ctx lasts: the node
+// is not ready meanwhile (it has not opened), and a restart would only wait behind the same
+// session again.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations.Load(migrationFS, "migrations")
 	if err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
+	pause := s.MigrationRetry
+	var announced [2]int // from and to of the last "migrating the schema" line
+	for try := 1; ; try++ {
+		err := s.migrateOnce(ctx, ms, &announced)
+		if !errors.Is(err, errMigrationLock) {
+			return err
+		}
+		holders, herr := s.lockHolders(ctx)
+		attrs := []any{"err", err, "try", try, "lock_timeout", s.MigrationLockTimeout, "retry_in", pause, "holders", holders}
+		if herr != nil {
+			attrs = append(attrs, "holders_err", herr)
+		}
+		s.Logger.Warn("schema migration gave up waiting for a table's lock, so that other nodes' reads and writes do not queue behind it; it will retry once the holders (sessions holding the schema's tables) let go", attrs...)
+		if serr := clock.Sleep(ctx, pause); serr != nil {
+			return fmt.Errorf("postgres: migrate: waiting to retry: %w", errors.Join(serr, err))
+		}
+		pause = min(2*pause, max(s.MigrationRetry, DefaultMigrationRetryMax))
+	}
+}
+
+// migrateOnce is one try of migrate, in one transaction. It logs the migrations it is about to
+// apply (unless announced names the same versions), and errMigrationLock when it gave up on a
+// lock.
+func (s *Store) migrateOnce(ctx context.Context, ms []migrations.Migration, announced *[2]int) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: begin: %w", err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit
 
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+	var free bool
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, migrationLockKey).Scan(&free); err != nil {
 		return fmt.Errorf("postgres: migrate: lock: %w", err)
+	}
+	if !free {
+		// Said, since the wait may be long: the other node may be applying migrations that hold
+		// a large table for seconds, or itself retrying behind a reader (its log says).
+		s.Logger.Info("another node is migrating the schema; waiting for it")
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
+			return fmt.Errorf("postgres: migrate: lock: %w", err)
+		}
+	}
+	// After the advisory lock, whose wait is another node's migration and stalls nobody: from
+	// here on every lock is a table's, and waiting in its queue holds up everyone behind.
+	if _, err := tx.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`,
+		strconv.FormatInt(max(1, s.MigrationLockTimeout.Milliseconds()), 10)); err != nil {
+		return fmt.Errorf("postgres: migrate: set lock_timeout: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `
 		CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -47,16 +121,16 @@ func (s *Store) migrate(ctx context.Context) error {
 			name       text        NOT NULL,
 			applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
 		)`); err != nil {
-		return fmt.Errorf("postgres: create schema_migrations: %w", err)
+		return migrationError("create schema_migrations", err)
 	}
 	applied := map[int]bool{}
 	rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
-		return fmt.Errorf("postgres: read schema_migrations: %w", err)
+		return migrationError("read schema_migrations", err)
 	}
 	versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	if err != nil {
-		return fmt.Errorf("postgres: read schema_migrations: %w", err)
+		return migrationError("read schema_migrations", err)
 	}
 	latest := 0
 	for _, v := range versions {
@@ -66,30 +140,67 @@ func (s *Store) migrate(ctx context.Context) error {
 	if known := ms[len(ms)-1].Version; latest > known {
 		return fmt.Errorf("postgres: %w", migrations.Newer("the database", latest, known))
 	}
-	var done []migrations.Migration
+	var pending []migrations.Migration
 	for _, m := range ms {
-		if applied[m.Version] {
-			continue
+		if !applied[m.Version] {
+			pending = append(pending, m)
 		}
+	}
+	if len(pending) == 0 {
+		return nil // the transaction, which changed nothing, rolls back
+	}
+	if to := pending[len(pending)-1].Version; *announced != [2]int{latest, to} {
+		*announced = [2]int{latest, to}
+		// Before, not only after: the migrations hold the tables they change until they
+		// commit, and an operator watching a start that takes long must know why.
+		s.Logger.Info(fmt.Sprintf("migrating the schema from %d to %d: %s, in one transaction", latest, to, countMigrations(len(pending))),
+			"from", latest, "to", to, "lock_timeout", s.MigrationLockTimeout)
+	}
+	start := time.Now()
+	for _, m := range pending {
 		if _, err := tx.Exec(ctx, m.SQL); err != nil {
-			if refusedSQL(err) {
-				err = migrations.Refused(err)
-			}
-			return fmt.Errorf("postgres: migration %03d_%s: %w", m.Version, m.Name, err)
+			return migrationError(fmt.Sprintf("migration %03d_%s", m.Version, m.Name), err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`,
 			m.Version, m.Name); err != nil {
-			return fmt.Errorf("postgres: record migration %03d_%s: %w", m.Version, m.Name, err)
+			return migrationError(fmt.Sprintf("record migration %03d_%s", m.Version, m.Name), err)
 		}
-		done = append(done, m)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: migrate: commit: %w", err)
 	}
-	for _, m := range done {
+	for _, m := range pending {
 		s.Logger.Info("applied migration", "version", m.Version, "name", m.Name)
 	}
+	s.Logger.Info("migrated the schema", "from", latest, "to", pending[len(pending)-1].Version, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// countMigrations is "1 migration", "7 migrations".
+func countMigrations(n int) string {
+	if n == 1 {
+		return "1 migration"
+	}
+	return strconv.Itoa(n) + " migrations"
+}
+
+// migrationError is err, met by the migration's step what, as the caller acts on it: a lock
+// waited for past lock_timeout is errMigrationLock (tried again), and SQL the database refuses
+// for what it says is migrations.ErrRefused (no restart changes that).
+func migrationError(what string, err error) error {
+	switch {
+	case isLockTimeout(err):
+		err = fmt.Errorf("%w: %w", errMigrationLock, err)
+	case refusedSQL(err):
+		err = migrations.Refused(refusalHint(err))
+	}
+	return fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// isLockTimeout reports whether err is a statement given up on lock_timeout.
+func isLockTimeout(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55P03"
 }
 
 // refusedSQL reports whether err is the database refusing a statement for what it says, which
@@ -105,4 +216,84 @@ func refusedSQL(err error) bool {
 		return true
 	}
 	return false
+}
+
+// refusalHint adds to err, a refusal, what the operator can do about it, where that is known.
+func refusalHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		// PostgreSQL 15 no longer lets every role create tables in schema public.
+		return fmt.Errorf("%w: the URL's role may not create or change the tables: make it the database's owner (ALTER DATABASE … OWNER TO …), or GRANT CREATE ON SCHEMA public TO it", err)
+	}
+	return err
+}
+
+// lockHolder is a session holding a lock on one of the schema's tables, as a migration that gave
+// up on a lock logs it.
+type lockHolder struct {
+	PID             int32      `json:"pid"`
+	ApplicationName string     `json:"application_name"`
+	State           string     `json:"state"`
+	QueryStart      *time.Time `json:"query_start"`
+	Query           string     `json:"query"` // its first maxHolderQuery characters
+	Locks           string     `json:"locks"` // "orders AccessShareLock, order_events AccessShareLock"
+}
+
+// maxHolderQuery is how much of a lock holder's query is logged: enough to recognise it.
+const maxHolderQuery = 80
+
+func (h lockHolder) String() string {
+	since := "-"
+	if h.QueryStart != nil {
+		since = h.QueryStart.Format(time.RFC3339)
+	}
+	return fmt.Sprintf("pid %d application_name %q state %q query_start %s query %q locks %q",
+		h.PID, h.ApplicationName, h.State, since, h.Query, h.Locks)
+}
+
+// lockHolders lists the sessions (at most five, the longest in their transactions first) that
+// hold a lock on a table of the schema, after a migration gave up on one. The migration no longer
+// waits then, so no view names its blockers (pg_blocking_pids); but it asks for locks only on the
+// schema's tables, and every session holding one is a blocker of an ACCESS EXCLUSIVE request.
+// Another role's query reads "<insufficient privilege>" unless the node's role may read all
+// statistics (pg_read_all_stats).
+func (s *Store) lockHolders(ctx context.Context) ([]lockHolder, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.ReadTimeout)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `
+		SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), a.query_start,
+		       left(coalesce(a.query, ''), 4 * $1::int),
+		       string_agg(DISTINCT c.relname || ' ' || l.mode, ', ')
+		FROM pg_locks l
+		JOIN pg_class c ON c.oid = l.relation
+		JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE l.locktype = 'relation' AND l.granted AND l.pid <> pg_backend_pid()
+		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		  AND c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+		GROUP BY a.pid, a.application_name, a.state, a.query_start, a.query, a.xact_start
+		ORDER BY a.xact_start NULLS LAST
+		LIMIT 5`, maxHolderQuery)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read the lock holders: %w", err)
+	}
+	holders, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (lockHolder, error) {
+		var h lockHolder
+		err := row.Scan(&h.PID, &h.ApplicationName, &h.State, &h.QueryStart, &h.Query, &h.Locks)
+		h.Query = shortQuery(h.Query)
+		return h, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: read the lock holders: %w", err)
+	}
+	return holders, nil
+}
+
+// shortQuery is q on one line, its runs of white space one space, cut to maxHolderQuery
+// characters.
+func shortQuery(q string) string {
+	q = strings.Join(strings.Fields(q), " ")
+	if r := []rune(q); len(r) > maxHolderQuery {
+		q = string(r[:maxHolderQuery]) + "…"
+	}
+	return q
 }

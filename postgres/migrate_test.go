@@ -1,10 +1,13 @@
 package postgres_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/ordercast/ordercast/internal/migrations"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/postgres"
 )
 
@@ -70,5 +74,138 @@ func TestOpen_AMigrationTheDatabaseRefusesIsErrRefused(t *testing.T) {
 	}
 	if !errors.Is(err, migrations.ErrRefused) || !strings.Contains(err.Error(), "migration 001_orders") {
 		t.Errorf("Open = %v; want migrations.ErrRefused naming migration 001_orders", err)
+	}
+}
+
+// pendingBehindALock returns a database whose migration 012 is pending again, and a session that
+// holds orders (ROW EXCLUSIVE, which 012's CREATE INDEX waits for) until the test ends or it
+// rolls back: a report, a forgotten psql transaction. blockerPID is the session's.
+func pendingBehindALock(t *testing.T) (db string, admin *pgx.Conn, hold pgx.Tx, blockerPID int) {
+	t.Helper()
+	db = pgtest.NewDatabase(t)
+	if err := storetest.MustOpen(t, postgres.New(db)).Close(); err != nil {
+		t.Fatal(err)
+	}
+	admin = pgtest.Connect(t, db)
+	if _, err := admin.Exec(t.Context(), `DELETE FROM schema_migrations WHERE version = 12;
+		DROP INDEX orders_restaurant_created; DROP INDEX orders_created`); err != nil {
+		t.Fatal(err)
+	}
+	blocker := pgtest.Connect(t, db)
+	if err := blocker.QueryRow(t.Context(), `SELECT pg_backend_pid()`).Scan(&blockerPID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := blocker.Exec(t.Context(), `SET application_name = 'h_mig_report'`); err != nil {
+		t.Fatal(err)
+	}
+	hold, err := blocker.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = hold.Rollback(context.Background()) })
+	if _, err := hold.Exec(t.Context(), `LOCK TABLE orders IN ROW EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	return db, admin, hold, blockerPID
+}
+
+// migrationGaveUp is the start of the line a migration logs when it gave up on a lock.
+const migrationGaveUp = "schema migration gave up waiting"
+
+// openBehindALock starts s.Open on ctx, with tries that give up quickly and follow each other
+// quickly, and returns once s logged that one gave up on a lock; Open's result comes on the
+// channel.
+func openBehindALock(t *testing.T, ctx context.Context, s *postgres.Store) (log *testutil.Buffer, opened chan error) {
+	t.Helper()
+	log = &testutil.Buffer{}
+	s.Logger = slog.New(slog.NewTextHandler(log, nil))
+	s.MigrationLockTimeout = 50 * time.Millisecond
+	s.MigrationRetry = 10 * time.Millisecond
+	opened = make(chan error, 1)
+	go func() { opened <- s.Open(ctx) }()
+	t.Cleanup(func() { _ = s.Close() })
+	testutil.WaitFor(t, "the migration to give up on the lock", func() bool {
+		select {
+		case err := <-opened:
+			t.Fatalf("Open returned %v while another session held orders; log:\n%s", err, log.String())
+		default:
+		}
+		return strings.Contains(log.String(), migrationGaveUp)
+	})
+	return log, opened
+}
+
+// TestMigrationWaitingForALockGivesWay: a migration that finds a table held by another session
+// (a pg_dump, a report, a forgotten psql transaction) says first what it is about to do, then
+// gives up its place in the table's lock queue after MigrationLockTimeout, so that the cluster's
+// reads and writes do not queue behind it, logs which session holds the table, and tries again
+// until it gets the lock: the node opens once the session lets go.
+func TestMigrationWaitingForALockGivesWay(t *testing.T) {
+	t.Parallel()
+	db, admin, hold, blockerPID := pendingBehindALock(t)
+	log, opened := openBehindALock(t, t.Context(), postgres.New(db))
+	lines := log.String()
+	announced := strings.Index(lines, `msg="migrating the schema from 11 to 12: 1 migration, in one transaction"`)
+	if announced < 0 || announced > strings.Index(lines, migrationGaveUp) {
+		t.Errorf("no line saying what is migrated before the first retry:\n%s", lines)
+	}
+	retryLine := lines[strings.Index(lines, migrationGaveUp):]
+	retryLine = retryLine[:strings.IndexByte(retryLine, '\n')]
+	for _, want := range []string{
+		fmt.Sprintf("pid %d ", blockerPID), `application_name \"h_mig_report\"`, `state \"idle in transaction\"`,
+		`query \"LOCK TABLE orders IN ROW EXCLUSIVE MODE\"`, `locks \"orders RowExclusiveLock\"`, "query_start 20",
+		"try=1", "retry_in=10ms", "SQLSTATE 55P03",
+	} {
+		if !strings.Contains(retryLine, want) {
+			t.Errorf("the retry line does not say %s:\n%s", want, retryLine)
+		}
+	}
+	if strings.Contains(lines, "applied migration") {
+		t.Fatalf("a migration was applied while another session held orders:\n%s", lines)
+	}
+
+	if err := hold.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("Open after the session let go: %v", err)
+		}
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatalf("Open still waiting after the session let go; log:\n%s", log.String())
+	}
+	var version int
+	if err := admin.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != 12 || !strings.Contains(log.String(), `msg="applied migration" version=12`) {
+		t.Errorf("schema version %d after the retries, want 12 and its line in the log:\n%s", version, log.String())
+	}
+}
+
+// TestMigrationWaitingForALockStopsWhenAsked: the retries go on for as long as Open's context
+// lasts, not past it: a node stopped (SIGTERM) while its migration waits for a table exits,
+// having applied nothing.
+func TestMigrationWaitingForALockStopsWhenAsked(t *testing.T) {
+	t.Parallel()
+	db, admin, _, _ := pendingBehindALock(t)
+	ctx, stop := context.WithCancel(t.Context())
+	_, opened := openBehindALock(t, ctx, postgres.New(db))
+	stop()
+	select {
+	case err := <-opened:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Open stopped while its migration waited = %v, want context.Canceled", err)
+		}
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatal("Open still waiting after its context ended")
+	}
+	var version int
+	if err := admin.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != 11 {
+		t.Errorf("schema version %d after a stopped migration, want 11", version)
 	}
 }

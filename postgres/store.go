@@ -111,6 +111,14 @@ type Store struct {
 	// DefaultIdleInTransactionTimeout. An idle_in_transaction_session_timeout parameter in URL
 	// overrides it.
 	IdleInTransactionTimeout time.Duration
+	// MigrationLockTimeout is the lock_timeout of the migrations Open applies: past it a try
+	// gives up its place in a table's lock queue, logs who holds the table, and tries again after
+	// MigrationRetry. Zero means DefaultMigrationLockTimeout.
+	MigrationLockTimeout time.Duration
+	// MigrationRetry is the pause after the first try of the migrations that gave up on a lock,
+	// doubling at each try up to DefaultMigrationRetryMax (or MigrationRetry, if longer). Zero
+	// means DefaultMigrationRetry.
+	MigrationRetry time.Duration
 
 	pool    *pgxpool.Pool
 	batches *groupcommit.Writer
@@ -214,7 +222,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("postgres: connect: %w", err)
 	}
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, unavailableIfAway(err))
+		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, connectError(err))
 	}
 	// The database may go away again between the ping and what follows (a restart, its
 	// connections all taken): that too is an outage to wait out at start, not a failure.
@@ -259,12 +267,19 @@ func (s *Store) applyDefaults() {
 	if s.IdleInTransactionTimeout == 0 {
 		s.IdleInTransactionTimeout = DefaultIdleInTransactionTimeout
 	}
+	if s.MigrationLockTimeout == 0 {
+		s.MigrationLockTimeout = DefaultMigrationLockTimeout
+	}
+	if s.MigrationRetry == 0 {
+		s.MigrationRetry = DefaultMigrationRetry
+	}
 }
 
 // validate refuses settings the store cannot run with, its defaults applied.
 func (s *Store) validate() error {
-	if s.MaxConns < 0 || s.MaxBatch < 0 || s.BatchTimeout < 0 || s.ReadTimeout < 0 || s.IdleInTransactionTimeout < 0 {
-		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout, ReadTimeout and IdleInTransactionTimeout must not be negative")
+	if s.MaxConns < 0 || s.MaxBatch < 0 || s.BatchTimeout < 0 || s.ReadTimeout < 0 || s.IdleInTransactionTimeout < 0 ||
+		s.MigrationLockTimeout < 0 || s.MigrationRetry < 0 {
+		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout, ReadTimeout, IdleInTransactionTimeout, MigrationLockTimeout and MigrationRetry must not be negative")
 	}
 	if s.MaxNotifyPayload < MinNotifyPayload || s.MaxNotifyPayload >= 8000 {
 		return fmt.Errorf("postgres: MaxNotifyPayload is %d bytes; it must be from %d (the short notice of an event, by order id, seq and marks, must fit) to 7999 (PostgreSQL refuses 8000)",
@@ -300,6 +315,16 @@ func unavailableIfAway(err error) error {
 		return storehealth.Unavailable(reason, err)
 	}
 	return err
+}
+
+// connectError marks err, a connection that could not be made, as what a starting node does
+// about it: wait for a database away (unavailableIfAway); exit, not to be restarted, when the
+// server refuses the node's settings (refusedSettings), with what to do about it.
+func connectError(err error) error {
+	if hint := refusedSettings(err); hint != "" {
+		return storehealth.Misconfigured(fmt.Errorf("%w: %s", err, hint))
+	}
+	return unavailableIfAway(err)
 }
 
 // Close stops the writer (writes still queued fail with an error) and closes the connection

@@ -83,6 +83,28 @@ func unavailableReason(err error) string {
 	return ""
 }
 
+// refusedSettings says what to do about err, a server's refusal of a new connection for the
+// node's settings, which it would refuse again however often asked: a role or password it does
+// not accept (class 28, pg_hba.conf's rules included), a database that does not exist (3D000),
+// or a role without CONNECT on it (42501). It returns "" for any other error.
+func refusedSettings(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return ""
+	}
+	switch c := pgErr.Code; {
+	case c == "28P01":
+		return "the server refuses the password: correct it in the URL (or the password file)"
+	case strings.HasPrefix(c, "28"):
+		return "the server refuses the role: correct the URL's user, create the role, or allow it in pg_hba.conf"
+	case c == "3D000":
+		return "there is no database of that name: correct the URL, or create it (CREATE DATABASE … OWNER <the URL's role>)"
+	case c == "42501":
+		return "the role may not connect to the database: GRANT CONNECT ON DATABASE … TO it"
+	}
+	return ""
+}
+
 // connectionLost reports whether err says that the connection it came on is gone while the
 // database may well be there: the server ended its backend (a restart, a shutdown,
 // pg_terminate_backend, idle_session_timeout), or the connection was cut. Another connection may

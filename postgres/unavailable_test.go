@@ -2,10 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/pgtest"
+	"github.com/ordercast/ordercast/internal/storehealth"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/postgres"
@@ -382,5 +387,37 @@ func TestConnectionLostAfterCommitIsNotRetried(t *testing.T) {
 	wantUnavailable(t, "a write whose connection was lost after its commit", <-done, "unreachable")
 	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusReady, ExpectedVersion: 3}); err != nil {
 		t.Fatalf("the next write, at the committed version: %v", err)
+	}
+}
+
+// TestConnectRefusalsOfTheSettingsAreNotOutages: a connection refused for the node's settings
+// (a password or role the server does not accept, a database that does not exist, a role
+// without CONNECT) is storehealth.ErrMisconfigured, on which a starting node exits without its
+// unit restarting it, not an outage to wait out; the outages (a server starting up, out of
+// connections, the connection refused or timed out) stay unavailable, waited for and retried.
+// The server's own refusals are met in cmd/ordercast's TestServeExitStatus_DatabaseRefusesTheNode;
+// this covers those a trust-auth test server cannot give (a wrong password).
+func TestConnectRefusalsOfTheSettingsAreNotOutages(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		err           error
+		misconfigured bool
+	}{
+		{"wrong password", &pgconn.PgError{Severity: "FATAL", Code: "28P01"}, true},
+		{"unknown role", &pgconn.PgError{Severity: "FATAL", Code: "28000"}, true},
+		{"no such database", &pgconn.PgError{Severity: "FATAL", Code: "3D000"}, true},
+		{"no CONNECT privilege", &pgconn.PgError{Severity: "FATAL", Code: "42501"}, true},
+		{"too many connections", &pgconn.PgError{Severity: "FATAL", Code: "53300"}, false},
+		{"starting up", &pgconn.PgError{Severity: "FATAL", Code: "57P03"}, false},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, false},
+		{"timed out", &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}, false},
+	} {
+		err := postgres.ConnectError(tc.err)
+		gotMisconfigured, gotUnavailable := errors.Is(err, storehealth.ErrMisconfigured), ordercast.ErrorCode(err) == ordercast.EUnavailable
+		if gotMisconfigured != tc.misconfigured || gotUnavailable == tc.misconfigured {
+			t.Errorf("%s: misconfigured %v, unavailable %v; want misconfigured %v, unavailable %v (%v)",
+				tc.name, gotMisconfigured, gotUnavailable, tc.misconfigured, !tc.misconfigured, err)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/sqlitetest"
+	"github.com/ordercast/ordercast/internal/storehealth"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/sqlite"
 )
@@ -79,7 +80,8 @@ func TestOpenOnALockedFileIsUnavailable(t *testing.T) {
 // TestOpenRefusesAPathThatCannotBeADatabase: a directory, or a file in a directory that does not
 // exist, is a mistyped --db. SQLite calls both "unable to open", as it does a file system that is
 // briefly away; Open must say what is wrong, and not as an outage that start-up waits out
-// (--db-wait, a minute by default).
+// (--db-wait, a minute by default); and as storehealth.ErrMisconfigured, on which serve exits 2,
+// not restarted by its unit: a restart finds the same path.
 func TestOpenRefusesAPathThatCannotBeADatabase(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
@@ -96,8 +98,8 @@ func TestOpenRefusesAPathThatCannotBeADatabase(t *testing.T) {
 		{"file://db.example" + filepath.Join(dir, "x.db"), `names the host "db.example"`},
 	} {
 		err := sqlite.New(tt.path).Open(t.Context())
-		if err == nil || !strings.Contains(err.Error(), tt.want) || ordercast.ErrorCode(err) == ordercast.EUnavailable {
-			t.Errorf("Open(%s) = %v (code %q), want an error saying %q, not %q", tt.path, err, ordercast.ErrorCode(err), tt.want, ordercast.EUnavailable)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || ordercast.ErrorCode(err) == ordercast.EUnavailable || !errors.Is(err, storehealth.ErrMisconfigured) {
+			t.Errorf("Open(%s) = %v (code %q), want storehealth.ErrMisconfigured saying %q, not %q", tt.path, err, ordercast.ErrorCode(err), tt.want, ordercast.EUnavailable)
 		}
 	}
 }
@@ -170,8 +172,8 @@ func TestOpenRefusesADirectoryItMayNotWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := sqlite.New(filepath.Join(dir, "x.db")).Open(t.Context())
-	if err == nil || ordercast.ErrorCode(err) == ordercast.EUnavailable || !strings.Contains(err.Error(), "not writable") {
-		t.Fatalf("Open in a read-only directory = %v (code %q), want \"not writable\", not %q", err, ordercast.ErrorCode(err), ordercast.EUnavailable)
+	if err == nil || ordercast.ErrorCode(err) == ordercast.EUnavailable || !strings.Contains(err.Error(), "not writable") || !errors.Is(err, storehealth.ErrMisconfigured) {
+		t.Fatalf("Open in a read-only directory = %v (code %q), want storehealth.ErrMisconfigured saying \"not writable\", not %q", err, ordercast.ErrorCode(err), ordercast.EUnavailable)
 	}
 }
 

@@ -153,12 +153,15 @@ func New(path string) *Store {
 // checkPath refuses a path that cannot name a database: a directory, or a file in a directory
 // that does not exist. SQLite calls both "unable to open", as it does a file system that is
 // briefly away, which start-up waits out; these never come right by waiting. A file that is not
-// there yet it creates, private (createPrivate). A file: URI is judged by the file it names.
+// there yet it creates, private (createPrivate). A file: URI is judged by the file it names. Each
+// refusal is storehealth.ErrMisconfigured: a restart finds the same path (the node exits 2, which
+// its unit does not restart; a file system mounted late is the unit's to wait for, with
+// RequiresMountsFor=).
 func checkPath(path string) error {
 	if strings.HasPrefix(path, "file:") {
 		var err error
 		if path, err = uriFile(path); err != nil {
-			return err
+			return storehealth.Misconfigured(err)
 		}
 	}
 	if path == ":memory:" || path == "" {
@@ -166,15 +169,15 @@ func checkPath(path string) error {
 	}
 	file, ferr := os.Stat(path)
 	if ferr == nil && file.IsDir() {
-		return fmt.Errorf("sqlite: %s is a directory, not a database file", path)
+		return storehealth.Misconfigured(fmt.Errorf("sqlite: %s is a directory, not a database file", path))
 	}
 	dir := filepath.Dir(path)
 	fi, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("sqlite: the directory of %s does not exist: create it first", path)
+		return storehealth.Misconfigured(fmt.Errorf("sqlite: the directory of %s does not exist: create it first", path))
 	case err == nil && !fi.IsDir():
-		return fmt.Errorf("sqlite: %s is not a directory", dir)
+		return storehealth.Misconfigured(fmt.Errorf("sqlite: %s is not a directory", dir))
 	case err != nil:
 		return fmt.Errorf("sqlite: the directory of %s: %w", path, err)
 	}
@@ -182,14 +185,14 @@ func checkPath(path string) error {
 	// not write, which start-up would wait out as an outage. The directory is written too: WAL
 	// mode keeps its -wal and -shm files beside the database.
 	if err := writable(dir); err != nil {
-		return fmt.Errorf("sqlite: the directory %s is not writable by this process (%w): ordercast keeps the database and its -wal and -shm files there", dir, err)
+		return storehealth.Misconfigured(fmt.Errorf("sqlite: the directory %s is not writable by this process (%w): ordercast keeps the database and its -wal and -shm files there", dir, err))
 	}
 	switch {
 	case errors.Is(ferr, fs.ErrNotExist):
 		return createPrivate(path)
 	case ferr == nil:
 		if err := writable(path); err != nil {
-			return fmt.Errorf("sqlite: %s is not writable by this process (%w)", path, err)
+			return storehealth.Misconfigured(fmt.Errorf("sqlite: %s is not writable by this process (%w)", path, err))
 		}
 	}
 	return nil

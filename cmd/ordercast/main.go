@@ -21,6 +21,7 @@ import (
 
 	"github.com/ordercast/ordercast/internal/bench"
 	"github.com/ordercast/ordercast/internal/migrations"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 func main() {
@@ -62,11 +63,13 @@ func main() {
 	}
 }
 
-// ExitConfig is the exit status of a serve whose flags or environment are wrong, or whose
-// database a later release migrated or refused a migration, which no restart mends: the unit's RestartPreventExitStatus names it, so that systemd stops there instead of
-// starting the node again every RestartSec and filling the journal with the same line. Every
-// other failure (a database away for longer than --db-wait, a port taken) exits 1 and is
-// restarted.
+// ExitConfig is the exit status of a serve whose flags or environment are wrong, whose database
+// refuses it as configured (a role, a password or a database name the server does not know, a
+// privilege missing, an SQLite path that cannot hold a database), or whose database a later
+// release migrated or refused a migration, which no restart mends: the unit's
+// RestartPreventExitStatus names it, so that systemd stops there instead of starting the node
+// again every RestartSec and filling the journal with the same line. Every other failure (a
+// database away for longer than --db-wait, a port taken) exits 1 and is restarted.
 const ExitConfig = 2
 
 // configError is a refusal of serve's flags or environment, before anything was opened.
@@ -74,11 +77,12 @@ type configError struct{ error }
 
 func (e configError) Unwrap() error { return e.error }
 
-// exitCode is the exit status of a run that failed with err. A database whose schema is newer
-// than the binary's is ExitConfig too, and so is one that refused a migration: no restart of this
-// binary mends either.
+// exitCode is the exit status of a run that failed with err. A database that refuses the node's
+// settings (storehealth.ErrMisconfigured) is ExitConfig too, and so is one whose schema is newer
+// than the binary's, or one that refused a migration: no restart of this binary mends any.
 func exitCode(err error) int {
-	if _, ok := errors.AsType[configError](err); ok || errors.Is(err, migrations.ErrNewer) || errors.Is(err, migrations.ErrRefused) {
+	if _, ok := errors.AsType[configError](err); ok || errors.Is(err, migrations.ErrNewer) || errors.Is(err, migrations.ErrRefused) ||
+		errors.Is(err, storehealth.ErrMisconfigured) {
 		return ExitConfig
 	}
 	return 1

@@ -5,6 +5,7 @@
 package storehealth
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -33,6 +34,22 @@ type Tracker struct {
 func Unavailable(reason string, cause error) error {
 	return fmt.Errorf("%w: %w", ordercast.Errorf(ordercast.EUnavailable, "the database is %s; retry shortly", reason), cause)
 }
+
+// ErrMisconfigured is why a store could not open a database that refuses the node as it is
+// configured: a role or password it does not accept, a database that does not exist, a privilege
+// missing, a file path that cannot hold a database. The database (or the file system) answered,
+// and no restart changes its answer (the node exits ExitConfig, which its unit does not restart;
+// it was restarted every two seconds, failing the same way each time). An outage (Unavailable) is
+// the other kind: a restart, or a wait, may well succeed.
+var ErrMisconfigured = errors.New("refused as configured; no restart changes that")
+
+// Misconfigured wraps err, a refusal of the store's settings, as ErrMisconfigured.
+func Misconfigured(err error) error { return misconfiguredError{err} }
+
+type misconfiguredError struct{ error }
+
+func (e misconfiguredError) Unwrap() error        { return e.error }
+func (e misconfiguredError) Is(target error) bool { return target == ErrMisconfigured }
 
 // Check translates err into the domain's unavailable error when Classify says the database is
 // away, and keeps the outage state: a nil err from a request that proves the database fully
