@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -112,6 +113,7 @@ func TestDatabaseAway_503(t *testing.T) {
 	if up := metric(t, n.url, "ordercast_store_up"); up != 0 {
 		t.Errorf("ordercast_store_up while the database is away = %v, want 0", up)
 	}
+	waitLogged(t, n, "database unavailable;")
 	if got := strings.Count(n.stderr.String(), "database unavailable;"); got != 1 {
 		t.Errorf("outage logged %d times, want once:\n%s", got, n.stderr.String())
 	}
@@ -123,9 +125,7 @@ func TestDatabaseAway_503(t *testing.T) {
 	// With no write and no readiness probe to find it back, the node finds it itself: a node
 	// nobody uses reports no outage that has ended.
 	testutil.WaitFor(t, "ordercast_store_up back to 1 with no request", func() bool { return metric(t, n.url, "ordercast_store_up") == 1 })
-	if !strings.Contains(n.stderr.String(), "database available again") {
-		t.Errorf("the end of the outage was not logged:\n%s", n.stderr.String())
-	}
+	waitLogged(t, n, "database available again")
 	waitReady(t, n.url)
 	createOrder(t, n.url, "away-2")
 	for _, name := range []string{"ordercast_store_up", "ordercast_pg_listener_up"} {
@@ -157,9 +157,7 @@ func TestLockedSQLiteFoundBackIdle(t *testing.T) {
 
 	release()
 	testutil.WaitFor(t, "ordercast_store_up back to 1 with no request", func() bool { return metric(t, n.url, "ordercast_store_up") == 1 })
-	if !strings.Contains(n.stderr.String(), "database available again") {
-		t.Errorf("the end of the outage was not logged:\n%s", n.stderr.String())
-	}
+	waitLogged(t, n, "database available again")
 	createOrder(t, n.url, "idle-2")
 }
 
@@ -175,14 +173,13 @@ func TestDatabaseAway_IdleNodeSaysSo(t *testing.T) {
 	testutil.WaitFor(t, "ordercast_store_up 0 on an idle node whose database is away", func() bool {
 		return metric(t, n.url, "ordercast_store_up") == 0
 	})
+	waitLogged(t, n, "database unavailable;")
 	if got := strings.Count(n.stderr.String(), "database unavailable;"); got != 1 {
 		t.Errorf("outage logged %d times, want once:\n%s", got, n.stderr.String())
 	}
 	setConnections(t, db, true)
 	testutil.WaitFor(t, "ordercast_store_up back to 1", func() bool { return metric(t, n.url, "ordercast_store_up") == 1 })
-	if !strings.Contains(n.stderr.String(), "database available again") {
-		t.Errorf("the end of the outage was not logged:\n%s", n.stderr.String())
-	}
+	waitLogged(t, n, "database available again")
 }
 
 // TestDatabaseAway_NodeStartsAndWaits: a node started while its database refuses connections
@@ -228,4 +225,12 @@ func TestDatabaseAway_StoppedWhileWaiting(t *testing.T) {
 	if code := n.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM while waiting, want 0:\n%s", code, n.stderr.String())
 	}
+}
+
+// waitLogged waits for node n's log to hold text. The outage's state changes before its line is
+// written (storehealth.Tracker), and the line reaches the test through a pipe: a gauge read may
+// see the change first.
+func waitLogged(t *testing.T, n *node, text string) {
+	t.Helper()
+	testutil.WaitFor(t, "the log to say "+strconv.Quote(text), func() bool { return strings.Contains(n.stderr.String(), text) })
 }
