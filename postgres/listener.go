@@ -92,7 +92,7 @@ func (l *Listener) Open(ctx context.Context) error {
 	}
 	if l.ApplicationName == "" {
 		host, _ := os.Hostname() // only a label: an empty one is fine
-		l.ApplicationName = fmt.Sprintf("ordercast-listen %d %s", os.Getpid(), host)
+		l.ApplicationName = fmt.Sprintf("%s %d %s", ListenerApplicationPrefix, os.Getpid(), host)
 	}
 	if len(l.ApplicationName) > 63 {
 		l.ApplicationName = l.ApplicationName[:63] // PostgreSQL's limit; it would cut it anyway

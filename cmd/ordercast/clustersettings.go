@@ -121,6 +121,8 @@ type settingsCheck struct {
 	Interval time.Duration
 	Live     time.Duration
 	Logger   *slog.Logger
+	// Queue, when set, looks at PostgreSQL's NOTIFY queue at each check too (notifyqueue.go).
+	Queue *postgres.NotifyQueueWatch
 
 	payload []byte
 	// fails are the failures to read or write cluster_nodes; unreadable the rows that do not
@@ -154,7 +156,7 @@ func newSettingsCheck(st *postgres.Store, settings clusterSettings, logger *slog
 func (c *settingsCheck) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.check(ctx)
+	c.tick(ctx)
 	c.wg.Go(func() {
 		t := time.NewTicker(c.Interval)
 		defer t.Stop()
@@ -163,7 +165,7 @@ func (c *settingsCheck) start() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				c.check(ctx)
+				c.tick(ctx)
 			}
 		}
 	})
@@ -184,6 +186,14 @@ func (c *settingsCheck) stop() {
 	defer cancel()
 	if err := c.Store.ForgetNode(ctx); err != nil {
 		c.Logger.Warn("deleting this node's row of cluster_nodes failed; the other nodes stop comparing their settings with it once it is unseen for "+c.Live.String(), "err", err)
+	}
+}
+
+// tick is one round of the periodic checks: the settings, then the NOTIFY queue.
+func (c *settingsCheck) tick(ctx context.Context) {
+	c.check(ctx)
+	if c.Queue != nil {
+		c.Queue.Check(ctx)
 	}
 }
 

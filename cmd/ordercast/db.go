@@ -186,7 +186,8 @@ func up(ok bool) float64 {
 // storeMetrics lists the metrics the store brings to /metrics: whether its database answers, how
 // much its writer batches, on SQLite the size of its WAL, and on PostgreSQL how the node's
 // batches were committed, its connection pool, whether and how often its listener lost the
-// database, and whether another node's settings disagree with its own.
+// database, whether another node's settings disagree with its own, and how full the server's
+// NOTIFY queue is.
 func (m *Main) storeMetrics() []prometheus.Collector {
 	var cs []prometheus.Collector
 	if or, ok := m.Store.(outageReporter); ok {
@@ -224,6 +225,9 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 	cs = append(cs, newPoolCollector(st.PoolStat))
 	if m.settingsCheck != nil {
 		cs = append(cs, m.settingsCheck.metric())
+	}
+	if m.notifyQueue != nil {
+		cs = append(cs, notifyQueueMetrics(m.notifyQueue)...)
 	}
 	batches := func(path string, n func(postgres.Paths) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -66,6 +66,12 @@ type Main struct {
 	// settingsCheck compares this node's settings with the cluster's other nodes' (PostgreSQL
 	// only; clustersettings.go).
 	settingsCheck *settingsCheck
+	// notifyQueue watches PostgreSQL's NOTIFY queue on the settings check's tick (PostgreSQL
+	// only; notifyqueue.go).
+	notifyQueue *postgres.NotifyQueueWatch
+	// EndStalledListeners is how long another node's LISTEN session may be found not reading
+	// before this node ends it; 0 never (see the flag).
+	EndStalledListeners time.Duration
 
 	stdout, stderr io.Writer
 	// validated: validate has passed (and built the parts it builds, such as the token
@@ -176,6 +182,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	m.securityFlags(fs, &m.HTTP)
 	m.locationFlags(fs, &m.HTTP)
 	m.retentionFlags(fs)
+	m.notifyQueueFlags(fs)
 	return fs
 }
 
@@ -207,6 +214,9 @@ func (m *Main) validate() error {
 		return fmt.Errorf("--sqlite-min-free must not be negative, got %d", m.SQLiteMinFreeMiB)
 	}
 	if err := m.validateRetention(); err != nil {
+		return err
+	}
+	if err := m.validateNotifyQueue(); err != nil {
 		return err
 	}
 	if err := checkAddr(m.HTTP.Addr); err != nil {
@@ -315,7 +325,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return errors.Join(err, srv.Unlisten(), m.Close())
 	}
 	if m.Listener != nil {
+		m.notifyQueue = m.newNotifyQueueWatch(m.Listener.Store)
 		m.settingsCheck = newSettingsCheck(m.Listener.Store, m.clusterSettings(m.secrets), m.Logger.With("component", "cluster-settings"))
+		m.settingsCheck.Queue = m.notifyQueue
 		m.settingsCheck.start()
 	}
 	srv.Store = m.Store
