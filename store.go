@@ -64,6 +64,17 @@ type Purger interface {
 	PurgeEnded(ctx context.Context, endedBefore time.Time, limit int) (int, error)
 }
 
+// KeyPurger is a Store that deletes expired idempotency records (both stores). A batch that
+// records answers deletes a few (ExpiredKeysToPurge), but only as long as keyed writes come;
+// internal/retention runs this on every node, so that each record, which holds an order's answer
+// (its details and drop-off), goes soon after it expires whatever the traffic.
+type KeyPurger interface {
+	// PurgeExpiredKeys deletes up to limit idempotency records that expired at or before now
+	// (Idempotency.Expires), in one transaction, and returns how many it deleted. It never
+	// waits for a record another transaction holds, which is left to the next call.
+	PurgeExpiredKeys(ctx context.Context, now time.Time, limit int) (int, error)
+}
+
 // Publisher receives every committed event. Publish must not block on slow consumers.
 type Publisher interface {
 	Publish(Event)

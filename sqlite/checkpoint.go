@@ -52,7 +52,7 @@ type checkpointer struct {
 	done   chan struct{}
 }
 
-// walBound is the writer's state of its bound on the WAL (boundWAL); the writer goroutine's alone.
+// walBound is the writer's state of its bound on the WAL (boundWAL); guarded by Store.bounding.
 type walBound struct {
 	// copying is set once the checkpointer has been asked to copy a WAL near its bound; cleared
 	// when the WAL starts over.
@@ -187,7 +187,10 @@ func (s *Store) checkpoint() error {
 }
 
 // boundWAL keeps the WAL within MaxWALSize plus a batch; the writer runs it after each batch's
-// writes are answered (groupcommit's upkeep), so a RESTART delays the next batch, never an answer.
+// writes are answered (groupcommit's upkeep), so a RESTART delays the next batch, never an answer,
+// and so does every other commit on the writer's connection (writeAside: a purge) after it
+// commits: the bound is the WAL's, whoever wrote it. A RESTART runs once per MaxWALSize of WAL
+// written, so a purge's commits add no checkpoint to a batch's path but those its pages need.
 // Past MaxWALSize it runs a RESTART checkpoint on its own connection before its next batch, and
 // the next commit starts the WAL over. Run from the checkpointer's connection, the RESTART waited
 // for the write lock, which the writer takes again straight after each batch: under steady writes
@@ -206,6 +209,8 @@ func (s *Store) checkpoint() error {
 // it does, while the WAL grows without bound. It is tried again after CheckpointInterval, and a
 // WAL still held then is warned about, once every walWarnEvery, and once when it starts over.
 func (s *Store) boundWAL() {
+	s.bounding.Lock()
+	defer s.bounding.Unlock()
 	size, err := s.walSize()
 	if err != nil {
 		return // the checkpointer's next look reports it
@@ -318,8 +323,9 @@ func (s *Store) walSize() (int64, error) {
 	return fi.Size(), nil
 }
 
-// WALSize is the size in bytes of the database's WAL file: within MaxWALSize plus a batch, unless
-// a reader in another process holds the WAL (see boundWAL). Call it between Open and Close.
+// WALSize is the size in bytes of the database's WAL file: within MaxWALSize plus a batch (or a
+// purge's transaction), unless a reader in another process holds the WAL (see boundWAL). Call it
+// between Open and Close.
 func (s *Store) WALSize() (int64, error) { return s.walSize() }
 
 // runCheckpoint runs a checkpoint statement; busy reports that it could not copy, or start the

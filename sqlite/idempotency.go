@@ -28,3 +28,26 @@ func (s *Store) IdempotentAnswer(ctx context.Context, scope, key string, now tim
 	a.Expires = fromMicros(expires)
 	return a, nil
 }
+
+var _ ordercast.KeyPurger = (*Store)(nil)
+
+// PurgeExpiredKeys deletes up to limit idempotency records expired at now (see
+// ordercast.KeyPurger), on the writer's connection between two batches, as a purge does
+// (writeAside): a batch waits for it, and it keeps the WAL within its bound.
+func (s *Store) PurgeExpiredKeys(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	n, err := s.writeAside(ctx, "sqlite: purge expired idempotency records", func(ctx context.Context) (int, error) {
+		res, err := s.stmts.purgeKeys.ExecContext(ctx, now.UnixMicro(), limit)
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: purge expired idempotency records: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("sqlite: purge expired idempotency records: %w", err)
+		}
+		return int(n), nil
+	})
+	return n, s.health(err, true)
+}

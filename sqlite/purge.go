@@ -30,10 +30,56 @@ func (s *Store) PurgeEnded(ctx context.Context, endedBefore time.Time, limit int
 	return n, s.health(err, true)
 }
 
-func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int) (n int, err error) {
+func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, nil
 	}
+	if err := s.buildEndedIndex(ctx); err != nil {
+		return 0, err
+	}
+	return s.writeAside(ctx, "sqlite: purge", func(ctx context.Context) (int, error) {
+		return s.purgeInTx(ctx, endedBefore, limit)
+	})
+}
+
+// buildEndedIndex builds the index of ended orders on the writer's connection, once.
+func (s *Store) buildEndedIndex(ctx context.Context) error {
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	if s.endedIndexed {
+		return nil
+	}
+	if s.conn == nil {
+		if err := s.openWriterConn(ctx); err != nil {
+			return err
+		}
+	}
+	if _, err := s.conn.ExecContext(ctx, endedIndex); err != nil {
+		return fmt.Errorf("sqlite: purge: build the index of ended orders: %w", err)
+	}
+	s.endedIndexed = true
+	return nil
+}
+
+// writeAside runs write, which deletes what the store no longer keeps (a purge, a sweep of
+// expired idempotency records), in a transaction of its own on the writer's connection between
+// two batches, as a checkpoint does: a batch waits for it, and it never waits for SQLite's write
+// lock. It commits when write deleted something (n > 0), and then keeps the WAL within its bound
+// (boundWAL), as the writer does after a batch: nothing else would on a node that only purges, and
+// a purge of 489,000 orders grew the WAL to 2.2 GB. what names the errors.
+func (s *Store) writeAside(ctx context.Context, what string, write func(ctx context.Context) (int, error)) (int, error) {
+	n, err := s.writeAsideTx(ctx, what, write)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	// Its pages are in the WAL like a batch's: the checkpointer copies them back, and past the
+	// bound this goroutine restarts the WAL before the next batch or purge.
+	s.kickCheckpointer()
+	s.boundWAL()
+	return n, nil
+}
+
+func (s *Store) writeAsideTx(ctx context.Context, what string, write func(ctx context.Context) (int, error)) (n int, err error) {
 	s.writing.Lock()
 	defer s.writing.Unlock()
 	if s.conn == nil {
@@ -41,24 +87,18 @@ func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int
 			return 0, err
 		}
 	}
-	if !s.endedIndexed {
-		if _, err := s.conn.ExecContext(ctx, endedIndex); err != nil {
-			return 0, fmt.Errorf("sqlite: purge: build the index of ended orders: %w", err)
-		}
-		s.endedIndexed = true
-	}
 	st := s.stmts
 	if _, err := st.begin.ExecContext(ctx); err != nil {
-		return 0, fmt.Errorf("sqlite: purge: begin: %w", err)
+		return 0, fmt.Errorf("%s: begin: %w", what, err)
 	}
 	committed := false
 	defer func() {
 		if committed {
 			return
 		}
-		err = errors.Join(err, s.rollback(context.Background(), "sqlite: purge: rollback"))
+		err = errors.Join(err, s.rollback(context.Background(), what+": rollback"))
 	}()
-	n, err = s.purgeInTx(ctx, endedBefore, limit)
+	n, err = write(ctx)
 	if err != nil || n == 0 {
 		return 0, err
 	}
@@ -69,11 +109,9 @@ func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int
 	if _, err := st.commit.ExecContext(context.Background()); err != nil {
 		// Whether it committed is not known: the writer reads every order again.
 		s.recent.Forget()
-		return 0, fmt.Errorf("sqlite: purge: commit: %w", err)
+		return 0, fmt.Errorf("%s: commit: %w", what, err)
 	}
 	committed = true
-	// Its pages are in the WAL like a batch's: the checkpointer copies them back.
-	s.kickCheckpointer()
 	return n, nil
 }
 

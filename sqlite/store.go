@@ -58,8 +58,9 @@ const (
 	DefaultOrderCache = ordercache.DefaultSize
 	// DefaultMaxWALSize bounds the WAL: once a commit takes it past this size, the writer runs a
 	// RESTART checkpoint before its next batch (a PASSIVE one has copied most of it), so that the
-	// next commit starts the WAL over. The file stays within this size plus one batch (at most a
-	// few MiB), unless a reader in another process keeps a transaction open (see boundWAL).
+	// next commit starts the WAL over; a purge's commit (writeAside) is bound the same way. The
+	// file stays within this size plus one transaction, a batch or a purge's (at most a few MiB),
+	// unless a reader in another process keeps a transaction open (see boundWAL).
 	DefaultMaxWALSize = 64 << 20
 	// DefaultMinFreeDisk is the free space on the database's file system below which the store
 	// is not ready (Ping): the WAL grows to its bound before it starts over, and each checkpoint
@@ -139,7 +140,10 @@ type Store struct {
 	endedIndexed bool
 	// checkpointing is held by every checkpoint this store runs, after writing when both are.
 	checkpointing sync.Mutex
-	bound         walBound // the writer goroutine's
+	// bounding is held by boundWAL, which the writer's goroutine runs after a batch and a purge's
+	// after its commit; taken before writing.
+	bounding sync.Mutex
+	bound    walBound // guarded by bounding
 
 	tracker storehealth.Tracker // whether the database is away, and why
 	closed  atomic.Bool         // Close was called: every failure is the store closing

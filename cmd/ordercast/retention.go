@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,6 +12,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/internal/retention"
+	"github.com/ordercast/ordercast/sqlite"
 )
 
 // retentionFlags declares --retention.
@@ -34,9 +36,30 @@ func (m *Main) minRetention() time.Duration {
 	return max(auth.DefaultTrackingMaxLifetime, m.TrackingTTL) + m.HTTP.IdempotencyTTL
 }
 
-// startRetention runs the purge of ended orders on its own goroutine when --retention is set,
-// and counts what it deletes on reg. stopRetention ends it.
+// startRetention runs, each on its own goroutine, the purge of ended orders when --retention is
+// set, and on every node the purge of expired idempotency records, and counts what they delete
+// on reg. stopRetention ends them.
 func (m *Main) startRetention(reg prometheus.Registerer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	m.retentionStop = func() { cancel(); wg.Wait() }
+	base := retention.Config{Keep: m.Retention}
+	if _, ok := m.Store.(*sqlite.Store); ok {
+		// A purge holds SQLite's one writer while it runs: short transactions, each followed
+		// by the writes that waited for it (retention.WriterTxTime).
+		base.TxTime, base.Pause = retention.WriterTxTime, retention.WriterPause
+	}
+	if p, ok := m.Store.(ordercast.KeyPurger); ok {
+		purged := prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ordercast_purged_idempotency_records_total",
+			Help: "Expired idempotency records (recorded answers) this node deleted.",
+		})
+		reg.MustRegister(purged)
+		cfg := base
+		cfg.Logger = m.Logger.With("component", "idempotency")
+		cfg.Purged = func(n int) { purged.Add(float64(n)) }
+		wg.Go(func() { retention.RunKeys(ctx, p, cfg) })
+	}
 	if m.Retention == 0 {
 		return
 	}
@@ -50,21 +73,14 @@ func (m *Main) startRetention(reg prometheus.Registerer) {
 		Help: "Ended orders this node deleted with their histories, --retention after they ended.",
 	})
 	reg.MustRegister(purged)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	m.retentionStop = func() { cancel(); <-done }
-	go func() {
-		defer close(done)
-		retention.Run(ctx, p, retention.Config{
-			Keep:   m.Retention,
-			Logger: m.Logger.With("component", "retention"),
-			Purged: func(n int) { purged.Add(float64(n)) },
-		})
-	}()
+	cfg := base
+	cfg.Logger = m.Logger.With("component", "retention")
+	cfg.Purged = func(n int) { purged.Add(float64(n)) }
+	wg.Go(func() { retention.Run(ctx, p, cfg) })
 	m.Logger.Info("ended orders are deleted after their retention", "retention", m.Retention)
 }
 
-// stopRetention stops the purge, and waits for a transaction in progress to end.
+// stopRetention stops the purges, and waits for a transaction in progress to end.
 func (m *Main) stopRetention() {
 	if m.retentionStop != nil {
 		m.retentionStop()

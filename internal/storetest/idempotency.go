@@ -105,3 +105,57 @@ func exerciseIdempotency(t *testing.T, open opener) {
 		t.Fatalf("key of a failed write: %v, want not found", err)
 	}
 }
+
+// exerciseExpiredKeysPurge: PurgeExpiredKeys deletes the records expired at the time it is
+// given, no more than its limit a call, and only those: a record still answered at that time
+// stays. What it deleted is gone from the database, not merely past its expiry: asked at a time
+// before the expiry, it is not found either. Expired records went only with later keyed writes
+// (ExpiredKeysToPurge), so an integration that stopped sending keys left its last day of
+// answers, an order's details each, in the database for ever.
+func exerciseExpiredKeysPurge(t *testing.T, open opener) {
+	t.Parallel()
+	h := newHarness(t, open)
+	p, ok := h.s.(ordercast.KeyPurger)
+	if !ok {
+		t.Fatalf("%T is not an ordercast.KeyPurger", h.s)
+	}
+	now := time.Now()
+	soon, later := now.Add(time.Hour), now.Add(3*time.Hour)
+	const expiring = 5
+	for i := range expiring {
+		h.create(t, ordercast.NewOrder{ID: fmt.Sprintf("e-%d", i), Idem: idem("s", fmt.Sprintf("k-%d", i), "f", soon)})
+	}
+	h.create(t, ordercast.NewOrder{ID: "kept", Idem: idem("s", "k-kept", "f", later)})
+
+	if n, err := p.PurgeExpiredKeys(h.ctx, now.Add(2*time.Hour), 0); n != 0 || err != nil {
+		t.Errorf("PurgeExpiredKeys with limit 0 = %d, %v; want 0, nil", n, err)
+	}
+	// Not yet expired at now: nothing goes.
+	if n, err := p.PurgeExpiredKeys(h.ctx, now, 10); n != 0 || err != nil {
+		t.Errorf("PurgeExpiredKeys(now) = %d, %v; want 0 (none expired yet)", n, err)
+	}
+	var got []int
+	for len(got) <= expiring {
+		n, err := p.PurgeExpiredKeys(h.ctx, now.Add(2*time.Hour), 2)
+		if err != nil {
+			t.Fatalf("PurgeExpiredKeys: %v", err)
+		}
+		if got = append(got, n); n == 0 {
+			break
+		}
+	}
+	if fmt.Sprint(got) != "[2 2 1 0]" {
+		t.Errorf("PurgeExpiredKeys with limit 2, again until none is left, deleted %v, want [2 2 1 0]", got)
+	}
+	for i := range expiring {
+		if _, err := h.s.IdempotentAnswer(h.ctx, "s", fmt.Sprintf("k-%d", i), now); ordercast.ErrorCode(err) != ordercast.ENotFound {
+			t.Errorf("the purged record k-%d, asked at a time it had not expired: %v, want it gone (%s)", i, err, ordercast.ENotFound)
+		}
+	}
+	wantAnswer(t, h, "s", "k-kept", "f", 201, `{"id":"kept","version":1,"seq":1,"created":true,"changed":false}`)
+	for i := range expiring { // the orders are not the records: they stay
+		if _, err := h.s.Order(h.ctx, fmt.Sprintf("e-%d", i)); err != nil {
+			t.Errorf("Order(e-%d) after its key's record was purged: %v", i, err)
+		}
+	}
+}

@@ -38,6 +38,7 @@ func Exercise(t *testing.T, open func(t *testing.T, pub ordercast.Publisher) ord
 	t.Run("RejectedRequestsChangeNothing", func(t *testing.T) { exerciseRejected(t, open) })
 	t.Run("Batches", func(t *testing.T) { exerciseBatches(t, open) })
 	t.Run("Idempotency", func(t *testing.T) { exerciseIdempotency(t, open) })
+	t.Run("PurgeExpiredKeys", func(t *testing.T) { exerciseExpiredKeysPurge(t, open) })
 	t.Run("DetailsAsGiven", func(t *testing.T) { exerciseDetailsAsGiven(t, open) })
 	t.Run("Places", func(t *testing.T) { exercisePlaces(t, open) })
 	t.Run("Owners", func(t *testing.T) { exerciseOwners(t, open) })
