@@ -268,7 +268,7 @@ type OrderFilter struct {
 	// CustomerID keeps one customer's orders: an access request's export (admin and system
 	// tokens only; see ExportCustomer).
 	CustomerID string
-	Status       ordercast.Status
+	Status     ordercast.Status
 	// Since and Until keep the orders created at or after Since and before Until; zero is no
 	// bound.
 	Since, Until time.Time
