@@ -98,7 +98,7 @@ func TestCustomerData(t *testing.T) {
 	resp, body := call(t, "GET", base+"/v1/orders?customer_id=u%201", admin, "")
 	wantError("an invalid customer_id", resp, body, 422, ordercast.EInvalid, "customer_id")
 	resp, body = call(t, "POST", base+api.EraseCustomerPath("u 1"), admin, "")
-	wantError("erasing an invalid customer id", resp, body, 422, ordercast.EInvalid, "customer id")
+	wantError("erasing an invalid customer id", resp, body, 422, ordercast.EInvalid, "customer_id")
 
 	// d-2 is in progress: refused, saying how many; nothing changed.
 	resp, body = call(t, "POST", base+api.EraseCustomerPath("u-1"), admin, "")
