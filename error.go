@@ -25,9 +25,12 @@ const (
 	// EPreconditionFailed: a change sent with If-Match found the order at another version.
 	EPreconditionFailed = "precondition_failed"
 	EOrderExists        = "order_exists"
-	EUnauthenticated    = "unauthenticated"
-	EForbidden          = "forbidden"
-	ERateLimited        = "rate_limited"
+	// ECustomerActive: a customer's data cannot be erased while an order of theirs is in
+	// progress; the message says how many.
+	ECustomerActive  = "customer_has_active_orders"
+	EUnauthenticated = "unauthenticated"
+	EForbidden       = "forbidden"
+	ERateLimited     = "rate_limited"
 	// ETooManyAssignments: the order's history is full (MaxOrderVersion): it takes no further
 	// courier change, though its status still moves.
 	ETooManyAssignments = "too_many_assignments"

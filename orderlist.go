@@ -13,6 +13,10 @@ import (
 type OrderQuery struct {
 	// RestaurantID keeps the orders of one restaurant; "" every order.
 	RestaurantID string
+	// CustomerID keeps the orders of one customer (an access request's export: admin and
+	// system only); "" every order. The stores find them from the customer's party log, which
+	// holds every order the customer has that was not purged, by its key: no scan of the orders.
+	CustomerID string
 	// Status keeps the orders at one status; "" every status.
 	Status Status
 	// Since and Until keep the orders created at or after Since and before Until; zero is no
@@ -61,6 +65,8 @@ func (q OrderQuery) Validate() error {
 		return Errorf(EInvalidStatus, "unknown status %s", Quote(string(q.Status)))
 	case q.RestaurantID != "" && ValidatePartyIDOf("restaurant_id", q.RestaurantID) != nil:
 		return ValidatePartyIDOf("restaurant_id", q.RestaurantID)
+	case q.CustomerID != "" && ValidatePartyIDOf("customer_id", q.CustomerID) != nil:
+		return ValidatePartyIDOf("customer_id", q.CustomerID)
 	case !q.Since.IsZero() && !q.Until.IsZero() && !q.Until.After(q.Since):
 		return Errorf(EInvalid, "until (%s) must be after since (%s)", q.Until.Format(time.RFC3339Nano), q.Since.Format(time.RFC3339Nano))
 	case q.Limit < 1:

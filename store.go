@@ -43,6 +43,9 @@ type Store interface {
 	// (one with none is left out), in one read however many couriers are asked for: a batch of
 	// positions names up to a thousand couriers.
 	CouriersOrders(ctx context.Context, courierIDs []string) (map[string][]Order, error)
+	// EraseCustomer removes the personal data of a customer's ended orders (an erasure
+	// request), in one transaction; see Erasure.
+	CustomerEraser
 	// IdempotentAnswer finds the answer recorded for a request's idempotency key.
 	IdempotencyStore
 	// ScopeReader reads the party logs that party streams resume from.

@@ -44,6 +44,9 @@ const (
 	RouteRestaurantStream = "GET /v1/restaurants/{pid}/stream"
 	RouteCourierStream    = "GET /v1/couriers/{pid}/stream"
 	RouteCustomerStream   = "GET /v1/customers/{pid}/stream"
+	// RouteEraseCustomer erases the personal data of a customer's ended orders (admin and
+	// system only): ordercast.CustomerEraser.
+	RouteEraseCustomer = "POST /v1/customers/{pid}/erase"
 	// RoutePostLocation is where a courier reports its position.
 	RoutePostLocation = "POST " + PathCouriers + "/{cid}/location"
 	// RoutePostLocations is where an integration reports many couriers' positions in one request.
@@ -76,6 +79,11 @@ func PartyPath(p ordercast.Party) string {
 		prefix = "/v1/" + url.PathEscape(string(p.Kind)) + "-is-no-party-kind/"
 	}
 	return prefix + url.PathEscape(p.ID)
+}
+
+// EraseCustomerPath is where customer id's personal data is erased (POST).
+func EraseCustomerPath(id string) string {
+	return PartyPath(ordercast.Party{Kind: ordercast.PartyCustomer, ID: id}) + "/erase"
 }
 
 // PartyStreamPath is a party's SSE stream (GET).
@@ -120,6 +128,9 @@ const (
 	ParamStatus       = "status"
 	ParamSince        = "since"
 	ParamUntil        = "until"
+	// ParamCustomerID keeps one customer's orders in GET /v1/orders: an access request's export,
+	// admin and system only.
+	ParamCustomerID = "customer_id"
 	// ParamCursor asks GET /v1/orders for the page after the one whose next it is.
 	ParamCursor = "cursor"
 	// ParamWait turns GET /v1/orders/{id} into a long poll of at most this long (a Go duration
@@ -390,6 +401,13 @@ type ListOrdersResponse struct {
 	// Next, absent on the last page, asks for the page after this one (ParamCursor), with the
 	// same filters.
 	Next string `json:"next,omitempty"`
+}
+
+// EraseCustomerResponse is the answer of POST /v1/customers/{id}/erase: what the erasure
+// changed. A second erasure of the same customer answers zeros.
+type EraseCustomerResponse struct {
+	CustomerID string `json:"customer_id"`
+	ordercast.Erasure
 }
 
 // EventsResponse is an order's history, the body of GET /v1/orders/{id}/events: one page of it,

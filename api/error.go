@@ -43,6 +43,7 @@ var codeStatus = []struct {
 	{ordercast.EVersionConflict, http.StatusConflict},
 	{ordercast.EOrderExists, http.StatusConflict},
 	{ordercast.ETooManyAssignments, http.StatusConflict},
+	{ordercast.ECustomerActive, http.StatusConflict},
 	{ordercast.EPreconditionFailed, http.StatusPreconditionFailed},
 	{ordercast.EBodyTooLarge, http.StatusRequestEntityTooLarge}, // first: the general 413
 	{ordercast.ETooManyPositions, http.StatusRequestEntityTooLarge},

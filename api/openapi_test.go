@@ -42,6 +42,7 @@ var schemaTypes = map[string]reflect.Type{
 	"SetStatusRequest":      reflect.TypeFor[SetStatusRequest](),
 	"SetCourierRequest":     reflect.TypeFor[SetCourierRequest](),
 	"ChangeResponse":        reflect.TypeFor[SetStatusResponse](),
+	"EraseCustomerResponse": reflect.TypeFor[EraseCustomerResponse](),
 	"OrderStatusChange":     reflect.TypeFor[OrderStatusChange](),
 	"SetStatusesRequest":    reflect.TypeFor[SetStatusesRequest](),
 	"StatusResult":          reflect.TypeFor[StatusResult](),

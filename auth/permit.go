@@ -177,6 +177,17 @@ func (a Actor) PermitList(restaurant string) (string, error) {
 	return a.Sub, nil
 }
 
+// PermitCustomerData decides whether a may export or erase one customer's data (GET
+// /v1/orders?customer_id=, POST /v1/customers/{id}/erase): only admin and system, the
+// platform's operators answering an access or erasure request. Not the customer: their party
+// stream holds their active orders, and an erasure is the platform's decision to make.
+func (a Actor) PermitCustomerData() error {
+	if a.Privileged() {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may export or erase a customer's data")
+}
+
 // PermitCreate decides whether a may create an order (Role.MayCreate).
 func (a Actor) PermitCreate() error {
 	if a.Role.MayCreate() {

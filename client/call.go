@@ -41,7 +41,13 @@ type CallOption func(*callOptions)
 type callOptions struct {
 	idempotencyKey string
 	keyed          bool
+	// repeatable marks a write that is idempotent by itself (an erasure): sent again while its
+	// outcome is unknown, as a read is, with no key.
+	repeatable bool
 }
+
+// repeatable is the option of a write the server makes idempotent itself.
+func repeatable(o *callOptions) { o.repeatable = true }
 
 // WithIdempotencyKey sends key (1–255 visible ASCII characters, such as a UUID; another is
 // refused before anything is sent) as the call's Idempotency-Key: the server answers a repeat
@@ -83,7 +89,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 		body = b
 	}
 	attempts := 1
-	if o.keyed || method == http.MethodGet {
+	if o.keyed || o.repeatable || method == http.MethodGet {
 		attempts = c.maxAttempts()
 	}
 	wait := firstRetryWait

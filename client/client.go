@@ -265,7 +265,10 @@ func (c *Client) Events(ctx context.Context, id string, after int64) ([]ordercas
 // token may list (a restaurant's token: its own).
 type OrderFilter struct {
 	RestaurantID string
-	Status       ordercast.Status
+	// CustomerID keeps one customer's orders: an access request's export (admin and system
+	// tokens only; see ExportCustomer).
+	CustomerID string
+	Status     ordercast.Status
 	// Since and Until keep the orders created at or after Since and before Until; zero is no
 	// bound.
 	Since, Until time.Time
@@ -277,7 +280,7 @@ type OrderFilter struct {
 // and system any. Orders ranges over every page.
 func (c *Client) ListOrders(ctx context.Context, f OrderFilter, cursor string, limit int) (api.ListOrdersResponse, error) {
 	q := url.Values{}
-	for name, v := range map[string]string{api.ParamRestaurantID: f.RestaurantID, api.ParamStatus: string(f.Status), api.ParamCursor: cursor} {
+	for name, v := range map[string]string{api.ParamRestaurantID: f.RestaurantID, api.ParamCustomerID: f.CustomerID, api.ParamStatus: string(f.Status), api.ParamCursor: cursor} {
 		if v != "" {
 			q.Set(name, v)
 		}
@@ -323,6 +326,44 @@ func (c *Client) Orders(ctx context.Context, f OrderFilter) iter.Seq2[ordercast.
 			cursor = page.Next
 		}
 	}
+}
+
+// CustomerOrder is one order of a customer's export, with its whole history.
+type CustomerOrder struct {
+	Order  ordercast.Order   `json:"order"`
+	Events []ordercast.Event `json:"events"`
+}
+
+// ExportCustomer returns every order customer id has, ended ones too, oldest created first, each
+// with its events: the answer to an access request (GDPR Art. 15). It reads GET
+// /v1/orders?customer_id= page by page and each order's GET /v1/orders/{id}/events; admin and
+// system tokens only. Orders purged by --retention, and those of an erasure, are not there.
+func (c *Client) ExportCustomer(ctx context.Context, id string) ([]CustomerOrder, error) {
+	out := []CustomerOrder{}
+	for o, err := range c.Orders(ctx, OrderFilter{CustomerID: id}) {
+		if err != nil {
+			return nil, fmt.Errorf("export customer %s: %w", id, err)
+		}
+		evs, err := c.Events(ctx, o.ID, 0)
+		if err != nil {
+			return nil, fmt.Errorf("export customer %s: %w", id, err)
+		}
+		out = append(out, CustomerOrder{Order: o, Events: evs})
+	}
+	return out, nil
+}
+
+// EraseCustomer erases the personal data of customer id's ended orders (POST
+// /v1/customers/{id}/erase; admin and system tokens only) and returns what changed. While an
+// order of the customer is in progress it fails with ordercast.ECustomerActive and changes
+// nothing. It is idempotent, so it is sent again while its outcome is unknown; a repeat answers
+// zeros.
+func (c *Client) EraseCustomer(ctx context.Context, id string) (api.EraseCustomerResponse, error) {
+	var res api.EraseCustomerResponse
+	if _, err := c.do(ctx, http.MethodPost, api.EraseCustomerPath(id), nil, &res, []CallOption{repeatable}); err != nil {
+		return api.EraseCustomerResponse{}, fmt.Errorf("erase customer %s: %w", id, err)
+	}
+	return res, nil
 }
 
 // Trail returns the way an order's courier came while the order showed it (GET

@@ -261,6 +261,10 @@ func (s *oneOrderStore) LastStatusEvent(_ context.Context, id string, before int
 func (s *oneOrderStore) ActiveOrders(context.Context, int) ([]ordercast.Order, error) {
 	return []ordercast.Order{s.order}, nil
 }
+func (s *oneOrderStore) EraseCustomer(context.Context, string) (ordercast.Erasure, error) {
+	return ordercast.Erasure{}, nil
+}
+
 func (s *oneOrderStore) ListOrders(context.Context, ordercast.OrderQuery) ([]ordercast.Order, error) {
 	return []ordercast.Order{s.order}, nil
 }

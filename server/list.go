@@ -11,16 +11,17 @@ import (
 
 // listParams are the query parameters GET /v1/orders takes; any other is refused, so that a
 // filter misspelt (restaurant=…) is not taken for none and answered with every order.
-var listParams = []string{api.ParamRestaurantID, api.ParamStatus, api.ParamSince, api.ParamUntil, api.ParamCursor, api.ParamLimit, "token"}
+var listParams = []string{api.ParamRestaurantID, api.ParamCustomerID, api.ParamStatus, api.ParamSince, api.ParamUntil, api.ParamCursor, api.ParamLimit, "token"}
 
 // handleListOrders serves GET /v1/orders: a page of orders, ended ones too, oldest created first,
 // for a point of sale that rebuilds or reconciles its day. Admin and system list every order (or
 // one restaurant's), a restaurant its own; a courier, a customer and a tracking token none (their
-// party streams hold their active orders).
+// party streams hold their active orders). One customer's orders (customer_id, an access
+// request's export) only admin and system list.
 func (s *Server) handleListOrders(w http.ResponseWriter, r *http.Request) {
 	q, err := listQuery(r)
 	if err == nil {
-		q.RestaurantID, err = s.listScope(r, q.RestaurantID)
+		q.RestaurantID, err = s.listScope(r, q.RestaurantID, q.CustomerID)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -48,8 +49,8 @@ func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 	q := ordercast.OrderQuery{Limit: api.DefaultOrdersPerPage}
 	for name := range r.URL.Query() {
 		if !slices.Contains(listParams, name) {
-			return q, ordercast.Errorf(ordercast.EInvalid, "unknown query parameter %s: GET /v1/orders takes %s, %s, %s, %s, %s and %s",
-				ordercast.Quote(name), api.ParamRestaurantID, api.ParamStatus, api.ParamSince, api.ParamUntil, api.ParamCursor, api.ParamLimit)
+			return q, ordercast.Errorf(ordercast.EInvalid, "unknown query parameter %s: GET /v1/orders takes %s, %s, %s, %s, %s, %s and %s",
+				ordercast.Quote(name), api.ParamRestaurantID, api.ParamCustomerID, api.ParamStatus, api.ParamSince, api.ParamUntil, api.ParamCursor, api.ParamLimit)
 		}
 	}
 	v := map[string]string{}
@@ -59,7 +60,7 @@ func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 			return q, err
 		}
 	}
-	q.RestaurantID, q.Status = v[api.ParamRestaurantID], ordercast.Status(v[api.ParamStatus])
+	q.RestaurantID, q.CustomerID, q.Status = v[api.ParamRestaurantID], v[api.ParamCustomerID], ordercast.Status(v[api.ParamStatus])
 	for name, t := range map[string]*time.Time{api.ParamSince: &q.Since, api.ParamUntil: &q.Until} {
 		if v[name] == "" {
 			continue
@@ -88,15 +89,21 @@ func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 }
 
 // listScope decides whose orders r may list when it asks for restaurant's ("" every
-// restaurant's), and returns the restaurant the list is bound to (auth.Actor.PermitList). On an
-// open server, or with public tracking, anyone lists every order, as anyone reads each.
-func (s *Server) listScope(r *http.Request, restaurant string) (string, error) {
+// restaurant's) and customer's ("" every customer's), and returns the restaurant the list is
+// bound to (auth.Actor.PermitList, auth.Actor.PermitCustomerData). On an open server, or with
+// public tracking, anyone lists every order, as anyone reads each.
+func (s *Server) listScope(r *http.Request, restaurant, customer string) (string, error) {
 	if s.Auth == nil || s.Auth.PublicTracking {
 		return restaurant, nil
 	}
 	actor, err := s.readingActor(r)
 	if err != nil {
 		return "", err
+	}
+	if customer != "" {
+		if err := actor.PermitCustomerData(); err != nil {
+			return "", err
+		}
 	}
 	return actor.PermitList(restaurant)
 }

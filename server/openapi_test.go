@@ -92,6 +92,10 @@ func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 	do(api.RouteListOrders, "/v1/orders?limit=1", "")
 	do(api.RouteListOrders, "/v1/orders?status=lost", "") // 422
 	do(api.RouteOpenAPI, "/v1/openapi.json", "")
+	do(api.RouteListOrders, "/v1/orders?customer_id=u-1", "")
+	do(api.RouteEraseCustomer, api.EraseCustomerPath("u-1"), "")      // 409: o-doc is in progress
+	do(api.RouteEraseCustomer, api.EraseCustomerPath("u-nobody"), "") // 200, zeros
+	do(api.RouteEraseCustomer, api.EraseCustomerPath("u 1"), "")      // 422
 	// Refusals, each of its own status.
 	do(api.RouteCreateOrder, "/v1/orders", `[]`)                             // 400
 	do(api.RouteOrder, "/v1/orders/nope", "")                                // 404

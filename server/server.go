@@ -353,6 +353,7 @@ func (s *Server) apiRoutes() []route {
 		{api.RouteRestaurantStream, s.handlePartyStream(ordercast.PartyRestaurant)},
 		{api.RouteCourierStream, s.handlePartyStream(ordercast.PartyCourier)},
 		{api.RouteCustomerStream, s.handlePartyStream(ordercast.PartyCustomer)},
+		{api.RouteEraseCustomer, s.handleEraseCustomer},
 		{api.RouteOpenAPI, handleOpenAPI},
 	}
 	if s.Locations != nil {

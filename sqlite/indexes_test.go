@@ -372,3 +372,25 @@ func newestWithoutASort(t *testing.T, db *sql.DB) {
 		t.Errorf("ActiveOrders' plan is %q: want the orders_active index read in its order, with no sort", plan)
 	}
 }
+
+// TestACustomersOrdersAreReadFromTheirLog: GET /v1/orders?customer_id= (an access request's
+// export) reads the customer's party log by its key and each of its orders by the primary key;
+// no index of the orders' ranges, and no scan of the orders (the review's hand-made query for one
+// customer scanned 1,000,000 orders for 674 ms on PostgreSQL).
+func TestACustomersOrdersAreReadFromTheirLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	storetest.MustOpen(t, sqlite.New(path))
+	db := rawDB(t, path)
+	for _, q := range []ordercast.OrderQuery{
+		{CustomerID: "u-1", Limit: 100},
+		{CustomerID: "u-1", RestaurantID: "r-1", Status: ordercast.StatusPlaced, Limit: 100},
+	} {
+		query, args := sqlite.ListOrdersQuery(q)
+		plan := queryPlan(t, db, query, args...)
+		joined := strings.Join(plan, " | ")
+		if !strings.Contains(joined, "party_log USING PRIMARY KEY (party=?)") || !strings.Contains(joined, "SEARCH orders USING INDEX sqlite_autoindex_orders_1 (id=?)") ||
+			slices.ContainsFunc(plan, func(d string) bool { return strings.HasPrefix(d, "SCAN orders") }) {
+			t.Errorf("a list of %+v is read %q, want from the party log's key, then each order by id", q, plan)
+		}
+	}
+}

@@ -174,13 +174,21 @@ func (s *Store) listOrders(ctx context.Context, q ordercast.OrderQuery) ([]order
 // the range holds; but a status an order has only while it is active is asked of the active
 // orders' indexes (migration 006) instead, and their few orders sorted: its orders are the
 // newest few of a year's, and a range of every order found them after passing the rest.
+//
+// A customer's orders are read from the customer's party log instead, by its key (the
+// CROSS JOIN keeps SQLite from turning the join around into a range of every order): every order
+// the customer has that was not purged, a few entries each, sorted here.
 func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	index, where, args := "orders_created", []string{}, []any{}
+	if q.CustomerID != "" {
+		args = append(args, ordercast.Party{Kind: ordercast.PartyCustomer, ID: q.CustomerID}.Key())
+		where, args = append(where, "customer_id = ?"), append(args, q.CustomerID)
+	}
 	if q.RestaurantID != "" {
 		index = "orders_restaurant_created"
 		where, args = append(where, "restaurant_id = ?"), append(args, q.RestaurantID)
 	}
-	if q.Status != "" && !q.Status.Terminal() {
+	if q.Status != "" && !q.Status.Terminal() && q.CustomerID == "" {
 		// What the status implies (the triggers of migration 013 keep it so), said in the terms
 		// of the partial indexes, which SQLite matches literally.
 		index, where = "orders_active", append(where, "active = 1")
@@ -201,7 +209,11 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	if q.Status != "" {
 		where, args = append(where, "status = ?"), append(args, string(q.Status))
 	}
-	query := `SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders INDEXED BY ` + index
+	from := `orders INDEXED BY ` + index
+	if q.CustomerID != "" {
+		from = `(SELECT DISTINCT order_id FROM party_log WHERE party = ?) l CROSS JOIN orders ON id = l.order_id`
+	}
+	query := `SELECT ` + orderColumns + `, ` + placeColumns + ` FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}

@@ -26,6 +26,7 @@ func Exercise(t *testing.T, open func(t *testing.T, pub ordercast.Publisher) ord
 	t.Run("EventsAfter", func(t *testing.T) { exerciseEventsAfter(t, open) })
 	t.Run("ActiveOrders", func(t *testing.T) { exerciseActiveOrders(t, open) })
 	t.Run("ListOrders", func(t *testing.T) { exerciseListOrders(t, open) })
+	t.Run("CustomerData", func(t *testing.T) { exerciseCustomerData(t, open) })
 	t.Run("Publisher", func(t *testing.T) { exercisePublisher(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { exerciseConcurrency(t, open) })
 	t.Run("Ping", func(t *testing.T) {

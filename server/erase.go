@@ -1,0 +1,37 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/ordercast/ordercast/api"
+)
+
+// handleEraseCustomer serves POST /v1/customers/{pid}/erase: an erasure request (GDPR Art. 17).
+// It removes the personal data of the customer's ended orders and keeps what accounting needs
+// (ordercast.CustomerEraser), and answers what it changed. Only admin and system, by the
+// Authorization header as every change. While an order of the customer is in progress it is 409
+// customer_has_active_orders and nothing changes; a second erasure answers 200 with zeros.
+//
+// POST to an action, not DELETE /v1/customers/{id}: the API has no customer resource to
+// delete (the orders stay, anonymised), and the answer is a report of what was done.
+func (s *Server) handleEraseCustomer(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("pid")
+	actor, err := s.authenticate(r)
+	if err == nil {
+		err = actor.PermitCustomerData()
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The store judges the id (422 invalid_argument) before it writes anything.
+	e, err := s.Store.EraseCustomer(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The customer's id is in the request's own log line (its path), under the same request id.
+	s.Logger.Info("erased a customer's personal data", "request_id", RequestID(r.Context()), "actor", actor.Sub, "role", actor.Role,
+		"orders", e.Orders, "notes", e.Notes, "log_entries", e.LogEntries, "positions", e.Positions)
+	s.writeJSON(w, r, http.StatusOK, api.EraseCustomerResponse{CustomerID: id, Erasure: e})
+}

@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ordercast/ordercast"
+)
+
+// EraseCustomer erases customer id's ended orders (see ordercast.CustomerEraser). It runs on the
+// writer's connection between two batches, as a purge does: the writer is the file's only one,
+// so no order of the customer can be created or moved between the check for orders in progress
+// and the erasure.
+func (s *Store) EraseCustomer(ctx context.Context, id string) (ordercast.Erasure, error) {
+	if err := ordercast.ValidatePartyIDOf("customer_id", id); err != nil {
+		return ordercast.Erasure{}, err
+	}
+	e, err := s.eraseCustomer(ctx, id)
+	return e, s.health(err, err == nil)
+}
+
+func (s *Store) eraseCustomer(ctx context.Context, id string) (e ordercast.Erasure, err error) {
+	s.writing.Lock()
+	defer s.writing.Unlock()
+	if s.conn == nil {
+		if err := s.openWriterConn(ctx); err != nil {
+			return e, err
+		}
+	}
+	if _, err := s.stmts.begin.ExecContext(ctx); err != nil {
+		return e, fmt.Errorf("sqlite: erase customer %s: begin: %w", id, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			err = errors.Join(err, s.rollback(context.Background(), "sqlite: erase customer: rollback"))
+		}
+	}()
+	if e, err = s.eraseInTx(ctx, id); err != nil {
+		return ordercast.Erasure{}, err
+	}
+	if err := s.checkFiles(); err != nil {
+		return ordercast.Erasure{}, err
+	}
+	// Not ctx: a shutdown that comes now lets the COMMIT finish rather than interrupt it.
+	if _, err := s.stmts.commit.ExecContext(context.Background()); err != nil {
+		// Whether it committed is not known: the writer reads every order again.
+		s.recent.Forget()
+		return ordercast.Erasure{}, fmt.Errorf("sqlite: erase customer %s: commit: %w", id, err)
+	}
+	committed = true
+	s.kickCheckpointer()
+	return e, nil
+}
+
+// eraseInTx erases inside the transaction eraseCustomer began on the writer's connection.
+func (s *Store) eraseInTx(ctx context.Context, id string) (ordercast.Erasure, error) {
+	var e ordercast.Erasure
+	c, party := s.conn, ordercast.Party{Kind: ordercast.PartyCustomer, ID: id}.Key()
+	var active int
+	// The customers' partial index of active orders finds them (migration 006).
+	if err := c.QueryRowContext(ctx, `
+		SELECT count(*) FROM orders INDEXED BY orders_customer_active
+		WHERE active = 1 AND customer_id <> '' AND customer_id = ?`, id).Scan(&active); err != nil {
+		return e, fmt.Errorf("sqlite: erase customer %s: orders in progress: %w", id, err)
+	}
+	if active > 0 {
+		return e, ordercast.ActiveOrdersError(id, active)
+	}
+	// The customer's log holds every order of theirs that was not purged (its key's prefix,
+	// no scan of the orders); customer_id must still name them.
+	rows, err := c.QueryContext(ctx, `
+		SELECT id FROM (SELECT DISTINCT order_id FROM party_log WHERE party = ?) l
+		CROSS JOIN orders ON id = l.order_id WHERE customer_id = ?`, party, id)
+	if err != nil {
+		return e, fmt.Errorf("sqlite: erase customer %s: orders: %w", id, err)
+	}
+	ids := []string{}
+	for rows.Next() {
+		var oid string
+		if err := rows.Scan(&oid); err != nil {
+			rows.Close()
+			return e, fmt.Errorf("sqlite: erase customer %s: orders: %w", id, err)
+		}
+		ids = append(ids, oid)
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return e, fmt.Errorf("sqlite: erase customer %s: orders: %w", id, err)
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return e, fmt.Errorf("sqlite: erase customer %s: %w", id, err)
+	}
+	for _, step := range []struct {
+		what  string
+		query string
+		arg   any
+		n     *int
+	}{
+		{"orders", `UPDATE orders SET details = '{}', customer_id = '', dropoff = NULL
+			WHERE id IN (SELECT value FROM json_each(?))`, string(list), &e.Orders},
+		{"notes", `UPDATE order_events SET note = ''
+			WHERE order_id IN (SELECT value FROM json_each(?)) AND note <> ''`, string(list), &e.Notes},
+		{"log", `DELETE FROM party_log WHERE party = ?`, party, &e.LogEntries},
+		{"log head", `DELETE FROM party_heads WHERE party = ?`, party, nil},
+		{"log purge position", `DELETE FROM party_purged WHERE party = ?`, party, nil},
+	} {
+		res, err := c.ExecContext(ctx, step.query, step.arg)
+		if err != nil {
+			return e, fmt.Errorf("sqlite: erase customer %s: %s: %w", id, step.what, err)
+		}
+		if step.n == nil {
+			continue
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return e, fmt.Errorf("sqlite: erase customer %s: %s: %w", id, step.what, err)
+		}
+		*step.n = int(n)
+	}
+	return e, nil
+}
