@@ -15,9 +15,9 @@ import (
 // It first takes the lock of the customer's party_heads row (creating it when the customer has
 // none yet), which every write of an event of the customer's orders takes too: a create or a
 // change for the customer that committed before is seen by the check for orders in progress, and
-// one that comes after waits for the erasure's commit and then starts the customer's log anew.
-// Without it, a create committed between the check and the deletes would lose its log entries
-// and head, and the next write of the customer would collide with the positions left.
+// one that comes after waits for the erasure's commit and then goes on from the head, which
+// stays. Without it, a create committed between the check and the deletes would lose its log
+// entries.
 func (s *Store) EraseCustomer(ctx context.Context, id string) (ordercast.Erasure, error) {
 	if err := ordercast.ValidatePartyIDOf("customer_id", id); err != nil {
 		return ordercast.Erasure{}, err
@@ -34,11 +34,6 @@ func (s *Store) EraseCustomer(ctx context.Context, id string) (ordercast.Erasure
 		}
 		return ordercast.Erasure{}, s.health(fmt.Errorf("postgres: erase customer %s: %w", id, err), false)
 	}
-	// The head this node remembers is gone: its next write of the customer numbers from the
-	// database's (another node's fails its guard once and does the same).
-	s.heads.mu.Lock()
-	delete(s.heads.pos, party)
-	s.heads.mu.Unlock()
 	return e, s.health(nil, true)
 }
 
@@ -82,8 +77,15 @@ func eraseInTx(ctx context.Context, tx pgx.Tx, id, party string) (ordercast.Eras
 		{"notes", `UPDATE order_events SET note = '' WHERE order_id = ANY ($1) AND note <> ''`, ids, &e.Notes},
 		{"positions", `DELETE FROM order_locations WHERE order_id = ANY ($1)`, ids, &e.Positions},
 		{"log", `DELETE FROM party_log WHERE party = $1`, party, &e.LogEntries},
-		{"log head", `DELETE FROM party_heads WHERE party = $1`, party, nil},
-		{"log purge position", `DELETE FROM party_purged WHERE party = $1`, party, nil},
+		// The head stays, and the log counts as purged up to it (ordercast.LogBounds): a cursor
+		// from before the erasure, on a device or a stream left open, gets a fresh snapshot,
+		// and the customer's next event takes the position after it. Deleted, the head would
+		// start the log anew at 1, and such a cursor skip the new log's first entries. (The row
+		// the lock above made for a customer with none goes again.)
+		{"log purge position", `
+			INSERT INTO party_purged (party, pos) SELECT party, pos FROM party_heads WHERE party = $1 AND pos > 0
+			ON CONFLICT (party) DO UPDATE SET pos = excluded.pos`, party, nil},
+		{"log head made for the lock", `DELETE FROM party_heads WHERE party = $1 AND pos = 0`, party, nil},
 	} {
 		tag, err := tx.Exec(ctx, step.query, step.arg)
 		if err != nil {

@@ -104,8 +104,13 @@ func (s *Store) eraseInTx(ctx context.Context, id string) (ordercast.Erasure, er
 		{"notes", `UPDATE order_events SET note = ''
 			WHERE order_id IN (SELECT value FROM json_each(?)) AND note <> ''`, string(list), &e.Notes},
 		{"log", `DELETE FROM party_log WHERE party = ?`, party, &e.LogEntries},
-		{"log head", `DELETE FROM party_heads WHERE party = ?`, party, nil},
-		{"log purge position", `DELETE FROM party_purged WHERE party = ?`, party, nil},
+		// The head stays, and the log counts as purged up to it (ordercast.LogBounds): a cursor
+		// from before the erasure, on a device or a stream left open, gets a fresh snapshot,
+		// and the customer's next event takes the position after it. Deleted, the head would
+		// start the log anew at 1, and such a cursor skip the new log's first entries.
+		{"log purge position", `
+			INSERT INTO party_purged (party, pos) SELECT party, pos FROM party_heads WHERE party = ?1 AND pos > 0
+			ON CONFLICT (party) DO UPDATE SET pos = excluded.pos`, party, nil},
 	} {
 		res, err := c.ExecContext(ctx, step.query, step.arg)
 		if err != nil {

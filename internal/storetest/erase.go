@@ -14,7 +14,9 @@ import (
 // many, and changes nothing then; once every order ended it clears their details, customer,
 // drop-off and notes, keeps each order's status history and times, deletes the customer's party
 // log, and counts what it did; a second erasure erases nothing; another customer's orders and
-// log, and the restaurant's log, stay; and the customer's next order starts a new log.
+// log, and the restaurant's log, stay; and the customer's log stands where it stood, purged up to
+// its head: a cursor from before the erasure is ErrLogPurged (a fresh snapshot), and the next
+// order's events follow the head.
 func exerciseCustomerData(t *testing.T, open opener) {
 	t.Parallel()
 	h := newHarness(t, open)
@@ -134,11 +136,13 @@ func exerciseCustomerData(t *testing.T, open opener) {
 	}
 	sameIDs("u-1's orders after the erasure", list(ordercast.OrderQuery{CustomerID: "u-1"}))
 	sameIDs("u-2's orders after u-1's erasure", list(ordercast.OrderQuery{CustomerID: "u-2"}), "f-1")
-	wantBounds(t, h, u1, 0, 0)
+	// The log stands where it stood, purged up to its head: a cursor from before is answered
+	// with a fresh snapshot, from its head nothing.
+	wantBounds(t, h, u1, 8, 8)
+	wantPurged(t, h, u1, 0)
+	wantPurged(t, h, u1, 7)
+	wantLog(t, h, u1, 8, "")
 	wantBounds(t, h, u2, 2, 0)
-	if evs, err := h.s.ScopeEventsAfter(h.ctx, u1, 0, 0); err != nil || len(evs) != 0 {
-		t.Errorf("u-1's log after the erasure = %d entries, %v; want none", len(evs), err)
-	}
 	// The restaurant's log keeps its entries; those of the erased orders read without notes.
 	logR1After, err := h.s.ScopeEventsAfter(h.ctx, r1, 0, 0)
 	if err != nil || len(logR1After) != len(logR1) {
@@ -162,10 +166,13 @@ func exerciseCustomerData(t *testing.T, open opener) {
 	}
 	h.unchanged(t, after, ids...)
 
-	// The customer's next order starts a new log, from position 1.
+	// The customer's next order goes on from the head: a cursor from before the erasure still
+	// gets a snapshot, never the new order's entries as if they came after it.
 	h.create(t, ordercast.NewOrder{ID: "e-4", RestaurantID: "r-1", CustomerID: "u-1"})
 	h.move(t, "e-4", ordercast.StatusConfirmed)
-	wantBounds(t, h, u1, 2, 0)
+	wantBounds(t, h, u1, 10, 8)
+	wantPurged(t, h, u1, 1)
+	wantLog(t, h, u1, 8, "e-4/1 e-4/2")
 	sameIDs("u-1's orders after a new one", list(ordercast.OrderQuery{CustomerID: "u-1"}), "e-4")
 	if _, err := h.s.EraseCustomer(h.ctx, "u-1"); ordercast.ErrorCode(err) != ordercast.ECustomerActive {
 		t.Errorf("EraseCustomer(u-1) with e-4 in progress: %v, want %s", err, ordercast.ECustomerActive)
