@@ -232,9 +232,9 @@ func TestTrackingMapSaysAtOnceWhatCannotWait(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	post("c-1", 52.5140) // 1.7 km away: minutes
 	b.poll("the first ETA said", said+`.startsWith('Arriving in about ')`)
-	eval[bool](b, `(window.realNow = Date.now, Date.now = () => realNow() + 30000, true)`) // half a minute without a fix
+	passTime(b, 30*time.Second) // half a minute without a fix
 	b.poll("the location lost", said+` === 'Location lost.'`)
-	eval[bool](b, `(Date.now = realNow, true)`)
+	passTime(b, -30*time.Second)
 	post("c-1", 52.5150)
 	b.poll("the location said to be back, with the ETA, at once", said+`.startsWith('Location back. Arriving in about ')`)
 
@@ -250,7 +250,7 @@ func TestTrackingMapSaysAtOnceWhatCannotWait(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	post("c-2", 52.52552) // 387 m at 7 m/s: 72 s with the route's detour
 	b.poll("the first ETA said", said+` === 'Arriving in about 1 minute.'`)
-	eval[bool](b, `(window.realNow = Date.now, Date.now = () => realNow() + 15000, true)`) // 15 s on: 57 s left at most, the fix not lost
+	passTime(b, 15*time.Second) // 15 s on: 57 s left at most, the fix not lost
 	b.poll("under a minute said at once", said+` === 'Arriving in under a minute.'`)
 }
 
@@ -295,7 +295,7 @@ func TestTrackingMapDescribesWhereTheCourierIs(t *testing.T) {
 	if got := accessibleDescription(b, svg); !regexp.MustCompile(`^Arriving in about \d+ min$`).MatchString(got) {
 		t.Errorf("the map's description is %q, want its ETA", got)
 	}
-	eval[bool](b, `(now => { Date.now = () => now() + 30000; return true; })(Date.now)`) // half a minute without a fix
+	passTime(b, 30*time.Second) // half a minute without a fix
 	b.waitFor(`#lost`)
 	b.poll("the description follows", svg+`.getAttribute('aria-describedby') === 'lost'`)
 	if got := accessibleDescription(b, svg); !strings.HasPrefix(got, "Location lost") && !strings.HasPrefix(got, "Reconnecting") {

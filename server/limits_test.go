@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,8 +61,9 @@ func wantStreamAdmitted(t *testing.T, what string, resp *http.Response) {
 }
 
 // wantStreamRetry fails the test unless resp is an event stream's refusal for a while, in the
-// form a browser's EventSource retries: 200 text/event-stream, Retry-After, a retry: of as many
-// milliseconds and a comment saying why, then the end of the stream, with no event.
+// form a browser's EventSource retries: 200 text/event-stream, Retry-After, a retry: of the
+// milliseconds it rounds up to its whole seconds (jittered, from 5 s to 7.5) and a comment
+// saying why, then the end of the stream, with no event.
 func wantStreamRetry(t *testing.T, what string, resp *http.Response, why string) {
 	t.Helper()
 	body, err := io.ReadAll(resp.Body)
@@ -68,11 +71,17 @@ func wantStreamRetry(t *testing.T, what string, resp *http.Response, why string)
 		t.Fatalf("%s: read: %v", what, err)
 	}
 	ra := resp.Header.Get("Retry-After")
-	want := fmt.Sprintf("retry: %s000\n: %s", ra, why)
+	m := regexp.MustCompile(`^retry: (\d+)\n: (.*)\n`).FindStringSubmatch(string(body))
+	var ms, s int
+	if m != nil {
+		ms, _ = strconv.Atoi(m[1])
+		s, _ = strconv.Atoi(ra)
+	}
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" || ra == "" ||
-		!strings.HasPrefix(string(body), want) || strings.Contains(string(body), "\nid:") {
-		t.Errorf("%s: %d %q (Retry-After %q) %q; want 200 text/event-stream starting %q, no event", what,
-			resp.StatusCode, resp.Header.Get("Content-Type"), ra, body, want)
+		m == nil || !strings.HasPrefix(m[2], why) || ms <= (s-1)*1000 || ms > s*1000 || ms < 5000 || ms > 7500 ||
+		strings.Contains(string(body), "\nid:") {
+		t.Errorf("%s: %d %q (Retry-After %q) %q; want 200 text/event-stream, retry: of 5 to 7.5 s that Retry-After rounds up, %q, no event", what,
+			resp.StatusCode, resp.Header.Get("Content-Type"), ra, body, why)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -47,18 +48,30 @@ type streamRefusal struct {
 // set-up meets), a store that is away, a node that is draining.
 func (s *Server) streamRefusalOf(err error) (streamRefusal, bool) {
 	if l, ok := errors.AsType[*limitRefusal](err); ok {
-		return streamRefusal{l.reason, l.why, streamRetryAfter}, true
+		return streamRefusal{l.reason, l.why, jitterRetry(streamRetryAfter)}, true
 	}
 	switch ordercast.ErrorCode(err) {
 	case ordercast.ETooManyStreams:
-		return streamRefusal{refusedMaxStreams, "this node holds as many streams as it may", streamRetryAfter}, true
+		return streamRefusal{refusedMaxStreams, "this node holds as many streams as it may", jitterRetry(streamRetryAfter)}, true
 	case ordercast.EUnavailable:
 		if s.streamEngine().Draining() {
-			return streamRefusal{refusedDraining, "node shutting down", s.Retry}, true
+			return streamRefusal{refusedDraining, "node shutting down", jitterRetry(s.Retry)}, true
 		}
-		return streamRefusal{refusedStoreUnavailable, "store unavailable", s.Retry}, true
+		return streamRefusal{refusedStoreUnavailable, "store unavailable", jitterRetry(s.Retry)}, true
 	}
 	return streamRefusal{}, false
+}
+
+// jitterRetry is d, the delay a refused stream is told to wait, lengthened by a random part of
+// up to half of it, in whole milliseconds (retry: holds milliseconds; Retry-After, whole seconds,
+// rounds it up): every client refused together (a node's streams when its store went away, a
+// node draining, an office behind one address) would otherwise come back in the same instant,
+// and be refused together again.
+func jitterRetry(d time.Duration) time.Duration {
+	if d <= 0 {
+		return d
+	}
+	return (d + rand.N(d/2+1)).Truncate(time.Millisecond)
 }
 
 // writeStreamError answers err, met while setting up a stream of r, wherever in the set-up it

@@ -61,15 +61,20 @@
   }
 
   // The server's clock, as far as its answers' Date headers tell it: the server's time is within
-  // [skewLo, skewHi] of this browser's, narrowed by each answer (its Date, whole seconds, was
-  // stamped between the request's start and the answer's arrival). Positions carry the time of
-  // their fix on the server's terms, and a phone's clock may be minutes off.
+  // [skewLo, skewHi] of this page's monotonic clock (performance.now()), narrowed by each answer
+  // (its Date, whole seconds, was stamped between the request's start and the answer's arrival).
+  // Positions carry the time of their fix on the server's terms, and a phone's clock may be
+  // minutes off; it may also be set while the page is open (automatic time, a time zone's
+  // network correction), which Date.now() follows and performance.now() does not: measured from
+  // the monotonic clock, a step of the phone's clock changes nothing the page judges.
   var skewLo = -Infinity, skewHi = Infinity;
   function learnClock(res, sentAt) {
     var d = Date.parse(res.headers.get('Date') || '');
     if (isNaN(d)) return;
-    var lo = d - Date.now(), hi = d + 1000 - sentAt;
-    if (lo > skewHi || hi < skewLo) { // this browser's clock was set meanwhile: start again
+    var lo = d - performance.now(), hi = d + 1000 - sentAt;
+    // Out of the bounds learned: the server's clock was set meanwhile, or this device slept
+    // (where the monotonic clock stops while it sleeps): start again.
+    if (lo > skewHi || hi < skewLo) {
       skewLo = lo;
       skewHi = hi;
       return;
@@ -81,18 +86,20 @@
   // serverNow is the server's time now, in milliseconds, as well as the page knows it; this
   // browser's own before the first answer.
   function serverNow() {
-    return Date.now() + (isFinite(skewLo) ? (skewLo + skewHi) / 2 : 0);
+    return isFinite(skewLo) ? performance.now() + (skewLo + skewHi) / 2 : Date.now();
   }
 
   // backoff is the delay between attempts that may succeed later (a stream that failed, a page's
-  // first load): one second, doubling up to 30. next() returns the delay to wait now.
+  // first load): one second, doubling up to 30. next() returns the delay to wait now, drawn at
+  // random between half of it and the whole ("equal jitter"): the pages that lost one node, or
+  // one network, together would otherwise come back together, each time.
   function backoff() {
     var delay = 1000;
     return {
       next: function () {
         var d = delay;
         delay = Math.min(delay * 2, 30000);
-        return d;
+        return d / 2 + Math.random() * d / 2;
       },
       reset: function () { delay = 1000; }
     };
@@ -125,17 +132,18 @@
   // request calls the JSON API and resolves with the decoded body, or rejects with an ApiError
   // holding the server's error message (code 'timeout' after REQUEST_TIMEOUT_MS without an
   // answer: a change may then have been made or not, which the page's stream will show).
-  function request(method, path, body) {
+  // timeoutMs, when given, bounds this call instead (a long poll is held longer than a call).
+  function request(method, path, body, timeoutMs) {
     var ctrl = new AbortController();
     var timedOut = false;
-    var timer = setTimeout(function () { timedOut = true; ctrl.abort(); }, window.ordercast.requestTimeoutMs);
+    var timer = setTimeout(function () { timedOut = true; ctrl.abort(); }, timeoutMs || window.ordercast.requestTimeoutMs);
     var init = { method: method, headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: ctrl.signal };
     if (TOKEN) init.headers.Authorization = 'Bearer ' + TOKEN;
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
-    var sentAt = Date.now();
+    var sentAt = performance.now();
     var lost = function () {
       document.dispatchEvent(new CustomEvent(UNREACHABLE));
       if (timedOut) throw new ApiError(0, 'timeout', 'The server did not answer in time; if this was a change, it may have been made.');
@@ -152,40 +160,81 @@
     }, lost).finally(function () { clearTimeout(timer); });
   }
 
-  // ENDED is refusal's answer when there is nothing more to stream: 204, the client has the
-  // order's terminal event already.
-  var ENDED = 'ended';
-
-  // refusal asks the server why a stream was refused, which EventSource never tells: the same
-  // request through fetch (the same URL, so the same stream cookie goes with it), cut off as soon
-  // as the headers arrive. It resolves with an ApiError when the answer is 401 or 403, with ENDED
-  // for 204, else with null (try again later).
-  function refusal(u) {
-    var ctrl = new AbortController();
-    return fetch(u, { headers: { Accept: 'text/event-stream' }, credentials: 'same-origin', signal: ctrl.signal })
-      .then(function (res) {
-        if (res.status === 204) return ENDED;
-        if (res.status !== 401 && res.status !== 403) {
-          ctrl.abort();
-          return null;
-        }
-        // A stream's credential is its cookie, never a bearer header.
-        var refusedWith = function (data) { return answerError(res, data, 0, false); };
-        return res.json().then(refusedWith, function () { return refusedWith(null); });
-      }, function () { return null; });
+  // apiRefusal says whether data, the decoded body of the answer res, is the API's own error
+  // answer (api/error.go: JSON, {"error":{"code":…,"message":…}}). Only the API's word makes a
+  // refusal final: a captive portal's or a WAF's 403, a proxy's 401, is a page of HTML that
+  // a network in the way answered, and the same request may pass once the network lets it.
+  function apiRefusal(res, data) {
+    var err = data && data.error;
+    return /^application\/json\b/i.test(res.headers.get('Content-Type') || '') &&
+      !!err && typeof err.code === 'string' && typeof err.message === 'string';
   }
 
-  // stream keeps an EventSource open on path. The browser reconnects by itself after a network
-  // error, sending Last-Event-ID; when it gives up instead (an error status, such as a proxy's
-  // 502; a node that is draining, full or without its store answers 200 with retry:), stream asks
-  // why: a refused credential (401, 403) ends it, reported through onDenied, since retrying
-  // cannot help; so does 204 (the order is over and the client has its end), as 'ended';
-  // anything else opens a new one from the last id seen, backing off. opts:
+  // BUSY_ADDRESS is what a page says while the server refuses its stream because the address it
+  // comes from holds as many streams as one may (--max-streams-per-client): an address shared
+  // with others (an office's, a carrier's), not this phone's fault, and "reconnecting" alone sent
+  // people looking for one. The server says so in its refusal's comment (server/limits.go).
+  var BUSY_ADDRESS = 'Too many live pages are open from your network (shared Wi-Fi, or your carrier\'s) ' +
+    'for this one to connect now. It keeps trying; what it shows may be behind until then.';
+
+  // refusal asks the server why a stream failed, which EventSource never tells: the same request
+  // through fetch (the same URL, so the same stream cookie goes with it), cut off as soon as the
+  // headers arrive (a refusal for a while reads its body, which ends at once), and given up
+  // after requestTimeoutMs. It resolves with one of:
+  //   {ended: true}: 204, and the page holds the stream's final event (finished()): nothing
+  //     more will come. A 204 the page cannot account for is a middlebox's, tried again.
+  //   {err}: the API's own refusal of the credential (401, 403 with its JSON error body).
+  //   {retryMs, why}: try again, no sooner than retryMs (the answer's Retry-After, 0 without
+  //     one); why is a sentence for the page when the server said something people can use.
+  function refusal(u, finished) {
+    var ctrl = new AbortController();
+    var timer = setTimeout(function () { ctrl.abort(); }, window.ordercast.requestTimeoutMs);
+    var again = { retryMs: 0, why: '' };
+    return fetch(u, { headers: { Accept: 'text/event-stream' }, credentials: 'same-origin', signal: ctrl.signal })
+      .then(function (res) {
+        if (res.status === 204) return finished() ? { ended: true } : again;
+        var wait = retryAfter(res) * 1000;
+        if (res.status === 200 && wait > 0) { // refused for a while (answerStreamRetry)
+          return res.text().then(function (text) {
+            return { retryMs: wait, why: /too many open streams from your address/.test(text) ? BUSY_ADDRESS : '' };
+          });
+        }
+        if (res.status !== 401 && res.status !== 403) {
+          ctrl.abort();
+          return { retryMs: wait, why: '' };
+        }
+        return res.text().then(function (text) {
+          var data = null;
+          try { data = JSON.parse(text); } catch (e) { data = null; }
+          // A stream's credential is its cookie, never a bearer header.
+          return apiRefusal(res, data) ? { err: answerError(res, data, 0, false) } : again;
+        });
+      })
+      .catch(function () { return again; })
+      .finally(function () { clearTimeout(timer); });
+  }
+
+  // stream keeps an EventSource open on path, and opens another from the last id seen whenever
+  // it fails, on its own timer: EventSource's own retry is every few seconds for ever, with no
+  // backoff and no jitter, and it waits for ever on a request that gets no answer. So every
+  // error closes it, and the next is opened after the backoff (jittered, reset by a frame), or
+  // at once when the browser says it is back online or the page is looked at again. A
+  // connection that failed without a frame (an error status, such as a proxy's 502; a node
+  // that is draining, full or without its store answers 200 with retry:) is asked why: a
+  // credential the API refused (401, 403) ends it, reported through onDenied, since retrying
+  // cannot help; so does a 204 once the page holds the final event (opts.finished), as 'ended'.
+  // opts:
   //   events:      {name: function(data, messageEvent)}, data decoded from JSON
   //   lastEventId: where to resume on the first connect
-  //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'denied' | 'ended', and
-  //                for 'denied' the refusal's ApiError (showConnection's err)
+  //   onState:     called with 'connecting' | 'live' | 'reconnecting' | 'polling' | 'denied' |
+  //                'ended', and for 'denied' the refusal's ApiError (showConnection's err)
   //   onDenied:    called with the ApiError of a refused credential
+  //   onWhy:       called with a sentence saying why the stream cannot open now (BUSY_ADDRESS),
+  //                and with '' once that no longer holds
+  //   finished:    says whether the page holds the stream's final event (a 204 then ends it)
+  //   poll, pollWaitMs: a stand-in for a path that never delivers a stream (see polling):
+  //                poll(waitMs) asks the server once, holding at most waitMs, and returns a
+  //                promise; pollWaitMs() is the wait the page wants for its next one
   // It returns {close(), listening()}: close ends it for good and reports 'ended'; listening says
   // whether the stream hears the server now (see listening below).
   //
@@ -197,6 +246,18 @@
   // LATE_MARGIN_MS is how much later than its heartbeat interval a frame may come (the network,
   // the server's timer) before the stream no longer counts as hearing the server (listening).
   var LATE_MARGIN_MS = 3000;
+  // A connection that has brought no frame one heartbeat interval and LATE_MARGIN_MS after it
+  // was opened (18 s by default) is given up on, and another opened. The server writes retry:
+  // and the stream's first frames (a heartbeat, the status) as soon as it takes the request, so
+  // a first frame takes a round trip or two and the server's read of the order: seconds on the
+  // slowest phone network. A connection that stays silent as long as an open one may between
+  // two frames went nowhere: a request sent on a pooled keep-alive socket that died silently
+  // (EventSource waits on it until the phone's TCP gives up, up to a quarter of an hour), or a
+  // proxy that holds the response until it ends.
+  // STALLS_TO_POLL such connections in a row (a minute, with the backoff) say the path never
+  // delivers a stream (a buffering proxy, a scanner): the page then polls (opts.poll) while it
+  // keeps trying the stream on its backoff, and the first stream that brings a frame takes over.
+  var STALLS_TO_POLL = 3;
   // FRAMES are the event names an SSE stream of the API may carry.
   var FRAMES = ['heartbeat', 'status', 'courier', 'snapshot', 'location'];
 
@@ -223,25 +284,43 @@
   // follows the order).
   function stream(path, opts) {
     var es = null, timer = null, closed = false, hidden = false, wait = backoff();
-    // silence is the watchdog of the open connection: the stream asks for visible heartbeats
-    // (heartbeat=event), one as it opens and then one whenever it has been quiet for every_s, so
-    // a connection with nothing for SILENT_BEATS of them has died without telling (a phone
-    // between cells, a NAT that dropped it): EventSource would wait on it for ever, and the page
-    // say "live" over a stale status. It is let go of, and opened again from the last id.
+    // silence is the watchdog of the open connection: until its first frame, the bound above;
+    // then, as the stream asks for visible heartbeats (heartbeat=event), one as it opens and
+    // then one whenever it has been quiet for every_s, a connection with nothing for
+    // SILENT_BEATS of them has died without telling (a phone between cells, a NAT that dropped
+    // it): EventSource would wait on it for ever, and the page say "live" over a stale status.
+    // It is let go of, and opened again from the last id.
     var silence = null, beatMs = DEFAULT_BEAT_MS;
-    // heardAt is when the open connection last brought a frame (Date.now()); 0: none open, or
-    // none since a call found no network (unreachable).
+    // late marks the stream reconnecting once a frame is overdue (listening turns false), while
+    // its connection is still given the rest of SILENT_BEATS: the header then says what the
+    // map says ("Reconnecting"), not "live" beside it.
+    var late = null;
+    // heardAt is when the open connection last brought a frame (performance.now(): a step of
+    // the phone's clock is no silence); 0: none open, or none since a call found no network.
     var heardAt = 0;
     // gen counts the connections opened and let go: the answer to why one was refused comes
     // later, and is stale if the page let go of the stream meanwhile (hidden, and maybe shown
     // again, with a stream of its own that the answer must not double).
     var gen = 0;
+    // stalls counts the connections in a row given up on without a frame (STALLS_TO_POLL).
+    var stalls = 0;
+    // polling: the path delivers no stream and opts.poll stands in; pollGen counts the poll
+    // loops, as gen the connections; pollHeardAt is when a poll last answered, pollMs the wait
+    // of the one out; pollTimer the wait after a poll that failed.
+    var polling = false, pollGen = 0, pollHeardAt = 0, pollMs = 0, pollTimer = null, pollWait = backoff();
+    var why = ''; // what onWhy last said
     var lastId = opts.lastEventId ? String(opts.lastEventId) : '';
     var state = '';
+    var finished = opts.finished || function () { return false; };
     function setState(s, err) {
       if (s === state) return;
       state = s;
       if (opts.onState) opts.onState(s, err);
+    }
+    function say(text) {
+      if (text === why) return;
+      why = text;
+      if (opts.onWhy) opts.onWhy(text);
     }
     function stop() {
       gen++;
@@ -249,13 +328,31 @@
       timer = null;
       clearTimeout(silence);
       silence = null;
+      clearTimeout(late);
+      late = null;
       heardAt = 0;
       if (es) es.close();
       es = null;
     }
-    // heard is any frame of the open connection: the stream is live (an opened stream, not one
-    // answered with a retry advice and closed, which EventSource reports as opened too), and the
-    // watchdog starts again.
+    // again opens the next connection after delay, showing the page reconnecting (or still
+    // polling: the next connection is the poll's try of the stream).
+    function again(delay) {
+      if (closed || hidden) return;
+      if (!polling) setState('reconnecting');
+      timer = setTimeout(open, delay);
+    }
+    // retryNow opens a connection at once where one is waiting for its backoff's delay (force:
+    // or is out without its first frame, maybe on a socket of the network just left): the
+    // browser is back online, or the page is looked at again, and the customer waits for it.
+    function retryNow(force) {
+      if (closed || hidden || state === 'live' || !(timer || force)) return;
+      stop();
+      open();
+      if (pollTimer) {
+        clearTimeout(pollTimer);
+        poll(pollGen);
+      }
+    }
     // unreachable is a call of the API that found no network (UNREACHABLE): the stream's
     // connection has most likely gone with it, though its watchdog would say so only SILENT_BEATS
     // after its last frame, and a header saying "live" for that long over calls that fail tells
@@ -265,29 +362,85 @@
       heardAt = 0;
       setState('reconnecting');
     }
+    // heard is any frame of the open connection: the stream is live (an opened stream, not one
+    // answered with a retry advice and closed, which EventSource reports as opened too), and the
+    // watchdog starts again.
     function heard(mine) {
       if (closed || mine !== gen) return;
-      heardAt = Date.now();
+      heardAt = performance.now();
       wait.reset();
+      stalls = 0;
+      if (polling) stopPolling(); // the stream came through: it stands in for the polls again
+      say('');
       setState('live');
       clearTimeout(silence);
       silence = setTimeout(function () {
         if (closed || mine !== gen) return;
         stop();
-        setState('reconnecting');
-        timer = setTimeout(open, wait.next());
+        again(wait.next());
       }, SILENT_BEATS * beatMs);
+      clearTimeout(late);
+      late = setTimeout(function () {
+        if (!closed && mine === gen) setState('reconnecting');
+      }, beatMs + LATE_MARGIN_MS);
+    }
+    // poll asks the server once through opts.poll, then again: at once after an answer (a long
+    // poll waits on the server until something changes), after its own backoff after a failure.
+    // A refusal of the credential that is the API's own ends the stream as the stream's would.
+    function poll(mine) {
+      pollTimer = null;
+      if (closed || hidden || mine !== pollGen) return;
+      pollMs = opts.pollWaitMs();
+      opts.poll(pollMs).then(function () {
+        if (closed || mine !== pollGen) return;
+        pollHeardAt = performance.now();
+        pollWait.reset();
+        poll(mine);
+      }, function (err) {
+        if (closed || mine !== pollGen) return;
+        pollHeardAt = 0;
+        if (err && (err.status === 401 || err.status === 403) && String(err.code).indexOf('http_') !== 0) {
+          deny(err);
+          return;
+        }
+        pollTimer = setTimeout(function () { poll(mine); }, pollWait.next());
+      });
+    }
+    function startPolling() {
+      if (polling || !opts.poll) return;
+      polling = true;
+      setState('polling');
+      poll(++pollGen);
+    }
+    function stopPolling() {
+      polling = false;
+      pollGen++;
+      pollHeardAt = 0;
+      clearTimeout(pollTimer);
+      pollTimer = null;
+    }
+    function deny(err) {
+      closed = true;
+      stop();
+      stopPolling();
+      setState('denied', err);
+      if (opts.onDenied) opts.onDenied(err);
     }
     var backgrounded = null; // the timer that lets go of a tab's stream in the background
     function onHide() {
       if (closed) return;
       hidden = true;
       stop();
+      pollGen++; // polls too: the page opens both again when shown
+      clearTimeout(pollTimer);
+      pollTimer = null;
+      pollHeardAt = 0;
     }
     function resume() {
       if (closed || !hidden) return;
       hidden = false;
-      setState('reconnecting');
+      if (polling) poll(++pollGen);
+      else setState('reconnecting');
       open();
     }
     function onShow(ev) {
@@ -298,17 +451,23 @@
       backgrounded = null;
       if (document.visibilityState === 'hidden') {
         if (sixConnections()) backgrounded = setTimeout(onHide, HIDDEN_GRACE_MS);
-      } else {
+      } else if (hidden) {
         resume();
+      } else {
+        retryNow(false);
       }
     }
+    function onOnline() { retryNow(true); }
     window.addEventListener('pagehide', onHide);
     window.addEventListener('pageshow', onShow);
+    window.addEventListener('online', onOnline);
     document.addEventListener('visibilitychange', onVisibility);
     document.addEventListener(UNREACHABLE, unreachable);
     function open() {
+      if (timer) clearTimeout(timer);
       timer = null;
       var mine = ++gen;
+      var opened = false, framed = false;
       es = new EventSource(url(path, { lastEventId: lastId, heartbeat: 'event' }));
       es.addEventListener('heartbeat', function (ev) {
         var every = Number(JSON.parse(ev.data).every_s);
@@ -318,33 +477,49 @@
       // puts the server's heartbeat off, so a board whose orders' couriers post positions gets
       // positions and no heartbeat, and would otherwise be taken for silent every few beats.
       FRAMES.forEach(function (name) {
-        es.addEventListener(name, function () { heard(mine); });
+        es.addEventListener(name, function () { framed = true; heard(mine); });
       });
+      // No first frame in its bound: let go of, and another opened (a new EventSource, so a new
+      // request the browser may send on a new socket; the one this request went on is closed).
+      silence = setTimeout(function () {
+        if (closed || mine !== gen) return;
+        stop();
+        if (++stalls >= STALLS_TO_POLL) startPolling();
+        again(wait.next());
+      }, beatMs + LATE_MARGIN_MS);
+      es.onopen = function () { opened = true; };
       es.onerror = function () {
-        if (closed) return;
-        clearTimeout(silence);
-        if (es.readyState === EventSource.CLOSED) {
-          var failed = es.url;
-          es = null;
-          refusal(failed).then(function (err) {
-            // Hidden: it opens again when shown. Another generation: it was let go of, and shown
-            // again, with a connection of its own since.
-            if (closed || hidden || mine !== gen) return;
-            if (err === ENDED) {
-              closed = true;
-              setState('ended');
-              return;
-            }
-            if (err) {
-              closed = true;
-              setState('denied', err);
-              if (opts.onDenied) opts.onDenied(err);
-              return;
-            }
-            timer = setTimeout(open, wait.next());
-          });
+        if (closed || mine !== gen) return;
+        // Closed by the browser (an error status), or opened and ended without a frame (a
+        // refusal for a while, 200 and retry:): asked why. Ended after frames, or never opened
+        // (no network, the server down): opened again after the backoff's delay, which a
+        // stream that was heard has just reset.
+        var ask = es.readyState === EventSource.CLOSED || (opened && !framed);
+        var failed = es.url;
+        stop();
+        if (!ask) {
+          again(wait.next());
+          return;
         }
-        setState('reconnecting');
+        if (!polling) setState('reconnecting');
+        var now = gen;
+        refusal(failed, finished).then(function (r) {
+          // Hidden: it opens again when shown. Another generation: it was let go of (and maybe
+          // shown again, with a connection of its own since), or a frame came meanwhile.
+          if (closed || hidden || now !== gen) return;
+          if (r.ended) {
+            closed = true;
+            stopPolling();
+            setState('ended');
+            return;
+          }
+          if (r.err) {
+            deny(r.err);
+            return;
+          }
+          say(r.why);
+          again(Math.max(wait.next(), r.retryMs));
+        });
       };
       Object.keys(opts.events).forEach(function (name) {
         es.addEventListener(name, function (ev) {
@@ -362,9 +537,11 @@
         if (closed) return;
         closed = true;
         stop();
+        stopPolling();
         clearTimeout(backgrounded);
         window.removeEventListener('pagehide', onHide);
         window.removeEventListener('pageshow', onShow);
+        window.removeEventListener('online', onOnline);
         document.removeEventListener('visibilitychange', onVisibility);
         document.removeEventListener(UNREACHABLE, unreachable);
         setState('ended');
@@ -372,13 +549,17 @@
       // listening says whether the stream hears the server now: a connection is open (not let go
       // of while the page is hidden, nor between two) and its last frame is no older than the
       // heartbeat interval and LATE_MARGIN_MS (a quiet server sends a heartbeat every interval),
-      // and no call of the API has found no network since (unreachable).
+      // and no call of the API has found no network since (unreachable); or, polling, the last
+      // poll answered no longer ago than the wait of the one out and LATE_MARGIN_MS.
       // What a page judges from what has not come (the map's "location lost") it judges only
-      // while the stream listens: otherwise nothing could have come. The state stays 'live' for
-      // the SILENT_BEATS a dead connection is given (unless a call finds no network meanwhile),
-      // and while a hidden page let go of it.
+      // while the stream listens: otherwise nothing could have come. The state is 'reconnecting'
+      // once a frame is overdue (late), though the connection is given SILENT_BEATS before it is
+      // let go of, and while a hidden page let go of it.
       listening: function () {
-        return !closed && heardAt > 0 && Date.now() - heardAt <= beatMs + LATE_MARGIN_MS;
+        if (closed) return false;
+        var now = performance.now();
+        if (heardAt > 0 && now - heardAt <= beatMs + LATE_MARGIN_MS) return true;
+        return polling && pollHeardAt > 0 && now - pollHeardAt <= pollMs + LATE_MARGIN_MS;
       }
     };
   }
@@ -410,7 +591,7 @@
   // given: "needs a token" of a refused one sent people looking for a token they had.
   var CONNECTION = {
     connecting: 'connecting', live: 'live', reconnecting: 'reconnecting', ended: 'ended',
-    denied: 'needs a token', refused: 'token refused'
+    polling: 'checking for updates', denied: 'needs a token', refused: 'token refused'
   };
 
   // showConnection mirrors a stream's state in the header's indicator; for 'denied', err is the

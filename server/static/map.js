@@ -294,8 +294,8 @@
   // tick's text without it is not new.
   Map.prototype.say = function (text, urgent, eta, prefix) {
     if (text === this.said) return;
-    if (eta && !urgent && this.etaSaidAt && Date.now() - this.etaSaidAt < SAY_EVERY_MS) return;
-    if (eta) this.etaSaidAt = Date.now();
+    if (eta && !urgent && this.etaSaidAt && performance.now() - this.etaSaidAt < SAY_EVERY_MS) return;
+    if (eta) this.etaSaidAt = performance.now();
     this.said = text;
     el('map-announce').textContent = (prefix || '') + text;
   };
@@ -385,15 +385,17 @@
   // go of while the page was hidden, or silent past its heartbeat (listening); or it came back
   // and has not yet had the time to bring the newest position (BACK_GRACE_MS).
   Map.prototype.deaf = function () {
-    return this.offline || !this.listening() || (this.backAt > 0 && Date.now() - this.backAt < BACK_GRACE_MS);
+    return this.offline || !this.listening() || (this.backAt > 0 && performance.now() - this.backAt < BACK_GRACE_MS);
   };
 
   // connection takes the state of the page's stream (ordercast.stream's onState): positions
-  // cannot arrive while it is not live (deaf).
+  // cannot arrive while it is not live (deaf), or polling, which brings the newest position
+  // with each answer (listening says whether they still come).
   Map.prototype.connection = function (state) {
-    var back = this.offline && state === 'live';
-    this.offline = state !== 'live';
-    if (back) this.backAt = Date.now();
+    var on = state === 'live' || state === 'polling';
+    var back = this.offline && on;
+    this.offline = !on;
+    if (back) this.backAt = performance.now();
     if (this.ended) return;
     // Back from a dropped stream: positions sent meanwhile were never sent to this page.
     if (back && this.latest) this.fetchTrail();

@@ -25,6 +25,7 @@
   var stream = null;
   var map = null;         // the courier's map, once the order is known
   var restaurant = '';    // the restaurant its details name, once the order is known
+  var heardUntil = null;  // when the stream last stopped hearing the server; null while it hears
 
   function showProblem(text) {
     problem.textContent = text;
@@ -244,6 +245,46 @@
     }
   }
 
+  // LINK_REFUSED is what the page says of a tracking link the server no longer takes: at load
+  // (refused), and when its token expires while the page follows the order (the stream's
+  // refusal), where the API's own words ("Token has expired.") named a token nobody was shown
+  // and said nothing of what to do.
+  var LINK_REFUSED = 'This tracking link was not accepted: it has expired, or it is not this order\'s. Ask whoever sent it for a new one.';
+
+  // POLL_WAIT_MS is how long the page's long poll (GET /v1/orders/{id}?wait=, see oc.stream's
+  // polling) waits on the server for a change: it answers at once on one. While the order is out
+  // for delivery RIDE_POLL_MS: a courier's position changes no version, so only a wait that ends
+  // brings the newest, and the map calls a fix 20 s old lost.
+  var POLL_WAIT_MS = 25000;
+  var RIDE_POLL_MS = 5000;
+
+  // poll asks the server once for what the stream would have brought, waiting at most waitMs for
+  // a change: the order (its version, the courier's newest position), then the events after the
+  // page's last when there are any.
+  function poll(waitMs) {
+    var seq = latest.seq;
+    return oc.request('GET', base + '?wait=' + waitMs / 1000 + 's&after_version=' + seq, undefined, waitMs + oc.requestTimeoutMs)
+      .then(function (o) {
+        if (map && o.location) map.update(o.location);
+        if (o.version <= seq) return;
+        return oc.request('GET', base + '/events?after=' + seq).then(function (res) {
+          apply(res.events);
+          if (oc.terminal(latest.status)) stream.close();
+        });
+      });
+  }
+
+  // markStale says, once the page follows the order no more (its link refused), that the status
+  // it shows is as of when it last heard the server, and may have changed since.
+  function markStale() {
+    if (statusLine.dataset.stale) return;
+    statusLine.dataset.stale = 'true';
+    var note = document.createElement('span');
+    note.className = 'stale';
+    note.textContent = ' (as of ' + oc.formatTime((heardUntil || new Date()).toISOString()) + '; it may have changed since)';
+    statusLine.append(note);
+  }
+
   function follow() {
     if (oc.terminal(latest.status)) {
       oc.showConnection(conn, 'ended');
@@ -252,12 +293,28 @@
     stream = oc.stream(base + '/stream', {
       lastEventId: latest.seq,
       onState: function (s, err) {
+        if (s === 'live' || s === 'polling') heardUntil = null;
+        else if (!heardUntil) heardUntil = new Date();
         oc.showConnection(conn, s, err);
         if (map) map.connection(s);
       },
+      // Why the stream cannot open now, when the server says something a customer can use (the
+      // address's share of streams taken); '' once it opened.
+      onWhy: showProblem,
+      // A 204 ends the stream only once the page holds the order's end: otherwise it is not the
+      // server's (a middlebox's), and the order goes on.
+      finished: function () { return oc.terminal(latest.status); },
+      poll: poll,
+      pollWaitMs: function () { return latest.status === 'out_for_delivery' ? RIDE_POLL_MS : POLL_WAIT_MS; },
       onDenied: function (err) {
+        if (!notYours(err)) {
+          // The link's token expired (or was revoked) while the page followed the order: said as
+          // at load, and what the page shows is no longer followed.
+          showProblem(err.status === 401 && err.tokenRefused ? LINK_REFUSED : refusal(err));
+          markStale();
+          return;
+        }
         showProblem(refusal(err));
-        if (!notYours(err)) return;
         // The courier follows the order no further: no route, no minutes to a drop-off.
         oc.showConnection(conn, 'ended');
         if (map) map.end();
@@ -279,12 +336,14 @@
   }
 
   // load reads the order and its history, then follows the stream. Only a refusal (401, 403), an
-  // unknown order (404) or another request error is final: anything else (a draining node's 503,
-  // 429, the network) may pass, so it tries again with the stream's backoff, showing
-  // "reconnecting" meanwhile.
+  // unknown order (404) or another request error is final, and only in the API's own words (its
+  // JSON error, whose code an ApiError carries; one made of a bare status, 'http_403', is a
+  // captive portal's or a proxy's page): anything else (a draining node's 503, 429, the network)
+  // may pass, so it tries again with the stream's backoff, showing "reconnecting" meanwhile.
   var retry = oc.backoff();
   function final(err) {
-    return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429;
+    return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429 &&
+      String(err.code).indexOf('http_') !== 0;
   }
   function load() {
     Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
@@ -323,7 +382,7 @@
     } else if (err.status === 401 && (linkRefused || err.tokenRefused)) {
       // The link's token refused as it was handed over, or later, when it expired (its cookie
       // outlives it, so that the page is told so).
-      showProblem('This tracking link was not accepted: it has expired, or it is not this order\'s. Ask whoever sent it for a new one.');
+      showProblem(LINK_REFUSED);
     } else if (err.status === 401) {
       showProblem(oc.sentence(err.message) + ' Open the tracking link you were given (it ends in ?\u2060token=…).');
     } else {
