@@ -49,15 +49,18 @@ func (m *Main) startRetention(reg prometheus.Registerer) {
 		// by the writes that waited for it (retention.WriterTxTime).
 		base.TxTime, base.Pause = retention.WriterTxTime, retention.WriterPause
 	}
-	if p, ok := m.Store.(ordercast.KeyPurger); ok {
-		purged := prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordercast_purged_idempotency_records_total",
-			Help: "Expired idempotency records (recorded answers) this node deleted.",
-		})
+	// counted is base for one purge: its log lines' component, and the counter of what it deleted.
+	counted := func(component, counter, help string) retention.Config {
+		purged := prometheus.NewCounter(prometheus.CounterOpts{Name: counter, Help: help})
 		reg.MustRegister(purged)
 		cfg := base
-		cfg.Logger = m.Logger.With("component", "idempotency")
+		cfg.Logger = m.Logger.With("component", component)
 		cfg.Purged = func(n int) { purged.Add(float64(n)) }
+		return cfg
+	}
+	if p, ok := m.Store.(ordercast.KeyPurger); ok {
+		cfg := counted("idempotency", "ordercast_purged_idempotency_records_total",
+			"Expired idempotency records (recorded answers) this node deleted.")
 		wg.Go(func() { retention.RunKeys(ctx, p, cfg) })
 	}
 	if m.Retention == 0 {
@@ -68,14 +71,8 @@ func (m *Main) startRetention(reg prometheus.Registerer) {
 		m.Logger.Warn("--retention is set but this store cannot purge; every order is kept")
 		return
 	}
-	purged := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "ordercast_purged_orders_total",
-		Help: "Ended orders this node deleted with their histories, --retention after they ended.",
-	})
-	reg.MustRegister(purged)
-	cfg := base
-	cfg.Logger = m.Logger.With("component", "retention")
-	cfg.Purged = func(n int) { purged.Add(float64(n)) }
+	cfg := counted("retention", "ordercast_purged_orders_total",
+		"Ended orders this node deleted with their histories, --retention after they ended.")
 	wg.Go(func() { retention.Run(ctx, p, cfg) })
 	m.Logger.Info("ended orders are deleted after their retention", "retention", m.Retention)
 }
