@@ -10,52 +10,28 @@ import (
 )
 
 // EraseCustomer erases customer id's ended orders (see ordercast.CustomerEraser). It runs on the
-// writer's connection between two batches, as a purge does: the writer is the file's only one,
-// so no order of the customer can be created or moved between the check for orders in progress
-// and the erasure.
+// writer's connection between two batches, as a purge does (writeAside, which also keeps the WAL
+// within its bound): the writer is the file's only one, so no order of the customer can be
+// created or moved between the check for orders in progress and the erasure. An erasure that
+// finds nothing to erase commits nothing.
 func (s *Store) EraseCustomer(ctx context.Context, id string) (ordercast.Erasure, error) {
 	if err := ordercast.ValidatePartyIDOf("customer_id", id); err != nil {
 		return ordercast.Erasure{}, err
 	}
-	e, err := s.eraseCustomer(ctx, id)
-	return e, s.health(err, err == nil)
+	var e ordercast.Erasure
+	_, err := s.writeAside(ctx, "sqlite: erase customer "+id, func(ctx context.Context) (n int, err error) {
+		if e, err = s.eraseInTx(ctx, id); err != nil {
+			return 0, err
+		}
+		return e.Orders + e.Notes + e.LogEntries + e.Positions, nil
+	})
+	if err != nil {
+		return ordercast.Erasure{}, s.health(err, false)
+	}
+	return e, s.health(nil, true)
 }
 
-func (s *Store) eraseCustomer(ctx context.Context, id string) (e ordercast.Erasure, err error) {
-	s.writing.Lock()
-	defer s.writing.Unlock()
-	if s.conn == nil {
-		if err := s.openWriterConn(ctx); err != nil {
-			return e, err
-		}
-	}
-	if _, err := s.stmts.begin.ExecContext(ctx); err != nil {
-		return e, fmt.Errorf("sqlite: erase customer %s: begin: %w", id, err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			err = errors.Join(err, s.rollback(context.Background(), "sqlite: erase customer: rollback"))
-		}
-	}()
-	if e, err = s.eraseInTx(ctx, id); err != nil {
-		return ordercast.Erasure{}, err
-	}
-	if err := s.checkFiles(); err != nil {
-		return ordercast.Erasure{}, err
-	}
-	// Not ctx: a shutdown that comes now lets the COMMIT finish rather than interrupt it.
-	if _, err := s.stmts.commit.ExecContext(context.Background()); err != nil {
-		// Whether it committed is not known: the writer reads every order again.
-		s.recent.Forget()
-		return ordercast.Erasure{}, fmt.Errorf("sqlite: erase customer %s: commit: %w", id, err)
-	}
-	committed = true
-	s.kickCheckpointer()
-	return e, nil
-}
-
-// eraseInTx erases inside the transaction eraseCustomer began on the writer's connection.
+// eraseInTx erases inside the transaction writeAside began on the writer's connection.
 func (s *Store) eraseInTx(ctx context.Context, id string) (ordercast.Erasure, error) {
 	var e ordercast.Erasure
 	c, party := s.conn, ordercast.Party{Kind: ordercast.PartyCustomer, ID: id}.Key()
