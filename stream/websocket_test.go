@@ -69,25 +69,10 @@ func TestWebSocketHandshakeOutlivesTheServerWriteDeadline(t *testing.T) {
 // to someone else, and left the stream open and counted for 15 s (coder/websocket#429), ended
 // then as a write_error. Control frames keep working: the client's ping is answered.
 func TestWebSocketClientMessageEndsTheStream(t *testing.T) {
-	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	ends := make(chan End, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1"})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		e.ServeWebSocket(w, r, wt, func(x End) { ends <- x })
-	}))
-	t.Cleanup(srv.Close)
-
+	e, url, ends := newWebSocketServer(t, func() Request { return Request{OrderID: "o-1"} })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	c, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -139,25 +124,12 @@ func TestWebSocketClientMessageEndsTheStream(t *testing.T) {
 // why: a reconnect with that token would be refused, so the client fetches a new one first.
 // 1001 (the lifetime's and the drain's close) tells it to reconnect as it is.
 func TestWebSocketTokenExpiryGets1008(t *testing.T) {
-	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	ends := make(chan End, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1", Until: time.Now().Add(100 * time.Millisecond)})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		e.ServeWebSocket(w, r, wt, func(x End) { ends <- x })
-	}))
-	t.Cleanup(srv.Close)
-
+	_, url, ends := newWebSocketServer(t, func() Request {
+		return Request{OrderID: "o-1", Until: time.Now().Add(100 * time.Millisecond)}
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	c, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
@@ -186,23 +158,10 @@ func TestWebSocketTokenExpiryGets1008(t *testing.T) {
 // the connection under a write whose context ends: the client saw the socket drop (1006) in
 // about one try in eight.
 func TestWebSocketClientDataWhileAWriteIsOnGets1003(t *testing.T) {
-	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
-	if err := e.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		wt, err := e.Watch(r.Context(), Request{OrderID: "o-1"})
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		e.ServeWebSocket(w, r, wt, func(End) {})
-	}))
-	t.Cleanup(srv.Close)
+	_, url, _ := newWebSocketServer(t, func() Request { return Request{OrderID: "o-1"} })
 	for try := range 60 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+		c, _, err := websocket.Dial(ctx, url, nil)
 		if err != nil {
 			cancel()
 			t.Fatalf("dial: %v", err)
@@ -219,4 +178,32 @@ func TestWebSocketClientDataWhileAWriteIsOnGets1003(t *testing.T) {
 			t.Fatalf("try %d: closed with %v (%v), want %v", try, got, err, want)
 		}
 	}
+}
+
+// newWebSocketServer opens an engine on one placed order, o-1, and a server that watches it over
+// WebSocket for each request, as req asks; it returns the engine, the socket's URL and where the
+// streams' ends are reported (the first; later ones, of a test that opens many, are dropped).
+func newWebSocketServer(t *testing.T, req func() Request) (*Engine, string, <-chan End) {
+	t.Helper()
+	e := New(newMemStore(ordercast.StatusPlaced), hub.New(), testConfig, nil)
+	if err := e.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.Close() })
+	ends := make(chan End, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		wt, err := e.Watch(r.Context(), req())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		e.ServeWebSocket(w, r, wt, func(x End) {
+			select {
+			case ends <- x:
+			default:
+			}
+		})
+	}))
+	t.Cleanup(srv.Close)
+	return e, "ws" + strings.TrimPrefix(srv.URL, "http"), ends
 }
