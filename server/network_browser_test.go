@@ -46,6 +46,14 @@ type pathProxy struct {
 	answered map[int32]*atomic.Int32 // stream requests answered in each mode
 }
 
+// shortenWaits has the page in b try again after a tenth of a second, doubling (a second by
+// default), and give up on a connection that brings no first frame a second after its
+// heartbeat interval (3 s): a test of what the page does on a failing network waits on its
+// attempts, not on its timers. (A test of the backoff itself keeps the page's own.)
+func shortenWaits(b *browser) {
+	eval[bool](b, `(ordercast.backoffMs = 100, ordercast.lateMarginMs = 1000, true)`)
+}
+
 func newPathProxy(t *testing.T, target string) *pathProxy {
 	t.Helper()
 	p := &pathProxy{came: make(chan struct{}, 1), answered: map[int32]*atomic.Int32{}}
@@ -176,6 +184,7 @@ func TestTrackingPageGivesUpOnAReconnectWithoutAnAnswer(t *testing.T) {
 	b := newBrowser(t)
 	b.do("open the tracking page", chromedp.Navigate(path.URL+"/track/dead-1"))
 	b.waitFor(`#conn[data-state="live"]`)
+	shortenWaits(b)
 	path.set(pathStall)
 	ts.mustCommit(t, "dead-1", ordercast.StatusConfirmed) // reaches the server's side only
 	// The silent stream let go of (its watchdog), and its reconnect unanswered.
@@ -202,6 +211,7 @@ func TestTrackingPagePollsWhereNoStreamComesThrough(t *testing.T) {
 	b := newBrowser(t)
 	b.do("open the tracking page", chromedp.Navigate(path.URL+"/track/buf-1"))
 	b.waitFor(`#conn[data-state="live"]`) // the page learns the heartbeat's interval
+	shortenWaits(b)
 	path.set(pathBuffer)
 	b.doWithin(60*time.Second, "wait for the page to poll",
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="polling"]`)))
@@ -279,6 +289,9 @@ func TestTrackingPageIsNotEndedByAMiddlebox(t *testing.T) {
 	b := newBrowser(t)
 	b.do("open the tracking page", chromedp.Navigate(path.URL+"/track/portal-1"))
 	b.waitFor(`#conn[data-state="live"]`)
+	// The test waits on the page's attempts, not on its backoff's draws (a second, doubling, had
+	// the second mode's third answer come up to 12 s in).
+	shortenWaits(b)
 	for _, mode := range []struct {
 		mode int32
 		name string

@@ -93,15 +93,17 @@
   // first load): one second, doubling up to 30. next() returns the delay to wait now, drawn at
   // random between half of it and the whole ("equal jitter"): the pages that lost one node, or
   // one network, together would otherwise come back together, each time.
+  // (window.ordercast.backoffMs, the first delay, read at each attempt: the tests shorten it.)
+  var BACKOFF_MS = 1000, BACKOFF_MAX_MS = 30000;
   function backoff() {
-    var delay = 1000;
+    var failed = 0; // attempts since the last reset
     return {
       next: function () {
-        var d = delay;
-        delay = Math.min(delay * 2, 30000);
+        var d = Math.min(window.ordercast.backoffMs * Math.pow(2, failed), BACKOFF_MAX_MS);
+        if (d < BACKOFF_MAX_MS) failed++;
         return d / 2 + Math.random() * d / 2;
       },
-      reset: function () { delay = 1000; }
+      reset: function () { failed = 0; }
     };
   }
 
@@ -245,6 +247,7 @@
   var SILENT_BEATS = 2.5;
   // LATE_MARGIN_MS is how much later than its heartbeat interval a frame may come (the network,
   // the server's timer) before the stream no longer counts as hearing the server (listening).
+  // (window.ordercast.lateMarginMs, read at each use: the tests shorten it.)
   var LATE_MARGIN_MS = 3000;
   // A connection that has brought no frame one heartbeat interval and LATE_MARGIN_MS after it
   // was opened (18 s by default) is given up on, and another opened. The server writes retry:
@@ -382,7 +385,7 @@
       clearTimeout(late);
       late = setTimeout(function () {
         if (!closed && mine === gen) setState('reconnecting');
-      }, beatMs + LATE_MARGIN_MS);
+      }, beatMs + window.ordercast.lateMarginMs);
     }
     // poll asks the server once through opts.poll, then again: at once after an answer (a long
     // poll waits on the server until something changes), after its own backoff after a failure.
@@ -486,7 +489,7 @@
         stop();
         if (++stalls >= STALLS_TO_POLL) startPolling();
         again(wait.next());
-      }, beatMs + LATE_MARGIN_MS);
+      }, beatMs + window.ordercast.lateMarginMs);
       es.onopen = function () { opened = true; };
       es.onerror = function () {
         if (closed || mine !== gen) return;
@@ -558,8 +561,8 @@
       listening: function () {
         if (closed) return false;
         var now = performance.now();
-        if (heardAt > 0 && now - heardAt <= beatMs + LATE_MARGIN_MS) return true;
-        return polling && pollHeardAt > 0 && now - pollHeardAt <= pollMs + LATE_MARGIN_MS;
+        if (heardAt > 0 && now - heardAt <= beatMs + window.ordercast.lateMarginMs) return true;
+        return polling && pollHeardAt > 0 && now - pollHeardAt <= pollMs + window.ordercast.lateMarginMs;
       }
     };
   }
@@ -757,6 +760,8 @@
     label: function (status) { return LABELS[status] || status; },
     request: request,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    backoffMs: BACKOFF_MS,
+    lateMarginMs: LATE_MARGIN_MS,
     segment: segment,
     stream: stream,
     backoff: backoff,
