@@ -86,3 +86,7 @@ func SetResetEvery(s *Store, d time.Duration) { s.resetEvery = d }
 
 // ConnectError is how Open classifies err, a connection it could not make.
 func ConnectError(err error) error { return connectError(err) }
+
+// Leashed reports whether s waits less for the database than its bounds say: an attempt ran out
+// of its bound, and none has been answered since (see leash).
+func Leashed(s *Store) bool { return s.leash.on.Load() }

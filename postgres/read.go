@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// read runs fn, one read of the store, within ReadTimeout, and translates its failure into the
+// read runs fn, one read of the store, within ReadTimeout (or less: see leash), and translates its failure into the
 // domain's error (EUnavailable when the database is away: 503 with Retry-After, and a stream's
 // store-away answer). A caller's context has no deadline of its own (a request's, a stream's):
 // without the bound, a database that stops answering would hold the read, and the request, until
@@ -24,9 +24,11 @@ func (s *Store) read(ctx context.Context, fn func(context.Context) error) error 
 // readAgainOnLoss is read without the translation, for Ping, which judges its own success.
 func (s *Store) readAgainOnLoss(ctx context.Context, fn func(context.Context) error) error {
 	for again := false; ; again = true {
-		rctx, cancel := context.WithTimeoutCause(ctx, s.ReadTimeout, errNotAnswering)
-		err := silent(ctx, rctx, fn(rctx), s.ReadTimeout)
+		limit, done := s.leash.limit(s.ReadTimeout, s.NotAnsweringTimeout)
+		rctx, cancel := context.WithTimeoutCause(ctx, limit, errNotAnswering)
+		err := silent(ctx, rctx, fn(rctx), limit)
 		cancel()
+		done(err)
 		if err == nil || again || ctx.Err() != nil || !s.lost(err) {
 			return err
 		}

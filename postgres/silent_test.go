@@ -2,8 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +67,66 @@ func TestSilentDatabaseIsUnavailable(t *testing.T) {
 		}
 		return err == nil
 	})
+}
+
+// TestSilentDatabaseIsAnsweredInASecond: every read and write of a database that stopped
+// answering waited its whole bound (10 s by default) for the same 503, the node knowing all
+// along that the database was silent. Once one has waited out its bound and none has been
+// answered since, the others wait NotAnsweringTimeout, but for one at a time, which waits its
+// whole bound so that a database that is only slow is found answering; an answer takes the
+// short wait off.
+func TestSilentDatabaseIsAnsweredInASecond(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	relay := pgtest.NewRelay(t, db)
+	s := postgres.New(relay.URL())
+	// The whole bound long enough that the one given it is still out when the others, started
+	// with it, have waited their short one, on a machine busy with every package's tests.
+	s.ReadTimeout, s.BatchTimeout, s.NotAnsweringTimeout = 5*time.Second, 5*time.Second, 100*time.Millisecond
+	s = storetest.MustOpen(t, s)
+	create(t, s, "a")
+	relay.Freeze()
+	t.Cleanup(relay.Thaw) // before the store closes: it waits for what the relay holds
+	if _, err := s.Order(t.Context(), "a"); ordercast.ErrorCode(err) != ordercast.EUnavailable || !strings.Contains(err.Error(), "no answer in 5s") {
+		t.Fatalf("the first read of a silent database: %v, want unavailable after its whole bound", err)
+	}
+	if !postgres.Leashed(s) {
+		t.Fatal("a read ran out of its bound, and the store does not know the database is silent")
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	errs := make(chan error, 4)
+	for range 3 {
+		go func() {
+			_, err := s.Order(ctx, "a")
+			errs <- err
+		}()
+	}
+	go func() {
+		_, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed})
+		errs <- err
+	}()
+	for range 3 {
+		if err := <-errs; ordercast.ErrorCode(err) != ordercast.EUnavailable || !strings.Contains(err.Error(), "no answer in 100ms") {
+			t.Errorf("a request while the database is silent: %v, want unavailable after NotAnsweringTimeout", err)
+		}
+	}
+	// The one given the whole bound: a read gives up with its caller, a write waits for its
+	// batch.
+	cancel()
+	if err := <-errs; !errors.Is(err, context.Canceled) && !strings.Contains(fmt.Sprint(err), "no answer in 5s") {
+		t.Errorf("the request given the whole bound: %v, want it cancelled or unavailable after 5s", err)
+	}
+
+	relay.Thaw()
+	testutil.WaitFor(t, "a read once the database answers again", func() bool {
+		_, err := s.Order(t.Context(), "a")
+		return err == nil
+	})
+	if postgres.Leashed(s) {
+		t.Error("the database answered, and the store still shortens its waits")
+	}
 }
 
 // TestListenerReadOfASilentDatabaseIsBounded: an event too large to announce is read from the

@@ -57,6 +57,10 @@ const (
 	// deadline, and a read of a silent database would hold the request until TCP gives up. A
 	// read takes milliseconds; past ten seconds it is answered 503 like a write.
 	DefaultReadTimeout = 10 * time.Second
+	// DefaultNotAnsweringTimeout bounds a read or a batch once another has waited out its bound
+	// for an answer and none has come since: a request is answered 503 in a second, not in ten,
+	// while the database stays silent.
+	DefaultNotAnsweringTimeout = time.Second
 	// DefaultIdleInTransactionTimeout is the pool's idle_in_transaction_session_timeout: how long
 	// PostgreSQL keeps a session that sits in a transaction, waiting for its node, before it ends
 	// the session and lets its locks go. A node's transaction waits on the node only between its
@@ -107,6 +111,10 @@ type Store struct {
 	// ReadTimeout bounds each read (an order, its events, a party's snapshot, a ping); past it
 	// the read fails with EUnavailable ("not answering"). Zero means DefaultReadTimeout.
 	ReadTimeout time.Duration
+	// NotAnsweringTimeout bounds an attempt (a read, a batch) while the database is not
+	// answering, but for one at a time, which is given its whole bound (see leash). Zero means
+	// DefaultNotAnsweringTimeout.
+	NotAnsweringTimeout time.Duration
 	// IdleInTransactionTimeout is the pool's idle_in_transaction_session_timeout; zero means
 	// DefaultIdleInTransactionTimeout. An idle_in_transaction_session_timeout parameter in URL
 	// overrides it.
@@ -138,6 +146,7 @@ type Store struct {
 	// races it cannot stage.
 	failAttempt func(n int) error
 	tracker     storehealth.Tracker // whether the database is away, and why
+	leash       leash               // whether it has stopped answering: waits shortened
 	closed      atomic.Bool         // Close was called: every failure is the store closing
 	// opened is when Open began, and lostAt when a connection was last found lost, as time
 	// since opened (0: never): the pool pings the connections idle since before then (read.go).
@@ -264,6 +273,9 @@ func (s *Store) applyDefaults() {
 	if s.ReadTimeout == 0 {
 		s.ReadTimeout = DefaultReadTimeout
 	}
+	if s.NotAnsweringTimeout == 0 {
+		s.NotAnsweringTimeout = DefaultNotAnsweringTimeout
+	}
 	if s.IdleInTransactionTimeout == 0 {
 		s.IdleInTransactionTimeout = DefaultIdleInTransactionTimeout
 	}
@@ -277,9 +289,9 @@ func (s *Store) applyDefaults() {
 
 // validate refuses settings the store cannot run with, its defaults applied.
 func (s *Store) validate() error {
-	if s.MaxConns < 0 || s.MaxBatch < 0 || s.BatchTimeout < 0 || s.ReadTimeout < 0 || s.IdleInTransactionTimeout < 0 ||
-		s.MigrationLockTimeout < 0 || s.MigrationRetry < 0 {
-		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout, ReadTimeout, IdleInTransactionTimeout, MigrationLockTimeout and MigrationRetry must not be negative")
+	if s.MaxConns < 0 || s.MaxBatch < 0 || s.BatchTimeout < 0 || s.ReadTimeout < 0 || s.NotAnsweringTimeout < 0 ||
+		s.IdleInTransactionTimeout < 0 || s.MigrationLockTimeout < 0 || s.MigrationRetry < 0 {
+		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout, ReadTimeout, NotAnsweringTimeout, IdleInTransactionTimeout, MigrationLockTimeout and MigrationRetry must not be negative")
 	}
 	if s.MaxNotifyPayload < MinNotifyPayload || s.MaxNotifyPayload >= 8000 {
 		return fmt.Errorf("postgres: MaxNotifyPayload is %d bytes; it must be from %d (the short notice of an event, by order id, seq and marks, must fit) to 7999 (PostgreSQL refuses 8000)",

@@ -45,7 +45,8 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 	// tried again at once.
 	races := 0
 	for {
-		actx, cancel := context.WithTimeoutCause(ctx, s.BatchTimeout, errNotAnswering)
+		limit, done := s.leash.limit(s.BatchTimeout, s.NotAnsweringTimeout)
+		actx, cancel := context.WithTimeoutCause(ctx, limit, errNotAnswering)
 		var b *ordercast.Batch
 		var err error
 		if s.failAttempt != nil {
@@ -54,8 +55,9 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 		if err == nil {
 			b, err = s.tryBatch(actx, writes, guess)
 		}
-		err = silent(ctx, actx, err, s.BatchTimeout)
+		err = silent(ctx, actx, err, limit)
 		cancel()
+		done(err)
 		if err == nil {
 			s.health(nil, true)
 			if guess {
