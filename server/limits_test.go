@@ -520,14 +520,18 @@ func TestSpentAnonymousBudgetSaysWhyTheWriteWasRefused(t *testing.T) {
 	}
 	var last []byte
 	var codes []int
+	var challenge string
 	for range 3 {
 		resp, body := call(t, "POST", ls.URL()+"/v1/couriers/c-1/location", expired, `{"lat":52.5,"lng":13.4}`)
-		codes, last = append(codes, resp.StatusCode), body
+		codes, last, challenge = append(codes, resp.StatusCode), body, resp.Header.Get("WWW-Authenticate")
 	}
 	if codes[0] != http.StatusUnauthorized || codes[2] != http.StatusTooManyRequests {
 		t.Fatalf("posts with an expired token: %v, want 401 first and 429 once the anonymous budget is spent", codes)
 	}
 	if !strings.Contains(string(last), `"code":"rate_limited"`) || !strings.Contains(string(last), "unauthenticated: token has expired") {
 		t.Errorf("the 429 of a post with an expired token says %s; want rate_limited, naming the expired token", last)
+	}
+	if want := `Bearer realm="ordercast", error="invalid_token"`; challenge != want {
+		t.Errorf("the 429 of a post with an expired token has WWW-Authenticate %q, want %q, as its 401 has", challenge, want)
 	}
 }
