@@ -49,7 +49,12 @@ func unavailableReason(err error) string {
 		switch c := pgErr.Code; {
 		case c == "25006":
 			return "read-only"
-		case c == "57P01", c == "57P02":
+		case c == "57P01":
+			// admin_shutdown: the server shutting down, and as well pg_terminate_backend of the
+			// node's session (a DBA's, or a failover tool's), which on-call must not read as a
+			// shutdown.
+			return "shutting down, or ended the node's session (pg_terminate_backend)"
+		case c == "57P02":
 			return "shutting down"
 		case c == "57P03":
 			return "starting up"
