@@ -103,6 +103,27 @@ func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// VersionConflict is a change refused for expected_version (EVersionConflict): it says the
+// order's version now, so that a client need not read the order again, nor parse the message,
+// to decide what to do with its change.
+type VersionConflict struct {
+	Err     *Error // EVersionConflict, or the EPreconditionFailed of a change sent with If-Match
+	Current int64  // the order's version
+}
+
+func (e *VersionConflict) Error() string { return e.Err.Error() }
+func (e *VersionConflict) Unwrap() error { return e.Err }
+
+// ConflictVersion returns the order's version that err, a refusal for expected_version anywhere in
+// its chain, names, and whether it is one.
+func ConflictVersion(err error) (int64, bool) {
+	var vc *VersionConflict
+	if errors.As(err, &vc) {
+		return vc.Current, true
+	}
+	return 0, false
+}
+
 // ErrorCode returns the code of the first *Error in err's chain, EInternal for any other error,
 // and "" for nil.
 func ErrorCode(err error) string {

@@ -275,7 +275,7 @@ func validateExpectedVersion(v int64) error {
 // carrying the version its first attempt moved past must still be.
 func checkVersion(expected int64, o Order) error {
 	if expected != 0 && expected != o.Version {
-		return Errorf(EVersionConflict, "order %s is at version %d, not %d", o.ID, o.Version, expected)
+		return &VersionConflict{Errorf(EVersionConflict, "order %s is at version %d, not %d", o.ID, o.Version, expected), o.Version}
 	}
 	return nil
 }

@@ -19,12 +19,17 @@ type ErrorDetail struct {
 	// POST /v1/locations, an item refused unavailable while others were taken), what
 	// Retry-After says of a whole request: the seconds to wait before that item is sent again.
 	RetryAfterS int `json:"retry_after_s,omitempty"`
+	// CurrentVersion is, in a version_conflict or a precondition_failed, the order's version:
+	// what the change's expected_version (or If-Match) would have had to say.
+	CurrentVersion int64 `json:"current_version,omitempty"`
 }
 
 // NewErrorBody returns the error body of err: its domain code and message. Errors that are not
 // *ordercast.Error are internal, and their text stays out of the body.
 func NewErrorBody(err error) ErrorBody {
-	return ErrorBody{Error: ErrorDetail{Code: ordercast.ErrorCode(err), Message: ordercast.ErrorMessage(err)}}
+	b := ErrorBody{Error: ErrorDetail{Code: ordercast.ErrorCode(err), Message: ordercast.ErrorMessage(err)}}
+	b.Error.CurrentVersion, _ = ordercast.ConflictVersion(err)
+	return b
 }
 
 // codeStatus is the one table between error codes and HTTP statuses. Read forwards it gives each

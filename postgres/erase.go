@@ -34,7 +34,7 @@ func (s *Store) EraseCustomer(ctx context.Context, id string) (ordercast.Erasure
 		}
 		return ordercast.Erasure{}, s.health(fmt.Errorf("postgres: erase customer %s: %w", id, err), false)
 	}
-	return e, s.health(nil, true)
+	return e, s.health(nil, false) // as PurgeExpiredKeys: only a batch and a ping end an outage
 }
 
 func eraseInTx(ctx context.Context, tx pgx.Tx, id, party string) (ordercast.Erasure, error) {

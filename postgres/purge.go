@@ -48,7 +48,7 @@ func (s *Store) PurgeEnded(ctx context.Context, endedBefore time.Time, limit int
 	if err != nil {
 		return 0, s.health(fmt.Errorf("postgres: purge: %w", err), false)
 	}
-	return n, s.health(nil, true)
+	return n, s.health(nil, false) // as PurgeExpiredKeys: only a batch and a ping end an outage
 }
 
 // errPurgeBusy is a purge or an index build another node is running: this node skips its turn.

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -33,12 +34,12 @@ var errLocked = errors.New("postgres: a table the writes take is locked by anoth
 // stays an error of its own.
 func unavailableReason(err error) string {
 	switch {
+	case errors.Is(err, errLocked): // before errNotAnswering: a wait the lock explains (health)
+		return "locked"
 	case errors.Is(err, errNotAnswering):
 		return "not answering"
 	case errors.Is(err, errReadOnly):
 		return "read-only"
-	case errors.Is(err, errLocked):
-		return "locked"
 	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "" // the caller gave up; nothing is known of the database
@@ -48,7 +49,12 @@ func unavailableReason(err error) string {
 		switch c := pgErr.Code; {
 		case c == "25006":
 			return "read-only"
-		case c == "57P01", c == "57P02":
+		case c == "57P01":
+			// admin_shutdown: the server shutting down, and as well pg_terminate_backend of the
+			// node's session (a DBA's, or a failover tool's), which on-call must not read as a
+			// shutdown.
+			return "shutting down, or ended the node's session (pg_terminate_backend)"
+		case c == "57P02":
 			return "shutting down"
 		case c == "57P03":
 			return "starting up"
@@ -164,6 +170,11 @@ func busyReason(err error) string {
 func (s *Store) health(err error, proves bool) error {
 	if err != nil && s.closed.Load() {
 		return storehealth.Unavailable("closing", err)
+	}
+	if errors.Is(err, errNotAnswering) && s.tracker.Reason() == "locked" {
+		// A wait ran out while a probe finds the tables every write takes locked: the lock is
+		// why, and the client is told so, not that the database is silent.
+		err = fmt.Errorf("%w: %w", errLocked, err)
 	}
 	if reason := busyReason(err); reason != "" {
 		return storehealth.Unavailable(reason, err)

@@ -265,6 +265,15 @@ func TestALockedTableIsNotReady(t *testing.T) {
 	if got := s.Unavailable(); got != "locked" {
 		t.Errorf("Unavailable() = %q, want locked", got)
 	}
+	// The once-a-minute purges take neither table, and succeed: they say nothing of the lock.
+	// (They ended the outage: ordercast_store_up went back to 1 each minute, and an alert on 0
+	// for a minute never fired.)
+	if _, err := s.PurgeExpiredKeys(t.Context(), time.Now(), 100); err != nil {
+		t.Fatalf("a purge of expired keys beside the lock: %v", err)
+	}
+	if got := s.Unavailable(); got != "locked" {
+		t.Errorf("after a purge of expired keys beside the lock, Unavailable() = %q, want locked", got)
+	}
 	if err := tx.Rollback(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -288,6 +297,43 @@ func TestALockedTableIsNotReady(t *testing.T) {
 	}
 	if err := s.Ping(t.Context()); err != nil {
 		t.Errorf("a ping while only the idempotency keys are locked: %v", err)
+	}
+}
+
+// TestAWriteWaitingOnALockSaysSo: a write that waited out its bound behind a lock on the tables
+// every write takes was answered "the database is not answering", after a probe had found them
+// locked, and the log said so too: on-call looked for a dead database. Once a probe finds the
+// lock, a write that times out is answered "locked", and the outage's change of reason is
+// logged, once.
+func TestAWriteWaitingOnALockSaysSo(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	admin := pgtest.Connect(t, db)
+	logs := &testutil.Buffer{}
+	s := postgres.New(db)
+	s.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s.BatchTimeout = time.Second
+	s = storetest.MustOpen(t, s)
+	create(t, s, "a")
+	tx, err := admin.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(t.Context()) }()
+	if _, err := tx.Exec(t.Context(), "LOCK TABLE orders IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	write := func() error {
+		_, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed})
+		return err
+	}
+	wantUnavailable(t, "a write behind the lock, before any probe", write(), "not answering")
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	wantUnavailable(t, "a probe", s.Ping(ctx), "locked")
+	cancel()
+	wantUnavailable(t, "a write behind the lock, after the probe", write(), "locked")
+	if n, m := logs.Count("database unavailable;"), logs.Count("for another reason"); n != 1 || m != 1 {
+		t.Errorf("the outage logged %d starts and %d changes of reason, want one of each:\n%s", n, m, logs)
 	}
 }
 

@@ -82,8 +82,8 @@ var errIfMatchForm = ordercast.Errorf(ordercast.EInvalid, `If-Match must be one 
 // preconditionFailed is err as a change sent with If-Match answers it: the order at another
 // version is 412, not 409.
 func preconditionFailed(conditional bool, err error) error {
-	if conditional && ordercast.ErrorCode(err) == ordercast.EVersionConflict {
-		return ordercast.Errorf(ordercast.EPreconditionFailed, "%s (If-Match)", ordercast.ErrorMessage(err))
+	if current, ok := ordercast.ConflictVersion(err); conditional && ok {
+		return &ordercast.VersionConflict{Err: ordercast.Errorf(ordercast.EPreconditionFailed, "%s (If-Match)", ordercast.ErrorMessage(err)), Current: current}
 	}
 	return err
 }

@@ -187,6 +187,10 @@ func (c Config) Validate() error {
 		return bad("anon-write-rate", "must be a finite number, not negative, and --anon-write-burst not negative")
 	case c.Limits.WriteRate == 0 && (c.Limits.AnonWriteRate > 0 || c.Limits.AnonWriteBurst > 0):
 		return bad("anon-write-rate", "and --anon-write-burst need --write-rate: with --write-rate 0 no write is limited")
+	case !validRate(c.Limits.StreamOpenRate) || c.Limits.StreamOpenBurst < 0:
+		return bad("stream-open-rate", "must be a finite number, not negative, and --stream-open-burst not negative")
+	case c.Limits.StreamOpenRate > 0 && c.Limits.StreamOpenBurst < 1:
+		return bad("stream-open-burst", "must be at least 1 when --stream-open-rate is set")
 	}
 	return nil
 }

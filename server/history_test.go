@@ -145,3 +145,42 @@ func TestACourierChangeCarriesAnExpectedVersion(t *testing.T) {
 	}
 	put(`{"courier_id":"kofi","expected_version":2}`, http.StatusOK, "")
 }
+
+// TestAConflictSaysTheOrdersVersion: a change refused for its expected_version (409
+// version_conflict) or its If-Match (412 precondition_failed) said the order's version only in
+// its message: a dispatcher had to read the order again, or parse English, to decide whether
+// its change still stood. The error carries it, current_version, on every kind of change and in
+// a request of many.
+func TestAConflictSaysTheOrdersVersion(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "cv-1")
+	mustSetStatus(t, base, "cv-1", ordercast.StatusConfirmed) // v2
+	for _, tt := range []struct {
+		name, method, path, body string
+		header                   []string
+		status                   int
+		code                     string
+	}{
+		{"a status change", "POST", "/v1/orders/cv-1/status", `{"status":"preparing","expected_version":1}`, nil, http.StatusConflict, ordercast.EVersionConflict},
+		{"a courier change", "PUT", "/v1/orders/cv-1/courier", `{"courier_id":"c-1","expected_version":1}`, nil, http.StatusConflict, ordercast.EVersionConflict},
+		{"a status change with If-Match", "POST", "/v1/orders/cv-1/status", `{"status":"preparing"}`, []string{"If-Match", `"v1"`}, http.StatusPreconditionFailed, ordercast.EPreconditionFailed},
+	} {
+		resp, body := call(t, tt.method, base+tt.path, "", tt.body, tt.header...)
+		var e api.ErrorBody
+		if err := json.Unmarshal(body, &e); resp.StatusCode != tt.status || err != nil || e.Error.Code != tt.code || e.Error.CurrentVersion != 2 {
+			t.Errorf("%s at a stale version: %d %s, want %d %s with current_version 2", tt.name, resp.StatusCode, body, tt.status, tt.code)
+		}
+	}
+	resp, body := call(t, "POST", base+"/v1/status-changes", "", `{"changes":[{"order_id":"cv-1","status":"preparing","expected_version":1}]}`)
+	var res struct {
+		Results []struct {
+			Error *api.ErrorDetail `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &res); resp.StatusCode != http.StatusOK || err != nil || len(res.Results) != 1 || res.Results[0].Error == nil ||
+		res.Results[0].Error.Code != ordercast.EVersionConflict || res.Results[0].Error.CurrentVersion != 2 {
+		t.Errorf("a request of many, one change at a stale version: %d %s, want its result version_conflict with current_version 2", resp.StatusCode, body)
+	}
+}

@@ -33,6 +33,15 @@ const (
 	// client address: steady per second, and how many may come at once.
 	DefaultWriteRate  = 20
 	DefaultWriteBurst = 40
+	// DefaultStreamOpenRate and DefaultStreamOpenBurst bound how fast one client address may
+	// open streams (an SSE stream, a WebSocket, a long poll), each of which reads the store: an
+	// order's missed events, a party's snapshot of up to 2,000 orders. Without it a client
+	// holding its share of streams could close and open them as fast as the node answers. The
+	// burst is the client's whole share of streams (all of them opened again at once, after a
+	// node restarts), and 10 a second is far above what people open: pages that come back to
+	// the foreground, reconnects after a stream's lifetime.
+	DefaultStreamOpenRate  = 10
+	DefaultStreamOpenBurst = DefaultMaxStreamsPerClient
 	// DefaultMaxClients bounds the per-client table; past it, idle clients are forgotten early.
 	DefaultMaxClients = 100000
 	// clientIdle is how long a client with no open stream is remembered after its last request;
@@ -69,6 +78,11 @@ type Limits struct {
 	// WriteBurst (at least one).
 	AnonWriteRate  float64
 	AnonWriteBurst int
+	// StreamOpenRate is the steady number of streams (SSE, WebSocket, long poll) a client address
+	// may open per second, and StreamOpenBurst how many at once (above it: 429, or for an event
+	// stream 200 with retry:). Zero StreamOpenRate turns the limit off.
+	StreamOpenRate  float64
+	StreamOpenBurst int
 	// IPv6ClientPrefix is the prefix length by which the limits count an IPv6 client, 48 to 64;
 	// zero means DefaultIPv6ClientPrefix (see limitKey).
 	IPv6ClientPrefix int
@@ -91,6 +105,8 @@ func DefaultLimits() Limits {
 		MaxStreamsPerHolder: DefaultMaxStreamsPerHolder,
 		WriteRate:           DefaultWriteRate,
 		WriteBurst:          DefaultWriteBurst,
+		StreamOpenRate:      DefaultStreamOpenRate,
+		StreamOpenBurst:     DefaultStreamOpenBurst,
 	}
 }
 
@@ -98,6 +114,7 @@ func DefaultLimits() Limits {
 type client struct {
 	writes  *rate.Limiter
 	anon    *rate.Limiter // writes that fail authentication
+	opens   *rate.Limiter // streams opened
 	streams int
 	seen    time.Time
 }
@@ -132,6 +149,9 @@ func (t *clientTable) get(addr netip.Addr, l Limits, now time.Time) *client {
 				anonBurst = l.WriteBurst / 4
 			}
 			c.anon = rate.NewLimiter(rate.Limit(anonRate), max(anonBurst, 1))
+		}
+		if l.StreamOpenRate > 0 {
+			c.opens = rate.NewLimiter(rate.Limit(l.StreamOpenRate), max(l.StreamOpenBurst, 1))
 		}
 		t.m[addr] = c
 	}
@@ -249,11 +269,7 @@ func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request, anonymous bo
 	if anonymous {
 		lim = c.anon
 	}
-	res := lim.ReserveN(now, 1)
-	delay := res.DelayFrom(now)
-	if delay > 0 {
-		res.CancelAt(now) // a refused request does not use up the client's future allowance
-	}
+	delay := take(lim, now)
 	s.clients.mu.Unlock()
 	if delay <= 0 {
 		return nil
@@ -262,32 +278,66 @@ func (s *Server) allowWrite(w http.ResponseWriter, r *http.Request, anonymous bo
 	return ordercast.Errorf(ordercast.ERateLimited, "too many write requests from your address; retry later")
 }
 
-// admitStream counts a new stream against the node's, its client's and its holder's limits. It
-// refuses with too_many_streams (node full) or rate_limited (client or holder full, a
+// take takes a token from lim at now, and returns 0, or how long until one is free, taking
+// none: a refused request does not use up the client's future allowance.
+func take(lim *rate.Limiter, now time.Time) time.Duration {
+	res := lim.ReserveN(now, 1)
+	delay := res.DelayFrom(now)
+	if delay > 0 {
+		res.CancelAt(now)
+	}
+	return delay
+}
+
+// admitStream counts a new stream against the node's, its client's and its holder's limits, and
+// against its client's rate of opening streams. It refuses with too_many_streams (node full) or
+// rate_limited (client or holder full, or the client opening streams too fast: a
 // *limitRefusal), which writeStreamError answers; on success release must be called when the
-// stream ends.
+// stream ends. A stream of an admin or system token (the platform's own: a dispatch backend
+// following every restaurant's stream from one address) counts against the node's limit alone.
 func (s *Server) admitStream(r *http.Request) (release func(), err error) {
 	l := s.Limits
-	if l.MaxStreams <= 0 && l.MaxStreamsPerClient <= 0 && l.MaxStreamsPerHolder <= 0 {
+	if l.MaxStreams <= 0 && l.MaxStreamsPerClient <= 0 && l.MaxStreamsPerHolder <= 0 && l.StreamOpenRate <= 0 {
 		return func() {}, nil
 	}
-	addr := limitKey(s.clientAddr(r), s.Limits.IPv6ClientPrefix)
-	holder := ""
-	if l.MaxStreamsPerHolder > 0 {
-		holder = s.streamHolder(r)
+	holder, platform := s.streamHolder(r)
+	if l.MaxStreamsPerHolder <= 0 {
+		holder = ""
 	}
+	addr := limitKey(s.clientAddr(r), s.Limits.IPv6ClientPrefix)
 	s.clients.mu.Lock()
 	defer s.clients.mu.Unlock()
-	c := s.clients.get(addr, l, time.Now())
-	switch {
-	case l.MaxStreams > 0 && s.clients.total >= l.MaxStreams:
+	if l.MaxStreams > 0 && s.clients.total >= l.MaxStreams {
 		return nil, ordercast.Errorf(ordercast.ETooManyStreams, "this node holds as many streams as it may; retry later")
+	}
+	if platform {
+		s.clients.total++
+		return func() {
+			s.clients.mu.Lock()
+			s.clients.total--
+			s.clients.mu.Unlock()
+		}, nil
+	}
+	now := time.Now()
+	c := s.clients.get(addr, l, now)
+	switch {
 	case l.MaxStreamsPerClient > 0 && c.streams >= l.MaxStreamsPerClient:
 		return nil, &limitRefusal{refusedMaxStreamsPerClient, "too many open streams from your address",
-			ordercast.Errorf(ordercast.ERateLimited, "too many open streams from your address (at most %d)", l.MaxStreamsPerClient)}
+			ordercast.Errorf(ordercast.ERateLimited, "too many open streams from your address (at most %d)", l.MaxStreamsPerClient), 0}
 	case holder != "" && s.clients.holders[holder] >= l.MaxStreamsPerHolder:
 		return nil, &limitRefusal{refusedMaxStreamsPerHolder, "too many open streams on this token's behalf",
-			ordercast.Errorf(ordercast.ERateLimited, "too many open streams on behalf of %s, from any address (at most %d)", holder, l.MaxStreamsPerHolder)}
+			ordercast.Errorf(ordercast.ERateLimited, "too many open streams on behalf of %s, from any address (at most %d)", holder, l.MaxStreamsPerHolder), 0}
+	}
+	// Charged last: a stream refused above opened nothing.
+	if c.opens != nil {
+		if delay := take(c.opens, now); delay > 0 {
+			// Told to come back when the next may be opened, and no sooner than a second (what
+			// Retry-After can say): a NAT's clients told a tenth of a second would come back
+			// together and be refused again.
+			return nil, &limitRefusal{refusedStreamOpenRate, "too many streams opened from your address",
+				ordercast.Errorf(ordercast.ERateLimited, "too many streams opened from your address (at most %g a second)", l.StreamOpenRate),
+				max(delay, time.Second)}
+		}
 	}
 	c.streams++
 	s.clients.total++
@@ -312,34 +362,46 @@ func (s *Server) admitStream(r *http.Request) (release func(), err error) {
 }
 
 // limitRefusal is admitStream's refusal of a stream over a client's or a holder's share: a
-// rate_limited error, and the reason it is counted by and an event stream is told.
+// rate_limited error, the reason it is counted by and an event stream is told, and when a
+// stream may be opened again, where that is known (0: streamRetryAfter).
 type limitRefusal struct {
 	reason, why string
 	err         error
+	after       time.Duration
 }
 
 func (e *limitRefusal) Error() string { return e.err.Error() }
 func (e *limitRefusal) Unwrap() error { return e.err }
 
 // streamHolder is whom r's stream is held for, by its token, under MaxStreamsPerHolder: the order
-// of a tracking token (every token of one order counts together), the role and id of a party's
-// actor token; "" for none counted: an open server, public tracking, admin and system, and a
-// token the stream's own authorization refuses.
-func (s *Server) streamHolder(r *http.Request) string {
-	if s.Auth == nil || s.Auth.PublicTracking {
-		return ""
+// of a tracking token (every token of one order together), the role and id of a party's actor
+// token; "" for none counted: an open server, public tracking, a token the stream's own
+// authorization refuses, and admin and system, for which platform is true: the platform's own
+// streams, which no per-address or per-holder share limits.
+func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
+	if s.Auth == nil {
+		return "", false
 	}
 	tok := watchToken(r)
 	if tok == "" {
-		return ""
+		return "", false
 	}
 	if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
-		return "order " + tr.OrderID
+		if s.Auth.PublicTracking {
+			return "", false
+		}
+		return "order " + tr.OrderID, false
 	}
-	if a, err := s.Auth.Tokens.ParseActor(tok); err == nil && !a.Privileged() {
-		return a.String()
+	a, err := s.Auth.Tokens.ParseActor(tok)
+	switch {
+	case err != nil:
+		return "", false
+	case a.Privileged():
+		return "", true
+	case s.Auth.PublicTracking:
+		return "", false
 	}
-	return ""
+	return a.String(), false
 }
 
 // corsAllowed reports whether the pages of origin (an Origin header's value) may call the API

@@ -66,9 +66,18 @@ func wantStreamAdmitted(t *testing.T, what string, resp *http.Response) {
 // saying why, then the end of the stream, with no event.
 func wantStreamRetry(t *testing.T, what string, resp *http.Response, why string) {
 	t.Helper()
+	wantStreamRetryIn(t, what, resp, why, 5*time.Second, 7500*time.Millisecond)
+}
+
+// wantStreamRetryIn is wantStreamRetry for a retry: from lo to hi.
+func wantStreamRetryIn(t *testing.T, what string, resp *http.Response, why string, lo, hi time.Duration) {
+	t.Helper()
+	// A refusal's body ends at once (its Content-Length); a stream let in never does.
+	bound := time.AfterFunc(10*time.Second, func() { resp.Body.Close() })
+	defer bound.Stop()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s: read: %v", what, err)
+		t.Fatalf("%s: read: %v (%d %q): want a refusal's body, which ends", what, err, resp.StatusCode, body)
 	}
 	ra := resp.Header.Get("Retry-After")
 	m := regexp.MustCompile(`^retry: (\d+)\n: (.*)\n`).FindStringSubmatch(string(body))
@@ -78,10 +87,10 @@ func wantStreamRetry(t *testing.T, what string, resp *http.Response, why string)
 		s, _ = strconv.Atoi(ra)
 	}
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" || ra == "" ||
-		m == nil || !strings.HasPrefix(m[2], why) || ms <= (s-1)*1000 || ms > s*1000 || ms < 5000 || ms > 7500 ||
+		m == nil || !strings.HasPrefix(m[2], why) || ms <= (s-1)*1000 || ms > s*1000 || ms < int(lo.Milliseconds()) || ms > int(hi.Milliseconds()) ||
 		strings.Contains(string(body), "\nid:") {
-		t.Errorf("%s: %d %q (Retry-After %q) %q; want 200 text/event-stream, retry: of 5 to 7.5 s that Retry-After rounds up, %q, no event", what,
-			resp.StatusCode, resp.Header.Get("Content-Type"), ra, body, why)
+		t.Errorf("%s: %d %q (Retry-After %q) %q; want 200 text/event-stream, retry: of %v to %v that Retry-After rounds up, %q, no event", what,
+			resp.StatusCode, resp.Header.Get("Content-Type"), ra, body, lo, hi, why)
 	}
 }
 
@@ -139,6 +148,40 @@ func TestStreamLimits(t *testing.T) {
 		resp.Body.Close()
 		return false
 	})
+}
+
+// TestStreamOpenRate: a client address opens streams at a rate, each open a read of the store
+// (an order's missed events, a party's snapshot): holding its share of streams, it could close
+// and open them as fast as the node answered. Past its burst it is refused on every transport,
+// told to come back when the next may be opened; another address is still let in.
+func TestStreamOpenRate(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		// One open every 1,000 s past the burst: none comes back while the test runs.
+		s.Limits = server.Limits{StreamOpenRate: 0.001, StreamOpenBurst: 2, TrustedProxies: loopbackProxy}
+	})
+	base := ts.URL()
+	mustCreate(t, base, "o-1")
+	url := base + "/v1/orders/o-1/stream"
+	wantStreamAdmitted(t, "first stream", openStreamAs(t, url, "10.0.0.1"))
+	first := openStreamAs(t, url, "10.0.0.1")
+	wantStreamAdmitted(t, "second stream", first)
+	first.Body.Close() // closing one gives back no open
+	wantStreamRetryIn(t, "third stream opened at once", openStreamAs(t, url, "10.0.0.1"), "too many streams opened from your address",
+		990*time.Second, 1500*time.Second)
+	resp, _ := call(t, "GET", base+"/v1/orders/o-1/ws", "", "", append([]string{"X-Forwarded-For", "10.0.0.1"}, wsHandshake...)...)
+	wantRefusal(t, "a WebSocket opened at once", resp, http.StatusTooManyRequests)
+	resp, _ = call(t, "GET", base+"/v1/orders/o-1?wait=10s&after_version=1", "", "", "X-Forwarded-For", "10.0.0.1")
+	wantRefusal(t, "a long poll opened at once", resp, http.StatusTooManyRequests)
+	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < 990 {
+		t.Errorf("a long poll refused for its address's rate is told Retry-After %q, want when the next may be opened", resp.Header.Get("Retry-After"))
+	}
+	wantStreamAdmitted(t, "another address's stream", openStreamAs(t, url, "10.0.0.2"))
+	if code, _ := do(t, "GET", base+"/v1/orders/o-1", "", ""); code != http.StatusOK {
+		t.Errorf("a read (no stream) from the address: %d, want it served", code)
+	}
+	if got := value(scrape(t, http.DefaultClient, base), "ordercast_streams_refused_total", "reason", "stream_open_rate"); got != 3 {
+		t.Errorf("ordercast_streams_refused_total{reason=\"stream_open_rate\"} = %v, want 3", got)
+	}
 }
 
 // TestStreamsPerHolder: the streams held on one credential's behalf are bounded whatever
@@ -201,6 +244,33 @@ func TestStreamsPerHolder(t *testing.T) {
 		resp.Body.Close()
 		return false
 	})
+}
+
+// TestPlatformStreamsTakeNoAddressesShare: a dispatch backend following every restaurant's
+// stream with its system token, from one address, was refused past that address's share of
+// streams and its rate of opening them, and its refusal looked like a stream (200, retry:). The
+// platform's own tokens (admin, system) count against the node's streams alone; a party's
+// token from the same address still takes the address's share.
+func TestPlatformStreamsTakeNoAddressesShare(t *testing.T) {
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Limits = server.Limits{MaxStreams: 6, MaxStreamsPerClient: 1, StreamOpenRate: 0.001, StreamOpenBurst: 1, TrustedProxies: loopbackProxy}
+	})
+	base := ts.URL()
+	admitted := func(what string, resp *http.Response) {
+		t.Helper()
+		if ev, err := client.NewSSEReader(resp.Body).Next(); resp.StatusCode != http.StatusOK || err != nil || ev.Type != "snapshot" {
+			t.Fatalf("%s: %d, first event %+v, %v; want a party stream that opens with its snapshot", what, resp.StatusCode, ev, err)
+		}
+	}
+	system := actorToken(t, auth.RoleSystem, "dispatch")
+	for i := range 4 {
+		admitted("the platform's stream", openStreamAs(t, base+fmt.Sprintf("/v1/restaurants/r-%d/stream", i), "10.0.0.1", system))
+	}
+	r1 := actorToken(t, auth.RoleRestaurant, "r-1")
+	admitted("a restaurant's stream from the address beside the platform's", openStreamAs(t, base+"/v1/restaurants/r-1/stream", "10.0.0.1", r1))
+	wantStreamRetry(t, "the restaurant's second stream from the address", openStreamAs(t, base+"/v1/restaurants/r-1/stream", "10.0.0.1", r1), "too many open streams from your address")
+	admitted("the platform's sixth stream on the node", openStreamAs(t, base+"/v1/restaurants/r-8/stream", "10.0.0.1", system))
+	wantStreamRetry(t, "the platform's stream past the node's", openStreamAs(t, base+"/v1/restaurants/r-9/stream", "10.0.0.1", system), "this node holds as many streams as it may")
 }
 
 // TestWriteRateLimit: write requests beyond a client's rate get 429 with Retry-After and change
@@ -450,14 +520,18 @@ func TestSpentAnonymousBudgetSaysWhyTheWriteWasRefused(t *testing.T) {
 	}
 	var last []byte
 	var codes []int
+	var challenge string
 	for range 3 {
 		resp, body := call(t, "POST", ls.URL()+"/v1/couriers/c-1/location", expired, `{"lat":52.5,"lng":13.4}`)
-		codes, last = append(codes, resp.StatusCode), body
+		codes, last, challenge = append(codes, resp.StatusCode), body, resp.Header.Get("WWW-Authenticate")
 	}
 	if codes[0] != http.StatusUnauthorized || codes[2] != http.StatusTooManyRequests {
 		t.Fatalf("posts with an expired token: %v, want 401 first and 429 once the anonymous budget is spent", codes)
 	}
 	if !strings.Contains(string(last), `"code":"rate_limited"`) || !strings.Contains(string(last), "unauthenticated: token has expired") {
 		t.Errorf("the 429 of a post with an expired token says %s; want rate_limited, naming the expired token", last)
+	}
+	if want := `Bearer realm="ordercast", error="invalid_token"`; challenge != want {
+		t.Errorf("the 429 of a post with an expired token has WWW-Authenticate %q, want %q, as its 401 has", challenge, want)
 	}
 }

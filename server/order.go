@@ -331,6 +331,13 @@ func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req a
 			// refused writes share (a carrier's NAT), is told to retry later for ever and never to
 			// sign in again.
 			err = wrongScheme(r, err)
+			if ordercast.ErrorCode(err) == ordercast.EUnauthenticated {
+				// And in the header a client acts on, as a 401's: credentials, other than these,
+				// may change the answer (RFC 9110 §11.6.1 lets any answer carry it). A client that
+				// signs in again on a 401 and retries a 429 as it is would otherwise retry an
+				// expired token for ever.
+				w.Header().Set("WWW-Authenticate", bearerChallenge(err))
+			}
 			lerr = ordercast.Errorf(ordercast.ERateLimited, "too many refused write requests from your address; this one is refused too (%s: %s): fix that before you retry",
 				ordercast.ErrorCode(err), ordercast.ErrorMessage(err))
 		}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
 	"math"
@@ -29,12 +30,13 @@ const (
 	refusedMaxStreams          = "max_streams"            // the node holds --max-streams
 	refusedMaxStreamsPerClient = "max_streams_per_client" // the client's address holds its share
 	refusedMaxStreamsPerHolder = "max_streams_per_holder" // the token's holder holds its share
+	refusedStreamOpenRate      = "stream_open_rate"       // the client's address opens streams too fast
 	refusedStoreUnavailable    = "store_unavailable"
 	refusedDraining            = "draining"
 )
 
 // streamRefusalReasons are every reason, for the metric to show each from the start.
-var streamRefusalReasons = []string{refusedMaxStreams, refusedMaxStreamsPerClient, refusedMaxStreamsPerHolder, refusedStoreUnavailable, refusedDraining}
+var streamRefusalReasons = []string{refusedMaxStreams, refusedMaxStreamsPerClient, refusedMaxStreamsPerHolder, refusedStreamOpenRate, refusedStoreUnavailable, refusedDraining}
 
 // streamRefusal is why a stream's set-up was refused for a while, and when to come back.
 type streamRefusal struct {
@@ -48,7 +50,7 @@ type streamRefusal struct {
 // set-up meets), a store that is away, a node that is draining.
 func (s *Server) streamRefusalOf(err error) (streamRefusal, bool) {
 	if l, ok := errors.AsType[*limitRefusal](err); ok {
-		return streamRefusal{l.reason, l.why, jitterRetry(streamRetryAfter)}, true
+		return streamRefusal{l.reason, l.why, jitterRetry(cmp.Or(l.after, streamRetryAfter))}, true
 	}
 	switch ordercast.ErrorCode(err) {
 	case ordercast.ETooManyStreams:

@@ -104,6 +104,8 @@ func (c *securityConfig) securityFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.IntVar(&h.Limits.WriteBurst, "write-burst", h.Limits.WriteBurst, "write requests a client address may send at once before --write-rate applies")
 	fs.Float64Var(&h.Limits.AnonWriteRate, "anon-write-rate", h.Limits.AnonWriteRate, "write requests per second per client address that fail authentication (401) or come from a role that may never send them (403), a budget apart from --write-rate (0: a quarter of --write-rate)")
 	fs.IntVar(&h.Limits.AnonWriteBurst, "anon-write-burst", h.Limits.AnonWriteBurst, "unauthenticated (or refused to their role) write requests a client address may send at once (0: a quarter of --write-burst)")
+	fs.Float64Var(&h.Limits.StreamOpenRate, "stream-open-rate", h.Limits.StreamOpenRate, "streams (SSE, WebSocket, long poll) a client address may open per second, each of which reads the store; above it an SSE stream is told to retry, others get 429 (0: no limit)")
+	fs.IntVar(&h.Limits.StreamOpenBurst, "stream-open-burst", h.Limits.StreamOpenBurst, "streams a client address may open at once before --stream-open-rate applies")
 	fs.DurationVar(&h.ReadHeaderTimeout, "read-header-timeout", h.ReadHeaderTimeout, "longest time to read a request's headers")
 	fs.DurationVar(&h.ReadTimeout, "read-timeout", h.ReadTimeout, "longest time to read a whole request, body included (streams clear it once open)")
 	fs.IntVar(&h.MaxHeaderBytes, "max-header-bytes", h.MaxHeaderBytes, "largest request header block accepted, in `bytes` (431 above)")

@@ -118,7 +118,7 @@ func startTarget(ctx context.Context, exe, url, metricsURL, db string, nodes int
 func startServe(ctx context.Context, exe, db, secret string, hold bool, extra []string, stderr io.Writer) (string, *exec.Cmd, error) {
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--metrics-addr=", "--db", db, "--drain", "0s", "--log-level", "warn",
 		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--max-conns-per-peer", "0", "--write-rate", "0",
-		"--stream-lifetime", "0", "--hold-streams=" + strconv.FormatBool(hold)}, extra...)
+		"--stream-open-rate", "0", "--stream-lifetime", "0", "--hold-streams=" + strconv.FormatBool(hold)}, extra...)
 	// The secret goes in the environment, not on the command line, where ps shows it.
 	return startChild(ctx, exe, args, []string{"ORDERCAST_SECRET=" + secret}, stderr)
 }

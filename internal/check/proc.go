@@ -202,7 +202,7 @@ func (w *world) startNode(ctx context.Context, n *node) error {
 	args := []string{"serve", "--addr", addr, "--metrics-addr=", "--db", w.nc.db, "--drain", "0s",
 		"--shutdown-timeout", "5s", "--log-level", "warn", "--heartbeat", w.nc.heartbeat.String(),
 		"--public-tracking", "--max-streams", "0", "--max-streams-per-client", "0", "--write-rate", "0", "--location-rate", "0",
-		"--max-conns-per-peer", "0", "--stream-lifetime", "0", "--stream-write-timeout", streamWriteTimeout.String()}
+		"--max-conns-per-peer", "0", "--stream-open-rate", "0", "--stream-lifetime", "0", "--stream-write-timeout", streamWriteTimeout.String()}
 	if n.idx > 0 {
 		args = append(args, "--pprof=")
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ type Tracker struct {
 	mu     sync.Mutex
 	reason string // "" while available
 	since  time.Time
+	told   []string // the reasons this outage has been logged with
 }
 
 // Unavailable returns the domain error for a database that is away for reason ("unreachable",
@@ -72,17 +74,29 @@ func (t *Tracker) Check(err error, proves bool) error {
 	return Unavailable(reason, err)
 }
 
-// Fail records that the database is away for reason; the first failure of an outage is logged.
+// Fail records that the database is away for reason; the first failure of an outage is logged,
+// and the first of each other reason the outage is found to have (a write that timed out, then a
+// probe that finds the tables locked): the line that ends it names its last reason, which the
+// line that began it may not.
 func (t *Tracker) Fail(reason string, cause error) {
 	t.mu.Lock()
 	first := t.reason == ""
 	if first {
-		t.since = time.Now()
+		t.since, t.told = time.Now(), t.told[:0]
 	}
+	was := t.reason
 	t.reason = reason
+	tell := !slices.Contains(t.told, reason)
+	if tell {
+		t.told = append(t.told, reason)
+	}
 	t.mu.Unlock()
-	if first && t.Logger != nil {
+	switch {
+	case t.Logger == nil || !tell:
+	case first:
 		t.Logger.Warn("database unavailable; requests get 503 until it is back", "reason", reason, "err", cause)
+	default:
+		t.Logger.Warn("database still unavailable, for another reason", "reason", reason, "was", was, "err", cause)
 	}
 }
 
