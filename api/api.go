@@ -107,6 +107,22 @@ func StreamPath(id string) string { return OrderPath(id) + "/stream" }
 // WebSocketPath is an order's WebSocket (GET, upgraded).
 func WebSocketPath(id string) string { return OrderPath(id) + "/ws" }
 
+// QueryParams are the query parameters each route takes, as api/openapi.json describes them
+// (TestQueryParamsAreTheDescriptions), besides ParamToken, which every read takes: any other is
+// refused 422 (a misspelt after_version or lastEventId answered as if absent made a long poll
+// return at once, again and again, or a resume start afresh). A route not named takes none.
+var QueryParams = map[string][]string{
+	RouteListOrders:       {ParamRestaurantID, ParamCustomerID, ParamStatus, ParamSince, ParamUntil, ParamCursor, ParamLimit},
+	RouteOrder:            {ParamWait, ParamAfterVersion},
+	RouteEvents:           {ParamAfter, ParamLimit},
+	RouteStream:           {ParamLastEventID, ParamHeartbeat},
+	RouteWebSocket:        {ParamLastEventID},
+	RouteStreamAll:        {ParamHeartbeat},
+	RouteRestaurantStream: {ParamLastEventID, ParamHeartbeat},
+	RouteCourierStream:    {ParamLastEventID, ParamHeartbeat},
+	RouteCustomerStream:   {ParamLastEventID, ParamHeartbeat},
+}
+
 // Header and query parameter names.
 const (
 	// HeaderLastEventID carries the seq a stream resumes after; browsers send it on reconnect.
@@ -138,6 +154,10 @@ const (
 	ParamWait = "wait"
 	// ParamAfterVersion is the version a long poll waits to see passed.
 	ParamAfterVersion = "after_version"
+	// ParamToken is a read's or a watch's token in the URL, for a client that can send neither a
+	// header nor the pages' cookies (an EventSource on another origin): a tracking token, or a
+	// party's; never an admin's or a system token, which proxies' logs would keep.
+	ParamToken = "token"
 	// HeaderIdempotencyKey carries a client's key for a create or a status change it may need to
 	// retry: a retry with the same key and request gets the first answer.
 	HeaderIdempotencyKey = "Idempotency-Key"

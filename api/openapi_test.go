@@ -147,3 +147,22 @@ func TestOpenAPIEnums(t *testing.T) {
 		t.Errorf("the description's reasons a position reached no order are %v, the tracker's %v", got, want)
 	}
 }
+
+// TestQueryParamsAreTheDescriptions: the query parameters the server takes on each route
+// (QueryParams, by which it refuses any other) are those the description gives it, for every
+// operation, and QueryParams names no route the description lacks.
+func TestQueryParamsAreTheDescriptions(t *testing.T) {
+	doc := openapi.MustParse(t, OpenAPI)
+	ops := doc.Operations()
+	for _, op := range ops {
+		want := slices.Sorted(slices.Values(QueryParams[op]))
+		if got := doc.QueryParams(op); !slices.Equal(got, want) {
+			t.Errorf("%s: the description gives the query parameters %q, QueryParams %q", op, got, want)
+		}
+	}
+	for route := range QueryParams {
+		if !slices.Contains(ops, route) {
+			t.Errorf("QueryParams names %s, which the description does not", route)
+		}
+	}
+}

@@ -55,20 +55,34 @@ func bearer(r *http.Request) string {
 // neither a header nor our cookies), or a page's cookie: the tracking page's, or the stream
 // cookie of the console or a party's page. Only reads and watches take it (authorizeWatchAs,
 // authorizeParty, authorizeWatchAll); a change never does (authenticate).
-func watchToken(r *http.Request) string {
+//
+// An admin or system token in the query is refused (errPlatformTokenInURL): a URL is written
+// down by every proxy and server it passes, and kept in their logs, where a platform's token,
+// which reads every order and lives for months, must not be. The platform's own clients send a
+// header; a party's page gets its stream through a cookie.
+func (s *Server) watchToken(r *http.Request) (string, error) {
 	if t := bearer(r); t != "" {
-		return t
+		return t, nil
 	}
 	if t := r.URL.Query().Get("token"); t != "" {
-		return t
+		if s.Auth != nil {
+			if a, err := s.Auth.Tokens.ParseActor(t); err == nil && a.Privileged() {
+				return "", errPlatformTokenInURL
+			}
+		}
+		return t, nil
 	}
 	for _, name := range []string{TrackingCookie, StreamCookie} {
 		if c, err := r.Cookie(name); err == nil {
-			return c.Value
+			return c.Value, nil
 		}
 	}
-	return ""
+	return "", nil
 }
+
+// errPlatformTokenInURL is watchToken's refusal of an admin or system token in the URL.
+var errPlatformTokenInURL = ordercast.Errorf(ordercast.EUnauthenticated,
+	"an admin or system token is not taken from the URL (?token=), which proxies and servers keep in their logs: send it in the Authorization header")
 
 // authorizeWatchAs decides whether r may read and watch order id, and says whether the read is
 // a courier's whose order it is: a right that ends when the order goes to another courier, which
@@ -79,7 +93,11 @@ func (s *Server) authorizeWatchAs(r *http.Request, id string) (courier string, e
 	if s.Auth == nil || s.Auth.PublicTracking {
 		return "", nil
 	}
-	return s.watchAs(r.Context(), watchToken(r), id)
+	tok, err := s.watchToken(r)
+	if err != nil {
+		return "", err
+	}
+	return s.watchAs(r.Context(), tok, id)
 }
 
 // watchAs is authorizeWatchAs for a token from anywhere: the request's, or the page cookie of a
@@ -124,7 +142,10 @@ func (s *Server) authorizeParty(r *http.Request, p ordercast.Party) error {
 // order (a party's stream, a list of orders): no token is 401, and a tracking token, which reads
 // its one order only, 403.
 func (s *Server) readingActor(r *http.Request) (auth.Actor, error) {
-	tok := watchToken(r)
+	tok, err := s.watchToken(r)
+	if err != nil {
+		return auth.Actor{}, err
+	}
 	if tok == "" {
 		return auth.Actor{}, auth.NoToken("an actor token is required")
 	}
@@ -174,7 +195,11 @@ func (s *Server) authorizeWatchAll(r *http.Request) error {
 	if s.Auth == nil || s.Auth.PublicTracking {
 		return nil
 	}
-	return s.Auth.Tokens.AuthorizeWatchAll(watchToken(r))
+	tok, err := s.watchToken(r)
+	if err != nil {
+		return err
+	}
+	return s.Auth.Tokens.AuthorizeWatchAll(tok)
 }
 
 // authenticate returns who makes a change, from the Authorization header only: a cookie or a

@@ -220,6 +220,51 @@ func TestQueryTokenStreamsAndIsRedacted(t *testing.T) {
 	}
 }
 
+// TestAPlatformTokenIsNotTakenFromTheURL: an admin's or system token given as ?token= (the
+// fallback for an EventSource on another origin) read and watched every order, and the URL,
+// with the token, went into every proxy's and server's log on the way. It is refused, 401 saying
+// where it goes, on every read that takes ?token=; in the header it is taken, and a party's or a
+// tracking token in the URL still is.
+func TestAPlatformTokenIsNotTakenFromTheURL(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	system := actorToken(t, auth.RoleSystem, "dispatch")
+	tracking := createAs(t, base, system, "u-1")
+	open := func(path, query, header string) *http.Response {
+		t.Helper()
+		if query != "" {
+			path += "?token=" + url.QueryEscape(query)
+		}
+		var headers []string
+		if header != "" {
+			headers = append(headers, header)
+		}
+		return openStreamAs(t, base+path, "127.0.0.1", headers...)
+	}
+	for _, tok := range []string{system, actorToken(t, auth.RoleAdmin, "ops")} {
+		for _, path := range []string{"/v1/orders/u-1", "/v1/orders/u-1/events", "/v1/orders/u-1/stream", "/v1/stream", "/v1/restaurants/r-1/stream", "/v1/orders"} {
+			resp := open(path, tok, "")
+			bound := time.AfterFunc(10*time.Second, func() { resp.Body.Close() }) // a stream let in never ends
+			body, _ := io.ReadAll(resp.Body)
+			bound.Stop()
+			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "send it in the Authorization header") {
+				t.Errorf("GET %s?token=<a platform token>: %d %s, want 401 saying where it goes", path, resp.StatusCode, body)
+			}
+		}
+	}
+	for what, resp := range map[string]*http.Response{
+		"a platform token in the header":         open("/v1/orders/u-1", "", system),
+		"a tracking token in the URL":            open("/v1/orders/u-1", tracking, ""),
+		"a restaurant's token in the URL":        open("/v1/restaurants/r-1/stream", actorToken(t, auth.RoleRestaurant, "r-1"), ""),
+		"a platform token in the header, stream": open("/v1/stream", "", system),
+	} {
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(resp.Body)
+			t.Errorf("%s: %d %s, want 200", what, resp.StatusCode, body)
+		}
+	}
+}
+
 // TestRolesAgainstTransitions: each role against each status, from an order in placed, or at the
 // stage where the role's part of it begins (a courier's: TestCourierMovesOnlyWhatItsPartHasReached);
 // the event records the actor, and a refusal changes nothing.

@@ -382,8 +382,8 @@ func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
 	if s.Auth == nil {
 		return "", false
 	}
-	tok := watchToken(r)
-	if tok == "" {
+	tok, err := s.watchToken(r)
+	if tok == "" || err != nil { // none, or one the stream's authorization refuses
 		return "", false
 	}
 	if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil {

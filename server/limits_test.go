@@ -50,6 +50,21 @@ func wantRefusal(t *testing.T, what string, resp *http.Response, status int) {
 	}
 }
 
+// wsAs opens order id's WebSocket on base from client address addr (under loopbackProxy).
+func wsAs(t *testing.T, base, id, addr string) *http.Response {
+	t.Helper()
+	resp, _ := call(t, "GET", base+"/v1/orders/"+id+"/ws", "", "", append([]string{"X-Forwarded-For", addr}, wsHandshake...)...)
+	return resp
+}
+
+// longPollAs sends a long poll of order id, past its first version, to base from client address
+// addr (under loopbackProxy).
+func longPollAs(t *testing.T, base, id, addr string) *http.Response {
+	t.Helper()
+	resp, _ := call(t, "GET", base+"/v1/orders/"+id+"?wait=10s&after_version=1", "", "", "X-Forwarded-For", addr)
+	return resp
+}
+
 // wantStreamAdmitted fails the test unless resp is a stream that was let in: it brings the
 // order's current status.
 func wantStreamAdmitted(t *testing.T, what string, resp *http.Response) {
@@ -106,14 +121,8 @@ func TestStreamLimits(t *testing.T) {
 	base := ts.URL()
 	mustCreate(t, base, "s-1")
 	url := base + "/v1/orders/s-1/stream"
-	ws := func(addr string) *http.Response {
-		resp, _ := call(t, "GET", base+"/v1/orders/s-1/ws", "", "", append([]string{"X-Forwarded-For", addr}, wsHandshake...)...)
-		return resp
-	}
-	longPoll := func(addr string) *http.Response {
-		resp, _ := call(t, "GET", base+"/v1/orders/s-1?wait=10s&after_version=1", "", "", "X-Forwarded-For", addr)
-		return resp
-	}
+	ws := func(addr string) *http.Response { return wsAs(t, base, "s-1", addr) }
+	longPoll := func(addr string) *http.Response { return longPollAs(t, base, "s-1", addr) }
 
 	wantStreamAdmitted(t, "first stream", openStreamAs(t, url, "10.0.0.1"))
 	second := openStreamAs(t, url, "10.0.0.1")
@@ -168,9 +177,8 @@ func TestStreamOpenRate(t *testing.T) {
 	first.Body.Close() // closing one gives back no open
 	wantStreamRetryIn(t, "third stream opened at once", openStreamAs(t, url, "10.0.0.1"), "too many streams opened from your address",
 		990*time.Second, 1500*time.Second)
-	resp, _ := call(t, "GET", base+"/v1/orders/o-1/ws", "", "", append([]string{"X-Forwarded-For", "10.0.0.1"}, wsHandshake...)...)
-	wantRefusal(t, "a WebSocket opened at once", resp, http.StatusTooManyRequests)
-	resp, _ = call(t, "GET", base+"/v1/orders/o-1?wait=10s&after_version=1", "", "", "X-Forwarded-For", "10.0.0.1")
+	wantRefusal(t, "a WebSocket opened at once", wsAs(t, base, "o-1", "10.0.0.1"), http.StatusTooManyRequests)
+	resp := longPollAs(t, base, "o-1", "10.0.0.1")
 	wantRefusal(t, "a long poll opened at once", resp, http.StatusTooManyRequests)
 	if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); ra < 990 {
 		t.Errorf("a long poll refused for its address's rate is told Retry-After %q, want when the next may be opened", resp.Header.Get("Retry-After"))

@@ -2,16 +2,11 @@ package server
 
 import (
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 )
-
-// listParams are the query parameters GET /v1/orders takes; any other is refused, so that a
-// filter misspelt (restaurant=…) is not taken for none and answered with every order.
-var listParams = []string{api.ParamRestaurantID, api.ParamCustomerID, api.ParamStatus, api.ParamSince, api.ParamUntil, api.ParamCursor, api.ParamLimit, "token"}
 
 // handleListOrders serves GET /v1/orders: a page of orders, ended ones too, oldest created first,
 // for a point of sale that rebuilds or reconciles its day. Admin and system list every order (or
@@ -44,17 +39,12 @@ func (s *Server) handleListOrders(w http.ResponseWriter, r *http.Request) {
 }
 
 // listQuery reads GET /v1/orders' query: each parameter once, a status, RFC 3339 times, a
-// cursor this server gave, a limit from 1 to api.MaxOrdersPerPage.
+// cursor this server gave, a limit from 1 to api.MaxOrdersPerPage. (Any other parameter was
+// refused before: knownQuery.)
 func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 	q := ordercast.OrderQuery{Limit: api.DefaultOrdersPerPage}
-	for name := range r.URL.Query() {
-		if !slices.Contains(listParams, name) {
-			return q, ordercast.Errorf(ordercast.EInvalid, "unknown query parameter %s: GET /v1/orders takes %s, %s, %s, %s, %s, %s and %s",
-				ordercast.Quote(name), api.ParamRestaurantID, api.ParamCustomerID, api.ParamStatus, api.ParamSince, api.ParamUntil, api.ParamCursor, api.ParamLimit)
-		}
-	}
 	v := map[string]string{}
-	for _, name := range listParams {
+	for _, name := range api.QueryParams[api.RouteListOrders] {
 		var err error
 		if v[name], err = query(r, name); err != nil {
 			return q, err

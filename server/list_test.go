@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -107,5 +109,46 @@ func TestListOrders(t *testing.T) {
 		if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != tc.status || e.Error.Code != tc.code || !strings.Contains(e.Error.Message, tc.saying) || e.Orders != nil {
 			t.Errorf("%s: %d %s, want %d %s saying %q, and no orders", tc.name, resp.StatusCode, body, tc.status, tc.code, tc.saying)
 		}
+	}
+}
+
+// TestAMisspeltQueryParameterIsRefused: a query parameter a route does not take was answered as
+// if it were not there: a long poll's afterVersion returned at once, again and again (a hot
+// loop); a resume's last_event_id started afresh; an events page's afterr gave the whole
+// history. Every route of the API refuses one, 422 naming it and what the route takes, and
+// changes nothing; the token, where a read takes it, is no unknown parameter.
+func TestAMisspeltQueryParameterIsRefused(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, nil)
+	base := ts.URL()
+	mustCreate(t, base, "m-1")
+	for _, tt := range []struct{ method, path, body, says string }{
+		{"GET", "/v1/orders/m-1?wait=30s&afterVersion=1", "", `"afterVersion": GET /v1/orders/{id} takes wait and after_version`},
+		{"GET", "/v1/orders/m-1/stream?last_event_id=1", "", `"last_event_id": GET /v1/orders/{id}/stream takes lastEventId and heartbeat`},
+		{"GET", "/v1/orders/m-1/events?afterr=1", "", `"afterr": GET /v1/orders/{id}/events takes after and limit`},
+		{"GET", "/v1/restaurants/r-1/stream?heartbeats=event", "", `"heartbeats"`},
+		{"POST", "/v1/orders/m-1/status?expected_version=1", `{"status":"confirmed"}`, `"expected_version": POST /v1/orders/{id}/status takes none`},
+	} {
+		// Bounded: a stream let in, or a long poll held, would never end its body.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		req, _ := http.NewRequestWithContext(ctx, tt.method, base+tt.path, strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			cancel()
+			t.Fatalf("%s %s: %v", tt.method, tt.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode != http.StatusUnprocessableEntity || errorCodeOf(t, body) != ordercast.EInvalid || !strings.Contains(string(body), "unknown query parameter "+strings.ReplaceAll(tt.says, `"`, `\"`)) {
+			t.Errorf("%s %s: %d %s, want 422 invalid_argument saying unknown query parameter %s", tt.method, tt.path, resp.StatusCode, body, tt.says)
+		}
+	}
+	if o, err := ts.store.Order(t.Context(), "m-1"); err != nil || o.Version != 1 {
+		t.Errorf("after the refusals the order is %+v, %v; want it unchanged", o, err)
+	}
+	if resp, body := call(t, "GET", base+"/v1/orders/m-1?wait=1ms&after_version=1&token=x", "", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("a long poll with its parameters and a token: %d %s, want 200", resp.StatusCode, body)
 	}
 }

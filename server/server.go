@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -365,6 +367,36 @@ func (s *Server) apiRoutes() []route {
 	return routes
 }
 
+// knownQuery refuses a request to route whose query holds a parameter the route does not take
+// (api.QueryParams, or api.ParamToken): 422 invalid_argument naming it and what the route takes,
+// before anything is read. A parameter misspelt was taken for none: a long poll's afterVersion
+// answered at once, again and again; a resume's last_event_id started afresh; a list's
+// restaurant= listed every order.
+func (s *Server) knownQuery(route string, next http.HandlerFunc) http.HandlerFunc {
+	takes := api.QueryParams[route]
+	said := "none"
+	if len(takes) > 0 {
+		said = strings.Join(takes[:len(takes)-1], ", ")
+		if said != "" {
+			said += " and "
+		}
+		said += takes[len(takes)-1]
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.RawQuery == "" {
+			next(w, r)
+			return
+		}
+		for name := range r.URL.Query() {
+			if name != api.ParamToken && !slices.Contains(takes, name) {
+				s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "unknown query parameter %s: %s takes %s", ordercast.Quote(name), route, said))
+				return
+			}
+		}
+		next(w, r)
+	}
+}
+
 // handleOpenAPI serves the API's OpenAPI description (api.OpenAPI), to anyone: it says no more
 // than the documentation, and an integrator's tools read it from the node they will call.
 func handleOpenAPI(w http.ResponseWriter, _ *http.Request) {
@@ -382,7 +414,7 @@ func (s *Server) Handler() http.Handler {
 	s.streamEngine()
 	mux := http.NewServeMux()
 	for _, rt := range s.apiRoutes() {
-		mux.HandleFunc(rt.pattern, rt.handler)
+		mux.HandleFunc(rt.pattern, s.knownQuery(rt.pattern, rt.handler))
 	}
 	unrouted := s.handleUnrouted(mux)
 	mux.HandleFunc(patAPIRoot, unrouted)

@@ -127,7 +127,8 @@ func (s *Server) credentialEnd(r *http.Request) time.Time {
 	if s.Auth == nil || s.Auth.PublicTracking {
 		return time.Time{}
 	}
-	return s.Auth.Tokens.AcceptedUntil(watchToken(r))
+	tok, _ := s.watchToken(r) // accepted already: a token refused in the URL never gets here
+	return s.Auth.Tokens.AcceptedUntil(tok)
 }
 
 // watch sets a watch up through the engine, admitted under the stream limits; on failure it has

@@ -252,6 +252,23 @@ func (d *Document) OperationID(op string) string {
 	return id
 }
 
+// QueryParams returns the names of the query parameters op takes, its path item's and its own,
+// references followed, sorted.
+func (d *Document) QueryParams(op string) []string {
+	_, path, _ := strings.Cut(op, " ")
+	paths, _ := d.raw["paths"].(map[string]any)
+	item, _ := paths[path].(map[string]any)
+	var names []string
+	for _, p := range append(list(item["parameters"]), list(d.operation(op)["parameters"])...) {
+		if p = d.deref(p); p != nil && p["in"] == "query" {
+			name, _ := p["name"].(string)
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
 // Schemas returns the names of the schemas under components, sorted.
 func (d *Document) Schemas() []string {
 	return slices.Sorted(maps.Keys(d.components("schemas")))
