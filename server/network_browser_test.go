@@ -46,6 +46,19 @@ type pathProxy struct {
 	answered map[int32]*atomic.Int32 // stream requests answered in each mode
 }
 
+// trackThroughPath serves order id, created, on a server of 200 ms heartbeats, and opens its
+// tracking page through a pathProxy in a browser, live.
+func trackThroughPath(t *testing.T, id string) (*testServer, *pathProxy, *browser) {
+	t.Helper()
+	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 200 * time.Millisecond; s.Retry = testRetry })
+	mustCreate(t, ts.URL(), id)
+	path := newPathProxy(t, ts.URL())
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(path.URL+"/track/"+id))
+	b.waitFor(`#conn[data-state="live"]`)
+	return ts, path, b
+}
+
 // shortenWaits has the page in b try again after a tenth of a second, doubling (a second by
 // default), and give up on a connection that brings no first frame a second after its
 // heartbeat interval (3 s): a test of what the page does on a failing network waits on its
@@ -178,12 +191,7 @@ func (p *pathProxy) waitStreams(t *testing.T, n int, within time.Duration, what 
 // first frame in a heartbeat and a margin is let go of and another opened, which comes through
 // once the network is back.
 func TestTrackingPageGivesUpOnAReconnectWithoutAnAnswer(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 200 * time.Millisecond; s.Retry = testRetry })
-	mustCreate(t, ts.URL(), "dead-1")
-	path := newPathProxy(t, ts.URL())
-	b := newBrowser(t)
-	b.do("open the tracking page", chromedp.Navigate(path.URL+"/track/dead-1"))
-	b.waitFor(`#conn[data-state="live"]`)
+	ts, path, b := trackThroughPath(t, "dead-1")
 	shortenWaits(b)
 	path.set(pathStall)
 	ts.mustCommit(t, "dead-1", ordercast.StatusConfirmed) // reaches the server's side only
@@ -205,12 +213,7 @@ func TestTrackingPageGivesUpOnAReconnectWithoutAnAnswer(t *testing.T) {
 // ("checking for updates"), and the stream takes over again once one comes through (here the
 // browser saying it is online again tries one at once).
 func TestTrackingPagePollsWhereNoStreamComesThrough(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 200 * time.Millisecond; s.Retry = testRetry })
-	mustCreate(t, ts.URL(), "buf-1")
-	path := newPathProxy(t, ts.URL())
-	b := newBrowser(t)
-	b.do("open the tracking page", chromedp.Navigate(path.URL+"/track/buf-1"))
-	b.waitFor(`#conn[data-state="live"]`) // the page learns the heartbeat's interval
+	ts, path, b := trackThroughPath(t, "buf-1") // live: the page learned the heartbeat's interval
 	shortenWaits(b)
 	path.set(pathBuffer)
 	b.doWithin(60*time.Second, "wait for the page to poll",
@@ -237,12 +240,7 @@ func TestTrackingPagePollsWhereNoStreamComesThrough(t *testing.T) {
 // same beat: the page now waits longer after each failure (jittered), and tries at once when the
 // browser says it is online again or the page is looked at again.
 func TestTrackingPageBacksOffWhileTheNetworkIsDown(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 200 * time.Millisecond; s.Retry = testRetry })
-	mustCreate(t, ts.URL(), "storm-1")
-	path := newPathProxy(t, ts.URL())
-	b := newBrowser(t)
-	b.do("open the tracking page", chromedp.Navigate(path.URL+"/track/storm-1"))
-	b.waitFor(`#conn[data-state="live"]`)
+	ts, path, b := trackThroughPath(t, "storm-1")
 	first := path.streams()
 	path.set(pathReset)
 	// The live stream cut, then four attempts reset.
@@ -283,12 +281,7 @@ func TestTrackingPageBacksOffWhileTheNetworkIsDown(t *testing.T) {
 // a 204 only once the page holds the order's end: otherwise the page tries again, and follows
 // the order once the network lets it.
 func TestTrackingPageIsNotEndedByAMiddlebox(t *testing.T) {
-	ts := newServer(t, func(s *server.Server) { s.Heartbeat = 200 * time.Millisecond; s.Retry = testRetry })
-	mustCreate(t, ts.URL(), "portal-1")
-	path := newPathProxy(t, ts.URL())
-	b := newBrowser(t)
-	b.do("open the tracking page", chromedp.Navigate(path.URL+"/track/portal-1"))
-	b.waitFor(`#conn[data-state="live"]`)
+	ts, path, b := trackThroughPath(t, "portal-1")
 	// The test waits on the page's attempts, not on its backoff's draws (a second, doubling, had
 	// the second mode's third answer come up to 12 s in).
 	shortenWaits(b)
