@@ -171,7 +171,7 @@ func (s *Store) health(err error, proves bool) error {
 	if err != nil && s.closed.Load() {
 		return storehealth.Unavailable("closing", err)
 	}
-	if errors.Is(err, errNotAnswering) && s.tracker.Reason() == "locked" {
+	if errors.Is(err, errNotAnswering) && s.tracker.Reason() == unavailableReason(errLocked) {
 		// A wait ran out while a probe finds the tables every write takes locked: the lock is
 		// why, and the client is told so, not that the database is silent.
 		err = fmt.Errorf("%w: %w", errLocked, err)
