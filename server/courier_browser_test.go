@@ -45,6 +45,7 @@ func permitGeolocation(b *browser, origin string, setting cdpbrowser.PermissionS
 	b.do("set the geolocation permission", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
 		_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
 			Permission: &cdpbrowser.PermissionDescriptor{Name: "geolocation"}, Setting: setting, Origin: origin,
+			BrowserContextID: chromedp.FromContext(ctx).BrowserContextID, // the test's own, not the shared browser's default
 		})
 		return chromedp.Void{}, err
 	})
