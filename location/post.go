@@ -63,12 +63,31 @@ const (
 	// MissedStopped: an order that would show the courier has not changed for StopAfter (out for
 	// delivery for hours: most often one its courier never marked delivered).
 	MissedStopped Missed = "order_stopped_showing"
+	// MissedBeforeChange: the fix was taken before the order's last change (its pickup, its
+	// assignment to the courier), more than LocationClockSkew before it: where the courier was
+	// before it had the order, or before it took the food, is not the order's to show. A fix
+	// taken now goes through.
+	MissedBeforeChange Missed = "fix_before_order_change"
 )
 
-// particular ranks the reasons a position missed: of a courier's several orders, the reason most
-// particular to the fix wins, a coarse one held, then a newer one taken, then an order that
-// stopped showing the courier, then no order shown at all.
-var particular = map[Missed]int{MissedNoOrderShown: 0, MissedStopped: 1, MissedNewerTaken: 2, MissedCoarse: 3}
+// shownAlready is what update says of a fix the order shows already (a retry of a post whose
+// answer was lost): reached, not sent again. Never a PostResult's Missed.
+const shownAlready Missed = "shown_already"
+
+// Misses are the reasons a position may miss, from the least particular to the fix to the most:
+// of a courier's several orders, the most particular wins, a coarse one held, then a newer one
+// taken, then one measured before an order's change, then an order that stopped showing the
+// courier, then no order shown at all.
+var Misses = []Missed{MissedNoOrderShown, MissedStopped, MissedBeforeChange, MissedNewerTaken, MissedCoarse}
+
+// particular is each of Misses' rank.
+var particular = func() map[Missed]int {
+	m := make(map[Missed]int, len(Misses))
+	for i, why := range Misses {
+		m[why] = i
+	}
+	return m
+}()
 
 // PostMany is Post for many positions, each judged alone and in order, exactly as Post judges
 // one; the result i is position i's. The positions share the work: one lock turn charges the
@@ -314,6 +333,10 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 				missed = mostParticular(missed, MissedStopped)
 				continue
 			}
+			if predates(cp.Position, o) {
+				missed = mostParticular(missed, MissedBeforeChange)
+				continue
+			}
 			// None reaches an order that left the courier (ended, or went to another) while
 			// the lock was let go: a kept copy may be older than that, and so may a read. A copy
 			// that already shows the event (the read of a courier the order just went to) may.
@@ -321,6 +344,10 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 				continue
 			}
 			l, why := t.update(o, cp.Position)
+			if why == shownAlready {
+				p.res[i].Orders++
+				continue
+			}
 			if l == nil {
 				missed = mostParticular(missed, why)
 				continue
@@ -340,6 +367,18 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 // change; one without (made by hand, in a test) is not judged.
 func (t *Tracker) stopped(o ordercast.Order, now time.Time) bool {
 	return t.StopAfter > 0 && !o.UpdatedAt.IsZero() && now.Sub(o.UpdatedAt) > t.StopAfter
+}
+
+// predates reports whether fix p was taken before order o's last change, give or take
+// LocationClockSkew for the phone's clock and the stamp of the change. While an order shows its
+// courier its changes are the one that made it show them (the pickup, or with --location-from
+// an earlier stage and the later ones to it) and an assignment: so where the courier was before
+// it had the order, or before it took the food, is not shown to the order's customer: a backlog
+// an app flushes after a tunnel, a new courier's fix from its last round, near another customer's
+// door. The courier's fixes taken after it reach the order. An order without its time of last
+// change (made by hand, in a test) is not judged.
+func predates(p ordercast.Position, o ordercast.Order) bool {
+	return !o.UpdatedAt.IsZero() && p.At.Before(o.UpdatedAt.Add(-ordercast.LocationClockSkew))
 }
 
 // mostParticular is the more particular of two reasons a position missed (particular).
@@ -405,7 +444,7 @@ func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercas
 // already sent (phones flush backlogs out of order), or one judged against a copy of the order
 // from before it went to the courier of the kept position (the copy of the old courier, kept
 // until the event that moved the order reaches this node); or when it is a coarse fix held
-// behind a fine one. Called with t.mu held.
+// behind a fine one; or shownAlready for the very fix kept. Called with t.mu held.
 func (t *Tracker) update(o ordercast.Order, p ordercast.Position) (*hub.Location, Missed) {
 	u := ordercast.LocationUpdate{
 		OrderID: o.ID, CourierID: o.CourierID, OrderVersion: o.Version, Lat: p.Lat, Lng: p.Lng,
@@ -413,6 +452,9 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) (*hub.Location
 	}
 	st := t.orders[o.ID]
 	if st != nil && st.latest != nil && !u.Replaces(st.latest.Update) {
+		if sameFix(u, st.latest.Update) {
+			return nil, shownAlready
+		}
 		return nil, MissedNewerTaken
 	}
 	if st == nil || st.latest != nil && st.latest.Update.CourierID != o.CourierID {
@@ -457,6 +499,13 @@ func (t *Tracker) update(o ordercast.Order, p ordercast.Position) (*hub.Location
 		st.trail.add(u)
 	}
 	return st.latest, ""
+}
+
+// sameFix reports whether u is the fix old is: one courier's, measured at the same moment at the
+// same place. A courier's app that posts a fix again, its first post's answer lost, is answered
+// as the first was (it reached the order), not told that a newer fix was taken.
+func sameFix(u, old ordercast.LocationUpdate) bool {
+	return u.CourierID == old.CourierID && u.At.Equal(old.At) && u.Lat == old.Lat && u.Lng == old.Lng
 }
 
 // coarse reports whether u's fix is coarse (CoarseM).

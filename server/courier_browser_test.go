@@ -1198,31 +1198,39 @@ func holdFixes(b *browser, heldFor time.Duration, hold bool) {
 // TestCourierPageAsksForAFreshFixAtPickup: a phone standing still at the counter reports no new
 // fix (the watch reports changes), so by the time the courier picks the order up, the fix the
 // page holds may be older than the server takes (--location-max-age, which the page carries as
-// data-location-max-age). The page then sends it not (the server would refuse it) nor restamps
-// it (at is when it was measured), but asks the browser for a fresh one (maximumAge 0, with a
-// timeout), saying so meanwhile, and sends that; the state line then says it shares. A server
-// that takes the held fix gets it as it is, measured when it was.
+// data-location-max-age), or than the pickup, which the server shows no customer
+// (fix_before_order_change). The page does not restamp it (at is when it was measured) but asks
+// the browser for a fresh one (maximumAge 0, with a timeout), saying so meanwhile, and sends
+// that: before it sends the held one when it knows it too old, after the server's answer when
+// it is older than the pickup. The state line then says it shares. A server that shows the
+// held fix (the pickup, as its store stamped it, came before it) gets it as it is, measured
+// when it was.
 func TestCourierPageAsksForAFreshFixAtPickup(t *testing.T) {
-	const held = 3 * time.Minute // the phone's last fix, as old as this at the pickup
 	for _, tc := range []struct {
-		name   string
-		maxAge time.Duration
-		fresh  bool // the page asks for a fresh fix
+		name        string
+		held        time.Duration // the phone's last fix, as old as this at the pickup
+		maxAge      time.Duration
+		changesBack bool // the store stamps the pickup two minutes back (stampChangesBack)
+		sentBefore  int  // the held fix is posted before the fresh one is asked for (or, with -1, none is)
 	}{
-		{"older than the server takes", 2 * time.Minute, true},
-		{"as old as the server takes", 10 * time.Minute, false},
+		{"older than the server takes", 3 * time.Minute, 2 * time.Minute, false, 0},
+		{"measured before the pickup", 3 * time.Minute, 10 * time.Minute, false, 1},
+		{"measured after the pickup", time.Minute, 10 * time.Minute, true, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
 				s.Auth = &server.Auth{Tokens: authority(t)}
 				tr.MaxAge = tc.maxAge
+				if tc.changesBack {
+					stampChangesBack(s)
+				}
 			})
 			createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusReady)
 			b := newBrowser(t)
 			b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
 			permitGeolocation(b, ls.URL(), cdpbrowser.PermissionSettingGranted)
 			fakePosition(b, 52.5210, 13.4080)
-			holdFixes(b, held, true)
+			holdFixes(b, tc.held, true)
 			row := `li.order[data-order-id="d-1"]`
 			b.do("open the courier's page", chromedp.Navigate(ls.URL()+"/couriers/c-1?token="+actorToken(t, auth.RoleCourier, "c-1")))
 			b.waitFor(row + `[data-status="ready"]`)
@@ -1240,18 +1248,21 @@ func TestCourierPageAsksForAFreshFixAtPickup(t *testing.T) {
 					return l != nil && l.Update.Lat == 52.5210 && l.Update.At.Sub(measured).Abs() < 30*time.Second
 				})
 			}
-			if !tc.fresh {
-				position(time.Now().Add(-held)) // as it was measured, not restamped
+			if tc.sentBefore < 0 {
+				position(time.Now().Add(-tc.held)) // as it was measured, not restamped
 				if n := eval[int](b, `window.asked.length`); n != 0 {
-					t.Errorf("the page asked for %d fresh fixes, want none: the server takes the one it held", n)
+					t.Errorf("the page asked for %d fresh fixes, want none: the server shows the one it held", n)
 				}
 			} else {
 				b.poll("the page says it gets a fresh position", `document.getElementById('share-state').textContent === 'Sharing: getting your current position…'`)
 				if opts := eval[map[string]any](b, `window.asked[0]`); opts["maximumAge"] != 0.0 || opts["timeout"] == nil {
 					t.Errorf("the page asked for a fix with %v, want maximumAge 0 and a timeout", opts)
 				}
-				if n := b.countRequests("/location"); n != 0 {
-					t.Fatalf("the page posted %d positions before the fresh fix came: the one it held is too old", n)
+				if n := b.countRequests("/location"); n != tc.sentBefore {
+					t.Fatalf("the page posted %d positions before the fresh fix came, want %d", n, tc.sentBefore)
+				}
+				if l := ls.tracker.Latest(t.Context(), "d-1"); l != nil {
+					t.Fatalf("the order shows a position measured %v before the pickup", time.Since(l.Update.At).Round(time.Second))
 				}
 				eval[bool](b, `(window.answer(), true)`)
 				position(time.Now())

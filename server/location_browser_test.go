@@ -39,6 +39,7 @@ func newMapServer(t *testing.T) *locationServer {
 	return newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
 		s.Retry = testRetry
 		s.LocationInterval = 0
+		stampChangesBack(s) // fixes dated back stand for a drive
 	})
 }
 
@@ -401,7 +402,10 @@ func TestTrackingPageTimesPositionsFromTheirFix(t *testing.T) {
 // says that it is reconnecting and when the courier was last seen, not "Location lost", and
 // tells no screen reader that the courier's location is lost.
 func TestTrackingMapBlamesNoCourierWhileOffline(t *testing.T) {
-	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.LocationInterval = 0
+		stampChangesBack(s) // fixes dated back stand for a drive
+	})
 	base := ls.URL()
 	ls.onTheRoad(t, "o-off")
 	// 45 s old: fresh enough for a new stream (a minute), older than the page calls lost (20 s).
@@ -470,6 +474,7 @@ func TestTrackingMapDrawsTheWayTheCourierCame(t *testing.T) {
 		s.LocationInterval = 0
 		// Streams end and are resumed every few seconds: how the page's stream goes down below.
 		s.StreamLifetime = 2 * time.Second
+		stampChangesBack(s) // fixes dated back stand for a drive
 	})
 	base := ls.URL()
 	ls.onTheRoad(t, "o-trail")
@@ -517,7 +522,10 @@ func TestTrackingMapDrawsTheWayTheCourierCame(t *testing.T) {
 // reader's text size, as every other line of the pages does, and a label the courier's dot would
 // cover still moves below its pin, clear of it, at double size.
 func TestTrackingMapLabelsFollowTheTextSize(t *testing.T) {
-	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.LocationInterval = 0
+		stampChangesBack(s) // fixes dated back stand for a drive
+	})
 	base := ls.URL()
 	ls.onTheRoad(t, "o-text")
 	post := func(lat, lng float64, ago time.Duration) {
@@ -629,7 +637,10 @@ func noteMapAnnouncements(b *browser) {
 // and who has sent none since is lost: where the courier is nobody knows, and "Nearby" beside
 // "Location lost" would say otherwise.
 func TestTrackingMapSaysNoNearbyOfALostCourier(t *testing.T) {
-	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	ls := newLocationServer(t, true, func(s *server.Server, _ *location.Tracker) {
+		s.LocationInterval = 0
+		stampChangesBack(s) // fixes dated back stand for a drive
+	})
 	base := ls.URL()
 	ls.onTheRoad(t, "o-near")
 	postFixAged(t, base, "c-1", 52.5288, 13.4186, 45*time.Second) // beside the door, 45 s ago
@@ -686,6 +697,7 @@ func TestTrackingMapJudgesNoCourierOverASilentConnection(t *testing.T) {
 		s.Heartbeat = 6 * time.Second // a heartbeat overdue at 9 s, the connection let go of at 15
 		s.Retry = testRetry
 		s.LocationInterval = 0
+		stampChangesBack(s) // fixes dated back stand for a drive
 	})
 	ls.onTheRoad(t, "o-silent")
 	base, streams, stall := stallingProxy(t, ls.URL())

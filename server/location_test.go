@@ -21,6 +21,7 @@ import (
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
+	"github.com/ordercast/ordercast/sqlite"
 )
 
 // locationServer is a test server that takes positions; configure may adjust the tracker and
@@ -49,6 +50,15 @@ func (ls *locationServer) assign(t *testing.T, orderID, courierID string) {
 	if _, _, _, err := ls.store.AssignCourier(context.Background(), ordercast.CourierChange{OrderID: orderID, CourierID: courierID}); err != nil {
 		t.Fatalf("assign %s to %s: %v", orderID, courierID, err)
 	}
+}
+
+// stampChangesBack makes s's store stamp the orders' changes two minutes back (as far back as a
+// post's fix may be dated, --location-max-age), so that a test's fixes, dated up to a minute
+// back to stand for a drive made in a moment, come after the pickup, as a drive's do: a fix taken
+// before the order's last change reaches no order. Called while s is configured, before any
+// write (the store's writer reads its clock after taking a write).
+func stampChangesBack(s *server.Server) {
+	s.Store.(*sqlite.Store).Now = func() time.Time { return time.Now().Add(-2 * time.Minute) }
 }
 
 func newLocationServer(t *testing.T, hold holding, configure func(*server.Server, *location.Tracker)) *locationServer {
@@ -562,7 +572,10 @@ func TestLocationOnResume(t *testing.T) {
 // shrinks as the courier comes closer, and nearby within the radius.
 func TestLocationETA(t *testing.T) {
 	t.Parallel()
-	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.LocationInterval = 0
+		stampChangesBack(s) // its fixes are dated 30 s back and on
+	})
 	base := ls.URL()
 	c := &client.Client{BaseURL: base}
 	if _, err := c.CreateOrder(context.Background(), client.CreateOrderRequest{
@@ -1070,6 +1083,76 @@ func TestTheBoardOffersAssignmentAsTheServerAllows(t *testing.T) {
 		})
 		if resp, page := visitWithCookie(t, ls.URL(), "/restaurants/r-1", tok); resp.StatusCode != http.StatusOK || !strings.Contains(page, tc.want) {
 			t.Errorf("--location-from %q: the board (%d) lacks %s", tc.from, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// TestAFixFromBeforeTheOrdersChangeReachesNoOne: a fix measured before the order's pickup, or
+// before its courier was given it, more than the clocks' tolerance (5 s) before, is shown to no
+// one: where a courier was before it had the order (a backlog its app flushes after a tunnel, a
+// new courier's last fix of its previous round, maybe at another customer's door) is not the
+// order's customer's to see. It is answered 200, reaching no order, and says why; a fix within the
+// tolerance, and the next fresh one, reach it.
+func TestAFixFromBeforeTheOrdersChangeReachesNoOne(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	r := ls.watchOnTheRoad(t)
+	post := func(cid string, lat float64, ago time.Duration) api.PostLocationResponse {
+		t.Helper()
+		body := fmt.Sprintf(`{"lat":%v,"lng":13.4,"at":%q}`, lat, time.Now().Add(-ago).Format(time.RFC3339Nano))
+		code, b := postLocation(t, base, cid, "", body)
+		var res api.PostLocationResponse
+		if err := json.Unmarshal(b, &res); err != nil || code != http.StatusOK {
+			t.Fatalf("post: %d %s", code, b)
+		}
+		return res
+	}
+	wantMissed := func(res api.PostLocationResponse, what string) {
+		t.Helper()
+		if res.Orders != 0 || res.Missed != string(location.MissedBeforeChange) {
+			t.Errorf("%s: %+v, want no order reached, missed %s", what, res, location.MissedBeforeChange)
+		}
+	}
+	wantMissed(post("c-1", 52.50, 30*time.Second), "a fix from 30 s before the pickup")
+	if res := post("c-1", 52.51, 2*time.Second); res.Orders != 1 {
+		t.Errorf("a fix from 2 s before the pickup: %+v, want it to reach the order", res)
+	}
+	if u := nextLocation(t, r, "3"); u.Lat != 52.51 {
+		t.Fatalf("the stream's first position is at %v, want 52.51: the one from before the pickup went out", u.Lat)
+	}
+
+	ls.assign(t, "o-1", "c-2") // dispatch hands the order on, out for delivery
+	if ev := nextAny(t, r); ev.ID != "4" {
+		t.Fatalf("got %q id %q, want the reassignment, seq 4", ev.Type, ev.ID)
+	}
+	wantMissed(post("c-2", 52.52, 30*time.Second), "the new courier's fix from 30 s before it had the order")
+	if res := post("c-2", 52.53, 0); res.Orders != 1 {
+		t.Errorf("the new courier's fresh fix: %+v, want it to reach the order", res)
+	}
+	if u := nextLocation(t, r, "4"); u.Lat != 52.53 || u.CourierID != "c-2" {
+		t.Fatalf("the stream's next position is c-2's at %v (%s), want c-2's at 52.53", u.Lat, u.CourierID)
+	}
+}
+
+// TestAFixPostedAgainReachesItsOrdersOnce: a courier's app that posts a fix again, the answer to
+// the first lost, is answered as the first was (the orders it reached), not told that a newer fix
+// was taken; the watchers get it once.
+func TestAFixPostedAgainReachesItsOrdersOnce(t *testing.T) {
+	t.Parallel()
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+	base := ls.URL()
+	r := ls.watchOnTheRoad(t)
+	fix := fmt.Sprintf(`{"lat":52.51,"lng":13.4,"at":%q}`, time.Now().Format(time.RFC3339Nano))
+	for i := range 2 {
+		if code, b := postLocation(t, base, "c-1", "", fix); code != http.StatusOK || string(b) != `{"orders":1}`+"\n" && string(b) != `{"orders":1}` {
+			t.Fatalf("post %d of the same fix: %d %s, want 200 {\"orders\":1}", i+1, code, b)
+		}
+	}
+	mustPost(t, base, "c-1", 52.52, 13.4)
+	for _, want := range []float64{52.51, 52.52} {
+		if u := nextLocation(t, r, "3"); u.Lat != want {
+			t.Fatalf("the stream's position is at %v, want %v: the fix posted again went out again", u.Lat, want)
 		}
 	}
 }

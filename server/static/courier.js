@@ -60,7 +60,7 @@
   var refreshing = null; // the fresh fix asked for (refresh), while it is awaited
   var refreshTimer = null; // asks again for a fresh fix after the browser found none
   var askedFix = null; // the last fix refresh got
-  var refusedFix = null; // the last fix the server refused as it is (422)
+  var refusedFix = null; // the last fix the server refused as it is (422), or showed no one (replace)
   var signedOut = false; // the server no longer takes the page's token (oc.onSignedOut)
   var stillTimer = null; // looks for a phone standing still (still), while sharing
 
@@ -243,6 +243,7 @@
     oc.request('POST', path, p).then(function (res) {
       lastTaken = Date.parse(p.at);
       sent(res);
+      if (res && res.missed === 'fix_before_order_change') replace(fix);
     }, function (err) {
       refused(err);
       if (watch === null) return; // stopped meanwhile: nothing waits to be sent
@@ -260,6 +261,16 @@
       sending = false;
       pump();
     });
+  }
+
+  // replace has a fix the server took but showed no customer, as measured before the order's
+  // pickup (or its assignment to this courier), wait for a fresh one in its place, as one refused
+  // for its age does (tooOld): a phone standing still at the counter reports none by itself.
+  // Not when it was a fresh one already (askedFix): the watch's next comes when the phone moves.
+  function replace(fix) {
+    live = false; // the state line says it gets the current position
+    refusedFix = fix;
+    if (!waiting && fix !== askedFix) waiting = fix;
   }
 
   // position is a fix as the API takes it: what the fix has of accuracy, heading and speed (a
@@ -297,6 +308,7 @@
   var MISSED = {
     no_order_shows_courier: '· on no map now: customers see you once an order is out for delivery',
     order_stopped_showing: '· on no map now: an order has been out for hours; complete its delivery',
+    fix_before_order_change: '· not shown: measured before the pickup; getting your current position',
     newer_fix_taken: '· not shown: the map has a newer position of yours (is the phone\'s clock right?)',
     coarse_fix_held: '· not shown yet: this position is imprecise, the map keeps the last precise one a moment'
   };
