@@ -2,7 +2,7 @@
 // it true: the operations it lists, and a check of a JSON value against one of its schemas.
 //
 // The check knows the part of JSON Schema the description uses ($ref, allOf, type, enum,
-// properties, required, items, pattern, minimum/maximum, minLength/maxLength, minItems/maxItems;
+// properties, required, items, pattern, minimum/maximum/exclusiveMaximum, minLength/maxLength, minItems/maxItems;
 // additionalProperties, false only, which says what the check does anyway; description, format
 // and default say nothing it checks). Parse refuses a schema with any other
 // keyword, or with one the check would pass over (beside a $ref, items in an allOf part, a
@@ -108,7 +108,7 @@ func walkSchemas(v any, f func(at string, schema map[string]any), at string) {
 
 // keywords are the keywords of a schema the check knows (see the package's comment).
 var keywords = []string{"$ref", "allOf", "type", "enum", "properties", "required", "items", "pattern",
-	"minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems", "description", "format", "default",
+	"minimum", "maximum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems", "description", "format", "default",
 	"additionalProperties"}
 
 // schemaErrors reports what of a schema, and of the schemas inside it, the check would not
@@ -465,6 +465,9 @@ func (d *Document) checkBounds(at string, schema map[string]any, v any, errs *[]
 		}
 		if m, ok := bound("maximum"); ok && v > m {
 			fail("%v is over the maximum %v", v, m)
+		}
+		if m, ok := bound("exclusiveMaximum"); ok && v >= m {
+			fail("%v is not under the exclusive maximum %v", v, m)
 		}
 	case string:
 		n := float64(utf8.RuneCountInString(v))

@@ -13,6 +13,7 @@ const doc = `{
     "Base": {"type": "object", "properties": {"id": {"type": "string", "pattern": "^[a-z]+$"}}, "required": ["id"]},
     "Thing": {"allOf": [{"$ref": "#/components/schemas/Base"}, {"type": "object", "properties": {
       "size": {"type": "integer", "minimum": 1},
+      "angle": {"type": "number", "exclusiveMaximum": 360},
       "kind": {"type": "string", "enum": ["a", "b"]},
       "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
       "dims": {"type": "object", "properties": {"w": {"type": "integer"}}, "additionalProperties": false},
@@ -42,6 +43,8 @@ func TestCheck(t *testing.T) {
 		{`{"id":"A1"}`, `does not match`},
 		{`{"id":"a","size":0}`, `under the minimum`},
 		{`{"id":"a","size":1.5}`, `not of type integer`},
+		{`{"id":"a","angle":359.9}`, ""},
+		{`{"id":"a","angle":360}`, `not under the exclusive maximum 360`},
 		{`{"id":"a","kind":"c"}`, `is none of`},
 		{`{"id":"a","kind":{"x":1}}`, `not of type string`},
 		{`{"id":"a","tags":["x","y","z"]}`, `over 2`},
