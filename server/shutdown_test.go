@@ -121,7 +121,9 @@ func TestDrainedClientsResumeWithoutLoss(t *testing.T) {
 }
 
 // TestReadinessFlipsBeforeTheListenerCloses: on Close the node reports not-ready at once while it
-// still serves everything else for ShutdownDelay, so a load balancer can stop sending first.
+// still serves everything else for ShutdownDelay, so a load balancer can stop sending first; and
+// it closes each connection after its answer, so that a proxy keeps none idle to send a request
+// on as the listener closes (a POST sent then is lost, and nginx passes no POST on).
 func TestReadinessFlipsBeforeTheListenerCloses(t *testing.T) {
 	srv := newServer(t, func(s *server.Server) { s.ShutdownDelay = time.Hour })
 	base, c := srv.URL(), http.DefaultClient
@@ -129,6 +131,18 @@ func TestReadinessFlipsBeforeTheListenerCloses(t *testing.T) {
 		t.Fatalf("readyz before shutdown: %d, want 200", got)
 	}
 	mustCreate(t, base, "r-1")
+	keepsAlive := func() bool {
+		t.Helper()
+		resp, err := c.Get(base + "/v1/orders/r-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return !resp.Close
+	}
+	if !keepsAlive() {
+		t.Fatal("an answer before Close closes its connection")
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	closed := make(chan error, 1)
@@ -139,6 +153,9 @@ func TestReadinessFlipsBeforeTheListenerCloses(t *testing.T) {
 	// Not ready, yet still serving: the listener is open and streams are accepted.
 	if got := getStatus(t, c, base+"/healthz"); got != http.StatusOK {
 		t.Errorf("healthz while not ready: %d, want 200", got)
+	}
+	if keepsAlive() {
+		t.Error("an answer while closing keeps its connection open")
 	}
 	_, st := openStream(t, ctx, c, base, "r-1", "")
 	if ev := next(t, st); ev.Seq != 1 {
