@@ -569,3 +569,61 @@ func TestHomePageIsLive(t *testing.T) {
 	}
 	screenshots(b, "home-live")
 }
+
+// TestWordsOfAnotherDirectionKeepTheirPlace: a name or a note given in a right-to-left script
+// is set apart from the page's own words (bdi, dir=auto), as it reads in its own direction:
+// a board's line "مطعم الشام 24 · 2 items" drew its "2" in front of the name ("2 · 24 مطعم الشام
+// items"), and an Arabic instruction on the tracking page ended at its right, as English does.
+func TestWordsOfAnotherDirectionKeepTheirPlace(t *testing.T) {
+	const restaurant, instructions, note = "مطعم الشام 24", "اترك الطلب عند الباب، شكراً!", "تأخير بسيط"
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, step := range []struct{ path, body string }{
+		{"/v1/orders", `{"id":"ar-1","restaurant_id":"r-1","customer_id":"u-1","details":{"restaurant":"` + restaurant + `","items":2,"delivery_instructions":"` + instructions + `"}}`},
+		{"/v1/orders/ar-1/status", `{"status":"confirmed","note":"` + note + `"}`},
+	} {
+		if resp, body := call(t, "POST", base+step.path, admin, step.body); resp.StatusCode/100 != 2 {
+			t.Fatalf("POST %s: %d %s", step.path, resp.StatusCode, body)
+		}
+	}
+
+	b := newBrowser(t)
+	row := `li.order[data-order-id="ar-1"]`
+	b.do("open the restaurant's board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(row + `[data-status="confirmed"]`)
+	// The name is drawn whole to the left of the items, as the line is written.
+	if got := eval[string](b, `(() => {
+		const meta = document.querySelector('`+row+` .order-meta'), name = meta.querySelector('bdi');
+		if (!name || name.textContent !== '`+restaurant+`') return 'the name is not set apart: ' + meta.innerHTML;
+		const text = Array.from(meta.childNodes).find(n => n.nodeType === Node.TEXT_NODE && n.textContent.includes('2 items'));
+		const at = text.textContent.indexOf('2 items'), items = document.createRange();
+		items.setStart(text, at);
+		items.setEnd(text, at + 7);
+		return name.getBoundingClientRect().right <= items.getBoundingClientRect().left + 0.5 ? 'ok' : 'the items are drawn inside the name';
+	})()`); got != "ok" {
+		t.Errorf("the board's line: %s", got)
+	}
+	if got := eval[string](b, `Array.from(document.querySelectorAll('`+row+` .order-notes bdi')).map(e => e.textContent).join('|')`); got != instructions {
+		t.Errorf("the notes set apart %q, want the instructions %q", got, instructions)
+	}
+
+	tracking, _, err := authority(t).SignTracking("ar-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/ar-1?token="+tracking))
+	b.waitFor(`#timeline li[data-seq="2"]`)
+	for what, js := range map[string]string{
+		"the instructions": `Array.from(document.querySelectorAll('#details dd')).find(dd => dd.textContent === '` + instructions + `')`,
+		"the note":         `document.querySelector('#timeline li[data-seq="2"] .row-note')`,
+	} {
+		if dir := eval[string](b, `(() => { const e = `+js+`; return e ? getComputedStyle(e).direction : 'missing'; })()`); dir != "rtl" {
+			t.Errorf("%s read %s, want rtl", what, dir)
+		}
+	}
+	if got := eval[string](b, `(document.querySelector('main h1 bdi') || {}).textContent || ''`); got != restaurant {
+		t.Errorf("the heading sets apart %q, want the restaurant's name", got)
+	}
+	screenshots(b, "track-rtl")
+}

@@ -666,7 +666,7 @@
     var ref = document.createElement('span');
     ref.className = 'order-id';
     ref.textContent = id;
-    return ['For a refund or a new order, contact ' + (restaurant || 'the restaurant') + ' and quote order ', ref, '.'];
+    return ['For a refund or a new order, contact ', restaurant ? bdi(restaurant) : 'the restaurant', ' and quote order ', ref, '.'];
   }
 
   // detailText is a detail of an order (its details are the client's JSON, in which a value may
@@ -752,6 +752,15 @@
   // before it.
   function isolate(text) { return '\u2068' + text + '\u2069'; }
 
+  // bdi is isolate's element, for text a page shows among its own words where it builds nodes:
+  // an Arabic restaurant's name before "· 2 items" left "2 · 24 مطعم الشام items" on a board. Its
+  // text reads as the name alone (textContent), where isolate's marks stay in the string.
+  function bdi(text) {
+    var e = document.createElement('bdi');
+    e.textContent = text;
+    return e;
+  }
+
   window.ordercast = {
     STAGES: STAGES,
     LABELS: LABELS,
@@ -782,6 +791,7 @@
     formatTime: formatTime,
     timeMicros: timeMicros,
     timeElement: timeElement,
-    isolate: isolate
+    isolate: isolate,
+    bdi: bdi
   };
 })();

@@ -228,15 +228,16 @@
     return e;
   }
 
-  // summary is an order's line under its id: its restaurant (which a courier's page shows as its
-  // pick-up instead), its items, its courier (on the pages that do not belong to one).
+  // summary is an order's line under its id, as the nodes to show: its restaurant (which a
+  // courier's page shows as its pick-up instead), its items, its courier (on the pages that do
+  // not belong to one), each followed by " · ".
   function summary(o) {
     var parts = [], restaurant = oc.detailString(o, 'restaurant'), items = o.details && o.details.items;
-    if (restaurant && !isCourier) parts.push(restaurant);
+    if (restaurant && !isCourier) parts.push(oc.bdi(restaurant)); // its own direction, apart from the items
     if (Number.isInteger(items) && items > 0) parts.push(items + (items === 1 ? ' item' : ' items'));
     if (isCourier && !oc.terminal(o.status) && o.courier_id !== partyId) parts.push('given to another courier');
     else if (o.courier_id && !isCourier) parts.push('courier ' + courierName(o));
-    return parts.join(' · ');
+    return parts.flatMap(function (p) { return [p, ' · ']; });
   }
 
   // courierName names an order's courier: by the name its assignment gave, else by its id. A
@@ -261,7 +262,7 @@
       return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && (isCourier || partyKind === 'customer'));
     }).map(function (k) {
       var text = oc.detailText(d[k]);
-      return text && { text: oc.detailName(k) + ': ' + text, allergy: ALLERGY.test(k) };
+      return text && { name: oc.detailName(k), value: text, text: oc.detailName(k) + ': ' + text, allergy: ALLERGY.test(k) };
     }).filter(Boolean);
     return shown.filter(function (n) { return n.allergy; }).concat(shown.filter(function (n) { return !n.allergy; }));
   }
@@ -273,7 +274,10 @@
     p.hidden = text === '';
     if (p.textContent === text) return;
     p.replaceChildren.apply(p, shown.flatMap(function (n, i) {
-      var part = n.allergy ? el('strong', 'allergy', n.text) : n.text;
+      // The value in its own direction (bdi): an Arabic instruction keeps its words in order,
+      // and the next note its place after it.
+      var part = el(n.allergy ? 'strong' : 'span', n.allergy ? 'allergy' : undefined);
+      part.append(n.name + ': ', oc.bdi(n.value));
       return i === 0 ? [part] : [' · ', part];
     }));
   }
@@ -291,7 +295,9 @@
       var item = el('div', 'stop');
       var dd = el('dd');
       var name = stop.name(o);
-      dd.append(el('span', 'stop-name', name));
+      var nameEl = el('span', 'stop-name', name);
+      nameEl.dir = 'auto'; // a name given from outside, in its own direction
+      dd.append(nameEl);
       var p = o[stop.point];
       if (p) {
         var at = p.lat.toFixed(5) + ', ' + p.lng.toFixed(5);
@@ -778,9 +784,8 @@
     var badge = row.part.badge;
     badge.textContent = oc.label(o.status);
     badge.dataset.status = o.status;
-    var meta = summary(o);
     // The time in hours and minutes, whole in its title, as every time on the pages (timeElement).
-    row.part.meta.replaceChildren((meta ? meta + ' · ' : '') + 'updated ', oc.timeElement(o.updated_at));
+    row.part.meta.replaceChildren.apply(row.part.meta, summary(o).concat('updated ', oc.timeElement(o.updated_at)));
     drawNotes(row.part.notes, notes(o));
     if (row.part.cancelled) drawCancelled(row);
     if (readOnly) return finishRender(row, ended);

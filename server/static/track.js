@@ -42,6 +42,7 @@
       dt.textContent = oc.detailName(k);
       var dd = document.createElement('dd');
       dd.textContent = text;
+      dd.dir = 'auto'; // the customer's words, in their own direction: an Arabic note ends at its left
       dl.append(dt, dd);
     });
     dl.hidden = dl.childElementCount === 0;
@@ -56,7 +57,7 @@
     restaurant = from;
     if (!from) return;
     var h1 = document.querySelector('main h1');
-    h1.textContent = (courierView ? 'Delivery from ' : 'Your order from ') + from;
+    h1.replaceChildren(courierView ? 'Delivery from ' : 'Your order from ', oc.bdi(from));
     var ref = document.createElement('p');
     ref.className = 'order-ref';
     var idEl = document.createElement('span');
@@ -197,6 +198,7 @@
       var note = document.createElement('span');
       note.className = 'row-note';
       note.textContent = ev.note;
+      note.dir = 'auto';
       li.append(note);
     }
     var after = null; // the first row with a lower seq: the new row goes before it
