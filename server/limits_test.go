@@ -464,6 +464,48 @@ func TestWritesARoleMayNeverSendHaveTheAnonymousBudget(t *testing.T) {
 	}
 }
 
+// TestCouriersBehindOneAddressPostTheirOwnPositions: a courier's own positions are charged to its
+// courier's budget, not its address's: couriers behind one carrier's NAT, each within its own
+// budget, are not refused for their address, which still bounds their other writes, positions
+// sent with any other token, and every position on a server without tokens.
+func TestCouriersBehindOneAddressPostTheirOwnPositions(t *testing.T) {
+	const couriers = 6 // each posts once: six writes from an address whose budget is three
+	limits := server.Limits{WriteRate: 0.001, WriteBurst: 3}
+	t.Run("tokens", func(t *testing.T) {
+		ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+			s.Auth = &server.Auth{Tokens: authority(t)}
+			s.Limits = limits
+		})
+		base := ls.URL()
+		for i := range couriers {
+			cid := fmt.Sprintf("c-%d", i)
+			if code, body := postLocation(t, base, cid, actorToken(t, auth.RoleCourier, cid), `{"lat":52.5,"lng":13.4}`); code != http.StatusOK {
+				t.Fatalf("courier %s's position, after %d others from its address: %d %s, want 200", cid, i, code, body)
+			}
+		}
+		admin := actorToken(t, auth.RoleAdmin, "ops")
+		var codes []int
+		for range 4 {
+			code, _ := postLocation(t, base, "c-0", admin, `{"lat":52.5,"lng":13.4}`)
+			codes = append(codes, code)
+		}
+		if codes[0] != http.StatusOK || codes[3] != http.StatusTooManyRequests {
+			t.Errorf("positions posted with an admin token: %v, want 200 first and 429 past the address's budget", codes)
+		}
+	})
+	t.Run("open", func(t *testing.T) {
+		ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) { s.Limits = limits })
+		var codes []int
+		for i := range 4 {
+			code, _ := postLocation(t, ls.URL(), fmt.Sprintf("c-%d", i), "", `{"lat":52.5,"lng":13.4}`)
+			codes = append(codes, code)
+		}
+		if codes[0] != http.StatusOK || codes[3] != http.StatusTooManyRequests {
+			t.Errorf("positions on a server without tokens: %v, want 200 first and 429 past the address's budget", codes)
+		}
+	})
+}
+
 // TestFullClientTableMakesRoom: a table of DefaultMaxClients addresses, every one seen just now
 // (many addresses at once), makes room for a tenth more when one more comes, so that each new
 // address after it does not sweep the whole table again under the lock every request takes.

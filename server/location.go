@@ -29,7 +29,7 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.PostLocationRequest
-	_, ok := s.changeRequestUpTo(w, r, &req, s.MaxBodyBytes, func(a auth.Actor) error { return a.PermitPosition(cid) })
+	_, ok := s.changeRequestCharged(w, r, &req, s.MaxBodyBytes, func(a auth.Actor) error { return a.PermitPosition(cid) }, s.chargesAddress)
 	if !ok || s.refuseIdempotencyKey(w, r, positionsRepeat) {
 		return
 	}
@@ -48,6 +48,16 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Metrics.locationsAccepted.Inc()
 	s.writeJSON(w, r, http.StatusOK, api.PostLocationResponse{Orders: res.Orders, Missed: string(res.Missed)})
+}
+
+// chargesAddress says whether a position posted with actor a's token is charged to its address's
+// write budget. A courier's own is not: its courier's budget (--location-rate) bounds it, and
+// couriers behind one carrier's NAT, each posting every second or two, spent the address's 20
+// writes a second with forty of them, refused 429 for their address however few they each sent.
+// Any other token's is, and every position on a server without tokens, where any client may post
+// for any courier and so has as many couriers' budgets as it names.
+func (s *Server) chargesAddress(a auth.Actor) bool {
+	return s.Auth == nil || a.Role != auth.RoleCourier
 }
 
 // handlePostLocations serves POST /v1/locations: many couriers' positions in one request, from

@@ -320,11 +320,22 @@ func (s *Server) changeRequest(w http.ResponseWriter, r *http.Request, req any, 
 // read, moving an order), is charged to the address's smaller anonymous budget instead: such
 // requests cannot use up the budget of the restaurants and couriers behind the same address.
 func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req any, limit int64, permit func(auth.Actor) error) (auth.Actor, bool) {
+	return s.changeRequestCharged(w, r, req, limit, permit, func(auth.Actor) bool { return true })
+}
+
+// changeRequestCharged is changeRequestUpTo for a request whose address's write budget charges
+// it only when charged says so of its actor, once permitted (a refused one is always charged,
+// to the anonymous budget).
+func (s *Server) changeRequestCharged(w http.ResponseWriter, r *http.Request, req any, limit int64, permit func(auth.Actor) error, charged func(auth.Actor) bool) (auth.Actor, bool) {
 	actor, err := s.authenticate(r)
 	if err == nil {
 		err = permit(actor)
 	}
-	if lerr := s.allowWrite(w, r, err != nil); lerr != nil {
+	var lerr error
+	if err != nil || charged(actor) {
+		lerr = s.allowWrite(w, r, err != nil)
+	}
+	if lerr != nil {
 		if err != nil {
 			// The anonymous budget is spent: say what this request was refused for too (as its
 			// 401 or 403 would), or a courier's app whose token expired, behind an address others'
