@@ -284,8 +284,13 @@ func TestTrackingPageShowsTheCourierMoving(t *testing.T) {
 	}
 	// Another courier takes over: the timeline says so without a reload, and its first fix,
 	// stamped by its own phone before c-1's last one, moves the marker and starts a new path.
+	eval[bool](b, `window.ordercast.saidForMs = 2000; true`)
 	ls.assign(t, "o-map", "c-2")
 	b.waitFor(`#timeline li[data-seq="4"][data-kind="courier"]`)
+	// A screen reader hears of it (the ETA it heard went with c-1), and what it heard does not
+	// stay to be read again long after, beside the map's words as they are now.
+	b.poll("the map says another courier has the order", `document.getElementById('map-announce').textContent === 'Another courier has your order now.'`)
+	b.poll("the map's live region emptied", `document.getElementById('map-announce').textContent === ''`)
 	if got := eval[string](b, `document.querySelector('#timeline li[data-seq="4"][data-kind="courier"] .row-status').textContent`); got != "Courier c-2 assigned" {
 		t.Fatalf("the reassignment's timeline row says %q, want %q", got, "Courier c-2 assigned")
 	}

@@ -957,6 +957,9 @@ func TestHomePageLinksToConsoleAndActiveOrders(t *testing.T) {
 	if eval[bool](b, `!document.getElementById('timeline-section').hidden || !document.getElementById('stepper').hidden`) {
 		t.Error("the missing order's page shows an empty timeline or stepper")
 	}
+	if title := eval[string](b, `document.title`); title != "No such order · Order o-nope" {
+		t.Errorf("the missing order's tab is titled %q, want it to say there is none", title)
+	}
 	screenshots(b, "missing")
 	if eval[bool](b, `!document.getElementById('conn').hidden`) {
 		t.Errorf("the missing order's page shows a connection badge (%q): an order that never was did not end", eval[string](b, `document.getElementById('conn').textContent`))

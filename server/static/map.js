@@ -20,6 +20,10 @@
   // position; until it had the time to bring it, a position grown old meanwhile says nothing of
   // the courier.
   var BACK_GRACE_MS = 3000;
+  // SAID_FOR_MS: what the live region said stays in it this long, then it is emptied: a reader
+  // going through the page line by line found a minute-old ETA there, after the ETA shown
+  // (window.ordercast.saidForMs, when set, instead: tests shorten it).
+  var SAID_FOR_MS = 10000;
 
   function el(id) { return document.getElementById(id); }
 
@@ -261,18 +265,24 @@
 
   // courier takes a courier event: when the order goes to another courier (or to none) the old
   // one's marker, path and ETA go at once, not when its positions would have been lost; the new
-  // courier shows from its first position.
+  // courier shows from its first position. A customer's screen reader is told of the change of
+  // courier on the way (the ETA it heard went with the old one).
   Map.prototype.courier = function (courierId, courierName) {
     if (this.ended) return;
     this.hasCourier = !!courierId;
     this.name(courierName);
     if (!this.latest || this.latest.courier_id === courierId) return;
+    if (!this.courierView) {
+      this.said = '';
+      this.say(courierId ? (courierName ? window.ordercast.isolate(courierName) : 'Another courier') + ' has your order now.'
+        : 'No courier has your order now.', true);
+    }
     this.latest = null;
     this.path = [];
     this.showETA('');
     el('nearby').hidden = true;
     el('lost').hidden = true;
-    this.said = '';
+    this.etaSaidAt = 0; // the new courier's first ETA is said when it comes
     this.lostSaid = this.soonSaid = false;
     this.describe();
     this.draw();
@@ -297,7 +307,10 @@
     if (eta && !urgent && this.etaSaidAt && performance.now() - this.etaSaidAt < SAY_EVERY_MS) return;
     if (eta) this.etaSaidAt = performance.now();
     this.said = text;
-    el('map-announce').textContent = (prefix || '') + text;
+    var region = el('map-announce');
+    region.textContent = (prefix || '') + text;
+    window.clearTimeout(this.saidTimer);
+    this.saidTimer = window.setTimeout(function () { region.textContent = ''; }, window.ordercast.saidForMs || SAID_FOR_MS);
   };
 
   // tick counts the ETA down from the fix's time and notices when positions stop (reckon), and

@@ -377,6 +377,8 @@
     // Nothing to show but the reason: no empty stepper or timeline under it.
     stepper.hidden = true;
     document.getElementById('timeline-section').hidden = true;
+    // The tab says it too: a tab in the background kept "Order <id>" over a page that shows none.
+    document.title = (err.code === 'not_found' ? 'No such order' : 'Cannot show') + ' \u00b7 Order ' + id;
     if (err.code === 'not_found') {
       showProblem('There is no order ' + id + '. Check the link you were given.');
     } else if (notYours(err)) {
