@@ -1122,9 +1122,9 @@ func TestTrackingPageStatusLineFollowsTheStatusOnly(t *testing.T) {
 
 // TestRowTimesReadAsTheReadersLocaleWritesThem: a row's time (the console's, a board's, a
 // courier's or a customer's page: one console.js) reads as every time on the pages does, hours
-// and minutes as the reader's locale writes them (6:02 AM in the US, 06:02 in Britain: a leading
-// zero where the locale puts one, and only there), the whole date and time, seconds included, in
-// its title.
+// and minutes in the pages' language on the reader's clock (6:02 AM in the US, 06:02 in Britain
+// and Germany; in Arabic or Japanese, English words and digits on their clock, not "٦:٠٢ ص" in an
+// English sentence), the whole date and time, seconds included, in its title.
 func TestRowTimesReadAsTheReadersLocaleWritesThem(t *testing.T) {
 	srv := startPageServer(t)
 	srv.createOrder("o-time")
@@ -1134,6 +1134,9 @@ func TestRowTimesReadAsTheReadersLocaleWritesThem(t *testing.T) {
 	for _, tc := range []struct{ locale, hm, hms string }{
 		{"en-US", "6:02 AM", "6:02:49 AM"},
 		{"en-GB", "06:02", "06:02:49"},
+		{"de-DE", "06:02", "06:02:49"},
+		{"ar-EG", "6:02 AM", "6:02:49 AM"},
+		{"ja-JP", "06:02", "06:02:49"},
 	} {
 		b := newBrowser(t)
 		b.do("read as "+tc.locale+" in UTC", func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {

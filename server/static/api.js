@@ -707,11 +707,17 @@
   // rows, and each toLocaleTimeString with options makes a formatter of its own. The locale's own
   // short and medium times (6:02 AM in the US, 06:02 in Britain, 6.02 in Finland): an hour asked
   // for as 'numeric' or '2-digit' forces one of 6:02 and 06:02 on every locale.
-  var HOURS_MINUTES = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
-  var WITH_SECONDS = new Intl.DateTimeFormat(undefined, { timeStyle: 'medium' });
-  var WHOLE = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+  // Times are written in the pages' language (their lang, English), on the reader's clock: 12 or
+  // 24 hours as the reader's locale has it (6:02 AM in the US, 06:02 in Germany). In the reader's
+  // locale whole, an English sentence read "Preparing since 7:34 ص" to an Arabic reader, which a
+  // screen reader spoke in an English voice.
+  var LANG = document.documentElement.lang || 'en';
+  var CLOCK = { hourCycle: new Intl.DateTimeFormat(undefined, { hour: 'numeric' }).resolvedOptions().hourCycle };
+  var HOURS_MINUTES = new Intl.DateTimeFormat(LANG, Object.assign({ timeStyle: 'short' }, CLOCK));
+  var WITH_SECONDS = new Intl.DateTimeFormat(LANG, Object.assign({ timeStyle: 'medium' }, CLOCK));
+  var WHOLE = new Intl.DateTimeFormat(LANG, Object.assign({ dateStyle: 'medium', timeStyle: 'medium' }, CLOCK));
 
-  // formatTime is a time of day as a page shows it, in the reader's locale: hours and minutes, as
+  // formatTime is a time of day as a page shows it, on the reader's clock: hours and minutes, as
   // an order's times are read ("Delivered at 12:41"); seconds only where they show that something
   // is live (a courier's last position sent). A time that is not one reads as nothing (a
   // formatter throws on it).
