@@ -190,6 +190,26 @@ const (
 	// EventHeartbeat is a stream's heartbeat on a stream opened with ParamHeartbeat=event: no
 	// id, data {"every_s": N}, one at the opening and then after N seconds without a frame.
 	EventHeartbeat = "heartbeat"
+	// EventEnd is the last event of an SSE stream that ends where a reconnect as it was would be
+	// refused, saying why, as a WebSocket's close reason does: no id, data a StreamEnd.
+	EventEnd = "end"
+)
+
+// StreamEnd is the data of an EventEnd: why the stream ended (EndTokenExpired,
+// EndOrderReassigned), and the same in words.
+type StreamEnd struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// Why a stream ends with an EventEnd.
+const (
+	// EndTokenExpired: the token the stream was opened with is no longer accepted: reconnect
+	// with a new one (the same one is refused 401).
+	EndTokenExpired = "token_expired"
+	// EndOrderReassigned: a courier's stream of an order that went to another courier (a
+	// reconnect is refused 403: the order is no longer its).
+	EndOrderReassigned = "order_reassigned"
 )
 
 // EventName is the SSE event name of ev: courier for an assignment, status otherwise.

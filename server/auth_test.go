@@ -585,8 +585,14 @@ func testCourierLosesAReassignedOrder(t *testing.T, hold holding) {
 
 	must("PUT", "/v1/orders/o-1/courier", `{"courier_id":"c-2"}`, http.StatusOK)
 	must("POST", "/v1/orders/o-1/status", `{"status":"preparing","note":"for c-2 only"}`, http.StatusOK)
+	// It ends saying why, with no id of its own (the last event's stands: a reconnect would be
+	// refused anyway), and names no one.
+	if ev, err := sse.Next(); err != nil || ev.Type != api.EventEnd || ev.ID != "3" ||
+		!strings.Contains(ev.Data, `"reason":"`+api.EndOrderReassigned+`"`) || strings.Contains(ev.Data, "c-2") {
+		t.Fatalf("after the order went to c-2, c-1's stream gave %+v, %v; want event: end, %s", ev, err, api.EndOrderReassigned)
+	}
 	if ev, err := sse.Next(); !errors.Is(err, io.EOF) {
-		t.Fatalf("after the order went to c-2, c-1's stream gave %+v, %v; want its end", ev, err)
+		t.Fatalf("after its end event, c-1's stream gave %+v, %v; want its end", ev, err)
 	}
 	if code := <-polled; code != http.StatusForbidden {
 		t.Fatalf("c-1's long poll answered %d after the order went to c-2, want 403", code)

@@ -103,9 +103,9 @@ func TestStreamLifetime(t *testing.T) {
 }
 
 // TestStreamEndsWhenItsTokenDoes: a stream lives no longer than the token it was opened with is
-// accepted (its exp, plus the leeway every token gets), however long the stream lifetime; it is
-// counted as closed for that (credential_expired), and its client, resuming with the same token,
-// is refused.
+// accepted (its exp, plus the leeway every token gets), however long the stream lifetime; it ends
+// with an event that says so (event: end, token_expired, no id), is counted as closed for that
+// (credential_expired), and its client, resuming with the same token, is refused.
 func TestStreamEndsWhenItsTokenDoes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		at := time.Now().UTC()
@@ -127,11 +127,16 @@ func TestStreamEndsWhenItsTokenDoes(t *testing.T) {
 			return req
 		}
 		start := time.Now()
-		srv.Handler().ServeHTTP(&flushRecorder{header: http.Header{}}, watch())
+		stream := &flushRecorder{header: http.Header{}}
+		srv.Handler().ServeHTTP(stream, watch())
 		// exp is kept to the second, so the token may end up to a second before start+ttl.
 		end := ttl + tokens.Leeway
 		if d := time.Since(start); d > end || d < end-time.Second {
 			t.Errorf("stream lasted %v, want %v, when its token stops being accepted", d, end)
+		}
+		frames := strings.Split(strings.TrimSuffix(stream.buf.String(), "\n\n"), "\n\n")
+		if last := frames[len(frames)-1]; !strings.HasPrefix(last, "event: end\ndata: {\"reason\":\"token_expired\",") {
+			t.Errorf("the stream's last frame is %q, want event: end saying the token expired", last)
 		}
 		mfs, err := srv.Metrics.Registry.Gather()
 		if err != nil {

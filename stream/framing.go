@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"encoding/json"
 	"io"
 	"strconv"
 	"sync"
@@ -22,6 +23,10 @@ type framing interface {
 	scoped(b []byte, id int64, name string, data []byte) []byte
 	// heartbeat keeps an idle stream alive; a format whose transport pings appends nothing.
 	heartbeat(b []byte) []byte
+	// end is the last frame of a stream that ends for reason, if the format tells the client
+	// why in a frame (SSE: sseEnds); a format whose transport says it in its close appends
+	// nothing.
+	end(b []byte, reason string) []byte
 }
 
 // sseFraming is the text/event-stream format (WHATWG HTML, server-sent events). Its heartbeat is
@@ -86,11 +91,29 @@ func (f sseFraming) scoped(b []byte, id int64, name string, data []byte) []byte 
 	return f.named(b, name, data)
 }
 
+func (sseFraming) end(b []byte, reason string) []byte { return append(b, sseEnds[reason]...) }
+
 func (f sseFraming) heartbeat(b []byte) []byte {
 	if f.beat != nil {
 		return append(b, f.beat...)
 	}
 	return append(b, commentHeartbeat...)
+}
+
+// sseEnds are the frames an SSE stream ends with, by the engine's reason, where its client must
+// not simply reconnect as it was (api.EventEnd); a stream that ends for any other reason just
+// ends, and its client resumes.
+var sseEnds = map[string][]byte{
+	ReasonExpired: sseEnd(api.EndTokenExpired, "the token this stream was opened with expired: reconnect with a new one"),
+	ReasonRevoked: sseEnd(api.EndOrderReassigned, "the order went to another courier"),
+}
+
+func sseEnd(reason, message string) []byte {
+	data, err := json.Marshal(api.StreamEnd{Reason: reason, Message: message})
+	if err != nil {
+		panic(err) // two strings
+	}
+	return sseFraming{}.named(nil, api.EventEnd, data)
 }
 
 // appendEvent appends one event in the SSE wire format: id, event type and one JSON data line.
@@ -113,6 +136,7 @@ func (messageFraming) preamble(b []byte, _ time.Duration) []byte    { return b }
 func (messageFraming) event(b []byte, m *hub.Message) []byte        { return append(b, m.JSON...) }
 func (messageFraming) named(b []byte, _ string, data []byte) []byte { return append(b, data...) }
 func (messageFraming) heartbeat(b []byte) []byte                    { return b }
+func (messageFraming) end(b []byte, _ string) []byte                { return b } // the close's reason says it
 func (messageFraming) scoped(b []byte, _ int64, _ string, data []byte) []byte {
 	return append(b, data...)
 }

@@ -95,8 +95,8 @@ func TestHeldStreamTakesTimeAsInput(t *testing.T) {
 		t.Fatalf("after an interval: %q, want a heartbeat", got)
 	}
 	hs.tick(hs.expires.Add(time.Nanosecond))
-	if rest, err := io.ReadAll(r); err != nil || len(rest) != 0 {
-		t.Fatalf("after the lifetime: %q, %v; want the end of the stream and no second heartbeat", rest, err)
+	if rest, err := io.ReadAll(r); err != nil || string(rest) != string(sseEnds[ReasonExpired]) {
+		t.Fatalf("after the lifetime: %q, %v; want the end event saying the token expired, the end of the stream, and no second heartbeat", rest, err)
 	}
 	select {
 	case x := <-ends:

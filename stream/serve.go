@@ -222,6 +222,7 @@ func (e *Engine) run(ctx context.Context, st *watcher, hijacked bool) {
 	reason, err := e.pump(ctx, st)
 	// The stream has ended either way and reason says why; a failed close handshake only means
 	// the client went first.
+	st.sayEnd(reason)
 	_ = st.t.Close(reason, st.lastStatus)
 	st.finish(reason, err, false, hijacked)
 	e.closed(reason)

@@ -132,7 +132,8 @@ func (t *responseTransport) flush() error {
 	return nil
 }
 
-// Close does nothing: the response ends when the handler returns.
+// Close does nothing: the response ends when the handler returns (its last frame, if any, the
+// engine wrote: framing.end).
 func (t *responseTransport) Close(string, ordercast.Status) error { return nil }
 
 // wsTransport writes one WebSocket text message per frame.
