@@ -21,6 +21,9 @@ type asset struct {
 	contentType string
 	plain, gz   []byte // gz is nil when gzip would not make it smaller
 	tag, gzTag  string
+	// version names the file's bytes in the pages' links to it (?v=, assetURL): a page links
+	// to the very scripts it was made with, which a cache may keep for good.
+	version string
 }
 
 // loadAssets reads every file of fsys, compressing each once: the files are embedded in the
@@ -36,6 +39,7 @@ func loadAssets(fsys fs.FS) (map[string]*asset, error) {
 			return err
 		}
 		a := &asset{contentType: mime.TypeByExtension(path.Ext(name)), plain: b, tag: strongTag(b)}
+		a.version = strings.Trim(a.tag, `"`)[:12]
 		if a.contentType == "" {
 			a.contentType = http.DetectContentType(b)
 		}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,33 @@ func TestStaticFilesAreGzippedForClientsThatTakeIt(t *testing.T) {
 	} {
 		if resp, _ := call(t, "GET", base+file, "", "", "Accept-Encoding", tc.accept, "If-None-Match", tc.tag); resp.StatusCode != tc.want {
 			t.Errorf("Accept-Encoding %q, If-None-Match %s: %d, want %d", tc.accept, tc.tag, resp.StatusCode, tc.want)
+		}
+	}
+}
+
+// TestPagesLinkTheirOwnBuildsScripts: a page links each script and style by its version
+// (?v=, the file's bytes), which a cache keeps for good; a link with another version (a page of
+// another build, met during a rolling upgrade) gets these bytes uncached, so a page never runs
+// for minutes with a script of another build; one without a version keeps the short cache.
+func TestPagesLinkTheirOwnBuildsScripts(t *testing.T) {
+	t.Parallel()
+	base := newServer(t, nil).URL()
+	_, page := call(t, "GET", base+"/console", "", "")
+	links := regexp.MustCompile(`(?:src|href)="(/static/[a-z]+\.(?:js|css))\?v=([A-Za-z0-9_-]{12})"`).FindAllStringSubmatch(string(page), -1)
+	if len(links) < 3 {
+		t.Fatalf("the console links %d versioned scripts and styles, want api.js, console.js and app.css: %s", len(links), page)
+	}
+	for _, l := range links {
+		file, version := l[1], l[2]
+		for _, tc := range []struct{ query, cache string }{
+			{"?v=" + version, "public, max-age=31536000, immutable"},
+			{"?v=AAAAAAAAAAAA", "no-store"},
+			{"", "public, max-age=300"},
+		} {
+			resp, body := call(t, "GET", base+file+tc.query, "", "")
+			if resp.StatusCode != http.StatusOK || len(body) == 0 || resp.Header.Get("Cache-Control") != tc.cache {
+				t.Errorf("GET %s%s: %d, Cache-Control %q; want 200, %q", file, tc.query, resp.StatusCode, resp.Header.Get("Cache-Control"), tc.cache)
+			}
 		}
 	}
 }

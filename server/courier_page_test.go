@@ -42,7 +42,7 @@ func TestCourierPageOpensLikeTheOtherPartyPages(t *testing.T) {
 	resp, page := visitWithCookie(t, base, "/couriers/c-1", tok)
 	for _, want := range []string{
 		`data-party-kind="courier"`, `data-party-id="c-1"`, `data-may-set="out_for_delivery delivered"`,
-		`content="` + tok + `"`, `id="share-toggle"`, `src="/static/courier.js"`, "Your deliveries",
+		`content="` + tok + `"`, `id="share-toggle"`, `src="/static/courier.js?v=`, "Your deliveries",
 		`data-location-from="out_for_delivery"`, `<h1 class="bar-title">Courier c-1</h1>`,
 	} {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(page, want) {

@@ -28,9 +28,25 @@ var (
 	//go:embed templates
 	templateFiles embed.FS
 
-	pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{"label": statusLabel}).
+	pageTemplates = template.Must(template.New("").Funcs(template.FuncMap{"label": statusLabel, "asset": assetURL}).
 			ParseFS(templateFiles, "templates/*.html"))
 )
+
+// assetURL is the link a page makes to its static file name: /static/name?v=<its version>. A
+// page and its scripts are then of one build: through a rolling upgrade, a page from a new node
+// whose script request reaches an old node, or a browser's cache of the old script, no longer
+// runs the new page with the old script for the cache's five minutes (staticHandler).
+func assetURL(name string) (string, error) {
+	assets, err := staticAssets()
+	if err != nil {
+		return "", err
+	}
+	a := assets[name]
+	if a == nil {
+		return "", fmt.Errorf("no static file %q", name)
+	}
+	return "/static/" + name + "?v=" + a.version, nil
+}
 
 // statusLabel is how people read a status; static/api.js has the same words for the scripts.
 func statusLabel(st ordercast.Status) string {
@@ -75,9 +91,19 @@ func (s *Server) staticHandler() http.Handler {
 			s.pageNotFound(w, r)
 			return
 		}
-		// Assets change with the binary, which is rare; a short cache keeps reloads cheap but
-		// fresh, and the entity tag makes a reload after it a 304.
-		w.Header().Set("Cache-Control", "public, max-age=300")
+		switch v := r.URL.Query().Get("v"); {
+		case v == a.version:
+			// The link names these bytes (assetURL): another build links to other ones.
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		case v != "":
+			// A page of another build (a node upgraded before or after this one): these bytes
+			// are not what it named, and no cache may keep them under its name.
+			w.Header().Set("Cache-Control", "no-store")
+		default:
+			// A link without a version: assets change with the binary, which is rare; a short
+			// cache keeps reloads cheap but fresh, and the entity tag makes a reload a 304.
+			w.Header().Set("Cache-Control", "public, max-age=300")
+		}
 		a.serve(w, r)
 	})
 }
