@@ -306,6 +306,12 @@ func TestWriteRateLimit(t *testing.T) {
 	if resp := create("w-4", "10.1.0.2"); resp.StatusCode != http.StatusCreated {
 		t.Errorf("another client's write: %d", resp.StatusCode)
 	}
+	// A hop with its port (some proxies send one) is its address: the same client, not garbled
+	// (which counted it as the proxy), and another client with a port is still another.
+	wantRefusal(t, "the same client's write, its hop with a port", create("w-5", "10.1.0.1:4711"), http.StatusTooManyRequests)
+	if resp := create("w-6", "[2001:db8::7]:4711"); resp.StatusCode != http.StatusCreated {
+		t.Errorf("another client's write, its hop an IPv6 address with a port: %d", resp.StatusCode)
+	}
 	// Reads are not writes.
 	if code, _ := do(t, "GET", base+"/v1/orders/w-1", "", ""); code != http.StatusOK {
 		t.Errorf("read after the limit: %d", code)
