@@ -688,3 +688,32 @@ func TestStopLinksAreNamedAsTheyRead(t *testing.T) {
 		t.Errorf("the stops' links read and are named %q, want %q", got, want)
 	}
 }
+
+// TestTrackingMapSaysTheMinutesItShows: the ETA a screen reader hears is the one shown beside the
+// map, in the same whole minutes ("Arriving in about 13 minutes" where it said 15, its fives),
+// while it is said again only when its fives change (TestTrackingMapSaysAtOnceWhatCannotWait).
+func TestTrackingMapSaysTheMinutesItShows(t *testing.T) {
+	ls := newLocationServer(t, true, func(s *server.Server, tr *location.Tracker) {
+		s.LocationInterval = 0
+		tr.ETA.NearbyM = 0
+	})
+	base := ls.URL()
+	ls.onTheRoad(t, "o-far")
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-far"))
+	b.waitFor(`#conn[data-state="live"]`)
+	// 4.2 km south of the drop-off (52.5290, 13.4190) at 7 m/s: 13 minutes with the streets' detour.
+	body := fmt.Sprintf(`{"lat":52.4912,"lng":13.4190,"speed_mps":7,"at":%q}`, time.Now().Format(time.RFC3339Nano))
+	if code, res := postLocation(t, base, "c-1", "", body); code != http.StatusOK {
+		t.Fatalf("post: %d %s", code, res)
+	}
+	b.poll("the ETA said", `document.getElementById('map-announce').textContent.startsWith('Arriving in about ')`)
+	said, shown := eval[string](b, `document.getElementById('map-announce').textContent`), eval[string](b, `document.getElementById('eta').textContent`)
+	m := regexp.MustCompile(`^Arriving in about (\d+) min$`).FindStringSubmatch(shown)
+	if m == nil || m[1] == "5" || m[1] == "10" || m[1] == "15" {
+		t.Fatalf("the map shows %q: want an ETA of minutes between its fives (the test's premise)", shown)
+	}
+	if want := "Arriving in about " + m[1] + " minutes."; said != want {
+		t.Errorf("a screen reader hears %q where the map shows %q: want %q", said, shown, want)
+	}
+}

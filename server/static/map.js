@@ -27,11 +27,16 @@
 
   function el(id) { return document.getElementById(id); }
 
-  // minutesSaid is an ETA of left seconds as it is said: whole minutes, and in fives above five
-  // minutes, so that it changes only when the change matters.
-  function minutesSaid(left) {
-    var m = Math.round(left / 60);
-    return m > 5 ? Math.round(m / 5) * 5 : m;
+  // minutesShown is an ETA of left seconds in whole minutes, as it is shown and said.
+  function minutesShown(left) { return Math.max(1, Math.round(left / 60)); }
+
+  // saidKey is what makes an ETA news to a screen reader: its minutes, in fives above five
+  // minutes, so that it is said again only when the change matters; what is said is the minutes
+  // shown beside it (it said "about 15 minutes" where the screen said 13).
+  function saidKey(left) {
+    if (left < 60) return 'eta:soon';
+    var m = minutesShown(left);
+    return 'eta:' + (m > 5 ? Math.round(m / 5) * 5 : m);
   }
 
   function minutes(m) { return m + (m === 1 ? ' minute' : ' minutes'); }
@@ -40,25 +45,25 @@
   // view of the page (data-view="courier", opened from the courier's page) to the courier, who
   // drives to the drop-off. eta is the ETA shown, in whole minutes (an estimate from the courier's
   // speed: seconds would promise a precision it has not; it is counted down every second and
-  // changes when its minute does), spoken what a screen reader hears (minutesSaid). The customer's
+  // changes when its minute does), spoken what a screen reader hears (when saidKey changes). The customer's
   // words name the courier by the name its assignment gave, if any ("Omar is on the way").
   var WORDS = {
     customer: {
       onTheWay: function (name) { return (name ? window.ordercast.isolate(name) : 'Your courier') + ' is on the way'; },
       nearby: function (name) { return (name ? window.ordercast.isolate(name) : 'Your courier') + ' is nearby'; },
       soon: 'Arriving in under a minute',
-      eta: function (left) { return 'Arriving in about ' + Math.max(1, Math.round(left / 60)) + ' min'; },
+      eta: function (left) { return 'Arriving in about ' + minutesShown(left) + ' min'; },
       spoken: function (left) {
-        return left < 60 ? 'Arriving in under a minute.' : 'Arriving in about ' + minutes(minutesSaid(left)) + '.';
+        return left < 60 ? 'Arriving in under a minute.' : 'Arriving in about ' + minutes(minutesShown(left)) + '.';
       }
     },
     courier: {
       onTheWay: function () { return 'On your way to the drop-off'; },
       nearby: function () { return 'You are near the drop-off'; },
       soon: 'Under a minute to the drop-off',
-      eta: function (left) { return 'About ' + Math.max(1, Math.round(left / 60)) + ' min to the drop-off'; },
+      eta: function (left) { return 'About ' + minutesShown(left) + ' min to the drop-off'; },
       spoken: function (left) {
-        return left < 60 ? 'Under a minute to the drop-off.' : 'About ' + minutes(minutesSaid(left)) + ' to the drop-off.';
+        return left < 60 ? 'Under a minute to the drop-off.' : 'About ' + minutes(minutesShown(left)) + ' to the drop-off.';
       }
     }
   };
@@ -302,11 +307,12 @@
   // stale ("Location lost." stood for a minute while the screen said "under a minute"). An ETA
   // said starts the minute again. A prefix ("Location back. ") goes before text, once: the next
   // tick's text without it is not new.
-  Map.prototype.say = function (text, urgent, eta, prefix) {
-    if (text === this.said) return;
+  Map.prototype.say = function (text, urgent, eta, prefix, key) {
+    key = key || text; // what makes it news: the text, or an ETA's saidKey
+    if (key === this.said) return;
     if (eta && !urgent && this.etaSaidAt && performance.now() - this.etaSaidAt < SAY_EVERY_MS) return;
     if (eta) this.etaSaidAt = performance.now();
-    this.said = text;
+    this.said = key;
     var region = el('map-announce');
     region.textContent = (prefix || '') + text;
     window.clearTimeout(this.saidTimer);
@@ -365,8 +371,8 @@
     this.showETA(left < 60 ? w.soon : w.eta(left));
     if (this.latest.nearby) return;
     // Into the last minute is said at once too: a minute's wait would say it when it is over.
-    this.say(w.spoken(left), !!back || (left < 60 && !this.soonSaid), true, back);
-    if (this.said === w.spoken(left)) this.soonSaid = left < 60;
+    this.say(w.spoken(left), !!back || (left < 60 && !this.soonSaid), true, back, saidKey(left));
+    if (this.said === saidKey(left)) this.soonSaid = left < 60;
   };
 
   // describe makes what the map says in words beside it (the ETA, nearby, lost), as it shows
