@@ -436,7 +436,8 @@ func TestConsoleOrdersBelongToARestaurant(t *testing.T) {
 // TestTheFocusStopsBelowABarOfAnyHeight: with large text on a phone the bar's title takes a line
 // of its own (a long party id's did too, once): the bar was 67 to 90 px high while the scroll
 // padding stopped what scrolls into view 64 px down, under the bar. The padding follows the
-// bar's height.
+// bar's height. On a short screen the bar is not pinned at all (it took half of a page zoomed to
+// 400 %), and nothing is padded.
 func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -465,6 +466,15 @@ func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 		return row.getBoundingClientRect().top - document.querySelector('.bar').getBoundingClientRect().bottom; })()`)
 	if gap < 0 {
 		t.Errorf("the row scrolled into view is %.0f px under the bar", -gap)
+	}
+
+	// On a short screen (the page zoomed to 400 %: 320 by 200 px) the bar scrolls away with the
+	// page rather than stay over a third of it, and nothing is padded for it.
+	b.do("a page zoomed to 400 %", chromedp.EmulateViewport(320, 200))
+	eval[string](b, `document.documentElement.style.fontSize = ''`)
+	b.poll("the scroll padding to go with the pinned bar", `document.documentElement.style.scrollPaddingTop === '0px'`)
+	if top := eval[float64](b, `(() => { window.scrollTo(0, 600); return document.querySelector('.bar').getBoundingClientRect().bottom; })()`); top > 0 {
+		t.Errorf("on a 200 px high screen the bar stays in view (its bottom at %.0f px) after scrolling down", top)
 	}
 }
 

@@ -742,12 +742,16 @@
   // brand and the badge, so the bar may be two lines high or more. What scrolls into view (the
   // keyboard's focus, a link's target) must stop below it, whatever its height: the scroll
   // padding follows the bar (app.css's 4rem is for a page whose script has not run).
+  // A bar that scrolls away (a short screen: app.css) needs none.
   function keepBelowTheBar() {
     var bar = document.querySelector('.bar');
     if (!bar || !window.ResizeObserver) return;
-    new ResizeObserver(function () {
-      document.documentElement.style.scrollPaddingTop = (bar.offsetHeight + 8) + 'px';
-    }).observe(bar);
+    var pad = function () {
+      var sticky = getComputedStyle(bar).position === 'sticky';
+      document.documentElement.style.scrollPaddingTop = sticky ? (bar.offsetHeight + 8) + 'px' : '0px';
+    };
+    new ResizeObserver(pad).observe(bar);
+    window.addEventListener('resize', pad);
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', keepBelowTheBar);
   else keepBelowTheBar();
