@@ -143,7 +143,7 @@ func TestOpenAPIEnums(t *testing.T) {
 	}
 	missed, _ := doc.Schema("Missed")
 	var want []string
-	for _, why := range location.Misses {
+	for _, why := range location.Misses() {
 		want = append(want, string(why))
 	}
 	if got := doc.Enum(missed); !slices.Equal(got, want) {

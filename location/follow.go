@@ -102,7 +102,8 @@ func (t *Tracker) handleEvents() {
 // leaves, milliseconds: a node whose clock runs behind may take a post for earlier than the
 // change (it is not judged again, and the courier's next post reaches the order, as before there
 // were replays); one whose clock runs ahead by d may take a post made up to d before the change
-// for later, and show a position from that moment before the pickup, at the restaurant.
+// for later, and show a position from that moment before the pickup, at the restaurant (one its
+// sender dated more than LocationClockSkew before the change is not shown: predates).
 // Called with t.mu held.
 func (t *Tracker) noteReplays(ev ordercast.Event) {
 	if ev.Kind != ordercast.KindStatus || !ordercast.ShowsLocation(ev.Status, t.From) {

@@ -1,6 +1,7 @@
 package location
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -74,16 +75,20 @@ const (
 // answer was lost): reached, not sent again. Never a PostResult's Missed.
 const shownAlready Missed = "shown_already"
 
-// Misses are the reasons a position may miss, from the least particular to the fix to the most:
+// misses are the reasons a position may miss, from the least particular to the fix to the most:
 // of a courier's several orders, the most particular wins, a coarse one held, then a newer one
 // taken, then one measured before an order's change, then an order that stopped showing the
 // courier, then no order shown at all.
-var Misses = []Missed{MissedNoOrderShown, MissedStopped, MissedBeforeChange, MissedNewerTaken, MissedCoarse}
+var misses = []Missed{MissedNoOrderShown, MissedStopped, MissedBeforeChange, MissedNewerTaken, MissedCoarse}
 
-// particular is each of Misses' rank.
+// Misses returns the reasons a position may miss, from the least particular to the most (what
+// the API's description lists).
+func Misses() []Missed { return slices.Clone(misses) }
+
+// particular is each of misses' rank.
 var particular = func() map[Missed]int {
-	m := make(map[Missed]int, len(Misses))
-	for i, why := range Misses {
+	m := make(map[Missed]int, len(misses))
+	for i, why := range misses {
 		m[why] = i
 	}
 	return m
@@ -155,7 +160,7 @@ func (t *Tracker) remember(p *posting) {
 		}
 		if c := t.couriers[cp.CourierID]; c != nil && (c.last == nil || cp.At.After(c.last.At)) {
 			pos := cp.Position
-			c.last, c.lastArrived = &pos, p.now
+			c.last, c.lastArrived, c.lastStamped = &pos, p.now, p.stamped[i]
 		}
 	}
 	if p.reads != nil && len(t.replays) > 0 {
@@ -190,10 +195,11 @@ func (t *Tracker) replayLast(ctx context.Context) []*hub.Location {
 		return nil
 	}
 	p := &posting{ps: ps, now: now, res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
-		held: make([][]ordercast.Order, len(ps)), reads: make(map[string]*courierRead, len(ps)), only: only}
+		held: make([][]ordercast.Order, len(ps)), reads: make(map[string]*courierRead, len(ps)), only: only,
+		stamped: make([]bool, len(ps))}
 	for i, cp := range ps {
 		c := t.couriers[cp.CourierID]
-		p.ok[i], p.reads[cp.CourierID] = true, &courierRead{c: c, gen: c.gen}
+		p.ok[i], p.reads[cp.CourierID], p.stamped[i] = true, &courierRead{c: c, gen: c.gen}, c.lastStamped
 	}
 	// Bounded: a store that hangs must not hold up the following of events behind it.
 	ctx, cancel := context.WithTimeout(ctx, replayReadTimeout)
@@ -218,6 +224,9 @@ type posting struct {
 	now time.Time
 	res []PostResult
 	ok  []bool // ok[i]: position i is still being judged
+	// stamped[i]: position i came without its time and was stamped with its arrival: measured
+	// now, on this node's clock (predates does not judge it).
+	stamped []bool
 	// held[i] is position i's courier's copy of its orders, when one was kept.
 	held [][]ordercast.Order
 	// reads are the couriers whose orders must be read, each once, with the generation of their
@@ -238,10 +247,10 @@ type posting struct {
 // atPrecision, and judges each alone.
 func newPosting(ps []CourierPosition, now time.Time, maxAge time.Duration) *posting {
 	p := &posting{ps: ps, now: now, res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
-		held: make([][]ordercast.Order, len(ps))}
+		held: make([][]ordercast.Order, len(ps)), stamped: make([]bool, len(ps))}
 	for i := range ps {
 		if ps[i].At.IsZero() {
-			ps[i].At = now.Add(time.Duration(i) * arrivalStep)
+			ps[i].At, p.stamped[i] = now.Add(time.Duration(i)*arrivalStep), true
 		}
 		ps[i].At = ps[i].At.Truncate(atPrecision)
 		if p.res[i].Err = ps[i].Validate(now, maxAge); p.res[i].Err == nil {
@@ -333,7 +342,7 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 				missed = mostParticular(missed, MissedStopped)
 				continue
 			}
-			if predates(cp.Position, o) {
+			if !p.stamped[i] && t.predates(cp.Position, o) {
 				missed = mostParticular(missed, MissedBeforeChange)
 				continue
 			}
@@ -369,16 +378,21 @@ func (t *Tracker) stopped(o ordercast.Order, now time.Time) bool {
 	return t.StopAfter > 0 && !o.UpdatedAt.IsZero() && now.Sub(o.UpdatedAt) > t.StopAfter
 }
 
-// predates reports whether fix p was taken before order o's last change, give or take
-// LocationClockSkew for the phone's clock and the stamp of the change. While an order shows its
-// courier its changes are the one that made it show them (the pickup, or with --location-from
-// an earlier stage and the later ones to it) and an assignment: so where the courier was before
-// it had the order, or before it took the food, is not shown to the order's customer: a backlog
-// an app flushes after a tunnel, a new courier's fix from its last round, near another customer's
-// door. The courier's fixes taken after it reach the order. An order without its time of last
-// change (made by hand, in a test) is not judged.
-func predates(p ordercast.Position, o ordercast.Order) bool {
-	return !o.UpdatedAt.IsZero() && p.At.Before(o.UpdatedAt.Add(-ordercast.LocationClockSkew))
+// predates reports whether fix p, dated by its sender, was measured before the change that made
+// order o show its courier (the order reaching the stage that shows it, the pickup by default,
+// or its assignment to this courier), give or take LocationClockSkew for the sender's clock and
+// the change's stamp: where the courier was before it had the order, or before it took the food,
+// is not shown to the order's customer: a backlog an app flushes after a tunnel, a new courier's
+// fix from its last round, near another customer's door. The courier's fixes measured after it
+// reach the order. That change is o's last while o is at the stage that shows it (only a
+// reassignment may follow); an order past it (with an earlier --location-from) changed since, and
+// is not judged, nor is one without its time of last change (made by hand, in a test). A
+// position without its time, stamped on arrival (posting.stamped), is never judged: it was
+// measured now, and the change's stamp is on the database's clock, which may differ from the
+// node's (postgres' dbClock).
+func (t *Tracker) predates(p ordercast.Position, o ordercast.Order) bool {
+	return o.Status == cmp.Or(t.From, ordercast.StatusOutForDelivery) && !o.UpdatedAt.IsZero() &&
+		p.At.Before(o.UpdatedAt.Add(-ordercast.LocationClockSkew))
 }
 
 // mostParticular is the more particular of two reasons a position missed (particular).

@@ -191,6 +191,7 @@ type courierState struct {
 	// judges it again if it came after the change (see replayLast).
 	last        *ordercast.Position
 	lastArrived time.Time
+	lastStamped bool // last came without its time, stamped on arrival (posting.stamped)
 }
 
 // New returns a tracker that delivers through h to the orders a finds, with the defaults.

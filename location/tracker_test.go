@@ -1521,3 +1521,71 @@ func TestAnOrderLongUnchangedStopsShowingItsCourier(t *testing.T) {
 		t.Errorf("with no bound: %d orders, missed %q; want 1", r.Orders, r.Missed)
 	}
 }
+
+// TestAFixBeforeTheOrdersChangeIsJudgedOnlyWhereItCan: a fix dated by its sender more than
+// LocationClockSkew before the change that made its order show the courier reaches no order
+// (fix_before_order_change); one dated within it does. Not judged: a fix that came without its
+// time (stamped on arrival, measured now, whatever the database's clock said of the change); an
+// order past the stage that shows its courier (its last change is another: with an earlier
+// --location-from the restaurant moved it on since); an order without its time of change. The
+// very fix an order shows, posted again, is answered as the first time, and goes to no watcher
+// again.
+func TestAFixBeforeTheOrdersChangeIsJudgedOnlyWhereItCan(t *testing.T) {
+	ctx := context.Background()
+	changed := time.Now().Add(-20 * time.Second) // the pickup, by the store's stamp
+	out := ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", UpdatedAt: changed}
+	post := func(tr *location.Tracker, p ordercast.Position) location.PostResult {
+		return tr.PostMany(ctx, []location.CourierPosition{{CourierID: "c-1", Position: p}})[0]
+	}
+	tr, h := open(t, fixed{out}, func(tr *location.Tracker) { tr.Rate = 0 })
+	s := h.Subscribe("a")
+	defer s.Close()
+	if r := post(tr, at(1, changed.Add(-10*time.Second))); r.Orders != 0 || r.Missed != location.MissedBeforeChange {
+		t.Errorf("a fix 10 s before the pickup: %+v, want no order, %s", r, location.MissedBeforeChange)
+	}
+	if l := s.TakeLocation(); l != nil {
+		t.Errorf("the fix from before the pickup went to the order's watchers: %+v", l.Update)
+	}
+	within := at(2, changed.Add(-3*time.Second))
+	if r := post(tr, within); r.Orders != 1 {
+		t.Errorf("a fix 3 s before the pickup (within the clocks' tolerance): %+v, want it to reach the order", r)
+	}
+	if l := s.TakeLocation(); l == nil || l.Update.Lat != 2 {
+		t.Fatalf("the order's watchers got %v, want the fix", l)
+	}
+	if r := post(tr, within); r.Orders != 1 || r.Missed != "" {
+		t.Errorf("the same fix posted again: %+v, want it answered as the first time", r)
+	}
+	if l := s.TakeLocation(); l != nil {
+		t.Errorf("the same fix posted again went to the order's watchers again: %+v", l.Update)
+	}
+
+	// The database's clock runs a minute ahead of this node's: the change is stamped in this
+	// node's future, and a fix stamped on arrival is still taken.
+	ahead := out
+	ahead.UpdatedAt = time.Now().Add(time.Minute)
+	tr, _ = open(t, fixed{ahead}, func(tr *location.Tracker) { tr.Rate = 0 })
+	if r := post(tr, ordercast.Position{Point: ordercast.Point{Lat: 1, Lng: 1}}); r.Orders != 1 {
+		t.Errorf("a fix without its time, the change stamped a minute ahead: %+v, want it to reach the order", r)
+	}
+
+	// Positions shown from confirmed on: an order the restaurant moved on to preparing since is
+	// not judged by that change; one just confirmed is.
+	for _, tc := range []struct {
+		status ordercast.Status
+		orders int
+	}{{ordercast.StatusPreparing, 1}, {ordercast.StatusConfirmed, 0}} {
+		o := ordercast.Order{ID: "b", Status: tc.status, CourierID: "c-1", UpdatedAt: changed}
+		tr, _ = open(t, fixed{o}, func(tr *location.Tracker) { tr.Rate, tr.From = 0, ordercast.StatusConfirmed })
+		if r := post(tr, at(1, changed.Add(-10*time.Second))); r.Orders != tc.orders {
+			t.Errorf("from confirmed, an order at %s: a fix 10 s before its last change reached %d orders, want %d", tc.status, r.Orders, tc.orders)
+		}
+	}
+
+	unstamped := out
+	unstamped.UpdatedAt = time.Time{}
+	tr, _ = open(t, fixed{unstamped}, func(tr *location.Tracker) { tr.Rate = 0 })
+	if r := post(tr, at(1, changed.Add(-10*time.Second))); r.Orders != 1 {
+		t.Errorf("an order without its time of change: %+v, want the fix to reach it", r)
+	}
+}

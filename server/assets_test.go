@@ -81,8 +81,9 @@ func TestStaticFilesAreGzippedForClientsThatTakeIt(t *testing.T) {
 
 // TestPagesLinkTheirOwnBuildsScripts: a page links each script and style by its version
 // (?v=, the file's bytes), which a cache keeps for good; a link with another version (a page of
-// another build, met during a rolling upgrade) gets these bytes uncached, so a page never runs
-// for minutes with a script of another build; one without a version keeps the short cache.
+// another build, met during a rolling upgrade) is refused 503, uncached, for a proxy to ask a
+// node of that build, rather than run the page with this build's script; one without a version
+// keeps the short cache.
 func TestPagesLinkTheirOwnBuildsScripts(t *testing.T) {
 	t.Parallel()
 	base := newServer(t, nil).URL()
@@ -93,14 +94,18 @@ func TestPagesLinkTheirOwnBuildsScripts(t *testing.T) {
 	}
 	for _, l := range links {
 		file, version := l[1], l[2]
-		for _, tc := range []struct{ query, cache string }{
-			{"?v=" + version, "public, max-age=31536000, immutable"},
-			{"?v=AAAAAAAAAAAA", "no-store"},
-			{"", "public, max-age=300"},
+		for _, tc := range []struct {
+			query string
+			code  int
+			cache string
+		}{
+			{"?v=" + version, http.StatusOK, "public, max-age=31536000, immutable"},
+			{"?v=AAAAAAAAAAAA", http.StatusServiceUnavailable, "no-store"},
+			{"", http.StatusOK, "public, max-age=300"},
 		} {
 			resp, body := call(t, "GET", base+file+tc.query, "", "")
-			if resp.StatusCode != http.StatusOK || len(body) == 0 || resp.Header.Get("Cache-Control") != tc.cache {
-				t.Errorf("GET %s%s: %d, Cache-Control %q; want 200, %q", file, tc.query, resp.StatusCode, resp.Header.Get("Cache-Control"), tc.cache)
+			if resp.StatusCode != tc.code || len(body) == 0 || resp.Header.Get("Cache-Control") != tc.cache {
+				t.Errorf("GET %s%s: %d, Cache-Control %q; want %d, %q", file, tc.query, resp.StatusCode, resp.Header.Get("Cache-Control"), tc.code, tc.cache)
 			}
 		}
 	}

@@ -201,32 +201,16 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 		hops = append(hops, strings.Split(h, ",")...)
 	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := hopAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		a := peerAddr(strings.TrimSpace(hops[i]))
+		if !a.IsValid() {
 			break // a garbled hop: stop believing what is left of it
 		}
-		a = a.Unmap()
 		if !trusted(s.Limits.TrustedProxies, a) {
 			return a
 		}
 		peer = a
 	}
 	return peer
-}
-
-// hopAddr is the address of one X-Forwarded-For hop: an address, or one with its port (some
-// proxies, though not nginx, send "203.0.113.9:4711" or "[2001:db8::1]:4711"), whose address is the
-// client's: read as garbled, it counted every client behind such a proxy as the proxy itself.
-func hopAddr(hop string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(hop)
-	if err == nil {
-		return a, nil
-	}
-	ap, perr := netip.ParseAddrPort(hop)
-	if perr != nil {
-		return netip.Addr{}, err
-	}
-	return ap.Addr(), nil
 }
 
 // DefaultIPv6ClientPrefix is the block an IPv6 client is counted by unless set: a /64, what a
@@ -246,6 +230,9 @@ func limitKey(a netip.Addr, prefix int) netip.Addr {
 	return a
 }
 
+// peerAddr is the address of remote, with its port or without (an X-Forwarded-For hop may carry
+// one: some proxies, though not nginx, send "203.0.113.9:4711"; read as garbled, it counted every
+// client behind such a proxy as the proxy itself); the zero Addr when it is none.
 func peerAddr(remote string) netip.Addr {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {

@@ -473,14 +473,17 @@ func TestWritesARoleMayNeverSendHaveTheAnonymousBudget(t *testing.T) {
 // TestCouriersBehindOneAddressPostTheirOwnPositions: a courier's own positions are charged to its
 // courier's budget, not its address's: couriers behind one carrier's NAT, each within its own
 // budget, are not refused for their address, which still bounds their other writes, positions
-// sent with any other token, and every position on a server without tokens.
+// sent with any other token, a courier's own refused before its budget saw them, and every
+// position on a server without tokens or without a courier's budget.
 func TestCouriersBehindOneAddressPostTheirOwnPositions(t *testing.T) {
-	const couriers = 6 // each posts once: six writes from an address whose budget is three
+	const couriers = 6                      // each posts once: six writes from an address whose budget is three
+	const courierRate, courierBurst = 2, 10 // the default courier's budget
 	limits := server.Limits{WriteRate: 0.001, WriteBurst: 3}
 	t.Run("tokens", func(t *testing.T) {
-		ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
 			s.Auth = &server.Auth{Tokens: authority(t)}
 			s.Limits = limits
+			tr.Rate, tr.Burst = courierRate, courierBurst
 		})
 		base := ls.URL()
 		for i := range couriers {
@@ -497,6 +500,43 @@ func TestCouriersBehindOneAddressPostTheirOwnPositions(t *testing.T) {
 		}
 		if codes[0] != http.StatusOK || codes[3] != http.StatusTooManyRequests {
 			t.Errorf("positions posted with an admin token: %v, want 200 first and 429 past the address's budget", codes)
+		}
+	})
+	t.Run("refused", func(t *testing.T) {
+		// A courier's own post that its courier's budget never sees (malformed, invalid, with an
+		// Idempotency-Key) costs its address, as any refused write does.
+		ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+			s.Auth = &server.Auth{Tokens: authority(t)}
+			s.Limits = limits
+			tr.Rate, tr.Burst = courierRate, courierBurst
+		})
+		base, tok := ls.URL(), actorToken(t, auth.RoleCourier, "c-1")
+		var codes []int
+		for _, body := range []string{`{"lat":`, `{"lat":95,"lng":13.4}`, `{"lat":52.5,"lng":13.4}`, `{"lat":95,"lng":13.4}`} {
+			code, _ := postLocation(t, base, "c-1", tok, body)
+			codes = append(codes, code)
+		}
+		if want := []int{http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusOK, http.StatusUnprocessableEntity}; !slices.Equal(codes, want) {
+			t.Fatalf("a courier's refused and taken posts: %v, want %v", codes, want)
+		}
+		resp, body := call(t, "POST", base+"/v1/couriers/c-1/location", tok, `{"lat":52.5,"lng":13.4}`, "Idempotency-Key", "k-1")
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("a fourth refused post from the address (its budget three): %d %s, want 429", resp.StatusCode, body)
+		}
+	})
+	t.Run("no courier budget", func(t *testing.T) {
+		ls := newLocationServer(t, false, func(s *server.Server, tr *location.Tracker) {
+			s.Auth = &server.Auth{Tokens: authority(t)}
+			s.Limits = limits
+			tr.Rate = 0
+		})
+		var codes []int
+		for range 4 {
+			code, _ := postLocation(t, ls.URL(), "c-1", actorToken(t, auth.RoleCourier, "c-1"), `{"lat":52.5,"lng":13.4}`)
+			codes = append(codes, code)
+		}
+		if codes[0] != http.StatusOK || codes[3] != http.StatusTooManyRequests {
+			t.Errorf("a courier's posts on a server without a courier's budget (--location-rate 0): %v, want 200 first and 429 past the address's", codes)
 		}
 	})
 	t.Run("open", func(t *testing.T) {

@@ -29,8 +29,17 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.PostLocationRequest
-	_, ok := s.changeRequestCharged(w, r, &req, s.MaxBodyBytes, func(a auth.Actor) error { return a.PermitPosition(cid) }, s.chargesAddress)
-	if !ok || s.refuseIdempotencyKey(w, r, positionsRepeat) {
+	actor, ok := s.changeRequestCharged(w, r, &req, s.MaxBodyBytes, func(a auth.Actor) error { return a.PermitPosition(cid) }, s.chargesAddress)
+	if !ok {
+		return
+	}
+	if _, sent := idempotencyKey(r); sent && !s.chargesAddress(actor) {
+		if err := s.chargeRefused(w, r, nil); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
+	if s.refuseIdempotencyKey(w, r, positionsRepeat) {
 		return
 	}
 	p, err := positionOf(req)
@@ -38,6 +47,10 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		res = s.Locations.PostMany(r.Context(), []location.CourierPosition{{CourierID: cid, Position: p}})[0]
 		err = res.Err
+	}
+	// A position refused as it is (its numbers, its time) the courier's budget never saw.
+	if code := ordercast.ErrorCode(err); (code == ordercast.EInvalidLocation || code == ordercast.EInvalid) && !s.chargesAddress(actor) {
+		err = s.chargeRefused(w, r, err)
 	}
 	if err != nil {
 		if wait, ok := retryWait(err); ok {
@@ -54,10 +67,12 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 // write budget. A courier's own is not: its courier's budget (--location-rate) bounds it, and
 // couriers behind one carrier's NAT, each posting every second or two, spent the address's 20
 // writes a second with forty of them, refused 429 for their address however few they each sent.
-// Any other token's is, and every position on a server without tokens, where any client may post
-// for any courier and so has as many couriers' budgets as it names.
+// Any other token's is; so is every position on a server without tokens, where any client may
+// post for any courier and so has as many couriers' budgets as it names, and on one whose
+// couriers have no budget (--location-rate 0). A courier's own that is refused before its budget
+// is, too (chargeRefused).
 func (s *Server) chargesAddress(a auth.Actor) bool {
-	return s.Auth == nil || a.Role != auth.RoleCourier
+	return s.Auth == nil || a.Role != auth.RoleCourier || s.Locations.Rate <= 0
 }
 
 // handlePostLocations serves POST /v1/locations: many couriers' positions in one request, from

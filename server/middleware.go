@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ordercast/ordercast/api"
@@ -170,15 +171,8 @@ func (s *Server) observe(mux http.Handler) http.Handler {
 		if r.TLS != nil {
 			h["Strict-Transport-Security"] = hsts
 		}
-		if s.draining.Load() {
-			// A closing node ends each connection after its answer (HTTP/2: GOAWAY), so that
-			// when the listener closes, a proxy holds no idle one to send a request on just as
-			// it closes: such a POST is lost to a reset, and nginx passes no POST on (one 502 in
-			// 9,500 writes over a rolling restart). A WebSocket's handshake sets its own.
-			h["Connection"] = connClose
-		}
 		r = r.WithContext(context.WithValue(r.Context(), requestLogKey{}, l))
-		l.rw.ResponseWriter = w
+		l.rw.ResponseWriter, l.rw.closing = w, &s.draining
 
 		mux.ServeHTTP(&l.rw, r) // the mux sets r.Pattern on this same request
 
@@ -244,9 +238,26 @@ type recordingWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// closing is the server's draining: an answer begun once it is set closes its connection.
+	closing *atomic.Bool
+}
+
+// closeIfClosing has an answer begun while the node closes end its connection (Connection:
+// close; on HTTP/2, a GOAWAY), so that when the listener closes, a proxy holds few idle ones to
+// send a request on just as it closes: such a POST is lost to a reset, and nginx passes no POST
+// on (one 502 in 9,500 writes over rolling restarts). Judged as the answer's header goes, so a
+// long poll begun before the drain closes too; a WebSocket's handshake keeps its own.
+func (w *recordingWriter) closeIfClosing() {
+	if w.status != 0 || w.closing == nil || !w.closing.Load() {
+		return
+	}
+	if h := w.Header(); h["Connection"] == nil {
+		h["Connection"] = connClose
+	}
 }
 
 func (w *recordingWriter) WriteHeader(code int) {
+	w.closeIfClosing()
 	if w.status == 0 {
 		w.status = code
 	}
@@ -254,6 +265,7 @@ func (w *recordingWriter) WriteHeader(code int) {
 }
 
 func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.closeIfClosing()
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}

@@ -325,7 +325,7 @@ func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req a
 
 // changeRequestCharged is changeRequestUpTo for a request whose address's write budget charges
 // it only when charged says so of its actor, once permitted (a refused one is always charged,
-// to the anonymous budget).
+// to the anonymous budget), and once its body is found malformed (chargeRefused).
 func (s *Server) changeRequestCharged(w http.ResponseWriter, r *http.Request, req any, limit int64, permit func(auth.Actor) error, charged func(auth.Actor) bool) (auth.Actor, bool) {
 	actor, err := s.authenticate(r)
 	if err == nil {
@@ -360,10 +360,25 @@ func (s *Server) changeRequestCharged(w http.ResponseWriter, r *http.Request, re
 		return actor, false
 	}
 	if err := s.decode(w, r, req, limit); err != nil {
+		if !charged(actor) {
+			err = s.chargeRefused(w, r, err)
+		}
 		s.writeError(w, r, err)
 		return actor, false
 	}
 	return actor, true
+}
+
+// chargeRefused charges to its address's write budget a request that went uncharged (a
+// courier's own position: its courier's budget bounds the positions it takes) and turned out
+// refused before it reached that budget (malformed, invalid): only what the courier's budget
+// takes is free of the address's. It returns the refusal to answer: the address's 429 once that
+// budget is spent, else err.
+func (s *Server) chargeRefused(w http.ResponseWriter, r *http.Request, err error) error {
+	if lerr := s.allowWrite(w, r, false); lerr != nil {
+		return lerr
+	}
+	return err
 }
 
 // handleSetStatus serves POST /v1/orders/{id}/status: apply a status change. When auth is on it

@@ -96,9 +96,15 @@ func (s *Server) staticHandler() http.Handler {
 			// The link names these bytes (assetURL): another build links to other ones.
 			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 		case v != "":
-			// A page of another build (a node upgraded before or after this one): these bytes
-			// are not what it named, and no cache may keep them under its name.
+			// A page of another build (a node upgraded before or after this one) named bytes
+			// this node has not: its own would run another build's page with this build's
+			// script (a function one calls that the other has not). 503: a proxy asks another
+			// node (the docs' nginx: proxy_next_upstream http_503 for /static/), and no cache
+			// keeps the refusal.
 			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "this node serves another build of "+r.URL.Path+"; ask again", http.StatusServiceUnavailable)
+			return
 		default:
 			// A link without a version: assets change with the binary, which is rare; a short
 			// cache keeps reloads cheap but fresh, and the entity tag makes a reload a 304.

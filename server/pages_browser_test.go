@@ -124,39 +124,46 @@ type browser struct {
 // Chromium each did, without starting one for each of a hundred tests (0.7 s each, a quarter of
 // the package's run).
 var chromium struct {
-	once sync.Once
+	mu   sync.Mutex
 	ctx  context.Context // the browser's first tab: the tests' tabs are its children
 	stop context.CancelFunc
-	err  error
 }
 
-// sharedChromium returns the shared browser's first tab, starting it on the first call.
+// sharedChromium returns the shared browser's first tab, starting it on the first call, and
+// again after it ended (a crash): one test's broken browser fails no test after it.
 func sharedChromium() (context.Context, error) {
-	chromium.once.Do(func() {
-		path, err := headless.Find()
-		if err != nil {
-			chromium.err = err
-			return
-		}
-		allocCtx, cancelAlloc := headless.Allocator(context.Background(), path)
-		ctx, cancel := chromedp.NewContext(allocCtx)
-		chromium.stop = func() { cancel(); cancelAlloc() }
-		if err := chromedp.Do(ctx); err != nil { // no steps: start the browser
-			chromium.stop()
-			chromium.err = fmt.Errorf("start chromium: %w", err)
-			return
-		}
-		chromium.ctx = ctx
-	})
-	return chromium.ctx, chromium.err
+	chromium.mu.Lock()
+	defer chromium.mu.Unlock()
+	if chromium.ctx != nil && chromium.ctx.Err() == nil {
+		return chromium.ctx, nil
+	}
+	if chromium.stop != nil {
+		chromium.stop()
+		chromium.ctx, chromium.stop = nil, nil
+	}
+	path, err := headless.Find()
+	if err != nil {
+		return nil, err
+	}
+	allocCtx, cancelAlloc := headless.Allocator(context.Background(), path)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	stop := func() { cancel(); cancelAlloc() }
+	if err := chromedp.Do(ctx); err != nil { // no steps: start the browser
+		stop()
+		return nil, fmt.Errorf("start chromium: %w", err)
+	}
+	chromium.ctx, chromium.stop = ctx, stop
+	return ctx, nil
 }
 
 // TestMain ends the shared browser, if a test started it, once every test has run.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	chromium.mu.Lock()
 	if chromium.stop != nil {
 		chromium.stop()
 	}
+	chromium.mu.Unlock()
 	os.Exit(code)
 }
 

@@ -122,8 +122,9 @@ func TestDrainedClientsResumeWithoutLoss(t *testing.T) {
 
 // TestReadinessFlipsBeforeTheListenerCloses: on Close the node reports not-ready at once while it
 // still serves everything else for ShutdownDelay, so a load balancer can stop sending first; and
-// it closes each connection after its answer, so that a proxy keeps none idle to send a request
-// on as the listener closes (a POST sent then is lost, and nginx passes no POST on).
+// it closes each connection after its answer (a long poll's begun before Close too), so that a
+// proxy keeps none idle to send a request on as the listener closes (a POST sent then is lost,
+// and nginx passes no POST on).
 func TestReadinessFlipsBeforeTheListenerCloses(t *testing.T) {
 	srv := newServer(t, func(s *server.Server) { s.ShutdownDelay = time.Hour })
 	base, c := srv.URL(), http.DefaultClient
@@ -143,6 +144,19 @@ func TestReadinessFlipsBeforeTheListenerCloses(t *testing.T) {
 	if !keepsAlive() {
 		t.Fatal("an answer before Close closes its connection")
 	}
+	// A long poll begun before Close and answered after it closes its connection too.
+	polled := make(chan *http.Response, 1)
+	go func() {
+		resp, err := c.Get(base + "/v1/orders/r-1?wait=30s&after_version=1")
+		if err != nil {
+			t.Error(err)
+			polled <- nil
+			return
+		}
+		resp.Body.Close()
+		polled <- resp
+	}()
+	testutil.WaitFor(t, "the long poll to wait", func() bool { return srv.hub.Watchers() == 1 })
 
 	ctx, cancel := context.WithCancel(context.Background())
 	closed := make(chan error, 1)
@@ -160,6 +174,10 @@ func TestReadinessFlipsBeforeTheListenerCloses(t *testing.T) {
 	_, st := openStream(t, ctx, c, base, "r-1", "")
 	if ev := next(t, st); ev.Seq != 1 {
 		t.Errorf("stream while not ready: seq %d, want 1", ev.Seq)
+	}
+	mustSetStatus(t, base, "r-1", "confirmed")
+	if resp := <-polled; resp == nil || resp.StatusCode != http.StatusOK || !resp.Close {
+		t.Errorf("a long poll begun before Close, answered after: %v, want 200 closing its connection", resp)
 	}
 
 	// Cut the delay short. The stream ends with the same context, so Close either finds nothing

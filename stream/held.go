@@ -250,12 +250,13 @@ func (hs *heldStream) end(reason string, err error) {
 	// (met again by the sweeper's next visit, or the drain): that end and its reason stand, as in
 	// flushed; closing would cut the queued bytes off, and a client that stops reading them is
 	// found Stalled. Any other error closed the connection, and its close callback reports it.
-	last := hs.h.lastChunk
-	if end := hs.w.f.end(nil, reason); len(end) > 0 { // the client is told why (watcher.sayEnd)
+	last, end := hs.h.lastChunk, hs.w.f.end(nil, reason) // the client is told why (watcher.sayEnd)
+	if len(end) > 0 {
 		last = append(appendChunk(nil, end), last...)
-		hs.w.bytes.Add(int64(len(end)))
 	}
-	_ = conn.WriteClose(last, cause)
+	if conn.WriteClose(last, cause) == nil {
+		hs.w.wrote(end) // once: a later visit to a stream ending already is refused ErrClosed
+	}
 }
 
 // wake is the hub's callback when something is queued for hs. A status event for an order's

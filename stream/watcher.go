@@ -82,16 +82,19 @@ type watcher struct {
 	sentAt atomic.Int64
 }
 
-// init sets w up from a watch and queues what opens the stream: the preamble, then the backlog or
-// the snapshot. The watch's subscription and place under the limits move to w.
 // sayEnd writes the frame that tells the client why its stream ends, where its framing has one
 // for reason (framing.end); a client that has gone misses nothing it could act on.
 func (w *watcher) sayEnd(reason string) {
 	if end := w.f.end(nil, reason); len(end) > 0 && w.t.Write(end) == nil {
-		w.bytes.Add(int64(len(end)))
+		w.wrote(end)
 	}
 }
 
+// wrote counts frame as written to the client.
+func (w *watcher) wrote(frame []byte) { w.bytes.Add(int64(len(frame))) }
+
+// init sets w up from a watch and queues what opens the stream: the preamble, then the backlog or
+// the snapshot. The watch's subscription and place under the limits move to w.
 func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(End)) {
 	*w = watcher{
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,

@@ -127,6 +127,15 @@ func (d *Document) schemaErrors(at string, schema map[string]any) []string {
 			errs = append(errs, fmt.Sprintf("%s: the check follows $ref and would pass %q beside it over", at, k))
 		}
 	}
+	// A bound the check compares is a number: OpenAPI 3.0's "exclusiveMaximum": true would be
+	// passed over.
+	for _, k := range []string{"minimum", "maximum", "exclusiveMaximum", "minLength", "maxLength", "minItems", "maxItems"} {
+		if v, ok := schema[k]; ok {
+			if _, num := v.(float64); !num {
+				errs = append(errs, fmt.Sprintf("%s: %s must be a number, got %v", at, k, v))
+			}
+		}
+	}
 	if p, ok := schema["pattern"].(string); ok {
 		if _, err := regexp.Compile(p); err != nil {
 			errs = append(errs, fmt.Sprintf("%s: pattern: %v", at, err))

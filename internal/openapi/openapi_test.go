@@ -73,6 +73,7 @@ func TestParseRefuses(t *testing.T) {
 	for _, tt := range []struct{ replace, with, wrong string }{
 		{`"#/components/schemas/Base"`, `"#/components/schemas/Nothing"`, `no "Nothing"`},
 		{`"maxItems": 2`, `"maxItems": 2, "uniqueItems": true`, `does not know the keyword "uniqueItems"`},
+		{`"exclusiveMaximum": 360`, `"exclusiveMaximum": true`, `exclusiveMaximum must be a number`},
 		{`"size": {`, `"id": {"type": "string"}, "size": {`, `property "id" is in allOf part 0 and allOf part 1`},
 		{`"Thing": {"allOf"`, `"Thing": {"properties": {"size": {"type": "string"}}, "allOf"`, `property "size" is in its own properties and allOf part 1`},
 		{`{"$ref": "#/components/schemas/Base"}, {`, `{"$ref": "#/components/schemas/Base", "maxLength": 2}, {`, `would pass "maxLength" beside it over`},

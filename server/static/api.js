@@ -703,10 +703,9 @@
     return ms * 1000 + (frac ? Number((frac[1] + '000000').slice(3, 6)) : 0);
   }
 
-  // The formats of a time of day, in the reader's locale, made once: a board redraws thousands of
-  // rows, and each toLocaleTimeString with options makes a formatter of its own. The locale's own
-  // short and medium times (6:02 AM in the US, 06:02 in Britain, 6.02 in Finland): an hour asked
-  // for as 'numeric' or '2-digit' forces one of 6:02 and 06:02 on every locale.
+  // The formats of a time of day, made once: a board redraws thousands of rows, and each
+  // toLocaleTimeString with options makes a formatter of its own. Short and medium times, not an
+  // hour asked for as 'numeric' or '2-digit', which forces one of 6:02 and 06:02 on every clock.
   // Times are written in the pages' language (their lang, English), on the reader's clock: 12 or
   // 24 hours as the reader's locale has it (6:02 AM in the US, 06:02 in Germany). In the reader's
   // locale whole, an English sentence read "Preparing since 7:34 ص" to an Arabic reader, which a

@@ -243,7 +243,13 @@
     oc.request('POST', path, p).then(function (res) {
       lastTaken = Date.parse(p.at);
       sent(res);
-      if (res && res.missed === 'fix_before_order_change') replace(fix);
+      // Taken, but shown to no customer as measured before the pickup (or the assignment): a
+      // fresh fix in its place, as for one refused for its age (a phone standing still at the
+      // counter reports none by itself).
+      if (res && res.missed === 'fix_before_order_change' && watch !== null) {
+        live = false; // the state line says it gets the current position
+        replace(fix);
+      }
     }, function (err) {
       refused(err);
       if (watch === null) return; // stopped meanwhile: nothing waits to be sent
@@ -253,22 +259,17 @@
       // (tooOld), for a fresh one in its place; a fresh one refused so waits for the watch's
       // next, rather than ask the phone again and again.
       if (retryable(err) && !waiting) waiting = fix;
-      else if (err.status === 422) {
-        refusedFix = fix;
-        if (!waiting && fix !== askedFix) waiting = fix;
-      }
+      else if (err.status === 422) replace(fix);
     }).then(function () {
       sending = false;
       pump();
     });
   }
 
-  // replace has a fix the server took but showed no customer, as measured before the order's
-  // pickup (or its assignment to this courier), wait for a fresh one in its place, as one refused
-  // for its age does (tooOld): a phone standing still at the counter reports none by itself.
-  // Not when it was a fresh one already (askedFix): the watch's next comes when the phone moves.
+  // replace has fix, which the server would not take or show as it is, wait for a fresh one in
+  // its place (tooOld asks the phone for it), unless it was a fresh one already (askedFix): then
+  // the watch's next, when the phone moves, rather than ask the phone again and again.
   function replace(fix) {
-    live = false; // the state line says it gets the current position
     refusedFix = fix;
     if (!waiting && fix !== askedFix) waiting = fix;
   }
@@ -308,7 +309,7 @@
   var MISSED = {
     no_order_shows_courier: '· on no map now: customers see you once an order is out for delivery',
     order_stopped_showing: '· on no map now: an order has been out for hours; complete its delivery',
-    fix_before_order_change: '· not shown: measured before the pickup; getting your current position',
+    fix_before_order_change: '· not shown: measured before you had the order; sending a newer one',
     newer_fix_taken: '· not shown: the map has a newer position of yours (is the phone\'s clock right?)',
     coarse_fix_held: '· not shown yet: this position is imprecise, the map keeps the last precise one a moment'
   };
