@@ -35,14 +35,15 @@ func startFor(t *testing.T, node *httptest.Server) *Nginx {
 	return n
 }
 
-// get sends a GET through n with the given headers and returns the answer and its body.
+// get sends a GET through n with the given headers (Host among them: the request's) and returns
+// the answer and its body.
 func get(t *testing.T, n *Nginx, path string, header http.Header) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), "GET", n.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header = header
+	req.Header, req.Host = header, header.Get("Host")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -95,18 +96,7 @@ func TestTheProxyPassesWhatANodeSeesAndSays(t *testing.T) {
 	n := startFor(t, node)
 	const host = "track.example:8443"
 	token := strings.Repeat("a", 20<<10)
-	req, err := http.NewRequestWithContext(t.Context(), "GET", n.URL+"/restaurants/r-1", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := get(t, n, "/restaurants/r-1", http.Header{"Host": {host}, "Authorization": {"Bearer " + token}})
 	if want := host + " " + strconv.Itoa(len("Bearer ")+len(token)); resp.StatusCode != http.StatusOK || string(b) != want || len(resp.Header.Values("Set-Cookie")) != 2 {
 		t.Errorf("through nginx: %d %q with %d cookies; want 200 %q (the Host with its port, the whole header) and both cookies", resp.StatusCode, b, len(resp.Header.Values("Set-Cookie")), want)
 	}
