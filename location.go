@@ -287,10 +287,17 @@ func Remaining(o Order, p Point) (distanceM float64, carrying, ok bool) {
 // restaurant has not taken, and nobody is owed a courier's whereabouts for it. So
 // ShowsLocation(from, from) is false for a from that cannot be configured (LocationFromValid).
 func ShowsLocation(s, from Status) bool {
-	if from == "" {
-		from = StatusOutForDelivery
-	}
+	from = LocationFrom(from)
 	return !s.Terminal() && rank[s] >= rank[from] && rank[from] >= rank[StatusConfirmed]
+}
+
+// LocationFrom is the first stage at which positions are shown, as set (--location-from): from,
+// or out_for_delivery when it is empty, the default.
+func LocationFrom(from Status) Status {
+	if from == "" {
+		return StatusOutForDelivery
+	}
+	return from
 }
 
 // LocationFromValid reports whether positions may be shown from stage from on ("": the default,

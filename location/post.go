@@ -1,7 +1,6 @@
 package location
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -391,7 +390,7 @@ func (t *Tracker) stopped(o ordercast.Order, now time.Time) bool {
 // measured now, and the change's stamp is on the database's clock, which may differ from the
 // node's (postgres' dbClock).
 func (t *Tracker) predates(p ordercast.Position, o ordercast.Order) bool {
-	return o.Status == cmp.Or(t.From, ordercast.StatusOutForDelivery) && !o.UpdatedAt.IsZero() &&
+	return o.Status == ordercast.LocationFrom(t.From) && !o.UpdatedAt.IsZero() &&
 		p.At.Before(o.UpdatedAt.Add(-ordercast.LocationClockSkew))
 }
 

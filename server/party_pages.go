@@ -100,7 +100,7 @@ func (s *Server) partyPage(w http.ResponseWriter, r *http.Request, kind ordercas
 		AskNewLink:    askNewLink(kind),
 	}
 	if page.ShareLocation {
-		page.LocationFrom = cmp.Or(s.Locations.From, ordercast.StatusOutForDelivery)
+		page.LocationFrom = ordercast.LocationFrom(s.Locations.From)
 		page.LocationMaxAge = cmp.Or(s.Locations.MaxAge, ordercast.DefaultLocationMaxAge)
 		if page.Demo && slices.ContainsFunc(s.PartyLinks, func(l PartyLink) bool { return l.Party == p }) {
 			page.Driven = partyName(s.PartyLinks, p)
