@@ -61,11 +61,19 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, actor auth.A
 // (even empty), with 422 saying why the write is safe to repeat without one, and reports whether
 // it answered. Ignored, the key would leave its caller believing a retry guarded by it.
 func (s *Server) refuseIdempotencyKey(w http.ResponseWriter, r *http.Request, safe string) bool {
-	if _, sent := idempotencyKey(r); !sent {
-		return false
+	err := idempotencyKeyRefused(r, safe)
+	if err != nil {
+		s.writeError(w, r, err)
 	}
-	s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s is not taken by %s: %s", IdempotencyKeyHeader, r.Pattern, safe))
-	return true
+	return err != nil
+}
+
+// idempotencyKeyRefused is refuseIdempotencyKey's refusal, nil when r carries no key.
+func idempotencyKeyRefused(r *http.Request, safe string) error {
+	if _, sent := idempotencyKey(r); !sent {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EInvalid, "%s is not taken by %s: %s", IdempotencyKeyHeader, r.Pattern, safe)
 }
 
 // completion completes a recorded answer before it is sent again: with what the store must not

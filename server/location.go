@@ -33,22 +33,17 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, sent := idempotencyKey(r); sent && !s.chargesAddress(actor) {
-		if err := s.chargeRefused(w, r, nil); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-	}
-	if s.refuseIdempotencyKey(w, r, positionsRepeat) {
-		return
-	}
-	p, err := positionOf(req)
+	err := idempotencyKeyRefused(r, positionsRepeat)
 	var res location.PostResult
 	if err == nil {
-		res = s.Locations.PostMany(r.Context(), []location.CourierPosition{{CourierID: cid, Position: p}})[0]
-		err = res.Err
+		var p ordercast.Position
+		if p, err = positionOf(req); err == nil {
+			res = s.Locations.PostMany(r.Context(), []location.CourierPosition{{CourierID: cid, Position: p}})[0]
+			err = res.Err
+		}
 	}
-	// A position refused as it is (its numbers, its time) the courier's budget never saw.
+	// A post refused as it is (an Idempotency-Key, a position's numbers or time) its courier's
+	// budget never saw.
 	if code := ordercast.ErrorCode(err); (code == ordercast.EInvalidLocation || code == ordercast.EInvalid) && !s.chargesAddress(actor) {
 		err = s.chargeRefused(w, r, err)
 	}
