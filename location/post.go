@@ -68,6 +68,11 @@ const (
 	// before it had the order, or before it took the food, is not the order's to show. A fix
 	// taken now goes through.
 	MissedBeforeChange Missed = "fix_before_order_change"
+	// MissedPrivate: the fix is near the drop-off of another customer's order the courier
+	// carries, or carried until minutes ago, or that order has no drop-off to keep it away from
+	// (Tracker.PrivacyM): it reaches that order alone, and the courier's other customers see it
+	// again once it is away from that door.
+	MissedPrivate Missed = "near_another_customer"
 )
 
 // shownAlready is what update says of a fix the order shows already (a retry of a post whose
@@ -76,9 +81,9 @@ const shownAlready Missed = "shown_already"
 
 // misses are the reasons a position may miss, from the least particular to the fix to the most:
 // of a courier's several orders, the most particular wins, a coarse one held, then a newer one
-// taken, then one measured before an order's change, then an order that stopped showing the
-// courier, then no order shown at all.
-var misses = []Missed{MissedNoOrderShown, MissedStopped, MissedBeforeChange, MissedNewerTaken, MissedCoarse}
+// taken, then one measured before an order's change, then one kept from an order for another
+// customer's sake, then an order that stopped showing the courier, then no order shown at all.
+var misses = []Missed{MissedNoOrderShown, MissedStopped, MissedPrivate, MissedBeforeChange, MissedNewerTaken, MissedCoarse}
 
 // Misses returns the reasons a position may miss, from the least particular to the most (what
 // the API's description lists).
@@ -330,6 +335,7 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 			carried = p.read[cp.CourierID]
 		}
 		missed := MissedNoOrderShown
+		zones := t.zonesOf(cp.CourierID, cp.Position, p.now)
 		for _, o := range carried {
 			if p.only != nil && !p.only[cp.CourierID][o.ID] {
 				continue
@@ -339,6 +345,10 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 			}
 			if t.stopped(o, p.now) {
 				missed = mostParticular(missed, MissedStopped)
+				continue
+			}
+			if t.private(cp.Point, o, carried, zones, p.now) {
+				missed = mostParticular(missed, MissedPrivate)
 				continue
 			}
 			if !p.stamped[i] && t.predates(cp.Position, o) {

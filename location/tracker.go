@@ -99,6 +99,10 @@ type Tracker struct {
 	// otherwise share its whereabouts with that order's customer and restaurant for good, on its
 	// later rounds and on its way home, for as long as its app shares them.
 	StopAfter time.Duration
+	// PrivacyM is the radius, in metres, around a drop-off within which a courier who carries
+	// orders of several customers is shown to that drop-off's order alone, and for a while after
+	// it ends (see private); zero shows every order every position.
+	PrivacyM float64
 	// ETA is the model of distance and arrival.
 	ETA ordercast.ETAModel
 	// Bus, when set, carries positions to and from the other nodes.
@@ -120,6 +124,8 @@ type Tracker struct {
 	// read may be kept before the event that moved the order arrives, and the old courier's copy
 	// must still go when it does.
 	carriedBy map[string][]string
+	// zones are each courier's drop-offs kept private after their orders ended (noteZone).
+	zones map[string][]zone
 	// A read's copy is kept only if no event of an order it returned was handled while it ran:
 	// a copy kept after its order's event was handled would never be dropped. turn counts the
 	// batches of events handled; while reads are in flight (reading), touched holds the turns
@@ -199,9 +205,9 @@ func New(h *hub.Hub, a Assignments) *Tracker {
 	return &Tracker{
 		Fresh: DefaultFresh, MaxAge: ordercast.DefaultLocationMaxAge,
 		Rate: DefaultRate, Burst: DefaultBurst, AssignmentsTTL: DefaultAssignmentsTTL, CoarseM: DefaultCoarseM,
-		StopAfter: DefaultStopAfter,
-		ETA:       ordercast.DefaultETAModel,
-		hub:       h, assignments: a,
+		StopAfter: DefaultStopAfter, PrivacyM: DefaultPrivacyM,
+		ETA: ordercast.DefaultETAModel,
+		hub: h, assignments: a,
 		busReads: failurelog.Failures{Every: busWarnEvery},
 	}
 }
@@ -243,6 +249,8 @@ func (t *Tracker) Validate() error {
 		return bad("eta-ceiling", "must be at least the floor, and the floor not negative, got floor %d, ceiling %d", e.FloorS, e.CeilingS)
 	case e.SpeedWindow <= 0:
 		return bad("eta-speed-window", "must be positive, got %s", e.SpeedWindow)
+	case !ordercast.Finite(t.PrivacyM) || t.PrivacyM < 0:
+		return bad("location-privacy-radius", "must be a finite number of metres, not negative (0: off), got %v", t.PrivacyM)
 	case !ordercast.Finite(t.CoarseM) || t.CoarseM <= 0:
 		return bad("location-coarse", "must be a finite number of metres above 0, got %v", t.CoarseM)
 	}
@@ -309,6 +317,7 @@ func (t *Tracker) sweep() {
 				}
 			}
 			t.forgetCouriers(now, false)
+			t.sweepZones(now)
 			t.mu.Unlock()
 		}
 	}

@@ -76,6 +76,8 @@ func TestOpenRefusesSettingsOutOfRange(t *testing.T) {
 		{"eta-ceiling", func(t *location.Tracker) { t.ETA.CeilingS = t.ETA.FloorS - 1 }},
 		{"eta-speed-window", func(t *location.Tracker) { t.ETA.SpeedWindow = 0 }},
 		{"location-coarse", func(t *location.Tracker) { t.CoarseM = math.NaN() }},
+		{"location-privacy-radius", func(t *location.Tracker) { t.PrivacyM = -1 }},
+		{"location-privacy-radius", func(t *location.Tracker) { t.PrivacyM = nan }},
 	} {
 		tr := location.New(hub.New(), fixed{})
 		tc.change(tr)
@@ -95,12 +97,13 @@ func TestOpenRefusesSettingsOutOfRange(t *testing.T) {
 	_ = tr.Close()
 }
 
-// One post reaches every order the courier carries that shows its courier, and no other.
+// One post reaches every order the courier carries that shows its courier, and no other (here
+// one customer's: of several customers', see TestACourierOfSeveralCustomersShowsNoOneAnothersDoor).
 func TestPostReachesTheCouriersOrdersOutForDelivery(t *testing.T) {
 	orders := fixed{
-		{ID: "a", Status: ordercast.StatusOutForDelivery},
-		{ID: "b", Status: ordercast.StatusOutForDelivery},
-		{ID: "c", Status: ordercast.StatusReady},
+		{ID: "a", Status: ordercast.StatusOutForDelivery, CustomerID: "cu-1"},
+		{ID: "b", Status: ordercast.StatusOutForDelivery, CustomerID: "cu-1"},
+		{ID: "c", Status: ordercast.StatusReady, CustomerID: "cu-1"},
 	}
 	tr, h := open(t, orders, nil)
 	subs := map[string]*hub.Subscription{}
@@ -356,8 +359,8 @@ func TestFirstReadDoesNotMissAnEvent(t *testing.T) {
 func TestForgetsOrdersThatChangeCourierOrEnd(t *testing.T) {
 	dropoff := ordercast.Point{Lat: 0, Lng: 1}
 	as := &switchable{orders: []ordercast.Order{
-		{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Dropoff: &dropoff},
-		{ID: "b", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"},
+		{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", CustomerID: "cu-1", Dropoff: &dropoff},
+		{ID: "b", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", CustomerID: "cu-1"},
 	}}
 	h := hub.New()
 	tr := openKept(t, h, as)
@@ -979,8 +982,8 @@ func TestPostManyHoldsBackAnOrderThatEndedAfterTheCopyWasDropped(t *testing.T) {
 	tr := openKept(t, h, as, func(tr *location.Tracker) { tr.From = ordercast.StatusConfirmed })
 	ctx := context.Background()
 	as.set("c-a",
-		ordercast.Order{ID: "o1", Status: ordercast.StatusOutForDelivery, CourierID: "c-a"},
-		ordercast.Order{ID: "o2", Status: ordercast.StatusPreparing, CourierID: "c-a"})
+		ordercast.Order{ID: "o1", Status: ordercast.StatusOutForDelivery, CourierID: "c-a", CustomerID: "cu-1"},
+		ordercast.Order{ID: "o2", Status: ordercast.StatusPreparing, CourierID: "c-a", CustomerID: "cu-1"})
 	if n, err := tr.Post(ctx, "c-a", at(1, time.Now())); err != nil || n != 2 {
 		t.Fatalf("c-a's first post = %d, %v; want o1 and o2 reached", n, err)
 	}
@@ -1469,8 +1472,8 @@ func TestACoarseFixDoesNotMoveTheCourierAwayFromAFineOne(t *testing.T) {
 // coarse fix was held, whichever order comes first; newer_fix_taken only when no order held it
 // back so.
 func TestAPositionOnNoOrderSaysTheMostParticularReason(t *testing.T) {
-	a := ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}
-	b := ordercast.Order{ID: "b", Status: ordercast.StatusOutForDelivery, CourierID: "c-1"}
+	a := ordercast.Order{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", CustomerID: "cu-1"}
+	b := ordercast.Order{ID: "b", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", CustomerID: "cu-1"}
 	for _, orders := range []fixed{{a, b}, {b, a}} {
 		tr, _ := open(t, orders, func(tr *location.Tracker) { tr.Rate = 0 })
 		start := time.Now().Add(-time.Minute)

@@ -23,6 +23,8 @@ type locationConfig struct {
 	LocationCoarse float64
 	LocationStop   time.Duration
 	LocationBatch  time.Duration
+	// PrivacyRadius: see location.Tracker.PrivacyM.
+	PrivacyRadius float64
 	// LocationLegacyNotices: see postgres.LocationBus.LegacyNotices.
 	LocationLegacyNotices bool
 
@@ -41,6 +43,7 @@ func defaultLocation() locationConfig {
 		LocationCoarse: location.DefaultCoarseM,
 		LocationStop:   location.DefaultStopAfter,
 		LocationBatch:  postgres.DefaultLocationBatch,
+		PrivacyRadius:  location.DefaultPrivacyM,
 	}
 }
 
@@ -56,6 +59,7 @@ func (c *locationConfig) locationFlags(fs *flag.FlagSet, h *server.Config) {
 	fs.Float64Var(&c.NearbyRadius, "nearby-radius", c.NearbyRadius, "distance from the drop-off, in `metres`, within which the courier is nearby")
 	fs.Float64Var(&c.LocationCoarse, "location-coarse", c.LocationCoarse, "accuracy radius, in `metres`, past which a courier's fix is coarse: no speed sample, no point of the trail, and shown in place of a fine one only once that one is 10 s older")
 	fs.DurationVar(&c.LocationStop, "location-stop-after", c.LocationStop, "an order shows its courier's position for at most this long after its last change (its pickup, a reassignment), so that an order nobody marked delivered does not share the courier's whereabouts for good (0: no bound)")
+	fs.Float64Var(&c.PrivacyRadius, "location-privacy-radius", c.PrivacyRadius, "a courier carrying several customers' orders is shown to no other customer within this many `metres` of a customer's drop-off (nor, while it carries an order without one, at all), and for a while after that order ends (0: every order sees every position)")
 	fs.DurationVar(&c.LocationBatch, "location-batch", c.LocationBatch, "cluster: gather positions this long before sending them to the other nodes in one notice")
 	fs.BoolVar(&c.LocationLegacyNotices, "location-legacy-notices", c.LocationLegacyNotices, "cluster: also send positions in the older JSON, which every earlier version reads, so that nodes not upgraded yet show them during a rolling upgrade; turn off once every node runs this version")
 }
@@ -80,6 +84,7 @@ func (c *locationConfig) configureTracker(t *location.Tracker) {
 	t.ETA.NearbyM = c.NearbyRadius
 	t.CoarseM = c.LocationCoarse
 	t.StopAfter = c.LocationStop
+	t.PrivacyM = c.PrivacyRadius
 }
 
 // newTracker makes the tracker that takes positions in; it finds couriers' orders in m.Store,

@@ -309,6 +309,7 @@
   var MISSED = {
     no_order_shows_courier: '· on no map now: customers see you once an order is out for delivery',
     order_stopped_showing: '· on no map now: an order has been out for hours; complete its delivery',
+    near_another_customer: '· on no other map here: near another customer\'s door, only that customer sees you',
     fix_before_order_change: '· not shown: measured before you had the order; sending a newer one',
     newer_fix_taken: '· not shown: the map has a newer position of yours (is the phone\'s clock right?)',
     coarse_fix_held: '· not shown yet: this position is imprecise, the map keeps the last precise one a moment'
