@@ -44,7 +44,34 @@ const (
 	// MinSecretBytes is the shortest HMAC secret accepted: HS256 is as strong as its key, and 32
 	// bytes matches the hash's output.
 	MinSecretBytes = 32
+	// minSecretVariety is the fewest different bytes a secret must hold (CheckSecret): random
+	// text has far more (`openssl rand -hex 16`, the shortest hex that passes the length, has
+	// 14 of 16 on average, and fewer than 8 about once in ten million), while a secret of one
+	// character repeated, or a word, has a handful, and one tracking token is all an attacker
+	// needs to try them offline.
+	minSecretVariety = 8
 )
+
+// CheckSecret refuses an HMAC secret too short (MinSecretBytes) or too plainly not random: fewer
+// than minSecretVariety different bytes ("aaaa…", "abcabc…", "deadbeef" repeated). It cannot
+// tell a random secret from a long passphrase; it stops the secrets nobody meant for production.
+func CheckSecret(secret []byte) error {
+	if len(secret) < MinSecretBytes {
+		return fmt.Errorf("must be at least %d bytes, got %d", MinSecretBytes, len(secret))
+	}
+	var seen [256]bool
+	n := 0
+	for _, b := range secret {
+		if !seen[b] {
+			seen[b] = true
+			n++
+		}
+	}
+	if n < minSecretVariety {
+		return fmt.Errorf("holds only %d different bytes: it is not random, and a token signed with it can be broken offline; use random text such as the output of `openssl rand -hex 32`", n)
+	}
+	return nil
+}
 
 // ErrNoToken marks the refusal of a request that presented no token where one is needed, as
 // against one whose token was refused: HTTP tells the two apart (RFC 6750 §3.1 gives the first no
@@ -164,12 +191,12 @@ type Authority struct {
 	actors actorCache
 }
 
-// New returns an Authority that signs with secret (at least MinSecretBytes) and also accepts actor
+// New returns an Authority that signs with secret (CheckSecret) and also accepts actor
 // tokens signed by the private halves of publicKeys (*rsa.PublicKey for RS256, *ecdsa.PublicKey on
 // P-256 for ES256).
 func New(secret []byte, publicKeys ...crypto.PublicKey) (*Authority, error) {
-	if len(secret) < MinSecretBytes {
-		return nil, fmt.Errorf("the secret must be at least %d bytes, got %d", MinSecretBytes, len(secret))
+	if err := CheckSecret(secret); err != nil {
+		return nil, fmt.Errorf("the secret %w", err)
 	}
 	a := &Authority{secret: slices.Clone(secret), Leeway: DefaultLeeway}
 	a.hmac = []jwt.VerificationKey{a.secret}
@@ -214,8 +241,8 @@ func checkPublicKey(k crypto.PublicKey) error {
 // token signed with it, which is how a leaked token is revoked.
 func (a *Authority) AcceptSecrets(secrets ...[]byte) error {
 	for _, s := range secrets {
-		if len(s) < MinSecretBytes {
-			return fmt.Errorf("an accepted secret must be at least %d bytes, got %d", MinSecretBytes, len(s))
+		if err := CheckSecret(s); err != nil {
+			return fmt.Errorf("an accepted secret %w", err)
 		}
 		a.hmac = append(a.hmac, slices.Clone(s))
 	}

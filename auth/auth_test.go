@@ -266,7 +266,7 @@ func TestBadTokensRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := auth.New([]byte(strings.Repeat("x", 32)))
+	other, err := auth.New([]byte("another-secret-0123456789abcdefghij"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -514,7 +514,7 @@ func TestATokenHasOneSpelling(t *testing.T) {
 // takes tokens of both, actor and tracking alike, and signs with the new one only; once the old
 // one is dropped, its tokens are refused (a leaked token revoked), the new one's still taken.
 func TestARotationAcceptsBothSecrets(t *testing.T) {
-	oldSecret, newSecret := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	oldSecret, newSecret := []byte("the-old-secret-0123456789abcdefghij"), []byte("the-new-secret-0123456789abcdefghij")
 	before, err := auth.New(oldSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -755,5 +755,29 @@ func TestAClaimHasOneSpelling(t *testing.T) {
 		case !tc.accepted && ordercast.ErrorCode(err) != ordercast.EUnauthenticated:
 			t.Errorf("%s: %v, want unauthenticated", tc.name, err)
 		}
+	}
+}
+
+// TestCheckSecret: a secret is refused when it is short, or long but plainly not random; random
+// text of the shortest length passes.
+func TestCheckSecret(t *testing.T) {
+	for _, tc := range []struct {
+		secret string
+		ok     bool
+	}{
+		{strings.Repeat("a", 64), false},
+		{strings.Repeat("abc", 11), false},
+		{strings.Repeat("deadbeef", 4), false},
+		{"0123456789abcdef", false}, // random-looking, too short
+		{"0123456789abcdef0123456789abcdef", true},
+		{"d41d8cd98f00b204e9800998ecf8427e", true}, // `openssl rand -hex 16`'s kind
+		{string(testSecret), true},
+	} {
+		if err := auth.CheckSecret([]byte(tc.secret)); (err == nil) != tc.ok {
+			t.Errorf("CheckSecret(%q) = %v, want ok %v", tc.secret, err, tc.ok)
+		}
+	}
+	if _, err := auth.New([]byte(strings.Repeat("s", 32))); err == nil {
+		t.Error("New took a secret of one byte repeated")
 	}
 }

@@ -11,7 +11,7 @@ import (
 
 func newTestAuthority(t *testing.T, clock *time.Time) *Authority {
 	t.Helper()
-	a, err := New([]byte(strings.Repeat("k", MinSecretBytes)))
+	a, err := New([]byte("cache-test-secret-0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,7 +125,7 @@ func TestWatchNeedsTheOrdersToken(t *testing.T) {
 	tokA := createAs(t, base, admin, "order-a")
 	createAs(t, base, admin, "order-b")
 
-	other, _ := auth.New([]byte(strings.Repeat("z", 32)))
+	other, _ := auth.New([]byte("another-secret-0123456789abcdefghij"))
 	foreign, _, _ := other.SignTracking("order-a", time.Hour)
 	past := authority(t)
 	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }

@@ -16,6 +16,7 @@ import (
 	"github.com/ordercast/ordercast/auth"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
 	"github.com/ordercast/ordercast/sqlite"
 )
@@ -36,7 +37,7 @@ func BenchmarkPostStatus(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = st.Close() })
-	tokens, err := auth.New([]byte(strings.Repeat("s", 32)))
+	tokens, err := auth.New([]byte(testutil.Secret))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/auth"
 )
 
 // Defaults for the limits that `ordercast serve` applies. The library's Server leaves every limit
@@ -376,8 +377,11 @@ func (e *limitRefusal) Error() string { return e.err.Error() }
 func (e *limitRefusal) Unwrap() error { return e.err }
 
 // streamHolder is whom r's stream is held for, by its token, under MaxStreamsPerHolder: the order
-// of a tracking token (every token of one order together), the role and id of a party's actor
-// token; "" for none counted: an open server, public tracking, a token the stream's own
+// of a customer's tracking token (every such token of one order together), the role and id of a
+// party's actor token, and of the party whose page made a tracking token from its own (its via),
+// or of the courier a courier's tracking token is for: a restaurant opening fifty tracking pages
+// of an order from its board, or a courier its link, spends its own share, not the customer's,
+// whose stream of its own order it would otherwise refuse; "" for none counted: an open server, public tracking, a token the stream's own
 // authorization refuses, and admin and system, for which platform is true: the platform's own
 // streams, which no per-address or per-holder share limits.
 func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
@@ -391,6 +395,15 @@ func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
 	if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil {
 		if s.Auth.PublicTracking {
 			return "", false
+		}
+		switch {
+		case tr.Via != "":
+			if role, _, _ := strings.Cut(tr.Via, ":"); auth.Role(role).MayWatchAny() {
+				return "", true // the console's (an admin's): the platform's own, as its token's
+			}
+			return tr.Via, false
+		case tr.Courier != "":
+			return auth.Actor{Role: auth.RoleCourier, Sub: tr.Courier}.String(), false
 		}
 		return "order " + tr.OrderID, false
 	}

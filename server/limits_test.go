@@ -243,6 +243,25 @@ func TestStreamsPerHolder(t *testing.T) {
 		t.Errorf("ordercast_streams_refused_total{reason=max_streams_per_holder} = %v, want 3", got)
 	}
 
+	// A tracking token a party's page made from its own spends the party's share, and a courier's
+	// the courier's: neither the customer's, whose own stream the restaurant's fifty tracking
+	// pages of an order refused.
+	viaR1, _, err := authority(t).SignPageTracking("h-2", "", auth.Actor{Role: auth.RoleRestaurant, Sub: "r-1"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStreamRetry(t, "the restaurant's page's tracking token, its share full", open("/v1/orders/h-2/stream", viaR1, "10.0.3.1"), "too many open streams on this token's behalf")
+	courierK1, _, err := authority(t).SignCourierTracking("h-2", "k-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCall(t, "PUT", base+"/v1/orders/h-2/courier", admin, `{"courier_id":"k-1"}`, http.StatusOK)
+	for i := range 2 {
+		wantStreamAdmitted(t, "the courier's tracking token", open("/v1/orders/h-2/stream", courierK1, fmt.Sprintf("10.0.4.%d", i)))
+	}
+	wantStreamRetry(t, "the courier's third stream", open("/v1/orders/h-2/stream", courierK1, "10.0.4.3"), "too many open streams on this token's behalf")
+	wantStreamAdmitted(t, "the customer's second stream of h-2, beside the restaurant's and the courier's", open("/v1/orders/h-2/stream", tracking("h-2"), "10.0.5.1"))
+
 	held.Body.Close()
 	testutil.WaitFor(t, "a stream of the order admitted after one closed", func() bool {
 		resp := open("/v1/orders/h-1/stream", first, "10.0.0.5")

@@ -266,7 +266,7 @@ func TestTheIndicatorSaysWhetherATokenWasRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := auth.New([]byte(strings.Repeat("z", 32)))
+	other, err := auth.New([]byte("another-secret-0123456789abcdefghij"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,6 +176,10 @@ func TestDemoListensOnLoopback(t *testing.T) {
 		{"demo in a container", []string{"--demo", "--loopback-names-only"}, ":8080", ":8080", true},
 		{"demo on loopback, any name", []string{"--demo", "--loopback-names-only=false"}, "", "127.0.0.1:8080", false},
 		{"serve, this machine's names only", []string{"--secret", testSecret, "--loopback-names-only"}, "", ":8080", true},
+		// Public tracking reads every order to whoever asks: a rebound name must not.
+		{"public tracking on loopback", []string{"--secret", testSecret, "--public-tracking", "--addr", "127.0.0.1:8080"}, "", "127.0.0.1:8080", true},
+		{"public tracking on loopback, any name", []string{"--secret", testSecret, "--public-tracking", "--addr", "127.0.0.1:8080", "--loopback-names-only=false"}, "", "127.0.0.1:8080", false},
+		{"public tracking beyond", []string{"--secret", testSecret, "--public-tracking", "--addr", ":8080"}, "", ":8080", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.env != "" {

@@ -74,7 +74,10 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 		{"negative retention", []string{"--retention", "-1h"}, nil, "--retention must be 0"},
 		{"retention under a longer tracking ttl", []string{"--retention", "200h", "--tracking-ttl", "240h"}, nil, "at least 264h0m0s"},
 		{"log level", []string{"--log-level", "loud"}, nil, "--log-level"},
-		{"accepted secret too short", []string{"--accept-secrets", "hunter2"}, map[string]string{"ORDERCAST_SECRET": strings.Repeat("s", 32)}, "--accept-secrets: an accepted secret must be at least 32 bytes"},
+		{"accepted secret too short", []string{"--accept-secrets", "hunter2"}, map[string]string{"ORDERCAST_SECRET": testSecret}, "--accept-secrets: an accepted secret must be at least 32 bytes"},
+		// Long enough, and no secret at all: one tracking token is all it takes to find it.
+		{"secret not random", nil, map[string]string{"ORDERCAST_SECRET": strings.Repeat("a", 32)}, "--secret holds only 1 different bytes: it is not random"},
+		{"accepted secret not random", []string{"--accept-secrets", strings.Repeat("deadbeef", 4)}, map[string]string{"ORDERCAST_SECRET": testSecret}, "--accept-secrets: an accepted secret holds only 5 different bytes"},
 		{"token lifetime zero", []string{"--max-token-lifetime", "0s"}, nil, "--max-token-lifetime must be positive"},
 		{"certificate without key", []string{"--tls-cert", "c.pem"}, nil, "--tls-key"},
 		{"key without certificate", []string{"--tls-key", "k.pem"}, nil, "--tls-cert"},
@@ -114,7 +117,7 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 // for an SQLite file's name: the node ran alone, on a file of that name, the password in its logs.
 func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 	const conninfo = "host=db.internal user=u password=hunter2 dbname=orders"
-	t.Setenv("ORDERCAST_SECRET", strings.Repeat("s", 32)) // only --db is wrong
+	t.Setenv("ORDERCAST_SECRET", testSecret) // only --db is wrong
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -193,7 +196,7 @@ func TestAKeyValueConnectionStringIsRefused(t *testing.T) {
 // tokens signed with those secrets, for a rotation, while what it signs is --secret's. A secret
 // is taken whole, a comma and spaces in it included, as --secret takes it.
 func TestAcceptedSecretsVerifyButNeverSign(t *testing.T) {
-	current, previous := strings.Repeat("n", 32), " an old secret, with a comma, and spaces "
+	current, previous := testSecret, " an old secret, with a comma, and spaces "
 	t.Setenv("ORDERCAST_ACCEPT_SECRETS", previous)
 	m := NewMain(io.Discard, io.Discard)
 	if err := m.ParseFlags([]string{"--secret", current}); err != nil {

@@ -162,8 +162,8 @@ func (c *securityConfig) validateSecurity(demo bool) error {
 	case secret == "":
 		return fmt.Errorf("--secret is required: set --secret or ORDERCAST_SECRET to at least %d bytes of random text (e.g. the output of `openssl rand -hex 32`), or run with --demo", auth.MinSecretBytes)
 	}
-	if len(secret) < auth.MinSecretBytes {
-		return fmt.Errorf("--secret must be at least %d bytes, got %d", auth.MinSecretBytes, len(secret))
+	if err := auth.CheckSecret([]byte(secret)); err != nil {
+		return fmt.Errorf("--secret %w", err)
 	}
 	var keys []crypto.PublicKey
 	for _, file := range c.JWTPublicKeys {

@@ -172,7 +172,7 @@ func (m *Main) flagSet() *flag.FlagSet {
 	fs.StringVar(&m.HTTP.TLSCertFile, "tls-cert", m.HTTP.TLSCertFile, "TLS certificate `file` (PEM); with --tls-key serves HTTPS and HTTP/2")
 	fs.StringVar(&m.HTTP.TLSKeyFile, "tls-key", m.HTTP.TLSKeyFile, "TLS private key `file` (PEM)")
 	fs.BoolVar(&m.HTTP.H2C, "h2c", m.HTTP.H2C, "also serve cleartext HTTP/2 (prior knowledge), for a proxy in front")
-	fs.BoolVar(&m.HTTP.LoopbackHostsOnly, "loopback-names-only", m.HTTP.LoopbackHostsOnly, "answer only requests whose Host names this machine (localhost, 127.0.0.0/8, [::1]), others 421, against DNS rebinding; on by default with --demo on a loopback --addr. Give it to a demo in a container, which listens on every interface of its own while published on the host's loopback")
+	fs.BoolVar(&m.HTTP.LoopbackHostsOnly, "loopback-names-only", m.HTTP.LoopbackHostsOnly, "answer only requests whose Host names this machine (localhost, 127.0.0.0/8, [::1]), others 421, against DNS rebinding; on by default with --demo or --public-tracking on a loopback --addr. Give it to a demo in a container, which listens on every interface of its own while published on the host's loopback")
 	fs.BoolVar(&m.HTTP.HoldStreams, "hold-streams", m.HTTP.HoldStreams, "hold idle HTTP/1.1 streams on a shared epoll poller instead of a goroutine each (Linux)")
 	fs.StringVar(&m.Pprof, "pprof", m.Pprof, "serve net/http/pprof on this separate `address` (off when empty)")
 	fs.StringVar(&m.LogFormat, "log-format", m.LogFormat, "log `format`: text or json")
@@ -222,12 +222,14 @@ func (m *Main) validate() error {
 	if err := checkAddr(m.HTTP.Addr); err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
-	// The demo's console hands an admin token to whoever loads it: on loopback, only this
-	// machine's own names may ask, never a name rebound to 127.0.0.1. A demo given a public
-	// --addr was meant to be reached by other names, unless --loopback-names-only says otherwise
-	// (a container's, published on the host's loopback).
+	// The demo's console hands an admin token to whoever loads it, and public tracking every
+	// order to whoever asks: on loopback, only this machine's own names may ask, never a name
+	// a DNS rebinding points at 127.0.0.1, under which another site's page reads it all as its
+	// own origin. Given a public --addr, such a node was meant to be reached by other names,
+	// unless --loopback-names-only says otherwise (a container's, published on the host's
+	// loopback).
 	if !m.loopbackNamesGiven {
-		m.HTTP.LoopbackHostsOnly = m.Demo && loopbackAddr(m.HTTP.Addr)
+		m.HTTP.LoopbackHostsOnly = (m.Demo || m.PublicTracking) && loopbackAddr(m.HTTP.Addr)
 	}
 	for _, a := range []struct{ flag, addr string }{{"metrics-addr", m.HTTP.MetricsAddr}, {"pprof", m.Pprof}} {
 		if a.addr == "" {
