@@ -89,6 +89,10 @@ type Order struct {
 	Dropoff   *Point    `json:"dropoff,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// ErasedAt is when the order's customer data was erased (CustomerEraser), nil if never: its
+	// details, customer and drop-off are gone since. An erasure is no change of the order (no
+	// event, no new version, UpdatedAt stays), but its representation changed.
+	ErasedAt *time.Time `json:"erased_at,omitempty"`
 }
 
 // EventKind says what an event records. The zero value is a status change, so that a status

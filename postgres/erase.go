@@ -73,7 +73,7 @@ func eraseInTx(ctx context.Context, tx pgx.Tx, id, party string) (ordercast.Eras
 		arg   any
 		n     *int
 	}{
-		{"orders", `UPDATE orders SET details = '{}', customer_id = '', dropoff = NULL WHERE id = ANY ($1)`, ids, &e.Orders},
+		{"orders", `UPDATE orders SET details = '{}', customer_id = '', dropoff = NULL, erased_at = now() WHERE id = ANY ($1)`, ids, &e.Orders},
 		{"notes", `UPDATE order_events SET note = '' WHERE order_id = ANY ($1) AND note <> ''`, ids, &e.Notes},
 		{"positions", `DELETE FROM order_locations WHERE order_id = ANY ($1)`, ids, &e.Positions},
 		{"log", `DELETE FROM party_log WHERE party = $1`, party, &e.LogEntries},

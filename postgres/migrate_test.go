@@ -77,7 +77,7 @@ func TestOpen_AMigrationTheDatabaseRefusesIsErrRefused(t *testing.T) {
 	}
 }
 
-// pendingBehindALock returns a database whose migration 012 is pending again, and a session that
+// pendingBehindALock returns a database whose migrations 012 and 014 are pending again, and a session that
 // holds orders (ROW EXCLUSIVE, which 012's CREATE INDEX waits for) until the test ends or it
 // rolls back: a report, a forgotten psql transaction. blockerPID is the session's.
 func pendingBehindALock(t *testing.T) (db string, admin *pgx.Conn, hold pgx.Tx, blockerPID int) {
@@ -87,8 +87,8 @@ func pendingBehindALock(t *testing.T) (db string, admin *pgx.Conn, hold pgx.Tx, 
 		t.Fatal(err)
 	}
 	admin = pgtest.Connect(t, db)
-	if _, err := admin.Exec(t.Context(), `DELETE FROM schema_migrations WHERE version = 12;
-		DROP INDEX orders_restaurant_created; DROP INDEX orders_created`); err != nil {
+	if _, err := admin.Exec(t.Context(), `DELETE FROM schema_migrations WHERE version IN (12, 14);
+		DROP INDEX orders_restaurant_created; DROP INDEX orders_created; ALTER TABLE orders DROP COLUMN erased_at`); err != nil {
 		t.Fatal(err)
 	}
 	blocker := pgtest.Connect(t, db)
@@ -145,7 +145,7 @@ func TestMigrationWaitingForALockGivesWay(t *testing.T) {
 	db, admin, hold, blockerPID := pendingBehindALock(t)
 	log, opened := openBehindALock(t, t.Context(), postgres.New(db))
 	lines := log.String()
-	announced := strings.Index(lines, `msg="migrating the schema from 11 to 12: 1 migration, in one transaction"`)
+	announced := strings.Index(lines, `msg="migrating the schema from 11 to 14: 2 migrations, in one transaction"`)
 	if announced < 0 || announced > strings.Index(lines, migrationGaveUp) {
 		t.Errorf("no line saying what is migrated before the first retry:\n%s", lines)
 	}
@@ -179,8 +179,8 @@ func TestMigrationWaitingForALockGivesWay(t *testing.T) {
 	if err := admin.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if version != 12 || !strings.Contains(log.String(), `msg="applied migration" version=12`) {
-		t.Errorf("schema version %d after the retries, want 12 and its line in the log:\n%s", version, log.String())
+	if version != 14 || !strings.Contains(log.String(), `msg="applied migration" version=12`) || !strings.Contains(log.String(), `msg="applied migration" version=14`) {
+		t.Errorf("schema version %d after the retries, want 14 and the lines of 12 and 14 in the log:\n%s", version, log.String())
 	}
 }
 

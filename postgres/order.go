@@ -21,6 +21,10 @@ const (
 // placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
 const placeColumns = `pickup, dropoff`
 
+// readColumns are what a read of an order selects, for scanOrder: orderColumns, placeColumns, and
+// erased_at (migration 014), which only an erasure writes.
+const readColumns = orderColumns + `, ` + placeColumns + `, erased_at`
+
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same value of details. It joins the writer's
 // next batch, whose commit announces it with pg_notify.
@@ -152,7 +156,7 @@ func (s *Store) latestEvents(ctx context.Context, orderIDs []string) ([]ordercas
 // active. Orders created in one batch share created_at and are listed by id byte by byte, as
 // SQLite lists them, whatever the database's collation (migration 009).
 const activeOrdersQuery = `
-	SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders
+	SELECT ` + readColumns + ` FROM orders
 	WHERE active
 	ORDER BY created_at DESC, id COLLATE "C" LIMIT $1`
 
@@ -248,7 +252,7 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 			}
 		}
 	}
-	query := `SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders`
+	query := `SELECT ` + readColumns + ` FROM orders`
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -273,7 +277,7 @@ type querier interface {
 
 // findOrder reads one order, translating a missing row into ENotFound.
 func findOrder(ctx context.Context, q querier, id string) (ordercast.Order, error) {
-	o, err := scanOrder(q.QueryRow(ctx, `SELECT `+orderColumns+`, `+placeColumns+` FROM orders WHERE id = $1`, id))
+	o, err := scanOrder(q.QueryRow(ctx, `SELECT `+readColumns+` FROM orders WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "order %s not found", id)
 	} else if err != nil {
@@ -293,7 +297,7 @@ func scanOrder(row pgx.Row, extra ...any) (ordercast.Order, error) {
 		dropoff *string
 	)
 	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &o.CreatedAt, &o.UpdatedAt,
-		&o.RestaurantID, &o.CustomerID, &o.CourierID, &o.CourierName, &pickup, &dropoff}, extra...)...); err != nil {
+		&o.RestaurantID, &o.CustomerID, &o.CourierID, &o.CourierName, &pickup, &dropoff, &o.ErasedAt}, extra...)...); err != nil {
 		return ordercast.Order{}, err
 	}
 	var err error
@@ -305,6 +309,10 @@ func scanOrder(row pgx.Row, extra ...any) (ordercast.Order, error) {
 	}
 	o.Status, o.Details = ordercast.Status(status), column.Details([]byte(details))
 	o.CreatedAt, o.UpdatedAt = o.CreatedAt.UTC(), o.UpdatedAt.UTC()
+	if o.ErasedAt != nil {
+		at := o.ErasedAt.UTC()
+		o.ErasedAt = &at
+	}
 	return o, nil
 }
 

@@ -44,7 +44,7 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 	// The WHERE clause matches the party's partial index, which finds its active orders; they are
 	// sorted here (see activeOrders).
 	rows, err := tx.Query(ctx, `
-		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
+		SELECT `+readColumns+` FROM orders
 		WHERE active AND `+col+` <> '' AND `+col+` = $1
 		ORDER BY updated_at DESC, id COLLATE "C" LIMIT $2`, p.ID, lim)
 	if err != nil {
@@ -68,7 +68,7 @@ func (s *Store) CouriersOrders(ctx context.Context, courierIDs []string) (orders
 func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
 	// The WHERE clause matches the couriers' partial index.
 	rows, err := s.pool.Query(ctx, `
-		SELECT `+orderColumns+`, `+placeColumns+` FROM orders
+		SELECT `+readColumns+` FROM orders
 		WHERE active AND courier_id <> '' AND courier_id = ANY($1)
 		ORDER BY courier_id, updated_at DESC, id COLLATE "C"`, courierIDs)
 	if err != nil {

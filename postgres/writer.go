@@ -261,7 +261,7 @@ func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercas
 	read.Queue(lockOrders, b.OrderIDs())
 	read.Queue(`
 		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
-			o.restaurant_id, o.customer_id, o.courier_id, o.courier_name, o.pickup, o.dropoff,
+			o.restaurant_id, o.customer_id, o.courier_id, o.courier_name, o.pickup, o.dropoff, o.erased_at,
 			e.at, e.note, e.actor, e.kind, e.courier_id, e.courier_name
 		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
 		WHERE o.id = ANY($1)`, b.OrderIDs())

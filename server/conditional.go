@@ -10,7 +10,9 @@ import (
 
 // Conditional requests (RFC 9110 §13) on an order. Its entity tag is its version, "v7": every
 // change of the order is a new version, and the order's representation (GET /v1/orders/{id})
-// is a function of it. GET answers If-None-Match with 304; a change (a status, a courier)
+// is a function of it, and of whether its customer data was erased, which changes it with no
+// new version: an erased order's tag is "v7-erased", so that a client holding the data from
+// before is answered the order as it is now, not 304. GET answers If-None-Match with 304; a change (a status, a courier)
 // sent with If-Match is applied only at the version its tag names, as expected_version does,
 // and one that finds the order at another version is refused 412 precondition_failed. The
 // check is the store's, in the change's own transaction: there is no read before the write
@@ -18,6 +20,9 @@ import (
 
 // orderETag is the entity tag of o's representation.
 func orderETag(o ordercast.Order) string {
+	if o.ErasedAt != nil {
+		return `"v` + strconv.FormatInt(o.Version, 10) + `-erased"`
+	}
 	return `"v` + strconv.FormatInt(o.Version, 10) + `"`
 }
 

@@ -115,6 +115,9 @@ func TestCustomerData(t *testing.T) {
 		t.Errorf("d-1 after refused erasures: %+v, want it whole", o)
 	}
 
+	before, _ := call(t, "GET", base+"/v1/orders/d-1", admin, "")
+	tagBefore := before.Header.Get("ETag")
+
 	mustCall(t, "POST", base+"/v1/orders/d-2/status", admin, `{"status":"cancelled"}`, http.StatusOK)
 	erase := func(token string) api.EraseCustomerResponse {
 		t.Helper()
@@ -132,7 +135,20 @@ func TestCustomerData(t *testing.T) {
 	if o := order("d-1"); o.CustomerID != "" || string(o.Details) != `{}` || o.Dropoff != nil || o.Status != ordercast.StatusDelivered || o.Version != 2 {
 		t.Errorf("d-1 after the erasure: %+v, want no customer, details {}, no drop-off, delivered at version 2", o)
 	}
-	if o := order("d-3"); o.CustomerID != "u-2" || string(o.Details) != `{"name":"Bob"}` {
+	// The erasure is no change (no event, no version), but the representation changed: a client
+	// holding it from before is answered the order as it is now, and sees when it was erased.
+	start := time.Now()
+	resp, body = call(t, "GET", base+"/v1/orders/d-1", admin, "", "If-None-Match", tagBefore)
+	var erased ordercast.Order
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("ETag") == tagBefore || json.Unmarshal(body, &erased) != nil || erased.ErasedAt == nil {
+		t.Errorf("d-1 asked If-None-Match %s, its tag from before the erasure: %d, ETag %s, %s; want 200, another tag, erased_at", tagBefore, resp.StatusCode, resp.Header.Get("ETag"), body)
+	} else if erased.ErasedAt.After(start) || start.Sub(*erased.ErasedAt) > time.Minute {
+		t.Errorf("d-1 erased_at %s, want the erasure's time, just before %s", erased.ErasedAt, start)
+	}
+	if resp, _ := call(t, "GET", base+"/v1/orders/d-1", admin, "", "If-None-Match", resp.Header.Get("ETag")); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("d-1 asked If-None-Match its erased tag: %d, want 304", resp.StatusCode)
+	}
+	if o := order("d-3"); o.CustomerID != "u-2" || string(o.Details) != `{"name":"Bob"}` || o.ErasedAt != nil {
 		t.Errorf("another customer's d-3 after the erasure: %+v, want it whole", o)
 	}
 	if got, _ := list(admin, "?customer_id=u-1"); len(got) != 0 {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -57,7 +58,12 @@ func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 		}
 		var err error
 		if *t, err = time.Parse(time.RFC3339Nano, v[name]); err != nil {
-			return q, ordercast.Errorf(ordercast.EInvalid, "%s must be an RFC 3339 time (2026-12-06T00:00:00Z), not %s", name, ordercast.Quote(v[name]))
+			hint := ""
+			if strings.Contains(v[name], " ") {
+				// "+01:00" unencoded in a query reads as " 01:00": a URL's + is a space.
+				hint = ": a + in a query string must be sent as %2B"
+			}
+			return q, ordercast.Errorf(ordercast.EInvalid, "%s must be an RFC 3339 time (2026-12-06T00:00:00Z), not %s%s", name, ordercast.Quote(v[name]), hint)
 		}
 	}
 	if c := v[api.ParamCursor]; c != "" {

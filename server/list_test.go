@@ -94,6 +94,7 @@ func TestListOrders(t *testing.T) {
 		{"a restaurant without a sub", actorToken(t, auth.RoleRestaurant, ""), "", 403, ordercast.EForbidden, "without a sub"},
 		{"an unknown status", admin, "?status=lost", 422, ordercast.EInvalidStatus, `"lost"`},
 		{"a time that is not RFC 3339", admin, "?since=yesterday", 422, ordercast.EInvalid, "since must be an RFC 3339 time"},
+		{"an offset's + sent unencoded", admin, "?since=2026-12-06T10:00:00+01:00", 422, ordercast.EInvalid, "a + in a query string must be sent as %2B"},
 		{"a range that is none", admin, "?since=2026-12-06T10:00:00Z&until=2026-12-06T09:00:00Z", 422, ordercast.EInvalid, "until"},
 		{"a limit of 0", admin, "?limit=0", 422, ordercast.EInvalid, "from 1 to 500"},
 		{"a limit past the most", admin, "?limit=501", 422, ordercast.EInvalid, "from 1 to 500"},

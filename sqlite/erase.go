@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/ordercast/ordercast"
 )
@@ -75,7 +76,7 @@ func (s *Store) eraseInTx(ctx context.Context, id string) (ordercast.Erasure, er
 		arg   any
 		n     *int
 	}{
-		{"orders", `UPDATE orders SET details = '{}', customer_id = '', dropoff = NULL
+		{"orders", `UPDATE orders SET details = '{}', customer_id = '', dropoff = NULL, erased_at = ` + strconv.FormatInt(s.now().UnixMicro(), 10) + `
 			WHERE id IN (SELECT value FROM json_each(?))`, string(list), &e.Orders},
 		{"notes", `UPDATE order_events SET note = ''
 			WHERE order_id IN (SELECT value FROM json_each(?)) AND note <> ''`, string(list), &e.Notes},

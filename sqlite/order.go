@@ -24,6 +24,10 @@ const (
 // placeColumns are the order's pickup and drop-off (migration 005), read after orderColumns.
 const placeColumns = `pickup, dropoff`
 
+// readColumns are what a read of an order selects, for scanOrder: orderColumns, placeColumns, and
+// erased_at (migration 014), which only an erasure writes.
+const readColumns = orderColumns + `, ` + placeColumns + `, erased_at`
+
 // CreateOrder creates an order in status placed with its event seq 1, or returns the existing
 // order when the same id is created again with the same details. It joins the writer's next
 // batch.
@@ -124,7 +128,7 @@ func (s *Store) lastStatusEvent(ctx context.Context, orderID string, before int6
 // activeOrdersQuery reads the first entries of the orders_active index, in its order, with no
 // sort (migration 007): the read of the newest few costs the same however many are active.
 const activeOrdersQuery = `
-	SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders INDEXED BY orders_active
+	SELECT ` + readColumns + ` FROM orders INDEXED BY orders_active
 	WHERE active = 1
 	ORDER BY created_at DESC, id LIMIT ?`
 
@@ -213,7 +217,7 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	if q.CustomerID != "" {
 		from = `(SELECT DISTINCT order_id FROM party_log WHERE party = ?) l CROSS JOIN orders ON id = l.order_id`
 	}
-	query := `SELECT ` + orderColumns + `, ` + placeColumns + ` FROM ` + from
+	query := `SELECT ` + readColumns + ` FROM ` + from
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -222,7 +226,7 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 
 // findOrder reads one order, translating a missing row into ENotFound.
 func findOrder(ctx context.Context, q queryer, id string) (ordercast.Order, error) {
-	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+orderColumns+`, `+placeColumns+` FROM orders WHERE id = ?`, id))
+	o, err := scanOrder(q.QueryRowContext(ctx, `SELECT `+readColumns+` FROM orders WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "order %s not found", id)
 	} else if err != nil {
@@ -258,9 +262,10 @@ func scanOrder(row scanner, extra ...any) (ordercast.Order, error) {
 		status, details  string
 		created, updated int64
 		pickup, dropoff  *string
+		erased           *int64
 	)
 	if err := row.Scan(append([]any{&o.ID, &status, &o.Version, &details, &created, &updated,
-		&o.RestaurantID, &o.CustomerID, &o.CourierID, &o.CourierName, &pickup, &dropoff}, extra...)...); err != nil {
+		&o.RestaurantID, &o.CustomerID, &o.CourierID, &o.CourierName, &pickup, &dropoff, &erased}, extra...)...); err != nil {
 		return ordercast.Order{}, err
 	}
 	var err error
@@ -273,6 +278,10 @@ func scanOrder(row scanner, extra ...any) (ordercast.Order, error) {
 	o.Status = ordercast.Status(status)
 	o.Details = column.Details([]byte(details))
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if erased != nil {
+		at := fromMicros(*erased)
+		o.ErasedAt = &at
+	}
 	return o, nil
 }
 

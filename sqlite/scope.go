@@ -26,7 +26,7 @@ const partyHeadQuery = `SELECT pos FROM party_heads WHERE party = ?`
 func scopeOrdersQuery(k ordercast.PartyKind) string {
 	col := k.Field()
 	return `
-		SELECT ` + orderColumns + `, ` + placeColumns + ` FROM orders INDEXED BY orders_` + string(k) + `_active
+		SELECT ` + readColumns + ` FROM orders INDEXED BY orders_` + string(k) + `_active
 		WHERE active = 1 AND ` + col + ` <> '' AND ` + col + ` = ?
 		ORDER BY updated_at DESC, id LIMIT ?`
 }
@@ -92,7 +92,7 @@ func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[st
 	}
 	// The WHERE clause matches the couriers' partial index.
 	rows, err := s.reads.QueryContext(ctx, `
-		SELECT `+orderColumns+`, `+placeColumns+` FROM orders INDEXED BY orders_courier_active
+		SELECT `+readColumns+` FROM orders INDEXED BY orders_courier_active
 		WHERE active = 1 AND courier_id <> ''
 			AND courier_id IN (SELECT value FROM json_each(?))
 		ORDER BY courier_id, updated_at DESC, id`, string(ids))

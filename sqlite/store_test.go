@@ -84,7 +84,7 @@ func TestOpen_MigrationsIdempotent(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatalf("rows: %v", err)
 	}
-	if want := []string{"orders", "idempotency_keys", "owners", "order_places", "still_indexes", "active_by_creation", "party_purged", "courier_names", "orders_by_creation", "older_writers"}; strings.Join(got, ",") != strings.Join(want, ",") {
+	if want := []string{"orders", "idempotency_keys", "owners", "order_places", "still_indexes", "active_by_creation", "party_purged", "courier_names", "orders_by_creation", "older_writers", "erased_at"}; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("schema_migrations = %v, want %v, each once", got, want)
 	}
 }

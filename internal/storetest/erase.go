@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 )
@@ -103,7 +104,9 @@ func exerciseCustomerData(t *testing.T, open opener) {
 		t.Fatalf("ScopeEventsAfter(%s): %v", r1.Key(), err)
 	}
 	published := h.pub.Len()
+	erasing := time.Now()
 	got, err := h.s.EraseCustomer(h.ctx, "u-1")
+	erased := time.Now()
 	// u-1's log: 3 creates, e-1's 2 changes, e-2's assignment and cancel, e-3's cancel. Notes: the
 	// three creates', e-1's confirmation, e-2's cancel.
 	if want := (ordercast.Erasure{Orders: 3, Notes: 5, LogEntries: 8}); err != nil || got != want {
@@ -115,7 +118,13 @@ func exerciseCustomerData(t *testing.T, open opener) {
 	for _, id := range []string{"e-1", "e-2", "e-3"} {
 		want := kept.Orders[id]
 		want.Details, want.CustomerID, want.Dropoff = json.RawMessage(`{}`), "", nil
-		equalOrder(t, "erased "+id, h.order(t, id), want)
+		// When it was erased (the database's clock on PostgreSQL: within a second of ours).
+		o := h.order(t, id)
+		if o.ErasedAt == nil || o.ErasedAt.Before(erasing.Add(-time.Second)) || o.ErasedAt.After(erased.Add(time.Second)) {
+			t.Errorf("erased %s's erased_at = %v, want the erasure's time, %s to %s", id, o.ErasedAt, erasing, erased)
+		}
+		want.ErasedAt = o.ErasedAt
+		equalOrder(t, "erased "+id, o, want)
 		evs, wantEvs := h.events(t, id), kept.Events[id]
 		if len(evs) != len(wantEvs) {
 			t.Fatalf("erased %s has %d events, want its %d", id, len(evs), len(wantEvs))
