@@ -91,11 +91,17 @@ func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) map[string]
 // ReceiveLocations takes positions the cluster's other nodes accepted (the bus hands them over):
 // each becomes the order's newest if it replaces the one this node has
 // (ordercast.LocationUpdate.Replaces), and goes to this node's watchers. A position it already
-// holds, handed over again, changes nothing.
+// holds, handed over again, changes nothing. With PrivacyM, the node follows the orders' events
+// from the first one on (follow), as it does from its first post.
 func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
 	for _, u := range us {
 		var l *hub.Location
 		t.mu.Lock()
+		if t.PrivacyM > 0 {
+			// The order's end, which makes where its courier was then private (noteZone), must
+			// reach this node, though no courier posted to it yet: its next post may land here.
+			t.follow()
+		}
 		st := t.orders[u.OrderID]
 		if st == nil {
 			st = &orderState{}
