@@ -118,7 +118,7 @@ func (t *Tracker) noteZone(ev ordercast.Event, now time.Time) {
 	cid, showed, known := "", false, false
 	// Of the copies that hold the order (two while it changes couriers), the newest's: its
 	// courier is the one that carried it last.
-	var version int64
+	version := int64(-1)
 	for _, id := range t.carriedBy[ev.OrderID] {
 		if c := t.couriers[id]; c != nil {
 			for _, o := range c.orders {
