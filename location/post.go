@@ -45,6 +45,10 @@ type PostResult struct {
 	Orders int
 	Missed Missed
 	Err    error
+	// Budgeted says its courier's budget judged it: took it, or refused it (rate_limited). A
+	// position refused before (its numbers, its time) cost its courier nothing, which a caller
+	// that charges something else for it needs to know.
+	Budgeted bool
 }
 
 // Missed is why a position taken reached no order: what a courier's app (or its developer) needs
@@ -276,7 +280,7 @@ func (t *Tracker) charge(p *posting) {
 			continue
 		}
 		cached, token, err := t.chargeCourier(cp.CourierID, p.now)
-		p.res[i].Err = err
+		p.res[i].Err, p.res[i].Budgeted = err, true
 		if token != nil {
 			if p.tokens == nil {
 				p.tokens = make([]*rate.Reservation, len(p.ps))

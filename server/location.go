@@ -43,8 +43,8 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// A post refused as it is (an Idempotency-Key, a position's numbers or time) its courier's
-	// budget never saw.
-	if code := ordercast.ErrorCode(err); (code == ordercast.EInvalidLocation || code == ordercast.EInvalid) && !s.chargesAddress(actor) {
+	// budget never saw: its address pays for it.
+	if err != nil && !res.Budgeted && !s.chargesAddress(actor) {
 		err = s.chargeRefused(w, r, err)
 	}
 	if err != nil {
