@@ -396,12 +396,12 @@ func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
 		if s.Auth.PublicTracking {
 			return "", false
 		}
+		via, made := tr.ViaActor()
 		switch {
-		case tr.Via != "":
-			if role, _, _ := strings.Cut(tr.Via, ":"); auth.Role(role).MayWatchAny() {
-				return "", true // the console's (an admin's): the platform's own, as its token's
-			}
-			return tr.Via, false
+		case made && via.Privileged():
+			return "", true // the console's (an admin's): the platform's own, as its token's
+		case made:
+			return via.String(), false
 		case tr.Courier != "":
 			return auth.Actor{Role: auth.RoleCourier, Sub: tr.Courier}.String(), false
 		}
