@@ -108,8 +108,8 @@ func (t *Tracker) zonesOf(cid string, p ordercast.Position, now time.Time) []zon
 // noteZone keeps the drop-off of order ev.OrderID private for its courier when the event ends
 // the order while the order showed the courier: its drop-off from a courier's copy of its orders,
 // or, without one, the courier's newest position the order showed (or the courier's newest on
-// this node), which is where the courier was when it was marked delivered: at the door. Called with t.mu held, before the event drops
-// the copies.
+// this node), which is where the courier was when it was marked delivered: at the door. Called
+// with t.mu held, before the event drops the copies.
 func (t *Tracker) noteZone(ev ordercast.Event, now time.Time) {
 	if t.PrivacyM <= 0 || !ev.Status.Terminal() {
 		return

@@ -79,8 +79,9 @@ func (t *Tracker) Shows(l *hub.Location, o ordercast.Order) bool {
 
 // Trail returns the order's newest position on this node (nil when it holds none) and the path its
 // courier took while the order showed it, oldest first, ending at that position. Whoever shows it
-// judges the position as any other (Shows): the trail is that position's courier's. A node keeps the trail of the positions it took in or heard of from the
-// cluster since it started: one that started mid-ride has the part since.
+// judges the position as any other (Shows): the trail is that position's courier's. A node keeps
+// the trail of the positions it took in or heard of from the cluster since it started: one that
+// started mid-ride has the part since.
 func (t *Tracker) Trail(orderID string) (latest *hub.Location, fixes []ordercast.TrailFix) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -12,9 +12,10 @@ import (
 // change of the order is a new version, and the order's representation (GET /v1/orders/{id})
 // is a function of it, and of whether its customer data was erased, which changes it with no
 // new version: an erased order's tag is "v7-erased", so that a client holding the data from
-// before is answered the order as it is now, not 304. GET answers If-None-Match with 304; a change (a status, a courier)
-// sent with If-Match is applied only at the version its tag names, as expected_version does,
-// and one that finds the order at another version is refused 412 precondition_failed. The
+// before is answered the order as it is now, not 304. GET answers If-None-Match with 304; a
+// change (a status, a courier) sent with If-Match is applied only at the version its tag names,
+// as expected_version does, and one that finds the order at another version is refused 412
+// precondition_failed. The
 // check is the store's, in the change's own transaction: there is no read before the write
 // for another write to slip between.
 

@@ -376,14 +376,16 @@ type limitRefusal struct {
 func (e *limitRefusal) Error() string { return e.err.Error() }
 func (e *limitRefusal) Unwrap() error { return e.err }
 
-// streamHolder is whom r's stream is held for, by its token, under MaxStreamsPerHolder: the order
-// of a customer's tracking token (every such token of one order together), the role and id of a
-// party's actor token, and of the party whose page made a tracking token from its own (its via),
-// or of the courier a courier's tracking token is for: a restaurant opening fifty tracking pages
-// of an order from its board, or a courier its link, spends its own share, not the customer's,
-// whose stream of its own order it would otherwise refuse; "" for none counted: an open server, public tracking, a token the stream's own
-// authorization refuses, and admin and system, for which platform is true: the platform's own
-// streams, which no per-address or per-holder share limits.
+// streamHolder is whom r's stream is held for, by its token, under MaxStreamsPerHolder:
+//   - a customer's tracking token: its order ("order o-1"), every such token of it together;
+//   - a party's actor token: the party ("restaurant:r-1");
+//   - a tracking token a party's page made from its own: that party (its via), and a courier's
+//     tracking token: that courier; so that a restaurant's fifty tracking pages of an order
+//     spend its share, not the customer's, whose own stream of the order they would refuse;
+//   - "" for none counted: an open server, public tracking, a token the stream's own
+//     authorization refuses;
+//   - "" and platform true for admin and system tokens, and the console's tracking pages: the
+//     platform's own streams, which no per-address or per-holder share limits.
 func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
 	if s.Auth == nil {
 		return "", false
