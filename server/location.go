@@ -184,7 +184,7 @@ func (s *Server) handleTrail(w http.ResponseWriter, r *http.Request) {
 // while the order shows one (and only its current courier's).
 func (s *Server) longPollAnswer(r *http.Request, o ordercast.Order) api.LongPollResponse {
 	res := api.LongPollResponse{Order: o}
-	if !ordercast.ShowsLocation(o.Status, s.Locations.From) {
+	if !s.Locations.ShowsLocation(o.Status) {
 		return res
 	}
 	l := s.Locations.Latest(r.Context(), o.ID)
