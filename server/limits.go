@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -419,57 +418,4 @@ func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
 		return "", false
 	}
 	return a.String(), false
-}
-
-// corsAllowed reports whether the pages of origin (an Origin header's value) may call the API
-// with credentials: the one rule for the CORS headers and for a cross-origin WebSocket.
-func (s *Server) corsAllowed(origin string) bool {
-	return slices.Contains(s.Limits.CORSOrigins, origin)
-}
-
-// cors answers preflights and marks responses for the allowed origins, with credentials. A
-// disallowed origin gets no CORS headers (the browser hides the response from its page) and its
-// preflight is refused, so its page can send neither a body nor an Authorization header. A
-// preflight's Access-Control-Allow-Methods are the methods routes has for its path, as its Allow
-// would say; a path with no route is 404, as its request would be.
-func (s *Server) cors(routes *http.ServeMux, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		// Only the API is shared with other origins. The pages put the signed-in party's token
-		// in their HTML: no other origin may read them, allowed or not.
-		if origin == "" || !strings.HasPrefix(r.URL.Path, "/v1/") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Add("Vary", "Origin")
-		allowed := s.corsAllowed(origin)
-		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
-		if preflight {
-			w.Header().Add("Vary", "Access-Control-Request-Method")
-			w.Header().Add("Vary", "Access-Control-Request-Headers")
-			if !allowed {
-				s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "origin %s may not call this API", ordercast.Quote(origin)))
-				return
-			}
-			methods := allowedMethods(routes, r)
-			if len(methods) == 0 {
-				s.writeError(w, r, ordercast.Errorf(ordercast.ENotFound, "no API endpoint at this path"))
-				return
-			}
-			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, Last-Event-ID, X-Request-ID")
-			h.Set("Access-Control-Max-Age", "600")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		if allowed {
-			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Set("Access-Control-Allow-Credentials", "true")
-			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Location, Idempotent-Replayed, ETag, WWW-Authenticate, Date, History-Behind")
-		}
-		next.ServeHTTP(w, r)
-	})
 }
