@@ -350,6 +350,16 @@ type Tracking struct {
 	Exp time.Time
 }
 
+// ViaActor is the actor whose page made the token (Via, as Actor.String wrote it), and whether
+// a page did.
+func (t Tracking) ViaActor() (Actor, bool) {
+	if t.Via == "" {
+		return Actor{}, false
+	}
+	role, sub, _ := strings.Cut(t.Via, ":")
+	return Actor{Role: Role(role), Sub: sub}, true
+}
+
 // trackingClaims are the claims of a tracking token: the order is sub, the courier and the page's
 // actor claims of their own. A server that knows no via claim reads such a token as any other.
 type trackingClaims struct {

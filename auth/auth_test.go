@@ -781,3 +781,34 @@ func TestCheckSecret(t *testing.T) {
 		t.Error("New took a secret of one byte repeated")
 	}
 }
+
+// TestViaActorIsTheActorWhosePageMadeIt: a page's tracking token names, in Via, the actor it was
+// made for, whom ViaActor gives back whole; the customer's own names none.
+func TestViaActorIsTheActorWhosePageMadeIt(t *testing.T) {
+	a, err := auth.New(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, via := range []auth.Actor{{Role: auth.RoleRestaurant, Sub: "r-1"}, {Role: auth.RoleAdmin}, {Role: auth.RoleAdmin, Sub: "ops:eu"}} {
+		tok, _, err := a.SignPageTracking("o-1", "", via, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := a.ParseTracking(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := tr.ViaActor(); !ok || got != via {
+			t.Errorf("a page's token made for %v: ViaActor() = %v, %v", via, got, ok)
+		}
+	}
+	tok, _, err := a.SignTracking("o-1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := a.ParseTracking(tok); err != nil {
+		t.Fatal(err)
+	} else if got, ok := tr.ViaActor(); ok {
+		t.Errorf("the customer's token: ViaActor() = %v, true; want none", got)
+	}
+}

@@ -27,7 +27,7 @@ func NewLocation(u ordercast.LocationUpdate) *Location {
 	return &Location{Update: u, JSON: b}
 }
 
-// Fresh reports whether the position is younger than maxAge at now.
+// Fresh reports whether the position is at most maxAge old at now.
 func (l *Location) Fresh(now time.Time, maxAge time.Duration) bool {
 	return l != nil && now.Sub(l.Update.At) <= maxAge
 }

@@ -9,9 +9,10 @@ import (
 	"github.com/ordercast/ordercast/hub"
 )
 
-// Latest returns an order's newest position, or nil: this node's, or, in a cluster, the newest
-// any node sent. The stream engine asks it when a stream opens. It may be a courier's the order
-// no longer has: whoever shows it checks it against the order (ordercast.ShowsPosition).
+// Latest returns an order's newest position still fresh (Fresh), or nil: this node's, or, in a
+// cluster, the newest any node sent. The stream engine asks it when a stream opens. It may be a
+// courier's the order no longer has: whoever shows it checks it against the order
+// (ShowsPosition).
 //
 // It never fails: a position is extra to the status a stream or a long poll opens with, and
 // must never refuse or hold that up. A read of the bus that fails or takes
@@ -54,7 +55,7 @@ func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) map[string]
 	}
 	t.mu.Unlock()
 	if len(missing) == 0 || t.Bus == nil {
-		return ls
+		return t.fresh(ls)
 	}
 	ctx, cancel := context.WithTimeout(ctx, busReadTimeout)
 	defer cancel()
@@ -67,7 +68,7 @@ func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) map[string]
 				"reads_failed", c.Failures, "orders", c.Items, "err", err)
 		}
 		maps.Copy(ls, own)
-		return ls
+		return t.fresh(ls)
 	}
 	if c, was := t.busReads.Worked(); was {
 		t.Logger.Info("reading the cluster's latest positions works again", "reads_failed_since_warning", c.Failures)
@@ -85,17 +86,23 @@ func (t *Tracker) LatestMany(ctx context.Context, orderIDs []string) map[string]
 			ls[id] = o
 		}
 	}
-	return ls
+	return t.fresh(ls)
 }
 
 // ReceiveLocations takes positions the cluster's other nodes accepted (the bus hands them over):
 // each becomes the order's newest if it replaces the one this node has
 // (ordercast.LocationUpdate.Replaces), and goes to this node's watchers. A position it already
-// holds, handed over again, changes nothing.
+// holds, handed over again, changes nothing. With PrivacyM, the node follows the orders' events
+// from the first one on (follow), as it does from its first post.
 func (t *Tracker) ReceiveLocations(us []ordercast.LocationUpdate) {
 	for _, u := range us {
 		var l *hub.Location
 		t.mu.Lock()
+		if t.PrivacyM > 0 {
+			// The order's end, which makes where its courier was then private (noteZone), must
+			// reach this node, though no courier posted to it yet: its next post may land here.
+			t.follow()
+		}
 		st := t.orders[u.OrderID]
 		if st == nil {
 			st = &orderState{}
@@ -128,4 +135,11 @@ func (t *Tracker) MissedLocations() {
 	for _, st := range t.orders {
 		st.missed = true
 	}
+}
+
+// fresh drops from ls the positions too old to show (Fresh), and returns it.
+func (t *Tracker) fresh(ls map[string]*hub.Location) map[string]*hub.Location {
+	now := t.now()
+	maps.DeleteFunc(ls, func(_ string, l *hub.Location) bool { return !l.Fresh(now, t.Fresh) })
+	return ls
 }

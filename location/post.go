@@ -45,6 +45,10 @@ type PostResult struct {
 	Orders int
 	Missed Missed
 	Err    error
+	// Budgeted says its courier's budget judged it: took it, or refused it (rate_limited). A
+	// position refused before (its numbers, its time) cost its courier nothing, which a caller
+	// that charges something else for it needs to know.
+	Budgeted bool
 }
 
 // Missed is why a position taken reached no order: what a courier's app (or its developer) needs
@@ -121,7 +125,7 @@ func (t *Tracker) PostMany(ctx context.Context, ps []CourierPosition) []PostResu
 	}
 	sent := t.fold(p)
 	if p.reads != nil {
-		t.keep(p.reads, p.read, p.readErr, p.readTurn, p.now) // after fold: it may end the record of events
+		t.keep(p) // after fold: it may end the record of events
 	}
 	t.remember(p)
 	t.mu.Unlock()
@@ -198,9 +202,8 @@ func (t *Tracker) replayLast(ctx context.Context) []*hub.Location {
 	if len(ps) == 0 {
 		return nil
 	}
-	p := &posting{ps: ps, now: now, res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
-		held: make([][]ordercast.Order, len(ps)), reads: make(map[string]*courierRead, len(ps)), only: only,
-		stamped: make([]bool, len(ps))}
+	p := postingOf(ps, now)
+	p.reads, p.only = make(map[string]*courierRead, len(ps)), only
 	for i, cp := range ps {
 		c := t.couriers[cp.CourierID]
 		p.ok[i], p.reads[cp.CourierID], p.stamped[i] = true, &courierRead{c: c, gen: c.gen}, c.lastStamped
@@ -210,7 +213,7 @@ func (t *Tracker) replayLast(ctx context.Context) []*hub.Location {
 	defer cancel()
 	t.readMissing(ctx, p)
 	sent := t.fold(p)
-	t.keep(p.reads, p.read, p.readErr, p.readTurn, p.now)
+	t.keep(p)
 	if p.readErr != nil {
 		// The couriers' next posts reach their orders; the store's outage is told elsewhere.
 		t.Logger.Debug("judge again the last positions of couriers an event called for", "couriers", len(ps), "err", p.readErr)
@@ -247,11 +250,16 @@ type posting struct {
 	readTurn uint64
 }
 
+// postingOf is a posting of ps at now, with each position's results to fill, none judged yet.
+func postingOf(ps []CourierPosition, now time.Time) *posting {
+	return &posting{ps: ps, now: now, res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
+		held: make([][]ordercast.Order, len(ps)), stamped: make([]bool, len(ps))}
+}
+
 // newPosting stamps the positions without a time (see arrivalStep), keeps every time to
 // atPrecision, and judges each alone.
 func newPosting(ps []CourierPosition, now time.Time, maxAge time.Duration) *posting {
-	p := &posting{ps: ps, now: now, res: make([]PostResult, len(ps)), ok: make([]bool, len(ps)),
-		held: make([][]ordercast.Order, len(ps)), stamped: make([]bool, len(ps))}
+	p := postingOf(ps, now)
 	for i := range ps {
 		if ps[i].At.IsZero() {
 			ps[i].At, p.stamped[i] = now.Add(time.Duration(i)*arrivalStep), true
@@ -272,7 +280,7 @@ func (t *Tracker) charge(p *posting) {
 			continue
 		}
 		cached, token, err := t.chargeCourier(cp.CourierID, p.now)
-		p.res[i].Err = err
+		p.res[i].Err, p.res[i].Budgeted = err, true
 		if token != nil {
 			if p.tokens == nil {
 				p.tokens = make([]*rate.Reservation, len(p.ps))
@@ -439,12 +447,13 @@ type courierRead struct {
 	gen uint64
 }
 
-// keep ends a PostMany's read, begun at turn, and keeps each courier's orders read unless an
+// keep ends p's read, begun at p.readTurn, and keeps each courier's orders read unless an
 // event may have overtaken them: one that dropped the courier's orders (an order assigned to
-// it), one of an order read, or one the tracker lost track of. Its PostMany uses what of the
+// it), one of an order read, or one the tracker lost track of. p uses what of the
 // read no event overtook either way. Called with t.mu held.
-func (t *Tracker) keep(reads map[string]*courierRead, read map[string][]ordercast.Order, err error, turn uint64, now time.Time) {
-	if err == nil {
+func (t *Tracker) keep(p *posting) {
+	reads, read, turn, now := p.reads, p.read, p.readTurn, p.now
+	if p.readErr == nil {
 		for cid, rd := range reads {
 			// Any event overtaking it makes a copy stale (a status it holds moved on).
 			if rd.c.gen == rd.gen && !slices.ContainsFunc(read[cid], func(o ordercast.Order) bool { return t.overtaken(o.ID, turn) }) {

@@ -8,8 +8,8 @@ import (
 
 // DefaultPrivacyM is the radius, in metres, around another customer's drop-off within which a
 // courier carrying several orders is shown to that customer's order alone (Tracker.PrivacyM):
-// wider than the ETA's "nearby" (200 m), so that the approach the other customer's page calls
-// nearby is not drawn on this one either, and than a geocoded address's usual error.
+// wider than the ETA's default "nearby" (200 m), so that the approach the other customer's page
+// calls nearby is not drawn on this one either, and than a geocoded address's usual error.
 const DefaultPrivacyM = 250
 
 // zoneHold bounds how long a drop-off stays private after its order ends (a zone): the courier
@@ -22,10 +22,13 @@ const zoneHold = 15 * time.Minute
 // courier's first fine fix outside it, or zoneHold.
 type zone struct {
 	at       ordercast.Point
-	since    time.Time // the end of its order: orders that showed the courier before see it not
+	since    time.Time // its order's end: it is private from the orders that showed the courier before
 	customer string    // the ended order's customer, when known: its own other orders may see it
 	until    time.Time
 }
+
+// live reports whether z still holds at now (zoneHold).
+func (z zone) live(now time.Time) bool { return now.Before(z.until) }
 
 // private reports whether position p of a courier must not reach order o, lest it show o's
 // customer the door of another customer whose order the same courier carries (a courier with
@@ -90,7 +93,7 @@ func (t *Tracker) zonesOf(cid string, p ordercast.Position, now time.Time) []zon
 	fine := p.AccuracyM == nil || *p.AccuracyM <= t.CoarseM
 	kept := zs[:0]
 	for _, z := range zs {
-		if now.Before(z.until) && !(fine && ordercast.DistanceM(p.Point, z.at) > t.PrivacyM) {
+		if z.live(now) && !(fine && ordercast.DistanceM(p.Point, z.at) > t.PrivacyM) {
 			kept = append(kept, z)
 		}
 	}
@@ -105,21 +108,26 @@ func (t *Tracker) zonesOf(cid string, p ordercast.Position, now time.Time) []zon
 // noteZone keeps the drop-off of order ev.OrderID private for its courier when the event ends
 // the order while the order showed the courier: its drop-off from a courier's copy of its orders,
 // or, without one, the courier's newest position the order showed (or the courier's newest on
-// this node), which is where the courier was when it was marked delivered: at the door. Called with t.mu held, before the event drops
-// the copies.
+// this node), which is where the courier was when it was marked delivered: at the door. Called
+// with t.mu held, before the event drops the copies.
 func (t *Tracker) noteZone(ev ordercast.Event, now time.Time) {
 	if t.PrivacyM <= 0 || !ev.Status.Terminal() {
 		return
 	}
 	z := zone{since: ev.At, until: now.Add(zoneHold)}
 	cid, showed, known := "", false, false
+	// Of the copies that hold the order (two while it changes couriers), the newest's: its
+	// courier is the one that carried it last.
+	version := int64(-1)
 	for _, id := range t.carriedBy[ev.OrderID] {
 		if c := t.couriers[id]; c != nil {
 			for _, o := range c.orders {
-				if o.ID == ev.OrderID {
+				if o.ID == ev.OrderID && o.CourierID == id && o.Version > version {
+					version = o.Version
 					cid, showed, z.customer = id, ordercast.ShowsLocation(o.Status, t.From), o.CustomerID
-					if o.Dropoff != nil {
-						z.at, known = *o.Dropoff, true
+					z.at, known = ordercast.Point{}, o.Dropoff != nil
+					if known {
+						z.at = *o.Dropoff
 					}
 				}
 			}
@@ -155,7 +163,7 @@ func (t *Tracker) sweepZones(now time.Time) {
 	for cid, zs := range t.zones {
 		kept := zs[:0]
 		for _, z := range zs {
-			if now.Before(z.until) {
+			if z.live(now) {
 				kept = append(kept, z)
 			}
 		}

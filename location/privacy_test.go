@@ -179,3 +179,16 @@ func TestWhatIsNoOtherCustomersDoorIsShown(t *testing.T) {
 		c.expect("at Bob's door", atBob, "a", "b")
 	})
 }
+
+// TestANodeThatOnlyHeardOfTheCourierKeepsTheDoorPrivate: in a cluster, a node that took no post
+// of the courier while it carried Bob's order, only its positions from another node, still
+// hears of the order's end and keeps the door where the courier then was private: the
+// courier's next post may land on it, at Bob's door, and must not reach Alice.
+func TestANodeThatOnlyHeardOfTheCourierKeepsTheDoorPrivate(t *testing.T) {
+	c := newPrivacyCase(t, order("a", "alice", &aliceDoor))
+	c.clock = c.clock.Add(time.Second)
+	c.tr.ReceiveLocations([]ordercast.LocationUpdate{{OrderID: "b", CourierID: "c-1", Lat: atBob.Lat, Lng: atBob.Lng, At: c.clock}})
+	c.h.Publish(ordercast.Event{OrderID: "b", Seq: 6, Status: ordercast.StatusDelivered, At: time.Now()})
+	c.expect("its first post here, at Bob's door", atBob)
+	c.expect("away from it", pastBob, "a")
+}

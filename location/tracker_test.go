@@ -1127,7 +1127,7 @@ func TestFirstETAsOfARunAreSteady(t *testing.T) {
 	dropoff := ordercast.Point{Lat: 0.045, Lng: 1} // about 5 km north of the start
 	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Dropoff: &dropoff}},
 		func(tr *location.Tracker) { tr.Rate = 0 })
-	start := time.Now().Add(-time.Minute)
+	start := time.Now().Add(-30 * time.Second) // in the past, and fresh (Latest) to the end
 	for i := range 20 {
 		p := at(float64(i)*speed/degree, start.Add(time.Duration(i)*time.Second))
 		if _, err := tr.Post(context.Background(), "c-1", p); err != nil {
@@ -1189,7 +1189,7 @@ func TestAParkedPhoneIsStandingStill(t *testing.T) {
 	dropoff := ordercast.Point{Lat: 0.05, Lng: 1}
 	tr, _ := open(t, fixed{{ID: "a", Status: ordercast.StatusOutForDelivery, CourierID: "c-1", Dropoff: &dropoff}},
 		func(tr *location.Tracker) { tr.Rate = 0 })
-	start := time.Now().Add(-time.Minute)
+	start := time.Now().Add(-30 * time.Second) // in the past, and fresh (Latest) to the end
 	var etas []int64
 	for i, speed := range []float64{0, 0.3, 0.5} {
 		p := at(0, start.Add(time.Duration(i)*time.Second))

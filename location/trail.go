@@ -74,13 +74,24 @@ func fromMicro(micro int32) float64 { return float64(micro) / 1e6 }
 // Shows reports whether a reader of order o may be shown position l (nil: none) now, as it opens:
 // l is fresh, and o shows l's courier (ordercast.ShowsPosition: its stage, its courier now).
 func (t *Tracker) Shows(l *hub.Location, o ordercast.Order) bool {
-	return l.Fresh(t.now(), t.Fresh) && ordercast.ShowsPosition(l.Update, o.Status, o.CourierID, t.From)
+	return l.Fresh(t.now(), t.Fresh) && t.ShowsPosition(l.Update, o.Status, o.CourierID)
+}
+
+// ShowsLocation reports whether an order in status s shows its courier's position: from From
+// until its end (ordercast.ShowsLocation).
+func (t *Tracker) ShowsLocation(s ordercast.Status) bool { return ordercast.ShowsLocation(s, t.From) }
+
+// ShowsPosition reports whether an order in status s, carried by courierID, is shown u: it
+// shows its courier, and u is that courier's (ordercast.ShowsPosition).
+func (t *Tracker) ShowsPosition(u ordercast.LocationUpdate, s ordercast.Status, courierID string) bool {
+	return ordercast.ShowsPosition(u, s, courierID, t.From)
 }
 
 // Trail returns the order's newest position on this node (nil when it holds none) and the path its
 // courier took while the order showed it, oldest first, ending at that position. Whoever shows it
-// judges the position as any other (Shows): the trail is that position's courier's. A node keeps the trail of the positions it took in or heard of from the
-// cluster since it started: one that started mid-ride has the part since.
+// judges the position as any other (Shows): the trail is that position's courier's. A node keeps
+// the trail of the positions it took in or heard of from the cluster since it started: one that
+// started mid-ride has the part since.
 func (t *Tracker) Trail(orderID string) (latest *hub.Location, fixes []ordercast.TrailFix) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -248,6 +248,14 @@ const purgeExpiredKeys = `DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY(
 // as it was when the statement began (lockedBatch).
 const lockOrders = `SELECT id FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE`
 
+// loadOrders reads the orders with the ids $1, each with its latest event: after lockOrders, in
+// a statement of its own (see above).
+var loadOrders = `
+	SELECT ` + column.Of("o", readColumns) + `,
+		e.at, e.note, e.actor, e.kind, e.courier_id, e.courier_name
+	FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
+	WHERE o.id = ANY($1)`
+
 // lockedBatch reads the state of b's orders under their locks, judges it, advances the party
 // logs' heads and commits: two or three round trips.
 func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercast.Batch) error {
@@ -259,12 +267,7 @@ func (s *Store) lockedBatch(ctx context.Context, conn *pgxpool.Conn, b *ordercas
 	read := &pgx.Batch{}
 	read.Queue(`BEGIN`)
 	read.Queue(lockOrders, b.OrderIDs())
-	read.Queue(`
-		SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
-			o.restaurant_id, o.customer_id, o.courier_id, o.courier_name, o.pickup, o.dropoff, o.erased_at,
-			e.at, e.note, e.actor, e.kind, e.courier_id, e.courier_name
-		FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
-		WHERE o.id = ANY($1)`, b.OrderIDs())
+	read.Queue(loadOrders, b.OrderIDs())
 	read.Queue(`SELECT clock_timestamp()`)
 	keys := b.Keys()
 	if len(keys) > 0 {

@@ -183,7 +183,7 @@ func (s *Server) permitAssign(a auth.Actor) error {
 	// that shows the position earlier (--location-from) shows it from the assignment on, before
 	// the courier has touched the order: there only dispatch, trusted with every courier, may
 	// assign.
-	if s.Locations != nil && s.Locations.From != "" && s.Locations.From != a.Until() {
+	if s.Locations != nil && ordercast.LocationFrom(s.Locations.From) != a.Until() {
 		return ordercast.Errorf(ordercast.EForbidden, "couriers are assigned by dispatch (an admin or system token) on this server: it shows a courier's position from %s, before the courier has picked the order up", s.Locations.From)
 	}
 	return nil

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -145,8 +146,15 @@ func TestCustomerData(t *testing.T) {
 	} else if erased.ErasedAt.After(start) || start.Sub(*erased.ErasedAt) > time.Minute {
 		t.Errorf("d-1 erased_at %s, want the erasure's time, just before %s", erased.ErasedAt, start)
 	}
-	if resp, _ := call(t, "GET", base+"/v1/orders/d-1", admin, "", "If-None-Match", resp.Header.Get("ETag")); resp.StatusCode != http.StatusNotModified {
+	erasedTag := resp.Header.Get("ETag")
+	if resp, _ := call(t, "GET", base+"/v1/orders/d-1", admin, "", "If-None-Match", erasedTag); resp.StatusCode != http.StatusNotModified {
 		t.Errorf("d-1 asked If-None-Match its erased tag: %d, want 304", resp.StatusCode)
+	}
+	// The erased tag names the version: a change sent with it is refused as any change of an
+	// ended order, not as a tag of no version.
+	for _, h := range [][]string{nil, {"If-Match", erasedTag}} {
+		resp, body := call(t, "POST", base+"/v1/orders/d-1/status", admin, `{"status":"cancelled"}`, h...)
+		wantError(fmt.Sprintf("a change of the erased order, headers %q", h), resp, body, http.StatusConflict, ordercast.EInvalidTransition, "")
 	}
 	if o := order("d-3"); o.CustomerID != "u-2" || string(o.Details) != `{"name":"Bob"}` || o.ErasedAt != nil {
 		t.Errorf("another customer's d-3 after the erasure: %+v, want it whole", o)

@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -376,14 +375,16 @@ type limitRefusal struct {
 func (e *limitRefusal) Error() string { return e.err.Error() }
 func (e *limitRefusal) Unwrap() error { return e.err }
 
-// streamHolder is whom r's stream is held for, by its token, under MaxStreamsPerHolder: the order
-// of a customer's tracking token (every such token of one order together), the role and id of a
-// party's actor token, and of the party whose page made a tracking token from its own (its via),
-// or of the courier a courier's tracking token is for: a restaurant opening fifty tracking pages
-// of an order from its board, or a courier its link, spends its own share, not the customer's,
-// whose stream of its own order it would otherwise refuse; "" for none counted: an open server, public tracking, a token the stream's own
-// authorization refuses, and admin and system, for which platform is true: the platform's own
-// streams, which no per-address or per-holder share limits.
+// streamHolder is whom r's stream is held for, by its token, under MaxStreamsPerHolder:
+//   - a customer's tracking token: its order ("order o-1"), every such token of it together;
+//   - a party's actor token: the party ("restaurant:r-1");
+//   - a tracking token a party's page made from its own: that party (its via), and a courier's
+//     tracking token: that courier; so that a restaurant's fifty tracking pages of an order
+//     spend its share, not the customer's, whose own stream of the order they would refuse;
+//   - "" for none counted: an open server, public tracking, a token the stream's own
+//     authorization refuses;
+//   - "" and platform true for admin and system tokens, and the console's tracking pages: the
+//     platform's own streams, which no per-address or per-holder share limits.
 func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
 	if s.Auth == nil {
 		return "", false
@@ -396,12 +397,12 @@ func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
 		if s.Auth.PublicTracking {
 			return "", false
 		}
+		via, made := tr.ViaActor()
 		switch {
-		case tr.Via != "":
-			if role, _, _ := strings.Cut(tr.Via, ":"); auth.Role(role).MayWatchAny() {
-				return "", true // the console's (an admin's): the platform's own, as its token's
-			}
-			return tr.Via, false
+		case made && via.Privileged():
+			return "", true // the console's (an admin's): the platform's own, as its token's
+		case made:
+			return via.String(), false
 		case tr.Courier != "":
 			return auth.Actor{Role: auth.RoleCourier, Sub: tr.Courier}.String(), false
 		}
@@ -417,57 +418,4 @@ func (s *Server) streamHolder(r *http.Request) (holder string, platform bool) {
 		return "", false
 	}
 	return a.String(), false
-}
-
-// corsAllowed reports whether the pages of origin (an Origin header's value) may call the API
-// with credentials: the one rule for the CORS headers and for a cross-origin WebSocket.
-func (s *Server) corsAllowed(origin string) bool {
-	return slices.Contains(s.Limits.CORSOrigins, origin)
-}
-
-// cors answers preflights and marks responses for the allowed origins, with credentials. A
-// disallowed origin gets no CORS headers (the browser hides the response from its page) and its
-// preflight is refused, so its page can send neither a body nor an Authorization header. A
-// preflight's Access-Control-Allow-Methods are the methods routes has for its path, as its Allow
-// would say; a path with no route is 404, as its request would be.
-func (s *Server) cors(routes *http.ServeMux, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		// Only the API is shared with other origins. The pages put the signed-in party's token
-		// in their HTML: no other origin may read them, allowed or not.
-		if origin == "" || !strings.HasPrefix(r.URL.Path, "/v1/") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		w.Header().Add("Vary", "Origin")
-		allowed := s.corsAllowed(origin)
-		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
-		if preflight {
-			w.Header().Add("Vary", "Access-Control-Request-Method")
-			w.Header().Add("Vary", "Access-Control-Request-Headers")
-			if !allowed {
-				s.writeError(w, r, ordercast.Errorf(ordercast.EForbidden, "origin %s may not call this API", ordercast.Quote(origin)))
-				return
-			}
-			methods := allowedMethods(routes, r)
-			if len(methods) == 0 {
-				s.writeError(w, r, ordercast.Errorf(ordercast.ENotFound, "no API endpoint at this path"))
-				return
-			}
-			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, Last-Event-ID, X-Request-ID")
-			h.Set("Access-Control-Max-Age", "600")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		if allowed {
-			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Set("Access-Control-Allow-Credentials", "true")
-			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, X-Request-ID, Location, Idempotent-Replayed, ETag, WWW-Authenticate, Date, History-Behind")
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -17,7 +17,7 @@ import (
 const DefaultLocationInterval = time.Second
 
 // handlePostLocation serves POST /v1/couriers/{cid}/location: courier cid's position, handed to
-// the watchers of every order it carries that is out for delivery. It needs the courier's own
+// the watchers of every order it carries that shows its courier (location.Tracker). It needs the courier's own
 // token (sub = cid), or an admin or system token when auth is on. Positions are not stored with
 // the order's history: the answer says how many orders the position reached.
 func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
@@ -43,8 +43,8 @@ func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// A post refused as it is (an Idempotency-Key, a position's numbers or time) its courier's
-	// budget never saw.
-	if code := ordercast.ErrorCode(err); (code == ordercast.EInvalidLocation || code == ordercast.EInvalid) && !s.chargesAddress(actor) {
+	// budget never saw: its address pays for it.
+	if err != nil && !res.Budgeted && !s.chargesAddress(actor) {
 		err = s.chargeRefused(w, r, err)
 	}
 	if err != nil {
@@ -184,7 +184,7 @@ func (s *Server) handleTrail(w http.ResponseWriter, r *http.Request) {
 // while the order shows one (and only its current courier's).
 func (s *Server) longPollAnswer(r *http.Request, o ordercast.Order) api.LongPollResponse {
 	res := api.LongPollResponse{Order: o}
-	if !ordercast.ShowsLocation(o.Status, s.Locations.From) {
+	if !s.Locations.ShowsLocation(o.Status) {
 		return res
 	}
 	l := s.Locations.Latest(r.Context(), o.ID)

@@ -469,7 +469,7 @@ func (s *Server) streamEngine() *stream.Engine {
 			PartyBacklog:     s.partyBacklog,
 		}
 		if s.Locations != nil {
-			cfg.Locations, cfg.LocationFrom, cfg.LocationFresh = s.Locations, s.Locations.From, s.Locations.Fresh
+			cfg.Locations = s.Locations
 		}
 		s.engine = stream.New(s.Store, s.Hub, cfg, s.engineObserver())
 	}

@@ -15,9 +15,8 @@ import (
 
 // loadQuery reads an order and its latest event in one lookup: a repeated status answers with
 // that event.
-const loadQuery = `
-	SELECT o.id, o.status, o.version, o.details, o.created_at, o.updated_at,
-		o.restaurant_id, o.customer_id, o.courier_id, o.courier_name, o.pickup, o.dropoff, o.erased_at,
+var loadQuery = `
+	SELECT ` + column.Of("o", readColumns) + `,
 		e.at, e.note, e.actor, e.kind, e.courier_id, e.courier_name
 	FROM orders o JOIN order_events e ON e.order_id = o.id AND e.seq = o.version
 	WHERE o.id = ?`

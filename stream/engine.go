@@ -98,16 +98,11 @@ type Config struct {
 	// Hold hands cleartext HTTP/1.1 SSE streams, once set up, to the shared poller (Open starts it).
 	Hold bool
 
-	// LocationFrom is the first stage at which watchers see the courier's position (empty:
-	// out_for_delivery); they never see it once the order has ended.
-	LocationFrom ordercast.Status
 	// LocationInterval caps how often one stream is sent a position of its order: a newer
 	// position replaces one held back, so a capped stream gets the newest. 0 sends every one.
 	LocationInterval time.Duration
-	// LocationFresh is how old the newest position may be for a new or resumed stream to be
-	// sent it right after its status backlog.
-	LocationFresh time.Duration
-	// Locations finds an order's newest position for a new stream; nil finds none.
+	// Locations finds an order's newest position for a new stream, and says which positions a
+	// stream shows; nil finds none, and no stream shows one.
 	Locations Locations
 
 	// PartyBacklog bounds the events of its log a party stream is sent on a resume or a gap
@@ -118,12 +113,18 @@ type Config struct {
 // Locations is where a new stream finds its orders' newest known positions. What it returns may
 // be a courier's an order no longer has: the stream judges it (ordercast.ShowsPosition).
 type Locations interface {
-	// Latest returns the order's newest position, or nil. It never fails: a position is extra
-	// to the statuses a stream opens with, so what cannot be read is simply not there.
+	// Latest returns the order's newest position still fresh enough to show, or nil. It never
+	// fails: a position is extra to the statuses a stream opens with, so what cannot be read is
+	// simply not there.
 	Latest(ctx context.Context, orderID string) *hub.Location
-	// LatestMany returns the newest position of each of the orders that has one, keyed by
-	// order id, in one read however many there are (a party stream opening).
+	// LatestMany is Latest for each of the orders that has one, keyed by order id, in one read
+	// however many there are (a party stream opening).
 	LatestMany(ctx context.Context, orderIDs []string) map[string]*hub.Location
+	// ShowsLocation reports whether an order in status s shows its courier's position.
+	ShowsLocation(s ordercast.Status) bool
+	// ShowsPosition reports whether an order in status s, carried by courierID, is shown u:
+	// it shows its courier, and u is that courier's.
+	ShowsPosition(u ordercast.LocationUpdate, s ordercast.Status, courierID string) bool
 }
 
 // Engine runs the streams of one server.
@@ -158,12 +159,8 @@ func (c Config) Validate() error {
 		return bad("stream-lifetime", "must not be negative, got %s", c.Lifetime)
 	case c.LocationInterval < 0:
 		return bad("location-interval", "must not be negative, got %s", c.LocationInterval)
-	case c.LocationFresh < 0:
-		return bad("location-fresh", "must not be negative, got %s", c.LocationFresh)
 	case c.PartyBacklog < 0:
 		return bad("party-backlog", "must not be negative, got %d", c.PartyBacklog)
-	case !ordercast.LocationFromValid(c.LocationFrom):
-		return bad("location-from", "must be a stage from confirmed to out_for_delivery, got %q", c.LocationFrom)
 	}
 	return nil
 }
@@ -273,13 +270,13 @@ func (e *Engine) closed(reason string) {
 
 // showsLocation reports whether an order in status s shows its courier's position.
 func (e *Engine) showsLocation(s ordercast.Status) bool {
-	return ordercast.ShowsLocation(s, e.cfg.LocationFrom)
+	return e.cfg.Locations != nil && e.cfg.Locations.ShowsLocation(s)
 }
 
 // showsPosition reports whether a stream that knows an order in status s, carried by courierID,
 // is shown position l.
 func (e *Engine) showsPosition(l *hub.Location, s ordercast.Status, courierID string) bool {
-	return ordercast.ShowsPosition(l.Update, s, courierID, e.cfg.LocationFrom)
+	return e.cfg.Locations != nil && e.cfg.Locations.ShowsPosition(l.Update, s, courierID)
 }
 
 // awaitsStage reports whether a stream that knows an order in status s, carried by courierID,

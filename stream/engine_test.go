@@ -195,7 +195,9 @@ func (c *counter) HoldingFailed(err error) {
 	c.mu.Unlock()
 }
 
-var testConfig = Config{Heartbeat: 15 * time.Second, Retry: 2 * time.Second, WriteTimeout: 10 * time.Second}
+// testConfig is an engine's settings in the tests: its streams show positions as a tracker with
+// the default --location-from does, and open with none (noLocations).
+var testConfig = Config{Heartbeat: 15 * time.Second, Retry: 2 * time.Second, WriteTimeout: 10 * time.Second, Locations: noLocations{}}
 
 func sseEvent(ev ordercast.Event) string { return string(appendEvent(nil, hub.NewMessage(ev))) }
 
@@ -738,9 +740,7 @@ func TestOpenRefusesASettingOutOfRange(t *testing.T) {
 		{"stream-write-timeout", func(c *Config) { c.WriteTimeout = -time.Second }},
 		{"stream-lifetime", func(c *Config) { c.Lifetime = -time.Second }},
 		{"location-interval", func(c *Config) { c.LocationInterval = -time.Second }},
-		{"location-fresh", func(c *Config) { c.LocationFresh = -time.Second }},
 		{"party-backlog", func(c *Config) { c.PartyBacklog = -1 }},
-		{"location-from", func(c *Config) { c.LocationFrom = ordercast.StatusPlaced }},
 	} {
 		cfg := testConfig
 		c.edit(&cfg)

@@ -29,7 +29,7 @@ func TestStreamNeverShowsAnOlderFix(t *testing.T) {
 	}
 	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "r"}
 	for _, scope := range []Scope{OrderEvents, PartyEvents} {
-		w := &watcher{e: &Engine{}, f: sseFraming{}, scope: scope, party: party, partyKey: party.Key()}
+		w := &watcher{e: &Engine{cfg: testConfig}, f: sseFraming{}, scope: scope, party: party, partyKey: party.Key()}
 		w.lastStatus, w.courier = ordercast.StatusOutForDelivery, "c-1"
 		w.rememberOrder("o-1", partyOrder{status: ordercast.StatusOutForDelivery, courier: "c-1"})
 		for i, s := range steps {
@@ -65,7 +65,7 @@ func TestAHeldBackPositionGivesWayOnlyToANewerOne(t *testing.T) {
 		} else {
 			sub = h.Subscribe("o-1")
 		}
-		e := &Engine{hub: h, cfg: Config{LocationInterval: time.Second}}
+		e := &Engine{hub: h, cfg: Config{LocationInterval: time.Second, Locations: noLocations{}}}
 		w := &watcher{e: e, f: sseFraming{}, scope: scope, orderID: "o-1", sub: sub, party: party, partyKey: party.Key(),
 			lastStatus: ordercast.StatusOutForDelivery, courier: "c-1"}
 		w.rememberOrder("o-1", partyOrder{status: ordercast.StatusOutForDelivery, courier: "c-1"})
@@ -110,7 +110,7 @@ func TestAPositionAheadOfItsStageWaitsForIt(t *testing.T) {
 		{"another courier's, then the pickup", "c-2", ordercast.StatusOutForDelivery, false},
 	} {
 		for _, scope := range []Scope{OrderEvents, PartyEvents} {
-			w := &watcher{e: &Engine{}, f: sseFraming{}, scope: scope, party: party, partyKey: party.Key()}
+			w := &watcher{e: &Engine{cfg: testConfig}, f: sseFraming{}, scope: scope, party: party, partyKey: party.Key()}
 			know := func(s ordercast.Status) {
 				w.lastStatus, w.courier = s, "c-1"
 				w.rememberOrder("o-1", partyOrder{status: s, courier: "c-1"})

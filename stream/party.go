@@ -170,17 +170,10 @@ func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o
 	if len(ids) == 0 {
 		return
 	}
-	ls := e.cfg.Locations.LatestMany(ctx, ids)
-	now := time.Now()
-	for id, l := range ls {
-		// The watcher judges each by the order's status and courier (orders), as it judges
-		// every position.
-		if l.Fresh(now, e.cfg.LocationFresh) {
-			if o.locs == nil {
-				o.locs = make(map[string]*hub.Location, len(ls))
-			}
-			o.locs[id] = l
-		}
+	// The watcher judges each by the order's status and courier (orders), as it judges every
+	// position.
+	if ls := e.cfg.Locations.LatestMany(ctx, ids); len(ls) > 0 {
+		o.locs = ls
 	}
 }
 

@@ -55,7 +55,7 @@ func TestPartyStreamJudgesPositionsByWhatItTold(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			w := &watcher{e: &Engine{}, f: sseFraming{}, scope: PartyEvents, party: party, partyKey: party.Key()}
+			w := &watcher{e: &Engine{cfg: testConfig}, f: sseFraming{}, scope: PartyEvents, party: party, partyKey: party.Key()}
 			w.openParty(partyOpening{orders: opened})
 			for i, ev := range tc.events {
 				ev.Seq, ev.At = int64(10+i), time.Now()
@@ -79,7 +79,7 @@ func TestPartyStreamJudgesPositionsByWhatItTold(t *testing.T) {
 // forgotten for each new one: its positions are no longer shown, and never a wrong one.
 func TestPartyStreamRemembersOnlyActiveOrders(t *testing.T) {
 	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
-	w := &watcher{e: &Engine{}, f: sseFraming{}, scope: PartyEvents, party: party, partyKey: party.Key()}
+	w := &watcher{e: &Engine{cfg: testConfig}, f: sseFraming{}, scope: PartyEvents, party: party, partyKey: party.Key()}
 	pos := int64(0)
 	emit := func(ev ordercast.Event) {
 		pos++
@@ -248,9 +248,18 @@ func TestPartyGapCatchUpIsBounded(t *testing.T) {
 	}
 }
 
+// shownFromPickup says which positions a stream shows as a tracker with the default
+// --location-from does: from out_for_delivery on.
+type shownFromPickup struct{}
+
+func (shownFromPickup) ShowsLocation(s ordercast.Status) bool { return ordercast.ShowsLocation(s, "") }
+func (shownFromPickup) ShowsPosition(u ordercast.LocationUpdate, s ordercast.Status, courierID string) bool {
+	return ordercast.ShowsPosition(u, s, courierID, "")
+}
+
 // noLocations knows no position: a stream engine with it reads the scope after a resume's
 // backlog, as one with a tracker does, for the positions that follow it.
-type noLocations struct{}
+type noLocations struct{ shownFromPickup }
 
 func (noLocations) Latest(context.Context, string) *hub.Location { return nil }
 func (noLocations) LatestMany(context.Context, []string) map[string]*hub.Location {
@@ -328,6 +337,13 @@ func TestPartyResumeWindowIsBounded(t *testing.T) {
 // knownPosition knows a fresh position of each of its orders, by courier c-1.
 type knownPosition []string
 
+func (knownPosition) ShowsLocation(s ordercast.Status) bool {
+	return shownFromPickup{}.ShowsLocation(s)
+}
+func (knownPosition) ShowsPosition(u ordercast.LocationUpdate, s ordercast.Status, courierID string) bool {
+	return shownFromPickup{}.ShowsPosition(u, s, courierID)
+}
+
 func (k knownPosition) Latest(context.Context, string) *hub.Location { return nil }
 func (k knownPosition) LatestMany(_ context.Context, ids []string) map[string]*hub.Location {
 	out := map[string]*hub.Location{}
@@ -365,7 +381,7 @@ func TestUpToDatePartyResumeSendsWhatCommittedMeanwhileFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig
-	cfg.Locations, cfg.LocationFresh = knownPosition{"o-1"}, time.Minute
+	cfg.Locations = knownPosition{"o-1"}
 	e := New(store, hub.New(), cfg, &counter{})
 	store.grow = func() {
 		if _, _, _, err := store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: ordercast.StatusOutForDelivery}); err != nil {

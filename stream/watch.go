@@ -210,18 +210,16 @@ func (e *Engine) fromLastStatus(ctx context.Context, o ordercast.Order) ([]order
 	return []ordercast.Event{status, evs[0]}, nil
 }
 
-// readLocation finds the newest fresh position of an order that shows one, for a new or resumed
-// stream. It is read after subscribing, like the events: a newer position published meanwhile is
+// readLocation finds the newest fresh position of an order that shows one (Locations.Latest), for
+// a new or resumed stream. It is read after subscribing, like the events: a newer position published meanwhile is
 // in the subscription's slot and replaces it.
 func (e *Engine) readLocation(ctx context.Context, w *Watch) {
 	if e.cfg.Locations == nil || !e.showsLocation(w.order.Status) {
 		return
 	}
-	if l := e.cfg.Locations.Latest(ctx, w.orderID); l.Fresh(time.Now(), e.cfg.LocationFresh) {
-		// The watcher judges it by the order's courier (ordercast.ShowsPosition), as it judges
-		// every position: it may be one kept from before the order was reassigned.
-		w.loc = l
-	}
+	// The watcher judges it by the order's courier (showsPosition), as it judges every
+	// position: it may be one kept from before the order was reassigned.
+	w.loc = e.cfg.Locations.Latest(ctx, w.orderID)
 }
 
 // HistoryBehind reports whether the watch resumed after a seq past the order's history, which

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/failurelog"
 	"github.com/ordercast/ordercast/postgres"
 )
@@ -75,7 +76,7 @@ type clusterSettings struct {
 // the others it accepts (securityConfig.secrets). The fingerprints cost their time once, here.
 func (m *Main) clusterSettings(secrets []string) clusterSettings {
 	host, _ := os.Hostname()
-	c := clusterSettings{Host: host, LocationFrom: m.LocationFrom, JWTAudience: m.JWTAudience, JWTIssuer: m.JWTIssuer}
+	c := clusterSettings{Host: host, LocationFrom: string(ordercast.LocationFrom(ordercast.Status(m.LocationFrom))), JWTAudience: m.JWTAudience, JWTIssuer: m.JWTIssuer}
 	for i, s := range secrets {
 		f := fingerprint(s)
 		if i == 0 {
@@ -100,7 +101,8 @@ func mismatches(mine, theirs clusterSettings) []mismatch {
 	if !slices.Contains(mine.Accepts, theirs.Signs) {
 		ms = append(ms, mismatch{"secret", "this node refuses (401) the tokens the other node signs: its --secret is neither this node's --secret nor among this node's --accept-secrets"})
 	}
-	if mine.LocationFrom != theirs.LocationFrom {
+	// Either node may be of a release that published the flag as given ("" for the default).
+	if ordercast.LocationFrom(ordercast.Status(mine.LocationFrom)) != ordercast.LocationFrom(ordercast.Status(theirs.LocationFrom)) {
 		ms = append(ms, mismatch{"location-from", fmt.Sprintf("this node shows a courier's positions from %s, the other node from %s: which is shown depends on the node asked", mine.LocationFrom, theirs.LocationFrom)})
 	}
 	if mine.JWTAudience != theirs.JWTAudience {

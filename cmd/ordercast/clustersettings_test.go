@@ -79,6 +79,8 @@ func TestClusterSettings(t *testing.T) {
 	}{
 		{"same settings", testSettings("out_for_delivery", secret1), testSettings("out_for_delivery", secret1), nil},
 		{"location-from differs", testSettings("out_for_delivery", secret1), testSettings("confirmed", secret1), []string{"location-from"}},
+		// The default, named or left empty (ORDERCAST_LOCATION_FROM set to ""), is one setting.
+		{"location-from's default, named and not", testSettings("out_for_delivery", secret1), testSettings("", secret1), nil},
 		// The rotation's second step, half done: both accept both secrets, each signs with one.
 		{"a rotation", testSettings("out_for_delivery", secret1, secret2), testSettings("out_for_delivery", secret2, secret1), nil},
 		// b accepts a's tokens, but a refuses b's.

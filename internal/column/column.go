@@ -6,6 +6,7 @@ package column
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/ordercast/ordercast"
 )
@@ -39,4 +40,15 @@ func Details(stored []byte) json.RawMessage {
 		return json.RawMessage("{}")
 	}
 	return stored
+}
+
+// Of names each column of columns, a comma-separated list as a store's SELECT lists them, as a
+// column of table alias, for a join: Of("o", "id, status") is "o.id, o.status". The stores write
+// their order's columns once, and read them the same way alone and joined to its events.
+func Of(alias, columns string) string {
+	names := strings.Split(columns, ",")
+	for i, n := range names {
+		names[i] = alias + "." + strings.TrimSpace(n)
+	}
+	return strings.Join(names, ", ")
 }

@@ -48,3 +48,10 @@ func TestDetailsServedAsStoredOrEmpty(t *testing.T) {
 		}
 	}
 }
+
+// TestOf: each column of a list is named as of the alias, however the list is spaced.
+func TestOf(t *testing.T) {
+	if got, want := column.Of("o", "id, status,version,\n\tdetails"), "o.id, o.status, o.version, o.details"; got != want {
+		t.Errorf("Of = %q, want %q", got, want)
+	}
+}
