@@ -61,7 +61,6 @@ func (t *Tracker) handleEvents() {
 		return
 	}
 	t.turn++
-	now := t.now()
 	if overflowed {
 		for id, c := range t.couriers {
 			t.dropOrders(id, c)
@@ -74,7 +73,7 @@ func (t *Tracker) handleEvents() {
 		if t.reading > 0 {
 			t.touch(ev.OrderID, leaves(ev), ev.Seq)
 		}
-		t.noteZone(ev, now)
+		t.noteZone(ev)
 		// A clone: dropOrders edits the list in place.
 		for _, id := range slices.Clone(t.carriedBy[ev.OrderID]) {
 			t.dropOrders(id, t.couriers[id])

@@ -1,6 +1,7 @@
 package location
 
 import (
+	"slices"
 	"time"
 
 	"github.com/ordercast/ordercast"
@@ -86,17 +87,19 @@ func sameCustomer(o ordercast.Order, customer string) bool {
 // go of those it has left: a fine fix (CoarseM) outside one says the courier is gone from that
 // door. Called with t.mu held.
 func (t *Tracker) zonesOf(cid string, p ordercast.Position, now time.Time) []zone {
-	zs := t.zones[cid]
-	if len(zs) == 0 {
+	if len(t.zones[cid]) == 0 {
 		return nil
 	}
 	fine := p.AccuracyM == nil || *p.AccuracyM <= t.CoarseM
-	kept := zs[:0]
-	for _, z := range zs {
-		if z.live(now) && !(fine && ordercast.DistanceM(p.Point, z.at) > t.PrivacyM) {
-			kept = append(kept, z)
-		}
-	}
+	return t.keepZones(cid, func(z zone) bool {
+		return z.live(now) && !(fine && ordercast.DistanceM(p.Point, z.at) > t.PrivacyM)
+	})
+}
+
+// keepZones keeps those of courier cid's zones that keep says to, and returns them. Called with
+// t.mu held.
+func (t *Tracker) keepZones(cid string, keep func(zone) bool) []zone {
+	kept := slices.DeleteFunc(t.zones[cid], func(z zone) bool { return !keep(z) })
 	if len(kept) == 0 {
 		delete(t.zones, cid)
 		return nil
@@ -110,11 +113,11 @@ func (t *Tracker) zonesOf(cid string, p ordercast.Position, now time.Time) []zon
 // or, without one, the courier's newest position the order showed (or the courier's newest on
 // this node), which is where the courier was when it was marked delivered: at the door. Called
 // with t.mu held, before the event drops the copies.
-func (t *Tracker) noteZone(ev ordercast.Event, now time.Time) {
+func (t *Tracker) noteZone(ev ordercast.Event) {
 	if t.PrivacyM <= 0 || !ev.Status.Terminal() {
 		return
 	}
-	z := zone{since: ev.At, until: now.Add(zoneHold)}
+	z := zone{since: ev.At, until: ev.At.Add(zoneHold)} // from the end, however late this node hears of it
 	cid, showed, known := "", false, false
 	// Of the copies that hold the order (two while it changes couriers), the newest's: its
 	// courier is the one that carried it last.
@@ -160,17 +163,7 @@ func (t *Tracker) addZone(cid string, z zone) {
 
 // sweepZones forgets the zones past their hold. Called with t.mu held.
 func (t *Tracker) sweepZones(now time.Time) {
-	for cid, zs := range t.zones {
-		kept := zs[:0]
-		for _, z := range zs {
-			if z.live(now) {
-				kept = append(kept, z)
-			}
-		}
-		if len(kept) == 0 {
-			delete(t.zones, cid)
-		} else {
-			t.zones[cid] = kept
-		}
+	for cid := range t.zones {
+		t.keepZones(cid, func(z zone) bool { return z.live(now) })
 	}
 }

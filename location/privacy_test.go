@@ -2,6 +2,7 @@ package location_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,4 +192,38 @@ func TestANodeThatOnlyHeardOfTheCourierKeepsTheDoorPrivate(t *testing.T) {
 	c.h.Publish(ordercast.Event{OrderID: "b", Seq: 6, Status: ordercast.StatusDelivered, At: time.Now()})
 	c.expect("its first post here, at Bob's door", atBob)
 	c.expect("away from it", pastBob, "a")
+}
+
+// TestAPrivateDoorIsLetGoAfterItsHold: a courier whose phone posts nothing from outside a door
+// it delivered to (switched off there, say) does not keep that door's neighbourhood off its
+// other customers' maps for good: the zone holds 15 minutes.
+func TestAPrivateDoorIsLetGoAfterItsHold(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	h := hub.New()
+	as := &switchable{orders: []ordercast.Order{order("a", "alice", &aliceDoor), order("b", "bob", &bobDoor)}}
+	tr := openKept(t, h, as, func(tr *location.Tracker) { tr.Now = now })
+	post := func(p ordercast.Point) int {
+		t.Helper()
+		accuracy := 5.0
+		r := tr.PostMany(context.Background(), []location.CourierPosition{{CourierID: "c-1", Position: ordercast.Position{Point: p, AccuracyM: &accuracy, At: now()}}})[0]
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return r.Orders
+	}
+	if n := post(atBob); n != 1 {
+		t.Fatalf("at Bob's door: %d orders, want Bob's", n)
+	}
+	as.set(order("a", "alice", &aliceDoor))
+	h.Publish(ordercast.Event{OrderID: "b", Seq: 6, Status: ordercast.StatusDelivered, At: now()})
+	clock.Add(int64(14 * time.Minute))
+	if n := post(atBob); n != 0 {
+		t.Fatalf("14 minutes after Bob's delivery, still at his door: %d orders, want none", n)
+	}
+	clock.Add(int64(2 * time.Minute))
+	if n := post(atBob); n != 1 {
+		t.Errorf("16 minutes after Bob's delivery, still at his door: %d orders, want Alice's: the zone outlived its hold", n)
+	}
 }
