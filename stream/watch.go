@@ -210,9 +210,9 @@ func (e *Engine) fromLastStatus(ctx context.Context, o ordercast.Order) ([]order
 	return []ordercast.Event{status, evs[0]}, nil
 }
 
-// readLocation finds the newest fresh position of an order that shows one (Locations.Latest), for
-// a new or resumed stream. It is read after subscribing, like the events: a newer position published meanwhile is
-// in the subscription's slot and replaces it.
+// readLocation finds the newest fresh position of an order that shows one (Locations.Latest),
+// for a new or resumed stream. It is read after subscribing, like the events: a newer position
+// published meanwhile is in the subscription's slot and replaces it.
 func (e *Engine) readLocation(ctx context.Context, w *Watch) {
 	if e.cfg.Locations == nil || !e.showsLocation(w.order.Status) {
 		return
