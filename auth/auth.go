@@ -46,7 +46,7 @@ const (
 	MinSecretBytes = 32
 	// minSecretVariety is the fewest different bytes a secret must hold (CheckSecret): random
 	// text has far more (`openssl rand -hex 16`, the shortest hex that passes the length, has
-	// 14 of 16 on average, and fewer than 8 about once in ten million), while a secret of one
+	// 14 of 16 on average, and fewer than 8 about once in thirty million), while a secret of one
 	// character repeated, or a word, has a handful, and one tracking token is all an attacker
 	// needs to try them offline.
 	minSecretVariety = 8
