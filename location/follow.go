@@ -107,7 +107,7 @@ func (t *Tracker) handleEvents() {
 // sender dated more than LocationClockSkew before the change is not shown: predates).
 // Called with t.mu held.
 func (t *Tracker) noteReplays(ev ordercast.Event) {
-	if ev.Kind != ordercast.KindStatus || !ordercast.ShowsLocation(ev.Status, t.From) {
+	if ev.Kind != ordercast.KindStatus || !t.ShowsLocation(ev.Status) {
 		return
 	}
 	for _, id := range t.carriedBy[ev.OrderID] {

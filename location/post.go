@@ -348,7 +348,7 @@ func (t *Tracker) fold(p *posting) []*hub.Location {
 			if p.only != nil && !p.only[cp.CourierID][o.ID] {
 				continue
 			}
-			if !ordercast.ShowsLocation(o.Status, t.From) {
+			if !t.ShowsLocation(o.Status) {
 				continue // never before the stage that shows the courier, never after the end
 			}
 			if t.stopped(o, p.now) {

@@ -48,7 +48,7 @@ func (t *Tracker) private(p ordercast.Point, o ordercast.Order, carried []orderc
 		return false
 	}
 	for _, other := range carried {
-		if other.ID == o.ID || !ordercast.ShowsLocation(other.Status, t.From) || t.stopped(other, now) {
+		if other.ID == o.ID || !t.ShowsLocation(other.Status) || t.stopped(other, now) {
 			continue
 		}
 		if other.Dropoff == nil {
@@ -127,7 +127,7 @@ func (t *Tracker) noteZone(ev ordercast.Event) {
 			for _, o := range c.orders {
 				if o.ID == ev.OrderID && o.CourierID == id && o.Version > version {
 					version = o.Version
-					cid, showed, z.customer = id, ordercast.ShowsLocation(o.Status, t.From), o.CustomerID
+					cid, showed, z.customer = id, t.ShowsLocation(o.Status), o.CustomerID
 					z.at, known = ordercast.Point{}, o.Dropoff != nil
 					if known {
 						z.at = *o.Dropoff

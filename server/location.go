@@ -17,9 +17,9 @@ import (
 const DefaultLocationInterval = time.Second
 
 // handlePostLocation serves POST /v1/couriers/{cid}/location: courier cid's position, handed to
-// the watchers of every order it carries that shows its courier (location.Tracker). It needs the courier's own
-// token (sub = cid), or an admin or system token when auth is on. Positions are not stored with
-// the order's history: the answer says how many orders the position reached.
+// the watchers of every order it carries that shows its courier (location.Tracker). It needs the
+// courier's own token (sub = cid), or an admin or system token when auth is on. Positions are not
+// stored with the order's history: the answer says how many orders the position reached.
 func (s *Server) handlePostLocation(w http.ResponseWriter, r *http.Request) {
 	// The path and the token are judged before the body is read: a token that may not post for
 	// this courier is 403, whatever it sent, and costs no more than its header.

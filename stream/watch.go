@@ -214,7 +214,7 @@ func (e *Engine) fromLastStatus(ctx context.Context, o ordercast.Order) ([]order
 // for a new or resumed stream. It is read after subscribing, like the events: a newer position
 // published meanwhile is in the subscription's slot and replaces it.
 func (e *Engine) readLocation(ctx context.Context, w *Watch) {
-	if e.cfg.Locations == nil || !e.showsLocation(w.order.Status) {
+	if !e.showsLocation(w.order.Status) { // false without Locations
 		return
 	}
 	// The watcher judges it by the order's courier (showsPosition), as it judges every
