@@ -105,6 +105,14 @@ const (
 	KindCourier EventKind = "courier" // a courier assigned or unassigned; Status is unchanged
 )
 
+// Name is the kind as messages say it: "status" for KindStatus, whose value is empty.
+func (k EventKind) Name() string {
+	if k == KindStatus {
+		return "status"
+	}
+	return string(k)
+}
+
 // Event records one change of an order. Seq runs 1, 2, 3… per order with no holes; the first
 // event of every order is its creation in status placed. Status is the order's status after the
 // event, whatever its kind.

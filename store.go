@@ -29,9 +29,9 @@ type Store interface {
 	// EventsAfter returns up to limit events of an order with seq > after, in seq order
 	// (limit <= 0 means all). An unknown order is ENotFound.
 	EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]Event, error)
-	// LastStatusEvent returns an order's latest status event (KindStatus) with seq < before, in
-	// one read however many courier events follow it. An unknown order, or none, is ENotFound.
-	LastStatusEvent(ctx context.Context, orderID string, before int64) (Event, error)
+	// LastEvent returns an order's latest event of the kind with seq < before, in one read
+	// however many events of the other kind follow it. An unknown order, or none, is ENotFound.
+	LastEvent(ctx context.Context, orderID string, kind EventKind, before int64) (Event, error)
 	// ActiveOrders returns up to limit non-terminal orders, newest (most recently created) first:
 	// the order in which a console lists them as they come, so that a snapshot after a
 	// reconnect lays the rows out as they were.

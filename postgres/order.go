@@ -101,28 +101,28 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 	return events, nil
 }
 
-// LastStatusEvent returns an order's latest status event with seq < before.
-func (s *Store) LastStatusEvent(ctx context.Context, orderID string, before int64) (ev ordercast.Event, err error) {
+// LastEvent returns an order's latest event of the kind with seq < before.
+func (s *Store) LastEvent(ctx context.Context, orderID string, kind ordercast.EventKind, before int64) (ev ordercast.Event, err error) {
 	err = s.read(ctx, func(ctx context.Context) (err error) {
-		ev, err = s.lastStatusEvent(ctx, orderID, before)
+		ev, err = s.lastEvent(ctx, orderID, kind, before)
 		return err
 	})
 	return ev, err
 }
 
-func (s *Store) lastStatusEvent(ctx context.Context, orderID string, before int64) (ordercast.Event, error) {
+func (s *Store) lastEvent(ctx context.Context, orderID string, kind ordercast.EventKind, before int64) (ordercast.Event, error) {
 	// The primary key (order_id, seq), walked backwards: no row of the history is loaded but
 	// the one returned.
 	ev, err := scanEvent(s.pool.QueryRow(ctx, `
 		SELECT `+eventColumns+` FROM order_events
-		WHERE order_id = $1 AND seq < $2 AND kind = '' ORDER BY seq DESC LIMIT 1`, orderID, before))
+		WHERE order_id = $1 AND seq < $2 AND kind = $3 ORDER BY seq DESC LIMIT 1`, orderID, before, string(kind)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := findOrder(ctx, s.pool, orderID); err != nil {
 			return ordercast.Event{}, err
 		}
-		return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "order %s has no status event before seq %d", orderID, before)
+		return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "order %s has no %s event before seq %d", orderID, kind.Name(), before)
 	} else if err != nil {
-		return ordercast.Event{}, fmt.Errorf("postgres: last status event of %s: %w", orderID, err)
+		return ordercast.Event{}, fmt.Errorf("postgres: last %s event of %s: %w", kind.Name(), orderID, err)
 	}
 	return ev, nil
 }

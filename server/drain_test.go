@@ -257,9 +257,9 @@ func (s *oneOrderStore) EventsAfter(_ context.Context, id string, after int64, _
 	}
 	return []ordercast.Event{s.event}, nil
 }
-func (s *oneOrderStore) LastStatusEvent(_ context.Context, id string, before int64) (ordercast.Event, error) {
-	if id != s.order.ID || s.event.Seq >= before {
-		return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "no status event of %s before %d", id, before)
+func (s *oneOrderStore) LastEvent(_ context.Context, id string, kind ordercast.EventKind, before int64) (ordercast.Event, error) {
+	if id != s.order.ID || s.event.Seq >= before || s.event.Kind != kind {
+		return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "no %s event of %s before %d", kind.Name(), id, before)
 	}
 	return s.event, nil
 }

@@ -40,6 +40,7 @@ func (ls *locationServer) watchOnTheRoad(t *testing.T) *client.SSEReader {
 	ls.assign(t, "o-1", "c-1")
 	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
 	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+	nextCourier(t, r, 2) // a fresh stream names the courier first
 	wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
 	return r
 }
@@ -553,6 +554,7 @@ func TestLocationOnResume(t *testing.T) {
 		mustPost(t, base, "c-1", 2, 2)
 
 		_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		nextCourier(t, r, 2)
 		wantSeqStatus(t, next(t, r), 3, "out_for_delivery")
 		if u := nextLocation(t, r, "3"); u.Lat != 2 {
 			t.Fatalf("new stream got position %v, want the newest, 2", u.Lat)
@@ -586,6 +588,7 @@ func TestLocationETA(t *testing.T) {
 	ls.assign(t, "o-1", "c-1")
 	ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
 	_, r := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+	nextCourier(t, r, 2)
 	next(t, r)
 	at := time.Now().Add(-30 * time.Second)
 	var prev ordercast.LocationUpdate
@@ -735,6 +738,9 @@ func TestLocationOnWebSocket(t *testing.T) {
 		}
 		return msg
 	}
+	if msg := read(); msg["seq"] != 2.0 || msg["kind"] != "courier" || msg["courier_id"] != "c-1" {
+		t.Fatalf("message %v, want the courier's assignment, seq 2", msg)
+	}
 	if msg := read(); msg["seq"] != 3.0 || msg["status"] != "out_for_delivery" || msg["type"] != nil {
 		t.Fatalf("message %v, want the status event, seq 3, without a type", msg)
 	}
@@ -851,6 +857,7 @@ func TestLocationNeverShowsTheOldCourier(t *testing.T) {
 		ls.mustCommit(t, "o-1", ordercast.StatusOutForDelivery)
 		mustPost(t, base, "c-1", 1, 1)
 		_, open := openStream(t, context.Background(), http.DefaultClient, base, "o-1", "")
+		nextCourier(t, open, 2)
 		wantSeqStatus(t, next(t, open), 3, "out_for_delivery")
 		nextLocation(t, open, "3")
 		board := openParty(t, base, "/v1/restaurants/luigis/stream", "")

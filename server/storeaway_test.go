@@ -92,11 +92,11 @@ func (s awayStore) EventsAfter(ctx context.Context, id string, after int64, n in
 	return s.Store.EventsAfter(ctx, id, after, n)
 }
 
-func (s awayStore) LastStatusEvent(ctx context.Context, id string, before int64) (ordercast.Event, error) {
+func (s awayStore) LastEvent(ctx context.Context, id string, kind ordercast.EventKind, before int64) (ordercast.Event, error) {
 	if s.away.Load() {
 		return ordercast.Event{}, ordercast.Errorf(ordercast.EUnavailable, "the database is unreachable")
 	}
-	return s.Store.LastStatusEvent(ctx, id, before)
+	return s.Store.LastEvent(ctx, id, kind, before)
 }
 
 // TestStreamWhileStoreAwayAnyToken: while the store is away, an order's stream (and its HEAD) is

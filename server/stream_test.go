@@ -62,6 +62,16 @@ func rawStreamWith(t *testing.T, ctx context.Context, hc *http.Client, base, id,
 	return resp
 }
 
+// nextCourier reads the next event from a raw stream, failing unless it is the courier event
+// seq.
+func nextCourier(t *testing.T, r *client.SSEReader, seq int64) {
+	t.Helper()
+	ev, err := r.Next()
+	if err != nil || ev.Type != "courier" || ev.ID != strconv.FormatInt(seq, 10) {
+		t.Fatalf("got %+v, %v; want the courier event %d", ev, err, seq)
+	}
+}
+
 // next reads the next status event from a raw stream, failing on anything else.
 func next(t *testing.T, r *client.SSEReader) ordercast.Event {
 	t.Helper()
@@ -235,8 +245,10 @@ func TestLastEventIDHeaderWinsOverQuery(t *testing.T) {
 // TestFreshStreamStartsAtLastStatus: a stream opened without Last-Event-ID on an order whose
 // latest events are courier assignments starts with the order's last status event, then the
 // newest assignment (which replaces the earlier), then live changes, so a client that listens
-// for status events learns the current status at once. Last-Event-ID 0, header or query, is not
-// "none": it brings every event after 0.
+// for status events learns the current status at once; once status events followed the
+// assignment, it opens with the assignment, then the last status event, so that it still learns
+// whom the order went to. Last-Event-ID 0, header or query, is not "none": it brings every
+// event after 0.
 func TestFreshStreamStartsAtLastStatus(t *testing.T) {
 	t.Parallel()
 	bothHoldings(t, testFreshStreamStartsAtLastStatus)
@@ -252,25 +264,23 @@ func testFreshStreamStartsAtLastStatus(t *testing.T, hold holding) {
 			t.Fatalf("assign %s: %d %s", courier, resp.StatusCode, body)
 		}
 	}
-	wantCourier := func(r *client.SSEReader, seq int64) {
-		t.Helper()
-		ev, err := r.Next()
-		if err != nil || ev.Type != "courier" || ev.ID != strconv.FormatInt(seq, 10) {
-			t.Fatalf("got %+v, %v; want the courier event %d", ev, err, seq)
-		}
-	}
-
 	r := client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
 	wantSeqStatus(t, next(t, r), 2, ordercast.StatusConfirmed)
-	wantCourier(r, 4)
+	nextCourier(t, r, 4)
 	mustSetStatus(t, base, "o-1", ordercast.StatusPreparing)
+	wantSeqStatus(t, next(t, r), 5, ordercast.StatusPreparing)
+
+	// Status events came after the assignment: a fresh stream still names the courier, the
+	// assignment first, in seq order.
+	r = client.NewSSEReader(rawStream(t, base, "o-1", "").Body)
+	nextCourier(t, r, 4)
 	wantSeqStatus(t, next(t, r), 5, ordercast.StatusPreparing)
 
 	r = client.NewSSEReader(rawStream(t, base, "o-1", "0").Body)
 	wantSeqStatus(t, next(t, r), 1, ordercast.StatusPlaced)
 	wantSeqStatus(t, next(t, r), 2, ordercast.StatusConfirmed)
-	wantCourier(r, 3)
-	wantCourier(r, 4)
+	nextCourier(t, r, 3)
+	nextCourier(t, r, 4)
 	wantSeqStatus(t, next(t, r), 5, ordercast.StatusPreparing)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second) // a stream that never delivers fails

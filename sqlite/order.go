@@ -102,25 +102,25 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 	return events, nil
 }
 
-// LastStatusEvent returns an order's latest status event with seq < before.
-func (s *Store) LastStatusEvent(ctx context.Context, orderID string, before int64) (ordercast.Event, error) {
-	ev, err := s.lastStatusEvent(ctx, orderID, before)
+// LastEvent returns an order's latest event of the kind with seq < before.
+func (s *Store) LastEvent(ctx context.Context, orderID string, kind ordercast.EventKind, before int64) (ordercast.Event, error) {
+	ev, err := s.lastEvent(ctx, orderID, kind, before)
 	return ev, s.health(err, false)
 }
 
-func (s *Store) lastStatusEvent(ctx context.Context, orderID string, before int64) (ordercast.Event, error) {
+func (s *Store) lastEvent(ctx context.Context, orderID string, kind ordercast.EventKind, before int64) (ordercast.Event, error) {
 	// The primary key (order_id, seq), walked backwards: no row of the history is loaded but
 	// the one returned.
 	ev, err := scanEvent(s.reads.QueryRowContext(ctx, `
 		SELECT `+eventColumns+` FROM order_events
-		WHERE order_id = ? AND seq < ? AND kind = '' ORDER BY seq DESC LIMIT 1`, orderID, before))
+		WHERE order_id = ? AND seq < ? AND kind = ? ORDER BY seq DESC LIMIT 1`, orderID, before, string(kind)))
 	if errors.Is(err, sql.ErrNoRows) {
 		if _, err := findOrder(ctx, s.reads, orderID); err != nil {
 			return ordercast.Event{}, err
 		}
-		return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "order %s has no status event before seq %d", orderID, before)
+		return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "order %s has no %s event before seq %d", orderID, kind.Name(), before)
 	} else if err != nil {
-		return ordercast.Event{}, fmt.Errorf("sqlite: last status event of %s: %w", orderID, err)
+		return ordercast.Event{}, fmt.Errorf("sqlite: last %s event of %s: %w", kind.Name(), orderID, err)
 	}
 	return ev, nil
 }

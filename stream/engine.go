@@ -54,7 +54,7 @@ type Store interface {
 	ordercast.ScopeReader
 	Order(ctx context.Context, id string) (ordercast.Order, error)
 	EventsAfter(ctx context.Context, id string, after int64, limit int) ([]ordercast.Event, error)
-	LastStatusEvent(ctx context.Context, id string, before int64) (ordercast.Event, error)
+	LastEvent(ctx context.Context, id string, kind ordercast.EventKind, before int64) (ordercast.Event, error)
 	ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error)
 }
 

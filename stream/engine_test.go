@@ -23,7 +23,7 @@ type memStore struct {
 	events []ordercast.Event // seq 1, 2, …
 	fail   error             // returned by every read when set
 	hang   bool              // EventsAfter waits for its context to end, as a store that hangs
-	reads  int               // EventsAfter and LastStatusEvent calls
+	reads  int               // EventsAfter and LastEvent calls
 	// read is the events the reads returned, all told: what they loaded.
 	read int
 }
@@ -83,7 +83,14 @@ func (s *memStore) Order(_ context.Context, id string) (ordercast.Order, error) 
 		return ordercast.Order{}, ordercast.Errorf(ordercast.ENotFound, "no order %s", id)
 	}
 	last := s.events[len(s.events)-1]
-	return ordercast.Order{ID: id, Status: last.Status, Version: last.Seq}, nil
+	o := ordercast.Order{ID: id, Status: last.Status, Version: last.Seq}
+	for _, ev := range slices.Backward(s.events) {
+		if ev.Kind == ordercast.KindCourier {
+			o.CourierID = ev.CourierID
+			break
+		}
+	}
+	return o, nil
 }
 
 func (s *memStore) EventsAfter(ctx context.Context, _ string, after int64, limit int) ([]ordercast.Event, error) {
@@ -108,7 +115,7 @@ func (s *memStore) EventsAfter(ctx context.Context, _ string, after int64, limit
 	return slices.Clone(evs), nil
 }
 
-func (s *memStore) LastStatusEvent(_ context.Context, id string, before int64) (ordercast.Event, error) {
+func (s *memStore) LastEvent(_ context.Context, id string, kind ordercast.EventKind, before int64) (ordercast.Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reads++
@@ -116,12 +123,12 @@ func (s *memStore) LastStatusEvent(_ context.Context, id string, before int64) (
 		return ordercast.Event{}, s.fail
 	}
 	for i := min(before-1, int64(len(s.events))); i >= 1; i-- {
-		if ev := s.events[i-1]; ev.Kind == ordercast.KindStatus {
+		if ev := s.events[i-1]; ev.Kind == kind {
 			s.read++
 			return ev, nil
 		}
 	}
-	return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "no status event of %s before %d", id, before)
+	return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "no %s event of %s before %d", kind.Name(), id, before)
 }
 
 func (s *memStore) ActiveOrders(ctx context.Context, _ int) ([]ordercast.Order, error) {
@@ -230,8 +237,10 @@ func newWatcher(t *testing.T, e *Engine, last int64, f framing) (*watcher, *reco
 // order's last status event and, when courier events came after it, only the newest of them (a
 // later assignment replaces an earlier one), so a client that listens for status events learns
 // the current status even when courier events came last; when the latest event is a status
-// event, that one event is read, in one read, as before. A resume sends every event after its
-// id, 0 included (the whole history), which is not the same as none.
+// event, that one event is read, in one read, unless the order has a courier: then its
+// assignment comes first, though status events followed it, so that the client learns whom the
+// order went to. A resume sends every event after its id, 0 included (the whole history), which
+// is not the same as none.
 func TestWatchOpening(t *testing.T) {
 	t.Parallel()
 	store := newMemStore(ordercast.StatusPlaced, ordercast.StatusConfirmed)
@@ -255,7 +264,13 @@ func TestWatchOpening(t *testing.T) {
 	}
 	store.append(ordercast.StatusPreparing)
 	if got, reads, _ := openingOf(t, e, store, Request{}); !slices.Equal(got, []string{"5"}) || reads != 1 {
-		t.Errorf("fresh after a status event: seqs %v in %d reads, want [5] in 1", got, reads)
+		t.Errorf("fresh after a status event, no courier: seqs %v in %d reads, want [5] in 1", got, reads)
+	}
+	store.assign("ama")
+	store.append(ordercast.StatusReady)
+	store.append(ordercast.StatusOutForDelivery)
+	if got, reads, _ := openingOf(t, e, store, Request{}); !slices.Equal(got, []string{"6", "8"}) || reads != 2 {
+		t.Errorf("fresh after status events that followed an assignment: seqs %v in %d reads, want [6 8] in 2", got, reads)
 	}
 }
 

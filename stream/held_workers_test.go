@@ -53,8 +53,8 @@ func (s *slowOrders) EventsAfter(ctx context.Context, id string, after int64, _ 
 	return []ordercast.Event{{OrderID: id, Seq: 1, Status: ordercast.StatusPlaced, At: time.Now()}}, nil
 }
 
-func (s *slowOrders) LastStatusEvent(_ context.Context, id string, before int64) (ordercast.Event, error) {
-	return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "no status event of %s before %d", id, before)
+func (s *slowOrders) LastEvent(_ context.Context, id string, kind ordercast.EventKind, before int64) (ordercast.Event, error) {
+	return ordercast.Event{}, ordercast.Errorf(ordercast.ENotFound, "no %s event of %s before %d", kind.Name(), id, before)
 }
 
 func (s *slowOrders) ActiveOrders(context.Context, int) ([]ordercast.Order, error) { return nil, nil }

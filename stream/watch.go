@@ -187,27 +187,41 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 const orderBacklogLimit = ordercast.MaxOrderVersion
 
 // fromLastStatus reads what a fresh connect to order o opens with: its last status event and, if
-// courier events came after it, the newest of them, at most two events. A client that listens
-// for status events (as the README tells integrators to) learns the current status
-// at once, even when courier events came after it; an earlier assignment is replaced by a later
-// one, so only the newest is state (the history and a resume have them all). The latest event is
-// nearly always a status event, and then it is the one read, as cheap as the current status
-// alone; after a courier event, the last status event before it is one more read of one row,
-// however many courier events came between. Events committed since o was read come live, after
-// these, or fill the gap they leave (rule 2).
+// o has a courier, the newest courier event, at most two events in seq order. A client that
+// listens for status events (as the README tells integrators to) learns the current status at
+// once, even when courier events came after it, and one that opens after the assignment still
+// learns whom the order went to (the status events since say nothing of it); an earlier
+// assignment is replaced by a later one, so only the newest is state (the history and a resume
+// have them all). An unassignment after the last status event is sent too: the client may hold
+// the courier from an earlier connection. The latest event is nearly always a status event,
+// and then it is the one read, with the assignment one more read of one row when the order has
+// a courier; after a courier event, the last status event before it is one more read, however
+// many courier events came between. Events committed since o was read come live, after these,
+// or fill the gap they leave (rule 2).
 func (e *Engine) fromLastStatus(ctx context.Context, o ordercast.Order) ([]ordercast.Event, error) {
 	evs, err := e.store.EventsAfter(ctx, o.ID, o.Version-1, 1)
 	if err != nil {
 		return nil, fmt.Errorf("read the latest event of %s: %w", o.ID, err)
 	}
-	if len(evs) == 0 || evs[0].Kind == ordercast.KindStatus {
+	if len(evs) == 0 {
 		return evs, nil
 	}
-	status, err := e.store.LastStatusEvent(ctx, o.ID, evs[0].Seq)
-	if err != nil {
-		return nil, fmt.Errorf("read the last status event of %s: %w", o.ID, err)
+	latest := evs[0]
+	other := ordercast.KindStatus
+	if latest.Kind == ordercast.KindStatus {
+		if o.CourierID == "" {
+			return evs, nil
+		}
+		other = ordercast.KindCourier
 	}
-	return []ordercast.Event{status, evs[0]}, nil
+	ev, err := e.store.LastEvent(ctx, o.ID, other, latest.Seq)
+	if other == ordercast.KindCourier && ordercast.ErrorCode(err) == ordercast.ENotFound {
+		return evs, nil // a courier set by no event of the history kept (none is, today)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the last %s event of %s: %w", other.Name(), o.ID, err)
+	}
+	return []ordercast.Event{ev, latest}, nil
 }
 
 // readLocation finds the newest fresh position of an order that shows one (Locations.Latest),

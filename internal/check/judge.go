@@ -38,8 +38,8 @@ type Session struct {
 	// Unexpected204 is set when a reconnect got 204 before the watcher had the final event.
 	Unexpected204 bool `json:"unexpected_204,omitempty"`
 	// Opening is how many of the events came on a connection opened without Last-Event-ID: a
-	// fresh connect opens with the order's last status event and then, if courier events came
-	// after it, the newest of them alone (see opensFresh).
+	// fresh connect opens with the order's last status event and its newest courier event, if
+	// it has a courier or courier events came after it, in seq order (see opensFresh).
 	Opening int `json:"opening,omitempty"`
 	// Positions are the courier's positions the watcher got, in the order it got them.
 	Positions []Position `json:"positions,omitempty"`
@@ -558,11 +558,13 @@ func courierAfter(h []HistEvent) string {
 }
 
 // opensFresh reports whether the first two events s received skip only what a fresh connect
-// leaves out: the courier events between the order's last status event and the newest courier
-// event, which replaces them (stream.Engine.fromLastStatus). Both came on the fresh connection,
-// the first a status event, the second a courier event, every event between a courier event.
+// leaves out (stream.Engine.fromLastStatus): it opens with the order's last status event and
+// its newest courier event, in seq order, the events between them all of the later one's kind.
+// After a status event, the courier events between it and the newest one, which replaces them;
+// after an assignment, the status events since, which the last one replaces. Both came on the
+// fresh connection.
 func opensFresh(s Session, h []HistEvent) bool {
-	if s.Opening < 2 || len(s.Received) < 2 || s.Received[0].Kind != "" || s.Received[1].Kind != KindCourier {
+	if s.Opening < 2 || len(s.Received) < 2 || s.Received[0].Kind == s.Received[1].Kind {
 		return false
 	}
 	from, to := s.Received[0].Seq, s.Received[1].Seq
@@ -570,7 +572,7 @@ func opensFresh(s Session, h []HistEvent) bool {
 		return false
 	}
 	for _, ev := range h[from : to-1] { // the seqs from+1 … to-1
-		if ev.Kind != KindCourier {
+		if ev.Kind != s.Received[1].Kind {
 			return false
 		}
 	}

@@ -36,14 +36,7 @@ func records() Records {
 	var r Records
 	r.Histories = hist
 	for id, evs := range hist {
-		for _, ev := range evs {
-			a := Attempt{Order: id, Note: ev.Note, Status: ev.Status, Expected: ev.Seq - 1}
-			if ev.Kind == KindCourier {
-				a.Status, a.Kind, a.Courier = "", KindCourier, ev.Courier
-			}
-			r.Attempts = append(r.Attempts, a)
-			r.Acks = append(r.Acks, Ack{Order: id, Seq: ev.Seq, Kind: ev.Kind, Status: ev.Status, Note: ev.Note})
-		}
+		r.attemptAll(id, evs)
 	}
 	for i := range r.Attempts {
 		if r.Attempts[i].Status == "placed" && r.Attempts[i].Order != "c" {
@@ -72,6 +65,19 @@ func records() Records {
 			Positions: []Position{{After: 5, Order: "c", Courier: "c-2"}, {After: 5, Order: "c", Courier: "c-2"}}},
 	}
 	return r
+}
+
+// attemptAll records an attempt at each of order id's events, acknowledged: the writes that made
+// its history.
+func (r *Records) attemptAll(id string, evs []HistEvent) {
+	for _, ev := range evs {
+		a := Attempt{Order: id, Note: ev.Note, Status: ev.Status, Expected: ev.Seq - 1}
+		if ev.Kind == KindCourier {
+			a.Status, a.Kind, a.Courier = "", KindCourier, ev.Courier
+		}
+		r.Attempts = append(r.Attempts, a)
+		r.Acks = append(r.Acks, Ack{Order: id, Seq: ev.Seq, Kind: ev.Kind, Status: ev.Status, Note: ev.Note})
+	}
 }
 
 // partyLogOrder is restaurant r's log in the records above: a and b interleaved.
@@ -172,6 +178,41 @@ func checkDamagesOf(t *testing.T, clean func() Records, tests []damage) {
 			}
 		})
 	}
+}
+
+// TestJudge_FreshOpeningAfterAnAssignment: a fresh connect to an order whose courier was
+// assigned before its last status event opens with that assignment, then the status event,
+// skipping the status events between, which the last one replaces.
+func TestJudge_FreshOpeningAfterAnAssignment(t *testing.T) {
+	withD := func() Records {
+		r := records()
+		at := r.Histories["a"][0].At
+		var d []HistEvent
+		for i, st := range []string{"placed", "confirmed", "confirmed", "preparing", "ready"} {
+			d = append(d, HistEvent{Seq: int64(i + 1), Status: st, Note: "d" + st, Actor: "system:check", At: at.Add(time.Duration(i) * time.Second)})
+		}
+		d[2].Kind, d[2].Courier, d[2].CourierName, d[2].Note = KindCourier, "c-3", courierName("c-3"), "courier c-3"
+		r.Histories["d"] = d
+		r.attemptAll("d", d)
+		var recv []Received
+		for _, seq := range []int64{3, 5} {
+			recv = append(recv, Received{HistEvent: d[seq-1], Arrival: Arrival{Due: d[seq-1].At, Wait: 20 * time.Millisecond}})
+		}
+		r.Sessions = append(r.Sessions, Session{Watcher: 6, Order: "d", Received: recv, Opening: 2})
+		return r
+	}
+	if j := Judge(withD()); j.Total() != 0 {
+		t.Fatalf("a fresh connect opening with the assignment, then the last status event: %v %v", j.Anomalies, j.Examples)
+	}
+	last := func(r *Records) *Session { return &r.Sessions[len(r.Sessions)-1] }
+	checkDamagesOf(t, withD, []damage{
+		{"the same events on a resume", func(r *Records) { last(r).Opening = 0 }, AGap},
+		{"a status event before the assignment skipped", func(r *Records) {
+			s := last(r)
+			s.Received = append([]Received{{HistEvent: r.Histories["d"][0]}}, s.Received...) // 1, 3, 5
+			s.Opening = 3
+		}, AGap},
+	})
 }
 
 // TestJudge_CourierCases: courier events are judged as status events are, by kind and courier

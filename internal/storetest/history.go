@@ -60,24 +60,31 @@ func exerciseHistoryBound(t *testing.T, open opener) {
 		t.Errorf("version %d once delivered, want at most %d", o.Version, ordercast.MaxOrderVersion)
 	}
 
-	// The last status event before a seq, found behind every courier event.
+	// The last event of a kind before a seq, found behind every event of the other kind.
 	evs := h.events(t, "o1")
 	confirmed := o.Version - 4
 	for _, tt := range []struct {
+		kind    ordercast.EventKind
 		before  int64
 		wantSeq int64 // 0: none
-	}{{o.Version + 1, o.Version}, {o.Version, o.Version - 1}, {confirmed, 1}, {2, 1}, {1, 0}} {
-		got, err := h.s.LastStatusEvent(h.ctx, "o1", tt.before)
+	}{
+		{ordercast.KindStatus, o.Version + 1, o.Version}, {ordercast.KindStatus, o.Version, o.Version - 1},
+		{ordercast.KindStatus, confirmed, 1}, {ordercast.KindStatus, 2, 1}, {ordercast.KindStatus, 1, 0},
+		{ordercast.KindCourier, o.Version + 1, confirmed - 1}, {ordercast.KindCourier, confirmed - 1, confirmed - 2},
+		{ordercast.KindCourier, 2, 0},
+	} {
+		name := fmt.Sprintf("LastEvent(o1, %s, %d)", tt.kind.Name(), tt.before)
+		got, err := h.s.LastEvent(h.ctx, "o1", tt.kind, tt.before)
 		if tt.wantSeq == 0 {
 			wantCode(t, err, ordercast.ENotFound)
 			continue
 		}
 		if err != nil {
-			t.Errorf("LastStatusEvent(o1, %d): %v", tt.before, err)
+			t.Errorf("%s: %v", name, err)
 			continue
 		}
-		equalEvents(t, fmt.Sprintf("LastStatusEvent(o1, %d)", tt.before), []ordercast.Event{got}, []ordercast.Event{evs[tt.wantSeq-1]})
+		equalEvents(t, name, []ordercast.Event{got}, []ordercast.Event{evs[tt.wantSeq-1]})
 	}
-	_, err = h.s.LastStatusEvent(h.ctx, "unknown", 5)
+	_, err = h.s.LastEvent(h.ctx, "unknown", ordercast.KindStatus, 5)
 	wantCode(t, err, ordercast.ENotFound)
 }
