@@ -215,7 +215,22 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	b.tap("assign c-7", row+` .assign`)
 	b.waitFor(row + `[data-courier="c-7"]`)
 	b.poll("the field shows the courier", `document.querySelector('`+row+` .courier').value === 'c-7' && !document.querySelector('`+row+` .unassign').disabled`)
+	// The same courier again would change nothing: Assign is off.
+	if !eval[bool](b, `document.querySelector('`+row+` .assign').disabled`) {
+		t.Error("Assign is offered for the order's own courier")
+	}
+	// Unassign asks first: the courier may be on the way; the first tap changes nothing.
 	b.tap("unassign", row+` .unassign`)
+	b.waitFor(row + ` .unassign[data-confirming]`)
+	if got := eval[string](b, `document.querySelector('`+row+` .unassign').textContent`); got != "Confirm unassign" {
+		t.Errorf("after one tap Unassign says %q, want Confirm unassign", got)
+	}
+	var o ordercast.Order
+	if err := json.Unmarshal(mustCall(t, "GET", base+"/v1/orders/m-1", admin, "", http.StatusOK), &o); err != nil || o.CourierID != "c-7" {
+		t.Fatalf("one tap of Unassign: the order's courier %q (%v), want c-7 still", o.CourierID, err)
+	}
+	b.waitFor(row + ` .unassign[data-confirming]:not([data-settling])`)
+	b.tap("confirm unassign", row+` .unassign[data-confirming]`)
 	b.waitFor(row + `[data-courier=""]`)
 	b.poll("the field is empty and Assign off", `document.querySelector('`+row+` .courier').value === '' && document.querySelector('`+row+` .assign').disabled`)
 
@@ -330,7 +345,7 @@ func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
 		t.Errorf("the row's line says %q, want the courier by name and id", got)
 	}
 	restore := b.refuseStream("*/v1/restaurants/r-1/stream*")
-	b.tap("unassign", row+` .unassign`)
+	unassignOn(b, row)
 	b.waitFor(row + `[data-courier=""]`)
 	b.poll("the field is empty and Assign off", `document.querySelector('`+row+` .courier').value === '' && document.querySelector('`+row+` .assign').disabled`)
 	// Nor does a courier the board then assigns, whom the answer names by no name, take the
