@@ -277,8 +277,7 @@ const (
 // token opens nothing.
 func (s *Server) trackingCookie(r *http.Request, id, tok string, exp time.Time) *http.Cookie {
 	c := s.tokenCookie(r, TrackingCookie, "/v1/orders/"+id, tok)
-	end := exp.Add(trackingCookieAfterlife)
-	c.Expires, c.MaxAge = end, max(int(time.Until(end).Seconds()), 1)
+	endCookieAt(c, exp.Add(trackingCookieAfterlife))
 	return c
 }
 

@@ -568,13 +568,29 @@ func (s *Server) handOverToken(w http.ResponseWriter, r *http.Request, c pageCoo
 // tokenCookie is the cookie that carries a token handed to a page (an actor token, or a tracking
 // token), or with an empty tok the one that deletes it: HttpOnly, same-site only, and Secure
 // whenever the client came over HTTPS, directly or through a trusted proxy that ended TLS
-// (viaHTTPS), so that the token never travels over plain HTTP.
+// (viaHTTPS), so that the token never travels over plain HTTP. It ends when its token expires,
+// not with the browser's session: a board left open on a kitchen's tablet for a dinner service
+// opened again after the browser restarted (a home-screen shortcut to its clean URL) said to
+// open the link again, though its token was good for hours.
 func (s *Server) tokenCookie(r *http.Request, name, path, tok string) *http.Cookie {
 	c := &http.Cookie{Name: name, Value: tok, Path: path, HttpOnly: true, Secure: s.viaHTTPS(r), SameSite: http.SameSiteStrictMode}
-	if tok == "" {
+	switch {
+	case tok == "":
 		c.MaxAge = -1
+	case s.Auth != nil:
+		endCookieAt(c, s.Auth.Tokens.Expiry(tok))
 	}
 	return c
+}
+
+// endCookieAt makes c end at end, as both Expires and Max-Age (which a browser counts from the
+// answer, whatever its own clock says), and no sooner than a second from now: a Max-Age of 0 or
+// less would delete it at once. A zero end leaves it a session cookie.
+func endCookieAt(c *http.Cookie, end time.Time) {
+	if end.IsZero() {
+		return
+	}
+	c.Expires, c.MaxAge = end, max(int(time.Until(end).Seconds()), 1)
 }
 
 // errorPage is what the error page shows: a heading and a sentence that says what went wrong.
