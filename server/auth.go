@@ -241,7 +241,7 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 	if tok == "" {
 		return false
 	}
-	to := trackingPagePath(id, "")
+	to := trackingPagePath(id, ordercast.Party{})
 	if s.Auth != nil {
 		// The token handed out with the order only. One a page made from its own token (a
 		// courier's, a restaurant's, the console's: pageTrackingCookie) reaches the tracking page
@@ -277,8 +277,7 @@ const (
 // token opens nothing.
 func (s *Server) trackingCookie(r *http.Request, id, tok string, exp time.Time) *http.Cookie {
 	c := s.tokenCookie(r, TrackingCookie, "/v1/orders/"+id, tok)
-	end := exp.Add(trackingCookieAfterlife)
-	c.Expires, c.MaxAge = end, max(int(time.Until(end).Seconds()), 1)
+	endCookieAt(c, exp.Add(trackingCookieAfterlife))
 	return c
 }
 
@@ -293,14 +292,16 @@ func toTrackingPage(w http.ResponseWriter, r *http.Request, to string) {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// trackingPagePath is order id's tracking page or, with courier set, the view of it for that
-// courier, who came from its page (?view=courier&courier=…): its words are a courier's, and it
-// links back to the courier's page. The view carries no credential: the cookie does.
-func trackingPagePath(id, courier string) string {
-	if courier == "" {
+// trackingPagePath is order id's tracking page or, with viewer set (a courier, a restaurant:
+// trackViews), the view of it for that party, which came from its page
+// (?view=courier&courier=…, ?view=restaurant&restaurant=…): its words are the party's, and it
+// links back to the party's page. The view carries no credential: the cookie does.
+func trackingPagePath(id string, viewer ordercast.Party) string {
+	if viewer == (ordercast.Party{}) {
 		return "/track/" + id
 	}
-	return "/track/" + id + "?" + url.Values{"view": {trackViewCourier}, "courier": {courier}}.Encode()
+	kind := string(viewer.Kind)
+	return "/track/" + id + "?" + url.Values{"view": {kind}, kind: {viewer.ID}}.Encode()
 }
 
 // consoleToken is the admin token the demo console page carries, or "".
