@@ -249,7 +249,7 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 		// whose cookie it would replace with one that dies with the page's token, or when the
 		// order changes hands.
 		if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil && tr.OrderID == id && tr.Courier == "" && tr.Via == "" {
-			http.SetCookie(w, s.trackingCookie(r, id, tok, tr.Exp))
+			http.SetCookie(w, s.trackingCookie(r, id, tok))
 		} else {
 			// A refused token sets nothing, and the page says the link was refused (rather than
 			// to open the link just opened) should the API refuse it for want of a credential:
@@ -268,22 +268,15 @@ const (
 	trackLinkRefused = "refused"
 )
 
-// trackingCookie is the tracking cookie that carries tok, a tracking token for order id that
-// expires at exp, to the order's API path only: a token cookie (tokenCookie) kept for
-// trackingCookieAfterlife after its token ends. The browser then still presents the expired
-// token, which the API refuses as expired, so the page can say that the customer's link has
-// expired; a cookie that ended with its token left the page nothing to present, and it told a
-// customer who had opened the link to open it ("a tracking token is required"). An expired
-// token opens nothing.
-func (s *Server) trackingCookie(r *http.Request, id, tok string, exp time.Time) *http.Cookie {
+// trackingCookie is the tracking cookie that carries tok, a tracking token for order id, to the
+// order's API path only: a token cookie (tokenCookie) that outlives its token (outliveToken), so
+// that a customer who opens the page after the link expired is told so, rather than told to open
+// the link ("a tracking token is required").
+func (s *Server) trackingCookie(r *http.Request, id, tok string) *http.Cookie {
 	c := s.tokenCookie(r, TrackingCookie, "/v1/orders/"+id, tok)
-	endCookieAt(c, exp.Add(trackingCookieAfterlife))
+	s.outliveToken(c)
 	return c
 }
-
-// trackingCookieAfterlife is how long a tracking cookie outlives its token: a customer who looks
-// at an order the day after its link expired is told so.
-const trackingCookieAfterlife = 24 * time.Hour
 
 // toTrackingPage sends the browser to to, a tracking page (trackingPagePath), after a hand-over
 // that may have set its cookie: an answer not to be cached.

@@ -133,11 +133,12 @@ func TestPagesSetTheirStreamCookie(t *testing.T) {
 }
 
 // TestPageCookiesLastAsLongAsTheirToken: the cookies that carry the token handed to a party's
-// page or the console end when that token expires (Expires and Max-Age at its exp), not with
-// the browser's session: a board kept open on a kitchen's tablet through a dinner service opens
-// again from its cookie after the browser restarts, for as long as its token is good. Every
-// other attribute stays: HttpOnly, Secure (here behind a trusted proxy that ended TLS), the
-// page's SameSite=Lax and its stream's Strict, and each one's path.
+// page end a day after that token expires (Expires and Max-Age), not with the browser's session:
+// a board kept open on a kitchen's tablet through a dinner service opens again from its cookie
+// after the browser restarts, for as long as its token is good, and says it expired after. The
+// console's, which may hold an admin token of months, end with the session. Every other
+// attribute stays: HttpOnly, Secure (here behind a trusted proxy that ended TLS), the page's
+// SameSite=Lax and its stream's Strict, and each one's path.
 func TestPageCookiesLastAsLongAsTheirToken(t *testing.T) {
 	ts := newAuthServer(t, func(s *server.Server) { s.Limits.TrustedProxies = loopbackProxy })
 	base := ts.URL()
@@ -155,7 +156,8 @@ func TestPageCookiesLastAsLongAsTheirToken(t *testing.T) {
 		return tok, exp
 	}
 	board, boardExp := sign(auth.Actor{Role: auth.RoleRestaurant, Sub: "r-7"})
-	admin, adminExp := sign(auth.Actor{Role: auth.RoleAdmin, Sub: "ops"})
+	boardExp = boardExp.Add(24 * time.Hour)
+	admin, _ := sign(auth.Actor{Role: auth.RoleAdmin, Sub: "ops"})
 	// send makes a request as the proxy that ended the browser's TLS would, with cookie when not nil.
 	send := func(req *http.Request, cookie *http.Cookie) *http.Response {
 		t.Helper()
@@ -170,12 +172,19 @@ func TestPageCookiesLastAsLongAsTheirToken(t *testing.T) {
 		_ = resp.Body.Close()
 		return resp
 	}
-	// endsWithToken checks that resp sets cookie name at path to tok, ending at exp.
+	// endsWithToken checks that resp sets cookie name at path to tok, ending at exp (a day after
+	// the token's; zero: with the session).
 	endsWithToken := func(what string, resp *http.Response, name, path string, sameSite http.SameSite, tok string, exp time.Time) {
 		t.Helper()
 		c := cookieNamed(resp, name, path)
 		if c == nil || c.Value != tok || !c.HttpOnly || !c.Secure || c.SameSite != sameSite {
 			t.Errorf("%s: cookie %s at %s is %+v among %v; want the token, HttpOnly, Secure, SameSite %v", what, name, path, c, resp.Cookies(), sameSite)
+			return
+		}
+		if exp.IsZero() {
+			if !c.Expires.IsZero() || c.MaxAge != 0 {
+				t.Errorf("%s: cookie %s at %s expires %v (Max-Age %d), want a session cookie", what, name, path, c.Expires, c.MaxAge)
+			}
 			return
 		}
 		if d := c.Expires.Sub(exp); d < -time.Second || d > time.Second {
@@ -203,8 +212,8 @@ func TestPageCookiesLastAsLongAsTheirToken(t *testing.T) {
 	req, _ = http.NewRequest("POST", base+"/console", strings.NewReader("token="+admin))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp = send(req, nil)
-	endsWithToken("the console's sign-in", resp, server.ConsoleCookie, "/console", http.SameSiteLaxMode, admin, adminExp)
-	endsWithToken("the console's sign-in", resp, server.StreamCookie, "/v1/stream", http.SameSiteStrictMode, admin, adminExp)
+	endsWithToken("the console's sign-in", resp, server.ConsoleCookie, "/console", http.SameSiteLaxMode, admin, time.Time{})
+	endsWithToken("the console's sign-in", resp, server.StreamCookie, "/v1/stream", http.SameSiteStrictMode, admin, time.Time{})
 }
 
 // TestPageCookiesNeverAuthorizeAChange: no cookie the pages set, holding even an admin token,

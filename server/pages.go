@@ -451,11 +451,11 @@ func (s *Server) pageTrackingCookie(r *http.Request, id, tok string) (*http.Cook
 	if !until.IsZero() {
 		ttl = min(ttl, time.Until(until))
 	}
-	track, exp, err := s.Auth.Tokens.SignPageTracking(id, courier, via, ttl)
+	track, _, err := s.Auth.Tokens.SignPageTracking(id, courier, via, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("sign tracking token for a page's link: %w", err)
 	}
-	return s.trackingCookie(r, id, track, exp), nil
+	return s.trackingCookie(r, id, track), nil
 }
 
 // maySet lists, space separated, the statuses a page acting as a may set, for its script to offer
@@ -534,6 +534,7 @@ type pageCookies struct {
 	name   string // the page cookie's name
 	page   string // the page's path
 	stream string // the path of the page's stream
+	kept   bool   // the cookies outlive their token, not the browser's session (keep)
 }
 
 // consoleCookies are the console's; its stream is every order's (GET /v1/stream).
@@ -543,7 +544,7 @@ var consoleCookies = pageCookies{name: ConsoleCookie, page: "/console", stream: 
 // stream is the party's (GET /v1/restaurants/{id}/stream, and so on).
 func partyCookies(p ordercast.Party) pageCookies {
 	page := "/" + string(p.Kind) + "s/" + p.ID
-	return pageCookies{name: PartyCookie, page: page, stream: "/v1" + page + "/stream"}
+	return pageCookies{name: PartyCookie, page: page, stream: "/v1" + page + "/stream", kept: true}
 }
 
 // setPageCookies keeps tok in both of a page's cookies, or with tok "" deletes both: a page must
@@ -559,8 +560,8 @@ func partyCookies(p ordercast.Party) pageCookies {
 func (s *Server) setPageCookies(w http.ResponseWriter, r *http.Request, c pageCookies, tok string) {
 	page := s.tokenCookie(r, c.name, c.page, tok)
 	page.SameSite = http.SameSiteLaxMode
-	http.SetCookie(w, page)
-	http.SetCookie(w, s.tokenCookie(r, StreamCookie, c.stream, tok))
+	http.SetCookie(w, c.keep(s, page))
+	http.SetCookie(w, c.keep(s, s.tokenCookie(r, StreamCookie, c.stream, tok)))
 }
 
 // setStreamCookie keeps tok, the token a page is rendered with, in its stream cookie, whatever
@@ -568,8 +569,18 @@ func (s *Server) setPageCookies(w http.ResponseWriter, r *http.Request, c pageCo
 // without a token leaves the cookie as it is.
 func (s *Server) setStreamCookie(w http.ResponseWriter, r *http.Request, c pageCookies, tok string) {
 	if tok != "" {
-		http.SetCookie(w, s.tokenCookie(r, StreamCookie, c.stream, tok))
+		http.SetCookie(w, c.keep(s, s.tokenCookie(r, StreamCookie, c.stream, tok)))
 	}
+}
+
+// keep makes cookie, one of c's, outlive its token (outliveToken) when c's page keeps its
+// cookies: a party's page. The console's end with the browser's session: they may hold an admin
+// token of months, on a machine others use.
+func (c pageCookies) keep(s *Server, cookie *http.Cookie) *http.Cookie {
+	if c.kept {
+		s.outliveToken(cookie)
+	}
+	return cookie
 }
 
 // handOverToken keeps a token handed to a page (by ?token=… or a form) in the page's cookies and
@@ -588,30 +599,42 @@ func (s *Server) handOverToken(w http.ResponseWriter, r *http.Request, c pageCoo
 // tokenCookie is the cookie that carries a token handed to a page (an actor token, or a tracking
 // token), or with an empty tok the one that deletes it: HttpOnly, same-site only, and Secure
 // whenever the client came over HTTPS, directly or through a trusted proxy that ended TLS
-// (viaHTTPS), so that the token never travels over plain HTTP. It ends when its token expires,
-// not with the browser's session: a board left open on a kitchen's tablet for a dinner service
-// opened again after the browser restarted (a home-screen shortcut to its clean URL) said to
-// open the link again, though its token was good for hours.
+// (viaHTTPS), so that the token never travels over plain HTTP. It is a session cookie, unless
+// outliveToken keeps it.
 func (s *Server) tokenCookie(r *http.Request, name, path, tok string) *http.Cookie {
 	c := &http.Cookie{Name: name, Value: tok, Path: path, HttpOnly: true, Secure: s.viaHTTPS(r), SameSite: http.SameSiteStrictMode}
-	switch {
-	case tok == "":
+	if tok == "" {
 		c.MaxAge = -1
-	case s.Auth != nil:
-		endCookieAt(c, s.Auth.Tokens.Expiry(tok))
 	}
 	return c
 }
 
-// endCookieAt makes c end at end, as both Expires and Max-Age (which a browser counts from the
-// answer, whatever its own clock says), and no sooner than a second from now: a Max-Age of 0 or
-// less would delete it at once. A zero end leaves it a session cookie.
-func endCookieAt(c *http.Cookie, end time.Time) {
-	if end.IsZero() {
+// outliveToken makes the token cookie c last until tokenCookieAfterlife after its token expires,
+// not end with the browser's session: a board left open on a kitchen's tablet for a dinner
+// service, opened again after the browser restarted (a home-screen shortcut to its clean URL),
+// said to open the link again, though its token was good for hours. Past the token's end, the
+// browser still presents it, and the API refuses it as expired, so the page can say that its
+// link expired and to ask for a new one; a cookie that ended with its token left the page
+// nothing to present, and it said to open the link it came from, which holds the same token. An
+// expired token opens nothing. The cookie ends as both Expires and Max-Age (which a browser
+// counts from the answer, whatever its own clock says), no sooner than a second from now: a
+// Max-Age of 0 or less would delete it at once.
+func (s *Server) outliveToken(c *http.Cookie) {
+	if c.Value == "" || s.Auth == nil {
 		return
 	}
+	exp := s.Auth.Tokens.Expiry(c.Value)
+	if exp.IsZero() {
+		return
+	}
+	end := exp.Add(tokenCookieAfterlife)
 	c.Expires, c.MaxAge = end, max(int(time.Until(end).Seconds()), 1)
 }
+
+// tokenCookieAfterlife is how long a kept token cookie outlives its token: a customer who looks
+// at an order the day after its link expired, or a kitchen opening its board the next day, is
+// told so.
+const tokenCookieAfterlife = 24 * time.Hour
 
 // errorPage is what the error page shows: a heading and a sentence that says what went wrong.
 type errorPage struct {
