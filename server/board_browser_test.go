@@ -83,6 +83,7 @@ func TestBoardKeepsAnOrderCancelledByAnotherUntilSeen(t *testing.T) {
 	if got, want := eval[string](b, `document.querySelector('`+kept+` .order-cancelled').textContent`), "Order cancelled. Stop preparing it. Reason: Customer asked to cancel."; got != want {
 		t.Errorf("the cancelled row says %q, want %q", got, want)
 	}
+	screenshots(b, "board-cancelled-by-another")
 	// The board's own cancel, after it: that row lingers and goes, the other stays.
 	b.tap("cancel k-2", own+` .cancel`)
 	b.waitFor(own + ` .cancel[data-confirming]:not([data-settling])`)
