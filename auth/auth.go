@@ -440,16 +440,27 @@ func (a *Authority) ParseActor(token string) (Actor, error) {
 	return actor, nil
 }
 
-// AcceptedUntil is when a token this authority accepted stops being accepted: its exp plus
-// Leeway (zero when it names no expiry, which no accepted token does). It reads the claims
-// without verifying them again: call it only on a token that was just accepted. A stream opened
-// with the token ends then (stream.Request.Until).
-func (a *Authority) AcceptedUntil(token string) time.Time {
+// Expiry is when a token this authority accepted expires: its exp (zero when it names no
+// expiry, which no accepted token does). It reads the claims without verifying them again: call
+// it only on a token that was just accepted. A page's cookie that carries the token ends then.
+func (a *Authority) Expiry(token string) time.Time {
 	var claims jwt.RegisteredClaims
 	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err != nil || claims.ExpiresAt == nil {
 		return time.Time{}
 	}
-	return claims.ExpiresAt.Add(a.Leeway)
+	return claims.ExpiresAt.Time
+}
+
+// AcceptedUntil is when a token this authority accepted stops being accepted: its exp plus
+// Leeway (zero when it names no expiry, which no accepted token does). It reads the claims
+// without verifying them again, as Expiry does. A stream opened with the token ends then
+// (stream.Request.Until).
+func (a *Authority) AcceptedUntil(token string) time.Time {
+	exp := a.Expiry(token)
+	if exp.IsZero() {
+		return exp
+	}
+	return exp.Add(a.Leeway)
 }
 
 // ActorExpiry verifies an actor token as ParseActor does and returns its actor and when it

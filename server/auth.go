@@ -241,7 +241,7 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 	if tok == "" {
 		return false
 	}
-	to := trackingPagePath(id, "")
+	to := trackingPagePath(id, ordercast.Party{})
 	if s.Auth != nil {
 		// The token handed out with the order only. One a page made from its own token (a
 		// courier's, a restaurant's, the console's: pageTrackingCookie) reaches the tracking page
@@ -249,7 +249,7 @@ func (s *Server) setTrackingCookie(w http.ResponseWriter, r *http.Request, id st
 		// whose cookie it would replace with one that dies with the page's token, or when the
 		// order changes hands.
 		if tr, err := s.Auth.Tokens.ParseTracking(tok); err == nil && tr.OrderID == id && tr.Courier == "" && tr.Via == "" {
-			http.SetCookie(w, s.trackingCookie(r, id, tok, tr.Exp))
+			http.SetCookie(w, s.trackingCookie(r, id, tok))
 		} else {
 			// A refused token sets nothing, and the page says the link was refused (rather than
 			// to open the link just opened) should the API refuse it for want of a credential:
@@ -268,23 +268,15 @@ const (
 	trackLinkRefused = "refused"
 )
 
-// trackingCookie is the tracking cookie that carries tok, a tracking token for order id that
-// expires at exp, to the order's API path only: a token cookie (tokenCookie) kept for
-// trackingCookieAfterlife after its token ends. The browser then still presents the expired
-// token, which the API refuses as expired, so the page can say that the customer's link has
-// expired; a cookie that ended with its token left the page nothing to present, and it told a
-// customer who had opened the link to open it ("a tracking token is required"). An expired
-// token opens nothing.
-func (s *Server) trackingCookie(r *http.Request, id, tok string, exp time.Time) *http.Cookie {
+// trackingCookie is the tracking cookie that carries tok, a tracking token for order id, to the
+// order's API path only: a token cookie (tokenCookie) that outlives its token (outliveToken), so
+// that a customer who opens the page after the link expired is told so, rather than told to open
+// the link ("a tracking token is required").
+func (s *Server) trackingCookie(r *http.Request, id, tok string) *http.Cookie {
 	c := s.tokenCookie(r, TrackingCookie, "/v1/orders/"+id, tok)
-	end := exp.Add(trackingCookieAfterlife)
-	c.Expires, c.MaxAge = end, max(int(time.Until(end).Seconds()), 1)
+	s.outliveToken(c)
 	return c
 }
-
-// trackingCookieAfterlife is how long a tracking cookie outlives its token: a customer who looks
-// at an order the day after its link expired is told so.
-const trackingCookieAfterlife = 24 * time.Hour
 
 // toTrackingPage sends the browser to to, a tracking page (trackingPagePath), after a hand-over
 // that may have set its cookie: an answer not to be cached.
@@ -293,14 +285,16 @@ func toTrackingPage(w http.ResponseWriter, r *http.Request, to string) {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// trackingPagePath is order id's tracking page or, with courier set, the view of it for that
-// courier, who came from its page (?view=courier&courier=…): its words are a courier's, and it
-// links back to the courier's page. The view carries no credential: the cookie does.
-func trackingPagePath(id, courier string) string {
-	if courier == "" {
+// trackingPagePath is order id's tracking page or, with viewer set (a courier, a restaurant:
+// trackViews), the view of it for that party, which came from its page
+// (?view=courier&courier=…, ?view=restaurant&restaurant=…): its words are the party's, and it
+// links back to the party's page. The view carries no credential: the cookie does.
+func trackingPagePath(id string, viewer ordercast.Party) string {
+	if viewer == (ordercast.Party{}) {
 		return "/track/" + id
 	}
-	return "/track/" + id + "?" + url.Values{"view": {trackViewCourier}, "courier": {courier}}.Encode()
+	kind := string(viewer.Kind)
+	return "/track/" + id + "?" + url.Values{"view": {kind}, kind: {viewer.ID}}.Encode()
 }
 
 // consoleToken is the admin token the demo console page carries, or "".

@@ -235,9 +235,10 @@ func TestCourierPageSaysWhatWentWrong(t *testing.T) {
 	b.waitFor(row + `[data-status="ready"]`)
 
 	confirmStep(b, row, "picked up")
-	b.waitFor(row + ` .row-error`)
-	if got := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`); got != "the order changed meanwhile; read it again" {
-		t.Errorf("the refused change shows %q", got)
+	// A conflict: the page reads the order again and says what it is now.
+	b.poll("the refused change said", `(p => !p.hidden && p.textContent.startsWith('Not done'))(document.querySelector('`+row+` .row-error'))`)
+	if got, want := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`), "Not done: this order changed meanwhile. It is now Ready; check it, then try again."; got != want {
+		t.Errorf("the refused change shows %q, want %q", got, want)
 	}
 	b.poll("the button is back", `!document.querySelector('`+row+` .advance').disabled && document.querySelector('`+row+` .advance').getAttribute('aria-disabled') === null`)
 

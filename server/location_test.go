@@ -920,7 +920,9 @@ func TestStatusWhenPositionsCannotBeRead(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("stream: status %d, want 200", resp.StatusCode)
 	}
-	if ev := nextAny(t, client.NewSSEReader(resp.Body)); ev.Type != "status" || !strings.Contains(ev.Data, `"out_for_delivery"`) {
+	r := client.NewSSEReader(resp.Body)
+	nextCourier(t, r, 2) // a fresh stream names the courier first
+	if ev := nextAny(t, r); ev.Type != "status" || !strings.Contains(ev.Data, `"out_for_delivery"`) {
 		t.Fatalf("stream opened with %q %s, want the status", ev.Type, ev.Data)
 	}
 	if code, body := do(t, "GET", base+"/v1/orders/o-1?wait=0", "", ""); code != http.StatusOK || !strings.Contains(string(body), `"out_for_delivery"`) {

@@ -132,6 +132,90 @@ func TestPagesSetTheirStreamCookie(t *testing.T) {
 	}
 }
 
+// TestPageCookiesLastAsLongAsTheirToken: the cookies that carry the token handed to a party's
+// page end a day after that token expires (Expires and Max-Age), not with the browser's session:
+// a board kept open on a kitchen's tablet through a dinner service opens again from its cookie
+// after the browser restarts, for as long as its token is good, and says it expired after. The
+// console's, which may hold an admin token of months, end with the session. Every other
+// attribute stays: HttpOnly, Secure (here behind a trusted proxy that ended TLS), the page's
+// SameSite=Lax and its stream's Strict, and each one's path.
+func TestPageCookiesLastAsLongAsTheirToken(t *testing.T) {
+	ts := newAuthServer(t, func(s *server.Server) { s.Limits.TrustedProxies = loopbackProxy })
+	base := ts.URL()
+	sign := func(a auth.Actor) (string, time.Time) {
+		t.Helper()
+		tokens := authority(t)
+		tok, err := tokens.SignActor(a, 12*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, exp, err := tokens.ActorExpiry(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, exp
+	}
+	board, boardExp := sign(auth.Actor{Role: auth.RoleRestaurant, Sub: "r-7"})
+	boardExp = boardExp.Add(24 * time.Hour)
+	admin, _ := sign(auth.Actor{Role: auth.RoleAdmin, Sub: "ops"})
+	// send makes a request as the proxy that ended the browser's TLS would, with cookie when not nil.
+	send := func(req *http.Request, cookie *http.Cookie) *http.Response {
+		t.Helper()
+		req.Header.Set("X-Forwarded-Proto", "https")
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp
+	}
+	// endsWithToken checks that resp sets cookie name at path to tok, ending at exp (a day after
+	// the token's; zero: with the session).
+	endsWithToken := func(what string, resp *http.Response, name, path string, sameSite http.SameSite, tok string, exp time.Time) {
+		t.Helper()
+		c := cookieNamed(resp, name, path)
+		if c == nil || c.Value != tok || !c.HttpOnly || !c.Secure || c.SameSite != sameSite {
+			t.Errorf("%s: cookie %s at %s is %+v among %v; want the token, HttpOnly, Secure, SameSite %v", what, name, path, c, resp.Cookies(), sameSite)
+			return
+		}
+		if exp.IsZero() {
+			if !c.Expires.IsZero() || c.MaxAge != 0 {
+				t.Errorf("%s: cookie %s at %s expires %v (Max-Age %d), want a session cookie", what, name, path, c.Expires, c.MaxAge)
+			}
+			return
+		}
+		if d := c.Expires.Sub(exp); d < -time.Second || d > time.Second {
+			t.Errorf("%s: cookie %s at %s expires %v, want the token's exp, %v", what, name, path, c.Expires, exp)
+		}
+		if d := time.Duration(c.MaxAge)*time.Second - time.Until(exp); d < -2*time.Second || d > time.Second {
+			t.Errorf("%s: cookie %s at %s has Max-Age %d s, want the %v its token has left", what, name, path, c.MaxAge, time.Until(exp).Round(time.Second))
+		}
+	}
+
+	req, _ := http.NewRequest("GET", base+"/restaurants/r-7?token="+board, nil)
+	resp := send(req, nil)
+	endsWithToken("the board's hand-over", resp, server.PartyCookie, "/restaurants/r-7", http.SameSiteLaxMode, board, boardExp)
+	endsWithToken("the board's hand-over", resp, server.StreamCookie, "/v1/restaurants/r-7/stream", http.SameSiteStrictMode, board, boardExp)
+
+	// The board opened from its cookie alone, as a shortcut to its clean URL opens it after a
+	// restart: its stream's cookie is set again, ending with the token too.
+	req, _ = http.NewRequest("GET", base+"/restaurants/r-7", nil)
+	resp = send(req, &http.Cookie{Name: server.PartyCookie, Value: board})
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the board opened from its cookie: %d, want 200", resp.StatusCode)
+	}
+	endsWithToken("the board opened from its cookie", resp, server.StreamCookie, "/v1/restaurants/r-7/stream", http.SameSiteStrictMode, board, boardExp)
+
+	req, _ = http.NewRequest("POST", base+"/console", strings.NewReader("token="+admin))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp = send(req, nil)
+	endsWithToken("the console's sign-in", resp, server.ConsoleCookie, "/console", http.SameSiteLaxMode, admin, time.Time{})
+	endsWithToken("the console's sign-in", resp, server.StreamCookie, "/v1/stream", http.SameSiteStrictMode, admin, time.Time{})
+}
+
 // TestPageCookiesNeverAuthorizeAChange: no cookie the pages set, holding even an admin token,
 // changes anything, at any path that changes something or at the streams' own paths: a change
 // takes its token from the Authorization header only, so a request another site makes the

@@ -229,25 +229,43 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 // trackPage is what the tracking page template shows; the script does the rest.
 type trackPage struct {
 	ID string
-	// Courier is the courier whose view of the page this is (trackingPagePath): the page speaks
-	// to the courier, not the customer, and links back to the courier's page.
-	Courier string
+	// Viewer is the party whose view of the page this is, a courier or a restaurant that came
+	// from its own page (trackingPagePath): the page speaks to it, not to the customer, and links
+	// back to its page. The zero Party is the customer's view.
+	Viewer ordercast.Party
 }
 
-// Back is the courier's page, which the courier's view links back to. Its id stays as it is in
-// the path ({{.Back}} is a whole URL, which the template only normalizes): the page's cookie's
-// path names it so.
+// View names the view for the template and the scripts (data-view): "courier", "restaurant",
+// or "" for the customer's.
+func (p trackPage) View() string { return string(p.Viewer.Kind) }
+
+// Back is the viewer's page, which its view links back to, or "" in the customer's view. Its id
+// stays as it is in the path ({{.Back}} is a whole URL, which the template only normalizes): the
+// page's cookie's path names it so.
 func (p trackPage) Back() string {
-	return partyCookies(ordercast.Party{Kind: ordercast.PartyCourier, ID: p.Courier}).page
+	if p.Viewer.Kind == "" {
+		return ""
+	}
+	return partyCookies(p.Viewer).page
 }
 
-// trackViewCourier is the value of the tracking page's view parameter for a courier's view.
-const trackViewCourier = "courier"
+// BackWords are the words of the link back to the viewer's page (trackViews).
+func (p trackPage) BackWords() string { return trackViews[p.Viewer.Kind] }
+
+// trackViews are the parties whose pages open a view of the tracking page of their own
+// (?view={kind}&{kind}={id}, trackingPagePath), with the words of its link back to their page.
+// A restaurant's board, kept open on a kiosk tablet with no back button, would otherwise strand
+// its staff on the customer's page, whose only link goes to the home page.
+var trackViews = map[ordercast.PartyKind]string{
+	ordercast.PartyCourier:    "Back to your deliveries",
+	ordercast.PartyRestaurant: "Back to the board",
+}
 
 // handleTrack serves GET /track/{id}: the live tracking page of one order. Whether the order
 // exists is the script's question (it asks the API), so the page is the same for every valid id.
 // With ?token=… it sets the tracking cookie and redirects to the clean URL (setTrackingCookie).
-// With ?view=courier&courier={id} it is that courier's view of the page (trackingPagePath).
+// With ?view=courier&courier={id} it is that courier's view of the page, with
+// ?view=restaurant&restaurant={id} that restaurant's (trackingPagePath).
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := ordercast.ValidateID(id); err != nil {
@@ -258,10 +276,12 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := trackPage{ID: id}
-	// The courier's view changes words and one link, to a page of this site: nothing a link's
-	// courier id could turn against anyone. One that cannot be an id leaves the customer's view.
-	if q := r.URL.Query(); q.Get("view") == trackViewCourier && ordercast.ValidatePartyID(q.Get("courier")) == nil {
-		page.Courier = q.Get("courier")
+	// A party's view changes words and one link, to a page of this site: nothing a link's party
+	// id could turn against anyone. One that cannot be an id leaves the customer's view.
+	q := r.URL.Query()
+	kind := ordercast.PartyKind(q.Get("view"))
+	if _, ok := trackViews[kind]; ok && ordercast.ValidatePartyID(q.Get(string(kind))) == nil {
+		page.Viewer = ordercast.Party{Kind: kind, ID: q.Get(string(kind))}
 	}
 	s.renderPage(w, r, http.StatusOK, "track.html", page)
 }
@@ -384,15 +404,15 @@ func (s *Server) handleConsoleTrack(w http.ResponseWriter, r *http.Request) {
 	if c, cerr := r.Cookie(ConsoleCookie); tok == "" && cerr == nil {
 		tok = c.Value
 	}
-	s.trackWith(w, r, id, tok, "")
+	s.trackWith(w, r, id, tok, ordercast.Party{})
 }
 
 // trackWith sends the browser to order id's tracking page from a page that links there, whose
-// token is tok: courier courier's view of it when that is a courier's page (toTrackingPage).
-// When tracking needs a token and tok may watch the order, it first keeps a credential for the
-// order in the tracking cookie (pageTrackingCookie); else the tracking page shows the API's
-// refusal.
-func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok, courier string) {
+// token is tok: viewer's view of it when that is a courier's page or a restaurant's board, the
+// customer's when viewer is the zero Party (toTrackingPage). When tracking needs a token and tok
+// may watch the order, it first keeps a credential for the order in the tracking cookie
+// (pageTrackingCookie); else the tracking page shows the API's refusal.
+func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok string, viewer ordercast.Party) {
 	if s.Auth != nil && !s.Auth.PublicTracking && tok != "" {
 		c, err := s.pageTrackingCookie(r, id, tok)
 		if err != nil {
@@ -403,7 +423,7 @@ func (s *Server) trackWith(w http.ResponseWriter, r *http.Request, id, tok, cour
 			http.SetCookie(w, c)
 		}
 	}
-	toTrackingPage(w, r, trackingPagePath(id, courier))
+	toTrackingPage(w, r, trackingPagePath(id, viewer))
 }
 
 // pageTrackingCookie is the tracking cookie that a page whose token is tok hands order id's
@@ -431,11 +451,11 @@ func (s *Server) pageTrackingCookie(r *http.Request, id, tok string) (*http.Cook
 	if !until.IsZero() {
 		ttl = min(ttl, time.Until(until))
 	}
-	track, exp, err := s.Auth.Tokens.SignPageTracking(id, courier, via, ttl)
+	track, _, err := s.Auth.Tokens.SignPageTracking(id, courier, via, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("sign tracking token for a page's link: %w", err)
 	}
-	return s.trackingCookie(r, id, track, exp), nil
+	return s.trackingCookie(r, id, track), nil
 }
 
 // maySet lists, space separated, the statuses a page acting as a may set, for its script to offer
@@ -514,6 +534,7 @@ type pageCookies struct {
 	name   string // the page cookie's name
 	page   string // the page's path
 	stream string // the path of the page's stream
+	kept   bool   // the cookies outlive their token, not the browser's session (keep)
 }
 
 // consoleCookies are the console's; its stream is every order's (GET /v1/stream).
@@ -523,7 +544,7 @@ var consoleCookies = pageCookies{name: ConsoleCookie, page: "/console", stream: 
 // stream is the party's (GET /v1/restaurants/{id}/stream, and so on).
 func partyCookies(p ordercast.Party) pageCookies {
 	page := "/" + string(p.Kind) + "s/" + p.ID
-	return pageCookies{name: PartyCookie, page: page, stream: "/v1" + page + "/stream"}
+	return pageCookies{name: PartyCookie, page: page, stream: "/v1" + page + "/stream", kept: true}
 }
 
 // setPageCookies keeps tok in both of a page's cookies, or with tok "" deletes both: a page must
@@ -539,8 +560,8 @@ func partyCookies(p ordercast.Party) pageCookies {
 func (s *Server) setPageCookies(w http.ResponseWriter, r *http.Request, c pageCookies, tok string) {
 	page := s.tokenCookie(r, c.name, c.page, tok)
 	page.SameSite = http.SameSiteLaxMode
-	http.SetCookie(w, page)
-	http.SetCookie(w, s.tokenCookie(r, StreamCookie, c.stream, tok))
+	http.SetCookie(w, c.keep(s, page))
+	http.SetCookie(w, c.keep(s, s.tokenCookie(r, StreamCookie, c.stream, tok)))
 }
 
 // setStreamCookie keeps tok, the token a page is rendered with, in its stream cookie, whatever
@@ -548,8 +569,18 @@ func (s *Server) setPageCookies(w http.ResponseWriter, r *http.Request, c pageCo
 // without a token leaves the cookie as it is.
 func (s *Server) setStreamCookie(w http.ResponseWriter, r *http.Request, c pageCookies, tok string) {
 	if tok != "" {
-		http.SetCookie(w, s.tokenCookie(r, StreamCookie, c.stream, tok))
+		http.SetCookie(w, c.keep(s, s.tokenCookie(r, StreamCookie, c.stream, tok)))
 	}
+}
+
+// keep makes cookie, one of c's, outlive its token (outliveToken) when c's page keeps its
+// cookies: a party's page. The console's end with the browser's session: they may hold an admin
+// token of months, on a machine others use.
+func (c pageCookies) keep(s *Server, cookie *http.Cookie) *http.Cookie {
+	if c.kept {
+		s.outliveToken(cookie)
+	}
+	return cookie
 }
 
 // handOverToken keeps a token handed to a page (by ?token=… or a form) in the page's cookies and
@@ -568,7 +599,8 @@ func (s *Server) handOverToken(w http.ResponseWriter, r *http.Request, c pageCoo
 // tokenCookie is the cookie that carries a token handed to a page (an actor token, or a tracking
 // token), or with an empty tok the one that deletes it: HttpOnly, same-site only, and Secure
 // whenever the client came over HTTPS, directly or through a trusted proxy that ended TLS
-// (viaHTTPS), so that the token never travels over plain HTTP.
+// (viaHTTPS), so that the token never travels over plain HTTP. It is a session cookie, unless
+// outliveToken keeps it.
 func (s *Server) tokenCookie(r *http.Request, name, path, tok string) *http.Cookie {
 	c := &http.Cookie{Name: name, Value: tok, Path: path, HttpOnly: true, Secure: s.viaHTTPS(r), SameSite: http.SameSiteStrictMode}
 	if tok == "" {
@@ -576,6 +608,33 @@ func (s *Server) tokenCookie(r *http.Request, name, path, tok string) *http.Cook
 	}
 	return c
 }
+
+// outliveToken makes the token cookie c last until tokenCookieAfterlife after its token expires,
+// not end with the browser's session: a board left open on a kitchen's tablet for a dinner
+// service, opened again after the browser restarted (a home-screen shortcut to its clean URL),
+// said to open the link again, though its token was good for hours. Past the token's end, the
+// browser still presents it, and the API refuses it as expired, so the page can say that its
+// link expired and to ask for a new one; a cookie that ended with its token left the page
+// nothing to present, and it said to open the link it came from, which holds the same token. An
+// expired token opens nothing. The cookie ends as both Expires and Max-Age (which a browser
+// counts from the answer, whatever its own clock says), no sooner than a second from now: a
+// Max-Age of 0 or less would delete it at once.
+func (s *Server) outliveToken(c *http.Cookie) {
+	if c.Value == "" || s.Auth == nil {
+		return
+	}
+	exp := s.Auth.Tokens.Expiry(c.Value)
+	if exp.IsZero() {
+		return
+	}
+	end := exp.Add(tokenCookieAfterlife)
+	c.Expires, c.MaxAge = end, max(int(time.Until(end).Seconds()), 1)
+}
+
+// tokenCookieAfterlife is how long a kept token cookie outlives its token: a customer who looks
+// at an order the day after its link expired, or a kitchen opening its board the next day, is
+// told so.
+const tokenCookieAfterlife = 24 * time.Hour
 
 // errorPage is what the error page shows: a heading and a sentence that says what went wrong.
 type errorPage struct {

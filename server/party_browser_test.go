@@ -16,6 +16,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/location"
 	"github.com/ordercast/ordercast/server"
 )
 
@@ -134,12 +135,13 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	b.do("follow b-2's link", chromedp.Click(chromedp.CSS(row("b-2")+` a.order-id`)))
 	b.waitFor(`#status-line[data-status="preparing"]`)
 	b.waitFor(`#conn[data-state="live"]`)
-	// The route signs nothing for an order that is not the party's: the tracking page shows the
-	// API's refusal.
+	// The route signs nothing for an order that is not the party's: the restaurant's view of the
+	// tracking page shows the refusal, in words for the restaurant (no customer's tracking link
+	// to open), and the way back to the board.
 	b.do("open another restaurant's order through the board's route", chromedp.Navigate(base+"/restaurants/shop:r-1/track/b-other"))
 	b.waitFor(`#problem`)
-	if why := eval[string](b, `document.getElementById('problem').textContent`); !strings.Contains(why, "Open the tracking link you were given") {
-		t.Errorf("another restaurant's order shows %q, want a refusal", why)
+	if why, back := eval[string](b, `document.getElementById('problem').textContent`), eval[string](b, `document.querySelector('.back a').getAttribute('href')`); why != "This order is not your restaurant's, or the board's sign-in has expired." || back != "/restaurants/shop:r-1" {
+		t.Errorf("another restaurant's order shows %q, the way back %q; want the restaurant's refusal, and the board", why, back)
 	}
 	for _, br := range []*browser{b, c} {
 		br.mu.Lock()
@@ -184,6 +186,73 @@ func TestRestaurantBoardAndCustomerPage(t *testing.T) {
 	}
 }
 
+// TestRestaurantViewOfTheTrackingPage: an order's link on a restaurant's board opens the
+// restaurant's view of the tracking page, which speaks to the restaurant: the order named by its
+// customer, "Where the courier is", the drop-off named by its customer rather than "You", the
+// minutes to the drop-off, and a link back to the board, which a tablet in kiosk mode (no back
+// button) needs. A cancelled order tells the kitchen to stop, or that its courier had it, never
+// to contact the restaurant about a refund.
+func TestRestaurantViewOfTheTrackingPage(t *testing.T) {
+	ls := newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
+		s.Auth = &server.Auth{Tokens: authority(t)}
+		s.LocationInterval = 0
+	})
+	base := ls.URL()
+	createCourierOrder(t, ls, "d-1", "c-1", ordercast.StatusOutForDelivery)
+	createCourierOrder(t, ls, "d-2", "c-2", ordercast.StatusPreparing)
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	b := newBrowser(t)
+	b.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+actorToken(t, auth.RoleRestaurant, "r-1")))
+	b.waitFor(`li.order[data-order-id="d-1"]`)
+	b.do("follow d-1's link", chromedp.Click(chromedp.CSS(`li.order[data-order-id="d-1"] a.order-id`)))
+	b.waitFor(`#status-line[data-status="out_for_delivery"]`)
+	b.waitFor(`#conn[data-state="live"]`)
+	if href := eval[string](b, `location.href`); href != base+"/track/d-1?restaurant=r-1&view=restaurant" {
+		t.Errorf("the link ends at %q, want the restaurant's view of the tracking page", href)
+	}
+	for _, tc := range []struct{ what, expr, want string }{
+		{"the heading", `document.querySelector('main h1').textContent`, "Order for Ana"},
+		{"the map's heading", `document.getElementById('map-heading').textContent`, "Where the courier is"},
+		{"the drop-off's pin", `document.querySelector('#map-dropoff-label text').textContent`, "Ana"},
+		{"the way back", `document.querySelector('.back a').getAttribute('href')`, "/restaurants/r-1"},
+		{"the way back's words", `document.querySelector('.back a').textContent`, "Back to the board"},
+	} {
+		if got := eval[string](b, tc.expr); got != tc.want {
+			t.Errorf("%s says %q, want %q", tc.what, got, tc.want)
+		}
+	}
+	if code, body := postLocation(t, base, "c-1", actorToken(t, auth.RoleCourier, "c-1"), `{"lat":52.5210,"lng":13.4080,"speed_mps":5}`); code != http.StatusOK {
+		t.Fatalf("post: %d %s", code, body)
+	}
+	b.poll("the minutes to the drop-off", `/^About \d+ min to the drop-off$/.test(document.getElementById('eta').textContent)`)
+	screenshots(b, "restaurant-track")
+
+	cancel := func(id string) {
+		t.Helper()
+		mustCall(t, "POST", base+"/v1/orders/"+id+"/status", admin, `{"status":"cancelled","note":"customer asked to cancel"}`, http.StatusOK)
+	}
+	cancel("d-1")
+	b.waitFor(`#cancelled`)
+	if got, want := eval[string](b, `document.getElementById('cancel-next').textContent`), "Its courier had already picked it up."; got != want {
+		t.Errorf("an order cancelled on the road tells the restaurant %q, want %q", got, want)
+	}
+	cancel("d-2")
+	b.do("open d-2 through the board's route", chromedp.Navigate(base+"/restaurants/r-1/track/d-2"))
+	b.waitFor(`#cancelled`)
+	if got, want := eval[string](b, `document.getElementById('cancel-next').textContent`), "Stop preparing it, and do not hand it to a courier."; got != want {
+		t.Errorf("an order cancelled in the kitchen tells the restaurant %q, want %q", got, want)
+	}
+	if got := eval[string](b, `document.querySelector('main').textContent`); strings.Contains(got, "contact") || strings.Contains(got, "refund") {
+		t.Errorf("the restaurant's view of a cancelled order speaks as to its customer: %q", got)
+	}
+
+	b.do("back to the board", chromedp.Click(chromedp.CSS(`.back a`)))
+	b.waitFor(`#conn[data-state="live"]`)
+	if href := eval[string](b, `location.href`); href != base+"/restaurants/r-1" {
+		t.Errorf("the way back ends at %q, want the board", href)
+	}
+}
+
 // TestRestaurantBoardOffersWhatTheRestaurantMay: the board offers only the statuses a restaurant
 // may set (auth/permit.go), so no button earns a certain 403: Set lists confirmed, preparing,
 // ready and cancelled, and Advance stops at ready (out for delivery is the courier's). Assign
@@ -215,7 +284,22 @@ func TestRestaurantBoardOffersWhatTheRestaurantMay(t *testing.T) {
 	b.tap("assign c-7", row+` .assign`)
 	b.waitFor(row + `[data-courier="c-7"]`)
 	b.poll("the field shows the courier", `document.querySelector('`+row+` .courier').value === 'c-7' && !document.querySelector('`+row+` .unassign').disabled`)
+	// The same courier again would change nothing: Assign is off.
+	if !eval[bool](b, `document.querySelector('`+row+` .assign').disabled`) {
+		t.Error("Assign is offered for the order's own courier")
+	}
+	// Unassign asks first: the courier may be on the way; the first tap changes nothing.
 	b.tap("unassign", row+` .unassign`)
+	b.waitFor(row + ` .unassign[data-confirming]`)
+	if got := eval[string](b, `document.querySelector('`+row+` .unassign').textContent`); got != "Confirm unassign" {
+		t.Errorf("after one tap Unassign says %q, want Confirm unassign", got)
+	}
+	var o ordercast.Order
+	if err := json.Unmarshal(mustCall(t, "GET", base+"/v1/orders/m-1", admin, "", http.StatusOK), &o); err != nil || o.CourierID != "c-7" {
+		t.Fatalf("one tap of Unassign: the order's courier %q (%v), want c-7 still", o.CourierID, err)
+	}
+	b.waitFor(row + ` .unassign[data-confirming]:not([data-settling])`)
+	b.tap("confirm unassign", row+` .unassign[data-confirming]`)
 	b.waitFor(row + `[data-courier=""]`)
 	b.poll("the field is empty and Assign off", `document.querySelector('`+row+` .courier').value === '' && document.querySelector('`+row+` .assign').disabled`)
 
@@ -330,7 +414,7 @@ func TestBoardShowsAnUnassignTheAPIAnswered(t *testing.T) {
 		t.Errorf("the row's line says %q, want the courier by name and id", got)
 	}
 	restore := b.refuseStream("*/v1/restaurants/r-1/stream*")
-	b.tap("unassign", row+` .unassign`)
+	unassignOn(b, row)
 	b.waitFor(row + `[data-courier=""]`)
 	b.poll("the field is empty and Assign off", `document.querySelector('`+row+` .courier').value === '' && document.querySelector('`+row+` .assign').disabled`)
 	// Nor does a courier the board then assigns, whom the answer names by no name, take the

@@ -210,7 +210,9 @@ func (s *Server) badPartyID(w http.ResponseWriter, r *http.Request, kind orderca
 // console's link does (handleConsoleTrack), it hands the page's token to trackWith, which hands
 // the tracking page a credential for the order when that token may watch it: the page's cookie,
 // whose path is the page's, comes along to this path below it and goes nowhere near /track. A
-// courier's page opens the courier's view of the tracking page (trackingPagePath).
+// courier's page opens the courier's view of the tracking page, a restaurant's board the
+// restaurant's (trackingPagePath), each with a link back to the page; a customer's page opens
+// the customer's.
 func (s *Server) handlePartyTrack(kind ordercast.PartyKind) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := ordercast.Party{Kind: kind, ID: r.PathValue("pid")}
@@ -227,11 +229,11 @@ func (s *Server) handlePartyTrack(kind ordercast.PartyKind) http.HandlerFunc {
 		if c, err := r.Cookie(PartyCookie); err == nil {
 			tok = c.Value
 		}
-		var courier string // a courier's page opens the courier's view
-		if kind == ordercast.PartyCourier {
-			courier = p.ID
+		var viewer ordercast.Party
+		if _, ok := trackViews[kind]; ok {
+			viewer = p
 		}
-		s.trackWith(w, r, id, tok, courier)
+		s.trackWith(w, r, id, tok, viewer)
 	}
 }
 

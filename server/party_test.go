@@ -372,6 +372,73 @@ func TestPagesSayWhatIsWrong(t *testing.T) {
 	}
 }
 
+// TestRestaurantTrackOpensTheRestaurantsView: a board links each order to
+// /restaurants/{id}/track/{order}, which sends the browser to the restaurant's view of the
+// tracking page (?view=restaurant&restaurant={id}, words only: no credential in the address),
+// with the order's tracking cookie when the board's token may watch the order. Another
+// restaurant's order, or no token, sets nothing and is sent there all the same, where the page
+// shows the refusal and still links back to the board. A customer's page opens the customer's
+// view, as the console does.
+func TestRestaurantTrackOpensTheRestaurantsView(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	mustCall(t, "POST", base+"/v1/orders", actorToken(t, auth.RoleAdmin, "ops"), `{"id":"o-1","restaurant_id":"shop:r-1","customer_id":"u-1"}`, http.StatusCreated)
+	for _, tc := range []struct {
+		name, path, tok string
+		to              string
+		sets            bool
+	}{
+		{"the restaurant's order", "/restaurants/shop:r-1/track/o-1", actorToken(t, auth.RoleRestaurant, "shop:r-1"), "/track/o-1?restaurant=shop%3Ar-1&view=restaurant", true},
+		{"another restaurant's order", "/restaurants/r-2/track/o-1", actorToken(t, auth.RoleRestaurant, "r-2"), "/track/o-1?restaurant=r-2&view=restaurant", false},
+		{"no token", "/restaurants/shop:r-1/track/o-1", "", "/track/o-1?restaurant=shop%3Ar-1&view=restaurant", false},
+		{"the customer's page", "/customers/u-1/track/o-1", actorToken(t, auth.RoleCustomer, "u-1"), "/track/o-1", true},
+	} {
+		resp, _ := visitWithCookie(t, base, tc.path, tc.tok)
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != tc.to {
+			t.Errorf("%s: %d to %q, want 303 to %q", tc.name, resp.StatusCode, loc, tc.to)
+		}
+		if c := cookieNamed(resp, server.TrackingCookie, "/v1/orders/o-1"); (c != nil) != tc.sets || len(resp.Cookies()) > 1 {
+			t.Errorf("%s: cookies %v, want the order's tracking cookie: %v", tc.name, resp.Cookies(), tc.sets)
+		}
+	}
+}
+
+// TestRestaurantViewOfTrackingPageIsWordsOnly: /track/{id}?view=restaurant&restaurant={id}
+// renders the restaurant's view (a link back to its board, with the id as it is in the board's
+// path; the drop-off named "Customer", not "You"), and nothing else changes: it sets no cookie,
+// and a restaurant id that cannot be one, or a marker that names no restaurant, leaves the
+// customer's view.
+func TestRestaurantViewOfTrackingPageIsWordsOnly(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	customers := []string{"Where your courier is", ">You<"}
+	for _, tc := range []struct {
+		query string
+		want  []string
+		not   []string
+	}{
+		{"?view=restaurant&restaurant=shop:r-1", []string{`data-view="restaurant"`, `<a href="/restaurants/shop:r-1">Back to the board</a>`, "Where the courier is", ">Customer<", ">Drop-off<"},
+			[]string{"Where your courier is", ">You<", "Back to your deliveries"}},
+		{"?view=restaurant&restaurant=a%20b", customers, []string{`data-view`, "Back to the board"}},
+		{"?view=restaurant&courier=c-1", customers, []string{`data-view`, "Back to"}},
+		{"?view=customer&customer=u-1", customers, []string{`data-view`, "Back to"}},
+	} {
+		resp, page := visitWithCookie(t, ts.URL(), "/track/o-1"+tc.query, "")
+		for _, w := range tc.want {
+			if resp.StatusCode != http.StatusOK || !strings.Contains(page, w) {
+				t.Errorf("%q: %d, lacks %s", tc.query, resp.StatusCode, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(page, n) {
+				t.Errorf("%q: has %s", tc.query, n)
+			}
+		}
+		if len(resp.Cookies()) != 0 {
+			t.Errorf("%q: sets %v", tc.query, resp.Cookies())
+		}
+	}
+}
+
 // TestPartyCursorAt500ActiveOrders: the cursor a restaurant's stream hands out stays one small
 // number at 500 active orders with several events each, and resuming from it is exact.
 func TestPartyCursorAt500ActiveOrders(t *testing.T) {

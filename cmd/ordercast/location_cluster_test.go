@@ -63,10 +63,12 @@ func nextOf(t *testing.T, r *client.SSEReader, typ, want string) client.SSEEvent
 	return ev
 }
 
-// locationStream opens an order's SSE stream on base and reads the current status.
+// locationStream opens an order's SSE stream on base and reads what a fresh stream of an order
+// picked up after its assignment opens with: the assignment, then the current status.
 func locationStream(t *testing.T, base, id string) *client.SSEReader {
 	t.Helper()
 	r := sseStream(t, base+"/v1/orders/"+id+"/stream")
+	nextOf(t, r, "courier", `"courier_id"`)
 	nextOf(t, r, "status", `"out_for_delivery"`)
 	return r
 }

@@ -44,9 +44,10 @@
   var isCourier = partyKind === 'courier';
   var isCustomer = partyKind === 'customer';
   // keepsCancelled: on this page an order cancelled stays until its reader has seen it and
-  // removes it (untilSeen): a courier's, who may be on the road to it, and a customer's, whose
-  // dinner it was, and who must learn that it is not coming, and why.
-  var keepsCancelled = (isCourier && !readOnly) || isCustomer;
+  // removes it (untilSeen): a courier's, who may be on the road to it, a customer's, whose
+  // dinner it was, and who must learn that it is not coming, and why, and a restaurant's board,
+  // whose kitchen would otherwise go on cooking an order that vanished in seconds, unexplained.
+  var keepsCancelled = (isCourier && !readOnly) || isCustomer || (partyKind === 'restaurant' && !readOnly);
   // Changes say in their note which page made them (oc.pageNote).
   function pageNote(verb) { return oc.pageNote(verb, partyKind); }
   // A party's id as it is in its page's address, which its cookies' paths name.
@@ -109,7 +110,7 @@
       lapsed: function (o) { return 'Delivery of ' + orderName(o, 'customer') + ' not confirmed.'; }
     }
   };
-  var CONFIRM_CANCEL_LABEL = 'Confirm cancel';
+  var CONFIRM_CANCEL_LABEL = 'Confirm cancel', CONFIRM_UNASSIGN_LABEL = 'Confirm unassign';
   // CANCEL_REASONS are offered while a cancel is being confirmed: the one chosen is the change's
   // note, which the customer's tracking page and the courier's card show as the reason. Without
   // one the note says only where the change was made, as every page's change does.
@@ -392,6 +393,7 @@
       var unassign = part.unassign = el('button', 'unassign set', 'Unassign');
       unassign.type = 'button';
       unassign.setAttribute('aria-label', 'Unassign the courier of order ' + id);
+      unassign.dataset.wide = CONFIRM_UNASSIGN_LABEL; // its width whichever it says (app.css)
       controls.append(courierLabel, nameLabel, assign, unassign);
       actions.append(controls);
       courier.addEventListener('input', function () {
@@ -411,7 +413,7 @@
           if (!assign.disabled && !assign.hasAttribute('aria-disabled')) assign.click();
         });
       });
-      onTap(unassign, function () { assignCourier(id, ''); });
+      onTap(unassign, function () { askUnassign(id); });
     }
     var error = part.error = el('p', 'problem row-error');
     error.setAttribute('role', 'alert');
@@ -434,7 +436,7 @@
     onTap(set, function () { change(id, pick.value); });
     // A question asked by Advance or Cancel ends when the focus leaves it, or on Escape
     // (questionLeft), looked at once the focus has landed.
-    [advance, cancel, why].forEach(function (ctrl) {
+    [advance, cancel, why].concat(part.unassign || []).forEach(function (ctrl) {
       ctrl.addEventListener('focusout', function () { setTimeout(function () { questionLeft(id); }, 0); });
       ctrl.addEventListener('keydown', function (e) {
         if (e.key === 'Escape') questionLeft(id, true);
@@ -702,6 +704,7 @@
     var at = document.activeElement;
     if (row.confirming && (escaped || at !== row.part.advance)) lapseStep(row);
     if (row.confirmingCancel && (escaped || (at !== row.part.cancel && at !== row.part.why))) lapseCancel(row);
+    if (row.confirmingUnassign && (escaped || at !== row.part.unassign)) lapseUnassign(row);
   }
 
   // askCancel cancels an order on the second press of its Cancel while the question stands
@@ -754,6 +757,49 @@
     row.confirmingCancel = false;
   }
 
+  // askUnassign takes a board's order from its courier on the second press of Unassign while the
+  // question stands (holdQuestion), as Cancel asks first: the courier may be on the way to the
+  // restaurant already, and their page then says the order is no longer theirs. Unassign sits
+  // beside Assign, under the courier's field a cook's finger goes to.
+  function askUnassign(id) {
+    var row = rows.get(id);
+    if (!row || row.busy) return;
+    if (!row.confirmingUnassign) {
+      row.confirmingUnassign = true;
+      holdQuestion(row, 'unassignTimer', function () { return [row.part.unassign]; }, function () { lapseUnassign(row); });
+      render(row);
+      prompt.textContent = 'Press again to take ' + orderName(row.order) + ' from courier ' + courierName(row.order) + '.';
+      return;
+    }
+    stopConfirmingUnassign(row);
+    assignCourier(id, '');
+  }
+
+  // lapseUnassign ends an unassign's question unanswered, and says so.
+  function lapseUnassign(row) {
+    if (!row.confirmingUnassign) return;
+    stopConfirmingUnassign(row);
+    render(row);
+    prompt.textContent = orderNamed(row.order) + ' keeps its courier.';
+  }
+
+  function stopConfirmingUnassign(row) {
+    clearTimeout(row.unassignTimer);
+    row.confirmingUnassign = false;
+  }
+
+  // showUnassign makes a row's Unassign say whether it unassigns or asks first (askUnassign).
+  function showUnassign(row, btn, usable) {
+    if (!usable) stopConfirmingUnassign(row);
+    var label = row.confirmingUnassign ? CONFIRM_UNASSIGN_LABEL : 'Unassign';
+    if (btn.textContent !== label) {
+      settleButtons(row, [btn]);
+      btn.textContent = label;
+    }
+    btn.setAttribute('aria-label', (row.confirmingUnassign ? 'Confirm unassigning' : 'Unassign') + ' the courier of order ' + row.order.id);
+    btn.toggleAttribute('data-confirming', !!row.confirmingUnassign);
+  }
+
   // showCancel makes a row's Cancel say whether it cancels or asks first (askCancel).
   function showCancel(row, btn, usable) {
     if (!usable) stopConfirmingCancel(row);
@@ -798,6 +844,7 @@
     if (isCourier) return renderCourier(row, canAdvance, ended);
     var canCancel = !ended && before(o.status, until);
     showCancel(row, row.part.cancel, canCancel);
+    if (row.part.unassign) showUnassign(row, row.part.unassign, !ended && mayAssign(o.status) && !!o.courier_id);
     enable(row.part.cancel, canCancel, row.busy);
     var pick = row.part.pick;
     if (pick.dataset.status !== o.status) repick(row, pick, o.status);
@@ -821,7 +868,8 @@
       nameLabel.parentNode.toggleAttribute('data-naming', !nameLabel.hidden);
       enable(nameField, canAssign, row.busy);
       enable(courier, canAssign, row.busy);
-      enable(row.part.assign, canAssign && typed !== '', row.busy);
+      // The order's courier again would change nothing (same courier, same name): Assign is off.
+      enable(row.part.assign, canAssign && typed !== '' && typed !== o.courier_id, row.busy);
       enable(row.part.unassign, canAssign && !!o.courier_id, row.busy);
     }
     if (partyKind === 'restaurant') showHint(row, !ended && !canAdvance ? waitingFor(o) : '');
@@ -884,9 +932,12 @@
   // the phone for the few seconds an ended row lingers; the order leaving the list unseen would
   // leave them driving to a pickup that is not there. On a customer's page, an order cancelled:
   // a dinner that vanished from the list in seconds, unexplained, leaves its customer waiting for
-  // it. (A delivered order lingers as on every page: its customer has it.)
+  // it. On a restaurant's board, an order cancelled while the kitchen still had it (before the
+  // pickup) by someone else: the customer, support, dispatch; one the board cancelled itself,
+  // its cook knows of. (A delivered order lingers as on every page: its customer has it.)
   function untilSeen(row) {
     if (!keepsCancelled || row.order.status !== 'cancelled') return false;
+    if (partyKind === 'restaurant') return !row.cancelledHere && row.endedFrom !== 'out_for_delivery';
     return !isCourier || row.order.courier_id === partyId;
   }
 
@@ -896,16 +947,23 @@
   // note gives a reason (oc.reason: not a page's own note, which says where it was made), and
   // what to do, in the tracking page's words for its reader: a courier, not to pick it up, or,
   // picked up, to ask the dispatcher (oc.courierCancelled; before the reason, as it matters most
-  // on the road); a customer, whom to contact (oc.customerCancelled). Who cancelled it the page
-  // does not know.
+  // on the road); a kitchen, what to do with the food (KITCHEN_CANCELLED); a customer, whom to
+  // contact (oc.customerCancelled). Who cancelled it the page does not know.
   function cancelledLine(row) {
     if (row.order.status !== 'cancelled') return [];
     var why = oc.reason(row.endNote);
     var reason = why ? ['Reason: ' + why] : [];
     if (isCourier) return ['Order cancelled.', oc.courierCancelled(row.endedFrom === 'out_for_delivery')].concat(reason);
+    if (partyKind === 'restaurant') return ['Order cancelled.'].concat(KITCHEN_CANCELLED[row.endedFrom] || [], reason);
     var restaurant = oc.detailString(row.order, 'restaurant').trim();
     return ['Order cancelled.'].concat(reason, [oc.customerCancelled(restaurant, row.order.id)]);
   }
+
+  // KITCHEN_CANCELLED says what a kitchen does with an order cancelled at each stage it had it.
+  var KITCHEN_CANCELLED = {
+    placed: 'Do not prepare it.', confirmed: 'Do not prepare it.', preparing: 'Stop preparing it.',
+    ready: 'Do not hand it to a courier.'
+  };
 
   function finishRender(row, ended) {
     var o = row.order;
@@ -922,6 +980,7 @@
     if (!row) return;
     if (row.removeTimer) clearTimeout(row.removeTimer);
     clearTimeout(row.settleTimer);
+    clearTimeout(row.learnTimer);
     stopConfirming(row);
     rearrange(function () {
       if (row.el.contains(document.activeElement)) {
@@ -946,8 +1005,79 @@
     rows.forEach(function (r) { if (!gone(r.order) || untilSeen(r)) active++; });
     // Each event counts again; text written as it was would still be laid out again.
     setText(count, loaded ? '(' + active + ')' : '');
+    if (oldestFirst) showNewInTitle();
     setText(empty, loaded ? 'No active orders.' : 'Loading orders…');
     empty.hidden = rows.size > 0 || denied;
+  }
+
+  // showNewInTitle puts the count of a board's new orders (placed: nobody has confirmed them) in
+  // the page's title, "(2 new) Restaurant r-1 · ordercast", which a tab, a window's bar and a
+  // tablet's app switcher show: a new ticket goes at the bottom of the rail, out of sight on a
+  // busy board, and its row's colour (app.css) is seen only once scrolled to.
+  var baseTitle = document.title;
+  function showNewInTitle() {
+    var fresh = 0;
+    rows.forEach(function (r) { if (r.order.status === 'placed') fresh++; });
+    var title = (fresh ? '(' + fresh + ' new) ' : '') + baseTitle;
+    if (document.title !== title) document.title = title;
+  }
+
+  // The kitchen's chime: a board sounds a short two-note tone when a new order comes in, once
+  // its reader has turned the sound on (#sound, remembered in this browser). A browser plays no
+  // sound on a page nobody has touched, so it starts off, and the tick that turns it on is the
+  // touch that lets it play; turned on in an earlier visit, it plays from the page's first touch.
+  // New orders in a burst (a stream back with what it missed) chime once.
+  var soundToggle = document.getElementById('sound');
+  var SOUND_KEY = 'ordercast.sound:' + (partyKind || 'console');
+  var audio = null, chimedAt = -Infinity;
+  function chime() {
+    if (!soundToggle || !soundToggle.checked || !window.AudioContext) return;
+    var now = performance.now();
+    if (now - chimedAt < 2000) return;
+    chimedAt = now;
+    audio = audio || new AudioContext();
+    var t = audio.currentTime;
+    [[880, 0], [1320, 0.18]].forEach(function (note) {
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.frequency.value = note[0];
+      gain.gain.setValueAtTime(0.0001, t + note[1]);
+      gain.gain.exponentialRampToValueAtTime(0.4, t + note[1] + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + note[1] + 0.4);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(t + note[1]);
+      osc.stop(t + note[1] + 0.45);
+    });
+  }
+  if (soundToggle) {
+    try {
+      soundToggle.checked = localStorage.getItem(SOUND_KEY) === 'on';
+    } catch (e) { /* storage off (a private window): the sound starts off */ }
+    var unlock = function () {
+      if (!soundToggle.checked || !window.AudioContext) return;
+      audio = audio || new AudioContext();
+      if (audio.state === 'suspended') audio.resume();
+    };
+    soundToggle.addEventListener('change', function () {
+      unlock();
+      try {
+        localStorage.setItem(SOUND_KEY, soundToggle.checked ? 'on' : 'off');
+      } catch (e) { /* not remembered */ }
+    });
+    document.addEventListener('pointerdown', unlock, { once: true });
+    document.addEventListener('keydown', unlock, { once: true });
+  }
+
+  // A board keeps its screen on while it is shown (the Screen Wake Lock API, where the browser
+  // has it), as a kitchen's display does: a tablet that dimmed and locked between two orders
+  // showed the next one to nobody. The browser lets the lock go when the page is hidden; it is
+  // taken again when shown. A refusal (a battery saver) leaves the screen to its settings.
+  function keepAwake() {
+    if (document.visibilityState !== 'visible') return;
+    navigator.wakeLock.request('screen').catch(function () { /* refused: nothing more to do */ });
+  }
+  if (oldestFirst && !readOnly && navigator.wakeLock) {
+    keepAwake();
+    document.addEventListener('visibilitychange', keepAwake);
   }
 
   // What an event does not carry of an order: a row first seen through one learns it from the
@@ -966,6 +1096,7 @@
     // its event) nor a late answer about an earlier version must give it.
     if (!fromEvent) o = Object.assign({ courier_id: '', courier_name: '' }, o);
     var row = rows.get(o.id);
+    if (row && !fromEvent) row.unread = false; // it knows all there is now (learn)
     // An order's created_at never changes: one that differs from the row's is the order's own,
     // from the API, correcting the event's time that a row first seen through an event took
     // (applyEvent). A board, oldest first, then moves the row to its place; as it does a row
@@ -980,6 +1111,10 @@
       return;
     }
     var added = !row;
+    if (row && row.errorAt !== undefined && o.version > row.errorAt) {
+      row.errorAt = undefined;
+      showRowError(o.id, ''); // about a version the order has left (showChangeError)
+    }
     // (An order that ended stays where it was for the while it lingers: it moves nothing.)
     var regrouped = !added && oldestFirst && !oc.terminal(o.status) && boardGroup(o) !== boardGroup(row.order);
     if (added) {
@@ -1074,6 +1209,10 @@
     if (row && row.order.version >= ev.seq) return;
     // The note of the change that ends an order, which a row that lingers shows (cancelledLine).
     if (row && ev.kind !== 'courier' && oc.terminal(ev.status)) row.endNote = ev.note || '';
+    // A change this page asked for (send) whose event came before the API's answer is the
+    // user's own; a cancellation of its own a board does not keep until seen (untilSeen).
+    var own = !!row && !!row.sending && row.sending(ev);
+    if (own && ev.status === 'cancelled') row.cancelledHere = true;
     var change = { status: ev.status, version: ev.seq, updated_at: ev.at };
     if (ev.kind === 'courier') {
       change.courier_id = ev.courier_id || '';
@@ -1081,22 +1220,54 @@
     }
     upsert(Object.assign({}, base, change), true);
     if (!rows.has(ev.order_id)) return;
-    // A change this page asked for (send) whose event came before the API's answer is the
-    // user's own. A new order (placed, not on the list before) is said once it is read, by whose
-    // it is, which its event does not say: on the pages whose reader chooses what is said
+    // A new order (placed, not on the list before) is said once it is read, by whose it is,
+    // which its event does not say: on the pages whose reader chooses what is said
     // (announceModes); a courier's and a customer's hear every change of their own orders.
-    var own = !!row && !!row.sending && row.sending(ev);
     var fresh = !row && loaded && !!announceModes && ev.kind !== 'courier' && ev.status === 'placed';
     if (!fresh) announceChange(ev.order_id, ev.kind === 'courier', rows.get(ev.order_id).order, own ? 'own' : 'other');
-    if (!row) {
-      oc.request('GET', '/v1/orders/' + encodeURIComponent(ev.order_id)).then(function (o) {
-        upsert(o);
-        if (fresh && rows.has(o.id)) say('New ' + orderName(rows.get(o.id).order) + '.', 'new');
-      }, function (err) {
-        showRowError(ev.order_id, err.message);
-        if (fresh && rows.has(ev.order_id)) say('New ' + orderName(rows.get(ev.order_id).order) + '.', 'new');
-      });
-    }
+    if (fresh) chime();
+    if (!row) rows.get(ev.order_id).unread = true;
+    learn(ev.order_id, fresh);
+  }
+
+  // learn reads the whole order of a row first seen through an event (unread), which carries
+  // none of what LEARNED names: the details a kitchen cooks by (allergies, items), the parties,
+  // the stops. A read that fails (the network, a node away) is tried again on the backoff, and
+  // at each of the order's events, until one succeeds; meanwhile the row says what it lacks, so
+  // that nobody cooks an order whose allergies the board never showed. A new order is said
+  // (fresh) once, when its first read ends, whatever the answer: by whose it is, if it came.
+  function learn(id, fresh) {
+    var row = rows.get(id);
+    if (!row || !row.unread || row.learning) return;
+    row.learning = true;
+    clearTimeout(row.learnTimer);
+    var done = function (r) {
+      if (fresh && r) say('New ' + orderName(r.order) + '.', 'new');
+    };
+    oc.request('GET', '/v1/orders/' + encodeURIComponent(id)).then(function (o) {
+      upsert(o); // clears unread
+      var r = rows.get(id);
+      if (r) {
+        r.learning = false;
+        r.learnWait = null;
+        if (r.part.error.textContent === r.learnError) showRowError(id, '');
+      }
+      done(r);
+    }, function (err) {
+      var r = rows.get(id);
+      done(r);
+      if (!r) return;
+      r.learning = false;
+      refusedCredential(err);
+      if (err.status === 401 || err.status === 403 || err.status === 404) {
+        showRowError(id, err.message); // for good: another read would be refused as well
+        return;
+      }
+      r.learnError = 'This order\'s details (allergies, items) could not be loaded: ' + oc.sentence(err.message) + ' Trying again.';
+      showRowError(id, r.learnError);
+      r.learnWait = r.learnWait || oc.backoff();
+      r.learnTimer = setTimeout(function () { learn(id); }, r.learnWait.next());
+    });
   }
 
   // announceChange tells screen readers what a change did to an order: a status change, or a
@@ -1250,6 +1421,34 @@
     }, row.el);
   }
 
+  // showChangeError shows why a change of the row's order was refused, or failed, until the order
+  // moves past the version it was refused at (upsert): then it no longer says anything true. A
+  // refusal of a change the board was out of date for ("order m-1 is at version 3, not 2"), or a
+  // change that timed out ("it may have been made") stayed on the row after the stream had
+  // shown what became of it.
+  function showChangeError(id, text) {
+    var row = rows.get(id);
+    if (!row) return;
+    row.errorAt = row.order.version;
+    showRowError(id, text);
+  }
+
+  // refresh reads a row's order again after a change made at the version the row showed was
+  // refused for a later one (version_conflict): a board that was out of date (its stream away)
+  // shows the order as it is now, and says what it is, in place of the refusal's versions, so that
+  // whoever tapped sees why nothing was done before they tap again.
+  function refresh(id) {
+    oc.request('GET', '/v1/orders/' + encodeURIComponent(id)).then(function (o) {
+      upsert(o);
+      var row = rows.get(id);
+      if (!row) return;
+      var now = oc.label(row.order.status) + (row.order.courier_id && !isCourier ? ', courier ' + courierName(row.order) : '');
+      showChangeError(id, 'Not done: this order changed meanwhile. It is now ' + now + '; check it, then try again.');
+    }, function (err) {
+      refusedCredential(err); // the refusal's words stay until the stream brings the change
+    });
+  }
+
   // change sets an order's status; its note is why, when the one changing it said (a cancel's
   // reason), else where it was made.
   function change(id, status, why) {
@@ -1271,6 +1470,7 @@
     var row = rows.get(id);
     if (!row || row.busy) return;
     stopConfirmingCancel(row); // another change, or the cancel confirmed: the question is over
+    stopConfirmingUnassign(row);
     row.busy = true;
     // Its event, if it comes before the answer, is the reader's own change (applyEvent).
     row.sending = function (ev) {
@@ -1284,12 +1484,14 @@
       .then(function (res) {
         var r = rows.get(id);
         if (r && path === '/courier') r.courierTyped = false; // the field shows the courier again
+        if (r && res.order.status === 'cancelled') r.cancelledHere = true; // not kept until seen
         var was = r ? r.order.version : Infinity;
         upsert(res.order);
         if (res.order.version > was) announceChange(id, path === '/courier', res.order, 'own');
       }, function (err) {
-        showRowError(id, err.message);
+        showChangeError(id, err.message);
         refusedCredential(err);
+        if (err.code === 'version_conflict') refresh(id);
       })
       .then(function () {
         var r = rows.get(id);
@@ -1339,8 +1541,9 @@
   // without a credential, or the server refused the one it has (expired, revoked, a role that
   // may not watch every order).
   function needToken(err) {
-    if (!signin) { // a party page: its token is the link's; say why it was refused
-      oc.signedOut(oc.DEMO ? oc.SIGNED_OUT : ('The server refused this page\'s token. ' + oc.sentence(err && err.message)).trim(), err);
+    if (!signin) { // a party page: its token is the link's; say why it was refused, and what to do
+      var ask = oc.sentence(document.body.dataset.askNewLink || 'ask for a new link.');
+      oc.signedOut(oc.DEMO ? oc.SIGNED_OUT : ['The server refused this page\'s token.', oc.sentence(err && err.message), ask].filter(Boolean).join(' '), err);
       return;
     }
     denied = true;

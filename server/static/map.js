@@ -41,12 +41,16 @@
 
   function minutes(m) { return m + (m === 1 ? ' minute' : ' minutes'); }
 
-  // WORDS are what the map says: to the customer, who waits for the courier, or on the courier's
+  // WORDS are what the map says: to the customer, who waits for the courier; on the courier's
   // view of the page (data-view="courier", opened from the courier's page) to the courier, who
-  // drives to the drop-off. eta is the ETA shown, in whole minutes (an estimate from the courier's
-  // speed: seconds would promise a precision it has not; it is counted down every second and
-  // changes when its minute does), spoken what a screen reader hears (when saidKey changes). The customer's
-  // words name the courier by the name its assignment gave, if any ("Omar is on the way").
+  // drives to the drop-off; and on the restaurant's (data-view="restaurant", opened from its
+  // board) to the restaurant, whose order the courier carries to the drop-off. eta is the ETA
+  // shown, in whole minutes (an estimate from the courier's speed: seconds would promise a
+  // precision it has not; it is counted down every second and changes when its minute does),
+  // spoken what a screen reader hears (when saidKey changes), reassigned what it hears when the
+  // order goes to another courier, or to none, on the way (null for the courier, whose page then
+  // says the order is no longer theirs). The customer's and the restaurant's words name the
+  // courier by the name its assignment gave, if any ("Omar is on the way").
   var WORDS = {
     customer: {
       onTheWay: function (name) { return (name ? window.ordercast.isolate(name) : 'Your courier') + ' is on the way'; },
@@ -55,18 +59,38 @@
       eta: function (left) { return 'Arriving in about ' + minutesShown(left) + ' min'; },
       spoken: function (left) {
         return left < 60 ? 'Arriving in under a minute.' : 'Arriving in about ' + minutes(minutesShown(left)) + '.';
-      }
+      },
+      reassigned: function (courierId, name) { return reassigned(courierId, name, 'your order'); }
     },
     courier: {
       onTheWay: function () { return 'On your way to the drop-off'; },
       nearby: function () { return 'You are near the drop-off'; },
       soon: 'Under a minute to the drop-off',
       eta: function (left) { return 'About ' + minutesShown(left) + ' min to the drop-off'; },
-      spoken: function (left) {
-        return left < 60 ? 'Under a minute to the drop-off.' : 'About ' + minutes(minutesShown(left)) + ' to the drop-off.';
-      }
+      spoken: toTheDropOff,
+      reassigned: null
+    },
+    restaurant: {
+      onTheWay: function (name) { return (name ? window.ordercast.isolate(name) : 'The courier') + ' is on the way to the drop-off'; },
+      nearby: function (name) { return (name ? window.ordercast.isolate(name) : 'The courier') + ' is near the drop-off'; },
+      soon: 'Under a minute to the drop-off',
+      eta: function (left) { return 'About ' + minutesShown(left) + ' min to the drop-off'; },
+      spoken: toTheDropOff,
+      reassigned: function (courierId, name) { return reassigned(courierId, name, 'the order'); }
     }
   };
+
+  // toTheDropOff is what a screen reader hears of the minutes left to the drop-off (WORDS.spoken).
+  function toTheDropOff(left) {
+    return left < 60 ? 'Under a minute to the drop-off.' : 'About ' + minutes(minutesShown(left)) + ' to the drop-off.';
+  }
+
+  // reassigned says that what (the order, in its reader's words) went to courier courierId, by
+  // its name when its assignment gave one, or to none ('').
+  function reassigned(courierId, name, what) {
+    if (!courierId) return 'No courier has ' + what + ' now.';
+    return (name ? window.ordercast.isolate(name) : 'Another courier') + ' has ' + what + ' now.';
+  }
 
   // LABEL_MAX is the most letters a pin's label shows: the map is 100 units wide and a label about
   // two units a letter, centred on a pin that may sit near the edge; a longer name is cut with an
@@ -103,14 +127,15 @@
     this.lostSaid = false; // it said the courier's location was lost, and not yet that it is back
     this.soonSaid = false; // the last ETA it said was under a minute
     this.offline = false; // the page's stream is down (connection)
-    var courierView = el('track').dataset.view === 'courier';
-    this.words = courierView ? WORDS.courier : WORDS.customer;
-    this.courierView = courierView;
+    var view = el('track').dataset.view || 'customer';
+    this.words = WORDS[view] || WORDS.customer;
+    this.courierView = view === 'courier';
     this.name(order.courier_name || '');
     this.hasCourier = !!order.courier_id; // the order has a courier now (courier)
-    // The courier's view names the drop-off by its customer, when the order says who.
+    // The courier's and the restaurant's views name the drop-off by its customer, when the
+    // order says who; the customer's says "You".
     var customer = window.ordercast.detailString(order, 'customer');
-    if (courierView && customer) {
+    if (view !== 'customer' && customer) {
       var label = el('map-dropoff-label');
       label.querySelector('text').textContent = shortLabel(customer);
       var title = document.createElementNS(SVG, 'title'); // the whole name, on hover and to a screen reader
@@ -270,17 +295,16 @@
 
   // courier takes a courier event: when the order goes to another courier (or to none) the old
   // one's marker, path and ETA go at once, not when its positions would have been lost; the new
-  // courier shows from its first position. A customer's screen reader is told of the change of
-  // courier on the way (the ETA it heard went with the old one).
+  // courier shows from its first position. A customer's or a restaurant's screen reader is told
+  // of the change of courier on the way (the ETA it heard went with the old one).
   Map.prototype.courier = function (courierId, courierName) {
     if (this.ended) return;
     this.hasCourier = !!courierId;
     this.name(courierName);
     if (!this.latest || this.latest.courier_id === courierId) return;
-    if (!this.courierView) {
+    if (this.words.reassigned) {
       this.said = '';
-      this.say(courierId ? (courierName ? window.ordercast.isolate(courierName) : 'Another courier') + ' has your order now.'
-        : 'No courier has your order now.', true);
+      this.say(this.words.reassigned(courierId, courierName), true);
     }
     this.latest = null;
     this.path = [];

@@ -12,8 +12,10 @@
   var problem = document.getElementById('problem');
   var stepper = document.getElementById('stepper');
   var timeline = document.getElementById('timeline');
-  // The courier's view of the page, opened from the courier's page: its words are the courier's.
+  // The courier's view of the page, opened from the courier's page, and the restaurant's, opened
+  // from its board: their words are the courier's and the restaurant's (data-view, trackPage).
   var courierView = root.dataset.view === 'courier';
+  var restaurantView = root.dataset.view === 'restaurant';
   // The page came from a tracking link the server refused (setTrackingCookie, server/auth.go).
   var linkRefused = new URLSearchParams(location.search).get('link') === 'refused';
 
@@ -50,14 +52,15 @@
 
   // showHeading names the order as its customer knows it: by its restaurant, when its details
   // name one (the convention the boards' pick-ups follow), "Your order from Luigi's", or to a
-  // courier "Delivery from Luigi's", with its id beneath, which support asks for. An order whose
-  // details name none keeps "Order <id>".
+  // courier "Delivery from Luigi's"; to the restaurant, whose own name would tell it nothing, by
+  // its customer, "Order for Ana", as its board names its orders; each with its id beneath, which
+  // support asks for. An order whose details name none keeps "Order <id>".
   function showHeading(o) {
-    var from = oc.detailString(o, 'restaurant').trim();
-    restaurant = from;
-    if (!from) return;
+    restaurant = oc.detailString(o, 'restaurant').trim();
+    var who = restaurantView ? oc.detailString(o, 'customer').trim() : restaurant;
+    if (!who) return;
     var h1 = document.querySelector('main h1');
-    h1.replaceChildren(courierView ? 'Delivery from ' : 'Your order from ', oc.bdi(from));
+    h1.replaceChildren(restaurantView ? 'Order for ' : courierView ? 'Delivery from ' : 'Your order from ', oc.bdi(who));
     var ref = document.createElement('p');
     ref.className = 'order-ref';
     var idEl = document.createElement('span');
@@ -147,7 +150,8 @@
   // (oc.reason: not a page's own note, which says only where it was made), and what to do next:
   // a customer, whom to contact about a refund or a new order (oc.customerCancelled, as the
   // customer's own page says it); a courier, not to pick it up or, picked up, to ask their
-  // dispatcher (oc.courierCancelled).
+  // dispatcher (oc.courierCancelled); the restaurant, not to go on with it (restaurantCancelled),
+  // never to contact itself.
   function showCancelled() {
     var box = document.getElementById('cancelled');
     if (!latest || latest.status !== 'cancelled') {
@@ -166,10 +170,19 @@
     var next = document.getElementById('cancel-next');
     if (courierView) {
       next.textContent = oc.courierCancelled(pickedUp);
+    } else if (restaurantView) {
+      next.textContent = restaurantCancelled(pickedUp);
     } else {
       next.replaceChildren.apply(next, oc.customerCancelled(restaurant, id));
     }
     box.hidden = false;
+  }
+
+  // restaurantCancelled is what the restaurant's view says to do about its order, cancelled: stop
+  // cooking it and keep it from a courier, or, once its courier had picked it up, nothing (the
+  // courier's page tells the courier to ask dispatch what to do with the food).
+  function restaurantCancelled(pickedUp) {
+    return pickedUp ? 'Its courier had already picked it up.' : 'Stop preparing it, and do not hand it to a courier.';
   }
 
   // addRow puts one event in the timeline, newest first, unless its seq is already there.
@@ -253,6 +266,12 @@
   // and said nothing of what to do.
   var LINK_REFUSED = 'This tracking link was not accepted: it has expired, or it is not this order\'s. Ask whoever sent it for a new one.';
 
+  // BOARD_REFUSED is what the restaurant's view says when the API finds no credential it takes
+  // (401): the board's link signed none, for an order not the restaurant's or from a board
+  // token no longer accepted, or the one it signed expired with the board's token. The
+  // restaurant has no tracking link to open again, nor anyone who sent one.
+  var BOARD_REFUSED = 'This order is not your restaurant\'s, or the board\'s sign-in has expired.';
+
   // POLL_WAIT_MS is how long the page's long poll (GET /v1/orders/{id}?wait=, see oc.stream's
   // polling) waits on the server for a change: it answers at once on one. While the order is out
   // for delivery RIDE_POLL_MS: a courier's position changes no version, so only a wait that ends
@@ -312,7 +331,7 @@
         if (!notYours(err)) {
           // The link's token expired (or was revoked) while the page followed the order: said as
           // at load, and what the page shows is no longer followed.
-          showProblem(err.status === 401 && err.tokenRefused ? LINK_REFUSED : refusal(err));
+          showProblem(err.status === 401 && err.tokenRefused && !restaurantView ? LINK_REFUSED : refusal(err));
           markStale();
           return;
         }
@@ -381,7 +400,7 @@
     document.title = (err.code === 'not_found' ? 'No such order' : 'Cannot show') + ' \u00b7 Order ' + id;
     if (err.code === 'not_found') {
       showProblem('There is no order ' + id + '. Check the link you were given.');
-    } else if (notYours(err)) {
+    } else if (notYours(err) || restaurantView) {
       showProblem(refusal(err));
     } else if (err.status === 401 && (linkRefused || err.tokenRefused)) {
       // The link's token refused as it was handed over, or later, when it expired (its cookie
@@ -398,8 +417,9 @@
   // order only while it is the courier's: refused (403), it went to another courier (notYours).
   // A courier who follows a link to an order already gone to another has no credential for it at
   // all (401: its page signed none), nor has one whose sign-in expired; neither has a customer's
-  // tracking link to open, so neither is told to.
+  // tracking link to open, so neither is told to, nor is the restaurant (BOARD_REFUSED).
   function refusal(err) {
+    if (restaurantView && err.status === 401) return BOARD_REFUSED;
     if (!notYours(err)) return oc.sentence(err.message);
     return err.status === 401 ? 'This order is no longer yours, or your sign-in has expired.' : 'This order is no longer yours.';
   }
