@@ -490,6 +490,10 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 	if n := metric(t, victim.url, `ordercast_pg_listener_reconnects_total`); n != 1 {
 		t.Errorf("victim: ordercast_pg_listener_reconnects_total = %v, want 1", n)
 	}
+	// The database runs on this machine's clock: the writer reckons it so, within a round trip.
+	if d := metric(t, writer.url, `ordercast_pg_clock_offset_seconds`); d < -0.5 || d > 0.5 {
+		t.Errorf("writer: ordercast_pg_clock_offset_seconds = %v, want about 0 (one clock)", d)
+	}
 	batches := orders * (1 + len(path))
 	oneTrip := metric(t, writer.url, `ordercast_pg_batches_total{path="one_round_trip"}`)
 	locking := metric(t, writer.url, `ordercast_pg_batches_total{path="locking"}`)
