@@ -530,6 +530,21 @@ func metric(t *testing.T, base, sample string) float64 {
 	return metricFrom(t, http.DefaultClient, base, sample)
 }
 
+// scrapeText is base's /metrics as text.
+func scrapeText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", base, err)
+	}
+	return string(b)
+}
+
 // metricFrom is metric through client (one that trusts a node's own TLS certificate).
 func metricFrom(t *testing.T, client *http.Client, base, sample string) float64 {
 	t.Helper()
