@@ -67,6 +67,15 @@ type Purger interface {
 	PurgeEnded(ctx context.Context, endedBefore time.Time, limit int) (int, error)
 }
 
+// StampClock is a Store that stamps events (Event.At) on a clock other than this process's:
+// PostgreSQL's, which every node shares. A time measured from a stamp on this node's own clock
+// (the delivery latency) carried the two clocks' offset: a database five seconds ahead made
+// every delivery take -5 s, and an alert on its p99 could never fire.
+type StampClock interface {
+	// StampNow is the store's clock now, as this node reckons it.
+	StampNow() time.Time
+}
+
 // KeyPurger is a Store that deletes expired idempotency records (both stores). A batch that
 // records answers deletes a few (ExpiredKeysToPurge), but only as long as keyed writes come;
 // internal/retention runs this on every node, so that each record, which holds an order's answer

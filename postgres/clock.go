@@ -38,6 +38,10 @@ func (c *dbClock) now() time.Time {
 	return time.Now().Add(time.Duration(c.skew.Load())).Truncate(time.Microsecond)
 }
 
+// StampNow is the database's clock now, as this node reckons it: the clock its events are
+// stamped on (ordercast.StampClock).
+func (s *Store) StampNow() time.Time { return s.clock.now() }
+
 // read records the database's clock db, read by a request sent at sent and answered at got.
 func (c *dbClock) read(db, sent, got time.Time) {
 	bound := int64(db.Sub(sent))

@@ -403,13 +403,16 @@ func (s *Store) resetPool() bool {
 
 // probe is Ping's question, in one round trip, in a transaction it rolls back: is the database
 // writable, and can a write take its locks on the tables every write takes (ROW EXCLUSIVE, which
-// only a lock that stops writes conflicts with) within lockWait, half the ping's time.
+// only a lock that stops writes conflicts with) within lockWait, half the ping's time. Those are
+// the orders and their events, and the party logs and their heads, which every write of an order
+// with a party takes (nearly every order has its restaurant): a lock on party_log (a VACUUM FULL
+// of the biggest table, a CREATE INDEX) stopped the writes while the nodes stayed ready.
 func (s *Store) probe(ctx context.Context) error {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	b.Queue(`SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool, set_config('lock_timeout', $1, true)`,
 		strconv.FormatInt(lockWait(ctx).Milliseconds(), 10))
-	b.Queue("LOCK TABLE orders, order_events IN ROW EXCLUSIVE MODE")
+	b.Queue("LOCK TABLE orders, order_events, party_log, party_heads IN ROW EXCLUSIVE MODE")
 	b.Queue("ROLLBACK")
 	// A failed statement skips the rest, ROLLBACK included; the pool then closes the connection,
 	// which it finds in a transaction, rather than hand it on.

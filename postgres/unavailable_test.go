@@ -285,6 +285,27 @@ func TestALockedTableIsNotReady(t *testing.T) {
 	}
 	move(t, s, "a", ordercast.StatusConfirmed)
 
+	// The party logs, which every write of an order with a party takes (nearly all: an order has
+	// its restaurant), are such tables too.
+	for _, table := range []string{"party_log", "party_heads"} {
+		tx, err := admin.Begin(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(t.Context(), "LOCK TABLE "+table+" IN SHARE MODE"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		wantUnavailable(t, "a ping while "+table+" is locked", s.Ping(ctx), "locked")
+		cancel()
+		if err := tx.Rollback(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("a ping once %s's lock is gone: %v", table, err)
+		}
+	}
+
 	// A lock on a table only some writes take (keyed ones) is no outage of the node: the others
 	// go on, and a successful one would end an outage each ping began.
 	tx, err = admin.Begin(t.Context())

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/testutil"
 	"github.com/ordercast/ordercast/server"
+	"github.com/ordercast/ordercast/sqlite"
 )
 
 // TestMetricsFollowStreams scrapes /metrics as a stream opens, receives a live event and closes,
@@ -215,5 +217,36 @@ func TestRequestDurationsLeaveOutLongPolls(t *testing.T) {
 	waitMetric(t, c, base, 2, "ordercast_http_requests_total", "route", "GET /v1/orders/{id}", "code", "200")
 	if got := value(scrape(t, c, base), "ordercast_http_request_duration_seconds", "route", "GET /v1/orders/{id}"); got != 1 {
 		t.Fatalf("request durations of GET /v1/orders/{id}: %v samples, want 1 (the plain read, not the long poll)", got)
+	}
+}
+
+// stampedAhead is a store that stamps its events an hour ahead of this process's clock, as a
+// PostgreSQL whose clock is off from the node's does, and says so (ordercast.StampClock).
+type stampedAhead struct{ *sqlite.Store }
+
+func (s stampedAhead) StampNow() time.Time { return time.Now().Add(time.Hour) }
+
+// TestDeliveryLatencyIsOnTheStoresClock: the delivery latency runs from an event's commit, which
+// the store stamps on its own clock, to its flush, which the node reads: on the store's clock,
+// as the store reckons it. On the node's, a database an hour ahead made every delivery take an
+// hour less, below zero, and an alert on its p99 never fired.
+func TestDeliveryLatencyIsOnTheStoresClock(t *testing.T) {
+	srv := newServer(t, func(s *server.Server) {
+		st := s.Store.(*sqlite.Store)
+		st.Now = func() time.Time { return time.Now().Add(time.Hour) }
+		s.Store = stampedAhead{st}
+	})
+	base, c := srv.URL(), http.DefaultClient
+	mustCreate(t, base, "m-1")
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	_, st := openStream(t, ctx, c, base, "m-1", "")
+	next(t, st)
+	mustSetStatus(t, base, "m-1", ordercast.StatusConfirmed)
+	next(t, st)
+	waitMetric(t, c, base, 1, "ordercast_delivery_latency_seconds")
+	h := scrape(t, c, base)["ordercast_delivery_latency_seconds"].GetMetric()[0].GetHistogram()
+	if sum := h.GetSampleSum(); sum < 0 || sum > 60 {
+		t.Errorf("a delivery's latency, with the store's clock an hour ahead: %.3f s, want the moment it took", sum)
 	}
 }

@@ -471,6 +471,9 @@ func (s *Server) streamEngine() *stream.Engine {
 		if s.Locations != nil {
 			cfg.Locations = s.Locations
 		}
+		if c, ok := s.Store.(ordercast.StampClock); ok {
+			cfg.StampNow = c.StampNow // the events' At is the database's time
+		}
 		s.engine = stream.New(s.Store, s.Hub, cfg, s.engineObserver())
 	}
 	return s.engine

@@ -65,7 +65,7 @@ type Observer interface {
 	StreamClosed(reason string)
 	// EventsDelivered reports n events just flushed; liveAt holds the commit times of those that
 	// were live (not backlog), for the delivery latency.
-	EventsDelivered(n int, liveAt []time.Time, flushed time.Time)
+	EventsDelivered(n int, liveAt []time.Time, flushed time.Time) // flushed on Config.StampNow's clock
 	// CaughtUp reports a stream caught up from the store after a gap or an overflow.
 	CaughtUp()
 	// HoldingFailed reports, once, that the poller holding streams failed for good (err says
@@ -108,6 +108,11 @@ type Config struct {
 	// PartyBacklog bounds the events of its log a party stream is sent on a resume or a gap
 	// catch-up; one further behind gets a fresh snapshot. 0 is DefaultPartyBacklog.
 	PartyBacklog int
+
+	// StampNow is the clock the events are stamped on (Event.At), which the delivery latency
+	// (Observer.EventsDelivered) is measured on: the store's (ordercast.StampClock). Nil is this
+	// process's, time.Now.
+	StampNow func() time.Time
 }
 
 // Locations is where a new stream finds its orders' newest known positions. What it returns may
@@ -173,6 +178,9 @@ func New(store Store, h *hub.Hub, cfg Config, obs Observer) *Engine {
 	}
 	if cfg.PartyBacklog == 0 {
 		cfg.PartyBacklog = DefaultPartyBacklog
+	}
+	if cfg.StampNow == nil {
+		cfg.StampNow = time.Now
 	}
 	e := &Engine{
 		store: store, hub: h, cfg: cfg, observer: obs,

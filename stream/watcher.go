@@ -507,7 +507,7 @@ func (w *watcher) flush() error {
 		}
 	}
 	if w.pending > 0 {
-		w.e.observer.EventsDelivered(w.pending, w.liveAt, time.Now())
+		w.e.observer.EventsDelivered(w.pending, w.liveAt, w.e.cfg.StampNow())
 		w.events.Add(int64(w.pending))
 		w.pending = 0
 		if w.lean {

@@ -490,6 +490,10 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 	if n := metric(t, victim.url, `ordercast_pg_listener_reconnects_total`); n != 1 {
 		t.Errorf("victim: ordercast_pg_listener_reconnects_total = %v, want 1", n)
 	}
+	// The database runs on this machine's clock: the writer reckons it so, within a round trip.
+	if d := metric(t, writer.url, `ordercast_pg_clock_offset_seconds`); d < -0.5 || d > 0.5 {
+		t.Errorf("writer: ordercast_pg_clock_offset_seconds = %v, want about 0 (one clock)", d)
+	}
 	batches := orders * (1 + len(path))
 	oneTrip := metric(t, writer.url, `ordercast_pg_batches_total{path="one_round_trip"}`)
 	locking := metric(t, writer.url, `ordercast_pg_batches_total{path="locking"}`)
@@ -524,6 +528,21 @@ func TestCluster_ListenerTerminated(t *testing.T) {
 func metric(t *testing.T, base, sample string) float64 {
 	t.Helper()
 	return metricFrom(t, http.DefaultClient, base, sample)
+}
+
+// scrapeText is base's /metrics as text.
+func scrapeText(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s: %v", base, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", base, err)
+	}
+	return string(b)
 }
 
 // metricFrom is metric through client (one that trusts a node's own TLS certificate).

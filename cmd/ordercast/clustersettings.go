@@ -70,13 +70,20 @@ type clusterSettings struct {
 	// JWTAudience and JWTIssuer are what RS256/ES256 tokens must carry.
 	JWTAudience string `json:"jwt_audience"`
 	JWTIssuer   string `json:"jwt_issuer"`
+	// PrivacyRadius is --location-privacy-radius, and PublicTracking --public-tracking: each
+	// node applies its own to what it is asked, so a node that disagrees shows couriers at other
+	// customers' doors, or every order to anyone, to whoever the proxy sends it. Nil: a node of
+	// an earlier release, which announced neither (and applies no privacy radius).
+	PrivacyRadius  *float64 `json:"location_privacy_radius_m,omitempty"`
+	PublicTracking *bool    `json:"public_tracking,omitempty"`
 }
 
 // clusterSettings returns what this node announces: secrets are the secret it signs with, then
 // the others it accepts (securityConfig.secrets). The fingerprints cost their time once, here.
 func (m *Main) clusterSettings(secrets []string) clusterSettings {
 	host, _ := os.Hostname()
-	c := clusterSettings{Host: host, LocationFrom: string(ordercast.LocationFrom(ordercast.Status(m.LocationFrom))), JWTAudience: m.JWTAudience, JWTIssuer: m.JWTIssuer}
+	c := clusterSettings{Host: host, LocationFrom: string(ordercast.LocationFrom(ordercast.Status(m.LocationFrom))), JWTAudience: m.JWTAudience, JWTIssuer: m.JWTIssuer,
+		PrivacyRadius: &m.PrivacyRadius, PublicTracking: &m.PublicTracking}
 	for i, s := range secrets {
 		f := fingerprint(s)
 		if i == 0 {
@@ -110,6 +117,12 @@ func mismatches(mine, theirs clusterSettings) []mismatch {
 	}
 	if mine.JWTIssuer != theirs.JWTIssuer {
 		ms = append(ms, mismatch{"jwt-issuer", fmt.Sprintf("this node takes RS256/ES256 tokens from %q, the other node from %q", mine.JWTIssuer, theirs.JWTIssuer)})
+	}
+	if mine.PrivacyRadius != nil && theirs.PrivacyRadius != nil && *mine.PrivacyRadius != *theirs.PrivacyRadius {
+		ms = append(ms, mismatch{"location-privacy-radius", fmt.Sprintf("this node keeps a courier from other customers' doors within %g m, the other node within %g m: which is shown depends on the node a courier's post reaches", *mine.PrivacyRadius, *theirs.PrivacyRadius)})
+	}
+	if mine.PublicTracking != nil && theirs.PublicTracking != nil && *mine.PublicTracking != *theirs.PublicTracking {
+		ms = append(ms, mismatch{"public-tracking", fmt.Sprintf("this node's --public-tracking is %v, the other node's %v: whether an order is read without a token depends on the node asked", *mine.PublicTracking, *theirs.PublicTracking)})
 	}
 	return ms
 }

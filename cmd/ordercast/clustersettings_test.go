@@ -67,6 +67,12 @@ func (n *settingsNode) mismatchedWith(other *settingsNode) ([]string, bool) {
 	return settings, n.check.mismatched.Load()
 }
 
+// withPrivacy is c announcing --location-privacy-radius radius and --public-tracking public.
+func withPrivacy(c clusterSettings, radius float64, public bool) clusterSettings {
+	c.PrivacyRadius, c.PublicTracking = &radius, &public
+	return c
+}
+
 // TestClusterSettings: two nodes on one database, each checked once after both announced
 // themselves, find each other's settings in agreement, or report each way they disagree: on
 // both nodes, in the gauge, and in one ERROR line that names the setting and the other node
@@ -87,6 +93,12 @@ func TestClusterSettings(t *testing.T) {
 		{"a secret the other does not accept", testSettings("out_for_delivery", secret1, secret2), testSettings("out_for_delivery", secret3, secret1, secret2), []string{"secret"}},
 		// Each refuses the other's tokens.
 		{"a wrong secret", testSettings("out_for_delivery", secret1), testSettings("out_for_delivery", secret3), []string{"secret", "secret"}},
+		// Each node applies its own privacy rules to what it is asked.
+		{"the same privacy", withPrivacy(testSettings("out_for_delivery", secret1), 250, false), withPrivacy(testSettings("out_for_delivery", secret1), 250, false), nil},
+		{"a privacy radius turned off", withPrivacy(testSettings("out_for_delivery", secret1), 250, false), withPrivacy(testSettings("out_for_delivery", secret1), 0, false), []string{"location-privacy-radius"}},
+		{"public tracking on one node", withPrivacy(testSettings("out_for_delivery", secret1), 250, false), withPrivacy(testSettings("out_for_delivery", secret1), 250, true), []string{"public-tracking"}},
+		// A node of an earlier release announces neither: nothing to compare (the upgrade notes say so).
+		{"an earlier release", withPrivacy(testSettings("out_for_delivery", secret1), 250, false), testSettings("out_for_delivery", secret1), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := pgtest.NewDatabase(t)

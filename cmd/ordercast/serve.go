@@ -319,13 +319,22 @@ func (m *Main) Open(ctx context.Context) error {
 		return errors.Join(err, m.Close())
 	}
 	// The port answers while the store opens (server.ServeStarting): alive, not ready, every
-	// request asked to come back, instead of connections that nothing answers.
+	// request asked to come back, instead of connections that nothing answers. Its /metrics say
+	// which build is starting, and that it is: a node that waits for its database, or for
+	// another node's migration, showed no metric any alert reads, however long it waited.
+	starting := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ordercast_starting",
+		Help: "1 while the node waits for its database at start (--db-wait) or applies the schema's migrations (waiting for another node's, or a table's lock), 0 once it serves; alert on 1 for longer than a start takes.",
+	})
+	starting.Set(1)
+	srv.Metrics.Registry.MustRegister(buildInfoMetric(thisBuild()), starting)
 	if err := srv.ServeStarting(); err != nil {
 		return errors.Join(err, srv.Unlisten(), m.Close())
 	}
 	if err := m.openStore(ctx); err != nil {
 		return errors.Join(err, srv.Unlisten(), m.Close())
 	}
+	starting.Set(0)
 	if m.Listener != nil {
 		m.notifyQueue = m.newNotifyQueueWatch(m.Listener.Store)
 		m.settingsCheck = newSettingsCheck(m.Listener.Store, m.clusterSettings(m.secrets), m.Logger.With("component", "cluster-settings"))
@@ -335,7 +344,7 @@ func (m *Main) Open(ctx context.Context) error {
 	srv.Store = m.Store
 	srv.Locations = m.Tracker
 	srv.ReadyChecks = append(srv.ReadyChecks, m.readiness()...)
-	srv.Metrics.Registry.MustRegister(append(m.storeMetrics(), buildInfoMetric(thisBuild()))...)
+	srv.Metrics.Registry.MustRegister(m.storeMetrics()...)
 	if m.HTTP.TLSCertFile != "" {
 		srv.Metrics.Registry.MustRegister(certExpiryMetric(srv))
 	}

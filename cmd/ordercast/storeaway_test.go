@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -183,11 +184,14 @@ func TestDatabaseAway_IdleNodeSaysSo(t *testing.T) {
 }
 
 // TestDatabaseAway_NodeStartsAndWaits: a node started while its database refuses connections
-// waits for it, with backoff, instead of exiting, and serves once it is back.
+// waits for it, with backoff, instead of exiting, and serves once it is back. Meanwhile its
+// /metrics say that it is starting, and which build.
 func TestDatabaseAway_NodeStartsAndWaits(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	setConnections(t, db, false)
-	n, urls := launchNode(t, db)
+	// Its metrics on an address of their own, known before the node says where it serves.
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	n, urls := launchNode(t, db, "ORDERCAST_METRICS_ADDR="+strings.TrimPrefix(metricsURL, "http://"))
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(n.stderr.String(), "database unavailable at start") {
 		select {
@@ -200,9 +204,18 @@ func TestDatabaseAway_NodeStartsAndWaits(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // polling the log with a deadline
 	}
+	if v := metric(t, metricsURL, "ordercast_starting"); v != 1 {
+		t.Errorf("ordercast_starting while the node waits for its database = %v, want 1", v)
+	}
+	if !strings.Contains(scrapeText(t, metricsURL), "ordercast_build_info{") {
+		t.Error("no ordercast_build_info while the node waits for its database")
+	}
 	setConnections(t, db, true)
 	n.awaitServing(t, urls)
 	createOrder(t, n.url, "late-1")
+	if v := metric(t, metricsURL, "ordercast_starting"); v != 0 {
+		t.Errorf("ordercast_starting once the node serves = %v, want 0", v)
+	}
 }
 
 // TestDatabaseAway_StoppedWhileWaiting: a node stopped (SIGTERM) while it waits for its database
