@@ -113,8 +113,10 @@ func (s *Store) migrateOnce(ctx context.Context, ms []migrations.Migration, anno
 	}
 	if !free {
 		// Said, since the wait may be long: the other node may be applying migrations that hold
-		// a large table for seconds, or itself retrying behind a reader (its log says).
-		s.Logger.Info("another node is migrating the schema; waiting for it")
+		// a large table for seconds, or itself retrying behind a reader (its log says). Or it
+		// is only checking, with nothing pending, and the wait is a moment: which one is not
+		// known here, so the line says no more than that the lock is held.
+		s.Logger.Info("another node holds the migration lock (checking or migrating the schema); waiting for it")
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
 			return fmt.Errorf("postgres: migrate: lock: %w", err)
 		}
