@@ -62,7 +62,12 @@ func unavailableReason(err error) string {
 			return "out of disk space"
 		case c == "53200":
 			return "out of memory"
-		case strings.HasPrefix(c, "08"), c == "53300", c == "57P05",
+		case c == "53300":
+			// too_many_connections: max_connections (or the role's or database's CONNECTION
+			// LIMIT) is reached, which the network and the server's health do not explain:
+			// on-call must look at who holds the connections, not at the route to the server.
+			return "out of connections"
+		case strings.HasPrefix(c, "08"), c == "57P05",
 			c == "55000" && strings.Contains(pgErr.Message, "not currently accepting connections"):
 			return "unreachable"
 		case strings.HasPrefix(c, "53"):
