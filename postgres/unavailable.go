@@ -41,6 +41,14 @@ func unavailableReason(err error) string {
 	case errors.Is(err, errReadOnly):
 		return "read-only"
 	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && errors.Is(err, context.DeadlineExceeded) {
+		// A connection not made within its bound (Store.ConnectTimeout, or a starting node's
+		// attempt): the server, or the route to it, did not answer, as a silent database does
+		// not. Before the case below: this deadline is a bound on the database, not a caller
+		// that gave up on its request.
+		return "not answering"
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "" // the caller gave up; nothing is known of the database
 	}
@@ -74,7 +82,6 @@ func unavailableReason(err error) string {
 			return "out of resources"
 		}
 		// Any other answer from the server means it is there.
-		var ce *pgconn.ConnectError
 		if !errors.As(err, &ce) {
 			return ""
 		}
@@ -83,7 +90,6 @@ func unavailableReason(err error) string {
 		}
 		return "unreachable"
 	}
-	var ce *pgconn.ConnectError
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ne),
