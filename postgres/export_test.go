@@ -90,3 +90,6 @@ func ConnectError(err error) error { return connectError(err) }
 // Leashed reports whether s waits less for the database than its bounds say: an attempt ran out
 // of its bound, and none has been answered since (see leash).
 func Leashed(s *Store) bool { return s.leash.on.Load() }
+
+// MigrationLockKey is the advisory lock a node holds while it checks or migrates the schema.
+const MigrationLockKey = migrationLockKey

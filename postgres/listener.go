@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -156,6 +157,9 @@ func (l *Listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("postgres: listener: parse url: %w", err)
 	}
 	cfg.RuntimeParams["application_name"] = l.ApplicationName
+	// The store's bound: a server that takes the connection and never answers fails it, at
+	// start and at each reconnect, as it fails the pool's.
+	boundConnect(&cfg.Config, l.URL, cmp.Or(l.Store.ConnectTimeout, DefaultConnectTimeout))
 	for k := range cfg.RuntimeParams {
 		if strings.HasPrefix(k, "pool_") {
 			delete(cfg.RuntimeParams, k) // the store's pool settings, not server parameters

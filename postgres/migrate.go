@@ -97,14 +97,26 @@ func (s *Store) migrateOnce(ctx context.Context, ms []migrations.Migration, anno
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit
 
+	// First, so that it covers the wait for the advisory lock too: a statement_timeout set for
+	// the node's role or database (meant for its requests) would fail a migration over many
+	// rows, or the wait behind another node's, at every start, each try taking the tables'
+	// locks again, and the node would exit to be restarted into the same failure. Where a
+	// migration waits for a table, lock_timeout bounds it (below); for the rest, it takes as
+	// long as it takes. LOCAL: the connection goes back to the pool with the operator's setting.
+	if _, err := tx.Exec(ctx, `SET LOCAL statement_timeout = 0`); err != nil {
+		return fmt.Errorf("postgres: migrate: set statement_timeout: %w", err)
+	}
+
 	var free bool
 	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, migrationLockKey).Scan(&free); err != nil {
 		return fmt.Errorf("postgres: migrate: lock: %w", err)
 	}
 	if !free {
 		// Said, since the wait may be long: the other node may be applying migrations that hold
-		// a large table for seconds, or itself retrying behind a reader (its log says).
-		s.Logger.Info("another node is migrating the schema; waiting for it")
+		// a large table for seconds, or itself retrying behind a reader (its log says). Or it
+		// is only checking, with nothing pending, and the wait is a moment: which one is not
+		// known here, so the line says no more than that the lock is held.
+		s.Logger.Info("another node holds the migration lock (checking or migrating the schema); waiting for it")
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLockKey); err != nil {
 			return fmt.Errorf("postgres: migrate: lock: %w", err)
 		}

@@ -209,3 +209,80 @@ func TestMigrationWaitingForALockStopsWhenAsked(t *testing.T) {
 		t.Errorf("schema version %d after a stopped migration, want 11", version)
 	}
 }
+
+// TestMigrationRunsPastAStatementTimeoutOfTheDatabase: a statement_timeout the operator set for
+// the node's role or database (ALTER ROLE … IN DATABASE … SET, ALTER DATABASE … SET), meant for
+// its requests, does not bound the migrations: a migration statement that ran longer (an index
+// built over many rows) failed on it (57014) at every start, each try taking the tables' locks
+// again, and the node exited 1 with no hint, to be restarted into the same failure; so did a
+// node waiting for the migration lock while another migrated. Here each waits, past the
+// database's statement_timeout, for what another session holds (the migration lock, or the
+// orders table within lock_timeout), and Open succeeds once it lets go.
+func TestMigrationRunsPastAStatementTimeoutOfTheDatabase(t *testing.T) {
+	t.Parallel()
+	const statementTimeout = 200 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		// held returns a database that a migration finds held by another session, and the
+		// call that lets go.
+		held func(t *testing.T) (db string, release func() error)
+	}{
+		{"a migration statement", func(t *testing.T) (string, func() error) {
+			db, _, hold, _ := pendingBehindALock(t)
+			return db, func() error { return hold.Rollback(t.Context()) }
+		}},
+		{"the wait behind another node's migration", func(t *testing.T) (string, func() error) {
+			db := pgtest.NewDatabase(t)
+			other := pgtest.Connect(t, db)
+			if _, err := other.Exec(t.Context(), `SELECT pg_advisory_lock($1)`, postgres.MigrationLockKey); err != nil {
+				t.Fatal(err)
+			}
+			return db, func() error {
+				_, err := other.Exec(t.Context(), `SELECT pg_advisory_unlock($1)`, postgres.MigrationLockKey)
+				return err
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			db, release := tc.held(t)
+			admin := pgtest.Connect(t, pgtest.ServerURL(t))
+			// On the database, as an operator's ALTER DATABASE or ALTER ROLE sets it: every new
+			// session of the store has it. It goes with the database when the test ends.
+			alterDatabase(t, admin, db, "statement_timeout", fmt.Sprint(statementTimeout.Milliseconds()))
+			s := postgres.New(db)
+			s.MigrationLockTimeout = time.Hour // only statement_timeout could end the wait
+			opened := make(chan error, 1)
+			go func() { opened <- s.Open(t.Context()) }()
+			t.Cleanup(func() { _ = s.Close() })
+			// Polled, with a deadline: PostgreSQL says how long the migration's statement has
+			// waited for the lock, and no signal does.
+			testutil.WaitFor(t, "the migration to wait past statement_timeout", func() bool {
+				select {
+				case err := <-opened:
+					t.Fatalf("Open returned while another session held what the migration takes: %v", err)
+				default:
+				}
+				var waiting bool
+				if err := admin.QueryRow(t.Context(), `SELECT EXISTS (SELECT FROM pg_stat_activity
+					WHERE datname = $1 AND application_name = $2 AND wait_event_type = 'Lock'
+					  AND clock_timestamp() - query_start > $3 * interval '1 millisecond')`,
+					dbName(t, db), postgres.DefaultApplicationName, 2*statementTimeout.Milliseconds()).Scan(&waiting); err != nil {
+					t.Fatal(err)
+				}
+				return waiting
+			})
+			if err := release(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-opened:
+				if err != nil {
+					t.Fatalf("Open of a database whose statement_timeout is %v, after a migration waited longer: %v", statementTimeout, err)
+				}
+			case <-time.After(testutil.WaitTimeout):
+				t.Fatal("Open still waiting after the other session let go")
+			}
+		})
+	}
+}

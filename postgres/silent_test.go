@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/pgtest"
 	"github.com/ordercast/ordercast/internal/storetest"
 	"github.com/ordercast/ordercast/internal/testutil"
@@ -318,5 +319,38 @@ func TestSilentDatabaseFailsPingsAsOneOutage(t *testing.T) {
 	cancel()
 	if err := s.Ping(cancelled); ordercast.ErrorCode(err) == ordercast.EUnavailable {
 		t.Errorf("a ping whose caller gave up: %v, want no word on the database", err)
+	}
+}
+
+// TestASilentServerFailsTheConnectionsWithinTheirBound: a server that takes a connection and
+// never answers on it (hung, or stuck on its disk before it authenticates) fails the store's
+// first connection, and the listener's, after ConnectTimeout with EUnavailable, "not answering",
+// which a starting node waits out and tries again. Without a bound, each sat until the server's
+// authentication_timeout (a minute), or here for ever.
+func TestASilentServerFailsTheConnectionsWithinTheirBound(t *testing.T) {
+	t.Parallel()
+	silent := pgtest.NewSilentServer(t)
+	s := postgres.New(silent)
+	s.ConnectTimeout = 200 * time.Millisecond
+	for _, tc := range []struct {
+		what string
+		open func(context.Context) error
+	}{
+		{"the store's Open", s.Open},
+		{"the listener's Open", func(ctx context.Context) error {
+			l := postgres.NewListener(silent, s, hub.NewFeed(hub.New(), s))
+			err := l.Open(ctx)
+			return errors.Join(err, l.Close())
+		}},
+	} {
+		// Far past the bound: without it, the open fails on this deadline, not with the
+		// outage, rather than hang the test.
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		err := tc.open(ctx)
+		if ctx.Err() != nil {
+			t.Errorf("%s on a silent server still waiting after 20 s: %v", tc.what, err)
+		}
+		cancel()
+		wantUnavailable(t, tc.what+" on a silent server", err, "not answering")
 	}
 }

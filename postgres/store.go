@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ordercast/ordercast"
@@ -70,6 +73,12 @@ const (
 	// would wait out their BatchTimeout and fail. A URL that sets the parameter is the operator's
 	// word.
 	DefaultIdleInTransactionTimeout = 5 * time.Second
+	// DefaultConnectTimeout bounds the making of each connection, the server's answers to the
+	// start-up and authentication included: without a bound, a server that takes the connection
+	// and never answers (hung, or stuck on its disk) held the attempt until the server's own
+	// authentication_timeout (a minute by default), or for ever. A connection is made in
+	// milliseconds; ten seconds leaves a slow TLS handshake over a long route plenty.
+	DefaultConnectTimeout = 10 * time.Second
 )
 
 // Channel is the NOTIFY channel that carries committed events.
@@ -119,6 +128,11 @@ type Store struct {
 	// DefaultIdleInTransactionTimeout. An idle_in_transaction_session_timeout parameter in URL
 	// overrides it.
 	IdleInTransactionTimeout time.Duration
+	// ConnectTimeout bounds the making of each connection of the pool, and of its Listener's;
+	// past it the connection fails with EUnavailable ("not answering"). Zero means
+	// DefaultConnectTimeout. A connect_timeout in URL (or PGCONNECT_TIMEOUT in the environment)
+	// overrides it, 0 included, which is libpq's "wait for ever".
+	ConnectTimeout time.Duration
 	// MigrationLockTimeout is the lock_timeout of the migrations Open applies: past it a try
 	// gives up its place in a table's lock queue, logs who holds the table, and tries again after
 	// MigrationRetry. Zero means DefaultMigrationLockTimeout.
@@ -199,6 +213,35 @@ func setsPoolMaxConns(conn string) bool {
 	return ok
 }
 
+// boundConnect gives cfg, parsed from conn, the connect timeout d unless conn or the
+// environment sets one (setsConnectTimeout).
+func boundConnect(cfg *pgconn.Config, conn string, d time.Duration) {
+	if cfg.ConnectTimeout == 0 && !setsConnectTimeout(conn) {
+		cfg.ConnectTimeout = d
+	}
+}
+
+// setsConnectTimeout reports whether the connection string, or the environment libpq reads
+// (PGCONNECT_TIMEOUT), sets connect_timeout, 0 included, libpq's "wait for ever", which is the
+// operator's word as much as another value. pgx takes the setting out of the parameters it
+// keeps, and its 0 is also that of none, so it is looked for where it is written: a URL's
+// query, or a key=value string's keys.
+func setsConnectTimeout(conn string) bool {
+	if os.Getenv("PGCONNECT_TIMEOUT") != "" { // pgx, as libpq, takes an empty one for none
+		return true
+	}
+	if IsURL(conn) {
+		u, err := url.Parse(conn)
+		return err == nil && u.Query().Has("connect_timeout")
+	}
+	for _, field := range strings.Fields(conn) {
+		if k, _, ok := strings.Cut(field, "="); ok && k == "connect_timeout" {
+			return true
+		}
+	}
+	return false
+}
+
 // PoolStat returns the connection pool's figures of the moment (for /metrics). Call it only
 // after Open has succeeded.
 func (s *Store) PoolStat() *pgxpool.Stat {
@@ -210,9 +253,40 @@ func New(url string) *Store {
 	return &Store{URL: url, resetEvery: DefaultResetEvery}
 }
 
-// Open validates the settings, connects the pool and applies any pending migrations. It fails
-// fast when the database is unreachable. On error nothing stays open.
+// Open validates the settings, connects the pool (Connect, unless called already) and applies
+// any pending migrations. It fails fast when the database is unreachable. On error nothing stays
+// open.
 func (s *Store) Open(ctx context.Context) (err error) {
+	if s.pool == nil {
+		if err := s.Connect(ctx); err != nil {
+			return err
+		}
+	}
+	defer func() {
+		if err != nil {
+			_ = s.Close() // the Open error is the one worth reporting
+		}
+	}()
+	// The database may go away again between the ping and what follows (a restart, its
+	// connections all taken): that too is an outage to wait out at start, not a failure.
+	if err := s.migrate(ctx); err != nil {
+		return unavailableIfAway(err)
+	}
+	if err := s.readClock(ctx); err != nil {
+		return unavailableIfAway(err)
+	}
+	s.recent = ordercache.New(s.OrderCache)
+	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch, nil)
+	return nil
+}
+
+// Connect validates the settings and makes the pool's first connection: the part of Open that
+// finds whether the database is there, which Open does itself unless it was called first. A
+// caller that bounds how long it waits for the database calls it first, with a deadline, then
+// Open without one: the migrations Open applies may take minutes (an index over a large table,
+// the waits for tables' locks), and cut short they would be tried again at every start. On
+// error nothing stays open, and the Store is not used again.
+func (s *Store) Connect(ctx context.Context) (err error) {
 	s.applyDefaults()
 	if err := s.validate(); err != nil {
 		return err
@@ -224,7 +298,7 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	s.opened = time.Now()
 	defer func() {
 		if err != nil {
-			_ = s.Close() // the Open error is the one worth reporting
+			_ = s.Close() // the Connect error is the one worth reporting
 		}
 	}()
 	if s.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
@@ -233,16 +307,6 @@ func (s *Store) Open(ctx context.Context) (err error) {
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres: connect %s@%s/%s: %w", cfg.ConnConfig.User, cfg.ConnConfig.Host, cfg.ConnConfig.Database, connectError(err))
 	}
-	// The database may go away again between the ping and what follows (a restart, its
-	// connections all taken): that too is an outage to wait out at start, not a failure.
-	if err := s.migrate(ctx); err != nil {
-		return unavailableIfAway(err)
-	}
-	if err := s.readClock(ctx); err != nil {
-		return unavailableIfAway(err)
-	}
-	s.recent = ordercache.New(s.OrderCache)
-	s.batches = groupcommit.Start(s.commitBatch, s.MaxBatch, nil)
 	return nil
 }
 
@@ -279,6 +343,9 @@ func (s *Store) applyDefaults() {
 	if s.IdleInTransactionTimeout == 0 {
 		s.IdleInTransactionTimeout = DefaultIdleInTransactionTimeout
 	}
+	if s.ConnectTimeout == 0 {
+		s.ConnectTimeout = DefaultConnectTimeout
+	}
 	if s.MigrationLockTimeout == 0 {
 		s.MigrationLockTimeout = DefaultMigrationLockTimeout
 	}
@@ -290,8 +357,8 @@ func (s *Store) applyDefaults() {
 // validate refuses settings the store cannot run with, its defaults applied.
 func (s *Store) validate() error {
 	if s.MaxConns < 0 || s.MaxBatch < 0 || s.BatchTimeout < 0 || s.ReadTimeout < 0 || s.NotAnsweringTimeout < 0 ||
-		s.IdleInTransactionTimeout < 0 || s.MigrationLockTimeout < 0 || s.MigrationRetry < 0 {
-		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout, ReadTimeout, NotAnsweringTimeout, IdleInTransactionTimeout, MigrationLockTimeout and MigrationRetry must not be negative")
+		s.IdleInTransactionTimeout < 0 || s.ConnectTimeout < 0 || s.MigrationLockTimeout < 0 || s.MigrationRetry < 0 {
+		return errors.New("postgres: MaxConns, MaxBatch, BatchTimeout, ReadTimeout, NotAnsweringTimeout, IdleInTransactionTimeout, ConnectTimeout, MigrationLockTimeout and MigrationRetry must not be negative")
 	}
 	if s.MaxNotifyPayload < MinNotifyPayload || s.MaxNotifyPayload >= 8000 {
 		return fmt.Errorf("postgres: MaxNotifyPayload is %d bytes; it must be from %d (the short notice of an event, by order id, seq and marks, must fit) to 7999 (PostgreSQL refuses 8000)",
@@ -316,6 +383,7 @@ func (s *Store) poolConfig() (*pgxpool.Config, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
 		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(max(1, s.IdleInTransactionTimeout.Milliseconds()), 10)
 	}
+	boundConnect(&cfg.ConnConfig.Config, s.URL, s.ConnectTimeout)
 	cfg.ShouldPing = s.shouldPing
 	return cfg, nil
 }

@@ -41,6 +41,14 @@ func unavailableReason(err error) string {
 	case errors.Is(err, errReadOnly):
 		return "read-only"
 	}
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && errors.Is(err, context.DeadlineExceeded) {
+		// A connection not made within its bound (Store.ConnectTimeout, or a starting node's
+		// attempt): the server, or the route to it, did not answer, as a silent database does
+		// not. Before the case below: this deadline is a bound on the database, not a caller
+		// that gave up on its request.
+		return "not answering"
+	}
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "" // the caller gave up; nothing is known of the database
 	}
@@ -62,14 +70,18 @@ func unavailableReason(err error) string {
 			return "out of disk space"
 		case c == "53200":
 			return "out of memory"
-		case strings.HasPrefix(c, "08"), c == "53300", c == "57P05",
+		case c == "53300":
+			// too_many_connections: max_connections (or the role's or database's CONNECTION
+			// LIMIT) is reached, which the network and the server's health do not explain:
+			// on-call must look at who holds the connections, not at the route to the server.
+			return "out of connections"
+		case strings.HasPrefix(c, "08"), c == "57P05",
 			c == "55000" && strings.Contains(pgErr.Message, "not currently accepting connections"):
 			return "unreachable"
 		case strings.HasPrefix(c, "53"):
 			return "out of resources"
 		}
 		// Any other answer from the server means it is there.
-		var ce *pgconn.ConnectError
 		if !errors.As(err, &ce) {
 			return ""
 		}
@@ -78,7 +90,6 @@ func unavailableReason(err error) string {
 		}
 		return "unreachable"
 	}
-	var ce *pgconn.ConnectError
 	var ne net.Error
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ne),

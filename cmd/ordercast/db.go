@@ -15,6 +15,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/clock"
+	"github.com/ordercast/ordercast/internal/storehealth"
 	"github.com/ordercast/ordercast/postgres"
 	"github.com/ordercast/ordercast/sqlite"
 )
@@ -38,12 +39,13 @@ func (m *Main) openStore(ctx context.Context) error {
 
 // waitForDatabase calls open until it succeeds, fails with anything but ordercast.EUnavailable,
 // or wait has passed, with a doubling, capped delay between attempts; waiting hears of each
-// attempt that will be followed by another. It returns open's last error.
-func waitForDatabase(ctx context.Context, wait time.Duration, open func(context.Context) error, waiting func(attempt int, err error)) error {
+// attempt that will be followed by another. Each attempt is told how long it may take to connect
+// (attemptBound). It returns open's last error.
+func waitForDatabase(ctx context.Context, wait time.Duration, open func(ctx context.Context, connectWithin time.Duration) error, waiting func(attempt int, err error)) error {
 	deadline := time.Now().Add(wait)
 	delay := dbRetryMin
 	for attempt := 1; ; attempt++ {
-		err := open(ctx)
+		err := open(ctx, attemptBound(time.Until(deadline)))
 		left := time.Until(deadline)
 		if err == nil || ordercast.ErrorCode(err) != ordercast.EUnavailable {
 			return err
@@ -63,15 +65,35 @@ func waitForDatabase(ctx context.Context, wait time.Duration, open func(context.
 	}
 }
 
-// The delays between attempts to reach the database at start: doubling from min to max.
+// attemptBound is how long an attempt to reach the database may take to connect, with left of
+// --db-wait still to wait: half of it, from dbAttemptMin to dbAttemptMax. An attempt without a
+// bound, on a server that took the connection and never answered, sat until the server's
+// authentication_timeout (a minute), or for ever, whatever --db-wait said, and logged nothing.
+// Half, so that such a server fails an attempt while there is still time to wait, and the wait
+// is logged (waiting); at least dbAttemptMin, so that the attempt made as the wait ends, or the
+// only one of --db-wait 0, can still reach a database that answers.
+func attemptBound(left time.Duration) time.Duration {
+	return min(max(left/2, dbAttemptMin), dbAttemptMax)
+}
+
+// The delays between attempts to reach the database at start, doubling from min to max, and
+// the bounds of an attempt's connecting (attemptBound).
 const (
 	dbRetryMin = 100 * time.Millisecond
 	dbRetryMax = 5 * time.Second
+	// dbAttemptMin is far more than a database that answers takes to take a connection
+	// (milliseconds; a TLS handshake over a long route, a few hundred).
+	dbAttemptMin = 2 * time.Second
+	// dbAttemptMax is postgres.DefaultConnectTimeout, the bound on every later connection.
+	dbAttemptMax = postgres.DefaultConnectTimeout
 	// DefaultDBWait is how long a starting node waits for an unavailable database.
 	DefaultDBWait = time.Minute
 )
 
-func (m *Main) openStoreOnce(ctx context.Context) error {
+// openStoreOnce is one attempt to open the store. On PostgreSQL its connecting, the store's and
+// the listener's, is bounded by within (connectWithin); the migrations the store applies in
+// between are not: they may take minutes, and cut short they would be tried again at every start.
+func (m *Main) openStoreOnce(ctx context.Context, within time.Duration) error {
 	if !postgres.IsURL(m.DB) {
 		st := sqlite.New(m.DB)
 		st.Publisher = m.Hub
@@ -89,13 +111,17 @@ func (m *Main) openStoreOnce(ctx context.Context) error {
 	}
 	st := postgres.New(m.DB)
 	st.Logger = m.Logger
+	if err := connectWithin(ctx, within, st.Connect); err != nil {
+		return fmt.Errorf("open database %s: %w", redactURL(m.DB), err)
+	}
 	if err := st.Open(ctx); err != nil {
 		return fmt.Errorf("open database %s: %w", redactURL(m.DB), err)
 	}
 	l := postgres.NewListener(m.DB, st, hub.NewFeed(m.Hub, st))
 	l.Logger = m.Logger
 	l.Locations = m.Tracker
-	if err := l.Open(ctx); err != nil {
+	// Listener.Open's context bounds its first connection only.
+	if err := connectWithin(ctx, within, l.Open); err != nil {
 		return errors.Join(fmt.Errorf("listen on database %s: %w", redactURL(m.DB), err), st.Close())
 	}
 	bus := postgres.NewLocationBus(st)
@@ -106,6 +132,20 @@ func (m *Main) openStoreOnce(ctx context.Context) error {
 	m.Tracker.Bus = bus
 	m.Store, m.Listener, m.LocationBus = st, l, bus
 	return nil
+}
+
+// connectWithin calls connect on ctx, bounded by within. A connect that ran out of that bound,
+// ctx still going, is the database unavailable ("not answering"), to be waited for like one that
+// refuses connections: the bound is the starting node's, on the database, not a caller's that
+// gave up on its request, which the driver's deadline error would be taken for.
+func connectWithin(ctx context.Context, within time.Duration, connect func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	err := connect(cctx)
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil && ordercast.ErrorCode(err) != ordercast.EUnavailable {
+		return storehealth.Unavailable("not answering", fmt.Errorf("no connection within %v: %w", within, err))
+	}
+	return err
 }
 
 // readiness lists the checks the store brings to GET /readyz: a cluster node that cannot listen
