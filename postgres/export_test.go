@@ -93,3 +93,12 @@ func Leashed(s *Store) bool { return s.leash.on.Load() }
 
 // MigrationLockKey is the advisory lock a node holds while it checks or migrates the schema.
 const MigrationLockKey = migrationLockKey
+
+// HoldConnection takes one connection of s's pool until release is called.
+func HoldConnection(t interface{ Fatal(...any) }, s *Store) (release func()) {
+	c, err := s.pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Release
+}

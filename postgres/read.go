@@ -26,7 +26,8 @@ func (s *Store) readAgainOnLoss(ctx context.Context, fn func(context.Context) er
 	for again := false; ; again = true {
 		limit, done := s.leash.limit(s.ReadTimeout, s.NotAnsweringTimeout)
 		rctx, cancel := context.WithTimeoutCause(ctx, limit, errNotAnswering)
-		err := silent(ctx, rctx, fn(rctx), limit)
+		rctx, wait := watchPool(rctx)
+		err := poolExhausted(wait, silent(ctx, rctx, fn(rctx), limit))
 		cancel()
 		done(err)
 		if err == nil || again || ctx.Err() != nil || !s.lost(err) {

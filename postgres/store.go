@@ -385,6 +385,7 @@ func (s *Store) poolConfig() (*pgxpool.Config, error) {
 	}
 	boundConnect(&cfg.ConnConfig.Config, s.URL, s.ConnectTimeout)
 	cfg.ShouldPing = s.shouldPing
+	cfg.ConnConfig.Tracer = poolTracer{} // a wait for a connection of a full pool is told apart
 	return cfg, nil
 }
 

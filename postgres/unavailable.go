@@ -164,6 +164,9 @@ func backendEnded(err error) bool {
 // end, or a lock held on one order would log an outage's start and end for every write to it.
 // PostgreSQL logs each such statement itself (log_min_error_statement).
 func busyReason(err error) string {
+	if errors.Is(err, errPoolExhausted) {
+		return "busy (every connection of the node's pool in use: pool_max_conns)"
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {

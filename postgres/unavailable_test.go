@@ -488,3 +488,34 @@ func TestConnectRefusalsOfTheSettingsAreNotOutages(t *testing.T) {
 		}
 	}
 }
+
+// TestAFullPoolIsBusyNotAnOutage: a node whose every pool connection is in use (a burst larger
+// than pool_max_conns) makes the next read, write and ping wait for one, in vain: they are
+// answered "busy" (503 with Retry-After, worth sending again shortly), and the database, which
+// answers every query, is not marked away: no outage logged, ordercast_store_up stays 1. They
+// were "the database is not answering", and on-call went looking at PostgreSQL.
+func TestAFullPoolIsBusyNotAnOutage(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	logs := &testutil.Buffer{}
+	s := postgres.New(db + "&pool_max_conns=1")
+	s.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	s.ReadTimeout, s.BatchTimeout = 300*time.Millisecond, 300*time.Millisecond
+	s = storetest.MustOpen(t, s)
+	create(t, s, "a")
+	release := postgres.HoldConnection(t, s)
+
+	const busy = "every connection of the node's pool in use"
+	_, err := s.Order(t.Context(), "a")
+	wantUnavailable(t, "a read while the pool is full", err, busy)
+	_, _, _, err = s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed})
+	wantUnavailable(t, "a write while the pool is full", err, busy)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	wantUnavailable(t, "a ping while the pool is full", s.Ping(ctx), busy)
+	cancel()
+	if got, n := s.Unavailable(), logs.Count("database unavailable"); got != "" || n != 0 {
+		t.Errorf("while the pool was full: Unavailable() = %q, %d outages logged; want none:\n%s", got, n, logs.String())
+	}
+	release()
+	move(t, s, "a", ordercast.StatusConfirmed)
+}

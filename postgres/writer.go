@@ -47,6 +47,7 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 	for {
 		limit, done := s.leash.limit(s.BatchTimeout, s.NotAnsweringTimeout)
 		actx, cancel := context.WithTimeoutCause(ctx, limit, errNotAnswering)
+		actx, wait := watchPool(actx)
 		var b *ordercast.Batch
 		var err error
 		if s.failAttempt != nil {
@@ -55,7 +56,7 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 		if err == nil {
 			b, err = s.tryBatch(actx, writes, guess)
 		}
-		err = silent(ctx, actx, err, limit)
+		err = poolExhausted(wait, silent(ctx, actx, err, limit))
 		cancel()
 		done(err)
 		if err == nil {
