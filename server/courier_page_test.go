@@ -262,19 +262,27 @@ func TestCourierViewOfTrackingPageIsWordsOnly(t *testing.T) {
 		{"?view=courier&courier=a%20b", []string{"Where your courier is", ">You<"}, []string{`data-view`, "Back to your deliveries"}},
 		{"", []string{"Where your courier is"}, []string{`data-view`, "Back to your deliveries"}},
 	} {
-		resp, page := visitWithCookie(t, ts.URL(), "/track/o-1"+tc.query, "")
-		for _, w := range tc.want {
-			if resp.StatusCode != http.StatusOK || !strings.Contains(page, w) {
-				t.Errorf("%q: %d, lacks %s", tc.query, resp.StatusCode, w)
-			}
+		checkTrackingView(t, ts.URL(), tc.query, tc.want, tc.not)
+	}
+}
+
+// checkTrackingView renders order o-1's tracking page on base with query (a view's marker) and
+// checks that it is served, holds each of want and none of not, and sets no cookie: a view is
+// words, never a credential.
+func checkTrackingView(t *testing.T, base, query string, want, not []string) {
+	t.Helper()
+	resp, page := visitWithCookie(t, base, "/track/o-1"+query, "")
+	for _, w := range want {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, w) {
+			t.Errorf("%q: %d, lacks %s", query, resp.StatusCode, w)
 		}
-		for _, n := range tc.not {
-			if strings.Contains(page, n) {
-				t.Errorf("%q: has %s", tc.query, n)
-			}
+	}
+	for _, n := range not {
+		if strings.Contains(page, n) {
+			t.Errorf("%q: has %s", query, n)
 		}
-		if len(resp.Cookies()) != 0 {
-			t.Errorf("%q: sets %v", tc.query, resp.Cookies())
-		}
+	}
+	if len(resp.Cookies()) != 0 {
+		t.Errorf("%q: sets %v", query, resp.Cookies())
 	}
 }

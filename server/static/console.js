@@ -791,25 +791,28 @@
   // showUnassign makes a row's Unassign say whether it unassigns or asks first (askUnassign).
   function showUnassign(row, btn, usable) {
     if (!usable) stopConfirmingUnassign(row);
-    var label = row.confirmingUnassign ? CONFIRM_UNASSIGN_LABEL : 'Unassign';
+    var asking = !!row.confirmingUnassign;
+    showAsking(row, btn, asking ? CONFIRM_UNASSIGN_LABEL : 'Unassign',
+      (asking ? 'Confirm unassigning' : 'Unassign') + ' the courier of order ' + row.order.id, asking);
+  }
+
+  // showAsking gives a button that asks first (Cancel, Unassign) its words, label, and its name,
+  // and marks whether its question stands (asking). Words that change settle it (settleButtons):
+  // a second tap meant for what it said takes nothing.
+  function showAsking(row, btn, label, name, asking) {
     if (btn.textContent !== label) {
       settleButtons(row, [btn]);
       btn.textContent = label;
     }
-    btn.setAttribute('aria-label', (row.confirmingUnassign ? 'Confirm unassigning' : 'Unassign') + ' the courier of order ' + row.order.id);
-    btn.toggleAttribute('data-confirming', !!row.confirmingUnassign);
+    btn.setAttribute('aria-label', name);
+    btn.toggleAttribute('data-confirming', asking);
   }
 
   // showCancel makes a row's Cancel say whether it cancels or asks first (askCancel).
   function showCancel(row, btn, usable) {
     if (!usable) stopConfirmingCancel(row);
     var label = row.confirmingCancel ? CONFIRM_CANCEL_LABEL : 'Cancel';
-    if (btn.textContent !== label) {
-      settleButtons(row, [btn]);
-      btn.textContent = label;
-    }
-    btn.setAttribute('aria-label', label + ' order ' + row.order.id);
-    btn.toggleAttribute('data-confirming', !!row.confirmingCancel);
+    showAsking(row, btn, label, label + ' order ' + row.order.id, !!row.confirmingCancel);
     // The reasons take the picker's place, at its size: nothing in the row moves.
     row.part.pick.hidden = !!row.confirmingCancel;
     row.part.why.hidden = !row.confirmingCancel;
