@@ -254,8 +254,13 @@ func (hs *heldStream) end(reason string, err error) {
 	if len(end) > 0 {
 		last = append(appendChunk(nil, end), last...)
 	}
-	if conn.WriteClose(last, cause) == nil {
-		hs.w.wrote(end) // once: a later visit to a stream ending already is refused ErrClosed
+	// Counted before the write: the close it queues may be reported (finish, on the holder's
+	// ender) before WriteClose returns, and the end then left its own frame out of its bytes.
+	// Taken back when refused: a later visit to a stream ending already is refused ErrClosed, and
+	// its end frame counts once.
+	hs.w.wrote(end)
+	if conn.WriteClose(last, cause) != nil {
+		hs.w.bytes.Add(-int64(len(end)))
 	}
 }
 
@@ -374,9 +379,12 @@ func (hs *heldStream) flushed(err error) bool {
 // heartbeat writes a keep-alive without taking the stream's lock (a worker may hold it while it
 // catches up from the store): a chunk is written whole, so it never splits another.
 func (hs *heldStream) heartbeat(conn *poller.Conn, now time.Time) {
-	hs.w.sent(now)                        // before the write, as in flush
-	if conn.Write(hs.beat.chunk) == nil { // a failure closes the stream, reason and all
-		hs.w.bytes.Add(int64(len(hs.beat.frame)))
+	hs.w.sent(now) // before the write, as in flush
+	// Counted before the write, as end's frame is, and taken back when a failure closes the
+	// stream, reason and all: an end reported meanwhile counts it.
+	hs.w.bytes.Add(int64(len(hs.beat.frame)))
+	if conn.Write(hs.beat.chunk) != nil {
+		hs.w.bytes.Add(-int64(len(hs.beat.frame)))
 	}
 }
 
