@@ -19,9 +19,9 @@ func NewPublishing(url string, pub ordercast.Publisher) *Store {
 // commits.
 func HoldBeforeCommit(s *Store, hold func(ordercast.Event)) { s.beforeCommit = hold }
 
-// FailAttempts makes attempt n of every batch of s fail with fail(n), when not nil, before
-// anything is sent.
-func FailAttempts(s *Store, fail func(n int) error) { s.failAttempt = fail }
+// FailAttempts makes attempt n of every batch of s fail with fail(ctx, n), when not nil, before
+// anything is sent; ctx is the attempt's.
+func FailAttempts(s *Store, fail func(ctx context.Context, n int) error) { s.failAttempt = fail }
 
 // ResetClock makes s reckon the database's clock from one reading only, ahead of its own by
 // ahead, as if that were all it had read.

@@ -15,22 +15,28 @@ import (
 // without the bound, a database that stops answering would hold the read, and the request, until
 // TCP gives up, minutes later, and the request would end as a 500 when its client gave up.
 //
-// A read that lost its connection runs once more, on another (see lost): it changes nothing, so
-// running it again is always safe, and after a restart each connection idle in the pool is gone.
+// A read that lost its connection runs once more, on another (see lost), in what the first
+// attempt left of ReadTimeout: it changes nothing, so running it again is always safe, and after
+// a restart each connection idle in the pool is gone.
 func (s *Store) read(ctx context.Context, fn func(context.Context) error) error {
 	return s.health(s.readAgainOnLoss(ctx, fn), false)
 }
 
 // readAgainOnLoss is read without the translation, for Ping, which judges its own success.
 func (s *Store) readAgainOnLoss(ctx context.Context, fn func(context.Context) error) error {
+	end := time.Now().Add(s.ReadTimeout) // the read's bound, over both its attempts
 	for again := false; ; again = true {
-		limit, done := s.leash.limit(s.ReadTimeout, s.NotAnsweringTimeout)
+		left := s.ReadTimeout
+		if again {
+			left = time.Until(end)
+		}
+		limit, done := s.leash.limit(left, s.NotAnsweringTimeout)
 		rctx, cancel := context.WithTimeoutCause(ctx, limit, errNotAnswering)
 		rctx, wait := watchPool(rctx)
 		err := poolExhausted(wait, silent(ctx, rctx, fn(rctx), limit))
 		cancel()
 		done(err)
-		if err == nil || again || ctx.Err() != nil || !s.lost(err) {
+		if err == nil || again || ctx.Err() != nil || !s.lost(err) || time.Until(end) <= 0 {
 			return err
 		}
 		s.Logger.Debug("postgres: a read lost its connection; reading again on another", "err", err)

@@ -164,7 +164,7 @@ func TestBatchThatKeepsLosingRacesIsUnavailable(t *testing.T) {
 	create(t, s, "a")
 	deadlock := &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
 
-	postgres.FailAttempts(s, func(n int) error {
+	postgres.FailAttempts(s, func(_ context.Context, n int) error {
 		if n == 1 {
 			return deadlock
 		}
@@ -173,10 +173,57 @@ func TestBatchThatKeepsLosingRacesIsUnavailable(t *testing.T) {
 	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed}); err != nil {
 		t.Fatalf("a batch that lost its first race: %v, want it committed on the next attempt", err)
 	}
-	postgres.FailAttempts(s, func(int) error { return deadlock })
+	postgres.FailAttempts(s, func(context.Context, int) error { return deadlock })
 	_, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusPreparing})
 	if ordercast.ErrorCode(err) != ordercast.EUnavailable {
 		t.Fatalf("a batch that lost every race: %v (code %q), want unavailable", err, ordercast.ErrorCode(err))
+	}
+	postgres.FailAttempts(s, nil)
+	if o, err := s.Order(t.Context(), "a"); err != nil || o.Status != ordercast.StatusConfirmed {
+		t.Fatalf("order a is %+v, %v; want it confirmed and no further", o, err)
+	}
+}
+
+// TestBatchTimeoutBoundsTheWholeBatch: a batch tried again after a lost race waits for the
+// database only as long as its first attempt left of BatchTimeout, so its writes are answered
+// within it (under the HTTP write timeout), not after a full BatchTimeout per attempt. Before,
+// each attempt had its own.
+func TestBatchTimeoutBoundsTheWholeBatch(t *testing.T) {
+	t.Parallel()
+	s := postgres.New(pgtest.NewDatabase(t))
+	s.BatchTimeout = 2 * time.Second
+	storetest.MustOpen(t, s)
+	create(t, s, "a")
+	deadlock := &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
+
+	var deadlines []time.Time
+	postgres.FailAttempts(s, func(ctx context.Context, n int) error {
+		d, _ := ctx.Deadline()
+		deadlines = append(deadlines, d)
+		if n == 1 {
+			return deadlock
+		}
+		return nil
+	})
+	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed}); err != nil {
+		t.Fatalf("a batch that lost its first race: %v, want it committed on the next attempt", err)
+	}
+	if len(deadlines) != 2 || deadlines[1].After(deadlines[0]) {
+		t.Fatalf("the attempts' deadlines: %v; want two, the second no later than the first", deadlines)
+	}
+
+	// An attempt that waits out the whole bound and then loses its race leaves nothing for
+	// another: the batch is answered unavailable at once.
+	attempts := 0
+	postgres.FailAttempts(s, func(ctx context.Context, _ int) error {
+		attempts++
+		<-ctx.Done()
+		return deadlock
+	})
+	_, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusPreparing})
+	if ordercast.ErrorCode(err) != ordercast.EUnavailable || attempts != 1 {
+		t.Fatalf("a batch whose attempt used its whole bound: %v (code %q) after %d attempts; want unavailable after one",
+			err, ordercast.ErrorCode(err), attempts)
 	}
 	postgres.FailAttempts(s, nil)
 	if o, err := s.Order(t.Context(), "a"); err != nil || o.Status != ordercast.StatusConfirmed {

@@ -50,7 +50,7 @@ const (
 	DefaultOrderCache = ordercache.DefaultSize
 	// DefaultApplicationName names the pool's connections in pg_stat_activity.
 	DefaultApplicationName = "ordercast"
-	// DefaultBatchTimeout bounds one attempt at a batch: a database that stops answering without
+	// DefaultBatchTimeout bounds a batch, over every attempt it makes: a database that stops answering without
 	// closing the connection (a dead host, a dropped route) would otherwise hold the writer, and
 	// every write queued behind it, until the kernel gives up on TCP, minutes later. A batch
 	// takes milliseconds; ten seconds is far past any lock wait a sound cluster has, and under
@@ -114,8 +114,9 @@ type Store struct {
 	// without reading them (see known.go); zero means DefaultOrderCache, a negative value
 	// remembers none (a batch that changes orders then takes the locking path).
 	OrderCache int64
-	// BatchTimeout bounds one attempt at committing a batch; past it the batch's writes fail
-	// with EUnavailable ("not answering"). Zero means DefaultBatchTimeout.
+	// BatchTimeout bounds committing a batch, however many attempts it takes (a lost
+	// connection, a lost race); past it the batch's writes fail with EUnavailable ("not
+	// answering"). Zero means DefaultBatchTimeout.
 	BatchTimeout time.Duration
 	// ReadTimeout bounds each read (an order, its events, a party's snapshot, a ping); past it
 	// the read fails with EUnavailable ("not answering"). Zero means DefaultReadTimeout.
@@ -157,8 +158,8 @@ type Store struct {
 	beforeCommit func(ordercast.Event)
 	// failAttempt, set only by tests (export_test.go), fails a batch's attempt n (the one made
 	// after n-1 lost races) with its error before anything is sent: a test makes a batch lose
-	// races it cannot stage.
-	failAttempt func(n int) error
+	// races it cannot stage. ctx is the attempt's, bounded as the attempt is.
+	failAttempt func(ctx context.Context, n int) error
 	tracker     storehealth.Tracker // whether the database is away, and why
 	leash       leash               // whether it has stopped answering: waits shortened
 	closed      atomic.Bool         // Close was called: every failure is the store closing

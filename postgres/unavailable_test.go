@@ -154,7 +154,7 @@ func TestResourceErrorsAreUnavailable(t *testing.T) {
 		{"57014", "busy", ""},
 		{"55P03", "busy", ""},
 	} {
-		postgres.FailAttempts(s, func(int) error { return &pgconn.PgError{Severity: "ERROR", Code: tc.code} })
+		postgres.FailAttempts(s, func(context.Context, int) error { return &pgconn.PgError{Severity: "ERROR", Code: tc.code} })
 		_, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed})
 		wantUnavailable(t, "a batch that met "+tc.code, err, tc.saying)
 		if got := s.Unavailable(); got != tc.outage {

@@ -44,14 +44,25 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 	// (batchAttempts): a wrong guess, or a connection lost before anything could commit, is
 	// tried again at once.
 	races := 0
-	for {
-		limit, done := s.leash.limit(s.BatchTimeout, s.NotAnsweringTimeout)
+	// end bounds the batch, not each attempt: a batch tried again gets what its earlier
+	// attempts left of BatchTimeout, so its writes are answered within it, under the HTTP
+	// write timeout, however many attempts it takes.
+	end := time.Now().Add(s.BatchTimeout)
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		left := s.BatchTimeout
+		if attempt > 1 {
+			if left = time.Until(end); left <= 0 {
+				return nil, s.health(fmt.Errorf("%w (no commit in %v, over %d attempts): %w", errNotAnswering, s.BatchTimeout, attempt-1, lastErr), true)
+			}
+		}
+		limit, done := s.leash.limit(left, s.NotAnsweringTimeout)
 		actx, cancel := context.WithTimeoutCause(ctx, limit, errNotAnswering)
 		actx, wait := watchPool(actx)
 		var b *ordercast.Batch
 		var err error
 		if s.failAttempt != nil {
-			err = s.failAttempt(races + 1) // a test's stand-in for what the attempt met
+			err = s.failAttempt(actx, races+1) // a test's stand-in for what the attempt met
 		}
 		if err == nil {
 			b, err = s.tryBatch(actx, writes, guess)
@@ -73,6 +84,7 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 			}
 			return b.Results, nil
 		}
+		lastErr = err
 		if guess && errors.Is(err, errMustRead) {
 			guess = false // nothing was sent
 			continue
