@@ -239,7 +239,7 @@ func TestRestaurantViewOfTheTrackingPage(t *testing.T) {
 	cancel("d-2")
 	b.do("open d-2 through the board's route", chromedp.Navigate(base+"/restaurants/r-1/track/d-2"))
 	b.waitFor(`#cancelled`)
-	if got, want := eval[string](b, `document.getElementById('cancel-next').textContent`), "Stop preparing it, and do not hand it to a courier."; got != want {
+	if got, want := eval[string](b, `document.getElementById('cancel-next').textContent`), "Stop preparing it."; got != want {
 		t.Errorf("an order cancelled in the kitchen tells the restaurant %q, want %q", got, want)
 	}
 	if got := eval[string](b, `document.querySelector('main').textContent`); strings.Contains(got, "contact") || strings.Contains(got, "refund") {

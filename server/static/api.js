@@ -656,6 +656,22 @@
     return pickedUp ? 'Ask your dispatcher what to do with the food.' : 'Do not pick it up.';
   }
 
+  // kitchenCancelled is what a restaurant is told to do about its order, cancelled when it was at
+  // stage from: not to start it, to stop preparing it, not to hand it to a courier, or, once its
+  // courier had picked it up, nothing (the courier's page tells the courier to ask dispatch what to
+  // do with the food). A stage not known (a page that did not see the order before it ended)
+  // gets every instruction that may apply. The board and the tracking page's restaurant view
+  // both say it.
+  function kitchenCancelled(from) {
+    switch (from) {
+      case 'placed': case 'confirmed': return 'Do not prepare it.';
+      case 'preparing': return 'Stop preparing it.';
+      case 'ready': return 'Do not hand it to a courier.';
+      case 'out_for_delivery': return 'Its courier had already picked it up.';
+      default: return 'Stop preparing it, and do not hand it to a courier.';
+    }
+  }
+
   // customerCancelled is what a customer is told to do about their order id, cancelled: whom to
   // contact about a refund or a new order (restaurant, the one its details name, or '' for "the
   // restaurant"), quoting the order's id, which support asks for. Nothing is said of a charge or a
@@ -794,6 +810,7 @@
     reason: reason,
     courierCancelled: courierCancelled,
     customerCancelled: customerCancelled,
+    kitchenCancelled: kitchenCancelled,
     detailText: detailText,
     detailString: detailString,
     detailName: detailName,

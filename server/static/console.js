@@ -950,23 +950,17 @@
   // note gives a reason (oc.reason: not a page's own note, which says where it was made), and
   // what to do, in the tracking page's words for its reader: a courier, not to pick it up, or,
   // picked up, to ask the dispatcher (oc.courierCancelled; before the reason, as it matters most
-  // on the road); a kitchen, what to do with the food (KITCHEN_CANCELLED); a customer, whom to
+  // on the road); a kitchen, what to do with the food (oc.kitchenCancelled); a customer, whom to
   // contact (oc.customerCancelled). Who cancelled it the page does not know.
   function cancelledLine(row) {
     if (row.order.status !== 'cancelled') return [];
     var why = oc.reason(row.endNote);
     var reason = why ? ['Reason: ' + why] : [];
     if (isCourier) return ['Order cancelled.', oc.courierCancelled(row.endedFrom === 'out_for_delivery')].concat(reason);
-    if (partyKind === 'restaurant') return ['Order cancelled.'].concat(KITCHEN_CANCELLED[row.endedFrom] || [], reason);
+    if (partyKind === 'restaurant') return ['Order cancelled.', oc.kitchenCancelled(row.endedFrom)].concat(reason);
     var restaurant = oc.detailString(row.order, 'restaurant').trim();
     return ['Order cancelled.'].concat(reason, [oc.customerCancelled(restaurant, row.order.id)]);
   }
-
-  // KITCHEN_CANCELLED says what a kitchen does with an order cancelled at each stage it had it.
-  var KITCHEN_CANCELLED = {
-    placed: 'Do not prepare it.', confirmed: 'Do not prepare it.', preparing: 'Stop preparing it.',
-    ready: 'Do not hand it to a courier.'
-  };
 
   function finishRender(row, ended) {
     var o = row.order;

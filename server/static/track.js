@@ -150,8 +150,8 @@
   // (oc.reason: not a page's own note, which says only where it was made), and what to do next:
   // a customer, whom to contact about a refund or a new order (oc.customerCancelled, as the
   // customer's own page says it); a courier, not to pick it up or, picked up, to ask their
-  // dispatcher (oc.courierCancelled); the restaurant, not to go on with it (restaurantCancelled),
-  // never to contact itself.
+  // dispatcher (oc.courierCancelled); the restaurant, not to go on with it, by the stage it was
+  // cancelled at (oc.kitchenCancelled, the board's words), never to contact itself.
   function showCancelled() {
     var box = document.getElementById('cancelled');
     if (!latest || latest.status !== 'cancelled') {
@@ -163,6 +163,11 @@
       if (ev.status === 'cancelled' && ev.kind !== 'courier' && (!cancel || ev.seq < cancel.seq)) cancel = ev;
       if (ev.status === 'out_for_delivery') pickedUp = true;
     });
+    // from: the stage the order was cancelled at, as far as this page saw its events.
+    var from = null;
+    events.forEach(function (ev) {
+      if (cancel && ev.kind !== 'courier' && ev.seq < cancel.seq && (!from || ev.seq > from.seq)) from = ev;
+    });
     var why = document.getElementById('cancel-reason');
     var text = oc.reason(cancel && cancel.note);
     why.textContent = text ? 'Reason: ' + text : '';
@@ -171,18 +176,11 @@
     if (courierView) {
       next.textContent = oc.courierCancelled(pickedUp);
     } else if (restaurantView) {
-      next.textContent = restaurantCancelled(pickedUp);
+      next.textContent = oc.kitchenCancelled(from && from.status);
     } else {
       next.replaceChildren.apply(next, oc.customerCancelled(restaurant, id));
     }
     box.hidden = false;
-  }
-
-  // restaurantCancelled is what the restaurant's view says to do about its order, cancelled: stop
-  // cooking it and keep it from a courier, or, once its courier had picked it up, nothing (the
-  // courier's page tells the courier to ask dispatch what to do with the food).
-  function restaurantCancelled(pickedUp) {
-    return pickedUp ? 'Its courier had already picked it up.' : 'Stop preparing it, and do not hand it to a courier.';
   }
 
   // addRow puts one event in the timeline, newest first, unless its seq is already there.
