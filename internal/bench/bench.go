@@ -146,6 +146,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Duration: cfg.Duration.String(), Nodes: cfg.Nodes, FileLimit: limit, Machine: machine(), Store: cfg.Store,
 		Restaurants: cfg.Restaurants, PerRestaurant: cfg.PerRestaurant,
 		Couriers: cfg.Couriers, WithStatus: cfg.WithStatus, PostBatch: cfg.PostBatch, WriteBatch: cfg.WriteBatch,
+		CourierTokens: cfg.Couriers > 0 && cfg.PostBatch <= 1 && cfg.URL == "",
 	}
 	if cfg.Couriers > 0 {
 		rep.LocationEvery = cfg.LocationEvery.String()
@@ -528,7 +529,7 @@ func (r *run) openGroups(prefix string) error {
 	spec := GroupSpec{URLs: r.target.urls, Transport: watch, PollInterval: r.cfg.PollInterval, OrderPrefix: prefix, PerOrder: r.cfg.PerOrder,
 		Restaurants: r.cfg.Restaurants, PerRestaurant: r.cfg.PerRestaurant, Token: r.target.token}
 	if r.cfg.Couriers > 0 {
-		spec.Location, spec.Every, spec.PostBatch = true, r.cfg.LocationEvery, r.cfg.PostBatch
+		spec.Location, spec.Every, spec.PostBatch, spec.Secret = true, r.cfg.LocationEvery, r.cfg.PostBatch, r.target.secret
 	}
 	if r.cfg.Workers == 0 {
 		spec.Count = r.cfg.Watchers

@@ -362,6 +362,9 @@ func (rep *Report) PostingMode() string {
 	if rep.PostBatch > 1 {
 		return fmt.Sprintf("positions through POST /v1/locations, up to %d a request", rep.PostBatch)
 	}
+	if rep.CourierTokens {
+		return "each position on its own POST /v1/couriers/{cid}/location with the courier's own token"
+	}
 	return "each position on its own POST /v1/couriers/{cid}/location"
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
 )
 
 // The couriers of the location workload. Each group (a process) posts for its share of them, on a
@@ -119,6 +120,8 @@ type posters struct {
 	// next position after the previous one's answer, so its positions arrive in the order of
 	// their at, which is taken once the courier is free (the server drops an older fix).
 	couriers []sync.Mutex
+	// tokens[k] is courier CourierFirst+k's own token, when the spec has the servers' Secret.
+	tokens []string
 }
 
 // newPosters returns the group's posters; posts in flight end when ctx does.
@@ -127,7 +130,22 @@ func newPosters(ctx context.Context, spec GroupSpec) (*posters, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &posters{spec: spec, conns: conns, couriers: make([]sync.Mutex, max(0, spec.CourierCount))}, nil
+	p := &posters{spec: spec, conns: conns, couriers: make([]sync.Mutex, max(0, spec.CourierCount))}
+	if spec.Secret != "" && spec.PostBatch <= 1 {
+		a, err := auth.New([]byte(spec.Secret))
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("bench: the servers' secret: %w", err)
+		}
+		p.tokens = make([]string, len(p.couriers))
+		for k := range p.tokens {
+			if p.tokens[k], err = a.SignActor(auth.Actor{Role: auth.RoleCourier, Sub: CourierID(spec.CourierFirst + k)}, 24*time.Hour); err != nil {
+				p.close()
+				return nil, fmt.Errorf("bench: sign courier %d's token: %w", spec.CourierFirst+k, err)
+			}
+		}
+	}
+	return p, nil
 }
 
 // close drops the posters' connections; no post may be in flight.
@@ -306,7 +324,11 @@ func (p *posters) post(conns []*wireConn, k int, due time.Time) outcome {
 	o := outcome{post: Post{Courier: i, At: at.UnixNano(), Due: due.UnixNano(), Start: start.UnixNano(), Node: node}}
 	body := fmt.Sprintf(`{"lat":%.6f,"lng":13.4,"speed_mps":7,"at":%q}`, lat, at.UTC().Format(time.RFC3339Nano))
 	var ans api.PostLocationResponse
-	code, err := send(conns[node], api.LocationPath(CourierID(i)), []byte(body), &ans)
+	token := conns[node].token
+	if p.tokens != nil {
+		token = p.tokens[k%s.CourierCount]
+	}
+	code, err := sendAs(conns[node], token, api.LocationPath(CourierID(i)), []byte(body), &ans)
 	o.answered = time.Now()
 	switch {
 	case err != nil:
@@ -385,7 +407,12 @@ func (p *posters) postBatch(conns []*wireConn, ks []int, due func(k int) time.Ti
 // send posts a JSON body on c and decodes a 2xx answer into ans; it returns the answer's status
 // code.
 func send(c *wireConn, path string, body []byte, ans any) (int, error) {
-	code, answer, err := c.post(path, body)
+	return sendAs(c, c.token, path, body, ans)
+}
+
+// sendAs is send with token in place of the connection's.
+func sendAs(c *wireConn, token, path string, body []byte, ans any) (int, error) {
+	code, answer, err := c.postAs(token, path, body)
 	if err != nil || code/100 != 2 {
 		return code, err
 	}

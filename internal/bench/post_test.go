@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
 )
 
 // locationServer answers the posters' positions, one a request or many (POST /v1/locations), as
@@ -240,5 +241,49 @@ func TestStaleAtEnd(t *testing.T) {
 	l := &LocationResult{AcceptedPosts: 4, StaleAtEnd: 2}
 	if f := l.failures(); len(f) != 1 || !strings.HasPrefix(f[0], "2 couriers stale at the end") {
 		t.Errorf("failures %q", f)
+	}
+}
+
+// TestPostersSendEachCouriersOwnToken: given the servers' secret, each courier posts with a
+// courier token of its own, as a courier's app does, so the server verifies and caches one token
+// per courier; the bench's one system token made every post of a run a hit of one cache entry.
+func TestPostersSendEachCouriersOwnToken(t *testing.T) {
+	const secret = "bench-test-secret-0123456789abcdef"
+	a, err := auth.New([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		wrong  []string
+		seen   = map[string]bool{}
+		posted int
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		actor, err := a.ParseActor(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		mu.Lock()
+		posted++
+		if err != nil || actor.Role != auth.RoleCourier || r.URL.Path != api.LocationPath(actor.Sub) {
+			wrong = append(wrong, r.URL.Path+" with "+actor.String())
+		}
+		seen[actor.Sub] = true
+		mu.Unlock()
+		_ = json.NewEncoder(w).Encode(api.PostLocationResponse{Orders: 1})
+	}))
+	t.Cleanup(srv.Close)
+	p, err := newPosters(t.Context(), GroupSpec{URLs: []string{srv.URL}, PerOrder: 1, Token: "the bench's", Location: true,
+		CourierFirst: 10, CourierCount: 40, Every: 200 * time.Millisecond, Posters: 8, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.close)
+	c := p.run(t.Context(), 400*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if c.Accepted == 0 || len(wrong) > 0 {
+		t.Fatalf("%d posts accepted; %d of %d carried another than their courier's own token, such as %q", c.Accepted, len(wrong), posted, wrong[:min(len(wrong), 3)])
+	}
+	if len(seen) != 40 {
+		t.Errorf("%d couriers' tokens seen, want 40", len(seen))
 	}
 }

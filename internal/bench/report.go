@@ -39,9 +39,12 @@ type Report struct {
 	// says the status workload ran at Rate beside it (Rate is 0 otherwise).
 	// PostBatch above 1 says the positions went through POST /v1/locations, up to PostBatch a
 	// request; otherwise each on its own POST /v1/couriers/{cid}/location.
+	// CourierTokens says each courier posted with its own token (the bench started the
+	// servers, and knows their secret), as couriers' apps do; otherwise with the bench's one.
 	Couriers      int    `json:"couriers,omitempty"`
 	LocationEvery string `json:"location_every,omitempty"`
 	PostBatch     int    `json:"post_batch,omitempty"`
+	CourierTokens bool   `json:"courier_tokens,omitempty"`
 	// WriteBatch above 1 says the status changes went through POST /v1/status-changes, up to
 	// WriteBatch a request; otherwise each on its own POST /v1/orders/{id}/status.
 	WriteBatch int      `json:"write_batch,omitempty"`

@@ -29,6 +29,9 @@ type target struct {
 	// where --metrics-url says.
 	metrics []string
 	token   string // the actor token the bench's writes carry
+	// secret signs the servers' tokens (hex, as ORDERCAST_SECRET): the couriers sign their own
+	// with it. "" for a server at a URL, whose secret the bench does not know.
+	secret string
 	procs   []*exec.Cmd
 	dir     string
 	// postmaster is the pid of the servers' PostgreSQL, when the bench started them on one
@@ -71,7 +74,8 @@ func startTarget(ctx context.Context, exe, url, metricsURL, db string, nodes int
 	// A fresh secret per run: the nodes share it, and the bench signs its admin token with it.
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret) // crypto/rand.Read never fails on supported platforms
-	a, err := auth.New([]byte(hex.EncodeToString(secret)))
+	t.secret = hex.EncodeToString(secret)
+	a, err := auth.New([]byte(t.secret))
 	if err != nil {
 		return nil, err
 	}

@@ -76,6 +76,12 @@ type GroupSpec struct {
 	Every        time.Duration `json:"every,omitempty"`
 	Posters      int           `json:"posters,omitempty"`
 	PostBatch    int           `json:"post_batch,omitempty"`
+	// Secret, when set, is the servers' (as ORDERCAST_SECRET): each courier posts its own
+	// positions with a courier token of its own signed with it, as a courier's app does, and
+	// the server verifies (and caches) a token per courier, not one for the whole load. Without
+	// it (a server at --url) they post with Token. PostBatch's requests, an integration's,
+	// carry Token.
+	Secret string `json:"secret,omitempty"`
 }
 
 // OrderID names order i of a run.

@@ -96,14 +96,19 @@ func (w *wireConn) close() {
 // until the next post. An exchange that fails, or an answer that ends the connection, closes it;
 // one that found an idle connection closed is sent once more on a new one (see retryAfter).
 func (w *wireConn) post(path string, body []byte) (int, []byte, error) {
+	return w.postAs(w.token, path, body)
+}
+
+// postAs is post with token in place of the connection's.
+func (w *wireConn) postAs(token, path string, body []byte) (int, []byte, error) {
 	if err := w.stop.Err(); err != nil {
 		return 0, nil, err
 	}
 	now := time.Now()
 	idled := w.conn != nil && now.Sub(w.usedAt) >= w.retryAfter
-	code, err := w.dialAndExchange(now, path, body)
+	code, err := w.dialAndExchange(now, token, path, body)
 	if err != nil && idled && errors.Is(err, errNoAnswer) {
-		code, err = w.dialAndExchange(now, path, body)
+		code, err = w.dialAndExchange(now, token, path, body)
 	}
 	if err != nil {
 		if ctxErr := w.stop.Err(); ctxErr != nil {
@@ -116,13 +121,13 @@ func (w *wireConn) post(path string, body []byte) (int, []byte, error) {
 
 // dialAndExchange sends one request, on a new connection if there is none open, and closes the
 // connection after a failure or an answer that ends it.
-func (w *wireConn) dialAndExchange(now time.Time, path string, body []byte) (int, error) {
+func (w *wireConn) dialAndExchange(now time.Time, token, path string, body []byte) (int, error) {
 	if w.conn == nil {
 		if err := w.dial(); err != nil {
 			return 0, err
 		}
 	}
-	code, keep, err := w.exchange(now, path, body)
+	code, keep, err := w.exchange(now, token, path, body)
 	if err != nil || !keep {
 		w.close()
 	}
@@ -146,7 +151,7 @@ func (w *wireConn) dial() error {
 
 // exchange writes one request and reads its answer into w.body; keep says whether the
 // connection may carry the next one.
-func (w *wireConn) exchange(now time.Time, path string, body []byte) (code int, keep bool, err error) {
+func (w *wireConn) exchange(now time.Time, token, path string, body []byte) (code int, keep bool, err error) {
 	if err := w.conn.SetDeadline(now.Add(w.timeout)); err != nil {
 		return 0, false, err
 	}
@@ -157,9 +162,9 @@ func (w *wireConn) exchange(now time.Time, path string, body []byte) (code int, 
 	req = append(req, path...)
 	req = append(req, " HTTP/1.1\r\nHost: "...)
 	req = append(req, w.host...)
-	if w.token != "" {
+	if token != "" {
 		req = append(req, "\r\nAuthorization: Bearer "...)
-		req = append(req, w.token...)
+		req = append(req, token...)
 	}
 	req = append(req, "\r\nContent-Type: application/json\r\nContent-Length: "...)
 	req = strconv.AppendInt(req, int64(len(body)), 10)
