@@ -32,8 +32,8 @@ type target struct {
 	// secret signs the servers' tokens (hex, as ORDERCAST_SECRET): the couriers sign their own
 	// with it. "" for a server at a URL, whose secret the bench does not know.
 	secret string
-	procs   []*exec.Cmd
-	dir     string
+	procs  []*exec.Cmd
+	dir    string
 	// postmaster is the pid of the servers' PostgreSQL, when the bench started them on one
 	// whose processes it can read here (dbCPU); dbUnreadable says why the servers' CPU leaves
 	// their database out, when it may.
