@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 )
 
@@ -34,30 +35,39 @@ func TestTakeIntoKeepsTheMailboxBound(t *testing.T) {
 	}
 }
 
-// BenchmarkDelivery publishes one event to an order with hub.InlineWakes watchers, which each
-// take it, as held streams do: what it allocates beyond the one message shared by all is per
-// watcher and per event. TakeInto, into a buffer on the taker's stack, allocates nothing.
+// BenchmarkDelivery publishes one event to hub.InlineWakes watchers, of its order or of one of its
+// parties, which each take it, as held streams do: what it allocates beyond the one message shared
+// by all is per watcher or per event. TakeInto, into a buffer on the taker's stack, allocates
+// nothing.
 func BenchmarkDelivery(b *testing.B) {
+	takeInto := func(s *hub.Subscription) int {
+		var buf [4]*hub.Message
+		msgs, _ := s.TakeInto(buf[:0])
+		return len(msgs)
+	}
 	for _, tc := range []struct {
-		name string
-		take func(*hub.Subscription) int
+		name  string
+		party bool
+		take  func(*hub.Subscription) int
 	}{
-		{"Take", func(s *hub.Subscription) int { msgs, _ := s.Take(); return len(msgs) }},
-		{"TakeInto", func(s *hub.Subscription) int {
-			var buf [4]*hub.Message
-			msgs, _ := s.TakeInto(buf[:0])
-			return len(msgs)
-		}},
+		{"Take", false, func(s *hub.Subscription) int { msgs, _ := s.Take(); return len(msgs) }},
+		{"TakeInto", false, takeInto},
+		{"Party/TakeInto", true, takeInto},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			h := hub.New()
 			subs := make([]*hub.Subscription, hub.InlineWakes)
 			for i := range subs {
-				subs[i] = h.Subscribe("a")
+				if tc.party {
+					subs[i] = h.SubscribeParty("restaurant:r-1")
+				} else {
+					subs[i] = h.Subscribe("a")
+				}
 				subs[i].OnReady(func(hub.Wake) {})
 				b.Cleanup(subs[i].Close)
 			}
 			ev := event("a", 1)
+			ev.Marks = ordercast.Marks("").With("customer:u-1", 40).With("restaurant:r-1", 1200)
 			b.ReportAllocs()
 			for b.Loop() {
 				h.Publish(ev)
