@@ -142,3 +142,38 @@ func TestMarks(t *testing.T) {
 		t.Errorf("All = %v, want %v", got, want)
 	}
 }
+
+// BenchmarkMarks reads an event's position in one party's log, as every watcher of that party
+// does for every event (Pos), and the parties it is in (Parties; All, as the hub reads them once
+// per event).
+func BenchmarkMarks(b *testing.B) {
+	m := ordercast.Marks("").With("courier:c-7", 3).With("customer:u-1", 40).With("restaurant:r-1", 1200)
+	b.Run("Pos", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if m.Pos("restaurant:r-1") != 1200 {
+				b.Fatal("wrong position")
+			}
+		}
+	})
+	b.Run("Parties", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if len(m.Parties()) != 3 {
+				b.Fatal("wrong parties")
+			}
+		}
+	})
+	b.Run("All", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := 0
+			for range m.All() {
+				n++
+			}
+			if n != 3 {
+				b.Fatal("wrong parties")
+			}
+		}
+	})
+}

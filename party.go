@@ -140,10 +140,8 @@ func (m Marks) With(key string, pos int64) Marks {
 // which is no mark), in m's order.
 func (m Marks) All() iter.Seq2[string, int64] {
 	return func(yield func(string, int64) bool) {
-		for _, entry := range strings.Fields(string(m)) {
-			k, v, _ := strings.Cut(entry, "=")
-			n, _ := strconv.ParseInt(v, 10, 64)
-			if !yield(k, n) {
+		for entry := range strings.FieldsSeq(string(m)) {
+			if !yield(mark(entry)) {
 				return
 			}
 		}
@@ -151,22 +149,37 @@ func (m Marks) All() iter.Seq2[string, int64] {
 }
 
 // Pos returns the position in party key's log, or 0 when the event is not in that log.
+// It scans m in place: every watcher of a party reads it for every event of the party.
 func (m Marks) Pos(key string) int64 {
-	for k, n := range m.All() {
-		if k == key {
+	for entry := range strings.FieldsSeq(string(m)) {
+		if k, n := mark(entry); k == key {
 			return n
 		}
 	}
 	return 0
 }
 
-// Parties returns the keys of the parties m has a position for.
+// Parties returns the keys of the parties m has a position for (nil for none).
 func (m Marks) Parties() []string {
-	var keys []string
+	n := 0
+	for range strings.FieldsSeq(string(m)) {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	keys := make([]string, 0, n)
 	for k := range m.All() {
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+// mark splits one entry of Marks into the party's key and the position, 0 when malformed.
+func mark(entry string) (key string, pos int64) {
+	k, v, _ := strings.Cut(entry, "=")
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return k, n
 }
 
 // LogParties returns the keys of the party logs an event of order o belongs in, sorted (stores

@@ -4,7 +4,7 @@
 //   - tracking tokens, which this server signs (HS256 with its secret) for one order when the order
 //     is created, and which let whoever holds them watch that order and nothing else; a courier's
 //     tracking token names the courier too, and reads the order only while it is that courier's;
-//   - actor tokens, which carry a role (restaurant, courier, customer, admin, system) and the id of
+//   - actor tokens, which carry a role (restaurant, courier, customer, support, admin, system) and the id of
 //     the party the actor acts for (sub), signed with the same secret (HS256) or by another service with a key whose
 //     public half is configured (RS256, ES256).
 //
@@ -111,10 +111,17 @@ const (
 	RoleSystem     Role = "system"
 	// RoleCustomer reads and watches the orders of the customer its sub names.
 	RoleCustomer Role = "customer"
+	// RoleSupport is a support agent (its sub names the agent): it reads and watches every
+	// order and party, lists orders (a customer's too), moves any order to any status and
+	// assigns couriers, as a call to support needs; it does not create orders, report
+	// positions, send requests of many items, or erase a customer's data, which are the
+	// platform's (system) and its administrators' (admin). A console in every agent's browser
+	// then holds a token that can do what the agent does, not everything.
+	RoleSupport Role = "support"
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleRestaurant, RoleCourier, RoleCustomer, RoleAdmin, RoleSystem}
+var Roles = []Role{RoleRestaurant, RoleCourier, RoleCustomer, RoleSupport, RoleAdmin, RoleSystem}
 
 // roleAnyone is Anyone's role. It is not in Roles, so no token carries it.
 const roleAnyone Role = "anyone"
@@ -135,8 +142,9 @@ func (r Role) privileged() bool { return permissions[r].any }
 // the creation returns would let it mint watch access at will.
 func (r Role) MayCreate() bool { return r.privileged() }
 
-// MayWatchAny reports whether r may read and watch every order with its own token.
-func (r Role) MayWatchAny() bool { return r.privileged() }
+// MayWatchAny reports whether r may read and watch every order with its own token: admin,
+// system and support.
+func (r Role) MayWatchAny() bool { return r.privileged() || permissions[r].every }
 
 // Actor is who makes a change: a role and, optionally, the id of the restaurant or courier.
 type Actor struct {
@@ -295,7 +303,7 @@ func (a *Authority) now() time.Time {
 // SignActor returns an HS256 actor token for actor, valid for ttl.
 func (a *Authority) SignActor(actor Actor, ttl time.Duration) (string, error) {
 	if !actor.Role.Valid() {
-		return "", fmt.Errorf("unknown role %q (one of restaurant, courier, customer, admin, system)", actor.Role)
+		return "", fmt.Errorf("unknown role %q (one of restaurant, courier, customer, support, admin, system)", actor.Role)
 	}
 	if ttl <= 0 {
 		return "", errors.New("token lifetime must be positive")
@@ -625,7 +633,7 @@ func (a *Authority) AuthorizeWatchAll(token string) error {
 		return err
 	}
 	if !actor.Role.MayWatchAny() {
-		return ordercast.Errorf(ordercast.EForbidden, "role %s may not watch every order: that needs an admin or system token", actor.Role)
+		return ordercast.Errorf(ordercast.EForbidden, "role %s may not watch every order: that needs an admin, system or support token", actor.Role)
 	}
 	return nil
 }

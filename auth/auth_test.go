@@ -52,6 +52,7 @@ func TestRolesMaySet(t *testing.T) {
 		auth.RoleCourier:    {ordercast.StatusOutForDelivery, ordercast.StatusDelivered},
 		auth.RoleAdmin:      ordercast.Statuses,
 		auth.RoleSystem:     ordercast.Statuses,
+		auth.RoleSupport:    ordercast.Statuses,
 	}
 	for _, r := range auth.Roles {
 		for _, st := range ordercast.Statuses {
@@ -112,6 +113,7 @@ func TestPermitPositionAndMany(t *testing.T) {
 		{auth.Actor{Role: auth.RoleCourier}, false, false},
 		{auth.Actor{Role: auth.RoleRestaurant, Sub: "c-1"}, false, false},
 		{auth.Actor{Role: auth.RoleCustomer, Sub: "c-1"}, false, false},
+		{auth.Actor{Role: auth.RoleSupport, Sub: "ana"}, false, false},
 		{auth.Actor{Role: auth.RoleAdmin}, true, true},
 		{auth.Actor{Role: auth.RoleSystem, Sub: "dispatch"}, true, true},
 	} {

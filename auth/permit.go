@@ -19,7 +19,10 @@ const (
 // grant is what one role may do: as which kind of party it owns orders (a party role acts only
 // on the orders its sub owns), and which actions and statuses it may use there.
 type grant struct {
-	any      bool                // acts on every order (admin, system)
+	any bool // acts on every order and may do everything (admin, system)
+	// every says the role acts on every order, with its actions and statuses (support): no
+	// party owns the orders it may touch.
+	every    bool
 	party    ordercast.PartyKind // the orders it owns: Order.Owns(Party{party, sub})
 	actions  []Action
 	statuses []ordercast.Status // ActSetStatus: the statuses it may set
@@ -71,6 +74,12 @@ var permissions = map[Role]grant{
 		party:   ordercast.PartyCustomer,
 		actions: []Action{ActRead},
 	},
+	RoleSupport: {
+		every:    true,
+		actions:  []Action{ActRead, ActSetStatus, ActAssignCourier},
+		statuses: ordercast.Statuses,
+		lists:    true,
+	},
 }
 
 // Party is the party a acts as: its role's kind of party and its sub. Admin, system and a party
@@ -83,8 +92,15 @@ func (a Actor) Party() ordercast.Party {
 	return ordercast.Party{Kind: g.party, ID: a.Sub}
 }
 
-// Privileged reports whether a acts on every order.
+// Privileged reports whether a acts on every order and may do everything: admin and system.
 func (a Actor) Privileged() bool { return permissions[a.Role].any }
+
+// ActsOnEvery reports whether a acts on every order, within its role's actions: admin, system
+// and support. No order's owner is checked for it.
+func (a Actor) ActsOnEvery() bool {
+	g := permissions[a.Role]
+	return g.any || g.every
+}
 
 // MayDo reports whether a's role may do act at all (on its own orders, for a party role), and
 // for ActSetStatus whether it may set status to ("": any status). Ownership is the other half:
@@ -144,28 +160,29 @@ func (a Actor) Permit(act Action, o ordercast.Order, to ordercast.Status) error 
 	if err := a.PermitAction(act, to); err != nil {
 		return err
 	}
-	if a.Privileged() || o.Owns(a.Party()) {
+	if a.ActsOnEvery() || o.Owns(a.Party()) {
 		return nil
 	}
 	return ordercast.Errorf(ordercast.EForbidden, "the order does not belong to this %s", a.Role)
 }
 
-// PermitParty decides whether a may watch party p's stream: admin and system any party, a party
-// role only itself.
+// PermitParty decides whether a may watch party p's stream: admin, system and support any
+// party, a party role only itself.
 func (a Actor) PermitParty(p ordercast.Party) error {
-	if a.Privileged() || (p.ID != "" && a.Party() == p) {
+	if a.ActsOnEvery() || (p.ID != "" && a.Party() == p) {
 		return nil
 	}
 	return ordercast.Errorf(ordercast.EForbidden, "role %s may not watch the stream of %s %s", a.Role, p.Kind, p.ID)
 }
 
 // PermitList decides which orders a may list (GET /v1/orders) when it asks for restaurant's
-// ("" every restaurant's), and returns the restaurant the list is bound to: admin and system any
-// they ask for; a party role that lists (grant.lists) its own, whichever it asked for.
+// ("" every restaurant's), and returns the restaurant the list is bound to: admin, system and
+// support any they ask for; a party role that lists (grant.lists) its own, whichever it asked
+// for.
 func (a Actor) PermitList(restaurant string) (string, error) {
 	g := permissions[a.Role]
 	switch p := a.Party(); {
-	case g.any:
+	case g.any, g.every:
 		return restaurant, nil
 	case !g.lists:
 		return "", ordercast.Errorf(ordercast.EForbidden, "role %s may not list orders: its party stream holds its active ones", a.Role)
@@ -177,15 +194,25 @@ func (a Actor) PermitList(restaurant string) (string, error) {
 	return a.Sub, nil
 }
 
-// PermitCustomerData decides whether a may export or erase one customer's data (GET
-// /v1/orders?customer_id=, POST /v1/customers/{id}/erase): only admin and system, the
-// platform's operators answering an access or erasure request. Not the customer: their party
-// stream holds their active orders, and an erasure is the platform's decision to make.
-func (a Actor) PermitCustomerData() error {
+// PermitCustomerOrders decides whether a may list one customer's orders, every one, ended ones
+// too (GET /v1/orders?customer_id=): admin and system, the platform's operators answering an
+// access request, and support, answering the customer's call. Not the customer: their party
+// stream holds their active orders.
+func (a Actor) PermitCustomerOrders() error {
+	if a.ActsOnEvery() {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "only an admin, system or support token may list a customer's orders")
+}
+
+// PermitErase decides whether a may erase one customer's data (POST
+// /v1/customers/{id}/erase): only admin and system. An erasure cannot be undone and is the
+// platform's decision to make, not an agent's on a call, nor the customer's.
+func (a Actor) PermitErase() error {
 	if a.Privileged() {
 		return nil
 	}
-	return ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may export or erase a customer's data")
+	return ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may erase a customer's data")
 }
 
 // PermitCreate decides whether a may create an order (Role.MayCreate).

@@ -229,7 +229,7 @@ func (h *Hub) Publish(ev ordercast.Event) {
 	if ev.Marks != "" {
 		h.partyMu.RLock()
 		if len(h.parties) > 0 {
-			for _, party := range ev.Marks.Parties() {
+			for party := range ev.Marks.All() {
 				for s := range h.parties[party] {
 					wakes = append(wakes, s.put(msg()))
 				}

@@ -90,10 +90,34 @@ func (s *Subscription) OnReady(fn func(Wake)) {
 
 // Take returns the queued messages in publish order and whether any message was dropped because
 // the mailbox was full since the last Take. A watcher that overflowed must catch up from the store.
+// It hands over the mailbox's array, so the next message queued allocates another: a watcher
+// taking on every event uses TakeInto.
 func (s *Subscription) Take() (msgs []*Message, overflowed bool) {
 	s.mu.Lock()
 	msgs, overflowed = s.queue, s.overflow
 	s.queue, s.overflow = nil, false
+	s.mu.Unlock()
+	return msgs, overflowed
+}
+
+// keptQueue is the most room a mailbox keeps once taken (TakeInto), and the room it starts with:
+// one order's events come one or two at a time, and the room a burst grew is let go, as an idle
+// watcher must not hold it.
+const keptQueue = 4
+
+// TakeInto is Take appending the messages to buf, which it returns, instead of handing over the
+// mailbox's array: the mailbox keeps its small array (keptQueue), emptied, so that a watcher that
+// takes into a buffer of its own (one on its stack) allocates nothing per event.
+func (s *Subscription) TakeInto(buf []*Message) (msgs []*Message, overflowed bool) {
+	s.mu.Lock()
+	msgs, overflowed = append(buf, s.queue...), s.overflow
+	if cap(s.queue) <= keptQueue {
+		clear(s.queue) // the taken messages must not stay reachable from the kept array
+		s.queue = s.queue[:0]
+	} else {
+		s.queue = nil
+	}
+	s.overflow = false
 	s.mu.Unlock()
 	return msgs, overflowed
 }
@@ -121,7 +145,7 @@ func (s *Subscription) put(m *Message) waker {
 	}
 	if len(s.queue) < s.size {
 		if s.queue == nil {
-			s.queue = make([]*Message, 0, min(s.size, 4))
+			s.queue = make([]*Message, 0, min(s.size, keptQueue))
 		}
 		s.queue = append(s.queue, m)
 	} else {

@@ -56,9 +56,9 @@ func bearer(r *http.Request) string {
 // cookie of the console or a party's page. Only reads and watches take it (authorizeWatchAs,
 // authorizeParty, authorizeWatchAll); a change never does (authenticate).
 //
-// An admin or system token in the query is refused (errPlatformTokenInURL): a URL is written
-// down by every proxy and server it passes, and kept in their logs, where a platform's token,
-// which reads every order and lives for months, must not be. The platform's own clients send a
+// An admin, system or support token in the query is refused (errPlatformTokenInURL): a URL is
+// written down by every proxy and server it passes, and kept in their logs, where a token that
+// reads every order must not be. The platform's own clients send a
 // header; a party's page gets its stream through a cookie.
 func (s *Server) watchToken(r *http.Request) (string, error) {
 	if t := bearer(r); t != "" {
@@ -66,7 +66,7 @@ func (s *Server) watchToken(r *http.Request) (string, error) {
 	}
 	if t := r.URL.Query().Get("token"); t != "" {
 		if s.Auth != nil {
-			if a, err := s.Auth.Tokens.ParseActor(t); err == nil && a.Privileged() {
+			if a, err := s.Auth.Tokens.ParseActor(t); err == nil && a.Role.MayWatchAny() {
 				return "", errPlatformTokenInURL
 			}
 		}
@@ -82,7 +82,7 @@ func (s *Server) watchToken(r *http.Request) (string, error) {
 
 // errPlatformTokenInURL is watchToken's refusal of an admin or system token in the URL.
 var errPlatformTokenInURL = ordercast.Errorf(ordercast.EUnauthenticated,
-	"an admin or system token is not taken from the URL (?token=), which proxies and servers keep in their logs: send it in the Authorization header")
+	"an admin, system or support token is not taken from the URL (?token=), which proxies and servers keep in their logs: send it in the Authorization header")
 
 // authorizeWatchAs decides whether r may read and watch order id, and says whether the read is
 // a courier's whose order it is: a right that ends when the order goes to another courier, which
@@ -158,7 +158,7 @@ func (s *Server) readingActor(r *http.Request) (auth.Actor, error) {
 // owner is the party a change by actor must be made for, checked in the write's transaction:
 // none for an unrestricted actor. A party role without a sub owns nothing.
 func (s *Server) owner(a auth.Actor) (ordercast.Party, error) {
-	if a.Privileged() {
+	if a.ActsOnEvery() {
 		return ordercast.Party{}, nil
 	}
 	p := a.Party()
@@ -175,7 +175,7 @@ func permitSetStatus(a auth.Actor) error { return a.PermitAction(auth.ActSetStat
 // permitAssign decides whether actor may assign couriers at all; the order's restaurant is
 // checked in the transaction (see owner).
 func (s *Server) permitAssign(a auth.Actor) error {
-	if err := a.PermitAction(auth.ActAssignCourier, ""); err != nil || a.Privileged() {
+	if err := a.PermitAction(auth.ActAssignCourier, ""); err != nil || a.ActsOnEvery() {
 		return err
 	}
 	// A party chooses a courier only before the courier's position shows (CourierChange.Before,

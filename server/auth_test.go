@@ -279,6 +279,7 @@ func TestRolesAgainstTransitions(t *testing.T) {
 		auth.RoleCourier:    {ordercast.StatusOutForDelivery, ordercast.StatusDelivered},
 		auth.RoleAdmin:      targets,
 		auth.RoleSystem:     targets,
+		auth.RoleSupport:    targets,
 	}
 	n := 0
 	for _, role := range auth.Roles {

@@ -18,7 +18,7 @@ func (s *Server) handleEraseCustomer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("pid")
 	actor, err := s.authenticate(r)
 	if err == nil {
-		err = actor.PermitCustomerData()
+		err = actor.PermitErase()
 	}
 	if err != nil {
 		s.writeError(w, r, err)

@@ -86,7 +86,7 @@ func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 
 // listScope decides whose orders r may list when it asks for restaurant's ("" every
 // restaurant's) and customer's ("" every customer's), and returns the restaurant the list is
-// bound to (auth.Actor.PermitList, auth.Actor.PermitCustomerData). On an open server, or with
+// bound to (auth.Actor.PermitList, auth.Actor.PermitCustomerOrders). On an open server, or with
 // public tracking, anyone lists every order, as anyone reads each.
 func (s *Server) listScope(r *http.Request, restaurant, customer string) (string, error) {
 	if s.Auth == nil || s.Auth.PublicTracking {
@@ -97,7 +97,7 @@ func (s *Server) listScope(r *http.Request, restaurant, customer string) (string
 		return "", err
 	}
 	if customer != "" {
-		if err := actor.PermitCustomerData(); err != nil {
+		if err := actor.PermitCustomerOrders(); err != nil {
 			return "", err
 		}
 	}

@@ -306,6 +306,9 @@ type consolePage struct {
 	Current string
 	// MaySet lists the statuses whom Token acts for may set (maySet).
 	MaySet string
+	// NoCreate says whom Token acts for may not create orders (a support agent): the page has
+	// no new-order form.
+	NoCreate bool
 	// Restaurants and Customers are the ones the new-order form offers (demo mode); without
 	// them it asks for their ids.
 	Restaurants, Customers []PartyLink
@@ -361,7 +364,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				page.TokenRefused = true
 				s.setPageCookies(w, r, consoleCookies, "")
 			} else {
-				page.Token, page.As, page.MaySet = c.Value, actor.String(), maySet(actor)
+				page.Token, page.As, page.MaySet, page.NoCreate = c.Value, actor.String(), maySet(actor), !actor.Role.MayCreate()
 			}
 		}
 		if given := r.URL.Query().Get("token"); given != "" {

@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
 )
 
@@ -36,6 +39,7 @@ func TestPermissionTable(t *testing.T) {
 	}{
 		{"admin", admin, []string{"read", "history", "restaurant status", "courier status", "assign"}, true},
 		{"system", actorToken(t, auth.RoleSystem, ""), []string{"read", "history", "restaurant status", "courier status", "assign"}, true},
+		{"support", actorToken(t, auth.RoleSupport, "ana"), []string{"read", "history", "restaurant status", "courier status", "assign"}, true},
 		{"restaurant", actorToken(t, auth.RoleRestaurant, "r-1"), []string{"read", "history", "restaurant status", "assign"}, false},
 		{"courier", actorToken(t, auth.RoleCourier, "c-1"), []string{"read", "history", "courier status"}, false},
 		{"customer", actorToken(t, auth.RoleCustomer, "u-1"), []string{"read", "history"}, false},
@@ -204,4 +208,67 @@ func TestARestaurantsPartEndsAtThePickup(t *testing.T) {
 	do(rest, "PUT", "/v1/orders/late/courier", `{"courier_id":"c-1"}`, http.StatusOK) // the courier it has: a quiet repeat
 	do(admin, "PUT", "/v1/orders/late/courier", `{"courier_id":null}`, http.StatusOK)
 	do(admin, "POST", "/v1/orders/late/status", `{"status":"cancelled"}`, http.StatusOK)
+}
+
+// TestSupportActsOnEveryOrderButNotAsThePlatform: a support agent's token (role support) reads,
+// watches and changes every order and party, and lists a customer's orders, as a call to
+// support needs; it creates no order, erases no customer and sends no request of many items,
+// which are the platform's (nor reports a position: TestPermitPositionAndMany); and like the platform's tokens it is not taken
+// from a URL, where logs would keep it. Its changes are recorded as the agent's.
+func TestSupportActsOnEveryOrderButNotAsThePlatform(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	support := actorToken(t, auth.RoleSupport, "ana")
+	mustCall(t, "POST", base+"/v1/orders", admin, `{"id":"s-1","restaurant_id":"r-1","customer_id":"u-1"}`, http.StatusCreated)
+
+	for _, tc := range []struct {
+		what, method, path, body string
+		want                     int
+	}{
+		{"list a customer's orders", "GET", "/v1/orders?customer_id=u-1", "", http.StatusOK},
+		{"list a restaurant's orders", "GET", "/v1/orders?restaurant_id=r-1", "", http.StatusOK},
+		{"cancel an order", "POST", "/v1/orders/s-1/status", `{"status":"cancelled","note":"customer asked"}`, http.StatusOK},
+		{"create an order", "POST", "/v1/orders", `{"id":"s-2"}`, http.StatusForbidden},
+		{"erase a customer", "POST", "/v1/customers/u-1/erase", "", http.StatusForbidden},
+		{"change many orders", "POST", api.PathStatusChanges, `{"changes":[{"order_id":"s-1","status":"delivered"}]}`, http.StatusForbidden},
+	} {
+		if resp, body := call(t, tc.method, base+tc.path, support, tc.body); resp.StatusCode != tc.want {
+			t.Errorf("support may %s: %d %s, want %d", tc.what, resp.StatusCode, body, tc.want)
+		}
+	}
+	var history api.EventsResponse
+	if err := json.Unmarshal(mustCall(t, "GET", base+"/v1/orders/s-1/events", admin, "", http.StatusOK), &history); err != nil {
+		t.Fatal(err)
+	}
+	if last := history.Events[len(history.Events)-1].Actor; last != "support:ana" {
+		t.Errorf("the cancellation is recorded as %q, want support:ana", last)
+	}
+
+	streamStatus := func(path, header, query string) int {
+		t.Helper()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, "GET", base+path+query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if header != "" {
+			req.Header.Set("Authorization", "Bearer "+header)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, path := range []string{"/v1/stream", "/v1/restaurants/r-1/stream", "/v1/customers/u-1/stream", "/v1/orders/s-1/stream"} {
+		if code := streamStatus(path, support, ""); code != http.StatusOK {
+			t.Errorf("support watches %s: %d, want 200", path, code)
+		}
+	}
+	if code := streamStatus("/v1/stream", "", "?token="+support); code != http.StatusUnauthorized {
+		t.Errorf("a support token in the URL: %d, want 401", code)
+	}
 }

@@ -408,7 +408,9 @@ func TestConsoleSettlesTheRowsAnErrorLinePushes(t *testing.T) {
 		case <-done:
 			return true
 		}
-		answerError(w, http.StatusConflict, "version_conflict", "the order changed meanwhile; read it again")
+		// Not version_conflict, on which the page reads the order again and puts what it found
+		// in the line: its words would race with the test's read of them.
+		answerError(w, http.StatusConflict, "invalid_transition", "order o-a cannot go from placed to confirmed now")
 		return true
 	})
 	rowA, rowB := `li.order[data-order-id="o-a"]`, `li.order[data-order-id="o-b"]`
@@ -449,7 +451,7 @@ func TestConsoleSettlesTheRowsAnErrorLinePushes(t *testing.T) {
 	})()`)
 	close(release)
 	b.poll("the tap as o-a's error line shows", `window.tapped === true`)
-	if got := eval[string](b, `document.querySelector('`+rowA+` .row-error').textContent`); got != "the order changed meanwhile; read it again" {
+	if got := eval[string](b, `document.querySelector('`+rowA+` .row-error').textContent`); got != "order o-a cannot go from placed to confirmed now" {
 		t.Errorf("o-a's error line says %q", got)
 	}
 	if moved := eval[float64](b, `window.movedB`); moved <= 0 {

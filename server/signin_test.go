@@ -122,6 +122,24 @@ func TestConsoleTokenHandOver(t *testing.T) {
 	if !strings.Contains(page, `name="ordercast-token" content="`+admin+`"`) || strings.Contains(page, `data-needs-token`) || !strings.Contains(page, `as admin:ops</span>`) {
 		t.Errorf("console with the cookie does not carry the token, or does not say whose it is:\n%s", page)
 	}
+	if !strings.Contains(page, `<section id="create-section" class="card" aria-labelledby="create-heading">`) {
+		t.Errorf("an admin's console hides its new-order form:\n%s", page)
+	}
+	// A support agent's console is the same, without the new-order form: support creates no
+	// order (auth.RoleSupport).
+	support := actorToken(t, auth.RoleSupport, "ana")
+	resp = signIn(t, base, support, nil)
+	resp.Body.Close()
+	req, _ = http.NewRequest("GET", base+"/console", nil)
+	req.AddCookie(cookieNamed(resp, server.ConsoleCookie, "/console"))
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	page = readAll(t, resp)
+	if !strings.Contains(page, `as support:ana</span>`) || !strings.Contains(page, `data-may-set="placed confirmed`) ||
+		!strings.Contains(page, `<section id="create-section" class="card" aria-labelledby="create-heading" hidden>`) {
+		t.Errorf("a support agent's console does not say whose it is, offer every status, or hide the new-order form:\n%s", page)
+	}
 
 	resp = signIn(t, base, "not-a-token", nil)
 	// The reason is the operator's words, not the error's text for the log ("ordercast: …").

@@ -339,7 +339,8 @@ func (hs *heldStream) deliverLocked(inline bool) bool {
 		hs.mu.Unlock()
 		return false
 	}
-	msgs, overflowed := hs.w.take()
+	var buf [4]*hub.Message // one wake-up takes an event or two: on the stack (more go to the heap)
+	msgs, overflowed := hs.w.take(buf[:0])
 	if inline && hs.w.needsStore(msgs, overflowed) {
 		hs.w.behind = true // msgs are read again from the store, with whatever else was missed
 		hs.mu.Unlock()

@@ -75,7 +75,7 @@ func TestAHeldBackPositionGivesWayOnlyToANewerOne(t *testing.T) {
 				h.PublishLocation(hub.NewLocation(ordercast.LocationUpdate{OrderID: "o-1", CourierID: "c-1", Lat: lat, Lng: 1,
 					At: at, Parties: []string{party.Key()}}))
 			}
-			w.take()
+			w.take(nil)
 			w.out, w.ends = nil, nil
 			w.location(now)
 			return string(w.out)

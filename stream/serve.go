@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
 )
 
 // ServeSSE runs wt as a Server-Sent Events stream on w and owns it from here on; end is called
@@ -204,7 +205,8 @@ func readControlFrames(ctx context.Context, c *websocket.Conn) error {
 // takeWaiting delivers what waits in st's subscription; it returns why the stream ends when
 // catching up from the store failed, "" otherwise.
 func (e *Engine) takeWaiting(ctx context.Context, st *watcher) (reason string, err error) {
-	msgs, overflowed := st.take()
+	var buf [4]*hub.Message // as deliverLocked's
+	msgs, overflowed := st.take(buf[:0])
 	if err := st.deliver(ctx, msgs, overflowed); err != nil {
 		if ctx.Err() != nil { // the stream's end came while it caught up
 			return e.contextEnd(ctx), nil

@@ -117,10 +117,12 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 	w.location(time.Now())
 }
 
-// take takes what the hub holds for w: the newest position first, then the queued events. In this
-// order a status published before the position is always taken with it, so the position is judged
-// against that status; and a terminal event published after it still drops it (see location).
-func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
+// take takes what the hub holds for w: the newest position first, then the queued events,
+// appended to buf (see hub.Subscription.TakeInto: a caller's buffer on its stack spares an
+// allocation per event). In this order a status published before the position is always taken
+// with it, so the position is judged against that status; and a terminal event published after
+// it still drops it (see location).
+func (w *watcher) take(buf []*hub.Message) (msgs []*hub.Message, overflowed bool) {
 	// A position the cap holds back is replaced only by a newer one: an older fix of a racing
 	// post that lands in the emptied slot afterwards must not take its place (hub.Location.Replaces).
 	if l := w.sub.TakeLocation(); l != nil && l.Replaces(w.loc) {
@@ -136,7 +138,7 @@ func (w *watcher) take() (msgs []*hub.Message, overflowed bool) {
 			}
 		}
 	}
-	return w.sub.Take()
+	return w.sub.TakeInto(buf)
 }
 
 // maxPartyOrders bounds how many orders a party stream remembers (as many as its snapshot

@@ -253,7 +253,7 @@ const tokenUsage = `Usage: ordercast token --role ROLE [--sub ID] [--ttl D] [--s
        ordercast token --order ID [--ttl D] [--secret S]
 
 Prints a token signed with the server's secret on its last line: an actor token for a role
-(restaurant, courier, customer, admin, system), or with --order a tracking token for that one order.
+(restaurant, courier, customer, support, admin, system), or with --order a tracking token for that one order.
 `
 
 // flagValue names the flag a value of which err (a domain error, or nil) refuses, by its
@@ -369,6 +369,9 @@ func mintActor(a *auth.Authority, req tokenRequest, stderr io.Writer) (string, e
 		fmt.Fprintf(stderr, "warning: servers refuse an actor token that lives longer than their --max-token-lifetime (%s by default); this one lives %s\n", auth.DefaultActorMaxLifetime, ttl)
 	}
 	actor := auth.Actor{Role: auth.Role(req.role), Sub: req.sub}
+	if req.sub == "" && actor.Role == auth.RoleSupport {
+		return "", errors.New("a support token needs --sub, the agent it is for (--sub ana): it names them in the orders' history")
+	}
 	if req.sub == "" && actor.Role.Valid() && !actor.Privileged() {
 		return "", fmt.Errorf("a %s token needs --sub, the %s it acts for: without one it acts on no order", req.role, req.role)
 	}

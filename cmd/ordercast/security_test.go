@@ -181,13 +181,16 @@ func TestTokenCommand(t *testing.T) {
 	if err != nil || actor.String() != "courier:c-42" {
 		t.Errorf("actor token: %v %v", actor, err)
 	}
+	if actor, err := a.ParseActor(lastLine("--role", "support", "--sub", "ana", "--secret", testSecret, "--ttl", "9h")); err != nil || actor.String() != "support:ana" {
+		t.Errorf("support token: %v %v", actor, err)
+	}
 	t.Setenv("ORDERCAST_SECRET", testSecret)
 	tr, err := a.ParseTracking(lastLine("--order", "ord-1"))
 	if err != nil || tr != (auth.Tracking{OrderID: "ord-1", Exp: tr.Exp}) {
 		t.Errorf("tracking token: %+v %v", tr, err)
 	}
 	for _, args := range [][]string{{"--role", "chef"}, {}, {"--role", "admin", "--order", "x"}, {"--role", "admin", "--secret", "short"},
-		{"--role", "restaurant"}, {"--role", "admin", "--ttl", "1ns"}} { // a party's token acts for a party; a token must outlive its minting
+		{"--role", "restaurant"}, {"--role", "support"}, {"--role", "admin", "--ttl", "1ns"}} { // a party's token acts for a party, an agent's names the agent; a token must outlive its minting
 		if err := run(context.Background(), append([]string{"token"}, args...), io.Discard, io.Discard); err == nil {
 			t.Errorf("token %v succeeded", args)
 		}

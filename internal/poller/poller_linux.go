@@ -41,6 +41,8 @@ type Poller struct {
 
 	epfd, wakefd int
 	done         chan struct{}
+	// in reads the held connections' input for the loop goroutine, its only user (drainInput).
+	in rawRead
 	// pending is the bytes queued across the connections (Conn.account).
 	pending atomic.Int64
 
@@ -107,6 +109,7 @@ func (p *Poller) Open() error {
 	p.conns = make(map[uint64]*Conn)
 	p.nextID = wakeID
 	p.done = make(chan struct{})
+	p.in.do = p.in.read
 	go p.loop()
 	return nil
 }
@@ -291,17 +294,14 @@ func (c *Conn) handle(events uint32) {
 	}
 }
 
+// drainInput reads and drops what the peer sent; it runs on the loop goroutine alone.
 func (c *Conn) drainInput() error {
-	var buf [512]byte
+	in := &c.p.in
 	for range 64 { // bounded: a client flooding us must not starve the others
-		var n int
-		var rerr error
-		if err := c.raw.Read(func(fd uintptr) bool {
-			n, rerr = unix.Read(int(fd), buf[:])
-			return true
-		}); err != nil {
+		if err := c.raw.Read(in.do); err != nil {
 			return err
 		}
+		n, rerr := in.n, in.err
 		switch {
 		case errors.Is(rerr, unix.EAGAIN) || errors.Is(rerr, unix.EINTR):
 			return nil
@@ -384,14 +384,51 @@ func (c *Conn) account() {
 	}
 }
 
+// rawRead is one read of a connection's input through syscall.RawConn.Read, whose callback
+// escapes to the heap, and a closure made per read would take the buffer and the results with it:
+// the callback (do, the method value of read) is made once, and its buffer and results live here.
+type rawRead struct {
+	buf [512]byte
+	n   int
+	err error
+	do  func(fd uintptr) bool
+}
+
+func (r *rawRead) read(fd uintptr) bool {
+	r.n, r.err = unix.Read(int(fd), r.buf[:])
+	return true // never wait: epoll tells us when there is more
+}
+
+// rawWrite is one write attempt through syscall.RawConn.Write, for the same reason as rawRead: a
+// closure per write cost three allocations (it, b, the results). They are pooled rather than
+// kept per connection, so that a held connection, idle nearly always, holds none.
+type rawWrite struct {
+	b   []byte
+	n   int
+	err error
+	do  func(fd uintptr) bool // the method value of write, made once per rawWrite
+}
+
+var rawWrites = sync.Pool{New: func() any {
+	w := new(rawWrite)
+	w.do = w.write
+	return w
+}}
+
+func (w *rawWrite) write(fd uintptr) bool {
+	w.n, w.err = unix.Write(int(fd), w.b)
+	return true // never wait: epoll tells us when to try again
+}
+
 // write makes one non-blocking write attempt; a full socket is n < len(b) with no error.
 func (c *Conn) write(b []byte) (int, error) {
-	var n int
-	var werr error
-	if err := c.raw.Write(func(fd uintptr) bool {
-		n, werr = unix.Write(int(fd), b)
-		return true // never wait: epoll tells us when to try again
-	}); err != nil {
+	w := rawWrites.Get().(*rawWrite)
+	w.b = b
+	err := c.raw.Write(w.do)
+	n, werr := w.n, w.err
+	w.b, w.n, w.err = nil, 0, nil // the pool keeps no caller's buffer
+	rawWrites.Put(w)
+	if err != nil {
 		return 0, err
 	}
 	if errors.Is(werr, unix.EAGAIN) || errors.Is(werr, unix.EINTR) {

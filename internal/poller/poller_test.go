@@ -18,7 +18,7 @@ import (
 	"github.com/ordercast/ordercast/internal/testutil"
 )
 
-func openPoller(t *testing.T) *poller.Poller {
+func openPoller(t testing.TB) *poller.Poller {
 	t.Helper()
 	p := poller.New()
 	if err := p.Open(); err != nil {
@@ -33,7 +33,7 @@ func openPoller(t *testing.T) *poller.Poller {
 }
 
 // pair returns both ends of a loopback TCP connection.
-func pair(t *testing.T) (server, client net.Conn) {
+func pair(t testing.TB) (server, client net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,7 +62,7 @@ func pair(t *testing.T) (server, client net.Conn) {
 }
 
 // hold holds the server end and returns the channel its close reason arrives on.
-func hold(t *testing.T, p *poller.Poller, nc net.Conn) (*poller.Conn, chan error) {
+func hold(t testing.TB, p *poller.Poller, nc net.Conn) (*poller.Conn, chan error) {
 	t.Helper()
 	closed := make(chan error, 1)
 	c, err := p.Hold(nc, func(err error) { closed <- err })
@@ -132,6 +132,60 @@ func TestInputIsDrainedAndIgnored(t *testing.T) {
 	case err := <-closed:
 		t.Fatalf("closed by input: %v", err)
 	default:
+	}
+}
+
+// TestInputOfManyConnectionsIsDrained: input longer than one read, from several connections at
+// once, is read to the end (the loop reads every connection's into one buffer), and each
+// connection stays held and writable.
+func TestInputOfManyConnectionsIsDrained(t *testing.T) {
+	p := openPoller(t)
+	input := bytes.Repeat([]byte("GET /pipelined HTTP/1.1\r\n\r\n"), 200) // 5,400 bytes
+	type held struct {
+		c      *poller.Conn
+		cl     net.Conn
+		fd     int
+		closed chan error
+	}
+	var hs []held
+	for range 3 {
+		s, cl := pair(t)
+		fd := socketFD(t, s)
+		c, closed := hold(t, p, s)
+		hs = append(hs, held{c, cl, fd, closed})
+	}
+	for _, h := range hs {
+		if _, err := h.cl.Write(input); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, h := range hs {
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			n, err := unix.IoctlGetInt(h.fd, unix.SIOCINQ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("connection %d: %d bytes of input still unread after 10s", i, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if err := h.c.Write([]byte("ok")); err != nil {
+			t.Fatalf("connection %d: write after its input: %v", i, err)
+		}
+		got := make([]byte, 2)
+		h.cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(h.cl, got); err != nil || string(got) != "ok" {
+			t.Fatalf("connection %d: peer read %q, %v", i, got, err)
+		}
+		select {
+		case err := <-h.closed:
+			t.Fatalf("connection %d closed by its input: %v", i, err)
+		default:
+		}
 	}
 }
 
