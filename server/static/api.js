@@ -3,6 +3,17 @@
 (function () {
   'use strict';
 
+  // Element.replaceChildren came in 2020 (Chrome 86, Safari 14, Firefox 78), and every page
+  // draws with it: a customer's older phone (an iPhone 6 stays on iOS 12, an Android WebView
+  // that is not updated opens links from a messaging app) followed the tracking link to a page
+  // that stopped at "Loading…". Where it is missing, it is made of what those browsers have.
+  if (!Element.prototype.replaceChildren) {
+    Element.prototype.replaceChildren = function () {
+      this.textContent = '';
+      this.append.apply(this, arguments);
+    };
+  }
+
   var TERMINAL = { delivered: true, cancelled: true };
 
   // Forward stages in order, and how people read them.
@@ -728,9 +739,17 @@
   // screen reader spoke in an English voice.
   var LANG = document.documentElement.lang || 'en';
   var CLOCK = { hourCycle: new Intl.DateTimeFormat(undefined, { hour: 'numeric' }).resolvedOptions().hourCycle };
-  var HOURS_MINUTES = new Intl.DateTimeFormat(LANG, Object.assign({ timeStyle: 'short' }, CLOCK));
-  var WITH_SECONDS = new Intl.DateTimeFormat(LANG, Object.assign({ timeStyle: 'medium' }, CLOCK));
-  var WHOLE = new Intl.DateTimeFormat(LANG, Object.assign({ dateStyle: 'medium', timeStyle: 'medium' }, CLOCK));
+  // A browser that knows no timeStyle (Safari before 14.1, Firefox before 79) ignores it and
+  // formats a date: "Placed since 12/7/2026", every time on the page a day. There the fields are
+  // asked for one by one.
+  function timeFormat(style, fields) {
+    var f = new Intl.DateTimeFormat(LANG, Object.assign(style, CLOCK));
+    return f.resolvedOptions().timeStyle ? f : new Intl.DateTimeFormat(LANG, Object.assign(fields, CLOCK));
+  }
+  var HOURS_MINUTES = timeFormat({ timeStyle: 'short' }, { hour: 'numeric', minute: '2-digit' });
+  var WITH_SECONDS = timeFormat({ timeStyle: 'medium' }, { hour: 'numeric', minute: '2-digit', second: '2-digit' });
+  var WHOLE = timeFormat({ dateStyle: 'medium', timeStyle: 'medium' },
+    { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit' });
 
   // formatTime is a time of day as a page shows it, on the reader's clock: hours and minutes, as
   // an order's times are read ("Delivered at 12:41"); seconds only where they show that something

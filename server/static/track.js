@@ -364,6 +364,18 @@
     return err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429 &&
       String(err.code).indexOf('http_') !== 0;
   }
+  // waiting is the timer of the next try while the first load has failed: the network coming
+  // back, or the page coming back to the front (a phone unlocked), tries at once, as the stream
+  // does, not at the end of a backoff up to 30 s long (a link opened in a dead spot).
+  var waiting = null;
+  function loadNow() {
+    if (waiting === null || document.hidden) return;
+    clearTimeout(waiting);
+    waiting = null;
+    load();
+  }
+  window.addEventListener('online', loadNow);
+  document.addEventListener('visibilitychange', loadNow);
   function load() {
     Promise.all([oc.request('GET', base), oc.request('GET', base + '/events')]).then(function (res) {
       showHeading(res[0]);
@@ -379,7 +391,7 @@
         return;
       }
       oc.showConnection(conn, 'reconnecting');
-      setTimeout(load, retry.next());
+      waiting = setTimeout(function () { waiting = null; load(); }, retry.next());
     });
   }
 
