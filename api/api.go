@@ -38,6 +38,9 @@ const (
 	RouteWebSocket   = "GET " + PathOrders + "/{id}/ws"
 	RouteStreamAll   = "GET " + PathStreamAll
 	RouteSetCourier  = "PUT " + PathOrders + "/{id}/courier"
+	// RouteTrackingToken hands out a fresh tracking token for an order (admin, system and
+	// support): its customer's link sent again.
+	RouteTrackingToken = "POST " + PathOrders + "/{id}/tracking-token"
 	// RouteTrail is where a tracking page finds the way the courier came before it opened.
 	RouteTrail = "GET " + PathOrders + "/{id}/trail"
 	// The party streams: every order of one restaurant, courier or customer.
@@ -59,6 +62,9 @@ const (
 
 // LocationPath is where courier cid reports its position (POST).
 func LocationPath(cid string) string { return PathCouriers + "/" + url.PathEscape(cid) + "/location" }
+
+// TrackingTokenPath is where a fresh tracking token for order id is asked for (POST).
+func TrackingTokenPath(id string) string { return OrderPath(id) + "/tracking-token" }
 
 // CourierPath is where an order's courier is assigned (PUT).
 func CourierPath(id string) string { return OrderPath(id) + "/courier" }
@@ -441,6 +447,17 @@ type ListOrdersResponse struct {
 	// Next, absent on the last page, asks for the page after this one (ParamCursor), with the
 	// same filters.
 	Next string `json:"next,omitempty"`
+}
+
+// TrackingTokenResponse answers POST /v1/orders/{id}/tracking-token: a tracking token for the
+// order, as its creation gave one, and when it expires.
+type TrackingTokenResponse struct {
+	OrderID string `json:"order_id"`
+	// TrackingToken lets whoever holds it read and watch this one order. Empty on an open server
+	// (no secret to sign it with), as a creation's.
+	TrackingToken string `json:"tracking_token,omitempty"`
+	// ExpiresAt is when TrackingToken stops being accepted; absent with it.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // EraseCustomerResponse is the answer of POST /v1/customers/{id}/erase: what the erasure

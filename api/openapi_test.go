@@ -43,6 +43,7 @@ var schemaTypes = map[string]reflect.Type{
 	"SetCourierRequest":     reflect.TypeFor[SetCourierRequest](),
 	"ChangeResponse":        reflect.TypeFor[SetStatusResponse](),
 	"EraseCustomerResponse": reflect.TypeFor[EraseCustomerResponse](),
+	"TrackingTokenResponse": reflect.TypeFor[TrackingTokenResponse](),
 	"OrderStatusChange":     reflect.TypeFor[OrderStatusChange](),
 	"SetStatusesRequest":    reflect.TypeFor[SetStatusesRequest](),
 	"StatusResult":          reflect.TypeFor[StatusResult](),

@@ -215,6 +215,17 @@ func (a Actor) PermitErase() error {
 	return ordercast.Errorf(ordercast.EForbidden, "only an admin or system token may erase a customer's data")
 }
 
+// PermitTrackingToken decides whether a may have a tracking token made for any order (POST
+// /v1/orders/{id}/tracking-token): admin, system and support, who send a customer their link
+// again. Not a restaurant, for the reason it creates no order (Role.MayCreate): it would mint
+// watch access at will; nor a customer, whose own token reads their orders.
+func (a Actor) PermitTrackingToken() error {
+	if a.ActsOnEvery() {
+		return nil
+	}
+	return ordercast.Errorf(ordercast.EForbidden, "only an admin, system or support token may have a tracking token made")
+}
+
 // PermitCreate decides whether a may create an order (Role.MayCreate).
 func (a Actor) PermitCreate() error {
 	if a.Role.MayCreate() {

@@ -366,6 +366,18 @@ func (c *Client) EraseCustomer(ctx context.Context, id string) (api.EraseCustome
 	return res, nil
 }
 
+// TrackingToken has a fresh tracking token made for order id (POST
+// /v1/orders/{id}/tracking-token; admin, system and support tokens only), to send its customer
+// their link again: one lost, or expired. It changes nothing, so it is sent again while its
+// outcome is unknown. Its TrackingToken is empty on an open server.
+func (c *Client) TrackingToken(ctx context.Context, id string) (api.TrackingTokenResponse, error) {
+	var res api.TrackingTokenResponse
+	if _, err := c.do(ctx, http.MethodPost, api.TrackingTokenPath(id), nil, &res, []CallOption{repeatable}); err != nil {
+		return api.TrackingTokenResponse{}, fmt.Errorf("tracking token for %s: %w", id, err)
+	}
+	return res, nil
+}
+
 // Trail returns the way an order's courier came while the order showed it (GET
 // /v1/orders/{id}/trail), oldest first, ending at its newest position: what a map opened
 // mid-ride draws before the positions a watch brings. Its Trail is empty when the order shows

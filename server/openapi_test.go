@@ -89,6 +89,8 @@ func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 		t.Errorf("the trail of an order out for delivery names no courier: %s", b)
 	}
 	do(api.RouteEvents, "/v1/orders/o-doc/events", "")
+	do(api.RouteTrackingToken, api.TrackingTokenPath("o-doc"), "")
+	do(api.RouteTrackingToken, api.TrackingTokenPath("nope"), "") // 404
 	do(api.RouteListOrders, "/v1/orders?limit=1", "")
 	do(api.RouteListOrders, "/v1/orders?status=lost", "") // 422
 	do(api.RouteOpenAPI, "/v1/openapi.json", "")

@@ -681,3 +681,38 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeJSON(w, r, http.StatusOK, api.EventsResponse{OrderID: id, Events: events})
 }
+
+// handleTrackingToken serves POST /v1/orders/{id}/tracking-token: a fresh tracking token for an
+// order, as its creation handed out, for support sending a customer their link again (lost, or
+// expired: a token lives TrackingTTL, 24 h by default, and an order placed for the next day
+// outlives its first) and for the platform's services. Admin, system and support only
+// (auth.Actor.PermitTrackingToken), by the Authorization header as every change; an order that
+// does not exist is 404. It changes nothing; each token made is logged with who asked.
+func (s *Server) handleTrackingToken(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	actor, err := s.authenticate(r)
+	if err == nil {
+		err = actor.PermitTrackingToken()
+	}
+	if err == nil {
+		err = ordercast.ValidateID(id)
+	}
+	if err == nil {
+		_, err = s.Store.Order(r.Context(), id)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res := api.TrackingTokenResponse{OrderID: id}
+	if s.Auth != nil {
+		tok, exp, err := s.Auth.Tokens.SignTracking(id, s.trackingTTL())
+		if err != nil {
+			s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
+			return
+		}
+		res.TrackingToken, res.ExpiresAt = tok, &exp
+		s.Logger.Info("made a tracking token", "request_id", RequestID(r.Context()), "order", id, "actor", actor.String(), "expires", exp)
+	}
+	s.writeJSON(w, r, http.StatusOK, res)
+}

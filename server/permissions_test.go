@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
@@ -270,5 +271,47 @@ func TestSupportActsOnEveryOrderButNotAsThePlatform(t *testing.T) {
 	}
 	if code := streamStatus("/v1/stream", "", "?token="+support); code != http.StatusUnauthorized {
 		t.Errorf("a support token in the URL: %d, want 401", code)
+	}
+}
+
+// TestATrackingLinkIsMadeAgain: support, admin and system have a fresh tracking token made for
+// an order (a customer's link lost, or expired: an order for tomorrow outlives its first), which
+// reads that order and expires when it says; no party may (a restaurant would mint its
+// customers' watch access at will), an unknown order is 404, and nothing changes.
+func TestATrackingLinkIsMadeAgain(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	mustCall(t, "POST", base+"/v1/orders", admin, `{"id":"l-1","restaurant_id":"r-1","customer_id":"u-1"}`, http.StatusCreated)
+	mustCall(t, "POST", base+"/v1/orders", admin, `{"id":"l-2","restaurant_id":"r-1","customer_id":"u-1"}`, http.StatusCreated)
+	before := snapshot(t, ts.store, "l-1")
+	for _, role := range []auth.Role{auth.RoleSupport, auth.RoleAdmin, auth.RoleSystem} {
+		var got api.TrackingTokenResponse
+		if err := json.Unmarshal(mustCall(t, "POST", base+api.TrackingTokenPath("l-1"), actorToken(t, role, "x"), "", http.StatusOK), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.OrderID != "l-1" || got.TrackingToken == "" || got.ExpiresAt == nil || time.Until(*got.ExpiresAt) < 23*time.Hour || time.Until(*got.ExpiresAt) > 24*time.Hour {
+			t.Errorf("%s's tracking token: %+v, want one for l-1 that lives 24 h", role, got)
+			continue
+		}
+		mustCall(t, "GET", base+"/v1/orders/l-1", got.TrackingToken, "", http.StatusOK)
+		mustCall(t, "GET", base+"/v1/orders/l-2", got.TrackingToken, "", http.StatusForbidden)
+	}
+	for _, tc := range []struct {
+		who, token, id string
+		want           int
+	}{
+		{"the order's restaurant", actorToken(t, auth.RoleRestaurant, "r-1"), "l-1", http.StatusForbidden},
+		{"the order's customer", actorToken(t, auth.RoleCustomer, "u-1"), "l-1", http.StatusForbidden},
+		{"nobody", "", "l-1", http.StatusUnauthorized},
+		{"support, for no such order", actorToken(t, auth.RoleSupport, "ana"), "l-none", http.StatusNotFound},
+		{"support, for no id", actorToken(t, auth.RoleSupport, "ana"), "l%201", http.StatusUnprocessableEntity},
+	} {
+		if resp, body := call(t, "POST", base+"/v1/orders/"+tc.id+"/tracking-token", tc.token, ""); resp.StatusCode != tc.want || strings.Contains(string(body), "tracking_token") {
+			t.Errorf("%s: %d %s, want %d and no token", tc.who, resp.StatusCode, body, tc.want)
+		}
+	}
+	if after := snapshot(t, ts.store, "l-1"); after != before {
+		t.Error("making tracking tokens changed the order")
 	}
 }

@@ -356,6 +356,7 @@ func (s *Server) apiRoutes() []route {
 		{api.RouteCourierStream, s.handlePartyStream(ordercast.PartyCourier)},
 		{api.RouteCustomerStream, s.handlePartyStream(ordercast.PartyCustomer)},
 		{api.RouteEraseCustomer, s.handleEraseCustomer},
+		{api.RouteTrackingToken, s.handleTrackingToken},
 		{api.RouteOpenAPI, handleOpenAPI},
 	}
 	if s.Locations != nil {
