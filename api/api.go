@@ -121,13 +121,17 @@ var QueryParams = map[string][]string{
 	RouteListOrders:       {ParamRestaurantID, ParamCustomerID, ParamStatus, ParamSince, ParamUntil, ParamCursor, ParamLimit},
 	RouteOrder:            {ParamWait, ParamAfterVersion},
 	RouteEvents:           {ParamAfter, ParamLimit},
-	RouteStream:           {ParamLastEventID, ParamHeartbeat},
-	RouteWebSocket:        {ParamLastEventID},
+	RouteStream:           {ParamLastEventID, ParamHeartbeat, ParamLocationInterval},
+	RouteWebSocket:        {ParamLastEventID, ParamLocationInterval},
 	RouteStreamAll:        {ParamHeartbeat},
-	RouteRestaurantStream: {ParamLastEventID, ParamHeartbeat},
-	RouteCourierStream:    {ParamLastEventID, ParamHeartbeat},
-	RouteCustomerStream:   {ParamLastEventID, ParamHeartbeat},
+	RouteRestaurantStream: {ParamLastEventID, ParamHeartbeat, ParamLocationInterval},
+	RouteCourierStream:    {ParamLastEventID, ParamHeartbeat, ParamLocationInterval},
+	RouteCustomerStream:   {ParamLastEventID, ParamHeartbeat, ParamLocationInterval},
 }
+
+// MaxLocationInterval bounds ParamLocationInterval: a tracking page judges a courier lost when
+// it has heard of no position for 20 s, and a courier posts every few seconds.
+const MaxLocationInterval = 10 * time.Second
 
 // Header and query parameter names.
 const (
@@ -140,6 +144,10 @@ const (
 	// comments, which an EventSource never shows its page: a browser can then tell a connection
 	// that died silently from a quiet order.
 	ParamHeartbeat = "heartbeat"
+	// ParamLocationInterval asks a stream for a position of an order at most this often (a Go
+	// duration, up to MaxLocationInterval; below the server's --location-interval it is the
+	// server's): a client saving data gets fewer, each the newest.
+	ParamLocationInterval = "location_interval"
 	// ParamAfter asks GET …/events for the events after this seq.
 	ParamAfter = "after"
 	// ParamLimit bounds the events of one page of GET …/events: 1 to MaxEventsPerPage.

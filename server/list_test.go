@@ -125,7 +125,7 @@ func TestAMisspeltQueryParameterIsRefused(t *testing.T) {
 	mustCreate(t, base, "m-1")
 	for _, tt := range []struct{ method, path, body, says string }{
 		{"GET", "/v1/orders/m-1?wait=30s&afterVersion=1", "", `"afterVersion": GET /v1/orders/{id} takes wait and after_version`},
-		{"GET", "/v1/orders/m-1/stream?last_event_id=1", "", `"last_event_id": GET /v1/orders/{id}/stream takes lastEventId and heartbeat`},
+		{"GET", "/v1/orders/m-1/stream?last_event_id=1", "", `"last_event_id": GET /v1/orders/{id}/stream takes lastEventId, heartbeat and location_interval`},
 		{"GET", "/v1/orders/m-1/events?afterr=1", "", `"afterr": GET /v1/orders/{id}/events takes after and limit`},
 		{"GET", "/v1/restaurants/r-1/stream?heartbeats=event", "", `"heartbeats"`},
 		{"POST", "/v1/orders/m-1/status?expected_version=1", `{"status":"confirmed"}`, `"expected_version": POST /v1/orders/{id}/status takes none`},

@@ -1171,3 +1171,72 @@ func TestAFixPostedAgainReachesItsOrdersOnce(t *testing.T) {
 	}
 	post(2)
 }
+
+// TestAStreamAsksForFewerPositions: a client saving data (a phone on a slow or metered network)
+// asks its stream for a position at most every location_interval; it gets the newest at that
+// pace, never a backlog, while a stream beside it that did not ask gets every one. A value past
+// api.MaxLocationInterval, or none a duration, is 422 and opens nothing.
+func TestAStreamAsksForFewerPositions(t *testing.T) {
+	t.Parallel()
+	bothHoldings(t, func(t *testing.T, hold holding) {
+		ls := newLocationServer(t, hold, func(s *server.Server, _ *location.Tracker) { s.LocationInterval = 0 })
+		base := ls.URL()
+		every := ls.watchOnTheRoad(t) // asks nothing: every position, as the server's cap is none
+		ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/orders/o-1/stream?location_interval=3s", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream with location_interval: %v %v", resp, err)
+		}
+		defer resp.Body.Close()
+		saving := client.NewSSEReader(resp.Body)
+		nextCourier(t, saving, 2)
+		wantSeqStatus(t, next(t, saving), 3, "out_for_delivery")
+		got := make(chan float64, 64)
+		go func() {
+			defer close(got)
+			for {
+				ev, err := saving.Next()
+				if err != nil {
+					return
+				}
+				var u ordercast.LocationUpdate
+				if ev.Type == "location" && json.Unmarshal([]byte(ev.Data), &u) == nil {
+					got <- u.Lat
+				}
+			}
+		}()
+		const posts = 20
+		for i := 1; i <= posts; i++ {
+			lat := 10 + float64(i)/100
+			mustPost(t, base, "c-1", lat, 10)
+			if u := nextLocation(t, every, "3"); u.Lat != lat { // published and delivered before the next
+				t.Fatalf("the stream that asked nothing got %v, want %v", u.Lat, lat)
+			}
+		}
+		early := len(got) // within the first 3 s: the first, and the one the pace lets come early
+		if early > 2 {
+			t.Errorf("the stream that asked for a position every 3 s got %d of %d at once", early, posts)
+		}
+		n, last := 0, 0.0
+		for lat := range got {
+			if lat <= last {
+				t.Fatalf("position %v after %v: not the newest", lat, last)
+			}
+			n, last = n+1, lat
+			if lat == 10+float64(posts)/100 {
+				break
+			}
+		}
+		if last != 10+float64(posts)/100 || n > 3 {
+			t.Errorf("the stream that asked for a position every 3 s got %d, the last %v; want at most 3, ending on the newest", n, last)
+		}
+	})
+	ls := newLocationServer(t, false, nil)
+	for _, v := range []string{"11s", "1m", "soon", "-1s"} {
+		if resp, body := call(t, "GET", ls.URL()+"/v1/orders/o-1/stream?location_interval="+v, "", ""); resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("location_interval=%s: %d %s, want 422", v, resp.StatusCode, body)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,5 +120,32 @@ func TestTrackingPageSaysItNeedsJavaScript(t *testing.T) {
 	page := string(body)
 	if code != http.StatusOK || !regexp.MustCompile(`<noscript><p class="problem">This page shows the order live with JavaScript[^<]*</p></noscript>`).MatchString(page) {
 		t.Errorf("the tracking page (%d) says nothing to a browser that runs no script:\n%s", code, page)
+	}
+}
+
+// TestTrackingPageAsksForFewerPositionsToSaveData: a reader whose browser saves data (Save-Data,
+// a phone's data saver) gets the courier's position every 5 s, not every second: the page's
+// stream asks for it (location_interval), and one that does not save data asks nothing.
+func TestTrackingPageAsksForFewerPositionsToSaveData(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-saver")
+	for _, tc := range []struct {
+		saves bool
+		want  string
+	}{{true, "5s"}, {false, ""}} {
+		b := newBrowser(t)
+		b.do("record the page's streams", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+				Object.defineProperty(navigator, 'connection', { value: { saveData: ` + strconv.FormatBool(tc.saves) + ` }, configurable: true });
+				window.streams = [];
+				window.EventSource = (ES => function (u, init) { streams.push(u); return new ES(u, init); })(window.EventSource);`,
+			})
+			return chromedp.Void{}, err
+		})
+		b.do("open the tracking page", chromedp.Navigate(srv.url+"/track/o-saver"))
+		b.waitFor(`#conn[data-state="live"]`)
+		if got := eval[string](b, `new URL(streams[0]).searchParams.get('location_interval') || ''`); got != tc.want {
+			t.Errorf("saving data %v: the stream asks location_interval=%q, want %q", tc.saves, got, tc.want)
+		}
 	}
 }

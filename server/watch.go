@@ -147,6 +147,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Reques
 		s.writeStreamError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s must be event or comment, got %s", api.ParamHeartbeat, ordercast.Quote(beat)), sse)
 		return nil, false
 	}
+	every, err := query(r, api.ParamLocationInterval)
+	if err == nil && every != "" {
+		req.LocationInterval, err = parseLocationInterval(every)
+	}
+	if err != nil {
+		s.writeStreamError(w, r, err, sse)
+		return nil, false
+	}
 	req.Admit = func() (func(), error) { return s.admitStream(r) }
 	req.Until = s.credentialEnd(r)
 	wt, err := s.engine.Watch(r.Context(), req)
@@ -160,6 +168,17 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, req stream.Reques
 		return nil, false
 	}
 	return wt, true
+}
+
+// parseLocationInterval reads api.ParamLocationInterval: a duration from 0 to
+// api.MaxLocationInterval.
+func parseLocationInterval(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > api.MaxLocationInterval {
+		return 0, ordercast.Errorf(ordercast.EInvalid, "%s must be a duration from 0s to %s (such as 5s), got %s",
+			api.ParamLocationInterval, api.MaxLocationInterval, ordercast.Quote(v))
+	}
+	return d, nil
 }
 
 // streamEnd returns what the engine calls when a stream of r ends, which may be after the handler

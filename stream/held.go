@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -124,10 +125,10 @@ func openHolder(e *Engine) (*holder, error) {
 	}
 	h.wg.Go(h.sweep)
 	h.wg.Go(h.ends.run)
-	if iv := e.cfg.LocationInterval; iv > 0 {
-		h.capped.due = make(map[*heldStream]time.Time)
-		h.wg.Go(func() { h.releaseCapped(iv) })
-	}
+	// A stream may ask for a cap of its own (Request.LocationInterval) where the engine has none:
+	// the releaser runs either way, at the engine's pace or, uncapped, every 50 ms.
+	h.capped.due = make(map[*heldStream]time.Time)
+	h.wg.Go(func() { h.releaseCapped(cmp.Or(e.cfg.LocationInterval, time.Second)) })
 	return h, nil
 }
 

@@ -102,7 +102,8 @@ func (c *cappedSet) add(hs *heldStream, due time.Time) {
 // releaseCapped wakes, twenty times per cap interval, the streams whose held-back position is
 // due; their worker run sends it (or a newer one that replaced it). A held-back position is then
 // at most a twentieth of the interval late (50 ms at the default 1 s), and only a courier posting
-// faster than the cap has any held back (see pace).
+// faster than the cap has any held back (see pace). A stream's own cap is never shorter than the
+// engine's, so it is late by no more.
 func (h *holder) releaseCapped(interval time.Duration) {
 	t := time.NewTicker(max(interval/20, 10*time.Millisecond))
 	defer t.Stop()

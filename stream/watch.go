@@ -50,6 +50,10 @@ type Request struct {
 	// phone between cells, a NAT that dropped it) from a quiet order, and a stream that opened
 	// from one refused with a retry advice (see Engine.ServeSSE). Other transports ignore it.
 	VisibleHeartbeats bool
+	// LocationInterval, when longer than the engine's (Config.LocationInterval), caps how often
+	// this stream is sent a position of an order: a client saving data (a phone on a slow or
+	// metered network, Save-Data) asks for fewer, each the newest. Shorter is the engine's.
+	LocationInterval time.Duration
 	// Admit counts the watch against the server's limits; release gives the place back. Nil
 	// admits everything.
 	Admit func() (release func(), err error)
@@ -84,6 +88,8 @@ type Watch struct {
 	visibleHeartbeats bool
 	// until is Request.Until.
 	until time.Time
+	// locInterval is Request.LocationInterval.
+	locInterval time.Duration
 }
 
 // Watch sets a watcher up, the one way for every transport: refuse when draining (a long poll
@@ -103,7 +109,7 @@ func (e *Engine) Watch(ctx context.Context, req Request) (*Watch, error) {
 		release = r
 	}
 	w := &Watch{scope: req.Scope, orderID: req.OrderID, party: req.Party, release: release, courier: req.Courier,
-		visibleHeartbeats: req.VisibleHeartbeats, until: req.Until}
+		visibleHeartbeats: req.VisibleHeartbeats, until: req.Until, locInterval: req.LocationInterval}
 	switch req.Scope {
 	case AllOrders:
 		w.sub = e.hub.SubscribeAll()

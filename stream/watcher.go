@@ -46,10 +46,12 @@ type watcher struct {
 	gone     recentIDs
 	party    ordercast.Party // PartyEvents: last is a position in this party's log
 	partyKey string
-	// loc is the newest position not yet sent (held back by the cap); locPace is the cap. A
-	// position is one slot, never a queue.
-	loc     *hub.Location
-	locPace pace
+	// loc is the newest position not yet sent (held back by the cap); locPace is the cap, one
+	// position each locInterval: the engine's, or the one the client asked for (locEvery) when
+	// longer. A position is one slot, never a queue.
+	loc      *hub.Location
+	locPace  pace
+	locEvery time.Duration
 	// shown is the last position sent (OrderEvents): one that does not replace it (an older fix
 	// of the same courier, published late by a post that raced a newer one; hub.Location.Replaces)
 	// is dropped.
@@ -100,6 +102,7 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 		e: e, t: t, f: f, scope: wt.scope, orderID: wt.orderID, sub: wt.sub, release: wt.release,
 		end: end, last: wt.last, party: wt.party, partyKey: wt.party.Key(), lastStatus: wt.order.Status,
 		courier: wt.order.CourierID, owner: wt.courier, opened: wt.order.Version, until: wt.until,
+		locEvery: wt.locInterval,
 	}
 	w.sent(time.Now()) // its opening is on its way: the first heartbeat is an interval away
 	w.frame(f.preamble(w.buf(), e.cfg.Retry))
@@ -176,7 +179,7 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	if len(ids) == 0 {
 		return time.Time{}
 	}
-	if ok, due := w.locPace.allow(now, w.e.cfg.LocationInterval); !ok {
+	if ok, due := w.locPace.allow(now, w.locInterval()); !ok {
 		return due
 	}
 	slices.Sort(ids)
@@ -190,6 +193,10 @@ func (w *watcher) partyLocations(now time.Time) (due time.Time) {
 	}
 	return time.Time{}
 }
+
+// locInterval is the stream's cap on positions: the engine's, or the client's when longer
+// (Request.LocationInterval).
+func (w *watcher) locInterval() time.Duration { return max(w.e.cfg.LocationInterval, w.locEvery) }
 
 // rememberOrder remembers what a party stream told of an order: its new status and courier, or,
 // once it ended or has no courier, nothing (its positions are dropped).
@@ -229,7 +236,7 @@ func (w *watcher) location(now time.Time) (due time.Time) {
 		w.loc = nil
 		return time.Time{}
 	}
-	if ok, due := w.locPace.allow(now, w.e.cfg.LocationInterval); !ok {
+	if ok, due := w.locPace.allow(now, w.locInterval()); !ok {
 		return due
 	}
 	w.frame(w.f.named(w.buf(), api.EventLocation, w.loc.JSON))

@@ -118,6 +118,12 @@
     };
   }
 
+  // savesData says the reader's browser asks to save data (Save-Data: a phone on a slow or
+  // metered network, data saver on): a page then asks its stream for fewer positions.
+  function savesData() {
+    return !!(navigator.connection && navigator.connection.saveData);
+  }
+
   // retryAfter reads an answer's Retry-After in seconds (the API sends a number, never a date);
   // 0 without one.
   function retryAfter(res) {
@@ -482,7 +488,7 @@
       timer = null;
       var mine = ++gen;
       var opened = false, framed = false;
-      es = new EventSource(url(path, { lastEventId: lastId, heartbeat: 'event' }));
+      es = new EventSource(url(path, { lastEventId: lastId, heartbeat: 'event', location_interval: opts.locationInterval }));
       es.addEventListener('heartbeat', function (ev) {
         var every = Number(JSON.parse(ev.data).every_s);
         if (isFinite(every) && every > 0) beatMs = every * 1000;
@@ -814,6 +820,7 @@
     request: request,
     requestTimeoutMs: REQUEST_TIMEOUT_MS,
     backoffMs: BACKOFF_MS,
+    savesData: savesData,
     lateMarginMs: LATE_MARGIN_MS,
     segment: segment,
     stream: stream,
