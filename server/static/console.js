@@ -125,13 +125,27 @@
   }
 
   // orderName is how the page's words name order o: "order 3f2a from Luigi's" by its restaurant,
-  // or, by its customer, "order 3f2a for Ana", when its details name them. whose is which: by
-  // default its customer on a restaurant's board, whose orders are all the restaurant's, and its
-  // restaurant elsewhere.
+  // or, by its customer, "order 3f2a for Ana" (partyName). whose is which: by default its
+  // customer on a restaurant's board, whose orders are all the restaurant's, and its restaurant
+  // elsewhere.
   function orderName(o, whose) {
     whose = whose || (partyKind === 'restaurant' ? 'customer' : 'restaurant');
-    var who = oc.detailString(o, whose).trim();
+    var who = partyName(o, whose);
     return 'order ' + shortID(o.id) + (who ? (whose === 'customer' ? ' for ' : ' from ') + who : '');
+  }
+
+  // partyName names order o's restaurant or customer (whose): by the name its details give, else
+  // by its id, "restaurant luigis" (partyID): an order created with ids alone said nothing of
+  // whose it was ("p-6 · Placed"); '' when it has neither.
+  function partyName(o, whose) {
+    return oc.detailString(o, whose).trim() || partyID(o, whose);
+  }
+
+  // partyID is order o's restaurant or customer (whose) named by its id ("customer ana-1"), or ''
+  // when it has none, or when it is this page's own party, who is its reader.
+  function partyID(o, whose) {
+    var id = o[whose + '_id'];
+    return id && !(partyKind === whose && id === partyId) ? whose + ' ' + id : '';
   }
 
   // orderNamed is orderName at the start of a sentence: "Order 3f2a from Luigi's".
@@ -230,11 +244,13 @@
   }
 
   // summary is an order's line under its id, as the nodes to show: its restaurant (which a
-  // courier's page shows as its pick-up instead), its items, its courier (on the pages that do
-  // not belong to one), each followed by " · ".
+  // courier's page shows as its pick-up instead), by its name, or by its id when its details
+  // name none (not on its own board: partyID), its items, its courier (on the pages that do not
+  // belong to one), each followed by " · ".
   function summary(o) {
     var parts = [], restaurant = oc.detailString(o, 'restaurant'), items = o.details && o.details.items;
     if (restaurant && !isCourier) parts.push(oc.bdi(restaurant)); // its own direction, apart from the items
+    else if (!isCourier && partyID(o, 'restaurant')) parts.push(partyID(o, 'restaurant'));
     if (Number.isInteger(items) && items > 0) parts.push(items + (items === 1 ? ' item' : ' items'));
     if (isCourier && !oc.terminal(o.status) && o.courier_id !== partyId) parts.push('given to another courier');
     else if (o.courier_id && !isCourier) parts.push('courier ' + courierName(o));
@@ -252,19 +268,25 @@
 
   // notes is what a row shows of an order's details beyond its summary and its stops: every
   // other one a page can show (oc.detailText), named, such as a customer's name for the bag, the
-  // allergies a kitchen must know or the instructions a courier must. Each is {text, allergy}:
-  // a detail whose name speaks of allergies (ALLERGY) comes first, and stands out (drawNotes),
-  // so that neither a long instruction before it nor the line's limit (app.css) hides it.
+  // allergies a kitchen must know or the instructions a courier must. Each is {text, allergy,
+  // id}: a detail whose name speaks of allergies (ALLERGY) comes first, and stands out
+  // (drawNotes), so that neither a long instruction before it nor the line's limit (app.css)
+  // hides it. A customer the details do not name is named by its id (id: true), first after the
+  // allergies, "customer: ana-1": an order created with ids alone said nothing of whose it was.
   var ALLERGY = /allerg/i;
   function notes(o) {
     var d = o.details || {};
-    var shown = Object.keys(d).filter(function (k) {
-      // The courier's drop-off names the customer, and the customer's page is the customer's.
-      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && (isCourier || partyKind === 'customer'));
-    }).map(function (k) {
-      var text = oc.detailText(d[k]);
+    // The courier's drop-off names the customer, and the customer's page is the customer's.
+    var customerShown = !isCourier && partyKind !== 'customer';
+    var note = function (k, text) {
       return text && { name: oc.detailName(k), value: text, text: oc.detailName(k) + ': ' + text, allergy: ALLERGY.test(k) };
-    }).filter(Boolean);
+    };
+    var named = d.customer !== undefined && oc.detailText(d.customer) !== '';
+    // An id is the API's own letters (A-Z, digits, . _ : -), with no direction to set apart.
+    var byID = customerShown && !named && o.customer_id ? [Object.assign(note('customer', o.customer_id), { id: true })] : [];
+    var shown = byID.concat(Object.keys(d).filter(function (k) {
+      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && !customerShown);
+    }).map(function (k) { return note(k, oc.detailText(d[k])); }).filter(Boolean));
     return shown.filter(function (n) { return n.allergy; }).concat(shown.filter(function (n) { return !n.allergy; }));
   }
 
@@ -278,7 +300,7 @@
       // The value in its own direction (bdi): an Arabic instruction keeps its words in order,
       // and the next note its place after it.
       var part = el(n.allergy ? 'strong' : 'span', n.allergy ? 'allergy' : undefined);
-      part.append(n.name + ': ', oc.bdi(n.value));
+      part.append(n.name + ': ', n.id ? n.value : oc.bdi(n.value));
       return i === 0 ? [part] : [' · ', part];
     }));
   }
