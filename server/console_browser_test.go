@@ -6,6 +6,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
 )
 
@@ -77,5 +78,60 @@ func TestRowsNameAnOrdersPartiesByTheirIds(t *testing.T) {
 		if got := eval[string](b, `document.getElementById('announce').textContent`); got != tc.said {
 			t.Errorf("%s: after Advance the page says %q, want %q", tc.page, got, tc.said)
 		}
+	}
+}
+
+// lastEvent is order id's latest event in ts's store.
+func lastEvent(t *testing.T, ts *testServer, id string) ordercast.Event {
+	t.Helper()
+	evs, err := ts.store.EventsAfter(t.Context(), id, 0, 0)
+	if err != nil || len(evs) == 0 {
+		t.Fatalf("events of %s: %d, %v", id, len(evs), err)
+	}
+	return evs[len(evs)-1]
+}
+
+// TestConsoleReassignsACourier: support (a support, admin or system token) may reassign an
+// order's courier at any stage before it ends (docs/security.md), a courier who fell ill with the
+// food included, where a restaurant's board may not once the courier has picked it up. The
+// console offered no courier controls: it offers the board's (the field, a name for a new
+// courier, Assign, and Unassign, which asks first), and each change's note says it was made in
+// the console. Here a support agent's.
+func TestConsoleReassignsACourier(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	mustCall(t, "POST", base+"/v1/orders", admin, `{"id":"a-1","restaurant_id":"r-1"}`, http.StatusCreated)
+	mustCall(t, "PUT", base+"/v1/orders/a-1/courier", admin, `{"courier_id":"c-1"}`, http.StatusOK)
+	mustCall(t, "POST", base+"/v1/orders/a-1/status", admin, `{"status":"out_for_delivery"}`, http.StatusOK)
+	b := newBrowser(t)
+	openConsoleAs(t, b, base, actorToken(t, auth.RoleSupport, "agent-1"))
+	row := `li.order[data-order-id="a-1"]`
+	b.waitFor(row + `[data-status="out_for_delivery"][data-courier="c-1"]`)
+	if got := eval[string](b, `document.querySelector('`+row+` .courier').value`); got != "c-1" {
+		t.Errorf("the courier's field shows %q, want the order's c-1", got)
+	}
+
+	// Out for delivery, past a restaurant's bound: the console assigns all the same.
+	eval[bool](b, `(f => (f.value = '', f.dispatchEvent(new Event('input')), true))(document.querySelector('`+row+` .courier'))`)
+	b.do("type c-2", chromedp.SendKeys(chromedp.CSS(row+` .courier`), "c-2"))
+	b.waitFor(row + ` .courier-name`)
+	b.do("name it", chromedp.SendKeys(chromedp.CSS(row+` .courier-name`), "Omar"))
+	b.tap("assign", row+` .assign`)
+	b.waitFor(row + `[data-courier="c-2"]`)
+	if o, err := ts.store.Order(t.Context(), "a-1"); err != nil || o.CourierID != "c-2" || o.CourierName != "Omar" {
+		t.Errorf("after Assign a-1's courier is %q named %q (%v), want c-2 named Omar", o.CourierID, o.CourierName, err)
+	}
+	if got := lastEvent(t, ts, "a-1").Note; got != "assigned in the console" {
+		t.Errorf("the assignment's note is %q, want it made in the console", got)
+	}
+
+	unassignOn(b, row)
+	b.waitFor(row + `[data-courier=""]`)
+	if o, err := ts.store.Order(t.Context(), "a-1"); err != nil || o.CourierID != "" {
+		t.Errorf("after Unassign a-1's courier is %q (%v), want none", o.CourierID, err)
+	}
+	if got := lastEvent(t, ts, "a-1").Note; got != "unassigned in the console" {
+		t.Errorf("the unassignment's note is %q, want it made in the console", got)
 	}
 }

@@ -35,14 +35,18 @@
   var settable = document.body.dataset.maySet === undefined ? null : document.body.dataset.maySet.split(' ');
   // The stage from which this page's token may no longer choose an order's courier or take it
   // away (a restaurant does both before the courier picks the order up, whose position shows
-  // from then on, and who has the food), "never" where only dispatch assigns, or none: Assign
-  // and Unassign are offered only before it.
+  // from then on, and who has the food), "never" where only dispatch assigns, or none (the
+  // console's support, admin or system token, at any stage, as the server permits them:
+  // party_pages.go's assignBefore): Assign and Unassign are offered only before it.
   var assignBefore = document.body.dataset.assignBefore || '';
   // The stage from which this page's token changes an order no more (a restaurant's part ends
   // at the pickup), or none: Cancel is offered only before it.
   var until = document.body.dataset.until || '';
   var isCourier = partyKind === 'courier';
   var isCustomer = partyKind === 'customer';
+  // assigns: this page chooses an order's courier, or takes it away: a restaurant's board, and
+  // the console, from which support reassigns an order whose courier cannot deliver it.
+  var assigns = !partyKind || partyKind === 'restaurant';
   // keepsCancelled: on this page an order cancelled stays until its reader has seen it and
   // removes it (untilSeen): a courier's, who may be on the road to it, a customer's, whose
   // dinner it was, and who must learn that it is not coming, and why, and a restaurant's board,
@@ -389,7 +393,7 @@
     }
     if (!isCourier) actions.append(cancel, pick, why, set);
     Object.assign(part, { advance: advance, cancel: cancel, pick: pick, why: why, set: set });
-    if (partyKind === 'restaurant') {
+    if (assigns) {
       // The field shows the order's courier until someone types in it; Assign needs a courier
       // (an empty one would take the courier away), and Unassign says that it does. Typing a
       // courier other than the order's brings out a field for the name the order's customer
