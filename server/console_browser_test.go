@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/auth"
@@ -133,5 +134,129 @@ func TestConsoleReassignsACourier(t *testing.T) {
 	}
 	if got := lastEvent(t, ts, "a-1").Note; got != "unassigned in the console" {
 		t.Errorf("the unassignment's note is %q, want it made in the console", got)
+	}
+}
+
+// TestConsoleAsksBeforeEndingAnOrderDelivered: a delivery ends an order for good, as a cancel
+// does, and the console made it in one press, where Cancel asks again and so does a courier's
+// own delivery. Advance to Delivered turns into "Confirm delivered", in place and at its width,
+// and Set with Delivered chosen into "Confirm set"; only a second press, once the button has
+// settled, delivers (a double click does not). The question lapses unanswered (its time passed;
+// for Set also another status chosen, Escape), says so, and sends nothing.
+func TestConsoleAsksBeforeEndingAnOrderDelivered(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-adv")
+	srv.setStatus("o-adv", ordercast.StatusOutForDelivery, "")
+	srv.createOrder("o-set")
+	srv.setStatus("o-set", ordercast.StatusConfirmed, "")
+	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
+	prompt := `document.getElementById('prompt').textContent`
+	b := newBrowser(t)
+	recordFetches(b)
+	// A question stands a second (taps focus nothing visibly: TestAQuestionStandsWhileTheKeyboardIsOnIt),
+	// a button whose words changed settles in a tenth.
+	shortenTimings(b, `{confirmMs: 1000, settleMs: 100}`)
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+
+	// doubleClick presses btn twice at once (the page's own clicks, which the keyboard's are
+	// too), and returns what it says then, and what the prompt said.
+	doubleClick := func(btn string) (says, said string) {
+		t.Helper()
+		says = eval[string](b, `(b => (b.click(), b.click(), b.textContent + (b.hasAttribute('data-confirming') ? ' (confirming)' : '')))(document.querySelector('`+btn+`'))`)
+		return says, eval[string](b, prompt)
+	}
+	width := func(btn string) int {
+		t.Helper()
+		return eval[int](b, `Math.round(document.querySelector('`+btn+`').getBoundingClientRect().width)`)
+	}
+
+	// Advance.
+	advance := row("o-adv") + ` .advance`
+	b.waitFor(advance + `:not([data-settling])`)
+	if got := eval[string](b, `document.querySelector('`+advance+`').textContent`); got != "Advance to Delivered" {
+		t.Fatalf("o-adv's Advance says %q, want Advance to Delivered", got)
+	}
+	before := width(advance)
+	says, said := doubleClick(advance)
+	if says != "Confirm delivered (confirming)" {
+		t.Errorf("after a double click Advance says %q, want Confirm delivered, asking", says)
+	}
+	if want := "Nothing was done: the button just changed to Confirm delivered. Press again to do that."; said != want {
+		t.Errorf("after a double click the prompt says %q, want %q", said, want)
+	}
+	if w := width(advance); w != before {
+		t.Errorf("Confirm delivered is %d px wide, Advance to Delivered was %d: want the same", w, before)
+	}
+	b.poll("the question to lapse", `(b => !!b && b.textContent === 'Advance to Delivered' && !b.hasAttribute('data-confirming'))(document.querySelector('`+advance+`'))`)
+	if got, want := eval[string](b, prompt), "Order o-adv from Luigi's not marked delivered."; got != want {
+		t.Errorf("once the question lapsed the prompt says %q, want %q", got, want)
+	}
+	if n := statusPosts(b, "o-adv"); n != 0 {
+		t.Fatalf("a double click and a lapsed question sent %d changes of o-adv", n)
+	}
+	b.tap("advance", advance)
+	b.waitFor(advance + `[data-confirming]`)
+	if got, want := eval[string](b, prompt), "Press again to mark order o-adv from Luigi's delivered."; got != want {
+		t.Errorf("Advance asks %q, want %q", got, want)
+	}
+	b.tap("confirm delivered", advance+`[data-confirming]`)
+	b.waitFor(row("o-adv") + `[data-status="delivered"]`)
+	if got := srv.events("o-adv"); got[len(got)-1].Status != ordercast.StatusDelivered || got[len(got)-1].Note != "set in the console" {
+		t.Errorf("o-adv's last event is %s, %q: want delivered, set in the console", got[len(got)-1].Status, got[len(got)-1].Note)
+	}
+
+	// Set, with Delivered chosen.
+	set := row("o-set") + ` .actions > .set`
+	choose := func(status string) {
+		t.Helper()
+		eval[bool](b, `(p => (p.value = '`+status+`', p.dispatchEvent(new Event('change')), true))(document.querySelector('`+row("o-set")+` .pick'))`)
+	}
+	asking := func() bool {
+		t.Helper()
+		return eval[bool](b, `document.querySelector('`+set+`').hasAttribute('data-confirming')`)
+	}
+	b.waitFor(set + `:not([data-settling])`)
+	choose("delivered")
+	says, said = doubleClick(set)
+	if says != "Confirm set (confirming)" {
+		t.Errorf("after a double click Set says %q, want Confirm set, asking", says)
+	}
+	if want := "Nothing was done: the button just changed to Confirm set. Press again to do that."; said != want {
+		t.Errorf("after a double click the prompt says %q, want %q", said, want)
+	}
+	if got, want := eval[string](b, `document.querySelector('`+set+`').getAttribute('aria-label')`), "Confirm setting order o-set to Delivered"; got != want {
+		t.Errorf("Set asking is named %q, want %q", got, want)
+	}
+	// Another status chosen: the question is over, and said to be.
+	choose("ready")
+	if asking() {
+		t.Error("the question stands after another status was chosen")
+	}
+	if got, want := eval[string](b, prompt), "Order o-set from Luigi's not marked delivered."; got != want {
+		t.Errorf("after another status was chosen the prompt says %q, want %q", got, want)
+	}
+	// Escape.
+	choose("delivered")
+	b.tap("set", set)
+	b.waitFor(set + `[data-confirming]`)
+	if got, want := eval[string](b, prompt), "Press again to mark order o-set from Luigi's delivered."; got != want {
+		t.Errorf("Set asks %q, want %q", got, want)
+	}
+	b.do("Escape", chromedp.Focus(chromedp.CSS(set)), chromedp.KeyEvent(kb.Escape))
+	b.waitFor(set + `:not([data-confirming])`)
+	// Its time passed (the keyboard's focus, which holds a question, gone from it first).
+	eval[bool](b, `(document.activeElement.blur(), true)`)
+	b.tap("set", set)
+	b.waitFor(set + `[data-confirming]`)
+	b.poll("the question to lapse", `(b => !!b && b.textContent === 'Set' && !b.hasAttribute('data-confirming'))(document.querySelector('`+set+`'))`)
+	if n := statusPosts(b, "o-set"); n != 0 {
+		t.Fatalf("questions unanswered sent %d changes of o-set", n)
+	}
+	b.tap("set", set)
+	b.tap("confirm set", set+`[data-confirming]`)
+	b.waitFor(row("o-set") + `[data-status="delivered"]`)
+	if n := statusPosts(b, "o-set"); n != 1 {
+		t.Errorf("Confirm set sent %d changes of o-set, want 1", n)
 	}
 }

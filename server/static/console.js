@@ -102,6 +102,7 @@
   // COURIER_ASKS says, of each courier's step, what its button says while it waits for the second
   // tap (label), what the live region asks then (ask), and what it says once the question has
   // passed unanswered (lapsed), of order o, named by where the courier goes (orderName).
+  // (stepAsks looks a step's question up.)
   var COURIER_ASKS = {
     out_for_delivery: {
       label: 'Confirm pickup',
@@ -114,7 +115,25 @@
       lapsed: function (o) { return 'Delivery of ' + orderName(o, 'customer') + ' not confirmed.'; }
     }
   };
-  var CONFIRM_CANCEL_LABEL = 'Confirm cancel', CONFIRM_UNASSIGN_LABEL = 'Confirm unassign';
+  // STEP_ASKS says the same of the steps that ask first on the console and a restaurant's board:
+  // a delivery, which ends the order for good, as a cancel does, and which the console set in one
+  // press, where Cancel, and a courier's own delivery, ask again (a restaurant's token may not set
+  // it: auth/permit.go). Advance to it asks in the button's place, as a courier's step does; Set
+  // with it chosen asks as Cancel does (askSet), in these words.
+  var STEP_ASKS = {
+    delivered: {
+      label: 'Confirm delivered',
+      ask: function (o) { return 'Press again to mark ' + orderName(o) + ' delivered.'; },
+      lapsed: function (o) { return orderNamed(o) + ' not marked delivered.'; }
+    }
+  };
+
+  // stepAsks is what the step to status to asks before it is taken on this page (COURIER_ASKS,
+  // STEP_ASKS), or null for a step taken at once.
+  function stepAsks(to) {
+    return (isCourier ? COURIER_ASKS : STEP_ASKS)[to] || null;
+  }
+  var CONFIRM_CANCEL_LABEL = 'Confirm cancel', CONFIRM_UNASSIGN_LABEL = 'Confirm unassign', CONFIRM_SET_LABEL = 'Confirm set';
   // CANCEL_REASONS are offered while a cancel is being confirmed: the one chosen is the change's
   // note, which the customer's tracking page and the courier's card show as the reason. Without
   // one the note says only where the change was made, as every page's change does.
@@ -221,7 +240,7 @@
     if (shown && Array.prototype.some.call(pick.options, function (opt) { return opt.value === shown; })) {
       pick.value = shown;
     }
-    if (shown !== null && pick.value !== shown) settleButtons(row, [row.part.set]);
+    if (shown !== null && pick.value !== shown) settleButtons(row, [row.part.set], 'choice');
   }
 
   // enable says whether a row's control can be used. One that cannot (the order ended, or the
@@ -379,6 +398,8 @@
     var set = el('button', 'set', 'Set');
     set.type = 'button';
     set.setAttribute('aria-label', 'Set the chosen status of order ' + id);
+    set.dataset.wide = CONFIRM_SET_LABEL; // its width whichever it says (app.css)
+    pick.addEventListener('change', function () { lapseSet(rows.get(id)); }); // another status: not the one asked about
     if (isCourier) actions.className = 'actions actions-courier';
     actions.append(advance);
     if (keepsCancelled) { // an order cancelled stays until it is seen (untilSeen, finishRender)
@@ -459,10 +480,10 @@
 
     onTap(advance, function () { step(id, advance); });
     onTap(cancel, function () { askCancel(id); });
-    onTap(set, function () { change(id, pick.value); });
-    // A question asked by Advance or Cancel ends when the focus leaves it, or on Escape
-    // (questionLeft), looked at once the focus has landed.
-    [advance, cancel, why].concat(part.unassign || []).forEach(function (ctrl) {
+    onTap(set, function () { askSet(id); });
+    // A question asked by Advance, Cancel, Unassign or Set ends when the focus leaves it, or on
+    // Escape (questionLeft), looked at once the focus has landed.
+    [advance, cancel, why, set].concat(part.unassign || []).forEach(function (ctrl) {
       ctrl.addEventListener('focusout', function () { setTimeout(function () { questionLeft(id); }, 0); });
       ctrl.addEventListener('keydown', function (e) {
         if (e.key === 'Escape') questionLeft(id, true);
@@ -494,7 +515,7 @@
       }
       btn.dataset.ignored = '';
       prompt.textContent = settling === 'moved' ? 'The list moved; nothing was done. Press again.'
-        : btn.classList.contains('set') ? 'Nothing was done: the status chosen just changed. Press again to set it.'
+        : settling === 'choice' ? 'Nothing was done: the status chosen just changed. Press again to set it.'
           : 'Nothing was done: the button just changed to ' + btn.textContent + '. Press again to do that.';
     });
   }
@@ -511,16 +532,16 @@
   // turned into the next step. A button whose words change ignores clicks for a while (settle).
   function showStep(row, btn, to, label) {
     if (row.confirming && to !== row.confirming) stopConfirming(row); // the order moved on meanwhile
-    var asks = isCourier ? COURIER_ASKS[to] : null;
+    var asks = stepAsks(to), own = label; // own: the step's own words
     if (row.confirming) label = asks.label;
     if (btn.textContent !== label) {
       if (btn.textContent !== '') settle(row); // not a row's first words: nobody aimed at none
       btn.textContent = label;
     }
     btn.setAttribute('aria-label', label + ': order ' + row.order.id);
-    // A courier's step asks in place, as Cancel does: the button keeps the width of the longer
-    // of its two words whichever it says (data-wide, app.css), wherever it is laid out.
-    if (asks) btn.dataset.wide = row.confirming ? COURIER_STEPS[to] : asks.label;
+    // A step that asks first asks in place, as Cancel does: the button keeps the width of the
+    // longer of its two words whichever it says (data-wide, app.css), wherever it is laid out.
+    if (asks) btn.dataset.wide = row.confirming ? own : asks.label;
     else delete btn.dataset.wide;
     btn.dataset.to = to;
     btn.dataset.version = String(row.order.version);
@@ -536,12 +557,13 @@
     else settleButtons(row, [row.part.advance]);
   }
 
-  // settleButtons makes btns, a row's, ignore clicks for SETTLE_MS, as their words (or what they
-  // set) changed, or with why "moved" as they only moved: see settle. Words changed stay so
-  // until they settle, whatever moves meanwhile.
+  // settleButtons makes btns, a row's, ignore clicks for SETTLE_MS, as their words changed, or
+  // with why "choice" as what they set changed (repick), or "moved" as they only moved: see
+  // settle. Words or a choice changed stay so until they settle, whatever moves meanwhile.
   function settleButtons(row, btns, why) {
     Array.prototype.forEach.call(btns, function (btn) {
-      if (btn.dataset.settling !== 'words') btn.dataset.settling = why || 'words';
+      var was = btn.dataset.settling;
+      if (was === undefined || was === 'moved') btn.dataset.settling = why || 'words';
     });
     clearTimeout(row.settleTimer);
     row.settleTimer = setTimeout(function () {
@@ -665,15 +687,15 @@
     return !!inside && !!inside.checkVisibility && !inside.checkVisibility({ contentVisibilityAuto: true });
   }
 
-  // step takes the step a row's button says (showStep): unless it is a courier's step not yet
-  // confirmed (a pickup, a delivery: COURIER_ASKS), which the button asks for first, in its
-  // place, while the question stands (holdQuestion). Its new words settle it (showStep), so a
-  // double tap is no confirmation either.
+  // step takes the step a row's button says (showStep): unless it is a step not yet confirmed
+  // that asks first (a courier's pickup or delivery, the console's delivery: stepAsks), which
+  // the button asks for first, in its place, while the question stands (holdQuestion). Its new
+  // words settle it (showStep), so a double tap is no confirmation either.
   function step(id, btn) {
     var row = rows.get(id);
     var to = btn.dataset.to;
     if (!row || row.busy || !to) return;
-    var asks = isCourier ? COURIER_ASKS[to] : null;
+    var asks = stepAsks(to);
     if (asks && row.confirming !== to) {
       row.confirming = to;
       holdQuestion(row, 'confirmTimer', function () { return [row.part.advance]; }, function () { lapseStep(row); });
@@ -685,19 +707,19 @@
     send(id, 'POST', '/status', { status: btn.dataset.to, note: pageNote('set'), expected_version: Number(btn.dataset.version) });
   }
 
-  // lapseStep ends a courier's step's question unanswered: the button says what it said before,
-  // and so does the prompt, as the question was said: a screen reader's user heard "Press
-  // again", and must hear that pressing again now only asks again.
+  // lapseStep ends a step's question unanswered: the button says what it said before, and so
+  // does the prompt, as the question was said: a screen reader's user heard "Press again", and
+  // must hear that pressing again now only asks again.
   function lapseStep(row) {
-    var asks = COURIER_ASKS[row.confirming];
+    var asks = stepAsks(row.confirming);
     if (!asks) return;
     stopConfirming(row);
     render(row);
     prompt.textContent = asks.lapsed(row.order);
   }
 
-  // stopConfirming ends a courier's step's question (step): row.confirming names the step asked
-  // about, '' when none is.
+  // stopConfirming ends a step's question (step): row.confirming names the step asked about, ''
+  // when none is.
   function stopConfirming(row) {
     clearTimeout(row.confirmTimer);
     row.confirming = '';
@@ -731,6 +753,7 @@
     if (row.confirming && (escaped || at !== row.part.advance)) lapseStep(row);
     if (row.confirmingCancel && (escaped || (at !== row.part.cancel && at !== row.part.why))) lapseCancel(row);
     if (row.confirmingUnassign && (escaped || at !== row.part.unassign)) lapseUnassign(row);
+    if (row.confirmingSet && (escaped || at !== row.part.set)) lapseSet(row);
   }
 
   // askCancel cancels an order on the second press of its Cancel while the question stands
@@ -814,6 +837,54 @@
     row.confirmingUnassign = false;
   }
 
+  // askSet sets the status chosen in a row's picker, on a press of Set; unless that status asks
+  // first (a delivery: stepAsks), as Advance to it does, and as Cancel: then on the second press
+  // while the question stands (holdQuestion), the first turning Set into "Confirm set". Choosing
+  // another status ends the question (its status is no longer the one chosen), as does Escape,
+  // or the keyboard's focus leaving Set (questionLeft). Set's new words settle it, so a double
+  // tap is not a confirmation either.
+  function askSet(id) {
+    var row = rows.get(id);
+    if (!row || row.busy) return;
+    var to = row.part.pick.value, asks = stepAsks(to);
+    if (asks && row.confirmingSet !== to) {
+      row.confirmingSet = to;
+      holdQuestion(row, 'setTimer', function () { return [row.part.set]; }, function () { lapseSet(row); });
+      render(row);
+      prompt.textContent = asks.ask(row.order);
+      return;
+    }
+    stopConfirmingSet(row);
+    change(id, to);
+  }
+
+  // lapseSet ends a Set's question unanswered, and says so, as lapseStep does Advance's.
+  function lapseSet(row) {
+    var asks = row && stepAsks(row.confirmingSet);
+    if (!asks) return;
+    stopConfirmingSet(row);
+    render(row);
+    prompt.textContent = asks.lapsed(row.order);
+  }
+
+  // stopConfirmingSet ends a Set's question: row.confirmingSet names the status asked about, ''
+  // when none is.
+  function stopConfirmingSet(row) {
+    clearTimeout(row.setTimer);
+    row.confirmingSet = '';
+  }
+
+  // showSet makes a row's Set say whether it sets or asks first (askSet). A question whose status
+  // can no longer be set (the order ended, a cancel asked), or is no longer the one chosen (the
+  // order moved past it, and the picker gave way: repick), is over.
+  function showSet(row, btn, usable) {
+    if (!usable || row.part.pick.value !== row.confirmingSet) stopConfirmingSet(row);
+    var asking = !!row.confirmingSet;
+    showAsking(row, btn, asking ? CONFIRM_SET_LABEL : 'Set', asking
+      ? 'Confirm setting order ' + row.order.id + ' to ' + oc.label(row.confirmingSet)
+      : 'Set the chosen status of order ' + row.order.id, asking);
+  }
+
   // showUnassign makes a row's Unassign say whether it unassigns or asks first (askUnassign).
   function showUnassign(row, btn, usable) {
     if (!usable) stopConfirmingUnassign(row);
@@ -822,7 +893,7 @@
       (asking ? 'Confirm unassigning' : 'Unassign') + ' the courier of order ' + row.order.id, asking);
   }
 
-  // showAsking gives a button that asks first (Cancel, Unassign) its words, label, and its name,
+  // showAsking gives a button that asks first (Cancel, Unassign, Set) its words, label, and its name,
   // and marks whether its question stands (asking). Words that change settle it (settleButtons):
   // a second tap meant for what it said takes nothing.
   function showAsking(row, btn, label, name, asking) {
@@ -880,6 +951,7 @@
     enable(row.part.why, canCancel, row.busy);
     // Set waits while a cancel is being confirmed: the picker it sets from is not shown.
     var canSet = !ended && pick.value !== '' && !row.confirmingCancel;
+    showSet(row, row.part.set, canSet);
     enable(pick, canSet, row.busy);
     enable(row.part.set, canSet, row.busy);
     var courier = row.part.courier;
@@ -1005,6 +1077,7 @@
     clearTimeout(row.settleTimer);
     clearTimeout(row.learnTimer);
     stopConfirming(row);
+    stopConfirmingSet(row);
     rearrange(function () {
       if (row.el.contains(document.activeElement)) {
         // The focus stays in the list: on a neighbouring order, or its heading.
@@ -1494,6 +1567,7 @@
     if (!row || row.busy) return;
     stopConfirmingCancel(row); // another change, or the cancel confirmed: the question is over
     stopConfirmingUnassign(row);
+    stopConfirmingSet(row);
     row.busy = true;
     // Its event, if it comes before the answer, is the reader's own change (applyEvent).
     row.sending = function (ev) {
