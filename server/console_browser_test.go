@@ -260,3 +260,45 @@ func TestConsoleAsksBeforeEndingAnOrderDelivered(t *testing.T) {
 		t.Errorf("Confirm set sent %d changes of o-set, want 1", n)
 	}
 }
+
+// TestConsoleTakesANetworkErrorAwayOnceLiveAgain: a change tapped while the server cannot be
+// reached says so on its row ("The server cannot be reached."), which stayed there, untrue, after
+// the connection was back. It goes once the page's stream is live again; a refusal the server
+// answered (422 here) keeps its rule: it stays until the order moves past the version it was
+// refused at.
+func TestConsoleTakesANetworkErrorAwayOnceLiveAgain(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-net")
+	srv.createOrder("o-bad")
+	srv.setStatus("o-bad", ordercast.StatusConfirmed, "")
+	row := func(id string) string { return `li.order[data-order-id="` + id + `"]` }
+	rowError := func(id string) string {
+		return `(p => p.hidden ? '' : p.textContent)(document.querySelector('` + row(id) + ` .row-error'))`
+	}
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	eval[bool](b, `(ordercast.backoffMs = 50, true)`) // back as soon as the server is
+	b.waitFor(row("o-bad") + `[data-status="confirmed"]`)
+
+	// A backward change, which a stale page might send: refused.
+	eval[bool](b, `(p => (p.add(new Option('Placed', 'placed')), p.value = 'placed', true))(document.querySelector('`+row("o-bad")+` .pick'))`)
+	b.tap("set placed", row("o-bad")+` .actions > .set`)
+	refused := "cannot move from confirmed back to placed"
+	b.poll("the refusal on o-bad", rowError("o-bad")+` === '`+refused+`'`)
+
+	srv.stop()
+	b.waitFor(`#conn[data-state="reconnecting"]`)
+	b.tap("advance o-net", row("o-net")+` .advance`)
+	b.poll("o-net's change to find no server", rowError("o-net")+` === 'The server cannot be reached.'`)
+
+	srv.start() // the same port
+	b.waitFor(`#conn[data-state="live"]`)
+	b.poll("o-net's error gone", rowError("o-net")+` === ''`)
+	if got := eval[string](b, rowError("o-bad")); got != refused {
+		t.Errorf("once live again o-bad's row says %q, want the refusal %q: the order has not moved", got, refused)
+	}
+	if o := srv.order("o-net"); o.Status != ordercast.StatusPlaced {
+		t.Errorf("o-net is %s, want placed: its change never reached the server", o.Status)
+	}
+}

@@ -1209,6 +1209,7 @@
     var added = !row;
     if (row && row.errorAt !== undefined && o.version > row.errorAt) {
       row.errorAt = undefined;
+      row.errorUnanswered = false;
       showRowError(o.id, ''); // about a version the order has left (showChangeError)
     }
     // (An order that ended stays where it was for the while it lingers: it moves nothing.)
@@ -1521,12 +1522,28 @@
   // moves past the version it was refused at (upsert): then it no longer says anything true. A
   // refusal of a change the board was out of date for ("order m-1 is at version 3, not 2"), or a
   // change that timed out ("it may have been made") stayed on the row after the stream had
-  // shown what became of it.
-  function showChangeError(id, text) {
+  // shown what became of it. A change that found no server (unanswered: no network, or no answer
+  // in time) goes as well once the page's stream hears the server again (reached): "The server
+  // cannot be reached." stayed on the row, untrue, after the connection was back.
+  function showChangeError(id, text, unanswered) {
     var row = rows.get(id);
     if (!row) return;
     row.errorAt = row.order.version;
+    row.errorUnanswered = !!unanswered;
     showRowError(id, text);
+  }
+
+  // reached takes away the rows' errors of changes that found no server (showChangeError), once
+  // the page's stream is live again: the server is reached, and the stream, back from where it
+  // left off or with a fresh snapshot, shows what became of each change (a change that timed out
+  // may have been made). A refusal the server answered stays (upsert).
+  function reached() {
+    rows.forEach(function (row, id) {
+      if (!row.errorUnanswered) return;
+      row.errorUnanswered = false;
+      row.errorAt = undefined;
+      showRowError(id, '');
+    });
   }
 
   // refresh reads a row's order again after a change made at the version the row showed was
@@ -1573,6 +1590,7 @@
     row.sending = function (ev) {
       return path === '/courier' ? ev.kind === 'courier' : ev.kind !== 'courier' && ev.status === body.status;
     };
+    row.errorUnanswered = false;
     rearrange(function () { // one change: the row busy, its last refusal gone
       render(row);
       showRowError(id, '');
@@ -1586,7 +1604,7 @@
         upsert(res.order);
         if (res.order.version > was) announceChange(id, path === '/courier', res.order, 'own');
       }, function (err) {
-        showChangeError(id, err.message);
+        showChangeError(id, err.message, err.status === 0); // 0: no answer (oc.request)
         refusedCredential(err);
         if (err.code === 'version_conflict') refresh(id);
       })
@@ -1723,7 +1741,10 @@
     // The stream's credential is its HttpOnly cookie, whose path is this very path.
     var path = partyKind ? '/v1/' + partyKind + 's/' + partyPath + '/stream' : '/v1/stream';
     pageStream = oc.stream(path, {
-      onState: function (s, err) { oc.showConnection(conn, s, err); },
+      onState: function (s, err) {
+        oc.showConnection(conn, s, err);
+        if (s === 'live') reached();
+      },
       onDenied: needToken,
       events: { snapshot: snapshot, status: applyEvent, courier: applyEvent }
     });
