@@ -1,9 +1,14 @@
 package server_test
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -14,14 +19,13 @@ import (
 // The console as a support agent holds it through a shift: orders named only by ids, couriers
 // reassigned, orders ended by hand.
 
-// openConsoleAs signs the console on base in with token, as an operator does with the token
-// entry, and waits until its stream is live.
+// openConsoleAs signs the console on base in with token, as an operator does with a link that
+// hands a token over (and the page's question answered), and waits until its stream is live.
 func openConsoleAs(t *testing.T, b *browser, base, token string) {
 	t.Helper()
-	b.do("sign in to the console",
-		chromedp.Navigate(base+"/console"),
-		chromedp.SendKeys(chromedp.CSS(`#signin input[name="token"]`), token),
-		chromedp.Submit(chromedp.CSS(`#signin-form`)),
+	b.do("open the console with a token",
+		chromedp.Navigate(base+"/console?token="+token),
+		chromedp.Click(chromedp.CSS(`#handover button[type="submit"]`)),
 	)
 	b.waitFor(`#conn[data-state="live"]`)
 }
@@ -300,5 +304,121 @@ func TestConsoleTakesANetworkErrorAwayOnceLiveAgain(t *testing.T) {
 	}
 	if o := srv.order("o-net"); o.Status != ordercast.StatusPlaced {
 		t.Errorf("o-net is %s, want placed: its change never reached the server", o.Status)
+	}
+}
+
+// findBy looks orders up with the console's Find as an agent does from the keyboard: the kind of
+// id chosen, the id typed, Enter.
+func findBy(b *browser, by, id string) {
+	b.t.Helper()
+	eval[bool](b, `(f => (f.by.value = '`+by+`', f.id.value = '', f.id.focus(), true))(document.getElementById('find'))`)
+	b.do("find "+by+" "+id, chromedp.SendKeys(chromedp.CSS(`#find input[name="id"]`), id+"\r"))
+}
+
+// found is what Find lists: each order's id, status and link, and what its status region says.
+const found = `Array.from(document.querySelectorAll('#find-results:not([hidden]) #find-rows tr')).map(tr =>
+	tr.dataset.orderId + ' ' + tr.querySelector('.badge').textContent + ' ' + tr.querySelector('a').getAttribute('href')).join(', ')`
+
+// waitFound waits until Find's status region says said, and returns what it lists.
+func waitFound(b *browser, said string) string {
+	b.t.Helper()
+	b.poll("Find to say "+said, `document.getElementById('find-status').textContent === `+strconv.Quote(said))
+	return eval[string](b, found)
+}
+
+// TestConsoleFindsOrders: the console had no way to find an order but its exact id in the address
+// bar, and listed the active ones only. Find opens an order by its id (its tracking page, through
+// the console's route, as a row's link does), and lists a customer's or a restaurant's orders,
+// ended ones too, newest first, each linked; it says when it finds none, when the server cannot
+// be reached, and when the server refuses the console's token such a list (403: a customer's
+// orders are listed for support, admin and system tokens only, and the console watches with no
+// other token, so a proxy stands in for the refusal here).
+func TestConsoleFindsOrders(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	var refuse atomic.Bool
+	base := frontProxy(t, ts.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if !refuse.Load() || r.URL.Path != "/v1/orders" {
+			return false
+		}
+		answerError(w, http.StatusForbidden, "forbidden", "only an admin, system or support token may list a customer's orders")
+		return true
+	})
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, o := range []string{`"id":"f-1","restaurant_id":"r-1","customer_id":"k-1"`, `"id":"f-2","restaurant_id":"r-1","customer_id":"k-1"`,
+		`"id":"f-3","restaurant_id":"r-1","customer_id":"k-1"`, `"id":"f-4","restaurant_id":"r-2","customer_id":"k-2"`} {
+		mustCall(t, "POST", base+"/v1/orders", admin, `{`+o+`}`, http.StatusCreated)
+	}
+	mustCall(t, "POST", base+"/v1/orders/f-1/status", admin, `{"status":"delivered"}`, http.StatusOK)
+	mustCall(t, "POST", base+"/v1/orders/f-3/status", admin, `{"status":"confirmed"}`, http.StatusOK)
+	b := newBrowser(t)
+	openConsoleAs(t, b, base, admin)
+
+	findBy(b, "customer", "k-1")
+	if got, want := waitFound(b, "3 orders of customer k-1, newest first."),
+		"f-3 Confirmed /console/track/f-3, f-2 Placed /console/track/f-2, f-1 Delivered /console/track/f-1"; got != want {
+		t.Errorf("Find lists %q, want %q", got, want)
+	}
+	if got := eval[string](b, `document.getElementById('find-results-heading').textContent`); got != "Orders of customer k-1" {
+		t.Errorf("the results are headed %q", got)
+	}
+	screenshots(b, "console-find")
+	findBy(b, "restaurant", "r-2")
+	if got, want := waitFound(b, "1 order of restaurant r-2, newest first."), "f-4 Placed /console/track/f-4"; got != want {
+		t.Errorf("Find lists %q, want %q", got, want)
+	}
+	findBy(b, "customer", "nobody")
+	if got := waitFound(b, "No orders of customer nobody."); got != "" {
+		t.Errorf("finding none, Find lists %q", got)
+	}
+	findBy(b, "order", "f-9")
+	waitFound(b, "No order f-9.")
+
+	restore, _ := b.failRequests(network.ErrorReasonConnectionRefused, "*/v1/orders?limit=*")
+	findBy(b, "customer", "k-1")
+	if got := waitFound(b, "The server cannot be reached; try again."); got != "" {
+		t.Errorf("finding no server, Find lists %q", got)
+	}
+	restore()
+	refuse.Store(true)
+	findBy(b, "customer", "k-1")
+	if got := waitFound(b, "This console's token may not look that up: Only an admin, system or support token may list a customer's orders."); got != "" {
+		t.Errorf("refused, Find lists %q", got)
+	}
+	refuse.Store(false)
+
+	findBy(b, "order", "f-2")
+	b.waitFor(`#status-line[data-status="placed"]`)
+	if got := eval[string](b, `location.pathname`); got != "/track/f-2" {
+		t.Errorf("finding order f-2 opened %s, want its tracking page", got)
+	}
+}
+
+// TestConsoleSaysItsListIsCut: the console's stream's snapshot holds the newest 500 active orders
+// (stream.SnapshotLimit), and the oldest, the ones customers call about, were simply not listed.
+// The console says so when a snapshot comes full, and Find lists a party's newest orders, newest
+// first, however many it has: the API lists them oldest first, a page of 500 at a time.
+func TestConsoleSaysItsListIsCut(t *testing.T) {
+	ts := newServer(t, nil)
+	const n = 501
+	for i := range n {
+		if _, _, err := ts.store.CreateOrder(t.Context(), ordercast.NewOrder{ID: fmt.Sprintf("m-%03d", i), RestaurantID: "r-many", CustomerID: "k-many"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(ts.URL()+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitLong(`li.order[data-order-id="m-500"]`)
+	if got := eval[int](b, `document.querySelectorAll('li.order').length`); got != 500 {
+		t.Fatalf("the console lists %d orders, want the snapshot's 500", got)
+	}
+	if want := "The list holds the 500 newest active orders: older ones, still in progress, are not listed. Find one by its id, its customer or its restaurant."; eval[string](b, `(p => p.hidden ? '' : p.textContent)(document.getElementById('list-limit'))`) != want {
+		t.Errorf("the console says %q of its list, want %q", eval[string](b, `document.getElementById('list-limit').textContent`), want)
+	}
+
+	findBy(b, "customer", "k-many")
+	got := strings.Split(waitFound(b, "The 100 newest orders of customer k-many, newest first; it has older ones."), ", ")
+	if len(got) != 100 || !strings.HasPrefix(got[0], "m-500 ") || !strings.HasPrefix(got[99], "m-401 ") {
+		t.Errorf("Find lists %d orders, from %q to %q; want m-500 to m-401", len(got), got[0], got[len(got)-1])
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/stream"
 )
 
 // The pages are plain HTML, CSS and JavaScript with no build step, embedded in the binary so that
@@ -316,6 +317,11 @@ type consolePage struct {
 	// Restaurants and Customers are the ones the new-order form offers (demo mode); without
 	// them it asks for their ids.
 	Restaurants, Customers []PartyLink
+	// SnapshotLimit is the most active orders the console's stream's snapshot holds
+	// (stream.SnapshotLimit): one that holds as many says that older ones are not listed.
+	// PageLimit is the most orders one GET /v1/orders lists (api.MaxOrdersPerPage), for the
+	// page's Find to read a party's orders by.
+	SnapshotLimit, PageLimit int
 	// Demo marks a page of demo mode (demoPages).
 	Demo bool
 }
@@ -343,7 +349,7 @@ const ConsoleCookie = "ordercast_console"
 // operator's console in as its author's account (login CSRF), and the operator would type notes
 // and changes under it: /console names no one, unlike a party's page or an order's.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
-	page := consolePage{Demo: s.demoPages()}
+	page := consolePage{Demo: s.demoPages(), SnapshotLimit: stream.SnapshotLimit, PageLimit: api.MaxOrdersPerPage}
 	for _, l := range s.PartyLinks {
 		switch l.Party.Kind {
 		case ordercast.PartyRestaurant:

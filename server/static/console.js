@@ -1462,6 +1462,7 @@
   function snapshot(data) {
     var orders = Array.isArray(data) ? data : (data.orders || []);
     loaded = true;
+    showListLimit(orders.length);
     var keep = new Set(orders.map(function (o) { return o.id; }));
     // Oldest first, so that the newest ends up on top; on a board, in the order they were
     // created, each then going at the bottom (insert).
@@ -1482,6 +1483,19 @@
       laying = false;
     }
     updateCount();
+  }
+
+  // The console's word on a snapshot that came full (list-limit): the stream's snapshot holds the
+  // newest active orders only, as many as the server's limit (its data-limit, stream.SnapshotLimit),
+  // and the oldest left out, the ones customers call about, were simply not there. An order left
+  // out shows once it changes (its event); the word stays until a snapshot that holds them all.
+  var listLimit = document.getElementById('list-limit');
+  function showListLimit(n) {
+    if (!listLimit) return;
+    var full = n >= Number(listLimit.dataset.limit);
+    if (full) setText(listLimit, 'The list holds the ' + n + ' newest active orders: older ones, still in progress, are not listed. ' +
+      'Find one by its id, its customer or its restaurant.');
+    listLimit.hidden = !full;
   }
 
   // missed learns what became of an order a snapshot no longer holds, on a page that keeps a
@@ -1652,6 +1666,157 @@
     });
   });
 
+  // Find looks orders up by what a caller knows, where the list holds the active orders only (at
+  // most the snapshot's limit: showListLimit), and the address bar took only an order's exact id.
+  // An order's id opens its tracking page through the console's route, as a row's link does, once
+  // the order is found; a customer's or a restaurant's id lists that party's orders, ended ones
+  // too (GET /v1/orders: a support, admin or system token's; partyOrders), the newest first, each linked. What
+  // it found, or why nothing, is said in its status region (find-status), rendered empty from the
+  // start, as a region that appears already filled is not reliably read.
+  var find = document.getElementById('find');
+  var findStatus = document.getElementById('find-status');
+  var findResults = document.getElementById('find-results');
+  var finding = 0; // searches made: the answer to one that is not the latest is dropped
+  if (find) find.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var data = new FormData(find);
+    var by = String(data.get('by')), id = String(data.get('id') || '').trim();
+    if (!id) return;
+    var mine = ++finding;
+    findResults.hidden = true;
+    setText(findStatus, 'Finding…');
+    var latest = function (fn) {
+      return function (v) { if (mine === finding) fn(v); };
+    };
+    if (by === 'order') {
+      oc.request('GET', '/v1/orders/' + encodeURIComponent(id)).then(latest(function () {
+        setText(findStatus, 'Opening order ' + id + '…');
+        location.assign(trackVia + oc.segment(id));
+      }), latest(function (err) {
+        setText(findStatus, err.status === 404 ? 'No order ' + id + '.' : findFailed(err));
+      }));
+      return;
+    }
+    partyOrders(by, id).then(latest(function (found) {
+      showFound(by + ' ' + id, found);
+    }), latest(function (err) {
+      setText(findStatus, findFailed(err));
+    }));
+  });
+
+  // findFailed is what Find says of a search that failed (err): refused for the console's token
+  // (403: a customer's orders are listed for support, admin and system tokens only),
+  // no server reached, or the API's word; a credential no longer accepted also offers the token
+  // entry (refusedCredential).
+  function findFailed(err) {
+    refusedCredential(err);
+    if (err.status === 403) return 'This console\'s token may not look that up: ' + oc.sentence(err.message);
+    if (err.code === 'network') return 'The server cannot be reached; try again.';
+    if (err.code === 'timeout') return 'The server did not answer in time; try again.';
+    return oc.sentence(err.message);
+  }
+
+  // showFound lists the orders found of a party (whose: "customer ana-1"), or says there are none.
+  function showFound(whose, found) {
+    var n = found.orders.length;
+    document.getElementById('find-results-heading').textContent = 'Orders of ' + whose;
+    var rows = document.getElementById('find-rows');
+    rows.replaceChildren.apply(rows, found.orders.map(foundRow));
+    findResults.hidden = n === 0;
+    setText(findStatus, !n ? 'No orders of ' + whose + '.'
+      : found.more ? 'The ' + n + ' newest orders of ' + whose + ', newest first; it has older ones.'
+        : (n === 1 ? '1 order' : n + ' orders') + ' of ' + whose + ', newest first.');
+  }
+
+  // foundRow is one order found: its id, linked as a row's is, its status and when it was created,
+  // with its date: the orders found span days.
+  function foundRow(o) {
+    var tr = el('tr'), link = el('a', 'order-id', o.id), badge = el('span', 'badge', oc.label(o.status));
+    tr.dataset.orderId = o.id;
+    link.href = trackVia + oc.segment(o.id);
+    badge.dataset.status = o.status;
+    [link, badge, oc.timeElement(o.created_at, true)].forEach(function (part) {
+      var td = el('td');
+      td.append(part);
+      tr.append(td);
+    });
+    return tr;
+  }
+
+  // partyOrders reads, for Find, the orders of a party (by: "customer" or "restaurant"; id):
+  // resolves {orders, more}, the newest FIND_SHOWN, newest first, more saying it has older ones.
+  // The API lists a party's orders oldest first, a page at a time (at most the form's
+  // data-page-limit, api.MaxOrdersPerPage) after a cursor, and a restaurant's run to thousands a
+  // day: paging to its newest would read them all. So the first page is read, which holds every
+  // order of most parties (a customer's); past it, the orders are read back from now a window of
+  // time at a time ([since, until), each read whole), a window that holds more than a page read
+  // again half as wide, the next one twice as wide, until FIND_SHOWN are read, or the windows
+  // reach the first page's newest order, or FIND_MAX_READS requests were made (then it shows
+  // what it read: the newest, each window being whole). The first window is as long as the first
+  // page took to hold FIND_SHOWN orders (a second at least): a guess of the party's pace, which
+  // the halving and doubling put right.
+  var FIND_SHOWN = 100, FIND_MAX_READS = 60;
+  function partyOrders(by, id) {
+    var pageLimit = Number(find.dataset.pageLimit), reads = 0;
+    var list = function (extra) {
+      reads++;
+      var q = new URLSearchParams(Object.assign({ limit: String(pageLimit) }, extra));
+      q.set(by + '_id', id);
+      return oc.request('GET', '/v1/orders?' + q.toString());
+    };
+    // readWindow reads the orders of window w ({since, until?}), whole: null when it holds more
+    // than a page and is wider than a millisecond (read it narrower); a millisecond's (a batch
+    // created at one time) is read to its end after the cursor.
+    var readWindow = function (w, span) {
+      var got = [];
+      var page = function (cursor) {
+        return list(Object.assign(cursor ? { cursor: cursor } : {}, w)).then(function (res) {
+          if (res.next && span > 1 && !cursor) return null;
+          got = got.concat(res.orders);
+          return res.next && reads < FIND_MAX_READS ? page(res.next) : got;
+        });
+      };
+      return page('');
+    };
+    return list({}).then(function (first) {
+      if (!first.next) return newestFound(first.orders, false);
+      var ms = function (o) { return Math.floor(oc.timeMicros(o.created_at) / 1000); };
+      var floor = ms(first.orders[first.orders.length - 1]);
+      var span = Math.max(1000, Math.ceil((floor - ms(first.orders[0])) * FIND_SHOWN / first.orders.length));
+      var read = [], until = null, now = Math.ceil(oc.serverNow());
+      var back = function () {
+        var end = until === null ? now : until, since = end - span;
+        // The first window is open above: an order created since the page took now is in it.
+        var w = { since: new Date(since).toISOString() };
+        if (until !== null) w.until = new Date(until).toISOString();
+        return readWindow(w, span).then(function (orders) {
+          if (orders === null) {
+            span = Math.max(1, Math.floor(span / 2));
+            return reads < FIND_MAX_READS ? back() : newestFound(read, true);
+          }
+          read = read.concat(orders);
+          if (since <= floor) return newestFound(read.concat(first.orders), false);
+          if (read.length >= FIND_SHOWN || reads >= FIND_MAX_READS) return newestFound(read, true);
+          until = since;
+          span *= 2;
+          return back();
+        });
+      };
+      return back();
+    });
+  }
+
+  // newestFound is Find's answer of orders read: each once, the newest FIND_SHOWN, newest first;
+  // more says that older ones were left unread.
+  function newestFound(orders, more) {
+    var byID = new Map();
+    orders.forEach(function (o) { byID.set(o.id, o); });
+    var all = Array.from(byID.values()).sort(function (a, b) {
+      return createdMicros(b) - createdMicros(a) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+    });
+    return { orders: all.slice(0, FIND_SHOWN), more: more || all.length > FIND_SHOWN };
+  }
+
   // needToken shows the token entry instead of orders that cannot be watched: the page was served
   // without a credential, or the server refused the one it has (expired, revoked, a role that
   // may not watch every order).
@@ -1668,8 +1833,7 @@
       signinWhy.hidden = false;
     }
     signin.hidden = false;
-    document.getElementById('create-section').hidden = true;
-    document.getElementById('orders-section').hidden = true;
+    hideSections();
     oc.showConnection(conn, 'denied', err);
     signin.querySelector('input[name="token"]').focus();
   }
@@ -1710,13 +1874,20 @@
     oc.showConnection(conn, 'denied', err);
     problem.textContent = why;
     problem.hidden = false;
-    document.getElementById('orders-section').hidden = true;
-    var create = document.getElementById('create-section'); // the console's: its orders too
-    if (create) create.hidden = true;
+    hideSections();
     var share = document.getElementById('share'); // a courier's: its posts carry the same token
     if (share) share.hidden = true;
     problem.tabIndex = -1;
     problem.focus();
+  }
+
+  // hideSections hides what needs the page's token: its orders, and on the console the new-order
+  // form and Find.
+  function hideSections() {
+    ['create-section', 'find-section', 'orders-section'].forEach(function (id) {
+      var section = document.getElementById(id);
+      if (section) section.hidden = true;
+    });
   }
 
   var pageStream = null; // the page's one stream, once it is opened
@@ -1727,8 +1898,7 @@
   if (new URLSearchParams(location.search).has('token')) history.replaceState(null, '', location.pathname);
   if (document.getElementById('handover')) {
     // A link handed a token over: it stays unused until the operator answers the question.
-    document.getElementById('create-section').hidden = true;
-    document.getElementById('orders-section').hidden = true;
+    hideSections();
     oc.showConnection(conn, 'denied');
   } else if (root && root.dataset.needsToken === 'true') {
     // The server says whether it refused a token (entered earlier, or handed over) or had none.
