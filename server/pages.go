@@ -17,6 +17,7 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/stream"
 )
 
 // The pages are plain HTML, CSS and JavaScript with no build step, embedded in the binary so that
@@ -309,9 +310,18 @@ type consolePage struct {
 	// NoCreate says whom Token acts for may not create orders (a support agent): the page has
 	// no new-order form.
 	NoCreate bool
+	// AssignBefore and Until are the stages from which whom Token acts for may no longer choose
+	// an order's courier, and change it at all, as on a board (actAs): "" for a support,
+	// admin or system token, which may at any stage.
+	AssignBefore, Until string
 	// Restaurants and Customers are the ones the new-order form offers (demo mode); without
 	// them it asks for their ids.
 	Restaurants, Customers []PartyLink
+	// SnapshotLimit is the most active orders the console's stream's snapshot holds
+	// (stream.SnapshotLimit): one that holds as many says that older ones are not listed.
+	// PageLimit is the most orders one GET /v1/orders lists (api.MaxOrdersPerPage), for the
+	// page's Find to read a party's orders by.
+	SnapshotLimit, PageLimit int
 	// Demo marks a page of demo mode (demoPages).
 	Demo bool
 }
@@ -339,7 +349,7 @@ const ConsoleCookie = "ordercast_console"
 // operator's console in as its author's account (login CSRF), and the operator would type notes
 // and changes under it: /console names no one, unlike a party's page or an order's.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
-	page := consolePage{Demo: s.demoPages()}
+	page := consolePage{Demo: s.demoPages(), SnapshotLimit: stream.SnapshotLimit, PageLimit: api.MaxOrdersPerPage}
 	for _, l := range s.PartyLinks {
 		switch l.Party.Kind {
 		case ordercast.PartyRestaurant:
@@ -354,7 +364,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if tok != "" {
-		page.Token, page.As, page.MaySet = tok, consoleActor.String(), maySet(consoleActor)
+		s.consoleActs(&page, tok, consoleActor)
 	}
 	status := http.StatusOK
 	if page.Token == "" && s.Auth != nil {
@@ -364,7 +374,7 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				page.TokenRefused = true
 				s.setPageCookies(w, r, consoleCookies, "")
 			} else {
-				page.Token, page.As, page.MaySet, page.NoCreate = c.Value, actor.String(), maySet(actor), !actor.Role.MayCreate()
+				s.consoleActs(&page, c.Value, actor)
 			}
 		}
 		if given := r.URL.Query().Get("token"); given != "" {
@@ -376,13 +386,26 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 				status = http.StatusUnauthorized
 			} else {
 				page.Confirm = &linkedToken{Token: given, As: actor.String()}
-				page.Current, page.Token, page.As, page.MaySet = page.As, "", "", "" // nothing runs until the operator answers
+				page.Current = page.As
+				s.consoleActs(&page, "", auth.Actor{}) // nothing runs until the operator answers
 			}
 		}
 		page.NeedsToken = page.Token == "" && !s.Auth.PublicTracking && page.Confirm == nil
 	}
 	s.setStreamCookie(w, r, consoleCookies, page.Token)
 	s.renderPage(w, r, status, "console.html", page)
+}
+
+// consoleActs makes the console act as actor, with its token tok, as actAs does a board: what its
+// script sends, whom the bar names, and which of its controls it offers at which stage. With no
+// token it acts as nobody, and names nobody.
+func (s *Server) consoleActs(page *consolePage, tok string, actor auth.Actor) {
+	if tok == "" {
+		page.Token, page.As, page.MaySet, page.NoCreate, page.AssignBefore, page.Until = "", "", "", false, "", ""
+		return
+	}
+	page.Token, page.As, page.MaySet, page.NoCreate = tok, actor.String(), maySet(actor), !actor.Role.MayCreate()
+	page.AssignBefore, page.Until = s.assignBefore(actor), string(actor.Until())
 }
 
 // handleConsoleTrack serves GET /console/track/{id}, where the console links each order. The

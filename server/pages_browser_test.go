@@ -800,7 +800,8 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	// Each button names its order (a screen reader reads a button alone, as the keyboard reaches
 	// it), and the connection's state is a live region.
 	names := `Array.from(document.querySelectorAll('` + row + ` button:not([hidden])')).map(b => b.getAttribute('aria-label')).join(' | ') + ' / ' + document.getElementById('conn').getAttribute('role')`
-	if got, want := eval[string](b, names), "Advance to Confirmed: order o-console | Cancel order o-console | Set the chosen status of order o-console / status"; got != want {
+	if got, want := eval[string](b, names), "Advance to Confirmed: order o-console | Cancel order o-console | Set the chosen status of order o-console | "+
+		"Assign the courier to order o-console | Unassign the courier of order o-console / status"; got != want {
 		t.Errorf("the row's buttons and the connection say %q to a screen reader, want %q", got, want)
 	}
 
@@ -818,8 +819,9 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	// A change the API refuses (a backward one, which a stale page might still send) shows the
 	// API's message, and the order stays.
 	eval[bool](b, `(() => { const p = document.querySelector('`+row+` .pick'); p.add(new Option('Placed', 'placed')); p.value = 'placed'; return true; })()`)
-	b.waitFor(row + ` .set:not([data-settling])`) // the Advance changed what the picker showed
-	b.do("set", chromedp.Click(chromedp.CSS(row+` .set`)))
+	// (Set is the actions' own: Unassign, among the courier's controls, looks like it, class set.)
+	b.waitFor(row + ` .actions > .set:not([data-settling])`) // the Advance changed what the picker showed
+	b.do("set", chromedp.Click(chromedp.CSS(row+` .actions > .set`)))
 	b.waitFor(row + ` .row-error`)
 	msg := eval[string](b, `document.querySelector('`+row+` .row-error').textContent`)
 	if want := "cannot move from confirmed back to placed"; msg != want {
@@ -914,8 +916,8 @@ func TestConsoleKeepsThePickersChoice(t *testing.T) {
 		t.Fatalf("a click aimed at the old choice moved the order to %s", got)
 	}
 
-	b.waitFor(row + ` .set:not([data-settling])`)
-	b.do("set", chromedp.Click(chromedp.CSS(row+` .set`)))
+	b.waitFor(row + ` .actions > .set:not([data-settling])`)
+	b.do("set", chromedp.Click(chromedp.CSS(row+` .actions > .set`)))
 	b.waitFor(row + `[data-status="out_for_delivery"]`)
 }
 

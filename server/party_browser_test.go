@@ -569,7 +569,8 @@ func TestTheFocusStopsBelowABarOfAnyHeight(t *testing.T) {
 // allergies and the instructions only. The allergies come first, in bold, wherever the client put them: the line shows three
 // lines at most, and a long instruction must not push them out of it. The restaurant, a count
 // of items, and a value with structure inside are not repeated there; a row without such
-// details has no note line.
+// details has no note line, but for its customer's id on a board, where the details name no
+// customer (TestRowsNameAnOrdersPartiesByTheirIds).
 func TestRowsShowTheOrdersNotes(t *testing.T) {
 	ts := newAuthServer(t, nil)
 	base := ts.URL()
@@ -591,10 +592,10 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 		return eval[string](b, `document.querySelector('`+row(id)+` .order-notes').textContent`),
 			eval[bool](b, `document.querySelector('`+row(id)+` .order-notes').offsetParent !== null`)
 	}
-	for _, tc := range []struct{ page, token, want string }{
-		{"/restaurants/r-1", actorToken(t, auth.RoleRestaurant, "r-1"), "allergies: peanuts, sesame · customer: Ana · delivery instructions: ring twice"},
-		{"/couriers/c-1", actorToken(t, auth.RoleCourier, "c-1"), "allergies: peanuts, sesame · delivery instructions: ring twice"},
-		{"/customers/u-1", actorToken(t, auth.RoleCustomer, "u-1"), "allergies: peanuts, sesame · delivery instructions: ring twice"},
+	for _, tc := range []struct{ page, token, want, wantTwo string }{
+		{"/restaurants/r-1", actorToken(t, auth.RoleRestaurant, "r-1"), "allergies: peanuts, sesame · customer: Ana · delivery instructions: ring twice", "customer: u-1"},
+		{"/couriers/c-1", actorToken(t, auth.RoleCourier, "c-1"), "allergies: peanuts, sesame · delivery instructions: ring twice", ""},
+		{"/customers/u-1", actorToken(t, auth.RoleCustomer, "u-1"), "allergies: peanuts, sesame · delivery instructions: ring twice", ""},
 	} {
 		b := newBrowser(t)
 		b.do("open "+tc.page, chromedp.Navigate(base+tc.page+"?token="+tc.token))
@@ -607,8 +608,8 @@ func TestRowsShowTheOrdersNotes(t *testing.T) {
 		if got := eval[string](b, `Array.from(document.querySelectorAll('`+row("n-1")+` .order-notes strong.allergy')).map(s => s.textContent).join('|')`); got != "allergies: peanuts, sesame" {
 			t.Errorf("%s: n-1's notes stress %q, want its allergies", tc.page, got)
 		}
-		if got, shown := notes(b, "n-2"); got != "" || shown {
-			t.Errorf("%s: n-2, with no details but its restaurant and items, has notes %q (shown %v)", tc.page, got, shown)
+		if got, shown := notes(b, "n-2"); got != tc.wantTwo || shown != (tc.wantTwo != "") {
+			t.Errorf("%s: n-2, with no details but its restaurant and items, has notes %q (shown %v), want %q", tc.page, got, shown, tc.wantTwo)
 		}
 		screenshots(b, "notes-"+strings.Split(tc.page, "/")[1])
 	}

@@ -254,8 +254,9 @@ func TestSettlingButtonsLookIt(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	b.waitFor(row + ` .advance:not([data-settling])`)
 	// How a row's buttons look, read at once when a row comes into the list (and so o-1 moves
-	// down) and o-1's Advance is tapped, and again later.
-	look := `(id => Array.from(document.querySelectorAll('li.order[data-order-id="' + id + '"] button:not([hidden])')).map(btn => {
+	// down) and o-1's Advance is tapped, and again later: those that take a tap (Assign and
+	// Unassign are off while no courier is typed, nor assigned).
+	look := `(id => Array.from(document.querySelectorAll('li.order[data-order-id="' + id + '"] button:not([hidden]):not(:disabled)')).map(btn => {
 		const s = getComputedStyle(btn), r = btn.getBoundingClientRect();
 		return {name: btn.className, settling: btn.hasAttribute('data-settling'), color: s.color, background: s.backgroundColor,
 			cursor: s.cursor, size: Math.round(r.width) + 'x' + Math.round(r.height)};

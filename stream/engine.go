@@ -22,9 +22,10 @@ import (
 	"github.com/ordercast/ordercast/hub"
 )
 
-// snapshotLimit bounds the active orders sent in one snapshot of the all-orders stream: an
-// operator's console shows a screenful, and a snapshot is re-sent on every reconnect.
-const snapshotLimit = 500
+// SnapshotLimit bounds the active orders sent in one snapshot of the all-orders stream: an
+// operator's console shows a screenful, and a snapshot is re-sent on every reconnect. The console
+// says when a snapshot came full, so that the oldest orders left out are not taken for none.
+const SnapshotLimit = 500
 
 // Why a stream ended: the values of End.Reason, for metrics labels and the request log.
 const (

@@ -271,7 +271,7 @@ func (e *Engine) catchUpContext(ctx context.Context) (context.Context, context.C
 }
 
 func (e *Engine) activeSnapshot(ctx context.Context) (snapshot, error) {
-	orders, err := e.store.ActiveOrders(ctx, snapshotLimit)
+	orders, err := e.store.ActiveOrders(ctx, SnapshotLimit)
 	if err != nil {
 		return snapshot{}, fmt.Errorf("read active orders: %w", err)
 	}

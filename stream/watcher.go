@@ -40,7 +40,7 @@ type watcher struct {
 	lastStatus ordercast.Status // status of the last event queued
 	seen       map[string]int64 // AllOrders: the version of each active order the client has
 	// AllOrders: complete says the last snapshot held every active order (it is bounded, see
-	// snapshotLimit); gone holds the orders the stream saw end lately. By both, an announcement
+	// SnapshotLimit); gone holds the orders the stream saw end lately. By both, an announcement
 	// of an order that ended is not sent as if the order were active again (see deliverAll).
 	complete bool
 	gone     recentIDs
@@ -468,7 +468,7 @@ func (w *watcher) snapshot(snap snapshot) {
 	}
 	// An order created after the read opens at seq 1; one with a later seq that the snapshot
 	// lacks, when it lacks none for room, had ended by then.
-	w.complete = len(snap.orders) < snapshotLimit
+	w.complete = len(snap.orders) < SnapshotLimit
 	w.frame(w.f.named(w.buf(), api.EventSnapshot, snap.json))
 }
 

@@ -754,6 +754,8 @@
   }
   var HOURS_MINUTES = timeFormat({ timeStyle: 'short' }, { hour: 'numeric', minute: '2-digit' });
   var WITH_SECONDS = timeFormat({ timeStyle: 'medium' }, { hour: 'numeric', minute: '2-digit', second: '2-digit' });
+  var DATED = timeFormat({ dateStyle: 'medium', timeStyle: 'short' },
+    { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' });
   var WHOLE = timeFormat({ dateStyle: 'medium', timeStyle: 'medium' },
     { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', second: '2-digit' });
 
@@ -766,14 +768,14 @@
     return isNaN(d) ? '' : (seconds ? WITH_SECONDS : HOURS_MINUTES).format(d);
   }
 
-  // timeElement is a <time> for iso showing formatTime's hours and minutes, with the whole date
-  // and time, seconds included, in its title and its datetime: nothing is lost to the reader who
-  // asks.
-  function timeElement(iso) {
+  // timeElement is a <time> for iso showing formatTime's hours and minutes (dated: after its date,
+  // for a list whose times span days, the console's Find), with the whole date and time, seconds
+  // included, in its title and its datetime: nothing is lost to the reader who asks.
+  function timeElement(iso, dated) {
     var t = document.createElement('time');
     t.dateTime = iso;
-    t.textContent = formatTime(iso);
     var d = new Date(iso);
+    t.textContent = !dated ? formatTime(iso) : isNaN(d) ? '' : DATED.format(d);
     t.title = isNaN(d) ? '' : WHOLE.format(d);
     return t;
   }

@@ -35,14 +35,18 @@
   var settable = document.body.dataset.maySet === undefined ? null : document.body.dataset.maySet.split(' ');
   // The stage from which this page's token may no longer choose an order's courier or take it
   // away (a restaurant does both before the courier picks the order up, whose position shows
-  // from then on, and who has the food), "never" where only dispatch assigns, or none: Assign
-  // and Unassign are offered only before it.
+  // from then on, and who has the food), "never" where only dispatch assigns, or none (the
+  // console's support, admin or system token, at any stage, as the server permits them:
+  // party_pages.go's assignBefore): Assign and Unassign are offered only before it.
   var assignBefore = document.body.dataset.assignBefore || '';
   // The stage from which this page's token changes an order no more (a restaurant's part ends
   // at the pickup), or none: Cancel is offered only before it.
   var until = document.body.dataset.until || '';
   var isCourier = partyKind === 'courier';
   var isCustomer = partyKind === 'customer';
+  // assigns: this page chooses an order's courier, or takes it away: a restaurant's board, and
+  // the console, from which support reassigns an order whose courier cannot deliver it.
+  var assigns = !partyKind || partyKind === 'restaurant';
   // keepsCancelled: on this page an order cancelled stays until its reader has seen it and
   // removes it (untilSeen): a courier's, who may be on the road to it, a customer's, whose
   // dinner it was, and who must learn that it is not coming, and why, and a restaurant's board,
@@ -98,6 +102,7 @@
   // COURIER_ASKS says, of each courier's step, what its button says while it waits for the second
   // tap (label), what the live region asks then (ask), and what it says once the question has
   // passed unanswered (lapsed), of order o, named by where the courier goes (orderName).
+  // (stepAsks looks a step's question up.)
   var COURIER_ASKS = {
     out_for_delivery: {
       label: 'Confirm pickup',
@@ -110,7 +115,25 @@
       lapsed: function (o) { return 'Delivery of ' + orderName(o, 'customer') + ' not confirmed.'; }
     }
   };
-  var CONFIRM_CANCEL_LABEL = 'Confirm cancel', CONFIRM_UNASSIGN_LABEL = 'Confirm unassign';
+  // STEP_ASKS says the same of the steps that ask first on the console and a restaurant's board:
+  // a delivery, which ends the order for good, as a cancel does, and which the console set in one
+  // press, where Cancel, and a courier's own delivery, ask again (a restaurant's token may not set
+  // it: auth/permit.go). Advance to it asks in the button's place, as a courier's step does; Set
+  // with it chosen asks as Cancel does (askSet), in these words.
+  var STEP_ASKS = {
+    delivered: {
+      label: 'Confirm delivered',
+      ask: function (o) { return 'Press again to mark ' + orderName(o) + ' delivered.'; },
+      lapsed: function (o) { return orderNamed(o) + ' not marked delivered.'; }
+    }
+  };
+
+  // stepAsks is what the step to status to asks before it is taken on this page (COURIER_ASKS,
+  // STEP_ASKS), or null for a step taken at once.
+  function stepAsks(to) {
+    return (isCourier ? COURIER_ASKS : STEP_ASKS)[to] || null;
+  }
+  var CONFIRM_CANCEL_LABEL = 'Confirm cancel', CONFIRM_UNASSIGN_LABEL = 'Confirm unassign', CONFIRM_SET_LABEL = 'Confirm set';
   // CANCEL_REASONS are offered while a cancel is being confirmed: the one chosen is the change's
   // note, which the customer's tracking page and the courier's card show as the reason. Without
   // one the note says only where the change was made, as every page's change does.
@@ -125,13 +148,27 @@
   }
 
   // orderName is how the page's words name order o: "order 3f2a from Luigi's" by its restaurant,
-  // or, by its customer, "order 3f2a for Ana", when its details name them. whose is which: by
-  // default its customer on a restaurant's board, whose orders are all the restaurant's, and its
-  // restaurant elsewhere.
+  // or, by its customer, "order 3f2a for Ana" (partyName). whose is which: by default its
+  // customer on a restaurant's board, whose orders are all the restaurant's, and its restaurant
+  // elsewhere.
   function orderName(o, whose) {
     whose = whose || (partyKind === 'restaurant' ? 'customer' : 'restaurant');
-    var who = oc.detailString(o, whose).trim();
+    var who = partyName(o, whose);
     return 'order ' + shortID(o.id) + (who ? (whose === 'customer' ? ' for ' : ' from ') + who : '');
+  }
+
+  // partyName names order o's restaurant or customer (whose): by the name its details give, else
+  // by its id, "restaurant luigis" (partyID): an order created with ids alone said nothing of
+  // whose it was ("p-6 · Placed"); '' when it has neither.
+  function partyName(o, whose) {
+    return oc.detailString(o, whose).trim() || partyID(o, whose);
+  }
+
+  // partyID is order o's restaurant or customer (whose) named by its id ("customer ana-1"), or ''
+  // when it has none, or when it is this page's own party, who is its reader.
+  function partyID(o, whose) {
+    var id = o[whose + '_id'];
+    return id && !(partyKind === whose && id === partyId) ? whose + ' ' + id : '';
   }
 
   // orderNamed is orderName at the start of a sentence: "Order 3f2a from Luigi's".
@@ -203,7 +240,7 @@
     if (shown && Array.prototype.some.call(pick.options, function (opt) { return opt.value === shown; })) {
       pick.value = shown;
     }
-    if (shown !== null && pick.value !== shown) settleButtons(row, [row.part.set]);
+    if (shown !== null && pick.value !== shown) settleButtons(row, [row.part.set], 'choice');
   }
 
   // enable says whether a row's control can be used. One that cannot (the order ended, or the
@@ -230,11 +267,13 @@
   }
 
   // summary is an order's line under its id, as the nodes to show: its restaurant (which a
-  // courier's page shows as its pick-up instead), its items, its courier (on the pages that do
-  // not belong to one), each followed by " · ".
+  // courier's page shows as its pick-up instead), by its name, or by its id when its details
+  // name none (not on its own board: partyID), its items, its courier (on the pages that do not
+  // belong to one), each followed by " · ".
   function summary(o) {
     var parts = [], restaurant = oc.detailString(o, 'restaurant'), items = o.details && o.details.items;
     if (restaurant && !isCourier) parts.push(oc.bdi(restaurant)); // its own direction, apart from the items
+    else if (!isCourier && partyID(o, 'restaurant')) parts.push(partyID(o, 'restaurant'));
     if (Number.isInteger(items) && items > 0) parts.push(items + (items === 1 ? ' item' : ' items'));
     if (isCourier && !oc.terminal(o.status) && o.courier_id !== partyId) parts.push('given to another courier');
     else if (o.courier_id && !isCourier) parts.push('courier ' + courierName(o));
@@ -252,19 +291,25 @@
 
   // notes is what a row shows of an order's details beyond its summary and its stops: every
   // other one a page can show (oc.detailText), named, such as a customer's name for the bag, the
-  // allergies a kitchen must know or the instructions a courier must. Each is {text, allergy}:
-  // a detail whose name speaks of allergies (ALLERGY) comes first, and stands out (drawNotes),
-  // so that neither a long instruction before it nor the line's limit (app.css) hides it.
+  // allergies a kitchen must know or the instructions a courier must. Each is {text, allergy,
+  // id}: a detail whose name speaks of allergies (ALLERGY) comes first, and stands out
+  // (drawNotes), so that neither a long instruction before it nor the line's limit (app.css)
+  // hides it. A customer the details do not name is named by its id (id: true), first after the
+  // allergies, "customer: ana-1": an order created with ids alone said nothing of whose it was.
   var ALLERGY = /allerg/i;
   function notes(o) {
     var d = o.details || {};
-    var shown = Object.keys(d).filter(function (k) {
-      // The courier's drop-off names the customer, and the customer's page is the customer's.
-      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && (isCourier || partyKind === 'customer'));
-    }).map(function (k) {
-      var text = oc.detailText(d[k]);
+    // The courier's drop-off names the customer, and the customer's page is the customer's.
+    var customerShown = !isCourier && partyKind !== 'customer';
+    var note = function (k, text) {
       return text && { name: oc.detailName(k), value: text, text: oc.detailName(k) + ': ' + text, allergy: ALLERGY.test(k) };
-    }).filter(Boolean);
+    };
+    var named = d.customer !== undefined && oc.detailText(d.customer) !== '';
+    // An id is the API's own letters (A-Z, digits, . _ : -), with no direction to set apart.
+    var byID = customerShown && !named && o.customer_id ? [Object.assign(note('customer', o.customer_id), { id: true })] : [];
+    var shown = byID.concat(Object.keys(d).filter(function (k) {
+      return !(k === 'restaurant' || k === 'items' && Number.isInteger(d[k]) || k === 'customer' && !customerShown);
+    }).map(function (k) { return note(k, oc.detailText(d[k])); }).filter(Boolean));
     return shown.filter(function (n) { return n.allergy; }).concat(shown.filter(function (n) { return !n.allergy; }));
   }
 
@@ -278,7 +323,7 @@
       // The value in its own direction (bdi): an Arabic instruction keeps its words in order,
       // and the next note its place after it.
       var part = el(n.allergy ? 'strong' : 'span', n.allergy ? 'allergy' : undefined);
-      part.append(n.name + ': ', oc.bdi(n.value));
+      part.append(n.name + ': ', n.id ? n.value : oc.bdi(n.value));
       return i === 0 ? [part] : [' · ', part];
     }));
   }
@@ -353,6 +398,8 @@
     var set = el('button', 'set', 'Set');
     set.type = 'button';
     set.setAttribute('aria-label', 'Set the chosen status of order ' + id);
+    set.dataset.wide = CONFIRM_SET_LABEL; // its width whichever it says (app.css)
+    pick.addEventListener('change', function () { lapseSet(rows.get(id)); }); // another status: not the one asked about
     if (isCourier) actions.className = 'actions actions-courier';
     actions.append(advance);
     if (keepsCancelled) { // an order cancelled stays until it is seen (untilSeen, finishRender)
@@ -367,7 +414,7 @@
     }
     if (!isCourier) actions.append(cancel, pick, why, set);
     Object.assign(part, { advance: advance, cancel: cancel, pick: pick, why: why, set: set });
-    if (partyKind === 'restaurant') {
+    if (assigns) {
       // The field shows the order's courier until someone types in it; Assign needs a courier
       // (an empty one would take the courier away), and Unassign says that it does. Typing a
       // courier other than the order's brings out a field for the name the order's customer
@@ -433,10 +480,10 @@
 
     onTap(advance, function () { step(id, advance); });
     onTap(cancel, function () { askCancel(id); });
-    onTap(set, function () { change(id, pick.value); });
-    // A question asked by Advance or Cancel ends when the focus leaves it, or on Escape
-    // (questionLeft), looked at once the focus has landed.
-    [advance, cancel, why].concat(part.unassign || []).forEach(function (ctrl) {
+    onTap(set, function () { askSet(id); });
+    // A question asked by Advance, Cancel, Unassign or Set ends when the focus leaves it, or on
+    // Escape (questionLeft), looked at once the focus has landed.
+    [advance, cancel, why, set].concat(part.unassign || []).forEach(function (ctrl) {
       ctrl.addEventListener('focusout', function () { setTimeout(function () { questionLeft(id); }, 0); });
       ctrl.addEventListener('keydown', function (e) {
         if (e.key === 'Escape') questionLeft(id, true);
@@ -468,7 +515,7 @@
       }
       btn.dataset.ignored = '';
       prompt.textContent = settling === 'moved' ? 'The list moved; nothing was done. Press again.'
-        : btn.classList.contains('set') ? 'Nothing was done: the status chosen just changed. Press again to set it.'
+        : settling === 'choice' ? 'Nothing was done: the status chosen just changed. Press again to set it.'
           : 'Nothing was done: the button just changed to ' + btn.textContent + '. Press again to do that.';
     });
   }
@@ -485,16 +532,16 @@
   // turned into the next step. A button whose words change ignores clicks for a while (settle).
   function showStep(row, btn, to, label) {
     if (row.confirming && to !== row.confirming) stopConfirming(row); // the order moved on meanwhile
-    var asks = isCourier ? COURIER_ASKS[to] : null;
+    var asks = stepAsks(to), own = label; // own: the step's own words
     if (row.confirming) label = asks.label;
     if (btn.textContent !== label) {
       if (btn.textContent !== '') settle(row); // not a row's first words: nobody aimed at none
       btn.textContent = label;
     }
     btn.setAttribute('aria-label', label + ': order ' + row.order.id);
-    // A courier's step asks in place, as Cancel does: the button keeps the width of the longer
-    // of its two words whichever it says (data-wide, app.css), wherever it is laid out.
-    if (asks) btn.dataset.wide = row.confirming ? COURIER_STEPS[to] : asks.label;
+    // A step that asks first asks in place, as Cancel does: the button keeps the width of the
+    // longer of its two words whichever it says (data-wide, app.css), wherever it is laid out.
+    if (asks) btn.dataset.wide = row.confirming ? own : asks.label;
     else delete btn.dataset.wide;
     btn.dataset.to = to;
     btn.dataset.version = String(row.order.version);
@@ -510,12 +557,13 @@
     else settleButtons(row, [row.part.advance]);
   }
 
-  // settleButtons makes btns, a row's, ignore clicks for SETTLE_MS, as their words (or what they
-  // set) changed, or with why "moved" as they only moved: see settle. Words changed stay so
-  // until they settle, whatever moves meanwhile.
+  // settleButtons makes btns, a row's, ignore clicks for SETTLE_MS, as their words changed, or
+  // with why "choice" as what they set changed (repick), or "moved" as they only moved: see
+  // settle. Words or a choice changed stay so until they settle, whatever moves meanwhile.
   function settleButtons(row, btns, why) {
     Array.prototype.forEach.call(btns, function (btn) {
-      if (btn.dataset.settling !== 'words') btn.dataset.settling = why || 'words';
+      var was = btn.dataset.settling;
+      if (was === undefined || was === 'moved') btn.dataset.settling = why || 'words';
     });
     clearTimeout(row.settleTimer);
     row.settleTimer = setTimeout(function () {
@@ -639,15 +687,15 @@
     return !!inside && !!inside.checkVisibility && !inside.checkVisibility({ contentVisibilityAuto: true });
   }
 
-  // step takes the step a row's button says (showStep): unless it is a courier's step not yet
-  // confirmed (a pickup, a delivery: COURIER_ASKS), which the button asks for first, in its
-  // place, while the question stands (holdQuestion). Its new words settle it (showStep), so a
-  // double tap is no confirmation either.
+  // step takes the step a row's button says (showStep): unless it is a step not yet confirmed
+  // that asks first (a courier's pickup or delivery, the console's delivery: stepAsks), which
+  // the button asks for first, in its place, while the question stands (holdQuestion). Its new
+  // words settle it (showStep), so a double tap is no confirmation either.
   function step(id, btn) {
     var row = rows.get(id);
     var to = btn.dataset.to;
     if (!row || row.busy || !to) return;
-    var asks = isCourier ? COURIER_ASKS[to] : null;
+    var asks = stepAsks(to);
     if (asks && row.confirming !== to) {
       row.confirming = to;
       holdQuestion(row, 'confirmTimer', function () { return [row.part.advance]; }, function () { lapseStep(row); });
@@ -659,19 +707,19 @@
     send(id, 'POST', '/status', { status: btn.dataset.to, note: pageNote('set'), expected_version: Number(btn.dataset.version) });
   }
 
-  // lapseStep ends a courier's step's question unanswered: the button says what it said before,
-  // and so does the prompt, as the question was said: a screen reader's user heard "Press
-  // again", and must hear that pressing again now only asks again.
+  // lapseStep ends a step's question unanswered: the button says what it said before, and so
+  // does the prompt, as the question was said: a screen reader's user heard "Press again", and
+  // must hear that pressing again now only asks again.
   function lapseStep(row) {
-    var asks = COURIER_ASKS[row.confirming];
+    var asks = stepAsks(row.confirming);
     if (!asks) return;
     stopConfirming(row);
     render(row);
     prompt.textContent = asks.lapsed(row.order);
   }
 
-  // stopConfirming ends a courier's step's question (step): row.confirming names the step asked
-  // about, '' when none is.
+  // stopConfirming ends a step's question (step): row.confirming names the step asked about, ''
+  // when none is.
   function stopConfirming(row) {
     clearTimeout(row.confirmTimer);
     row.confirming = '';
@@ -705,6 +753,7 @@
     if (row.confirming && (escaped || at !== row.part.advance)) lapseStep(row);
     if (row.confirmingCancel && (escaped || (at !== row.part.cancel && at !== row.part.why))) lapseCancel(row);
     if (row.confirmingUnassign && (escaped || at !== row.part.unassign)) lapseUnassign(row);
+    if (row.confirmingSet && (escaped || at !== row.part.set)) lapseSet(row);
   }
 
   // askCancel cancels an order on the second press of its Cancel while the question stands
@@ -788,6 +837,54 @@
     row.confirmingUnassign = false;
   }
 
+  // askSet sets the status chosen in a row's picker, on a press of Set; unless that status asks
+  // first (a delivery: stepAsks), as Advance to it does, and as Cancel: then on the second press
+  // while the question stands (holdQuestion), the first turning Set into "Confirm set". Choosing
+  // another status ends the question (its status is no longer the one chosen), as does Escape,
+  // or the keyboard's focus leaving Set (questionLeft). Set's new words settle it, so a double
+  // tap is not a confirmation either.
+  function askSet(id) {
+    var row = rows.get(id);
+    if (!row || row.busy) return;
+    var to = row.part.pick.value, asks = stepAsks(to);
+    if (asks && row.confirmingSet !== to) {
+      row.confirmingSet = to;
+      holdQuestion(row, 'setTimer', function () { return [row.part.set]; }, function () { lapseSet(row); });
+      render(row);
+      prompt.textContent = asks.ask(row.order);
+      return;
+    }
+    stopConfirmingSet(row);
+    change(id, to);
+  }
+
+  // lapseSet ends a Set's question unanswered, and says so, as lapseStep does Advance's.
+  function lapseSet(row) {
+    var asks = row && stepAsks(row.confirmingSet);
+    if (!asks) return;
+    stopConfirmingSet(row);
+    render(row);
+    prompt.textContent = asks.lapsed(row.order);
+  }
+
+  // stopConfirmingSet ends a Set's question: row.confirmingSet names the status asked about, ''
+  // when none is.
+  function stopConfirmingSet(row) {
+    clearTimeout(row.setTimer);
+    row.confirmingSet = '';
+  }
+
+  // showSet makes a row's Set say whether it sets or asks first (askSet). A question whose status
+  // can no longer be set (the order ended, a cancel asked), or is no longer the one chosen (the
+  // order moved past it, and the picker gave way: repick), is over.
+  function showSet(row, btn, usable) {
+    if (!usable || row.part.pick.value !== row.confirmingSet) stopConfirmingSet(row);
+    var asking = !!row.confirmingSet;
+    showAsking(row, btn, asking ? CONFIRM_SET_LABEL : 'Set', asking
+      ? 'Confirm setting order ' + row.order.id + ' to ' + oc.label(row.confirmingSet)
+      : 'Set the chosen status of order ' + row.order.id, asking);
+  }
+
   // showUnassign makes a row's Unassign say whether it unassigns or asks first (askUnassign).
   function showUnassign(row, btn, usable) {
     if (!usable) stopConfirmingUnassign(row);
@@ -796,7 +893,7 @@
       (asking ? 'Confirm unassigning' : 'Unassign') + ' the courier of order ' + row.order.id, asking);
   }
 
-  // showAsking gives a button that asks first (Cancel, Unassign) its words, label, and its name,
+  // showAsking gives a button that asks first (Cancel, Unassign, Set) its words, label, and its name,
   // and marks whether its question stands (asking). Words that change settle it (settleButtons):
   // a second tap meant for what it said takes nothing.
   function showAsking(row, btn, label, name, asking) {
@@ -854,6 +951,7 @@
     enable(row.part.why, canCancel, row.busy);
     // Set waits while a cancel is being confirmed: the picker it sets from is not shown.
     var canSet = !ended && pick.value !== '' && !row.confirmingCancel;
+    showSet(row, row.part.set, canSet);
     enable(pick, canSet, row.busy);
     enable(row.part.set, canSet, row.busy);
     var courier = row.part.courier;
@@ -979,6 +1077,7 @@
     clearTimeout(row.settleTimer);
     clearTimeout(row.learnTimer);
     stopConfirming(row);
+    stopConfirmingSet(row);
     rearrange(function () {
       if (row.el.contains(document.activeElement)) {
         // The focus stays in the list: on a neighbouring order, or its heading.
@@ -1110,6 +1209,7 @@
     var added = !row;
     if (row && row.errorAt !== undefined && o.version > row.errorAt) {
       row.errorAt = undefined;
+      row.errorUnanswered = false;
       showRowError(o.id, ''); // about a version the order has left (showChangeError)
     }
     // (An order that ended stays where it was for the while it lingers: it moves nothing.)
@@ -1362,6 +1462,7 @@
   function snapshot(data) {
     var orders = Array.isArray(data) ? data : (data.orders || []);
     loaded = true;
+    showListLimit(orders.length);
     var keep = new Set(orders.map(function (o) { return o.id; }));
     // Oldest first, so that the newest ends up on top; on a board, in the order they were
     // created, each then going at the bottom (insert).
@@ -1382,6 +1483,19 @@
       laying = false;
     }
     updateCount();
+  }
+
+  // The console's word on a snapshot that came full (list-limit): the stream's snapshot holds the
+  // newest active orders only, as many as the server's limit (its data-limit, stream.SnapshotLimit),
+  // and the oldest left out, the ones customers call about, were simply not there. An order left
+  // out shows once it changes (its event); the word stays until a snapshot that holds them all.
+  var listLimit = document.getElementById('list-limit');
+  function showListLimit(n) {
+    if (!listLimit) return;
+    var full = n >= Number(listLimit.dataset.limit);
+    if (full) setText(listLimit, 'The list holds the ' + n + ' newest active orders: older ones, still in progress, are not listed. ' +
+      'Find one by its id, its customer or its restaurant.');
+    listLimit.hidden = !full;
   }
 
   // missed learns what became of an order a snapshot no longer holds, on a page that keeps a
@@ -1422,12 +1536,28 @@
   // moves past the version it was refused at (upsert): then it no longer says anything true. A
   // refusal of a change the board was out of date for ("order m-1 is at version 3, not 2"), or a
   // change that timed out ("it may have been made") stayed on the row after the stream had
-  // shown what became of it.
-  function showChangeError(id, text) {
+  // shown what became of it. A change that found no server (unanswered: no network, or no answer
+  // in time) goes as well once the page's stream hears the server again (reached): "The server
+  // cannot be reached." stayed on the row, untrue, after the connection was back.
+  function showChangeError(id, text, unanswered) {
     var row = rows.get(id);
     if (!row) return;
     row.errorAt = row.order.version;
+    row.errorUnanswered = !!unanswered;
     showRowError(id, text);
+  }
+
+  // reached takes away the rows' errors of changes that found no server (showChangeError), once
+  // the page's stream is live again: the server is reached, and the stream, back from where it
+  // left off or with a fresh snapshot, shows what became of each change (a change that timed out
+  // may have been made). A refusal the server answered stays (upsert).
+  function reached() {
+    rows.forEach(function (row, id) {
+      if (!row.errorUnanswered) return;
+      row.errorUnanswered = false;
+      row.errorAt = undefined;
+      showRowError(id, '');
+    });
   }
 
   // refresh reads a row's order again after a change made at the version the row showed was
@@ -1468,11 +1598,13 @@
     if (!row || row.busy) return;
     stopConfirmingCancel(row); // another change, or the cancel confirmed: the question is over
     stopConfirmingUnassign(row);
+    stopConfirmingSet(row);
     row.busy = true;
     // Its event, if it comes before the answer, is the reader's own change (applyEvent).
     row.sending = function (ev) {
       return path === '/courier' ? ev.kind === 'courier' : ev.kind !== 'courier' && ev.status === body.status;
     };
+    row.errorUnanswered = false;
     rearrange(function () { // one change: the row busy, its last refusal gone
       render(row);
       showRowError(id, '');
@@ -1486,7 +1618,7 @@
         upsert(res.order);
         if (res.order.version > was) announceChange(id, path === '/courier', res.order, 'own');
       }, function (err) {
-        showChangeError(id, err.message);
+        showChangeError(id, err.message, err.status === 0); // 0: no answer (oc.request)
         refusedCredential(err);
         if (err.code === 'version_conflict') refresh(id);
       })
@@ -1534,6 +1666,157 @@
     });
   });
 
+  // Find looks orders up by what a caller knows, where the list holds the active orders only (at
+  // most the snapshot's limit: showListLimit), and the address bar took only an order's exact id.
+  // An order's id opens its tracking page through the console's route, as a row's link does, once
+  // the order is found; a customer's or a restaurant's id lists that party's orders, ended ones
+  // too (GET /v1/orders: a support, admin or system token's; partyOrders), the newest first, each linked. What
+  // it found, or why nothing, is said in its status region (find-status), rendered empty from the
+  // start, as a region that appears already filled is not reliably read.
+  var find = document.getElementById('find');
+  var findStatus = document.getElementById('find-status');
+  var findResults = document.getElementById('find-results');
+  var finding = 0; // searches made: the answer to one that is not the latest is dropped
+  if (find) find.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var data = new FormData(find);
+    var by = String(data.get('by')), id = String(data.get('id') || '').trim();
+    if (!id) return;
+    var mine = ++finding;
+    findResults.hidden = true;
+    setText(findStatus, 'Finding…');
+    var latest = function (fn) {
+      return function (v) { if (mine === finding) fn(v); };
+    };
+    if (by === 'order') {
+      oc.request('GET', '/v1/orders/' + encodeURIComponent(id)).then(latest(function () {
+        setText(findStatus, 'Opening order ' + id + '…');
+        location.assign(trackVia + oc.segment(id));
+      }), latest(function (err) {
+        setText(findStatus, err.status === 404 ? 'No order ' + id + '.' : findFailed(err));
+      }));
+      return;
+    }
+    partyOrders(by, id).then(latest(function (found) {
+      showFound(by + ' ' + id, found);
+    }), latest(function (err) {
+      setText(findStatus, findFailed(err));
+    }));
+  });
+
+  // findFailed is what Find says of a search that failed (err): refused for the console's token
+  // (403: a customer's orders are listed for support, admin and system tokens only),
+  // no server reached, or the API's word; a credential no longer accepted also offers the token
+  // entry (refusedCredential).
+  function findFailed(err) {
+    refusedCredential(err);
+    if (err.status === 403) return 'This console\'s token may not look that up: ' + oc.sentence(err.message);
+    if (err.code === 'network') return 'The server cannot be reached; try again.';
+    if (err.code === 'timeout') return 'The server did not answer in time; try again.';
+    return oc.sentence(err.message);
+  }
+
+  // showFound lists the orders found of a party (whose: "customer ana-1"), or says there are none.
+  function showFound(whose, found) {
+    var n = found.orders.length;
+    document.getElementById('find-results-heading').textContent = 'Orders of ' + whose;
+    var rows = document.getElementById('find-rows');
+    rows.replaceChildren.apply(rows, found.orders.map(foundRow));
+    findResults.hidden = n === 0;
+    setText(findStatus, !n ? 'No orders of ' + whose + '.'
+      : found.more ? 'The ' + n + ' newest orders of ' + whose + ', newest first; it has older ones.'
+        : (n === 1 ? '1 order' : n + ' orders') + ' of ' + whose + ', newest first.');
+  }
+
+  // foundRow is one order found: its id, linked as a row's is, its status and when it was created,
+  // with its date: the orders found span days.
+  function foundRow(o) {
+    var tr = el('tr'), link = el('a', 'order-id', o.id), badge = el('span', 'badge', oc.label(o.status));
+    tr.dataset.orderId = o.id;
+    link.href = trackVia + oc.segment(o.id);
+    badge.dataset.status = o.status;
+    [link, badge, oc.timeElement(o.created_at, true)].forEach(function (part) {
+      var td = el('td');
+      td.append(part);
+      tr.append(td);
+    });
+    return tr;
+  }
+
+  // partyOrders reads, for Find, the orders of a party (by: "customer" or "restaurant"; id):
+  // resolves {orders, more}, the newest FIND_SHOWN, newest first, more saying it has older ones.
+  // The API lists a party's orders oldest first, a page at a time (at most the form's
+  // data-page-limit, api.MaxOrdersPerPage) after a cursor, and a restaurant's run to thousands a
+  // day: paging to its newest would read them all. So the first page is read, which holds every
+  // order of most parties (a customer's); past it, the orders are read back from now a window of
+  // time at a time ([since, until), each read whole), a window that holds more than a page read
+  // again half as wide, the next one twice as wide, until FIND_SHOWN are read, or the windows
+  // reach the first page's newest order, or FIND_MAX_READS requests were made (then it shows
+  // what it read: the newest, each window being whole). The first window is as long as the first
+  // page took to hold FIND_SHOWN orders (a second at least): a guess of the party's pace, which
+  // the halving and doubling put right.
+  var FIND_SHOWN = 100, FIND_MAX_READS = 60;
+  function partyOrders(by, id) {
+    var pageLimit = Number(find.dataset.pageLimit), reads = 0;
+    var list = function (extra) {
+      reads++;
+      var q = new URLSearchParams(Object.assign({ limit: String(pageLimit) }, extra));
+      q.set(by + '_id', id);
+      return oc.request('GET', '/v1/orders?' + q.toString());
+    };
+    // readWindow reads the orders of window w ({since, until?}), whole: null when it holds more
+    // than a page and is wider than a millisecond (read it narrower); a millisecond's (a batch
+    // created at one time) is read to its end after the cursor.
+    var readWindow = function (w, span) {
+      var got = [];
+      var page = function (cursor) {
+        return list(Object.assign(cursor ? { cursor: cursor } : {}, w)).then(function (res) {
+          if (res.next && span > 1 && !cursor) return null;
+          got = got.concat(res.orders);
+          return res.next && reads < FIND_MAX_READS ? page(res.next) : got;
+        });
+      };
+      return page('');
+    };
+    return list({}).then(function (first) {
+      if (!first.next) return newestFound(first.orders, false);
+      var ms = function (o) { return Math.floor(oc.timeMicros(o.created_at) / 1000); };
+      var floor = ms(first.orders[first.orders.length - 1]);
+      var span = Math.max(1000, Math.ceil((floor - ms(first.orders[0])) * FIND_SHOWN / first.orders.length));
+      var read = [], until = null, now = Math.ceil(oc.serverNow());
+      var back = function () {
+        var end = until === null ? now : until, since = end - span;
+        // The first window is open above: an order created since the page took now is in it.
+        var w = { since: new Date(since).toISOString() };
+        if (until !== null) w.until = new Date(until).toISOString();
+        return readWindow(w, span).then(function (orders) {
+          if (orders === null) {
+            span = Math.max(1, Math.floor(span / 2));
+            return reads < FIND_MAX_READS ? back() : newestFound(read, true);
+          }
+          read = read.concat(orders);
+          if (since <= floor) return newestFound(read.concat(first.orders), false);
+          if (read.length >= FIND_SHOWN || reads >= FIND_MAX_READS) return newestFound(read, true);
+          until = since;
+          span *= 2;
+          return back();
+        });
+      };
+      return back();
+    });
+  }
+
+  // newestFound is Find's answer of orders read: each once, the newest FIND_SHOWN, newest first;
+  // more says that older ones were left unread.
+  function newestFound(orders, more) {
+    var byID = new Map();
+    orders.forEach(function (o) { byID.set(o.id, o); });
+    var all = Array.from(byID.values()).sort(function (a, b) {
+      return createdMicros(b) - createdMicros(a) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+    });
+    return { orders: all.slice(0, FIND_SHOWN), more: more || all.length > FIND_SHOWN };
+  }
+
   // needToken shows the token entry instead of orders that cannot be watched: the page was served
   // without a credential, or the server refused the one it has (expired, revoked, a role that
   // may not watch every order).
@@ -1550,8 +1833,7 @@
       signinWhy.hidden = false;
     }
     signin.hidden = false;
-    document.getElementById('create-section').hidden = true;
-    document.getElementById('orders-section').hidden = true;
+    hideSections();
     oc.showConnection(conn, 'denied', err);
     signin.querySelector('input[name="token"]').focus();
   }
@@ -1592,13 +1874,20 @@
     oc.showConnection(conn, 'denied', err);
     problem.textContent = why;
     problem.hidden = false;
-    document.getElementById('orders-section').hidden = true;
-    var create = document.getElementById('create-section'); // the console's: its orders too
-    if (create) create.hidden = true;
+    hideSections();
     var share = document.getElementById('share'); // a courier's: its posts carry the same token
     if (share) share.hidden = true;
     problem.tabIndex = -1;
     problem.focus();
+  }
+
+  // hideSections hides what needs the page's token: its orders, and on the console the new-order
+  // form and Find.
+  function hideSections() {
+    ['create-section', 'find-section', 'orders-section'].forEach(function (id) {
+      var section = document.getElementById(id);
+      if (section) section.hidden = true;
+    });
   }
 
   var pageStream = null; // the page's one stream, once it is opened
@@ -1609,8 +1898,7 @@
   if (new URLSearchParams(location.search).has('token')) history.replaceState(null, '', location.pathname);
   if (document.getElementById('handover')) {
     // A link handed a token over: it stays unused until the operator answers the question.
-    document.getElementById('create-section').hidden = true;
-    document.getElementById('orders-section').hidden = true;
+    hideSections();
     oc.showConnection(conn, 'denied');
   } else if (root && root.dataset.needsToken === 'true') {
     // The server says whether it refused a token (entered earlier, or handed over) or had none.
@@ -1623,7 +1911,10 @@
     // The stream's credential is its HttpOnly cookie, whose path is this very path.
     var path = partyKind ? '/v1/' + partyKind + 's/' + partyPath + '/stream' : '/v1/stream';
     pageStream = oc.stream(path, {
-      onState: function (s, err) { oc.showConnection(conn, s, err); },
+      onState: function (s, err) {
+        oc.showConnection(conn, s, err);
+        if (s === 'live') reached();
+      },
       onDenied: needToken,
       events: { snapshot: snapshot, status: applyEvent, courier: applyEvent }
     });
