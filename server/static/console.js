@@ -711,9 +711,15 @@
   // does the prompt, as the question was said: a screen reader's user heard "Press again", and
   // must hear that pressing again now only asks again.
   function lapseStep(row) {
-    var asks = stepAsks(row.confirming);
+    lapseAsked(row, row.confirming, stopConfirming);
+  }
+
+  // lapseAsked ends a row's question about moving its order to status (stepAsks: Advance's or
+  // Set's) unanswered, stop forgetting it, and says so.
+  function lapseAsked(row, status, stop) {
+    var asks = stepAsks(status);
     if (!asks) return;
-    stopConfirming(row);
+    stop(row);
     render(row);
     prompt.textContent = asks.lapsed(row.order);
   }
@@ -860,11 +866,7 @@
 
   // lapseSet ends a Set's question unanswered, and says so, as lapseStep does Advance's.
   function lapseSet(row) {
-    var asks = row && stepAsks(row.confirmingSet);
-    if (!asks) return;
-    stopConfirmingSet(row);
-    render(row);
-    prompt.textContent = asks.lapsed(row.order);
+    if (row) lapseAsked(row, row.confirmingSet, stopConfirmingSet);
   }
 
   // stopConfirmingSet ends a Set's question: row.confirmingSet names the status asked about, ''
