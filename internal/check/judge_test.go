@@ -645,3 +645,34 @@ func TestSelfTest_ACourierShownAnotherCouriersAssignment(t *testing.T) {
 		t.Fatalf("not caught: %v", j.Anomalies)
 	}
 }
+
+// TestSelfTest_DropsAnEventWhereItMakesAGap: the self-test's dropped event must make a gap in
+// whichever session it picks first. A fresh connect that opened with the assignment and then the
+// last status, and had that status dropped, reads as another fresh opening: the short check of a
+// CI run picked one such session, and its self-test missed.
+func TestSelfTest_DropsAnEventWhereItMakesAGap(t *testing.T) {
+	r := records()
+	at := r.Histories["a"][0].At
+	var d []HistEvent
+	for i, st := range []string{"placed", "confirmed", "confirmed", "preparing", "ready", "out_for_delivery"} {
+		d = append(d, HistEvent{Seq: int64(i + 1), Status: st, Note: "d" + st, Actor: "system:check", At: at.Add(time.Duration(i) * time.Second)})
+	}
+	d[2].Kind, d[2].Courier, d[2].CourierName, d[2].Note = KindCourier, "c-3", courierName("c-3"), "courier c-3"
+	r.Histories["d"] = d
+	r.attemptAll("d", d)
+	var recv []Received
+	for _, seq := range []int64{3, 5, 6} { // opened fresh: the assignment, the last status; then one more
+		recv = append(recv, Received{HistEvent: d[seq-1], Arrival: Arrival{Due: d[seq-1].At, Wait: 20 * time.Millisecond}})
+	}
+	r.Sessions = append([]Session{{Watcher: 6, Order: "d", Received: recv, Opening: 2}}, r.Sessions...)
+	if j := Judge(r); j.Total() != 0 {
+		t.Fatalf("the records before the self-test: %v %v", j.Anomalies, j.Examples)
+	}
+	drop := corruptions[slices.IndexFunc(corruptions, func(c corruption) bool { return c.name == "drop an event" })]
+	if !drop.apply(&r) {
+		t.Fatal("the corruption found nothing to damage")
+	}
+	if j := Judge(r); j.Anomalies[AGap] == 0 {
+		t.Fatalf("an event dropped, and no gap: %v", j.Anomalies)
+	}
+}

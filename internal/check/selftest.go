@@ -23,8 +23,11 @@ type corruption struct {
 
 var corruptions = []corruption{
 	{"drop an event", AGap, func(r *Records) bool {
-		// A status event: a fresh connect may leave out courier events after the first (opensFresh).
-		return withSessionWhere(r, 3, func(s Session) bool { return s.Received[1].Kind == "" },
+		// A status event after a status event. A fresh connect may leave out courier events after
+		// the first (opensFresh), and it may open with the assignment and then the last status,
+		// skipping the statuses between (a session opened so, its status dropped, is another
+		// such opening, no gap): the short check met one, and its self-test missed.
+		return withSessionWhere(r, 3, func(s Session) bool { return s.Received[0].Kind == "" && s.Received[1].Kind == "" },
 			func(s *Session) { s.Received = slices.Delete(s.Received, 1, 2) })
 	}},
 	{"duplicate an event", ADuplicate, func(r *Records) bool {
