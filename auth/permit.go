@@ -19,13 +19,13 @@ const (
 // grant is what one role may do: as which kind of party it owns orders (a party role acts only
 // on the orders its sub owns), and which actions and statuses it may use there.
 type grant struct {
-	any bool // acts on every order and may do everything (admin, system)
-	// every says the role acts on every order, with its actions and statuses (support): no
-	// party owns the orders it may touch.
-	every    bool
-	party    ordercast.PartyKind // the orders it owns: Order.Owns(Party{party, sub})
-	actions  []Action
-	statuses []ordercast.Status // ActSetStatus: the statuses it may set
+	// any says the role acts on every order and may do everything (admin, system); every, that
+	// it acts on every order with its actions and statuses alone (support). No party owns the
+	// orders either may touch.
+	any, every bool
+	party      ordercast.PartyKind // the orders it owns: Order.Owns(Party{party, sub})
+	actions    []Action
+	statuses   []ordercast.Status // ActSetStatus: the statuses it may set
 	// notBefore[to] is the stage an order must have reached for the role to set status to: its
 	// part of the order begins there (StatusChange.NotBefore).
 	notBefore map[ordercast.Status]ordercast.Status

@@ -267,7 +267,8 @@ func TestConsoleAsksBeforeEndingAnOrderDelivered(t *testing.T) {
 
 // TestConsoleTakesANetworkErrorAwayOnceLiveAgain: a change tapped while the server cannot be
 // reached says so on its row ("The server cannot be reached."), which stayed there, untrue, after
-// the connection was back. It goes once the page's stream is live again; a refusal the server
+// the connection was back. Once the page's stream is live again it says that the change was not
+// done and may be tried again (taken away, it left whoever tapped believing it was); a refusal the server
 // answered (422 here) keeps its rule: it stays until the order moves past the version it was
 // refused at.
 func TestConsoleTakesANetworkErrorAwayOnceLiveAgain(t *testing.T) {
@@ -298,7 +299,7 @@ func TestConsoleTakesANetworkErrorAwayOnceLiveAgain(t *testing.T) {
 
 	srv.start() // the same port
 	b.waitFor(`#conn[data-state="live"]`)
-	b.poll("o-net's error gone", rowError("o-net")+` === ''`)
+	b.poll("o-net's error reworded", rowError("o-net")+` === 'Not done: the server could not be reached then. It can be now: try again.'`)
 	if got := eval[string](b, rowError("o-bad")); got != refused {
 		t.Errorf("once live again o-bad's row says %q, want the refusal %q: the order has not moved", got, refused)
 	}

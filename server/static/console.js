@@ -1539,7 +1539,7 @@
   // refusal of a change the board was out of date for ("order m-1 is at version 3, not 2"), or a
   // change that timed out ("it may have been made") stayed on the row after the stream had
   // shown what became of it. A change that found no server (unanswered: no network, or no answer
-  // in time) goes as well once the page's stream hears the server again (reached): "The server
+  // in time) is reworded once the page's stream hears the server again (reached): "The server
   // cannot be reached." stayed on the row, untrue, after the connection was back.
   function showChangeError(id, text, unanswered) {
     var row = rows.get(id);
@@ -1549,18 +1549,20 @@
     showRowError(id, text);
   }
 
-  // reached takes away the rows' errors of changes that found no server (showChangeError), once
-  // the page's stream is live again: the server is reached, and the stream, back from where it
-  // left off or with a fresh snapshot, shows what became of each change (a change that timed out
-  // may have been made). A refusal the server answered stays (upsert).
+  // reached rewords the rows' errors of changes that found no server (showChangeError) once the
+  // page's stream is live again: "The server cannot be reached." is no longer true, but the tap
+  // still did nothing, and an error that went with it left a courier or an agent believing it
+  // had. The stream, back from where it left off or with a fresh snapshot, shows what became of
+  // each change: one that timed out and was made after all moves its order past the version the
+  // error was shown at, which takes the error away (upsert), as it does a refusal's.
   function reached() {
     rows.forEach(function (row, id) {
       if (!row.errorUnanswered) return;
       row.errorUnanswered = false;
-      row.errorAt = undefined;
-      showRowError(id, '');
+      showRowError(id, NOT_SENT);
     });
   }
+  var NOT_SENT = 'Not done: the server could not be reached then. It can be now: try again.';
 
   // refresh reads a row's order again after a change made at the version the row showed was
   // refused for a later one (version_conflict): a board that was out of date (its stream away)
