@@ -272,8 +272,9 @@
   // belong to one), each followed by " · ".
   function summary(o) {
     var parts = [], restaurant = oc.detailString(o, 'restaurant'), items = o.details && o.details.items;
+    var restaurantID = restaurant ? '' : partyID(o, 'restaurant');
     if (restaurant && !isCourier) parts.push(oc.bdi(restaurant)); // its own direction, apart from the items
-    else if (!isCourier && partyID(o, 'restaurant')) parts.push(partyID(o, 'restaurant'));
+    else if (restaurantID && !isCourier) parts.push(restaurantID);
     if (Number.isInteger(items) && items > 0) parts.push(items + (items === 1 ? ' item' : ' items'));
     if (isCourier && !oc.terminal(o.status) && o.courier_id !== partyId) parts.push('given to another courier');
     else if (o.courier_id && !isCourier) parts.push('courier ' + courierName(o));
