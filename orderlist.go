@@ -9,7 +9,8 @@ import (
 
 // OrderQuery asks for a page of orders (Store.ListOrders), oldest created first, as a point of
 // sale rebuilding its day or reconciling it at the close reads them: every order, ended ones too,
-// which no party stream's snapshot holds.
+// which no party stream's snapshot holds; or newest first, as a support agent looks up a
+// customer's last orders, or a restaurant's, which run to thousands a day.
 type OrderQuery struct {
 	// RestaurantID keeps the orders of one restaurant; "" every order.
 	RestaurantID string
@@ -26,21 +27,37 @@ type OrderQuery struct {
 	After *OrderCursor
 	// Limit is the most orders returned, at least 1.
 	Limit int
+	// Newest lists the newest created first (ids of one time byte by byte backwards): the
+	// first page is the newest orders, each next page older ones.
+	Newest bool
 }
 
 // OrderCursor is where a page of ListOrders ends: its last order's creation time and id, the
-// order the orders are listed in (ids of one time byte by byte).
+// order the orders are listed in (ids of one time byte by byte), and which way they are listed.
 type OrderCursor struct {
 	CreatedAt time.Time
 	ID        string
+	// Newest is a cursor of a list newest first: the next page holds older orders.
+	Newest bool
 }
 
-// CursorOf is the cursor of the page that ends at order o.
-func CursorOf(o Order) OrderCursor { return OrderCursor{CreatedAt: o.CreatedAt, ID: o.ID} }
+// Next is the cursor of q's page after one that ends at order o.
+func (q OrderQuery) Next(o Order) OrderCursor {
+	return OrderCursor{CreatedAt: o.CreatedAt, ID: o.ID, Newest: q.Newest}
+}
+
+// newestMark begins the text of a cursor of a list newest first; a cursor of a list oldest
+// first reads as it did before lists had a way, so a client's cursor held across an upgrade
+// still serves.
+const newestMark = "n "
 
 // String is the cursor as a client holds it: opaque text safe in a URL, which ParseCursor reads.
 func (c OrderCursor) String() string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + " " + c.ID))
+	s := strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + " " + c.ID
+	if c.Newest {
+		s = newestMark + s
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
 }
 
 // ParseCursor reads a cursor String made; anything else is EInvalid.
@@ -50,15 +67,18 @@ func ParseCursor(s string) (OrderCursor, error) {
 	if err != nil {
 		return OrderCursor{}, bad
 	}
-	at, id, ok := strings.Cut(string(b), " ")
+	text, newest := strings.CutPrefix(string(b), newestMark)
+	at, id, ok := strings.Cut(text, " ")
 	micros, err := strconv.ParseInt(at, 10, 64)
 	if !ok || err != nil || ValidateID(id) != nil {
 		return OrderCursor{}, bad
 	}
-	return OrderCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id}, nil
+	return OrderCursor{CreatedAt: time.UnixMicro(micros).UTC(), ID: id, Newest: newest}, nil
 }
 
-// Validate checks a query: a known status, a range that is one, a limit.
+// Validate checks a query: a known status, a range that is one, a limit, a cursor of a list
+// the same way (one of a list oldest first, given to one newest first, would start the page
+// on the wrong side of it).
 func (q OrderQuery) Validate() error {
 	switch {
 	case q.Status != "" && !q.Status.Valid():
@@ -71,6 +91,16 @@ func (q OrderQuery) Validate() error {
 		return Errorf(EInvalid, "until (%s) must be after since (%s)", q.Until.Format(time.RFC3339Nano), q.Since.Format(time.RFC3339Nano))
 	case q.Limit < 1:
 		return Errorf(EInvalid, "limit must be at least 1")
+	case q.After != nil && q.After.Newest != q.Newest:
+		return Errorf(EInvalid, "the cursor is of a list %s: ask for the next page listed the same way", way(q.After.Newest))
 	}
 	return nil
+}
+
+// way names the order a list is in.
+func way(newest bool) string {
+	if newest {
+		return "newest first"
+	}
+	return "oldest first"
 }

@@ -118,7 +118,7 @@ func WebSocketPath(id string) string { return OrderPath(id) + "/ws" }
 // refused 422 (a misspelt after_version or lastEventId answered as if absent made a long poll
 // return at once, again and again, or a resume start afresh). A route not named takes none.
 var QueryParams = map[string][]string{
-	RouteListOrders:       {ParamRestaurantID, ParamCustomerID, ParamStatus, ParamSince, ParamUntil, ParamCursor, ParamLimit},
+	RouteListOrders:       {ParamRestaurantID, ParamCustomerID, ParamStatus, ParamSince, ParamUntil, ParamOrder, ParamCursor, ParamLimit},
 	RouteOrder:            {ParamWait, ParamAfterVersion},
 	RouteEvents:           {ParamAfter, ParamLimit},
 	RouteStream:           {ParamLastEventID, ParamHeartbeat, ParamLocationInterval},
@@ -163,6 +163,8 @@ const (
 	ParamCustomerID = "customer_id"
 	// ParamCursor asks GET /v1/orders for the page after the one whose next it is.
 	ParamCursor = "cursor"
+	// ParamOrder lists GET /v1/orders OrderOldest first (the default) or OrderNewest first.
+	ParamOrder = "order"
 	// ParamWait turns GET /v1/orders/{id} into a long poll of at most this long (a Go duration
 	// or seconds).
 	ParamWait = "wait"
@@ -448,8 +450,14 @@ const (
 	DefaultOrdersPerPage = 100
 )
 
-// ListOrdersResponse is one page of GET /v1/orders: orders oldest created first, and the cursor
-// of the page after it.
+// The values of ParamOrder: the orders created first first, or the orders created last first.
+const (
+	OrderOldest = "oldest"
+	OrderNewest = "newest"
+)
+
+// ListOrdersResponse is one page of GET /v1/orders: orders oldest (or newest) created first,
+// and the cursor of the page after it.
 type ListOrdersResponse struct {
 	Orders []ordercast.Order `json:"orders"`
 	// Next, absent on the last page, asks for the page after this one (ParamCursor), with the

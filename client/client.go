@@ -272,9 +272,12 @@ type OrderFilter struct {
 	// Since and Until keep the orders created at or after Since and before Until; zero is no
 	// bound.
 	Since, Until time.Time
+	// Newest lists the newest created first, each page older than the one before.
+	Newest bool
 }
 
-// ListOrders returns one page of the orders f keeps, ended ones too, oldest created first (GET
+// ListOrders returns one page of the orders f keeps, ended ones too, oldest created first (newest
+// with f.Newest) (GET
 // /v1/orders): up to limit (0: the server's default, 100; at most api.MaxOrdersPerPage), after
 // the page whose Next cursor is ("" the first). A restaurant's token lists its own orders; admin
 // and system any. Orders ranges over every page.
@@ -289,6 +292,9 @@ func (c *Client) ListOrders(ctx context.Context, f OrderFilter, cursor string, l
 		if !t.IsZero() {
 			q.Set(name, t.Format(time.RFC3339Nano))
 		}
+	}
+	if f.Newest {
+		q.Set(api.ParamOrder, api.OrderNewest)
 	}
 	if limit > 0 {
 		q.Set(api.ParamLimit, strconv.Itoa(limit))
@@ -305,7 +311,8 @@ func (c *Client) ListOrders(ctx context.Context, f OrderFilter, cursor string, l
 }
 
 // Orders ranges over every order f keeps, page by page (ListOrders, pages of
-// api.MaxOrdersPerPage), oldest created first; it stops at the first error, which it yields.
+// api.MaxOrdersPerPage), oldest created first (newest with f.Newest); it stops at the first
+// error, which it yields.
 func (c *Client) Orders(ctx context.Context, f OrderFilter) iter.Seq2[ordercast.Order, error] {
 	return func(yield func(ordercast.Order, error) bool) {
 		cursor := ""

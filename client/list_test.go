@@ -14,7 +14,7 @@ import (
 
 // TestOrdersRangesOverEveryPage: a point of sale rebuilding its day reads every order of its
 // restaurant, ended ones too, oldest first, across pages (ListOrders, then Orders over them), and
-// none of another restaurant's.
+// none of another restaurant's; newest first, the same orders backwards.
 func TestOrdersRangesOverEveryPage(t *testing.T) {
 	ctx := context.Background()
 	srv := startServer(t, true, nil)
@@ -51,6 +51,18 @@ func TestOrdersRangesOverEveryPage(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Orders: %d orders, want %d, the first %v", len(got), len(want), want[:3])
+	}
+	var newest []string
+	for o, err := range luigi.Orders(ctx, client.OrderFilter{Newest: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		newest = append(newest, o.ID)
+	}
+	backwards := slices.Clone(want)
+	slices.Reverse(backwards)
+	if !slices.Equal(newest, backwards) {
+		t.Fatalf("Orders newest first: %d orders, the first %v; want %d, the first %v", len(newest), newest[:min(3, len(newest))], len(backwards), backwards[:3])
 	}
 	cancelled, err := luigi.ListOrders(ctx, client.OrderFilter{Status: ordercast.StatusCancelled}, "", 0)
 	if err != nil || len(cancelled.Orders) != 1 || cancelled.Orders[0].ID != want[0] {

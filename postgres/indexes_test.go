@@ -149,6 +149,9 @@ func TestAListOfAnActiveStatusReadsTheActiveOrders(t *testing.T) {
 		index string
 	}{
 		{ordercast.OrderQuery{Status: ordercast.StatusPreparing, Limit: 100}, "orders_active"},
+		{ordercast.OrderQuery{Status: ordercast.StatusPreparing, Limit: 100, Newest: true}, "orders_active"},
+		// Newest first: every order's range read backwards, with no sort.
+		{ordercast.OrderQuery{Limit: 100, Newest: true}, "orders_created"},
 		// (One restaurant's: its range, or its active orders, as the planner prices them by
 		// what the table holds; either is bounded by one restaurant's orders.)
 	} {
@@ -163,6 +166,9 @@ func TestAListOfAnActiveStatusReadsTheActiveOrders(t *testing.T) {
 		}
 		if text := strings.Join(plan, "\n"); !strings.Contains(text, " on "+tt.index+" ") && !strings.Contains(text, " using "+tt.index+" ") {
 			t.Errorf("a list of %+v is read:\n%s\nwant from %s", tt.q, text, tt.index)
+		}
+		if text := strings.Join(plan, "\n"); tt.index == "orders_created" && strings.Contains(text, "Sort") {
+			t.Errorf("a list of %+v is sorted:\n%s", tt.q, text)
 		}
 	}
 }

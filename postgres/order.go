@@ -185,8 +185,8 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	return orders, nil
 }
 
-// ListOrders returns a page of the orders q keeps, oldest created first, read in the order of
-// migration 012's indexes.
+// ListOrders returns a page of the orders q keeps, oldest or newest created first, read in the
+// order of migration 012's indexes, or against it.
 func (s *Store) ListOrders(ctx context.Context, q ordercast.OrderQuery) (orders []ordercast.Order, err error) {
 	err = s.read(ctx, func(ctx context.Context) (err error) {
 		orders, err = s.listOrders(ctx, q)
@@ -232,8 +232,13 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	if q.RestaurantID != "" {
 		arg("restaurant_id = ?", q.RestaurantID)
 	}
+	// Newest first is the same range read backwards.
+	cmp, desc := ">", ""
+	if q.Newest {
+		cmp, desc = "<", " DESC"
+	}
 	if q.After != nil {
-		arg(`(created_at, id COLLATE "C") > (?, ?)`, q.After.CreatedAt, q.After.ID)
+		arg(`(created_at, id COLLATE "C") `+cmp+` (?, ?)`, q.After.CreatedAt, q.After.ID)
 	}
 	if !q.Since.IsZero() {
 		arg("created_at >= ?", q.Since)
@@ -257,7 +262,7 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	args = append(args, q.Limit)
-	return query + ` ORDER BY created_at, id COLLATE "C" LIMIT $` + strconv.Itoa(len(args)), args
+	return query + ` ORDER BY created_at` + desc + `, id COLLATE "C"` + desc + ` LIMIT $` + strconv.Itoa(len(args)), args
 }
 
 // collectOrders reads every order of rows, in their order (none is an empty list), and closes

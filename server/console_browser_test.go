@@ -397,7 +397,8 @@ func TestConsoleFindsOrders(t *testing.T) {
 // TestConsoleSaysItsListIsCut: the console's stream's snapshot holds the newest 500 active orders
 // (stream.SnapshotLimit), and the oldest, the ones customers call about, were simply not listed.
 // The console says so when a snapshot comes full, and Find lists a party's newest orders, newest
-// first, however many it has: the API lists them oldest first, a page of 500 at a time.
+// first, however many it has, in one page listed newest first (a party's newest page was once
+// read back a window of time at a time, as the API listed oldest first only).
 func TestConsoleSaysItsListIsCut(t *testing.T) {
 	ts := newServer(t, nil)
 	const n = 501

@@ -10,7 +10,8 @@ import (
 )
 
 // handleListOrders serves GET /v1/orders: a page of orders, ended ones too, oldest created first,
-// for a point of sale that rebuilds or reconciles its day. Admin and system list every order (or
+// for a point of sale that rebuilds or reconciles its day, or newest first, for an agent who looks
+// up a customer's last orders. Admin and system list every order (or
 // one restaurant's), a restaurant its own; a courier, a customer and a tracking token none (their
 // party streams hold their active orders). One customer's orders (customer_id, an access
 // request's export) only admin and system list.
@@ -34,13 +35,13 @@ func (s *Server) handleListOrders(w http.ResponseWriter, r *http.Request) {
 	res := api.ListOrdersResponse{Orders: orders}
 	if len(orders) > limit {
 		res.Orders = orders[:limit]
-		res.Next = ordercast.CursorOf(orders[limit-1]).String()
+		res.Next = q.Next(orders[limit-1]).String()
 	}
 	s.writeJSON(w, r, http.StatusOK, res)
 }
 
-// listQuery reads GET /v1/orders' query: each parameter once, a status, RFC 3339 times, a
-// cursor this server gave, a limit from 1 to api.MaxOrdersPerPage. (Any other parameter was
+// listQuery reads GET /v1/orders' query: each parameter once, a status, RFC 3339 times, a way
+// to list them, a cursor this server gave, a limit from 1 to api.MaxOrdersPerPage. (Any other parameter was
 // refused before: knownQuery.)
 func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 	q := ordercast.OrderQuery{Limit: api.DefaultOrdersPerPage}
@@ -52,6 +53,13 @@ func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 		}
 	}
 	q.RestaurantID, q.CustomerID, q.Status = v[api.ParamRestaurantID], v[api.ParamCustomerID], ordercast.Status(v[api.ParamStatus])
+	switch v[api.ParamOrder] {
+	case "", api.OrderOldest:
+	case api.OrderNewest:
+		q.Newest = true
+	default:
+		return q, ordercast.Errorf(ordercast.EInvalid, "%s must be %s or %s, not %s", api.ParamOrder, api.OrderOldest, api.OrderNewest, ordercast.Quote(v[api.ParamOrder]))
+	}
 	for name, t := range map[string]*time.Time{api.ParamSince: &q.Since, api.ParamUntil: &q.Until} {
 		if v[name] == "" {
 			continue

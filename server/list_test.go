@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -56,25 +57,36 @@ func TestListOrders(t *testing.T) {
 		{"a restaurant's still placed", r1, "?status=placed", []string{"l-1", "l-5"}},
 		{"created before any", admin, "?until=" + url.QueryEscape(time.Now().Add(-time.Hour).Format(time.RFC3339)), nil},
 		{"created since an hour ago", admin, "?since=" + url.QueryEscape(time.Now().Add(-time.Hour).Format(time.RFC3339Nano)), []string{"l-1", "l-2", "l-3", "l-4", "l-5"}},
+		{"admin, every order, oldest first by name", admin, "?order=oldest", []string{"l-1", "l-2", "l-3", "l-4", "l-5"}},
+		{"admin, every order, newest first", admin, "?order=newest", []string{"l-5", "l-4", "l-3", "l-2", "l-1"}},
+		{"a restaurant, its own, newest first", r1, "?order=newest", []string{"l-5", "l-3", "l-1"}},
+		{"support, a customer's, newest first", actorToken(t, auth.RoleSupport, "ana"), "?customer_id=u-1&order=newest", []string{"l-3"}},
 	} {
 		if got, next := list(tc.token, tc.query); !slices.Equal(got, tc.want) || next != "" {
 			t.Errorf("%s: %v (next %q), want %v and no next", tc.name, got, next, tc.want)
 		}
 	}
 
-	// Page by page: each next leads on, the last page has none.
-	var paged []string
-	query := "?limit=2"
-	for range 5 {
-		ids, next := list(r1, query)
-		paged = append(paged, ids...)
-		if next == "" {
-			break
+	// Page by page, either way: each next leads on, the last page has none.
+	firstNext := map[string]string{}
+	for _, tc := range []struct {
+		order string
+		want  []string
+	}{{"oldest", []string{"l-1", "l-3", "l-5"}}, {"newest", []string{"l-5", "l-3", "l-1"}}} {
+		var paged []string
+		query := "?limit=2&order=" + tc.order
+		for range 5 {
+			ids, next := list(r1, query)
+			paged = append(paged, ids...)
+			if next == "" {
+				break
+			}
+			firstNext[tc.order] = cmp.Or(firstNext[tc.order], next)
+			query = "?limit=2&order=" + tc.order + "&cursor=" + url.QueryEscape(next)
 		}
-		query = "?limit=2&cursor=" + url.QueryEscape(next)
-	}
-	if want := []string{"l-1", "l-3", "l-5"}; !slices.Equal(paged, want) {
-		t.Errorf("pages of 2: %v, want %v", paged, want)
+		if !slices.Equal(paged, tc.want) {
+			t.Errorf("pages of 2, %s first: %v, want %v", tc.order, paged, tc.want)
+		}
 	}
 
 	tracking, _, err := authority(t).SignTracking("l-1", time.Hour)
@@ -100,6 +112,10 @@ func TestListOrders(t *testing.T) {
 		{"a limit past the most", admin, "?limit=501", 422, ordercast.EInvalid, "from 1 to 500"},
 		{"a cursor of another making", admin, "?cursor=abc", 422, ordercast.EInvalid, "not one this server gave"},
 		{"a filter misspelt", admin, "?restaurant=r-1", 422, ordercast.EInvalid, `unknown query parameter "restaurant"`},
+		{"an order that is no way", admin, "?order=desc", 422, ordercast.EInvalid, `order must be oldest or newest, not "desc"`},
+		// A cursor starts its page on the side of its order that the list's way reads next.
+		{"an oldest-first cursor, newest first", r1, "?order=newest&cursor=" + url.QueryEscape(firstNext["oldest"]), 422, ordercast.EInvalid, "the cursor is of a list oldest first"},
+		{"a newest-first cursor, oldest first", r1, "?cursor=" + url.QueryEscape(firstNext["newest"]), 422, ordercast.EInvalid, "the cursor is of a list newest first"},
 		{"a filter twice", admin, "?status=placed&status=ready", 400, ordercast.EMalformed, "status must be sent once"},
 	} {
 		resp, body := call(t, "GET", base+"/v1/orders"+tc.query, tc.token, "")

@@ -319,9 +319,7 @@ type consolePage struct {
 	Restaurants, Customers []PartyLink
 	// SnapshotLimit is the most active orders the console's stream's snapshot holds
 	// (stream.SnapshotLimit): one that holds as many says that older ones are not listed.
-	// PageLimit is the most orders one GET /v1/orders lists (api.MaxOrdersPerPage), for the
-	// page's Find to read a party's orders by.
-	SnapshotLimit, PageLimit int
+	SnapshotLimit int
 	// Demo marks a page of demo mode (demoPages).
 	Demo bool
 }
@@ -349,7 +347,7 @@ const ConsoleCookie = "ordercast_console"
 // operator's console in as its author's account (login CSRF), and the operator would type notes
 // and changes under it: /console names no one, unlike a party's page or an order's.
 func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
-	page := consolePage{Demo: s.demoPages(), SnapshotLimit: stream.SnapshotLimit, PageLimit: api.MaxOrdersPerPage}
+	page := consolePage{Demo: s.demoPages(), SnapshotLimit: stream.SnapshotLimit}
 	for _, l := range s.PartyLinks {
 		switch l.Party.Kind {
 		case ordercast.PartyRestaurant:

@@ -153,8 +153,8 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 	return orders, nil
 }
 
-// ListOrders returns a page of the orders q keeps, oldest created first, read in the order of
-// migration 012's indexes.
+// ListOrders returns a page of the orders q keeps, oldest or newest created first, read in the
+// order of migration 012's indexes, or against it.
 func (s *Store) ListOrders(ctx context.Context, q ordercast.OrderQuery) ([]ordercast.Order, error) {
 	orders, err := s.listOrders(ctx, q)
 	return orders, s.health(err, false)
@@ -184,6 +184,11 @@ func (s *Store) listOrders(ctx context.Context, q ordercast.OrderQuery) ([]order
 // the customer has that was not purged, a few entries each, sorted here.
 func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	index, where, args := "orders_created", []string{}, []any{}
+	// Newest first is the same range read backwards.
+	cmp, desc := ">", ""
+	if q.Newest {
+		cmp, desc = "<", " DESC"
+	}
 	if q.CustomerID != "" {
 		args = append(args, ordercast.Party{Kind: ordercast.PartyCustomer, ID: q.CustomerID}.Key())
 		where, args = append(where, "customer_id = ?"), append(args, q.CustomerID)
@@ -202,7 +207,7 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	}
 	if q.After != nil {
 		at := q.After.CreatedAt.UnixMicro()
-		where, args = append(where, "(created_at, id) > (?, ?)"), append(args, at, q.After.ID)
+		where, args = append(where, "(created_at, id) "+cmp+" (?, ?)"), append(args, at, q.After.ID)
 	}
 	if !q.Since.IsZero() {
 		where, args = append(where, "created_at >= ?"), append(args, q.Since.UnixMicro())
@@ -221,7 +226,7 @@ func listOrdersQuery(q ordercast.OrderQuery) (string, []any) {
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	return query + ` ORDER BY created_at, id LIMIT ?`, append(args, q.Limit)
+	return query + ` ORDER BY created_at` + desc + `, id` + desc + ` LIMIT ?`, append(args, q.Limit)
 }
 
 // findOrder reads one order, translating a missing row into ENotFound.

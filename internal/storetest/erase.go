@@ -68,21 +68,26 @@ func exerciseCustomerData(t *testing.T, open opener) {
 	sameIDs("u-1's placed", list(ordercast.OrderQuery{CustomerID: "u-1", Status: ordercast.StatusPlaced}), "e-3")
 	sameIDs("u-1's at r-2", list(ordercast.OrderQuery{CustomerID: "u-1", RestaurantID: "r-2"}))
 	sameIDs("nobody's orders", list(ordercast.OrderQuery{CustomerID: "u-9"}))
-	var paged []string
-	page := ordercast.OrderQuery{CustomerID: "u-1", Limit: 1}
-	for range 4 {
-		got, err := h.s.ListOrders(h.ctx, page)
-		if err != nil {
-			t.Fatalf("ListOrders(%+v): %v", page, err)
+	sameIDs("u-1's orders newest first", list(ordercast.OrderQuery{CustomerID: "u-1", Newest: true}), "e-3", "e-2", "e-1")
+	paged := func(newest bool) []string {
+		var ids []string
+		page := ordercast.OrderQuery{CustomerID: "u-1", Limit: 1, Newest: newest}
+		for range 4 {
+			got, err := h.s.ListOrders(h.ctx, page)
+			if err != nil {
+				t.Fatalf("ListOrders(%+v): %v", page, err)
+			}
+			if len(got) == 0 {
+				break
+			}
+			ids = append(ids, got[0].ID)
+			c := page.Next(got[0])
+			page.After = &c
 		}
-		if len(got) == 0 {
-			break
-		}
-		paged = append(paged, got[0].ID)
-		c := ordercast.CursorOf(got[0])
-		page.After = &c
+		return ids
 	}
-	sameIDs("u-1's orders in pages of one", paged, "e-1", "e-2", "e-3")
+	sameIDs("u-1's orders in pages of one", paged(false), "e-1", "e-2", "e-3")
+	sameIDs("u-1's orders in pages of one, newest first", paged(true), "e-3", "e-2", "e-1")
 
 	// Refused while e-3 is in progress: nothing changes.
 	ids := []string{"e-1", "e-2", "e-3", "f-1", "g-1"}

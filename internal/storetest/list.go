@@ -10,9 +10,10 @@ import (
 )
 
 // exerciseListOrders: ListOrders lists every order, ended ones too, oldest created first, orders
-// of one time by id byte by byte (as SQLite compares them, whatever PostgreSQL's collation); it
-// keeps a restaurant's, a status's, a range of creation times; and pages of any size, each after
-// the last order of the one before, hold every order once, in that order.
+// of one time by id byte by byte (as SQLite compares them, whatever PostgreSQL's collation), or
+// newest first, in just the order backwards; it keeps a restaurant's, a status's, a range of
+// creation times; and pages of any size, each after the last order of the one before, hold every
+// order once, in that order, either way.
 func exerciseListOrders(t *testing.T, open opener) {
 	t.Parallel()
 	h := newHarness(t, open)
@@ -90,7 +91,18 @@ func exerciseListOrders(t *testing.T, open opener) {
 	same("created since the middle one", list(ordercast.OrderQuery{Since: mid}), keep(func(o ordercast.Order) bool { return !o.CreatedAt.Before(mid) }))
 	same("created before the middle one", list(ordercast.OrderQuery{Until: mid}), keep(func(o ordercast.Order) bool { return o.CreatedAt.Before(mid) }))
 
-	for _, q := range []ordercast.OrderQuery{{}, {RestaurantID: "r-1"}, {Since: mid}} {
+	backwards := func(orders []ordercast.Order) []ordercast.Order {
+		r := slices.Clone(orders)
+		slices.Reverse(r)
+		return r
+	}
+	same("every order, newest first", list(ordercast.OrderQuery{Newest: true}), backwards(all))
+	same("r-1's, newest first", list(ordercast.OrderQuery{Newest: true, RestaurantID: "r-1"}), backwards(keep(func(o ordercast.Order) bool { return o.RestaurantID == "r-1" })))
+	same("the placed, newest first", list(ordercast.OrderQuery{Newest: true, Status: ordercast.StatusPlaced}), backwards(keep(func(o ordercast.Order) bool { return o.Status == ordercast.StatusPlaced })))
+	same("created since the middle one, newest first", list(ordercast.OrderQuery{Newest: true, Since: mid}), backwards(keep(func(o ordercast.Order) bool { return !o.CreatedAt.Before(mid) })))
+	same("the newest two", list(ordercast.OrderQuery{Newest: true, Limit: 2}), backwards(all)[:2])
+
+	for _, q := range []ordercast.OrderQuery{{}, {RestaurantID: "r-1"}, {Since: mid}, {Newest: true}, {Newest: true, RestaurantID: "r-1"}, {Newest: true, Until: mid}} {
 		want := list(q)
 		for size := 1; size <= 3; size++ {
 			var paged []ordercast.Order
@@ -102,7 +114,7 @@ func exerciseListOrders(t *testing.T, open opener) {
 				if len(got) < size {
 					break
 				}
-				c := ordercast.CursorOf(got[len(got)-1])
+				c := q.Next(got[len(got)-1])
 				page.After = &c
 			}
 			same("pages", paged, want)

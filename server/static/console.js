@@ -1750,76 +1750,15 @@
 
   // partyOrders reads, for Find, the orders of a party (by: "customer" or "restaurant"; id):
   // resolves {orders, more}, the newest FIND_SHOWN, newest first, more saying it has older ones.
-  // The API lists a party's orders oldest first, a page at a time (at most the form's
-  // data-page-limit, api.MaxOrdersPerPage) after a cursor, and a restaurant's run to thousands a
-  // day: paging to its newest would read them all. So the first page is read, which holds every
-  // order of most parties (a customer's); past it, the orders are read back from now a window of
-  // time at a time ([since, until), each read whole), a window that holds more than a page read
-  // again half as wide, the next one twice as wide, until FIND_SHOWN are read, or the windows
-  // reach the first page's newest order, or FIND_MAX_READS requests were made (then it shows
-  // what it read: the newest, each window being whole). The first window is as long as the first
-  // page took to hold FIND_SHOWN orders (a second at least): a guess of the party's pace, which
-  // the halving and doubling put right.
-  var FIND_SHOWN = 100, FIND_MAX_READS = 60;
+  // One page, listed newest first by the API, however many orders the party has: a restaurant's
+  // run to thousands a day.
+  var FIND_SHOWN = 100;
   function partyOrders(by, id) {
-    var pageLimit = Number(find.dataset.pageLimit), reads = 0;
-    var list = function (extra) {
-      reads++;
-      var q = new URLSearchParams(Object.assign({ limit: String(pageLimit) }, extra));
-      q.set(by + '_id', id);
-      return oc.request('GET', '/v1/orders?' + q.toString());
-    };
-    // readWindow reads the orders of window w ({since, until?}), whole: null when it holds more
-    // than a page and is wider than a millisecond (read it narrower); a millisecond's (a batch
-    // created at one time) is read to its end after the cursor.
-    var readWindow = function (w, span) {
-      var got = [];
-      var page = function (cursor) {
-        return list(Object.assign(cursor ? { cursor: cursor } : {}, w)).then(function (res) {
-          if (res.next && span > 1 && !cursor) return null;
-          got = got.concat(res.orders);
-          return res.next && reads < FIND_MAX_READS ? page(res.next) : got;
-        });
-      };
-      return page('');
-    };
-    return list({}).then(function (first) {
-      if (!first.next) return newestFound(first.orders, false);
-      var ms = function (o) { return Math.floor(oc.timeMicros(o.created_at) / 1000); };
-      var floor = ms(first.orders[first.orders.length - 1]);
-      var span = Math.max(1000, Math.ceil((floor - ms(first.orders[0])) * FIND_SHOWN / first.orders.length));
-      var read = [], until = null, now = Math.ceil(oc.serverNow());
-      var back = function () {
-        var end = until === null ? now : until, since = end - span;
-        // The first window is open above: an order created since the page took now is in it.
-        var w = { since: new Date(since).toISOString() };
-        if (until !== null) w.until = new Date(until).toISOString();
-        return readWindow(w, span).then(function (orders) {
-          if (orders === null) {
-            span = Math.max(1, Math.floor(span / 2));
-            return reads < FIND_MAX_READS ? back() : newestFound(read, true);
-          }
-          read = read.concat(orders);
-          if (since <= floor) return newestFound(read.concat(first.orders), false);
-          if (read.length >= FIND_SHOWN || reads >= FIND_MAX_READS) return newestFound(read, true);
-          until = since;
-          span *= 2;
-          return back();
-        });
-      };
-      return back();
+    var q = new URLSearchParams({ limit: String(FIND_SHOWN), order: 'newest' });
+    q.set(by + '_id', id);
+    return oc.request('GET', '/v1/orders?' + q.toString()).then(function (res) {
+      return { orders: res.orders, more: Boolean(res.next) };
     });
-  }
-
-  // newestFound is Find's answer of orders read: each once, the newest FIND_SHOWN, newest first;
-  // more says that older ones were left unread.
-  function newestFound(orders, more) {
-    var byID = new Map();
-    orders.forEach(function (o) { byID.set(o.id, o); });
-    var all = Array.from(byID.values()).sort(function (a, b) {
-      return createdMicros(b) - createdMicros(a) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
-    });
-    return { orders: all.slice(0, FIND_SHOWN), more: more || all.length > FIND_SHOWN };
   }
 
   // needToken shows the token entry instead of orders that cannot be watched: the page was served
