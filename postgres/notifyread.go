@@ -22,8 +22,9 @@ func readNotices(payload string) (evs []ordercast.Event, ok bool) {
 	if !r.next('[') {
 		return nil, false
 	}
-	// Every row opens with '[': their count, or more when a string holds one.
-	evs = make([]ordercast.Event, 0, strings.Count(payload, "[")-1)
+	// Every row opens with '[': their count, or more when a string holds one; and a row is
+	// at least 7 bytes (["",0]), so a notice of brackets alone reserves no more than its rows.
+	evs = make([]ordercast.Event, 0, min(strings.Count(payload, "[")-1, len(payload)/7))
 	if r.next(']') {
 		return evs, r.i == len(r.s)
 	}
