@@ -79,7 +79,7 @@ func (e *Engine) freshParty(ctx context.Context, p ordercast.Party) (partyOpenin
 // never reached last.
 func (e *Engine) resumeParty(ctx context.Context, p ordercast.Party, last int64) (o partyOpening, ok bool, err error) {
 	sr := e.store
-	evs, far, err := e.partyLogAfter(ctx, sr, p, last)
+	evs, far, err := e.partyLogAfter(ctx, sr, p, last, 0)
 	if err != nil || far {
 		return partyOpening{}, false, err
 	}
@@ -99,7 +99,7 @@ func (e *Engine) resumeParty(ctx context.Context, p ordercast.Party, last int64)
 	case snap.Pos < end:
 		return partyOpening{}, false, nil // a last the log never reached
 	case snap.Pos > end && e.cfg.Locations != nil:
-		more, far, err := e.partyLogAfter(ctx, sr, p, end)
+		more, far, err := e.partyLogAfter(ctx, sr, p, end, 0)
 		if err != nil || far {
 			return partyOpening{}, false, err
 		}
@@ -119,20 +119,39 @@ func (e *Engine) resumeParty(ctx context.Context, p ordercast.Party, last int64)
 // of the bound's worth of entries and their events, all then thrown away (a kitchen's screen
 // back after a weekend, on every reconnect). The read of the entries checks both again, for what
 // was committed or purged in between.
-func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, last int64) (evs []ordercast.ScopedEvent, far bool, err error) {
+//
+// So is a stream whose log went back under it: a database restored from a copy, or a failover
+// to a standby that had not yet received the last commits. The log then ends before last
+// (Head < last), or, once changes were made again, holds other events at the positions the
+// stream was sent. A stream that knows when the event at last was committed (lastAt, in Unix
+// microseconds as the stores keep it; 0 for one that does not, such as a client's resume) has
+// that entry read too, and compared: the same position holding another commit means the
+// stream's account of the scope is not the log's, and its next events, if taken as following
+// on, would skip the changes made again at positions it took for ones it had.
+func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p ordercast.Party, last, lastAt int64) (evs []ordercast.ScopedEvent, far bool, err error) {
 	bounds, err := sr.ScopeLogBounds(ctx, p)
 	if err != nil {
 		return nil, false, fmt.Errorf("read where the log of %s stands: %w", p.Key(), err)
 	}
-	if last < bounds.Purged || bounds.Head-last > int64(e.cfg.PartyBacklog) {
+	if last < bounds.Purged || bounds.Head-last > int64(e.cfg.PartyBacklog) || bounds.Head < last {
 		return nil, true, nil
 	}
-	evs, err = sr.ScopeEventsAfter(ctx, p, last, e.cfg.PartyBacklog+1)
+	from := last
+	if lastAt != 0 && last > 0 {
+		from = last - 1
+	}
+	evs, err = sr.ScopeEventsAfter(ctx, p, from, e.cfg.PartyBacklog+1+int(last-from))
 	if errors.Is(err, ordercast.ErrLogPurged) {
 		return nil, true, nil
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read the log of %s: %w", p.Key(), err)
+	}
+	if from < last {
+		if len(evs) == 0 || evs[0].Pos != last || evs[0].At.UnixMicro() != lastAt {
+			return nil, true, nil // another commit at last: the log went back
+		}
+		evs = evs[1:]
 	}
 	for i, ev := range evs {
 		if ev.Pos != last+int64(i)+1 {
@@ -180,7 +199,7 @@ func (e *Engine) partyPositions(ctx context.Context, orders []ordercast.Order, o
 // openParty queues what opens a party stream: the snapshot or the backlog, then the positions,
 // which never precede the statuses they are judged by.
 func (w *watcher) openParty(o partyOpening) {
-	w.last = o.pos
+	w.last, w.lastAt = o.pos, 0 // when the entry at a snapshot's position was committed is not read
 	for id, ord := range o.orders {
 		w.rememberOrder(id, ord)
 	}
@@ -230,7 +249,7 @@ func (w *watcher) queueParty(m *hub.Message, pos int64) {
 	if w.live {
 		w.liveAt = append(w.liveAt, m.Event.At)
 	}
-	w.last = pos
+	w.last, w.lastAt = pos, m.Event.At.UnixMicro()
 }
 
 // deliverParty queues the live events of a party's scope by their position in its log: a
@@ -256,7 +275,7 @@ func (w *watcher) deliverParty(ctx context.Context, msgs []*hub.Message, overflo
 	sr := w.e.store
 	ctx, cancel := w.e.catchUpContext(ctx)
 	defer cancel()
-	missed, far, err := w.e.partyLogAfter(ctx, sr, w.party, w.last)
+	missed, far, err := w.e.partyLogAfter(ctx, sr, w.party, w.last, w.lastAt)
 	if err != nil {
 		return fmt.Errorf("catch up: %w", err)
 	}

@@ -568,3 +568,101 @@ func TestPartyLogWithAHoleGetsASnapshot(t *testing.T) {
 		t.Errorf("resume after 1 over a log read from 3: snapshot %v, %d events of the log, at %d; want a snapshot at 3", o.snap != nil, len(o.backlog), o.pos)
 	}
 }
+
+// TestPartyStreamWhoseLogWentBackGetsASnapshot: a failover to a standby that had not received
+// the last commits (or a database restored from a copy) takes a party's log back under its
+// streams. A kitchen's board then held an order the database no longer has, and, taking its
+// next events as following on, never showed the order created again at a position it took for
+// one it had. A stream caught up after the log went back (as every one is when a node's bus
+// reconnects) is sent the scope as it is now: whether the log ends before its position, or
+// holds another commit there already.
+func TestPartyStreamWhoseLogWentBackGetsASnapshot(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	party := ordercast.Party{Kind: ordercast.PartyRestaurant, ID: "luigis"}
+	create := func(s *sqlite.Store, id string) ordercast.Event {
+		t.Helper()
+		if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: id, RestaurantID: party.ID}); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.ScopeEventsAfter(ctx, party, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return evs[len(evs)-1].Event
+	}
+	for _, tc := range []struct{ live, again bool }{{true, false}, {true, true}, {false, false}} {
+		live, again := tc.live, tc.again
+		// live: o-lost is sent live, not in the stream's opening snapshot (whose position's
+		// commit the stream does not know).
+		t.Run(fmt.Sprintf("sent live %v, made again before the catch-up %v", live, again), func(t *testing.T) {
+			dir := t.TempDir()
+			primary := sqlite.New(filepath.Join(dir, "primary.db"))
+			storetest.MustOpen(t, primary)
+			create(primary, "o-1") // position 1
+			// The standby has o-1 only: it never received what follows.
+			standby := filepath.Join(dir, "standby.db")
+			if _, err := sqlite.Backup(ctx, filepath.Join(dir, "primary.db"), standby); err != nil {
+				t.Fatal(err)
+			}
+			if !live {
+				create(primary, "o-lost") // position 2, in the opening snapshot
+			}
+			e := New(primary, hub.New(), testConfig, &counter{})
+			wt, err := e.Watch(ctx, Request{Scope: PartyEvents, Party: party})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(wt.Close)
+			rec := &recorder{}
+			w := &watcher{}
+			w.init(e, rec, sseFraming{}, wt, func(End) {})
+			if err := w.flush(); err != nil {
+				t.Fatal(err)
+			}
+			if live {
+				ev := create(primary, "o-lost") // position 2, sent live
+				if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(ev)}, false); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if w.last != 2 || !strings.Contains(strings.Join(rec.got(), ""), `"o-lost"`) {
+				t.Fatalf("the stream is at %d; want o-lost sent, at position 2", w.last)
+			}
+
+			// The failover.
+			s := sqlite.New(standby)
+			storetest.MustOpen(t, s)
+			e.store = s
+			if again {
+				create(s, "o-again") // position 2 again, committed before the stream catches up
+			}
+			before := len(rec.got())
+			if err := w.deliver(ctx, nil, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.flush(); err != nil {
+				t.Fatal(err)
+			}
+			sent := strings.Join(rec.got()[before:], "")
+			if !strings.Contains(sent, "event: snapshot\n") || strings.Contains(sent, `"o-lost"`) || !strings.Contains(sent, `"o-1"`) {
+				t.Fatalf("caught up after the log went back: sent %q; want a snapshot of the scope as the standby has it", sent)
+			}
+			if !again {
+				ev := create(s, "o-again") // position 2 again, after the catch-up
+				if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(ev)}, false); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.flush(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if all := strings.Join(rec.got()[before:], ""); !strings.Contains(all, `"o-again"`) || w.last != 2 {
+				t.Errorf("the order made again at position 2: sent %q, at %d; want o-again shown, at position 2", all, w.last)
+			}
+		})
+	}
+}

@@ -24,8 +24,12 @@ type watcher struct {
 	release func()
 	end     func(End) // called once, when the stream has ended
 
-	last  int64 // seq of the last event queued
-	ended bool  // a terminal event was queued, or revoked; the stream is complete
+	last int64 // seq of the last event queued
+	// lastAt is when the event at last (PartyEvents) was committed, in Unix microseconds; 0 when
+	// the stream was not sent it (a snapshot's position, a client's resume). A catch-up checks
+	// the log still holds that commit there (partyLogAfter).
+	lastAt int64
+	ended  bool // a terminal event was queued, or revoked; the stream is complete
 	// behind says events were taken from the subscription and left for a catch-up from the
 	// store (a delivery on the publisher's goroutine, which never reads it: see needsStore).
 	behind bool
