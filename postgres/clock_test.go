@@ -52,3 +52,25 @@ func TestClockKeepsTheTightestReading(t *testing.T) {
 		t.Fatalf("after the database's clock stepped back, skew = %v, want %v", got, want)
 	}
 }
+
+// TestClockOffsetIsTheMidpoint: on a node far from the database (40 ms each way here) whose
+// clock agrees with it, the bound events are stamped by is 40 ms ahead, all of it the way
+// there; the offset the node reports for its clock is the tightest reading's midpoint, 0, not
+// the 40 ms a dashboard would blame on the clocks. A database 3 s ahead reads 3 s.
+func TestClockOffsetIsTheMidpoint(t *testing.T) {
+	start := time.Date(2026, 12, 1, 7, 0, 0, 0, time.UTC)
+	for _, ahead := range []time.Duration{0, 3 * time.Second, -2 * time.Second} {
+		var c dbClock
+		const way = 40 * time.Millisecond
+		for i, extra := range []time.Duration{5 * time.Millisecond, 0, 20 * time.Millisecond} {
+			sent := start.Add(time.Duration(i) * time.Second)
+			c.read(sent.Add(way).Add(extra).Add(ahead), sent, sent.Add(2*way+extra))
+		}
+		if got, want := time.Duration(c.skew.Load()), ahead+way; got != want {
+			t.Errorf("database %v ahead: the bound stamped by = %v, want %v (never earlier than the database)", ahead, got, want)
+		}
+		if got := time.Duration(c.offset.Load()); got != ahead {
+			t.Errorf("database %v ahead, 40 ms each way: offset = %v, want %v", ahead, got, ahead)
+		}
+	}
+}

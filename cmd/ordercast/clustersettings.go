@@ -76,6 +76,11 @@ type clusterSettings struct {
 	// an earlier release, which announced neither (and applies no privacy radius).
 	PrivacyRadius  *float64 `json:"location_privacy_radius_m,omitempty"`
 	PublicTracking *bool    `json:"public_tracking,omitempty"`
+	// Retention is --retention, as a Go duration: the purge of ended orders runs on one node
+	// at a time, each with its own, so a node whose --retention is shorter deletes the
+	// cluster's orders (their history, personal data) earlier than the others would, and
+	// sooner than a retention policy says. Nil: a node of an earlier release.
+	Retention *string `json:"retention,omitempty"`
 }
 
 // clusterSettings returns what this node announces: secrets are the secret it signs with, then
@@ -83,7 +88,7 @@ type clusterSettings struct {
 func (m *Main) clusterSettings(secrets []string) clusterSettings {
 	host, _ := os.Hostname()
 	c := clusterSettings{Host: host, LocationFrom: string(ordercast.LocationFrom(ordercast.Status(m.LocationFrom))), JWTAudience: m.JWTAudience, JWTIssuer: m.JWTIssuer,
-		PrivacyRadius: &m.PrivacyRadius, PublicTracking: &m.PublicTracking}
+		PrivacyRadius: &m.PrivacyRadius, PublicTracking: &m.PublicTracking, Retention: new(m.Retention.String())}
 	for i, s := range secrets {
 		f := fingerprint(s)
 		if i == 0 {
@@ -123,6 +128,9 @@ func mismatches(mine, theirs clusterSettings) []mismatch {
 	}
 	if mine.PublicTracking != nil && theirs.PublicTracking != nil && *mine.PublicTracking != *theirs.PublicTracking {
 		ms = append(ms, mismatch{"public-tracking", fmt.Sprintf("this node's --public-tracking is %v, the other node's %v: whether an order is read without a token depends on the node asked", *mine.PublicTracking, *theirs.PublicTracking)})
+	}
+	if mine.Retention != nil && theirs.Retention != nil && *mine.Retention != *theirs.Retention {
+		ms = append(ms, mismatch{"retention", fmt.Sprintf("this node deletes an ended order %s after it ended, the other node %s after (0s: never): the purge runs on one node at a time, so when an order is deleted depends on which", *mine.Retention, *theirs.Retention)})
 	}
 	return ms
 }

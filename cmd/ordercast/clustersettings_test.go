@@ -73,6 +73,12 @@ func withPrivacy(c clusterSettings, radius float64, public bool) clusterSettings
 	return c
 }
 
+// withRetention is c with --retention keep.
+func withRetention(c clusterSettings, keep time.Duration) clusterSettings {
+	c.Retention = new(keep.String())
+	return c
+}
+
 // TestClusterSettings: two nodes on one database, each checked once after both announced
 // themselves, find each other's settings in agreement, or report each way they disagree: on
 // both nodes, in the gauge, and in one ERROR line that names the setting and the other node
@@ -99,6 +105,11 @@ func TestClusterSettings(t *testing.T) {
 		{"public tracking on one node", withPrivacy(testSettings("out_for_delivery", secret1), 250, false), withPrivacy(testSettings("out_for_delivery", secret1), 250, true), []string{"public-tracking"}},
 		// A node of an earlier release announces neither: nothing to compare (the upgrade notes say so).
 		{"an earlier release", withPrivacy(testSettings("out_for_delivery", secret1), 250, false), testSettings("out_for_delivery", secret1), nil},
+		// Each node purges with its own --retention, whichever runs the purge.
+		{"the same retention", withRetention(testSettings("out_for_delivery", secret1), 720*time.Hour), withRetention(testSettings("out_for_delivery", secret1), 720*time.Hour), nil},
+		{"a shorter retention", withRetention(testSettings("out_for_delivery", secret1), 720*time.Hour), withRetention(testSettings("out_for_delivery", secret1), 72*time.Hour), []string{"retention"}},
+		{"retention on one node only", withRetention(testSettings("out_for_delivery", secret1), 0), withRetention(testSettings("out_for_delivery", secret1), 720*time.Hour), []string{"retention"}},
+		{"retention of an earlier release", withRetention(testSettings("out_for_delivery", secret1), 720*time.Hour), testSettings("out_for_delivery", secret1), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			db := pgtest.NewDatabase(t)

@@ -293,8 +293,8 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 		}, func() float64 { return float64(l.Reconnects()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ordercast_pg_clock_offset_seconds",
-			Help: "The database's clock minus this node's, as the node reckons it from its writes' round trips (within a round trip). Events are stamped on the database's clock; tokens and positions on the node's: alert when it passes a few seconds (a tracking token signed on a node 30 s ahead is refused by the others).",
-		}, func() float64 { return st.StampNow().Sub(time.Now()).Seconds() }),
+			Help: "The database's clock minus this node's, as the node reckons it from its writes' round trips (the midpoint of the tightest recent one: within half the difference between the ways there and back). Events are stamped on the database's clock; tokens and positions on the node's: alert when it passes a few seconds (a tracking token signed on a node 30 s ahead is refused by the others).",
+		}, func() float64 { return st.Offset().Seconds() }),
 	)
 }
 
