@@ -207,12 +207,12 @@ const (
 	// id, data {"every_s": N}, one at the opening and then after N seconds without a frame.
 	EventHeartbeat = "heartbeat"
 	// EventEnd is the last event of an SSE stream that ends where a reconnect as it was would be
-	// refused, saying why, as a WebSocket's close reason does: no id, data a StreamEnd.
+	// refused or misled, saying why, as a WebSocket's close reason does: no id, data a StreamEnd.
 	EventEnd = "end"
 )
 
 // StreamEnd is the data of an EventEnd: why the stream ended (EndTokenExpired,
-// EndOrderReassigned), and the same in words.
+// EndOrderReassigned, EndHistoryRewritten), and the same in words.
 type StreamEnd struct {
 	Reason  string `json:"reason"`
 	Message string `json:"message"`
@@ -226,7 +226,16 @@ const (
 	// EndOrderReassigned: a courier's stream of an order that went to another courier (a
 	// reconnect is refused 403: the order is no longer its).
 	EndOrderReassigned = "order_reassigned"
+	// EndHistoryRewritten: the order's history went back under the stream (its database came
+	// back with less than it had: a failover that lost the last commits, a copy restored), so
+	// seqs the client holds may now be other changes'. A reconnect with Last-Event-ID would
+	// skip them: open the stream afresh, without it, and show the order as it comes.
+	EndHistoryRewritten = "history_rewritten"
 )
+
+// CloseHistoryRewritten is the close code of a WebSocket that ends for EndHistoryRewritten:
+// reconnect without lastEventId. (4000 to 4999 are the application's: RFC 6455 §7.4.2.)
+const CloseHistoryRewritten = 4001
 
 // EventName is the SSE event name of ev: courier for an assignment, status otherwise.
 func EventName(ev ordercast.Event) string {

@@ -49,7 +49,9 @@ var ErrGaveUp = errors.New("client: watch gave up")
 // before it. That history is not the one the watch followed (a database reset or restored from an
 // older backup, a Last-Event-ID kept from another deployment): the watch cannot tell what it
 // missed, and every event the order has yet to bring comes under a seq it has returned already,
-// so it says so rather than skip them, or wait for events that will never come.
+// so it says so rather than skip them, or wait for events that will never come. A stream that
+// was live when the history went back under it (a failover that lost the database's last
+// commits) ends saying so (api.EndHistoryRewritten), and the watch with ErrHistoryBehind too.
 var ErrHistoryBehind = errors.New("client: the server's history of the order ends before the watch's resume point")
 
 // errServerEnded is why a connection the server ended cleanly was left: not io.EOF, which
@@ -250,6 +252,12 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 				return w.finish(err)
 			}
 			continue
+		}
+		if sev.Type == api.EventEnd {
+			var end api.StreamEnd
+			if json.Unmarshal([]byte(sev.Data), &end) == nil && end.Reason == api.EndHistoryRewritten {
+				return w.finish(fmt.Errorf("watch %s: %w (the server: %s)", w.orderID, ErrHistoryBehind, end.Message))
+			}
 		}
 		if sev.Type != api.EventStatus && sev.Type != api.EventCourier {
 			w.delivered = true

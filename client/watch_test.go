@@ -955,3 +955,27 @@ func TestAnEventPastTheWatchsBoundEndsIt(t *testing.T) {
 		t.Errorf("%d requests, want 1: the same event would come again", n)
 	}
 }
+
+// TestAWatchWhoseHistoryWasRewrittenEnds: a stream that ends with an end event saying the
+// order's history was rewritten (a failover that lost the database's last commits) ends the
+// watch with ErrHistoryBehind, after the events it brought, and the watch does not resume: a
+// resume after seq 2 would skip a change made again under seq 3. An end for another reason
+// (a token expired) is resumed from, as before.
+func TestAWatchWhoseHistoryWasRewrittenEnds(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 1, 2)
+		_, _ = io.WriteString(w, "event: end\ndata: {\"reason\":\"token_expired\",\"message\":\"reconnect with a new one\"}\n\n")
+	}, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 3, 3)
+		_, _ = io.WriteString(w, "event: end\ndata: {\"reason\":\"history_rewritten\",\"message\":\"the order's history went back under this stream\"}\n\n")
+	})
+	got, err := collect(t, watch(t, s.c, fastRetry))
+	if !slices.Equal(got, []int64{1, 2, 3}) || !errors.Is(err, client.ErrHistoryBehind) || !strings.Contains(err.Error(), "went back under this stream") {
+		t.Fatalf("got %v, %v; want 1…3 then ErrHistoryBehind with the server's words", got, err)
+	}
+	if n := len(s.requests()); n != 2 {
+		t.Errorf("%d requests, want 2: none after the history was rewritten", n)
+	}
+}

@@ -35,12 +35,19 @@ func (f *Feed) Publish(ev ordercast.Event) { f.hub.Publish(ev) }
 // published to it: a stream that sees the jump fills the gap from the store itself. Watchers of
 // every order, and of a party, are told to re-read the current state (a party's from its log), as
 // after an overflow: there is no window of time to guess which orders changed (ResyncAll).
+//
+// The bus is down when the database is, and a database may come back with less than it had: a
+// failover to a standby that lacked the last commits, a copy restored. An order whose latest
+// event is older than what the hub published, or another commit under the same seq, or that is
+// gone, has its watchers told to catch up (ResyncOrder): each checks that the store still holds
+// the event it sent last, and a stream whose history went back under it ends, saying so (a
+// change made again takes a seq its client holds for the lost one, and would be skipped).
 func (f *Feed) CatchUp(ctx context.Context) error {
 	watched := f.hub.watchedOrders()
-	last := make(map[string]int64, len(watched))
+	last := make(map[string]watchedOrder, len(watched))
 	ids := make([]string, 0, len(watched))
 	for _, w := range watched {
-		last[w.orderID] = w.lastSeq
+		last[w.orderID] = w
 		ids = append(ids, w.orderID)
 	}
 	size := f.BatchSize
@@ -55,10 +62,20 @@ func (f *Feed) CatchUp(ctx context.Context) error {
 			return fmt.Errorf("hub: catch up: %w", err)
 		}
 		for _, ev := range evs {
-			// An order with no event here does not exist: its watchers got a 404, not events.
-			if ev.Seq > last[ev.OrderID] {
+			switch w := last[ev.OrderID]; {
+			case ev.Seq > w.lastSeq:
 				f.hub.Publish(ev)
+			case ev.Seq < w.lastSeq, w.lastAt != 0 && ev.At.UnixMicro() != w.lastAt:
+				f.hub.ResyncOrder(ev.OrderID)
 			}
+			delete(last, ev.OrderID)
+		}
+	}
+	for id, w := range last {
+		// An order with no event here does not exist: its watchers got a 404, not events,
+		// unless it was published to, and is gone since.
+		if w.lastSeq > 0 {
+			f.hub.ResyncOrder(id)
 		}
 	}
 	f.hub.ResyncAll()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
@@ -118,5 +119,41 @@ func TestFeedPublishesWhatTheBusHears(t *testing.T) {
 	feed.Publish(event("a", 1))
 	if msgs, _ := receive(t, s); !slices.Equal(seqs(msgs), []int64{1}) {
 		t.Fatalf("got %v, want [1]", seqs(msgs))
+	}
+}
+
+// TestFeedCatchUpResyncsAnOrderWhoseHistoryWentBack: a database that comes back with less than
+// it had (a failover to a standby that lacked the last commits) holds an order's history short
+// of what the hub published, or another commit under the same seq, or no order at all. Those
+// orders' watchers are told to catch up (an overflow), to check what they sent against the
+// store; an order the store holds as the hub published it is left alone, and nothing older is
+// published.
+func TestFeedCatchUpResyncsAnOrderWhoseHistoryWentBack(t *testing.T) {
+	h := hub.New()
+	at := func(id string, seq int64, micros int64) ordercast.Event {
+		ev := event(id, seq)
+		ev.At = time.UnixMicro(micros).UTC()
+		return ev
+	}
+	subs := map[string]*hub.Subscription{}
+	for _, id := range []string{"same", "shorter", "rewritten", "gone"} {
+		subs[id] = h.Subscribe(id)
+		t.Cleanup(subs[id].Close)
+		h.Publish(at(id, 3, 1_000))
+		subs[id].Take()
+	}
+	store := &fakeStore{latest: map[string]ordercast.Event{
+		"same":      at("same", 3, 1_000),
+		"shorter":   at("shorter", 2, 900),
+		"rewritten": at("rewritten", 3, 2_000),
+	}}
+	if err := hub.NewFeed(h, store).CatchUp(context.Background()); err != nil {
+		t.Fatalf("CatchUp: %v", err)
+	}
+	for id, want := range map[string]bool{"same": false, "shorter": true, "rewritten": true, "gone": true} {
+		msgs, over := subs[id].Take()
+		if len(msgs) != 0 || over != want {
+			t.Errorf("%s: seqs %v, told to catch up %v; want none, %v", id, seqs(msgs), over, want)
+		}
 	}
 }

@@ -73,10 +73,15 @@ type shard struct {
 	topics map[string]*topic
 }
 
-// topic is the set of watchers of one order and the highest seq published to them.
+// topic is the set of watchers of one order and the highest seq published to them, with when
+// that event was committed (Unix microseconds, as the stores keep it): a catch-up that finds
+// another commit under that seq knows the history went back (Feed.CatchUp). Two publishes of
+// one order racing may leave lastAt a step behind lastSeq: that costs a catch-up read, as the
+// watchers judge by what they sent.
 type topic struct {
 	subs    map[*Subscription]struct{}
 	lastSeq atomic.Int64
+	lastAt  atomic.Int64
 }
 
 var _ ordercast.Publisher = (*Hub)(nil)
@@ -210,7 +215,11 @@ func (h *Hub) Publish(ev ordercast.Event) {
 		for {
 			// Remember the highest seq seen, so that a bus that lost its feed knows where to resume.
 			last := t.lastSeq.Load()
-			if ev.Seq <= last || t.lastSeq.CompareAndSwap(last, ev.Seq) {
+			if ev.Seq <= last {
+				break
+			}
+			if t.lastSeq.CompareAndSwap(last, ev.Seq) {
+				t.lastAt.Store(ev.At.UnixMicro())
 				break
 			}
 		}
@@ -263,12 +272,26 @@ func (h *Hub) ResyncAll() {
 	h.partyMu.RUnlock()
 }
 
+// ResyncOrder tells every watcher of one order that it may have missed events, as an overflow
+// would, so that each catches up from the store and checks the history it was sent is still
+// the store's (Feed.CatchUp, after the history went back under them).
+func (h *Hub) ResyncOrder(orderID string) {
+	sh := h.shard(orderID)
+	sh.mu.RLock()
+	if t := sh.topics[orderID]; t != nil {
+		for s := range t.subs {
+			s.markMissed()
+		}
+	}
+	sh.mu.RUnlock()
+}
+
 // watchedOrder is one order that has watchers on this node.
 type watchedOrder struct {
 	orderID string
 	// lastSeq is the highest seq published to the order's watchers since the first of them
-	// subscribed; 0 if none yet.
-	lastSeq int64
+	// subscribed; 0 if none yet. lastAt is when it was committed.
+	lastSeq, lastAt int64
 }
 
 // watchedOrders lists the orders that have watchers now, for a catch-up.
@@ -278,7 +301,7 @@ func (h *Hub) watchedOrders() []watchedOrder {
 		sh := &h.shards[i]
 		sh.mu.RLock()
 		for id, t := range sh.topics {
-			out = append(out, watchedOrder{orderID: id, lastSeq: t.lastSeq.Load()})
+			out = append(out, watchedOrder{orderID: id, lastSeq: t.lastSeq.Load(), lastAt: t.lastAt.Load()})
 		}
 		sh.mu.RUnlock()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -1718,5 +1719,38 @@ func TestACancelledOrderSaysWhyAndWhatNext(t *testing.T) {
 	b.waitFor(`#cancelled`)
 	if got, want := says(), "Reason: The courier could not reach the customer. | Ask your dispatcher what to do with the food."; got != want {
 		t.Errorf("the courier's view of an order cancelled on the road says %q, want %q", got, want)
+	}
+}
+
+// TestTrackingPageLoadsAgainWhenItsHistoryWasRewritten: a stream whose order's history went
+// back under it (a failover that lost the database's last commits) ends with an end event,
+// history_rewritten: seqs the page holds may be other changes now, which a resume with
+// Last-Event-ID would skip, and the page keeps what it was sent by seq. The page loads again,
+// and shows the order as it is. (The end is sent here by a proxy in front of the real server,
+// as the stream engine sends it: TestOrderStreamWhoseHistoryWentBackEnds.)
+func TestTrackingPageLoadsAgainWhenItsHistoryWasRewritten(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-rw")
+	srv.setStatus("o-rw", ordercast.StatusPreparing, "")
+	var loads, streams atomic.Int32
+	base := frontProxy(t, srv.url, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		switch r.URL.Path {
+		case "/track/o-rw":
+			loads.Add(1)
+		case "/v1/orders/o-rw/stream":
+			if streams.Add(1) == 1 { // the first stream ends so; the next are the server's
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, "event: end\ndata: {\"reason\":\"history_rewritten\",\"message\":\"the order's history went back under this stream\"}\n\n")
+				return true
+			}
+		}
+		return false
+	})
+	b := newBrowser(t)
+	b.do("open the tracking page", chromedp.Navigate(base+"/track/o-rw"))
+	b.waitFor(`#conn[data-state="live"]`)
+	b.waitFor(`#status-line[data-status="preparing"]`)
+	if n, m := loads.Load(), streams.Load(); n != 2 || m != 2 {
+		t.Errorf("live after %d loads of the page and %d streams; want 2 of each: the page loaded again when its stream said its history was rewritten, and did not resume", n, m)
 	}
 }

@@ -39,6 +39,7 @@ const (
 	ReasonStoreError   = "store_error"        // catching up from the store failed
 	ReasonRevoked      = "revoked"            // the order went to another courier than the one watching
 	ReasonClientData   = "client_data"        // a WebSocket client sent a data message: the socket only sends
+	ReasonRewound      = "history_rewound"    // the order's history went back under the stream (its database lost commits)
 )
 
 // Reasons lists every end reason, so that metrics can export each from the start.
@@ -46,6 +47,7 @@ func Reasons() []string {
 	return []string{
 		ReasonClientGone, ReasonLifetime, ReasonExpired, ReasonShutdown, ReasonWriteTimeout,
 		ReasonWriteError, ReasonTerminal, ReasonStoreError, ReasonRevoked, ReasonClientData,
+		ReasonRewound,
 	}
 }
 

@@ -106,6 +106,7 @@ func (f sseFraming) heartbeat(b []byte) []byte {
 var sseEnds = map[string][]byte{
 	ReasonExpired: sseEnd(api.EndTokenExpired, "the token this stream was opened with expired: reconnect with a new one"),
 	ReasonRevoked: sseEnd(api.EndOrderReassigned, "the order went to another courier"),
+	ReasonRewound: sseEnd(api.EndHistoryRewritten, "the order's history went back under this stream (its database lost its last changes): open it afresh, without Last-Event-ID"),
 }
 
 func sseEnd(reason, message string) []byte {

@@ -249,7 +249,7 @@ func (w *watcher) queueParty(m *hub.Message, pos int64) {
 	if w.live {
 		w.liveAt = append(w.liveAt, m.Event.At)
 	}
-	w.last, w.lastAt = pos, m.Event.At.UnixMicro()
+	w.last, w.lastAt = pos, commitMicros(m.Event)
 }
 
 // deliverParty queues the live events of a party's scope by their position in its log: a

@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 )
 
 // transport moves a stream's frames to its client. It knows no delivery rule: what to send, when,
@@ -177,8 +178,9 @@ func (t *wsTransport) Ping() error {
 // Close tells the client why: 1000 after the terminal event, 1001 (going away: resume elsewhere)
 // on drain or lifetime, 1008 when the order went to another courier or the token it was let in
 // with stopped being accepted (a reconnect with it is refused: fetch a new one first), 1003 (unsupported data) when
-// the client sent a message to a socket that only sends, 1011 when the store failed; otherwise
-// the connection just closes.
+// the client sent a message to a socket that only sends, 1011 when the store failed, 4001 when
+// the order's history went back under it (api.CloseHistoryRewritten); otherwise the connection
+// just closes.
 func (t *wsTransport) Close(reason string, last ordercast.Status) error {
 	switch reason {
 	case ReasonTerminal:
@@ -193,6 +195,8 @@ func (t *wsTransport) Close(reason string, last ordercast.Status) error {
 		return t.conn.Close(websocket.StatusUnsupportedData, "this WebSocket only sends: send it nothing")
 	case ReasonStoreError:
 		return t.conn.Close(websocket.StatusInternalError, "internal error")
+	case ReasonRewound:
+		return t.conn.Close(websocket.StatusCode(api.CloseHistoryRewritten), "history rewritten: reconnect without lastEventId")
 	}
 	return t.conn.CloseNow()
 }

@@ -25,11 +25,14 @@ type watcher struct {
 	end     func(End) // called once, when the stream has ended
 
 	last int64 // seq of the last event queued
-	// lastAt is when the event at last (PartyEvents) was committed, in Unix microseconds; 0 when
-	// the stream was not sent it (a snapshot's position, a client's resume). A catch-up checks
-	// the log still holds that commit there (partyLogAfter).
+	// lastAt is when the event at last was committed, in Unix microseconds; 0 when the stream
+	// was not sent it (a snapshot's position, a client's resume). A catch-up checks the store
+	// still holds that commit there (catchUp, partyLogAfter): a database that came back with
+	// less than it had may hold another change under it.
 	lastAt int64
-	ended  bool // a terminal event was queued, or revoked; the stream is complete
+	// rewound says the stream ended because its order's history went back under it.
+	rewound bool
+	ended   bool // a terminal event was queued, or revoked; the stream is complete
 	// behind says events were taken from the subscription and left for a catch-up from the
 	// store (a delivery on the publisher's goroutine, which never reads it: see needsStore).
 	behind bool
@@ -299,7 +302,7 @@ func (w *watcher) queue(m *hub.Message) {
 	if w.live {
 		w.liveAt = append(w.liveAt, m.Event.At)
 	}
-	w.last = m.Event.Seq
+	w.last, w.lastAt = m.Event.Seq, commitMicros(m.Event)
 	w.lastStatus = m.Event.Status
 	w.ended = m.Event.Status.Terminal()
 	if m.Event.Kind == ordercast.KindCourier {
@@ -307,10 +310,22 @@ func (w *watcher) queue(m *hub.Message) {
 	}
 }
 
+// commitMicros is when ev was committed, in Unix microseconds as the stores keep it; 0 when it
+// does not say (the stream then does not check the store still holds it).
+func commitMicros(ev ordercast.Event) int64 {
+	if ev.At.IsZero() {
+		return 0
+	}
+	return ev.At.UnixMicro()
+}
+
 // endReason is why a stream whose watcher ended (w.ended) is over.
 func (w *watcher) endReason() string {
 	if w.revoked {
 		return ReasonRevoked
+	}
+	if w.rewound {
+		return ReasonRewound
 	}
 	return ReasonTerminal
 }
@@ -367,9 +382,29 @@ func (w *watcher) deliver(ctx context.Context, msgs []*hub.Message, overflowed b
 	w.e.observer.CaughtUp()
 	ctx, cancel := w.e.catchUpContext(ctx)
 	defer cancel()
-	missed, err := w.e.store.EventsAfter(ctx, w.orderID, w.last, 0)
+	return w.catchUp(ctx)
+}
+
+// catchUp queues the order's events after the last the stream sent, read from the store. A
+// stream that knows when that one was committed (lastAt) reads it too, and ends (rewound)
+// when the store holds no such commit there: the history went back under it (Feed.CatchUp),
+// and the events after it, taken as following on, would skip the changes made again under
+// seqs its client holds.
+func (w *watcher) catchUp(ctx context.Context) error {
+	from := w.last
+	if w.lastAt != 0 && w.last > 0 {
+		from = w.last - 1
+	}
+	missed, err := w.e.store.EventsAfter(ctx, w.orderID, from, 0)
 	if err != nil {
 		return err
+	}
+	if from < w.last {
+		if len(missed) == 0 || missed[0].Seq != w.last || missed[0].At.UnixMicro() != w.lastAt {
+			w.ended, w.rewound = true, true
+			return nil
+		}
+		missed = missed[1:]
 	}
 	w.queueEvents(missed)
 	return nil

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -184,6 +185,15 @@ func (w *watcher) stream(ctx context.Context, id string, last int64, s *Session,
 			s.Positions = append(s.Positions, pos)
 			w.mu.Unlock()
 			w.p.positions.Add(1)
+			continue
+		}
+		if ev.Type == api.EventEnd && strings.Contains(ev.Data, api.EndHistoryRewritten) {
+			// The check's faults lose no commit, so a stream that ends saying its history went
+			// back under it was told wrong: kept as a received event no history holds (a
+			// mismatch), with the server's words.
+			w.mu.Lock()
+			s.Received = append(s.Received, Received{HistEvent: HistEvent{Status: "END: " + ev.Data}})
+			w.mu.Unlock()
 			continue
 		}
 		if ev.Type != api.EventStatus && ev.Type != api.EventCourier {

@@ -548,6 +548,19 @@
           opts.events[name](JSON.parse(ev.data), ev);
         });
       });
+      // The order's history went back under the stream (its database lost its last changes):
+      // seqs this page holds may now be other changes, which a resume would skip, and the page
+      // shows what it was sent by seq. It is loaded again, and shows the order as it is.
+      es.addEventListener('end', function (ev) {
+        if (closed || mine !== gen) return;
+        var end = {};
+        try { end = JSON.parse(ev.data); } catch (e) { /* another server's end: resumed as any */ }
+        if (end.reason !== 'history_rewritten') return;
+        closed = true;
+        stop();
+        stopPolling();
+        location.reload();
+      });
     }
     setState('connecting');
     open();

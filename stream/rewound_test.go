@@ -1,0 +1,100 @@
+package stream
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/hub"
+	"github.com/ordercast/ordercast/internal/storetest"
+	"github.com/ordercast/ordercast/sqlite"
+)
+
+// TestOrderStreamWhoseHistoryWentBackEnds: a failover to a standby that lacked the last commits
+// (or a copy restored) takes an order's history back under its streams. A change made again
+// then takes a seq the client holds for the lost one: the stream took it as a duplicate, and a
+// reconnect with Last-Event-ID resumed after it; the customer saw "preparing" for an order
+// cancelled since. A stream caught up after the history went back (as every stream of an
+// order whose history the hub finds changed is: Feed.CatchUp) ends saying so (event: end,
+// history_rewritten), whether the history ends before the event it sent last or holds another
+// change under it; one whose history is as it was goes on.
+func TestOrderStreamWhoseHistoryWentBackEnds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name                string
+		failover, madeAgain bool
+	}{{"history as it was", false, false}, {"history shorter", true, false}, {"a change made again", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			dir := t.TempDir()
+			primary := sqlite.New(filepath.Join(dir, "primary.db"))
+			storetest.MustOpen(t, primary)
+			move := func(s *sqlite.Store, status ordercast.Status) ordercast.Event {
+				t.Helper()
+				_, ev, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-1", Status: status})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ev
+			}
+			if _, _, err := primary.CreateOrder(ctx, ordercast.NewOrder{ID: "o-1"}); err != nil {
+				t.Fatal(err)
+			}
+			move(primary, ordercast.StatusConfirmed) // seq 2
+			standby := filepath.Join(dir, "standby.db")
+			if _, err := sqlite.Backup(ctx, filepath.Join(dir, "primary.db"), standby); err != nil {
+				t.Fatal(err)
+			}
+			e := New(primary, hub.New(), testConfig, &counter{})
+			wt, err := e.Watch(ctx, Request{OrderID: "o-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(wt.Close)
+			rec := &recorder{}
+			w := &watcher{}
+			w.init(e, rec, sseFraming{}, wt, func(End) {})
+			if err := w.flush(); err != nil {
+				t.Fatal(err)
+			}
+			lost := move(primary, ordercast.StatusPreparing) // seq 3, sent live
+			if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(lost)}, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.flush(); err != nil || w.last != 3 {
+				t.Fatalf("seq 3 live: at %d, %v", w.last, err)
+			}
+
+			if tc.failover {
+				s := sqlite.New(standby)
+				storetest.MustOpen(t, s)
+				e.store = s
+				if tc.madeAgain {
+					move(s, ordercast.StatusCancelled) // seq 3 again
+				}
+			} else {
+				move(primary, ordercast.StatusReady) // seq 4, missed
+			}
+			before := len(rec.got())
+			if err := w.deliver(ctx, nil, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.flush(); err != nil {
+				t.Fatal(err)
+			}
+			sent := strings.Join(rec.got()[before:], "")
+			if tc.failover {
+				// The stream's end is written as it closes (held.go, serve.go), for its reason.
+				end := string(sseFraming{}.end(nil, w.endReason()))
+				if !w.ended || w.endReason() != ReasonRewound || sent != "" || !strings.Contains(end, "event: end\n") || !strings.Contains(end, `"reason":"history_rewritten"`) {
+					t.Errorf("caught up after the history went back: sent %q, ended %v (%s), ending with %q; want nothing more, then an end saying history_rewritten", sent, w.ended, w.endReason(), end)
+				}
+				return
+			}
+			if w.ended || !strings.Contains(sent, `"status":"ready"`) || w.last != 4 {
+				t.Errorf("caught up with the history as it was: sent %q, ended %v, at %d; want seq 4, and on", sent, w.ended, w.last)
+			}
+		})
+	}
+}
