@@ -57,7 +57,13 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 			}
 		}
 		limit, done := s.leash.limit(left, s.NotAnsweringTimeout)
-		actx, cancel := context.WithTimeoutCause(ctx, limit, errNotAnswering)
+		// A deadline, not a timeout: a timeout of what was left, counted from a moment later,
+		// would end a few nanoseconds past end.
+		deadline := time.Now().Add(limit)
+		if deadline.After(end) {
+			deadline = end
+		}
+		actx, cancel := context.WithDeadlineCause(ctx, deadline, errNotAnswering)
 		actx, wait := watchPool(actx)
 		var b *ordercast.Batch
 		var err error

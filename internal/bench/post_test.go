@@ -191,8 +191,11 @@ func TestPostBatchDueIsEachPositionsOwn(t *testing.T) {
 	if waited < tick*3/4 {
 		t.Errorf("the longest wait from a position's due time to its request %v, want most of the %v tick", waited, tick)
 	}
-	if late := time.Duration(c.Timing.MaxLate); late >= tick/2 {
-		t.Errorf("largest lateness %v: measured against the positions' own due times, not their tick's end", late)
+	// Measured against its own due time, a position's lateness would hold its wait for the
+	// tick's end, and the largest would be the longest wait. Against the tick's end it is less
+	// by most of a tick, however late a loaded machine started the requests (both move alike).
+	if late := time.Duration(c.Timing.MaxLate); late > waited-tick/2 {
+		t.Errorf("largest lateness %v, the longest wait %v: measured against the positions' own due times, not their tick's end", late, waited)
 	}
 }
 
