@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -316,8 +319,9 @@ func findBy(b *browser, by, id string) {
 	b.do("find "+by+" "+id, chromedp.SendKeys(chromedp.CSS(`#find input[name="id"]`), id+"\r"))
 }
 
-// found is what Find lists: each order's id, status and link, and what its status region says.
-const found = `Array.from(document.querySelectorAll('#find-results:not([hidden]) #find-rows tr')).map(tr =>
+// found is what Find lists: each order's id, status and link (the rows of orders, not those that
+// show a tracking link under one).
+const found = `Array.from(document.querySelectorAll('#find-results:not([hidden]) #find-rows tr[data-order-id]')).map(tr =>
 	tr.dataset.orderId + ' ' + tr.querySelector('.badge').textContent + ' ' + tr.querySelector('a').getAttribute('href')).join(', ')`
 
 // waitFound waits until Find's status region says said, and returns what it lists.
@@ -422,5 +426,192 @@ func TestConsoleSaysItsListIsCut(t *testing.T) {
 	got := strings.Split(waitFound(b, "The 100 newest orders of customer k-many, newest first; it has older ones."), ", ")
 	if len(got) != 100 || !strings.HasPrefix(got[0], "m-500 ") || !strings.HasPrefix(got[99], "m-401 ") {
 		t.Errorf("Find lists %d orders, from %q to %q; want m-500 to m-401", len(got), got[0], got[len(got)-1])
+	}
+}
+
+// TestConsoleGivesACustomerTheirTrackingLinkAgain: a customer who lost their tracking link, or
+// whose link expired, calls support, and the console had no way to give it again, though the
+// API makes one (POST /v1/orders/{id}/tracking-token). Each row offers "Tracking link", and so
+// does each order Find lists (where a caller's order is often found): it shows the link, which
+// opens the order's tracking page in a browser with no other credential, in a read-only field
+// with Copy (the clipboard, or the link selected for the agent's own Ctrl+C), and when it
+// expires; it says why when the server cannot be reached or refuses. A restaurant's board, or a
+// token that may not have one made, is offered none. On a phone the row stays the phone's width.
+func TestConsoleGivesACustomerTheirTrackingLinkAgain(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	var refuse atomic.Bool
+	base := frontProxy(t, ts.URL(), func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+		if !refuse.Load() || !strings.HasSuffix(r.URL.Path, "/tracking-token") {
+			return false
+		}
+		answerError(w, http.StatusForbidden, "forbidden", "only an admin, system or support token may have a tracking token made")
+		return true
+	})
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	mustCall(t, "POST", base+"/v1/orders", admin, `{"id":"l-1","restaurant_id":"r-1","customer_id":"k-1","details":{"restaurant":"Luigi's"}}`, http.StatusCreated)
+	b := newBrowser(t)
+	openConsoleAs(t, b, base, actorToken(t, auth.RoleSupport, "agent-1"))
+	row := `li.order[data-order-id="l-1"]`
+	ask := row + ` .link-ask`
+	b.waitFor(ask)
+	if got := eval[string](b, `document.body.dataset.trackingLinks`); got != "true" {
+		t.Errorf("a support agent's console says data-tracking-links=%q, want true", got)
+	}
+	if got, want := eval[string](b, `document.querySelector('`+ask+`').getAttribute('aria-label')`), "Tracking link for order l-1"; got != want {
+		t.Errorf("the row's Tracking link is named %q, want %q", got, want)
+	}
+
+	b.tap("ask for l-1's tracking link", ask)
+	b.waitFor(row + ` .link-panel .link-url`)
+	link := eval[string](b, `document.querySelector('`+row+` .link-url').value`)
+	if !strings.HasPrefix(link, base+"/track/l-1?token=") || len(link) < len(base+"/track/l-1?token=")+20 {
+		t.Fatalf("the row shows the link %q, want %s/track/l-1?token=<a tracking token>", link, base)
+	}
+	if !eval[bool](b, `document.querySelector('`+row+` .link-url').readOnly`) {
+		t.Error("the link's field can be typed in")
+	}
+	if got, want := eval[string](b, `(f => f.labels[0].textContent + ' | ' + f.getAttribute('aria-label'))(document.querySelector('`+row+` .link-url'))`),
+		"Link | Link to the tracking page of order l-1"; got != want {
+		t.Errorf("the link's field is labelled and named %q, want %q", got, want)
+	}
+	expiry := eval[string](b, `document.querySelector('`+row+` .link-expiry').textContent`)
+	if !strings.HasPrefix(expiry, "Expires in 24 hours (tomorrow at ") {
+		t.Errorf("the row says of the link %q, want it to expire in 24 hours, tomorrow", expiry)
+	}
+	if got := eval[string](b, `(f => document.getElementById(f.getAttribute('aria-describedby')).textContent)(document.querySelector('`+row+` .link-url'))`); got != expiry {
+		t.Errorf("the link's field is described as %q, want its expiry %q", got, expiry)
+	}
+	b.poll("the link to be said", `document.getElementById('announce').textContent !== ''`)
+	if got, want := eval[string](b, `document.getElementById('announce').textContent`),
+		"Tracking link of order l-1 from Luigi's shown below, with Copy; it expires in 24 hours."; got != want {
+		t.Errorf("the page says %q, want %q", got, want)
+	}
+	screenshots(b, "console-tracking-link")
+
+	// On a phone's screen the row, its link's field and Copy stay within the page's width.
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	if got := eval[string](b, `(li => {
+		const out = [li, li.querySelector('.link-url'), li.querySelector('.link-copy')].filter(e => e.getBoundingClientRect().right > li.getBoundingClientRect().right + 0.5 || e.getBoundingClientRect().left < 0);
+		return out.map(e => e.className).join(', ') + (document.documentElement.scrollWidth > innerWidth ? ' page scrolls sideways' : '');
+	})(document.querySelector('`+row+`'))`); got != "" {
+		t.Errorf("at 360 px wide these stick out of the row: %s", got)
+	}
+	b.do("a desktop's screen", chromedp.EmulateViewport(1280, 860))
+
+	// Copy puts the link on the clipboard (the browser's permission granted, as a page in front
+	// has it).
+	b.do("let the page use the clipboard", func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true}); err != nil {
+			return chromedp.Void{}, err
+		}
+		for _, name := range []string{"clipboard-read", "clipboard-write"} {
+			if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+				Permission: &cdpbrowser.PermissionDescriptor{Name: name}, Setting: cdpbrowser.PermissionSettingGranted, Origin: base,
+				BrowserContextID: chromedp.FromContext(ctx).BrowserContextID,
+			}); err != nil {
+				return chromedp.Void{}, err
+			}
+		}
+		return chromedp.Void{}, nil
+	})
+	b.tap("copy l-1's link", row+` .link-copy`)
+	b.poll("Copy to say it copied", `document.querySelector('`+row+` .link-copied').textContent === 'Copied.'`)
+	if got := eval[string](b, `navigator.clipboard.readText()`); got != link {
+		t.Errorf("Copy put %q on the clipboard, want the link %q", got, link)
+	}
+
+	// Copy where the page has no clipboard (an http address that is not localhost): the link is
+	// selected, whole, for the agent's Ctrl+C.
+	eval[bool](b, `(Object.defineProperty(navigator, 'clipboard', {configurable: true, value: undefined}), true)`)
+	b.tap("copy l-1's link", row+` .link-copy`)
+	b.poll("Copy to say what to do", `document.querySelector('`+row+` .link-copied').textContent !== ''`)
+	if got, want := eval[string](b, `document.querySelector('`+row+` .link-copied').textContent`), "Selected: press Ctrl+C (⌘C on a Mac) to copy it."; got != want {
+		t.Errorf("without a clipboard Copy says %q, want %q", got, want)
+	}
+	if !eval[bool](b, `(f => document.activeElement === f && f.selectionStart === 0 && f.selectionEnd === f.value.length)(document.querySelector('`+row+` .link-url'))`) {
+		t.Error("without a clipboard Copy did not select the whole link")
+	}
+
+	// The link opens the order's tracking page in a browser that holds no other credential.
+	customer := newBrowser(t)
+	customer.do("open the link", chromedp.Navigate(link))
+	customer.waitFor(`#status-line[data-status="placed"]`)
+	customer.waitFor(`#conn[data-state="live"]`)
+	if got := eval[string](customer, `location.href`); got != base+"/track/l-1" {
+		t.Errorf("the link ends at %q, want the clean tracking page", got)
+	}
+
+	// No network, then a refusal: each said under the button; the link shown before stays.
+	restore, _ := b.failRequests(network.ErrorReasonInternetDisconnected, "*/tracking-token")
+	b.tap("ask again, with no network", ask)
+	linkError := `(p => p.hidden ? '' : p.textContent)(document.querySelector('` + row + ` .link-error'))`
+	b.poll("the network failure said", linkError+` === 'No tracking link made. The server cannot be reached; try again.'`)
+	restore()
+	refuse.Store(true)
+	b.tap("ask again, refused", ask)
+	b.poll("the refusal said", linkError+` === "No tracking link made. This console's token may not have one made: Only an admin, system or support token may have a tracking token made."`)
+	refuse.Store(false)
+	if got := eval[string](b, `document.querySelector('`+row+` .link-url').value`); got != link {
+		t.Errorf("after the failures the row shows %q, want the link made before", got)
+	}
+	b.tap("ask again", ask)
+	b.poll("the error gone and a fresh link shown", linkError+` === '' && document.querySelector('`+row+` .link-url').value !== `+strconv.Quote(link))
+
+	// Find: the orders of the caller, each with its Tracking link, pressed from the keyboard.
+	findBy(b, "customer", "k-1")
+	waitFound(b, "1 order of customer k-1, newest first.")
+	foundAsk := `#find-rows tr[data-order-id="l-1"] .link-ask`
+	b.do("press Tracking link from the keyboard", chromedp.Focus(chromedp.CSS(foundAsk)), chromedp.KeyEvent(kb.Enter))
+	b.waitFor(`#find-rows tr.found-link .link-url`)
+	if got := eval[string](b, `document.querySelector('#find-rows tr.found-link .link-url').value`); !strings.HasPrefix(got, base+"/track/l-1?token=") {
+		t.Errorf("Find shows the link %q, want %s/track/l-1?token=…", got, base)
+	}
+	if got := eval[string](b, `document.querySelector('#find-results thead th:last-child').textContent`); got != "Tracking link" {
+		t.Errorf("Find's column of links is headed %q", got)
+	}
+	b.do("a phone's screen", chromedp.EmulateViewport(360, 740))
+	if eval[bool](b, `document.documentElement.scrollWidth > innerWidth`) {
+		t.Error("at 360 px wide Find's table with a link shown makes the page scroll sideways")
+	}
+	screenshots(b, "console-find-tracking-link")
+
+	// A restaurant's board, whose token may not have a link made, offers none; nor does a
+	// console given a token that may not (it watches nothing either: its stream is refused).
+	restaurant := actorToken(t, auth.RoleRestaurant, "r-1")
+	board := newBrowser(t)
+	board.do("open the board", chromedp.Navigate(base+"/restaurants/r-1?token="+restaurant))
+	board.waitFor(row)
+	if n := eval[int](board, `document.querySelectorAll('.link-ask, .link-panel').length`); n != 0 {
+		t.Errorf("a restaurant's board offers %d tracking link controls, want none", n)
+	}
+	console := newBrowser(t)
+	console.do("open the console with a restaurant's token",
+		chromedp.Navigate(base+"/console?token="+restaurant),
+		chromedp.Click(chromedp.CSS(`#handover button[type="submit"]`)),
+	)
+	console.waitFor(`#signin`)
+	if got := eval[string](console, `document.body.dataset.trackingLinks`); got != "false" {
+		t.Errorf("the console given a restaurant's token says data-tracking-links=%q, want false", got)
+	}
+}
+
+// TestConsoleGivesThePlainTrackingLinkOnAnOpenServer: an open server (no auth) signs no token,
+// and its tracking page asks none: the link the console gives is the page's address alone, which
+// anyone may open there, and it says so rather than when the link expires.
+func TestConsoleGivesThePlainTrackingLinkOnAnOpenServer(t *testing.T) {
+	srv := startPageServer(t)
+	srv.createOrder("o-open")
+	b := newBrowser(t)
+	b.do("open the console", chromedp.Navigate(srv.url+"/console"))
+	b.waitFor(`#conn[data-state="live"]`)
+	row := `li.order[data-order-id="o-open"]`
+	b.tap("ask for o-open's tracking link", row+` .link-ask`)
+	b.waitFor(row + ` .link-url`)
+	if got, want := eval[string](b, `document.querySelector('`+row+` .link-url').value`), srv.url+"/track/o-open"; got != want {
+		t.Errorf("on an open server the link is %q, want %q", got, want)
+	}
+	if got, want := eval[string](b, `document.querySelector('`+row+` .link-expiry').textContent`),
+		"This server asks no token: anyone with the link can follow the order, and it does not expire."; got != want {
+		t.Errorf("on an open server the row says %q, want %q", got, want)
 	}
 }

@@ -310,6 +310,9 @@ type consolePage struct {
 	// NoCreate says whom Token acts for may not create orders (a support agent): the page has
 	// no new-order form.
 	NoCreate bool
+	// TrackingLinks says whom Token acts for may have a customer's tracking link made again
+	// (auth.Actor.PermitTrackingToken): the page offers each order's "Tracking link" only then.
+	TrackingLinks bool
 	// AssignBefore and Until are the stages from which whom Token acts for may no longer choose
 	// an order's courier, and change it at all, as on a board (actAs): "" for a support,
 	// admin or system token, which may at any stage.
@@ -400,9 +403,11 @@ func (s *Server) handleConsole(w http.ResponseWriter, r *http.Request) {
 func (s *Server) consoleActs(page *consolePage, tok string, actor auth.Actor) {
 	if tok == "" {
 		page.Token, page.As, page.MaySet, page.NoCreate, page.AssignBefore, page.Until = "", "", "", false, "", ""
+		page.TrackingLinks = false
 		return
 	}
 	page.Token, page.As, page.MaySet, page.NoCreate = tok, actor.String(), maySet(actor), !actor.Role.MayCreate()
+	page.TrackingLinks = actor.PermitTrackingToken() == nil
 	page.AssignBefore, page.Until = s.assignBefore(actor), string(actor.Until())
 }
 

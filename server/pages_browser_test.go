@@ -798,11 +798,11 @@ func TestConsoleChangesStatusAndShowsRefusals(t *testing.T) {
 	b.waitFor(`#conn[data-state="live"]`)
 	b.waitFor(row + `[data-status="placed"]`)
 
-	// Each button names its order (a screen reader reads a button alone, as the keyboard reaches
-	// it), and the connection's state is a live region.
-	names := `Array.from(document.querySelectorAll('` + row + ` button:not([hidden])')).map(b => b.getAttribute('aria-label')).join(' | ') + ' / ' + document.getElementById('conn').getAttribute('role')`
+	// Each button shown names its order (a screen reader reads a button alone, as the keyboard
+	// reaches it), and the connection's state is a live region.
+	names := `Array.from(document.querySelectorAll('` + row + ` button')).filter(b => !b.closest('[hidden]')).map(b => b.getAttribute('aria-label')).join(' | ') + ' / ' + document.getElementById('conn').getAttribute('role')`
 	if got, want := eval[string](b, names), "Advance to Confirmed: order o-console | Cancel order o-console | Set the chosen status of order o-console | "+
-		"Assign the courier to order o-console | Unassign the courier of order o-console / status"; got != want {
+		"Assign the courier to order o-console | Unassign the courier of order o-console | Tracking link for order o-console / status"; got != want {
 		t.Errorf("the row's buttons and the connection say %q to a screen reader, want %q", got, want)
 	}
 

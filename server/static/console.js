@@ -47,6 +47,12 @@
   // assigns: this page chooses an order's courier, or takes it away: a restaurant's board, and
   // the console, from which support reassigns an order whose courier cannot deliver it.
   var assigns = !partyKind || partyKind === 'restaurant';
+  // offersLinks: this page gives a customer their tracking link again (linkControl): the console,
+  // when its token may have one made (data-tracking-links, the server's
+  // auth.Actor.PermitTrackingToken), or has none to judge by (an open server), as it offers every
+  // status then (settable). Never a party's page: a restaurant would mint its customers' watch
+  // access at will, and the server refuses it.
+  var offersLinks = !partyKind && document.body.dataset.trackingLinks !== 'false';
   // keepsCancelled: on this page an order cancelled stays until its reader has seen it and
   // removes it (untilSeen): a courier's, who may be on the road to it, a customer's, whose
   // dinner it was, and who must learn that it is not coming, and why, and a restaurant's board,
@@ -477,6 +483,12 @@
     else if (partyKind === 'restaurant' && !readOnly) li.append(part.hint = el('p', 'order-hint muted'));
     if (!readOnly) li.append(part.actions = actions);
     if (part.dismissLine) li.append(part.dismissLine);
+    // Its panel opening makes the row taller, and moves the rows after it: a change of the list.
+    if (offersLinks) {
+      var link = linkControl(id, function () { return rows.get(id).order; }, function (fn) { rearrange(fn, li); });
+      link.box.prepend(link.ask);
+      li.append(link.box);
+    }
     li.append(error);
 
     onTap(advance, function () { step(id, advance); });
@@ -1682,6 +1694,14 @@
   var findStatus = document.getElementById('find-status');
   var findResults = document.getElementById('find-results');
   var finding = 0; // searches made: the answer to one that is not the latest is dropped
+  // The orders found have a column of Tracking links (foundRow), named for screen readers: its
+  // buttons say what they are.
+  if (find && offersLinks) {
+    var linkHead = el('th');
+    linkHead.scope = 'col';
+    linkHead.append(el('span', 'sr-only', 'Tracking link'));
+    findResults.querySelector('thead tr').append(linkHead);
+  }
   if (find) find.addEventListener('submit', function (e) {
     e.preventDefault();
     var data = new FormData(find);
@@ -1698,24 +1718,25 @@
         setText(findStatus, 'Opening order ' + id + '…');
         location.assign(trackVia + oc.segment(id));
       }), latest(function (err) {
-        setText(findStatus, err.status === 404 ? 'No order ' + id + '.' : findFailed(err));
+        setText(findStatus, err.status === 404 ? 'No order ' + id + '.' : failedWords(err));
       }));
       return;
     }
     partyOrders(by, id).then(latest(function (found) {
       showFound(by + ' ' + id, found);
     }), latest(function (err) {
-      setText(findStatus, findFailed(err));
+      setText(findStatus, failedWords(err));
     }));
   });
 
-  // findFailed is what Find says of a search that failed (err): refused for the console's token
-  // (403: a customer's orders are listed for support, admin and system tokens only),
-  // no server reached, or the API's word; a credential no longer accepted also offers the token
-  // entry (refusedCredential).
-  function findFailed(err) {
+  // failedWords is what the console says of a request of Find's, or of a Tracking link's
+  // (linkControl), that failed (err): refused for the console's token (403: a customer's orders
+  // are listed, and tracking links made, for support, admin and system tokens only), no server
+  // reached, or the API's word; a credential no longer accepted also offers the token entry
+  // (refusedCredential). mayNot says what the token was refused ("look that up").
+  function failedWords(err, mayNot) {
     refusedCredential(err);
-    if (err.status === 403) return 'This console\'s token may not look that up: ' + oc.sentence(err.message);
+    if (err.status === 403) return 'This console\'s token may not ' + (mayNot || 'look that up') + ': ' + oc.sentence(err.message);
     if (err.code === 'network') return 'The server cannot be reached; try again.';
     if (err.code === 'timeout') return 'The server did not answer in time; try again.';
     return oc.sentence(err.message);
@@ -1726,26 +1747,154 @@
     var n = found.orders.length;
     document.getElementById('find-results-heading').textContent = 'Orders of ' + whose;
     var rows = document.getElementById('find-rows');
-    rows.replaceChildren.apply(rows, found.orders.map(foundRow));
+    rows.replaceChildren.apply(rows, found.orders.flatMap(foundRow));
     findResults.hidden = n === 0;
     setText(findStatus, !n ? 'No orders of ' + whose + '.'
       : found.more ? 'The ' + n + ' newest orders of ' + whose + ', newest first; it has older ones.'
         : (n === 1 ? '1 order' : n + ' orders') + ' of ' + whose + ', newest first.');
   }
 
-  // foundRow is one order found: its id, linked as a row's is, its status and when it was created,
-  // with its date: the orders found span days.
+  // foundRow is one order found, as the table's rows: its id, linked as a row's is, its status and
+  // when it was created, with its date (the orders found span days), and its Tracking link
+  // (linkControl), whose link, once made, shows on a table row of its own under it, the table's
+  // width: a caller's order is often found here, an ended one or one older than the list holds.
   function foundRow(o) {
     var tr = el('tr'), link = el('a', 'order-id', o.id), badge = el('span', 'badge', oc.label(o.status));
     tr.dataset.orderId = o.id;
     link.href = trackVia + oc.segment(o.id);
     badge.dataset.status = o.status;
-    [link, badge, oc.timeElement(o.created_at, true)].forEach(function (part) {
+    var parts = [link, badge, oc.timeElement(o.created_at, true)];
+    var linkRow = null;
+    if (offersLinks) {
+      linkRow = el('tr', 'found-link');
+      linkRow.hidden = true;
+      var control = linkControl(o.id, function () { return o; }, function (fn) {
+        fn();
+        linkRow.hidden = control.box.querySelector('.link-panel').hidden && control.box.querySelector('.link-error').hidden;
+      });
+      var cell = el('td');
+      cell.colSpan = findResults.querySelectorAll('thead th').length; // the table's width
+      cell.append(control.box);
+      linkRow.append(cell);
+      parts.push(control.ask);
+    }
+    parts.forEach(function (part) {
       var td = el('td');
       td.append(part);
       tr.append(td);
     });
-    return tr;
+    return linkRow ? [tr, linkRow] : [tr];
+  }
+
+  // linkControl is what gives order id's customer their tracking link again, for an agent on a
+  // call to paste into a chat or a message: its button, ask ("Tracking link"), asks the server for
+  // a fresh tracking token (POST /v1/orders/{id}/tracking-token, logged with who asked), then box
+  // shows the link (trackingLink) in a read-only field, with Copy, and when it expires; or why
+  // there is none. Asked again, it makes another. order returns the order (what is said names
+  // it); change makes a change of box's size (a row's moves the rows after it: rearrange). Its
+  // buttons are a row's (onTap: not while the row settles), named with their order, as every
+  // row's; what the agent's own tap made is said as their own changes are (say), and the field,
+  // which a screen reader would spell out, token and all, takes no focus by itself.
+  var linkSeq = 0; // the expiry lines' ids, which their fields name (aria-describedby)
+  function linkControl(id, order, change) {
+    var ask = el('button', 'link-ask', 'Tracking link');
+    ask.type = 'button';
+    ask.setAttribute('aria-label', 'Tracking link for order ' + id);
+    var panel = el('div', 'link-panel');
+    panel.hidden = true;
+    var field = el('input', 'link-url');
+    field.readOnly = true;
+    field.spellcheck = false;
+    field.setAttribute('aria-label', 'Link to the tracking page of order ' + id);
+    field.addEventListener('click', function () { field.select(); }); // the whole link, to copy
+    var label = el('label', 'field');
+    label.append(el('span', '', 'Link'), field);
+    var copy = el('button', 'link-copy', 'Copy');
+    copy.type = 'button';
+    copy.setAttribute('aria-label', 'Copy the tracking link of order ' + id);
+    var expiry = el('p', 'link-expiry');
+    expiry.id = 'link-expiry-' + (++linkSeq);
+    field.setAttribute('aria-describedby', expiry.id);
+    // What Copy did, in a region rendered empty with the panel, as one that appears filled is not
+    // reliably read.
+    var copied = el('p', 'link-copied');
+    copied.setAttribute('role', 'status');
+    panel.append(label, copy, expiry, copied);
+    var error = el('p', 'problem link-error');
+    error.setAttribute('role', 'alert');
+    error.hidden = true;
+    var box = el('div', 'link');
+    box.append(panel, error);
+
+    onTap(ask, function () {
+      if (ask.hasAttribute('aria-disabled')) return; // asking already
+      ask.setAttribute('aria-disabled', 'true');
+      var o = order(); // as it is now: a row may be gone by the answer
+      oc.request('POST', '/v1/orders/' + encodeURIComponent(id) + '/tracking-token').then(function (res) {
+        var token = res.tracking_token || '';
+        change(function () {
+          field.value = trackingLink(id, token);
+          expiry.replaceChildren.apply(expiry, token ? expiryWords(res.expires_at)
+            : ['This server asks no token: anyone with the link can follow the order, and it does not expire.']);
+          copied.textContent = '';
+          panel.hidden = false;
+          error.hidden = true;
+        });
+        say('Tracking link of ' + orderName(o) + ' shown below, with Copy' +
+          (token ? '; it expires in ' + timeLeft(res.expires_at) : '') + '.', 'own');
+      }, function (err) {
+        var why = 'No tracking link made. ' + failedWords(err, 'have one made');
+        change(function () {
+          error.textContent = why;
+          error.hidden = false;
+        });
+      }).then(function () { ask.removeAttribute('aria-disabled'); });
+    });
+
+    // Copy puts the link on the clipboard where the browser lets the page (navigator.clipboard: a
+    // secure context, https or localhost, and a page in front); else it selects the link, for
+    // the agent's own Ctrl+C.
+    onTap(copy, function () {
+      var byHand = function () {
+        field.focus();
+        field.select();
+        copied.textContent = 'Selected: press Ctrl+C (\u2318C on a Mac) to copy it.';
+      };
+      copied.textContent = ''; // a second "Copied." is said again
+      if (!navigator.clipboard || !navigator.clipboard.writeText) return byHand();
+      navigator.clipboard.writeText(field.value).then(function () { copied.textContent = 'Copied.'; }, byHand);
+    });
+    return { ask: ask, box: box };
+  }
+
+  // trackingLink is order id's tracking page as its customer's link opens it, with token: the form
+  // the link made with the order has (GET /track/{id}?token=…, which hands the token to the page's
+  // cookie: docs/security.md; the README's quick start prints one), at this page's origin, since
+  // the pages are served at the root of their host (docs/deploy.md). Without a token (an open
+  // server signs none) the page alone, which anyone may open there.
+  function trackingLink(id, token) {
+    return location.origin + '/track/' + oc.segment(id) + (token ? '?token=' + encodeURIComponent(token) : '');
+  }
+
+  // expiryWords says when a tracking link whose token expires at iso stops working, as an agent
+  // would tell the customer: how long from now (timeLeft), then when, "today" or "tomorrow"
+  // at a time, or on a date further off (a token's TTL is the server's --tracking-ttl).
+  function expiryWords(iso) {
+    var at = new Date(iso), now = new Date(oc.serverNow()), tomorrow = new Date(now);
+    tomorrow.setDate(now.getDate() + 1);
+    var day = at.toDateString() === now.toDateString() ? 'today at '
+      : at.toDateString() === tomorrow.toDateString() ? 'tomorrow at ' : '';
+    return ['Expires in ' + timeLeft(iso) + ' (' + day, oc.timeElement(iso, !day), ').'];
+  }
+
+  // timeLeft is how long until iso, on the server's clock, in the unit a person says it in:
+  // minutes under an hour and a half, hours under two days, then days.
+  function timeLeft(iso) {
+    var ms = Date.parse(iso) - oc.serverNow();
+    var count = function (n, unit) { return n + ' ' + unit + (n === 1 ? '' : 's'); };
+    if (ms < 90 * 60000) return count(Math.max(1, Math.round(ms / 60000)), 'minute');
+    if (ms < 48 * 3600000) return count(Math.round(ms / 3600000), 'hour');
+    return count(Math.round(ms / 86400000), 'day');
   }
 
   // partyOrders reads, for Find, the orders of a party (by: "customer" or "restaurant"; id):
