@@ -255,8 +255,9 @@ func TestSettlingButtonsLookIt(t *testing.T) {
 	b.waitFor(row + ` .advance:not([data-settling])`)
 	// How a row's buttons look, read at once when a row comes into the list (and so o-1 moves
 	// down) and o-1's Advance is tapped, and again later: those that take a tap (Assign and
-	// Unassign are off while no courier is typed, nor assigned).
-	look := `(id => Array.from(document.querySelectorAll('li.order[data-order-id="' + id + '"] button:not([hidden]):not(:disabled)')).map(btn => {
+	// Unassign are off while no courier is typed, nor assigned), and are shown (not Copy, in the
+	// Tracking link's panel, hidden until a link is made).
+	look := `(id => Array.from(document.querySelectorAll('li.order[data-order-id="' + id + '"] button:not([hidden]):not(:disabled)')).filter(btn => btn.getClientRects().length).map(btn => {
 		const s = getComputedStyle(btn), r = btn.getBoundingClientRect();
 		return {name: btn.className, settling: btn.hasAttribute('data-settling'), color: s.color, background: s.backgroundColor,
 			cursor: s.cursor, size: Math.round(r.width) + 'x' + Math.round(r.height)};
@@ -277,8 +278,8 @@ func TestSettlingButtonsLookIt(t *testing.T) {
 	srv.createOrder("o-2")
 	b.poll("o-2 comes in", `window.looks !== undefined`)
 	moved, added := eval[[]button](b, `looks.moved`), eval[[]button](b, `looks.added`)
-	if len(moved) != 3 || len(added) != 3 {
-		t.Fatalf("o-1 shows buttons %+v, o-2 %+v; want Advance, Cancel and Set", moved, added)
+	if len(moved) != 4 || len(added) != 4 {
+		t.Fatalf("o-1 shows buttons %+v, o-2 %+v; want Advance, Cancel, Set and Tracking link", moved, added)
 	}
 	for i, btn := range moved {
 		tapped := i == 0 // Advance
