@@ -377,6 +377,10 @@ type CreateOrderResponse struct {
 	// TrackingToken lets whoever holds it read and watch this one order. Empty on an open server
 	// (no secret to sign it with); a server with public tracking gives it all the same.
 	TrackingToken string `json:"tracking_token,omitempty"`
+	// TrackingTokenExpiresAt is when TrackingToken stops being accepted (--tracking-ttl after
+	// the answer), for an app to fetch a new one before (POST …/tracking-token) without reading
+	// the token; absent with no token.
+	TrackingTokenExpiresAt *time.Time `json:"tracking_token_expires_at,omitempty"`
 }
 
 // SetStatusRequest is the body of POST /v1/orders/{id}/status.

@@ -520,7 +520,7 @@ func (a *Authority) verifyActor(token string) (Actor, time.Time, error) {
 	}
 	if slices.ContainsFunc(claims.Audience, func(aud string) bool { return slices.Contains(trackingAudiences, aud) }) {
 		// A good token for something else (watching its one order): 403, as the API's table has it.
-		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EForbidden, "a tracking token cannot change orders")
+		return Actor{}, time.Time{}, ordercast.Errorf(ordercast.EForbidden, "a tracking token only reads and watches its one order: this request needs an actor token")
 	}
 	if _, hmac := tok.Method.(*jwt.SigningMethodHMAC); !hmac {
 		if err := a.checkExternal(&claims); err != nil {

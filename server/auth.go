@@ -217,12 +217,15 @@ func (s *Server) authenticate(r *http.Request) (auth.Actor, error) {
 }
 
 // trackingToken signs the tracking token handed out with created order id; "" when open.
-func (s *Server) trackingToken(id string) (string, error) {
+func (s *Server) trackingToken(id string) (string, *time.Time, error) {
 	if s.Auth == nil {
-		return "", nil
+		return "", nil, nil
 	}
-	tok, _, err := s.Auth.Tokens.SignTracking(id, s.trackingTTL())
-	return tok, err
+	tok, exp, err := s.Auth.Tokens.SignTracking(id, s.trackingTTL())
+	if err != nil {
+		return "", nil, err
+	}
+	return tok, &exp, nil
 }
 
 // trackingTTL is how long a tracking token lives (Auth.TrackingTTL, or its default).

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
@@ -681,5 +683,33 @@ func TestAuthorizationOfAnotherSchemeIsNamed(t *testing.T) {
 	resp, body := call(t, "GET", base+"/v1/orders/o-1", "", "", "Authorization", "Basic dXNlcjpwYXNz", "Cookie", server.TrackingCookie+"="+tracking)
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("a read with Basic credentials and the tracking cookie: %d %s, want 200", resp.StatusCode, body)
+	}
+}
+
+// TestACreatesAnswerSaysWhenItsTrackingTokenExpires: an app handed a tracking token at the
+// order's creation could learn when it stops being accepted only by reading the token itself.
+// The answer says so (tracking_token_expires_at, the token's own exp), and so does a replay's,
+// whose token is signed anew.
+func TestACreatesAnswerSaysWhenItsTrackingTokenExpires(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, nil)
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	for _, replay := range []bool{false, true} {
+		before := time.Now()
+		resp, body := call(t, "POST", ts.URL()+"/v1/orders", admin, `{"id":"o-exp"}`, "Idempotency-Key", "k-exp")
+		if resp.StatusCode != http.StatusCreated || (resp.Header.Get("Idempotent-Replayed") == "true") != replay {
+			t.Fatalf("create (a replay %v): %d %s, replayed %q", replay, resp.StatusCode, body, resp.Header.Get("Idempotent-Replayed"))
+		}
+		var got api.CreateOrderResponse
+		if err := json.Unmarshal(body, &got); err != nil || got.TrackingTokenExpiresAt == nil {
+			t.Fatalf("create's answer %s: %v; want tracking_token_expires_at", body, err)
+		}
+		var claims jwt.RegisteredClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(got.TrackingToken, &claims); err != nil || claims.ExpiresAt == nil {
+			t.Fatalf("the tracking token %q: %v", got.TrackingToken, err)
+		}
+		if at := *got.TrackingTokenExpiresAt; !at.Equal(claims.ExpiresAt.Time) || at.Before(before.Add(auth.DefaultTrackingTTL-time.Minute)) {
+			t.Errorf("a replay %v: tracking_token_expires_at %v, the token's exp %v; want them equal, a day from now", replay, at, claims.ExpiresAt.Time)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"time"
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
@@ -30,7 +31,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Signed before the write, so that a failure to sign commits nothing.
-	tok, err := s.trackingToken(n.ID)
+	tok, exp, err := s.trackingToken(n.ID)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
 		return
@@ -40,7 +41,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	// its courier is) for whoever reads the database or a backup of it. A replay signs one anew
 	// (withTrackingToken), as the first answer did.
 	if idem != nil {
-		idem.Render = func(res ordercast.Result) (ordercast.Answer, error) { return createAnswer(res, "") }
+		idem.Render = func(res ordercast.Result) (ordercast.Answer, error) { return createAnswer(res, "", nil) }
 		n.Idem = idem
 	}
 	o, created, err := s.Store.CreateOrder(r.Context(), n)
@@ -55,7 +56,7 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 		s.Metrics.eventsCommitted.Inc() // the order's first event
 		w.Header().Set("Location", api.OrderPath(o.ID))
 	}
-	a, err := createAnswer(ordercast.Result{Order: o, Created: created}, tok)
+	a, err := createAnswer(ordercast.Result{Order: o, Created: created}, tok, exp)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -63,14 +64,15 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	writeRawJSON(w, a.Status, a.Body)
 }
 
-// createAnswer is the answer to a create that res says what it did, with tracking token tok
-// ("" for the answer recorded under an idempotency key, see handleCreateOrder).
-func createAnswer(res ordercast.Result, tok string) (ordercast.Answer, error) {
+// createAnswer is the answer to a create that res says what it did, with tracking token tok,
+// which expires at exp ("" and nil for the answer recorded under an idempotency key, see
+// handleCreateOrder).
+func createAnswer(res ordercast.Result, tok string, exp *time.Time) (ordercast.Answer, error) {
 	status := http.StatusOK
 	if res.Created {
 		status = http.StatusCreated
 	}
-	return encodeAnswer(status, api.CreateOrderResponse{Order: res.Order, TrackingToken: tok})
+	return encodeAnswer(status, api.CreateOrderResponse{Order: res.Order, TrackingToken: tok, TrackingTokenExpiresAt: exp})
 }
 
 // withTrackingToken completes a recorded create's answer with a tracking token for its order,
@@ -81,11 +83,11 @@ func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error)
 	if err := json.Unmarshal(a.Body, &res); err != nil {
 		return a, fmt.Errorf("read a create's answer: %w", err)
 	}
-	tok, err := s.trackingToken(res.Order.ID)
+	tok, exp, err := s.trackingToken(res.Order.ID)
 	if err != nil {
 		return a, fmt.Errorf("sign tracking token: %w", err)
 	}
-	res.TrackingToken = tok
+	res.TrackingToken, res.TrackingTokenExpiresAt = tok, exp
 	return encodeAnswer(a.Status, res)
 }
 

@@ -304,7 +304,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 func parseTokenRequest(args []string, stdout, stderr io.Writer) (tokenRequest, error) {
 	var req tokenRequest
 	fs := flag.NewFlagSet("ordercast token", flag.ContinueOnError)
-	fs.StringVar(&req.role, "role", "", "the actor's `role`: restaurant, courier, customer, admin or system")
+	fs.StringVar(&req.role, "role", "", "the actor's `role`: restaurant, courier, customer, support, admin or system")
 	fs.StringVar(&req.sub, "sub", "", "the restaurant, courier or customer `id` the actor acts for")
 	fs.StringVar(&req.secret, "secret", "", "the server's HMAC `secret`")
 	fs.DurationVar(&req.ttl, "ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")
