@@ -199,17 +199,7 @@ func TestPartyGapCatchUpIsBounded(t *testing.T) {
 	cfg := testConfig
 	cfg.PartyBacklog = 3
 	e := New(store, hub.New(), cfg, &counter{})
-	wt, err := e.Watch(t.Context(), Request{Scope: PartyEvents, Party: party})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{}
-	w := &watcher{}
-	w.init(e, rec, sseFraming{}, wt, func(End) {})
-	t.Cleanup(wt.Close)
-	if err := w.flush(); err != nil {
-		t.Fatal(err)
-	}
+	w, rec := openedWatcher(t, e, Request{Scope: PartyEvents, Party: party})
 	for _, tc := range []struct {
 		name     string
 		missed   int      // events committed since the stream's last position, the newest received
@@ -388,17 +378,7 @@ func TestUpToDatePartyResumeSendsWhatCommittedMeanwhileFirst(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	wt, err := e.Watch(ctx, Request{Scope: PartyEvents, Party: party, Last: snap.Pos, Resume: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(wt.Close)
-	rec := &recorder{}
-	w := &watcher{}
-	w.init(e, rec, sseFraming{}, wt, func(End) {})
-	if err := w.flush(); err != nil {
-		t.Fatal(err)
-	}
+	w, rec := openedWatcher(t, e, Request{Scope: PartyEvents, Party: party, Last: snap.Pos, Resume: true})
 	got := strings.Join(rec.got(), "")
 	status, position := strings.Index(got, `"status":"out_for_delivery"`), strings.Index(got, "event: location")
 	if status < 0 || position < status {
@@ -482,16 +462,9 @@ func TestPartyStreamBehindAPurgeGetsASnapshot(t *testing.T) {
 	}
 	create("o-old") // position 1
 	e := New(store, hub.New(), testConfig, &counter{})
-	wt, err := e.Watch(ctx, Request{Scope: PartyEvents, Party: party})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &recorder{}
-	w := &watcher{}
-	w.init(e, rec, sseFraming{}, wt, func(End) {})
-	t.Cleanup(wt.Close)
-	if err := w.flush(); err != nil || w.last != 1 {
-		t.Fatalf("opening: at %d, %v; want position 1", w.last, err)
+	w, rec := openedWatcher(t, e, Request{Scope: PartyEvents, Party: party})
+	if w.last != 1 {
+		t.Fatalf("opening: at %d; want position 1", w.last)
 	}
 	// The stream misses o-old's end (position 2), which a purge then deletes with it.
 	if _, _, _, err := store.AppendStatus(ctx, ordercast.StatusChange{OrderID: "o-old", Status: ordercast.StatusCancelled}); err != nil {
@@ -609,17 +582,7 @@ func TestPartyStreamWhoseLogWentBackGetsASnapshot(t *testing.T) {
 				create(primary, "o-lost") // position 2, in the opening snapshot
 			}
 			e := New(primary, hub.New(), testConfig, &counter{})
-			wt, err := e.Watch(ctx, Request{Scope: PartyEvents, Party: party})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(wt.Close)
-			rec := &recorder{}
-			w := &watcher{}
-			w.init(e, rec, sseFraming{}, wt, func(End) {})
-			if err := w.flush(); err != nil {
-				t.Fatal(err)
-			}
+			w, rec := openedWatcher(t, e, Request{Scope: PartyEvents, Party: party})
 			if live {
 				ev := create(primary, "o-lost") // position 2, sent live
 				if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(ev)}, false); err != nil {
@@ -665,4 +628,21 @@ func TestPartyStreamWhoseLogWentBackGetsASnapshot(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openedWatcher opens req on e as an SSE stream's watcher that writes to a recorder, and
+// flushes what opens the stream; the watch is closed with the test.
+func openedWatcher(t *testing.T, e *Engine, req Request) (*watcher, *recorder) {
+	t.Helper()
+	wt, err := e.Watch(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wt.Close)
+	rec, w := &recorder{}, &watcher{}
+	w.init(e, rec, sseFraming{}, wt, func(End) {})
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	return w, rec
 }

@@ -47,17 +47,7 @@ func TestOrderStreamWhoseHistoryWentBackEnds(t *testing.T) {
 				t.Fatal(err)
 			}
 			e := New(primary, hub.New(), testConfig, &counter{})
-			wt, err := e.Watch(ctx, Request{OrderID: "o-1"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(wt.Close)
-			rec := &recorder{}
-			w := &watcher{}
-			w.init(e, rec, sseFraming{}, wt, func(End) {})
-			if err := w.flush(); err != nil {
-				t.Fatal(err)
-			}
+			w, rec := openedWatcher(t, e, Request{OrderID: "o-1"})
 			lost := move(primary, ordercast.StatusPreparing) // seq 3, sent live
 			if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(lost)}, false); err != nil {
 				t.Fatal(err)
