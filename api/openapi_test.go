@@ -59,6 +59,7 @@ var schemaTypes = map[string]reflect.Type{
 	"TrailResponse":         reflect.TypeFor[TrailResponse](),
 	"LongPollResponse":      reflect.TypeFor[LongPollResponse](),
 	"PartySnapshot":         reflect.TypeFor[PartySnapshot](),
+	"StreamEnd":             reflect.TypeFor[StreamEnd](),
 	"ErrorDetail":           reflect.TypeFor[ErrorDetail](),
 	"Error":                 reflect.TypeFor[ErrorBody](),
 }

@@ -130,6 +130,8 @@ func TestOpenAPIAnswersHoldToTheDescription(t *testing.T) {
 			schema = map[string]any{"type": "array", "items": schemaOf("Order")}
 		case ev.Type == api.EventSnapshot:
 			schema = schemaOf("PartySnapshot")
+		case ev.Type == api.EventEnd:
+			schema = schemaOf("StreamEnd")
 		default:
 			t.Fatalf("%s sent an event of type %q", stream, ev.Type)
 		}
