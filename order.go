@@ -141,6 +141,17 @@ func (ev Event) Wire() Event {
 	return ev
 }
 
+// Committed is when ev was committed, in Unix microseconds as the stores keep it; 0 when ev
+// does not say. A stream, and a hub, check by it that a store still holds the event they sent
+// under its seq or log position: a database that came back with less than it had (a failover
+// that lost its last commits) may hold another change there.
+func (ev Event) Committed() int64 {
+	if ev.At.IsZero() {
+		return 0
+	}
+	return ev.At.UnixMicro()
+}
+
 // Limits on what a client may put in an order.
 const (
 	MaxIDLength     = 64

@@ -65,7 +65,7 @@ func (f *Feed) CatchUp(ctx context.Context) error {
 			switch w := last[ev.OrderID]; {
 			case ev.Seq > w.lastSeq:
 				f.hub.Publish(ev)
-			case ev.Seq < w.lastSeq, w.lastAt != 0 && ev.At.UnixMicro() != w.lastAt:
+			case ev.Seq < w.lastSeq, w.lastAt != 0 && ev.Committed() != w.lastAt:
 				f.hub.ResyncOrder(ev.OrderID)
 			}
 			delete(last, ev.OrderID)

@@ -219,7 +219,7 @@ func (h *Hub) Publish(ev ordercast.Event) {
 				break
 			}
 			if t.lastSeq.CompareAndSwap(last, ev.Seq) {
-				t.lastAt.Store(ev.At.UnixMicro())
+				t.lastAt.Store(ev.Committed())
 				break
 			}
 		}

@@ -216,7 +216,8 @@ func (s *Server) authenticate(r *http.Request) (auth.Actor, error) {
 	return s.Auth.Tokens.ParseActor(tok)
 }
 
-// trackingToken signs the tracking token handed out with created order id; "" when open.
+// trackingToken signs a tracking token for order id, as a creation hands out and POST
+// …/tracking-token makes again, and says when it expires; "" and nil on an open server.
 func (s *Server) trackingToken(id string) (string, *time.Time, error) {
 	if s.Auth == nil {
 		return "", nil, nil

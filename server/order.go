@@ -706,15 +706,13 @@ func (s *Server) handleTrackingToken(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	res := api.TrackingTokenResponse{OrderID: id}
-	if s.Auth != nil {
-		tok, exp, err := s.Auth.Tokens.SignTracking(id, s.trackingTTL())
-		if err != nil {
-			s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
-			return
-		}
-		res.TrackingToken, res.ExpiresAt = tok, &exp
-		s.Logger.Info("made a tracking token", "request_id", RequestID(r.Context()), "order", id, "actor", actor.String(), "expires", exp)
+	tok, exp, err := s.trackingToken(id)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
+		return
 	}
-	s.writeJSON(w, r, http.StatusOK, res)
+	if exp != nil { // an open server signs none
+		s.Logger.Info("made a tracking token", "request_id", RequestID(r.Context()), "order", id, "actor", actor.String(), "expires", *exp)
+	}
+	s.writeJSON(w, r, http.StatusOK, api.TrackingTokenResponse{OrderID: id, TrackingToken: tok, ExpiresAt: exp})
 }

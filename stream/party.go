@@ -136,10 +136,7 @@ func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p 
 	if last < bounds.Purged || bounds.Head-last > int64(e.cfg.PartyBacklog) || bounds.Head < last {
 		return nil, true, nil
 	}
-	from := last
-	if lastAt != 0 && last > 0 {
-		from = last - 1
-	}
+	from := readFrom(last, lastAt)
 	evs, err = sr.ScopeEventsAfter(ctx, p, from, e.cfg.PartyBacklog+1+int(last-from))
 	if errors.Is(err, ordercast.ErrLogPurged) {
 		return nil, true, nil
@@ -147,11 +144,9 @@ func (e *Engine) partyLogAfter(ctx context.Context, sr ordercast.ScopeReader, p 
 	if err != nil {
 		return nil, false, fmt.Errorf("read the log of %s: %w", p.Key(), err)
 	}
-	if from < last {
-		if len(evs) == 0 || evs[0].Pos != last || evs[0].At.UnixMicro() != lastAt {
-			return nil, true, nil // another commit at last: the log went back
-		}
-		evs = evs[1:]
+	evs, held := stillHeld(evs, last, lastAt, func(ev ordercast.ScopedEvent) (int64, ordercast.Event) { return ev.Pos, ev.Event })
+	if !held {
+		return nil, true, nil // another commit at last, or none: the log went back
 	}
 	for i, ev := range evs {
 		if ev.Pos != last+int64(i)+1 {
@@ -249,7 +244,7 @@ func (w *watcher) queueParty(m *hub.Message, pos int64) {
 	if w.live {
 		w.liveAt = append(w.liveAt, m.Event.At)
 	}
-	w.last, w.lastAt = pos, commitMicros(m.Event)
+	w.last, w.lastAt = pos, m.Event.Committed()
 }
 
 // deliverParty queues the live events of a party's scope by their position in its log: a

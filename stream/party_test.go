@@ -480,14 +480,7 @@ func TestPartyStreamBehindAPurgeGetsASnapshot(t *testing.T) {
 	}
 	ev := evs[0]
 	ev.Marks = ordercast.Marks("").With(party.Key(), 3)
-	before := len(rec.got())
-	if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(ev)}, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.flush(); err != nil {
-		t.Fatal(err)
-	}
-	sent := strings.Join(rec.got()[before:], "")
+	sent := deliverSent(t, w, rec, false, ev)
 	if !strings.Contains(sent, "event: snapshot\n") || strings.Contains(sent, `"o-old"`) || !strings.Contains(sent, `"o-new"`) || w.last != 3 {
 		t.Errorf("catching up past the purge: sent %q, at %d; want a snapshot of o-new alone at position 3", sent, w.last)
 	}
@@ -584,13 +577,7 @@ func TestPartyStreamWhoseLogWentBackGetsASnapshot(t *testing.T) {
 			e := New(primary, hub.New(), testConfig, &counter{})
 			w, rec := openedWatcher(t, e, Request{Scope: PartyEvents, Party: party})
 			if live {
-				ev := create(primary, "o-lost") // position 2, sent live
-				if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(ev)}, false); err != nil {
-					t.Fatal(err)
-				}
-				if err := w.flush(); err != nil {
-					t.Fatal(err)
-				}
+				deliverSent(t, w, rec, false, create(primary, "o-lost")) // position 2, sent live
 			}
 			if w.last != 2 || !strings.Contains(strings.Join(rec.got(), ""), `"o-lost"`) {
 				t.Fatalf("the stream is at %d; want o-lost sent, at position 2", w.last)
@@ -603,28 +590,15 @@ func TestPartyStreamWhoseLogWentBackGetsASnapshot(t *testing.T) {
 			if again {
 				create(s, "o-again") // position 2 again, committed before the stream catches up
 			}
-			before := len(rec.got())
-			if err := w.deliver(ctx, nil, true); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.flush(); err != nil {
-				t.Fatal(err)
-			}
-			sent := strings.Join(rec.got()[before:], "")
+			sent := deliverSent(t, w, rec, true)
 			if !strings.Contains(sent, "event: snapshot\n") || strings.Contains(sent, `"o-lost"`) || !strings.Contains(sent, `"o-1"`) {
 				t.Fatalf("caught up after the log went back: sent %q; want a snapshot of the scope as the standby has it", sent)
 			}
 			if !again {
-				ev := create(s, "o-again") // position 2 again, after the catch-up
-				if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(ev)}, false); err != nil {
-					t.Fatal(err)
-				}
-				if err := w.flush(); err != nil {
-					t.Fatal(err)
-				}
+				sent += deliverSent(t, w, rec, false, create(s, "o-again")) // position 2 again, after the catch-up
 			}
-			if all := strings.Join(rec.got()[before:], ""); !strings.Contains(all, `"o-again"`) || w.last != 2 {
-				t.Errorf("the order made again at position 2: sent %q, at %d; want o-again shown, at position 2", all, w.last)
+			if !strings.Contains(sent, `"o-again"`) || w.last != 2 {
+				t.Errorf("the order made again at position 2: sent %q, at %d; want o-again shown, at position 2", sent, w.last)
 			}
 		})
 	}
@@ -645,4 +619,22 @@ func openedWatcher(t *testing.T, e *Engine, req Request) (*watcher, *recorder) {
 		t.Fatal(err)
 	}
 	return w, rec
+}
+
+// deliverSent delivers evs to w as its subscription would hand them over (overflowed: with
+// events missed, for w to catch up from the store), flushes, and returns what w sent for them.
+func deliverSent(t *testing.T, w *watcher, rec *recorder, overflowed bool, evs ...ordercast.Event) string {
+	t.Helper()
+	before := len(rec.got())
+	msgs := make([]*hub.Message, len(evs))
+	for i, ev := range evs {
+		msgs[i] = hub.NewMessage(ev)
+	}
+	if err := w.deliver(t.Context(), msgs, overflowed); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(rec.got()[before:], "")
 }

@@ -49,11 +49,8 @@ func TestOrderStreamWhoseHistoryWentBackEnds(t *testing.T) {
 			e := New(primary, hub.New(), testConfig, &counter{})
 			w, rec := openedWatcher(t, e, Request{OrderID: "o-1"})
 			lost := move(primary, ordercast.StatusPreparing) // seq 3, sent live
-			if err := w.deliver(ctx, []*hub.Message{hub.NewMessage(lost)}, false); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.flush(); err != nil || w.last != 3 {
-				t.Fatalf("seq 3 live: at %d, %v", w.last, err)
+			if deliverSent(t, w, rec, false, lost); w.last != 3 {
+				t.Fatalf("seq 3 live: at %d", w.last)
 			}
 
 			if tc.failover {
@@ -66,14 +63,7 @@ func TestOrderStreamWhoseHistoryWentBackEnds(t *testing.T) {
 			} else {
 				move(primary, ordercast.StatusReady) // seq 4, missed
 			}
-			before := len(rec.got())
-			if err := w.deliver(ctx, nil, true); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.flush(); err != nil {
-				t.Fatal(err)
-			}
-			sent := strings.Join(rec.got()[before:], "")
+			sent := deliverSent(t, w, rec, true)
 			if tc.failover {
 				// The stream's end is written as it closes (held.go, serve.go), for its reason.
 				end := string(sseFraming{}.end(nil, w.endReason()))

@@ -302,21 +302,12 @@ func (w *watcher) queue(m *hub.Message) {
 	if w.live {
 		w.liveAt = append(w.liveAt, m.Event.At)
 	}
-	w.last, w.lastAt = m.Event.Seq, commitMicros(m.Event)
+	w.last, w.lastAt = m.Event.Seq, m.Event.Committed()
 	w.lastStatus = m.Event.Status
 	w.ended = m.Event.Status.Terminal()
 	if m.Event.Kind == ordercast.KindCourier {
 		w.courier = m.Event.CourierID
 	}
-}
-
-// commitMicros is when ev was committed, in Unix microseconds as the stores keep it; 0 when it
-// does not say (the stream then does not check the store still holds it).
-func commitMicros(ev ordercast.Event) int64 {
-	if ev.At.IsZero() {
-		return 0
-	}
-	return ev.At.UnixMicro()
 }
 
 // endReason is why a stream whose watcher ended (w.ended) is over.
@@ -391,23 +382,43 @@ func (w *watcher) deliver(ctx context.Context, msgs []*hub.Message, overflowed b
 // and the events after it, taken as following on, would skip the changes made again under
 // seqs its client holds.
 func (w *watcher) catchUp(ctx context.Context) error {
-	from := w.last
-	if w.lastAt != 0 && w.last > 0 {
-		from = w.last - 1
-	}
-	missed, err := w.e.store.EventsAfter(ctx, w.orderID, from, 0)
+	missed, err := w.e.store.EventsAfter(ctx, w.orderID, readFrom(w.last, w.lastAt), 0)
 	if err != nil {
 		return err
 	}
-	if from < w.last {
-		if len(missed) == 0 || missed[0].Seq != w.last || missed[0].At.UnixMicro() != w.lastAt {
-			w.ended, w.rewound = true, true
-			return nil
-		}
-		missed = missed[1:]
+	missed, held := stillHeld(missed, w.last, w.lastAt, func(ev ordercast.Event) (int64, ordercast.Event) { return ev.Seq, ev })
+	if !held {
+		w.ended, w.rewound = true, true
+		return nil
 	}
 	w.queueEvents(missed)
 	return nil
+}
+
+// readFrom is where a catch-up after last reads the store from: last itself too, when the stream
+// knows when the event it sent there was committed (lastAt), for stillHeld to check it.
+func readFrom(last, lastAt int64) int64 {
+	if lastAt != 0 && last > 0 {
+		return last - 1
+	}
+	return last
+}
+
+// stillHeld takes evs, read after readFrom(last, lastAt), and reports whether the store still
+// holds the commit the stream sent at last (lastAt) there, returning the events after it; an
+// event is placed and told apart by at, its seq or log position and the event. With lastAt
+// unknown, evs are all after last, and held.
+func stillHeld[E any](evs []E, last, lastAt int64, at func(E) (int64, ordercast.Event)) (after []E, held bool) {
+	if readFrom(last, lastAt) == last {
+		return evs, true
+	}
+	if len(evs) == 0 {
+		return nil, false // the history ends before last
+	}
+	if pos, ev := at(evs[0]); pos != last || ev.Committed() != lastAt {
+		return nil, false
+	}
+	return evs[1:], true
 }
 
 // needsStore reports whether delivering msgs to an order's watcher would read the store: its
