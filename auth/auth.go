@@ -671,7 +671,7 @@ func tokenError(token string, err error) error {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token signature does not verify with this server's keys (signed with another secret, or changed since)")
 	case errors.Is(err, jwt.ErrTokenExpired):
-		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token has expired")
+		refusal = ordercast.Errorf(ordercast.ETokenExpired, "token has expired")
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token is not valid yet")
 	default:
