@@ -171,6 +171,25 @@ func TestTrackingToken(t *testing.T) {
 	wantCode(t, a.AuthorizeWatchAll(tok), ordercast.EForbidden)
 }
 
+// TestTrackingTokenExpiresInUTC: when a tracking token expires is said in UTC, as every time the
+// API answers with, whatever zone the server's clock is in (TZ on its host); a creation's
+// tracking_token_expires_at showed the host's offset beside the order's UTC times.
+func TestTrackingTokenExpiresInUTC(t *testing.T) {
+	a := newAuthority(t)
+	berlin := time.FixedZone("CET", 3600)
+	a.Now = func() time.Time { return time.Now().In(berlin) }
+	tok, exp, err := a.SignTracking("ord-a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp.Location() != time.UTC {
+		t.Errorf("SignTracking's expiry is in %v, want UTC", exp.Location())
+	}
+	if tr, err := a.ParseTracking(tok); err != nil || !tr.Exp.Equal(exp) || tr.Exp.Location() != time.UTC {
+		t.Errorf("ParseTracking's expiry %v (%v), want %v in UTC", tr.Exp, err, exp)
+	}
+}
+
 // TestCourierTrackingToken: a courier's tracking token names its order and its courier, under an
 // audience of its own (a server that knows no courier claim refuses it rather than take it for a
 // customer's). It reads its order only as its courier, whose ownership the caller decides
