@@ -29,8 +29,13 @@ const (
 	// progress; the message says how many.
 	ECustomerActive  = "customer_has_active_orders"
 	EUnauthenticated = "unauthenticated"
-	EForbidden       = "forbidden"
-	ERateLimited     = "rate_limited"
+	// ETokenExpired: the token was good but its time is up: a client fetches a new one (signs in
+	// again, or asks for a new tracking link) rather than show a credential error. Its own code,
+	// beside EUnauthenticated's forged, malformed or unknown tokens, because only this one is
+	// cured by a renewal, and an app should not have to parse a message to know which it got.
+	ETokenExpired = "token_expired"
+	EForbidden    = "forbidden"
+	ERateLimited  = "rate_limited"
 	// ETooManyAssignments: the order's history is full (MaxOrderVersion): it takes no further
 	// courier change, though its status still moves.
 	ETooManyAssignments = "too_many_assignments"

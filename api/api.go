@@ -233,9 +233,17 @@ const (
 	EndHistoryRewritten = "history_rewritten"
 )
 
-// CloseHistoryRewritten is the close code of a WebSocket that ends for EndHistoryRewritten:
-// reconnect without lastEventId. (4000 to 4999 are the application's: RFC 6455 §7.4.2.)
-const CloseHistoryRewritten = 4001
+// The application's WebSocket close codes (4000 to 4999 are the application's: RFC 6455 §7.4.2),
+// one per EventEnd reason whose cure differs from the standard codes'.
+const (
+	// CloseHistoryRewritten: the socket ended for EndHistoryRewritten: reconnect without
+	// lastEventId.
+	CloseHistoryRewritten = 4001
+	// CloseTokenExpired: the socket ended for EndTokenExpired: reconnect with a new token (the
+	// same one is refused 401 token_expired). Not 1008, which a courier's socket of an order
+	// given to another courier gets, and whose cure is to stop.
+	CloseTokenExpired = 4002
+)
 
 // EventName is the SSE event name of ev: courier for an assignment, status otherwise.
 func EventName(ev ordercast.Event) string {

@@ -40,7 +40,8 @@ var codeStatus = []struct {
 	status int
 }{
 	{ordercast.EMalformed, http.StatusBadRequest},
-	{ordercast.EUnauthenticated, http.StatusUnauthorized},
+	{ordercast.EUnauthenticated, http.StatusUnauthorized}, // first: the general 401
+	{ordercast.ETokenExpired, http.StatusUnauthorized},
 	{ordercast.EForbidden, http.StatusForbidden},
 	{ordercast.ENotFound, http.StatusNotFound},
 	{ordercast.EMethodNotAllowed, http.StatusMethodNotAllowed},

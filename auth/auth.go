@@ -402,7 +402,9 @@ func (a *Authority) signTracking(t Tracking, ttl time.Duration) (string, time.Ti
 		ExpiresAt: jwt.NewNumericDate(exp),
 	}}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
-	return tok, exp.Truncate(time.Second), err
+	// In UTC, as every time the API answers with: the clock's own zone (TZ on the host) would
+	// show in a creation's tracking_token_expires_at, unlike the order's times beside it.
+	return tok, exp.UTC().Truncate(time.Second), err
 }
 
 // ParseTracking verifies a tracking token, a customer's or a courier's, and returns what it
@@ -428,7 +430,7 @@ func (a *Authority) ParseTracking(token string) (Tracking, error) {
 		courierToken && ordercast.ValidatePartyID(claims.Courier) != nil {
 		return Tracking{}, ordercast.Errorf(ordercast.EUnauthenticated, "invalid token")
 	}
-	return Tracking{OrderID: claims.Subject, Courier: claims.Courier, Via: claims.Via, Exp: claims.ExpiresAt.Time}, nil
+	return Tracking{OrderID: claims.Subject, Courier: claims.Courier, Via: claims.Via, Exp: claims.ExpiresAt.Time.UTC()}, nil
 }
 
 // ParseActor verifies an actor token and returns its actor. The key is chosen by the token's
@@ -671,7 +673,7 @@ func tokenError(token string, err error) error {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token signature does not verify with this server's keys (signed with another secret, or changed since)")
 	case errors.Is(err, jwt.ErrTokenExpired):
-		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token has expired")
+		refusal = ordercast.Errorf(ordercast.ETokenExpired, "token has expired")
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		refusal = ordercast.Errorf(ordercast.EUnauthenticated, "token is not valid yet")
 	default:

@@ -171,6 +171,25 @@ func TestTrackingToken(t *testing.T) {
 	wantCode(t, a.AuthorizeWatchAll(tok), ordercast.EForbidden)
 }
 
+// TestTrackingTokenExpiresInUTC: when a tracking token expires is said in UTC, as every time the
+// API answers with, whatever zone the server's clock is in (TZ on its host); a creation's
+// tracking_token_expires_at showed the host's offset beside the order's UTC times.
+func TestTrackingTokenExpiresInUTC(t *testing.T) {
+	a := newAuthority(t)
+	berlin := time.FixedZone("CET", 3600)
+	a.Now = func() time.Time { return time.Now().In(berlin) }
+	tok, exp, err := a.SignTracking("ord-a", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp.Location() != time.UTC {
+		t.Errorf("SignTracking's expiry is in %v, want UTC", exp.Location())
+	}
+	if tr, err := a.ParseTracking(tok); err != nil || !tr.Exp.Equal(exp) || tr.Exp.Location() != time.UTC {
+		t.Errorf("ParseTracking's expiry %v (%v), want %v in UTC", tr.Exp, err, exp)
+	}
+}
+
 // TestCourierTrackingToken: a courier's tracking token names its order and its courier, under an
 // audience of its own (a server that knows no courier claim refuses it rather than take it for a
 // customer's). It reads its order only as its courier, whose ownership the caller decides
@@ -288,27 +307,29 @@ func TestBadTokensRefused(t *testing.T) {
 	stringExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"role": "admin", "sub": "ops", "exp": strconv.FormatInt(exp, 10), "iat": time.Now().Unix()}).SignedString(testSecret)
 	// Each refusal says what its holder can put right: a token that is not one, one signed with
 	// another secret (or changed since), one past its time, one without a time or with a claim of
-	// the wrong type; anything else is only invalid.
-	for _, tt := range []struct{ name, tok, says string }{
-		{"missing", "", "required"},
-		{"garbage", "not-a-token", "token is malformed"},
-		{"other secret", foreign, "signature does not verify"},
-		{"expired", expired, "token has expired"},
-		{"tampered payload", tampered, "signature does not verify"},
-		{"alg none", none, "signature does not verify"},
-		{"no exp", noExp, "token has no exp"},
-		{"a sub that is a number", numericSub, "token is malformed: its header or claims do not decode"},
-		{"exp as a string", stringExp, `token claim "exp" must be a number`},
-		{"a critical extension", withCrit, "critical extensions (crit)"},
+	// the wrong type; anything else is only invalid. Only the one past its time has a code of its
+	// own (token_expired): it alone is cured by a new token of the same kind.
+	un, expiredCode := ordercast.EUnauthenticated, ordercast.ETokenExpired
+	for _, tt := range []struct{ name, tok, code, says string }{
+		{"missing", "", un, "required"},
+		{"garbage", "not-a-token", un, "token is malformed"},
+		{"other secret", foreign, un, "signature does not verify"},
+		{"expired", expired, expiredCode, "token has expired"},
+		{"tampered payload", tampered, un, "signature does not verify"},
+		{"alg none", none, un, "signature does not verify"},
+		{"no exp", noExp, un, "token has no exp"},
+		{"a sub that is a number", numericSub, un, "token is malformed: its header or claims do not decode"},
+		{"exp as a string", stringExp, un, `token claim "exp" must be a number`},
+		{"a critical extension", withCrit, un, "critical extensions (crit)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := watchErr(a, tt.tok, "ord-a")
-			wantCode(t, err, ordercast.EUnauthenticated)
+			wantCode(t, err, tt.code)
 			if got := ordercast.ErrorMessage(err); !strings.Contains(got, tt.says) {
 				t.Errorf("AuthorizeWatch says %q, want %q", got, tt.says)
 			}
 			_, err = a.ParseActor(tt.tok)
-			wantCode(t, err, ordercast.EUnauthenticated)
+			wantCode(t, err, tt.code)
 			if got := ordercast.ErrorMessage(err); tt.tok != "" && !strings.Contains(got, tt.says) {
 				t.Errorf("ParseActor says %q, want %q", got, tt.says)
 			}
@@ -663,7 +684,12 @@ func TestAWatchSaysWhyAnExternalTokenIsRefused(t *testing.T) {
 		}
 		_, perr := a.ParseActor(tok)
 		werr := watchErr(a, tok, "ord-a")
-		wantCode(t, werr, ordercast.EUnauthenticated)
+		code := ordercast.EUnauthenticated
+		if name == "expired" {
+			code = ordercast.ETokenExpired
+		}
+		wantCode(t, perr, code)
+		wantCode(t, werr, code)
 		if got, want := ordercast.ErrorMessage(werr), ordercast.ErrorMessage(perr); got != want {
 			t.Errorf("%s: a read says %q, a write %q: want the write's reason", name, got, want)
 		}

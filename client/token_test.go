@@ -90,7 +90,7 @@ func TestAWatchEndsOnlyOnTwo401sInARow(t *testing.T) {
 		case 1, 3:
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = io.WriteString(w, `{"error":{"code":"unauthenticated","message":"token has expired"}}`)
+			_, _ = io.WriteString(w, `{"error":{"code":"token_expired","message":"token has expired"}}`)
 		case 2:
 			w.Header().Set("Retry-After", "0")
 			w.WriteHeader(http.StatusServiceUnavailable)

@@ -617,7 +617,9 @@ func testCourierLosesAReassignedOrder(t *testing.T, hold holding) {
 
 // TestUnauthorizedNamesTheScheme: every 401 carries WWW-Authenticate (RFC 9110 §11.6.1) naming
 // Bearer, with error="invalid_token" when a token was presented and refused and no error code
-// when none was (RFC 6750 §3.1), wherever the token travels; other refusals carry none.
+// when none was (RFC 6750 §3.1), wherever the token travels; other refusals carry none. A token
+// past its time is told apart, in the challenge (error_description) and in the body's code
+// (token_expired), from one refused for good: only it is cured by a new token.
 func TestUnauthorizedNamesTheScheme(t *testing.T) {
 	t.Parallel()
 	ts := newAuthServer(t, nil)
@@ -626,10 +628,12 @@ func TestUnauthorizedNamesTheScheme(t *testing.T) {
 	const (
 		none    = `Bearer realm="ordercast"`
 		refused = `Bearer realm="ordercast", error="invalid_token"`
+		ended   = `Bearer realm="ordercast", error="invalid_token", error_description="The access token expired"`
 	)
 	past := authority(t)
 	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
 	expired, _ := past.SignActor(auth.Actor{Role: auth.RoleAdmin}, time.Hour)
+	expiredLink, _, _ := past.SignTracking("o-1", time.Hour)
 	tracking, _, _ := authority(t).SignTracking("o-1", time.Hour)
 	for _, tc := range []struct {
 		name, method, path, token, body string
@@ -639,20 +643,25 @@ func TestUnauthorizedNamesTheScheme(t *testing.T) {
 	}{
 		{"a change without a token", "POST", "/v1/orders/o-1/status", "", `{"status":"confirmed"}`, nil, 401, none},
 		{"a change with a garbage token", "POST", "/v1/orders/o-1/status", "nope", `{"status":"confirmed"}`, nil, 401, refused},
-		{"a change with an expired token", "POST", "/v1/orders", expired, `{}`, nil, 401, refused},
+		{"a change with an expired token", "POST", "/v1/orders", expired, `{}`, nil, 401, ended},
 		{"a change with a tracking token", "POST", "/v1/orders/o-1/status", tracking, `{"status":"confirmed"}`, nil, 403, ""}, // a good token for something else
 		{"a change with only a cookie", "POST", "/v1/orders/o-1/status", "", `{"status":"confirmed"}`, []string{"Cookie", server.TrackingCookie + "=" + tracking}, 401, none},
 		{"a read without a token", "GET", "/v1/orders/o-1", "", "", nil, 401, none},
 		{"a read with a bad query token", "GET", "/v1/orders/o-1/events?token=nope", "", "", nil, 401, refused},
 		{"a read with a bad cookie", "GET", "/v1/orders/o-1", "", "", []string{"Cookie", server.TrackingCookie + "=nope"}, 401, refused},
 		{"all orders without a token", "GET", "/v1/stream", "", "", nil, 401, none},
-		{"a party stream with an expired token", "GET", "/v1/restaurants/r-1/stream", expired, "", nil, 401, refused},
+		{"a party stream with an expired token", "GET", "/v1/restaurants/r-1/stream", expired, "", nil, 401, ended},
+		{"a read with an expired tracking link", "GET", "/v1/orders/o-1?token=" + expiredLink, "", "", nil, 401, ended},
+		{"a stream with an expired tracking cookie", "GET", "/v1/orders/o-1/stream", "", "", []string{"Cookie", server.TrackingCookie + "=" + expiredLink}, 401, ended},
 		{"a read of another order", "GET", "/v1/orders/o-2", tracking, "", nil, 403, ""},
 		{"a change the role may not make", "POST", "/v1/orders", actorToken(t, auth.RoleCustomer, "u-1"), `{}`, nil, 403, ""},
 	} {
 		resp, body := call(t, tc.method, base+tc.path, tc.token, tc.body, tc.header...)
 		if got := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != tc.status || strings.Join(got, "\n") != tc.want {
 			t.Errorf("%s: %d WWW-Authenticate %q (%s), want %d %q", tc.name, resp.StatusCode, got, body, tc.status, tc.want)
+		}
+		if wantExpired := tc.want == ended; strings.Contains(string(body), `"code":"token_expired"`) != wantExpired {
+			t.Errorf("%s: %s, want the code token_expired: %v", tc.name, body, wantExpired)
 		}
 	}
 }

@@ -71,8 +71,13 @@ func wrongScheme(r *http.Request, err error) error {
 // request that presented none gets no error code). Browsers prompt for Basic only, so the pages'
 // own requests are answered as before.
 func bearerChallenge(err error) string {
-	if errors.Is(err, auth.ErrNoToken) {
+	switch {
+	case errors.Is(err, auth.ErrNoToken):
 		return `Bearer realm="ordercast"`
+	case ordercast.ErrorCode(err) == ordercast.ETokenExpired:
+		// RFC 6750 §3's own example: a client that reads the challenge, not the body, can tell
+		// an expired token (get a new one) from one refused for good.
+		return `Bearer realm="ordercast", error="invalid_token", error_description="The access token expired"`
 	}
 	return `Bearer realm="ordercast", error="invalid_token"`
 }

@@ -643,10 +643,10 @@ func TestSpentAnonymousBudgetSaysWhyTheWriteWasRefused(t *testing.T) {
 	if codes[0] != http.StatusUnauthorized || codes[2] != http.StatusTooManyRequests {
 		t.Fatalf("posts with an expired token: %v, want 401 first and 429 once the anonymous budget is spent", codes)
 	}
-	if !strings.Contains(string(last), `"code":"rate_limited"`) || !strings.Contains(string(last), "unauthenticated: token has expired") {
+	if !strings.Contains(string(last), `"code":"rate_limited"`) || !strings.Contains(string(last), "token_expired: token has expired") {
 		t.Errorf("the 429 of a post with an expired token says %s; want rate_limited, naming the expired token", last)
 	}
-	if want := `Bearer realm="ordercast", error="invalid_token"`; challenge != want {
+	if want := `Bearer realm="ordercast", error="invalid_token", error_description="The access token expired"`; challenge != want {
 		t.Errorf("the 429 of a post with an expired token has WWW-Authenticate %q, want %q, as its 401 has", challenge, want)
 	}
 }

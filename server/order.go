@@ -344,7 +344,7 @@ func (s *Server) changeRequestCharged(w http.ResponseWriter, r *http.Request, re
 			// refused writes share (a carrier's NAT), is told to retry later for ever and never to
 			// sign in again.
 			err = wrongScheme(r, err)
-			if ordercast.ErrorCode(err) == ordercast.EUnauthenticated {
+			if errorStatus(err) == http.StatusUnauthorized {
 				// And in the header a client acts on, as a 401's: credentials, other than these,
 				// may change the answer (RFC 9110 §11.6.1 lets any answer carry it). A client that
 				// signs in again on a 401 and retries a 429 as it is would otherwise retry an

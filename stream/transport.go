@@ -176,11 +176,11 @@ func (t *wsTransport) Ping() error {
 }
 
 // Close tells the client why: 1000 after the terminal event, 1001 (going away: resume elsewhere)
-// on drain or lifetime, 1008 when the order went to another courier or the token it was let in
-// with stopped being accepted (a reconnect with it is refused: fetch a new one first), 1003 (unsupported data) when
-// the client sent a message to a socket that only sends, 1011 when the store failed, 4001 when
-// the order's history went back under it (api.CloseHistoryRewritten); otherwise the connection
-// just closes.
+// on drain or lifetime, 1008 when the order went to another courier, 4002 when the token it was
+// let in with stopped being accepted (api.CloseTokenExpired: a reconnect with it is refused, so
+// fetch a new one first), 1003 (unsupported data) when the client sent a message to a socket that
+// only sends, 1011 when the store failed, 4001 when the order's history went back under it
+// (api.CloseHistoryRewritten); otherwise the connection just closes.
 func (t *wsTransport) Close(reason string, last ordercast.Status) error {
 	switch reason {
 	case ReasonTerminal:
@@ -190,7 +190,7 @@ func (t *wsTransport) Close(reason string, last ordercast.Status) error {
 	case ReasonRevoked:
 		return t.conn.Close(websocket.StatusPolicyViolation, "order assigned to another courier")
 	case ReasonExpired:
-		return t.conn.Close(websocket.StatusPolicyViolation, "token expired: reconnect with a new one")
+		return t.conn.Close(websocket.StatusCode(api.CloseTokenExpired), "token expired: reconnect with a new one")
 	case ReasonClientData:
 		return t.conn.Close(websocket.StatusUnsupportedData, "this WebSocket only sends: send it nothing")
 	case ReasonStoreError:

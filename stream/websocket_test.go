@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/testutil"
 )
@@ -119,11 +120,12 @@ func TestWebSocketClientMessageEndsTheStream(t *testing.T) {
 	testutil.WaitFor(t, "the stream counted out after its end", func() bool { return e.streams.Load() == 0 })
 }
 
-// TestWebSocketTokenExpiryGets1008: a socket whose token stops being accepted is closed with
-// 1008 (policy violation), as one whose order went to another courier is, and a reason that says
-// why: a reconnect with that token would be refused, so the client fetches a new one first.
-// 1001 (the lifetime's and the drain's close) tells it to reconnect as it is.
-func TestWebSocketTokenExpiryGets1008(t *testing.T) {
+// TestWebSocketTokenExpiryGets4002: a socket whose token stops being accepted is closed with
+// 4002 (api.CloseTokenExpired) and a reason that says why: a reconnect with that token would be
+// refused, so the client fetches a new one first. Not 1001 (the lifetime's and the drain's
+// close), which tells it to reconnect as it is, nor 1008, which tells a courier the order went to
+// another courier: a code of its own, so that an app need not read the reason's text to know.
+func TestWebSocketTokenExpiryGets4002(t *testing.T) {
 	_, url, ends := newWebSocketServer(t, func() Request {
 		return Request{OrderID: "o-1", Until: time.Now().Add(100 * time.Millisecond)}
 	})
@@ -139,8 +141,8 @@ func TestWebSocketTokenExpiryGets1008(t *testing.T) {
 	}
 	_, _, err = c.Read(ctx)
 	var ce websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || !strings.Contains(ce.Reason, "token expired") {
-		t.Errorf("after the token's end: %v, want a close 1008 that says the token expired", err)
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusCode(api.CloseTokenExpired) || !strings.Contains(ce.Reason, "token expired") {
+		t.Errorf("after the token's end: %v, want a close 4002 that says the token expired", err)
 	}
 	select {
 	case x := <-ends:
