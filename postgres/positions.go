@@ -45,8 +45,9 @@ const positionFields = 13
 // 1's had no order_version.
 var linesFields = map[string]int{"1": positionFields - 1, positionsVersion: positionFields}
 
-// newNodeID returns a random id for a node's notices.
-func newNodeID() string {
+// NewNodeID returns a random id for a node (Store.NodeID): new at every start, so that two runs
+// of one node, one ending as the other starts, are never taken for each other.
+func NewNodeID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b[:])

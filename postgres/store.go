@@ -4,6 +4,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,6 +99,10 @@ type Store struct {
 
 	// Logger receives operational messages. Nil discards them.
 	Logger *slog.Logger
+	// NodeID names this node in its notices, its row of cluster_nodes, and its log (the caller's
+	// Logger, which the caller gives it); empty means a random one (NewNodeID). Unique per
+	// running node: a node's listener skips the position notices of its own id.
+	NodeID string
 
 	// MaxConns is the size of the connection pool; zero means DefaultMaxConns. A pool_max_conns
 	// parameter in URL overrides it.
@@ -314,7 +319,7 @@ func (s *Store) Connect(ctx context.Context) (err error) {
 // applyDefaults gives every setting left zero its default.
 func (s *Store) applyDefaults() {
 	if s.node == "" {
-		s.node = newNodeID()
+		s.node = cmp.Or(s.NodeID, NewNodeID())
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)

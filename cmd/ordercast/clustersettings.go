@@ -241,7 +241,7 @@ func (c *settingsCheck) check(ctx context.Context) {
 		var theirs clusterSettings
 		if err := json.Unmarshal(n.Settings, &theirs); err != nil {
 			if _, warn := c.unreadable.Failed(0); warn {
-				c.Logger.Warn("a node's row of cluster_nodes does not read as settings; its settings are not compared", "node", n.Node, "err", err)
+				c.Logger.Warn("a node's row of cluster_nodes does not read as settings; its settings are not compared", "other_node", n.Node, "err", err)
 			}
 			continue
 		}
@@ -254,13 +254,13 @@ func (c *settingsCheck) check(ctx context.Context) {
 	for k, host := range found {
 		if _, ok := c.standing[k]; !ok {
 			c.Logger.Error("a live node of this cluster disagrees with this node's settings (logged once; INFO when it clears)",
-				"setting", k.Setting, "node", k.node, "host", host, "this_node", c.Store.Node(), "problem", k.Problem)
+				"setting", k.Setting, "other_node", k.node, "other_host", host, "problem", k.Problem)
 		}
 	}
 	for k, host := range c.standing {
 		if _, ok := found[k]; !ok {
 			c.Logger.Info("a node no longer disagrees with this node's settings (changed, or stopped)",
-				"setting", k.Setting, "node", k.node, "host", host, "this_node", c.Store.Node())
+				"setting", k.Setting, "other_node", k.node, "other_host", host)
 		}
 	}
 	c.standing = found

@@ -128,7 +128,7 @@ func TestClusterSettings(t *testing.T) {
 					t.Errorf("node %s: mismatches %v, gauge %v, %d ERROR lines; want %v, one line each:\n%s", n.name, got, gauge, errors, tc.want, n.node.log)
 				}
 				for _, setting := range tc.want {
-					if line := "setting=" + setting + " node=" + n.other.check.Store.Node(); !strings.Contains(n.node.log.String(), line) {
+					if line := "setting=" + setting + " other_node=" + n.other.check.Store.Node(); !strings.Contains(n.node.log.String(), line) {
 						t.Errorf("node %s: no ERROR line with %q:\n%s", n.name, line, n.node.log)
 					}
 				}
@@ -194,7 +194,7 @@ func TestServeWarnsOfAClusterMismatch(t *testing.T) {
 	defer closeFirst()
 	second, log := start("--location-from", "confirmed")
 	defer second.Close()
-	if !strings.Contains(log.String(), "level=ERROR") || !strings.Contains(log.String(), "setting=location-from node="+first.Listener.Store.Node()) {
+	if !strings.Contains(log.String(), "level=ERROR") || !strings.Contains(log.String(), "setting=location-from other_node="+first.Listener.Store.Node()) {
 		t.Errorf("the second node's log holds no ERROR line naming location-from and the first node:\n%s", log)
 	}
 	if status := getStatus(t, second.Server.URL()+"/readyz"); status != http.StatusOK {
@@ -212,6 +212,36 @@ func TestServeWarnsOfAClusterMismatch(t *testing.T) {
 	defer cancel()
 	if err := pgtest.Connect(t, db).QueryRow(ctx, `SELECT count(*) FROM cluster_nodes WHERE node = $1`, node).Scan(&rows); err != nil || rows != 0 {
 		t.Errorf("the row of the node that stopped: %d, %v; want none", rows, err)
+	}
+}
+
+// TestEveryLineOfAClusterNodeNamesIt: a node on PostgreSQL logs its id (that of its row of
+// cluster_nodes) on every line, from its start to its end, so that lines gathered from several
+// nodes say whose they are.
+func TestEveryLineOfAClusterNodeNamesIt(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	t.Setenv("ORDERCAST_SECRET", testutil.Secret)
+	log := &testutil.Buffer{}
+	m := NewMain(io.Discard, log)
+	if err := m.ParseFlags([]string{"--addr", "127.0.0.1:0", "--drain", "0s", "--db", db, "--log-level", "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	node := m.Listener.Store.Node()
+	getStatus(t, m.Server.URL()+"/v1/orders/nope") // a request's line too
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("the node logged %d lines, want its start, a request and its end:\n%s", len(lines), log)
+	}
+	for _, line := range lines {
+		if !strings.Contains(line, " node="+node) {
+			t.Errorf("a line that does not name the node (%s): %s", node, line)
+		}
 	}
 }
 

@@ -110,7 +110,7 @@ func (m *Main) openStoreOnce(ctx context.Context, within time.Duration) error {
 		return nil
 	}
 	st := postgres.New(m.DB)
-	st.Logger = m.Logger
+	st.Logger, st.NodeID = m.Logger, m.node
 	if err := connectWithin(ctx, within, st.Connect); err != nil {
 		return fmt.Errorf("open database %s: %w", redactURL(m.DB), err)
 	}

@@ -69,6 +69,9 @@ type Main struct {
 	// notifyQueue watches PostgreSQL's NOTIFY queue on the settings check's tick (PostgreSQL
 	// only; notifyqueue.go).
 	notifyQueue *postgres.NotifyQueueWatch
+	// node is this node's id in the cluster (postgres.Store.NodeID), which its log lines carry;
+	// empty with SQLite.
+	node string
 	// EndStalledListeners is how long another node's LISTEN session may be found not reading
 	// before this node ends it; 0 never (see the flag).
 	EndStalledListeners time.Duration
@@ -259,6 +262,13 @@ func (m *Main) validate() error {
 	}
 	if m.Logger == nil { // one a caller gave (a test's, an embedding program's) is kept
 		m.Logger = newLogger(m.stderr, m.LogFormat, level)
+	}
+	if postgres.IsURL(m.DB) && m.node == "" {
+		// A cluster's nodes log alike: every line of this one names it, as its row of
+		// cluster_nodes and the settings check's warnings do, so that lines gathered from
+		// several nodes (or several on one host) say whose they are.
+		m.node = postgres.NewNodeID()
+		m.Logger = m.Logger.With("node", m.node)
 	}
 	if err := m.validateLocation(); err != nil {
 		return flagError(err)
