@@ -82,6 +82,12 @@ func TestOpen_AMigrationTheDatabaseRefusesIsErrRefused(t *testing.T) {
 // rolls back: a report, a forgotten psql transaction. blockerPID is the session's.
 func pendingBehindALock(t *testing.T) (db string, admin *pgx.Conn, hold pgx.Tx, blockerPID int) {
 	t.Helper()
+	return pendingBehind(t, "ROW EXCLUSIVE")
+}
+
+// pendingBehind is pendingBehindALock with the session holding orders in mode.
+func pendingBehind(t *testing.T, mode string) (db string, admin *pgx.Conn, hold pgx.Tx, blockerPID int) {
+	t.Helper()
 	db = pgtest.NewDatabase(t)
 	if err := storetest.MustOpen(t, postgres.New(db)).Close(); err != nil {
 		t.Fatal(err)
@@ -103,7 +109,7 @@ func pendingBehindALock(t *testing.T) (db string, admin *pgx.Conn, hold pgx.Tx, 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = hold.Rollback(context.Background()) })
-	if _, err := hold.Exec(t.Context(), `LOCK TABLE orders IN ROW EXCLUSIVE MODE`); err != nil {
+	if _, err := hold.Exec(t.Context(), `LOCK TABLE orders IN `+mode+` MODE`); err != nil {
 		t.Fatal(err)
 	}
 	return db, admin, hold, blockerPID
@@ -145,7 +151,7 @@ func TestMigrationWaitingForALockGivesWay(t *testing.T) {
 	db, admin, hold, blockerPID := pendingBehindALock(t)
 	log, opened := openBehindALock(t, t.Context(), postgres.New(db))
 	lines := log.String()
-	announced := strings.Index(lines, `msg="migrating the schema from 11 to 14: 2 migrations, in one transaction"`)
+	announced := strings.Index(lines, `msg="migrating the schema from 11 to 14: 2 migrations, each in a transaction of its own"`)
 	if announced < 0 || announced > strings.Index(lines, migrationGaveUp) {
 		t.Errorf("no line saying what is migrated before the first retry:\n%s", lines)
 	}
@@ -181,6 +187,42 @@ func TestMigrationWaitingForALockGivesWay(t *testing.T) {
 	}
 	if version != 14 || !strings.Contains(log.String(), `msg="applied migration" version=12`) || !strings.Contains(log.String(), `msg="applied migration" version=14`) {
 		t.Errorf("schema version %d after the retries, want 14 and the lines of 12 and 14 in the log:\n%s", version, log.String())
+	}
+}
+
+// TestEachMigrationCommitsOnItsOwn: pending migrations commit one by one, each letting go of
+// what it locked before the next runs. Applied in one transaction, 010's ALTER TABLE (every lock
+// of orders, reads included) stayed held while 012 built two indexes: every node's reads of
+// orders waited 12 – 14 s at 1,000,000 orders (the upgrade review). Here a session reads orders
+// (ACCESS SHARE, which 012's CREATE INDEX lets be and 014's ALTER TABLE waits for): 012 is
+// applied and recorded while 014 waits, and 014 follows once the session lets go.
+func TestEachMigrationCommitsOnItsOwn(t *testing.T) {
+	t.Parallel()
+	db, admin, hold, _ := pendingBehind(t, "ACCESS SHARE")
+	log, opened := openBehindALock(t, t.Context(), postgres.New(db))
+	version := func() (v int) {
+		t.Helper()
+		if err := admin.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := version(); v != 12 || !strings.Contains(log.String(), `msg="applied migration" version=12`) {
+		t.Fatalf("schema version %d while 014 waits for the table, want 12, applied and committed before it:\n%s", v, log)
+	}
+	if err := hold.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("Open after the session let go: %v", err)
+		}
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatalf("Open still waiting after the session let go; log:\n%s", log)
+	}
+	if v := version(); v != 14 || !strings.Contains(log.String(), `msg="migrated the schema" from=11 to=14`) {
+		t.Errorf("schema version %d once the session let go, want 14, and the log to say it migrated from 11:\n%s", v, log)
 	}
 }
 
