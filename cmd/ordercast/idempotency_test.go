@@ -34,8 +34,8 @@ func postKeyed(t *testing.T, url, key, body string) (int, string) {
 
 // TestCluster_IdempotencyKeyAcrossNodeKill: a create and a status change answered by a node that
 // is then killed are retried on another node with the same keys: the retries get the first
-// answers, byte for byte but for the create's tracking token, which a replay signs anew (the
-// record keeps none), and change nothing more.
+// answers, byte for byte but for the create's tracking token and its expiry, which a replay
+// signs anew (the record keeps none), and change nothing more.
 func TestCluster_IdempotencyKeyAcrossNodeKill(t *testing.T) {
 	_, nodes := cluster(t, 2)
 	a, b := nodes[0], nodes[1]
@@ -81,7 +81,8 @@ func TestCluster_IdempotencyKeyAcrossNodeKill(t *testing.T) {
 	}
 }
 
-// withoutToken returns a create's answer without its tracking token, encoded again, and the token.
+// withoutToken returns a create's answer without its tracking token and its expiry, encoded
+// again, and the token.
 func withoutToken(t *testing.T, body string) (rest, token string) {
 	t.Helper()
 	var m map[string]any
@@ -92,7 +93,13 @@ func withoutToken(t *testing.T, body string) (rest, token string) {
 	if token == "" {
 		t.Fatalf("answer without a tracking token: %s", body)
 	}
+	// And when it expires, which a replay, signing the token anew, says anew too: a second
+	// later when the replay crossed a second's boundary (it failed so once, 2026-12-07).
+	if _, ok := m["tracking_token_expires_at"].(string); !ok {
+		t.Fatalf("answer without tracking_token_expires_at: %s", body)
+	}
 	delete(m, "tracking_token")
+	delete(m, "tracking_token_expires_at")
 	b, err := json.Marshal(m)
 	if err != nil {
 		t.Fatal(err)
