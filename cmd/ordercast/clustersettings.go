@@ -61,6 +61,10 @@ func fingerprint(secret string) string {
 type clusterSettings struct {
 	// Host names the node to the operator reading a mismatch; it is never compared.
 	Host string `json:"host,omitempty"`
+	// Build is the build the node runs (build.id): never compared, since a rolling upgrade runs
+	// two for a while by design, but counted (ordercast_cluster_builds), so that the operator
+	// sees a roll under way, or a node left behind. Empty: a node of an earlier release.
+	Build string `json:"build,omitempty"`
 	// LocationFrom is --location-from.
 	LocationFrom string `json:"location_from"`
 	// Signs is the fingerprint of --secret; Accepts those of every secret whose tokens the node
@@ -87,7 +91,7 @@ type clusterSettings struct {
 // the others it accepts (securityConfig.secrets). The fingerprints cost their time once, here.
 func (m *Main) clusterSettings(secrets []string) clusterSettings {
 	host, _ := os.Hostname()
-	c := clusterSettings{Host: host, LocationFrom: string(ordercast.LocationFrom(ordercast.Status(m.LocationFrom))), JWTAudience: m.JWTAudience, JWTIssuer: m.JWTIssuer,
+	c := clusterSettings{Host: host, Build: thisBuild().id(), LocationFrom: string(ordercast.LocationFrom(ordercast.Status(m.LocationFrom))), JWTAudience: m.JWTAudience, JWTIssuer: m.JWTIssuer,
 		PrivacyRadius: &m.PrivacyRadius, PublicTracking: &m.PublicTracking, Retention: new(m.Retention.String())}
 	for i, s := range secrets {
 		f := fingerprint(s)
@@ -156,6 +160,10 @@ type settingsCheck struct {
 	mu         sync.Mutex
 	standing   map[nodeMismatch]string // what the last check found, to the host of its node
 	mismatched atomic.Bool
+	// builds are the builds the last check found the live nodes running, this one's among them
+	// (those that announce one), sorted; nbuilds how many.
+	builds  []string
+	nbuilds atomic.Int64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -237,6 +245,7 @@ func (c *settingsCheck) check(ctx context.Context) {
 		c.Logger.Info("announcing this node's settings to the cluster works again", "failures_since_warning", n.Failures)
 	}
 	found := map[nodeMismatch]string{}
+	builds := []string{c.Settings.Build}
 	for _, n := range nodes {
 		var theirs clusterSettings
 		if err := json.Unmarshal(n.Settings, &theirs); err != nil {
@@ -248,9 +257,22 @@ func (c *settingsCheck) check(ctx context.Context) {
 		for _, m := range mismatches(c.Settings, theirs) {
 			found[nodeMismatch{n.Node, m}] = theirs.Host
 		}
+		if theirs.Build != "" {
+			builds = append(builds, theirs.Build)
+		}
 	}
+	slices.Sort(builds)
+	builds = slices.Compact(builds)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !slices.Equal(builds, c.builds) && (len(builds) > 1 || c.builds != nil) {
+		// INFO, not a warning: a rolling upgrade runs two builds for a while by design. Said
+		// when the set changes, so that a roll's start and end are in the log, and a node left
+		// behind stands out by the line that never comes.
+		c.Logger.Info("the cluster's live nodes run "+countBuilds(len(builds)), "builds", builds, "this_build", c.Settings.Build)
+	}
+	c.builds = builds
+	c.nbuilds.Store(int64(len(builds)))
 	for k, host := range found {
 		if _, ok := c.standing[k]; !ok {
 			c.Logger.Error("a live node of this cluster disagrees with this node's settings (logged once; INFO when it clears)",
@@ -278,10 +300,24 @@ func (c *settingsCheck) Mismatches() map[string][]mismatch {
 	return by
 }
 
-// metric is ordercast_cluster_settings_mismatch.
-func (c *settingsCheck) metric() prometheus.Collector {
-	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "ordercast_cluster_settings_mismatch",
-		Help: "1 while a live node of the cluster runs with settings that disagree with this node's (--secret and --accept-secrets, --location-from, --jwt-audience, --jwt-issuer; the log's ERROR line names the setting and the node), else 0. PostgreSQL only.",
-	}, func() float64 { return up(c.mismatched.Load()) })
+// countBuilds is "one build", "2 builds".
+func countBuilds(n int) string {
+	if n == 1 {
+		return "one build"
+	}
+	return fmt.Sprintf("%d builds", n)
+}
+
+// metrics are ordercast_cluster_settings_mismatch and ordercast_cluster_builds.
+func (c *settingsCheck) metrics() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordercast_cluster_settings_mismatch",
+			Help: "1 while a live node of the cluster runs with settings that disagree with this node's (--secret and --accept-secrets, --location-from, --location-privacy-radius, --public-tracking, --retention, --jwt-audience, --jwt-issuer; the log's ERROR line names the setting and the node), else 0. PostgreSQL only.",
+		}, func() float64 { return up(c.mismatched.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ordercast_cluster_builds",
+			Help: "How many builds the cluster's live nodes run, this node's among them, as the last check of settings found (nodes of releases before 2026-12-07 announce none and are not counted): 2 during a rolling upgrade; more than 1 after one, a node left behind. PostgreSQL only.",
+		}, func() float64 { return float64(c.nbuilds.Load()) }),
+	}
 }

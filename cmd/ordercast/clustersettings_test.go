@@ -171,6 +171,36 @@ func TestClusterSettingsLogOnceAndClear(t *testing.T) {
 	}
 }
 
+// TestClusterBuilds: each node counts the builds its live nodes run (ordercast_cluster_builds),
+// its own among them, and says in the log when that changes: two while a roll is under way, one
+// once the node of the other build has gone. A node alone with its build says nothing.
+func TestClusterBuilds(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	withBuild := func(build string) clusterSettings {
+		c := testSettings("out_for_delivery", secret1)
+		c.Build = build
+		return c
+	}
+	a := newSettingsNode(t, db, withBuild("rev-new"))
+	ctx := t.Context()
+	a.check.check(ctx)
+	if n := a.check.nbuilds.Load(); n != 1 || a.log.Count("the cluster's live nodes run") != 0 {
+		t.Fatalf("alone: %d builds, want 1, and no line:\n%s", n, a.log)
+	}
+	b := newSettingsNode(t, db, withBuild("rev-old"))
+	b.check.check(ctx)
+	a.check.check(ctx)
+	a.check.check(ctx)
+	if n := a.check.nbuilds.Load(); n != 2 || a.log.Count(`msg="the cluster's live nodes run 2 builds" builds="[rev-new rev-old]" this_build=rev-new`) != 1 {
+		t.Fatalf("beside a node of another build: %d builds, want 2, said once:\n%s", n, a.log)
+	}
+	b.check.stop()
+	a.check.check(ctx)
+	if n := a.check.nbuilds.Load(); n != 1 || a.log.Count(`msg="the cluster's live nodes run one build" builds=[rev-new]`) != 1 {
+		t.Errorf("once the other node stopped: %d builds, want 1, said:\n%s", n, a.log)
+	}
+}
+
 // TestServeWarnsOfAClusterMismatch: a node started with a --location-from unlike a running
 // node's starts and is ready, logs the mismatch at start and shows it in
 // ordercast_cluster_settings_mismatch; a node that stops deletes its row of cluster_nodes.

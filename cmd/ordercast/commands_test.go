@@ -154,6 +154,34 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestBuildID: a build is named in the cluster's view by its revision (dirty said), else its
+// module version, else by a digest of its executable, which tells apart two builds without VCS
+// information that would otherwise both be "(devel)".
+func TestBuildID(t *testing.T) {
+	dirty := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123abcd"}, {Key: "vcs.modified", Value: "true"},
+	}}
+	released := &debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}
+	bare := &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}}
+	for _, tc := range []struct {
+		name string
+		b    build
+		want string
+	}{
+		{"a revision, dirty", readBuild(dirty, ""), "0123abcd+dirty"},
+		{"a stamped revision", readBuild(bare, "ffff0000"), "ffff0000"},
+		{"a module version", readBuild(released, ""), "v1.2.3"},
+		{"neither", readBuild(bare, ""), executableDigest()},
+	} {
+		if got := tc.b.id(); got != tc.want {
+			t.Errorf("%s: id %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if d := executableDigest(); !regexp.MustCompile(`^sha256:[0-9a-f]{12}$`).MatchString(d) {
+		t.Errorf("the executable's digest is %q, want sha256: and 12 hex digits", d)
+	}
+}
+
 // TestDemoListensOnLoopback: --demo listens on 127.0.0.1:8080 unless --addr or ORDERCAST_ADDR
 // says otherwise; without --demo the default stays :8080. A demo on loopback answers loopback
 // names only (DNS rebinding); one given a public address was meant to be reached by others.

@@ -264,7 +264,7 @@ func (m *Main) storeMetrics() []prometheus.Collector {
 	st, l := m.Listener.Store, m.Listener
 	cs = append(cs, newPoolCollector(st.PoolStat))
 	if m.settingsCheck != nil {
-		cs = append(cs, m.settingsCheck.metric())
+		cs = append(cs, m.settingsCheck.metrics()...)
 	}
 	if m.notifyQueue != nil {
 		cs = append(cs, notifyQueueMetrics(m.notifyQueue)...)

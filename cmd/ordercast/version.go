@@ -1,9 +1,12 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,6 +47,41 @@ type build struct {
 	dirty     bool   // built with uncommitted changes
 	stamped   bool   // the revision was stamped in at build, not recorded by the toolchain
 	goVersion string
+}
+
+// id names the build in the cluster's view of its nodes (clusterSettings.Build): its revision
+// (with "+dirty"), else its module version, else, for a binary built with neither (go build
+// -buildvcs=false from a checkout), a digest of the executable file itself: two such builds
+// would otherwise look alike, and a rolling upgrade of them would not show.
+func (b build) id() string {
+	switch {
+	case b.revision != "" && b.dirty:
+		return b.revision + "+dirty"
+	case b.revision != "":
+		return b.revision
+	case b.version != "(devel)" && b.version != "(unknown)":
+		return b.version
+	}
+	return executableDigest()
+}
+
+// executableDigest is "sha256:" and the first 12 hex digits of the running executable's SHA-256,
+// or "(unknown)" when the file cannot be read.
+func executableDigest() string {
+	path, err := os.Executable()
+	if err != nil {
+		return "(unknown)"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "(unknown)"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "(unknown)"
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // readBuild reads build information; stamped is the revision stamped in at build, used when the
