@@ -83,6 +83,12 @@ type Batch struct {
 	eventResult []int
 }
 
+// Wrote reports whether committing b writes anything: an order, an event or a recorded answer.
+// A batch of refusals and no-ops commits nothing, which a database with no room to write allows.
+func (b *Batch) Wrote() bool {
+	return len(b.Created)+len(b.Updated)+len(b.Events)+len(b.Answers) > 0
+}
+
 // LogEntry is one row of a party's log: the Pos-th event of the party is order OrderID's Seq.
 type LogEntry struct {
 	Party   string

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // EraseCustomer erases customer id's ended orders (see ordercast.CustomerEraser), in one
@@ -30,11 +31,11 @@ func (s *Store) EraseCustomer(ctx context.Context, id string) (ordercast.Erasure
 	})
 	if err != nil {
 		if ordercast.ErrorCode(err) == ordercast.ECustomerActive {
-			return ordercast.Erasure{}, s.health(err, true)
+			return ordercast.Erasure{}, s.health(err, storehealth.ProvesAnswer)
 		}
-		return ordercast.Erasure{}, s.health(fmt.Errorf("postgres: erase customer %s: %w", id, err), false)
+		return ordercast.Erasure{}, s.health(fmt.Errorf("postgres: erase customer %s: %w", id, err), storehealth.ProvesNothing)
 	}
-	return e, s.health(nil, false) // as PurgeExpiredKeys: only a batch and a ping end an outage
+	return e, s.health(nil, storehealth.ProvesNothing) // as PurgeExpiredKeys: only a batch and a ping end an outage
 }
 
 func eraseInTx(ctx context.Context, tx pgx.Tx, id, party string) (ordercast.Erasure, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // IdempotentAnswer returns the answer recorded for key in scope that has not expired at now.
@@ -51,9 +52,9 @@ func (s *Store) PurgeExpiredKeys(ctx context.Context, now time.Time, limit int) 
 	}
 	tag, err := s.pool.Exec(ctx, purgeKeysExpiredAt, limit, now)
 	if err != nil {
-		return 0, s.health(fmt.Errorf("postgres: purge expired idempotency records: %w", err), false)
+		return 0, s.health(fmt.Errorf("postgres: purge expired idempotency records: %w", err), storehealth.ProvesNothing)
 	}
 	// It proves nothing of the tables every write takes (a lock on them is an outage): only a
 	// batch and a ping end one.
-	return int(tag.RowsAffected()), s.health(nil, false)
+	return int(tag.RowsAffected()), s.health(nil, storehealth.ProvesNothing)
 }

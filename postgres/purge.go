@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordercast/ordercast/internal/logpurge"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // purgeLockKey is the pg_advisory_xact_lock key a purge holds, so that one node of a cluster
@@ -38,7 +39,7 @@ func (s *Store) PurgeEnded(ctx context.Context, endedBefore time.Time, limit int
 	if err := s.ensureEndedIndex(ctx); errors.Is(err, errPurgeBusy) {
 		return 0, nil // another node builds the index: this node's next round
 	} else if err != nil {
-		return 0, s.health(err, false)
+		return 0, s.health(err, storehealth.ProvesNothing)
 	}
 	var n int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
@@ -46,9 +47,9 @@ func (s *Store) PurgeEnded(ctx context.Context, endedBefore time.Time, limit int
 		return err
 	})
 	if err != nil {
-		return 0, s.health(fmt.Errorf("postgres: purge: %w", err), false)
+		return 0, s.health(fmt.Errorf("postgres: purge: %w", err), storehealth.ProvesNothing)
 	}
-	return n, s.health(nil, false) // as PurgeExpiredKeys: only a batch and a ping end an outage
+	return n, s.health(nil, storehealth.ProvesNothing) // as PurgeExpiredKeys: only a batch and a ping end an outage
 }
 
 // errPurgeBusy is a purge or an index build another node is running: this node skips its turn.

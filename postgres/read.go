@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // read runs fn, one read of the store, within ReadTimeout (or less: see leash), and translates its failure into the
@@ -19,7 +21,7 @@ import (
 // attempt left of ReadTimeout: it changes nothing, so running it again is always safe, and after
 // a restart each connection idle in the pool is gone.
 func (s *Store) read(ctx context.Context, fn func(context.Context) error) error {
-	return s.health(s.readAgainOnLoss(ctx, fn), false)
+	return s.health(s.readAgainOnLoss(ctx, fn), storehealth.ProvesNothing)
 }
 
 // readAgainOnLoss is read without the translation, for Ping, which judges its own success.

@@ -324,7 +324,7 @@ func (s *Store) applyDefaults() {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	s.tracker.Logger, s.tracker.Classify = s.Logger, unavailableReason
+	s.tracker.Logger, s.tracker.Classify, s.tracker.Full = s.Logger, unavailableReason, reasonDiskFull
 	if s.MaxConns == 0 {
 		s.MaxConns = DefaultMaxConns
 	}
@@ -447,18 +447,44 @@ func (s *Store) Close() error {
 // the pool retires its connections (an hour).
 func (s *Store) Ping(ctx context.Context) error {
 	if s.pool == nil {
-		return s.health(errors.New("postgres: store not open"), false) // or closed: unavailable
+		return s.health(errors.New("postgres: store not open"), storehealth.ProvesNothing) // or closed: unavailable
 	}
 	start := time.Now()
 	err := s.readAgainOnLoss(ctx, s.probe)
 	if errors.Is(err, errReadOnly) && s.resetPool() {
 		err = s.readAgainOnLoss(ctx, s.probe) // on a connection opened now: the database's say
 	}
+	proof := storehealth.ProvesAnswer
+	if err == nil && s.tracker.Reason() == reasonDiskFull {
+		// The probe writes nothing, and passes on a full disk: only a write ends that outage,
+		// and a node that /readyz keeps out of a balancer's rotation gets none.
+		err, proof = s.probeDisk(ctx), storehealth.ProvesWrite
+	}
 	err = pingDeadline(ctx, err, time.Since(start))
-	if err := s.health(err, true); err != nil {
+	if err := s.health(err, proof); err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
 	return nil
+}
+
+// probeDisk asks whether the database has room to write again, once a write found it out of
+// disk space: it creates a table of its own, grows it by a page, and rolls back, in one round
+// trip. A new relation's first page is written to its file at once, on the disk the orders live
+// on (unless the table is put in another tablespace: default_tablespace), so a disk still full
+// fails it (53100), as it fails a write that needs a new page of orders. A few kilobytes free
+// pass it, and the next write that needs more begins the outage again.
+func (s *Store) probeDisk(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	// One simple query, its statements run in turn: prepared, the INSERT would name a table
+	// that does not exist yet. A failed statement ends it inside the transaction, and the pool
+	// closes a connection it finds in one rather than hand it on.
+	table := pgx.Identifier{"ordercast_disk_probe_" + s.node}.Sanitize()
+	_, err = conn.Conn().PgConn().Exec(ctx, "BEGIN; CREATE TABLE "+table+" (b int); INSERT INTO "+table+" VALUES (1); ROLLBACK").ReadAll()
+	return err
 }
 
 // DefaultResetEvery is the least time between two resets of the pool by Ping.

@@ -67,7 +67,7 @@ func unavailableReason(err error) string {
 		case c == "57P03":
 			return "starting up"
 		case c == "53100":
-			return "out of disk space"
+			return reasonDiskFull
 		case c == "53200":
 			return "out of memory"
 		case c == "53300":
@@ -179,9 +179,13 @@ func busyReason(err error) string {
 	return ""
 }
 
+// reasonDiskFull is a database out of disk space (SQLSTATE 53100), an outage only a write ends
+// (storehealth.Tracker.Full; Ping's probeDisk).
+const reasonDiskFull = "out of disk space"
+
 // health translates err into the domain's unavailable error when the database is away or busy,
 // and keeps the store's outage state (storehealth.Tracker.Check).
-func (s *Store) health(err error, proves bool) error {
+func (s *Store) health(err error, proof storehealth.Proof) error {
 	if err != nil && s.closed.Load() {
 		return storehealth.Unavailable("closing", err)
 	}
@@ -193,7 +197,7 @@ func (s *Store) health(err error, proves bool) error {
 	if reason := busyReason(err); reason != "" {
 		return storehealth.Unavailable(reason, err)
 	}
-	return s.tracker.Check(err, proves)
+	return s.tracker.Check(err, proof)
 }
 
 // Unavailable is why the database is away, or "" when it answered the last write or ping.

@@ -167,6 +167,55 @@ func TestResourceErrorsAreUnavailable(t *testing.T) {
 	}
 }
 
+// TestAFullDiskIsNotReadyUntilItHasRoom: a database out of disk space answers a ping's probe,
+// which writes nothing, and commits a batch that writes nothing: each of them ended the outage,
+// and the next write began it again, so /readyz said 200 and ordercast_store_up 1 while every
+// write was 503 (the resource-exhaustion review). Now the outage stands, one line in the log,
+// until a ping finds room to write: its probe grows a table of its own by a page, which a disk
+// still full refuses (here an event trigger refuses it as PostgreSQL does, 53100), and leaves
+// nothing behind.
+func TestAFullDiskIsNotReadyUntilItHasRoom(t *testing.T) {
+	t.Parallel()
+	_, admin, s, logs := loggedStore(t)
+	if _, err := admin.Exec(t.Context(), `
+		CREATE FUNCTION disk_full() RETURNS event_trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$;
+		CREATE EVENT TRIGGER disk_full ON ddl_command_start WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION disk_full()`); err != nil {
+		t.Fatal(err)
+	}
+	postgres.FailAttempts(s, func(context.Context, int) error {
+		return &pgconn.PgError{Severity: "ERROR", Code: "53100", Message: "could not extend file: No space left on device"}
+	})
+	_, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed})
+	wantUnavailable(t, "a write to a full disk", err, "out of disk space")
+	postgres.FailAttempts(s, nil)
+	for range 2 {
+		// A repeat of the order's status commits nothing, which a full disk lets pass.
+		if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusPlaced}); err != nil {
+			t.Fatalf("a repeat of the order's status: %v", err)
+		}
+		wantUnavailable(t, "a ping of a full disk", s.Ping(t.Context()), "out of disk space")
+	}
+	if got, n, m := s.Unavailable(), logs.Count("database unavailable"), logs.Count("database available again"); got != "out of disk space" || n != 1 || m != 0 {
+		t.Fatalf("Unavailable() = %q, the outage logged as starting %d times and ending %d times; want out of disk space, once and never:\n%s", got, n, m, logs)
+	}
+
+	if _, err := admin.Exec(t.Context(), `DROP EVENT TRIGGER disk_full`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("a ping once the disk has room: %v", err)
+	}
+	if got, n := s.Unavailable(), logs.Count("database available again"); got != "" || n != 1 {
+		t.Errorf("with room again: Unavailable() = %q, the outage's end logged %d times; want \"\" and once", got, n)
+	}
+	var left int
+	if err := admin.QueryRow(t.Context(), `SELECT count(*) FROM pg_class WHERE relname LIKE 'ordercast_disk_probe%'`).Scan(&left); err != nil || left != 0 {
+		t.Errorf("the disk probe left %d tables (%v), want none", left, err)
+	}
+	move(t, s, "a", ordercast.StatusConfirmed)
+}
+
 // TestReadOnlyDatabaseIsNotReady: a database that takes no writes (a standby, or
 // default_transaction_read_only) answers reads, and a ping that only asks for an answer; yet
 // every write is 503 read-only. Ping, which /readyz asks, says so too, and the outage is

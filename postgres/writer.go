@@ -15,6 +15,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/column"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // batchAttempts bounds how often a batch is tried again after losing a race with another node
@@ -53,7 +54,7 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 		left := s.BatchTimeout
 		if attempt > 1 {
 			if left = time.Until(end); left <= 0 {
-				return nil, s.health(fmt.Errorf("%w (no commit in %v, over %d attempts): %w", errNotAnswering, s.BatchTimeout, attempt-1, lastErr), true)
+				return nil, s.health(fmt.Errorf("%w (no commit in %v, over %d attempts): %w", errNotAnswering, s.BatchTimeout, attempt-1, lastErr), storehealth.ProvesAnswer)
 			}
 		}
 		limit, done := s.leash.limit(left, s.NotAnsweringTimeout)
@@ -77,7 +78,7 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 		cancel()
 		done(err)
 		if err == nil {
-			s.health(nil, true)
+			s.health(nil, storehealth.CommitProof(b.Wrote()))
 			if guess {
 				s.paths.oneTrip.Add(1)
 			} else {
@@ -113,7 +114,7 @@ func (s *Store) commitBatch(ctx context.Context, writes []ordercast.Write) ([]or
 			continue
 		}
 		if !lostRace(err) || ctx.Err() != nil {
-			return nil, s.health(err, true)
+			return nil, s.health(err, storehealth.ProvesAnswer)
 		}
 		if races++; races == batchAttempts {
 			// Other nodes kept winning: the database is there, busy with the same orders. The

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // EraseCustomer erases customer id's ended orders (see ordercast.CustomerEraser). It runs on the
@@ -20,16 +21,16 @@ func (s *Store) EraseCustomer(ctx context.Context, id string) (ordercast.Erasure
 		return ordercast.Erasure{}, err
 	}
 	var e ordercast.Erasure
-	_, err := s.writeAside(ctx, "sqlite: erase customer "+id, func(ctx context.Context) (n int, err error) {
+	n, err := s.writeAside(ctx, "sqlite: erase customer "+id, func(ctx context.Context) (n int, err error) {
 		if e, err = s.eraseInTx(ctx, id); err != nil {
 			return 0, err
 		}
 		return e.Orders + e.Notes + e.LogEntries + e.Positions, nil
 	})
 	if err != nil {
-		return ordercast.Erasure{}, s.health(err, false)
+		return ordercast.Erasure{}, s.health(err, storehealth.ProvesNothing)
 	}
-	return e, s.health(nil, true)
+	return e, s.health(nil, storehealth.CommitProof(n > 0))
 }
 
 // eraseInTx erases inside the transaction writeAside began on the writer's connection.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // IdempotentAnswer returns the answer recorded for key in scope that has not expired at now.
@@ -23,7 +24,7 @@ func (s *Store) IdempotentAnswer(ctx context.Context, scope, key string, now tim
 	if errors.Is(err, sql.ErrNoRows) {
 		return ordercast.Answer{}, ordercast.Errorf(ordercast.ENotFound, "no answer recorded for this key")
 	} else if err != nil {
-		return ordercast.Answer{}, s.health(fmt.Errorf("sqlite: idempotency key: %w", err), false)
+		return ordercast.Answer{}, s.health(fmt.Errorf("sqlite: idempotency key: %w", err), storehealth.ProvesNothing)
 	}
 	a.Expires = fromMicros(expires)
 	return a, nil
@@ -49,5 +50,5 @@ func (s *Store) PurgeExpiredKeys(ctx context.Context, now time.Time, limit int) 
 		}
 		return int(n), nil
 	})
-	return n, s.health(err, true)
+	return n, s.health(err, storehealth.CommitProof(n > 0))
 }

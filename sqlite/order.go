@@ -9,6 +9,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/column"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // queryer is what *sql.DB and *sql.Tx share, so lookups work inside and outside a transaction.
@@ -41,7 +42,7 @@ func (s *Store) CreateOrder(ctx context.Context, n ordercast.NewOrder) (ordercas
 // Order returns the current state of one order.
 func (s *Store) Order(ctx context.Context, id string) (ordercast.Order, error) {
 	o, err := findOrder(ctx, s.reads, id)
-	return o, s.health(err, false)
+	return o, s.health(err, storehealth.ProvesNothing)
 }
 
 // AppendStatus applies a status change in the writer's next batch: the domain's StatusChange
@@ -66,7 +67,7 @@ func (s *Store) AssignCourier(ctx context.Context, c ordercast.CourierChange) (o
 // means all.
 func (s *Store) EventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
 	evs, err := s.eventsAfter(ctx, orderID, after, limit)
-	return evs, s.health(err, false)
+	return evs, s.health(err, storehealth.ProvesNothing)
 }
 
 func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, limit int) ([]ordercast.Event, error) {
@@ -105,7 +106,7 @@ func (s *Store) eventsAfter(ctx context.Context, orderID string, after int64, li
 // LastEvent returns an order's latest event of the kind with seq < before.
 func (s *Store) LastEvent(ctx context.Context, orderID string, kind ordercast.EventKind, before int64) (ordercast.Event, error) {
 	ev, err := s.lastEvent(ctx, orderID, kind, before)
-	return ev, s.health(err, false)
+	return ev, s.health(err, storehealth.ProvesNothing)
 }
 
 func (s *Store) lastEvent(ctx context.Context, orderID string, kind ordercast.EventKind, before int64) (ordercast.Event, error) {
@@ -135,7 +136,7 @@ const activeOrdersQuery = `
 // ActiveOrders returns up to limit non-terminal orders, newest first; limit <= 0 means all.
 func (s *Store) ActiveOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
 	orders, err := s.activeOrders(ctx, limit)
-	return orders, s.health(err, false)
+	return orders, s.health(err, storehealth.ProvesNothing)
 }
 
 func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order, error) {
@@ -157,7 +158,7 @@ func (s *Store) activeOrders(ctx context.Context, limit int) ([]ordercast.Order,
 // order of migration 012's indexes, or against it.
 func (s *Store) ListOrders(ctx context.Context, q ordercast.OrderQuery) ([]ordercast.Order, error) {
 	orders, err := s.listOrders(ctx, q)
-	return orders, s.health(err, false)
+	return orders, s.health(err, storehealth.ProvesNothing)
 }
 
 func (s *Store) listOrders(ctx context.Context, q ordercast.OrderQuery) ([]ordercast.Order, error) {

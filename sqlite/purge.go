@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast/internal/logpurge"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // endedIndex finds orders by when they ended: an entry for each terminal event, none for the
@@ -27,7 +28,7 @@ const purgeScanPage = 1000
 // waits for it, and it never waits for SQLite's write lock.
 func (s *Store) PurgeEnded(ctx context.Context, endedBefore time.Time, limit int) (int, error) {
 	n, err := s.purgeEnded(ctx, endedBefore, limit)
-	return n, s.health(err, true)
+	return n, s.health(err, storehealth.CommitProof(n > 0))
 }
 
 func (s *Store) purgeEnded(ctx context.Context, endedBefore time.Time, limit int) (int, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // ScopeSnapshot returns the party's active orders and its log position, read in one read
@@ -15,7 +16,7 @@ import (
 // every event after it is not.
 func (s *Store) ScopeSnapshot(ctx context.Context, p ordercast.Party, limit int) (ordercast.ScopeSnapshot, error) {
 	snap, err := s.scopeSnapshot(ctx, p, limit)
-	return snap, s.health(err, false)
+	return snap, s.health(err, storehealth.ProvesNothing)
 }
 
 // partyHeadQuery reads a party's last position in its log.
@@ -82,7 +83,7 @@ func (s *Store) scopeSnapshot(ctx context.Context, p ordercast.Party, limit int)
 // prepared once.
 func (s *Store) CouriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
 	orders, err := s.couriersOrders(ctx, courierIDs)
-	return orders, s.health(err, false)
+	return orders, s.health(err, storehealth.ProvesNothing)
 }
 
 func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[string][]ordercast.Order, error) {
@@ -117,7 +118,7 @@ func (s *Store) couriersOrders(ctx context.Context, courierIDs []string) (map[st
 // ScopeEventsAfter returns up to limit events of the party's log after position after.
 func (s *Store) ScopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
 	evs, err := s.scopeEventsAfter(ctx, p, after, limit)
-	return evs, s.health(err, false)
+	return evs, s.health(err, storehealth.ProvesNothing)
 }
 
 func (s *Store) scopeEventsAfter(ctx context.Context, p ordercast.Party, after int64, limit int) ([]ordercast.ScopedEvent, error) {
@@ -161,7 +162,7 @@ func (s *Store) ScopeLogBounds(ctx context.Context, p ordercast.Party) (ordercas
 	if err != nil {
 		err = fmt.Errorf("sqlite: where the log of %s stands: %w", p.Key(), err)
 	}
-	return b, s.health(err, false)
+	return b, s.health(err, storehealth.ProvesNothing)
 }
 
 // logBoundsQuery reads a party's head and purge position, each by its table's key.

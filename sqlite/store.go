@@ -250,7 +250,7 @@ func (s *Store) applyDefaults() {
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
 	}
-	s.tracker.Logger, s.tracker.Classify = s.Logger, unavailableReason
+	s.tracker.Logger, s.tracker.Classify, s.tracker.Full = s.Logger, unavailableReason, reasonFull
 	if s.BusyTimeout == 0 {
 		s.BusyTimeout = DefaultBusyTimeout
 	}
@@ -433,28 +433,30 @@ func (s *Store) Close() error {
 // take the write lock (a file locked by another process or made read-only cannot), and the disk
 // has MinFreeDisk free. A ping that passes ends an outage only where it proves what the outage
 // was about: taking the write lock writes nothing, so it passes on a full disk, and only the free
-// space (or a commit) says a "full" one is over. Were it to end that one, each ping would log the
-// database available again and the next failing commit unavailable again.
+// space (or a commit that wrote) says a "full" one is over (storehealth.Tracker.Full). Were it to
+// end that one, each ping would log the database available again and the next failing commit
+// unavailable again. With MinFreeDisk off (never judged), a ping does not say the disk is full
+// either: /readyz stays 200 while writes fail for want of room, and ordercast_store_up says so.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.writer == nil || s.readers == nil {
-		return s.health(errors.New("sqlite: store not open"), false) // or closed: unavailable
+		return s.health(errors.New("sqlite: store not open"), storehealth.ProvesNothing) // or closed: unavailable
 	}
-	if err := s.health(s.readers.PingContext(ctx), false); err != nil {
+	if err := s.health(s.readers.PingContext(ctx), storehealth.ProvesNothing); err != nil {
 		return fmt.Errorf("sqlite: ping readers: %w", err)
 	}
 	if err := s.checkFiles(); err != nil {
-		return s.health(err, false)
+		return s.health(err, storehealth.ProvesNothing)
 	}
 	if s.corrupt.Load() {
 		s.tracker.Fail(reasonCorrupt, errDamaged)
 		return storehealth.Unavailable(reasonCorrupt, errDamaged)
 	}
 	if err := s.probeWrite(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping writer: %w", s.health(err, true))
+		return fmt.Errorf("sqlite: ping writer: %w", s.health(err, storehealth.ProvesAnswer))
 	}
 	judged, err := s.checkFreeDisk()
-	if s.tracker.Reason() != reasonFull || (judged && err == nil) {
-		s.tracker.OK()
+	if judged && err == nil {
+		s.tracker.OK(storehealth.ProvesWrite) // room on the disk: what a full one's outage awaited
 	}
 	return err
 }

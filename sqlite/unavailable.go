@@ -41,6 +41,11 @@ func unavailableReason(err error) string {
 	if !errors.As(err, &e) {
 		return ""
 	}
+	if e.Code() == sqlite3.SQLITE_IOERR_SHMSIZE {
+		// The -shm file beside the WAL could not be grown: its disk has no room, which a node
+		// starting on a full disk met first, and said as an I/O error.
+		return reasonFull
+	}
 	switch e.Code() & 0xff { // the primary code, without the extended bits
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return reasonLocked
@@ -74,14 +79,14 @@ func atStart(err error) error {
 
 // health translates err into the domain's unavailable error when the database is away, and
 // keeps the store's outage state (storehealth.Tracker.Check).
-func (s *Store) health(err error, proves bool) error {
+func (s *Store) health(err error, proof storehealth.Proof) error {
 	if err != nil && s.closed.Load() {
 		return storehealth.Unavailable("closing", err)
 	}
 	if err != nil && unavailableReason(err) == reasonCorrupt {
 		s.corrupt.Store(true) // for good: see Ping
 	}
-	return s.tracker.Check(err, proves)
+	return s.tracker.Check(err, proof)
 }
 
 // errDamaged is why a store that once found its file damaged stays unready: Ping reads no data

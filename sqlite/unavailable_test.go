@@ -188,6 +188,21 @@ func TestFullDiskOutageIsLoggedOnce(t *testing.T) {
 	if got := s.Unavailable(); got != "full" {
 		t.Errorf("Unavailable() = %q after a ping that did not judge the disk, want full", got)
 	}
+	// Nor does a commit that wrote nothing, which a full disk lets pass: a change the order's
+	// rules refuse, a repeat of its status, a purge with nothing to purge. Each ended the
+	// outage, and the next write began it again (the resource-exhaustion review).
+	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "o-0", Status: ordercast.StatusPlaced}); err != nil {
+		t.Fatalf("a repeat of the order's status on a full disk: %v", err)
+	}
+	if _, _, _, err := s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "o-0", Status: "nonsense"}); ordercast.ErrorCode(err) == ordercast.EUnavailable || err == nil {
+		t.Fatalf("a refused change on a full disk: %v, want its refusal", err)
+	}
+	if _, err := s.PurgeExpiredKeys(t.Context(), time.Now(), 100); err != nil {
+		t.Fatalf("a purge with nothing to purge on a full disk: %v", err)
+	}
+	if got := s.Unavailable(); got != "full" {
+		t.Errorf("Unavailable() = %q after commits that wrote nothing, want full", got)
+	}
 
 	// Space again: a probe that finds the disk above its floor ends the outage, once.
 	full = false

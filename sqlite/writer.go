@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/internal/column"
+	"github.com/ordercast/ordercast/internal/storehealth"
 )
 
 // loadQuery reads an order and its latest event in one lookup: a repeated status answers with
@@ -114,7 +115,7 @@ func (st *statements) close() {
 // of its writes, with EUnavailable; the outage is judged once per batch, not once per write.
 func (s *Store) commitBatch(_ context.Context, writes []ordercast.Write) ([]ordercast.WriteResult, error) {
 	b, err := s.tryCommit(writes)
-	if err = s.health(err, true); err != nil {
+	if err = s.health(err, storehealth.CommitProof(b != nil && b.Wrote())); err != nil {
 		return nil, err
 	}
 	if pub := s.Publisher; pub != nil {

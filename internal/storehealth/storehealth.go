@@ -24,6 +24,12 @@ type Tracker struct {
 	// returns "" for an error that says nothing about availability. Each store knows its
 	// driver's errors; nil classifies nothing as an outage.
 	Classify func(err error) string
+	// Full is the reason Classify gives a full disk, an outage only ProvesWrite ends: the
+	// database answers, and grants a write's locks, with no room to write, so a ping or a
+	// commit that wrote nothing passing ended it, and each next write that failed began it
+	// again: the log said "available again" every few seconds, and an alert on the outage's
+	// length never fired (the resource-exhaustion review). "" has no such reason.
+	Full string
 
 	mu     sync.Mutex
 	reason string // "" while available
@@ -53,14 +59,37 @@ type misconfiguredError struct{ error }
 func (e misconfiguredError) Unwrap() error        { return e.error }
 func (e misconfiguredError) Is(target error) bool { return target == ErrMisconfigured }
 
+// Proof is what a request that succeeded shows of the database.
+type Proof int
+
+// The proofs, weakest first.
+const (
+	// ProvesNothing: a read, which a database that cannot write (read-only, locked, full)
+	// answers all the same. It ends no outage.
+	ProvesNothing Proof = iota
+	// ProvesAnswer: the database answered and granted a write's locks (a ping that takes them,
+	// a commit that wrote nothing). It ends any outage but a full disk's.
+	ProvesAnswer
+	// ProvesWrite: a commit that wrote, or a store's own judgement that the disk has room. It
+	// ends any outage.
+	ProvesWrite
+)
+
+// CommitProof is the proof of a commit that passed: ProvesWrite when it wrote, ProvesAnswer when
+// it had nothing to write.
+func CommitProof(wrote bool) Proof {
+	if wrote {
+		return ProvesWrite
+	}
+	return ProvesAnswer
+}
+
 // Check translates err into the domain's unavailable error when Classify says the database is
-// away, and keeps the outage state: a nil err from a request that proves the database fully
-// available (a write, or a ping that takes the write lock) ends an outage.
-func (t *Tracker) Check(err error, proves bool) error {
+// away, and keeps the outage state: a nil err from a request that proves the database available
+// (proof; see OK) ends an outage.
+func (t *Tracker) Check(err error, proof Proof) error {
 	if err == nil {
-		if proves {
-			t.OK()
-		}
+		t.OK(proof)
 		return nil
 	}
 	if t.Classify == nil {
@@ -100,11 +129,11 @@ func (t *Tracker) Fail(reason string, cause error) {
 	}
 }
 
-// OK records that the database answered a request that proves it fully available (a write, or a
-// ping that takes the write lock); the end of an outage is logged with its length.
-func (t *Tracker) OK() {
+// OK records that the database answered a request that showed proof of it: ProvesAnswer ends
+// an outage but a full disk's, ProvesWrite any. The end of an outage is logged with its length.
+func (t *Tracker) OK(proof Proof) {
 	t.mu.Lock()
-	if t.reason == "" {
+	if t.reason == "" || proof == ProvesNothing || proof == ProvesAnswer && t.reason == t.Full && t.Full != "" {
 		t.mu.Unlock()
 		return
 	}
