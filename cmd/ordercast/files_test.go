@@ -37,7 +37,7 @@ func TestANodeShortOfFilesStillAnswers(t *testing.T) {
 			continue // refused: the node's listen queue is full for a moment
 		}
 		t.Cleanup(func() { c.Close() })
-		if _, err := fmt.Fprintf(c, "GET /v1/orders/o-1/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"); err == nil {
+		if _, err := fmt.Fprintf(c, "GET /v1/orders/o-1/stream HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n\r\n", addr); err == nil {
 			held++
 		}
 	}
@@ -55,6 +55,27 @@ func TestANodeShortOfFilesStillAnswers(t *testing.T) {
 		status, _ := adminPost(n.url+"/v1/orders/o-1/status", `{"status":"confirmed"}`)
 		return status == http.StatusOK
 	})
+	// The streams were held, as many as the limit leaves room for, and the rest refused.
+	resp, err := client.Get(n.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(metrics), "\nordercast_streams_open 144\n") || !strings.Contains(string(metrics), `ordercast_streams_refused_total{reason="max_streams"}`) {
+		t.Errorf("want 144 streams open and some refused for max_streams; /metrics says:\n%s", grepLines(string(metrics), "ordercast_streams_"))
+	}
+}
+
+// grepLines returns the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for line := range strings.Lines(text) {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
 }
 
 // adminPost posts body to url as an admin, within a couple of seconds, and returns the status
