@@ -129,6 +129,45 @@ func TestConnectionsPerPeerCapped(t *testing.T) {
 	_ = b
 }
 
+// TestConnectionsOfTheNodeCapped: past MaxConns, the node's next connection is closed at accept,
+// whoever's it is (a trusted proxy's too, which the per-peer cap spares), so that connections
+// never take the descriptors the node needs for itself; once one closes, another is taken.
+func TestConnectionsOfTheNodeCapped(t *testing.T) {
+	ts := newServer(t, func(s *server.Server) {
+		s.Limits.MaxConns, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies = 2, 1, loopbackProxy
+	})
+	a, _ := dial(t, ts.URL()), dial(t, ts.URL()) // two from one trusted peer: over its cap of 1, under the node's
+	over := dial(t, ts.URL())
+	waitClosed(t, over, 5*time.Second)
+	a.Close()
+	testutil.WaitFor(t, "a place to free up", func() bool {
+		resp, err := http.Get(ts.URL() + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// TestFileBudget: the open-file limit is shared out as FileBudget's comment says: a reserve for
+// the node's own files, the rest connections, and of those all but room for ordinary requests
+// streams; at every size, streams below connections below files.
+func TestFileBudget(t *testing.T) {
+	for _, tc := range []struct{ files, conns, streams int }{
+		{256, 192, 144}, {1024, 768, 576}, {20000, 19744, 19488}, {65536, 65280, 65024},
+	} {
+		if conns, streams := server.FileBudget(tc.files); conns != tc.conns || streams != tc.streams {
+			t.Errorf("FileBudget(%d) = %d, %d; want %d, %d", tc.files, conns, streams, tc.conns, tc.streams)
+		}
+	}
+	for files := 16; files < 1<<20; files *= 2 {
+		if conns, streams := server.FileBudget(files); !(0 < streams && streams < conns && conns < files) {
+			t.Errorf("FileBudget(%d) = %d, %d: want 0 < streams < conns < files", files, conns, streams)
+		}
+	}
+}
+
 // TestHeaderBytesBounded: a header block of 100 KiB is refused with 431, not buffered.
 func TestHeaderBytesBounded(t *testing.T) {
 	ts := newServer(t, nil)

@@ -15,61 +15,84 @@ import (
 // far below the process's file limit, so one address cannot take every socket.
 const DefaultMaxConnsPerPeer = 256
 
-// peerCapListener refuses a connection at accept when its peer address already holds max open
-// connections. It counts the peer (the TCP address the listener sees), not the client behind a
-// proxy: peers within the trusted proxies are not capped, since all their clients share their
-// address and are counted by the stream and write limits instead.
-type peerCapListener struct {
+// connCapListener refuses a connection at accept when the node already holds max open
+// connections in all, or its peer address perPeer (each cap off at zero). The per-peer cap counts
+// the peer (the TCP address the listener sees), not the client behind a proxy: peers within the
+// trusted proxies are not capped by it, since all their clients share their address and are
+// counted by the stream and write limits instead; the node's cap counts them too.
+type connCapListener struct {
 	net.Listener
-	max     int
-	trusted []netip.Prefix
-	prefix  int // IPv6: the client's block (limitKey)
-	logger  *slog.Logger
-	refused atomic.Int64
+	max, perPeer int
+	trusted      []netip.Prefix
+	prefix       int // IPv6: the client's block (limitKey)
+	logger       *slog.Logger
+	refused      atomic.Int64 // for want of the peer's room
+	full         atomic.Int64 // for want of the node's
 
 	mu    sync.Mutex
+	total int
 	conns map[netip.Addr]int
 }
 
-func newPeerCapListener(ln net.Listener, max int, trusted []netip.Prefix, prefix int, logger *slog.Logger) *peerCapListener {
-	return &peerCapListener{Listener: ln, max: max, trusted: trusted, prefix: prefix, logger: logger, conns: make(map[netip.Addr]int)}
+func newConnCapListener(ln net.Listener, max, perPeer int, trusted []netip.Prefix, prefix int, logger *slog.Logger) *connCapListener {
+	return &connCapListener{Listener: ln, max: max, perPeer: perPeer, trusted: trusted, prefix: prefix, logger: logger, conns: make(map[netip.Addr]int)}
 }
 
-// Accept returns the next connection whose peer is under the cap; over-cap connections are closed
-// at once and never reach net/http, so they cost no goroutine and no buffers.
-func (l *peerCapListener) Accept() (net.Conn, error) {
+// Accept returns the next connection under the caps; over-cap connections are closed at once and
+// never reach net/http, so they cost no goroutine and no buffers, and the descriptor is free
+// again at once.
+func (l *connCapListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
 		peer := peerAddr(c.RemoteAddr().String())
-		if trusted(l.trusted, peer) {
-			return c, nil
+		capped := l.perPeer > 0 && !trusted(l.trusted, peer)
+		if capped {
+			peer = limitKey(peer, l.prefix)
 		}
-		peer = limitKey(peer, l.prefix)
 		l.mu.Lock()
-		n := l.conns[peer]
-		if n >= l.max {
+		switch {
+		case l.max > 0 && l.total >= l.max:
 			l.mu.Unlock()
 			// Logged at the 1st, 2nd, 4th, 8th… refusal: a flood must not flood the log too.
+			if n := l.full.Add(1); n&(n-1) == 0 {
+				l.logger.Warn("connection refused: the node holds as many connections as its open-file limit leaves room for (raise the limit: LimitNOFILE in its unit, --ulimit nofile in Docker)", "max", l.max, "refused_total", n)
+			}
+			l.refuse(c)
+			continue
+		case capped && l.conns[peer] >= l.perPeer:
+			l.mu.Unlock()
 			if n := l.refused.Add(1); n&(n-1) == 0 {
-				l.logger.Warn("connection refused: too many from one peer", "peer", peer.String(), "max", l.max, "refused_total", n)
+				l.logger.Warn("connection refused: too many from one peer", "peer", peer.String(), "max", l.perPeer, "refused_total", n)
 			}
-			if cerr := c.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
-				l.logger.Debug("close refused connection", "err", cerr)
-			}
+			l.refuse(c)
 			continue
 		}
-		l.conns[peer] = n + 1
+		l.total++
+		if capped {
+			l.conns[peer]++
+		}
 		l.mu.Unlock()
-		return &countedConn{Conn: c, release: func() { l.release(peer) }}, nil
+		return &countedConn{Conn: c, release: func() { l.release(peer, capped) }}, nil
 	}
 }
 
-func (l *peerCapListener) release(peer netip.Addr) {
+// refuse closes a connection over a cap.
+func (l *connCapListener) refuse(c net.Conn) {
+	if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		l.logger.Debug("close refused connection", "err", err)
+	}
+}
+
+func (l *connCapListener) release(peer netip.Addr, capped bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.total--
+	if !capped {
+		return
+	}
 	if l.conns[peer] <= 1 {
 		delete(l.conns, peer)
 		return

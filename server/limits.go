@@ -57,6 +57,13 @@ type Limits struct {
 	// it. It counts the TCP peer, not the X-Forwarded-For client: peers in TrustedProxies are
 	// not capped. Zero turns it off.
 	MaxConnsPerPeer int
+	// MaxConns bounds the node's open connections, all peers', trusted proxies' too, refused at
+	// accept above it: under the process's open-file limit, so that connections cannot take the
+	// descriptors the node opens itself (the database's connections, SQLite's files): out of
+	// them, accept failed with EMFILE once a second and every request waited, /healthz and
+	// writes too (the resource-exhaustion review). Zero turns it off; `ordercast serve` sets it
+	// from the open-file limit (FileBudget).
+	MaxConns int
 	// MaxStreams bounds open streams on this node (above it: 503, or for an event stream 200 with
 	// retry:, see writeStreamError).
 	MaxStreams int
@@ -93,6 +100,17 @@ type Limits struct {
 	// CORSOrigins are the origins (scheme://host[:port]) whose pages may call the API with
 	// credentials. Empty means no cross-origin access.
 	CORSOrigins []string
+}
+
+// FileBudget divides a process's open-file limit (RLIMIT_NOFILE) between connections and
+// streams. A reserve is kept for what the node opens itself (the database's connections, SQLite's
+// files, the log): min(256, files/4). The rest may be connections (Limits.MaxConns), and of
+// those all but min(256, conns/4) streams (the most Limits.MaxStreams should be), so that a
+// write or a health check finds a socket while streams hold the rest. At 1,024 files: 768
+// connections, 576 streams; at 65,536: 65,280 and 65,024.
+func FileBudget(files int) (conns, streams int) {
+	conns = files - min(256, files/4)
+	return conns, conns - min(256, conns/4)
 }
 
 // DefaultLimits are the limits a node on the network runs with (`ordercast serve`'s defaults); a

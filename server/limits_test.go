@@ -127,11 +127,20 @@ func TestStreamLimits(t *testing.T) {
 	wantStreamAdmitted(t, "first stream", openStreamAs(t, url, "10.0.0.1"))
 	second := openStreamAs(t, url, "10.0.0.1")
 	wantStreamAdmitted(t, "second stream", second)
-	wantStreamRetry(t, "third stream of one client", openStreamAs(t, url, "10.0.0.1"), "too many open streams from your address")
+	third := openStreamAs(t, url, "10.0.0.1")
+	if third.Close {
+		t.Error("a stream refused for its client's streams closes its connection, want it kept alive: the node is not short of sockets")
+	}
+	wantStreamRetry(t, "third stream of one client", third, "too many open streams from your address")
 	wantRefusal(t, "third stream of one client, a WebSocket", ws("10.0.0.1"), http.StatusTooManyRequests)
 	wantRefusal(t, "third stream of one client, a long poll", longPoll("10.0.0.1"), http.StatusTooManyRequests)
 	wantStreamAdmitted(t, "another client's stream", openStreamAs(t, url, "10.0.0.2"))
-	wantStreamRetry(t, "fourth stream on the node", openStreamAs(t, url, "10.0.0.3"), "this node holds as many streams as it may")
+	// A node full of streams is short of sockets: the refused client's connection is let go.
+	fourth := openStreamAs(t, url, "10.0.0.3")
+	if !fourth.Close {
+		t.Error("a stream refused on a full node keeps its connection alive, want Connection: close")
+	}
+	wantStreamRetry(t, "fourth stream on the node", fourth, "this node holds as many streams as it may")
 	// The all-orders stream counts too.
 	wantStreamRetry(t, "all-orders stream on a full node", openStreamAs(t, base+"/v1/stream", "10.0.0.3"), "this node holds as many streams as it may")
 	wantRefusal(t, "WebSocket on a full node", ws("10.0.0.3"), http.StatusServiceUnavailable)

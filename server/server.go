@@ -176,8 +176,8 @@ func (s *Server) Open() error {
 	protocols := s.protocols()
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ln := s.ln
-	if s.Limits.MaxConnsPerPeer > 0 {
-		ln = newPeerCapListener(ln, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies, s.Limits.IPv6ClientPrefix, s.Logger)
+	if s.Limits.MaxConnsPerPeer > 0 || s.Limits.MaxConns > 0 {
+		ln = newConnCapListener(ln, s.Limits.MaxConns, s.Limits.MaxConnsPerPeer, s.Limits.TrustedProxies, s.Limits.IPv6ClientPrefix, s.Logger)
 	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),

@@ -90,6 +90,12 @@ func (s *Server) writeStreamError(w http.ResponseWriter, r *http.Request, err er
 	s.Metrics.streamRefused(ref.reason)
 	logAttrs(r.Context(), slog.String("reason", ref.reason))
 	w.Header().Set("Retry-After", retryAfter(ref.retry))
+	if ref.reason == refusedMaxStreams && r.ProtoMajor == 1 {
+		// A node full of streams is short of sockets: the refused client's connection is let
+		// go with its answer, not kept alive idle, holding a descriptor, until it comes back.
+		// (Over HTTP/2 the connection is a proxy's, or carries the client's other requests.)
+		w.Header().Set("Connection", "close")
+	}
 	if sse {
 		answerStreamRetry(w, r, ref)
 		return

@@ -100,8 +100,16 @@ func startNode(t *testing.T, db string, env ...string) *node {
 // launchNode starts `ordercast serve` against db; awaitServing then waits for it to serve.
 func launchNode(t *testing.T, db string, env ...string) (*node, chan string) {
 	t.Helper()
-	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--drain", "0s",
-		"--shutdown-timeout", "5s", "--log-level", "info")
+	return launchNodeUnder(t, nil, db, env...)
+}
+
+// launchNodeUnder is launchNode with the node run by wrap, a command that runs its first argument
+// with the rest (a shell that lowers a limit first); nil runs it as it is.
+func launchNodeUnder(t *testing.T, wrap []string, db string, env ...string) (*node, chan string) {
+	t.Helper()
+	args := []string{binary(t), "serve", "--addr", "127.0.0.1:0", "--drain", "0s", "--shutdown-timeout", "5s", "--log-level", "info"}
+	args = append(slices.Clone(wrap), args...)
+	cmd := exec.Command(args[0], args[1:]...)
 	// --db through the environment, as a deployment would pass a secret. Watching is public and
 	// the write and stream limits are off: these tests are about the cluster, not about auth.
 	cmd.Env = append(os.Environ(), "ORDERCAST_DB="+db, "ORDERCAST_SECRET="+testSecret,

@@ -263,6 +263,9 @@ func (m *Main) validate() error {
 	if m.Logger == nil { // one a caller gave (a test's, an embedding program's) is kept
 		m.Logger = newLogger(m.stderr, m.LogFormat, level)
 	}
+	if files := openFileLimit(); files > 0 {
+		m.fitFileLimit(files)
+	}
 	if postgres.IsURL(m.DB) && m.node == "" {
 		// A cluster's nodes log alike: every line of this one names it, as its row of
 		// cluster_nodes and the settings check's warnings do, so that lines gathered from
@@ -278,6 +281,23 @@ func (m *Main) validate() error {
 	}
 	m.validated = true
 	return nil
+}
+
+// fitFileLimit fits the node's connections and streams to the process's open-file limit
+// (server.FileBudget): connections past it are refused at accept, and --max-streams is lowered to
+// what it leaves streams, said at start. Run out of descriptors, the node stalled every request,
+// /healthz and writes too, and its log said the database was unreachable when SQLite could not
+// open a file (the resource-exhaustion review). A --max-streams of 0 (no limit) is left as it is:
+// the connections' cap still holds.
+func (m *Main) fitFileLimit(files int) {
+	conns, streams := server.FileBudget(files)
+	l := &m.HTTP.Limits
+	l.MaxConns = conns
+	if l.MaxStreams > streams {
+		m.Logger.Warn(fmt.Sprintf("--max-streams %d is more than this process's open-file limit leaves room for: streams capped at %d; raise the limit (LimitNOFILE= in the systemd unit, --ulimit nofile= in Docker)", l.MaxStreams, streams),
+			"open_file_limit", files, "max_streams", streams, "max_conns", conns)
+		l.MaxStreams = streams
+	}
 }
 
 // newLogger returns the log of --log-format and --log-level, written to w.
