@@ -317,7 +317,7 @@ func (c *settingsCheck) metrics() []prometheus.Collector {
 		}, func() float64 { return up(c.mismatched.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "ordercast_cluster_builds",
-			Help: "How many builds the cluster's live nodes run, this node's among them, as the last check of settings found (nodes of releases before 2026-12-07 announce none and are not counted): 2 during a rolling upgrade; more than 1 after one, a node left behind. PostgreSQL only.",
+			Help: "How many builds the cluster's live nodes run, this node's among them, as the last check of settings found (builds before commit de16ca3 (2026-12-07) announce none and are not counted): 2 during a rolling upgrade; more than 1 after one, a node left behind. PostgreSQL only.",
 		}, func() float64 { return float64(c.nbuilds.Load()) }),
 	}
 }
