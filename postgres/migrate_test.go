@@ -33,10 +33,7 @@ func TestOpen_RefusesANewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.Close(t.Context()) }()
-	var known int
-	if err := conn.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&known); err != nil {
-		t.Fatal(err)
-	}
+	known := schemaVersion(t, conn)
 	later := known + 1
 	if _, err := conn.Exec(t.Context(), `INSERT INTO schema_migrations (version, name) VALUES ($1, 'later')`, later); err != nil {
 		t.Fatal(err)
@@ -141,6 +138,32 @@ func openBehindALock(t *testing.T, ctx context.Context, s *postgres.Store) (log 
 	return log, opened
 }
 
+// letGoAndOpen ends the session holding the table (hold) and waits for the Open that waited
+// behind it (opened, from openBehindALock) to succeed.
+func letGoAndOpen(t *testing.T, hold pgx.Tx, opened chan error, log *testutil.Buffer) {
+	t.Helper()
+	if err := hold.Rollback(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatalf("Open after the session let go: %v", err)
+		}
+	case <-time.After(testutil.WaitTimeout):
+		t.Fatalf("Open still waiting after the session let go; log:\n%s", log)
+	}
+}
+
+// schemaVersion is the latest migration the database behind admin records.
+func schemaVersion(t *testing.T, admin *pgx.Conn) (v int) {
+	t.Helper()
+	if err := admin.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestMigrationWaitingForALockGivesWay: a migration that finds a table held by another session
 // (a pg_dump, a report, a forgotten psql transaction) says first what it is about to do, then
 // gives up its place in the table's lock queue after MigrationLockTimeout, so that the cluster's
@@ -170,22 +193,8 @@ func TestMigrationWaitingForALockGivesWay(t *testing.T) {
 		t.Fatalf("a migration was applied while another session held orders:\n%s", lines)
 	}
 
-	if err := hold.Rollback(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-opened:
-		if err != nil {
-			t.Fatalf("Open after the session let go: %v", err)
-		}
-	case <-time.After(testutil.WaitTimeout):
-		t.Fatalf("Open still waiting after the session let go; log:\n%s", log.String())
-	}
-	var version int
-	if err := admin.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil {
-		t.Fatal(err)
-	}
-	if version != 14 || !strings.Contains(log.String(), `msg="applied migration" version=12`) || !strings.Contains(log.String(), `msg="applied migration" version=14`) {
+	letGoAndOpen(t, hold, opened, log)
+	if version := schemaVersion(t, admin); version != 14 || !strings.Contains(log.String(), `msg="applied migration" version=12`) || !strings.Contains(log.String(), `msg="applied migration" version=14`) {
 		t.Errorf("schema version %d after the retries, want 14 and the lines of 12 and 14 in the log:\n%s", version, log.String())
 	}
 }
@@ -200,28 +209,11 @@ func TestEachMigrationCommitsOnItsOwn(t *testing.T) {
 	t.Parallel()
 	db, admin, hold, _ := pendingBehind(t, "ACCESS SHARE")
 	log, opened := openBehindALock(t, t.Context(), postgres.New(db))
-	version := func() (v int) {
-		t.Helper()
-		if err := admin.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	if v := version(); v != 12 || !strings.Contains(log.String(), `msg="applied migration" version=12`) {
+	if v := schemaVersion(t, admin); v != 12 || !strings.Contains(log.String(), `msg="applied migration" version=12`) {
 		t.Fatalf("schema version %d while 014 waits for the table, want 12, applied and committed before it:\n%s", v, log)
 	}
-	if err := hold.Rollback(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-opened:
-		if err != nil {
-			t.Fatalf("Open after the session let go: %v", err)
-		}
-	case <-time.After(testutil.WaitTimeout):
-		t.Fatalf("Open still waiting after the session let go; log:\n%s", log)
-	}
-	if v := version(); v != 14 || !strings.Contains(log.String(), `msg="migrated the schema" from=11 to=14`) {
+	letGoAndOpen(t, hold, opened, log)
+	if v := schemaVersion(t, admin); v != 14 || !strings.Contains(log.String(), `msg="migrated the schema" from=11 to=14`) {
 		t.Errorf("schema version %d once the session let go, want 14, and the log to say it migrated from 11:\n%s", v, log)
 	}
 }
@@ -243,11 +235,7 @@ func TestMigrationWaitingForALockStopsWhenAsked(t *testing.T) {
 	case <-time.After(testutil.WaitTimeout):
 		t.Fatal("Open still waiting after its context ended")
 	}
-	var version int
-	if err := admin.QueryRow(t.Context(), `SELECT max(version) FROM schema_migrations`).Scan(&version); err != nil {
-		t.Fatal(err)
-	}
-	if version != 11 {
+	if version := schemaVersion(t, admin); version != 11 {
 		t.Errorf("schema version %d after a stopped migration, want 11", version)
 	}
 }
