@@ -168,9 +168,13 @@ type Watch struct {
 	placed   bool
 	failures int // consecutive failed attempts
 	wait     time.Duration
-	retry    time.Duration
-	hasRetry bool
-	err      error // once set, the watch is over and Next returns it
+	// waitUntil is when the wait under way ends: the wait runs across Next calls whose contexts
+	// end before it does (a UI polling with short timeouts), and is not begun again by each of
+	// them, which starved a watch of its reconnect for good.
+	waitUntil time.Time
+	retry     time.Duration
+	hasRetry  bool
+	err       error // once set, the watch is over and Next returns it
 
 	base       int // index of the URL in use: 0 is Client.BaseURL, i is FailoverURLs[i-1]
 	lastID     atomic.Int64
@@ -576,16 +580,21 @@ func (w *Watch) backoff() time.Duration {
 	return d
 }
 
-// sleep waits out w.wait, returning early with an error when either context ends.
+// sleep waits out w.wait, returning early with an error when either context ends; a wait cut
+// short that way goes on, to the same end, in the next call.
 func (w *Watch) sleep(ctx context.Context) error {
 	if w.wait <= 0 {
+		w.waitUntil = time.Time{}
 		return nil
 	}
-	t := time.NewTimer(w.wait)
+	if w.waitUntil.IsZero() {
+		w.waitUntil = time.Now().Add(w.wait)
+	}
+	t := time.NewTimer(time.Until(w.waitUntil))
 	defer t.Stop()
 	select {
 	case <-t.C:
-		w.wait = 0
+		w.wait, w.waitUntil = 0, time.Time{}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -819,6 +819,38 @@ func TestWatchCallCutShortExcusesNoLaterFailure(t *testing.T) {
 	}
 }
 
+// TestAWatchReadWithShortCallsStillReconnects: a watch read with per-call deadlines shorter than
+// its wait to reconnect (a UI polling Next every half second) waits across the calls: each call
+// began the wait again, cut short by its own deadline, so the watch never reconnected after the
+// server dropped it, while the order moved on (a client integrator's review: 57 empty polls over
+// 27 s).
+func TestAWatchReadWithShortCallsStillReconnects(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 1, 2) // and the server goes
+	}, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 3, 6)
+	})
+	w := watch(t, s.c, client.WatchOptions{MinRetry: 300 * time.Millisecond, MaxRetry: 300 * time.Millisecond})
+	var got []int64
+	deadline := time.Now().Add(waitLimit)
+	for len(got) < 6 && time.Now().Before(deadline) {
+		call, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		ev, err := w.Next(call)
+		cancel()
+		switch {
+		case err == nil:
+			got = append(got, ev.Seq)
+		case !errors.Is(err, context.DeadlineExceeded):
+			t.Fatalf("Next = %v after %v, want events or its call's deadline", err, got)
+		}
+	}
+	if !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("got %v over short calls, want 1 to 6: the watch reconnected once its wait was over", got)
+	}
+}
+
 // TestAWatchThatGivesUpDoesNotLookLikeTheEnd: the loop the README shows ends on
 // errors.Is(err, io.EOF), the order delivered or cancelled. A watch that gave up after streams
 // the server ended cleanly (its store away) said "read stream: EOF" and matched it: a customer's
