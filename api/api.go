@@ -398,7 +398,11 @@ type SetStatusRequest struct {
 	// Note goes on the event.
 	Note string `json:"note,omitempty"`
 	// ExpectedVersion, when present, makes the change apply only at that version (it must be at
-	// least 1). A pointer, because the wire tells absent from 0 and the server refuses 0.
+	// least 1). A pointer, because the wire tells absent from 0 and the server refuses 0. It
+	// guards a change, not a repeat: asking for the status the order already has is answered
+	// 200 with Changed false at any version, so of several callers sending the same change at
+	// the same version one gets Changed true and the rest Changed false: read Changed to know
+	// whether this call made it.
 	ExpectedVersion *int64 `json:"expected_version,omitempty"`
 }
 

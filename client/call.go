@@ -160,10 +160,11 @@ var (
 // OutcomeUnknown reports whether a write that returned err may have applied all the same: no
 // answer came once the request was on its way (the connection failed or its context ended),
 // the answer broke off on the way, the server was still answering the same Idempotency-Key's
-// first request (idempotency_key_in_use), or the store or a proxy in front of it was away
+// first request (idempotency_key_in_use), the store or a proxy in front of it was away
 // (unavailable: a 503, a 502 or a 504; most often nothing was applied, but a commit whose answer
-// the database never gave may have been). Any other answer, an *Error included, means the write
-// changed nothing; so does a connection that could not be made (refused, its host not found,
+// the database never gave may have been), or the server, or a proxy, failed in a way it did not
+// name (internal, a 500: a failure after the commit cannot be told from one before). Any other
+// answer, an *Error included, means the write changed nothing; so does a connection that could not be made (refused, its host not found,
 // its TLS handshake or a proxy's tunnel failed), which sent nothing, unless an earlier attempt of
 // the call did. A write with WithIdempotencyKey is retried by itself while this holds, and after
 // a connection that could not be made; without a key, read the order before you send it again.
@@ -176,7 +177,7 @@ func OutcomeUnknown(err error) bool {
 	}
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Code == ordercast.EIdempotencyKeyInUse || e.Code == ordercast.EUnavailable
+		return e.Code == ordercast.EIdempotencyKeyInUse || e.Code == ordercast.EUnavailable || e.Code == ordercast.EInternal
 	}
 	return errors.Is(err, errAnswerLost) || errors.Is(err, errNoAnswer)
 }

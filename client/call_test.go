@@ -321,6 +321,8 @@ func TestOutcomeUnknownSaysWhichFailuresMayHaveApplied(t *testing.T) {
 		{"a proxy's 502", proxy(http.StatusBadGateway), true},
 		{"a proxy's 504", proxy(http.StatusGatewayTimeout), true},
 		{"409 idempotency_key_in_use", errAnswer(http.StatusConflict, ordercast.EIdempotencyKeyInUse), true},
+		{"500 internal", errAnswer(http.StatusInternalServerError, ordercast.EInternal), true},
+		{"a proxy's 500", proxy(http.StatusInternalServerError), true},
 		{"404 not_found", errAnswer(http.StatusNotFound, ordercast.ENotFound), false},
 		{"409 version_conflict", errAnswer(http.StatusConflict, ordercast.EVersionConflict), false},
 		{"422 invalid_status", errAnswer(http.StatusUnprocessableEntity, ordercast.EInvalidStatus), false},

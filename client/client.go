@@ -125,15 +125,25 @@ type Error struct {
 	Message string
 	// RetryAfter is the Retry-After header's delay, zero when absent or unparseable.
 	RetryAfter time.Duration
+	// CurrentVersion is, in a version_conflict or a precondition_failed, the order's version
+	// now: what ExpectedVersion (or If-Match) would have had to say, so that a caller need not
+	// read the order again to decide what to do with its change. Zero otherwise.
+	// ordercast.ConflictVersion reads it too.
+	CurrentVersion int64
 }
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("ordercast: HTTP %d: %s: %s", e.StatusCode, e.Code, e.Message)
 }
 
-// Unwrap returns the domain form of the error.
+// Unwrap returns the domain form of the error: an *ordercast.VersionConflict for a refusal that
+// names the order's version, else an *ordercast.Error.
 func (e *Error) Unwrap() error {
-	return &ordercast.Error{Code: e.Code, Message: e.Message}
+	de := &ordercast.Error{Code: e.Code, Message: e.Message}
+	if e.CurrentVersion > 0 {
+		return &ordercast.VersionConflict{Err: de, Current: e.CurrentVersion}
+	}
+	return de
 }
 
 // ItemError is the error of one item of a request of many, as the call for that item alone
@@ -151,10 +161,11 @@ func ItemError(d *api.ErrorDetail) error {
 		return nil
 	}
 	return &Error{
-		StatusCode: api.HTTPStatus(d.Code),
-		Code:       d.Code,
-		Message:    d.Message,
-		RetryAfter: time.Duration(d.RetryAfterS) * time.Second,
+		StatusCode:     api.HTTPStatus(d.Code),
+		Code:           d.Code,
+		Message:        d.Message,
+		RetryAfter:     time.Duration(d.RetryAfterS) * time.Second,
+		CurrentVersion: d.CurrentVersion,
 	}
 }
 
@@ -454,7 +465,7 @@ func readError(resp *http.Response) *Error {
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 	var body api.ErrorBody
 	if json.Unmarshal(raw, &body) == nil && body.Error.Code != "" {
-		e.Code, e.Message = body.Error.Code, body.Error.Message
+		e.Code, e.Message, e.CurrentVersion = body.Error.Code, body.Error.Message, body.Error.CurrentVersion
 		return e
 	}
 	e.Code = api.CodeForStatus(resp.StatusCode)

@@ -148,14 +148,15 @@ func TestErrors(t *testing.T) {
 		wantCode   string
 		wantMsg    string
 		wantRetry  time.Duration
+		wantAt     int64 // the version a conflict names (CurrentVersion, ordercast.ConflictVersion)
 	}{
-		{"api error", http.StatusConflict, `{"error":{"code":"version_conflict","message":"order o-1 is at version 3, not 2"}}`, "",
-			ordercast.EVersionConflict, "order o-1 is at version 3, not 2", 0},
+		{"api error", http.StatusConflict, `{"error":{"code":"version_conflict","message":"order o-1 is at version 3, not 2","current_version":3}}`, "",
+			ordercast.EVersionConflict, "order o-1 is at version 3, not 2", 0, 3},
 		{"retry after seconds", http.StatusTooManyRequests, `{"error":{"code":"rate_limited","message":"slow down"}}`, "7",
-			ordercast.ERateLimited, "slow down", 7 * time.Second},
-		{"not json", http.StatusBadGateway, "<html>bad gateway</html>", "", ordercast.EUnavailable, "Bad Gateway: <html>bad gateway</html>", 0},
-		{"empty 404", http.StatusNotFound, "", "", ordercast.ENotFound, "Not Found", 0},
-		{"bad retry after", http.StatusServiceUnavailable, "", "soon", ordercast.EUnavailable, "Service Unavailable", 0},
+			ordercast.ERateLimited, "slow down", 7 * time.Second, 0},
+		{"not json", http.StatusBadGateway, "<html>bad gateway</html>", "", ordercast.EUnavailable, "Bad Gateway: <html>bad gateway</html>", 0, 0},
+		{"empty 404", http.StatusNotFound, "", "", ordercast.ENotFound, "Not Found", 0, 0},
+		{"bad retry after", http.StatusServiceUnavailable, "", "soon", ordercast.EUnavailable, "Service Unavailable", 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,8 +170,14 @@ func TestErrors(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v, want a *client.Error", err)
 			}
-			if ce.StatusCode != tt.status || ce.Code != tt.wantCode || ce.Message != tt.wantMsg || ce.RetryAfter != tt.wantRetry {
+			if ce.StatusCode != tt.status || ce.Code != tt.wantCode || ce.Message != tt.wantMsg || ce.RetryAfter != tt.wantRetry || ce.CurrentVersion != tt.wantAt {
 				t.Errorf("error = %+v", ce)
+			}
+			// The conflict's version is read as the server's domain error says it, dropped by
+			// the client before (a client integrator's review: re-read the order, or parse the
+			// message).
+			if at, ok := ordercast.ConflictVersion(err); at != tt.wantAt || ok != (tt.wantAt > 0) {
+				t.Errorf("ConflictVersion = %d, %v; want %d", at, ok, tt.wantAt)
 			}
 			if got := ordercast.ErrorCode(err); got != tt.wantCode {
 				t.Errorf("ErrorCode = %q, want %q", got, tt.wantCode)

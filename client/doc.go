@@ -72,6 +72,11 @@
 // database restored from an older backup) ends with ErrHistoryBehind, for the caller to start
 // a new one: the events that follow would come under seqs it has handed out already.
 //
+// When the server ends a stream saying why, the watch acts on it: a courier's watch of an order
+// given to another courier ends with ErrOrderReassigned (beside a 403 forbidden *Error); a watch
+// whose token expired goes on at once on a new connection with a token from Client.TokenSource,
+// or, with a fixed Client.Token, ends with a 401 token_expired *Error.
+//
 // A party watch (NextScoped) opens with a snapshot of the party's active orders (at most
 // 2,000) and receives another, mid-stream, when it falls more than 10,000 events behind the
 // party's log; each snapshot replaces the caller's state (see ScopeUpdate).

@@ -139,13 +139,16 @@ func TestItemError(t *testing.T) {
 		s.Locations.Rate, s.Locations.Burst = 0.001, 1 // one post per courier, then rate_limited
 	})
 	system := &client.Client{BaseURL: srv.url, Token: srv.sign(t, auth.RoleSystem, "dispatch")}
-	if _, err := system.CreateOrder(ctx, client.CreateOrderRequest{ID: "o-1"}); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"o-1", "o-2"} {
+		if _, err := system.CreateOrder(ctx, client.CreateOrderRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	changes, err := system.SetStatuses(ctx, []client.OrderStatusChange{
 		{OrderID: "o-1", SetStatusRequest: client.SetStatusRequest{Status: ordercast.StatusDelivered}},
 		{OrderID: "o-1", SetStatusRequest: client.SetStatusRequest{Status: ordercast.StatusPreparing}},
 		{OrderID: "o-9", SetStatusRequest: client.SetStatusRequest{Status: ordercast.StatusPreparing}},
+		{OrderID: "o-2", SetStatusRequest: client.SetStatusRequest{Status: ordercast.StatusConfirmed, ExpectedVersion: new(int64(5))}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -159,8 +162,12 @@ func TestItemError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(changes.Results) != 3 || len(positions.Results) != 3 {
-		t.Fatalf("%d and %d results, want 3 and 3", len(changes.Results), len(positions.Results))
+	if len(changes.Results) != 4 || len(positions.Results) != 3 {
+		t.Fatalf("%d and %d results, want 4 and 3", len(changes.Results), len(positions.Results))
+	}
+	// A change refused for its version says the order's, as its call alone would.
+	if at, ok := ordercast.ConflictVersion(client.ItemError(changes.Results[3].Error)); !ok || at != 1 {
+		t.Errorf("a change at another version: ConflictVersion = %d, %v; want the order's version, 1", at, ok)
 	}
 	for _, c := range []struct {
 		what   string

@@ -86,6 +86,12 @@ func (w *Watch) NextScoped(ctx context.Context) (ScopeUpdate, error) {
 				return ScopeUpdate{}, err
 			}
 			continue
+		case api.EventEnd:
+			if err := w.streamEnded(sev); err != nil {
+				_, err = w.finish(err)
+				return ScopeUpdate{}, err
+			}
+			continue
 		default:
 			w.delivered = true
 			continue // other kinds may be added by the server

@@ -54,6 +54,41 @@ var ErrGaveUp = errors.New("client: watch gave up")
 // commits) ends saying so (api.EndHistoryRewritten), and the watch with ErrHistoryBehind too.
 var ErrHistoryBehind = errors.New("client: the server's history of the order ends before the watch's resume point")
 
+// ErrOrderReassigned ends a courier's watch of an order given to another courier (the server's
+// api.EndOrderReassigned): beside it the error holds the 403 forbidden a reconnect would get, but
+// this says why, where the 403 alone reads as an order the courier never had.
+var ErrOrderReassigned = errors.New("client: the order was given to another courier")
+
+// streamEnded acts on an EventEnd, the server's word on why it ends the stream, and returns the
+// error that ends the watch, or nil when the watch goes on: a token that expired is renewed at
+// once from the client's TokenSource (without one, the watch ends with the 401 token_expired a
+// reconnect would get), a reassigned order ends the watch with ErrOrderReassigned, a rewritten
+// history with ErrHistoryBehind. An end of a kind this client does not know is left to the
+// reconnect that follows, whose answer says the rest.
+func (w *Watch) streamEnded(sev SSEEvent) error {
+	var end api.StreamEnd
+	if err := json.Unmarshal([]byte(sev.Data), &end); err != nil {
+		return nil // a stream's end says no more than that: the reconnect's answer will
+	}
+	switch end.Reason {
+	case api.EndHistoryRewritten:
+		return fmt.Errorf("watch %s: %w (the server: %s)", w.orderID, ErrHistoryBehind, end.Message)
+	case api.EndOrderReassigned:
+		return fmt.Errorf("watch %s: %w: %w", w.orderID, ErrOrderReassigned,
+			&Error{StatusCode: http.StatusForbidden, Code: ordercast.EForbidden, Message: end.Message})
+	case api.EndTokenExpired:
+		if w.c.TokenSource == nil {
+			return fmt.Errorf("watch %s: %w", w.orderID,
+				&Error{StatusCode: http.StatusUnauthorized, Code: ordercast.ETokenExpired, Message: end.Message})
+		}
+		// The stream's end, not the watch's: a new connection with a token the source gives now,
+		// at once, not after a failure's backoff.
+		w.dropConn()
+		w.wait = 0
+	}
+	return nil
+}
+
 // errServerEnded is why a connection the server ended cleanly was left: not io.EOF, which
 // Next returns only for an order that is over, so that a watch giving up after such ends never
 // looks like one.
@@ -168,9 +203,13 @@ type Watch struct {
 	placed   bool
 	failures int // consecutive failed attempts
 	wait     time.Duration
-	retry    time.Duration
-	hasRetry bool
-	err      error // once set, the watch is over and Next returns it
+	// waitUntil is when the wait under way ends: the wait runs across Next calls whose contexts
+	// end before it does (a UI polling with short timeouts), and is not begun again by each of
+	// them, which starved a watch of its reconnect for good.
+	waitUntil time.Time
+	retry     time.Duration
+	hasRetry  bool
+	err       error // once set, the watch is over and Next returns it
 
 	base       int // index of the URL in use: 0 is Client.BaseURL, i is FailoverURLs[i-1]
 	lastID     atomic.Int64
@@ -254,10 +293,10 @@ func (w *Watch) Next(ctx context.Context) (ordercast.Event, error) {
 			continue
 		}
 		if sev.Type == api.EventEnd {
-			var end api.StreamEnd
-			if json.Unmarshal([]byte(sev.Data), &end) == nil && end.Reason == api.EndHistoryRewritten {
-				return w.finish(fmt.Errorf("watch %s: %w (the server: %s)", w.orderID, ErrHistoryBehind, end.Message))
+			if err := w.streamEnded(sev); err != nil {
+				return w.finish(err)
 			}
+			continue
 		}
 		if sev.Type != api.EventStatus && sev.Type != api.EventCourier {
 			w.delivered = true
@@ -576,16 +615,21 @@ func (w *Watch) backoff() time.Duration {
 	return d
 }
 
-// sleep waits out w.wait, returning early with an error when either context ends.
+// sleep waits out w.wait, returning early with an error when either context ends; a wait cut
+// short that way goes on, to the same end, in the next call.
 func (w *Watch) sleep(ctx context.Context) error {
 	if w.wait <= 0 {
+		w.waitUntil = time.Time{}
 		return nil
 	}
-	t := time.NewTimer(w.wait)
+	if w.waitUntil.IsZero() {
+		w.waitUntil = time.Now().Add(w.wait)
+	}
+	t := time.NewTimer(time.Until(w.waitUntil))
 	defer t.Stop()
 	select {
 	case <-t.C:
-		w.wait = 0
+		w.wait, w.waitUntil = 0, time.Time{}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ordercast/ordercast"
+	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/client"
 )
 
@@ -819,6 +820,38 @@ func TestWatchCallCutShortExcusesNoLaterFailure(t *testing.T) {
 	}
 }
 
+// TestAWatchReadWithShortCallsStillReconnects: a watch read with per-call deadlines shorter than
+// its wait to reconnect (a UI polling Next every half second) waits across the calls: each call
+// began the wait again, cut short by its own deadline, so the watch never reconnected after the
+// server dropped it, while the order moved on (a client integrator's review: 57 empty polls over
+// 27 s).
+func TestAWatchReadWithShortCallsStillReconnects(t *testing.T) {
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 1, 2) // and the server goes
+	}, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 3, 6)
+	})
+	w := watch(t, s.c, client.WatchOptions{MinRetry: 300 * time.Millisecond, MaxRetry: 300 * time.Millisecond})
+	var got []int64
+	deadline := time.Now().Add(waitLimit)
+	for len(got) < 6 && time.Now().Before(deadline) {
+		call, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		ev, err := w.Next(call)
+		cancel()
+		switch {
+		case err == nil:
+			got = append(got, ev.Seq)
+		case !errors.Is(err, context.DeadlineExceeded):
+			t.Fatalf("Next = %v after %v, want events or its call's deadline", err, got)
+		}
+	}
+	if !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("got %v over short calls, want 1 to 6: the watch reconnected once its wait was over", got)
+	}
+}
+
 // TestAWatchThatGivesUpDoesNotLookLikeTheEnd: the loop the README shows ends on
 // errors.Is(err, io.EOF), the order delivered or cancelled. A watch that gave up after streams
 // the server ended cleanly (its store away) said "read stream: EOF" and matched it: a customer's
@@ -959,13 +992,13 @@ func TestAnEventPastTheWatchsBoundEndsIt(t *testing.T) {
 // TestAWatchWhoseHistoryWasRewrittenEnds: a stream that ends with an end event saying the
 // order's history was rewritten (a failover that lost the database's last commits) ends the
 // watch with ErrHistoryBehind, after the events it brought, and the watch does not resume: a
-// resume after seq 2 would skip a change made again under seq 3. An end for another reason
-// (a token expired) is resumed from, as before.
+// resume after seq 2 would skip a change made again under seq 3. An end for a reason this
+// client does not know is resumed from, as before.
 func TestAWatchWhoseHistoryWasRewrittenEnds(t *testing.T) {
 	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
 		openStream(w)
 		send(w, 1, 2)
-		_, _ = io.WriteString(w, "event: end\ndata: {\"reason\":\"token_expired\",\"message\":\"reconnect with a new one\"}\n\n")
+		sendEnd(w, "a_reason_of_a_later_server", "reconnect")
 	}, func(w http.ResponseWriter, r *http.Request) {
 		openStream(w)
 		send(w, 3, 3)
@@ -977,5 +1010,65 @@ func TestAWatchWhoseHistoryWasRewrittenEnds(t *testing.T) {
 	}
 	if n := len(s.requests()); n != 2 {
 		t.Errorf("%d requests, want 2: none after the history was rewritten", n)
+	}
+}
+
+// sendEnd writes the server's end of a stream: why it ends.
+func sendEnd(w http.ResponseWriter, reason, message string) {
+	b, _ := json.Marshal(api.StreamEnd{Reason: reason, Message: message})
+	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", api.EventEnd, b)
+	w.(http.Flusher).Flush()
+}
+
+// TestAWatchSaysWhyTheServerEndedIt: the server's end of a stream reaches the caller. A courier's
+// watch of an order given to another courier ends with ErrOrderReassigned (beside the 403 a
+// reconnect would get, which alone read as an order it never had); a watch whose token expired
+// ends with token_expired, or, with a TokenSource, goes on at once on a new connection with a
+// token asked for anew, not after a failure's backoff. The watch ignored both, waited, and
+// reconnected into a bare 403 or 401 (a client integrator's review).
+func TestAWatchSaysWhyTheServerEndedIt(t *testing.T) {
+	slow := client.WatchOptions{MinRetry: time.Hour, MaxRetry: time.Hour} // a backoff would outlast the test
+	for _, tc := range []struct {
+		reason   string
+		code     string
+		sentinel error
+	}{
+		{api.EndOrderReassigned, ordercast.EForbidden, client.ErrOrderReassigned},
+		{api.EndTokenExpired, ordercast.ETokenExpired, nil},
+	} {
+		s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+			openStream(w)
+			send(w, 1, 1)
+			sendEnd(w, tc.reason, "why, in words")
+		})
+		w := watch(t, s.c, slow)
+		seqs, err := collect(t, w)
+		if !slices.Equal(seqs, []int64{1}) || ordercast.ErrorCode(err) != tc.code || tc.sentinel != nil && !errors.Is(err, tc.sentinel) {
+			t.Errorf("%s: got %v, then %v; want seq 1, then the code %s", tc.reason, seqs, err, tc.code)
+		}
+		if n := len(s.requests()); n != 1 {
+			t.Errorf("%s: %d requests, want 1: the end says why, no reconnect need ask", tc.reason, n)
+		}
+	}
+
+	s := newStreamServer(t, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 1, 2)
+		sendEnd(w, api.EndTokenExpired, "the token this stream was opened with expired")
+	}, func(w http.ResponseWriter, r *http.Request) {
+		openStream(w)
+		send(w, 3, 6)
+	})
+	var tokens atomic.Int32
+	s.c.TokenSource = func(context.Context) (string, error) { return fmt.Sprintf("token-%d", tokens.Add(1)), nil }
+	w := watch(t, s.c, slow)
+	seqs, err := collect(t, w)
+	if !slices.Equal(seqs, []int64{1, 2, 3, 4, 5, 6}) || !errors.Is(err, io.EOF) {
+		t.Fatalf("with a token source: got %v, then %v; want 1 to 6, then io.EOF", seqs, err)
+	}
+	reqs := s.requests()
+	if len(reqs) != 2 || reqs[0].Header.Get("Authorization") == reqs[1].Header.Get("Authorization") || reqs[1].Header.Get("Last-Event-ID") != "2" {
+		t.Errorf("requests %d, the second with %q after %q and Last-Event-ID %q; want 2, a new token, resuming after 2",
+			len(reqs), reqs[len(reqs)-1].Header.Get("Authorization"), reqs[0].Header.Get("Authorization"), reqs[len(reqs)-1].Header.Get("Last-Event-ID"))
 	}
 }

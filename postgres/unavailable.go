@@ -30,8 +30,8 @@ var errLocked = errors.New("postgres: a table the writes take is locked by anoth
 // a connection that cannot be made or was lost, a server shutting down or starting up, a
 // read-only server (a standby, or default_transaction_read_only), or one out of disk, memory or
 // connections. Each is answered 503 with Retry-After: a request worth sending again shortly, not
-// a broken one. A refused password or a missing database is configuration, not an outage, and
-// stays an error of its own.
+// a broken one. A refused password or a missing database is configuration at start (connectError),
+// an outage to a node already running.
 func unavailableReason(err error) string {
 	switch {
 	case errors.Is(err, errLocked): // before errNotAnswering: a wait the lock explains (health)
@@ -85,8 +85,13 @@ func unavailableReason(err error) string {
 		if !errors.As(err, &ce) {
 			return ""
 		}
-		if strings.HasPrefix(pgErr.Code, "28") || pgErr.Code == "3D000" {
-			return "" // bad credentials or no such database: configuration
+		if refusedSettings(err) != "" {
+			// A new connection refused for the node's settings: the database dropped or renamed
+			// under a running node, its role's password changed. A starting node exits on it
+			// (connectError, which asks refusedSettings first); to a running one's requests it
+			// is the database away, 503, not a 500 (a client integrator's review), and the
+			// outage's log line carries the server's words.
+			return "refusing this node's connections"
 		}
 		return "unreachable"
 	}

@@ -538,6 +538,28 @@ func TestConnectRefusalsOfTheSettingsAreNotOutages(t *testing.T) {
 	}
 }
 
+// TestADatabaseDroppedUnderANodeIsUnavailable: a running node whose database is dropped (or
+// renamed, or whose role's password changed) finds its new connections refused for its
+// settings: a starting node exits on that (TestConnectRefusalsOfTheSettingsAreNotOutages), but to
+// a running node's requests it is the database away, 503 with the reason, and an outage in its
+// log and in Ping. It was a 500 (a client integrator's review).
+func TestADatabaseDroppedUnderANodeIsUnavailable(t *testing.T) {
+	t.Parallel()
+	db, _, s, logs := loggedStore(t)
+	admin := pgtest.Connect(t, strings.Replace(db, "/"+dbName(t, db), "/postgres", 1))
+	if _, err := admin.Exec(t.Context(), "DROP DATABASE "+pgx.Identifier{dbName(t, db)}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Order(t.Context(), "a")
+	wantUnavailable(t, "a read of a dropped database", err, "refusing this node's connections")
+	_, _, _, err = s.AppendStatus(t.Context(), ordercast.StatusChange{OrderID: "a", Status: ordercast.StatusConfirmed})
+	wantUnavailable(t, "a write to a dropped database", err, "refusing this node's connections")
+	wantUnavailable(t, "a ping of a dropped database", s.Ping(t.Context()), "refusing this node's connections")
+	if !strings.Contains(logs.String(), "database unavailable") || !strings.Contains(logs.String(), "does not exist") {
+		t.Errorf("no outage logged with the server's words:\n%s", logs)
+	}
+}
+
 // TestAFullPoolIsBusyNotAnOutage: a node whose every pool connection is in use (a burst larger
 // than pool_max_conns) makes the next read, write and ping wait for one, in vain: they are
 // answered "busy" (503 with Retry-After, worth sending again shortly), and the database, which
