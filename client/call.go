@@ -211,6 +211,11 @@ func (c *Client) send(ctx context.Context, method, path string, body []byte, out
 	if o.keyed {
 		req.Header.Set(api.HeaderIdempotencyKey, o.idempotencyKey)
 	}
+	if err := ctx.Err(); err != nil {
+		// Ended before the request went: net/http would give up before asking for a
+		// connection, which the trace could not tell from a request lost on the way.
+		return reply{}, fmt.Errorf("%w: %w", errNotSent, context.Cause(ctx))
+	}
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
 		var op *net.OpError

@@ -349,6 +349,18 @@ func TestOutcomeUnknownSaysWhichFailuresMayHaveApplied(t *testing.T) {
 	if _, err := offline(t).SetStatus(t.Context(), "o-1", client.SetStatusRequest{Status: ordercast.StatusConfirmed}, client.WithIdempotencyKey("bad key with spaces")); err == nil || client.OutcomeUnknown(err) {
 		t.Errorf("a key refused before sending: %v, OutcomeUnknown %v; want known (nothing was sent)", err, client.OutcomeUnknown(err))
 	}
+	// A call whose context ended before it began sent nothing: net/http gives up before asking
+	// for a connection, which read as a request lost on the way (a client integrator's review).
+	sent := false
+	spy := &client.Client{BaseURL: "http://ordercast.test", HTTPClient: &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+		sent = true
+		return nil, errors.New("sent")
+	})}}
+	ended, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := spy.SetStatus(ended, "o-1", client.SetStatusRequest{Status: ordercast.StatusConfirmed}); sent || !errors.Is(err, context.Canceled) || client.OutcomeUnknown(err) {
+		t.Errorf("a call whose context had ended: sent %v, %v, OutcomeUnknown %v; want not sent, context.Canceled, known", sent, err, client.OutcomeUnknown(err))
+	}
 }
 
 // TestRefusedDialSentNothing: a write whose connection was refused at dial was never sent, so

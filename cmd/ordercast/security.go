@@ -307,7 +307,7 @@ func parseTokenRequest(args []string, stdout, stderr io.Writer) (tokenRequest, e
 	fs.StringVar(&req.role, "role", "", "the actor's `role`: restaurant, courier, customer, support, admin or system")
 	fs.StringVar(&req.sub, "sub", "", "the restaurant, courier or customer `id` the actor acts for")
 	fs.StringVar(&req.secret, "secret", "", "the server's HMAC `secret`")
-	fs.DurationVar(&req.ttl, "ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens)")
+	fs.DurationVar(&req.ttl, "ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens); a server takes a token for "+auth.DefaultLeeway.String()+" past it, the clock difference it tolerates (so a --ttl 3s token is refused about "+(3*time.Second+auth.DefaultLeeway).String()+" after it is made)")
 	fs.StringVar(&req.order, "order", "", "make a tracking token for this order `id` instead of an actor token")
 	fromEnv, err := parseCommand(fs, args, tokenUsage, stdout, stderr)
 	if err != nil {
