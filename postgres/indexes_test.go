@@ -106,6 +106,20 @@ func TestMigrationKeepsTheActiveOrders(t *testing.T) {
 	newestWithoutASort(t, conn)
 }
 
+// planOf is the plan PostgreSQL makes, on conn, for query with args: EXPLAIN's lines joined.
+func planOf(t *testing.T, conn *pgx.Conn, query string, args ...any) string {
+	t.Helper()
+	rows, err := conn.Query(t.Context(), `EXPLAIN `+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
+}
+
 // newestWithoutASort checks, on the database conn is connected to, that ActiveOrders can read
 // the first entries of the orders_active index in its order (migration 007). Sorts are priced
 // out of the planner's reach, so that a table this small, which it would rather scan and sort,
@@ -125,15 +139,7 @@ func newestWithoutASort(t *testing.T, conn *pgx.Conn) {
 	}
 	var text string
 	readsTheIndex := func() bool {
-		rows, err := conn.Query(ctx, `EXPLAIN `+postgres.ActiveOrdersQuery, 500)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		text = strings.Join(plan, "\n")
+		text = planOf(t, conn, postgres.ActiveOrdersQuery, 500)
 		return strings.Contains(text, "Index Scan using orders_active") && !strings.Contains(text, "Sort")
 	}
 	for deadline := time.Now().Add(30 * time.Second); !readsTheIndex(); {
@@ -170,18 +176,11 @@ func TestAListOfAnActiveStatusReadsTheActiveOrders(t *testing.T) {
 		// what the table holds; either is bounded by one restaurant's orders.)
 	} {
 		query, args := postgres.ListOrdersQuery(tt.q)
-		rows, err := conn.Query(ctx, `EXPLAIN `+query, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if text := strings.Join(plan, "\n"); !strings.Contains(text, " on "+tt.index+" ") && !strings.Contains(text, " using "+tt.index+" ") {
+		text := planOf(t, conn, query, args...)
+		if !strings.Contains(text, " on "+tt.index+" ") && !strings.Contains(text, " using "+tt.index+" ") {
 			t.Errorf("a list of %+v is read:\n%s\nwant from %s", tt.q, text, tt.index)
 		}
-		if text := strings.Join(plan, "\n"); tt.index == "orders_created" && strings.Contains(text, "Sort") {
+		if tt.index == "orders_created" && strings.Contains(text, "Sort") {
 			t.Errorf("a list of %+v is sorted:\n%s", tt.q, text)
 		}
 	}

@@ -102,12 +102,12 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // migrationRun is what one start's migrating has done so far, for its log: the version it found,
-// the last it announced and applied, and when the first began.
+// the last it announced, how many it applied, and when it first found one pending (zero: none
+// yet, nothing announced).
 type migrationRun struct {
-	from, to  int // the versions of the "migrating the schema" line (to: the last pending then)
-	announced bool
-	applied   int
-	start     time.Time
+	from, to int // the versions of the "migrating the schema" line (to: the last pending then)
+	applied  int
+	start    time.Time
 }
 
 // migrateNext is one try of migrate: it applies the first pending migration in one transaction,
@@ -185,11 +185,11 @@ func (s *Store) migrateNext(ctx context.Context, ms []migrations.Migration, run 
 	if len(pending) == 0 {
 		return true, nil // the transaction, which changed nothing, rolls back
 	}
-	if to := pending[len(pending)-1].Version; !run.announced || run.to != to {
-		if !run.announced {
+	if to := pending[len(pending)-1].Version; run.start.IsZero() || run.to != to {
+		if run.start.IsZero() {
 			run.from, run.start = latest, time.Now()
 		}
-		run.announced, run.to = true, to
+		run.to = to
 		// Before, not only after: a migration holds the tables it changes until it commits,
 		// and an operator watching a start that takes long must know why.
 		s.Logger.Info(fmt.Sprintf("migrating the schema from %d to %d: %s, each in a transaction of its own", latest, to, countMigrations(len(pending))),

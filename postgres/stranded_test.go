@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/hub"
 	"github.com/ordercast/ordercast/internal/pgtest"
@@ -73,15 +71,7 @@ func TestTheKeyPurgeReadsItsIndex(t *testing.T) {
 	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := conn.Query(ctx, `EXPLAIN `+postgres.PurgeExpiredKeys, 16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if text := strings.Join(plan, "\n"); !strings.Contains(text, "idempotency_keys_expiry") || strings.Contains(text, "Seq Scan") {
+	if text := planOf(t, conn, postgres.PurgeExpiredKeys, 16); !strings.Contains(text, "idempotency_keys_expiry") || strings.Contains(text, "Seq Scan") {
 		t.Errorf("the purge's plan:\n%s\nwant the idempotency_keys_expiry index searched, no table scanned", text)
 	}
 }

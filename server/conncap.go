@@ -56,18 +56,11 @@ func (l *connCapListener) Accept() (net.Conn, error) {
 		switch {
 		case l.max > 0 && l.total >= l.max:
 			l.mu.Unlock()
-			// Logged at the 1st, 2nd, 4th, 8th… refusal: a flood must not flood the log too.
-			if n := l.full.Add(1); n&(n-1) == 0 {
-				l.logger.Warn("connection refused: the node holds as many connections as its open-file limit leaves room for (raise the limit: LimitNOFILE in its unit, --ulimit nofile in Docker)", "max", l.max, "refused_total", n)
-			}
-			l.refuse(c)
+			l.refuse(c, &l.full, "connection refused: the node holds as many connections as its open-file limit leaves room for (raise the limit: LimitNOFILE in its unit, --ulimit nofile in Docker)", "max", l.max)
 			continue
 		case capped && l.conns[peer] >= l.perPeer:
 			l.mu.Unlock()
-			if n := l.refused.Add(1); n&(n-1) == 0 {
-				l.logger.Warn("connection refused: too many from one peer", "peer", peer.String(), "max", l.perPeer, "refused_total", n)
-			}
-			l.refuse(c)
+			l.refuse(c, &l.refused, "connection refused: too many from one peer", "peer", peer.String(), "max", l.perPeer)
 			continue
 		}
 		l.total++
@@ -79,8 +72,12 @@ func (l *connCapListener) Accept() (net.Conn, error) {
 	}
 }
 
-// refuse closes a connection over a cap.
-func (l *connCapListener) refuse(c net.Conn) {
+// refuse closes a connection over a cap, counted in refused, and logs msg with attrs at the 1st,
+// 2nd, 4th, 8th… refusal of its kind: a flood must not flood the log too.
+func (l *connCapListener) refuse(c net.Conn, refused *atomic.Int64, msg string, attrs ...any) {
+	if n := refused.Add(1); n&(n-1) == 0 {
+		l.logger.Warn(msg, append(attrs, "refused_total", n)...)
+	}
 	if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 		l.logger.Debug("close refused connection", "err", err)
 	}
