@@ -65,9 +65,10 @@ type reply struct {
 	replayed bool // the answer recorded for the call's idempotency key
 }
 
-// do sends one JSON call and decodes a 2xx answer into out. A read, safe to repeat, and a call
-// with an idempotency key are sent again (the latter with the same key) while the outcome is
-// unknown (send says when), up to maxAttempts times, and never after ctx ends.
+// do sends one JSON call and decodes a 2xx answer into out. Any call is sent again, up to
+// maxAttempts times and never after ctx ends, when it applied nothing: it was never sent, or it
+// was refused 429. A read, safe to repeat, and a call with an idempotency key are sent again (the
+// latter with the same key) while the outcome is unknown (send says when) too.
 func (c *Client) do(ctx context.Context, method, path string, in, out any, opts []CallOption) (reply, error) {
 	var o callOptions
 	for _, opt := range opts {
@@ -88,10 +89,11 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 		}
 		body = b
 	}
-	attempts := 1
-	if o.keyed || o.repeatable || method == http.MethodGet {
-		attempts = c.maxAttempts()
-	}
+	// Any call is sent again when nothing was applied: its request never left, or the server
+	// refused it for its rate. Only one safe to repeat, a read or a write with a key that makes
+	// it so, is sent again when it may have applied.
+	attempts := c.maxAttempts()
+	repeatSafe := o.keyed || o.repeatable || method == http.MethodGet
 	wait := firstRetryWait
 	// unknown is the first attempt's failure that may have applied the write: a later attempt
 	// that sent nothing does not make the call's outcome known.
@@ -122,8 +124,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, opts 
 		// A request that was never sent is as safe to send again as one whose outcome is
 		// unknown, and as likely to get through: a node restarting refuses connections a moment.
 		// So is one refused for its rate (429: nothing applied), once its Retry-After has passed.
-		case !OutcomeUnknown(err) && !errors.Is(err, errNotSent) && (e == nil || e.Code != ordercast.ERateLimited) ||
-			ctx.Err() != nil || try >= attempts || retryAfter > maxRetryAfter:
+		case OutcomeUnknown(err) && !repeatSafe,
+			!OutcomeUnknown(err) && !errors.Is(err, errNotSent) && (e == nil || e.Code != ordercast.ERateLimited),
+			ctx.Err() != nil, try >= attempts, retryAfter > maxRetryAfter:
 			if try > 1 {
 				err = fmt.Errorf("attempt %d of %d: %w", try, attempts, err)
 			}

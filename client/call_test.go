@@ -37,7 +37,8 @@ var errReset = errors.New("connection reset by peer")
 // TestIdempotencyKeyRetries: a write with an idempotency key is sent again, with the same key
 // and body, while its outcome is unknown (no answer, idempotency_key_in_use, or a store away),
 // at most MaxAttempts times with a growing wait (at least the answer's Retry-After), and never
-// after its context ended; any other answer is final. A write without a key is sent once. The
+// after its context ended; any other answer is final. A write without a key is sent again only
+// when it applied nothing (refused 429, or never sent), never when it may have applied. The
 // fake clock makes the waits exact.
 func TestIdempotencyKeyRetries(t *testing.T) {
 	lost := func() (*http.Response, error) { return nil, errReset }
@@ -56,6 +57,9 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 		return r, nil
 	}
 	created := func() (*http.Response, error) { return answer(http.StatusCreated, createdJSON, false), nil }
+	refused := func() (*http.Response, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
 	for _, tc := range []struct {
 		name        string
 		maxAttempts int
@@ -88,8 +92,12 @@ func TestIdempotencyKeyRetries(t *testing.T) {
 			wantSent: 1, wantErr: ordercast.EUnavailable},
 		{name: "over its rate (nothing applied), then created", key: new("k-1"), answers: []func() (*http.Response, error){limited, created},
 			wantSent: 2, fresh: true, wantWaits: [][2]time.Duration{{time.Second, time.Second}}},
-		{name: "over its rate, without a key", answers: []func() (*http.Response, error){limited},
-			wantSent: 1, wantErr: ordercast.ERateLimited},
+		{name: "over its rate, without a key: nothing applied, so sent again", answers: []func() (*http.Response, error){limited, created},
+			wantSent: 2, fresh: true, wantWaits: [][2]time.Duration{{time.Second, time.Second}}},
+		{name: "over its rate every time, without a key", answers: []func() (*http.Response, error){limited},
+			wantSent: 3, wantErr: ordercast.ERateLimited},
+		{name: "not sent, without a key: sent again", answers: []func() (*http.Response, error){refused, created},
+			wantSent: 2, fresh: true, wantWaits: [][2]time.Duration{{200 * time.Millisecond, 300 * time.Millisecond}}},
 		{name: "no answer, then over its rate: the outcome stays unknown", key: new("k-1"), answers: []func() (*http.Response, error){lost, limited},
 			wantSent: 3, wantErr: ordercast.ERateLimited, unknown: true,
 			wantWaits: [][2]time.Duration{{200 * time.Millisecond, 300 * time.Millisecond}, {time.Second, time.Second}}},

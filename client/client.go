@@ -43,9 +43,11 @@ type Client struct {
 	// fails the call, and a watch retries it as a connection that failed.
 	// It is called from the goroutines that use the Client, at once.
 	TokenSource func(context.Context) (string, error)
-	// MaxAttempts bounds how many times a read (Order, Events, Trail) or a write with an
-	// idempotency key (WithIdempotencyKey) is sent when its outcome stays unknown; 1 turns the
-	// client's own retry off. Zero means DefaultMaxAttempts. A write without a key is sent once.
+	// MaxAttempts bounds how many times a call is sent: any call while it applied nothing (it
+	// was never sent, or refused 429), and a read (Order, Events, Trail) or a write with an
+	// idempotency key (WithIdempotencyKey) while its outcome stays unknown too; 1 turns the
+	// client's own retry off. Zero means DefaultMaxAttempts. A write without a key that may have
+	// applied is never sent again.
 	MaxAttempts int
 }
 

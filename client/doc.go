@@ -37,9 +37,12 @@
 // SetStatusResult.Replayed): nothing is applied twice. When the call still fails without an
 // answer (its context ended first, say), call it again later with the same key and request to
 // learn the outcome: within the server's --idempotency-ttl (24 h) that is safe too. Without a
-// key a write is sent once. SetStatuses and SetCourier take no key: a repeat of a change that
-// applied is answered Changed false, and ExpectedVersion keeps a repeat from undoing a change
-// someone else made meanwhile. OutcomeUnknown(err) says whether a failed write may have applied.
+// key a write is sent again only when it applied nothing: a connection that could not be made,
+// or 429 rate_limited (with the same waits and bound); one that may have applied is returned.
+// SetStatuses, SetCourier, PostLocation and PostLocations take no key: a repeat of a change
+// that applied is answered Changed false, ExpectedVersion keeps a repeat from undoing a change
+// someone else made meanwhile, and a fix sent again changes nothing (Missed newer_fix_taken).
+// OutcomeUnknown(err) says whether a failed write may have applied.
 //
 // The reads (Order, Events, Trail) are safe to repeat, and are retried as a keyed write is: after
 // a network error, a connection that could not be made, 503 unavailable or 429 rate_limited, up
