@@ -28,8 +28,9 @@ const (
 type Client struct {
 	// BaseURL is the server's root, such as "http://localhost:8080"; a trailing slash is ignored.
 	BaseURL string
-	// HTTPClient makes the requests; nil means http.DefaultClient. Its Timeout, if set, also cuts
-	// streams, so give Watch a client without one and bound calls with contexts instead.
+	// HTTPClient makes the requests; nil means http.DefaultClient. Its Timeout, if set, bounds
+	// each attempt of a call; a watch's streams, endless by design, go without it, bounded by the
+	// watch's context and WatchOptions.IdleTimeout instead.
 	HTTPClient *http.Client
 	// Token, when set, is sent as "Authorization: Bearer <Token>". It must not change while the
 	// Client is in use (a watch reads it at every reconnect): a token that is renewed (a
@@ -415,6 +416,19 @@ func (c *Client) httpClient() *http.Client {
 		return c.HTTPClient
 	}
 	return http.DefaultClient
+}
+
+// streamClient is httpClient without its Timeout, which bounds a response's body too: on a
+// stream, which has no end, it would cut every connection at the same age, and the watch would
+// reconnect and replay for ever. A watch bounds a connection by its idle guard instead.
+func (c *Client) streamClient() *http.Client {
+	hc := c.httpClient()
+	if hc.Timeout == 0 {
+		return hc
+	}
+	stream := *hc
+	stream.Timeout = 0
+	return &stream
 }
 
 // newRequest builds a request to path (which may carry a query) with the headers every call shares.

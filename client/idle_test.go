@@ -181,3 +181,31 @@ func TestWatchIdleTimeoutCountsOnlyWhileNextWaits(t *testing.T) {
 		}
 	})
 }
+
+// TestWatchStreamsOutliveTheHTTPClientsTimeout: a Timeout on Client.HTTPClient bounds a call's
+// attempt, not a watch's stream, which a live server keeps open with heartbeats for as long as
+// the order lasts: the watch stays on its one connection.
+func TestWatchStreamsOutliveTheHTTPClientsTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeStreams{answers: []func(io.Writer){func(w io.Writer) {
+			io.WriteString(w, statusFrame(1))
+			for range 10 {
+				time.Sleep(10 * time.Second)
+				if _, err := io.WriteString(w, ": ping\n\n"); err != nil {
+					return // the watch left
+				}
+			}
+			endStream(w)
+		}, endStream}}
+		c := &client.Client{BaseURL: "http://ordercast.test", HTTPClient: &http.Client{Transport: f, Timeout: 5 * time.Second}}
+		w := c.Watch(t.Context(), orderID, client.WatchOptions{})
+		defer w.Close()
+		got, err := collectUntil(t.Context(), w)
+		if err != io.EOF || !slices.Equal(got, []int64{1, 6}) {
+			t.Fatalf("got %v, %v; want [1 6], io.EOF", got, err)
+		}
+		if len(f.at) != 1 {
+			t.Errorf("connected %d times, want once: the client's 5 s Timeout cut the stream", len(f.at))
+		}
+	})
+}

@@ -498,7 +498,7 @@ func (w *Watch) connect(ctx context.Context) (final bool, err error) {
 		// interrupt may have run before connCancel was set; it cannot have run after this check.
 		cancel()
 	}
-	resp, err := w.c.httpClient().Do(req)
+	resp, err := w.c.streamClient().Do(req)
 	if err != nil {
 		w.dropConn()
 		return false, fmt.Errorf("watch %s: %w", w.orderID, idle.explain(err))
