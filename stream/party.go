@@ -253,8 +253,14 @@ func (w *watcher) queueParty(m *hub.Message, pos int64) {
 // Positions are contiguous and commit-ordered per party, so this is rule 2 with the party's log
 // in place of the order's history.
 func (w *watcher) deliverParty(ctx context.Context, msgs []*hub.Message, overflowed bool) error {
+live:
 	for _, m := range msgs {
 		switch pos := m.Event.Marks.Pos(w.partyKey); {
+		case w.recommitted(pos, m.Event):
+			// The log went back under the stream: what follows is of the new one, and
+			// partyLogAfter finds it so.
+			overflowed = true
+			break live
 		case pos <= w.last:
 			continue
 		case pos == w.last+1:

@@ -24,7 +24,17 @@ func TestOrderStreamWhoseHistoryWentBackEnds(t *testing.T) {
 	for _, tc := range []struct {
 		name                string
 		failover, madeAgain bool
-	}{{"history as it was", false, false}, {"history shorter", true, false}, {"a change made again", true, true}} {
+		heardLive           bool // the change made again reaches the stream live, not by a catch-up
+		lostTwo             bool // the stream was sent seqs 3 and 4, both lost
+	}{
+		{"history as it was", false, false, false, false}, {"history shorter", true, false, false, false},
+		{"a change made again", true, true, false, false},
+		// A database restored in place under a running node: no catch-up, the bus hears the
+		// change made again under the seq the stream sent last.
+		{"a change made again, heard live", true, true, true, false},
+		// Cut short by two and cancelled: the history ends at a seq the stream had passed.
+		{"a change made again before the stream's seq, heard live", true, true, true, true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			dir := t.TempDir()
@@ -52,18 +62,27 @@ func TestOrderStreamWhoseHistoryWentBackEnds(t *testing.T) {
 			if deliverSent(t, w, rec, false, lost); w.last != 3 {
 				t.Fatalf("seq 3 live: at %d", w.last)
 			}
+			if tc.lostTwo {
+				if deliverSent(t, w, rec, false, move(primary, ordercast.StatusReady)); w.last != 4 {
+					t.Fatalf("seq 4 live: at %d", w.last)
+				}
+			}
 
+			var live []ordercast.Event
 			if tc.failover {
 				s := sqlite.New(standby)
 				storetest.MustOpen(t, s)
 				e.store = s
 				if tc.madeAgain {
-					move(s, ordercast.StatusCancelled) // seq 3 again
+					again := move(s, ordercast.StatusCancelled) // seq 3 again
+					if tc.heardLive {
+						live = append(live, again)
+					}
 				}
 			} else {
 				move(primary, ordercast.StatusReady) // seq 4, missed
 			}
-			sent := deliverSent(t, w, rec, true)
+			sent := deliverSent(t, w, rec, len(live) == 0, live...)
 			if tc.failover {
 				// The stream's end is written as it closes (held.go, serve.go), for its reason.
 				end := string(sseFraming{}.end(nil, w.endReason()))

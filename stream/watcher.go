@@ -354,8 +354,14 @@ func (w *watcher) deliver(ctx context.Context, msgs []*hub.Message, overflowed b
 	case PartyEvents:
 		return w.deliverParty(ctx, msgs, overflowed)
 	}
+live:
 	for _, m := range msgs {
 		switch seq := m.Event.Seq; {
+		case w.wentBack(seq, m.Event):
+			// The history may have gone back under the stream: what follows would be of the
+			// new one; catchUp checks, and ends the stream if so.
+			overflowed = true
+			break live
 		case seq <= w.last:
 			continue
 		case seq == w.last+1:
@@ -395,6 +401,23 @@ func (w *watcher) catchUp(ctx context.Context) error {
 	return nil
 }
 
+// recommitted reports whether ev, heard live at seq (or log position), is another commit than
+// the one the stream sent there last: its history went back under it and was written again (a
+// database restored in place under running nodes, the bus up all along). A catch-up from the
+// store, which checks what the stream sent (stillHeld), ends the stream or sets it right.
+func (w *watcher) recommitted(seq int64, ev ordercast.Event) bool {
+	return seq == w.last && w.lastAt != 0 && ev.Committed() != w.lastAt
+}
+
+// wentBack reports whether an order's event heard live at seq may be of a history that went
+// back under the stream: another commit at the seq it sent last, or one before it, which a
+// history cut short and changed again (cancelled at a seq the stream had passed) sends and
+// which never reaches the stream's seq. The store tells (catchUp): an event before it is most
+// often a repeat of one the stream read from the store as it opened, and costs that one read.
+func (w *watcher) wentBack(seq int64, ev ordercast.Event) bool {
+	return w.recommitted(seq, ev) || seq < w.last && w.lastAt != 0
+}
+
 // readFrom is where a catch-up after last reads the store from: last itself too, when the stream
 // knows when the event it sent there was committed (lastAt), for stillHeld to check it.
 func readFrom(last, lastAt int64) int64 {
@@ -431,6 +454,8 @@ func (w *watcher) needsStore(msgs []*hub.Message, overflowed bool) bool {
 	last := w.last
 	for _, m := range msgs {
 		switch seq := m.Event.Seq; {
+		case w.wentBack(seq, m.Event):
+			return true
 		case seq <= last:
 		case seq == last+1:
 			last = seq
