@@ -52,6 +52,14 @@ func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 			return q, err
 		}
 	}
+	// A filter sent empty is most often a caller's unset variable (?customer_id=$CUSTOMER):
+	// read as absent, it would list every customer's orders as one's; so would a cursor,
+	// every page again from the first.
+	for _, name := range []string{api.ParamRestaurantID, api.ParamCustomerID, api.ParamStatus, api.ParamCursor} {
+		if v[name] == "" && r.URL.Query().Has(name) {
+			return q, ordercast.Errorf(ordercast.EInvalid, "%s is empty: leave it out to list without it", name)
+		}
+	}
 	q.RestaurantID, q.CustomerID, q.Status = v[api.ParamRestaurantID], v[api.ParamCustomerID], ordercast.Status(v[api.ParamStatus])
 	switch v[api.ParamOrder] {
 	case "", api.OrderOldest:

@@ -117,6 +117,13 @@ func TestListOrders(t *testing.T) {
 		{"an oldest-first cursor, newest first", r1, "?order=newest&cursor=" + url.QueryEscape(firstNext["oldest"]), 422, ordercast.EInvalid, "the cursor is of a list oldest first"},
 		{"a newest-first cursor, oldest first", r1, "?cursor=" + url.QueryEscape(firstNext["newest"]), 422, ordercast.EInvalid, "the cursor is of a list newest first"},
 		{"a filter twice", admin, "?status=placed&status=ready", 400, ordercast.EMalformed, "status must be sent once"},
+		// An empty filter is a caller's unset variable: read as none, it listed every
+		// customer's orders as one's (a restaurant's too, which may not ask for a customer's).
+		{"a customer empty", admin, "?customer_id=", 422, ordercast.EInvalid, "customer_id is empty"},
+		{"a customer empty, asked by a restaurant", r1, "?customer_id=", 422, ordercast.EInvalid, "customer_id is empty"},
+		{"a restaurant empty", admin, "?restaurant_id=&order=newest", 422, ordercast.EInvalid, "restaurant_id is empty"},
+		{"a status empty", admin, "?status=", 422, ordercast.EInvalid, "status is empty"},
+		{"a cursor empty", r1, "?limit=2&cursor=", 422, ordercast.EInvalid, "cursor is empty"},
 	} {
 		resp, body := call(t, "GET", base+"/v1/orders"+tc.query, tc.token, "")
 		var e struct {
