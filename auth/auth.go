@@ -318,20 +318,23 @@ func (a *Authority) SignActor(actor Actor, ttl time.Duration) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(a.secret)
 }
 
-// SignTracking returns a tracking token for one order, valid for ttl, and when it expires.
-func (a *Authority) SignTracking(orderID string, ttl time.Duration) (string, time.Time, error) {
-	return a.signTracking(Tracking{OrderID: orderID}, ttl)
+// SignTracking returns a tracking token for one order, valid for ttl, and when it expires. created
+// is when the order was created (Order.CreatedAt): the token reads that order only, not one
+// created later under the same id once the first was purged (zero: any order of the id, for a
+// token made without the order at hand).
+func (a *Authority) SignTracking(orderID string, created time.Time, ttl time.Duration) (string, time.Time, error) {
+	return a.signTracking(Tracking{OrderID: orderID, Created: created}, ttl)
 }
 
 // SignCourierTracking returns a courier's tracking token for one order, valid for ttl, and when
 // it expires: it reads and watches the order only while courierID is the order's courier
 // (AuthorizeWatch), and can change nothing. A courier's page hands one to the tracking pages it
 // links, rather than the courier's actor token.
-func (a *Authority) SignCourierTracking(orderID, courierID string, ttl time.Duration) (string, time.Time, error) {
+func (a *Authority) SignCourierTracking(orderID, courierID string, created time.Time, ttl time.Duration) (string, time.Time, error) {
 	if err := ordercast.ValidatePartyID(courierID); err != nil {
 		return "", time.Time{}, err
 	}
-	return a.signTracking(Tracking{OrderID: orderID, Courier: courierID}, ttl)
+	return a.signTracking(Tracking{OrderID: orderID, Courier: courierID, Created: created}, ttl)
 }
 
 // SignPageTracking returns a tracking token for one order that a page acting as via hands the
@@ -340,11 +343,11 @@ func (a *Authority) SignCourierTracking(orderID, courierID string, ttl time.Dura
 // so that whoever may open the order's tracking page from their own page cannot send the
 // customer a link that replaces the customer's cookie with one that lives as long as their
 // page's token.
-func (a *Authority) SignPageTracking(orderID, courierID string, via Actor, ttl time.Duration) (string, time.Time, error) {
+func (a *Authority) SignPageTracking(orderID, courierID string, created time.Time, via Actor, ttl time.Duration) (string, time.Time, error) {
 	if via == Anyone {
 		return "", time.Time{}, errors.New("a page's tracking token needs the actor it was made for")
 	}
-	return a.signTracking(Tracking{OrderID: orderID, Courier: courierID, Via: via.String()}, ttl)
+	return a.signTracking(Tracking{OrderID: orderID, Courier: courierID, Created: created, Via: via.String()}, ttl)
 }
 
 // Tracking is what a tracking token grants: reading and watching order OrderID until Exp and,
@@ -355,7 +358,18 @@ type Tracking struct {
 	// Via is the actor whose page made the token from its own (SignPageTracking), "" for one
 	// handed out with its order.
 	Via string
-	Exp time.Time
+	// Created is when the order the token was made for was created (to the microsecond, as the
+	// stores keep it), zero for a token that names no creation (made without the order at hand,
+	// or before tokens named it): an order of the same id created later, once the first was
+	// purged and its id given again, is another's, and the token does not read it (Reads).
+	Created time.Time
+	Exp     time.Time
+}
+
+// Reads reports whether the token reads o, the order of its id as the store holds it now: the
+// very order it was made for, or any of its id for a token that names no creation.
+func (t Tracking) Reads(o ordercast.Order) bool {
+	return t.Created.IsZero() || o.CreatedAt.UnixMicro() == t.Created.UnixMicro()
 }
 
 // ViaActor is the actor whose page made the token (Via, as Actor.String wrote it), and whether
@@ -373,6 +387,9 @@ func (t Tracking) ViaActor() (Actor, bool) {
 type trackingClaims struct {
 	Courier string `json:"courier,omitempty"`
 	Via     string `json:"via,omitempty"`
+	// Created is the order's creation in Unix microseconds (Tracking.Created), 0 for none. A
+	// server that knows no such claim reads the token as it did before.
+	Created int64 `json:"created,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -394,7 +411,11 @@ func (a *Authority) signTracking(t Tracking, ttl time.Duration) (string, time.Ti
 	}
 	now := a.now()
 	exp := now.Add(ttl)
-	claims := trackingClaims{Courier: t.Courier, Via: t.Via, RegisteredClaims: jwt.RegisteredClaims{
+	var created int64
+	if !t.Created.IsZero() {
+		created = t.Created.UnixMicro()
+	}
+	claims := trackingClaims{Courier: t.Courier, Via: t.Via, Created: created, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    Issuer,
 		Subject:   t.OrderID,
 		Audience:  jwt.ClaimStrings{aud},
@@ -430,7 +451,11 @@ func (a *Authority) ParseTracking(token string) (Tracking, error) {
 		courierToken && ordercast.ValidatePartyID(claims.Courier) != nil {
 		return Tracking{}, ordercast.Errorf(ordercast.EUnauthenticated, "invalid token")
 	}
-	return Tracking{OrderID: claims.Subject, Courier: claims.Courier, Via: claims.Via, Exp: claims.ExpiresAt.Time.UTC()}, nil
+	tr := Tracking{OrderID: claims.Subject, Courier: claims.Courier, Via: claims.Via, Exp: claims.ExpiresAt.Time.UTC()}
+	if claims.Created != 0 {
+		tr.Created = time.UnixMicro(claims.Created).UTC()
+	}
+	return tr, nil
 }
 
 // ParseActor verifies an actor token and returns its actor. The key is chosen by the token's
@@ -583,6 +608,10 @@ func (a *Authority) checkLifetime(c *jwt.RegisteredClaims, most time.Duration) e
 	return nil
 }
 
+// ErrAnotherOrder refuses a tracking token for another order than the one it is shown: another
+// id, or the same id given to an order created after the token's was purged (Tracking.Reads).
+var ErrAnotherOrder error = ordercast.Errorf(ordercast.EForbidden, "the token is for another order")
+
 // AuthorizeWatch decides whether token lets its holder read and watch order orderID: a customer's
 // tracking token for that order, or an actor token of a role that may watch any order. A right
 // that depends on whom the order belongs to now is refused here (EForbidden) and named in owner,
@@ -590,18 +619,20 @@ func (a *Authority) checkLifetime(c *jwt.RegisteredClaims, most time.Duration) e
 // answer err when not: a party role's actor token, whose party reads the orders it owns, and a
 // courier's tracking token for the order, which reads it only while the order is that courier's.
 // owner is the zero Actor for every other answer. The errors say nothing about the order itself.
-func (a *Authority) AuthorizeWatch(token, orderID string) (owner Actor, err error) {
+// A tracking token that names its order's creation (Tracking.Created) is returned in tr: the
+// caller reads the order, and answers ErrAnotherOrder unless tr.Reads it.
+func (a *Authority) AuthorizeWatch(token, orderID string) (owner Actor, tr Tracking, err error) {
 	if token == "" {
-		return Actor{}, NoToken("a tracking token is required")
+		return Actor{}, Tracking{}, NoToken("a tracking token is required")
 	}
 	tr, terr := a.ParseTracking(token)
 	switch {
 	case terr == nil && tr.OrderID != orderID:
-		return Actor{}, ordercast.Errorf(ordercast.EForbidden, "the token is for another order")
+		return Actor{}, Tracking{}, ErrAnotherOrder
 	case terr == nil && tr.Courier != "":
-		return Actor{Role: RoleCourier, Sub: tr.Courier}, ordercast.Errorf(ordercast.EForbidden, "a courier's tracking token reads the order only while it is its courier's")
+		return Actor{Role: RoleCourier, Sub: tr.Courier}, tr, ordercast.Errorf(ordercast.EForbidden, "a courier's tracking token reads the order only while it is its courier's")
 	case terr == nil:
-		return Actor{}, nil
+		return Actor{}, tr, nil
 	}
 	actor, err := a.ParseActor(token)
 	switch {
@@ -611,14 +642,14 @@ func (a *Authority) AuthorizeWatch(token, orderID string) (owner Actor, err erro
 		// alike; an algorithm other than HS256, as an identity provider's RS256/ES256 token
 		// has, or a signature no secret verifies, which the actor parse says alike): why it
 		// is no actor token either.
-		return Actor{}, err
+		return Actor{}, Tracking{}, err
 	case err != nil:
-		return Actor{}, terr
+		return Actor{}, Tracking{}, terr
 	case actor.Role.MayWatchAny():
-		return Actor{}, nil
+		return Actor{}, Tracking{}, nil
 	}
 	// What a party role is told for any order not its own, an unknown one included.
-	return actor, ordercast.Errorf(ordercast.EForbidden, "role %s may read only the orders whose %s is its token's sub: this one does not exist or is another's (both are answered alike)", actor.Role, permissions[actor.Role].party.Field())
+	return actor, Tracking{}, ordercast.Errorf(ordercast.EForbidden, "role %s may read only the orders whose %s is its token's sub: this one does not exist or is another's (both are answered alike)", actor.Role, permissions[actor.Role].party.Field())
 }
 
 // AuthorizeWatchAll decides whether token lets its holder watch every order: an admin or system

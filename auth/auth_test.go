@@ -152,7 +152,7 @@ func TestActorString(t *testing.T) {
 
 func TestTrackingToken(t *testing.T) {
 	a := newAuthority(t)
-	tok, exp, err := a.SignTracking("ord-a", time.Hour)
+	tok, exp, err := a.SignTracking("ord-a", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestTrackingToken(t *testing.T) {
 	if err != nil || tr != (auth.Tracking{OrderID: "ord-a", Exp: exp}) {
 		t.Fatalf("ParseTracking: %+v %v, want ord-a %v", tr, err, exp)
 	}
-	if owner, err := a.AuthorizeWatch(tok, "ord-a"); err != nil || owner != (auth.Actor{}) {
+	if owner, _, err := a.AuthorizeWatch(tok, "ord-a"); err != nil || owner != (auth.Actor{}) {
 		t.Errorf("watch own order: %v, owner %+v", err, owner)
 	}
 	wantCode(t, watchErr(a, tok, "ord-b"), ordercast.EForbidden)
@@ -178,7 +178,7 @@ func TestTrackingTokenExpiresInUTC(t *testing.T) {
 	a := newAuthority(t)
 	berlin := time.FixedZone("CET", 3600)
 	a.Now = func() time.Time { return time.Now().In(berlin) }
-	tok, exp, err := a.SignTracking("ord-a", time.Hour)
+	tok, exp, err := a.SignTracking("ord-a", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestTrackingTokenExpiresInUTC(t *testing.T) {
 // actor token: it changes nothing. It lives as long as asked.
 func TestCourierTrackingToken(t *testing.T) {
 	a := newAuthority(t)
-	tok, exp, err := a.SignCourierTracking("ord-a", "c-42", time.Hour)
+	tok, exp, err := a.SignCourierTracking("ord-a", "c-42", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,12 +208,12 @@ func TestCourierTrackingToken(t *testing.T) {
 	if err != nil || tr != (auth.Tracking{OrderID: "ord-a", Courier: "c-42", Exp: exp}) {
 		t.Fatalf("ParseTracking: %+v %v", tr, err)
 	}
-	owner, err := a.AuthorizeWatch(tok, "ord-a")
+	owner, _, err := a.AuthorizeWatch(tok, "ord-a")
 	wantCode(t, err, ordercast.EForbidden)
 	if owner != (auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}) {
 		t.Errorf("the courier's tracking token reads its order as %+v, want courier c-42, whose the order must be", owner)
 	}
-	if owner, err := a.AuthorizeWatch(tok, "ord-b"); ordercast.ErrorCode(err) != ordercast.EForbidden || owner != (auth.Actor{}) {
+	if owner, _, err := a.AuthorizeWatch(tok, "ord-b"); ordercast.ErrorCode(err) != ordercast.EForbidden || owner != (auth.Actor{}) {
 		t.Errorf("another order: %+v %v, want a refusal with no owner to ask", owner, err)
 	}
 	_, err = a.ParseActor(tok)
@@ -233,7 +233,7 @@ func TestCourierTrackingToken(t *testing.T) {
 			t.Errorf("%s: %v, want refused", name, err)
 		}
 	}
-	if _, _, err := a.SignCourierTracking("ord-a", "", time.Hour); err == nil {
+	if _, _, err := a.SignCourierTracking("ord-a", "", time.Time{}, time.Hour); err == nil {
 		t.Error("signed a courier's tracking token for no courier")
 	}
 }
@@ -244,46 +244,46 @@ func TestCourierTrackingToken(t *testing.T) {
 func TestPageTrackingToken(t *testing.T) {
 	a := newAuthority(t)
 	restaurant := auth.Actor{Role: auth.RoleRestaurant, Sub: "r-1"}
-	tok, exp, err := a.SignPageTracking("ord-a", "", restaurant, time.Hour)
+	tok, exp, err := a.SignPageTracking("ord-a", "", time.Time{}, restaurant, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tr, err := a.ParseTracking(tok); err != nil || tr != (auth.Tracking{OrderID: "ord-a", Via: "restaurant:r-1", Exp: exp}) {
 		t.Fatalf("ParseTracking: %+v %v", tr, err)
 	}
-	if owner, err := a.AuthorizeWatch(tok, "ord-a"); err != nil || owner != (auth.Actor{}) {
+	if owner, _, err := a.AuthorizeWatch(tok, "ord-a"); err != nil || owner != (auth.Actor{}) {
 		t.Errorf("it reads its order: %+v %v, want yes, with no owner to ask", owner, err)
 	}
 	wantCode(t, watchErr(a, tok, "ord-b"), ordercast.EForbidden)
 
 	courier := auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}
-	tok, exp, err = a.SignPageTracking("ord-a", "c-42", courier, time.Hour)
+	tok, exp, err = a.SignPageTracking("ord-a", "c-42", time.Time{}, courier, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tr, err := a.ParseTracking(tok); err != nil || tr != (auth.Tracking{OrderID: "ord-a", Courier: "c-42", Via: "courier:c-42", Exp: exp}) {
 		t.Fatalf("ParseTracking of a courier's: %+v %v", tr, err)
 	}
-	if owner, _ := a.AuthorizeWatch(tok, "ord-a"); owner != courier {
+	if owner, _, _ := a.AuthorizeWatch(tok, "ord-a"); owner != courier {
 		t.Errorf("a courier's reads its order as %+v, want courier c-42, whose the order must be", owner)
 	}
-	if _, _, err := a.SignPageTracking("ord-a", "", auth.Anyone, time.Hour); err == nil {
+	if _, _, err := a.SignPageTracking("ord-a", "", time.Time{}, auth.Anyone, time.Hour); err == nil {
 		t.Error("signed a page's tracking token for no actor")
 	}
-	if _, _, err := a.SignPageTracking("ord-a", "c 42", courier, time.Hour); err == nil {
+	if _, _, err := a.SignPageTracking("ord-a", "c 42", time.Time{}, courier, time.Hour); err == nil {
 		t.Error("signed a tracking token for a courier that cannot be an id")
 	}
 }
 
 // watchErr is AuthorizeWatch's refusal.
 func watchErr(a *auth.Authority, tok, orderID string) error {
-	_, err := a.AuthorizeWatch(tok, orderID)
+	_, _, err := a.AuthorizeWatch(tok, orderID)
 	return err
 }
 
 func TestBadTokensRefused(t *testing.T) {
 	a := newAuthority(t)
-	good, _, err := a.SignTracking("ord-a", time.Hour)
+	good, _, err := a.SignTracking("ord-a", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,10 +291,10 @@ func TestBadTokensRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign, _, _ := other.SignTracking("ord-a", time.Hour)
+	foreign, _, _ := other.SignTracking("ord-a", time.Time{}, time.Hour)
 	past := newAuthority(t)
 	past.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
-	expired, _, _ := past.SignTracking("ord-a", time.Hour)
+	expired, _, _ := past.SignTracking("ord-a", time.Time{}, time.Hour)
 	parts := strings.Split(good, ".")
 	tampered := parts[0] + "." + strings.TrimRight(jwtSegment(`{"iss":"ordercast","sub":"ord-b","aud":["ordercast-tracking"],"exp":99999999999,"iat":1}`), "=") + "." + parts[2]
 	none := jwtSegment(`{"alg":"none","typ":"JWT"}`) + "." + parts[1] + "."
@@ -352,13 +352,13 @@ func TestActorTokens(t *testing.T) {
 		t.Fatalf("ParseActor: %v %v", got, err)
 	}
 	// A courier may not watch orders it has no tracking token for; an admin may.
-	owner, err := a.AuthorizeWatch(tok, "ord-a")
+	owner, _, err := a.AuthorizeWatch(tok, "ord-a")
 	wantCode(t, err, ordercast.EForbidden)
 	if owner != (auth.Actor{Role: auth.RoleCourier, Sub: "c-42"}) {
 		t.Errorf("a courier's token reads as %+v, want its courier, whose orders decide", owner)
 	}
 	admin, _ := a.SignActor(auth.Actor{Role: auth.RoleAdmin}, time.Minute)
-	if _, err := a.AuthorizeWatch(admin, "ord-a"); err != nil {
+	if _, _, err := a.AuthorizeWatch(admin, "ord-a"); err != nil {
 		t.Errorf("admin watch: %v", err)
 	}
 	// A role outside the list is refused.
@@ -508,7 +508,7 @@ func TestATokenHasOneSpelling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracking, _, err := a.SignTracking("o-1", time.Hour)
+	tracking, _, err := a.SignTracking("o-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -543,7 +543,7 @@ func TestARotationAcceptsBothSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldActor, _ := before.SignActor(auth.Actor{Role: auth.RoleAdmin, Sub: "ops"}, time.Hour)
-	oldTracking, _, _ := before.SignTracking("o-1", time.Hour)
+	oldTracking, _, _ := before.SignTracking("o-1", time.Time{}, time.Hour)
 
 	during, err := auth.New(newSecret)
 	if err != nil {
@@ -595,7 +595,7 @@ func TestATrackingTokenLivesNoLongerThanTheCap(t *testing.T) {
 		{auth.DefaultTrackingMaxLifetime + time.Hour, false},
 		{876000 * time.Hour, false},
 	} {
-		tok, _, err := a.SignTracking("o-1", tc.ttl)
+		tok, _, err := a.SignTracking("o-1", time.Time{}, tc.ttl)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -604,7 +604,7 @@ func TestATrackingTokenLivesNoLongerThanTheCap(t *testing.T) {
 		}
 	}
 	a.TrackingMaxLifetime = 30 * 24 * time.Hour // a server whose --tracking-ttl is longer
-	tok, _, err := a.SignTracking("o-1", 20*24*time.Hour)
+	tok, _, err := a.SignTracking("o-1", time.Time{}, 20*24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -818,7 +818,7 @@ func TestViaActorIsTheActorWhosePageMadeIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, via := range []auth.Actor{{Role: auth.RoleRestaurant, Sub: "r-1"}, {Role: auth.RoleAdmin}, {Role: auth.RoleAdmin, Sub: "ops:eu"}} {
-		tok, _, err := a.SignPageTracking("o-1", "", via, time.Hour)
+		tok, _, err := a.SignPageTracking("o-1", "", time.Time{}, via, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -830,7 +830,7 @@ func TestViaActorIsTheActorWhosePageMadeIt(t *testing.T) {
 			t.Errorf("a page's token made for %v: ViaActor() = %v, %v", via, got, ok)
 		}
 	}
-	tok, _, err := a.SignTracking("o-1", time.Hour)
+	tok, _, err := a.SignTracking("o-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

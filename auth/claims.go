@@ -14,7 +14,7 @@ import (
 // token, and of a tracking token. Others, an identity provider's own, may be spelled as it likes.
 var (
 	actorClaimNames    = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "role"}
-	trackingClaimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "courier", "via"}
+	trackingClaimNames = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "courier", "via", "created"}
 )
 
 // checkClaimNames refuses a token whose payload writes a claim this service reads twice, or in

@@ -12,7 +12,7 @@ import (
 // a token this server signed for a valid order id.
 func FuzzParseTracking(f *testing.F) {
 	a := newAuthority(f)
-	good, _, _ := a.SignTracking("ord-a", time.Hour)
+	good, _, _ := a.SignTracking("ord-a", time.Time{}, time.Hour)
 	f.Add(good)
 	f.Add("")
 	f.Add("a.b.c")

@@ -104,8 +104,8 @@ func (s *Server) authorizeWatchAs(r *http.Request, id string) (courier string, e
 // page that links to the tracking page (trackWith). A right that hangs on the order's owner (a
 // party's actor token, a courier's tracking token) is decided here, on the order as it is now.
 func (s *Server) watchAs(ctx context.Context, tok, id string) (courier string, err error) {
-	owner, err := s.Auth.Tokens.AuthorizeWatch(tok, id)
-	if owner.Party() == (ordercast.Party{}) {
+	owner, tr, err := s.Auth.Tokens.AuthorizeWatch(tok, id)
+	if owner.Party() == (ordercast.Party{}) && (err != nil || tr.Created.IsZero()) {
 		return "", err
 	}
 	// The order is read to decide, and nothing of it leaves unless the decision is yes.
@@ -115,6 +115,11 @@ func (s *Server) watchAs(ctx context.Context, tok, id string) (courier string, e
 		return "", err // an unknown order is refused like any order the caller may not read
 	case oerr != nil:
 		return "", oerr
+	case !tr.Reads(o):
+		// A tracking token of an order purged since, whose id a new order was given.
+		return "", auth.ErrAnotherOrder
+	case owner.Party() == (ordercast.Party{}):
+		return "", nil
 	}
 	if owner.Permit(auth.ActRead, o, "") != nil {
 		return "", err // the very refusal an unknown order gets: no word of whose order it is
@@ -216,13 +221,13 @@ func (s *Server) authenticate(r *http.Request) (auth.Actor, error) {
 	return s.Auth.Tokens.ParseActor(tok)
 }
 
-// trackingToken signs a tracking token for order id, as a creation hands out and POST
+// trackingToken signs a tracking token for order o, as a creation hands out and POST
 // …/tracking-token makes again, and says when it expires; "" and nil on an open server.
-func (s *Server) trackingToken(id string) (string, *time.Time, error) {
+func (s *Server) trackingToken(o ordercast.Order) (string, *time.Time, error) {
 	if s.Auth == nil {
 		return "", nil, nil
 	}
-	tok, exp, err := s.Auth.Tokens.SignTracking(id, s.trackingTTL())
+	tok, exp, err := s.Auth.Tokens.SignTracking(o.ID, o.CreatedAt, s.trackingTTL())
 	if err != nil {
 		return "", nil, err
 	}

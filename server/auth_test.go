@@ -128,10 +128,10 @@ func TestWatchNeedsTheOrdersToken(t *testing.T) {
 	createAs(t, base, admin, "order-b")
 
 	other, _ := auth.New([]byte("another-secret-0123456789abcdefghij"))
-	foreign, _, _ := other.SignTracking("order-a", time.Hour)
+	foreign, _, _ := other.SignTracking("order-a", time.Time{}, time.Hour)
 	past := authority(t)
 	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
-	expired, _, _ := past.SignTracking("order-a", time.Hour)
+	expired, _, _ := past.SignTracking("order-a", time.Time{}, time.Hour)
 	tampered := tokA[:len(tokA)-4] + "AAAA"
 	courier := actorToken(t, auth.RoleCourier, "c-1")
 
@@ -406,7 +406,7 @@ func TestTrackingCookieFlow(t *testing.T) {
 	}
 	// Nor does a courier's tracking token for the order: a courier could send the customer such
 	// a link and replace the customer's cookie with one that dies when the order changes hands.
-	courierTok, _, err := authority(t).SignCourierTracking("ck-1", "c-1", time.Hour)
+	courierTok, _, err := authority(t).SignCourierTracking("ck-1", "c-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,8 +633,8 @@ func TestUnauthorizedNamesTheScheme(t *testing.T) {
 	past := authority(t)
 	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
 	expired, _ := past.SignActor(auth.Actor{Role: auth.RoleAdmin}, time.Hour)
-	expiredLink, _, _ := past.SignTracking("o-1", time.Hour)
-	tracking, _, _ := authority(t).SignTracking("o-1", time.Hour)
+	expiredLink, _, _ := past.SignTracking("o-1", time.Time{}, time.Hour)
+	tracking, _, _ := authority(t).SignTracking("o-1", time.Time{}, time.Hour)
 	for _, tc := range []struct {
 		name, method, path, token, body string
 		header                          []string
@@ -675,7 +675,7 @@ func TestAuthorizationOfAnotherSchemeIsNamed(t *testing.T) {
 	base := ts.URL()
 	admin := actorToken(t, auth.RoleAdmin, "ops")
 	createAs(t, base, admin, "o-1")
-	tracking, _, _ := authority(t).SignTracking("o-1", time.Hour)
+	tracking, _, _ := authority(t).SignTracking("o-1", time.Time{}, time.Hour)
 	for _, tc := range []struct{ name, method, path, body, header string }{
 		{"a change with a bare token", "POST", "/v1/orders/o-1/status", `{"status":"confirmed"}`, admin},
 		{"a read with a bare token", "GET", "/v1/orders/o-1", "", tracking},
@@ -719,6 +719,57 @@ func TestACreatesAnswerSaysWhenItsTrackingTokenExpires(t *testing.T) {
 		}
 		if at := *got.TrackingTokenExpiresAt; !at.Equal(claims.ExpiresAt.Time) || at.Before(before.Add(auth.DefaultTrackingTTL-time.Minute)) {
 			t.Errorf("a replay %v: tracking_token_expires_at %v, the token's exp %v; want them equal, a day from now", replay, at, claims.ExpiresAt.Time)
+		}
+	}
+}
+
+// TestATrackingTokenReadsItsOrderNotOneGivenItsIdLater: once an ended order is purged, its id
+// may be given to a new order. A tracking token of the first (its creation's, one made for it
+// after it ended) read the new one, another customer's details and, out for delivery, where its
+// courier is. A token names its order's creation, and reads that order only (403, no data); the
+// new order's own token reads it, and so does one that names no creation (ordercast token).
+func TestATrackingTokenReadsItsOrderNotOneGivenItsIdLater(t *testing.T) {
+	ts := newAuthServer(t, nil)
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	first := createAs(t, base, admin, "reused")
+	var again api.TrackingTokenResponse
+	if err := json.Unmarshal(mustCall(t, "POST", base+"/v1/orders/reused/tracking-token", actorToken(t, auth.RoleSupport, "ana"), "", http.StatusOK), &again); err != nil {
+		t.Fatal(err)
+	}
+	mustCall(t, "POST", base+"/v1/orders/reused/status", admin, `{"status":"delivered"}`, http.StatusOK)
+	if n, err := ts.store.PurgeEnded(t.Context(), time.Now().Add(time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("purge: %d, %v; want the order purged", n, err)
+	}
+	var second api.CreateOrderResponse
+	if err := json.Unmarshal(mustCall(t, "POST", base+"/v1/orders", admin, `{"id":"reused","details":{"customer":"Someone Else"}}`, http.StatusCreated), &second); err != nil {
+		t.Fatal(err)
+	}
+	anyOfTheID, _, err := authority(t).SignTracking("reused", time.Time{}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/orders/reused", "/v1/orders/reused/events", "/v1/orders/reused/stream"} {
+		for name, tok := range map[string]string{"the first order's": first, "one made for the first order after it ended": again.TrackingToken} {
+			req, _ := http.NewRequestWithContext(t.Context(), "GET", base+path, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body []byte
+			if resp.StatusCode == http.StatusForbidden { // a stream let in would never end
+				body, _ = io.ReadAll(resp.Body)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden || bytes.Contains(body, []byte("Someone Else")) || bytes.Contains(body, []byte(`"version"`)) {
+				t.Errorf("%s with %s token: %d %s, want 403 and no order data", path, name, resp.StatusCode, body)
+			}
+		}
+	}
+	for name, tok := range map[string]string{"the new order's own": second.TrackingToken, "a token that names no creation": anyOfTheID} {
+		if _, body := call(t, "GET", base+"/v1/orders/reused", tok, ""); !bytes.Contains(body, []byte("Someone Else")) {
+			t.Errorf("%s: %s, want the order of its id", name, body)
 		}
 	}
 }

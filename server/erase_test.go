@@ -68,7 +68,7 @@ func TestCustomerData(t *testing.T) {
 	}
 
 	// Who may: the same table for both routes.
-	tracking, _, err := authority(t).SignTracking("d-1", time.Hour)
+	tracking, _, err := authority(t).SignTracking("d-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

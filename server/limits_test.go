@@ -215,7 +215,7 @@ func TestStreamsPerHolder(t *testing.T) {
 		mustCall(t, "POST", base+"/v1/orders", admin, body, http.StatusCreated)
 	}
 	tracking := func(id string) string {
-		tok, _, err := authority(t).SignTracking(id, time.Hour)
+		tok, _, err := authority(t).SignTracking(id, time.Time{}, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,12 +255,12 @@ func TestStreamsPerHolder(t *testing.T) {
 	// A tracking token a party's page made from its own spends the party's share, and a courier's
 	// the courier's: neither the customer's, whose own stream the restaurant's fifty tracking
 	// pages of an order refused.
-	viaR1, _, err := authority(t).SignPageTracking("h-2", "", auth.Actor{Role: auth.RoleRestaurant, Sub: "r-1"}, time.Hour)
+	viaR1, _, err := authority(t).SignPageTracking("h-2", "", time.Time{}, auth.Actor{Role: auth.RoleRestaurant, Sub: "r-1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantStreamRetry(t, "the restaurant's page's tracking token, its share full", open("/v1/orders/h-2/stream", viaR1, "10.0.3.1"), "too many open streams on this token's behalf")
-	courierK1, _, err := authority(t).SignCourierTracking("h-2", "k-1", time.Hour)
+	courierK1, _, err := authority(t).SignCourierTracking("h-2", "k-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

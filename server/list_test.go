@@ -89,7 +89,7 @@ func TestListOrders(t *testing.T) {
 		}
 	}
 
-	tracking, _, err := authority(t).SignTracking("l-1", time.Hour)
+	tracking, _, err := authority(t).SignTracking("l-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,7 @@ func newAuthLocationServer(t *testing.T) (ls *locationServer, tracking string) {
 	ls = newLocationServer(t, false, func(s *server.Server, _ *location.Tracker) {
 		s.Auth = &server.Auth{Tokens: a}
 	})
-	tracking, _, err := a.SignTracking("o-1", time.Hour)
+	tracking, _, err := a.SignTracking("o-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

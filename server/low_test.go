@@ -131,7 +131,7 @@ func TestTrackingCookieSecureBehindProxy(t *testing.T) {
 					s.Limits.TrustedProxies = loopbackProxy
 				}
 			})
-			tok, _, err := authority(t).SignTracking("c-1", time.Hour)
+			tok, _, err := authority(t).SignTracking("c-1", time.Time{}, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -352,7 +352,7 @@ func TestTrackingPageSaysItsLinkExpired(t *testing.T) {
 	link := createAs(t, base, actorToken(t, auth.RoleAdmin, "ops"), "exp-1")
 	past := authority(t)
 	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
-	expired, _, err := past.SignTracking("exp-1", time.Hour)
+	expired, _, err := past.SignTracking("exp-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,12 +30,6 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	if done {
 		return
 	}
-	// Signed before the write, so that a failure to sign commits nothing.
-	tok, exp, err := s.trackingToken(n.ID)
-	if err != nil {
-		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
-		return
-	}
 	// The answer recorded under the key holds no tracking token: it is kept in the database for
 	// a day, where a token would be a credential to the order (and, out for delivery, to where
 	// its courier is) for whoever reads the database or a backup of it. A replay signs one anew
@@ -55,6 +49,14 @@ func (s *Server) handleCreateOrder(w http.ResponseWriter, r *http.Request) {
 	if created {
 		s.Metrics.eventsCommitted.Inc() // the order's first event
 		w.Header().Set("Location", api.OrderPath(o.ID))
+	}
+	// Signed after the write, for the order as created (an order of the id created before, for
+	// a repeat): the token reads that order only. It cannot fail for the order's id, valid
+	// since the store took it.
+	tok, exp, err := s.trackingToken(o)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
+		return
 	}
 	a, err := createAnswer(ordercast.Result{Order: o, Created: created}, tok, exp)
 	if err != nil {
@@ -83,7 +85,7 @@ func (s *Server) withTrackingToken(a ordercast.Answer) (ordercast.Answer, error)
 	if err := json.Unmarshal(a.Body, &res); err != nil {
 		return a, fmt.Errorf("read a create's answer: %w", err)
 	}
-	tok, exp, err := s.trackingToken(res.Order.ID)
+	tok, exp, err := s.trackingToken(res.Order)
 	if err != nil {
 		return a, fmt.Errorf("sign tracking token: %w", err)
 	}
@@ -699,14 +701,15 @@ func (s *Server) handleTrackingToken(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = ordercast.ValidateID(id)
 	}
+	var o ordercast.Order
 	if err == nil {
-		_, err = s.Store.Order(r.Context(), id)
+		o, err = s.Store.Order(r.Context(), id)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	tok, exp, err := s.trackingToken(id)
+	tok, exp, err := s.trackingToken(o)
 	if err != nil {
 		s.writeError(w, r, fmt.Errorf("sign tracking token: %w", err))
 		return

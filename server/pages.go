@@ -472,6 +472,10 @@ func (s *Server) pageTrackingCookie(r *http.Request, id, tok string) (*http.Cook
 	if err != nil {
 		return nil, nil // refused, or the order unreadable: the tracking page says so
 	}
+	o, err := s.Store.Order(r.Context(), id) // the token reads this order, not one of its id made later
+	if err != nil {
+		return nil, nil
+	}
 	via, until, err := s.Auth.Tokens.ActorExpiry(tok)
 	if err != nil || !until.IsZero() && time.Until(until) < time.Second {
 		return nil, nil
@@ -480,7 +484,7 @@ func (s *Server) pageTrackingCookie(r *http.Request, id, tok string) (*http.Cook
 	if !until.IsZero() {
 		ttl = min(ttl, time.Until(until))
 	}
-	track, _, err := s.Auth.Tokens.SignPageTracking(id, courier, via, ttl)
+	track, _, err := s.Auth.Tokens.SignPageTracking(id, courier, o.CreatedAt, via, ttl)
 	if err != nil {
 		return nil, fmt.Errorf("sign tracking token for a page's link: %w", err)
 	}

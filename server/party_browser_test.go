@@ -703,7 +703,7 @@ func TestWordsOfAnotherDirectionKeepTheirPlace(t *testing.T) {
 		t.Errorf("the notes set apart %q, want the instructions %q", got, instructions)
 	}
 
-	tracking, _, err := authority(t).SignTracking("ar-1", time.Hour)
+	tracking, _, err := authority(t).SignTracking("ar-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -262,7 +262,7 @@ func TestTheIndicatorSaysWhetherATokenWasRefused(t *testing.T) {
 	createAs(t, base, actorToken(t, auth.RoleAdmin, "ops"), "o-ind")
 	past := authority(t)
 	past.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
-	expired, _, err := past.SignTracking("o-ind", time.Hour)
+	expired, _, err := past.SignTracking("o-ind", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -213,7 +213,7 @@ func TestAcceptedSecretsVerifyButNeverSign(t *testing.T) {
 	if _, err := m.authority.ParseActor(tok); err != nil {
 		t.Errorf("a token of the accepted secret: %v; want it taken", err)
 	}
-	signed, _, err := m.authority.SignTracking("o-1", time.Hour)
+	signed, _, err := m.authority.SignTracking("o-1", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -308,7 +308,7 @@ func parseTokenRequest(args []string, stdout, stderr io.Writer) (tokenRequest, e
 	fs.StringVar(&req.sub, "sub", "", "the restaurant, courier or customer `id` the actor acts for")
 	fs.StringVar(&req.secret, "secret", "", "the server's HMAC `secret`")
 	fs.DurationVar(&req.ttl, "ttl", 0, "lifetime (default 1h for actor tokens, 24h for tracking tokens); a server takes a token for "+auth.DefaultLeeway.String()+" past it, the clock difference it tolerates (so a --ttl 3s token is refused about "+(3*time.Second+auth.DefaultLeeway).String()+" after it is made)")
-	fs.StringVar(&req.order, "order", "", "make a tracking token for this order `id` instead of an actor token")
+	fs.StringVar(&req.order, "order", "", "make a tracking token for this order `id` instead of an actor token (it reads any order of the id: POST /v1/orders/{id}/tracking-token makes one bound to the order, which a later order given the same id does not take)")
 	fromEnv, err := parseCommand(fs, args, tokenUsage, stdout, stderr)
 	if err != nil {
 		return req, err
@@ -357,7 +357,9 @@ func mintTracking(a *auth.Authority, req tokenRequest, stderr io.Writer) (string
 	if ttl > auth.DefaultTrackingMaxLifetime {
 		fmt.Fprintf(stderr, "warning: servers refuse a tracking token that lives longer than %s, or their --tracking-ttl if longer; this one lives %s\n", auth.DefaultTrackingMaxLifetime, ttl)
 	}
-	tok, _, err := a.SignTracking(req.order, ttl)
+	// It names no creation (the order is not at hand here): it reads any order of the id, a
+	// later one too once the first is purged. POST …/tracking-token makes one bound to the order.
+	tok, _, err := a.SignTracking(req.order, time.Time{}, ttl)
 	return tok, err
 }
 
