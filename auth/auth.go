@@ -652,14 +652,14 @@ func (a *Authority) AuthorizeWatch(token, orderID string) (owner Actor, tr Track
 	return actor, Tracking{}, ordercast.Errorf(ordercast.EForbidden, "role %s may read only the orders whose %s is its token's sub: this one does not exist or is another's (both are answered alike)", actor.Role, permissions[actor.Role].party.Field())
 }
 
-// AuthorizeWatchAll decides whether token lets its holder watch every order: an admin or system
+// AuthorizeWatchAll decides whether token lets its holder watch every order: an admin, system or support
 // actor token.
 func (a *Authority) AuthorizeWatchAll(token string) error {
 	if token == "" {
-		return NoToken("an admin or system token is required")
+		return NoToken("an admin, system or support token is required")
 	}
 	if _, err := a.ParseTracking(token); err == nil {
-		return ordercast.Errorf(ordercast.EForbidden, "a tracking token watches its one order only (/v1/orders/{id}/stream); watching every order needs an admin or system token")
+		return ordercast.Errorf(ordercast.EForbidden, "a tracking token watches its one order only (/v1/orders/{id}/stream); watching every order needs an admin, system or support token")
 	}
 	actor, err := a.ParseActor(token)
 	if err != nil {

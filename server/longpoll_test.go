@@ -120,6 +120,7 @@ func TestLongPollRejectsBadInput(t *testing.T) {
 		"wait=soon", "wait=-1s", "wait=", "wait=1e3", "wait=30s&after_version=x", "wait=30s&after_version=-1", "wait=30s&after_version=%2B1",
 		"wait=-2562047h48m", "wait=1x", "wait=2562047h48", "wait=.", "wait=0.5.5", "wait=-0.5", "wait=NaN", "wait=inf",
 		"after_version=x", "after_version=-1", // without wait too: a client that sent it believed it counted
+		"wait=30s&after_version=", // an unset variable: read as none, every poll of a loop came back at once
 	} {
 		code, body := do(t, "GET", base+"/v1/orders/o-1?"+q, "", "")
 		if code != http.StatusUnprocessableEntity {
