@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,6 +14,8 @@ import (
 	"github.com/ordercast/ordercast"
 	"github.com/ordercast/ordercast/api"
 	"github.com/ordercast/ordercast/auth"
+	"github.com/ordercast/ordercast/internal/testutil"
+	"github.com/ordercast/ordercast/server"
 )
 
 // TestCustomerData: GET /v1/orders?customer_id= exports one customer's orders, ended ones too,
@@ -22,7 +25,11 @@ import (
 // courier, the customer themself and a tracking token are 403, no token 401, and nothing changes.
 func TestCustomerData(t *testing.T) {
 	t.Parallel()
-	ts := newAuthServer(t, nil)
+	var logs testutil.Buffer
+	ts := newAuthServer(t, func(s *server.Server) {
+		s.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		s.RequestLog = server.RequestLogRefused
+	})
 	base := ts.URL()
 	admin := actorToken(t, auth.RoleAdmin, "ops")
 	system := actorToken(t, auth.RoleSystem, "dpo-tool")
@@ -132,6 +139,17 @@ func TestCustomerData(t *testing.T) {
 	want := api.EraseCustomerResponse{CustomerID: "u-1", Erasure: ordercast.Erasure{Orders: 2, Notes: 2, LogEntries: 4}}
 	if got := erase(system); got != want {
 		t.Errorf("the erasure answered %+v, want %+v", got, want)
+	}
+	// Whom it erased is on record, whatever the request log keeps (here only refusals): the one
+	// way to erase them again after a restore from an older copy.
+	var line string
+	for l := range strings.Lines(logs.String()) {
+		if strings.Contains(l, `msg="erased a customer's personal data"`) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, " customer=u-1 ") || !strings.Contains(line, " actor=dpo-tool ") {
+		t.Errorf("the erasure's log line %q, want it to name the customer and who asked", line)
 	}
 	if o := order("d-1"); o.CustomerID != "" || string(o.Details) != `{}` || o.Dropoff != nil || o.Status != ordercast.StatusDelivered || o.Version != 2 {
 		t.Errorf("d-1 after the erasure: %+v, want no customer, details {}, no drop-off, delivered at version 2", o)
