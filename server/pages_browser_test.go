@@ -1754,3 +1754,50 @@ func TestTrackingPageLoadsAgainWhenItsHistoryWasRewritten(t *testing.T) {
 		t.Errorf("live after %d loads of the page and %d streams; want 2 of each: the page loaded again when its stream said its history was rewritten, and did not resume", n, m)
 	}
 }
+
+// TestTrackingPageLoadsAgainOnA204ItCannotAccountFor: a stream answered 204 says the order
+// ended at the seq the page resumed from; a page that holds no final event there holds another
+// history than the server's (a database restored from an older copy, then the order cancelled
+// at a seq the page had passed), and retried for ever, "reconnecting", never showing the
+// cancellation. The server's 204 (it carries its X-Request-ID) has the page load again; a 204
+// without it is a middlebox's, and the stream is tried again. (The 204 comes from a proxy in
+// front of the real server, as the server answers a resume at an ended order's last seq.)
+func TestTrackingPageLoadsAgainOnA204ItCannotAccountFor(t *testing.T) {
+	srv := startPageServer(t)
+	for _, tc := range []struct {
+		name        string
+		fromServer  bool
+		wantLoads   int32
+		wantStreams int32
+	}{{"the server's", true, 2, 3}, {"a middlebox's", false, 1, 3}} {
+		t.Run(tc.name, func(t *testing.T) {
+			id := "o-204-" + strconv.FormatBool(tc.fromServer)
+			srv.createOrder(id)
+			srv.setStatus(id, ordercast.StatusPreparing, "")
+			var loads, streams atomic.Int32
+			base := frontProxy(t, srv.url, func(w http.ResponseWriter, r *http.Request, _ <-chan struct{}) bool {
+				switch r.URL.Path {
+				case "/track/" + id:
+					loads.Add(1)
+				case "/v1/orders/" + id + "/stream":
+					// The first stream, and the page's question why it failed, are answered 204.
+					if streams.Add(1) <= 2 {
+						if tc.fromServer {
+							w.Header().Set(server.RequestIDHeader, "from-the-server")
+						}
+						w.WriteHeader(http.StatusNoContent)
+						return true
+					}
+				}
+				return false
+			})
+			b := newBrowser(t)
+			b.do("open the tracking page", chromedp.Navigate(base+"/track/"+id))
+			b.waitFor(`#conn[data-state="live"]`)
+			b.waitFor(`#status-line[data-status="preparing"]`)
+			if n, m := loads.Load(), streams.Load(); n != tc.wantLoads || m != tc.wantStreams {
+				t.Errorf("live after %d loads of the page and %d streams; want %d and %d", n, m, tc.wantLoads, tc.wantStreams)
+			}
+		})
+	}
+}

@@ -170,12 +170,20 @@ func testStreamResumesAfterLastEventID(t *testing.T, hold holding) {
 	r := client.NewSSEReader(resumed.Body)
 	wantSeqStatus(t, next(t, r), 3, "preparing")
 	wantSeqStatus(t, next(t, r), 4, "ready")
-	// Past the history of an active order: a fresh connect, which says where the history ends.
+	// Past the history of an active order (a database restored from an older copy): it says
+	// where the history ends, and ends at once, saying it was rewritten, with an empty id, so
+	// that an EventSource reconnects without Last-Event-ID.
 	behind := rawStream(t, base, "o-1", "9")
 	if v := behind.Header.Get(api.HeaderHistoryBehind); v != "4" {
 		t.Errorf("a resume after 9 of a history at 4 says %s: %q, want 4", api.HeaderHistoryBehind, v)
 	}
-	wantSeqStatus(t, next(t, client.NewSSEReader(behind.Body)), 4, "ready")
+	br := client.NewSSEReader(behind.Body)
+	if ev, err := br.Next(); err != nil || ev.Type != api.EventEnd || ev.ID != "" || !strings.Contains(ev.Data, `"reason":"history_rewritten"`) {
+		t.Errorf("resumed after 9 of a history at 4: %+v, %v; want event: end, history_rewritten, with an empty id", ev, err)
+	}
+	if ev, err := br.Next(); err != io.EOF {
+		t.Errorf("after the end: %+v, %v; want the stream closed", ev, err)
+	}
 	mustSetStatus(t, base, "o-1", "out_for_delivery")
 	wantSeqStatus(t, next(t, r), 5, "out_for_delivery")
 

@@ -102,9 +102,15 @@ func TestWebSocketResumesAfterLastEventID(t *testing.T) {
 	mustSetStatus(t, base, "o-1", "out_for_delivery")
 	wantSeqStatus(t, wsNext(t, c), 5, "out_for_delivery")
 
-	// A resume point past the order's version is not from its history: the current state.
+	// A resume point past the order's version is not from its history (a database restored from
+	// an older copy): the socket closes at once, saying the history was rewritten, for the
+	// client to open it afresh.
 	c = dialWS(t, base, "o-1", "99")
-	wantSeqStatus(t, wsNext(t, c), 5, "out_for_delivery")
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, b, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusCode(api.CloseHistoryRewritten) {
+		t.Errorf("resumed after 99 of a history at 5: %q, %v; want the close %d", b, err, api.CloseHistoryRewritten)
+	}
 }
 
 // TestWebSocketHistoryBehindOnThe101: a WebSocket resumed after a seq past the order's history

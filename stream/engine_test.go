@@ -255,7 +255,7 @@ func TestWatchOpening(t *testing.T) {
 		{"fresh after courier events", Request{}, []string{"2", "4"}},
 		{"resume after 0", Request{Last: 0, Resume: true}, []string{"1", "2", "3", "4"}},
 		{"resume after 3", Request{Last: 3, Resume: true}, []string{"4"}},
-		{"resume past the version: fresh", Request{Last: 9, Resume: true}, []string{"2", "4"}},
+		{"resume past the version: none (it ends, TestAResumePastTheHistoryEnds)", Request{Last: 9, Resume: true}, nil},
 	}
 	for _, st := range steps {
 		if got, _, _ := openingOf(t, e, store, st.req); !slices.Equal(got, st.want) {
@@ -347,6 +347,32 @@ func openingOf(t *testing.T, e *Engine, store *memStore, req Request) (seqs []st
 	store.mu.Lock()
 	defer store.mu.Unlock()
 	return seqsOf(rec.got()), store.reads, store.read
+}
+
+// TestAResumePastTheHistoryEnds: a Last-Event-ID past the order's version comes from another
+// history (a database restored from an older copy). Answered as a fresh connect, the current
+// status came under a seq the client held for another change, and a tracking page, which skips
+// seqs it holds, went on showing the lost history. The stream ends at once, saying so
+// (history_rewritten), and on SSE with an empty id, so that an EventSource reconnects without
+// Last-Event-ID even if it knows no end event.
+func TestAResumePastTheHistoryEnds(t *testing.T) {
+	t.Parallel()
+	store := newMemStore(ordercast.StatusPlaced, ordercast.StatusConfirmed)
+	e := New(store, hub.New(), testConfig, &counter{})
+	w, rec, _ := newWatcher(t, e, 9, sseFraming{})
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !w.ended || w.endReason() != ReasonRewound || len(seqsOf(rec.got())) != 0 {
+		t.Fatalf("resumed after 9 at version 2: ended %v (%s), seqs %v; want no event, ended history_rewritten", w.ended, w.endReason(), seqsOf(rec.got()))
+	}
+	end := string(sseFraming{}.end(nil, ReasonRewound))
+	if !strings.HasPrefix(end, "id:\nevent: end\n") || !strings.Contains(end, `"reason":"history_rewritten"`) {
+		t.Errorf("the end's frame %q, want an empty id, then event: end, history_rewritten", end)
+	}
+	if w, _, _ := newWatcher(t, e, 2, sseFraming{}); w.ended {
+		t.Error("resumed at the version: ended, want it held for what follows")
+	}
 }
 
 // TestDeliveryRules: live messages are forwarded in seq order; a duplicate is skipped; a gap or an

@@ -106,7 +106,9 @@ func (f sseFraming) heartbeat(b []byte) []byte {
 var sseEnds = map[string][]byte{
 	ReasonExpired: sseEnd(api.EndTokenExpired, "the token this stream was opened with expired: reconnect with a new one"),
 	ReasonRevoked: sseEnd(api.EndOrderReassigned, "the order went to another courier"),
-	ReasonRewound: sseEnd(api.EndHistoryRewritten, "the order's history went back under this stream (its database lost its last changes): open it afresh, without Last-Event-ID"),
+	// With an empty id: an EventSource's last event ID becomes empty, and it reconnects without
+	// Last-Event-ID, as the end asks, even one that knows no end event.
+	ReasonRewound: append([]byte("id:\n"), sseEnd(api.EndHistoryRewritten, "the order's history went back under this stream (its database lost its last changes): open it afresh, without Last-Event-ID")...),
 }
 
 func sseEnd(reason, message string) []byte {

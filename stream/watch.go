@@ -76,7 +76,7 @@ type Watch struct {
 	last    int64             // the client has every event up to this seq
 	backlog []ordercast.Event // the events after last, to send first
 	ended   bool              // the client already has the terminal event
-	behind  bool              // it resumed past the order's history: a fresh connect (HistoryBehind)
+	behind  bool              // it resumed past the order's history: it ends at once (HistoryBehind)
 	snap    snapshot          // AllOrders: the active orders
 	party   ordercast.Party
 	// scoped is what opens a party stream: a snapshot of its scope, or the log after Last.
@@ -156,12 +156,17 @@ func (e *Engine) read(ctx context.Context, w *Watch, last int64, resume bool) er
 	}
 	w.order = o
 	switch {
-	case !resume || last > o.Version || o.Version-last > orderBacklogLimit:
+	case resume && last > o.Version:
 		// A Last-Event-ID past the order's version cannot come from this order's history (a
-		// reset database, a forged header); one further behind than a whole history may run (one
-		// kept from before the cap) is not read and held whole. Both are answered as a fresh
-		// connect. w.last stays 0, so every event of the backlog is sent, under its own seq.
-		w.behind = resume && last > o.Version
+		// database restored from an older copy, a forged header): the stream ends at once,
+		// saying so (history_rewritten), for the client to open it afresh. Answered as a fresh
+		// connect, it sent the current status under a seq the client held for another change,
+		// and a client that skips seqs it holds (a page, most of all) showed the lost history.
+		w.behind = true
+	case !resume || o.Version-last > orderBacklogLimit:
+		// One further behind than a whole history may run (one kept from before the cap) is not
+		// read and held whole: answered as a fresh connect. w.last stays 0, so every event of
+		// the backlog is sent, under its own seq.
 		w.backlog, err = e.fromLastStatus(ctx, o)
 	case last == o.Version:
 		w.last = last
@@ -242,11 +247,13 @@ func (e *Engine) readLocation(ctx context.Context, w *Watch) {
 	w.loc = e.cfg.Locations.Latest(ctx, w.orderID)
 }
 
-// HistoryBehind reports whether the watch resumed after a seq past the order's history, which
-// it answers as a fresh connect, and where that history ends: the client's resume point came
-// from another history (a database reset or restored from an older backup), and every event the
-// order has yet to bring comes under a seq at or before it. A browser's EventSource takes the
-// new ids as they come; a client that skips seqs it has seen must be told.
+// HistoryBehind reports whether the watch resumed after a seq past the order's history, and
+// where that history ends: the client's resume point came from another history (a database
+// reset or restored from an older backup), and every event the order has yet to bring comes
+// under a seq at or before it. The stream ends at once, as one whose history went back under it
+// does (ReasonRewound: event end, history_rewritten, on SSE with an empty id, so that an
+// EventSource that knows no end event reconnects without Last-Event-ID); the header the server
+// sets from this tells a client that reads headers before the body.
 func (w *Watch) HistoryBehind() (version int64, behind bool) {
 	return w.order.Version, w.behind
 }

@@ -121,6 +121,10 @@ func (w *watcher) init(e *Engine, t transport, f framing, wt *Watch, end func(En
 		w.openParty(wt.scoped)
 		return
 	}
+	if wt.behind {
+		w.ended, w.rewound = true, true // past the order's history: see Watch.HistoryBehind
+		return
+	}
 	w.queueEvents(wt.backlog)
 	// The newest position goes right after the status backlog, which it must never precede.
 	w.loc = wt.loc

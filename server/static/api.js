@@ -201,7 +201,12 @@
   // headers arrive (a refusal for a while reads its body, which ends at once), and given up
   // after requestTimeoutMs. It resolves with one of:
   //   {ended: true}: 204, and the page holds the stream's final event (finished()): nothing
-  //     more will come. A 204 the page cannot account for is a middlebox's, tried again.
+  //     more will come.
+  //   {rewound: true}: this server's 204 (its X-Request-ID) though the page does not hold the
+  //     final event: the order ended at the seq the page is at, with another change than the
+  //     page holds there; its history went back under the page (a database restored from an
+  //     older copy) and was written again. A 204 without the header is a middlebox's, tried
+  //     again.
   //   {err}: the API's own refusal of the credential (401, 403 with its JSON error body).
   //   {retryMs, why}: try again, no sooner than retryMs (the answer's Retry-After, 0 without
   //     one); why is a sentence for the page when the server said something people can use.
@@ -211,7 +216,10 @@
     var again = { retryMs: 0, why: '' };
     return fetch(u, { headers: { Accept: 'text/event-stream' }, credentials: 'same-origin', signal: ctrl.signal })
       .then(function (res) {
-        if (res.status === 204) return finished() ? { ended: true } : again;
+        if (res.status === 204) {
+          if (finished()) return { ended: true };
+          return res.headers.get('X-Request-ID') ? { rewound: true } : again;
+        }
         var wait = retryAfter(res) * 1000;
         if (res.status === 200 && wait > 0) { // refused for a while (answerStreamRetry)
           return res.text().then(function (text) {
@@ -537,6 +545,10 @@
             deny(r.err);
             return;
           }
+          if (r.rewound) {
+            reload();
+            return;
+          }
           say(r.why);
           again(Math.max(wait.next(), r.retryMs));
         });
@@ -555,12 +567,16 @@
         if (closed || mine !== gen) return;
         var end = {};
         try { end = JSON.parse(ev.data); } catch (e) { /* another server's end: resumed as any */ }
-        if (end.reason !== 'history_rewritten') return;
-        closed = true;
-        stop();
-        stopPolling();
-        location.reload();
+        if (end.reason === 'history_rewritten') reload();
       });
+    }
+    // reload loads the page again, which shows the order as the server holds it now: what the
+    // page holds is of a history that went back under it.
+    function reload() {
+      closed = true;
+      stop();
+      stopPolling();
+      location.reload();
     }
     setState('connecting');
     open();

@@ -287,8 +287,14 @@
     var seq = latest.seq;
     return oc.request('GET', base + '?wait=' + waitMs / 1000 + 's&after_version=' + seq, undefined, waitMs + oc.requestTimeoutMs)
       .then(function (o) {
+        if (o.version < seq) {
+          // The order's history went back under the page (a database restored from an older
+          // copy): what it shows by seq is of a history that is no more. Shown again as it is.
+          location.reload();
+          return;
+        }
         if (map && o.location) map.update(o.location);
-        if (o.version <= seq) return;
+        if (o.version === seq) return;
         return oc.request('GET', base + '/events?after=' + seq).then(function (res) {
           apply(res.events);
           if (oc.terminal(latest.status)) stream.close();
