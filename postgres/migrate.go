@@ -81,6 +81,11 @@ func (s *Store) migrate(ctx context.Context) error {
 			if run.applied > 0 {
 				s.Logger.Info("migrated the schema", "from", run.from, "to", run.to, "took", time.Since(run.start).Round(time.Millisecond))
 			}
+			if run.applied > 0 && run.from == 0 {
+				// Said aloud: a database name mistyped, or a restore into another database than
+				// the nodes open, makes a cluster that is ready and has lost every order.
+				s.Logger.Warn("postgres: made the schema in an empty database: no orders, every id and party log starts anew; if this cluster was meant to open an existing one, stop it and check --db")
+			}
 			return nil
 		case err == nil: // one applied: on to the next, with a first try's patience
 			try, pause = 1, s.MigrationRetry

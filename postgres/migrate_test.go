@@ -49,6 +49,26 @@ func TestOpen_RefusesANewerSchema(t *testing.T) {
 	}
 }
 
+// TestANewEmptyDatabaseIsSaidAloud: a node that makes the schema in an empty database (a
+// database name mistyped, a restore into another database than the nodes open) is ready and
+// healthy, with every order lost: it says so, as a warning. One that finds the schema says
+// nothing of it.
+func TestANewEmptyDatabaseIsSaidAloud(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	for _, want := range []bool{true, false} {
+		var logs testutil.Buffer
+		s := postgres.New(db)
+		s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		if err := storetest.MustOpen(t, s).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if said := strings.Contains(logs.String(), `level=WARN msg="postgres: made the schema in an empty database`); said != want {
+			t.Errorf("opened for the first time %v: warned of an empty database %v:\n%s", want, said, logs.String())
+		}
+	}
+}
+
 // TestOpen_AMigrationTheDatabaseRefusesIsErrRefused: a database that already holds a table of a
 // migration's name (another application's) refuses the migration; the error says which, and is
 // migrations.ErrRefused, on which the node exits without its unit starting it again (no restart
@@ -191,6 +211,9 @@ func TestMigrationWaitingForALockGivesWay(t *testing.T) {
 	}
 	if strings.Contains(lines, "applied migration") {
 		t.Fatalf("a migration was applied while another session held orders:\n%s", lines)
+	}
+	if strings.Contains(lines, "empty database") {
+		t.Errorf("a database at schema 11 was called empty:\n%s", lines)
 	}
 
 	letGoAndOpen(t, hold, opened, log)

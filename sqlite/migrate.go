@@ -42,8 +42,17 @@ func (s *Store) migrate(ctx context.Context) error {
 			return fmt.Errorf("sqlite: migration %03d_%s: %w", m.Version, m.Name, err)
 		}
 	}
+	if applied == 0 {
+		// Said aloud: a path mistyped in a restore, a volume not mounted, or a copy of a running
+		// database's file without its -wal (which holds an empty file) makes a node that is
+		// ready, healthy and has lost every order, its ids and party logs starting over.
+		s.Logger.Warn(emptyDatabase, "path", s.Path)
+	}
 	return nil
 }
+
+// emptyDatabase is what a start that found no schema says, having made one.
+const emptyDatabase = "sqlite: started on a new, empty database: no orders, every id and party log starts anew; if this node was meant to open an existing one, stop it and check the path"
 
 func (s *Store) applyMigration(ctx context.Context, m migrations.Migration) error {
 	tx, err := s.writer.BeginTx(ctx, nil)

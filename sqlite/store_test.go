@@ -281,7 +281,7 @@ func TestCheckpointer_BoundsWAL(t *testing.T) {
 	if db.Size() < 2*s.MaxWALSize {
 		t.Errorf("database is %d bytes: too little written to test the bound", db.Size())
 	}
-	if w := warnings.String(); w != "" {
+	if w := otherWarnings(warnings); w != "" {
 		t.Errorf("warnings: %s", w)
 	}
 }
@@ -302,5 +302,26 @@ func TestOpen_AMigrationTheDatabaseRefusesIsErrRefused(t *testing.T) {
 	}
 	if !errors.Is(err, migrations.ErrRefused) || !strings.Contains(err.Error(), "migration 001_orders") {
 		t.Errorf("Open = %v; want migrations.ErrRefused naming migration 001_orders", err)
+	}
+}
+
+// TestANewEmptyDatabaseIsSaidAloud: a node that starts on a file with no schema (a path mistyped
+// in a restore, a volume not mounted) makes a new database and is ready and healthy, with every
+// order lost: it says so, as a warning naming the file. A database it made before is opened
+// without a word.
+func TestANewEmptyDatabaseIsSaidAloud(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	for _, want := range []bool{true, false} {
+		var logs testutil.Buffer
+		s := sqlite.New(path)
+		s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		storetest.MustOpen(t, s)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		said := strings.Contains(logs.String(), `level=WARN msg="sqlite: started on a new, empty database`) && strings.Contains(logs.String(), "path="+path)
+		if said != want {
+			t.Errorf("opened for the first time %v: warned of an empty database %v:\n%s", want, said, logs.String())
+		}
 	}
 }
