@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/ordercast/ordercast/api"
+	"github.com/ordercast/ordercast/auth"
 )
 
 // handleEraseCustomer serves POST /v1/customers/{pid}/erase: an erasure request (GDPR Art. 17).
@@ -16,12 +17,8 @@ import (
 // delete (the orders stay, anonymised), and the answer is a report of what was done.
 func (s *Server) handleEraseCustomer(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("pid")
-	actor, err := s.authenticate(r)
-	if err == nil {
-		err = actor.PermitErase()
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	actor, ok := s.actionRequest(w, r, auth.Actor.PermitErase, "an erasure is idempotent: a repeat answers zeros")
+	if !ok {
 		return
 	}
 	// The store judges the id (422 invalid_argument) before it writes anything.

@@ -184,3 +184,32 @@ func TestCustomerData(t *testing.T) {
 		t.Errorf("a second erasure answered %+v, want zeros", got)
 	}
 }
+
+// TestActionsWithoutABodyRefuseWhatTheyWouldIgnore: an erasure and a tracking token made take
+// neither a body nor an Idempotency-Key, and ignored both (a caller's key, which it believed
+// guarded its retry; a body it believed counted): each is 422 now, changing nothing. And both
+// are writes, charged to their address's write budget as every change is: past it, 429.
+func TestActionsWithoutABodyRefuseWhatTheyWouldIgnore(t *testing.T) {
+	t.Parallel()
+	ts := newAuthServer(t, func(s *server.Server) { s.Limits.WriteRate, s.Limits.WriteBurst = 0.001, 6 })
+	base := ts.URL()
+	admin := actorToken(t, auth.RoleAdmin, "ops")
+	mustCall(t, "POST", base+"/v1/orders", admin, `{"id":"b-1","customer_id":"u-9"}`, http.StatusCreated) // 1 of 6
+	for _, path := range []string{api.EraseCustomerPath("u-9"), "/v1/orders/b-1/tracking-token"} {
+		for _, tc := range []struct {
+			name   string
+			body   string
+			header []string
+		}{{"a key", "", []string{api.HeaderIdempotencyKey, "k-1"}}, {"a body", `{"x":1}`, nil}} {
+			resp, body := call(t, "POST", base+path, admin, tc.body, tc.header...)
+			if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), `"invalid_argument"`) {
+				t.Errorf("%s with %s: %d %s, want 422 invalid_argument", path, tc.name, resp.StatusCode, body)
+			}
+		}
+	}
+	// Four charged above, one more each: the seventh write of the address is over its budget.
+	mustCall(t, "POST", base+"/v1/orders/b-1/tracking-token", admin, "", http.StatusOK)
+	if resp, body := call(t, "POST", base+api.EraseCustomerPath("u-9"), admin, ""); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("an erasure past the address's write budget: %d %s, want 429", resp.StatusCode, body)
+	}
+}

@@ -336,6 +336,39 @@ func (s *Server) changeRequestUpTo(w http.ResponseWriter, r *http.Request, req a
 // it only when charged says so of its actor, once permitted (a refused one is always charged,
 // to the anonymous budget), and once its body is found malformed (chargeRefused).
 func (s *Server) changeRequestCharged(w http.ResponseWriter, r *http.Request, req any, limit int64, permit func(auth.Actor) error, charged func(auth.Actor) bool) (auth.Actor, bool) {
+	actor, ok := s.admitChange(w, r, permit, charged)
+	if !ok {
+		return actor, false
+	}
+	if err := s.decode(w, r, req, limit); err != nil {
+		if !charged(actor) {
+			err = s.chargeRefused(w, r, err)
+		}
+		s.writeError(w, r, err)
+		return actor, false
+	}
+	return actor, true
+}
+
+// actionRequest begins a POST that takes neither a body nor an Idempotency-Key (an erasure, a
+// tracking token made): admitted and charged to its address's write budget as any change
+// (changeRequestUpTo), and a body or a key refused (422) rather than ignored, which would leave
+// the caller believing it counted. safe says why a repeat needs no key. On false it has answered.
+func (s *Server) actionRequest(w http.ResponseWriter, r *http.Request, permit func(auth.Actor) error, safe string) (auth.Actor, bool) {
+	actor, ok := s.admitChange(w, r, permit, func(auth.Actor) bool { return true })
+	if !ok || s.refuseIdempotencyKey(w, r, safe) {
+		return actor, false
+	}
+	if r.ContentLength > 0 || r.ContentLength < 0 && len(r.TransferEncoding) > 0 {
+		s.writeError(w, r, ordercast.Errorf(ordercast.EInvalid, "%s takes no body", r.Pattern))
+		return actor, false
+	}
+	return actor, true
+}
+
+// admitChange authenticates a change, permits it, and charges it to its address's write budget
+// as changeRequestCharged says. On false it has answered.
+func (s *Server) admitChange(w http.ResponseWriter, r *http.Request, permit func(auth.Actor) error, charged func(auth.Actor) bool) (auth.Actor, bool) {
 	actor, err := s.authenticate(r)
 	if err == nil {
 		err = permit(actor)
@@ -365,13 +398,6 @@ func (s *Server) changeRequestCharged(w http.ResponseWriter, r *http.Request, re
 		return actor, false
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return actor, false
-	}
-	if err := s.decode(w, r, req, limit); err != nil {
-		if !charged(actor) {
-			err = s.chargeRefused(w, r, err)
-		}
 		s.writeError(w, r, err)
 		return actor, false
 	}
@@ -699,13 +725,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 // does not exist is 404. It changes nothing; each token made is logged with who asked.
 func (s *Server) handleTrackingToken(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	actor, err := s.authenticate(r)
-	if err == nil {
-		err = actor.PermitTrackingToken()
+	actor, ok := s.actionRequest(w, r, auth.Actor.PermitTrackingToken, "it makes a new token each time, and changes nothing")
+	if !ok {
+		return
 	}
-	if err == nil {
-		err = ordercast.ValidateID(id)
-	}
+	err := ordercast.ValidateID(id)
 	var o ordercast.Order
 	if err == nil {
 		o, err = s.Store.Order(r.Context(), id)
