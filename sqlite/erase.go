@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,7 +31,30 @@ func (s *Store) EraseCustomer(ctx context.Context, id string) (ordercast.Erasure
 	if err != nil {
 		return ordercast.Erasure{}, s.health(err, storehealth.ProvesNothing)
 	}
+	if n > 0 {
+		s.flushErased(id)
+	}
 	return e, s.health(nil, storehealth.CommitProof(n > 0))
+}
+
+// flushErased empties the WAL after an erasure committed: its earlier frames hold the erased
+// pages as they were (the details, the notes), which secure_delete zeroes in the database file
+// only, and a quiet node would keep them there, and in every copy of the directory, until the
+// WAL grows past CheckpointSize. A TRUNCATE checkpoint copies what the WAL holds into the file
+// and cuts the WAL to nothing. Readers it waits for too long leave it for the next erasure or the
+// checkpointer: the erasure has committed either way, so a failure is logged, not returned.
+func (s *Store) flushErased(id string) {
+	size, err := s.walSize()
+	if err == nil {
+		var busy bool
+		_, busy, err = s.checkpointOnWriter(func(st *statements) *sql.Stmt { return st.truncate }, "TRUNCATE", size)
+		if err == nil && busy {
+			err = errors.New("readers held the WAL")
+		}
+	}
+	if err != nil {
+		s.Logger.Warn("sqlite: the WAL still holds the erased data as it was, until it is checkpointed", "customer", id, "err", err)
+	}
 }
 
 // eraseInTx erases inside the transaction writeAside began on the writer's connection.

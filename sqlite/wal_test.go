@@ -1,7 +1,11 @@
 package sqlite_test
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -221,4 +225,45 @@ func otherWarnings(logs *testutil.Buffer) string {
 		}
 	}
 	return out.String()
+}
+
+// TestAnErasureLeavesNothingInTheWAL: an erasure zeroes the customer's details and notes in the
+// database file (secure_delete), but the WAL's earlier frames held the pages as they were, on a
+// quiet node until the WAL grew past CheckpointSize, and in every copy of the directory taken
+// meanwhile. After an erasure neither file holds them.
+func TestAnErasureLeavesNothingInTheWAL(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "ordercast.db")
+	s := storetest.MustOpen(t, sqlite.New(path))
+	if _, _, err := s.CreateOrder(ctx, ordercast.NewOrder{ID: "e-1", CustomerID: "u-1", Details: json.RawMessage(`{"name":"Erin Secretname"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := s.AppendStatus(ctx, ordercast.StatusChange{OrderID: "e-1", Status: ordercast.StatusDelivered, Note: "left with Mr Neighbourname"}); err != nil {
+		t.Fatal(err)
+	}
+	holds := func(what string) []string {
+		t.Helper()
+		var in []string
+		for _, f := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(f)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte(what)) {
+				in = append(in, filepath.Base(f))
+			}
+		}
+		return in
+	}
+	if in := holds("Secretname"); len(in) == 0 {
+		t.Fatal("the details are in no file before the erasure: the test reads the wrong files")
+	}
+	if e, err := s.EraseCustomer(ctx, "u-1"); err != nil || e.Orders != 1 {
+		t.Fatalf("erase: %+v, %v", e, err)
+	}
+	for _, what := range []string{"Secretname", "Neighbourname"} {
+		if in := holds(what); len(in) != 0 {
+			t.Errorf("after the erasure %s is still in %v", what, in)
+		}
+	}
 }
