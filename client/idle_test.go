@@ -42,6 +42,21 @@ func (f *fakeStreams) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: pr}, nil
 }
 
+// pingingThenEnd is an answer that sends seq 1, a heartbeat every interval, n times, then the
+// order's final event (endStream), unless the watch left first.
+func pingingThenEnd(n int, every time.Duration) func(io.Writer) {
+	return func(w io.Writer) {
+		io.WriteString(w, statusFrame(1))
+		for range n {
+			time.Sleep(every)
+			if _, err := io.WriteString(w, ": ping\n\n"); err != nil {
+				return // the watch left
+			}
+		}
+		endStream(w)
+	}
+}
+
 // endStream is an answer that sends the order's final event and ends the stream.
 func endStream(w io.Writer) {
 	io.WriteString(w, statusFrame(6))
@@ -158,16 +173,7 @@ func TestWatchResumesAfterSilentConnection(t *testing.T) {
 // is read then, without a reconnect.
 func TestWatchIdleTimeoutCountsOnlyWhileNextWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := &fakeStreams{answers: []func(io.Writer){func(w io.Writer) {
-			io.WriteString(w, statusFrame(1))
-			for range 6 {
-				time.Sleep(15 * time.Second)
-				if _, err := io.WriteString(w, ": ping\n\n"); err != nil {
-					return // the watch left
-				}
-			}
-			endStream(w)
-		}}}
+		f := &fakeStreams{answers: []func(io.Writer){pingingThenEnd(6, 15*time.Second)}}
 		c := &client.Client{BaseURL: "http://ordercast.test", HTTPClient: &http.Client{Transport: f}}
 		w := c.Watch(t.Context(), orderID, client.WatchOptions{MinRetry: time.Millisecond, MaxRetry: time.Millisecond})
 		defer w.Close()
@@ -187,16 +193,7 @@ func TestWatchIdleTimeoutCountsOnlyWhileNextWaits(t *testing.T) {
 // the order lasts: the watch stays on its one connection.
 func TestWatchStreamsOutliveTheHTTPClientsTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := &fakeStreams{answers: []func(io.Writer){func(w io.Writer) {
-			io.WriteString(w, statusFrame(1))
-			for range 10 {
-				time.Sleep(10 * time.Second)
-				if _, err := io.WriteString(w, ": ping\n\n"); err != nil {
-					return // the watch left
-				}
-			}
-			endStream(w)
-		}, endStream}}
+		f := &fakeStreams{answers: []func(io.Writer){pingingThenEnd(10, 10*time.Second), endStream}}
 		c := &client.Client{BaseURL: "http://ordercast.test", HTTPClient: &http.Client{Transport: f, Timeout: 5 * time.Second}}
 		w := c.Watch(t.Context(), orderID, client.WatchOptions{})
 		defer w.Close()
