@@ -776,3 +776,32 @@ func freePort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// TestCluster_ATrackingTokenReadsItsOrderOnEveryNode: a tracking token names its order's creation
+// (to the microsecond, as PostgreSQL keeps it); a customer's link made by one node reads the
+// order on another, and one made again after the order ended, by the API, too.
+func TestCluster_ATrackingTokenReadsItsOrderOnEveryNode(t *testing.T) {
+	t.Parallel()
+	db := pgtest.NewDatabase(t)
+	a := startNode(t, db, "ORDERCAST_PUBLIC_TRACKING=false")
+	b := startNode(t, db, "ORDERCAST_PUBLIC_TRACKING=false")
+	c := &client.Client{BaseURL: a.url, Token: adminToken()}
+	res, err := c.CreateOrder(t.Context(), client.CreateOrderRequest{ID: "tt-1"})
+	if err != nil || res.TrackingToken == "" {
+		t.Fatalf("create: %+v, %v", res, err)
+	}
+	if _, err := c.SetStatus(t.Context(), "tt-1", client.SetStatusRequest{Status: ordercast.StatusCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := (&client.Client{BaseURL: b.url, Token: adminToken()}).TrackingToken(t.Context(), "tt-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node{a, b} {
+		for name, tok := range map[string]string{"the creation's": res.TrackingToken, "made again": again.TrackingToken} {
+			if o, err := (&client.Client{BaseURL: n.url, Token: tok}).Order(t.Context(), "tt-1"); err != nil || o.Status != ordercast.StatusCancelled {
+				t.Errorf("%s token on %s: %+v, %v; want the order", name, n.url, o, err)
+			}
+		}
+	}
+}
