@@ -417,3 +417,14 @@ func query(r *http.Request, name string) (string, error) {
 	}
 	return "", ordercast.Errorf(ordercast.EMalformed, "%s must be sent once", name)
 }
+
+// filledQuery is query for a parameter that, when sent, must hold a value: sent empty, it is
+// most often a caller's unset variable (?customer_id=$CUSTOMER), and read as absent it would
+// widen what is asked (every customer's orders, a long poll answered at once), so it is refused.
+func filledQuery(r *http.Request, name string) (string, error) {
+	v, err := query(r, name)
+	if err == nil && v == "" && r.URL.Query().Has(name) {
+		err = ordercast.Errorf(ordercast.EInvalid, "%s is empty: give it a value, or leave it out", name)
+	}
+	return v, err
+}

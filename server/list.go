@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,18 +47,17 @@ func (s *Server) handleListOrders(w http.ResponseWriter, r *http.Request) {
 func listQuery(r *http.Request) (ordercast.OrderQuery, error) {
 	q := ordercast.OrderQuery{Limit: api.DefaultOrdersPerPage}
 	v := map[string]string{}
+	// A filter or a cursor sent empty is refused (filledQuery): read as absent, it would list
+	// every customer's orders as one's, or every page again from the first.
+	filled := []string{api.ParamRestaurantID, api.ParamCustomerID, api.ParamStatus, api.ParamCursor}
 	for _, name := range api.QueryParams[api.RouteListOrders] {
-		var err error
-		if v[name], err = query(r, name); err != nil {
-			return q, err
+		read := query
+		if slices.Contains(filled, name) {
+			read = filledQuery
 		}
-	}
-	// A filter sent empty is most often a caller's unset variable (?customer_id=$CUSTOMER):
-	// read as absent, it would list every customer's orders as one's; so would a cursor,
-	// every page again from the first.
-	for _, name := range []string{api.ParamRestaurantID, api.ParamCustomerID, api.ParamStatus, api.ParamCursor} {
-		if v[name] == "" && r.URL.Query().Has(name) {
-			return q, ordercast.Errorf(ordercast.EInvalid, "%s is empty: leave it out to list without it", name)
+		var err error
+		if v[name], err = read(r, name); err != nil {
+			return q, err
 		}
 	}
 	q.RestaurantID, q.CustomerID, q.Status = v[api.ParamRestaurantID], v[api.ParamCustomerID], ordercast.Status(v[api.ParamStatus])

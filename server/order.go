@@ -231,17 +231,12 @@ func (s *Server) handleGetOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	// after_version means something only with wait, but a bad one is refused without it too: a
 	// client that sent it believed it counted.
-	v, err := query(r, api.ParamAfterVersion)
+	v, err := filledQuery(r, api.ParamAfterVersion)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	after, err := parseAfterVersion(v)
-	if err == nil && v == "" && r.URL.Query().Has(api.ParamAfterVersion) {
-		// Read as absent, an empty one (a client's unset variable) made a loop's every poll
-		// answer at once, as an empty wait= is refused for.
-		err = ordercast.Errorf(ordercast.EInvalid, "after_version is empty: send the version the caller has, or leave it out")
-	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

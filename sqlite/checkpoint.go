@@ -273,15 +273,22 @@ func (s *Store) walFreed(size int64) {
 	*b = walBound{}
 }
 
-// trimWAL empties a WAL grown past CheckpointSize with a TRUNCATE checkpoint, once the store is
-// idle. It runs on the writer's connection (checkpointOnWriter).
+// trimWAL empties a WAL grown past CheckpointSize, once the store is idle (truncateWAL).
 func (s *Store) trimWAL() error {
-	size, err := s.walSize()
-	if err != nil || size < s.CheckpointSize {
-		return err
-	}
-	_, _, err = s.checkpointOnWriter(func(st *statements) *sql.Stmt { return st.truncate }, "TRUNCATE", size)
+	_, err := s.truncateWAL(s.CheckpointSize)
 	return err
+}
+
+// truncateWAL empties the WAL with a TRUNCATE checkpoint on the writer's connection
+// (checkpointOnWriter) when it holds least bytes or more, and reports whether readers kept the
+// checkpoint from finishing (busy).
+func (s *Store) truncateWAL(least int64) (busy bool, err error) {
+	size, err := s.walSize()
+	if err != nil || size < least {
+		return false, err
+	}
+	_, busy, err = s.checkpointOnWriter(func(st *statements) *sql.Stmt { return st.truncate }, "TRUNCATE", size)
+	return busy, err
 }
 
 // checkpointOnWriter runs a RESTART or TRUNCATE checkpoint on the writer's connection, between two

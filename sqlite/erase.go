@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,13 +43,9 @@ func (s *Store) EraseCustomer(ctx context.Context, id string) (ordercast.Erasure
 // and cuts the WAL to nothing. Readers it waits for too long leave it for the next erasure or the
 // checkpointer: the erasure has committed either way, so a failure is logged, not returned.
 func (s *Store) flushErased(id string) {
-	size, err := s.walSize()
-	if err == nil {
-		var busy bool
-		_, busy, err = s.checkpointOnWriter(func(st *statements) *sql.Stmt { return st.truncate }, "TRUNCATE", size)
-		if err == nil && busy {
-			err = errors.New("readers held the WAL")
-		}
+	busy, err := s.truncateWAL(0)
+	if err == nil && busy {
+		err = errors.New("readers held the WAL")
 	}
 	if err != nil {
 		s.Logger.Warn("sqlite: the WAL still holds the erased data as it was, until it is checkpointed", "customer", id, "err", err)
